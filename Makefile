@@ -1,0 +1,35 @@
+# The two commands of a fresh machine: `make demo` and `make test`. Both create or reuse .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -c constraints.txt
+DEMO_CONFIG := config/demo.yaml
+DEMO_DATE := 2024-09-15
+
+.PHONY: venv demo test lint bench clean-demo
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(PIP) -e '.[test]'
+	touch $@
+
+demo: venv
+	$(BIN)/landslide-monitor archive build --config $(DEMO_CONFIG)
+	$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: venv
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean-demo:
+	rm -rf data/demo runs/demo

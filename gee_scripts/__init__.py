@@ -1,0 +1,1 @@
+"""Earth Engine side of the monitor: the only package that imports ``ee``."""

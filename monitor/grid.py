@@ -1,0 +1,83 @@
+"""The region's pixel grid: UTM zone of the polygon's centroid, 10 m pixels, north-up.
+
+Every source puts its feature stack on this grid, so that stacks of the same region from the
+archive and from Earth Engine line up pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform as shapely_transform
+
+from models.feature_stack import PIXEL_SIZE_M
+
+__all__ = ["Grid", "region_grid", "utm_crs_for"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: ``crs`` (e.g. ``"EPSG:32632"``), origin and shape."""
+
+    crs: str
+    x0: float  # west edge, metres
+    y0: float  # north edge, metres
+    width: int
+    height: int
+    res: float = PIXEL_SIZE_M
+
+    @property
+    def transform(self) -> Affine:
+        return Affine(self.res, 0.0, self.x0, 0.0, -self.res, self.y0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in the grid's CRS."""
+        return (self.x0, self.y0 - self.height * self.res, self.x0 + self.width * self.res, self.y0)
+
+    @property
+    def x(self) -> np.ndarray:
+        """Pixel-centre x coordinates."""
+        return self.x0 + (np.arange(self.width) + 0.5) * self.res
+
+    @property
+    def y(self) -> np.ndarray:
+        """Pixel-centre y coordinates (decreasing: north-up)."""
+        return self.y0 - (np.arange(self.height) + 0.5) * self.res
+
+    @property
+    def area_km2(self) -> float:
+        return self.width * self.height * self.res**2 / 1e6
+
+    def project(self, geometry_wgs84: BaseGeometry) -> BaseGeometry:
+        """``geometry_wgs84`` (lon/lat) in this grid's CRS."""
+        to_grid = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True).transform
+        return shapely_transform(to_grid, geometry_wgs84)
+
+
+def utm_crs_for(lon: float, lat: float) -> str:
+    """EPSG code of the WGS84 / UTM zone containing (lon, lat)."""
+    zone = min(math.floor((lon + 180.0) / 6.0) + 1, 60)
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def region_grid(geometry_wgs84: BaseGeometry, res: float = PIXEL_SIZE_M) -> Grid:
+    """The grid covering ``geometry_wgs84``: its centroid's UTM zone, edges snapped outward to
+    whole multiples of ``res`` so that the same region always gets the same pixels."""
+    centroid = geometry_wgs84.centroid
+    crs = utm_crs_for(centroid.x, centroid.y)
+    west, south, east, north = Grid(crs, 0.0, 0.0, 0, 0, res).project(geometry_wgs84).bounds
+    x0 = math.floor(west / res) * res
+    y0 = math.ceil(north / res) * res
+    width = max(1, math.ceil((east - x0) / res))
+    height = max(1, math.ceil((y0 - south) / res))
+    return Grid(crs=crs, x0=x0, y0=y0, width=width, height=height, res=res)

@@ -1,0 +1,1 @@
+"""Acquisition backends that produce the feature stack (see :mod:`models.feature_stack`)."""
