@@ -1,0 +1,180 @@
+"""The run lock: two runs (the built-in scheduler, cron, a person at a shell) never overlap on
+the same inventory.
+
+The lock is an OS advisory lock (``flock``) on a file next to the inventory
+(``<inventory>.lock``). The kernel releases it when the holding process dies, however it dies
+(SIGKILL, OOM killer, power loss of a container), so there are no stale locks to clean up by
+hand. The holder writes its pid, host, start time and command line into the file; a run that
+finds the lock taken exits with a message naming them.
+
+``flock`` locks belong to an open file description, so two ``RunLock`` objects in one process
+(two scheduler threads) exclude each other just as two processes do. The lock file is never
+deleted: deleting it would let a third run lock a fresh inode while the second still waits on
+the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["EXIT_LOCKED", "LockHolder", "RunLock", "RunLockHeld", "lock_holder", "lock_path_for"]
+
+#: Exit status of a CLI run refused because another run holds the lock (sysexits EX_TEMPFAIL:
+#: "try again later"), so that cron/systemd logs tell it apart from a failure.
+EXIT_LOCKED = 75
+
+_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or last held) a run lock."""
+
+    pid: int
+    host: str
+    since: datetime  # UTC
+    command: str
+
+    def describe(self) -> str:
+        return (
+            f"pid {self.pid} on {self.host} since {self.since.isoformat(timespec='seconds')} "
+            f"({self.command})"
+        )
+
+
+class RunLockHeld(RuntimeError):
+    """Another run holds the lock on this inventory."""
+
+    def __init__(self, inventory: Path, lock_file: Path, holder: LockHolder | None) -> None:
+        self.inventory = inventory
+        self.lock_file = lock_file
+        self.holder = holder
+        who = holder.describe() if holder else "a process that has not yet recorded itself"
+        super().__init__(
+            f"another run is already working on inventory {inventory}: {who}; "
+            f"lock file {lock_file}. This run exits without doing anything."
+        )
+
+
+def lock_path_for(inventory: str | os.PathLike[str]) -> Path:
+    """The lock file of ``inventory``: ``<inventory>.lock`` in the same directory."""
+    inventory = Path(inventory)
+    return inventory.with_name(inventory.name + ".lock")
+
+
+def _read_holder(lock_file: Path) -> LockHolder | None:
+    try:
+        record = json.loads(lock_file.read_text(encoding="utf-8"))
+        return LockHolder(
+            pid=int(record["pid"]),
+            host=str(record["host"]),
+            since=datetime.fromisoformat(record["since"]),
+            command=str(record.get("command", "")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        # empty (never held, or the holder is between lock and write) or unreadable
+        return None
+
+
+def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
+    """The current holder of ``inventory``'s run lock, or ``None`` when no run holds it.
+
+    Probes the lock without keeping it; used by ``landslide-monitor status``."""
+    lock_file = lock_path_for(inventory)
+    if not lock_file.exists():
+        return None
+    fd = os.open(lock_file, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(lock_file)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class RunLock:
+    """Exclusive lock on one inventory for the length of a run.
+
+    >>> with RunLock("runs/demo/inventory.gpkg"):
+    ...     ...  # read, detect, write the inventory
+
+    ``wait_s`` > 0 waits that long for a running run to finish before giving up with
+    :class:`RunLockHeld`; the default, 0, gives up at once.
+    """
+
+    def __init__(self, inventory: str | os.PathLike[str], wait_s: float = 0.0) -> None:
+        self.inventory = Path(inventory)
+        self.lock_file = lock_path_for(self.inventory)
+        self.wait_s = wait_s
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            raise RuntimeError(f"run lock {self.lock_file} is already held by this object")
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise RunLockHeld(
+                        self.inventory, self.lock_file, _read_holder(self.lock_file)
+                    ) from None
+                time.sleep(_POLL_S)
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv) or sys.executable,
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release the lock (idempotent). The holder record is cleared, the file stays."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.release()

@@ -1,0 +1,124 @@
+"""The run lock stops a second concurrent run, names its holder, and dies with its process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _hold_in_child(inventory: Path) -> subprocess.Popen[str]:
+    """A child process that takes the lock, says so on stdout, then sleeps."""
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from monitor.lock import RunLock
+        lock = RunLock({str(inventory)!r})
+        lock.acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+def test_second_process_is_refused_and_told_who_holds_it(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.gpkg"
+    child = _hold_in_child(inventory)
+    try:
+        with pytest.raises(RunLockHeld) as refused:
+            RunLock(inventory).acquire()
+        assert refused.value.holder is not None
+        assert refused.value.holder.pid == child.pid
+        assert str(child.pid) in str(refused.value)
+        assert str(inventory) in str(refused.value)
+        holder = lock_holder(inventory)
+        assert holder is not None and holder.pid == child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.gpkg"
+    child = _hold_in_child(inventory)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    # no stale lock: the kernel dropped it with the process
+    assert lock_holder(inventory) is None
+    with RunLock(inventory) as lock:
+        assert lock.held
+        holder = lock_holder(inventory)
+        assert holder is not None and holder.pid == os.getpid()
+    assert lock_holder(inventory) is None
+    assert lock_path_for(inventory).exists()  # never deleted (see module docstring)
+
+
+def test_two_threads_of_one_process_exclude_each_other(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.gpkg"
+    inside = 0
+    most_inside = 0
+    refused = 0
+    guard = threading.Lock()
+
+    def one_run() -> None:
+        nonlocal inside, most_inside, refused
+        try:
+            with RunLock(inventory):
+                with guard:
+                    inside += 1
+                    most_inside = max(most_inside, inside)
+                time.sleep(0.05)
+                with guard:
+                    inside -= 1
+        except RunLockHeld:
+            with guard:
+                refused += 1
+
+    threads = [threading.Thread(target=one_run) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most_inside == 1
+    assert refused >= 1
+
+
+def test_waiting_run_gets_the_lock_once_the_first_one_finishes(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.gpkg"
+    first = RunLock(inventory)
+    first.acquire()
+    threading.Timer(0.3, first.release).start()
+    t0 = time.monotonic()
+    with RunLock(inventory, wait_s=5.0) as second:
+        waited = time.monotonic() - t0
+        assert second.held
+    assert 0.25 <= waited < 2.0
+
+
+def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
+    lock = RunLock(tmp_path / "sub" / "inventory.gpkg")
+    lock.acquire()
+    with pytest.raises(RuntimeError, match="already held"):
+        lock.acquire()
+    lock.release()
+    lock.release()
+    lock.acquire()
+    assert lock.held
+    lock.release()
