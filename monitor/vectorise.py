@@ -1,0 +1,220 @@
+"""From the ensemble's probability raster to candidate landslide polygons with attributes.
+
+The probability is thresholded (the region's override, else the ensemble's calibrated threshold),
+pixels that cannot be landslides (water, snow and ice, as the region's masks say) are removed,
+and the remaining pixels are grouped into 8-connected objects. Each object becomes one polygon
+(``rasterio.features.shapes``, simplified with shapely) with the attribute columns of
+``docs/DESIGN.md``; objects smaller than the region's minimum area or lying on flat ground (mean
+slope below the region's minimum) are dropped.
+
+Masks use the stack's ESA WorldCover ``landcover`` codes (70 snow and ice, 80 permanent water
+bodies); ``area_m2`` is the object's pixel count times the pixel area, so simplification never
+changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import xarray as xr
+from rasterio import features
+from scipy import ndimage
+from shapely.geometry import shape
+from shapely.ops import unary_union
+
+__all__ = [
+    "CANDIDATE_COLUMNS",
+    "SNOW_CLASS",
+    "WATER_CLASS",
+    "VectoriseRules",
+    "bracketing_dates",
+    "empty_candidates",
+    "exclusion_mask",
+    "vectorise",
+]
+
+WATER_CLASS = 80  # ESA WorldCover "permanent water bodies"
+SNOW_CLASS = 70  # ESA WorldCover "snow and ice"
+
+# The attribute columns of a candidate (docs/DESIGN.md), in order; geometry comes last.
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    "region",
+    "area_m2",
+    "prob_mean",
+    "prob_max",
+    "agreement",
+    "dNDVI_mean",
+    "dVV_mean",
+    "dVH_mean",
+    "slope_mean",
+    "setting",
+    "pre_date",
+    "post_date",
+)
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class VectoriseRules:
+    """What a region accepts as a landslide.
+
+    ``threshold`` overrides the ensemble's calibrated threshold when set. ``simplify_m`` is the
+    Douglas-Peucker tolerance in metres (half a pixel by default keeps the outline within the
+    pixels it came from while removing the staircase).
+    """
+
+    threshold: float | None = None
+    min_area_m2: float = 900.0
+    min_slope_deg: float = 0.0
+    exclude_water: bool = True
+    exclude_snow: bool = True
+    simplify_m: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold {self.threshold} is not strictly between 0 and 1")
+        if self.min_area_m2 < 0 or self.min_slope_deg < 0 or self.simplify_m < 0:
+            raise ValueError("min_area_m2, min_slope_deg and simplify_m must not be negative")
+
+
+def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
+    """Pixels that the rules exclude outright (water, snow and ice), as a boolean (H, W) array."""
+    landcover = stack["landcover"].values
+    excluded = np.zeros(landcover.shape, dtype=bool)
+    if rules.exclude_water:
+        excluded |= landcover == WATER_CLASS
+    if rules.exclude_snow:
+        excluded |= landcover == SNOW_CLASS
+    return excluded
+
+
+def _dates(stack: xr.Dataset, key: str) -> list[date]:
+    raw = str(stack.attrs.get(key, "") or "")
+    return [date.fromisoformat(d.strip()) for d in raw.split(",") if d.strip()]
+
+
+def bracketing_dates(stack: xr.Dataset, setting: str) -> tuple[date | None, date | None]:
+    """The last pre-event and the first post-event acquisition of the sensors ``setting`` uses.
+
+    The change the ensemble sees happened between these two dates. ``None`` where the stack
+    records no acquisition of those sensors."""
+    sensors = []
+    if setting != "S2":
+        sensors.append("s1")
+    if setting != "S1":
+        sensors.append("s2")
+    pre = [d for s in sensors for d in _dates(stack, f"{s}_dates_pre")]
+    post = [d for s in sensors for d in _dates(stack, f"{s}_dates_post")]
+    return (max(pre) if pre else None, min(post) if post else None)
+
+
+def empty_candidates(crs: object) -> gpd.GeoDataFrame:
+    """A candidates frame with no rows and the right columns."""
+    frame = pd.DataFrame({c: pd.Series(dtype=_COLUMN_DTYPES[c]) for c in CANDIDATE_COLUMNS})
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+_COLUMN_DTYPES: dict[str, str] = {
+    "region": "object",
+    "area_m2": "float64",
+    "prob_mean": "float64",
+    "prob_max": "float64",
+    "agreement": "float64",
+    "dNDVI_mean": "float64",
+    "dVV_mean": "float64",
+    "dVH_mean": "float64",
+    "slope_mean": "float64",
+    "setting": "object",
+    "pre_date": "object",
+    "post_date": "object",
+}
+
+
+def _object_means(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Mean of the finite ``values`` inside each labelled object (NaN where none is finite)."""
+    finite = np.isfinite(values)
+    sums = ndimage.sum_labels(np.where(finite, values, 0.0), labels, index)
+    counts = ndimage.sum_labels(finite, labels, index)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) -> gpd.GeoDataFrame:
+    """Candidate landslides of one region as polygons in the grid's CRS.
+
+    ``prediction`` is the ensemble's output on the stack's grid (``probability``, ``agreement``;
+    attrs ``threshold`` and ``setting``). It may carry a boolean ``fallback`` variable marking
+    pixels predicted with ``attrs["fallback_setting"]`` (radar only where the optical bands were
+    cloudy); an object whose pixels are mostly such gets that setting.
+    """
+    crs = stack.rio.crs
+    threshold = rules.threshold if rules.threshold is not None else prediction.attrs["threshold"]
+    probability = prediction["probability"].values.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        detected = probability >= float(threshold)
+    detected &= ~exclusion_mask(stack, rules)
+    labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
+    if n_objects == 0:
+        return empty_candidates(crs)
+    index = np.arange(1, n_objects + 1)
+
+    res_x, res_y = stack.rio.resolution()
+    pixel_area = abs(res_x * res_y)
+    pixels = ndimage.sum_labels(np.ones_like(detected), labels, index)
+    area = pixels * pixel_area
+    slope = _object_means(stack["slope"].values.astype(np.float64), labels, index)
+    keep = area >= rules.min_area_m2
+    if rules.min_slope_deg > 0:
+        keep &= np.nan_to_num(slope, nan=0.0) >= rules.min_slope_deg
+    if not keep.any():
+        return empty_candidates(crs)
+
+    setting = str(prediction.attrs["setting"])
+    settings = np.full(n_objects, setting, dtype=object)
+    if "fallback" in prediction:
+        fallback = prediction["fallback"].values.astype(np.float64)
+        share = _object_means(fallback, labels, index)
+        settings[share > 0.5] = str(prediction.attrs["fallback_setting"])
+    brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
+
+    columns = {
+        "prob_mean": _object_means(probability, labels, index),
+        "prob_max": ndimage.maximum(np.nan_to_num(probability, nan=0.0), labels, index),
+        "agreement": _object_means(
+            prediction["agreement"].values.astype(np.float64), labels, index
+        ),
+        "dNDVI_mean": _object_means(stack["dNDVI"].values.astype(np.float64), labels, index),
+        "dVV_mean": _object_means(stack["dVV"].values.astype(np.float64), labels, index),
+        "dVH_mean": _object_means(stack["dVH"].values.astype(np.float64), labels, index),
+    }
+
+    kept_labels = index[keep]
+    shapes_by_label: dict[int, list] = {int(v): [] for v in kept_labels}
+    kept_raster = np.where(np.isin(labels, kept_labels), labels, 0).astype(np.int32)
+    for geom, value in features.shapes(
+        kept_raster, mask=kept_raster > 0, connectivity=8, transform=stack.rio.transform()
+    ):
+        shapes_by_label[int(value)].append(shape(geom))
+    geometries = [
+        unary_union(shapes_by_label[int(v)]).simplify(rules.simplify_m, preserve_topology=True)
+        for v in kept_labels
+    ]
+
+    region = str(stack.attrs.get("region", ""))
+    rows = {
+        "region": [region] * len(kept_labels),
+        "area_m2": area[keep],
+        **{name: values[keep] for name, values in columns.items()},
+        "slope_mean": slope[keep],
+        "setting": list(settings[keep]),
+        "pre_date": [brackets[s][0] for s in settings[keep]],
+        "post_date": [brackets[s][1] for s in settings[keep]],
+    }
+    frame = pd.DataFrame({c: rows[c] for c in CANDIDATE_COLUMNS})
+    candidates = gpd.GeoDataFrame(frame, geometry=geometries, crs=crs)
+    return candidates.sort_values("area_m2", ascending=False, ignore_index=True)
