@@ -1,0 +1,509 @@
+"""The built-in scheduler: ``landslide-monitor schedule --config F``.
+
+APScheduler 3.x fires the daily run on the cron expression and in the time zone of the YAML's
+``schedule:`` section. What it guarantees:
+
+* **Persistence.** The job lives in an SQLAlchemy job store (an SQLite file next to the inventory
+  by default), so a restarted scheduler knows when it last meant to fire.
+* **Coalescing and a misfire grace period.** Fires missed while the process was down or busy
+  collapse into one (``coalesce``), and are still honoured up to ``misfire_grace_s`` late.
+* **Catch-up, in order.** Every fire, and the start of the scheduler, runs a *pass*: the cron's
+  fire days since the last completed run of the inventory (at most ``catch_up_days`` back) that
+  have no completed run yet are run one after the other, oldest first, each as its own
+  ``landslide-monitor run --date D``. A day that fails or finds the inventory locked ends the pass;
+  the pass is retried after ``retry_after_s`` and at the next fire, so days are never applied out
+  of order and never skipped silently.
+* **No overlap.** Passes run one at a time in this process, and every run takes the inventory's
+  run lock (:mod:`monitor.lock`), so a run started by cron or by hand is never overlapped either.
+* **Clean shutdown.** SIGTERM or SIGINT stops firing, gives a run in progress ``stop_grace_s`` to
+  finish, then passes SIGTERM on to it. A run killed part-way commits nothing (the inventory is
+  updated in one transaction) and its day is caught up at the next start.
+
+Each day runs in a child process (the same CLI an operator or cron uses): a crash, a memory leak
+of a model or a SIGKILL in a run never takes the scheduler down, and the run can be stopped
+without stopping the scheduler's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.lock import EXIT_LOCKED
+
+__all__ = [
+    "DAILY_JOB_ID",
+    "CliRunner",
+    "DailyScheduler",
+    "RunOutcome",
+    "ScheduleSettings",
+    "cron_trigger",
+    "default_jobstore_url",
+    "due_run_dates",
+    "next_scheduled_run",
+]
+
+log = logging.getLogger(__name__)
+
+#: Id of the persisted daily job in the job store.
+DAILY_JOB_ID = "landslide-monitor-daily"
+
+_CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def cron_trigger(expr: str, timezone: str) -> CronTrigger:
+    """An APScheduler trigger for a crontab expression in ``timezone``.
+
+    Five fields (``minute hour day month weekday``) as in crontab(5), or six with a leading
+    ``second`` field. Weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday); APScheduler 3
+    counts 0 = Monday, so numbers are translated to names here. Names (``mon-fri``) pass through.
+    """
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(
+            f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
+            "(minute hour day month weekday) or 6 (second minute hour day month weekday)"
+        )
+    second = fields[0] if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields[-5:]
+    return CronTrigger(
+        second=second,
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_crontab_weekdays(weekday),
+        timezone=timezone,
+    )
+
+
+def _crontab_weekdays(field: str) -> str:
+    """A crontab weekday field with numbers replaced by APScheduler's weekday names."""
+    out: list[str] = []
+    for token in field.split(","):
+        span, _, step_text = token.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            if not step_text:
+                out.append("*")
+                continue
+            lo, hi = 0, 6
+        elif span.replace("-", "").isdigit():
+            lo_text, _, hi_text = span.partition("-")
+            lo = int(lo_text)
+            hi = int(hi_text) if hi_text else (6 if step_text else lo)
+            if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
+                raise ValueError(f"weekday {token!r} is outside 0-7 (0 and 7 are Sunday)")
+        else:
+            out.append(token)  # names, e.g. mon-fri; APScheduler checks them
+            continue
+        out.extend(_CRONTAB_WEEKDAYS[d % 7] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(out))
+
+
+class ScheduleSettings(BaseModel):
+    """The ``schedule:`` section of the configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(
+        "0 6 * * *",
+        description="crontab expression of the daily run (5 fields, or 6 with leading seconds)",
+    )
+    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in")
+    jobstore_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
+        "inventory (<inventory>.schedule.sqlite)",
+    )
+    misfire_grace_s: int = Field(
+        6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
+    )
+    catch_up_days: int = Field(
+        7, ge=0, description="how many days back missed runs are caught up at start"
+    )
+    retry_after_s: int = Field(
+        900, gt=0, description="retry delay when a run fails or the inventory is locked"
+    )
+    stop_grace_s: float = Field(
+        60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> ScheduleSettings:
+        try:
+            cron_trigger(self.cron, self.timezone)
+        except ValueError as exc:
+            raise ValueError(f"cron: {exc}") from None
+        return self
+
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron, self.timezone)
+
+
+def default_jobstore_url(inventory: str | os.PathLike[str]) -> str:
+    """SQLite job store next to the inventory: ``<inventory>.schedule.sqlite``."""
+    inventory = Path(inventory).resolve()
+    return f"sqlite:///{inventory.with_name(inventory.name + '.schedule.sqlite')}"
+
+
+def due_run_dates(
+    trigger: CronTrigger,
+    now: datetime,
+    completed: Collection[date],
+    catch_up_days: int,
+) -> list[date]:
+    """The run dates a pass must run now, oldest first.
+
+    The cron's fire days from ``catch_up_days`` before today (local to the trigger's time zone)
+    up to ``now`` whose fire time has passed, later than the last completed run. With no completed
+    run at all, only the latest fire day is due (a new installation does not replay history).
+    A day's run date is the local calendar date of its fire time.
+    """
+    tz = trigger.timezone
+    now = now.astimezone(tz)
+    day = now.date() - timedelta(days=catch_up_days)
+    fire_days: list[date] = []
+    while day <= now.date():
+        fire = trigger.get_next_fire_time(None, datetime.combine(day, time(0), tzinfo=tz))
+        if fire is None or fire > now:
+            break
+        fire_days.append(fire.date())
+        day = fire.date() + timedelta(days=1)
+    last_done = max(completed, default=None)
+    if last_done is None:
+        return fire_days[-1:]
+    return [d for d in fire_days if d > last_done]
+
+
+class RunOutcome(enum.Enum):
+    OK = "ok"
+    LOCKED = "locked"  # another run holds the inventory; retried later
+    FAILED = "failed"
+    STOPPED = "stopped"  # stopped by a shutdown
+
+
+Runner = Callable[[date], RunOutcome]
+
+
+class CliRunner:
+    """Runs one day as ``python -m monitor run --config F --date D`` in a child process.
+
+    The child inherits the environment (secrets come from environment variables) and the
+    scheduler's stdout/stderr (the journal). :meth:`terminate` passes SIGTERM on to it.
+    """
+
+    def __init__(self, config_path: str | os.PathLike[str], extra_args: Collection[str] = ()):
+        self.config_path = Path(config_path).resolve()
+        self.extra_args = list(extra_args)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._guard = threading.Lock()
+        self._stopping = False
+
+    def command(self, run_date: date) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "--config",
+            str(self.config_path),
+            "--date",
+            run_date.isoformat(),
+            *self.extra_args,
+        ]
+
+    def __call__(self, run_date: date) -> RunOutcome:
+        with self._guard:
+            if self._stopping:
+                return RunOutcome.STOPPED
+            self._child = subprocess.Popen(self.command(run_date))
+        returncode = self._child.wait()
+        with self._guard:
+            self._child = None
+        if returncode == 0:
+            return RunOutcome.OK
+        if returncode == EXIT_LOCKED:
+            return RunOutcome.LOCKED
+        if returncode in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopping:
+            return RunOutcome.STOPPED
+        log.error("run of %s exited with status %d", run_date, returncode)
+        return RunOutcome.FAILED
+
+    @property
+    def busy(self) -> bool:
+        return self._child is not None
+
+    def terminate(self, kill_after_s: float = 30.0) -> None:
+        """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``)."""
+        with self._guard:
+            self._stopping = True
+            child = self._child
+        if child is None:
+            return
+        child.terminate()
+        try:
+            child.wait(kill_after_s)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "run (pid %d) ignored SIGTERM for %.0f s; killing it", child.pid, kill_after_s
+            )
+            child.kill()
+
+
+# APScheduler persists jobs by a textual reference to a module-level function; the function
+# finds its scheduler here by the job store URL it was given as argument.
+_ACTIVE: dict[str, DailyScheduler] = {}
+
+
+def _fire(key: str) -> None:
+    scheduler = _ACTIVE.get(key)
+    if scheduler is None:
+        log.error("fire for job store %s but no scheduler of this process serves it", key)
+        return
+    scheduler.run_pass()
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass ran: each due date and its outcome, in order."""
+
+    runs: tuple[tuple[date, RunOutcome], ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(outcome is RunOutcome.OK for _, outcome in self.runs)
+
+
+class DailyScheduler:
+    """The daily job on APScheduler, with catch-up passes and a clean stop.
+
+    ``completed_dates`` returns the run dates the inventory has completed (the ledger the
+    catch-up reads: cron or manual runs count too); ``runner`` runs one date.
+    """
+
+    def __init__(
+        self,
+        settings: ScheduleSettings,
+        jobstore_url: str,
+        completed_dates: Callable[[], Collection[date]],
+        runner: Runner,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.trigger = settings.trigger()
+        self.jobstore_url = jobstore_url
+        self._completed_dates = completed_dates
+        self._runner = runner
+        self._now = now or (lambda: datetime.now(self.trigger.timezone))
+        self._pass_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.passes: list[PassResult] = []
+        self.scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(url=jobstore_url),
+                "memory": MemoryJobStore(),
+            },
+            # one worker: passes never overlap inside this process
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={
+                "coalesce": True,
+                "misfire_grace_time": settings.misfire_grace_s,
+                "max_instances": 1,
+            },
+            timezone=self.trigger.timezone,
+        )
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+
+    # -- passes ---------------------------------------------------------------------------------
+
+    def run_pass(self) -> PassResult:
+        """Run every due date, oldest first; stop at the first that does not complete."""
+        with self._pass_lock:
+            now = self._now()
+            completed = set(self._completed_dates())
+            due = due_run_dates(self.trigger, now, completed, self.settings.catch_up_days)
+            if not due:
+                log.info(
+                    "nothing due at %s (last completed run: %s)", now, max(completed, default=None)
+                )
+            elif len(due) > 1:
+                log.info("catching up %d runs: %s", len(due), ", ".join(map(str, due)))
+            runs: list[tuple[date, RunOutcome]] = []
+            for run_date in due:
+                if self._stopping.is_set():
+                    break
+                log.info("run for %s starting", run_date)
+                outcome = self._runner(run_date)
+                runs.append((run_date, outcome))
+                log.info("run for %s: %s", run_date, outcome.value)
+                if outcome is not RunOutcome.OK:
+                    if outcome is not RunOutcome.STOPPED:
+                        self._schedule_retry(run_date, outcome)
+                    break
+            result = PassResult(tuple(runs))
+            self.passes.append(result)
+            return result
+
+    def _schedule_retry(self, run_date: date, outcome: RunOutcome) -> None:
+        if self._stopping.is_set() or not self.scheduler.running:
+            return
+        when = self._now() + timedelta(seconds=self.settings.retry_after_s)
+        reason = (
+            "the inventory is locked by another run"
+            if outcome is RunOutcome.LOCKED
+            else "it failed"
+        )
+        log.warning("run for %s did not complete (%s); retrying at %s", run_date, reason, when)
+        self.scheduler.add_job(
+            _fire,
+            "date",
+            run_date=when,
+            args=[self.jobstore_url],
+            id="retry",
+            jobstore="memory",
+            replace_existing=True,
+        )
+
+    def _on_missed(self, event: JobEvent) -> None:
+        log.warning(
+            "fire of %s at %s was missed by more than the grace period (%d s); "
+            "the catch-up pass runs its day",
+            event.job_id,
+            event.scheduled_run_time,
+            self.settings.misfire_grace_s,
+        )
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Persist (or keep) the daily job, start firing, and queue a catch-up pass now."""
+        _ACTIVE[self.jobstore_url] = self
+        self.scheduler.start(paused=True)
+        existing = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
+        if existing is not None and repr(existing.trigger) == repr(self.trigger):
+            log.info("daily job kept from the job store; next fire %s", existing.next_run_time)
+        else:
+            if existing is not None:
+                log.info("schedule changed from %r to %r", existing.trigger, self.trigger)
+            self.scheduler.add_job(
+                _fire,
+                self.trigger,
+                args=[self.jobstore_url],
+                id=DAILY_JOB_ID,
+                name="landslide-monitor daily run",
+                jobstore="default",
+                replace_existing=True,
+            )
+        self.scheduler.add_job(
+            _fire, args=[self.jobstore_url], id="catch-up", jobstore="memory", replace_existing=True
+        )
+        self.scheduler.resume()
+        log.info(
+            "scheduler started: cron %r in %s; next run %s",
+            self.settings.cron,
+            self.settings.timezone,
+            self.next_run_time(),
+        )
+
+    def next_run_time(self) -> datetime | None:
+        job = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
+        return job.next_run_time if job else None
+
+    def stop(self, terminate: Callable[[], None] | None = None) -> None:
+        """Stop firing; let a pass in progress finish within ``stop_grace_s``, else call
+        ``terminate`` (which stops the run in progress) and wait for the pass to end."""
+        self._stopping.set()
+        if self.scheduler.running:
+            self.scheduler.pause()
+            # APScheduler 3 marks itself stopped before taking its job-store lock, so a shutdown
+            # racing a job-processing round in its thread fails that round; pausing and then
+            # waiting for the round in flight (it holds this lock) closes the race.
+            with self.scheduler._jobstores_lock:
+                pass
+        if self._pass_lock.acquire(timeout=self.settings.stop_grace_s):
+            self._pass_lock.release()
+        else:
+            log.warning(
+                "run still in progress after %.0f s; stopping it (the inventory keeps its state "
+                "before that run; the day is caught up at the next start)",
+                self.settings.stop_grace_s,
+            )
+            if terminate is not None:
+                terminate()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        _ACTIVE.pop(self.jobstore_url, None)
+        log.info("scheduler stopped")
+
+
+def next_scheduled_run(jobstore_url: str) -> datetime | None:
+    """Next fire time of the daily job recorded in a job store (``None`` when there is none).
+
+    Reads the store without starting a scheduler (``landslide-monitor status``)."""
+    store = SQLAlchemyJobStore(url=jobstore_url)
+    try:
+        job = store.lookup_job(DAILY_JOB_ID)
+    except Exception:  # the table does not exist yet: the scheduler never ran
+        return None
+    finally:
+        store.engine.dispose()
+    return job.next_run_time if job else None
+
+
+def serve(
+    settings: ScheduleSettings,
+    jobstore_url: str,
+    completed_dates: Callable[[], Collection[date]],
+    runner: CliRunner,
+) -> int:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT; returns the exit status."""
+    stop_requested = threading.Event()
+
+    def _request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop_requested.set()
+
+    previous: dict[int, Any] = {
+        sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    daily = DailyScheduler(settings, jobstore_url, completed_dates, runner)
+    try:
+        daily.start()
+        stop_requested.wait()
+        daily.stop(terminate=lambda: runner.terminate(kill_after_s=30.0))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

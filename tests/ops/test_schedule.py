@@ -1,0 +1,242 @@
+"""The scheduler fires the configured cron, catches missed days up in order, persists its job,
+and stops at the first day that does not complete."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+from pydantic import ValidationError
+
+from monitor.schedule import (
+    DAILY_JOB_ID,
+    DailyScheduler,
+    RunOutcome,
+    ScheduleSettings,
+    cron_trigger,
+    default_jobstore_url,
+    due_run_dates,
+    next_scheduled_run,
+)
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+def test_crontab_weekday_numbers_mean_what_crontab_means() -> None:
+    # 2024-09-15 is a Sunday; crontab 0 = Sunday, 1-5 = Monday..Friday
+    start = datetime(2024, 9, 14, 12, 0, tzinfo=UTC)  # Saturday noon
+    sunday = cron_trigger("0 6 * * 0", "UTC").get_next_fire_time(None, start)
+    assert sunday == datetime(2024, 9, 15, 6, 0, tzinfo=UTC)
+    assert cron_trigger("0 6 * * 7", "UTC").get_next_fire_time(None, start) == sunday
+    weekday = cron_trigger("0 6 * * 1-5", "UTC").get_next_fire_time(None, start)
+    assert weekday == datetime(2024, 9, 16, 6, 0, tzinfo=UTC)  # Monday
+    every_other = cron_trigger("0 6 * * */2", "UTC")  # crontab: Sun, Tue, Thu, Sat
+    fires = []
+    t = every_other.get_next_fire_time(None, datetime(2024, 9, 15, 0, 0, tzinfo=UTC))
+    for _ in range(4):
+        fires.append(t.strftime("%a"))
+        t = every_other.get_next_fire_time(t, t + timedelta(seconds=1))
+    assert fires == ["Sun", "Tue", "Thu", "Sat"]
+
+
+def test_six_field_cron_has_seconds_and_timezone_applies() -> None:
+    trigger = cron_trigger("*/10 * * * * *", "UTC")
+    start = datetime(2024, 9, 15, 6, 0, 3, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, start) == datetime(2024, 9, 15, 6, 0, 10, tzinfo=UTC)
+    rome = cron_trigger("0 6 * * *", "Europe/Rome").get_next_fire_time(None, start)
+    assert rome.astimezone(UTC) == datetime(2024, 9, 16, 4, 0, tzinfo=UTC)  # CEST = UTC+2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cron", "0 6 * *", "4 fields"),
+        ("cron", "0 25 * * *", "cron"),
+        ("cron", "0 6 * * 9", "outside 0-7"),
+        ("timezone", "Mars/Olympus", "unknown time zone"),
+        ("catch_up_days", -1, "catch_up_days"),
+    ],
+)
+def test_bad_settings_name_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ScheduleSettings(**{field: value})
+
+
+def test_due_dates_catch_up_missed_days_in_order_with_a_controlled_clock() -> None:
+    trigger = cron_trigger("0 6 * * *", "Europe/Rome")
+    after_fire = datetime(2024, 9, 15, 7, 0, tzinfo=ROME)
+    before_fire = datetime(2024, 9, 15, 5, 0, tzinfo=ROME)
+    done = {date(2024, 9, 1), date(2024, 9, 10)}
+    assert due_run_dates(trigger, after_fire, done, 7) == [date(2024, 9, d) for d in range(11, 16)]
+    assert due_run_dates(trigger, before_fire, done, 7) == [date(2024, 9, d) for d in range(11, 15)]
+    # the catch-up horizon bounds how far back a long outage is replayed
+    assert due_run_dates(trigger, after_fire, done, 2) == [date(2024, 9, d) for d in (13, 14, 15)]
+    # nothing ever ran: a new installation runs only the latest fire day
+    assert due_run_dates(trigger, after_fire, set(), 7) == [date(2024, 9, 15)]
+    assert due_run_dates(trigger, after_fire, {date(2024, 9, 15)}, 7) == []
+    # a clock given in UTC is read in the trigger's zone: 04:30 UTC is 06:30 in Rome
+    assert due_run_dates(trigger, datetime(2024, 9, 15, 4, 30, tzinfo=UTC), done, 0) == [
+        date(2024, 9, 15)
+    ]
+    weekly = cron_trigger("0 6 * * 1", "Europe/Rome")  # Mondays: 2024-09-02, 09, 16
+    assert due_run_dates(
+        weekly, datetime(2024, 9, 17, 7, 0, tzinfo=ROME), {date(2024, 9, 2)}, 14
+    ) == [
+        date(2024, 9, 9),
+        date(2024, 9, 16),
+    ]
+
+
+class _Ledger:
+    """Completed run dates, as the inventory would record them."""
+
+    def __init__(self, done: set[date] | None = None, record: bool = True) -> None:
+        self.done = set(done or ())
+        self.record = record
+        self.calls: list[tuple[date, float]] = []
+        self.outcomes: dict[date, RunOutcome] = {}
+
+    def completed(self) -> set[date]:
+        return set(self.done)
+
+    def run(self, run_date: date) -> RunOutcome:
+        self.calls.append((run_date, time.time()))
+        outcome = self.outcomes.get(run_date, RunOutcome.OK)
+        if outcome is RunOutcome.OK and self.record:
+            self.done.add(run_date)
+        return outcome
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_seconds_level_cron_fires_on_the_configured_seconds(tmp_path: Path) -> None:
+    settings = ScheduleSettings(cron="* * * * * *", timezone="UTC", stop_grace_s=5)
+    ledger = _Ledger(record=False)  # never completes: every fire runs today's date again
+    daily = DailyScheduler(
+        settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", ledger.completed, ledger.run
+    )
+    fired: list[datetime] = []
+
+    def on_executed(event: JobExecutionEvent) -> None:
+        if event.job_id == DAILY_JOB_ID:
+            fired.extend(
+                event.scheduled_run_time
+                if isinstance(event.scheduled_run_time, list)
+                else [event.scheduled_run_time]
+            )
+
+    daily.scheduler.add_listener(on_executed, EVENT_JOB_EXECUTED)
+    daily.start()
+    try:
+        _wait_for(lambda: len(fired) >= 3, timeout=8)
+    finally:
+        daily.stop()
+    assert all(t.microsecond == 0 for t in fired)  # on whole seconds, as the cron says
+    # one fire per second; on a loaded machine a late fire coalesces, so a gap may be 2 s or more
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(fired)]
+    assert all(g >= 1.0 and g.is_integer() for g in gaps), gaps
+    today = datetime.now(UTC).date()
+    # start-up catch-up pass + one pass per fire, each running today's date
+    assert len(ledger.calls) >= 4
+    assert {d for d, _ in ledger.calls} == {today}
+
+
+def test_start_catches_up_missed_days_oldest_first_then_idles(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    ledger = _Ledger({today - timedelta(days=10), today - timedelta(days=3)})
+    settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", catch_up_days=7, stop_grace_s=5)
+    daily = DailyScheduler(
+        settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", ledger.completed, ledger.run
+    )
+    daily.start()
+    try:
+        _wait_for(lambda: len(daily.passes) >= 1)
+        assert daily.next_run_time() == datetime.combine(
+            today + timedelta(days=1), datetime.min.time(), tzinfo=ZoneInfo("UTC")
+        )
+        # a second pass (the next fire) finds nothing left to do
+        assert daily.run_pass().runs == ()
+    finally:
+        daily.stop()
+    assert [d for d, _ in ledger.calls] == [today - timedelta(days=k) for k in (2, 1, 0)]
+    assert daily.passes[0].complete
+
+
+def test_a_locked_or_failed_day_ends_the_pass_and_is_retried_in_order(tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    ledger = _Ledger({today - timedelta(days=4)})
+    ledger.outcomes[today - timedelta(days=2)] = RunOutcome.LOCKED
+    settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", retry_after_s=1, stop_grace_s=5)
+    daily = DailyScheduler(
+        settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", ledger.completed, ledger.run
+    )
+    daily.start()
+    try:
+        _wait_for(lambda: len(daily.passes) >= 1)
+        first = daily.passes[0]
+        assert [d for d, _ in first.runs] == [today - timedelta(days=3), today - timedelta(days=2)]
+        assert first.runs[-1][1] is RunOutcome.LOCKED
+        assert daily.scheduler.get_job("retry") is not None
+        ledger.outcomes.clear()  # the other run finished
+        _wait_for(lambda: len(daily.passes) >= 2, timeout=5)  # the retry, ~1 s later
+    finally:
+        daily.stop()
+    assert [d for d, _ in ledger.calls] == [today - timedelta(days=k) for k in (3, 2, 2, 1, 0)]
+    assert daily.passes[1].complete
+
+
+def test_job_is_persisted_kept_on_restart_and_replaced_when_the_cron_changes(
+    tmp_path: Path,
+) -> None:
+    url = default_jobstore_url(tmp_path / "inventory.gpkg")
+    assert url.endswith("inventory.gpkg.schedule.sqlite")
+    assert next_scheduled_run(url) is None
+    ledger = _Ledger({datetime.now(UTC).date()})
+    settings = ScheduleSettings(cron="30 5 * * *", timezone="Europe/Rome", stop_grace_s=5)
+    expected = settings.trigger().get_next_fire_time(None, datetime.now(ROME))
+    for _ in range(2):  # the second start finds the job in the store and keeps it
+        daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+        daily.start()
+        daily.stop()
+        assert next_scheduled_run(url) == expected
+    changed = ScheduleSettings(cron="0 7 * * *", timezone="Europe/Rome", stop_grace_s=5)
+    daily = DailyScheduler(changed, url, ledger.completed, ledger.run)
+    daily.start()
+    daily.stop()
+    assert next_scheduled_run(url) == changed.trigger().get_next_fire_time(None, datetime.now(ROME))
+    assert ledger.calls == []  # today was already done
+
+
+def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Path) -> None:
+    release = threading.Event()
+    started = threading.Event()
+    outcome: list[str] = []
+
+    def slow_run(run_date: date) -> RunOutcome:
+        started.set()
+        release.wait(5)
+        outcome.append("finished")
+        return RunOutcome.OK
+
+    settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", stop_grace_s=0.3)
+    daily = DailyScheduler(settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", set, slow_run)
+    daily.start()
+    assert started.wait(5)
+    terminated: list[float] = []
+    t0 = time.monotonic()
+    daily.stop(terminate=lambda: (terminated.append(time.monotonic() - t0), release.set()))
+    assert len(terminated) == 1 and 0.25 < terminated[0] < 2.0  # after the grace period
+    assert outcome == ["finished"]
+    assert not daily.scheduler.running
