@@ -1,0 +1,290 @@
+"""Training and evaluation scenes: the Ganerød et al. folder layout, Landslide4Sense patches,
+normalisation statistics and the "smart" random crops of the paper (Section 3.4).
+
+The Ganerød et al. layout (as published with their code) is two folders::
+
+    <root>/input/<id>_input.tif   15 bands, float32, in the order of models.feature_stack.MODEL_BANDS
+    <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not
+
+The embedded archive's training sets are exported in this layout (``monitor.training_data``),
+so one reader serves simulated and real data. Landslide4Sense (Ghorbanzadeh et al. 2022) HDF5
+patches (``img`` 128x128x14, ``mask`` 128x128) are read as the extra setting ``L4S``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from models.feature_stack import MODEL_BANDS, SETTINGS
+
+__all__ = [
+    "L4S_BANDS",
+    "MODEL_SETTINGS",
+    "CropSampler",
+    "DatasetError",
+    "Scene",
+    "band_statistics",
+    "channels_of",
+    "input_path",
+    "label_path",
+    "read_folder",
+    "read_landslide4sense",
+    "read_scene",
+    "scene_ids",
+    "setting_band_names",
+    "write_scene",
+]
+
+# Landslide4Sense bands (Ghorbanzadeh et al. 2022): Sentinel-2 B1-B12, slope, DEM.
+L4S_BANDS: tuple[str, ...] = (
+    "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11", "B12", "slope", "DEM",
+)  # fmt: skip
+
+# Every setting a member can be trained for: the feature-stack settings plus Landslide4Sense.
+MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(len(L4S_BANDS)))}
+
+
+class DatasetError(ValueError):
+    """A training/evaluation folder or file that cannot be used (names the file)."""
+
+
+def channels_of(setting: str) -> tuple[int, ...]:
+    """Channel indices of ``setting`` within its scenes' bands."""
+    try:
+        return MODEL_SETTINGS[setting]
+    except KeyError:
+        raise DatasetError(
+            f"unknown setting {setting!r}; known: {', '.join(MODEL_SETTINGS)}"
+        ) from None
+
+
+def setting_band_names(setting: str) -> tuple[str, ...]:
+    names = L4S_BANDS if setting == "L4S" else MODEL_BANDS
+    return tuple(names[i] for i in channels_of(setting))
+
+
+@dataclass
+class Scene:
+    """One labelled scene: all bands ``(B, H, W)`` float32 (NaN = invalid), label ``(H, W)``."""
+
+    id: str
+    image: np.ndarray
+    label: np.ndarray
+    crs: CRS | None = None
+    transform: Affine | None = None
+
+    def __post_init__(self) -> None:
+        if self.image.ndim != 3 or self.label.shape != self.image.shape[1:]:
+            raise DatasetError(
+                f"scene {self.id!r}: image {self.image.shape} and label {self.label.shape} "
+                "do not share a (H, W) grid"
+            )
+
+    def channels(self, setting: str) -> np.ndarray:
+        idx = channels_of(setting)
+        if max(idx) >= self.image.shape[0]:
+            raise DatasetError(
+                f"scene {self.id!r} has {self.image.shape[0]} bands; setting {setting!r} "
+                f"needs band {max(idx)}"
+            )
+        return self.image[list(idx)]
+
+
+def input_path(root: Path, scene_id: str) -> Path:
+    return Path(root) / "input" / f"{scene_id}_input.tif"
+
+
+def label_path(root: Path, scene_id: str) -> Path:
+    return Path(root) / "label" / f"{scene_id}_label.tif"
+
+
+def scene_ids(root: Path) -> list[str]:
+    """Scene ids of a Ganerød-layout folder (sorted); every input needs its label."""
+    root = Path(root)
+    inputs = sorted((root / "input").glob("*_input.tif"))
+    if not inputs:
+        raise DatasetError(f"{root}: no input/<id>_input.tif files (Ganerød et al. layout)")
+    ids = [p.name.removesuffix("_input.tif") for p in inputs]
+    missing = [str(label_path(root, i)) for i in ids if not label_path(root, i).exists()]
+    if missing:
+        raise DatasetError(f"{root}: labels missing for inputs: {', '.join(missing[:5])}")
+    return ids
+
+
+def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scene:
+    """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order)."""
+    path = input_path(root, scene_id)
+    try:
+        with rasterio.open(path) as src:
+            if src.count != len(MODEL_BANDS):
+                raise DatasetError(
+                    f"{path}: {src.count} bands, expected {len(MODEL_BANDS)} "
+                    f"({', '.join(MODEL_BANDS)})"
+                )
+            image = src.read(out_dtype="float32", masked=True).filled(np.nan)
+            crs, transform = src.crs, src.transform
+    except rasterio.RasterioIOError as err:
+        raise DatasetError(f"{path}: cannot read input: {err}") from err
+    lpath = label_path(root, scene_id)
+    if lpath.exists():
+        with rasterio.open(lpath) as src:
+            label = src.read(1)
+        if label.shape != image.shape[1:]:
+            raise DatasetError(f"{lpath}: shape {label.shape} differs from input {image.shape[1:]}")
+        label = (label == 1).astype(np.uint8)
+    elif require_label:
+        raise DatasetError(f"{lpath}: label missing")
+    else:
+        label = np.zeros(image.shape[1:], np.uint8)
+    return Scene(scene_id, image, label, crs, transform)
+
+
+def read_folder(root: Path) -> list[Scene]:
+    return [read_scene(root, i) for i in scene_ids(root)]
+
+
+def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
+    """Write ``scene`` in the Ganerød layout (input GeoTIFF with band descriptions, label)."""
+    if scene.image.shape[0] != len(MODEL_BANDS):
+        raise DatasetError(f"scene {scene.id!r}: {scene.image.shape[0]} bands, expected 15")
+    ipath, lpath = input_path(root, scene.id), label_path(root, scene.id)
+    ipath.parent.mkdir(parents=True, exist_ok=True)
+    lpath.parent.mkdir(parents=True, exist_ok=True)
+    _, h, w = scene.image.shape
+    common = {
+        "driver": "GTiff",
+        "height": h,
+        "width": w,
+        "crs": scene.crs,
+        "transform": scene.transform or Affine.identity(),
+        "compress": "deflate",
+        "tiled": h >= 256 and w >= 256,
+    }
+    tmp = ipath.with_suffix(".tif.part")
+    with rasterio.open(
+        tmp, "w", count=len(MODEL_BANDS), dtype="float32", nodata=np.nan, **common
+    ) as dst:
+        dst.write(scene.image.astype(np.float32, copy=False))
+        dst.descriptions = MODEL_BANDS
+    tmp.replace(ipath)
+    tmp = lpath.with_suffix(".tif.part")
+    with rasterio.open(tmp, "w", count=1, dtype="uint8", **common) as dst:
+        dst.write(scene.label.astype(np.uint8)[None])
+    tmp.replace(lpath)
+    return ipath, lpath
+
+
+def read_landslide4sense(image_dir: Path, mask_dir: Path | None = None) -> list[Scene]:
+    """Landslide4Sense HDF5 patches: ``image_<n>.h5`` (``img``, 128x128x14) and, when
+    ``mask_dir`` is given, ``mask_<n>.h5`` (``mask``, 128x128)."""
+    import h5py
+
+    paths = sorted(Path(image_dir).glob("*.h5"))
+    if not paths:
+        raise DatasetError(f"{image_dir}: no .h5 patches")
+    scenes = []
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            if "img" not in f:
+                raise DatasetError(f"{path}: no 'img' dataset (Landslide4Sense layout)")
+            img = np.asarray(f["img"], dtype=np.float32)
+        if img.ndim != 3 or img.shape[-1] != len(L4S_BANDS):
+            raise DatasetError(f"{path}: img shape {img.shape}, expected (H, W, 14)")
+        label = np.zeros(img.shape[:2], np.uint8)
+        if mask_dir is not None:
+            mpath = Path(mask_dir) / path.name.replace("image", "mask")
+            if not mpath.exists():
+                raise DatasetError(f"{mpath}: mask missing for {path.name}")
+            with h5py.File(mpath, "r") as f:
+                label = (np.asarray(f["mask"]) > 0).astype(np.uint8)
+        scenes.append(Scene(path.stem, np.moveaxis(img, -1, 0).copy(), label))
+    return scenes
+
+
+def band_statistics(
+    scenes: Sequence[Scene], setting: str, *, max_pixels: int = 2_000_000, seed: int = 0
+) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation over the valid (non-NaN) pixels of ``scenes``
+    (a deterministic subsample of at most ``max_pixels`` per scene)."""
+    rng = np.random.default_rng(seed)
+    chunks = []
+    for scene in scenes:
+        x = scene.channels(setting).reshape(len(channels_of(setting)), -1)
+        if x.shape[1] > max_pixels:
+            x = x[:, rng.choice(x.shape[1], max_pixels, replace=False)]
+        chunks.append(x)
+    data = np.concatenate(chunks, axis=1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(data, axis=1)
+        std = np.nanstd(data, axis=1)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+class CropSampler:
+    """Ganerød et al.'s "smart" random crops: every crop holds at least one landslide pixel,
+    with random flips and 90° rotations. Deterministic for a given ``seed``.
+
+    Scenes without landslides are never sampled (they cannot satisfy the rule); scenes smaller
+    than the crop are padded with NaN inputs and background labels."""
+
+    def __init__(self, scenes: Sequence[Scene], setting: str, crop: int, seed: int = 0) -> None:
+        self.crop = crop
+        self.setting = setting
+        self.rng = np.random.default_rng(seed)
+        self._scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for scene in scenes:
+            pos = np.flatnonzero(scene.label.ravel())
+            if pos.size:
+                x, y = _pad_to(scene.channels(setting), scene.label, crop)
+                self._scenes.append((x, y, pos))
+        if not self._scenes:
+            raise DatasetError("no scene holds a landslide pixel: smart crops are impossible")
+        counts = np.array([len(s[2]) for s in self._scenes], dtype=np.float64)
+        # Sample scenes in proportion to the square root of their landslide area: large events
+        # do not swamp small ones.
+        self._weights = np.sqrt(counts) / np.sqrt(counts).sum()
+
+    def sample(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` crops: inputs ``(n, C, crop, crop)`` float32 and labels ``(n, 1, crop, crop)``."""
+        xs, ys = [], []
+        for _ in range(n):
+            x, y, pos = self._scenes[self.rng.choice(len(self._scenes), p=self._weights)]
+            h, w = y.shape
+            r, c = np.unravel_index(pos[self.rng.integers(pos.size)], (h, w))
+            # The original label's positive pixel index is valid in the padded array too
+            # because padding is appended at the bottom/right.
+            r0 = int(self.rng.integers(max(0, r - self.crop + 1), min(r, h - self.crop) + 1))
+            c0 = int(self.rng.integers(max(0, c - self.crop + 1), min(c, w - self.crop) + 1))
+            xc = x[:, r0 : r0 + self.crop, c0 : c0 + self.crop]
+            yc = y[r0 : r0 + self.crop, c0 : c0 + self.crop]
+            k = int(self.rng.integers(4))
+            xc, yc = np.rot90(xc, k, axes=(1, 2)), np.rot90(yc, k)
+            if self.rng.random() < 0.5:
+                xc, yc = xc[:, :, ::-1], yc[:, ::-1]
+            if self.rng.random() < 0.5:
+                xc, yc = xc[:, ::-1, :], yc[::-1, :]
+            xs.append(np.ascontiguousarray(xc))
+            ys.append(np.ascontiguousarray(yc))
+        return np.stack(xs).astype(np.float32), np.stack(ys)[:, None].astype(np.float32)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        while True:
+            yield self.sample(4)
+
+
+def _pad_to(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = y.shape
+    ph, pw = max(0, size - h), max(0, size - w)
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)
+        y = np.pad(y, ((0, ph), (0, pw)))
+    return x, y

@@ -1,0 +1,171 @@
+"""The heterogeneous ensemble of Ganerød et al. (Section 3.5, Figure 4): the top-K members by
+validation F1 of a setting each predict a probability map; the ensemble's output is their
+per-pixel mean, thresholded at a value calibrated on the validation set.
+
+>>> ens = Ensemble.load("models/default/manifest.json")
+>>> pred = ens.predict(stack, "S1+S2")   # xr.Dataset: probability, spread, agreement
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import torch
+import xarray as xr
+
+from models.feature_stack import model_input
+from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, predict_members
+from models.manifest import ManifestError, ManifestModel, load_member, read_manifest
+from models.zoo import Member
+
+__all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsemblePrediction"]
+
+DEFAULT_MANIFEST = Path(__file__).parent / "default" / "manifest.json"
+
+
+@dataclass(frozen=True)
+class EnsemblePrediction:
+    """Ensemble outputs as arrays ``(H, W)`` float32 (NaN where the inputs are invalid)."""
+
+    probability: np.ndarray  # mean of the members' probabilities
+    spread: np.ndarray  # standard deviation across members
+    agreement: np.ndarray  # fraction of members whose probability reaches the threshold
+    members: np.ndarray  # (K, H, W) each member's probability
+    threshold: float
+
+
+class Ensemble:
+    """Members grouped by setting, each setting with its calibrated threshold."""
+
+    def __init__(
+        self,
+        manifest: ManifestModel,
+        members: Mapping[str, Member],
+        *,
+        source: Path | None = None,
+        tile: int = DEFAULT_TILE,
+        overlap: int = DEFAULT_OVERLAP,
+        batch_size: int = 4,
+    ) -> None:
+        self.manifest = manifest
+        self._members = dict(members)
+        self.source = source
+        self.tile = tile
+        self.overlap = overlap
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int) -> Ensemble:
+        """Read the manifest, verify every listed weights file's SHA-256 and build the members.
+
+        Raises :class:`models.manifest.ManifestError` naming the file on any mismatch."""
+        path = Path(manifest_path)
+        manifest = read_manifest(path)
+        used = {name for entry in manifest.settings.values() for name in entry.members}
+        members = {m.name: load_member(m, path.parent) for m in manifest.members if m.name in used}
+        return cls(manifest, members, source=path, **options)
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The settings that have members."""
+        return tuple(s for s, e in self.manifest.settings.items() if e.members)
+
+    def threshold(self, setting: str) -> float:
+        return self._entry(setting).threshold
+
+    def members(self, setting: str) -> list[Member]:
+        return [self._members[name] for name in self._entry(setting).members]
+
+    def member_names(self, setting: str) -> tuple[str, ...]:
+        return tuple(self._entry(setting).members)
+
+    def _entry(self, setting: str):
+        try:
+            return self.manifest.settings[setting]
+        except KeyError:
+            where = f" ({self.source})" if self.source else ""
+            raise ManifestError(
+                f"ensemble{where} has no members for setting {setting!r}; it has: "
+                f"{', '.join(self.settings) or 'none'}"
+            ) from None
+
+    def predict_array(
+        self,
+        x: np.ndarray,
+        setting: str,
+        *,
+        members: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> EnsemblePrediction:
+        """Ensemble outputs for the setting's channels ``x`` ``(C, H, W)`` (raw, NaN allowed).
+
+        ``members`` restricts the ensemble to those names (e.g. a single member)."""
+        names = list(members) if members is not None else list(self.member_names(setting))
+        threshold = self.threshold(setting)
+        nets = [self._members[n] for n in names]
+        expected = nets[0].spec.in_channels
+        if x.shape[0] != expected:
+            raise ValueError(
+                f"setting {setting!r} needs {expected} channels, got an array of shape {x.shape}"
+            )
+        probs = predict_members(
+            nets,
+            x,
+            tile=self.tile,
+            overlap=self.overlap,
+            batch_size=self.batch_size,
+            device=device,
+            progress=progress,
+        )
+        with np.errstate(invalid="ignore"):
+            mean = probs.mean(axis=0)
+            spread = probs.std(axis=0)
+            agreement = (probs >= threshold).mean(axis=0, dtype=np.float32)
+        agreement[np.isnan(mean)] = np.nan
+        return EnsemblePrediction(
+            mean.astype(np.float32),
+            spread.astype(np.float32),
+            agreement.astype(np.float32),
+            probs,
+            threshold,
+        )
+
+    def predict(
+        self,
+        stack: xr.Dataset,
+        setting: str,
+        *,
+        device: str | torch.device | None = None,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        """``probability`` (ensemble mean, 0..1), ``spread`` (std across members) and
+        ``agreement`` (fraction of members at or above the threshold) on the stack's y/x grid,
+        NaN where any input channel of ``setting`` is NaN. Attributes: ``threshold``,
+        ``setting``, ``members`` (comma-joined names)."""
+        self._entry(setting)
+        x = model_input(stack, setting)
+        pred = self.predict_array(x, setting, device=device, progress=progress)
+        coords = {"y": stack["y"], "x": stack["x"]}
+        out = xr.Dataset(
+            {
+                "probability": (("y", "x"), pred.probability),
+                "spread": (("y", "x"), pred.spread),
+                "agreement": (("y", "x"), pred.agreement),
+            },
+            coords=coords,
+            attrs={
+                "threshold": float(pred.threshold),
+                "setting": setting,
+                "members": ",".join(self.member_names(setting)),
+            },
+        )
+        crs = stack.rio.crs
+        if crs is not None:
+            out = out.rio.write_crs(crs)
+            out = out.rio.write_transform(stack.rio.transform())
+        return out

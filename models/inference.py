@@ -1,0 +1,124 @@
+"""Tiled, batched inference of one or more members over an array of any size.
+
+The array is cut into overlapping tiles; every batch of tiles runs through all members before
+the next batch is read (one gather, K forward passes); tile outputs are blended with weights
+that ramp linearly across the overlap, so seams vanish; pixels where any input channel is NaN
+get NaN. On CUDA the forward passes run in float16 autocast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "predict_members", "resolve_device", "tile_grid"]
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+_MULTIPLE = 32  # every smp architecture accepts sides divisible by 2**5
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` means CUDA when present, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def tile_grid(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis of ``length`` (>= ``tile``): stride ``tile - overlap``, the
+    last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    origins = list(range(0, length - tile, stride))
+    origins.append(length - tile)
+    return origins
+
+
+def _ramp(size: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    w = np.ones(size, np.float32)
+    if overlap > 0:
+        r = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        if ramp_start:
+            w[:overlap] = np.minimum(w[:overlap], r)
+        if ramp_end:
+            w[-overlap:] = np.minimum(w[-overlap:], r[::-1])
+    return w
+
+
+def _round_up(n: int, m: int) -> int:
+    return int(math.ceil(n / m) * m)
+
+
+def predict_members(
+    members: Sequence[nn.Module],
+    x: np.ndarray,
+    *,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Probabilities ``(K, H, W)`` float32 of each member over ``x`` ``(C, H, W)``.
+
+    Members take raw channels (they normalise themselves, see :class:`models.zoo.Member`) and
+    return logits. NaN where any channel of ``x`` is NaN."""
+    if x.ndim != 3:
+        raise ValueError(f"expected a (C, H, W) array, got shape {x.shape}")
+    if tile % _MULTIPLE:
+        raise ValueError(f"tile must be a multiple of {_MULTIPLE}, got {tile}")
+    if not 0 <= overlap < tile // 2:
+        raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
+    dev = resolve_device(device)
+    c, h, w = x.shape
+    valid = np.isfinite(x).all(axis=0)
+    min_side = max((getattr(m, "min_side", _MULTIPLE) for m in members), default=_MULTIPLE)
+    if tile < min_side:
+        raise ValueError(f"tile {tile} is smaller than a member's minimum input side {min_side}")
+    th = min(tile, max(min_side, _round_up(h, _MULTIPLE)))
+    tw = min(tile, max(min_side, _round_up(w, _MULTIPLE)))
+    hp, wp = max(h, th), max(w, tw)
+    if (hp, wp) != (h, w):
+        x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    rows, cols = tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap)
+    tiles = [(r, q) for r in rows for q in cols]
+    acc = np.zeros((len(members), hp, wp), np.float32)
+    wsum = np.zeros((hp, wp), np.float32)
+    weights = {}
+    for r in rows:
+        for q in cols:
+            wy = _ramp(th, overlap, r > 0, r + th < hp)
+            wx = _ramp(tw, overlap, q > 0, q + tw < wp)
+            weights[r, q] = np.outer(wy, wx)
+    for m in members:
+        m.eval().to(dev)
+    use_amp = dev.type == "cuda"
+    bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
+    with torch.inference_mode(), torch.autocast(dev.type, torch.float16, enabled=use_amp):
+        for batch in _batches(tiles, batch_size):
+            xb = np.stack([x[:, r : r + th, q : q + tw] for r, q in batch])
+            xt = torch.from_numpy(xb).to(dev, non_blocking=True)
+            for k, m in enumerate(members):
+                p = torch.sigmoid(m(xt).float())[:, 0].cpu().numpy()
+                for (r, q), pi in zip(batch, p, strict=True):
+                    acc[k, r : r + th, q : q + tw] += pi * weights[r, q]
+            for r, q in batch:
+                wsum[r : r + th, q : q + tw] += weights[r, q]
+            bar.update(len(batch))
+    bar.close()
+    out = acc[:, :h, :w] / wsum[None, :h, :w]
+    out[:, ~valid] = np.nan
+    return out
+
+
+def _batches(items: Sequence[tuple[int, int]], n: int) -> Iterator[list[tuple[int, int]]]:
+    for i in range(0, len(items), n):
+        yield list(items[i : i + n])

@@ -1,0 +1,236 @@
+"""The ensemble manifest: a JSON file listing every member (architecture, encoder, loss,
+learning rate, setting, validation F1, normalisation, weights file and its SHA-256) and, per
+setting, the selected members and the calibrated decision threshold.
+
+Weights are safetensors files next to the manifest. Loading verifies each file's SHA-256 before
+reading it and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "FORMAT",
+    "ManifestError",
+    "ManifestModel",
+    "MemberEntry",
+    "Normalisation",
+    "SettingEntry",
+    "load_member",
+    "member_entry",
+    "read_manifest",
+    "save_member_weights",
+    "sha256_file",
+    "write_manifest",
+]
+
+FORMAT = "landslide-ensemble/1"
+
+
+class ManifestError(ValueError):
+    """A manifest or weights file that cannot be trusted or used (names the file)."""
+
+
+class Normalisation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mean: list[float]
+    std: list[float]
+
+
+class MemberEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    setting: str
+    bands: list[str]
+    architecture: str
+    encoder: str
+    arch_kwargs: dict[str, Any] = Field(default_factory=dict)
+    loss: str
+    learning_rate: float
+    val_f1: float | None = None
+    normalisation: Normalisation
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    origin: str = "trained"  # "trained", "imported:<checkpoint name>", "untrained test fixture"
+    epochs: int | None = None
+
+    @model_validator(mode="after")
+    def _lengths(self) -> MemberEntry:
+        n = len(self.bands)
+        if len(self.normalisation.mean) != n or len(self.normalisation.std) != n:
+            raise ValueError(f"member {self.name}: normalisation length differs from bands ({n})")
+        return self
+
+
+class SettingEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[str] = Field(min_length=1)
+    threshold: float = Field(ge=0.0, le=1.0)
+    val_f1: float | None = None  # of the ensemble at the threshold, on the validation set
+
+
+class ManifestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["landslide-ensemble/1"] = FORMAT
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    description: str = ""
+    settings: dict[str, SettingEntry]
+    members: list[MemberEntry]
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> ManifestModel:
+        names = [m.name for m in self.members]
+        if len(set(names)) != len(names):
+            raise ValueError("member names are not unique")
+        by_name = {m.name: m for m in self.members}
+        for setting, entry in self.settings.items():
+            for name in entry.members:
+                if name not in by_name:
+                    raise ValueError(f"setting {setting!r} lists unknown member {name!r}")
+                if by_name[name].setting != setting:
+                    raise ValueError(
+                        f"setting {setting!r} lists member {name!r} of setting "
+                        f"{by_name[name].setting!r}"
+                    )
+        return self
+
+    def member(self, name: str) -> MemberEntry:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(path: Path) -> ManifestModel:
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: manifest not found") from None
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{path}: not valid JSON: {err}") from err
+    try:
+        return ManifestModel.model_validate(raw)
+    except ValidationError as err:
+        raise ManifestError(f"{path}: invalid manifest: {err}") from err
+
+
+def write_manifest(path: Path, manifest: ManifestModel) -> Path:
+    """Write atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def save_member_weights(member: Any, path: Path, metadata: dict[str, str] | None = None) -> str:
+    """Save a :class:`models.zoo.Member`'s state (network + normalisation buffers) as
+    safetensors; returns the file's SHA-256."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".part")
+    save_file(state, str(tmp), metadata=metadata or {})
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def load_member(entry: MemberEntry, base_dir: Path) -> Any:
+    """Build the member of ``entry`` and load its weights after checking the SHA-256."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from models.zoo import Member, MemberSpec
+
+    path = Path(base_dir) / entry.file
+    if not path.is_file():
+        raise ManifestError(f"member {entry.name}: weights file {path} not found")
+    digest = sha256_file(path)
+    if digest != entry.sha256:
+        raise ManifestError(
+            f"member {entry.name}: weights file {path} fails its SHA-256 check (manifest "
+            f"{entry.sha256}, file {digest}); it was modified or corrupted - refusing to load"
+        )
+    spec = MemberSpec(
+        architecture=entry.architecture,
+        encoder=entry.encoder,
+        loss=entry.loss,
+        learning_rate=entry.learning_rate,
+        setting=entry.setting,
+        in_channels=len(entry.bands),
+        arch_kwargs=entry.arch_kwargs,
+    )
+    member = Member(spec, entry.normalisation.mean, entry.normalisation.std)
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ManifestError(f"member {entry.name}: cannot read {path}: {err}") from err
+    try:
+        member.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ManifestError(
+            f"member {entry.name}: {path} does not match {entry.architecture}/{entry.encoder}: "
+            f"{err}"
+        ) from err
+    stored = (member.norm_mean.flatten().tolist(), member.norm_std.flatten().tolist())
+    listed = (entry.normalisation.mean, entry.normalisation.std)
+    for got, want in zip(stored, listed, strict=True):
+        if not all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(got, want, strict=True)):
+            raise ManifestError(
+                f"member {entry.name}: normalisation in {path} differs from the manifest's"
+            )
+    return member.eval()
+
+
+def member_entry(
+    member: Any,
+    file: str,
+    sha256: str,
+    *,
+    val_f1: float | None = None,
+    origin: str = "trained",
+    epochs: int | None = None,
+) -> MemberEntry:
+    """The manifest entry of a :class:`models.zoo.Member` saved as ``file``."""
+    from models.datasets import setting_band_names
+
+    spec = member.spec
+    return MemberEntry(
+        name=spec.name,
+        setting=spec.setting,
+        bands=list(setting_band_names(spec.setting)),
+        architecture=spec.architecture,
+        encoder=spec.encoder,
+        arch_kwargs=dict(spec.arch_kwargs),
+        loss=spec.loss,
+        learning_rate=spec.learning_rate,
+        val_f1=val_f1,
+        normalisation=Normalisation(
+            mean=member.norm_mean.flatten().tolist(), std=member.norm_std.flatten().tolist()
+        ),
+        file=file,
+        sha256=sha256,
+        origin=origin,
+        epochs=epochs,
+    )

@@ -1,0 +1,214 @@
+"""The model zoo: the nine segmentation architectures and five losses of Ganerød et al.
+(Tables 4 and 5) on segmentation-models-pytorch, picked from tables.
+
+A member of the ensemble is described by a :class:`MemberSpec` (architecture, encoder, the
+architecture's constructor arguments, loss, learning rate, setting); :func:`build_network`
+turns it into an ``nn.Module`` with random weights (never a pretrained download) and
+:class:`Member` wraps that network with the per-band normalisation it was trained with, so a
+member maps raw feature-stack channels (NaN allowed) to logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from models._torch_compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()
+
+import segmentation_models_pytorch as smp  # noqa: E402
+
+__all__ = [
+    "ARCHITECTURES",
+    "COMPACT_DECODERS",
+    "LEARNING_RATES",
+    "LOSSES",
+    "MIN_SIDE",
+    "SIDE_MULTIPLE",
+    "Member",
+    "MemberSpec",
+    "build_loss",
+    "build_network",
+    "canonical_architecture",
+    "canonical_loss",
+]
+
+# Table 4 of Ganerød et al.: the nine smp architectures.
+ARCHITECTURES: Mapping[str, type[nn.Module]] = {
+    "Unet": smp.Unet,
+    "UnetPlusPlus": smp.UnetPlusPlus,
+    "MAnet": smp.MAnet,
+    "Linknet": smp.Linknet,
+    "FPN": smp.FPN,
+    "PSPNet": smp.PSPNet,
+    "PAN": smp.PAN,
+    "DeepLabV3": smp.DeepLabV3,
+    "DeepLabV3Plus": smp.DeepLabV3Plus,
+}
+
+# Table 5: the five smp losses, all in binary mode on logits.
+LOSSES: Mapping[str, Callable[[], nn.Module]] = {
+    "BCE": lambda: smp.losses.SoftBCEWithLogitsLoss(),
+    "Dice": lambda: smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True),
+    "Focal": lambda: smp.losses.FocalLoss(smp.losses.BINARY_MODE),
+    "Jaccard": lambda: smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True),
+    "Lovasz": lambda: smp.losses.LovaszLoss(smp.losses.BINARY_MODE),
+}
+
+LEARNING_RATES: tuple[float, ...] = (0.01, 0.001)
+
+# Narrow decoders for small CPU members (the shipped default). smp's own defaults are the
+# empty dict; a MemberSpec records whatever arguments were used, so either kind loads back.
+COMPACT_DECODERS: Mapping[str, Mapping[str, Any]] = {
+    "Unet": {"encoder_depth": 4, "decoder_channels": [32, 16, 8, 8]},
+    "UnetPlusPlus": {"encoder_depth": 4, "decoder_channels": [32, 16, 8, 8]},
+    "MAnet": {"encoder_depth": 4, "decoder_channels": [32, 16, 8, 8], "decoder_pab_channels": 16},
+    "Linknet": {"encoder_depth": 4},
+    "FPN": {
+        "encoder_depth": 4,
+        "decoder_pyramid_channels": 32,
+        "decoder_segmentation_channels": 32,
+        "upsampling": 2,  # the depth-4 pyramid ends at 1/2 resolution
+    },
+    "PSPNet": {"encoder_depth": 3, "psp_out_channels": 32},
+    "PAN": {"decoder_channels": 16},
+    "DeepLabV3": {"encoder_depth": 4, "decoder_channels": 32},
+    "DeepLabV3Plus": {"encoder_depth": 4, "decoder_channels": 32},
+}
+
+# Smallest input side an architecture accepts (PAN's feature pyramid attention pools the
+# 1/16 features three more times). Everything else takes any multiple of 32.
+MIN_SIDE: Mapping[str, int] = {"PAN": 128}
+SIDE_MULTIPLE = 32
+
+# Spellings used by the published code and papers, mapped onto the table keys.
+_ARCHITECTURE_ALIASES: Mapping[str, str] = {
+    "unet++": "UnetPlusPlus",
+    "unetplusplus": "UnetPlusPlus",
+    "deeplabv3+": "DeepLabV3Plus",
+    "deeplabv3plus": "DeepLabV3Plus",
+    "ma-net": "MAnet",
+    "psp-net": "PSPNet",
+    **{name.lower(): name for name in ARCHITECTURES},
+}
+_LOSS_ALIASES: Mapping[str, str] = {
+    **{name.lower(): name for name in LOSSES},
+    **{f"{name.lower()}loss": name for name in LOSSES},
+    "bcewithlogits": "BCE",
+    "bcewithlogitsloss": "BCE",
+    "softbcewithlogitsloss": "BCE",
+    "jacckard": "Jaccard",
+    "lovász": "Lovasz",
+}
+
+
+def canonical_architecture(name: str) -> str:
+    """The :data:`ARCHITECTURES` key for ``name`` (accepts "Unet++", "DeepLabV3+", ...)."""
+    try:
+        return _ARCHITECTURE_ALIASES[name.strip().lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def canonical_loss(name: str) -> str:
+    """The :data:`LOSSES` key for ``name`` (accepts "DiceLoss", "BCELoss", ...)."""
+    try:
+        return _LOSS_ALIASES[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One cell of the training grid: what to build and how to train it."""
+
+    architecture: str
+    encoder: str
+    loss: str
+    learning_rate: float
+    setting: str
+    in_channels: int
+    arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "architecture", canonical_architecture(self.architecture))
+        object.__setattr__(self, "loss", canonical_loss(self.loss))
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if self.in_channels < 1:
+            raise ValueError(f"in_channels must be at least 1, got {self.in_channels}")
+
+    @property
+    def name(self) -> str:
+        """A file-name-safe identifier, unique within a grid."""
+        setting = self.setting.replace("+", "")
+        return f"{setting}-{self.architecture}-{self.loss}-lr{self.learning_rate:g}-{self.encoder}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["arch_kwargs"] = dict(self.arch_kwargs)
+        return out
+
+
+def build_network(spec: MemberSpec) -> nn.Module:
+    """The smp network of ``spec`` with random weights (one output channel of logits)."""
+    cls = ARCHITECTURES[spec.architecture]
+    kwargs = dict(spec.arch_kwargs)
+    try:
+        return cls(
+            encoder_name=spec.encoder,
+            encoder_weights=None,
+            in_channels=spec.in_channels,
+            classes=1,
+            **kwargs,
+        )
+    except (TypeError, ValueError, KeyError, AssertionError, RuntimeError) as err:
+        raise ValueError(
+            f"cannot build {spec.architecture} with encoder {spec.encoder!r} and "
+            f"arguments {kwargs}: {err}"
+        ) from err
+
+
+def build_loss(name: str) -> nn.Module:
+    return LOSSES[canonical_loss(name)]()
+
+
+class Member(nn.Module):
+    """A network plus the per-band normalisation it was trained with.
+
+    ``forward`` takes raw channels ``(B, C, H, W)`` in the setting's band order, NaN where
+    invalid, standardises them with the stored mean/std, replaces NaN by 0 (the band mean) and
+    returns logits ``(B, 1, H, W)``. The statistics are buffers, so they travel in the weights
+    file and are covered by its checksum."""
+
+    def __init__(self, spec: MemberSpec, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != spec.in_channels or len(std) != spec.in_channels:
+            raise ValueError(
+                f"member {spec.name}: normalisation has {len(mean)} means and {len(std)} stds "
+                f"for {spec.in_channels} input channels"
+            )
+        self.spec = spec
+        self.net = build_network(spec)
+        self.register_buffer("norm_mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        std_t = torch.tensor(std, dtype=torch.float32).clamp_min(1e-6)
+        self.register_buffer("norm_std", std_t.view(1, -1, 1, 1))
+
+    @property
+    def min_side(self) -> int:
+        """Smallest input side (pixels) the network accepts."""
+        return MIN_SIDE.get(self.spec.architecture, SIDE_MULTIPLE)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.norm_mean.to(x.dtype)) / self.norm_std.to(x.dtype)
+        return torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalise(x))
