@@ -3,7 +3,7 @@ normalisation statistics and the "smart" random crops of the paper (Section 3.4)
 
 The Ganerød et al. layout (as published with their code) is two folders::
 
-    <root>/input/<id>_input.tif   15 bands, float32, in the order of models.feature_stack.MODEL_BANDS
+    <root>/input/<id>_input.tif   15 bands, float32, in feature_stack.MODEL_BANDS order
     <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not
 
 The embedded archive's training sets are exported in this layout (``monitor.training_data``),

@@ -77,7 +77,7 @@ def predict_members(
     if not 0 <= overlap < tile // 2:
         raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
     dev = resolve_device(device)
-    c, h, w = x.shape
+    _, h, w = x.shape
     valid = np.isfinite(x).all(axis=0)
     min_side = max((getattr(m, "min_side", _MULTIPLE) for m in members), default=_MULTIPLE)
     if tile < min_side:
