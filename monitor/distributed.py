@@ -1,0 +1,136 @@
+"""Many regions in parallel on Dask distributed.
+
+A run's regions are independent until the inventory update, so :func:`monitor.run.run_once`
+takes an executor: :func:`monitor.run.detect_region` (pure; reads the source and the model,
+writes nothing but quicklooks) runs on the workers, and the results come back to the main
+process, which alone writes the inventory in one transaction (a single writer, as SQLite wants).
+A region that raises on a worker, or whose worker dies, is reported failed in the run summary;
+the others go on.
+
+Where the work runs is the ``dask:`` section of the configuration:
+
+* nothing (the default) or ``enabled: false``: regions run one after the other in the main
+  process;
+* ``enabled: true``: a :class:`distributed.LocalCluster` on this machine, one single-threaded
+  worker process per core (or ``n_workers``) — torch and numpy get one thread each
+  (Dask sets ``OMP_NUM_THREADS=1`` in its workers), so workers do not fight over cores;
+* ``scheduler_address: tcp://host:8786``: an existing Dask cluster. Its workers must see the
+  same archive, model manifest and quicklook paths as the main process (a shared filesystem or
+  the same container image and volumes) and hold the Earth Engine credentials when the source is
+  ``gee``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["DaskSettings", "dask_client", "dask_executor"]
+
+log = logging.getLogger(__name__)
+
+
+class DaskSettings(BaseModel):
+    """The ``dask:`` section of the configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        False, description="run regions in parallel on Dask (implied by scheduler_address)"
+    )
+    scheduler_address: str | None = Field(
+        None, description="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    n_workers: int | None = Field(
+        None, ge=1, description="local cluster: worker processes (default: one per core)"
+    )
+    threads_per_worker: int = Field(1, ge=1, description="local cluster: threads per worker")
+    memory_limit: str = Field(
+        "auto", description="local cluster: memory limit per worker ('4GiB', 'auto')"
+    )
+    dashboard: bool = Field(False, description="local cluster: serve the dashboard on :8787")
+    connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
+    retries: int = Field(
+        0, ge=0, description="times a region is retried after its worker died or it raised"
+    )
+
+    @model_validator(mode="after")
+    def _address_enables(self) -> DaskSettings:
+        if self.scheduler_address is not None:
+            if "://" not in self.scheduler_address:
+                raise ValueError(
+                    f"scheduler_address {self.scheduler_address!r} needs a protocol, "
+                    "e.g. tcp://host:8786"
+                )
+            self.enabled = True
+        return self
+
+    def local_workers(self, n_tasks: int | None = None) -> int:
+        """Worker processes of a local cluster: ``n_workers``, else one per core, never more
+        than there are tasks."""
+        n = self.n_workers or os.cpu_count() or 1
+        return max(1, min(n, n_tasks)) if n_tasks else n
+
+
+@contextmanager
+def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[Client]:
+    """A client of the configured cluster: the scheduler at ``scheduler_address``, or a local
+    cluster started for the duration of the block (and closed after it)."""
+    from distributed import Client, LocalCluster
+
+    if settings.scheduler_address:
+        log.info("connecting to the Dask scheduler at %s", settings.scheduler_address)
+        try:
+            client = Client(settings.scheduler_address, timeout=settings.connect_timeout_s)
+        except OSError as exc:
+            raise ConnectionError(
+                f"dask.scheduler_address: cannot reach the Dask scheduler at "
+                f"{settings.scheduler_address} within {settings.connect_timeout_s:.0f} s: {exc}"
+            ) from exc
+        with client:
+            yield client
+        return
+    workers = settings.local_workers(n_tasks)
+    log.info(
+        "starting a local Dask cluster: %d worker(s) x %d thread(s)",
+        workers,
+        settings.threads_per_worker,
+    )
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=settings.threads_per_worker,
+            processes=True,
+            memory_limit=settings.memory_limit,
+            dashboard_address=":8787" if settings.dashboard else None,
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@contextmanager
+def dask_executor(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[Executor]:
+    """A :class:`concurrent.futures.Executor` on the configured Dask cluster, for
+    ``run_once(..., executor=...)``.
+
+    Its futures are plain ``concurrent.futures`` futures, so the caller collects them with
+    :func:`concurrent.futures.as_completed` and gets a region's exception from ``.result()``.
+    Tasks are submitted impure (every submission runs), with ``retries`` from the settings.
+    """
+    with dask_client(settings, n_tasks) as client:
+        executor = client.get_executor(pure=False, retries=settings.retries)
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False)
