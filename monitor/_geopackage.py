@@ -1,0 +1,212 @@
+"""A minimal GeoPackage writer on plain SQLite (OGC 12-128r18, GeoPackage 1.4).
+
+The inventory writes landslides, runs and the alert outbox in ONE SQLite transaction, which a
+GDAL/OGR writer cannot share; so the few GeoPackage rules it needs live here: the core metadata
+tables, the geometry blob (``GP`` header + envelope + ISO WKB) and the registration of feature
+and attribute tables in ``gpkg_contents``. The file opens in QGIS and GDAL (``pyogrio``).
+
+No R-tree spatial index is created: GDAL's R-tree triggers call SQL functions (``ST_MinX`` ...)
+that a plain ``sqlite3`` connection lacks, and an inventory of landslides is small enough for a
+full scan.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import shapely
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+__all__ = [
+    "connect",
+    "decode_geometry",
+    "encode_geometry",
+    "ensure_srs",
+    "register_attributes",
+    "register_features",
+    "timestamp",
+    "touch_contents",
+    "transaction",
+]
+
+_APPLICATION_ID = 0x47504B47  # "GPKG"
+_USER_VERSION = 10400  # GeoPackage 1.4.0
+_MAGIC = b"GP"
+
+_CORE_TABLES = """
+CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL,
+  srs_id INTEGER PRIMARY KEY,
+  organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL,
+  definition TEXT NOT NULL,
+  description TEXT
+);
+CREATE TABLE IF NOT EXISTS gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY,
+  data_type TEXT NOT NULL,
+  identifier TEXT UNIQUE,
+  description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE,
+  srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id)
+);
+CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+  table_name TEXT NOT NULL,
+  column_name TEXT NOT NULL,
+  geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL,
+  z TINYINT NOT NULL,
+  m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id)
+);
+"""
+
+_UNDEFINED_SRS = (
+    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate"),
+    ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate"),
+)
+
+
+def connect(path: str | Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
+    """Open (creating if needed) the GeoPackage at ``path`` with the core tables present.
+
+    The connection is in autocommit mode; group writes with :func:`transaction`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = FULL")
+    (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+    if app_id not in (0, _APPLICATION_ID):
+        conn.close()
+        raise ValueError(f"{path} is an SQLite file but not a GeoPackage (application_id {app_id})")
+    with transaction(conn):
+        conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {_USER_VERSION}")
+        for statement in _CORE_TABLES.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.executemany(
+            "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", _UNDEFINED_SRS
+        )
+        ensure_srs(conn, 4326)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception (nothing half-written).
+
+    Nested use joins the outer transaction."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def ensure_srs(conn: sqlite3.Connection, epsg: int) -> int:
+    """Register ``EPSG:epsg`` in ``gpkg_spatial_ref_sys`` (if absent); returns its ``srs_id``."""
+    row = conn.execute("SELECT 1 FROM gpkg_spatial_ref_sys WHERE srs_id = ?", (epsg,)).fetchone()
+    if row is None:
+        crs = CRS.from_epsg(epsg)
+        conn.execute(
+            "INSERT INTO gpkg_spatial_ref_sys VALUES (?, ?, 'EPSG', ?, ?, ?)",
+            (crs.name, epsg, epsg, crs.to_wkt("WKT1_GDAL"), crs.name),
+        )
+    return epsg
+
+
+def timestamp(moment: datetime) -> str:
+    """A GeoPackage DATETIME: ISO 8601 UTC with milliseconds and ``Z``; sorts in time order."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def register_features(
+    conn: sqlite3.Connection, table: str, column: str, geometry_type: str, srs_id: int, text: str
+) -> None:
+    """Declare ``table`` a feature table with geometry ``column`` (idempotent)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+        "srs_id) VALUES (?, 'features', ?, ?, ?)",
+        (table, table, text, srs_id),
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)",
+        (table, column, geometry_type, srs_id),
+    )
+
+
+def register_attributes(conn: sqlite3.Connection, table: str, text: str) -> None:
+    """Declare ``table`` a non-spatial attribute table (idempotent), so QGIS lists it."""
+    conn.execute(
+        "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
+        "VALUES (?, 'attributes', ?, ?)",
+        (table, table, text),
+    )
+
+
+def touch_contents(
+    conn: sqlite3.Connection, table: str, bounds: tuple[float, float, float, float] | None
+) -> None:
+    """Update ``last_change`` and the extent of ``table`` in ``gpkg_contents``."""
+    if bounds is None:
+        conn.execute(
+            "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') "
+            "WHERE table_name = ?",
+            (table,),
+        )
+        return
+    conn.execute(
+        "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+        "min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+        (*bounds, table),
+    )
+
+
+def encode_geometry(geometry: BaseGeometry, srs_id: int) -> bytes:
+    """GeoPackage binary: ``GP``, version 0, flags (little-endian, XY envelope), srs_id, ISO WKB."""
+    if geometry.is_empty:
+        flags = 0b0001_0001  # empty, no envelope, little-endian
+        return (
+            _MAGIC
+            + struct.pack("<BBi", 0, flags, srs_id)
+            + shapely.to_wkb(geometry, flavor="iso", byte_order=1)
+        )
+    minx, miny, maxx, maxy = geometry.bounds
+    flags = 0b0000_0011  # envelope [minx, maxx, miny, maxy], little-endian
+    header = _MAGIC + struct.pack("<BBi4d", 0, flags, srs_id, minx, maxx, miny, maxy)
+    return header + shapely.to_wkb(geometry, flavor="iso", byte_order=1)
+
+
+_ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+
+
+def decode_geometry(blob: bytes) -> BaseGeometry:
+    """Shapely geometry of a GeoPackage binary (any byte order and envelope kind)."""
+    if blob[:2] != _MAGIC:
+        raise ValueError("not a GeoPackage geometry blob (magic 'GP' missing)")
+    flags = blob[3]
+    envelope = (flags >> 1) & 0b111
+    if envelope not in _ENVELOPE_DOUBLES:
+        raise ValueError(f"invalid GeoPackage envelope indicator {envelope}")
+    offset = 8 + 8 * _ENVELOPE_DOUBLES[envelope]
+    return shapely.from_wkb(blob[offset:])

@@ -1,0 +1,391 @@
+"""The persisted alert outbox, a table of the inventory's GeoPackage.
+
+The inventory enqueues one row per (landslide change, channel) in the same transaction that
+records the change, so an alert exists exactly when its change does. :func:`deliver` then sends
+what is due, channel by channel, and marks each row in its own small transaction.
+
+Guarantee: **at-least-once to the channel, with a stable idempotency key**. A row is enqueued
+once (``INSERT OR IGNORE`` on its key), and once marked ``sent`` it is never sent again. An
+unreachable server leaves the row ``pending`` with exponential backoff
+(:class:`~monitor.alerts.settings.RetryPolicy`); a permanent refusal or too many failures make it
+``dead`` (kept, listed, re-queueable). The only way a channel sees an alert twice is a crash
+between a successful send and its mark: the row is still claimed by a dead process, the next
+delivery takes it over and sends it again with the *same* idempotency key (webhook header and
+body, e-mail ``Message-ID``), so a receiver that remembers keys processes it once.
+
+Claims: a delivery claims due rows for ``lease_s`` seconds and records its ``host:pid``; a claim
+is free again when the lease ran out or, on the same host, when that process no longer exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from monitor import _geopackage as gpkg
+from monitor.alerts.settings import AlertRouting, RetryPolicy
+
+__all__ = [
+    "TABLE",
+    "Alert",
+    "DeliveryError",
+    "DeliveryReport",
+    "Outbox",
+    "Sender",
+    "create_table",
+    "enqueue",
+    "idempotency_key",
+]
+
+log = logging.getLogger(__name__)
+
+TABLE = "alert_outbox"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  idempotency_key TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  event TEXT NOT NULL,
+  landslide_uid TEXT NOT NULL,
+  landslide_fid INTEGER,
+  revision INTEGER NOT NULL,
+  region TEXT NOT NULL,
+  run_id INTEGER,
+  payload TEXT NOT NULL,
+  quicklook TEXT,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at DATETIME NOT NULL,
+  next_attempt_at DATETIME NOT NULL,
+  claimed_until DATETIME,
+  claimed_by TEXT,
+  sent_at DATETIME,
+  last_error TEXT
+)
+"""
+_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (status, next_attempt_at)"
+
+
+def _ts(moment: datetime) -> str:
+    """A UTC timestamp that sorts as text (GeoPackage DATETIME form)."""
+    return gpkg.timestamp(moment)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_table(conn: sqlite3.Connection) -> None:
+    conn.execute(_SCHEMA)
+    conn.execute(_INDEX)
+    gpkg.register_attributes(conn, TABLE, "alerts waiting for, or done with, delivery")
+
+
+def idempotency_key(landslide_uid: str, revision: int, channel: str) -> str:
+    """Stable key of one change (landslide ``revision``: 1 new, +1 per growth) on one channel."""
+    digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
+    return f"{landslide_uid}.r{revision}.{digest}"
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    *,
+    channel: str,
+    event: str,
+    landslide_uid: str,
+    landslide_fid: int,
+    revision: int,
+    region: str,
+    run_id: int | None,
+    payload_for: Callable[[str], dict[str, Any]],
+    quicklook: str | None,
+    now: datetime,
+) -> bool:
+    """Queue the alert of one change for one channel, inside the caller's transaction.
+
+    ``payload_for(key)`` builds the payload carrying its idempotency key. Returns False (and
+    changes nothing) when this change was already queued for this channel."""
+    key = idempotency_key(landslide_uid, revision, channel)
+    cursor = conn.execute(
+        f"INSERT OR IGNORE INTO {TABLE} (idempotency_key, channel, event, landslide_uid, "
+        "landslide_fid, revision, region, run_id, payload, quicklook, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key,
+            channel,
+            event,
+            landslide_uid,
+            landslide_fid,
+            revision,
+            region,
+            run_id,
+            json.dumps(payload_for(key), separators=(",", ":"), ensure_ascii=False),
+            quicklook,
+            _ts(now),
+            _ts(now),
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One outbox row, as a sender sees it."""
+
+    id: int
+    idempotency_key: str
+    channel: str
+    event: str
+    region: str
+    landslide_uid: str
+    payload: dict[str, Any]
+    quicklook: Path | None
+    attempts: int
+
+
+class DeliveryError(RuntimeError):
+    """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Sender(Protocol):
+    """Delivers alerts to one channel. ``batch``: all due alerts of the channel go in one
+    :meth:`send` call (e-mail digest); otherwise one call per alert (webhook)."""
+
+    batch: bool
+
+    def send(self, alerts: Sequence[Alert]) -> None: ...
+
+
+SenderFactory = Callable[[str, AlertRouting], Sender]
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`Outbox.deliver` did, and what is left."""
+
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    pending: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"alerts sent {self.sent}, failed and retrying {self.retrying}, dead {self.dead}, "
+            f"pending {self.pending}"
+        )
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim_is_dead(claimed_by: str | None) -> bool:
+    """True when ``claimed_by`` names a process of this host that no longer exists."""
+    if not claimed_by or claimed_by == _worker_id():
+        return False
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Outbox:
+    """The outbox of the GeoPackage at ``path`` (created with the inventory)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn = gpkg.connect(self.path)
+        with gpkg.transaction(self._conn):
+            create_table(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per status (pending, sent, dead)."""
+        rows = self._conn.execute(f"SELECT status, COUNT(*) FROM {TABLE} GROUP BY status")
+        counts = {"pending": 0, "sent": 0, "dead": 0}
+        counts.update({status: n for status, n in rows})
+        return counts
+
+    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Outbox rows (all columns; ``payload`` decoded), oldest first."""
+        sql = f"SELECT * FROM {TABLE}" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+        out = []
+        for row in self._conn.execute(sql, (status,) if status else ()):
+            item = dict(row)
+            item["payload"] = json.loads(item["payload"])
+            out.append(item)
+        return out
+
+    def requeue(self, ids: Iterable[int] | None = None, *, now: datetime | None = None) -> int:
+        """Put dead alerts (all, or ``ids``) back to pending with zero attempts."""
+        now = now or _now()
+        sql = (
+            f"UPDATE {TABLE} SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+            "claimed_until = NULL, claimed_by = NULL WHERE status = 'dead'"
+        )
+        with gpkg.transaction(self._conn):
+            if ids is None:
+                return self._conn.execute(sql, (_ts(now),)).rowcount
+            return sum(self._conn.execute(sql + " AND id = ?", (_ts(now), i)).rowcount for i in ids)
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def _claim(self, now: datetime, lease_s: float, limit: int) -> list[Alert]:
+        with gpkg.transaction(self._conn):
+            candidates = self._conn.execute(
+                f"SELECT * FROM {TABLE} WHERE status = 'pending' AND next_attempt_at <= ? "
+                "ORDER BY id LIMIT ?",
+                (_ts(now), limit),
+            ).fetchall()
+            claimed = []
+            for row in candidates:
+                held = row["claimed_until"] is not None and row["claimed_until"] > _ts(now)
+                if held and not _claim_is_dead(row["claimed_by"]):
+                    continue
+                self._conn.execute(
+                    f"UPDATE {TABLE} SET claimed_until = ?, claimed_by = ? WHERE id = ?",
+                    (_ts(now + timedelta(seconds=lease_s)), _worker_id(), row["id"]),
+                )
+                claimed.append(
+                    Alert(
+                        id=row["id"],
+                        idempotency_key=row["idempotency_key"],
+                        channel=row["channel"],
+                        event=row["event"],
+                        region=row["region"],
+                        landslide_uid=row["landslide_uid"],
+                        payload=json.loads(row["payload"]),
+                        quicklook=Path(row["quicklook"]) if row["quicklook"] else None,
+                        attempts=row["attempts"],
+                    )
+                )
+        return claimed
+
+    def _mark_sent(self, alerts: Sequence[Alert], now: datetime) -> None:
+        with gpkg.transaction(self._conn):
+            self._conn.executemany(
+                f"UPDATE {TABLE} SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                "claimed_until = NULL, claimed_by = NULL, last_error = NULL WHERE id = ?",
+                [(_ts(now), a.id) for a in alerts],
+            )
+
+    def _mark_failed(
+        self,
+        alerts: Sequence[Alert],
+        error: DeliveryError,
+        now: datetime,
+        policy: RetryPolicy,
+        report: DeliveryReport,
+    ) -> None:
+        with gpkg.transaction(self._conn):
+            for alert in alerts:
+                attempts = alert.attempts + 1
+                dead = error.permanent or attempts >= policy.max_attempts
+                retry_at = now + timedelta(seconds=policy.delay_s(attempts))
+                self._conn.execute(
+                    f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "
+                    "claimed_until = NULL, claimed_by = NULL, last_error = ? WHERE id = ?",
+                    ("dead" if dead else "pending", attempts, _ts(retry_at), str(error), alert.id),
+                )
+                if dead:
+                    report.dead += 1
+                else:
+                    report.retrying += 1
+        report.errors.append(f"{alerts[0].channel}: {error}")
+
+    def deliver(
+        self,
+        routing: AlertRouting,
+        *,
+        senders: SenderFactory | None = None,
+        now: datetime | None = None,
+        lease_s: float = 300.0,
+        limit: int = 1000,
+    ) -> DeliveryReport:
+        """Send every due alert; never raises for a channel's failure (it is recorded).
+
+        ``senders(channel, routing)`` makes the sender of a channel; the default builds the
+        SMTP and webhook senders of :mod:`monitor.alerts.email` and :mod:`monitor.alerts.webhook`.
+        ``now`` is for tests (due times and backoff are computed from it)."""
+        now = now or _now()
+        make_sender = senders or default_sender
+        report = DeliveryReport()
+        by_channel: dict[str, list[Alert]] = defaultdict(list)
+        for alert in self._claim(now, lease_s, limit):
+            by_channel[alert.channel].append(alert)
+        for channel, alerts in by_channel.items():
+            try:
+                sender = make_sender(channel, routing)
+            except Exception as exc:  # unknown channel, missing secret...
+                self._mark_failed(alerts, DeliveryError(str(exc)), now, routing.retry, report)
+                log.warning("alerts for %s not sent: %s", channel, exc)
+                continue
+            groups = [alerts] if sender.batch else [[a] for a in alerts]
+            for group in groups:
+                try:
+                    sender.send(group)
+                except DeliveryError as exc:
+                    self._mark_failed(group, exc, now, routing.retry, report)
+                    log.warning("alert delivery to %s failed: %s", channel, exc)
+                    continue
+                except OSError as exc:
+                    error = DeliveryError(f"{type(exc).__name__}: {exc}")
+                    self._mark_failed(group, error, now, routing.retry, report)
+                    log.warning("alert delivery to %s failed: %s", channel, exc)
+                    continue
+                self._mark_sent(group, now)
+                report.sent += len(group)
+                log.info("sent %d alert(s) to %s", len(group), channel)
+        report.pending = self.counts()["pending"]
+        return report
+
+
+def default_sender(channel: str, routing: AlertRouting) -> Sender:
+    """The SMTP sender of ``email:<address>``, the HTTP sender of ``webhook:<name>``."""
+    kind, _, target = channel.partition(":")
+    if kind == "email":
+        from monitor.alerts.email import EmailSender
+
+        if routing.smtp is None:
+            raise DeliveryError(f"channel {channel}: no smtp server is configured")
+        return EmailSender(routing.smtp, target)
+    if kind == "webhook":
+        from monitor.alerts.webhook import WebhookSender
+
+        hook = routing.webhooks.get(target)
+        if hook is None:
+            raise DeliveryError(f"channel {channel}: no webhook named {target!r} is configured")
+        return WebhookSender(hook)
+    raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")

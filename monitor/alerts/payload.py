@@ -1,0 +1,119 @@
+"""The alert payload: one JSON document per landslide change and channel.
+
+It is the body of the webhook POST as is, and the row of the e-mail's summary table. Its JSON
+Schema is published in ``monitor/schemas/alert.schema.json`` (see docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+__all__ = [
+    "SCHEMA_ID",
+    "SCHEMA_VERSION",
+    "AlertEvent",
+    "alert_schema",
+    "build_payload",
+    "encode_body",
+    "validate_payload",
+]
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.0.json"
+
+AlertEvent = Literal["landslide.new", "landslide.grown"]
+
+_NUMBER_FIELDS = (
+    "area_m2",
+    "previous_area_m2",
+    "prob_mean",
+    "prob_max",
+    "agreement",
+    "dNDVI_mean",
+    "dVV_mean",
+    "dVH_mean",
+    "slope_mean",
+)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else round(value, 6)  # NaN -> null
+
+
+def _iso(value: date | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def build_payload(
+    *,
+    idempotency_key: str,
+    event: AlertEvent,
+    created_at: datetime,
+    run: dict[str, Any],
+    landslide: dict[str, Any],
+    geometry_wgs84: BaseGeometry,
+    quicklook: str | None,
+) -> dict[str, Any]:
+    """The payload of one change. ``landslide`` holds the inventory row's attributes (uid, fid,
+    region, status, revision, first/last seen, times seen, the numbers of :data:`_NUMBER_FIELDS`,
+    setting, pre/post dates, local EPSG code); ``run`` holds id, date and source."""
+    centroid = geometry_wgs84.centroid
+    body: dict[str, Any] = {
+        "id": str(landslide["uid"]),
+        "inventory_fid": int(landslide["fid"]),
+        "region": str(landslide["region"]),
+        "status": str(landslide["status"]),
+        "revision": int(landslide["revision"]),
+        "first_seen": _iso(landslide["first_seen"]),
+        "last_seen": _iso(landslide["last_seen"]),
+        "times_seen": int(landslide["times_seen"]),
+        "setting": landslide.get("setting"),
+        "pre_date": _iso(landslide.get("pre_date")),
+        "post_date": _iso(landslide.get("post_date")),
+        "local_epsg": int(landslide["local_epsg"]),
+        "centroid": {"lon": round(centroid.x, 7), "lat": round(centroid.y, 7)},
+        "bbox": [round(v, 7) for v in geometry_wgs84.bounds],
+        "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geometry_wgs84, 1e-7))),
+    }
+    for name in _NUMBER_FIELDS:
+        body[name] = _number(landslide.get(name))
+    return {
+        "schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "idempotency_key": idempotency_key,
+        "event": event,
+        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "run": {"id": int(run["id"]), "date": _iso(run["date"]), "source": str(run["source"])},
+        "landslide": body,
+        "quicklook": {"filename": quicklook} if quicklook else None,
+    }
+
+
+def encode_body(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are POSTed and signed (compact, key order kept, UTF-8)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@cache
+def alert_schema() -> dict[str, Any]:
+    """The published JSON Schema of the payload (``monitor/schemas/alert.schema.json``)."""
+    text = resources.files("monitor").joinpath("schemas/alert.schema.json").read_text()
+    return json.loads(text)
+
+
+def validate_payload(payload: dict[str, Any]) -> None:
+    """Raise :class:`jsonschema.ValidationError` if ``payload`` breaks the published schema."""
+    jsonschema.validate(payload, alert_schema(), cls=jsonschema.Draft202012Validator)

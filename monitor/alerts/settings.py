@@ -1,0 +1,250 @@
+"""Alert settings (pydantic) and the routing of each region's alerts to channels.
+
+The run configuration (``monitor/config.py``) embeds :class:`AlertSettings` at the top level
+(global targets, the SMTP server, the retry policy) and :class:`AlertTargets` in each region.
+Secrets never appear in the YAML: the SMTP username/password and each webhook's HMAC secret are
+read, at delivery time, from the environment variables the settings *name*.
+
+A *channel* is one destination of alerts, named by a stable id that the outbox stores with each
+alert: ``email:<address>`` for one e-mail recipient, ``webhook:<name>`` for one webhook.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+__all__ = [
+    "AlertConfigError",
+    "AlertRouting",
+    "AlertSettings",
+    "AlertTargets",
+    "RetryPolicy",
+    "SmtpSettings",
+    "WebhookSettings",
+    "email_channel",
+    "read_secret",
+    "webhook_channel",
+]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class AlertConfigError(ValueError):
+    """Alert settings that cannot work (names the region, channel or environment variable)."""
+
+
+def read_secret(variable: str, what: str) -> str:
+    """The value of environment variable ``variable``; :class:`AlertConfigError` if unset/empty."""
+    value = os.environ.get(variable)
+    if not value:
+        raise AlertConfigError(f"{what}: environment variable {variable} is not set")
+    return value
+
+
+def _check_env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name; put the secret in the environment "
+            "and name the variable here"
+        )
+    return value
+
+
+def _check_addresses(values: list[str]) -> list[str]:
+    bad = [v for v in values if not _EMAIL.match(v)]
+    if bad:
+        raise ValueError(f"not e-mail addresses: {', '.join(map(repr, bad))}")
+    return [v.strip() for v in values]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(_Strict):
+    """The SMTP server alerts are sent through."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = Field(True, description="upgrade the connection with STARTTLS before login")
+    from_address: str = Field(description="the From: address of alert e-mails")
+    username_env: str | None = Field(None, description="environment variable with the username")
+    password_env: str | None = Field(None, description="environment variable with the password")
+    ca_file: Path | None = Field(
+        None, description="PEM bundle to trust for STARTTLS (an internal CA); system store if unset"
+    )
+    timeout_s: float = Field(30.0, gt=0)
+    subject_prefix: str = "[landslide-monitor]"
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _env_names(cls, value: str | None) -> str | None:
+        return _check_env_name(value)
+
+    @field_validator("from_address")
+    @classmethod
+    def _from_is_address(cls, value: str) -> str:
+        return _check_addresses([value])[0]
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> SmtpSettings:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("set both username_env and password_env, or neither (no login)")
+        return self
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(username, password) from the environment, or None when no login is configured."""
+        if self.username_env is None or self.password_env is None:
+            return None
+        return (
+            read_secret(self.username_env, "SMTP username"),
+            read_secret(self.password_env, "SMTP password"),
+        )
+
+
+class WebhookSettings(_Strict):
+    """One webhook: a JSON POST per alert, signed with HMAC-SHA256 (see docs/alerts.md)."""
+
+    name: str = Field(description="unique name; the channel id is webhook:<name>")
+    url: HttpUrl
+    secret_env: str = Field(description="environment variable holding the HMAC-SHA256 secret")
+    timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        return _check_env_name(value) or value
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(f"webhook name {value!r}: use letters, digits, '.', '_' or '-'")
+        return value
+
+    def secret(self) -> bytes:
+        return read_secret(self.secret_env, f"webhook {self.name!r} secret").encode()
+
+
+class AlertTargets(_Strict):
+    """Who is alerted about a region's new and grown landslides."""
+
+    email: list[str] = Field(default_factory=list, description="recipient addresses")
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    inherit: bool = Field(True, description="also alert the global targets")
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value)
+
+
+class RetryPolicy(_Strict):
+    """Exponential backoff: attempt n (1-based) failing waits ``base * factor**(n-1)``, capped."""
+
+    max_attempts: int = Field(12, ge=1, description="after this many failures an alert is dead")
+    base_delay_s: float = Field(60.0, gt=0)
+    factor: float = Field(2.0, ge=1)
+    max_delay_s: float = Field(6 * 3600.0, gt=0)
+
+    def delay_s(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt."""
+        return min(self.max_delay_s, self.base_delay_s * self.factor ** max(0, attempts - 1))
+
+
+class AlertSettings(_Strict):
+    """Top-level ``alerts:`` section: the SMTP server, global targets and the retry policy."""
+
+    smtp: SmtpSettings | None = None
+    email: list[str] = Field(default_factory=list, description="global recipient addresses")
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        return _check_addresses(value)
+
+    @model_validator(mode="after")
+    def _email_needs_smtp(self) -> AlertSettings:
+        if self.email and self.smtp is None:
+            raise ValueError("e-mail recipients are set but there is no smtp server section")
+        return self
+
+
+def email_channel(address: str) -> str:
+    return f"email:{address.lower()}"
+
+
+def webhook_channel(name: str) -> str:
+    return f"webhook:{name}"
+
+
+@dataclass(frozen=True)
+class AlertRouting:
+    """Which channels each region's alerts go to, and how to reach every channel."""
+
+    smtp: SmtpSettings | None = None
+    webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default: tuple[str, ...] = ()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: AlertSettings | None,
+        regions: Mapping[str, AlertTargets | None] | None = None,
+    ) -> AlertRouting:
+        """Resolve global and per-region targets; :class:`AlertConfigError` names the region
+        whose e-mail has no SMTP server or whose webhook name clashes with another's."""
+        settings = settings or AlertSettings()
+        webhooks: dict[str, WebhookSettings] = {}
+
+        def add_hooks(hooks: list[WebhookSettings], where: str) -> list[str]:
+            for hook in hooks:
+                known = webhooks.get(hook.name)
+                if known is not None and known != hook:
+                    raise AlertConfigError(
+                        f"{where}: webhook name {hook.name!r} is used by another webhook"
+                    )
+                webhooks[hook.name] = hook
+            return [webhook_channel(h.name) for h in hooks]
+
+        default = [email_channel(a) for a in settings.email]
+        default += add_hooks(settings.webhooks, "alerts")
+        routes: dict[str, tuple[str, ...]] = {}
+        for region, targets in (regions or {}).items():
+            if targets is None:
+                continue
+            if targets.email and settings.smtp is None:
+                raise AlertConfigError(
+                    f"region {region!r}: alerts.email is set but the alerts section has no smtp"
+                )
+            own = [email_channel(a) for a in targets.email]
+            own += add_hooks(targets.webhooks, f"region {region!r}")
+            channels = (default if targets.inherit else []) + own
+            routes[region] = tuple(dict.fromkeys(channels))
+        return cls(
+            smtp=settings.smtp,
+            webhooks=webhooks,
+            routes=routes,
+            default=tuple(dict.fromkeys(default)),
+            retry=settings.retry,
+        )
+
+    def channels_for(self, region: str) -> tuple[str, ...]:
+        return self.routes.get(region, self.default)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        every = [*self.default, *(c for cs in self.routes.values() for c in cs)]
+        return tuple(dict.fromkeys(every))
