@@ -1,0 +1,225 @@
+"""Assembly of the feature stack as one Earth Engine image, and the availability probe.
+
+The image has one band per 2-D layer of the feature stack, in :data:`FLAT_BANDS` order: the 15
+model bands (Ganerød et al. Table 2; names, order and units of ``models.feature_stack``),
+``preNDVI``, ``postNDVI``, the true-colour composites as three bands each and the four
+observation counts. :mod:`gee_scripts.fetch` turns the fetched bands back into the stack.
+
+A sensor/window without any scene gets a fully masked stand-in (NaN once fetched, count 0), so
+that the other sensor's path still runs; :func:`probe` says beforehand what is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ee
+
+from gee_scripts import context, sentinel1, sentinel2
+from gee_scripts.settings import GeeSettings
+
+__all__ = [
+    "FLAT_BANDS",
+    "RGB_BANDS",
+    "Availability",
+    "availability_query",
+    "feature_image",
+    "parse_availability",
+]
+
+MODEL_BANDS: tuple[str, ...] = (
+    "preVV",
+    "postVV",
+    "dVV",
+    "preVH",
+    "postVH",
+    "dVH",
+    "layover",
+    "shadow",
+    "liaDeg",
+    "elevation",
+    "slope",
+    "kg_climate",
+    "canopy_height",
+    "landcover",
+    "dNDVI",
+)
+RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
+COUNT_BANDS: tuple[str, ...] = ("s2_clear_pre", "s2_clear_post", "s1_count_pre", "s1_count_post")
+FLAT_BANDS: tuple[str, ...] = (
+    *MODEL_BANDS,
+    "preNDVI",
+    "postNDVI",
+    *(f"pre_rgb_{c}" for c in RGB_BANDS),
+    *(f"post_rgb_{c}" for c in RGB_BANDS),
+    *COUNT_BANDS,
+)
+
+Window = tuple[str, str]  # ISO dates, start inclusive, end exclusive
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Acquisition dates (``YYYY-MM-DD``) per sensor and window, as the server reports them."""
+
+    s2_dates_pre: tuple[str, ...]
+    s2_dates_post: tuple[str, ...]
+    s1_dates_pre: tuple[str, ...]
+    s1_dates_post: tuple[str, ...]
+
+    @property
+    def any_data(self) -> bool:
+        return any((self.s2_dates_pre, self.s2_dates_post, self.s1_dates_pre, self.s1_dates_post))
+
+    def missing(self, pre: Window, post: Window) -> list[str]:
+        """One message per sensor/window without any scene, naming both."""
+        windows = {"pre": f"{pre[0]}/{pre[1]}", "post": f"{post[0]}/{post[1]}"}
+        out = []
+        for sensor in ("S2", "S1"):
+            for which in ("pre", "post"):
+                if not getattr(self, f"{sensor.lower()}_dates_{which}"):
+                    out.append(f"{sensor} {which} {windows[which]}: no acquisition")
+        return out
+
+
+def _dates(collection: ee.ImageCollection) -> ee.List:
+    return (
+        collection.aggregate_array("system:time_start")
+        .map(lambda t: ee.Date(t).format("YYYY-MM-dd"))
+        .distinct()
+        .sort()
+    )
+
+
+def availability_query(
+    geometry: ee.Geometry, pre: Window, post: Window, orbit_pass: str, settings: GeeSettings
+) -> ee.Dictionary:
+    """One request's worth: the acquisition dates of S2 and S1 in both windows."""
+    a = settings.assets
+    return ee.Dictionary(
+        {
+            "s2_dates_pre": _dates(sentinel2.s2_collection(geometry, *pre, a)),
+            "s2_dates_post": _dates(sentinel2.s2_collection(geometry, *post, a)),
+            "s1_dates_pre": _dates(sentinel1.s1_collection(geometry, *pre, orbit_pass, a)),
+            "s1_dates_post": _dates(sentinel1.s1_collection(geometry, *post, orbit_pass, a)),
+        }
+    )
+
+
+def parse_availability(info: dict[str, Any]) -> Availability:
+    """:class:`Availability` from the ``getInfo`` answer to :func:`availability_query`."""
+    fields = ("s2_dates_pre", "s2_dates_post", "s1_dates_pre", "s1_dates_post")
+    missing = [f for f in fields if f not in info]
+    if missing:
+        raise ValueError(f"availability answer lacks {', '.join(missing)}: {sorted(info)}")
+    return Availability(**{f: tuple(str(d) for d in info[f]) for f in fields})
+
+
+def _masked(names: Sequence[str]) -> ee.Image:
+    """A fully masked float image with bands ``names`` (NaN once fetched)."""
+    return ee.Image.constant([0.0] * len(names)).toFloat().updateMask(0).rename(list(names))
+
+
+def _zeros(names: Sequence[str]) -> ee.Image:
+    return ee.Image.constant([0.0] * len(names)).toFloat().rename(list(names))
+
+
+def _optical(
+    geometry: ee.Geometry, window: Window, which: str, present: bool, settings: GeeSettings
+) -> tuple[ee.Image, ee.Image, ee.Image]:
+    """(NDVI, rgb, clear count) of one window; masked stand-ins when no scene."""
+    rgb_names = [f"{which}_rgb_{c}" for c in RGB_BANDS]
+    if not present:
+        return _masked([f"{which}NDVI"]), _masked(rgb_names), _zeros([f"s2_clear_{which}"])
+    raw = sentinel2.s2_collection(geometry, *window, settings.assets)
+    masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets)
+    composite = sentinel2.greenest_pixel(masked)
+    return (
+        composite.select(["NDVI"], [f"{which}NDVI"]),
+        composite.select(list(RGB_BANDS), rgb_names),
+        sentinel2.clear_count(masked, f"s2_clear_{which}"),
+    )
+
+
+def feature_image(
+    geometry: ee.Geometry,
+    pre: Window,
+    post: Window,
+    *,
+    orbit_pass: str,
+    region: str,
+    settings: GeeSettings,
+    availability: Availability,
+) -> ee.Image:
+    """The feature stack of ``region`` as one float image with bands :data:`FLAT_BANDS`.
+
+    ``geometry`` (EPSG:4326) bounds the scene search; ``pre``/``post`` are ISO-date windows,
+    end exclusive; ``orbit_pass`` selects Sentinel-1 passes; ``region`` picks a per-region DEM
+    override. The last operation is ``rename(FLAT_BANDS)``.
+    """
+    av = availability
+    pre_ndvi, pre_rgb, clear_pre = _optical(geometry, pre, "pre", bool(av.s2_dates_pre), settings)
+    post_ndvi, post_rgb, clear_post = _optical(
+        geometry, post, "post", bool(av.s2_dates_post), settings
+    )
+    d_ndvi = post_ndvi.subtract(pre_ndvi).rename("dNDVI")
+
+    elevation = context.dem_image(region, settings.dem, settings.assets)
+    flattened: dict[str, ee.ImageCollection] = {}
+    for which, window, present in (
+        ("pre", pre, bool(av.s1_dates_pre)),
+        ("post", post, bool(av.s1_dates_post)),
+    ):
+        if present:
+            raw = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
+            flattened[which] = sentinel1.flattened_collection(raw, elevation, settings.s1)
+    sar: dict[str, ee.Image] = {}
+    for which in ("pre", "post"):
+        names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
+        if which in flattened:
+            sar[which] = sentinel1.median_db(flattened[which], which)
+            sar[f"count_{which}"] = sentinel1.observation_count(
+                flattened[which], f"s1_count_{which}"
+            )
+        else:
+            sar[which] = _masked(names)
+            sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
+    d_sar = sar["post"].subtract(sar["pre"]).rename(["dVV", "dVH"])
+    if flattened:
+        # Geometry layers over every scene used: layover/shadow where any scene had it, the
+        # median local incidence angle.
+        collections = list(flattened.values())
+        scenes = collections[0] if len(collections) == 1 else collections[0].merge(collections[1])
+        geometry_layers = (
+            scenes.select(["layover", "shadow"]).max().addBands(scenes.select("liaDeg").median())
+        ).rename(["layover", "shadow", "liaDeg"])
+    else:
+        geometry_layers = _masked(["layover", "shadow", "liaDeg"])
+
+    layers = [
+        sar["pre"].select([0], ["preVV"]),
+        sar["post"].select([0], ["postVV"]),
+        d_sar.select("dVV"),
+        sar["pre"].select([1], ["preVH"]),
+        sar["post"].select([1], ["postVH"]),
+        d_sar.select("dVH"),
+        geometry_layers,
+        elevation,
+        context.slope(elevation),
+        context.kg_climate(settings.assets),
+        context.canopy_height(settings.assets),
+        context.landcover(settings.assets),
+        d_ndvi,
+        pre_ndvi,
+        post_ndvi,
+        pre_rgb,
+        post_rgb,
+        clear_pre,
+        clear_post,
+        sar["count_pre"],
+        sar["count_post"],
+    ]
+    image = ee.Image.cat(*[layer.toFloat() for layer in layers])
+    return image.set("system:time_start", ee.Date(post[0]).millis()).rename(list(FLAT_BANDS))

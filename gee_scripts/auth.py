@@ -1,0 +1,122 @@
+"""Authentication: a service-account key file or Google application-default credentials.
+
+The key is read from a file whose path comes from the configuration or from an environment
+variable; its content is never logged (log lines name the account and the file only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ee
+
+from gee_scripts.retry import Backoff, call_with_retry
+from gee_scripts.settings import GeeSettings
+
+__all__ = ["AuthError", "Credentials", "initialize", "resolve_credentials"]
+
+log = logging.getLogger(__name__)
+
+
+class AuthError(RuntimeError):
+    """Credentials missing or unusable (the message says which source was tried)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Resolved credentials: the google-auth object, the project and a loggable description."""
+
+    credentials: Any
+    project: str | None
+    description: str  # safe to log: account and file path, never key material
+
+
+def _key_file(settings: GeeSettings, environ: Mapping[str, str]) -> tuple[Path, str] | None:
+    if settings.service_account_key is not None:
+        return settings.service_account_key.expanduser(), "source.service_account_key"
+    from_env = environ.get(settings.service_account_key_env, "").strip()
+    if from_env:
+        return Path(from_env).expanduser(), f"${settings.service_account_key_env}"
+    return None
+
+
+def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
+    if not path.is_file():
+        raise AuthError(f"service-account key file {path} (from {origin}) does not exist")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AuthError(
+            f"service-account key file {path} (from {origin}) is not readable JSON: "
+            f"{type(exc).__name__}"
+        ) from None
+    missing = [k for k in ("client_email", "private_key", "token_uri") if k not in info]
+    if info.get("type") != "service_account" or missing:
+        raise AuthError(
+            f"{path} (from {origin}) is not a service-account key "
+            f"(type={info.get('type')!r}; missing {', '.join(missing) or 'nothing'})"
+        )
+    from google.oauth2 import service_account
+
+    creds = service_account.Credentials.from_service_account_info(info, scopes=ee.oauth.SCOPES)
+    return creds, info.get("project_id"), f"service account {info['client_email']} (key {path})"
+
+
+def _application_default() -> tuple[Any, str | None, str]:
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        creds, project = google.auth.default(scopes=ee.oauth.SCOPES)
+    except DefaultCredentialsError as exc:
+        raise AuthError(
+            "no Earth Engine credentials: set source.service_account_key, or the environment "
+            "variable named by source.service_account_key_env, or run "
+            f"`gcloud auth application-default login` ({exc})"
+        ) from None
+    account = getattr(creds, "service_account_email", None) or "user credentials"
+    return creds, project, f"application-default credentials ({account})"
+
+
+def resolve_credentials(
+    settings: GeeSettings, environ: Mapping[str, str] | None = None
+) -> Credentials:
+    """Find the credentials and the Cloud project named by ``settings`` and the environment."""
+    environ = os.environ if environ is None else environ
+    key = _key_file(settings, environ)
+    if key is not None:
+        creds, key_project, description = _service_account(*key)
+    else:
+        creds, key_project, description = _application_default()
+    project = settings.project or environ.get(settings.project_env, "").strip() or key_project
+    return Credentials(creds, project or None, description)
+
+
+def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) -> Credentials:
+    """Initialise ``ee`` for real requests: credentials, project, request deadline, retries."""
+    resolved = resolve_credentials(settings, environ)
+    if resolved.project is None and not resolved.description.startswith("service account"):
+        raise AuthError(
+            "no Cloud project for Earth Engine: set source.project or the environment variable "
+            f"{settings.project_env}"
+        )
+    policy = Backoff(
+        attempts=settings.retry.attempts,
+        initial_delay_s=settings.retry.initial_delay_s,
+        max_delay_s=settings.retry.max_delay_s,
+        total_timeout_s=settings.retry.total_timeout_s,
+    )
+    call_with_retry(
+        lambda: ee.Initialize(resolved.credentials, project=resolved.project),
+        what="Earth Engine initialisation",
+        policy=policy,
+    )
+    ee.data.setDeadline(int(settings.retry.request_timeout_s * 1000))
+    log.info("Earth Engine initialised: %s, project %s", resolved.description, resolved.project)
+    return resolved

@@ -1,0 +1,170 @@
+"""Fetching the assembled image onto the region's grid with xee, and turning its bands into the
+feature stack (``models.feature_stack``).
+
+xee opens a one-image collection on an explicit grid (CRS, affine transform, shape) and
+requests pixels with ``ee.data.computePixels``, one request per band and tile of
+``chunk_px`` x ``chunk_px`` pixels, several in parallel, retrying failures with backoff. Masked
+pixels come back as NaN. Coordinates are recomputed from the grid with the same formula as
+``monitor.grid.Grid`` (pixel centres ``x0 + (i + 0.5) * res``), so that stacks from Earth
+Engine and from the archive line up exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+import ee
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+from tqdm.auto import tqdm
+
+from gee_scripts.assembly import COUNT_BANDS, FLAT_BANDS, MODEL_BANDS, RGB_BANDS
+from gee_scripts.retry import Backoff, call_with_retry
+
+__all__ = [
+    "Transform",
+    "fetch_flat",
+    "flatten_stack",
+    "open_flat",
+    "requests_per_fetch",
+    "to_feature_stack",
+]
+
+log = logging.getLogger(__name__)
+
+Transform = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), GDAL order
+
+
+def open_flat(
+    image: ee.Image,
+    *,
+    crs: str,
+    transform: Transform,
+    shape: tuple[int, int],
+    chunk_px: int = 512,
+    max_workers: int = 4,
+    retry: Backoff | None = None,
+) -> xr.Dataset:
+    """Open ``image`` lazily with xee on the grid ``crs``/``transform``/``shape`` (height,
+    width). One metadata request is made now (retried); pixels are requested on load."""
+    retry = retry or Backoff()
+    height, width = shape
+    a, b, c, d, e, f = (float(v) for v in transform)
+    if b != 0.0 or d != 0.0 or a <= 0 or e >= 0:
+        raise ValueError(f"grid transform must be north-up without rotation, got {transform}")
+    collection = ee.ImageCollection.fromImages([image])
+    return call_with_retry(
+        lambda: xr.open_dataset(
+            collection,
+            engine="ee",
+            crs=crs,
+            crs_transform=(a, b, c, d, e, f),
+            shape_2d=(width, height),
+            io_chunks={"index": 1, "width": chunk_px, "height": chunk_px},
+            executor_kwargs={"max_workers": max_workers},
+            # xee's own backoff around each computePixels tile request.
+            getitem_kwargs={
+                "max_retries": retry.attempts - 1,
+                "initial_delay": int(retry.initial_delay_s * 1000),
+            },
+        ),
+        what=f"metadata of the feature image ({crs}, {width}x{height} px)",
+        policy=retry,
+    )
+
+
+def fetch_flat(
+    image: ee.Image,
+    *,
+    crs: str,
+    transform: Transform,
+    shape: tuple[int, int],
+    chunk_px: int = 512,
+    max_workers: int = 4,
+    retry: Backoff | None = None,
+    progress: bool = True,
+    label: str = "",
+) -> dict[str, np.ndarray]:
+    """Every band of ``image`` as a ``(height, width)`` float32 array (NaN where masked)."""
+    flat = open_flat(
+        image,
+        crs=crs,
+        transform=transform,
+        shape=shape,
+        chunk_px=chunk_px,
+        max_workers=max_workers,
+        retry=retry,
+    )
+    out: dict[str, np.ndarray] = {}
+    names = list(flat.data_vars)
+    for name in tqdm(names, desc=f"fetch {label}".strip(), unit="band", disable=not progress):
+        values = np.asarray(flat[name].isel({flat[name].dims[0]: 0}).values, dtype=np.float32)
+        if values.shape != tuple(shape):
+            raise ValueError(f"band {name!r} came back with shape {values.shape}, not {shape}")
+        out[name] = values
+    return out
+
+
+def _axes(transform: Transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    a, _, c, _, e, f = transform
+    height, width = shape
+    x = c + (np.arange(width) + 0.5) * a
+    y = f - (np.arange(height) + 0.5) * abs(e)
+    return x, y
+
+
+def to_feature_stack(
+    bands: Mapping[str, np.ndarray],
+    *,
+    crs: str,
+    transform: Transform,
+    shape: tuple[int, int],
+    attrs: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """The feature stack from the flat bands (:data:`~gee_scripts.assembly.FLAT_BANDS`): model
+    bands in Table 2 order, ``preNDVI``/``postNDVI``, ``pre_rgb``/``post_rgb`` with dims
+    ``(rgb, y, x)``, the counts (0, never NaN); float32, CRS attached."""
+    missing = [name for name in FLAT_BANDS if name not in bands]
+    if missing:
+        raise ValueError(f"fetched image lacks bands: {', '.join(missing)}")
+    x, y = _axes(transform, shape)
+    data: dict[str, xr.DataArray] = {}
+    for name in (*MODEL_BANDS, "preNDVI", "postNDVI"):
+        data[name] = xr.DataArray(np.asarray(bands[name], dtype=np.float32), dims=("y", "x"))
+    for which in ("pre", "post"):
+        rgb = np.stack([bands[f"{which}_rgb_{c}"] for c in RGB_BANDS]).astype(np.float32)
+        data[f"{which}_rgb"] = xr.DataArray(rgb, dims=("rgb", "y", "x"))
+    for name in COUNT_BANDS:
+        counts = np.nan_to_num(np.asarray(bands[name], dtype=np.float32), nan=0.0)
+        data[name] = xr.DataArray(counts, dims=("y", "x"))
+    stack = xr.Dataset(data, coords={"rgb": list(RGB_BANDS), "y": y, "x": x})
+    stack.attrs.update(attrs or {})
+    return stack.rio.write_crs(crs).rio.write_transform(Affine(*transform))
+
+
+def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
+    """The inverse of :func:`to_feature_stack`: one 2-D array per flat band."""
+    out: dict[str, np.ndarray] = {}
+    for name in FLAT_BANDS:
+        for which in ("pre", "post"):
+            prefix = f"{which}_rgb_"
+            if name.startswith(prefix):
+                channel = RGB_BANDS.index(name.removeprefix(prefix))
+                out[name] = np.asarray(stack[f"{which}_rgb"].values[channel], dtype=np.float32)
+                break
+        else:
+            out[name] = np.asarray(stack[name].values, dtype=np.float32)
+    return out
+
+
+def requests_per_fetch(
+    shape: tuple[int, int], chunk_px: int, n_bands: int = len(FLAT_BANDS)
+) -> int:
+    """computePixels requests for one fetch: one per band and tile (plus one metadata request,
+    not counted here)."""
+    height, width = shape
+    return n_bands * math.ceil(height / chunk_px) * math.ceil(width / chunk_px)

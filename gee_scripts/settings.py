@@ -1,0 +1,162 @@
+"""The ``source: {type: gee, ...}`` block of a monitor configuration.
+
+Only plain settings live here (no Earth Engine import), so that the configuration schema can
+embed :class:`GeeSettings` cheaply. Secrets never live in YAML: the service-account key is a
+*file* named by a path or by an environment variable, and a value that looks like key material
+is refused with an error naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "AssetIds",
+    "CloudMaskSettings",
+    "DemSettings",
+    "ExportSettings",
+    "GeeSettings",
+    "RetrySettings",
+    "S1Settings",
+]
+
+CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
+DemChoice = Literal["srtm", "copernicus_glo30"]
+TerrainModel = Literal["volume", "surface"]
+SpeckleFilter = Literal["none", "boxcar", "lee"]
+ExportTarget = Literal["cloud_storage", "drive"]
+
+_SECRET_MARKERS = ("-----BEGIN", '"private_key"', "private_key_id")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloudMaskSettings(_Strict):
+    """Sentinel-2 cloud and shadow masking.
+
+    ``cloud_score_plus`` (default) keeps a pixel when its Cloud Score+ ``cs_cdf`` is at least
+    ``cs_cdf_threshold`` (Google's recommended 0.60: higher is stricter; the score covers cloud
+    shadow too). ``s2cloudless`` keeps a pixel when the s2cloudless probability is below
+    ``cloud_probability`` (percent) and it is not in the projected shadow of a cloud (dark NIR
+    within ``shadow_projection_m`` of a cloud, cast along the mean solar azimuth).
+    """
+
+    method: CloudMaskMethod = "cloud_score_plus"
+    cs_cdf_threshold: float = Field(0.60, ge=0.0, le=1.0)
+    cloud_probability: int = Field(40, ge=0, le=100)
+    dark_nir_threshold: float = Field(0.15, gt=0.0, lt=1.0)
+    shadow_projection_m: float = Field(1000.0, ge=0.0)
+    cloud_buffer_m: float = Field(50.0, ge=0.0)
+
+
+class DemSettings(_Strict):
+    """Terrain model: SRTM 30 m (Ganerød et al.) or Copernicus GLO-30 (covers > 60° N), and
+    per-region overrides (an ``ee.Image`` asset ID with an ``elevation`` in metres in its first
+    band, e.g. a national 10 m DEM for Iceland or Norway as in Ganerød et al.)."""
+
+    source: DemChoice = "srtm"
+    overrides: dict[str, str] = Field(default_factory=dict)  # region name -> image asset ID
+
+
+class S1Settings(_Strict):
+    """Sentinel-1 GRD pre-processing (Vollrath et al. 2020 terrain flattening)."""
+
+    terrain_model: TerrainModel = "volume"
+    speckle_filter: SpeckleFilter = "none"
+    speckle_kernel_px: int = Field(5, ge=3, le=15)
+    layover_shadow_buffer_m: float = Field(0.0, ge=0.0)
+    # Incidence-angle range that is kept: the swath edges carry border noise.
+    min_incidence_deg: float = Field(30.63993, ge=0.0, le=90.0)
+    max_incidence_deg: float = Field(44.73, ge=0.0, le=90.0)
+    edge_db_threshold: float = -30.0  # GRD border noise is below this (dB)
+
+    @model_validator(mode="after")
+    def _angles_ordered(self) -> S1Settings:
+        if self.max_incidence_deg <= self.min_incidence_deg:
+            raise ValueError(
+                f"s1.max_incidence_deg ({self.max_incidence_deg}) must exceed "
+                f"s1.min_incidence_deg ({self.min_incidence_deg})"
+            )
+        if self.speckle_kernel_px % 2 == 0:
+            raise ValueError(f"s1.speckle_kernel_px must be odd, got {self.speckle_kernel_px}")
+        return self
+
+
+class AssetIds(_Strict):
+    """Earth Engine asset IDs; override when a catalogue entry moves or a mirror is used.
+
+    ``kg_climate`` has no entry in the public catalogue: upload the Köppen-Geiger 1986-2010 map
+    (Rubel & Kottek, 5 arc minutes, as in Ganerød et al. Table 2) as an image asset with the class
+    code in its first band and name it here. Without it the ``kg_climate`` band is NaN and the
+    stack's status says so.
+    """
+
+    s2: str = "COPERNICUS/S2_SR_HARMONIZED"
+    cloud_score_plus: str = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
+    s2_cloud_probability: str = "COPERNICUS/S2_CLOUD_PROBABILITY"
+    s1: str = "COPERNICUS/S1_GRD"
+    srtm: str = "USGS/SRTMGL1_003"
+    copernicus_dem: str = "COPERNICUS/DEM/GLO30"
+    worldcover: str = "ESA/WorldCover/v200"
+    canopy_height: str = "users/potapovpeter/GEDI_V27"
+    kg_climate: str | None = None
+
+
+class ExportSettings(_Strict):
+    """Where batch exports go for regions too large to fetch interactively."""
+
+    target: ExportTarget = "cloud_storage"
+    bucket: str | None = None
+    drive_folder: str = "landslide-monitor"
+    prefix: str = "landslide-monitor"
+
+
+class RetrySettings(_Strict):
+    """Backoff for quota (HTTP 429) and transient server errors; every wait is bounded."""
+
+    attempts: int = Field(6, ge=1, le=20)
+    initial_delay_s: float = Field(1.0, gt=0.0)
+    max_delay_s: float = Field(60.0, gt=0.0)
+    request_timeout_s: float = Field(180.0, gt=0.0)  # per Earth Engine HTTP request
+    total_timeout_s: float = Field(900.0, gt=0.0)  # all attempts of one call together
+
+
+class GeeSettings(_Strict):
+    """The ``source`` block for Earth Engine (``type: gee``).
+
+    Credentials, in this order: ``service_account_key`` (a path to a JSON key file), the file
+    named by the environment variable ``service_account_key_env``, otherwise Google
+    application-default credentials (``gcloud auth application-default login``, or the
+    workload identity of the machine). ``project`` may come from ``project_env`` instead.
+    """
+
+    type: Literal["gee"] = "gee"
+    project: str | None = None
+    project_env: str = "EE_PROJECT"
+    service_account_key: Path | None = None
+    service_account_key_env: str = "EE_SERVICE_ACCOUNT_KEY"
+    cloud_mask: CloudMaskSettings = CloudMaskSettings()
+    dem: DemSettings = DemSettings()
+    s1: S1Settings = S1Settings()
+    assets: AssetIds = AssetIds()
+    export: ExportSettings = ExportSettings()
+    retry: RetrySettings = RetrySettings()
+    chunk_px: int = Field(512, ge=16, le=2048)  # xee tile edge; 512² float32 = 1 MiB per band
+    max_workers: int = Field(4, ge=1, le=32)  # parallel computePixels requests
+    max_interactive_km2: float = Field(400.0, gt=0.0)  # larger regions go through export()
+
+    @field_validator("project", "service_account_key", mode="before")
+    @classmethod
+    def _no_secret(cls, value: object, info: object) -> object:
+        if isinstance(value, str) and any(m in value for m in _SECRET_MARKERS):
+            name = getattr(info, "field_name", "value")
+            raise ValueError(
+                f"source.{name} looks like key material; put the key in a file and give its "
+                "path (or the environment variable naming it), never the key itself"
+            )
+        return value

@@ -1,0 +1,139 @@
+"""Angular-based radiometric terrain flattening of Sentinel-1 GRD (Vollrath et al. 2020).
+
+Vollrath, Mullissa & Reiche (2020), *Angular-based radiometric slope correction for Sentinel-1
+on Google Earth Engine*, Remote Sensing 12(11):1867, section 2. Symbols as in the paper:
+
+- θi   ellipsoid incidence angle (the GRD ``angle`` band), φi the look (heading) direction;
+- αs   terrain slope, φs terrain aspect (from the DEM), φr = φi - φs;
+- αr = atan(tan αs · cos φr)   slope steepness in range (eq. 2);
+- αaz = atan(tan αs · sin φr)  slope steepness in azimuth (eq. 3);
+- θlia = acos(cos αaz · cos(θi - αr))  local incidence angle (eq. 4);
+- γ0 = σ0 / cos θi;
+- volume model (eq. 5):  SCF = tan(90° - θi + αr) / tan(90° - θi);
+- surface model (eq. 6): SCF = cos(90° - θi) / (cos αaz · cos(90° - θi + αr));
+- γ0_flat = γ0 · SCF;
+- layover where αr ≥ θi, shadow where αr ≤ -(90° - θi) (section 2.3), optionally grown by a
+  buffer.
+
+The same arithmetic in numpy is ``monitor.sources.terrain_flattening`` (the embedded archive);
+the unit tests evaluate this graph with numpy and compare.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ee
+
+__all__ = [
+    "TERRAIN_MODELS",
+    "flatten",
+    "geometry_angles",
+    "layover_shadow",
+    "look_direction",
+    "scf_surface",
+    "scf_volume",
+]
+
+_DEG = math.pi / 180.0
+
+
+def _ninety() -> ee.Image:
+    return ee.Image.constant(90.0 * _DEG)
+
+
+def scf_volume(theta_i: ee.Image, alpha_r: ee.Image) -> ee.Image:
+    """Volume-scattering slope-correction factor (eq. 5); angles in radians."""
+    return _ninety().subtract(theta_i).add(alpha_r).tan().divide(_ninety().subtract(theta_i).tan())
+
+
+def scf_surface(theta_i: ee.Image, alpha_r: ee.Image, alpha_az: ee.Image) -> ee.Image:
+    """Surface-scattering slope-correction factor (eq. 6); angles in radians."""
+    return (
+        _ninety()
+        .subtract(theta_i)
+        .cos()
+        .divide(alpha_az.cos().multiply(_ninety().subtract(theta_i).add(alpha_r).cos()))
+    )
+
+
+TERRAIN_MODELS = {
+    "volume": lambda theta_i, alpha_r, alpha_az: scf_volume(theta_i, alpha_r),
+    "surface": scf_surface,
+}
+
+
+def look_direction(angle: ee.Image, geometry: ee.Geometry) -> ee.Number:
+    """Heading φi in degrees, (-180, 180]: mean aspect of the incidence-angle band over the scene
+    footprint ``geometry`` at 1 km (Vollrath et al. 2020, section 2.1.1); 0 if undefined."""
+    heading = ee.Dictionary(
+        ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000)
+    )
+    heading = ee.Number(heading.combine({"aspect": 0}, False).get("aspect"))
+    return ee.Number(ee.Algorithms.If(heading.gt(180), heading.subtract(360), heading))
+
+
+def geometry_angles(
+    theta_i: ee.Image, heading_deg: ee.Number, elevation: ee.Image
+) -> tuple[ee.Image, ee.Image, ee.Image]:
+    """(αr, αaz, θlia) in radians from θi (radians), the heading and the DEM (eqs. 2-4)."""
+    phi_i = ee.Image.constant(heading_deg).multiply(_DEG)
+    alpha_s = ee.Terrain.slope(elevation).select("slope").multiply(_DEG)
+    aspect = ee.Terrain.aspect(elevation).select("aspect")
+    # Aspect to (-180, 180], counted the other way round as in the paper.
+    aspect_signed = aspect.where(aspect.gt(180), aspect.subtract(360))
+    phi_s = aspect_signed.multiply(-1).multiply(_DEG)
+    phi_r = phi_i.subtract(phi_s)
+    alpha_r = alpha_s.tan().multiply(phi_r.cos()).atan()
+    alpha_az = alpha_s.tan().multiply(phi_r.sin()).atan()
+    theta_lia = alpha_az.cos().multiply(theta_i.subtract(alpha_r).cos()).acos()
+    return alpha_r, alpha_az, theta_lia
+
+
+def layover_shadow(
+    theta_i: ee.Image, alpha_r: ee.Image, buffer_m: float = 0.0
+) -> tuple[ee.Image, ee.Image]:
+    """Layover (αr ≥ θi) and shadow (αr ≤ -(90° - θi)) as 0/1 images, grown by ``buffer_m``."""
+    layover = alpha_r.gte(theta_i)
+    shadow = alpha_r.lte(_ninety().subtract(theta_i).multiply(-1))
+    if buffer_m > 0:
+        kernel = ee.Kernel.circle(buffer_m, "meters")
+        layover = layover.focalMax(kernel=kernel)
+        shadow = shadow.focalMax(kernel=kernel)
+    return layover.rename("layover"), shadow.rename("shadow")
+
+
+def flatten(
+    image: ee.Image,
+    elevation: ee.Image,
+    *,
+    model: str = "volume",
+    buffer_m: float = 0.0,
+    polarisations: tuple[str, ...] = ("VV", "VH"),
+) -> ee.Image:
+    """Terrain-flattened γ0 (linear) of ``polarisations`` of a linear-σ0 GRD ``image`` that has an
+    ``angle`` band, masked where layover or shadow, plus ``layover``, ``shadow`` (0/1) and
+    ``liaDeg``. ``model`` is ``"volume"`` or ``"surface"``."""
+    if model not in TERRAIN_MODELS:
+        raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
+    angle = image.select("angle")
+    theta_i = angle.multiply(_DEG)
+    # The DEM resampled onto the radar image's grid (Vollrath et al.: bilinear, 10 m).
+    dem = elevation.resample("bilinear").reproject(
+        image.select(polarisations[0]).projection(), None, 10
+    )
+    alpha_r, alpha_az, theta_lia = geometry_angles(
+        theta_i, look_direction(angle, image.geometry()), dem
+    )
+    scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az)
+    gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
+    layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
+    valid = layover.Or(shadow).Not()
+    flat = gamma0.multiply(scf).updateMask(valid).rename(list(polarisations))
+    lia = theta_lia.divide(_DEG).rename("liaDeg")
+    return ee.Image(
+        flat.addBands(layover)
+        .addBands(shadow)
+        .addBands(lia)
+        .copyProperties(image, ["system:time_start"])
+    )
