@@ -1,0 +1,210 @@
+"""Segmentation scores: the confusion-matrix metrics of Ganerød et al. (Table 6: precision,
+recall, F1) plus IoU, the Matthews correlation coefficient and the frequency bias; threshold
+calibration; the object-level detection rate by landslide size; and the performance diagram
+of Roebber (2009).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "SIZE_CLASSES_M2",
+    "Confusion",
+    "best_threshold",
+    "confusion",
+    "merge_object_detection",
+    "object_detection",
+    "performance_diagram",
+]
+
+# Object size classes (m²) for the detection rate: lower bounds, the last one open-ended.
+SIZE_CLASSES_M2: tuple[float, ...] = (0.0, 1_000.0, 10_000.0, 100_000.0)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Pixel counts of a binary prediction against the truth."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def __add__(self, other: Confusion) -> Confusion:
+        return Confusion(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
+        )
+
+    @staticmethod
+    def _ratio(num: float, den: float) -> float:
+        return num / den if den else math.nan
+
+    @property
+    def precision(self) -> float:  # TP / (TP + FP), Table 6
+        return self._ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:  # TP / (TP + FN), Table 6
+        return self._ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float:  # 2TP / (2TP + FP + FN), Table 6; 0 when nothing is predicted or true
+        den = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / den if den else 0.0
+
+    @property
+    def iou(self) -> float:  # TP / (TP + FP + FN), the critical success index of Roebber (2009)
+        return self._ratio(self.tp, self.tp + self.fp + self.fn)
+
+    @property
+    def mcc(self) -> float:
+        tp, fp, fn, tn = (float(v) for v in (self.tp, self.fp, self.fn, self.tn))
+        den = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return (tp * tn - fp * fn) / den if den else 0.0
+
+    @property
+    def bias(self) -> float:  # frequency bias (TP + FP) / (TP + FN), Roebber (2009)
+        return self._ratio(self.tp + self.fp, self.tp + self.fn)
+
+    def scores(self) -> dict[str, float]:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "iou": self.iou,
+            "mcc": self.mcc,
+            "bias": self.bias,
+        }
+
+    def to_dict(self) -> dict[str, float]:
+        return {**asdict(self), **self.scores()}
+
+
+def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = None) -> Confusion:
+    """Counts over the pixels where ``valid`` (default: everywhere)."""
+    p, t = np.asarray(pred, bool), np.asarray(truth, bool)
+    if valid is not None:
+        v = np.asarray(valid, bool)
+        p, t = p[v], t[v]
+    tp = int(np.count_nonzero(p & t))
+    fp = int(np.count_nonzero(p & ~t))
+    fn = int(np.count_nonzero(~p & t))
+    return Confusion(tp, fp, fn, int(p.size - tp - fp - fn))
+
+
+def best_threshold(
+    probabilities: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    thresholds: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """The threshold maximising the pooled F1 over scenes, and that F1. NaN pixels are ignored.
+
+    A probability ``>= t`` is a detection; default candidates 0.05, 0.06, ..., 0.95."""
+    if thresholds is None:
+        thresholds = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    tp = np.zeros(thresholds.size)
+    fp = np.zeros(thresholds.size)
+    npos = 0
+    for prob, truth in zip(probabilities, truths, strict=True):
+        valid = np.isfinite(prob)
+        p, t = prob[valid].astype(np.float64), np.asarray(truth, bool)[valid]
+        npos += int(t.sum())
+        pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
+        tp += pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
+        fp += neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
+    fn = npos - tp
+    den = 2 * tp + fp + fn
+    f1 = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+    i = int(np.argmax(f1))
+    return float(thresholds[i]), float(f1[i])
+
+
+def object_detection(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    *,
+    pixel_area_m2: float = 100.0,
+    size_classes_m2: Sequence[float] = SIZE_CLASSES_M2,
+) -> list[dict[str, float]]:
+    """Object-level detection rate by size class: a true landslide (8-connected component of
+    ``truth``) counts as detected when at least one of its pixels is predicted."""
+    labels, n = ndimage.label(np.asarray(truth, bool), structure=np.ones((3, 3)))
+    out = [
+        {"min_m2": lo, "max_m2": hi, "objects": 0, "detected": 0, "rate": math.nan}
+        for lo, hi in zip(size_classes_m2, [*size_classes_m2[1:], math.inf], strict=True)
+    ]
+    if n:
+        idx = np.arange(1, n + 1)
+        sizes = ndimage.sum_labels(np.ones_like(labels), labels, idx) * pixel_area_m2
+        hits = ndimage.maximum(np.asarray(pred, bool), labels, idx) > 0
+        for row in out:
+            sel = (sizes >= row["min_m2"]) & (sizes < row["max_m2"])
+            row["objects"] = int(sel.sum())
+            row["detected"] = int((hits & sel).sum())
+    for row in out:
+        row["rate"] = row["detected"] / row["objects"] if row["objects"] else math.nan
+    return out
+
+
+def merge_object_detection(tables: Sequence[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Sum per-scene :func:`object_detection` tables (same size classes)."""
+    merged = [dict(row) for row in tables[0]]
+    for table in tables[1:]:
+        for row, other in zip(merged, table, strict=True):
+            row["objects"] += other["objects"]
+            row["detected"] += other["detected"]
+    for row in merged:
+        row["rate"] = row["detected"] / row["objects"] if row["objects"] else math.nan
+    return merged
+
+
+def performance_diagram(
+    points: Mapping[str, Confusion], path: Path, title: str = "Performance diagram"
+) -> Path:
+    """Roebber (2009): success ratio (precision) on x, probability of detection (recall) on y,
+    F1 isolines (solid; equivalent to his critical-success-index curves, F1 = 2 CSI/(1+CSI))
+    and frequency-bias rays (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.5), dpi=110)
+    grid = np.linspace(0.001, 1, 300)
+    sr, pod = np.meshgrid(grid, grid)
+    f1 = 2 * sr * pod / (sr + pod)
+    cs = ax.contour(sr, pod, f1, levels=np.arange(0.1, 1.0, 0.1), colors="0.6", linewidths=0.8)
+    ax.clabel(cs, fmt="F1 %.1f", fontsize=7)
+    for b in (0.25, 0.5, 0.8, 1.0, 1.25, 1.5, 2.0, 4.0):
+        x = np.linspace(0, 1, 50)
+        ax.plot(x, b * x, ls="--", color="0.75", lw=0.7)
+        lx, ly = (1.0, b) if b <= 1 else (1 / b, 1.0)
+        ax.annotate(f"{b:g}", (lx, ly), fontsize=7, color="0.45", ha="left", va="bottom")
+    markers = "osD^v<>Ppx*h"
+    for i, (name, c) in enumerate(points.items()):
+        if math.isnan(c.precision) or math.isnan(c.recall):
+            continue
+        ax.plot(
+            c.precision, c.recall, markers[i % len(markers)], ms=8, label=f"{name} ({c.f1:.2f})"
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("success ratio (precision)")
+    ax.set_ylabel("probability of detection (recall)")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=7, title="F1 in brackets", title_fontsize=7)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
