@@ -46,7 +46,6 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
@@ -221,7 +220,7 @@ def _transformer(src: int, dst: int) -> Transformer:
 def _reproject(geometry: BaseGeometry, src: int, dst: int) -> BaseGeometry:
     if src == dst:
         return geometry
-    return shapely_transform(_transformer(src, dst).transform, geometry)
+    return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
 
 
 def _multipolygon(geometry: BaseGeometry) -> MultiPolygon:

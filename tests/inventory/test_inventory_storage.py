@@ -1,0 +1,186 @@
+"""The inventory on disk: one transaction per run, crash safety, a valid GeoPackage, exports."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import warnings
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from monitor.alerts import outbox as outbox_module
+from monitor.inventory import Inventory, InventoryError, RegionDetections
+
+REPO = Path(__file__).resolve().parents[2]
+D1 = date(2024, 9, 15)
+
+
+def _table_counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        return {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("landslides", "landslide_observations", "alert_outbox")
+        }
+
+
+def test_failure_in_the_middle_writes_nothing(inventory, candidates, square, routing, monkeypatch):
+    calls = {"n": 0}
+    real = outbox_module.enqueue
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the first landslide and one alert row were written
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outbox_module, "enqueue", failing)
+    cands = candidates([square(0, 0, 100, 100), square(500, 0, 100, 100)])
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    with pytest.raises(OSError, match="disk full"):
+        inventory.apply(run_id, [RegionDetections("r", candidates=cands)], routing)
+    assert calls["n"] == 3
+    assert _table_counts(inventory.path) == {
+        "landslides": 0,
+        "landslide_observations": 0,
+        "alert_outbox": 0,
+    }
+    failed = inventory.runs().iloc[0]
+    assert failed["status"] == "failed"
+    assert failed["message"] == "inventory update failed: OSError: disk full"
+    assert inventory.run_regions(run_id)["status"].tolist() == ["pending"]
+
+    monkeypatch.setattr(outbox_module, "enqueue", real)
+    retry = inventory.start_run(D1, ["r"], "archive")
+    changes = inventory.apply(retry, [RegionDetections("r", candidates=cands)], routing)
+    assert len(changes.new) == 2 and changes.alerts_queued == 4
+    assert _table_counts(inventory.path) == {
+        "landslides": 2,
+        "landslide_observations": 2,
+        "alert_outbox": 4,
+    }
+
+
+_KILLED_RUN = """
+import os
+from datetime import date
+import geopandas as gpd
+from shapely.geometry import box
+from monitor.alerts import outbox
+from monitor.alerts.settings import AlertRouting, AlertSettings
+from monitor.inventory import Inventory, RegionDetections
+
+real, calls = outbox.enqueue, [0]
+def dying(*args, **kwargs):
+    calls[0] += 1
+    if calls[0] == 2:
+        os._exit(9)  # the process dies inside the transaction: no rollback, no cleanup
+    return real(*args, **kwargs)
+outbox.enqueue = dying
+
+routing = AlertRouting.from_settings(AlertSettings(
+    webhooks=[{{"name": "ops", "url": "http://127.0.0.1:9/h", "secret_env": "S"}}]))
+inv = Inventory({path!r})
+geoms = [box(600000 + 300 * i, 1270000, 600100 + 300 * i, 1270100) for i in range(3)]
+cands = gpd.GeoDataFrame({{"region": ["r"] * 3}}, geometry=geoms, crs="EPSG:32643")
+run_id = inv.start_run(date(2024, 9, 15), ["r"], "archive")
+inv.apply(run_id, [RegionDetections("r", candidates=cands)], routing)
+"""
+
+
+def test_killed_run_leaves_inventory_consistent_and_next_run_completes(
+    tmp_path, candidates, square, routing
+):
+    path = tmp_path / "inventory.gpkg"
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent(_KILLED_RUN.format(path=str(path))))
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode == 9, done.stderr.decode()
+    # The hot journal is rolled back by the next connection: nothing of the run is visible.
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _table_counts(path) == {"landslides": 0, "landslide_observations": 0, "alert_outbox": 0}
+
+    with Inventory(path) as inv:
+        assert inv.runs()["status"].tolist() == ["running"]
+        geoms = [square(300 * i, 0, 100, 100) for i in range(3)]
+        run_id = inv.start_run(D1, ["r"], "archive")
+        changes = inv.apply(run_id, [RegionDetections("r", candidates=candidates(geoms))], routing)
+        assert len(changes.new) == 3 and changes.alerts_queued == 6
+        assert inv.runs()["status"].tolist() == ["ok", "interrupted"]
+    assert _table_counts(path) == {"landslides": 3, "landslide_observations": 3, "alert_outbox": 6}
+
+
+def test_file_is_a_geopackage_that_gdal_reads(inventory, candidates, square):
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(
+        run_id, [RegionDetections("r", candidates=candidates([square(0, 0, 100, 100)]))]
+    )
+    mine = inventory.landslides()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # GDAL complaints about the file surface as warnings
+        layers = dict(pyogrio.list_layers(inventory.path))
+        info = pyogrio.read_info(inventory.path, layer="landslides")
+        read = pyogrio.read_dataframe(inventory.path, layer="landslides")
+        runs = pyogrio.read_dataframe(inventory.path, layer="runs", read_geometry=False)
+    assert layers == {
+        "landslides": "MultiPolygon",
+        "landslide_observations": None,
+        "runs": None,
+        "run_regions": None,
+        "alert_outbox": None,
+    }
+    assert info["crs"] == "EPSG:4326" and info["features"] == 1
+    assert read.geometry.iloc[0].equals_exact(mine.geometry.iloc[0], 1e-12)
+    # The WGS84 footprint is the local one reprojected: 10 000 m² within 0.1 %.
+    local = gpd.GeoSeries(read.geometry, crs=4326).to_crs(32643).area.iloc[0]
+    assert local == pytest.approx(10_000.0, rel=1e-3)
+    assert runs["status"].tolist() == ["ok"]
+    with sqlite3.connect(inventory.path) as conn:
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 10400
+        extent = conn.execute(
+            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = 'landslides'"
+        ).fetchone()
+    assert extent == pytest.approx(mine.total_bounds.tolist())
+
+
+def test_export_geojson_and_csv(inventory, candidates, square, tmp_path):
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(
+        run_id,
+        [
+            RegionDetections(
+                "r", candidates=candidates([square(0, 0, 100, 100), square(900, 0, 40, 50)])
+            )
+        ],
+    )
+    inventory.set_status(2, "dismissed")
+
+    geojson = inventory.export(tmp_path / "out" / "inventory.geojson")
+    back = gpd.read_file(geojson)
+    assert back.crs.to_epsg() == 4326
+    assert back["fid"].tolist() == [1, 2]
+    assert back["area_m2"].round(3).tolist() == [10_000.0, 2_000.0]
+    assert back["status"].tolist() == ["candidate", "dismissed"]
+    assert "local_geometry" not in back and "local_wkb" not in back
+
+    csv = inventory.export(tmp_path / "inventory.csv", status=["candidate"])
+    table = pd.read_csv(csv)
+    assert table["fid"].tolist() == [1]
+    polygon = shapely.from_wkt(table["wkt"].iloc[0])
+    assert polygon.geom_type == "MultiPolygon"
+    assert polygon.contains(
+        shapely.Point(table["centroid_lon"].iloc[0], table["centroid_lat"].iloc[0])
+    )
+    assert table["setting"].tolist() == ["S1+S2"] and table["pre_date"].tolist() == ["2024-08-20"]
+
+    with pytest.raises(InventoryError, match=r"unknown suffix '\.shp'"):
+        inventory.export(tmp_path / "inventory.shp")

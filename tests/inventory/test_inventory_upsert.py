@@ -1,0 +1,180 @@
+"""The inventory update: new / grown / seen, never a duplicate, idempotent per run date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from monitor.inventory import Inventory, InventoryError, RegionDetections
+
+D1, D2, D3 = date(2024, 9, 15), date(2024, 9, 20), date(2024, 9, 25)
+
+
+def run(inv: Inventory, day: date, cands, routing=None, region: str = "r"):
+    run_id = inv.start_run(day, [region], "archive")
+    return inv.apply(run_id, [RegionDetections(region, "ok", candidates=cands)], routing)
+
+
+def test_new_then_seen_then_grown_counts_and_times_seen(inventory, candidates, square, routing):
+    a, b = square(0, 0, 100, 100), square(1000, 0, 50, 60)
+    first = run(inventory, D1, candidates([a, b]), routing)
+    assert (len(first.new), len(first.grown), len(first.seen)) == (2, 0, 0)
+    assert first.alerts_queued == 4  # 2 landslides x (1 e-mail + 1 webhook)
+
+    # Same footprints five days later: seen, nothing queued.
+    second = run(inventory, D2, candidates([a, b]), routing)
+    assert (len(second.new), len(second.grown), len(second.seen)) == (0, 0, 2)
+    assert second.alerts_queued == 0
+
+    # a grows by 50 % (100x150), b shifts by 3 m (within tolerance, +180 m² < 200 m²): 1 grown.
+    third = run(
+        inventory, D3, candidates([square(0, 0, 100, 150), square(1003, 0, 50, 60)]), routing
+    )
+    assert (len(third.new), len(third.grown), len(third.seen)) == (0, 1, 1)
+    assert third.alerts_queued == 2
+    grown = third.grown[0]
+    assert grown.previous_area_m2 == pytest.approx(10_000.0)
+    assert grown.area_m2 == pytest.approx(15_000.0)
+
+    table = inventory.landslides().set_index("fid")
+    assert len(table) == 2
+    assert table["times_seen"].tolist() == [3, 3]
+    assert table["revision"].tolist() == [2, 1]
+    assert table["first_seen"].tolist() == ["2024-09-15"] * 2
+    assert table["last_seen"].tolist() == ["2024-09-25"] * 2
+    assert table.loc[2, "area_m2"] == pytest.approx(50 * 60 + 3 * 60)  # union of both footprints
+    assert inventory.outbox().counts() == {"pending": 6, "sent": 0, "dead": 0}
+
+
+def test_same_run_date_twice_adds_nothing(inventory, candidates, square, routing):
+    cands = candidates([square(0, 0, 100, 100), square(500, 500, 40, 40)])
+    run(inventory, D1, cands, routing)
+    again = run(inventory, D1, cands, routing)
+    assert (len(again.new), len(again.grown), len(again.seen)) == (0, 0, 2)
+    assert again.alerts_queued == 0
+    table = inventory.landslides()
+    assert len(table) == 2
+    assert table["times_seen"].tolist() == [1, 1]
+    assert inventory.outbox().counts()["pending"] == 4
+    runs = inventory.runs()
+    assert runs["status"].tolist() == ["ok", "ok"]
+    assert runs["n_new"].tolist() == [0, 2]
+
+
+def test_slow_creep_alerts_once_it_adds_up(inventory, candidates, square, routing):
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
+    # +6 % per run: not grown against 10 000 m² ...
+    creep = run(inventory, D2, candidates([square(0, 0, 100, 106)]), routing)
+    assert [c.kind for c in creep.changes] == ["seen"]
+    # ... but 12 % against the area of the last revision after the next step.
+    more = run(inventory, D3, candidates([square(0, 0, 100, 112)]), routing)
+    assert [c.kind for c in more.changes] == ["grown"]
+    assert more.grown[0].previous_area_m2 == pytest.approx(10_600.0)  # area before this run
+    row = inventory.landslides().iloc[0]
+    assert row["revision"] == 2
+    assert row["revision_area_m2"] == pytest.approx(11_200.0)
+
+
+def test_tolerance_decides_same_or_new(inventory, candidates, square):
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    near = run(inventory, D2, candidates([square(108, 0, 10, 10)]))  # 8 m gap: same, +100 m²
+    far = run(inventory, D3, candidates([square(130, 0, 50, 50)]))  # 12 m from the union: new
+    assert [c.kind for c in near.changes] == ["seen"]
+    assert [c.kind for c in far.changes] == ["new"]
+    assert len(inventory.landslides()) == 2
+
+
+def test_split_detections_and_one_run_overlaps_never_duplicate(inventory, candidates, square):
+    # Two overlapping detections in one run (e.g. from two overlapping regions) are one landslide.
+    first = run(inventory, D1, candidates([square(0, 0, 100, 100), square(50, 50, 100, 100)]))
+    assert [c.kind for c in first.changes] == ["new"]
+    assert first.new[0].area_m2 == pytest.approx(17_500.0)
+    # Later the landslide appears as two pieces: both update the one row.
+    later = run(inventory, D2, candidates([square(0, 0, 40, 40), square(100, 100, 40, 40)]))
+    assert [c.kind for c in later.changes] == ["seen"]
+    assert len(inventory.landslides()) == 1
+
+
+def test_match_across_utm_zones(inventory, candidates):
+    import shapely
+    from pyproj import Transformer
+    from shapely.geometry import box
+
+    def transform(fn, geometry):
+        return shapely.transform(geometry, fn, interleaved=False)
+
+    # A landslide near 78°E, the 43N/44N boundary, first seen on a 43N grid, then on a 44N grid.
+    to43 = Transformer.from_crs(4326, 32643, always_xy=True).transform
+    to44 = Transformer.from_crs(4326, 32644, always_xy=True).transform
+    lonlat = box(77.999, 11.5, 78.0005, 11.5012)
+    run(inventory, D1, candidates([transform(to43, lonlat)], crs="EPSG:32643"))
+    again = run(inventory, D2, candidates([transform(to44, lonlat)], crs="EPSG:32644"))
+    assert [c.kind for c in again.changes] == ["seen"]
+    table = inventory.landslides()
+    assert len(table) == 1 and table["local_epsg"].tolist() == [32643]
+
+
+def test_dismissed_landslides_update_but_never_alert(inventory, candidates, square, routing):
+    first = run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
+    fid = first.new[0].fid
+    assert inventory.set_status(fid, "dismissed") == "candidate"
+    grown = run(inventory, D2, candidates([square(0, 0, 100, 200)]), routing)
+    assert [c.kind for c in grown.changes] == ["grown"]
+    assert grown.alerts_queued == 0
+    row = inventory.get(fid)
+    assert row["status"] == "dismissed" and row["status_changed_at"] is not None
+    assert inventory.set_status(first.new[0].uid, "confirmed") == "dismissed"
+    assert inventory.landslides(status="confirmed")["fid"].tolist() == [fid]
+
+
+def test_status_errors_name_the_landslide(inventory, candidates, square):
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    with pytest.raises(InventoryError, match="no landslide with fid 99"):
+        inventory.set_status(99, "confirmed")
+    with pytest.raises(InventoryError, match="unknown status 'gone'"):
+        inventory.set_status(1, "gone")  # type: ignore[arg-type]
+
+
+def test_region_status_and_partial_run(inventory, candidates, square):
+    run_id = inventory.start_run(D1, ["a", "b", "c"], "archive")
+    changes = inventory.apply(
+        run_id,
+        [
+            RegionDetections(
+                "a", "ok", setting="S1+S2", candidates=candidates([square(0, 0, 90, 90)])
+            ),
+            RegionDetections(
+                "b", "no-data", message="no S1 or S2 acquisition in 2024-08-16/2024-09-15"
+            ),
+            RegionDetections("c", "failed", message="ValueError: bad stack"),
+        ],
+    )
+    assert changes.regions == {"a": "ok", "b": "no-data", "c": "failed"}
+    runs = inventory.runs().iloc[0]
+    assert runs["status"] == "partial" and runs["message"] == "c: ValueError: bad stack"
+    regions = inventory.run_regions(run_id).set_index("region")
+    assert regions.loc["a", ["status", "setting", "n_candidates", "n_new"]].tolist() == [
+        "ok",
+        "S1+S2",
+        1,
+        1,
+    ]
+    assert regions.loc["b", "status"] == "no-data" and regions.loc["c", "status"] == "failed"
+
+
+def test_a_run_is_applied_once(inventory, candidates, square):
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(run_id, [RegionDetections("r", candidates=candidates([square(0, 0, 50, 50)]))])
+    with pytest.raises(InventoryError, match=f"run {run_id} is ok, not running"):
+        inventory.apply(run_id, [])
+
+
+def test_candidates_in_geographic_crs_are_refused(inventory, candidates):
+    from shapely.geometry import box
+
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    bad = candidates([box(76.1, 11.4, 76.101, 11.401)], crs="EPSG:4326")
+    with pytest.raises(InventoryError, match="region 'r': candidates are in geographic EPSG:4326"):
+        inventory.apply(run_id, [RegionDetections("r", candidates=bad)])
+    assert inventory.runs().iloc[0]["status"] == "failed"
