@@ -1,22 +1,24 @@
 """Angular-based radiometric terrain flattening of Sentinel-1 GRD (Vollrath et al. 2020).
 
 Vollrath, Mullissa & Reiche (2020), *Angular-based radiometric slope correction for Sentinel-1
-on Google Earth Engine*, Remote Sensing 12(11):1867, section 2. Symbols as in the paper:
+on Google Earth Engine*, Remote Sensing 12(11):1867, section 2. Symbols as in the paper, with
+the sign convention of ``monitor.sources.terrain_flattening`` (the archive's numpy version):
 
-- θi   ellipsoid incidence angle (the GRD ``angle`` band), φi the look (heading) direction;
-- αs   terrain slope, φs terrain aspect (from the DEM), φr = φi - φs;
-- αr = atan(tan αs · cos φr)   slope steepness in range (eq. 2);
+- θi   ellipsoid incidence angle (the GRD ``angle`` band);
+- φi   azimuth from the ground towards the sensor: the aspect (downhill azimuth) of the
+  ``angle`` band, which grows away from the sensor, averaged over the scene (section 2.1.1);
+- αs, φs terrain slope and aspect (downhill azimuth, clockwise from north) from the DEM;
+- φr = φi - φs, 0 on a slope that faces the sensor;
+- αr = atan(tan αs · cos φr)   slope steepness in range (eq. 2), > 0 on foreslopes;
 - αaz = atan(tan αs · sin φr)  slope steepness in azimuth (eq. 3);
 - θlia = acos(cos αaz · cos(θi - αr))  local incidence angle (eq. 4);
 - γ0 = σ0 / cos θi;
-- volume model (eq. 5):  SCF = tan(90° - θi + αr) / tan(90° - θi);
-- surface model (eq. 6): SCF = cos(90° - θi) / (cos αaz · cos(90° - θi + αr));
-- γ0_flat = γ0 · SCF;
-- layover where αr ≥ θi, shadow where αr ≤ -(90° - θi) (section 2.3), optionally grown by a
-  buffer.
+- volume model:  SCF = tan(90° - θi + αr) / tan(90° - θi);
+- surface model: SCF = cos(90° - θi) / (cos αaz · cos(90° - θi + αr));
+- γ0_flat = γ0 / SCF (SCF > 1 on the brightened foreslopes);
+- layover where αr ≥ θi, shadow where αr ≤ -(90° - θi), optionally grown by a buffer.
 
-The same arithmetic in numpy is ``monitor.sources.terrain_flattening`` (the embedded archive);
-the unit tests evaluate this graph with numpy and compare.
+The unit tests evaluate this graph with numpy and compare it with the archive's functions.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ TERRAIN_MODELS = {
 
 
 def look_direction(angle: ee.Image, geometry: ee.Geometry) -> ee.Number:
-    """Heading φi in degrees, (-180, 180]: mean aspect of the incidence-angle band over the scene
-    footprint ``geometry`` at 1 km (Vollrath et al. 2020, section 2.1.1); 0 if undefined."""
+    """φi in degrees, (-180, 180]: mean aspect of the incidence-angle band over the scene
+    footprint ``geometry`` at 1 km (Vollrath et al. 2020, section 2.1.1; 0 if undefined). The
+    angle grows away from the sensor, so its downhill azimuth points at the sensor."""
     heading = ee.Dictionary(
         ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000)
     )
@@ -76,14 +79,11 @@ def look_direction(angle: ee.Image, geometry: ee.Geometry) -> ee.Number:
 def geometry_angles(
     theta_i: ee.Image, heading_deg: ee.Number, elevation: ee.Image
 ) -> tuple[ee.Image, ee.Image, ee.Image]:
-    """(αr, αaz, θlia) in radians from θi (radians), the heading and the DEM (eqs. 2-4)."""
-    phi_i = ee.Image.constant(heading_deg).multiply(_DEG)
+    """(αr, αaz, θlia) in radians from θi (radians), the heading φi (degrees) and the DEM
+    (eqs. 2-4)."""
     alpha_s = ee.Terrain.slope(elevation).select("slope").multiply(_DEG)
     aspect = ee.Terrain.aspect(elevation).select("aspect")
-    # Aspect to (-180, 180], counted the other way round as in the paper.
-    aspect_signed = aspect.where(aspect.gt(180), aspect.subtract(360))
-    phi_s = aspect_signed.multiply(-1).multiply(_DEG)
-    phi_r = phi_i.subtract(phi_s)
+    phi_r = ee.Image.constant(heading_deg).subtract(aspect).multiply(_DEG)
     alpha_r = alpha_s.tan().multiply(phi_r.cos()).atan()
     alpha_az = alpha_s.tan().multiply(phi_r.sin()).atan()
     theta_lia = alpha_az.cos().multiply(theta_i.subtract(alpha_r).cos()).acos()
@@ -129,7 +129,7 @@ def flatten(
     gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
     layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
     valid = layover.Or(shadow).Not()
-    flat = gamma0.multiply(scf).updateMask(valid).rename(list(polarisations))
+    flat = gamma0.divide(scf).updateMask(valid).rename(list(polarisations))
     lia = theta_lia.divide(_DEG).rename("liaDeg")
     return ee.Image(
         flat.addBands(layover)

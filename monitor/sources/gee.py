@@ -1,0 +1,225 @@
+"""The Earth Engine source: the feature stack computed by Google Earth Engine.
+
+:class:`GeeSource` implements :class:`monitor.sources.base.Source` over :mod:`gee_scripts`
+(which takes plain arguments: an ``ee.Geometry``, ISO dates, the grid's CRS/transform/shape).
+Per region and date it makes one availability request (scene dates of both sensors in both
+windows), builds the feature image and fetches it with xee onto the region's grid
+(:func:`monitor.grid.region_grid`), so that the result lines up pixel for pixel with the
+archive source's stack. A sensor/window without data is reported in the stack's ``status`` and
+its bands are NaN; :class:`DataUnavailable` only when neither sensor has any scene.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import ee
+import numpy as np
+import xarray as xr
+from shapely.geometry import mapping
+
+from gee_scripts import fetch
+from gee_scripts.assembly import (
+    Availability,
+    availability_query,
+    feature_image,
+    parse_availability,
+)
+from gee_scripts.auth import initialize as ee_initialize
+from gee_scripts.export import export_image
+from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
+from gee_scripts.settings import GeeSettings
+from models.feature_stack import validate
+from monitor.grid import Grid, region_grid
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+
+__all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
+
+log = logging.getLogger(__name__)
+
+# Bands that carry measurements: all-zero values there mean a broken request, not data.
+_MEASURED = ("preVV", "postVV", "preVH", "postVH", "preNDVI", "postNDVI")
+
+
+class RegionTooLarge(ValueError):
+    """A region above ``source.max_interactive_km2``: use :meth:`GeeSource.export` instead."""
+
+
+def gee_window(window: Window) -> tuple[str, str]:
+    """A :class:`Window` as the ISO ``(start, end)`` pair that ``gee_scripts`` takes."""
+    return window.start.isoformat(), window.end.isoformat()
+
+
+@dataclass(frozen=True)
+class _Request:
+    area: AreaOfInterest
+    grid: Grid
+    pre: tuple[str, str]
+    post: tuple[str, str]
+
+
+class GeeSource:
+    """Feature stacks from Google Earth Engine (``source: {type: gee, ...}``).
+
+    ``initialize=False`` leaves ``ee`` as it is (tests initialise it offline with
+    :func:`gee_scripts.offline.initialize_offline` and serve pixels with a stand-in)."""
+
+    name = "gee"
+
+    def __init__(
+        self,
+        settings: GeeSettings | None = None,
+        *,
+        initialize: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.settings = settings or GeeSettings()
+        self.progress = progress
+        r = self.settings.retry
+        self._backoff = Backoff(r.attempts, r.initial_delay_s, r.max_delay_s, r.total_timeout_s)
+        if initialize:
+            ee_initialize(self.settings)
+
+    # -- the Source protocol ------------------------------------------------------------------
+    def features(self, area: AreaOfInterest, pre: Window, post: Window) -> xr.Dataset:
+        """The feature stack of ``area`` for the ``pre``/``post`` windows (see the module)."""
+        request = self._request(area, pre, post)
+        if request.grid.area_km2 > self.settings.max_interactive_km2:
+            raise RegionTooLarge(
+                f"region {area.name}: its grid covers {request.grid.area_km2:.0f} km², more than "
+                f"source.max_interactive_km2 = {self.settings.max_interactive_km2:g}; export it "
+                "with GeeSource.export (Cloud Storage or Drive) or raise the limit"
+            )
+        availability = self.availability(area, pre, post)
+        if not availability.any_data:
+            raise DataUnavailable(
+                f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
+                f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
+            )
+        image = self._image(request, availability)
+        transform = tuple(request.grid.transform)[:6]
+        bands = fetch.fetch_flat(
+            image,
+            crs=request.grid.crs,
+            transform=transform,  # type: ignore[arg-type]
+            shape=request.grid.shape,
+            chunk_px=self.settings.chunk_px,
+            max_workers=self.settings.max_workers,
+            retry=self._backoff,
+            progress=self.progress,
+            label=area.name,
+        )
+        self._refuse_all_zero(area, bands)
+        problems = availability.missing(request.pre, request.post)
+        problems += self._empty_composites(availability, request, bands)
+        attrs = {
+            "region": area.name,
+            "source": self.name,
+            "pre_window": str(pre),
+            "post_window": str(post),
+            "orbit_pass": area.orbit_pass,
+            "s2_dates_pre": ",".join(availability.s2_dates_pre),
+            "s2_dates_post": ",".join(availability.s2_dates_post),
+            "s1_dates_pre": ",".join(availability.s1_dates_pre),
+            "s1_dates_post": ",".join(availability.s1_dates_post),
+            "status": ";".join(problems) if problems else "ok",
+        }
+        stack = fetch.to_feature_stack(
+            bands,
+            crs=request.grid.crs,
+            transform=transform,  # type: ignore[arg-type]
+            shape=request.grid.shape,
+            attrs=attrs,
+        )
+        validate(stack)
+        if problems:
+            log.warning("region %s: %s", area.name, attrs["status"])
+        return stack
+
+    # -- parts, public for the run and for tests -----------------------------------------------
+    def availability(self, area: AreaOfInterest, pre: Window, post: Window) -> Availability:
+        """Scene dates of both sensors in both windows (one Earth Engine request, retried)."""
+        request = self._request(area, pre, post)
+        query = availability_query(
+            self._geometry(area), request.pre, request.post, area.orbit_pass, self.settings
+        )
+        info = call_with_retry(
+            query.getInfo,
+            what=f"scene availability for region {area.name} (pre {pre}, post {post})",
+            policy=self._backoff,
+        )
+        return parse_availability(info)
+
+    def feature_image(self, area: AreaOfInterest, pre: Window, post: Window) -> ee.Image:
+        """The assembled ``ee.Image`` (bands ``gee_scripts.assembly.FLAT_BANDS``)."""
+        return self._image(self._request(area, pre, post), self.availability(area, pre, post))
+
+    def export(self, area: AreaOfInterest, pre: Window, post: Window) -> ee.batch.Task:
+        """Start a batch export of the region's feature image on its grid (GeoTIFF, one band
+        per :data:`gee_scripts.assembly.FLAT_BANDS`) to Cloud Storage or Drive, as
+        ``source.export`` says; returns the started ``ee.batch.Task``."""
+        request = self._request(area, pre, post)
+        availability = self.availability(area, pre, post)
+        if not availability.any_data:
+            raise DataUnavailable(
+                f"region {area.name}: no Sentinel-1 or Sentinel-2 scene in {pre} or {post}"
+            )
+        return export_image(
+            self._image(request, availability),
+            description=f"{area.name}_{request.post[0]}",
+            crs=request.grid.crs,
+            transform=tuple(request.grid.transform)[:6],  # type: ignore[arg-type]
+            shape=request.grid.shape,
+            settings=self.settings.export,
+            retry=self._backoff,
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def _request(area: AreaOfInterest, pre: Window, post: Window) -> _Request:
+        return _Request(area, region_grid(area.geometry), gee_window(pre), gee_window(post))
+
+    @staticmethod
+    def _geometry(area: AreaOfInterest) -> ee.Geometry:
+        return ee.Geometry(mapping(area.geometry), opt_proj="EPSG:4326", opt_geodesic=False)
+
+    def _image(self, request: _Request, availability: Availability) -> ee.Image:
+        return feature_image(
+            self._geometry(request.area),
+            request.pre,
+            request.post,
+            orbit_pass=request.area.orbit_pass,
+            region=request.area.name,
+            settings=self.settings,
+            availability=availability,
+        )
+
+    @staticmethod
+    def _refuse_all_zero(area: AreaOfInterest, bands: dict[str, np.ndarray]) -> None:
+        for name in _MEASURED:
+            values = bands[name]
+            finite = values[np.isfinite(values)]
+            if finite.size and not np.any(finite):
+                raise EarthEngineError(
+                    f"region {area.name}: band {name} came back all zero over {finite.size} "
+                    "pixels; refusing a silent all-zero image (check the assets and masks)"
+                )
+
+    @staticmethod
+    def _empty_composites(
+        availability: Availability, request: _Request, bands: dict[str, np.ndarray]
+    ) -> list[str]:
+        """Sensor/windows that had scenes but not one clear (S2) or valid (S1) pixel."""
+        windows = {"pre": request.pre, "post": request.post}
+        out = []
+        for sensor, count_name, what in (
+            ("S2", "s2_clear", "no clear pixel (clouds or shadow everywhere)"),
+            ("S1", "s1_count", "no valid pixel (border noise, layover or shadow everywhere)"),
+        ):
+            for which, (start, end) in windows.items():
+                had_scenes = bool(getattr(availability, f"{sensor.lower()}_dates_{which}"))
+                counts = np.nan_to_num(bands[f"{count_name}_{which}"], nan=0.0)
+                if had_scenes and not np.any(counts > 0):
+                    out.append(f"{sensor} {which} {start}/{end}: {what}")
+        return out
