@@ -52,14 +52,22 @@ from shapely import force_2d
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
-from shapely.validation import explain_validity
 
 import models
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import SETTINGS
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings, AlertTargets
+from monitor.distributed import DaskSettings
 from monitor.schedule import ScheduleSettings
-from monitor.sources.base import AreaOfInterest, OrbitPass, Window
+from monitor.sources.base import (
+    DEFAULT_MAX_AREA_KM2,
+    AreaOfInterest,
+    InvalidArea,
+    OrbitPass,
+    Window,
+    check_area,
+)
+from monitor.sources.simulator.spec import ArchiveSimulation, SimulationSpec
 from monitor.trigger import TriggerSettings
 from monitor.vectorise import VectoriseRules
 
@@ -83,7 +91,6 @@ DEFAULT_MANIFEST = Path(models.__file__).resolve().parent / "default" / "manifes
 
 # Formats a region file may have, by suffix (read with pyogrio through geopandas).
 REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".kml", ".shp", ".zip")
-MAX_REGION_AREA_KM2 = 10_000.0
 
 _REGION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -205,26 +212,13 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     return unary_union(list(frame.geometry))
 
 
-def _check_polygon(geometry: BaseGeometry) -> None:
-    if geometry.is_empty:
-        raise ValueError("the polygon is empty")
-    if geometry.geom_type not in ("Polygon", "MultiPolygon"):
-        raise ValueError(f"expected a Polygon or MultiPolygon, got a {geometry.geom_type}")
-    if not geometry.is_valid:
-        raise ValueError(f"invalid polygon: {explain_validity(geometry)}")
-    west, south, east, north = geometry.bounds
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise ValueError(
-            f"coordinates {geometry.bounds} are not longitude/latitude (EPSG:4326) degrees"
-        )
-
-
 class RegionConfig(_Strict):
     """One watched region."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     name: str
+    max_area_km2: float = Field(DEFAULT_MAX_AREA_KM2, gt=0, description="refuse larger polygons")
     layer: str | None = Field(None, description="layer of a multi-layer region file")
     geometry: BaseGeometry = Field(
         description="GeoJSON (geometry, Feature or FeatureCollection) inline, or a path to a "
@@ -236,6 +230,9 @@ class RegionConfig(_Strict):
     min_area_m2: float = Field(900.0, ge=0)
     masks: MaskSettings = Field(default_factory=MaskSettings)
     alerts: AlertTargets | None = Field(None, description="this region's own alert targets")
+    simulation: SimulationSpec | None = Field(
+        None, description="the simulated landscape of this region (archive build)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -268,7 +265,12 @@ class RegionConfig(_Strict):
         else:
             raise ValueError("expected inline GeoJSON or the path of a region file")
         geometry = force_2d(geometry)
-        _check_polygon(geometry)
+        data = info.data or {}
+        area = AreaOfInterest(name=str(data.get("name", "region")), geometry=geometry)
+        try:
+            check_area(area, data.get("max_area_km2", DEFAULT_MAX_AREA_KM2))
+        except InvalidArea as exc:
+            raise ValueError(str(exc)) from None
         return geometry
 
     @property
@@ -364,7 +366,9 @@ class ArchiveSourceConfig(_Strict):
 
     type: Literal["archive"] = "archive"
     path: Path = Path("data/archive")
-    simulation: dict[str, Any] | None = None
+    simulation: ArchiveSimulation | None = Field(
+        None, description="what the simulator fills the archive with (archive build)"
+    )
 
     @field_validator("path", mode="after")
     @classmethod
@@ -392,6 +396,7 @@ class MonitorConfig(_Strict):
     quicklooks: QuicklookSettings = Field(default_factory=QuicklookSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
 
     _path: Path | None = PrivateAttr(None)
 

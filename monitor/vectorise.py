@@ -152,7 +152,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     pixels predicted with ``attrs["fallback_setting"]`` (radar only where the optical bands were
     cloudy); an object whose pixels are mostly such gets that setting.
     """
-    crs = stack.rio.crs
+    crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     threshold = rules.threshold if rules.threshold is not None else prediction.attrs["threshold"]
     probability = prediction["probability"].values.astype(np.float64)
     with np.errstate(invalid="ignore"):

@@ -1,0 +1,252 @@
+"""The command line: ``landslide-monitor`` (console script) or ``python -m monitor``.
+
+Subcommands live in :data:`COMMANDS`, a table from name to :class:`Command`; adding one is one
+entry. Every handler returns an exit status. Expected failures end in a one-paragraph message on
+stderr and a non-zero status, never a traceback (``--debug`` shows it):
+
+* 0  everything done;
+* 1  the work ran but something failed (a region, an export), or an unexpected error;
+* 2  bad input: the configuration, an argument, an unknown region or landslide id;
+* 75 another run holds the inventory's lock (try again later; :data:`monitor.lock.EXIT_LOCKED`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor import __version__
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
+
+__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "Command", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+log = logging.getLogger("monitor")
+
+
+class BadInput(ValueError):
+    """An argument the user must correct (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, how it adds its arguments, and what it does."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def _add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument(
+        "--config", "-c", type=Path, required=required, help="the monitor's YAML configuration"
+    )
+
+
+def _load(args: argparse.Namespace) -> MonitorConfig:
+    from monitor.config import load_config
+
+    return load_config(args.config)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    _add_config(parser)
+    parser.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="run date, YYYY-MM-DD (default: today, UTC); the post window ends the day before",
+    )
+    parser.add_argument(
+        "--region",
+        "-r",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="run only this region (repeatable); default: every region of the configuration",
+    )
+    parser.add_argument(
+        "--no-alerts", action="store_true", help="queue alerts in the outbox but do not send them"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from monitor.run import run_once
+
+    config = _load(args)
+    if args.region:
+        for name in args.region:
+            try:
+                config.region(name)
+            except KeyError as exc:
+                raise BadInput(exc.args[0]) from None
+    run_date = args.date or datetime.now(UTC).date()
+    options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
+    if config.dask.enabled:
+        from monitor.distributed import dask_executor
+
+        n_regions = len(args.region or config.regions)
+        with dask_executor(config.dask, n_regions) as executor:
+            summary = run_once(config, run_date, executor=executor, progress=False, **options)
+    else:
+        summary = run_once(config, run_date, progress=not args.quiet, **options)
+    print(summary.format())
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- archive
+
+
+def _configure_archive(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser(
+        "build", help="simulate the regions' acquisitions into the archive (idempotent)"
+    )
+    _add_config(build)
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from monitor.run import build_configured_archive
+
+    config = _load(args)
+    path = build_configured_archive(config, progress=not args.quiet)
+    print(f"archive ready: {path}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def _configure_inventory(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help_text in (
+        ("confirm", "mark a candidate landslide as confirmed"),
+        ("dismiss", "mark a candidate landslide as dismissed (a false alarm)"),
+        ("candidate", "put a landslide back to candidate"),
+    ):
+        sub = actions.add_parser(action, help=help_text)
+        _add_config(sub)
+        sub.add_argument("id", type=int, help="landslide id (see `inventory export`)")
+    export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
+    _add_config(export)
+    export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
+
+
+_STATUS_OF_ACTION = {"confirm": "confirmed", "dismiss": "dismissed", "candidate": "candidate"}
+
+
+def _inventory(args: argparse.Namespace) -> int:
+    from monitor.inventory import Inventory, InventoryError
+
+    config = _load(args)
+    path = config.inventory.path
+    if not path.exists():
+        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
+    with Inventory(path) as inventory:
+        try:
+            if args.action == "export":
+                written = inventory.export(args.output)
+                print(f"{len(inventory.landslides())} landslide(s) written to {written}")
+                return EXIT_OK
+            status = _STATUS_OF_ACTION[args.action]
+            previous = inventory.set_status(args.id, status)
+        except InventoryError as exc:
+            raise BadInput(str(exc)) from None
+    print(f"landslide {args.id}: {previous} -> {status}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- the table
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("run the monitor once over the configured regions", _configure_run, _run),
+    "archive": Command("manage the embedded archive", _configure_archive, _archive),
+    "inventory": Command("review and export the inventory", _configure_inventory, _inventory),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landslide-monitor",
+        description="Daily landslide detection from Sentinel-1/2 change features.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(handler=command.handler)
+    return parser
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _exit_status_of(exc: BaseException) -> tuple[int, str]:
+    from monitor.config import ConfigError
+    from monitor.lock import EXIT_LOCKED, RunLockHeld
+
+    if isinstance(exc, ConfigError | BadInput):
+        return EXIT_BAD_INPUT, str(exc)
+    if isinstance(exc, RunLockHeld):
+        return EXIT_LOCKED, str(exc)
+    if isinstance(exc, FileNotFoundError | PermissionError):
+        return EXIT_FAILED, str(exc)
+    return EXIT_FAILED, f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        status, message = _exit_status_of(exc)
+        print(f"landslide-monitor {args.command}: error: {message}", file=sys.stderr)
+        if status == EXIT_FAILED and not isinstance(exc, OSError):
+            print("(run again with --debug for the traceback)", file=sys.stderr)
+        return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""run_once end to end on a stand-in source and ensemble, with the real inventory, outbox and
+run lock: numbers of detections, inventory rows, alerts, failures and reruns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon
+from shapely.geometry import mapping
+
+import monitor.run as run_module
+from monitor.config import MonitorConfig, load_config
+from monitor.inventory import Inventory
+from monitor.lock import RunLock, RunLockHeld
+from monitor.run import run_once
+
+RUN_DATE = date(2024, 9, 15)
+SCARS = {
+    "north": [(5, 15, 5, 20), (30, 40, 30, 36)],  # 150 and 60 pixels
+    "south": [(20, 32, 50, 60)],  # 120 pixels
+}
+
+
+def _config_data(manifest: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "base_dir": ".",
+        "source": {"type": "archive", "path": "archive"},
+        "regions": [
+            {"name": "north", "geometry": mapping(region_polygon(0.0))},
+            {"name": "south", "geometry": mapping(region_polygon(0.05))},
+        ],
+        "model": {"manifest": str(manifest)},
+        "inventory": {"path": "runs/inventory.gpkg"},
+        "quicklooks": {"enabled": False},
+        "alerts": {
+            "webhooks": [
+                # nothing listens there: alerts stay pending in the outbox
+                {"name": "ops", "url": "http://127.0.0.1:9/hook", "secret_env": "D1_TEST_SECRET"}
+            ],
+            "retry": {"base_delay_s": 1, "max_attempts": 3},
+        },
+        **extra,
+    }
+
+
+@pytest.fixture
+def stand_ins(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[StandInSource, Any]]:
+    monkeypatch.setenv("D1_TEST_SECRET", "s3cret")
+
+    def install(**options: Any) -> tuple[StandInSource, StandInEnsemble]:
+        settings = options.pop("settings", ("S1", "S2", "S1+S2"))
+        regions = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
+        source = StandInSource(regions, SCARS, **options)
+        ensemble = StandInEnsemble(settings)
+        monkeypatch.setattr(run_module, "open_source", lambda settings: source)
+        monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: ensemble)
+        return source, ensemble
+
+    return install
+
+
+@pytest.fixture
+def config(write_config: Callable[..., Path], manifest: Path) -> MonitorConfig:
+    return load_config(write_config(_config_data(manifest)))
+
+
+def _outbox_rows(config: MonitorConfig) -> int:
+    with Inventory(config.inventory.path) as inventory, inventory.outbox() as box:
+        return sum(box.counts().values())
+
+
+def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    stand_ins()
+    summary = run_once(config, RUN_DATE, progress=False)
+
+    assert summary.ok
+    assert [r.status for r in summary.regions] == ["ok", "ok"]
+    assert [r.setting for r in summary.regions] == ["S1+S2", "S1+S2"]
+    assert [r.n_candidates for r in summary.regions] == [2, 1]
+    areas = sorted(summary.regions[0].candidates["area_m2"])
+    assert areas == [6000.0, 15000.0]
+    assert summary.counts() == {"new": 3, "grown": 0, "seen": 0}
+    evaluation = summary.evaluation
+    assert evaluation is not None
+    # the 2024-05-18 landslides lie before the windows and are not counted
+    assert (evaluation.events, evaluation.detected, evaluation.false_alarms) == (3, 3, 0)
+    assert evaluation.recall == 1.0
+    assert summary.changes.alerts_queued == 3  # one webhook, three new landslides
+    assert summary.delivery is not None and summary.delivery.sent == 0
+    assert summary.outbox["pending"] == 3
+
+    with Inventory(config.inventory.path) as inventory:
+        landslides = inventory.landslides()
+        runs = inventory.runs()
+        regions = inventory.run_regions(summary.run_id)
+    assert len(landslides) == 3
+    assert sorted(landslides["area_m2"].round()) == [6000.0, 12000.0, 15000.0]
+    assert set(landslides["setting"]) == {"S1+S2"}
+    assert set(landslides["pre_date"]) == {"2024-08-12"}
+    assert set(landslides["post_date"]) == {"2024-08-18"}
+    assert runs["status"].tolist() == ["ok"]
+    assert regions["n_new"].tolist() == [2, 1]
+    # the trigger's statistics are kept with every region of every run
+    assert all("trigger on: vegetation loss" in m for m in regions["message"])
+
+    text = summary.format()
+    assert "object recall 100% (3 of 3), 0 false alarm(s)" in text
+    assert "3 queued by this run, 0 sent, 3 pending" in text
+    assert str(config.inventory.path) in text
+
+
+def test_the_same_date_twice_adds_no_row_and_no_alert(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    stand_ins()
+    first = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    rows_after_first = _outbox_rows(config)
+    second = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+
+    assert first.counts() == {"new": 3, "grown": 0, "seen": 0}
+    assert second.counts() == {"new": 0, "grown": 0, "seen": 3}
+    assert second.changes.alerts_queued == 0
+    assert _outbox_rows(config) == rows_after_first == 3
+    with Inventory(config.inventory.path) as inventory:
+        landslides = inventory.landslides()
+        assert len(landslides) == 3
+        assert landslides["times_seen"].tolist() == [1, 1, 1]
+        assert inventory.runs()["status"].tolist() == ["ok", "ok"]
+
+
+def test_a_failing_region_does_not_stop_the_others(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    stand_ins(fail=["north"])
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert not summary.ok
+    north, south = summary.regions
+    assert north.status == "failed" and "simulated failure of region north" in north.message
+    assert south.status == "ok" and south.n_candidates == 1
+    assert summary.counts() == {"new": 1, "grown": 0, "seen": 0}
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.runs()["status"].tolist() == ["partial"]
+        assert inventory.run_regions(summary.run_id)["status"].tolist() == ["failed", "ok"]
+    assert "north: failed: RuntimeError: simulated failure" in summary.format()
+
+
+def test_no_data_region_is_recorded_not_failed(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    stand_ins(unavailable=["south"])
+    summary = run_once(config, RUN_DATE, regions=["south"], progress=False, deliver_alerts=False)
+    assert summary.ok
+    assert [r.status for r in summary.regions] == ["no-data"]
+    assert "no Sentinel-1 or Sentinel-2 data" in summary.regions[0].message
+
+
+def test_quiet_region_is_not_sent_to_the_ensemble(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    source, ensemble = stand_ins()
+    source.scars = {}
+    summary = run_once(config, RUN_DATE, regions=["north"], progress=False, deliver_alerts=False)
+    (north,) = summary.regions
+    assert north.status == "ok" and north.n_candidates == 0
+    assert north.trigger is not None and not north.trigger.triggered
+    assert north.trigger.vegetation_loss_m2 == 0.0
+    assert ensemble.calls == []
+    with Inventory(config.inventory.path) as inventory:
+        (message,) = inventory.run_regions(summary.run_id)["message"]
+    assert "trigger off: vegetation loss 0 m², backscatter change 0 m²" in message
+
+
+def test_cloudy_pixels_fall_back_to_radar(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    # the west 40 % of the region is clear: S1+S2 there; the "south" scar (columns 50-60 of
+    # ~120) lies in the cloudy east and is found by the radar-only fallback
+    _, ensemble = stand_ins(clear=0.4)
+    config.model.min_clear_fraction = 0.3
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    north, south = summary.regions
+    assert ensemble.calls == ["S1+S2", "S1", "S1+S2", "S1"]
+    assert north.candidates["setting"].tolist() == ["S1+S2", "S1+S2"]
+    assert south.candidates["setting"].tolist() == ["S1"]
+    assert south.candidates["area_m2"].tolist() == [12000.0]
+
+    config.model.min_clear_fraction = 0.5  # not enough clear sky: radar only
+    ensemble.calls.clear()
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert ensemble.calls == ["S1", "S1"]
+    assert [r.setting for r in summary.regions] == ["S1", "S1"]
+
+
+def test_a_held_lock_refuses_the_run(config: MonitorConfig, stand_ins: Callable[..., Any]) -> None:
+    source, _ = stand_ins()
+    config.inventory.path.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(config.inventory.path), pytest.raises(RunLockHeld, match="another run"):
+        run_once(config, RUN_DATE, progress=False)
+    assert source.calls == []
