@@ -155,11 +155,15 @@ class Alert:
 
 
 class DeliveryError(RuntimeError):
-    """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried."""
+    """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried;
+    ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
 
 
 class Sender(Protocol):
@@ -313,7 +317,8 @@ class Outbox:
             for alert in alerts:
                 attempts = alert.attempts + 1
                 dead = error.permanent or attempts >= policy.max_attempts
-                retry_at = now + timedelta(seconds=policy.delay_s(attempts))
+                delay = max(policy.delay_s(attempts), error.retry_after_s or 0.0)
+                retry_at = now + timedelta(seconds=delay)
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "
                     "claimed_until = NULL, claimed_by = NULL, last_error = ? WHERE id = ?",

@@ -1,0 +1,216 @@
+"""E-mail delivery: one digest per recipient with a summary table and the quicklooks inline.
+
+All alerts due for one recipient go in one message: a plain-text and an HTML summary table
+(event, landslide, region, area, probabilities, setting, bracketing dates, map link), each
+landslide's quicklook PNG inline in the HTML part, and the landslides as a GeoJSON attachment.
+
+Transport: SMTP to the configured server, ``STARTTLS`` (certificate verified against the system
+store or the configured ``ca_file``) and ``LOGIN`` with the username/password read from the
+named environment variables. ``Message-ID`` is derived from the idempotency keys of the alerts
+it carries (listed in ``X-Landslide-Idempotency-Keys``), so a message sent again after a crash
+has the same ``Message-ID``.
+
+A 5xx refusal of the sender, recipient or data is permanent (the alerts become ``dead``);
+connection errors, timeouts, 4xx answers and login failures are retried with backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+from monitor.alerts.outbox import Alert, DeliveryError
+from monitor.alerts.settings import SmtpSettings
+
+__all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
+
+KEYS_HEADER = "X-Landslide-Idempotency-Keys"
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event", "change"),
+    ("landslide", "landslide"),
+    ("region", "region"),
+    ("area", "area m²"),
+    ("prob", "prob. mean / max"),
+    ("agreement", "agreement"),
+    ("setting", "setting"),
+    ("dates", "between (last pre, first post)"),
+    ("where", "lat, lon"),
+)
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "–" if value is None else format(value, pattern)
+
+
+def _row(alert: Alert) -> dict[str, str]:
+    ls: dict[str, Any] = alert.payload["landslide"]
+    area = _fmt(ls["area_m2"], ",.0f")
+    if ls.get("previous_area_m2") is not None:
+        area = f"{_fmt(ls['previous_area_m2'], ',.0f')} → {area}"
+    lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
+    return {
+        "event": "NEW" if alert.event == "landslide.new" else "GROWN",
+        "landslide": f"#{ls['inventory_fid']} ({ls['id'][:8]})",
+        "region": ls["region"],
+        "area": area,
+        "prob": f"{_fmt(ls['prob_mean'], '.2f')} / {_fmt(ls['prob_max'], '.2f')}",
+        "agreement": _fmt(ls["agreement"], ".2f"),
+        "setting": ls["setting"] or "–",
+        "dates": f"{ls['pre_date'] or '?'} … {ls['post_date'] or '?'}",
+        "where": f"{lat:.5f}, {lon:.5f}",
+    }
+
+
+def _map_link(alert: Alert) -> str:
+    c = alert.payload["landslide"]["centroid"]
+    return (
+        f"https://www.openstreetmap.org/?mlat={c['lat']:.5f}&mlon={c['lon']:.5f}"
+        f"#map=16/{c['lat']:.5f}/{c['lon']:.5f}"
+    )
+
+
+def _text_table(rows: list[dict[str, str]]) -> str:
+    widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in _COLUMNS}
+    lines = ["  ".join(title.ljust(widths[k]) for k, title in _COLUMNS)]
+    lines.append("  ".join("-" * widths[k] for k, _ in _COLUMNS))
+    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in _COLUMNS) for r in rows]
+    return "\n".join(lines)
+
+
+def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
+    new = sum(a.event == "landslide.new" for a in alerts)
+    grown = len(alerts) - new
+    parts = [f"{new} new"] if new else []
+    parts += [f"{grown} grown"] if grown else []
+    regions = ", ".join(sorted({a.region for a in alerts}))
+    noun = "landslide" if len(alerts) == 1 else "landslides"
+    return f"{smtp.subject_prefix} {' and '.join(parts)} {noun} in {regions}".strip()
+
+
+def _feature_collection(alerts: Sequence[Alert]) -> bytes:
+    features = []
+    for alert in alerts:
+        props = {k: v for k, v in alert.payload["landslide"].items() if k != "geometry"}
+        props["event"] = alert.event
+        props["idempotency_key"] = alert.idempotency_key
+        geometry = alert.payload["landslide"]["geometry"]
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    return json.dumps({"type": "FeatureCollection", "features": features}, indent=1).encode()
+
+
+def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -> EmailMessage:
+    """The digest of ``alerts`` for ``recipient``."""
+    if not alerts:
+        raise ValueError("no alerts to put in an e-mail")
+    keys = sorted(a.idempotency_key for a in alerts)
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+    rows = [_row(a) for a in alerts]
+    run_dates = sorted({a.payload["run"]["date"] for a in alerts})
+
+    message = EmailMessage()
+    message["Subject"] = _subject(smtp, alerts)
+    message["From"] = smtp.from_address
+    message["To"] = recipient
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = f"<{digest}@landslide-monitor>"
+    message[KEYS_HEADER] = ", ".join(keys)
+
+    intro = (
+        f"The landslide monitor found {len(alerts)} new or grown landslide(s) in the run(s) of "
+        f"{', '.join(run_dates)}. Review them in the inventory and confirm or dismiss them with "
+        "`landslide-monitor inventory confirm|dismiss ID`."
+    )
+    links = "\n".join(f"#{a.payload['landslide']['inventory_fid']}: {_map_link(a)}" for a in alerts)
+    message.set_content(f"{intro}\n\n{_text_table(rows)}\n\nMaps:\n{links}\n")
+
+    cells = []
+    images: list[tuple[str, bytes]] = []
+    for alert, row in zip(alerts, rows, strict=True):
+        tds = "".join(
+            f"<td>{html.escape(row[k])}</td>"
+            if k != "where"
+            else f'<td><a href="{html.escape(_map_link(alert))}">{html.escape(row[k])}</a></td>'
+            for k, _ in _COLUMNS
+        )
+        cells.append(f"<tr>{tds}</tr>")
+        if alert.quicklook is not None and alert.quicklook.is_file():
+            cid = f"ql{alert.id}.{digest[:12]}"
+            images.append((cid, alert.quicklook.read_bytes()))
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
+    figures = "".join(
+        f"<h3>{html.escape(rows[i]['event'])} {html.escape(rows[i]['landslide'])}, "
+        f'{html.escape(rows[i]["region"])}</h3><img src="cid:{cid}" alt="quicklook" '
+        'style="max-width:100%">'
+        for i, (cid, _) in enumerate(images)
+    )
+    page = (
+        "<html><body>"
+        f"<p>{html.escape(intro)}</p>"
+        '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse:collapse">'
+        f"<tr>{head}</tr>{''.join(cells)}</table>"
+        "<p>Quicklooks: pre-event and post-event true colour, dNDVI, dVV (dB); outline in "
+        f"red.</p>{figures}</body></html>"
+    )
+    message.add_alternative(page, subtype="html")
+    html_part = message.get_payload()[1]
+    for cid, data in images:
+        html_part.add_related(data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png")
+    message.add_attachment(
+        _feature_collection(alerts),
+        maintype="application",
+        subtype="geo+json",
+        filename="landslides.geojson",
+    )
+    return message
+
+
+def _refusal(exc: smtplib.SMTPException) -> DeliveryError:
+    codes: list[int] = []
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        codes = [exc.smtp_code]
+    permanent = bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        permanent = False  # fix the credentials in the environment; the next try can succeed
+    return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=permanent)
+
+
+class EmailSender:
+    """Sends digests to one recipient through the configured SMTP server."""
+
+    batch = True
+
+    def __init__(self, smtp: SmtpSettings, recipient: str) -> None:
+        self.smtp = smtp
+        self.recipient = recipient
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        message = build_message(self.smtp, self.recipient, alerts)
+        credentials = self.smtp.credentials()
+        where = f"SMTP {self.smtp.host}:{self.smtp.port}"
+        try:
+            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
+                s.ehlo()
+                if self.smtp.starttls:
+                    cafile = str(self.smtp.ca_file) if self.smtp.ca_file else None
+                    s.starttls(context=ssl.create_default_context(cafile=cafile))
+                    s.ehlo()
+                if credentials is not None:
+                    s.login(*credentials)
+                s.send_message(message, to_addrs=[self.recipient])
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryError(f"{where}: {exc} (is starttls right for this server?)") from exc
+        except smtplib.SMTPException as exc:
+            error = _refusal(exc)
+            raise DeliveryError(f"{where}: {error}", permanent=error.permanent) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc

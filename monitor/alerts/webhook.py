@@ -1,0 +1,107 @@
+"""Webhook delivery: one signed JSON POST per alert.
+
+Headers (docs/alerts.md):
+
+- ``Content-Type: application/json``
+- ``Idempotency-Key``: the alert's key, identical on every retry (also in the body);
+- ``X-Landslide-Event``: ``landslide.new`` or ``landslide.grown``;
+- ``X-Landslide-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the raw body under the
+  webhook's secret (read from the environment variable the settings name).
+
+A 2xx answer is success. 408, 425, 429 and 5xx answers, timeouts and connection errors are
+retried with backoff (``Retry-After`` in seconds is honoured as a lower bound); any other
+answer (a 4xx: the receiver refuses this payload) is permanent and the alert becomes ``dead``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+import jsonschema
+import requests
+
+from monitor import __version__
+from monitor.alerts.outbox import Alert, DeliveryError
+from monitor.alerts.payload import encode_body, validate_payload
+from monitor.alerts.settings import WebhookSettings
+
+__all__ = [
+    "EVENT_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "SIGNATURE_HEADER",
+    "WebhookSender",
+    "sign",
+    "verify",
+]
+
+SIGNATURE_HEADER = "X-Landslide-Signature-256"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+EVENT_HEADER = "X-Landslide-Event"
+_RETRYABLE = {408, 425, 429}
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The signature header value of ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, body: bytes, header: str | None) -> bool:
+    """True when ``header`` is the signature of ``body`` under ``secret`` (constant time)."""
+    return header is not None and hmac.compare_digest(sign(secret, body), header)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else None
+
+
+class WebhookSender:
+    """POSTs each alert to one webhook."""
+
+    batch = False
+
+    def __init__(self, settings: WebhookSettings, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        secret = self.settings.secret()
+        for alert in alerts:
+            self._post(alert, secret)
+
+    def _post(self, alert: Alert, secret: bytes) -> None:
+        name = self.settings.name
+        try:
+            validate_payload(alert.payload)
+        except jsonschema.ValidationError as exc:
+            raise DeliveryError(
+                f"webhook {name!r}: alert {alert.idempotency_key} breaks the published schema: "
+                f"{exc.message}",
+                permanent=True,
+            ) from exc
+        body = encode_body(alert.payload)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"landslide-monitor/{__version__}",
+            IDEMPOTENCY_HEADER: alert.idempotency_key,
+            EVENT_HEADER: alert.event,
+            SIGNATURE_HEADER: sign(secret, body),
+        }
+        try:
+            response = self.session.post(
+                str(self.settings.url),
+                data=body,
+                headers=headers,
+                timeout=self.settings.timeout_s,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise DeliveryError(f"webhook {name!r}: {type(exc).__name__}: {exc}") from exc
+        code = response.status_code
+        if 200 <= code < 300:
+            return
+        detail = f"webhook {name!r} answered HTTP {code}: {response.text[:200]!r}"
+        retryable = code in _RETRYABLE or code >= 500
+        raise DeliveryError(detail, permanent=not retryable, retry_after_s=_retry_after(response))
