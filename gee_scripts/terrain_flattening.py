@@ -128,7 +128,7 @@ def flatten(
     scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az)
     gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
     layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
-    valid = layover.Or(shadow).Not()
+    valid = layover.Or(shadow).Not().And(scf.gt(0))
     flat = gamma0.divide(scf).updateMask(valid).rename(list(polarisations))
     lia = theta_lia.divide(_DEG).rename("liaDeg")
     return ee.Image(

@@ -1,0 +1,191 @@
+"""A small numpy interpreter for serialised Earth Engine image graphs (tests only).
+
+It evaluates the subset of ``Image.*`` algorithms that the terrain-flattening and compositing
+arithmetic uses, on named input images (``ee.Image(asset_id)`` loads), so that a graph built
+by ``gee_scripts`` can be compared number for number with the archive's numpy implementation.
+Masked pixels are NaN and propagate like Earth Engine masks. ``ee.Terrain`` slope/aspect are
+computed with the archive's ``slope_aspect`` (central differences, as ``ee.Terrain``);
+reprojection and resampling are identities (inputs already share one grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from monitor.sources.terrain_flattening import slope_aspect
+
+Bands = dict[str, np.ndarray]
+
+_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "Image.add": np.add,
+    "Image.subtract": np.subtract,
+    "Image.multiply": np.multiply,
+    "Image.divide": np.divide,
+    "Image.pow": np.power,
+    "Image.max": np.fmax,
+    "Image.min": np.fmin,
+    "Image.gt": lambda a, b: (a > b).astype(float),
+    "Image.gte": lambda a, b: (a >= b).astype(float),
+    "Image.lt": lambda a, b: (a < b).astype(float),
+    "Image.lte": lambda a, b: (a <= b).astype(float),
+    "Image.eq": lambda a, b: (a == b).astype(float),
+    "Image.neq": lambda a, b: (a != b).astype(float),
+    "Image.and": lambda a, b: ((a != 0) & (b != 0)).astype(float),
+    "Image.or": lambda a, b: ((a != 0) | (b != 0)).astype(float),
+}
+_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "Image.tan": np.tan,
+    "Image.atan": np.arctan,
+    "Image.cos": np.cos,
+    "Image.sin": np.sin,
+    "Image.acos": np.arccos,
+    "Image.log10": np.log10,
+    "Image.abs": np.abs,
+    "Image.not": lambda a: (a == 0).astype(float),
+    "Image.toFloat": lambda a: a,
+}
+_IDENTITY = ("Image.resample", "Image.reproject", "Image.clip", "Image.setDefaultProjection")
+
+
+class GraphEvaluator:
+    """Evaluate ``gee_scripts.offline.graph_tree`` output; ``inputs`` maps asset IDs to bands."""
+
+    def __init__(self, inputs: Mapping[str, Bands], res: float = 10.0) -> None:
+        self.inputs = inputs
+        self.res = res
+        self.calls: list[str] = []
+
+    def __call__(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if "fn" not in node:
+            return {k: self(v) for k, v in node.items()}
+        fn, args = node["fn"], node["args"]
+        self.calls.append(fn)
+        if fn in _BINARY:
+            return self._binary(
+                _BINARY[fn], self._image(args["image1"]), self._image(args["image2"])
+            )
+        if fn in _UNARY:
+            return {
+                k: _UNARY[fn](v)
+                for k, v in self._image(args["value"] if "value" in args else args["input"]).items()
+            }
+        if fn in _IDENTITY:
+            return self._image(args.get("image", args.get("input")))
+        handler = getattr(self, "_" + fn.replace(".", "_"), None)
+        if handler is None:
+            raise NotImplementedError(f"numpy evaluator lacks {fn}")
+        return handler(args)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _image(self, node: Any) -> Bands:
+        value = self(node)
+        if isinstance(value, dict):
+            return value
+        return {"constant": np.asarray(value, dtype=float)}
+
+    @staticmethod
+    def _binary(op: Callable[[np.ndarray, np.ndarray], np.ndarray], a: Bands, b: Bands) -> Bands:
+        names_a, names_b = list(a), list(b)
+        if len(names_b) == 1:
+            names_b = names_b * len(names_a)
+        if len(names_a) == 1 and len(names_b) > 1:
+            names_a = names_a * len(names_b)
+            out_names = list(b)
+        else:
+            out_names = list(a)
+        out: Bands = {}
+        with np.errstate(all="ignore"):
+            for name, ka, kb in zip(out_names, names_a, names_b, strict=True):
+                x, y = np.asarray(a[ka], float), np.asarray(b[kb], float)
+                result = np.asarray(op(x, y), dtype=float)
+                out[name] = np.where(np.isnan(x) | np.isnan(y), np.nan, result)
+        return out
+
+    # -- algorithms ---------------------------------------------------------------------------
+    def _Image_load(self, args: dict[str, Any]) -> Bands:
+        return {k: np.asarray(v, dtype=float) for k, v in self.inputs[args["id"]].items()}
+
+    def _Image_constant(self, args: dict[str, Any]) -> Bands:
+        value = self(args["value"])
+        if isinstance(value, list):
+            return {f"constant_{i}": np.asarray(v, float) for i, v in enumerate(value)}
+        return {"constant": np.asarray(value, dtype=float)}
+
+    def _Image_select(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        names = list(image)
+        picked = [names[s] if isinstance(s, int) else s for s in args["bandSelectors"]]
+        new = args.get("newNames") or picked
+        return {n: image[p] for n, p in zip(new, picked, strict=True)}
+
+    def _Image_rename(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        return dict(zip(args["names"], image.values(), strict=True))
+
+    def _Image_addBands(self, args: dict[str, Any]) -> Bands:
+        out = dict(self._image(args["dstImg"]))
+        src = self._image(args["srcImg"])
+        for name, value in src.items():
+            if name in out and not args.get("overwrite"):
+                raise ValueError(f"addBands: duplicate band {name}")
+            out[name] = value
+        return out
+
+    def _Image_updateMask(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["image"])
+        mask = list(self._image(args["mask"]).values())
+        out = {}
+        for i, (name, value) in enumerate(image.items()):
+            m = mask[i] if len(mask) > 1 else mask[0]
+            out[name] = np.where(np.isnan(m) | (m == 0), np.nan, value)
+        return out
+
+    def _Image_projection(self, args: dict[str, Any]) -> None:
+        return None
+
+    def _Image_geometry(self, args: dict[str, Any]) -> None:
+        return None
+
+    def _Element_copyProperties(self, args: dict[str, Any]) -> Any:
+        return self(args["destination"])
+
+    _Image_copyProperties = _Element_copyProperties
+
+    def _Terrain_slope(self, args: dict[str, Any]) -> Bands:
+        (dem,) = self._image(args["input"]).values()
+        return {"slope": slope_aspect(dem, self.res)[0].astype(float)}
+
+    def _Terrain_aspect(self, args: dict[str, Any]) -> Bands:
+        (dem,) = self._image(args["input"]).values()
+        return {"aspect": slope_aspect(dem, self.res)[1].astype(float)}
+
+    def _Image_reduceRegion(self, args: dict[str, Any]) -> dict[str, float]:
+        reducer = args["reducer"]
+        if reducer.get("fn") != "Reducer.mean":
+            raise NotImplementedError(f"reduceRegion with {reducer.get('fn')}")
+        return {k: float(np.nanmean(v)) for k, v in self._image(args["image"]).items()}
+
+    def _Dictionary_combine(self, args: dict[str, Any]) -> dict[str, Any]:
+        first, second = self(args["first"]), self(args["second"])
+        if args.get("overwrite", True):
+            return {**first, **second}
+        return {**second, **first}
+
+    def _Dictionary_get(self, args: dict[str, Any]) -> Any:
+        return self(args["dictionary"])[self(args["key"])]
+
+    def _Number_gt(self, args: dict[str, Any]) -> bool:
+        return float(self(args["left"])) > float(self(args["right"]))
+
+    def _Number_subtract(self, args: dict[str, Any]) -> float:
+        return float(self(args["left"])) - float(self(args["right"]))
+
+    def _If(self, args: dict[str, Any]) -> Any:
+        return self(args["trueCase"]) if self(args["condition"]) else self(args["falseCase"])

@@ -1,0 +1,99 @@
+"""The terrain-flattening graph (Vollrath et al. 2020) evaluated with numpy equals the archive's
+numpy implementation (``monitor.sources.terrain_flattening``), pixel for pixel."""
+
+from __future__ import annotations
+
+import ee
+import numpy as np
+import pytest
+from gee_numpy_eval import GraphEvaluator
+
+from gee_scripts.offline import find_invocations, graph_tree
+from gee_scripts.terrain_flattening import flatten
+from monitor.sources.terrain_flattening import (
+    flattening_correction_db,
+    slope_aspect,
+    track_geometry,
+)
+
+RES = 10.0
+
+
+def _scene(n: int = 64, seed: int = 3) -> dict[str, dict[str, np.ndarray]]:
+    """A DEM with a steep ridge (layover and shadow for a sensor looking east) and a GRD scene
+    whose incidence angle grows eastward from 32° to 42°."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:n, 0:n].astype(float)
+    ridge = 900.0 * np.exp(-((xx - n / 2) ** 2) / (2 * 6.0**2))
+    hills = 60.0 * np.sin(yy / 7.0) * np.cos(xx / 9.0)
+    dem = ridge + hills + 300.0
+    angle = np.broadcast_to(np.linspace(32.0, 42.0, n), (n, n)).copy()
+    sigma0_db = {p: rng.normal(-12.0 if p == "VV" else -18.0, 2.0, (n, n)) for p in ("VV", "VH")}
+    s1 = {p: 10.0 ** (v / 10.0) for p, v in sigma0_db.items()} | {"angle": angle}
+    return {"T/dem": {"elevation": dem}, "T/s1": s1, "db": sigma0_db}
+
+
+@pytest.mark.parametrize("model", ["volume", "surface"])
+def test_graph_matches_archive_numpy(model: str) -> None:
+    scene = _scene()
+    image = flatten(ee.Image("T/s1"), ee.Image("T/dem"), model=model)
+    out = GraphEvaluator(scene, res=RES)(graph_tree(image))
+    assert list(out) == ["VV", "VH", "layover", "shadow", "liaDeg"]
+
+    slope, aspect = slope_aspect(scene["T/dem"]["elevation"], RES)
+    # The angle grows eastward: the sensor looks east (azimuth 90°).
+    geometry = track_geometry(slope, aspect, scene["T/s1"]["angle"], look_azimuth_deg=90.0)
+    correction = flattening_correction_db(geometry, model)
+
+    assert geometry.layover.sum() > 10 and geometry.shadow.sum() > 10  # the test has teeth
+    np.testing.assert_array_equal(out["layover"] == 1, geometry.layover)
+    np.testing.assert_array_equal(out["shadow"] == 1, geometry.shadow)
+    # float32 acos near 0° in the archive: a few thousandths of a degree
+    np.testing.assert_allclose(out["liaDeg"], geometry.lia_deg, atol=5e-3)
+    for pol in ("VV", "VH"):
+        expected = scene["db"][pol] + correction
+        got = 10.0 * np.log10(out[pol])
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, atol=1e-3, equal_nan=True)
+    # Flattening changes backscatter by several dB on this relief.
+    assert np.nanmax(np.abs(correction)) > 3.0
+
+
+def _flattening_division(model: str) -> dict:
+    """The ``γ0 / SCF`` node: an Image.divide whose dividend is σ0 / cos θi."""
+    tree = graph_tree(flatten(ee.Image("T/s1"), ee.Image("T/dem"), model=model))
+    for node in find_invocations(tree, "Image.divide"):
+        dividend = node["args"]["image1"]
+        if (
+            dividend.get("fn") == "Image.divide"
+            and dividend["args"]["image2"].get("fn") == "Image.cos"
+        ):
+            return node
+    raise AssertionError("no γ0 / SCF division in the graph")
+
+
+def test_scf_structure_per_model() -> None:
+    # Volume: SCF = tan(90° - θi + αr) / tan(90° - θi).
+    scf = _flattening_division("volume")["args"]["image2"]
+    assert scf["fn"] == "Image.divide"
+    assert scf["args"]["image1"]["fn"] == "Image.tan" and scf["args"]["image2"]["fn"] == "Image.tan"
+    # Surface: SCF = cos(90° - θi) / (cos αaz · cos(90° - θi + αr)).
+    scf = _flattening_division("surface")["args"]["image2"]
+    assert scf["fn"] == "Image.divide" and scf["args"]["image1"]["fn"] == "Image.cos"
+    denominator = scf["args"]["image2"]
+    assert denominator["fn"] == "Image.multiply"
+    assert {denominator["args"]["image1"]["fn"], denominator["args"]["image2"]["fn"]} == {
+        "Image.cos"
+    }
+
+
+def test_unknown_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown terrain model 'flat'"):
+        flatten(ee.Image("T/s1"), ee.Image("T/dem"), model="flat")
+
+
+def test_buffer_grows_the_masks() -> None:
+    tree = graph_tree(flatten(ee.Image("T/s1"), ee.Image("T/dem"), buffer_m=30.0))
+    kernels = list(find_invocations(tree, "Kernel.circle"))
+    assert kernels and kernels[0]["args"]["radius"] == 30.0
+    assert len(list(find_invocations(tree, "Image.focalMax"))) == 2
