@@ -309,7 +309,7 @@ class ModelSettings(_Strict):
     only) when the ensemble has it. A fixed setting is used whatever the data.
     """
 
-    manifest: Path = Field(default=DEFAULT_MANIFEST)
+    manifest: Path = Field(default=DEFAULT_MANIFEST, validate_default=True)
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
     preference: list[SettingName] = Field(default_factory=lambda: ["S1+S2", "S1", "S2"])
     fallback: SettingName | None = "S1"
@@ -339,7 +339,7 @@ assert set(SettingName.__args__) == set(SETTINGS)  # type: ignore[attr-defined]
 
 
 class InventorySettings(_Strict):
-    path: Path = Path("runs/inventory.gpkg")
+    path: Path = Field(Path("runs/inventory.gpkg"), validate_default=True)
 
     @field_validator("path", mode="after")
     @classmethod
@@ -349,7 +349,7 @@ class InventorySettings(_Strict):
 
 class QuicklookSettings(_Strict):
     enabled: bool = True
-    dir: Path = Path("runs/quicklooks")
+    dir: Path = Field(Path("runs/quicklooks"), validate_default=True)
     max_per_region: int = Field(20, ge=0, description="largest detections first")
 
     @field_validator("dir", mode="after")
@@ -365,7 +365,7 @@ class ArchiveSourceConfig(_Strict):
     """The embedded archive (the default source)."""
 
     type: Literal["archive"] = "archive"
-    path: Path = Path("data/archive")
+    path: Path = Field(Path("data/archive"), validate_default=True)
     simulation: ArchiveSimulation | None = Field(
         None, description="what the simulator fills the archive with (archive build)"
     )
@@ -399,6 +399,18 @@ class MonitorConfig(_Strict):
     dask: DaskSettings = Field(default_factory=DaskSettings)
 
     _path: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_with_paths(cls, data: Any) -> Any:
+        # Absent sections are validated as empty ones, so that their default paths are
+        # resolved against base_dir (and the default manifest is checked) like given ones.
+        if isinstance(data, dict):
+            data = dict(data)
+            for section in ("source", "model", "inventory", "quicklooks"):
+                if data.get(section) is None:
+                    data[section] = {}
+        return data
 
     @field_validator("source", mode="before")
     @classmethod
@@ -515,7 +527,7 @@ def load_config(path: str | Path) -> MonitorConfig:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
         raise ConfigError(path, [f"{where}malformed YAML: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"malformed YAML: {exc}"]) from None

@@ -1,0 +1,240 @@
+"""Configuration: every bad input gives a message naming file, line and field, and the CLI
+exits non-zero without a traceback; good inputs (inline or file polygons, windows) load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from run_fixtures import REGION_POLYGON
+from shapely.geometry import mapping
+
+from monitor.cli import main
+from monitor.config import ConfigError, load_config
+from monitor.sources.base import Window
+
+REPO = Path(__file__).resolve().parents[2]
+SQUARE = mapping(REGION_POLYGON)
+BOW_TIE = {
+    "type": "Polygon",
+    "coordinates": [[[10.0, 44.0], [10.01, 44.01], [10.01, 44.0], [10.0, 44.01], [10.0, 44.0]]],
+}
+
+
+def _data(manifest: Path, **region: Any) -> dict[str, Any]:
+    return {
+        "model": {"manifest": str(manifest)},
+        "regions": [{"name": "r1", "geometry": SQUARE, **region}],
+    }
+
+
+def _cli_error(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = main(["run", "--config", str(config), "--date", "2024-09-15"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return status, err
+
+
+MALFORMED = "regions:\n  - name: r1\n    geometry: {type: Polygon\n  - name: r2\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (MALFORMED, "line 4, column 9: malformed YAML"),
+        ("regions: [", "malformed YAML"),
+        ("", "the configuration file is empty"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("regions: []\n", "regions: List should have at least 1 item"),
+    ],
+)
+def test_malformed_files(
+    content: str,
+    expected: str,
+    write_config: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_config(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and expected in err
+
+
+def test_unknown_fields_are_named_with_their_line(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _data(manifest, orbit="ascending")
+    data["inventory"] = {"pth": "x.gpkg"}
+    path = write_config(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert len(problems) == 2
+    assert any(p.startswith("line ") and "regions[0].orbit: unknown field" in p for p in problems)
+    assert any("inventory.pth: unknown field" in p for p in problems)
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "regions[0].orbit: unknown field" in err
+
+
+def test_duplicate_keys_are_refused(write_config: Callable[..., Path]) -> None:
+    path = write_config("regions: []\nregions: []\n")
+    with pytest.raises(ConfigError, match=r"line 2: regions: field given twice"):
+        load_config(path)
+
+
+def test_self_intersecting_polygon(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _data(manifest)
+    data["regions"][0]["geometry"] = BOW_TIE
+    path = write_config(data)
+    with pytest.raises(ConfigError, match=r"regions\[0\]\.geometry: r1: the polygon is invalid"):
+        load_config(path)
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "Self-intersection" in err
+
+
+@pytest.mark.parametrize(
+    ("geometry", "expected"),
+    [
+        ({"type": "Point", "coordinates": [10.0, 44.0]}, "expected a Polygon or MultiPolygon"),
+        ({"type": "Polygon", "coordinates": [[[1, 2], [3]]]}, "not a GeoJSON geometry"),
+        (
+            {"type": "Polygon", "coordinates": [[[500e3, 5e6], [501e3, 5e6], [501e3, 5.001e6]]]},
+            "not lon/lat degrees",
+        ),
+        (42, "expected inline GeoJSON or the path of a region file"),
+    ],
+)
+def test_other_bad_polygons(
+    geometry: Any, expected: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    data = _data(manifest)
+    data["regions"][0]["geometry"] = geometry
+    with pytest.raises(ConfigError, match=expected):
+        load_config(write_config(data))
+
+
+def test_missing_region_file(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(_data(manifest, geometry="regions/nowhere.gpkg"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert "regions[0].geometry: region file" in problem
+    assert str(path.parent / "regions" / "nowhere.gpkg") in problem
+    assert "does not exist" in problem
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "nowhere.gpkg does not exist" in err
+
+
+def test_unknown_manifest(
+    write_config: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(_data(tmp_path / "models" / "missing.json"))
+    with pytest.raises(ConfigError, match=r"model\.manifest: manifest file .*missing\.json"):
+        load_config(path)
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "missing.json does not exist" in err
+
+
+def test_missing_config_file_and_unknown_region(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, err = _cli_error(Path("/nonexistent/config.yaml"), capsys)
+    assert status == 2 and "the configuration file does not exist" in err
+    path = write_config(_data(manifest))
+    status = main(["run", "--config", str(path), "--region", "nowhere"])
+    err = capsys.readouterr().err
+    assert status == 2 and "no region named 'nowhere'" in err and "regions: r1" in err
+
+
+def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--config", "x.yaml", "--date", "15/09/2024"])
+    assert info.value.code == 2
+    assert "'15/09/2024' is not a date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_console_script_exits_non_zero_without_traceback(
+    write_config: Callable[..., Path],
+) -> None:
+    path = write_config("regions:\n  - name: r1\n    geometry: [\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "malformed YAML" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("suffix", "driver"),
+    [(".geojson", "GeoJSON"), (".gpkg", "GPKG"), (".kml", "KML"), (".shp", "ESRI Shapefile")],
+)
+def test_region_polygon_from_a_file(
+    suffix: str, driver: str, write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    # written in UTM to check the reprojection to lon/lat (KML is always lon/lat)
+    frame = gpd.GeoDataFrame({"name": ["r1"]}, geometry=[REGION_POLYGON], crs="EPSG:4326")
+    if driver != "KML":
+        frame = frame.to_crs("EPSG:32632")
+    (tmp_path / "regions").mkdir()
+    frame.to_file(tmp_path / "regions" / f"r1{suffix}", driver=driver)
+    config = load_config(write_config(_data(manifest, geometry=f"regions/r1{suffix}")))
+    geometry = config.regions[0].geometry
+    assert geometry.geom_type == "Polygon"
+    assert geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
+
+
+def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path) -> None:
+    data = _data(manifest)
+    data["regions"].append(
+        {
+            "name": "r2",
+            "geometry": SQUARE,
+            "windows": {"mode": "event", "event_date": "2024-08-24", "pre_days": 30},
+            "threshold": 0.7,
+            "masks": {"min_slope_deg": 8, "exclude_snow": False},
+        }
+    )
+    config = load_config(write_config(data))
+    r1, r2 = config.regions
+    pre, post = r1.windows.windows_for(date(2024, 9, 15))
+    assert (pre, post) == (
+        Window(date(2024, 6, 17), date(2024, 8, 16)),
+        Window(date(2024, 8, 16), date(2024, 9, 15)),
+    )
+    pre, post = r2.windows.windows_for(date(2024, 10, 1))
+    assert pre == Window(date(2024, 7, 25), date(2024, 8, 24))
+    assert post == Window(date(2024, 8, 25), date(2024, 9, 24))
+    _, clipped = r2.windows.windows_for(date(2024, 9, 1))
+    assert clipped == Window(date(2024, 8, 25), date(2024, 9, 1))
+    with pytest.raises(ValueError, match="has not begun on run date 2024-08-25"):
+        r2.windows.windows_for(date(2024, 8, 25))
+    assert r2.rules.threshold == 0.7 and r2.rules.min_slope_deg == 8
+    assert not r2.rules.exclude_snow and r2.rules.exclude_water
+    assert r1.rules.threshold is None and r1.rules.min_area_m2 == 900
+    assert config.model.setting == "auto" and config.source.type == "archive"
+    assert config.inventory.path == (config.path.parent / "runs" / "inventory.gpkg").resolve()
+
+
+def test_demo_config_loads() -> None:
+    config = load_config(REPO / "config" / "demo.yaml")
+    assert [r.name for r in config.regions] == ["wayanad-hills", "valtellina-alps", "emilia-hills"]
+    assert config.source.type == "archive"
+    assert config.source.path == REPO / "data" / "demo" / "archive"
+    assert all(r.simulation is not None for r in config.regions)
