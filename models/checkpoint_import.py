@@ -1,0 +1,283 @@
+"""Import of the published Ganerød et al. checkpoints (PyTorch Lightning ``.ckpt``) into the
+manifest format.
+
+Their ``LandslideLitModule`` keeps the smp network as ``self.net`` (so the weights are under the
+``net.`` prefix of ``state_dict``) and calls ``save_hyperparameters``, so ``hyper_parameters``
+holds the pickled network, loss and ``functools.partial(torch.optim.Adam, lr=...)``. A plain
+``torch.load`` would execute those objects' classes; :func:`read_lightning_checkpoint` instead
+uses an unpickler that builds tensors only through torch's own weights-only allow-list and turns
+every other class into an inert :class:`PickledObject` record (its qualified name and state),
+from which the architecture, loss and learning rate are read. No code from the file runs.
+
+The per-band normalisation is not in the checkpoint (their data module computes it over the
+training folder), so the import takes it from a statistics file or a Ganerød-layout folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from models.datasets import channels_of, setting_band_names
+from models.feature_stack import MODEL_BANDS, SETTINGS
+from models.manifest import (
+    ManifestModel,
+    SettingEntry,
+    member_entry,
+    read_manifest,
+    save_member_weights,
+    write_manifest,
+)
+from models.zoo import Member, MemberSpec, canonical_architecture, canonical_loss
+
+__all__ = [
+    "CheckpointError",
+    "PickledObject",
+    "import_checkpoint",
+    "infer_spec",
+    "read_lightning_checkpoint",
+    "read_statistics",
+]
+
+NET_PREFIX = "net."
+SMP_DEFAULT_ENCODER = "resnet34"  # smp's default, which the published configs leave unchanged
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be imported (names the file and what is missing)."""
+
+
+class PickledObject:
+    """An inert stand-in for an object of a class that is not on the allow-list."""
+
+    qualname = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> PickledObject:
+        obj = object.__new__(cls)
+        obj.args, obj.kwargs, obj.state, obj.items = args, kwargs, None, []
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def append(self, item: Any) -> None:
+        self.items.append(item)
+
+    def extend(self, items: Sequence[Any]) -> None:
+        self.items.extend(items)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.items.append((key, value))
+
+    def __repr__(self) -> str:
+        return f"<pickled {self.qualname}>"
+
+    def attribute(self, name: str) -> Any:
+        """An attribute from the pickled state (``__dict__`` or a (dict, slots) pair)."""
+        state = self.state
+        if isinstance(state, tuple) and state and isinstance(state[0], dict):
+            state = state[0]
+        return state.get(name) if isinstance(state, dict) else None
+
+
+@functools.cache
+def _stub(qualname: str) -> type[PickledObject]:
+    return type(qualname.rsplit(".", 1)[-1], (PickledObject,), {"qualname": qualname})
+
+
+def _reconstructor(cls: Any, base: Any, state: Any) -> PickledObject:
+    if not (isinstance(cls, type) and issubclass(cls, PickledObject)):
+        raise pickle.UnpicklingError(f"refusing to reconstruct {cls!r}")
+    return cls.__new__(cls)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        full = f"{module}.{name}"
+        allowed = _get_allowed_globals()
+        if full in allowed:
+            return allowed[full]
+        if full == "copyreg._reconstructor":
+            return _reconstructor
+        return _stub(full)
+
+
+_restricted_pickle = ModuleType("models._restricted_pickle")
+_restricted_pickle.Unpickler = _RestrictedUnpickler  # type: ignore[attr-defined]
+_restricted_pickle.load = pickle.load  # type: ignore[attr-defined]
+_restricted_pickle.__name__ = "models._restricted_pickle"
+
+
+def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The network's state dict (``net.`` prefix removed) and the hyper-parameters (with
+    :class:`PickledObject` records in place of objects) of a Lightning checkpoint."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle,
+                          weights_only=False)  # fmt: skip
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {err}") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint)")
+    state = {
+        k[len(NET_PREFIX) :]: v
+        for k, v in ckpt["state_dict"].items()
+        if k.startswith(NET_PREFIX) and isinstance(v, torch.Tensor)
+    }
+    if not state:
+        raise CheckpointError(f"{path}: no weights under the '{NET_PREFIX}' prefix")
+    hparams = ckpt.get("hyper_parameters") or ckpt.get("hparams") or {}
+    return state, dict(hparams) if isinstance(hparams, Mapping) else {}
+
+
+def _class_name(obj: Any) -> str | None:
+    if isinstance(obj, PickledObject):
+        return obj.qualname.rsplit(".", 1)[-1]
+    if isinstance(obj, Mapping) and "_target_" in obj:  # hydra-style config dict
+        return str(obj["_target_"]).rsplit(".", 1)[-1]
+    if isinstance(obj, str):
+        return obj.rsplit(".", 1)[-1]
+    return None
+
+
+def _learning_rate(optimizer: Any) -> float | None:
+    if isinstance(optimizer, PickledObject) and isinstance(optimizer.state, tuple):
+        # functools.partial state: (func, args, keywords, __dict__)
+        for part in optimizer.state:
+            if isinstance(part, Mapping) and "lr" in part:
+                return float(part["lr"])
+    if isinstance(optimizer, Mapping) and "lr" in optimizer:
+        return float(optimizer["lr"])
+    return None
+
+
+def _encoder_name(net: Any) -> str | None:
+    if isinstance(net, PickledObject):
+        name = net.attribute("name")  # smp models set name = "<prefix>-<encoder>"
+        if isinstance(name, str) and "-" in name:
+            return name.split("-", 1)[1]
+    return None
+
+
+def _in_channels(state: Mapping[str, torch.Tensor]) -> int:
+    for key, value in state.items():
+        if key.startswith("encoder.") and value.ndim == 4:
+            return int(value.shape[1])
+    raise CheckpointError("cannot find the encoder's first convolution in the weights")
+
+
+def infer_spec(
+    state: Mapping[str, torch.Tensor],
+    hparams: Mapping[str, Any],
+    *,
+    architecture: str | None = None,
+    encoder: str | None = None,
+    loss: str | None = None,
+    learning_rate: float | None = None,
+    setting: str | None = None,
+) -> MemberSpec:
+    """The member spec of a checkpoint; explicit arguments override what the file says."""
+    net, lossobj = hparams.get("net"), hparams.get("loss")
+    arch = architecture or _class_name(net)
+    if arch is None:
+        raise CheckpointError("architecture unknown: the checkpoint does not name its network")
+    n = _in_channels(state)
+    if setting is None:
+        matches = [s for s, idx in SETTINGS.items() if len(idx) == n]
+        if len(matches) != 1:
+            raise CheckpointError(f"{n} input channels match no single setting; name one")
+        setting = matches[0]
+    if len(channels_of(setting)) != n:
+        raise CheckpointError(f"setting {setting!r} has {len(channels_of(setting))} bands, the "
+                              f"checkpoint {n}")  # fmt: skip
+    return MemberSpec(
+        architecture=canonical_architecture(arch),
+        encoder=encoder or _encoder_name(net) or SMP_DEFAULT_ENCODER,
+        loss=canonical_loss(loss or _class_name(lossobj) or "BCE"),
+        learning_rate=learning_rate or _learning_rate(hparams.get("optimizer")) or 0.001,
+        setting=setting,
+        in_channels=n,
+    )
+
+
+def read_statistics(path: Path) -> tuple[list[float], list[float]]:
+    """15-band mean and std from a CSV with ``band_mean``/``band_std`` columns (as the
+    published code's ``compute_metadata`` writes) or a JSON ``{"mean": [...], "std": [...]}``."""
+    import csv
+    import json
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        raw = json.loads(path.read_text())
+        mean, std = [float(v) for v in raw["mean"]], [float(v) for v in raw["std"]]
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        try:
+            mean = [float(r["band_mean"]) for r in rows]
+            std = [float(r["band_std"]) for r in rows]
+        except KeyError as err:
+            raise CheckpointError(f"{path}: no column {err} (band_mean, band_std)") from None
+    if len(mean) != len(MODEL_BANDS) or len(std) != len(MODEL_BANDS):
+        raise CheckpointError(f"{path}: {len(mean)} bands of statistics, expected 15")
+    return mean, std
+
+
+def import_checkpoint(
+    checkpoint: Path,
+    manifest_path: Path,
+    statistics: tuple[Sequence[float], Sequence[float]],
+    *,
+    val_f1: float | None = None,
+    threshold: float = 0.5,
+    **overrides: Any,
+) -> Path:
+    """Convert ``checkpoint`` into a member of the ensemble at ``manifest_path`` (created if
+    absent; the member joins its setting's list). ``statistics`` are the 15-band mean/std the
+    model was trained with. Returns the manifest path."""
+    checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
+    state, hparams = read_lightning_checkpoint(checkpoint)
+    spec = infer_spec(state, hparams, **overrides)
+    idx = channels_of(spec.setting)
+    mean = [float(statistics[0][i]) for i in idx]
+    std = [float(statistics[1][i]) for i in idx]
+    member = Member(spec, mean, std)
+    try:
+        member.net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{checkpoint}: weights do not fit {spec.architecture} with encoder "
+            f"{spec.encoder!r} (pass the right architecture/encoder): {err}"
+        ) from err
+    name = f"{spec.name}-{checkpoint.stem}"
+    file = f"{name}.safetensors"
+    sha = save_member_weights(member, manifest_path.parent / file, {"source": checkpoint.name})
+    entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
+    entry.name = name
+    assert entry.bands == list(setting_band_names(spec.setting))
+    if manifest_path.exists():
+        manifest = read_manifest(manifest_path)
+        manifest.members = [m for m in manifest.members if m.name != name] + [entry]
+        current = manifest.settings.get(spec.setting)
+        names = [n for n in (current.members if current else []) if n != name] + [name]
+        manifest.settings[spec.setting] = SettingEntry(
+            members=names, threshold=current.threshold if current else threshold
+        )
+    else:
+        manifest = ManifestModel(
+            description=f"imported from {checkpoint.name}",
+            settings={spec.setting: SettingEntry(members=[name], threshold=threshold)},
+            members=[entry],
+        )
+    return write_manifest(manifest_path, ManifestModel.model_validate(manifest.model_dump()))
