@@ -62,8 +62,9 @@ def _s2cloudless(
             .And(image.select("SCL").neq(6))
         )
         azimuth = ee.Number(90).subtract(ee.Number(image.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
+        # Clouds cast along the shadow azimuth on a 100 m grid (distance in 100 m pixels).
         projection = (
-            is_cloud.directionalDistanceTransform(azimuth, cloud.shadow_projection_m / 10)
+            is_cloud.directionalDistanceTransform(azimuth, cloud.shadow_projection_m / 100)
             .reproject(crs=image.select("B8").projection(), scale=100)
             .select("distance")
             .mask()
@@ -72,7 +73,7 @@ def _s2cloudless(
         cloud_or_shadow = (
             is_cloud.add(shadow)
             .gt(0)
-            .focalMax(cloud.cloud_buffer_m * 2 / 20)
+            .focalMax(cloud.cloud_buffer_m, "circle", "meters")
             .reproject(crs=image.select("B8").projection(), scale=20)
         )
         return image.updateMask(cloud_or_shadow.Not())

@@ -48,9 +48,9 @@ class CloudMaskSettings(_Strict):
 
     method: CloudMaskMethod = "cloud_score_plus"
     cs_cdf_threshold: float = Field(0.60, ge=0.0, le=1.0)
-    cloud_probability: int = Field(40, ge=0, le=100)
+    cloud_probability: int = Field(50, ge=0, le=100)
     dark_nir_threshold: float = Field(0.15, gt=0.0, lt=1.0)
-    shadow_projection_m: float = Field(1000.0, ge=0.0)
+    shadow_projection_m: float = Field(1500.0, ge=0.0)
     cloud_buffer_m: float = Field(50.0, ge=0.0)
 
 

@@ -1,0 +1,298 @@
+"""Assertions on the serialised Earth Engine graphs that gee_scripts builds (no server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ee
+import pytest
+
+from gee_scripts import context, sentinel1, sentinel2
+from gee_scripts.assembly import (
+    FLAT_BANDS,
+    Availability,
+    availability_query,
+    feature_image,
+    parse_availability,
+)
+from gee_scripts.offline import find_invocations, graph_tree
+from gee_scripts.settings import AssetIds, CloudMaskSettings, DemSettings, GeeSettings, S1Settings
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
+
+RING = [[9.90, 46.21], [9.96, 46.21], [9.96, 46.25], [9.90, 46.25], [9.90, 46.21]]
+PRE = ("2024-07-17", "2024-08-16")
+POST = ("2024-08-16", "2024-09-15")
+ASSETS = AssetIds()
+
+
+def _geometry() -> ee.Geometry:
+    return ee.Geometry.Polygon([RING])
+
+
+def _calls(tree: Any, name: str) -> list[dict[str, Any]]:
+    return list(find_invocations(tree, name))
+
+
+def _loaded_ids(tree: Any) -> set[str]:
+    return {
+        c["args"]["id"] for fn in ("ImageCollection.load", "Image.load") for c in _calls(tree, fn)
+    }
+
+
+def _date_windows(tree: Any) -> set[tuple[str, str]]:
+    return {(c["args"]["start"], c["args"]["end"]) for c in _calls(tree, "DateRange")}
+
+
+def _windows_by_collection(tree: Any) -> set[tuple[str, str, str]]:
+    """(collection ID, start, end) of every date filter, following the filter chain down."""
+    out = set()
+    for node in _calls(tree, "Collection.filter"):
+        date = node["args"]["filter"]
+        if date.get("fn") != "Filter.dateRangeContains":
+            continue
+        source = node["args"]["collection"]
+        while source.get("fn") == "Collection.filter":
+            source = source["args"]["collection"]
+        window = date["args"]["leftValue"]["args"]
+        out.add((source["args"]["id"], window["start"], window["end"]))
+    return out
+
+
+def _filters(tree: Any, name: str) -> dict[str, Any]:
+    return {c["args"]["leftField"]: c["args"]["rightValue"] for c in _calls(tree, name)}
+
+
+# -- Sentinel-2 ----------------------------------------------------------------------------------
+def test_s2_collection_by_bounds_and_window() -> None:
+    tree = graph_tree(sentinel2.s2_collection(_geometry(), *POST, ASSETS))
+    assert _loaded_ids(tree) == {"COPERNICUS/S2_SR_HARMONIZED"}
+    assert _date_windows(tree) == {POST}
+    (bounds,) = _calls(tree, "Filter.intersects")
+    polygon = bounds["args"]["rightValue"]["args"]["geometry"]
+    assert polygon["fn"] == "GeometryConstructors.Polygon"
+    assert polygon["args"]["coordinates"] == [RING]
+
+
+def test_cloud_score_plus_mask_and_greenest_pixel() -> None:
+    raw = sentinel2.s2_collection(_geometry(), *POST, ASSETS)
+    masked = sentinel2.masked_collection(raw, CloudMaskSettings(cs_cdf_threshold=0.65), ASSETS)
+    tree = graph_tree(sentinel2.greenest_pixel(masked))
+    assert "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED" in _loaded_ids(tree)
+    (link,) = _calls(tree, "Image.linkCollection")
+    assert link["args"]["linkedBands"] == ["cs_cdf"]
+    (threshold,) = _calls(tree, "Image.gte")
+    assert threshold["args"]["image2"]["args"]["value"] == 0.65
+    # Quality mosaic on NDVI = (nir - red) / (nir + red) from B8 and B4 (reflectance / 10 000).
+    (mosaic,) = _calls(tree, "ImageCollection.qualityMosaic")
+    assert mosaic["args"]["qualityBand"] == "NDVI"
+    (nd,) = _calls(tree, "Image.normalizedDifference")
+    assert nd["args"]["bandNames"] == ["nir", "red"]
+    select = next(
+        c
+        for c in _calls(tree, "Image.select")
+        if c["args"].get("newNames") == ["red", "green", "blue", "nir"]
+    )
+    assert select["args"]["bandSelectors"] == ["B4", "B3", "B2", "B8"]
+    scale = next(c for c in _calls(tree, "Image.divide") if c["args"]["image1"] is select)
+    assert scale["args"]["image2"]["args"]["value"] == 10_000
+    assert tree["fn"] == "Image.select"
+    assert tree["args"]["bandSelectors"] == ["NDVI", "red", "green", "blue"]
+
+
+def test_s2cloudless_option_masks_probability_and_projected_shadow() -> None:
+    raw = sentinel2.s2_collection(_geometry(), *PRE, ASSETS)
+    cloud = CloudMaskSettings(method="s2cloudless", cloud_probability=35)
+    tree = graph_tree(sentinel2.masked_collection(raw, cloud, ASSETS))
+    assert "COPERNICUS/S2_CLOUD_PROBABILITY" in _loaded_ids(tree)
+    assert "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED" not in _loaded_ids(tree)
+    (link,) = _calls(tree, "Image.linkCollection")
+    assert link["args"]["linkedBands"] == ["probability"]
+    assert any(c["args"]["image2"]["args"].get("value") == 35 for c in _calls(tree, "Image.gt"))
+    (ddt,) = _calls(tree, "Image.directionalDistanceTransform")
+    assert ddt["args"]["maxDistance"] == 15  # 1500 m in 100 m pixels
+    assert any(
+        c["args"]["property"] == "MEAN_SOLAR_AZIMUTH_ANGLE" for c in _calls(tree, "Element.get")
+    )
+
+
+def test_clear_count_is_unmasked_zero() -> None:
+    raw = sentinel2.s2_collection(_geometry(), *PRE, ASSETS)
+    masked = sentinel2.masked_collection(raw, CloudMaskSettings(), ASSETS)
+    tree = graph_tree(sentinel2.clear_count(masked, "s2_clear_pre"))
+    assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["s2_clear_pre"]
+    (count,) = _calls(tree, "reduce.count")
+    (unmask,) = _calls(tree, "Image.unmask")
+    assert unmask["args"]["value"]["args"]["value"] == 0 and unmask["args"]["input"] is count
+
+
+# -- Sentinel-1 ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("orbit_pass", "expected"),
+    [("ascending", "ASCENDING"), ("descending", "DESCENDING"), ("both", None)],
+)
+def test_s1_collection_filters(orbit_pass: str, expected: str | None) -> None:
+    tree = graph_tree(sentinel1.s1_collection(_geometry(), *PRE, orbit_pass, ASSETS))
+    assert _loaded_ids(tree) == {"COPERNICUS/S1_GRD"}
+    assert _date_windows(tree) == {PRE}
+    equals = _filters(tree, "Filter.equals")
+    assert equals["instrumentMode"] == "IW" and equals["resolution_meters"] == 10
+    assert equals.get("orbitProperties_pass") == expected
+    pols = {c["args"]["rightValue"] for c in _calls(tree, "Filter.listContains")}
+    assert pols == {"VV", "VH"}
+
+
+def test_s1_orbit_pass_is_checked() -> None:
+    with pytest.raises(ValueError, match="orbit_pass must be ascending, descending or both"):
+        sentinel1.s1_collection(_geometry(), *PRE, "sideways", ASSETS)
+
+
+def _s1_tree(s1: S1Settings) -> Any:
+    raw = sentinel1.s1_collection(_geometry(), *POST, "descending", ASSETS)
+    dem = context.dem_image("r", DemSettings(), ASSETS)
+    return graph_tree(sentinel1.median_db(sentinel1.flattened_collection(raw, dem, s1), "post"))
+
+
+def test_s1_edge_mask_flattening_and_median_in_db() -> None:
+    tree = _s1_tree(S1Settings())
+    assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["postVV", "postVH"]
+    assert _calls(tree, "reduce.median")
+    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB.
+    gt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.gt")}
+    lt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.lt")}
+    assert {30.63993, -30.0} <= gt_values and 44.73 in lt_values
+    # dB -> linear (10^(x/10)) before flattening, 10·log10 after.
+    assert _calls(tree, "Image.pow") and _calls(tree, "Image.log10")
+    log10 = _calls(tree, "Image.log10")[0]
+    times_ten = next(c for c in _calls(tree, "Image.multiply") if c["args"]["image1"] is log10)
+    assert times_ten["args"]["image2"]["args"]["value"] == 10
+    # Terrain flattening on SRTM, no speckle filter by default.
+    assert "USGS/SRTMGL1_003" in _loaded_ids(tree)
+    assert _calls(tree, "Terrain.slope") and _calls(tree, "Terrain.aspect")
+    assert not _calls(tree, "Image.reduceNeighborhood")
+
+
+@pytest.mark.parametrize(("name", "reducers"), [("boxcar", 1), ("lee", 2)])
+def test_speckle_filters(name: str, reducers: int) -> None:
+    tree = _s1_tree(S1Settings(speckle_filter=name, speckle_kernel_px=7))
+    (neighbourhood,) = _calls(tree, "Image.reduceNeighborhood")
+    (kernel,) = _calls(neighbourhood, "Kernel.square")
+    assert kernel["args"]["radius"] == 3
+    used = {c["fn"] for c in find_invocations(neighbourhood["args"]["reducer"])}
+    assert ("Reducer.variance" in used) == (reducers == 2)
+
+
+# -- context --------------------------------------------------------------------------------
+def test_dem_choices_and_region_override() -> None:
+    srtm = graph_tree(context.dem_image("r", DemSettings(), ASSETS))
+    assert _loaded_ids(srtm) == {"USGS/SRTMGL1_003"}
+    glo = graph_tree(context.dem_image("r", DemSettings(source="copernicus_glo30"), ASSETS))
+    assert _loaded_ids(glo) == {"COPERNICUS/DEM/GLO30"}
+    assert _calls(glo, "ImageCollection.mosaic") and _calls(glo, "Image.setDefaultProjection")
+    dem = DemSettings(overrides={"north": "projects/p/assets/islandsdem_10m"})
+    override = graph_tree(context.dem_image("north", dem, ASSETS))
+    assert _loaded_ids(override) == {"projects/p/assets/islandsdem_10m"}
+    assert _loaded_ids(graph_tree(context.dem_image("south", dem, ASSETS))) == {"USGS/SRTMGL1_003"}
+
+
+def test_landcover_climate_canopy() -> None:
+    lc = graph_tree(context.landcover(ASSETS))
+    assert _loaded_ids(lc) == {"ESA/WorldCover/v200"}
+    assert lc["args"]["bandSelectors"] == ["Map"] and lc["args"]["newNames"] == ["landcover"]
+    kg_missing = graph_tree(context.kg_climate(ASSETS))
+    assert not _loaded_ids(kg_missing) and _calls(kg_missing, "Image.updateMask")
+    kg = graph_tree(context.kg_climate(AssetIds(kg_climate="projects/p/assets/kg_1986_2010")))
+    assert _loaded_ids(kg) == {"projects/p/assets/kg_1986_2010"}
+    canopy = graph_tree(context.canopy_height(ASSETS))
+    assert _loaded_ids(canopy) == {"users/potapovpeter/GEDI_V27"}
+    assert any(c["args"]["image2"]["args"]["value"] == 103 for c in _calls(canopy, "Image.neq"))
+
+
+# -- assembly -------------------------------------------------------------------------------
+FULL = Availability(("2024-07-20",), ("2024-08-25",), ("2024-07-22",), ("2024-08-27",))
+
+
+def _feature_tree(availability: Availability = FULL, **settings: Any) -> Any:
+    image = feature_image(
+        _geometry(),
+        PRE,
+        POST,
+        orbit_pass="ascending",
+        region="valtellina-alps",
+        settings=GeeSettings(**settings),
+        availability=availability,
+    )
+    return graph_tree(image)
+
+
+def test_feature_image_band_names_and_order() -> None:
+    tree = _feature_tree()
+    assert tree["fn"] == "Image.rename"
+    assert tree["args"]["names"] == list(FLAT_BANDS)
+    assert FLAT_BANDS[:15] == MODEL_BANDS
+    assert FLAT_BANDS[-4:] == COUNT_VARIABLES
+    assert _date_windows(tree) == {PRE, POST}
+    stamp = _calls(tree, "Element.set")[0]
+    assert stamp["args"]["key"] == "system:time_start"
+
+
+def test_feature_image_differences_are_post_minus_pre() -> None:
+    tree = _feature_tree()
+    (dndvi,) = [c for c in _calls(tree, "Image.rename") if c["args"]["names"] == ["dNDVI"]]
+    diff = dndvi["args"]["input"]
+    assert diff["fn"] == "Image.subtract"
+    assert diff["args"]["image1"]["args"]["newNames"] == ["postNDVI"]
+    assert diff["args"]["image2"]["args"]["newNames"] == ["preNDVI"]
+    (dsar,) = [c for c in _calls(tree, "Image.rename") if c["args"]["names"] == ["dVV", "dVH"]]
+    diff = dsar["args"]["input"]
+    assert diff["args"]["image1"]["args"]["names"] == ["postVV", "postVH"]
+    assert diff["args"]["image2"]["args"]["names"] == ["preVV", "preVH"]
+
+
+def test_missing_optical_window_keeps_the_sar_path() -> None:
+    no_post_s2 = Availability(("2024-07-20",), (), ("2024-07-22",), ("2024-08-27",))
+    tree = _feature_tree(no_post_s2)
+    assert _windows_by_collection(tree) == {
+        ("COPERNICUS/S2_SR_HARMONIZED", *PRE),
+        ("COPERNICUS/S1_GRD", *PRE),
+        ("COPERNICUS/S1_GRD", *POST),
+    }
+    # Only one S2 qualityMosaic (pre); S1 medians for both windows still there.
+    assert len(_calls(tree, "ImageCollection.qualityMosaic")) == 1
+    assert len(_calls(tree, "reduce.median")) == 3  # VV/VH pre, VV/VH post, LIA
+    assert tree["args"]["names"] == list(FLAT_BANDS)
+
+
+def test_no_sar_at_all_masks_the_geometry_layers() -> None:
+    tree = _feature_tree(Availability(("2024-07-20",), ("2024-08-25",), (), ()))
+    assert "COPERNICUS/S1_GRD" not in _loaded_ids(tree)
+    masked = [
+        c
+        for c in _calls(tree, "Image.rename")
+        if c["args"]["names"] == ["layover", "shadow", "liaDeg"]
+    ]
+    assert masked and masked[0]["args"]["input"]["fn"] == "Image.updateMask"
+
+
+def test_availability_query_and_answer() -> None:
+    tree = graph_tree(availability_query(_geometry(), PRE, POST, "descending", GeeSettings()))
+    assert set(tree) == {"s2_dates_pre", "s2_dates_post", "s1_dates_pre", "s1_dates_post"}
+    assert _date_windows(tree["s1_dates_post"]) == {POST}
+    assert _filters(tree["s1_dates_post"], "Filter.equals")["orbitProperties_pass"] == "DESCENDING"
+    fmt = _calls(tree["s2_dates_pre"], "Date.format")[0]
+    assert fmt["args"]["format"] == "YYYY-MM-dd"
+    av = parse_availability(
+        {
+            "s2_dates_pre": ["2024-07-20"],
+            "s2_dates_post": [],
+            "s1_dates_pre": [],
+            "s1_dates_post": [],
+        }
+    )
+    assert av.any_data
+    assert av.missing(PRE, POST) == [
+        "S2 post 2024-08-16/2024-09-15: no acquisition",
+        "S1 pre 2024-07-17/2024-08-16: no acquisition",
+        "S1 post 2024-08-16/2024-09-15: no acquisition",
+    ]
+    with pytest.raises(ValueError, match="lacks s1_dates_post"):
+        parse_availability({"s2_dates_pre": [], "s2_dates_post": [], "s1_dates_pre": []})
