@@ -328,7 +328,8 @@ def _write_quicklooks(
     for i in candidates.index[: settings.max_per_region]:
         path = directory / f"candidate-{i + 1:03d}.png"
         try:
-            render_quicklook(stack, candidates.geometry[i], path)
+            title = f"{region.name} candidate {i + 1} ({run_date})"
+            render_quicklook(stack, candidates.geometry[i], path, title=title)
         except Exception as exc:  # a missing picture must not cost the detection
             log.warning("%s: quicklook %s not written: %s", region.name, path, exc)
             continue

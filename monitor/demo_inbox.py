@@ -1,0 +1,192 @@
+"""A loopback inbox for trying a configuration's alerts without real recipients.
+
+``python -m monitor.demo_inbox --config F --dir D -- COMMAND...`` starts, for the duration of
+COMMAND, the recipients that the configuration's ``alerts`` section names on this machine
+(loopback addresses only): an SMTP server (aiosmtpd) at ``alerts.smtp`` and an HTTP receiver
+for every webhook URL. What arrives is written under ``D``: ``mail/NNN.eml`` per e-mail and
+``webhook/<idempotency key>.json`` per webhook POST, whose HMAC-SHA256 signature is checked
+(a bad signature is answered 401 and not stored). A repeated idempotency key is answered 200
+and not stored again, as a receiver should. ``make demo`` runs the monitor this way.
+
+Webhook secrets: each webhook's ``secret_env`` variable is set to ``demo-secret`` for
+COMMAND unless the environment already has it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.alerts.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from monitor.config import ConfigError, load_config
+
+__all__ = ["DemoInbox", "main"]
+
+DEMO_SECRET = "demo-secret"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _MailHandler:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.count = 0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.count += 1
+            path = self.directory / f"{self.count:03d}.eml"
+        path.write_bytes(envelope.original_content or envelope.content)
+        return "250 Message accepted for delivery"
+
+
+class _WebhookServer(ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], path: str, secret: bytes, directory: Path) -> None:
+        self.hook_path = path
+        self.secret = secret
+        self.directory = directory
+        self.stored = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self.lock = threading.Lock()
+        super().__init__(address, _WebhookHandler)
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    server: _WebhookServer
+
+    def do_POST(self) -> None:
+        server = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if urlsplit(self.path).path != server.hook_path:
+            self.send_response(404)
+        elif not verify(server.secret, body, self.headers.get(SIGNATURE_HEADER)):
+            with server.lock:
+                server.rejected += 1
+            self.send_response(401)
+        else:
+            key = self.headers.get(IDEMPOTENCY_HEADER) or "no-key"
+            target = server.directory / f"{key}.json"
+            with server.lock:
+                if target.exists():
+                    server.duplicates += 1
+                else:
+                    target.write_text(json.dumps(json.loads(body), indent=2) + "\n")
+                    server.stored += 1
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class DemoInbox:
+    """The loopback SMTP server and webhook receivers of a configuration (a context manager)."""
+
+    def __init__(self, config_path: Path, directory: Path) -> None:
+        self.config = load_config(config_path)
+        self.directory = directory
+        self.env: dict[str, str] = {}
+        self._mail: _MailHandler | None = None
+        self._controller: Any = None
+        self._webhooks: list[tuple[str, _WebhookServer, threading.Thread]] = []
+
+    def __enter__(self) -> DemoInbox:
+        alerts = self.config.alerts
+        smtp = alerts.smtp
+        if smtp is not None and _is_loopback(smtp.host):
+            from aiosmtpd.controller import Controller
+
+            mail_dir = self.directory / "mail"
+            mail_dir.mkdir(parents=True, exist_ok=True)
+            self._mail = _MailHandler(mail_dir)
+            self._controller = Controller(self._mail, hostname=smtp.host, port=smtp.port)
+            self._controller.start()
+        hooks = {h.name: h for h in alerts.webhooks}
+        hooks.update(
+            {h.name: h for r in self.config.regions if r.alerts for h in r.alerts.webhooks}
+        )
+        for hook in hooks.values():
+            url = urlsplit(str(hook.url))
+            if not url.hostname or not _is_loopback(url.hostname):
+                continue
+            secret = os.environ.get(hook.secret_env) or DEMO_SECRET
+            self.env[hook.secret_env] = secret
+            hook_dir = self.directory / "webhook"
+            hook_dir.mkdir(parents=True, exist_ok=True)
+            server = _WebhookServer(
+                (url.hostname, url.port or 80), url.path or "/", secret.encode(), hook_dir
+            )
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            self._webhooks.append((hook.name, server, thread))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+        for _, server, thread in self._webhooks:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+    def report(self) -> str:
+        lines = []
+        if self._mail is not None:
+            lines.append(f"  {self._mail.count} e-mail(s) in {self.directory / 'mail'}")
+        for name, server, _ in self._webhooks:
+            lines.append(
+                f"  webhook {name}: {server.stored} signed POST(s) in {self.directory / 'webhook'}"
+                f" ({server.duplicates} repeated key(s), {server.rejected} bad signature(s))"
+            )
+        return "\n".join(["Alerts received by the loopback inbox:", *lines]) if lines else ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m monitor.demo_inbox", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--config", "-c", type=Path, required=True)
+    parser.add_argument("--dir", type=Path, required=True, help="where received alerts go")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ...")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to run after --")
+    try:
+        inbox = DemoInbox(args.config, args.dir)
+        with inbox:
+            env = {**os.environ, **inbox.env}
+            status = subprocess.call(command, env=env)
+    except ConfigError as exc:
+        print(f"demo_inbox: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a port in use
+        print(f"demo_inbox: cannot start the loopback inbox: {exc}", file=sys.stderr)
+        return 1
+    report = inbox.report()
+    if report:
+        print(report)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
