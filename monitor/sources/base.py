@@ -9,7 +9,20 @@ from typing import Literal, Protocol
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["AreaOfInterest", "DataUnavailable", "OrbitPass", "Source", "Window"]
+__all__ = [
+    "DEFAULT_MAX_AREA_KM2",
+    "AreaOfInterest",
+    "DataUnavailable",
+    "InvalidArea",
+    "OrbitPass",
+    "Source",
+    "Window",
+    "check_area",
+]
+
+# Largest region a source accepts unless the configuration says otherwise: 2500 km² is
+# 5000 x 5000 pixels of 10 m, about 1.5 GB per float32 feature stack.
+DEFAULT_MAX_AREA_KM2 = 2500.0
 
 OrbitPass = Literal["ascending", "descending", "both"]
 
@@ -40,6 +53,52 @@ class AreaOfInterest:
     name: str
     geometry: BaseGeometry  # EPSG:4326 lon/lat
     orbit_pass: OrbitPass = "both"
+
+
+class InvalidArea(ValueError):
+    """A region polygon that is invalid, empty, not in lon/lat or larger than allowed."""
+
+
+def check_area(
+    area: AreaOfInterest | BaseGeometry, max_area_km2: float = DEFAULT_MAX_AREA_KM2
+) -> float:
+    """Refuse an invalid, empty, non-polygonal, out-of-range or oversized region polygon
+    (EPSG:4326 lon/lat) with :class:`InvalidArea` naming the region and the reason; return its
+    area in km² (measured on its UTM grid, as :func:`monitor.grid.region_grid` lays it out)."""
+    from shapely import make_valid
+    from shapely.validation import explain_validity
+
+    from monitor.grid import region_grid
+
+    name, geometry = (
+        (area.name, area.geometry) if isinstance(area, AreaOfInterest) else ("region", area)
+    )
+    if geometry is None or geometry.is_empty:
+        raise InvalidArea(f"{name}: the polygon is empty")
+    if geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InvalidArea(f"{name}: expected a Polygon or MultiPolygon, got {geometry.geom_type}")
+    if not geometry.is_valid:
+        raise InvalidArea(
+            f"{name}: the polygon is invalid ({explain_validity(geometry)}); "
+            f"a valid version would be {make_valid(geometry).geom_type}"
+        )
+    west, south, east, north = geometry.bounds
+    if not (-180.0 <= west <= east <= 180.0 and -90.0 <= south <= north <= 90.0):
+        raise InvalidArea(
+            f"{name}: coordinates {geometry.bounds} are not lon/lat degrees (EPSG:4326)"
+        )
+    if east - west > 6.0:
+        raise InvalidArea(f"{name}: the polygon spans {east - west:.1f}° of longitude (max 6°)")
+    grid = region_grid(geometry)
+    area_km2 = grid.project(geometry).area / 1e6
+    if area_km2 <= 0.0:
+        raise InvalidArea(f"{name}: the polygon has no area")
+    if area_km2 > max_area_km2:
+        raise InvalidArea(
+            f"{name}: the polygon covers {area_km2:.1f} km², more than the maximum "
+            f"{max_area_km2:g} km² (split the region or raise the maximum)"
+        )
+    return area_km2
 
 
 class DataUnavailable(RuntimeError):

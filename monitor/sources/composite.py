@@ -1,0 +1,162 @@
+"""Local compositing with the semantics of the Earth Engine scripts (Ganerød et al., section 2.2):
+
+- Sentinel-2: cloud mask from the cloud probability (``MSK_CLDPRB`` / s2cloudless) above a
+  threshold; cloud-shadow mask as in the Earth Engine s2cloudless tutorial (dark NIR pixels that
+  are not water, inside the cloud mask projected away from the sun over ``shadow_distance_m``);
+  both buffered; NDVI per acquisition; greenest-pixel composite (per-pixel quality mosaic on the
+  maximum NDVI among clear observations, every band taken from that observation).
+- Sentinel-1: angular-based radiometric terrain flattening per scene (Vollrath et al. 2020,
+  :mod:`monitor.sources.terrain_flattening`), layover and shadow masked, then the per-pixel median
+  in dB over the window.
+
+All functions take whole arrays with time first and are vectorised; NaN marks "no valid data".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "CloudMaskParams",
+    "GreenestComposite",
+    "cloud_shadow_mask",
+    "greenest_pixel",
+    "nan_median",
+    "ndvi",
+]
+
+# Band order of the stored Sentinel-2 reflectance (S2_SR_HARMONIZED names).
+B2, B3, B4, B8, B11, B12 = range(6)
+
+
+@dataclass(frozen=True)
+class CloudMaskParams:
+    """Defaults of the Earth Engine s2cloudless tutorial (CLD_PRB_THRESH, NIR_DRK_THRESH,
+    CLD_PRJ_DIST, BUFFER)."""
+
+    cloud_probability: float = 50.0  # percent; above this a pixel is cloud
+    dark_nir: float = 0.15  # reflectance; darker NIR may be shadow
+    shadow_distance_m: float = 1500.0  # how far from a cloud its shadow is searched
+    buffer_m: float = 50.0  # dilation of the final cloud+shadow mask
+    res: float = 10.0
+
+
+def _shift(mask: np.ndarray, d_row: int, d_col: int) -> np.ndarray:
+    """``mask`` translated by (rows, cols), zero-filled (no wrap-around)."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape[-2:]
+    if abs(d_row) >= h or abs(d_col) >= w:
+        return out
+    src_r = slice(max(0, -d_row), h - max(0, d_row))
+    dst_r = slice(max(0, d_row), h - max(0, -d_row))
+    src_c = slice(max(0, -d_col), w - max(0, d_col))
+    dst_c = slice(max(0, d_col), w - max(0, -d_col))
+    out[..., dst_r, dst_c] = mask[..., src_r, src_c]
+    return out
+
+
+def cloud_shadow_mask(
+    reflectance: np.ndarray,
+    cloud_probability: np.ndarray,
+    sun_azimuth_deg: np.ndarray,
+    water: np.ndarray | None = None,
+    params: CloudMaskParams | None = None,
+) -> np.ndarray:
+    """Boolean ``(T, H, W)``: True where an observation is cloud or cloud shadow (buffered).
+
+    ``reflectance`` is ``(T, 6, H, W)`` digital numbers (reflectance x 10000), ``cloud_probability``
+    ``(T, H, W)`` percent, ``sun_azimuth_deg`` ``(T,)``, ``water`` an optional ``(H, W)`` mask that
+    is never taken for shadow."""
+    p = params or CloudMaskParams()
+    cloud = cloud_probability > p.cloud_probability
+    dark = reflectance[:, B8] < p.dark_nir * 10000.0
+    if water is not None:
+        dark &= ~water
+    # project the clouds away from the sun on a coarse (100 m) grid, as the tutorial does
+    block = 10
+    t, h, w = cloud.shape
+    hc, wc = -(-h // block), -(-w // block)
+    padded = np.zeros((t, hc * block, wc * block), bool)
+    padded[:, :h, :w] = cloud
+    coarse = padded.reshape(t, hc, block, wc, block).any(axis=(2, 4))
+    steps = max(1, round(p.shadow_distance_m / (block * p.res)))
+    projected = np.zeros_like(coarse)
+    for i in range(t):
+        az = np.radians(float(sun_azimuth_deg[i]) + 180.0)  # shadows fall away from the sun
+        acc = coarse[i].copy()
+        for k in range(1, steps + 1):
+            acc |= _shift(coarse[i], round(-np.cos(az) * k), round(np.sin(az) * k))
+        projected[i] = acc
+    projected_full = projected.repeat(block, axis=1).repeat(block, axis=2)[:, :h, :w]
+    masked = cloud | (dark & projected_full)
+    radius = round(p.buffer_m / p.res)
+    if radius > 0:
+        structure = np.zeros((1, 2 * radius + 1, 2 * radius + 1), bool)
+        yy, xx = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+        structure[0] = yy * yy + xx * xx <= radius * radius
+        masked = ndimage.binary_dilation(masked, structure=structure)
+    return masked
+
+
+def ndvi(reflectance: np.ndarray) -> np.ndarray:
+    """``(B8 - B4) / (B8 + B4)`` over the band axis (-3) of digital numbers; float32."""
+    nir = reflectance[..., B8, :, :].astype(np.float32)
+    red = reflectance[..., B4, :, :].astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (nir - red) / (nir + red)
+
+
+@dataclass(frozen=True)
+class GreenestComposite:
+    reflectance: np.ndarray  # float32 (6, H, W), reflectance 0..1, NaN where no clear observation
+    ndvi: np.ndarray  # float32 (H, W), NaN where no clear observation
+    clear_count: np.ndarray  # int32 (H, W), clear observations in the window
+    chosen: np.ndarray  # int32 (H, W) index of the chosen observation, -1 where none
+
+
+def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
+    """Quality mosaic on the maximum NDVI (``ee.ImageCollection.qualityMosaic('NDVI')``) over the
+    observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow)."""
+    t, _, h, w = reflectance.shape
+    if t == 0:
+        nan = np.full((h, w), np.nan, np.float32)
+        return GreenestComposite(
+            reflectance=np.full((6, h, w), np.nan, np.float32),
+            ndvi=nan,
+            clear_count=np.zeros((h, w), np.int32),
+            chosen=np.full((h, w), -1, np.int32),
+        )
+    vi = ndvi(reflectance)
+    usable = ~unusable & np.isfinite(vi)
+    score = np.where(usable, vi, -np.inf)
+    chosen = np.argmax(score, axis=0).astype(np.int32)
+    count = usable.sum(axis=0, dtype=np.int32)
+    none = count == 0
+    picked = np.take_along_axis(reflectance, chosen[None, None], axis=0)[0].astype(np.float32)
+    picked /= 10000.0
+    best = np.take_along_axis(vi, chosen[None], axis=0)[0]
+    picked[:, none] = np.nan
+    best[none] = np.nan
+    chosen[none] = -1
+    return GreenestComposite(reflectance=picked, ndvi=best, clear_count=count, chosen=chosen)
+
+
+def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel median over axis 0 ignoring NaN, and the count of valid values (int32).
+    NaN where no value is valid. Same result as ``np.nanmedian``, faster on short stacks."""
+    t = stack.shape[0]
+    valid = np.isfinite(stack)
+    count = valid.sum(axis=0, dtype=np.int32)
+    if t == 0:
+        return np.full(stack.shape[1:], np.nan, np.float32), count
+    ordered = np.sort(stack, axis=0)  # NaN sort last
+    lo = np.clip((count - 1) // 2, 0, t - 1)
+    hi = np.clip(count // 2, 0, t - 1)
+    a = np.take_along_axis(ordered, lo[None], axis=0)[0]
+    b = np.take_along_axis(ordered, hi[None], axis=0)[0]
+    median = (0.5 * (a + b)).astype(np.float32)
+    median[count == 0] = np.nan
+    return median, count

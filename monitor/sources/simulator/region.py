@@ -1,0 +1,205 @@
+"""One simulated region: terrain, cover, events and the acquisition plan of both sensors, with
+renderers for any single acquisition (deterministic per seed and acquisition, in any order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from shapely.geometry import box
+
+from monitor.grid import Grid, region_grid
+from monitor.sources.base import AreaOfInterest
+from monitor.sources.simulator.events import Events, simulate_events
+from monitor.sources.simulator.landcover import Cover, simulate_cover
+from monitor.sources.simulator.optical import S2Scene, render_s2, solar_position
+from monitor.sources.simulator.radar import Track, render_s1, swath_incidence
+from monitor.sources.simulator.spec import (
+    LANDSCAPES,
+    ArchiveSimulation,
+    LandscapeName,
+    SimulationSpec,
+)
+from monitor.sources.simulator.surface import SurfaceModel
+from monitor.sources.simulator.terrain import Terrain, simulate_terrain
+from monitor.sources.terrain_flattening import track_geometry
+
+__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_regions"]
+
+S2_REVISIT_DAYS = 5
+
+
+@dataclass(frozen=True)
+class S2Acquisition:
+    index: int
+    day: int
+    date: date
+    cloud_cover: float  # planned scene cloud fraction
+    sun_zenith: float
+    sun_azimuth: float
+
+
+@dataclass(frozen=True)
+class S1Acquisition:
+    index: int
+    day: int
+    date: date
+    track: int  # index into SimulatedRegion.tracks
+
+
+class SimulatedRegion:
+    """Everything about one region that does not depend on the acquisition being rendered."""
+
+    def __init__(
+        self, area: AreaOfInterest, spec: SimulationSpec, simulation: ArchiveSimulation
+    ) -> None:
+        self.area, self.spec, self.simulation = area, spec, simulation
+        self.grid: Grid = region_grid(area.geometry)
+        landscape = LANDSCAPES[spec.landscape]
+        self.landscape = landscape
+        self.n_days = (simulation.end - simulation.start).days
+        self.storm_days = [(d - simulation.start).days for d in simulation.storms]
+        rng = np.random.default_rng([spec.seed, 0])
+        res = self.grid.res
+        self.terrain: Terrain = simulate_terrain(
+            rng, self.grid.shape, res, landscape, spec.relief_scale
+        )
+        self.cover: Cover = simulate_cover(rng, self.terrain, res, landscape)
+        self.events: Events = simulate_events(
+            rng,
+            self.terrain,
+            self.cover,
+            self.grid,
+            landscape,
+            simulation.start,
+            self.n_days,
+            self.storm_days,
+            spec.landslide_rate_scale,
+            spec.lookalike_rate_scale,
+        )
+        self.surface = SurfaceModel(
+            rng,
+            self.terrain,
+            self.cover,
+            self.events,
+            landscape,
+            simulation.start,
+            self.storm_days,
+        )
+        lat = area.geometry.centroid.y
+        self.s2: list[S2Acquisition] = []
+        first = int(rng.integers(0, S2_REVISIT_DAYS))
+        for i, day in enumerate(range(first, self.n_days, S2_REVISIT_DAYS)):
+            when = simulation.start + timedelta(days=day)
+            mean = landscape.cloud_cover_by_month[when.month - 1] * spec.cloud_scale
+            mean = float(np.clip(mean, 0.01, 0.97))
+            cover = float(rng.beta(mean * 1.2, (1.0 - mean) * 1.2)) if spec.cloud_scale else 0.0
+            if any(-1 <= day - s <= 1 for s in self.storm_days) and spec.cloud_scale:
+                cover = 0.97
+            zen, az = solar_position(lat, when)
+            self.s2.append(S2Acquisition(i, day, when, cover, zen, az))
+
+        self.tracks: list[Track] = []
+        for orbit_pass, look in (("ascending", 79.0), ("descending", 281.0)):
+            look += float(rng.normal(0.0, 1.5))
+            theta = swath_incidence(self.grid.shape, res, float(rng.uniform(31.0, 44.0)), look)
+            geometry = track_geometry(self.terrain.slope, self.terrain.aspect, theta, look)
+            self.tracks.append(
+                Track(
+                    relative_orbit=int(rng.integers(1, 176)),
+                    orbit_pass=orbit_pass,
+                    look_azimuth_deg=look,
+                    first_day=int(rng.integers(0, spec.s1_repeat_days)),
+                    repeat_days=spec.s1_repeat_days,
+                    geometry=geometry,
+                )
+            )
+        plan = sorted(
+            (day, k)
+            for k, t in enumerate(self.tracks)
+            for day in range(t.first_day, self.n_days, t.repeat_days)
+        )
+        self.s1: list[S1Acquisition] = [
+            S1Acquisition(i, day, simulation.start + timedelta(days=day), k)
+            for i, (day, k) in enumerate(plan)
+        ]
+
+    def render_s2(self, acquisition: S2Acquisition) -> S2Scene:
+        rng = np.random.default_rng([self.spec.seed, 1, acquisition.index])
+        return render_s2(
+            rng,
+            self.surface.at(acquisition.day),
+            self.terrain.slope,
+            self.terrain.aspect,
+            self.cover.texture,
+            (acquisition.sun_zenith, acquisition.sun_azimuth),
+            acquisition.cloud_cover,
+            self.grid.res,
+        )
+
+    def render_s1(self, acquisition: S1Acquisition) -> np.ndarray:
+        rng = np.random.default_rng([self.spec.seed, 2, acquisition.index])
+        return render_s1(
+            rng, self.surface.at(acquisition.day), self.tracks[acquisition.track], self.grid.res
+        )
+
+    def ground_truth(self) -> gpd.GeoDataFrame:
+        """All simulated events (EPSG:4326): ``kind`` (landslide | clear_cut | water_level),
+        ``event_date``, ``area_m2``, ``roughness``."""
+        records = self.events.records
+        frame = gpd.GeoDataFrame(
+            {
+                "region": [self.area.name] * len(records),
+                "kind": [r.kind for r in records],
+                "event_date": pd.to_datetime([r.event_date for r in records]),
+                "area_m2": [float(r.geometry.area) for r in records],
+                "roughness": [r.roughness for r in records],
+            },
+            geometry=[r.geometry for r in records],
+            crs=self.grid.crs,
+        )
+        return frame.to_crs("EPSG:4326")
+
+
+# Where random training regions are placed: (lon range, lat range) per landscape.
+_PLACES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "forested_mountains": ((74.0, 80.0), (8.0, 14.0)),
+    "alpine": ((6.0, 14.0), (45.5, 47.5)),
+    "agricultural_hills": ((9.0, 13.5), (43.0, 45.0)),
+}
+
+
+def random_regions(
+    n: int,
+    seed: int,
+    *,
+    size_km: tuple[float, float] = (2.0, 4.0),
+    landscapes: tuple[LandscapeName, ...] | None = None,
+    prefix: str = "sim",
+) -> list[tuple[AreaOfInterest, SimulationSpec]]:
+    """``n`` random square-ish regions (name, polygon, orbit pass) with their simulation specs,
+    deterministic in ``seed``: for training data (build them with ``build_archive``)."""
+    rng = np.random.default_rng([seed, 99])
+    names = landscapes or tuple(LANDSCAPES)
+    out: list[tuple[AreaOfInterest, SimulationSpec]] = []
+    for i in range(n):
+        landscape = names[int(rng.integers(0, len(names)))]
+        (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
+        lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
+        side = rng.uniform(*size_km)
+        dlat = side / 111.32 / 2
+        dlon = dlat / np.cos(np.radians(lat))
+        geometry = box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        orbit = ("ascending", "descending", "both")[int(rng.integers(0, 3))]
+        area = AreaOfInterest(f"{prefix}-{seed}-{i:04d}", geometry, orbit)  # type: ignore[arg-type]
+        spec = SimulationSpec(
+            landscape=landscape,
+            seed=int(rng.integers(0, 2**31 - 1)),
+            relief_scale=float(rng.uniform(0.8, 1.2)),
+            cloud_scale=float(rng.uniform(0.5, 1.3)),
+        )
+        out.append((area, spec))
+    return out
