@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor import _geopackage as gpkg
-from monitor.alerts.settings import AlertRouting, RetryPolicy
+from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
     "TABLE",
@@ -354,27 +354,33 @@ class Outbox:
             try:
                 sender = make_sender(channel, routing)
             except Exception as exc:  # unknown channel, missing secret...
-                self._mark_failed(alerts, DeliveryError(str(exc)), now, routing.retry, report)
+                self._mark_failed(alerts, _as_delivery_error(exc), now, routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue
             groups = [alerts] if sender.batch else [[a] for a in alerts]
             for group in groups:
                 try:
                     sender.send(group)
-                except DeliveryError as exc:
-                    self._mark_failed(group, exc, now, routing.retry, report)
-                    log.warning("alert delivery to %s failed: %s", channel, exc)
-                    continue
-                except OSError as exc:
-                    error = DeliveryError(f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # recorded on the rows; the run goes on
+                    error = _as_delivery_error(exc)
                     self._mark_failed(group, error, now, routing.retry, report)
-                    log.warning("alert delivery to %s failed: %s", channel, exc)
+                    log.warning("alert delivery to %s failed: %s", channel, error)
                     continue
                 self._mark_sent(group, now)
                 report.sent += len(group)
                 log.info("sent %d alert(s) to %s", len(group), channel)
         report.pending = self.counts()["pending"]
         return report
+
+
+def _as_delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, DeliveryError):
+        return exc
+    if isinstance(exc, AlertConfigError):
+        return DeliveryError(str(exc))
+    if not isinstance(exc, OSError):
+        log.error("unexpected error while sending alerts", exc_info=exc)
+    return DeliveryError(f"{type(exc).__name__}: {exc}")
 
 
 def default_sender(channel: str, routing: AlertRouting) -> Sender:

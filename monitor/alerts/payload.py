@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 __all__ = [
     "SCHEMA_ID",
+    "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "AlertEvent",
     "alert_schema",
@@ -28,6 +29,10 @@ __all__ = [
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.0.json"
+
+# Next to the package (pyproject's package-data ships it); not via importlib.resources, which
+# fails when the package is seen as a namespace package by an outdated editable install.
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alert.schema.json"
 
 AlertEvent = Literal["landslide.new", "landslide.grown"]
 
@@ -110,8 +115,7 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 @cache
 def alert_schema() -> dict[str, Any]:
     """The published JSON Schema of the payload (``monitor/schemas/alert.schema.json``)."""
-    text = resources.files("monitor").joinpath("schemas/alert.schema.json").read_text()
-    return json.loads(text)
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
 def validate_payload(payload: dict[str, Any]) -> None:

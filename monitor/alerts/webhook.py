@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from importlib import metadata
 
 import jsonschema
 import requests
 
-from monitor import __version__
 from monitor.alerts.outbox import Alert, DeliveryError
 from monitor.alerts.payload import encode_body, validate_payload
 from monitor.alerts.settings import WebhookSettings
@@ -40,6 +40,13 @@ SIGNATURE_HEADER = "X-Landslide-Signature-256"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_HEADER = "X-Landslide-Event"
 _RETRYABLE = {408, 425, 429}
+
+
+def _user_agent() -> str:
+    try:
+        return f"landslide-monitor/{metadata.version('landslide-monitor')}"
+    except metadata.PackageNotFoundError:
+        return "landslide-monitor"
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -84,7 +91,7 @@ class WebhookSender:
         body = encode_body(alert.payload)
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": f"landslide-monitor/{__version__}",
+            "User-Agent": _user_agent(),
             IDEMPOTENCY_HEADER: alert.idempotency_key,
             EVENT_HEADER: alert.event,
             SIGNATURE_HEADER: sign(secret, body),

@@ -1,0 +1,229 @@
+"""Real receivers on loopback for the alert tests: an HTTP webhook receiver (http.server in a
+thread), an SMTP server with STARTTLS and AUTH (aiosmtpd), a self-signed certificate made in
+code, and helpers that queue alerts through a real inventory. Fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import box
+
+from monitor.alerts.settings import AlertRouting, AlertSettings
+from monitor.inventory import Inventory, RegionDetections
+
+LOOPBACK = "127.0.0.1"
+SECRET = "s3cret-for-tests"
+SMTP_USER, SMTP_PASSWORD = "monitor", "smtp-pass-for-tests"
+X0, Y0 = 600_000.0, 1_270_000.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+# -- webhook receiver ---------------------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """What the webhook receiver saw; it deduplicates on the Idempotency-Key header."""
+
+    port: int
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    processed: dict[str, bytes] = field(default_factory=dict)
+    answers: list[int] = field(default_factory=list)  # status codes to answer first, then 200
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/hooks/landslides"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers.items()), body))
+                code = receiver.answers.pop(0) if receiver.answers else 200
+                if code == 200:
+                    receiver.processed.setdefault(self.headers["Idempotency-Key"], body)
+                self.send_response(code)
+                if code == 429:
+                    self.send_header("Retry-After", "900")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+# -- SMTP server with STARTTLS + AUTH -----------------------------------------------------------
+
+
+def make_tls_files(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and its key) in ``folder``."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@dataclass
+class Mailbox:
+    port: int
+    messages: list[bytes] = field(default_factory=list)
+    sessions: list[dict[str, object]] = field(default_factory=list)
+    controller: object | None = None
+
+    def start(self, tls_files: tuple[Path, Path]) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                mailbox.messages.append(envelope.content)
+                mailbox.sessions.append(
+                    {
+                        "tls": session.ssl is not None,
+                        "authenticated": session.authenticated,
+                        "rcpt": list(envelope.rcpt_tos),
+                    }
+                )
+                return "250 Message accepted"
+
+        def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+            ok = isinstance(auth_data, LoginPassword) and (
+                auth_data.login.decode(),
+                auth_data.password.decode(),
+            ) == (SMTP_USER, SMTP_PASSWORD)
+            return AuthResult(success=ok)
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*map(str, tls_files))
+        self.controller = Controller(
+            Handler(),
+            hostname=LOOPBACK,
+            port=self.port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
+        )
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+# -- an inventory with alerts queued ------------------------------------------------------------
+
+
+def make_routing(receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path] | None):
+    settings = AlertSettings(
+        smtp={
+            "host": LOOPBACK,
+            "port": mailbox.port,
+            "starttls": True,
+            "from_address": "monitor@example.org",
+            "username_env": "LM_TEST_SMTP_USER",
+            "password_env": "LM_TEST_SMTP_PASSWORD",
+            "ca_file": str(tls_files[0]) if tls_files else None,
+            "timeout_s": 5,
+        },
+        email=["geohazards@example.org"],
+        webhooks=[{"name": "ops", "url": receiver.url, "secret_env": "LM_TEST_WEBHOOK_SECRET"}],
+        retry={"base_delay_s": 60, "factor": 2, "max_attempts": 5},
+    )
+    return AlertRouting.from_settings(settings)
+
+
+def candidates(squares: list[tuple[float, float, float, float]], quicklook: Path | None = None):
+    geoms = [box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h) for x, y, w, h in squares]
+    return gpd.GeoDataFrame(
+        {
+            "region": ["wayanad-hills"] * len(geoms),
+            "area_m2": [g.area for g in geoms],
+            "prob_mean": 0.81,
+            "prob_max": 0.97,
+            "agreement": 0.88,
+            "dNDVI_mean": -0.41,
+            "dVV_mean": -1.7,
+            "dVH_mean": -2.2,
+            "slope_mean": 31.0,
+            "setting": "S1+S2",
+            "pre_date": "2024-08-21",
+            "post_date": "2024-08-26",
+            "quicklook": [str(quicklook) if quicklook else None] * len(geoms),
+        },
+        geometry=geoms,
+        crs="EPSG:32643",
+    )
+
+
+QUEUED_AT = dt.datetime(2024, 9, 15, 5, 0, tzinfo=dt.UTC)  # before the tests' delivery times
+
+
+def apply_run(inv: Inventory, day: date, cands, routing: AlertRouting):
+    """One run of region wayanad-hills on ``day``; alerts are queued at :data:`QUEUED_AT`."""
+    run_id = inv.start_run(day, ["wayanad-hills"], "archive")
+    detections = [RegionDetections("wayanad-hills", candidates=cands)]
+    return inv.apply(run_id, detections, routing, now=QUEUED_AT)
+
+
+def decode(body: bytes) -> dict:
+    return json.loads(body)

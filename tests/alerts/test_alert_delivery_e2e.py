@@ -1,0 +1,256 @@
+"""End to end on loopback: inventory change -> outbox -> real SMTP server / HTTP receiver.
+
+The guarantee under test (monitor/alerts/outbox.py): at-least-once to the channel with a stable
+idempotency key; exactly once when no process dies between a send and its mark."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from loopback_helpers import SECRET, X0, Y0, apply_run, candidates, make_routing
+from pyproj import Transformer
+
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.payload import validate_payload
+from monitor.alerts.webhook import verify
+from monitor.inventory import Inventory
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = date(2024, 9, 15)
+T0 = datetime(2024, 9, 15, 6, 0, tzinfo=UTC)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # stands in for a quicklook (bytes are compared)
+
+
+@pytest.fixture
+def inventory(tmp_path: Path):
+    inv = Inventory(tmp_path / "inventory.gpkg")
+    yield inv
+    inv.close()
+
+
+def _webhook_only(routing):
+    from dataclasses import replace
+
+    return replace(routing, default=("webhook:ops",))
+
+
+def test_webhook_arrives_exactly_once_with_valid_signature(inventory, receiver, mailbox):
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    changes = apply_run(inventory, DAY, candidates([(0, 0, 100, 120)]), routing)
+    assert changes.alerts_queued == 1
+
+    outbox = inventory.outbox()
+    report = outbox.deliver(routing, now=T0)
+    assert (report.sent, report.retrying, report.dead, report.pending) == (1, 0, 0, 0)
+    assert outbox.deliver(routing, now=T0 + timedelta(days=1)).sent == 0  # nothing twice
+
+    assert len(receiver.requests) == 1
+    headers, body = receiver.requests[0]
+    assert verify(SECRET.encode(), body, headers["X-Landslide-Signature-256"])
+    assert not verify(b"another secret", body, headers["X-Landslide-Signature-256"])
+    assert not verify(SECRET.encode(), body + b" ", headers["X-Landslide-Signature-256"])
+    payload = json.loads(body)
+    validate_payload(payload)
+    assert headers["Idempotency-Key"] == payload["idempotency_key"]
+    assert headers["X-Landslide-Event"] == payload["event"] == "landslide.new"
+    assert headers["Content-Type"] == "application/json"
+    landslide = payload["landslide"]
+    assert landslide["area_m2"] == pytest.approx(12_000.0)
+    assert landslide["previous_area_m2"] is None and landslide["revision"] == 1
+    assert landslide["region"] == "wayanad-hills" and landslide["setting"] == "S1+S2"
+    assert (landslide["pre_date"], landslide["post_date"]) == ("2024-08-21", "2024-08-26")
+    lon, lat = Transformer.from_crs(32643, 4326, always_xy=True).transform(X0 + 50, Y0 + 60)
+    assert landslide["centroid"] == pytest.approx({"lon": lon, "lat": lat}, abs=1e-6)
+    assert payload["run"] == {"id": changes.run_id, "date": "2024-09-15", "source": "archive"}
+    sent = outbox.rows("sent")
+    assert [r["attempts"] for r in sent] == [1]
+
+
+def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls_files, tmp_path):
+    mailbox.start(tls_files)
+    quicklook = tmp_path / "ql.png"
+    quicklook.write_bytes(PNG)
+    routing = make_routing(receiver, mailbox, tls_files)
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:geohazards@example.org",)})
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100), (600, 0, 50, 80)], quicklook), routing)
+
+    outbox = inventory.outbox()
+    report = outbox.deliver(routing, now=T0)
+    assert (report.sent, report.pending) == (2, 0)
+    assert outbox.deliver(routing, now=T0 + timedelta(days=1)).sent == 0
+
+    assert len(mailbox.messages) == 1  # one digest for two alerts
+    assert mailbox.sessions == [
+        {"tls": True, "authenticated": True, "rcpt": ["geohazards@example.org"]}
+    ]
+    message = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
+    assert message["Subject"] == "[landslide-monitor] 2 new landslides in wayanad-hills"
+    keys = [r["idempotency_key"] for r in outbox.rows("sent")]
+    assert [k.strip() for k in message["X-Landslide-Idempotency-Keys"].split(",")] == sorted(keys)
+    text = message.get_body(("plain",)).get_content()
+    assert "10,000" in text and "4,000" in text and "2024-08-21 … 2024-08-26" in text
+    html_body = message.get_body(("html",)).get_content()
+    assert html_body.count("<tr>") == 3 and html_body.count('src="cid:') == 2
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert [p.get_content() for p in images] == [PNG, PNG]
+    (geojson,) = [p for p in message.iter_attachments() if p.get_filename() == "landslides.geojson"]
+    features = json.loads(geojson.get_content())["features"]
+    assert sorted(f["properties"]["area_m2"] for f in features) == [4000.0, 10000.0]
+
+
+def test_server_down_alert_waits_and_goes_out_on_next_delivery(
+    inventory, receiver, mailbox, tls_files
+):
+    routing = make_routing(receiver, mailbox, tls_files)  # neither server is up
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+
+    down = outbox.deliver(routing, now=T0)
+    assert (down.sent, down.retrying, down.dead, down.pending) == (0, 2, 0, 2)
+    rows = outbox.rows("pending")
+    assert [r["attempts"] for r in rows] == [1, 1]
+    assert all("Connection" in r["last_error"] or "refused" in r["last_error"] for r in rows)
+    assert {r["next_attempt_at"] for r in rows} == {"2024-09-15T06:01:00.000Z"}  # +60 s
+
+    early = outbox.deliver(routing, now=T0 + timedelta(seconds=30))  # backoff not over
+    assert (early.sent, early.retrying, early.pending) == (0, 0, 2)
+
+    receiver.start()
+    mailbox.start(tls_files)
+    up = outbox.deliver(routing, now=T0 + timedelta(seconds=61))
+    assert (up.sent, up.retrying, up.pending) == (2, 0, 0)
+    assert len(receiver.requests) == 1 and len(mailbox.messages) == 1
+    assert [r["attempts"] for r in outbox.rows("sent")] == [2, 2]
+
+
+def test_backoff_doubles_then_delivers_and_permanent_refusal_is_dead(inventory, receiver, mailbox):
+    receiver.start()
+    receiver.answers = [503, 503, 429]
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+
+    now, waits = T0, []
+    for _ in range(3):
+        report = outbox.deliver(routing, now=now)
+        assert report.retrying == 1
+        due = datetime.strptime(outbox.rows()[0]["next_attempt_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        waits.append((due.replace(tzinfo=UTC) - now).total_seconds())
+        now = due.replace(tzinfo=UTC)
+    assert waits == [60.0, 120.0, 900.0]  # 60 s, doubled, then the receiver's Retry-After: 900
+    assert outbox.deliver(routing, now=now).sent == 1
+    assert len(receiver.requests) == 4 and len(receiver.processed) == 1
+    assert len({h["Idempotency-Key"] for h, _ in receiver.requests}) == 1
+
+    # A 400 is the receiver refusing this payload: no retry, the alert is dead (kept, listed).
+    apply_run(inventory, date(2024, 9, 20), candidates([(2000, 0, 100, 100)]), routing)
+    receiver.answers = [400]
+    refused = outbox.deliver(routing, now=now)
+    assert (refused.sent, refused.dead, refused.pending) == (0, 1, 0)
+    assert "HTTP 400" in outbox.rows("dead")[0]["last_error"]
+    assert outbox.requeue(now=now) == 1
+    assert outbox.deliver(routing, now=now).sent == 1
+
+
+def test_same_date_twice_sends_no_second_alert(inventory, receiver, mailbox):
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    cands = candidates([(0, 0, 100, 100), (500, 0, 60, 60)])
+    apply_run(inventory, DAY, cands, routing)
+    inventory.outbox().deliver(routing, now=T0)
+    again = apply_run(inventory, DAY, cands, routing)
+    assert again.alerts_queued == 0
+    assert inventory.outbox().deliver(routing, now=T0 + timedelta(hours=1)).sent == 0
+    assert len(receiver.requests) == 2 and len(inventory.landslides()) == 2
+
+
+def test_grown_landslide_alerts_with_previous_area(inventory, receiver, mailbox):
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    apply_run(inventory, date(2024, 9, 27), candidates([(0, 0, 100, 160)]), routing)
+    inventory.outbox().deliver(routing, now=T0 + timedelta(days=12))
+    bodies = [json.loads(b) for _, b in receiver.requests]
+    assert [b["event"] for b in bodies] == ["landslide.new", "landslide.grown"]
+    grown = bodies[1]["landslide"]
+    assert (grown["previous_area_m2"], grown["area_m2"], grown["revision"]) == (10_000, 16_000, 2)
+    assert grown["times_seen"] == 2 and grown["last_seen"] == "2024-09-27"
+    assert bodies[0]["idempotency_key"] != bodies[1]["idempotency_key"]
+
+
+def test_missing_secret_keeps_alert_pending_and_names_the_variable(
+    inventory, receiver, mailbox, monkeypatch
+):
+    receiver.start()
+    monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    report = inventory.outbox().deliver(routing, now=T0)
+    assert (report.sent, report.retrying) == (0, 1)
+    assert "environment variable LM_TEST_WEBHOOK_SECRET is not set" in report.errors[0]
+    assert receiver.requests == []
+
+
+_CRASH_AFTER_SEND = """
+import os
+from datetime import datetime, UTC
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.settings import AlertRouting, AlertSettings
+
+def crash(self, alerts, now):
+    os._exit(9)  # the POST went out; the process dies before marking it sent
+Outbox._mark_sent = crash
+routing = AlertRouting.from_settings(AlertSettings(webhooks=[
+    {{"name": "ops", "url": {url!r}, "secret_env": "LM_TEST_WEBHOOK_SECRET"}}]))
+Outbox({path!r}).deliver(routing, now=datetime(2024, 9, 15, 6, tzinfo=UTC))
+"""
+
+
+def test_crash_between_send_and_mark_resends_with_the_same_key(
+    inventory, receiver, mailbox, tmp_path
+):
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    script = tmp_path / "crash.py"
+    code = _CRASH_AFTER_SEND.format(url=receiver.url, path=str(inventory.path))
+    script.write_text(textwrap.dedent(code))
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode == 9, done.stderr.decode()
+    assert len(receiver.requests) == 1
+    assert Outbox(inventory.path).counts() == {"pending": 1, "sent": 0, "dead": 0}
+
+    # The claim of the dead process is released at once (no lease wait): sent again, same key
+    # and same bytes, so the receiver processes it once.
+    report = inventory.outbox().deliver(routing, now=T0 + timedelta(seconds=1))
+    assert (report.sent, report.pending) == (1, 0)
+    assert len(receiver.requests) == 2
+    (h1, b1), (h2, b2) = receiver.requests
+    assert h1["Idempotency-Key"] == h2["Idempotency-Key"] and b1 == b2
+    assert len(receiver.processed) == 1
+    assert inventory.outbox().deliver(routing, now=T0 + timedelta(days=1)).sent == 0
+
+
+def test_claim_of_a_live_delivery_is_respected_until_its_lease_ends(inventory, receiver, mailbox):
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    # Another live process (here: pid 1, which always exists) holds the claim for 5 minutes.
+    with outbox._conn:
+        outbox._conn.execute(
+            "UPDATE alert_outbox SET claimed_by = ?, claimed_until = ?",
+            (f"{__import__('socket').gethostname()}:1", "2024-09-15T06:05:00.000Z"),
+        )
+    assert outbox.deliver(routing, now=T0).sent == 0
+    assert outbox.deliver(routing, now=T0 + timedelta(minutes=6)).sent == 1
+    assert len(receiver.requests) == 1
