@@ -1,0 +1,209 @@
+"""The xee fetch path and GeeSource, end to end against the ArrayServer stand-in for
+``ee.data.computeValue``/``computePixels`` (no network)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import ee
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from gee_scripts import fetch
+from gee_scripts.assembly import FLAT_BANDS
+from gee_scripts.offline import ArrayServer
+from gee_scripts.retry import Backoff, EarthEngineError
+from gee_scripts.settings import GeeSettings, RetrySettings
+from models.feature_stack import MODEL_BANDS, validate
+from monitor.grid import region_grid
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+from monitor.sources.gee import GeeSource, RegionTooLarge
+
+# xee 0.1.2 multiplies Affine objects with `*` (deprecated in affine 3); not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+AREA = AreaOfInterest("test-hills", box(10.90, 44.34, 10.92, 44.355), orbit_pass="both")
+PRE = Window(date(2024, 7, 17), date(2024, 8, 16))
+POST = Window(date(2024, 8, 16), date(2024, 9, 15))
+FULL = {
+    "s2_dates_pre": ["2024-07-20", "2024-08-04"],
+    "s2_dates_post": ["2024-08-24"],
+    "s1_dates_pre": ["2024-07-22"],
+    "s1_dates_post": ["2024-08-27", "2024-09-08"],
+}
+
+
+def _bands(shape: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    bands = {n: rng.normal(size=shape).astype(np.float32) for n in FLAT_BANDS}
+    for name in ("s2_clear_pre", "s2_clear_post", "s1_count_pre", "s1_count_post"):
+        bands[name] = rng.integers(0, 4, size=shape).astype(np.float32)
+    bands["preVV"][3:7, 5:40] = np.nan  # masked pixels must come back as NaN
+    return bands
+
+
+def _source(**retry: float) -> GeeSource:
+    # One tile per band: each stand-in request parses the whole feature graph (~40 ms).
+    settings = GeeSettings(chunk_px=256, max_workers=2, retry=RetrySettings(**retry))
+    return GeeSource(settings, initialize=False, progress=False)
+
+
+def test_fetch_tiles_and_round_trips_every_band() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    transform = tuple(grid.transform)[:6]
+    server = ArrayServer(bands, crs=grid.crs, transform=transform)
+    image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
+    with server.installed():
+        out = fetch.fetch_flat(
+            image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False
+        )
+    for name in FLAT_BANDS:
+        np.testing.assert_array_equal(out[name], bands[name], err_msg=name)
+    assert server.value_requests == 1
+    expected = fetch.requests_per_fetch(grid.shape, 64)
+    assert len(server.pixel_requests) == expected == len(FLAT_BANDS) * 3 * 3
+    assert max(r.height for r in server.pixel_requests) == 64
+
+
+def test_feature_stack_layout_on_the_region_grid() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    bands["s1_count_post"][0, 0] = np.nan  # counts are never NaN in the stack
+    stack = fetch.to_feature_stack(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], shape=grid.shape
+    )
+    assert list(stack.data_vars)[:15] == list(MODEL_BANDS)
+    np.testing.assert_array_equal(stack.x.values, grid.x)
+    np.testing.assert_array_equal(stack.y.values, grid.y)
+    assert stack.rio.crs.to_string() == grid.crs
+    assert stack["pre_rgb"].dims == ("rgb", "y", "x")
+    np.testing.assert_array_equal(stack["post_rgb"].values[2], bands["post_rgb_blue"])
+    assert stack["s1_count_post"].values[0, 0] == 0.0
+    flat = fetch.flatten_stack(stack)
+    assert list(flat) == list(FLAT_BANDS)
+    np.testing.assert_array_equal(flat["pre_rgb_green"], bands["pre_rgb_green"])
+
+
+def test_source_features_end_to_end() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    with server.installed():
+        stack = _source().features(AREA, PRE, POST)
+    validate(stack)
+    assert stack.attrs["source"] == "gee" and stack.attrs["status"] == "ok"
+    assert stack.attrs["s1_dates_post"] == "2024-08-27,2024-09-08"
+    assert stack.attrs["pre_window"] == "2024-07-17/2024-08-16"
+    assert np.isnan(stack["preVV"].values[3:7, 5:40]).all()
+    np.testing.assert_array_equal(stack["dNDVI"].values, bands["dNDVI"])
+    assert server.value_requests == 2  # availability + xee metadata
+
+
+def test_sar_only_path_when_post_optical_is_missing() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    for name in ("postNDVI", "dNDVI", "post_rgb_red", "post_rgb_green", "post_rgb_blue"):
+        bands[name][:] = np.nan  # what the masked stand-in image serves
+    bands["s2_clear_post"][:] = 0
+    availability = {**FULL, "s2_dates_post": []}
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=availability
+    )
+    with server.installed():
+        stack = _source().features(AREA, PRE, POST)
+    assert stack.attrs["status"] == "S2 post 2024-08-16/2024-09-15: no acquisition"
+    assert np.isnan(stack["dNDVI"]).all() and np.isfinite(stack["dVV"]).all()
+    assert (stack["s2_clear_post"] == 0).all()
+
+
+def test_clouded_post_window_is_reported() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    bands["s2_clear_post"][:] = 0
+    bands["postNDVI"][:] = np.nan
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    with server.installed():
+        stack = _source().features(AREA, PRE, POST)
+    assert stack.attrs["status"] == (
+        "S2 post 2024-08-16/2024-09-15: no clear pixel (clouds or shadow everywhere)"
+    )
+
+
+def test_no_scene_at_all_raises_data_unavailable() -> None:
+    grid = region_grid(AREA.geometry)
+    empty = {k: [] for k in FULL}
+    server = ArrayServer({}, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=empty)
+    with server.installed(), pytest.raises(DataUnavailable, match="region test-hills: neither"):
+        _source().features(AREA, PRE, POST)
+    assert not server.pixel_requests
+
+
+def test_all_zero_image_is_refused() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    bands["postVV"][:] = 0.0
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    with server.installed(), pytest.raises(EarthEngineError, match="postVV came back all zero"):
+        _source().features(AREA, PRE, POST)
+
+
+def test_quota_errors_on_pixels_are_retried() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    serve = server.compute_pixels
+    failures = {"left": 3}
+
+    def flaky(params: dict) -> np.ndarray:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ee.EEException("Too Many Requests: quota exceeded (429)")
+        return serve(params)
+
+    with server.installed():
+        ee.data.computePixels = flaky
+        stack = _source(initial_delay_s=0.001).features(AREA, PRE, POST)
+    assert failures["left"] == 0
+    np.testing.assert_array_equal(stack["postVH"].values, bands["postVH"])
+
+
+def test_availability_probe_retries_then_names_the_region() -> None:
+    calls = []
+
+    def always_busy(obj: object) -> object:
+        calls.append(obj)
+        raise ee.EEException("Service unavailable")
+
+    server = ArrayServer({}, crs="EPSG:32632", transform=(10, 0, 0, 0, -10, 0))
+    with server.installed():
+        ee.data.computeValue = always_busy
+        with pytest.raises(EarthEngineError, match="scene availability for region test-hills"):
+            _source(attempts=3, initial_delay_s=0.001).features(AREA, PRE, POST)
+    assert len(calls) == 3
+
+
+def test_too_large_region_points_to_export() -> None:
+    big = AreaOfInterest("big", box(10.0, 44.0, 10.5, 44.5))
+    with pytest.raises(RegionTooLarge, match=r"region big: .* export it with GeeSource.export"):
+        _source().features(big, PRE, POST)
+
+
+def test_fetch_refuses_a_rotated_grid() -> None:
+    with pytest.raises(ValueError, match="north-up"):
+        fetch.open_flat(
+            ee.Image(0),
+            crs="EPSG:32632",
+            transform=(10, 0.5, 0, 0, -10, 0),
+            shape=(2, 2),
+            retry=Backoff(attempts=1),
+        )

@@ -1,0 +1,189 @@
+"""Retry with backoff (quota 429, transient errors), authentication and the settings block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ee
+import pytest
+from pydantic import ValidationError
+
+from gee_scripts import auth
+from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry, is_transient
+from gee_scripts.settings import GeeSettings
+
+
+class _Resp:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.resp = _Resp(status)
+
+
+def _ee_error_from_http(status: int, message: str) -> ee.EEException:
+    """As earthengine-api raises it: an EEException raised while handling the HttpError."""
+    try:
+        raise _HttpError(status)
+    except _HttpError:
+        try:
+            raise ee.EEException(message)
+        except ee.EEException as exc:
+            return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (_ee_error_from_http(429, "Too Many Requests: rate limit"), True),
+        (_ee_error_from_http(503, "Service unavailable"), True),
+        (_ee_error_from_http(400, "Image.select: band 'B99' not found"), False),
+        (_ee_error_from_http(403, "Permission denied"), False),
+        (ee.EEException("Too many concurrent aggregations."), True),
+        (ee.EEException("Computation timed out."), True),
+        (ee.EEException("User memory limit exceeded."), False),
+        (ee.EEException("Collection.first: Error in map"), False),
+        (TimeoutError("read timed out"), True),
+        (ConnectionResetError("reset by peer"), True),
+        (ValueError("bad"), False),
+    ],
+)
+def test_classification(exc: BaseException, transient: bool) -> None:
+    assert is_transient(exc) is transient
+
+
+def test_retries_quota_then_succeeds_with_growing_bounded_waits() -> None:
+    failures = [_ee_error_from_http(429, "quota")] * 3
+    waits: list[float] = []
+
+    def call() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    policy = Backoff(attempts=5, initial_delay_s=2.0, max_delay_s=5.0)
+    result = call_with_retry(call, what="probe", policy=policy, sleep=waits.append, rng=lambda: 1.0)
+    assert result == "ok"
+    assert waits == [2.0, 4.0, 5.0]  # 2·2^n, capped at 5 s (full jitter at its ceiling)
+
+
+def test_permanent_error_is_not_retried_and_named() -> None:
+    calls = []
+
+    def call() -> None:
+        calls.append(1)
+        raise ee.EEException("Image.load: Asset 'x/y' not found.")
+
+    with pytest.raises(EarthEngineError, match=r"S1 availability, region r: EEException"):
+        call_with_retry(call, what="S1 availability, region r", sleep=lambda s: None)
+    assert len(calls) == 1
+
+
+def test_attempts_and_deadline_are_bounded() -> None:
+    def call() -> None:
+        raise TimeoutError("slow")
+
+    waits: list[float] = []
+    with pytest.raises(EarthEngineError, match="still failing after 3 attempts"):
+        call_with_retry(
+            call, what="x", policy=Backoff(attempts=3), sleep=waits.append, rng=lambda: 0.5
+        )
+    assert waits == [0.5, 1.0]
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    with pytest.raises(EarthEngineError, match=r"gave up after \d+ s \(limit 10 s\)"):
+        call_with_retry(
+            call,
+            what="x",
+            policy=Backoff(attempts=20, initial_delay_s=4.0, max_delay_s=8.0, total_timeout_s=10.0),
+            sleep=sleep,
+            clock=lambda: now[0],
+            rng=lambda: 1.0,
+        )
+    assert now[0] <= 10.0
+
+
+# -- auth ---------------------------------------------------------------------------------------
+def _key_file(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    key = {
+        "type": "service_account",
+        "project_id": "landslide-project",
+        "private_key_id": "abc",
+        "private_key": pem,
+        "client_email": "monitor@landslide-project.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(key))
+    return path
+
+
+def test_service_account_from_env_variable(tmp_path: Path) -> None:
+    path = _key_file(tmp_path)
+    resolved = auth.resolve_credentials(
+        GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": str(path)}
+    )
+    assert resolved.project == "landslide-project"
+    assert resolved.credentials.service_account_email.startswith("monitor@")
+    assert "BEGIN" not in resolved.description and str(path) in resolved.description
+    # The configured project wins over the key's; the env project over the key's too.
+    settings = GeeSettings(service_account_key=path, project="other")
+    assert auth.resolve_credentials(settings, environ={}).project == "other"
+    env = {"EE_SERVICE_ACCOUNT_KEY": str(path), "EE_PROJECT": "from-env"}
+    assert auth.resolve_credentials(GeeSettings(), environ=env).project == "from-env"
+
+
+def test_bad_key_files_are_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(auth.AuthError, match=r"nope.json \(from source.service_account_key\)"):
+        auth.resolve_credentials(GeeSettings(service_account_key=missing), environ={})
+    user = tmp_path / "user.json"
+    user.write_text(json.dumps({"type": "authorized_user"}))
+    with pytest.raises(auth.AuthError, match=r"not a service-account key"):
+        auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": str(user)})
+
+
+def test_no_credentials_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    with pytest.raises(auth.AuthError, match="no Earth Engine credentials"):
+        auth.resolve_credentials(GeeSettings(), environ={})
+
+
+# -- settings ------------------------------------------------------------------------------------
+def test_settings_defaults_and_yaml_shape() -> None:
+    s = GeeSettings.model_validate(
+        {"type": "gee", "project": "p", "dem": {"overrides": {"iceland": "projects/p/assets/d"}}}
+    )
+    assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
+    assert s.dem.source == "srtm" and s.s1.terrain_model == "volume"
+    assert s.assets.worldcover == "ESA/WorldCover/v200"
+
+
+def test_settings_refuse_key_material_and_unknown_fields() -> None:
+    with pytest.raises(ValidationError, match="looks like key material"):
+        GeeSettings(project="-----BEGIN PRIVATE KEY-----\nMII")
+    with pytest.raises(ValidationError, match="private_key"):
+        GeeSettings.model_validate({"private_key": "x"})
+    with pytest.raises(ValidationError, match="max_incidence_deg"):
+        GeeSettings.model_validate({"s1": {"min_incidence_deg": 40, "max_incidence_deg": 35}})
