@@ -25,7 +25,7 @@ _AREA_MIN_M2 = 1000.0
 _AREA_MAX_M2 = 3.0e6
 _AREA_EXPONENT = 1.2
 _REVEGETATION_DAYS = 240.0  # e-folding time of the vegetation's return on a landslide
-_FLOOD_RISE_M = 5.0
+_FLOOD_RISE_M = 8.0
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def simulate_events(
             extent = unary_union(polys)
             for storm in storm_days:
                 for g in getattr(extent, "geoms", [extent]):
-                    if g.area >= 2000.0:
+                    if g.area >= 1000.0:
                         records.append(EventRecord("water_level", storm, _day(start, storm), g))
     return Events(
         records=tuple(records),
