@@ -28,6 +28,7 @@ __all__ = [
     "decode_geometry",
     "encode_geometry",
     "ensure_srs",
+    "envelope",
     "register_attributes",
     "register_features",
     "timestamp",
@@ -198,6 +199,18 @@ def encode_geometry(geometry: BaseGeometry, srs_id: int) -> bytes:
 
 
 _ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+
+
+def envelope(blob: bytes) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of a GeoPackage binary, from its header when it has one."""
+    if blob[:2] != _MAGIC:
+        raise ValueError("not a GeoPackage geometry blob (magic 'GP' missing)")
+    flags = blob[3]
+    order = "<" if flags & 1 else ">"
+    if (flags >> 1) & 0b111:
+        minx, maxx, miny, maxy = struct.unpack(order + "4d", blob[8:40])
+        return (minx, miny, maxx, maxy)
+    return decode_geometry(blob).bounds
 
 
 def decode_geometry(blob: bytes) -> BaseGeometry:

@@ -273,6 +273,7 @@ class _Known:
     first_seen: str
     last_seen: str
     times_seen: int
+    wgs84_bounds: BaseGeometry | None = None  # envelope in lon/lat, for the coarse search
     matches: list[tuple[BaseGeometry, dict[str, Any]]] = field(default_factory=list)
     created_now: bool = False
 
@@ -421,7 +422,7 @@ class Inventory:
         run_date = date.fromisoformat(run["run_date"])
         changes = Changes(run_id=run_id, run_date=run_date)
         known = self._load_known()
-        tree = shapely.STRtree([k.local for k in known]) if known else None
+        tree = shapely.STRtree([k.wgs84_bounds for k in known]) if known else None
         created: list[_Known] = []
         region_counts: dict[str, dict[str, int]] = {}
 
@@ -512,8 +513,9 @@ class Inventory:
 
     def _load_known(self) -> list[_Known]:
         rows = self._conn.execute(
-            f"SELECT fid, uid, region, status, local_epsg, local_wkb, area_m2, revision_area_m2, "
-            f"revision, first_seen, last_seen, times_seen FROM {_LAYER} ORDER BY fid"
+            "SELECT fid, uid, region, status, local_epsg, local_wkb, geom, area_m2, "
+            f"revision_area_m2, revision, first_seen, last_seen, times_seen FROM {_LAYER} "
+            "ORDER BY fid"
         ).fetchall()
         return [
             _Known(
@@ -529,6 +531,7 @@ class Inventory:
                 first_seen=r["first_seen"],
                 last_seen=r["last_seen"],
                 times_seen=r["times_seen"],
+                wgs84_bounds=shapely.box(*gpkg.envelope(r["geom"])),
             )
             for r in rows
         ]
@@ -545,11 +548,13 @@ class Inventory:
         tol = self.match_tolerance_m
         pool: list[_Known] = []
         if tree is not None:
-            # The tree holds each landslide in its own local CRS; nearly all share the
-            # candidate's CRS, and the exact test below handles the others.
-            same = tree.query(geometry, predicate="dwithin", distance=tol)
-            pool.extend(known[i] for i in same)
-            pool.extend(k for k in known if k.epsg != epsg)
+            # Coarse filter on lon/lat envelopes (the tolerance taken generously in degrees),
+            # then the exact test in metric coordinates below.
+            west, south, east, north = _reproject(geometry, epsg, 4326).bounds
+            lat = max(abs(south), abs(north))
+            pad = 2.0 * tol / (111_000.0 * max(np.cos(np.radians(min(lat, 89.0))), 0.01))
+            window = shapely.box(west - pad, south - pad, east + pad, north + pad)
+            pool.extend(known[i] for i in tree.query(window, predicate="intersects"))
         pool.extend(created)
         best: _Known | None = None
         best_overlap = -1.0
