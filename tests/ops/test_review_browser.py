@@ -1,0 +1,267 @@
+"""The review page in headless Chromium, served from loopback with every CDN asset served locally
+(npm packages fetched by ``make browser-deps``): the polygons render, one SVG path per inventory
+row, coloured by age and status; the date filter and the popups work; a screenshot is saved.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` and the assets under ``.cache/browser-assets``;
+``make test`` installs both. Without them the test is skipped and says what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from browser_assets import ASSET_DIR, asset_urls, local_file
+from PIL import Image
+
+from monitor.config import MonitorConfig
+from monitor.review import write_review_page
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+SCREENSHOT_DIR = Path(os.environ.get("REVIEW_SCREENSHOT_DIR", Path(__file__).parents[2] / "out"))
+
+_URL = re.compile(r"""https?://[^\s"'<>()]+""")
+
+
+def _content_type(suffix: str) -> str:
+    return {
+        ".js": "application/javascript",
+        ".css": "text/css",
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+        ".woff2": "font/woff2",
+        ".ttf": "font/ttf",
+    }.get(suffix, "application/octet-stream")
+
+
+def _tile_png() -> bytes:
+    buffer = BytesIO()
+    Image.new("RGB", (256, 256), (236, 232, 222)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class _LoopbackSite:
+    """Serves the review page with CDN URLs rewritten to ``/vendor/...`` and tile URLs to
+    ``/tiles/...``; records every request."""
+
+    def __init__(self, page: Path) -> None:
+        text = page.read_text(encoding="utf-8")
+        self.unmapped: list[str] = []
+        self.asset_paths: list[str] = []
+        for url in asset_urls(text):
+            file = local_file(url)
+            if file is None:  # no npm counterpart (browser_assets.py says which): empty
+                self.unmapped.append(url)
+                local = f"/empty/{len(self.unmapped)}{Path(url).suffix}"
+            else:  # keep the package layout so that relative URLs in CSS resolve
+                local = "/vendor/" + file.relative_to(ASSET_DIR).as_posix()
+            self.asset_paths.append(local)
+            text = text.replace(url, local)
+        # whatever is left (tile templates, attributions' links) must not leave the machine
+        text = _URL.sub(lambda m: "/tiles/" + m[0].split("://", 1)[1], text)
+        self.page = text.encode("utf-8")
+        self.requests: list[str] = []
+        self.tile = _tile_png()
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                site.requests.append(self.path)
+                if self.path == "/review.html":
+                    body, kind = site.page, "text/html; charset=utf-8"
+                elif self.path.startswith("/vendor/"):
+                    file = (ASSET_DIR / self.path.removeprefix("/vendor/")).resolve()
+                    if not file.is_file() or ASSET_DIR.resolve() not in file.parents:
+                        self.send_error(404)
+                        return
+                    body, kind = file.read_bytes(), _content_type(file.suffix)
+                elif self.path.startswith("/empty/"):
+                    body, kind = b"", _content_type(Path(self.path).suffix)
+                elif self.path.startswith("/tiles/"):
+                    body, kind = site.tile, "image/png"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/review.html"
+
+    def __enter__(self) -> _LoopbackSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    missing = [
+        what
+        for what, ok in (
+            ("chromium (apt-get install chromium)", CHROMIUM),
+            ("chromedriver (apt-get install chromium-driver)", CHROMEDRIVER),
+            (f"browser assets in {ASSET_DIR} (make browser-deps)", ASSET_DIR.is_dir()),
+        )
+        if not ok
+    ]
+    if missing:
+        pytest.skip("headless browser test needs " + ", ".join(missing))
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        # nothing but loopback resolves: a URL the server did not rewrite fails at once
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_review_page_draws_every_landslide_in_headless_chromium(
+    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium
+    config, n_rows = populated_config
+    page = write_review_page(config, tmp_path / "review.html")
+    assert page.n_landslides == n_rows == 6
+
+    with _LoopbackSite(page.path) as site:
+        driver.get(site.url)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return !!(window.landslideReview)")
+        )
+        paths = driver.find_elements(By.CSS_SELECTOR, ".leaflet-overlay-pane path.landslide")
+        assert len(paths) == n_rows
+        assert driver.execute_script("return window.landslideReview.items.length") == n_rows
+        assert driver.find_element(By.ID, "ls-shown").text == f"{n_rows} of {n_rows} shown"
+        # the watched regions' outlines are drawn too, as their own layer
+        assert len(driver.find_elements(By.CSS_SELECTOR, "path.watched-region")) == 2
+
+        # fill = age as of the last run (2024-09-14), outline = status (conftest.populate)
+        fills = Counter(p.get_attribute("fill") for p in paths)
+        assert fills == {"#fecc5c": 2, "#fd8d3c": 2, "#e31a1c": 1, "#bdbdbd": 1}
+        strokes = Counter(p.get_attribute("stroke") for p in paths)
+        assert strokes == {"#b10026": 4, "#54278f": 1, "#636363": 1}
+        assert sum(p.get_attribute("stroke-dasharray") == "5 5" for p in paths) == 1
+
+        # layer control: basemaps + regions + one layer per status
+        labels = [
+            e.get_attribute("textContent").strip()
+            for e in driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
+        ]
+        assert labels == [
+            "Watched regions",
+            "Candidates (4)",
+            "Confirmed landslides (1)",
+            "Dismissed (1)",
+        ]
+
+        screenshot = SCREENSHOT_DIR / "review_page.png"
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(screenshot))
+        with Image.open(screenshot) as shot:
+            assert shot.size[0] >= 1000 and shot.size[1] >= 700
+
+        # zoomed to one region (the two lie continents apart), the polygons are visible
+        driver.execute_script(
+            "const z = document.getElementById('ls-zoom'); z.value = 'emilia-hills';"
+            "z.dispatchEvent(new Event('change'));"
+        )
+        WebDriverWait(driver, 5).until(
+            lambda d: d.execute_script("return window.landslideReview.map.getZoom()") >= 12
+        )
+        widths = [p.size["width"] for p in paths]
+        assert sorted(widths)[-3:] > [5, 5, 5]  # emilia's three polygons are drawn, not dots
+        zoomed = SCREENSHOT_DIR / "review_page_emilia.png"
+        assert driver.save_screenshot(str(zoomed))
+
+        # the date filter: first seen from 2024-09-01 keeps the 3 + 1 landslides of September
+        driver.execute_script(
+            "const i = document.getElementById('ls-from'); i.value = '2024-09-01';"
+            "i.dispatchEvent(new Event('change'));"
+        )
+        assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == 4
+        assert driver.find_element(By.ID, "ls-shown").text == f"4 of {n_rows} shown"
+        driver.execute_script(
+            "const f = document.getElementById('ls-field'); f.value = 'last_seen';"
+            "f.dispatchEvent(new Event('change'));"
+        )  # the landslide of August seen again on 2024-09-01 comes back
+        assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == 5
+        driver.find_element(By.ID, "ls-reset").click()
+        assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == n_rows
+
+        # a popup: attributes and the embedded quicklook, decoded by the browser
+        driver.execute_script(
+            "const it = window.landslideReview.items[0];"
+            "it.layer.openPopup(it.layer.getBounds().getCenter());"
+        )
+        popup = WebDriverWait(driver, 5).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content .ls-popup")
+        )
+        popup_text = popup.get_attribute("textContent")
+        assert "Landslide" in popup_text and "Event between" in popup_text
+        assert "2024-08-10 and 2024-08-26" in popup_text
+        image_width = driver.execute_script(
+            "return document.querySelector('.leaflet-popup-content img.ls-ql').naturalWidth"
+        )
+        assert image_width == 96  # the quicklook PNG of conftest, 96 px wide
+        screenshot_popup = SCREENSHOT_DIR / "review_page_popup.png"
+        assert driver.save_screenshot(str(screenshot_popup))
+
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    # everything the page asked for came from the loopback server
+    assert "/review.html" in site.requests
+    assert set(site.asset_paths) <= set(site.requests)
+    assert all(
+        r.startswith(("/review.html", "/vendor/", "/empty/", "/tiles/", "/favicon.ico"))
+        for r in site.requests
+    ), site.requests
+    assert not [e for e in errors if "favicon" not in e["message"]], errors
+    # the PNG is real (not blank): the map tiles, polygons and legend differ in colour
+    png = base64.b64encode(screenshot.read_bytes())
+    assert len(png) > 10_000
