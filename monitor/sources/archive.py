@@ -482,10 +482,9 @@ class ArchiveSource:
         climate = np.asarray(root["static/kg_climate"][ys, xs], np.float32)
 
         status: list[str] = []
-        water = landcover == WATER
         optical = {}
         for label, rows, window in (("pre", s2_pre, pre), ("post", s2_post, post)):
-            optical[label] = self._s2_composite(root, rows, ys, xs, water, label, window, status)
+            optical[label] = self._s2_composite(root, rows, ys, xs, label, window, status)
         radar = self._s1_composites(
             region,
             {"pre": (s1_pre, pre), "post": (s1_post, post)},
@@ -558,7 +557,6 @@ class ArchiveSource:
         rows: pd.DataFrame,
         ys: slice,
         xs: slice,
-        water: np.ndarray,
         label: str,
         window: Window,
         status: list[str],
@@ -570,11 +568,25 @@ class ArchiveSource:
             return _Optical.of(empty, "")
         idx = rows["index"].to_numpy()
         lo, hi = int(idx.min()), int(idx.max()) + 1
-        refl = np.asarray(root["s2/reflectance"][lo:hi, :, ys, xs])[idx - lo]
-        prob = np.asarray(root["s2/cloud_probability"][lo:hi, ys, xs])[idx - lo]
-        masked = cloud_shadow_mask(
-            refl, prob, rows["sun_azimuth"].to_numpy(float), water, self.cloud_mask
+        # Read a margin around the window so that clouds outside it still cast their shadows
+        # inside, aligned to the 100 m blocks of the shadow projection: a sub-window then gets
+        # exactly the pixels of the whole region.
+        p = self.cloud_mask
+        block = 10
+        margin = int(np.ceil((p.shadow_distance_m + p.buffer_m) / p.res)) + block
+        full_h, full_w = root["static/landcover"].shape
+        py = slice(max(0, ys.start - margin) // block * block, min(full_h, ys.stop + margin))
+        px = slice(max(0, xs.start - margin) // block * block, min(full_w, xs.stop + margin))
+        inner = (
+            slice(ys.start - py.start, ys.stop - py.start),
+            slice(xs.start - px.start, xs.stop - px.start),
         )
+        refl = np.asarray(root["s2/reflectance"][lo:hi, :, py, px])[idx - lo]
+        prob = np.asarray(root["s2/cloud_probability"][lo:hi, py, px])[idx - lo]
+        water = np.asarray(root["static/landcover"][py, px]) == WATER
+        masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, p)
+        refl = refl[(..., *inner)]
+        masked = masked[(..., *inner)]
         comp = greenest_pixel(refl, masked)
         used = np.unique(comp.chosen[comp.chosen >= 0])
         dates = ",".join(d.isoformat() for d in rows["date"].to_numpy()[used])

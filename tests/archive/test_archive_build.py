@@ -1,0 +1,96 @@
+"""Building the archive: determinism per seed, idempotence, ground truth, bad polygons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from conftest import REGIONS, SIMULATION, small_area
+from shapely.geometry import Polygon, box
+
+from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
+from monitor.sources.simulator import SimulationSpec, random_regions
+
+
+def _arrays(path: Path, region: str) -> dict[str, np.ndarray]:
+    root = zarr.open_group(path / "regions" / region / "data.zarr", mode="r")
+    names = ["static/elevation", "static/landcover", "s2/reflectance", "s2/cloud_probability"]
+    names += ["s1/sigma0", "s1/angle"]
+    return {n: np.asarray(root[n][:]) for n in names}
+
+
+def test_same_seed_same_archive_other_seed_other_archive(
+    archive_path: Path, tmp_path: Path
+) -> None:
+    area, spec = REGIONS[0]
+    build_archive(tmp_path / "again", [(area, spec)], SIMULATION, progress=False)
+    first, second = _arrays(archive_path, area.name), _arrays(tmp_path / "again", area.name)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    truth_a = ArchiveSource(archive_path).ground_truth(area.name, kinds=None)
+    truth_b = ArchiveSource(tmp_path / "again").ground_truth(area.name, kinds=None)
+    assert truth_a.geometry.geom_equals_exact(truth_b.geometry, 1e-9).all()
+
+    other = spec.model_copy(update={"seed": spec.seed + 1})
+    build_archive(tmp_path / "other", [(area, other)], SIMULATION, progress=False)
+    third = _arrays(tmp_path / "other", area.name)
+    assert not np.array_equal(first["static/elevation"], third["static/elevation"])
+
+
+def test_rebuild_skips_unchanged_and_rebuilds_changed_regions(tmp_path: Path) -> None:
+    area = small_area("tiny", 9.93, 46.22)
+    area = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))
+    spec = SimulationSpec(landscape="alpine", seed=3)
+    first = build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False)
+    assert first.built == ["tiny"] and first.skipped == []
+    again = build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False)
+    assert again.built == [] and again.skipped == ["tiny"]
+    changed = build_archive(
+        tmp_path, [(area, spec.model_copy(update={"seed": 4}))], SIMULATION, progress=False
+    )
+    assert changed.built == ["tiny"]
+    assert not list((tmp_path / "regions").glob(".tiny*"))  # no temporary folders left
+
+
+def test_ground_truth_rows(archive: ArchiveSource) -> None:
+    truth = archive.ground_truth("ghats")
+    assert truth.crs.to_epsg() == 4326
+    assert set(truth["kind"]) == {"landslide"}
+    assert {"event_date", "area_m2", "geometry"} <= set(truth.columns)
+    assert truth["area_m2"].min() >= 500.0
+    assert truth.geometry.is_valid.all()
+    everything = archive.ground_truth("ghats", kinds=None)
+    assert len(everything) > len(truth)
+    assert set(everything["kind"]) >= {"landslide", "clear_cut"}
+
+
+def test_check_area_refuses_bad_polygons() -> None:
+    assert 3.0 < check_area(REGIONS[0][0]) < 6.0
+    bowtie = Polygon([(10, 44), (10.1, 44.1), (10.1, 44), (10, 44.1), (10, 44)])
+    with pytest.raises(InvalidArea, match=r"invalid.*Self-intersection"):
+        check_area(AreaOfInterest("bowtie", bowtie))
+    with pytest.raises(InvalidArea, match="empty"):
+        check_area(AreaOfInterest("void", Polygon()))
+    with pytest.raises(InvalidArea, match=r"big: .*km², more than the maximum 100 km²"):
+        check_area(AreaOfInterest("big", box(10, 44, 10.5, 44.5)), max_area_km2=100)
+    with pytest.raises(InvalidArea, match="not lon/lat"):
+        check_area(AreaOfInterest("metres", box(500000, 5000000, 501000, 5001000)))
+    with pytest.raises(InvalidArea, match="tiny"):
+        build_archive(
+            "/nonexistent/never",
+            [(AreaOfInterest("tiny", Polygon()), REGIONS[0][1])],
+            SIMULATION,
+            progress=False,
+        )
+
+
+def test_random_regions_are_deterministic_and_valid() -> None:
+    first = random_regions(5, seed=1)
+    assert first == random_regions(5, seed=1)
+    assert first != random_regions(5, seed=2)
+    for area, spec in first:
+        assert 2.0 < check_area(area) < 20.0
+        assert spec.landscape in ("forested_mountains", "alpine", "agricultural_hills")

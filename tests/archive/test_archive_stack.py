@@ -1,0 +1,198 @@
+"""The archive's feature stack: contract, value ranges per band and cover, landslide signal,
+empty windows and the catalog."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from conftest import POST, PRE, REGIONS, small_area
+from rasterio import features
+
+from models.feature_stack import MODEL_BANDS, validate
+from monitor.grid import region_grid
+from monitor.sources.archive import ArchiveError, ArchiveSource
+from monitor.sources.base import DataUnavailable, Window
+
+
+@pytest.fixture(scope="module")
+def stacks(archive: ArchiveSource) -> dict:
+    return {area.name: archive.features(area, PRE, POST) for area, _ in REGIONS}
+
+
+def test_stack_satisfies_the_contract_on_the_region_grid(stacks: dict) -> None:
+    for (area, _), stack in zip(REGIONS, stacks.values(), strict=True):
+        validate(stack)
+        grid = region_grid(area.geometry)
+        assert stack.sizes["y"] == grid.height and stack.sizes["x"] == grid.width
+        assert str(stack.rio.crs) == grid.crs
+        assert np.allclose(stack.x.values, grid.x) and np.allclose(stack.y.values, grid.y)
+        assert list(stack.data_vars)[: len(MODEL_BANDS)] == list(MODEL_BANDS)
+        assert stack.attrs["source"] == "archive" and stack.attrs["region"] == area.name
+        assert stack.attrs["pre_window"] == "2024-06-17/2024-08-16"
+        dates = stack.attrs["s2_dates_post"].split(",")
+        assert all(POST.start <= date.fromisoformat(d) < POST.end for d in dates)
+        assert stack.pre_rgb.dims == ("rgb", "y", "x")
+
+
+def test_value_ranges_per_band(stacks: dict) -> None:
+    for stack in stacks.values():
+        ranges = {
+            "preVV": (-40.0, 15.0),
+            "preVH": (-45.0, 5.0),
+            "liaDeg": (0.0, 180.0),
+            "elevation": (0.0, 4000.0),
+            "slope": (0.0, 75.0),
+            "canopy_height": (0.0, 45.0),
+            "preNDVI": (-1.0, 1.0),
+        }
+        for name, (lo, hi) in ranges.items():
+            values = stack[name].values
+            finite = values[np.isfinite(values)]
+            # monsoon clouds leave optical gaps; radar and terrain are (nearly) complete
+            assert finite.size > (0.5 if name == "preNDVI" else 0.9) * values.size, name
+            assert lo <= finite.min() and finite.max() <= hi, (name, finite.min(), finite.max())
+        assert set(np.unique(stack.landcover.values)) <= {10, 20, 30, 40, 50, 60, 70, 80, 90}
+        assert set(np.unique(stack.layover.values)) <= {0.0, 1.0}
+        # cross-polarised backscatter is weaker than co-polarised
+        assert np.nanmedian(stack.preVH.values) < np.nanmedian(stack.preVV.values) - 4.0
+        # S2 reflectance of the quicklook is reflectance, not digital numbers
+        assert np.nanmax(stack.pre_rgb.values) <= 1.0
+        relief = np.ptp(stack.elevation.values)
+        assert 150.0 < relief < 2500.0
+
+
+def test_value_ranges_per_cover(stacks: dict) -> None:
+    stack = stacks["hills"]
+    lc = stack.landcover.values
+    ndvi = stack.preNDVI.values
+    trees = np.nanmedian(ndvi[lc == 10])
+    assert 0.6 < trees < 0.95
+    assert np.nanmedian(stack.canopy_height.values[lc == 10]) > 8.0
+    assert np.nanmax(stack.canopy_height.values[np.isin(lc, (30, 40, 50, 80))]) < 5.0
+    assert np.nanmedian(stack.preVV.values[lc == 10]) > np.nanmedian(stack.preVV.values[lc == 30])
+    water = lc == 80
+    if water.sum() > 20:
+        assert np.nanmedian(ndvi[water]) < 0.0
+        assert np.nanmedian(stack.preVV.values[water]) < -15.0
+
+
+def _new_landslides(archive: ArchiveSource, name: str) -> np.ndarray:
+    area = next(a for a, _ in REGIONS if a.name == name)
+    grid = region_grid(area.geometry)
+    truth = archive.ground_truth(name).to_crs(grid.crs)
+    new = truth[(truth.event_date >= POST.start) & (truth.event_date < POST.end)]
+    assert len(new) >= 3
+    return features.rasterize(
+        ((g, 1) for g in new.geometry), out_shape=grid.shape, transform=grid.transform
+    ).astype(bool)
+
+
+def test_landslides_lose_vegetation_well_below_stable_forest(
+    archive: ArchiveSource, stacks: dict
+) -> None:
+    for name, stack in stacks.items():
+        slid = _new_landslides(archive, name)
+        dndvi = stack.dNDVI.values
+        forest = (stack.landcover.values == 10) & ~slid
+        slide_median = np.nanmedian(dndvi[slid])
+        forest_median = np.nanmedian(dndvi[forest])
+        assert slide_median < -0.3, name
+        assert slide_median < forest_median - 0.25, name
+        # radar sees the new scars too: the cross-pol backscatter drops on average
+        assert np.nanmedian(stack.dVH.values[slid]) < np.nanmedian(stack.dVH.values[forest]) - 0.5
+
+
+def test_dndvi_threshold_alone_is_not_a_perfect_detector(
+    archive: ArchiveSource, stacks: dict
+) -> None:
+    stack = stacks["hills"]
+    slid = _new_landslides(archive, "hills")
+    triggered = stack.dNDVI.values < -0.2
+    false_alarms = triggered & ~slid
+    assert false_alarms.sum() > 0.5 * (triggered & slid).sum()  # harvests, cuts, clouds
+
+
+def test_window_without_optical_acquisition_gives_nan_and_zero_counts(
+    archive: ArchiveSource,
+) -> None:
+    area = REGIONS[0][0]
+    s2_days = set(archive.catalog(area.name, sensor="S2")["date"])
+    day = next(d for d in (date(2024, 8, 16 + k) for k in range(10)) if d not in s2_days)
+    post = Window(day, date.fromordinal(day.toordinal() + 1))
+    s1_days = set(archive.catalog(area.name, sensor="S1")["date"])
+    stack = archive.features(area, PRE, post)
+    assert np.isnan(stack.dNDVI.values).all() and np.isnan(stack.postNDVI.values).all()
+    assert (stack.s2_clear_post.values == 0).all()
+    assert f"S2 post window {post}: no acquisition" in stack.attrs["status"]
+    if day not in s1_days:
+        assert "S1 post window" in stack.attrs["status"]
+        assert np.isnan(stack.postVV.values).all()
+
+
+def test_window_with_only_clouded_scenes_gives_nan_not_zero(
+    archive_path: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "archive"
+    shutil.copytree(archive_path, copy)
+    source = ArchiveSource(copy)
+    area = REGIONS[0][0]
+    rows = source.catalog(area.name, window=POST, sensor="S2")
+    prob = zarr.open_array(copy / "regions" / area.name / "data.zarr" / "s2" / "cloud_probability")
+    for index in rows["index"]:
+        prob[int(index)] = 100
+    stack = source.features(area, PRE, POST)
+    assert np.isnan(stack.postNDVI.values).all() and np.isnan(stack.post_rgb.values).all()
+    assert np.isnan(stack.dNDVI.values).all()
+    assert (stack.s2_clear_post.values == 0).all()
+    assert (
+        f"S2 post window {POST}: no clear pixel in {len(rows)} acquisitions"
+        in (stack.attrs["status"])
+    )
+    assert stack.attrs["s2_dates_post"] == ""
+    assert np.isfinite(stack.postVV.values).mean() > 0.9  # radar still there
+
+
+def test_no_acquisition_at_all_raises_naming_region_and_windows(archive: ArchiveSource) -> None:
+    area = REGIONS[0][0]
+    early = Window(date(2023, 1, 1), date(2023, 2, 1))
+    later = Window(date(2023, 2, 1), date(2023, 3, 1))
+    with pytest.raises(DataUnavailable, match=r"hills.*2023-01-01/2023-02-01.*2023-02-01"):
+        archive.features(area, early, later)
+
+
+def test_unknown_region_is_named(archive: ArchiveSource) -> None:
+    with pytest.raises(ArchiveError, match="'nowhere' is not in the archive"):
+        archive.features(small_area("nowhere", 10.9, 44.34), PRE, POST)
+
+
+def test_sub_polygon_reads_a_window_of_the_region(archive: ArchiveSource, stacks: dict) -> None:
+    area = REGIONS[0][0]
+    west, south, east, north = area.geometry.bounds
+    from shapely.geometry import box
+
+    from monitor.sources.base import AreaOfInterest
+
+    sub = AreaOfInterest("hills", box(west + 0.005, south + 0.005, east - 0.01, north - 0.004))
+    stack = archive.features(sub, PRE, POST)
+    whole = stacks["hills"]
+    part = whole.sel(x=stack.x, y=stack.y)
+    np.testing.assert_array_equal(stack.elevation.values, part.elevation.values)
+    np.testing.assert_array_equal(stack.preNDVI.values, part.preNDVI.values)
+
+
+def test_catalog_queries_by_region_window_sensor_and_pass(archive: ArchiveSource) -> None:
+    everything = archive.catalog()
+    assert set(everything["region"]) == {"hills", "ghats"}
+    s1 = archive.catalog("ghats", window=POST, sensor="S1", orbit_pass="descending")
+    assert len(s1) >= 2 and set(s1["orbit_pass"]) == {"descending"}
+    assert all(POST.start <= d < POST.end for d in s1["date"])
+    gaps = np.diff(sorted(s1["date"].map(date.toordinal)))
+    assert set(gaps) <= {12}
+    s2 = archive.catalog("hills", sensor="S2")
+    assert set(np.diff(sorted(s2["date"].map(date.toordinal)))) == {5}
