@@ -13,6 +13,7 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -179,10 +180,31 @@ def _inventory(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- the table
 
+
+def _lazy(module: str, name: str) -> Callable[..., int | None]:
+    """``module.name``, imported only when its command is used (keeps the CLI start fast)."""
+    return getattr(importlib.import_module(module), name)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command("run the monitor once over the configured regions", _configure_run, _run),
     "archive": Command("manage the embedded archive", _configure_archive, _archive),
     "inventory": Command("review and export the inventory", _configure_inventory, _inventory),
+    "schedule": Command(
+        "run daily on the configured cron until SIGTERM (catches missed days up)",
+        lambda p: _lazy("monitor.schedule", "cli_configure")(p),
+        lambda a: _lazy("monitor.schedule", "cli_run")(a),
+    ),
+    "review": Command(
+        "write the review map (HTML) of the inventory",
+        lambda p: _lazy("monitor.review", "cli_configure")(p),
+        lambda a: _lazy("monitor.review", "cli_run")(a),
+    ),
+    "status": Command(
+        "last run per region, alert backlog, next scheduled run",
+        lambda p: _lazy("monitor.status", "cli_configure")(p),
+        lambda a: _lazy("monitor.status", "cli_run")(a),
+    ),
 }
 
 

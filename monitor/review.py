@@ -625,3 +625,76 @@ def write_review_page(
     )
     log.info("review page %s: %d landslides %s", path, page.n_landslides, json.dumps(by_status))
     return page
+
+
+def cli_configure(parser: Any) -> None:
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        help="the HTML page to write (default: review.html next to the inventory)",
+    )
+    parser.add_argument(
+        "--region",
+        "-r",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this region (repeatable); default: every region",
+    )
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="date ages are counted from (default: the latest run date of the inventory)",
+    )
+    parser.add_argument(
+        "--link-quicklooks",
+        action="store_true",
+        help="link the quicklook PNGs instead of embedding them (a smaller page)",
+    )
+    ee = parser.add_mutually_exclusive_group()
+    ee.add_argument(
+        "--earth-engine",
+        dest="earth_engine",
+        action="store_const",
+        const=True,
+        default=None,
+        help="add the regions' pre/post composites from Earth Engine (fail if it cannot)",
+    )
+    ee.add_argument(
+        "--no-earth-engine",
+        dest="earth_engine",
+        action="store_const",
+        const=False,
+        help="never contact Earth Engine",
+    )
+
+
+def cli_run(args: Any) -> int:
+    """``landslide-monitor review``: write the page and say where it is."""
+    from monitor.cli import BadInput
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    for name in args.region or ():
+        try:
+            config.region(name)
+        except KeyError as exc:
+            raise BadInput(exc.args[0]) from None
+    page = write_review_page(
+        config,
+        args.output,
+        regions=args.region,
+        as_of=args.as_of,
+        embed_quicklooks=not args.link_quicklooks,
+        earth_engine=args.earth_engine,
+    )
+    counts = ", ".join(f"{n} {s}" for s, n in page.by_status.items())
+    print(f"review page: {page.path.resolve()} ({page.n_landslides} landslides: {counts})")
+    if page.ee_layers:
+        print(f"Earth Engine layers: {len(page.ee_layers)}")
+    return 0

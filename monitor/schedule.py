@@ -30,6 +30,7 @@ import enum
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -57,6 +58,7 @@ __all__ = [
     "DailyScheduler",
     "RunOutcome",
     "ScheduleSettings",
+    "completed_run_dates",
     "cron_trigger",
     "default_jobstore_url",
     "due_run_dates",
@@ -209,6 +211,7 @@ def due_run_dates(
 
 class RunOutcome(enum.Enum):
     OK = "ok"
+    PARTIAL = "partial"  # the run completed but some region failed (reported in its summary)
     LOCKED = "locked"  # another run holds the inventory; retried later
     FAILED = "failed"
     STOPPED = "stopped"  # stopped by a shutdown
@@ -303,7 +306,7 @@ class PassResult:
 
     @property
     def complete(self) -> bool:
-        return all(outcome is RunOutcome.OK for _, outcome in self.runs)
+        return all(outcome in (RunOutcome.OK, RunOutcome.PARTIAL) for _, outcome in self.runs)
 
 
 class DailyScheduler:
@@ -366,9 +369,12 @@ class DailyScheduler:
                     break
                 log.info("run for %s starting", run_date)
                 outcome = self._runner(run_date)
+                if outcome is RunOutcome.FAILED and run_date in set(self._completed_dates()):
+                    # recorded as done with failed regions: the day is over, the next may run
+                    outcome = RunOutcome.PARTIAL
                 runs.append((run_date, outcome))
                 log.info("run for %s: %s", run_date, outcome.value)
-                if outcome is not RunOutcome.OK:
+                if outcome not in (RunOutcome.OK, RunOutcome.PARTIAL):
                     if outcome is not RunOutcome.STOPPED:
                         self._schedule_retry(run_date, outcome)
                     break
@@ -507,3 +513,60 @@ def serve(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
+    """Run dates the inventory records as done (``ok``, or ``partial``: some region failed),
+    whoever ran them (this scheduler, cron, a person). Read-only; empty without an inventory."""
+    path = Path(inventory)
+    if not path.exists():
+        return set()
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+    try:
+        has_runs = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+        ).fetchone()
+        if not has_runs:
+            return set()
+        rows = conn.execute(
+            "SELECT DISTINCT run_date FROM runs WHERE status IN ('ok', 'partial')"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {date.fromisoformat(str(r[0])[:10]) for r in rows}
+
+
+def cli_configure(parser: Any) -> None:
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the schedule, the days a start would catch up and the next fires; run nothing",
+    )
+
+
+def cli_run(args: Any) -> int:
+    """``landslide-monitor schedule``: serve until SIGTERM (exit 0), or ``--dry-run``."""
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    settings = config.schedule
+    inventory = config.inventory.path
+    url = settings.jobstore_url or default_jobstore_url(inventory)
+    if args.dry_run:
+        trigger = settings.trigger()
+        now = datetime.now(trigger.timezone)
+        done = completed_run_dates(inventory)
+        due = due_run_dates(trigger, now, done, settings.catch_up_days)
+        fires, t = [], trigger.get_next_fire_time(None, now)
+        while t is not None and len(fires) < 5:
+            fires.append(t)
+            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+        print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {url}")
+        print(f"last completed run: {max(done, default=None) or 'none'}")
+        print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
+        print("next fires: " + ", ".join(f.isoformat() for f in fires))
+        return 0
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    runner = CliRunner(config.path or args.config)
+    return serve(settings, url, lambda: completed_run_dates(inventory), runner)
