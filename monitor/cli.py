@@ -235,6 +235,9 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     )
     for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    if not verbose:
+        # one line per alert sent drowns the run's own log; the summary gives the totals
+        logging.getLogger("monitor.alerts.outbox").setLevel(max(level, logging.WARNING))
 
 
 def _exit_status_of(exc: BaseException) -> tuple[int, str]:
