@@ -1,9 +1,16 @@
 """Assembly of the feature stack as one Earth Engine image, and the availability probe.
 
-The image has one band per 2-D layer of the feature stack, in :data:`FLAT_BANDS` order: the 15
+The image has one band per 2-D layer of the feature stack, in :data:`STACK_BANDS` order: the 15
 model bands (Ganerød et al. Table 2; names, order and units of ``models.feature_stack``),
 ``preNDVI``, ``postNDVI``, the true-colour composites as three bands each and the four
-observation counts. :mod:`gee_scripts.fetch` turns the fetched bands back into the stack.
+observation counts; then :data:`DAY_BANDS`, the acquisition day each greenest pixel came from
+(for the "dates actually used" attributes). :mod:`gee_scripts.fetch` turns the fetched bands
+back into the stack.
+
+Radar geometry layers follow the archive (``monitor.sources.archive``): ``layover``/``shadow`` are
+1 where every scene of both windows is masked by layover/shadow (the no-data areas of VV/VH,
+Ganerød et al. Table 2) and one of them had layover/shadow there; ``liaDeg`` is the mean local
+incidence angle of the scenes not masked there (of all scenes where all are masked).
 
 A sensor/window without any scene gets a fully masked stand-in (NaN once fetched, count 0), so
 that the other sensor's path still runs; :func:`probe` says beforehand what is there.
@@ -19,36 +26,22 @@ import ee
 
 from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.settings import GeeSettings
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 __all__ = [
+    "DAY_BANDS",
     "FLAT_BANDS",
     "RGB_BANDS",
+    "STACK_BANDS",
     "Availability",
     "availability_query",
     "feature_image",
     "parse_availability",
 ]
 
-MODEL_BANDS: tuple[str, ...] = (
-    "preVV",
-    "postVV",
-    "dVV",
-    "preVH",
-    "postVH",
-    "dVH",
-    "layover",
-    "shadow",
-    "liaDeg",
-    "elevation",
-    "slope",
-    "kg_climate",
-    "canopy_height",
-    "landcover",
-    "dNDVI",
-)
 RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
-COUNT_BANDS: tuple[str, ...] = ("s2_clear_pre", "s2_clear_post", "s1_count_pre", "s1_count_post")
-FLAT_BANDS: tuple[str, ...] = (
+COUNT_BANDS: tuple[str, ...] = COUNT_VARIABLES
+STACK_BANDS: tuple[str, ...] = (
     *MODEL_BANDS,
     "preNDVI",
     "postNDVI",
@@ -56,6 +49,8 @@ FLAT_BANDS: tuple[str, ...] = (
     *(f"post_rgb_{c}" for c in RGB_BANDS),
     *COUNT_BANDS,
 )
+DAY_BANDS: tuple[str, ...] = ("s2_day_pre", "s2_day_post")  # days since 1970-01-01, NaN if none
+FLAT_BANDS: tuple[str, ...] = (*STACK_BANDS, *DAY_BANDS)
 
 Window = tuple[str, str]  # ISO dates, start inclusive, end exclusive
 
@@ -72,16 +67,6 @@ class Availability:
     @property
     def any_data(self) -> bool:
         return any((self.s2_dates_pre, self.s2_dates_post, self.s1_dates_pre, self.s1_dates_post))
-
-    def missing(self, pre: Window, post: Window) -> list[str]:
-        """One message per sensor/window without any scene, naming both."""
-        windows = {"pre": f"{pre[0]}/{pre[1]}", "post": f"{post[0]}/{post[1]}"}
-        out = []
-        for sensor in ("S2", "S1"):
-            for which in ("pre", "post"):
-                if not getattr(self, f"{sensor.lower()}_dates_{which}"):
-                    out.append(f"{sensor} {which} {windows[which]}: no acquisition")
-        return out
 
 
 def _dates(collection: ee.ImageCollection) -> ee.List:
@@ -126,13 +111,34 @@ def _zeros(names: Sequence[str]) -> ee.Image:
     return ee.Image.constant([0.0] * len(names)).toFloat().rename(list(names))
 
 
+def _geometry_layers(scenes: ee.ImageCollection) -> ee.Image:
+    """``layover``, ``shadow`` and ``liaDeg`` over all flattened scenes (see the module)."""
+
+    def masked(image: ee.Image) -> ee.Image:
+        return image.select("layover").Or(image.select("shadow"))
+
+    nodata = scenes.map(lambda image: masked(image).rename("nodata")).min()
+    layover = nodata.And(scenes.select("layover").max())
+    shadow = nodata.And(scenes.select("shadow").max())
+    lia_valid = scenes.map(
+        lambda image: image.select("liaDeg").updateMask(masked(image).Not())
+    ).mean()
+    lia = lia_valid.unmask(scenes.select("liaDeg").mean())
+    return layover.addBands(shadow).addBands(lia).rename(["layover", "shadow", "liaDeg"])
+
+
 def _optical(
     geometry: ee.Geometry, window: Window, which: str, present: bool, settings: GeeSettings
-) -> tuple[ee.Image, ee.Image, ee.Image]:
-    """(NDVI, rgb, clear count) of one window; masked stand-ins when no scene."""
+) -> tuple[ee.Image, ee.Image, ee.Image, ee.Image]:
+    """(NDVI, rgb, clear count, day) of one window; masked stand-ins when no scene."""
     rgb_names = [f"{which}_rgb_{c}" for c in RGB_BANDS]
     if not present:
-        return _masked([f"{which}NDVI"]), _masked(rgb_names), _zeros([f"s2_clear_{which}"])
+        return (
+            _masked([f"{which}NDVI"]),
+            _masked(rgb_names),
+            _zeros([f"s2_clear_{which}"]),
+            _masked([f"s2_day_{which}"]),
+        )
     raw = sentinel2.s2_collection(geometry, *window, settings.assets)
     masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets)
     composite = sentinel2.greenest_pixel(masked)
@@ -140,6 +146,7 @@ def _optical(
         composite.select(["NDVI"], [f"{which}NDVI"]),
         composite.select(list(RGB_BANDS), rgb_names),
         sentinel2.clear_count(masked, f"s2_clear_{which}"),
+        composite.select(["day"], [f"s2_day_{which}"]),
     )
 
 
@@ -160,13 +167,16 @@ def feature_image(
     override. The last operation is ``rename(FLAT_BANDS)``.
     """
     av = availability
-    pre_ndvi, pre_rgb, clear_pre = _optical(geometry, pre, "pre", bool(av.s2_dates_pre), settings)
-    post_ndvi, post_rgb, clear_post = _optical(
+    pre_ndvi, pre_rgb, clear_pre, day_pre = _optical(
+        geometry, pre, "pre", bool(av.s2_dates_pre), settings
+    )
+    post_ndvi, post_rgb, clear_post, day_post = _optical(
         geometry, post, "post", bool(av.s2_dates_post), settings
     )
     d_ndvi = post_ndvi.subtract(pre_ndvi).rename("dNDVI")
 
     elevation = context.dem_image(region, settings.dem, settings.assets)
+    landcover = context.landcover(settings.assets)
     flattened: dict[str, ee.ImageCollection] = {}
     for which, window, present in (
         ("pre", pre, bool(av.s1_dates_pre)),
@@ -174,7 +184,9 @@ def feature_image(
     ):
         if present:
             raw = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
-            flattened[which] = sentinel1.flattened_collection(raw, elevation, settings.s1)
+            flattened[which] = sentinel1.flattened_collection(
+                raw, elevation, settings.s1, landcover
+            )
     sar: dict[str, ee.Image] = {}
     for which in ("pre", "post"):
         names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
@@ -188,13 +200,9 @@ def feature_image(
             sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
     d_sar = sar["post"].subtract(sar["pre"]).rename(["dVV", "dVH"])
     if flattened:
-        # Geometry layers over every scene used: layover/shadow where any scene had it, the
-        # median local incidence angle.
         collections = list(flattened.values())
         scenes = collections[0] if len(collections) == 1 else collections[0].merge(collections[1])
-        geometry_layers = (
-            scenes.select(["layover", "shadow"]).max().addBands(scenes.select("liaDeg").median())
-        ).rename(["layover", "shadow", "liaDeg"])
+        geometry_layers = _geometry_layers(scenes)
     else:
         geometry_layers = _masked(["layover", "shadow", "liaDeg"])
 
@@ -210,7 +218,7 @@ def feature_image(
         context.slope(elevation),
         context.kg_climate(settings.assets),
         context.canopy_height(settings.assets),
-        context.landcover(settings.assets),
+        landcover,
         d_ndvi,
         pre_ndvi,
         post_ndvi,
@@ -220,6 +228,8 @@ def feature_image(
         clear_post,
         sar["count_pre"],
         sar["count_post"],
+        day_pre,
+        day_post,
     ]
     image = ee.Image.cat(*[layer.toFloat() for layer in layers])
     return image.set("system:time_start", ee.Date(post[0]).millis()).rename(list(FLAT_BANDS))

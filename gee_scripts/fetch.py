@@ -22,8 +22,9 @@ import xarray as xr
 from affine import Affine
 from tqdm.auto import tqdm
 
-from gee_scripts.assembly import COUNT_BANDS, FLAT_BANDS, MODEL_BANDS, RGB_BANDS
+from gee_scripts.assembly import FLAT_BANDS, RGB_BANDS, STACK_BANDS
 from gee_scripts.retry import Backoff, call_with_retry
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 __all__ = [
     "Transform",
@@ -125,10 +126,11 @@ def to_feature_stack(
     shape: tuple[int, int],
     attrs: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
-    """The feature stack from the flat bands (:data:`~gee_scripts.assembly.FLAT_BANDS`): model
-    bands in Table 2 order, ``preNDVI``/``postNDVI``, ``pre_rgb``/``post_rgb`` with dims
-    ``(rgb, y, x)``, the counts (0, never NaN); float32, CRS attached."""
-    missing = [name for name in FLAT_BANDS if name not in bands]
+    """The feature stack from the flat bands (:data:`~gee_scripts.assembly.STACK_BANDS`; others
+    are ignored): model bands in Table 2 order, ``preNDVI``/``postNDVI``, ``pre_rgb``/``post_rgb``
+    with dims ``(rgb, y, x)``, all float32; the counts int16 (0, never NaN), as the archive
+    source; CRS and transform attached."""
+    missing = [name for name in STACK_BANDS if name not in bands]
     if missing:
         raise ValueError(f"fetched image lacks bands: {', '.join(missing)}")
     x, y = _axes(transform, shape)
@@ -138,18 +140,18 @@ def to_feature_stack(
     for which in ("pre", "post"):
         rgb = np.stack([bands[f"{which}_rgb_{c}"] for c in RGB_BANDS]).astype(np.float32)
         data[f"{which}_rgb"] = xr.DataArray(rgb, dims=("rgb", "y", "x"))
-    for name in COUNT_BANDS:
+    for name in COUNT_VARIABLES:
         counts = np.nan_to_num(np.asarray(bands[name], dtype=np.float32), nan=0.0)
-        data[name] = xr.DataArray(counts, dims=("y", "x"))
+        data[name] = xr.DataArray(np.rint(counts).astype(np.int16), dims=("y", "x"))
     stack = xr.Dataset(data, coords={"rgb": list(RGB_BANDS), "y": y, "x": x})
     stack.attrs.update(attrs or {})
     return stack.rio.write_crs(crs).rio.write_transform(Affine(*transform))
 
 
 def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
-    """The inverse of :func:`to_feature_stack`: one 2-D array per flat band."""
+    """The inverse of :func:`to_feature_stack`: one 2-D float32 array per stack band."""
     out: dict[str, np.ndarray] = {}
-    for name in FLAT_BANDS:
+    for name in STACK_BANDS:
         for which in ("pre", "post"):
             prefix = f"{which}_rgb_"
             if name.startswith(prefix):

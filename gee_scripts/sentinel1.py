@@ -109,7 +109,10 @@ def speckle_filter(image: ee.Image, s1: S1Settings) -> ee.Image:
 
 
 def flattened_collection(
-    collection: ee.ImageCollection, elevation: ee.Image, s1: S1Settings
+    collection: ee.ImageCollection,
+    elevation: ee.Image,
+    s1: S1Settings,
+    landcover: ee.Image | None = None,
 ) -> ee.ImageCollection:
     """Per scene: edge mask, dB to linear, speckle filter, terrain flattening; bands ``VV``,
     ``VH`` (γ0 flattened, dB; masked in layover/shadow), ``layover``, ``shadow``, ``liaDeg``."""
@@ -122,6 +125,7 @@ def flattened_collection(
             model=s1.terrain_model,
             buffer_m=s1.layover_shadow_buffer_m,
             polarisations=POLARISATIONS,
+            landcover=landcover,
         )
         pols = list(POLARISATIONS)
         db = flat.select(pols).log10().multiply(10).rename(pols)

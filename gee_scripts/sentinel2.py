@@ -24,7 +24,8 @@ __all__ = [
 
 # Sentinel-2 band -> name in the composite; L2A digital numbers are reflectance x 10 000.
 REFLECTANCE_BANDS: dict[str, str] = {"B4": "red", "B3": "green", "B2": "blue", "B8": "nir"}
-COMPOSITE_BANDS: tuple[str, ...] = ("NDVI", "red", "green", "blue")
+COMPOSITE_BANDS: tuple[str, ...] = ("NDVI", "red", "green", "blue", "day")
+_MS_PER_DAY = 86_400_000
 _DN_PER_REFLECTANCE = 10_000
 
 
@@ -88,7 +89,8 @@ def masked_collection(
     collection: ee.ImageCollection, cloud: CloudMaskSettings, assets: AssetIds
 ) -> ee.ImageCollection:
     """Scenes with clouds and shadows masked, as reflectance (``red``, ``green``, ``blue``,
-    ``nir``, 0..1) plus ``NDVI`` = (nir - red) / (nir + red)."""
+    ``nir``, 0..1) plus ``NDVI`` = (nir - red) / (nir + red) and ``day`` (acquisition day, days
+    since 1970-01-01, so that the composite tells which acquisitions it used)."""
     masked = _MASKERS[cloud.method](collection, cloud, assets)
 
     def reflectance(image: ee.Image) -> ee.Image:
@@ -98,7 +100,15 @@ def masked_collection(
             .toFloat()
         )
         ndvi = bands.normalizedDifference(["nir", "red"]).rename("NDVI")
-        return ee.Image(bands.addBands(ndvi).copyProperties(image, ["system:time_start"]))
+        day = (
+            ee.Image.constant(ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor())
+            .toFloat()
+            .updateMask(ndvi.mask())
+            .rename("day")
+        )
+        return ee.Image(
+            bands.addBands(ndvi).addBands(day).copyProperties(image, ["system:time_start"])
+        )
 
     return masked.map(reflectance)
 

@@ -25,7 +25,7 @@ __all__ = [
 
 CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
 DemChoice = Literal["srtm", "copernicus_glo30"]
-TerrainModel = Literal["volume", "surface"]
+TerrainModel = Literal["landcover", "volume", "surface"]
 SpeckleFilter = Literal["none", "boxcar", "lee"]
 ExportTarget = Literal["cloud_storage", "drive"]
 
@@ -64,9 +64,13 @@ class DemSettings(_Strict):
 
 
 class S1Settings(_Strict):
-    """Sentinel-1 GRD pre-processing (Vollrath et al. 2020 terrain flattening)."""
+    """Sentinel-1 GRD pre-processing (Vollrath et al. 2020 terrain flattening).
 
-    terrain_model: TerrainModel = "volume"
+    ``terrain_model``: ``landcover`` (default, as Ganerød et al.: the volume model on vegetated
+    ESA WorldCover classes, the surface model elsewhere), or ``volume``/``surface`` everywhere.
+    """
+
+    terrain_model: TerrainModel = "landcover"
     speckle_filter: SpeckleFilter = "none"
     speckle_kernel_px: int = Field(5, ge=3, le=15)
     layover_shadow_buffer_m: float = Field(0.0, ge=0.0)

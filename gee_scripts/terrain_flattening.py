@@ -15,7 +15,9 @@ the sign convention of ``monitor.sources.terrain_flattening`` (the archive's num
 - γ0 = σ0 / cos θi;
 - volume model:  SCF = tan(90° - θi + αr) / tan(90° - θi);
 - surface model: SCF = cos(90° - θi) / (cos αaz · cos(90° - θi + αr));
-- γ0_flat = γ0 / SCF (SCF > 1 on the brightened foreslopes);
+- γ0_flat = γ0 / SCF (SCF > 1 on the brightened foreslopes); with ``model="landcover"`` the
+  volume model applies on vegetated ESA WorldCover classes and the surface model elsewhere
+  (Ganerød et al.: "either a volumetric or a surface model, depending on the land cover type");
 - layover where αr ≥ θi, shadow where αr ≤ -(90° - θi), optionally grown by a buffer.
 
 The unit tests evaluate this graph with numpy and compare it with the archive's functions.
@@ -29,6 +31,7 @@ import ee
 
 __all__ = [
     "TERRAIN_MODELS",
+    "VEGETATED_CLASSES",
     "flatten",
     "geometry_angles",
     "layover_shadow",
@@ -38,6 +41,9 @@ __all__ = [
 ]
 
 _DEG = math.pi / 180.0
+# ESA WorldCover classes where the volume model applies: tree, shrub, grass, crop, wetland,
+# mangroves.
+VEGETATED_CLASSES: tuple[int, ...] = (10, 20, 30, 40, 90, 95)
 
 
 def _ninety() -> ee.Image:
@@ -59,9 +65,28 @@ def scf_surface(theta_i: ee.Image, alpha_r: ee.Image, alpha_az: ee.Image) -> ee.
     )
 
 
+def vegetated(landcover: ee.Image) -> ee.Image:
+    """1 where ``landcover`` is one of :data:`VEGETATED_CLASSES`, else 0."""
+    out = landcover.eq(VEGETATED_CLASSES[0])
+    for code in VEGETATED_CLASSES[1:]:
+        out = out.Or(landcover.eq(code))
+    return out
+
+
+def scf_by_landcover(
+    theta_i: ee.Image, alpha_r: ee.Image, alpha_az: ee.Image, landcover: ee.Image
+) -> ee.Image:
+    """Volume SCF on vegetated pixels, surface SCF elsewhere."""
+    surface = scf_surface(theta_i, alpha_r, alpha_az)
+    return scf_volume(theta_i, alpha_r).where(vegetated(landcover).Not(), surface)
+
+
 TERRAIN_MODELS = {
-    "volume": lambda theta_i, alpha_r, alpha_az: scf_volume(theta_i, alpha_r),
-    "surface": scf_surface,
+    "volume": lambda theta_i, alpha_r, alpha_az, landcover: scf_volume(theta_i, alpha_r),
+    "surface": lambda theta_i, alpha_r, alpha_az, landcover: scf_surface(
+        theta_i, alpha_r, alpha_az
+    ),
+    "landcover": scf_by_landcover,
 }
 
 
@@ -110,12 +135,16 @@ def flatten(
     model: str = "volume",
     buffer_m: float = 0.0,
     polarisations: tuple[str, ...] = ("VV", "VH"),
+    landcover: ee.Image | None = None,
 ) -> ee.Image:
     """Terrain-flattened γ0 (linear) of ``polarisations`` of a linear-σ0 GRD ``image`` that has an
     ``angle`` band, masked where layover or shadow, plus ``layover``, ``shadow`` (0/1) and
-    ``liaDeg``. ``model`` is ``"volume"`` or ``"surface"``."""
+    ``liaDeg``. ``model`` is ``"volume"``, ``"surface"`` or ``"landcover"`` (which needs the
+    WorldCover ``landcover`` image)."""
     if model not in TERRAIN_MODELS:
         raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
+    if model == "landcover" and landcover is None:
+        raise ValueError("terrain model 'landcover' needs the land-cover image")
     angle = image.select("angle")
     theta_i = angle.multiply(_DEG)
     # The DEM resampled onto the radar image's grid (Vollrath et al.: bilinear, 10 m).
@@ -125,7 +154,7 @@ def flatten(
     alpha_r, alpha_az, theta_lia = geometry_angles(
         theta_i, look_direction(angle, image.geometry()), dem
     )
-    scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az)
+    scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az, landcover)
     gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
     layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
     valid = layover.Or(shadow).Not().And(scf.gt(0))

@@ -111,19 +111,19 @@ class GeeSource:
             label=area.name,
         )
         self._refuse_all_zero(area, bands)
-        problems = availability.missing(request.pre, request.post)
-        problems += self._empty_composites(availability, request, bands)
+        problems = _status(availability, pre, post, area.orbit_pass, bands)
         attrs = {
             "region": area.name,
             "source": self.name,
             "pre_window": str(pre),
             "post_window": str(post),
             "orbit_pass": area.orbit_pass,
-            "s2_dates_pre": ",".join(availability.s2_dates_pre),
-            "s2_dates_post": ",".join(availability.s2_dates_post),
+            "s2_dates_pre": _days_used(bands["s2_day_pre"]),
+            "s2_dates_post": _days_used(bands["s2_day_post"]),
             "s1_dates_pre": ",".join(availability.s1_dates_pre),
             "s1_dates_post": ",".join(availability.s1_dates_post),
-            "status": ";".join(problems) if problems else "ok",
+            "status": "; ".join(problems) if problems else "ok",
+            "terrain_model": self.settings.s1.terrain_model,
         }
         stack = fetch.to_feature_stack(
             bands,
@@ -206,20 +206,41 @@ class GeeSource:
                     "pixels; refusing a silent all-zero image (check the assets and masks)"
                 )
 
-    @staticmethod
-    def _empty_composites(
-        availability: Availability, request: _Request, bands: dict[str, np.ndarray]
-    ) -> list[str]:
-        """Sensor/windows that had scenes but not one clear (S2) or valid (S1) pixel."""
-        windows = {"pre": request.pre, "post": request.post}
-        out = []
-        for sensor, count_name, what in (
-            ("S2", "s2_clear", "no clear pixel (clouds or shadow everywhere)"),
-            ("S1", "s1_count", "no valid pixel (border noise, layover or shadow everywhere)"),
-        ):
-            for which, (start, end) in windows.items():
-                had_scenes = bool(getattr(availability, f"{sensor.lower()}_dates_{which}"))
-                counts = np.nan_to_num(bands[f"{count_name}_{which}"], nan=0.0)
-                if had_scenes and not np.any(counts > 0):
-                    out.append(f"{sensor} {which} {start}/{end}: {what}")
-        return out
+
+def _days_used(days: np.ndarray) -> str:
+    """Comma-joined ISO dates of the acquisition days (days since 1970-01-01) in ``days``."""
+    used = np.unique(days[np.isfinite(days)]).astype(np.int64)
+    return ",".join(str(np.datetime64(int(d), "D")) for d in used)
+
+
+def _status(
+    availability: Availability,
+    pre: Window,
+    post: Window,
+    orbit_pass: str,
+    bands: dict[str, np.ndarray],
+) -> list[str]:
+    """Data problems per sensor and window, worded as the archive source words them."""
+    out = []
+    for label, window in (("pre", pre), ("post", post)):
+        n = len(getattr(availability, f"s2_dates_{label}"))
+        without = float(np.mean(np.nan_to_num(bands[f"s2_clear_{label}"]) <= 0))
+        if n == 0:
+            out.append(f"S2 {label} window {window}: no acquisition")
+        elif without == 1.0:
+            out.append(f"S2 {label} window {window}: no clear pixel in {n} acquisitions")
+        elif without > 0.0:
+            out.append(
+                f"S2 {label} window {window}: {100 * without:.1f}% of pixels without a clear "
+                f"observation in {n} acquisitions"
+            )
+    for label, window in (("pre", pre), ("post", post)):
+        n = len(getattr(availability, f"s1_dates_{label}"))
+        if n == 0:
+            out.append(f"S1 {label} window {window}: no {orbit_pass} acquisition")
+        elif not np.any(np.nan_to_num(bands[f"s1_count_{label}"]) > 0):
+            out.append(
+                f"S1 {label} window {window}: no valid pixel in {n} acquisitions "
+                "(border noise, layover or shadow everywhere)"
+            )
+    return out

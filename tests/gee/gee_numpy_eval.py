@@ -147,6 +147,16 @@ class GraphEvaluator:
             out[name] = np.where(np.isnan(m) | (m == 0), np.nan, value)
         return out
 
+    def _Image_where(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        (test,) = self._image(args["test"]).values()
+        value = list(self._image(args["value"]).values())
+        out = {}
+        for i, (name, x) in enumerate(image.items()):
+            v = value[i] if len(value) > 1 else value[0]
+            out[name] = np.where(np.isfinite(test) & (test != 0), v, x)
+        return out
+
     def _Image_projection(self, args: dict[str, Any]) -> None:
         return None
 

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import box
 
 from gee_scripts import fetch
-from gee_scripts.assembly import FLAT_BANDS
+from gee_scripts.assembly import FLAT_BANDS, STACK_BANDS
 from gee_scripts.offline import ArrayServer
 from gee_scripts.retry import Backoff, EarthEngineError
 from gee_scripts.settings import GeeSettings, RetrySettings
@@ -38,8 +38,11 @@ def _bands(shape: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     bands = {n: rng.normal(size=shape).astype(np.float32) for n in FLAT_BANDS}
     for name in ("s2_clear_pre", "s2_clear_post", "s1_count_pre", "s1_count_post"):
-        bands[name] = rng.integers(0, 4, size=shape).astype(np.float32)
+        bands[name] = rng.integers(1, 5, size=shape).astype(np.float32)
     bands["preVV"][3:7, 5:40] = np.nan  # masked pixels must come back as NaN
+    days = {"pre": [19924.0, 19939.0], "post": [19959.0]}  # 2024-07-20, 2024-08-04 / 08-24
+    for which, choice in days.items():
+        bands[f"s2_day_{which}"] = rng.choice(choice, size=shape).astype(np.float32)
     return bands
 
 
@@ -55,6 +58,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     transform = tuple(grid.transform)[:6]
     server = ArrayServer(bands, crs=grid.crs, transform=transform)
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
+    assert len(FLAT_BANDS) == 29
     with server.installed():
         out = fetch.fetch_flat(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False
@@ -80,9 +84,10 @@ def test_feature_stack_layout_on_the_region_grid() -> None:
     assert stack.rio.crs.to_string() == grid.crs
     assert stack["pre_rgb"].dims == ("rgb", "y", "x")
     np.testing.assert_array_equal(stack["post_rgb"].values[2], bands["post_rgb_blue"])
-    assert stack["s1_count_post"].values[0, 0] == 0.0
+    assert stack["s1_count_post"].values[0, 0] == 0
+    assert stack["s1_count_post"].dtype == np.int16
     flat = fetch.flatten_stack(stack)
-    assert list(flat) == list(FLAT_BANDS)
+    assert list(flat) == list(STACK_BANDS)
     np.testing.assert_array_equal(flat["pre_rgb_green"], bands["pre_rgb_green"])
 
 
@@ -97,6 +102,9 @@ def test_source_features_end_to_end() -> None:
     validate(stack)
     assert stack.attrs["source"] == "gee" and stack.attrs["status"] == "ok"
     assert stack.attrs["s1_dates_post"] == "2024-08-27,2024-09-08"
+    # S2: the acquisitions the greenest-pixel composite actually used.
+    assert stack.attrs["s2_dates_pre"] == "2024-07-20,2024-08-04"
+    assert stack.attrs["s2_dates_post"] == "2024-08-24"
     assert stack.attrs["pre_window"] == "2024-07-17/2024-08-16"
     assert np.isnan(stack["preVV"].values[3:7, 5:40]).all()
     np.testing.assert_array_equal(stack["dNDVI"].values, bands["dNDVI"])
@@ -106,7 +114,14 @@ def test_source_features_end_to_end() -> None:
 def test_sar_only_path_when_post_optical_is_missing() -> None:
     grid = region_grid(AREA.geometry)
     bands = _bands(grid.shape)
-    for name in ("postNDVI", "dNDVI", "post_rgb_red", "post_rgb_green", "post_rgb_blue"):
+    for name in (
+        "postNDVI",
+        "dNDVI",
+        "post_rgb_red",
+        "post_rgb_green",
+        "post_rgb_blue",
+        "s2_day_post",
+    ):
         bands[name][:] = np.nan  # what the masked stand-in image serves
     bands["s2_clear_post"][:] = 0
     availability = {**FULL, "s2_dates_post": []}
@@ -115,7 +130,8 @@ def test_sar_only_path_when_post_optical_is_missing() -> None:
     )
     with server.installed():
         stack = _source().features(AREA, PRE, POST)
-    assert stack.attrs["status"] == "S2 post 2024-08-16/2024-09-15: no acquisition"
+    assert stack.attrs["status"] == "S2 post window 2024-08-16/2024-09-15: no acquisition"
+    assert stack.attrs["s2_dates_post"] == ""
     assert np.isnan(stack["dNDVI"]).all() and np.isfinite(stack["dVV"]).all()
     assert (stack["s2_clear_post"] == 0).all()
 
@@ -131,8 +147,27 @@ def test_clouded_post_window_is_reported() -> None:
     with server.installed():
         stack = _source().features(AREA, PRE, POST)
     assert stack.attrs["status"] == (
-        "S2 post 2024-08-16/2024-09-15: no clear pixel (clouds or shadow everywhere)"
+        "S2 post window 2024-08-16/2024-09-15: no clear pixel in 1 acquisitions"
     )
+
+
+def test_partly_clouded_pre_window_and_invalid_radar_are_reported() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    bands["s2_clear_pre"][:, : grid.width // 4] = 0
+    bands["s1_count_post"][:] = 0
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    with server.installed():
+        stack = _source().features(AREA, PRE, POST)
+    pct = 100 * (grid.width // 4) / grid.width
+    assert stack.attrs["status"].split("; ") == [
+        f"S2 pre window 2024-07-17/2024-08-16: {pct:.1f}% of pixels without a clear observation "
+        "in 2 acquisitions",
+        "S1 post window 2024-08-16/2024-09-15: no valid pixel in 2 acquisitions "
+        "(border noise, layover or shadow everywhere)",
+    ]
 
 
 def test_no_scene_at_all_raises_data_unavailable() -> None:

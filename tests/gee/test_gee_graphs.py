@@ -10,6 +10,7 @@ import pytest
 from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.assembly import (
     FLAT_BANDS,
+    STACK_BANDS,
     Availability,
     availability_query,
     feature_image,
@@ -96,7 +97,7 @@ def test_cloud_score_plus_mask_and_greenest_pixel() -> None:
     scale = next(c for c in _calls(tree, "Image.divide") if c["args"]["image1"] is select)
     assert scale["args"]["image2"]["args"]["value"] == 10_000
     assert tree["fn"] == "Image.select"
-    assert tree["args"]["bandSelectors"] == ["NDVI", "red", "green", "blue"]
+    assert tree["args"]["bandSelectors"] == ["NDVI", "red", "green", "blue", "day"]
 
 
 def test_s2cloudless_option_masks_probability_and_projected_shadow() -> None:
@@ -149,7 +150,8 @@ def test_s1_orbit_pass_is_checked() -> None:
 def _s1_tree(s1: S1Settings) -> Any:
     raw = sentinel1.s1_collection(_geometry(), *POST, "descending", ASSETS)
     dem = context.dem_image("r", DemSettings(), ASSETS)
-    return graph_tree(sentinel1.median_db(sentinel1.flattened_collection(raw, dem, s1), "post"))
+    flattened = sentinel1.flattened_collection(raw, dem, s1, context.landcover(ASSETS))
+    return graph_tree(sentinel1.median_db(flattened, "post"))
 
 
 def test_s1_edge_mask_flattening_and_median_in_db() -> None:
@@ -165,8 +167,9 @@ def test_s1_edge_mask_flattening_and_median_in_db() -> None:
     log10 = _calls(tree, "Image.log10")[0]
     times_ten = next(c for c in _calls(tree, "Image.multiply") if c["args"]["image1"] is log10)
     assert times_ten["args"]["image2"]["args"]["value"] == 10
-    # Terrain flattening on SRTM, no speckle filter by default.
-    assert "USGS/SRTMGL1_003" in _loaded_ids(tree)
+    # Terrain flattening on SRTM, the model chosen by WorldCover, no speckle filter by default.
+    assert {"USGS/SRTMGL1_003", "ESA/WorldCover/v200"} <= _loaded_ids(tree)
+    assert _calls(tree, "Image.where")
     assert _calls(tree, "Terrain.slope") and _calls(tree, "Terrain.aspect")
     assert not _calls(tree, "Image.reduceNeighborhood")
 
@@ -229,7 +232,8 @@ def test_feature_image_band_names_and_order() -> None:
     assert tree["fn"] == "Image.rename"
     assert tree["args"]["names"] == list(FLAT_BANDS)
     assert FLAT_BANDS[:15] == MODEL_BANDS
-    assert FLAT_BANDS[-4:] == COUNT_VARIABLES
+    assert STACK_BANDS[-4:] == COUNT_VARIABLES
+    assert (*STACK_BANDS, "s2_day_pre", "s2_day_post") == FLAT_BANDS
     assert _date_windows(tree) == {PRE, POST}
     stamp = _calls(tree, "Element.set")[0]
     assert stamp["args"]["key"] == "system:time_start"
@@ -258,7 +262,7 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
     }
     # Only one S2 qualityMosaic (pre); S1 medians for both windows still there.
     assert len(_calls(tree, "ImageCollection.qualityMosaic")) == 1
-    assert len(_calls(tree, "reduce.median")) == 3  # VV/VH pre, VV/VH post, LIA
+    assert len(_calls(tree, "reduce.median")) == 2  # VV/VH pre, VV/VH post
     assert tree["args"]["names"] == list(FLAT_BANDS)
 
 
@@ -288,11 +292,6 @@ def test_availability_query_and_answer() -> None:
             "s1_dates_post": [],
         }
     )
-    assert av.any_data
-    assert av.missing(PRE, POST) == [
-        "S2 post 2024-08-16/2024-09-15: no acquisition",
-        "S1 pre 2024-07-17/2024-08-16: no acquisition",
-        "S1 post 2024-08-16/2024-09-15: no acquisition",
-    ]
+    assert av.any_data and av.s2_dates_pre == ("2024-07-20",) and av.s1_dates_post == ()
     with pytest.raises(ValueError, match="lacks s1_dates_post"):
         parse_availability({"s2_dates_pre": [], "s2_dates_post": [], "s1_dates_pre": []})

@@ -10,6 +10,7 @@ from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.terrain_flattening import flatten
+from monitor.sources.simulator.landcover import VEGETATED
 from monitor.sources.terrain_flattening import (
     flattening_correction_db,
     slope_aspect,
@@ -30,20 +31,27 @@ def _scene(n: int = 64, seed: int = 3) -> dict[str, dict[str, np.ndarray]]:
     angle = np.broadcast_to(np.linspace(32.0, 42.0, n), (n, n)).copy()
     sigma0_db = {p: rng.normal(-12.0 if p == "VV" else -18.0, 2.0, (n, n)) for p in ("VV", "VH")}
     s1 = {p: 10.0 ** (v / 10.0) for p, v in sigma0_db.items()} | {"angle": angle}
-    return {"T/dem": {"elevation": dem}, "T/s1": s1, "db": sigma0_db}
+    landcover = np.where(xx < n / 3, 10.0, np.where(yy < n / 2, 60.0, 40.0))  # tree/bare/crop
+    return {
+        "T/dem": {"elevation": dem},
+        "T/s1": s1,
+        "T/lc": {"landcover": landcover},
+        "db": sigma0_db,
+    }
 
 
-@pytest.mark.parametrize("model", ["volume", "surface"])
+@pytest.mark.parametrize("model", ["volume", "surface", "landcover"])
 def test_graph_matches_archive_numpy(model: str) -> None:
     scene = _scene()
-    image = flatten(ee.Image("T/s1"), ee.Image("T/dem"), model=model)
+    image = flatten(ee.Image("T/s1"), ee.Image("T/dem"), model=model, landcover=ee.Image("T/lc"))
     out = GraphEvaluator(scene, res=RES)(graph_tree(image))
     assert list(out) == ["VV", "VH", "layover", "shadow", "liaDeg"]
 
     slope, aspect = slope_aspect(scene["T/dem"]["elevation"], RES)
     # The angle grows eastward: the sensor looks east (azimuth 90°).
     geometry = track_geometry(slope, aspect, scene["T/s1"]["angle"], look_azimuth_deg=90.0)
-    correction = flattening_correction_db(geometry, model)
+    per_pixel = np.isin(scene["T/lc"]["landcover"], VEGETATED)  # volume where vegetated
+    correction = flattening_correction_db(geometry, per_pixel if model == "landcover" else model)
 
     assert geometry.layover.sum() > 10 and geometry.shadow.sum() > 10  # the test has teeth
     np.testing.assert_array_equal(out["layover"] == 1, geometry.layover)
@@ -90,6 +98,8 @@ def test_scf_structure_per_model() -> None:
 def test_unknown_model_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown terrain model 'flat'"):
         flatten(ee.Image("T/s1"), ee.Image("T/dem"), model="flat")
+    with pytest.raises(ValueError, match="'landcover' needs the land-cover image"):
+        flatten(ee.Image("T/s1"), ee.Image("T/dem"), model="landcover")
 
 
 def test_buffer_grows_the_masks() -> None:
