@@ -16,9 +16,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) -e '.[test]'
 	touch $@
 
+# The demo: build the simulated archive (skipped when unchanged), then run the monitor once with
+# a loopback mail server and webhook receiver standing in for the alert recipients.
 demo: venv
 	$(BIN)/landslide-monitor archive build --config $(DEMO_CONFIG)
-	$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
+	$(BIN)/python -m monitor.demo_inbox --config $(DEMO_CONFIG) --dir runs/demo/alerts -- \
+		$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
 
 test: venv
 	$(BIN)/ruff check .
