@@ -1,12 +1,18 @@
 """Fetching the assembled image onto the region's grid with xee, and turning its bands into the
 feature stack (``models.feature_stack``).
 
-xee opens a one-image collection on an explicit grid (CRS, affine transform, shape) and
-requests pixels with ``ee.data.computePixels``, one request per band and tile of
-``chunk_px`` x ``chunk_px`` pixels, several in parallel, retrying failures with backoff. Masked
-pixels come back as NaN. Coordinates are recomputed from the grid with the same formula as
-``monitor.grid.Grid`` (pixel centres ``x0 + (i + 0.5) * res``), so that stacks from Earth
-Engine and from the archive line up exactly.
+The feature image is handed to xee as a collection of one-band images (one per band, the band
+name in the ``band`` property), opened on an explicit grid (CRS, affine transform, shape), so
+that xee's index dimension runs over the bands and **one** ``ee.data.computePixels`` request
+per tile of ``chunk_px`` x ``chunk_px`` pixels returns every band at once: Earth Engine then
+evaluates the shared composites once per tile instead of once per band. The tiles of a row are
+fetched in parallel (``max_workers``), failures retried with backoff; masked pixels come back
+as NaN. A request carries ``bands x chunk_px² x 5`` bytes (float32 and the mask byte), which
+must stay under the 48 MiB computePixels limit: :data:`MAX_CHUNK_PX` for the feature image.
+
+Coordinates are recomputed from the grid with the same formula as ``monitor.grid.Grid``
+(pixel centres ``x0 + (i + 0.5) * res``), so that stacks from Earth Engine and from the
+archive line up exactly.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from gee_scripts.retry import Backoff, call_with_retry
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 __all__ = [
+    "MAX_CHUNK_PX",
+    "REQUEST_BYTE_LIMIT",
     "Transform",
     "fetch_flat",
     "flatten_stack",
@@ -38,11 +46,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Transform = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), GDAL order
+REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels answer limit
+MAX_CHUNK_PX = math.isqrt(REQUEST_BYTE_LIMIT // (len(FLAT_BANDS) * 5)) // 16 * 16
 
 
 def open_flat(
     image: ee.Image,
     *,
+    band_names: tuple[str, ...] = FLAT_BANDS,
     crs: str,
     transform: Transform,
     shape: tuple[int, int],
@@ -50,14 +61,23 @@ def open_flat(
     max_workers: int = 4,
     retry: Backoff | None = None,
 ) -> xr.Dataset:
-    """Open ``image`` lazily with xee on the grid ``crs``/``transform``/``shape`` (height,
-    width). One metadata request is made now (retried); pixels are requested on load."""
+    """Open the ``band_names`` of ``image`` lazily with xee on the grid ``crs``/``transform``/
+    ``shape`` (height, width): variable ``value`` with dims ``(band, y, x)``. One metadata
+    request is made now (retried); pixels are requested on load."""
     retry = retry or Backoff()
     height, width = shape
     a, b, c, d, e, f = (float(v) for v in transform)
     if b != 0.0 or d != 0.0 or a <= 0 or e >= 0:
         raise ValueError(f"grid transform must be north-up without rotation, got {transform}")
-    collection = ee.ImageCollection.fromImages([image])
+    request_bytes = len(band_names) * chunk_px * chunk_px * 5
+    if request_bytes > REQUEST_BYTE_LIMIT:
+        raise ValueError(
+            f"chunk of {chunk_px} px x {len(band_names)} bands is {request_bytes / 2**20:.0f} MiB "
+            f"per request, over Earth Engine's 48 MiB; use chunk_px <= {MAX_CHUNK_PX}"
+        )
+    collection = ee.ImageCollection.fromImages(
+        [image.select([name], ["value"]).set("band", name) for name in band_names]
+    )
     return call_with_retry(
         lambda: xr.open_dataset(
             collection,
@@ -65,7 +85,9 @@ def open_flat(
             crs=crs,
             crs_transform=(a, b, c, d, e, f),
             shape_2d=(width, height),
-            io_chunks={"index": 1, "width": chunk_px, "height": chunk_px},
+            primary_dim_name="band",
+            primary_dim_property="band",
+            io_chunks={"index": len(band_names), "width": chunk_px, "height": chunk_px},
             executor_kwargs={"max_workers": max_workers},
             # xee's own backoff around each computePixels tile request.
             getitem_kwargs={
@@ -90,7 +112,8 @@ def fetch_flat(
     progress: bool = True,
     label: str = "",
 ) -> dict[str, np.ndarray]:
-    """Every band of ``image`` as a ``(height, width)`` float32 array (NaN where masked)."""
+    """Every band of ``image`` (:data:`FLAT_BANDS`) as a ``(height, width)`` float32 array
+    (NaN where masked), fetched tile by tile with a progress bar."""
     flat = open_flat(
         image,
         crs=crs,
@@ -100,14 +123,25 @@ def fetch_flat(
         max_workers=max_workers,
         retry=retry,
     )
-    out: dict[str, np.ndarray] = {}
-    names = list(flat.data_vars)
-    for name in tqdm(names, desc=f"fetch {label}".strip(), unit="band", disable=not progress):
-        values = np.asarray(flat[name].isel({flat[name].dims[0]: 0}).values, dtype=np.float32)
-        if values.shape != tuple(shape):
-            raise ValueError(f"band {name!r} came back with shape {values.shape}, not {shape}")
-        out[name] = values
-    return out
+    value = flat["value"]
+    served = [str(v) for v in value["band"].values]
+    if served != list(FLAT_BANDS):
+        raise ValueError(f"the server returned bands {served}, expected {list(FLAT_BANDS)}")
+    height, width = shape
+    out = np.full((len(FLAT_BANDS), height, width), np.nan, dtype=np.float32)
+    rows = range(0, height, chunk_px)
+    tiles_per_row = math.ceil(width / chunk_px)
+    with tqdm(
+        total=len(rows) * tiles_per_row,
+        desc=f"fetch {label}".strip(),
+        unit="tile",
+        disable=not progress,
+    ) as bar:
+        for r in rows:
+            # One row of tiles per call: xee requests its tiles in parallel.
+            out[:, r : r + chunk_px, :] = value.isel(y=slice(r, r + chunk_px)).values
+            bar.update(tiles_per_row)
+    return {name: out[i] for i, name in enumerate(FLAT_BANDS)}
 
 
 def _axes(transform: Transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -163,10 +197,8 @@ def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
-def requests_per_fetch(
-    shape: tuple[int, int], chunk_px: int, n_bands: int = len(FLAT_BANDS)
-) -> int:
-    """computePixels requests for one fetch: one per band and tile (plus one metadata request,
-    not counted here)."""
+def requests_per_fetch(shape: tuple[int, int], chunk_px: int) -> int:
+    """computePixels requests for one fetch: one per tile, all bands at once (the metadata
+    request is not counted here)."""
     height, width = shape
-    return n_bands * math.ceil(height / chunk_px) * math.ceil(width / chunk_px)
+    return math.ceil(height / chunk_px) * math.ceil(width / chunk_px)

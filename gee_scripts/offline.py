@@ -126,9 +126,9 @@ def _is_xee_metadata(tree: Any) -> bool:
 
 @dataclass
 class PixelRequest:
-    """One ``computePixels`` call the stand-in answered: band, window offset and size."""
+    """One ``computePixels`` call the stand-in answered: bands, window offset and size."""
 
-    band: str
+    bands: tuple[str, ...]
     row: int
     col: int
     height: int
@@ -138,13 +138,19 @@ class PixelRequest:
 class ArrayServer:
     """A stand-in for Earth Engine's ``computeValue``/``computePixels`` that serves arrays.
 
-    It answers what :mod:`gee_scripts` asks of the server: the availability probe
-    (:func:`gee_scripts.assembly.availability_query`, answered with ``availability``), xee's
-    metadata request about a one-image collection (band names read from the image's outermost
-    ``Image.rename``; each must be one of ``bands``), and pixel requests for one band on a grid
-    window (``bands`` are 2-D arrays on the grid ``crs``/``transform``; NaN is served as the
-    mask value the request's ``unmask`` names, as the server does for masked pixels). Anything
-    else raises :class:`ee.EEException`, so an unexpected request fails the test that made it.
+    It answers what :mod:`gee_scripts` asks of the server, and nothing else:
+
+    - the availability probe (:func:`gee_scripts.assembly.availability_query`), with
+      ``availability``;
+    - xee's metadata request about the collection :func:`gee_scripts.fetch.open_flat` makes (one
+      single-band image per band, the band named in its ``band`` property; each must be one of
+      ``bands`` and of the feature image's outermost ``rename``);
+    - pixel requests for a slice of that collection on a window of the grid: ``bands`` are 2-D
+      arrays on the grid ``crs``/``transform``; NaN is served as the mask value of the
+      request's ``unmask``, as the server serves masked pixels.
+
+    Anything else raises :class:`ee.EEException`, so an unexpected request fails the test that
+    made it. ``value_requests`` and ``pixel_requests`` record what was asked.
     """
 
     def __init__(
@@ -179,29 +185,36 @@ class ArrayServer:
                 "type": "Image",
                 "bands": [
                     {
-                        "id": name,
+                        "id": "value",
                         "data_type": {"type": "PixelType", "precision": "float"},
                         "crs": self.crs,
                         "crs_transform": list(self.transform),
                     }
-                    for name in names
                 ],
-                "properties": {},
+                "properties": {"band": names[0]},
             }
-            return [1, {}, first, [["stand-in/0"], [0]]]
+            return [len(names), {}, first, [[None] * len(names), names]]
         raise ee.EEException(f"stand-in cannot answer this computeValue: {str(tree)[:200]}")
 
     def _band_names(self, collection: Any) -> list[str]:
+        """Band names of the one-band images of ``collection`` (``fromImages``), checked."""
         images = collection.get("args", {}).get("images") if isinstance(collection, dict) else None
-        if collection.get("fn") != "ImageCollection.fromImages" or not images or len(images) != 1:
-            raise ee.EEException("stand-in serves a collection of one image made with fromImages")
-        image = images[0]
-        if image.get("fn") != "Image.rename":
-            raise ee.EEException("stand-in: the image's outermost operation must name its bands")
-        names = list(image["args"]["names"])
-        unknown = [n for n in names if n not in self.bands]
-        if unknown:
-            raise ee.EEException(f"Image.select: no band named {unknown[0]!r}")
+        if collection.get("fn") != "ImageCollection.fromImages" or not isinstance(images, list):
+            raise ee.EEException("stand-in serves a collection made with fromImages")
+        names = []
+        for node in images:
+            if node.get("fn") != "Element.set" or node["args"].get("key") != "band":
+                raise ee.EEException("stand-in: each image must carry its band in 'band'")
+            name = node["args"]["value"]
+            select = node["args"]["object"]
+            feature = select["args"]["input"]
+            if select.get("fn") != "Image.select" or select["args"]["bandSelectors"] != [name]:
+                raise ee.EEException(f"stand-in: image for {name!r} does not select that band")
+            if feature.get("fn") != "Image.rename" or name not in feature["args"]["names"]:
+                raise ee.EEException(f"Image.select: no band named {name!r} in the image")
+            if name not in self.bands:
+                raise ee.EEException(f"stand-in has no array for band {name!r}")
+            names.append(name)
         return names
 
     # -- computePixels ------------------------------------------------------------------------
@@ -209,7 +222,7 @@ class ArrayServer:
         if params.get("fileFormat") != "NUMPY_NDARRAY":
             raise ee.EEException(f"stand-in serves NUMPY_NDARRAY only: {params.get('fileFormat')}")
         tree = graph_tree(params["expression"])
-        band = self._requested_band(tree, params)
+        names = self._requested_bands(tree)
         grid = params["grid"]
         if grid["crsCode"] != self.crs:
             raise ee.EEException(f"grid CRS {grid['crsCode']} is not the served {self.crs}")
@@ -226,35 +239,28 @@ class ArrayServer:
             if isinstance(value, dict):  # an Image.constant
                 value = value["args"]["value"]
             fill = float(value)
-        source = self.bands[band]
-        window = np.full((height, width), fill, dtype=np.float32)
-        r0, r1 = max(row, 0), min(row + height, source.shape[0])
-        c0, c1 = max(col, 0), min(col + width, source.shape[1])
-        if r1 > r0 and c1 > c0:
-            window[r0 - row : r1 - row, c0 - col : c1 - col] = source[r0:r1, c0:c1]
-        window = np.where(np.isnan(window), np.float32(fill), window)
+        out = np.empty((height, width), dtype=[(f"b{i}", "<f4") for i in range(len(names))])
+        for i, name in enumerate(names):
+            source = self.bands[name]
+            window = np.full((height, width), fill, dtype=np.float32)
+            r0, r1 = max(row, 0), min(row + height, source.shape[0])
+            c0, c1 = max(col, 0), min(col + width, source.shape[1])
+            if r1 > r0 and c1 > c0:
+                window[r0 - row : r1 - row, c0 - col : c1 - col] = source[r0:r1, c0:c1]
+            out[f"b{i}"] = np.where(np.isnan(window), np.float32(fill), window)
         with self._lock:
-            self.pixel_requests.append(PixelRequest(band, row, col, height, width))
-        out = np.empty((height, width), dtype=[(band, "<f4")])
-        out[band] = window
+            self.pixel_requests.append(PixelRequest(tuple(names), row, col, height, width))
         return out
 
-    def _requested_band(self, tree: Any, params: Mapping[str, Any]) -> str:
-        band_ids = params.get("bandIds")
-        if band_ids:
-            names = list(band_ids)
-        else:
-            # xee stacks the requested band of each image with addBands(image, [band]).
-            names = [
-                n
-                for inv in find_invocations(tree, "Image.addBands")
-                for n in inv["args"].get("names") or []
-            ]
-        if len(names) != 1:
-            raise ee.EEException(f"stand-in serves one band per request, got {names}")
-        if names[0] not in self.bands:
-            raise ee.EEException(f"Image.select: no band named {names[0]!r}")
-        return names[0]
+    def _requested_bands(self, tree: Any) -> list[str]:
+        """The bands of the collection slice xee stacks (``toList(count, offset)``)."""
+        slices = list(find_invocations(tree, "Collection.toList"))
+        if len(slices) != 1:
+            raise ee.EEException("stand-in serves slices of one collection (xee's toList)")
+        args = slices[0]["args"]
+        names = self._band_names(args["collection"])
+        offset = int(args.get("offset") or 0)
+        return names[offset : offset + int(args["count"])]
 
     @contextmanager
     def installed(self) -> Iterator[ArrayServer]:

@@ -47,8 +47,7 @@ def _bands(shape: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _source(**retry: float) -> GeeSource:
-    # One tile per band: each stand-in request parses the whole feature graph (~40 ms).
-    settings = GeeSettings(chunk_px=256, max_workers=2, retry=RetrySettings(**retry))
+    settings = GeeSettings(chunk_px=64, max_workers=2, retry=RetrySettings(**retry))
     return GeeSource(settings, initialize=False, progress=False)
 
 
@@ -67,8 +66,21 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
         np.testing.assert_array_equal(out[name], bands[name], err_msg=name)
     assert server.value_requests == 1
     expected = fetch.requests_per_fetch(grid.shape, 64)
-    assert len(server.pixel_requests) == expected == len(FLAT_BANDS) * 3 * 3
+    # One request per tile carrying all 29 bands (grid 171 x 164 px -> 3 x 3 tiles of 64 px).
+    assert len(server.pixel_requests) == expected == 3 * 3
+    assert {r.bands for r in server.pixel_requests} == {FLAT_BANDS}
     assert max(r.height for r in server.pixel_requests) == 64
+
+
+def test_fetch_refuses_a_request_over_the_byte_limit() -> None:
+    with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 576"):
+        fetch.open_flat(
+            ee.Image(0),
+            crs="EPSG:32632",
+            transform=(10, 0, 0, 0, -10, 0),
+            shape=(2, 2),
+            chunk_px=1024,
+        )
 
 
 def test_feature_stack_layout_on_the_region_grid() -> None:
