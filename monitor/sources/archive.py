@@ -36,6 +36,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import zarr
 from tqdm import tqdm
+from zarr.codecs import BloscCodec
 
 from models.feature_stack import MODEL_BANDS
 from monitor.grid import Grid, region_grid
@@ -71,6 +72,8 @@ log = logging.getLogger(__name__)
 
 Sensor = Literal["S1", "S2"]
 _CHUNK = 256
+# Fast codec for the acquisitions (writes ~3x faster than the zarr default for similar size)
+_CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 _S1_FILL = -32768
 CATALOG_COLUMNS = (
     "sensor",
@@ -139,6 +142,7 @@ def _write_region(
         root.create_array(f"static/{name}", data=values, chunks=(_CHUNK * 2, _CHUNK * 2))
     refl = root.create_array(
         "s2/reflectance",
+        compressors=_CODEC,
         shape=(len(sim.s2), len(S2_BANDS), h, w),
         dtype="uint16",
         chunks=(1, len(S2_BANDS), _CHUNK, _CHUNK),
@@ -147,6 +151,7 @@ def _write_region(
     )
     cprob = root.create_array(
         "s2/cloud_probability",
+        compressors=_CODEC,
         shape=(len(sim.s2), h, w),
         dtype="uint8",
         chunks=(1, _CHUNK, _CHUNK),
@@ -155,6 +160,7 @@ def _write_region(
     )
     sigma0 = root.create_array(
         "s1/sigma0",
+        compressors=_CODEC,
         shape=(len(sim.s1), len(S1_BANDS), h, w),
         dtype="int16",
         chunks=(1, len(S1_BANDS), _CHUNK, _CHUNK),

@@ -87,6 +87,7 @@ def render_s2(
         tau = np.clip((field - thr) / 0.7, 0.0, 1.0)
     else:
         tau = np.zeros(shape, np.float32)
+    tau = tau.astype(np.float32, copy=False)
     haze_level = rng.uniform(0.0, 0.08)
     haze = haze_level * np.clip(0.5 + 0.3 * fractal_field(rng, shape, 3.0, 3000.0 / res), 0, 1)
     # shadows: the cloud field displaced away from the sun by height * tan(zenith)
@@ -98,23 +99,27 @@ def render_s2(
 
     snow = surface.snow
     veg = surface.veg
+    bare = 1.0 - veg
     green = surface.green
+    land_weight = (1.0 - snow) * illum  # snow-free share, lit by the terrain
+    snow_weight = snow * illum
+    cloudy = np.minimum(tau + haze, 1.0)
+    clear = 1.0 - cloudy
     water = surface.water
     dn = np.empty((6, *shape), np.uint16)
     for b in range(6):
-        veg_b = green * _GREEN_VEG[b] + (1.0 - green) * _DRY_VEG[b]
-        land = veg * veg_b + (1.0 - veg) * _GROUND_TABLE[surface.ground, b]
-        land = np.where(water, _WATER[b], land)
-        refl = ((1.0 - snow) * land + snow * _SNOW[b]) * illum
+        veg_b = _DRY_VEG[b] + green * (_GREEN_VEG[b] - _DRY_VEG[b])
+        land = veg * veg_b + bare * _GROUND_TABLE[surface.ground, b]
+        land[water] = _WATER[b]
+        refl = land * land_weight + snow_weight * _SNOW[b]
         refl *= 1.0 - shade * (1.0 - _SHADOW_LEFT[b])
-        cloudy = np.minimum(tau + haze, 1.0)
-        refl = (1.0 - cloudy) * refl + cloudy * _CLOUD[b]
-        refl += rng.normal(0.0, 0.004, size=shape).astype(np.float32)
-        dn[b] = np.clip(refl * 10000.0, 1, 65535).astype(np.uint16)
+        refl = refl * clear + cloudy * _CLOUD[b]
+        refl += 0.004 * rng.standard_normal(shape, dtype=np.float32)
+        dn[b] = np.clip(refl * 10000.0, 1, 65535)
 
     # s2cloudless-like probability: monotone in thickness, noisy, confused by bright snow
     prob = 100.0 * np.clip(tau + haze, 0, 1) ** 0.8 + 22.0 * snow
-    prob += rng.normal(0.0, 6.0, size=shape).astype(np.float32)
+    prob += 6.0 * rng.standard_normal(shape, dtype=np.float32)
     probability = np.clip(prob, 0, 100).astype(np.uint8)
     return S2Scene(
         dn=dn,

@@ -29,8 +29,8 @@ _VEG_DB[WETLAND] = (-11.0, -18.0)
 _GROUND_DB = {
     "soil": (-13.0, -21.0, 4.0),
     "rock": (-10.5, -19.0, 1.0),
-    "scar": (-12.5, -21.5, 4.0),
-    "debris": (-8.0, -15.0, 3.0),
+    "scar": (-11.5, -18.5, 4.0),
+    "debris": (-8.0, -14.5, 3.0),
     "water": (-22.0, -28.0, 0.0),
     "snow": (-14.0, -22.0, 0.0),
     "urban": (-3.0, -10.0, 0.5),
@@ -110,7 +110,7 @@ def render_s1(rng: np.random.Generator, surface: Surface, track: Track, res: flo
         sigma = np.where(g.layover, sigma * 4.0, sigma)
         floor = 10 ** (_NOISE_FLOOR_DB[pol] / 10)
         sigma = np.where(g.shadow, floor, sigma + floor)
-        sigma *= rng.gamma(ENL, 1.0 / ENL, size=shape).astype(np.float32)
+        sigma *= rng.standard_gamma(ENL, size=shape, dtype=np.float32) / np.float32(ENL)
         sigma *= 10 ** (rng.normal(0.0, 0.15) / 10)  # calibration jitter of the scene
         out[pol] = np.clip(np.round(1000.0 * np.log10(sigma)), -5000, 3000).astype(np.int16)
     return out

@@ -184,7 +184,7 @@ class SurfaceModel:
             part = self.events.landslide_part[slid]
             ground[slid] = np.where(part < 0.6, SCAR, DEBRIS)
             veg_class[slid] = GRASS
-            roughness[slid] = 2.0 * self.events.landslide_roughness[slid] + np.where(
+            roughness[slid] = 1.5 * self.events.landslide_roughness[slid] + np.where(
                 part < 0.6, -1.0, 1.5
             )
 
