@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -120,15 +120,23 @@ def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[
 
 
 @contextmanager
-def dask_executor(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[Executor]:
+def dask_executor(
+    settings: DaskSettings,
+    n_tasks: int | None = None,
+    worker_setup: Callable[[], object] | None = None,
+) -> Iterator[Executor]:
     """A :class:`concurrent.futures.Executor` on the configured Dask cluster, for
     ``run_once(..., executor=...)``.
 
     Its futures are plain ``concurrent.futures`` futures, so the caller collects them with
     :func:`concurrent.futures.as_completed` and gets a region's exception from ``.result()``.
     Tasks are submitted impure (every submission runs), with ``retries`` from the settings.
+    ``worker_setup`` (an importable function) runs once on every worker first, e.g. to
+    configure logging or initialise a client library in the worker processes.
     """
     with dask_client(settings, n_tasks) as client:
+        if worker_setup is not None:
+            client.run(worker_setup)
         executor = client.get_executor(pure=False, retries=settings.retries)
         try:
             yield executor

@@ -159,3 +159,67 @@ def populate(config: MonitorConfig) -> int:
 @pytest.fixture
 def populated_config(ops_config: MonitorConfig) -> tuple[MonitorConfig, int]:
     return ops_config, populate(ops_config)
+
+
+# --------------------------------------------------------------------------- a small archive
+
+ARCHIVE_SIMULATION = {"start": "2024-06-01", "end": "2024-09-20", "storms": ["2024-08-24"]}
+#: Run date whose post window (2024-08-16..2024-09-14) holds the storm's landslides.
+ARCHIVE_RUN_DATE = date(2024, 9, 15)
+
+
+def archive_regions(n: int) -> list[dict[str, object]]:
+    """``n`` regions of about 1.2 km x 1.2 km, landscapes in turn, many landslides each."""
+    landscapes = ("agricultural_hills", "forested_mountains", "alpine")
+    regions = []
+    for i in range(n):
+        lon, lat = 10.90 + 0.02 * i, 44.34 + 0.013 * (i % 3)
+        ring = [[lon, lat], [lon + 0.015, lat], [lon + 0.015, lat + 0.011], [lon, lat + 0.011]]
+        regions.append(
+            {
+                "name": f"r{i + 1:02d}",
+                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                "simulation": {
+                    "landscape": landscapes[i % len(landscapes)],
+                    "seed": 100 + i,
+                    "landslide_rate_scale": 6.0,
+                },
+            }
+        )
+    return regions
+
+
+def write_archive_config(
+    directory: Path,
+    archive: Path,
+    manifest: Path,
+    regions: list[dict[str, object]],
+    **sections: object,
+) -> Path:
+    """A configuration of ``regions`` on the archive at ``archive``; outputs in ``directory``."""
+    import yaml
+
+    directory.mkdir(parents=True, exist_ok=True)
+    data: dict[str, object] = {
+        "source": {"type": "archive", "path": str(archive), "simulation": ARCHIVE_SIMULATION},
+        "regions": regions,
+        "model": {"manifest": str(manifest)},
+        "inventory": {"path": "inventory.gpkg"},
+        "quicklooks": {"dir": "quicklooks"},
+        **sections,
+    }
+    path = directory / "monitor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_archive(tmp_path_factory: pytest.TempPathFactory, untrained_manifest: Path) -> Path:
+    """An archive of four simulated regions (built once per session, ~3 s)."""
+    from monitor.run import build_configured_archive
+
+    root = tmp_path_factory.mktemp("archive")
+    config = load_config(
+        write_archive_config(root, root / "archive", untrained_manifest, archive_regions(4))
+    )
+    return build_configured_archive(config, progress=False)
