@@ -50,6 +50,7 @@ class TrainConfig:
     val_threshold: float = 0.5
     device: str | None = None  # None: CUDA when present
     weight_decay: float = 0.0
+    threads: int | None = None  # torch CPU threads; 1 is fastest on a busy shared machine
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -133,6 +134,8 @@ def train_member(
         log.warning("%s: stale result for a different spec or weights; retraining", spec.name)
 
     device = resolve_device(config.device)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     seed = _seed_for(spec, config.seed)
     torch.manual_seed(seed)
     mean, std = band_statistics(train, spec.setting, seed=config.seed)

@@ -1,0 +1,174 @@
+"""Training, validation and test sets from the embedded archive, exported in the Ganerød et al.
+layout that ``models`` trains from (``models`` never imports ``monitor``)::
+
+    <out>/<split>/input/<id>_input.tif   15 bands in models.feature_stack.MODEL_BANDS order
+    <out>/<split>/label/<id>_label.tif   1 = landslide that happened between the windows
+
+Each split gets its own simulated regions (:func:`random_regions` with a different seed per
+split), so validation and test terrain is never seen in training. Every region is simulated
+with storms; each storm gives one scene: the feature stack of a pre window ending the day
+before the storm and a post window starting on it (the same composites as a monitoring run), and
+as label the simulated landslides whose event date falls in the post window. Older landslides
+and the look-alikes (clear-cuts, reservoir shores) stay in the scene as negatives.
+
+    python -m monitor.training_data --out data/training            # the default sets
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor the archive source uses)
+from rasterio.features import rasterize
+from tqdm import tqdm
+
+from models.datasets import Scene, write_scene
+from models.feature_stack import model_input
+from monitor.grid import region_grid
+from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+from monitor.sources.simulator.region import random_regions
+from monitor.sources.simulator.spec import ArchiveSimulation, SimulationSpec
+
+__all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    regions: int
+    seed: int  # random_regions seed: a different seed is different terrain
+
+
+@dataclass(frozen=True)
+class TrainingSetPlan:
+    """What to simulate. The defaults make the sets of the shipped ensemble."""
+
+    train: SplitPlan = SplitPlan(regions=24, seed=1001)
+    val: SplitPlan = SplitPlan(regions=6, seed=2002)
+    test: SplitPlan = SplitPlan(regions=8, seed=3003)
+    size_km: tuple[float, float] = (2.5, 3.5)
+    start: date = date(2024, 3, 1)
+    end: date = date(2024, 11, 1)
+    storms: tuple[date, ...] = (date(2024, 5, 18), date(2024, 8, 24))
+    pre_days: int = 60
+    post_days: int = 30
+    landslide_rate_scale: float = 4.0  # denser events than the demo: more positives per scene
+
+    def simulation(self) -> ArchiveSimulation:
+        return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
+
+    def regions(self, split: str) -> list[tuple[AreaOfInterest, SimulationSpec]]:
+        plan: SplitPlan = getattr(self, split)
+        regions = random_regions(plan.regions, plan.seed, size_km=self.size_km, prefix=split)
+        scale = {"landslide_rate_scale": self.landslide_rate_scale}
+        return [(area, spec.model_copy(update=scale)) for area, spec in regions]
+
+    def windows(self, storm: date) -> tuple[Window, Window]:
+        pre = Window(storm - timedelta(days=self.pre_days), storm)
+        post = Window(storm, storm + timedelta(days=self.post_days))
+        return pre, post
+
+
+def scene_of(source: ArchiveSource, area: AreaOfInterest, pre: Window, post: Window) -> Scene:
+    """The 15-band feature stack of ``area`` and its label: landslides dated in ``post``."""
+    stack = source.features(area, pre, post)
+    image = model_input(stack, "all")
+    grid = region_grid(area.geometry)
+    truth = source.ground_truth(area.name)
+    fresh = truth[(truth["event_date"] >= post.start) & (truth["event_date"] < post.end)]
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    transform = stack.rio.transform()
+    if len(fresh):
+        geoms = fresh.to_crs(grid.crs).geometry
+        label = rasterize(
+            ((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8"
+        )
+    else:
+        label = np.zeros(shape, np.uint8)
+    scene_id = f"{area.name}_{post.start:%Y%m%d}"
+    return Scene(scene_id, image, label, stack.rio.crs, transform)
+
+
+def export_training_sets(
+    out: Path,
+    plan: TrainingSetPlan = TrainingSetPlan(),
+    *,
+    archive: Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, list[str]]:
+    """Simulate the plan's regions into ``archive`` (default ``<out>/archive``; regions already
+    built are reused) and write every split's scenes under ``<out>/<split>/``. Returns the scene
+    ids per split. Scenes without any landslide are kept (they are valid negatives for
+    validation and test; the training sampler skips them)."""
+    out = Path(out)
+    archive = Path(archive) if archive else out / "archive"
+    simulation = plan.simulation()
+    all_regions = {split: plan.regions(split) for split in SPLITS}
+    build_archive(
+        archive,
+        [r for regions in all_regions.values() for r in regions],
+        simulation,
+        progress=progress,
+        workers=workers,
+    )
+    source = ArchiveSource(archive)
+    written: dict[str, list[str]] = {}
+    for split, regions in all_regions.items():
+        ids = []
+        jobs = [(area, storm) for area, _ in regions for storm in plan.storms]
+        for area, storm in tqdm(jobs, desc=f"export {split}", disable=not progress):
+            pre, post = plan.windows(storm)
+            try:
+                scene = scene_of(source, area, pre, post)
+            except DataUnavailable as err:
+                log.warning("%s: skipped (%s)", area.name, err)
+                continue
+            write_scene(out / split, scene)
+            ids.append(scene.id)
+        written[split] = ids
+        log.info("%s: %d scenes in %s", split, len(ids), out / split)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m monitor.training_data",
+        description="export simulated training/validation/test sets in the Ganerød et al. layout",
+    )
+    p.add_argument("--out", type=Path, default=Path("data/training"))
+    p.add_argument("--archive", type=Path, help="archive folder (default: <out>/archive)")
+    p.add_argument("--train-regions", type=int, default=TrainingSetPlan.train.regions)
+    p.add_argument("--val-regions", type=int, default=TrainingSetPlan.val.regions)
+    p.add_argument("--test-regions", type=int, default=TrainingSetPlan.test.regions)
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    base = TrainingSetPlan()
+    plan = TrainingSetPlan(
+        train=SplitPlan(args.train_regions, base.train.seed),
+        val=SplitPlan(args.val_regions, base.val.seed),
+        test=SplitPlan(args.test_regions, base.test.seed),
+    )
+    ids = export_training_sets(
+        args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
+    )
+    for split, names in ids.items():
+        print(f"{split}: {len(names)} scenes in {args.out / split}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The zoo: every architecture of Ganerød et al. builds for every setting and keeps the grid."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.datasets import MODEL_SETTINGS, channels_of
+from models.testing import TEST_ENCODER
+from models.zoo import (
+    ARCHITECTURES,
+    COMPACT_DECODERS,
+    LOSSES,
+    MIN_SIDE,
+    Member,
+    MemberSpec,
+    build_loss,
+    canonical_architecture,
+    canonical_loss,
+)
+
+
+def test_tables_hold_the_papers_grid() -> None:
+    assert len(ARCHITECTURES) == 9
+    assert set(LOSSES) == {"BCE", "Dice", "Focal", "Jaccard", "Lovasz"}
+    assert canonical_architecture("Unet++") == "UnetPlusPlus"
+    assert canonical_architecture("deeplabv3+") == "DeepLabV3Plus"
+    assert canonical_loss("JaccardLoss") == "Jaccard"
+    with pytest.raises(ValueError, match="unknown architecture 'SegFormer'"):
+        canonical_architecture("SegFormer")
+    with pytest.raises(ValueError, match="unknown loss"):
+        canonical_loss("Hinge")
+
+
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
+def test_every_architecture_builds_for_every_setting(architecture: str) -> None:
+    side = max(128, MIN_SIDE.get(architecture, 32))
+    for setting in MODEL_SETTINGS:
+        n = len(channels_of(setting))
+        spec = MemberSpec(architecture, TEST_ENCODER, "Dice", 0.01, setting, n,
+                          dict(COMPACT_DECODERS[architecture]))  # fmt: skip
+        member = Member(spec, [0.0] * n, [1.0] * n).eval()
+        x = torch.randn(2, n, side, side)
+        x[0, 0, :5, :5] = float("nan")
+        with torch.no_grad():
+            y = member(x)
+        assert y.shape == (2, 1, side, side), (architecture, setting)
+        assert torch.isfinite(y).all(), (architecture, setting)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_losses_are_positive_and_smaller_for_the_truth(loss: str) -> None:
+    fn = build_loss(loss)
+    target = (torch.rand(2, 1, 32, 32) > 0.7).float()
+    good = fn(target * 16 - 8, target)
+    bad = fn(8 - target * 16, target)
+    assert float(good) < float(bad)
+    assert float(bad) > 0
+
+
+def test_normalisation_length_must_match_channels() -> None:
+    spec = MemberSpec("Unet", TEST_ENCODER, "BCE", 0.01, "S2", 2)
+    with pytest.raises(ValueError, match="2 input channels"):
+        Member(spec, [0.0] * 3, [1.0] * 3)
