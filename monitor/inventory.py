@@ -257,7 +257,7 @@ def _now_ts() -> str:
     return gpkg.timestamp(datetime.now(UTC))
 
 
-@dataclass
+@dataclass(eq=False)
 class _Known:
     """A landslide while an ``apply`` runs (loaded, or created earlier in the same run)."""
 
@@ -276,6 +276,30 @@ class _Known:
     wgs84_bounds: BaseGeometry | None = None  # envelope in lon/lat, for the coarse search
     matches: list[tuple[BaseGeometry, dict[str, Any]]] = field(default_factory=list)
     created_now: bool = False
+    slot: int = -1  # position among the landslides created by this apply
+
+
+class _GridIndex:
+    """Lon/lat grid buckets of the landslides created during one ``apply`` (an STRtree cannot
+    grow); cells of ``cell_deg`` degrees."""
+
+    def __init__(self, cell_deg: float = 0.01) -> None:
+        self.cell = cell_deg
+        self.cells: dict[tuple[int, int], set[int]] = {}
+
+    def _keys(self, bounds: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = (int(np.floor(v / self.cell)) for v in bounds)
+        return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
+
+    def insert(self, slot: int, bounds: tuple[float, float, float, float]) -> None:
+        for key in self._keys(bounds):
+            self.cells.setdefault(key, set()).add(slot)
+
+    def query(self, bounds: tuple[float, float, float, float]) -> set[int]:
+        found: set[int] = set()
+        for key in self._keys(bounds):
+            found |= self.cells.get(key, set())
+        return found
 
 
 class Inventory:
@@ -424,6 +448,7 @@ class Inventory:
         known = self._load_known()
         tree = shapely.STRtree([k.wgs84_bounds for k in known]) if known else None
         created: list[_Known] = []
+        created_index = _GridIndex()
         region_counts: dict[str, dict[str, int]] = {}
 
         for det in detections:
@@ -441,7 +466,8 @@ class Inventory:
                 if geometry is None or geometry.is_empty:
                     continue
                 geometry = _multipolygon(geometry)
-                target = self._match(geometry, epsg, known, tree, created)
+                window = self._search_window(geometry, epsg)
+                target = self._match(geometry, epsg, window, known, tree, created, created_index)
                 if target is None:
                     target = _Known(
                         fid=None,
@@ -457,9 +483,14 @@ class Inventory:
                         last_seen=run_date.isoformat(),
                         times_seen=0,
                         created_now=True,
+                        slot=len(created),
                     )
                     created.append(target)
-                target.matches.append((_reproject(geometry, epsg, target.epsg), row))
+                own = _reproject(geometry, epsg, target.epsg)
+                target.matches.append((own, row))
+                if target.created_now:  # its footprint so far, for the next candidates
+                    target.local = shapely.union(target.local, own)
+                    created_index.insert(target.slot, window.bounds)
 
         touched = [k for k in (*known, *created) if k.matches]
         run_info = {"id": run_id, "date": run_date, "source": run["source"]}
@@ -536,33 +567,36 @@ class Inventory:
             for r in rows
         ]
 
+    def _search_window(self, geometry: BaseGeometry, epsg: int) -> BaseGeometry:
+        """Lon/lat box around ``geometry`` padded by the tolerance (taken generously)."""
+        west, south, east, north = _reproject(geometry, epsg, 4326).bounds
+        lat = min(max(abs(south), abs(north)), 89.0)
+        pad = 2.0 * self.match_tolerance_m / (111_000.0 * max(np.cos(np.radians(lat)), 0.01))
+        return shapely.box(west - pad, south - pad, east + pad, north + pad)
+
     def _match(
         self,
         geometry: BaseGeometry,
         epsg: int,
+        window: BaseGeometry,
         known: list[_Known],
         tree: shapely.STRtree | None,
         created: list[_Known],
+        created_index: _GridIndex,
     ) -> _Known | None:
-        """The landslide ``geometry`` (in EPSG ``epsg``) belongs to, or None when it is new."""
+        """The landslide ``geometry`` (in EPSG ``epsg``) belongs to, or None when it is new.
+
+        Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres."""
         tol = self.match_tolerance_m
         pool: list[_Known] = []
         if tree is not None:
-            # Coarse filter on lon/lat envelopes (the tolerance taken generously in degrees),
-            # then the exact test in metric coordinates below.
-            west, south, east, north = _reproject(geometry, epsg, 4326).bounds
-            lat = max(abs(south), abs(north))
-            pad = 2.0 * tol / (111_000.0 * max(np.cos(np.radians(min(lat, 89.0))), 0.01))
-            window = shapely.box(west - pad, south - pad, east + pad, north + pad)
             pool.extend(known[i] for i in tree.query(window, predicate="intersects"))
-        pool.extend(created)
+        pool.extend(created[i] for i in sorted(created_index.query(window.bounds)))
         best: _Known | None = None
         best_overlap = -1.0
         grown = geometry.buffer(tol)
         for item in pool:
-            local = _reproject(item.local, item.epsg, epsg) if item.epsg != epsg else item.local
-            if item.created_now and item.matches:
-                local = shapely.union_all([_reproject(g, item.epsg, epsg) for g, _ in item.matches])
+            local = _reproject(item.local, item.epsg, epsg)
             if not shapely.dwithin(local, geometry, tol):
                 continue
             overlap = local.intersection(grown).area
@@ -674,20 +708,24 @@ class Inventory:
         )
         row["previous_area_m2"] = None if item.created_now else item.revision_area_m2
         event = "landslide.new" if kind == "new" else "landslide.grown"
+        channels = routing.channels_for(item.region)
+        if not channels:
+            return 0
+        base = build_payload(
+            idempotency_key="",
+            event=event,
+            created_at=now,
+            run=run_info,
+            landslide=row,
+            geometry_wgs84=wgs84,
+            quicklook=row["quicklook"],
+        )
+
+        def payload_for(key: str) -> dict[str, Any]:
+            return {**base, "idempotency_key": key}
+
         queued = 0
-        for channel in routing.channels_for(item.region):
-
-            def payload_for(key: str) -> dict[str, Any]:
-                return build_payload(
-                    idempotency_key=key,
-                    event=event,
-                    created_at=now,
-                    run=run_info,
-                    landslide=row,
-                    geometry_wgs84=wgs84,
-                    quicklook=row["quicklook"],
-                )
-
+        for channel in channels:
             queued += outbox.enqueue(
                 self._conn,
                 channel=channel,
