@@ -150,7 +150,7 @@ class GeeSettings(_Strict):
     assets: AssetIds = AssetIds()
     export: ExportSettings = ExportSettings()
     retry: RetrySettings = RetrySettings()
-    # Tile edge of a computePixels request carrying all 29 bands: 29 x 512² x 5 B = 38 MiB,
+    # Tile edge of a computePixels request carrying all 29 bands: 29 x 512² x 5 B = 36 MiB,
     # under Earth Engine's 48 MiB (gee_scripts.fetch.MAX_CHUNK_PX = 576).
     chunk_px: int = Field(512, ge=16, le=576)
     max_workers: int = Field(4, ge=1, le=32)  # parallel computePixels requests
