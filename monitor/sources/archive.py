@@ -596,12 +596,13 @@ class ArchiveSource:
         comp = greenest_pixel(refl, masked)
         used = np.unique(comp.chosen[comp.chosen >= 0])
         dates = ",".join(d.isoformat() for d in rows["date"].to_numpy()[used])
-        missing = float((comp.clear_count == 0).mean())
-        if missing == 1.0:
+        n_missing = int((comp.clear_count == 0).sum())
+        if n_missing == comp.clear_count.size:
             status.append(f"S2 {label} window {window}: no clear pixel in {len(rows)} acquisitions")
-        elif missing > 0.0:
+        elif n_missing:
+            share = 100.0 * n_missing / comp.clear_count.size
             status.append(
-                f"S2 {label} window {window}: {100 * missing:.1f}% of pixels without a clear "
+                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
                 f"observation in {len(rows)} acquisitions"
             )
         return _Optical.of(comp, dates)
