@@ -1,0 +1,63 @@
+"""Quicklook PNGs: four panels around the candidate, outline drawn, missing data shown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.image import imread
+from shapely.geometry import box
+
+from monitor.alerts.quicklook import render_quicklook
+
+H, W = 120, 160
+X0, Y0 = 600_000.0, 1_270_000.0
+
+
+def _stack(post_rgb_missing: bool = False) -> xr.Dataset:
+    x = X0 + 5 + 10 * np.arange(W)
+    y = Y0 - 5 - 10 * np.arange(H)
+    green = np.zeros((3, H, W), np.float32)
+    green[1] = 0.15  # green vegetation everywhere
+    post = green.copy()
+    post[:, 40:60, 50:70] = 0.25  # bare soil where the landslide is
+    dndvi = np.zeros((H, W), np.float32)
+    dndvi[40:60, 50:70] = -0.5
+    return xr.Dataset(
+        {
+            "pre_rgb": (("rgb", "y", "x"), green),
+            "post_rgb": (
+                ("rgb", "y", "x"),
+                np.full_like(post, np.nan) if post_rgb_missing else post,
+            ),
+            "dNDVI": (("y", "x"), dndvi),
+            "dVV": (("y", "x"), np.full((H, W), -1.0, np.float32)),
+        },
+        coords={"x": x, "y": y},
+        attrs={"region": "test-region"},
+    )
+
+
+def _red_pixels(image: np.ndarray) -> int:
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return int(((r > 0.9) & (g < 0.2) & (b < 0.2)).sum())
+
+
+def test_quicklook_png_has_four_panels_and_the_outline(tmp_path):
+    # The landslide: rows 40..60, cols 50..70 of the stack.
+    outline = box(X0 + 500, Y0 - 600, X0 + 700, Y0 - 400)
+    path = render_quicklook(_stack(), outline, tmp_path / "sub" / "ql.png", dpi=50)
+    image = imread(path)
+    assert image.shape[:2] == (180, 640)  # 4 panels x 3.2 in x 50 dpi, 3.6 in high
+    assert _red_pixels(image) > 100  # the outline on every panel
+    quarters = np.array_split(image[:, :, :3], 4, axis=1)
+    assert all(_red_pixels(q) > 20 for q in quarters)
+
+
+def test_missing_optical_and_outside_candidate(tmp_path):
+    outline = box(X0 + 500, Y0 - 600, X0 + 700, Y0 - 400)
+    path = render_quicklook(_stack(post_rgb_missing=True), outline, tmp_path / "ql.png", dpi=40)
+    assert path.stat().st_size > 1000
+    far = box(X0 + 50_000, Y0, X0 + 50_100, Y0 + 100)
+    with pytest.raises(ValueError, match="outside the feature stack of region 'test-region'"):
+        render_quicklook(_stack(), far, tmp_path / "far.png")

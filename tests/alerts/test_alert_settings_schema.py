@@ -1,0 +1,173 @@
+"""Alert settings validation, channel routing, the published schema and the signature."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+import jsonschema
+import pytest
+from pydantic import ValidationError
+from shapely.geometry import box
+
+from monitor.alerts.payload import SCHEMA_PATH, alert_schema, build_payload, validate_payload
+from monitor.alerts.settings import (
+    AlertConfigError,
+    AlertRouting,
+    AlertSettings,
+    AlertTargets,
+    RetryPolicy,
+    SmtpSettings,
+)
+from monitor.alerts.webhook import sign, verify
+
+HOOK = {"name": "ops", "url": "https://hooks.example.org/ls", "secret_env": "LM_HOOK_SECRET"}
+SMTP = {"host": "smtp.example.org", "from_address": "monitor@example.org"}
+
+
+def test_secrets_are_named_never_given():
+    with pytest.raises(ValidationError, match="is not an environment variable name"):
+        SmtpSettings(**SMTP, username_env="monitor", password_env="hunter2 !")
+    with pytest.raises(ValidationError, match="set both username_env and password_env"):
+        SmtpSettings(**SMTP, username_env="LM_SMTP_USER")
+    with pytest.raises(ValidationError, match="secret_env"):
+        AlertSettings(webhooks=[{**HOOK, "secret_env": "s3cr3t-value!"}])
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        AlertSettings(smtp={**SMTP, "password": "hunter2"})
+
+
+def test_credentials_come_from_the_environment(monkeypatch):
+    smtp = SmtpSettings(**SMTP, username_env="LM_SMTP_USER", password_env="LM_SMTP_PASSWORD")
+    monkeypatch.setenv("LM_SMTP_USER", "monitor")
+    monkeypatch.delenv("LM_SMTP_PASSWORD", raising=False)
+    with pytest.raises(AlertConfigError, match="environment variable LM_SMTP_PASSWORD is not set"):
+        smtp.credentials()
+    monkeypatch.setenv("LM_SMTP_PASSWORD", "pw")
+    assert smtp.credentials() == ("monitor", "pw")
+    assert SmtpSettings(**SMTP).credentials() is None
+    assert SmtpSettings(**SMTP).port == 587 and SmtpSettings(**SMTP).starttls
+
+
+def test_addresses_and_smtp_are_checked():
+    with pytest.raises(ValidationError, match=r"not e-mail addresses: 'ops\.example\.org'"):
+        AlertSettings(smtp=SMTP, email=["ops.example.org"])
+    with pytest.raises(ValidationError, match="no smtp server section"):
+        AlertSettings(email=["ops@example.org"])
+
+
+def test_routing_global_and_per_region():
+    settings = AlertSettings(smtp=SMTP, email=["Ops@Example.org"], webhooks=[HOOK])
+    routing = AlertRouting.from_settings(
+        settings,
+        {
+            "alps": AlertTargets(email=["alps@example.org"]),
+            "hills": AlertTargets(
+                webhooks=[{**HOOK, "name": "roads", "url": "https://roads.example.org/h"}],
+                inherit=False,
+            ),
+            "plain": None,
+        },
+    )
+    assert routing.channels_for("alps") == (
+        "email:ops@example.org",
+        "webhook:ops",
+        "email:alps@example.org",
+    )
+    assert routing.channels_for("hills") == ("webhook:roads",)
+    assert routing.channels_for("plain") == ("email:ops@example.org", "webhook:ops")
+    assert routing.channels_for("unlisted") == routing.default
+    assert set(routing.webhooks) == {"ops", "roads"}
+
+
+def test_routing_errors_name_the_region():
+    with pytest.raises(AlertConfigError, match=r"region 'alps': alerts\.email is set but"):
+        AlertRouting.from_settings(AlertSettings(), {"alps": AlertTargets(email=["a@b.org"])})
+    clash = AlertTargets(webhooks=[{**HOOK, "url": "https://other.example.org/"}])
+    with pytest.raises(AlertConfigError, match="region 'alps': webhook name 'ops' is used by"):
+        AlertRouting.from_settings(AlertSettings(webhooks=[HOOK]), {"alps": clash})
+
+
+def test_backoff_is_exponential_and_capped():
+    policy = RetryPolicy(base_delay_s=60, factor=2, max_delay_s=600)
+    assert [policy.delay_s(n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
+
+
+def _payload(**landslide_overrides):
+    landslide = {
+        "uid": "0b0c6a4e-5d4e-4f5e-9a51-2f2d2a0f9c11",
+        "fid": 3,
+        "region": "valtellina-alps",
+        "status": "candidate",
+        "revision": 1,
+        "first_seen": "2024-09-15",
+        "last_seen": "2024-09-15",
+        "times_seen": 1,
+        "setting": "S1",
+        "pre_date": "2024-08-20",
+        "post_date": "2024-08-27",
+        "local_epsg": 32632,
+        "area_m2": 5400.0,
+        "previous_area_m2": None,
+        "prob_mean": 0.71,
+        "prob_max": 0.93,
+        "agreement": 0.8,
+        "dNDVI_mean": float("nan"),  # S1 setting: no optical -> null
+        "dVV_mean": -2.1,
+        "dVH_mean": -2.9,
+        "slope_mean": 33.0,
+    }
+    landslide.update(landslide_overrides)
+    return build_payload(
+        idempotency_key="0b0c6a4e-5d4e-4f5e-9a51-2f2d2a0f9c11.r1.abcdef012345",
+        event="landslide.new",
+        created_at=datetime(2024, 9, 15, 6, tzinfo=UTC),
+        run={"id": 7, "date": "2024-09-15", "source": "archive"},
+        landslide=landslide,
+        geometry_wgs84=box(9.93, 46.22, 9.931, 46.2205),
+        quicklook=None,
+    )
+
+
+def test_published_schema_is_valid_and_accepts_payloads():
+    jsonschema.Draft202012Validator.check_schema(alert_schema())
+    assert json.loads(SCHEMA_PATH.read_text())["$id"] == alert_schema()["$id"]
+    payload = _payload()
+    validate_payload(payload)
+    assert payload["landslide"]["dNDVI_mean"] is None
+    assert payload["landslide"]["geometry"]["type"] == "Polygon"
+    assert payload["landslide"]["bbox"] == [9.93, 46.22, 9.931, 46.2205]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("event",), "landslide.moved", "is not one of"),
+        (("landslide", "prob_mean"), 1.7, "greater than the maximum"),
+        (("landslide", "status"), "maybe", "is not one of"),
+        (("landslide", "area_m2"), 0, "less than or equal to the minimum"),
+        (("idempotency_key",), "short", "does not match"),
+    ],
+)
+def test_schema_rejects_bad_payloads(path, value, message):
+    payload = copy.deepcopy(_payload())
+    target = payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError, match=message):
+        validate_payload(payload)
+    del payload["run"]
+    with pytest.raises(jsonschema.ValidationError, match="'run' is a required property"):
+        validate_payload(payload)
+
+
+def test_signature_is_hmac_sha256_of_the_raw_body():
+    body = b'{"a":1}'
+    expected = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert sign(b"k", body) == f"sha256={expected}"
+    assert verify(b"k", body, f"sha256={expected}")
+    assert not verify(b"k", b'{"a": 1}', f"sha256={expected}")
+    assert not verify(b"k", body, None)
