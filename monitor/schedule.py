@@ -493,8 +493,12 @@ def serve(
     jobstore_url: str,
     completed_dates: Callable[[], Collection[date]],
     runner: CliRunner,
+    now: Callable[[], datetime] | None = None,
 ) -> int:
-    """Run the scheduler in the foreground until SIGTERM or SIGINT; returns the exit status."""
+    """Run the scheduler in the foreground until SIGTERM or SIGINT; returns the exit status.
+
+    ``now`` replaces the clock the catch-up passes read (tests); APScheduler fires on the real
+    clock."""
     stop_requested = threading.Event()
 
     def _request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -504,7 +508,7 @@ def serve(
     previous: dict[int, Any] = {
         sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
     }
-    daily = DailyScheduler(settings, jobstore_url, completed_dates, runner)
+    daily = DailyScheduler(settings, jobstore_url, completed_dates, runner, now=now)
     try:
         daily.start()
         stop_requested.wait()
