@@ -256,8 +256,14 @@ def _write_region(
 
 
 def _build_one(args: tuple) -> str:
-    _write_region(*args)
-    return args[1].name
+    target, area = args[0], args[1]
+    try:
+        _write_region(*args)
+    except Exception as exc:
+        for tmp in target.parent.glob(f".{target.name}.tmp-{os.getpid()}"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"building archive region {area.name!r} failed: {exc}") from exc
+    return area.name
 
 
 def build_archive(
@@ -325,6 +331,7 @@ def build_archive(
 class _Region:
     name: str
     path: Path
+    stamp: int  # mtime of region.json when read: a rebuilt region is read again
     meta: dict
     grid: Grid
     catalog: pd.DataFrame
@@ -361,10 +368,14 @@ class ArchiveSource:
         return sorted(p.name for p in base.iterdir() if (p / "region.json").is_file())
 
     def _region(self, name: str) -> _Region:
-        cached = self._regions.get(name)
-        if cached is not None:
-            return cached
         path = _region_dir(self.path, name)
+        try:
+            stamp = (path / "region.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = -1
+        cached = self._regions.get(name)
+        if cached is not None and cached.stamp == stamp:
+            return cached
         meta = _read_meta(path)
         if meta is None:
             known = ", ".join(self.regions()) or "none"
@@ -380,7 +391,7 @@ class ArchiveSource:
         catalog["date"] = catalog["date"].dt.date
         g = meta["grid"]
         grid = Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
-        region = _Region(name, path, meta, grid, catalog, root)
+        region = _Region(name, path, stamp, meta, grid, catalog, root)
         self._regions[name] = region
         return region
 

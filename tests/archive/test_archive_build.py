@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from conftest import REGIONS, SIMULATION, small_area
+from conftest import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
 from monitor.sources.archive import ArchiveSource, build_archive
@@ -41,17 +41,22 @@ def test_same_seed_same_archive_other_seed_other_archive(
 
 
 def test_rebuild_skips_unchanged_and_rebuilds_changed_regions(tmp_path: Path) -> None:
-    area = small_area("tiny", 9.93, 46.22)
     area = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))
     spec = SimulationSpec(landscape="alpine", seed=3)
     first = build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False)
     assert first.built == ["tiny"] and first.skipped == []
     again = build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False)
     assert again.built == [] and again.skipped == ["tiny"]
+    source = ArchiveSource(tmp_path)  # opened before the rebuild, used after it
+    before = source.catalog("tiny")
+    elevation = zarr.open_array(tmp_path / "regions/tiny/data.zarr/static/elevation")[:]
     changed = build_archive(
         tmp_path, [(area, spec.model_copy(update={"seed": 4}))], SIMULATION, progress=False
     )
     assert changed.built == ["tiny"]
+    after = zarr.open_array(tmp_path / "regions/tiny/data.zarr/static/elevation")[:]
+    assert not np.array_equal(elevation, after)
+    assert not source.catalog("tiny").equals(before)  # the open source sees the new region
     assert not list((tmp_path / "regions").glob(".tiny*"))  # no temporary folders left
 
 
