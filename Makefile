@@ -6,7 +6,7 @@ PIP := $(BIN)/pip install -c constraints.txt
 DEMO_CONFIG := config/demo.yaml
 DEMO_DATE := 2024-09-15
 
-.PHONY: venv demo test lint bench clean-demo
+.PHONY: venv demo test lint bench clean-demo browser-deps
 
 venv: $(VENV)/.installed
 
@@ -23,7 +23,18 @@ demo: venv
 	$(BIN)/python -m monitor.demo_inbox --config $(DEMO_CONFIG) --dir runs/demo/alerts -- \
 		$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
 
-test: venv
+# The review page's browser test (tests/ops) needs Debian's headless Chromium + chromedriver and
+# the page's JS/CSS from npm under .cache/browser-assets. Idempotent; installs only as root.
+browser-deps: venv
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		&& command -v npm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium chromium-driver npm >/dev/null; \
+	else echo "browser-deps: not root; install chromium chromium-driver npm or the browser test is skipped"; fi
+	@if command -v npm >/dev/null; then $(BIN)/python tests/ops/browser_assets.py; fi
+
+test: venv browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
