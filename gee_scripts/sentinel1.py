@@ -12,6 +12,8 @@ median is taken in dB (the median commutes with the monotonic dB transform).
 
 from __future__ import annotations
 
+import math
+
 import ee
 
 from gee_scripts.settings import AssetIds, S1Settings
@@ -65,7 +67,9 @@ def edge_mask(image: ee.Image, s1: S1Settings) -> ee.Image:
 
 def _to_linear(image: ee.Image) -> ee.Image:
     pols = list(POLARISATIONS)
-    linear = ee.Image.constant(10).pow(image.select(pols).divide(10)).rename(pols)
+    # 10^(dB/10) as exp(dB · ln 10 / 10): the result keeps the scene's footprint (a constant
+    # base would make it unbounded), which the look-direction estimate reduces over.
+    linear = image.select(pols).multiply(math.log(10) / 10).exp().rename(pols)
     return ee.Image(
         linear.addBands(image.select("angle")).copyProperties(image, ["system:time_start"])
     )

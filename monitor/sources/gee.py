@@ -224,14 +224,16 @@ def _status(
     out = []
     for label, window in (("pre", pre), ("post", post)):
         n = len(getattr(availability, f"s2_dates_{label}"))
-        without = float(np.mean(np.nan_to_num(bands[f"s2_clear_{label}"]) <= 0))
+        clear = np.nan_to_num(bands[f"s2_clear_{label}"])
+        n_missing = int((clear <= 0).sum())
         if n == 0:
             out.append(f"S2 {label} window {window}: no acquisition")
-        elif without == 1.0:
+        elif n_missing == clear.size:
             out.append(f"S2 {label} window {window}: no clear pixel in {n} acquisitions")
-        elif without > 0.0:
+        elif n_missing:
+            share = 100.0 * n_missing / clear.size
             out.append(
-                f"S2 {label} window {window}: {100 * without:.1f}% of pixels without a clear "
+                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
                 f"observation in {n} acquisitions"
             )
     for label, window in (("pre", pre), ("post", post)):

@@ -173,10 +173,10 @@ def test_partly_clouded_pre_window_and_invalid_radar_are_reported() -> None:
     )
     with server.installed():
         stack = _source().features(AREA, PRE, POST)
-    pct = 100 * (grid.width // 4) / grid.width
+    n_missing = grid.height * (grid.width // 4)  # 171 x 41 = 7011 pixels, 25 %
     assert stack.attrs["status"].split("; ") == [
-        f"S2 pre window 2024-07-17/2024-08-16: {pct:.1f}% of pixels without a clear observation "
-        "in 2 acquisitions",
+        f"S2 pre window 2024-07-17/2024-08-16: {n_missing} pixels (25%) without a clear "
+        "observation in 2 acquisitions",
         "S1 post window 2024-08-16/2024-09-15: no valid pixel in 2 acquisitions "
         "(border noise, layover or shadow everywhere)",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import ee
@@ -162,8 +163,12 @@ def test_s1_edge_mask_flattening_and_median_in_db() -> None:
     gt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.gt")}
     lt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.lt")}
     assert {30.63993, -30.0} <= gt_values and 44.73 in lt_values
-    # dB -> linear (10^(x/10)) before flattening, 10·log10 after.
-    assert _calls(tree, "Image.pow") and _calls(tree, "Image.log10")
+    # dB -> linear (exp(x·ln10/10) = 10^(x/10)) before flattening, 10·log10 after.
+    (to_linear,) = _calls(tree, "Image.exp")
+    assert to_linear["args"]["value"]["args"]["image2"]["args"]["value"] == pytest.approx(
+        math.log(10) / 10
+    )
+    assert _calls(tree, "Image.log10")
     log10 = _calls(tree, "Image.log10")[0]
     times_ten = next(c for c in _calls(tree, "Image.multiply") if c["args"]["image1"] is log10)
     assert times_ten["args"]["image2"]["args"]["value"] == 10
