@@ -1,8 +1,9 @@
 """E-mail delivery: one digest per recipient with a summary table and the quicklooks inline.
 
-All alerts due for one recipient go in one message: a plain-text and an HTML summary table
-(event, landslide, region, area, probabilities, setting, bracketing dates, map link), each
-landslide's quicklook PNG inline in the HTML part, and the landslides as a GeoJSON attachment.
+The alerts due for one recipient go in one message (up to ``batch_size``, 20): a plain-text
+and an HTML summary table (event, landslide, region, area, probabilities, setting, bracketing
+dates, map link), each landslide's quicklook PNG inline in the HTML part, and the landslides as
+a GeoJSON attachment.
 
 Transport: SMTP to the configured server, ``STARTTLS`` (certificate verified against the system
 store or the configured ``ca_file``) and ``LOGIN`` with the username/password read from the
@@ -187,11 +188,10 @@ def _refusal(exc: smtplib.SMTPException) -> DeliveryError:
 class EmailSender:
     """Sends digests to one recipient through the configured SMTP server."""
 
-    batch = True
-
-    def __init__(self, smtp: SmtpSettings, recipient: str) -> None:
+    def __init__(self, smtp: SmtpSettings, recipient: str, batch_size: int = 20) -> None:
         self.smtp = smtp
         self.recipient = recipient
+        self.batch_size = batch_size  # keeps a digest with its quicklooks a few MB at most
 
     def send(self, alerts: Sequence[Alert]) -> None:
         message = build_message(self.smtp, self.recipient, alerts)

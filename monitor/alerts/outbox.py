@@ -167,10 +167,10 @@ class DeliveryError(RuntimeError):
 
 
 class Sender(Protocol):
-    """Delivers alerts to one channel. ``batch``: all due alerts of the channel go in one
-    :meth:`send` call (e-mail digest); otherwise one call per alert (webhook)."""
+    """Delivers alerts to one channel, at most ``batch_size`` alerts per :meth:`send` call
+    (an e-mail digest carries several; a webhook POST one)."""
 
-    batch: bool
+    batch_size: int
 
     def send(self, alerts: Sequence[Alert]) -> None: ...
 
@@ -305,6 +305,15 @@ class Outbox:
                 [(_ts(now), a.id) for a in alerts],
             )
 
+    def _release(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        with gpkg.transaction(self._conn):
+            self._conn.executemany(
+                f"UPDATE {TABLE} SET claimed_until = NULL, claimed_by = NULL WHERE id = ?",
+                [(a.id,) for a in alerts],
+            )
+
     def _mark_failed(
         self,
         alerts: Sequence[Alert],
@@ -357,14 +366,20 @@ class Outbox:
                 self._mark_failed(alerts, _as_delivery_error(exc), now, routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue
-            groups = [alerts] if sender.batch else [[a] for a in alerts]
-            for group in groups:
+            size = max(1, sender.batch_size)
+            groups = [alerts[i : i + size] for i in range(0, len(alerts), size)]
+            for n, group in enumerate(groups):
                 try:
                     sender.send(group)
                 except Exception as exc:  # recorded on the rows; the run goes on
                     error = _as_delivery_error(exc)
                     self._mark_failed(group, error, now, routing.retry, report)
                     log.warning("alert delivery to %s failed: %s", channel, error)
+                    if not error.permanent:
+                        # The channel is down: leave its other alerts as they were (due, not
+                        # counted as attempts) instead of waiting out a timeout for each.
+                        self._release([a for g in groups[n + 1 :] for a in g])
+                        break
                     continue
                 self._mark_sent(group, now)
                 report.sent += len(group)

@@ -67,7 +67,7 @@ def _retry_after(response: requests.Response) -> float | None:
 class WebhookSender:
     """POSTs each alert to one webhook."""
 
-    batch = False
+    batch_size = 1
 
     def __init__(self, settings: WebhookSettings, session: requests.Session | None = None) -> None:
         self.settings = settings

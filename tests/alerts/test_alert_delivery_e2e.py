@@ -132,6 +132,22 @@ def test_server_down_alert_waits_and_goes_out_on_next_delivery(
     assert [r["attempts"] for r in outbox.rows("sent")] == [2, 2]
 
 
+def test_a_down_webhook_is_tried_once_per_delivery(inventory, receiver, mailbox):
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(
+        inventory, DAY, candidates([(0, 0, 90, 90), (400, 0, 90, 90), (800, 0, 90, 90)]), routing
+    )
+    outbox = inventory.outbox()
+    down = outbox.deliver(routing, now=T0)
+    assert (down.sent, down.retrying, down.pending) == (0, 1, 3)
+    assert [r["attempts"] for r in outbox.rows()] == [1, 0, 0]  # the others were not tried
+    assert all(r["claimed_by"] is None for r in outbox.rows())
+    receiver.start()
+    up = outbox.deliver(routing, now=T0 + timedelta(minutes=2))
+    assert (up.sent, up.pending) == (3, 0)
+    assert len(receiver.requests) == 3
+
+
 def test_backoff_doubles_then_delivers_and_permanent_refusal_is_dead(inventory, receiver, mailbox):
     receiver.start()
     receiver.answers = [503, 503, 429]
