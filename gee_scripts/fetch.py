@@ -25,7 +25,9 @@ import ee
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+import xee
 from affine import Affine
+from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
 from gee_scripts.assembly import FLAT_BANDS, RGB_BANDS, STACK_BANDS
@@ -37,6 +39,7 @@ __all__ = [
     "REQUEST_BYTE_LIMIT",
     "Transform",
     "fetch_flat",
+    "fit_grid",
     "flatten_stack",
     "open_flat",
     "requests_per_fetch",
@@ -48,6 +51,18 @@ log = logging.getLogger(__name__)
 Transform = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), GDAL order
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels answer limit
 MAX_CHUNK_PX = math.isqrt(REQUEST_BYTE_LIMIT // (len(FLAT_BANDS) * 5)) // 16 * 16
+
+
+def fit_grid(
+    geometry_wgs84: BaseGeometry, crs: str, res: float = 10.0
+) -> tuple[str, Transform, tuple[int, int]]:
+    """``(crs, transform, (height, width))`` of the ``res`` grid covering ``geometry_wgs84``
+    in ``crs``, by ``xee.fit_geometry`` (origin snapped outward to whole pixels). For the UTM
+    zone of the centroid this is exactly ``monitor.grid.region_grid`` (tested)."""
+    params = xee.fit_geometry(geometry_wgs84, grid_crs=crs, grid_scale=(res, -res))
+    width, height = params["shape_2d"]
+    a, b, c, d, e, f = params["crs_transform"]
+    return params["crs"], (a, b, c, d, e, f), (height, width)
 
 
 def open_flat(

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import ee
 import numpy as np
 import pytest
-from shapely.geometry import box
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import box, shape
 
 from gee_scripts import fetch
 from gee_scripts.assembly import FLAT_BANDS, STACK_BANDS
@@ -254,3 +258,35 @@ def test_fetch_refuses_a_rotated_grid() -> None:
             shape=(2, 2),
             retry=Backoff(attempts=1),
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lon=st.floats(-179.0, 179.0),
+    lat=st.floats(-70.0, 70.0),
+    dx=st.floats(0.001, 0.2),
+    dy=st.floats(0.001, 0.2),
+)
+def test_xee_fit_geometry_agrees_with_the_region_grid(
+    lon: float, lat: float, dx: float, dy: float
+) -> None:
+    """Same CRS, pixel size and origin; the same shape except that xee's ``ceil - floor`` may
+    add one row/column when an edge lies within float rounding of a pixel boundary. The source
+    fetches on ``region_grid`` itself, so parity never depends on this."""
+    geometry = box(lon, lat, lon + dx, lat + dy)
+    grid = region_grid(geometry)
+    crs, transform, (height, width) = fetch.fit_grid(geometry, grid.crs)
+    assert (crs, transform) == (grid.crs, tuple(grid.transform)[:6])
+    assert 0 <= height - grid.height <= 1 and 0 <= width - grid.width <= 1
+
+
+def test_xee_fit_geometry_of_the_demo_regions_is_exact() -> None:
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/demo.yaml").read_text())
+    for region in config["regions"]:
+        geometry = shape(region["geometry"])
+        grid = region_grid(geometry)
+        assert fetch.fit_grid(geometry, grid.crs) == (
+            grid.crs,
+            tuple(grid.transform)[:6],
+            grid.shape,
+        ), region["name"]
