@@ -157,7 +157,8 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         f"<p>{html.escape(intro)}</p>"
         '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse:collapse">'
         f"<tr>{head}</tr>{''.join(cells)}</table>"
-        "<p>Quicklooks: pre-event and post-event true colour, dNDVI, dVV (dB); outline in "
+        "<p>Quicklooks: pre-event and post-event true colour, dNDVI, dVV (dB); grey: no valid "
+        "observation (clouds, shadow, layover); outline in "
         f"red.</p>{figures}</body></html>"
     )
     message.add_alternative(page, subtype="html")
