@@ -51,6 +51,11 @@ def gee_window(window: Window) -> tuple[str, str]:
     return window.start.isoformat(), window.end.isoformat()
 
 
+def _transform(grid: Grid) -> fetch.Transform:
+    a, b, c, d, e, f = tuple(grid.transform)[:6]
+    return (a, b, c, d, e, f)
+
+
 @dataclass(frozen=True)
 class _Request:
     area: AreaOfInterest
@@ -98,11 +103,11 @@ class GeeSource:
                 f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
             )
         image = self._image(request, availability)
-        transform = tuple(request.grid.transform)[:6]
+        transform = _transform(request.grid)
         bands = fetch.fetch_flat(
             image,
             crs=request.grid.crs,
-            transform=transform,  # type: ignore[arg-type]
+            transform=transform,
             shape=request.grid.shape,
             chunk_px=self.settings.chunk_px,
             max_workers=self.settings.max_workers,
@@ -128,7 +133,7 @@ class GeeSource:
         stack = fetch.to_feature_stack(
             bands,
             crs=request.grid.crs,
-            transform=transform,  # type: ignore[arg-type]
+            transform=transform,
             shape=request.grid.shape,
             attrs=attrs,
         )
@@ -169,7 +174,7 @@ class GeeSource:
             self._image(request, availability),
             description=f"{area.name}_{request.post[0]}",
             crs=request.grid.crs,
-            transform=tuple(request.grid.transform)[:6],  # type: ignore[arg-type]
+            transform=_transform(request.grid),
             shape=request.grid.shape,
             settings=self.settings.export,
             retry=self._backoff,

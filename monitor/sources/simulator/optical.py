@@ -10,12 +10,12 @@ from datetime import date
 
 import numpy as np
 
+from monitor.sources.archive_writer import S2_BANDS
 from monitor.sources.simulator.noise import fractal_field
 from monitor.sources.simulator.surface import ENDMEMBERS, Surface
 
 __all__ = ["S2_BANDS", "S2Scene", "render_s2", "solar_position"]
 
-S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8", "B11", "B12")
 
 # Reflectance spectra (B2, B3, B4, B8, B11, B12) of the endmembers, typical library values.
 _GREEN_VEG = np.array([0.030, 0.060, 0.035, 0.340, 0.170, 0.080], np.float32)

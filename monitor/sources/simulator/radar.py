@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.sources.archive_writer import S1_BANDS
 from monitor.sources.simulator.landcover import CROP, GRASS, SHRUB, TREE, WETLAND
 from monitor.sources.simulator.noise import fractal_field
 from monitor.sources.simulator.surface import ENDMEMBERS, Surface
@@ -17,7 +18,6 @@ from monitor.sources.terrain_flattening import TrackGeometry, slope_correction_f
 
 __all__ = ["ENL", "S1_BANDS", "Track", "render_s1", "swath_incidence"]
 
-S1_BANDS: tuple[str, ...] = ("VV", "VH")
 ENL = 4.4  # equivalent number of looks of IW GRD high-resolution products
 _NOISE_FLOOR_DB = (-24.0, -28.0)  # noise-equivalent sigma0, VV and VH
 _SWATH_GRADIENT_DEG_PER_M = (46.0 - 29.1) / 250e3  # IW: 29.1° to 46° over 250 km

@@ -1,0 +1,100 @@
+"""Real exports through RegionWriter, composited to the analytic values of hand-made scenes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from models.feature_stack import validate
+from monitor.grid import region_grid
+from monitor.sources.archive import ArchiveSource, RegionWriter, TrackInfo
+from monitor.sources.base import AreaOfInterest, Window
+
+AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
+PRE = Window(date(2024, 7, 1), date(2024, 8, 1))
+POST = Window(date(2024, 8, 1), date(2024, 9, 1))
+
+
+def _s2(b8: int, b4: int, shape: tuple[int, int]) -> np.ndarray:
+    dn = np.full((6, *shape), 800, np.uint16)
+    dn[3], dn[2] = b8, b4
+    return dn
+
+
+def _write(path: Path) -> None:
+    grid = region_grid(AREA.geometry)
+    shape = grid.shape
+    landcover = np.full(shape, 10, np.uint8)
+    track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
+    with RegionWriter(path, AREA, n_s2=4, n_s1=3, tracks=[track]) as w:
+        w.write_static(np.full(shape, 500.0), landcover, np.full(shape, 20.0), np.full(shape, 15))
+        clear = np.zeros(shape, np.uint8)
+        cloudy = np.full(shape, 90, np.uint8)
+        sun = {"sun_zenith": 30.0, "sun_azimuth": 150.0}
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), clear, **sun)  # NDVI 0.6
+        w.write_s2(1, date(2024, 7, 10), _s2(5000, 500, shape), cloudy, **sun)  # 0.82, cloud
+        w.write_s2(2, date(2024, 7, 15), _s2(3400, 600, shape), clear, **sun)  # NDVI 0.7
+        w.write_s2(3, date(2024, 8, 10), _s2(2400, 1600, shape), clear, **sun)  # NDVI 0.2
+        vv_vh = np.empty((2, *shape), np.float32)
+        vv_vh[1] = -15.0
+        for index, when, vv in ((0, date(2024, 7, 3), -8.0), (1, date(2024, 7, 15), -10.0)):
+            vv_vh[0] = vv
+            w.write_s1(index, when, 0, vv_vh)
+        vv_vh[0] = -6.0
+        vv_vh[:, :3, :3] = np.nan  # a corner without data
+        w.write_s1(2, date(2024, 8, 8), 0, vv_vh)
+        truth = gpd.GeoDataFrame(
+            {"kind": ["landslide"], "event_date": [date(2024, 8, 2)], "area_m2": [900.0]},
+            geometry=[box(10.001, 45.001, 10.0014, 45.0013)],
+            crs="EPSG:4326",
+        )
+        w.write_ground_truth(truth)
+        w.commit()
+
+
+def test_exported_scenes_composite_to_the_analytic_values(tmp_path: Path) -> None:
+    _write(tmp_path)
+    source = ArchiveSource(tmp_path)
+    stack = source.features(AREA, PRE, POST)
+    validate(stack)
+    np.testing.assert_allclose(stack.preNDVI.values, 0.7, atol=1e-6)  # not the clouded 0.82
+    np.testing.assert_allclose(stack.dNDVI.values, 0.2 - 0.7, atol=1e-6)
+    assert (stack.s2_clear_pre.values == 2).all() and (stack.s2_clear_post.values == 1).all()
+    assert stack.attrs["s2_dates_pre"] == "2024-07-15"
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))  # gamma0 = sigma0 / cos(theta_i)
+    np.testing.assert_allclose(stack.preVV.values, -9.0 + flat, atol=1e-4)  # median of 2
+    np.testing.assert_allclose(stack.preVH.values, -15.0 + flat, atol=1e-4)
+    post_vv = stack.postVV.values
+    assert np.isnan(post_vv[:3, :3]).all() and (stack.s1_count_post.values[:3, :3] == 0).all()
+    np.testing.assert_allclose(stack.dVV.values[3:, 3:], 3.0, atol=1e-4)
+    np.testing.assert_allclose(stack.liaDeg.values, 35.0, atol=1e-3)
+    assert (stack.layover.values == 0).all() and (stack.slope.values == 0).all()
+    assert stack.attrs["s1_dates_pre"] == "2024-07-03,2024-07-15"
+    assert stack.attrs["status"] == "ok"
+    assert stack.attrs["archive_origin"] == "export"
+    truth = source.ground_truth("export")
+    assert truth["event_date"].tolist() == [date(2024, 8, 2)]
+
+
+def test_writer_refuses_wrong_shapes_and_leaves_nothing(tmp_path: Path) -> None:
+    grid = region_grid(AREA.geometry)
+    track = TrackInfo(88, "descending", 280.0, np.full(grid.shape, 35.0, np.float32))
+    with (
+        pytest.raises(ValueError, match=r"'export': S2 2024-07-05 reflectance has shape"),
+        RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[track]) as w,
+    ):
+        w.write_s2(
+            0,
+            date(2024, 7, 5),
+            np.zeros((6, 3, 3), np.uint16),
+            np.zeros((3, 3)),
+            sun_zenith=30.0,
+            sun_azimuth=150.0,
+        )
+    assert not any((tmp_path / "regions").iterdir())
+    assert ArchiveSource(tmp_path).regions() == []
