@@ -1,0 +1,110 @@
+"""The deploy files run the same CLI on the same daily schedule, take secrets only from the
+environment, and the Kubernetes example configuration is a valid configuration."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from monitor.cli import build_parser
+from monitor.config import load_config
+from monitor.schedule import ScheduleSettings, cron_trigger
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEFAULT_CRON = ScheduleSettings().cron
+
+
+def _unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(DEPLOY / "systemd" / name)
+    return parser
+
+
+def _cli_args(command: str) -> list[str]:
+    """The arguments after the ``landslide-monitor`` executable, checked by the real parser."""
+    words = shlex.split(command)
+    index = next(i for i, w in enumerate(words) if w.endswith("landslide-monitor"))
+    args = words[index + 1 :]
+    build_parser().parse_args(args)  # raises SystemExit if the CLI would refuse them
+    return args
+
+
+def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> None:
+    service = _unit("landslide-monitor.service")
+    args = _cli_args(service["Service"]["ExecStart"])
+    assert args[:1] == ["run"] and "--config" in args
+    assert service["Service"]["EnvironmentFile"].startswith("/etc/landslide-monitor/")
+    assert service["Service"]["SuccessExitStatus"] == "75"  # lock held: not a failure
+    timer = _unit("landslide-monitor.timer")
+    assert timer["Timer"]["OnCalendar"] == "*-*-* 06:00:00 UTC"
+    assert timer["Timer"]["Persistent"] == "true"
+    scheduler = _unit("landslide-monitor-scheduler.service")
+    assert _cli_args(scheduler["Service"]["ExecStart"])[:1] == ["schedule"]
+    assert scheduler["Service"]["KillMode"] == "mixed"  # SIGTERM to the scheduler only
+    stop_s = int(scheduler["Service"]["TimeoutStopSec"])
+    assert stop_s > ScheduleSettings().stop_grace_s + 30
+
+
+def test_crontab_and_cronjob_fire_on_the_default_schedule_and_run_the_cli() -> None:
+    lines = [
+        line
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert len(lines) == 1
+    fields = lines[0].split(None, 5)
+    assert " ".join(fields[:5]) == DEFAULT_CRON
+    cron_trigger(" ".join(fields[:5]), "UTC")
+    command = fields[5].split("&&")[-1].split(">>")[0]
+    assert _cli_args(command)[-3:] == ["run", "--config", "/etc/landslide-monitor/config.yaml"]
+
+    docs = {
+        d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
+    }
+    cronjob = docs["CronJob"]["spec"]
+    assert cronjob["schedule"] == DEFAULT_CRON
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    container = cronjob["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    build_parser().parse_args(container["args"])
+    assert container["args"][0] == "run"
+    assert container["envFrom"][0]["secretRef"]["name"] == "landslide-monitor-secrets"
+
+
+def test_dockerfile_runs_the_cli_and_pins_the_torch_of_the_constraints() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["landslide-monitor"]' in text
+    build_parser().parse_args(["schedule", "--config", "/etc/landslide-monitor/config.yaml"])
+    assert 'CMD ["schedule", "--config", "/etc/landslide-monitor/config.yaml"]' in text
+    constraints = (DEPLOY.parent / "constraints.txt").read_text()
+    pinned = re.search(r"^torch==([\d.]+)", constraints, re.M)
+    assert pinned is not None and f"ARG TORCH_VERSION={pinned[1]}" in text
+    assert "CUDA" in text  # the note for GPU hosts
+
+
+def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
+    tmp_path: Path, untrained_manifest: Path
+) -> None:
+    docs = {
+        d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
+    }
+    text = docs["ConfigMap"]["data"]["config.yaml"]
+    data = yaml.safe_load(text)
+    data["model"] = {"manifest": str(untrained_manifest)}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path)
+    assert [r.name for r in config.regions] == ["emilia-hills"]
+    smtp = config.alerts.smtp
+    assert smtp is not None and (smtp.username_env, smtp.password_env) == (
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+    )
+    for deploy_file in DEPLOY.rglob("*"):
+        if deploy_file.is_file():
+            body = deploy_file.read_text()
+            assert not re.search(r"(?i)(password|secret)\s*[:=]\s*['\"]?\w{6,}", body), deploy_file
