@@ -627,6 +627,8 @@ def run_once(
     routing = config.alert_routing()
     inventory_path = config.inventory.path
     inventory_path.parent.mkdir(parents=True, exist_ok=True)
+    if executor is None:
+        load_ensemble(config.model.manifest)  # a broken manifest stops the run before it starts
     delivery = None
     with RunLock(inventory_path), Inventory(inventory_path) as inventory:
         run_id = inventory.start_run(

@@ -238,3 +238,15 @@ def test_demo_config_loads() -> None:
     assert config.source.type == "archive"
     assert config.source.path == REPO / "data" / "demo" / "archive"
     assert all(r.simulation is not None for r in config.regions)
+
+
+def test_broken_manifest_stops_the_run_before_it_starts(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _data(manifest)  # the fixture's manifest is "{}": not an ensemble
+    data["inventory"] = {"path": "runs/inventory.gpkg"}
+    path = write_config(data)
+    status, err = _cli_error(path, capsys)
+    assert status == 1
+    assert "ManifestError" in err and str(manifest) in err
+    assert not (path.parent / "runs" / "inventory.gpkg").exists()
