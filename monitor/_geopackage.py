@@ -5,9 +5,10 @@ GDAL/OGR writer cannot share; so the few GeoPackage rules it needs live here: th
 tables, the geometry blob (``GP`` header + envelope + ISO WKB) and the registration of feature
 and attribute tables in ``gpkg_contents``. The file opens in QGIS and GDAL (``pyogrio``).
 
-No R-tree spatial index is created: GDAL's R-tree triggers call SQL functions (``ST_MinX`` ...)
-that a plain ``sqlite3`` connection lacks, and an inventory of landslides is small enough for a
-full scan.
+No R-tree spatial index is created (an inventory of landslides is small enough for a full scan),
+but the SQL functions that the R-tree triggers of GDAL/QGIS call (``ST_IsEmpty``, ``ST_MinX`` ...)
+are registered on every connection: if someone adds a spatial index in QGIS, writes still work
+and keep it current.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def connect(path: str | Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
     conn.row_factory = sqlite3.Row
+    _register_functions(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
     (app_id,) = conn.execute("PRAGMA application_id").fetchone()
@@ -104,6 +106,26 @@ def connect(path: str | Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
         )
         ensure_srs(conn, 4326)
     return conn
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """The GeoPackage SQL functions that R-tree index triggers use (GeoPackage 1.4, F.3)."""
+
+    def on_blob(fn):
+        def call(blob: bytes | None):
+            if blob is None:
+                return None
+            return fn(blob)
+
+        return call
+
+    def is_empty(blob: bytes) -> int:
+        return int(bool(blob[3] & 0b0001_0000) or decode_geometry(blob).is_empty)
+
+    conn.create_function("ST_IsEmpty", 1, on_blob(is_empty), deterministic=True)
+    for name, index in (("ST_MinX", 0), ("ST_MinY", 1), ("ST_MaxX", 2), ("ST_MaxY", 3)):
+        getter = on_blob(lambda blob, i=index: envelope(blob)[i])
+        conn.create_function(name, 1, getter, deterministic=True)
 
 
 @contextmanager

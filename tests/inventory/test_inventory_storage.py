@@ -184,3 +184,41 @@ def test_export_geojson_and_csv(inventory, candidates, square, tmp_path):
 
     with pytest.raises(InventoryError, match=r"unknown suffix '\.shp'"):
         inventory.export(tmp_path / "inventory.shp")
+
+
+_GDAL_RTREE = """
+CREATE VIRTUAL TABLE rtree_landslides_geom USING rtree(id, minx, maxx, miny, maxy);
+CREATE TRIGGER rtree_landslides_geom_insert AFTER INSERT ON landslides
+WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom))
+BEGIN
+  INSERT OR REPLACE INTO rtree_landslides_geom VALUES (
+    NEW.fid, ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom));
+END;
+CREATE TRIGGER rtree_landslides_geom_update1 AFTER UPDATE OF geom ON landslides
+WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom))
+BEGIN
+  INSERT OR REPLACE INTO rtree_landslides_geom VALUES (
+    NEW.fid, ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom));
+END;
+"""
+
+
+def test_a_spatial_index_added_in_qgis_is_kept_current(tmp_path, candidates, square):
+    path = tmp_path / "inventory.gpkg"
+    Inventory(path).close()
+    with sqlite3.connect(path) as conn:  # what GDAL's CreateSpatialIndex leaves behind
+        conn.executescript(_GDAL_RTREE)
+    with Inventory(path) as inv:
+        run_id = inv.start_run(D1, ["r"], "archive")
+        inv.apply(run_id, [RegionDetections("r", candidates=candidates([square(0, 0, 100, 100)]))])
+        run_id = inv.start_run(date(2024, 9, 20), ["r"], "archive")
+        inv.apply(run_id, [RegionDetections("r", candidates=candidates([square(0, 0, 100, 300)]))])
+        west, south, east, north = inv.landslides().total_bounds
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT id, minx, maxx, miny, maxy FROM rtree_landslides_geom"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][0] == 1
+    # R-tree stores 32-bit floats, rounded outward.
+    assert rows[0][1:] == pytest.approx((west, east, south, north), abs=3e-5)
+    assert rows[0][1] <= west and rows[0][2] >= east and rows[0][4] >= north
