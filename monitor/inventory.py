@@ -163,6 +163,12 @@ class RegionDetections:
     setting: str | None = None
     candidates: gpd.GeoDataFrame | None = None
 
+    def __post_init__(self) -> None:
+        if self.status not in ("ok", "no-data", "failed"):
+            raise InventoryError(
+                f"region {self.region!r}: status {self.status!r} is not ok, no-data or failed"
+            )
+
 
 @dataclass(frozen=True)
 class Change:

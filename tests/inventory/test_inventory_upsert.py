@@ -178,3 +178,8 @@ def test_candidates_in_geographic_crs_are_refused(inventory, candidates):
     with pytest.raises(InventoryError, match="region 'r': candidates are in geographic EPSG:4326"):
         inventory.apply(run_id, [RegionDetections("r", candidates=bad)])
     assert inventory.runs().iloc[0]["status"] == "failed"
+
+
+def test_region_status_is_checked():
+    with pytest.raises(InventoryError, match="region 'r': status 'done' is not ok, no-data"):
+        RegionDetections("r", "done")  # type: ignore[arg-type]
