@@ -597,6 +597,13 @@ class RunSummary:
                 f" {self.outbox.get('pending', 0)} pending in the outbox."
             )
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items() if k != "total")
+        stages: dict[str, float] = {}
+        for r in self.regions:
+            for stage, seconds in r.timings.items():
+                stages[stage] = stages.get(stage, 0.0) + seconds
+        if stages:
+            detail = ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+            timings += f" (regions together: {detail})"
         lines.append(f"Timings: {timings}.")
         lines.append(f"Inventory: {self.inventory}")
         if self.quicklooks is not None:
