@@ -149,7 +149,7 @@ def populate(config: MonitorConfig) -> int:
                 )
                 for r in config.regions
             ]
-            inventory.apply(run_id, detections)
+            inventory.apply(run_id, detections, config.alert_routing())
         frame = inventory.landslides()
         inventory.set_status(int(frame.fid.iloc[0]), "confirmed")
         inventory.set_status(int(frame.fid.iloc[2]), "dismissed")

@@ -1,0 +1,137 @@
+"""The review page's content, without a browser: one feature per landslide in the right status
+layer, ages, popups with attributes and quicklooks, region selection, an empty inventory, the
+Earth Engine composite layers' graphs, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.config import MonitorConfig
+from monitor.review import (
+    AGE_CLASSES,
+    age_class,
+    build_review_map,
+    composite_layers,
+    load_review_data,
+    write_review_page,
+)
+from monitor.sources.base import Window
+
+
+def _features(page: Path) -> list[dict]:
+    """The GeoJSON features embedded in a written page."""
+    text = page.read_text(encoding="utf-8")
+    features = []
+    for blob in re.findall(r"_add\((\{.*\})\);$", text, flags=re.M):
+        data = json.loads(blob)
+        features.extend(f for f in data.get("features", []) if "fid" in f["properties"])
+    return features
+
+
+@pytest.mark.parametrize(
+    ("days", "name"),
+    [(0, "new"), (7, "new"), (8, "recent"), (30, "recent"), (31, "older"), (400, "older")],
+)
+def test_age_classes(days: int, name: str) -> None:
+    assert age_class(days)[0].startswith(name)
+    assert len(AGE_CLASSES) == 3
+
+
+def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    config, n_rows = populated_config
+    page = write_review_page(config, tmp_path / "page" / "review.html")
+    assert page.as_of == date(2024, 9, 14)  # the latest run date of the inventory
+    assert page.by_status == {"candidate": 4, "confirmed": 1, "dismissed": 1}
+    features = _features(page.path)
+    assert len(features) == n_rows == 6
+    ages = sorted(f["properties"]["age_class"].split()[0] for f in features)
+    assert ages == ["new", "older", "older", "recent", "recent", "recent"]
+    first = min(features, key=lambda f: f["properties"]["fid"])
+    popup = first["properties"]["popup"]
+    assert "First seen</th><td>2024-08-01 (44 days)" in popup
+    assert "Event between</th><td>2024-08-10 and 2024-08-26" in popup
+    assert "6,400 m²" in popup or "3,600 m²" in popup
+    assert popup.count("data:image/png;base64,") == 1
+    assert f"inventory confirm --config {config.path} {first['properties']['fid']}" in popup
+    html = page.path.read_text(encoding="utf-8")
+    assert "ls-filter" in html and "landslideReview" in html and "L.control.layers" in html
+
+    linked = write_review_page(config, tmp_path / "linked.html", embed_quicklooks=False)
+    popups = [f["properties"]["popup"] for f in _features(linked.path)]
+    assert not any("base64" in p for p in popups)
+    assert sum("quicklooks/2024-" in p for p in popups) == 6  # relative links to the PNGs
+
+
+def test_region_selection_and_empty_inventory(
+    populated_config: tuple[MonitorConfig, int], ops_config: MonitorConfig, tmp_path: Path
+) -> None:
+    config, _ = populated_config
+    data = load_review_data(config, regions=["emilia-hills"])
+    assert len(data.landslides) == 3 and list(data.regions) == ["emilia-hills"]
+    with pytest.raises(KeyError, match="no region named 'nowhere'"):
+        load_review_data(config, regions=["nowhere"])
+
+    config.inventory.path.unlink()  # no run yet: the map shows the regions only
+    page = write_review_page(config, tmp_path / "empty.html")
+    assert page.n_landslides == 0 and page.as_of is None
+    assert _features(page.path) == []
+    assert "No landslides in the inventory yet" in page.path.read_text(encoding="utf-8")
+    assert not config.inventory.path.exists()  # reviewing never creates the inventory
+
+
+def test_map_is_a_geemap_folium_map() -> None:
+    import geopandas as gpd
+
+    from monitor.review import ReviewData
+
+    m = build_review_map(
+        ReviewData(
+            landslides=gpd.GeoDataFrame({"fid": [], "status": []}, geometry=[], crs="EPSG:4326")
+        )
+    )
+    assert type(m).__module__ == "geemap.foliumap"
+
+
+def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_window() -> None:
+    import ee
+
+    from gee_scripts.offline import find_invocations, graph_tree, initialize_offline
+    from gee_scripts.settings import GeeSettings
+
+    initialize_offline()
+    settings = GeeSettings(project="test")
+    geometry = ee.Geometry.Rectangle([10.87, 44.33, 10.93, 44.37])
+    pre = Window(date(2024, 6, 17), date(2024, 8, 16))
+    post = Window(date(2024, 8, 16), date(2024, 9, 15))
+    layers = composite_layers(geometry, pre, post, "both", settings)
+    assert [label.split(" ")[:3] for label, _, _ in layers] == [
+        ["Sentinel-2", "pre-event", "2024-06-17/2024-08-16"],
+        ["Sentinel-1", "VV", "pre-event"],
+        ["Sentinel-2", "post-event", "2024-08-16/2024-09-15"],
+        ["Sentinel-1", "VV", "post-event"],
+    ]
+    s2_post = graph_tree(layers[2][1])
+    assert list(find_invocations(s2_post, "ImageCollection.qualityMosaic"))
+    dates = json.dumps(s2_post)
+    assert "2024-08-16" in dates and "2024-09-15" in dates and "2024-06-17" not in dates
+    assert layers[0][2]["bands"] == ["red", "green", "blue"]
+
+
+def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = populated_config
+    out = tmp_path / "cli.html"
+    assert main(["review", "--config", str(config.path), "--output", str(out)]) == 0
+    assert "6 landslides: 4 candidate, 1 confirmed, 1 dismissed" in capsys.readouterr().out
+    assert len(_features(out)) == 6
+    assert main(["review", "--config", str(config.path), "--region", "nowhere"]) == 2
+    assert "no region named 'nowhere'" in capsys.readouterr().err
