@@ -203,3 +203,18 @@ def test_a_held_lock_refuses_the_run(config: MonitorConfig, stand_ins: Callable[
     with RunLock(config.inventory.path), pytest.raises(RunLockHeld, match="another run"):
         run_once(config, RUN_DATE, progress=False)
     assert source.calls == []
+
+
+def test_a_source_without_ground_truth_is_not_scored(
+    config: MonitorConfig, stand_ins: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, _ = stand_ins()
+
+    def no_truth(region: str) -> None:
+        raise LookupError(f"region {region!r} has no ground truth")
+
+    monkeypatch.setattr(source, "ground_truth", no_truth)
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert summary.ok and summary.evaluation is None
+    assert [r.n_candidates for r in summary.regions] == [2, 1]
+    assert "ground truth" not in summary.format()
