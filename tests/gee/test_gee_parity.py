@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
+from gee_archive_server import archive_server
 from shapely.geometry import box
 
-from gee_scripts.fetch import flatten_stack
-from gee_scripts.offline import ArrayServer
 from gee_scripts.settings import GeeSettings, S1Settings
 from models.feature_stack import STACK_ATTRS, validate
 from monitor.grid import region_grid
@@ -54,43 +52,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveSource:
     return ArchiveSource(path)
 
 
-def _dates(archive: ArchiveSource, area: AreaOfInterest, window: Window, sensor: str) -> list[str]:
-    rows = archive.catalog(area.name, window=window, sensor=sensor, orbit_pass=area.orbit_pass)
-    return sorted({d.isoformat() for d in rows["date"]})
-
-
-def _day_band(stack: xr.Dataset, which: str) -> np.ndarray:
-    """Per-pixel acquisition day of the greenest pixel: the archive's dates used, spread over
-    the pixels that have a composite (what the mosaic's ``day`` band carries)."""
-    ndvi = stack[f"{which}NDVI"].values
-    days = np.full(ndvi.shape, np.nan, np.float32)
-    used = [d for d in stack.attrs[f"s2_dates_{which}"].split(",") if d]
-    finite = np.flatnonzero(np.isfinite(ndvi))
-    if used:
-        epoch = [np.datetime64(d, "D").astype(np.int64) for d in used]
-        days.flat[finite] = np.resize(np.asarray(epoch, np.float32), finite.size)
-    return days
-
-
-def _serve(archive: ArchiveSource, area: AreaOfInterest, truth: xr.Dataset) -> ArrayServer:
-    grid = region_grid(area.geometry)
-    bands = flatten_stack(truth)
-    bands |= {f"s2_day_{w}": _day_band(truth, w) for w in ("pre", "post")}
-    availability = {
-        f"{sensor.lower()}_dates_{label}": _dates(archive, area, window, sensor)
-        for sensor in ("S2", "S1")
-        for label, window in (("pre", PRE), ("post", POST))
-    }
-    return ArrayServer(
-        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=availability
-    )
-
-
 @pytest.mark.parametrize(("name", "chunk_px"), [("parity-alps", 64), ("parity-hills", 256)])
 def test_gee_stack_equals_archive_stack(archive: ArchiveSource, name: str, chunk_px: int) -> None:
     area, _ = REGIONS[name]
-    truth = archive.features(area, PRE, POST)
-    server = _serve(archive, area, truth)
+    truth, server = archive_server(archive, area, PRE, POST)
     settings = GeeSettings(chunk_px=chunk_px, s1=S1Settings(terrain_model="landcover"))
     with server.installed():
         stack = GeeSource(settings, initialize=False, progress=False).features(area, PRE, POST)
