@@ -2,7 +2,8 @@
 
 The array is cut into overlapping tiles; every batch of tiles runs through all members before
 the next batch is read (one gather, K forward passes); tile outputs are blended with weights
-that ramp linearly across the overlap, so seams vanish; pixels where any input channel is NaN
+that ignore the outer quarter of every overlap and ramp linearly across the rest, so seams
+vanish; pixels where any input channel is NaN
 get NaN. On CUDA the forward passes run in float16 autocast.
 """
 
@@ -42,9 +43,15 @@ def tile_grid(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def _ramp(size: int, overlap: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+    """Blending weights along one tile axis: 1 inside; across an overlap with a neighbour, 0 for
+    the first quarter of the overlap (where zero padding at the tile edge corrupts the output),
+    then a linear ramp to 1 by the last quarter. The neighbour's mirror ramp covers the same
+    pixels, so the weights never vanish together."""
     w = np.ones(size, np.float32)
     if overlap > 0:
-        r = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        margin = overlap // 4
+        span = max(overlap - 2 * margin, 1)
+        r = np.clip((np.arange(overlap, dtype=np.float32) + 0.5 - margin) / span, 0.0, 1.0)
         if ramp_start:
             w[:overlap] = np.minimum(w[:overlap], r)
         if ramp_end:
@@ -61,7 +68,7 @@ def predict_members(
     x: np.ndarray,
     *,
     tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = None,
     batch_size: int = 4,
     device: str | torch.device | None = None,
     progress: bool = False,
@@ -69,9 +76,12 @@ def predict_members(
     """Probabilities ``(K, H, W)`` float32 of each member over ``x`` ``(C, H, W)``.
 
     Members take raw channels (they normalise themselves, see :class:`models.zoo.Member`) and
-    return logits. NaN where any channel of ``x`` is NaN."""
+    return logits. NaN where any channel of ``x`` is NaN. ``overlap`` defaults to
+    ``min(DEFAULT_OVERLAP, tile // 4)``."""
     if x.ndim != 3:
         raise ValueError(f"expected a (C, H, W) array, got shape {x.shape}")
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4)
     if tile % _MULTIPLE:
         raise ValueError(f"tile must be a multiple of {_MULTIPLE}, got {tile}")
     if not 0 <= overlap < tile // 2:

@@ -36,5 +36,7 @@ def scene_factory() -> Callable[..., Scene]:
 
 
 @pytest.fixture(autouse=True)
-def _few_threads() -> None:
+def _one_thread() -> None:
+    """One torch thread: on the shared 2-core machine it is many times faster than two."""
+    torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -1,0 +1,172 @@
+"""Training, selection and threshold calibration."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.datasets import CropSampler, Scene
+from models.ensemble import Ensemble
+from models.grid import GridConfig, expand
+from models.metrics import best_threshold
+from models.selection import assemble_ensemble, top_k
+from models.testing import TEST_ENCODER
+from models.train import TrainConfig, TrainResult, train_member
+from models.zoo import COMPACT_DECODERS, Member, MemberSpec, build_loss
+
+
+def _spec(arch: str = "Unet", loss: str = "Dice", setting: str = "S2") -> MemberSpec:
+    n = {"S2": 2, "S1": 9}[setting]
+    return MemberSpec(arch, TEST_ENCODER, loss, 0.01, setting, n, dict(COMPACT_DECODERS[arch]))
+
+
+def test_smart_crops_always_hold_a_landslide(scene_factory: Callable[..., Scene]) -> None:
+    scenes = [scene_factory(i, size=80, n_slides=1) for i in range(3)]
+    scenes.append(Scene("empty", scenes[0].image.copy(), np.zeros((80, 80), np.uint8)))
+    sampler = CropSampler(scenes, "S2", crop=32, seed=5)
+    x, y = sampler.sample(64)
+    assert x.shape == (64, 2, 32, 32) and y.shape == (64, 1, 32, 32)
+    assert (y.reshape(64, -1).sum(axis=1) > 0).all()
+    x2, _ = CropSampler(scenes, "S2", crop=32, seed=5).sample(64)
+    np.testing.assert_array_equal(np.nan_to_num(x), np.nan_to_num(x2))  # deterministic
+
+
+def test_a_short_training_run_lowers_the_loss(scene_factory: Callable[..., Scene]) -> None:
+    scenes = [scene_factory(i) for i in range(4)]
+    spec = _spec()
+    member = Member(spec, [0.0, 0.0], [1.0, 0.2])
+    sampler = CropSampler(scenes, "S2", crop=64, seed=0)
+    x, y = (torch.from_numpy(a) for a in sampler.sample(8))
+    loss_fn = build_loss("Dice")
+    opt = torch.optim.Adam(member.parameters(), lr=0.01)
+    member.eval()
+    with torch.no_grad():
+        before = float(loss_fn(member(x), y))
+    member.train()
+    for _ in range(40):
+        xb, yb = (torch.from_numpy(a) for a in sampler.sample(4))
+        loss = loss_fn(member(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    member.eval()
+    with torch.no_grad():
+        after = float(loss_fn(member(x), y))
+    assert after < 0.6 * before, (before, after)
+
+
+def test_train_member_keeps_the_best_epoch_and_resumes(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    train = [scene_factory(i) for i in range(3)]
+    val = [scene_factory(10 + i) for i in range(2)]
+    cfg = TrainConfig(crop=64, iterations=15, max_epochs=3, patience=2, val_tile=128)
+    result = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
+    assert result.epochs <= 3 and 1 <= result.best_epoch <= result.epochs
+    best = max(h["val_f1"] for h in result.history)
+    assert result.val_f1 == pytest.approx(best)
+    assert result.val_f1 > 0.3  # the signal is strong: a few epochs find it
+    saved = json.loads((tmp_path / _spec().name / "result.json").read_text())
+    assert saved["sha256"] == result.sha256
+    # a rerun returns the finished result without training
+    again = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
+    assert again.sha256 == result.sha256 and again.seconds == result.seconds
+
+
+def test_interrupted_training_resumes_to_the_same_weights(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    train = [scene_factory(i) for i in range(2)]
+    val = [scene_factory(10)]
+    full = TrainConfig(crop=64, iterations=6, max_epochs=2, patience=5, val_tile=128)
+    first = train_member(_spec(), train, val, tmp_path / "a", full, progress=False)
+    _train_one_epoch_then_crash(_spec(), train, val, tmp_path / "c", full)
+    assert (tmp_path / "c" / _spec().name / "state.pt").exists()
+    cfg_crash = full
+    resumed = train_member(_spec(), train, val, tmp_path / "c", cfg_crash, progress=False)
+    for got, want in zip(resumed.history, first.history, strict=True):
+        assert got["epoch"] == want["epoch"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+        assert got["val_f1"] == pytest.approx(want["val_f1"], rel=1e-5)
+    assert resumed.sha256 == first.sha256
+
+
+def _train_one_epoch_then_crash(
+    spec: MemberSpec, train: list[Scene], val: list[Scene], folder: Path, cfg: TrainConfig
+) -> None:
+    import models.train as train_module
+
+    real = train_module._save_state
+    calls = {"n": 0}
+
+    def save_then_crash(path: Path, state: dict) -> None:
+        real(path, state)
+        calls["n"] += 1
+        raise KeyboardInterrupt
+
+    train_module._save_state = save_then_crash
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_member(spec, train, val, folder, cfg, progress=False)
+    finally:
+        train_module._save_state = real
+    assert calls["n"] == 1
+
+
+def _result(name_arch: str, loss: str, f1: float, setting: str = "S2") -> TrainResult:
+    return TrainResult(_spec(name_arch, loss, setting), f1, 1, 1, 1.0, Path("x"), "0" * 64)
+
+
+def test_top_k_ranks_by_validation_f1_per_setting() -> None:
+    results = [
+        _result("Unet", "Dice", 0.41),
+        _result("FPN", "BCE", 0.73),
+        _result("PAN", "Focal", 0.55),
+        _result("Linknet", "Lovasz", 0.69),
+        _result("Unet", "BCE", 0.99, setting="S1"),
+    ]
+    best = top_k(results, "S2", 3)
+    assert [r.val_f1 for r in best] == [0.73, 0.69, 0.55]
+    assert [r.spec.architecture for r in best] == ["FPN", "Linknet", "PAN"]
+    assert len(top_k(results, "S2", 20)) == 4
+    assert [r.val_f1 for r in top_k(results, "S1", 5)] == [0.99]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        top_k(results, "S2", 0)
+
+
+def test_best_threshold_maximises_pooled_f1() -> None:
+    truth = np.array([[1, 1, 0, 0, 0, 0]], bool)
+    prob = np.array([[0.9, 0.35, 0.3, 0.1, np.nan, 0.2]], np.float32)
+    t, f1 = best_threshold([prob], [truth])
+    # at t <= 0.30 one false positive (F1 0.8); 0.31..0.35 catches both and nothing else
+    assert 0.30 < t <= 0.35 and f1 == pytest.approx(1.0)
+    t2, f12 = best_threshold([prob], [truth], thresholds=np.array([0.5]))
+    assert t2 == 0.5 and f12 == pytest.approx(2 / 3)
+
+
+def test_assembled_ensemble_lists_the_top_k_and_its_threshold(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    train = [scene_factory(i) for i in range(3)]
+    val = [scene_factory(10 + i) for i in range(2)]
+    train_options = {"crop": 64, "iterations": 8, "max_epochs": 1, "val_tile": 128}
+    grid = GridConfig(settings=["S2"], architectures=["Unet", "FPN"], losses=["Dice", "BCE"],
+                      learning_rates=[0.01], encoder=TEST_ENCODER, decoders="compact", k=2,
+                      train=train_options)  # fmt: skip
+    specs = expand(grid)
+    assert len(specs) == 4
+    cfg = grid.train_config()
+    results = [train_member(s, train, val, tmp_path / "work", cfg, progress=False) for s in specs]
+    manifest = assemble_ensemble(results, val, tmp_path / "ens", k=2)
+    ens = Ensemble.load(manifest)
+    chosen = sorted(results, key=lambda r: -r.val_f1)[:2]
+    assert ens.member_names("S2") == tuple(r.spec.name for r in chosen)
+    entry = ens.manifest.settings["S2"]
+    assert 0.05 <= entry.threshold <= 0.95 and entry.val_f1 is not None
+    listed = {m.name: m.val_f1 for m in ens.manifest.members}
+    assert listed == {r.spec.name: pytest.approx(r.val_f1) for r in chosen}
