@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # Bumped whenever the simulator's output changes for the same spec, so archives rebuild.
-SIMULATOR_VERSION = "3"
+SIMULATOR_VERSION = "5"
 
 LandscapeName = Literal["forested_mountains", "alpine", "agricultural_hills"]
 
@@ -39,6 +39,7 @@ class Landscape:
     base_elevation_m: float
     slope_p90_deg: float  # 90th percentile of the slope after scaling the relief
     ridge_weight: float  # 0 rolling hills .. 1 sharp ridges
+    tilt_deg: float  # regional slope across the region (a valley flank)
     max_relief_m: float
     # land cover (elevations in metres)
     tree_line_m: float
@@ -68,9 +69,10 @@ LANDSCAPES: dict[str, Landscape] = {
     # Western Ghats (Wayanad-like): tropical monsoon, evergreen forest on steep hills, tea and
     # crops on gentle ground, monsoon clouds from June to September.
     "forested_mountains": Landscape(
-        base_elevation_m=700.0,
+        base_elevation_m=600.0,
         slope_p90_deg=38.0,
         ridge_weight=0.55,
+        tilt_deg=6.0,
         max_relief_m=1400.0,
         tree_line_m=9000.0,
         rock_line_m=9000.0,
@@ -95,9 +97,10 @@ LANDSCAPES: dict[str, Landscape] = {
     # Central Alps (Valtellina-like): deep valleys, deciduous/conifer forest, meadows, rock,
     # glaciers, lakes and reservoirs, winter snow and summer snowfalls at altitude.
     "alpine": Landscape(
-        base_elevation_m=1150.0,
+        base_elevation_m=450.0,
         slope_p90_deg=42.0,
         ridge_weight=0.8,
+        tilt_deg=15.0,
         max_relief_m=2300.0,
         tree_line_m=1950.0,
         rock_line_m=2250.0,
@@ -111,7 +114,7 @@ LANDSCAPES: dict[str, Landscape] = {
         koppen=((1500.0, 15), (2100.0, 27), (9000.0, 29)),  # Cfb, Dfc, ET
         cloud_cover_by_month=(0.35, 0.35, 0.45, 0.55, 0.55, 0.45, 0.35, 0.4, 0.4, 0.5, 0.5, 0.4),
         snow_line_by_month=(700, 800, 1200, 1700, 2200, 2600, 2900, 3000, 2700, 2200, 1500, 900),
-        storm_snow_line_m=2000.0,
+        storm_snow_line_m=1900.0,
         wet_season_months=(5, 10, 11),
         landslides_per_storm_km2=0.7,
         background_landslides_km2=0.25,
@@ -122,9 +125,10 @@ LANDSCAPES: dict[str, Landscape] = {
     # Northern Apennines (Emilia-like): rolling clay hills, fields, vineyards, woods on steeper
     # flanks; earthflows and slides in clay on moderate slopes; summer harvests.
     "agricultural_hills": Landscape(
-        base_elevation_m=250.0,
+        base_elevation_m=150.0,
         slope_p90_deg=24.0,
         ridge_weight=0.25,
+        tilt_deg=3.0,
         max_relief_m=800.0,
         tree_line_m=9000.0,
         rock_line_m=9000.0,

@@ -35,20 +35,32 @@ def simulate_terrain(
     landscape: Landscape,
     relief_scale: float = 1.0,
 ) -> Terrain:
-    """Fractal hills blended with ridged noise (sharp crests, V valleys), scaled so that the 90th
-    percentile slope matches the preset; the lowest basins hold a lake."""
+    """A regional tilt plus fractal massifs blended with ridged noise (sharp crests, V valleys),
+    scaled so that the 90th percentile slope matches the preset; the lowest basins hold a lake."""
     # Large smooth massifs carry the relief; ridged noise adds crests and incised valleys.
     rolling = _unit(fractal_field(rng, shape, beta=6.0, outer_scale_px=10000.0 / res))
     ridged = fractal_field(rng, shape, beta=5.5, outer_scale_px=4000.0 / res, inner_scale_px=3.0)
     ridged = _unit((1.0 - np.abs(ridged)) ** 2)
     shape_field = (rolling + 0.35 * landscape.ridge_weight * ridged).astype(np.float32)
-    # Scale heights so that slopes hit the preset; tan(slope) is linear in the height scale.
-    slope0, _ = slope_aspect(shape_field, res)
-    p90 = float(np.percentile(np.tan(np.radians(slope0)), 90))
+    # A regional tilt (one big valley flank) carries relief at a steady slope.
+    rows, cols = np.indices(shape, dtype=np.float32)
+    direction = rng.uniform(0.0, 2.0 * np.pi)
+    along = (cols * np.sin(direction) - rows * np.cos(direction)) * res
+    tilt = (np.tan(np.radians(landscape.tilt_deg)) * (along - along.min())).astype(np.float32)
+    # Scale the relief so that the 90th-percentile slope hits the preset (bisection: the
+    # slope grows monotonically with the scale of the shape field).
     target = np.tan(np.radians(min(landscape.slope_p90_deg * relief_scale, 58.0)))
-    scale = target / max(p90, 1e-9)
-    scale = min(scale, landscape.max_relief_m * relief_scale)
-    bed = (landscape.base_elevation_m + shape_field * scale).astype(np.float32)
+
+    def p90(scale: float) -> float:
+        slope_deg, _ = slope_aspect(tilt + scale * shape_field, res)
+        return float(np.percentile(np.tan(np.radians(slope_deg[::2, ::2])), 90))
+
+    lo, hi = 0.0, landscape.max_relief_m * relief_scale
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if p90(mid) < target else (lo, mid)
+    scale = 0.5 * (lo + hi)
+    bed = (landscape.base_elevation_m + tilt + shape_field * scale).astype(np.float32)
     # Lakes fill the lowest basins: the water surface is flat at a level that floods the
     # requested fraction of the region.
     lake_level = (
