@@ -34,6 +34,7 @@ __all__ = [
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -98,6 +99,11 @@ class SmtpSettings(_Strict):
     def _login_pair(self) -> SmtpSettings:
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("set both username_env and password_env, or neither (no login)")
+        if self.username_env and not self.starttls and self.host not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                f"login to {self.host} without starttls would send the password in clear; "
+                "set starttls: true"
+            )
         return self
 
     def credentials(self) -> tuple[str, str] | None:

@@ -124,6 +124,7 @@ class Mailbox:
     port: int
     messages: list[bytes] = field(default_factory=list)
     sessions: list[dict[str, object]] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)  # recipients answered 550
     controller: object | None = None
 
     def start(self, tls_files: tuple[Path, Path]) -> None:
@@ -133,6 +134,12 @@ class Mailbox:
         mailbox = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+                if address in mailbox.refused:
+                    return "550 5.1.1 no such mailbox"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope) -> str:
                 mailbox.messages.append(envelope.content)
                 mailbox.sessions.append(
@@ -149,7 +156,7 @@ class Mailbox:
                 auth_data.login.decode(),
                 auth_data.password.decode(),
             ) == (SMTP_USER, SMTP_PASSWORD)
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # False: the server answers 535
 
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(*map(str, tls_files))

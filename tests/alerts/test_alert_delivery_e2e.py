@@ -107,6 +107,28 @@ def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls
     assert sorted(f["properties"]["area_m2"] for f in features) == [4000.0, 10000.0]
 
 
+def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(
+    inventory, receiver, mailbox, tls_files, monkeypatch
+):
+    mailbox.start(tls_files)
+    routing = make_routing(receiver, mailbox, tls_files)
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:geohazards@example.org",)})
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+
+    monkeypatch.setenv("LM_TEST_SMTP_PASSWORD", "wrong")
+    bad_login = outbox.deliver(routing, now=T0)
+    assert (bad_login.sent, bad_login.retrying, bad_login.dead) == (0, 1, 0)
+    assert "SMTPAuthenticationError" in bad_login.errors[0]
+
+    monkeypatch.setenv("LM_TEST_SMTP_PASSWORD", "smtp-pass-for-tests")
+    mailbox.refused.add("geohazards@example.org")
+    refused = outbox.deliver(routing, now=T0 + timedelta(minutes=2))
+    assert (refused.sent, refused.retrying, refused.dead) == (0, 0, 1)
+    assert "550" in outbox.rows("dead")[0]["last_error"]
+    assert mailbox.messages == []
+
+
 def test_server_down_alert_waits_and_goes_out_on_next_delivery(
     inventory, receiver, mailbox, tls_files
 ):

@@ -35,6 +35,8 @@ def test_secrets_are_named_never_given():
         SmtpSettings(**SMTP, username_env="LM_SMTP_USER")
     with pytest.raises(ValidationError, match="secret_env"):
         AlertSettings(webhooks=[{**HOOK, "secret_env": "s3cr3t-value!"}])
+    with pytest.raises(ValidationError, match="would send the password in clear"):
+        SmtpSettings(**SMTP, starttls=False, username_env="U", password_env="P")
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         AlertSettings(smtp={**SMTP, "password": "hunter2"})
 
