@@ -118,13 +118,13 @@ def _geometry_layers(scenes: ee.ImageCollection) -> ee.Image:
         return image.select("layover").Or(image.select("shadow"))
 
     nodata = scenes.map(lambda image: masked(image).rename("nodata")).min()
-    layover = nodata.And(scenes.select("layover").max())
-    shadow = nodata.And(scenes.select("shadow").max())
+    layover = nodata.And(scenes.select("layover").max()).rename("layover")
+    shadow = nodata.And(scenes.select("shadow").max()).rename("shadow")
     lia_valid = scenes.map(
         lambda image: image.select("liaDeg").updateMask(masked(image).Not())
     ).mean()
-    lia = lia_valid.unmask(scenes.select("liaDeg").mean())
-    return layover.addBands(shadow).addBands(lia).rename(["layover", "shadow", "liaDeg"])
+    lia = lia_valid.unmask(scenes.select("liaDeg").mean()).rename("liaDeg")
+    return layover.addBands(shadow).addBands(lia)
 
 
 def _optical(

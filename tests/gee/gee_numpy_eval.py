@@ -10,6 +10,7 @@ reprojection and resampling are identities (inputs already share one grid).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -57,12 +58,15 @@ class GraphEvaluator:
         self.inputs = inputs
         self.res = res
         self.calls: list[str] = []
+        self.env: dict[str, Any] = {}  # arguments of the function being mapped
 
     def __call__(self, node: Any) -> Any:
         if isinstance(node, list):
             return [self(v) for v in node]
         if not isinstance(node, dict):
             return node
+        if "ref" in node and len(node) == 1:
+            return self.env[node["ref"]]
         if "fn" not in node:
             return {k: self(v) for k, v in node.items()}
         fn, args = node["fn"], node["args"]
@@ -145,6 +149,50 @@ class GraphEvaluator:
         for i, (name, value) in enumerate(image.items()):
             m = mask[i] if len(mask) > 1 else mask[0]
             out[name] = np.where(np.isnan(m) | (m == 0), np.nan, value)
+        return out
+
+    # -- collections: lists of images ----------------------------------------------------------
+    def _ImageCollection_fromImages(self, args: dict[str, Any]) -> list[Bands]:
+        return [self._image(image) for image in args["images"]]
+
+    def _ImageCollection_merge(self, args: dict[str, Any]) -> list[Bands]:
+        return [*self(args["collection1"]), *self(args["collection2"])]
+
+    def _Collection_map(self, args: dict[str, Any]) -> list[Bands]:
+        function = args["baseAlgorithm"]
+        (param,) = function["params"]
+        out = []
+        for image in self(args["collection"]):
+            self.env[param] = image
+            out.append(self._image(function["body"]))
+        self.env.pop(param, None)
+        return out
+
+    def _reduce(self, args: dict[str, Any], op: Callable[..., np.ndarray]) -> Bands:
+        images = self(args["collection"])
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+            return {name: op(np.stack([im[name] for im in images]), axis=0) for name in images[0]}
+
+    def _reduce_min(self, args: dict[str, Any]) -> Bands:
+        return self._reduce(args, np.nanmin)
+
+    def _reduce_max(self, args: dict[str, Any]) -> Bands:
+        return self._reduce(args, np.nanmax)
+
+    def _reduce_mean(self, args: dict[str, Any]) -> Bands:
+        return self._reduce(args, np.nanmean)
+
+    def _reduce_median(self, args: dict[str, Any]) -> Bands:
+        return self._reduce(args, np.nanmedian)
+
+    def _Image_unmask(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        value = list(self._image(args["value"]).values())
+        out = {}
+        for i, (name, x) in enumerate(image.items()):
+            v = value[i] if len(value) > 1 else value[0]
+            out[name] = np.where(np.isnan(x), v, x)
         return out
 
     def _Image_where(self, args: dict[str, Any]) -> Bands:
