@@ -1,0 +1,105 @@
+"""Import of Lightning checkpoints shaped like Ganerød et al.'s (``net.`` prefix, pickled
+hyper-parameters) without running pickled code."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint_import import (
+    CheckpointError,
+    import_checkpoint,
+    read_lightning_checkpoint,
+    read_statistics,
+)
+from models.ensemble import Ensemble
+from models.testing import TEST_ENCODER
+from models.zoo import smp
+
+
+class _Trap:
+    """Unpickling this with plain pickle would create a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (os.makedirs, (self.path,))
+
+
+def _lightning_checkpoint(path: Path, net: torch.nn.Module, trap: Path) -> Path:
+    ckpt = {
+        "epoch": 41,
+        "global_step": 42000,
+        "pytorch-lightning_version": "1.9.0",
+        "state_dict": {
+            **{f"net.{k}": v for k, v in net.state_dict().items()},
+            "loss.weight": torch.ones(1),
+        },
+        "hyper_parameters": {
+            "net": net,
+            "loss": smp.losses.JaccardLoss("binary"),
+            "optimizer": functools.partial(torch.optim.Adam, lr=0.001, weight_decay=0.0),
+            "scheduler": None,
+            "trap": _Trap(str(trap)),
+        },
+    }
+    torch.save(ckpt, path)
+    return path
+
+
+def test_imported_checkpoint_reproduces_its_source_model(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    net = smp.FPN(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
+    net.eval()
+    trap = tmp_path / "pwned"
+    ckpt = _lightning_checkpoint(tmp_path / "epoch_041.ckpt", net, trap)
+    mean = [float(v) for v in np.linspace(-10, 10, 15)]
+    std = [float(v) for v in np.linspace(1, 3, 15)]
+    manifest = import_checkpoint(ckpt, tmp_path / "ens" / "manifest.json", (mean, std),
+                                 val_f1=0.746)  # fmt: skip
+    assert not trap.exists()  # the pickled os.makedirs never ran
+    ens = Ensemble.load(manifest)
+    assert ens.settings == ("S1+S2",)
+    entry = ens.manifest.members[0]
+    assert (entry.architecture, entry.loss, entry.learning_rate) == ("FPN", "Jaccard", 0.001)
+    assert entry.encoder == TEST_ENCODER and entry.origin == "imported:epoch_041.ckpt"
+    x = np.random.default_rng(0).normal(size=(11, 96, 128)).astype(np.float32) * 3
+    got = ens.predict_array(x, "S1+S2").probability
+    idx = [*range(9), 13, 14]
+    m = torch.tensor([mean[i] for i in idx]).view(1, -1, 1, 1)
+    s = torch.tensor([std[i] for i in idx]).view(1, -1, 1, 1)
+    with torch.no_grad():
+        want = torch.sigmoid(net((torch.from_numpy(x)[None] - m) / s))[0, 0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_checkpoint_without_net_prefix_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {"model.w": torch.zeros(1)}}, path)
+    with pytest.raises(CheckpointError, match=r"no weights under the 'net\.' prefix"):
+        read_lightning_checkpoint(path)
+
+
+def test_wrong_architecture_is_reported(tmp_path: Path) -> None:
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    stats = ([0.0] * 15, [1.0] * 15)
+    with pytest.raises(CheckpointError, match="do not fit Linknet"):
+        import_checkpoint(ckpt, tmp_path / "manifest.json", stats, architecture="Linknet")
+
+
+def test_statistics_csv_of_the_published_code(tmp_path: Path) -> None:
+    path = tmp_path / "stats.csv"
+    rows = "\n".join(f"{i},{i + 1},{i * 0.5},{i + 2}" for i in range(15))
+    path.write_text("band_min,band_max,band_mean,band_std\n" + rows + "\n")
+    mean, std = read_statistics(path)
+    assert mean[4] == 2.0 and std[14] == 16.0
+    path.write_text("band_mean,band_std\n1,2\n")
+    with pytest.raises(CheckpointError, match="1 bands of statistics, expected 15"):
+        read_statistics(path)
