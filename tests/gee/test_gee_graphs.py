@@ -244,6 +244,26 @@ def test_feature_image_band_names_and_order() -> None:
     assert stamp["args"]["key"] == "system:time_start"
 
 
+def _first_band_names(node: Any) -> list[str]:
+    """The band names an image node carries: its first rename or select on the way down."""
+    for inv in find_invocations(node):
+        if inv["fn"] == "Image.rename":
+            return list(inv["args"]["names"])
+        if inv["fn"] == "Image.select":
+            return list(inv["args"].get("newNames") or inv["args"]["bandSelectors"])
+    return []
+
+
+def test_continuous_layers_bilinear_class_maps_nearest() -> None:
+    tree = _feature_tree()
+    resampled = {}
+    for node in _calls(tree, "Image.resample"):
+        for name in _first_band_names(node["args"]["image"]):
+            resampled[name] = node["args"]["mode"]
+    # elevation (also resampled inside terrain flattening), slope, canopy height: bilinear.
+    assert resampled == {"elevation": "bilinear", "slope": "bilinear", "canopy_height": "bilinear"}
+
+
 def test_feature_image_differences_are_post_minus_pre() -> None:
     tree = _feature_tree()
     (dndvi,) = [c for c in _calls(tree, "Image.rename") if c["args"]["names"] == ["dNDVI"]]
