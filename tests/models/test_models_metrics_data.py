@@ -1,0 +1,100 @@
+"""Scores, object detection, the performance diagram, and the dataset readers/writers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from models.datasets import (
+    DatasetError,
+    Scene,
+    band_statistics,
+    read_folder,
+    read_landslide4sense,
+    scene_ids,
+    write_scene,
+)
+from models.metrics import Confusion, confusion, object_detection, performance_diagram
+
+
+def test_confusion_scores() -> None:
+    truth = np.zeros((10, 10), bool)
+    truth[:4, :5] = True  # 20 positives
+    pred = np.zeros_like(truth)
+    pred[:4, :3] = True  # 12 TP
+    pred[9, :6] = True  # 6 FP
+    valid = np.ones_like(truth)
+    valid[9, 5] = False  # one FP not scored
+    c = confusion(pred, truth, valid)
+    assert (c.tp, c.fp, c.fn, c.tn) == (12, 5, 8, 74)
+    assert c.precision == pytest.approx(12 / 17)
+    assert c.recall == pytest.approx(12 / 20)
+    assert c.f1 == pytest.approx(24 / 37)
+    assert c.iou == pytest.approx(12 / 25)
+    assert c.bias == pytest.approx(17 / 20)
+    mcc = (12 * 74 - 5 * 8) / math.sqrt(17 * 20 * 79 * 82)
+    assert c.mcc == pytest.approx(mcc)
+    assert (c + c).f1 == pytest.approx(c.f1)
+    assert Confusion().f1 == 0.0 and math.isnan(Confusion().precision)
+
+
+def test_object_detection_by_size_class() -> None:
+    truth = np.zeros((60, 60), bool)
+    truth[1:3, 1:3] = True  # 4 px = 400 m²
+    truth[10:20, 10:20] = True  # 100 px = 10,000 m²
+    truth[30:50, 30:50] = True  # 400 px = 40,000 m²
+    pred = np.zeros_like(truth)
+    pred[15, 15] = True
+    rows = object_detection(pred, truth)
+    by_class = {r["min_m2"]: (r["objects"], r["detected"]) for r in rows}
+    assert by_class == {0.0: (1, 0), 1_000.0: (0, 0), 10_000.0: (2, 1), 100_000.0: (0, 0)}
+
+
+def test_performance_diagram_is_written(tmp_path: Path) -> None:
+    points = {"ensemble": Confusion(70, 20, 30, 900), "baseline": Confusion(40, 60, 60, 860)}
+    path = performance_diagram(points, tmp_path / "diagram.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., Scene]) -> None:
+    scene = scene_factory(1, size=40)
+    write_scene(tmp_path, scene)
+    assert (tmp_path / "input" / "scene1_input.tif").exists()
+    assert scene_ids(tmp_path) == ["scene1"]
+    (back,) = read_folder(tmp_path)
+    np.testing.assert_array_equal(back.image, scene.image)  # NaN positions included
+    np.testing.assert_array_equal(back.label, scene.label)
+    assert back.crs.to_epsg() == 32633 and back.transform == scene.transform
+    (tmp_path / "label" / "scene1_label.tif").unlink()
+    with pytest.raises(DatasetError, match="labels missing"):
+        scene_ids(tmp_path)
+    with pytest.raises(DatasetError, match=r"no input/<id>_input\.tif"):
+        scene_ids(tmp_path / "nothing")
+
+
+def test_band_statistics_ignore_nan(scene_factory: Callable[..., Scene]) -> None:
+    scene = scene_factory(2, size=64)
+    scene.image[13] = 5.0
+    scene.image[13, 10:20] = np.nan
+    mean, std = band_statistics([scene], "S2")
+    assert mean[0] == pytest.approx(5.0) and std[0] == 1.0  # constant band: unit std
+
+
+def test_landslide4sense_patches(tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    (tmp_path / "mask").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        with h5py.File(tmp_path / "img" / f"image_{i}.h5", "w") as f:
+            f["img"] = rng.normal(size=(128, 128, 14)).astype(np.float32)
+        with h5py.File(tmp_path / "mask" / f"mask_{i}.h5", "w") as f:
+            f["mask"] = (rng.random((128, 128)) > 0.9).astype(np.uint8)
+    scenes = read_landslide4sense(tmp_path / "img", tmp_path / "mask")
+    assert [s.image.shape for s in scenes] == [(14, 128, 128)] * 2
+    assert scenes[0].channels("L4S").shape == (14, 128, 128)
+    assert 0.05 < scenes[1].label.mean() < 0.15
