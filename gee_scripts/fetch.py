@@ -129,6 +129,7 @@ def fetch_flat(
 ) -> dict[str, np.ndarray]:
     """Every band of ``image`` (:data:`FLAT_BANDS`) as a ``(height, width)`` float32 array
     (NaN where masked), fetched tile by tile with a progress bar."""
+    retry = retry or Backoff()
     flat = open_flat(
         image,
         crs=crs,
@@ -153,8 +154,14 @@ def fetch_flat(
         disable=not progress,
     ) as bar:
         for r in rows:
-            # One row of tiles per call: xee requests its tiles in parallel.
-            out[:, r : r + chunk_px, :] = value.isel(y=slice(r, r + chunk_px)).values
+            # One row of tiles per call: xee requests its tiles in parallel and retries Earth
+            # Engine errors itself; network timeouts and resets are retried here.
+            strip = value.isel(y=slice(r, r + chunk_px))
+            out[:, r : r + chunk_px, :] = call_with_retry(
+                lambda strip=strip: strip.values,
+                what=f"pixels of {label or 'region'}, rows {r}-{min(r + chunk_px, height)}",
+                policy=retry,
+            )
             bar.update(tiles_per_row)
     return {name: out[i] for i, name in enumerate(FLAT_BANDS)}
 

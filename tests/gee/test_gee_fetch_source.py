@@ -228,6 +228,28 @@ def test_quota_errors_on_pixels_are_retried() -> None:
     np.testing.assert_array_equal(stack["postVH"].values, bands["postVH"])
 
 
+def test_network_timeouts_on_pixels_are_retried() -> None:
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    server = ArrayServer(
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    serve = server.compute_pixels
+    timeouts = {"left": 1}
+
+    def slow(params: dict) -> np.ndarray:
+        if timeouts["left"]:
+            timeouts["left"] -= 1
+            raise TimeoutError("The read operation timed out")
+        return serve(params)
+
+    with server.installed():
+        ee.data.computePixels = slow
+        stack = _source(initial_delay_s=0.001).features(AREA, PRE, POST)
+    assert timeouts["left"] == 0
+    np.testing.assert_array_equal(stack["preNDVI"].values, bands["preNDVI"])
+
+
 def test_availability_probe_retries_then_names_the_region() -> None:
     calls = []
 
