@@ -87,6 +87,29 @@ def test_fetch_refuses_a_request_over_the_byte_limit() -> None:
         )
 
 
+def test_fetch_does_not_need_band_labels_from_the_server() -> None:
+    """If the server's property listing skips images without ``system:id``, xee numbers the
+    bands instead of naming them; the bands are still placed by position."""
+    grid = region_grid(AREA.geometry)
+    bands = _bands(grid.shape)
+    transform = tuple(grid.transform)[:6]
+    server = ArrayServer(bands, crs=grid.crs, transform=transform)
+    answer = server.compute_value
+
+    def unlabelled(obj: object) -> object:
+        size, props, first, _ = answer(obj)
+        return [size, props, first, [[], []]]
+
+    image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
+    with server.installed(), pytest.warns(UserWarning, match="Unable to retrieve 'band' values"):
+        ee.data.computeValue = unlabelled
+        out = fetch.fetch_flat(
+            image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=128, progress=False
+        )
+    for name in FLAT_BANDS:
+        np.testing.assert_array_equal(out[name], bands[name], err_msg=name)
+
+
 def test_feature_stack_layout_on_the_region_grid() -> None:
     grid = region_grid(AREA.geometry)
     bands = _bands(grid.shape)
