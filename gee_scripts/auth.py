@@ -19,7 +19,9 @@ import ee
 from gee_scripts.retry import Backoff, call_with_retry
 from gee_scripts.settings import GeeSettings
 
-__all__ = ["AuthError", "Credentials", "initialize", "resolve_credentials"]
+__all__ = ["HIGH_VOLUME_URL", "AuthError", "Credentials", "initialize", "resolve_credentials"]
+
+HIGH_VOLUME_URL = "https://earthengine-highvolume.googleapis.com"
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +114,17 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
         max_delay_s=settings.retry.max_delay_s,
         total_timeout_s=settings.retry.total_timeout_s,
     )
+    url = HIGH_VOLUME_URL if settings.high_volume_endpoint else None
     call_with_retry(
-        lambda: ee.Initialize(resolved.credentials, project=resolved.project),
+        lambda: ee.Initialize(resolved.credentials, url=url, project=resolved.project),
         what="Earth Engine initialisation",
         policy=policy,
     )
     ee.data.setDeadline(int(settings.retry.request_timeout_s * 1000))
-    log.info("Earth Engine initialised: %s, project %s", resolved.description, resolved.project)
+    log.info(
+        "Earth Engine initialised: %s, project %s, endpoint %s",
+        resolved.description,
+        resolved.project,
+        url or "standard",
+    )
     return resolved

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gee_scripts import auth
 from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry, is_transient
-from gee_scripts.settings import GeeSettings
+from gee_scripts.settings import GeeSettings, RetrySettings
 
 
 class _Resp:
@@ -151,6 +151,35 @@ def test_service_account_from_env_variable(tmp_path: Path) -> None:
     assert auth.resolve_credentials(settings, environ={}).project == "other"
     env = {"EE_SERVICE_ACCOUNT_KEY": str(path), "EE_PROJECT": "from-env"}
     assert auth.resolve_credentials(GeeSettings(), environ=env).project == "from-env"
+
+
+def test_initialize_uses_the_high_volume_endpoint_and_a_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict] = []
+    deadlines: list[float] = []
+    attempts = {"left": 1}
+
+    def fake_initialize(
+        credentials: object, url: str | None = None, project: str | None = None
+    ) -> None:
+        if attempts["left"]:
+            attempts["left"] -= 1
+            raise ee.EEException("Service unavailable")
+        calls.append({"credentials": credentials, "url": url, "project": project})
+
+    monkeypatch.setattr(ee, "Initialize", fake_initialize)
+    monkeypatch.setattr(ee.data, "setDeadline", deadlines.append)
+    settings = GeeSettings(service_account_key=_key_file(tmp_path), project="p")
+    settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
+    resolved = auth.initialize(settings, environ={})
+    assert calls == [
+        {"credentials": resolved.credentials, "url": auth.HIGH_VOLUME_URL, "project": "p"}
+    ]
+    assert deadlines == [180_000]
+    standard = settings.model_copy(update={"high_volume_endpoint": False})
+    auth.initialize(standard, environ={})
+    assert calls[-1]["url"] is None
 
 
 def test_bad_key_files_are_named(tmp_path: Path) -> None:
