@@ -1,0 +1,59 @@
+"""The evaluation command on a Ganerød-layout folder, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from models.cli import main
+from models.datasets import Scene, write_scene
+from models.testing import build_untrained_ensemble
+
+
+@pytest.fixture
+def folders(tmp_path: Path, scene_factory: Callable[..., Scene]) -> tuple[Path, Path]:
+    for i in range(2):
+        write_scene(tmp_path / "test", scene_factory(20 + i, size=64))
+    write_scene(tmp_path / "val", scene_factory(30, size=64))
+    return tmp_path / "test", tmp_path / "val"
+
+
+def test_evaluate_writes_predictions_and_report(
+    tmp_path: Path, folders: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    test, val = folders
+    manifest = build_untrained_ensemble(tmp_path / "ens", settings=("S2",), architectures=("Unet",))
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--data", str(test), "--manifest", str(manifest), "--out", str(out),
+               "--val", str(val), "-q"])  # fmt: skip
+    assert rc == 0
+    assert "## Pooled pixel scores" in capsys.readouterr().out
+    with rasterio.open(out / "S2" / "scene20_pred.tif") as src:
+        prob = src.read(1)
+        assert src.crs.to_epsg() == 32633 and prob.shape == (64, 64)
+    assert np.isnan(prob[:4, :4]).all() and np.nanmax(prob) <= 1.0
+    report = json.loads((out / "report.json").read_text())
+    s2 = report["settings"]["S2"]
+    assert set(s2["pooled"]) == {"ensemble", "best_member", "baseline"}
+    # the synthetic dNDVI drop is -0.5 on slope 20°: the fitted baseline finds it exactly
+    assert s2["pooled"]["baseline"]["f1"] > 0.95
+    assert s2["baseline"]["params"]["slope"] < 20
+    assert [row["id"] for row in s2["per_scene"]] == ["scene20", "scene21"]
+    pooled = s2["pooled"]["ensemble"]
+    per_scene_tp = sum(row["ensemble"]["tp"] for row in s2["per_scene"])
+    assert pooled["tp"] == per_scene_tp
+    assert (out / "performance_S2.png").stat().st_size > 10_000
+    assert "| S2 | baseline |" in (out / "report.md").read_text()
+
+
+def test_cli_reports_errors_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["info", str(tmp_path / "nope.json")])
+    assert rc == 2
+    assert "nope.json: manifest not found" in capsys.readouterr().err

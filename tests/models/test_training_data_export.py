@@ -1,0 +1,45 @@
+"""monitor.training_data: simulated scenes exported in the Ganerød et al. layout."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from models.datasets import read_folder
+from models.feature_stack import MODEL_BANDS
+from monitor.sources.archive import ArchiveSource
+from monitor.training_data import SplitPlan, TrainingSetPlan, export_training_sets
+
+
+def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> None:
+    plan = TrainingSetPlan(
+        train=SplitPlan(1, 11),
+        val=SplitPlan(1, 22),
+        test=SplitPlan(0, 33),
+        size_km=(1.5, 1.5),
+        start=date(2024, 5, 1),
+        end=date(2024, 8, 1),
+        storms=(date(2024, 7, 1),),
+        pre_days=45,
+        post_days=25,
+        landslide_rate_scale=15.0,
+    )
+    ids = export_training_sets(tmp_path / "sets", plan, workers=1, progress=False)
+    assert ids["test"] == [] and len(ids["train"]) == len(ids["val"]) == 1
+    assert ids["train"][0].startswith("train-11-") and ids["train"][0].endswith("_20240701")
+    (scene,) = read_folder(tmp_path / "sets" / "train")
+    assert scene.image.shape[0] == len(MODEL_BANDS)
+    assert scene.crs is not None and scene.crs.to_epsg() // 100 in (326, 327)
+    region = ids["train"][0].rsplit("_", 1)[0]
+    truth = ArchiveSource(tmp_path / "sets" / "archive").ground_truth(region)
+    fresh = truth[
+        (truth["event_date"] >= date(2024, 7, 1)) & (truth["event_date"] < date(2024, 7, 26))
+    ]
+    assert len(fresh) > 0
+    labelled_m2 = scene.label.sum() * 100.0
+    assert 0.7 * fresh["area_m2"].sum() < labelled_m2 < 1.3 * fresh["area_m2"].sum()
+    # the landslides show in the optical change
+    dndvi = scene.image[MODEL_BANDS.index("dNDVI")]
+    assert np.nanmean(dndvi[scene.label > 0]) < np.nanmean(dndvi[scene.label == 0]) - 0.1
