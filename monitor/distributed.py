@@ -112,6 +112,8 @@ def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[
             processes=True,
             memory_limit=settings.memory_limit,
             dashboard_address=":8787" if settings.dashboard else None,
+            # the scheduler's HTTP server runs anyway; without the dashboard, on any free port
+            scheduler_kwargs=None if settings.dashboard else {"dashboard_address": ":0"},
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,

@@ -1,0 +1,173 @@
+"""Wall time of a daily run over 1, 4 and 16 simulated regions, serial against a Dask
+LocalCluster (2 single-threaded worker processes), printed with their ratio.
+
+Each run is a fresh ``python -m monitor run`` process — what cron or the scheduler starts every
+day — so both sides pay the imports, the ensemble load (per worker on Dask) and, on Dask, the
+cluster start. Both runs of a size read the same simulated archive (built first, not timed) and
+write their own new inventory, with quicklooks, alerts queued but not sent.
+
+    .venv/bin/python bench/bench_daily_run.py [--sizes 1 4 16] [--region-km 1.5] [--repeat 1]
+
+The ensemble is the bundled one (models/default/manifest.json) when present, else a small
+untrained test ensemble (the timing of the pipeline around it, not of the bundled models); the
+output says which. On a shared machine, compare the ratios of one invocation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RUN_DATE = date(2024, 9, 15)
+SIMULATION = {"start": "2024-06-01", "end": "2024-09-20", "storms": ["2024-08-24"]}
+LANDSCAPES = ("agricultural_hills", "forested_mountains", "alpine")
+
+
+def regions(n: int, km: float) -> list[dict[str, object]]:
+    """``n`` square regions of ``km`` x ``km`` on a grid in the northern Apennines."""
+    dlon, dlat = km / 79.0, km / 111.0  # degrees at ~44.5 N
+    out = []
+    for i in range(n):
+        lon, lat = 10.5 + (i % 4) * 0.1, 44.2 + (i // 4) * 0.08
+        ring = [[lon, lat], [lon + dlon, lat], [lon + dlon, lat + dlat], [lon, lat + dlat]]
+        out.append(
+            {
+                "name": f"bench-{i + 1:02d}",
+                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                "simulation": {"landscape": LANDSCAPES[i % 3], "seed": 500 + i},
+            }
+        )
+    return out
+
+
+def write_config(path: Path, archive: Path, manifest: Path, items: list, dask: bool) -> Path:
+    data = {
+        "source": {"type": "archive", "path": str(archive), "simulation": SIMULATION},
+        "regions": items,
+        "model": {"manifest": str(manifest)},
+        "inventory": {"path": str(path / "inventory.gpkg")},
+        "quicklooks": {"dir": str(path / "quicklooks")},
+        "dask": {"enabled": dask, "n_workers": 2, "threads_per_worker": 1},
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "monitor.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return config
+
+
+def timed_run(config: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "--quiet",
+            "run",
+            "--config",
+            str(config),
+            "--date",
+            RUN_DATE.isoformat(),
+            "--no-alerts",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    first = done.stdout.splitlines()[0] if done.stdout else ""
+    return seconds, first
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--region-km", type=float, default=1.5)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    from monitor.config import load_config
+    from monitor.run import build_configured_archive
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-daily-run-"))
+    bundled = REPO / "models" / "default" / "manifest.json"
+    if bundled.exists():
+        manifest, which = bundled, "bundled ensemble"
+    else:
+        from models.testing import build_untrained_ensemble
+
+        manifest = build_untrained_ensemble(work / "ensemble", settings=("S1", "S1+S2"))
+        which = "UNTRAINED test ensemble (bundled one not present)"
+    archive = work / "archive"
+    everything = regions(max(args.sizes), args.region_km)
+    t0 = time.perf_counter()
+    build_configured_archive(
+        load_config(write_config(work / "build", archive, manifest, everything, False)),
+        progress=False,
+    )
+    print(
+        f"archive of {len(everything)} regions ({args.region_km} km squares) built in "
+        f"{time.perf_counter() - t0:.1f} s; {which}; {os.cpu_count()} CPU cores; "
+        f"load average before: {os.getloadavg()[0]:.1f}"
+    )
+
+    rows = []
+    for n in args.sizes:
+        times: dict[str, list[float]] = {"serial": [], "dask": []}
+        for rep in range(args.repeat):
+            for way in ("serial", "dask"):
+                config = write_config(
+                    work / f"n{n}-{way}-{rep}", archive, manifest, everything[:n], way == "dask"
+                )
+                seconds, headline = timed_run(config)
+                times[way].append(seconds)
+                print(f"  {n:>2} region(s) {way:<6} {seconds:7.1f} s   {headline}")
+        serial, dask = statistics.median(times["serial"]), statistics.median(times["dask"])
+        rows.append({"regions": n, "serial_s": serial, "dask_s": dask, "ratio": serial / dask})
+
+    print()
+    print(f"{'regions':>7} {'serial s':>9} {'dask s':>8} {'serial/dask':>12}")
+    for row in rows:
+        print(
+            f"{row['regions']:>7} {row['serial_s']:>9.1f} {row['dask_s']:>8.1f} "
+            f"{row['ratio']:>12.2f}"
+        )
+    print(
+        f"(Dask: LocalCluster, 2 worker processes x 1 thread, started by each run; "
+        f"load average after: {os.getloadavg()[0]:.1f})"
+    )
+    results = REPO / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "daily_run.json").write_text(
+        json.dumps(
+            {
+                "ensemble": which,
+                "region_km": args.region_km,
+                "cpu_count": os.cpu_count(),
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
