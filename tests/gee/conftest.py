@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import ee
 import pytest
-from ee import _state
 
 from gee_scripts.offline import initialize_offline
 
@@ -31,4 +30,4 @@ def offline_ee() -> Iterator[None]:
         ee.data.computePixels,
         ee.deprecation._FetchDataCatalogStac,
     ) = saved
-    _state.reset_state()
+    ee.Reset()
