@@ -208,18 +208,31 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logs")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="warnings only, no progress"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks of errors"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="landslide-monitor",
         description="Daily landslide detection from Sentinel-1/2 change features.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    _add_global_options(parser, default=False)
+    # the same options after the subcommand (`landslide-monitor run -q ...`)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
-        sub = commands.add_parser(name, help=command.help, description=command.help)
+        sub = commands.add_parser(
+            name, help=command.help, description=command.help, parents=[common]
+        )
         command.configure(sub)
         sub.set_defaults(handler=command.handler)
     return parser
