@@ -1,0 +1,70 @@
+"""`landslide-monitor inventory confirm|dismiss|candidate ID` and `inventory export FILE`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon
+from shapely.geometry import mapping
+
+import monitor.run as run_module
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.inventory import Inventory
+from monitor.run import run_once
+
+
+@pytest.fixture
+def config_path(
+    write_config: Callable[..., Path], manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    path = write_config(
+        {
+            "regions": [{"name": "north", "geometry": mapping(region_polygon(0.0))}],
+            "model": {"manifest": str(manifest)},
+            "inventory": {"path": "inventory.gpkg"},
+            "quicklooks": {"enabled": False},
+        }
+    )
+    source = StandInSource({"north": region_polygon(0.0)}, {"north": [(5, 15, 5, 20)]})
+    monkeypatch.setattr(run_module, "open_source", lambda settings: source)
+    monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: StandInEnsemble())
+    return path
+
+
+def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["inventory", "export", "--config", str(config_path), "x.geojson"])
+    assert status == 2 and "does not exist yet" in capsys.readouterr().err
+
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    with Inventory(config.inventory.path) as inventory:
+        (fid,) = inventory.landslides()["fid"].tolist()
+
+    assert main(["inventory", "confirm", "--config", str(config_path), str(fid)]) == 0
+    assert f"landslide {fid}: candidate -> confirmed" in capsys.readouterr().out
+    assert main(["inventory", "dismiss", "--config", str(config_path), str(fid)]) == 0
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.landslides()["status"].tolist() == ["dismissed"]
+
+    assert main(["inventory", "confirm", "--config", str(config_path), "999"]) == 2
+    assert "no landslide with fid 999" in capsys.readouterr().err
+
+    geojson = config_path.parent / "out" / "inventory.geojson"
+    csv = config_path.parent / "out" / "inventory.csv"
+    assert main(["inventory", "export", "--config", str(config_path), str(geojson)]) == 0
+    assert main(["inventory", "export", "--config", str(config_path), str(csv)]) == 0
+    features = json.loads(geojson.read_text())["features"]
+    assert len(features) == 1
+    assert features[0]["properties"]["status"] == "dismissed"
+    assert features[0]["properties"]["area_m2"] == pytest.approx(15000.0, rel=0.01)
+    table = pd.read_csv(csv)
+    assert len(table) == 1 and table["region"].tolist() == ["north"]
+
+    assert main(["inventory", "export", "--config", str(config_path), "x.shp"]) == 2
+    assert "unknown suffix" in capsys.readouterr().err
