@@ -2,7 +2,7 @@
 monitor sees it — pre/post true colour (greenest-pixel composites), dNDVI, dVV and dVH
 (terrain-flattened medians), with the ground-truth outline on every panel.
 
-    .venv/bin/python docs/figures/simulated_event.py [--region valtellina-alps] [--out ...]
+    .venv/bin/python docs/figures/simulated_event.py [--region NAME] [--out ...]
 
 Builds the demo archive (``config/demo.yaml``) first if needed (idempotent).
 """
@@ -54,13 +54,15 @@ def _demo_regions(
 def _stretch(rgb: np.ndarray) -> np.ndarray:
     """Reflectance to display: a fixed 0..0.25 stretch with a mild gamma (same for pre/post)."""
     out = np.clip(np.moveaxis(rgb, 0, -1) / 0.25, 0.0, 1.0) ** 0.8
-    return np.nan_to_num(out, nan=0.0)
+    return np.nan_to_num(out, nan=0.5)  # grey: no clear observation in the window
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml")
-    parser.add_argument("--region", default="valtellina-alps")
+    parser.add_argument(
+        "--region", default=None, help="demo region (default: the clearest large new landslide)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "simulated_event.png")
     parser.add_argument("--size-m", type=float, default=1400.0, help="side of the shown window")
     args = parser.parse_args()
@@ -68,13 +70,27 @@ def main() -> None:
     path, regions, simulation = _demo_regions(args.config)
     build_archive(path, regions, simulation, progress=True)
     source = ArchiveSource(path)
-    area = next(a for a, _ in regions if a.name == args.region)
-    grid = region_grid(area.geometry)
-    stack = source.features(area, PRE, POST)
-    truth = source.ground_truth(area.name, kinds=None).to_crs(grid.crs)
-    slides = truth[truth.kind == "landslide"]
-    new = slides[(slides.event_date >= POST.start) & (slides.event_date < POST.end)]
-    event = new.loc[new.area_m2.idxmax()]
+    # the event: a landslide of the post window, large and seen by a clear optical observation
+    best = None
+    for candidate, _ in regions:
+        if args.region not in (None, candidate.name):
+            continue
+        cgrid = region_grid(candidate.geometry)
+        cstack = source.features(candidate, PRE, POST)
+        truth = source.ground_truth(candidate.name, kinds=None).to_crs(cgrid.crs)
+        slides = truth[truth.kind == "landslide"]
+        new = slides[(slides.event_date >= POST.start) & (slides.event_date < POST.end)]
+        for _, row in new.iterrows():
+            c = row.geometry.centroid
+            near = cstack.dNDVI.sel(
+                x=slice(c.x - 300, c.x + 300), y=slice(c.y + 300, c.y - 300)
+            ).values
+            score = row.area_m2 * float(np.isfinite(near).mean()) ** 4
+            if best is None or score > best[0]:
+                best = (score, candidate, cstack, truth, row)
+    if best is None:
+        raise SystemExit("no landslide in the post window of the demo regions")
+    _, area, stack, truth, event = best
     cx, cy = event.geometry.centroid.x, event.geometry.centroid.y
     half = args.size_m / 2
     view = stack.sel(x=slice(cx - half, cx + half), y=slice(cy + half, cy - half))
@@ -122,11 +138,11 @@ def main() -> None:
         ax.set_ylim(extent[2], extent[3])
         ax.set_xticks([])
         ax.set_yticks([])
-    landscape = dict((a.name, spec.landscape) for a, spec in regions)[area.name]
+    landscape = {a.name: spec.landscape for a, spec in regions}[area.name]
     fig.suptitle(
         f"Simulated landslide, {area.name} ({landscape}), "
-        f"failed {event.event_date}, {event.area_m2 / 1e4:.1f} ha — outlines: ground truth "
-        "(red landslides, yellow clear-cuts, cyan reservoir flood)",
+        f"failed {event.event_date}, {event.area_m2 / 1e4:.1f} ha\noutlines: ground truth "
+        "(red landslides, yellow clear-cuts, cyan reservoir flood); grey: no clear observation",
         fontsize=11,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)

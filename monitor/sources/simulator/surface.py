@@ -133,9 +133,9 @@ class SurfaceModel:
         line = float(np.interp(doy, np.r_[months - 365, months, months + 365], np.tile(table, 3)))
         for storm in self.storm_days:
             age = day - storm
-            if 0 <= age < 12 and np.isfinite(self.landscape.storm_snow_line_m):
-                # fresh snow after a storm, melting upwards by ~50 m a day
-                line = min(line, self.landscape.storm_snow_line_m + 50.0 * age)
+            if 0 <= age < 8 and np.isfinite(self.landscape.storm_snow_line_m):
+                # fresh snow after a storm, melting upwards by ~90 m a day (gone in a week)
+                line = min(line, self.landscape.storm_snow_line_m + 90.0 * age)
         return line
 
     def moisture(self, day: int) -> float:
