@@ -47,6 +47,8 @@ __all__ = [
     "ReviewPage",
     "age_class",
     "build_review_map",
+    "feature_collection",
+    "feature_style",
     "load_review_data",
     "write_review_page",
 ]
@@ -232,13 +234,15 @@ def _popup_html(
     )
 
 
-def _feature_collection(
+def feature_collection(
     frame: gpd.GeoDataFrame,
     as_of: date | None,
     embed_quicklooks: bool,
     page_dir: Path | None,
     config_path: Path | None,
 ) -> dict[str, Any]:
+    """GeoJSON of the landslides in ``frame`` (EPSG:4326) with the properties the maps use:
+    fid, region, status, first/last seen, area, age class, fill colour, popup HTML, tooltip."""
     features = []
     for _, row in frame.iterrows():
         first_seen = date.fromisoformat(str(row["first_seen"])[:10])
@@ -280,7 +284,8 @@ def _import_foliumap() -> Any:
     return geemap.foliumap
 
 
-def _style(feature: Mapping[str, Any]) -> dict[str, Any]:
+def feature_style(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """Leaflet path style of a landslide feature: fill by age, outline by review status."""
     props = feature["properties"]
     style = dict(STATUS_STYLES[props["status"]])
     if style["dashArray"] is None:
@@ -348,13 +353,13 @@ def build_review_map(
         counts[status] = len(subset)
         if subset.empty:
             continue
-        collection = _feature_collection(
+        collection = feature_collection(
             subset, data.as_of, embed_quicklooks, page_dir, data.config_path
         )
         layer = GeoJson(
             collection,
             name=f"{_STATUS_LABELS[status]} ({len(subset)})",
-            style_function=_style,
+            style_function=feature_style,
             highlight_function=_highlight,
             on_each_feature=JsCode(_BIND_POPUP_JS),
             zoom_on_click=False,

@@ -1,0 +1,73 @@
+"""``notebooks/review.ipynb`` runs top to bottom on an inventory (widgets built without a
+kernel), and its buttons confirm and dismiss candidates through ``Inventory.set_status``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.config import MonitorConfig
+from monitor.inventory import Inventory
+from monitor.review_session import ReviewSession
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "review.ipynb"
+
+
+def _code_cells() -> list[str]:
+    notebook = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    assert notebook["nbformat"] == 4
+    return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def test_notebook_runs_and_its_buttons_write_decisions(
+    populated_config: tuple[MonitorConfig, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, n_rows = populated_config
+    monkeypatch.setenv("LANDSLIDE_CONFIG", str(config.path))
+    namespace: dict[str, object] = {}
+    for source in _code_cells():
+        exec(compile(source, str(NOTEBOOK), "exec"), namespace)
+    session = namespace["session"]
+    assert isinstance(session, ReviewSession)
+    assert len(session.landslides()) == n_rows
+    assert session.decisions == []
+
+    map_, panel = session._map, session._widgets  # built by session.widget() in the notebook
+    assert type(map_).__module__ == "geemap.geemap"  # the interactive (ipyleaflet) map
+    candidates = session.landslides().query("status == 'candidate'")["fid"].tolist()
+    target = int(candidates[0])
+    # a click on the polygon selects it and fills the panel
+    feature = next(f for f in session.geojson()["features"] if f["properties"]["fid"] == target)
+    session._on_click(feature=feature)
+    assert panel["chooser"].value == target
+    assert f"Landslide {target}" in panel["details"].value
+    assert panel["quicklook"].value[:8] == b"\x89PNG\r\n\x1a\n"
+
+    confirm, dismiss, back = panel["buttons"]
+    assert [b.description for b in panel["buttons"]] == ["Confirm", "Dismiss", "Back to candidate"]
+    confirm.click()
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.get(target)["status"] == "confirmed"
+    # the map layer is restyled: the confirmed outline
+    styles = {
+        f["properties"]["fid"]: f["properties"]["style"] for f in session._layer.data["features"]
+    }
+    assert styles[target]["color"] == "#54278f"
+    assert "confirmed" in panel["message"].value
+
+    panel["chooser"].value = int(candidates[1])
+    dismiss.click()
+    back.click()
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.get(int(candidates[1]))["status"] == "candidate"
+        statuses = inventory.landslides()["status"].value_counts().to_dict()
+    assert statuses == {"candidate": 3, "confirmed": 2, "dismissed": 1}
+    assert session.decisions == [
+        (target, "candidate", "confirmed"),
+        (int(candidates[1]), "candidate", "dismissed"),
+        (int(candidates[1]), "dismissed", "candidate"),
+    ]
+    with pytest.raises(KeyError, match="not in this review"):
+        session.select(99999)
