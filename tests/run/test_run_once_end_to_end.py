@@ -3,6 +3,7 @@ run lock: numbers of detections, inventory rows, alerts, failures and reruns."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -218,3 +219,28 @@ def test_a_source_without_ground_truth_is_not_scored(
     assert summary.ok and summary.evaluation is None
     assert [r.n_candidates for r in summary.regions] == [2, 1]
     assert "ground truth" not in summary.format()
+
+
+def test_detect_region_writes_only_quicklooks_and_pickles(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    stand_ins: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    data = _config_data(manifest)
+    data["quicklooks"] = {"dir": "ql", "max_per_region": 1}
+    config = load_config(write_config(data))
+    stand_ins()
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    result = run_module.detect_region(config, config.region("north"), RUN_DATE)
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+
+    assert written == {tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"}
+    assert result.candidates is not None
+    assert result.candidates["quicklook"].tolist() == [
+        str(tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"),
+        None,
+    ]
+    copy = pickle.loads(pickle.dumps(result))
+    assert copy.n_candidates == 2 and copy.evaluation == result.evaluation
+    assert copy.candidates.geometry.geom_equals(result.candidates.geometry).all()
