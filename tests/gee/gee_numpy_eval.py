@@ -52,13 +52,30 @@ _IDENTITY = ("Image.resample", "Image.reproject", "Image.clip", "Image.setDefaul
 
 
 class GraphEvaluator:
-    """Evaluate ``gee_scripts.offline.graph_tree`` output; ``inputs`` maps asset IDs to bands."""
+    """Evaluate ``gee_scripts.offline.graph_tree`` output; ``inputs`` maps asset IDs to bands,
+    ``properties`` asset IDs to image properties, ``collections`` collection IDs to the asset
+    IDs of their images. Properties follow an image through the operations that keep them in
+    Earth Engine (updateMask, select, addBands onto it)."""
 
-    def __init__(self, inputs: Mapping[str, Bands], res: float = 10.0) -> None:
+    def __init__(
+        self,
+        inputs: Mapping[str, Bands],
+        res: float = 10.0,
+        properties: Mapping[str, Mapping[str, Any]] | None = None,
+        collections: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self.inputs = inputs
         self.res = res
+        self.properties = properties or {}
+        self.collections = collections or {}
+        self.props: dict[int, dict[str, Any]] = {}  # id(bands) -> properties
         self.calls: list[str] = []
         self.env: dict[str, Any] = {}  # arguments of the function being mapped
+
+    def _keep(self, out: Bands, source: Bands) -> Bands:
+        if id(source) in self.props:
+            self.props[id(out)] = self.props[id(source)]
+        return out
 
     def __call__(self, node: Any) -> Any:
         if isinstance(node, list):
@@ -114,7 +131,62 @@ class GraphEvaluator:
 
     # -- algorithms ---------------------------------------------------------------------------
     def _Image_load(self, args: dict[str, Any]) -> Bands:
-        return {k: np.asarray(v, dtype=float) for k, v in self.inputs[args["id"]].items()}
+        out = {k: np.asarray(v, dtype=float) for k, v in self.inputs[args["id"]].items()}
+        self.props[id(out)] = dict(self.properties.get(args["id"], {}))
+        return out
+
+    def _ImageCollection_load(self, args: dict[str, Any]) -> list[Bands]:
+        return [self._Image_load({"id": asset}) for asset in self.collections[args["id"]]]
+
+    def _Element_get(self, args: dict[str, Any]) -> Any:
+        return self.props[id(self(args["object"]))][args["property"]]
+
+    def _Number_divide(self, args: dict[str, Any]) -> float:
+        return float(self(args["left"])) / float(self(args["right"]))
+
+    def _Number_floor(self, args: dict[str, Any]) -> float:
+        return float(np.floor(float(self(args["input"]))))
+
+    def _Image_mask(self, args: dict[str, Any]) -> Bands:
+        return {k: np.isfinite(v).astype(float) for k, v in self._image(args["image"]).items()}
+
+    def _Image_normalizedDifference(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        a, b = (image[name] for name in args["bandNames"])
+        with np.errstate(all="ignore"):
+            return {"nd": (a - b) / (a + b)}
+
+    def _Image_linkCollection(self, args: dict[str, Any]) -> Bands:
+        image = self._image(args["input"])
+        key = self.props[id(image)]["system:index"]
+        match = [
+            c for c in self(args["imageCollection"]) if self.props[id(c)]["system:index"] == key
+        ]
+        out = dict(image)
+        for name in args["linkedBands"]:
+            out[name] = (
+                match[0][name] if match else np.full_like(next(iter(image.values())), np.nan)
+            )
+        return self._keep(out, image)
+
+    def _ImageCollection_qualityMosaic(self, args: dict[str, Any]) -> Bands:
+        images = self(args["collection"])
+        quality = np.stack([im[args["qualityBand"]] for im in images])
+        best = np.argmax(np.where(np.isfinite(quality), quality, -np.inf), axis=0)
+        none = ~np.isfinite(quality).any(axis=0)
+        out = {}
+        for name in images[0]:
+            values = np.stack([im[name] for im in images])
+            picked = np.take_along_axis(values, best[None], axis=0)[0]
+            out[name] = np.where(none, np.nan, picked)
+        return out
+
+    def _reduce_count(self, args: dict[str, Any]) -> Bands:
+        images = self(args["collection"])
+        return {
+            name: np.isfinite(np.stack([im[name] for im in images])).sum(axis=0).astype(float)
+            for name in images[0]
+        }
 
     def _Image_constant(self, args: dict[str, Any]) -> Bands:
         value = self(args["value"])
@@ -127,14 +199,15 @@ class GraphEvaluator:
         names = list(image)
         picked = [names[s] if isinstance(s, int) else s for s in args["bandSelectors"]]
         new = args.get("newNames") or picked
-        return {n: image[p] for n, p in zip(new, picked, strict=True)}
+        return self._keep({n: image[p] for n, p in zip(new, picked, strict=True)}, image)
 
     def _Image_rename(self, args: dict[str, Any]) -> Bands:
         image = self._image(args["input"])
         return dict(zip(args["names"], image.values(), strict=True))
 
     def _Image_addBands(self, args: dict[str, Any]) -> Bands:
-        out = dict(self._image(args["dstImg"]))
+        dst = self._image(args["dstImg"])
+        out = self._keep(dict(dst), dst)
         src = self._image(args["srcImg"])
         for name, value in src.items():
             if name in out and not args.get("overwrite"):
@@ -149,7 +222,7 @@ class GraphEvaluator:
         for i, (name, value) in enumerate(image.items()):
             m = mask[i] if len(mask) > 1 else mask[0]
             out[name] = np.where(np.isnan(m) | (m == 0), np.nan, value)
-        return out
+        return self._keep(out, image)
 
     # -- collections: lists of images ----------------------------------------------------------
     def _ImageCollection_fromImages(self, args: dict[str, Any]) -> list[Bands]:
