@@ -248,7 +248,11 @@ class ArchiveSource:
 
     ``terrain_model`` picks the Vollrath et al. (2020) slope-correction model: ``"landcover"``
     (default, as Ganerød et al.: volume model on vegetated WorldCover classes, surface model
-    elsewhere), ``"volume"`` or ``"surface"`` everywhere."""
+    elsewhere), ``"volume"`` or ``"surface"`` everywhere. ``layover_shadow_buffer_m`` widens the
+    layover/shadow mask; Sentinel-1 pixels whose incidence angle lies outside
+    ``incidence_range_deg`` (the swath edges, where GRD border noise lives) are dropped, as the
+    Earth Engine pre-processing does (``None`` keeps every angle). ``cloud_mask`` sets the
+    Sentinel-2 cloud/shadow thresholds."""
 
     name = "archive"
 
@@ -258,9 +262,13 @@ class ArchiveSource:
         *,
         terrain_model: TerrainModel | Literal["landcover"] = "landcover",
         cloud_mask: CloudMaskParams | None = None,
+        layover_shadow_buffer_m: float = 0.0,
+        incidence_range_deg: tuple[float, float] | None = (30.63993, 44.73),
     ) -> None:
         self.path = Path(path)
         self.terrain_model = terrain_model
+        self.layover_shadow_buffer_m = layover_shadow_buffer_m
+        self.incidence_range_deg = incidence_range_deg
         self.cloud_mask = cloud_mask or CloudMaskParams()
         self._regions: dict[str, _Region] = {}
 
@@ -550,7 +558,12 @@ class ArchiveSource:
         for t in tracks:
             theta = np.asarray(root["s1/angle"][t, ys, xs], np.float32)
             geometry[t] = track_geometry(slope, aspect, theta, look[t])
-            correction[t] = flattening_correction_db(geometry[t], model)
+            correction[t] = flattening_correction_db(
+                geometry[t], model, buffer_m=self.layover_shadow_buffer_m, res=region.grid.res
+            )
+            if self.incidence_range_deg is not None:
+                lo, hi = self.incidence_range_deg
+                correction[t][(theta < lo) | (theta > hi)] = np.nan
         out: dict = {}
         for label, (rows, window) in windows.items():
             if not len(rows):
@@ -570,6 +583,11 @@ class ArchiveSource:
             vh, _ = nan_median(db[:, 1])
             out[label] = (vv, vh)
             out[f"count_{label}"] = count
+            if not count.any():
+                status.append(
+                    f"S1 {label} window {window}: no valid pixel in {len(rows)} {orbit_pass} "
+                    "acquisitions (layover/shadow, swath edge or no data)"
+                )
             out[f"dates_{label}"] = ",".join(d.isoformat() for d in rows["date"])
         if tracks:
             masked = np.stack([geometry[t].layover | geometry[t].shadow for t in tracks])

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from scipy import ndimage
 
 __all__ = [
     "TERRAIN_MODELS",
@@ -123,10 +124,15 @@ def track_geometry(
 
 
 def flattening_correction_db(
-    geometry: TrackGeometry, model: TerrainModel | np.ndarray
+    geometry: TrackGeometry,
+    model: TerrainModel | np.ndarray,
+    *,
+    buffer_m: float = 0.0,
+    res: float = 10.0,
 ) -> np.ndarray:
     """What to add to sigma0 in dB to get terrain-flattened gamma0 in dB:
-    ``-10 log10(cos(theta_i) * SCF)``; NaN where layover or shadow.
+    ``-10 log10(cos(theta_i) * SCF)``; NaN where layover or shadow, and within ``buffer_m`` of
+    them (the optional additional buffer of Vollrath et al.'s implementation).
 
     ``model`` is one model for every pixel, or a boolean array that is True where the volume model
     applies and False where the surface model does (Ganerød et al. choose by land cover)."""
@@ -140,6 +146,8 @@ def flattening_correction_db(
     else:
         scf = slope_correction_factor(model, theta_i, alpha_r, alpha_az)
     invalid = geometry.layover | geometry.shadow | ~(scf > 0)
+    if buffer_m > 0 and invalid.any():
+        invalid = ndimage.distance_transform_edt(~invalid) * res <= buffer_m
     with np.errstate(divide="ignore", invalid="ignore"):
         correction = -10.0 * np.log10(np.cos(theta_i) * scf)
     correction[invalid] = np.nan

@@ -98,3 +98,29 @@ def test_writer_refuses_wrong_shapes_and_leaves_nothing(tmp_path: Path) -> None:
         )
     assert not any((tmp_path / "regions").iterdir())
     assert ArchiveSource(tmp_path).regions() == []
+
+
+def test_swath_edges_and_layover_buffer_are_masked(tmp_path: Path) -> None:
+    _write(tmp_path)
+    source = ArchiveSource(tmp_path, incidence_range_deg=(36.0, 44.0))  # the track is at 35°
+    stack = source.features(AREA, PRE, POST)
+    assert np.isnan(stack.preVV.values).all() and (stack.s1_count_pre.values == 0).all()
+    assert (
+        f"S1 pre window {PRE}: no valid pixel in 2 descending acquisitions"
+        in (stack.attrs["status"])
+    )
+    assert np.isfinite(stack.dNDVI.values).all()  # optical untouched
+
+
+def test_layover_shadow_buffer_widens_the_mask() -> None:
+    from monitor.sources.terrain_flattening import flattening_correction_db, track_geometry
+
+    slope = np.full((40, 40), 10.0, np.float32)
+    slope[:, 20:] = 60.0  # a cliff facing away from the sensor: shadow
+    aspect = np.full((40, 40), 280.0, np.float32)
+    geometry = track_geometry(slope, aspect, 35.0, 280.0)
+    assert geometry.shadow[:, 20:].all() and not geometry.shadow[:, :20].any()
+    plain = flattening_correction_db(geometry, "volume")
+    wide = flattening_correction_db(geometry, "volume", buffer_m=50.0, res=10.0)
+    assert np.isfinite(plain[:, :20]).all()
+    assert np.isnan(wide[:, 15:]).all() and np.isfinite(wide[:, :15]).all()
