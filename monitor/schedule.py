@@ -251,7 +251,11 @@ class CliRunner:
         with self._guard:
             if self._stopping:
                 return RunOutcome.STOPPED
-            self._child = subprocess.Popen(self.command(run_date))
+            env = dict(os.environ)
+            if not sys.stderr.isatty():
+                # a journal, not a terminal: a progress line every 30 s at most
+                env.setdefault("TQDM_MININTERVAL", "30")
+            self._child = subprocess.Popen(self.command(run_date), env=env)
         returncode = self._child.wait()
         with self._guard:
             self._child = None
