@@ -44,6 +44,7 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Image.sin": np.sin,
     "Image.acos": np.arccos,
     "Image.log10": np.log10,
+    "Image.exp": np.exp,
     "Image.abs": np.abs,
     "Image.not": lambda a: (a == 0).astype(float),
     "Image.toFloat": lambda a: a,
