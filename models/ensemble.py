@@ -49,7 +49,8 @@ class Ensemble:
         source: Path | None = None,
         tile: int = DEFAULT_TILE,
         overlap: int = DEFAULT_OVERLAP,
-        batch_size: int = 4,
+        batch_size: int | None = None,
+        workers: int | None = None,
     ) -> None:
         self.manifest = manifest
         self._members = dict(members)
@@ -57,9 +58,10 @@ class Ensemble:
         self.tile = tile
         self.overlap = overlap
         self.batch_size = batch_size
+        self.workers = workers
 
     @classmethod
-    def load(cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int) -> Ensemble:
+    def load(cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int | None) -> Ensemble:
         """Read the manifest, verify every listed weights file's SHA-256 and build the members.
 
         Raises :class:`models.manifest.ManifestError` naming the file on any mismatch."""
@@ -119,6 +121,7 @@ class Ensemble:
             tile=self.tile,
             overlap=self.overlap,
             batch_size=self.batch_size,
+            workers=self.workers,
             device=device,
             progress=progress,
         )
