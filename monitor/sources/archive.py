@@ -272,6 +272,10 @@ class ArchiveSource:
         self.cloud_mask = cloud_mask or CloudMaskParams()
         self._regions: dict[str, _Region] = {}
 
+    def __getstate__(self) -> dict:
+        # picklable for process pools and Dask workers: the open regions are reopened there
+        return {**self.__dict__, "_regions": {}}
+
     # ------------------------------------------------------------------ catalog
 
     def regions(self) -> list[str]:

@@ -200,3 +200,14 @@ def test_catalog_queries_by_region_window_sensor_and_pass(archive: ArchiveSource
     assert set(gaps) <= {12}
     s2 = archive.catalog("hills", sensor="S2")
     assert set(np.diff(sorted(s2["date"].map(date.toordinal)))) == {5}
+
+
+def test_source_pickles_for_worker_processes(archive: ArchiveSource) -> None:
+    import pickle
+
+    area = REGIONS[0][0]
+    archive.catalog(area.name)  # opens and caches the region
+    clone = pickle.loads(pickle.dumps(archive))
+    assert clone.path == archive.path and clone.terrain_model == archive.terrain_model
+    pd_a = archive.catalog(area.name)
+    assert clone.catalog(area.name).equals(pd_a)
