@@ -22,7 +22,7 @@ __all__ = ["EventRecord", "Events", "simulate_events"]
 # Landslide areas follow a power law above a 1000 m² roll-over (cf. Malamud et al. 2004);
 # the exponent is that of the cumulative distribution.
 _AREA_MIN_M2 = 1000.0
-_AREA_MAX_M2 = 3.0e6
+_AREA_MAX_M2 = 5.0e6
 _AREA_EXPONENT = 1.2
 _REVEGETATION_DAYS = 240.0  # e-folding time of the vegetation's return on a landslide
 _FLOOD_RISE_M = 8.0
@@ -128,7 +128,7 @@ def simulate_events(
     weights /= weights.sum() if len(weights) else 1.0
 
     records: list[EventRecord] = []
-    area_cap = min(_AREA_MAX_M2, 0.04 * area_km2 * 1e6)
+    area_cap = min(_AREA_MAX_M2, 0.1 * area_km2 * 1e6)
 
     def add_landslides(day: int, count: int, sizes_floor: tuple[float, ...]) -> None:
         if not len(cand_idx):

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 # Bumped whenever the simulator's output changes for the same spec, so archives rebuild.
-SIMULATOR_VERSION = "6"
+SIMULATOR_VERSION = "7"
 
 LandscapeName = Literal["forested_mountains", "alpine", "agricultural_hills"]
 
