@@ -17,10 +17,11 @@ and the look-alikes (clear-cuts, reservoir shores) stay in the scene as negative
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveSource, build_archive
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.simulator.region import random_regions
-from monitor.sources.simulator.spec import ArchiveSimulation, SimulationSpec
+from monitor.sources.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
 
 __all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]
 
@@ -139,6 +140,13 @@ def export_training_sets(
             ids.append(scene.id)
         written[split] = ids
         log.info("%s: %d scenes in %s", split, len(ids), out / split)
+    record = {
+        "simulator_version": SIMULATOR_VERSION,
+        "plan": asdict(plan),
+        "regions": {split: [a.name for a, _ in regions] for split, regions in all_regions.items()},
+        "scenes": written,
+    }
+    (out / "dataset.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return written
 
 
