@@ -301,11 +301,11 @@ class ArchiveSource:
                 "build it with `landslide-monitor archive build --config ...`"
             )
         try:
-            catalog = pd.read_csv(path / "catalog.csv", parse_dates=["date"])
+            catalog = pd.read_csv(path / "catalog.csv")
             root = zarr.open_group(path / "data.zarr", mode="r")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise ArchiveError(f"region {name!r} in {path} is incomplete: {exc}") from exc
-        catalog["date"] = catalog["date"].dt.date
+        catalog["date"] = pd.to_datetime(catalog["date"]).dt.date
         g = meta["grid"]
         grid = Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
         region = _Region(name, path, stamp, meta, grid, catalog, root)

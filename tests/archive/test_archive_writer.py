@@ -124,3 +124,15 @@ def test_layover_shadow_buffer_widens_the_mask() -> None:
     wide = flattening_correction_db(geometry, "volume", buffer_m=50.0, res=10.0)
     assert np.isfinite(plain[:, :20]).all()
     assert np.isnan(wide[:, 15:]).all() and np.isfinite(wide[:, :15]).all()
+
+
+def test_region_without_acquisitions_raises_data_unavailable(tmp_path: Path) -> None:
+    from monitor.sources.base import DataUnavailable
+
+    area = AreaOfInterest("empty", box(10.0, 45.0, 10.003, 45.002))
+    shape = region_grid(area.geometry).shape
+    with RegionWriter(tmp_path, area, n_s2=0, n_s1=0, tracks=[]) as w:
+        w.write_static(np.zeros(shape), np.full(shape, 10), np.zeros(shape), np.zeros(shape))
+        w.commit()
+    with pytest.raises(DataUnavailable, match=r"'empty'.*archive holds empty"):
+        ArchiveSource(tmp_path).features(area, PRE, POST)
