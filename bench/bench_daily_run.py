@@ -6,7 +6,7 @@ day — so both sides pay the imports, the ensemble load (per worker on Dask) an
 cluster start. Both runs of a size read the same simulated archive (built first, not timed) and
 write their own new inventory, with quicklooks, alerts queued but not sent.
 
-    .venv/bin/python bench/bench_daily_run.py [--sizes 1 4 16] [--region-km 1.5] [--repeat 1]
+    .venv/bin/python bench/bench_daily_run.py [--sizes 1 4 16] [--region-km 1.5] [--repeat 3]
 
 The ensemble is the bundled one (models/default/manifest.json) when present, else a small
 untrained test ensemble (the timing of the pipeline around it, not of the bundled models); the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,7 +69,9 @@ def write_config(path: Path, archive: Path, manifest: Path, items: list, dask: b
     return config
 
 
-def timed_run(config: Path) -> tuple[float, str]:
+def timed_run(config: Path) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the run and its workers, the summary's first line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         [
@@ -89,17 +92,19 @@ def timed_run(config: Path) -> tuple[float, str]:
         check=False,
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"run failed ({done.returncode}):\n{done.stderr[-3000:]}")
     first = done.stdout.splitlines()[0] if done.stdout else ""
-    return seconds, first
+    return seconds, cpu, first
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--region-km", type=float, default=1.5)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -130,24 +135,42 @@ def main() -> int:
 
     rows = []
     for n in args.sizes:
-        times: dict[str, list[float]] = {"serial": [], "dask": []}
-        for rep in range(args.repeat):
+        wall: dict[str, list[float]] = {"serial": [], "dask": []}
+        cpu: dict[str, list[float]] = {"serial": [], "dask": []}
+        for rep in range(args.repeat):  # interleaved, so that load drifts hit both sides
             for way in ("serial", "dask"):
                 config = write_config(
                     work / f"n{n}-{way}-{rep}", archive, manifest, everything[:n], way == "dask"
                 )
-                seconds, headline = timed_run(config)
-                times[way].append(seconds)
-                print(f"  {n:>2} region(s) {way:<6} {seconds:7.1f} s   {headline}")
-        serial, dask = statistics.median(times["serial"]), statistics.median(times["dask"])
-        rows.append({"regions": n, "serial_s": serial, "dask_s": dask, "ratio": serial / dask})
+                seconds, cpu_s, headline = timed_run(config)
+                wall[way].append(seconds)
+                cpu[way].append(cpu_s)
+                print(
+                    f"  {n:>2} region(s) {way:<6} {seconds:7.1f} s wall {cpu_s:7.1f} s CPU"
+                    f"   {headline}",
+                    flush=True,
+                )
+        serial, dask = statistics.median(wall["serial"]), statistics.median(wall["dask"])
+        rows.append(
+            {
+                "regions": n,
+                "serial_s": serial,
+                "dask_s": dask,
+                "ratio": serial / dask,
+                "serial_cpu_s": statistics.median(cpu["serial"]),
+                "dask_cpu_s": statistics.median(cpu["dask"]),
+            }
+        )
 
     print()
-    print(f"{'regions':>7} {'serial s':>9} {'dask s':>8} {'serial/dask':>12}")
+    print(
+        f"{'regions':>7} {'serial s':>9} {'dask s':>8} {'serial/dask':>12} "
+        f"{'serial CPU s':>13} {'dask CPU s':>11}   (medians of {args.repeat})"
+    )
     for row in rows:
         print(
             f"{row['regions']:>7} {row['serial_s']:>9.1f} {row['dask_s']:>8.1f} "
-            f"{row['ratio']:>12.2f}"
+            f"{row['ratio']:>12.2f} {row['serial_cpu_s']:>13.1f} {row['dask_cpu_s']:>11.1f}"
         )
     print(
         f"(Dask: LocalCluster, 2 worker processes x 1 thread, started by each run; "

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGE_CLASSES",
     "STATUS_STYLES",
+    "ReviewData",
     "ReviewPage",
     "age_class",
     "build_review_map",
