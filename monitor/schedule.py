@@ -34,7 +34,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.lock import EXIT_LOCKED
+from monitor.lock import EXIT_LOCKED, RunLock, RunLockHeld
 
 __all__ = [
     "DAILY_JOB_ID",
@@ -58,11 +59,13 @@ __all__ = [
     "DailyScheduler",
     "RunOutcome",
     "ScheduleSettings",
+    "SchedulerRunning",
     "completed_run_dates",
     "cron_trigger",
     "default_jobstore_url",
     "due_run_dates",
     "next_scheduled_run",
+    "scheduler_lock",
 ]
 
 log = logging.getLogger(__name__)
@@ -577,4 +580,28 @@ def cli_run(args: Any) -> int:
         return 0
     inventory.parent.mkdir(parents=True, exist_ok=True)
     runner = CliRunner(config.path or args.config)
-    return serve(settings, url, lambda: completed_run_dates(inventory), runner)
+    with scheduler_lock(inventory):
+        return serve(settings, url, lambda: completed_run_dates(inventory), runner)
+
+
+class SchedulerRunning(RuntimeError):
+    """Another ``landslide-monitor schedule`` already serves this inventory."""
+
+
+@contextmanager
+def scheduler_lock(inventory: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``<inventory>.scheduler.lock`` for the scheduler's lifetime: one scheduler per
+    inventory (a second would double every fire; the run lock would refuse its runs anyway)."""
+    inventory = Path(inventory)
+    lock = RunLock(inventory.with_name(inventory.name + ".scheduler"))
+    try:
+        lock.acquire()
+    except RunLockHeld as exc:
+        who = exc.holder.describe() if exc.holder else "another process"
+        raise SchedulerRunning(
+            f"a scheduler already serves inventory {inventory}: {who}; lock file {exc.lock_file}"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

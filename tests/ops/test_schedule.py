@@ -240,3 +240,14 @@ def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Pa
     assert len(terminated) == 1 and 0.25 < terminated[0] < 2.0  # after the grace period
     assert outcome == ["finished"]
     assert not daily.scheduler.running
+
+
+def test_one_scheduler_per_inventory(tmp_path: Path) -> None:
+    from monitor.schedule import SchedulerRunning, scheduler_lock
+
+    inventory = tmp_path / "inventory.gpkg"
+    refused = pytest.raises(SchedulerRunning, match="a scheduler already serves inventory")
+    with scheduler_lock(inventory), refused, scheduler_lock(inventory):
+        pass
+    with scheduler_lock(inventory):  # released on exit
+        pass
