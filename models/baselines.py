@@ -59,10 +59,10 @@ class Baseline:
 
 
 _NDVI_GRID = {
-    "dndvi": (-0.05, -0.1, -0.15, -0.2, -0.25, -0.3, -0.35, -0.4, -0.5),
-    "slope": (0.0, 5.0, 10.0, 15.0, 20.0),
+    "dndvi": tuple(round(-0.025 * i, 3) for i in range(1, 25)),
+    "slope": (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0),
 }
-_SAR_GRID = {"db": (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)}
+_SAR_GRID = {"db": tuple(0.5 * i for i in range(2, 25))}
 
 BASELINES: Mapping[str, Baseline] = {
     "S2": Baseline(
