@@ -7,9 +7,20 @@ and the remaining pixels are grouped into 8-connected objects. Each object becom
 ``docs/DESIGN.md``; objects smaller than the region's minimum area or lying on flat ground (mean
 slope below the region's minimum) are dropped.
 
-Masks use the stack's ESA WorldCover ``landcover`` codes (70 snow and ice, 80 permanent water
-bodies); ``area_m2`` is the object's pixel count times the pixel area, so simplification never
-changes it.
+Water and snow are recognised two ways: the stack's ESA WorldCover ``landcover`` class (80
+permanent water bodies, 70 snow and ice), and what the post-event optical composite shows, which
+catches reservoir levels that rose and fresh snow that the static map does not know. The stack
+has no SWIR band for NDWI/NDSI, so the post-event test uses NDVI and visible brightness (mean of
+the true-colour reflectances): water is dark with negative NDVI (NDVI < 0, brightness < 0.1),
+snow is bright and unvegetated (brightness >= 0.3, NDVI <= 0.1); bare landslide scars are
+neither (NDVI about 0.1-0.3, brightness about 0.1-0.2).
+
+An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
+dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
+that the post-event optical view contradicts.
+
+``area_m2`` is the object's pixel count times the pixel area, so simplification never changes
+it.
 """
 
 from __future__ import annotations
@@ -39,6 +50,11 @@ __all__ = [
 
 WATER_CLASS = 80  # ESA WorldCover "permanent water bodies"
 SNOW_CLASS = 70  # ESA WorldCover "snow and ice"
+# Post-event optical tests (see the module docstring).
+WATER_MAX_NDVI = 0.0
+WATER_MAX_BRIGHTNESS = 0.1
+SNOW_MAX_NDVI = 0.1
+SNOW_MIN_BRIGHTNESS = 0.3
 
 # The attribute columns of a candidate (docs/DESIGN.md), in order; geometry comes last.
 CANDIDATE_COLUMNS: tuple[str, ...] = (
@@ -73,6 +89,7 @@ class VectoriseRules:
     min_slope_deg: float = 0.0
     exclude_water: bool = True
     exclude_snow: bool = True
+    max_post_ndvi: float | None = 0.6
     simplify_m: float = 5.0
 
     def __post_init__(self) -> None:
@@ -86,10 +103,18 @@ def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
     """Pixels that the rules exclude outright (water, snow and ice), as a boolean (H, W) array."""
     landcover = stack["landcover"].values
     excluded = np.zeros(landcover.shape, dtype=bool)
-    if rules.exclude_water:
-        excluded |= landcover == WATER_CLASS
-    if rules.exclude_snow:
-        excluded |= landcover == SNOW_CLASS
+    post_ndvi = stack["postNDVI"].values
+    if "post_rgb" in stack:
+        brightness = stack["post_rgb"].values.mean(axis=0)
+    else:
+        brightness = np.full(landcover.shape, np.nan, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        if rules.exclude_water:
+            excluded |= landcover == WATER_CLASS
+            excluded |= (post_ndvi < WATER_MAX_NDVI) & (brightness < WATER_MAX_BRIGHTNESS)
+        if rules.exclude_snow:
+            excluded |= landcover == SNOW_CLASS
+            excluded |= (post_ndvi <= SNOW_MAX_NDVI) & (brightness >= SNOW_MIN_BRIGHTNESS)
     return excluded
 
 
@@ -171,6 +196,9 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     keep = area >= rules.min_area_m2
     if rules.min_slope_deg > 0:
         keep &= np.nan_to_num(slope, nan=0.0) >= rules.min_slope_deg
+    if rules.max_post_ndvi is not None:
+        post_ndvi = _object_means(stack["postNDVI"].values.astype(np.float64), labels, index)
+        keep &= ~(post_ndvi > rules.max_post_ndvi)  # NaN (no clear view) keeps the object
     if not keep.any():
         return empty_candidates(crs)
 

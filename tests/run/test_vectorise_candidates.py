@@ -62,7 +62,7 @@ def test_one_scar_becomes_one_polygon_with_its_attributes() -> None:
 
 
 def test_min_area_threshold_override_and_diagonal_connectivity() -> None:
-    stack = make_stack(GRID)
+    stack = make_stack(GRID, scars=[(10, 20, 10, 25), (40, 42, 40, 42), (30, 32, 30, 32)])
     probability_blocks = {(10, 20, 10, 25): 0.9, (40, 42, 40, 42): 0.7}
     prediction = _prediction(stack, probability_blocks)
     prediction["probability"][30, 30] = 0.95
@@ -111,3 +111,33 @@ def test_rules_refuse_nonsense() -> None:
         VectoriseRules(threshold=1.5)
     with pytest.raises(ValueError, match="negative"):
         VectoriseRules(min_area_m2=-1)
+
+
+def test_snow_and_water_seen_after_the_event_are_removed() -> None:
+    scar = (10, 20, 10, 30)
+    stack = make_stack(GRID, scars=[scar])
+    post_ndvi = stack["postNDVI"].values.copy()
+    post_rgb = stack["post_rgb"].values.copy()
+    post_ndvi[10:20, 10:15] = 0.05  # fresh snow: bright, unvegetated
+    post_rgb[:, 10:20, 10:15] = 0.6
+    post_ndvi[10:20, 25:30] = -0.2  # a reservoir that rose: dark, negative NDVI
+    post_rgb[:, 10:20, 25:30] = 0.04
+    stack["postNDVI"] = (("y", "x"), post_ndvi)
+    stack["post_rgb"] = (("rgb", "y", "x"), post_rgb)
+    prediction = _prediction(stack, {scar: 0.9})
+    assert vectorise(prediction, stack, VectoriseRules(min_area_m2=0))["area_m2"].tolist() == [
+        10000.0
+    ]
+    neither = VectoriseRules(min_area_m2=0, exclude_snow=False, exclude_water=False)
+    assert vectorise(prediction, stack, neither)["area_m2"].tolist() == [20000.0]
+
+
+def test_green_after_the_event_is_not_a_fresh_scar() -> None:
+    scar = (10, 20, 10, 20)
+    stack = make_stack(GRID)  # no vegetation loss: post NDVI 0.8 everywhere
+    prediction = _prediction(stack, {scar: 0.9})
+    assert vectorise(prediction, stack, VectoriseRules(min_area_m2=0)).empty
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0, max_post_ndvi=None))
+    assert kept["area_m2"].tolist() == [10000.0]
+    cloudy = make_stack(GRID, clear=0.0)  # no clear post view: the rule cannot judge
+    assert len(vectorise(prediction, cloudy, VectoriseRules(min_area_m2=0))) == 1
