@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -50,6 +53,7 @@ __all__ = [
     "build_review_map",
     "feature_collection",
     "feature_style",
+    "import_geemap_backend",
     "load_review_data",
     "write_review_page",
 ]
@@ -277,12 +281,25 @@ def feature_collection(
 # --------------------------------------------------------------------------- the map
 
 
-def _import_foliumap() -> Any:
-    """``geemap.foliumap``, with the folium backend selected before geemap is imported."""
-    os.environ["USE_FOLIUM"] = "1"
-    import geemap.foliumap
+def import_geemap_backend(backend: str) -> ModuleType:
+    """``geemap.foliumap`` (``"foliumap"``) or ``geemap.geemap`` (``"geemap"``, ipyleaflet).
 
-    return geemap.foliumap
+    The folium backend is selected with ``USE_FOLIUM=1`` before geemap is first imported. geemap's
+    package ``__init__`` star-imports the selected backend, which rebinds ``geemap.basemaps``
+    from the submodule to a box of tile layers; the other backend, imported later in the same
+    process (a notebook that also writes the HTML page), would then read that box where it
+    expects the module. The submodule is put back before the backend is imported."""
+    if backend not in ("foliumap", "geemap"):
+        raise ValueError(f"unknown geemap backend {backend!r}; expected foliumap or geemap")
+    if backend == "foliumap" and "geemap" not in sys.modules:
+        os.environ["USE_FOLIUM"] = "1"
+    package = importlib.import_module("geemap")
+    basemaps_module = importlib.import_module("geemap.basemaps")
+    package.basemaps = basemaps_module  # type: ignore[attr-defined]
+    core = sys.modules.get("geemap.core")
+    if core is not None and not isinstance(getattr(core, "basemaps", None), ModuleType):
+        core.basemaps = basemaps_module  # type: ignore[attr-defined]
+    return importlib.import_module(f"geemap.{backend}")
 
 
 def feature_style(feature: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,7 +334,7 @@ def build_review_map(
     from folium import Element, FeatureGroup, GeoJson, JsCode, TileLayer
     from folium.plugins import Fullscreen
 
-    foliumap = _import_foliumap()
+    foliumap = import_geemap_backend("foliumap")
     m = foliumap.Map(
         ee_initialize=False,
         # a base layer (geemap's own basemaps are added as overlays)

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-from monitor.review import feature_collection, feature_style, load_review_data
+from monitor.review import (
+    feature_collection,
+    feature_style,
+    import_geemap_backend,
+    load_review_data,
+)
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -111,7 +116,8 @@ class ReviewSession:
     def map(self, height: str = "600px") -> Any:
         """geemap's interactive map (ipyleaflet backend) with the landslides and the regions."""
         import ipyleaflet
-        from geemap import geemap as interactive
+
+        interactive = import_geemap_backend("geemap")
 
         m = interactive.Map(ee_initialize=False, height=height)
         for name, geometry in self._region_geometries.items():

@@ -71,3 +71,25 @@ def test_notebook_runs_and_its_buttons_write_decisions(
     ]
     with pytest.raises(KeyError, match="not in this review"):
         session.select(99999)
+
+
+@pytest.mark.parametrize("first", ["foliumap", "geemap"])
+def test_both_geemap_backends_in_one_process(first: str) -> None:
+    """A notebook that writes the HTML page and shows the interactive map uses both of geemap's
+    backends in one interpreter, in either order."""
+    import subprocess
+    import sys
+
+    second = "geemap" if first == "foliumap" else "foliumap"
+    code = (
+        "from monitor.review import import_geemap_backend as imp\n"
+        f"a = imp({first!r}).Map(ee_initialize=False)\n"
+        f"b = imp({second!r}).Map(ee_initialize=False)\n"
+        "print(type(a).__module__, type(b).__module__)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [f"geemap.{first}", f"geemap.{second}"]
