@@ -19,7 +19,13 @@ import xarray as xr
 
 from models.feature_stack import model_input
 from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, predict_members
-from models.manifest import ManifestError, ManifestModel, load_member, read_manifest
+from models.manifest import (
+    ManifestError,
+    ManifestModel,
+    SettingEntry,
+    load_member,
+    read_manifest,
+)
 from models.zoo import Member
 
 __all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsemblePrediction"]
@@ -85,7 +91,7 @@ class Ensemble:
     def member_names(self, setting: str) -> tuple[str, ...]:
         return tuple(self._entry(setting).members)
 
-    def _entry(self, setting: str):
+    def _entry(self, setting: str) -> SettingEntry:
         try:
             return self.manifest.settings[setting]
         except KeyError:
