@@ -66,6 +66,7 @@ __all__ = [
     "due_run_dates",
     "next_scheduled_run",
     "scheduler_lock",
+    "scheduler_lock_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,7 @@ class DailyScheduler:
             run_date=when,
             args=[self.jobstore_url],
             id="retry",
+            name="retry pass",
             jobstore="memory",
             replace_existing=True,
         )
@@ -440,7 +442,12 @@ class DailyScheduler:
                 replace_existing=True,
             )
         self.scheduler.add_job(
-            _fire, args=[self.jobstore_url], id="catch-up", jobstore="memory", replace_existing=True
+            _fire,
+            args=[self.jobstore_url],
+            id="catch-up",
+            name="catch-up pass",
+            jobstore="memory",
+            replace_existing=True,
         )
         self.scheduler.resume()
         log.info(
@@ -584,6 +591,12 @@ def cli_run(args: Any) -> int:
         return serve(settings, url, lambda: completed_run_dates(inventory), runner)
 
 
+def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:
+    """The path whose run lock marks a running scheduler (``lock_holder`` of it tells who)."""
+    inventory = Path(inventory)
+    return inventory.with_name(inventory.name + ".scheduler")
+
+
 class SchedulerRunning(RuntimeError):
     """Another ``landslide-monitor schedule`` already serves this inventory."""
 
@@ -593,7 +606,7 @@ def scheduler_lock(inventory: str | os.PathLike[str]) -> Iterator[None]:
     """Hold ``<inventory>.scheduler.lock`` for the scheduler's lifetime: one scheduler per
     inventory (a second would double every fire; the run lock would refuse its runs anyway)."""
     inventory = Path(inventory)
-    lock = RunLock(inventory.with_name(inventory.name + ".scheduler"))
+    lock = RunLock(scheduler_lock_target(inventory))
     try:
         lock.acquire()
     except RunLockHeld as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.lock import lock_holder
-from monitor.schedule import default_jobstore_url, next_scheduled_run
+from monitor.schedule import default_jobstore_url, next_scheduled_run, scheduler_lock_target
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -58,7 +58,9 @@ class MonitorStatus:
     oldest_pending_alert: str | None = None
     landslides: dict[str, int] = field(default_factory=dict)
     running: str | None = None  # the run lock's holder, when a run is going on
+    scheduler: str | None = None  # the running scheduler (``schedule``), if any
     next_run: str | None = None
+    next_run_overdue: bool = False  # the job store's next fire has passed: no scheduler?
     next_run_source: str = ""  # "job store" or "cron expression"
     schedule: str = ""
 
@@ -70,9 +72,12 @@ class MonitorStatus:
             f"Inventory: {self.inventory}" + ("" if self.inventory_exists else " (no run yet)")
         ]
         lines.append(f"Running now: {self.running or 'no'}")
+        lines.append(f"Scheduler: {self.scheduler or 'not running'}")
+        overdue = " OVERDUE: is the scheduler running?" if self.next_run_overdue else ""
         lines.append(
             f"Next scheduled run: {self.next_run or 'none'}"
             + (f" (from the {self.next_run_source}; {self.schedule})" if self.next_run else "")
+            + overdue
         )
         header = (
             f"{'region':<20} {'last run':<10} {'run':<11} {'data':<8} {'setting':<7} "
@@ -170,10 +175,12 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
                     conn.execute("SELECT status, COUNT(*) FROM landslides GROUP BY status")
                 )
     holder = lock_holder(path)
+    scheduler = lock_holder(scheduler_lock_target(path))
     settings = config.schedule
     url = settings.jobstore_url or default_jobstore_url(path)
     next_run = next_scheduled_run(url) if _jobstore_exists(url) else None
     source = "job store"
+    overdue = next_run is not None and next_run < now
     if next_run is None:
         next_run = settings.trigger().get_next_fire_time(None, now)
         source = "cron expression"
@@ -185,7 +192,9 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
         oldest_pending_alert=oldest,
         landslides=landslides,
         running=holder.describe() if holder else None,
+        scheduler=scheduler.describe() if scheduler else None,
         next_run=next_run.isoformat() if next_run else None,
+        next_run_overdue=overdue,
         next_run_source=source,
         schedule=f"cron {settings.cron!r} in {settings.timezone}",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,12 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.inventory import Inventory, RegionDetections
 from monitor.lock import RunLock
-from monitor.schedule import DailyScheduler, ScheduleSettings, default_jobstore_url
+from monitor.schedule import (
+    DailyScheduler,
+    ScheduleSettings,
+    default_jobstore_url,
+    scheduler_lock,
+)
 from monitor.status import collect_status
 
 ALERTS = """
@@ -85,6 +90,11 @@ def test_status_of_a_populated_inventory(
     status = collect_status(config, now=NOW)
     assert status.next_run_source == "job store"
     assert status.next_run == expected.isoformat()
+    assert status.scheduler is None and not status.next_run_overdue
+    later = collect_status(config, now=expected + timedelta(hours=1))  # the fire passed, unrun
+    assert later.next_run_overdue and "OVERDUE" in later.format()
+    with scheduler_lock(config.inventory.path):
+        assert f"pid {os.getpid()}" in (collect_status(config, now=NOW).scheduler or "")
 
     assert main(["status", "--config", str(config.path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
