@@ -8,8 +8,10 @@ from pathlib import Path
 
 import ops_stand_ins
 import pandas as pd
+import pytest
 from conftest import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
+import monitor.run as run_module
 from monitor.config import load_config
 from monitor.distributed import DaskSettings, dask_executor
 from monitor.inventory import Inventory
@@ -40,7 +42,10 @@ def _inventory_table(path: Path) -> pd.DataFrame:
 
 
 def test_dask_local_cluster_gives_the_serial_inventory(
-    small_archive: Path, untrained_manifest: Path, tmp_path: Path
+    small_archive: Path,
+    untrained_manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # four archived regions and one the archive does not hold (fails: ArchiveError)
     regions = archive_regions(4)
@@ -59,7 +64,10 @@ def test_dask_local_cluster_gives_the_serial_inventory(
         )
         for way in ("serial", "dask")
     }
-    ops_stand_ins.install()  # the deterministic stand-in ensemble, in this process
+    # the deterministic stand-in ensemble in this process (restored after the test)
+    monkeypatch.setattr(
+        run_module, "load_ensemble", lambda manifest: ops_stand_ins.ThresholdEnsemble()
+    )
     serial = run_once(configs["serial"], ARCHIVE_RUN_DATE, deliver_alerts=False, progress=False)
     with dask_executor(
         DaskSettings(enabled=True, n_workers=2),

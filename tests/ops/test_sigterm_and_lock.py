@@ -15,8 +15,10 @@ from pathlib import Path
 
 import ops_stand_ins
 import pandas as pd
+import pytest
 from conftest import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
+import monitor.run as run_module
 from monitor.config import load_config
 from monitor.inventory import Inventory
 from monitor.lock import EXIT_LOCKED, lock_holder
@@ -53,7 +55,10 @@ def _wait(condition, what: str, child: subprocess.Popen[bytes], log: Path, timeo
 
 
 def test_sigterm_during_a_scheduled_run_then_catch_up(
-    small_archive: Path, untrained_manifest: Path, tmp_path: Path
+    small_archive: Path,
+    untrained_manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config_path = write_archive_config(
         tmp_path,
@@ -65,7 +70,9 @@ def test_sigterm_during_a_scheduled_run_then_catch_up(
     )
     config = load_config(config_path)
     inventory_path = config.inventory.path
-    ops_stand_ins.install()
+    monkeypatch.setattr(
+        run_module, "load_ensemble", lambda manifest: ops_stand_ins.ThresholdEnsemble()
+    )
     before = run_once(
         config, ARCHIVE_RUN_DATE - timedelta(days=1), deliver_alerts=False, progress=False
     )
