@@ -1,61 +1,13 @@
-"""Fixtures of the operations tests: a small configuration and an inventory filled through the
-inventory's own API (start_run + apply), with quicklooks, over a few run dates."""
+"""Fixtures of the operations tests (helpers live in ops_fixtures.py)."""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
 import pytest
-from PIL import Image
-from shapely.geometry import box
+from ops_fixtures import archive_regions, populate, write_archive_config, write_config
 
 from monitor.config import MonitorConfig, load_config
-from monitor.grid import region_grid
-from monitor.inventory import Inventory, RegionDetections
-from monitor.vectorise import CANDIDATE_COLUMNS, empty_candidates
-
-# Two demo regions (config/demo.yaml), small enough for fast tests.
-REGIONS_YAML = """
-regions:
-  - name: wayanad-hills
-    orbit_pass: descending
-    geometry:
-      type: Polygon
-      coordinates: [[[76.16017, 11.48779], [76.14403, 11.48976], [76.12185, 11.48581],
-                     [76.11983, 11.45617], [76.13798, 11.45024], [76.15916, 11.4532],
-                     [76.16017, 11.48779]]]
-  - name: emilia-hills
-    orbit_pass: both
-    geometry:
-      type: Polygon
-      coordinates: [[[10.92764, 44.36779], [10.90553, 44.36976], [10.87513, 44.36581],
-                     [10.87236, 44.33617], [10.89724, 44.33024], [10.92626, 44.3332],
-                     [10.92764, 44.36779]]]
-"""
-
-
-def write_config(directory: Path, manifest: Path, extra: str = "") -> Path:
-    """A configuration in ``directory`` whose inventory and quicklooks live there too."""
-    path = directory / "monitor.yaml"
-    path.write_text(
-        textwrap.dedent(
-            f"""
-            source: {{type: archive, path: archive}}
-            model: {{manifest: {manifest}}}
-            inventory: {{path: inventory.gpkg}}
-            quicklooks: {{dir: quicklooks}}
-            """
-        )
-        + REGIONS_YAML
-        + textwrap.dedent(extra),
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -74,143 +26,9 @@ def ops_config(tmp_path: Path, untrained_manifest: Path) -> MonitorConfig:
     return load_config(write_config(tmp_path, untrained_manifest))
 
 
-def _quicklook(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    pixels = (rng.random((48, 96, 3)) * 255).astype("uint8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-    return path
-
-
-def candidates_for(
-    config: MonitorConfig, region: str, offsets_m: list[tuple[float, float, float]], run_date: date
-) -> gpd.GeoDataFrame:
-    """Square candidates ``(dx, dy, side)`` metres from the region grid's north-west corner."""
-    grid = region_grid(config.region(region).geometry)
-    rows = []
-    for i, (dx, dy, side) in enumerate(offsets_m):
-        x0, y0 = grid.x0 + dx, grid.y0 - dy
-        geometry = box(x0, y0 - side, x0 + side, y0)
-        quicklook = _quicklook(
-            config.quicklooks.dir / run_date.isoformat() / region / f"candidate-{i + 1:03d}.png",
-            seed=i,
-        )
-        rows.append(
-            {
-                "region": region,
-                "area_m2": geometry.area,
-                "prob_mean": 0.7 + 0.01 * i,
-                "prob_max": 0.95,
-                "agreement": 0.8,
-                "dNDVI_mean": -0.31,
-                "dVV_mean": -1.2,
-                "dVH_mean": -0.8,
-                "slope_mean": 27.5,
-                "setting": "S1+S2",
-                "pre_date": "2024-08-10",
-                "post_date": "2024-08-26",
-                "quicklook": str(quicklook),
-                "geometry": geometry,
-            }
-        )
-    if not rows:
-        frame = empty_candidates(grid.crs)
-        frame.insert(len(CANDIDATE_COLUMNS), "quicklook", None)
-        return frame
-    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=grid.crs)
-    return frame[[*CANDIDATE_COLUMNS, "quicklook", "geometry"]]
-
-
-Populate = Callable[[MonitorConfig], int]
-
-
-def populate(config: MonitorConfig) -> int:
-    """Three runs over two regions; returns the number of landslides in the inventory.
-
-    2024-08-01: 2 landslides in wayanad; 2024-09-01: the first seen again, 3 new in emilia;
-    2024-09-14: 1 new in wayanad. Then one is confirmed and one dismissed."""
-    plan = {
-        date(2024, 8, 1): {"wayanad-hills": [(200, 200, 60), (900, 700, 80)]},
-        date(2024, 9, 1): {
-            "wayanad-hills": [(200, 200, 60)],
-            "emilia-hills": [(300, 300, 50), (1200, 600, 70), (2000, 1500, 40)],
-        },
-        date(2024, 9, 14): {"wayanad-hills": [(1800, 1600, 50)]},
-    }
-    with Inventory(config.inventory.path) as inventory:
-        for run_date, per_region in plan.items():
-            run_id = inventory.start_run(run_date, [r.name for r in config.regions], "archive")
-            detections = [
-                RegionDetections(
-                    region=r.name,
-                    status="ok",
-                    setting="S1+S2",
-                    candidates=candidates_for(config, r.name, per_region.get(r.name, []), run_date),
-                )
-                for r in config.regions
-            ]
-            inventory.apply(run_id, detections, config.alert_routing())
-        frame = inventory.landslides()
-        inventory.set_status(int(frame.fid.iloc[0]), "confirmed")
-        inventory.set_status(int(frame.fid.iloc[2]), "dismissed")
-        return len(frame)
-
-
 @pytest.fixture
 def populated_config(ops_config: MonitorConfig) -> tuple[MonitorConfig, int]:
     return ops_config, populate(ops_config)
-
-
-# --------------------------------------------------------------------------- a small archive
-
-ARCHIVE_SIMULATION = {"start": "2024-06-01", "end": "2024-09-20", "storms": ["2024-08-24"]}
-#: Run date whose post window (2024-08-16..2024-09-14) holds the storm's landslides.
-ARCHIVE_RUN_DATE = date(2024, 9, 15)
-
-
-def archive_regions(n: int) -> list[dict[str, object]]:
-    """``n`` regions of about 1.2 km x 1.2 km, landscapes in turn, many landslides each."""
-    landscapes = ("agricultural_hills", "forested_mountains", "alpine")
-    regions = []
-    for i in range(n):
-        lon, lat = 10.90 + 0.02 * i, 44.34 + 0.013 * (i % 3)
-        ring = [[lon, lat], [lon + 0.015, lat], [lon + 0.015, lat + 0.011], [lon, lat + 0.011]]
-        regions.append(
-            {
-                "name": f"r{i + 1:02d}",
-                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
-                "simulation": {
-                    "landscape": landscapes[i % len(landscapes)],
-                    "seed": 100 + i,
-                    "landslide_rate_scale": 6.0,
-                },
-            }
-        )
-    return regions
-
-
-def write_archive_config(
-    directory: Path,
-    archive: Path,
-    manifest: Path,
-    regions: list[dict[str, object]],
-    **sections: object,
-) -> Path:
-    """A configuration of ``regions`` on the archive at ``archive``; outputs in ``directory``."""
-    import yaml
-
-    directory.mkdir(parents=True, exist_ok=True)
-    data: dict[str, object] = {
-        "source": {"type": "archive", "path": str(archive), "simulation": ARCHIVE_SIMULATION},
-        "regions": regions,
-        "model": {"manifest": str(manifest)},
-        "inventory": {"path": "inventory.gpkg"},
-        "quicklooks": {"dir": "quicklooks"},
-        **sections,
-    }
-    path = directory / "monitor.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")

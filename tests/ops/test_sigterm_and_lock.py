@@ -16,7 +16,7 @@ from pathlib import Path
 import ops_stand_ins
 import pandas as pd
 import pytest
-from conftest import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
+from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 import monitor.run as run_module
 from monitor.config import load_config

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import populate, write_config
+from ops_fixtures import populate, write_config
 
 from monitor.cli import main
 from monitor.config import load_config
