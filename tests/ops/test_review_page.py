@@ -135,3 +135,42 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert len(_features(out)) == 6
     assert main(["review", "--config", str(config.path), "--region", "nowhere"]) == 2
     assert "no region named 'nowhere'" in capsys.readouterr().err
+
+
+def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
+    tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops_fixtures import write_config
+
+    from gee_scripts import auth
+    from gee_scripts.offline import initialize_offline
+    from monitor.config import load_config
+    from monitor.review import add_ee_composites
+
+    path = write_config(tmp_path, untrained_manifest)
+    path.write_text(
+        path.read_text().replace("{type: archive, path: archive}", "{type: gee, project: demo}")
+    )
+    config = load_config(path)
+    initialize_offline()
+    initialized = []
+    monkeypatch.setattr(auth, "initialize", lambda settings: initialized.append(settings.project))
+
+    class RecordingMap:
+        def __init__(self) -> None:
+            self.layers: list[tuple[str, dict, bool]] = []
+
+        def add_layer(self, image, vis, name, shown=True):  # type: ignore[no-untyped-def]
+            self.layers.append((name, vis, shown))
+
+    m = RecordingMap()
+    names = add_ee_composites(m, config, date(2024, 9, 15), regions=["emilia-hills"])
+    assert initialized == ["demo"]
+    assert names == [name for name, _, _ in m.layers]
+    assert names == [
+        "emilia-hills: Sentinel-2 pre-event 2024-06-17/2024-08-16",
+        "emilia-hills: Sentinel-1 VV pre-event 2024-06-17/2024-08-16",
+        "emilia-hills: Sentinel-2 post-event 2024-08-16/2024-09-15",
+        "emilia-hills: Sentinel-1 VV post-event 2024-08-16/2024-09-15",
+    ]
+    assert all(shown is False for _, _, shown in m.layers)  # off until the reviewer ticks them
