@@ -57,18 +57,16 @@ def area():
     """A 10 km x 10 km square in the UTM zone of ``CENTRE`` (exactly 1000 x 1000 pixels)."""
     from pyproj import Transformer
     from shapely.geometry import box
-    from shapely.ops import transform
 
-    from monitor.grid import utm_crs_for
+    from monitor.grid import reproject, utm_crs_for
     from monitor.sources.base import AreaOfInterest
 
     crs = utm_crs_for(*CENTRE)
     to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     x, y = to_utm.transform(*CENTRE)
     x, y = round(x, -1), round(y, -1)
     square = box(x - 4999.0, y - 4999.0, x + 4999.0, y + 4999.0)  # inside whole pixels
-    return AreaOfInterest(REGION, transform(to_lonlat.transform, square), "both")
+    return AreaOfInterest(REGION, reproject(square, crs, "EPSG:4326"), "both")
 
 
 def ensure_archive(path: Path) -> None:

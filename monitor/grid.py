@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+import shapely
 from affine import Affine
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from models.feature_stack import PIXEL_SIZE_M
 
-__all__ = ["Grid", "region_grid", "utm_crs_for"]
+__all__ = ["Grid", "region_grid", "reproject", "utm_crs_for"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,19 @@ class Grid:
 
     def project(self, geometry_wgs84: BaseGeometry) -> BaseGeometry:
         """``geometry_wgs84`` (lon/lat) in this grid's CRS."""
-        to_grid = Transformer.from_crs("EPSG:4326", self.crs, always_xy=True).transform
-        return shapely_transform(to_grid, geometry_wgs84)
+        return reproject(geometry_wgs84, "EPSG:4326", self.crs)
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: str | int, dst: str | int) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def reproject(geometry: BaseGeometry, src: str | int, dst: str | int) -> BaseGeometry:
+    """``geometry`` from CRS ``src`` to ``dst`` (EPSG codes or strings; x/y = lon/lat order)."""
+    if src == dst:
+        return geometry
+    return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
 
 
 def utm_crs_for(lon: float, lat: float) -> str:

@@ -35,7 +35,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +42,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -51,6 +50,7 @@ from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.payload import build_payload
 from monitor.alerts.settings import AlertRouting
+from monitor.grid import reproject
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
@@ -216,17 +216,6 @@ class Changes:
             f"run {self.run_id} ({self.run_date}): {len(self.new)} new, {len(self.grown)} grown, "
             f"{len(self.seen)} seen; {self.alerts_queued} alerts queued"
         )
-
-
-@lru_cache(maxsize=64)
-def _transformer(src: int, dst: int) -> Transformer:
-    return Transformer.from_crs(src, dst, always_xy=True)
-
-
-def _reproject(geometry: BaseGeometry, src: int, dst: int) -> BaseGeometry:
-    if src == dst:
-        return geometry
-    return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
 
 
 def _multipolygon(geometry: BaseGeometry) -> MultiPolygon:
@@ -492,7 +481,7 @@ class Inventory:
                         slot=len(created),
                     )
                     created.append(target)
-                own = _reproject(geometry, epsg, target.epsg)
+                own = reproject(geometry, epsg, target.epsg)
                 target.matches.append((own, row))
                 if target.created_now:  # its footprint so far, for the next candidates
                     target.local = shapely.union(target.local, own)
@@ -575,7 +564,7 @@ class Inventory:
 
     def _search_window(self, geometry: BaseGeometry, epsg: int) -> BaseGeometry:
         """Lon/lat box around ``geometry`` padded by the tolerance (taken generously)."""
-        west, south, east, north = _reproject(geometry, epsg, 4326).bounds
+        west, south, east, north = reproject(geometry, epsg, 4326).bounds
         lat = min(max(abs(south), abs(north)), 89.0)
         pad = 2.0 * self.match_tolerance_m / (111_000.0 * max(np.cos(np.radians(lat)), 0.01))
         return shapely.box(west - pad, south - pad, east + pad, north + pad)
@@ -602,7 +591,7 @@ class Inventory:
         best_overlap = -1.0
         grown = geometry.buffer(tol)
         for item in pool:
-            local = _reproject(item.local, item.epsg, epsg)
+            local = reproject(item.local, item.epsg, epsg)
             if not shapely.dwithin(local, geometry, tol):
                 continue
             overlap = local.intersection(grown).area
@@ -645,7 +634,7 @@ class Inventory:
         else:
             kind = "seen"
         times_seen = item.times_seen + (1 if first_time_today else 0)
-        wgs84 = _multipolygon(_reproject(local, item.epsg, 4326))
+        wgs84 = _multipolygon(reproject(local, item.epsg, 4326))
         values: dict[str, Any] = {
             "geom": gpkg.encode_geometry(wgs84, 4326),
             "local_wkb": shapely.to_wkb(local),

@@ -10,13 +10,12 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import rioxarray  # noqa: F401
+import shapely.affinity
 import xarray as xr
-from pyproj import Transformer
 from shapely.geometry import Polygon, box
-from shapely.ops import transform
 
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
-from monitor.grid import Grid, region_grid
+from monitor.grid import Grid, region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 
 # A 1.2 km x 1.2 km square in the Apennines (UTM 32N), small enough for fast tests.
@@ -131,7 +130,6 @@ class StandInSource:
 
     def ground_truth(self, region: str) -> gpd.GeoDataFrame:
         grid = region_grid(self.regions[region])
-        to_wgs84 = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform
 
         def rectangle(r0: int, r1: int, c0: int, c1: int) -> Polygon:
             return box(
@@ -146,7 +144,7 @@ class StandInSource:
                 "event_date": date(2024, 8, 24),
                 "area_m2": rectangle(*scar).area,
                 "kind": "landslide",
-                "geometry": transform(to_wgs84, rectangle(*scar)),
+                "geometry": reproject(rectangle(*scar), grid.crs, "EPSG:4326"),
             }
             for scar in self.scars.get(region, [])
         ]
@@ -155,7 +153,7 @@ class StandInSource:
                 "event_date": date(2024, 5, 18),
                 "area_m2": 400.0,
                 "kind": "landslide",
-                "geometry": transform(to_wgs84, rectangle(0, 2, 0, 2)),
+                "geometry": reproject(rectangle(0, 2, 0, 2), grid.crs, "EPSG:4326"),
             }
         )
         return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
@@ -163,7 +161,7 @@ class StandInSource:
 
 def region_polygon(shift_deg: float = 0.0) -> Polygon:
     """The test region moved east by ``shift_deg`` (several regions of one run)."""
-    return transform(lambda x, y, z=None: (x + shift_deg, y), REGION_POLYGON)
+    return shapely.affinity.translate(REGION_POLYGON, xoff=shift_deg)
 
 
 class StandInEnsemble:
