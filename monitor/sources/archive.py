@@ -36,7 +36,7 @@ import xarray as xr
 import zarr
 from tqdm import tqdm
 
-from models.feature_stack import MODEL_BANDS
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 from monitor.grid import Grid, region_grid
 from monitor.sources.archive_writer import (
     CATALOG_COLUMNS,
@@ -45,7 +45,7 @@ from monitor.sources.archive_writer import (
     TrackInfo,
     region_dir,
 )
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, check_area
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, check_area, data_status
 from monitor.sources.composite import (
     CloudMaskParams,
     GreenestComposite,
@@ -415,20 +415,17 @@ class ArchiveSource:
         canopy = np.asarray(root["static/canopy_height"][ys, xs], np.float32)
         climate = np.asarray(root["static/kg_climate"][ys, xs], np.float32)
 
-        status: list[str] = []
         optical = {}
-        for label, rows, window in (("pre", s2_pre, pre), ("post", s2_post, post)):
-            optical[label] = self._s2_composite(root, rows, ys, xs, label, window, status)
+        for label, rows in (("pre", s2_pre), ("post", s2_post)):
+            optical[label] = self._s2_composite(root, rows, ys, xs)
         radar = self._s1_composites(
             region,
-            {"pre": (s1_pre, pre), "post": (s1_post, post)},
+            {"pre": s1_pre, "post": s1_post},
             ys,
             xs,
             slope,
             aspect,
             landcover,
-            area.orbit_pass,
-            status,
         )
 
         f32 = np.float32
@@ -463,6 +460,14 @@ class ArchiveSource:
         data["s2_clear_post"] = (("y", "x"), optical["post"].clear_count.astype(np.int16))
         data["s1_count_pre"] = (("y", "x"), radar["count_pre"].astype(np.int16))
         data["s1_count_post"] = (("y", "x"), radar["count_post"].astype(np.int16))
+        status = data_status(
+            pre,
+            post,
+            area.orbit_pass,
+            {"s2_pre": len(s2_pre), "s2_post": len(s2_post)}
+            | {"s1_pre": len(s1_pre), "s1_post": len(s1_post)},
+            {name: data[name][1] for name in COUNT_VARIABLES},
+        )
         ds = xr.Dataset(
             data,
             coords={"y": grid.y, "x": grid.x, "rgb": ["red", "green", "blue"]},
@@ -476,7 +481,7 @@ class ArchiveSource:
                 "s2_dates_post": optical["post"].dates,
                 "s1_dates_pre": radar["dates_pre"],
                 "s1_dates_post": radar["dates_post"],
-                "status": "; ".join(status) if status else "ok",
+                "status": "; ".join(status) or "ok",
                 "terrain_model": str(self.terrain_model),
                 "archive_origin": region.meta.get("origin", "unknown"),
             },
@@ -491,13 +496,9 @@ class ArchiveSource:
         rows: pd.DataFrame,
         ys: slice,
         xs: slice,
-        label: str,
-        window: Window,
-        status: list[str],
     ) -> _Optical:
         h, w = ys.stop - ys.start, xs.stop - xs.start
         if not len(rows):
-            status.append(f"S2 {label} window {window}: no acquisition")
             empty = greenest_pixel(np.zeros((0, 6, h, w), np.uint16), np.zeros((0, h, w), bool))
             return _Optical.of(empty, "")
         idx = rows["index"].to_numpy()
@@ -524,28 +525,17 @@ class ArchiveSource:
         comp = greenest_pixel(refl, masked)
         used = np.unique(comp.chosen[comp.chosen >= 0])
         dates = ",".join(d.isoformat() for d in rows["date"].to_numpy()[used])
-        n_missing = int((comp.clear_count == 0).sum())
-        if n_missing == comp.clear_count.size:
-            status.append(f"S2 {label} window {window}: no clear pixel in {len(rows)} acquisitions")
-        elif n_missing:
-            share = 100.0 * n_missing / comp.clear_count.size
-            status.append(
-                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
-                f"observation in {len(rows)} acquisitions"
-            )
         return _Optical.of(comp, dates)
 
     def _s1_composites(
         self,
         region: _Region,
-        windows: dict[str, tuple[pd.DataFrame, Window]],
+        windows: dict[str, pd.DataFrame],
         ys: slice,
         xs: slice,
         slope: np.ndarray,
         aspect: np.ndarray,
         landcover: np.ndarray,
-        orbit_pass: str,
-        status: list[str],
     ) -> dict:
         root = region.root
         h, w = slope.shape
@@ -554,7 +544,7 @@ class ArchiveSource:
         else:
             model = self.terrain_model
         tracks = sorted(
-            {int(t) for rows, _ in windows.values() for t in rows["track"].dropna().astype(int)}
+            {int(t) for rows in windows.values() for t in rows["track"].dropna().astype(int)}
         )
         look = {t["track"]: t["look_azimuth_deg"] for t in region.meta["tracks"]}
         geometry = {}
@@ -569,9 +559,8 @@ class ArchiveSource:
                 lo, hi = self.incidence_range_deg
                 correction[t][(theta < lo) | (theta > hi)] = np.nan
         out: dict = {}
-        for label, (rows, window) in windows.items():
+        for label, rows in windows.items():
             if not len(rows):
-                status.append(f"S1 {label} window {window}: no {orbit_pass} acquisition")
                 nan = np.full((h, w), np.nan, np.float32)
                 out[label] = (nan, nan)
                 out[f"count_{label}"] = np.zeros((h, w), np.int32)
@@ -587,11 +576,6 @@ class ArchiveSource:
             vh, _ = nan_median(db[:, 1])
             out[label] = (vv, vh)
             out[f"count_{label}"] = count
-            if not count.any():
-                status.append(
-                    f"S1 {label} window {window}: no valid pixel in {len(rows)} {orbit_pass} "
-                    "acquisitions (layover/shadow, swath edge or no data)"
-                )
             out[f"dates_{label}"] = ",".join(d.isoformat() for d in rows["date"])
         if tracks:
             masked = np.stack([geometry[t].layover | geometry[t].shadow for t in tracks])

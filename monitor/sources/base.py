@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
 
+import numpy as np
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
@@ -18,6 +20,7 @@ __all__ = [
     "Source",
     "Window",
     "check_area",
+    "data_status",
 ]
 
 # Largest region a source accepts unless the configuration says otherwise: 2500 km² is
@@ -99,6 +102,44 @@ def check_area(
             f"{max_area_km2:g} km² (split the region or raise the maximum)"
         )
     return area_km2
+
+
+def data_status(
+    pre: Window,
+    post: Window,
+    orbit_pass: str,
+    acquisitions: Mapping[str, int],
+    counts: Mapping[str, np.ndarray],
+) -> list[str]:
+    """The data problems of a stack, one line per sensor and window, worded the same for every
+    source: ``acquisitions`` maps ``"s2_pre"``, ``"s2_post"``, ``"s1_pre"``, ``"s1_post"`` to the
+    number of scenes in that window, ``counts`` holds the stack's clear/valid-observation counts
+    (:data:`models.feature_stack.COUNT_VARIABLES`). Empty when nothing is missing."""
+    problems: list[str] = []
+    for label, window in (("pre", pre), ("post", post)):
+        n = acquisitions[f"s2_{label}"]
+        clear = np.nan_to_num(np.asarray(counts[f"s2_clear_{label}"]))
+        n_missing = int((clear <= 0).sum())
+        if n == 0:
+            problems.append(f"S2 {label} window {window}: no acquisition")
+        elif n_missing == clear.size:
+            problems.append(f"S2 {label} window {window}: no clear pixel in {n} acquisitions")
+        elif n_missing:
+            share = 100.0 * n_missing / clear.size
+            problems.append(
+                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
+                f"observation in {n} acquisitions"
+            )
+    for label, window in (("pre", pre), ("post", post)):
+        n = acquisitions[f"s1_{label}"]
+        if n == 0:
+            problems.append(f"S1 {label} window {window}: no {orbit_pass} acquisition")
+        elif not np.any(np.nan_to_num(np.asarray(counts[f"s1_count_{label}"])) > 0):
+            problems.append(
+                f"S1 {label} window {window}: no valid pixel in {n} {orbit_pass} acquisitions "
+                "(border noise, layover/shadow or no data everywhere)"
+            )
+    return problems
 
 
 class DataUnavailable(RuntimeError):

@@ -32,7 +32,7 @@ from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import validate
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, data_status
 
 __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
 
@@ -116,7 +116,17 @@ class GeeSource:
             label=area.name,
         )
         self._refuse_all_zero(area, bands)
-        problems = _status(availability, pre, post, area.orbit_pass, bands)
+        problems = data_status(
+            pre,
+            post,
+            area.orbit_pass,
+            {
+                f"{sensor}_{label}": len(getattr(availability, f"{sensor}_dates_{label}"))
+                for sensor in ("s1", "s2")
+                for label in ("pre", "post")
+            },
+            bands,
+        )
         attrs = {
             "region": area.name,
             "source": self.name,
@@ -216,38 +226,3 @@ def _days_used(days: np.ndarray) -> str:
     """Comma-joined ISO dates of the acquisition days (days since 1970-01-01) in ``days``."""
     used = np.unique(days[np.isfinite(days)]).astype(np.int64)
     return ",".join(str(np.datetime64(int(d), "D")) for d in used)
-
-
-def _status(
-    availability: Availability,
-    pre: Window,
-    post: Window,
-    orbit_pass: str,
-    bands: dict[str, np.ndarray],
-) -> list[str]:
-    """Data problems per sensor and window, worded as the archive source words them."""
-    out = []
-    for label, window in (("pre", pre), ("post", post)):
-        n = len(getattr(availability, f"s2_dates_{label}"))
-        clear = np.nan_to_num(bands[f"s2_clear_{label}"])
-        n_missing = int((clear <= 0).sum())
-        if n == 0:
-            out.append(f"S2 {label} window {window}: no acquisition")
-        elif n_missing == clear.size:
-            out.append(f"S2 {label} window {window}: no clear pixel in {n} acquisitions")
-        elif n_missing:
-            share = 100.0 * n_missing / clear.size
-            out.append(
-                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
-                f"observation in {n} acquisitions"
-            )
-    for label, window in (("pre", pre), ("post", post)):
-        n = len(getattr(availability, f"s1_dates_{label}"))
-        if n == 0:
-            out.append(f"S1 {label} window {window}: no {orbit_pass} acquisition")
-        elif not np.any(np.nan_to_num(bands[f"s1_count_{label}"]) > 0):
-            out.append(
-                f"S1 {label} window {window}: no valid pixel in {n} acquisitions "
-                "(border noise, layover or shadow everywhere)"
-            )
-    return out

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from conftest import REGIONS, SIMULATION
+from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
 from monitor.sources.archive import ArchiveSource, build_archive

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from conftest import POST, PRE, REGIONS, small_area
+from archive_fixtures import POST, PRE, REGIONS, small_area
 from rasterio import features
 
 from models.feature_stack import MODEL_BANDS, validate
