@@ -52,6 +52,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     threads: int | None = None  # torch CPU threads; 1 is fastest on a busy shared machine
 
+    def schedule(self) -> dict[str, Any]:
+        """The options that change the trained weights (not where or how fast they run)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("device", "threads")}
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         unknown = set(raw) - set(cls.__dataclass_fields__)
@@ -70,6 +74,7 @@ class TrainResult:
     weights: Path
     sha256: str
     history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)  # TrainConfig.schedule() it ran with
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -89,6 +94,7 @@ class TrainResult:
             weights=folder / raw["weights"],
             sha256=raw["sha256"],
             history=raw.get("history", []),
+            config=raw.get("config", {}),
         )
 
 
@@ -129,9 +135,11 @@ def train_member(
     result_path = folder / "result.json"
     if result_path.exists():
         done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
-        if done.spec == spec and sha256_file(done.weights) == done.sha256:
+        same = done.spec == spec and done.config == config.schedule()
+        if same and sha256_file(done.weights) == done.sha256:
             return done
-        log.warning("%s: stale result for a different spec or weights; retraining", spec.name)
+        log.warning("%s: result of another spec, schedule or weights; retraining", spec.name)
+        result_path.unlink()
 
     device = resolve_device(config.device)
     if config.threads is not None:
@@ -153,8 +161,13 @@ def train_member(
     epoch, best_f1, best_epoch, history = 0, -1.0, 0, []
     best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
     elapsed = 0.0
+    schedule = json.dumps(config.schedule(), sort_keys=True)
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
+        if state.get("schedule") != schedule:
+            log.warning("%s: resume state of another schedule; starting afresh", spec.name)
+            state_path.unlink()
+    if state_path.exists():
         member.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         best_state = state["best_model"]
@@ -217,6 +230,7 @@ def train_member(
                 "elapsed": time.perf_counter() - start,
                 "sampler_rng": json.dumps(sampler.rng.bit_generator.state),
                 "torch_rng": torch.get_rng_state(),
+                "schedule": schedule,
             },
         )
     bar.close()
@@ -233,6 +247,7 @@ def train_member(
         weights=weights,
         sha256=sha,
         history=history,
+        config=config.schedule(),
     )
     tmp = result_path.with_suffix(".json.part")
     tmp.write_text(json.dumps(result.to_json(), indent=1))

@@ -76,6 +76,11 @@ def test_train_member_keeps_the_best_epoch_and_resumes(
     # a rerun returns the finished result without training
     again = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
     assert again.sha256 == result.sha256 and again.seconds == result.seconds
+    # another schedule is another model: retrained, not reused
+    shorter = TrainConfig(crop=64, iterations=5, max_epochs=1, patience=2, val_tile=128)
+    other = train_member(_spec(), train, val, tmp_path, shorter, progress=False)
+    assert other.epochs == 1 and other.config["iterations"] == 5
+    assert other.sha256 != result.sha256
 
 
 def test_interrupted_training_resumes_to_the_same_weights(
