@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
             val=args.val or (old.val if old else None),
             test=old.test if old else None,
         )
-    manifest = run_grid(grid, args.work, args.out, progress=not args.quiet)
+    manifest = run_grid(grid, args.work, args.out, progress=not args.quiet, workers=args.workers)
     print(manifest)
     return 0
 
@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, required=True, help="ensemble folder (manifest + weights)")
     t.add_argument("--train", type=Path, help="training folder (overrides the grid's data.train)")
     t.add_argument("--val", type=Path, help="validation folder (overrides data.val)")
+    t.add_argument(
+        "--workers", type=int, help="members trained at once, one process each (default: grid)"
+    )
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_train)
 

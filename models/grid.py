@@ -13,6 +13,7 @@ Example (``models/default/grid.yaml`` is the shipped default)::
     members_per_setting: 12    # optional: a balanced, seeded sample of the product
     k: 8
     train: {crop: 64, iterations: 60, max_epochs: 12, patience: 4}
+    workers: 2                 # members trained at once, one process each (CPU: one per core)
     data: {train: data/train, val: data/val, test: data/test}   # Ganerød-layout folders
 """
 
@@ -21,8 +22,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +70,7 @@ class GridConfig(BaseModel):
     members_per_setting: int | None = Field(default=None, ge=1)
     sample_seed: int = 0
     k: int = Field(default=DEFAULT_K, ge=1)
+    workers: int = Field(default=1, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)
     data: DataFolders | None = None
 
@@ -163,29 +167,36 @@ def run_grid(
     train: Sequence[Scene] | None = None,
     val: Sequence[Scene] | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> Path:
     """Train every member of ``grid`` in ``workdir`` (finished ones are reused, interrupted
-    ones resume), then write the top-K ensemble to ``ensemble_dir``; returns the manifest."""
-    if train is None or val is None:
-        if grid.data is None:
-            raise ValueError("the grid names no data folders and no scenes were given")
-        train = read_folder(grid.data.train) if train is None else train
-        val = read_folder(grid.data.val) if val is None else val
+    ones resume), then write the ensemble (K chosen on validation, at most ``grid.k``) to
+    ``ensemble_dir``; returns the manifest.
+
+    ``workers`` (default ``grid.workers``) members train at once, each in its own process
+    (spawned; it reads the data folders itself, or gets the scenes given here). A member's
+    weights do not depend on how many train beside it."""
+    if grid.data is None and (train is None or val is None):
+        raise ValueError("the grid names no data folders and no scenes were given")
+    workers = grid.workers if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     config = grid.train_config()
     specs = expand(grid)
-    log.info("training %d members into %s", len(specs), workdir)
-    results: list[TrainResult] = []
+    log.info("training %d members into %s (%d at once)", len(specs), workdir, workers)
     start = time.perf_counter()
-    for i, spec in enumerate(specs, 1):
-        r = train_member(spec, train, val, workdir, config, progress=progress)
-        results.append(r)
-        log.info(
-            "[%d/%d] %s val F1 %.3f (%d epochs, %.0f s; %.0f s total)",
-            i, len(specs), spec.name, r.val_f1, r.epochs, r.seconds,
-            time.perf_counter() - start,
-        )  # fmt: skip
+    if workers == 1 or len(specs) == 1:
+        train, val = _scenes(grid, train, val)
+        results: list[TrainResult] = []
+        for i, spec in enumerate(specs, 1):
+            r = train_member(spec, train, val, workdir, config, progress=progress)
+            results.append(r)
+            _log_done(i, len(specs), r, start)
+    else:
+        results = _train_parallel(grid, specs, workdir, config, train, val, workers, start)
+        train, val = _scenes(grid, train, val)
     (workdir / "candidates.json").write_text(json.dumps(summary_rows(results), indent=1))
     training = {
         "grid": grid.model_dump(mode="json", exclude={"data"}),
@@ -202,3 +213,76 @@ def run_grid(
         training=training,
         tile=config.val_tile,
     )
+
+
+def _scenes(
+    grid: GridConfig, train: Sequence[Scene] | None, val: Sequence[Scene] | None
+) -> tuple[Sequence[Scene], Sequence[Scene]]:
+    assert grid.data is not None or (train is not None and val is not None)
+    train = read_folder(grid.data.train) if train is None else train  # type: ignore[union-attr]
+    val = read_folder(grid.data.val) if val is None else val  # type: ignore[union-attr]
+    return train, val
+
+
+def _log_done(i: int, n: int, r: TrainResult, start: float) -> None:
+    log.info(
+        "[%d/%d] %s val F1 %.3f (%d epochs, %.0f s; %.0f s total)",
+        i, n, r.spec.name, r.val_f1, r.epochs, r.seconds, time.perf_counter() - start,
+    )  # fmt: skip
+
+
+# One worker process's data (set by _init_worker).
+_WORKER_DATA: dict[str, Sequence[Scene]] = {}
+
+
+def _init_worker(train: Path | Sequence[Scene], val: Path | Sequence[Scene]) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s: %(message)s"
+    )
+    _WORKER_DATA["train"] = read_folder(train) if isinstance(train, Path) else train
+    _WORKER_DATA["val"] = read_folder(val) if isinstance(val, Path) else val
+
+
+def _train_in_worker(spec: MemberSpec, workdir: Path, config: TrainConfig) -> TrainResult:
+    return train_member(
+        spec, _WORKER_DATA["train"], _WORKER_DATA["val"], workdir, config, progress=False
+    )
+
+
+def _train_parallel(
+    grid: GridConfig,
+    specs: Sequence[MemberSpec],
+    workdir: Path,
+    config: TrainConfig,
+    train: Sequence[Scene] | None,
+    val: Sequence[Scene] | None,
+    workers: int,
+    start: float,
+) -> list[TrainResult]:
+    """Train ``specs`` in ``workers`` spawned processes; results in the order of ``specs``."""
+    train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
+    val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
+    ctx = multiprocessing.get_context("spawn")
+    done: dict[int, TrainResult] = {}
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(train_src, val_src)
+    ) as pool:
+        futures: dict[Future[TrainResult], int] = {
+            pool.submit(_train_in_worker, spec, workdir, config): i for i, spec in enumerate(specs)
+        }
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for f in finished:
+                err = f.exception()
+                if err is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise RuntimeError(
+                        f"training {specs[futures[f]].name} failed: {err} (finished members are "
+                        f"kept in {workdir}; rerun to resume)"
+                    ) from err
+                r = f.result()
+                done[futures[f]] = r
+                _log_done(len(done), len(specs), r, start)
+    return [done[i] for i in range(len(specs))]

@@ -1,7 +1,9 @@
 """Member selection and ensemble assembly (Ganerød et al., Section 3.5): rank the trained
-members of each setting by validation F1, keep the top K, calibrate the ensemble's decision
-threshold on the validation scenes (the threshold maximising the pooled F1 of the mean
-probability) and write the weights and manifest.
+members of each setting by validation F1, choose K on the validation scenes (the K in 1..k whose
+top-K mean probability reaches the highest pooled F1 at its own calibrated threshold; ties go to
+the larger K; ``k`` is an upper bound), calibrate the ensemble's decision threshold there (the
+threshold maximising the pooled F1 of the mean probability) and write the weights and manifest.
+The test set plays no part in any of these choices.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from models.datasets import Scene
 from models.inference import predict_members
@@ -26,7 +30,14 @@ from models.metrics import best_threshold
 from models.train import TrainResult
 from models.zoo import Member
 
-__all__ = ["DEFAULT_K", "assemble_ensemble", "calibrate_threshold", "summary_rows", "top_k"]
+__all__ = [
+    "DEFAULT_K",
+    "assemble_ensemble",
+    "calibrate_threshold",
+    "choose_k",
+    "summary_rows",
+    "top_k",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,28 @@ def calibrate_threshold(
     return best_threshold(probs, [s.label > 0 for s in scenes])
 
 
+def choose_k(
+    member_probs: Sequence[np.ndarray], truths: Sequence[np.ndarray]
+) -> tuple[int, list[tuple[float, float]]]:
+    """K for members ranked best first, from their validation probabilities.
+
+    ``member_probs[i]`` is ``(k, H, W)``: scene ``i``'s probability from each ranked member.
+    For every K in 1..k the mean of the first K members is calibrated (``best_threshold``);
+    returns the K with the highest pooled F1 (ties: the larger K, the more averaged) and the
+    ``(threshold, F1)`` of every K in order."""
+    if not member_probs:
+        raise ValueError("no validation scenes to choose K on")
+    k = member_probs[0].shape[0]
+    scan = []
+    sums = [np.zeros(p.shape[1:], dtype=np.float64) for p in member_probs]
+    for n in range(1, k + 1):
+        for total, probs in zip(sums, member_probs, strict=True):
+            total += probs[n - 1]
+        scan.append(best_threshold([t / n for t in sums], truths))
+    best = max(range(k), key=lambda i: (round(scan[i][1], 12), i))
+    return best + 1, scan
+
+
 def assemble_ensemble(
     results: Sequence[TrainResult],
     val: Mapping[str, Sequence[Scene]] | Sequence[Scene],
@@ -59,16 +92,30 @@ def assemble_ensemble(
     training: Mapping[str, Any] | None = None,
     tile: int = 512,
 ) -> Path:
-    """Select the top-``k`` members of every setting present in ``results``, calibrate each
-    setting's threshold on ``val``, copy the weights into ``out_dir`` and write
-    ``out_dir/manifest.json``; returns its path."""
+    """Rank the members of every setting present in ``results`` by validation F1, choose each
+    setting's K (at most ``k``, ``choose_k``) and threshold on ``val``, copy the chosen weights
+    into ``out_dir`` and write ``out_dir/manifest.json`` (the K scan is recorded under
+    ``training.selection``); returns its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = sorted({r.spec.setting for r in results}, key=_setting_order)
     entries, setting_entries = [], {}
+    selection: dict[str, Any] = {}
     for setting in settings:
-        chosen = top_k(results, setting, k)
-        members = []
+        ranked = top_k(results, setting, k)
+        scenes = val[setting] if isinstance(val, Mapping) else val
+        loaded = [_load_result(r) for r in ranked]
+        probs = [predict_members(loaded, s.channels(setting), tile=tile) for s in scenes]
+        n, scan = choose_k(probs, [s.label > 0 for s in scenes])
+        threshold, f1 = scan[n - 1]
+        chosen = ranked[:n]
+        selection[setting] = {
+            "k_max": k,
+            "k": n,
+            "candidates": [r.spec.name for r in ranked],
+            "val_f1_by_k": [round(v, 4) for _, v in scan],
+            "threshold_by_k": [t for t, _ in scan],
+        }
         for r in chosen:
             file = f"{r.spec.name}.safetensors"
             shutil.copyfile(r.weights, out_dir / file)
@@ -76,12 +123,9 @@ def assemble_ensemble(
             if sha != r.sha256:
                 raise RuntimeError(f"{r.weights}: SHA-256 changed while copying to {out_dir}")
             member = _load_result(r)
-            members.append(member)
             entries.append(member_entry(member, file, sha, val_f1=r.val_f1, epochs=r.best_epoch))
-        scenes = val[setting] if isinstance(val, Mapping) else val
-        threshold, f1 = calibrate_threshold(members, scenes, setting, tile=tile)
-        log.info("%s: %d members, threshold %.2f, validation F1 %.3f", setting, len(chosen),
-                 threshold, f1)  # fmt: skip
+        log.info("%s: K=%d of %d, threshold %.2f, validation F1 %.3f (by K: %s)", setting, n,
+                 len(ranked), threshold, f1, " ".join(f"{v:.3f}" for _, v in scan))  # fmt: skip
         setting_entries[setting] = SettingEntry(
             members=[r.spec.name for r in chosen], threshold=threshold, val_f1=f1
         )
@@ -89,7 +133,7 @@ def assemble_ensemble(
         description=description,
         settings=setting_entries,
         members=entries,
-        training=dict(training or {}),
+        training={**dict(training or {}), "selection": selection},
     )
     return write_manifest(out_dir / "manifest.json", manifest)
 

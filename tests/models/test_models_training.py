@@ -14,7 +14,7 @@ from models.datasets import CropSampler, Scene
 from models.ensemble import Ensemble
 from models.grid import GridConfig, expand
 from models.metrics import best_threshold
-from models.selection import assemble_ensemble, top_k
+from models.selection import assemble_ensemble, choose_k, top_k
 from models.testing import TEST_ENCODER
 from models.train import TrainConfig, TrainResult, train_member
 from models.zoo import COMPACT_DECODERS, Member, MemberSpec, build_loss
@@ -169,9 +169,49 @@ def test_assembled_ensemble_lists_the_top_k_and_its_threshold(
     results = [train_member(s, train, val, tmp_path / "work", cfg, progress=False) for s in specs]
     manifest = assemble_ensemble(results, val, tmp_path / "ens", k=2)
     ens = Ensemble.load(manifest)
-    chosen = sorted(results, key=lambda r: -r.val_f1)[:2]
+    ranked = sorted(results, key=lambda r: -r.val_f1)[:2]
+    selection = ens.manifest.training["selection"]["S2"]
+    assert selection["k_max"] == 2 and selection["candidates"] == [r.spec.name for r in ranked]
+    k = selection["k"]
+    assert k in (1, 2) and len(selection["val_f1_by_k"]) == 2
+    chosen = ranked[:k]
     assert ens.member_names("S2") == tuple(r.spec.name for r in chosen)
     entry = ens.manifest.settings["S2"]
     assert 0.05 <= entry.threshold <= 0.95 and entry.val_f1 is not None
+    # the recorded K is the best of the scan (ties: the larger K), at its own threshold
+    assert entry.val_f1 == pytest.approx(max(selection["val_f1_by_k"]), abs=1e-4)
+    assert selection["val_f1_by_k"][k - 1] == max(selection["val_f1_by_k"])
+    assert entry.threshold == selection["threshold_by_k"][k - 1]
     listed = {m.name: m.val_f1 for m in ens.manifest.members}
     assert listed == {r.spec.name: pytest.approx(r.val_f1) for r in chosen}
+
+
+def test_choose_k_takes_the_k_with_the_best_validation_f1() -> None:
+    truth = np.array([[1, 1, 1, 0, 0, 0]], bool)
+    ranked = np.array(
+        [
+            [[0.9, 0.8, 0.3, 0.7, 0.1, 0.1]],  # alone: best F1 6/7 at t <= 0.30
+            [[0.6, 0.2, 0.9, 0.05, 0.6, 0.1]],  # with the first: mean separates the classes
+            [[0.1, 0.1, 0.1, 0.9, 0.9, 0.9]],  # a poor third member spoils the mean
+        ],
+        np.float32,
+    )
+    k, scan = choose_k([ranked], [truth])
+    assert k == 2
+    assert [f1 for _, f1 in scan] == pytest.approx([6 / 7, 1.0, 2 / 3])  # K=3: all positive
+    # K=2: mean (0.75, 0.5, 0.6 | 0.375, 0.35, 0.1); the first threshold above 0.375 wins
+    assert scan[1][0] == pytest.approx(0.38)
+    # NaN pixels are ignored; scenes are pooled
+    with_nan = ranked.copy()
+    with_nan[:, 0, 5] = np.nan
+    k, scan = choose_k([with_nan, ranked], [truth, truth])
+    assert k == 2 and scan[1][1] == pytest.approx(1.0)
+
+
+def test_choose_k_prefers_the_larger_k_on_a_tie() -> None:
+    truth = np.array([[1, 0, 1, 0]], bool)
+    same = np.array([[0.8, 0.3, 0.7, 0.1]], np.float32)
+    k, scan = choose_k([np.stack([same, same, same])], [truth])
+    assert k == 3 and [f1 for _, f1 in scan] == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="no validation scenes"):
+        choose_k([], [])
