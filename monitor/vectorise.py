@@ -13,7 +13,11 @@ catches reservoir levels that rose and fresh snow that the static map does not k
 has no SWIR band for NDWI/NDSI, so the post-event test uses NDVI and visible brightness (mean of
 the true-colour reflectances): water is dark with negative NDVI (NDVI < 0, brightness < 0.1),
 snow is bright and unvegetated (brightness >= 0.3, NDVI <= 0.1); bare landslide scars are
-neither (NDVI about 0.1-0.3, brightness about 0.1-0.2).
+neither (NDVI about 0.1-0.3, brightness about 0.1-0.2). Thin or partial fresh snow and cloud
+residue are darker than that but, like all snow and cloud, spectrally flat across the visible
+bands (the property behind Fmask's "whiteness" test), while soil and rock reflect more red than
+blue: a pixel whose post-event blue reaches 0.9 of its red at a brightness of at least 0.12 is
+also excluded with the snow (on the demo, scars measure blue/red 0.6-0.7, snow fringes 0.9-1.0).
 
 An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
@@ -55,6 +59,8 @@ WATER_MAX_NDVI = 0.0
 WATER_MAX_BRIGHTNESS = 0.1
 SNOW_MAX_NDVI = 0.1
 SNOW_MIN_BRIGHTNESS = 0.3
+FLAT_MIN_BLUE_RED = 0.9  # blue/red of a spectrally flat (snow, cloud) post-event pixel
+FLAT_MIN_BRIGHTNESS = 0.12  # below it dense vegetation is flat too
 
 # The attribute columns of a candidate (docs/DESIGN.md), in order; geometry comes last.
 CANDIDATE_COLUMNS: tuple[str, ...] = (
@@ -105,9 +111,10 @@ def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
     excluded = np.zeros(landcover.shape, dtype=bool)
     post_ndvi = stack["postNDVI"].values
     if "post_rgb" in stack:
+        red, _, blue = stack["post_rgb"].values
         brightness = stack["post_rgb"].values.mean(axis=0)
     else:
-        brightness = np.full(landcover.shape, np.nan, dtype=np.float32)
+        red = blue = brightness = np.full(landcover.shape, np.nan, dtype=np.float32)
     with np.errstate(invalid="ignore"):
         if rules.exclude_water:
             excluded |= landcover == WATER_CLASS
@@ -115,6 +122,7 @@ def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
         if rules.exclude_snow:
             excluded |= landcover == SNOW_CLASS
             excluded |= (post_ndvi <= SNOW_MAX_NDVI) & (brightness >= SNOW_MIN_BRIGHTNESS)
+            excluded |= (blue >= FLAT_MIN_BLUE_RED * red) & (brightness >= FLAT_MIN_BRIGHTNESS)
     return excluded
 
 

@@ -132,6 +132,21 @@ def test_snow_and_water_seen_after_the_event_are_removed() -> None:
     assert vectorise(prediction, stack, neither)["area_m2"].tolist() == [20000.0]
 
 
+def test_spectrally_flat_snow_fringe_is_removed_but_a_red_sloped_scar_kept() -> None:
+    scar = (10, 20, 10, 30)
+    stack = make_stack(GRID, scars=[scar])
+    post_rgb = stack["post_rgb"].values.copy()
+    post_rgb[:, 10:20, 10:20] = np.array([0.20, 0.20, 0.19])[:, None, None]  # snow fringe
+    post_rgb[:, 10:20, 20:30] = np.array([0.16, 0.13, 0.10])[:, None, None]  # soil: blue/red 0.62
+    stack["post_rgb"] = (("rgb", "y", "x"), post_rgb)
+    prediction = _prediction(stack, {scar: 0.9})
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    assert kept["area_m2"].tolist() == [10000.0]
+    assert kept.geometry.iloc[0].centroid.x > GRID.x[20]  # the soil half
+    no_snow_rule = VectoriseRules(min_area_m2=0, exclude_snow=False)
+    assert vectorise(prediction, stack, no_snow_rule)["area_m2"].tolist() == [20000.0]
+
+
 def test_green_after_the_event_is_not_a_fresh_scar() -> None:
     scar = (10, 20, 10, 20)
     stack = make_stack(GRID)  # no vegetation loss: post NDVI 0.8 everywhere
