@@ -57,6 +57,7 @@ __all__ = [
     "DAILY_JOB_ID",
     "CliRunner",
     "DailyScheduler",
+    "PassResult",
     "RunOutcome",
     "ScheduleSettings",
     "SchedulerRunning",
@@ -174,6 +175,10 @@ class ScheduleSettings(BaseModel):
             raise ValueError(f"cron: {exc}") from None
         return self
 
+    def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:
+        """The job store's URL: the configured one, else :func:`default_jobstore_url`."""
+        return self.jobstore_url or default_jobstore_url(inventory)
+
     def trigger(self) -> CronTrigger:
         return cron_trigger(self.cron, self.timezone)
 
@@ -271,10 +276,6 @@ class CliRunner:
             return RunOutcome.STOPPED
         log.error("run of %s exited with status %d", run_date, returncode)
         return RunOutcome.FAILED
-
-    @property
-    def busy(self) -> bool:
-        return self._child is not None
 
     def terminate(self, kill_after_s: float = 30.0) -> None:
         """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``)."""
@@ -491,7 +492,11 @@ class DailyScheduler:
 def next_scheduled_run(jobstore_url: str) -> datetime | None:
     """Next fire time of the daily job recorded in a job store (``None`` when there is none).
 
-    Reads the store without starting a scheduler (``landslide-monitor status``)."""
+    Reads the store without starting a scheduler (``landslide-monitor status``), and without
+    creating it: a missing SQLite file means the scheduler never ran."""
+    sqlite = "sqlite:///"
+    if jobstore_url.startswith(sqlite) and not Path(jobstore_url[len(sqlite) :]).exists():
+        return None
     store = SQLAlchemyJobStore(url=jobstore_url)
     try:
         job = store.lookup_job(DAILY_JOB_ID)
@@ -570,7 +575,7 @@ def cli_run(args: Any) -> int:
     config = load_config(args.config)
     settings = config.schedule
     inventory = config.inventory.path
-    url = settings.jobstore_url or default_jobstore_url(inventory)
+    url = settings.jobstore_for(inventory)
     if args.dry_run:
         trigger = settings.trigger()
         now = datetime.now(trigger.timezone)

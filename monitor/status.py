@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.lock import lock_holder
-from monitor.schedule import default_jobstore_url, next_scheduled_run, scheduler_lock_target
+from monitor.schedule import next_scheduled_run, scheduler_lock_target
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -177,8 +177,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     holder = lock_holder(path)
     scheduler = lock_holder(scheduler_lock_target(path))
     settings = config.schedule
-    url = settings.jobstore_url or default_jobstore_url(path)
-    next_run = next_scheduled_run(url) if _jobstore_exists(url) else None
+    next_run = next_scheduled_run(settings.jobstore_for(path))
     source = "job store"
     overdue = next_run is not None and next_run < now
     if next_run is None:
@@ -198,12 +197,6 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
         next_run_source=source,
         schedule=f"cron {settings.cron!r} in {settings.timezone}",
     )
-
-
-def _jobstore_exists(url: str) -> bool:
-    """False for an SQLite job store whose file does not exist (do not create it)."""
-    prefix = "sqlite:///"
-    return not url.startswith(prefix) or Path(url[len(prefix) :]).exists()
 
 
 def cli_configure(parser: Any) -> None:

@@ -14,7 +14,6 @@ import pytest
 from monitor.cli import main
 from monitor.config import MonitorConfig
 from monitor.review import (
-    AGE_CLASSES,
     age_class,
     build_review_map,
     composite_layers,
@@ -40,7 +39,6 @@ def _features(page: Path) -> list[dict]:
 )
 def test_age_classes(days: int, name: str) -> None:
     assert age_class(days)[0].startswith(name)
-    assert len(AGE_CLASSES) == 3
 
 
 def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(

@@ -17,7 +17,6 @@ from monitor.inventory import Inventory, RegionDetections
 from monitor.lock import RunLock
 from monitor.schedule import (
     DailyScheduler,
-    ScheduleSettings,
     default_jobstore_url,
     scheduler_lock,
 )
@@ -109,4 +108,3 @@ def test_status_never_writes_the_inventory(tmp_path: Path, untrained_manifest: P
     collect_status(config)
     assert (config.inventory.path.stat().st_mtime_ns, config.inventory.path.read_bytes()) == before
     assert not Path(default_jobstore_url(config.inventory.path).removeprefix("sqlite:///")).exists()
-    assert ScheduleSettings().cron == config.schedule.cron
