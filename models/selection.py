@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import Scene
+from models.datasets import MODEL_SETTINGS, Scene
 from models.inference import predict_members
 from models.manifest import (
     ManifestModel,
@@ -33,7 +33,6 @@ from models.zoo import Member
 __all__ = [
     "DEFAULT_K",
     "assemble_ensemble",
-    "calibrate_threshold",
     "choose_k",
     "summary_rows",
     "top_k",
@@ -50,14 +49,6 @@ def top_k(results: Sequence[TrainResult], setting: str, k: int = DEFAULT_K) -> l
         raise ValueError(f"k must be at least 1, got {k}")
     pool = [r for r in results if r.spec.setting == setting]
     return sorted(pool, key=lambda r: (-r.val_f1, r.spec.name))[:k]
-
-
-def calibrate_threshold(
-    members: Sequence[Member], scenes: Sequence[Scene], setting: str, *, tile: int = 512
-) -> tuple[float, float]:
-    """Threshold on the members' mean probability maximising pooled validation F1, and F1."""
-    probs = [predict_members(members, s.channels(setting), tile=tile).mean(axis=0) for s in scenes]
-    return best_threshold(probs, [s.label > 0 for s in scenes])
 
 
 def choose_k(
@@ -165,7 +156,7 @@ def _load_result(result: TrainResult) -> Member:
 
 
 def _setting_order(setting: str) -> tuple[int, str]:
-    order = ["S1", "S2", "S1+S2", "all"]
+    order = list(MODEL_SETTINGS)
     return (order.index(setting) if setting in order else len(order), setting)
 
 

@@ -92,8 +92,7 @@ def test_interrupted_training_resumes_to_the_same_weights(
     first = train_member(_spec(), train, val, tmp_path / "a", full, progress=False)
     _train_one_epoch_then_crash(_spec(), train, val, tmp_path / "c", full)
     assert (tmp_path / "c" / _spec().name / "state.pt").exists()
-    cfg_crash = full
-    resumed = train_member(_spec(), train, val, tmp_path / "c", cfg_crash, progress=False)
+    resumed = train_member(_spec(), train, val, tmp_path / "c", full, progress=False)
     for got, want in zip(resumed.history, first.history, strict=True):
         assert got["epoch"] == want["epoch"]
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
@@ -173,7 +172,7 @@ def test_assembled_ensemble_lists_the_top_k_and_its_threshold(
     selection = ens.manifest.training["selection"]["S2"]
     assert selection["k_max"] == 2 and selection["candidates"] == [r.spec.name for r in ranked]
     k = selection["k"]
-    assert k in (1, 2) and len(selection["val_f1_by_k"]) == 2
+    assert len(selection["val_f1_by_k"]) == 2
     chosen = ranked[:k]
     assert ens.member_names("S2") == tuple(r.spec.name for r in chosen)
     entry = ens.manifest.settings["S2"]
