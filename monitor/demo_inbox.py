@@ -120,10 +120,7 @@ class DemoInbox:
             self._mail = _MailHandler(mail_dir)
             self._controller = Controller(self._mail, hostname=smtp.host, port=smtp.port)
             self._controller.start()
-        hooks = {h.name: h for h in alerts.webhooks}
-        hooks.update(
-            {h.name: h for r in self.config.regions if r.alerts for h in r.alerts.webhooks}
-        )
+        hooks = self.config.alert_routing().webhooks
         for hook in hooks.values():
             url = urlsplit(str(hook.url))
             if not url.hostname or not _is_loopback(url.hostname):

@@ -28,7 +28,7 @@ from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from models.feature_stack import validate
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, RegionConfig
-from monitor.inventory import Changes, Inventory, RegionDetections
+from monitor.inventory import Changes, Inventory, RegionDetections, RegionStatus
 from monitor.lock import RunLock
 from monitor.sources.base import DataUnavailable, Source, Window
 from monitor.trigger import TriggerResult, evaluate_trigger
@@ -62,7 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RegionStatus = Literal["ok", "no-data", "failed"]
 
 # Which sensors' observations each setting needs (Ganerød et al., Table 3).
 SENSORS_OF_SETTING: dict[str, tuple[str, ...]] = {

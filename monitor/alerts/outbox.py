@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor import _geopackage as gpkg
+from monitor.alerts.payload import encode_body
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
@@ -130,7 +131,7 @@ def enqueue(
             revision,
             region,
             run_id,
-            json.dumps(payload_for(key), separators=(",", ":"), ensure_ascii=False),
+            encode_body(payload_for(key)).decode(),
             quicklook,
             _ts(now),
             _ts(now),

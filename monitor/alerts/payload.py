@@ -118,6 +118,14 @@ def alert_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = alert_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
 def validate_payload(payload: dict[str, Any]) -> None:
-    """Raise :class:`jsonschema.ValidationError` if ``payload`` breaks the published schema."""
-    jsonschema.validate(payload, alert_schema(), cls=jsonschema.Draft202012Validator)
+    """Raise :class:`jsonschema.ValidationError` if ``payload`` breaks the published schema
+    (the schema itself is checked once, not once per alert)."""
+    _validator().validate(payload)

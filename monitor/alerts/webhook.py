@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from functools import cache
 from importlib import metadata
 
 import jsonschema
@@ -42,6 +43,7 @@ EVENT_HEADER = "X-Landslide-Event"
 _RETRYABLE = {408, 425, 429}
 
 
+@cache
 def _user_agent() -> str:
     try:
         return f"landslide-monitor/{metadata.version('landslide-monitor')}"
