@@ -603,7 +603,7 @@ class Inventory:
         blobs = [r[0] for r in self._conn.execute(f"SELECT geom FROM {_LAYER}")]
         if not blobs:
             return None
-        bounds = np.array([gpkg.decode_geometry(b).bounds for b in blobs])
+        bounds = np.array([gpkg.envelope(b) for b in blobs])  # from the blob headers
         return (
             float(bounds[:, 0].min()),
             float(bounds[:, 1].min()),

@@ -32,7 +32,6 @@ from tqdm import tqdm
 
 from models.datasets import Scene, write_scene
 from models.feature_stack import model_input
-from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveSource, build_archive
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.simulator.region import random_regions
@@ -85,13 +84,12 @@ def scene_of(source: ArchiveSource, area: AreaOfInterest, pre: Window, post: Win
     """The 15-band feature stack of ``area`` and its label: landslides dated in ``post``."""
     stack = source.features(area, pre, post)
     image = model_input(stack, "all")
-    grid = region_grid(area.geometry)
     truth = source.ground_truth(area.name)
     fresh = truth[(truth["event_date"] >= post.start) & (truth["event_date"] < post.end)]
     shape = (stack.sizes["y"], stack.sizes["x"])
     transform = stack.rio.transform()
     if len(fresh):
-        geoms = fresh.to_crs(grid.crs).geometry
+        geoms = fresh.to_crs(stack.rio.crs).geometry
         label = rasterize(
             ((g, 1) for g in geoms), out_shape=shape, transform=transform, dtype="uint8"
         )
