@@ -18,7 +18,7 @@ import torch
 import xarray as xr
 
 from models.feature_stack import model_input
-from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, predict_members
+from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, ENGINES, predict_members
 from models.manifest import (
     ManifestError,
     ManifestModel,
@@ -57,7 +57,10 @@ class Ensemble:
         overlap: int = DEFAULT_OVERLAP,
         batch_size: int | None = None,
         workers: int | None = None,
+        engine: str = "auto",
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         self.manifest = manifest
         self._members = dict(members)
         self.source = source
@@ -65,12 +68,17 @@ class Ensemble:
         self.overlap = overlap
         self.batch_size = batch_size
         self.workers = workers
+        self.engine = engine
 
     @classmethod
-    def load(cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int | None) -> Ensemble:
+    def load(
+        cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int | str | None
+    ) -> Ensemble:
         """Read the manifest, verify every listed weights file's SHA-256 and build the members.
 
-        Raises :class:`models.manifest.ManifestError` naming the file on any mismatch."""
+        ``options`` are the constructor's keywords (``tile``, ``overlap``, ``batch_size``,
+        ``workers``, ``engine``). Raises :class:`models.manifest.ManifestError` naming the file
+        on any mismatch."""
         path = Path(manifest_path)
         manifest = read_manifest(path)
         used = {name for entry in manifest.settings.values() for name in entry.members}
@@ -129,6 +137,7 @@ class Ensemble:
             batch_size=self.batch_size,
             workers=self.workers,
             device=device,
+            engine=self.engine,
             progress=progress,
         )
         with np.errstate(invalid="ignore"):

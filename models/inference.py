@@ -4,14 +4,15 @@ The array is cut into overlapping tiles; every batch of tiles runs through all m
 the next batch is read (one gather, K forward passes); tile outputs are blended with weights
 that ignore the outer quarter of every overlap and ramp linearly across the rest, so seams
 vanish; pixels where any input channel is NaN
-get NaN. On CUDA the forward passes run in float16 autocast.
+get NaN. On CPU the members' networks run in ONNX Runtime when it is installed
+(:mod:`models.onnx_engine`), on CUDA in torch with float16 autocast.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -20,17 +21,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from models.onnx_engine import OnnxMember, onnx_member, onnxruntime_available
+from models.zoo import Member
+
 __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_TILE",
+    "ENGINES",
     "default_workers",
     "predict_members",
     "resolve_device",
+    "resolve_engine",
     "tile_grid",
 ]
 
 DEFAULT_TILE = 384
 DEFAULT_OVERLAP = 48
+ENGINES = ("auto", "torch", "onnxruntime")
 _MULTIPLE = 32  # every smp architecture accepts sides divisible by 2**5
 
 
@@ -94,6 +101,83 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def resolve_engine(engine: str, device: torch.device) -> str:
+    """``auto`` is ONNX Runtime on CPU when it is installed, torch otherwise (and on CUDA)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "torch":
+        return "torch"
+    if device.type != "cpu":
+        if engine == "onnxruntime":
+            raise ValueError(f"the onnxruntime engine runs on CPU only; the device is {device}")
+        return "torch"
+    if onnxruntime_available():
+        return "onnxruntime"
+    if engine == "onnxruntime":
+        raise ValueError("engine 'onnxruntime' needs the onnxruntime package (pip install "
+                         "onnxruntime onnx onnxscript), or use engine 'torch'")  # fmt: skip
+    return "torch"
+
+
+_Runner = Callable[[torch.Tensor], np.ndarray]  # normalised batch -> probabilities (B, H, W)
+
+
+def _torch_runner(net: nn.Module, device: torch.device) -> _Runner:
+    use_amp = device.type == "cuda"
+
+    def run(z: torch.Tensor) -> np.ndarray:
+        with torch.autocast(device.type, torch.float16, enabled=use_amp):
+            return torch.sigmoid(net(z).float())[:, 0].cpu().numpy()
+
+    return run
+
+
+def _onnx_runner(graph: OnnxMember) -> _Runner:
+    def run(z: torch.Tensor) -> np.ndarray:
+        n = z.shape[0]
+        if n < graph.shape[0]:  # the last, short batch: the graph's batch size is fixed
+            z = torch.cat([z, z.new_zeros((graph.shape[0] - n, *z.shape[1:]))])
+        return graph.run(z.numpy())[:n]
+
+    return run
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _plan(
+    members: Sequence[nn.Module],
+    shape: tuple[int, int, int, int],
+    device: torch.device,
+    engine: str,
+    threads: int,
+) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[int, _Runner]]]]:
+    """Members grouped by their normalisation, each group's normalisation applied once per batch
+    (members of one setting share the statistics of their training set), and each member's
+    runner: its network in torch or in ONNX Runtime. Modules that are not :class:`Member` form
+    groups of their own and normalise themselves."""
+    groups: list[tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[int, _Runner]]]] = []
+    keys: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    for k, m in enumerate(members):
+        m.eval().to(device)
+        if not isinstance(m, Member):
+            groups.append((_identity, [(k, _torch_runner(m, device))]))
+            keys.append(None)
+            continue
+        graph = onnx_member(m, shape, threads=threads) if engine == "onnxruntime" else None
+        runner = _onnx_runner(graph) if graph else _torch_runner(m.net, device)
+        std = m.norm_std
+        for key, (_, runners) in zip(keys, groups, strict=True):
+            if key is not None and torch.equal(key[0], m.norm_mean) and torch.equal(key[1], std):
+                runners.append((k, runner))
+                break
+        else:
+            groups.append((m.normalise, [(k, runner)]))
+            keys.append((m.norm_mean, m.norm_std))
+    return groups
+
+
 def predict_members(
     members: Sequence[nn.Module],
     x: np.ndarray,
@@ -102,22 +186,26 @@ def predict_members(
     overlap: int | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    engine: str = "auto",
     workers: int | None = None,
     progress: bool = False,
-    channels_last: bool = False,
 ) -> np.ndarray:
     """Probabilities ``(K, H, W)`` float32 of each member over ``x`` ``(C, H, W)``.
 
-    Members take raw channels (they normalise themselves, see :class:`models.zoo.Member`) and
-    return logits. NaN where any channel of ``x`` is NaN; tiles without any valid pixel are
-    skipped. ``overlap`` defaults to ``min(DEFAULT_OVERLAP, tile // 4)``.
+    Members take raw channels (a :class:`models.zoo.Member` carries its normalisation; any
+    other module normalises itself) and return logits. NaN where any channel of ``x`` is NaN;
+    tiles without any valid pixel are skipped. ``overlap`` defaults to
+    ``min(DEFAULT_OVERLAP, tile // 4)``.
 
+    ``engine`` (see :func:`resolve_engine`) runs the members' networks in torch or, on CPU, in
+    ONNX Runtime (:mod:`models.onnx_engine`; a member that cannot be exported runs in torch).
+    Each batch of tiles is normalised once per distinct normalisation, not once per member.
     On CPU, ``workers`` threads (default: one per core) each run whole tiles through every
-    member with torch's intra-op parallelism set to one thread for the duration of the call:
-    the small convolutions of compact members do not parallelise well inside one operation,
-    and on a busy machine intra-op threads wait on each other (see ``bench/bench_inference.py``
-    for the measured difference). ``batch_size`` defaults to 1 on CPU (the activations of one
-    tile stay in cache) and 8 on CUDA."""
+    member with one intra-op thread each: the small convolutions of compact members do not
+    parallelise well inside one operation, and on a busy machine intra-op threads wait on each
+    other (``bench/bench_inference.py`` measures both). ``batch_size`` defaults to 1 on CPU
+    (the activations of one tile stay in cache) and 8 on CUDA, where the forward passes run in
+    float16 autocast."""
     if x.ndim != 3:
         raise ValueError(f"expected a (C, H, W) array, got shape {x.shape}")
     if overlap is None:
@@ -127,9 +215,10 @@ def predict_members(
     if not 0 <= overlap < tile // 2:
         raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
     dev = resolve_device(device)
+    engine = resolve_engine(engine, dev)
     workers = workers or default_workers(dev)
     batch_size = batch_size or (1 if dev.type == "cpu" else 8)
-    _, h, w = x.shape
+    c, h, w = x.shape
     valid = np.isfinite(x).all(axis=0)
     min_side = max((getattr(m, "min_side", _MULTIPLE) for m in members), default=_MULTIPLE)
     if tile < min_side:
@@ -147,28 +236,36 @@ def predict_members(
     wsum = np.zeros((hp, wp), np.float32)
     ramps_y = {r: _ramp(th, overlap, r > 0, r + th < hp) for r in rows}
     ramps_x = {q: _ramp(tw, overlap, q > 0, q + tw < wp) for q in cols}
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for m in members:
-        m.eval().to(dev, memory_format=fmt)
-    use_amp = dev.type == "cuda"
+    threads = 1 if (dev.type == "cpu" and workers > 1) else None
+    groups = _plan(
+        members, (batch_size, c, th, tw), dev, engine, threads or torch.get_num_threads()
+    )
 
-    def run(batch: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
-        with torch.inference_mode(), torch.autocast(dev.type, torch.float16, enabled=use_amp):
+    def run(batch: list[tuple[int, int]]) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+        """Each tile's blending weights and its members' probabilities times them, computed in
+        the worker so that the caller's thread only adds them up."""
+        probs = np.empty((len(members), len(batch), th, tw), np.float32)
+        with torch.inference_mode():
             xb = np.stack([x[:, r : r + th, q : q + tw] for r, q in batch])
-            xt = torch.from_numpy(xb).to(dev, non_blocking=True, memory_format=fmt)
-            return batch, [torch.sigmoid(m(xt).float())[:, 0].cpu().numpy() for m in members]
+            xt = torch.from_numpy(xb).to(dev, non_blocking=True)
+            for normalise, runners in groups:
+                z = normalise(xt)
+                for k, runner in runners:
+                    probs[k] = runner(z)
+        out = []
+        for i, (r, q) in enumerate(batch):
+            wt = np.outer(ramps_y[r], ramps_x[q])
+            out.append((r, q, wt, probs[:, i] * wt))
+        return out
 
     bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
     batches = list(_batches(tiles, batch_size))
-    threads = 1 if (dev.type == "cpu" and workers > 1) else None
     with _torch_threads(threads), ThreadPoolExecutor(max(1, workers)) as pool:
-        for batch, probs in pool.map(run, batches):
-            for i, (r, q) in enumerate(batch):
-                wt = np.outer(ramps_y[r], ramps_x[q])
-                for k, p in enumerate(probs):
-                    acc[k, r : r + th, q : q + tw] += p[i] * wt
+        for weighted in pool.map(run, batches):
+            for r, q, wt, pw in weighted:
+                acc[:, r : r + th, q : q + tw] += pw
                 wsum[r : r + th, q : q + tw] += wt
-            bar.update(len(batch))
+            bar.update(len(weighted))
     bar.close()
     with np.errstate(invalid="ignore", divide="ignore"):
         out = acc[:, :h, :w] / wsum[None, :h, :w]

@@ -96,7 +96,10 @@ def assemble_ensemble(
         ranked = top_k(results, setting, k)
         scenes = val[setting] if isinstance(val, Mapping) else val
         loaded = [_load_result(r) for r in ranked]
-        probs = [predict_members(loaded, s.channels(setting), tile=tile) for s in scenes]
+        # torch: candidates run once each, an ONNX export per candidate would not pay
+        probs = [
+            predict_members(loaded, s.channels(setting), tile=tile, engine="torch") for s in scenes
+        ]
         n, scan = choose_k(probs, [s.label > 0 for s in scenes])
         threshold, f1 = scan[n - 1]
         chosen = ranked[:n]

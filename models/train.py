@@ -111,10 +111,13 @@ def evaluate_member(
     tile: int = 512,
     device: str | torch.device | None = None,
 ) -> Confusion:
-    """Pooled confusion of one member over whole scenes (NaN inputs excluded)."""
+    """Pooled confusion of one member over whole scenes (NaN inputs excluded), in torch: the
+    weights change between calls, so exporting them for ONNX Runtime would never pay."""
     total = Confusion()
     for scene in scenes:
-        prob = predict_members([member], scene.channels(setting), tile=tile, device=device)[0]
+        prob = predict_members(
+            [member], scene.channels(setting), tile=tile, device=device, engine="torch"
+        )[0]
         valid = np.isfinite(prob)
         total = total + confusion(prob >= threshold, scene.label > 0, valid)
     return total
