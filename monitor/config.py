@@ -328,6 +328,11 @@ class ModelSettings(_Strict):
     min_clear_fraction: float = Field(0.2, ge=0, le=1)
     min_radar_fraction: float = Field(0.5, ge=0, le=1)
     device: str | None = Field(None, description="torch device; default: CUDA when available")
+    engine: Literal["auto", "torch", "onnxruntime"] = Field(
+        "auto",
+        description="what runs the members' networks: auto is ONNX Runtime on CPU (graphs "
+        "exported on first use and cached) and torch on CUDA",
+    )
 
     @field_validator("manifest", mode="after")
     @classmethod

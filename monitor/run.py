@@ -90,7 +90,7 @@ def _open_gee(settings: Any) -> Source:
 SOURCES: dict[str, Callable[[Any], Source]] = {"archive": _open_archive, "gee": _open_gee}
 
 _source_cache: dict[str, Source] = {}
-_ensemble_cache: dict[tuple[str, float], Ensemble] = {}
+_ensemble_cache: dict[tuple[str, float, str], Ensemble] = {}
 
 
 def open_source(settings: Any) -> Source:
@@ -101,15 +101,16 @@ def open_source(settings: Any) -> Source:
     return _source_cache[key]
 
 
-def load_ensemble(manifest: Path) -> Ensemble:
-    """The ensemble of ``manifest``, loaded once per process (reloaded when the file changes)."""
+def load_ensemble(model: ModelSettings) -> Ensemble:
+    """The ensemble of ``model.manifest`` with ``model.engine``, loaded once per process
+    (reloaded when the file changes)."""
     from models.ensemble import Ensemble
 
-    path = Path(manifest).resolve()
-    key = (str(path), path.stat().st_mtime)
+    path = Path(model.manifest).resolve()
+    key = (str(path), path.stat().st_mtime, model.engine)
     if key not in _ensemble_cache:
         log.info("loading ensemble %s", path)
-        _ensemble_cache[key] = Ensemble.load(path)
+        _ensemble_cache[key] = Ensemble.load(path, engine=model.engine)
     return _ensemble_cache[key]
 
 
@@ -373,7 +374,7 @@ def detect_region(
     if not result.trigger.triggered:
         result.message = "trigger: no change above the trigger's thresholds, ensemble not run"
     else:
-        ensemble = ensemble if ensemble is not None else load_ensemble(config.model.manifest)
+        ensemble = ensemble if ensemble is not None else load_ensemble(config.model)
         try:
             choice = choose_setting(stack, ensemble.settings, config.model)
         except NoUsableSetting as exc:
@@ -639,7 +640,7 @@ def run_once(
     inventory_path = config.inventory.path
     inventory_path.parent.mkdir(parents=True, exist_ok=True)
     if executor is None:
-        load_ensemble(config.model.manifest)  # a broken manifest stops the run before it starts
+        load_ensemble(config.model)  # a broken manifest stops the run before it starts
     delivery = None
     with RunLock(inventory_path), Inventory(inventory_path) as inventory:
         run_id = inventory.start_run(

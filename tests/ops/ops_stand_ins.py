@@ -69,7 +69,7 @@ def install() -> None:
     import monitor.run as run_module
 
     ensemble = ThresholdEnsemble()
-    run_module.load_ensemble = lambda manifest: ensemble  # type: ignore[assignment]
+    run_module.load_ensemble = lambda model: ensemble  # type: ignore[assignment]
     marker = os.environ.get(SLOW_MARKER_ENV)
     if marker:
         real_open = run_module.open_source

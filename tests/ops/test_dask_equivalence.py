@@ -66,7 +66,7 @@ def test_dask_local_cluster_gives_the_serial_inventory(
     }
     # the deterministic stand-in ensemble in this process (restored after the test)
     monkeypatch.setattr(
-        run_module, "load_ensemble", lambda manifest: ops_stand_ins.ThresholdEnsemble()
+        run_module, "load_ensemble", lambda model: ops_stand_ins.ThresholdEnsemble()
     )
     serial = run_once(configs["serial"], ARCHIVE_RUN_DATE, deliver_alerts=False, progress=False)
     with dask_executor(

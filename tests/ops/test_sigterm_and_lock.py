@@ -71,7 +71,7 @@ def test_sigterm_during_a_scheduled_run_then_catch_up(
     config = load_config(config_path)
     inventory_path = config.inventory.path
     monkeypatch.setattr(
-        run_module, "load_ensemble", lambda manifest: ops_stand_ins.ThresholdEnsemble()
+        run_module, "load_ensemble", lambda model: ops_stand_ins.ThresholdEnsemble()
     )
     before = run_once(
         config, ARCHIVE_RUN_DATE - timedelta(days=1), deliver_alerts=False, progress=False

@@ -31,5 +31,5 @@ if __name__ == "__main__":
     config = load_config(sys.argv[1])
     source = BlockingSource(Path(sys.argv[2]))
     run_module.open_source = lambda settings: source
-    run_module.load_ensemble = lambda manifest: StandInEnsemble()
+    run_module.load_ensemble = lambda model: StandInEnsemble()
     run_module.run_once(config, date(2024, 9, 15), progress=False)

@@ -75,7 +75,7 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
     regions = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
     source = StandInSource(regions, {"north": [(5, 15, 5, 20)], "south": [(20, 32, 50, 60)]})
     monkeypatch.setattr(run_module, "open_source", lambda settings: source)
-    monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: StandInEnsemble())
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
     summary = run_once(config, date(2024, 9, 15), progress=False)
     assert summary.ok and summary.counts() == {"new": 2, "grown": 0, "seen": 0}
     with Inventory(config.inventory.path) as inventory:

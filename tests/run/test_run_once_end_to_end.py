@@ -58,7 +58,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[StandInSou
         source = StandInSource(regions, SCARS, **options)
         ensemble = StandInEnsemble(settings)
         monkeypatch.setattr(run_module, "open_source", lambda settings: source)
-        monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: ensemble)
+        monkeypatch.setattr(run_module, "load_ensemble", lambda model: ensemble)
         return source, ensemble
 
     return install
