@@ -19,6 +19,7 @@ which ONNX Runtime parses as data (no code runs on load); it lives under
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -161,6 +162,13 @@ def _session(data: bytes | str, threads: int) -> object:
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_session(path: str, threads: int) -> object:
+    """Sessions of cached graphs, kept for the process: a daily run predicts every region with
+    the same members. The path names the graph's content, so a cached session never goes stale."""
+    return _session(path, threads)
+
+
 def _agrees(member: Member, session: object, shape: tuple[int, int, int, int]) -> float:
     """Largest probability difference between torch and the session on a random input."""
     z = torch.from_numpy(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
@@ -192,7 +200,7 @@ def onnx_member(
     path = cache_dir() / f"{graph_key(member, shape)}.onnx"
     if path.is_file():
         try:
-            return OnnxMember(_session(str(path), threads), shape, path)
+            return OnnxMember(_cached_session(str(path), threads), shape, path)
         except Exception as err:  # a truncated or foreign file: export it again
             log.warning("ignoring unreadable cached graph %s (%s); exporting again", path, err)
             path.unlink(missing_ok=True)
