@@ -18,7 +18,7 @@ import torch
 import xarray as xr
 
 from models.feature_stack import model_input
-from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, ENGINES, predict_members
+from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, check_engine, predict_members
 from models.manifest import (
     ManifestError,
     ManifestModel,
@@ -59,8 +59,6 @@ class Ensemble:
         workers: int | None = None,
         engine: str = "auto",
     ) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         self.manifest = manifest
         self._members = dict(members)
         self.source = source
@@ -68,7 +66,7 @@ class Ensemble:
         self.overlap = overlap
         self.batch_size = batch_size
         self.workers = workers
-        self.engine = engine
+        self.engine = check_engine(engine)
 
     @classmethod
     def load(

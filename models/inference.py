@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_OVERLAP",
     "DEFAULT_TILE",
     "ENGINES",
+    "check_engine",
     "default_workers",
     "predict_members",
     "resolve_device",
@@ -101,11 +102,16 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def resolve_engine(engine: str, device: torch.device) -> str:
-    """``auto`` is ONNX Runtime on CPU when it is installed, torch otherwise (and on CUDA)."""
+def check_engine(engine: str) -> str:
+    """``engine`` itself, or a ValueError naming the choices."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-    if engine == "torch":
+    return engine
+
+
+def resolve_engine(engine: str, device: torch.device) -> str:
+    """``auto`` is ONNX Runtime on CPU when it is installed, torch otherwise (and on CUDA)."""
+    if check_engine(engine) == "torch":
         return "torch"
     if device.type != "cpu":
         if engine == "onnxruntime":
@@ -232,6 +238,8 @@ def predict_members(
     x = np.ascontiguousarray(x, dtype=np.float32)
     rows, cols = tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap)
     tiles = [(r, q) for r in rows for q in cols if valid[r : r + th, q : q + tw].any()]
+    if not tiles:  # nothing valid: no member needs to run (or be exported)
+        return np.full((len(members), h, w), np.nan, np.float32)
     acc = np.zeros((len(members), hp, wp), np.float32)
     wsum = np.zeros((hp, wp), np.float32)
     ramps_y = {r: _ramp(th, overlap, r > 0, r + th < hp) for r in rows}

@@ -3,12 +3,14 @@
 A member's network (without its normalisation, which :mod:`models.inference` applies once per
 tile for all members that share it) is exported with ``torch.onnx.export`` for one input shape,
 with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``. On the compact members of
-the shipped default, ONNX Runtime's fused CPU kernels run a tile 1.5-2.7x faster than eager
-torch (``bench/bench_inference.py`` measures the whole pipeline).
+the shipped default, ONNX Runtime's fused CPU kernels run a 384-px tile 1.5-3.5x faster than
+eager torch on one thread (Unet 16 vs 25-30 ms, Linknet 8 vs 30 ms;
+``bench/bench_inference.py`` measures the whole pipeline).
 
-Exporting takes about two seconds per member and input shape, so graphs are cached on disk,
-keyed by a SHA-256 of the network's weights, its specification, the input shape and the
-exporter's versions: a daily run exports once, on its first day. A freshly exported graph is
+Exporting takes about 2.5 s per member and input shape, so graphs are cached on disk, keyed by
+a SHA-256 of the network's weights, its specification, the input shape and the versions of the
+packages the graph depends on (torch, smp, timm, the exporter): a daily run exports once, on
+its first day. A freshly exported graph is
 checked against torch on a random input before it is used or cached; a member whose export fails
 or disagrees is run with torch instead, with a warning. The cache holds ONNX protobuf files,
 which ONNX Runtime parses as data (no code runs on load); it lives under
@@ -21,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import io
+import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -49,17 +52,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "LANDSLIDE_MONITOR_CACHE"
-_FORMAT = "landslide-onnx/1"  # bump when the exported graph changes meaning
+_FORMAT = "landslide-onnx/2"  # bump when the exported graph changes meaning
+# The packages the exported graph depends on: the network's code (smp, timm), the exporter and
+# its optimiser. Their versions are part of the cache key.
+_GRAPH_PACKAGES = ("torch", "segmentation_models_pytorch", "timm", "onnx", "onnxscript", "onnx_ir")
+_RUNTIME_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 _TOLERANCE = 1e-3  # largest probability difference accepted between a fresh export and torch
 _export_lock = threading.Lock()  # torch.onnx.export is not thread-safe
 
 
 def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the engine can run: ONNX Runtime, and onnx + onnxscript to export graphs."""
+    return all(importlib.util.find_spec(name) is not None for name in _RUNTIME_PACKAGES)
 
 
 def cache_dir() -> Path:
@@ -98,15 +102,9 @@ class OnnxMember:
         return out[:, 0]
 
 
+@functools.cache
 def _versions() -> dict[str, str]:
-    import onnx
-    import onnxscript
-
-    return {
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
-        "onnxscript": onnxscript.__version__,
-    }
+    return {name: importlib.metadata.version(name) for name in _GRAPH_PACKAGES}
 
 
 def graph_key(member: Member, shape: Sequence[int]) -> str:
@@ -123,14 +121,15 @@ def graph_key(member: Member, shape: Sequence[int]) -> str:
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """The exporter prints progress, logs every optimisation pass at INFO and warns about its
-    own internals; none of it says anything to a user of the monitor."""
+    """The exporter logs every optimisation pass at INFO and warns about its own internals; none
+    of it says anything to a user of the monitor. (Warnings are filtered process-wide for the
+    export's duration: Python has no per-thread filter.)"""
     loggers = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript", "torch.onnx")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -159,6 +158,8 @@ def _session(data: bytes | str, threads: int) -> object:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only
+    # idle intra-op threads would spin between the many short runs of a tile loop
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
@@ -184,6 +185,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -202,7 +205,8 @@ def onnx_member(
         try:
             return OnnxMember(_cached_session(str(path), threads), shape, path)
         except Exception as err:  # a truncated or foreign file: export it again
-            log.warning("ignoring unreadable cached graph %s (%s); exporting again", path, err)
+            log.warning("%s: ignoring unreadable cached graph %s (%s); exporting again",
+                        member.spec.name, path, err)  # fmt: skip
             path.unlink(missing_ok=True)
     log.info("exporting %s for ONNX Runtime at input shape %s (first use; cached in %s)",
              member.spec.name, shape, path.parent)  # fmt: skip

@@ -334,6 +334,14 @@ class ModelSettings(_Strict):
         "exported on first use and cached) and torch on CUDA",
     )
 
+    @field_validator("engine")
+    @classmethod
+    def _engine_fits_device(cls, value: str, info: ValidationInfo) -> str:
+        device = info.data.get("device")
+        if value == "onnxruntime" and device and not str(device).startswith("cpu"):
+            raise ValueError(f"the onnxruntime engine runs on CPU only, but device is {device!r}")
+        return value
+
     @field_validator("manifest", mode="after")
     @classmethod
     def _manifest_exists(cls, value: Path, info: ValidationInfo) -> Path:

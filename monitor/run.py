@@ -105,7 +105,9 @@ def load_ensemble(model: ModelSettings) -> Ensemble:
     """The ensemble of ``model.manifest`` with ``model.engine``, loaded once per process
     (reloaded when the file changes)."""
     from models.ensemble import Ensemble
+    from models.inference import resolve_device, resolve_engine
 
+    resolve_engine(model.engine, resolve_device(model.device))  # refuse e.g. onnxruntime on CUDA
     path = Path(model.manifest).resolve()
     key = (str(path), path.stat().st_mtime, model.engine)
     if key not in _ensemble_cache:

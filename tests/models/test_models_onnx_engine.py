@@ -30,11 +30,18 @@ def _input(h: int = 150, w: int = 140) -> np.ndarray:
     return x
 
 
+def _no_torch(net: torch.nn.Module, device: torch.device) -> None:
+    raise AssertionError(f"{type(net).__name__} ran in torch")
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_every_architecture_runs_in_onnxruntime_like_torch(arch: str) -> None:
+def test_every_architecture_runs_in_onnxruntime_like_torch(
+    arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     member, x = _member(arch), _input()
-    assert onnx_member(member, (1, 2, 128, 128)) is not None  # exported, not a torch fallback
-    fast = predict_members([member], x, tile=128, overlap=16, engine="onnxruntime")
+    with monkeypatch.context() as patch:
+        patch.setattr(inference, "_torch_runner", _no_torch)  # no silent fallback
+        fast = predict_members([member], x, tile=128, overlap=16, engine="onnxruntime")
     ref = predict_members([member], x, tile=128, overlap=16, engine="torch")
     assert np.isnan(fast).sum() == np.isnan(ref).sum() == 6
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-4)
@@ -55,6 +62,17 @@ def test_graphs_are_cached_by_content(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(onnx_engine, "_export", refuse)
     again = predict_members([member], x, tile=128, overlap=16)
     np.testing.assert_array_equal(again, first)
+
+
+def test_a_short_last_batch_is_padded_for_the_fixed_shape_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    member, x = _member(), _input(250, 140)  # 3 x 2 tiles: batches of 4 and 2
+    with monkeypatch.context() as patch:
+        patch.setattr(inference, "_torch_runner", _no_torch)
+        fast = predict_members([member], x, tile=128, overlap=16, batch_size=4)
+    ref = predict_members([member], x, tile=128, overlap=16, batch_size=4, engine="torch")
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-4)
 
 
 def test_a_truncated_cache_file_is_exported_again(
@@ -102,7 +120,9 @@ def test_a_graph_that_disagrees_with_torch_is_not_used(
 
 
 @pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
-def test_members_sharing_a_normalisation_equal_members_run_alone(engine: str) -> None:
+def test_members_sharing_a_normalisation_equal_members_run_alone(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each batch is normalised once per distinct normalisation; a member with other
     statistics and a plain module (which normalises itself) keep their own."""
     # the networks of the parametrised test above: their graphs are in the session's cache
@@ -111,10 +131,23 @@ def test_members_sharing_a_normalisation_equal_members_run_alone(engine: str) ->
     plain = torch.nn.Conv2d(2, 1, 3, padding=1)
     members = [shared_a, other, plain, shared_b]
     x = _input()
-    x[:, :, 100:] = np.nan_to_num(x[:, :, 100:])
     groups = inference._plan(members, (1, 2, 128, 128), torch.device("cpu"), engine, 1)
     assert [[k for k, _ in runners] for _, runners in groups] == [[0, 3], [1], [2]]
+    in_torch: list[torch.nn.Module] = []
+    torch_runner = inference._torch_runner
+
+    def recording(net: torch.nn.Module, device: torch.device) -> inference._Runner:
+        in_torch.append(net)
+        return torch_runner(net, device)
+
+    monkeypatch.setattr(inference, "_torch_runner", recording)
     together = predict_members(members, x, tile=128, overlap=16, engine=engine)
+    expected = {
+        "onnxruntime": [plain],  # not a Member (no spec, own normalisation): torch
+        "torch": [shared_a.net, other.net, plain, shared_b.net],
+    }
+    assert in_torch == expected[engine]
+    monkeypatch.undo()
     for k, m in enumerate(members):
         alone = predict_members([m], x, tile=128, overlap=16, engine="torch")[0]
         np.testing.assert_allclose(together[k], alone, rtol=0, atol=1e-4)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from models.onnx_engine import CACHE_ENV
 from monitor.cli import build_parser
 from monitor.config import load_config
 from monitor.schedule import ScheduleSettings, cron_trigger
@@ -41,6 +42,10 @@ def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> No
     assert args[:1] == ["run"] and "--config" in args
     assert service["Service"]["EnvironmentFile"].startswith("/etc/landslide-monitor/")
     assert service["Service"]["SuccessExitStatus"] == "75"  # lock held: not a failure
+    for unit in (service, _unit("landslide-monitor-scheduler.service")):
+        # the ONNX graph cache must be writable under ProtectHome/ProtectSystem
+        cache = unit["Service"]["Environment"].removeprefix(f"{CACHE_ENV}=")
+        assert cache.startswith(unit["Service"]["ReadWritePaths"] + "/")
     timer = _unit("landslide-monitor.timer")
     assert timer["Timer"]["OnCalendar"] == "*-*-* 06:00:00 UTC"
     assert timer["Timer"]["Persistent"] == "true"

@@ -250,3 +250,33 @@ def test_broken_manifest_stops_the_run_before_it_starts(
     assert status == 1
     assert "ManifestError" in err and str(manifest) in err
     assert not (path.parent / "runs" / "inventory.gpkg").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ({"engine": "tensorrt"}, "model.engine: Input should be 'auto', 'torch' or 'onnxruntime'"),
+        (
+            {"engine": "onnxruntime", "device": "cuda:0"},
+            "line 3: model.engine: the onnxruntime engine runs on CPU only, but device is 'cuda:0'",
+        ),
+    ],
+)
+def test_bad_engine_is_named(
+    model: dict[str, str], expected: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    data = _data(manifest)
+    data["model"].update(model)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert expected in str(info.value)
+
+
+def test_config_engines_are_the_inference_engines(manifest: Path) -> None:
+    from typing import get_args
+
+    from models.inference import ENGINES
+    from monitor.config import ModelSettings
+
+    assert get_args(ModelSettings.model_fields["engine"].annotation) == ENGINES
+    assert ModelSettings(manifest=manifest).engine == "auto"
