@@ -10,7 +10,6 @@ python -m models info models/default/manifest.json
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,24 +38,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _select(args: argparse.Namespace) -> int:
     from models.datasets import read_folder
-    from models.grid import expand, load_grid
-    from models.selection import assemble_ensemble
-    from models.train import TrainResult
+    from models.grid import load_grid, select_ensemble, trained_results
 
     grid = load_grid(args.grid)
-    results = []
-    for spec in expand(grid):
-        path = Path(args.work) / spec.name / "result.json"
-        if not path.exists():
-            print(f"skipping {spec.name}: not trained ({path} missing)", file=sys.stderr)
-            continue
-        results.append(TrainResult.from_json(json.loads(path.read_text()), path.parent))
     val_dir = args.val or (grid.data.val if grid.data else None)
     if val_dir is None:
         raise SystemExit("no validation folder: pass --val or name data.val in the grid")
-    manifest = assemble_ensemble(
-        results, read_folder(val_dir), args.out, k=args.k or grid.k, description=grid.description
-    )
+    results = trained_results(grid, Path(args.work))
+    if not results:
+        raise SystemExit(f"no trained member of the grid in {args.work}")
+    manifest = select_ensemble(grid, results, read_folder(val_dir), args.out, k=args.k)
     print(manifest)
     return 0
 

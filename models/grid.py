@@ -198,20 +198,47 @@ def run_grid(
         results = _train_parallel(grid, specs, workdir, config, train, val, workers, start)
         train, val = _scenes(grid, train, val)
     (workdir / "candidates.json").write_text(json.dumps(summary_rows(results), indent=1))
-    training = {
-        "grid": grid.model_dump(mode="json", exclude={"data"}),
-        "train_scenes": [s.id for s in train],
-        "val_scenes": [s.id for s in val],
-        "candidates": summary_rows(results),
-    }
+    return select_ensemble(grid, results, val, ensemble_dir, train_ids=[s.id for s in train])
+
+
+def trained_results(grid: GridConfig, workdir: Path) -> list[TrainResult]:
+    """The results of the grid's members that finished training in ``workdir`` (a member
+    without ``result.json`` is skipped with a warning)."""
+    results = []
+    for spec in expand(grid):
+        path = Path(workdir) / spec.name / "result.json"
+        if not path.exists():
+            log.warning("skipping %s: not trained (%s missing)", spec.name, path)
+            continue
+        results.append(TrainResult.from_json(json.loads(path.read_text()), path.parent))
+    return results
+
+
+def select_ensemble(
+    grid: GridConfig,
+    results: Sequence[TrainResult],
+    val: Sequence[Scene],
+    ensemble_dir: Path,
+    *,
+    k: int | None = None,
+    train_ids: Sequence[str] | None = None,
+) -> Path:
+    """Write the ensemble of ``results`` to ``ensemble_dir`` (K chosen on ``val``, at most ``k``,
+    default ``grid.k``; validation tiles of the grid's ``val_tile``) with the grid's training
+    record; the last step of :func:`run_grid` and of ``python -m models select``."""
+    training: dict[str, Any] = {"grid": grid.model_dump(mode="json", exclude={"data"})}
+    if train_ids is not None:
+        training["train_scenes"] = list(train_ids)
+    training["val_scenes"] = [s.id for s in val]
+    training["candidates"] = summary_rows(results)
     return assemble_ensemble(
         results,
         val,
         ensemble_dir,
-        k=grid.k,
+        k=k or grid.k,
         description=grid.description,
         training=training,
-        tile=config.val_tile,
+        tile=grid.train_config().val_tile,
     )
 
 
