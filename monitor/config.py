@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -120,6 +121,10 @@ def _base_dir(info: ValidationInfo) -> Path:
 def _resolve(path: Path, info: ValidationInfo) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else (_base_dir(info) / path)
+
+
+# A path in the configuration: ``~`` expanded, relative to the configuration file's folder.
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
 
 
 # --------------------------------------------------------------------------- windows
@@ -321,7 +326,7 @@ class ModelSettings(_Strict):
     windows) S1+S2 with the radar fallback found 18 of 30 landslides, radar alone 14.
     """
 
-    manifest: Path = Field(default=DEFAULT_MANIFEST, validate_default=True)
+    manifest: ConfigPath = Field(default=DEFAULT_MANIFEST, validate_default=True)
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
     preference: list[SettingName] = Field(default_factory=lambda: ["S1+S2", "S1", "S2"])
     fallback: SettingName | None = "S1"
@@ -344,11 +349,10 @@ class ModelSettings(_Strict):
 
     @field_validator("manifest", mode="after")
     @classmethod
-    def _manifest_exists(cls, value: Path, info: ValidationInfo) -> Path:
-        path = _resolve(value, info)
-        if not path.is_file():
-            raise ValueError(f"manifest file {path} does not exist")
-        return path
+    def _manifest_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"manifest file {value} does not exist")
+        return value
 
     @field_validator("preference")
     @classmethod
@@ -364,23 +368,13 @@ assert set(SettingName.__args__) == set(SETTINGS)  # type: ignore[attr-defined]
 
 
 class InventorySettings(_Strict):
-    path: Path = Field(Path("runs/inventory.gpkg"), validate_default=True)
-
-    @field_validator("path", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
+    path: ConfigPath = Field(Path("runs/inventory.gpkg"), validate_default=True)
 
 
 class QuicklookSettings(_Strict):
     enabled: bool = True
-    dir: Path = Field(Path("runs/quicklooks"), validate_default=True)
+    dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
     max_per_region: int = Field(20, ge=0, description="largest detections first")
-
-    @field_validator("dir", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
 
 
 # --------------------------------------------------------------------------- sources
@@ -390,15 +384,10 @@ class ArchiveSourceConfig(_Strict):
     """The embedded archive (the default source)."""
 
     type: Literal["archive"] = "archive"
-    path: Path = Field(Path("data/archive"), validate_default=True)
+    path: ConfigPath = Field(Path("data/archive"), validate_default=True)
     simulation: ArchiveSimulation | None = Field(
         None, description="what the simulator fills the archive with (archive build)"
     )
-
-    @field_validator("path", mode="after")
-    @classmethod
-    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
-        return _resolve(value, info)
 
 
 SourceConfig = Annotated[ArchiveSourceConfig | GeeSettings, Field(discriminator="type")]
