@@ -40,7 +40,7 @@ from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, Re
 from monitor.inventory import Changes, Inventory, RegionDetections, RegionStatus
 from monitor.lock import RunLock
 from monitor.sources.base import DataUnavailable, Source, Window
-from monitor.trigger import TriggerResult, evaluate_trigger
+from monitor.trigger import TriggerResult, evaluate_trigger, optical_clear, radar_valid
 from monitor.vectorise import empty_candidates, vectorise
 
 if TYPE_CHECKING:
@@ -133,14 +133,10 @@ class SettingChoice:
 
 
 def _coverage(stack: xr.Dataset) -> dict[str, float]:
-    def both(pre: str, post: str) -> float:
-        mask = (stack[pre].values > 0) & (stack[post].values > 0)
+    def share(mask: np.ndarray) -> float:
         return float(mask.mean()) if mask.size else 0.0
 
-    return {
-        "optical": both("s2_clear_pre", "s2_clear_post"),
-        "radar": both("s1_count_pre", "s1_count_post"),
-    }
+    return {"optical": share(optical_clear(stack)), "radar": share(radar_valid(stack))}
 
 
 def choose_setting(
@@ -197,8 +193,7 @@ def _predict(
     if choice.fallback is None:
         return prediction
     missing = np.isnan(prediction["probability"].values)
-    radar_valid = (stack["s1_count_pre"].values > 0) & (stack["s1_count_post"].values > 0)
-    fill = missing & radar_valid
+    fill = missing & radar_valid(stack)
     if not fill.any():
         return prediction
     log.info(

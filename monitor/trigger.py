@@ -23,7 +23,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-__all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger"]
+__all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger", "optical_clear", "radar_valid"]
 
 
 class TriggerSettings(BaseModel):
@@ -56,6 +56,16 @@ def _fraction(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
 
 
+def optical_clear(stack: xr.Dataset) -> np.ndarray:
+    """Pixels with a clear Sentinel-2 observation in both windows."""
+    return (stack["s2_clear_pre"].values > 0) & (stack["s2_clear_post"].values > 0)
+
+
+def radar_valid(stack: xr.Dataset) -> np.ndarray:
+    """Pixels with a Sentinel-1 observation in both windows."""
+    return (stack["s1_count_pre"].values > 0) & (stack["s1_count_post"].values > 0)
+
+
 def evaluate_trigger(stack: xr.Dataset, settings: TriggerSettings) -> TriggerResult:
     """Run the change test on ``stack``; ``triggered`` is always true when the trigger is off."""
     res_x, res_y = stack.rio.resolution()
@@ -76,8 +86,6 @@ def evaluate_trigger(stack: xr.Dataset, settings: TriggerSettings) -> TriggerRes
             change |= valid & (np.abs(smoothed) >= settings.backscatter_db)
     backscatter_change_m2 = float(change.sum()) * pixel_area
 
-    optical_clear = (stack["s2_clear_pre"].values > 0) & (stack["s2_clear_post"].values > 0)
-    radar_valid = (stack["s1_count_pre"].values > 0) & (stack["s1_count_post"].values > 0)
     triggered = (not settings.enabled) or max(
         vegetation_loss_m2, backscatter_change_m2
     ) >= settings.min_area_m2
@@ -85,6 +93,6 @@ def evaluate_trigger(stack: xr.Dataset, settings: TriggerSettings) -> TriggerRes
         triggered=bool(triggered),
         vegetation_loss_m2=vegetation_loss_m2,
         backscatter_change_m2=backscatter_change_m2,
-        optical_clear_fraction=_fraction(optical_clear),
-        radar_valid_fraction=_fraction(radar_valid),
+        optical_clear_fraction=_fraction(optical_clear(stack)),
+        radar_valid_fraction=_fraction(radar_valid(stack)),
     )
