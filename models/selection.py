@@ -110,13 +110,12 @@ def assemble_ensemble(
             "val_f1_by_k": [round(v, 4) for _, v in scan],
             "threshold_by_k": [t for t, _ in scan],
         }
-        for r in chosen:
+        for r, member in zip(chosen, loaded[:n], strict=True):
             file = f"{r.spec.name}.safetensors"
             shutil.copyfile(r.weights, out_dir / file)
             sha = sha256_file(out_dir / file)
             if sha != r.sha256:
                 raise RuntimeError(f"{r.weights}: SHA-256 changed while copying to {out_dir}")
-            member = _load_result(r)
             entries.append(member_entry(member, file, sha, val_f1=r.val_f1, epochs=r.best_epoch))
         log.info("%s: K=%d of %d, threshold %.2f, validation F1 %.3f (by K: %s)", setting, n,
                  len(ranked), threshold, f1, " ".join(f"{v:.3f}" for _, v in scan))  # fmt: skip
