@@ -152,36 +152,31 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+_Group = tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[int, _Runner]]]
+
+
 def _plan(
     members: Sequence[nn.Module],
     shape: tuple[int, int, int, int],
     device: torch.device,
     engine: str,
     threads: int,
-) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[int, _Runner]]]]:
+) -> list[_Group]:
     """Members grouped by their normalisation, each group's normalisation applied once per batch
     (members of one setting share the statistics of their training set), and each member's
     runner: its network in torch or in ONNX Runtime. Modules that are not :class:`Member` form
     groups of their own and normalise themselves."""
-    groups: list[tuple[Callable[[torch.Tensor], torch.Tensor], list[tuple[int, _Runner]]]] = []
-    keys: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    groups: dict[object, _Group] = {}
     for k, m in enumerate(members):
         m.eval().to(device)
         if not isinstance(m, Member):
-            groups.append((_identity, [(k, _torch_runner(m, device))]))
-            keys.append(None)
+            groups[("module", k)] = (_identity, [(k, _torch_runner(m, device))])
             continue
         graph = onnx_member(m, shape, threads=threads) if engine == "onnxruntime" else None
         runner = _onnx_runner(graph) if graph else _torch_runner(m.net, device)
-        std = m.norm_std
-        for key, (_, runners) in zip(keys, groups, strict=True):
-            if key is not None and torch.equal(key[0], m.norm_mean) and torch.equal(key[1], std):
-                runners.append((k, runner))
-                break
-        else:
-            groups.append((m.normalise, [(k, runner)]))
-            keys.append((m.norm_mean, m.norm_std))
-    return groups
+        key = (m.norm_mean.cpu().numpy().tobytes(), m.norm_std.cpu().numpy().tobytes())
+        groups.setdefault(key, (m.normalise, []))[1].append((k, runner))
+    return list(groups.values())
 
 
 def predict_members(
