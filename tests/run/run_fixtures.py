@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -12,7 +13,7 @@ import numpy as np
 import rioxarray  # noqa: F401
 import shapely.affinity
 import xarray as xr
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon, box, mapping
 
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 from monitor.grid import Grid, region_grid, reproject
@@ -162,6 +163,23 @@ class StandInSource:
 def region_polygon(shift_deg: float = 0.0) -> Polygon:
     """The test region moved east by ``shift_deg`` (several regions of one run)."""
     return shapely.affinity.translate(REGION_POLYGON, xoff=shift_deg)
+
+
+def two_region_config(manifest: Path, **blocks: Any) -> dict[str, Any]:
+    """The configuration of the run tests: regions ``north`` and ``south`` (the test region and
+    a copy 0.05° east), the inventory in ``runs/``, no quicklooks; ``blocks`` add or replace
+    top-level blocks (``alerts``, ``source``, ...)."""
+    return {
+        "base_dir": ".",
+        "regions": [
+            {"name": "north", "geometry": mapping(region_polygon(0.0))},
+            {"name": "south", "geometry": mapping(region_polygon(0.05))},
+        ],
+        "model": {"manifest": str(manifest)},
+        "inventory": {"path": "runs/inventory.gpkg"},
+        "quicklooks": {"enabled": False},
+        **blocks,
+    }
 
 
 class StandInEnsemble:

@@ -33,7 +33,7 @@ def config_path(
     )
     source = StandInSource({"north": region_polygon(0.0)}, {"north": [(5, 15, 5, 20)]})
     monkeypatch.setattr(run_module, "open_source", lambda settings: source)
-    monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: StandInEnsemble())
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
     return path
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon
-from shapely.geometry import mapping
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.config import MonitorConfig, load_config
@@ -31,34 +30,24 @@ def _free_port() -> int:
 
 @pytest.fixture
 def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
-    data: dict[str, Any] = {
-        "base_dir": ".",
-        "regions": [
-            {"name": "north", "geometry": mapping(region_polygon(0.0))},
-            {"name": "south", "geometry": mapping(region_polygon(0.05))},
-        ],
-        "model": {"manifest": str(manifest)},
-        "inventory": {"path": "runs/inventory.gpkg"},
-        "quicklooks": {"enabled": False},
-        "alerts": {
-            "smtp": {
-                "host": "127.0.0.1",
-                "port": _free_port(),
-                "starttls": False,
-                "from_address": "monitor@localhost",
-            },
-            "email": ["duty@localhost"],
-            "webhooks": [
-                {
-                    "name": "ops",
-                    "url": f"http://127.0.0.1:{_free_port()}/alerts",
-                    "secret_env": "D1_LOOPBACK_SECRET",
-                }
-            ],
-            "retry": {"base_delay_s": 0.01, "max_attempts": 5},
+    alerts: dict[str, Any] = {
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": _free_port(),
+            "starttls": False,
+            "from_address": "monitor@localhost",
         },
+        "email": ["duty@localhost"],
+        "webhooks": [
+            {
+                "name": "ops",
+                "url": f"http://127.0.0.1:{_free_port()}/alerts",
+                "secret_env": "D1_LOOPBACK_SECRET",
+            }
+        ],
+        "retry": {"base_delay_s": 0.01, "max_attempts": 5},
     }
-    return write_config(data)
+    return write_config(two_region_config(manifest, alerts=alerts))
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +57,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
     source = StandInSource(regions, SCARS)
     ensemble = StandInEnsemble()
     monkeypatch.setattr(run_module, "open_source", lambda settings: source)
-    monkeypatch.setattr(run_module, "load_ensemble", lambda manifest: ensemble)
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: ensemble)
 
 
 def _received(directory: Path) -> tuple[list[dict[str, Any]], list[Path]]:

@@ -13,8 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon
-from shapely.geometry import mapping
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.config import load_config
@@ -32,18 +31,7 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config_path = write_config(
-        {
-            "base_dir": ".",
-            "regions": [
-                {"name": "north", "geometry": mapping(region_polygon(0.0))},
-                {"name": "south", "geometry": mapping(region_polygon(0.05))},
-            ],
-            "model": {"manifest": str(manifest)},
-            "inventory": {"path": "runs/inventory.gpkg"},
-            "quicklooks": {"enabled": False},
-        }
-    )
+    config_path = write_config(two_region_config(manifest))
     marker = tmp_path / "blocked"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{HERE}"}
     child = subprocess.Popen(

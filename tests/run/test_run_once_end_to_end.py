@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon
-from shapely.geometry import mapping
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.config import MonitorConfig, load_config
@@ -27,17 +26,10 @@ SCARS = {
 
 
 def _config_data(manifest: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "base_dir": ".",
-        "source": {"type": "archive", "path": "archive"},
-        "regions": [
-            {"name": "north", "geometry": mapping(region_polygon(0.0))},
-            {"name": "south", "geometry": mapping(region_polygon(0.05))},
-        ],
-        "model": {"manifest": str(manifest)},
-        "inventory": {"path": "runs/inventory.gpkg"},
-        "quicklooks": {"enabled": False},
-        "alerts": {
+    return two_region_config(
+        manifest,
+        source={"type": "archive", "path": "archive"},
+        alerts={
             "webhooks": [
                 # nothing listens there: alerts stay pending in the outbox
                 {"name": "ops", "url": "http://127.0.0.1:9/hook", "secret_env": "D1_TEST_SECRET"}
@@ -45,7 +37,7 @@ def _config_data(manifest: Path, **extra: Any) -> dict[str, Any]:
             "retry": {"base_delay_s": 1, "max_attempts": 3},
         },
         **extra,
-    }
+    )
 
 
 @pytest.fixture
