@@ -3,8 +3,8 @@
 A member's network (without its normalisation, which :mod:`models.inference` applies once per
 tile for all members that share it) is exported with ``torch.onnx.export`` for one input shape,
 with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``. On the compact members of
-the shipped default, ONNX Runtime's fused CPU kernels run a 384-px tile 1.5-3.5x faster than
-eager torch on one thread (Unet 16 vs 25-30 ms, Linknet 8 vs 30 ms;
+the shipped default, ONNX Runtime's fused CPU kernels run a 384-px tile about 2x and 3.8x
+faster than eager torch on one thread (Unet 16.4 vs 30-32 ms, Linknet 8.4 vs 32-33 ms;
 ``bench/bench_inference.py`` measures the whole pipeline).
 
 Exporting takes about 2.5 s per member and input shape, so graphs are cached on disk, keyed by
