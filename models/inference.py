@@ -220,7 +220,9 @@ def predict_members(
     workers = workers or default_workers(dev)
     batch_size = batch_size or (1 if dev.type == "cpu" else 8)
     c, h, w = x.shape
-    valid = np.isfinite(x).all(axis=0)
+    valid = np.ones((h, w), bool)
+    for channel in x:  # not np.isfinite(x).all(0): that builds a (C, H, W) boolean array first
+        valid &= np.isfinite(channel)
     min_side = max((getattr(m, "min_side", _MULTIPLE) for m in members), default=_MULTIPLE)
     if tile < min_side:
         raise ValueError(f"tile {tile} is smaller than a member's minimum input side {min_side}")
@@ -258,7 +260,9 @@ def predict_members(
         out = []
         for i, (r, q) in enumerate(batch):
             wt = np.outer(ramps_y[r], ramps_x[q])
-            out.append((r, q, wt, probs[:, i] * wt))
+            weighted = probs[:, i]
+            weighted *= wt
+            out.append((r, q, wt, weighted))
         return out
 
     bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
@@ -270,10 +274,13 @@ def predict_members(
                 wsum[r : r + th, q : q + tw] += wt
             bar.update(len(weighted))
     bar.close()
+    # in place: a second (K, H, W) array would cost as much again in fresh pages
+    out, invalid = acc[:, :h, :w], ~valid[:h, :w]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = acc[:, :h, :w] / wsum[None, :h, :w]
-    out[:, ~valid[:h, :w]] = np.nan
-    return out
+        np.divide(out, wsum[None, :h, :w], out=out)
+    if invalid.any():
+        out[:, invalid] = np.nan
+    return out if (hp, wp) == (h, w) else np.ascontiguousarray(out)
 
 
 def _batches(items: Sequence[tuple[int, int]], n: int) -> Iterator[list[tuple[int, int]]]:
