@@ -21,6 +21,7 @@ __all__ = [
     "confusion",
     "merge_object_detection",
     "object_detection",
+    "paired_f1_difference",
     "performance_diagram",
 ]
 
@@ -97,6 +98,39 @@ def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = No
     fp = int(np.count_nonzero(p & ~t))
     fn = int(np.count_nonzero(~p & t))
     return Confusion(tp, fp, fn, int(p.size - tp - fp - fn))
+
+
+def paired_f1_difference(
+    a: Sequence[Confusion],
+    b: Sequence[Confusion],
+    *,
+    resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """How clearly model ``a`` beats model ``b`` on the same scenes (``a[i]`` and ``b[i]`` are
+    scored on scene ``i``): the difference of their pooled F1, its ``level`` percentile interval
+    under a paired bootstrap that resamples whole scenes (pixels of one scene are not
+    independent; scenes are treated as if they were), and the number of scenes where ``a`` has
+    the higher F1. Seeded, so a report is reproducible."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"need the same, non-zero number of scenes; got {len(a)} and {len(b)}")
+    counts = np.array([[[c.tp, c.fp, c.fn] for c in model] for model in (a, b)], np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
+    tp, fp, fn = np.moveaxis(counts[:, picks].sum(axis=2), -1, 0)  # each (2, resamples)
+    den = 2 * tp + fp + fn
+    f1 = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(f1[0] - f1[1], [tail, 100 - tail])
+    pooled_a, pooled_b = sum(a, Confusion()), sum(b, Confusion())
+    return {
+        "difference": pooled_a.f1 - pooled_b.f1,
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "wins": sum(x.f1 > y.f1 for x, y in zip(a, b, strict=True)),
+        "scenes": len(a),
+    }
 
 
 def best_threshold(

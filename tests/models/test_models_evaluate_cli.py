@@ -48,7 +48,16 @@ def test_evaluate_writes_predictions_and_report(
     per_scene_tp = sum(row["ensemble"]["tp"] for row in s2["per_scene"])
     assert pooled["tp"] == per_scene_tp
     assert (out / "performance_S2.png").stat().st_size > 10_000
-    assert "| S2 | baseline |" in (out / "report.md").read_text()
+    against = s2["ensemble_against"]
+    assert set(against) == {"best_member", "baseline"}
+    # untrained members against a baseline that finds the drop exactly: clearly worse
+    assert against["baseline"]["difference"] == pytest.approx(
+        pooled["f1"] - s2["pooled"]["baseline"]["f1"]
+    )
+    assert against["baseline"]["high"] < 0 and against["baseline"]["wins"] == 0
+    assert against["best_member"]["scenes"] == 2
+    markdown = (out / "report.md").read_text()
+    assert "| S2 | baseline |" in markdown and "| S2 | baseline | -" in markdown
 
 
 def test_cli_reports_errors_naming_the_file(

@@ -19,7 +19,13 @@ from models.datasets import (
     scene_ids,
     write_scene,
 )
-from models.metrics import Confusion, confusion, object_detection, performance_diagram
+from models.metrics import (
+    Confusion,
+    confusion,
+    object_detection,
+    paired_f1_difference,
+    performance_diagram,
+)
 
 
 def test_confusion_scores() -> None:
@@ -41,6 +47,25 @@ def test_confusion_scores() -> None:
     assert c.mcc == pytest.approx(mcc)
     assert (c + c).f1 == pytest.approx(c.f1)
     assert Confusion().f1 == 0.0 and math.isnan(Confusion().precision)
+
+
+def test_paired_f1_difference() -> None:
+    better = [Confusion(90, 10, 10, 890), Confusion(40, 5, 5, 950), Confusion(70, 20, 0, 910)]
+    worse = [Confusion(80, 20, 20, 880), Confusion(35, 10, 10, 945), Confusion(60, 30, 10, 900)]
+    d = paired_f1_difference(better, worse, resamples=2000)
+    # pooled F1: 2*200/(400+35+15) = 0.8889 against 2*175/(350+60+40) = 0.7778
+    assert d["difference"] == pytest.approx(400 / 450 - 350 / 450)
+    assert 0 < d["low"] <= d["difference"] <= d["high"]  # wins in every scene: never below 0
+    assert (d["wins"], d["scenes"], d["level"]) == (3, 3, 0.95)
+    assert paired_f1_difference(better, worse, resamples=2000) == d  # seeded
+    same = paired_f1_difference(worse, worse, resamples=500)
+    assert (same["difference"], same["low"], same["high"], same["wins"]) == (0, 0, 0, 0)
+    # one scene where the other model is far better: the interval now straddles zero
+    mixed = paired_f1_difference([*better, Confusion(0, 0, 300, 700)],
+                                 [*worse, Confusion(300, 0, 0, 700)], resamples=2000)  # fmt: skip
+    assert mixed["difference"] < 0 < mixed["high"] and mixed["wins"] == 3
+    with pytest.raises(ValueError, match="same, non-zero number of scenes; got 3 and 2"):
+        paired_f1_difference(better, worse[:2])
 
 
 def test_object_detection_by_size_class() -> None:
