@@ -218,19 +218,26 @@ def write_markdown(report: dict[str, Any]) -> str:
                 label += f" (K={len(r['members'])}, t={r['threshold']:.2f})"
             cells = [_fmt(scores[m]) for m in ("precision", "recall", "f1", "iou", "mcc", "bias")]
             lines.append(f"| {setting} | {label} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## The ensemble against its best member and the baseline",
-        "",
-        "Difference in pooled F1 (ensemble minus the other), its 95 % interval under a paired",
-        "bootstrap that resamples whole scenes (10,000 resamples), and the scenes where the",
-        "ensemble has the higher F1.",
-        "",
-        "| setting | against | F1 difference | 95 % interval | scenes won |",
-        "| --- | --- | --- | --- | --- |",
+    comparisons = [
+        (setting, key, d)
+        for setting, r in report["settings"].items()
+        for key, d in r.get("ensemble_against", {}).items()
     ]
-    for setting, r in report["settings"].items():
-        for key, d in r.get("ensemble_against", {}).items():
+    if comparisons:
+        first = comparisons[0][2]
+        level = f"{first['level'] * 100:g} %"
+        lines += [
+            "",
+            "## The ensemble against its best member and the baseline",
+            "",
+            f"Difference in pooled F1 (ensemble minus the other), its {level} interval under a",
+            f"paired bootstrap that resamples whole scenes ({first['resamples']:,} resamples),",
+            "and the scenes where the ensemble has the higher F1.",
+            "",
+            f"| setting | against | F1 difference | {level} interval | scenes won |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for setting, key, d in comparisons:
             lines.append(
                 f"| {setting} | {labels[key]} | {d['difference']:+.3f} | "
                 f"{d['low']:+.3f} to {d['high']:+.3f} | {d['wins']} of {d['scenes']} |"

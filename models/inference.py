@@ -219,6 +219,7 @@ def predict_members(
     engine = resolve_engine(engine, dev)
     workers = workers or default_workers(dev)
     batch_size = batch_size or (1 if dev.type == "cpu" else 8)
+    x = np.asarray(x, dtype=np.float32)  # before the validity test: what overflows is invalid
     c, h, w = x.shape
     valid = np.ones((h, w), bool)
     for channel in x:  # not np.isfinite(x).all(0): that builds a (C, H, W) boolean array first
@@ -232,7 +233,7 @@ def predict_members(
     if (hp, wp) != (h, w):
         x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
         valid = np.pad(valid, ((0, hp - h), (0, wp - w)))
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.ascontiguousarray(x)
     rows, cols = tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap)
     tiles = [(r, q) for r in rows for q in cols if valid[r : r + th, q : q + tw].any()]
     if not tiles:  # nothing valid: no member needs to run (or be exported)
@@ -257,30 +258,32 @@ def predict_members(
                 z = normalise(xt)
                 for k, runner in runners:
                     probs[k] = runner(z)
-        out = []
+        tile_outputs = []
         for i, (r, q) in enumerate(batch):
             wt = np.outer(ramps_y[r], ramps_x[q])
-            weighted = probs[:, i]
-            weighted *= wt
-            out.append((r, q, wt, weighted))
-        return out
+            tile_probs = probs[:, i]
+            tile_probs *= wt
+            tile_outputs.append((r, q, wt, tile_probs))
+        return tile_outputs
 
     bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
     batches = list(_batches(tiles, batch_size))
     with _torch_threads(threads), ThreadPoolExecutor(max(1, workers)) as pool:
-        for weighted in pool.map(run, batches):
-            for r, q, wt, pw in weighted:
-                acc[:, r : r + th, q : q + tw] += pw
+        for tile_outputs in pool.map(run, batches):
+            for r, q, wt, weighted in tile_outputs:
+                acc[:, r : r + th, q : q + tw] += weighted
                 wsum[r : r + th, q : q + tw] += wt
-            bar.update(len(weighted))
+            bar.update(len(tile_outputs))
     bar.close()
     # in place: a second (K, H, W) array would cost as much again in fresh pages
-    out, invalid = acc[:, :h, :w], ~valid[:h, :w]
+    probabilities, invalid = acc[:, :h, :w], ~valid[:h, :w]
     with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(out, wsum[None, :h, :w], out=out)
+        np.divide(probabilities, wsum[None, :h, :w], out=probabilities)
     if invalid.any():
-        out[:, invalid] = np.nan
-    return out if (hp, wp) == (h, w) else np.ascontiguousarray(out)
+        probabilities[:, invalid] = np.nan
+    if (hp, wp) == (h, w):
+        return acc
+    return np.ascontiguousarray(probabilities)
 
 
 def _batches(items: Sequence[tuple[int, int]], n: int) -> Iterator[list[tuple[int, int]]]:

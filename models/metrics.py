@@ -100,6 +100,12 @@ def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = No
     return Confusion(tp, fp, fn, int(p.size - tp - fp - fn))
 
 
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """:attr:`Confusion.f1` over arrays of counts."""
+    den = 2 * tp + fp + fn
+    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+
+
 def paired_f1_difference(
     a: Sequence[Confusion],
     b: Sequence[Confusion],
@@ -115,11 +121,12 @@ def paired_f1_difference(
     the higher F1. Seeded, so a report is reproducible."""
     if len(a) != len(b) or not a:
         raise ValueError(f"need the same, non-zero number of scenes; got {len(a)} and {len(b)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
     counts = np.array([[[c.tp, c.fp, c.fn] for c in model] for model in (a, b)], np.float64)
     picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
     tp, fp, fn = np.moveaxis(counts[:, picks].sum(axis=2), -1, 0)  # each (2, resamples)
-    den = 2 * tp + fp + fn
-    f1 = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+    f1 = _f1(tp, fp, fn)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(f1[0] - f1[1], [tail, 100 - tail])
     pooled_a, pooled_b = sum(a, Confusion()), sum(b, Confusion())
@@ -128,6 +135,7 @@ def paired_f1_difference(
         "low": float(low),
         "high": float(high),
         "level": level,
+        "resamples": resamples,
         "wins": sum(x.f1 > y.f1 for x, y in zip(a, b, strict=True)),
         "scenes": len(a),
     }
@@ -154,9 +162,7 @@ def best_threshold(
         pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
         tp += pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
         fp += neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
-    fn = npos - tp
-    den = 2 * tp + fp + fn
-    f1 = np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+    f1 = _f1(tp, fp, npos - tp)
     i = int(np.argmax(f1))
     return float(thresholds[i]), float(f1[i])
 

@@ -57,7 +57,9 @@ def test_evaluate_writes_predictions_and_report(
     assert against["baseline"]["high"] < 0 and against["baseline"]["wins"] == 0
     assert against["best_member"]["scenes"] == 2
     markdown = (out / "report.md").read_text()
-    assert "| S2 | baseline |" in markdown and "| S2 | baseline | -" in markdown
+    assert "## The ensemble against its best member and the baseline" in markdown
+    assert "(10,000 resamples)" in markdown and "| 95 % interval |" in markdown
+    assert "| S2 | baseline | -" in markdown and "| 0 of 2 |" in markdown
 
 
 def test_cli_reports_errors_naming_the_file(

@@ -66,6 +66,24 @@ def test_paired_f1_difference() -> None:
     assert mixed["difference"] < 0 < mixed["high"] and mixed["wins"] == 3
     with pytest.raises(ValueError, match="same, non-zero number of scenes; got 3 and 2"):
         paired_f1_difference(better, worse[:2])
+    with pytest.raises(ValueError, match="level must be between 0 and 1, got 95"):
+        paired_f1_difference(better, worse, level=95)
+
+
+def test_paired_f1_difference_interval_by_hand() -> None:
+    c = Confusion
+    a = [c(9, 1, 2, 50), c(3, 4, 1, 50), c(0, 0, 0, 60), c(5, 0, 5, 40)]
+    b = [c(8, 3, 3, 50), c(4, 1, 0, 50), c(0, 0, 0, 60), c(2, 2, 8, 40)]
+    d = paired_f1_difference(a, b, resamples=200, level=0.8, seed=3)
+    picks = np.random.default_rng(3).integers(0, 4, size=(200, 4))  # the draws it makes
+    diffs = [sum((a[i] for i in row), Confusion()).f1 - sum((b[i] for i in row), Confusion()).f1
+             for row in picks]  # fmt: skip
+    assert d["low"] == pytest.approx(np.percentile(diffs, 10))
+    assert d["high"] == pytest.approx(np.percentile(diffs, 90))
+    assert d["resamples"] == 200 and d["wins"] == 2  # the empty scene (F1 0 for both) is no win
+    nothing = [Confusion(0, 0, 0, 100)] * 3  # zero denominators: F1 0 on both sides
+    none = paired_f1_difference(nothing, nothing, resamples=100)
+    assert (none["difference"], none["low"], none["high"], none["wins"]) == (0, 0, 0, 0)
 
 
 def test_object_detection_by_size_class() -> None:
