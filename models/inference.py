@@ -200,6 +200,10 @@ def predict_members(
 
     ``engine`` (see :func:`resolve_engine`) runs the members' networks in torch or, on CPU, in
     ONNX Runtime (:mod:`models.onnx_engine`; a member that cannot be exported runs in torch).
+    ``auto`` uses ONNX Runtime only where the stack spans a whole tile: a stack smaller than a
+    tile makes a graph shape of its own, and exporting one (about 2.5 s per member) costs more
+    than running that one small tile in torch (tens of milliseconds); ``onnxruntime`` exports
+    for any shape.
     Each batch of tiles is normalised once per distinct normalisation, not once per member.
     On CPU, ``workers`` threads (default: one per core) each run whole tiles through every
     member with one intra-op thread each: the small convolutions of compact members do not
@@ -216,7 +220,7 @@ def predict_members(
     if not 0 <= overlap < tile // 2:
         raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
     dev = resolve_device(device)
-    engine = resolve_engine(engine, dev)
+    requested, engine = engine, resolve_engine(engine, dev)
     workers = workers or default_workers(dev)
     batch_size = batch_size or (1 if dev.type == "cpu" else 8)
     x = np.asarray(x, dtype=np.float32)  # before the validity test: what overflows is invalid
@@ -230,6 +234,8 @@ def predict_members(
     th = min(tile, max(min_side, _round_up(h, _MULTIPLE)))
     tw = min(tile, max(min_side, _round_up(w, _MULTIPLE)))
     hp, wp = max(h, th), max(w, tw)
+    if requested == "auto" and (th, tw) != (tile, tile):
+        engine = "torch"
     if (hp, wp) != (h, w):
         x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
         valid = np.pad(valid, ((0, hp - h), (0, wp - w)))

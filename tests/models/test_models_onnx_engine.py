@@ -75,6 +75,26 @@ def test_a_short_last_batch_is_padded_for_the_fixed_shape_graph(
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-4)
 
 
+def test_auto_runs_a_stack_smaller_than_a_tile_in_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    member, x = _member(), _input(90, 140)  # one 96 x 128 tile: a graph shape of its own
+    asked: list[tuple[int, ...]] = []
+
+    def record(m: Member, shape: tuple[int, ...], **_: object) -> None:
+        asked.append(shape)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(inference, "onnx_member", record)
+        small = predict_members([member], x, tile=128, overlap=16)
+        predict_members([member], _input(), tile=128, overlap=16)  # a whole tile: asked for
+    assert asked == [(1, 2, 128, 128)]
+    ref = predict_members([member], x, tile=128, overlap=16, engine="torch")
+    np.testing.assert_array_equal(small, ref)
+    with monkeypatch.context() as patch:  # asked for by name, ONNX Runtime runs it anyway
+        patch.setattr(inference, "_torch_runner", _no_torch)
+        forced = predict_members([member], x, tile=128, overlap=16, engine="onnxruntime")
+    np.testing.assert_allclose(forced, ref, rtol=0, atol=1e-4)
+
+
 def test_a_truncated_cache_file_is_exported_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
