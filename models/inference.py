@@ -5,7 +5,8 @@ the next batch is read (one gather, K forward passes); tile outputs are blended 
 that ignore the outer quarter of every overlap and ramp linearly across the rest, so seams
 vanish; pixels where any input channel is NaN
 get NaN. On CPU the members' networks run in ONNX Runtime when it is installed
-(:mod:`models.onnx_engine`), on CUDA in torch with float16 autocast.
+(:mod:`models.onnx_engine`; a stack that fits in one tile of its own shape runs in torch), on
+CUDA in torch with float16 autocast.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def check_engine(engine: str) -> str:
 
 
 def resolve_engine(engine: str, device: torch.device) -> str:
-    """``auto`` is ONNX Runtime on CPU when it is installed, torch otherwise (and on CUDA)."""
+    """``auto`` is ONNX Runtime on CPU when it is installed, torch otherwise (and on CUDA).
+    :func:`predict_members` further runs a stack that fits in one odd-shaped tile in torch."""
     if check_engine(engine) == "torch":
         return "torch"
     if device.type != "cpu":
@@ -200,10 +202,11 @@ def predict_members(
 
     ``engine`` (see :func:`resolve_engine`) runs the members' networks in torch or, on CPU, in
     ONNX Runtime (:mod:`models.onnx_engine`; a member that cannot be exported runs in torch).
-    ``auto`` uses ONNX Runtime only where the stack spans a whole tile: a stack smaller than a
-    tile makes a graph shape of its own, and exporting one (about 2.5 s per member) costs more
-    than running that one small tile in torch (tens of milliseconds); ``onnxruntime`` exports
-    for any shape.
+    ``auto`` runs a stack that fits in a single tile smaller than ``tile`` in torch: that tile
+    is a graph shape of its own, and exporting it (about 2.5 s per member) costs more than
+    running the one tile in torch (tens of milliseconds). A stack of several tiles uses ONNX
+    Runtime even when its tiles are narrower than ``tile``: a watched region keeps its shape, so
+    the cached graph pays for itself. ``onnxruntime`` exports for any shape.
     Each batch of tiles is normalised once per distinct normalisation, not once per member.
     On CPU, ``workers`` threads (default: one per core) each run whole tiles through every
     member with one intra-op thread each: the small convolutions of compact members do not
@@ -234,13 +237,13 @@ def predict_members(
     th = min(tile, max(min_side, _round_up(h, _MULTIPLE)))
     tw = min(tile, max(min_side, _round_up(w, _MULTIPLE)))
     hp, wp = max(h, th), max(w, tw)
-    if requested == "auto" and (th, tw) != (tile, tile):
-        engine = "torch"
     if (hp, wp) != (h, w):
         x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
         valid = np.pad(valid, ((0, hp - h), (0, wp - w)))
     x = np.ascontiguousarray(x)
     rows, cols = tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap)
+    if requested == "auto" and len(rows) == len(cols) == 1 and (th, tw) != (tile, tile):
+        engine = "torch"
     tiles = [(r, q) for r in rows for q in cols if valid[r : r + th, q : q + tw].any()]
     if not tiles:  # nothing valid: no member needs to run (or be exported)
         return np.full((len(members), h, w), np.nan, np.float32)

@@ -336,7 +336,8 @@ class ModelSettings(_Strict):
     engine: Literal["auto", "torch", "onnxruntime"] = Field(
         "auto",
         description="what runs the members' networks: auto is ONNX Runtime on CPU (graphs "
-        "exported on first use and cached) and torch on CUDA",
+        "exported on first use and cached; a region that fits in one tile smaller than 384 px "
+        "runs in torch) and torch on CUDA",
     )
 
     @field_validator("engine")

@@ -75,8 +75,8 @@ def test_a_short_last_batch_is_padded_for_the_fixed_shape_graph(
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-4)
 
 
-def test_auto_runs_a_stack_smaller_than_a_tile_in_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    member, x = _member(), _input(90, 140)  # one 96 x 128 tile: a graph shape of its own
+def test_auto_runs_a_stack_of_one_small_tile_in_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    member, x = _member(), _input(90, 100)  # one 96 x 128 tile: a graph shape of its own
     asked: list[tuple[int, ...]] = []
 
     def record(m: Member, shape: tuple[int, ...], **_: object) -> None:
@@ -85,8 +85,10 @@ def test_auto_runs_a_stack_smaller_than_a_tile_in_torch(monkeypatch: pytest.Monk
     with monkeypatch.context() as patch:
         patch.setattr(inference, "onnx_member", record)
         small = predict_members([member], x, tile=128, overlap=16)
-        predict_members([member], _input(), tile=128, overlap=16)  # a whole tile: asked for
-    assert asked == [(1, 2, 128, 128)]
+        assert asked == []
+        predict_members([member], _input(90, 140), tile=128, overlap=16)  # two 96 x 128 tiles
+        predict_members([member], _input(), tile=128, overlap=16)  # standard 128 x 128 tiles
+    assert asked == [(1, 2, 96, 128), (1, 2, 128, 128)]
     ref = predict_members([member], x, tile=128, overlap=16, engine="torch")
     np.testing.assert_array_equal(small, ref)
     with monkeypatch.context() as patch:  # asked for by name, ONNX Runtime runs it anyway
