@@ -86,7 +86,8 @@ def slope_correction_factor(
 
 @dataclass(frozen=True)
 class TrackGeometry:
-    """Per-pixel radar/terrain geometry of one orbit track over a DEM (float32 arrays)."""
+    """Per-pixel radar/terrain geometry of one orbit track over a DEM (float32 arrays unless
+    :func:`track_geometry` was asked for another precision)."""
 
     theta_i_deg: np.ndarray
     alpha_r_deg: np.ndarray
@@ -101,23 +102,29 @@ def track_geometry(
     aspect_deg: np.ndarray,
     theta_i_deg: np.ndarray | float,
     look_azimuth_deg: float,
+    *,
+    dtype: type[np.floating] = np.float32,
 ) -> TrackGeometry:
-    """Eqs. 2-4 of Vollrath et al. (2020) and the layover/shadow masks for one track."""
-    alpha_s = np.radians(slope_deg, dtype=np.float32)
-    phi_r = np.radians((look_azimuth_deg + 180.0) - np.asarray(aspect_deg, dtype=np.float32))
-    theta_i = np.radians(np.broadcast_to(np.asarray(theta_i_deg, np.float32), alpha_s.shape))
+    """Eqs. 2-4 of Vollrath et al. (2020) and the layover/shadow masks for one track.
+
+    The trigonometry runs in ``dtype``: float32 in the archive (memory and speed), float64 for
+    references. Near grazing incidence the flattening correction is ill-conditioned (about
+    4.3 dB per degree of error in ``alpha_r`` where the correction reaches 20 dB), so float32
+    results differ between CPUs whose vectorised float32 sin/cos/arctan differ in the last bits."""
+    alpha_s = np.radians(np.asarray(slope_deg, dtype=dtype))
+    phi_r = np.radians((look_azimuth_deg + 180.0) - np.asarray(aspect_deg, dtype=dtype))
+    theta_i = np.radians(np.broadcast_to(np.asarray(theta_i_deg, dtype), alpha_s.shape))
     tan_s = np.tan(alpha_s)
     alpha_r = np.arctan(tan_s * np.cos(phi_r))
     alpha_az = np.arctan(tan_s * np.sin(phi_r))
     lia = np.arccos(np.clip(np.cos(alpha_az) * np.cos(theta_i - alpha_r), -1.0, 1.0))
     layover = alpha_r >= theta_i
     shadow = alpha_r <= -(np.pi / 2 - theta_i)
-    f32 = np.float32
     return TrackGeometry(
-        theta_i_deg=np.degrees(theta_i).astype(f32),
-        alpha_r_deg=np.degrees(alpha_r).astype(f32),
-        alpha_az_deg=np.degrees(alpha_az).astype(f32),
-        lia_deg=np.degrees(lia).astype(f32),
+        theta_i_deg=np.degrees(theta_i).astype(dtype),
+        alpha_r_deg=np.degrees(alpha_r).astype(dtype),
+        alpha_az_deg=np.degrees(alpha_az).astype(dtype),
+        lia_deg=np.degrees(lia).astype(dtype),
         layover=layover,
         shadow=shadow,
     )
@@ -129,16 +136,18 @@ def flattening_correction_db(
     *,
     buffer_m: float = 0.0,
     res: float = 10.0,
+    dtype: type[np.floating] = np.float32,
 ) -> np.ndarray:
     """What to add to sigma0 in dB to get terrain-flattened gamma0 in dB:
     ``-10 log10(cos(theta_i) * SCF)``; NaN where layover or shadow, and within ``buffer_m`` of
     them (the optional additional buffer of Vollrath et al.'s implementation).
 
     ``model`` is one model for every pixel, or a boolean array that is True where the volume model
-    applies and False where the surface model does (Ganerød et al. choose by land cover)."""
-    theta_i = np.radians(geometry.theta_i_deg)
-    alpha_r = np.radians(geometry.alpha_r_deg)
-    alpha_az = np.radians(geometry.alpha_az_deg)
+    applies and False where the surface model does (Ganerød et al. choose by land cover).
+    The arithmetic runs in ``dtype`` (see :func:`track_geometry`)."""
+    theta_i = np.radians(np.asarray(geometry.theta_i_deg, dtype))
+    alpha_r = np.radians(np.asarray(geometry.alpha_r_deg, dtype))
+    alpha_az = np.radians(np.asarray(geometry.alpha_az_deg, dtype))
     if isinstance(model, np.ndarray):
         volume = slope_correction_factor("volume", theta_i, alpha_r, alpha_az)
         surface = slope_correction_factor("surface", theta_i, alpha_r, alpha_az)
@@ -151,4 +160,4 @@ def flattening_correction_db(
     with np.errstate(divide="ignore", invalid="ignore"):
         correction = -10.0 * np.log10(np.cos(theta_i) * scf)
     correction[invalid] = np.nan
-    return correction.astype(np.float32)
+    return correction.astype(dtype)
