@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__
+from monitor.errors import BadInput
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -34,10 +35,6 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 log = logging.getLogger("monitor")
-
-
-class BadInput(ValueError):
-    """An argument the user must correct (exit status 2)."""
 
 
 @dataclass(frozen=True)

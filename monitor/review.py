@@ -699,8 +699,8 @@ def cli_configure(parser: Any) -> None:
 
 def cli_run(args: Any) -> int:
     """``landslide-monitor review``: write the page and say where it is."""
-    from monitor.cli import BadInput
     from monitor.config import load_config
+    from monitor.errors import BadInput
 
     config = load_config(args.config)
     for name in args.region or ():

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +37,10 @@ from tqdm.auto import tqdm
 
 from models.feature_stack import validate
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, RegionConfig
+from monitor.errors import BadInput
 from monitor.inventory import Changes, Inventory, RegionDetections, RegionStatus
 from monitor.lock import RunLock
-from monitor.sources.base import DataUnavailable, Source, Window
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Source, Window
 from monitor.trigger import TriggerResult, evaluate_trigger, optical_clear, radar_valid
 from monitor.vectorise import empty_candidates, vectorise
 
@@ -53,6 +54,7 @@ __all__ = [
     "RunSummary",
     "SettingChoice",
     "build_configured_archive",
+    "check_run_date",
     "choose_setting",
     "detect_region",
     "load_ensemble",
@@ -114,6 +116,39 @@ def load_ensemble(model: ModelSettings) -> Ensemble:
         log.info("loading ensemble %s", path)
         _ensemble_cache[key] = Ensemble.load(path, engine=model.engine)
     return _ensemble_cache[key]
+
+
+# --------------------------------------------------------------------------- run date
+
+# The calendar date somewhere on Earth runs up to 14 hours ahead of UTC (Line Islands): a run
+# date after today there is in the future whatever the operator's or the schedule's time zone.
+_EARTH_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def check_run_date(
+    run_date: date,
+    source: Source,
+    areas: Sequence[AreaOfInterest],
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Refuse (:class:`~monitor.errors.BadInput`) a run date after today, or on or before the
+    source's first acquisition of every area: such a run could only record every region as
+    without data, and a completed run of a future date would make the scheduler skip the days
+    up to it."""
+    now = now or datetime.now(UTC)
+    if run_date > now.astimezone(_EARTH_EARLIEST_ZONE).date():
+        today = now.astimezone(UTC).date()
+        raise BadInput(
+            f"run date {run_date} is in the future (today is {today}, UTC): a run looks at the "
+            f"acquisitions before its date; give --date {today} or earlier"
+        )
+    firsts = [d for area in areas if (d := source.first_acquisition(area)) is not None]
+    if firsts and run_date <= min(firsts):
+        raise BadInput(
+            f"run date {run_date} is not after the {source.name} source's first acquisition "
+            f"({min(firsts)}): no window before it holds data; give a later --date"
+        )
 
 
 # --------------------------------------------------------------------------- setting choice
@@ -624,6 +659,9 @@ def run_once(
 ) -> RunSummary:
     """Run the monitor once for ``run_date`` over ``regions`` (names; default all).
 
+    A run date after today, or before the source has any data, is refused with
+    :class:`~monitor.errors.BadInput` before anything is recorded.
+
     Holds the inventory's run lock throughout (:class:`monitor.lock.RunLockHeld` when another
     run has it). Regions run serially, or on ``executor`` (``submit`` + futures, e.g.
     :func:`monitor.distributed.dask_executor`); this process alone writes the inventory, once,
@@ -631,6 +669,7 @@ def run_once(
     run is recorded failed or, if the process died, interrupted at the next start) and a rerun
     of the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
+    check_run_date(run_date, open_source(config.source), [r.area for r in selected])
     start = time.perf_counter()
     timings: dict[str, float] = {}
     routing = config.alert_routing()

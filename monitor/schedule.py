@@ -200,6 +200,7 @@ def due_run_dates(
     The cron's fire days from ``catch_up_days`` before today (local to the trigger's time zone)
     up to ``now`` whose fire time has passed, later than the last completed run. With no completed
     run at all, only the latest fire day is due (a new installation does not replay history).
+    Completed runs dated after today are ignored.
     A day's run date is the local calendar date of its fire time.
     """
     tz = trigger.timezone
@@ -212,7 +213,9 @@ def due_run_dates(
             break
         fire_days.append(fire.date())
         day = fire.date() + timedelta(days=1)
-    last_done = max(completed, default=None)
+    # A run recorded for a date after today (an inventory written before run dates were
+    # checked, or by another tool) must not make the scheduler skip the days up to it.
+    last_done = max((d for d in completed if d <= now.date()), default=None)
     if last_done is None:
         return fire_days[-1:]
     return [d for d in fire_days if d > last_done]
@@ -586,7 +589,10 @@ def cli_run(args: Any) -> int:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {url}")
-        print(f"last completed run: {max(done, default=None) or 'none'}")
+        future = sorted(d for d in done if d > now.date())
+        last = max(done.difference(future), default=None) or "none"
+        ignored = f" (ignored, dated after today: {', '.join(map(str, future))})" if future else ""
+        print(f"last completed run: {last}{ignored}")
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Literal
@@ -336,6 +337,15 @@ class ArchiveSource:
             return pd.DataFrame(columns=["region", *CATALOG_COLUMNS])
         out = pd.concat(frames, ignore_index=True)
         return out.sort_values(["region", "sensor", "date", "index"], ignore_index=True)
+
+    def first_acquisition(self, area: AreaOfInterest) -> date | None:
+        """The first acquisition date of the region in the archive; None when the archive has
+        no such region or no acquisition (the run then reports the region itself)."""
+        try:
+            dates = self._region(area.name).catalog["date"]
+        except LookupError:
+            return None
+        return None if dates.empty else dates.min()
 
     def ground_truth(
         self, region_name: str, kinds: Sequence[str] | None = ("landslide",)

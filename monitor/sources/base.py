@@ -156,3 +156,8 @@ class Source(Protocol):
     name: str
 
     def features(self, area: AreaOfInterest, pre: Window, post: Window) -> xr.Dataset: ...
+
+    def first_acquisition(self, area: AreaOfInterest) -> date | None:
+        """The day of the source's first acquisition of ``area`` (any sensor), or None when the
+        source cannot tell. A run date on or before it has no data in any window."""
+        ...

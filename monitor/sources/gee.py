@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 
 import ee
 import numpy as np
@@ -39,6 +40,11 @@ __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
 log = logging.getLogger(__name__)
 
 # Bands that carry measurements: all-zero values there mean a broken request, not data.
+# The first acquisitions of the catalog's collections: COPERNICUS/S1_GRD from 2014-10-03,
+# COPERNICUS/S2_SR_HARMONIZED from 2017-03-28 (Earth Engine data catalog). Before the first of
+# them no window can hold data.
+FIRST_ACQUISITION = date(2014, 10, 3)
+
 _MEASURED = ("preVV", "postVV", "preVH", "postVH", "preNDVI", "postNDVI")
 
 
@@ -151,6 +157,10 @@ class GeeSource:
         if problems:
             log.warning("region %s: %s", area.name, attrs["status"])
         return stack
+
+    def first_acquisition(self, area: AreaOfInterest) -> date | None:
+        """Sentinel-1's first acquisition in Earth Engine, for any area."""
+        return FIRST_ACQUISITION
 
     # -- parts, public for the run and for tests -----------------------------------------------
     def availability(self, area: AreaOfInterest, pre: Window, post: Window) -> Availability:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,14 @@ def test_ground_truth_rows(archive: ArchiveSource) -> None:
     everything = archive.ground_truth("ghats", kinds=None)
     assert len(everything) > len(truth)
     assert set(everything["kind"]) >= {"landslide", "clear_cut"}
+
+
+def test_first_acquisition_is_the_catalog_s_first_date(archive: ArchiveSource) -> None:
+    area = next(a for a, _ in REGIONS if a.name == "ghats")
+    first = archive.first_acquisition(area)
+    assert first == min(archive.catalog("ghats")["date"])
+    assert SIMULATION.start <= first < SIMULATION.start + timedelta(days=12)  # S1 revisit
+    assert archive.first_acquisition(AreaOfInterest("nowhere", area.geometry)) is None
 
 
 def test_check_area_refuses_bad_polygons() -> None:

@@ -21,6 +21,8 @@ from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 
 # A 1.2 km x 1.2 km square in the Apennines (UTM 32N), small enough for fast tests.
 REGION_POLYGON = box(10.900, 44.340, 10.915, 44.351)
+# The stand-in source's first acquisition: run dates on or before it are refused.
+FIRST_ACQUISITION = date(2024, 3, 1)
 
 
 def make_stack(
@@ -128,6 +130,9 @@ class StandInSource:
         return make_stack(
             grid, region=area.name, scars=self.scars.get(area.name, []), clear=self.clear
         )
+
+    def first_acquisition(self, area: AreaOfInterest) -> date | None:
+        return FIRST_ACQUISITION
 
     def ground_truth(self, region: str) -> gpd.GeoDataFrame:
         grid = region_grid(self.regions[region])

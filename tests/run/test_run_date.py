@@ -1,0 +1,87 @@
+"""Run dates a run cannot serve are bad input (exit status 2) and are never recorded: a date
+after today, or one on or before the source's first acquisition. A completed run recorded for a
+future date (an older inventory) does not make the scheduler skip the days up to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from run_fixtures import (
+    FIRST_ACQUISITION,
+    StandInEnsemble,
+    StandInSource,
+    region_polygon,
+    two_region_config,
+)
+
+import monitor.run as run_module
+from monitor.cli import main
+from monitor.errors import BadInput
+from monitor.run import check_run_date
+from monitor.schedule import completed_run_dates, cron_trigger, due_run_dates
+from monitor.sources.base import AreaOfInterest
+
+REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
+
+
+@pytest.fixture
+def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
+    return write_config(two_region_config(manifest))
+
+
+@pytest.fixture
+def source(monkeypatch: pytest.MonkeyPatch) -> StandInSource:
+    source = StandInSource(REGIONS, {"north": [(5, 15, 5, 20)]})
+    monkeypatch.setattr(run_module, "open_source", lambda settings: source)
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    return source
+
+
+def test_a_future_run_date_exits_2_and_the_scheduler_still_runs_today(
+    config_path: Path, source: StandInSource, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = datetime.now(UTC).date()
+    future = today + timedelta(days=2)  # after today in every time zone (UTC+14 included)
+    status = main(["run", "--config", str(config_path), "--date", future.isoformat()])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"run date {future} is in the future" in err and f"--date {today}" in err
+    assert source.calls == []  # refused before any region was read
+    inventory = config_path.parent / "runs" / "inventory.gpkg"
+    assert completed_run_dates(inventory) == set()
+    trigger = cron_trigger("0 6 * * *", "UTC")
+    now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
+    assert due_run_dates(trigger, now, completed_run_dates(inventory), 3) == [today]
+
+
+def test_a_run_date_before_the_source_has_data_exits_2(
+    config_path: Path, source: StandInSource, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["run", "--config", str(config_path), "--date", FIRST_ACQUISITION.isoformat()])
+    assert status == 2
+    assert f"first acquisition ({FIRST_ACQUISITION})" in capsys.readouterr().err
+    assert source.calls == []
+
+
+def test_today_is_the_latest_calendar_date_on_earth() -> None:
+    source = StandInSource(REGIONS, {})
+    areas = [AreaOfInterest("north", REGIONS["north"])]
+    now = datetime(2024, 9, 15, 12, 0, tzinfo=UTC)  # 2024-09-16 02:00 at UTC+14
+    check_run_date(date(2024, 9, 16), source, areas, now=now)
+    with pytest.raises(BadInput, match="2024-09-17 is in the future"):
+        check_run_date(date(2024, 9, 17), source, areas, now=now)
+    check_run_date(FIRST_ACQUISITION + timedelta(days=1), source, areas, now=now)
+
+
+def test_a_completed_future_run_is_not_taken_as_the_last_run() -> None:
+    trigger = cron_trigger("0 6 * * *", "UTC")
+    now = datetime(2024, 9, 15, 7, 0, tzinfo=UTC)
+    done = {date(2024, 9, 12), date(2026, 12, 25)}  # the second recorded by an older version
+    assert due_run_dates(trigger, now, done, 7) == [
+        date(2024, 9, 13),
+        date(2024, 9, 14),
+        date(2024, 9, 15),
+    ]
