@@ -356,7 +356,11 @@ def _write_quicklooks(
     from monitor.alerts.quicklook import render_quicklook
 
     directory = settings.dir / run_date.isoformat() / region.name
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # an unwritable quicklooks folder must not cost the detections
+        log.warning("%s: no quicklooks written, %s is not writable: %s", region.name, directory, exc)
+        return candidates
     for i in candidates.index[: settings.max_per_region]:
         path = directory / f"candidate-{i + 1:03d}.png"
         try:

@@ -236,3 +236,25 @@ def test_detect_region_writes_only_quicklooks_and_pickles(
     copy = pickle.loads(pickle.dumps(result))
     assert copy.n_candidates == 2 and copy.evaluation == result.evaluation
     assert copy.candidates.geometry.geom_equals(result.candidates.geometry).all()
+
+
+def test_an_unwritable_quicklooks_folder_keeps_the_detections(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    stand_ins: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "blocked").write_text("a file where the quicklooks' parent folder should be")
+    data = _config_data(manifest)
+    data["quicklooks"] = {"dir": "blocked/ql"}  # mkdir fails, for root too (NotADirectoryError)
+    config = load_config(write_config(data))
+    stand_ins()
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert [r.status for r in summary.regions] == ["ok", "ok"]
+    assert [r.n_candidates for r in summary.regions] == [2, 1]
+    assert summary.counts()["new"] == 3
+    for result in summary.regions:
+        assert result.candidates is not None
+        assert result.candidates["quicklook"].isna().all()
+    with Inventory(config.inventory.path) as inventory:
+        assert len(inventory.landslides()) == 3
