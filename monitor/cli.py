@@ -7,7 +7,9 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
 * 0  everything done;
 * 1  the work ran but something failed (a region, an export), or an unexpected error;
 * 2  bad input: the configuration, an argument, an unknown region or landslide id;
-* 75 another run holds the inventory's lock (try again later; :data:`monitor.lock.EXIT_LOCKED`).
+* 75 another run holds the inventory's lock (try again later; :data:`monitor.lock.EXIT_LOCKED`);
+* 130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal): a run records itself
+  ``interrupted`` and leaves the inventory as it was (:func:`monitor.errors.interrupt_on_signals`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__
-from monitor.errors import BadInput
+from monitor.errors import BadInput, Interrupted, interrupt_on_signals
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -101,14 +104,15 @@ def _run(args: argparse.Namespace) -> int:
                 raise BadInput(exc.args[0]) from None
     run_date = args.date or datetime.now(UTC).date()
     options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
-    if config.dask.enabled:
-        from monitor.distributed import dask_executor
+    with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
+        if config.dask.enabled:
+            from monitor.distributed import dask_executor
 
-        n_regions = len(args.region or config.regions)
-        with dask_executor(config.dask, n_regions) as executor:
-            summary = run_once(config, run_date, executor=executor, progress=False, **options)
-    else:
-        summary = run_once(config, run_date, progress=not args.quiet, **options)
+            n_regions = len(args.region or config.regions)
+            with dask_executor(config.dask, n_regions) as executor:
+                summary = run_once(config, run_date, executor=executor, progress=False, **options)
+        else:
+            summary = run_once(config, run_date, progress=not args.quiet, **options)
     print(summary.format())
     return EXIT_OK if summary.ok else EXIT_FAILED
 
@@ -270,9 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         return args.handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under interrupt_on_signals
+        notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
+        what = str(exc) or "interrupted"
+        print(f"landslide-monitor {args.command}: {what}{notes}", file=sys.stderr)
+        return exc.exit_status if isinstance(exc, Interrupted) else 128 + signal.SIGINT
     except Exception as exc:
         if args.debug:
             raise

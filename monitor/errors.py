@@ -3,9 +3,55 @@ maps them to its exit statuses (``monitor.cli``): :class:`BadInput` is exit stat
 
 from __future__ import annotations
 
-__all__ = ["BadInput"]
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+__all__ = ["BadInput", "Interrupted", "interrupt_on_signals"]
 
 
 class BadInput(ValueError):
     """An argument or input file the user must correct (exit status 2). The message names the
     argument or file and says what to do."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT asked the work to stop. Raised in the main thread by the handlers of
+    :func:`interrupt_on_signals`; a subclass of :class:`KeyboardInterrupt`, so whatever cleans
+    up after Ctrl-C cleans up after SIGTERM too. The conventional exit status is 128 + signal
+    (143 for SIGTERM, 130 for SIGINT)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+@contextmanager
+def interrupt_on_signals(
+    signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
+) -> Iterator[None]:
+    """Turn the first of ``signals`` into :class:`Interrupted` in the main thread, so the work
+    unwinds through its ``except``/``finally`` blocks (a run records itself interrupted). A
+    second signal during that clean-up gets the default action. The previous handlers are
+    restored on exit."""
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        for sig in signals:
+            signal.signal(
+                sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler
+            )
+        raise Interrupted(signum)
+
+    for sig in signals:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -375,13 +375,19 @@ class Inventory:
             )
         return run_id
 
-    def fail_run(self, run_id: int, message: str) -> None:
-        """Record that run ``run_id`` failed before or during :meth:`apply`."""
+    def fail_run(
+        self, run_id: int, message: str, status: Literal["failed", "interrupted"] = "failed"
+    ) -> None:
+        """Record that run ``run_id`` failed, or was interrupted (SIGTERM, SIGINT), before or
+        during :meth:`apply`. A transaction the failure left open is rolled back first, so
+        nothing of the run is written; a run that already completed keeps its status."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
         with gpkg.transaction(self._conn):
             self._conn.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?, message = ? "
+                "UPDATE runs SET status = ?, finished_at = ?, message = ? "
                 "WHERE run_id = ? AND status = 'running'",
-                (_now_ts(), message, run_id),
+                (status, _now_ts(), message, run_id),
             )
 
     def runs(self) -> pd.DataFrame:

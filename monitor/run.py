@@ -359,7 +359,9 @@ def _write_quicklooks(
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # an unwritable quicklooks folder must not cost the detections
-        log.warning("%s: no quicklooks written, %s is not writable: %s", region.name, directory, exc)
+        log.warning(
+            "%s: no quicklooks written, %s is not writable: %s", region.name, directory, exc
+        )
         return candidates
     for i in candidates.index[: settings.max_per_region]:
         path = directory / f"candidate-{i + 1:03d}.png"
@@ -691,21 +693,24 @@ def run_once(
             model=str(config.model.manifest),
         )
         log.info("run %d for %s: %d region(s)", run_id, run_date, len(selected))
+        stage = "detection"
         try:
             results = _detect_all(config, selected, run_date, executor, progress)
+            timings["detection"] = time.perf_counter() - start
+            lap = time.perf_counter()
+            stage = "the inventory update"
+            changes = inventory.apply(run_id, [region_detections(r) for r in results], routing)
+            timings["inventory"] = time.perf_counter() - lap
+            lap = time.perf_counter()
+            stage = "alert delivery"
+            with inventory.outbox() as box:
+                if deliver_alerts:
+                    delivery = box.deliver(routing)
+                outbox_counts = box.counts()
+            timings["alerts"] = time.perf_counter() - lap
         except BaseException as exc:
-            inventory.fail_run(run_id, f"stopped during detection: {type(exc).__name__}: {exc}")
+            _record_stop(inventory, run_id, stage, exc)
             raise
-        timings["detection"] = time.perf_counter() - start
-        lap = time.perf_counter()
-        changes = inventory.apply(run_id, [region_detections(r) for r in results], routing)
-        timings["inventory"] = time.perf_counter() - lap
-        lap = time.perf_counter()
-        with inventory.outbox() as box:
-            if deliver_alerts:
-                delivery = box.deliver(routing)
-            outbox_counts = box.counts()
-        timings["alerts"] = time.perf_counter() - lap
     timings["total"] = time.perf_counter() - start
     quicklooks = config.quicklooks.dir / run_date.isoformat() if config.quicklooks.enabled else None
     return RunSummary(
@@ -721,6 +726,24 @@ def run_once(
         quicklooks=quicklooks,
         config=config.path,
     )
+
+
+def _record_stop(inventory: Inventory, run_id: int, stage: str, exc: BaseException) -> None:
+    """Record run ``run_id`` as interrupted (a signal, Ctrl-C) or failed, and note on ``exc``
+    what became of the inventory. Before the inventory update commits, nothing of the run is
+    written; after it (during alert delivery) the run stays complete and its alerts stay
+    queued in the outbox for the next run or ``alerts deliver``."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    what = str(exc) or type(exc).__name__
+    message = f"{'interrupted' if interrupted else 'stopped'} during {stage} ({what})"
+    inventory.fail_run(run_id, message, "interrupted" if interrupted else "failed")
+    if stage == "alert delivery":
+        note = f"run {run_id} had completed; the alerts not yet sent stay queued in the outbox"
+    else:
+        state = "interrupted" if interrupted else "failed"
+        note = f"run {run_id} recorded as {state} during {stage}; the inventory is unchanged"
+    log.warning(note)
+    exc.add_note(note)
 
 
 def build_configured_archive(config: MonitorConfig, *, progress: bool = True) -> Path:

@@ -17,7 +17,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,6 +147,16 @@ def _region_lines(conn: sqlite3.Connection, names: list[str]) -> list[RegionStat
     return lines
 
 
+def _ended(line: RegionStatusLine) -> RegionStatusLine:
+    """A region of a run whose process died (SIGKILL, power loss) before recording its end."""
+    return replace(
+        line,
+        run_status="interrupted",
+        message=line.message
+        or "the run's process ended before it finished; the next run records it as interrupted",
+    )
+
+
 def collect_status(config: MonitorConfig, now: datetime | None = None) -> MonitorStatus:
     """The monitor's status for ``config`` (see the module docstring)."""
     now = now or datetime.now(UTC)
@@ -175,6 +185,8 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
                     conn.execute("SELECT status, COUNT(*) FROM landslides GROUP BY status")
                 )
     holder = lock_holder(path)
+    if holder is None:  # a run row still 'running' with no process holding the lock was killed
+        regions = [_ended(r) if r.run_status == "running" else r for r in regions]
     scheduler = lock_holder(scheduler_lock_target(path))
     settings = config.schedule
     next_run = next_scheduled_run(settings.jobstore_for(path))

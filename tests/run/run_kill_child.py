@@ -1,5 +1,7 @@
 """Child process of test_run_killed: a run whose second region blocks until the process is
-killed (SIGKILL: no handler, no cleanup). Usage: run_kill_child.py CONFIG MARKER."""
+signalled. Usage: run_kill_child.py CONFIG MARKER [cli]. Without ``cli`` the run is
+``run_once`` itself (SIGKILL: no handler, no cleanup); with it, the ``landslide-monitor run``
+command, whose exit status the child exits with."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon
 
 import monitor.run as run_module
+from monitor.cli import main
 from monitor.config import load_config
 
 
@@ -32,4 +35,6 @@ if __name__ == "__main__":
     source = BlockingSource(Path(sys.argv[2]))
     run_module.open_source = lambda settings: source
     run_module.load_ensemble = lambda model: StandInEnsemble()
+    if sys.argv[3:] == ["cli"]:
+        sys.exit(main(["run", "--config", sys.argv[1], "--date", "2024-09-15", "-q"]))
     run_module.run_once(config, date(2024, 9, 15), progress=False)

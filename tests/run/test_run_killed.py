@@ -1,5 +1,6 @@
 """A run killed part-way (SIGKILL during detection) leaves the inventory consistent, and the
-next run completes the work."""
+next run completes the work; SIGTERM ends a run cleanly: recorded interrupted, a line printed,
+exit status 143; ``status`` agrees with the runs table in both cases."""
 
 from __future__ import annotations
 
@@ -20,9 +21,64 @@ from monitor.config import load_config
 from monitor.inventory import Inventory
 from monitor.lock import lock_holder
 from monitor.run import run_once
+from monitor.status import collect_status
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+
+
+def _start_blocked_run(config_path: Path, marker: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """The run of run_kill_child.py, once it is blocked in its second region (lock held)."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{HERE}"}
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "run_kill_child.py"), str(config_path), str(marker), *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if child.poll() is not None:
+            raise AssertionError(child.stderr.read().decode() if child.stderr else "")
+        if time.monotonic() > deadline:
+            child.kill()
+            raise AssertionError("the child never reached the second region")
+        time.sleep(0.1)
+    return child
+
+
+def test_sigterm_ends_a_run_cleanly_and_status_agrees(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    config_path = write_config(two_region_config(manifest))
+    config = load_config(config_path)
+    child = _start_blocked_run(config_path, tmp_path / "blocked", "cli")
+    try:
+        assert lock_holder(config.inventory.path) is not None
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 143, err.decode()
+    last_line = err.decode().strip().splitlines()[-1]
+    assert last_line == (
+        "landslide-monitor run: interrupted by SIGTERM; run 1 recorded as interrupted during "
+        "detection; the inventory is unchanged"
+    )
+    assert lock_holder(config.inventory.path) is None
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.landslides().empty
+        runs = inventory.runs()
+        assert runs["status"].tolist() == ["interrupted"]
+        assert runs["message"][0] == "interrupted during detection (interrupted by SIGTERM)"
+        assert runs["finished_at"].notna().all()
+    status = collect_status(config)
+    assert status.running is None
+    assert [(r.run_status, r.data_status) for r in status.regions] == [
+        ("interrupted", "pending"),
+        ("interrupted", "pending"),
+    ]
 
 
 def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
@@ -32,21 +88,9 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config_path = write_config(two_region_config(manifest))
-    marker = tmp_path / "blocked"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{HERE}"}
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "run_kill_child.py"), str(config_path), str(marker)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    config = load_config(config_path)
+    child = _start_blocked_run(config_path, tmp_path / "blocked")
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-            assert time.monotonic() < deadline, "the child never reached the second region"
-            time.sleep(0.1)
-        config = load_config(config_path)
         assert lock_holder(config.inventory.path) is not None  # the child holds the run lock
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
@@ -59,6 +103,8 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
     with Inventory(config.inventory.path) as inventory:
         assert inventory.landslides().empty  # region north's detection was never half-written
         assert inventory.runs()["status"].tolist() == ["running"]
+    # no process holds the lock: status says the run ended, not that its regions are running
+    assert [r.run_status for r in collect_status(config).regions] == ["interrupted"] * 2
 
     regions = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
     source = StandInSource(regions, {"north": [(5, 15, 5, 20)], "south": [(20, 32, 50, 60)]})
