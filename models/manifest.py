@@ -170,7 +170,9 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Any:
     if digest != entry.sha256:
         raise ManifestError(
             f"member {entry.name}: weights file {path} fails its SHA-256 check (manifest "
-            f"{entry.sha256}, file {digest}); it was modified or corrupted - refusing to load"
+            f"{entry.sha256}, file {digest}); it was modified or corrupted - refusing to load. "
+            "Restore the original file, or, if the change is intended, write a new manifest for "
+            "it (python -m models select)"
         )
     spec = MemberSpec(
         architecture=entry.architecture,

@@ -24,6 +24,8 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
+from monitor.errors import DatabaseFileError
+
 __all__ = [
     "connect",
     "decode_geometry",
@@ -80,21 +82,71 @@ _UNDEFINED_SRS = (
 )
 
 
-def connect(path: str | Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
+# What to do about each kind of SQLite failure that is the file's, not the code's: matched on
+# the messages of sqlite3_errstr (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY, SQLITE_CANTOPEN).
+_FILE_PROBLEMS = (
+    (
+        ("malformed", "not a database", "file is encrypted"),
+        "is damaged or not an SQLite file; restore it from a backup, or move it aside to start "
+        "a new one (`sqlite3 FILE .recover` may salvage its rows)",
+    ),
+    (
+        ("readonly", "read-only"),
+        "cannot be written; check the permissions of the file and its folder (SQLite writes "
+        "FILE-journal beside it) and that the file system is not mounted read-only",
+    ),
+    (
+        ("unable to open",),
+        "cannot be opened; check that its folder exists and that this user may read and write "
+        "there",
+    ),
+)
+
+
+@contextmanager
+def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
+    """Turn an SQLite error that is the file's fault into :class:`monitor.errors.
+    DatabaseFileError` naming ``path`` and saying what to do. Other errors (a locked database,
+    a constraint) pass unchanged."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        message = str(exc)
+        for needles, advice in _FILE_PROBLEMS:
+            if any(needle in message.lower() for needle in needles):
+                advice = advice.replace("FILE", str(path))
+                raise DatabaseFileError(f"{what} {path} {advice} (SQLite: {message})") from exc
+        raise
+
+
+def connect(
+    path: str | Path, *, timeout_s: float = 30.0, what: str = "GeoPackage"
+) -> sqlite3.Connection:
     """Open (creating if needed) the GeoPackage at ``path`` with the core tables present.
 
     The connection is in autocommit mode; group writes with :func:`transaction`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+    with file_errors(path, what):
+        conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+        try:
+            return _prepare(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     _register_functions(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
     (app_id,) = conn.execute("PRAGMA application_id").fetchone()
     if app_id not in (0, _APPLICATION_ID):
-        conn.close()
-        raise ValueError(f"{path} is an SQLite file but not a GeoPackage (application_id {app_id})")
+        raise DatabaseFileError(
+            f"{path} is an SQLite file but not a GeoPackage (application_id {app_id}); point "
+            "the configuration at a GeoPackage, or at a new file to start one"
+        )
     with transaction(conn):
         conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {_USER_VERSION}")

@@ -6,7 +6,8 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
 
 * 0  everything done;
 * 1  the work ran but something failed (a region, an export), or an unexpected error;
-* 2  bad input: the configuration, an argument, an unknown region or landslide id;
+* 2  bad input: the configuration, an argument, an unknown region or landslide id, a model
+  manifest or weights file that fails its checks, a damaged or read-only inventory;
 * 75 another run holds the inventory's lock (try again later; :data:`monitor.lock.EXIT_LOCKED`);
 * 130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal): a run records itself
   ``interrupted`` and leaves the inventory as it was (:func:`monitor.errors.interrupt_on_signals`).
@@ -255,10 +256,11 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _exit_status_of(exc: BaseException) -> tuple[int, str]:
+    from models.manifest import ManifestError
     from monitor.config import ConfigError
     from monitor.lock import EXIT_LOCKED, RunLockHeld
 
-    if isinstance(exc, ConfigError | BadInput):
+    if isinstance(exc, ConfigError | BadInput | ManifestError):
         return EXIT_BAD_INPUT, str(exc)
     if isinstance(exc, RunLockHeld):
         return EXIT_LOCKED, str(exc)

@@ -8,12 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["BadInput", "Interrupted", "interrupt_on_signals"]
+__all__ = ["BadInput", "DatabaseFileError", "Interrupted", "interrupt_on_signals"]
 
 
 class BadInput(ValueError):
     """An argument or input file the user must correct (exit status 2). The message names the
     argument or file and says what to do."""
+
+
+class DatabaseFileError(BadInput):
+    """An SQLite file of the monitor (the GeoPackage inventory) that cannot be read or written:
+    damaged, not a database, read-only, or in a folder that cannot be opened. The message names
+    the file and says what to do (:func:`monitor._geopackage.file_errors`)."""
 
 
 class Interrupted(KeyboardInterrupt):

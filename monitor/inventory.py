@@ -31,6 +31,7 @@ and queues no alert: the detections match the landslides they created and do not
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -314,8 +315,8 @@ class Inventory:
         self.match_tolerance_m = match_tolerance_m
         self.grow_fraction = grow_fraction
         self.grow_min_m2 = grow_min_m2
-        self._conn = gpkg.connect(self.path)
-        with gpkg.transaction(self._conn):
+        self._conn = gpkg.connect(self.path, what="inventory")
+        with gpkg.file_errors(self.path), gpkg.transaction(self._conn):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
@@ -332,8 +333,14 @@ class Inventory:
     def __enter__(self) -> Inventory:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """Close; an SQLite error of the file met inside the ``with`` block (a page found
+        damaged, a read-only file) leaves as :class:`monitor.errors.DatabaseFileError` naming
+        the inventory."""
         self.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            with gpkg.file_errors(self.path):
+                raise exc
 
     def outbox(self) -> outbox.Outbox:
         """The alert outbox stored in this GeoPackage."""

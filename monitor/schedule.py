@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -51,6 +51,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor._geopackage import file_errors
 from monitor.lock import EXIT_LOCKED, RunLock, RunLockHeld
 
 __all__ = [
@@ -547,8 +548,8 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
     path = Path(inventory)
     if not path.exists():
         return set()
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
-    try:
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    with file_errors(path), closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
         has_runs = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
         ).fetchone()
@@ -557,8 +558,6 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
         rows = conn.execute(
             "SELECT DISTINCT run_date FROM runs WHERE status IN ('ok', 'partial')"
         ).fetchall()
-    finally:
-        conn.close()
     return {date.fromisoformat(str(r[0])[:10]) for r in rows}
 
 

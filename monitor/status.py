@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monitor._geopackage import file_errors
 from monitor.lock import lock_holder
 from monitor.schedule import next_scheduled_run, scheduler_lock_target
 
@@ -167,7 +168,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     oldest = None
     landslides: dict[str, int] = {}
     if path.exists():
-        with _read_only(path) as conn:
+        with file_errors(path), _read_only(path) as conn:
             tables = _tables(conn)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)

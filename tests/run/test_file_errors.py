@@ -1,0 +1,94 @@
+"""A damaged inventory or a tampered model file is bad input (exit status 2) with a message that
+names the file and says what to do, never a bare SQLite or checksum error."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
+
+import monitor.run as run_module
+from models.testing import build_untrained_ensemble
+from monitor._geopackage import file_errors
+from monitor.cli import main
+from monitor.errors import DatabaseFileError
+from monitor.inventory import Inventory
+
+REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
+
+
+@pytest.fixture
+def truncated(write_config: Callable[..., Path], manifest: Path) -> Path:
+    """A configuration whose inventory was cut in half (a full disk, a copy broken off)."""
+    config_path = write_config(two_region_config(manifest))
+    inventory = config_path.parent / "runs" / "inventory.gpkg"
+    with Inventory(inventory):
+        pass
+    data = inventory.read_bytes()
+    inventory.write_bytes(data[: len(data) // 2])
+    return config_path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--date", "2024-09-15"], ["status"], ["inventory", "confirm", "1"]],
+    ids=["run", "status", "inventory"],
+)
+def test_a_truncated_inventory_names_the_file_and_exits_2(
+    truncated: Path,
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(run_module, "open_source", lambda s: StandInSource(REGIONS, {}))
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    status = main([*command, "--config", str(truncated)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    path = truncated.parent / "runs" / "inventory.gpkg"
+    assert f"inventory {path} is damaged or not an SQLite file; restore it from a backup" in err
+    assert "database disk image is malformed" in err  # SQLite's own words, after the advice
+    assert "Traceback" not in err
+
+
+def test_read_only_and_unopenable_files_say_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.gpkg"
+    written = pytest.raises(DatabaseFileError, match=r"cannot be written; check the permissions")
+    with written, file_errors(path):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+    opened = pytest.raises(DatabaseFileError, match=r"cannot be opened; check that its folder")
+    with opened, file_errors(path):
+        raise sqlite3.OperationalError("unable to open database file")
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"), file_errors(path):
+        raise sqlite3.OperationalError("database is locked")
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("PRAGMA application_id = 42").connection.close()
+    with pytest.raises(DatabaseFileError, match=rf"{other} is an SQLite file but not a GeoPackage"):
+        Inventory(other)
+
+
+def test_tampered_weights_exit_2_naming_the_file(
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    manifest = build_untrained_ensemble(
+        tmp_path / "model", settings=("S2",), architectures=("Unet",)
+    )
+    weights = manifest.parent / json.loads(manifest.read_text())["members"][0]["file"]
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    config_path = write_config(two_region_config(manifest))
+    monkeypatch.setattr(run_module, "open_source", lambda s: StandInSource(REGIONS, {}))
+    status = main(["run", "--config", str(config_path), "--date", "2024-09-15"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert f"weights file {weights} fails its SHA-256 check" in err
+    assert "Restore the original file" in err
+    assert not (config_path.parent / "runs" / "inventory.gpkg").exists()  # refused before
