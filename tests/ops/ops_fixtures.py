@@ -148,8 +148,9 @@ HOSTILE_TEXT: dict[str, str] = {
     "post_date": "`${window.xss='post_date'}`<svg onload=\"window.xss='post_date'\">",
     "quicklook": "x' onerror='window.xss=\"quicklook\"' <img src=x onerror=alert(2)>",
 }
-#: A watched region's name with markup (the configuration refuses it; a ReviewData need not).
-HOSTILE_REGION = "`${window.xss='region name'}`<img src=x onerror=\"window.xss='region name'\">"
+#: A watched region's name with markup and a JavaScript template-literal breakout (the
+#: configuration refuses such a name; a ReviewData need not).
+HOSTILE_REGION = "`+(window.xss='region name')+`<img src=x onerror=\"window.xss='region name'\">"
 
 
 def edit_inventory_by_hand(config: MonitorConfig, fields: dict[str, str]) -> int:
