@@ -28,6 +28,7 @@ from monitor.errors import DatabaseFileError
 
 __all__ = [
     "connect",
+    "connect_read_only",
     "decode_geometry",
     "encode_geometry",
     "ensure_srs",
@@ -157,6 +158,14 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
             "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)", _UNDEFINED_SRS
         )
         ensure_srs(conn, 4326)
+    return conn
+
+
+def connect_read_only(path: str | Path, *, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """Open the existing SQLite file at ``path`` read-only (``mode=ro``): nothing is created or
+    changed, and reading works while a run holds the inventory's lock."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
+    conn.row_factory = sqlite3.Row
     return conn
 
 

@@ -207,6 +207,11 @@ COMMANDS: dict[str, Command] = {
         lambda p: _lazy("monitor.status", "cli_configure")(p),
         lambda a: _lazy("monitor.status", "cli_run")(a),
     ),
+    "alerts": Command(
+        "deliver, list and re-queue the alerts of the outbox between runs",
+        lambda p: _lazy("monitor.alerts.commands", "cli_configure")(p),
+        lambda a: _lazy("monitor.alerts.commands", "cli_run")(a),
+    ),
 }
 
 

@@ -8,6 +8,10 @@ for every webhook URL. What arrives is written under ``D``: ``mail/NNN.eml`` per
 (a bad signature is answered 401 and not stored). A repeated idempotency key is answered 200
 and not stored again, as a receiver should. ``make demo`` runs the monitor this way.
 
+Nothing received is ever overwritten: the inbox may be started again and again into the same
+``D`` (each ``make demo``), so e-mails are numbered on after the highest ``NNN.eml`` already
+there, and every file is created exclusively (a name taken meanwhile moves on to the next).
+
 Webhook secrets: each webhook's ``secret_env`` variable is set to ``demo-secret`` for
 COMMAND unless the environment already has it.
 """
@@ -44,17 +48,37 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _highest_number(directory: Path) -> int:
+    """The highest N of the ``N.eml`` files in ``directory`` (0 when there is none)."""
+    numbers = [int(p.stem) for p in directory.glob("*.eml") if p.stem.isdigit()]
+    return max(numbers, default=0)
+
+
 class _MailHandler:
+    """Stores each e-mail as ``NNN.eml``, numbering on after what ``directory`` already holds."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.count = 0
+        self.count = 0  # received by this start
+        self._last = _highest_number(directory)
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    def _store(self, data: bytes) -> Path:
+        """Write ``data`` to the next free number; never replaces a file (exclusive create)."""
         with self._lock:
-            self.count += 1
-            path = self.directory / f"{self.count:03d}.eml"
-        path.write_bytes(envelope.original_content or envelope.content)
+            while True:
+                self._last += 1
+                path = self.directory / f"{self._last:03d}.eml"
+                try:
+                    with path.open("xb") as file:
+                        file.write(data)
+                except FileExistsError:  # another inbox on the same folder took it
+                    continue
+                self.count += 1
+                return path
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self._store(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
 
 
@@ -85,11 +109,14 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         else:
             key = self.headers.get(IDEMPOTENCY_HEADER) or "no-key"
             target = server.directory / f"{key}.json"
+            text = json.dumps(json.loads(body), indent=2) + "\n"
             with server.lock:
-                if target.exists():
+                try:  # exclusive create: a key stored before (by any start) is kept as it was
+                    with target.open("x", encoding="utf-8") as file:
+                        file.write(text)
+                except FileExistsError:
                     server.duplicates += 1
                 else:
-                    target.write_text(json.dumps(json.loads(body), indent=2) + "\n")
                     server.stored += 1
             self.send_response(200)
         self.end_headers()

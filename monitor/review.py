@@ -17,6 +17,13 @@ composites as tile layers. On the page:
 
 Review decisions are made with ``landslide-monitor inventory confirm|dismiss ID`` or in
 ``notebooks/review.ipynb``; the page itself is read-only.
+
+Every string that reaches the page's HTML is escaped here: the inventory may have been edited
+by hand or by another tool, so no field of it (nor a region name, nor a layer name) is trusted.
+Leaflet sets popups, tooltips, layer-control labels and the picker's markup as ``innerHTML``,
+so text goes there only through :func:`html.escape`; data reaches the scripts only as JSON
+(``tojson``, which escapes ``<``, ``>``, ``&`` and ``'``); folium's own ``Tooltip`` (which
+pastes its text raw into a JavaScript template literal) is not used.
 """
 
 from __future__ import annotations
@@ -264,7 +271,7 @@ def feature_collection(
             "age_class": age_name,
             "fill": _DISMISSED_FILL if status == "dismissed" else fill,
             "popup": _popup_html(row, age_days, embed_quicklooks, page_dir, config_path),
-            "tooltip": f"#{int(row['fid'])} {row['region']} · {status} · "
+            "tooltip": f"#{int(row['fid'])} {_text(row['region'])} · {_text(status)} · "
             f"{float(row['area_m2']):,.0f} m² · first seen {first_seen.isoformat()}",
         }
         features.append(
@@ -315,9 +322,15 @@ def _highlight(feature: Mapping[str, Any]) -> dict[str, Any]:
     return {"weight": 5, "fillOpacity": 0.85}
 
 
+# ``popup`` and ``tooltip`` are HTML built (and escaped) by :func:`feature_collection`.
 _BIND_POPUP_JS = """
 function (feature, layer) {
     layer.bindPopup(feature.properties.popup, {maxWidth: 420, minWidth: 300});
+    layer.bindTooltip(feature.properties.tooltip, {sticky: true});
+}
+"""
+_BIND_TOOLTIP_JS = """
+function (feature, layer) {
     layer.bindTooltip(feature.properties.tooltip, {sticky: true});
 }
 """
@@ -350,8 +363,9 @@ def build_review_map(
 
     region_layer = FeatureGroup(name="Watched regions", show=True)
     for name, geometry in data.regions.items():
+        properties = {"name": name, "tooltip": f"watched region {html.escape(name)}"}
         GeoJson(
-            {"type": "Feature", "properties": {"name": name}, "geometry": mapping(geometry)},
+            {"type": "Feature", "properties": properties, "geometry": mapping(geometry)},
             style_function=lambda _f: {
                 "color": "#2b8cbe",
                 "weight": 2,
@@ -359,7 +373,7 @@ def build_review_map(
                 "dashArray": "8 4",
                 "className": "watched-region",
             },
-            tooltip=f"watched region {name}",
+            on_each_feature=JsCode(_BIND_TOOLTIP_JS),
         ).add_to(region_layer)
     region_layer.add_to(m)
 
@@ -483,9 +497,7 @@ class _ReviewControl(MacroElement):
             div.id = 'ls-filter';
             div.innerHTML =
               '<b>Zoom to</b> <select id="ls-zoom"><option value="">all regions</option>' +
-              Object.keys(regionBounds).map(function (name) {
-                return '<option>' + name + '</option>';
-              }).join('') + '</select><br>' +
+              '</select><br>' +
               '<b>Date filter</b><br>' +
               '<select id="ls-field"><option value="first_seen">first seen</option>' +
               '<option value="last_seen">last seen</option></select><br>' +
@@ -493,6 +505,13 @@ class _ReviewControl(MacroElement):
               'to&nbsp;&nbsp;&nbsp; <input type="date" id="ls-to"><br>' +
               '<button type="button" id="ls-reset">show all</button> ' +
               '<span id="ls-shown"></span>';
+            var zoom = div.querySelector('#ls-zoom');
+            Object.keys(regionBounds).forEach(function (name) {
+              var option = document.createElement('option');  // text, never markup
+              option.value = name;
+              option.textContent = name;
+              zoom.appendChild(option);
+            });
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
@@ -577,7 +596,8 @@ def add_ee_composites(
         geometry = ee.Geometry(mapping(region.geometry))
         for label, image, vis in composite_layers(geometry, pre, post, region.orbit_pass, settings):
             name = f"{region.name}: {label}"
-            m.add_layer(image.clip(geometry), vis, name, shown=False)
+            # the layer control shows layer names as HTML
+            m.add_layer(image.clip(geometry), vis, html.escape(name), shown=False)
             names.append(name)
     return names
 

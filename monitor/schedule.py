@@ -30,7 +30,6 @@ import enum
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -51,7 +50,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor._geopackage import file_errors
+from monitor._geopackage import connect_read_only, file_errors
 from monitor.lock import EXIT_LOCKED, RunLock, RunLockHeld
 
 __all__ = [
@@ -548,8 +547,7 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
     path = Path(inventory)
     if not path.exists():
         return set()
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    with file_errors(path), closing(sqlite3.connect(uri, uri=True, timeout=10.0)) as conn:
+    with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
         has_runs = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
         ).fetchone()

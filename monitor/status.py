@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monitor._geopackage import file_errors
+from monitor import _geopackage as gpkg
 from monitor.lock import lock_holder
 from monitor.schedule import next_scheduled_run, scheduler_lock_target
 
@@ -114,8 +114,7 @@ def _n(value: int | None) -> str:
 
 @contextmanager
 def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-    conn.row_factory = sqlite3.Row
+    conn = gpkg.connect_read_only(path)
     try:
         yield conn
     finally:
@@ -168,7 +167,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     oldest = None
     landslides: dict[str, int] = {}
     if path.exists():
-        with file_errors(path), _read_only(path) as conn:
+        with gpkg.file_errors(path), _read_only(path) as conn:
             tables = _tables(conn)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)

@@ -15,6 +15,9 @@ body, e-mail ``Message-ID``), so a receiver that remembers keys processes it onc
 
 Claims: a delivery claims due rows for ``lease_s`` seconds and records its ``host:pid``; a claim
 is free again when the lease ran out or, on the same host, when that process no longer exists.
+
+``landslide-monitor alerts deliver|list|retry`` (:mod:`monitor.alerts.commands`) work on this
+outbox between runs, through the same :meth:`Outbox.deliver` and :meth:`Outbox.requeue`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import socket
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,11 +220,23 @@ def _claim_is_dead(claimed_by: str | None) -> bool:
 
 
 class Outbox:
-    """The outbox of the GeoPackage at ``path`` (created with the inventory)."""
+    """The outbox of the GeoPackage at ``path`` (created with the inventory).
 
-    def __init__(self, path: str | Path) -> None:
+    ``read_only`` opens an existing file for inspection only (:meth:`counts`, :meth:`rows`,
+    :meth:`recently_sent`): nothing is written, and an inventory without an outbox table reads
+    as an empty outbox."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self._conn = gpkg.connect(self.path)
+        if read_only:
+            self._conn = gpkg.connect_read_only(self.path)
+            present = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+            ).fetchone()
+            if present is None:  # an empty stand-in, in the connection's own temp schema
+                self._conn.execute(_SCHEMA.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+            return
+        self._conn = gpkg.connect(self.path, what="inventory")
         with gpkg.transaction(self._conn):
             create_table(self._conn)
 
@@ -243,11 +258,39 @@ class Outbox:
         counts.update({status: n for status, n in rows})
         return counts
 
-    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Outbox rows (all columns; ``payload`` decoded), oldest first."""
-        sql = f"SELECT * FROM {TABLE}" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+    def rows(
+        self, status: str | None = None, *, ids: Collection[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Outbox rows (all columns; ``payload`` decoded), oldest first; optionally of one
+        ``status`` and/or with one of ``ids`` only."""
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            params.extend(int(i) for i in ids)
+        sql = f"SELECT * FROM {TABLE}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return self._decoded(sql + " ORDER BY id", params)
+
+    def recently_sent(
+        self, limit: int | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Sent rows, most recently sent first: at most ``limit``, sent at or after ``since``."""
+        sql = f"SELECT * FROM {TABLE} WHERE status = 'sent'"
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND sent_at >= ?"
+            params.append(_ts(since))
+        sql += " ORDER BY sent_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._decoded(sql, params)
+
+    def _decoded(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         out = []
-        for row in self._conn.execute(sql, (status,) if status else ()):
+        for row in self._conn.execute(sql, tuple(params)):
             item = dict(row)
             item["payload"] = json.loads(item["payload"])
             out.append(item)
@@ -267,12 +310,12 @@ class Outbox:
 
     # -- delivery -----------------------------------------------------------------------------
 
-    def _claim(self, now: datetime, lease_s: float, limit: int) -> list[Alert]:
+    def _claim(self, now: datetime, lease_s: float, limit: int, due_only: bool) -> list[Alert]:
+        due = " AND next_attempt_at <= ?" if due_only else ""
         with gpkg.transaction(self._conn):
             candidates = self._conn.execute(
-                f"SELECT * FROM {TABLE} WHERE status = 'pending' AND next_attempt_at <= ? "
-                "ORDER BY id LIMIT ?",
-                (_ts(now), limit),
+                f"SELECT * FROM {TABLE} WHERE status = 'pending'{due} ORDER BY id LIMIT ?",
+                (_ts(now), limit) if due_only else (limit,),
             ).fetchall()
             claimed = []
             for row in candidates:
@@ -348,17 +391,20 @@ class Outbox:
         now: datetime | None = None,
         lease_s: float = 300.0,
         limit: int = 1000,
+        ignore_retry_delay: bool = False,
     ) -> DeliveryReport:
         """Send every due alert; never raises for a channel's failure (it is recorded).
 
         ``senders(channel, routing)`` makes the sender of a channel; the default builds the
         SMTP and webhook senders of :mod:`monitor.alerts.email` and :mod:`monitor.alerts.webhook`.
-        ``now`` is for tests (due times and backoff are computed from it)."""
+        ``now`` is for tests (due times and backoff are computed from it).
+        ``ignore_retry_delay`` also sends the pending alerts still waiting out their backoff
+        (``alerts deliver --now``); a claim held by a live delivery is respected all the same."""
         now = now or _now()
         make_sender = senders or default_sender
         report = DeliveryReport()
         by_channel: dict[str, list[Alert]] = defaultdict(list)
-        for alert in self._claim(now, lease_s, limit):
+        for alert in self._claim(now, lease_s, limit, due_only=not ignore_retry_delay):
             by_channel[alert.channel].append(alert)
         for channel, alerts in by_channel.items():
             try:

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
-from shapely.geometry import box
+import yaml
+from shapely.geometry import box, mapping
 
 from monitor.alerts.settings import AlertRouting, AlertSettings
 from monitor.inventory import Inventory, RegionDetections
@@ -180,9 +182,12 @@ class Mailbox:
 # -- an inventory with alerts queued ------------------------------------------------------------
 
 
-def make_routing(receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path] | None):
-    settings = AlertSettings(
-        smtp={
+def alert_settings(
+    receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path] | None
+) -> dict[str, Any]:
+    """The ``alerts:`` section that reaches ``receiver`` and ``mailbox`` (as in the YAML)."""
+    return {
+        "smtp": {
             "host": LOOPBACK,
             "port": mailbox.port,
             "starttls": True,
@@ -192,11 +197,33 @@ def make_routing(receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Pa
             "ca_file": str(tls_files[0]) if tls_files else None,
             "timeout_s": 5,
         },
-        email=["geohazards@example.org"],
-        webhooks=[{"name": "ops", "url": receiver.url, "secret_env": "LM_TEST_WEBHOOK_SECRET"}],
-        retry={"base_delay_s": 60, "factor": 2, "max_attempts": 5},
-    )
+        "email": ["geohazards@example.org"],
+        "webhooks": [{"name": "ops", "url": receiver.url, "secret_env": "LM_TEST_WEBHOOK_SECRET"}],
+        "retry": {"base_delay_s": 60, "factor": 2, "max_attempts": 5},
+    }
+
+
+def make_routing(receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path] | None):
+    settings = AlertSettings(**alert_settings(receiver, mailbox, tls_files))
     return AlertRouting.from_settings(settings)
+
+
+def write_monitor_config(folder: Path, alerts: dict[str, Any]) -> Path:
+    """A configuration file in ``folder`` for the CLI: region wayanad-hills (where
+    :func:`candidates` lie), the inventory ``folder/inventory.gpkg``, ``alerts``."""
+    manifest = folder / "manifest.json"  # exists; no test here loads the ensemble
+    manifest.write_text("{}")
+    wayanad = box(75.91, 11.48, 75.94, 11.50)
+    data = {
+        "regions": [{"name": "wayanad-hills", "geometry": mapping(wayanad)}],
+        "model": {"manifest": str(manifest)},
+        "inventory": {"path": "inventory.gpkg"},
+        "quicklooks": {"enabled": False},
+        "alerts": alerts,
+    }
+    path = folder / "monitor.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def candidates(squares: list[tuple[float, float, float, float]], quicklook: Path | None = None):

@@ -4,7 +4,9 @@ own API, and a small simulated archive's regions."""
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -133,6 +135,30 @@ def populate(config: MonitorConfig) -> int:
         inventory.set_status(int(frame.fid.iloc[0]), "confirmed")
         inventory.set_status(int(frame.fid.iloc[2]), "dismissed")
         return len(frame)
+
+
+# --------------------------------------------------------------------------- hostile text
+
+#: Markup that a hand edit, or another tool, could leave in the inventory's text fields. Were the
+#: review page to run any of it, a dialog would open or ``window.xss`` would name the field.
+HOSTILE_TEXT: dict[str, str] = {
+    "region": "<img src=x onerror=\"window.xss='region';alert(1)\">",
+    "setting": "<img src=x onerror=\"window.xss='setting'\">",
+    "pre_date": "</script><script>window.xss='pre_date'</script>",
+    "post_date": "`${window.xss='post_date'}`<svg onload=\"window.xss='post_date'\">",
+    "quicklook": "x' onerror='window.xss=\"quicklook\"' <img src=x onerror=alert(2)>",
+}
+#: A watched region's name with markup and a JavaScript template-literal breakout (the
+#: configuration refuses such a name; a ReviewData need not).
+HOSTILE_REGION = "`+(window.xss='region name')+`<img src=x onerror=\"window.xss='region name'\">"
+
+
+def edit_inventory_by_hand(config: MonitorConfig, fields: dict[str, str]) -> int:
+    """Set ``fields`` (column: text) on every landslide with plain SQL, as a person or another
+    tool editing the GeoPackage would, bypassing the inventory's checks; returns the rows."""
+    assignments = ", ".join(f"{column} = ?" for column in fields)
+    with closing(sqlite3.connect(config.inventory.path)) as conn, conn:
+        return conn.execute(f"UPDATE landslides SET {assignments}", tuple(fields.values())).rowcount
 
 
 # --------------------------------------------------------------------------- a small archive

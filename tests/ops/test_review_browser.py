@@ -1,6 +1,7 @@
 """The review page in headless Chromium, served from loopback with every CDN asset served locally
 (npm packages fetched by ``make browser-deps``): the polygons render, one SVG path per inventory
 row, coloured by age and status; the date filter and the popups work; a screenshot is saved.
+Markup left in the inventory's text fields is shown as text and never runs.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the assets under ``.cache/browser-assets``;
 ``make test`` installs both. Without them the test is skipped and says what is missing.
@@ -24,7 +25,7 @@ from browser_assets import ASSET_DIR, asset_urls, local_file
 from PIL import Image
 
 from monitor.config import MonitorConfig
-from monitor.review import write_review_page
+from monitor.review import build_review_map, load_review_data, write_review_page
 
 pytestmark = pytest.mark.browser
 
@@ -265,3 +266,92 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
     # the PNG is real (not blank): the map tiles, polygons and legend differ in colour
     png = base64.b64encode(screenshot.read_bytes())
     assert len(png) > 10_000
+
+
+# Opens every tooltip (landslides and watched regions) and every popup in turn, which is when
+# Leaflet sets their HTML, and returns their text. Then it waits for a probe image's 404 from the
+# loopback server: an <img src=x> the page had created would have been requested and failed by
+# then, and its onerror run.
+_OPEN_EVERYTHING_JS = """
+const done = arguments[arguments.length - 1];
+const texts = {tooltips: [], popups: []};
+window.landslideReview.map.eachLayer(function (layer) {
+  if (!(layer instanceof L.Polygon)) { return; }
+  const center = layer.getBounds().getCenter();
+  if (layer.getTooltip()) {
+    layer.openTooltip(center);
+    texts.tooltips.push(layer.getTooltip().getElement().textContent.trim());
+  }
+  if (layer.getPopup()) {
+    layer.openPopup(center);
+    texts.popups.push(layer.getPopup().getElement().textContent);
+  }
+});
+const probe = new Image();
+probe.onerror = function () { setTimeout(function () { done(texts); }, 200); };
+probe.src = '/probe-after-everything-opened.png';
+"""
+
+
+def test_markup_in_the_inventory_is_inert_in_headless_chromium(
+    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+) -> None:
+    from ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium
+    config, n_rows = populated_config
+    assert edit_inventory_by_hand(config, HOSTILE_TEXT) == n_rows == 6
+    data = load_review_data(config)  # the page of this inventory, plus a hostile region name
+    data.regions[HOSTILE_REGION] = data.regions.pop("emilia-hills")
+    page = tmp_path / "hostile.html"
+    build_review_map(data, page_dir=tmp_path).save(str(page))
+
+    with _LoopbackSite(page) as site:
+        driver.get(site.url)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return !!(window.landslideReview)")
+        )
+        title = driver.title
+        driver.set_script_timeout(10)
+        texts = driver.execute_async_script(_OPEN_EVERYTHING_JS)
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert  # noqa: B018 (the property raises when no dialog is open)
+        ran = driver.execute_script("return window.xss === undefined ? null : String(window.xss)")
+        assert ran is None, f"the page ran markup of the field {ran!r}"
+        assert driver.title == title
+        assert (
+            driver.execute_script("return document.querySelectorAll('img[src=\"x\"]').length") == 0
+        )
+
+        # the markup is shown as text, where it was put
+        region = HOSTILE_TEXT["region"]
+        landslide_tips = [t for t in texts["tooltips"] if not t.startswith("watched region")]
+        assert len(landslide_tips) == n_rows
+        assert all(t.startswith("#") and f" {region} · " in t for t in landslide_tips)
+        assert sorted(t for t in texts["tooltips"] if t.startswith("watched region")) == sorted(
+            f"watched region {name}" for name in ("wayanad-hills", HOSTILE_REGION)
+        )
+        assert len(texts["popups"]) == n_rows
+        for popup in texts["popups"]:
+            assert f"Region{region}" in popup and f"Setting{HOSTILE_TEXT['setting']}" in popup
+            assert f"{HOSTILE_TEXT['pre_date']} and {HOSTILE_TEXT['post_date']}" in popup
+            assert f"quicklook missing: {HOSTILE_TEXT['quicklook']}" in popup
+        options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#ls-zoom option")]
+        assert options[0] == "all regions"
+        assert sorted(options[1:]) == sorted(["wayanad-hills", HOSTILE_REGION])
+        driver.execute_script(
+            "const z = document.getElementById('ls-zoom'); z.value = arguments[0];"
+            "z.dispatchEvent(new Event('change'));",
+            HOSTILE_REGION,
+        )  # the picker still zooms to the region of that name
+        WebDriverWait(driver, 5).until(
+            lambda d: d.execute_script("return window.landslideReview.map.getZoom()") >= 12
+        )
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    assert "/x" not in site.requests  # no image of the data was ever requested
+    assert "/probe-after-everything-opened.png" in site.requests
+    assert not [e for e in errors if "favicon" not in e["message"] and "probe" not in e["message"]]

@@ -1,12 +1,13 @@
 """The review page's content, without a browser: one feature per landslide in the right status
-layer, ages, popups with attributes and quicklooks, region selection, an empty inventory, the
-Earth Engine composite layers' graphs, and the CLI."""
+layer, ages, popups with attributes and quicklooks, region selection, an empty inventory, markup
+in the inventory escaped, the Earth Engine composite layers' graphs, and the CLI."""
 
 from __future__ import annotations
 
 import json
 import re
 from datetime import date
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,45 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
         "emilia-hills: Sentinel-1 VV post-event 2024-08-16/2024-09-15",
     ]
     assert all(shown is False for _, _, shown in m.layers)  # off until the reviewer ticks them
+
+
+def test_markup_in_the_inventory_and_region_names_reaches_the_page_escaped(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    from ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
+
+    config, n_rows = populated_config
+    assert edit_inventory_by_hand(config, HOSTILE_TEXT) == n_rows == 6
+    data = load_review_data(config)
+    data.regions[HOSTILE_REGION] = data.regions.pop("emilia-hills")
+    page = tmp_path / "hostile.html"
+    build_review_map(data, title="<img src=x onerror=alert(3)>").save(str(page))
+
+    features = _features(page)
+    assert len(features) == 6
+    for feature in features:
+        props = feature["properties"]
+        # the HTML that Leaflet will set as innerHTML holds no tag from the data
+        for html_text in (props["popup"], props["tooltip"]):
+            assert "<img src=x" not in html_text and "<script" not in html_text
+            assert "<svg" not in html_text and "' onerror=" not in html_text
+        assert props["tooltip"].startswith(f"#{props['fid']} &lt;img src=x onerror=")
+        for field in ("region", "setting"):
+            assert escape(HOSTILE_TEXT[field]) in props["popup"]
+        assert escape(HOSTILE_TEXT["quicklook"]) in props["popup"]  # "quicklook missing: ..."
+        assert props["region"] == HOSTILE_TEXT["region"]  # as data (JSON), it is kept verbatim
+    text = page.read_text(encoding="utf-8")
+    # no hostile string appears raw anywhere in the file (scripts hold it JSON-escaped)
+    for hostile in (*HOSTILE_TEXT.values(), HOSTILE_REGION, "<img src=x onerror=alert(3)>"):
+        assert hostile not in text
+    # the watched regions' tooltips are escaped HTML carried as JSON, bound by the page's script
+    blobs = [json.loads(b) for b in re.findall(r"_add\((\{.*\})\);$", text, flags=re.M)]
+    tooltips = [
+        f["properties"]["tooltip"]
+        for blob in blobs
+        for f in blob.get("features", [])
+        if "name" in f["properties"]
+    ]
+    assert sorted(tooltips) == sorted(
+        f"watched region {escape(name)}" for name in ("wayanad-hills", HOSTILE_REGION)
+    )

@@ -35,8 +35,14 @@ def truncated(write_config: Callable[..., Path], manifest: Path) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["run", "--date", "2024-09-15"], ["status"], ["inventory", "confirm", "1"]],
-    ids=["run", "status", "inventory"],
+    [
+        ["run", "--date", "2024-09-15"],
+        ["status"],
+        ["inventory", "confirm", "1"],
+        ["alerts", "list"],
+        ["alerts", "deliver"],
+    ],
+    ids=["run", "status", "inventory", "alerts-list", "alerts-deliver"],
 )
 def test_a_truncated_inventory_names_the_file_and_exits_2(
     truncated: Path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 import monitor.run as run_module
 from monitor.config import MonitorConfig, load_config
 from monitor.demo_inbox import DemoInbox
+from monitor.demo_inbox import main as demo_inbox_main
 from monitor.run import run_once
 
 SCARS = {"north": [(5, 15, 5, 20), (30, 40, 30, 36)], "south": [(20, 32, 50, 60)]}
@@ -108,3 +110,57 @@ def test_with_the_recipients_down_alerts_wait_and_go_out_on_the_next_run(
     assert up.delivery is not None and up.delivery.sent == 6
     assert up.outbox == {"pending": 0, "sent": 6, "dead": 0}
     assert len(posts) == 3 and len(mails) == 1
+
+
+# What the command run by the demo inbox sends: one e-mail (its subject from argv) and one signed
+# webhook POST whose idempotency key is always the same (its body from argv).
+_SEND_ONE_OF_EACH = """
+import hashlib, hmac, os, smtplib, sys, urllib.request
+from email.message import EmailMessage
+smtp_port, hook_url, word = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+mail = EmailMessage()
+mail["From"], mail["To"], mail["Subject"] = "monitor@localhost", "duty@localhost", word
+mail.set_content("sent by " + word)
+with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+    smtp.send_message(mail)
+body = ('{"event": "landslide.new", "sent_by": "' + word + '"}').encode()
+signature = hmac.new(os.environ["D1_LOOPBACK_SECRET"].encode(), body, hashlib.sha256)
+request = urllib.request.Request(hook_url, data=body, method="POST", headers={
+    "Content-Type": "application/json", "Idempotency-Key": "same-key",
+    "X-Landslide-Signature-256": "sha256=" + signature.hexdigest()})
+urllib.request.urlopen(request, timeout=10).close()
+"""
+
+
+def test_a_second_start_of_the_demo_inbox_keeps_the_files_of_the_first(
+    config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load_config(config_path)
+    assert config.alerts.smtp is not None
+    hook_url = str(config.alert_routing().webhooks["ops"].url)
+    inbox_dir = tmp_path / "inbox"
+    (inbox_dir / "mail").mkdir(parents=True)
+    (inbox_dir / "mail" / "007.eml").write_bytes(b"Subject: left by an older demo\n\nkept\n")
+
+    def start(word: str) -> str:
+        command = [sys.executable, "-c", _SEND_ONE_OF_EACH, str(config.alerts.smtp.port)]
+        argv = ["--config", str(config_path), "--dir", str(inbox_dir), "--", *command]
+        assert demo_inbox_main([*argv, hook_url, word]) == 0
+        return capsys.readouterr().out
+
+    first = start("first")
+    first_files = {p.name: p.read_bytes() for p in (inbox_dir / "mail").glob("*.eml")}
+    second = start("second")
+
+    mails = {p.name: p.read_bytes() for p in (inbox_dir / "mail").glob("*.eml")}
+    assert sorted(mails) == ["007.eml", "008.eml", "009.eml"]
+    assert sorted(first_files) == ["007.eml", "008.eml"]
+    assert all(mails[name] == data for name, data in first_files.items())  # none overwritten
+    assert b"Subject: first" in mails["008.eml"] and b"Subject: second" in mails["009.eml"]
+    assert "1 e-mail(s)" in first and "1 e-mail(s)" in second
+    # the webhook key of the first start is kept as first received; the second is a repeat
+    posts = list((inbox_dir / "webhook").glob("*.json"))
+    assert [p.name for p in posts] == ["same-key.json"]
+    assert json.loads(posts[0].read_text())["sent_by"] == "first"
+    assert "1 signed POST(s)" in first and "(0 repeated key(s)" in first
+    assert "0 signed POST(s)" in second and "(1 repeated key(s), 0 bad signature(s))" in second

@@ -1,0 +1,315 @@
+"""``landslide-monitor alerts deliver|list|retry``: the alert outbox between runs.
+
+* ``deliver`` sends what is pending through :meth:`Outbox.deliver`, the one delivery path (a
+  run uses it too), honouring each alert's retry delay unless ``--now`` is given;
+* ``list`` shows the pending and dead alerts and the most recently sent ones;
+* ``retry ID...`` and ``retry --dead`` put dead alerts back to pending (:meth:`Outbox.requeue`);
+  the next delivery, ``alerts deliver`` or a run, sends them.
+
+``deliver`` and ``retry`` hold the inventory's run lock (:mod:`monitor.lock`) while they work,
+so they never overlap a run or each other: no two deliveries handle the same rows, and the
+outbox's promise (once ``sent``, never sent again) holds as it does within a run. When the lock
+is held they exit 75 at once, or wait up to ``--wait`` seconds for it. ``list`` opens the
+inventory read-only and works while a run holds the lock.
+
+Exit status: 0 done; 1 some alert failed again (it is pending with a retry delay, or dead; the
+output says why); 2 bad input (the configuration, an inventory not written yet, an unknown
+alert id or one that is not dead); 75 the lock is held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor import _geopackage as gpkg
+from monitor.alerts.outbox import Outbox
+from monitor.cli import EXIT_FAILED, EXIT_OK
+from monitor.errors import BadInput
+from monitor.lock import RunLock
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
+
+__all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry"]
+
+#: Sent alerts that ``alerts list`` shows when neither ``--sent`` nor ``--since`` is given.
+DEFAULT_SENT_SHOWN = 10
+_ERROR_CHARS = 200  # the last column: a long error wraps without misaligning the others
+#: The columns of ``alerts list --json`` (the payload is left out: it is in the outbox).
+_JSON_FIELDS = (
+    "id",
+    "status",
+    "event",
+    "channel",
+    "landslide_fid",
+    "landslide_uid",
+    "region",
+    "revision",
+    "attempts",
+    "created_at",
+    "next_attempt_at",
+    "sent_at",
+    "last_error",
+    "idempotency_key",
+)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def _add_common(parser: argparse.ArgumentParser, *, locks: bool) -> None:
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    if locks:
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="S",
+            help="wait up to S seconds for a run holding the inventory's lock "
+            "(default: exit 75 at once)",
+        )
+
+
+def cli_configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    send = actions.add_parser(
+        "deliver", help="send the pending alerts whose retry delay is over (all with --now)"
+    )
+    _add_common(send, locks=True)
+    send.add_argument(
+        "--now",
+        action="store_true",
+        help="also send the pending alerts still waiting out their retry delay",
+    )
+    show = actions.add_parser("list", help="show the pending, dead and recently sent alerts")
+    _add_common(show, locks=False)
+    show.add_argument(
+        "--sent",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"show the N most recently sent alerts (default {DEFAULT_SENT_SHOWN}, or every one "
+        "sent since --since; 0: none)",
+    )
+    show.add_argument(
+        "--since",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="show the alerts sent on or after this day (UTC)",
+    )
+    show.add_argument("--json", action="store_true", help="print the alerts as JSON")
+    again = actions.add_parser("retry", help="put dead alerts back to pending")
+    _add_common(again, locks=True)
+    again.add_argument(
+        "ids", type=int, nargs="*", metavar="ID", help="ids of dead alerts (see `alerts list`)"
+    )
+    again.add_argument("--dead", action="store_true", help="re-queue every dead alert")
+
+
+def _inventory_of(config: MonitorConfig) -> Path:
+    path = config.inventory.path
+    if not path.exists():
+        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
+    return path
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+
+    config = load_config(args.config)
+    with gpkg.file_errors(config.inventory.path):  # a damaged inventory: named, exit 2
+        return _dispatch(config, args)
+
+
+def _dispatch(config: MonitorConfig, args: argparse.Namespace) -> int:
+    if args.action == "deliver":
+        return deliver(config, now=args.now, wait_s=args.wait)
+    if args.action == "list":
+        if args.sent is not None and args.sent < 0:
+            raise BadInput(f"--sent {args.sent}: give a number of alerts, 0 or more")
+        return list_alerts(config, sent=args.sent, since=args.since, as_json=args.json)
+    if bool(args.ids) == args.dead:
+        raise BadInput(
+            "alerts retry: give the ids of the dead alerts to re-queue, or --dead for all of "
+            "them (not both)"
+        )
+    return retry(config, None if args.dead else args.ids, wait_s=args.wait)
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) -> int:
+    """``alerts deliver``: send what is pending, under the run lock; returns the exit status."""
+    path = _inventory_of(config)
+    with RunLock(path, wait_s=wait_s), Outbox(path) as box:
+        report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
+        pending = box.rows("pending")
+        dead = box.counts()["dead"]
+    print(report)
+    for error in report.errors:
+        print(f"  alert delivery: {error}")
+    after = gpkg.timestamp(datetime.now(UTC))
+    waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > after]
+    if waiting:
+        print(
+            f"{len(waiting)} alert(s) wait out their retry delay, the first until "
+            f"{_when(min(waiting))} UTC; `alerts deliver --now` sends them at once"
+        )
+    if len(pending) > len(waiting):
+        print(
+            f"{len(pending) - len(waiting)} due alert(s) were not tried: their channel failed "
+            "in this delivery; the next delivery tries them"
+        )
+    if dead:
+        print(
+            f"{dead} dead alert(s) in the outbox: `alerts list` says why, "
+            "`alerts retry --dead` re-queues them"
+        )
+    return EXIT_FAILED if report.retrying or report.dead else EXIT_OK
+
+
+# --------------------------------------------------------------------------- list
+
+
+def _when(timestamp: str | None) -> str:
+    """``2024-09-15T06:01:00.000Z`` as ``2024-09-15 06:01:00`` (UTC)."""
+    return "-" if not timestamp else timestamp[:19].replace("T", " ")
+
+
+def _one_line(text: str | None) -> str:
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+
+
+def _landslide(row: dict[str, Any]) -> str:
+    return f"{row['landslide_fid']} {row['region']}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        text = [
+            str(c).rjust(w) if i in numeric else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  " + "  ".join(text).rstrip()
+
+    return [line(header), *(line(r) for r in rows)]
+
+
+def _section(
+    title: str, rows: list[dict[str, Any]], last: tuple[str, str], error: bool
+) -> list[str]:
+    """A titled table of alerts; ``last`` is (header, outbox column) of the time column."""
+    if not rows:
+        return [f"{title}: none"]
+    header = ["id", "event", "channel", "landslide", "attempts", last[0]]
+    header += ["last error"] if error else []
+    table = [
+        [
+            str(r["id"]),
+            r["event"].removeprefix("landslide."),
+            r["channel"],
+            _landslide(r),
+            str(r["attempts"]),
+            _when(r[last[1]]),
+            *([_one_line(r["last_error"])] if error else []),
+        ]
+        for r in rows
+    ]
+    return [f"{title}:", *_table(header, table, numeric={0, 4})]
+
+
+def list_alerts(
+    config: MonitorConfig,
+    *,
+    sent: int | None = None,
+    since: date | None = None,
+    as_json: bool = False,
+) -> int:
+    """``alerts list``: the pending and dead alerts and the recently sent ones (read-only)."""
+    path = _inventory_of(config)
+    limit = sent if sent is not None else (None if since else DEFAULT_SENT_SHOWN)
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
+    with Outbox(path, read_only=True) as box:
+        counts = box.counts()
+        pending, dead = box.rows("pending"), box.rows("dead")
+        recent = box.recently_sent(limit, start) if limit != 0 else []
+    if as_json:
+        listed = {
+            "inventory": str(path),
+            "counts": counts,
+            **{
+                name: [{k: row[k] for k in _JSON_FIELDS} for row in rows]
+                for name, rows in (("pending", pending), ("dead", dead), ("sent", recent))
+            },
+        }
+        print(json.dumps(listed, indent=2))
+        return EXIT_OK
+    now = gpkg.timestamp(datetime.now(UTC))
+    due = sum(row["next_attempt_at"] <= now for row in pending)
+    lines = [
+        f"Alert outbox of {path}: {counts['pending']} pending ({due} due now), "
+        f"{counts['dead']} dead, {counts['sent']} sent. Times are UTC.",
+        "",
+        *_section("Pending", pending, ("next attempt", "next_attempt_at"), error=True),
+        "",
+        *_section("Dead", dead, ("queued", "created_at"), error=True),
+    ]
+    if limit != 0:
+        which = f"Sent since {since}" if since else "Sent"
+        if limit is not None and len(recent) == limit:
+            which += f", the {limit} most recent"
+        lines += ["", *_section(which, recent, ("sent at", "sent_at"), error=False)]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- retry
+
+
+def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0.0) -> int:
+    """``alerts retry ID...`` (``ids``) or ``alerts retry --dead`` (``None``), under the run lock.
+
+    Nothing is re-queued unless every id names a dead alert."""
+    path = _inventory_of(config)
+    with RunLock(path, wait_s=wait_s), Outbox(path) as box:
+        if ids is None:
+            requeued = box.requeue()
+        else:
+            wanted = list(dict.fromkeys(ids))
+            found = {row["id"]: row["status"] for row in box.rows(ids=wanted)}
+            unknown = [str(i) for i in wanted if i not in found]
+            if unknown:
+                raise BadInput(
+                    f"no alert with id {', '.join(unknown)} in the outbox of {path}; "
+                    "`landslide-monitor alerts list` shows the ids"
+                )
+            alive = [f"{i} is {found[i]}" for i in wanted if found[i] != "dead"]
+            if alive:
+                raise BadInput(
+                    f"only dead alerts are re-queued, and alert {'; '.join(alive)}: a pending "
+                    "alert goes out with the next delivery (`alerts deliver --now` sends it at "
+                    "once), a sent one is never sent again. Nothing was re-queued."
+                )
+            requeued = box.requeue(wanted)
+    which = "every dead alert" if ids is None else f"id {', '.join(map(str, ids))}"
+    print(
+        f"re-queued {requeued} dead alert(s) ({which}); `landslide-monitor alerts deliver` "
+        "or the next run sends them"
+    )
+    return EXIT_OK

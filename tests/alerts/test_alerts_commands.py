@@ -1,0 +1,237 @@
+"""`landslide-monitor alerts deliver|list|retry` against the loopback receivers: every pending
+alert is delivered exactly once, the ones waiting out their retry delay only with --now; list
+shows what is pending, dead and sent; retry re-queues dead alerts; the run lock keeps the
+commands that write the outbox apart from a run."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from loopback_helpers import (
+    Mailbox,
+    Receiver,
+    alert_settings,
+    apply_run,
+    candidates,
+    write_monitor_config,
+)
+
+from monitor.alerts.outbox import Outbox
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.inventory import Inventory
+from monitor.lock import EXIT_LOCKED, RunLock
+
+DAY = date(2024, 9, 15)
+
+
+@pytest.fixture
+def config_path(
+    tmp_path: Path, receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path]
+) -> Path:
+    """A configuration whose alerts go to the (not yet started) loopback receivers."""
+    return write_monitor_config(tmp_path, alert_settings(receiver, mailbox, tls_files))
+
+
+@pytest.fixture
+def inventory(config_path: Path) -> Iterator[Inventory]:
+    inv = Inventory(load_config(config_path).inventory.path)
+    yield inv
+    inv.close()
+
+
+def _queue(inventory: Inventory, config_path: Path, day: date, squares: list) -> int:
+    """One run's landslides, queued as the run would (one alert per landslide and channel)."""
+    routing = load_config(config_path).alert_routing()
+    return apply_run(inventory, day, candidates(squares), routing).alerts_queued
+
+
+def _alerts(config_path: Path, *args: str) -> int:
+    action, *rest = args
+    return main(["alerts", action, "--config", str(config_path), *rest])
+
+
+def _mail_keys(mailbox: Mailbox) -> list[str]:
+    keys = []
+    for raw in mailbox.messages:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        keys += [k.strip() for k in message["X-Landslide-Idempotency-Keys"].split(",")]
+    return keys
+
+
+def test_deliver_sends_each_pending_alert_once_and_waiting_ones_only_with_now(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 2 landslides x (e-mail, webhook) = 4 alerts, queued in the past: due now
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+
+    # both receivers down: the e-mail digest (2 alerts) and the first webhook fail, and the
+    # second webhook is left untried (its channel is down); exit 1
+    assert _alerts(config_path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 0, failed and retrying 3, dead 0, pending 4" in out
+    assert "3 alert(s) wait out their retry delay" in out
+    assert "1 due alert(s) were not tried" in out
+
+    # a second run queues 2 more; the receivers come up
+    assert _queue(inventory, config_path, date(2024, 9, 20), [(2000, 0, 90, 90)]) == 2
+    receiver.start()
+    mailbox.start(tls_files)
+
+    # without --now: the 3 due alerts go out, the 3 waiting out their 60 s delay do not
+    assert _alerts(config_path, "deliver") == 0
+    out = capsys.readouterr().out
+    assert "alerts sent 3, failed and retrying 0, dead 0, pending 3" in out
+    assert "3 alert(s) wait out their retry delay" in out
+    assert (len(receiver.requests), len(mailbox.messages)) == (2, 1)
+    assert _alerts(config_path, "deliver") == 0  # still waiting: nothing is sent
+    assert "alerts sent 0, failed and retrying 0, dead 0, pending 3" in capsys.readouterr().out
+    assert (len(receiver.requests), len(mailbox.messages)) == (2, 1)
+
+    # --now sends the waiting ones; after that, nothing is ever sent again
+    assert _alerts(config_path, "deliver", "--now") == 0
+    assert "alerts sent 3, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert _alerts(config_path, "deliver", "--now") == 0
+    assert "alerts sent 0, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+
+    box = Outbox(inventory.path)
+    assert box.counts() == {"pending": 0, "sent": 6, "dead": 0}
+    rows = box.rows()
+    assert [r["attempts"] for r in rows] == [2, 2, 2, 1, 1, 1]  # ids 1-3 failed once first
+    hooks = sorted(r["idempotency_key"] for r in rows if r["channel"] == "webhook:ops")
+    mails = sorted(r["idempotency_key"] for r in rows if r["channel"].startswith("email:"))
+    # exactly once: 3 POSTs for 3 keys, 2 digests carrying the 3 e-mail keys once each
+    assert len(receiver.requests) == 3
+    assert sorted(h["Idempotency-Key"] for h, _ in receiver.requests) == hooks
+    assert len(mailbox.messages) == 2 and sorted(_mail_keys(mailbox)) == mails
+
+
+def test_list_and_retry_of_dead_alerts(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    squares = [(0, 0, 100, 100), (600, 0, 50, 80), (2000, 0, 90, 90)]
+    assert _queue(inventory, config_path, DAY, squares) == 6
+    receiver.start()
+    receiver.answers = [400]  # the first POST is refused for good, the other two accepted
+    mailbox.start(tls_files)
+    mailbox.refused.add("geohazards@example.org")  # 550: the digest's 3 alerts are dead
+    assert _alerts(config_path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 2, failed and retrying 0, dead 4, pending 0" in out
+    assert "4 dead alert(s) in the outbox" in out
+
+    assert _alerts(config_path, "list") == 0
+    out = capsys.readouterr().out
+    assert ": 0 pending (0 due now), 4 dead, 2 sent." in out
+    assert "Pending: none" in out
+    dead_lines = _table_lines(out, "Dead:")
+    assert len(dead_lines) == 4
+    assert sum("webhook:ops" in line and "HTTP 400" in line for line in dead_lines) == 1
+    assert sum("email:geohazards@example.org" in line and "550" in line for line in dead_lines) == 3
+    assert len(_table_lines(out, "Sent:")) == 2
+    assert _alerts(config_path, "list", "--sent", "1") == 0
+    assert len(_table_lines(capsys.readouterr().out, "Sent, the 1 most recent:")) == 1
+    assert _alerts(config_path, "list", "--since", "2999-01-01") == 0
+    assert "Sent since 2999-01-01: none" in capsys.readouterr().out
+
+    assert _alerts(config_path, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["counts"] == {"pending": 0, "sent": 2, "dead": 4}
+    dead_hook = next(r["id"] for r in listed["dead"] if r["channel"] == "webhook:ops")
+    sent_id = listed["sent"][0]["id"]
+    assert [len(listed[k]) for k in ("pending", "dead", "sent")] == [0, 4, 2]
+
+    # bad ids are named and change nothing (exit 2)
+    assert _alerts(config_path, "retry", "999", str(dead_hook)) == 2
+    assert "no alert with id 999 in the outbox of" in capsys.readouterr().err
+    assert _alerts(config_path, "retry", str(sent_id)) == 2
+    assert f"alert {sent_id} is sent" in capsys.readouterr().err
+    assert _alerts(config_path, "retry") == 2
+    assert "or --dead for all of them" in capsys.readouterr().err
+    assert Outbox(inventory.path).counts() == {"pending": 0, "sent": 2, "dead": 4}
+
+    assert _alerts(config_path, "retry", str(dead_hook)) == 0
+    assert "re-queued 1 dead alert(s)" in capsys.readouterr().out
+    assert _alerts(config_path, "list") == 0
+    out = capsys.readouterr().out
+    assert ": 1 pending (1 due now), 3 dead, 2 sent." in out
+    assert len(_table_lines(out, "Pending:")) == 1
+    mailbox.refused.clear()
+    assert _alerts(config_path, "retry", "--dead") == 0
+    assert "re-queued 3 dead alert(s) (every dead alert)" in capsys.readouterr().out
+
+    assert _alerts(config_path, "deliver") == 0
+    assert "alerts sent 4, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert Outbox(inventory.path).counts() == {"pending": 0, "sent": 6, "dead": 0}
+    assert len(receiver.requests) == 4 and len(receiver.processed) == 3
+    assert len(mailbox.messages) == 1 and len(_mail_keys(mailbox)) == 3
+
+
+def test_deliver_and_retry_wait_for_the_run_lock_and_list_does_not(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100)]) == 2
+    receiver.start()
+    with RunLock(inventory.path):  # a run is working on this inventory
+        assert _alerts(config_path, "deliver", "--now") == EXIT_LOCKED
+        assert _alerts(config_path, "retry", "--dead") == EXIT_LOCKED
+        assert "another run is already working on inventory" in capsys.readouterr().err
+        assert _alerts(config_path, "list") == 0
+        assert ": 2 pending (2 due now), 0 dead, 0 sent." in capsys.readouterr().out
+    assert receiver.requests == []
+    assert Outbox(inventory.path).counts() == {"pending": 2, "sent": 0, "dead": 0}
+
+
+def test_without_an_inventory_or_with_bad_arguments_the_commands_exit_2(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = load_config(config_path).inventory.path
+    for action in (["deliver"], ["list"], ["retry", "--dead"]):
+        assert _alerts(config_path, *action) == 2
+        assert f"inventory {inventory} does not exist yet" in capsys.readouterr().err
+    assert not inventory.exists()  # none of them created it
+    assert _alerts(config_path, "retry", "--dead", "3") == 2
+    assert "give the ids of the dead alerts to re-queue, or --dead" in capsys.readouterr().err
+    assert _alerts(config_path, "list", "--sent", "-1") == 2
+    assert "--sent -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse: not a number
+        _alerts(config_path, "retry", "seven")
+    assert usage.value.code == 2 and "invalid int value: 'seven'" in capsys.readouterr().err
+
+
+def test_list_opens_the_inventory_read_only(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor import _geopackage as gpkg
+
+    path = load_config(config_path).inventory.path
+    gpkg.connect(path).close()  # a GeoPackage without an outbox table (another tool's, say)
+    before = path.read_bytes()
+    assert _alerts(config_path, "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"pending": 0, "sent": 0, "dead": 0}
+    assert path.read_bytes() == before  # not even the outbox table was added
+
+
+def _table_lines(output: str, title: str) -> list[str]:
+    """The rows (header left out) of the table under ``title`` in ``alerts list`` output."""
+    lines = output.split(title + "\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return lines[1:]
