@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # a loopback mail server and webhook receiver standing in for the alert recipients.
 demo: venv
 	$(BIN)/landslide-monitor archive build --config $(DEMO_CONFIG)
-	$(BIN)/python -m monitor.demo_inbox --config $(DEMO_CONFIG) --dir runs/demo/alerts -- \
+	$(BIN)/python -m monitor.ops.demo_inbox --config $(DEMO_CONFIG) --dir runs/demo/alerts -- \
 		$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
 
 # The review page's browser test (tests/ops) needs headless Chromium, chromedriver and the page's
@@ -50,7 +50,7 @@ clean-demo:
 # and copy the report next to the manifest. See docs/models.md.
 .PHONY: default-ensemble
 default-ensemble: venv
-	$(BIN)/python -m monitor.training_data --out data/training
+	$(BIN)/python -m monitor.simulator.training_data --out data/training
 	$(BIN)/python -m models train --grid models/default/grid.yaml --work runs/default-ensemble/work --out models/default
 	$(BIN)/python -m models evaluate --data data/training/test --val data/training/val --manifest models/default/manifest.json --out runs/default-ensemble/evaluation -q
 	cp runs/default-ensemble/evaluation/report.md runs/default-ensemble/evaluation/report.json runs/default-ensemble/evaluation/performance_*.png models/default/

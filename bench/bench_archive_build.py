@@ -24,9 +24,9 @@ from shapely.geometry import shape
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from monitor.simulator import ArchiveSimulation, SimulationSpec  # noqa: E402
 from monitor.sources.archive import build_archive  # noqa: E402
 from monitor.sources.base import AreaOfInterest  # noqa: E402
-from monitor.sources.simulator import ArchiveSimulation, SimulationSpec  # noqa: E402
 
 
 def _cpu_seconds() -> float:

@@ -20,7 +20,7 @@ import numpy as np
 from shapely.geometry import box
 
 from monitor.alerts.settings import AlertRouting, AlertSettings
-from monitor.inventory import Inventory, RegionDetections
+from monitor.store.inventory import Inventory, RegionDetections
 
 ZONES = {"zone43": 32643, "zone44": 32644, "zone45": 32645}
 

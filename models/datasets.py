@@ -6,8 +6,9 @@ The Ganerød et al. layout (as published with their code) is two folders::
     <root>/input/<id>_input.tif   15 bands, float32, in feature_stack.MODEL_BANDS order
     <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not
 
-The embedded archive's training sets are exported in this layout (``monitor.training_data``),
-so one reader serves simulated and real data. Landslide4Sense (Ghorbanzadeh et al. 2022) HDF5
+The embedded archive's training sets are exported in this layout
+(``monitor.simulator.training_data``), so one reader serves simulated and real data.
+Landslide4Sense (Ghorbanzadeh et al. 2022) HDF5
 patches (``img`` 128x128x14, ``mask`` 128x128) are read as the extra setting ``L4S``.
 """
 

@@ -58,8 +58,11 @@ import models
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import SETTINGS
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings, AlertTargets
-from monitor.distributed import DaskSettings
-from monitor.schedule import ScheduleSettings
+from monitor.ops.distributed import DaskSettings
+from monitor.ops.schedule import ScheduleSettings
+from monitor.pipeline.trigger import TriggerSettings
+from monitor.pipeline.vectorise import VectoriseRules
+from monitor.simulator.spec import ArchiveSimulation, SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
     AreaOfInterest,
@@ -68,9 +71,6 @@ from monitor.sources.base import (
     Window,
     check_area,
 )
-from monitor.sources.simulator.spec import ArchiveSimulation, SimulationSpec
-from monitor.trigger import TriggerSettings
-from monitor.vectorise import VectoriseRules
 
 __all__ = [
     "DEFAULT_MANIFEST",
@@ -292,7 +292,7 @@ class RegionConfig(_Strict):
 
     @property
     def rules(self) -> VectoriseRules:
-        """What this region accepts as a landslide (see :mod:`monitor.vectorise`)."""
+        """What this region accepts as a landslide (see :mod:`monitor.pipeline.vectorise`)."""
         return VectoriseRules(
             threshold=self.threshold,
             min_area_m2=self.min_area_m2,

@@ -1,5 +1,7 @@
-"""The errors a user must act on, in one place so that every layer can raise them and the CLI
-maps them to its exit statuses (``monitor.cli``): :class:`BadInput` is exit status 2."""
+"""The errors a user must act on and the command line's exit statuses, in one place so that
+every layer can raise them and every command answers them the same way (``monitor.cli`` maps
+them): :class:`BadInput` is exit status 2, :class:`Interrupted` 128 + the signal. The run lock's
+own status, 75, lives with the lock (:data:`monitor.store.lock.EXIT_LOCKED`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["BadInput", "DatabaseFileError", "Interrupted", "interrupt_on_signals"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "BadInput",
+    "DatabaseFileError",
+    "Interrupted",
+    "interrupt_on_signals",
+]
+
+EXIT_OK = 0  # everything done
+EXIT_FAILED = 1  # the work ran but something failed (a region, an alert), or an unexpected error
+EXIT_BAD_INPUT = 2  # the user must correct an argument or a file
 
 
 class BadInput(ValueError):

@@ -6,7 +6,7 @@ Two levels, so that the regions can run anywhere while the inventory keeps a sin
 * :func:`detect_region` is pure. It reads the source and the model, computes, and writes nothing
   but quicklook PNGs; its :class:`RegionResult` pickles, so it runs on a Dask worker as well as
   in this process.
-* :func:`run_once` takes the inventory's run lock (:mod:`monitor.lock`), records the run, runs
+* :func:`run_once` takes the inventory's run lock (:mod:`monitor.store.lock`), records the run, runs
   :func:`detect_region` for each region (serially, or on an executor with ``submit``), applies
   every region's candidates to the inventory in one transaction, delivers the pending alerts and
   returns a :class:`RunSummary`. One failing region never stops the others: it is recorded as
@@ -38,11 +38,11 @@ from tqdm.auto import tqdm
 from models.feature_stack import validate
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, RegionConfig
 from monitor.errors import BadInput
-from monitor.inventory import Changes, Inventory, RegionDetections, RegionStatus
-from monitor.lock import RunLock
+from monitor.pipeline.trigger import TriggerResult, evaluate_trigger, optical_clear, radar_valid
+from monitor.pipeline.vectorise import empty_candidates, vectorise
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Source, Window
-from monitor.trigger import TriggerResult, evaluate_trigger, optical_clear, radar_valid
-from monitor.vectorise import empty_candidates, vectorise
+from monitor.store.inventory import Changes, Inventory, RegionDetections, RegionStatus
+from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
     from models.ensemble import Ensemble
@@ -668,9 +668,9 @@ def run_once(
     A run date after today, or before the source has any data, is refused with
     :class:`~monitor.errors.BadInput` before anything is recorded.
 
-    Holds the inventory's run lock throughout (:class:`monitor.lock.RunLockHeld` when another
+    Holds the inventory's run lock throughout (:class:`monitor.store.lock.RunLockHeld` when another
     run has it). Regions run serially, or on ``executor`` (``submit`` + futures, e.g.
-    :func:`monitor.distributed.dask_executor`); this process alone writes the inventory, once,
+    :func:`monitor.ops.distributed.dask_executor`); this process alone writes the inventory, once,
     in one transaction. A run interrupted before that write leaves the inventory as it was (the
     run is recorded failed or, if the process died, interrupted at the next start) and a rerun
     of the same date completes the work."""

@@ -16,7 +16,7 @@ body, e-mail ``Message-ID``), so a receiver that remembers keys processes it onc
 Claims: a delivery claims due rows for ``lease_s`` seconds and records its ``host:pid``; a claim
 is free again when the lease ran out or, on the same host, when that process no longer exists.
 
-``landslide-monitor alerts deliver|list|retry`` (:mod:`monitor.alerts.commands`) work on this
+``landslide-monitor alerts deliver|list|retry`` (:mod:`monitor.ops.alerts`) work on this
 outbox between runs, through the same :meth:`Outbox.deliver` and :meth:`Outbox.requeue`.
 """
 

@@ -39,6 +39,9 @@ from tqdm import tqdm
 
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 from monitor.grid import Grid, region_grid
+from monitor.simulator.landcover import VEGETATED, WATER
+from monitor.simulator.region import SimulatedRegion
+from monitor.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.sources.archive_writer import (
     CATALOG_COLUMNS,
     S1_NODATA,
@@ -54,9 +57,6 @@ from monitor.sources.composite import (
     greenest_pixel,
     nan_median,
 )
-from monitor.sources.simulator.landcover import VEGETATED, WATER
-from monitor.sources.simulator.region import SimulatedRegion
-from monitor.sources.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.sources.terrain_flattening import (
     TerrainModel,
     flattening_correction_db,

@@ -22,7 +22,7 @@ import yaml
 from shapely.geometry import box, mapping
 
 from monitor.alerts.settings import AlertRouting, AlertSettings
-from monitor.inventory import Inventory, RegionDetections
+from monitor.store.inventory import Inventory, RegionDetections
 
 LOOPBACK = "127.0.0.1"
 SECRET = "s3cret-for-tests"

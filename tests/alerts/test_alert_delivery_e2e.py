@@ -21,7 +21,7 @@ from pyproj import Transformer
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.payload import validate_payload
 from monitor.alerts.webhook import verify
-from monitor.inventory import Inventory
+from monitor.store.inventory import Inventory
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2024, 9, 15)

@@ -25,8 +25,8 @@ from loopback_helpers import (
 from monitor.alerts.outbox import Outbox
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.inventory import Inventory
-from monitor.lock import EXIT_LOCKED, RunLock
+from monitor.store.inventory import Inventory
+from monitor.store.lock import EXIT_LOCKED, RunLock
 
 DAY = date(2024, 9, 15)
 

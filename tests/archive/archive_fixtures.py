@@ -6,8 +6,8 @@ from datetime import date
 
 from shapely.geometry import box
 
+from monitor.simulator import ArchiveSimulation, SimulationSpec
 from monitor.sources.base import AreaOfInterest, Window
-from monitor.sources.simulator import ArchiveSimulation, SimulationSpec
 
 SIMULATION = ArchiveSimulation(
     start=date(2024, 6, 1), end=date(2024, 10, 1), storms=(date(2024, 8, 17),)

@@ -11,9 +11,9 @@ import zarr
 from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
+from monitor.simulator import SimulationSpec, random_regions
 from monitor.sources.archive import ArchiveSource, build_archive
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
-from monitor.sources.simulator import SimulationSpec, random_regions
 
 
 def _arrays(path: Path, region: str) -> dict[str, np.ndarray]:

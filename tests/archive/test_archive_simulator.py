@@ -9,10 +9,10 @@ import pytest
 from scipy.special import polygamma
 from shapely.geometry import box
 
+from monitor.simulator import ArchiveSimulation, SimulatedRegion, SimulationSpec
+from monitor.simulator.landcover import BARE, CROP, SNOW_ICE, TREE, WATER
+from monitor.simulator.radar import ENL
 from monitor.sources.base import AreaOfInterest
-from monitor.sources.simulator import ArchiveSimulation, SimulatedRegion, SimulationSpec
-from monitor.sources.simulator.landcover import BARE, CROP, SNOW_ICE, TREE, WATER
-from monitor.sources.simulator.radar import ENL
 
 SIM = ArchiveSimulation(
     start=date(2024, 1, 1), end=date(2024, 10, 1), storms=(date(2024, 5, 18), date(2024, 8, 17))

@@ -18,9 +18,9 @@ from models.ensemble import Ensemble
 from models.testing import build_untrained_ensemble
 from monitor.config import load_config
 from monitor.run import detect_region
+from monitor.simulator import ArchiveSimulation, SimulationSpec
 from monitor.sources.archive import ArchiveSource, build_archive
 from monitor.sources.gee import GeeSource
-from monitor.sources.simulator import ArchiveSimulation, SimulationSpec
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 

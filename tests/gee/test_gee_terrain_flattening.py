@@ -10,7 +10,7 @@ from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.terrain_flattening import flatten
-from monitor.sources.simulator.landcover import VEGETATED
+from monitor.simulator.landcover import VEGETATED
 from monitor.sources.terrain_flattening import (
     flattening_correction_db,
     slope_aspect,

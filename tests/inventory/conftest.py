@@ -11,7 +11,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from monitor.alerts.settings import AlertRouting, AlertSettings
-from monitor.inventory import Inventory
+from monitor.store.inventory import Inventory
 
 # A corner of the Wayanad demo region, UTM 43N.
 X0, Y0 = 600_000.0, 1_270_000.0

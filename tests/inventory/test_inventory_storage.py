@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 from monitor.alerts import outbox as outbox_module
-from monitor.inventory import Inventory, InventoryError, RegionDetections
+from monitor.store.inventory import Inventory, InventoryError, RegionDetections
 
 REPO = Path(__file__).resolve().parents[2]
 D1 = date(2024, 9, 15)
@@ -75,7 +75,7 @@ import geopandas as gpd
 from shapely.geometry import box
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting, AlertSettings
-from monitor.inventory import Inventory, RegionDetections
+from monitor.store.inventory import Inventory, RegionDetections
 
 real, calls = outbox.enqueue, [0]
 def dying(*args, **kwargs):

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from monitor.inventory import Inventory, InventoryError, RegionDetections
+from monitor.store.inventory import Inventory, InventoryError, RegionDetections
 
 D1, D2, D3 = date(2024, 9, 15), date(2024, 9, 20), date(2024, 9, 25)
 

@@ -1,4 +1,4 @@
-"""monitor.training_data: simulated scenes exported in the Ganerød et al. layout."""
+"""monitor.simulator.training_data: simulated scenes exported in the Ganerød et al. layout."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 
 from models.datasets import read_folder
 from models.feature_stack import MODEL_BANDS
+from monitor.simulator.training_data import SplitPlan, TrainingSetPlan, export_training_sets
 from monitor.sources.archive import ArchiveSource
-from monitor.training_data import SplitPlan, TrainingSetPlan, export_training_sets
 
 
 def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> None:

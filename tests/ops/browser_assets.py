@@ -96,7 +96,7 @@ def sample_page() -> str:
     import geopandas as gpd
     from shapely.geometry import box
 
-    from monitor.review import ReviewData, build_review_map
+    from monitor.ops.review import ReviewData, build_review_map
 
     frame = gpd.GeoDataFrame(
         {

@@ -17,8 +17,8 @@ from shapely.geometry import box
 
 from monitor.config import MonitorConfig
 from monitor.grid import region_grid
-from monitor.inventory import Inventory, RegionDetections
-from monitor.vectorise import CANDIDATE_COLUMNS, empty_candidates
+from monitor.pipeline.vectorise import CANDIDATE_COLUMNS, empty_candidates
+from monitor.store.inventory import Inventory, RegionDetections
 
 REGIONS_YAML = """
 regions:

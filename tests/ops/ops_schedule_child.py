@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from monitor.config import load_config
-from monitor.schedule import CliRunner, completed_run_dates, default_jobstore_url, serve
+from monitor.ops.schedule import CliRunner, completed_run_dates, default_jobstore_url, serve
 
 HERE = Path(__file__).resolve().parent
 

@@ -13,9 +13,9 @@ from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 import monitor.run as run_module
 from monitor.config import load_config
-from monitor.distributed import DaskSettings, dask_executor
-from monitor.inventory import Inventory
+from monitor.ops.distributed import DaskSettings, dask_executor
 from monitor.run import run_once
+from monitor.store.inventory import Inventory
 
 _COMPARED = [
     "region",

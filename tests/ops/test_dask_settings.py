@@ -9,7 +9,7 @@ from concurrent.futures import as_completed
 import pytest
 from pydantic import ValidationError
 
-from monitor.distributed import DaskSettings, dask_executor
+from monitor.ops.distributed import DaskSettings, dask_executor
 
 
 def _square(x: int) -> int:

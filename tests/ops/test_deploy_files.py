@@ -14,7 +14,7 @@ import yaml
 from models.onnx_engine import CACHE_ENV
 from monitor.cli import build_parser
 from monitor.config import load_config
-from monitor.schedule import ScheduleSettings, cron_trigger
+from monitor.ops.schedule import ScheduleSettings, cron_trigger
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DEFAULT_CRON = ScheduleSettings().cron

@@ -25,7 +25,7 @@ from browser_assets import ASSET_DIR, asset_urls, local_file
 from PIL import Image
 
 from monitor.config import MonitorConfig
-from monitor.review import build_review_map, load_review_data, write_review_page
+from monitor.ops.review import build_review_map, load_review_data, write_review_page
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import MonitorConfig
-from monitor.inventory import Inventory
-from monitor.review_session import ReviewSession
+from monitor.ops.review_session import ReviewSession
+from monitor.store.inventory import Inventory
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "review.ipynb"
 
@@ -82,7 +82,7 @@ def test_both_geemap_backends_in_one_process(first: str) -> None:
 
     second = "geemap" if first == "foliumap" else "foliumap"
     code = (
-        "from monitor.review import import_geemap_backend as imp\n"
+        "from monitor.ops.review import import_geemap_backend as imp\n"
         f"a = imp({first!r}).Map(ee_initialize=False)\n"
         f"b = imp({second!r}).Map(ee_initialize=False)\n"
         "print(type(a).__module__, type(b).__module__)\n"

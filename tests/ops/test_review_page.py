@@ -14,7 +14,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import MonitorConfig
-from monitor.review import (
+from monitor.ops.review import (
     age_class,
     build_review_map,
     composite_layers,
@@ -89,7 +89,7 @@ def test_region_selection_and_empty_inventory(
 def test_map_is_a_geemap_folium_map() -> None:
     import geopandas as gpd
 
-    from monitor.review import ReviewData
+    from monitor.ops.review import ReviewData
 
     m = build_review_map(
         ReviewData(
@@ -144,7 +144,7 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     from gee_scripts import auth
     from gee_scripts.offline import initialize_offline
     from monitor.config import load_config
-    from monitor.review import add_ee_composites
+    from monitor.ops.review import add_ee_composites
 
     path = write_config(tmp_path, untrained_manifest)
     path.write_text(

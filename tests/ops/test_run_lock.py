@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
+from monitor.store.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def _hold_in_child(inventory: Path) -> subprocess.Popen[str]:
     code = textwrap.dedent(
         f"""
         import sys, time
-        from monitor.lock import RunLock
+        from monitor.store.lock import RunLock
         lock = RunLock({str(inventory)!r})
         lock.acquire()
         print("locked", flush=True)

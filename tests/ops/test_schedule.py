@@ -14,7 +14,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from pydantic import ValidationError
 
-from monitor.schedule import (
+from monitor.ops.schedule import (
     DAILY_JOB_ID,
     DailyScheduler,
     RunOutcome,
@@ -243,7 +243,7 @@ def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Pa
 
 
 def test_one_scheduler_per_inventory(tmp_path: Path) -> None:
-    from monitor.schedule import SchedulerRunning, scheduler_lock
+    from monitor.ops.schedule import SchedulerRunning, scheduler_lock
 
     inventory = tmp_path / "inventory.gpkg"
     refused = pytest.raises(SchedulerRunning, match="a scheduler already serves inventory")

@@ -20,10 +20,10 @@ from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 import monitor.run as run_module
 from monitor.config import load_config
-from monitor.inventory import Inventory
-from monitor.lock import EXIT_LOCKED, lock_holder
+from monitor.ops.schedule import completed_run_dates
 from monitor.run import run_once
-from monitor.schedule import completed_run_dates
+from monitor.store.inventory import Inventory
+from monitor.store.lock import EXIT_LOCKED, lock_holder
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -13,14 +13,14 @@ from ops_fixtures import populate, write_config
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.inventory import Inventory, RegionDetections
-from monitor.lock import RunLock
-from monitor.schedule import (
+from monitor.ops.schedule import (
     DailyScheduler,
     default_jobstore_url,
     scheduler_lock,
 )
-from monitor.status import collect_status
+from monitor.ops.status import collect_status
+from monitor.store.inventory import Inventory, RegionDetections
+from monitor.store.lock import RunLock
 
 ALERTS = """
 alerts:

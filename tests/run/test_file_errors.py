@@ -16,7 +16,7 @@ from models.testing import build_untrained_ensemble
 from monitor._geopackage import file_errors
 from monitor.cli import main
 from monitor.errors import DatabaseFileError
-from monitor.inventory import Inventory
+from monitor.store.inventory import Inventory
 
 REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
 

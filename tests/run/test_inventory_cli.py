@@ -15,8 +15,8 @@ from shapely.geometry import mapping
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.inventory import Inventory
 from monitor.run import run_once
+from monitor.store.inventory import Inventory
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 
 import monitor.run as run_module
 from monitor.config import MonitorConfig, load_config
-from monitor.demo_inbox import DemoInbox
-from monitor.demo_inbox import main as demo_inbox_main
+from monitor.ops.demo_inbox import DemoInbox
+from monitor.ops.demo_inbox import main as demo_inbox_main
 from monitor.run import run_once
 
 SCARS = {"north": [(5, 15, 5, 20), (30, 40, 30, 36)], "south": [(20, 32, 50, 60)]}

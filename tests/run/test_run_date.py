@@ -20,8 +20,8 @@ from run_fixtures import (
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.errors import BadInput
+from monitor.ops.schedule import completed_run_dates, cron_trigger, due_run_dates
 from monitor.run import check_run_date
-from monitor.schedule import completed_run_dates, cron_trigger, due_run_dates
 from monitor.sources.base import AreaOfInterest
 
 REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}

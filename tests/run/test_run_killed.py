@@ -18,10 +18,10 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 
 import monitor.run as run_module
 from monitor.config import load_config
-from monitor.inventory import Inventory
-from monitor.lock import lock_holder
+from monitor.ops.status import collect_status
 from monitor.run import run_once
-from monitor.status import collect_status
+from monitor.store.inventory import Inventory
+from monitor.store.lock import lock_holder
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -13,8 +13,8 @@ from shapely.geometry import box, mapping
 from models.testing import build_untrained_ensemble
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.inventory import Inventory
 from monitor.sources.archive import ArchiveSource
+from monitor.store.inventory import Inventory
 
 REGION = box(10.880, 44.340, 10.889, 44.347)  # about 700 m x 780 m of the demo's clay hills
 

@@ -14,9 +14,9 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 
 import monitor.run as run_module
 from monitor.config import MonitorConfig, load_config
-from monitor.inventory import Inventory
-from monitor.lock import RunLock, RunLockHeld
 from monitor.run import run_once
+from monitor.store.inventory import Inventory
+from monitor.store.lock import RunLock, RunLockHeld
 
 RUN_DATE = date(2024, 9, 15)
 SCARS = {

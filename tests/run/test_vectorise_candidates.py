@@ -10,7 +10,12 @@ import xarray as xr
 from run_fixtures import REGION_POLYGON, make_stack
 
 from monitor.grid import region_grid
-from monitor.vectorise import CANDIDATE_COLUMNS, VectoriseRules, bracketing_dates, vectorise
+from monitor.pipeline.vectorise import (
+    CANDIDATE_COLUMNS,
+    VectoriseRules,
+    bracketing_dates,
+    vectorise,
+)
 
 GRID = region_grid(REGION_POLYGON)
 

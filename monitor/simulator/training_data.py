@@ -11,7 +11,7 @@ before the storm and a post window starting on it (the same composites as a moni
 as label the simulated landslides whose event date falls in the post window. Older landslides
 and the look-alikes (clear-cuts, reservoir shores) stay in the scene as negatives.
 
-    python -m monitor.training_data --out data/training            # the default sets
+    python -m monitor.simulator.training_data --out data/training            # the default sets
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from tqdm import tqdm
 
 from models.datasets import Scene, write_scene
 from models.feature_stack import model_input
+from monitor.simulator.region import random_regions
+from monitor.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
 from monitor.sources.archive import ArchiveSource, build_archive
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
-from monitor.sources.simulator.region import random_regions
-from monitor.sources.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
 
 __all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]
 
@@ -150,7 +150,7 @@ def export_training_sets(
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m monitor.training_data",
+        prog="python -m monitor.simulator.training_data",
         description="export simulated training/validation/test sets in the Ganerød et al. layout",
     )
     p.add_argument("--out", type=Path, default=Path("data/training"))

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.sources.simulator.noise import fractal_field
-from monitor.sources.simulator.spec import Landscape
-from monitor.sources.simulator.terrain import Terrain
+from monitor.simulator.noise import fractal_field
+from monitor.simulator.spec import Landscape
+from monitor.simulator.terrain import Terrain
 
 __all__ = [
     "BARE",

@@ -6,7 +6,7 @@
 * ``retry ID...`` and ``retry --dead`` put dead alerts back to pending (:meth:`Outbox.requeue`);
   the next delivery, ``alerts deliver`` or a run, sends them.
 
-``deliver`` and ``retry`` hold the inventory's run lock (:mod:`monitor.lock`) while they work,
+``deliver`` and ``retry`` hold the inventory's run lock (:mod:`monitor.store.lock`) while they work,
 so they never overlap a run or each other: no two deliveries handle the same rows, and the
 outbox's promise (once ``sent``, never sent again) holds as it does within a run. When the lock
 is held they exit 75 at once, or wait up to ``--wait`` seconds for it. ``list`` opens the
@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
-from monitor.cli import EXIT_FAILED, EXIT_OK
-from monitor.errors import BadInput
-from monitor.lock import RunLock
+from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
+from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig

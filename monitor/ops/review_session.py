@@ -3,7 +3,7 @@
 
 Click a landslide on the map (or pick it in the list): the panel shows its attributes and
 quicklook; **Confirm**, **Dismiss** and **Back to candidate** write the decision at once through
-:meth:`monitor.inventory.Inventory.set_status` (one small transaction, safe while no run holds
+:meth:`monitor.store.inventory.Inventory.set_status` (one small transaction, safe while no run holds
 the inventory; a decision made while a run is writing waits for it) and recolour the map.
 
 The widget-free part (:meth:`ReviewSession.landslides`, :meth:`select`, :meth:`decide`) is what
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-from monitor.review import (
+from monitor.ops.review import (
     feature_collection,
     feature_style,
     import_geemap_backend,
@@ -98,7 +98,7 @@ class ReviewSession:
     def decide(self, status: str, fid: int | None = None) -> str:
         """Write ``status`` (confirmed / dismissed / candidate) for ``fid`` (default: the
         selected landslide) to the inventory; returns the previous status."""
-        from monitor.inventory import Inventory
+        from monitor.store.inventory import Inventory
 
         fid = self.selected if fid is None else fid
         if fid is None:

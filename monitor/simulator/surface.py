@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from monitor.sources.simulator.events import _REVEGETATION_DAYS, Events
-from monitor.sources.simulator.landcover import (
+from monitor.simulator.events import _REVEGETATION_DAYS, Events
+from monitor.simulator.landcover import (
     BARE,
     BUILT,
     CROP,
@@ -21,9 +21,9 @@ from monitor.sources.simulator.landcover import (
     WETLAND,
     Cover,
 )
-from monitor.sources.simulator.noise import fractal_field
-from monitor.sources.simulator.spec import Landscape
-from monitor.sources.simulator.terrain import Terrain
+from monitor.simulator.noise import fractal_field
+from monitor.simulator.spec import Landscape
+from monitor.simulator.terrain import Terrain
 
 __all__ = [
     "DEBRIS",

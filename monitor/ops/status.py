@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import _geopackage as gpkg
-from monitor.lock import lock_holder
-from monitor.schedule import next_scheduled_run, scheduler_lock_target
+from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
+from monitor.store.lock import lock_holder
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig

@@ -10,9 +10,9 @@ from datetime import date
 
 import numpy as np
 
+from monitor.simulator.noise import fractal_field
+from monitor.simulator.surface import ENDMEMBERS, Surface
 from monitor.sources.archive_writer import S2_BANDS
-from monitor.sources.simulator.noise import fractal_field
-from monitor.sources.simulator.surface import ENDMEMBERS, Surface
 
 __all__ = ["S2_BANDS", "S2Scene", "render_s2", "solar_position"]
 

@@ -139,7 +139,7 @@ def load_review_data(
 
     ``as_of`` (the date ages are counted from) defaults to the latest run date recorded in the
     inventory, so that an archive replay of past dates is shown as it was on its last run."""
-    from monitor.inventory import Inventory
+    from monitor.store.inventory import Inventory
 
     wanted = set(regions) if regions is not None else None
     for name in wanted or ():

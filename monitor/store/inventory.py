@@ -154,7 +154,8 @@ class RegionDetections:
     """One region's outcome of a run, as ``monitor.run.detect_region`` builds it.
 
     ``candidates`` is a GeoDataFrame in the region's grid CRS with the columns of
-    ``monitor.vectorise.CANDIDATE_COLUMNS`` and, when rendered, a ``quicklook`` path column.
+    ``monitor.pipeline.vectorise.CANDIDATE_COLUMNS`` and, when rendered, a ``quicklook`` path
+    column.
     ``status`` is ``no-data`` when the source had nothing usable, ``failed`` on an error
     (``message`` says which); then ``candidates`` may be None."""
 
@@ -359,7 +360,7 @@ class Inventory:
     ) -> int:
         """Record a run as ``running``; returns its id. Runs still ``running`` from an earlier
         process (killed before :meth:`apply` committed) are marked ``interrupted``: the caller
-        holds the run lock (``monitor.lock``), so no other run can be live."""
+        holds the run lock (``monitor.store.lock``), so no other run can be live."""
         now = _now_ts()
         with gpkg.transaction(self._conn):
             stale = self._conn.execute(

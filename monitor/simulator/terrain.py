@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.sources.simulator.noise import fractal_field
-from monitor.sources.simulator.spec import Landscape
+from monitor.simulator.noise import fractal_field
+from monitor.simulator.spec import Landscape
 from monitor.sources.terrain_flattening import slope_aspect
 
 __all__ = ["Terrain", "simulate_terrain"]

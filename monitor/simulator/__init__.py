@@ -5,8 +5,8 @@ One module per concept: :mod:`.spec` (YAML blocks, landscape presets), :mod:`.te
 :mod:`.landcover`, :mod:`.events`, :mod:`.surface` (the ground on a given day),
 :mod:`.optical`, :mod:`.radar`, :mod:`.region` (one region's plan and renderers)."""
 
-from monitor.sources.simulator.region import SimulatedRegion, random_regions
-from monitor.sources.simulator.spec import (
+from monitor.simulator.region import SimulatedRegion, random_regions
+from monitor.simulator.spec import (
     LANDSCAPES,
     ArchiveSimulation,
     LandscapeName,

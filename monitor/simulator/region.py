@@ -12,19 +12,19 @@ import pandas as pd
 from shapely.geometry import box
 
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest
-from monitor.sources.simulator.events import Events, simulate_events
-from monitor.sources.simulator.landcover import Cover, simulate_cover
-from monitor.sources.simulator.optical import S2Scene, render_s2, solar_position
-from monitor.sources.simulator.radar import Track, render_s1, swath_incidence
-from monitor.sources.simulator.spec import (
+from monitor.simulator.events import Events, simulate_events
+from monitor.simulator.landcover import Cover, simulate_cover
+from monitor.simulator.optical import S2Scene, render_s2, solar_position
+from monitor.simulator.radar import Track, render_s1, swath_incidence
+from monitor.simulator.spec import (
     LANDSCAPES,
     ArchiveSimulation,
     LandscapeName,
     SimulationSpec,
 )
-from monitor.sources.simulator.surface import SurfaceModel
-from monitor.sources.simulator.terrain import Terrain, simulate_terrain
+from monitor.simulator.surface import SurfaceModel
+from monitor.simulator.terrain import Terrain, simulate_terrain
+from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
 __all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_regions"]

@@ -8,9 +8,11 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
 * 1  the work ran but something failed (a region, an export), or an unexpected error;
 * 2  bad input: the configuration, an argument, an unknown region or landslide id, a model
   manifest or weights file that fails its checks, a damaged or read-only inventory;
-* 75 another run holds the inventory's lock (try again later; :data:`monitor.lock.EXIT_LOCKED`);
+* 75 another run holds the inventory's lock (try again later;
+  :data:`monitor.store.lock.EXIT_LOCKED`);
 * 130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal): a run records itself
-  ``interrupted`` and leaves the inventory as it was (:func:`monitor.errors.interrupt_on_signals`).
+  ``interrupted`` and leaves the inventory as it was
+  (:func:`monitor.errors.interrupt_on_signals`).
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__
-from monitor.errors import BadInput, Interrupted, interrupt_on_signals
+from monitor.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    BadInput,
+    Interrupted,
+    interrupt_on_signals,
+)
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "Command", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 log = logging.getLogger("monitor")
 
@@ -107,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:
-            from monitor.distributed import dask_executor
+            from monitor.ops.distributed import dask_executor
 
             n_regions = len(args.region or config.regions)
             with dask_executor(config.dask, n_regions) as executor:
@@ -160,7 +165,7 @@ _STATUS_OF_ACTION = {"confirm": "confirmed", "dismiss": "dismissed", "candidate"
 
 
 def _inventory(args: argparse.Namespace) -> int:
-    from monitor.inventory import Inventory, InventoryError
+    from monitor.store.inventory import Inventory, InventoryError
 
     config = _load(args)
     path = config.inventory.path
@@ -194,23 +199,23 @@ COMMANDS: dict[str, Command] = {
     "inventory": Command("review and export the inventory", _configure_inventory, _inventory),
     "schedule": Command(
         "run daily on the configured cron until SIGTERM (catches missed days up)",
-        lambda p: _lazy("monitor.schedule", "cli_configure")(p),
-        lambda a: _lazy("monitor.schedule", "cli_run")(a),
+        lambda p: _lazy("monitor.ops.schedule", "cli_configure")(p),
+        lambda a: _lazy("monitor.ops.schedule", "cli_run")(a),
     ),
     "review": Command(
         "write the review map (HTML) of the inventory",
-        lambda p: _lazy("monitor.review", "cli_configure")(p),
-        lambda a: _lazy("monitor.review", "cli_run")(a),
+        lambda p: _lazy("monitor.ops.review", "cli_configure")(p),
+        lambda a: _lazy("monitor.ops.review", "cli_run")(a),
     ),
     "status": Command(
         "last run per region, alert backlog, next scheduled run",
-        lambda p: _lazy("monitor.status", "cli_configure")(p),
-        lambda a: _lazy("monitor.status", "cli_run")(a),
+        lambda p: _lazy("monitor.ops.status", "cli_configure")(p),
+        lambda a: _lazy("monitor.ops.status", "cli_run")(a),
     ),
     "alerts": Command(
         "deliver, list and re-queue the alerts of the outbox between runs",
-        lambda p: _lazy("monitor.alerts.commands", "cli_configure")(p),
-        lambda a: _lazy("monitor.alerts.commands", "cli_run")(a),
+        lambda p: _lazy("monitor.ops.alerts", "cli_configure")(p),
+        lambda a: _lazy("monitor.ops.alerts", "cli_run")(a),
     ),
 }
 
@@ -263,7 +268,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 def _exit_status_of(exc: BaseException) -> tuple[int, str]:
     from models.manifest import ManifestError
     from monitor.config import ConfigError
-    from monitor.lock import EXIT_LOCKED, RunLockHeld
+    from monitor.store.lock import EXIT_LOCKED, RunLockHeld
 
     if isinstance(exc, ConfigError | BadInput | ManifestError):
         return EXIT_BAD_INPUT, str(exc)

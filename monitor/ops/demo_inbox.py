@@ -1,6 +1,6 @@
 """A loopback inbox for trying a configuration's alerts without real recipients.
 
-``python -m monitor.demo_inbox --config F --dir D -- COMMAND...`` starts, for the duration of
+``python -m monitor.ops.demo_inbox --config F --dir D -- COMMAND...`` starts, for the duration of
 COMMAND, the recipients that the configuration's ``alerts`` section names on this machine
 (loopback addresses only): an SMTP server (aiosmtpd) at ``alerts.smtp`` and an HTTP receiver
 for every webhook URL. What arrives is written under ``D``: ``mail/NNN.eml`` per e-mail and
@@ -186,7 +186,7 @@ class DemoInbox:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m monitor.demo_inbox", description=__doc__.split("\n\n")[0]
+        prog="python -m monitor.ops.demo_inbox", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--config", "-c", type=Path, required=True)
     parser.add_argument("--dir", type=Path, required=True, help="where received alerts go")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.simulator.landcover import CROP, GRASS, SHRUB, TREE, WETLAND
+from monitor.simulator.noise import fractal_field
+from monitor.simulator.surface import ENDMEMBERS, Surface
 from monitor.sources.archive_writer import S1_BANDS
-from monitor.sources.simulator.landcover import CROP, GRASS, SHRUB, TREE, WETLAND
-from monitor.sources.simulator.noise import fractal_field
-from monitor.sources.simulator.surface import ENDMEMBERS, Surface
 from monitor.sources.terrain_flattening import TrackGeometry, slope_correction_factor
 
 __all__ = ["ENL", "S1_BANDS", "Track", "render_s1", "swath_incidence"]

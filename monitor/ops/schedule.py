@@ -14,7 +14,8 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
   the pass is retried after ``retry_after_s`` and at the next fire, so days are never applied out
   of order and never skipped silently.
 * **No overlap.** Passes run one at a time in this process, and every run takes the inventory's
-  run lock (:mod:`monitor.lock`), so a run started by cron or by hand is never overlapped either.
+  run lock (:mod:`monitor.store.lock`), so a run started by cron or by hand is never overlapped
+  either.
 * **Clean shutdown.** SIGTERM or SIGINT stops firing, gives a run in progress ``stop_grace_s`` to
   finish, then passes SIGTERM on to it. A run killed part-way commits nothing (the inventory is
   updated in one transaction) and its day is caught up at the next start.
@@ -51,7 +52,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor._geopackage import connect_read_only, file_errors
-from monitor.lock import EXIT_LOCKED, RunLock, RunLockHeld
+from monitor.store.lock import EXIT_LOCKED, RunLock, RunLockHeld
 
 __all__ = [
     "DAILY_JOB_ID",

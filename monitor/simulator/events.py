@@ -13,9 +13,9 @@ from shapely.geometry import Polygon, box, shape
 from shapely.ops import unary_union
 
 from monitor.grid import Grid
-from monitor.sources.simulator.landcover import CROP, GRASS, SHRUB, TREE, Cover
-from monitor.sources.simulator.spec import Landscape
-from monitor.sources.simulator.terrain import Terrain
+from monitor.simulator.landcover import CROP, GRASS, SHRUB, TREE, Cover
+from monitor.simulator.spec import Landscape
+from monitor.simulator.terrain import Terrain
 
 __all__ = ["EventRecord", "Events", "simulate_events"]
 
