@@ -121,13 +121,19 @@ class ExportSettings(_Strict):
 
 
 class RetrySettings(_Strict):
-    """Backoff for quota (HTTP 429) and transient server errors; every wait is bounded."""
+    """The one retry layer (:mod:`gee_scripts.retry`): backoff for quota, concurrency and
+    transient server errors, limited retries of computations that timed out, and deadlines."""
 
     attempts: int = Field(6, ge=1, le=20)
     initial_delay_s: float = Field(1.0, gt=0.0)
     max_delay_s: float = Field(60.0, gt=0.0)
-    request_timeout_s: float = Field(180.0, gt=0.0)  # per Earth Engine HTTP request
-    total_timeout_s: float = Field(900.0, gt=0.0)  # all attempts of one call together
+    # "Computation timed out." (the service's 5-minute limit): retried this often only.
+    computation_timeout_retries: int = Field(1, ge=0, le=5)
+    # Per HTTP request; a little over the service's 5-minute limit for interactive requests, so
+    # that a long computation ends with the server's own message rather than a socket timeout.
+    request_timeout_s: float = Field(320.0, gt=0.0)
+    # All attempts of one call together, and all tiles of one region's fetch together.
+    total_timeout_s: float = Field(900.0, gt=0.0)
 
 
 class GeeSettings(_Strict):

@@ -28,7 +28,7 @@ from gee_scripts.assembly import (
 )
 from gee_scripts.auth import initialize as ee_initialize
 from gee_scripts.export import export_image
-from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
+from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import validate
 from monitor.grid import Grid, region_grid
@@ -81,8 +81,7 @@ class GeeSource:
     ) -> None:
         self.settings = settings or GeeSettings()
         self.progress = progress
-        r = self.settings.retry
-        self._backoff = Backoff(r.attempts, r.initial_delay_s, r.max_delay_s, r.total_timeout_s)
+        self._backoff = backoff_from(self.settings.retry)
         if initialize:
             ee_initialize(self.settings)
 
