@@ -161,9 +161,10 @@ class GeeSettings(_Strict):
     chunk_px: int = Field(512, ge=16, le=576)
     max_workers: int = Field(4, ge=1, le=32)  # parallel computePixels requests
     max_interactive_km2: float = Field(400.0, gt=0.0)  # larger regions go through export()
-    # Google's endpoint for automated, many-request workloads (computePixels from scripts);
-    # false: the standard endpoint (shorter queues for interactive use).
-    high_volume_endpoint: bool = True
+    # Earth Engine's high-volume endpoint is for many small requests without aggregation; it
+    # caches less, so each tile here (all composites recomputed) would cost more EECU-time. The
+    # standard endpoint is the default for this aggregation-heavy workload (docs/earth_engine.md).
+    high_volume_endpoint: bool = False
 
     @field_validator("project", "service_account_key", mode="before")
     @classmethod

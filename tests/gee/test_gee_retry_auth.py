@@ -225,7 +225,7 @@ def test_service_account_from_env_variable(tmp_path: Path) -> None:
     assert auth.resolve_credentials(GeeSettings(), environ=env).project == "from-env"
 
 
-def test_initialize_sets_the_endpoint_a_deadline_and_no_client_retries(
+def test_initialize_uses_the_standard_endpoint_a_deadline_and_no_client_retries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict] = []
@@ -247,14 +247,13 @@ def test_initialize_sets_the_endpoint_a_deadline_and_no_client_retries(
     settings = GeeSettings(service_account_key=_key_file(tmp_path), project="p")
     settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
     resolved = auth.initialize(settings, environ={})
-    assert calls == [
-        {"credentials": resolved.credentials, "url": auth.HIGH_VOLUME_URL, "project": "p"}
-    ]
+    # The standard endpoint (url None: the client's default) unless configured otherwise.
+    assert calls == [{"credentials": resolved.credentials, "url": None, "project": "p"}]
     assert deadlines == [320_000]  # a little over the service's 5-minute interactive limit
     assert max_retries == [0]  # gee_scripts.retry is the only layer that retries
-    standard = settings.model_copy(update={"high_volume_endpoint": False})
-    auth.initialize(standard, environ={})
-    assert calls[-1]["url"] is None
+    high_volume = settings.model_copy(update={"high_volume_endpoint": True})
+    auth.initialize(high_volume, environ={})
+    assert calls[-1]["url"] == auth.HIGH_VOLUME_URL
 
 
 def test_bad_key_files_are_named(tmp_path: Path) -> None:
@@ -282,6 +281,7 @@ def test_settings_defaults_and_yaml_shape() -> None:
     assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
     assert s.dem.source == "srtm" and s.s1.terrain_model == "landcover"
     assert s.assets.worldcover == "ESA/WorldCover/v200"
+    assert s.high_volume_endpoint is False
 
 
 def test_settings_refuse_key_material_and_unknown_fields() -> None:
