@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
-DemChoice = Literal["srtm", "copernicus_glo30"]
+DemChoice = Literal["auto", "srtm", "copernicus_glo30"]
 TerrainModel = Literal["landcover", "volume", "surface"]
 SpeckleFilter = Literal["none", "boxcar", "lee"]
 ExportTarget = Literal["cloud_storage", "drive"]
@@ -55,11 +55,13 @@ class CloudMaskSettings(_Strict):
 
 
 class DemSettings(_Strict):
-    """Terrain model: SRTM 30 m (Ganerød et al.) or Copernicus GLO-30 (covers > 60° N), and
-    per-region overrides (an ``ee.Image`` asset ID with an ``elevation`` in metres in its first
-    band, e.g. a national 10 m DEM for Iceland or Norway as in Ganerød et al.)."""
+    """Terrain model: ``auto`` (default) takes SRTM 30 m (Ganerød et al.) where it covers the
+    region (56° S to 60° N) and Copernicus GLO-30 elsewhere; ``srtm`` or ``copernicus_glo30``
+    force one (a region the forced DEM does not cover is refused, naming band, asset and
+    region). Per-region overrides: an ``ee.Image`` asset ID with the elevation in metres in its
+    first band, e.g. a national 10 m DEM for Iceland or Norway as in Ganerød et al."""
 
-    source: DemChoice = "srtm"
+    source: DemChoice = "auto"
     overrides: dict[str, str] = Field(default_factory=dict)  # region name -> image asset ID
 
 
@@ -105,9 +107,10 @@ class AssetIds(_Strict):
     s2_cloud_probability: str = "COPERNICUS/S2_CLOUD_PROBABILITY"
     s1: str = "COPERNICUS/S1_GRD"
     srtm: str = "USGS/SRTMGL1_003"
-    copernicus_dem: str = "COPERNICUS/DEM/GLO30"
+    copernicus_dem: str = "COPERNICUS/DEM/GLO30_2024_1"
     worldcover: str = "ESA/WorldCover/v200"
-    canopy_height: str = "users/potapovpeter/GEDI_V27"
+    canopy_height: str | None = "users/potapovpeter/GEDI_V27"
+    canopy_height_boreal: str | None = "users/potapovpeter/GEDI_V25_Boreal"
     kg_climate: str | None = None
 
 

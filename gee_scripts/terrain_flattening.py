@@ -140,17 +140,17 @@ def flatten(
     """Terrain-flattened γ0 (linear) of ``polarisations`` of a linear-σ0 GRD ``image`` that has an
     ``angle`` band, masked where layover or shadow, plus ``layover``, ``shadow`` (0/1) and
     ``liaDeg``. ``model`` is ``"volume"``, ``"surface"`` or ``"landcover"`` (which needs the
-    WorldCover ``landcover`` image)."""
+    WorldCover ``landcover`` image). ``elevation`` is reprojected onto the radar grid as it
+    comes: interpolate it beforehand (:func:`gee_scripts.context.dem_image` resamples it
+    bilinearly, per image; a resample after a mosaic would have no effect)."""
     if model not in TERRAIN_MODELS:
         raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
     if model == "landcover" and landcover is None:
         raise ValueError("terrain model 'landcover' needs the land-cover image")
     angle = image.select("angle")
     theta_i = angle.multiply(_DEG)
-    # The DEM resampled onto the radar image's grid (Vollrath et al.: bilinear, 10 m).
-    dem = elevation.resample("bilinear").reproject(
-        image.select(polarisations[0]).projection(), None, 10
-    )
+    # The DEM on the radar image's grid (Vollrath et al.: bilinear, 10 m).
+    dem = elevation.reproject(image.select(polarisations[0]).projection(), None, 10)
     alpha_r, alpha_az, theta_lia = geometry_angles(
         theta_i, look_direction(angle, image.geometry()), dem
     )

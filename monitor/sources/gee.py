@@ -27,6 +27,7 @@ from gee_scripts.assembly import (
     parse_availability,
 )
 from gee_scripts.auth import initialize as ee_initialize
+from gee_scripts.coverage import ResolvedAssets, resolve_assets
 from gee_scripts.export import export_image
 from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
@@ -62,6 +63,7 @@ class _Request:
     grid: Grid
     pre: tuple[str, str]
     post: tuple[str, str]
+    assets: ResolvedAssets
 
 
 class GeeSource:
@@ -189,10 +191,17 @@ class GeeSource:
             retry=self._backoff,
         )
 
+    def assets(self, area: AreaOfInterest) -> ResolvedAssets:
+        """The assets of the region's static bands, checked against their extents (no request;
+        :class:`gee_scripts.coverage.AssetCoverageError` names band, asset and region when none
+        covers it)."""
+        return resolve_assets(area.name, area.geometry.bounds, self.settings)
+
     # -- internals ------------------------------------------------------------------------------
-    @staticmethod
-    def _request(area: AreaOfInterest, pre: Window, post: Window) -> _Request:
-        return _Request(area, region_grid(area.geometry), gee_window(pre), gee_window(post))
+    def _request(self, area: AreaOfInterest, pre: Window, post: Window) -> _Request:
+        return _Request(
+            area, region_grid(area.geometry), gee_window(pre), gee_window(post), self.assets(area)
+        )
 
     @staticmethod
     def _geometry(area: AreaOfInterest) -> ee.Geometry:
@@ -204,9 +213,9 @@ class GeeSource:
             request.pre,
             request.post,
             orbit_pass=request.area.orbit_pass,
-            region=request.area.name,
             settings=self.settings,
             availability=availability,
+            assets=request.assets,
         )
 
     @staticmethod

@@ -17,14 +17,17 @@ from gee_scripts.assembly import (
     feature_image,
     parse_availability,
 )
+from gee_scripts.coverage import resolve_assets
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, DemSettings, GeeSettings, S1Settings
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 RING = [[9.90, 46.21], [9.96, 46.21], [9.96, 46.25], [9.90, 46.25], [9.90, 46.21]]
+BOUNDS = (9.90, 46.21, 9.96, 46.25)
 PRE = ("2024-07-17", "2024-08-16")
 POST = ("2024-08-16", "2024-09-15")
 ASSETS = AssetIds()
+RESOLVED = resolve_assets("valtellina-alps", BOUNDS, GeeSettings())
 
 
 def _geometry() -> ee.Geometry:
@@ -150,8 +153,8 @@ def test_s1_orbit_pass_is_checked() -> None:
 
 def _s1_tree(s1: S1Settings) -> Any:
     raw = sentinel1.s1_collection(_geometry(), *POST, "descending", ASSETS)
-    dem = context.dem_image("r", DemSettings(), ASSETS)
-    flattened = sentinel1.flattened_collection(raw, dem, s1, context.landcover(ASSETS))
+    dem = context.dem_image(RESOLVED.elevation)
+    flattened = sentinel1.flattened_collection(raw, dem, s1, context.landcover(RESOLVED.landcover))
     return graph_tree(sentinel1.median_db(flattened, "post"))
 
 
@@ -190,27 +193,33 @@ def test_speckle_filters(name: str, reducers: int) -> None:
 
 
 # -- context --------------------------------------------------------------------------------
+def _dem_tree(region: str, dem: DemSettings, bounds: tuple[float, ...] = BOUNDS) -> Any:
+    resolved = resolve_assets(region, bounds, GeeSettings(dem=dem))
+    return graph_tree(context.dem_image(resolved.elevation))
+
+
 def test_dem_choices_and_region_override() -> None:
-    srtm = graph_tree(context.dem_image("r", DemSettings(), ASSETS))
+    srtm = _dem_tree("r", DemSettings())
     assert _loaded_ids(srtm) == {"USGS/SRTMGL1_003"}
-    glo = graph_tree(context.dem_image("r", DemSettings(source="copernicus_glo30"), ASSETS))
-    assert _loaded_ids(glo) == {"COPERNICUS/DEM/GLO30"}
+    glo = _dem_tree("r", DemSettings(source="copernicus_glo30"))
+    assert _loaded_ids(glo) == {"COPERNICUS/DEM/GLO30_2024_1"}
     assert _calls(glo, "ImageCollection.mosaic") and _calls(glo, "Image.setDefaultProjection")
     dem = DemSettings(overrides={"north": "projects/p/assets/islandsdem_10m"})
-    override = graph_tree(context.dem_image("north", dem, ASSETS))
+    override = _dem_tree("north", dem)
     assert _loaded_ids(override) == {"projects/p/assets/islandsdem_10m"}
-    assert _loaded_ids(graph_tree(context.dem_image("south", dem, ASSETS))) == {"USGS/SRTMGL1_003"}
+    assert _loaded_ids(_dem_tree("south", dem)) == {"USGS/SRTMGL1_003"}
 
 
 def test_landcover_climate_canopy() -> None:
-    lc = graph_tree(context.landcover(ASSETS))
+    lc = graph_tree(context.landcover(RESOLVED.landcover))
     assert _loaded_ids(lc) == {"ESA/WorldCover/v200"}
     assert lc["args"]["bandSelectors"] == ["Map"] and lc["args"]["newNames"] == ["landcover"]
-    kg_missing = graph_tree(context.kg_climate(ASSETS))
+    kg_missing = graph_tree(context.kg_climate(RESOLVED.kg_climate))
     assert not _loaded_ids(kg_missing) and _calls(kg_missing, "Image.updateMask")
-    kg = graph_tree(context.kg_climate(AssetIds(kg_climate="projects/p/assets/kg_1986_2010")))
+    with_kg = GeeSettings(assets=AssetIds(kg_climate="projects/p/assets/kg_1986_2010"))
+    kg = graph_tree(context.kg_climate(resolve_assets("r", BOUNDS, with_kg).kg_climate))
     assert _loaded_ids(kg) == {"projects/p/assets/kg_1986_2010"}
-    canopy = graph_tree(context.canopy_height(ASSETS))
+    canopy = graph_tree(context.canopy_height(RESOLVED.canopy_height))
     assert _loaded_ids(canopy) == {"users/potapovpeter/GEDI_V27"}
     assert any(c["args"]["image2"]["args"]["value"] == 103 for c in _calls(canopy, "Image.neq"))
 
@@ -225,9 +234,9 @@ def _feature_tree(availability: Availability = FULL, **settings: Any) -> Any:
         PRE,
         POST,
         orbit_pass="ascending",
-        region="valtellina-alps",
         settings=GeeSettings(**settings),
         availability=availability,
+        assets=resolve_assets("valtellina-alps", BOUNDS, GeeSettings(**settings)),
     )
     return graph_tree(image)
 
@@ -260,8 +269,87 @@ def test_continuous_layers_bilinear_class_maps_nearest() -> None:
     for node in _calls(tree, "Image.resample"):
         for name in _first_band_names(node["args"]["image"]):
             resampled[name] = node["args"]["mode"]
-    # elevation (also resampled inside terrain flattening), slope, canopy height: bilinear.
+    # elevation (which terrain flattening reprojects too), slope, canopy height: bilinear;
+    # class maps and measured bands: none (nearest).
     assert resampled == {"elevation": "bilinear", "slope": "bilinear", "canopy_height": "bilinear"}
+
+
+def _mosaics_of_resampled_images(tree: Any) -> list[dict[str, Any]]:
+    """The mosaics whose collection maps each image through ``Image.resample`` last."""
+    out = []
+    for mosaic in _calls(tree, "ImageCollection.mosaic"):
+        collection = mosaic["args"]["collection"]
+        if collection["fn"] == "Collection.map":
+            body = collection["args"]["baseAlgorithm"]["body"]
+            if body["fn"] == "Image.resample" and body["args"]["mode"] == "bilinear":
+                out.append(mosaic)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bounds", "products"),
+    [
+        (BOUNDS, {"users/potapovpeter/GEDI_V27"}),
+        ((14.0, 64.9, 14.1, 65.0), {"users/potapovpeter/GEDI_V25_Boreal"}),
+        (
+            (9.9, 51.95, 9.96, 52.05),
+            {"users/potapovpeter/GEDI_V27", "users/potapovpeter/GEDI_V25_Boreal"},
+        ),
+    ],
+)
+def test_canopy_graph_resamples_each_image_before_the_mosaic(
+    bounds: tuple[float, ...], products: set[str]
+) -> None:
+    resolved = resolve_assets("r", bounds, GeeSettings())
+    tree = graph_tree(context.canopy_height(resolved.canopy_height))
+    assert _loaded_ids(tree) == products
+    (mosaic,) = _calls(tree, "ImageCollection.mosaic")
+    assert _mosaics_of_resampled_images(tree) == [mosaic]
+    # The codes are handled on each image, before it is interpolated: 101/102 -> 0, 103 masked.
+    body = mosaic["args"]["collection"]["args"]["baseAlgorithm"]["body"]
+    codes = body["args"]["image"]
+    assert codes["fn"] == "Image.toFloat"
+    assert codes["args"]["value"]["fn"] == "Image.updateMask"
+    assert codes["args"]["value"]["args"]["image"]["fn"] == "Image.where"
+    # The mosaic keeps a default projection (the first image's), so it can be reprojected.
+    assert tree["fn"] == "Image.setDefaultProjection" and tree["args"]["image"] is mosaic
+
+
+_COMPOSITES = ("ImageCollection.mosaic", "ImageCollection.qualityMosaic", "reduce.")
+
+
+def _composite_under(node: Any) -> str | None:
+    """The first composite an image node is computed from, not counting those whose default
+    projection was set again (``setDefaultProjection``: the image then has a native grid)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, list):
+            stack.extend(current)
+        elif isinstance(current, dict) and "fn" in current:
+            if current["fn"] == "Image.setDefaultProjection":
+                continue
+            if current["fn"].startswith(_COMPOSITES):
+                return str(current["fn"])
+            stack.extend(current["args"].values())
+    return None
+
+
+def test_no_resample_of_a_composite_anywhere_in_the_feature_image() -> None:
+    """Image.resample has no effect on a composite: every resample acts on an image with a
+    native grid (one image, or a mosaic of resampled images given a default projection)."""
+    for dem in (DemSettings(), DemSettings(source="copernicus_glo30")):
+        tree = _feature_tree(dem=dem)
+        resamples = _calls(tree, "Image.resample")
+        assert len(resamples) >= 3
+        for node in resamples:
+            assert _composite_under(node["args"]["image"]) is None, _first_band_names(node)
+
+
+def test_glo30_tiles_are_resampled_before_the_mosaic() -> None:
+    tree = _dem_tree("r", DemSettings(source="copernicus_glo30"))
+    (mosaic,) = _calls(tree, "ImageCollection.mosaic")
+    assert _mosaics_of_resampled_images(tree) == [mosaic]
 
 
 def test_feature_image_differences_are_post_minus_pre() -> None:

@@ -279,8 +279,9 @@ def test_settings_defaults_and_yaml_shape() -> None:
         {"type": "gee", "project": "p", "dem": {"overrides": {"iceland": "projects/p/assets/d"}}}
     )
     assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
-    assert s.dem.source == "srtm" and s.s1.terrain_model == "landcover"
+    assert s.dem.source == "auto" and s.s1.terrain_model == "landcover"
     assert s.assets.worldcover == "ESA/WorldCover/v200"
+    assert s.assets.copernicus_dem == "COPERNICUS/DEM/GLO30_2024_1"
     assert s.high_volume_endpoint is False
 
 
