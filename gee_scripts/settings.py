@@ -96,16 +96,20 @@ class S1Settings(_Strict):
 class AssetIds(_Strict):
     """Earth Engine asset IDs; override when a catalogue entry moves or a mirror is used.
 
-    ``kg_climate`` has no entry in the public catalogue: upload the Köppen-Geiger 1986-2010 map
-    (Rubel & Kottek, 5 arc minutes, as in Ganerød et al. Table 2) as an image asset with the class
-    code in its first band and name it here. Without it the ``kg_climate`` band is NaN and the
-    stack's status says so.
+    ``s1`` must hold σ0 as linear power (``COPERNICUS/S1_GRD_FLOAT``, as gee_s1_ard uses).
+    Canopy height (Potapov et al. 2021) comes in two products: ``canopy_height`` (GEDI-calibrated,
+    52° S to 52° N) and ``canopy_height_boreal`` (the boreal extension north of 52° N); a region
+    takes the one(s) covering it (:mod:`gee_scripts.coverage`). ``null`` leaves a band without an
+    asset: it is NaN, the stack's status names the cause and no setting that needs the band is
+    chosen. ``kg_climate`` has no entry in the public catalogue: upload the Köppen-Geiger
+    1986-2010 map (Rubel & Kottek, 5 arc minutes, as in Ganerød et al. Table 2) as an image asset
+    with the class code in its first band and name it here.
     """
 
     s2: str = "COPERNICUS/S2_SR_HARMONIZED"
     cloud_score_plus: str = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
     s2_cloud_probability: str = "COPERNICUS/S2_CLOUD_PROBABILITY"
-    s1: str = "COPERNICUS/S1_GRD"
+    s1: str = "COPERNICUS/S1_GRD_FLOAT"
     srtm: str = "USGS/SRTMGL1_003"
     copernicus_dem: str = "COPERNICUS/DEM/GLO30_2024_1"
     worldcover: str = "ESA/WorldCover/v200"

@@ -136,13 +136,16 @@ def flatten(
     buffer_m: float = 0.0,
     polarisations: tuple[str, ...] = ("VV", "VH"),
     landcover: ee.Image | None = None,
+    footprint: ee.Geometry | None = None,
 ) -> ee.Image:
     """Terrain-flattened γ0 (linear) of ``polarisations`` of a linear-σ0 GRD ``image`` that has an
     ``angle`` band, masked where layover or shadow, plus ``layover``, ``shadow`` (0/1) and
     ``liaDeg``. ``model`` is ``"volume"``, ``"surface"`` or ``"landcover"`` (which needs the
-    WorldCover ``landcover`` image). ``elevation`` is reprojected onto the radar grid as it
-    comes: interpolate it beforehand (:func:`gee_scripts.context.dem_image` resamples it
-    bilinearly, per image; a resample after a mosaic would have no effect)."""
+    WorldCover ``landcover`` image). ``footprint``: the raw scene's geometry, over which the
+    heading is reduced (as gee_s1_ard does; the footprint of a derived image can be unbounded,
+    so the reduction would not be); ``image.geometry()`` when not given. ``elevation`` is
+    reprojected onto the radar grid as it comes: interpolate it beforehand
+    (:func:`gee_scripts.context.dem_image` resamples it bilinearly, per image)."""
     if model not in TERRAIN_MODELS:
         raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
     if model == "landcover" and landcover is None:
@@ -151,9 +154,8 @@ def flatten(
     theta_i = angle.multiply(_DEG)
     # The DEM on the radar image's grid (Vollrath et al.: bilinear, 10 m).
     dem = elevation.reproject(image.select(polarisations[0]).projection(), None, 10)
-    alpha_r, alpha_az, theta_lia = geometry_angles(
-        theta_i, look_direction(angle, image.geometry()), dem
-    )
+    heading = look_direction(angle, image.geometry() if footprint is None else footprint)
+    alpha_r, alpha_az, theta_lia = geometry_angles(theta_i, heading, dem)
     scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az, landcover)
     gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
     layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import ee
@@ -137,7 +136,7 @@ def test_clear_count_is_unmasked_zero() -> None:
 )
 def test_s1_collection_filters(orbit_pass: str, expected: str | None) -> None:
     tree = graph_tree(sentinel1.s1_collection(_geometry(), *PRE, orbit_pass, ASSETS))
-    assert _loaded_ids(tree) == {"COPERNICUS/S1_GRD"}
+    assert _loaded_ids(tree) == {"COPERNICUS/S1_GRD_FLOAT"}
     assert _date_windows(tree) == {PRE}
     equals = _filters(tree, "Filter.equals")
     assert equals["instrumentMode"] == "IW" and equals["resolution_meters"] == 10
@@ -162,15 +161,14 @@ def test_s1_edge_mask_flattening_and_median_in_db() -> None:
     tree = _s1_tree(S1Settings())
     assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["postVV", "postVH"]
     assert _calls(tree, "reduce.median")
-    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB.
+    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB, i.e. 10^-3
+    # in the linear power of S1_GRD_FLOAT.
     gt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.gt")}
     lt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.lt")}
-    assert {30.63993, -30.0} <= gt_values and 44.73 in lt_values
-    # dB -> linear (exp(x·ln10/10) = 10^(x/10)) before flattening, 10·log10 after.
-    (to_linear,) = _calls(tree, "Image.exp")
-    assert to_linear["args"]["value"]["args"]["image2"]["args"]["value"] == pytest.approx(
-        math.log(10) / 10
-    )
+    assert 30.63993 in gt_values and 44.73 in lt_values
+    assert any(v == pytest.approx(1e-3, rel=1e-12) for v in gt_values if isinstance(v, float))
+    # Linear power from the collection itself: no dB -> linear step; 10·log10 after flattening.
+    assert not _calls(tree, "Image.exp") and not _calls(tree, "Image.pow")
     assert _calls(tree, "Image.log10")
     log10 = _calls(tree, "Image.log10")[0]
     times_ten = next(c for c in _calls(tree, "Image.multiply") if c["args"]["image1"] is log10)
@@ -269,9 +267,14 @@ def test_continuous_layers_bilinear_class_maps_nearest() -> None:
     for node in _calls(tree, "Image.resample"):
         for name in _first_band_names(node["args"]["image"]):
             resampled[name] = node["args"]["mode"]
-    # elevation (which terrain flattening reprojects too), slope, canopy height: bilinear;
-    # class maps and measured bands: none (nearest).
-    assert resampled == {"elevation": "bilinear", "slope": "bilinear", "canopy_height": "bilinear"}
+    # elevation (which terrain flattening reprojects too), slope, canopy height and the S1
+    # incidence angle: bilinear; class maps and measured bands: none (nearest).
+    assert resampled == {
+        "elevation": "bilinear",
+        "slope": "bilinear",
+        "canopy_height": "bilinear",
+        "angle": "bilinear",
+    }
 
 
 def _mosaics_of_resampled_images(tree: Any) -> list[dict[str, Any]]:
@@ -341,7 +344,7 @@ def test_no_resample_of_a_composite_anywhere_in_the_feature_image() -> None:
     for dem in (DemSettings(), DemSettings(source="copernicus_glo30")):
         tree = _feature_tree(dem=dem)
         resamples = _calls(tree, "Image.resample")
-        assert len(resamples) >= 3
+        assert len(resamples) >= 4
         for node in resamples:
             assert _composite_under(node["args"]["image"]) is None, _first_band_names(node)
 
@@ -350,6 +353,21 @@ def test_glo30_tiles_are_resampled_before_the_mosaic() -> None:
     tree = _dem_tree("r", DemSettings(source="copernicus_glo30"))
     (mosaic,) = _calls(tree, "ImageCollection.mosaic")
     assert _mosaics_of_resampled_images(tree) == [mosaic]
+
+
+def test_heading_is_reduced_over_the_raw_scene_footprint() -> None:
+    tree = _s1_tree(S1Settings())
+    (flattening,) = [
+        m
+        for m in _calls(tree, "Collection.map")
+        if _loaded_ids(m["args"]["collection"]) == {"COPERNICUS/S1_GRD_FLOAT"}
+        and m["args"]["collection"]["fn"] == "Collection.filter"
+    ]
+    (scene,) = flattening["args"]["baseAlgorithm"]["params"]
+    (reduction,) = _calls(tree, "Image.reduceRegion")
+    footprint = {"fn": "Image.geometry", "args": {"feature": {"ref": scene}}}
+    assert reduction["args"]["geometry"] == footprint
+    assert reduction["args"]["scale"] == 1000
 
 
 def test_feature_image_differences_are_post_minus_pre() -> None:
@@ -370,8 +388,8 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
     tree = _feature_tree(no_post_s2)
     assert _windows_by_collection(tree) == {
         ("COPERNICUS/S2_SR_HARMONIZED", *PRE),
-        ("COPERNICUS/S1_GRD", *PRE),
-        ("COPERNICUS/S1_GRD", *POST),
+        ("COPERNICUS/S1_GRD_FLOAT", *PRE),
+        ("COPERNICUS/S1_GRD_FLOAT", *POST),
     }
     # Only one S2 qualityMosaic (pre); S1 medians for both windows still there.
     assert len(_calls(tree, "ImageCollection.qualityMosaic")) == 1
@@ -381,7 +399,7 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
 
 def test_no_sar_at_all_masks_the_geometry_layers() -> None:
     tree = _feature_tree(Availability(("2024-07-20",), ("2024-08-25",), (), ()))
-    assert "COPERNICUS/S1_GRD" not in _loaded_ids(tree)
+    assert "COPERNICUS/S1_GRD_FLOAT" not in _loaded_ids(tree)
     masked = [
         c
         for c in _calls(tree, "Image.rename")

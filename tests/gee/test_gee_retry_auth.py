@@ -281,6 +281,7 @@ def test_settings_defaults_and_yaml_shape() -> None:
     assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
     assert s.dem.source == "auto" and s.s1.terrain_model == "landcover"
     assert s.assets.worldcover == "ESA/WorldCover/v200"
+    assert s.assets.s1 == "COPERNICUS/S1_GRD_FLOAT"
     assert s.assets.copernicus_dem == "COPERNICUS/DEM/GLO30_2024_1"
     assert s.high_volume_endpoint is False
 
