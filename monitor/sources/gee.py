@@ -127,6 +127,8 @@ class GeeSource:
                 for label in ("pre", "post")
             },
             bands,
+            layers=bands,
+            empty_causes=request.assets.empty_causes(),
         )
         attrs = {
             "region": area.name,

@@ -171,7 +171,10 @@ def test_sar_only_path_when_post_optical_is_missing() -> None:
     )
     with server.installed():
         stack = _source().features(AREA, PRE, POST)
-    assert stack.attrs["status"] == "S2 post window 2024-08-16/2024-09-15: no acquisition"
+    assert stack.attrs["status"].split("; ") == [
+        "S2 post window 2024-08-16/2024-09-15: no acquisition",
+        "empty bands (entirely NaN): dNDVI",
+    ]
     assert stack.attrs["s2_dates_post"] == ""
     assert np.isnan(stack["dNDVI"]).all() and np.isfinite(stack["dVV"]).all()
     assert (stack["s2_clear_post"] == 0).all()
