@@ -227,7 +227,10 @@ def _canopy(settings: GeeSettings, region: str, south: float, north: float) -> R
             "canopy_height_boreal to null to go without (the band is then NaN and the 'all' "
             "setting is not used)"
         )
-    note = " and ".join(f"{asset} covers {extent}" for asset, extent in used)
+    if len(used) == 1:
+        note = f"covers {used[0][1]}"
+    else:
+        note = " and ".join(f"{asset} covers {extent}" for asset, extent in used)
     return ResolvedBand("canopy_height", tuple(asset for asset, _ in used), note, True)
 
 

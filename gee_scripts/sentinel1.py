@@ -31,6 +31,7 @@ __all__ = [
     "incidence_angle",
     "median_db",
     "observation_count",
+    "prepared_scene",
     "s1_collection",
     "speckle_filter",
 ]
@@ -123,6 +124,12 @@ def speckle_filter(image: ee.Image, s1: S1Settings) -> ee.Image:
     return _SPECKLE_FILTERS[s1.speckle_filter](image, s1.speckle_kernel_px)
 
 
+def prepared_scene(image: ee.Image, s1: S1Settings) -> ee.Image:
+    """A raw ``S1_GRD_FLOAT`` scene ready for flattening: border noise masked, VV and VH (linear,
+    speckle-filtered as configured) and the interpolated ``angle``."""
+    return speckle_filter(_prepared(edge_mask(image, s1)), s1)
+
+
 def flattened_collection(
     collection: ee.ImageCollection,
     elevation: ee.Image,
@@ -136,9 +143,8 @@ def flattened_collection(
     """
 
     def prepare(image: ee.Image) -> ee.Image:
-        linear = speckle_filter(_prepared(edge_mask(image, s1)), s1)
         flat = flatten(
-            linear,
+            prepared_scene(image, s1),
             elevation,
             model=s1.terrain_model,
             buffer_m=s1.layover_shadow_buffer_m,

@@ -83,7 +83,7 @@ class GeeSource:
     ) -> None:
         self.settings = settings or GeeSettings()
         self.progress = progress
-        self._backoff = backoff_from(self.settings.retry)
+        self.backoff = backoff_from(self.settings.retry)
         if initialize:
             ee_initialize(self.settings)
 
@@ -112,7 +112,7 @@ class GeeSource:
             shape=request.grid.shape,
             chunk_px=self.settings.chunk_px,
             max_workers=self.settings.max_workers,
-            retry=self._backoff,
+            retry=self.backoff,
             progress=self.progress,
             label=area.name,
         )
@@ -160,12 +160,12 @@ class GeeSource:
         """Scene dates of both sensors in both windows (one Earth Engine request, retried)."""
         request = self._request(area, pre, post)
         query = availability_query(
-            self._geometry(area), request.pre, request.post, area.orbit_pass, self.settings
+            self.geometry_of(area), request.pre, request.post, area.orbit_pass, self.settings
         )
         info = call_with_retry(
             query.getInfo,
             what=f"scene availability for region {area.name} (pre {pre}, post {post})",
-            policy=self._backoff,
+            policy=self.backoff,
         )
         return parse_availability(info)
 
@@ -190,7 +190,7 @@ class GeeSource:
             transform=_transform(request.grid),
             shape=request.grid.shape,
             settings=self.settings.export,
-            retry=self._backoff,
+            retry=self.backoff,
         )
 
     def assets(self, area: AreaOfInterest) -> ResolvedAssets:
@@ -206,12 +206,13 @@ class GeeSource:
         )
 
     @staticmethod
-    def _geometry(area: AreaOfInterest) -> ee.Geometry:
+    def geometry_of(area: AreaOfInterest) -> ee.Geometry:
+        """The region's polygon as a planar EPSG:4326 ``ee.Geometry`` (the scene search)."""
         return ee.Geometry(mapping(area.geometry), opt_proj="EPSG:4326", opt_geodesic=False)
 
     def _image(self, request: _Request, availability: Availability) -> ee.Image:
         return feature_image(
-            self._geometry(request.area),
+            self.geometry_of(request.area),
             request.pre,
             request.post,
             orbit_pass=request.area.orbit_pass,
