@@ -27,6 +27,7 @@ import ee
 from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
+from gee_scripts.terrain_flattening import sign_check_image
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "availability_query",
     "feature_image",
     "parse_availability",
+    "sign_check_scene",
 ]
 
 RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
@@ -237,3 +239,24 @@ def feature_image(
     ]
     image = ee.Image.cat(*[layer.toFloat() for layer in layers])
     return image.set("system:time_start", ee.Date(post[0]).millis()).rename(list(FLAT_BANDS))
+
+
+def sign_check_scene(
+    geometry: ee.Geometry,
+    window: Window,
+    *,
+    orbit_pass: str,
+    settings: GeeSettings,
+    assets: ResolvedAssets,
+) -> ee.Image:
+    """:func:`gee_scripts.terrain_flattening.sign_check_image` of the first Sentinel-1 scene of
+    ``window`` over ``geometry``, prepared and flattened as the feature image's scenes are (the
+    ``gee check`` sign check)."""
+    raw = ee.Image(sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets).first())
+    return sign_check_image(
+        sentinel1.prepared_scene(raw, settings.s1),
+        context.dem_image(assets.elevation),
+        model=settings.s1.terrain_model,
+        landcover=context.landcover(assets.landcover),
+        footprint=raw.geometry(),
+    )

@@ -22,8 +22,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from typing import Any
 
 import ee
 import numpy as np
@@ -43,6 +45,7 @@ __all__ = [
     "REQUEST_BYTE_LIMIT",
     "XEE_GETITEM_KWARGS",
     "Transform",
+    "counted_requests",
     "fetch_bands",
     "fetch_flat",
     "fit_grid",
@@ -289,6 +292,31 @@ def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
         else:
             out[name] = np.asarray(stack[name].values, dtype=np.float32)
     return out
+
+
+@contextmanager
+def counted_requests() -> Iterator[dict[str, int]]:
+    """Count the ``ee.data.computeValue`` and ``computePixels`` calls made inside (whatever
+    serves them: the server, or a stand-in installed before)."""
+    counts = {"computeValue": 0, "computePixels": 0}
+    lock = threading.Lock()
+    value, pixels = ee.data.computeValue, ee.data.computePixels
+
+    def counted_value(obj: Any) -> Any:
+        with lock:
+            counts["computeValue"] += 1
+        return value(obj)
+
+    def counted_pixels(params: Any) -> Any:
+        with lock:
+            counts["computePixels"] += 1
+        return pixels(params)
+
+    ee.data.computeValue, ee.data.computePixels = counted_value, counted_pixels
+    try:
+        yield counts
+    finally:
+        ee.data.computeValue, ee.data.computePixels = value, pixels
 
 
 def requests_per_fetch(shape: tuple[int, int], chunk_px: int) -> int:

@@ -23,22 +23,20 @@ Offline, the tests run it against the stand-in server (:class:`gee_scripts.offli
 from __future__ import annotations
 
 import argparse
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import ee
 import numpy as np
 from shapely.geometry import box
 
-from gee_scripts import context, fetch, sentinel1
+from gee_scripts import fetch
+from gee_scripts.assembly import sign_check_scene
 from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
-from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, sign_check_image
+from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS
 from monitor.grid import Grid, region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
@@ -220,30 +218,6 @@ class RegionCheck:
         return out
 
 
-@contextmanager
-def _counted_requests() -> Iterator[dict[str, int]]:
-    """Count ``ee.data.computeValue``/``computePixels`` calls (whatever serves them) inside."""
-    counts = {"computeValue": 0, "computePixels": 0}
-    lock = threading.Lock()
-    value, pixels = ee.data.computeValue, ee.data.computePixels
-
-    def counted_value(obj: Any) -> Any:
-        with lock:
-            counts["computeValue"] += 1
-        return value(obj)
-
-    def counted_pixels(params: Any) -> Any:
-        with lock:
-            counts["computePixels"] += 1
-        return pixels(params)
-
-    ee.data.computeValue, ee.data.computePixels = counted_value, counted_pixels
-    try:
-        yield counts
-    finally:
-        ee.data.computeValue, ee.data.computePixels = value, pixels
-
-
 def tile_area(region: AreaOfInterest, tile_px: int) -> tuple[AreaOfInterest, Grid]:
     """The region's central ``tile_px`` x ``tile_px`` window (clipped to its grid) as an area of
     its own, and that window's grid (the tile polygon is inset by 0.5 m so that the snapped grid
@@ -273,19 +247,12 @@ def _sign_check(
     else:
         return None
     settings = source.settings
-    assets = source.assets(area)
-    geometry = GeeSource.geometry_of(area)
-    raw = ee.Image(
-        sentinel1.s1_collection(
-            geometry, *gee_window(window), area.orbit_pass, settings.assets
-        ).first()
-    )
-    image = sign_check_image(
-        sentinel1.prepared_scene(raw, settings.s1),
-        context.dem_image(assets.elevation),
-        model=settings.s1.terrain_model,
-        landcover=context.landcover(assets.landcover),
-        footprint=raw.geometry(),
+    image = sign_check_scene(
+        GeeSource.geometry_of(area),
+        gee_window(window),
+        orbit_pass=area.orbit_pass,
+        settings=settings,
+        assets=source.assets(area),
     )
     a, b, c, d, e, f = tuple(grid.transform)[:6]
     bands = fetch.fetch_bands(
@@ -318,7 +285,7 @@ def check_region(
         post=str(post),
     )
     started = time.perf_counter()
-    with _counted_requests() as counts:
+    with fetch.counted_requests() as counts:
         try:
             result.assets = source.assets(area)
             stack = source.features(area, pre, post)
