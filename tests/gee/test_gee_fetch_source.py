@@ -360,9 +360,11 @@ def test_slow_tiles_end_at_the_region_deadline() -> None:
     finally:
         release.set()
     elapsed = time.monotonic() - started
-    # 1 s deadline for the region; 1 s of slack for the availability and metadata requests and
-    # thread start-up on a loaded 2-core machine (the old code waited for each hanging tile).
-    assert elapsed < 2.0
+    # The region's deadline is 1 s from the start of its fetch; up to 2 s more for the
+    # availability and metadata requests before it and for thread start-up on a loaded 2-core
+    # machine (measured 1.3-1.6 s). The old code waited 20 s for each hanging tile attempt.
+    assert elapsed < 3.0
+    assert time.monotonic() - started_tiles[0] < 1.5  # the tiles ended at the deadline
     assert 1 <= len(started_tiles) <= 2  # max_workers = 2 tiles were asked, none finished
 
 
