@@ -322,5 +322,4 @@ def counted_requests() -> Iterator[dict[str, int]]:
 def requests_per_fetch(shape: tuple[int, int], chunk_px: int) -> int:
     """computePixels requests for one fetch: one per tile, all bands at once (the metadata
     request is not counted here)."""
-    height, width = shape
-    return math.ceil(height / chunk_px) * math.ceil(width / chunk_px)
+    return len(tile_windows(shape, chunk_px))

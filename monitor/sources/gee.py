@@ -2,11 +2,14 @@
 
 :class:`GeeSource` implements :class:`monitor.sources.base.Source` over :mod:`gee_scripts`
 (which takes plain arguments: an ``ee.Geometry``, ISO dates, the grid's CRS/transform/shape).
-Per region and date it makes one availability request (scene dates of both sensors in both
-windows), builds the feature image and fetches it with xee onto the region's grid
-(:func:`monitor.grid.region_grid`), so that the result lines up pixel for pixel with the
-archive source's stack. A sensor/window without data is reported in the stack's ``status`` and
-its bands are NaN; :class:`DataUnavailable` only when neither sensor has any scene.
+Before any request for a region it resolves the asset of each static band for the region's
+latitudes (:func:`gee_scripts.coverage.resolve_assets`; a region no asset covers is refused
+with the band, asset and region named). Per region and date it makes one availability request
+(scene dates of both sensors in both windows), builds the feature image and fetches it with xee
+onto the region's grid (:func:`monitor.grid.region_grid`), so that the result lines up pixel for
+pixel with the archive source's stack. A sensor/window without data is reported in the stack's
+``status`` and its bands are NaN, as is a band that came back entirely NaN (with the asset that
+had no data); :class:`DataUnavailable` only when neither sensor has any scene.
 """
 
 from __future__ import annotations
