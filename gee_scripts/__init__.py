@@ -4,7 +4,8 @@ Modules take plain arguments (an ``ee.Geometry``, ISO dates, a grid's CRS/transf
 never monitor objects; ``monitor.sources.gee.GeeSource`` drives them.
 
 - :mod:`~gee_scripts.settings` the ``source: {type: gee}`` configuration block (no ``ee``)
-- :mod:`~gee_scripts.auth` service-account key or application-default credentials
+- :mod:`~gee_scripts.auth` service-account key or application-default credentials, endpoint
+- :mod:`~gee_scripts.coverage` which asset serves each static band, by the region's latitudes
 - :mod:`~gee_scripts.sentinel2` cloud/shadow masks, NDVI, greenest-pixel composite, counts
 - :mod:`~gee_scripts.sentinel1` GRD filters, edge mask, speckle filter, dB medians, counts
 - :mod:`~gee_scripts.terrain_flattening` Vollrath et al. (2020) angular terrain flattening
@@ -12,7 +13,8 @@ never monitor objects; ``monitor.sources.gee.GeeSource`` drives them.
 - :mod:`~gee_scripts.assembly` the availability probe and the 29-band feature image
 - :mod:`~gee_scripts.fetch` xee fetch onto the region grid, bands -> feature stack
 - :mod:`~gee_scripts.export` batch export to Cloud Storage or Drive
-- :mod:`~gee_scripts.retry` backoff for quota and transient errors
+- :mod:`~gee_scripts.retry` the one retry layer: failures classified by message and status,
+  bounded backoff, deadlines inside attempts
 - :mod:`~gee_scripts.offline` ``ee`` without a server: offline init, graph walking, a
   stand-in that serves arrays for ``computeValue``/``computePixels``
 

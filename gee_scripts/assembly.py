@@ -25,7 +25,9 @@ from typing import Any
 import ee
 
 from gee_scripts import context, sentinel1, sentinel2
+from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
+from gee_scripts.terrain_flattening import sign_check_image
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "availability_query",
     "feature_image",
     "parse_availability",
+    "sign_check_scene",
 ]
 
 RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
@@ -156,15 +159,16 @@ def feature_image(
     post: Window,
     *,
     orbit_pass: str,
-    region: str,
     settings: GeeSettings,
     availability: Availability,
+    assets: ResolvedAssets,
 ) -> ee.Image:
-    """The feature stack of ``region`` as one float image with bands :data:`FLAT_BANDS`.
+    """The feature stack of a region as one float image with bands :data:`FLAT_BANDS`.
 
     ``geometry`` (EPSG:4326) bounds the scene search; ``pre``/``post`` are ISO-date windows,
-    end exclusive; ``orbit_pass`` selects Sentinel-1 passes; ``region`` picks a per-region DEM
-    override. The last operation is ``rename(FLAT_BANDS)``.
+    end exclusive; ``orbit_pass`` selects Sentinel-1 passes; ``assets`` are the static layers'
+    assets resolved for the region (:func:`gee_scripts.coverage.resolve_assets`). The last
+    operation is ``rename(FLAT_BANDS)``.
     """
     av = availability
     pre_ndvi, pre_rgb, clear_pre, day_pre = _optical(
@@ -175,8 +179,8 @@ def feature_image(
     )
     d_ndvi = post_ndvi.subtract(pre_ndvi).rename("dNDVI")
 
-    elevation = context.dem_image(region, settings.dem, settings.assets)
-    landcover = context.landcover(settings.assets)
+    elevation = context.dem_image(assets.elevation)
+    landcover = context.landcover(assets.landcover)
     flattened: dict[str, ee.ImageCollection] = {}
     for which, window, present in (
         ("pre", pre, bool(av.s1_dates_pre)),
@@ -214,11 +218,12 @@ def feature_image(
         sar["post"].select([1], ["postVH"]),
         d_sar.select("dVH"),
         geometry_layers,
-        # Continuous 30 m layers interpolated onto the 10 m grid; class maps stay nearest.
-        elevation.resample("bilinear"),
-        context.slope(elevation).resample("bilinear"),
-        context.kg_climate(settings.assets),
-        context.canopy_height(settings.assets).resample("bilinear"),
+        # Continuous 30 m layers interpolated onto the 10 m grid (per image, before any mosaic:
+        # gee_scripts.context); class maps stay nearest.
+        elevation,
+        context.slope(elevation),
+        context.kg_climate(assets.kg_climate),
+        context.canopy_height(assets.canopy_height),
         landcover,
         d_ndvi,
         pre_ndvi,
@@ -234,3 +239,24 @@ def feature_image(
     ]
     image = ee.Image.cat(*[layer.toFloat() for layer in layers])
     return image.set("system:time_start", ee.Date(post[0]).millis()).rename(list(FLAT_BANDS))
+
+
+def sign_check_scene(
+    geometry: ee.Geometry,
+    window: Window,
+    *,
+    orbit_pass: str,
+    settings: GeeSettings,
+    assets: ResolvedAssets,
+) -> ee.Image:
+    """:func:`gee_scripts.terrain_flattening.sign_check_image` of the first Sentinel-1 scene of
+    ``window`` over ``geometry``, prepared and flattened as the feature image's scenes are (the
+    ``gee check`` sign check)."""
+    raw = ee.Image(sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets).first())
+    return sign_check_image(
+        sentinel1.prepared_scene(raw, settings.s1),
+        context.dem_image(assets.elevation),
+        model=settings.s1.terrain_model,
+        landcover=context.landcover(assets.landcover),
+        footprint=raw.geometry(),
+    )

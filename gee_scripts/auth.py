@@ -16,10 +16,17 @@ from typing import Any
 
 import ee
 
-from gee_scripts.retry import Backoff, call_with_retry
+from gee_scripts.retry import backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
 
-__all__ = ["HIGH_VOLUME_URL", "AuthError", "Credentials", "initialize", "resolve_credentials"]
+__all__ = [
+    "HIGH_VOLUME_URL",
+    "AuthError",
+    "Credentials",
+    "endpoint_url",
+    "initialize",
+    "resolve_credentials",
+]
 
 HIGH_VOLUME_URL = "https://earthengine-highvolume.googleapis.com"
 
@@ -100,25 +107,29 @@ def resolve_credentials(
     return Credentials(creds, project or None, description)
 
 
+def endpoint_url(settings: GeeSettings) -> str | None:
+    """The endpoint ``ee.Initialize`` is given: the high-volume one when configured, else
+    ``None`` (the client's default, the standard endpoint)."""
+    return HIGH_VOLUME_URL if settings.high_volume_endpoint else None
+
+
 def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) -> Credentials:
-    """Initialise ``ee`` for real requests: credentials, project, request deadline, retries."""
+    """Initialise ``ee`` for real requests: credentials, project, endpoint, request deadline.
+
+    :mod:`gee_scripts.retry` is the only layer that retries, so the client's own retries of
+    429/5xx answers are turned off (``ee.data.setMaxRetries(0)``) before the first request."""
     resolved = resolve_credentials(settings, environ)
     if resolved.project is None and not resolved.description.startswith("service account"):
         raise AuthError(
             "no Cloud project for Earth Engine: set source.project or the environment variable "
             f"{settings.project_env}"
         )
-    policy = Backoff(
-        attempts=settings.retry.attempts,
-        initial_delay_s=settings.retry.initial_delay_s,
-        max_delay_s=settings.retry.max_delay_s,
-        total_timeout_s=settings.retry.total_timeout_s,
-    )
-    url = HIGH_VOLUME_URL if settings.high_volume_endpoint else None
+    url = endpoint_url(settings)
+    ee.data.setMaxRetries(0)
     call_with_retry(
         lambda: ee.Initialize(resolved.credentials, url=url, project=resolved.project),
         what="Earth Engine initialisation",
-        policy=policy,
+        policy=backoff_from(settings.retry),
     )
     ee.data.setDeadline(int(settings.retry.request_timeout_s * 1000))
     log.info(

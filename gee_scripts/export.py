@@ -95,14 +95,16 @@ def wait_for(
     *,
     timeout_s: float = 3600.0,
     poll_s: float = 30.0,
+    retry: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
     """Poll ``task`` until it finishes; raise :class:`EarthEngineError` if it fails or the
-    timeout passes. Returns the final status."""
+    timeout passes. Returns the final status. Each poll is retried by ``retry`` (the client's
+    own retries are off: :mod:`gee_scripts.retry` is the one layer)."""
     started = clock()
     while True:
-        status = task.status()
+        status = call_with_retry(task.status, what="status of an export task", policy=retry)
         state = status.get("state")
         if state == "COMPLETED":
             return status

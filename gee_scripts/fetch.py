@@ -5,10 +5,11 @@ The feature image is handed to xee as a collection of one-band images (one per b
 name in the ``band`` property), opened on an explicit grid (CRS, affine transform, shape), so
 that xee's index dimension runs over the bands and **one** ``ee.data.computePixels`` request
 per tile of ``chunk_px`` x ``chunk_px`` pixels returns every band at once: Earth Engine then
-evaluates the shared composites once per tile instead of once per band. The tiles of a row are
-fetched in parallel (``max_workers``), failures retried with backoff; masked pixels come back
-as NaN. A request carries ``bands x chunk_px² x 5`` bytes (float32 and the mask byte), which
-must stay under the 48 MiB computePixels limit: :data:`MAX_CHUNK_PX` for the feature image.
+evaluates the shared composites once per tile instead of once per band. Tiles are fetched in
+parallel (``max_workers``), each retried on its own by :mod:`gee_scripts.retry` (xee's own
+retries are off); masked pixels come back as NaN. A request carries ``bands x chunk_px² x 5``
+bytes (float32 and the mask byte), which must stay under the 48 MiB computePixels limit:
+:data:`MAX_CHUNK_PX` for the feature image.
 
 Coordinates are recomputed from the grid with the same formula as ``monitor.grid.Grid``
 (pixel centres ``x0 + (i + 0.5) * res``), so that stacks from Earth Engine and from the
@@ -19,7 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from typing import Any
 
 import ee
 import numpy as np
@@ -37,12 +43,16 @@ from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 __all__ = [
     "MAX_CHUNK_PX",
     "REQUEST_BYTE_LIMIT",
+    "XEE_GETITEM_KWARGS",
     "Transform",
+    "counted_requests",
+    "fetch_bands",
     "fetch_flat",
     "fit_grid",
     "flatten_stack",
     "open_flat",
     "requests_per_fetch",
+    "tile_windows",
     "to_feature_stack",
 ]
 
@@ -51,6 +61,8 @@ log = logging.getLogger(__name__)
 Transform = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), GDAL order
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels answer limit
 MAX_CHUNK_PX = math.isqrt(REQUEST_BYTE_LIMIT // (len(FLAT_BANDS) * 5)) // 16 * 16
+# xee retries every EEException (permanent ones too) up to 6 times; here it does not retry at all.
+XEE_GETITEM_KWARGS: dict[str, int] = {"max_retries": 0}
 
 
 def fit_grid(
@@ -75,10 +87,12 @@ def open_flat(
     chunk_px: int = 512,
     max_workers: int = 4,
     retry: Backoff | None = None,
+    deadline: float | None = None,
 ) -> xr.Dataset:
     """Open the ``band_names`` of ``image`` lazily with xee on the grid ``crs``/``transform``/
     ``shape`` (height, width): variable ``value`` with dims ``(band, y, x)``. One metadata
-    request is made now (retried); pixels are requested on load."""
+    request is made now (retried here); pixels are requested on load, and xee's own retries are
+    off (``max_retries`` 0): :mod:`gee_scripts.retry` is the one layer that retries."""
     retry = retry or Backoff()
     height, width = shape
     a, b, c, d, e, f = (float(v) for v in transform)
@@ -104,15 +118,100 @@ def open_flat(
             primary_dim_property="band",
             io_chunks={"index": len(band_names), "width": chunk_px, "height": chunk_px},
             executor_kwargs={"max_workers": max_workers},
-            # xee's own backoff around each computePixels tile request.
-            getitem_kwargs={
-                "max_retries": retry.attempts - 1,
-                "initial_delay": int(retry.initial_delay_s * 1000),
-            },
+            getitem_kwargs=XEE_GETITEM_KWARGS,
         ),
         what=f"metadata of the feature image ({crs}, {width}x{height} px)",
         policy=retry,
+        deadline=deadline,
     )
+
+
+def tile_windows(shape: tuple[int, int], chunk_px: int) -> list[tuple[slice, slice]]:
+    """The ``(rows, cols)`` windows of the tiles of ``shape``, row by row; one computePixels
+    request each (xee's ``io_chunks`` are the same tiles)."""
+    height, width = shape
+    return [
+        (slice(r, min(r + chunk_px, height)), slice(c, min(c + chunk_px, width)))
+        for r in range(0, height, chunk_px)
+        for c in range(0, width, chunk_px)
+    ]
+
+
+def fetch_bands(
+    image: ee.Image,
+    band_names: tuple[str, ...],
+    *,
+    crs: str,
+    transform: Transform,
+    shape: tuple[int, int],
+    chunk_px: int = 512,
+    max_workers: int = 4,
+    retry: Backoff | None = None,
+    progress: bool = True,
+    label: str = "",
+) -> dict[str, np.ndarray]:
+    """The ``band_names`` of ``image`` as ``(height, width)`` float32 arrays (NaN where masked),
+    fetched tile by tile, ``max_workers`` tiles at a time, each tile retried on its own. The
+    whole fetch (metadata and every tile) ends within ``retry.total_timeout_s`` of its start."""
+    retry = retry or Backoff()
+    deadline = time.monotonic() + retry.total_timeout_s
+    flat = open_flat(
+        image,
+        band_names=band_names,
+        crs=crs,
+        transform=transform,
+        shape=shape,
+        chunk_px=chunk_px,
+        max_workers=max_workers,
+        retry=retry,
+        deadline=deadline,
+    )
+    value = flat["value"]
+    # Bands come back in collection order. Their ``band`` labels may be missing (xee then
+    # numbers them, with a warning), so only the count is checked, not the labels.
+    if value.sizes["band"] != len(band_names):
+        raise ValueError(
+            f"the server returned {value.sizes['band']} bands, expected {len(band_names)}"
+        )
+    height, width = shape
+    out = np.full((len(band_names), height, width), np.nan, dtype=np.float32)
+    windows = tile_windows(shape, chunk_px)
+    failed = threading.Event()  # one tile failed for good: start no other
+
+    def fetch(window: tuple[slice, slice]) -> None:
+        if failed.is_set():
+            return
+        rows, cols = window
+        try:
+            out[:, rows, cols] = call_with_retry(
+                lambda: value.isel(y=rows, x=cols).values,
+                what=(
+                    f"pixels of {label or 'region'}, rows {rows.start}-{rows.stop}, "
+                    f"columns {cols.start}-{cols.stop}"
+                ),
+                policy=retry,
+                deadline=deadline,
+            )
+        except BaseException:
+            failed.set()
+            raise
+
+    with (
+        tqdm(
+            total=len(windows), desc=f"fetch {label}".strip(), unit="tile", disable=not progress
+        ) as bar,
+        ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ee-tile") as pool,
+    ):
+        futures = [pool.submit(fetch, window) for window in windows]
+        try:
+            for future in as_completed(futures):
+                future.result()
+                bar.update()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return {name: out[i] for i, name in enumerate(band_names)}
 
 
 def fetch_flat(
@@ -127,46 +226,19 @@ def fetch_flat(
     progress: bool = True,
     label: str = "",
 ) -> dict[str, np.ndarray]:
-    """Every band of ``image`` (:data:`FLAT_BANDS`) as a ``(height, width)`` float32 array
-    (NaN where masked), fetched tile by tile with a progress bar."""
-    retry = retry or Backoff()
-    flat = open_flat(
+    """Every band of the feature image (:data:`FLAT_BANDS`), see :func:`fetch_bands`."""
+    return fetch_bands(
         image,
+        FLAT_BANDS,
         crs=crs,
         transform=transform,
         shape=shape,
         chunk_px=chunk_px,
         max_workers=max_workers,
         retry=retry,
+        progress=progress,
+        label=label,
     )
-    value = flat["value"]
-    # Bands come back in collection order. Their ``band`` labels may be missing (xee then
-    # numbers them, with a warning), so only the count is checked, not the labels.
-    if value.sizes["band"] != len(FLAT_BANDS):
-        raise ValueError(
-            f"the server returned {value.sizes['band']} bands, expected {len(FLAT_BANDS)}"
-        )
-    height, width = shape
-    out = np.full((len(FLAT_BANDS), height, width), np.nan, dtype=np.float32)
-    rows = range(0, height, chunk_px)
-    tiles_per_row = math.ceil(width / chunk_px)
-    with tqdm(
-        total=len(rows) * tiles_per_row,
-        desc=f"fetch {label}".strip(),
-        unit="tile",
-        disable=not progress,
-    ) as bar:
-        for r in rows:
-            # One row of tiles per call: xee requests its tiles in parallel and retries Earth
-            # Engine errors itself; network timeouts and resets are retried here.
-            strip = value.isel(y=slice(r, r + chunk_px))
-            out[:, r : r + chunk_px, :] = call_with_retry(
-                lambda strip=strip: strip.values,
-                what=f"pixels of {label or 'region'}, rows {r}-{min(r + chunk_px, height)}",
-                policy=retry,
-            )
-            bar.update(tiles_per_row)
-    return {name: out[i] for i, name in enumerate(FLAT_BANDS)}
 
 
 def _axes(transform: Transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -222,8 +294,32 @@ def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
+@contextmanager
+def counted_requests() -> Iterator[dict[str, int]]:
+    """Count the ``ee.data.computeValue`` and ``computePixels`` calls made inside (whatever
+    serves them: the server, or a stand-in installed before)."""
+    counts = {"computeValue": 0, "computePixels": 0}
+    lock = threading.Lock()
+    value, pixels = ee.data.computeValue, ee.data.computePixels
+
+    def counted_value(obj: Any) -> Any:
+        with lock:
+            counts["computeValue"] += 1
+        return value(obj)
+
+    def counted_pixels(params: Any) -> Any:
+        with lock:
+            counts["computePixels"] += 1
+        return pixels(params)
+
+    ee.data.computeValue, ee.data.computePixels = counted_value, counted_pixels
+    try:
+        yield counts
+    finally:
+        ee.data.computeValue, ee.data.computePixels = value, pixels
+
+
 def requests_per_fetch(shape: tuple[int, int], chunk_px: int) -> int:
     """computePixels requests for one fetch: one per tile, all bands at once (the metadata
     request is not counted here)."""
-    height, width = shape
-    return math.ceil(height / chunk_px) * math.ceil(width / chunk_px)
+    return len(tile_windows(shape, chunk_px))

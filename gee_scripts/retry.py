@@ -1,9 +1,30 @@
-"""Retries for Earth Engine requests: quota (HTTP 429) and transient errors, with bounded
-exponential backoff and full jitter; permanent errors fail at once with the request named.
+"""The one retry layer for Earth Engine requests: how each failure is treated, bounded backoff
+with full jitter, and a deadline that holds inside an attempt, not only between attempts.
 
 ``earthengine-api`` turns an HTTP error into an :class:`ee.EEException` that carries only the
-server's message, so a failure is classified by the HTTP status of the underlying error when
-there is one (``__context__``/``__cause__``) and otherwise by the message.
+server's message, raised while the ``HttpError`` is handled (so the status is on its
+``__context__``). The service answers several conditions with the same status: "Computation timed
+out." and "User memory limit exceeded." are both HTTP 400, like a missing asset, while "Too many
+concurrent aggregations." is a concurrency limit. A failure is therefore classified by its message
+*and* its status together (:func:`classify`), the message first:
+
+==========================================  ==========  =====================================
+condition                                   treatment   retries
+==========================================  ==========  =====================================
+network timeout, reset, refused             transient   up to ``attempts - 1``
+quota, rate or concurrency limit (any       transient   up to ``attempts - 1``
+status; 429 "Too many concurrent
+aggregations", "Quota exceeded", ...)
+HTTP 408, 429, 500, 502, 503, 504           transient   up to ``attempts - 1``
+"Computation timed out." (HTTP 400)         timeout     ``computation_timeout_retries``
+"User memory limit exceeded." (HTTP 400)    permanent   none (smaller tiles or export)
+any other 4xx (missing asset, bad band,     permanent   none
+permission)
+==========================================  ==========  =====================================
+
+This module is the only layer that retries: :func:`gee_scripts.auth.initialize` sets the
+client's own retries to 0 (``ee.data.setMaxRetries``) and :mod:`gee_scripts.fetch` turns xee's
+off (``getitem_kwargs={"max_retries": 0}``), so a failure is retried here, once per attempt.
 """
 
 from __future__ import annotations
@@ -11,51 +32,55 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import ee
 
-__all__ = ["Backoff", "EarthEngineError", "call_with_retry", "is_transient"]
+from gee_scripts.settings import RetrySettings
+
+__all__ = [
+    "Backoff",
+    "EarthEngineError",
+    "Failure",
+    "backoff_from",
+    "call_with_retry",
+    "classify",
+    "is_transient",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+Treatment = Literal["transient", "timeout", "permanent"]
+
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_PERMANENT_STATUS = frozenset({400, 401, 403, 404})
-# Lower-case fragments of Earth Engine messages for quota and transient server conditions.
-_TRANSIENT_MESSAGES = (
-    "too many requests",
+# Lower-case fragments of Earth Engine messages, checked before the status (first match wins).
+_TIMEOUT_MESSAGES = ("computation timed out",)
+_MEMORY_MESSAGES = ("user memory limit exceeded",)
+_LIMIT_MESSAGES = (
     "too many concurrent",
+    "too many requests",
     "rate limit",
     "concurrency limit",
     "quota exceeded",
     "resource_exhausted",
     "resource exhausted",
     "capacity exceeded",
+)
+# Server faults worth retrying when no status is known (an EEException without its HttpError).
+_SERVER_MESSAGES = (
     "internal error",
     "backend error",
     "service unavailable",
     "temporarily unavailable",
     "deadline exceeded",
-    "computation timed out",
     "connection reset",
     "connection aborted",
-)
-# Fragments that mark an error as the caller's (retrying cannot help), checked first.
-_PERMANENT_MESSAGES = (
-    "user memory limit exceeded",
-    "not found",
-    "does not exist",
-    "permission",
-    "not authorized",
-    "unauthorized",
-    "invalid",
-    "pattern",
-    "no band named",
 )
 
 
@@ -64,19 +89,49 @@ class EarthEngineError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Failure:
+    """How a failure is treated: ``transient`` (backoff, up to the attempts), ``timeout`` (the
+    computation ran past the service's limit: retried ``computation_timeout_retries`` times) or
+    ``permanent`` (never retried); ``reason`` says which rule decided, ``advice`` what to do."""
+
+    treatment: Treatment
+    reason: str
+    advice: str = ""
+
+
+_SMALLER = (
+    "make the request smaller: lower source.chunk_px (fewer pixels per request), or export the "
+    "region with GeeSource.export (batch, no 5-minute limit)"
+)
+
+
+@dataclass(frozen=True)
 class Backoff:
-    """Retry policy: at most ``attempts`` tries, delays ``initial_delay_s * 2**n`` capped at
-    ``max_delay_s`` with full jitter, and no retry that would end past ``total_timeout_s``."""
+    """Retry policy: at most ``attempts`` tries (``computation_timeout_retries + 1`` for a
+    computation that timed out), delays ``initial_delay_s * 2**n`` capped at ``max_delay_s``
+    with full jitter, and everything, attempts included, over within ``total_timeout_s``."""
 
     attempts: int = 6
     initial_delay_s: float = 1.0
     max_delay_s: float = 60.0
     total_timeout_s: float = 900.0
+    computation_timeout_retries: int = 1
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait after failed try number ``attempt`` (0-based)."""
         ceiling = min(self.max_delay_s, self.initial_delay_s * 2.0**attempt)
         return ceiling * rng()
+
+
+def backoff_from(settings: RetrySettings) -> Backoff:
+    """The :class:`Backoff` of the ``source.retry`` block."""
+    return Backoff(
+        attempts=settings.attempts,
+        initial_delay_s=settings.initial_delay_s,
+        max_delay_s=settings.max_delay_s,
+        total_timeout_s=settings.total_timeout_s,
+        computation_timeout_retries=settings.computation_timeout_retries,
+    )
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -95,21 +150,62 @@ def _http_status(exc: BaseException) -> int | None:
     return None
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether retrying ``exc`` may succeed: quota, rate limits, server and network faults."""
+def classify(exc: BaseException) -> Failure:
+    """The treatment of ``exc`` by its message and HTTP status together (see the module)."""
     if isinstance(exc, (TimeoutError, socket.timeout, ConnectionError)):
-        return True
+        return Failure("transient", f"network: {type(exc).__name__}")
     status = _http_status(exc)
+    shown = f"HTTP {status}" if status is not None else "no HTTP status"
+    message = str(exc).lower()
+    if any(m in message for m in _TIMEOUT_MESSAGES):
+        return Failure(
+            "timeout",
+            f"computation timed out ({shown}): the service ends interactive requests after "
+            "5 minutes",
+            _SMALLER,
+        )
+    if any(m in message for m in _MEMORY_MESSAGES):
+        return Failure("permanent", f"user memory limit exceeded ({shown})", _SMALLER)
+    if any(m in message for m in _LIMIT_MESSAGES):
+        return Failure("transient", f"quota, rate or concurrency limit ({shown})")
     if status in _TRANSIENT_STATUS:
-        return True
-    if status in _PERMANENT_STATUS:
-        return False
-    if isinstance(exc, ee.EEException):
-        message = str(exc).lower()
-        if any(m in message for m in _PERMANENT_MESSAGES):
-            return False
-        return any(m in message for m in _TRANSIENT_MESSAGES)
-    return False
+        return Failure("transient", f"HTTP {status}")
+    if status is not None and 400 <= status < 500:
+        return Failure("permanent", f"HTTP {status}")
+    if isinstance(exc, ee.EEException) and any(m in message for m in _SERVER_MESSAGES):
+        return Failure("transient", f"server fault ({shown})")
+    return Failure("permanent", f"{type(exc).__name__} ({shown})")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is ever retried (transient, or a computation that timed out)."""
+    return classify(exc).treatment != "permanent"
+
+
+class _AttemptTimedOut(Exception):
+    pass
+
+
+def _bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:
+    """``fn()`` in a daemon thread, waited for at most ``timeout_s`` seconds. A call still
+    running then is abandoned (its HTTP deadline, ``ee.data.setDeadline``, ends it later)."""
+    outcome: dict[str, object] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"ee-attempt: {what}"[:60], daemon=True).start()
+    if not done.wait(max(timeout_s, 0.0)):
+        raise _AttemptTimedOut
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
 def call_with_retry(
@@ -117,38 +213,67 @@ def call_with_retry(
     *,
     what: str,
     policy: Backoff | None = None,
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
 ) -> T:
-    """Call ``fn`` until it succeeds, retrying transient failures per ``policy``.
+    """Call ``fn`` until it succeeds, retrying per :func:`classify` and ``policy``.
 
     ``what`` names the request in log lines and errors (e.g. ``"S2 availability, region
-    valtellina-alps"``). Raises :class:`EarthEngineError` (chained to the last failure) when a
-    permanent error occurs, the attempts are spent, or the next wait would pass the deadline.
+    valtellina-alps"``). The call ends within ``policy.total_timeout_s`` of its start, or by
+    ``deadline`` (a ``clock()`` time shared by several calls, e.g. all tiles of a region) if that
+    comes first: each attempt runs in a worker thread that is waited for only until then.
+    Raises :class:`EarthEngineError` (chained to the last failure) when a permanent error occurs,
+    the attempts are spent or the deadline passes.
     """
     policy = policy or Backoff()
     started = clock()
+    end = started + policy.total_timeout_s
+    if deadline is not None:
+        end = min(end, deadline)
+    timeouts = 0
     for attempt in range(policy.attempts):
+        left = end - clock()
+        if left <= 0:
+            raise EarthEngineError(f"{what}: no time left before the deadline")
         try:
-            return fn()
+            return _bounded(fn, left, what)
+        except _AttemptTimedOut:
+            raise EarthEngineError(
+                f"{what}: gave up after {clock() - started:.1f} s, attempt {attempt + 1} still "
+                f"running at the deadline (source.retry.total_timeout_s = "
+                f"{policy.total_timeout_s:g} s)"
+            ) from None
         except Exception as exc:
-            if not is_transient(exc):
-                raise EarthEngineError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            failure = classify(exc)
+            if failure.treatment == "permanent":
+                advice = f"; {failure.advice}" if failure.advice else ""
+                raise EarthEngineError(
+                    f"{what}: {type(exc).__name__}: {exc} (not retried: {failure.reason}{advice})"
+                ) from exc
+            if failure.treatment == "timeout":
+                timeouts += 1
+                if timeouts > policy.computation_timeout_retries:
+                    raise EarthEngineError(
+                        f"{what}: {exc} ({failure.reason}; tried {timeouts} times; "
+                        f"{failure.advice})"
+                    ) from exc
             if attempt + 1 >= policy.attempts:
                 raise EarthEngineError(
                     f"{what}: still failing after {policy.attempts} attempts: {exc}"
                 ) from exc
             wait = policy.delay(attempt, rng)
-            if clock() - started + wait > policy.total_timeout_s:
+            if clock() + wait >= end:
                 raise EarthEngineError(
-                    f"{what}: gave up after {clock() - started:.0f} s "
-                    f"(limit {policy.total_timeout_s:.0f} s): {exc}"
+                    f"{what}: gave up after {clock() - started:.1f} s (limit "
+                    f"{end - started:.0f} s): {exc}"
                 ) from exc
             log.warning(
-                "%s: transient failure (%s), retry %d/%d in %.1f s",
+                "%s: %s (%s), retry %d/%d in %.1f s",
                 what,
                 exc,
+                failure.reason,
                 attempt + 1,
                 policy.attempts - 1,
                 wait,

@@ -6,13 +6,18 @@ stack using either a volumetric or a surface model [...] Sentinel-1 composites w
 taking the median of the terrain-corrected image collections and changing images (post minus
 pre-event image composite)."
 
-``COPERNICUS/S1_GRD`` holds σ0 in dB; filtering and flattening work on linear power, the
-median is taken in dB (the median commutes with the monotonic dB transform).
+The scenes come from ``COPERNICUS/S1_GRD_FLOAT`` (σ0 as linear power; the catalogue's pointer
+for linear values, updated faster than the dB collection, and what gee_s1_ard uses): filtering
+and flattening work on linear power, the median is taken in dB (the median commutes with the
+monotonic dB transform).
+
+The ``angle`` band is a coarse grid of ellipsoid incidence angles; it is interpolated
+bilinearly (``resample``, on the scene itself, which has a native projection) wherever it meets
+the 10 m backscatter: the border-noise mask and θi of the terrain flattening. The heading is the
+mean aspect of the angle band on its own grid over the raw scene's footprint.
 """
 
 from __future__ import annotations
-
-import math
 
 import ee
 
@@ -23,8 +28,10 @@ __all__ = [
     "POLARISATIONS",
     "edge_mask",
     "flattened_collection",
+    "incidence_angle",
     "median_db",
     "observation_count",
+    "prepared_scene",
     "s1_collection",
     "speckle_filter",
 ]
@@ -56,22 +63,27 @@ def s1_collection(
     return collection
 
 
+def incidence_angle(image: ee.Image) -> ee.Image:
+    """The scene's ``angle`` band (degrees), interpolated bilinearly where it is reprojected."""
+    return image.select("angle").resample("bilinear")
+
+
 def edge_mask(image: ee.Image, s1: S1Settings) -> ee.Image:
     """Mask GRD border noise: pixels outside the usable incidence-angle range of the swath, and
-    low-backscatter edge pixels (VV below ``s1.edge_db_threshold`` dB)."""
-    angle = image.select("angle")
+    low-backscatter edge pixels (linear VV below ``s1.edge_db_threshold`` dB)."""
+    angle = incidence_angle(image)
     inside = angle.gt(s1.min_incidence_deg).And(angle.lt(s1.max_incidence_deg))
-    not_edge = image.select("VV").gt(s1.edge_db_threshold)
+    not_edge = image.select("VV").gt(10.0 ** (s1.edge_db_threshold / 10.0))
     return image.updateMask(inside.And(not_edge))
 
 
-def _to_linear(image: ee.Image) -> ee.Image:
+def _prepared(image: ee.Image) -> ee.Image:
+    """VV, VH (linear) and the interpolated ``angle`` of a scene."""
     pols = list(POLARISATIONS)
-    # 10^(dB/10) as exp(dB · ln 10 / 10): the result keeps the scene's footprint (a constant
-    # base would make it unbounded), which the look-direction estimate reduces over.
-    linear = image.select(pols).multiply(math.log(10) / 10).exp().rename(pols)
     return ee.Image(
-        linear.addBands(image.select("angle")).copyProperties(image, ["system:time_start"])
+        image.select(pols)
+        .addBands(incidence_angle(image))
+        .copyProperties(image, ["system:time_start"])
     )
 
 
@@ -112,24 +124,33 @@ def speckle_filter(image: ee.Image, s1: S1Settings) -> ee.Image:
     return _SPECKLE_FILTERS[s1.speckle_filter](image, s1.speckle_kernel_px)
 
 
+def prepared_scene(image: ee.Image, s1: S1Settings) -> ee.Image:
+    """A raw ``S1_GRD_FLOAT`` scene ready for flattening: border noise masked, VV and VH (linear,
+    speckle-filtered as configured) and the interpolated ``angle``."""
+    return speckle_filter(_prepared(edge_mask(image, s1)), s1)
+
+
 def flattened_collection(
     collection: ee.ImageCollection,
     elevation: ee.Image,
     s1: S1Settings,
     landcover: ee.Image | None = None,
 ) -> ee.ImageCollection:
-    """Per scene: edge mask, dB to linear, speckle filter, terrain flattening; bands ``VV``,
-    ``VH`` (γ0 flattened, dB; masked in layover/shadow), ``layover``, ``shadow``, ``liaDeg``."""
+    """Per scene of ``COPERNICUS/S1_GRD_FLOAT`` (linear σ0): edge mask, speckle filter, terrain
+    flattening with the heading reduced over the raw scene's footprint; bands ``VV``, ``VH``
+    (γ0 flattened, dB; masked in layover/shadow), ``layover``, ``shadow``, ``liaDeg``.
+    ``elevation`` is interpolated where it is reprojected (:func:`gee_scripts.context.dem_image`).
+    """
 
     def prepare(image: ee.Image) -> ee.Image:
-        linear = speckle_filter(_to_linear(edge_mask(image, s1)), s1)
         flat = flatten(
-            linear,
+            prepared_scene(image, s1),
             elevation,
             model=s1.terrain_model,
             buffer_m=s1.layover_shadow_buffer_m,
             polarisations=POLARISATIONS,
             landcover=landcover,
+            footprint=image.geometry(),
         )
         pols = list(POLARISATIONS)
         db = flat.select(pols).log10().multiply(10).rename(pols)

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
-DemChoice = Literal["srtm", "copernicus_glo30"]
+DemChoice = Literal["auto", "srtm", "copernicus_glo30"]
 TerrainModel = Literal["landcover", "volume", "surface"]
 SpeckleFilter = Literal["none", "boxcar", "lee"]
 ExportTarget = Literal["cloud_storage", "drive"]
@@ -55,11 +55,13 @@ class CloudMaskSettings(_Strict):
 
 
 class DemSettings(_Strict):
-    """Terrain model: SRTM 30 m (Ganerød et al.) or Copernicus GLO-30 (covers > 60° N), and
-    per-region overrides (an ``ee.Image`` asset ID with an ``elevation`` in metres in its first
-    band, e.g. a national 10 m DEM for Iceland or Norway as in Ganerød et al.)."""
+    """Terrain model: ``auto`` (default) takes SRTM 30 m (Ganerød et al.) where it covers the
+    region (56° S to 60° N) and Copernicus GLO-30 elsewhere; ``srtm`` or ``copernicus_glo30``
+    force one (a region the forced DEM does not cover is refused, naming band, asset and
+    region). Per-region overrides: an ``ee.Image`` asset ID with the elevation in metres in its
+    first band, e.g. a national 10 m DEM for Iceland or Norway as in Ganerød et al."""
 
-    source: DemChoice = "srtm"
+    source: DemChoice = "auto"
     overrides: dict[str, str] = Field(default_factory=dict)  # region name -> image asset ID
 
 
@@ -94,20 +96,25 @@ class S1Settings(_Strict):
 class AssetIds(_Strict):
     """Earth Engine asset IDs; override when a catalogue entry moves or a mirror is used.
 
-    ``kg_climate`` has no entry in the public catalogue: upload the Köppen-Geiger 1986-2010 map
-    (Rubel & Kottek, 5 arc minutes, as in Ganerød et al. Table 2) as an image asset with the class
-    code in its first band and name it here. Without it the ``kg_climate`` band is NaN and the
-    stack's status says so.
+    ``s1`` must hold σ0 as linear power (``COPERNICUS/S1_GRD_FLOAT``, as gee_s1_ard uses).
+    Canopy height (Potapov et al. 2021) comes in two products: ``canopy_height`` (GEDI-calibrated,
+    52° S to 52° N) and ``canopy_height_boreal`` (the boreal extension north of 52° N); a region
+    takes the one(s) covering it (:mod:`gee_scripts.coverage`). ``null`` leaves a band without an
+    asset: it is NaN, the stack's status names the cause and no setting that needs the band is
+    chosen. ``kg_climate`` has no entry in the public catalogue: upload the Köppen-Geiger
+    1986-2010 map (Rubel & Kottek, 5 arc minutes, as in Ganerød et al. Table 2) as an image asset
+    with the class code in its first band and name it here.
     """
 
     s2: str = "COPERNICUS/S2_SR_HARMONIZED"
     cloud_score_plus: str = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
     s2_cloud_probability: str = "COPERNICUS/S2_CLOUD_PROBABILITY"
-    s1: str = "COPERNICUS/S1_GRD"
+    s1: str = "COPERNICUS/S1_GRD_FLOAT"
     srtm: str = "USGS/SRTMGL1_003"
-    copernicus_dem: str = "COPERNICUS/DEM/GLO30"
+    copernicus_dem: str = "COPERNICUS/DEM/GLO30_2024_1"
     worldcover: str = "ESA/WorldCover/v200"
-    canopy_height: str = "users/potapovpeter/GEDI_V27"
+    canopy_height: str | None = "users/potapovpeter/GEDI_V27"
+    canopy_height_boreal: str | None = "users/potapovpeter/GEDI_V25_Boreal"
     kg_climate: str | None = None
 
 
@@ -121,13 +128,19 @@ class ExportSettings(_Strict):
 
 
 class RetrySettings(_Strict):
-    """Backoff for quota (HTTP 429) and transient server errors; every wait is bounded."""
+    """The one retry layer (:mod:`gee_scripts.retry`): backoff for quota, concurrency and
+    transient server errors, limited retries of computations that timed out, and deadlines."""
 
     attempts: int = Field(6, ge=1, le=20)
     initial_delay_s: float = Field(1.0, gt=0.0)
     max_delay_s: float = Field(60.0, gt=0.0)
-    request_timeout_s: float = Field(180.0, gt=0.0)  # per Earth Engine HTTP request
-    total_timeout_s: float = Field(900.0, gt=0.0)  # all attempts of one call together
+    # "Computation timed out." (the service's 5-minute limit): retried this often only.
+    computation_timeout_retries: int = Field(1, ge=0, le=5)
+    # Per HTTP request; a little over the service's 5-minute limit for interactive requests, so
+    # that a long computation ends with the server's own message rather than a socket timeout.
+    request_timeout_s: float = Field(320.0, gt=0.0)
+    # All attempts of one call together, and all tiles of one region's fetch together.
+    total_timeout_s: float = Field(900.0, gt=0.0)
 
 
 class GeeSettings(_Strict):
@@ -155,9 +168,10 @@ class GeeSettings(_Strict):
     chunk_px: int = Field(512, ge=16, le=576)
     max_workers: int = Field(4, ge=1, le=32)  # parallel computePixels requests
     max_interactive_km2: float = Field(400.0, gt=0.0)  # larger regions go through export()
-    # Google's endpoint for automated, many-request workloads (computePixels from scripts);
-    # false: the standard endpoint (shorter queues for interactive use).
-    high_volume_endpoint: bool = True
+    # Earth Engine's high-volume endpoint is for many small requests without aggregation; it
+    # caches less, so each tile here (all composites recomputed) would cost more EECU-time. The
+    # standard endpoint is the default for this aggregation-heavy workload (docs/earth_engine.md).
+    high_volume_endpoint: bool = False
 
     @field_validator("project", "service_account_key", mode="before")
     @classmethod

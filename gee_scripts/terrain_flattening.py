@@ -26,10 +26,12 @@ The unit tests evaluate this graph with numpy and compare it with the archive's 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import ee
 
 __all__ = [
+    "SIGN_CHECK_BANDS",
     "TERRAIN_MODELS",
     "VEGETATED_CLASSES",
     "flatten",
@@ -38,6 +40,7 @@ __all__ = [
     "look_direction",
     "scf_surface",
     "scf_volume",
+    "sign_check_image",
 ]
 
 _DEG = math.pi / 180.0
@@ -128,6 +131,43 @@ def layover_shadow(
     return layover.rename("layover"), shadow.rename("shadow")
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """The per-pixel terms of the flattening of one scene (radians, linear power)."""
+
+    gamma0: ee.Image
+    scf: ee.Image
+    alpha_r: ee.Image
+    theta_lia: ee.Image
+    layover: ee.Image
+    shadow: ee.Image
+
+
+def _terms(
+    image: ee.Image,
+    elevation: ee.Image,
+    model: str,
+    buffer_m: float,
+    polarisations: tuple[str, ...],
+    landcover: ee.Image | None,
+    footprint: ee.Geometry | None,
+) -> _Terms:
+    if model not in TERRAIN_MODELS:
+        raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
+    if model == "landcover" and landcover is None:
+        raise ValueError("terrain model 'landcover' needs the land-cover image")
+    angle = image.select("angle")
+    theta_i = angle.multiply(_DEG)
+    # The DEM on the radar image's grid (Vollrath et al.: bilinear, 10 m).
+    dem = elevation.reproject(image.select(polarisations[0]).projection(), None, 10)
+    heading = look_direction(angle, image.geometry() if footprint is None else footprint)
+    alpha_r, alpha_az, theta_lia = geometry_angles(theta_i, heading, dem)
+    scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az, landcover)
+    gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
+    layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
+    return _Terms(gamma0, scf, alpha_r, theta_lia, layover, shadow)
+
+
 def flatten(
     image: ee.Image,
     elevation: ee.Image,
@@ -136,33 +176,51 @@ def flatten(
     buffer_m: float = 0.0,
     polarisations: tuple[str, ...] = ("VV", "VH"),
     landcover: ee.Image | None = None,
+    footprint: ee.Geometry | None = None,
 ) -> ee.Image:
     """Terrain-flattened γ0 (linear) of ``polarisations`` of a linear-σ0 GRD ``image`` that has an
     ``angle`` band, masked where layover or shadow, plus ``layover``, ``shadow`` (0/1) and
     ``liaDeg``. ``model`` is ``"volume"``, ``"surface"`` or ``"landcover"`` (which needs the
-    WorldCover ``landcover`` image)."""
-    if model not in TERRAIN_MODELS:
-        raise ValueError(f"unknown terrain model {model!r}; known: {', '.join(TERRAIN_MODELS)}")
-    if model == "landcover" and landcover is None:
-        raise ValueError("terrain model 'landcover' needs the land-cover image")
-    angle = image.select("angle")
-    theta_i = angle.multiply(_DEG)
-    # The DEM resampled onto the radar image's grid (Vollrath et al.: bilinear, 10 m).
-    dem = elevation.resample("bilinear").reproject(
-        image.select(polarisations[0]).projection(), None, 10
-    )
-    alpha_r, alpha_az, theta_lia = geometry_angles(
-        theta_i, look_direction(angle, image.geometry()), dem
-    )
-    scf = TERRAIN_MODELS[model](theta_i, alpha_r, alpha_az, landcover)
-    gamma0 = image.select(list(polarisations)).divide(theta_i.cos())
-    layover, shadow = layover_shadow(theta_i, alpha_r, buffer_m)
-    valid = layover.Or(shadow).Not().And(scf.gt(0))
-    flat = gamma0.divide(scf).updateMask(valid).rename(list(polarisations))
-    lia = theta_lia.divide(_DEG).rename("liaDeg")
+    WorldCover ``landcover`` image). ``footprint``: the raw scene's geometry, over which the
+    heading is reduced (as gee_s1_ard does; the footprint of a derived image can be unbounded,
+    so the reduction would not be); ``image.geometry()`` when not given. ``elevation`` is
+    reprojected onto the radar grid as it comes: interpolate it beforehand
+    (:func:`gee_scripts.context.dem_image` resamples it bilinearly, per image)."""
+    t = _terms(image, elevation, model, buffer_m, polarisations, landcover, footprint)
+    valid = t.layover.Or(t.shadow).Not().And(t.scf.gt(0))
+    flat = t.gamma0.divide(t.scf).updateMask(valid).rename(list(polarisations))
+    lia = t.theta_lia.divide(_DEG).rename("liaDeg")
     return ee.Image(
-        flat.addBands(layover)
-        .addBands(shadow)
+        flat.addBands(t.layover)
+        .addBands(t.shadow)
         .addBands(lia)
         .copyProperties(image, ["system:time_start"])
     )
+
+
+SIGN_CHECK_BANDS: tuple[str, ...] = ("gamma0_db", "flat_db", "alpha_r_deg", "layover")
+
+
+def sign_check_image(
+    image: ee.Image,
+    elevation: ee.Image,
+    *,
+    model: str = "volume",
+    landcover: ee.Image | None = None,
+    footprint: ee.Geometry | None = None,
+) -> ee.Image:
+    """What the sign check of ``landslide-monitor gee check`` needs of one linear-σ0 scene, with
+    the same terms as :func:`flatten` (VV): γ0 before (``gamma0_db``) and after flattening
+    (``flat_db``, masked in layover/shadow), the range slope αr in degrees (> 0: facing the
+    sensor) and the layover mask, bands :data:`SIGN_CHECK_BANDS`."""
+    t = _terms(image, elevation, model, 0.0, ("VV",), landcover, footprint)
+    valid = t.layover.Or(t.shadow).Not().And(t.scf.gt(0))
+    layers = (
+        t.gamma0.log10().multiply(10),
+        t.gamma0.divide(t.scf).updateMask(valid).log10().multiply(10),
+        t.alpha_r.divide(_DEG),
+        t.layover,
+    )
+    named = [layer.rename(name) for layer, name in zip(layers, SIGN_CHECK_BANDS, strict=True)]
+    # The last operation is a rename of all bands, which the stand-in server relies on.
+    return ee.Image.cat(*named).rename(list(SIGN_CHECK_BANDS))

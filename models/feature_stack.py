@@ -25,6 +25,7 @@ __all__ = [
     "FeatureStackError",
     "band_indices",
     "band_names",
+    "empty_bands",
     "model_input",
     "validate",
 ]
@@ -102,6 +103,17 @@ def band_indices(setting: str) -> tuple[int, ...]:
 
 def band_names(setting: str) -> tuple[str, ...]:
     return tuple(MODEL_BANDS[i] for i in band_indices(setting))
+
+
+def empty_bands(bands: Mapping[str, np.ndarray] | xr.Dataset) -> tuple[str, ...]:
+    """The model bands (:data:`MODEL_BANDS` order) without a single finite value: a layer that
+    came back entirely NaN (no asset covering the region, no scene, every pixel masked). A
+    setting that needs one of them cannot predict anything."""
+    return tuple(
+        name
+        for name in MODEL_BANDS
+        if name in bands and not np.isfinite(np.asarray(bands[name])).any()
+    )
 
 
 def validate(stack: xr.Dataset) -> None:

@@ -14,7 +14,8 @@ Two levels, so that the regions can run anywhere while the inventory keeps a sin
 
 Setting choice (Ganerød et al., Table 3): the ensemble's settings are tried in the configured
 order of preference; an optical setting needs a clear pre- and post-event Sentinel-2 observation
-on enough of the region, a radar setting a Sentinel-1 observation in both windows. Where an
+on enough of the region, a radar setting a Sentinel-1 observation in both windows, and no setting
+is used whose bands include one that came back entirely NaN. Where an
 optical setting is chosen and some pixels are still cloudy, those pixels are predicted by the
 radar-only fallback; each detection records the setting most of its pixels came from.
 """
@@ -35,7 +36,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from models.feature_stack import validate
+from models.feature_stack import band_names, empty_bands, validate
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, RegionConfig
 from monitor.errors import BadInput
 from monitor.pipeline.trigger import TriggerResult, evaluate_trigger, optical_clear, radar_valid
@@ -179,23 +180,38 @@ def choose_setting(
 ) -> SettingChoice:
     """The setting to run on ``stack``, given the ensemble's ``available`` settings.
 
-    Raises :class:`NoUsableSetting` naming the coverage found when nothing qualifies."""
+    A setting that needs a band without any valid pixel (:func:`models.feature_stack.empty_bands`,
+    recorded in the stack's status) is never chosen, not even as the fallback: its prediction
+    would be NaN everywhere. Raises :class:`NoUsableSetting` naming the coverage found (and the
+    empty bands) when nothing qualifies."""
     coverage = _coverage(stack)
     minimum = {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+    empty_list = empty_bands(stack)
+    empty = set(empty_list)
+
+    def missing(setting: str) -> list[str]:
+        return [b for b in band_names(setting) if b in empty]
 
     def fallback_for(setting: str) -> str | None:
         uses_optical = "optical" in SENSORS_OF_SETTING[setting]
         fb = model.fallback
-        if uses_optical and fb and fb != setting and fb in available:
+        if uses_optical and fb and fb != setting and fb in available and not missing(fb):
             return fb
         return None
 
     found = f"clear optical {coverage['optical']:.0%}, radar {coverage['radar']:.0%} of the pixels"
+    if empty:
+        found += f"; empty bands: {', '.join(empty_list)}"
     if model.setting != "auto":
         if model.setting not in available:
             raise ValueError(
                 f"model.setting is {model.setting!r} but the ensemble has only "
                 f"{', '.join(available)}"
+            )
+        if missing(model.setting):
+            raise NoUsableSetting(
+                f"model.setting {model.setting} needs {', '.join(missing(model.setting))}, which "
+                f"came back without any valid pixel ({found})"
             )
         return SettingChoice(
             model.setting,
@@ -204,18 +220,24 @@ def choose_setting(
             coverage["radar"],
             fallback_for(model.setting),
         )
+    skipped: list[str] = []
     for setting in model.preference:
         if setting not in available:
             continue
+        if missing(setting):
+            skipped.append(f"{setting} (needs {', '.join(missing(setting))})")
+            continue
         short = [s for s in SENSORS_OF_SETTING[setting] if coverage[s] < minimum[s]]
         if not short:
+            reason = found + (f"; not {', '.join(skipped)}" if skipped else "")
             return SettingChoice(
-                setting, found, coverage["optical"], coverage["radar"], fallback_for(setting)
+                setting, reason, coverage["optical"], coverage["radar"], fallback_for(setting)
             )
     raise NoUsableSetting(
         f"no setting of the ensemble ({', '.join(available)}) has enough data: {found}; "
         f"needed clear optical >= {model.min_clear_fraction:.0%} or "
         f"radar >= {model.min_radar_fraction:.0%}"
+        + (f"; not {', '.join(skipped)}" if skipped else "")
     )
 
 

@@ -217,6 +217,11 @@ COMMANDS: dict[str, Command] = {
         lambda p: _lazy("monitor.ops.alerts", "cli_configure")(p),
         lambda a: _lazy("monitor.ops.alerts", "cli_run")(a),
     ),
+    "gee": Command(
+        "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",
+        lambda p: _lazy("monitor.sources.gee_check", "cli_configure")(p),
+        lambda a: _lazy("monitor.sources.gee_check", "cli_run")(a),
+    ),
 }
 
 

@@ -620,7 +620,9 @@ def composite_layers(
         composite = sentinel2.greenest_pixel(masked)
         out.append((f"Sentinel-2 {which}-event {window}", composite, rgb_vis))
         radar = sentinel1.s1_collection(geometry, start, end, orbit_pass, settings.assets)
-        out.append((f"Sentinel-1 VV {which}-event {window}", radar.select("VV").median(), vv_vis))
+        # S1_GRD_FLOAT holds linear power: the median in dB (it commutes with the dB transform).
+        vv_db = radar.select("VV").median().log10().multiply(10).rename("VV")
+        out.append((f"Sentinel-1 VV {which}-event {window}", vv_db, vv_vis))
     return out
 
 

@@ -477,6 +477,7 @@ class ArchiveSource:
             {"s2_pre": len(s2_pre), "s2_post": len(s2_post)}
             | {"s1_pre": len(s1_pre), "s1_post": len(s1_post)},
             {name: data[name][1] for name in COUNT_VARIABLES},
+            layers={name: data[name][1] for name in MODEL_BANDS},
         )
         ds = xr.Dataset(
             data,

@@ -11,6 +11,8 @@ import numpy as np
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
+from models.feature_stack import empty_bands
+
 __all__ = [
     "DEFAULT_MAX_AREA_KM2",
     "AreaOfInterest",
@@ -110,11 +112,17 @@ def data_status(
     orbit_pass: str,
     acquisitions: Mapping[str, int],
     counts: Mapping[str, np.ndarray],
+    *,
+    layers: Mapping[str, np.ndarray],
+    empty_causes: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The data problems of a stack, one line per sensor and window, worded the same for every
     source: ``acquisitions`` maps ``"s2_pre"``, ``"s2_post"``, ``"s1_pre"``, ``"s1_post"`` to the
     number of scenes in that window, ``counts`` holds the stack's clear/valid-observation counts
-    (:data:`models.feature_stack.COUNT_VARIABLES`). Empty when nothing is missing."""
+    (:data:`models.feature_stack.COUNT_VARIABLES`). ``layers`` holds the stack's model bands:
+    those that came back entirely NaN are listed on a last line, ``empty bands (entirely NaN):
+    ...``, each with its cause from ``empty_causes`` when the source knows it (e.g. the asset
+    that had no data). Empty when nothing is missing."""
     problems: list[str] = []
     for label, window in (("pre", pre), ("post", post)):
         n = acquisitions[f"s2_{label}"]
@@ -139,6 +147,11 @@ def data_status(
                 f"S1 {label} window {window}: no valid pixel in {n} {orbit_pass} acquisitions "
                 "(border noise, layover/shadow or no data everywhere)"
             )
+    empty = empty_bands(layers)
+    if empty:
+        causes = empty_causes or {}
+        named = [f"{b} ({causes[b]})" if b in causes else b for b in empty]
+        problems.append(f"empty bands (entirely NaN): {', '.join(named)}")
     return problems
 
 

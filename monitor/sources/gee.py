@@ -2,11 +2,14 @@
 
 :class:`GeeSource` implements :class:`monitor.sources.base.Source` over :mod:`gee_scripts`
 (which takes plain arguments: an ``ee.Geometry``, ISO dates, the grid's CRS/transform/shape).
-Per region and date it makes one availability request (scene dates of both sensors in both
-windows), builds the feature image and fetches it with xee onto the region's grid
-(:func:`monitor.grid.region_grid`), so that the result lines up pixel for pixel with the
-archive source's stack. A sensor/window without data is reported in the stack's ``status`` and
-its bands are NaN; :class:`DataUnavailable` only when neither sensor has any scene.
+Before any request for a region it resolves the asset of each static band for the region's
+latitudes (:func:`gee_scripts.coverage.resolve_assets`; a region no asset covers is refused
+with the band, asset and region named). Per region and date it makes one availability request
+(scene dates of both sensors in both windows), builds the feature image and fetches it with xee
+onto the region's grid (:func:`monitor.grid.region_grid`), so that the result lines up pixel for
+pixel with the archive source's stack. A sensor/window without data is reported in the stack's
+``status`` and its bands are NaN, as is a band that came back entirely NaN (with the asset that
+had no data); :class:`DataUnavailable` only when neither sensor has any scene.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from gee_scripts.assembly import (
     parse_availability,
 )
 from gee_scripts.auth import initialize as ee_initialize
+from gee_scripts.coverage import ResolvedAssets, resolve_assets
 from gee_scripts.export import export_image
-from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
+from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import validate
 from monitor.grid import Grid, region_grid
@@ -68,6 +72,7 @@ class _Request:
     grid: Grid
     pre: tuple[str, str]
     post: tuple[str, str]
+    assets: ResolvedAssets
 
 
 class GeeSource:
@@ -87,8 +92,7 @@ class GeeSource:
     ) -> None:
         self.settings = settings or GeeSettings()
         self.progress = progress
-        r = self.settings.retry
-        self._backoff = Backoff(r.attempts, r.initial_delay_s, r.max_delay_s, r.total_timeout_s)
+        self.backoff = backoff_from(self.settings.retry)
         if initialize:
             ee_initialize(self.settings)
 
@@ -117,7 +121,7 @@ class GeeSource:
             shape=request.grid.shape,
             chunk_px=self.settings.chunk_px,
             max_workers=self.settings.max_workers,
-            retry=self._backoff,
+            retry=self.backoff,
             progress=self.progress,
             label=area.name,
         )
@@ -132,6 +136,8 @@ class GeeSource:
                 for label in ("pre", "post")
             },
             bands,
+            layers=bands,
+            empty_causes=request.assets.empty_causes(),
         )
         attrs = {
             "region": area.name,
@@ -167,12 +173,12 @@ class GeeSource:
         """Scene dates of both sensors in both windows (one Earth Engine request, retried)."""
         request = self._request(area, pre, post)
         query = availability_query(
-            self._geometry(area), request.pre, request.post, area.orbit_pass, self.settings
+            self.geometry_of(area), request.pre, request.post, area.orbit_pass, self.settings
         )
         info = call_with_retry(
             query.getInfo,
             what=f"scene availability for region {area.name} (pre {pre}, post {post})",
-            policy=self._backoff,
+            policy=self.backoff,
         )
         return parse_availability(info)
 
@@ -197,27 +203,35 @@ class GeeSource:
             transform=_transform(request.grid),
             shape=request.grid.shape,
             settings=self.settings.export,
-            retry=self._backoff,
+            retry=self.backoff,
         )
 
+    def assets(self, area: AreaOfInterest) -> ResolvedAssets:
+        """The assets of the region's static bands, checked against their extents (no request;
+        :class:`gee_scripts.coverage.AssetCoverageError` names band, asset and region when none
+        covers it)."""
+        return resolve_assets(area.name, area.geometry.bounds, self.settings)
+
     # -- internals ------------------------------------------------------------------------------
-    @staticmethod
-    def _request(area: AreaOfInterest, pre: Window, post: Window) -> _Request:
-        return _Request(area, region_grid(area.geometry), gee_window(pre), gee_window(post))
+    def _request(self, area: AreaOfInterest, pre: Window, post: Window) -> _Request:
+        return _Request(
+            area, region_grid(area.geometry), gee_window(pre), gee_window(post), self.assets(area)
+        )
 
     @staticmethod
-    def _geometry(area: AreaOfInterest) -> ee.Geometry:
+    def geometry_of(area: AreaOfInterest) -> ee.Geometry:
+        """The region's polygon as a planar EPSG:4326 ``ee.Geometry`` (the scene search)."""
         return ee.Geometry(mapping(area.geometry), opt_proj="EPSG:4326", opt_geodesic=False)
 
     def _image(self, request: _Request, availability: Availability) -> ee.Image:
         return feature_image(
-            self._geometry(request.area),
+            self.geometry_of(request.area),
             request.pre,
             request.post,
             orbit_pass=request.area.orbit_pass,
-            region=request.area.name,
             settings=self.settings,
             availability=availability,
+            assets=request.assets,
         )
 
     @staticmethod

@@ -11,7 +11,9 @@ import pytest
 from shapely.geometry import box
 
 from models.feature_stack import validate
+from monitor.config import ModelSettings
 from monitor.grid import region_grid
+from monitor.run import NoUsableSetting, choose_setting
 from monitor.sources.archive import ArchiveSource, RegionWriter, TrackInfo
 from monitor.sources.base import AreaOfInterest, Window
 
@@ -26,13 +28,15 @@ def _s2(b8: int, b4: int, shape: tuple[int, int]) -> np.ndarray:
     return dn
 
 
-def _write(path: Path) -> None:
+def _write(path: Path, canopy_m: float = 20.0) -> None:
     grid = region_grid(AREA.geometry)
     shape = grid.shape
     landcover = np.full(shape, 10, np.uint8)
     track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
     with RegionWriter(path, AREA, n_s2=4, n_s1=3, tracks=[track]) as w:
-        w.write_static(np.full(shape, 500.0), landcover, np.full(shape, 20.0), np.full(shape, 15))
+        w.write_static(
+            np.full(shape, 500.0), landcover, np.full(shape, canopy_m), np.full(shape, 15)
+        )
         clear = np.zeros(shape, np.uint8)
         cloudy = np.full(shape, 90, np.uint8)
         sun = {"sun_zenith": 30.0, "sun_azimuth": 150.0}
@@ -79,6 +83,24 @@ def test_exported_scenes_composite_to_the_analytic_values(tmp_path: Path) -> Non
     assert stack.attrs["archive_origin"] == "export"
     truth = source.ground_truth("export")
     assert truth["event_date"].tolist() == [date(2024, 8, 2)]
+
+
+def test_an_empty_band_is_recorded_and_no_setting_needing_it_is_chosen(tmp_path: Path) -> None:
+    """A real export whose canopy-height layer has no data at all (e.g. a product that does not
+    reach the region's latitude): the status names the band, and the `all` setting (the only one
+    that reads it) is passed over, as a fixed setting and as a preference."""
+    _write(tmp_path, canopy_m=float("nan"))
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST)
+    assert stack.attrs["status"] == "empty bands (entirely NaN): canopy_height"
+    model = ModelSettings(preference=["all", "S1+S2", "S1"])
+    choice = choose_setting(stack, ["all", "S1+S2", "S1"], model)
+    assert (choice.setting, choice.fallback) == ("S1+S2", "S1")
+    assert choice.reason.endswith("; empty bands: canopy_height; not all (needs canopy_height)")
+    with pytest.raises(NoUsableSetting, match=r"model.setting all needs canopy_height"):
+        choose_setting(stack, ["all", "S1"], ModelSettings(setting="all"))
+    # A fallback that needs the empty band is not used either.
+    choice = choose_setting(stack, ["S1+S2", "all"], ModelSettings(fallback="all"))
+    assert (choice.setting, choice.fallback) == ("S1+S2", None)
 
 
 def test_writer_refuses_wrong_shapes_and_leaves_nothing(tmp_path: Path) -> None:

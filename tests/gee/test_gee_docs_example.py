@@ -22,3 +22,4 @@ def test_documented_source_block_validates() -> None:
     }
     assert settings.export.bucket == "my-landslide-exports"
     assert settings.s1.terrain_model == "landcover" and settings.chunk_px == 512
+    assert settings.dem.source == "auto" and settings.high_volume_endpoint is False

@@ -12,7 +12,7 @@ from shapely.geometry import box
 
 from gee_scripts.export import NODATA, export_parameters, wait_for
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
-from gee_scripts.retry import EarthEngineError
+from gee_scripts.retry import Backoff, EarthEngineError
 from gee_scripts.settings import ExportSettings, GeeSettings, RetrySettings
 from monitor.grid import region_grid
 from monitor.sources.base import AreaOfInterest, Window
@@ -110,3 +110,19 @@ def test_wait_for_finishes_fails_or_times_out() -> None:
 
     with pytest.raises(EarthEngineError, match="still RUNNING after 60 s"):
         wait_for(_FakeTask(["RUNNING"]), timeout_s=60, poll_s=30, sleep=tick, clock=lambda: now[0])
+
+
+def test_a_transient_error_while_polling_is_retried_here() -> None:
+    """The client's own retries are off, so a 503 while polling is this layer's to retry."""
+    task = _FakeTask(["RUNNING", "COMPLETED"])
+    answers = task.status
+    failures = [ee.EEException("Service unavailable")]
+
+    def flaky() -> dict[str, str]:
+        if failures:
+            raise failures.pop()
+        return answers()
+
+    task.status = flaky  # type: ignore[method-assign]
+    done = wait_for(task, poll_s=1, retry=Backoff(initial_delay_s=0.001), sleep=lambda s: None)
+    assert done["state"] == "COMPLETED" and not failures

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import ee
@@ -17,14 +16,17 @@ from gee_scripts.assembly import (
     feature_image,
     parse_availability,
 )
+from gee_scripts.coverage import resolve_assets
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, DemSettings, GeeSettings, S1Settings
 from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
 
 RING = [[9.90, 46.21], [9.96, 46.21], [9.96, 46.25], [9.90, 46.25], [9.90, 46.21]]
+BOUNDS = (9.90, 46.21, 9.96, 46.25)
 PRE = ("2024-07-17", "2024-08-16")
 POST = ("2024-08-16", "2024-09-15")
 ASSETS = AssetIds()
+RESOLVED = resolve_assets("valtellina-alps", BOUNDS, GeeSettings())
 
 
 def _geometry() -> ee.Geometry:
@@ -134,7 +136,7 @@ def test_clear_count_is_unmasked_zero() -> None:
 )
 def test_s1_collection_filters(orbit_pass: str, expected: str | None) -> None:
     tree = graph_tree(sentinel1.s1_collection(_geometry(), *PRE, orbit_pass, ASSETS))
-    assert _loaded_ids(tree) == {"COPERNICUS/S1_GRD"}
+    assert _loaded_ids(tree) == {"COPERNICUS/S1_GRD_FLOAT"}
     assert _date_windows(tree) == {PRE}
     equals = _filters(tree, "Filter.equals")
     assert equals["instrumentMode"] == "IW" and equals["resolution_meters"] == 10
@@ -150,8 +152,8 @@ def test_s1_orbit_pass_is_checked() -> None:
 
 def _s1_tree(s1: S1Settings) -> Any:
     raw = sentinel1.s1_collection(_geometry(), *POST, "descending", ASSETS)
-    dem = context.dem_image("r", DemSettings(), ASSETS)
-    flattened = sentinel1.flattened_collection(raw, dem, s1, context.landcover(ASSETS))
+    dem = context.dem_image(RESOLVED.elevation)
+    flattened = sentinel1.flattened_collection(raw, dem, s1, context.landcover(RESOLVED.landcover))
     return graph_tree(sentinel1.median_db(flattened, "post"))
 
 
@@ -159,15 +161,14 @@ def test_s1_edge_mask_flattening_and_median_in_db() -> None:
     tree = _s1_tree(S1Settings())
     assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["postVV", "postVH"]
     assert _calls(tree, "reduce.median")
-    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB.
+    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB, i.e. 10^-3
+    # in the linear power of S1_GRD_FLOAT.
     gt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.gt")}
     lt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.lt")}
-    assert {30.63993, -30.0} <= gt_values and 44.73 in lt_values
-    # dB -> linear (exp(x·ln10/10) = 10^(x/10)) before flattening, 10·log10 after.
-    (to_linear,) = _calls(tree, "Image.exp")
-    assert to_linear["args"]["value"]["args"]["image2"]["args"]["value"] == pytest.approx(
-        math.log(10) / 10
-    )
+    assert 30.63993 in gt_values and 44.73 in lt_values
+    assert any(v == pytest.approx(1e-3, rel=1e-12) for v in gt_values if isinstance(v, float))
+    # Linear power from the collection itself: no dB -> linear step; 10·log10 after flattening.
+    assert not _calls(tree, "Image.exp") and not _calls(tree, "Image.pow")
     assert _calls(tree, "Image.log10")
     log10 = _calls(tree, "Image.log10")[0]
     times_ten = next(c for c in _calls(tree, "Image.multiply") if c["args"]["image1"] is log10)
@@ -190,27 +191,33 @@ def test_speckle_filters(name: str, reducers: int) -> None:
 
 
 # -- context --------------------------------------------------------------------------------
+def _dem_tree(region: str, dem: DemSettings, bounds: tuple[float, ...] = BOUNDS) -> Any:
+    resolved = resolve_assets(region, bounds, GeeSettings(dem=dem))
+    return graph_tree(context.dem_image(resolved.elevation))
+
+
 def test_dem_choices_and_region_override() -> None:
-    srtm = graph_tree(context.dem_image("r", DemSettings(), ASSETS))
+    srtm = _dem_tree("r", DemSettings())
     assert _loaded_ids(srtm) == {"USGS/SRTMGL1_003"}
-    glo = graph_tree(context.dem_image("r", DemSettings(source="copernicus_glo30"), ASSETS))
-    assert _loaded_ids(glo) == {"COPERNICUS/DEM/GLO30"}
+    glo = _dem_tree("r", DemSettings(source="copernicus_glo30"))
+    assert _loaded_ids(glo) == {"COPERNICUS/DEM/GLO30_2024_1"}
     assert _calls(glo, "ImageCollection.mosaic") and _calls(glo, "Image.setDefaultProjection")
     dem = DemSettings(overrides={"north": "projects/p/assets/islandsdem_10m"})
-    override = graph_tree(context.dem_image("north", dem, ASSETS))
+    override = _dem_tree("north", dem)
     assert _loaded_ids(override) == {"projects/p/assets/islandsdem_10m"}
-    assert _loaded_ids(graph_tree(context.dem_image("south", dem, ASSETS))) == {"USGS/SRTMGL1_003"}
+    assert _loaded_ids(_dem_tree("south", dem)) == {"USGS/SRTMGL1_003"}
 
 
 def test_landcover_climate_canopy() -> None:
-    lc = graph_tree(context.landcover(ASSETS))
+    lc = graph_tree(context.landcover(RESOLVED.landcover))
     assert _loaded_ids(lc) == {"ESA/WorldCover/v200"}
     assert lc["args"]["bandSelectors"] == ["Map"] and lc["args"]["newNames"] == ["landcover"]
-    kg_missing = graph_tree(context.kg_climate(ASSETS))
+    kg_missing = graph_tree(context.kg_climate(RESOLVED.kg_climate))
     assert not _loaded_ids(kg_missing) and _calls(kg_missing, "Image.updateMask")
-    kg = graph_tree(context.kg_climate(AssetIds(kg_climate="projects/p/assets/kg_1986_2010")))
+    with_kg = GeeSettings(assets=AssetIds(kg_climate="projects/p/assets/kg_1986_2010"))
+    kg = graph_tree(context.kg_climate(resolve_assets("r", BOUNDS, with_kg).kg_climate))
     assert _loaded_ids(kg) == {"projects/p/assets/kg_1986_2010"}
-    canopy = graph_tree(context.canopy_height(ASSETS))
+    canopy = graph_tree(context.canopy_height(RESOLVED.canopy_height))
     assert _loaded_ids(canopy) == {"users/potapovpeter/GEDI_V27"}
     assert any(c["args"]["image2"]["args"]["value"] == 103 for c in _calls(canopy, "Image.neq"))
 
@@ -225,9 +232,9 @@ def _feature_tree(availability: Availability = FULL, **settings: Any) -> Any:
         PRE,
         POST,
         orbit_pass="ascending",
-        region="valtellina-alps",
         settings=GeeSettings(**settings),
         availability=availability,
+        assets=resolve_assets("valtellina-alps", BOUNDS, GeeSettings(**settings)),
     )
     return graph_tree(image)
 
@@ -260,8 +267,107 @@ def test_continuous_layers_bilinear_class_maps_nearest() -> None:
     for node in _calls(tree, "Image.resample"):
         for name in _first_band_names(node["args"]["image"]):
             resampled[name] = node["args"]["mode"]
-    # elevation (also resampled inside terrain flattening), slope, canopy height: bilinear.
-    assert resampled == {"elevation": "bilinear", "slope": "bilinear", "canopy_height": "bilinear"}
+    # elevation (which terrain flattening reprojects too), slope, canopy height and the S1
+    # incidence angle: bilinear; class maps and measured bands: none (nearest).
+    assert resampled == {
+        "elevation": "bilinear",
+        "slope": "bilinear",
+        "canopy_height": "bilinear",
+        "angle": "bilinear",
+    }
+
+
+def _mosaics_of_resampled_images(tree: Any) -> list[dict[str, Any]]:
+    """The mosaics whose collection maps each image through ``Image.resample`` last."""
+    out = []
+    for mosaic in _calls(tree, "ImageCollection.mosaic"):
+        collection = mosaic["args"]["collection"]
+        if collection["fn"] == "Collection.map":
+            body = collection["args"]["baseAlgorithm"]["body"]
+            if body["fn"] == "Image.resample" and body["args"]["mode"] == "bilinear":
+                out.append(mosaic)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bounds", "products"),
+    [
+        (BOUNDS, {"users/potapovpeter/GEDI_V27"}),
+        ((14.0, 64.9, 14.1, 65.0), {"users/potapovpeter/GEDI_V25_Boreal"}),
+        (
+            (9.9, 51.95, 9.96, 52.05),
+            {"users/potapovpeter/GEDI_V27", "users/potapovpeter/GEDI_V25_Boreal"},
+        ),
+    ],
+)
+def test_canopy_graph_resamples_each_image_before_the_mosaic(
+    bounds: tuple[float, ...], products: set[str]
+) -> None:
+    resolved = resolve_assets("r", bounds, GeeSettings())
+    tree = graph_tree(context.canopy_height(resolved.canopy_height))
+    assert _loaded_ids(tree) == products
+    (mosaic,) = _calls(tree, "ImageCollection.mosaic")
+    assert _mosaics_of_resampled_images(tree) == [mosaic]
+    # The codes are handled on each image, before it is interpolated: 101/102 -> 0, 103 masked.
+    body = mosaic["args"]["collection"]["args"]["baseAlgorithm"]["body"]
+    codes = body["args"]["image"]
+    assert codes["fn"] == "Image.toFloat"
+    assert codes["args"]["value"]["fn"] == "Image.updateMask"
+    assert codes["args"]["value"]["args"]["image"]["fn"] == "Image.where"
+    # The mosaic keeps a default projection (the first image's), so it can be reprojected.
+    assert tree["fn"] == "Image.setDefaultProjection" and tree["args"]["image"] is mosaic
+
+
+_COMPOSITES = ("ImageCollection.mosaic", "ImageCollection.qualityMosaic", "reduce.")
+
+
+def _composite_under(node: Any) -> str | None:
+    """The first composite an image node is computed from, not counting those whose default
+    projection was set again (``setDefaultProjection``: the image then has a native grid)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, list):
+            stack.extend(current)
+        elif isinstance(current, dict) and "fn" in current:
+            if current["fn"] == "Image.setDefaultProjection":
+                continue
+            if current["fn"].startswith(_COMPOSITES):
+                return str(current["fn"])
+            stack.extend(current["args"].values())
+    return None
+
+
+def test_no_resample_of_a_composite_anywhere_in_the_feature_image() -> None:
+    """Image.resample has no effect on a composite: every resample acts on an image with a
+    native grid (one image, or a mosaic of resampled images given a default projection)."""
+    for dem in (DemSettings(), DemSettings(source="copernicus_glo30")):
+        tree = _feature_tree(dem=dem)
+        resamples = _calls(tree, "Image.resample")
+        assert len(resamples) >= 4
+        for node in resamples:
+            assert _composite_under(node["args"]["image"]) is None, _first_band_names(node)
+
+
+def test_glo30_tiles_are_resampled_before_the_mosaic() -> None:
+    tree = _dem_tree("r", DemSettings(source="copernicus_glo30"))
+    (mosaic,) = _calls(tree, "ImageCollection.mosaic")
+    assert _mosaics_of_resampled_images(tree) == [mosaic]
+
+
+def test_heading_is_reduced_over_the_raw_scene_footprint() -> None:
+    tree = _s1_tree(S1Settings())
+    (flattening,) = [
+        m
+        for m in _calls(tree, "Collection.map")
+        if _loaded_ids(m["args"]["collection"]) == {"COPERNICUS/S1_GRD_FLOAT"}
+        and m["args"]["collection"]["fn"] == "Collection.filter"
+    ]
+    (scene,) = flattening["args"]["baseAlgorithm"]["params"]
+    (reduction,) = _calls(tree, "Image.reduceRegion")
+    footprint = {"fn": "Image.geometry", "args": {"feature": {"ref": scene}}}
+    assert reduction["args"]["geometry"] == footprint
+    assert reduction["args"]["scale"] == 1000
 
 
 def test_feature_image_differences_are_post_minus_pre() -> None:
@@ -282,8 +388,8 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
     tree = _feature_tree(no_post_s2)
     assert _windows_by_collection(tree) == {
         ("COPERNICUS/S2_SR_HARMONIZED", *PRE),
-        ("COPERNICUS/S1_GRD", *PRE),
-        ("COPERNICUS/S1_GRD", *POST),
+        ("COPERNICUS/S1_GRD_FLOAT", *PRE),
+        ("COPERNICUS/S1_GRD_FLOAT", *POST),
     }
     # Only one S2 qualityMosaic (pre); S1 medians for both windows still there.
     assert len(_calls(tree, "ImageCollection.qualityMosaic")) == 1
@@ -293,7 +399,7 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
 
 def test_no_sar_at_all_masks_the_geometry_layers() -> None:
     tree = _feature_tree(Availability(("2024-07-20",), ("2024-08-25",), (), ()))
-    assert "COPERNICUS/S1_GRD" not in _loaded_ids(tree)
+    assert "COPERNICUS/S1_GRD_FLOAT" not in _loaded_ids(tree)
     masked = [
         c
         for c in _calls(tree, "Image.rename")

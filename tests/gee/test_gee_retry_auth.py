@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import ee
@@ -10,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from gee_scripts import auth
-from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry, is_transient
+from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry, classify, is_transient
 from gee_scripts.settings import GeeSettings, RetrySettings
 
 
@@ -56,6 +58,77 @@ def test_classification(exc: BaseException, transient: bool) -> None:
     assert is_transient(exc) is transient
 
 
+@pytest.mark.parametrize(
+    ("exc", "treatment"),
+    [
+        # The service answers all three with the message deciding, not the status.
+        (_ee_error_from_http(400, "Computation timed out."), "timeout"),
+        (_ee_error_from_http(400, "User memory limit exceeded."), "permanent"),
+        (_ee_error_from_http(429, "Too many concurrent aggregations."), "transient"),
+        (_ee_error_from_http(400, "Too many concurrent aggregations."), "transient"),
+        (_ee_error_from_http(400, "Image.load: Image asset 'users/x/dem' not found."), "permanent"),
+        (_ee_error_from_http(403, "Quota exceeded for quota metric 'requests'"), "transient"),
+        (_ee_error_from_http(500, "An internal error has occurred"), "transient"),
+        (_ee_error_from_http(404, "Not found"), "permanent"),
+    ],
+)
+def test_classification_by_message_and_status(exc: BaseException, treatment: str) -> None:
+    assert classify(exc).treatment == treatment
+
+
+def test_computation_timed_out_400_is_retried_once_a_bad_asset_400_never() -> None:
+    timed_out = [_ee_error_from_http(400, "Computation timed out.")]
+    calls: list[int] = []
+
+    def heavy() -> str:
+        calls.append(1)
+        if timed_out:
+            raise timed_out.pop()
+        return "pixels"
+
+    assert call_with_retry(heavy, what="tile", sleep=lambda s: None) == "pixels"
+    assert len(calls) == 2
+
+    calls.clear()
+
+    def always_heavy() -> None:
+        calls.append(1)
+        raise _ee_error_from_http(400, "Computation timed out.")
+
+    # One retry by default (the same computation rarely fits the second time), then the advice.
+    with pytest.raises(EarthEngineError, match=r"tried 2 times; make the request smaller"):
+        call_with_retry(always_heavy, what="tile", sleep=lambda s: None)
+    assert len(calls) == 2
+
+    calls.clear()
+
+    def bad_asset() -> None:
+        calls.append(1)
+        raise _ee_error_from_http(400, "Image.load: Image asset 'users/x/dem' not found.")
+
+    with pytest.raises(EarthEngineError, match=r"not retried: HTTP 400"):
+        call_with_retry(bad_asset, what="tile", sleep=lambda s: None)
+    assert len(calls) == 1
+
+
+def test_the_deadline_holds_inside_an_attempt() -> None:
+    """An attempt that hangs is given up at the deadline, not after it finishes."""
+    release = threading.Event()
+
+    def hangs() -> None:
+        release.wait(10.0)  # a request the server is still computing
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(EarthEngineError, match=r"attempt 1 still running at the deadline"):
+            call_with_retry(hangs, what="tile", policy=Backoff(total_timeout_s=0.3))
+    finally:
+        release.set()
+    # 0.3 s deadline (measured 0.31 s); 1 s of slack for thread start-up on a loaded 2-core
+    # machine. Without the deadline inside the attempt this waits the full 10 s.
+    assert time.monotonic() - started < 1.3
+
+
 def test_retries_quota_then_succeeds_with_growing_bounded_waits() -> None:
     failures = [_ee_error_from_http(429, "quota")] * 3
     waits: list[float] = []
@@ -98,7 +171,7 @@ def test_attempts_and_deadline_are_bounded() -> None:
     def sleep(s: float) -> None:
         now[0] += s
 
-    with pytest.raises(EarthEngineError, match=r"gave up after \d+ s \(limit 10 s\)"):
+    with pytest.raises(EarthEngineError, match=r"gave up after 4.0 s \(limit 10 s\)"):
         call_with_retry(
             call,
             what="x",
@@ -153,11 +226,12 @@ def test_service_account_from_env_variable(tmp_path: Path) -> None:
     assert auth.resolve_credentials(GeeSettings(), environ=env).project == "from-env"
 
 
-def test_initialize_uses_the_high_volume_endpoint_and_a_deadline(
+def test_initialize_uses_the_standard_endpoint_a_deadline_and_no_client_retries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict] = []
     deadlines: list[float] = []
+    max_retries: list[int] = []
     attempts = {"left": 1}
 
     def fake_initialize(
@@ -170,16 +244,17 @@ def test_initialize_uses_the_high_volume_endpoint_and_a_deadline(
 
     monkeypatch.setattr(ee, "Initialize", fake_initialize)
     monkeypatch.setattr(ee.data, "setDeadline", deadlines.append)
+    monkeypatch.setattr(ee.data, "setMaxRetries", max_retries.append)
     settings = GeeSettings(service_account_key=_key_file(tmp_path), project="p")
     settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
     resolved = auth.initialize(settings, environ={})
-    assert calls == [
-        {"credentials": resolved.credentials, "url": auth.HIGH_VOLUME_URL, "project": "p"}
-    ]
-    assert deadlines == [180_000]
-    standard = settings.model_copy(update={"high_volume_endpoint": False})
-    auth.initialize(standard, environ={})
-    assert calls[-1]["url"] is None
+    # The standard endpoint (url None: the client's default) unless configured otherwise.
+    assert calls == [{"credentials": resolved.credentials, "url": None, "project": "p"}]
+    assert deadlines == [320_000]  # a little over the service's 5-minute interactive limit
+    assert max_retries == [0]  # gee_scripts.retry is the only layer that retries
+    high_volume = settings.model_copy(update={"high_volume_endpoint": True})
+    auth.initialize(high_volume, environ={})
+    assert calls[-1]["url"] == auth.HIGH_VOLUME_URL
 
 
 def test_bad_key_files_are_named(tmp_path: Path) -> None:
@@ -205,8 +280,11 @@ def test_settings_defaults_and_yaml_shape() -> None:
         {"type": "gee", "project": "p", "dem": {"overrides": {"iceland": "projects/p/assets/d"}}}
     )
     assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
-    assert s.dem.source == "srtm" and s.s1.terrain_model == "landcover"
+    assert s.dem.source == "auto" and s.s1.terrain_model == "landcover"
     assert s.assets.worldcover == "ESA/WorldCover/v200"
+    assert s.assets.s1 == "COPERNICUS/S1_GRD_FLOAT"
+    assert s.assets.copernicus_dem == "COPERNICUS/DEM/GLO30_2024_1"
+    assert s.high_volume_endpoint is False
 
 
 def test_settings_refuse_key_material_and_unknown_fields() -> None:

@@ -1,6 +1,7 @@
-"""The Sentinel-1 graph (border-noise mask, dB -> linear, terrain flattening, dB, median,
+"""The Sentinel-1 graph (border-noise mask on linear power, terrain flattening, dB, median,
 count) evaluated with numpy equals the archive's arithmetic (flattening correction in dB, then
-the per-pixel median) on the same scenes."""
+the per-pixel median) on the same scenes. The scenes are served as ``COPERNICUS/S1_GRD_FLOAT``
+holds them: σ0 as linear power."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ def test_flattened_median_matches_the_archive() -> None:
     angle = np.broadcast_to(np.linspace(33.0, 43.0, size), (size, size)).copy()
     vv = rng.normal(-11.0, 2.5, (n, size, size))
     vh = vv - rng.uniform(5.0, 9.0, (n, size, size))
-    vv[0, :, :4] = -35.0  # GRD border noise on one scene: masked by the edge mask
+    vv[0, :, :4] = -35.0  # GRD border noise on one scene: below -30 dB, masked by the edge mask
     inputs = {"T/dem": {"elevation": dem}}
     for i in range(n):
-        inputs[f"T/grd_{i}"] = {"VV": vv[i], "VH": vh[i], "angle": angle}
+        linear = {"VV": 10.0 ** (vv[i] / 10.0), "VH": 10.0 ** (vh[i] / 10.0)}
+        inputs[f"T/grd_{i}"] = linear | {"angle": angle}
     scenes = ee.ImageCollection.fromImages([ee.Image(f"T/grd_{i}") for i in range(n)])
     s1 = S1Settings(terrain_model="volume")
     flat = sentinel1.flattened_collection(scenes, ee.Image("T/dem"), s1)

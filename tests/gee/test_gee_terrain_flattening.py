@@ -9,7 +9,7 @@ import pytest
 from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.offline import find_invocations, graph_tree
-from gee_scripts.terrain_flattening import flatten
+from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, flatten, sign_check_image
 from monitor.simulator.landcover import VEGETATED
 from monitor.sources.terrain_flattening import (
     flattening_correction_db,
@@ -72,6 +72,24 @@ def test_graph_matches_archive_numpy(model: str) -> None:
         np.testing.assert_allclose(got, expected, atol=1e-6, equal_nan=True)
     # Flattening changes backscatter by several dB on this relief.
     assert np.nanmax(np.abs(correction)) > 3.0
+
+
+def test_sign_check_image_has_the_terms_of_the_flattening() -> None:
+    """The bands `gee check` judges are the flattening's own: γ0 before, γ0 after (= the
+    archive's flattened value), αr and the layover mask."""
+    scene = _scene()
+    image = sign_check_image(ee.Image("T/s1"), ee.Image("T/dem"), model="volume")
+    out = GraphEvaluator(scene, res=RES)(graph_tree(image))
+    assert list(out) == list(SIGN_CHECK_BANDS)
+    slope, aspect = slope_aspect(scene["T/dem"]["elevation"], RES)
+    geometry = track_geometry(slope, aspect, scene["T/s1"]["angle"], look_azimuth_deg=90.0)
+    correction = flattening_correction_db(geometry, "volume")
+    gamma0 = scene["db"]["VV"] - 10.0 * np.log10(np.cos(np.radians(scene["T/s1"]["angle"])))
+    np.testing.assert_allclose(out["gamma0_db"], gamma0, atol=1e-4)
+    np.testing.assert_allclose(out["flat_db"], scene["db"]["VV"] + correction, atol=1e-3)
+    np.testing.assert_array_equal(np.isnan(out["flat_db"]), np.isnan(correction))
+    np.testing.assert_allclose(out["alpha_r_deg"], geometry.alpha_r_deg, atol=1e-3)
+    np.testing.assert_array_equal(out["layover"] == 1, geometry.layover)
 
 
 def _flattening_division(model: str) -> dict:

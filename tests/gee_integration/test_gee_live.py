@@ -14,6 +14,7 @@ from models.feature_stack import MODEL_BANDS, validate
 from monitor.grid import region_grid
 from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource
+from monitor.sources.gee_check import check_region
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,45 @@ def test_default_assets_exist(gee_settings: GeeSettings) -> None:
     assert ee.Image(a.srtm).bandNames().getInfo() == ["elevation"]
     assert ee.ImageCollection(a.worldcover).first().bandNames().getInfo() == ["Map"]
     assert ee.ImageCollection(a.canopy_height).size().getInfo() >= 1
+    assert ee.ImageCollection(a.canopy_height_boreal).size().getInfo() >= 1
+    assert "DEM" in ee.ImageCollection(a.copernicus_dem).first().bandNames().getInfo()
+    # S1_GRD_FLOAT holds linear power: a median VV of a few hundredths, not about -12 (dB).
+    first = ee.ImageCollection(a.s1).filterBounds(_area_ee()).first().select("VV")
+    median = first.reduceRegion(ee.Reducer.median(), _area_ee(), 100).get("VV").getInfo()
+    assert 0.0 < median < 1.0
+
+
+def _area_ee() -> ee.Geometry:
+    return ee.Geometry.Rectangle(list(AREA.geometry.bounds))
+
+
+def test_gee_check_on_a_valtellina_tile(gee_settings: GeeSettings) -> None:
+    """The `landslide-monitor gee check` path on one 64 px tile: assets, valid fractions,
+    requests and the terrain-flattening sign check (Alpine relief: enough of both slope sides)."""
+    source = GeeSource(gee_settings, initialize=False, progress=False)
+    check = check_region(source, AREA, PRE, POST, tile_px=64)
+    print("\n".join(check.lines()))
+    assert not check.error, check.error
+    assert check.assets is not None and check.assets.elevation.assets == ("USGS/SRTMGL1_003",)
+    for band in ("elevation", "slope", "landcover", "canopy_height"):
+        assert check.valid_fraction[band] > 0.99, band
+    assert check.valid_fraction["preVV"] > 0.5 and check.valid_fraction["postNDVI"] > 0.2
+    assert check.requests == {"computeValue": 4, "computePixels": 2}
+    assert check.sign is not None and check.sign.passed is True, check.sign.lines()
+
+
+def test_a_tile_at_65_north_has_elevation_and_canopy(gee_settings: GeeSettings) -> None:
+    """North of SRTM and GEDI: GLO-30 and the boreal canopy product must fill the bands."""
+    nordland = AreaOfInterest("nordland", box(14.000, 64.990, 14.023, 65.000), "both")
+    source = GeeSource(gee_settings, initialize=False, progress=False)
+    check = check_region(source, nordland, PRE, POST, tile_px=32)
+    print("\n".join(check.lines()))
+    assert not check.error, check.error
+    assert check.assets is not None
+    assert check.assets.elevation.assets == (gee_settings.assets.copernicus_dem,)
+    assert check.assets.canopy_height.assets == (gee_settings.assets.canopy_height_boreal,)
+    for band in ("elevation", "slope", "canopy_height"):
+        assert check.valid_fraction[band] > 0.99, band
 
 
 def test_availability_lists_scenes_of_both_sensors(gee_settings: GeeSettings) -> None:

@@ -122,6 +122,13 @@ def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_wi
     dates = json.dumps(s2_post)
     assert "2024-08-16" in dates and "2024-09-15" in dates and "2024-06-17" not in dates
     assert layers[0][2]["bands"] == ["red", "green", "blue"]
+    # The radar layer: linear power from S1_GRD_FLOAT, shown in dB (-20 to 0).
+    s1_post = graph_tree(layers[3][1])
+    (load,) = find_invocations(s1_post, "ImageCollection.load")
+    assert load["args"]["id"] == "COPERNICUS/S1_GRD_FLOAT"
+    (log10,) = find_invocations(s1_post, "Image.log10")
+    assert log10["args"]["value"]["fn"] == "reduce.median"
+    assert (layers[3][2]["min"], layers[3][2]["max"]) == (-20.0, 0.0)
 
 
 def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
