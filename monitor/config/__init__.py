@@ -32,6 +32,8 @@ The package, one module per concern (import from ``monitor.config``, which re-ex
 
 * :mod:`monitor.config.regions`: the regions, their windows, masks and geometry;
 * :mod:`monitor.config.settings`: the source, the model and its setting, inventory, quicklooks;
+* :mod:`monitor.config.operations`: the schedule and Dask sections (what :mod:`monitor.ops`
+  acts on; this package never imports :mod:`monitor.ops`);
 * :mod:`monitor.config.file`: :class:`MonitorConfig`, the sections put together;
 * ``_loading``: :func:`load_config` and :class:`ConfigError`; ``_base``: the strict model base
   and the path type.
@@ -39,6 +41,7 @@ The package, one module per concern (import from ``monitor.config``, which re-ex
 
 from monitor.config._loading import ConfigError, load_config
 from monitor.config.file import MonitorConfig
+from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import (
     EventWindows,
     MaskSettings,
@@ -58,6 +61,7 @@ __all__ = [
     "DEFAULT_MANIFEST",
     "ArchiveSourceConfig",
     "ConfigError",
+    "DaskSettings",
     "EventWindows",
     "InventorySettings",
     "MaskSettings",
@@ -66,6 +70,7 @@ __all__ = [
     "MonitoringWindows",
     "QuicklookSettings",
     "RegionConfig",
+    "ScheduleSettings",
     "SourceConfig",
     "load_config",
 ]

@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings
 from monitor.config._base import StrictModel
+from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import RegionConfig
 from monitor.config.settings import (
     ArchiveSourceConfig,
@@ -23,8 +24,6 @@ from monitor.config.settings import (
     QuicklookSettings,
     SourceConfig,
 )
-from monitor.ops.distributed import DaskSettings
-from monitor.ops.schedule import ScheduleSettings
 from monitor.pipeline.trigger import TriggerSettings
 
 __all__ = ["MonitorConfig"]

@@ -41,7 +41,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -49,9 +48,12 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor._geopackage import connect_read_only, file_errors
+
+# The settings and the crontab parsing live with the configuration, which never imports ops;
+# they are re-exported here, where the scheduler's callers have always found them.
+from monitor.config.operations import ScheduleSettings, cron_trigger, default_jobstore_url
 from monitor.store.lock import EXIT_LOCKED, RunLock, RunLockHeld
 
 __all__ = [
@@ -75,119 +77,6 @@ log = logging.getLogger(__name__)
 
 #: Id of the persisted daily job in the job store.
 DAILY_JOB_ID = "landslide-monitor-daily"
-
-_CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def cron_trigger(expr: str, timezone: str) -> CronTrigger:
-    """An APScheduler trigger for a crontab expression in ``timezone``.
-
-    Five fields (``minute hour day month weekday``) as in crontab(5), or six with a leading
-    ``second`` field. Weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday); APScheduler 3
-    counts 0 = Monday, so numbers are translated to names here. Names (``mon-fri``) pass through.
-    """
-    fields = expr.split()
-    if len(fields) not in (5, 6):
-        raise ValueError(
-            f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
-            "(minute hour day month weekday) or 6 (second minute hour day month weekday)"
-        )
-    second = fields[0] if len(fields) == 6 else "0"
-    minute, hour, day, month, weekday = fields[-5:]
-    return CronTrigger(
-        second=second,
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_crontab_weekdays(weekday),
-        timezone=timezone,
-    )
-
-
-def _crontab_weekdays(field: str) -> str:
-    """A crontab weekday field with numbers replaced by APScheduler's weekday names."""
-    out: list[str] = []
-    for token in field.split(","):
-        span, _, step_text = token.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            if not step_text:
-                out.append("*")
-                continue
-            lo, hi = 0, 6
-        elif span.replace("-", "").isdigit():
-            lo_text, _, hi_text = span.partition("-")
-            lo = int(lo_text)
-            hi = int(hi_text) if hi_text else (6 if step_text else lo)
-            if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
-                raise ValueError(f"weekday {token!r} is outside 0-7 (0 and 7 are Sunday)")
-        else:
-            out.append(token)  # names, e.g. mon-fri; APScheduler checks them
-            continue
-        out.extend(_CRONTAB_WEEKDAYS[d % 7] for d in range(lo, hi + 1, step))
-    return ",".join(dict.fromkeys(out))
-
-
-class ScheduleSettings(BaseModel):
-    """The ``schedule:`` section of the configuration."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cron: str = Field(
-        "0 6 * * *",
-        description="crontab expression of the daily run (5 fields, or 6 with leading seconds)",
-    )
-    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in")
-    jobstore_url: str | None = Field(
-        None,
-        description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
-        "inventory (<inventory>.schedule.sqlite)",
-    )
-    misfire_grace_s: int = Field(
-        6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
-    )
-    catch_up_days: int = Field(
-        7, ge=0, description="how many days back missed runs are caught up at start"
-    )
-    retry_after_s: int = Field(
-        900, gt=0, description="retry delay when a run fails or the inventory is locked"
-    )
-    stop_grace_s: float = Field(
-        60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
-            ) from None
-        return value
-
-    @model_validator(mode="after")
-    def _valid_cron(self) -> ScheduleSettings:
-        try:
-            cron_trigger(self.cron, self.timezone)
-        except ValueError as exc:
-            raise ValueError(f"cron: {exc}") from None
-        return self
-
-    def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:
-        """The job store's URL: the configured one, else :func:`default_jobstore_url`."""
-        return self.jobstore_url or default_jobstore_url(inventory)
-
-    def trigger(self) -> CronTrigger:
-        return cron_trigger(self.cron, self.timezone)
-
-
-def default_jobstore_url(inventory: str | os.PathLike[str]) -> str:
-    """SQLite job store next to the inventory: ``<inventory>.schedule.sqlite``."""
-    inventory = Path(inventory).resolve()
-    return f"sqlite:///{inventory.with_name(inventory.name + '.schedule.sqlite')}"
 
 
 def due_run_dates(
