@@ -48,6 +48,10 @@ SourceConfig = Annotated[ArchiveSourceConfig | GeeSettings, Field(discriminator=
 SettingName = Literal["S1", "S2", "S1+S2", "all"]
 
 
+def _default_preference() -> list[SettingName]:
+    return ["S1+S2", "S1", "S2"]
+
+
 class ModelSettings(StrictModel):
     """The ensemble and how its setting is chosen.
 
@@ -65,7 +69,7 @@ class ModelSettings(StrictModel):
 
     manifest: ConfigPath = Field(default=DEFAULT_MANIFEST, validate_default=True)
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
-    preference: list[SettingName] = Field(default_factory=lambda: ["S1+S2", "S1", "S2"])
+    preference: list[SettingName] = Field(default_factory=_default_preference)
     fallback: SettingName | None = "S1"
     min_clear_fraction: float = Field(0.2, ge=0, le=1)
     min_radar_fraction: float = Field(0.5, ge=0, le=1)

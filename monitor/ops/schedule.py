@@ -393,7 +393,8 @@ def cli_run(args: Any) -> int:
         now = datetime.now(trigger.timezone)
         done = completed_run_dates(inventory)
         due = due_run_dates(trigger, now, done, settings.catch_up_days)
-        fires, t = [], trigger.get_next_fire_time(None, now)
+        fires: list[datetime] = []
+        t = trigger.get_next_fire_time(None, now)
         while t is not None and len(fires) < 5:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
