@@ -1,6 +1,6 @@
 """Alert settings (pydantic) and the routing of each region's alerts to channels.
 
-The run configuration (``monitor/config.py``) embeds :class:`AlertSettings` at the top level
+The run configuration (:mod:`monitor.config`) embeds :class:`AlertSettings` at the top level
 (global targets, the SMTP server, the retry policy) and :class:`AlertTargets` in each region.
 Secrets never appear in the YAML: the SMTP username/password and each webhook's HMAC secret are
 read, at delivery time, from the environment variables the settings *name*.

@@ -23,13 +23,13 @@ Where the work runs is the ``dask:`` section of the configuration:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+# The settings live with the configuration, which never imports ops; re-exported here.
+from monitor.config.operations import DaskSettings
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -37,48 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["DaskSettings", "dask_client", "dask_executor"]
 
 log = logging.getLogger(__name__)
-
-
-class DaskSettings(BaseModel):
-    """The ``dask:`` section of the configuration."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(
-        False, description="run regions in parallel on Dask (implied by scheduler_address)"
-    )
-    scheduler_address: str | None = Field(
-        None, description="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
-    )
-    n_workers: int | None = Field(
-        None, ge=1, description="local cluster: worker processes (default: one per core)"
-    )
-    threads_per_worker: int = Field(1, ge=1, description="local cluster: threads per worker")
-    memory_limit: str = Field(
-        "auto", description="local cluster: memory limit per worker ('4GiB', 'auto')"
-    )
-    dashboard: bool = Field(False, description="local cluster: serve the dashboard on :8787")
-    connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
-    retries: int = Field(
-        0, ge=0, description="times a region is retried after its worker died or it raised"
-    )
-
-    @model_validator(mode="after")
-    def _address_enables(self) -> DaskSettings:
-        if self.scheduler_address is not None:
-            if "://" not in self.scheduler_address:
-                raise ValueError(
-                    f"scheduler_address {self.scheduler_address!r} needs a protocol, "
-                    "e.g. tcp://host:8786"
-                )
-            self.enabled = True
-        return self
-
-    def local_workers(self, n_tasks: int | None = None) -> int:
-        """Worker processes of a local cluster: ``n_workers``, else one per core, never more
-        than there are tasks."""
-        n = self.n_workers or os.cpu_count() or 1
-        return max(1, min(n, n_tasks)) if n_tasks else n
 
 
 @contextmanager

@@ -20,19 +20,16 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
   finish, then passes SIGTERM on to it. A run killed part-way commits nothing (the inventory is
   updated in one transaction) and its day is caught up at the next start.
 
-Each day runs in a child process (the same CLI an operator or cron uses): a crash, a memory leak
-of a model or a SIGKILL in a run never takes the scheduler down, and the run can be stopped
-without stopping the scheduler's bookkeeping.
+Each day runs in a child process (the same CLI an operator or cron uses; see
+:mod:`monitor.ops.schedule_runner`): a crash, a memory leak of a model or a SIGKILL in a run never
+takes the scheduler down, and the run can be stopped without stopping the scheduler's bookkeeping.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import closing, contextmanager
@@ -41,7 +38,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -49,10 +45,14 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor._geopackage import connect_read_only, file_errors
-from monitor.store.lock import EXIT_LOCKED, RunLock, RunLockHeld
+
+# The settings and the crontab parsing live with the configuration, which never imports ops;
+# they are re-exported here, where the scheduler's callers have always found them.
+from monitor.config.operations import ScheduleSettings, cron_trigger, default_jobstore_url
+from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
+from monitor.store.lock import RunLock, RunLockHeld
 
 __all__ = [
     "DAILY_JOB_ID",
@@ -75,119 +75,6 @@ log = logging.getLogger(__name__)
 
 #: Id of the persisted daily job in the job store.
 DAILY_JOB_ID = "landslide-monitor-daily"
-
-_CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def cron_trigger(expr: str, timezone: str) -> CronTrigger:
-    """An APScheduler trigger for a crontab expression in ``timezone``.
-
-    Five fields (``minute hour day month weekday``) as in crontab(5), or six with a leading
-    ``second`` field. Weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday); APScheduler 3
-    counts 0 = Monday, so numbers are translated to names here. Names (``mon-fri``) pass through.
-    """
-    fields = expr.split()
-    if len(fields) not in (5, 6):
-        raise ValueError(
-            f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
-            "(minute hour day month weekday) or 6 (second minute hour day month weekday)"
-        )
-    second = fields[0] if len(fields) == 6 else "0"
-    minute, hour, day, month, weekday = fields[-5:]
-    return CronTrigger(
-        second=second,
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_crontab_weekdays(weekday),
-        timezone=timezone,
-    )
-
-
-def _crontab_weekdays(field: str) -> str:
-    """A crontab weekday field with numbers replaced by APScheduler's weekday names."""
-    out: list[str] = []
-    for token in field.split(","):
-        span, _, step_text = token.partition("/")
-        step = int(step_text) if step_text else 1
-        if span == "*":
-            if not step_text:
-                out.append("*")
-                continue
-            lo, hi = 0, 6
-        elif span.replace("-", "").isdigit():
-            lo_text, _, hi_text = span.partition("-")
-            lo = int(lo_text)
-            hi = int(hi_text) if hi_text else (6 if step_text else lo)
-            if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
-                raise ValueError(f"weekday {token!r} is outside 0-7 (0 and 7 are Sunday)")
-        else:
-            out.append(token)  # names, e.g. mon-fri; APScheduler checks them
-            continue
-        out.extend(_CRONTAB_WEEKDAYS[d % 7] for d in range(lo, hi + 1, step))
-    return ",".join(dict.fromkeys(out))
-
-
-class ScheduleSettings(BaseModel):
-    """The ``schedule:`` section of the configuration."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cron: str = Field(
-        "0 6 * * *",
-        description="crontab expression of the daily run (5 fields, or 6 with leading seconds)",
-    )
-    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in")
-    jobstore_url: str | None = Field(
-        None,
-        description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
-        "inventory (<inventory>.schedule.sqlite)",
-    )
-    misfire_grace_s: int = Field(
-        6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
-    )
-    catch_up_days: int = Field(
-        7, ge=0, description="how many days back missed runs are caught up at start"
-    )
-    retry_after_s: int = Field(
-        900, gt=0, description="retry delay when a run fails or the inventory is locked"
-    )
-    stop_grace_s: float = Field(
-        60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
-            ) from None
-        return value
-
-    @model_validator(mode="after")
-    def _valid_cron(self) -> ScheduleSettings:
-        try:
-            cron_trigger(self.cron, self.timezone)
-        except ValueError as exc:
-            raise ValueError(f"cron: {exc}") from None
-        return self
-
-    def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:
-        """The job store's URL: the configured one, else :func:`default_jobstore_url`."""
-        return self.jobstore_url or default_jobstore_url(inventory)
-
-    def trigger(self) -> CronTrigger:
-        return cron_trigger(self.cron, self.timezone)
-
-
-def default_jobstore_url(inventory: str | os.PathLike[str]) -> str:
-    """SQLite job store next to the inventory: ``<inventory>.schedule.sqlite``."""
-    inventory = Path(inventory).resolve()
-    return f"sqlite:///{inventory.with_name(inventory.name + '.schedule.sqlite')}"
 
 
 def due_run_dates(
@@ -220,82 +107,6 @@ def due_run_dates(
     if last_done is None:
         return fire_days[-1:]
     return [d for d in fire_days if d > last_done]
-
-
-class RunOutcome(enum.Enum):
-    OK = "ok"
-    PARTIAL = "partial"  # the run completed but some region failed (reported in its summary)
-    LOCKED = "locked"  # another run holds the inventory; retried later
-    FAILED = "failed"
-    STOPPED = "stopped"  # stopped by a shutdown
-
-
-Runner = Callable[[date], RunOutcome]
-
-
-class CliRunner:
-    """Runs one day as ``python -m monitor run --config F --date D`` in a child process.
-
-    The child inherits the environment (secrets come from environment variables) and the
-    scheduler's stdout/stderr (the journal). :meth:`terminate` passes SIGTERM on to it.
-    """
-
-    def __init__(self, config_path: str | os.PathLike[str], extra_args: Collection[str] = ()):
-        self.config_path = Path(config_path).resolve()
-        self.extra_args = list(extra_args)
-        self._child: subprocess.Popen[bytes] | None = None
-        self._guard = threading.Lock()
-        self._stopping = False
-
-    def command(self, run_date: date) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "monitor",
-            "run",
-            "--config",
-            str(self.config_path),
-            "--date",
-            run_date.isoformat(),
-            *self.extra_args,
-        ]
-
-    def __call__(self, run_date: date) -> RunOutcome:
-        with self._guard:
-            if self._stopping:
-                return RunOutcome.STOPPED
-            env = dict(os.environ)
-            if not sys.stderr.isatty():
-                # a journal, not a terminal: a progress line every 30 s at most
-                env.setdefault("TQDM_MININTERVAL", "30")
-            self._child = subprocess.Popen(self.command(run_date), env=env)
-        returncode = self._child.wait()
-        with self._guard:
-            self._child = None
-        if returncode == 0:
-            return RunOutcome.OK
-        if returncode == EXIT_LOCKED:
-            return RunOutcome.LOCKED
-        if returncode in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopping:
-            return RunOutcome.STOPPED
-        log.error("run of %s exited with status %d", run_date, returncode)
-        return RunOutcome.FAILED
-
-    def terminate(self, kill_after_s: float = 30.0) -> None:
-        """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``)."""
-        with self._guard:
-            self._stopping = True
-            child = self._child
-        if child is None:
-            return
-        child.terminate()
-        try:
-            child.wait(kill_after_s)
-        except subprocess.TimeoutExpired:
-            log.warning(
-                "run (pid %d) ignored SIGTERM for %.0f s; killing it", child.pid, kill_after_s
-            )
-            child.kill()
 
 
 # APScheduler persists jobs by a textual reference to a module-level function; the function
@@ -582,7 +393,8 @@ def cli_run(args: Any) -> int:
         now = datetime.now(trigger.timezone)
         done = completed_run_dates(inventory)
         due = due_run_dates(trigger, now, done, settings.catch_up_days)
-        fires, t = [], trigger.get_next_fire_time(None, now)
+        fires: list[datetime] = []
+        t = trigger.get_next_fire_time(None, now)
         while t is not None and len(fires) < 5:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))

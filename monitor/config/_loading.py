@@ -1,0 +1,146 @@
+"""Reading the configuration file: :func:`load_config` and :class:`ConfigError`.
+
+The YAML is parsed twice: into plain data for pydantic, and into a node tree that maps each
+pydantic error location (``regions[1].geometry``) back to its line. Keys given twice, which a
+YAML loader silently collapses, are found in the node tree too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from monitor.config.file import MonitorConfig
+
+__all__ = ["ConfigError", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, path: Path | str, problems: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.problems = list(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(
+            f"invalid configuration {self.path} ({len(self.problems)} {noun}):\n{lines}"
+        )
+
+
+def load_config(path: str | Path) -> MonitorConfig:
+    """Read and validate the configuration file at ``path``.
+
+    Raises :class:`ConfigError` listing every problem, each with its line and field."""
+    path = Path(path)
+    root, data = _read_document(path)
+    config_dir = path.resolve().parent
+    base = data.get("base_dir")
+    base_dir = config_dir if base in (None, "") else (config_dir / Path(str(base)).expanduser())
+    try:
+        config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(path, _located_problems(root, exc)) from None
+    config._path = path
+    return config
+
+
+def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """The file's YAML node tree and its data, a mapping; :class:`ConfigError` when the file
+    cannot be read, is not YAML, is not a mapping or gives a key twice."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["the configuration file does not exist"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read the configuration file: {exc}"]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
+        raise ConfigError(path, [f"{where}malformed YAML: {problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"malformed YAML: {exc}"]) from None
+    if data is None:
+        raise ConfigError(path, ["the configuration file is empty"])
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["the top level must be a mapping of sections (source, regions…)"])
+    duplicates = _duplicate_keys(root)
+    if duplicates:
+        raise ConfigError(path, duplicates)
+    return root, data
+
+
+def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[str]:
+    """One line per validation error, ``line N: field: message``, in the order of the file."""
+    located: list[tuple[int, str]] = []
+    for error in exc.errors(include_url=False):
+        field, line = _loc_to_place(root, error["loc"])
+        where = f"line {line}: " if line is not None else ""
+        located.append((line or 0, f"{where}{field}: {_message(error)}"))
+    return [p for _, p in sorted(located, key=lambda p: p[0])]
+
+
+def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str, int | None]:
+    """The dotted field path and the YAML line of a pydantic error location.
+
+    Discriminator tags and union member names that pydantic inserts in ``loc`` are not keys of
+    the document; they are skipped, except a last element naming a missing field."""
+    parts: list[str] = []
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for i, item in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            match = next((v for k, v in node.value if k.value == item), None)
+            key = next((k for k, _ in node.value if k.value == item), None)
+            if match is not None and key is not None:
+                parts.append(f".{item}")
+                node, line = match, key.start_mark.line + 1
+            elif last:
+                parts.append(f".{item}")
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
+            if 0 <= item < len(node.value):
+                parts.append(f"[{item}]")
+                node = node.value[item]
+                line = node.start_mark.line + 1
+        elif node is None and last:
+            parts.append(f".{item}" if isinstance(item, str) else f"[{item}]")
+    return ("".join(parts).lstrip(".") or "(top level)", line)
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
+
+
+def _duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[str]:
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            where = f"{prefix}.{key.value}".lstrip(".")
+            if key.value in seen:
+                problems.append(f"line {key.start_mark.line + 1}: {where}: field given twice")
+            seen.add(key.value)
+            problems.extend(_duplicate_keys(value, where))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems.extend(_duplicate_keys(item, f"{prefix}[{i}]"))
+    return problems

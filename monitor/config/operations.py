@@ -1,0 +1,176 @@
+"""The ``schedule:`` and ``dask:`` sections: when the daily run fires and where regions run.
+
+The settings are validated here, with the file; what acts on them lives in :mod:`monitor.ops`
+(:mod:`monitor.ops.schedule` fires the runs, :mod:`monitor.ops.distributed` starts or reaches
+the Dask cluster), which imports this module and never the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, field_validator, model_validator
+
+from monitor.config._base import StrictModel
+
+__all__ = ["DaskSettings", "ScheduleSettings", "cron_trigger", "default_jobstore_url"]
+
+_CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def cron_trigger(expr: str, timezone: str) -> CronTrigger:
+    """An APScheduler trigger for a crontab expression in ``timezone``.
+
+    Five fields (``minute hour day month weekday``) as in crontab(5), or six with a leading
+    ``second`` field. Weekday numbers follow crontab (0 or 7 = Sunday, 1 = Monday); APScheduler 3
+    counts 0 = Monday, so numbers are translated to names here. Names (``mon-fri``) pass through.
+    """
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(
+            f"cron expression {expr!r} has {len(fields)} fields; expected 5 "
+            "(minute hour day month weekday) or 6 (second minute hour day month weekday)"
+        )
+    second = fields[0] if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields[-5:]
+    return CronTrigger(
+        second=second,
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_crontab_weekdays(weekday),
+        timezone=timezone,
+    )
+
+
+def _crontab_weekdays(field: str) -> str:
+    """A crontab weekday field with numbers replaced by APScheduler's weekday names."""
+    out: list[str] = []
+    for token in field.split(","):
+        span, _, step_text = token.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            if not step_text:
+                out.append("*")
+                continue
+            lo, hi = 0, 6
+        elif span.replace("-", "").isdigit():
+            lo_text, _, hi_text = span.partition("-")
+            lo = int(lo_text)
+            hi = int(hi_text) if hi_text else (6 if step_text else lo)
+            if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi):
+                raise ValueError(f"weekday {token!r} is outside 0-7 (0 and 7 are Sunday)")
+        else:
+            out.append(token)  # names, e.g. mon-fri; APScheduler checks them
+            continue
+        out.extend(_CRONTAB_WEEKDAYS[d % 7] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(out))
+
+
+def default_jobstore_url(inventory: str | os.PathLike[str]) -> str:
+    """SQLite job store next to the inventory: ``<inventory>.schedule.sqlite``."""
+    inventory = Path(inventory).resolve()
+    return f"sqlite:///{inventory.with_name(inventory.name + '.schedule.sqlite')}"
+
+
+class ScheduleSettings(StrictModel):
+    """The ``schedule:`` section of the configuration."""
+
+    cron: str = Field(
+        "0 6 * * *",
+        description="crontab expression of the daily run (5 fields, or 6 with leading seconds)",
+    )
+    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in")
+    jobstore_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
+        "inventory (<inventory>.schedule.sqlite)",
+    )
+    misfire_grace_s: int = Field(
+        6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
+    )
+    catch_up_days: int = Field(
+        7, ge=0, description="how many days back missed runs are caught up at start"
+    )
+    retry_after_s: int = Field(
+        900, gt=0, description="retry delay when a run fails or the inventory is locked"
+    )
+    stop_grace_s: float = Field(
+        60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> ScheduleSettings:
+        try:
+            cron_trigger(self.cron, self.timezone)
+        except ValueError as exc:
+            raise ValueError(f"cron: {exc}") from None
+        return self
+
+    def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:
+        """The job store's URL: the configured one, else :func:`default_jobstore_url`."""
+        return self.jobstore_url or default_jobstore_url(inventory)
+
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron, self.timezone)
+
+
+# --------------------------------------------------------------------------- dask
+
+
+class DaskSettings(StrictModel):
+    """The ``dask:`` section of the configuration."""
+
+    enabled: bool = Field(
+        False, description="run regions in parallel on Dask (implied by scheduler_address)"
+    )
+    scheduler_address: str | None = Field(
+        None, description="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    n_workers: int | None = Field(
+        None, ge=1, description="local cluster: worker processes (default: one per core)"
+    )
+    threads_per_worker: int = Field(1, ge=1, description="local cluster: threads per worker")
+    memory_limit: str = Field(
+        "auto", description="local cluster: memory limit per worker ('4GiB', 'auto')"
+    )
+    dashboard: bool = Field(False, description="local cluster: serve the dashboard on :8787")
+    connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
+    retries: int = Field(
+        0, ge=0, description="times a region is retried after its worker died or it raised"
+    )
+
+    @model_validator(mode="after")
+    def _address_enables(self) -> DaskSettings:
+        if self.scheduler_address is not None:
+            if "://" not in self.scheduler_address:
+                raise ValueError(
+                    f"scheduler_address {self.scheduler_address!r} needs a protocol, "
+                    "e.g. tcp://host:8786"
+                )
+            self.enabled = True
+        return self
+
+    def local_workers(self, n_tasks: int | None = None) -> int:
+        """Worker processes of a local cluster: ``n_workers``, else one per core, never more
+        than there are tasks."""
+        n = self.n_workers or os.cpu_count() or 1
+        return max(1, min(n, n_tasks)) if n_tasks else n

@@ -1,0 +1,232 @@
+"""The ``regions:`` section: each watched region's geometry, windows and masks.
+
+A region's geometry is inline GeoJSON or a region file (GeoJSON, GeoPackage, KML, shapefile),
+read, flattened to 2-D and checked (valid, not too large) while the file is validated. Its
+windows say which acquisitions are compared: sliding ones for the daily run, or fixed ones
+around a known event.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from shapely import force_2d
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import unary_union
+
+from monitor.alerts.settings import AlertTargets
+from monitor.config._base import StrictModel, resolve_path
+from monitor.pipeline.vectorise import VectoriseRules
+from monitor.simulator.spec import SimulationSpec
+from monitor.sources.base import (
+    DEFAULT_MAX_AREA_KM2,
+    AreaOfInterest,
+    InvalidArea,
+    OrbitPass,
+    Window,
+    check_area,
+)
+
+__all__ = [
+    "REGION_FILE_SUFFIXES",
+    "EventWindows",
+    "MaskSettings",
+    "MonitoringWindows",
+    "RegionConfig",
+    "Windows",
+]
+
+# Formats a region file may have, by suffix (read with pyogrio through geopandas).
+REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".kml", ".shp", ".zip")
+
+_REGION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+# --------------------------------------------------------------------------- windows
+
+
+class MonitoringWindows(StrictModel):
+    """Sliding windows for the daily run: the post window is the ``post_days`` before the run
+    date (the run date itself excluded: its acquisitions may not all be processed yet), the pre
+    window the ``pre_days`` before that."""
+
+    mode: Literal["monitoring"] = "monitoring"
+    pre_days: int = Field(60, ge=1, le=730)
+    post_days: int = Field(30, ge=1, le=365)
+
+    def windows_for(self, run_date: date) -> tuple[Window, Window]:
+        post = Window(run_date - timedelta(days=self.post_days), run_date)
+        pre = Window(post.start - timedelta(days=self.pre_days), post.start)
+        return pre, post
+
+
+class EventWindows(StrictModel):
+    """Windows around a known event (a storm, an earthquake): the ``pre_days`` before the event
+    date and the ``post_days`` after it, clipped to the run date. The event day belongs to
+    neither window: an acquisition that day may precede the event."""
+
+    mode: Literal["event"]
+    event_date: date
+    pre_days: int = Field(60, ge=1, le=730)
+    post_days: int = Field(30, ge=1, le=365)
+
+    def windows_for(self, run_date: date) -> tuple[Window, Window]:
+        pre = Window(self.event_date - timedelta(days=self.pre_days), self.event_date)
+        post_start = self.event_date + timedelta(days=1)
+        post_end = min(post_start + timedelta(days=self.post_days), run_date)
+        if post_end <= post_start:
+            raise ValueError(
+                f"the post-event window of event {self.event_date} has not begun on run date "
+                f"{run_date} (it starts {post_start})"
+            )
+        return pre, Window(post_start, post_end)
+
+
+Windows = Annotated[MonitoringWindows | EventWindows, Field(discriminator="mode")]
+
+
+def _default_mode(value: Any) -> Any:
+    if isinstance(value, dict) and "mode" not in value:
+        return {**value, "mode": "monitoring"}
+    return value
+
+
+# --------------------------------------------------------------------------- masks
+
+
+class MaskSettings(StrictModel):
+    """Where a detection is not taken as a landslide."""
+
+    min_slope_deg: float = Field(
+        5.0, ge=0, lt=90, description="drop detections whose mean slope is below this (flat ground)"
+    )
+    exclude_water: bool = Field(
+        True, description="remove water: WorldCover class 80, or dark with NDVI < 0 after the event"
+    )
+    exclude_snow: bool = Field(
+        True, description="remove snow: WorldCover class 70, or bright and unvegetated after it"
+    )
+    max_post_ndvi: float | None = Field(
+        0.6, ge=-1, le=1, description="drop detections greener than this after the event"
+    )
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _geometry_from_geojson(value: dict[str, Any]) -> BaseGeometry:
+    kind = value.get("type")
+    if kind == "FeatureCollection":
+        return unary_union([shape(f["geometry"]) for f in value.get("features", [])])
+    if kind == "Feature":
+        return shape(value["geometry"])
+    return shape(value)
+
+
+def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
+    import geopandas as gpd
+
+    if not path.exists():
+        raise ValueError(f"region file {path} does not exist")
+    if path.suffix.lower() not in REGION_FILE_SUFFIXES:
+        known = ", ".join(REGION_FILE_SUFFIXES)
+        raise ValueError(f"region file {path} has an unknown format (known suffixes: {known})")
+    try:
+        frame = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+        raise ValueError(f"cannot read region file {path}: {exc}") from None
+    if frame.empty:
+        raise ValueError(f"region file {path} holds no features")
+    if frame.crs is not None:
+        frame = frame.to_crs("EPSG:4326")
+    return unary_union(list(frame.geometry))
+
+
+# --------------------------------------------------------------------------- the region
+
+
+class RegionConfig(StrictModel):
+    """One watched region."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    max_area_km2: float = Field(DEFAULT_MAX_AREA_KM2, gt=0, description="refuse larger polygons")
+    layer: str | None = Field(None, description="layer of a multi-layer region file")
+    geometry: BaseGeometry = Field(
+        description="GeoJSON (geometry, Feature or FeatureCollection) inline, or a path to a "
+        "GeoJSON, GeoPackage, KML or shapefile; lon/lat, or any CRS the file declares"
+    )
+    orbit_pass: OrbitPass = "both"
+    windows: Windows = Field(default_factory=MonitoringWindows)
+    threshold: float | None = Field(None, gt=0, lt=1)
+    min_area_m2: float = Field(900.0, ge=0)
+    masks: MaskSettings = Field(default_factory=MaskSettings)
+    alerts: AlertTargets | None = Field(None, description="this region's own alert targets")
+    simulation: SimulationSpec | None = Field(
+        None, description="the simulated landscape of this region (archive build)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, value: str) -> str:
+        if not _REGION_NAME.match(value):
+            raise ValueError(
+                f"region name {value!r} must start with a letter or digit and hold only "
+                "letters, digits, '_', '-' and '.' (it names files and inventory rows)"
+            )
+        return value
+
+    @field_validator("windows", mode="before")
+    @classmethod
+    def _windows_mode(cls, value: Any) -> Any:
+        return _default_mode(value)
+
+    @field_validator("geometry", mode="before")
+    @classmethod
+    def _read_geometry(cls, value: Any, info: ValidationInfo) -> BaseGeometry:
+        if isinstance(value, BaseGeometry):
+            geometry = value
+        elif isinstance(value, dict):
+            try:
+                geometry = _geometry_from_geojson(value)
+            except Exception as exc:
+                raise ValueError(f"not a GeoJSON geometry: {exc}") from None
+        elif isinstance(value, str | Path):
+            path = resolve_path(Path(value), info)
+            geometry = _geometry_from_file(path, (info.data or {}).get("layer"))
+        else:
+            raise ValueError("expected inline GeoJSON or the path of a region file")
+        geometry = force_2d(geometry)
+        data = info.data or {}
+        area = AreaOfInterest(name=str(data.get("name", "region")), geometry=geometry)
+        try:
+            check_area(area, data.get("max_area_km2", DEFAULT_MAX_AREA_KM2))
+        except InvalidArea as exc:
+            raise ValueError(str(exc)) from None
+        return geometry
+
+    @property
+    def area(self) -> AreaOfInterest:
+        """What a source needs of this region."""
+        return AreaOfInterest(name=self.name, geometry=self.geometry, orbit_pass=self.orbit_pass)
+
+    @property
+    def rules(self) -> VectoriseRules:
+        """What this region accepts as a landslide (see :mod:`monitor.pipeline.vectorise`)."""
+        return VectoriseRules(
+            threshold=self.threshold,
+            min_area_m2=self.min_area_m2,
+            min_slope_deg=self.masks.min_slope_deg,
+            exclude_water=self.masks.exclude_water,
+            exclude_snow=self.masks.exclude_snow,
+            max_post_ndvi=self.masks.max_post_ndvi,
+        )
+
+    def geojson(self) -> dict[str, Any]:
+        return dict(mapping(self.geometry))

@@ -1,0 +1,105 @@
+"""How the scheduler runs one day: :class:`CliRunner` starts ``landslide-monitor run --date D``
+as a child process and reports its :class:`RunOutcome`.
+
+A child process, the same CLI an operator or cron uses, so that a crash, a memory leak of a model
+or a SIGKILL in a run never takes the scheduler (:mod:`monitor.ops.schedule`) down, and a run can
+be stopped (SIGTERM passed on, then SIGKILL) without stopping the scheduler's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Collection
+from datetime import date
+from pathlib import Path
+
+from monitor.store.lock import EXIT_LOCKED
+
+__all__ = ["CliRunner", "RunOutcome", "Runner"]
+
+# The scheduler's logger: these lines are the scheduler's account of its runs in the journal.
+log = logging.getLogger("monitor.ops.schedule")
+
+
+class RunOutcome(enum.Enum):
+    """How the run of one day ended."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # the run completed but some region failed (reported in its summary)
+    LOCKED = "locked"  # another run holds the inventory; retried later
+    FAILED = "failed"
+    STOPPED = "stopped"  # stopped by a shutdown
+
+
+Runner = Callable[[date], RunOutcome]
+
+
+class CliRunner:
+    """Runs one day as ``python -m monitor run --config F --date D`` in a child process.
+
+    The child inherits the environment (secrets come from environment variables) and the
+    scheduler's stdout/stderr (the journal). :meth:`terminate` passes SIGTERM on to it.
+    """
+
+    def __init__(self, config_path: str | os.PathLike[str], extra_args: Collection[str] = ()):
+        self.config_path = Path(config_path).resolve()
+        self.extra_args = list(extra_args)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._guard = threading.Lock()
+        self._stopping = False
+
+    def command(self, run_date: date) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "--config",
+            str(self.config_path),
+            "--date",
+            run_date.isoformat(),
+            *self.extra_args,
+        ]
+
+    def __call__(self, run_date: date) -> RunOutcome:
+        with self._guard:
+            if self._stopping:
+                return RunOutcome.STOPPED
+            env = dict(os.environ)
+            if not sys.stderr.isatty():
+                # a journal, not a terminal: a progress line every 30 s at most
+                env.setdefault("TQDM_MININTERVAL", "30")
+            self._child = subprocess.Popen(self.command(run_date), env=env)
+        returncode = self._child.wait()
+        with self._guard:
+            self._child = None
+        if returncode == 0:
+            return RunOutcome.OK
+        if returncode == EXIT_LOCKED:
+            return RunOutcome.LOCKED
+        if returncode in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopping:
+            return RunOutcome.STOPPED
+        log.error("run of %s exited with status %d", run_date, returncode)
+        return RunOutcome.FAILED
+
+    def terminate(self, kill_after_s: float = 30.0) -> None:
+        """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``)."""
+        with self._guard:
+            self._stopping = True
+            child = self._child
+        if child is None:
+            return
+        child.terminate()
+        try:
+            child.wait(kill_after_s)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "run (pid %d) ignored SIGTERM for %.0f s; killing it", child.pid, kill_after_s
+            )
+            child.kill()
