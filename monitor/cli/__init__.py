@@ -219,8 +219,8 @@ COMMANDS: dict[str, Command] = {
     ),
     "gee": Command(
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",
-        lambda p: _lazy("monitor.sources.gee_check", "cli_configure")(p),
-        lambda a: _lazy("monitor.sources.gee_check", "cli_run")(a),
+        lambda p: _lazy("monitor.ops.gee_check", "cli_configure")(p),
+        lambda a: _lazy("monitor.ops.gee_check", "cli_run")(a),
     ),
 }
 

@@ -18,7 +18,7 @@ from monitor import cli
 from monitor.grid import region_grid
 from monitor.sources import gee as gee_source
 from monitor.sources.base import AreaOfInterest
-from monitor.sources.gee_check import MIN_SLOPE_PX, SLOPE_DEG, evaluate_sign, tile_area
+from monitor.ops.gee_check import MIN_SLOPE_PX, SLOPE_DEG, evaluate_sign, tile_area
 from monitor.sources.terrain_flattening import (
     slope_aspect,
     slope_correction_factor,

@@ -14,7 +14,7 @@ from models.feature_stack import MODEL_BANDS, validate
 from monitor.grid import region_grid
 from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource
-from monitor.sources.gee_check import check_region
+from monitor.ops.gee_check import check_region
 
 pytestmark = pytest.mark.integration
 
