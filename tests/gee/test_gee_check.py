@@ -16,9 +16,9 @@ from gee_scripts.offline import ArrayServer
 from gee_scripts.settings import GeeSettings
 from monitor import cli
 from monitor.grid import region_grid
+from monitor.ops.gee_check import MIN_SLOPE_PX, SLOPE_DEG, evaluate_sign, tile_area
 from monitor.sources import gee as gee_source
 from monitor.sources.base import AreaOfInterest
-from monitor.ops.gee_check import MIN_SLOPE_PX, SLOPE_DEG, evaluate_sign, tile_area
 from monitor.sources.terrain_flattening import (
     slope_aspect,
     slope_correction_factor,

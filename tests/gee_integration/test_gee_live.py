@@ -12,9 +12,9 @@ from shapely.geometry import box
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import MODEL_BANDS, validate
 from monitor.grid import region_grid
+from monitor.ops.gee_check import check_region
 from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource
-from monitor.ops.gee_check import check_region
 
 pytestmark = pytest.mark.integration
 
