@@ -166,7 +166,7 @@ def _elevation(settings: GeeSettings, region: str, south: float, north: float) -
     choices = {"srtm": a.srtm, "copernicus_glo30": a.copernicus_dem}
     auto = settings.dem.source == "auto"
     wanted = ["srtm", "copernicus_glo30"] if auto else [settings.dem.source]
-    tried = []
+    tried: list[str] = []
     for kind in wanted:
         asset = choices[kind]
         extent = KNOWN_EXTENTS.get(asset)

@@ -37,9 +37,9 @@ def initialize_offline(project: str = "offline") -> None:
     ``computePixels``) fails unless replaced by a stand-in.
     """
     ee.Reset()
-    ee.data._install_cloud_api_resource = lambda: None  # type: ignore[attr-defined]
+    ee.data._install_cloud_api_resource = lambda: None
     ee.data.getAlgorithms = apitestcase.GetAlgorithms
-    ee.deprecation._FetchDataCatalogStac = lambda: {}  # type: ignore[attr-defined]
+    ee.deprecation._FetchDataCatalogStac = lambda: {}
     ee.Initialize(None, "", project=project)
 
 
