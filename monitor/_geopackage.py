@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "envelope",
     "register_attributes",
     "register_features",
+    "sql_values",
     "timestamp",
     "touch_contents",
     "transaction",
@@ -216,6 +217,11 @@ def ensure_srs(conn: sqlite3.Connection, epsg: int) -> int:
             (crs.name, epsg, epsg, crs.to_wkt("WKT1_GDAL"), crs.name),
         )
     return epsg
+
+
+def sql_values(values: Iterable[str]) -> str:
+    """``'a', 'b'``: ``values`` as SQL string literals, for a ``CHECK (... IN (...))`` list."""
+    return ", ".join(f"'{v}'" for v in values)
 
 
 def timestamp(moment: datetime) -> str:

@@ -25,9 +25,9 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
+from typing import Any, cast
 
-from monitor.alerts.outbox import Alert, DeliveryError
+from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings
 
 __all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
@@ -162,7 +162,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         f"red.</p>{figures}</body></html>"
     )
     message.add_alternative(page, subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = cast(EmailMessage, message.get_payload(1))  # the HTML of the alternatives
     for cid, data in images:
         html_part.add_related(data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png")
     message.add_attachment(

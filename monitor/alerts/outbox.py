@@ -1,8 +1,10 @@
 """The persisted alert outbox, a table of the inventory's GeoPackage.
 
 The inventory enqueues one row per (landslide change, channel) in the same transaction that
-records the change, so an alert exists exactly when its change does. :func:`deliver` then sends
-what is due, channel by channel, and marks each row in its own small transaction.
+records the change, so an alert exists exactly when its change does. :meth:`Outbox.deliver`
+then sends what is due, channel by channel, and marks each row in its own small transaction. It
+reaches a channel through the sender registered for its kind (:mod:`monitor.alerts.senders`),
+so the outbox imports no sender.
 
 Guarantee: **at-least-once to the channel, with a stable idempotency key**. A row is enqueued
 once (``INSERT OR IGNORE`` on its key), and once marked ``sent`` it is never sent again. An
@@ -33,19 +35,23 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, get_args
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.payload import encode_body
+from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory, sender_for
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
+    "STATUSES",
     "TABLE",
     "Alert",
     "DeliveryError",
     "DeliveryReport",
     "Outbox",
+    "OutboxStatus",
     "Sender",
+    "SenderFactory",
     "create_table",
     "enqueue",
     "idempotency_key",
@@ -54,6 +60,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TABLE = "alert_outbox"
+OutboxStatus = Literal["pending", "sent", "dead"]
+STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -68,7 +76,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
   run_id INTEGER,
   payload TEXT NOT NULL,
   quicklook TEXT,
-  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ({gpkg.sql_values(STATUSES)})),
   attempts INTEGER NOT NULL DEFAULT 0,
   created_at DATETIME NOT NULL,
   next_attempt_at DATETIME NOT NULL,
@@ -143,45 +151,6 @@ def enqueue(
     return cursor.rowcount == 1
 
 
-@dataclass(frozen=True)
-class Alert:
-    """One outbox row, as a sender sees it."""
-
-    id: int
-    idempotency_key: str
-    channel: str
-    event: str
-    region: str
-    landslide_uid: str
-    payload: dict[str, Any]
-    quicklook: Path | None
-    attempts: int
-
-
-class DeliveryError(RuntimeError):
-    """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried;
-    ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff."""
-
-    def __init__(
-        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.retry_after_s = retry_after_s
-
-
-class Sender(Protocol):
-    """Delivers alerts to one channel, at most ``batch_size`` alerts per :meth:`send` call
-    (an e-mail digest carries several; a webhook POST one)."""
-
-    batch_size: int
-
-    def send(self, alerts: Sequence[Alert]) -> None: ...
-
-
-SenderFactory = Callable[[str, AlertRouting], Sender]
-
-
 @dataclass
 class DeliveryReport:
     """What one :meth:`Outbox.deliver` did, and what is left."""
@@ -254,7 +223,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Number of rows per status (pending, sent, dead)."""
         rows = self._conn.execute(f"SELECT status, COUNT(*) FROM {TABLE} GROUP BY status")
-        counts = {"pending": 0, "sent": 0, "dead": 0}
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         counts.update({status: n for status, n in rows})
         return counts
 
@@ -263,7 +232,8 @@ class Outbox:
     ) -> list[dict[str, Any]]:
         """Outbox rows (all columns; ``payload`` decoded), oldest first; optionally of one
         ``status`` and/or with one of ``ids`` only."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if status:
             where.append("status = ?")
             params.append(status)
@@ -395,13 +365,14 @@ class Outbox:
     ) -> DeliveryReport:
         """Send every due alert; never raises for a channel's failure (it is recorded).
 
-        ``senders(channel, routing)`` makes the sender of a channel; the default builds the
-        SMTP and webhook senders of :mod:`monitor.alerts.email` and :mod:`monitor.alerts.webhook`.
+        ``senders(channel, routing)`` makes the sender of a channel; the default,
+        :func:`monitor.alerts.senders.sender_for`, takes the factory registered for the
+        channel's kind (:mod:`monitor.alerts.channels`: SMTP for e-mail, HTTP for webhooks).
         ``now`` is for tests (due times and backoff are computed from it).
         ``ignore_retry_delay`` also sends the pending alerts still waiting out their backoff
         (``alerts deliver --now``); a claim held by a live delivery is respected all the same."""
         now = now or _now()
-        make_sender = senders or default_sender
+        make_sender = senders or sender_for
         report = DeliveryReport()
         by_channel: dict[str, list[Alert]] = defaultdict(list)
         for alert in self._claim(now, lease_s, limit, due_only=not ignore_retry_delay):
@@ -443,22 +414,3 @@ def _as_delivery_error(exc: Exception) -> DeliveryError:
     if not isinstance(exc, OSError):
         log.error("unexpected error while sending alerts", exc_info=exc)
     return DeliveryError(f"{type(exc).__name__}: {exc}")
-
-
-def default_sender(channel: str, routing: AlertRouting) -> Sender:
-    """The SMTP sender of ``email:<address>``, the HTTP sender of ``webhook:<name>``."""
-    kind, _, target = channel.partition(":")
-    if kind == "email":
-        from monitor.alerts.email import EmailSender
-
-        if routing.smtp is None:
-            raise DeliveryError(f"channel {channel}: no smtp server is configured")
-        return EmailSender(routing.smtp, target)
-    if kind == "webhook":
-        from monitor.alerts.webhook import WebhookSender
-
-        hook = routing.webhooks.get(target)
-        if hook is None:
-            raise DeliveryError(f"channel {channel}: no webhook named {target!r} is configured")
-        return WebhookSender(hook)
-    raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")

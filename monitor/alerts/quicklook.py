@@ -2,8 +2,9 @@
 
 Four panels around the candidate (its bounds plus a margin): pre-event and post-event true
 colour (``pre_rgb``/``post_rgb``), dNDVI and dVV (dB), each with the candidate's outline. The
-run calls :func:`render_quicklook` during detection and puts the path in the candidate's
-``quicklook`` column; the e-mail sender inlines the PNG.
+run calls :func:`write_quicklooks` during detection, which renders the largest candidates of a
+region (:func:`render_quicklook`) and puts each path in the candidate's ``quicklook`` column; the
+e-mail sender inlines the PNG.
 
 Matplotlib's object API (``Figure`` + Agg canvas) is used, not ``pyplot``: no global state, safe
 in worker threads and processes.
@@ -11,15 +12,20 @@ in worker threads and processes.
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["render_quicklook"]
+__all__ = ["render_quicklook", "write_quicklooks"]
+
+log = logging.getLogger(__name__)
 
 _DNDVI_LIMIT = 0.6  # symmetric colour range of dNDVI
 _DVV_LIMIT_DB = 6.0  # symmetric colour range of dVV, dB
@@ -112,3 +118,36 @@ def render_quicklook(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
+
+
+def write_quicklooks(
+    stack: xr.Dataset,
+    candidates: gpd.GeoDataFrame,
+    directory: Path | None,
+    *,
+    region: str,
+    run_date: date,
+    limit: int,
+) -> gpd.GeoDataFrame:
+    """A copy of ``candidates`` with a ``quicklook`` column: the PNG of each of the first
+    ``limit`` candidates, written under ``directory`` (None: quicklooks are off). A picture that
+    cannot be written is logged and left out; it never costs the detection."""
+    candidates = candidates.copy()
+    candidates["quicklook"] = None
+    if directory is None or candidates.empty:
+        return candidates
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # an unwritable quicklooks folder must not cost the detections
+        log.warning("%s: no quicklooks written, %s is not writable: %s", region, directory, exc)
+        return candidates
+    for i in candidates.index[:limit]:
+        path = directory / f"candidate-{i + 1:03d}.png"
+        try:
+            title = f"{region} candidate {i + 1} ({run_date})"
+            render_quicklook(stack, candidates.geometry[i], path, title=title)
+        except Exception as exc:  # a missing picture must not cost the detection
+            log.warning("%s: quicklook %s not written: %s", region, path, exc)
+            continue
+        candidates.loc[i, "quicklook"] = str(path)
+    return candidates

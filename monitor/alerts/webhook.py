@@ -24,8 +24,8 @@ from importlib import metadata
 import jsonschema
 import requests
 
-from monitor.alerts.outbox import Alert, DeliveryError
 from monitor.alerts.payload import encode_body, validate_payload
+from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import WebhookSettings
 
 __all__ = [

@@ -100,6 +100,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from monitor.cli.report import format_summary
     from monitor.run import run_once
 
     config = _load(args)
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
                 summary = run_once(config, run_date, executor=executor, progress=False, **options)
         else:
             summary = run_once(config, run_date, progress=not args.quiet, **options)
-    print(summary.format())
+    print(format_summary(summary))
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 

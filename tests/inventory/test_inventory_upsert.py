@@ -183,3 +183,30 @@ def test_candidates_in_geographic_crs_are_refused(inventory, candidates):
 def test_region_status_is_checked():
     with pytest.raises(InventoryError, match="region 'r': status 'done' is not ok, no-data"):
         RegionDetections("r", "done")  # type: ignore[arg-type]
+
+
+def test_the_tables_allow_exactly_the_statuses_of_the_literal_types(inventory):
+    """The CHECK lists are derived from the Literal types: each allowed value passes, any other
+    is refused by SQLite itself."""
+    import sqlite3
+    from typing import get_args
+
+    from monitor.store.records import ChangeKind, LandslideStatus, RegionStatus, RunStatus
+
+    conn = sqlite3.connect(inventory.path)
+    schema = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+    conn.close()
+    for table, kind in (
+        ("landslides", LandslideStatus),
+        ("landslide_observations", ChangeKind),
+        ("runs", RunStatus),
+        ("run_regions", RegionStatus),
+    ):
+        listed = ", ".join(f"'{v}'" for v in get_args(kind))
+        assert listed in schema[table], table
+    assert "'pending', 'ok', 'no-data', 'failed'" in schema["run_regions"]
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    bad = sqlite3.connect(inventory.path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        bad.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", (run_id,))
+    bad.close()

@@ -16,6 +16,7 @@ import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
+from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
 from monitor.ops.demo_inbox import DemoInbox
 from monitor.ops.demo_inbox import main as demo_inbox_main
@@ -100,7 +101,7 @@ def test_with_the_recipients_down_alerts_wait_and_go_out_on_the_next_run(
     assert down.ok
     assert down.delivery is not None and down.delivery.sent == 0
     assert down.outbox["pending"] == 6
-    assert "6 pending" in down.format()
+    assert "6 pending" in format_summary(down)
 
     inbox_dir = tmp_path / "inbox"
     with DemoInbox(config_path, inbox_dir):

@@ -13,6 +13,7 @@ import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
+from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
@@ -102,7 +103,7 @@ def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
     # the trigger's statistics are kept with every region of every run
     assert all("trigger on: vegetation loss" in m for m in regions["message"])
 
-    text = summary.format()
+    text = format_summary(summary)
     assert "object recall 100% (3 of 3), 0 false alarm(s)" in text
     assert "3 queued by this run, 0 sent, 3 pending" in text
     assert str(config.inventory.path) in text
@@ -140,7 +141,7 @@ def test_a_failing_region_does_not_stop_the_others(
     with Inventory(config.inventory.path) as inventory:
         assert inventory.runs()["status"].tolist() == ["partial"]
         assert inventory.run_regions(summary.run_id)["status"].tolist() == ["failed", "ok"]
-    assert "north: failed: RuntimeError: simulated failure" in summary.format()
+    assert "north: failed: RuntimeError: simulated failure" in format_summary(summary)
 
 
 def test_no_data_region_is_recorded_not_failed(
@@ -210,7 +211,7 @@ def test_a_source_without_ground_truth_is_not_scored(
     summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
     assert summary.ok and summary.evaluation is None
     assert [r.n_candidates for r in summary.regions] == [2, 1]
-    assert "ground truth" not in summary.format()
+    assert "ground truth" not in format_summary(summary)
 
 
 def test_detect_region_writes_only_quicklooks_and_pickles(

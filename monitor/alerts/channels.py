@@ -1,0 +1,37 @@
+"""The kinds of channel and how each is reached (:data:`CHANNEL_SENDERS`): ``email:<address>``
+through the SMTP server of the routing (:mod:`monitor.alerts.email`), ``webhook:<name>`` through
+the webhook of that name (:mod:`monitor.alerts.webhook`).
+
+:mod:`monitor.alerts` registers this table with :func:`monitor.alerts.senders.register_senders`;
+the senders' modules (``smtplib``, ``requests``) load when a channel of theirs is first sent to.
+"""
+
+from __future__ import annotations
+
+from monitor.alerts.senders import DeliveryError, Sender, SenderFactory
+from monitor.alerts.settings import AlertRouting
+
+__all__ = ["CHANNEL_SENDERS", "email_sender", "webhook_sender"]
+
+
+def email_sender(channel: str, routing: AlertRouting) -> Sender:
+    """The SMTP sender of ``email:<address>``."""
+    from monitor.alerts.email import EmailSender
+
+    if routing.smtp is None:
+        raise DeliveryError(f"channel {channel}: no smtp server is configured")
+    return EmailSender(routing.smtp, channel.partition(":")[2])
+
+
+def webhook_sender(channel: str, routing: AlertRouting) -> Sender:
+    """The HTTP sender of ``webhook:<name>``."""
+    from monitor.alerts.webhook import WebhookSender
+
+    target = channel.partition(":")[2]
+    hook = routing.webhooks.get(target)
+    if hook is None:
+        raise DeliveryError(f"channel {channel}: no webhook named {target!r} is configured")
+    return WebhookSender(hook)
+
+
+CHANNEL_SENDERS: dict[str, SenderFactory] = {"email": email_sender, "webhook": webhook_sender}

@@ -1,0 +1,84 @@
+"""What the outbox and the channels' senders agree on: the :class:`Alert` a sender is given, the
+:class:`DeliveryError` it raises, the :class:`Sender` protocol, and the registry from channel kind
+(the ``email`` of ``email:<address>``) to the factory of its sender.
+
+The outbox sends through :func:`sender_for` and so never imports a sender; the package
+(:mod:`monitor.alerts`) registers the table of :mod:`monitor.alerts.channels` when it is first
+imported. Tests and other deliveries may pass their own factory to
+:meth:`monitor.alerts.outbox.Outbox.deliver` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from monitor.alerts.settings import AlertRouting
+
+__all__ = [
+    "Alert",
+    "DeliveryError",
+    "Sender",
+    "SenderFactory",
+    "register_senders",
+    "sender_for",
+]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One outbox row, as a sender sees it."""
+
+    id: int
+    idempotency_key: str
+    channel: str
+    event: str
+    region: str
+    landslide_uid: str
+    payload: dict[str, Any]
+    quicklook: Path | None
+    attempts: int
+
+
+class DeliveryError(RuntimeError):
+    """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried;
+    ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff."""
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after_s = retry_after_s
+
+
+class Sender(Protocol):
+    """Delivers alerts to one channel, at most ``batch_size`` alerts per :meth:`send` call
+    (an e-mail digest carries several; a webhook POST one)."""
+
+    batch_size: int
+
+    def send(self, alerts: Sequence[Alert]) -> None: ...
+
+
+SenderFactory = Callable[[str, AlertRouting], Sender]
+"""``factory(channel, routing)``: the sender of ``channel``, reached with the routing's settings
+(the SMTP server, the webhooks); raises (e.g. :class:`DeliveryError`) when it cannot be made."""
+
+_FACTORIES: dict[str, SenderFactory] = {}
+
+
+def register_senders(factories: Mapping[str, SenderFactory]) -> None:
+    """Make each ``factories[kind]`` the sender factory of the channels ``kind:<target>``."""
+    _FACTORIES.update(factories)
+
+
+def sender_for(channel: str, routing: AlertRouting) -> Sender:
+    """The sender of ``channel`` from the factory registered for its kind."""
+    kind, _, _ = channel.partition(":")
+    factory = _FACTORIES.get(kind)
+    if factory is None:
+        raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")
+    return factory(channel, routing)

@@ -1,0 +1,100 @@
+"""The end-of-run report that ``landslide-monitor run`` prints: one line per region (status,
+setting, detections, new/grown/seen, recall and false alarms against ground truth, time), the
+totals, the alerts and the timings of the run's stages (:func:`format_summary`)."""
+
+from __future__ import annotations
+
+from monitor.pipeline.evaluation import Evaluation
+from monitor.run_results import RunSummary
+
+__all__ = ["format_summary"]
+
+
+def _score(evaluation: Evaluation | None) -> tuple[str, str]:
+    """The recall (``detected/events``) and false-alarm cells; ``-`` when not scored."""
+    if evaluation is None:
+        return "-", "-"
+    return f"{evaluation.detected}/{evaluation.events}", str(evaluation.false_alarms)
+
+
+def _table(summary: RunSummary) -> list[str]:
+    """The title line, the region table and its total row."""
+    header = (
+        f"{'region':<20} {'status':<8} {'setting':<7} {'detections':>10} {'new':>4} "
+        f"{'grown':>5} {'seen':>4} {'recall':>9} {'false al.':>9} {'time':>7}"
+    )
+    lines = [
+        f"Run {summary.run_id} for {summary.run_date} on the {summary.source} source: "
+        f"{len(summary.regions)} region(s) in {summary.timings.get('total', 0.0):.1f} s",
+        header,
+        "-" * len(header),
+    ]
+    for r in summary.regions:
+        c = summary.counts(r.region)
+        recall, false_alarms = _score(r.evaluation)
+        lines.append(
+            f"{r.region:<20} {r.status:<8} {r.setting or '-':<7} {r.n_candidates:>10} "
+            f"{c['new']:>4} {c['grown']:>5} {c['seen']:>4} {recall:>9} {false_alarms:>9} "
+            f"{r.seconds:>6.1f}s"
+        )
+    total = summary.counts()
+    recall, false_alarms = _score(summary.evaluation)
+    lines.append("-" * len(header))
+    lines.append(
+        f"{'total':<20} {'':<8} {'':<7} {summary.detections:>10} {total['new']:>4} "
+        f"{total['grown']:>5} {total['seen']:>4} {recall:>9} {false_alarms:>9} "
+        f"{summary.timings.get('total', 0.0):>6.1f}s"
+    )
+    return lines
+
+
+def _alerts(summary: RunSummary) -> list[str]:
+    """What became of the run's alerts."""
+    queued, outbox = summary.changes.alerts_queued, summary.outbox
+    if summary.delivery is None:
+        return [
+            f"Alerts: {queued} queued by this run, not sent (--no-alerts);"
+            f" {outbox.get('pending', 0)} pending in the outbox."
+        ]
+    lines = [
+        f"Alerts: {queued} queued by this run, "
+        f"{summary.delivery.sent} sent, {outbox.get('pending', 0)} pending, "
+        f"{outbox.get('dead', 0)} dead (outbox: table alert_outbox of the inventory)."
+    ]
+    lines.extend(f"  alert delivery: {e}" for e in summary.delivery.errors)
+    return lines
+
+
+def _timings(summary: RunSummary) -> str:
+    """The run's stages, then the regions' stages added up."""
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in summary.timings.items() if k != "total")
+    stages: dict[str, float] = {}
+    for r in summary.regions:
+        for stage, seconds in r.timings.items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    if stages:
+        detail = ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+        timings += f" (regions together: {detail})"
+    return f"Timings: {timings}."
+
+
+def format_summary(summary: RunSummary) -> str:
+    """A table a person reads at the end of a run."""
+    lines = _table(summary)
+    lines.extend(
+        f"  {r.region}: {r.status}: {r.message}" for r in summary.regions if r.status != "ok"
+    )
+    evaluation = summary.evaluation
+    if evaluation is not None and evaluation.events:
+        lines.append(
+            f"Against the source's ground truth (landslides of the run's windows): object "
+            f"recall {evaluation.recall:.0%} ({evaluation.detected} of {evaluation.events}), "
+            f"{evaluation.false_alarms} false alarm(s) among {evaluation.candidates} "
+            "detection(s)."
+        )
+    lines.extend(_alerts(summary))
+    lines.append(_timings(summary))
+    lines.append(f"Inventory: {summary.inventory}")
+    if summary.quicklooks is not None:
+        lines.append(f"Quicklooks: {summary.quicklooks}")
+    return "\n".join(lines)

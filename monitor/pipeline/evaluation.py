@@ -1,0 +1,102 @@
+"""Evaluation: a region's candidates scored, object by object, against the true events of a
+source that knows them.
+
+A source offers its ground truth by having a ``ground_truth(region)`` method
+(:class:`GroundTruth`, checked with ``isinstance``): the simulator's archive does, Earth Engine
+and an archive of real exports do not. Scores are object-level (:class:`Evaluation`): an event
+is detected when a candidate touches it, a candidate is a false alarm when it touches none.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+
+import geopandas as gpd
+
+from monitor.sources.base import Window
+
+__all__ = ["Evaluation", "GroundTruth", "evaluate", "score_region"]
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class GroundTruth(Protocol):
+    """A source that knows the true events of its regions: ``ground_truth(region)`` is a
+    GeoDataFrame in EPSG:4326 with an ``event_date`` column (and ``kind`` where look-alikes are
+    listed too). It raises :class:`LookupError` or :class:`OSError` for a region it has none of."""
+
+    def ground_truth(self, region: str, /) -> gpd.GeoDataFrame: ...
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Object-level scores of one region's candidates against the source's ground truth.
+
+    ``events``: simulated landslides whose event date lies between the end of the pre window and
+    the end of the post window; ``detected``: those touched by at least one candidate;
+    ``false_alarms``: candidates touching none of them (look-alikes, older scars, noise)."""
+
+    events: int
+    detected: int
+    candidates: int
+    false_alarms: int
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.events if self.events else None
+
+    def __add__(self, other: Evaluation) -> Evaluation:
+        return Evaluation(
+            self.events + other.events,
+            self.detected + other.detected,
+            self.candidates + other.candidates,
+            self.false_alarms + other.false_alarms,
+        )
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):  # also a pandas Timestamp
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def evaluate(
+    candidates: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, pre: Window, post: Window
+) -> Evaluation:
+    """Score ``candidates`` (grid CRS) against ground truth (EPSG:4326, ``event_date``, and
+    ``kind`` where look-alikes are listed too)."""
+    if "kind" in truth.columns:
+        truth = truth[truth["kind"] == "landslide"]
+    dates = truth["event_date"].map(_as_date)
+    in_window = truth[(dates >= pre.end) & (dates < post.end)]
+    if candidates.empty or in_window.empty:
+        return Evaluation(len(in_window), 0, len(candidates), len(candidates))
+    events = in_window.to_crs(candidates.crs).geometry.reset_index(drop=True)
+    found = candidates.geometry.reset_index(drop=True)
+    event_idx, candidate_idx = found.sindex.query(events, predicate="intersects")
+    detected = len(set(event_idx.tolist()))
+    hits = len(set(candidate_idx.tolist()))
+    return Evaluation(len(events), detected, len(found), len(found) - hits)
+
+
+def score_region(
+    source: GroundTruth,
+    region: str,
+    candidates: gpd.GeoDataFrame,
+    pre: Window,
+    post: Window,
+) -> Evaluation | None:
+    """:func:`evaluate` against ``source``'s ground truth of ``region``; None when the source
+    has none for it (an archive of real exports)."""
+    try:
+        events = source.ground_truth(region)
+    except (LookupError, OSError) as exc:
+        log.debug("%s: no ground truth to score against: %s", region, exc)
+        return None
+    return evaluate(candidates, events, pre, post)

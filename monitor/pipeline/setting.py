@@ -1,0 +1,189 @@
+"""Setting choice: which of the ensemble's settings a region's data supports, and the radar-only
+fallback for the pixels an optical setting cannot see.
+
+Ganerød et al., Table 3: the ensemble's settings are tried in the configured order of preference;
+an optical setting needs a clear pre- and post-event Sentinel-2 observation on enough of the
+region, a radar setting a Sentinel-1 observation in both windows, and no setting is used whose
+bands include one that came back entirely NaN. Where an optical setting is chosen and some
+pixels are still cloudy, those pixels are predicted by the radar-only fallback
+(:func:`predict`); each detection records the setting most of its pixels came from.
+
+What the choice reads of the configuration is :class:`SettingPolicy` (the ``model:`` section,
+:class:`monitor.config.ModelSettings`, is one); the stages never import the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import xarray as xr
+
+from models.feature_stack import band_names, empty_bands
+from monitor.pipeline.trigger import optical_clear, radar_valid
+from monitor.sources.base import DataUnavailable
+
+if TYPE_CHECKING:
+    from models.ensemble import Ensemble
+
+__all__ = [
+    "SENSORS_OF_SETTING",
+    "NoUsableSetting",
+    "SettingChoice",
+    "SettingPolicy",
+    "choose_setting",
+    "coverage",
+    "predict",
+]
+
+log = logging.getLogger(__name__)
+
+# Which sensors' observations each setting needs (Ganerød et al., Table 3).
+SENSORS_OF_SETTING: dict[str, tuple[str, ...]] = {
+    "S1": ("radar",),
+    "S2": ("optical",),
+    "S1+S2": ("radar", "optical"),
+    "all": ("radar", "optical"),
+}
+
+
+class SettingPolicy(Protocol):
+    """How the setting is chosen: ``setting`` (``auto`` or a fixed one), the ``preference``
+    order, the radar-only ``fallback``, and the shares of the region's pixels an optical
+    (``min_clear_fraction``) or radar (``min_radar_fraction``) setting needs."""
+
+    @property
+    def setting(self) -> str: ...
+
+    @property
+    def preference(self) -> Sequence[str]: ...
+
+    @property
+    def fallback(self) -> str | None: ...
+
+    @property
+    def min_clear_fraction(self) -> float: ...
+
+    @property
+    def min_radar_fraction(self) -> float: ...
+
+
+class NoUsableSetting(DataUnavailable):
+    """The data of a region supports none of the ensemble's settings."""
+
+
+@dataclass(frozen=True)
+class SettingChoice:
+    """The setting to run, why, the coverage it was chosen on, and the fallback if any."""
+
+    setting: str
+    reason: str
+    optical_fraction: float  # pixels with a clear optical observation in both windows
+    radar_fraction: float  # pixels with a radar observation in both windows
+    fallback: str | None = None  # radar-only setting for pixels the optical setting cannot see
+
+
+def coverage(stack: xr.Dataset) -> dict[str, float]:
+    """Shares of the stack's pixels with a clear ``optical`` and a valid ``radar`` observation
+    in both windows."""
+
+    def share(mask: np.ndarray) -> float:
+        return float(mask.mean()) if mask.size else 0.0
+
+    return {"optical": share(optical_clear(stack)), "radar": share(radar_valid(stack))}
+
+
+def choose_setting(
+    stack: xr.Dataset, available: Sequence[str], model: SettingPolicy
+) -> SettingChoice:
+    """The setting to run on ``stack``, given the ensemble's ``available`` settings.
+
+    A setting that needs a band without any valid pixel (:func:`models.feature_stack.empty_bands`,
+    recorded in the stack's status) is never chosen, not even as the fallback: its prediction
+    would be NaN everywhere. Raises :class:`NoUsableSetting` naming the coverage found (and the
+    empty bands) when nothing qualifies."""
+    shares = coverage(stack)
+    minimum = {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+    empty_list = empty_bands(stack)
+    empty = set(empty_list)
+
+    def missing(setting: str) -> list[str]:
+        return [b for b in band_names(setting) if b in empty]
+
+    def fallback_for(setting: str) -> str | None:
+        uses_optical = "optical" in SENSORS_OF_SETTING[setting]
+        fb = model.fallback
+        if uses_optical and fb and fb != setting and fb in available and not missing(fb):
+            return fb
+        return None
+
+    found = f"clear optical {shares['optical']:.0%}, radar {shares['radar']:.0%} of the pixels"
+    if empty:
+        found += f"; empty bands: {', '.join(empty_list)}"
+    if model.setting != "auto":
+        if model.setting not in available:
+            raise ValueError(
+                f"model.setting is {model.setting!r} but the ensemble has only "
+                f"{', '.join(available)}"
+            )
+        if missing(model.setting):
+            raise NoUsableSetting(
+                f"model.setting {model.setting} needs {', '.join(missing(model.setting))}, which "
+                f"came back without any valid pixel ({found})"
+            )
+        return SettingChoice(
+            model.setting,
+            f"fixed by model.setting ({found})",
+            shares["optical"],
+            shares["radar"],
+            fallback_for(model.setting),
+        )
+    skipped: list[str] = []
+    for setting in model.preference:
+        if setting not in available:
+            continue
+        if missing(setting):
+            skipped.append(f"{setting} (needs {', '.join(missing(setting))})")
+            continue
+        short = [s for s in SENSORS_OF_SETTING[setting] if shares[s] < minimum[s]]
+        if not short:
+            reason = found + (f"; not {', '.join(skipped)}" if skipped else "")
+            return SettingChoice(
+                setting, reason, shares["optical"], shares["radar"], fallback_for(setting)
+            )
+    raise NoUsableSetting(
+        f"no setting of the ensemble ({', '.join(available)}) has enough data: {found}; "
+        f"needed clear optical >= {model.min_clear_fraction:.0%} or "
+        f"radar >= {model.min_radar_fraction:.0%}"
+        + (f"; not {', '.join(skipped)}" if skipped else "")
+    )
+
+
+def predict(
+    ensemble: Ensemble, stack: xr.Dataset, choice: SettingChoice, device: str | None
+) -> xr.Dataset:
+    """The ensemble's prediction; pixels the chosen setting leaves NaN but the fallback can see
+    are filled from the fallback, marked by a boolean ``fallback`` variable."""
+    prediction = ensemble.predict(stack, choice.setting, device=device)
+    if choice.fallback is None:
+        return prediction
+    missing = np.isnan(prediction["probability"].values)
+    fill = missing & radar_valid(stack)
+    if not fill.any():
+        return prediction
+    log.info(
+        "%s: %d pixels without a clear optical view predicted with %s",
+        stack.attrs.get("region"),
+        int(fill.sum()),
+        choice.fallback,
+    )
+    backup = ensemble.predict(stack, choice.fallback, device=device)
+    for name in ("probability", "spread", "agreement"):
+        prediction[name] = prediction[name].where(~fill, backup[name])
+    prediction["fallback"] = (("y", "x"), fill)
+    prediction.attrs["fallback_setting"] = choice.fallback
+    prediction.attrs["fallback_threshold"] = float(backup.attrs["threshold"])
+    return prediction

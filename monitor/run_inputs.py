@@ -1,0 +1,128 @@
+"""What a run takes in: the data source of the ``source:`` section and the ensemble of the
+``model:`` section, each opened once per process and kept (:class:`Resources`); the check that
+a run date fits the source's data (:func:`check_run_date`); and the archive that
+``landslide-monitor archive build`` fills (:func:`build_configured_archive`).
+
+:mod:`monitor.run` reaches them through its ``open_source`` and ``load_ensemble``, which tests
+replace with stand-ins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, SourceConfig
+from monitor.errors import BadInput
+from monitor.sources.base import AreaOfInterest, Source
+
+if TYPE_CHECKING:
+    from models.ensemble import Ensemble
+
+__all__ = ["RESOURCES", "Resources", "build_configured_archive", "check_run_date"]
+
+log = logging.getLogger(__name__)
+
+
+def _open(settings: SourceConfig) -> Source:
+    """A new source for the ``source:`` section (Earth Engine's client loads only when used)."""
+    if isinstance(settings, ArchiveSourceConfig):
+        from monitor.sources.archive import ArchiveSource
+
+        return ArchiveSource(settings.path)
+    from monitor.sources.gee import GeeSource
+
+    return GeeSource(settings)
+
+
+class Resources:
+    """The sources and ensembles one process has opened: a source per distinct ``source:``
+    section, an ensemble per manifest, engine and manifest modification time (a changed file is
+    loaded again)."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Source] = {}
+        self._ensembles: dict[tuple[str, float, str], Ensemble] = {}
+
+    def source(self, settings: SourceConfig) -> Source:
+        """The source ``settings`` describe, opened on first use."""
+        key = settings.model_dump_json()
+        if key not in self._sources:
+            self._sources[key] = _open(settings)
+        return self._sources[key]
+
+    def ensemble(self, model: ModelSettings) -> Ensemble:
+        """The ensemble of ``model.manifest`` with ``model.engine``, loaded on first use."""
+        from models.ensemble import Ensemble
+        from models.inference import resolve_device, resolve_engine
+
+        resolve_engine(
+            model.engine, resolve_device(model.device)
+        )  # refuse e.g. onnxruntime on CUDA
+        path = Path(model.manifest).resolve()
+        key = (str(path), path.stat().st_mtime, model.engine)
+        if key not in self._ensembles:
+            log.info("loading ensemble %s", path)
+            self._ensembles[key] = Ensemble.load(path, engine=model.engine)
+        return self._ensembles[key]
+
+
+RESOURCES = Resources()
+"""This process's sources and ensembles (a Dask worker process has its own)."""
+
+
+# The calendar date somewhere on Earth runs up to 14 hours ahead of UTC (Line Islands): a run
+# date after today there is in the future whatever the operator's or the schedule's time zone.
+_EARTH_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def check_run_date(
+    run_date: date,
+    source: Source,
+    areas: Sequence[AreaOfInterest],
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Refuse (:class:`~monitor.errors.BadInput`) a run date after today, or on or before the
+    source's first acquisition of every area: such a run could only record every region as
+    without data, and a completed run of a future date would make the scheduler skip the days
+    up to it."""
+    now = now or datetime.now(UTC)
+    if run_date > now.astimezone(_EARTH_EARLIEST_ZONE).date():
+        today = now.astimezone(UTC).date()
+        raise BadInput(
+            f"run date {run_date} is in the future (today is {today}, UTC): a run looks at the "
+            f"acquisitions before its date; give --date {today} or earlier"
+        )
+    firsts = [d for area in areas if (d := source.first_acquisition(area)) is not None]
+    if firsts and run_date <= min(firsts):
+        raise BadInput(
+            f"run date {run_date} is not after the {source.name} source's first acquisition "
+            f"({min(firsts)}): no window before it holds data; give a later --date"
+        )
+
+
+def build_configured_archive(config: MonitorConfig, *, progress: bool = True) -> Path:
+    """Simulate the acquisitions of the configuration's regions into its archive (idempotent:
+    :func:`monitor.sources.archive.build_archive` skips regions whose spec is unchanged)."""
+    from monitor.sources.archive import build_archive
+
+    source = config.source
+    if not isinstance(source, ArchiveSourceConfig):
+        raise ValueError(
+            f"source.type is {source.type!r}: only an archive source can be built "
+            "(set source.type: archive)"
+        )
+    if source.simulation is None:
+        raise ValueError("source.simulation is missing: the archive's time span and storms")
+    specs = [(r.area, r.simulation) for r in config.regions if r.simulation is not None]
+    if not specs:
+        raise ValueError("no region has a simulation block: nothing to build")
+    skipped = [r.name for r in config.regions if r.simulation is None]
+    if skipped:
+        log.warning("regions without a simulation block, not built: %s", ", ".join(skipped))
+    build_archive(source.path, specs, source.simulation, progress=progress)
+    return source.path

@@ -1,0 +1,297 @@
+"""The ``landslides`` layer and its ``landslide_observations``: their schema, reading the known
+landslides for matching (:func:`load_known`), and what a run writes to each landslide it matched
+(:class:`ChangeWriter`): the footprint, new / grown / seen, the observation of the run date and
+the alerts of new and grown landslides in the outbox, all inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from monitor import _geopackage as gpkg
+from monitor.alerts import outbox
+from monitor.alerts.payload import AlertEvent, build_payload
+from monitor.alerts.settings import AlertRouting
+from monitor.grid import reproject
+from monitor.store.matching import Known, multipolygon
+from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
+from monitor.store.runs import now_ts
+
+__all__ = [
+    "ATTRIBUTE_COLUMNS",
+    "ATTRIBUTE_TABLES",
+    "LAYER",
+    "SCHEMA",
+    "ChangeWriter",
+    "extent",
+    "load_known",
+]
+
+_MEAN_COLUMNS = ("prob_mean", "agreement", "dNDVI_mean", "dVV_mean", "dVH_mean", "slope_mean")
+# Detection attributes stored on the landslide (docs/DESIGN.md), replaced on new and grown.
+ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    *_MEAN_COLUMNS,
+    "prob_max",
+    "setting",
+    "pre_date",
+    "post_date",
+)
+
+LAYER = "landslides"
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {LAYER} (
+  fid INTEGER PRIMARY KEY AUTOINCREMENT,
+  geom MULTIPOLYGON NOT NULL,
+  uid TEXT NOT NULL UNIQUE,
+  region TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'candidate'
+    CHECK (status IN ({gpkg.sql_values(LANDSLIDE_STATUSES)})),
+  first_seen DATE NOT NULL,
+  last_seen DATE NOT NULL,
+  times_seen INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  area_m2 REAL NOT NULL,
+  revision_area_m2 REAL NOT NULL,
+  prob_mean REAL, prob_max REAL, agreement REAL,
+  dNDVI_mean REAL, dVV_mean REAL, dVH_mean REAL, slope_mean REAL,
+  setting TEXT, pre_date DATE, post_date DATE,
+  quicklook TEXT,
+  local_epsg INTEGER NOT NULL,
+  local_wkb BLOB NOT NULL,
+  first_run_id INTEGER REFERENCES runs(run_id),
+  last_run_id INTEGER REFERENCES runs(run_id),
+  status_changed_at DATETIME,
+  updated_at DATETIME NOT NULL
+);
+CREATE TABLE IF NOT EXISTS landslide_observations (
+  landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
+  run_date DATE NOT NULL,
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  kind TEXT NOT NULL CHECK (kind IN ({gpkg.sql_values(CHANGE_KINDS)})),
+  area_m2 REAL NOT NULL,
+  PRIMARY KEY (landslide_fid, run_date)
+)
+"""
+ATTRIBUTE_TABLES = {"landslide_observations": "each landslide's detections, one per run date"}
+
+
+def load_known(conn: sqlite3.Connection) -> list[Known]:
+    """Every landslide of the layer, as the matcher takes them."""
+    rows = conn.execute(
+        "SELECT fid, uid, region, status, local_epsg, local_wkb, geom, area_m2, "
+        f"revision_area_m2, revision, first_seen, last_seen, times_seen FROM {LAYER} "
+        "ORDER BY fid"
+    ).fetchall()
+    return [
+        Known(
+            fid=r["fid"],
+            uid=r["uid"],
+            region=r["region"],
+            status=r["status"],
+            epsg=r["local_epsg"],
+            local=shapely.from_wkb(r["local_wkb"]),
+            area_m2=r["area_m2"],
+            revision_area_m2=r["revision_area_m2"],
+            revision=r["revision"],
+            first_seen=r["first_seen"],
+            last_seen=r["last_seen"],
+            times_seen=r["times_seen"],
+            wgs84_bounds=shapely.box(*gpkg.envelope(r["geom"])),
+        )
+        for r in rows
+    ]
+
+
+def extent(conn: sqlite3.Connection) -> tuple[float, float, float, float] | None:
+    """The lon/lat bounds of every landslide (from the geometry blobs' headers)."""
+    blobs = [r[0] for r in conn.execute(f"SELECT geom FROM {LAYER}")]
+    if not blobs:
+        return None
+    bounds = np.array([gpkg.envelope(b) for b in blobs])
+    return (
+        float(bounds[:, 0].min()),
+        float(bounds[:, 1].min()),
+        float(bounds[:, 2].max()),
+        float(bounds[:, 3].max()),
+    )
+
+
+class ChangeWriter:
+    """Writes what run ``run`` (its ``id``, ``date`` and ``source``) did to each matched
+    landslide. Grown: the footprint's area exceeds the area at its last revision by more than
+    ``grow_fraction`` of it and by more than ``grow_min_m2``."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        run: dict[str, Any],
+        routing: AlertRouting,
+        now: datetime,
+        *,
+        grow_fraction: float,
+        grow_min_m2: float,
+    ) -> None:
+        self.conn = conn
+        self.run = run
+        self.routing = routing
+        self.now = now
+        self.grow_fraction = grow_fraction
+        self.grow_min_m2 = grow_min_m2
+
+    def _kind(self, item: Known, area: float) -> ChangeKind:
+        if item.created_now:
+            return "new"
+        growth = max(self.grow_fraction * item.revision_area_m2, self.grow_min_m2)
+        return "grown" if area > item.revision_area_m2 + growth else "seen"
+
+    def write(self, item: Known) -> Change:
+        """Update (or insert) the landslide ``item`` with its matches; returns the change."""
+        run_id, run_date = int(self.run["id"]), self.run["date"]
+        local = multipolygon(shapely.union_all([item.local, *(g for g, _ in item.matches)]))
+        area = float(local.area)
+        today = run_date.isoformat()
+        first_time_today = today not in self._observed_dates(item)
+        kind = self._kind(item, area)
+        wgs84 = multipolygon(reproject(local, item.epsg, 4326))
+        values: dict[str, Any] = {
+            "geom": gpkg.encode_geometry(wgs84, 4326),
+            "local_wkb": shapely.to_wkb(local),
+            "area_m2": area,
+            "last_seen": max(item.last_seen, today),
+            "first_seen": min(item.first_seen, today),
+            "times_seen": item.times_seen + (1 if first_time_today else 0),
+            "last_run_id": run_id,
+            "updated_at": now_ts(),
+        }
+        if kind in ("new", "grown"):
+            values.update(_detection_attributes(item.matches))
+            values["revision"] = item.revision + 1
+            values["revision_area_m2"] = area
+        self._store(item, values, run_id)
+        self.conn.execute(
+            "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (landslide_fid, run_date) DO UPDATE SET "
+            "kind = CASE WHEN excluded.kind = 'seen' THEN kind ELSE excluded.kind END, "
+            "area_m2 = excluded.area_m2, run_id = excluded.run_id",
+            (item.fid, today, run_id, kind, area),
+        )
+        queued = 0
+        if kind != "seen" and item.status != "dismissed":
+            queued = self._enqueue(item, kind, wgs84)
+        previous = None if item.created_now else item.area_m2
+        return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
+
+    def _store(self, item: Known, values: dict[str, Any], run_id: int) -> None:
+        """Insert a landslide created by this run (setting its ``fid``), or update a known one."""
+        if item.fid is None:
+            values.update(
+                uid=item.uid,
+                region=item.region,
+                status="candidate",
+                local_epsg=item.epsg,
+                first_run_id=run_id,
+            )
+            columns = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            cursor = self.conn.execute(
+                f"INSERT INTO {LAYER} ({columns}) VALUES ({marks})", tuple(values.values())
+            )
+            item.fid = int(cursor.lastrowid or 0)
+        else:
+            assignments = ", ".join(f"{c} = ?" for c in values)
+            self.conn.execute(
+                f"UPDATE {LAYER} SET {assignments} WHERE fid = ?", (*values.values(), item.fid)
+            )
+
+    def _observed_dates(self, item: Known) -> set[str]:
+        if item.fid is None:
+            return set()
+        rows = self.conn.execute(
+            "SELECT run_date FROM landslide_observations WHERE landslide_fid = ?", (item.fid,)
+        )
+        return {r[0] for r in rows}
+
+    def _enqueue(self, item: Known, kind: ChangeKind, wgs84: BaseGeometry) -> int:
+        """Queue the alert of a new or grown landslide for each channel of its region."""
+        row = dict(
+            self.conn.execute(f"SELECT * FROM {LAYER} WHERE fid = ?", (item.fid,)).fetchone()
+        )
+        row["previous_area_m2"] = None if item.created_now else item.revision_area_m2
+        event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
+        channels = self.routing.channels_for(item.region)
+        if not channels:
+            return 0
+        base = build_payload(
+            idempotency_key="",
+            event=event,
+            created_at=self.now,
+            run=self.run,
+            landslide=row,
+            geometry_wgs84=wgs84,
+            quicklook=row["quicklook"],
+        )
+
+        def payload_for(key: str) -> dict[str, Any]:
+            return {**base, "idempotency_key": key}
+
+        queued = 0
+        for channel in channels:
+            queued += outbox.enqueue(  # looked up at call time: tests make it fail mid-run
+                self.conn,
+                channel=channel,
+                event=event,
+                landslide_uid=item.uid,
+                landslide_fid=int(item.fid or 0),
+                revision=int(row["revision"]),
+                region=item.region,
+                run_id=int(self.run["id"]),
+                payload_for=payload_for,
+                quicklook=row["quicklook"],
+                now=self.now,
+            )
+        return queued
+
+
+def _iso_date(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return date.fromisoformat(str(value)[:10]).isoformat()
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, Any]:
+    """Attributes of the detections of one landslide in one run: area-weighted means, the
+    maximum probability, and setting/dates/quicklook of the largest detection."""
+    weights = np.array([max(g.area, 1e-9) for g, _ in matches])
+    rows = [r for _, r in matches]
+    out: dict[str, Any] = {}
+    for column in _MEAN_COLUMNS:
+        values = np.array([_float(r.get(column)) for r in rows], dtype=float)
+        ok = ~np.isnan(values)
+        out[column] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else None
+    maxima = [v for v in (_float(r.get("prob_max")) for r in rows) if v is not None]
+    out["prob_max"] = max(maxima) if maxima else None
+    largest = rows[int(np.argmax(weights))]
+    out["setting"] = largest.get("setting")
+    out["pre_date"] = _iso_date(largest.get("pre_date"))
+    out["post_date"] = _iso_date(largest.get("post_date"))
+    quicklook = largest.get("quicklook")
+    out["quicklook"] = str(quicklook) if quicklook else None
+    return out

@@ -1,0 +1,190 @@
+"""Same landslide or new one: the spatial matching of one run's detections against the
+inventory's landslides (the rules are in :mod:`monitor.store.inventory`'s docstring).
+
+Pure geometry, no SQL: :class:`Matcher` takes the landslides already known (:class:`Known`,
+loaded by :func:`monitor.store.landslides.load_known`), searches them coarsely on lon/lat
+envelopes (an STRtree) and exactly in metres, and creates a :class:`Known` for each detection
+that matches nothing; later detections of the same run can match those (a grid index, since an
+STRtree cannot grow). Every landslide a detection matched comes back with its matches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from monitor.grid import reproject
+from monitor.store.records import InventoryError, RegionDetections
+
+__all__ = ["GridIndex", "Known", "Matcher", "epsg_of", "multipolygon"]
+
+Bounds = tuple[float, float, float, float]
+
+
+def multipolygon(geometry: BaseGeometry) -> MultiPolygon:
+    """``geometry`` made valid, as a MultiPolygon (lines and points of a collection dropped)."""
+    geometry = shapely.make_valid(geometry)
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry])
+    polygons = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon)]
+    for part in getattr(geometry, "geoms", []):
+        if isinstance(part, MultiPolygon):
+            polygons.extend(part.geoms)
+    return MultiPolygon(polygons)
+
+
+def epsg_of(det: RegionDetections) -> int:
+    """The EPSG code of a region's candidates, which must be in a metric (grid) CRS."""
+    crs = det.candidates.crs if det.candidates is not None else None
+    if crs is None:
+        raise InventoryError(f"region {det.region!r}: candidates have no CRS (expected the grid's)")
+    epsg = CRS.from_user_input(crs).to_epsg()
+    if epsg is None:
+        raise InventoryError(f"region {det.region!r}: candidates' CRS {crs} has no EPSG code")
+    if CRS.from_epsg(epsg).is_geographic:
+        raise InventoryError(
+            f"region {det.region!r}: candidates are in geographic EPSG:{epsg}; expected the "
+            "region's metric grid CRS"
+        )
+    return epsg
+
+
+@dataclass(eq=False)
+class Known:
+    """A landslide while an ``apply`` runs (loaded, or created earlier in the same run)."""
+
+    fid: int | None
+    uid: str
+    region: str
+    status: str
+    epsg: int
+    local: BaseGeometry
+    area_m2: float
+    revision_area_m2: float
+    revision: int
+    first_seen: str
+    last_seen: str
+    times_seen: int
+    wgs84_bounds: BaseGeometry | None = None  # envelope in lon/lat, for the coarse search
+    matches: list[tuple[BaseGeometry, dict[str, Any]]] = field(default_factory=list)
+    created_now: bool = False
+    slot: int = -1  # position among the landslides created by this apply
+
+
+class GridIndex:
+    """Lon/lat grid buckets of the landslides created during one ``apply`` (an STRtree cannot
+    grow); cells of ``cell_deg`` degrees."""
+
+    def __init__(self, cell_deg: float = 0.01) -> None:
+        self.cell = cell_deg
+        self.cells: dict[tuple[int, int], set[int]] = {}
+
+    def _keys(self, bounds: Bounds) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = (int(np.floor(v / self.cell)) for v in bounds)
+        return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
+
+    def insert(self, slot: int, bounds: Bounds) -> None:
+        for key in self._keys(bounds):
+            self.cells.setdefault(key, set()).add(slot)
+
+    def query(self, bounds: Bounds) -> set[int]:
+        found: set[int] = set()
+        for key in self._keys(bounds):
+            found |= self.cells.get(key, set())
+        return found
+
+
+class Matcher:
+    """Matches one run's detections to the ``known`` landslides within ``tolerance_m``."""
+
+    def __init__(self, known: list[Known], tolerance_m: float) -> None:
+        self.known = known
+        self.tolerance_m = tolerance_m
+        self.tree = shapely.STRtree([k.wgs84_bounds for k in known]) if known else None
+        self.created: list[Known] = []
+        self.created_index = GridIndex()
+
+    def assign(self, detections: Sequence[RegionDetections], run_date: date) -> list[Known]:
+        """Attach every candidate of ``detections`` to the landslide it belongs to, creating
+        landslides for the unmatched; returns the landslides with matches, known ones first."""
+        for det in detections:
+            if det.status != "ok" or det.candidates is None or det.candidates.empty:
+                continue
+            epsg = epsg_of(det)
+            attributes = pd.DataFrame(det.candidates.drop(columns=det.candidates.geometry.name))
+            for geometry, row in zip(
+                det.candidates.geometry, attributes.to_dict("records"), strict=True
+            ):
+                if geometry is None or geometry.is_empty:
+                    continue
+                self._add(multipolygon(geometry), epsg, row, det.region, run_date)
+        return [k for k in (*self.known, *self.created) if k.matches]
+
+    def _add(
+        self, geometry: BaseGeometry, epsg: int, row: dict[str, Any], region: str, run_date: date
+    ) -> None:
+        window = self._search_window(geometry, epsg)
+        target = self._match(geometry, epsg, window)
+        if target is None:
+            target = Known(
+                fid=None,
+                uid=str(uuid.uuid4()),
+                region=region,
+                status="candidate",
+                epsg=epsg,
+                local=MultiPolygon(),
+                area_m2=0.0,
+                revision_area_m2=0.0,
+                revision=0,
+                first_seen=run_date.isoformat(),
+                last_seen=run_date.isoformat(),
+                times_seen=0,
+                created_now=True,
+                slot=len(self.created),
+            )
+            self.created.append(target)
+        own = reproject(geometry, epsg, target.epsg)
+        target.matches.append((own, row))
+        if target.created_now:  # its footprint so far, for the next candidates
+            target.local = shapely.union(target.local, own)
+            self.created_index.insert(target.slot, window.bounds)
+
+    def _search_window(self, geometry: BaseGeometry, epsg: int) -> BaseGeometry:
+        """Lon/lat box around ``geometry`` padded by the tolerance (taken generously)."""
+        west, south, east, north = reproject(geometry, epsg, 4326).bounds
+        lat = min(max(abs(south), abs(north)), 89.0)
+        pad = 2.0 * self.tolerance_m / (111_000.0 * max(np.cos(np.radians(lat)), 0.01))
+        return shapely.box(west - pad, south - pad, east + pad, north + pad)
+
+    def _match(self, geometry: BaseGeometry, epsg: int, window: BaseGeometry) -> Known | None:
+        """The landslide ``geometry`` (in EPSG ``epsg``) belongs to, or None when it is new.
+
+        Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres."""
+        tol = self.tolerance_m
+        pool: list[Known] = []
+        if self.tree is not None:
+            pool.extend(self.known[i] for i in self.tree.query(window, predicate="intersects"))
+        pool.extend(self.created[i] for i in sorted(self.created_index.query(window.bounds)))
+        best: Known | None = None
+        best_overlap = -1.0
+        grown = geometry.buffer(tol)
+        for item in pool:
+            local = reproject(item.local, item.epsg, epsg)
+            if not shapely.dwithin(local, geometry, tol):
+                continue
+            overlap = local.intersection(grown).area
+            if overlap > best_overlap:
+                best, best_overlap = item, overlap
+        return best

@@ -1,0 +1,215 @@
+"""Run bookkeeping in the inventory: the ``runs`` and ``run_regions`` tables.
+
+A run is recorded ``running`` with its regions ``pending`` (:func:`start_run`), and ends either
+in the transaction of the inventory update, ``ok``, ``partial`` (a region failed) or ``failed``
+(all did) with per-region status, setting and counts (:func:`finish_run`), or ``failed`` /
+``interrupted`` without anything of it written (:func:`fail_run`). A run still ``running`` when
+the next one starts belonged to a process that died; it is marked ``interrupted``.
+
+Functions take the inventory's connection; :class:`monitor.store.inventory.Inventory` calls
+them, and the caller owns the transaction where a docstring says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Literal
+
+import pandas as pd
+
+from monitor import _geopackage as gpkg
+from monitor.store.records import (
+    REGION_STATUSES,
+    RUN_STATUSES,
+    Changes,
+    InventoryError,
+    RegionDetections,
+    RunStatus,
+)
+
+__all__ = [
+    "ATTRIBUTE_TABLES",
+    "SCHEMA",
+    "fail_run",
+    "finish_run",
+    "now_ts",
+    "read_run_regions",
+    "read_runs",
+    "running_run",
+    "start_run",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+  run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_date DATE NOT NULL,
+  source TEXT NOT NULL,
+  regions TEXT NOT NULL,
+  config TEXT,
+  model TEXT,
+  status TEXT NOT NULL
+    CHECK (status IN ({gpkg.sql_values(RUN_STATUSES)})),
+  started_at DATETIME NOT NULL,
+  finished_at DATETIME,
+  n_new INTEGER, n_grown INTEGER, n_seen INTEGER, n_alerts INTEGER,
+  message TEXT
+);
+CREATE TABLE IF NOT EXISTS run_regions (
+  run_id INTEGER NOT NULL REFERENCES runs(run_id),
+  region TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ({gpkg.sql_values(("pending", *REGION_STATUSES))})),
+  setting TEXT,
+  message TEXT,
+  n_candidates INTEGER, n_new INTEGER, n_grown INTEGER, n_seen INTEGER,
+  PRIMARY KEY (run_id, region)
+)
+"""
+ATTRIBUTE_TABLES = {
+    "runs": "monitoring runs: date, data source, status, counts",
+    "run_regions": "per-region status of each run (ok, no-data, failed) and setting used",
+}
+
+
+def now_ts() -> str:
+    """Now, as the inventory's DATETIME text."""
+    return gpkg.timestamp(datetime.now(UTC))
+
+
+def start_run(
+    conn: sqlite3.Connection,
+    run_date: date,
+    regions: Sequence[str],
+    source: str,
+    config: str | None,
+    model: str | None,
+) -> int:
+    """Record a run as ``running`` (in its own transaction); returns its id. Runs still
+    ``running`` are marked ``interrupted`` first: the caller holds the run lock."""
+    now = now_ts()
+    with gpkg.transaction(conn):
+        stale = conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = ?, message = "
+            "'the process ended before the inventory update; nothing of it was written' "
+            "WHERE status = 'running'",
+            (now,),
+        ).rowcount
+        if stale:
+            log.warning("%d earlier run(s) had not finished; marked interrupted", stale)
+        cursor = conn.execute(
+            "INSERT INTO runs (run_date, source, regions, config, model, status, started_at) "
+            "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (run_date.isoformat(), source, ",".join(regions), config, model, now),
+        )
+        run_id = int(cursor.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO run_regions (run_id, region, status) VALUES (?, ?, 'pending')",
+            [(run_id, r) for r in regions],
+        )
+    return run_id
+
+
+def fail_run(
+    conn: sqlite3.Connection,
+    run_id: int,
+    message: str,
+    status: Literal["failed", "interrupted"] = "failed",
+) -> None:
+    """Record that run ``run_id`` failed or was interrupted, rolling back a transaction the
+    failure left open first; a run that already completed keeps its status."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    with gpkg.transaction(conn):
+        conn.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, message = ? "
+            "WHERE run_id = ? AND status = 'running'",
+            (status, now_ts(), message, run_id),
+        )
+
+
+def read_runs(conn: sqlite3.Connection) -> pd.DataFrame:
+    """The runs table, newest first."""
+    return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id DESC", conn)
+
+
+def read_run_regions(conn: sqlite3.Connection, run_id: int | None = None) -> pd.DataFrame:
+    """Per-region status of one run (or of all runs)."""
+    if run_id is None:
+        return pd.read_sql_query("SELECT * FROM run_regions ORDER BY run_id, region", conn)
+    return pd.read_sql_query(
+        "SELECT * FROM run_regions WHERE run_id = ? ORDER BY region", conn, params=(run_id,)
+    )
+
+
+def running_run(conn: sqlite3.Connection, run_id: int) -> sqlite3.Row:
+    """The row of run ``run_id``; :class:`InventoryError` unless it exists and is running."""
+    run: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if run is None:
+        raise InventoryError(f"run {run_id} does not exist; call start_run first")
+    if run["status"] != "running":
+        raise InventoryError(f"run {run_id} is {run['status']}, not running; start a new run")
+    return run
+
+
+def _candidates(det: RegionDetections) -> int:
+    usable = det.status == "ok" and det.candidates is not None and not det.candidates.empty
+    return len(det.candidates) if usable and det.candidates is not None else 0
+
+
+def finish_run(
+    conn: sqlite3.Connection, run_id: int, detections: Sequence[RegionDetections], changes: Changes
+) -> None:
+    """Record each region's status, setting and counts, and the run's outcome, inside the
+    caller's transaction (the one that writes the landslides)."""
+    candidates = {det.region: _candidates(det) for det in detections}
+    kinds: dict[str, dict[str, int]] = {}
+    for change in changes.changes:
+        counts = kinds.setdefault(change.region, {})
+        counts[change.kind] = counts.get(change.kind, 0) + 1
+    for det in detections:
+        counts = kinds.get(det.region, {})
+        conn.execute(
+            "INSERT INTO run_regions (run_id, region, status, setting, message, n_candidates, "
+            "n_new, n_grown, n_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run_id, region) DO UPDATE SET status = excluded.status, "
+            "setting = excluded.setting, message = excluded.message, "
+            "n_candidates = excluded.n_candidates, n_new = excluded.n_new, "
+            "n_grown = excluded.n_grown, n_seen = excluded.n_seen",
+            (
+                run_id,
+                det.region,
+                det.status,
+                det.setting,
+                det.message or None,
+                candidates[det.region],
+                counts.get("new", 0),
+                counts.get("grown", 0),
+                counts.get("seen", 0),
+            ),
+        )
+    statuses = [d.status for d in detections]
+    failed = statuses.count("failed")
+    status: RunStatus = (
+        "failed" if statuses and failed == len(statuses) else "partial" if failed else "ok"
+    )
+    messages = [f"{d.region}: {d.message}" for d in detections if d.status == "failed"]
+    conn.execute(
+        "UPDATE runs SET status = ?, finished_at = ?, n_new = ?, n_grown = ?, n_seen = ?, "
+        "n_alerts = ?, message = ? WHERE run_id = ?",
+        (
+            status,
+            now_ts(),
+            len(changes.new),
+            len(changes.grown),
+            len(changes.seen),
+            changes.alerts_queued,
+            "; ".join(messages) or None,
+            run_id,
+        ),
+    )

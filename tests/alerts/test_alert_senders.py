@@ -1,0 +1,90 @@
+"""The outbox reaches a channel through the sender registered for its kind: a factory passed to
+``deliver`` stands in for it, an unknown kind fails the alerts (recorded, not raised), and the
+outbox module never loads a sender itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from loopback_helpers import apply_run, candidates
+
+from monitor.alerts.channels import CHANNEL_SENDERS
+from monitor.alerts.outbox import STATUSES, Outbox
+from monitor.alerts.senders import Alert, sender_for
+from monitor.alerts.settings import AlertRouting
+from monitor.store.inventory import Inventory
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2024, 9, 15, 6, 0, tzinfo=UTC)
+
+
+class _Recorder:
+    batch_size = 2
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        self.batches.append([a.channel for a in alerts])
+
+
+def _queued(tmp_path: Path, channel: str, n: int) -> tuple[Path, AlertRouting]:
+    routing = AlertRouting(default=(channel,))
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        squares = [(300 * i, 0, 100, 100) for i in range(n)]
+        apply_run(inventory, date(2024, 9, 15), candidates(squares), routing)
+    return tmp_path / "inventory.gpkg", routing
+
+
+def test_a_passed_factory_sends_in_batches_of_its_size(tmp_path: Path) -> None:
+    path, routing = _queued(tmp_path, "pager:duty", 3)
+    recorder = _Recorder()
+    made: list[str] = []
+
+    def factory(channel: str, given: AlertRouting) -> _Recorder:
+        made.append(channel)
+        assert given is routing
+        return recorder
+
+    with Outbox(path) as box:
+        report = box.deliver(routing, senders=factory, now=T0)
+        assert box.counts() == {"pending": 0, "sent": 3, "dead": 0}
+    assert report.sent == 3 and made == ["pager:duty"]
+    assert recorder.batches == [["pager:duty"] * 2, ["pager:duty"]]
+
+
+def test_an_unknown_channel_kind_fails_its_alerts_without_raising(tmp_path: Path) -> None:
+    path, routing = _queued(tmp_path, "pager:duty", 1)
+    with Outbox(path) as box:
+        report = box.deliver(routing, now=T0)
+    assert report.sent == 0 and report.retrying == 1
+    assert report.errors == ["pager:duty: channel pager:duty: unknown channel kind 'pager'"]
+
+
+def test_the_package_registers_email_and_webhook() -> None:
+    assert set(CHANNEL_SENDERS) == {"email", "webhook"}
+    routing = AlertRouting()
+    for channel, missing in (("email:a@b.org", "no smtp server"), ("webhook:ops", "no webhook")):
+        try:
+            sender_for(channel, routing)
+        except Exception as exc:  # the registered factory ran and named what is missing
+            assert missing in str(exc)
+        else:
+            raise AssertionError(f"{channel}: a sender without settings")
+
+
+def test_the_outbox_imports_no_sender_and_its_statuses_come_from_the_literal() -> None:
+    assert STATUSES == ("pending", "sent", "dead")
+    code = (
+        "import sys, monitor.alerts.outbox; "
+        "print(sorted(m for m in sys.modules if m in "
+        "('monitor.alerts.email', 'monitor.alerts.webhook', 'smtplib', 'requests')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,76 @@
+"""The seams between the run and its stages: a source scores only when it is a
+:class:`GroundTruth` (structurally, checked with ``isinstance``), a source without ground truth
+is never asked for it, and the ``model:`` section is the :class:`SettingPolicy` of the setting
+choice."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from run_fixtures import StandInEnsemble, StandInSource, make_stack, region_polygon
+
+import monitor.run as run_module
+from monitor.config import ModelSettings
+from monitor.grid import region_grid
+from monitor.pipeline.evaluation import GroundTruth, score_region
+from monitor.pipeline.setting import SettingPolicy, choose_setting
+from monitor.sources.archive import ArchiveSource
+from monitor.sources.base import Window
+
+RUN_DATE = date(2024, 9, 15)
+PRE = Window(date(2024, 6, 17), date(2024, 8, 16))
+POST = Window(date(2024, 8, 16), date(2024, 9, 15))
+
+
+class _NoTruthSource:
+    """The stand-in source without its ground truth (as Earth Engine's source is)."""
+
+    name = "archive"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        inner = StandInSource(*args, **kwargs)
+        self.features = inner.features
+        self.first_acquisition = inner.first_acquisition
+
+
+def test_ground_truth_is_structural() -> None:
+    regions = {"north": region_polygon(0.0)}
+    assert isinstance(StandInSource(regions, {}), GroundTruth)
+    assert not isinstance(_NoTruthSource(regions, {}), GroundTruth)
+    assert issubclass(ArchiveSource, GroundTruth)  # ground_truth(region_name, kinds=...)
+
+
+def test_a_source_without_ground_truth_is_not_asked(
+    write_config, manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_run_once_end_to_end import SCARS, _config_data
+
+    from monitor.config import load_config
+
+    monkeypatch.setenv("D1_TEST_SECRET", "s3cret")
+    config = load_config(write_config(_config_data(manifest)))
+    source = _NoTruthSource({"north": region_polygon(0.0)}, SCARS)
+    monkeypatch.setattr(run_module, "open_source", lambda settings: source)
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    result = run_module.detect_region(config, config.region("north"), RUN_DATE)
+    assert result.status == "ok" and result.n_candidates == 2
+    assert result.evaluation is None and "evaluation" not in result.timings
+
+
+def test_score_region_is_none_where_the_source_has_no_truth_of_the_region() -> None:
+    class Empty:
+        def ground_truth(self, region: str) -> gpd.GeoDataFrame:
+            raise LookupError(f"region {region!r} has no ground truth")
+
+    assert score_region(Empty(), "north", gpd.GeoDataFrame(geometry=[]), PRE, POST) is None
+
+
+def test_the_model_section_is_the_setting_policy() -> None:
+    policy: SettingPolicy = ModelSettings(setting="S1")  # checked by mypy, used at run time
+    stack = make_stack(region_grid(region_polygon(0.0)), clear=0.0)
+    choice = choose_setting(stack, ("S1", "S1+S2"), policy)
+    assert choice.setting == "S1" and choice.fallback is None
+    assert choice.reason.startswith("fixed by model.setting (clear optical 0%, radar 100%")
