@@ -2,20 +2,19 @@
 
 A member's network (without its normalisation, which :mod:`models.inference` applies once per
 tile for all members that share it) is exported with ``torch.onnx.export`` for one input shape,
-with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``. On the compact members of
-the shipped default, ONNX Runtime's fused CPU kernels run a 384-px tile about 2x and 3.8x
-faster than eager torch on one thread (Unet 16.4 vs 30-32 ms, Linknet 8.4 vs 32-33 ms;
-``bench/bench_inference.py`` measures the whole pipeline).
+with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``, whose fused CPU kernels
+run the compact members of the shipped default faster than eager torch (docs/models.md,
+"Engine", has the per-tile timings; ``bench/bench_inference.py`` measures the whole pipeline).
 
-Exporting takes about 2.5 s per member and input shape, so graphs are cached on disk, keyed by
-a SHA-256 of the network's weights, its specification, the input shape and the versions of the
-packages the graph depends on (torch, smp, timm, the exporter): a daily run exports once, on
-its first day. A freshly exported graph is
-checked against torch on a random input before it is used or cached; a member whose export fails
-or disagrees is run with torch instead, with a warning. The cache holds ONNX protobuf files,
-which ONNX Runtime parses as data (no code runs on load); it lives under
-``$LANDSLIDE_MONITOR_CACHE/onnx`` (default ``$XDG_CACHE_HOME/landslide-monitor/onnx``, else
-``~/.cache/landslide-monitor/onnx``) and may be deleted at any time.
+Exporting costs far more than running a tile, so graphs are cached on disk, keyed by a SHA-256
+of the network's weights, its specification, the input shape and the versions of the packages
+the graph depends on (torch, smp, timm, the exporter): a daily run exports once, on its first
+day. A freshly exported graph is checked against torch on a random input before it is used or
+cached; a member whose export fails or disagrees is run with torch instead, with a warning.
+The cache holds ONNX protobuf files, which ONNX Runtime parses as data (no code runs on load);
+it lives under ``$LANDSLIDE_MONITOR_CACHE/onnx`` (default
+``$XDG_CACHE_HOME/landslide-monitor/onnx``, else ``~/.cache/landslide-monitor/onnx``) and may
+be deleted at any time.
 """
 
 from __future__ import annotations
