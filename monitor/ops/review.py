@@ -263,7 +263,7 @@ class _ReviewControl(MacroElement):
         self,
         layers: list[Any],
         total: int,
-        region_bounds: Mapping[str, list[list[float]]],
+        region_bounds: Mapping[str, list[list[float]] | None],
         all_bounds: list[list[float]] | None,
     ) -> None:
         super().__init__()
