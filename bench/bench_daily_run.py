@@ -40,7 +40,7 @@ LANDSCAPES = ("agricultural_hills", "forested_mountains", "alpine")
 def regions(n: int, km: float) -> list[dict[str, object]]:
     """``n`` square regions of ``km`` x ``km`` on a grid in the northern Apennines."""
     dlon, dlat = km / 79.0, km / 111.0  # degrees at ~44.5 N
-    out = []
+    out: list[dict[str, object]] = []
     for i in range(n):
         lon, lat = 10.5 + (i % 4) * 0.1, 44.2 + (i // 4) * 0.08
         ring = [[lon, lat], [lon + dlon, lat], [lon + dlon, lat + dlat], [lon, lat + dlat]]
@@ -54,7 +54,9 @@ def regions(n: int, km: float) -> list[dict[str, object]]:
     return out
 
 
-def write_config(path: Path, archive: Path, manifest: Path, items: list, dask: bool) -> Path:
+def write_config(
+    path: Path, archive: Path, manifest: Path, items: list[dict[str, object]], dask: bool
+) -> Path:
     data = {
         "source": {"type": "archive", "path": str(archive), "simulation": SIMULATION},
         "regions": items,
@@ -100,72 +102,81 @@ def timed_run(config: Path) -> tuple[float, float, str]:
     return seconds, cpu, first
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--region-km", type=float, default=1.5)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
+def ensemble(work: Path) -> tuple[Path, str]:
+    """The manifest to run (the bundled ensemble, else an untrained test one) and which it is."""
+    bundled = REPO / "models" / "default" / "manifest.json"
+    if bundled.exists():
+        return bundled, "bundled ensemble"
+    from models.testing import build_untrained_ensemble
 
+    manifest = build_untrained_ensemble(work / "ensemble", settings=("S1", "S1+S2"))
+    return manifest, "UNTRAINED test ensemble (bundled one not present)"
+
+
+def build_shared_archive(
+    work: Path,
+    archive: Path,
+    manifest: Path,
+    everything: list[dict[str, object]],
+    region_km: float,
+    which: str,
+) -> None:
+    """The simulated archive of every region, built once (not timed in the comparison)."""
     from monitor.config import load_config
     from monitor.run import build_configured_archive
 
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-daily-run-"))
-    bundled = REPO / "models" / "default" / "manifest.json"
-    if bundled.exists():
-        manifest, which = bundled, "bundled ensemble"
-    else:
-        from models.testing import build_untrained_ensemble
-
-        manifest = build_untrained_ensemble(work / "ensemble", settings=("S1", "S1+S2"))
-        which = "UNTRAINED test ensemble (bundled one not present)"
-    archive = work / "archive"
-    everything = regions(max(args.sizes), args.region_km)
     t0 = time.perf_counter()
     build_configured_archive(
         load_config(write_config(work / "build", archive, manifest, everything, False)),
         progress=False,
     )
     print(
-        f"archive of {len(everything)} regions ({args.region_km} km squares) built in "
+        f"archive of {len(everything)} regions ({region_km} km squares) built in "
         f"{time.perf_counter() - t0:.1f} s; {which}; {os.cpu_count()} CPU cores; "
         f"load average before: {os.getloadavg()[0]:.1f}"
     )
 
-    rows = []
-    for n in args.sizes:
-        wall: dict[str, list[float]] = {"serial": [], "dask": []}
-        cpu: dict[str, list[float]] = {"serial": [], "dask": []}
-        for rep in range(args.repeat):  # interleaved, so that load drifts hit both sides
-            for way in ("serial", "dask"):
-                config = write_config(
-                    work / f"n{n}-{way}-{rep}", archive, manifest, everything[:n], way == "dask"
-                )
-                seconds, cpu_s, headline = timed_run(config)
-                wall[way].append(seconds)
-                cpu[way].append(cpu_s)
-                print(
-                    f"  {n:>2} region(s) {way:<6} {seconds:7.1f} s wall {cpu_s:7.1f} s CPU"
-                    f"   {headline}",
-                    flush=True,
-                )
-        serial, dask = statistics.median(wall["serial"]), statistics.median(wall["dask"])
-        rows.append(
-            {
-                "regions": n,
-                "serial_s": serial,
-                "dask_s": dask,
-                "ratio": serial / dask,
-                "serial_cpu_s": statistics.median(cpu["serial"]),
-                "dask_cpu_s": statistics.median(cpu["dask"]),
-            }
-        )
 
+def measure(
+    n: int,
+    repeat: int,
+    work: Path,
+    archive: Path,
+    manifest: Path,
+    items: list[dict[str, object]],
+) -> dict[str, float]:
+    """Medians over ``repeat`` interleaved serial and Dask runs of the first ``n`` regions."""
+    wall: dict[str, list[float]] = {"serial": [], "dask": []}
+    cpu: dict[str, list[float]] = {"serial": [], "dask": []}
+    for rep in range(repeat):  # interleaved, so that load drifts hit both sides
+        for way in ("serial", "dask"):
+            config = write_config(
+                work / f"n{n}-{way}-{rep}", archive, manifest, items[:n], way == "dask"
+            )
+            seconds, cpu_s, headline = timed_run(config)
+            wall[way].append(seconds)
+            cpu[way].append(cpu_s)
+            print(
+                f"  {n:>2} region(s) {way:<6} {seconds:7.1f} s wall {cpu_s:7.1f} s CPU"
+                f"   {headline}",
+                flush=True,
+            )
+    serial, dask = statistics.median(wall["serial"]), statistics.median(wall["dask"])
+    return {
+        "regions": n,
+        "serial_s": serial,
+        "dask_s": dask,
+        "ratio": serial / dask,
+        "serial_cpu_s": statistics.median(cpu["serial"]),
+        "dask_cpu_s": statistics.median(cpu["dask"]),
+    }
+
+
+def print_table(rows: list[dict[str, float]], repeat: int) -> None:
     print()
     print(
         f"{'regions':>7} {'serial s':>9} {'dask s':>8} {'serial/dask':>12} "
-        f"{'serial CPU s':>13} {'dask CPU s':>11}   (medians of {args.repeat})"
+        f"{'serial CPU s':>13} {'dask CPU s':>11}   (medians of {repeat})"
     )
     for row in rows:
         print(
@@ -176,6 +187,23 @@ def main() -> int:
         f"(Dask: LocalCluster, 2 worker processes x 1 thread, started by each run; "
         f"load average after: {os.getloadavg()[0]:.1f})"
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--region-km", type=float, default=1.5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-daily-run-"))
+    manifest, which = ensemble(work)
+    archive = work / "archive"
+    everything = regions(max(args.sizes), args.region_km)
+    build_shared_archive(work, archive, manifest, everything, args.region_km, which)
+    rows = [measure(n, args.repeat, work, archive, manifest, everything) for n in args.sizes]
+    print_table(rows, args.repeat)
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "daily_run.json").write_text(

@@ -13,6 +13,7 @@ never monitor objects; ``monitor.sources.gee.GeeSource`` drives them.
 - :mod:`~gee_scripts.assembly` the availability probe and the 29-band feature image
 - :mod:`~gee_scripts.fetch` xee fetch onto the region grid, bands -> feature stack
 - :mod:`~gee_scripts.export` batch export to Cloud Storage or Drive
+- :mod:`~gee_scripts.review_layers` the review map's pre/post true-colour and VV composites
 - :mod:`~gee_scripts.retry` the one retry layer: failures classified by message and status,
   bounded backoff, deadlines inside attempts
 - :mod:`~gee_scripts.offline` ``ee`` without a server: offline init, graph walking, a

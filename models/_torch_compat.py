@@ -42,11 +42,12 @@ def ensure_torchvision_importable() -> bool:
         return False
     if _op_exists("nms") or _extension_loads(torch):
         return False
-    lib = torch.library.Library("torchvision", "DEF")
+    # torch.library.Library and its define() carry no annotations
+    lib = torch.library.Library("torchvision", "DEF")  # type: ignore[no-untyped-call]
     for schema in _MISSING_SCHEMAS:
         name = schema.split("(", 1)[0]
         if not _op_exists(name):
-            lib.define(schema)
+            lib.define(schema)  # type: ignore[no-untyped-call]
     _LIBRARIES.append(lib)
     return True
 

@@ -28,16 +28,20 @@ _B = {name: i for i, name in enumerate(MODEL_BANDS)}
 
 def _ndvi_slope(image: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (image[_B["dNDVI"]] < p["dndvi"]) & (image[_B["slope"]] > p["slope"])
+        mask: np.ndarray = (image[_B["dNDVI"]] < p["dndvi"]) & (image[_B["slope"]] > p["slope"])
+    return mask
 
 
 def _sar_change(image: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (np.abs(image[_B["dVV"]]) > p["db"]) | (np.abs(image[_B["dVH"]]) > p["db"])
+        vv, vh = np.abs(image[_B["dVV"]]), np.abs(image[_B["dVH"]])
+        mask: np.ndarray = (vv > p["db"]) | (vh > p["db"])
+    return mask
 
 
 def _either(image: np.ndarray, p: Mapping[str, float]) -> np.ndarray:
-    return _ndvi_slope(image, p) | _sar_change(image, p)
+    mask: np.ndarray = _ndvi_slope(image, p) | _sar_change(image, p)
+    return mask
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ class PickledObject:
     """An inert stand-in for an object of a class that is not on the allow-list."""
 
     qualname = "?"
+    # What the pickle stream gave the object: any picklable values.
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    items: list[Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> PickledObject:
         obj = object.__new__(cls)

@@ -26,11 +26,11 @@ def _train(args: argparse.Namespace) -> int:
         from models.grid import DataFolders
 
         old = grid.data
-        grid.data = DataFolders(
-            train=args.train or (old.train if old else None),
-            val=args.val or (old.val if old else None),
-            test=old.test if old else None,
-        )
+        train = args.train or (old.train if old else None)
+        val = args.val or (old.val if old else None)
+        if train is None or val is None:
+            raise ValueError("the grid names no data folders: pass both --train and --val")
+        grid.data = DataFolders(train=train, val=val, test=old.test if old else None)
     manifest = run_grid(grid, args.work, args.out, progress=not args.quiet, workers=args.workers)
     print(manifest)
     return 0
@@ -179,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models.manifest import ManifestError
 
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

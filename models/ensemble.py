@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -28,7 +29,7 @@ from models.manifest import (
 )
 from models.zoo import Member
 
-__all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsemblePrediction"]
+__all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsembleOptions", "EnsemblePrediction"]
 
 DEFAULT_MANIFEST = Path(__file__).parent / "default" / "manifest.json"
 
@@ -42,6 +43,17 @@ class EnsemblePrediction:
     agreement: np.ndarray  # fraction of members whose probability reaches the threshold
     members: np.ndarray  # (K, H, W) each member's probability
     threshold: float
+
+
+class EnsembleOptions(TypedDict, total=False):
+    """How an :class:`Ensemble` runs its members (the constructor's keywords after ``source``;
+    see :func:`models.inference.predict_members`)."""
+
+    tile: int
+    overlap: int
+    batch_size: int | None
+    workers: int | None
+    engine: str
 
 
 class Ensemble:
@@ -70,7 +82,7 @@ class Ensemble:
 
     @classmethod
     def load(
-        cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: int | str | None
+        cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: Unpack[EnsembleOptions]
     ) -> Ensemble:
         """Read the manifest, verify every listed weights file's SHA-256 and build the members.
 

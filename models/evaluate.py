@@ -107,7 +107,7 @@ def _evaluate_setting(
             params = dict(baseline.default)
     threshold = ensemble.threshold(setting)
     pooled = {"ensemble": Confusion(), "best_member": Confusion(), "baseline": Confusion()}
-    objects: dict[str, list] = {k: [] for k in pooled}
+    objects: dict[str, list[list[dict[str, float]]]] = {k: [] for k in pooled}
     scene_scores: dict[str, list[Confusion]] = {k: [] for k in pooled}
     per_scene = []
     for scene_id in tqdm(ids, desc=f"evaluate {setting}", disable=not progress):

@@ -3,10 +3,9 @@
 The array is cut into overlapping tiles; every batch of tiles runs through all members before
 the next batch is read (one gather, K forward passes); tile outputs are blended with weights
 that ignore the outer quarter of every overlap and ramp linearly across the rest, so seams
-vanish; pixels where any input channel is NaN
-get NaN. On CPU the members' networks run in ONNX Runtime when it is installed
-(:mod:`models.onnx_engine`; a stack that fits in one tile of its own shape runs in torch), on
-CUDA in torch with float16 autocast.
+vanish; pixels where any input channel is NaN get NaN. On CPU the members' networks run in ONNX
+Runtime when it is installed (:mod:`models.onnx_engine`; a stack that fits in one tile of its
+own shape runs in torch), on CUDA in torch with float16 autocast.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from models.onnx_engine import OnnxMember, onnx_member, onnxruntime_available
-from models.zoo import Member
+from models.zoo import SIDE_MULTIPLE, Member
 
 __all__ = [
     "DEFAULT_OVERLAP",
@@ -40,7 +40,6 @@ __all__ = [
 DEFAULT_TILE = 384
 DEFAULT_OVERLAP = 48
 ENGINES = ("auto", "torch", "onnxruntime")
-_MULTIPLE = 32  # every smp architecture accepts sides divisible by 2**5
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -203,66 +202,133 @@ def predict_members(
     ``engine`` (see :func:`resolve_engine`) runs the members' networks in torch or, on CPU, in
     ONNX Runtime (:mod:`models.onnx_engine`; a member that cannot be exported runs in torch).
     ``auto`` runs a stack that fits in a single tile smaller than ``tile`` in torch: that tile
-    is a graph shape of its own, and exporting it (about 2.5 s per member) costs more than
-    running the one tile in torch (tens of milliseconds). A stack of several tiles uses ONNX
-    Runtime even when its tiles are narrower than ``tile``: a watched region keeps its shape, so
-    the cached graph pays for itself. ``onnxruntime`` exports for any shape.
-    Each batch of tiles is normalised once per distinct normalisation, not once per member.
-    On CPU, ``workers`` threads (default: one per core) each run whole tiles through every
-    member with one intra-op thread each: the small convolutions of compact members do not
-    parallelise well inside one operation, and on a busy machine intra-op threads wait on each
-    other (``bench/bench_inference.py`` measures both). ``batch_size`` defaults to 1 on CPU
-    (the activations of one tile stay in cache) and 8 on CUDA, where the forward passes run in
-    float16 autocast."""
+    is a graph shape of its own, and exporting it costs more than running the one tile in torch
+    (docs/models.md, "Engine"). A stack of several tiles uses ONNX Runtime even when its tiles
+    are narrower than ``tile``: a watched region keeps its shape, so the cached graph pays for
+    itself. ``onnxruntime`` exports for any shape. Each batch of tiles is normalised once per
+    distinct normalisation, not once per member. On CPU, ``workers`` threads (default: one per
+    core) each run whole tiles through every member with one intra-op thread each: the small
+    convolutions of compact members do not parallelise well inside one operation, and on a busy
+    machine intra-op threads wait on each other (``bench/bench_inference.py`` measures both;
+    docs/models.md, "Speed"). ``batch_size`` defaults to 1 on CPU (the activations of one tile
+    stay in cache) and 8 on CUDA, where the forward passes run in float16 autocast."""
     if x.ndim != 3:
         raise ValueError(f"expected a (C, H, W) array, got shape {x.shape}")
-    if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, tile // 4)
-    if tile % _MULTIPLE:
-        raise ValueError(f"tile must be a multiple of {_MULTIPLE}, got {tile}")
-    if not 0 <= overlap < tile // 2:
-        raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
+    overlap = _checked_overlap(tile, overlap)
     dev = resolve_device(device)
     requested, engine = engine, resolve_engine(engine, dev)
     workers = workers or default_workers(dev)
     batch_size = batch_size or (1 if dev.type == "cpu" else 8)
     x = np.asarray(x, dtype=np.float32)  # before the validity test: what overflows is invalid
     c, h, w = x.shape
-    valid = np.ones((h, w), bool)
-    for channel in x:  # not np.isfinite(x).all(0): that builds a (C, H, W) boolean array first
-        valid &= np.isfinite(channel)
-    min_side = max((getattr(m, "min_side", _MULTIPLE) for m in members), default=_MULTIPLE)
-    if tile < min_side:
-        raise ValueError(f"tile {tile} is smaller than a member's minimum input side {min_side}")
-    th = min(tile, max(min_side, _round_up(h, _MULTIPLE)))
-    tw = min(tile, max(min_side, _round_up(w, _MULTIPLE)))
-    hp, wp = max(h, th), max(w, tw)
-    if (hp, wp) != (h, w):
-        x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
-        valid = np.pad(valid, ((0, hp - h), (0, wp - w)))
-    x = np.ascontiguousarray(x)
-    rows, cols = tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap)
-    if requested == "auto" and len(rows) == len(cols) == 1 and (th, tw) != (tile, tile):
+    valid = _valid_pixels(x)
+    grid = _tiling(h, w, tile, overlap, _min_side(members, tile))
+    x, valid = _padded(x, valid, grid)
+    th, tw = grid.tile_shape
+    if requested == "auto" and len(grid.rows) == len(grid.cols) == 1 and (th, tw) != (tile, tile):
         engine = "torch"
-    tiles = [(r, q) for r in rows for q in cols if valid[r : r + th, q : q + tw].any()]
+    tiles = [(r, q) for r in grid.rows for q in grid.cols if valid[r : r + th, q : q + tw].any()]
     if not tiles:  # nothing valid: no member needs to run (or be exported)
         return np.full((len(members), h, w), np.nan, np.float32)
-    acc = np.zeros((len(members), hp, wp), np.float32)
-    wsum = np.zeros((hp, wp), np.float32)
-    ramps_y = {r: _ramp(th, overlap, r > 0, r + th < hp) for r in rows}
-    ramps_x = {q: _ramp(tw, overlap, q > 0, q + tw < wp) for q in cols}
+    acc = np.zeros((len(members), *grid.shape), np.float32)
+    wsum = np.zeros(grid.shape, np.float32)
     threads = 1 if (dev.type == "cpu" and workers > 1) else None
     groups = _plan(
         members, (batch_size, c, th, tw), dev, engine, threads or torch.get_num_threads()
     )
+    run = _tile_worker(x, grid, overlap, groups, len(members), dev)
+    bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
+    batches = list(_batches(tiles, batch_size))
+    with _torch_threads(threads), ThreadPoolExecutor(max(1, workers)) as pool:
+        for tile_outputs in pool.map(run, batches):
+            for r, q, wt, weighted in tile_outputs:
+                acc[:, r : r + th, q : q + tw] += weighted
+                wsum[r : r + th, q : q + tw] += wt
+            bar.update(len(tile_outputs))
+    bar.close()
+    return _normalised(acc, wsum, valid, h, w)
 
-    def run(batch: list[tuple[int, int]]) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
-        """Each tile's blending weights and its members' probabilities times them, computed in
-        the worker so that the caller's thread only adds them up."""
-        probs = np.empty((len(members), len(batch), th, tw), np.float32)
+
+def _checked_overlap(tile: int, overlap: int | None) -> int:
+    """``overlap`` (default ``min(DEFAULT_OVERLAP, tile // 4)``), or a ValueError when the tile
+    side or the overlap cannot be used."""
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4)
+    if tile % SIDE_MULTIPLE:
+        raise ValueError(f"tile must be a multiple of {SIDE_MULTIPLE}, got {tile}")
+    if not 0 <= overlap < tile // 2:
+        raise ValueError(f"overlap must be in [0, tile/2), got {overlap} for tile {tile}")
+    return overlap
+
+
+def _valid_pixels(x: np.ndarray) -> np.ndarray:
+    """``(H, W)``: True where every channel of ``x`` is finite."""
+    valid = np.ones(x.shape[1:], bool)
+    for channel in x:  # not np.isfinite(x).all(0): that builds a (C, H, W) boolean array first
+        valid &= np.isfinite(channel)
+    return valid
+
+
+def _min_side(members: Sequence[nn.Module], tile: int) -> int:
+    """The largest minimum input side of the members; a ValueError when ``tile`` is smaller."""
+    min_side = max((getattr(m, "min_side", SIDE_MULTIPLE) for m in members), default=SIDE_MULTIPLE)
+    if tile < min_side:
+        raise ValueError(f"tile {tile} is smaller than a member's minimum input side {min_side}")
+    return int(min_side)
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """How an ``(H, W)`` stack is cut: the tile shape (``tile``, or the stack's own shape
+    rounded up to a multiple of 32 when smaller), the shape padded to at least one tile, and
+    the tile origins along each axis."""
+
+    tile_shape: tuple[int, int]
+    shape: tuple[int, int]
+    rows: list[int]
+    cols: list[int]
+
+
+def _tiling(h: int, w: int, tile: int, overlap: int, min_side: int) -> _Tiling:
+    th = min(tile, max(min_side, _round_up(h, SIDE_MULTIPLE)))
+    tw = min(tile, max(min_side, _round_up(w, SIDE_MULTIPLE)))
+    hp, wp = max(h, th), max(w, tw)
+    return _Tiling((th, tw), (hp, wp), tile_grid(hp, th, overlap), tile_grid(wp, tw, overlap))
+
+
+def _padded(x: np.ndarray, valid: np.ndarray, grid: _Tiling) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` padded with NaN and ``valid`` with False to the grid's shape, ``x`` C-contiguous."""
+    _, h, w = x.shape
+    hp, wp = grid.shape
+    if (hp, wp) != (h, w):
+        x = np.pad(x, ((0, 0), (0, hp - h), (0, wp - w)), constant_values=np.nan)
+        valid = np.pad(valid, ((0, hp - h), (0, wp - w)))
+    return np.ascontiguousarray(x), valid
+
+
+_TileOutput = tuple[int, int, np.ndarray, np.ndarray]  # row, col, weights, weighted probabilities
+
+
+def _tile_worker(
+    x: np.ndarray,
+    grid: _Tiling,
+    overlap: int,
+    groups: list[_Group],
+    n_members: int,
+    device: torch.device,
+) -> Callable[[list[tuple[int, int]]], list[_TileOutput]]:
+    """The function a worker runs on a batch of tile origins: each tile's blending weights and
+    its members' probabilities times them, computed in the worker so that the caller's thread
+    only adds them up."""
+    (th, tw), (hp, wp) = grid.tile_shape, grid.shape
+    ramps_y = {r: _ramp(th, overlap, r > 0, r + th < hp) for r in grid.rows}
+    ramps_x = {q: _ramp(tw, overlap, q > 0, q + tw < wp) for q in grid.cols}
+
+    def run(batch: list[tuple[int, int]]) -> list[_TileOutput]:
+        probs = np.empty((n_members, len(batch), th, tw), np.float32)
         with torch.inference_mode():
             xb = np.stack([x[:, r : r + th, q : q + tw] for r, q in batch])
-            xt = torch.from_numpy(xb).to(dev, non_blocking=True)
+            xt = torch.from_numpy(xb).to(device, non_blocking=True)
             for normalise, runners in groups:
                 z = normalise(xt)
                 for k, runner in runners:
@@ -275,22 +341,19 @@ def predict_members(
             tile_outputs.append((r, q, wt, tile_probs))
         return tile_outputs
 
-    bar = tqdm(total=len(tiles), desc="tiles", unit="tile", disable=not progress, leave=False)
-    batches = list(_batches(tiles, batch_size))
-    with _torch_threads(threads), ThreadPoolExecutor(max(1, workers)) as pool:
-        for tile_outputs in pool.map(run, batches):
-            for r, q, wt, weighted in tile_outputs:
-                acc[:, r : r + th, q : q + tw] += weighted
-                wsum[r : r + th, q : q + tw] += wt
-            bar.update(len(tile_outputs))
-    bar.close()
+    return run
+
+
+def _normalised(acc: np.ndarray, wsum: np.ndarray, valid: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The blended sums divided by their weights, NaN where the input is invalid, cropped to
+    ``(h, w)``."""
     # in place: a second (K, H, W) array would cost as much again in fresh pages
     probabilities, invalid = acc[:, :h, :w], ~valid[:h, :w]
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(probabilities, wsum[None, :h, :w], out=probabilities)
     if invalid.any():
         probabilities[:, invalid] = np.nan
-    if (hp, wp) == (h, w):
+    if acc.shape[1:] == (h, w):
         return acc
     return np.ascontiguousarray(probabilities)
 

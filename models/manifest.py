@@ -13,9 +13,12 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it, not on import
+    from models.zoo import Member
 
 __all__ = [
     "FORMAT",
@@ -32,7 +35,7 @@ __all__ = [
     "write_manifest",
 ]
 
-FORMAT = "landslide-ensemble/1"
+FORMAT: Final = "landslide-ensemble/1"
 
 
 class ManifestError(ValueError):
@@ -142,7 +145,7 @@ def write_manifest(path: Path, manifest: ManifestModel) -> Path:
     return path
 
 
-def save_member_weights(member: Any, path: Path, metadata: dict[str, str] | None = None) -> str:
+def save_member_weights(member: Member, path: Path, metadata: dict[str, str] | None = None) -> str:
     """Save a :class:`models.zoo.Member`'s state (network + normalisation buffers) as
     safetensors; returns the file's SHA-256."""
     from safetensors.torch import save_file
@@ -156,7 +159,7 @@ def save_member_weights(member: Any, path: Path, metadata: dict[str, str] | None
     return sha256_file(path)
 
 
-def load_member(entry: MemberEntry, base_dir: Path) -> Any:
+def load_member(entry: MemberEntry, base_dir: Path) -> Member:
     """Build the member of ``entry`` and load its weights after checking the SHA-256."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -206,7 +209,7 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Any:
 
 
 def member_entry(
-    member: Any,
+    member: Member,
     file: str,
     sha256: str,
     *,

@@ -2,20 +2,19 @@
 
 A member's network (without its normalisation, which :mod:`models.inference` applies once per
 tile for all members that share it) is exported with ``torch.onnx.export`` for one input shape,
-with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``. On the compact members of
-the shipped default, ONNX Runtime's fused CPU kernels run a 384-px tile about 2x and 3.8x
-faster than eager torch on one thread (Unet 16.4 vs 30-32 ms, Linknet 8.4 vs 32-33 ms;
-``bench/bench_inference.py`` measures the whole pipeline).
+with a sigmoid on top, and run by an ``onnxruntime.InferenceSession``, whose fused CPU kernels
+run the compact members of the shipped default faster than eager torch (docs/models.md,
+"Engine", has the per-tile timings; ``bench/bench_inference.py`` measures the whole pipeline).
 
-Exporting takes about 2.5 s per member and input shape, so graphs are cached on disk, keyed by
-a SHA-256 of the network's weights, its specification, the input shape and the versions of the
-packages the graph depends on (torch, smp, timm, the exporter): a daily run exports once, on
-its first day. A freshly exported graph is
-checked against torch on a random input before it is used or cached; a member whose export fails
-or disagrees is run with torch instead, with a warning. The cache holds ONNX protobuf files,
-which ONNX Runtime parses as data (no code runs on load); it lives under
-``$LANDSLIDE_MONITOR_CACHE/onnx`` (default ``$XDG_CACHE_HOME/landslide-monitor/onnx``, else
-``~/.cache/landslide-monitor/onnx``) and may be deleted at any time.
+Exporting costs far more than running a tile, so graphs are cached on disk, keyed by a SHA-256
+of the network's weights, its specification, the input shape and the versions of the packages
+the graph depends on (torch, smp, timm, the exporter): a daily run exports once, on its first
+day. A freshly exported graph is checked against torch on a random input before it is used or
+cached; a member whose export fails or disagrees is run with torch instead, with a warning.
+The cache holds ONNX protobuf files, which ONNX Runtime parses as data (no code runs on load);
+it lives under ``$LANDSLIDE_MONITOR_CACHE/onnx`` (default
+``$XDG_CACHE_HOME/landslide-monitor/onnx``, else ``~/.cache/landslide-monitor/onnx``) and may
+be deleted at any time.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from models.zoo import Member
 __all__ = [
     "CACHE_ENV",
     "OnnxMember",
+    "OrtSession",
     "cache_dir",
     "graph_key",
     "onnx_member",
@@ -87,18 +88,26 @@ class _Probability(nn.Module):
         return torch.sigmoid(self.net(z))
 
 
+class OrtSession(Protocol):
+    """What is used of an ``onnxruntime.InferenceSession`` (onnxruntime ships no types)."""
+
+    def run(
+        self, output_names: Sequence[str] | None, input_feed: dict[str, np.ndarray]
+    ) -> list[np.ndarray]: ...
+
+
 class OnnxMember:
     """A member's network as an ONNX Runtime session for one input shape ``(B, C, H, W)``:
     maps normalised inputs to probabilities ``(B, H, W)``. ``run`` is safe to call from several
     threads at once (ONNX Runtime sessions are)."""
 
-    def __init__(self, session: object, shape: tuple[int, int, int, int], path: Path) -> None:
+    def __init__(self, session: OrtSession, shape: tuple[int, int, int, int], path: Path) -> None:
         self._session = session
         self.shape = shape
         self.path = path
 
     def run(self, z: np.ndarray) -> np.ndarray:
-        out = self._session.run(None, {"z": np.ascontiguousarray(z, dtype=np.float32)})[0]  # type: ignore[attr-defined]
+        out = self._session.run(None, {"z": np.ascontiguousarray(z, dtype=np.float32)})[0]
         return out[:, 0]
 
 
@@ -147,10 +156,11 @@ def _export(member: Member, shape: tuple[int, int, int, int]) -> bytes:
         )  # fmt: skip
         if program is None:
             raise RuntimeError("torch.onnx.export returned no program")
-        return program.model_proto.SerializeToString()
+        serialized: bytes = program.model_proto.SerializeToString()  # onnx ships no types
+        return serialized
 
 
-def _session(data: bytes | str, threads: int) -> object:
+def _session(data: bytes | str, threads: int) -> OrtSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -160,17 +170,18 @@ def _session(data: bytes | str, threads: int) -> object:
     options.log_severity_level = 3  # errors only
     # idle intra-op threads would spin between the many short runs of a tile loop
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    session: OrtSession = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    return session
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_session(path: str, threads: int) -> object:
+def _cached_session(path: str, threads: int) -> OrtSession:
     """Sessions of cached graphs, kept for the process: a daily run predicts every region with
     the same members. The path names the graph's content, so a cached session never goes stale."""
     return _session(path, threads)
 
 
-def _agrees(member: Member, session: object, shape: tuple[int, int, int, int]) -> float:
+def _agrees(member: Member, session: OrtSession, shape: tuple[int, int, int, int]) -> float:
     """Largest probability difference between torch and the session on a random input."""
     z = torch.from_numpy(np.random.default_rng(0).standard_normal(shape, dtype=np.float32))
     with torch.inference_mode():

@@ -135,15 +135,83 @@ def train_member(
     """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``."""
     folder = Path(workdir) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    result_path = folder / "result.json"
-    if result_path.exists():
-        done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
-        same = done.spec == spec and done.config == config.schedule()
-        if same and sha256_file(done.weights) == done.sha256:
-            return done
-        log.warning("%s: result of another spec, schedule or weights; retraining", spec.name)
-        result_path.unlink()
+    done = _finished_result(folder, spec, config)
+    if done is not None:
+        return done
+    run = _setup(spec, train, config)
+    state_path = folder / "state.pt"
+    schedule = json.dumps(config.schedule(), sort_keys=True)
+    at = _resume(state_path, schedule, run, spec.name)
+    start = time.perf_counter() - at.elapsed
+    bar = tqdm(
+        total=config.max_epochs * config.iterations,
+        initial=at.epoch * config.iterations,
+        desc=spec.name,
+        unit="it",
+        disable=not progress,
+        leave=False,
+        mininterval=2.0,
+    )
+    while at.epoch < config.max_epochs and at.epoch - at.best_epoch < config.patience:
+        loss = _train_epoch(run, config, bar)
+        at.epoch += 1
+        scores = evaluate_member(
+            run.member,
+            val,
+            spec.setting,
+            threshold=config.val_threshold,
+            tile=config.val_tile,
+            device=run.device,
+        )
+        f1 = scores.f1
+        at.history.append({"epoch": at.epoch, "loss": loss, "val_f1": f1})
+        bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{at.best_f1:.3f}")
+        if f1 > at.best_f1:
+            at.best_f1, at.best_epoch = f1, at.epoch
+            at.best_state = _copy_state(run.member)
+        at.elapsed = time.perf_counter() - start
+        _save_state(state_path, _resume_state(run, at, schedule))
+    bar.close()
+    result = _write_result(folder, spec, config, run.member, at, start)
+    state_path.unlink(missing_ok=True)
+    log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, at.best_f1, at.best_epoch, at.epoch)
+    return result
 
+
+def _finished_result(folder: Path, spec: MemberSpec, config: TrainConfig) -> TrainResult | None:
+    """The finished result in ``folder`` when it is of ``spec``, of ``config``'s schedule and
+    its weights are intact; otherwise None (and a stale result is removed)."""
+    result_path = folder / "result.json"
+    if not result_path.exists():
+        return None
+    done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
+    same = done.spec == spec and done.config == config.schedule()
+    if same and sha256_file(done.weights) == done.sha256:
+        return done
+    log.warning("%s: result of another spec, schedule or weights; retraining", spec.name)
+    result_path.unlink()
+    return None
+
+
+@dataclass
+class _Run:
+    """What the epochs work with: the member, its crops, loss, optimiser and gradient scaler."""
+
+    member: Member
+    sampler: CropSampler
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+
+    @property
+    def use_amp(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def _setup(spec: MemberSpec, train: Sequence[Scene], config: TrainConfig) -> _Run:
+    """A freshly initialised member (seeded by its name and ``config.seed``) with the
+    normalisation of the training scenes, its crop sampler, loss and optimiser."""
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -153,110 +221,122 @@ def train_member(
     member = Member(spec, mean, std).to(device)
     crop = max(config.crop, member.min_side)
     sampler = CropSampler(train, spec.setting, crop, seed=seed)
-    loss_fn = build_loss(spec.loss)
     optimizer = torch.optim.Adam(
         member.parameters(), lr=spec.learning_rate, weight_decay=config.weight_decay
     )
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    return _Run(member, sampler, build_loss(spec.loss), optimizer, scaler, device)
 
-    state_path = folder / "state.pt"
-    epoch, best_f1, best_epoch, history = 0, -1.0, 0, []
-    best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
-    elapsed = 0.0
-    schedule = json.dumps(config.schedule(), sort_keys=True)
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state.get("schedule") != schedule:
-            log.warning("%s: resume state of another schedule; starting afresh", spec.name)
-            state_path.unlink()
-    if state_path.exists():
-        member.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        best_state = state["best_model"]
-        epoch, best_f1, best_epoch = state["epoch"], state["best_f1"], state["best_epoch"]
-        history, elapsed = state["history"], state["elapsed"]
-        sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        log.info("%s: resuming after epoch %d (best F1 %.3f)", spec.name, epoch, best_f1)
 
-    start = time.perf_counter() - elapsed
-    bar = tqdm(
-        total=config.max_epochs * config.iterations,
-        initial=epoch * config.iterations,
-        desc=spec.name,
-        unit="it",
-        disable=not progress,
-        leave=False,
-        mininterval=2.0,
+@dataclass
+class _Progress:
+    """Where training stands: epochs done, the best validation F1, its epoch and weights, the
+    per-epoch history and the seconds spent so far."""
+
+    epoch: int
+    best_f1: float
+    best_epoch: int
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def _copy_state(member: Member) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in member.state_dict().items()}
+
+
+def _resume(state_path: Path, schedule: str, run: _Run, name: str) -> _Progress:
+    """The progress saved in ``state_path`` by a run of the same schedule, with the member,
+    optimiser and random generators put back where it stopped; a fresh start otherwise."""
+    at = _Progress(epoch=0, best_f1=-1.0, best_epoch=0, best_state=_copy_state(run.member))
+    if not state_path.exists():
+        return at
+    state = torch.load(state_path, map_location=run.device, weights_only=True)
+    if state.get("schedule") != schedule:
+        log.warning("%s: resume state of another schedule; starting afresh", name)
+        state_path.unlink()
+        return at
+    run.member.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    at = _Progress(
+        epoch=state["epoch"],
+        best_f1=state["best_f1"],
+        best_epoch=state["best_epoch"],
+        best_state=state["best_model"],
+        history=state["history"],
+        elapsed=state["elapsed"],
     )
-    while epoch < config.max_epochs and epoch - best_epoch < config.patience:
-        member.train()
-        losses = []
-        for _ in range(config.iterations):
-            xb, yb = sampler.sample(config.batch_size)
-            x = torch.from_numpy(xb).to(device)
-            y = torch.from_numpy(yb).to(device)
-            with torch.autocast(device.type, torch.float16, enabled=use_amp):
-                loss = loss_fn(member(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-        epoch += 1
-        scores = evaluate_member(
-            member,
-            val,
-            spec.setting,
-            threshold=config.val_threshold,
-            tile=config.val_tile,
-            device=device,
-        )
-        f1 = scores.f1
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": f1})
-        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val_f1=f"{f1:.3f}", best=f"{best_f1:.3f}")
-        if f1 > best_f1:
-            best_f1, best_epoch = f1, epoch
-            best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
-        _save_state(
-            state_path,
-            {
-                "model": member.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "best_model": best_state,
-                "epoch": epoch,
-                "best_f1": best_f1,
-                "best_epoch": best_epoch,
-                "history": history,
-                "elapsed": time.perf_counter() - start,
-                "sampler_rng": json.dumps(sampler.rng.bit_generator.state),
-                "torch_rng": torch.get_rng_state(),
-                "schedule": schedule,
-            },
-        )
-    bar.close()
-    member.load_state_dict(best_state)
+    run.sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    log.info("%s: resuming after epoch %d (best F1 %.3f)", name, at.epoch, at.best_f1)
+    return at
+
+
+def _resume_state(run: _Run, at: _Progress, schedule: str) -> dict[str, Any]:
+    """What :func:`_resume` reads back: tensors and plain values only."""
+    return {
+        "model": run.member.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "best_model": at.best_state,
+        "epoch": at.epoch,
+        "best_f1": at.best_f1,
+        "best_epoch": at.best_epoch,
+        "history": at.history,
+        "elapsed": at.elapsed,
+        "sampler_rng": json.dumps(run.sampler.rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "schedule": schedule,
+    }
+
+
+def _train_epoch(run: _Run, config: TrainConfig, bar: tqdm) -> float:
+    """``config.iterations`` optimiser steps on fresh crops; the mean training loss."""
+    run.member.train()
+    losses = []
+    for _ in range(config.iterations):
+        xb, yb = run.sampler.sample(config.batch_size)
+        x = torch.from_numpy(xb).to(run.device)
+        y = torch.from_numpy(yb).to(run.device)
+        with torch.autocast(run.device.type, torch.float16, enabled=run.use_amp):
+            loss = run.loss_fn(run.member(x), y)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+    return float(np.mean(losses))
+
+
+def _write_result(
+    folder: Path,
+    spec: MemberSpec,
+    config: TrainConfig,
+    member: Member,
+    at: _Progress,
+    start: float,
+) -> TrainResult:
+    """The best epoch's weights (``best.safetensors``) and ``result.json``, written atomically;
+    ``start`` is the ``perf_counter`` time training began at (less the time before a resume)."""
+    member.load_state_dict(at.best_state)
     member.cpu()
     weights = folder / "best.safetensors"
     sha = save_member_weights(member, weights, metadata={"name": spec.name})
     result = TrainResult(
         spec=spec,
-        val_f1=best_f1,
-        best_epoch=best_epoch,
-        epochs=epoch,
+        val_f1=at.best_f1,
+        best_epoch=at.best_epoch,
+        epochs=at.epoch,
         seconds=time.perf_counter() - start,
         weights=weights,
         sha256=sha,
-        history=history,
+        history=at.history,
         config=config.schedule(),
     )
+    result_path = folder / "result.json"
     tmp = result_path.with_suffix(".json.part")
     tmp.write_text(json.dumps(result.to_json(), indent=1))
     os.replace(tmp, result_path)
-    state_path.unlink(missing_ok=True)
-    log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, best_f1, best_epoch, epoch)
     return result
 
 

@@ -188,6 +188,10 @@ class Member(nn.Module):
     returns logits ``(B, 1, H, W)``. The statistics are buffers, so they travel in the weights
     file and are covered by its checksum."""
 
+    net: nn.Module
+    norm_mean: torch.Tensor  # (1, C, 1, 1) buffer
+    norm_std: torch.Tensor  # (1, C, 1, 1) buffer
+
     def __init__(self, spec: MemberSpec, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         if len(mean) != spec.in_channels or len(std) != spec.in_channels:
@@ -211,4 +215,5 @@ class Member(nn.Module):
         return torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalise(x))
+        logits: torch.Tensor = self.net(self.normalise(x))
+        return logits

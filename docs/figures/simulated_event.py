@@ -17,8 +17,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import geopandas as gpd
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import xarray as xr
 import yaml
 from matplotlib.colors import LightSource
 from shapely.geometry import shape
@@ -57,7 +60,7 @@ def _stretch(rgb: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.5)  # grey: no clear observation in the window
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml")
     parser.add_argument(
@@ -65,15 +68,19 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "simulated_event.png")
     parser.add_argument("--size-m", type=float, default=1400.0, help="side of the shown window")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    path, regions, simulation = _demo_regions(args.config)
-    build_archive(path, regions, simulation, progress=True)
-    source = ArchiveSource(path)
-    # the event: a landslide of the post window, large and seen by a clear optical observation
+
+def _pick_event(
+    source: ArchiveSource,
+    regions: list[tuple[AreaOfInterest, SimulationSpec]],
+    wanted: str | None,
+) -> tuple[AreaOfInterest, xr.Dataset, gpd.GeoDataFrame, pd.Series]:
+    """(region, its feature stack, its ground truth, the event): the landslide of the post
+    window with the largest area weighted by how clearly the optical view around it sees."""
     best = None
     for candidate, _ in regions:
-        if args.region not in (None, candidate.name):
+        if wanted not in (None, candidate.name):
             continue
         cgrid = region_grid(candidate.geometry)
         cstack = source.features(candidate, PRE, POST)
@@ -91,18 +98,13 @@ def main() -> None:
     if best is None:
         raise SystemExit("no landslide in the post window of the demo regions")
     _, area, stack, truth, event = best
-    cx, cy = event.geometry.centroid.x, event.geometry.centroid.y
-    half = args.size_m / 2
-    view = stack.sel(x=slice(cx - half, cx + half), y=slice(cy + half, cy - half))
-    extent = (
-        float(view.x.min()) - 5,
-        float(view.x.max()) + 5,
-        float(view.y.min()) - 5,
-        float(view.y.max()) + 5,
-    )
-    nearby = truth[truth.intersects(event.geometry.centroid.buffer(half * 1.5))]
+    return area, stack, truth, event
 
-    fig, axes = plt.subplots(2, 3, figsize=(13.5, 9.2), constrained_layout=True)
+
+def _draw_panels(
+    fig: plt.Figure, axes: np.ndarray, view: xr.Dataset, extent: tuple[float, ...]
+) -> None:
+    """Pre/post true colour, dNDVI, dVV, dVH and the shaded terrain with its tree cover."""
     panels = [
         ("pre-event true colour\n" + str(PRE), _stretch(view.pre_rgb.values), {}),
         ("post-event true colour\n" + str(POST), _stretch(view.post_rgb.values), {}),
@@ -126,6 +128,12 @@ def main() -> None:
     ax.set_title(
         f"terrain (slope median {np.nanmedian(view.slope.values):.0f}°), tree cover", fontsize=10
     )
+
+
+def _draw_outlines(
+    axes: np.ndarray, nearby: gpd.GeoDataFrame, event: pd.Series, extent: tuple[float, ...]
+) -> None:
+    """The ground truth's outlines on every panel, the event's thicker."""
     colours = {"landslide": "red", "clear_cut": "yellow", "water_level": "cyan"}
     for ax in axes.flat:
         for _, row in nearby.iterrows():
@@ -138,6 +146,27 @@ def main() -> None:
         ax.set_ylim(extent[2], extent[3])
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def main() -> None:
+    args = _arguments()
+    path, regions, simulation = _demo_regions(args.config)
+    build_archive(path, regions, simulation, progress=True)
+    area, stack, truth, event = _pick_event(ArchiveSource(path), regions, args.region)
+    cx, cy = event.geometry.centroid.x, event.geometry.centroid.y
+    half = args.size_m / 2
+    view = stack.sel(x=slice(cx - half, cx + half), y=slice(cy + half, cy - half))
+    extent = (
+        float(view.x.min()) - 5,
+        float(view.x.max()) + 5,
+        float(view.y.min()) - 5,
+        float(view.y.max()) + 5,
+    )
+    nearby = truth[truth.intersects(event.geometry.centroid.buffer(half * 1.5))]
+
+    fig, axes = plt.subplots(2, 3, figsize=(13.5, 9.2), constrained_layout=True)
+    _draw_panels(fig, axes, view, extent)
+    _draw_outlines(axes, nearby, event, extent)
     landscape = {a.name: spec.landscape for a, spec in regions}[area.name]
     fig.suptitle(
         f"Simulated landslide, {area.name} ({landscape}), "

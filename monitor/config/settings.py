@@ -63,8 +63,8 @@ class ModelSettings(StrictModel):
     only) when the ensemble has it. A fixed setting is used whatever the data.
 
     Because of the fallback, an optical setting costs nothing where it cannot see, so the
-    default ``min_clear_fraction`` is low: on the demo's monsoon region (29 % clear in both
-    windows) S1+S2 with the radar fallback found 18 of 30 landslides, radar alone 14.
+    default ``min_clear_fraction`` is low (docs/configuration.md, ``model``, has the demo's
+    figures).
     """
 
     manifest: ConfigPath = Field(default=DEFAULT_MANIFEST, validate_default=True)

@@ -20,12 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-from monitor.ops.review import (
-    feature_collection,
-    feature_style,
-    import_geemap_backend,
-    load_review_data,
-)
+from monitor.ops.review import import_geemap_backend
+from monitor.ops.review_data import feature_collection, feature_style, load_review_data
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig

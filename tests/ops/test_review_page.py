@@ -17,11 +17,9 @@ from monitor.config import MonitorConfig
 from monitor.ops.review import (
     age_class,
     build_review_map,
-    composite_layers,
     load_review_data,
     write_review_page,
 )
-from monitor.sources.base import Window
 
 
 def _features(page: Path) -> list[dict]:
@@ -103,13 +101,13 @@ def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_wi
     import ee
 
     from gee_scripts.offline import find_invocations, graph_tree, initialize_offline
+    from gee_scripts.review_layers import composite_layers
     from gee_scripts.settings import GeeSettings
 
     initialize_offline()
     settings = GeeSettings(project="test")
     geometry = ee.Geometry.Rectangle([10.87, 44.33, 10.93, 44.37])
-    pre = Window(date(2024, 6, 17), date(2024, 8, 16))
-    post = Window(date(2024, 8, 16), date(2024, 9, 15))
+    pre, post = ("2024-06-17", "2024-08-16"), ("2024-08-16", "2024-09-15")
     layers = composite_layers(geometry, pre, post, "both", settings)
     assert [label.split(" ")[:3] for label, _, _ in layers] == [
         ["Sentinel-2", "pre-event", "2024-06-17/2024-08-16"],

@@ -1,0 +1,286 @@
+"""What the review maps show, shared by the HTML page (:mod:`monitor.ops.review`) and the
+notebook session (:mod:`monitor.ops.review_session`): the inventory's landslides and watched
+regions (:func:`load_review_data`), and each landslide as a GeoJSON feature with its age class,
+status style, popup and tooltip, plus the page's legend.
+
+Every string of it is escaped here: the inventory may have been edited by hand or by another
+tool, so no field of it (nor a region name) is trusted. Leaflet sets popups, tooltips and
+layer-control labels as ``innerHTML``, so text goes there only through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+from shapely.geometry import mapping
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
+
+__all__ = [
+    "AGE_CLASSES",
+    "FEATURE_CLASS",
+    "STATUS_LABELS",
+    "STATUS_STYLES",
+    "ReviewData",
+    "age_class",
+    "feature_collection",
+    "feature_style",
+    "legend_html",
+    "load_review_data",
+]
+
+log = logging.getLogger(__name__)
+
+#: Age classes by days since first seen: (name, upper bound in days or None, fill colour).
+AGE_CLASSES: tuple[tuple[str, int | None, str], ...] = (
+    ("new (7 days or less)", 7, "#e31a1c"),
+    ("recent (8-30 days)", 30, "#fd8d3c"),
+    ("older (over 30 days)", None, "#fecc5c"),
+)
+
+#: Outline style of each review status.
+STATUS_STYLES: dict[str, dict[str, Any]] = {
+    "candidate": {"color": "#b10026", "weight": 2, "dashArray": None, "fillOpacity": 0.55},
+    "confirmed": {"color": "#54278f", "weight": 4, "dashArray": None, "fillOpacity": 0.7},
+    "dismissed": {"color": "#636363", "weight": 2, "dashArray": "5 5", "fillOpacity": 0.15},
+}
+#: Name of each status's layer in the layer control.
+STATUS_LABELS: dict[str, str] = {
+    "candidate": "Candidates",
+    "confirmed": "Confirmed landslides",
+    "dismissed": "Dismissed",
+}
+_DISMISSED_FILL = "#bdbdbd"
+#: CSS class of every landslide polygon (the browser test counts these paths).
+FEATURE_CLASS = "landslide"
+_EMBED_LIMIT_BYTES = 2_000_000
+
+
+@dataclass
+class ReviewData:
+    """What the page shows: the landslides (EPSG:4326), the regions, the reference date."""
+
+    landslides: gpd.GeoDataFrame
+    regions: dict[str, Any] = field(default_factory=dict)  # name -> shapely geometry (WGS84)
+    as_of: date | None = None
+    inventory_path: Path | None = None
+    config_path: Path | None = None
+
+
+def age_class(days: int) -> tuple[str, str]:
+    """(name, fill colour) of the age class of a landslide first seen ``days`` ago."""
+    for name, upper, colour in AGE_CLASSES:
+        if upper is None or days <= upper:
+            return name, colour
+    raise AssertionError("unreachable: the last age class is open-ended")
+
+
+def _empty_landslides() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"fid": pd.Series(dtype="int64"), "status": pd.Series(dtype="object")},
+        geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
+
+
+def load_review_data(
+    config: MonitorConfig,
+    *,
+    regions: Iterable[str] | None = None,
+    as_of: date | None = None,
+) -> ReviewData:
+    """The inventory's landslides (optionally some regions only) and the watched regions.
+
+    ``as_of`` (the date ages are counted from) defaults to the latest run date recorded in the
+    inventory, so that an archive replay of past dates is shown as it was on its last run."""
+    from monitor.store.inventory import Inventory
+
+    wanted = set(regions) if regions is not None else None
+    for name in wanted or ():
+        config.region(name)  # KeyError naming the region and the known ones
+    path = config.inventory.path
+    if path.exists():
+        with Inventory(path) as inventory:
+            landslides = inventory.landslides()
+            runs = inventory.runs()
+        if as_of is None and not runs.empty:
+            as_of = max(date.fromisoformat(str(d)) for d in runs["run_date"])
+    else:
+        log.warning("inventory %s does not exist yet; the map shows the regions only", path)
+        landslides = _empty_landslides()
+    if wanted is not None and not landslides.empty:
+        landslides = landslides[landslides["region"].isin(wanted)]
+    landslides = landslides.drop(columns=["local_geometry"], errors="ignore")
+    watched = {r.name: r.geometry for r in config.regions if wanted is None or r.name in wanted}
+    return ReviewData(
+        landslides=landslides,
+        regions=watched,
+        as_of=as_of,
+        inventory_path=path,
+        config_path=config.path,
+    )
+
+
+def _number(value: Any, fmt: str) -> str:
+    try:
+        if value is None or pd.isna(value):
+            return "–"
+        return format(float(value), fmt)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "–"
+    return html.escape(str(value))
+
+
+def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
+    if not path_text or (isinstance(path_text, float) and pd.isna(path_text)):
+        return "<p class='ls-noql'>no quicklook</p>"
+    path = Path(str(path_text))
+    if not path.is_file():
+        return f"<p class='ls-noql'>quicklook missing: {html.escape(str(path))}</p>"
+    if embed and path.stat().st_size <= _EMBED_LIMIT_BYTES:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        src = f"data:image/png;base64,{data}"
+    else:
+        src = os.path.relpath(path, page_dir) if page_dir else path.as_uri()
+    return f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' width='360'>"
+
+
+def _popup_html(
+    row: Mapping[str, Any],
+    age_days: int | None,
+    embed_quicklooks: bool,
+    page_dir: Path | None,
+    config_path: Path | None,
+) -> str:
+    fid = int(row["fid"])
+    rows = [
+        ("Region", _text(row.get("region"))),
+        ("Status", _text(row.get("status"))),
+        (
+            "First seen",
+            f"{_text(row.get('first_seen'))}"
+            + (f" ({age_days} days)" if age_days is not None else ""),
+        ),
+        ("Last seen", _text(row.get("last_seen"))),
+        ("Times seen", _text(row.get("times_seen"))),
+        ("Area", f"{_number(row.get('area_m2'), ',.0f')} m²"),
+        (
+            "Probability mean / max",
+            f"{_number(row.get('prob_mean'), '.2f')} / {_number(row.get('prob_max'), '.2f')}",
+        ),
+        ("Ensemble agreement", _number(row.get("agreement"), ".2f")),
+        ("Mean dNDVI", _number(row.get("dNDVI_mean"), "+.3f")),
+        (
+            "Mean dVV / dVH",
+            f"{_number(row.get('dVV_mean'), '+.2f')} / {_number(row.get('dVH_mean'), '+.2f')} dB",
+        ),
+        ("Mean slope", f"{_number(row.get('slope_mean'), '.1f')}°"),
+        ("Setting", _text(row.get("setting"))),
+        ("Event between", f"{_text(row.get('pre_date'))} and {_text(row.get('post_date'))}"),
+    ]
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    config_arg = f" --config {html.escape(str(config_path))}" if config_path else ""
+    commands = (
+        f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
+        f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"
+    )
+    quicklook = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir)
+    return (
+        f"<div class='ls-popup'><h4>Landslide {fid}</h4>"
+        f"<table class='ls-attrs'>{table}</table>{quicklook}"
+        f"<p class='ls-cmd'>{commands}</p></div>"
+    )
+
+
+def feature_collection(
+    frame: gpd.GeoDataFrame,
+    as_of: date | None,
+    embed_quicklooks: bool,
+    page_dir: Path | None,
+    config_path: Path | None,
+) -> dict[str, Any]:
+    """GeoJSON of the landslides in ``frame`` (EPSG:4326) with the properties the maps use:
+    fid, region, status, first/last seen, area, age class, fill colour, popup HTML, tooltip."""
+    features = []
+    for _, row in frame.iterrows():
+        first_seen = date.fromisoformat(str(row["first_seen"])[:10])
+        age_days = (as_of - first_seen).days if as_of is not None else None
+        age_name, fill = age_class(max(age_days or 0, 0))
+        status = str(row["status"])
+        properties = {
+            "fid": int(row["fid"]),
+            "region": str(row["region"]),
+            "status": status,
+            "first_seen": first_seen.isoformat(),
+            "last_seen": str(row["last_seen"])[:10],
+            "area_m2": round(float(row["area_m2"]), 1),
+            "age_class": age_name,
+            "fill": _DISMISSED_FILL if status == "dismissed" else fill,
+            "popup": _popup_html(row, age_days, embed_quicklooks, page_dir, config_path),
+            "tooltip": f"#{int(row['fid'])} {_text(row['region'])} · {_text(status)} · "
+            f"{float(row['area_m2']):,.0f} m² · first seen {first_seen.isoformat()}",
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": int(row["fid"]),
+                "properties": properties,
+                "geometry": mapping(row.geometry),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def feature_style(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """Leaflet path style of a landslide feature: fill by age, outline by review status."""
+    props = feature["properties"]
+    style = dict(STATUS_STYLES[props["status"]])
+    if style["dashArray"] is None:
+        del style["dashArray"]
+    return {**style, "fillColor": props["fill"], "opacity": 1.0, "className": FEATURE_CLASS}
+
+
+def legend_html(
+    title: str,
+    counts: Mapping[str, int],
+    as_of: date | None,
+    inventory_path: Path | None,
+    n_landslides: int,
+) -> str:
+    """The legend box: title, inventory, reference date, age fills and status outlines with
+    each status's count."""
+    ages = "".join(
+        f"<div><i style='background:{colour}'></i>{html.escape(name)}</div>"
+        for name, _upper, colour in AGE_CLASSES
+    )
+    statuses = "".join(
+        f"<div><i style='background:#fff;border:{min(s['weight'], 3)}px "
+        f"{'dashed' if s['dashArray'] else 'solid'} {s['color']}'></i>"
+        f"{status} ({counts.get(status, 0)})</div>"
+        for status, s in STATUS_STYLES.items()
+    )
+    as_of_text = as_of.isoformat() if as_of else "today"
+    source = html.escape(str(inventory_path)) if inventory_path else ""
+    empty = "" if n_landslides else "<div><b>No landslides in the inventory yet.</b></div>"
+    return (
+        f"<div class='ls-legend' id='ls-legend'><b>{html.escape(title)}</b>"
+        f"<div style='color:#555'>{source}<br>ages as of {as_of_text}</div>{empty}"
+        f"<div style='margin-top:4px'><b>Fill: age since first seen</b></div>{ages}"
+        f"<div style='margin-top:4px'><b>Outline: review status</b></div>{statuses}</div>"
+    )
