@@ -28,7 +28,7 @@ from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
 from gee_scripts.terrain_flattening import sign_check_image
-from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS, RGB_CHANNELS
 
 __all__ = [
     "DAY_BANDS",
@@ -42,7 +42,7 @@ __all__ = [
     "sign_check_scene",
 ]
 
-RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
+RGB_BANDS: tuple[str, ...] = RGB_CHANNELS  # the flat bands pre_rgb_red, ... post_rgb_blue
 COUNT_BANDS: tuple[str, ...] = COUNT_VARIABLES
 STACK_BANDS: tuple[str, ...] = (
     *MODEL_BANDS,

@@ -163,8 +163,10 @@ class DataUnavailable(RuntimeError):
 
 
 class Source(Protocol):
-    """An acquisition backend. ``features`` returns a stack that satisfies
-    :func:`models.feature_stack.validate`, on :func:`monitor.grid.region_grid` of the area."""
+    """An acquisition backend. ``features`` returns a stack on
+    :func:`monitor.grid.region_grid` of the area, built by
+    :func:`models.stack_assembly.assemble_stack`, which validates it: the stack is checked here,
+    at the source boundary, and nowhere downstream."""
 
     name: str
 
