@@ -30,10 +30,11 @@ from dataclasses import dataclass
 
 import ee
 
+from models.worldcover import VEGETATED
+
 __all__ = [
     "SIGN_CHECK_BANDS",
     "TERRAIN_MODELS",
-    "VEGETATED_CLASSES",
     "flatten",
     "geometry_angles",
     "layover_shadow",
@@ -44,9 +45,6 @@ __all__ = [
 ]
 
 _DEG = math.pi / 180.0
-# ESA WorldCover classes where the volume model applies: tree, shrub, grass, crop, wetland,
-# mangroves.
-VEGETATED_CLASSES: tuple[int, ...] = (10, 20, 30, 40, 90, 95)
 
 
 def _ninety() -> ee.Image:
@@ -69,9 +67,10 @@ def scf_surface(theta_i: ee.Image, alpha_r: ee.Image, alpha_az: ee.Image) -> ee.
 
 
 def vegetated(landcover: ee.Image) -> ee.Image:
-    """1 where ``landcover`` is one of :data:`VEGETATED_CLASSES`, else 0."""
-    out = landcover.eq(VEGETATED_CLASSES[0])
-    for code in VEGETATED_CLASSES[1:]:
+    """1 where ``landcover`` is one of :data:`models.worldcover.VEGETATED` (the classes where
+    the volume model applies, shared with the archive source), else 0."""
+    out = landcover.eq(VEGETATED[0])
+    for code in VEGETATED[1:]:
         out = out.Or(landcover.eq(code))
     return out
 

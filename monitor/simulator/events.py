@@ -12,8 +12,9 @@ from shapely import affinity
 from shapely.geometry import Polygon, box, shape
 from shapely.ops import unary_union
 
+from models.worldcover import CROP, GRASS, SHRUB, TREE
 from monitor.grid import Grid
-from monitor.simulator.landcover import CROP, GRASS, SHRUB, TREE, Cover
+from monitor.simulator.landcover import Cover
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 

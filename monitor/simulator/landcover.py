@@ -1,5 +1,5 @@
-"""Land cover in ESA WorldCover codes, field parcels with crop calendars, canopy height and
-Köppen-Geiger climate, placed consistently with the terrain."""
+"""Land cover in ESA WorldCover codes (:mod:`models.worldcover`), field parcels with crop
+calendars, canopy height and Köppen-Geiger climate, placed consistently with the terrain."""
 
 from __future__ import annotations
 
@@ -7,41 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.worldcover import BARE, BUILT, CROP, GRASS, SHRUB, SNOW_ICE, TREE, WATER, WETLAND
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
-__all__ = [
-    "BARE",
-    "BUILT",
-    "CROP",
-    "GRASS",
-    "SHRUB",
-    "SNOW_ICE",
-    "TREE",
-    "VEGETATED",
-    "WATER",
-    "WETLAND",
-    "WORLDCOVER_CLASSES",
-    "Cover",
-    "simulate_cover",
-]
-
-TREE, SHRUB, GRASS, CROP, BUILT, BARE, SNOW_ICE, WATER, WETLAND = 10, 20, 30, 40, 50, 60, 70, 80, 90
-WORLDCOVER_CLASSES: dict[int, str] = {
-    TREE: "tree cover",
-    SHRUB: "shrubland",
-    GRASS: "grassland",
-    CROP: "cropland",
-    BUILT: "built-up",
-    BARE: "bare / sparse vegetation",
-    SNOW_ICE: "snow and ice",
-    WATER: "permanent water bodies",
-    WETLAND: "herbaceous wetland",
-    95: "mangroves",
-    100: "moss and lichen",
-}
-VEGETATED = (TREE, SHRUB, GRASS, CROP, WETLAND)
+__all__ = ["Cover", "simulate_cover"]
 
 # Crop calendars (day of year): sowing, harvest. "perennial" parcels (tea, vineyards, orchards)
 # keep a steady canopy.
