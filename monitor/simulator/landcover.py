@@ -59,6 +59,32 @@ def _per_parcel_mean(parcel: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (total / np.maximum(count, 1))[parcel].astype(np.float32)
 
 
+def _canopy_height(
+    lc: np.ndarray,
+    terrain: Terrain,
+    patch: np.ndarray,
+    fine: np.ndarray,
+    parcel_kind: np.ndarray,
+    landscape: Landscape,
+) -> np.ndarray:
+    """Canopy height (m): trees within the preset's range, shorter near the tree line and on
+    very steep ground; shrubs 1-3 m; perennial crops 1.5 m; 0 elsewhere."""
+    dem, slope = terrain.dem, terrain.slope
+    lo_h, hi_h = landscape.canopy_height_m
+    tall = np.clip(0.5 + 0.25 * patch + 0.15 * fine, 0.0, 1.0)
+    canopy = np.zeros(dem.shape, np.float32)
+    trees = lc == TREE
+    # trees are shorter near the tree line and on very steep ground
+    stunted = np.clip((landscape.tree_line_m - dem) / 400.0, 0.3, 1.0) * np.clip(
+        (60.0 - slope) / 30.0, 0.4, 1.0
+    )
+    canopy[trees] = (lo_h + (hi_h - lo_h) * tall[trees]) * stunted[trees]
+    canopy[lc == SHRUB] = 1.0 + 2.0 * tall[lc == SHRUB]
+    perennial = (lc == CROP) & (parcel_kind == len(CROP_CALENDARS) - 1)
+    canopy[perennial] = 1.5
+    return canopy
+
+
 def simulate_cover(
     rng: np.random.Generator, terrain: Terrain, res: float, landscape: Landscape
 ) -> Cover:
@@ -113,18 +139,7 @@ def simulate_cover(
         sow[here] = sow_doy + jitter[here]
         harvest[here] = harvest_doy + jitter[here]
 
-    lo_h, hi_h = landscape.canopy_height_m
-    tall = np.clip(0.5 + 0.25 * patch + 0.15 * fine, 0.0, 1.0)
-    canopy = np.zeros(shape, np.float32)
-    trees = lc == TREE
-    # trees are shorter near the tree line and on very steep ground
-    stunted = np.clip((landscape.tree_line_m - dem) / 400.0, 0.3, 1.0) * np.clip(
-        (60.0 - slope) / 30.0, 0.4, 1.0
-    )
-    canopy[trees] = (lo_h + (hi_h - lo_h) * tall[trees]) * stunted[trees]
-    canopy[lc == SHRUB] = 1.0 + 2.0 * tall[lc == SHRUB]
-    perennial = (lc == CROP) & (parcel_kind == len(CROP_CALENDARS) - 1)
-    canopy[perennial] = 1.5
+    canopy = _canopy_height(lc, terrain, patch, fine, parcel_kind, landscape)
 
     koppen = np.zeros(shape, np.uint8)
     for upper, code in reversed(landscape.koppen):
