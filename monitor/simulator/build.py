@@ -95,8 +95,8 @@ def _write_region(
                 cloud_cover=scene.cloud_fraction * 100.0,
             )
             bar.update()
-        for acq in sim.s1:
-            writer.write_s1(acq.index, acq.date, acq.track, sim.render_s1(acq))
+        for s1 in sim.s1:
+            writer.write_s1(s1.index, s1.date, s1.track, sim.render_s1(s1))
             bar.update()
         bar.close()
         writer.write_ground_truth(sim.ground_truth())

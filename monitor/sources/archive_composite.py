@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,11 @@ __all__ = [
 TRUE_COLOUR = [2, 1, 0]  # B4, B3, B2 of models.feature_stack.S2_BANDS: red, green, blue
 
 
+def _array(root: zarr.Group, key: str) -> zarr.Array:
+    """The array ``key`` of a region's group (the layout of ``docs/archive.md``)."""
+    return cast(zarr.Array, root[key])
+
+
 @dataclass(frozen=True)
 class Static:
     """The static layers of a window (``ys``, ``xs`` of the archived grid)."""
@@ -68,7 +73,7 @@ class Static:
 def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
     """The static layers of the window; the DEM is read with a one-pixel margin for the
     slope."""
-    sh, sw = root["static/elevation"].shape
+    sh, sw = _array(root, "static/elevation").shape
     height, width = ys.stop - ys.start, xs.stop - xs.start
     pad_y = slice(max(ys.start - 1, 0), min(ys.stop + 1, sh))
     pad_x = slice(max(xs.start - 1, 0), min(xs.stop + 1, sw))
@@ -76,7 +81,7 @@ def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
         slice(ys.start - pad_y.start, ys.start - pad_y.start + height),
         slice(xs.start - pad_x.start, xs.start - pad_x.start + width),
     )
-    dem_padded = np.asarray(root["static/elevation"][pad_y, pad_x], np.float32)
+    dem_padded = np.asarray(_array(root, "static/elevation")[pad_y, pad_x], np.float32)
     slope_p, aspect_p = slope_aspect(dem_padded, res)
     return Static(
         ys,
@@ -84,9 +89,9 @@ def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
         elevation=dem_padded[inner],
         slope=slope_p[inner],
         aspect=aspect_p[inner],
-        landcover=np.asarray(root["static/landcover"][ys, xs]),
-        canopy_height=np.asarray(root["static/canopy_height"][ys, xs], np.float32),
-        kg_climate=np.asarray(root["static/kg_climate"][ys, xs], np.float32),
+        landcover=np.asarray(_array(root, "static/landcover")[ys, xs]),
+        canopy_height=np.asarray(_array(root, "static/canopy_height")[ys, xs], np.float32),
+        kg_climate=np.asarray(_array(root, "static/kg_climate")[ys, xs], np.float32),
     )
 
 
@@ -120,16 +125,16 @@ def s2_composite(
     # exactly the pixels of the whole region.
     block = 10
     margin = int(np.ceil((params.shadow_distance_m + params.buffer_m) / params.res)) + block
-    full_h, full_w = root["static/landcover"].shape
+    full_h, full_w = _array(root, "static/landcover").shape
     py = slice(max(0, ys.start - margin) // block * block, min(full_h, ys.stop + margin))
     px = slice(max(0, xs.start - margin) // block * block, min(full_w, xs.stop + margin))
     inner = (
         slice(ys.start - py.start, ys.stop - py.start),
         slice(xs.start - px.start, xs.stop - px.start),
     )
-    refl = np.asarray(root["s2/reflectance"][lo:hi, :, py, px])[idx - lo]
-    prob = np.asarray(root["s2/cloud_probability"][lo:hi, py, px])[idx - lo]
-    water = np.asarray(root["static/landcover"][py, px]) == WATER
+    refl = np.asarray(_array(root, "s2/reflectance")[lo:hi, :, py, px])[idx - lo]
+    prob = np.asarray(_array(root, "s2/cloud_probability")[lo:hi, py, px])[idx - lo]
+    water = np.asarray(_array(root, "static/landcover")[py, px]) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]
     masked = masked[(..., *inner)]
@@ -156,10 +161,12 @@ class Radar:
     and ``"post"``) and the geometry layers; NaN and 0 observations where nothing was seen."""
 
     def __init__(self, h: int, w: int) -> None:
-        nan = np.full((h, w), np.nan, np.float32)
-        self.vv = {"pre": nan, "post": nan}
-        self.vh = {"pre": nan, "post": nan}
-        self.count = {label: np.zeros((h, w), np.int32) for label in ("pre", "post")}
+        nan: np.ndarray = np.full((h, w), np.nan, np.float32)
+        self.vv: dict[str, np.ndarray] = {"pre": nan, "post": nan}
+        self.vh: dict[str, np.ndarray] = {"pre": nan, "post": nan}
+        self.count: dict[str, np.ndarray] = {
+            label: np.zeros((h, w), np.int32) for label in ("pre", "post")
+        }
         self.dates: dict[str, tuple[str, ...]] = {"pre": (), "post": ()}
         self.lia, self.layover, self.shadow = nan, nan, nan
 
@@ -168,7 +175,7 @@ class Radar:
         ``lia`` the mean local incidence angle of the tracks not masked there (of all tracks
         where all are masked)."""
         masked = np.stack([g.layover | g.shadow for g in geometry])
-        nodata = masked.all(axis=0)
+        nodata = np.asarray(masked.all(axis=0))
         layover = nodata & np.stack([g.layover for g in geometry]).any(axis=0)
         shadow = nodata & np.stack([g.shadow for g in geometry]).any(axis=0)
         lia = np.stack([g.lia_deg for g in geometry])
@@ -195,7 +202,7 @@ def _track_corrections(
     geometry = {}
     correction = {}
     for t in tracks:
-        theta = np.asarray(root["s1/angle"][t, static.ys, static.xs], np.float32)
+        theta = np.asarray(_array(root, "s1/angle")[t, static.ys, static.xs], np.float32)
         geometry[t] = track_geometry(static.slope, static.aspect, theta, look_azimuth[t])
         correction[t] = flattening_correction_db(
             geometry[t], model, buffer_m=options.layover_shadow_buffer_m, res=res
@@ -228,7 +235,9 @@ def s1_composites(
             continue
         idx = rows["index"].to_numpy()
         raw = np.asarray(
-            root["s1/sigma0"].get_orthogonal_selection((idx, slice(None), static.ys, static.xs))
+            _array(root, "s1/sigma0").get_orthogonal_selection(
+                (idx, slice(None), static.ys, static.xs)
+            )
         )
         db = raw.astype(np.float32) * 0.01
         db[raw == S1_NODATA] = np.nan
