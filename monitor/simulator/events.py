@@ -78,7 +78,7 @@ def _landslide_polygon(
         direction = d if direction is None else 0.6 * direction + 0.4 * d
         direction /= max(np.hypot(*direction), 1e-9)
         centre[i] = centre[i - 1] + step * direction
-    tangent = np.gradient(centre, axis=0)
+    tangent = np.asarray(np.gradient(centre, axis=0))  # one axis: one array
     tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     f = np.linspace(0.0, 1.0, n)
@@ -210,6 +210,17 @@ def _clear_cuts(
     return records
 
 
+def _event_ids(records: list[EventRecord], shape_: tuple[int, ...], grid: Grid) -> np.ndarray:
+    """Per pixel, 1 + the index of the last of ``records`` covering it (0 where none)."""
+    return features.rasterize(
+        ((r.geometry, i + 1) for i, r in enumerate(records)),
+        out_shape=shape_,
+        transform=grid.transform,
+        fill=0,
+        dtype="int32",
+    )
+
+
 def _rasterise_landslides(
     slides: list[EventRecord], terrain: Terrain, grid: Grid
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,13 +232,7 @@ def _rasterise_landslides(
     rough = np.zeros(shape_, np.float32)
     if not slides:
         return landslide_day, part, rough
-    ids = features.rasterize(
-        ((r.geometry, i + 1) for i, r in enumerate(slides)),
-        out_shape=shape_,
-        transform=grid.transform,
-        fill=0,
-        dtype="int32",
-    )
+    ids = _event_ids(slides, shape_, grid)
     days = np.array([np.inf] + [r.day for r in slides], np.float32)
     roughness = np.array([0.0] + [r.roughness for r in slides], np.float32)
     landslide_day = days[ids]
@@ -251,13 +256,7 @@ def _rasterise_cuts(
     """The day of the clear-cut per forest pixel, +inf where none."""
     if not cuts:
         return np.full(shape_, np.inf, np.float32)
-    ids = features.rasterize(
-        ((r.geometry, i + 1) for i, r in enumerate(cuts)),
-        out_shape=shape_,
-        transform=grid.transform,
-        fill=0,
-        dtype="int32",
-    )
+    ids = _event_ids(cuts, shape_, grid)
     days = np.array([np.inf] + [r.day for r in cuts], np.float32)
     return np.where(lc == TREE, days[ids], np.inf).astype(np.float32)
 

@@ -31,7 +31,6 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from models.feature_stack import StackAttrs, status_text
 from models.stack_assembly import assemble_stack
 from monitor.grid import Grid, region_grid
 from monitor.sources.archive_composite import (
@@ -49,7 +48,13 @@ from monitor.sources.archive_writer import (
     read_meta,
     region_dir,
 )
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, data_status
+from monitor.sources.base import (
+    AreaOfInterest,
+    DataUnavailable,
+    Window,
+    data_status,
+    stack_attrs,
+)
 from monitor.sources.composite import CloudMaskParams
 from monitor.sources.terrain_flattening import TerrainModel
 
@@ -257,17 +262,14 @@ class ArchiveSource:
             "s1_count_post": radar.count["post"],
         }
         problems = data_status(pre, post, area.orbit_pass, scenes.sizes(), counts, layers=layers)
-        attrs = StackAttrs(
-            region=area.name,
-            source=self.name,
-            pre_window=str(pre),
-            post_window=str(post),
-            orbit_pass=area.orbit_pass,
-            s2_dates_pre=optical["pre"].dates,
-            s2_dates_post=optical["post"].dates,
-            s1_dates_pre=radar.dates["pre"],
-            s1_dates_post=radar.dates["post"],
-            status=status_text(problems),
+        attrs = stack_attrs(
+            self.name,
+            area,
+            pre,
+            post,
+            s2_dates=(optical["pre"].dates, optical["post"].dates),
+            s1_dates=(radar.dates["pre"], radar.dates["post"]),
+            problems=problems,
             extra={
                 "terrain_model": str(self.terrain_model),
                 "archive_origin": region.meta.get("origin", "unknown"),

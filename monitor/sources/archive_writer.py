@@ -166,7 +166,7 @@ class RegionWriter:
         kg_climate: np.ndarray,
     ) -> None:
         """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes."""
-        layers = {
+        layers: dict[str, np.ndarray] = {
             "elevation": np.asarray(elevation, np.float32),
             "landcover": np.asarray(landcover, np.uint8),
             "canopy_height": np.asarray(canopy_height, np.float32),

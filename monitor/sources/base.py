@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
-from models.feature_stack import empty_bands
+from models.feature_stack import StackAttrs, empty_bands, status_text
 
 __all__ = [
     "DEFAULT_MAX_AREA_KM2",
@@ -23,6 +23,7 @@ __all__ = [
     "Window",
     "check_area",
     "data_status",
+    "stack_attrs",
 ]
 
 # Largest region a source accepts unless the configuration says otherwise: 2500 km² is
@@ -153,6 +154,35 @@ def data_status(
         named = [f"{b} ({causes[b]})" if b in causes else b for b in empty]
         problems.append(f"empty bands (entirely NaN): {', '.join(named)}")
     return problems
+
+
+def stack_attrs(
+    source: str,
+    area: AreaOfInterest,
+    pre: Window,
+    post: Window,
+    *,
+    s2_dates: tuple[Sequence[str], Sequence[str]],
+    s1_dates: tuple[Sequence[str], Sequence[str]],
+    problems: Sequence[str],
+    extra: Mapping[str, str] | None = None,
+) -> StackAttrs:
+    """The attributes of the stack ``source`` made of ``area`` for the windows ``pre`` and
+    ``post``, worded the same for every source: the ISO dates of the acquisitions used,
+    ``(pre, post)`` per sensor, and the data problems (:func:`data_status`) as the status."""
+    return StackAttrs(
+        region=area.name,
+        source=source,
+        pre_window=str(pre),
+        post_window=str(post),
+        orbit_pass=area.orbit_pass,
+        s2_dates_pre=tuple(s2_dates[0]),
+        s2_dates_post=tuple(s2_dates[1]),
+        s1_dates_pre=tuple(s1_dates[0]),
+        s1_dates_post=tuple(s1_dates[1]),
+        status=status_text(problems),
+        extra=dict(extra or {}),
+    )
 
 
 class DataUnavailable(RuntimeError):

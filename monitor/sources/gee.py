@@ -37,9 +37,14 @@ from gee_scripts.coverage import ResolvedAssets, resolve_assets
 from gee_scripts.export import export_image
 from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
-from models.feature_stack import StackAttrs, status_text
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, data_status
+from monitor.sources.base import (
+    AreaOfInterest,
+    DataUnavailable,
+    Window,
+    data_status,
+    stack_attrs,
+)
 
 __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
 
@@ -141,17 +146,14 @@ class GeeSource:
             layers=bands,
             empty_causes=request.assets.empty_causes(),
         )
-        attrs = StackAttrs(
-            region=area.name,
-            source=self.name,
-            pre_window=str(pre),
-            post_window=str(post),
-            orbit_pass=area.orbit_pass,
-            s2_dates_pre=_days_used(bands["s2_day_pre"]),
-            s2_dates_post=_days_used(bands["s2_day_post"]),
-            s1_dates_pre=availability.s1_dates_pre,
-            s1_dates_post=availability.s1_dates_post,
-            status=status_text(problems),
+        attrs = stack_attrs(
+            self.name,
+            area,
+            pre,
+            post,
+            s2_dates=(_days_used(bands["s2_day_pre"]), _days_used(bands["s2_day_post"])),
+            s1_dates=(availability.s1_dates_pre, availability.s1_dates_post),
+            problems=problems,
             extra={"terrain_model": self.settings.s1.terrain_model},
         )
         stack = fetch.to_feature_stack(
