@@ -37,6 +37,8 @@ __all__ = [
     "SETTINGS",
     "STACK_ATTRS",
     "FeatureStackError",
+    "Period",
+    "SensorKey",
     "StackAttrs",
     "band_indices",
     "band_names",
@@ -48,8 +50,8 @@ __all__ = [
     "validate",
 ]
 
-Sensor = Literal["s1", "s2"]
-Period = Literal["pre", "post"]
+SensorKey = Literal["s1", "s2"]  # the sensor prefix of the date attributes and count variables
+Period = Literal["pre", "post"]  # the window: before or after the event
 
 PIXEL_SIZE_M = 10.0
 
@@ -265,7 +267,7 @@ class StackAttrs:
             extra={str(k): str(v) for k, v in attrs.items() if k not in STACK_ATTRS},
         )
 
-    def dates(self, sensor: Sensor, period: Period) -> tuple[date, ...]:
+    def dates(self, sensor: SensorKey, period: Period) -> tuple[date, ...]:
         """The acquisition dates ``sensor`` (``"s1"``/``"s2"``) used in the ``period`` window."""
         raw: tuple[str, ...] = getattr(self, f"{sensor}_dates_{period}")
         return tuple(date.fromisoformat(d) for d in raw)
