@@ -96,10 +96,8 @@ def look_direction(angle: ee.Image, geometry: ee.Geometry) -> ee.Number:
     """φi in degrees, (-180, 180]: mean aspect of the incidence-angle band over the scene
     footprint ``geometry`` at 1 km (Vollrath et al. 2020, section 2.1.1; 0 if undefined). The
     angle grows away from the sensor, so its downhill azimuth points at the sensor."""
-    heading = ee.Dictionary(
-        ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000)
-    )
-    heading = ee.Number(heading.combine({"aspect": 0}, False).get("aspect"))
+    stats = ee.Dictionary(ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000))
+    heading = ee.Number(stats.combine({"aspect": 0}, False).get("aspect"))
     return ee.Number(ee.Algorithms.If(heading.gt(180), heading.subtract(360), heading))
 
 
