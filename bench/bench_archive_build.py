@@ -24,8 +24,11 @@ from shapely.geometry import shape
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from monitor.simulator import ArchiveSimulation, SimulationSpec  # noqa: E402
-from monitor.sources.archive import build_archive  # noqa: E402
+from monitor.simulator import (  # noqa: E402
+    ArchiveSimulation,
+    SimulationSpec,
+    build_archive,
+)
 from monitor.sources.base import AreaOfInterest  # noqa: E402
 
 

@@ -70,8 +70,7 @@ def area():
 
 
 def ensure_archive(path: Path) -> None:
-    from monitor.simulator import ArchiveSimulation, SimulationSpec
-    from monitor.sources.archive import build_archive
+    from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
 
     simulation = ArchiveSimulation(
         start=date(2024, 6, 10), end=date(2024, 9, 20), storms=(date(2024, 8, 17),)

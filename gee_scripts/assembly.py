@@ -28,7 +28,7 @@ from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
 from gee_scripts.terrain_flattening import sign_check_image
-from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
+from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS, RGB_CHANNELS
 
 __all__ = [
     "DAY_BANDS",
@@ -42,7 +42,7 @@ __all__ = [
     "sign_check_scene",
 ]
 
-RGB_BANDS: tuple[str, ...] = ("red", "green", "blue")
+RGB_BANDS: tuple[str, ...] = RGB_CHANNELS  # the flat bands pre_rgb_red, ... post_rgb_blue
 COUNT_BANDS: tuple[str, ...] = COUNT_VARIABLES
 STACK_BANDS: tuple[str, ...] = (
     *MODEL_BANDS,
@@ -153,6 +153,48 @@ def _optical(
     )
 
 
+def _radar(
+    geometry: ee.Geometry,
+    pre: Window,
+    post: Window,
+    orbit_pass: str,
+    settings: GeeSettings,
+    av: Availability,
+    *,
+    elevation: ee.Image,
+    landcover: ee.Image,
+) -> tuple[dict[str, ee.Image], ee.Image]:
+    """The flattened Sentinel-1 medians (``"pre"``/``"post"``, bands VV, VH in dB) and their
+    observation counts (``"count_pre"``/``"count_post"``), masked stand-ins for a window
+    without scenes; and the geometry layers over the scenes of both windows."""
+    flattened: dict[str, ee.ImageCollection] = {}
+    for which, window, present in (
+        ("pre", pre, bool(av.s1_dates_pre)),
+        ("post", post, bool(av.s1_dates_post)),
+    ):
+        if present:
+            raw = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
+            flattened[which] = sentinel1.flattened_collection(
+                raw, elevation, settings.s1, landcover
+            )
+    sar: dict[str, ee.Image] = {}
+    for which in ("pre", "post"):
+        names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
+        if which in flattened:
+            sar[which] = sentinel1.median_db(flattened[which], which)
+            sar[f"count_{which}"] = sentinel1.observation_count(
+                flattened[which], f"s1_count_{which}"
+            )
+        else:
+            sar[which] = _masked(names)
+            sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
+    if not flattened:
+        return sar, _masked(["layover", "shadow", "liaDeg"])
+    collections = list(flattened.values())
+    scenes = collections[0] if len(collections) == 1 else collections[0].merge(collections[1])
+    return sar, _geometry_layers(scenes)
+
+
 def feature_image(
     geometry: ee.Geometry,
     pre: Window,
@@ -181,34 +223,10 @@ def feature_image(
 
     elevation = context.dem_image(assets.elevation)
     landcover = context.landcover(assets.landcover)
-    flattened: dict[str, ee.ImageCollection] = {}
-    for which, window, present in (
-        ("pre", pre, bool(av.s1_dates_pre)),
-        ("post", post, bool(av.s1_dates_post)),
-    ):
-        if present:
-            raw = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
-            flattened[which] = sentinel1.flattened_collection(
-                raw, elevation, settings.s1, landcover
-            )
-    sar: dict[str, ee.Image] = {}
-    for which in ("pre", "post"):
-        names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
-        if which in flattened:
-            sar[which] = sentinel1.median_db(flattened[which], which)
-            sar[f"count_{which}"] = sentinel1.observation_count(
-                flattened[which], f"s1_count_{which}"
-            )
-        else:
-            sar[which] = _masked(names)
-            sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
+    sar, geometry_layers = _radar(
+        geometry, pre, post, orbit_pass, settings, av, elevation=elevation, landcover=landcover
+    )
     d_sar = sar["post"].subtract(sar["pre"]).rename(["dVV", "dVH"])
-    if flattened:
-        collections = list(flattened.values())
-        scenes = collections[0] if len(collections) == 1 else collections[0].merge(collections[1])
-        geometry_layers = _geometry_layers(scenes)
-    else:
-        geometry_layers = _masked(["layover", "shadow", "liaDeg"])
 
     layers = [
         sar["pre"].select([0], ["preVV"]),

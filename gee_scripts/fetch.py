@@ -11,9 +11,8 @@ retries are off); masked pixels come back as NaN. A request carries ``bands x ch
 bytes (float32 and the mask byte), which must stay under the 48 MiB computePixels limit:
 :data:`MAX_CHUNK_PX` for the feature image.
 
-Coordinates are recomputed from the grid with the same formula as ``monitor.grid.Grid``
-(pixel centres ``x0 + (i + 0.5) * res``), so that stacks from Earth Engine and from the
-archive line up exactly.
+The stack itself is built by :func:`models.stack_assembly.assemble_stack`, the archive source's
+assembler too, so that stacks from Earth Engine and from the archive line up exactly.
 """
 
 from __future__ import annotations
@@ -29,16 +28,15 @@ from typing import Any
 
 import ee
 import numpy as np
-import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import xee
-from affine import Affine
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
 from gee_scripts.assembly import FLAT_BANDS, RGB_BANDS, STACK_BANDS
 from gee_scripts.retry import Backoff, call_with_retry
-from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
+from models.feature_stack import StackAttrs
+from models.stack_assembly import assemble_stack
 
 __all__ = [
     "MAX_CHUNK_PX",
@@ -241,42 +239,27 @@ def fetch_flat(
     )
 
 
-def _axes(transform: Transform, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    a, _, c, _, e, f = transform
-    height, width = shape
-    x = c + (np.arange(width) + 0.5) * a
-    y = f - (np.arange(height) + 0.5) * abs(e)
-    return x, y
-
-
 def to_feature_stack(
     bands: Mapping[str, np.ndarray],
     *,
     crs: str,
     transform: Transform,
     shape: tuple[int, int],
-    attrs: Mapping[str, str] | None = None,
+    attrs: StackAttrs,
 ) -> xr.Dataset:
     """The feature stack from the flat bands (:data:`~gee_scripts.assembly.STACK_BANDS`; others
-    are ignored): model bands in Table 2 order, ``preNDVI``/``postNDVI``, ``pre_rgb``/``post_rgb``
-    with dims ``(rgb, y, x)``, all float32; the counts int16 (0, never NaN), as the archive
-    source; CRS and transform attached."""
+    are ignored), each of ``shape``, through :func:`models.stack_assembly.assemble_stack` (which
+    validates it): the true-colour bands become ``pre_rgb``/``post_rgb``, NaN counts 0."""
     missing = [name for name in STACK_BANDS if name not in bands]
     if missing:
         raise ValueError(f"fetched image lacks bands: {', '.join(missing)}")
-    x, y = _axes(transform, shape)
-    data: dict[str, xr.DataArray] = {}
-    for name in (*MODEL_BANDS, "preNDVI", "postNDVI"):
-        data[name] = xr.DataArray(np.asarray(bands[name], dtype=np.float32), dims=("y", "x"))
-    for which in ("pre", "post"):
-        rgb = np.stack([bands[f"{which}_rgb_{c}"] for c in RGB_BANDS]).astype(np.float32)
-        data[f"{which}_rgb"] = xr.DataArray(rgb, dims=("rgb", "y", "x"))
-    for name in COUNT_VARIABLES:
-        counts = np.nan_to_num(np.asarray(bands[name], dtype=np.float32), nan=0.0)
-        data[name] = xr.DataArray(np.rint(counts).astype(np.int16), dims=("y", "x"))
-    stack = xr.Dataset(data, coords={"rgb": list(RGB_BANDS), "y": y, "x": x})
-    stack.attrs.update(attrs or {})
-    return stack.rio.write_crs(crs).rio.write_transform(Affine(*transform))
+    wrong = [name for name in STACK_BANDS if np.shape(bands[name]) != tuple(shape)]
+    if wrong:
+        raise ValueError(f"bands {', '.join(wrong)} are not of the grid's shape {shape}")
+    rgb = {
+        which: np.stack([bands[f"{which}_rgb_{c}"] for c in RGB_BANDS]) for which in ("pre", "post")
+    }
+    return assemble_stack(bands, rgb, bands, crs=crs, transform=transform, attrs=attrs)
 
 
 def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ import ee
 
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
+from models.feature_stack import S1_BANDS
 
 __all__ = [
     "POLARISATIONS",
@@ -36,7 +37,7 @@ __all__ = [
     "speckle_filter",
 ]
 
-POLARISATIONS: tuple[str, ...] = ("VV", "VH")
+POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definition
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 
 

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 
 import ee
 
+from models.worldcover import VEGETATED
+
 __all__ = [
     "SIGN_CHECK_BANDS",
     "TERRAIN_MODELS",
-    "VEGETATED_CLASSES",
     "flatten",
     "geometry_angles",
     "layover_shadow",
@@ -44,9 +45,6 @@ __all__ = [
 ]
 
 _DEG = math.pi / 180.0
-# ESA WorldCover classes where the volume model applies: tree, shrub, grass, crop, wetland,
-# mangroves.
-VEGETATED_CLASSES: tuple[int, ...] = (10, 20, 30, 40, 90, 95)
 
 
 def _ninety() -> ee.Image:
@@ -69,9 +67,10 @@ def scf_surface(theta_i: ee.Image, alpha_r: ee.Image, alpha_az: ee.Image) -> ee.
 
 
 def vegetated(landcover: ee.Image) -> ee.Image:
-    """1 where ``landcover`` is one of :data:`VEGETATED_CLASSES`, else 0."""
-    out = landcover.eq(VEGETATED_CLASSES[0])
-    for code in VEGETATED_CLASSES[1:]:
+    """1 where ``landcover`` is one of :data:`models.worldcover.VEGETATED` (the classes where
+    the volume model applies, shared with the archive source), else 0."""
+    out = landcover.eq(VEGETATED[0])
+    for code in VEGETATED[1:]:
         out = out.Or(landcover.eq(code))
     return out
 
@@ -97,10 +96,8 @@ def look_direction(angle: ee.Image, geometry: ee.Geometry) -> ee.Number:
     """φi in degrees, (-180, 180]: mean aspect of the incidence-angle band over the scene
     footprint ``geometry`` at 1 km (Vollrath et al. 2020, section 2.1.1; 0 if undefined). The
     angle grows away from the sensor, so its downhill azimuth points at the sensor."""
-    heading = ee.Dictionary(
-        ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000)
-    )
-    heading = ee.Number(heading.combine({"aspect": 0}, False).get("aspect"))
+    stats = ee.Dictionary(ee.Terrain.aspect(angle).reduceRegion(ee.Reducer.mean(), geometry, 1000))
+    heading = ee.Number(stats.combine({"aspect": 0}, False).get("aspect"))
     return ee.Number(ee.Algorithms.If(heading.gt(180), heading.subtract(360), heading))
 
 

@@ -1,9 +1,17 @@
 """The feature stack: the one input contract between the data sources and the models.
 
 Both sources (the embedded archive in ``monitor.sources`` and Earth Engine in ``gee_scripts``)
-produce an :class:`xarray.Dataset` that satisfies :func:`validate`; the ensemble reads it with
-:func:`model_input`. Band names and order follow Ganerød et al. (Table 2); the settings are their
-channel subsets (Table 3). See ``docs/DESIGN.md``.
+build an :class:`xarray.Dataset` with :func:`models.stack_assembly.assemble_stack`, which checks
+it with :func:`validate`; the ensemble reads it with :func:`model_input`. Band names and order
+follow Ganerød et al. (Table 2); the settings are their channel subsets (Table 3). See
+``docs/DESIGN.md``.
+
+Besides the bands, this module holds what every stage reads of a stack: its attributes as one
+typed record (:class:`StackAttrs`, written by the assembler and read back by the pipeline) and
+its coverage masks (:func:`optical_clear`, :func:`radar_valid`). The raw sensor bands the
+sources composite from (:data:`S2_BANDS`, :data:`S1_BANDS`) are named here too, so that the
+archive, its simulator and the Earth Engine graphs share them; the WorldCover codes of the
+``landcover`` band live in :mod:`models.worldcover`.
 
 This module imports neither torch nor Earth Engine, so every part of the project can use it.
 """
@@ -11,6 +19,9 @@ This module imports neither torch nor Earth Engine, so every part of the project
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -20,17 +31,36 @@ __all__ = [
     "COUNT_VARIABLES",
     "MODEL_BANDS",
     "PIXEL_SIZE_M",
+    "RGB_CHANNELS",
+    "S1_BANDS",
+    "S2_BANDS",
     "SETTINGS",
     "STACK_ATTRS",
     "FeatureStackError",
+    "Period",
+    "SensorKey",
+    "StackAttrs",
     "band_indices",
     "band_names",
     "empty_bands",
     "model_input",
+    "optical_clear",
+    "radar_valid",
+    "status_text",
     "validate",
 ]
 
+SensorKey = Literal["s1", "s2"]  # the sensor prefix of the date attributes and count variables
+Period = Literal["pre", "post"]  # the window: before or after the event
+
 PIXEL_SIZE_M = 10.0
+
+# The raw bands the sources composite the stack from: Sentinel-2 L2A reflectances (the archive
+# stores them in this order) and Sentinel-1 GRD polarisations.
+S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8", "B11", "B12")
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+# The channels of the true-colour composites ``pre_rgb``/``post_rgb`` (their ``rgb`` coordinate).
+RGB_CHANNELS: tuple[str, ...] = ("red", "green", "blue")
 
 MODEL_BANDS: tuple[str, ...] = (
     "preVV",  # 0  sigma0 VV, dB, terrain-flattened, median of the pre window
@@ -144,3 +174,100 @@ def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:
     """The model channels of ``setting`` as a ``(C, H, W)`` float32 array (NaN kept)."""
     indices = band_indices(setting) if isinstance(setting, str) else tuple(setting)
     return np.stack([stack[MODEL_BANDS[i]].values for i in indices]).astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------------- coverage masks
+
+
+def optical_clear(stack: xr.Dataset) -> np.ndarray:
+    """Pixels with a clear Sentinel-2 observation in both windows."""
+    return np.asarray((stack["s2_clear_pre"].values > 0) & (stack["s2_clear_post"].values > 0))
+
+
+def radar_valid(stack: xr.Dataset) -> np.ndarray:
+    """Pixels with a Sentinel-1 observation in both windows."""
+    return np.asarray((stack["s1_count_pre"].values > 0) & (stack["s1_count_post"].values > 0))
+
+
+# ------------------------------------------------------------------------------ attributes
+
+
+def status_text(problems: Sequence[str]) -> str:
+    """The ``status`` attribute of a stack with these data problems: ``"ok"`` when none."""
+    return "; ".join(problems) or "ok"
+
+
+def _joined(dates: Sequence[str]) -> str:
+    return ",".join(dates)
+
+
+def _split(value: object) -> tuple[str, ...]:
+    return tuple(d.strip() for d in str(value or "").split(",") if d.strip())
+
+
+@dataclass(frozen=True)
+class StackAttrs:
+    """The attributes of a feature stack (:data:`STACK_ATTRS`) as one typed record.
+
+    :func:`models.stack_assembly.assemble_stack` writes them (:meth:`as_attrs`); every stage
+    reads them back with :meth:`of`. Windows are ``"YYYY-MM-DD/YYYY-MM-DD"`` (end exclusive);
+    the dates are the ISO dates of the acquisitions actually used, in the order the source
+    lists them; ``status`` is :func:`status_text` of the source's data problems. ``extra`` holds
+    a source's own attributes (e.g. ``terrain_model``), written after the contract's."""
+
+    region: str
+    source: str
+    pre_window: str
+    post_window: str
+    orbit_pass: str
+    s2_dates_pre: tuple[str, ...] = ()
+    s2_dates_post: tuple[str, ...] = ()
+    s1_dates_pre: tuple[str, ...] = ()
+    s1_dates_post: tuple[str, ...] = ()
+    status: str = "ok"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def as_attrs(self) -> dict[str, str]:
+        """The Dataset attributes: :data:`STACK_ATTRS` in order (dates comma-joined), then
+        ``extra``."""
+        attrs = {
+            "region": self.region,
+            "source": self.source,
+            "pre_window": self.pre_window,
+            "post_window": self.post_window,
+            "orbit_pass": self.orbit_pass,
+            "s2_dates_pre": _joined(self.s2_dates_pre),
+            "s2_dates_post": _joined(self.s2_dates_post),
+            "s1_dates_pre": _joined(self.s1_dates_pre),
+            "s1_dates_post": _joined(self.s1_dates_post),
+            "status": self.status,
+        }
+        return attrs | {key: str(value) for key, value in self.extra.items()}
+
+    @classmethod
+    def of(cls, stack: xr.Dataset) -> StackAttrs:
+        """The attributes of ``stack``; one it lacks reads as empty (:func:`validate` is the
+        check that a stack has them all)."""
+        attrs = stack.attrs
+
+        def text(key: str) -> str:
+            return str(attrs.get(key, "") or "")
+
+        return cls(
+            region=text("region"),
+            source=text("source"),
+            pre_window=text("pre_window"),
+            post_window=text("post_window"),
+            orbit_pass=text("orbit_pass"),
+            s2_dates_pre=_split(attrs.get("s2_dates_pre")),
+            s2_dates_post=_split(attrs.get("s2_dates_post")),
+            s1_dates_pre=_split(attrs.get("s1_dates_pre")),
+            s1_dates_post=_split(attrs.get("s1_dates_post")),
+            status=text("status"),
+            extra={str(k): str(v) for k, v in attrs.items() if k not in STACK_ATTRS},
+        )
+
+    def dates(self, sensor: SensorKey, period: Period) -> tuple[date, ...]:
+        """The acquisition dates ``sensor`` (``"s1"``/``"s2"``) used in the ``period`` window."""
+        raw: tuple[str, ...] = getattr(self, f"{sensor}_dates_{period}")
+        return tuple(date.fromisoformat(d) for d in raw)

@@ -107,8 +107,8 @@ def check_run_date(
 
 def build_configured_archive(config: MonitorConfig, *, progress: bool = True) -> Path:
     """Simulate the acquisitions of the configuration's regions into its archive (idempotent:
-    :func:`monitor.sources.archive.build_archive` skips regions whose spec is unchanged)."""
-    from monitor.sources.archive import build_archive
+    :func:`monitor.simulator.build_archive` skips regions whose spec is unchanged)."""
+    from monitor.simulator import build_archive
 
     source = config.source
     if not isinstance(source, ArchiveSourceConfig):

@@ -30,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from monitor.grid import region_grid  # noqa: E402
-from monitor.simulator import ArchiveSimulation, SimulationSpec  # noqa: E402
-from monitor.sources.archive import ArchiveSource, build_archive  # noqa: E402
+from monitor.simulator import (  # noqa: E402
+    ArchiveSimulation,
+    SimulationSpec,
+    build_archive,
+)
+from monitor.sources.archive import ArchiveSource  # noqa: E402
 from monitor.sources.base import AreaOfInterest, Window  # noqa: E402
 
 PRE = Window(date(2024, 6, 17), date(2024, 8, 16))

@@ -37,7 +37,7 @@ from gee_scripts import fetch
 from gee_scripts.assembly import sign_check_scene
 from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
-from models.feature_stack import MODEL_BANDS
+from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.gee import GeeSource, gee_window
@@ -292,7 +292,7 @@ def check_region(
             result.valid_fraction = {
                 name: float(np.isfinite(stack[name].values).mean()) for name in STACK_FRACTION_BANDS
             }
-            result.status = str(stack.attrs["status"])
+            result.status = StackAttrs.of(stack).status
             result.sign = _sign_check(source, area, grid, pre, post)
         except (AssetCoverageError, DataUnavailable) as exc:
             result.error = str(exc)

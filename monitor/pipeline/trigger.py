@@ -23,6 +23,9 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
+# The coverage masks live with the stack's contract; re-exported here for the run's imports.
+from models.feature_stack import optical_clear, radar_valid
+
 __all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger", "optical_clear", "radar_valid"]
 
 
@@ -54,16 +57,6 @@ class TriggerResult:
 
 def _fraction(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
-
-
-def optical_clear(stack: xr.Dataset) -> np.ndarray:
-    """Pixels with a clear Sentinel-2 observation in both windows."""
-    return (stack["s2_clear_pre"].values > 0) & (stack["s2_clear_post"].values > 0)
-
-
-def radar_valid(stack: xr.Dataset) -> np.ndarray:
-    """Pixels with a Sentinel-1 observation in both windows."""
-    return (stack["s1_count_pre"].values > 0) & (stack["s1_count_post"].values > 0)
 
 
 def evaluate_trigger(stack: xr.Dataset, settings: TriggerSettings) -> TriggerResult:

@@ -7,17 +7,18 @@ and the remaining pixels are grouped into 8-connected objects. Each object becom
 ``docs/DESIGN.md``; objects smaller than the region's minimum area or lying on flat ground (mean
 slope below the region's minimum) are dropped.
 
-Water and snow are recognised two ways: the stack's ESA WorldCover ``landcover`` class (80
-permanent water bodies, 70 snow and ice), and what the post-event optical composite shows, which
-catches reservoir levels that rose and fresh snow that the static map does not know. The stack
-has no SWIR band for NDWI/NDSI, so the post-event test uses NDVI and visible brightness (mean of
-the true-colour reflectances): water is dark with negative NDVI (NDVI < 0, brightness < 0.1),
-snow is bright and unvegetated (brightness >= 0.3, NDVI <= 0.1); bare landslide scars are
-neither (NDVI about 0.1-0.3, brightness about 0.1-0.2). Thin or partial fresh snow and cloud
-residue are darker than that but, like all snow and cloud, spectrally flat across the visible
-bands (the property behind Fmask's "whiteness" test), while soil and rock reflect more red than
-blue: a pixel whose post-event blue reaches 0.9 of its red at a brightness of at least 0.12 is
-also excluded with the snow (on the demo, scars measure blue/red 0.6-0.7, snow fringes 0.9-1.0).
+Water and snow are recognised two ways: the stack's ESA WorldCover ``landcover`` class
+(:mod:`models.worldcover`: 80 permanent water bodies, 70 snow and ice), and what the post-event
+optical composite shows, which catches reservoir levels that rose and fresh snow that the static
+map does not know. The stack has no SWIR band for NDWI/NDSI, so the post-event test uses NDVI and
+visible brightness (mean of the true-colour reflectances): water is dark with negative NDVI
+(NDVI < 0, brightness < 0.1), snow is bright and unvegetated (brightness >= 0.3, NDVI <= 0.1); bare
+landslide scars are neither (NDVI about 0.1-0.3, brightness about 0.1-0.2). Thin or partial fresh
+snow and cloud residue are darker than that but, like all snow and cloud, spectrally flat across
+the visible bands (the property behind Fmask's "whiteness" test), while soil and rock reflect more
+red than blue: a pixel whose post-event blue reaches 0.9 of its red at a brightness of at least
+0.12 is also excluded with the snow (on the demo, scars measure blue/red 0.6-0.7, snow fringes
+0.9-1.0).
 
 An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -39,12 +41,14 @@ import xarray as xr
 from rasterio import features
 from scipy import ndimage
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
+
+from models.feature_stack import StackAttrs
+from models.worldcover import SNOW_ICE, WATER
 
 __all__ = [
     "CANDIDATE_COLUMNS",
-    "SNOW_CLASS",
-    "WATER_CLASS",
     "VectoriseRules",
     "bracketing_dates",
     "empty_candidates",
@@ -52,8 +56,6 @@ __all__ = [
     "vectorise",
 ]
 
-WATER_CLASS = 80  # ESA WorldCover "permanent water bodies"
-SNOW_CLASS = 70  # ESA WorldCover "snow and ice"
 # Post-event optical tests (see the module docstring).
 WATER_MAX_NDVI = 0.0
 WATER_MAX_BRIGHTNESS = 0.1
@@ -117,18 +119,13 @@ def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
         red = blue = brightness = np.full(landcover.shape, np.nan, dtype=np.float32)
     with np.errstate(invalid="ignore"):
         if rules.exclude_water:
-            excluded |= landcover == WATER_CLASS
+            excluded |= landcover == WATER
             excluded |= (post_ndvi < WATER_MAX_NDVI) & (brightness < WATER_MAX_BRIGHTNESS)
         if rules.exclude_snow:
-            excluded |= landcover == SNOW_CLASS
+            excluded |= landcover == SNOW_ICE
             excluded |= (post_ndvi <= SNOW_MAX_NDVI) & (brightness >= SNOW_MIN_BRIGHTNESS)
             excluded |= (blue >= FLAT_MIN_BLUE_RED * red) & (brightness >= FLAT_MIN_BRIGHTNESS)
     return excluded
-
-
-def _dates(stack: xr.Dataset, key: str) -> list[date]:
-    raw = str(stack.attrs.get(key, "") or "")
-    return [date.fromisoformat(d.strip()) for d in raw.split(",") if d.strip()]
 
 
 def bracketing_dates(stack: xr.Dataset, setting: str) -> tuple[date | None, date | None]:
@@ -136,13 +133,14 @@ def bracketing_dates(stack: xr.Dataset, setting: str) -> tuple[date | None, date
 
     The change the ensemble sees happened between these two dates. ``None`` where the stack
     records no acquisition of those sensors."""
-    sensors = []
+    sensors: list[Literal["s1", "s2"]] = []
     if setting != "S2":
         sensors.append("s1")
     if setting != "S1":
         sensors.append("s2")
-    pre = [d for s in sensors for d in _dates(stack, f"{s}_dates_pre")]
-    post = [d for s in sensors for d in _dates(stack, f"{s}_dates_post")]
+    attrs = StackAttrs.of(stack)
+    pre = [d for s in sensors for d in attrs.dates(s, "pre")]
+    post = [d for s in sensors for d in attrs.dates(s, "post")]
     return (max(pre) if pre else None, min(post) if post else None)
 
 
@@ -230,7 +228,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     }
 
     kept_labels = index[keep]
-    shapes_by_label: dict[int, list] = {int(v): [] for v in kept_labels}
+    shapes_by_label: dict[int, list[BaseGeometry]] = {int(v): [] for v in kept_labels}
     kept_raster = np.where(np.isin(labels, kept_labels), labels, 0).astype(np.int32)
     for geom, value in features.shapes(
         kept_raster, mask=kept_raster > 0, connectivity=8, transform=stack.rio.transform()
@@ -241,7 +239,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         for v in kept_labels
     ]
 
-    region = str(stack.attrs.get("region", ""))
+    region = StackAttrs.of(stack).region
     rows = {
         "region": [region] * len(kept_labels),
         "area_m2": area[keep],

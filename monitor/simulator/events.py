@@ -12,8 +12,9 @@ from shapely import affinity
 from shapely.geometry import Polygon, box, shape
 from shapely.ops import unary_union
 
+from models.worldcover import CROP, GRASS, SHRUB, TREE
 from monitor.grid import Grid
-from monitor.simulator.landcover import CROP, GRASS, SHRUB, TREE, Cover
+from monitor.simulator.landcover import Cover
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
@@ -77,7 +78,7 @@ def _landslide_polygon(
         direction = d if direction is None else 0.6 * direction + 0.4 * d
         direction /= max(np.hypot(*direction), 1e-9)
         centre[i] = centre[i - 1] + step * direction
-    tangent = np.gradient(centre, axis=0)
+    tangent = np.asarray(np.gradient(centre, axis=0))  # one axis: one array
     tangent /= np.maximum(np.hypot(tangent[:, 0], tangent[:, 1]), 1e-9)[:, None]
     normal = np.column_stack([-tangent[:, 1], tangent[:, 0]])
     f = np.linspace(0.0, 1.0, n)
@@ -99,25 +100,27 @@ def _day(start: date, day: int) -> date:
     return start + timedelta(days=int(day))
 
 
-def simulate_events(
-    rng: np.random.Generator,
-    terrain: Terrain,
-    cover: Cover,
-    grid: Grid,
-    landscape: Landscape,
-    start: date,
-    n_days: int,
-    storm_days: list[int],
-    landslide_scale: float,
-    lookalike_scale: float,
-) -> Events:
-    """Storm-triggered landslide clusters plus a background rate, clear-cuts on gentle forested
-    ground, and reservoir floods after storms."""
-    shape_ = terrain.dem.shape
-    area_km2 = grid.area_km2
-    years = n_days / 365.0
+@dataclass(frozen=True)
+class _Setting:
+    """What every kind of event is drawn from: the region and the simulated period."""
+
+    terrain: Terrain
+    grid: Grid
+    landscape: Landscape
+    start: date
+    n_days: int
+    storm_days: list[int]
+
+    @property
+    def years(self) -> float:
+        return self.n_days / 365.0
+
+
+def _landslide_sites(setting: _Setting, lc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the pixels where a landslide may start (steep enough, vegetated, away
+    from the edges) and their probabilities (steeper is likelier)."""
+    terrain, landscape = setting.terrain, setting.landscape
     margin = 8
-    lc = cover.landcover
     candidates = (terrain.slope >= landscape.landslide_min_slope_deg) & np.isin(
         lc, (TREE, SHRUB, GRASS, CROP)
     )
@@ -126,9 +129,19 @@ def simulate_events(
     cand_idx = np.flatnonzero(candidates)
     weights = terrain.slope.ravel()[cand_idx] - landscape.landslide_min_slope_deg + 3.0
     weights /= weights.sum() if len(weights) else 1.0
+    return cand_idx, weights
 
-    records: list[EventRecord] = []
+
+def _landslides(
+    rng: np.random.Generator, setting: _Setting, lc: np.ndarray, landslide_scale: float
+) -> list[EventRecord]:
+    """Storm-triggered clusters (each storm's largest slides at least the floor sizes), then
+    the background rate, at random days."""
+    terrain, grid, landscape = setting.terrain, setting.grid, setting.landscape
+    cand_idx, weights = _landslide_sites(setting, lc)
+    area_km2 = grid.area_km2
     area_cap = min(_AREA_MAX_M2, 0.1 * area_km2 * 1e6)
+    records: list[EventRecord] = []
 
     def add_landslides(day: int, count: int, sizes_floor: tuple[float, ...]) -> None:
         if not len(cand_idx):
@@ -141,7 +154,7 @@ def simulate_events(
             if i < len(sizes_floor):
                 area = max(area, min(sizes_floor[i], area_cap))
             flat = int(rng.choice(cand_idx, p=weights))
-            made = _landslide_polygon(rng, terrain, grid, divmod(flat, shape_[1]), area)
+            made = _landslide_polygon(rng, terrain, grid, divmod(flat, terrain.dem.shape[1]), area)
             if made is None:
                 continue
             poly, _ = made
@@ -150,79 +163,109 @@ def simulate_events(
                 EventRecord(
                     kind="landslide",
                     day=event_day,
-                    event_date=_day(start, event_day),
+                    event_date=_day(setting.start, event_day),
                     geometry=poly,
                     roughness=float(rng.normal(0.0, 1.0)),
                 )
             )
 
-    for storm in storm_days:
+    for storm in setting.storm_days:
         n = int(rng.poisson(landscape.landslides_per_storm_km2 * area_km2 * landslide_scale))
         if landslide_scale > 0:
             n = max(n, 3)
         add_landslides(storm, n, sizes_floor=(4.0e4, 1.5e4, 6.0e3))
     n_bg = int(
-        rng.poisson(landscape.background_landslides_km2 * area_km2 * years * landslide_scale)
+        rng.poisson(
+            landscape.background_landslides_km2 * area_km2 * setting.years * landslide_scale
+        )
     )
     for _ in range(n_bg):
-        add_landslides(int(rng.integers(0, n_days)), 1, sizes_floor=())
+        add_landslides(int(rng.integers(0, setting.n_days)), 1, sizes_floor=())
+    return records
 
-    # clear-cuts: rectangles of forest on gentle-to-moderate ground, some soon after storms
+
+def _clear_cuts(
+    rng: np.random.Generator, setting: _Setting, lc: np.ndarray, lookalike_scale: float
+) -> list[EventRecord]:
+    """Rectangles of forest on gentle-to-moderate ground, some soon after storms."""
+    terrain, grid, n_days = setting.terrain, setting.grid, setting.n_days
     gentle_forest = np.flatnonzero((lc == TREE) & (terrain.slope < 22.0))
-    n_cut = int(rng.poisson(landscape.clear_cuts_km2 * area_km2 * years * lookalike_scale))
+    n_cut = int(
+        rng.poisson(
+            setting.landscape.clear_cuts_km2 * grid.area_km2 * setting.years * lookalike_scale
+        )
+    )
     cut_days = [int(rng.integers(0, n_days)) for _ in range(n_cut)]
     if lookalike_scale > 0 and len(gentle_forest):
-        cut_days += [min(s + int(rng.integers(3, 20)), n_days - 1) for s in storm_days]
+        cut_days += [min(s + int(rng.integers(3, 20)), n_days - 1) for s in setting.storm_days]
+    records: list[EventRecord] = []
     for day in cut_days:
         if not len(gentle_forest):
             break
-        r, c = divmod(int(rng.choice(gentle_forest)), shape_[1])
+        r, c = divmod(int(rng.choice(gentle_forest)), terrain.dem.shape[1])
         x, y = grid.x[c], grid.y[r]
         w, h = rng.uniform(60, 260), rng.uniform(60, 200)
         rect = affinity.rotate(box(x - w / 2, y - h / 2, x + w / 2, y + h / 2), rng.uniform(0, 90))
-        records.append(EventRecord("clear_cut", day, _day(start, day), rect))
+        records.append(EventRecord("clear_cut", day, _day(setting.start, day), rect))
+    return records
 
-    # rasterise; later events overwrite earlier ones where they overlap
+
+def _event_ids(records: list[EventRecord], shape_: tuple[int, ...], grid: Grid) -> np.ndarray:
+    """Per pixel, 1 + the index of the last of ``records`` covering it (0 where none)."""
+    return features.rasterize(
+        ((r.geometry, i + 1) for i, r in enumerate(records)),
+        out_shape=shape_,
+        transform=grid.transform,
+        fill=0,
+        dtype="int32",
+    )
+
+
+def _rasterise_landslides(
+    slides: list[EventRecord], terrain: Terrain, grid: Grid
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel: the day of failure (+inf where none), the position from crown (0) to toe
+    (1, NaN where none) and the roughness; later slides overwrite earlier ones."""
+    shape_ = terrain.dem.shape
     landslide_day = np.full(shape_, np.inf, np.float32)
     part = np.full(shape_, np.nan, np.float32)
     rough = np.zeros(shape_, np.float32)
-    cut_day = np.full(shape_, np.inf, np.float32)
-    slides = [r for r in records if r.kind == "landslide"]
-    if slides:
-        ids = features.rasterize(
-            ((r.geometry, i + 1) for i, r in enumerate(slides)),
-            out_shape=shape_,
-            transform=grid.transform,
-            fill=0,
-            dtype="int32",
-        )
-        days = np.array([np.inf] + [r.day for r in slides], np.float32)
-        roughness = np.array([0.0] + [r.roughness for r in slides], np.float32)
-        landslide_day = days[ids]
-        rough = roughness[ids]
-        # position along the slide: projection on the crown-to-toe axis
-        rows, cols = np.nonzero(ids)
-        if len(rows):
-            k = ids[rows, cols] - 1
-            heads = np.array([_crown(r.geometry, terrain, grid) for r in slides])
-            xs, ys = grid.x[cols], grid.y[rows]
-            hx, hy, tx, ty = heads[k, 0], heads[k, 1], heads[k, 2], heads[k, 3]
-            ax, ay = tx - hx, ty - hy
-            t = ((xs - hx) * ax + (ys - hy) * ay) / np.maximum(ax * ax + ay * ay, 1e-9)
-            part[rows, cols] = np.clip(t, 0.0, 1.0)
-    cuts = [r for r in records if r.kind == "clear_cut"]
-    if cuts:
-        ids = features.rasterize(
-            ((r.geometry, i + 1) for i, r in enumerate(cuts)),
-            out_shape=shape_,
-            transform=grid.transform,
-            fill=0,
-            dtype="int32",
-        )
-        days = np.array([np.inf] + [r.day for r in cuts], np.float32)
-        cut_day = np.where(lc == TREE, days[ids], np.inf).astype(np.float32)
+    if not slides:
+        return landslide_day, part, rough
+    ids = _event_ids(slides, shape_, grid)
+    days = np.array([np.inf] + [r.day for r in slides], np.float32)
+    roughness = np.array([0.0] + [r.roughness for r in slides], np.float32)
+    landslide_day = days[ids]
+    rough = roughness[ids]
+    # position along the slide: projection on the crown-to-toe axis
+    rows, cols = np.nonzero(ids)
+    if len(rows):
+        k = ids[rows, cols] - 1
+        heads = np.array([_crown(r.geometry, terrain, grid) for r in slides])
+        xs, ys = grid.x[cols], grid.y[rows]
+        hx, hy, tx, ty = heads[k, 0], heads[k, 1], heads[k, 2], heads[k, 3]
+        ax, ay = tx - hx, ty - hy
+        t = ((xs - hx) * ax + (ys - hy) * ay) / np.maximum(ax * ax + ay * ay, 1e-9)
+        part[rows, cols] = np.clip(t, 0.0, 1.0)
+    return landslide_day, part, rough
 
-    flood_rise = _FLOOD_RISE_M if landscape.reservoir and terrain.lake.any() else 0.0
+
+def _rasterise_cuts(
+    cuts: list[EventRecord], lc: np.ndarray, shape_: tuple[int, ...], grid: Grid
+) -> np.ndarray:
+    """The day of the clear-cut per forest pixel, +inf where none."""
+    if not cuts:
+        return np.full(shape_, np.inf, np.float32)
+    ids = _event_ids(cuts, shape_, grid)
+    days = np.array([np.inf] + [r.day for r in cuts], np.float32)
+    return np.where(lc == TREE, days[ids], np.inf).astype(np.float32)
+
+
+def _floods(setting: _Setting) -> tuple[float, list[EventRecord]]:
+    """The reservoir's rise after a storm (0 without one) and the flooded land per storm."""
+    terrain, grid, storm_days = setting.terrain, setting.grid, setting.storm_days
+    flood_rise = _FLOOD_RISE_M if setting.landscape.reservoir and terrain.lake.any() else 0.0
+    records: list[EventRecord] = []
     if flood_rise and storm_days:
         flooded = (~terrain.lake) & (terrain.bed < terrain.lake_level_m + flood_rise)
         if flooded.any():
@@ -237,9 +280,35 @@ def simulate_events(
             for storm in storm_days:
                 for g in getattr(extent, "geoms", [extent]):
                     if g.area >= 1000.0:
-                        records.append(EventRecord("water_level", storm, _day(start, storm), g))
+                        records.append(
+                            EventRecord("water_level", storm, _day(setting.start, storm), g)
+                        )
+    return flood_rise, records
+
+
+def simulate_events(
+    rng: np.random.Generator,
+    terrain: Terrain,
+    cover: Cover,
+    grid: Grid,
+    landscape: Landscape,
+    start: date,
+    n_days: int,
+    storm_days: list[int],
+    landslide_scale: float,
+    lookalike_scale: float,
+) -> Events:
+    """Storm-triggered landslide clusters plus a background rate, clear-cuts on gentle forested
+    ground, and reservoir floods after storms."""
+    setting = _Setting(terrain, grid, landscape, start, n_days, storm_days)
+    lc = cover.landcover
+    slides = _landslides(rng, setting, lc, landslide_scale)
+    cuts = _clear_cuts(rng, setting, lc, lookalike_scale)
+    landslide_day, part, rough = _rasterise_landslides(slides, terrain, grid)
+    cut_day = _rasterise_cuts(cuts, lc, terrain.dem.shape, grid)
+    flood_rise, floods = _floods(setting)
     return Events(
-        records=tuple(records),
+        records=tuple(slides + cuts + floods),
         landslide_day=landslide_day,
         landslide_part=part,
         landslide_roughness=rough,

@@ -1,5 +1,5 @@
-"""Land cover in ESA WorldCover codes, field parcels with crop calendars, canopy height and
-Köppen-Geiger climate, placed consistently with the terrain."""
+"""Land cover in ESA WorldCover codes (:mod:`models.worldcover`), field parcels with crop
+calendars, canopy height and Köppen-Geiger climate, placed consistently with the terrain."""
 
 from __future__ import annotations
 
@@ -7,41 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.worldcover import BARE, BUILT, CROP, GRASS, SHRUB, SNOW_ICE, TREE, WATER, WETLAND
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
-__all__ = [
-    "BARE",
-    "BUILT",
-    "CROP",
-    "GRASS",
-    "SHRUB",
-    "SNOW_ICE",
-    "TREE",
-    "VEGETATED",
-    "WATER",
-    "WETLAND",
-    "WORLDCOVER_CLASSES",
-    "Cover",
-    "simulate_cover",
-]
-
-TREE, SHRUB, GRASS, CROP, BUILT, BARE, SNOW_ICE, WATER, WETLAND = 10, 20, 30, 40, 50, 60, 70, 80, 90
-WORLDCOVER_CLASSES: dict[int, str] = {
-    TREE: "tree cover",
-    SHRUB: "shrubland",
-    GRASS: "grassland",
-    CROP: "cropland",
-    BUILT: "built-up",
-    BARE: "bare / sparse vegetation",
-    SNOW_ICE: "snow and ice",
-    WATER: "permanent water bodies",
-    WETLAND: "herbaceous wetland",
-    95: "mangroves",
-    100: "moss and lichen",
-}
-VEGETATED = (TREE, SHRUB, GRASS, CROP, WETLAND)
+__all__ = ["Cover", "simulate_cover"]
 
 # Crop calendars (day of year): sowing, harvest. "perennial" parcels (tea, vineyards, orchards)
 # keep a steady canopy.
@@ -86,6 +57,32 @@ def _per_parcel_mean(parcel: np.ndarray, values: np.ndarray) -> np.ndarray:
     total = np.bincount(parcel.ravel(), weights=values.ravel(), minlength=n)
     count = np.bincount(parcel.ravel(), minlength=n)
     return (total / np.maximum(count, 1))[parcel].astype(np.float32)
+
+
+def _canopy_height(
+    lc: np.ndarray,
+    terrain: Terrain,
+    patch: np.ndarray,
+    fine: np.ndarray,
+    parcel_kind: np.ndarray,
+    landscape: Landscape,
+) -> np.ndarray:
+    """Canopy height (m): trees within the preset's range, shorter near the tree line and on
+    very steep ground; shrubs 1-3 m; perennial crops 1.5 m; 0 elsewhere."""
+    dem, slope = terrain.dem, terrain.slope
+    lo_h, hi_h = landscape.canopy_height_m
+    tall = np.clip(0.5 + 0.25 * patch + 0.15 * fine, 0.0, 1.0)
+    canopy = np.zeros(dem.shape, np.float32)
+    trees = lc == TREE
+    # trees are shorter near the tree line and on very steep ground
+    stunted = np.clip((landscape.tree_line_m - dem) / 400.0, 0.3, 1.0) * np.clip(
+        (60.0 - slope) / 30.0, 0.4, 1.0
+    )
+    canopy[trees] = (lo_h + (hi_h - lo_h) * tall[trees]) * stunted[trees]
+    canopy[lc == SHRUB] = 1.0 + 2.0 * tall[lc == SHRUB]
+    perennial = (lc == CROP) & (parcel_kind == len(CROP_CALENDARS) - 1)
+    canopy[perennial] = 1.5
+    return canopy
 
 
 def simulate_cover(
@@ -142,18 +139,7 @@ def simulate_cover(
         sow[here] = sow_doy + jitter[here]
         harvest[here] = harvest_doy + jitter[here]
 
-    lo_h, hi_h = landscape.canopy_height_m
-    tall = np.clip(0.5 + 0.25 * patch + 0.15 * fine, 0.0, 1.0)
-    canopy = np.zeros(shape, np.float32)
-    trees = lc == TREE
-    # trees are shorter near the tree line and on very steep ground
-    stunted = np.clip((landscape.tree_line_m - dem) / 400.0, 0.3, 1.0) * np.clip(
-        (60.0 - slope) / 30.0, 0.4, 1.0
-    )
-    canopy[trees] = (lo_h + (hi_h - lo_h) * tall[trees]) * stunted[trees]
-    canopy[lc == SHRUB] = 1.0 + 2.0 * tall[lc == SHRUB]
-    perennial = (lc == CROP) & (parcel_kind == len(CROP_CALENDARS) - 1)
-    canopy[perennial] = 1.5
+    canopy = _canopy_height(lc, terrain, patch, fine, parcel_kind, landscape)
 
     koppen = np.zeros(shape, np.uint8)
     for upper, code in reversed(landscape.koppen):

@@ -12,9 +12,8 @@ import numpy as np
 
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.surface import ENDMEMBERS, Surface
-from monitor.sources.archive_writer import S2_BANDS
 
-__all__ = ["S2_BANDS", "S2Scene", "render_s2", "solar_position"]
+__all__ = ["S2Scene", "render_s2", "solar_position"]
 
 
 # Reflectance spectra (B2, B3, B4, B8, B11, B12) of the endmembers, typical library values.

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.simulator.landcover import CROP, GRASS, SHRUB, TREE, WETLAND
+from models.worldcover import CROP, GRASS, SHRUB, TREE, WETLAND
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.surface import ENDMEMBERS, Surface
-from monitor.sources.archive_writer import S1_BANDS
 from monitor.sources.terrain_flattening import TrackGeometry, slope_correction_factor
 
-__all__ = ["ENL", "S1_BANDS", "Track", "render_s1", "swath_incidence"]
+__all__ = ["ENL", "Track", "render_s1", "swath_incidence"]
 
 ENL = 4.4  # equivalent number of looks of IW GRD high-resolution products
 _NOISE_FLOOR_DB = (-24.0, -28.0)  # noise-equivalent sigma0, VV and VH

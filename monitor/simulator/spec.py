@@ -65,7 +65,7 @@ class Landscape:
     reservoir: bool  # storms raise the lake level and flood the shore
 
 
-LANDSCAPES: dict[str, Landscape] = {
+LANDSCAPES: dict[LandscapeName, Landscape] = {
     # Western Ghats (Wayanad-like): tropical monsoon, evergreen forest on steep hills, tea and
     # crops on gentle ground, monsoon clouds from June to September.
     "forested_mountains": Landscape(

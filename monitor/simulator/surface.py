@@ -8,19 +8,9 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from models.worldcover import BARE, BUILT, CROP, GRASS, SHRUB, SNOW_ICE, TREE, WATER, WETLAND
 from monitor.simulator.events import _REVEGETATION_DAYS, Events
-from monitor.simulator.landcover import (
-    BARE,
-    BUILT,
-    CROP,
-    GRASS,
-    SHRUB,
-    SNOW_ICE,
-    TREE,
-    WATER,
-    WETLAND,
-    Cover,
-)
+from monitor.simulator.landcover import Cover
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain

@@ -32,9 +32,10 @@ from tqdm import tqdm
 
 from models.datasets import Scene, write_scene
 from models.feature_stack import model_input
+from monitor.simulator.build import build_archive
 from monitor.simulator.region import random_regions
 from monitor.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
-from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 
 __all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]

@@ -24,21 +24,19 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
+from models.feature_stack import S1_BANDS, S2_BANDS
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import AreaOfInterest
 
 __all__ = [
     "CATALOG_COLUMNS",
-    "S1_BANDS",
     "S1_NODATA",
-    "S2_BANDS",
     "RegionWriter",
     "TrackInfo",
+    "read_meta",
     "region_dir",
 ]
 
-S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8", "B11", "B12")
-S1_BANDS: tuple[str, ...] = ("VV", "VH")
 S1_NODATA = -32768  # in s1/sigma0 (hundredths of dB)
 CATALOG_COLUMNS: tuple[str, ...] = (
     "sensor",
@@ -59,6 +57,16 @@ _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 def region_dir(archive: Path, name: str) -> Path:
     return archive / "regions" / name
+
+
+def read_meta(folder: Path) -> dict[str, Any] | None:
+    """The ``region.json`` of the region in ``folder``; None when there is none (or a broken
+    one: a region is complete only once its metadata is written)."""
+    try:
+        meta: dict[str, Any] = json.loads((folder / "region.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return meta
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,7 @@ class RegionWriter:
         kg_climate: np.ndarray,
     ) -> None:
         """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes."""
-        layers = {
+        layers: dict[str, np.ndarray] = {
             "elevation": np.asarray(elevation, np.float32),
             "landcover": np.asarray(landcover, np.uint8),
             "canopy_height": np.asarray(canopy_height, np.float32),

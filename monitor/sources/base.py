@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
-from models.feature_stack import empty_bands
+from models.feature_stack import StackAttrs, empty_bands, status_text
 
 __all__ = [
     "DEFAULT_MAX_AREA_KM2",
@@ -23,6 +23,7 @@ __all__ = [
     "Window",
     "check_area",
     "data_status",
+    "stack_attrs",
 ]
 
 # Largest region a source accepts unless the configuration says otherwise: 2500 km² is
@@ -155,6 +156,35 @@ def data_status(
     return problems
 
 
+def stack_attrs(
+    source: str,
+    area: AreaOfInterest,
+    pre: Window,
+    post: Window,
+    *,
+    s2_dates: tuple[Sequence[str], Sequence[str]],
+    s1_dates: tuple[Sequence[str], Sequence[str]],
+    problems: Sequence[str],
+    extra: Mapping[str, str] | None = None,
+) -> StackAttrs:
+    """The attributes of the stack ``source`` made of ``area`` for the windows ``pre`` and
+    ``post``, worded the same for every source: the ISO dates of the acquisitions used,
+    ``(pre, post)`` per sensor, and the data problems (:func:`data_status`) as the status."""
+    return StackAttrs(
+        region=area.name,
+        source=source,
+        pre_window=str(pre),
+        post_window=str(post),
+        orbit_pass=area.orbit_pass,
+        s2_dates_pre=tuple(s2_dates[0]),
+        s2_dates_post=tuple(s2_dates[1]),
+        s1_dates_pre=tuple(s1_dates[0]),
+        s1_dates_post=tuple(s1_dates[1]),
+        status=status_text(problems),
+        extra=dict(extra or {}),
+    )
+
+
 class DataUnavailable(RuntimeError):
     """No usable acquisition at all for a region and window (names region, sensor and window).
 
@@ -163,8 +193,10 @@ class DataUnavailable(RuntimeError):
 
 
 class Source(Protocol):
-    """An acquisition backend. ``features`` returns a stack that satisfies
-    :func:`models.feature_stack.validate`, on :func:`monitor.grid.region_grid` of the area."""
+    """An acquisition backend. ``features`` returns a stack on
+    :func:`monitor.grid.region_grid` of the area, built by
+    :func:`models.stack_assembly.assemble_stack`, which validates it: the stack is checked here,
+    at the source boundary, and nowhere downstream."""
 
     name: str
 

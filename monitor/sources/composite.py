@@ -81,7 +81,7 @@ def cloud_shadow_mask(
     hc, wc = -(-h // block), -(-w // block)
     padded = np.zeros((t, hc * block, wc * block), bool)
     padded[:, :h, :w] = cloud
-    coarse = padded.reshape(t, hc, block, wc, block).any(axis=(2, 4))
+    coarse = np.asarray(padded.reshape(t, hc, block, wc, block).any(axis=(2, 4)))
     steps = max(1, round(p.shadow_distance_m / (block * p.res)))
     projected = np.zeros_like(coarse)
     for i in range(t):

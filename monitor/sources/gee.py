@@ -7,7 +7,9 @@ latitudes (:func:`gee_scripts.coverage.resolve_assets`; a region no asset covers
 with the band, asset and region named). Per region and date it makes one availability request
 (scene dates of both sensors in both windows), builds the feature image and fetches it with xee
 onto the region's grid (:func:`monitor.grid.region_grid`), so that the result lines up pixel for
-pixel with the archive source's stack. A sensor/window without data is reported in the stack's
+pixel with the archive source's stack. The stack is assembled and validated by
+:func:`models.stack_assembly.assemble_stack` (through :func:`gee_scripts.fetch.to_feature_stack`),
+as the archive source's is. A sensor/window without data is reported in the stack's
 ``status`` and its bands are NaN, as is a band that came back entirely NaN (with the asset that
 had no data); :class:`DataUnavailable` only when neither sensor has any scene.
 """
@@ -35,9 +37,14 @@ from gee_scripts.coverage import ResolvedAssets, resolve_assets
 from gee_scripts.export import export_image
 from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
-from models.feature_stack import validate
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, data_status
+from monitor.sources.base import (
+    AreaOfInterest,
+    DataUnavailable,
+    Window,
+    data_status,
+    stack_attrs,
+)
 
 __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
 
@@ -139,19 +146,16 @@ class GeeSource:
             layers=bands,
             empty_causes=request.assets.empty_causes(),
         )
-        attrs = {
-            "region": area.name,
-            "source": self.name,
-            "pre_window": str(pre),
-            "post_window": str(post),
-            "orbit_pass": area.orbit_pass,
-            "s2_dates_pre": _days_used(bands["s2_day_pre"]),
-            "s2_dates_post": _days_used(bands["s2_day_post"]),
-            "s1_dates_pre": ",".join(availability.s1_dates_pre),
-            "s1_dates_post": ",".join(availability.s1_dates_post),
-            "status": "; ".join(problems) if problems else "ok",
-            "terrain_model": self.settings.s1.terrain_model,
-        }
+        attrs = stack_attrs(
+            self.name,
+            area,
+            pre,
+            post,
+            s2_dates=(_days_used(bands["s2_day_pre"]), _days_used(bands["s2_day_post"])),
+            s1_dates=(availability.s1_dates_pre, availability.s1_dates_post),
+            problems=problems,
+            extra={"terrain_model": self.settings.s1.terrain_model},
+        )
         stack = fetch.to_feature_stack(
             bands,
             crs=request.grid.crs,
@@ -159,9 +163,8 @@ class GeeSource:
             shape=request.grid.shape,
             attrs=attrs,
         )
-        validate(stack)
         if problems:
-            log.warning("region %s: %s", area.name, attrs["status"])
+            log.warning("region %s: %s", area.name, attrs.status)
         return stack
 
     def first_acquisition(self, area: AreaOfInterest) -> date | None:
@@ -246,7 +249,7 @@ class GeeSource:
                 )
 
 
-def _days_used(days: np.ndarray) -> str:
-    """Comma-joined ISO dates of the acquisition days (days since 1970-01-01) in ``days``."""
+def _days_used(days: np.ndarray) -> tuple[str, ...]:
+    """ISO dates of the acquisition days (days since 1970-01-01) in ``days``, in order."""
     used = np.unique(days[np.isfinite(days)]).astype(np.int64)
-    return ",".join(str(np.datetime64(int(d), "D")) for d in used)
+    return tuple(str(np.datetime64(int(d), "D")) for d in used)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from archive_fixtures import REGIONS, SIMULATION
 
-from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.simulator import build_archive
+from monitor.sources.archive import ArchiveSource
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import zarr
 from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
-from monitor.simulator import SimulationSpec, random_regions
-from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.simulator import SimulationSpec, build_archive, random_regions
+from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
 
 

@@ -9,8 +9,8 @@ import pytest
 from scipy.special import polygamma
 from shapely.geometry import box
 
+from models.worldcover import BARE, CROP, MANGROVES, SNOW_ICE, TREE, WATER, WORLDCOVER_CLASSES
 from monitor.simulator import ArchiveSimulation, SimulatedRegion, SimulationSpec
-from monitor.simulator.landcover import BARE, CROP, SNOW_ICE, TREE, WATER
 from monitor.simulator.radar import ENL
 from monitor.sources.base import AreaOfInterest
 
@@ -67,6 +67,9 @@ def test_land_cover_is_placed_plausibly(alps: SimulatedRegion) -> None:
         assert np.median(slope[lc == CROP]) < 15.0
     assert np.median(dem[lc == TREE]) < np.median(dem[lc == BARE])
     assert 50.0 < np.percentile(slope, 99.9) < 75.0
+    # WorldCover codes only, and never mangroves: the archive's numbers do not depend on 95
+    # being one of models.worldcover.VEGETATED.
+    assert set(np.unique(lc).tolist()) <= set(WORLDCOVER_CLASSES) - {MANGROVES}
 
 
 def test_snow_in_winter_at_altitude_and_summer_melt(alps: SimulatedRegion) -> None:

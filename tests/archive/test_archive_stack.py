@@ -12,7 +12,8 @@ import zarr
 from archive_fixtures import POST, PRE, REGIONS, small_area
 from rasterio import features
 
-from models.feature_stack import MODEL_BANDS, validate
+from models.feature_stack import MODEL_BANDS, FeatureStackError, StackAttrs, validate
+from models.stack_assembly import assemble_stack
 from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveError, ArchiveSource
 from monitor.sources.base import DataUnavailable, Window
@@ -36,6 +37,41 @@ def test_stack_satisfies_the_contract_on_the_region_grid(stacks: dict) -> None:
         dates = stack.attrs["s2_dates_post"].split(",")
         assert all(POST.start <= date.fromisoformat(d) < POST.end for d in dates)
         assert stack.pre_rgb.dims == ("rgb", "y", "x")
+
+
+def test_attributes_read_back_as_written(stacks: dict) -> None:
+    """StackAttrs is the one writer and reader of the attributes: reading an archive stack's
+    attributes and writing them again gives them back unchanged."""
+    for stack in stacks.values():
+        attrs = StackAttrs.of(stack)
+        assert attrs.as_attrs() == dict(stack.attrs)
+        assert attrs.extra["terrain_model"] == "landcover"
+        assert attrs.extra["archive_origin"] == "simulated"
+        post = attrs.dates("s1", "post")
+        assert post and all(POST.start <= d < POST.end for d in post)
+        assert ",".join(d.isoformat() for d in post) == stack.attrs["s1_dates_post"]
+
+
+def test_the_assembler_validates_what_it_builds(stacks: dict) -> None:
+    """A source cannot hand out a stack that breaks the contract: assembling one on a 20 m
+    grid, or without a band, fails at the source."""
+    area = REGIONS[0][0]
+    stack = stacks[area.name]
+    layers = {n: stack[n].values for n in (*MODEL_BANDS, "preNDVI", "postNDVI")}
+    rgb = {w: stack[f"{w}_rgb"].values for w in ("pre", "post")}
+    counts = {n: stack[n].values for n in ("s2_clear_pre", "s2_clear_post")}
+    counts |= {n: stack[n].values for n in ("s1_count_pre", "s1_count_post")}
+    attrs = StackAttrs.of(stack)
+    grid = region_grid(area.geometry)
+    crs, transform = grid.crs, grid.transform
+    again = assemble_stack(layers, rgb, counts, crs=crs, transform=transform, attrs=attrs)
+    assert again.identical(stack)
+    coarse = transform @ transform.scale(2.0)
+    with pytest.raises(FeatureStackError, match="pixel size"):
+        assemble_stack(layers, rgb, counts, crs=crs, transform=coarse, attrs=attrs)
+    without = {n: v for n, v in layers.items() if n != "dNDVI"}
+    with pytest.raises(ValueError, match="dNDVI"):
+        assemble_stack(without, rgb, counts, crs=crs, transform=transform, attrs=attrs)
 
 
 def test_value_ranges_per_band(stacks: dict) -> None:

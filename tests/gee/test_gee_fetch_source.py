@@ -21,7 +21,7 @@ from gee_scripts.assembly import FLAT_BANDS, STACK_BANDS
 from gee_scripts.offline import ArrayServer
 from gee_scripts.retry import Backoff, EarthEngineError
 from gee_scripts.settings import GeeSettings, RetrySettings
-from models.feature_stack import MODEL_BANDS, validate
+from models.feature_stack import MODEL_BANDS, StackAttrs, validate
 from monitor.grid import region_grid
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.gee import GeeSource, RegionTooLarge
@@ -116,9 +116,12 @@ def test_feature_stack_layout_on_the_region_grid() -> None:
     grid = region_grid(AREA.geometry)
     bands = _bands(grid.shape)
     bands["s1_count_post"][0, 0] = np.nan  # counts are never NaN in the stack
+    attrs = StackAttrs(AREA.name, "gee", str(PRE), str(POST), "both", s1_dates_pre=("2024-07-22",))
     stack = fetch.to_feature_stack(
-        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], shape=grid.shape
+        bands, crs=grid.crs, transform=tuple(grid.transform)[:6], shape=grid.shape, attrs=attrs
     )
+    assert StackAttrs.of(stack) == attrs
+    assert stack.attrs["s1_dates_pre"] == "2024-07-22" and stack.attrs["status"] == "ok"
     assert list(stack.data_vars)[:15] == list(MODEL_BANDS)
     np.testing.assert_array_equal(stack.x.values, grid.x)
     np.testing.assert_array_equal(stack.y.values, grid.y)

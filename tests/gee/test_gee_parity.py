@@ -21,8 +21,8 @@ from shapely.geometry import box
 from gee_scripts.settings import GeeSettings, S1Settings
 from models.feature_stack import STACK_ATTRS, validate
 from monitor.grid import region_grid
-from monitor.simulator import ArchiveSimulation, SimulationSpec
-from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
+from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource
 

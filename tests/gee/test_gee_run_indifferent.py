@@ -18,8 +18,8 @@ from models.ensemble import Ensemble
 from models.testing import build_untrained_ensemble
 from monitor.config import load_config
 from monitor.run import detect_region
-from monitor.simulator import ArchiveSimulation, SimulationSpec
-from monitor.sources.archive import ArchiveSource, build_archive
+from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
+from monitor.sources.archive import ArchiveSource
 from monitor.sources.gee import GeeSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")

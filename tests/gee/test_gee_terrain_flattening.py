@@ -9,8 +9,8 @@ import pytest
 from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.offline import find_invocations, graph_tree
-from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, flatten, sign_check_image
-from monitor.simulator.landcover import VEGETATED
+from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, flatten, sign_check_image, vegetated
+from models.worldcover import BARE, MANGROVES, MOSS_LICHEN, VEGETATED, WORLDCOVER_CLASSES
 from monitor.sources.terrain_flattening import (
     flattening_correction_db,
     slope_aspect,
@@ -72,6 +72,18 @@ def test_graph_matches_archive_numpy(model: str) -> None:
         np.testing.assert_allclose(got, expected, atol=1e-6, equal_nan=True)
     # Flattening changes backscatter by several dB on this relief.
     assert np.nanmax(np.abs(correction)) > 3.0
+
+
+def test_volume_model_classes_are_the_archive_s() -> None:
+    """The graph applies the volume model on :data:`models.worldcover.VEGETATED` (mangroves
+    included, bare ground and moss not), the set the archive source uses too."""
+    landcover = np.tile(np.array(sorted(WORLDCOVER_CLASSES), float), (3, 1))
+    out = GraphEvaluator({"T/lc": {"landcover": landcover}}, res=RES)(
+        graph_tree(vegetated(ee.Image("T/lc")))
+    )
+    (mask,) = out.values()
+    np.testing.assert_array_equal(mask == 1, np.isin(landcover, VEGETATED))
+    assert MANGROVES in VEGETATED and BARE not in VEGETATED and MOSS_LICHEN not in VEGETATED
 
 
 def test_sign_check_image_has_the_terms_of_the_flattening() -> None:
