@@ -30,13 +30,18 @@ demo: venv
 browser-deps: venv
 	@bash tests/ops/browser_deps.sh $(BIN)/python
 
+# ruff, the architecture (import-linter contracts in pyproject.toml), the types (mypy), the tests.
 test: venv browser-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: venv
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -183,6 +183,10 @@ class GeeSource:
             what=f"scene availability for region {area.name} (pre {pre}, post {post})",
             policy=self.backoff,
         )
+        if not isinstance(info, dict):  # the service answers a dictionary for this query
+            raise EarthEngineError(
+                f"scene availability for region {area.name}: unexpected answer {info!r}"
+            )
         return parse_availability(info)
 
     def feature_image(self, area: AreaOfInterest, pre: Window, post: Window) -> ee.Image:
