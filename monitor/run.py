@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
-from models.feature_stack import validate
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
 from monitor.pipeline.evaluation import GroundTruth, score_region
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, predict
@@ -97,7 +96,6 @@ def detect_region(
     except DataUnavailable as exc:
         result.status, result.message = "no-data", str(exc)
         return result
-    validate(stack)
     result.data_status = str(stack.attrs.get("status", ""))
     clock.lap("features")
 

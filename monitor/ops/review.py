@@ -33,6 +33,7 @@ data beside this module); the Earth Engine layers' graphs are
 
 from __future__ import annotations
 
+import argparse
 import html
 import importlib
 import json
@@ -362,7 +363,7 @@ def write_review_page(
     return page
 
 
-def cli_configure(parser: Any) -> None:
+def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
     parser.add_argument(
         "--output",
@@ -409,7 +410,7 @@ def cli_configure(parser: Any) -> None:
     )
 
 
-def cli_run(args: Any) -> int:
+def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor review``: write the page and say where it is."""
     from monitor.config import load_config
     from monitor.errors import BadInput

@@ -27,6 +27,7 @@ takes the scheduler down, and the run can be stopped without stopping the schedu
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
@@ -371,7 +372,7 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
     return {date.fromisoformat(str(r[0])[:10]) for r in rows}
 
 
-def cli_configure(parser: Any) -> None:
+def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
     parser.add_argument(
         "--dry-run",
@@ -380,7 +381,7 @@ def cli_configure(parser: Any) -> None:
     )
 
 
-def cli_run(args: Any) -> int:
+def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor schedule``: serve until SIGTERM (exit 0), or ``--dry-run``."""
     from monitor.config import load_config
 

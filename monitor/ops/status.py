@@ -13,6 +13,7 @@ the lock and never changes the file.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
@@ -211,12 +212,12 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     )
 
 
-def cli_configure(parser: Any) -> None:
+def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
 
 
-def cli_run(args: Any) -> int:
+def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     status = collect_status(load_config(args.config))
