@@ -189,6 +189,7 @@ def fetch_bands(
                 ),
                 policy=retry,
                 deadline=deadline,
+                cancel=failed,
             )
         except BaseException:
             failed.set()
@@ -206,6 +207,10 @@ def fetch_bands(
                 future.result()
                 bar.update()
         except BaseException:
+            # Tiles in flight see ``failed`` within a tenth of a second (between attempts, in a
+            # backoff wait, or while waiting on an attempt), so leaving the pool's ``with``,
+            # which waits for them, takes no longer: a failed tile or a SIGTERM ends the fetch.
+            failed.set()
             for future in futures:
                 future.cancel()
             raise

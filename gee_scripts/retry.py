@@ -186,9 +186,20 @@ class _AttemptTimedOut(Exception):
     pass
 
 
-def _bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:
-    """``fn()`` in a daemon thread, waited for at most ``timeout_s`` seconds. A call still
-    running then is abandoned (its HTTP deadline, ``ee.data.setDeadline``, ends it later)."""
+class Cancelled(EarthEngineError):
+    """The caller gave up on the request (another tile failed for good, or the run was
+    interrupted); raised within :data:`_CANCEL_POLL_S` of the ``cancel`` event being set."""
+
+
+_CANCEL_POLL_S = 0.1  # how often a waiting attempt looks at its ``cancel`` event
+
+
+def _bounded(
+    fn: Callable[[], T], timeout_s: float, what: str, cancel: threading.Event | None = None
+) -> T:
+    """``fn()`` in a daemon thread, waited for at most ``timeout_s`` seconds, or until ``cancel``
+    is set. A call still running then is abandoned (its HTTP deadline,
+    ``ee.data.setDeadline``, ends it later)."""
     outcome: dict[str, object] = {}
     done = threading.Event()
 
@@ -201,8 +212,12 @@ def _bounded(fn: Callable[[], T], timeout_s: float, what: str) -> T:
             done.set()
 
     threading.Thread(target=target, name=f"ee-attempt: {what}"[:60], daemon=True).start()
-    if not done.wait(max(timeout_s, 0.0)):
-        raise _AttemptTimedOut
+    end = time.monotonic() + max(timeout_s, 0.0)
+    while not done.wait(max(0.0, min(_CANCEL_POLL_S, end - time.monotonic()))):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{what}: cancelled")
+        if time.monotonic() >= end:
+            raise _AttemptTimedOut
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
@@ -217,6 +232,7 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: Callable[[], float] = random.random,
+    cancel: threading.Event | None = None,
 ) -> T:
     """Call ``fn`` until it succeeds, retrying per :func:`classify` and ``policy``.
 
@@ -237,14 +253,18 @@ def call_with_retry(
         left = end - clock()
         if left <= 0:
             raise EarthEngineError(f"{what}: no time left before the deadline")
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{what}: cancelled")
         try:
-            return _bounded(fn, left, what)
+            return _bounded(fn, left, what, cancel)
         except _AttemptTimedOut:
             raise EarthEngineError(
                 f"{what}: gave up after {clock() - started:.1f} s, attempt {attempt + 1} still "
                 f"running at the deadline (source.retry.total_timeout_s = "
                 f"{policy.total_timeout_s:g} s)"
             ) from None
+        except Cancelled:
+            raise
         except Exception as exc:
             failure = classify(exc)
             if failure.treatment == "permanent":
@@ -278,5 +298,8 @@ def call_with_retry(
                 policy.attempts - 1,
                 wait,
             )
-            sleep(wait)
+            if cancel is None:
+                sleep(wait)
+            elif cancel.wait(wait):
+                raise Cancelled(f"{what}: cancelled while waiting to retry") from exc
     raise AssertionError("unreachable")  # pragma: no cover

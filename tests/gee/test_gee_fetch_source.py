@@ -371,6 +371,44 @@ def test_slow_tiles_end_at_the_region_deadline() -> None:
     assert 1 <= len(started_tiles) <= 2  # max_workers = 2 tiles were asked, none finished
 
 
+def test_a_tile_that_fails_for_good_ends_the_tile_in_flight() -> None:
+    """One tile fails for good while the other (max_workers = 2) hangs: the fetch ends at once
+    instead of waiting for the hanging tile (the same path a SIGTERM takes)."""
+    grid = region_grid(AREA.geometry)
+    server = ArrayServer(
+        _bands(grid.shape), crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
+    )
+    release = threading.Event()
+    lock = threading.Lock()
+    asked: list[float] = []
+
+    def first_fails(params: dict) -> np.ndarray:
+        with lock:
+            asked.append(time.monotonic())
+            first = len(asked) == 1
+        if first:
+            time.sleep(0.3)  # the other tile is in flight by now
+            raise _http_400("Image.load: Image asset 'users/nobody/dem' not found.")
+        release.wait(20.0)
+        raise _http_400("Computation timed out.")
+
+    source = _source(initial_delay_s=0.001, total_timeout_s=60.0)
+    try:
+        with server.installed():
+            ee.data.computePixels = first_fails
+            started = time.monotonic()
+            with pytest.raises(EarthEngineError, match=r"not found.*not retried: HTTP 400"):
+                source.features(AREA, PRE, POST)
+            elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert len(asked) == 2
+    # 0.3 s to the failure, then at most a 0.1 s poll for the tile in flight; 2 s leaves room
+    # for the availability and metadata requests on a loaded machine. Before, the fetch waited
+    # the full 20 s for the hanging tile.
+    assert elapsed < 2.0
+
+
 def test_availability_probe_retries_then_names_the_region() -> None:
     calls = []
 
