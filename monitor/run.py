@@ -201,7 +201,8 @@ def run_once(
     run is recorded failed or, if the process died, interrupted at the next start) and a rerun
     of the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
-    check_run_date(run_date, open_source(config.source), [r.area for r in selected])
+    areas = [r.area for r in selected]
+    check_run_date(run_date, open_source(config.source), areas, timezone=config.schedule.timezone)
     start = time.perf_counter()
     timings: dict[str, float] = {}
     routing = config.alert_routing()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, SourceConfig
 from monitor.errors import BadInput
@@ -74,28 +75,26 @@ RESOURCES = Resources()
 """This process's sources and ensembles (a Dask worker process has its own)."""
 
 
-# The calendar date somewhere on Earth runs up to 14 hours ahead of UTC (Line Islands): a run
-# date after today there is in the future whatever the operator's or the schedule's time zone.
-_EARTH_EARLIEST_ZONE = timezone(timedelta(hours=14))
-
-
 def check_run_date(
     run_date: date,
     source: Source,
     areas: Sequence[AreaOfInterest],
     *,
+    timezone: str = "UTC",
     now: datetime | None = None,
 ) -> None:
-    """Refuse (:class:`~monitor.errors.BadInput`) a run date after today, or on or before the
-    source's first acquisition of every area: such a run could only record every region as
-    without data, and a completed run of a future date would make the scheduler skip the days
-    up to it."""
+    """Refuse (:class:`~monitor.errors.BadInput`) a run date after today in ``timezone`` (the
+    schedule's, ``schedule.timezone``: the calendar the daily runs are dated by), or on or
+    before the source's first acquisition of every area: such a run could only record every
+    region as without data, and a completed run of a future date would make the scheduler skip
+    the days up to it."""
     now = now or datetime.now(UTC)
-    if run_date > now.astimezone(_EARTH_EARLIEST_ZONE).date():
-        today = now.astimezone(UTC).date()
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    if run_date > today:
         raise BadInput(
-            f"run date {run_date} is in the future (today is {today}, UTC): a run looks at the "
-            f"acquisitions before its date; give --date {today} or earlier"
+            f"run date {run_date} is in the future (today is {today} in {timezone}, the "
+            f"schedule's time zone): a run looks at the acquisitions before its date; give "
+            f"--date {today} or earlier"
         )
     firsts = [d for area in areas if (d := source.first_acquisition(area)) is not None]
     if firsts and run_date <= min(firsts):

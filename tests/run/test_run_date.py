@@ -44,11 +44,12 @@ def test_a_future_run_date_exits_2_and_the_scheduler_still_runs_today(
     config_path: Path, source: StandInSource, capsys: pytest.CaptureFixture[str]
 ) -> None:
     today = datetime.now(UTC).date()
-    future = today + timedelta(days=2)  # after today in every time zone (UTC+14 included)
+    future = today + timedelta(days=1)  # the schedule's time zone is UTC (the default)
     status = main(["run", "--config", str(config_path), "--date", future.isoformat()])
     assert status == 2
     err = capsys.readouterr().err
-    assert f"run date {future} is in the future" in err and f"--date {today}" in err
+    assert f"run date {future} is in the future (today is {today} in UTC" in err
+    assert f"--date {today}" in err
     assert source.calls == []  # refused before any region was read
     inventory = config_path.parent / "runs" / "inventory.gpkg"
     assert completed_run_dates(inventory) == set()
@@ -66,13 +67,17 @@ def test_a_run_date_before_the_source_has_data_exits_2(
     assert source.calls == []
 
 
-def test_today_is_the_latest_calendar_date_on_earth() -> None:
+def test_today_is_the_schedule_time_zone_s_date() -> None:
     source = StandInSource(REGIONS, {})
     areas = [AreaOfInterest("north", REGIONS["north"])]
-    now = datetime(2024, 9, 15, 12, 0, tzinfo=UTC)  # 2024-09-16 02:00 at UTC+14
-    check_run_date(date(2024, 9, 16), source, areas, now=now)
+    now = datetime(2024, 9, 15, 12, 0, tzinfo=UTC)  # 2024-09-16 00:00 in Pacific/Kiritimati
+    check_run_date(date(2024, 9, 15), source, areas, now=now)
+    # a day early in UTC: refused, so a completed run can never be dated after the day it ran
+    with pytest.raises(BadInput, match=r"2024-09-16 is in the future \(today is 2024-09-15 in UTC"):
+        check_run_date(date(2024, 9, 16), source, areas, now=now)
+    check_run_date(date(2024, 9, 16), source, areas, timezone="Pacific/Kiritimati", now=now)
     with pytest.raises(BadInput, match="2024-09-17 is in the future"):
-        check_run_date(date(2024, 9, 17), source, areas, now=now)
+        check_run_date(date(2024, 9, 17), source, areas, timezone="Pacific/Kiritimati", now=now)
     check_run_date(FIRST_ACQUISITION + timedelta(days=1), source, areas, now=now)
 
 
