@@ -204,15 +204,17 @@ def _canopy(settings: GeeSettings, region: str, south: float, north: float) -> R
             True,
         )
     unknown = [asset for _, asset in products if asset not in KNOWN_EXTENTS]
-    if unknown:
-        return ResolvedBand(
-            "canopy_height", (unknown[0],), "extent not known before the fetch", False
-        )
     used = [
         (asset, KNOWN_EXTENTS[asset])
         for _, asset in products
-        if KNOWN_EXTENTS[asset].overlaps(south, north)
+        if asset in KNOWN_EXTENTS and KNOWN_EXTENTS[asset].overlaps(south, north)
     ]
+    if unknown:
+        # An upload or mirror whose extent the table does not know may fill any gap: keep it
+        # with every known product that overlaps the region (the graph mosaics them all).
+        known = " and ".join(f"{asset} covers {extent}" for asset, extent in used)
+        note = "; ".join(filter(None, [known, f"{', '.join(unknown)}: extent not known"]))
+        return ResolvedBand("canopy_height", (*(asset for asset, _ in used), *unknown), note, False)
     low = min((e.south for _, e in used), default=north)
     high = max((e.north for _, e in used), default=south)
     # The products of the table meet at 52° N, so overlapping extents cover their union.

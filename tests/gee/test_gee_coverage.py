@@ -76,6 +76,16 @@ def test_the_alps_keep_srtm_and_gedi() -> None:
     assert alps.canopy_height.assets == ("users/potapovpeter/GEDI_V27",)
 
 
+def test_an_unknown_canopy_upload_is_added_to_the_known_products_not_put_in_their_place() -> None:
+    upload = "projects/me/assets/boreal_chm"  # an extent the table cannot know
+    settings = GeeSettings(assets=AssetIds(canopy_height_boreal=upload))
+    alps = resolve_assets("alps", (9.93, 46.22, 9.946, 46.231), settings)
+    assert alps.canopy_height.assets == ("users/potapovpeter/GEDI_V27", upload)
+    assert not alps.canopy_height.checked
+    north = resolve_assets("nordland", (14.0, 64.99, 14.023, 65.0), settings)
+    assert north.canopy_height.assets == (upload,)  # GEDI_V27 stops at 52° N
+
+
 def test_a_region_across_60_north_takes_glo30_for_all_of_it() -> None:
     across = resolve_assets("across", (10.0, 59.95, 10.05, 60.05), GeeSettings())
     assert across.elevation.assets == ("COPERNICUS/DEM/GLO30_2024_1",)
