@@ -150,9 +150,24 @@ def _http_status(exc: BaseException) -> int | None:
     return None
 
 
+# Local file problems (a missing key file, a folder not readable) are OSErrors but never pass.
+_LOCAL_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """A failure to reach the service: timeouts, refused or reset connections, a DNS blip
+    (``socket.gaierror``), a TLS stream cut short (``ssl.SSLError``), httplib2's
+    ``ServerNotFoundError`` (not an OSError, so matched by name)."""
+    if isinstance(exc, (TimeoutError, socket.timeout, ConnectionError)):
+        return True
+    if isinstance(exc, OSError) and not isinstance(exc, _LOCAL_FILE_ERRORS):
+        return True
+    return type(exc).__name__ == "ServerNotFoundError"
+
+
 def classify(exc: BaseException) -> Failure:
     """The treatment of ``exc`` by its message and HTTP status together (see the module)."""
-    if isinstance(exc, (TimeoutError, socket.timeout, ConnectionError)):
+    if _is_network_error(exc):
         return Failure("transient", f"network: {type(exc).__name__}")
     status = _http_status(exc)
     shown = f"HTTP {status}" if status is not None else "no HTTP status"

@@ -294,3 +294,23 @@ def test_settings_refuse_key_material_and_unknown_fields() -> None:
         GeeSettings.model_validate({"private_key": "x"})
     with pytest.raises(ValidationError, match="max_incidence_deg"):
         GeeSettings.model_validate({"s1": {"min_incidence_deg": 40, "max_incidence_deg": 35}})
+
+
+def test_network_blips_are_retried_and_local_file_errors_are_not() -> None:
+    import socket
+    import ssl
+
+    from gee_scripts.retry import classify
+
+    class ServerNotFoundError(Exception):  # httplib2's, which is no OSError
+        pass
+
+    for blip in (
+        socket.gaierror(-3, "Temporary failure in name resolution"),
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        ServerNotFoundError("Unable to find the server at earthengine.googleapis.com"),
+    ):
+        assert classify(blip).treatment == "transient", blip
+    missing_key = FileNotFoundError(2, "No such file or directory", "/etc/ee/key.json")
+    assert classify(missing_key).treatment == "permanent"
