@@ -197,9 +197,9 @@ def run_once(
     Holds the inventory's run lock throughout (:class:`monitor.store.lock.RunLockHeld` when another
     run has it). Regions run serially, or on ``executor`` (``submit`` + futures, e.g.
     :func:`monitor.ops.distributed.dask_executor`); this process alone writes the inventory, once,
-    in one transaction. A run interrupted before that write leaves the inventory as it was (the
-    run is recorded failed or, if the process died, interrupted at the next start) and a rerun
-    of the same date completes the work."""
+    in one transaction. A run stopped before that write leaves the inventory as it was (it is
+    recorded failed, or interrupted on SIGTERM/SIGINT; if the process died, the next start
+    records it interrupted) and a rerun of the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
     areas = [r.area for r in selected]
     check_run_date(run_date, open_source(config.source), areas, timezone=config.schedule.timezone)

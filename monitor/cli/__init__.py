@@ -10,8 +10,9 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
   manifest or weights file that fails its checks, a damaged or read-only inventory;
 * 75 another run holds the inventory's lock (try again later;
   :data:`monitor.store.lock.EXIT_LOCKED`);
-* 130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal): a run records itself
-  ``interrupted`` and leaves the inventory as it was
+* 130, 143 interrupted by SIGINT (Ctrl-C) or SIGTERM (128 + the signal): a run stopped before
+  its inventory update records itself ``interrupted`` and leaves the inventory as it was; one
+  stopped during alert delivery has completed and leaves its unsent alerts queued
   (:func:`monitor.errors.interrupt_on_signals`).
 """
 

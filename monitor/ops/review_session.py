@@ -12,6 +12,7 @@ the tests drive; :meth:`map` and :meth:`panel` build the widgets around it.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Iterable
 from datetime import date
@@ -123,7 +124,7 @@ class ReviewSession:
                 ipyleaflet.GeoJSON(
                     data={"type": "Feature", "properties": {}, "geometry": mapping(geometry)},
                     style={"color": "#2b8cbe", "weight": 2, "fill": False, "dashArray": "8 4"},
-                    name=f"region {name}",
+                    name=html.escape(f"region {name}"),  # the layer control shows HTML
                 )
             )
         self._layer = ipyleaflet.GeoJSON(
