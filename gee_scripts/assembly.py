@@ -105,11 +105,6 @@ def parse_availability(info: dict[str, Any]) -> Availability:
     return Availability(**{f: tuple(str(d) for d in info[f]) for f in fields})
 
 
-def _masked(names: Sequence[str]) -> ee.Image:
-    """A fully masked float image with bands ``names`` (NaN once fetched)."""
-    return ee.Image.constant([0.0] * len(names)).toFloat().updateMask(0).rename(list(names))
-
-
 def _zeros(names: Sequence[str]) -> ee.Image:
     return ee.Image.constant([0.0] * len(names)).toFloat().rename(list(names))
 
@@ -137,10 +132,10 @@ def _optical(
     rgb_names = [f"{which}_rgb_{c}" for c in RGB_BANDS]
     if not present:
         return (
-            _masked([f"{which}NDVI"]),
-            _masked(rgb_names),
+            context.masked_bands([f"{which}NDVI"]),
+            context.masked_bands(rgb_names),
             _zeros([f"s2_clear_{which}"]),
-            _masked([f"s2_day_{which}"]),
+            context.masked_bands([f"s2_day_{which}"]),
         )
     raw = sentinel2.s2_collection(geometry, *window, settings.assets)
     masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets)
@@ -186,10 +181,10 @@ def _radar(
                 flattened[which], f"s1_count_{which}"
             )
         else:
-            sar[which] = _masked(names)
+            sar[which] = context.masked_bands(names)
             sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
     if not flattened:
-        return sar, _masked(["layover", "shadow", "liaDeg"])
+        return sar, context.masked_bands(["layover", "shadow", "liaDeg"])
     collections = list(flattened.values())
     scenes = collections[0] if len(collections) == 1 else collections[0].merge(collections[1])
     return sar, _geometry_layers(scenes)

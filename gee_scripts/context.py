@@ -16,7 +16,7 @@ Köppen-Geiger) are taken as they are (nearest neighbour).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import ee
 
@@ -29,6 +29,7 @@ __all__ = [
     "dem_image",
     "kg_climate",
     "landcover",
+    "masked_bands",
     "resampled_mosaic",
     "slope",
 ]
@@ -38,9 +39,9 @@ CANOPY_NO_TREE_CODES: tuple[int, ...] = (101, 102)
 CANOPY_NO_DATA = 103
 
 
-def _masked(name: str) -> ee.Image:
-    """A fully masked one-band image (NaN once fetched)."""
-    return ee.Image.constant(0).toFloat().updateMask(0).rename(name)
+def masked_bands(names: Sequence[str]) -> ee.Image:
+    """A fully masked float image with bands ``names`` (NaN once fetched)."""
+    return ee.Image.constant([0.0] * len(names)).toFloat().updateMask(0).rename(list(names))
 
 
 def resampled_mosaic(
@@ -74,7 +75,7 @@ def slope(elevation: ee.Image) -> ee.Image:
 def landcover(band: ResolvedBand) -> ee.Image:
     """ESA WorldCover class code (10 tree cover ... 100 moss and lichen), band ``landcover``."""
     if not band.assets:
-        return _masked("landcover")
+        return masked_bands(["landcover"])
     return ee.ImageCollection(band.assets[0]).first().select(["Map"], ["landcover"])
 
 
@@ -82,7 +83,7 @@ def kg_climate(band: ResolvedBand) -> ee.Image:
     """Köppen-Geiger class code from the configured asset (first band); a fully masked band
     (NaN once fetched) when no asset is configured."""
     if not band.assets:
-        return _masked("kg_climate")
+        return masked_bands(["kg_climate"])
     return ee.Image(band.assets[0]).select([0], ["kg_climate"])
 
 
@@ -98,7 +99,7 @@ def canopy_height(band: ResolvedBand) -> ee.Image:
     (GEDI-calibrated and/or boreal, merged): codes handled and resampled per image, then
     mosaicked."""
     if not band.assets:
-        return _masked("canopy_height")
+        return masked_bands(["canopy_height"])
     collections = [ee.ImageCollection(asset) for asset in band.assets]
     merged = collections[0]
     for other in collections[1:]:

@@ -45,7 +45,6 @@ __all__ = [
     "Transform",
     "counted_requests",
     "fetch_bands",
-    "fetch_flat",
     "fit_grid",
     "flatten_stack",
     "open_flat",
@@ -137,7 +136,7 @@ def tile_windows(shape: tuple[int, int], chunk_px: int) -> list[tuple[slice, sli
 
 def fetch_bands(
     image: ee.Image,
-    band_names: tuple[str, ...],
+    band_names: tuple[str, ...] = FLAT_BANDS,
     *,
     crs: str,
     transform: Transform,
@@ -177,11 +176,9 @@ def fetch_bands(
     failed = threading.Event()  # one tile failed for good: start no other
 
     def fetch(window: tuple[slice, slice]) -> None:
-        if failed.is_set():
-            return
         rows, cols = window
         try:
-            out[:, rows, cols] = call_with_retry(
+            out[:, rows, cols] = call_with_retry(  # raises Cancelled once ``failed`` is set
                 lambda: value.isel(y=rows, x=cols).values,
                 what=(
                     f"pixels of {label or 'region'}, rows {rows.start}-{rows.stop}, "
@@ -192,7 +189,7 @@ def fetch_bands(
                 cancel=failed,
             )
         except BaseException:
-            failed.set()
+            failed.set()  # before this worker takes the next tile off the queue
             raise
 
     with (
@@ -215,33 +212,6 @@ def fetch_bands(
                 future.cancel()
             raise
     return {name: out[i] for i, name in enumerate(band_names)}
-
-
-def fetch_flat(
-    image: ee.Image,
-    *,
-    crs: str,
-    transform: Transform,
-    shape: tuple[int, int],
-    chunk_px: int = 512,
-    max_workers: int = 4,
-    retry: Backoff | None = None,
-    progress: bool = True,
-    label: str = "",
-) -> dict[str, np.ndarray]:
-    """Every band of the feature image (:data:`FLAT_BANDS`), see :func:`fetch_bands`."""
-    return fetch_bands(
-        image,
-        FLAT_BANDS,
-        crs=crs,
-        transform=transform,
-        shape=shape,
-        chunk_px=chunk_px,
-        max_workers=max_workers,
-        retry=retry,
-        progress=progress,
-        label=label,
-    )
 
 
 def to_feature_stack(

@@ -40,7 +40,7 @@ from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
-from monitor.sources.gee import GeeSource, gee_window
+from monitor.sources.gee import GeeSource, gee_window, grid_transform
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig, RegionConfig
@@ -236,13 +236,19 @@ def tile_area(region: AreaOfInterest, tile_px: int) -> tuple[AreaOfInterest, Gri
 
 
 def _sign_check(
-    source: GeeSource, area: AreaOfInterest, grid: Grid, pre: Window, post: Window
+    source: GeeSource,
+    area: AreaOfInterest,
+    grid: Grid,
+    pre: Window,
+    post: Window,
+    attrs: StackAttrs,
+    assets: ResolvedAssets,
 ) -> SignCheck | None:
-    """Fetch :func:`sign_check_image` of the first S1 scene of the post (else pre) window."""
-    availability = source.availability(area, pre, post)
-    if availability.s1_dates_post:
+    """Fetch :func:`sign_check_image` of the first S1 scene of the post (else pre) window; the
+    scene dates are the stack's (``attrs``), so availability is not asked twice."""
+    if attrs.s1_dates_post:
         label, window = "first post-window scene", post
-    elif availability.s1_dates_pre:
+    elif attrs.s1_dates_pre:
         label, window = "first pre-window scene", pre
     else:
         return None
@@ -252,14 +258,13 @@ def _sign_check(
         gee_window(window),
         orbit_pass=area.orbit_pass,
         settings=settings,
-        assets=source.assets(area),
+        assets=assets,
     )
-    a, b, c, d, e, f = tuple(grid.transform)[:6]
     bands = fetch.fetch_bands(
         image,
         SIGN_CHECK_BANDS,
         crs=grid.crs,
-        transform=(a, b, c, d, e, f),
+        transform=grid_transform(grid),
         shape=grid.shape,
         chunk_px=settings.chunk_px,
         max_workers=settings.max_workers,
@@ -287,13 +292,14 @@ def check_region(
     started = time.perf_counter()
     with fetch.counted_requests() as counts:
         try:
-            result.assets = source.assets(area)
+            result.assets = assets = source.assets(area)
             stack = source.features(area, pre, post)
             result.valid_fraction = {
                 name: float(np.isfinite(stack[name].values).mean()) for name in STACK_FRACTION_BANDS
             }
-            result.status = StackAttrs.of(stack).status
-            result.sign = _sign_check(source, area, grid, pre, post)
+            attrs = StackAttrs.of(stack)
+            result.status = attrs.status
+            result.sign = _sign_check(source, area, grid, pre, post, attrs, assets)
         except (AssetCoverageError, DataUnavailable) as exc:
             result.error = str(exc)
         except Exception as exc:  # reported per region; the other regions are still checked

@@ -46,16 +46,16 @@ from monitor.sources.base import (
     stack_attrs,
 )
 
-__all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window"]
+__all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window", "grid_transform"]
 
 log = logging.getLogger(__name__)
 
-# Bands that carry measurements: all-zero values there mean a broken request, not data.
 # The first acquisitions of the catalog's collections: COPERNICUS/S1_GRD from 2014-10-03,
 # COPERNICUS/S2_SR_HARMONIZED from 2017-03-28 (Earth Engine data catalog). Before the first of
 # them no window can hold data.
 FIRST_ACQUISITION = date(2014, 10, 3)
 
+# Bands that carry measurements: all-zero values there mean a broken request, not data.
 _MEASURED = ("preVV", "postVV", "preVH", "postVH", "preNDVI", "postNDVI")
 
 
@@ -68,7 +68,8 @@ def gee_window(window: Window) -> tuple[str, str]:
     return window.start.isoformat(), window.end.isoformat()
 
 
-def _transform(grid: Grid) -> fetch.Transform:
+def grid_transform(grid: Grid) -> fetch.Transform:
+    """The affine transform of ``grid`` as the six numbers Earth Engine takes."""
     a, b, c, d, e, f = tuple(grid.transform)[:6]
     return (a, b, c, d, e, f)
 
@@ -120,8 +121,8 @@ class GeeSource:
                 f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
             )
         image = self._image(request, availability)
-        transform = _transform(request.grid)
-        bands = fetch.fetch_flat(
+        transform = grid_transform(request.grid)
+        bands = fetch.fetch_bands(
             image,
             crs=request.grid.crs,
             transform=transform,
@@ -207,7 +208,7 @@ class GeeSource:
             self._image(request, availability),
             description=f"{area.name}_{request.post[0]}",
             crs=request.grid.crs,
-            transform=_transform(request.grid),
+            transform=grid_transform(request.grid),
             shape=request.grid.shape,
             settings=self.settings.export,
             retry=self.backoff,

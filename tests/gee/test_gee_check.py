@@ -158,9 +158,10 @@ def test_gee_check_prints_its_report_from_the_stand_ins(
         "  data status: empty bands (entirely NaN): kg_climate (no asset configured: "
         "source.assets.kg_climate is null)" in lines
     )
-    # Features: availability + xee metadata + 1 tile; sign check: availability + metadata + 1.
+    # Features: availability + xee metadata + 1 tile; sign check: metadata + 1 tile (its scene
+    # dates come from the stack, not from a second availability request).
     (requests,) = [line for line in lines if line.startswith("  requests:")]
-    assert requests.startswith("  requests: 4 computeValue, 2 computePixels; ")
+    assert requests.startswith("  requests: 3 computeValue, 2 computePixels; ")
     assert len(server.pixel_requests) == 2
     assert "  terrain flattening sign check (first post-window scene, VV): PASS" in lines
 

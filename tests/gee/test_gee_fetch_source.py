@@ -65,7 +65,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
     assert len(FLAT_BANDS) == 29
     with server.installed():
-        out = fetch.fetch_flat(
+        out = fetch.fetch_bands(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False
         )
     for name in FLAT_BANDS:
@@ -105,7 +105,7 @@ def test_fetch_does_not_need_band_labels_from_the_server() -> None:
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
     with server.installed(), pytest.warns(UserWarning, match="Unable to retrieve 'band' values"):
         ee.data.computeValue = unlabelled
-        out = fetch.fetch_flat(
+        out = fetch.fetch_bands(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=128, progress=False
         )
     for name in FLAT_BANDS:
