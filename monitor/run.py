@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
+from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
 from monitor.pipeline.evaluation import GroundTruth, score_region
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, predict
@@ -116,8 +117,6 @@ def detect_region(
         clock.lap("ensemble")
         candidates = vectorise(prediction, stack, region.rules)
         clock.lap("vectorise")
-
-    from monitor.alerts.quicklook import write_quicklooks  # matplotlib loads when first needed
 
     ql = config.quicklooks
     where = ql.dir / run_date.isoformat() / region.name if ql.enabled else None

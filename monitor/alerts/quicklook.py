@@ -19,8 +19,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from shapely.geometry.base import BaseGeometry
 
 __all__ = ["render_quicklook", "write_quicklooks"]
@@ -94,6 +92,10 @@ def render_quicklook(
         values = stack[name].values[rows, cols].astype(float)
         style = {"cmap": cmap, "vmin": -limit, "vmax": limit}
         panels.append((label, values, style, bool(np.all(np.isnan(values)))))
+
+    # matplotlib loads with the first picture: a run without quicklooks never pays for it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(3.2 * len(panels), 3.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)

@@ -55,6 +55,7 @@ class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace], int]
+    lazy: bool = False  # its module is imported only when the command is used (:func:`_lazy`)
 
 
 def _iso_date(text: str) -> date:
@@ -138,7 +139,7 @@ def _configure_archive(parser: argparse.ArgumentParser) -> None:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    from monitor.run import build_configured_archive
+    from monitor.run_inputs import build_configured_archive
 
     config = _load(args)
     path = build_configured_archive(config, progress=not args.quiet)
@@ -206,7 +207,7 @@ def _lazy(module: str, help: str) -> Command:
     def handler(args: argparse.Namespace) -> int:
         return int(importlib.import_module(module).cli_run(args))
 
-    return Command(help, configure, handler)
+    return Command(help, configure, handler, lazy=True)
 
 
 COMMANDS: dict[str, Command] = {
@@ -239,7 +240,11 @@ def _add_global_options(parser: argparse.ArgumentParser, default: object) -> Non
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``argv``'s command line. A lazy command's arguments are added only when
+    ``argv`` names it (every command's when ``argv`` is None), so that ``run`` does not import
+    the scheduler, the review map and Earth Engine to parse its own arguments."""
+    chosen = None if argv is None else next((a for a in argv if a in COMMANDS), "")
     parser = argparse.ArgumentParser(
         prog="landslide-monitor",
         description="Daily landslide detection from Sentinel-1/2 change features.",
@@ -254,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name, help=command.help, description=command.help, parents=[common]
         )
-        command.configure(sub)
+        if not command.lazy or chosen is None or name == chosen:
+            command.configure(sub)
         sub.set_defaults(handler=command.handler)
     return parser
 
@@ -290,7 +296,7 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     try:

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import xarray as xr
 
-from models.feature_stack import band_names, empty_bands
-from monitor.pipeline.trigger import optical_clear, radar_valid
+from models.feature_stack import band_names, empty_bands, optical_clear, radar_valid
 from monitor.sources.base import DataUnavailable
 
 if TYPE_CHECKING:

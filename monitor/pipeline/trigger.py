@@ -23,10 +23,9 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-# The coverage masks live with the stack's contract; re-exported here for the run's imports.
 from models.feature_stack import optical_clear, radar_valid
 
-__all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger", "optical_clear", "radar_valid"]
+__all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger"]
 
 
 class TriggerSettings(BaseModel):

@@ -40,22 +40,26 @@ def source(monkeypatch: pytest.MonkeyPatch) -> StandInSource:
     return source
 
 
-def test_a_future_run_date_exits_2_and_the_scheduler_still_runs_today(
+def test_a_future_run_date_exits_2_and_the_scheduler_still_runs_the_next_day(
     config_path: Path, source: StandInSource, capsys: pytest.CaptureFixture[str]
 ) -> None:
     today = datetime.now(UTC).date()
+    assert main(["run", "--config", str(config_path), "--date", today.isoformat()]) == 0
+    calls = len(source.calls)
     future = today + timedelta(days=1)  # the schedule's time zone is UTC (the default)
     status = main(["run", "--config", str(config_path), "--date", future.isoformat()])
     assert status == 2
     err = capsys.readouterr().err
     assert f"run date {future} is in the future (today is {today} in UTC" in err
     assert f"--date {today}" in err
-    assert source.calls == []  # refused before any region was read
+    assert len(source.calls) == calls  # refused before any region was read
     inventory = config_path.parent / "runs" / "inventory.gpkg"
-    assert completed_run_dates(inventory) == set()
+    assert completed_run_dates(inventory) == {today}
+    # The next morning the scheduler runs that day: a recorded future run would have made it
+    # skip it (the old code recorded it ok, and due_run_dates then returned nothing).
     trigger = cron_trigger("0 6 * * *", "UTC")
-    now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
-    assert due_run_dates(trigger, now, completed_run_dates(inventory), 3) == [today]
+    tomorrow_7am = datetime.combine(future, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
+    assert due_run_dates(trigger, tomorrow_7am, completed_run_dates(inventory), 3) == [future]
 
 
 def test_a_run_date_before_the_source_has_data_exits_2(
