@@ -25,7 +25,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ from monitor.errors import (
     Interrupted,
     interrupt_on_signals,
 )
+from monitor.ops._args import add_config, iso_date
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -58,19 +59,6 @@ class Command:
     lazy: bool = False  # its module is imported only when the command is used (:func:`_lazy`)
 
 
-def _iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
-
-
-def _add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    parser.add_argument(
-        "--config", "-c", type=Path, required=required, help="the monitor's YAML configuration"
-    )
-
-
 def _load(args: argparse.Namespace) -> MonitorConfig:
     from monitor.config import load_config
 
@@ -81,10 +69,10 @@ def _load(args: argparse.Namespace) -> MonitorConfig:
 
 
 def _configure_run(parser: argparse.ArgumentParser) -> None:
-    _add_config(parser)
+    add_config(parser)
     parser.add_argument(
         "--date",
-        type=_iso_date,
+        type=iso_date,
         default=None,
         help="run date, YYYY-MM-DD (default: today, UTC); the post window ends the day before",
     )
@@ -135,7 +123,7 @@ def _configure_archive(parser: argparse.ArgumentParser) -> None:
     build = actions.add_parser(
         "build", help="simulate the regions' acquisitions into the archive (idempotent)"
     )
-    _add_config(build)
+    add_config(build)
 
 
 def _archive(args: argparse.Namespace) -> int:
@@ -158,10 +146,10 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         ("candidate", "put a landslide back to candidate"),
     ):
         sub = actions.add_parser(action, help=help_text)
-        _add_config(sub)
+        add_config(sub)
         sub.add_argument("id", type=int, help="landslide id (see `inventory export`)")
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
-    _add_config(export)
+    add_config(export)
     export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
+from monitor.ops._args import add_config, iso_date
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
@@ -58,15 +59,8 @@ _JSON_FIELDS = (
 )
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
-
-
 def _add_common(parser: argparse.ArgumentParser, *, locks: bool) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    add_config(parser)
     if locks:
         parser.add_argument(
             "--wait",
@@ -101,7 +95,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     show.add_argument(
         "--since",
-        type=_date,
+        type=iso_date,
         default=None,
         metavar="YYYY-MM-DD",
         help="show the alerts sent on or after this day (UTC)",

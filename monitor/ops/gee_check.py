@@ -39,6 +39,7 @@ from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
+from monitor.ops._args import iso_date
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.gee import GeeSource, gee_window, grid_transform
 
@@ -362,7 +363,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     check.add_argument(
         "--date",
-        type=date.fromisoformat,
+        type=iso_date,
         default=None,
         help="run date, YYYY-MM-DD (default: today, UTC)",
     )

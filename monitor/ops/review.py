@@ -54,6 +54,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 from shapely.geometry import mapping
 
+from monitor.ops._args import add_config, iso_date
 from monitor.ops.review_data import (
     AGE_CLASSES,
     STATUS_LABELS,
@@ -364,7 +365,7 @@ def write_review_page(
 
 
 def cli_configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    add_config(parser)
     parser.add_argument(
         "--output",
         "-o",
@@ -382,7 +383,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--as-of",
-        type=date.fromisoformat,
+        type=iso_date,
         default=None,
         metavar="YYYY-MM-DD",
         help="date ages are counted from (default: the latest run date of the inventory)",

@@ -52,6 +52,7 @@ from monitor._geopackage import connect_read_only, file_errors
 # The settings and the crontab parsing live with the configuration, which never imports ops;
 # they are re-exported here, where the scheduler's callers have always found them.
 from monitor.config.operations import ScheduleSettings, cron_trigger, default_jobstore_url
+from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.store.lock import RunLock, RunLockHeld
 
@@ -373,7 +374,7 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
 
 
 def cli_configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    add_config(parser)
     parser.add_argument(
         "--dry-run",
         action="store_true",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
+from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.store.lock import lock_holder
 
@@ -213,7 +214,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
 
 
 def cli_configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the monitor's YAML")
+    add_config(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
 
 

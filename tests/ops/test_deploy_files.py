@@ -132,4 +132,4 @@ def test_parsing_a_run_imports_no_other_command_module() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "['monitor.ops', 'monitor.ops._args']"  # the shared arguments
