@@ -34,7 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
 from gee_scripts.assembly import FLAT_BANDS, RGB_BANDS, STACK_BANDS
-from gee_scripts.retry import Backoff, call_with_retry
+from gee_scripts.retry import Backoff, Cancelled, call_with_retry
 from models.feature_stack import StackAttrs
 from models.stack_assembly import assemble_stack
 
@@ -200,9 +200,18 @@ def fetch_bands(
     ):
         futures = [pool.submit(fetch, window) for window in windows]
         try:
+            # A tile cancelled because another failed may finish first: report the failure.
+            cancelled: BaseException | None = None
             for future in as_completed(futures):
-                future.result()
-                bar.update()
+                error = future.exception()
+                if error is None:
+                    bar.update()
+                elif isinstance(error, Cancelled):
+                    cancelled = cancelled or error
+                else:
+                    raise error
+            if cancelled is not None:
+                raise cancelled
         except BaseException:
             # Tiles in flight see ``failed`` within a tenth of a second (between attempts, in a
             # backoff wait, or while waiting on an attempt), so leaving the pool's ``with``,
