@@ -28,14 +28,16 @@ from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
 from gee_scripts.terrain_flattening import sign_check_image
-from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS, RGB_CHANNELS
+from models.feature_stack import COUNT_VARIABLES, DATING_VARIABLES, MODEL_BANDS, RGB_CHANNELS
 
 __all__ = [
+    "DATING_BANDS",
     "DAY_BANDS",
     "FLAT_BANDS",
     "RGB_BANDS",
     "STACK_BANDS",
     "Availability",
+    "Compositing",
     "availability_query",
     "feature_image",
     "parse_availability",
@@ -53,9 +55,22 @@ STACK_BANDS: tuple[str, ...] = (
     *COUNT_BANDS,
 )
 DAY_BANDS: tuple[str, ...] = ("s2_day_pre", "s2_day_post")  # days since 1970-01-01, NaN if none
-FLAT_BANDS: tuple[str, ...] = (*STACK_BANDS, *DAY_BANDS)
+DATING_BANDS: tuple[str, ...] = DATING_VARIABLES  # event dating per sensor (days), NaN if unknown
+FLAT_BANDS: tuple[str, ...] = (*STACK_BANDS, *DATING_BANDS, *DAY_BANDS)
 
 Window = tuple[str, str]  # ISO dates, start inclusive, end exclusive
+
+
+@dataclass(frozen=True)
+class Compositing:
+    """How the windows become images, as plain values (``monitor.sources.base.Compositing``
+    describes the two modes): ``mode`` ``"event"`` (greenest pixel, S1 median) or
+    ``"monitoring"`` (latest clear, S1 mean of the last ``radar_scenes`` per track against the
+    baseline mean); ``enl`` the looks of one Sentinel-1 scene, for dating."""
+
+    mode: str = "event"
+    radar_scenes: int = 2
+    enl: float = 4.4
 
 
 @dataclass(frozen=True)
@@ -125,27 +140,61 @@ def _geometry_layers(scenes: ee.ImageCollection) -> ee.Image:
     return layover.addBands(shadow).addBands(lia)
 
 
+@dataclass(frozen=True)
+class _Optical:
+    """One window's composite bands, and its masked scenes (None when there is none)."""
+
+    ndvi: ee.Image
+    rgb: ee.Image
+    clear: ee.Image
+    day: ee.Image
+    masked: ee.ImageCollection | None
+
+
 def _optical(
-    geometry: ee.Geometry, window: Window, which: str, present: bool, settings: GeeSettings
-) -> tuple[ee.Image, ee.Image, ee.Image, ee.Image]:
-    """(NDVI, rgb, clear count, day) of one window; masked stand-ins when no scene."""
+    geometry: ee.Geometry,
+    window: Window,
+    which: str,
+    present: bool,
+    settings: GeeSettings,
+    latest: bool = False,
+) -> _Optical:
+    """NDVI, rgb, clear count and day of one window's greenest-pixel (or, ``latest``, latest
+    clear) composite; masked stand-ins when no scene."""
     rgb_names = [f"{which}_rgb_{c}" for c in RGB_BANDS]
     if not present:
-        return (
+        return _Optical(
             context.masked_bands([f"{which}NDVI"]),
             context.masked_bands(rgb_names),
             _zeros([f"s2_clear_{which}"]),
             context.masked_bands([f"s2_day_{which}"]),
+            None,
         )
     raw = sentinel2.s2_collection(geometry, *window, settings.assets)
     masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets)
-    composite = sentinel2.greenest_pixel(masked)
-    return (
+    composite = sentinel2.latest_clear(masked) if latest else sentinel2.greenest_pixel(masked)
+    return _Optical(
         composite.select(["NDVI"], [f"{which}NDVI"]),
         composite.select(list(RGB_BANDS), rgb_names),
         sentinel2.clear_count(masked, f"s2_clear_{which}"),
         composite.select(["day"], [f"s2_day_{which}"]),
+        masked,
     )
+
+
+def _optical_dating(pre: _Optical, post: _Optical) -> ee.Image:
+    names = ["s2_last_unchanged", "s2_first_changed"]
+    if post.masked is None:
+        if pre.masked is None:
+            return context.masked_bands(names)
+        last = sentinel2.last_clear_day(pre.masked).rename(names[0])
+        return last.addBands(context.masked_bands(names[1:]))
+    baseline_last = (
+        sentinel2.last_clear_day(pre.masked)
+        if pre.masked is not None
+        else context.masked_bands(["day"])
+    )
+    return sentinel2.change_dates(post.masked, pre.ndvi, baseline_last, "s2")
 
 
 def _radar(
@@ -158,10 +207,13 @@ def _radar(
     *,
     elevation: ee.Image,
     landcover: ee.Image,
+    compositing: Compositing,
 ) -> tuple[dict[str, ee.Image], ee.Image]:
-    """The flattened Sentinel-1 medians (``"pre"``/``"post"``, bands VV, VH in dB) and their
+    """The flattened Sentinel-1 composites (``"pre"``/``"post"``, bands VV, VH in dB: medians,
+    or in monitoring the baseline mean and the mean of the last scenes per track) and their
     observation counts (``"count_pre"``/``"count_post"``), masked stand-ins for a window
-    without scenes; and the geometry layers over the scenes of both windows."""
+    without scenes; the event dating (``"dating"``); and the geometry layers over the scenes
+    of both windows."""
     flattened: dict[str, ee.ImageCollection] = {}
     for which, window, present in (
         ("pre", pre, bool(av.s1_dates_pre)),
@@ -172,17 +224,32 @@ def _radar(
             flattened[which] = sentinel1.flattened_collection(
                 raw, elevation, settings.s1, landcover
             )
+    monitoring = compositing.mode == "monitoring"
     sar: dict[str, ee.Image] = {}
     for which in ("pre", "post"):
         names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
         if which in flattened:
-            sar[which] = sentinel1.median_db(flattened[which], which)
-            sar[f"count_{which}"] = sentinel1.observation_count(
-                flattened[which], f"s1_count_{which}"
-            )
+            used = flattened[which]
+            if monitoring and which == "post":
+                used = sentinel1.latest_per_track(used, compositing.radar_scenes)
+            reduce = sentinel1.mean_db if monitoring else sentinel1.median_db
+            sar[which] = reduce(used, which)
+            sar[f"count_{which}"] = sentinel1.observation_count(used, f"s1_count_{which}")
         else:
             sar[which] = context.masked_bands(names)
             sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
+    dating = ["s1_last_unchanged", "s1_first_changed"]
+    if "pre" in flattened and "post" in flattened:
+        sar["dating"] = sentinel1.change_dates(
+            flattened["pre"],
+            flattened["post"],
+            sar["pre"].select([0]),
+            sar["count_pre"],
+            compositing.enl,
+            "s1",
+        )
+    else:
+        sar["dating"] = context.masked_bands(dating)
     if not flattened:
         return sar, context.masked_bands(["layover", "shadow", "liaDeg"])
     collections = list(flattened.values())
@@ -199,6 +266,7 @@ def feature_image(
     settings: GeeSettings,
     availability: Availability,
     assets: ResolvedAssets,
+    compositing: Compositing | None = None,
 ) -> ee.Image:
     """The feature stack of a region as one float image with bands :data:`FLAT_BANDS`.
 
@@ -208,18 +276,24 @@ def feature_image(
     operation is ``rename(FLAT_BANDS)``.
     """
     av = availability
-    pre_ndvi, pre_rgb, clear_pre, day_pre = _optical(
-        geometry, pre, "pre", bool(av.s2_dates_pre), settings
-    )
-    post_ndvi, post_rgb, clear_post, day_post = _optical(
-        geometry, post, "post", bool(av.s2_dates_post), settings
-    )
-    d_ndvi = post_ndvi.subtract(pre_ndvi).rename("dNDVI")
+    how = compositing or Compositing()
+    latest = how.mode == "monitoring"
+    opt_pre = _optical(geometry, pre, "pre", bool(av.s2_dates_pre), settings)
+    opt_post = _optical(geometry, post, "post", bool(av.s2_dates_post), settings, latest)
+    d_ndvi = opt_post.ndvi.subtract(opt_pre.ndvi).rename("dNDVI")
 
     elevation = context.dem_image(assets.elevation)
     landcover = context.landcover(assets.landcover)
     sar, geometry_layers = _radar(
-        geometry, pre, post, orbit_pass, settings, av, elevation=elevation, landcover=landcover
+        geometry,
+        pre,
+        post,
+        orbit_pass,
+        settings,
+        av,
+        elevation=elevation,
+        landcover=landcover,
+        compositing=how,
     )
     d_sar = sar["post"].subtract(sar["pre"]).rename(["dVV", "dVH"])
 
@@ -239,16 +313,18 @@ def feature_image(
         context.canopy_height(assets.canopy_height),
         landcover,
         d_ndvi,
-        pre_ndvi,
-        post_ndvi,
-        pre_rgb,
-        post_rgb,
-        clear_pre,
-        clear_post,
+        opt_pre.ndvi,
+        opt_post.ndvi,
+        opt_pre.rgb,
+        opt_post.rgb,
+        opt_pre.clear,
+        opt_post.clear,
         sar["count_pre"],
         sar["count_post"],
-        day_pre,
-        day_post,
+        sar["dating"],
+        _optical_dating(opt_pre, opt_post),
+        opt_pre.day,
+        opt_post.day,
     ]
     image = ee.Image.cat(*[layer.toFloat() for layer in layers])
     return image.set("system:time_start", ee.Date(post[0]).millis()).rename(list(FLAT_BANDS))

@@ -33,7 +33,7 @@ import xee
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
-from gee_scripts.assembly import FLAT_BANDS, RGB_BANDS, STACK_BANDS
+from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, RGB_BANDS, STACK_BANDS
 from gee_scripts.retry import Backoff, Cancelled, call_with_retry
 from models.feature_stack import StackAttrs
 from models.stack_assembly import assemble_stack
@@ -247,7 +247,8 @@ def to_feature_stack(
 
 
 def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
-    """The inverse of :func:`to_feature_stack`: one 2-D float32 array per stack band."""
+    """The inverse of :func:`to_feature_stack`: one 2-D float32 array per stack band (and per
+    event-dating band the stack has)."""
     out: dict[str, np.ndarray] = {}
     for name in STACK_BANDS:
         for which in ("pre", "post"):
@@ -257,6 +258,9 @@ def flatten_stack(stack: xr.Dataset) -> dict[str, np.ndarray]:
                 out[name] = np.asarray(stack[f"{which}_rgb"].values[channel], dtype=np.float32)
                 break
         else:
+            out[name] = np.asarray(stack[name].values, dtype=np.float32)
+    for name in DATING_BANDS:
+        if name in stack:
             out[name] = np.asarray(stack[name].values, dtype=np.float32)
     return out
 

@@ -23,13 +23,17 @@ import ee
 
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
+from models.change_statistics import SINGLE_SCENE_Z, db_sigma
 from models.feature_stack import S1_BANDS
 
 __all__ = [
     "POLARISATIONS",
+    "change_dates",
     "edge_mask",
     "flattened_collection",
     "incidence_angle",
+    "latest_per_track",
+    "mean_db",
     "median_db",
     "observation_count",
     "prepared_scene",
@@ -39,6 +43,10 @@ __all__ = [
 
 POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definition
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
+_TRACK = "relativeOrbitNumber_start"
+_MS_PER_DAY = 86_400_000
+_NEVER = 1e9  # a day after any acquisition (days since 1970-01-01)
+_NONE = -1e9  # a day before any acquisition
 
 
 def s1_collection(
@@ -169,3 +177,64 @@ def median_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
 def observation_count(flattened: ee.ImageCollection, name: str) -> ee.Image:
     """Valid (unmasked) VV observations per pixel, 0 where there is none."""
     return flattened.select("VV").count().unmask(0).toFloat().rename(name)
+
+
+def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
+    """Per-pixel mean of VV and VH in dB (monitoring), bands ``{prefix}VV``, ``{prefix}VH``: the
+    mean of log intensities is the log-ratio statistic's estimator
+    (``models.change_statistics.log_ratio_z``)."""
+    pols = list(POLARISATIONS)
+    return flattened.select(pols).mean().rename([f"{prefix}{p}" for p in pols])
+
+
+def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
+    """The last ``k`` scenes of each relative orbit (track) of ``collection`` (monitoring's
+    post image)."""
+    tracks = collection.aggregate_array(_TRACK).distinct()
+
+    def last(track: ee.ComputedObject) -> ee.ImageCollection:
+        scenes = collection.filter(ee.Filter.eq(_TRACK, track))
+        return scenes.sort("system:time_start", False).limit(k)
+
+    return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
+
+
+def _day(image: ee.Image) -> ee.Image:
+    day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
+    return ee.Image.constant(day).toFloat().updateMask(image.select("VV").mask()).rename("day")
+
+
+def change_dates(
+    flattened_pre: ee.ImageCollection,
+    flattened_post: ee.ImageCollection,
+    baseline_vv: ee.Image,
+    baseline_count: ee.Image,
+    enl: float,
+    prefix: str,
+) -> ee.Image:
+    """Sentinel-1 event dating on VV (``models.change_statistics``): bands
+    ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown). A
+    post scene shows the change where ``|VV - baseline| > SINGLE_SCENE_Z * sigma_dB(enl) *
+    sqrt(1 + 1/m)``, ``m`` the baseline's scenes."""
+    limit = (
+        ee.Image.constant(1.0)
+        .add(ee.Image.constant(1.0).divide(baseline_count))
+        .sqrt()
+        .multiply(SINGLE_SCENE_Z * db_sigma(enl))
+    )
+
+    def changed(image: ee.Image) -> ee.Image:
+        return image.select("VV").subtract(baseline_vv).abs().gt(limit).unmask(0)
+
+    first = flattened_post.map(lambda image: _day(image).updateMask(changed(image))).min()
+    before = first.unmask(_NEVER)
+    last = flattened_post.map(
+        lambda image: _day(image).updateMask(changed(image).Not().And(_day(image).lt(before)))
+    ).max()
+    baseline_last = flattened_pre.map(_day).max()
+    lower = last.unmask(_NONE).max(baseline_last.unmask(_NONE))
+    return (
+        lower.updateMask(lower.gt(_NONE))
+        .rename(f"{prefix}_last_unchanged")
+        .addBands(first.rename(f"{prefix}_first_changed"))
+    )

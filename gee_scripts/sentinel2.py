@@ -12,12 +12,16 @@ from __future__ import annotations
 import ee
 
 from gee_scripts.settings import AssetIds, CloudMaskSettings
+from models.change_statistics import NDVI_DROP
 
 __all__ = [
     "COMPOSITE_BANDS",
     "REFLECTANCE_BANDS",
+    "change_dates",
     "clear_count",
     "greenest_pixel",
+    "last_clear_day",
+    "latest_clear",
     "masked_collection",
     "s2_collection",
 ]
@@ -26,6 +30,8 @@ __all__ = [
 REFLECTANCE_BANDS: dict[str, str] = {"B4": "red", "B3": "green", "B2": "blue", "B8": "nir"}
 COMPOSITE_BANDS: tuple[str, ...] = ("NDVI", "red", "green", "blue", "day")
 _MS_PER_DAY = 86_400_000
+_NEVER = 1e9  # a day after any acquisition (days since 1970-01-01)
+_NONE = -1e9  # a day before any acquisition
 _DN_PER_REFLECTANCE = 10_000
 
 
@@ -117,6 +123,48 @@ def greenest_pixel(masked: ee.ImageCollection) -> ee.Image:
     """Greenest-pixel composite: per pixel, the clear observation of maximum NDVI
     (``qualityMosaic('NDVI')``); bands :data:`COMPOSITE_BANDS`."""
     return masked.qualityMosaic("NDVI").select(list(COMPOSITE_BANDS))
+
+
+def latest_clear(masked: ee.ImageCollection) -> ee.Image:
+    """Latest-clear composite (monitoring): per pixel, the most recent clear observation
+    (``qualityMosaic('day')``); bands :data:`COMPOSITE_BANDS`. A scar shows in it at the first
+    clear look after it."""
+    return masked.qualityMosaic("day").select(list(COMPOSITE_BANDS))
+
+
+def last_clear_day(masked: ee.ImageCollection) -> ee.Image:
+    """Per pixel, the day of the last clear observation (masked where none)."""
+    return masked.select("day").max()
+
+
+def change_dates(
+    masked_post: ee.ImageCollection,
+    baseline_ndvi: ee.Image,
+    baseline_last_day: ee.Image,
+    prefix: str,
+) -> ee.Image:
+    """Sentinel-2 event dating (``models.change_statistics``): bands ``{prefix}_last_unchanged``
+    and ``{prefix}_first_changed`` (days; masked where unknown). A clear observation shows the
+    change where its NDVI lies ``NDVI_DROP`` below the baseline's; the lower bound is the last
+    clear observation before the first that does (of the window, or else of the baseline)."""
+    limit = baseline_ndvi.subtract(NDVI_DROP)
+
+    def changed(image: ee.Image) -> ee.Image:
+        return image.select("NDVI").lt(limit).unmask(0)
+
+    first = masked_post.map(lambda image: image.select("day").updateMask(changed(image))).min()
+    before = first.unmask(_NEVER)
+    last = masked_post.map(
+        lambda image: image.select("day").updateMask(
+            changed(image).Not().And(image.select("day").lt(before))
+        )
+    ).max()
+    lower = last.unmask(_NONE).max(baseline_last_day.unmask(_NONE))
+    return (
+        lower.updateMask(lower.gt(_NONE))
+        .rename(f"{prefix}_last_unchanged")
+        .addBands(first.rename(f"{prefix}_first_changed"))
+    )
 
 
 def clear_count(masked: ee.ImageCollection, name: str) -> ee.Image:

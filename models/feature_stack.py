@@ -29,6 +29,7 @@ import xarray as xr
 __all__ = [
     "AUX_VARIABLES",
     "COUNT_VARIABLES",
+    "DATING_VARIABLES",
     "MODEL_BANDS",
     "PIXEL_SIZE_M",
     "RGB_CHANNELS",
@@ -93,6 +94,15 @@ AUX_VARIABLES: tuple[str, ...] = (
     "postNDVI",
     "pre_rgb",  # dims (rgb, y, x), reflectance 0..1, for quicklooks
     "post_rgb",
+)
+# Event dating per pixel and sensor (days since 1970-01-01, float32, NaN where unknown): the last
+# observation that does not show the change (the last one at all where none does) and the first
+# that does. Optional: a stack read from a GeoTIFF in the Ganerød et al. layout has none.
+DATING_VARIABLES: tuple[str, ...] = (
+    "s1_last_unchanged",
+    "s1_first_changed",
+    "s2_last_unchanged",
+    "s2_first_changed",
 )
 # Valid observations per pixel in each window (0 where none; never NaN).
 COUNT_VARIABLES: tuple[str, ...] = (

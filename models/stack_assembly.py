@@ -24,6 +24,7 @@ from affine import Affine
 
 from models.feature_stack import (
     COUNT_VARIABLES,
+    DATING_VARIABLES,
     MODEL_BANDS,
     RGB_CHANNELS,
     StackAttrs,
@@ -66,7 +67,9 @@ def assemble_stack(
     ``layers`` maps every model band and ``preNDVI``/``postNDVI`` to a ``(height, width)``
     array; ``rgb`` maps ``"pre"`` and ``"post"`` to the ``(3, height, width)`` true-colour
     composite (:data:`~models.feature_stack.RGB_CHANNELS` order); ``counts`` maps each count
-    variable to its per-pixel observations. Other keys are ignored."""
+    variable to its per-pixel observations. The event-dating variables
+    (:data:`~models.feature_stack.DATING_VARIABLES`) are taken from ``layers`` where present.
+    Other keys are ignored."""
     missing = [n for n in (*MODEL_BANDS, *NDVI_VARIABLES) if n not in layers]
     missing += [f"{w}_rgb" for w in ("pre", "post") if w not in rgb]
     missing += [n for n in COUNT_VARIABLES if n not in counts]
@@ -76,6 +79,9 @@ def assemble_stack(
     data: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
     for name in (*MODEL_BANDS, *NDVI_VARIABLES):
         data[name] = (("y", "x"), np.asarray(layers[name], dtype=np.float32))
+    for name in DATING_VARIABLES:
+        if name in layers:
+            data[name] = (("y", "x"), np.asarray(layers[name], dtype=np.float32))
     for which, name in zip(("pre", "post"), RGB_VARIABLES, strict=True):
         data[name] = (("rgb", "y", "x"), np.asarray(rgb[which]).astype(np.float32))
     for name in COUNT_VARIABLES:

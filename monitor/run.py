@@ -93,7 +93,7 @@ def detect_region(
     result.pre_window, result.post_window = str(pre), str(post)
     source = source if source is not None else open_source(config.source)
     try:
-        stack = source.features(region.area, pre, post)
+        stack = source.features(region.area, pre, post, region.windows.compositing())
     except DataUnavailable as exc:
         result.status, result.message = "no-data", str(exc)
         return result

@@ -25,7 +25,9 @@ from monitor.pipeline.vectorise import VectoriseRules
 from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
+    EVENT,
     AreaOfInterest,
+    Compositing,
     InvalidArea,
     OrbitPass,
     Window,
@@ -53,16 +55,31 @@ _REGION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 class MonitoringWindows(StrictModel):
     """Sliding windows for the daily run: the post window is the ``post_days`` before the run
     date (the run date itself excluded: its acquisitions may not all be processed yet), the pre
-    window the ``pre_days`` before that."""
+    window (the baseline) the ``pre_days`` before that, so a scar of the post window never leaks
+    into its own baseline.
+
+    ``composite: latest`` (the default) compares the most recent clear Sentinel-2 observation
+    of each pixel and the mean of the last ``radar_scenes`` Sentinel-1 scenes of each track with
+    the baseline, so a new scar shows at the first clear look after it. ``composite: greenest``
+    keeps the paper's greenest-pixel and median composites of both windows, which hide a fresh
+    scar until the post window starts after the event (docs/operations.md, "Time to alert")."""
 
     mode: Literal["monitoring"] = "monitoring"
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
+    composite: Literal["latest", "greenest"] = "latest"
+    radar_scenes: int = Field(2, ge=1, le=30)
 
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
         post = Window(run_date - timedelta(days=self.post_days), run_date)
         pre = Window(post.start - timedelta(days=self.pre_days), post.start)
         return pre, post
+
+    def compositing(self) -> Compositing:
+        """How the source composites these windows."""
+        if self.composite == "greenest":
+            return EVENT
+        return Compositing("monitoring", radar_scenes=self.radar_scenes)
 
 
 class EventWindows(StrictModel):
@@ -85,6 +102,10 @@ class EventWindows(StrictModel):
                 f"{run_date} (it starts {post_start})"
             )
         return pre, Window(post_start, post_end)
+
+    def compositing(self) -> Compositing:
+        """Greenest pixel and median of each window (Ganerød et al.)."""
+        return EVENT
 
 
 Windows = Annotated[MonitoringWindows | EventWindows, Field(discriminator="mode")]

@@ -36,6 +36,7 @@ from monitor.grid import Grid, region_grid
 from monitor.sources.archive_composite import (
     TRUE_COLOUR,
     RadarOptions,
+    S2Composite,
     read_static,
     s1_composites,
     s2_composite,
@@ -49,7 +50,9 @@ from monitor.sources.archive_writer import (
     region_dir,
 )
 from monitor.sources.base import (
+    EVENT,
     AreaOfInterest,
+    Compositing,
     DataUnavailable,
     Window,
     data_status,
@@ -231,18 +234,26 @@ class ArchiveSource:
             )
         return slice(row0, row0 + grid.height), slice(col0, col0 + grid.width)
 
-    def features(self, area: AreaOfInterest, pre: Window, post: Window) -> xr.Dataset:
+    def features(
+        self,
+        area: AreaOfInterest,
+        pre: Window,
+        post: Window,
+        compositing: Compositing = EVENT,
+    ) -> xr.Dataset:
         """The feature stack of ``area`` for the ``pre`` and ``post`` windows (see
-        :mod:`models.feature_stack`), validated. Raises :class:`DataUnavailable` only when
-        neither sensor has any acquisition in either window."""
+        :mod:`models.feature_stack`) composited as ``compositing`` says, validated. Raises
+        :class:`DataUnavailable` only when neither sensor has any acquisition in either
+        window."""
         region = self._region(area.name)
         grid = region_grid(area.geometry)
         ys, xs = self._window_slices(region, grid)
         scenes = self._scenes(area, pre, post)
         static = read_static(region.root, ys, xs, grid.res)
+        post_how: S2Composite = "latest" if compositing.mode == "monitoring" else "greenest"
         optical = {
-            label: s2_composite(region.root, rows, ys, xs, self.cloud_mask)
-            for label, rows in (("pre", scenes.s2_pre), ("post", scenes.s2_post))
+            "pre": s2_composite(region.root, scenes.s2_pre, ys, xs, self.cloud_mask),
+            "post": s2_composite(region.root, scenes.s2_post, ys, xs, self.cloud_mask, post_how),
         }
         radar = s1_composites(
             region.root,
@@ -253,6 +264,7 @@ class ArchiveSource:
             options=RadarOptions(
                 self.terrain_model, self.layover_shadow_buffer_m, self.incidence_range_deg
             ),
+            compositing=compositing,
         )
         layers = stack_layers(static, optical, radar)
         counts = {
@@ -272,6 +284,7 @@ class ArchiveSource:
             problems=problems,
             extra={
                 "terrain_model": str(self.terrain_model),
+                "compositing": compositing.describe(),
                 "archive_origin": region.meta.get("origin", "unknown"),
             },
         )

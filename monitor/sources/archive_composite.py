@@ -19,14 +19,21 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from models.change_statistics import NDVI_DROP, SINGLE_SCENE_Z, db_sigma
 from models.worldcover import VEGETATED, WATER
 from monitor.sources.archive_writer import S1_NODATA
+from monitor.sources.base import Compositing
 from monitor.sources.composite import (
+    ChangeDates,
     CloudMaskParams,
     GreenestComposite,
+    change_dates,
     cloud_shadow_mask,
     greenest_pixel,
+    latest_clear,
+    nan_mean,
     nan_median,
+    ndvi,
 )
 from monitor.sources.terrain_flattening import (
     TerrainModel,
@@ -41,7 +48,10 @@ __all__ = [
     "Optical",
     "Radar",
     "RadarOptions",
+    "S2Composite",
     "Static",
+    "optical_dating",
+    "radar_dating",
     "read_static",
     "s1_composites",
     "s2_composite",
@@ -95,29 +105,60 @@ def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
     )
 
 
+def _days(dates: pd.Series | np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of ``datetime.date`` values (float64)."""
+    values = pd.to_datetime(pd.Series(np.asarray(dates))).to_numpy("datetime64[D]")
+    return values.astype(np.int64).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class Optical:
-    """The greenest-pixel composite of one window and the dates of the scenes it used."""
+    """The composite of one window, the dates of the scenes it used, and per observation
+    (time first, chronological) the NDVI, whether it was clear and its day, for dating."""
 
     reflectance: np.ndarray
     ndvi: np.ndarray
     clear_count: np.ndarray
     chosen: np.ndarray
     dates: tuple[str, ...]
+    obs_ndvi: np.ndarray
+    obs_clear: np.ndarray
+    obs_days: np.ndarray
 
-    @classmethod
-    def of(cls, comp: GreenestComposite, dates: tuple[str, ...]) -> Optical:
-        return cls(comp.reflectance, comp.ndvi, comp.clear_count, comp.chosen, dates)
+    def last_clear_day(self) -> np.ndarray:
+        """Per pixel, the day of the last clear observation (NaN where none)."""
+        d = self.obs_days.reshape(-1, 1, 1)
+        last = np.where(self.obs_clear, d, -np.inf).max(axis=0, initial=-np.inf)
+        return np.where(np.isfinite(last), last, np.nan)
+
+
+S2Composite = Literal["greenest", "latest"]
 
 
 def s2_composite(
-    root: zarr.Group, rows: pd.DataFrame, ys: slice, xs: slice, params: CloudMaskParams
+    root: zarr.Group,
+    rows: pd.DataFrame,
+    ys: slice,
+    xs: slice,
+    params: CloudMaskParams,
+    how: S2Composite = "greenest",
 ) -> Optical:
-    """The Sentinel-2 composite of the catalog ``rows`` (one window) over ``ys``, ``xs``."""
+    """The Sentinel-2 composite of the catalog ``rows`` (one window, chronological) over ``ys``,
+    ``xs``: the greenest pixel, or the latest clear observation (monitoring)."""
     h, w = ys.stop - ys.start, xs.stop - xs.start
     if not len(rows):
         empty = greenest_pixel(np.zeros((0, 6, h, w), np.uint16), np.zeros((0, h, w), bool))
-        return Optical.of(empty, ())
+        none = np.zeros((0, h, w), bool)
+        return Optical(
+            empty.reflectance,
+            empty.ndvi,
+            empty.clear_count,
+            empty.chosen,
+            (),
+            none.astype(np.float32),
+            none,
+            np.zeros(0),
+        )
     idx = rows["index"].to_numpy()
     lo, hi = int(idx.min()), int(idx.max()) + 1
     # Read a margin around the window so that clouds outside it still cast their shadows
@@ -138,10 +179,25 @@ def s2_composite(
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]
     masked = masked[(..., *inner)]
-    comp = greenest_pixel(refl, masked)
+    days = _days(rows["date"].to_numpy())
+    comp: GreenestComposite = (
+        greenest_pixel(refl, masked) if how == "greenest" else latest_clear(refl, masked, days)
+    )
     used = np.unique(comp.chosen[comp.chosen >= 0])
     dates = tuple(d.isoformat() for d in rows["date"].to_numpy()[used])
-    return Optical.of(comp, dates)
+    vi = ndvi(refl)
+    clear = ~masked & np.isfinite(vi)
+    return Optical(
+        comp.reflectance, comp.ndvi, comp.clear_count, comp.chosen, dates, vi, clear, days
+    )
+
+
+def optical_dating(pre: Optical, post: Optical) -> ChangeDates:
+    """Sentinel-2 event dating: a clear post-window observation shows the change where its NDVI
+    lies :data:`~models.change_statistics.NDVI_DROP` below the baseline's (pre composite)."""
+    with np.errstate(invalid="ignore"):
+        changed = post.obs_ndvi < (pre.ndvi - NDVI_DROP)[None]
+    return change_dates(post.obs_days, changed, post.obs_clear, pre.last_clear_day())
 
 
 @dataclass(frozen=True)
@@ -158,7 +214,8 @@ class RadarOptions:
 
 class Radar:
     """Sentinel-1 composites of both windows (``vv``, ``vh``, ``count``, ``dates`` by ``"pre"``
-    and ``"post"``) and the geometry layers; NaN and 0 observations where nothing was seen."""
+    and ``"post"``), the geometry layers and the event dating (VV); NaN and 0 observations where
+    nothing was seen."""
 
     def __init__(self, h: int, w: int) -> None:
         nan: np.ndarray = np.full((h, w), np.nan, np.float32)
@@ -169,6 +226,7 @@ class Radar:
         }
         self.dates: dict[str, tuple[str, ...]] = {"pre": (), "post": ()}
         self.lia, self.layover, self.shadow = nan, nan, nan
+        self.dating = ChangeDates(nan, nan)
 
     def add_geometry(self, geometry: list[TrackGeometry]) -> None:
         """``layover``/``shadow`` where every track is masked and one of them had it there;
@@ -213,6 +271,48 @@ def _track_corrections(
     return geometry, correction
 
 
+def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:
+    """Positions (in ``rows``) of the last ``k`` scenes of each track, in ``rows`` order."""
+    ranked = rows.reset_index(drop=True)
+    ranked = ranked.assign(_pos=np.arange(len(ranked)))
+    last = ranked.sort_values(["date", "index"]).groupby("track").tail(k)
+    return np.sort(last["_pos"].to_numpy())
+
+
+def _read_db(
+    root: zarr.Group, rows: pd.DataFrame, static: Static, correction: Mapping[int, np.ndarray]
+) -> np.ndarray:
+    """Flattened sigma0 (dB, ``(T, 2, H, W)``, NaN where no data) of the catalog ``rows``."""
+    idx = rows["index"].to_numpy()
+    raw = np.asarray(
+        _array(root, "s1/sigma0").get_orthogonal_selection((idx, slice(None), static.ys, static.xs))
+    )
+    db = raw.astype(np.float32) * 0.01
+    db[raw == S1_NODATA] = np.nan
+    for i, t in enumerate(rows["track"].astype(int).to_numpy()):
+        db[i] += correction[t][None]
+    return db
+
+
+def radar_dating(
+    post_vv_db: np.ndarray,
+    post_days: np.ndarray,
+    pre_vv: np.ndarray,
+    pre_count: np.ndarray,
+    pre_last_day: np.ndarray,
+    enl: float,
+) -> ChangeDates:
+    """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
+    the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
+    deviations of one scene against a mean of ``pre_count`` (see
+    :func:`~models.change_statistics.log_ratio_z`)."""
+    m = np.asarray(pre_count, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        limit = SINGLE_SCENE_Z * db_sigma(enl) * np.sqrt(1.0 + 1.0 / m)
+        changed = np.abs(post_vv_db - pre_vv[None]) > limit[None]
+    return change_dates(post_days, changed, np.isfinite(post_vv_db), pre_last_day)
+
+
 def s1_composites(
     root: zarr.Group,
     windows: Mapping[str, pd.DataFrame],
@@ -221,33 +321,50 @@ def s1_composites(
     look_azimuth: Mapping[int, float],
     res: float,
     options: RadarOptions,
+    compositing: Compositing | None = None,
 ) -> Radar:
     """The Sentinel-1 composites of the catalog rows of each window (``"pre"``, ``"post"``),
-    flattened per track (``look_azimuth`` by track index)."""
+    flattened per track (``look_azimuth`` by track index): the median in dB of each window
+    (event compositing), or the mean in dB of the baseline and of the last
+    ``compositing.radar_scenes`` scenes of each track of the post window (monitoring)."""
+    how = compositing or Compositing()
     h, w = static.slope.shape
     tracks = sorted(
         {int(t) for rows in windows.values() for t in rows["track"].dropna().astype(int)}
     )
     geometry, correction = _track_corrections(root, tracks, static, look_azimuth, res, options)
     radar = Radar(h, w)
+    scenes: dict[str, np.ndarray] = {}
     for label, rows in windows.items():
         if not len(rows):
             continue
-        idx = rows["index"].to_numpy()
-        raw = np.asarray(
-            _array(root, "s1/sigma0").get_orthogonal_selection(
-                (idx, slice(None), static.ys, static.xs)
-            )
-        )
-        db = raw.astype(np.float32) * 0.01
-        db[raw == S1_NODATA] = np.nan
-        for i, t in enumerate(rows["track"].astype(int).to_numpy()):
-            db[i] += correction[t][None]
-        radar.vv[label], radar.count[label] = nan_median(db[:, 0])
-        radar.vh[label], _ = nan_median(db[:, 1])
+        db = _read_db(root, rows, static, correction)
+        scenes[label] = db
+        if how.mode == "monitoring":
+            if label == "post":
+                db = db[_latest_per_track(rows, how.radar_scenes)]
+            radar.vv[label], radar.count[label] = nan_mean(db[:, 0])
+            radar.vh[label], _ = nan_mean(db[:, 1])
+        else:
+            radar.vv[label], radar.count[label] = nan_median(db[:, 0])
+            radar.vh[label], _ = nan_median(db[:, 1])
+        # the window's scenes (as Earth Engine's availability answer lists them)
         radar.dates[label] = tuple(d.isoformat() for d in rows["date"])
     if tracks:
         radar.add_geometry([geometry[t] for t in tracks])
+    if "post" in scenes and "pre" in scenes:
+        pre_rows = windows["pre"]
+        pre_days = _days(pre_rows["date"].to_numpy()).reshape(-1, 1, 1)
+        pre_valid = np.isfinite(scenes["pre"][:, 0])
+        last = np.where(pre_valid, pre_days, -np.inf).max(axis=0, initial=-np.inf)
+        radar.dating = radar_dating(
+            scenes["post"][:, 0],
+            _days(windows["post"]["date"].to_numpy()),
+            radar.vv["pre"],
+            radar.count["pre"],
+            np.where(np.isfinite(last), last, np.nan),
+            how.enl,
+        )
     return radar
 
 
@@ -273,4 +390,15 @@ def stack_layers(
         "dNDVI": optical["post"].ndvi - optical["pre"].ndvi,
         "preNDVI": optical["pre"].ndvi,
         "postNDVI": optical["post"].ndvi,
+        "s1_last_unchanged": radar.dating.last_unchanged,
+        "s1_first_changed": radar.dating.first_changed,
+        **_optical_dating_layers(optical),
+    }
+
+
+def _optical_dating_layers(optical: Mapping[str, Optical]) -> dict[str, np.ndarray]:
+    dating = optical_dating(optical["pre"], optical["post"])
+    return {
+        "s2_last_unchanged": dating.last_unchanged,
+        "s2_first_changed": dating.first_changed,
     }

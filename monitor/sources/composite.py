@@ -4,10 +4,15 @@
   threshold; cloud-shadow mask as in the Earth Engine s2cloudless tutorial (dark NIR pixels that
   are not water, inside the cloud mask projected away from the sun over ``shadow_distance_m``);
   both buffered; NDVI per acquisition; greenest-pixel composite (per-pixel quality mosaic on the
-  maximum NDVI among clear observations, every band taken from that observation).
+  maximum NDVI among clear observations, every band taken from that observation). For daily
+  monitoring, the latest-clear composite: the quality mosaic on the acquisition date, so a scar
+  shows at the first clear look after it (:func:`latest_clear`).
 - Sentinel-1: angular-based radiometric terrain flattening per scene (Vollrath et al. 2020,
   :mod:`monitor.sources.terrain_flattening`), layover and shadow masked, then the per-pixel median
-  in dB over the window.
+  in dB over the window; for monitoring, the mean in dB of the scenes used (the statistic that
+  compares it with the baseline is ``models.change_statistics.log_ratio_z``).
+- Event dating per pixel (:func:`change_dates`): the last observation that does not show the
+  change and the first that does.
 
 All functions take whole arrays with time first and are vectorised; NaN marks "no valid data".
 """
@@ -20,10 +25,14 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
+    "ChangeDates",
     "CloudMaskParams",
     "GreenestComposite",
+    "change_dates",
     "cloud_shadow_mask",
     "greenest_pixel",
+    "latest_clear",
+    "nan_mean",
     "nan_median",
     "ndvi",
 ]
@@ -117,9 +126,11 @@ class GreenestComposite:
     chosen: np.ndarray  # int32 (H, W) index of the chosen observation, -1 where none
 
 
-def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
-    """Quality mosaic on the maximum NDVI (``ee.ImageCollection.qualityMosaic('NDVI')``) over the
-    observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow)."""
+def _quality_mosaic(
+    reflectance: np.ndarray, unusable: np.ndarray, score: np.ndarray
+) -> GreenestComposite:
+    """Per pixel, every band of the usable observation with the highest ``score`` (``(T, H, W)``;
+    ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does."""
     t, _, h, w = reflectance.shape
     if t == 0:
         nan = np.full((h, w), np.nan, np.float32)
@@ -131,8 +142,8 @@ def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestCom
         )
     vi = ndvi(reflectance)
     usable = ~unusable & np.isfinite(vi)
-    score = np.where(usable, vi, -np.inf)
-    chosen = np.argmax(score, axis=0).astype(np.int32)
+    ranked = np.where(usable, score, -np.inf)
+    chosen = np.argmax(ranked, axis=0).astype(np.int32)
     count = usable.sum(axis=0, dtype=np.int32)
     none = count == 0
     picked = np.take_along_axis(reflectance, chosen[None, None], axis=0)[0].astype(np.float32)
@@ -142,6 +153,24 @@ def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestCom
     best[none] = np.nan
     chosen[none] = -1
     return GreenestComposite(reflectance=picked, ndvi=best, clear_count=count, chosen=chosen)
+
+
+def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
+    """Quality mosaic on the maximum NDVI (``ee.ImageCollection.qualityMosaic('NDVI')``) over the
+    observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow)."""
+    return _quality_mosaic(reflectance, unusable, ndvi(reflectance))
+
+
+def latest_clear(
+    reflectance: np.ndarray, unusable: np.ndarray, days: np.ndarray
+) -> GreenestComposite:
+    """The most recent usable observation per pixel: the quality mosaic on the acquisition day
+    (``days``, ``(T,)`` days since 1970-01-01; ``qualityMosaic('day')`` in Earth Engine). A scar
+    shows in it at the first clear look after it, where a greenest-pixel composite keeps the
+    vegetation of the days before the event until its window starts after the event."""
+    t = reflectance.shape[0]
+    score = np.broadcast_to(np.asarray(days, np.float64).reshape(t, 1, 1), unusable.shape)
+    return _quality_mosaic(reflectance, unusable, score)
 
 
 def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,3 +189,45 @@ def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     median = (0.5 * (a + b)).astype(np.float32)
     median[count == 0] = np.nan
     return median, count
+
+
+def nan_mean(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel mean over axis 0 ignoring NaN, and the count of valid values (int32); NaN
+    where no value is valid."""
+    valid = np.isfinite(stack)
+    count = valid.sum(axis=0, dtype=np.int32)
+    total = np.where(valid, stack, 0.0).sum(axis=0, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (total / count).astype(np.float32)
+    mean[count == 0] = np.nan
+    return mean, count
+
+
+@dataclass(frozen=True)
+class ChangeDates:
+    """Per pixel, days since 1970-01-01 (float32, NaN unknown): the last observation that does
+    not show the change (or the last one at all where none does) and the first one that does."""
+
+    last_unchanged: np.ndarray
+    first_changed: np.ndarray
+
+
+def change_dates(
+    days: np.ndarray, changed: np.ndarray, valid: np.ndarray, baseline_last: np.ndarray
+) -> ChangeDates:
+    """The event bracket per pixel from the window's observations (``days`` ``(T,)``,
+    ``changed``/``valid`` ``(T, H, W)``): the first valid observation that shows the change, and
+    the last valid one before it that does not; ``baseline_last`` (days, NaN where none) is the
+    last valid observation of the baseline, the lower bound where no observation of the window
+    precedes the change."""
+    t = len(days)
+    d = np.asarray(days, np.float64).reshape(t, 1, 1)
+    hit = valid & changed
+    first = np.where(hit, d, np.inf).min(axis=0, initial=np.inf)
+    before = valid & ~changed & (d < first[None])
+    last = np.where(before, d, -np.inf).max(axis=0, initial=-np.inf)
+    last = np.fmax(last, np.nan_to_num(np.asarray(baseline_last, np.float64), nan=-np.inf))
+    return ChangeDates(
+        last_unchanged=np.where(np.isfinite(last), last, np.nan).astype(np.float32),
+        first_changed=np.where(np.isfinite(first), first, np.nan).astype(np.float32),
+    )

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 from shapely.geometry import mapping
 
-from gee_scripts import fetch
+from gee_scripts import assembly, fetch
 from gee_scripts.assembly import (
     Availability,
     availability_query,
@@ -39,7 +39,9 @@ from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import (
+    EVENT,
     AreaOfInterest,
+    Compositing,
     DataUnavailable,
     Window,
     data_status,
@@ -105,8 +107,15 @@ class GeeSource:
             ee_initialize(self.settings)
 
     # -- the Source protocol ------------------------------------------------------------------
-    def features(self, area: AreaOfInterest, pre: Window, post: Window) -> xr.Dataset:
-        """The feature stack of ``area`` for the ``pre``/``post`` windows (see the module)."""
+    def features(
+        self,
+        area: AreaOfInterest,
+        pre: Window,
+        post: Window,
+        compositing: Compositing = EVENT,
+    ) -> xr.Dataset:
+        """The feature stack of ``area`` for the ``pre``/``post`` windows (see the module),
+        composited as ``compositing`` says."""
         request = self._request(area, pre, post)
         if request.grid.area_km2 > self.settings.max_interactive_km2:
             raise RegionTooLarge(
@@ -120,7 +129,7 @@ class GeeSource:
                 f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
                 f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
             )
-        image = self._image(request, availability)
+        image = self._image(request, availability, compositing)
         transform = grid_transform(request.grid)
         bands = fetch.fetch_bands(
             image,
@@ -155,7 +164,10 @@ class GeeSource:
             s2_dates=(_days_used(bands["s2_day_pre"]), _days_used(bands["s2_day_post"])),
             s1_dates=(availability.s1_dates_pre, availability.s1_dates_post),
             problems=problems,
-            extra={"terrain_model": self.settings.s1.terrain_model},
+            extra={
+                "terrain_model": self.settings.s1.terrain_model,
+                "compositing": compositing.describe(),
+            },
         )
         stack = fetch.to_feature_stack(
             bands,
@@ -190,11 +202,24 @@ class GeeSource:
             )
         return parse_availability(info)
 
-    def feature_image(self, area: AreaOfInterest, pre: Window, post: Window) -> ee.Image:
+    def feature_image(
+        self,
+        area: AreaOfInterest,
+        pre: Window,
+        post: Window,
+        compositing: Compositing = EVENT,
+    ) -> ee.Image:
         """The assembled ``ee.Image`` (bands ``gee_scripts.assembly.FLAT_BANDS``)."""
-        return self._image(self._request(area, pre, post), self.availability(area, pre, post))
+        request = self._request(area, pre, post)
+        return self._image(request, self.availability(area, pre, post), compositing)
 
-    def export(self, area: AreaOfInterest, pre: Window, post: Window) -> ee.batch.Task:
+    def export(
+        self,
+        area: AreaOfInterest,
+        pre: Window,
+        post: Window,
+        compositing: Compositing = EVENT,
+    ) -> ee.batch.Task:
         """Start a batch export of the region's feature image on its grid (GeoTIFF, one band
         per :data:`gee_scripts.assembly.FLAT_BANDS`) to Cloud Storage or Drive, as
         ``source.export`` says; returns the started ``ee.batch.Task``."""
@@ -205,7 +230,7 @@ class GeeSource:
                 f"region {area.name}: no Sentinel-1 or Sentinel-2 scene in {pre} or {post}"
             )
         return export_image(
-            self._image(request, availability),
+            self._image(request, availability, compositing),
             description=f"{area.name}_{request.post[0]}",
             crs=request.grid.crs,
             transform=grid_transform(request.grid),
@@ -231,7 +256,12 @@ class GeeSource:
         """The region's polygon as a planar EPSG:4326 ``ee.Geometry`` (the scene search)."""
         return ee.Geometry(mapping(area.geometry), opt_proj="EPSG:4326", opt_geodesic=False)
 
-    def _image(self, request: _Request, availability: Availability) -> ee.Image:
+    def _image(
+        self,
+        request: _Request,
+        availability: Availability,
+        compositing: Compositing = EVENT,
+    ) -> ee.Image:
         return feature_image(
             self.geometry_of(request.area),
             request.pre,
@@ -240,6 +270,9 @@ class GeeSource:
             settings=self.settings,
             availability=availability,
             assets=request.assets,
+            compositing=assembly.Compositing(
+                compositing.mode, compositing.radar_scenes, compositing.enl
+            ),
         )
 
     @staticmethod

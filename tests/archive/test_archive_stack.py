@@ -12,7 +12,13 @@ import zarr
 from archive_fixtures import POST, PRE, REGIONS, small_area
 from rasterio import features
 
-from models.feature_stack import MODEL_BANDS, FeatureStackError, StackAttrs, validate
+from models.feature_stack import (
+    DATING_VARIABLES,
+    MODEL_BANDS,
+    FeatureStackError,
+    StackAttrs,
+    validate,
+)
 from models.stack_assembly import assemble_stack
 from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveError, ArchiveSource
@@ -58,6 +64,7 @@ def test_the_assembler_validates_what_it_builds(stacks: dict) -> None:
     area = REGIONS[0][0]
     stack = stacks[area.name]
     layers = {n: stack[n].values for n in (*MODEL_BANDS, "preNDVI", "postNDVI")}
+    layers |= {n: stack[n].values for n in DATING_VARIABLES}
     rgb = {w: stack[f"{w}_rgb"].values for w in ("pre", "post")}
     counts = {n: stack[n].values for n in ("s2_clear_pre", "s2_clear_post")}
     counts |= {n: stack[n].values for n in ("s1_count_pre", "s1_count_post")}

@@ -11,7 +11,7 @@ from gee_scripts.fetch import flatten_stack
 from gee_scripts.offline import ArrayServer
 from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.base import AreaOfInterest, Window
+from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
 
 def _dates(archive: ArchiveSource, area: AreaOfInterest, window: Window, sensor: str) -> list[str]:
@@ -33,10 +33,15 @@ def day_band(stack: xr.Dataset, which: str) -> np.ndarray:
 
 
 def archive_server(
-    archive: ArchiveSource, area: AreaOfInterest, pre: Window, post: Window
+    archive: ArchiveSource,
+    area: AreaOfInterest,
+    pre: Window,
+    post: Window,
+    compositing: Compositing = EVENT,
 ) -> tuple[xr.Dataset, ArrayServer]:
-    """The archive's stack for ``area`` and the windows, and a server that serves it."""
-    truth = archive.features(area, pre, post)
+    """The archive's stack for ``area``, the windows and ``compositing``, and a server that
+    serves it."""
+    truth = archive.features(area, pre, post, compositing)
     grid = region_grid(area.geometry)
     bands = flatten_stack(truth)
     bands |= {f"s2_day_{w}": day_band(truth, w) for w in ("pre", "post")}

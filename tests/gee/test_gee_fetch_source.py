@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box, shape
 
 from gee_scripts import fetch
-from gee_scripts.assembly import FLAT_BANDS, STACK_BANDS
+from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, STACK_BANDS
 from gee_scripts.offline import ArrayServer
 from gee_scripts.retry import Backoff, EarthEngineError
 from gee_scripts.settings import GeeSettings, RetrySettings
@@ -63,7 +63,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     transform = tuple(grid.transform)[:6]
     server = ArrayServer(bands, crs=grid.crs, transform=transform)
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
-    assert len(FLAT_BANDS) == 29
+    assert len(FLAT_BANDS) == 33  # 27 stack bands, 4 event-dating bands, 2 acquisition days
     with server.installed():
         out = fetch.fetch_bands(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False
@@ -79,7 +79,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
 
 
 def test_fetch_refuses_a_request_over_the_byte_limit() -> None:
-    with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 576"):
+    with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 544"):
         fetch.open_flat(
             ee.Image(0),
             crs="EPSG:32632",
@@ -131,8 +131,9 @@ def test_feature_stack_layout_on_the_region_grid() -> None:
     assert stack["s1_count_post"].values[0, 0] == 0
     assert stack["s1_count_post"].dtype == np.int16
     flat = fetch.flatten_stack(stack)
-    assert list(flat) == list(STACK_BANDS)
+    assert list(flat) == [*STACK_BANDS, *DATING_BANDS]
     np.testing.assert_array_equal(flat["pre_rgb_green"], bands["pre_rgb_green"])
+    np.testing.assert_array_equal(flat["s2_first_changed"], bands["s2_first_changed"])
 
 
 def test_source_features_end_to_end() -> None:

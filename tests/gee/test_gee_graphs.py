@@ -19,7 +19,7 @@ from gee_scripts.assembly import (
 from gee_scripts.coverage import resolve_assets
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, DemSettings, GeeSettings, S1Settings
-from models.feature_stack import COUNT_VARIABLES, MODEL_BANDS
+from models.feature_stack import COUNT_VARIABLES, DATING_VARIABLES, MODEL_BANDS
 
 RING = [[9.90, 46.21], [9.96, 46.21], [9.96, 46.25], [9.90, 46.25], [9.90, 46.21]]
 BOUNDS = (9.90, 46.21, 9.96, 46.25)
@@ -245,7 +245,7 @@ def test_feature_image_band_names_and_order() -> None:
     assert tree["args"]["names"] == list(FLAT_BANDS)
     assert FLAT_BANDS[:15] == MODEL_BANDS
     assert STACK_BANDS[-4:] == COUNT_VARIABLES
-    assert (*STACK_BANDS, "s2_day_pre", "s2_day_post") == FLAT_BANDS
+    assert (*STACK_BANDS, *DATING_VARIABLES, "s2_day_pre", "s2_day_post") == FLAT_BANDS
     assert _date_windows(tree) == {PRE, POST}
     stamp = _calls(tree, "Element.set")[0]
     assert stamp["args"]["key"] == "system:time_start"

@@ -19,11 +19,11 @@ from gee_archive_server import archive_server
 from shapely.geometry import box
 
 from gee_scripts.settings import GeeSettings, S1Settings
-from models.feature_stack import STACK_ATTRS, validate
+from models.feature_stack import DATING_VARIABLES, STACK_ATTRS, validate
 from monitor.grid import region_grid
 from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.base import AreaOfInterest, Window
+from monitor.sources.base import EVENT, MONITORING, AreaOfInterest, Compositing, Window
 from monitor.sources.gee import GeeSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
@@ -52,13 +52,19 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveSource:
     return ArchiveSource(path)
 
 
-@pytest.mark.parametrize(("name", "chunk_px"), [("parity-alps", 64), ("parity-hills", 256)])
-def test_gee_stack_equals_archive_stack(archive: ArchiveSource, name: str, chunk_px: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "chunk_px", "compositing"),
+    [("parity-alps", 64, EVENT), ("parity-hills", 256, EVENT), ("parity-hills", 128, MONITORING)],
+)
+def test_gee_stack_equals_archive_stack(
+    archive: ArchiveSource, name: str, chunk_px: int, compositing: Compositing
+) -> None:
     area, _ = REGIONS[name]
-    truth, server = archive_server(archive, area, PRE, POST)
+    truth, server = archive_server(archive, area, PRE, POST, compositing)
     settings = GeeSettings(chunk_px=chunk_px, s1=S1Settings(terrain_model="landcover"))
     with server.installed():
-        stack = GeeSource(settings, initialize=False, progress=False).features(area, PRE, POST)
+        source = GeeSource(settings, initialize=False, progress=False)
+        stack = source.features(area, PRE, POST, compositing)
 
     validate(stack)
     assert list(stack.data_vars) == list(truth.data_vars)
@@ -75,6 +81,8 @@ def test_gee_stack_equals_archive_stack(archive: ArchiveSource, name: str, chunk
             assert stack.attrs[attr] == truth.attrs[attr], attr
     assert (stack.attrs["source"], truth.attrs["source"]) == ("gee", "archive")
     assert stack.attrs["terrain_model"] == truth.attrs["terrain_model"] == "landcover"
+    assert stack.attrs["compositing"] == truth.attrs["compositing"] == compositing.describe()
+    assert any(np.isfinite(truth[v].values).any() for v in DATING_VARIABLES)
     # The comparison has teeth: real data on both sides, tiles when chunked.
     assert np.isfinite(truth["dVV"].values).mean() > 0.5
     assert np.isfinite(truth["dNDVI"].values).any()

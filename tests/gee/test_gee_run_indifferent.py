@@ -62,7 +62,7 @@ def test_detect_region_gives_the_same_result_from_both_sources(tmp_path: Path) -
     )
     archive = ArchiveSource(tmp_path / "archive")
     pre, post = region.windows.windows_for(RUN_DATE)
-    _, server = archive_server(archive, region.area, pre, post)
+    _, server = archive_server(archive, region.area, pre, post, region.windows.compositing())
     ensemble = Ensemble.load(manifest)
 
     from_archive = detect_region(config, region, RUN_DATE, source=archive, ensemble=ensemble)

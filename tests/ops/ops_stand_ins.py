@@ -52,12 +52,12 @@ class _SlowSource:
         self.name = getattr(inner, "name", "archive")
         self.marker = marker
 
-    def features(self, area: Any, pre: Any, post: Any) -> xr.Dataset:
+    def features(self, area: Any, pre: Any, post: Any, *how: Any) -> xr.Dataset:
         if not _SlowSource.slept:
             _SlowSource.slept = True
             self.marker.write_text(str(os.getpid()))
             time.sleep(120)
-        return self.inner.features(area, pre, post)
+        return self.inner.features(area, pre, post, *how)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

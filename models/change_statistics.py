@@ -1,0 +1,51 @@
+"""The change statistics both sources compute the same way (``monitor.sources`` in numpy,
+``gee_scripts`` as Earth Engine graphs): the thresholds of event dating, and the spread of the
+Sentinel-1 log-ratio statistic, which follows from the equivalent number of looks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+__all__ = ["DB", "NDVI_DROP", "SINGLE_SCENE_Z", "db_sigma", "log_ratio_z"]
+
+
+DB = 10.0 / np.log(10.0)
+# A clear observation whose NDVI lies this far below the baseline's shows vegetation loss: the
+# default of the threshold baseline (models.baselines, "dNDVI < -0.2 on slopes", the plain rule
+# the ensemble is compared with), deeper than the trigger's -0.15 so that haze and phenology
+# between two single observations do not date a change.
+NDVI_DROP = 0.2
+# A single Sentinel-1 scene shows the change where its log-ratio to the baseline exceeds this
+# many standard deviations (two-sided 5 % per scene on unchanged ground, see log_ratio_z).
+SINGLE_SCENE_Z = 2.0
+
+
+def db_sigma(enl: float) -> float:
+    """Standard deviation (dB) of one speckled intensity in dB: for a gamma-distributed intensity
+    of ``enl`` looks, var(ln I) is the trigamma function of the looks, so sigma_dB =
+    10/ln(10) * sqrt(psi1(L)) (about 2.2 dB for the 4.4 looks of IW GRD)."""
+    return float(DB * np.sqrt(special.polygamma(1, enl)))
+
+
+def log_ratio_z(
+    post_mean_db: np.ndarray,
+    post_count: np.ndarray,
+    pre_mean_db: np.ndarray,
+    pre_count: np.ndarray,
+    enl: float,
+) -> np.ndarray:
+    """The log-ratio statistic of a mean of ``post_count`` scenes against a mean of ``pre_count``
+    (both in dB, independent speckle): (post - pre) / (sigma_dB * sqrt(1/n + 1/m)), standard
+    normal on unchanged ground for means of a few scenes (the log of a gamma variate is close to
+    normal; the sum of several closer still). Several scenes shrink the spread, which is why a
+    mean over the scenes since the change beats one scene (Orynbaikyzy et al.). NaN where either
+    mean has no scene."""
+    n = np.asarray(post_count, np.float64)
+    m = np.asarray(pre_count, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = db_sigma(enl) * np.sqrt(1.0 / n + 1.0 / m)
+        z = (np.asarray(post_mean_db, np.float64) - np.asarray(pre_mean_db, np.float64)) / spread
+    z[(n <= 0) | (m <= 0)] = np.nan
+    return z.astype(np.float32)
