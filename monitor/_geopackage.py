@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from monitor.errors import DatabaseFileError
 
 __all__ = [
+    "add_missing_columns",
     "connect",
     "connect_read_only",
     "decode_geometry",
@@ -243,6 +244,16 @@ def register_features(
         "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)",
         (table, column, geometry_type, srs_id),
     )
+
+
+def add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> list[str]:
+    """Add each of ``columns`` (name -> SQL type) that ``table`` lacks (a file written by an
+    older version); returns the names added. Call inside a transaction."""
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    added = [name for name in columns if name not in present]
+    for name in added:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {columns[name]}")
+    return added
 
 
 def register_attributes(conn: sqlite3.Connection, table: str, text: str) -> None:

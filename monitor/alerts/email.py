@@ -65,9 +65,16 @@ def _row(alert: Alert) -> dict[str, str]:
         "prob": f"{_fmt(ls['prob_mean'], '.2f')} / {_fmt(ls['prob_max'], '.2f')}",
         "agreement": _fmt(ls["agreement"], ".2f"),
         "setting": ls["setting"] or "–",
-        "dates": f"{ls['pre_date'] or '?'} … {ls['post_date'] or '?'}",
+        "dates": _event_dates(ls),
         "where": f"{lat:.5f}, {lon:.5f}",
     }
+
+
+def _event_dates(ls: dict[str, Any]) -> str:
+    """When it happened: the event bracket where a sensor dated it, else the windows' dates."""
+    if ls.get("event_before"):
+        return f"after {ls.get('event_after') or '?'}, by {ls['event_before']}"
+    return f"{ls['pre_date'] or '?'} … {ls['post_date'] or '?'}"
 
 
 def _map_link(alert: Alert) -> str:

@@ -27,8 +27,8 @@ __all__ = [
     "validate_payload",
 ]
 
-SCHEMA_VERSION = "1.0"
-SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.0.json"
+SCHEMA_VERSION = "1.1"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.1.json"
 
 # Next to the package (pyproject's package-data ships it); not via importlib.resources, which
 # fails when the package is seen as a namespace package by an outdated editable install.
@@ -74,7 +74,8 @@ def build_payload(
 ) -> dict[str, Any]:
     """The payload of one change. ``landslide`` holds the inventory row's attributes (uid, fid,
     region, status, revision, first/last seen, times seen, the numbers of :data:`_NUMBER_FIELDS`,
-    setting, pre/post dates, local EPSG code); ``run`` holds id, date and source."""
+    setting, pre/post dates, the event dating and confirmation of monitor.pipeline.dating, local
+    EPSG code); ``run`` holds id, date and source."""
     centroid = geometry_wgs84.centroid
     body: dict[str, Any] = {
         "id": str(landslide["uid"]),
@@ -88,6 +89,16 @@ def build_payload(
         "setting": landslide.get("setting"),
         "pre_date": _iso(landslide.get("pre_date")),
         "post_date": _iso(landslide.get("post_date")),
+        "event_after": _iso(landslide.get("event_after")),
+        "event_before": _iso(landslide.get("event_before")),
+        "event_dating": {
+            sensor: {
+                "after": _iso(landslide.get(f"{sensor}_event_after")),
+                "before": _iso(landslide.get(f"{sensor}_event_before")),
+            }
+            for sensor in ("s1", "s2")
+        },
+        "confirmation": landslide.get("confirmation") or "undated",
         "local_epsg": int(landslide["local_epsg"]),
         "centroid": {"lon": round(centroid.x, 7), "lat": round(centroid.y, 7)},
         "bbox": [round(v, 7) for v in geometry_wgs84.bounds],

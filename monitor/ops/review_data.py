@@ -141,6 +141,28 @@ def _number(value: Any, fmt: str) -> str:
         return html.escape(str(value))
 
 
+def _event_between(row: Mapping[str, Any]) -> str:
+    """The event bracket where a sensor dated it, else the windows' dates."""
+    if _text(row.get("event_before")) != "–":
+        return f"{_text(row.get('event_after'))} and {_text(row.get('event_before'))}"
+    return f"{_text(row.get('pre_date'))} and {_text(row.get('post_date'))}"
+
+
+def _dated_by(row: Mapping[str, Any]) -> str:
+    """Each sensor's bracket, e.g. ``S1 2024-08-10 – 2024-08-22; S2 ...``."""
+    parts = [
+        f"{name} {_text(row.get(f'{key}_event_after'))} – {_text(row.get(f'{key}_event_before'))}"
+        for name, key in (("S1", "s1"), ("S2", "s2"))
+        if _text(row.get(f"{key}_event_before")) != "–"
+    ]
+    return "; ".join(parts) or "–"
+
+
+def _confirmed_by(value: Any) -> str:
+    text = _text(value)
+    return "not yet (no alert sent)" if text == "–" else text
+
+
 def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
@@ -192,7 +214,9 @@ def _popup_html(
         ),
         ("Mean slope", f"{_number(row.get('slope_mean'), '.1f')}°"),
         ("Setting", _text(row.get("setting"))),
-        ("Event between", f"{_text(row.get('pre_date'))} and {_text(row.get('post_date'))}"),
+        ("Event between", _event_between(row)),
+        ("Dated by", _dated_by(row)),
+        ("Confirmed by", _confirmed_by(row.get("confirmation"))),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     config_arg = f" --config {html.escape(str(config_path))}" if config_path else ""

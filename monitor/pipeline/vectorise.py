@@ -46,6 +46,7 @@ from shapely.ops import unary_union
 
 from models.feature_stack import StackAttrs
 from models.worldcover import SNOW_ICE, WATER
+from monitor.pipeline.dating import DATING_COLUMNS, object_dating
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -78,6 +79,7 @@ CANDIDATE_COLUMNS: tuple[str, ...] = (
     "setting",
     "pre_date",
     "post_date",
+    *DATING_COLUMNS,
 )
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -163,6 +165,7 @@ _COLUMN_DTYPES: dict[str, str] = {
     "setting": "object",
     "pre_date": "object",
     "post_date": "object",
+    **dict.fromkeys(DATING_COLUMNS, "object"),
 }
 
 
@@ -248,6 +251,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         "setting": list(settings[keep]),
         "pre_date": [brackets[s][0] for s in settings[keep]],
         "post_date": [brackets[s][1] for s in settings[keep]],
+        **object_dating(stack, labels, kept_labels),
     }
     frame = pd.DataFrame({c: rows[c] for c in CANDIDATE_COLUMNS})
     candidates = gpd.GeoDataFrame(frame, geometry=geometries, crs=crs)

@@ -99,6 +99,7 @@ class Inventory:
             for statement in f"{landslides.SCHEMA};{bookkeeping.SCHEMA}".split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
+            gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
             gpkg.register_features(
                 self._conn, LAYER, "geom", "MULTIPOLYGON", 4326, "landslide inventory"
             )

@@ -25,6 +25,7 @@ from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, Chan
 from monitor.store.runs import now_ts
 
 __all__ = [
+    "ADDED_COLUMNS",
     "ATTRIBUTE_COLUMNS",
     "ATTRIBUTE_TABLES",
     "LAYER",
@@ -43,6 +44,20 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = (
     "pre_date",
     "post_date",
 )
+
+# Event dating and persistence (monitor.pipeline.dating), refined on every detection; added
+# to inventories written before they existed.
+DATING_COLUMNS: tuple[str, ...] = (
+    "s1_event_after",
+    "s1_event_before",
+    "s2_event_after",
+    "s2_event_before",
+    "event_after",
+    "event_before",
+    "post_latest",
+)
+ADDED_COLUMNS: dict[str, str] = {**dict.fromkeys(DATING_COLUMNS, "DATE"), "confirmation": "TEXT"}
+_CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3}
 
 LAYER = "landslides"
 SCHEMA = f"""
@@ -68,7 +83,9 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   first_run_id INTEGER REFERENCES runs(run_id),
   last_run_id INTEGER REFERENCES runs(run_id),
   status_changed_at DATETIME,
-  updated_at DATETIME NOT NULL
+  updated_at DATETIME NOT NULL,
+  s1_event_after DATE, s1_event_before DATE, s2_event_after DATE, s2_event_before DATE,
+  event_after DATE, event_before DATE, post_latest DATE, confirmation TEXT
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -174,6 +191,9 @@ class ChangeWriter:
             values.update(_detection_attributes(item.matches))
             values["revision"] = item.revision + 1
             values["revision_area_m2"] = area
+        stored = self._stored_dating(item)
+        values.update(refined_dating(stored, [r for _, r in item.matches]))
+        confirmed_now = stored.get("confirmation") is None and values["confirmation"] is not None
         self._store(item, values, run_id)
         self.conn.execute(
             "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2) "
@@ -183,8 +203,12 @@ class ChangeWriter:
             (item.fid, today, run_id, kind, area),
         )
         queued = 0
-        if kind != "seen" and item.status != "dismissed":
-            queued = self._enqueue(item, kind, wgs84)
+        if item.status != "dismissed" and values["confirmation"] is not None:
+            # a landslide is alerted as new once it is confirmed (at once, or by a later look)
+            if confirmed_now:
+                queued = self._enqueue(item, "new", wgs84)
+            elif kind == "grown":
+                queued = self._enqueue(item, kind, wgs84)
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
 
@@ -210,6 +234,14 @@ class ChangeWriter:
                 f"UPDATE {LAYER} SET {assignments} WHERE fid = ?", (*values.values(), item.fid)
             )
 
+    def _stored_dating(self, item: Known) -> dict[str, Any]:
+        """The dating and confirmation columns of a known landslide (empty for a new one)."""
+        if item.fid is None:
+            return {}
+        names = ", ".join(ADDED_COLUMNS)
+        row = self.conn.execute(f"SELECT {names} FROM {LAYER} WHERE fid = ?", (item.fid,))
+        return dict(row.fetchone())
+
     def _observed_dates(self, item: Known) -> set[str]:
         if item.fid is None:
             return set()
@@ -223,7 +255,7 @@ class ChangeWriter:
         row = dict(
             self.conn.execute(f"SELECT * FROM {LAYER} WHERE fid = ?", (item.fid,)).fetchone()
         )
-        row["previous_area_m2"] = None if item.created_now else item.revision_area_m2
+        row["previous_area_m2"] = None if kind == "new" else item.revision_area_m2
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
         if not channels:
@@ -294,4 +326,60 @@ def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) ->
     out["post_date"] = _iso_date(largest.get("post_date"))
     quicklook = largest.get("quicklook")
     out["quicklook"] = str(quicklook) if quicklook else None
+    return out
+
+
+def _narrower(old: tuple[Any, Any], new: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The tighter of two brackets (ISO dates or None) that agree; the older where they do not
+    (a later run's change may be another event on the same ground)."""
+    if old[1] is None:
+        return new
+    if new[1] is None:
+        return old
+    after = max((d for d in (old[0], new[0]) if d is not None), default=None)
+    before = min(old[1], new[1])
+    if after is not None and after >= before:
+        return old
+    return (after, before)
+
+
+def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The dating columns after this run's detections ``rows`` of a landslide whose columns
+    were ``stored`` (empty when new): each sensor's bracket narrowed by the detections that
+    have one (monitor.pipeline.dating), the combined bracket recomputed, and the confirmation:
+    the detections' best, or ``repeat`` when a pending landslide is detected again on data newer
+    than the detection that found it."""
+    out: dict[str, Any] = {}
+    for sensor in ("s1", "s2"):
+        bracket = (stored.get(f"{sensor}_event_after"), stored.get(f"{sensor}_event_before"))
+        for row in rows:
+            detected = (
+                _iso_date(row.get(f"{sensor}_event_after")),
+                _iso_date(row.get(f"{sensor}_event_before")),
+            )
+            bracket = _narrower(bracket, detected)
+        out[f"{sensor}_event_after"], out[f"{sensor}_event_before"] = bracket
+    seen = [
+        (out[f"{s}_event_after"], out[f"{s}_event_before"])
+        for s in ("s1", "s2")
+        if out[f"{s}_event_before"] is not None
+    ]
+    combined: tuple[Any, Any] = (None, None)
+    for bracket in sorted(seen, key=lambda b: b[1]):
+        combined = _narrower(combined, bracket)
+    out["event_after"], out["event_before"] = combined
+    latest = [_iso_date(r.get("post_latest")) for r in rows]
+    newest = max((d for d in latest if d is not None), default=None)
+    previous = stored.get("post_latest")
+    out["post_latest"] = max((d for d in (previous, newest) if d is not None), default=None)
+    confirmation = stored.get("confirmation")
+    if confirmation is None:
+        # detections without the column come from a producer that cannot date: alert at once
+        found = [str(r.get("confirmation", "undated") or "") for r in rows]
+        found = [c for c in found if c and c != "nan"]
+        if found:
+            confirmation = min(found, key=lambda c: _CONFIRMATION_RANK.get(str(c), 9))
+        elif stored and previous is not None and newest is not None and newest > previous:
+            confirmation = "repeat"
+    out["confirmation"] = confirmation
     return out

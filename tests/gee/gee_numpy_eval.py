@@ -46,6 +46,7 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Image.log10": np.log10,
     "Image.exp": np.exp,
     "Image.abs": np.abs,
+    "Image.sqrt": np.sqrt,
     "Image.not": lambda a: (a == 0).astype(float),
     "Image.toFloat": lambda a: a,
 }
@@ -286,7 +287,14 @@ class GraphEvaluator:
         return None
 
     def _Element_copyProperties(self, args: dict[str, Any]) -> Any:
-        return self(args["destination"])
+        out = self(args["destination"])
+        source = self(args["source"])
+        if id(source) in self.props:
+            wanted = args.get("properties")
+            props = self.props[id(source)]
+            picked = {k: v for k, v in props.items() if wanted is None or k in wanted}
+            self.props[id(out)] = {**self.props.get(id(out), {}), **picked}
+        return out
 
     _Image_copyProperties = _Element_copyProperties
 

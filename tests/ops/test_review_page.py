@@ -54,7 +54,9 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     first = min(features, key=lambda f: f["properties"]["fid"])
     popup = first["properties"]["popup"]
     assert "First seen</th><td>2024-08-01 (44 days)" in popup
-    assert "Event between</th><td>2024-08-10 and 2024-08-26" in popup
+    assert "Event between</th><td>2024-08-16 and 2024-08-21" in popup
+    assert "Dated by</th><td>S2 2024-08-16 – 2024-08-21" in popup
+    assert "Confirmed by</th><td>optical" in popup
     assert "6,400 m²" in popup or "3,600 m²" in popup
     assert popup.count("data:image/png;base64,") == 1
     assert f"inventory confirm --config {config.path} {first['properties']['fid']}" in popup

@@ -120,7 +120,9 @@ class StandInSource:
         self.clear = clear
         self.calls: list[str] = []
 
-    def features(self, area: AreaOfInterest, pre: Window, post: Window) -> xr.Dataset:
+    def features(
+        self, area: AreaOfInterest, pre: Window, post: Window, compositing: object = None
+    ) -> xr.Dataset:
         self.calls.append(area.name)
         if area.name in self.fail:
             raise RuntimeError(f"simulated failure of region {area.name}")

@@ -23,7 +23,7 @@ class BlockingSource(StandInSource):
         super().__init__(regions, {"north": [(5, 15, 5, 20)], "south": [(20, 32, 50, 60)]})
         self.marker = marker
 
-    def features(self, area, pre, post):
+    def features(self, area, pre, post, compositing=None):
         if area.name == "south":
             self.marker.write_text("blocked in south")
             time.sleep(600)

@@ -1,0 +1,152 @@
+"""When each candidate happened, per sensor, and whether a second look confirms it.
+
+The sources put per-pixel event dating into the stack (``models.feature_stack.DATING_VARIABLES``:
+per sensor, the last observation that does not show the change and the first that does). Here
+each candidate object gets, per sensor that saw the change over most of its pixels, the bracket
+``(event_after, event_before)``: the change happened after the first date and on or before the
+second. The lower median over the object's pixels is taken, so each bound is a real acquisition
+day. The candidate's bracket combines the sensors: the latest lower bound and the earliest upper
+bound, or, where they disagree, the bracket of the sensor that saw the change first.
+
+Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
+confirmed when the optical view shows the change too (``optical``), or when at least two
+Sentinel-1 scenes since the change show it (``radar-repeat``: the next scene confirmed it). An
+unconfirmed candidate enters the inventory without an alert; it is alerted when a later run
+confirms it, and a change that reverts (wet soil drying, a harvested field, melting snow) is never
+confirmed. A stack without dating (a GeoTIFF in the Ganerød et al. layout) cannot tell:
+its candidates are ``undated`` and alerted at once, as before persistence existed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+from models.feature_stack import DATING_VARIABLES, StackAttrs
+
+__all__ = [
+    "DATING_COLUMNS",
+    "SAW_CHANGE_SHARE",
+    "Confirmation",
+    "combine_brackets",
+    "object_dating",
+]
+
+# ``repeat`` is the inventory's: a later run detected the landslide again on newer data.
+Confirmation = Literal["optical", "radar-repeat", "repeat", "undated"]
+# A sensor saw a candidate's change where most of the object's pixels with observations of that
+# sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
+SAW_CHANGE_SHARE = 0.5
+# The candidate columns this module fills (docs/DESIGN.md), dates as ISO strings or None.
+DATING_COLUMNS: tuple[str, ...] = (
+    "s1_event_after",
+    "s1_event_before",
+    "s2_event_after",
+    "s2_event_before",
+    "event_after",
+    "event_before",
+    "confirmation",
+    "post_latest",
+)
+_EPOCH = date(1970, 1, 1)
+
+Bracket = tuple[date | None, date | None]
+
+
+def _day(value: float) -> date | None:
+    return None if not np.isfinite(value) else _EPOCH + timedelta(days=int(value))
+
+
+def _lower_medians(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per object, the lower median of its finite ``values`` (NaN where none)."""
+    out = np.full(len(index), np.nan)
+    finite = np.isfinite(values) & (labels > 0)
+    if not finite.any():
+        return out
+    lab, val = labels[finite], values[finite]
+    order = np.lexsort((val, lab))
+    lab, val = lab[order], val[order]
+    starts = np.searchsorted(lab, index, side="left")
+    ends = np.searchsorted(lab, index, side="right")
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        if b > a:
+            out[i] = val[a + (b - a - 1) // 2]
+    return out
+
+
+def _sensor_brackets(
+    stack: xr.Dataset, sensor: str, labels: np.ndarray, index: np.ndarray
+) -> list[Bracket]:
+    """Per object, the sensor's bracket; ``(None, None)`` where it did not see the change."""
+    last_name, first_name = f"{sensor}_last_unchanged", f"{sensor}_first_changed"
+    if last_name not in stack or first_name not in stack:
+        return [(None, None)] * len(index)
+    last = stack[last_name].values.astype(np.float64)
+    first = stack[first_name].values.astype(np.float64)
+    changed = np.isfinite(first)
+    observed = changed | np.isfinite(last)
+    n_changed = ndimage.sum_labels(changed, labels, index)
+    n_observed = ndimage.sum_labels(observed, labels, index)
+    saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
+    befores = _lower_medians(np.where(changed, first, np.nan), labels, index)
+    afters = _lower_medians(np.where(changed, last, np.nan), labels, index)
+    return [
+        (_day(a), _day(b)) if ok else (None, None)
+        for ok, a, b in zip(saw, afters, befores, strict=True)
+    ]
+
+
+def combine_brackets(s1: Bracket, s2: Bracket) -> Bracket:
+    """One bracket from the sensors' (see the module); ``(None, None)`` where none saw it."""
+    seen = [b for b in (s1, s2) if b[1] is not None]
+    if not seen:
+        return (None, None)
+    before = min(b[1] for b in seen if b[1] is not None)
+    afters = [b[0] for b in seen if b[0] is not None]
+    after = max(afters) if afters else None
+    if after is not None and after >= before:
+        first = min(seen, key=lambda b: b[1] or date.max)
+        return first
+    return (after, before)
+
+
+def _confirmation(s1: Bracket, s2: Bracket, s1_post_dates: tuple[date, ...]) -> Confirmation | None:
+    if s2[1] is not None:
+        return "optical"
+    if s1[1] is not None and sum(d >= s1[1] for d in s1_post_dates) >= 2:
+        return "radar-repeat"
+    return None
+
+
+def object_dating(
+    stack: xr.Dataset, labels: np.ndarray, index: np.ndarray
+) -> dict[str, list[object]]:
+    """The :data:`DATING_COLUMNS` of the labelled objects ``index`` of ``labels``."""
+    attrs = StackAttrs.of(stack)
+    dated = all(name in stack for name in DATING_VARIABLES)
+    s1 = _sensor_brackets(stack, "s1", labels, index)
+    s2 = _sensor_brackets(stack, "s2", labels, index)
+    s1_post = attrs.dates("s1", "post")
+    latest = max([*s1_post, *attrs.dates("s2", "post")], default=None)
+    combined = [combine_brackets(a, b) for a, b in zip(s1, s2, strict=True)]
+
+    def iso(value: date | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "s1_event_after": [iso(b[0]) for b in s1],
+        "s1_event_before": [iso(b[1]) for b in s1],
+        "s2_event_after": [iso(b[0]) for b in s2],
+        "s2_event_before": [iso(b[1]) for b in s2],
+        "event_after": [iso(b[0]) for b in combined],
+        "event_before": [iso(b[1]) for b in combined],
+        "confirmation": [
+            _confirmation(a, b, s1_post) if dated else "undated"
+            for a, b in zip(s1, s2, strict=True)
+        ],
+        "post_latest": [iso(latest)] * len(index),
+    }

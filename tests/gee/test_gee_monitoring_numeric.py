@@ -1,0 +1,150 @@
+"""The monitoring graphs evaluated with numpy equal the archive's compositing on the same scenes:
+the latest-clear Sentinel-2 composite and its event dating, and the Sentinel-1 mean in dB with
+its event dating (``gee_scripts.sentinel2``/``sentinel1`` against ``monitor.sources``)."""
+
+from __future__ import annotations
+
+import ee
+import numpy as np
+from gee_numpy_eval import GraphEvaluator
+
+from gee_scripts import sentinel1, sentinel2
+from gee_scripts.offline import graph_tree
+from gee_scripts.settings import AssetIds, CloudMaskSettings, S1Settings
+from monitor.sources.archive_composite import radar_dating
+from monitor.sources.composite import change_dates, greenest_pixel, latest_clear, nan_mean, ndvi
+
+DAY_MS = 86_400_000
+
+
+def _s2_scenes(
+    rng: np.random.Generator, prefix: str, n: int, shape: tuple[int, int], first_day: int
+) -> tuple[np.ndarray, np.ndarray, list[int], dict, dict]:
+    dn = rng.integers(200, 4000, size=(n, 6, *shape)).astype(np.uint16)
+    dn[:, 2] = rng.integers(300, 500, size=(n, *shape))  # vegetation: dark red, bright NIR
+    dn[:, 3] = rng.integers(3000, 4000, size=(n, *shape))
+    cs_cdf = rng.uniform(0.0, 1.0, size=(n, *shape))
+    days = [first_day + 5 * i for i in range(n)]
+    inputs, properties = {}, {}
+    for i in range(n):
+        b2, b3, b4, b8 = (dn[i, k].astype(float) for k in range(4))
+        inputs[f"T/{prefix}s2_{i}"] = {"B2": b2, "B3": b3, "B4": b4, "B8": b8}
+        properties[f"T/{prefix}s2_{i}"] = {
+            "system:index": f"{prefix}{i}",
+            "system:time_start": days[i] * DAY_MS,
+        }
+        inputs[f"T/{prefix}cs_{i}"] = {"cs": cs_cdf[i], "cs_cdf": cs_cdf[i]}
+        properties[f"T/{prefix}cs_{i}"] = {"system:index": f"{prefix}{i}"}
+    return dn, cs_cdf, days, inputs, properties
+
+
+def test_latest_clear_and_optical_dating_match_the_archive() -> None:
+    rng = np.random.default_rng(3)
+    shape = (9, 11)
+    pre_dn, pre_cs, pre_days, inputs, properties = _s2_scenes(rng, "a", 3, shape, 19900)
+    dn, cs, days, post_inputs, post_props = _s2_scenes(rng, "b", 4, shape, 19920)
+    # A scar from the second post scene on over the left half: red up, NIR down.
+    dn[1:, 2, :, :5] = 3000
+    dn[1:, 3, :, :5] = 900
+    for i in range(1, 4):
+        post_inputs[f"T/bs2_{i}"]["B4"] = dn[i, 2].astype(float)
+        post_inputs[f"T/bs2_{i}"]["B8"] = dn[i, 3].astype(float)
+    inputs |= post_inputs
+    properties |= post_props
+    assets = AssetIds()
+    cloud = CloudMaskSettings(cs_cdf_threshold=0.6)
+
+    def masked(prefix: str, n: int) -> ee.ImageCollection:
+        scenes = ee.ImageCollection.fromImages([ee.Image(f"T/{prefix}s2_{i}") for i in range(n)])
+        return sentinel2.masked_collection(scenes, cloud, assets)
+
+    pre, post = masked("a", 3), masked("b", 4)
+    baseline = sentinel2.greenest_pixel(pre)
+    dating = sentinel2.change_dates(
+        post, baseline.select("NDVI"), sentinel2.last_clear_day(pre), "s2"
+    )
+    graph = graph_tree(ee.List([sentinel2.latest_clear(post), dating]))
+    evaluator = GraphEvaluator(
+        inputs,
+        properties=properties,
+        collections={
+            assets.cloud_score_plus: [f"T/acs_{i}" for i in range(3)]
+            + [f"T/bcs_{i}" for i in range(4)]
+        },
+    )
+    composite, dates = evaluator(graph)
+
+    expected = latest_clear(dn, cs < 0.6, np.asarray(days, float))
+    np.testing.assert_allclose(composite["NDVI"], expected.ndvi, rtol=1e-6, equal_nan=True)
+    day_expected = np.where(expected.chosen >= 0, np.asarray(days)[expected.chosen], np.nan)
+    np.testing.assert_array_equal(composite["day"], day_expected)
+
+    base = greenest_pixel(pre_dn, pre_cs < 0.6)
+    pre_clear = (pre_cs >= 0.6) & np.isfinite(ndvi(pre_dn))
+    last_pre = np.where(pre_clear, np.asarray(pre_days, float)[:, None, None], -np.inf).max(0)
+    post_ndvi = ndvi(dn)
+    with np.errstate(invalid="ignore"):
+        changed = post_ndvi < base.ndvi - 0.2
+    reference = change_dates(
+        np.asarray(days, float),
+        changed,
+        (cs >= 0.6) & np.isfinite(post_ndvi),
+        np.where(np.isfinite(last_pre), last_pre, np.nan),
+    )
+    np.testing.assert_array_equal(dates["s2_first_changed"], reference.first_changed)
+    np.testing.assert_array_equal(dates["s2_last_unchanged"], reference.last_unchanged)
+    # teeth: the scar is dated where the scene that first shows it is clear
+    clear_1 = (cs[1, :, :5] >= 0.6) & np.isfinite(base.ndvi[:, :5])
+    assert (reference.first_changed[:, :5][clear_1] == days[1]).all() and clear_1.any()
+    assert np.isfinite(reference.last_unchanged).mean() > 0.9
+
+
+def test_mean_db_and_radar_dating_match_the_archive() -> None:
+    rng = np.random.default_rng(8)
+    size, m, n = 30, 5, 3
+    dem = np.full((size, size), 300.0)  # flat: flattening is the same everywhere
+    angle = np.full((size, size), 38.0)
+    pre_db = rng.normal(-11.0, 2.2, (m, size, size))
+    post_db = rng.normal(-11.0, 2.2, (n, size, size))
+    post_db[1:, :, :10] -= 9.0  # the change from the second post scene on
+    inputs, properties = {"T/dem": {"elevation": dem}}, {}
+    pre_days, post_days = [19900 + 12 * i for i in range(m)], [19970 + 12 * i for i in range(n)]
+    for tag, db, days in (("pre", pre_db, pre_days), ("post", post_db, post_days)):
+        for i in range(len(days)):
+            inputs[f"T/{tag}_{i}"] = {
+                "VV": 10.0 ** (db[i] / 10.0),
+                "VH": 10.0 ** ((db[i] - 7.0) / 10.0),
+                "angle": angle,
+            }
+            properties[f"T/{tag}_{i}"] = {"system:time_start": days[i] * DAY_MS}
+    s1 = S1Settings(terrain_model="surface")
+
+    def flat(tag: str, count: int) -> ee.ImageCollection:
+        scenes = ee.ImageCollection.fromImages([ee.Image(f"T/{tag}_{i}") for i in range(count)])
+        return sentinel1.flattened_collection(scenes, ee.Image("T/dem"), s1)
+
+    pre, post = flat("pre", m), flat("post", n)
+    baseline = sentinel1.mean_db(pre, "pre")
+    count = sentinel1.observation_count(pre, "n")
+    dating = sentinel1.change_dates(pre, post, baseline.select([0]), count, 4.4, "s1")
+    graph = graph_tree(ee.List([baseline, sentinel1.mean_db(post, "post"), dating]))
+    base, after, dates = GraphEvaluator(inputs, properties=properties)(graph)
+
+    # flat ground and surface model: flattening adds one constant; take it from the graph
+    offset = float(np.nanmean(base["preVV"] - pre_db.mean(axis=0)))
+    expected_pre, expected_count = nan_mean((pre_db + offset).astype(np.float32))
+    np.testing.assert_allclose(base["preVV"], expected_pre, atol=1e-4)
+    np.testing.assert_allclose(after["postVV"], (post_db + offset).mean(axis=0), atol=1e-4)
+    reference = radar_dating(
+        (post_db + offset).astype(np.float32),
+        np.asarray(post_days, float),
+        expected_pre,
+        expected_count,
+        np.full((size, size), float(pre_days[-1])),
+        4.4,
+    )
+    np.testing.assert_array_equal(dates["s1_first_changed"], reference.first_changed)
+    np.testing.assert_array_equal(dates["s1_last_unchanged"], reference.last_unchanged)
+    # teeth: a 9 dB drop is 4 sigma of one scene, so most changed pixels are dated to its scene
+    # (about 5 % flag the scene before by chance: the single-scene test's nominal rate)
+    assert (reference.first_changed[:, :10] == post_days[1]).mean() > 0.85
