@@ -6,10 +6,20 @@ layout that ``models`` trains from (``models`` never imports ``monitor``)::
 
 Each split gets its own simulated regions (:func:`random_regions` with a different seed per
 split), so validation and test terrain is never seen in training. Every region is simulated
-with storms; each storm gives one scene: the feature stack of a pre window ending the day
-before the storm and a post window starting on it (the same composites as a monitoring run), and
-as label the simulated landslides whose event date falls in the post window. Older landslides
-and the look-alikes (clear-cuts, reservoir shores) stay in the scene as negatives.
+with storms, and each storm gives the scenes that the two window modes of a run would see
+(docs/configuration.md, "windows"), so the shipped ensemble has learned both:
+
+- one ``event`` scene: greenest-pixel and median composites of a pre window ending the day
+  before the storm and a post window starting on it (Ganerød et al.);
+- one ``monitoring`` scene per lag of :attr:`TrainingSetPlan.monitoring_lags_days`: what a
+  daily run that many days after the storm compares (the latest clear observation and the mean
+  of the last Sentinel-1 scenes of each track against the baseline), so that the first views
+  after an event, with one or two post-event scenes, are in the training data.
+
+The label is the simulated landslides whose event date falls in the post window and before its
+last acquisition (a landslide after every acquisition of the window is not in the images).
+Older landslides and the look-alikes (clear-cuts, reservoir shores) stay in the scene as
+negatives.
 
     python -m monitor.simulator.training_data --out data/training            # the default sets
 """
@@ -31,12 +41,19 @@ from rasterio.features import rasterize
 from tqdm import tqdm
 
 from models.datasets import Scene, write_scene
-from models.feature_stack import model_input
+from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
 from monitor.simulator.region import random_regions
 from monitor.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+from monitor.sources.base import (
+    EVENT,
+    MONITORING,
+    AreaOfInterest,
+    Compositing,
+    DataUnavailable,
+    Window,
+)
 
 __all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]
 
@@ -65,6 +82,8 @@ class TrainingSetPlan:
     pre_days: int = 60
     post_days: int = 30
     landslide_rate_scale: float = 4.0  # denser events than the demo: more positives per scene
+    # days after each storm of the monitoring scenes (a daily run's first looks, and later)
+    monitoring_lags_days: tuple[int, ...] = (6, 12, 24)
 
     def simulation(self) -> ArchiveSimulation:
         return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
@@ -80,13 +99,33 @@ class TrainingSetPlan:
         post = Window(storm, storm + timedelta(days=self.post_days))
         return pre, post
 
+    def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
+        """The scenes of one storm: its event scene, then one monitoring scene per lag."""
+        out = [(*self.windows(storm), EVENT)]
+        for lag in self.monitoring_lags_days:
+            run = storm + timedelta(days=lag)
+            post = Window(run - timedelta(days=self.post_days), run)
+            pre = Window(post.start - timedelta(days=self.pre_days), post.start)
+            out.append((pre, post, MONITORING))
+        return out
 
-def scene_of(source: ArchiveSource, area: AreaOfInterest, pre: Window, post: Window) -> Scene:
-    """The 15-band feature stack of ``area`` and its label: landslides dated in ``post``."""
-    stack = source.features(area, pre, post)
+
+def scene_of(
+    source: ArchiveSource,
+    area: AreaOfInterest,
+    pre: Window,
+    post: Window,
+    compositing: Compositing = EVENT,
+) -> Scene:
+    """The 15-band feature stack of ``area`` and its label: landslides dated in ``post`` before
+    its last acquisition."""
+    stack = source.features(area, pre, post, compositing)
     image = model_input(stack, "all")
     truth = source.ground_truth(area.name)
-    fresh = truth[(truth["event_date"] >= post.start) & (truth["event_date"] < post.end)]
+    attrs = StackAttrs.of(stack)
+    seen = [*attrs.dates("s1", "post"), *attrs.dates("s2", "post")]
+    last = max(seen) if seen else post.start
+    fresh = truth[(truth["event_date"] >= post.start) & (truth["event_date"] < last)]
     shape = (stack.sizes["y"], stack.sizes["x"])
     transform = stack.rio.transform()
     if len(fresh):
@@ -96,7 +135,10 @@ def scene_of(source: ArchiveSource, area: AreaOfInterest, pre: Window, post: Win
         )
     else:
         label = np.zeros(shape, np.uint8)
-    scene_id = f"{area.name}_{post.start:%Y%m%d}"
+    if compositing.mode == "event":
+        scene_id = f"{area.name}_{post.start:%Y%m%d}"
+    else:
+        scene_id = f"{area.name}_{post.end:%Y%m%d}_monitoring"
     return Scene(scene_id, image, label, stack.rio.crs, transform)
 
 
@@ -127,11 +169,15 @@ def export_training_sets(
     written: dict[str, list[str]] = {}
     for split, regions in all_regions.items():
         ids = []
-        jobs = [(area, storm) for area, _ in regions for storm in plan.storms]
-        for area, storm in tqdm(jobs, desc=f"export {split}", disable=not progress):
-            pre, post = plan.windows(storm)
+        jobs = [
+            (area, view)
+            for area, _ in regions
+            for storm in plan.storms
+            for view in plan.views(storm)
+        ]
+        for area, (pre, post, how) in tqdm(jobs, desc=f"export {split}", disable=not progress):
             try:
-                scene = scene_of(source, area, pre, post)
+                scene = scene_of(source, area, pre, post, how)
             except DataUnavailable as err:
                 log.warning("%s: skipped (%s)", area.name, err)
                 continue

@@ -25,11 +25,14 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
         pre_days=45,
         post_days=25,
         landslide_rate_scale=15.0,
+        monitoring_lags_days=(24,),
     )
     ids = export_training_sets(tmp_path / "sets", plan, workers=1, progress=False)
-    assert ids["test"] == [] and len(ids["train"]) == len(ids["val"]) == 1
+    assert ids["test"] == [] and len(ids["train"]) == len(ids["val"]) == 2
     assert ids["train"][0].startswith("train-11-") and ids["train"][0].endswith("_20240701")
-    (scene,) = read_folder(tmp_path / "sets" / "train")
+    assert ids["train"][1].endswith("_20240725_monitoring")
+    scenes = {s.id: s for s in read_folder(tmp_path / "sets" / "train")}
+    scene = scenes[ids["train"][0]]
     assert scene.image.shape[0] == len(MODEL_BANDS)
     assert scene.crs is not None and scene.crs.to_epsg() // 100 in (326, 327)
     region = ids["train"][0].rsplit("_", 1)[0]
@@ -43,3 +46,10 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
     # the landslides show in the optical change
     dndvi = scene.image[MODEL_BANDS.index("dNDVI")]
     assert np.nanmean(dndvi[scene.label > 0]) < np.nanmean(dndvi[scene.label == 0]) - 0.1
+
+    # the monitoring scene of a run 24 days after the storm: the same landslides (the storm's
+    # fall inside its post window 2024-06-30..07-25), seen in the latest clear observation
+    watch = scenes[ids["train"][1]]
+    assert watch.label.sum() > 0.7 * scene.label.sum()
+    dndvi = watch.image[MODEL_BANDS.index("dNDVI")]
+    assert np.nanmean(dndvi[watch.label > 0]) < np.nanmean(dndvi[watch.label == 0]) - 0.1

@@ -1,0 +1,244 @@
+"""A season of daily runs, and how long each landslide waited for its alert.
+
+``python -m monitor.ops.season --config F --events FROM TO --every N`` runs the monitor every
+``N`` days from ``FROM`` until 30 days after ``TO`` (each run as ``landslide-monitor run`` would
+do it, alerts delivered), then scores the alerts against the source's ground truth (the
+simulated archive knows every landslide and its day):
+
+- per landslide that happened in ``[FROM, TO)``: the run date of its first ``new`` alert (an
+  alerted inventory entry that touches it, on or after its day) and the delay in days;
+- false alerts: ``new`` alerts of entries that touch no true landslide of any date.
+
+``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
+landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
+(docs/operations.md, "Time to alert").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from monitor.config import MonitorConfig, load_config
+from monitor.errors import BadInput
+from monitor.ops._args import add_config, iso_date
+from monitor.pipeline.evaluation import GroundTruth
+from monitor.run import open_source, run_once
+from monitor.run_results import RunSummary
+from monitor.store.inventory import Inventory
+
+__all__ = [
+    "SIZE_CLASSES",
+    "SeasonScore",
+    "format_delays",
+    "format_score",
+    "run_dates",
+    "run_season",
+    "score_season",
+]
+
+# Size classes of the report (m²): under 0.1 ha, 0.1-1 ha, 1 ha and more.
+SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("< 0.1 ha", 0.0, 1_000.0),
+    ("0.1-1 ha", 1_000.0, 10_000.0),
+    (">= 1 ha", 10_000.0, float("inf")),
+)
+TAIL_DAYS = 30  # runs continue this long after the last counted event
+
+
+def run_dates(first: date, last: date, every: int) -> list[date]:
+    """Every ``every`` days from ``first`` up to and including ``last``."""
+    if every < 1:
+        raise BadInput(f"--every must be at least 1 day, not {every}")
+    return [first + timedelta(days=d) for d in range(0, (last - first).days + 1, every)]
+
+
+def run_season(
+    config: MonitorConfig,
+    dates: Sequence[date],
+    *,
+    deliver_alerts: bool = True,
+    on_run: Callable[[RunSummary], None] | None = None,
+) -> list[RunSummary]:
+    """One run per date, in order (a date already run is run again, as the CLI would)."""
+    summaries = []
+    for day in dates:
+        summary = run_once(config, day, deliver_alerts=deliver_alerts, progress=False)
+        summaries.append(summary)
+        if on_run is not None:
+            on_run(summary)
+    return summaries
+
+
+@dataclass(frozen=True)
+class SeasonScore:
+    """The alerts of a season against the ground truth (see the module)."""
+
+    delays: pd.DataFrame  # one row per true landslide: region, event_date, area_m2, alert, delay
+    alerts: int  # landslides alerted as new
+    false_alerts: int
+    area_km2: float
+    days: int
+
+    def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
+        """Delay statistics over the landslides of at least ``min_area_m2``."""
+        rows = self.delays[self.delays["area_m2"] >= min_area_m2]
+        delay = rows["delay_days"].dropna().to_numpy(float)
+        n = len(rows)
+        months = self.days / 30.44
+        return {
+            "landslides": float(n),
+            "median_days": float(np.median(delay)) if delay.size else float("nan"),
+            "p90_days": float(np.percentile(delay, 90)) if delay.size else float("nan"),
+            "within_6": float((delay <= 6).sum() / n) if n else float("nan"),
+            "within_12": float((delay <= 12).sum() / n) if n else float("nan"),
+            "never": float(rows["delay_days"].isna().sum() / n) if n else float("nan"),
+            "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
+        }
+
+    def never_by_size(self) -> dict[str, tuple[int, int]]:
+        """Per size class: (never alerted, landslides)."""
+        out = {}
+        for name, lo, hi in SIZE_CLASSES:
+            rows = self.delays[(self.delays["area_m2"] >= lo) & (self.delays["area_m2"] < hi)]
+            out[name] = (int(rows["delay_days"].isna().sum()), len(rows))
+        return out
+
+
+def _new_alerts(inventory_path: Path) -> gpd.GeoDataFrame:
+    """Each landslide alerted as new: its first alert's run date and its footprint (WGS84)."""
+    with sqlite3.connect(inventory_path) as conn:
+        rows = pd.read_sql_query(
+            "SELECT o.landslide_uid AS uid, MIN(r.run_date) AS alert_date FROM alert_outbox o "
+            "JOIN runs r ON r.run_id = o.run_id WHERE o.event = 'landslide.new' "
+            "GROUP BY o.landslide_uid",
+            conn,
+        )
+    with Inventory(inventory_path) as inventory:
+        layer = inventory.landslides()
+    merged = layer.merge(rows, on="uid", how="inner")
+    merged["alert_date"] = pd.to_datetime(merged["alert_date"]).dt.date
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326")
+
+
+def score_season(config: MonitorConfig, events_from: date, events_to: date) -> SeasonScore:
+    """Score the alerts in the inventory against the source's ground truth (see the module)."""
+    source = open_source(config.source)
+    if not isinstance(source, GroundTruth):
+        raise BadInput(
+            f"the {config.source.type} source has no ground truth: a season can only be scored "
+            "on the simulated archive"
+        )
+    alerts = _new_alerts(config.inventory.path)
+    rows, false_alerts, area_km2 = [], 0, 0.0
+    for region in config.regions:
+        area_km2 += float(
+            gpd.GeoSeries([region.area.geometry], crs="EPSG:4326").to_crs(6933).area.iloc[0] / 1e6
+        )
+        truth = source.ground_truth(region.name)
+        mine = alerts[alerts["region"] == region.name]
+        touching = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
+        touched = set().union(*touching) if touching else set()
+        false_alerts += len(set(mine.index) - touched)
+        for (_, slide), hits in zip(truth.iterrows(), touching, strict=True):
+            if not events_from <= slide["event_date"] < events_to:
+                continue
+            dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]
+            first = min(dates) if dates else None
+            rows.append(
+                {
+                    "region": region.name,
+                    "event_date": slide["event_date"],
+                    "area_m2": float(slide["area_m2"]),
+                    "alert_date": first,
+                    "delay_days": (first - slide["event_date"]).days if first else np.nan,
+                }
+            )
+    delays = pd.DataFrame(
+        rows, columns=["region", "event_date", "area_m2", "alert_date", "delay_days"]
+    )
+    days = (events_to - events_from).days + TAIL_DAYS
+    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days)
+
+
+def format_delays(score: SeasonScore) -> str:
+    """One line per landslide of the season: region, day, size, first alert, delay."""
+    lines = ["landslide delays (event day -> first 'new' alert):"]
+    ordered = score.delays.sort_values(["region", "event_date", "area_m2"], ascending=[1, 1, 0])
+    for _, r in ordered.iterrows():
+        alert = (
+            f"alerted {r['alert_date']} after {int(r['delay_days'])} d"
+            if r["alert_date"] is not None and not pd.isna(r["delay_days"])
+            else "never alerted"
+        )
+        lines.append(
+            f"  {r['region']:<20} {r['event_date']}  {r['area_m2'] / 1e4:6.2f} ha  {alert}"
+        )
+    return "\n".join(lines)
+
+
+def format_score(score: SeasonScore, label: str = "") -> str:
+    """The season's figures: delays over landslides >= 0.1 ha and >= 1 ha, never alerted by
+    size class, false alerts per 100 km² and month."""
+    every = score.summary(1_000.0)
+    big = score.summary(10_000.0)
+    never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
+    head = f"{label}: " if label else ""
+    return (
+        f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
+        f"{every['median_days']:.0f} d, p90 {every['p90_days']:.0f} d, within 6 d "
+        f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
+        f"{every['never']:.0%}; >= 1 ha: median {big['median_days']:.0f} d; never alerted by "
+        f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
+        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m monitor.ops.season", description=__doc__)
+    add_config(parser)
+    parser.add_argument(
+        "--events",
+        nargs=2,
+        type=iso_date,
+        metavar=("FROM", "TO"),
+        required=True,
+        help="count the landslides of [FROM, TO); runs start on FROM and end 30 days after TO",
+    )
+    parser.add_argument("--every", type=int, default=1, help="days between runs (default 1)")
+    parser.add_argument("--first-run", type=iso_date, help="first run date (default FROM)")
+    parser.add_argument("--last-run", type=iso_date, help="last run date (default TO + 30 d)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    events_from, events_to = args.events
+    dates = run_dates(
+        args.first_run or events_from,
+        args.last_run or events_to + timedelta(days=TAIL_DAYS),
+        args.every,
+    )
+
+    def report(s: RunSummary) -> None:
+        print(f"run {s.run_date}: {s.changes}", flush=True)
+
+    try:
+        run_season(config, dates, on_run=report)
+        score = score_season(config, events_from, events_to)
+    except BadInput as exc:
+        print(f"season: {exc}", file=sys.stderr)
+        return 2
+    print(format_delays(score))
+    print(format_score(score, "season"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
