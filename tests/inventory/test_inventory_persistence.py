@@ -1,0 +1,127 @@
+"""Persistence and event dating in the inventory (monitor.pipeline.dating, docs/operations.md):
+an early radar-only detection waits for a second look before it is alerted; the second look
+(optical, or newer radar) alerts it once; each detection narrows the event bracket."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+
+from monitor.store.inventory import Inventory, RegionDetections
+
+D1, D2, D3 = date(2024, 8, 20), date(2024, 8, 26), date(2024, 9, 2)
+
+
+def run(inv: Inventory, day: date, cands, routing):
+    run_id = inv.start_run(day, ["r"], "archive")
+    return inv.apply(run_id, [RegionDetections("r", "ok", candidates=cands)], routing)
+
+
+def radar_only(candidates, geometry, **extra):
+    """A detection dated by Sentinel-1 alone, on one scene: not confirmed."""
+    columns = {
+        "setting": "S1",
+        "s1_event_after": "2024-08-07",
+        "s1_event_before": "2024-08-19",
+        "s2_event_after": None,
+        "s2_event_before": None,
+        "event_after": "2024-08-07",
+        "event_before": "2024-08-19",
+        "confirmation": None,
+        "post_latest": "2024-08-19",
+    }
+    return candidates([geometry], **(columns | extra))
+
+
+def optical(candidates, geometry, **extra):
+    """The same landslide seen by Sentinel-2 (clear looks on 08-14 and 08-24)."""
+    columns = {
+        "s1_event_after": "2024-08-07",
+        "s1_event_before": "2024-08-19",
+        "s2_event_after": "2024-08-14",
+        "s2_event_before": "2024-08-24",
+        "event_after": "2024-08-14",
+        "event_before": "2024-08-19",
+        "confirmation": "optical",
+        "post_latest": "2024-08-24",
+    }
+    return candidates([geometry], **(columns | extra))
+
+
+def new_alerts(inv: Inventory) -> list[tuple[str, int]]:
+    """(event, landslide) of the webhook channel's alerts, in order."""
+    with sqlite3.connect(inv.path) as conn:
+        rows = conn.execute(
+            "SELECT event, landslide_fid FROM alert_outbox WHERE channel LIKE 'webhook%' "
+            "ORDER BY id"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+def last_payload(inv: Inventory) -> dict:
+    with sqlite3.connect(inv.path) as conn:
+        (text,) = conn.execute("SELECT payload FROM alert_outbox ORDER BY id DESC").fetchone()
+    return json.loads(text)
+
+
+def test_radar_first_then_optical_is_one_entry_and_one_new_alert(
+    inventory, candidates, square, routing
+):
+    slide = square(0, 0, 120, 90)
+    first = run(inventory, D1, radar_only(candidates, slide), routing)
+    assert [c.kind for c in first.changes] == ["new"] and first.alerts_queued == 0
+    row = inventory.get(1)
+    assert row["confirmation"] is None and row["event_before"] == "2024-08-19"
+
+    second = run(inventory, D2, optical(candidates, slide), routing)
+    assert [c.kind for c in second.changes] == ["seen"]
+    assert new_alerts(inventory) == [("landslide.new", 1)]
+    row = inventory.get(1)
+    assert row["confirmation"] == "optical"
+    # the bracket is refined: S2 saw it unchanged on 08-14, S1 changed by 08-19
+    assert (row["event_after"], row["event_before"]) == ("2024-08-14", "2024-08-19")
+    assert (row["s2_event_after"], row["s2_event_before"]) == ("2024-08-14", "2024-08-24")
+
+    third = run(inventory, D3, optical(candidates, slide), routing)
+    assert [c.kind for c in third.changes] == ["seen"] and third.alerts_queued == 0
+    assert len(inventory.landslides()) == 1
+    assert new_alerts(inventory) == [("landslide.new", 1)]
+    payload = last_payload(inventory)["landslide"]
+    assert payload["event_after"] == "2024-08-14" and payload["event_before"] == "2024-08-19"
+    assert payload["event_dating"]["s2"] == {"after": "2024-08-14", "before": "2024-08-24"}
+    assert payload["confirmation"] == "optical"
+
+
+def test_a_change_seen_once_by_radar_and_never_again_is_never_alerted(
+    inventory, candidates, square, routing
+):
+    run(inventory, D1, radar_only(candidates, square(0, 0, 120, 90)), routing)
+    run(inventory, D2, candidates([square(2000, 0, 50, 50)], confirmation="optical"), routing)
+    assert inventory.get(1)["confirmation"] is None
+    assert new_alerts(inventory) == [("landslide.new", 2)]
+
+
+def test_a_second_radar_look_on_newer_data_confirms(inventory, candidates, square, routing):
+    slide = square(0, 0, 120, 90)
+    run(inventory, D1, radar_only(candidates, slide), routing)
+    # the next day's run sees the same scenes: no confirmation
+    run(inventory, date(2024, 8, 21), radar_only(candidates, slide), routing)
+    assert new_alerts(inventory) == []
+    # a run with a newer scene (08-31) detects it again: confirmed as a repeat
+    later = radar_only(candidates, slide, s1_event_before="2024-08-19", post_latest="2024-08-31")
+    run(inventory, D3, later, routing)
+    assert inventory.get(1)["confirmation"] == "repeat"
+    assert new_alerts(inventory) == [("landslide.new", 1)]
+
+
+def test_older_inventories_gain_the_dating_columns(tmp_path, candidates, square, routing):
+    path = tmp_path / "old.gpkg"
+    with Inventory(path):
+        pass
+    with sqlite3.connect(path) as conn:  # as written before event dating existed
+        for column in ("event_after", "event_before", "confirmation", "post_latest"):
+            conn.execute(f"ALTER TABLE landslides DROP COLUMN {column}")
+    with Inventory(path) as inv:
+        run(inv, D1, optical(candidates, square(0, 0, 100, 100)), routing)
+        assert inv.get(1)["event_before"] == "2024-08-19"
