@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c constraints.txt
 DEMO_CONFIG := config/demo.yaml
+# The demo season: the storm of 2024-08-17 and the landslides of 2024-08-14..08-30, watched by a
+# run every DEMO_EVERY days from 2024-08-16 to 2024-09-15 (DEMO_EVERY=1 for a daily watch).
+DEMO_EVENTS := 2024-08-14 2024-08-31
+DEMO_FIRST := 2024-08-16
 DEMO_DATE := 2024-09-15
+DEMO_EVERY ?= 3
 
 .PHONY: venv demo test lint bench clean-demo browser-deps
 
@@ -16,12 +21,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) -e '.[test]'
 	touch $@
 
-# The demo: build the simulated archive (skipped when unchanged), then run the monitor once with
-# a loopback mail server and webhook receiver standing in for the alert recipients.
+# The demo: build the simulated archive (skipped when unchanged), then watch a storm season with
+# a run every few days, a loopback mail server and webhook receiver standing in for the alert
+# recipients, and print each landslide's time from event to alert (docs/operations.md).
 demo: venv
 	$(BIN)/landslide-monitor archive build --config $(DEMO_CONFIG)
 	$(BIN)/python -m monitor.ops.demo_inbox --config $(DEMO_CONFIG) --dir runs/demo/alerts -- \
-		$(BIN)/landslide-monitor run --config $(DEMO_CONFIG) --date $(DEMO_DATE)
+		$(BIN)/landslide-monitor season --config $(DEMO_CONFIG) --events $(DEMO_EVENTS) \
+		--every $(DEMO_EVERY) --first-run $(DEMO_FIRST) --last-run $(DEMO_DATE)
 
 # The review page's browser test (tests/ops) needs headless Chromium, chromedriver and the page's
 # JS/CSS from npm under .cache/browser-assets. The script installs only what is missing, one Debian

@@ -211,6 +211,10 @@ COMMANDS: dict[str, Command] = {
     "alerts": _lazy(
         "monitor.ops.alerts", "deliver, list and re-queue the alerts of the outbox between runs"
     ),
+    "season": _lazy(
+        "monitor.ops.season",
+        "run every N days over a simulated season and print each landslide's time to alert",
+    ),
     "gee": _lazy(
         "monitor.ops.gee_check",
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",

@@ -187,6 +187,12 @@ class RegionConfig(StrictModel):
     windows: Windows = Field(default_factory=MonitoringWindows)
     threshold: float | None = Field(None, gt=0, lt=1)
     min_area_m2: float = Field(900.0, ge=0)
+    second_look: bool = Field(
+        True,
+        description="alert a detection only once a second look confirms it: the optical view, "
+        "a second Sentinel-1 scene since the change, or a later run on newer data "
+        "(docs/operations.md, Time to alert); false alerts at once",
+    )
     masks: MaskSettings = Field(default_factory=MaskSettings)
     alerts: AlertTargets | None = Field(None, description="this region's own alert targets")
     simulation: SimulationSpec | None = Field(
@@ -247,6 +253,7 @@ class RegionConfig(StrictModel):
             exclude_water=self.masks.exclude_water,
             exclude_snow=self.masks.exclude_snow,
             max_post_ndvi=self.masks.max_post_ndvi,
+            second_look=self.second_look,
         )
 
     def geojson(self) -> dict[str, Any]:

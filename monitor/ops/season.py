@@ -1,6 +1,6 @@
 """A season of daily runs, and how long each landslide waited for its alert.
 
-``python -m monitor.ops.season --config F --events FROM TO --every N`` runs the monitor every
+``landslide-monitor season --config F --events FROM TO --every N`` runs the monitor every
 ``N`` days from ``FROM`` until 30 days after ``TO`` (each run as ``landslide-monitor run`` would
 do it, alerts delivered), then scores the alerts against the source's ground truth (the
 simulated archive knows every landslide and its day):
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -39,7 +38,10 @@ from monitor.store.inventory import Inventory
 __all__ = [
     "SIZE_CLASSES",
     "SeasonScore",
+    "cli_configure",
+    "cli_run",
     "format_delays",
+    "format_run",
     "format_score",
     "run_dates",
     "run_season",
@@ -139,6 +141,7 @@ def score_season(config: MonitorConfig, events_from: date, events_to: date) -> S
             "on the simulated archive"
         )
     alerts = _new_alerts(config.inventory.path)
+    alerts = alerts[alerts["region"].isin([r.name for r in config.regions])]
     rows, false_alerts, area_km2 = [], 0, 0.0
     for region in config.regions:
         area_km2 += float(
@@ -203,8 +206,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m monitor.ops.season", description=__doc__)
+def cli_configure(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument(
         "--events",
@@ -212,33 +214,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=iso_date,
         metavar=("FROM", "TO"),
         required=True,
-        help="count the landslides of [FROM, TO); runs start on FROM and end 30 days after TO",
+        help="score the landslides of [FROM, TO) (the source must know them: the archive)",
     )
     parser.add_argument("--every", type=int, default=1, help="days between runs (default 1)")
     parser.add_argument("--first-run", type=iso_date, help="first run date (default FROM)")
-    parser.add_argument("--last-run", type=iso_date, help="last run date (default TO + 30 d)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--last-run", type=iso_date, help=f"last run date (default TO + {TAIL_DAYS} days)"
+    )
+
+
+def cli_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     events_from, events_to = args.events
+    if events_to <= events_from:
+        raise BadInput(f"--events: {events_to} is not after {events_from}")
     dates = run_dates(
         args.first_run or events_from,
         args.last_run or events_to + timedelta(days=TAIL_DAYS),
         args.every,
     )
-
-    def report(s: RunSummary) -> None:
-        print(f"run {s.run_date}: {s.changes}", flush=True)
-
-    try:
-        run_season(config, dates, on_run=report)
-        score = score_season(config, events_from, events_to)
-    except BadInput as exc:
-        print(f"season: {exc}", file=sys.stderr)
-        return 2
+    if not isinstance(open_source(config.source), GroundTruth):
+        raise BadInput(
+            f"the {config.source.type} source has no ground truth: a season can only be scored "
+            "on the simulated archive"
+        )
+    run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
+    score = score_season(config, events_from, events_to)
     print(format_delays(score))
     print(format_score(score, "season"))
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def format_run(summary: RunSummary) -> str:
+    """One line per run of the season: the inventory's changes and the alerts."""
+    c = summary.changes
+    sent = ""
+    if summary.delivery is not None:
+        sent = f", {summary.delivery.sent} sent"
+    return (
+        f"run {summary.run_date}: {len(c.new)} new, {len(c.grown)} grown, {len(c.seen)} seen; "
+        f"{c.alerts_queued} alerts queued{sent}"
+    )

@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 # ``repeat`` is the inventory's: a later run detected the landslide again on newer data.
-Confirmation = Literal["optical", "radar-repeat", "repeat", "undated"]
+# ``first-look``: the region asks for no second look (``second_look: false``).
+Confirmation = Literal["optical", "radar-repeat", "repeat", "undated", "first-look"]
 # A sensor saw a candidate's change where most of the object's pixels with observations of that
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
@@ -123,9 +124,10 @@ def _confirmation(s1: Bracket, s2: Bracket, s1_post_dates: tuple[date, ...]) -> 
 
 
 def object_dating(
-    stack: xr.Dataset, labels: np.ndarray, index: np.ndarray
+    stack: xr.Dataset, labels: np.ndarray, index: np.ndarray, *, second_look: bool = True
 ) -> dict[str, list[object]]:
-    """The :data:`DATING_COLUMNS` of the labelled objects ``index`` of ``labels``."""
+    """The :data:`DATING_COLUMNS` of the labelled objects ``index`` of ``labels``; without
+    ``second_look`` an unconfirmed object is taken at its first look."""
     attrs = StackAttrs.of(stack)
     dated = all(name in stack for name in DATING_VARIABLES)
     s1 = _sensor_brackets(stack, "s1", labels, index)
@@ -145,7 +147,9 @@ def object_dating(
         "event_after": [iso(b[0]) for b in combined],
         "event_before": [iso(b[1]) for b in combined],
         "confirmation": [
-            _confirmation(a, b, s1_post) if dated else "undated"
+            (_confirmation(a, b, s1_post) or (None if second_look else "first-look"))
+            if dated
+            else "undated"
             for a, b in zip(s1, s2, strict=True)
         ],
         "post_latest": [iso(latest)] * len(index),

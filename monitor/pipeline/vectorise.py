@@ -101,6 +101,7 @@ class VectoriseRules:
     exclude_snow: bool = True
     max_post_ndvi: float | None = 0.6
     simplify_m: float = 5.0
+    second_look: bool = True  # persistence (monitor.pipeline.dating); False: alert at once
 
     def __post_init__(self) -> None:
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
@@ -251,7 +252,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         "setting": list(settings[keep]),
         "pre_date": [brackets[s][0] for s in settings[keep]],
         "post_date": [brackets[s][1] for s in settings[keep]],
-        **object_dating(stack, labels, kept_labels),
+        **object_dating(stack, labels, kept_labels, second_look=rules.second_look),
     }
     frame = pd.DataFrame({c: rows[c] for c in CANDIDATE_COLUMNS})
     candidates = gpd.GeoDataFrame(frame, geometry=geometries, crs=crs)

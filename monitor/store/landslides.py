@@ -57,7 +57,7 @@ DATING_COLUMNS: tuple[str, ...] = (
     "post_latest",
 )
 ADDED_COLUMNS: dict[str, str] = {**dict.fromkeys(DATING_COLUMNS, "DATE"), "confirmation": "TEXT"}
-_CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3}
+_CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3, "first-look": 4}
 
 LAYER = "landslides"
 SCHEMA = f"""

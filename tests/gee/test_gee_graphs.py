@@ -12,6 +12,7 @@ from gee_scripts.assembly import (
     FLAT_BANDS,
     STACK_BANDS,
     Availability,
+    Compositing,
     availability_query,
     feature_image,
     parse_availability,
@@ -226,7 +227,9 @@ def test_landcover_climate_canopy() -> None:
 FULL = Availability(("2024-07-20",), ("2024-08-25",), ("2024-07-22",), ("2024-08-27",))
 
 
-def _feature_tree(availability: Availability = FULL, **settings: Any) -> Any:
+def _feature_tree(
+    availability: Availability = FULL, compositing: Compositing | None = None, **settings: Any
+) -> Any:
     image = feature_image(
         _geometry(),
         PRE,
@@ -235,8 +238,31 @@ def _feature_tree(availability: Availability = FULL, **settings: Any) -> Any:
         settings=GeeSettings(**settings),
         availability=availability,
         assets=resolve_assets("valtellina-alps", BOUNDS, GeeSettings(**settings)),
+        compositing=compositing,
     )
     return graph_tree(image)
+
+
+def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
+    event, monitoring = _feature_tree(), _feature_tree(compositing=Compositing("monitoring", 3))
+    quality = [c["args"]["qualityBand"] for c in _calls(event, "ImageCollection.qualityMosaic")]
+    assert quality == ["NDVI", "NDVI"]
+    quality = [
+        c["args"]["qualityBand"] for c in _calls(monitoring, "ImageCollection.qualityMosaic")
+    ]
+    assert sorted(quality) == ["NDVI", "day"]  # greenest baseline, latest clear post image
+    # Sentinel-1: means in dB instead of medians, the post image from the last 3 per track
+    assert len(_calls(event, "reduce.median")) == 2 and not _calls(event, "Collection.limit")
+    assert not _calls(monitoring, "reduce.median")
+    assert len(_calls(monitoring, "reduce.mean")) >= 2
+    # ImageCollection.sort is Collection.limit without a limit in the serialised graph
+    (sort,) = [c for c in _calls(monitoring, "Collection.limit") if "key" in c["args"]]
+    assert sort["args"]["key"] == "system:time_start" and sort["args"]["ascending"] is False
+    (limit,) = [c for c in _calls(monitoring, "Collection.limit") if "limit" in c["args"]]
+    assert limit["args"]["limit"] == 3 and limit["args"]["collection"] == sort
+    tracks = _calls(monitoring, "AggregateFeatureCollection.array")
+    assert [t["args"]["property"] for t in tracks] == ["relativeOrbitNumber_start"]
+    assert monitoring["args"]["names"] == list(FLAT_BANDS)
 
 
 def test_feature_image_band_names_and_order() -> None:
