@@ -211,6 +211,11 @@ COMMANDS: dict[str, Command] = {
     "alerts": _lazy(
         "monitor.ops.alerts", "deliver, list and re-queue the alerts of the outbox between runs"
     ),
+    "detect": _lazy(
+        "monitor.ops.detect_stack",
+        "run the detection chain on stacks you have (Ganerød et al. layout): "
+        "`detect --stack SCENE_input.tif|FOLDER --out DIR`",
+    ),
     "gee": _lazy(
         "monitor.ops.gee_check",
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",

@@ -166,6 +166,13 @@ class RegionConfig(StrictModel):
     windows: Windows = Field(default_factory=MonitoringWindows)
     threshold: float | None = Field(None, gt=0, lt=1)
     min_area_m2: float = Field(900.0, ge=0)
+    filter_cut: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="object filter: candidates scoring below it are stored as suppressed and "
+        "raise no alert; default: the cut calibrated with the filter (its manifest); 0 = off",
+    )
     masks: MaskSettings = Field(default_factory=MaskSettings)
     alerts: AlertTargets | None = Field(None, description="this region's own alert targets")
     simulation: SimulationSpec | None = Field(

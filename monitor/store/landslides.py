@@ -27,9 +27,11 @@ from monitor.store.runs import now_ts
 __all__ = [
     "ATTRIBUTE_COLUMNS",
     "ATTRIBUTE_TABLES",
+    "LATER_COLUMNS",
     "LAYER",
     "SCHEMA",
     "ChangeWriter",
+    "add_missing_columns",
     "extent",
     "load_known",
 ]
@@ -68,7 +70,9 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   first_run_id INTEGER REFERENCES runs(run_id),
   last_run_id INTEGER REFERENCES runs(run_id),
   status_changed_at DATETIME,
-  updated_at DATETIME NOT NULL
+  updated_at DATETIME NOT NULL,
+  filter_score REAL,
+  suppressed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -80,6 +84,22 @@ CREATE TABLE IF NOT EXISTS landslide_observations (
 )
 """
 ATTRIBUTE_TABLES = {"landslide_observations": "each landslide's detections, one per run date"}
+# Columns added to the layer after its first release, with their declarations: an inventory
+# written before them gets them on opening (:func:`add_missing_columns`), with NULL / default.
+LATER_COLUMNS: dict[str, str] = {
+    "filter_score": "REAL",
+    "suppressed": "INTEGER NOT NULL DEFAULT 0",
+}
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> list[str]:
+    """Add :data:`LATER_COLUMNS` that an older inventory's layer lacks (at its end); returns
+    their names."""
+    present = {r[1] for r in conn.execute(f"PRAGMA table_info({LAYER})")}
+    added = [c for c in LATER_COLUMNS if c not in present]
+    for column in added:
+        conn.execute(f"ALTER TABLE {LAYER} ADD COLUMN {column} {LATER_COLUMNS[column]}")
+    return added
 
 
 def load_known(conn: sqlite3.Connection) -> list[Known]:
@@ -183,7 +203,8 @@ class ChangeWriter:
             (item.fid, today, run_id, kind, area),
         )
         queued = 0
-        if kind != "seen" and item.status != "dismissed":
+        suppressed = bool(values.get("suppressed", False)) and item.status != "confirmed"
+        if kind != "seen" and item.status != "dismissed" and not suppressed:
             queued = self._enqueue(item, kind, wgs84)
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
@@ -294,4 +315,8 @@ def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) ->
     out["post_date"] = _iso_date(largest.get("post_date"))
     quicklook = largest.get("quicklook")
     out["quicklook"] = str(quicklook) if quicklook else None
+    # the object filter: the best score of the detections; suppressed only when all of them are
+    scores = [v for v in (_float(r.get("filter_score")) for r in rows) if v is not None]
+    out["filter_score"] = max(scores) if scores else None
+    out["suppressed"] = int(all(bool(r.get("suppressed", False)) for r in rows))
     return out

@@ -214,7 +214,7 @@ def test_a_source_without_ground_truth_is_not_scored(
     assert "ground truth" not in format_summary(summary)
 
 
-def test_detect_region_writes_only_quicklooks_and_pickles(
+def test_detect_region_writes_only_quicklooks_and_cogs_and_pickles(
     write_config: Callable[..., Path],
     manifest: Path,
     stand_ins: Callable[..., Any],
@@ -228,7 +228,10 @@ def test_detect_region_writes_only_quicklooks_and_pickles(
     result = run_module.detect_region(config, config.region("north"), RUN_DATE)
     written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
 
-    assert written == {tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"}
+    folder = tmp_path / "ql" / "2024-09-15" / "north"
+    cogs = {folder / "north_probability.tif", folder / "north_spread.tif"}
+    assert written == {folder / "candidate-001.png"} | cogs
+    assert set(map(Path, result.rasters)) == cogs
     assert result.candidates is not None
     assert result.candidates["quicklook"].tolist() == [
         str(tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"),
