@@ -30,7 +30,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,7 @@ def fit_filter(
     *,
     max_recall_loss: float = 0.02,
     rules: VectoriseRules | None = None,
+    train_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
     written into the manifest."""
@@ -163,9 +164,13 @@ def fit_filter(
     rules = rules or default_rules()
     policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
     ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
+    # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
+    # probability threshold than the chain's (the ensemble has seen those scenes)
+    train_rules = rules if train_threshold is None else replace(rules, threshold=train_threshold)
     sets = {
-        name: collect(folders, ensemble, policy, rules)
-        for name, folders in (("train", train), ("val", val), ("test", test))
+        "train": collect(train, ensemble, policy, train_rules),
+        "val": collect(val, ensemble, policy, rules),
+        "test": collect(test, ensemble, policy, rules),
     }
     x, y = sets["train"].features, sets["train"].positive
     if y.all() or not y.any():
@@ -204,6 +209,7 @@ def fit_filter(
         "train_positive": int(y.sum()),
         "onnx_max_abs_difference": gap,
         "max_recall_loss": max_recall_loss,
+        "train_threshold": train_threshold,
         "rules": {
             "min_area_m2": rules.min_area_m2,
             "min_slope_deg": rules.min_slope_deg,
@@ -245,11 +251,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test", type=Path, action="append", default=[], help="repeatable")
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--max-recall-loss", type=float, default=0.02)
+    p.add_argument(
+        "--train-threshold",
+        type=float,
+        help="probability threshold of the training candidates (default: the ensemble's)",
+    )
     p.add_argument("--out", type=Path, help="also write the fit record here (JSON)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     record = fit_filter(
-        args.train, args.val, args.test, args.manifest, max_recall_loss=args.max_recall_loss
+        args.train,
+        args.val,
+        args.test,
+        args.manifest,
+        max_recall_loss=args.max_recall_loss,
+        train_threshold=args.train_threshold,
     )
     text = json.dumps(record, indent=1)
     if args.out:
