@@ -3,11 +3,13 @@ setting on the terrain, its spectral and radar change, its land cover and the en
 confidence, and a gradient-boosted classifier scores how much it looks like a landslide.
 
 Why objects and not pixels: a fresh landslide scar and a clear-cut, a crop harvest or a
-reservoir's drawdown shore lose vegetation alike, pixel by pixel. They differ in shape and
-setting (object-based image analysis, e.g. the segment features of Ganerød et al. 2023's
-post-processing discussion): a slide is elongated down the fall line, starts on a steep slope and
-runs out below it, in forest or grassland; a clear-cut has straight edges and right angles; a
-harvest lies on flat cropland; a drawdown rings a lake.
+reservoir's drawdown shore lose vegetation alike, pixel by pixel; Ganerød et al. name telling
+"vegetation loss unrelated to landslides" from landslides as the open challenge of their method
+(Discussion, citing Lindsay et al. 2023). They differ in shape and setting, which is what
+geographic object-based image analysis works with (Blaschke et al. 2014, cited there): a slide is
+elongated down the fall line, starts on a steep slope and runs out below it, in forest or
+grassland; a clear-cut has straight edges and right angles; a harvest lies on flat cropland; a
+drawdown rings a lake.
 
 The features (:data:`FEATURES`) are computed from the 15 model bands of the feature stack
 (``models.feature_stack.MODEL_BANDS``) and the ensemble's output only, so they are the same for a
