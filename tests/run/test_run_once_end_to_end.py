@@ -305,5 +305,6 @@ def test_an_unwritable_quicklooks_folder_keeps_the_detections(
     for result in summary.regions:
         assert result.candidates is not None
         assert result.candidates["quicklook"].isna().all()
+        assert result.rasters == []  # nor the probability/spread COGs
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 3
