@@ -193,6 +193,11 @@ def _popup_html(
         ("Mean slope", f"{_number(row.get('slope_mean'), '.1f')}°"),
         ("Setting", _text(row.get("setting"))),
         ("Event between", f"{_text(row.get('pre_date'))} and {_text(row.get('post_date'))}"),
+        (
+            "Object filter",
+            _number(row.get("filter_score"), ".2f")
+            + (" (suppressed: no alert)" if row.get("suppressed") else ""),
+        ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     config_arg = f" --config {html.escape(str(config_path))}" if config_path else ""
