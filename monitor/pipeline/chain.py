@@ -22,7 +22,6 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -34,7 +33,13 @@ from models.datasets import Scene
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from models.object_filter import ObjectFilterModel
 from monitor.pipeline.object_filter import score_candidates
-from monitor.pipeline.setting import SettingChoice, SettingPolicy, choose_setting, predict
+from monitor.pipeline.setting import (
+    Predictor,
+    SettingChoice,
+    SettingPolicy,
+    choose_setting,
+    predict,
+)
 from monitor.pipeline.vectorise import VectoriseRules, empty_candidates, vectorise
 
 __all__ = [
@@ -60,16 +65,8 @@ def _overview_count(height: int, width: int) -> int:
     return max(1, math.ceil(math.log2(max(height, width, 2) / _COG_SMALLEST_OVERVIEW)))
 
 
-class ChainModel(Protocol):
-    """What the chain needs of a model: the ensemble (:class:`models.ensemble.Ensemble`) or a
-    stand-in with the same ``settings`` and ``predict`` (the threshold baseline)."""
-
-    @property
-    def settings(self) -> tuple[str, ...]: ...
-
-    def predict(self, stack: xr.Dataset, setting: str, *, device: str | None = None) -> xr.Dataset:
-        """``probability``, ``spread``, ``agreement``; attrs ``threshold``, ``setting``."""
-        ...
+ChainModel = Predictor
+"""What the chain needs of a model (:class:`monitor.pipeline.setting.Predictor`)."""
 
 
 @dataclass
@@ -128,7 +125,7 @@ def detect(
     """The chain on one stack. Raises :class:`monitor.pipeline.setting.NoUsableSetting` when the
     stack supports none of the model's settings."""
     choice = choose_setting(stack, model.settings, policy)
-    prediction = predict(model, stack, choice, device)  # type: ignore[arg-type]
+    prediction = predict(model, stack, choice, device)
     candidates = vectorise(prediction, stack, rules)
     candidates, used = apply_filter(candidates, prediction, stack, object_filter, cut)
     return Detection(choice, prediction, candidates, used)
