@@ -154,6 +154,7 @@ def fit_filter(
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
     written into the manifest."""
+    from onnx.helper import make_opsetid
     from onnxruntime import InferenceSession
     from skl2onnx import to_onnx
     from sklearn.ensemble import GradientBoostingClassifier
@@ -187,6 +188,11 @@ def fit_filter(
     onnx_model = to_onnx(
         clf, x[:1].astype(np.float32), options={id(clf): {"zipmap": False}}, target_opset=17
     )
+    # skl2onnx lists the opsets in set order, which changes with Python's string hashing: sort
+    # them, so that a refit of the same candidates gives the same file (and SHA-256)
+    opsets = sorted((o.domain, o.version) for o in onnx_model.opset_import)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(make_opsetid(domain, version) for domain, version in opsets)
     out = Path(manifest_path).parent / FILTER_FILE
     part = out.with_name(out.name + ".part")
     part.write_bytes(onnx_model.SerializeToString())
