@@ -48,6 +48,7 @@ __all__ = [
     "Detection",
     "apply_filter",
     "detect",
+    "empty_detection_candidates",
     "stack_from_scene",
     "write_cogs",
 ]
