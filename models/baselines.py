@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 
-from models.datasets import Scene
-from models.feature_stack import MODEL_BANDS
+from models.datasets import Scene, read_folder
+from models.feature_stack import MODEL_BANDS, model_input
 from models.metrics import Confusion, confusion
 
-__all__ = ["BASELINES", "Baseline", "fit_baseline"]
+__all__ = ["BASELINES", "Baseline", "BaselineModel", "fit_baseline"]
 
 _B = {name: i for i, name in enumerate(MODEL_BANDS)}
 
@@ -95,3 +98,49 @@ def fit_baseline(
         if total.f1 > best[1]:
             best = (params, total.f1)
     return best
+
+
+@dataclass
+class BaselineModel:
+    """The baselines as a model with the ensemble's ``settings`` and ``predict``, so that the
+    detection chain (masks, vectorisation, filter) scores them exactly like the ensemble. The
+    "probability" is the rule's 0/1 mask (threshold 0.5), the spread 0, the agreement the mask.
+    """
+
+    params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    @classmethod
+    def fitted(cls, val: Path) -> BaselineModel:
+        """Each setting's parameters fitted on the labelled folder ``val``."""
+        scenes = read_folder(Path(val))
+        params: dict[str, Mapping[str, float]] = {}
+        for setting, baseline in BASELINES.items():
+            same = next((s for s in params if BASELINES[s] is baseline), None)
+            if same is not None:  # "all" is the S1+S2 rule: fitted once
+                params[setting] = params[same]
+                continue
+            valid = [np.isfinite(s.channels(setting)).all(axis=0) for s in scenes]
+            params[setting] = fit_baseline(baseline, scenes, valid)[0]
+        return cls(params)
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        return tuple(BASELINES)
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: str | None = None) -> xr.Dataset:
+        image = model_input(stack, "all")
+        valid = np.isfinite(model_input(stack, setting)).all(axis=0)
+        mask = BASELINES[setting].predict(image, self.params.get(setting)) & valid
+        probability = np.where(valid, mask.astype(np.float32), np.float32(np.nan))
+        out = xr.Dataset(
+            {
+                "probability": (("y", "x"), probability),
+                "spread": (("y", "x"), np.where(valid, 0.0, np.nan).astype(np.float32)),
+                "agreement": (("y", "x"), probability.copy()),
+            },
+            coords={"y": stack["y"], "x": stack["x"]},
+            attrs={"threshold": 0.5, "setting": setting, "members": f"baseline {setting}"},
+        )
+        if stack.rio.crs is not None:
+            out = out.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
+        return out

@@ -3,6 +3,7 @@
 python -m models train --grid models/default/grid.yaml --work runs/grid --out models/default
 python -m models select --work runs/grid --grid models/default/grid.yaml --k 5 --out ens/
 python -m models evaluate --data test/ --manifest models/default/manifest.json --out eval/
+python -m models evaluate --chain detections/ --data test/ [--out eval/]
 python -m models import-checkpoint model.ckpt --manifest ens/manifest.json --stats stats.csv
 python -m models info models/default/manifest.json
 """
@@ -53,6 +54,16 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.chain is not None:
+        from models.chain_metrics import evaluate_chain, format_chain_report, write_chain_report
+
+        report = evaluate_chain(args.chain, args.data)
+        if args.out is not None:
+            write_chain_report(report, args.out)
+        print(format_chain_report(report))
+        return 0
+    if args.manifest is None or args.out is None:
+        raise ValueError("evaluate needs --manifest and --out (or --chain DETECTIONS_DIR)")
     from models.evaluate import evaluate_folder
 
     evaluate_folder(
@@ -139,8 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a manifest on a Ganerød-layout folder")
     e.add_argument("--data", type=Path, required=True, help="folder with input/ and label/")
-    e.add_argument("--manifest", type=Path, required=True)
-    e.add_argument("--out", type=Path, required=True, help="predictions and report go here")
+    e.add_argument("--manifest", type=Path, help="the ensemble to score pixel by pixel")
+    e.add_argument("--out", type=Path, help="predictions and report go here")
+    e.add_argument(
+        "--chain",
+        type=Path,
+        metavar="DETECTIONS_DIR",
+        help="score the polygons `landslide-monitor detect --stack` wrote there instead: object "
+        "recall by size class, false objects per 100 km², pixel P/R/F1 of the final mask, "
+        "with and without the object filter",
+    )
     e.add_argument("--val", type=Path, help="validation folder to fit the baseline thresholds")
     e.add_argument("--setting", action="append", help="evaluate only this setting (repeatable)")
     e.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")

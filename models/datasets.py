@@ -36,6 +36,7 @@ __all__ = [
     "input_path",
     "label_path",
     "read_folder",
+    "read_input",
     "read_landslide4sense",
     "read_scene",
     "scene_ids",
@@ -119,9 +120,8 @@ def scene_ids(root: Path) -> list[str]:
     return ids
 
 
-def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scene:
-    """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order)."""
-    path = input_path(root, scene_id)
+def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
+    """The 15 bands of an ``<id>_input.tif`` (NaN where masked), its CRS and transform."""
     try:
         with rasterio.open(path) as src:
             if src.count != len(MODEL_BANDS):
@@ -130,9 +130,22 @@ def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scen
                     f"({', '.join(MODEL_BANDS)})"
                 )
             image = src.read(out_dtype="float32", masked=True).filled(np.nan)
-            crs, transform = src.crs, src.transform
+            return image, src.crs, src.transform
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err
+
+
+def read_input(path: Path) -> Scene:
+    """One ``<id>_input.tif`` wherever it lies, as a scene without label (all zeros)."""
+    path = Path(path)
+    image, crs, transform = _read_input(path)
+    scene_id = path.name.removesuffix("_input.tif")
+    return Scene(scene_id, image, np.zeros(image.shape[1:], np.uint8), crs, transform)
+
+
+def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scene:
+    """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order)."""
+    image, crs, transform = _read_input(input_path(root, scene_id))
     lpath = label_path(root, scene_id)
     if lpath.exists():
         with rasterio.open(lpath) as src:

@@ -27,6 +27,7 @@ from models.manifest import (
     load_member,
     read_manifest,
 )
+from models.object_filter import ObjectFilterModel
 from models.zoo import Member
 
 __all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsembleOptions", "EnsemblePrediction"]
@@ -70,8 +71,10 @@ class Ensemble:
         batch_size: int | None = None,
         workers: int | None = None,
         engine: str = "auto",
+        object_filter: ObjectFilterModel | None = None,
     ) -> None:
         self.manifest = manifest
+        self.object_filter = object_filter
         self._members = dict(members)
         self.source = source
         self.tile = tile
@@ -84,7 +87,8 @@ class Ensemble:
     def load(
         cls, manifest_path: str | Path = DEFAULT_MANIFEST, **options: Unpack[EnsembleOptions]
     ) -> Ensemble:
-        """Read the manifest, verify every listed weights file's SHA-256 and build the members.
+        """Read the manifest, verify every listed weights file's SHA-256 and build the members;
+        the same for the object filter the manifest lists (``object_filter``).
 
         ``options`` are the constructor's keywords (``tile``, ``overlap``, ``batch_size``,
         ``workers``, ``engine``). Raises :class:`models.manifest.ManifestError` naming the file
@@ -93,7 +97,12 @@ class Ensemble:
         manifest = read_manifest(path)
         used = {name for entry in manifest.settings.values() for name in entry.members}
         members = {m.name: load_member(m, path.parent) for m in manifest.members if m.name in used}
-        return cls(manifest, members, source=path, **options)
+        object_filter = (
+            ObjectFilterModel.load(path.parent, manifest.object_filter)
+            if manifest.object_filter is not None
+            else None
+        )
+        return cls(manifest, members, source=path, object_filter=object_filter, **options)
 
     @property
     def settings(self) -> tuple[str, ...]:

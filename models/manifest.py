@@ -26,6 +26,7 @@ __all__ = [
     "ManifestModel",
     "MemberEntry",
     "Normalisation",
+    "ObjectFilterEntry",
     "SettingEntry",
     "load_member",
     "member_entry",
@@ -80,6 +81,20 @@ class SettingEntry(BaseModel):
     val_f1: float | None = None  # of the ensemble at the threshold, on the validation set
 
 
+class ObjectFilterEntry(BaseModel):
+    """The object-level filter shipped with the ensemble (``monitor.pipeline.object_filter``):
+    an ONNX classifier over ``features`` (in that order), the ``cut`` below which a candidate
+    is suppressed (calibrated on validation scenes), the file's SHA-256, and what it was fitted
+    and calibrated on (``fit``: folders, counts, scores)."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    features: list[str] = Field(min_length=1)
+    cut: float = Field(ge=0.0, le=1.0)
+    fit: dict[str, Any] = Field(default_factory=dict)
+
+
 class ManifestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["landslide-ensemble/1"] = FORMAT
@@ -88,6 +103,7 @@ class ManifestModel(BaseModel):
     settings: dict[str, SettingEntry]
     members: list[MemberEntry]
     training: dict[str, Any] = Field(default_factory=dict)
+    object_filter: ObjectFilterEntry | None = None
 
     @model_validator(mode="after")
     def _references(self) -> ManifestModel:

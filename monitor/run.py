@@ -1,13 +1,15 @@
-"""One monitoring run: for every region, feature stack -> trigger -> setting -> ensemble ->
-threshold -> vectorise -> candidates; then one inventory update and the alerts.
+"""One monitoring run: for every region, feature stack -> trigger -> the detection chain
+(setting -> ensemble -> masks and vectorise -> object filter, :mod:`monitor.pipeline.chain`) ->
+candidates; then one inventory update and the alerts.
 
 This module only chains the stages of :mod:`monitor.pipeline` and the stores; each stage's
 work lives with the stage. Two levels, so that the regions can run anywhere while the inventory
 keeps a single writer:
 
 * :func:`detect_region` is pure. It reads the source and the model, computes, and writes nothing
-  but quicklook PNGs; its :class:`~monitor.run_results.RegionResult` pickles, so it runs on a
-  Dask worker as well as in this process.
+  but quicklook PNGs and the probability and spread COGs beside them; its
+  :class:`~monitor.run_results.RegionResult` pickles, so it runs on a Dask worker as well as in
+  this process.
 * :func:`run_once` takes the inventory's run lock (:mod:`monitor.store.lock`), records the run, runs
   :func:`detect_region` for each region (serially, or on an executor with ``submit``), applies
   every region's candidates to the inventory in one transaction, delivers the pending alerts and
@@ -22,16 +24,16 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from tqdm.auto import tqdm
 
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
+from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, score_region
-from monitor.pipeline.setting import NoUsableSetting, choose_setting, predict
+from monitor.pipeline.setting import NoUsableSetting, choose_setting
 from monitor.pipeline.trigger import evaluate_trigger
-from monitor.pipeline.vectorise import empty_candidates, vectorise
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
 from monitor.sources.base import DataUnavailable, Source
@@ -40,6 +42,7 @@ from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
     from models.ensemble import Ensemble
+    from models.object_filter import ObjectFilterModel
 
 __all__ = [
     "NoUsableSetting",
@@ -78,8 +81,16 @@ def detect_region(
     *,
     source: Source | None = None,
     ensemble: Ensemble | None = None,
+    object_filter: ObjectFilterModel | Literal["ensemble"] | None = "ensemble",
 ) -> RegionResult:
-    """Candidates of one region on ``run_date``. Writes nothing but quicklook PNGs.
+    """Candidates of one region on ``run_date``. Writes nothing but quicklook PNGs and the
+    probability and spread COGs beside them (``quicklooks.dir/<date>/<region>/``).
+
+    Candidates carry the object filter's ``filter_score`` and ``suppressed`` (below the region's
+    ``filter_cut``, else the manifest's); the filter is the one the ensemble was loaded with
+    (``ensemble.object_filter``), unless ``object_filter`` gives another (None: no filter).
+    Where the source knows the truth, ``evaluation`` scores what the filter kept and
+    ``evaluation_unfiltered`` all candidates.
 
     A region without data (no acquisition in a window, a post window not begun, no setting with
     enough coverage) is a ``no-data`` result, not an error; any other failure raises."""
@@ -102,21 +113,30 @@ def detect_region(
 
     result.trigger = evaluate_trigger(stack, config.trigger)
     clock.lap("trigger")
-    candidates = empty_candidates(stack.rio.crs)
+    candidates = empty_detection_candidates(stack.rio.crs)
+    prediction = None
     if not result.trigger.triggered:
         result.message = "trigger: no change above the trigger's thresholds, ensemble not run"
     else:
         ensemble = ensemble if ensemble is not None else load_ensemble(config.model)
+        if object_filter == "ensemble":
+            object_filter = getattr(ensemble, "object_filter", None)
         try:
-            choice = choose_setting(stack, ensemble.settings, config.model)
+            found = detect(
+                stack,
+                ensemble,
+                config.model,
+                region.rules,
+                object_filter,
+                cut=region.filter_cut,
+                device=config.model.device,
+            )
         except NoUsableSetting as exc:
             result.status, result.message = "no-data", f"{region.name}: {exc}"
             return result
-        result.setting, result.setting_reason = choice.setting, choice.reason
-        prediction = predict(ensemble, stack, choice, config.model.device)
-        clock.lap("ensemble")
-        candidates = vectorise(prediction, stack, region.rules)
-        clock.lap("vectorise")
+        result.setting, result.setting_reason = found.choice.setting, found.choice.reason
+        prediction, candidates = found.prediction, found.candidates
+        clock.lap("detection")
 
     ql = config.quicklooks
     where = ql.dir / run_date.isoformat() / region.name if ql.enabled else None
@@ -124,9 +144,20 @@ def detect_region(
     result.candidates = write_quicklooks(
         stack, candidates, where, region=region.name, run_date=run_date, limit=limit
     )
+    if where is not None and prediction is not None:
+        try:
+            result.rasters = [str(p) for p in write_cogs(prediction, stack, where, region.name)]
+        except OSError as exc:  # like a quicklook: an unwritable folder never costs detections
+            log.warning(
+                "%s: probability/spread COGs not written in %s: %s", region.name, where, exc
+            )
     clock.lap("quicklooks")
     if isinstance(source, GroundTruth):
-        result.evaluation = score_region(source, region.name, result.candidates, pre, post)
+        kept = result.candidates[~result.candidates["suppressed"].astype(bool)]
+        result.evaluation = score_region(source, region.name, kept, pre, post)
+        result.evaluation_unfiltered = score_region(
+            source, region.name, result.candidates, pre, post
+        )
         clock.lap("evaluation")
     return result
 

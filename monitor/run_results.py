@@ -45,7 +45,9 @@ class RegionResult:
     setting_reason: str = ""
     trigger: TriggerResult | None = None
     candidates: gpd.GeoDataFrame | None = None
-    evaluation: Evaluation | None = None
+    evaluation: Evaluation | None = None  # of the candidates the object filter kept
+    evaluation_unfiltered: Evaluation | None = None  # of all candidates, suppressed included
+    rasters: list[str] = field(default_factory=list)  # the probability and spread COGs
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -72,6 +74,13 @@ class RegionResult:
     @property
     def seconds(self) -> float:
         return sum(self.timings.values())
+
+    @property
+    def n_suppressed(self) -> int:
+        """Candidates the object filter suppressed (stored, no alert)."""
+        if self.candidates is None or "suppressed" not in self.candidates.columns:
+            return 0
+        return int(self.candidates["suppressed"].astype(bool).sum())
 
 
 class Clock:
@@ -158,15 +167,28 @@ class RunSummary:
 
     @property
     def evaluation(self) -> Evaluation | None:
-        """The regions' scores added up; None when no region was scored."""
-        scored = [r.evaluation for r in self.regions if r.evaluation is not None]
-        if not scored:
-            return None
-        total = scored[0]
-        for e in scored[1:]:
-            total = total + e
-        return total
+        """The regions' scores (of what the filter kept) added up; None when none was scored."""
+        return _total([r.evaluation for r in self.regions])
+
+    @property
+    def evaluation_unfiltered(self) -> Evaluation | None:
+        """The same of all candidates, suppressed included: the chain without the filter."""
+        return _total([r.evaluation_unfiltered for r in self.regions])
+
+    @property
+    def suppressed(self) -> int:
+        return sum(r.n_suppressed for r in self.regions)
 
     @property
     def detections(self) -> int:
         return sum(r.n_candidates for r in self.regions)
+
+
+def _total(evaluations: list[Evaluation | None]) -> Evaluation | None:
+    scored = [e for e in evaluations if e is not None]
+    if not scored:
+        return None
+    total = scored[0]
+    for e in scored[1:]:
+        total = total + e
+    return total

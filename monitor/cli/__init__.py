@@ -215,6 +215,11 @@ COMMANDS: dict[str, Command] = {
         "monitor.ops.season",
         "run every N days over a simulated season and print each landslide's time to alert",
     ),
+    "detect": _lazy(
+        "monitor.ops.detect_stack",
+        "run the detection chain on stacks you have (Ganerød et al. layout): "
+        "`detect --stack SCENE_input.tif|FOLDER --out DIR`",
+    ),
     "gee": _lazy(
         "monitor.ops.gee_check",
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",

@@ -1,6 +1,7 @@
 """The end-of-run report that ``landslide-monitor run`` prints: one line per region (status,
 setting, detections, new/grown/seen, recall and false alarms against ground truth, time), the
-totals, the alerts and the timings of the run's stages (:func:`format_summary`)."""
+totals, recall and false alarms with and without the object filter, the alerts and the timings
+of the run's stages (:func:`format_summary`)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,19 @@ def format_summary(summary: RunSummary) -> str:
             f"Against the source's ground truth (landslides of the run's windows): object "
             f"recall {evaluation.recall:.0%} ({evaluation.detected} of {evaluation.events}), "
             f"{evaluation.false_alarms} false alarm(s) among {evaluation.candidates} "
-            "detection(s)."
+            "detection(s) the object filter kept."
+        )
+        unfiltered = summary.evaluation_unfiltered
+        if unfiltered is not None:
+            lines.append(
+                f"Without the object filter: recall {unfiltered.recall:.0%} "
+                f"({unfiltered.detected} of {unfiltered.events}), {unfiltered.false_alarms} "
+                f"false alarm(s) among {unfiltered.candidates}; the filter suppressed "
+                f"{summary.suppressed} (stored, no alert)."
+            )
+    elif summary.suppressed:
+        lines.append(
+            f"The object filter suppressed {summary.suppressed} detection(s) (stored, no alert)."
         )
     lines.extend(_alerts(summary))
     lines.append(_timings(summary))

@@ -193,6 +193,13 @@ class RegionConfig(StrictModel):
         "a second Sentinel-1 scene since the change, or a later run on newer data "
         "(docs/operations.md, Time to alert); false alerts at once",
     )
+    filter_cut: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="object filter: candidates scoring below it are stored as suppressed and "
+        "raise no alert; default: the cut calibrated with the filter (its manifest); 0 = off",
+    )
     masks: MaskSettings = Field(default_factory=MaskSettings)
     alerts: AlertTargets | None = Field(None, description="this region's own alert targets")
     simulation: SimulationSpec | None = Field(

@@ -217,6 +217,11 @@ def _popup_html(
         ("Event between", _event_between(row)),
         ("Dated by", _dated_by(row)),
         ("Confirmed by", _confirmed_by(row.get("confirmation"))),
+        (
+            "Object filter",
+            _number(row.get("filter_score"), ".2f")
+            + (" (suppressed: no alert)" if row.get("suppressed") else ""),
+        ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     config_arg = f" --config {html.escape(str(config_path))}" if config_path else ""

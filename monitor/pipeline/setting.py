@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import xarray as xr
@@ -25,12 +25,10 @@ import xarray as xr
 from models.feature_stack import band_names, empty_bands, optical_clear, radar_valid
 from monitor.sources.base import DataUnavailable
 
-if TYPE_CHECKING:
-    from models.ensemble import Ensemble
-
 __all__ = [
     "SENSORS_OF_SETTING",
     "NoUsableSetting",
+    "Predictor",
     "SettingChoice",
     "SettingPolicy",
     "choose_setting",
@@ -68,6 +66,20 @@ class SettingPolicy(Protocol):
 
     @property
     def min_radar_fraction(self) -> float: ...
+
+
+class Predictor(Protocol):
+    """What the setting's prediction needs of a model: :class:`models.ensemble.Ensemble`, or a
+    stand-in with its ``settings`` and ``predict`` (the threshold baseline,
+    :class:`models.baselines.BaselineModel`)."""
+
+    @property
+    def settings(self) -> tuple[str, ...]: ...
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: str | None = None) -> xr.Dataset:
+        """``probability``, ``spread``, ``agreement`` on the stack's grid; attrs ``threshold``,
+        ``setting``."""
+        ...
 
 
 class NoUsableSetting(DataUnavailable):
@@ -162,7 +174,7 @@ def choose_setting(
 
 
 def predict(
-    ensemble: Ensemble, stack: xr.Dataset, choice: SettingChoice, device: str | None
+    ensemble: Predictor, stack: xr.Dataset, choice: SettingChoice, device: str | None
 ) -> xr.Dataset:
     """The ensemble's prediction; pixels the chosen setting leaves NaN but the fallback can see
     are filled from the fallback, marked by a boolean ``fallback`` variable."""

@@ -22,7 +22,15 @@ replace the old ones. Comparing with the last revision, not the last run, means 
 still reported once it adds up.
 
 **Alerts** are queued for new and grown landslides only (never for ``seen``, never for
-``dismissed`` ones), one outbox row per channel of the region, in the same transaction.
+``dismissed`` ones, never for ones the object filter suppressed unless a reviewer confirmed
+them), one outbox row per channel of the region, in the same transaction.
+
+**Suppressed.** A detection the object filter (:mod:`monitor.pipeline.object_filter`) scored
+below the region's cut is still stored, with ``suppressed = 1`` and its ``filter_score``, so
+that a reviewer sees it and the inventory does not forget it; it raises no alert. A landslide is
+suppressed while all the detections of its latest revision are; a revision the filter passes
+lifts it (and alerts as grown). It is a flag beside the review ``status``, not a status: the
+filter judges a revision, a person judges the landslide.
 
 **Idempotence.** Re-applying a run date already applied adds no row, raises no ``times_seen``
 and queues no alert: the detections match the landslides they created and do not grow them.
@@ -99,7 +107,9 @@ class Inventory:
             for statement in f"{landslides.SCHEMA};{bookkeeping.SCHEMA}".split(";"):
                 if statement.strip():
                     self._conn.execute(statement)
-            gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
+            added = gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
+            if "confirmation" in added:  # written before the second look: all were alerted
+                self._conn.execute(f"UPDATE {LAYER} SET confirmation = 'undated'")
             gpkg.register_features(
                 self._conn, LAYER, "geom", "MULTIPOLYGON", 4326, "landslide inventory"
             )

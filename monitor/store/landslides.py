@@ -56,7 +56,14 @@ DATING_COLUMNS: tuple[str, ...] = (
     "event_before",
     "post_latest",
 )
-ADDED_COLUMNS: dict[str, str] = {**dict.fromkeys(DATING_COLUMNS, "DATE"), "confirmation": "TEXT"}
+# Columns added to the layer after its first release, with their declarations: an inventory
+# written before them gets them on opening (Inventory), at the layer's end.
+ADDED_COLUMNS: dict[str, str] = {
+    **dict.fromkeys(DATING_COLUMNS, "DATE"),
+    "confirmation": "TEXT",
+    "filter_score": "REAL",
+    "suppressed": "INTEGER NOT NULL DEFAULT 0",
+}
 _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3, "first-look": 4}
 
 LAYER = "landslides"
@@ -85,7 +92,9 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   status_changed_at DATETIME,
   updated_at DATETIME NOT NULL,
   s1_event_after DATE, s1_event_before DATE, s2_event_after DATE, s2_event_before DATE,
-  event_after DATE, event_before DATE, post_latest DATE, confirmation TEXT
+  event_after DATE, event_before DATE, post_latest DATE, confirmation TEXT,
+  filter_score REAL,
+  suppressed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -193,7 +202,8 @@ class ChangeWriter:
             values["revision_area_m2"] = area
         stored = self._stored_dating(item)
         values.update(refined_dating(stored, [r for _, r in item.matches]))
-        confirmed_now = stored.get("confirmation") is None and values["confirmation"] is not None
+        alertable_before = bool(stored) and self._alertable(item, stored)
+        alertable_now = self._alertable(item, {**stored, **values})
         self._store(item, values, run_id)
         self.conn.execute(
             "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2) "
@@ -203,9 +213,9 @@ class ChangeWriter:
             (item.fid, today, run_id, kind, area),
         )
         queued = 0
-        if item.status != "dismissed" and values["confirmation"] is not None:
-            # a landslide is alerted as new once it is confirmed (at once, or by a later look)
-            if confirmed_now:
+        if item.status != "dismissed" and alertable_now:
+            # alerted as new once it is alertable (at once, or when a later look confirms it)
+            if not alertable_before:
                 queued = self._enqueue(item, "new", wgs84)
             elif kind == "grown":
                 queued = self._enqueue(item, kind, wgs84)
@@ -234,8 +244,17 @@ class ChangeWriter:
                 f"UPDATE {LAYER} SET {assignments} WHERE fid = ?", (*values.values(), item.fid)
             )
 
+    @staticmethod
+    def _alertable(item: Known, row: dict[str, Any]) -> bool:
+        """Whether the landslide ``row`` describes raises alerts: confirmed by a second look
+        (monitor.pipeline.dating) and not suppressed by the object filter, unless a reviewer
+        confirmed it."""
+        suppressed = bool(row.get("suppressed") or 0) and item.status != "confirmed"
+        return row.get("confirmation") is not None and not suppressed
+
     def _stored_dating(self, item: Known) -> dict[str, Any]:
-        """The dating and confirmation columns of a known landslide (empty for a new one)."""
+        """The dating, confirmation and filter columns of a known landslide (empty for a new
+        one)."""
         if item.fid is None:
             return {}
         names = ", ".join(ADDED_COLUMNS)
@@ -326,6 +345,10 @@ def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) ->
     out["post_date"] = _iso_date(largest.get("post_date"))
     quicklook = largest.get("quicklook")
     out["quicklook"] = str(quicklook) if quicklook else None
+    # the object filter: the best score of the detections; suppressed only when all of them are
+    scores = [v for v in (_float(r.get("filter_score")) for r in rows) if v is not None]
+    out["filter_score"] = max(scores) if scores else None
+    out["suppressed"] = int(all(bool(r.get("suppressed", False)) for r in rows))
     return out
 
 

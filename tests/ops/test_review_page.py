@@ -222,3 +222,15 @@ def test_markup_in_the_inventory_and_region_names_reaches_the_page_escaped(
     assert sorted(tooltips) == sorted(
         f"watched region {escape(name)}" for name in ("wayanad-hills", HOSTILE_REGION)
     )
+
+
+def test_popup_shows_the_object_filter_score_and_suppression() -> None:
+    from monitor.ops.review_data import _popup_html
+
+    row = {"fid": 7, "region": "r", "status": "candidate", "filter_score": 0.123, "suppressed": 1}
+    popup = _popup_html(row, None, False, None, None)
+    assert "Object filter</th><td>0.12 (suppressed: no alert)</td>" in popup
+    kept = _popup_html({**row, "suppressed": 0, "filter_score": 0.91}, None, False, None, None)
+    assert "Object filter</th><td>0.91</td>" in kept
+    old = _popup_html({"fid": 8}, None, False, None, None)  # an inventory without the columns
+    assert "Object filter</th><td>–</td>" in old

@@ -9,12 +9,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
+from monitor.pipeline.object_filter import FEATURES
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock, RunLockHeld
@@ -107,6 +109,49 @@ def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
     assert "object recall 100% (3 of 3), 0 false alarm(s)" in text
     assert "3 queued by this run, 0 sent, 3 pending" in text
     assert str(config.inventory.path) in text
+
+
+class SmallAreaFilter:
+    """Stands in for the shipped object filter: scores objects under 8000 m² 0.1, others 0.9."""
+
+    features = FEATURES
+    cut = 0.5
+    path = Path("stand-in-filter")
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        small = x[:, FEATURES.index("log_area_m2")] < np.log10(8000.0)
+        return np.where(small, 0.1, 0.9)
+
+
+def test_the_filter_suppresses_without_alert_and_the_summary_gives_both_scores(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    _, ensemble = stand_ins()
+    ensemble.object_filter = SmallAreaFilter()
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+
+    north = summary.regions[0].candidates
+    assert north is not None
+    assert sorted(
+        zip(north["area_m2"], north["suppressed"], north["filter_score"], strict=True)
+    ) == [
+        (6000.0, True, 0.1),
+        (15000.0, False, 0.9),
+    ]
+    assert summary.suppressed == 1
+    assert summary.counts() == {"new": 3, "grown": 0, "seen": 0}  # all three stored ...
+    assert summary.changes.alerts_queued == 2  # ... the suppressed one raises no alert
+    kept, everything = summary.evaluation, summary.evaluation_unfiltered
+    assert kept is not None and everything is not None
+    assert (kept.events, kept.detected, kept.candidates) == (3, 2, 2)
+    assert (everything.events, everything.detected, everything.candidates) == (3, 3, 3)
+    text = format_summary(summary)
+    assert "object recall 67% (2 of 3), 0 false alarm(s) among 2 detection(s) the object" in text
+    assert "Without the object filter: recall 100% (3 of 3), 0 false alarm(s) among 3" in text
+    assert "the filter suppressed 1 (stored, no alert)" in text
+    with Inventory(config.inventory.path) as inventory:
+        table = inventory.landslides()
+    assert sorted(table["suppressed"].tolist()) == [0, 0, 1]
 
 
 def test_the_same_date_twice_adds_no_row_and_no_alert(
@@ -214,7 +259,7 @@ def test_a_source_without_ground_truth_is_not_scored(
     assert "ground truth" not in format_summary(summary)
 
 
-def test_detect_region_writes_only_quicklooks_and_pickles(
+def test_detect_region_writes_only_quicklooks_and_cogs_and_pickles(
     write_config: Callable[..., Path],
     manifest: Path,
     stand_ins: Callable[..., Any],
@@ -228,7 +273,10 @@ def test_detect_region_writes_only_quicklooks_and_pickles(
     result = run_module.detect_region(config, config.region("north"), RUN_DATE)
     written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
 
-    assert written == {tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"}
+    folder = tmp_path / "ql" / "2024-09-15" / "north"
+    cogs = {folder / "north_probability.tif", folder / "north_spread.tif"}
+    assert written == {folder / "candidate-001.png"} | cogs
+    assert set(map(Path, result.rasters)) == cogs
     assert result.candidates is not None
     assert result.candidates["quicklook"].tolist() == [
         str(tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"),
@@ -257,5 +305,6 @@ def test_an_unwritable_quicklooks_folder_keeps_the_detections(
     for result in summary.regions:
         assert result.candidates is not None
         assert result.candidates["quicklook"].isna().all()
+        assert result.rasters == []  # nor the probability/spread COGs
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 3

@@ -1,0 +1,314 @@
+"""Scores of the whole detection chain: what users receive are polygons, after masks,
+vectorisation, size rules and the object filter, so they are scored as polygons against the label
+rasters of a labelled folder (Ganerød et al. layout, ``label/<id>_label.tif``).
+
+- **Object recall by size class**: a true landslide is an 8-connected object of label pixels; it
+  is detected when a kept polygon covers at least one of its pixels. Size classes by the true
+  object's area (:data:`SIZE_CLASSES`), plus landslides of 1 ha or more together.
+- **False objects per 100 km²**: kept polygons that cover no label pixel, per 100 km² of scored
+  scene area (all of them, and those of 0.5 ha or more). On look-alike-only scenes (no label
+  pixel) every kept polygon is false.
+- **Pixel precision, recall, F1 of the final mask**: the kept polygons rasterised on the label
+  grid (pixel centres inside) against the label, pooled over the scenes.
+
+Polygons are rasterised once (:func:`scene_objects`); any subset of them (the polygons the
+filter kept, or all) is then scored without rasterising again (:func:`chain_scores`), since the
+chain's polygons of one scene never overlap.
+
+``python -m models evaluate --chain DETECTIONS_DIR --data LABELLED_DIR`` reads the polygons that
+``landslide-monitor detect --stack`` wrote (``detections.gpkg``, a ``scene`` column naming the
+scene id, ``suppressed`` marking what the filter suppressed) and reports with and without the
+filter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from affine import Affine
+from rasterio import features
+from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
+
+from models.datasets import DatasetError, label_path, scene_ids
+
+__all__ = [
+    "DETECTIONS_FILE",
+    "SIZE_CLASSES",
+    "ChainScores",
+    "SceneObjects",
+    "chain_scores",
+    "evaluate_chain",
+    "format_chain_report",
+    "scene_objects",
+]
+
+DETECTIONS_FILE: Final = "detections.gpkg"
+# (name, lower bound m², upper bound m²) of the true landslide's area
+SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("<0.1 ha", 0.0, 1_000.0),
+    ("0.1-0.5 ha", 1_000.0, 5_000.0),
+    ("0.5-1 ha", 5_000.0, 10_000.0),
+    ("1-5 ha", 10_000.0, 50_000.0),
+    (">=5 ha", 50_000.0, float("inf")),
+)
+LARGE_M2: Final = 10_000.0  # "landslides of 1 ha or more"
+LARGE_FALSE_M2: Final = 5_000.0  # "false objects of 0.5 ha or more"
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+@dataclass
+class SceneObjects:
+    """One scene's true landslides and polygons, rasterised on the label grid.
+
+    ``touches[i]`` lists the true objects polygon ``i`` covers; ``tp[i]``/``fp[i]`` its pixels
+    on and off the label."""
+
+    scene: str
+    area_km2: float
+    event_area_m2: np.ndarray
+    polygon_area_m2: np.ndarray
+    touches: list[np.ndarray]
+    tp: np.ndarray
+    fp: np.ndarray
+    label_pixels: int
+
+
+def scene_objects(
+    scene: str, label: np.ndarray, transform: Affine, polygons: Sequence[BaseGeometry]
+) -> SceneObjects:
+    """Rasterise ``polygons`` (in the label's CRS) on the label grid and relate them to the
+    label's 8-connected objects."""
+    truth = np.asarray(label) > 0
+    pixel_m2 = abs(transform.a * transform.e - transform.b * transform.d)
+    events, n_events = ndimage.label(truth, structure=_EIGHT)
+    event_area = (
+        ndimage.sum_labels(np.ones_like(truth), events, np.arange(1, n_events + 1)) * pixel_m2
+        if n_events
+        else np.zeros(0)
+    )
+    n = len(polygons)
+    raster = (
+        features.rasterize(
+            ((g, i + 1) for i, g in enumerate(polygons) if not g.is_empty),
+            out_shape=truth.shape,
+            transform=transform,
+            dtype="int32",
+        )
+        if n
+        else np.zeros(truth.shape, np.int32)
+    )
+    touches: list[np.ndarray] = []
+    tp = np.zeros(n, dtype=np.int64)
+    fp = np.zeros(n, dtype=np.int64)
+    if n:
+        index = np.arange(1, n + 1)
+        tp = ndimage.sum_labels(truth, raster, index).astype(np.int64)
+        fp = ndimage.sum_labels(~truth, raster, index).astype(np.int64)
+        pairs = np.unique(np.stack([raster[truth], events[truth]]), axis=1)
+        by_polygon: dict[int, list[int]] = {}
+        for p, e in pairs.T.tolist():
+            if p > 0:
+                by_polygon.setdefault(p - 1, []).append(e - 1)
+        touches = [np.array(by_polygon.get(i, []), dtype=np.int64) for i in range(n)]
+    return SceneObjects(
+        scene=scene,
+        area_km2=truth.size * pixel_m2 / 1e6,
+        event_area_m2=np.asarray(event_area, dtype=np.float64),
+        polygon_area_m2=np.array([g.area for g in polygons], dtype=np.float64),
+        touches=touches,
+        tp=tp,
+        fp=fp,
+        label_pixels=int(truth.sum()),
+    )
+
+
+@dataclass
+class ChainScores:
+    """Chain scores of a set of scenes (see the module docstring)."""
+
+    scenes: int
+    area_km2: float
+    recall_by_size: dict[str, tuple[int, int]] = field(default_factory=dict)  # (detected, all)
+    polygons: int = 0
+    false_objects: int = 0
+    false_objects_large: int = 0  # of 0.5 ha or more
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @staticmethod
+    def _ratio(a: float, b: float) -> float | None:
+        return a / b if b else None
+
+    def recall(self, size: str) -> float | None:
+        detected, total = self.recall_by_size.get(size, (0, 0))
+        return self._ratio(detected, total)
+
+    @property
+    def false_per_100km2(self) -> float | None:
+        return self._ratio(100.0 * self.false_objects, self.area_km2)
+
+    @property
+    def false_large_per_100km2(self) -> float | None:
+        return self._ratio(100.0 * self.false_objects_large, self.area_km2)
+
+    @property
+    def precision(self) -> float | None:
+        return self._ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def pixel_recall(self) -> float | None:
+        return self._ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def f1(self) -> float | None:
+        return self._ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["recall_by_size"] = {k: list(v) for k, v in self.recall_by_size.items()}
+        out |= {
+            "recall": {k: self.recall(k) for k in self.recall_by_size},
+            "false_per_100km2": self.false_per_100km2,
+            "false_large_per_100km2": self.false_large_per_100km2,
+            "pixel_precision": self.precision,
+            "pixel_recall": self.pixel_recall,
+            "pixel_f1": self.f1,
+        }
+        return out
+
+
+def _size_names() -> list[str]:
+    return [name for name, _, _ in SIZE_CLASSES] + [">=1 ha", "all"]
+
+
+def chain_scores(
+    scenes: Sequence[SceneObjects], kept: Sequence[np.ndarray] | None = None
+) -> ChainScores:
+    """Scores of the polygons ``kept`` (boolean per polygon and scene; all when None)."""
+    out = ChainScores(scenes=len(scenes), area_km2=float(sum(s.area_km2 for s in scenes)))
+    counts = {name: [0, 0] for name in _size_names()}
+    for i, s in enumerate(scenes):
+        keep = np.ones(len(s.tp), bool) if kept is None else np.asarray(kept[i], dtype=bool)
+        detected = np.zeros(len(s.event_area_m2), dtype=bool)
+        for j in np.flatnonzero(keep):
+            detected[s.touches[j]] = True
+        for name, lo, hi in SIZE_CLASSES:
+            in_class = (s.event_area_m2 >= lo) & (s.event_area_m2 < hi)
+            counts[name][0] += int((detected & in_class).sum())
+            counts[name][1] += int(in_class.sum())
+        large = s.event_area_m2 >= LARGE_M2
+        counts[">=1 ha"][0] += int((detected & large).sum())
+        counts[">=1 ha"][1] += int(large.sum())
+        counts["all"][0] += int(detected.sum())
+        counts["all"][1] += len(detected)
+        false = keep & np.array([len(t) == 0 for t in s.touches], dtype=bool)
+        out.polygons += int(keep.sum())
+        out.false_objects += int(false.sum())
+        out.false_objects_large += int((false & (s.polygon_area_m2 >= LARGE_FALSE_M2)).sum())
+        out.tp += int(s.tp[keep].sum())
+        out.fp += int(s.fp[keep].sum())
+        out.fn += s.label_pixels - int(s.tp[keep].sum())
+    out.recall_by_size = {k: (v[0], v[1]) for k, v in counts.items()}
+    return out
+
+
+def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
+    """Score ``<detections>/detections.gpkg`` on the labelled folder ``data``: every scene of
+    ``data`` is scored (a scene without polygons has none); polygons of scenes ``data`` lacks
+    are an error. Returns ``{"with_filter", "without_filter", "look_alike_only": {...}}`` as
+    dicts (:meth:`ChainScores.as_dict`)."""
+    import geopandas as gpd
+    import rasterio
+
+    path = Path(detections)
+    path = path / DETECTIONS_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise DatasetError(f"{path}: no detections (run `landslide-monitor detect --stack`)")
+    polygons = gpd.read_file(path)
+    for column in ("scene", "suppressed"):
+        if column not in polygons.columns:
+            raise DatasetError(f"{path}: column {column!r} missing")
+    ids = scene_ids(Path(data))
+    unknown = sorted(set(polygons["scene"]) - set(ids))
+    if unknown:
+        raise DatasetError(f"{path}: polygons of scenes not in {data}: {', '.join(unknown[:5])}")
+    scenes: list[SceneObjects] = []
+    kept: list[np.ndarray] = []
+    for scene_id in ids:
+        with rasterio.open(label_path(Path(data), scene_id)) as src:
+            label = src.read(1) == 1
+            transform, crs = src.transform, src.crs
+        mine = polygons[polygons["scene"] == scene_id]
+        if len(mine) and crs is not None:
+            mine = mine.to_crs(crs)
+        scenes.append(scene_objects(scene_id, label, transform, list(mine.geometry)))
+        kept.append(~mine["suppressed"].astype(bool).to_numpy())
+    lookalike = [i for i, s in enumerate(scenes) if s.label_pixels == 0]
+    return {
+        "detections": str(path),
+        "data": str(data),
+        "with_filter": chain_scores(scenes, kept).as_dict(),
+        "without_filter": chain_scores(scenes).as_dict(),
+        "look_alike_only": {
+            "scenes": len(lookalike),
+            "with_filter": chain_scores(
+                [scenes[i] for i in lookalike], [kept[i] for i in lookalike]
+            ).as_dict(),
+            "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
+        },
+    }
+
+
+def _cell(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def format_chain_report(report: dict[str, Any]) -> str:
+    """A Markdown table of :func:`evaluate_chain`'s report."""
+    sizes = _size_names()
+    head = (
+        "| chain | "
+        + " | ".join(f"recall {s}" for s in sizes)
+        + " | false /100 km² | false >=0.5 ha /100 km² | false /100 km² (look-alike-only) "
+        "| pixel P | pixel R | pixel F1 |"
+    )
+    lines = [head, "|" + " --- |" * (len(sizes) + 7)]
+    for key, title in (("without_filter", "without filter"), ("with_filter", "with filter")):
+        s = report[key]
+        la = report["look_alike_only"][key]
+        cells = [
+            f"{_cell(s['recall'][k])} ({s['recall_by_size'][k][0]}/{s['recall_by_size'][k][1]})"
+            for k in sizes
+        ]
+        la_cell = (
+            _cell(la["false_per_100km2"], "{:.1f}") if report["look_alike_only"]["scenes"] else "-"
+        )
+        lines.append(
+            f"| {title} | " + " | ".join(cells) + f" | {_cell(s['false_per_100km2'], '{:.1f}')} "
+            f"| {_cell(s['false_large_per_100km2'], '{:.1f}')} | {la_cell} "
+            f"| {_cell(s['pixel_precision'])} | {_cell(s['pixel_recall'])} "
+            f"| {_cell(s['pixel_f1'])} |"
+        )
+    s = report["with_filter"]
+    lines.append("")
+    lines.append(
+        f"{s['scenes']} scenes, {s['area_km2']:.1f} km², "
+        f"{report['look_alike_only']['scenes']} of them look-alike-only (no labelled landslide)."
+    )
+    return "\n".join(lines)
+
+
+def write_chain_report(report: dict[str, Any], out: Path) -> Iterable[Path]:
+    """``chain_report.json`` and ``chain_report.md`` in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chain_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "chain_report.md").write_text(format_chain_report(report) + "\n")
+    return [out / "chain_report.json", out / "chain_report.md"]

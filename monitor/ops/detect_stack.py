@@ -1,0 +1,245 @@
+"""``landslide-monitor detect --stack SCENE_input.tif|FOLDER --out DIR``: the detection chain of
+the daily run (:func:`monitor.pipeline.chain.detect`: setting, ensemble, masks, vectorisation,
+object filter) on stacks a user already has, in the Ganerød et al. layout: 15 float32 bands in
+``models.feature_stack.MODEL_BANDS`` order, for example exported from Earth Engine for a known
+event, or the simulator's training scenes.
+
+``--stack`` is one ``*_input.tif``, or a folder of them (directly, or under ``input/`` as in
+the labelled layout). ``DIR`` receives:
+
+- ``detections.gpkg`` (layer ``detections``): every candidate with its scene id (``scene``),
+  the attribute columns of the daily run, ``filter_score`` and ``suppressed``; in the scenes' CRS
+  when they share one, else in EPSG:4326;
+- ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
+  scene's CRS;
+- ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files.
+
+The rules are the region's of ``--config`` (``--region`` names it when the file has several:
+``threshold``, ``min_area_m2``, ``masks``, ``filter_cut``) and its ``model:`` section; without a
+configuration, the defaults a region gets (minimum area 900 m², minimum mean slope 5°, water and
+snow excluded, the ensemble's calibrated threshold, the manifest's cut) and the bundled ensemble.
+``--baseline VALDIR`` runs the plain threshold baseline (:mod:`models.baselines`, fitted on the
+labelled folder ``VALDIR``) through the same chain instead of the ensemble.
+``python -m models evaluate --chain DIR --data LABELLED`` scores the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from models.chain_metrics import DETECTIONS_FILE
+from models.datasets import DatasetError, read_input
+from models.object_filter import ObjectFilterModel
+from monitor.config import ModelSettings, load_config
+from monitor.config.regions import MaskSettings
+from monitor.errors import BadInput
+from monitor.ops._args import add_config
+from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
+from monitor.pipeline.setting import NoUsableSetting
+from monitor.pipeline.vectorise import VectoriseRules
+
+__all__ = ["StackJob", "cli_configure", "cli_run", "default_rules", "detect_stacks", "find_stacks"]
+
+log = logging.getLogger(__name__)
+
+LAYER = "detections"
+DEFAULT_MIN_AREA_M2 = 900.0
+
+
+def default_rules(masks: MaskSettings | None = None, **overrides: Any) -> VectoriseRules:
+    """The rules a region gets by default (``min_area_m2`` 900, :class:`MaskSettings`'
+    defaults), as the daily run builds them (:attr:`monitor.config.RegionConfig.rules`)."""
+    masks = masks or MaskSettings()
+    values: dict[str, Any] = {
+        "min_area_m2": DEFAULT_MIN_AREA_M2,
+        "min_slope_deg": masks.min_slope_deg,
+        "exclude_water": masks.exclude_water,
+        "exclude_snow": masks.exclude_snow,
+        "max_post_ndvi": masks.max_post_ndvi,
+    }
+    return VectoriseRules(**(values | overrides))
+
+
+def find_stacks(path: Path) -> list[Path]:
+    """The stack file ``path``, or every ``*_input.tif`` of the folder ``path`` (or of its
+    ``input/``), sorted."""
+    path = Path(path)
+    if path.is_file():
+        if not path.name.endswith("_input.tif"):
+            raise BadInput(f"{path}: a stack is named <id>_input.tif (Ganerød et al. layout)")
+        return [path]
+    if not path.is_dir():
+        raise BadInput(f"--stack {path}: no such file or folder")
+    inputs = sorted(path.glob("*_input.tif")) or sorted((path / "input").glob("*_input.tif"))
+    if not inputs:
+        raise BadInput(f"--stack {path}: no *_input.tif in it or in {path / 'input'}")
+    return inputs
+
+
+@dataclass
+class StackJob:
+    """What to run on the stacks: the model, how its setting is chosen, the rules, the filter
+    and the cut (None: the filter's own)."""
+
+    model: ChainModel
+    policy: ModelSettings
+    rules: VectoriseRules
+    object_filter: ObjectFilterModel | None
+    cut: float | None = None
+
+
+def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any]:
+    """Run the chain on every stack and write ``out`` (see the module docstring)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frames: list[gpd.GeoDataFrame] = []
+    summary: dict[str, Any] = {"scenes": {}}
+    for path in stacks:
+        try:
+            scene = read_input(path)
+        except DatasetError as err:
+            raise BadInput(str(err)) from err
+        scene_id = scene.id
+        stack = stack_from_scene(scene)
+        try:
+            found = detect(
+                stack,
+                job.model,
+                job.policy,
+                job.rules,
+                job.object_filter,
+                cut=job.cut,
+                device=job.policy.device,
+            )
+        except NoUsableSetting as err:
+            log.warning("%s: no detection: %s", scene_id, err)
+            summary["scenes"][scene_id] = {"status": "no-data", "message": str(err)}
+            continue
+        rasters = write_cogs(found.prediction, stack, out, scene_id)
+        candidates = found.candidates.copy()
+        candidates.insert(0, "scene", scene_id)
+        frames.append(candidates)
+        summary["scenes"][scene_id] = {
+            "status": "ok",
+            "setting": found.choice.setting,
+            "candidates": len(candidates),
+            "suppressed": int(candidates["suppressed"].sum()),
+            "cut": found.cut,
+            "rasters": [p.name for p in rasters],
+        }
+        log.info(
+            "%s: %s, %d candidate(s), %d suppressed",
+            scene_id,
+            found.choice.setting,
+            len(candidates),
+            int(candidates["suppressed"].sum()),
+        )
+    crss = {f.crs.to_string() for f in frames if f.crs is not None}
+    crs = crss.pop() if len(crss) == 1 else "EPSG:4326"
+    if frames:
+        table = pd.concat([f.to_crs(crs) for f in frames], ignore_index=True)
+        detections = gpd.GeoDataFrame(table, geometry="geometry", crs=crs)
+    else:
+        detections = gpd.GeoDataFrame(
+            {"scene": pd.Series(dtype=object), "suppressed": pd.Series(dtype=bool)},
+            geometry=gpd.GeoSeries([], crs=crs),
+            crs=crs,
+        )
+    for column in ("pre_date", "post_date"):
+        if column in detections:
+            detections[column] = detections[column].map(lambda d: None if d is None else str(d))
+    path = out / DETECTIONS_FILE
+    path.unlink(missing_ok=True)
+    detections.to_file(path, layer=LAYER, driver="GPKG")
+    summary["detections"] = str(path)
+    summary["crs"] = crs
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    return summary
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def cli_configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        type=Path,
+        required=True,
+        help="a SCENE_input.tif (Ganerød et al. layout: the 15 model bands) or a folder of them",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    add_config(parser, required=False)
+    parser.add_argument("--region", help="the region of --config whose rules apply")
+    parser.add_argument("--manifest", type=Path, help="ensemble manifest (default: the config's)")
+    parser.add_argument(
+        "--cut", type=float, help="object filter cut (default: region's/manifest's)"
+    )
+    parser.add_argument("--no-filter", action="store_true", help="suppress nothing")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="VALDIR",
+        help="run the threshold baseline fitted on the labelled folder VALDIR instead",
+    )
+
+
+def _job(args: argparse.Namespace) -> StackJob:
+    policy = ModelSettings()
+    rules = default_rules()
+    cut = None
+    if args.config is not None:
+        config = load_config(args.config)
+        policy = config.model
+        if args.region is None and len(config.regions) > 1:
+            names = ", ".join(r.name for r in config.regions)
+            raise BadInput(f"{args.config} has several regions ({names}): name one with --region")
+        try:
+            region = config.region(args.region) if args.region else config.regions[0]
+        except KeyError as err:
+            raise BadInput(str(err.args[0])) from None
+        rules, cut = region.rules, region.filter_cut
+    if args.manifest is not None:
+        policy = policy.model_copy(update={"manifest": args.manifest})
+    if args.cut is not None:
+        if not 0.0 <= args.cut <= 1.0:
+            raise BadInput(f"--cut {args.cut} is not between 0 and 1")
+        cut = args.cut
+    model: ChainModel
+    object_filter: ObjectFilterModel | None
+    if args.baseline is not None:
+        from models.baselines import BaselineModel
+
+        object_filter = ObjectFilterModel.from_manifest(policy.manifest)
+        try:
+            model = BaselineModel.fitted(args.baseline)
+        except DatasetError as err:
+            raise BadInput(str(err)) from err
+    else:
+        from models.ensemble import Ensemble
+
+        ensemble = Ensemble.load(policy.manifest, engine=policy.engine)
+        model, object_filter = ensemble, ensemble.object_filter
+    return StackJob(model, policy, rules, None if args.no_filter else object_filter, cut)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    stacks = find_stacks(args.stack)
+    summary = detect_stacks(stacks, args.out, _job(args))
+    scenes = summary["scenes"].values()
+    ok = [s for s in scenes if s["status"] == "ok"]
+    candidates = sum(s["candidates"] for s in ok)
+    suppressed = sum(s["suppressed"] for s in ok)
+    print(
+        f"{len(ok)} of {len(summary['scenes'])} stack(s) detected: {candidates} candidate(s), "
+        f"{suppressed} suppressed by the object filter; {summary['detections']} and the "
+        f"probability/spread COGs in {args.out}"
+    )
+    return 0

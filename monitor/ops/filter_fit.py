@@ -1,0 +1,285 @@
+"""Fit the object filter (:mod:`monitor.pipeline.object_filter`) and ship it with an ensemble.
+
+The candidates are the chain's own (:func:`monitor.pipeline.chain.detect` with the ensemble of
+the manifest, no filter) on the scenes of Ganerød-layout folders:
+
+1. **fit** on the candidates of the training folders (``--train``, repeatable: a randomised
+   world's training families can be added or swapped in), a candidate being positive when it
+   covers a pixel of a labelled landslide (:func:`models.chain_metrics.scene_objects`);
+2. **calibrate** the cut on the validation folders (``--val``): the highest cut on a grid of
+   0.01 whose object recall for landslides of 1 ha or more stays within ``--max-recall-loss``
+   (default 0.02) of the unfiltered chain's and whose recall over all sizes stays within twice
+   that;
+3. **report** the held-out test folders (``--test``) with and without the filter;
+4. write ``object_filter.onnx`` next to the manifest (scikit-learn
+   ``GradientBoostingClassifier``, classes weighted to balance, converted with skl2onnx, the
+   conversion checked against scikit-learn's own scores) and the manifest's ``object_filter``
+   entry (file, SHA-256, features, cut, and the figures of steps 1-3).
+
+    python -m monitor.ops.filter_fit --train data/training/train --val data/training/val \\
+        --test data/training/test --manifest models/default/manifest.json
+
+scikit-learn and skl2onnx are needed here only (the ``fit`` extra); running the filter needs
+onnxruntime. Deterministic: fixed random state, one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.chain_metrics import ChainScores, SceneObjects, chain_scores, scene_objects
+from models.datasets import read_scene, scene_ids
+from models.manifest import ObjectFilterEntry, read_manifest, sha256_file, write_manifest
+from monitor.config import ModelSettings
+from monitor.ops.detect_stack import default_rules
+from monitor.pipeline.chain import ChainModel, detect, stack_from_scene
+from monitor.pipeline.object_filter import FEATURES, candidate_features
+from monitor.pipeline.setting import NoUsableSetting
+from monitor.pipeline.vectorise import VectoriseRules
+
+__all__ = ["Candidates", "calibrate_cut", "collect", "fit_filter", "main"]
+
+log = logging.getLogger(__name__)
+
+FILTER_FILE = "object_filter.onnx"
+CUT_GRID = tuple(round(0.01 * i, 2) for i in range(100))
+
+
+@dataclass
+class Candidates:
+    """The chain's candidates of a set of scenes: features, positive (covers a labelled
+    landslide), and the scenes' objects for the chain scores."""
+
+    x: list[np.ndarray] = field(default_factory=list)  # per scene (n_i, F)
+    scenes: list[SceneObjects] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def features(self) -> np.ndarray:
+        return np.concatenate(self.x) if self.x else np.zeros((0, len(FEATURES)), np.float32)
+
+    @property
+    def positive(self) -> np.ndarray:
+        flags = [np.array([len(t) > 0 for t in s.touches], bool) for s in self.scenes]
+        return np.concatenate(flags) if flags else np.zeros(0, bool)
+
+    def split(self, values: np.ndarray) -> list[np.ndarray]:
+        """``values`` (one per candidate, all scenes) cut back into one array per scene."""
+        bounds = np.cumsum([len(x) for x in self.x])[:-1]
+        return list(np.split(values, bounds))
+
+
+def collect(
+    folders: Sequence[Path],
+    model: ChainModel,
+    policy: ModelSettings,
+    rules: VectoriseRules,
+) -> Candidates:
+    """Run the chain (no filter) on every scene of ``folders``."""
+    out = Candidates()
+    start = time.perf_counter()
+    for folder in folders:
+        for scene_id in scene_ids(folder):
+            scene = read_scene(folder, scene_id)
+            stack = stack_from_scene(scene)
+            try:
+                found = detect(stack, model, policy, rules, None, device=policy.device)
+            except NoUsableSetting as err:
+                log.warning("%s: skipped (%s)", scene_id, err)
+                continue
+            candidates = found.candidates
+            out.x.append(candidate_features(candidates, found.prediction, stack))
+            assert scene.transform is not None
+            out.scenes.append(
+                scene_objects(
+                    f"{folder.name}/{scene_id}",
+                    scene.label,
+                    scene.transform,
+                    list(candidates.geometry),
+                )
+            )
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def calibrate_cut(
+    scenes: Sequence[SceneObjects], scores: Sequence[np.ndarray], max_recall_loss: float
+) -> tuple[float, ChainScores, ChainScores]:
+    """The highest cut of :data:`CUT_GRID` that keeps the recall of landslides >= 1 ha within
+    ``max_recall_loss`` of the unfiltered chain (and the recall of all within twice that).
+    Returns the cut and the scores without and with it."""
+    unfiltered = chain_scores(scenes)
+    base_large = unfiltered.recall(">=1 ha") or 0.0
+    base_all = unfiltered.recall("all") or 0.0
+    best = (0.0, unfiltered)
+    for cut in CUT_GRID:
+        scored = chain_scores(scenes, [s >= cut for s in scores])
+        large = scored.recall(">=1 ha") or 0.0
+        everything = scored.recall("all") or 0.0
+        if base_large - large <= max_recall_loss and base_all - everything <= 2 * max_recall_loss:
+            best = (cut, scored)
+    return best[0], unfiltered, best[1]
+
+
+def _summary(scores: ChainScores) -> dict[str, Any]:
+    d = scores.as_dict()
+    return {
+        "recall": d["recall"],
+        "false_per_100km2": d["false_per_100km2"],
+        "false_large_per_100km2": d["false_large_per_100km2"],
+        "pixel_f1": d["pixel_f1"],
+        "scenes": d["scenes"],
+        "area_km2": d["area_km2"],
+    }
+
+
+def fit_filter(
+    train: Sequence[Path],
+    val: Sequence[Path],
+    test: Sequence[Path],
+    manifest_path: Path,
+    *,
+    max_recall_loss: float = 0.02,
+    rules: VectoriseRules | None = None,
+    train_threshold: float | None = None,
+) -> dict[str, Any]:
+    """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
+    written into the manifest."""
+    from onnx.helper import make_opsetid
+    from onnxruntime import InferenceSession
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    from models.ensemble import Ensemble
+
+    rules = rules or default_rules()
+    policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
+    ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
+    # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
+    # probability threshold than the chain's (the ensemble has seen those scenes)
+    train_rules = rules if train_threshold is None else replace(rules, threshold=train_threshold)
+    sets = {
+        "train": collect(train, ensemble, policy, train_rules),
+        "val": collect(val, ensemble, policy, rules),
+        "test": collect(test, ensemble, policy, rules),
+    }
+    x, y = sets["train"].features, sets["train"].positive
+    if y.all() or not y.any():
+        raise ValueError(f"training candidates are all of one class ({int(y.sum())} of {len(y)})")
+    clf = GradientBoostingClassifier(
+        n_estimators=300,
+        learning_rate=0.05,
+        max_depth=3,
+        min_samples_leaf=5,
+        subsample=0.8,
+        random_state=0,
+    )
+    clf.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+    onnx_model = to_onnx(
+        clf, x[:1].astype(np.float32), options={id(clf): {"zipmap": False}}, target_opset=17
+    )
+    # skl2onnx lists the opsets in set order, which changes with Python's string hashing: sort
+    # them, so that a refit of the same candidates gives the same file (and SHA-256)
+    opsets = sorted((o.domain, o.version) for o in onnx_model.opset_import)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(make_opsetid(domain, version) for domain, version in opsets)
+    out = Path(manifest_path).parent / FILTER_FILE
+    part = out.with_name(out.name + ".part")
+    part.write_bytes(onnx_model.SerializeToString())
+    session = InferenceSession(str(part), providers=["CPUExecutionProvider"])
+    check = sets["val"].features if len(sets["val"].features) else x
+    onnx_scores = session.run(None, {session.get_inputs()[0].name: check.astype(np.float32)})[1]
+    gap = float(np.abs(np.asarray(onnx_scores)[:, 1] - clf.predict_proba(check)[:, 1]).max())
+    if gap > 1e-4:
+        raise ValueError(f"the ONNX conversion differs from scikit-learn by {gap:.2g}")
+    part.replace(out)
+
+    record: dict[str, Any] = {
+        "classifier": "sklearn GradientBoostingClassifier "
+        + json.dumps(clf.get_params(), default=str),
+        "sample_weight": "balanced",
+        "train": [str(p) for p in train],
+        "val": [str(p) for p in val],
+        "test": [str(p) for p in test],
+        "train_candidates": len(y),
+        "train_positive": int(y.sum()),
+        "onnx_max_abs_difference": gap,
+        "max_recall_loss": max_recall_loss,
+        "train_threshold": train_threshold,
+        "rules": {
+            "min_area_m2": rules.min_area_m2,
+            "min_slope_deg": rules.min_slope_deg,
+            "threshold": rules.threshold,
+        },
+    }
+
+    def scores_of(name: str) -> list[np.ndarray]:
+        c = sets[name]
+        probability = clf.predict_proba(c.features)[:, 1] if len(c.features) else np.zeros(0)
+        return c.split(probability)
+
+    cut, val_without, val_with = calibrate_cut(
+        sets["val"].scenes, scores_of("val"), max_recall_loss
+    )
+    record["val"] = {"without_filter": _summary(val_without), "with_filter": _summary(val_with)}
+    test_scores = scores_of("test")
+    record["test"] = {
+        "without_filter": _summary(chain_scores(sets["test"].scenes)),
+        "with_filter": _summary(chain_scores(sets["test"].scenes, [s >= cut for s in test_scores])),
+    }
+    record["seconds"] = {k: round(v.seconds, 1) for k, v in sets.items()}
+    manifest = read_manifest(manifest_path)
+    manifest.object_filter = ObjectFilterEntry(
+        file=FILTER_FILE, sha256=sha256_file(out), features=list(FEATURES), cut=cut, fit=record
+    )
+    write_manifest(manifest_path, manifest)
+    Ensemble.load(manifest_path, engine="onnxruntime")  # the shipped manifest loads
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m monitor.ops.filter_fit",
+        description="fit the object filter on the chain's candidates and ship it in a manifest",
+    )
+    p.add_argument("--train", type=Path, action="append", required=True, help="repeatable")
+    p.add_argument("--val", type=Path, action="append", required=True, help="repeatable")
+    p.add_argument("--test", type=Path, action="append", default=[], help="repeatable")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--max-recall-loss", type=float, default=0.02)
+    p.add_argument(
+        "--train-threshold",
+        type=float,
+        help="probability threshold of the training candidates (default: the ensemble's)",
+    )
+    p.add_argument("--out", type=Path, help="also write the fit record here (JSON)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    record = fit_filter(
+        args.train,
+        args.val,
+        args.test,
+        args.manifest,
+        max_recall_loss=args.max_recall_loss,
+        train_threshold=args.train_threshold,
+    )
+    text = json.dumps(record, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Storm-free scenes for the chain scores: the regions of a training-set split, seen over windows
+without a storm, so that what changes between the windows is clear-cuts, crop harvest, noise and
+only the simulator's few background landslides. Written in the Ganerød et al. layout, like the
+split itself, labelled as usual; the scenes whose label is empty are the look-alike-only scenes
+that ``python -m models evaluate --chain`` reports apart.
+
+Each window pair starts its pre window after the storm before it, so the landslides of that
+storm are bare in both windows and do not read as change. The default pairs:
+
+- pre 2024-06-01..06-30, post 2024-07-01..07-30: the winter-cereal harvest (early July) and the
+  clear-cuts of the month;
+- pre 2024-03-01..03-31, post 2024-04-01..04-30: spring, clear-cuts only.
+
+    python -m monitor.ops.stormfree_scenes --training data/training --split test \\
+        --out data/training/stormfree-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from models.datasets import write_scene
+from monitor.simulator.training_data import TrainingSetPlan, scene_of
+from monitor.sources.archive import ArchiveSource
+from monitor.sources.base import DataUnavailable, Window
+
+__all__ = ["WINDOWS", "export_stormfree_scenes", "main"]
+
+log = logging.getLogger(__name__)
+
+WINDOWS: tuple[tuple[Window, Window], ...] = (
+    (Window(date(2024, 6, 1), date(2024, 7, 1)), Window(date(2024, 7, 1), date(2024, 7, 31))),
+    (Window(date(2024, 3, 1), date(2024, 4, 1)), Window(date(2024, 4, 1), date(2024, 5, 1))),
+)
+
+
+def export_stormfree_scenes(
+    training: Path,
+    split: str,
+    out: Path,
+    windows: Sequence[tuple[Window, Window]] = WINDOWS,
+    plan: TrainingSetPlan | None = None,
+) -> list[str]:
+    """Scenes of ``split``'s regions (simulated in ``<training>/archive``) over ``windows``;
+    returns the ids of those whose label is empty (look-alike-only)."""
+    plan = plan or TrainingSetPlan()
+    source = ArchiveSource(Path(training) / "archive")
+    written = []
+    for area, _ in plan.regions(split):
+        for pre, post in windows:
+            try:
+                scene = scene_of(source, area, pre, post)
+            except DataUnavailable as err:
+                log.warning("%s %s: skipped (%s)", area.name, post, err)
+                continue
+            write_scene(Path(out), scene)
+            if not scene.label.any():
+                written.append(scene.id)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m monitor.ops.stormfree_scenes",
+        description="export storm-free scenes of a training-set split (chain scores)",
+    )
+    p.add_argument("--training", type=Path, default=Path("data/training"))
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    ids = export_stormfree_scenes(args.training, args.split, args.out)
+    print(f"storm-free scenes in {args.out}, {len(ids)} of them look-alike-only")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

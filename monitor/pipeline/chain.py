@@ -1,0 +1,202 @@
+"""The detection chain from a feature stack to scored candidates: setting -> ensemble ->
+vectorise (masks, size and slope rules) -> object filter. It is one code path: the daily run
+(:func:`monitor.run.detect_region`), ``landslide-monitor detect --stack`` and the filter's fitting
+all call :func:`detect`; evaluation scores what it returns, never a reimplementation.
+
+A stack in the Ganerød et al. layout (``<id>_input.tif``: the 15 model bands, as the training
+scenes and an Earth Engine export for a known event are written) becomes a feature stack with
+:func:`stack_from_scene`. It lacks what the layout does not carry: the post-event NDVI and
+true-colour composite (so the optical water/snow tests and the ``max_post_ndvi`` rule have
+nothing to test and keep every object; the WorldCover water and snow classes still apply), the
+acquisition dates, and the per-pixel observation counts, which are taken as one observation where
+the bands of that sensor are finite.
+
+The probability and spread rasters are written as Cloud-Optimised GeoTIFFs (:func:`write_cogs`:
+GDAL's COG driver through rasterio, 256-pixel internal tiles, overviews down to 64 pixels,
+DEFLATE, the stack's CRS).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from models.datasets import Scene
+from models.feature_stack import MODEL_BANDS, StackAttrs
+from models.object_filter import ObjectFilterModel
+from monitor.pipeline.object_filter import score_candidates
+from monitor.pipeline.setting import (
+    Predictor,
+    SettingChoice,
+    SettingPolicy,
+    choose_setting,
+    predict,
+)
+from monitor.pipeline.vectorise import VectoriseRules, empty_candidates, vectorise
+
+__all__ = [
+    "COG_LAYERS",
+    "ChainModel",
+    "Detection",
+    "apply_filter",
+    "detect",
+    "empty_detection_candidates",
+    "stack_from_scene",
+    "write_cogs",
+]
+
+log = logging.getLogger(__name__)
+
+COG_LAYERS: tuple[str, ...] = ("probability", "spread")
+_COG_BLOCK = 256
+_COG_SMALLEST_OVERVIEW = 64  # pixels on the longer side
+
+
+def _overview_count(height: int, width: int) -> int:
+    """Halvings until the longer side is at most 64 pixels, at least one: GDAL's ``AUTO`` stops
+    at the tile size and would give a region smaller than a tile none."""
+    return max(1, math.ceil(math.log2(max(height, width, 2) / _COG_SMALLEST_OVERVIEW)))
+
+
+ChainModel = Predictor
+"""What the chain needs of a model (:class:`monitor.pipeline.setting.Predictor`)."""
+
+
+@dataclass
+class Detection:
+    """What the chain made of one stack: the setting choice, the model's prediction on the
+    stack's grid, and the candidates with ``filter_score`` (NaN without a filter) and
+    ``suppressed`` (score below the cut)."""
+
+    choice: SettingChoice
+    prediction: xr.Dataset
+    candidates: gpd.GeoDataFrame
+    cut: float | None = None
+
+    @property
+    def kept(self) -> gpd.GeoDataFrame:
+        """The candidates the filter did not suppress (all of them without a filter)."""
+        return self.candidates[~self.candidates["suppressed"].astype(bool)]
+
+
+def apply_filter(
+    candidates: gpd.GeoDataFrame,
+    prediction: xr.Dataset,
+    stack: xr.Dataset,
+    object_filter: ObjectFilterModel | None,
+    cut: float | None = None,
+) -> tuple[gpd.GeoDataFrame, float | None]:
+    """``candidates`` with ``filter_score`` and ``suppressed`` columns (appended after the
+    others); ``cut`` overrides the filter's calibrated one. Without a filter nothing is
+    suppressed and the score is NaN. Returns the frame and the cut used."""
+    candidates = candidates.copy()
+    if object_filter is None or candidates.empty:
+        candidates["filter_score"] = np.full(len(candidates), np.nan)
+        candidates["suppressed"] = np.zeros(len(candidates), dtype=bool)
+        return candidates, (None if object_filter is None else _cut(object_filter, cut))
+    used = _cut(object_filter, cut)
+    scores = score_candidates(object_filter, candidates, prediction, stack)
+    candidates["filter_score"] = scores
+    candidates["suppressed"] = scores < used
+    return candidates, used
+
+
+def _cut(object_filter: ObjectFilterModel, cut: float | None) -> float:
+    return object_filter.cut if cut is None else float(cut)
+
+
+def detect(
+    stack: xr.Dataset,
+    model: ChainModel,
+    policy: SettingPolicy,
+    rules: VectoriseRules,
+    object_filter: ObjectFilterModel | None = None,
+    *,
+    cut: float | None = None,
+    device: str | None = None,
+) -> Detection:
+    """The chain on one stack. Raises :class:`monitor.pipeline.setting.NoUsableSetting` when the
+    stack supports none of the model's settings."""
+    choice = choose_setting(stack, model.settings, policy)
+    prediction = predict(model, stack, choice, device)
+    candidates = vectorise(prediction, stack, rules)
+    candidates, used = apply_filter(candidates, prediction, stack, object_filter, cut)
+    return Detection(choice, prediction, candidates, used)
+
+
+def empty_detection_candidates(crs: object) -> gpd.GeoDataFrame:
+    """:func:`monitor.pipeline.vectorise.empty_candidates` with the filter's two columns."""
+    frame = empty_candidates(crs)
+    frame["filter_score"] = np.zeros(0, dtype=np.float64)
+    frame["suppressed"] = np.zeros(0, dtype=bool)
+    return frame
+
+
+def stack_from_scene(scene: Scene) -> xr.Dataset:
+    """A feature stack from the 15 bands of a scene in the Ganerød et al. layout (see the
+    module docstring for what it lacks). The region attribute is the scene id."""
+    if scene.crs is None or scene.transform is None:
+        raise ValueError(f"scene {scene.id!r} has no CRS or transform: it cannot be vectorised")
+    _, h, w = scene.image.shape
+    t = scene.transform
+    x = t.c + t.a * (np.arange(w) + 0.5)
+    y = t.f + t.e * (np.arange(h) + 0.5)
+    data = {name: (("y", "x"), scene.image[i]) for i, name in enumerate(MODEL_BANDS)}
+    nan = np.full((h, w), np.nan, dtype=np.float32)
+    optical = np.isfinite(scene.image[MODEL_BANDS.index("dNDVI")]).astype(np.float32)
+    radar = np.isfinite(scene.image[MODEL_BANDS.index("dVV")]).astype(np.float32)
+    data |= {
+        "preNDVI": (("y", "x"), nan),
+        "postNDVI": (("y", "x"), nan.copy()),
+        "s2_clear_pre": (("y", "x"), optical),
+        "s2_clear_post": (("y", "x"), optical.copy()),
+        "s1_count_pre": (("y", "x"), radar),
+        "s1_count_post": (("y", "x"), radar.copy()),
+    }
+    attrs = StackAttrs(
+        region=scene.id, source="stack", pre_window="", post_window="", orbit_pass=""
+    ).as_attrs()
+    stack = xr.Dataset(data, coords={"y": y, "x": x}, attrs=attrs)
+    located: xr.Dataset = stack.rio.write_crs(scene.crs).rio.write_transform(t)
+    return located
+
+
+def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: str) -> list[Path]:
+    """``<folder>/<stem>_probability.tif`` and ``..._spread.tif``: Cloud-Optimised GeoTIFFs
+    (float32, NaN nodata, internal tiles, overviews, DEFLATE) on the stack's grid and CRS."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "COG",
+        "dtype": "float32",
+        "count": 1,
+        "height": stack.sizes["y"],
+        "width": stack.sizes["x"],
+        "crs": stack.rio.crs,
+        "transform": stack.rio.transform(),
+        "nodata": np.nan,
+        "blocksize": _COG_BLOCK,
+        "compress": "DEFLATE",
+        "predictor": 3,  # floating-point predictor
+        "overview_count": _overview_count(stack.sizes["y"], stack.sizes["x"]),
+        "overview_resampling": "average",
+    }
+    written = []
+    for name in COG_LAYERS:
+        path = folder / f"{stem}_{name}.tif"
+        part = path.with_name(path.name + ".part")
+        values = prediction[name].values.astype(np.float32)
+        with rasterio.open(part, "w", **profile) as dst:
+            dst.write(values, 1)
+            dst.set_band_description(1, name)
+        part.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,346 @@
+"""Object-level rejection of look-alikes: every candidate polygon gets features of its shape, its
+setting on the terrain, its spectral and radar change, its land cover and the ensemble's
+confidence, and a gradient-boosted classifier scores how much it looks like a landslide.
+
+Why objects and not pixels: a fresh landslide scar and a clear-cut, a crop harvest or a
+reservoir's drawdown shore lose vegetation alike, pixel by pixel; Ganerød et al. name telling
+"vegetation loss unrelated to landslides" from landslides as the open challenge of their method
+(Discussion, citing Lindsay et al. 2023). They differ in shape and setting, which is what
+geographic object-based image analysis works with (Blaschke et al. 2014, cited there): a slide is
+elongated down the fall line, starts on a steep slope and runs out below it, in forest or
+grassland; a clear-cut has straight edges and right angles; a harvest lies on flat cropland; a
+drawdown rings a lake.
+
+The features (:data:`FEATURES`) are computed from the 15 model bands of the feature stack
+(``models.feature_stack.MODEL_BANDS``) and the ensemble's output only, so they are the same for a
+monitoring run's stack and for a stack in the Ganerød et al. layout (``detect --stack``, the
+training scenes). That layout has no pre-event NDVI and no post-event reflectance; their role is
+taken by the land cover and canopy height before the event (WorldCover, canopy height) and by the
+dNDVI distribution. A feature that cannot be computed (no valid pixel) is :data:`MISSING`.
+
+The classifier is a scikit-learn ``GradientBoostingClassifier`` fitted by
+:mod:`monitor.ops.filter_fit` and shipped as ONNX next to the ensemble, with its SHA-256 and the
+cut calibrated on validation scenes in the ensemble's manifest (``object_filter``).
+:meth:`models.ensemble.Ensemble.load` verifies and loads it with the members
+(:class:`models.object_filter.ObjectFilterModel`, ``ensemble.object_filter``): only
+``onnxruntime`` is needed to score, and a file whose checksum does not match is refused
+(:class:`models.manifest.ManifestError`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import geopandas as gpd
+import numpy as np
+import shapely
+import xarray as xr
+from rasterio import features as rio_features
+from scipy import ndimage
+from shapely.geometry.base import BaseGeometry
+
+from models.manifest import ManifestError
+from models.object_filter import ObjectFilterModel
+from models.worldcover import BARE, CROP, GRASS, SHRUB, TREE, WATER
+
+__all__ = [
+    "FEATURES",
+    "MISSING",
+    "ObjectFilterModel",
+    "candidate_features",
+    "check_features",
+    "flow_accumulation",
+    "score_candidates",
+]
+
+MISSING: Final = -999.0  # a feature without any valid pixel (the classifier splits on it)
+
+FEATURES: tuple[str, ...] = (
+    # shape
+    "log_area_m2",
+    "compactness",  # 4 pi A / P^2 of the polygon: 1 for a disc
+    "elongation",  # sqrt of the ratio of the pixel cloud's principal variances
+    "fall_line_alignment",  # |cos| between the long axis and the mean downslope direction
+    "rectangularity",  # area / area of the minimum rotated rectangle
+    "right_angles",  # share of the outline's corners within 20 degrees of 90
+    "straight_edges",  # share of the outline in straight runs of 40 m or more
+    # topography
+    "slope_mean",
+    "slope_head",  # mean slope of the highest quarter of the object's pixels
+    "slope_toe",  # ... of the lowest quarter
+    "relief_m",  # elevation range (5th to 95th percentile) inside the object
+    "slope_position",  # object's mean elevation within the range of its 300 m surroundings
+    "curvature",  # mean Laplacian of the elevation (m per pixel^2; > 0 concave)
+    "log_upslope_area_m2",  # D8 flow accumulation, the largest inside the object
+    # optical and radar change
+    "dndvi_mean",
+    "dndvi_p10",
+    "dndvi_p90",
+    "dndvi_std",
+    "dndvi_contrast",  # object's mean minus its 50 m ring's mean
+    "dvv_mean",
+    "dvh_mean",
+    # land cover before the event
+    "cover_tree",
+    "cover_shrub",
+    "cover_grass",
+    "cover_crop",
+    "cover_bare",
+    "water_nearby",  # share of WorldCover water in the 100 m ring around the object
+    "canopy_height_mean",
+    # the ensemble
+    "prob_mean",
+    "prob_max",
+    "agreement_mean",
+    "spread_mean",
+)
+
+_RING_M = 50.0
+_WATER_RING_M = 100.0
+_CONTEXT_M = 300.0
+_STRAIGHT_RUN_M = 40.0
+_CORNER_TOLERANCE_DEG = 20.0
+
+
+def flow_accumulation(elevation: np.ndarray) -> np.ndarray:
+    """D8 flow accumulation (O'Callaghan & Mark 1984) in pixels: each pixel passes itself and
+    what it received to its steepest lower neighbour (diagonals at distance sqrt 2); pixels
+    without a lower neighbour (pits, edges draining out) keep it. NaN elevation neither gives nor
+    receives."""
+    z = np.asarray(elevation, dtype=np.float64)
+    h, w = z.shape
+    padded = np.pad(z, 1, constant_values=np.nan)
+    best_drop = np.zeros((h, w))
+    receiver = np.full((h, w), -1, dtype=np.int64)
+    rows, cols = np.indices((h, w))
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy == 0 and dx == 0:
+                continue
+            neighbour = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+            with np.errstate(invalid="ignore"):
+                drop = (z - neighbour) / math.hypot(dy, dx)
+                better = np.isfinite(drop) & (drop > best_drop)
+            best_drop[better] = drop[better]
+            receiver[better] = ((rows + dy) * w + (cols + dx))[better]
+    acc = np.where(np.isfinite(z), 1.0, 0.0).ravel()
+    order = np.argsort(np.where(np.isfinite(z), z, -np.inf).ravel(), kind="stable")[::-1]
+    flat_receiver = receiver.ravel()
+    for i in order.tolist():  # highest first: a pixel is complete when it is passed on
+        r = flat_receiver[i]
+        if r >= 0:
+            acc[r] += acc[i]
+    return acc.reshape(h, w)
+
+
+def _outline_angles(geometry: BaseGeometry, tolerance: float) -> tuple[float, float]:
+    """(share of corners near 90 degrees, share of the perimeter in straight runs) of the
+    polygon's exterior rings simplified with ``tolerance`` metres."""
+    simple = geometry.simplify(tolerance, preserve_topology=True)
+    polygons = getattr(simple, "geoms", [simple])
+    corners = right = 0
+    straight = total = 0.0
+    for polygon in polygons:
+        ring = np.asarray(polygon.exterior.coords)[:-1]
+        if len(ring) < 3:
+            continue
+        edges = np.roll(ring, -1, axis=0) - ring
+        lengths = np.hypot(edges[:, 0], edges[:, 1])
+        total += float(lengths.sum())
+        straight += float(lengths[lengths >= _STRAIGHT_RUN_M].sum())
+        previous = np.roll(edges, 1, axis=0)
+        cos = (previous * edges).sum(axis=1) / np.maximum(np.roll(lengths, 1) * lengths, 1e-9)
+        turn = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))  # 0 = straight on
+        is_corner = turn > 30.0
+        corners += int(is_corner.sum())
+        right += int((is_corner & (np.abs(turn - 90.0) <= _CORNER_TOLERANCE_DEG)).sum())
+    return (right / corners if corners else 0.0, straight / total if total else 0.0)
+
+
+def _mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else MISSING
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.quantile(finite, q)) if finite.size else MISSING
+
+
+def candidate_features(
+    candidates: gpd.GeoDataFrame, prediction: xr.Dataset, stack: xr.Dataset
+) -> np.ndarray:
+    """The :data:`FEATURES` of every candidate, ``(n, len(FEATURES))`` float32.
+
+    ``candidates`` are polygons in the stack's CRS (:func:`monitor.pipeline.vectorise.vectorise`),
+    ``prediction`` the ensemble's output on the stack's grid (``probability``, ``agreement``,
+    ``spread``)."""
+    n = len(candidates)
+    out = np.full((n, len(FEATURES)), MISSING, dtype=np.float32)
+    if n == 0:
+        return out
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    transform = stack.rio.transform()
+    res = abs(float(transform.a))
+    geometries = list(candidates.geometry)
+    labels = rio_features.rasterize(
+        ((g, i + 1) for i, g in enumerate(geometries)),
+        out_shape=shape,
+        transform=transform,
+        dtype="int32",
+    )
+    elevation = stack["elevation"].values.astype(np.float64)
+    slope = stack["slope"].values.astype(np.float64)
+    landcover = stack["landcover"].values
+    canopy = stack["canopy_height"].values.astype(np.float64)
+    dndvi = stack["dNDVI"].values.astype(np.float64)
+    dvv = stack["dVV"].values.astype(np.float64)
+    dvh = stack["dVH"].values.astype(np.float64)
+    probability = prediction["probability"].values.astype(np.float64)
+    agreement = prediction["agreement"].values.astype(np.float64)
+    spread = prediction["spread"].values.astype(np.float64)
+    z_filled = np.where(np.isfinite(elevation), elevation, np.nanmean(elevation))
+    smooth = ndimage.gaussian_filter(z_filled, 1.0)
+    laplacian = ndimage.laplace(smooth)
+    gy, gx = np.gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
+    accumulation = flow_accumulation(elevation) * res * res
+    ring_px = max(1, round(_RING_M / res))
+    water_px = max(1, round(_WATER_RING_M / res))
+    context_px = max(1, round(_CONTEXT_M / res))
+    pad = max(ring_px, water_px, context_px) + 1
+    col = {name: i for i, name in enumerate(FEATURES)}
+
+    for i, geometry in enumerate(geometries):
+        label = i + 1
+        inside_full = labels == label
+        if not inside_full.any():  # a sliver smaller than a pixel centre: take what it touches
+            inside_full = (
+                rio_features.rasterize(
+                    [(geometry, 1)],
+                    out_shape=shape,
+                    transform=transform,
+                    all_touched=True,
+                    dtype="uint8",
+                )
+                > 0
+            )
+        ys, xs = np.nonzero(inside_full)
+        if ys.size == 0:
+            continue
+        y0, y1 = max(0, ys.min() - pad), min(shape[0], ys.max() + pad + 1)
+        x0, x1 = max(0, xs.min() - pad), min(shape[1], xs.max() + pad + 1)
+        window = (slice(y0, y1), slice(x0, x1))
+        inside = inside_full[window]
+        row = out[i]
+
+        def put(name: str, value: float, row: np.ndarray = row) -> None:
+            row[col[name]] = value if math.isfinite(value) else MISSING
+
+        area = float(geometry.area)
+        perimeter = float(geometry.length)
+        put("log_area_m2", math.log10(max(area, 1.0)))
+        put("compactness", 4 * math.pi * area / perimeter**2 if perimeter > 0 else MISSING)
+        rect = shapely.minimum_rotated_rectangle(geometry)
+        put("rectangularity", area / rect.area if rect.area > 0 else MISSING)
+        right, straight = _outline_angles(geometry, res)
+        put("right_angles", right)
+        put("straight_edges", straight)
+
+        # the pixel cloud's principal axes; image rows grow southward, so north = -row
+        coords = np.stack([xs.astype(np.float64), -ys.astype(np.float64)])
+        if ys.size >= 3:
+            cov = np.cov(coords)
+            values, vectors = np.linalg.eigh(cov)
+            major = vectors[:, 1]
+            put("elongation", math.sqrt(values[1] / max(values[0], 1e-6 * values[1] + 1e-9)))
+            down = np.array([-_mean(gx[window][inside]), _mean(gy[window][inside])])
+            norm = float(np.hypot(*down))
+            put("fall_line_alignment", abs(float(major @ down)) / norm if norm > 1e-9 else 0.0)
+        else:
+            put("elongation", 1.0)
+            put("fall_line_alignment", 0.0)
+
+        z = elevation[window][inside]
+        s = slope[window][inside]
+        put("slope_mean", _mean(s))
+        finite = np.isfinite(z) & np.isfinite(s)
+        if finite.sum() >= 4:
+            high, low = np.quantile(z[finite], [0.75, 0.25])
+            put("slope_head", _mean(s[finite & (z >= high)]))
+            put("slope_toe", _mean(s[finite & (z <= low)]))
+            p5, p95 = np.quantile(z[finite], [0.05, 0.95])
+            put("relief_m", float(p95 - p5))
+        elif finite.any():
+            put("slope_head", _mean(s[finite]))
+            put("slope_toe", _mean(s[finite]))
+            put("relief_m", 0.0)
+        near = ndimage.binary_dilation(inside, iterations=context_px)
+        around = elevation[window][near]
+        around = around[np.isfinite(around)]
+        if around.size and finite.any():
+            lo, hi = float(around.min()), float(around.max())
+            put("slope_position", (_mean(z) - lo) / (hi - lo) if hi > lo else 0.5)
+        put("curvature", _mean(laplacian[window][inside]))
+        upslope = accumulation[window][inside]
+        put("log_upslope_area_m2", math.log10(max(float(upslope.max()), 1.0)))
+
+        d = dndvi[window][inside]
+        put("dndvi_mean", _mean(d))
+        put("dndvi_p10", _quantile(d, 0.10))
+        put("dndvi_p90", _quantile(d, 0.90))
+        finite_d = d[np.isfinite(d)]
+        put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
+        ring = ndimage.binary_dilation(inside, iterations=ring_px) & ~inside
+        ring &= labels[window] == 0
+        ring_mean = _mean(dndvi[window][ring])
+        if finite_d.size and ring_mean != MISSING:
+            put("dndvi_contrast", float(finite_d.mean()) - ring_mean)
+        put("dvv_mean", _mean(dvv[window][inside]))
+        put("dvh_mean", _mean(dvh[window][inside]))
+
+        cover = landcover[window][inside]
+        known = np.isfinite(cover) if cover.dtype.kind == "f" else np.ones(cover.shape, bool)
+        n_known = int(known.sum())
+        for name, code in (
+            ("cover_tree", TREE),
+            ("cover_shrub", SHRUB),
+            ("cover_grass", GRASS),
+            ("cover_crop", CROP),
+            ("cover_bare", BARE),
+        ):
+            put(name, float((cover[known] == code).sum()) / n_known if n_known else MISSING)
+        water_ring = ndimage.binary_dilation(inside, iterations=water_px) & ~inside
+        ring_cover = landcover[window][water_ring]
+        put("water_nearby", float((ring_cover == WATER).mean()) if ring_cover.size else 0.0)
+        put("canopy_height_mean", _mean(canopy[window][inside]))
+
+        p = probability[window][inside]
+        put("prob_mean", _mean(p))
+        finite_p = p[np.isfinite(p)]
+        put("prob_max", float(finite_p.max()) if finite_p.size else MISSING)
+        put("agreement_mean", _mean(agreement[window][inside]))
+        put("spread_mean", _mean(spread[window][inside]))
+    return out
+
+
+def check_features(model: ObjectFilterModel) -> None:
+    """Refuse (:class:`ManifestError`) a classifier fitted on other features than
+    :data:`FEATURES`."""
+    if model.features != FEATURES:
+        raise ManifestError(
+            f"object filter: {model.path} was fitted on other features than this version "
+            f"computes ({len(model.features)} listed, {len(FEATURES)} known); refit it "
+            "(python -m monitor.ops.filter_fit)"
+        )
+
+
+def score_candidates(
+    model: ObjectFilterModel,
+    candidates: gpd.GeoDataFrame,
+    prediction: xr.Dataset,
+    stack: xr.Dataset,
+) -> np.ndarray:
+    """Each candidate's landslide probability: ``model`` on :func:`candidate_features`."""
+    check_features(model)
+    return model.score(candidate_features(candidates, prediction, stack))

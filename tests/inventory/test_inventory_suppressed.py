@@ -1,0 +1,92 @@
+"""Candidates the object filter suppressed: stored with their score, no alert, exported; an
+inventory written before the filter's columns still opens."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from monitor.store.inventory import Inventory, RegionDetections
+
+D1, D2 = date(2024, 9, 15), date(2024, 9, 20)
+
+
+def run(inv: Inventory, day: date, cands, routing):
+    run_id = inv.start_run(day, ["r"], "archive")
+    return inv.apply(run_id, [RegionDetections("r", "ok", candidates=cands)], routing)
+
+
+def test_a_suppressed_candidate_raises_no_alert_and_is_exported_with_its_score(
+    inventory, candidates, square, routing, tmp_path
+):
+    kept, look_alike = square(0, 0, 100, 100), square(1000, 0, 80, 80)
+    cands = candidates([kept, look_alike], filter_score=[0.97, 0.12], suppressed=[False, True])
+    changes = run(inventory, D1, cands, routing)
+
+    assert len(changes.new) == 2  # both stored ...
+    by_area = {round(c.area_m2): c for c in changes.new}
+    assert by_area[10_000].alerts_queued == 2  # ... one e-mail + one webhook for the landslide
+    assert by_area[6_400].alerts_queued == 0  # ... none for the suppressed look-alike
+    assert changes.alerts_queued == 2
+    with inventory.outbox() as box:
+        assert box.counts().get("pending", 0) == 2
+
+    path = inventory.export(tmp_path / "inventory.csv")
+    table = pd.read_csv(path).set_index("area_m2")
+    assert table.loc[6_400.0, "suppressed"] == 1
+    assert table.loc[6_400.0, "filter_score"] == pytest.approx(0.12)
+    assert table.loc[10_000.0, "suppressed"] == 0
+    assert table.loc[10_000.0, "filter_score"] == pytest.approx(0.97)
+    assert list(table.columns[-5:-3]) == ["filter_score", "suppressed"]  # last of the layer
+
+
+def test_a_revision_the_filter_passes_lifts_the_suppression_and_alerts(
+    inventory, candidates, square, routing
+):
+    run(
+        inventory,
+        D1,
+        candidates([square(0, 0, 100, 100)], filter_score=0.2, suppressed=True),
+        routing,
+    )
+    grown = run(
+        inventory,
+        D2,
+        candidates([square(0, 0, 100, 150)], filter_score=0.9, suppressed=False),
+        routing,
+    )
+    assert len(grown.grown) == 1 and grown.alerts_queued == 2
+    row = inventory.landslides().iloc[0]
+    assert row["suppressed"] == 0 and row["filter_score"] == pytest.approx(0.9)
+
+
+def test_candidates_without_filter_columns_are_not_suppressed(
+    inventory, candidates, square, routing
+):
+    changes = run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
+    assert changes.alerts_queued == 2
+    row = inventory.landslides().iloc[0]
+    assert row["suppressed"] == 0 and pd.isna(row["filter_score"])
+
+
+def test_an_inventory_written_before_the_filter_columns_opens_and_gains_them(
+    tmp_path, candidates, square, routing
+):
+    path = tmp_path / "old.gpkg"
+    Inventory(path).close()
+    with sqlite3.connect(path) as conn:  # the layer as released before the filter
+        conn.execute("ALTER TABLE landslides DROP COLUMN suppressed")
+        conn.execute("ALTER TABLE landslides DROP COLUMN filter_score")
+    with Inventory(path) as inv:
+        columns = list(inv.landslides().columns)
+        assert columns[-4:-2] == ["filter_score", "suppressed"]  # then the geometries
+        changes = run(
+            inv,
+            D1,
+            candidates([square(0, 0, 100, 100)], filter_score=0.1, suppressed=True),
+            routing,
+        )
+        assert changes.alerts_queued == 0

@@ -1,0 +1,110 @@
+"""Chain metrics recomputed by hand on a 20 x 20 labelled scene (10 m pixels, 0.04 km²).
+
+Label: object A, 3 x 3 pixels (900 m², class <0.1 ha), object B, 10 x 10 pixels (1 ha, class
+1-5 ha); 109 label pixels. Polygons: P1 covers half of B (5 x 10 = 50 pixels), P2 covers no label
+(4 x 4 = 16 pixels), P3 covers A exactly and was suppressed by the filter.
+
+With the filter (P1, P2): B detected, A not; one false object; tp 50, fp 16, fn 59.
+Without it (P1, P2, P3): both detected; one false object; tp 59, fp 16, fn 50.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from shapely.geometry import box
+
+from models.chain_metrics import chain_scores, scene_objects
+from models.cli import main
+
+T = Affine(10.0, 0.0, 400_000.0, 0.0, -10.0, 6_000_000.0)
+CRS = "EPSG:32632"
+
+
+def _label() -> np.ndarray:
+    label = np.zeros((20, 20), np.uint8)
+    label[1:4, 1:4] = 1  # A
+    label[8:18, 8:18] = 1  # B
+    return label
+
+
+def _pixels(r0: int, c0: int, r1: int, c1: int):
+    """The polygon covering pixel rows r0..r1-1, columns c0..c1-1."""
+    x0, y0 = T * (c0, r0)
+    x1, y1 = T * (c1, r1)
+    return box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+POLYGONS = [_pixels(8, 8, 18, 13), _pixels(0, 14, 4, 18), _pixels(1, 1, 4, 4)]
+SUPPRESSED = [False, False, True]
+
+
+def test_chain_scores_by_hand():
+    scene = scene_objects("s", _label(), T, POLYGONS)
+    assert scene.area_km2 == pytest.approx(0.04)
+    assert scene.event_area_m2.tolist() == [900.0, 10_000.0]
+    assert scene.tp.tolist() == [50, 0, 9] and scene.fp.tolist() == [0, 16, 0]
+
+    filtered = chain_scores([scene], [~np.array(SUPPRESSED)])
+    assert filtered.recall_by_size["<0.1 ha"] == (0, 1)
+    assert filtered.recall_by_size["1-5 ha"] == (1, 1)
+    assert filtered.recall_by_size[">=1 ha"] == (1, 1)
+    assert filtered.recall_by_size["all"] == (1, 2)
+    assert filtered.false_objects == 1 and filtered.false_objects_large == 0  # 0.16 ha
+    assert filtered.false_per_100km2 == pytest.approx(100 * 1 / 0.04)
+    assert (filtered.tp, filtered.fp, filtered.fn) == (50, 16, 59)
+    assert filtered.precision == pytest.approx(50 / 66)
+    assert filtered.pixel_recall == pytest.approx(50 / 109)
+    assert filtered.f1 == pytest.approx(2 * 50 / (2 * 50 + 16 + 59))
+
+    everything = chain_scores([scene])
+    assert everything.recall_by_size["all"] == (2, 2)
+    assert (everything.tp, everything.fp, everything.fn) == (59, 16, 50)
+    assert everything.f1 == pytest.approx(2 * 59 / (2 * 59 + 16 + 50))
+
+
+def test_models_evaluate_chain_reads_detections_and_labels(tmp_path: Path, capsys):
+    data = tmp_path / "data"
+    for folder, name, values in (
+        ("label", "s_label.tif", _label()),
+        ("input", "s_input.tif", None),
+    ):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        count = 1 if values is not None else 15
+        array = values[None] if values is not None else np.zeros((15, 20, 20), np.float32)
+        with rasterio.open(
+            data / folder / name,
+            "w",
+            driver="GTiff",
+            height=20,
+            width=20,
+            count=count,
+            dtype=array.dtype,
+            crs=CRS,
+            transform=T,
+        ) as dst:
+            dst.write(array)
+    detections = tmp_path / "det"
+    detections.mkdir()
+    frame = gpd.GeoDataFrame(
+        {"scene": ["s"] * 3, "suppressed": SUPPRESSED}, geometry=POLYGONS, crs=CRS
+    ).to_crs("EPSG:4326")  # as detect --stack writes scenes of several CRSs
+    frame.to_file(detections / "detections.gpkg", layer="detections")
+
+    out = tmp_path / "report"
+    assert (
+        main(["evaluate", "--chain", str(detections), "--data", str(data), "--out", str(out)]) == 0
+    )
+    report = json.loads((out / "chain_report.json").read_text())
+    assert report["with_filter"]["pixel_f1"] == pytest.approx(100 / 175)
+    assert report["without_filter"]["pixel_f1"] == pytest.approx(118 / 184)
+    assert report["with_filter"]["recall_by_size"]["<0.1 ha"] == [0, 1]
+    assert report["without_filter"]["recall_by_size"]["<0.1 ha"] == [1, 1]
+    assert report["look_alike_only"]["scenes"] == 0
+    assert "| with filter | 0.00 (0/1)" in capsys.readouterr().out

@@ -1,0 +1,101 @@
+"""The object filter: its features on a hand-built hillside and plain, the shipped classifier's
+judgement of a landslide scar against a clear-cut of the same area and dNDVI, and the refusal of
+a classifier file that fails its checksum."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chain_fixtures import hill_and_plain
+
+from models.ensemble import DEFAULT_MANIFEST, Ensemble
+from models.manifest import ManifestError
+from models.object_filter import ObjectFilterModel
+from monitor.pipeline.chain import apply_filter
+from monitor.pipeline.object_filter import (
+    FEATURES,
+    candidate_features,
+    flow_accumulation,
+    score_candidates,
+)
+from monitor.pipeline.vectorise import VectoriseRules, vectorise
+
+
+@pytest.fixture(scope="module")
+def shipped() -> ObjectFilterModel:
+    model = ObjectFilterModel.from_manifest(DEFAULT_MANIFEST)
+    assert model is not None, "the default manifest ships an object filter"
+    return model
+
+
+def _candidates():
+    scene = hill_and_plain()
+    prediction = scene.prediction()
+    candidates = vectorise(prediction, scene.stack, VectoriseRules())
+    # vectorise sorts by area, equal here: tell them apart by slope
+    order = np.argsort(-candidates["slope_mean"].to_numpy())
+    return scene, prediction, candidates.iloc[order].reset_index(drop=True)
+
+
+def test_features_tell_the_scar_from_the_clear_cut():
+    scene, prediction, candidates = _candidates()
+    assert candidates["area_m2"].tolist() == [10_000.0, 10_000.0]
+    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    scar, cut = 0, 1
+    # same area, change and ensemble confidence ...
+    for name in ("log_area_m2", "dndvi_mean", "dvv_mean", "dvh_mean", "prob_mean"):
+        assert f[name][scar] == pytest.approx(f[name][cut], abs=1e-5), name
+    # ... but a 4 x 25 pixel strip along the fall line vs a square on the plain:
+    # principal variances (n^2 - 1) / 12 of 25 and 4 pixel runs: sqrt(624 / 15) = 6.45
+    assert f["elongation"][scar] == pytest.approx(np.sqrt(624 / 15), rel=1e-3)
+    assert f["elongation"][cut] == pytest.approx(1.0, abs=1e-3)
+    assert f["fall_line_alignment"][scar] == pytest.approx(1.0, abs=1e-3)
+    assert f["compactness"][cut] == pytest.approx(np.pi / 4, abs=1e-3)  # a square
+    assert f["slope_head"][scar] == pytest.approx(25.0) and f["slope_toe"][cut] == 0.5
+    assert f["cover_tree"][scar] == 1.0 and f["cover_crop"][cut] == 1.0
+
+
+def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
+    scene, prediction, candidates = _candidates()
+    scar, cut = score_candidates(shipped, candidates, prediction, scene.stack)
+    assert cut < scar
+    assert cut < shipped.cut <= scar  # the clear-cut is suppressed, the scar kept
+    filtered, used = apply_filter(candidates, prediction, scene.stack, shipped)
+    assert used == shipped.cut
+    assert filtered["suppressed"].tolist() == [False, True]
+    assert filtered.columns[-2:].tolist() == ["filter_score", "suppressed"]
+    off, _ = apply_filter(candidates, prediction, scene.stack, shipped, cut=0.0)
+    assert not off["suppressed"].any()
+
+
+def test_flow_accumulation_of_a_ramp_and_a_valley():
+    ramp = np.array([[4.0], [3.0], [2.0], [1.0]])  # one column falling southward
+    assert flow_accumulation(ramp).ravel().tolist() == [1.0, 2.0, 3.0, 4.0]
+    valley = np.array([[2.0, 1.0, 2.0], [2.0, 0.5, 2.0]])
+    # every pixel's steepest drop (diagonals over sqrt 2) leads to the pit at (1, 1)
+    assert flow_accumulation(valley).tolist() == [[1.0, 1.0, 1.0], [1.0, 6.0, 1.0]]
+
+
+def test_a_classifier_file_that_fails_its_checksum_is_refused(tmp_path: Path):
+    base = DEFAULT_MANIFEST.parent
+    manifest = json.loads(DEFAULT_MANIFEST.read_text())
+    for entry in manifest["members"]:
+        (tmp_path / entry["file"]).symlink_to(base / entry["file"])
+    onnx = tmp_path / manifest["object_filter"]["file"]
+    shutil.copy(base / manifest["object_filter"]["file"], onnx)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert Ensemble.load(tmp_path / "manifest.json").object_filter is not None  # intact: loads
+
+    data = bytearray(onnx.read_bytes())
+    data[-1] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    with pytest.raises(
+        ManifestError, match=r"object filter: .*object_filter\.onnx fails its SHA-256"
+    ):
+        Ensemble.load(tmp_path / "manifest.json")
+    with pytest.raises(ManifestError, match="refusing to load"):
+        ObjectFilterModel.from_manifest(tmp_path / "manifest.json")
