@@ -211,6 +211,11 @@ COMMANDS: dict[str, Command] = {
     "alerts": _lazy(
         "monitor.ops.alerts", "deliver, list and re-queue the alerts of the outbox between runs"
     ),
+    "dataset": _lazy(
+        "monitor.ops.dataset",
+        "training scenes from a dated inventory (`dataset export`) or from the reviews of the "
+        "inventory (`dataset from-reviews`)",
+    ),
     "gee": _lazy(
         "monitor.ops.gee_check",
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",
