@@ -210,11 +210,10 @@ def finetune(
             file = f"{name}.safetensors"
             sha = save_member_weights(member, out_dir / file, metadata={"name": name})
             origin = old.origin if old.origin.startswith("finetuned") else f"finetuned:{old.origin}"
-            entries.append(
-                member_entry(
-                    member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
-                )
+            new_entry = member_entry(
+                member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
             )
+            entries.append(new_entry.model_copy(update={"name": name}))  # imported names stay
         settings[setting] = SettingEntry(members=chosen, threshold=threshold, val_f1=f1)
         log.info("%s: K=%d, threshold %.2f, held-out F1 %.3f", setting, k, threshold, f1)
     training = {
