@@ -145,3 +145,13 @@ class DatasetSettings(StrictModel):
     ignore_buffer_m: float = Field(
         50.0, ge=0, description="from-reviews: ignored margin around unreviewed candidates"
     )
+
+    @field_validator("max_accuracy")
+    @classmethod
+    def _known_accuracy(cls, value: str) -> str:
+        from monitor.labels import GLC_ACCURACY_M
+
+        if GLC_ACCURACY_M.get(value) is None:
+            known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
+            raise ValueError(f"max_accuracy {value!r} is not one of {known}")
+        return value
