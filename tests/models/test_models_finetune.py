@@ -17,6 +17,7 @@ from models.checkpoint_import import import_checkpoint
 from models.cli import main
 from models.compare import compare_manifests
 from models.datasets import Scene, write_scene
+from models.finetune import choose_k_and_threshold
 from models.lineage import verify_lineage
 from models.manifest import ManifestError, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
@@ -98,3 +99,21 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     other.write_text(json.dumps({**json.loads(parent.read_text()), "description": "x"}))
     with pytest.raises(ManifestError, match="not the manifest this model was derived from"):
         verify_lineage(out / "manifest.json", parent=other, dataset=data)
+
+
+def test_threshold_keeps_the_parents_object_recall() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[2:6, 2:6] = True  # a landslide the model is sure of
+    truth[15, 15] = True  # a small one it is not
+    prob = np.zeros((20, 20), np.float64)
+    prob[truth] = 0.9
+    prob[15, 15] = 0.3
+    prob[10, 5:10] = 0.35  # five false-alarm pixels
+    probs = [prob[None]]
+    # free choice: the threshold that drops the false alarms, and with them the small slide
+    k, t, f1, recall, _ = choose_k_and_threshold(probs, [truth], 0.5)
+    assert (k, t, recall) == (1, 0.36, 0.5) and f1 == pytest.approx(32 / 33)
+    # the parent found both: the fine-tuned ensemble must too (0.05 to 0.30 detect the same
+    # pixels; ties go to the lowest threshold, as in models.metrics.best_threshold)
+    k, t, f1, recall, _ = choose_k_and_threshold(probs, [truth], 1.0)
+    assert (k, t, recall) == (1, 0.05, 1.0) and f1 == pytest.approx(34 / 39)
