@@ -89,6 +89,19 @@ class SceneJob:
     ignore: list[BaseGeometry] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)  # provenance of the labels
 
+    def key(self) -> str:
+        """What the scene is made of (area, windows, label geometries): a resumed scene is
+        reused only while its key is unchanged (a new review decision rewrites it)."""
+        parts = [
+            self.area.name,
+            self.area.geometry.wkt,
+            str(self.pre),
+            str(self.post),
+            *(f"{name}:{g.wkt}" for name in ("positive", "negative", "ignore")
+              for g in getattr(self, name)),
+        ]  # fmt: skip
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
 
 @dataclass
 class DatasetReport:
@@ -246,10 +259,13 @@ def write_jobs(
         split = splits[job.group]
         folder = out / split
         record_path = folder / "provenance" / f"{job.id}.json"
+        key = job.key()
+        _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
         if (
             record_path.exists()
             and input_path(folder, job.id).exists()
             and label_path(folder, job.id).exists()
+            and json.loads(record_path.read_text()).get("label_key") == key
         ):
             report.resumed += 1
             done[split].append(job.id)
@@ -304,6 +320,7 @@ def write_jobs(
                 "grid": {"crs": crs, "transform": list(transform)[:6], "shape": list(shape)},
                 "stack": {k: _plain(v) for k, v in stack.attrs.items()},
                 "label_pixels": counts,
+                "label_key": key,
                 **job.record,
             },
         )
@@ -321,6 +338,20 @@ def write_jobs(
         },
     )
     return report
+
+
+def _remove_elsewhere(out: Path, split: str, scene_id: str) -> None:
+    """Delete ``scene_id``'s files from every split but ``split``."""
+    for other in ("train", "val", "test"):
+        if other == split:
+            continue
+        folder = out / other
+        for path in (
+            folder / "provenance" / f"{scene_id}.json",
+            input_path(folder, scene_id),
+            label_path(folder, scene_id),
+        ):
+            path.unlink(missing_ok=True)
 
 
 def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import rasterio
 from rasterio.features import rasterize
 from shapely.geometry import Point, box
@@ -79,3 +80,44 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
     prov = json.loads((out / "train" / "provenance" / f"{scene_id}.json").read_text())
     assert prov["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-17/2024-09-16"}
     assert len(prov["confirmed"]) == len(prov["dismissed"]) == len(prov["ignored"]) == 1
+
+
+def test_a_new_review_decision_rewrites_the_scene(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    slides = [
+        box(c.x - 200, c.y - 150, c.x - 60, c.y - 40),
+        box(c.x + 40, c.y, c.x + 180, c.y + 90),
+    ]
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        routing = AlertRouting.from_settings(AlertSettings())
+        inventory.apply(
+            run_id, [RegionDetections("hills", "ok", candidates=_candidates(slides, crs))], routing
+        )
+        first, second = (int(f) for f in inventory.landslides()["fid"])
+        inventory.set_status(first, "confirmed")
+    argv = [
+        "-q",
+        "dataset",
+        "from-reviews",
+        "-c",
+        str(dataset_config),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(argv) == 0
+    label = tmp_path / "r" / "train" / "label" / "hills_20240916_reviews_label.tif"
+    with rasterio.open(label) as src:
+        assert (src.read(1) == 255).any()  # the unreviewed one
+    assert main(argv) == 0
+    assert "; 1 already done" in capsys.readouterr().out  # nothing changed: resumed
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        inventory.set_status(second, "confirmed")
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("1 scene(s) written")  # rewritten, not resumed
+    with rasterio.open(label) as src:
+        raw = src.read(1)
+    assert not (raw == 255).any() and int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100
