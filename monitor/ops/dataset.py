@@ -21,7 +21,9 @@ each region (``region``) whole (:func:`monitor.labels.assign_splits`), never spl
 tiles of one event. Resumable: a scene whose provenance record exists is not fetched again (the
 record is written last, every file atomically). On Earth Engine, a tile of more
 ``computePixels`` requests than ``--max-requests`` is exported as a batch task instead
-(:mod:`gee_scripts.dataset_export`; docs/earth_engine.md has the request arithmetic).
+(:mod:`gee_scripts.dataset_export`; docs/earth_engine.md has the request arithmetic), its label
+written at once; ``dataset ingest --out DIR --from FOLDER`` later turns the downloaded GeoTIFFs
+into the scenes' inputs.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ __all__ = [
     "cli_run",
     "event_windows",
     "export_inventory",
+    "ingest_exports",
     "scenes_from_reviews",
 ]
 
@@ -369,6 +372,21 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
         return False
     from monitor.sources.gee import grid_transform
 
+    record_path = folder / "exports" / f"{job.id}.json"
+    if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == job.key():
+        return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
+    # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
+    raster = label_raster(
+        grid.shape,
+        grid.transform,
+        grid.crs,
+        positive=job.positive,
+        negative=job.negative,
+        ignore=job.ignore,
+    )
+    label_file = folder / "exports" / f"{job.id}_label.npy"
+    label_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(label_file, raster)
     image = source.feature_image(job.area, job.pre, job.post)  # type: ignore[attr-defined]
     task = export_scene(
         image,
@@ -386,10 +404,75 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
             "config": {k: _plain(v) for k, v in (task.config or {}).items() if k != "expression"},
             "plan": plan.as_dict(),
             "windows": {"pre": str(job.pre), "post": str(job.post)},
+            "grid": {
+                "crs": grid.crs,
+                "transform": list(grid.transform)[:6],
+                "shape": list(grid.shape),
+            },
+            "label_key": job.key(),
+            "label_pixels": {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)},
             **job.record,
         },
     )
     return True
+
+
+def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
+    """``dataset ingest``: the GeoTIFFs of finished batch exports (downloaded into ``downloads``
+    as ``<scene id>.tif``, or the pieces ``<scene id>-*.tif`` Earth Engine splits large files
+    into) become the inputs of their scenes, beside the labels computed at export time."""
+    import rasterio
+    from affine import Affine
+    from rasterio.merge import merge
+
+    from gee_scripts.export import NODATA
+    from models.feature_stack import MODEL_BANDS
+
+    report = DatasetReport(Path(out), written=dict.fromkeys(("train", "val", "test"), 0))
+    missing = 0
+    for split in ("train", "val", "test"):
+        folder = Path(out) / split
+        for record_path in sorted((folder / "exports").glob("*.json")):
+            record = json.loads(record_path.read_text())
+            scene_id = record["scene"]
+            if (folder / "provenance" / f"{scene_id}.json").exists():
+                report.resumed += 1
+                continue
+            pieces = sorted(downloads.glob(f"{scene_id}.tif")) or sorted(
+                downloads.glob(f"{scene_id}-*.tif")
+            )
+            if not pieces:
+                missing += 1
+                continue
+            image, transform = merge([str(p) for p in pieces], nodata=NODATA)
+            shape = tuple(record["grid"]["shape"])
+            if image.shape[1:] != shape or image.shape[0] < len(MODEL_BANDS):
+                raise BadInput(
+                    f"{pieces[0]}: {image.shape[0]} bands of {image.shape[1:]} px; the export of "
+                    f"{scene_id} has {len(MODEL_BANDS)}+ bands of {shape} px"
+                )
+            x = image[: len(MODEL_BANDS)].astype(np.float32)
+            x[x == NODATA] = np.nan
+            raster = np.load(record_path.with_name(f"{scene_id}_label.npy"))
+            grid_transform = Affine(*record["grid"]["transform"])
+            scene = Scene(
+                scene_id,
+                x,
+                (raster == 1).astype(np.uint8),
+                rasterio.crs.CRS.from_string(record["grid"]["crs"]),
+                grid_transform,
+                ignore=raster == IGNORE,
+            )
+            write_scene(folder, scene)
+            _write_json(
+                folder / "provenance" / f"{scene_id}.json",
+                {**record, "split": split, "ingested_from": [str(p) for p in pieces],
+                 "mosaic_transform": list(transform)[:6]},
+            )  # fmt: skip
+            report.written[split] += 1
+    if missing:
+        report.skipped = {"export not downloaded yet (no <scene id>.tif)": missing}
+    return report
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -559,6 +642,13 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         default=16,
         help="Earth Engine: computePixels requests per tile before a batch export is used",
     )
+    ingest = actions.add_parser(
+        "ingest", help="the downloaded GeoTIFFs of Earth Engine batch exports into their scenes"
+    )
+    ingest.add_argument("--out", type=Path, required=True, help="the dataset folder")
+    ingest.add_argument(
+        "--from", dest="downloads", type=Path, required=True, help="folder of <scene id>.tif"
+    )
     reviews = actions.add_parser(
         "from-reviews", help="scenes of the confirmed and dismissed landslides of the inventory"
     )
@@ -570,6 +660,10 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
+
+    if args.action == "ingest":
+        print(ingest_exports(args.out, args.downloads).format())
+        return 0
 
     config = load_config(args.config)
     overrides = {
