@@ -6,6 +6,9 @@ python -m models evaluate --data test/ --manifest models/default/manifest.json -
 python -m models evaluate --chain detections/ --data test/ [--out eval/]
 python -m models import-checkpoint model.ckpt --manifest ens/manifest.json --stats stats.csv
 python -m models info models/default/manifest.json
+python -m models finetune --manifest models/default/manifest.json --data reviews/ --out tuned/
+python -m models compare models/default/manifest.json tuned/manifest.json --data reviews/
+python -m models lineage tuned/manifest.json
 """
 
 from __future__ import annotations
@@ -123,6 +126,45 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from models.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        epochs=args.epochs,
+        iterations=args.iterations,
+        lr_scale=args.lr_scale,
+        crop=args.crop,
+        seed=args.seed,
+        k=args.k,
+        device=args.device,
+        threads=args.threads,
+    )
+    print(finetune(args.manifest, args.data, args.out, config))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from models.compare import compare_manifests, format_comparison, write_report
+
+    report = compare_manifests(
+        args.old, args.new, args.data, settings=args.setting, device=args.device
+    )
+    if args.out:
+        write_report(report, args.out)
+    print(format_comparison(report))
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from models.lineage import verify_lineage
+
+    lineage = verify_lineage(args.manifest, parent=args.parent, dataset=args.data)
+    print(f"{args.manifest}: lineage verified")
+    print(f"  parent  {lineage.parent_manifest} sha256 {lineage.parent_sha256}")
+    print(f"  dataset {lineage.dataset} ({lineage.dataset_files} files) {lineage.dataset_sha256}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -180,6 +222,37 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--val-f1", type=float)
     i.add_argument("--threshold", type=float, default=0.5)
     i.set_defaults(func=_import)
+
+    f = sub.add_parser(
+        "finetune", help="fine-tune a manifest's members on a dataset (train/ and val/)"
+    )
+    f.add_argument("--manifest", type=Path, required=True, help="the parent manifest")
+    f.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
+    f.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
+    f.add_argument("--epochs", type=int, default=4)
+    f.add_argument("--iterations", type=int, default=40, help="optimiser steps per epoch")
+    f.add_argument("--lr-scale", type=float, default=0.1, help="times each member's rate")
+    f.add_argument("--crop", type=int, default=64)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--k", type=int, help="at most this many members per setting")
+    f.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
+    f.add_argument("--threads", type=int, help="torch CPU threads")
+    f.set_defaults(func=_finetune)
+
+    c = sub.add_parser("compare", help="paired scene bootstrap of two manifests on a dataset")
+    c.add_argument("old", type=Path)
+    c.add_argument("new", type=Path)
+    c.add_argument("--data", type=Path, required=True, help="Ganerød folder, or dataset root")
+    c.add_argument("--setting", action="append", help="only this setting (repeatable)")
+    c.add_argument("--device")
+    c.add_argument("--out", type=Path, help="also write the report as JSON here")
+    c.set_defaults(func=_compare)
+
+    g = sub.add_parser("lineage", help="verify a fine-tuned manifest's parent and dataset")
+    g.add_argument("manifest", type=Path)
+    g.add_argument("--parent", type=Path, help="the parent manifest (default: recorded path)")
+    g.add_argument("--data", type=Path, help="the dataset folder (default: recorded path)")
+    g.set_defaults(func=_lineage)
 
     n = sub.add_parser("info", help="list a manifest's settings and members")
     n.add_argument("manifest", type=Path)

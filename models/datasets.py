@@ -4,7 +4,7 @@ normalisation statistics and the "smart" random crops of the paper (Section 3.4)
 The Ganerød et al. layout (as published with their code) is two folders::
 
     <root>/input/<id>_input.tif   15 bands, float32, in feature_stack.MODEL_BANDS order
-    <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not
+    <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not, 255 = ignore (unknown)
 
 The embedded archive's training sets are exported in this layout
 (``monitor.simulator.training_data``), so one reader serves simulated and real data.
@@ -26,6 +26,7 @@ from rasterio.crs import CRS
 from models.feature_stack import MODEL_BANDS, SETTINGS
 
 __all__ = [
+    "IGNORE",
     "L4S_BANDS",
     "MODEL_SETTINGS",
     "CropSampler",
@@ -53,6 +54,11 @@ L4S_BANDS: tuple[str, ...] = (
 MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(len(L4S_BANDS)))}
 
 
+# Label value of pixels whose class is unknown (weak labels: the uncertain ring around a catalogued
+# point, unreviewed candidates): no loss sees them and no score counts them.
+IGNORE = 255
+
+
 class DatasetError(ValueError):
     """A training/evaluation folder or file that cannot be used (names the file)."""
 
@@ -74,13 +80,16 @@ def setting_band_names(setting: str) -> tuple[str, ...]:
 
 @dataclass
 class Scene:
-    """One labelled scene: all bands ``(B, H, W)`` float32 (NaN = invalid), label ``(H, W)``."""
+    """One labelled scene: all bands ``(B, H, W)`` float32 (NaN = invalid), label ``(H, W)``
+    (1 landslide, 0 not) and, for weak labels, ``ignore`` ``(H, W)`` bool: pixels of unknown
+    class (written as :data:`IGNORE` in the label file), left out of losses and scores."""
 
     id: str
     image: np.ndarray
     label: np.ndarray
     crs: CRS | None = None
     transform: Affine | None = None
+    ignore: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.label.shape != self.image.shape[1:]:
@@ -88,6 +97,29 @@ class Scene:
                 f"scene {self.id!r}: image {self.image.shape} and label {self.label.shape} "
                 "do not share a (H, W) grid"
             )
+        if self.ignore is not None:
+            if self.ignore.shape != self.label.shape:
+                raise DatasetError(
+                    f"scene {self.id!r}: ignore mask {self.ignore.shape} differs from the "
+                    f"label {self.label.shape}"
+                )
+            self.ignore = np.asarray(self.ignore, bool)
+            self.label = np.where(self.ignore, 0, self.label).astype(np.uint8)
+
+    @property
+    def known(self) -> np.ndarray:
+        """Pixels whose class is known (everything but :attr:`ignore`)."""
+        if self.ignore is None:
+            return np.ones(self.label.shape, bool)
+        return ~self.ignore
+
+    @property
+    def target(self) -> np.ndarray:
+        """The label as training targets: 1, 0 and :data:`IGNORE` (uint8)."""
+        out = (self.label > 0).astype(np.uint8)
+        if self.ignore is not None:
+            out[self.ignore] = IGNORE
+        return out
 
     def channels(self, setting: str) -> np.ndarray:
         idx = channels_of(setting)
@@ -152,12 +184,14 @@ def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scen
             label = src.read(1)
         if label.shape != image.shape[1:]:
             raise DatasetError(f"{lpath}: shape {label.shape} differs from input {image.shape[1:]}")
+        unknown = label == IGNORE
+        ignore = unknown if unknown.any() else None
         label = (label == 1).astype(np.uint8)
     elif require_label:
         raise DatasetError(f"{lpath}: label missing")
     else:
-        label = np.zeros(image.shape[1:], np.uint8)
-    return Scene(scene_id, image, label, crs, transform)
+        label, ignore = np.zeros(image.shape[1:], np.uint8), None
+    return Scene(scene_id, image, label, crs, transform, ignore)
 
 
 def read_folder(root: Path) -> list[Scene]:
@@ -165,7 +199,8 @@ def read_folder(root: Path) -> list[Scene]:
 
 
 def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
-    """Write ``scene`` in the Ganerød layout (input GeoTIFF with band descriptions, label)."""
+    """Write ``scene`` in the Ganerød layout (input GeoTIFF with band descriptions, label with
+    :data:`IGNORE` where the class is unknown); each file written atomically."""
     if scene.image.shape[0] != len(MODEL_BANDS):
         raise DatasetError(f"scene {scene.id!r}: {scene.image.shape[0]} bands, expected 15")
     ipath, lpath = input_path(root, scene.id), label_path(root, scene.id)
@@ -190,7 +225,7 @@ def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
     tmp.replace(ipath)
     tmp = lpath.with_suffix(".tif.part")
     with rasterio.open(tmp, "w", count=1, dtype="uint8", **common) as dst:
-        dst.write(scene.label.astype(np.uint8)[None])
+        dst.write(scene.target[None])
     tmp.replace(lpath)
     return ipath, lpath
 
@@ -248,17 +283,33 @@ class CropSampler:
     with random flips and 90° rotations. Deterministic for a given ``seed``.
 
     Scenes without landslides are never sampled (they cannot satisfy the rule); scenes smaller
-    than the crop are padded with NaN inputs and background labels."""
+    than the crop are padded with NaN inputs and background labels. Labels of ignored pixels
+    come out as :data:`IGNORE` (the losses skip them).
 
-    def __init__(self, scenes: Sequence[Scene], setting: str, crop: int, seed: int = 0) -> None:
+    ``anchors`` (one ``(H, W)`` bool mask per scene) replaces "a landslide pixel" as what every
+    crop must hold: fine-tuning anchors crops on the parent model's false alarms too, so that the
+    hard negatives of a review are seen."""
+
+    def __init__(
+        self,
+        scenes: Sequence[Scene],
+        setting: str,
+        crop: int,
+        seed: int = 0,
+        *,
+        anchors: Sequence[np.ndarray] | None = None,
+    ) -> None:
         self.crop = crop
         self.setting = setting
         self.rng = np.random.default_rng(seed)
         self._scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for scene in scenes:
-            pos = np.flatnonzero(scene.label.ravel())
+        if anchors is not None and len(anchors) != len(scenes):
+            raise DatasetError(f"{len(anchors)} anchor masks for {len(scenes)} scenes")
+        for i, scene in enumerate(scenes):
+            anchor = scene.label if anchors is None else anchors[i]
+            pos = np.flatnonzero(np.asarray(anchor).ravel())
             if pos.size:
-                x, y = _pad_to(scene.channels(setting), scene.label, crop)
+                x, y = _pad_to(scene.channels(setting), scene.target, crop)
                 self._scenes.append((x, y, pos))
         if not self._scenes:
             raise DatasetError("no scene holds a landslide pixel: smart crops are impossible")
@@ -274,7 +325,7 @@ class CropSampler:
             x, y, pos = self._scenes[self.rng.choice(len(self._scenes), p=self._weights)]
             h, w = y.shape
             r, c = np.unravel_index(pos[self.rng.integers(pos.size)], (h, w))
-            # The original label's positive pixel index is valid in the padded array too
+            # The original anchor pixel index is valid in the padded array too
             # because padding is appended at the bottom/right.
             r0 = int(self.rng.integers(max(0, r - self.crop + 1), min(r, h - self.crop) + 1))
             c0 = int(self.rng.integers(max(0, c - self.crop + 1), min(c, w - self.crop) + 1))

@@ -114,7 +114,7 @@ def _evaluate_setting(
         scene = read_scene(data, scene_id)
         x = scene.channels(setting)
         pred = ensemble.predict_array(x, setting, device=device)
-        valid = np.isfinite(pred.probability)
+        valid = np.isfinite(pred.probability) & scene.known  # ignored pixels are not scored
         truth = scene.label > 0
         masks = {
             "ensemble": pred.probability >= threshold,

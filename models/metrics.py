@@ -19,8 +19,10 @@ __all__ = [
     "Confusion",
     "best_threshold",
     "confusion",
+    "false_objects",
     "merge_object_detection",
     "object_detection",
+    "paired_count_difference",
     "paired_f1_difference",
     "performance_diagram",
 ]
@@ -139,6 +141,50 @@ def paired_f1_difference(
         "wins": sum(x.f1 > y.f1 for x, y in zip(a, b, strict=True)),
         "scenes": len(a),
     }
+
+
+def paired_count_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = 10_000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float | int]:
+    """The paired scene bootstrap of :func:`paired_f1_difference` for a count per scene (false
+    objects, say): the difference of the totals (``a`` minus ``b``), its ``level`` percentile
+    interval over resampled scene sets, and the scenes where ``a`` counts fewer."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"need the same, non-zero number of scenes; got {len(a)} and {len(b)}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
+    totals = diff[picks].sum(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(totals, [tail, 100 - tail])
+    return {
+        "difference": float(diff.sum()),
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "resamples": resamples,
+        "fewer": int((diff < 0).sum()),
+        "scenes": len(a),
+    }
+
+
+def false_objects(pred: np.ndarray, truth: np.ndarray, known: np.ndarray | None = None) -> int:
+    """Predicted objects (8-connected components of ``pred`` on the ``known`` pixels) that touch
+    no true landslide pixel: the false alarms an operator would have to dismiss."""
+    p = np.asarray(pred, bool)
+    if known is not None:
+        p = p & np.asarray(known, bool)
+    labels, n = ndimage.label(p, structure=np.ones((3, 3)))
+    if not n:
+        return 0
+    hits = ndimage.maximum(np.asarray(truth, bool), labels, np.arange(1, n + 1)) > 0
+    return int(n - np.count_nonzero(hits))
 
 
 def best_threshold(

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_K",
     "assemble_ensemble",
     "choose_k",
+    "scene_probabilities",
     "summary_rows",
     "top_k",
 ]
@@ -73,6 +74,17 @@ def choose_k(
     return best + 1, scan
 
 
+def scene_probabilities(
+    members: Sequence[Member], scene: Scene, setting: str, *, tile: int = 512
+) -> np.ndarray:
+    """``(k, H, W)`` probabilities of ``members`` on ``scene`` (torch), NaN on the scene's
+    ignored pixels so that choosing K and the threshold never counts them."""
+    probs = predict_members(members, scene.channels(setting), tile=tile, engine="torch")
+    if scene.ignore is not None:
+        probs[:, scene.ignore] = np.nan
+    return probs
+
+
 def assemble_ensemble(
     results: Sequence[TrainResult],
     val: Mapping[str, Sequence[Scene]] | Sequence[Scene],
@@ -97,9 +109,7 @@ def assemble_ensemble(
         scenes = val[setting] if isinstance(val, Mapping) else val
         loaded = [_load_result(r) for r in ranked]
         # torch: candidates run once each, an ONNX export per candidate would not pay
-        probs = [
-            predict_members(loaded, s.channels(setting), tile=tile, engine="torch") for s in scenes
-        ]
+        probs = [scene_probabilities(loaded, s, setting, tile=tile) for s in scenes]
         n, scan = choose_k(probs, [s.label > 0 for s in scenes])
         threshold, f1 = scan[n - 1]
         chosen = ranked[:n]

@@ -111,14 +111,15 @@ def evaluate_member(
     tile: int = 512,
     device: str | torch.device | None = None,
 ) -> Confusion:
-    """Pooled confusion of one member over whole scenes (NaN inputs excluded), in torch: the
+    """Pooled confusion of one member over whole scenes (NaN inputs and ignored pixels
+    excluded), in torch: the
     weights change between calls, so exporting them for ONNX Runtime would never pay."""
     total = Confusion()
     for scene in scenes:
         prob = predict_members(
             [member], scene.channels(setting), tile=tile, device=device, engine="torch"
         )[0]
-        valid = np.isfinite(prob)
+        valid = np.isfinite(prob) & scene.known
         total = total + confusion(prob >= threshold, scene.label > 0, valid)
     return total
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from models._torch_compat import ensure_torchvision_importable
+from models.datasets import IGNORE
 
 ensure_torchvision_importable()
 
@@ -30,6 +31,7 @@ __all__ = [
     "LOSSES",
     "MIN_SIDE",
     "SIDE_MULTIPLE",
+    "IgnoringLoss",
     "Member",
     "MemberSpec",
     "build_loss",
@@ -176,8 +178,37 @@ def build_network(spec: MemberSpec) -> nn.Module:
         ) from err
 
 
+class IgnoringLoss(nn.Module):
+    """One of :data:`LOSSES` over the pixels whose target is not :data:`~models.datasets.IGNORE`.
+
+    The known pixels of the whole batch are gathered into one ``(1, 1, N, 1)`` image before the
+    loss sees them. The five losses in binary mode pool their sums over the batch and pixels
+    (Dice, Jaccard, Lovász with ``per_image=False``) or average per pixel (BCE, Focal), so over
+    known pixels they are exactly the loss of those pixels, and ignored ones get no gradient.
+    (smp's own ``ignore_index`` is not used: in binary mode it leaves BCE and Lovász gradients
+    on ignored pixels and makes Focal infinite.) A batch without ignored pixels goes to the loss
+    unchanged."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        known = target != IGNORE
+        if bool(known.all()):
+            out: torch.Tensor = self.inner(logits, target)
+            return out
+        if not bool(known.any()):
+            return logits.sum() * 0.0  # nothing known: no loss, no gradient
+        x = logits[known].view(1, 1, -1, 1)
+        y = target[known].view(1, 1, -1, 1)
+        out = self.inner(x, y)
+        return out
+
+
 def build_loss(name: str) -> nn.Module:
-    return LOSSES[canonical_loss(name)]()
+    """The loss ``name`` of :data:`LOSSES`, skipping ignored pixels (:class:`IgnoringLoss`)."""
+    return IgnoringLoss(LOSSES[canonical_loss(name)]())
 
 
 class Member(nn.Module):

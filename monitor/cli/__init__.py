@@ -220,6 +220,11 @@ COMMANDS: dict[str, Command] = {
         "run the detection chain on stacks you have (Ganerød et al. layout): "
         "`detect --stack SCENE_input.tif|FOLDER --out DIR`",
     ),
+    "dataset": _lazy(
+        "monitor.ops.dataset",
+        "training scenes from a dated inventory (`dataset export`) or from the reviews of the "
+        "inventory (`dataset from-reviews`)",
+    ),
     "gee": _lazy(
         "monitor.ops.gee_check",
         "Earth Engine tools: `gee check` fetches one small tile per region and reports on it",

@@ -51,6 +51,7 @@ from monitor.config.regions import (
 from monitor.config.settings import (
     DEFAULT_MANIFEST,
     ArchiveSourceConfig,
+    DatasetSettings,
     InventorySettings,
     ModelSettings,
     QuicklookSettings,
@@ -62,6 +63,7 @@ __all__ = [
     "ArchiveSourceConfig",
     "ConfigError",
     "DaskSettings",
+    "DatasetSettings",
     "EventWindows",
     "InventorySettings",
     "MaskSettings",

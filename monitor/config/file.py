@@ -19,6 +19,7 @@ from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import RegionConfig
 from monitor.config.settings import (
     ArchiveSourceConfig,
+    DatasetSettings,
     InventorySettings,
     ModelSettings,
     QuicklookSettings,
@@ -44,6 +45,7 @@ class MonitorConfig(StrictModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
 
     _path: Path | None = PrivateAttr(None)
 

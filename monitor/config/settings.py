@@ -17,6 +17,7 @@ from monitor.simulator.spec import ArchiveSimulation
 __all__ = [
     "DEFAULT_MANIFEST",
     "ArchiveSourceConfig",
+    "DatasetSettings",
     "InventorySettings",
     "ModelSettings",
     "QuicklookSettings",
@@ -120,3 +121,37 @@ class QuicklookSettings(StrictModel):
     enabled: bool = True
     dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
     max_per_region: int = Field(20, ge=0, description="largest detections first")
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+class DatasetSettings(StrictModel):
+    """The ``dataset:`` section: how ``landslide-monitor dataset export`` and ``from-reviews``
+    turn inventories into training scenes (every field also has a command-line option)."""
+
+    date_column: str | None = Field(None, description="date column of a polygon inventory")
+    tile_m: float = Field(2560.0, gt=0, le=50_000, description="side of the tile around an item")
+    pre_days: int = Field(60, ge=1, le=730, description="pre-event window before the item's date")
+    post_days: int = Field(30, ge=1, le=365, description="post-event window after it")
+    max_accuracy: str = Field(
+        "1km", description="coarsest Global Landslide Catalog location_accuracy kept"
+    )
+    core_m: float = Field(20.0, gt=0, description="positive core around a catalogued point")
+    min_ignore_m: float = Field(
+        250.0, ge=0, description="ignored disk around a point, at least (or its accuracy)"
+    )
+    split_by: Literal["event", "region"] = "event"
+    ignore_buffer_m: float = Field(
+        50.0, ge=0, description="from-reviews: ignored margin around unreviewed candidates"
+    )
+
+    @field_validator("max_accuracy")
+    @classmethod
+    def _known_accuracy(cls, value: str) -> str:
+        from monitor.labels import GLC_ACCURACY_M
+
+        if GLC_ACCURACY_M.get(value) is None:
+            known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
+            raise ValueError(f"max_accuracy {value!r} is not one of {known}")
+        return value

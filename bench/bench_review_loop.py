@@ -1,0 +1,220 @@
+"""The review loop measured on the archive: does fine-tuning on an operator's reviews cut false
+alarms in a region it never saw?
+
+1. simulate review regions and held-out regions of one landscape (look-alikes made frequent);
+2. run the monitor with the bundled ensemble on the review regions, after each storm;
+3. review by script: confirm every candidate that touches a true landslide of its run's windows
+   (``ArchiveSource.ground_truth``), dismiss every other one;
+4. ``dataset from-reviews`` -> ``models finetune`` (few epochs, lower rate, K and threshold
+   chosen again on the held-out reviewed scenes);
+5. run the held-out regions (never reviewed, never trained on) with the old and the new
+   manifest and print false alarms and object recall before and after.
+
+    OMP_NUM_THREADS=1 nice python bench/bench_review_loop.py --work runs/bench-review
+
+Single-threaded; about 10 minutes on one core of the build machine (docs/models.md has the
+measured numbers). The work folder is kept: a rerun reuses the archive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.finetune import FinetuneConfig, finetune  # noqa: E402
+from monitor.config import load_config  # noqa: E402
+from monitor.ops.dataset import scenes_from_reviews  # noqa: E402
+from monitor.pipeline.evaluation import Evaluation  # noqa: E402
+from monitor.run import run_once  # noqa: E402
+from monitor.run_inputs import build_configured_archive  # noqa: E402
+from monitor.sources.archive import ArchiveSource  # noqa: E402
+from monitor.store.inventory import Inventory  # noqa: E402
+
+STORMS = ["2024-05-18", "2024-08-17"]
+RUN_DATES = [date(2024, 6, 17), date(2024, 9, 16)]  # 30-day post windows starting on the storm
+LANDSCAPE = "forested_mountains"
+
+
+def _square(lon: float, lat: float, side_deg: float = 0.027) -> dict[str, Any]:
+    ring = [
+        [lon, lat],
+        [lon + side_deg, lat],
+        [lon + side_deg, lat + side_deg],
+        [lon, lat + side_deg],
+        [lon, lat],
+    ]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _regions(prefix: str, seeds: list[int], lon0: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"{prefix}{i + 1}",
+            "geometry": _square(lon0 + 0.04 * i, 11.45),
+            "windows": {"mode": "monitoring", "pre_days": 60, "post_days": 30},
+            "simulation": {
+                "landscape": LANDSCAPE,
+                "seed": seed,
+                "landslide_rate_scale": 2.0,
+                "lookalike_rate_scale": 4.0,
+            },
+        }
+        for i, seed in enumerate(seeds)
+    ]
+
+
+def write_config(work: Path, manifest: Path, name: str, regions: list[dict[str, Any]]) -> Path:
+    config = {
+        "source": {
+            "type": "archive",
+            "path": str(work / "archive"),
+            "simulation": {"start": "2024-03-01", "end": "2024-11-01", "storms": STORMS},
+        },
+        "regions": regions,
+        "model": {"manifest": str(manifest), "setting": "auto"},
+        "inventory": {"path": str(work / name / "inventory.gpkg")},
+        "quicklooks": {"dir": str(work / name / "quicklooks")},
+        "dataset": {"split_by": "event"},
+    }
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_dates(config_path: Path) -> Evaluation:
+    """Run every date; the pooled object-level scores of every region."""
+    config = load_config(config_path)
+    total = Evaluation(0, 0, 0, 0)
+    for run_date in RUN_DATES:
+        summary = run_once(config, run_date, deliver_alerts=False, progress=False)
+        for result in summary.regions:
+            if result.evaluation is not None:
+                total = total + result.evaluation
+    return total
+
+
+def review_by_script(config_path: Path) -> dict[str, int]:
+    """Confirm every landslide of the inventory that touches a true landslide of its first
+    run's windows, dismiss the others (the operator's review, from the ground truth)."""
+    config = load_config(config_path)
+    source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
+    counts = {"confirmed": 0, "dismissed": 0}
+    with Inventory(config.inventory.path) as inventory:
+        frame = inventory.landslides()
+        for rec in frame.to_dict("records"):
+            region = config.region(rec["region"])
+            pre, post = region.windows.windows_for(date.fromisoformat(str(rec["first_seen"])[:10]))
+            truth = source.ground_truth(rec["region"])
+            fresh = truth[(truth["event_date"] >= pre.end) & (truth["event_date"] < post.end)]
+            hit = bool(fresh.intersects(rec["geometry"]).any())
+            status = "confirmed" if hit else "dismissed"
+            inventory.set_status(int(rec["fid"]), status)
+            counts[status] += 1
+    return counts
+
+
+def _line(label: str, ev: Evaluation) -> str:
+    recall = f"{ev.recall:.3f}" if ev.recall is not None else "–"
+    return (
+        f"| {label} | {ev.candidates} | {ev.false_alarms} | {ev.detected}/{ev.events} | {recall} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-review")
+    p.add_argument("--manifest", type=Path, default=ROOT / "models" / "default" / "manifest.json")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--iterations", type=int, default=40)
+    p.add_argument("--review-regions", type=int, default=4)
+    p.add_argument("--heldout-regions", type=int, default=3)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("models.finetune").setLevel(logging.INFO)
+    import torch
+
+    torch.set_num_threads(1)
+    work: Path = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    review = _regions("review", [101 + i for i in range(args.review_regions)], 76.00)
+    held = _regions("heldout", [201 + i for i in range(args.heldout_regions)], 76.30)
+    build = write_config(work, args.manifest, "build", review + held)
+    t0 = time.perf_counter()
+    build_configured_archive(load_config(build), progress=False)
+    timings = {"archive": time.perf_counter() - t0}
+
+    t0 = time.perf_counter()
+    reviewed_cfg = write_config(work, args.manifest, "review", review)
+    for stale in (work / "review").glob("inventory.gpkg*"):
+        stale.unlink()
+    run_dates(reviewed_cfg)
+    counts = review_by_script(reviewed_cfg)
+    timings["review runs"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    data = work / "reviews-dataset"
+    report = scenes_from_reviews(load_config(reviewed_cfg), data, progress=False)
+    timings["dataset"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tuned = work / "tuned"
+    config = FinetuneConfig(epochs=args.epochs, iterations=args.iterations, threads=1)
+    new_manifest = finetune(args.manifest, data, tuned, config)
+    timings["finetune"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    results = {}
+    for label, manifest in (
+        ("before (bundled)", args.manifest),
+        ("after (fine-tuned)", new_manifest),
+    ):
+        name = "heldout-before" if label.startswith("before") else "heldout-after"
+        for stale in (work / name).glob("inventory.gpkg*"):
+            stale.unlink()
+        results[label] = run_dates(write_config(work, manifest, name, held))
+    timings["held-out runs"] = time.perf_counter() - t0
+
+    before, after = results["before (bundled)"], results["after (fine-tuned)"]
+    print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
+    print(report.format())
+    print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
+    print("")
+    print("| manifest | candidates | false alarms | landslides detected | object recall |")
+    print("| --- | --- | --- | --- | --- |")
+    print(_line("before (bundled)", before))
+    print(_line("after (fine-tuned)", after))
+    ratio = after.false_alarms / before.false_alarms if before.false_alarms else float("nan")
+    recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
+    print("")
+    print(f"false alarms after/before: {ratio:.2f} (target <= 0.50: "
+          f"{'met' if ratio <= 0.5 else 'NOT met'}); object recall equal or better: "
+          f"{'yes' if recall_ok else 'NO'}")  # fmt: skip
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    (work / "result.json").write_text(
+        json.dumps(
+            {
+                "before": before.__dict__,
+                "after": after.__dict__,
+                "reviews": counts,
+                "timings": timings,
+                "threads": os.environ.get("OMP_NUM_THREADS"),
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Two ensembles on the same scenes (``python -m models compare OLD NEW --data DIR``): the
+evidence for switching ``model.manifest``.
+
+For every setting both manifests have, each ensemble predicts every scene at its own calibrated
+threshold; scored on the pixels both see (valid inputs, not ignored): pooled precision, recall,
+F1, the object recall (true landslides with at least one detected pixel) and the false objects
+(predicted objects touching no true landslide). The new model's gain is given with the paired
+scene bootstrap :func:`models.metrics.paired_f1_difference` uses for ``evaluate``: the
+difference in pooled F1 (new minus old) and in false objects (new minus old, negative is
+better), each with its 95 % interval and the scenes where the new model is better.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.datasets import DatasetError, read_scene, scene_ids
+from models.ensemble import Ensemble
+from models.metrics import (
+    Confusion,
+    confusion,
+    false_objects,
+    merge_object_detection,
+    object_detection,
+    paired_count_difference,
+    paired_f1_difference,
+)
+
+__all__ = ["compare_manifests", "data_folder", "format_comparison"]
+
+
+def data_folder(data: Path) -> Path:
+    """``data`` itself when it holds ``input/``, else its ``test/`` (or ``val/``) split."""
+    data = Path(data)
+    for folder in (data, data / "test", data / "val"):
+        if (folder / "input").is_dir():
+            return folder
+    raise DatasetError(f"{data}: no input/ folder, nor test/input or val/input")
+
+
+def compare_manifests(
+    old: Path,
+    new: Path,
+    data: Path,
+    *,
+    settings: Sequence[str] | None = None,
+    device: str | None = None,
+    resamples: int = 10_000,
+) -> dict[str, Any]:
+    """Compare ``new`` against ``old`` on the scenes of ``data`` (see the module); returns the
+    report (JSON-able)."""
+    folder = data_folder(data)
+    ids = scene_ids(folder)
+    ensembles = {"old": Ensemble.load(old), "new": Ensemble.load(new)}
+    common = [s for s in ensembles["old"].settings if s in ensembles["new"].settings]
+    chosen = list(settings) if settings else common
+    missing = [s for s in chosen if s not in common]
+    if missing or not chosen:
+        raise ValueError(
+            f"settings {missing or chosen} are not in both manifests (common: {common})"
+        )
+    report: dict[str, Any] = {
+        "old": str(old),
+        "new": str(new),
+        "data": str(folder),
+        "scenes": ids,
+        "settings": {},
+    }
+    for setting in chosen:
+        scores: dict[str, list[Confusion]] = {"old": [], "new": []}
+        false: dict[str, list[int]] = {"old": [], "new": []}
+        objects: dict[str, list[list[dict[str, float]]]] = {"old": [], "new": []}
+        for scene_id in ids:
+            scene = read_scene(folder, scene_id)
+            x = scene.channels(setting)
+            probs = {
+                key: ens.predict_array(x, setting, device=device).probability
+                for key, ens in ensembles.items()
+            }
+            valid = np.isfinite(probs["old"]) & np.isfinite(probs["new"]) & scene.known
+            truth = scene.label > 0
+            for key, ens in ensembles.items():
+                mask = (probs[key] >= ens.threshold(setting)) & valid
+                scores[key].append(confusion(mask, truth, valid))
+                false[key].append(false_objects(mask, truth & valid))
+                objects[key].append(object_detection(mask, truth & valid))
+        report["settings"][setting] = {
+            key: {
+                "threshold": ensembles[key].threshold(setting),
+                "members": len(ensembles[key].member_names(setting)),
+                **sum(scores[key], Confusion()).to_dict(),
+                "false_objects": int(sum(false[key])),
+                **_object_recall(merge_object_detection(objects[key])),
+            }
+            for key in ("old", "new")
+        } | {
+            "f1_difference": paired_f1_difference(
+                scores["new"], scores["old"], resamples=resamples
+            ),
+            "false_objects_difference": paired_count_difference(
+                false["new"], false["old"], resamples=resamples
+            ),
+        }
+    return report
+
+
+def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:
+    objects = sum(int(r["objects"]) for r in table)
+    detected = sum(int(r["detected"]) for r in table)
+    return {
+        "objects": objects,
+        "objects_detected": detected,
+        "object_recall": detected / objects if objects else math.nan,
+    }
+
+
+def _f(v: float) -> str:
+    return "–" if isinstance(v, float) and math.isnan(v) else f"{v:.3f}"
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    """The report as a short Markdown table per setting."""
+    lines = [
+        f"old: {report['old']}",
+        f"new: {report['new']}",
+        f"data: {report['data']} ({len(report['scenes'])} scenes)",
+        "",
+    ]
+    for setting, r in report["settings"].items():
+        lines += [
+            f"## {setting}",
+            "",
+            "| model | K | threshold | precision | recall | F1 | object recall | false objects |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for key in ("old", "new"):
+            m = r[key]
+            lines.append(
+                f"| {key} | {m['members']} | {m['threshold']:.2f} | {_f(m['precision'])} | "
+                f"{_f(m['recall'])} | {_f(m['f1'])} | {_f(m['object_recall'])} "
+                f"({m['objects_detected']}/{m['objects']}) | {m['false_objects']} |"
+            )
+        d, c = r["f1_difference"], r["false_objects_difference"]
+        level = f"{d['level'] * 100:g} %"
+        lines += [
+            "",
+            f"Paired scene bootstrap ({d['resamples']:,} resamples of {d['scenes']} scenes), "
+            "new minus old:",
+            f"- pixel F1 {d['difference']:+.3f} ({level} interval {d['low']:+.3f} to "
+            f"{d['high']:+.3f}); new better on {d['wins']} scenes",
+            f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
+            f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], path: Path) -> Path:
+    """``report`` as JSON (NaN as null)."""
+
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return None
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [clean(v) for v in obj]
+        return obj
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clean(report), indent=1) + "\n")
+    return path

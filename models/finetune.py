@@ -1,0 +1,334 @@
+"""Fine-tuning an ensemble on reviewed or exported scenes (``python -m models finetune``).
+
+Every member of the parent manifest (trained here or imported with ``import-checkpoint``)
+continues from its weights and keeps its normalisation: a few epochs of the training loop of
+:mod:`models.train` (Adam, random crops with flips and rotations) at a lower learning rate (the
+member's own times ``lr_scale``), with the ignore label honoured by its loss
+(:class:`models.zoo.IgnoringLoss`). Half of every batch is anchored on landslide pixels (the
+smart crops of training), the other half on the member's own false alarms in the training
+scenes (pixels it predicts at 0.5 that are labelled 0: the dismissed look-alikes of a review),
+so the hard negatives are seen as often as the landslides however small they are. After each
+epoch the member is scored on the held-out scenes (F1 at 0.5, ignored pixels left out); the
+best epoch is kept, epoch 0 (the parent's weights) included, so a member is never made worse
+on them.
+
+K and the threshold of every setting are then chosen again on the held-out scenes: the highest
+pooled pixel F1 (as :func:`models.selection.choose_k`) among the choices that detect at least
+as many of their true landslides as the parent ensemble does there
+(:func:`choose_k_and_threshold`), so that fewer false alarms are not bought with missed
+landslides. The new manifest records its lineage (the parent manifest's and the dataset's
+SHA-256, :mod:`models.lineage`).
+
+Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layout, as
+``landslide-monitor dataset export`` and ``dataset from-reviews`` write it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from models.datasets import CropSampler, DatasetError, Scene, read_folder
+from models.inference import predict_members, resolve_device
+from models.lineage import lineage_of
+from models.manifest import (
+    ManifestError,
+    ManifestModel,
+    MemberEntry,
+    SettingEntry,
+    load_member,
+    member_entry,
+    read_manifest,
+    save_member_weights,
+    write_manifest,
+)
+from models.selection import choose_k, scene_probabilities
+from models.train import evaluate_member
+from models.zoo import Member, build_loss
+
+__all__ = ["FinetuneConfig", "choose_k_and_threshold", "finetune", "hard_negative_anchors"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Few epochs at a lower learning rate (defaults sized for CPU members)."""
+
+    epochs: int = 4
+    iterations: int = 40  # optimiser steps per epoch
+    lr_scale: float = 0.1  # the member's learning rate times this
+    crop: int = 64
+    batch_size: int = 4
+    seed: int = 0
+    threshold: float = 0.5  # of a member's false alarms (crop anchors) and its validation F1
+    val_tile: int = 512
+    k: int | None = None  # at most this many members per setting (default: all of the parent's)
+    device: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "iterations", "crop", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr_scale > 0:
+            raise ValueError(f"lr_scale must be positive, got {self.lr_scale}")
+
+
+def hard_negative_anchors(
+    member: Member, scenes: Sequence[Scene], *, threshold: float = 0.5, tile: int = 512
+) -> list[np.ndarray]:
+    """Per scene, ``member``'s false alarms: pixels labelled background (known, 0) where it
+    predicts a landslide at ``threshold``."""
+    anchors = []
+    for scene in scenes:
+        prob = predict_members([member], scene.channels(member.spec.setting), tile=tile)[0]
+        false_alarm = (prob >= threshold) & (scene.label == 0) & scene.known
+        anchors.append(false_alarm)
+    return anchors
+
+
+def _tune_member(
+    entry: MemberEntry,
+    base_dir: Path,
+    train: Sequence[Scene],
+    val: Sequence[Scene],
+    config: FinetuneConfig,
+    device: torch.device,
+) -> tuple[Member, dict[str, Any]]:
+    member = load_member(entry, base_dir).to(device)
+    setting = member.spec.setting
+    seed = config.seed + sum(entry.name.encode())
+    torch.manual_seed(seed)
+    crop = max(config.crop, member.min_side)
+    positives = CropSampler(train, setting, crop, seed=seed)
+    false_alarms = hard_negative_anchors(
+        member, train, threshold=config.threshold, tile=config.val_tile
+    )
+    negatives = (
+        CropSampler(train, setting, crop, seed=seed + 1, anchors=false_alarms)
+        if any(a.any() for a in false_alarms)
+        else None
+    )
+    n_neg = config.batch_size // 2 if negatives is not None else 0
+    lr = entry.learning_rate * config.lr_scale
+    optimizer = torch.optim.Adam(member.parameters(), lr=lr)
+    loss_fn = build_loss(entry.loss)
+
+    def score() -> float:
+        return evaluate_member(
+            member, val, setting, threshold=config.threshold, tile=config.val_tile, device=device
+        ).f1
+
+    best_f1, best_epoch = score(), 0
+    best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
+    history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_f1": best_f1}]
+    for epoch in range(1, config.epochs + 1):
+        member.train()
+        losses = []
+        for _ in range(config.iterations):
+            xb, yb = positives.sample(config.batch_size - n_neg)
+            if negatives is not None and n_neg:
+                xn, yn = negatives.sample(n_neg)
+                xb, yb = np.concatenate([xb, xn]), np.concatenate([yb, yn])
+            x, y = torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
+            loss = loss_fn(member(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        f1 = score()
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": f1})
+        if f1 > best_f1:
+            best_f1, best_epoch = f1, epoch
+            best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
+    member.load_state_dict(best_state)
+    member.cpu().eval()
+    record = {
+        "learning_rate": lr,
+        "parent_val_f1": history[0]["val_f1"],
+        "val_f1": best_f1,
+        "best_epoch": best_epoch,
+        "history": history,
+    }
+    log.info(
+        "%s: held-out F1 %.3f -> %.3f (epoch %d of %d)",
+        entry.name, history[0]["val_f1"], best_f1, best_epoch, config.epochs,
+    )  # fmt: skip
+    return member, record
+
+
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)  # as models.metrics.best_threshold
+
+
+def _object_maxima(prob: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The highest probability inside each true landslide (8-connected; NaN pixels count as
+    undetected)."""
+    labels, n = ndimage.label(truth, structure=np.ones((3, 3)))
+    if not n:
+        return np.zeros(0)
+    filled = np.where(np.isfinite(prob), prob, -1.0)
+    return np.asarray(ndimage.maximum(filled, labels, np.arange(1, n + 1)), np.float64)
+
+
+def _object_recall(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray], t: float) -> float:
+    """Share of the true landslides of ``truths`` with a pixel at or above ``t``."""
+    maxima = np.concatenate([_object_maxima(p, tr) for p, tr in zip(probs, truths, strict=True)])
+    return float((maxima >= t).mean()) if maxima.size else float("nan")
+
+
+def choose_k_and_threshold(
+    member_probs: Sequence[np.ndarray], truths: Sequence[np.ndarray], recall_floor: float
+) -> tuple[int, float, float, float, list[tuple[float, float]]]:
+    """K and threshold on the held-out scenes: the highest pooled pixel F1 among the (K,
+    threshold) pairs that detect at least ``recall_floor`` of the true landslides (the parent's
+    object recall there: fine-tuning must not buy fewer false alarms with missed landslides);
+    when no pair reaches it, the highest object recall. Ties go to the larger K. Returns K,
+    threshold, F1, object recall and the unconstrained scan of :func:`choose_k`."""
+    _, scan = choose_k(member_probs, truths)
+    k_max = member_probs[0].shape[0]
+    best: tuple[tuple[float, float, int], float] | None = None
+    sums = [np.zeros(p.shape[1:], np.float64) for p in member_probs]
+    for n in range(1, k_max + 1):
+        for total, probs in zip(sums, member_probs, strict=True):
+            total += probs[n - 1]
+        means = [t / n for t in sums]
+        f1 = _f1_by_threshold(means, truths)
+        maxima = np.concatenate(
+            [_object_maxima(m, tr) for m, tr in zip(means, truths, strict=True)]
+        )
+        recall = (
+            (maxima[None, :] >= THRESHOLDS[:, None]).mean(1)
+            if maxima.size
+            else np.ones(THRESHOLDS.size)
+        )
+        feasible = recall >= recall_floor - 1e-9 if np.isfinite(recall_floor) else recall >= 0
+        for i in range(THRESHOLDS.size):
+            key = (1.0, f1[i], n) if feasible[i] else (0.0, recall[i] + f1[i] * 1e-6, n)
+            if best is None or key > best[0]:
+                best = (key, float(THRESHOLDS[i]))
+                chosen = (n, float(THRESHOLDS[i]), float(f1[i]), float(recall[i]))
+    assert best is not None
+    return (*chosen, scan)
+
+
+def _f1_by_threshold(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> np.ndarray:
+    """Pooled pixel F1 at every one of :data:`THRESHOLDS` (NaN pixels left out)."""
+    tp = np.zeros(THRESHOLDS.size)
+    fp = np.zeros(THRESHOLDS.size)
+    npos = 0
+    for prob, truth in zip(probs, truths, strict=True):
+        valid = np.isfinite(prob)
+        p, t = prob[valid], np.asarray(truth, bool)[valid]
+        npos += int(t.sum())
+        pos, neg = np.sort(p[t]), np.sort(p[~t])
+        tp += pos.size - np.searchsorted(pos, THRESHOLDS, side="left")
+        fp += neg.size - np.searchsorted(neg, THRESHOLDS, side="left")
+    den = 2 * tp + fp + (npos - tp)
+    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+
+
+def _read_split(data: Path, split: str) -> list[Scene]:
+    folder = Path(data) / split
+    if not (folder / "input").is_dir():
+        raise DatasetError(
+            f"{folder}: missing; fine-tuning needs {split}/input and {split}/label in {data} "
+            "(as `landslide-monitor dataset export` or `dataset from-reviews` write them)"
+        )
+    return read_folder(folder)
+
+
+def finetune(
+    manifest: Path,
+    data: Path,
+    out_dir: Path,
+    config: FinetuneConfig = FinetuneConfig(),
+) -> Path:
+    """Fine-tune every member of ``manifest`` on ``data/train``, choose K and the thresholds
+    again on ``data/val`` and write ``out_dir/manifest.json`` (with the new weights and the
+    lineage); returns its path."""
+    manifest, data, out_dir = Path(manifest), Path(data), Path(out_dir)
+    parent = read_manifest(manifest)
+    train, val = _read_split(data, "train"), _read_split(data, "val")
+    for entry in parent.members:
+        if entry.setting == "L4S":
+            raise ManifestError(
+                f"member {entry.name}: setting L4S (Landslide4Sense bands) cannot be fine-tuned "
+                "on feature-stack scenes"
+            )
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    tuned: dict[str, tuple[Member, dict[str, Any]]] = {}
+    for entry in parent.members:
+        tuned[entry.name] = _tune_member(entry, manifest.parent, train, val, config, device)
+    entries: list[MemberEntry] = []
+    settings: dict[str, SettingEntry] = {}
+    selection: dict[str, Any] = {}
+    for setting, parent_entry in parent.settings.items():
+        names = sorted(parent_entry.members, key=lambda n: (-tuned[n][1]["val_f1"], n))
+        names = names[: config.k] if config.k else names
+        members = [tuned[n][0] for n in names]
+        probs = [scene_probabilities(members, s, setting, tile=config.val_tile) for s in val]
+        truths = [s.label > 0 for s in val]
+        parent_members = [
+            load_member(parent.member(n), manifest.parent) for n in parent_entry.members
+        ]
+        parent_probs = [
+            scene_probabilities(parent_members, s, setting, tile=config.val_tile).mean(0)
+            for s in val
+        ]
+        floor = _object_recall(parent_probs, truths, parent_entry.threshold)
+        k, threshold, f1, recall, scan = choose_k_and_threshold(probs, truths, floor)
+        chosen = names[:k]
+        selection[setting] = {
+            "k": k,
+            "candidates": names,
+            "val_f1_by_k": [round(v, 4) for _, v in scan],
+            "threshold_by_k": [t for t, _ in scan],
+            "object_recall_floor": floor,
+            "object_recall": recall,
+            "parent": {"members": parent_entry.members, "threshold": parent_entry.threshold},
+        }
+        for name in chosen:
+            member, record = tuned[name]
+            old = parent.member(name)
+            file = f"{name}.safetensors"
+            sha = save_member_weights(member, out_dir / file, metadata={"name": name})
+            origin = old.origin if old.origin.startswith("finetuned") else f"finetuned:{old.origin}"
+            new_entry = member_entry(
+                member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
+            )
+            entries.append(new_entry.model_copy(update={"name": name}))  # imported names stay
+        settings[setting] = SettingEntry(members=chosen, threshold=threshold, val_f1=f1)
+        log.info(
+            "%s: K=%d, threshold %.2f, held-out F1 %.3f, object recall %.3f (parent %.3f)",
+            setting, k, threshold, f1, recall, floor,
+        )  # fmt: skip
+    training = {
+        "finetune": {
+            "config": asdict(config),
+            "train_scenes": [s.id for s in train],
+            "val_scenes": [s.id for s in val],
+            "members": {name: record for name, (_, record) in tuned.items()},
+            "selection": selection,
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+        "parent_training": {k: v for k, v in parent.training.items() if k != "candidates"},
+        "lineage": lineage_of(manifest, data).model_dump(),
+    }
+    description = f"{parent.description} (fine-tuned on {data.name})".strip()
+    new = ManifestModel(
+        description=description, settings=settings, members=entries, training=training
+    )
+    return write_manifest(out_dir / "manifest.json", new)

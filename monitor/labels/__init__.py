@@ -1,0 +1,39 @@
+"""Labels for training from dated landslide inventories: readers of polygon inventories and of
+the NASA Global Landslide Catalog (:mod:`monitor.labels.inventories`), label rasters with an
+ignore value, tiles around items and event-keeping splits (:mod:`monitor.labels.rasterise`).
+Pure functions of files and geometries; ``landslide-monitor dataset`` (:mod:`monitor.ops.dataset`)
+puts them together with a source."""
+
+from monitor.labels.inventories import (
+    GLC_ACCURACY_M,
+    GLC_REQUIRED_COLUMNS,
+    InventoryFileError,
+    LabelItems,
+    read_glc_csv,
+    read_inventory,
+    read_polygon_inventory,
+)
+from monitor.labels.rasterise import (
+    SPLIT_NAMES,
+    PointLabels,
+    assign_splits,
+    label_raster,
+    point_label_areas,
+    tile_around,
+)
+
+__all__ = [
+    "GLC_ACCURACY_M",
+    "GLC_REQUIRED_COLUMNS",
+    "SPLIT_NAMES",
+    "InventoryFileError",
+    "LabelItems",
+    "PointLabels",
+    "assign_splits",
+    "label_raster",
+    "point_label_areas",
+    "read_glc_csv",
+    "read_inventory",
+    "read_polygon_inventory",
+    "tile_around",
+]

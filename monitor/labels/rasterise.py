@@ -1,0 +1,126 @@
+"""Label rasters on a scene's grid, tiles around inventory items, and splits that keep events
+(or regions) whole.
+
+A label raster holds 1 (landslide), 0 (background) and 255 (ignore: the class is unknown;
+:data:`models.datasets.IGNORE`). :func:`label_raster` burns, in this order, background, ignored
+areas, known negatives and positives, so a positive wins over everything and a known negative
+over ignore. Points are weak labels (:func:`point_label_areas`): positive only within a small
+core, ignored out to their stated positional accuracy (at least ``min_ignore_m``, the extent of
+a landslide around a precisely located point), never negative.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from affine import Affine
+from rasterio.features import rasterize
+from shapely.geometry import Point, box
+from shapely.geometry.base import BaseGeometry
+
+from models.datasets import IGNORE
+from monitor.grid import reproject, utm_crs_for
+
+__all__ = [
+    "SPLIT_NAMES",
+    "PointLabels",
+    "assign_splits",
+    "label_raster",
+    "point_label_areas",
+    "tile_around",
+]
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class PointLabels:
+    """How a catalogued point becomes a weak label."""
+
+    core_m: float = 20.0  # positive disk around the point
+    min_ignore_m: float = 250.0  # ignored disk at least this wide, however exact the point
+
+
+def point_label_areas(
+    point_wgs84: Point, accuracy_m: float, params: PointLabels = PointLabels()
+) -> tuple[BaseGeometry, BaseGeometry]:
+    """The positive core and the ignored disk of a point (EPSG:4326), drawn in the point's UTM
+    zone: ignore radius ``max(accuracy_m, params.min_ignore_m)``."""
+    crs = utm_crs_for(point_wgs84.x, point_wgs84.y)
+    local = reproject(point_wgs84, "EPSG:4326", crs)
+    core = local.buffer(params.core_m, 32)
+    ring = local.buffer(max(accuracy_m, params.min_ignore_m, params.core_m), 64)
+    return reproject(core, crs, "EPSG:4326"), reproject(ring, crs, "EPSG:4326")
+
+
+def tile_around(geometry_wgs84: BaseGeometry, size_m: float, margin_m: float = 0.0) -> BaseGeometry:
+    """A square (EPSG:4326) of side ``size_m`` centred on the geometry, or its bounding box plus
+    ``margin_m`` when that is larger, drawn in the geometry's UTM zone."""
+    c = geometry_wgs84.centroid
+    crs = utm_crs_for(c.x, c.y)
+    local = reproject(geometry_wgs84, "EPSG:4326", crs)
+    x0, y0, x1, y1 = local.bounds
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(size_m / 2, (x1 - x0) / 2 + margin_m, (y1 - y0) / 2 + margin_m)
+    return reproject(box(cx - half, cy - half, cx + half, cy + half), crs, "EPSG:4326")
+
+
+def label_raster(
+    shape: tuple[int, int],
+    transform: Affine,
+    crs: str,
+    *,
+    positive: Iterable[BaseGeometry] = (),
+    negative: Iterable[BaseGeometry] = (),
+    ignore: Iterable[BaseGeometry] = (),
+    background: int = 0,
+) -> np.ndarray:
+    """The ``uint8`` label raster (1, 0, 255) of geometries given in EPSG:4326 on the grid
+    ``(shape, transform, crs)``; pixels whose centre lies inside a geometry take its value."""
+    out = np.full(shape, background, np.uint8)
+    for value, geometries in ((IGNORE, ignore), (0, negative), (1, positive)):
+        local = [reproject(g, "EPSG:4326", crs) for g in geometries if not g.is_empty]
+        if local:
+            rasterize(((g, value) for g in local), out_shape=shape, transform=transform, out=out)
+    return out
+
+
+def _rank(key: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+
+
+def assign_splits(
+    groups: Iterable[str],
+    fractions: Mapping[str, float] | None = None,
+    *,
+    seed: int = 0,
+) -> dict[str, str]:
+    """The split of every group (an event or a region): groups, never pixels or tiles, are
+    shuffled by a seeded hash and dealt out in ``fractions`` (default 70/15/15 % for train, val
+    and test), so every tile of one event lands in one split (event-independent splits, as
+    Orynbaikyzy et al. recommend). Each split with a positive fraction gets at least one group
+    while there are groups left for train; stable: adding groups moves few old ones."""
+    fractions = dict(fractions or {"train": 0.7, "val": 0.15, "test": 0.15})
+    unknown = set(fractions) - set(SPLIT_NAMES)
+    if unknown or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
+        raise ValueError(f"split fractions {fractions} must be of {SPLIT_NAMES} and sum to 1")
+    ordered = sorted(set(groups), key=lambda g: _rank(g, seed))
+    n = len(ordered)
+    names = [s for s in SPLIT_NAMES if fractions.get(s, 0.0) > 0]
+    counts = {s: math.floor(fractions[s] * n) for s in names[1:]}
+    # the held-out splits get at least one group each while train keeps one
+    for s in names[1:]:
+        if counts[s] == 0 and n - sum(counts.values()) > 1:
+            counts[s] = 1
+    counts[names[0]] = n - sum(counts.values())
+    out: dict[str, str] = {}
+    i = 0
+    for s in names:
+        for g in ordered[i : i + counts[s]]:
+            out[g] = s
+        i += counts[s]
+    return out

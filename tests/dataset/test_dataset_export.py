@@ -1,0 +1,194 @@
+"""`landslide-monitor dataset export` on the archive source: a Global Landslide Catalog CSV and
+a polygon inventory become Ganerød-layout scenes with 1/0/255 labels, provenance, splits that
+keep events whole, and a rerun that resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.features import rasterize
+from shapely.geometry import Point, box
+
+from models.datasets import IGNORE, read_scene, scene_ids
+from monitor.cli import main
+from monitor.grid import reproject, utm_crs_for
+from monitor.labels import InventoryFileError, assign_splits, read_glc_csv, read_inventory
+
+# The catalog's published columns (a subset of the real file's, in its order).
+GLC_HEADER = (
+    "source_name,source_link,event_id,event_date,event_time,event_title,event_description,"
+    "location_description,location_accuracy,landslide_category,landslide_trigger,"
+    "landslide_size,landslide_setting,fatality_count,injury_count,country_name,"
+    "admin_division_name,gazeteer_closest_point,longitude,latitude"
+)
+
+
+def _glc_row(event_id: int, when: str, accuracy: str, lon: float, lat: float) -> str:
+    return (
+        f"news,https://example.org/{event_id},{event_id},{when},,Slide {event_id},"
+        f"after heavy rain,near the village,{accuracy},landslide,downpour,small,unknown,0,0,"
+        f"Italy,Emilia-Romagna,Gombola,{lon},{lat}"
+    )
+
+
+EXACT = Point(10.905, 44.345)
+ONE_KM = Point(10.922, 44.355)
+
+
+def _write_glc(path: Path) -> Path:
+    rows = [
+        _glc_row(101, "8/17/2024 14:30", "exact", EXACT.x, EXACT.y),
+        _glc_row(102, "8/18/2024 2:00", "1km", ONE_KM.x, ONE_KM.y),
+        _glc_row(103, "8/17/2024 9:00", "25km", 10.91, 44.35),  # too imprecise
+        _glc_row(104, "8/17/2024 9:00", "unknown", 10.91, 44.35),  # too imprecise
+        _glc_row(105, "8/17/2024 9:00", "exact", 11.5, 45.0),  # outside the archive
+    ]
+    path.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _distances(folder: Path, scene_id: str, point: Point) -> np.ndarray:
+    """Distance (m) of every pixel centre of the scene to ``point``."""
+    with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
+        t, (h, w), crs = src.transform, src.shape, src.crs.to_string()
+    rows, cols = np.mgrid[0:h, 0:w]
+    x, y = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+    local = reproject(point, "EPSG:4326", crs)
+    return np.hypot(x - local.x, y - local.y)
+
+
+def test_global_landslide_catalog_points_become_core_and_ignore_labels(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    csv = _write_glc(tmp_path / "glc.csv")
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    assert main([*argv, "--out", str(out)]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    assert record["inventory_skipped"] == {
+        "too imprecise (coarser than 1km or unknown)": 2,
+        "outside every configured region (the archive holds only those)": 1,
+    }
+    assert record["skipped"] == {}
+    assert record["inventory"]["items"] == 3  # kept by accuracy
+    # two events, two groups, never in one split together
+    assert sorted(record["groups"]) == ["glc-101", "glc-102"]
+    assert len(set(record["groups"].values())) == 2
+    for event_id, point, accuracy in (("101", EXACT, 0.0), ("102", ONE_KM, 1000.0)):
+        split = record["groups"][f"glc-{event_id}"]
+        folder = out / split
+        (scene_id,) = [i for i in scene_ids(folder) if i.endswith(f"glc-{event_id}")]
+        scene = read_scene(folder, scene_id)
+        with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
+            raw = src.read(1)
+        d = _distances(folder, scene_id, point)
+        ring = max(accuracy, 250.0)  # dataset.min_ignore_m
+        assert (raw[d < 10] == 1).all()  # the core (20 m) ...
+        assert 8 <= int((raw == 1).sum()) <= 16  # ... and only it: pi * 2^2 pixels
+        assert (raw[(d > 30) & (d < ring - 10)] == IGNORE).all()  # ignore out to the accuracy
+        assert (raw[d > ring + 10] == 0).all()  # background beyond it; never negative inside
+        assert not (raw[d < ring - 10] == 0).any()
+        assert scene.ignore is not None and int(scene.ignore.sum()) == int((raw == IGNORE).sum())
+        assert scene.image.shape[0] == 15 and np.isfinite(scene.image[14]).any()
+        prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
+        assert prov["source"] == "archive"
+        assert prov["windows"]["post"].startswith(("2024-08-18", "2024-08-19"))
+        assert prov["stack"]["s2_dates_post"]  # acquisition dates used
+        assert prov["item"]["accuracy"] == ("exact" if accuracy == 0 else "1km")
+        assert prov["item"]["row"] in (2, 3)
+
+
+def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crs = utm_crs_for(10.91, 44.35)
+    centre = reproject(Point(10.912, 44.349), "EPSG:4326", crs)
+    polygons = [
+        box(centre.x - 120, centre.y - 80, centre.x + 60, centre.y + 90),
+        box(centre.x + 150, centre.y - 40, centre.x + 260, centre.y + 30),
+        box(centre.x - 300, centre.y + 200, centre.x - 220, centre.y + 260),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17", "2024-08-17", "2024-07-02"]}, geometry=polygons, crs=crs
+    ).to_crs("EPSG:3857")  # any declared CRS is read
+    inventory = tmp_path / "slides.geojson"
+    frame.to_file(inventory, driver="GeoJSON")
+    out = tmp_path / "ds"
+    argv = [
+        "-q",
+        "dataset",
+        "export",
+        "--config",
+        str(dataset_config),
+        "--inventory",
+        str(inventory),
+    ]
+    assert main([*argv, "--out", str(out), "--date-column", "mapped"]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    # the two slides of 17 August are one event: one split
+    assert sorted(record["groups"]) == ["2024-07-02", "2024-08-17"]
+    split = record["groups"]["2024-08-17"]
+    folder = out / split
+    ids = [i for i in record["scenes"][split] if "20240817" in i]
+    assert len(ids) == 2
+    for scene_id in ids:
+        with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
+            raw, transform, shape = src.read(1), src.transform, src.shape
+            label_crs = src.crs.to_string()
+        expected = rasterize(
+            [(p, 1) for p in gpd.GeoSeries(polygons[:2], crs=crs).to_crs(label_crs)],
+            out_shape=shape,
+            transform=transform,
+            dtype="uint8",
+        )
+        assert np.array_equal(raw, expected)  # both slides of the day, nothing else
+        assert int(raw.sum()) * 100 == pytest.approx(180 * 170 + 110 * 70, rel=0.05)
+    # a rerun fetches nothing again
+    capsys.readouterr()
+    code = main([*argv, "--out", str(out), "--date-column", "mapped"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("0 scene(s) written to") and "; 3 already done" in printed
+    again = json.loads((out / "dataset.json").read_text())
+    assert again["scenes"] == record["scenes"]
+
+
+def test_inventory_errors_name_file_row_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(GLC_HEADER + "\n" + _glc_row(1, "2024-08-17", "exact", 10.9, 44.3) + "\n")
+    with pytest.raises(InventoryFileError, match=r"bad.csv: row 2, column event_date"):
+        read_glc_csv(bad)
+    bad.write_text(GLC_HEADER + "\n" + _glc_row(1, "8/17/2024 1:00", "2km", 10.9, 44.3) + "\n")
+    with pytest.raises(InventoryFileError, match=r"row 2, column location_accuracy: '2km'"):
+        read_glc_csv(bad)
+    bad.write_text("event_id,event_date,longitude\n1,8/17/2024 1:00,10\n")
+    with pytest.raises(InventoryFileError, match=r"location_accuracy, latitude missing"):
+        read_glc_csv(bad)
+    polygons = tmp_path / "p.geojson"
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[box(10, 44, 10.01, 44.01)],
+                     crs="EPSG:4326").to_file(polygons, driver="GeoJSON")  # fmt: skip
+    with pytest.raises(InventoryFileError, match=r"p.geojson: no date column 'date'"):
+        read_inventory(polygons, date_column="date")
+    with pytest.raises(InventoryFileError, match=r"needs its date column"):
+        read_inventory(polygons)
+
+
+def test_splits_keep_every_event_in_one_split() -> None:
+    # 40 events of 1..5 tiles each: every tile of an event in the same split
+    events = [f"event-{i}" for i in range(40) for _ in range(1 + i % 5)]
+    splits = assign_splits(events, seed=3)
+    assert set(splits) == set(events)
+    assert sorted(set(splits.values())) == ["test", "train", "val"]
+    counts = {s: sum(1 for v in splits.values() if v == s) for s in ("train", "val", "test")}
+    assert counts == {"train": 28, "val": 6, "test": 6}
+    # adding events leaves the old ones where they were, mostly
+    more = assign_splits([*events, *(f"new-{i}" for i in range(4))], seed=3)
+    moved = sum(more[e] != splits[e] for e in set(events))
+    assert moved <= 4
+    # two groups: one for training, one held out
+    assert sorted(assign_splits(["a", "b"]).values()) == ["train", "val"]

@@ -1,0 +1,123 @@
+"""`landslide-monitor dataset from-reviews`: confirmed landslides are positives, dismissed ones
+hard negatives (0 over their area), unreviewed candidates and their margin ignored."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.features import rasterize
+from shapely.geometry import Point, box
+
+from monitor.alerts.settings import AlertRouting, AlertSettings
+from monitor.cli import main
+from monitor.grid import reproject, utm_crs_for
+from monitor.store.inventory import Inventory
+from monitor.store.records import RegionDetections
+
+RUN = date(2024, 9, 16)  # monitoring windows: post 2024-08-17..2024-09-16
+
+
+def _candidates(geoms: list, crs: str) -> gpd.GeoDataFrame:
+    data = {
+        "region": "hills",
+        "area_m2": [g.area for g in geoms],
+        "prob_mean": 0.8, "prob_max": 0.97, "agreement": 0.9, "dNDVI_mean": -0.35,
+        "dVV_mean": -1.5, "dVH_mean": -2.0, "slope_mean": 27.0, "setting": "S1+S2",
+        "pre_date": "2024-08-10", "post_date": "2024-08-27",
+    }  # fmt: skip
+    return gpd.GeoDataFrame(data, geometry=geoms, crs=crs)
+
+
+def test_reviews_become_positives_hard_negatives_and_ignored_areas(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    confirmed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
+    dismissed = box(c.x + 40, c.y - 150, c.x + 180, c.y - 60)
+    unreviewed = box(c.x - 100, c.y + 120, c.x + 20, c.y + 220)
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        cands = _candidates([confirmed, dismissed, unreviewed], crs)
+        routing = AlertRouting.from_settings(AlertSettings())
+        inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+        fids = list(inventory.landslides()["fid"])
+        # nothing reviewed yet: refused with a hint
+        out = tmp_path / "reviews"
+        assert (
+            main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)])
+            == 2
+        )
+        inventory.set_status(int(fids[0]), "confirmed")
+        inventory.set_status(int(fids[1]), "dismissed")
+    assert (
+        main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]) == 0
+    )
+    record = json.loads((out / "dataset.json").read_text())
+    (scene_id,) = record["scenes"]["train"]
+    assert scene_id == "hills_20240916_reviews"
+    with rasterio.open(out / "train" / "label" / f"{scene_id}_label.tif") as src:
+        raw, transform, shape = src.read(1), src.transform, src.shape
+        assert src.crs.to_string() == crs
+
+    def burn(geom: object) -> np.ndarray:
+        return rasterize([(geom, 1)], out_shape=shape, transform=transform, dtype="uint8") > 0
+
+    assert (raw[burn(confirmed)] == 1).all()
+    assert int((raw == 1).sum()) == int(burn(confirmed).sum())
+    assert (raw[burn(dismissed)] == 0).all()  # a hard negative, not ignored
+    # the unreviewed candidate and a 50 m margin are ignored, the ground beyond is background
+    assert (raw[burn(unreviewed.buffer(45))] == 255).all()
+    ring = burn(unreviewed.buffer(120)) & ~burn(unreviewed.buffer(60))
+    assert ring.any() and (raw[ring] == 0).all()
+    assert int((raw == 255).sum()) == int(burn(unreviewed.buffer(50)).sum())
+    prov = json.loads((out / "train" / "provenance" / f"{scene_id}.json").read_text())
+    assert prov["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-17/2024-09-16"}
+    assert len(prov["confirmed"]) == len(prov["dismissed"]) == len(prov["ignored"]) == 1
+
+
+def test_a_new_review_decision_rewrites_the_scene(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    slides = [
+        box(c.x - 200, c.y - 150, c.x - 60, c.y - 40),
+        box(c.x + 40, c.y, c.x + 180, c.y + 90),
+    ]
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        routing = AlertRouting.from_settings(AlertSettings())
+        inventory.apply(
+            run_id, [RegionDetections("hills", "ok", candidates=_candidates(slides, crs))], routing
+        )
+        first, second = (int(f) for f in inventory.landslides()["fid"])
+        inventory.set_status(first, "confirmed")
+    argv = [
+        "-q",
+        "dataset",
+        "from-reviews",
+        "-c",
+        str(dataset_config),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    assert main(argv) == 0
+    label = tmp_path / "r" / "train" / "label" / "hills_20240916_reviews_label.tif"
+    with rasterio.open(label) as src:
+        assert (src.read(1) == 255).any()  # the unreviewed one
+    assert main(argv) == 0
+    assert "; 1 already done" in capsys.readouterr().out  # nothing changed: resumed
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        inventory.set_status(second, "confirmed")
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("1 scene(s) written")  # rewritten, not resumed
+    with rasterio.open(label) as src:
+        raw = src.read(1)
+    assert not (raw == 255).any() and int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100

@@ -1,0 +1,124 @@
+"""Training-set export on Earth Engine, offline: the transfer of each tile (computePixels or a
+batch task) and the batch export's graph on the tile's grid (no server: the task is built and
+its start() replaced)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import ee
+import numpy as np
+import pytest
+import rasterio
+from shapely.geometry import Point
+
+from gee_scripts.assembly import FLAT_BANDS
+from gee_scripts.dataset_export import transfer_plan
+from gee_scripts.export import NODATA
+from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
+from gee_scripts.settings import ExportSettings, GeeSettings
+from models.datasets import read_scene
+from monitor.grid import region_grid
+from monitor.labels import point_label_areas, tile_around
+from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
+from monitor.sources.base import AreaOfInterest
+from monitor.sources.gee import GeeSource
+
+AVAILABILITY = {
+    "s2_dates_pre": ["2024-07-20"],
+    "s2_dates_post": ["2024-08-24"],
+    "s1_dates_pre": ["2024-07-22"],
+    "s1_dates_post": ["2024-08-27"],
+}
+
+
+def test_transfer_plan_counts_the_requests() -> None:
+    # 256 px tiles of 512 px chunks: one computePixels request (+ availability, xee metadata)
+    small = transfer_plan((256, 256), 512)
+    assert (small.method, small.pixel_requests, small.value_requests) == ("computePixels", 1, 2)
+    # 5 km x 5 km: ceil(500/512)^2 = 1; 25 km: ceil(2500/512)^2 = 25 > 16 -> one batch task
+    assert transfer_plan((500, 500), 512).pixel_requests == 1
+    big = transfer_plan((2500, 2500), 512)
+    assert (big.method, big.pixel_requests, big.value_requests) == ("batch", 25, 1)
+    assert transfer_plan((2500, 2500), 512, max_requests=25).method == "computePixels"
+    with pytest.raises(ValueError, match="must be positive"):
+        transfer_plan((10, 10), 0)
+
+
+def test_a_large_tile_is_exported_as_a_batch_task(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    area = AreaOfInterest("item-glc-7", tile)
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, ring = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-7", area, pre, post, group="glc-7", positive=[core],
+                   ignore=[ring], record={"item": {"item_id": "glc-7"}})  # fmt: skip
+    settings = GeeSettings(export=ExportSettings(bucket="my-bucket", prefix="lm"), chunk_px=64)
+    grid = region_grid(tile)
+    server = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
+    )
+    with server.installed():
+        source = GeeSource(settings, initialize=False, progress=False)
+        report = write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=3)
+    assert report.exporting == 1 and sum(report.written.values()) == 0
+    (task,) = started
+    assert task.config["description"] == "item_20240817_glc-7"
+    dest = task.config["fileExportOptions"]["cloudStorageDestination"]
+    assert dest == {"bucket": "my-bucket", "filenamePrefix": "lm/datasets/item_20240817_glc-7"}
+    expression = graph_tree(task.config["expression"])
+    assert expression["fn"] == "Image.clipToBoundsAndScale"
+    reproject = expression["args"]["input"]
+    assert reproject["args"]["crsTransform"] == list(tuple(grid.transform)[:6])
+    bounds = next(find_invocations(expression, "GeometryConstructors.Rectangle"))
+    assert bounds["args"]["coordinates"] == [0, 0, grid.width, grid.height]
+    unmask = next(find_invocations(reproject, "Image.unmask"))
+    assert unmask["args"]["value"]["args"]["value"] == NODATA
+    # the windows of the item's date reach the scene search
+    graph = json.dumps(expression)
+    for day in (pre.start, pre.end, post.start, post.end):
+        assert day.isoformat() in graph, day
+    # the task is recorded beside the split, for the download
+    (split,) = [p for p in (tmp_path / "ds").iterdir() if p.is_dir()]
+    record = json.loads((split / "exports" / "item_20240817_glc-7.json").read_text())
+    assert record["plan"]["method"] == "batch" and record["plan"]["pixel_requests"] == 4
+    assert record["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-18/2024-09-17"}
+
+    # a rerun does not start the task again
+    with server.installed():
+        again = write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=3)
+    assert again.exporting == 1 and len(started) == 1
+    # the downloaded GeoTIFF (FLAT_BANDS, NODATA where masked) becomes the scene's input
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    h, w = grid.shape
+    bands = np.stack([np.full((h, w), i, np.float32) for i in range(len(FLAT_BANDS))])
+    bands[:, :5, :5] = NODATA
+    profile = {
+        "driver": "GTiff",
+        "height": h,
+        "width": w,
+        "count": len(FLAT_BANDS),
+        "dtype": "float32",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": NODATA,
+    }
+    with rasterio.open(downloads / "item_20240817_glc-7.tif", "w", **profile) as dst:
+        dst.write(bands)  # fmt: skip
+    ingested = ingest_exports(tmp_path / "ds", downloads)
+    assert sum(ingested.written.values()) == 1
+    scene = read_scene(split, "item_20240817_glc-7")
+    assert scene.image.shape == (15, h, w)
+    assert np.isnan(scene.image[:, :5, :5]).all()
+    assert [float(scene.image[i, 50, 50]) for i in range(15)] == [float(i) for i in range(15)]
+    assert 8 <= int(scene.label.sum()) == record["label_pixels"]["1"] <= 16  # the 20 m core
+    assert scene.ignore is not None and int(scene.ignore.sum()) == record["label_pixels"]["255"]
+    assert ingest_exports(tmp_path / "ds", downloads).resumed == 1

@@ -1,0 +1,119 @@
+"""`python -m models finetune`, `compare` and `lineage`: a member imported from a Lightning
+checkpoint is fine-tuned on scenes with ignored pixels, the new manifest's lineage verifies
+(and fails when the dataset or the parent changes), and the comparison is the paired bootstrap."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+
+from models.checkpoint_import import import_checkpoint
+from models.cli import main
+from models.compare import compare_manifests
+from models.datasets import Scene, write_scene
+from models.finetune import choose_k_and_threshold
+from models.lineage import verify_lineage
+from models.manifest import ManifestError, read_manifest, sha256_file
+from models.testing import TEST_ENCODER
+from models.zoo import smp
+
+
+def _imported_parent(tmp_path: Path) -> Path:
+    torch.manual_seed(2)
+    net = smp.FPN(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
+    ckpt = tmp_path / "epoch_007.ckpt"
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"lr": 0.001}}, ckpt)
+    stats = ([0.0] * 15, [1.0] * 15)
+    return import_checkpoint(
+        ckpt, tmp_path / "parent" / "manifest.json", stats, architecture="FPN",
+        encoder=TEST_ENCODER, loss="Dice", learning_rate=0.001, setting="S1+S2", val_f1=0.5,
+    )  # fmt: skip
+
+
+def _dataset(root: Path, make: Callable[..., Scene]) -> Path:
+    for split, seeds in (("train", (1, 2, 3)), ("val", (4, 5))):
+        for seed in seeds:
+            scene = make(seed, size=64)
+            ignore = np.zeros(scene.label.shape, bool)
+            ignore[:, 48:] = True  # a strip of unknown class
+            write_scene(
+                root / split,
+                Scene(scene.id, scene.image, scene.label, scene.crs, scene.transform, ignore),
+            )
+    return root
+
+
+def test_finetune_an_imported_member_and_verify_its_lineage(
+    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+) -> None:
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    out = tmp_path / "tuned"
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    assert (
+        main([*argv, "--epochs", "2", "--iterations", "3", "--crop", "32", "--threads", "1"]) == 0
+    )
+    manifest = read_manifest(out / "manifest.json")
+    (entry,) = manifest.members
+    assert entry.origin == "finetuned:imported:epoch_007.ckpt"
+    assert entry.architecture == "FPN" and entry.setting == "S1+S2"
+    record = manifest.training["finetune"]
+    member = record["members"][entry.name]
+    assert member["learning_rate"] == pytest.approx(0.0001)  # the member's rate x 0.1
+    assert [h["epoch"] for h in member["history"]] == [0, 1, 2]
+    assert member["val_f1"] >= member["parent_val_f1"]  # the best epoch, the parent's included
+    assert record["val_scenes"] == ["scene4", "scene5"]
+    assert manifest.settings["S1+S2"].members == [entry.name]
+    lineage = manifest.training["lineage"]
+    assert lineage["parent_sha256"] == sha256_file(parent)
+    assert lineage["dataset_files"] == 10
+    # python -m models lineage verifies it
+    assert main(["lineage", str(out / "manifest.json")]) == 0
+    assert "lineage verified" in capsys.readouterr().out
+    # the comparison runs on the same scenes for both
+    report = compare_manifests(parent, out / "manifest.json", data, resamples=200)
+    s = report["settings"]["S1+S2"]
+    assert report["data"].endswith("val")  # no test split: the held-out reviewed scenes
+    assert s["f1_difference"]["scenes"] == 2
+    scored = s["new"]["tp"] + s["new"]["fp"] + s["new"]["fn"] + s["new"]["tn"]
+    assert scored == 2 * (64 * 48 - 16)  # the known pixels, less the NaN corner
+    assert s["false_objects_difference"]["difference"] == (
+        s["new"]["false_objects"] - s["old"]["false_objects"]
+    )
+    # a relabelled pixel, or another parent, breaks the lineage
+    label = data / "train" / "label" / "scene1_label.tif"
+    with rasterio.open(label, "r+") as dst:
+        band = dst.read(1)
+        band[0, 0] = 1 - band[0, 0]
+        dst.write(band, 1)
+    with pytest.raises(ManifestError, match="relabelled"):
+        verify_lineage(out / "manifest.json")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**json.loads(parent.read_text()), "description": "x"}))
+    with pytest.raises(ManifestError, match="not the manifest this model was derived from"):
+        verify_lineage(out / "manifest.json", parent=other, dataset=data)
+
+
+def test_threshold_keeps_the_parents_object_recall() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[2:6, 2:6] = True  # a landslide the model is sure of
+    truth[15, 15] = True  # a small one it is not
+    prob = np.zeros((20, 20), np.float64)
+    prob[truth] = 0.9
+    prob[15, 15] = 0.3
+    prob[10, 5:10] = 0.35  # five false-alarm pixels
+    probs = [prob[None]]
+    # free choice: the threshold that drops the false alarms, and with them the small slide
+    k, t, f1, recall, _ = choose_k_and_threshold(probs, [truth], 0.5)
+    assert (k, t, recall) == (1, 0.36, 0.5) and f1 == pytest.approx(32 / 33)
+    # the parent found both: the fine-tuned ensemble must too (0.05 to 0.30 detect the same
+    # pixels; ties go to the lowest threshold, as in models.metrics.best_threshold)
+    k, t, f1, recall, _ = choose_k_and_threshold(probs, [truth], 1.0)
+    assert (k, t, recall) == (1, 0.05, 1.0) and f1 == pytest.approx(34 / 39)

@@ -1,0 +1,108 @@
+"""The ignore label (255): no loss of the zoo takes a gradient from it, the Ganerød-layout files
+keep it, and no score counts it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.datasets import IGNORE, CropSampler, Scene, read_scene, write_scene
+from models.manifest import load_member, read_manifest
+from models.metrics import false_objects, paired_count_difference
+from models.testing import build_untrained_ensemble
+from models.train import evaluate_member
+from models.zoo import LOSSES, build_loss
+
+
+def _batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, 1, 16, 16, generator=g)
+    target = (torch.rand(2, 1, 16, 16, generator=g) > 0.6).float()
+    ignored = torch.zeros_like(target, dtype=torch.bool)
+    ignored[0, :, :6] = True  # a band of one image
+    ignored[1, :, 3:9, 4:12] = True  # a block of the other
+    return logits, target, ignored
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_ignored_pixels_contribute_no_gradient(name: str) -> None:
+    logits, target, ignored = _batch(1)
+    weak = target.clone()
+    weak[ignored] = IGNORE
+    x = logits.clone().requires_grad_(True)
+    loss = build_loss(name)(x, weak)
+    loss.backward()
+    assert x.grad is not None
+    assert float(x.grad[ignored].abs().max()) == 0.0
+    assert float(x.grad[~ignored].abs().max()) > 0.0  # the known pixels do train
+    # the loss does not see the logits under the ignored pixels
+    moved = logits.clone()
+    moved[ignored] += 7.0 * torch.randn(int(ignored.sum()), generator=torch.Generator())
+    with torch.no_grad():
+        again = build_loss(name)(moved, weak)
+    assert float(again) == pytest.approx(float(loss.detach()), rel=1e-5, abs=1e-6)
+    # and it is the loss of the known pixels alone
+    known = LOSSES[name]()(logits[~ignored].view(1, 1, -1, 1), target[~ignored].view(1, 1, -1, 1))
+    assert float(loss.detach()) == pytest.approx(float(known), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_without_ignored_pixels_the_loss_is_smps(name: str) -> None:
+    logits, target, _ = _batch(2)
+    assert float(build_loss(name)(logits, target)) == float(LOSSES[name]()(logits, target))
+
+
+def test_label_files_keep_the_ignore_value(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    scene = scene_factory(3, size=64)
+    ignore = np.zeros(scene.label.shape, bool)
+    ignore[10:20, 10:30] = True
+    weak = Scene(scene.id, scene.image, scene.label, scene.crs, scene.transform, ignore)
+    write_scene(tmp_path, weak)
+    back = read_scene(tmp_path, scene.id)
+    assert back.ignore is not None and np.array_equal(back.ignore, ignore)
+    assert set(np.unique(back.label)) <= {0, 1}
+    assert np.array_equal(back.target[ignore], np.full(int(ignore.sum()), IGNORE))
+    # crops carry the ignore value to the loss, and are anchored on landslide pixels
+    sampler = CropSampler([back], "all", 32, seed=0)
+    _, y = sampler.sample(8)
+    assert set(np.unique(y)) <= {0.0, 1.0, float(IGNORE)}
+    assert all((crop == 1).any() for crop in y)
+
+
+def test_scores_leave_ignored_pixels_out(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    manifest = build_untrained_ensemble(tmp_path / "ens", settings=("S2",), architectures=("Unet",))
+    entry = read_manifest(manifest).members[0]
+    member = load_member(entry, manifest.parent)
+    scene = scene_factory(4, size=64, nan_corner=False)
+    full = evaluate_member(member, [scene], "S2")
+    ignore = np.zeros(scene.label.shape, bool)
+    ignore[:, :32] = True
+    half = Scene(scene.id, scene.image, scene.label, scene.crs, scene.transform, ignore)
+    counted = evaluate_member(member, [half], "S2")
+    total = counted.tp + counted.fp + counted.fn + counted.tn
+    assert total == 64 * 32 == (full.tp + full.fp + full.fn + full.tn) // 2
+
+
+def test_false_objects_and_their_paired_bootstrap() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[2:5, 2:5] = True
+    pred = np.zeros_like(truth)
+    pred[3:6, 3:6] = True  # touches the landslide
+    pred[10:12, 10:12] = True  # a false alarm
+    pred[15:17, 2:4] = True  # another, unless unknown
+    assert false_objects(pred, truth) == 2
+    known = np.ones_like(truth)
+    known[14:18, 0:6] = False
+    assert false_objects(pred, truth, known) == 1
+    d = paired_count_difference([0, 1, 0, 2], [3, 3, 2, 4], resamples=2000)
+    assert d["difference"] == -9
+    assert d["fewer"] == 4
+    assert d["high"] < 0  # every resample has fewer false objects
