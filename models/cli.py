@@ -4,6 +4,7 @@ python -m models train --grid models/default/grid.yaml --work runs/grid --out mo
 python -m models select --work runs/grid --grid models/default/grid.yaml --k 5 --out ens/
 python -m models evaluate --data test/ --manifest models/default/manifest.json --out eval/
 python -m models evaluate --chain detections/ --data test/ [--out eval/]
+python -m models evaluate --data test/ --in-family test_in/ --val val/ --manifest m.json --out e/
 python -m models import-checkpoint model.ckpt --manifest ens/manifest.json --stats stats.csv
 python -m models info models/default/manifest.json
 python -m models finetune --manifest models/default/manifest.json --data reviews/ --out tuned/
@@ -69,6 +70,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("evaluate needs --manifest and --out (or --chain DETECTIONS_DIR)")
     from models.evaluate import evaluate_folder
 
+    if args.in_family is not None:
+        return _evaluate_generalisation(args)
     evaluate_folder(
         args.data,
         args.manifest,
@@ -80,6 +83,24 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print((Path(args.out) / "report.md").read_text())
+    return 0
+
+
+def _evaluate_generalisation(args: argparse.Namespace) -> int:
+    from models.generalisation import evaluate_generalisation
+
+    evaluate_generalisation(
+        args.in_family,
+        args.data,
+        args.manifest,
+        args.out,
+        settings=args.setting,
+        val=args.val,
+        device=args.device,
+        write_predictions=not args.no_predictions,
+        progress=not args.quiet,
+    )
+    print((Path(args.out) / "generalisation.md").read_text())
     return 0
 
 
@@ -206,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--setting", action="append", help="evaluate only this setting (repeatable)")
     e.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     e.add_argument("--no-predictions", action="store_true", help="do not write <id>_pred.tif")
+    e.add_argument(
+        "--in-family",
+        type=Path,
+        help="in-family test folder: --data is then the out-of-family one, and both are "
+        "reported side by side (generalisation.md)",
+    )
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
 

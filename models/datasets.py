@@ -29,6 +29,7 @@ __all__ = [
     "IGNORE",
     "L4S_BANDS",
     "MODEL_SETTINGS",
+    "Augmentation",
     "CropSampler",
     "DatasetError",
     "Scene",
@@ -278,9 +279,74 @@ def band_statistics(
     return [float(v) for v in mean], [float(v) for v in std]
 
 
+_S1_GROUP = ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH", "layover", "shadow", "liaDeg")
+_S2_GROUP = ("landcover", "dNDVI")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Per-crop perturbations that match the randomised world's priors
+    (``monitor/simulator/priors.py``), so members learn changes, not one world's levels:
+
+    - ``brightness_db``: a region-wide offset, uniform in ±this, added to the post-event VV and
+      VH (wet soil after rain; calibration), carried into dVV and dVH;
+    - ``ndvi_offset``: an offset, uniform in ±this, added to dNDVI (phenology between windows);
+    - ``speckle_db``: extra speckle, Gaussian in dB with a standard deviation uniform in
+      [0, this], on the pre and post VV/VH (fewer looks per composite), the differences
+      recomputed;
+    - ``dropout``: the probability that one sensor's bands (S1 or S2) of a crop become NaN
+      (a sensor missing, as under clouds); only in settings that have both;
+    - ``p``: the probability that a crop is perturbed at all.
+    """
+
+    brightness_db: float = 1.5
+    ndvi_offset: float = 0.1
+    speckle_db: float = 1.0
+    dropout: float = 0.1
+    p: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("brightness_db", "ndvi_offset", "speckle_db"):
+            if getattr(self, name) < 0:
+                raise DatasetError(f"augment.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("dropout", "p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise DatasetError(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
+
+    def apply(self, x: np.ndarray, names: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+        """Perturb one crop ``(C, h, w)`` whose channels are the bands ``names`` (a copy)."""
+        if rng.random() >= self.p:
+            return x
+        x = np.array(x, np.float32)
+        at = {n: i for i, n in enumerate(names)}
+        for pol in ("VV", "VH"):
+            pre, post, diff = at.get(f"pre{pol}"), at.get(f"post{pol}"), at.get(f"d{pol}")
+            shift = np.float32(rng.uniform(-self.brightness_db, self.brightness_db))
+            sigma = rng.uniform(0.0, self.speckle_db)
+            for i, extra in ((pre, 0.0), (post, shift)):
+                if i is not None:
+                    noise = rng.normal(0.0, sigma, x.shape[1:]).astype(np.float32)
+                    x[i] += np.float32(extra) + noise
+            if diff is not None and pre is not None and post is not None:
+                x[diff] = x[post] - x[pre]
+            elif diff is not None:
+                x[diff] += shift
+        if "dNDVI" in at:
+            x[at["dNDVI"]] += np.float32(rng.uniform(-self.ndvi_offset, self.ndvi_offset))
+        groups = [
+            [at[n] for n in group if n in at]
+            for group in (_S1_GROUP, _S2_GROUP)
+            if any(n in at for n in group)
+        ]
+        if len(groups) > 1 and rng.random() < self.dropout:
+            x[groups[int(rng.integers(len(groups)))]] = np.nan
+        return x
+
+
 class CropSampler:
     """Ganerød et al.'s "smart" random crops: every crop holds at least one landslide pixel,
-    with random flips and 90° rotations. Deterministic for a given ``seed``.
+    with random flips and 90° rotations, and the perturbations of ``augment`` when given.
+    Deterministic for a given ``seed``.
 
     Scenes without landslides are never sampled (they cannot satisfy the rule); scenes smaller
     than the crop are padded with NaN inputs and background labels. Labels of ignored pixels
@@ -298,9 +364,12 @@ class CropSampler:
         seed: int = 0,
         *,
         anchors: Sequence[np.ndarray] | None = None,
+        augment: Augmentation | None = None,
     ) -> None:
         self.crop = crop
         self.setting = setting
+        self.augment = augment
+        self._names = setting_band_names(setting)
         self.rng = np.random.default_rng(seed)
         self._scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if anchors is not None and len(anchors) != len(scenes):
@@ -337,6 +406,8 @@ class CropSampler:
                 xc, yc = xc[:, :, ::-1], yc[:, ::-1]
             if self.rng.random() < 0.5:
                 xc, yc = xc[:, ::-1, :], yc[::-1, :]
+            if self.augment is not None:
+                xc = self.augment.apply(xc, self._names, self.rng)
             xs.append(np.ascontiguousarray(xc))
             ys.append(np.ascontiguousarray(yc))
         return np.stack(xs).astype(np.float32), np.stack(ys)[:, None].astype(np.float32)

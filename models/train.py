@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models.datasets import CropSampler, Scene, band_statistics
+from models.datasets import Augmentation, CropSampler, Scene, band_statistics
 from models.inference import predict_members, resolve_device
 from models.manifest import save_member_weights, sha256_file
 from models.metrics import Confusion, confusion
@@ -51,16 +51,36 @@ class TrainConfig:
     device: str | None = None  # None: CUDA when present
     weight_decay: float = 0.0
     threads: int | None = None  # torch CPU threads; 1 is fastest on a busy shared machine
+    # perturbations of the crops (datasets.Augmentation fields; {} for its defaults), None: off
+    augment: Mapping[str, float] | None = None
 
     def schedule(self) -> dict[str, Any]:
-        """The options that change the trained weights (not where or how fast they run)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "threads")}
+        """The options that change the trained weights (not where or how fast they run);
+        ``augment`` only when set, so members trained before it existed still match."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("device", "threads")}
+        augmentation = self.augmentation()
+        if augmentation is None:
+            del out["augment"]
+        else:
+            out["augment"] = asdict(augmentation)
+        return out
+
+    def augmentation(self) -> Augmentation | None:
+        return None if self.augment is None else Augmentation(**self.augment)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         unknown = set(raw) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        augment = raw.get("augment")
+        if augment is not None:
+            if not isinstance(augment, Mapping):
+                raise ValueError(f"train.augment must be a mapping, got {augment!r}")
+            bad = set(augment) - set(Augmentation.__dataclass_fields__)
+            if bad:
+                raise ValueError(f"unknown augment option(s): {', '.join(sorted(bad))}")
+            Augmentation(**augment)
         return cls(**raw)
 
 
@@ -221,7 +241,7 @@ def _setup(spec: MemberSpec, train: Sequence[Scene], config: TrainConfig) -> _Ru
     mean, std = band_statistics(train, spec.setting, seed=config.seed)
     member = Member(spec, mean, std).to(device)
     crop = max(config.crop, member.min_side)
-    sampler = CropSampler(train, spec.setting, crop, seed=seed)
+    sampler = CropSampler(train, spec.setting, crop, seed=seed, augment=config.augmentation())
     optimizer = torch.optim.Adam(
         member.parameters(), lr=spec.learning_rate, weight_decay=config.weight_decay
     )

@@ -24,6 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from models.datasets import write_scene
+from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.training_data import TrainingSetPlan, scene_of
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import DataUnavailable, Window
@@ -43,14 +44,17 @@ def export_stormfree_scenes(
     split: str,
     out: Path,
     windows: Sequence[tuple[Window, Window]] = WINDOWS,
-    plan: TrainingSetPlan | None = None,
+    plan: TrainingSetPlan | RandomisedPlan | None = None,
 ) -> list[str]:
     """Scenes of ``split``'s regions (simulated in ``<training>/archive``) over ``windows``;
     returns the ids of those whose label is empty (look-alike-only)."""
     plan = plan or TrainingSetPlan()
+    regions = plan.split_regions()
+    if split not in regions:
+        raise ValueError(f"no split {split!r} in this training world ({', '.join(regions)})")
     source = ArchiveSource(Path(training) / "archive")
     written = []
-    for area, _ in plan.regions(split):
+    for area, _ in regions[split]:
         for pre, post in windows:
             try:
                 scene = scene_of(source, area, pre, post)
@@ -69,11 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="export storm-free scenes of a training-set split (chain scores)",
     )
     p.add_argument("--training", type=Path, default=Path("data/training"))
+    p.add_argument(
+        "--world",
+        choices=("presets", "randomised"),
+        default="presets",
+        help="the training world of --training (its default plan, as training_data made it)",
+    )
     p.add_argument("--split", default="test")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    ids = export_stormfree_scenes(args.training, args.split, args.out)
+    plan = RandomisedPlan() if args.world == "randomised" else TrainingSetPlan()
+    ids = export_stormfree_scenes(args.training, args.split, args.out, plan=plan)
     print(f"storm-free scenes in {args.out}, {len(ids)} of them look-alike-only")
     return 0
 

@@ -60,7 +60,7 @@ def _write_region(
         TrackInfo(t.relative_orbit, t.orbit_pass, t.look_azimuth_deg, t.angle) for t in sim.tracks
     ]
     meta = {
-        "spec": spec.model_dump(mode="json"),
+        "spec": spec.model_dump(mode="json", exclude_none=True),
         "simulation": simulation.model_dump(mode="json"),
     }
     archive = target.parent.parent

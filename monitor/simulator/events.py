@@ -18,7 +18,7 @@ from monitor.simulator.landcover import Cover
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
-__all__ = ["EventRecord", "Events", "simulate_events"]
+__all__ = ["EventPlan", "EventRecord", "Events", "simulate_events"]
 
 # Landslide areas follow a power law above a 1000 m² roll-over (cf. Malamud et al. 2004);
 # the exponent is that of the cumulative distribution.
@@ -46,6 +46,21 @@ class Events:
     landslide_roughness: np.ndarray  # float32 per pixel, dB offset of the ground backscatter
     cut_day: np.ndarray  # float32 day of the clear-cut, +inf where none
     flood_rise_m: float  # reservoir rise after a storm (0: no reservoir)
+    # randomised world only (None for the presets): what a slide leaves of the vegetation, and
+    # the look-alikes of event_kinds.LOOKALIKES per pixel (kind index + 1, 0 where none)
+    landslide_veg_keep: np.ndarray | None = None  # float32 0..1
+    lookalike_kind: np.ndarray | None = None  # uint8
+    lookalike_day: np.ndarray | None = None  # float32 day it happens, +inf where none
+    lookalike_end: np.ndarray | None = None  # float32 day it ends (temporary kinds)
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """The randomised world's events (:mod:`monitor.simulator.randomised`): one landslide
+    morphology and a set of look-alikes (names in :mod:`monitor.simulator.event_kinds`)."""
+
+    morphology: str
+    lookalikes: tuple[str, ...]
 
 
 def _to_grid(grid: Grid, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -58,10 +73,12 @@ def _landslide_polygon(
     grid: Grid,
     head: tuple[int, int],
     area_m2: float,
+    ratio_range: tuple[float, float] = (2.0, 5.0),
+    min_area_m2: float = _AREA_MIN_M2,
 ) -> tuple[Polygon, np.ndarray] | None:
     """An elongated tongue that follows the downslope direction from its crown at ``head``.
     Returns the polygon (grid CRS) and its centre line (pixel col/row)."""
-    ratio = rng.uniform(2.0, 5.0)
+    ratio = rng.uniform(*ratio_range)
     length_px = np.sqrt(area_m2 * ratio / 0.8) / grid.res
     width_px = length_px / ratio
     n = 17
@@ -91,7 +108,7 @@ def _landslide_polygon(
     poly = Polygon(_to_grid(grid, ring[:, 0], ring[:, 1])).buffer(0)
     if poly.geom_type == "MultiPolygon":
         poly = max(poly.geoms, key=lambda g: g.area)
-    if poly.is_empty or poly.area < 0.5 * _AREA_MIN_M2:
+    if poly.is_empty or poly.area < 0.5 * min_area_m2:
         return None
     return poly, centre
 
@@ -299,7 +316,8 @@ def simulate_events(
     lookalike_scale: float,
 ) -> Events:
     """Storm-triggered landslide clusters plus a background rate, clear-cuts on gentle forested
-    ground, and reservoir floods after storms."""
+    ground, and reservoir floods after storms (the presets; the randomised world's events are
+    :func:`monitor.simulator.random_events.planned_events`)."""
     setting = _Setting(terrain, grid, landscape, start, n_days, storm_days)
     lc = cover.landcover
     slides = _landslides(rng, setting, lc, landslide_scale)

@@ -28,6 +28,7 @@ _GROUND = {
     "snow": [0.800, 0.800, 0.780, 0.700, 0.100, 0.080],
     "urban": [0.110, 0.120, 0.130, 0.190, 0.230, 0.210],
     "mud": [0.060, 0.080, 0.090, 0.130, 0.170, 0.150],
+    "ash": [0.040, 0.050, 0.060, 0.080, 0.150, 0.140],  # burnt ground: dark, higher SWIR
 }
 _GROUND_TABLE = np.array([_GROUND[name] for name in ENDMEMBERS], np.float32)  # (8, 6)
 _SNOW = np.array(_GROUND["snow"], np.float32)
@@ -70,8 +71,12 @@ def render_s2(
     sun: tuple[float, float],
     cloud_fraction: float,
     res: float,
+    *,
+    haze_max: float = 0.08,
+    cloud_height_m: tuple[float, float] = (600.0, 2000.0),
 ) -> S2Scene:
-    """One acquisition. ``cloud_fraction`` is the target share of the scene under cloud."""
+    """One acquisition. ``cloud_fraction`` is the target share of the scene under cloud;
+    ``haze_max`` bounds the haze, ``cloud_height_m`` the clouds' height (shadow offset)."""
     shape = slope.shape
     zen, az = np.radians(sun[0]), np.radians(sun[1])
     slope_r, aspect_r = np.radians(slope), np.radians(aspect)
@@ -87,14 +92,16 @@ def render_s2(
     else:
         tau = np.zeros(shape, np.float32)
     tau = tau.astype(np.float32, copy=False)
-    haze_level = rng.uniform(0.0, 0.08)
+    haze_level = rng.uniform(0.0, haze_max)
     haze = haze_level * np.clip(0.5 + 0.3 * fractal_field(rng, shape, 3.0, 3000.0 / res), 0, 1)
     # shadows: the cloud field displaced away from the sun by height * tan(zenith)
-    height = rng.uniform(600.0, 2000.0)
+    height = rng.uniform(*cloud_height_m)
     shift = height * np.tan(zen) / res
     d_col = round(-np.sin(az) * shift)
     d_row = round(np.cos(az) * shift)  # rows grow southwards
     shade = np.clip(np.roll(tau, (d_row, d_col), axis=(0, 1)) * 1.6, 0.0, 1.0) * 0.9
+    if surface.shade is not None:  # the shadow of a cloud outside the scene, never flagged
+        shade = np.maximum(shade, surface.shade)
 
     snow = surface.snow
     veg = surface.veg

@@ -15,7 +15,9 @@ from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
 from monitor.simulator.landcover import Cover, simulate_cover
 from monitor.simulator.optical import S2Scene, render_s2, solar_position
+from monitor.simulator.priors import draw_world
 from monitor.simulator.radar import Track, render_s1, swath_incidence
+from monitor.simulator.random_events import planned_events
 from monitor.simulator.spec import (
     LANDSCAPES,
     ArchiveSimulation,
@@ -58,7 +60,9 @@ class SimulatedRegion:
     ) -> None:
         self.area, self.spec, self.simulation = area, spec, simulation
         self.grid: Grid = region_grid(area.geometry)
-        landscape = LANDSCAPES[spec.landscape]
+        # the randomised training world draws its landscape and events from the priors
+        world = draw_world(spec) if spec.family is not None else None
+        landscape = world.landscape if world is not None else LANDSCAPES[spec.landscape]
         self.landscape = landscape
         self.n_days = (simulation.end - simulation.start).days
         self.storm_days = [(d - simulation.start).days for d in simulation.storms]
@@ -68,17 +72,33 @@ class SimulatedRegion:
             rng, self.grid.shape, res, landscape, spec.relief_scale
         )
         self.cover: Cover = simulate_cover(rng, self.terrain, res, landscape)
-        self.events: Events = simulate_events(
-            rng,
-            self.terrain,
-            self.cover,
-            self.grid,
-            landscape,
-            simulation.start,
-            self.n_days,
-            self.storm_days,
-            spec.landslide_rate_scale,
-            spec.lookalike_rate_scale,
+        self.events: Events = (
+            simulate_events(
+                rng,
+                self.terrain,
+                self.cover,
+                self.grid,
+                landscape,
+                simulation.start,
+                self.n_days,
+                self.storm_days,
+                spec.landslide_rate_scale,
+                spec.lookalike_rate_scale,
+            )
+            if world is None
+            else planned_events(
+                rng,
+                self.terrain,
+                self.cover,
+                self.grid,
+                landscape,
+                simulation.start,
+                self.n_days,
+                self.storm_days,
+                world.plan,
+                spec.landslide_rate_scale,
+                spec.lookalike_rate_scale,
+            )
         )
         self.surface = SurfaceModel(
             rng,
@@ -122,6 +142,9 @@ class SimulatedRegion:
             for k, t in enumerate(self.tracks)
             for day in range(t.first_day, self.n_days, t.repeat_days)
         )
+        if landscape.s1_drop_fraction:  # missing acquisitions: fewer looks per composite
+            keep = np.random.default_rng([spec.seed, 8]).uniform(size=len(plan))
+            plan = [p for p, u in zip(plan, keep, strict=True) if u >= landscape.s1_drop_fraction]
         self.s1: list[S1Acquisition] = [
             S1Acquisition(i, day, simulation.start + timedelta(days=day), k)
             for i, (day, k) in enumerate(plan)
@@ -138,6 +161,8 @@ class SimulatedRegion:
             (acquisition.sun_zenith, acquisition.sun_azimuth),
             acquisition.cloud_cover,
             self.grid.res,
+            haze_max=self.landscape.haze_max,
+            cloud_height_m=self.landscape.cloud_height_m,
         )
 
     def render_s1(self, acquisition: S1Acquisition) -> np.ndarray:
@@ -147,7 +172,8 @@ class SimulatedRegion:
         )
 
     def ground_truth(self) -> gpd.GeoDataFrame:
-        """All simulated events (EPSG:4326): ``kind`` (landslide | clear_cut | water_level),
+        """All simulated events (EPSG:4326): ``kind`` (landslide | clear_cut | water_level, and
+        in the randomised world old_scar and the look-alikes of event_kinds.LOOKALIKES),
         ``event_date``, ``area_m2``, ``roughness``."""
         records = self.events.records
         frame = gpd.GeoDataFrame(

@@ -63,6 +63,17 @@ class Landscape:
     landslide_min_slope_deg: float
     clear_cuts_km2: float  # per year
     reservoir: bool  # storms raise the lake level and flood the shore
+    # knobs of the randomised training world (monitor/simulator/priors.py); the defaults are the
+    # presets' fixed values, so the presets render exactly as before
+    valley_spacing_m: float = 4000.0  # outer scale of the ridged noise (drainage density)
+    veg_offsets: tuple[tuple[int, float], ...] = ()  # (WorldCover class, vegetation shift)
+    phenology_shift_days: float = 0.0  # the season's peak moves by this many days
+    phenology_amplitude: float = 1.0  # 1: full seasonal swing, 0: none
+    haze_max: float = 0.08  # upper bound of a scene's haze optical thickness
+    cloud_height_m: tuple[float, float] = (600.0, 2000.0)  # cloud shadows are displaced by it
+    storm_moisture: float = 0.6  # soil wetness added by a storm (region-wide SAR brightening)
+    moisture_decay_days: float = 5.0  # e-folding time of that wetness
+    s1_drop_fraction: float = 0.0  # share of planned Sentinel-1 acquisitions missing
 
 
 LANDSCAPES: dict[LandscapeName, Landscape] = {
@@ -167,6 +178,11 @@ class SimulationSpec(BaseModel):
     landslide_rate_scale: float = Field(1.0, ge=0.0, le=20.0, description="multiplies landslides")
     lookalike_rate_scale: float = Field(1.0, ge=0.0, le=20.0, description="multiplies look-alikes")
     s1_repeat_days: Literal[6, 12] = Field(12, description="Sentinel-1 repeat per orbit pass")
+    family: str | None = Field(
+        None,
+        description="randomised training world only (monitor/simulator/families.py): the "
+        "family 'landscape/look-alike set/morphology' whose priors the region draws from",
+    )
 
     @property
     def preset(self) -> Landscape:
@@ -201,7 +217,7 @@ def spec_digest(geometry_wkt: str, spec: SimulationSpec, simulation: ArchiveSimu
         {
             "version": SIMULATOR_VERSION,
             "geometry": geometry_wkt,
-            "spec": spec.model_dump(mode="json"),
+            "spec": spec.model_dump(mode="json", exclude_none=True),
             "simulation": simulation.model_dump(mode="json"),
         },
         sort_keys=True,

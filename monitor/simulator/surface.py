@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from models.worldcover import BARE, BUILT, CROP, GRASS, SHRUB, SNOW_ICE, TREE, WATER, WETLAND
+from monitor.simulator.event_kinds import LOOKALIKES
 from monitor.simulator.events import _REVEGETATION_DAYS, Events
 from monitor.simulator.landcover import Cover
 from monitor.simulator.noise import fractal_field
@@ -16,6 +17,7 @@ from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
 __all__ = [
+    "ASH",
     "DEBRIS",
     "ENDMEMBERS",
     "MUD",
@@ -30,8 +32,8 @@ __all__ = [
 ]
 
 # Ground (background) endmembers; the vegetation on top is mixed in by fraction.
-SOIL, ROCK, SCAR, DEBRIS, WATER_EM, SNOW, URBAN, MUD = range(8)
-ENDMEMBERS = ("soil", "rock", "scar", "debris", "water", "snow", "urban", "mud")
+SOIL, ROCK, SCAR, DEBRIS, WATER_EM, SNOW, URBAN, MUD, ASH = range(9)
+ENDMEMBERS = ("soil", "rock", "scar", "debris", "water", "snow", "urban", "mud", "ash")
 
 _GROUND_OF_COVER = {
     TREE: SOIL,
@@ -70,6 +72,7 @@ class Surface:
     water: np.ndarray  # bool open water
     moisture: float  # 0..1 soil wetness of the day
     wet_snow: float  # 0..1 how wet the snow is (melt season)
+    shade: np.ndarray | None = None  # float32 unflagged cloud-shadow darkening 0..1 (look-alike)
 
 
 class SurfaceModel:
@@ -94,6 +97,12 @@ class SurfaceModel:
             lo[k], hi[k] = a, b
         if landscape.evergreen:
             lo[TREE], hi[TREE] = _EVERGREEN_TREE
+        for k, shift in landscape.veg_offsets:  # the randomised world's NDVI of each class
+            if hi[k] > 0.0:
+                lo[k], hi[k] = (
+                    np.clip(lo[k] + shift, 0.02, 0.97),
+                    np.clip(hi[k] + shift, 0.02, 0.97),
+                )
         jitter = 1.0 + 0.06 * fractal_field(rng, lc.shape, beta=2.6, outer_scale_px=40.0)
         self.veg_lo = (lo[lc] * jitter).clip(0, 1).astype(np.float32)
         self.veg_hi = (hi[lc] * jitter).clip(0, 1).astype(np.float32)
@@ -113,8 +122,13 @@ class SurfaceModel:
 
     def season(self, doy: int) -> float:
         """0 at the vegetation minimum, 1 at its peak."""
-        peak = 260 if self.landscape.evergreen else 195  # post-monsoon vs midsummer
-        return 0.5 * (1.0 + np.cos(2.0 * np.pi * (doy - peak) / 365.0))
+        peak: float = 260 if self.landscape.evergreen else 195  # post-monsoon vs midsummer
+        if self.landscape.phenology_shift_days:
+            peak += self.landscape.phenology_shift_days
+        s = 0.5 * (1.0 + np.cos(2.0 * np.pi * (doy - peak) / 365.0))
+        if self.landscape.phenology_amplitude != 1.0:
+            s = 1.0 - self.landscape.phenology_amplitude * (1.0 - s)
+        return float(s)
 
     def snow_line(self, day: int) -> float:
         doy = self.day_of_year(day)
@@ -133,7 +147,8 @@ class SurfaceModel:
         m = 0.45 if month in self.landscape.wet_season_months else 0.15
         for storm in self.storm_days:
             if day >= storm:
-                m += 0.6 * np.exp(-(day - storm) / 5.0)
+                wet = self.landscape.storm_moisture
+                m += wet * np.exp(-(day - storm) / self.landscape.moisture_decay_days)
         return float(min(m, 1.0))
 
     def at(self, day: int) -> Surface:
@@ -169,7 +184,12 @@ class SurfaceModel:
         if slid.any():
             age = day - self.events.landslide_day[slid]
             regrowth = 1.0 - np.exp(-age / _REVEGETATION_DAYS)
-            veg[slid] = 0.03 + 0.7 * veg[slid] * regrowth
+            veg_keep = self.events.landslide_veg_keep
+            if veg_keep is None:
+                veg[slid] = 0.03 + 0.7 * veg[slid] * regrowth
+            else:  # a slump's blocks keep part of their cover
+                keep = veg_keep[slid]
+                veg[slid] = 0.03 + veg[slid] * (keep + (0.7 - keep) * regrowth)
             green[slid] = 0.8
             part = self.events.landslide_part[slid]
             ground[slid] = np.where(part < 0.6, SCAR, DEBRIS)
@@ -191,6 +211,9 @@ class SurfaceModel:
                     rise = max(rise, self.events.flood_rise_m * np.exp(-(day - storm) / 20.0))
             if rise > 0.2:
                 water |= self.terrain.bed < self.terrain.lake_level_m + rise
+        shade = None
+        if self.events.lookalike_kind is not None:
+            shade = self._lookalikes(day, veg, green, ground, veg_class, snow, water, roughness)
         veg[water] = 0.0
         snow[water] = 0.0
         month = (self.start + timedelta(days=int(day))).month
@@ -205,4 +228,46 @@ class SurfaceModel:
             water=water,
             moisture=self.moisture(day),
             wet_snow=wet_snow,
+            shade=shade,
         )
+
+    def _lookalikes(
+        self,
+        day: int,
+        veg: np.ndarray,
+        green: np.ndarray,
+        ground: np.ndarray,
+        veg_class: np.ndarray,
+        snow: np.ndarray,
+        water: np.ndarray,
+        roughness: np.ndarray,
+    ) -> np.ndarray | None:
+        """Apply the look-alikes under way on ``day`` (in place); the unflagged cloud-shadow
+        darkening, or None when there is none."""
+        ev = self.events
+        assert ev.lookalike_kind is not None and ev.lookalike_day is not None
+        assert ev.lookalike_end is not None
+        active = (ev.lookalike_kind > 0) & (ev.lookalike_day <= day) & (day < ev.lookalike_end)
+        shade = None
+        for index in np.unique(ev.lookalike_kind[active]):
+            kind = LOOKALIKES[tuple(LOOKALIKES)[int(index) - 1]]
+            m = active & (ev.lookalike_kind == index)
+            age = day - ev.lookalike_day[m]
+            regrow = 1.0 - np.exp(-age / kind.recovery_days)
+            veg[m] *= kind.veg_factor + (1.0 - kind.veg_factor) * regrow
+            if kind.green is not None:
+                green[m] = kind.green
+            if kind.ground is not None:
+                ground[m] = ENDMEMBERS.index(kind.ground)
+            if kind.veg_factor < 0.5:
+                veg_class[m] = GRASS
+            roughness[m] += kind.roughness_db
+            if kind.snow:
+                snow[m] = 1.0
+            if kind.drains_water:
+                water[m] = False
+                veg[m] = 0.0
+            if kind.shade:
+                shade = np.zeros(veg.shape, np.float32) if shade is None else shade
+                shade[m] = kind.shade
+        return shade

@@ -39,7 +39,9 @@ def simulate_terrain(
     scaled so that the 90th percentile slope matches the preset; the lowest basins hold a lake."""
     # Large smooth massifs carry the relief; ridged noise adds crests and incised valleys.
     rolling = _unit(fractal_field(rng, shape, beta=6.0, outer_scale_px=10000.0 / res))
-    ridged = fractal_field(rng, shape, beta=5.5, outer_scale_px=4000.0 / res, inner_scale_px=3.0)
+    ridged = fractal_field(
+        rng, shape, beta=5.5, outer_scale_px=landscape.valley_spacing_m / res, inner_scale_px=3.0
+    )
     ridged = _unit((1.0 - np.abs(ridged)) ** 2)
     shape_field = (rolling + 0.35 * landscape.ridge_weight * ridged).astype(np.float32)
     # A regional tilt (one big valley flank) carries relief at a steady slope.

@@ -22,6 +22,15 @@ Older landslides and the look-alikes (clear-cuts, reservoir shores) stay in the 
 negatives.
 
     python -m monitor.simulator.training_data --out data/training            # the default sets
+
+``--world randomised`` exports the randomised training world instead
+(:mod:`monitor.simulator.randomised`): every scene's world drawn from the documented priors
+(:mod:`monitor.simulator.priors`), grouped into families (landscape type x look-alike set x
+landslide morphology) and split by family: ``train``, ``val`` and ``test`` never share a
+family; ``test_in`` holds new regions of training families (the in-family test). The export
+records every split's families and every region's family in ``dataset.json``.
+
+    python -m monitor.simulator.training_data --world randomised --out data/randomised
 """
 
 from __future__ import annotations
@@ -30,9 +39,10 @@ import argparse
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +53,27 @@ from tqdm import tqdm
 from models.datasets import Scene, write_scene
 from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
+from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.region import random_regions
+from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, storm_windows
 from monitor.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import (
     EVENT,
-    MONITORING,
     AreaOfInterest,
     Compositing,
     DataUnavailable,
     Window,
 )
 
-__all__ = ["SPLITS", "SplitPlan", "TrainingSetPlan", "export_training_sets", "scene_of"]
+__all__ = [
+    "SPLITS",
+    "RandomisedPlan",
+    "SplitPlan",
+    "TrainingSetPlan",
+    "export_training_sets",
+    "scene_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +101,7 @@ class TrainingSetPlan:
     post_days: int = 30
     landslide_rate_scale: float = 4.0  # denser events than the demo: more positives per scene
     # days after each storm of the monitoring scenes (a daily run's first looks, and later)
-    monitoring_lags_days: tuple[int, ...] = (6, 12, 24)
+    monitoring_lags_days: tuple[int, ...] = MONITORING_LAGS_DAYS
 
     def simulation(self) -> ArchiveSimulation:
         return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
@@ -94,20 +112,15 @@ class TrainingSetPlan:
         scale = {"landslide_rate_scale": self.landslide_rate_scale}
         return [(area, spec.model_copy(update=scale)) for area, spec in regions]
 
+    def split_regions(self) -> dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]:
+        return {split: self.regions(split) for split in SPLITS}
+
     def windows(self, storm: date) -> tuple[Window, Window]:
-        pre = Window(storm - timedelta(days=self.pre_days), storm)
-        post = Window(storm, storm + timedelta(days=self.post_days))
-        return pre, post
+        return storm_windows(storm, self.pre_days, self.post_days)
 
     def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
-        """The scenes of one storm: its event scene, then one monitoring scene per lag."""
-        out = [(*self.windows(storm), EVENT)]
-        for lag in self.monitoring_lags_days:
-            run = storm + timedelta(days=lag)
-            post = Window(run - timedelta(days=self.post_days), run)
-            pre = Window(post.start - timedelta(days=self.pre_days), post.start)
-            out.append((pre, post, MONITORING))
-        return out
+        """The scenes of one storm (:func:`storm_views`)."""
+        return storm_views(storm, self.pre_days, self.post_days, self.monitoring_lags_days)
 
 
 def scene_of(
@@ -144,7 +157,7 @@ def scene_of(
 
 def export_training_sets(
     out: Path,
-    plan: TrainingSetPlan = TrainingSetPlan(),
+    plan: TrainingSetPlan | RandomisedPlan = TrainingSetPlan(),
     *,
     archive: Path | None = None,
     workers: int | None = None,
@@ -153,11 +166,13 @@ def export_training_sets(
     """Simulate the plan's regions into ``archive`` (default ``<out>/archive``; regions already
     built are reused) and write every split's scenes under ``<out>/<split>/``. Returns the scene
     ids per split. Scenes without any landslide are kept (they are valid negatives for
-    validation and test; the training sampler skips them)."""
+    validation and test; the training sampler skips them). With a :class:`RandomisedPlan` the
+    splits are train, val, test (out-of-family) and test_in (in-family)."""
+    started = time.perf_counter()
     out = Path(out)
     archive = Path(archive) if archive else out / "archive"
     simulation = plan.simulation()
-    all_regions = {split: plan.regions(split) for split in SPLITS}
+    all_regions = plan.split_regions()
     build_archive(
         archive,
         [r for regions in all_regions.values() for r in regions],
@@ -187,10 +202,14 @@ def export_training_sets(
         log.info("%s: %d scenes in %s", split, len(ids), out / split)
     record = {
         "simulator_version": SIMULATOR_VERSION,
+        "world": "randomised" if isinstance(plan, RandomisedPlan) else "presets",
         "plan": asdict(plan),
         "regions": {split: [a.name for a, _ in regions] for split, regions in all_regions.items()},
         "scenes": written,
+        "seconds": round(time.perf_counter() - started, 1),
     }
+    if isinstance(plan, RandomisedPlan):
+        record.update(plan.record(all_regions))
     (out / "dataset.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     return written
 
@@ -206,15 +225,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--val-regions", type=int, default=TrainingSetPlan.val.regions)
     p.add_argument("--test-regions", type=int, default=TrainingSetPlan.test.regions)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument(
+        "--world",
+        choices=("presets", "randomised"),
+        default="presets",
+        help="presets: the three landscape presets (the default sets); randomised: the world "
+        "drawn from the priors, split by family (train, val, test, test_in)",
+    )
+    r = p.add_argument_group("randomised world")
+    r.add_argument("--per-family", type=int, default=1, help="regions per family and split")
+    r.add_argument("--test-in-families", type=int, default=RandomisedPlan.test_in_families)
+    r.add_argument("--split-seed", type=int, default=0, help="seed of the family split")
+    r.add_argument("--size-km", type=float, nargs=2, default=RandomisedPlan.size_km)
+    r.add_argument("--family", action="append", help="only this family (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    base = TrainingSetPlan()
-    plan = TrainingSetPlan(
-        train=SplitPlan(args.train_regions, base.train.seed),
-        val=SplitPlan(args.val_regions, base.val.seed),
-        test=SplitPlan(args.test_regions, base.test.seed),
-    )
+    plan: TrainingSetPlan | RandomisedPlan
+    if args.world == "randomised":
+        plan = RandomisedPlan(
+            split_seed=args.split_seed,
+            train_per_family=args.per_family,
+            val_per_family=args.per_family,
+            test_per_family=args.per_family,
+            test_in_families=args.test_in_families,
+            size_km=tuple(args.size_km),
+            families=tuple(args.family) if args.family else None,
+        )
+    else:
+        base = TrainingSetPlan()
+        plan = TrainingSetPlan(
+            train=SplitPlan(args.train_regions, base.train.seed),
+            val=SplitPlan(args.val_regions, base.val.seed),
+            test=SplitPlan(args.test_regions, base.test.seed),
+        )
     ids = export_training_sets(
         args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
     )

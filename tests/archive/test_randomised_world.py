@@ -1,0 +1,180 @@
+"""The randomised training world (issue 11): priors drawn within their documented ranges and
+deterministically per seed, every family generated on its own, and the split by family."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.simulator.build import build_archive
+from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES
+from monitor.simulator.families import FAMILIES, LOOKALIKE_SETS, family, split_families
+from monitor.simulator.priors import CHOICES, PRIORS, draw_spec_knobs, draw_world
+from monitor.simulator.randomised import RandomisedPlan, family_region, family_regions
+from monitor.simulator.region import SimulatedRegion
+from monitor.simulator.spec import LANDSCAPES, ArchiveSimulation, SimulationSpec, spec_digest
+from monitor.simulator.training_data import export_training_sets, scene_of
+from monitor.sources.archive import ArchiveSource
+
+SIMULATION = ArchiveSimulation(
+    start=date(2024, 6, 1), end=date(2024, 10, 1), storms=(date(2024, 8, 17),)
+)
+TINY_KM = (0.8, 0.8)  # 80 x 80 pixels: room for the 8-pixel margin and a few events
+
+
+def test_the_world_has_72_families_of_every_kind() -> None:
+    assert len(FAMILIES) == len(LANDSCAPES) * len(LOOKALIKE_SETS) * len(MORPHOLOGIES) == 72
+    used = {kind for kinds in LOOKALIKE_SETS.values() for kind in kinds}
+    assert used == set(LOOKALIKES)  # every look-alike of the table is in some set
+    assert family("alpine/mountain/rockfall").morphology == "rockfall"
+    with pytest.raises(ValueError, match="unknown family 'alpine/x/rockfall'"):
+        family("alpine/x/rockfall")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_priors_are_drawn_within_their_ranges_deterministically(seed: int) -> None:
+    fam = FAMILIES[(seed * 13) % len(FAMILIES)]
+    area, spec = family_region(fam, seed, "r")
+    again_area, again_spec = family_region(fam, seed, "r")
+    assert spec == again_spec and area.geometry.equals(again_area.geometry)
+    world = draw_world(spec)
+    assert draw_world(spec) == world  # same seed, same world
+    other = draw_world(spec.model_copy(update={"seed": spec.seed + 1}))
+    assert other.values != world.values
+    for key, value in world.values.items():
+        lo, hi = PRIORS[key].bounds(fam.landscape)
+        if key == "lake_fraction" and "reservoir_drawdown" in fam.lookalike_kinds:
+            lo = 0.02  # a set with a reservoir drawdown gets a reservoir
+        assert lo <= value <= hi, key
+    for key in ("relief_scale", "cloud_scale", "landslide_rate_scale", "lookalike_rate_scale"):
+        lo, hi = PRIORS[key].bounds(fam.landscape)
+        assert lo <= getattr(spec, key) <= hi, key
+    assert spec.s1_repeat_days in CHOICES["s1_repeat_days"].options
+    assert area.orbit_pass in CHOICES["orbit_pass"].options
+    # the drawn values reach the landscape the region is simulated with
+    land = world.landscape
+    assert land.slope_p90_deg == world.values["slope_p90_deg"]
+    assert land.valley_spacing_m == world.values["valley_spacing_m"]
+    assert land.cloud_height_m == (
+        world.values["cloud_height_low_m"],
+        world.values["cloud_height_high_m"],
+    )
+    assert world.plan.morphology == fam.morphology
+    assert world.plan.lookalikes == fam.lookalike_kinds
+
+
+def test_spec_knobs_cover_their_ranges() -> None:
+    """Over many draws the spec-level priors fill their ranges (not a constant)."""
+    rng = np.random.default_rng(0)
+    draws = [draw_spec_knobs(rng, "alpine") for _ in range(200)]
+    cloud = np.array([d["cloud_scale"] for d in draws])
+    lo, hi = PRIORS["cloud_scale"].bounds("alpine")
+    assert cloud.min() >= lo and cloud.max() <= hi
+    assert cloud.max() - cloud.min() > 0.9 * (hi - lo)
+    assert {d["s1_repeat_days"] for d in draws} == {6, 12}
+
+
+def test_every_family_can_be_generated_alone() -> None:
+    """Each of the 72 families, alone, gives a region with landslides of its morphology, and
+    over all families every look-alike of the table is drawn."""
+    seen: set[str] = set()
+    for i, fam in enumerate(FAMILIES):
+        [(area, spec)] = family_regions([fam], 1, seed=i, size_km=TINY_KM)
+        region = SimulatedRegion(area, spec, SIMULATION)
+        truth = region.ground_truth()
+        kinds = set(truth["kind"])
+        assert "landslide" in kinds, fam.key
+        assert kinds - {"landslide", "old_scar"} <= set(fam.lookalike_kinds), fam.key
+        seen |= kinds
+        if fam.morphology == "reactivated_scar":
+            assert "old_scar" in kinds
+            assert (
+                truth.loc[truth.kind == "old_scar", "event_date"].dt.date < date(2024, 6, 1)
+            ).all()
+        if fam.morphology == "coseismic_cluster":
+            slides = truth[truth.kind == "landslide"]
+            assert len(slides) >= 60 and slides["event_date"].nunique() == 1
+        storm = (date(2024, 8, 17) - SIMULATION.start).days
+        surface = region.surface.at(storm + 10)
+        assert surface.veg.shape == region.grid.shape
+    assert set(LOOKALIKES) <= seen
+
+
+def test_one_family_exports_alone_through_the_archive(tmp_path: Path) -> None:
+    key = "agricultural_hills/forestry/rotational_slump"
+    plan = RandomisedPlan(families=(key,), size_km=TINY_KM, storms=(date(2024, 8, 24),))
+    with pytest.raises(ValueError, match="need at least 3 families"):
+        plan.split_regions()  # one family cannot be split three ways
+    regions = family_regions([family(key)], 1, seed=3, size_km=TINY_KM)
+    build_archive(tmp_path / "archive", regions, plan.simulation(), progress=False, workers=1)
+    source = ArchiveSource(tmp_path / "archive")
+    scene = scene_of(source, regions[0][0], *plan.windows(date(2024, 8, 24)))
+    assert scene.image.shape[0] == 15 and scene.label.sum() > 20  # its slumps are labelled
+    truth = source.ground_truth(regions[0][0].name, kinds=None)
+    assert set(truth["kind"]) == {"landslide", *LOOKALIKE_SETS["forestry"]}
+
+
+def test_the_split_never_puts_a_family_in_two_of_train_val_test(tmp_path: Path) -> None:
+    for seed in range(5):
+        split = split_families(FAMILIES, seed)
+        train, val, test = ({f.key for f in split.of(s)} for s in ("train", "val", "test"))
+        assert not (train & val) and not (train & test) and not (val & test)
+        assert train | val | test == {f.key for f in FAMILIES}
+        assert (len(val), len(test)) == (14, 14)
+        # stratified: every split holds every landscape type
+        for part in (train, val, test):
+            assert {k.split("/")[0] for k in part} == set(LANDSCAPES)
+    assert split_families(FAMILIES, 1) == split_families(FAMILIES, 1)
+    assert split_families(FAMILIES, 1) != split_families(FAMILIES, 2)
+    # the regions of a plan follow the split; in-family test regions are of training families
+    keys = [f.key for f in FAMILIES[::8]]  # 9 families
+    plan = RandomisedPlan(families=tuple(keys), size_km=TINY_KM, test_in_families=2)
+    regions = plan.split_regions()
+    fams = {s: {spec.family for _, spec in rs} for s, rs in regions.items()}
+    assert not (fams["train"] & fams["val"]) and not (fams["train"] & fams["test"])
+    assert not (fams["val"] & fams["test"])
+    assert fams["test_in"] <= fams["train"] and len(fams["test_in"]) == 2
+    names = [a.name for rs in regions.values() for a, _ in rs]
+    assert len(names) == len(set(names))
+
+
+def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> None:
+    keys = (
+        "forested_mountains/forestry/translational",
+        "alpine/mountain/debris_flow",
+        "agricultural_hills/farmland/rotational_slump",
+    )
+    plan = RandomisedPlan(
+        families=keys, size_km=(0.6, 0.6), test_in_families=1, storms=(date(2024, 8, 24),)
+    )
+    ids = export_training_sets(tmp_path / "out", plan, workers=1, progress=False)
+    assert {s: len(v) for s, v in ids.items()} == {"train": 1, "val": 1, "test": 1, "test_in": 1}
+    record = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert record["world"] == "randomised"
+    split = {s: set(record["families"][s]) for s in ("train", "val", "test")}
+    assert split["train"] | split["val"] | split["test"] == set(keys)
+    for s in ("train", "val", "test", "test_in"):
+        assert (tmp_path / "out" / s / "input" / f"{ids[s][0]}_input.tif").exists()
+    # the in-family test region is of a training family, the test region of the held-out one
+    region_family = record["region_family"]
+    [test_in] = record["regions"]["test_in"]
+    [test] = record["regions"]["test"]
+    assert region_family[test_in] in split["train"]
+    assert region_family[test] in split["test"]
+
+
+def test_presets_keep_their_digest_and_meta() -> None:
+    """The family field is left out of the digest when unset: preset archives do not rebuild."""
+    spec = SimulationSpec(landscape="alpine", seed=23)
+    payload = spec.model_dump(mode="json", exclude_none=True)
+    assert "family" not in payload
+    with_family = spec.model_copy(update={"family": "alpine/mountain/rockfall"})
+    assert spec_digest("POINT (0 0)", spec, SIMULATION) != spec_digest(
+        "POINT (0 0)", with_family, SIMULATION
+    )
+    with pytest.raises(ValueError, match="differs from the family's"):
+        draw_world(spec.model_copy(update={"family": "agricultural_hills/mountain/rockfall"}))
