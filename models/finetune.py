@@ -26,6 +26,7 @@ Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layou
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -43,6 +44,7 @@ from models.manifest import (
     ManifestError,
     ManifestModel,
     MemberEntry,
+    ObjectFilterEntry,
     SettingEntry,
     load_member,
     member_entry,
@@ -329,6 +331,28 @@ def finetune(
     }
     description = f"{parent.description} (fine-tuned on {data.name})".strip()
     new = ManifestModel(
-        description=description, settings=settings, members=entries, training=training
+        description=description,
+        settings=settings,
+        members=entries,
+        training=training,
+        object_filter=_inherited_filter(parent, manifest, out_dir),
     )
     return write_manifest(out_dir / "manifest.json", new)
+
+
+def _inherited_filter(
+    parent: ManifestModel, manifest: Path, out_dir: Path
+) -> ObjectFilterEntry | None:
+    """The parent's object filter, copied beside the new manifest (its checksum unchanged) and
+    marked as fitted on the parent's candidates: refit it on the reviewed scenes with
+    ``python -m monitor.ops.filter_fit`` (docs/models.md, "Improve the model from your
+    reviews")."""
+    entry = parent.object_filter
+    if entry is None:
+        return None
+    source = manifest.parent / entry.file
+    target = out_dir / Path(entry.file).name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    fit = {**entry.fit, "inherited_from": str(manifest)}
+    return entry.model_copy(update={"file": target.name, "fit": fit})

@@ -5,9 +5,9 @@
 do it, alerts delivered), then scores the alerts against the source's ground truth (the
 simulated archive knows every landslide and its day):
 
-- per landslide that happened in ``[FROM, TO)``: the run date of its first ``new`` alert (an
-  alerted inventory entry that touches it, on or after its day) and the delay in days;
-- false alerts: ``new`` alerts of entries that touch no true landslide of any date.
+- per landslide that happened in ``[FROM, TO)``: the run date of its first ``new`` alert (the
+  inventory's ``alerted_on`` of an entry that touches it, on or after its day) and the delay;
+- false alerts: entries alerted as new that touch no true landslide of any date.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
 landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
@@ -17,11 +17,9 @@ landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -90,6 +88,9 @@ class SeasonScore:
     false_alerts: int
     area_km2: float
     days: int
+    # inventory entries of the regions: all, touching no true landslide, suppressed by the
+    # object filter, and false among those
+    entries: dict[str, int] = field(default_factory=dict)
 
     def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
@@ -116,33 +117,28 @@ class SeasonScore:
         return out
 
 
-def _new_alerts(inventory_path: Path) -> gpd.GeoDataFrame:
-    """Each landslide alerted as new: its first alert's run date and its footprint (WGS84)."""
-    with sqlite3.connect(inventory_path) as conn:
-        rows = pd.read_sql_query(
-            "SELECT o.landslide_uid AS uid, MIN(r.run_date) AS alert_date FROM alert_outbox o "
-            "JOIN runs r ON r.run_id = o.run_id WHERE o.event = 'landslide.new' "
-            "GROUP BY o.landslide_uid",
-            conn,
-        )
-    with Inventory(inventory_path) as inventory:
-        layer = inventory.landslides()
-    merged = layer.merge(rows, on="uid", how="inner")
-    merged["alert_date"] = pd.to_datetime(merged["alert_date"]).dt.date
-    return gpd.GeoDataFrame(merged, geometry="geometry", crs="EPSG:4326")
-
-
-def score_season(config: MonitorConfig, events_from: date, events_to: date) -> SeasonScore:
-    """Score the alerts in the inventory against the source's ground truth (see the module)."""
-    source = open_source(config.source)
+def score_season(
+    config: MonitorConfig,
+    events_from: date,
+    events_to: date,
+    source: object | None = None,
+) -> SeasonScore:
+    """Score the alerts in the inventory against the ground truth of ``source`` (default: the
+    configured one; see the module)."""
+    source = open_source(config.source) if source is None else source
     if not isinstance(source, GroundTruth):
         raise BadInput(
             f"the {config.source.type} source has no ground truth: a season can only be scored "
             "on the simulated archive"
         )
-    alerts = _new_alerts(config.inventory.path)
-    alerts = alerts[alerts["region"].isin([r.name for r in config.regions])]
+    names = [r.name for r in config.regions]
+    with Inventory(config.inventory.path) as inventory:
+        layer = inventory.landslides()
+    layer = layer[layer["region"].isin(names)]
+    alerts = layer[layer["alerted_on"].notna()].copy()
+    alerts["alert_date"] = pd.to_datetime(alerts["alerted_on"]).dt.date
     rows, false_alerts, area_km2 = [], 0, 0.0
+    entries = {"all": 0, "false": 0, "suppressed": 0, "false_suppressed": 0}
     for region in config.regions:
         area_km2 += float(
             gpd.GeoSeries([region.area.geometry], crs="EPSG:4326").to_crs(6933).area.iloc[0] / 1e6
@@ -152,11 +148,19 @@ def score_season(config: MonitorConfig, events_from: date, events_to: date) -> S
         touching = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
         touched = set().union(*touching) if touching else set()
         false_alerts += len(set(mine.index) - touched)
+        listed = layer[layer["region"] == region.name]
+        suppressed = listed["suppressed"].fillna(0).astype(bool)
+        true = np.array([bool(truth.intersects(g).any()) for g in listed.geometry], dtype=bool)
+        entries["all"] += len(listed)
+        entries["false"] += int((~true).sum())
+        entries["suppressed"] += int(suppressed.sum())
+        entries["false_suppressed"] += int((~true & suppressed.to_numpy()).sum())
         for (_, slide), hits in zip(truth.iterrows(), touching, strict=True):
             if not events_from <= slide["event_date"] < events_to:
                 continue
             dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]
             first = min(dates) if dates else None
+            seen = listed[listed.intersects(slide.geometry)]
             rows.append(
                 {
                     "region": region.name,
@@ -164,13 +168,14 @@ def score_season(config: MonitorConfig, events_from: date, events_to: date) -> S
                     "area_m2": float(slide["area_m2"]),
                     "alert_date": first,
                     "delay_days": (first - slide["event_date"]).days if first else np.nan,
+                    "in_inventory": len(seen) > 0,
+                    "kept": bool((~seen["suppressed"].fillna(0).astype(bool)).any()),
                 }
             )
-    delays = pd.DataFrame(
-        rows, columns=["region", "event_date", "area_m2", "alert_date", "delay_days"]
-    )
+    columns = ["region", "event_date", "area_m2", "alert_date", "delay_days", "in_inventory"]
+    delays = pd.DataFrame(rows, columns=[*columns, "kept"])
     days = (events_to - events_from).days + TAIL_DAYS
-    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days)
+    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries)
 
 
 def format_delays(score: SeasonScore) -> str:
@@ -196,13 +201,25 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     big = score.summary(10_000.0)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""
+    e = score.entries
+    kept_false = e.get("false", 0) - e.get("false_suppressed", 0)
+    n = len(score.delays)
+    found, kept = int(score.delays["in_inventory"].sum()), int(score.delays["kept"].sum())
+    inventory = (
+        f"; inventory: recall {found}/{n} without the object filter, {kept}/{n} with it; "
+        f"{e.get('all', 0)} entries, {e.get('false', 0)} touch no true landslide "
+        f"without the object filter, {kept_false} with it ({e.get('suppressed', 0)} suppressed, "
+        f"{e.get('false_suppressed', 0)} of them false)"
+        if e
+        else ""
+    )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
         f"{every['median_days']:.0f} d, p90 {every['p90_days']:.0f} d, within 6 d "
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {big['median_days']:.0f} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month)"
+        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}"
     )
 
 

@@ -110,6 +110,10 @@ class Inventory:
             added = gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
             if "confirmation" in added:  # written before the second look: all were alerted
                 self._conn.execute(f"UPDATE {LAYER} SET confirmation = 'undated'")
+            if "alerted_on" in added:  # ... when first seen, unless dismissed
+                self._conn.execute(
+                    f"UPDATE {LAYER} SET alerted_on = first_seen WHERE status != 'dismissed'"
+                )
             gpkg.register_features(
                 self._conn, LAYER, "geom", "MULTIPOLYGON", 4326, "landslide inventory"
             )

@@ -63,6 +63,7 @@ ADDED_COLUMNS: dict[str, str] = {
     "confirmation": "TEXT",
     "filter_score": "REAL",
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
+    "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
 }
 _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3, "first-look": 4}
 
@@ -94,7 +95,8 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   s1_event_after DATE, s1_event_before DATE, s2_event_after DATE, s2_event_before DATE,
   event_after DATE, event_before DATE, post_latest DATE, confirmation TEXT,
   filter_score REAL,
-  suppressed INTEGER NOT NULL DEFAULT 0
+  suppressed INTEGER NOT NULL DEFAULT 0,
+  alerted_on DATE
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -204,6 +206,9 @@ class ChangeWriter:
         values.update(refined_dating(stored, [r for _, r in item.matches]))
         alertable_before = bool(stored) and self._alertable(item, stored)
         alertable_now = self._alertable(item, {**stored, **values})
+        newly_alerted = alertable_now and not alertable_before and item.status != "dismissed"
+        if newly_alerted:
+            values["alerted_on"] = today
         self._store(item, values, run_id)
         self.conn.execute(
             "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2) "
@@ -213,12 +218,11 @@ class ChangeWriter:
             (item.fid, today, run_id, kind, area),
         )
         queued = 0
-        if item.status != "dismissed" and alertable_now:
-            # alerted as new once it is alertable (at once, or when a later look confirms it)
-            if not alertable_before:
-                queued = self._enqueue(item, "new", wgs84)
-            elif kind == "grown":
-                queued = self._enqueue(item, kind, wgs84)
+        # alerted as new once it is alertable (at once, or when a later look confirms it)
+        if newly_alerted:
+            queued = self._enqueue(item, "new", wgs84)
+        elif item.status != "dismissed" and alertable_now and kind == "grown":
+            queued = self._enqueue(item, kind, wgs84)
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
 

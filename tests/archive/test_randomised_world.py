@@ -149,10 +149,16 @@ def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> Non
         "agricultural_hills/farmland/rotational_slump",
     )
     plan = RandomisedPlan(
-        families=keys, size_km=(0.6, 0.6), test_in_families=1, storms=(date(2024, 8, 24),)
+        families=keys,
+        size_km=(0.6, 0.6),
+        test_in_families=1,
+        storms=(date(2024, 8, 24),),
+        monitoring_lags_days=(12,),
     )
     ids = export_training_sets(tmp_path / "out", plan, workers=1, progress=False)
-    assert {s: len(v) for s, v in ids.items()} == {"train": 1, "val": 1, "test": 1, "test_in": 1}
+    # one region per split, two scenes each: the storm's event scene and a monitoring scene
+    assert {s: len(v) for s, v in ids.items()} == {"train": 2, "val": 2, "test": 2, "test_in": 2}
+    assert ids["train"][1].endswith("_20240905_monitoring")
     record = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert record["world"] == "randomised"
     split = {s: set(record["families"][s]) for s in ("train", "val", "test")}

@@ -119,9 +119,15 @@ def test_older_inventories_gain_the_dating_columns(tmp_path, candidates, square,
     path = tmp_path / "old.gpkg"
     with Inventory(path):
         pass
-    with sqlite3.connect(path) as conn:  # as written before event dating existed
-        for column in ("event_after", "event_before", "confirmation", "post_latest"):
+    with Inventory(path) as inv:  # one landslide alerted before event dating existed
+        run(inv, D1, candidates([square(0, 0, 100, 100)]), routing)
+    with sqlite3.connect(path) as conn:
+        for column in ("event_after", "event_before", "confirmation", "alerted_on"):
             conn.execute(f"ALTER TABLE landslides DROP COLUMN {column}")
+        conn.execute("DELETE FROM alert_outbox")
     with Inventory(path) as inv:
-        run(inv, D1, optical(candidates, square(0, 0, 100, 100)), routing)
+        # it was alerted when first seen: seen again, it is not alerted a second time
+        assert (inv.get(1)["confirmation"], inv.get(1)["alerted_on"]) == ("undated", "2024-08-20")
+        run(inv, D2, optical(candidates, square(0, 0, 100, 100)), routing)
+        assert new_alerts(inv) == []
         assert inv.get(1)["event_before"] == "2024-08-19"

@@ -40,7 +40,7 @@ def test_a_suppressed_candidate_raises_no_alert_and_is_exported_with_its_score(
     assert table.loc[6_400.0, "filter_score"] == pytest.approx(0.12)
     assert table.loc[10_000.0, "suppressed"] == 0
     assert table.loc[10_000.0, "filter_score"] == pytest.approx(0.97)
-    assert list(table.columns[-5:-3]) == ["filter_score", "suppressed"]  # last of the layer
+    assert {"filter_score", "suppressed"} <= set(table.columns)
 
 
 def test_a_revision_the_filter_passes_lifts_the_suppression_and_alerts(
@@ -82,7 +82,7 @@ def test_an_inventory_written_before_the_filter_columns_opens_and_gains_them(
         conn.execute("ALTER TABLE landslides DROP COLUMN filter_score")
     with Inventory(path) as inv:
         columns = list(inv.landslides().columns)
-        assert columns[-4:-2] == ["filter_score", "suppressed"]  # then the geometries
+        assert {"filter_score", "suppressed"} <= set(columns)  # added when opened
         changes = run(
             inv,
             D1,

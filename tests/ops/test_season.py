@@ -1,0 +1,84 @@
+"""`landslide-monitor season`: each true landslide's first 'new' alert, its delay, and false
+alerts, recomputed by hand on a small inventory (tests/ops/ops_fixtures.populate)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from monitor.errors import BadInput
+from monitor.grid import region_grid
+from monitor.ops.season import format_delays, format_score, run_dates, score_season
+
+
+class TruthSource:
+    """Ground truth by region (EPSG:4326), as the archive source gives it."""
+
+    def __init__(self, truth: dict[str, gpd.GeoDataFrame]) -> None:
+        self.truth = truth
+
+    def ground_truth(self, region: str, kinds=("landslide",)) -> gpd.GeoDataFrame:
+        return self.truth.get(region, _frame([], [], []))
+
+    def features(self, *args: object) -> None:  # the GroundTruth protocol's source half
+        raise NotImplementedError
+
+    def first_acquisition(self, area: object) -> None:
+        return None
+
+
+def _frame(geoms: list, dates: list[date], areas: list[float]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"event_date": dates, "area_m2": areas, "kind": ["landslide"] * len(dates)},
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
+
+
+def _square(config, region: str, dx: float, dy: float, side: float):
+    grid = region_grid(config.region(region).geometry)
+    local = box(grid.x0 + dx, grid.y0 - dy - side, grid.x0 + dx + side, grid.y0 - dy)
+    return gpd.GeoSeries([local], crs=grid.crs).to_crs(4326).iloc[0]
+
+
+def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None:
+    config, _ = populated_config
+    # wayanad: the square (200, 200, 60) m was alerted on 2024-08-01; a second true landslide
+    # (far from every detection) never was; emilia has none.
+    alerted = _square(config, "wayanad-hills", 190, 190, 80)
+    missed = _square(config, "wayanad-hills", 3000, 3000, 40)
+    truth = {
+        "wayanad-hills": _frame(
+            [alerted, missed], [date(2024, 7, 29), date(2024, 8, 20)], [6400.0, 1600.0]
+        )
+    }
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=TruthSource(truth))
+    rows = score.delays.sort_values("event_date").reset_index(drop=True)
+    assert rows["alert_date"].tolist() == [date(2024, 8, 1), None]
+    assert rows["delay_days"].iloc[0] == 3 and np.isnan(rows["delay_days"].iloc[1])
+    # six landslides alerted as new (2 + 3 + 1); all but the one over the true landslide false
+    assert (score.alerts, score.false_alerts) == (6, 5)
+    summary = score.summary(1_000.0)
+    assert summary["landslides"] == 2 and summary["never"] == 0.5
+    assert summary["median_days"] == 3.0
+    # 5 false alerts over the two regions' km² and the season's 38 + 30 days
+    months = (38 + 30) / 30.44
+    assert summary["false_per_100km2_month"] == pytest.approx(5 / (score.area_km2 / 100) / months)
+    assert score.never_by_size() == {"< 0.1 ha": (0, 0), "0.1-1 ha": (1, 2), ">= 1 ha": (0, 0)}
+    assert "alerted 2024-08-01 after 3 d" in format_delays(score)
+    assert "never alerted" in format_delays(score)
+    assert "delay median 3 d" in format_score(score)
+
+
+def test_run_dates_and_their_errors() -> None:
+    assert run_dates(date(2024, 8, 1), date(2024, 8, 7), 3) == [
+        date(2024, 8, 1),
+        date(2024, 8, 4),
+        date(2024, 8, 7),
+    ]
+    with pytest.raises(BadInput, match="--every"):
+        run_dates(date(2024, 8, 1), date(2024, 8, 7), 0)
