@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.finetune import FinetuneConfig, finetune  # noqa: E402
 from monitor.config import load_config  # noqa: E402
-from monitor.ops.dataset import scenes_from_reviews  # noqa: E402
+from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
 from monitor.pipeline.evaluation import Evaluation  # noqa: E402
 from monitor.run import run_once  # noqa: E402
 from monitor.run_inputs import build_configured_archive  # noqa: E402
@@ -132,6 +132,46 @@ def _line(label: str, ev: Evaluation) -> str:
     )
 
 
+def _report(
+    work: Path,
+    review: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    counts: dict[str, int],
+    report: DatasetReport,
+    before: Evaluation,
+    after: Evaluation,
+    timings: dict[str, float],
+) -> None:
+    """Print the before/after table and the verdict, and write ``work/result.json``."""
+    print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
+    print(report.format())
+    print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
+    print("")
+    print("| manifest | candidates | false alarms | landslides detected | object recall |")
+    print("| --- | --- | --- | --- | --- |")
+    print(_line("before (bundled)", before))
+    print(_line("after (fine-tuned)", after))
+    ratio = after.false_alarms / before.false_alarms if before.false_alarms else float("nan")
+    recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
+    print("")
+    print(f"false alarms after/before: {ratio:.2f} (target <= 0.50: "
+          f"{'met' if ratio <= 0.5 else 'NOT met'}); object recall equal or better: "
+          f"{'yes' if recall_ok else 'NO'}")  # fmt: skip
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    (work / "result.json").write_text(
+        json.dumps(
+            {
+                "before": before.__dict__,
+                "after": after.__dict__,
+                "reviews": counts,
+                "timings": timings,
+                "threads": os.environ.get("OMP_NUM_THREADS"),
+            },
+            indent=1,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-review")
@@ -186,33 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["held-out runs"] = time.perf_counter() - t0
 
     before, after = results["before (bundled)"], results["after (fine-tuned)"]
-    print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
-    print(report.format())
-    print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
-    print("")
-    print("| manifest | candidates | false alarms | landslides detected | object recall |")
-    print("| --- | --- | --- | --- | --- |")
-    print(_line("before (bundled)", before))
-    print(_line("after (fine-tuned)", after))
-    ratio = after.false_alarms / before.false_alarms if before.false_alarms else float("nan")
-    recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
-    print("")
-    print(f"false alarms after/before: {ratio:.2f} (target <= 0.50: "
-          f"{'met' if ratio <= 0.5 else 'NOT met'}); object recall equal or better: "
-          f"{'yes' if recall_ok else 'NO'}")  # fmt: skip
-    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    (work / "result.json").write_text(
-        json.dumps(
-            {
-                "before": before.__dict__,
-                "after": after.__dict__,
-                "reviews": counts,
-                "timings": timings,
-                "threads": os.environ.get("OMP_NUM_THREADS"),
-            },
-            indent=1,
-        )
-    )
+    _report(work, review, held, counts, report, before, after, timings)
     return 0
 
 

@@ -172,7 +172,33 @@ def fetch_bands(
         )
     height, width = shape
     out = np.full((len(band_names), height, width), np.nan, dtype=np.float32)
-    windows = tile_windows(shape, chunk_px)
+    _fetch_tiles(
+        value,
+        out,
+        tile_windows(shape, chunk_px),
+        max_workers=max_workers,
+        retry=retry,
+        deadline=deadline,
+        progress=progress,
+        label=label,
+    )
+    return {name: out[i] for i, name in enumerate(band_names)}
+
+
+def _fetch_tiles(
+    value: xr.DataArray,
+    out: np.ndarray,
+    windows: list[tuple[slice, slice]],
+    *,
+    max_workers: int,
+    retry: Backoff,
+    deadline: float,
+    progress: bool,
+    label: str,
+) -> None:
+    """Fill ``out`` with ``value``'s pixels, one window at a time on ``max_workers`` threads,
+    each retried on its own until ``deadline``; the first tile that fails for good stops the
+    others and its error is raised."""
     failed = threading.Event()  # one tile failed for good: start no other
 
     def fetch(window: tuple[slice, slice]) -> None:
@@ -220,7 +246,6 @@ def fetch_bands(
             for future in futures:
                 future.cancel()
             raise
-    return {name: out[i] for i, name in enumerate(band_names)}
 
 
 def to_feature_stack(

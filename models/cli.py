@@ -190,7 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_select(sub)
+    _add_evaluate(sub)
+    _add_import_checkpoint(sub)
+    _add_finetune(sub)
+    _add_compare(sub)
+    _add_lineage(sub)
+    _add_info(sub)
+    return p
 
+
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``train``: a grid, resumable, into the top-K ensemble."""
     t = sub.add_parser("train", help="train a grid (resumable) and write the top-K ensemble")
     t.add_argument("--grid", type=Path, required=True, help="grid YAML")
     t.add_argument("--work", type=Path, required=True, help="folder for members and resume state")
@@ -203,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_train)
 
+
+def _add_select(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``select``: re-assemble an ensemble from trained members."""
     s = sub.add_parser("select", help="re-assemble an ensemble from trained members")
     s.add_argument("--grid", type=Path, required=True)
     s.add_argument("--work", type=Path, required=True)
@@ -211,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, help="members per setting (default: the grid's k)")
     s.set_defaults(func=_select)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``evaluate``: a manifest (or the chain's polygons) on a Ganerød-layout folder."""
     e = sub.add_parser("evaluate", help="evaluate a manifest on a Ganerød-layout folder")
     e.add_argument("--data", type=Path, required=True, help="folder with input/ and label/")
     e.add_argument("--manifest", type=Path, help="the ensemble to score pixel by pixel")
@@ -236,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=_evaluate)
 
+
+def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``import-checkpoint``: a Lightning checkpoint into a manifest."""
     i = sub.add_parser("import-checkpoint", help="add a Lightning .ckpt member to a manifest")
     i.add_argument("checkpoint", type=Path)
     i.add_argument("--manifest", type=Path, required=True, help="created if absent")
@@ -250,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--threshold", type=float, default=0.5)
     i.set_defaults(func=_import)
 
+
+def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``finetune``: a manifest's members on a dataset."""
     f = sub.add_parser(
         "finetune", help="fine-tune a manifest's members on a dataset (train/ and val/)"
     )
@@ -266,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--threads", type=int, help="torch CPU threads")
     f.set_defaults(func=_finetune)
 
+
+def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``compare``: two manifests on a dataset."""
     c = sub.add_parser("compare", help="paired scene bootstrap of two manifests on a dataset")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
@@ -275,16 +302,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, help="also write the report as JSON here")
     c.set_defaults(func=_compare)
 
+
+def _add_lineage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``lineage``: a fine-tuned manifest's parent and dataset."""
     g = sub.add_parser("lineage", help="verify a fine-tuned manifest's parent and dataset")
     g.add_argument("manifest", type=Path)
     g.add_argument("--parent", type=Path, help="the parent manifest (default: recorded path)")
     g.add_argument("--data", type=Path, help="the dataset folder (default: recorded path)")
     g.set_defaults(func=_lineage)
 
+
+def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``info``: a manifest's settings and members."""
     n = sub.add_parser("info", help="list a manifest's settings and members")
     n.add_argument("manifest", type=Path)
     n.set_defaults(func=_info)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

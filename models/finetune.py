@@ -278,44 +278,15 @@ def finetune(
     settings: dict[str, SettingEntry] = {}
     selection: dict[str, Any] = {}
     for setting, parent_entry in parent.settings.items():
-        names = sorted(parent_entry.members, key=lambda n: (-tuned[n][1]["val_f1"], n))
-        names = names[: config.k] if config.k else names
-        members = [tuned[n][0] for n in names]
-        probs = [scene_probabilities(members, s, setting, tile=config.val_tile) for s in val]
-        truths = [s.label > 0 for s in val]
-        parent_members = [
-            load_member(parent.member(n), manifest.parent) for n in parent_entry.members
-        ]
-        parent_probs = [
-            scene_probabilities(parent_members, s, setting, tile=config.val_tile).mean(0)
-            for s in val
-        ]
-        floor = _object_recall(parent_probs, truths, parent_entry.threshold)
-        k, threshold, f1, recall, scan = choose_k_and_threshold(probs, truths, floor)
-        chosen = names[:k]
-        selection[setting] = {
-            "k": k,
-            "candidates": names,
-            "val_f1_by_k": [round(v, 4) for _, v in scan],
-            "threshold_by_k": [t for t, _ in scan],
-            "object_recall_floor": floor,
-            "object_recall": recall,
-            "parent": {"members": parent_entry.members, "threshold": parent_entry.threshold},
-        }
-        for name in chosen:
-            member, record = tuned[name]
-            old = parent.member(name)
-            file = f"{name}.safetensors"
-            sha = save_member_weights(member, out_dir / file, metadata={"name": name})
-            origin = old.origin if old.origin.startswith("finetuned") else f"finetuned:{old.origin}"
-            new_entry = member_entry(
-                member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
-            )
-            entries.append(new_entry.model_copy(update={"name": name}))  # imported names stay
+        chosen, threshold, f1, recall, floor, record = _select_members(
+            setting, parent_entry, parent, manifest.parent, tuned, val, config
+        )
+        selection[setting] = record
+        entries.extend(_save_members(chosen, tuned, parent, out_dir))
         settings[setting] = SettingEntry(members=chosen, threshold=threshold, val_f1=f1)
         log.info(
             "%s: K=%d, threshold %.2f, held-out F1 %.3f, object recall %.3f (parent %.3f)",
-            setting, k, threshold, f1, recall, floor,
+            setting, record["k"], threshold, f1, recall, floor,
         )  # fmt: skip
     training = {
         "finetune": {
@@ -338,6 +309,63 @@ def finetune(
         object_filter=_inherited_filter(parent, manifest, out_dir),
     )
     return write_manifest(out_dir / "manifest.json", new)
+
+
+def _select_members(
+    setting: str,
+    parent_entry: SettingEntry,
+    parent: ManifestModel,
+    parent_dir: Path,
+    tuned: dict[str, tuple[Member, dict[str, Any]]],
+    val: list[Scene],
+    config: FinetuneConfig,
+) -> tuple[list[str], float, float, float, float, dict[str, Any]]:
+    """K and the threshold of ``setting`` chosen again on the held-out scenes, keeping the
+    parent's object recall as floor: the chosen members, threshold, F1, object recall, the
+    floor and the selection record."""
+    names = sorted(parent_entry.members, key=lambda n: (-tuned[n][1]["val_f1"], n))
+    names = names[: config.k] if config.k else names
+    members = [tuned[n][0] for n in names]
+    probs = [scene_probabilities(members, s, setting, tile=config.val_tile) for s in val]
+    truths = [s.label > 0 for s in val]
+    parent_members = [load_member(parent.member(n), parent_dir) for n in parent_entry.members]
+    parent_probs = [
+        scene_probabilities(parent_members, s, setting, tile=config.val_tile).mean(0) for s in val
+    ]
+    floor = _object_recall(parent_probs, truths, parent_entry.threshold)
+    k, threshold, f1, recall, scan = choose_k_and_threshold(probs, truths, floor)
+    record = {
+        "k": k,
+        "candidates": names,
+        "val_f1_by_k": [round(v, 4) for _, v in scan],
+        "threshold_by_k": [t for t, _ in scan],
+        "object_recall_floor": floor,
+        "object_recall": recall,
+        "parent": {"members": parent_entry.members, "threshold": parent_entry.threshold},
+    }
+    return names[:k], threshold, f1, recall, floor, record
+
+
+def _save_members(
+    chosen: list[str],
+    tuned: dict[str, tuple[Member, dict[str, Any]]],
+    parent: ManifestModel,
+    out_dir: Path,
+) -> list[MemberEntry]:
+    """Save the chosen fine-tuned members' weights into ``out_dir``; their manifest entries
+    (names and epochs of the parent's, origin ``finetuned:...``)."""
+    entries: list[MemberEntry] = []
+    for name in chosen:
+        member, record = tuned[name]
+        old = parent.member(name)
+        file = f"{name}.safetensors"
+        sha = save_member_weights(member, out_dir / file, metadata={"name": name})
+        origin = old.origin if old.origin.startswith("finetuned") else f"finetuned:{old.origin}"
+        new_entry = member_entry(
+            member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
+        )
+        entries.append(new_entry.model_copy(update={"name": name}))  # imported names stay
+    return entries
 
 
 def _inherited_filter(

@@ -36,11 +36,16 @@ from monitor.pipeline.setting import NoUsableSetting, choose_setting
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
-from monitor.sources.base import DataUnavailable, Source
+from monitor.sources.base import DataUnavailable, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import geopandas as gpd
+    import xarray as xr
+
     from models.ensemble import Ensemble
     from models.object_filter import ObjectFilterModel
 
@@ -145,21 +150,38 @@ def detect_region(
         stack, candidates, where, region=region.name, run_date=run_date, limit=limit
     )
     if where is not None and prediction is not None:
-        try:
-            result.rasters = [str(p) for p in write_cogs(prediction, stack, where, region.name)]
-        except OSError as exc:  # like a quicklook: an unwritable folder never costs detections
-            log.warning(
-                "%s: probability/spread COGs not written in %s: %s", region.name, where, exc
-            )
+        _write_rasters(result, prediction, stack, where, region.name)
     clock.lap("quicklooks")
     if isinstance(source, GroundTruth):
-        kept = result.candidates[~result.candidates["suppressed"].astype(bool)]
-        result.evaluation = score_region(source, region.name, kept, pre, post)
-        result.evaluation_unfiltered = score_region(
-            source, region.name, result.candidates, pre, post
-        )
+        _evaluate(result, result.candidates, source, region.name, pre, post)
         clock.lap("evaluation")
     return result
+
+
+def _write_rasters(
+    result: RegionResult, prediction: xr.Dataset, stack: xr.Dataset, where: Path, region: str
+) -> None:
+    """The probability and spread COGs into ``where`` (``result.rasters``); like a quicklook,
+    an unwritable folder is logged and never costs detections."""
+    try:
+        result.rasters = [str(p) for p in write_cogs(prediction, stack, where, region)]
+    except OSError as exc:  # like a quicklook: an unwritable folder never costs detections
+        log.warning("%s: probability/spread COGs not written in %s: %s", region, where, exc)
+
+
+def _evaluate(
+    result: RegionResult,
+    candidates: gpd.GeoDataFrame,
+    source: GroundTruth,
+    region: str,
+    pre: Window,
+    post: Window,
+) -> None:
+    """Score the candidates the filter kept (``result.evaluation``) and all of them
+    (``result.evaluation_unfiltered``) against the source's truth."""
+    kept = candidates[~candidates["suppressed"].astype(bool)]
+    result.evaluation = score_region(source, region, kept, pre, post)
+    result.evaluation_unfiltered = score_region(source, region, candidates, pre, post)
 
 
 def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:

@@ -154,12 +154,6 @@ def fit_filter(
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
     written into the manifest."""
-    from onnx.helper import make_opsetid
-    from onnxruntime import InferenceSession
-    from skl2onnx import to_onnx
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.utils.class_weight import compute_sample_weight
-
     from models.ensemble import Ensemble
 
     rules = rules or default_rules()
@@ -174,35 +168,10 @@ def fit_filter(
         "test": collect(test, ensemble, policy, rules),
     }
     x, y = sets["train"].features, sets["train"].positive
-    if y.all() or not y.any():
-        raise ValueError(f"training candidates are all of one class ({int(y.sum())} of {len(y)})")
-    clf = GradientBoostingClassifier(
-        n_estimators=300,
-        learning_rate=0.05,
-        max_depth=3,
-        min_samples_leaf=5,
-        subsample=0.8,
-        random_state=0,
-    )
-    clf.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
-    onnx_model = to_onnx(
-        clf, x[:1].astype(np.float32), options={id(clf): {"zipmap": False}}, target_opset=17
-    )
-    # skl2onnx lists the opsets in set order, which changes with Python's string hashing: sort
-    # them, so that a refit of the same candidates gives the same file (and SHA-256)
-    opsets = sorted((o.domain, o.version) for o in onnx_model.opset_import)
-    del onnx_model.opset_import[:]
-    onnx_model.opset_import.extend(make_opsetid(domain, version) for domain, version in opsets)
+    clf = _fit_classifier(x, y)
     out = Path(manifest_path).parent / FILTER_FILE
-    part = out.with_name(out.name + ".part")
-    part.write_bytes(onnx_model.SerializeToString())
-    session = InferenceSession(str(part), providers=["CPUExecutionProvider"])
     check = sets["val"].features if len(sets["val"].features) else x
-    onnx_scores = session.run(None, {session.get_inputs()[0].name: check.astype(np.float32)})[1]
-    gap = float(np.abs(np.asarray(onnx_scores)[:, 1] - clf.predict_proba(check)[:, 1]).max())
-    if gap > 1e-4:
-        raise ValueError(f"the ONNX conversion differs from scikit-learn by {gap:.2g}")
-    part.replace(out)
+    gap = _write_onnx(clf, x, check, out)
 
     record: dict[str, Any] = {
         "classifier": "sklearn GradientBoostingClassifier "
@@ -245,6 +214,53 @@ def fit_filter(
     write_manifest(manifest_path, manifest)
     Ensemble.load(manifest_path, engine="onnxruntime")  # the shipped manifest loads
     return record
+
+
+def _fit_classifier(x: np.ndarray, y: np.ndarray) -> Any:
+    """The gradient-boosted classifier fitted on the training candidates (balanced sample
+    weights); refuses candidates all of one class."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if y.all() or not y.any():
+        raise ValueError(f"training candidates are all of one class ({int(y.sum())} of {len(y)})")
+    clf = GradientBoostingClassifier(
+        n_estimators=300,
+        learning_rate=0.05,
+        max_depth=3,
+        min_samples_leaf=5,
+        subsample=0.8,
+        random_state=0,
+    )
+    clf.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+    return clf
+
+
+def _write_onnx(clf: Any, x: np.ndarray, check: np.ndarray, out: Path) -> float:
+    """Convert ``clf`` to ONNX (opsets sorted: a refit of the same candidates gives the same
+    file), check it against scikit-learn on ``check`` and move it to ``out``; returns the largest
+    absolute difference of the scores."""
+    from onnx.helper import make_opsetid
+    from onnxruntime import InferenceSession
+    from skl2onnx import to_onnx
+
+    onnx_model = to_onnx(
+        clf, x[:1].astype(np.float32), options={id(clf): {"zipmap": False}}, target_opset=17
+    )
+    # skl2onnx lists the opsets in set order, which changes with Python's string hashing: sort
+    # them, so that a refit of the same candidates gives the same file (and SHA-256)
+    opsets = sorted((o.domain, o.version) for o in onnx_model.opset_import)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(make_opsetid(domain, version) for domain, version in opsets)
+    part = out.with_name(out.name + ".part")
+    part.write_bytes(onnx_model.SerializeToString())
+    session = InferenceSession(str(part), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run(None, {session.get_inputs()[0].name: check.astype(np.float32)})[1]
+    gap = float(np.abs(np.asarray(onnx_scores)[:, 1] - clf.predict_proba(check)[:, 1]).max())
+    if gap > 1e-4:
+        raise ValueError(f"the ONNX conversion differs from scikit-learn by {gap:.2g}")
+    part.replace(out)
+    return gap
 
 
 def main(argv: Sequence[str] | None = None) -> int:

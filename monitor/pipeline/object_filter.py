@@ -30,12 +30,15 @@ cut calibrated on validation scenes in the ensemble's manifest (``object_filter`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import geopandas as gpd
 import numpy as np
 import shapely
 import xarray as xr
+from affine import Affine
 from rasterio import features as rio_features
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
@@ -168,6 +171,84 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(finite, q)) if finite.size else MISSING
 
 
+@dataclass(frozen=True)
+class _Layers:
+    """The rasters every candidate's features read, on the stack's grid: the stack's and the
+    prediction's layers as arrays, the terrain derived from the elevation, the ring sizes."""
+
+    shape: tuple[int, int]
+    transform: Affine
+    res: float
+    labels: np.ndarray  # candidate i + 1 at its pixels, 0 elsewhere
+    elevation: np.ndarray
+    slope: np.ndarray
+    landcover: np.ndarray
+    canopy: np.ndarray
+    dndvi: np.ndarray
+    dvv: np.ndarray
+    dvh: np.ndarray
+    probability: np.ndarray
+    agreement: np.ndarray
+    spread: np.ndarray
+    laplacian: np.ndarray
+    gy: np.ndarray
+    gx: np.ndarray
+    accumulation: np.ndarray
+    ring_px: int
+    water_px: int
+    context_px: int
+    pad: int
+
+
+def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Dataset) -> _Layers:
+    """The :class:`_Layers` of ``geometries`` (polygons in the stack's CRS) on the stack."""
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    transform = stack.rio.transform()
+    res = abs(float(transform.a))
+    labels = rio_features.rasterize(
+        ((g, i + 1) for i, g in enumerate(geometries)),
+        out_shape=shape,
+        transform=transform,
+        dtype="int32",
+    )
+    elevation = stack["elevation"].values.astype(np.float64)
+    z_filled = np.where(np.isfinite(elevation), elevation, np.nanmean(elevation))
+    smooth = ndimage.gaussian_filter(z_filled, 1.0)
+    laplacian = ndimage.laplace(smooth)
+    gy, gx = np.gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
+    accumulation = flow_accumulation(elevation) * res * res
+    ring_px = max(1, round(_RING_M / res))
+    water_px = max(1, round(_WATER_RING_M / res))
+    context_px = max(1, round(_CONTEXT_M / res))
+    return _Layers(
+        shape=shape,
+        transform=transform,
+        res=res,
+        labels=labels,
+        elevation=elevation,
+        slope=stack["slope"].values.astype(np.float64),
+        landcover=stack["landcover"].values,
+        canopy=stack["canopy_height"].values.astype(np.float64),
+        dndvi=stack["dNDVI"].values.astype(np.float64),
+        dvv=stack["dVV"].values.astype(np.float64),
+        dvh=stack["dVH"].values.astype(np.float64),
+        probability=prediction["probability"].values.astype(np.float64),
+        agreement=prediction["agreement"].values.astype(np.float64),
+        spread=prediction["spread"].values.astype(np.float64),
+        laplacian=laplacian,
+        gy=gy,
+        gx=gx,
+        accumulation=accumulation,
+        ring_px=ring_px,
+        water_px=water_px,
+        context_px=context_px,
+        pad=max(ring_px, water_px, context_px) + 1,
+    )
+
+
+_Put = Callable[[str, float], None]
+
+
 def candidate_features(
     candidates: gpd.GeoDataFrame, prediction: xr.Dataset, stack: xr.Dataset
 ) -> np.ndarray:
@@ -180,54 +261,16 @@ def candidate_features(
     out = np.full((n, len(FEATURES)), MISSING, dtype=np.float32)
     if n == 0:
         return out
-    shape = (stack.sizes["y"], stack.sizes["x"])
-    transform = stack.rio.transform()
-    res = abs(float(transform.a))
     geometries = list(candidates.geometry)
-    labels = rio_features.rasterize(
-        ((g, i + 1) for i, g in enumerate(geometries)),
-        out_shape=shape,
-        transform=transform,
-        dtype="int32",
-    )
-    elevation = stack["elevation"].values.astype(np.float64)
-    slope = stack["slope"].values.astype(np.float64)
-    landcover = stack["landcover"].values
-    canopy = stack["canopy_height"].values.astype(np.float64)
-    dndvi = stack["dNDVI"].values.astype(np.float64)
-    dvv = stack["dVV"].values.astype(np.float64)
-    dvh = stack["dVH"].values.astype(np.float64)
-    probability = prediction["probability"].values.astype(np.float64)
-    agreement = prediction["agreement"].values.astype(np.float64)
-    spread = prediction["spread"].values.astype(np.float64)
-    z_filled = np.where(np.isfinite(elevation), elevation, np.nanmean(elevation))
-    smooth = ndimage.gaussian_filter(z_filled, 1.0)
-    laplacian = ndimage.laplace(smooth)
-    gy, gx = np.gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
-    accumulation = flow_accumulation(elevation) * res * res
-    ring_px = max(1, round(_RING_M / res))
-    water_px = max(1, round(_WATER_RING_M / res))
-    context_px = max(1, round(_CONTEXT_M / res))
-    pad = max(ring_px, water_px, context_px) + 1
+    layers = _layers(geometries, prediction, stack)
     col = {name: i for i, name in enumerate(FEATURES)}
 
     for i, geometry in enumerate(geometries):
-        label = i + 1
-        inside_full = labels == label
-        if not inside_full.any():  # a sliver smaller than a pixel centre: take what it touches
-            inside_full = (
-                rio_features.rasterize(
-                    [(geometry, 1)],
-                    out_shape=shape,
-                    transform=transform,
-                    all_touched=True,
-                    dtype="uint8",
-                )
-                > 0
-            )
+        inside_full = _pixels_of(layers, geometry, i + 1)
         ys, xs = np.nonzero(inside_full)
         if ys.size == 0:
             continue
+        shape, pad = layers.shape, layers.pad
         y0, y1 = max(0, ys.min() - pad), min(shape[0], ys.max() + pad + 1)
         x0, x1 = max(0, xs.min() - pad), min(shape[1], xs.max() + pad + 1)
         window = (slice(y0, y1), slice(x0, x1))
@@ -237,91 +280,145 @@ def candidate_features(
         def put(name: str, value: float, row: np.ndarray = row) -> None:
             row[col[name]] = value if math.isfinite(value) else MISSING
 
-        area = float(geometry.area)
-        perimeter = float(geometry.length)
-        put("log_area_m2", math.log10(max(area, 1.0)))
-        put("compactness", 4 * math.pi * area / perimeter**2 if perimeter > 0 else MISSING)
-        rect = shapely.minimum_rotated_rectangle(geometry)
-        put("rectangularity", area / rect.area if rect.area > 0 else MISSING)
-        right, straight = _outline_angles(geometry, res)
-        put("right_angles", right)
-        put("straight_edges", straight)
-
-        # the pixel cloud's principal axes; image rows grow southward, so north = -row
-        coords = np.stack([xs.astype(np.float64), -ys.astype(np.float64)])
-        if ys.size >= 3:
-            cov = np.cov(coords)
-            values, vectors = np.linalg.eigh(cov)
-            major = vectors[:, 1]
-            put("elongation", math.sqrt(values[1] / max(values[0], 1e-6 * values[1] + 1e-9)))
-            down = np.array([-_mean(gx[window][inside]), _mean(gy[window][inside])])
-            norm = float(np.hypot(*down))
-            put("fall_line_alignment", abs(float(major @ down)) / norm if norm > 1e-9 else 0.0)
-        else:
-            put("elongation", 1.0)
-            put("fall_line_alignment", 0.0)
-
-        z = elevation[window][inside]
-        s = slope[window][inside]
-        put("slope_mean", _mean(s))
-        finite = np.isfinite(z) & np.isfinite(s)
-        if finite.sum() >= 4:
-            high, low = np.quantile(z[finite], [0.75, 0.25])
-            put("slope_head", _mean(s[finite & (z >= high)]))
-            put("slope_toe", _mean(s[finite & (z <= low)]))
-            p5, p95 = np.quantile(z[finite], [0.05, 0.95])
-            put("relief_m", float(p95 - p5))
-        elif finite.any():
-            put("slope_head", _mean(s[finite]))
-            put("slope_toe", _mean(s[finite]))
-            put("relief_m", 0.0)
-        near = ndimage.binary_dilation(inside, iterations=context_px)
-        around = elevation[window][near]
-        around = around[np.isfinite(around)]
-        if around.size and finite.any():
-            lo, hi = float(around.min()), float(around.max())
-            put("slope_position", (_mean(z) - lo) / (hi - lo) if hi > lo else 0.5)
-        put("curvature", _mean(laplacian[window][inside]))
-        upslope = accumulation[window][inside]
-        put("log_upslope_area_m2", math.log10(max(float(upslope.max()), 1.0)))
-
-        d = dndvi[window][inside]
-        put("dndvi_mean", _mean(d))
-        put("dndvi_p10", _quantile(d, 0.10))
-        put("dndvi_p90", _quantile(d, 0.90))
-        finite_d = d[np.isfinite(d)]
-        put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
-        ring = ndimage.binary_dilation(inside, iterations=ring_px) & ~inside
-        ring &= labels[window] == 0
-        ring_mean = _mean(dndvi[window][ring])
-        if finite_d.size and ring_mean != MISSING:
-            put("dndvi_contrast", float(finite_d.mean()) - ring_mean)
-        put("dvv_mean", _mean(dvv[window][inside]))
-        put("dvh_mean", _mean(dvh[window][inside]))
-
-        cover = landcover[window][inside]
-        known = np.isfinite(cover) if cover.dtype.kind == "f" else np.ones(cover.shape, bool)
-        n_known = int(known.sum())
-        for name, code in (
-            ("cover_tree", TREE),
-            ("cover_shrub", SHRUB),
-            ("cover_grass", GRASS),
-            ("cover_crop", CROP),
-            ("cover_bare", BARE),
-        ):
-            put(name, float((cover[known] == code).sum()) / n_known if n_known else MISSING)
-        water_ring = ndimage.binary_dilation(inside, iterations=water_px) & ~inside
-        ring_cover = landcover[window][water_ring]
-        put("water_nearby", float((ring_cover == WATER).mean()) if ring_cover.size else 0.0)
-        put("canopy_height_mean", _mean(canopy[window][inside]))
-
-        p = probability[window][inside]
-        put("prob_mean", _mean(p))
-        finite_p = p[np.isfinite(p)]
-        put("prob_max", float(finite_p.max()) if finite_p.size else MISSING)
-        put("agreement_mean", _mean(agreement[window][inside]))
-        put("spread_mean", _mean(spread[window][inside]))
+        _shape_features(put, layers, geometry, xs, ys, window, inside)
+        _terrain_features(put, layers, window, inside)
+        _change_features(put, layers, window, inside)
+        _cover_features(put, layers, window, inside)
+        _ensemble_features(put, layers, window, inside)
     return out
+
+
+def _pixels_of(layers: _Layers, geometry: BaseGeometry, label: int) -> np.ndarray:
+    """The candidate's pixels (boolean, full grid): those labelled ``label``, or for a sliver
+    smaller than a pixel centre, the pixels it touches."""
+    inside_full: np.ndarray = layers.labels == label
+    if not inside_full.any():  # a sliver smaller than a pixel centre: take what it touches
+        inside_full = (
+            rio_features.rasterize(
+                [(geometry, 1)],
+                out_shape=layers.shape,
+                transform=layers.transform,
+                all_touched=True,
+                dtype="uint8",
+            )
+            > 0
+        )
+    return inside_full
+
+
+_Window = tuple[slice, slice]
+
+
+def _shape_features(
+    put: _Put,
+    layers: _Layers,
+    geometry: BaseGeometry,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    window: _Window,
+    inside: np.ndarray,
+) -> None:
+    """The outline's features (area, compactness, rectangularity, angles, straight edges) and
+    the pixel cloud's (elongation, alignment with the fall line)."""
+    area = float(geometry.area)
+    perimeter = float(geometry.length)
+    put("log_area_m2", math.log10(max(area, 1.0)))
+    put("compactness", 4 * math.pi * area / perimeter**2 if perimeter > 0 else MISSING)
+    rect = shapely.minimum_rotated_rectangle(geometry)
+    put("rectangularity", area / rect.area if rect.area > 0 else MISSING)
+    right, straight = _outline_angles(geometry, layers.res)
+    put("right_angles", right)
+    put("straight_edges", straight)
+
+    # the pixel cloud's principal axes; image rows grow southward, so north = -row
+    coords = np.stack([xs.astype(np.float64), -ys.astype(np.float64)])
+    if ys.size >= 3:
+        cov = np.cov(coords)
+        values, vectors = np.linalg.eigh(cov)
+        major = vectors[:, 1]
+        put("elongation", math.sqrt(values[1] / max(values[0], 1e-6 * values[1] + 1e-9)))
+        down = np.array([-_mean(layers.gx[window][inside]), _mean(layers.gy[window][inside])])
+        norm = float(np.hypot(*down))
+        put("fall_line_alignment", abs(float(major @ down)) / norm if norm > 1e-9 else 0.0)
+    else:
+        put("elongation", 1.0)
+        put("fall_line_alignment", 0.0)
+
+
+def _terrain_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
+    """Slope (mean, head, toe), relief, slope position, curvature and upslope area."""
+    elevation = layers.elevation
+    z = elevation[window][inside]
+    s = layers.slope[window][inside]
+    put("slope_mean", _mean(s))
+    finite = np.isfinite(z) & np.isfinite(s)
+    if finite.sum() >= 4:
+        high, low = np.quantile(z[finite], [0.75, 0.25])
+        put("slope_head", _mean(s[finite & (z >= high)]))
+        put("slope_toe", _mean(s[finite & (z <= low)]))
+        p5, p95 = np.quantile(z[finite], [0.05, 0.95])
+        put("relief_m", float(p95 - p5))
+    elif finite.any():
+        put("slope_head", _mean(s[finite]))
+        put("slope_toe", _mean(s[finite]))
+        put("relief_m", 0.0)
+    near = ndimage.binary_dilation(inside, iterations=layers.context_px)
+    around = elevation[window][near]
+    around = around[np.isfinite(around)]
+    if around.size and finite.any():
+        lo, hi = float(around.min()), float(around.max())
+        put("slope_position", (_mean(z) - lo) / (hi - lo) if hi > lo else 0.5)
+    put("curvature", _mean(layers.laplacian[window][inside]))
+    upslope = layers.accumulation[window][inside]
+    put("log_upslope_area_m2", math.log10(max(float(upslope.max()), 1.0)))
+
+
+def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
+    """The change inside (dNDVI statistics, dVV, dVH) and its contrast with the ring around."""
+    dndvi = layers.dndvi
+    d = dndvi[window][inside]
+    put("dndvi_mean", _mean(d))
+    put("dndvi_p10", _quantile(d, 0.10))
+    put("dndvi_p90", _quantile(d, 0.90))
+    finite_d = d[np.isfinite(d)]
+    put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
+    ring = ndimage.binary_dilation(inside, iterations=layers.ring_px) & ~inside
+    ring &= layers.labels[window] == 0
+    ring_mean = _mean(dndvi[window][ring])
+    if finite_d.size and ring_mean != MISSING:
+        put("dndvi_contrast", float(finite_d.mean()) - ring_mean)
+    put("dvv_mean", _mean(layers.dvv[window][inside]))
+    put("dvh_mean", _mean(layers.dvh[window][inside]))
+
+
+def _cover_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
+    """The land-cover shares inside, water nearby and the canopy height."""
+    landcover = layers.landcover
+    cover = landcover[window][inside]
+    known = np.isfinite(cover) if cover.dtype.kind == "f" else np.ones(cover.shape, bool)
+    n_known = int(known.sum())
+    for name, code in (
+        ("cover_tree", TREE),
+        ("cover_shrub", SHRUB),
+        ("cover_grass", GRASS),
+        ("cover_crop", CROP),
+        ("cover_bare", BARE),
+    ):
+        put(name, float((cover[known] == code).sum()) / n_known if n_known else MISSING)
+    water_ring = ndimage.binary_dilation(inside, iterations=layers.water_px) & ~inside
+    ring_cover = landcover[window][water_ring]
+    put("water_nearby", float((ring_cover == WATER).mean()) if ring_cover.size else 0.0)
+    put("canopy_height_mean", _mean(layers.canopy[window][inside]))
+
+
+def _ensemble_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
+    """The ensemble's probability (mean, max), agreement and spread inside."""
+    p = layers.probability[window][inside]
+    put("prob_mean", _mean(p))
+    finite_p = p[np.isfinite(p)]
+    put("prob_max", float(finite_p.max()) if finite_p.size else MISSING)
+    put("agreement_mean", _mean(layers.agreement[window][inside]))
+    put("spread_mean", _mean(layers.spread[window][inside]))
 
 
 def check_features(model: ObjectFilterModel) -> None:

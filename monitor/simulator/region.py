@@ -15,7 +15,7 @@ from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
 from monitor.simulator.landcover import Cover, simulate_cover
 from monitor.simulator.optical import S2Scene, render_s2, solar_position
-from monitor.simulator.priors import draw_world
+from monitor.simulator.priors import World, draw_world
 from monitor.simulator.radar import Track, render_s1, swath_incidence
 from monitor.simulator.random_events import planned_events
 from monitor.simulator.spec import (
@@ -72,7 +72,25 @@ class SimulatedRegion:
             rng, self.grid.shape, res, landscape, spec.relief_scale
         )
         self.cover: Cover = simulate_cover(rng, self.terrain, res, landscape)
-        self.events: Events = (
+        self.events: Events = self._simulate_events(rng, world)
+        self.surface = SurfaceModel(
+            rng,
+            self.terrain,
+            self.cover,
+            self.events,
+            landscape,
+            simulation.start,
+            self.storm_days,
+        )
+        self.s2: list[S2Acquisition] = self._plan_s2(rng)
+        self.tracks: list[Track] = self._plan_tracks(rng)
+        self.s1: list[S1Acquisition] = self._plan_s1()
+
+    def _simulate_events(self, rng: np.random.Generator, world: World | None) -> Events:
+        """The region's events: drawn from the landscape's rates, or for the randomised
+        training world (``world`` set) from its plan."""
+        spec, simulation, landscape = self.spec, self.simulation, self.landscape
+        return (
             simulate_events(
                 rng,
                 self.terrain,
@@ -100,17 +118,13 @@ class SimulatedRegion:
                 spec.lookalike_rate_scale,
             )
         )
-        self.surface = SurfaceModel(
-            rng,
-            self.terrain,
-            self.cover,
-            self.events,
-            landscape,
-            simulation.start,
-            self.storm_days,
-        )
-        lat = area.geometry.centroid.y
-        self.s2: list[S2Acquisition] = []
+
+    def _plan_s2(self, rng: np.random.Generator) -> list[S2Acquisition]:
+        """The Sentinel-2 acquisitions: every ``S2_REVISIT_DAYS`` from a random first day, each
+        with its planned cloud cover (overcast around storms) and sun position."""
+        spec, simulation, landscape = self.spec, self.simulation, self.landscape
+        lat = self.area.geometry.centroid.y
+        s2: list[S2Acquisition] = []
         first = int(rng.integers(0, S2_REVISIT_DAYS))
         for i, day in enumerate(range(first, self.n_days, S2_REVISIT_DAYS)):
             when = simulation.start + timedelta(days=day)
@@ -120,14 +134,19 @@ class SimulatedRegion:
             if any(-1 <= day - s <= 1 for s in self.storm_days) and spec.cloud_scale:
                 cover = 0.97
             zen, az = solar_position(lat, when)
-            self.s2.append(S2Acquisition(i, day, when, cover, zen, az))
+            s2.append(S2Acquisition(i, day, when, cover, zen, az))
+        return s2
 
-        self.tracks: list[Track] = []
+    def _plan_tracks(self, rng: np.random.Generator) -> list[Track]:
+        """The two Sentinel-1 tracks (ascending, descending): look direction, incidence, orbit
+        and first day drawn, with their terrain geometry."""
+        spec, res = self.spec, self.grid.res
+        tracks: list[Track] = []
         for orbit_pass, look in (("ascending", 79.0), ("descending", 281.0)):
             look += float(rng.normal(0.0, 1.5))
             theta = swath_incidence(self.grid.shape, res, float(rng.uniform(31.0, 44.0)), look)
             geometry = track_geometry(self.terrain.slope, self.terrain.aspect, theta, look)
-            self.tracks.append(
+            tracks.append(
                 Track(
                     relative_orbit=int(rng.integers(1, 176)),
                     orbit_pass=orbit_pass,
@@ -137,16 +156,23 @@ class SimulatedRegion:
                     geometry=geometry,
                 )
             )
+        return tracks
+
+    def _plan_s1(self) -> list[S1Acquisition]:
+        """The Sentinel-1 acquisitions of the tracks, by day, less the landscape's dropped
+        fraction (its own random stream)."""
         plan = sorted(
             (day, k)
             for k, t in enumerate(self.tracks)
             for day in range(t.first_day, self.n_days, t.repeat_days)
         )
-        if landscape.s1_drop_fraction:  # missing acquisitions: fewer looks per composite
-            keep = np.random.default_rng([spec.seed, 8]).uniform(size=len(plan))
-            plan = [p for p, u in zip(plan, keep, strict=True) if u >= landscape.s1_drop_fraction]
-        self.s1: list[S1Acquisition] = [
-            S1Acquisition(i, day, simulation.start + timedelta(days=day), k)
+        if self.landscape.s1_drop_fraction:  # missing acquisitions: fewer looks per composite
+            keep = np.random.default_rng([self.spec.seed, 8]).uniform(size=len(plan))
+            plan = [
+                p for p, u in zip(plan, keep, strict=True) if u >= self.landscape.s1_drop_fraction
+            ]
+        return [
+            S1Acquisition(i, day, self.simulation.start + timedelta(days=day), k)
             for i, (day, k) in enumerate(plan)
         ]
 

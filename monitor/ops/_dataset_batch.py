@@ -1,0 +1,138 @@
+"""Earth Engine batch exports of training scenes (:mod:`monitor.ops.dataset`): a tile too large
+for ``computePixels`` is exported as a batch task, and ``dataset ingest`` turns the downloaded
+GeoTIFFs into the scenes' inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from models.datasets import IGNORE, Scene, write_scene
+from monitor.errors import BadInput
+from monitor.labels import (
+    label_raster,
+)
+from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
+from monitor.sources.base import Source
+
+__all__ = ["ingest_exports"]
+
+
+def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int) -> bool:
+    """On Earth Engine, start a batch export for a tile too large for ``max_requests``
+    computePixels requests, record the task beside the scene and return True."""
+    if source.name != "gee":
+        return False
+    from gee_scripts.dataset_export import export_scene, transfer_plan
+    from monitor.grid import region_grid
+
+    grid = region_grid(job.area.geometry)
+    settings = source.settings  # type: ignore[attr-defined]
+    plan = transfer_plan(grid.shape, settings.chunk_px, max_requests=max_requests)
+    if plan.method == "computePixels":
+        return False
+    from monitor.sources.gee import grid_transform
+
+    record_path = folder / "exports" / f"{job.id}.json"
+    if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == job.key():
+        return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
+    # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
+    raster = label_raster(
+        grid.shape,
+        grid.transform,
+        grid.crs,
+        positive=job.positive,
+        negative=job.negative,
+        ignore=job.ignore,
+    )
+    label_file = folder / "exports" / f"{job.id}_label.npy"
+    label_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(label_file, raster)
+    image = source.feature_image(job.area, job.pre, job.post)  # type: ignore[attr-defined]
+    task = export_scene(
+        image,
+        scene_id=job.id,
+        crs=grid.crs,
+        transform=grid_transform(grid),
+        shape=grid.shape,
+        settings=settings.export,
+    )
+    _write_json(
+        folder / "exports" / f"{job.id}.json",
+        {
+            "scene": job.id,
+            "task": getattr(task, "id", None),
+            "config": {k: _plain(v) for k, v in (task.config or {}).items() if k != "expression"},
+            "plan": plan.as_dict(),
+            "windows": {"pre": str(job.pre), "post": str(job.post)},
+            "grid": {
+                "crs": grid.crs,
+                "transform": list(grid.transform)[:6],
+                "shape": list(grid.shape),
+            },
+            "label_key": job.key(),
+            "label_pixels": {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)},
+            **job.record,
+        },
+    )
+    return True
+
+
+def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
+    """``dataset ingest``: the GeoTIFFs of finished batch exports (downloaded into ``downloads``
+    as ``<scene id>.tif``, or the pieces ``<scene id>-*.tif`` Earth Engine splits large files
+    into) become the inputs of their scenes, beside the labels computed at export time."""
+    import rasterio
+    from affine import Affine
+    from rasterio.merge import merge
+
+    from gee_scripts.export import NODATA
+    from models.feature_stack import MODEL_BANDS
+
+    report = DatasetReport(Path(out), written=dict.fromkeys(("train", "val", "test"), 0))
+    missing = 0
+    for split in ("train", "val", "test"):
+        folder = Path(out) / split
+        for record_path in sorted((folder / "exports").glob("*.json")):
+            record = json.loads(record_path.read_text())
+            scene_id = record["scene"]
+            if (folder / "provenance" / f"{scene_id}.json").exists():
+                report.resumed += 1
+                continue
+            pieces = sorted(downloads.glob(f"{scene_id}.tif")) or sorted(
+                downloads.glob(f"{scene_id}-*.tif")
+            )
+            if not pieces:
+                missing += 1
+                continue
+            image, transform = merge([str(p) for p in pieces], nodata=NODATA)
+            shape = tuple(record["grid"]["shape"])
+            if image.shape[1:] != shape or image.shape[0] < len(MODEL_BANDS):
+                raise BadInput(
+                    f"{pieces[0]}: {image.shape[0]} bands of {image.shape[1:]} px; the export of "
+                    f"{scene_id} has {len(MODEL_BANDS)}+ bands of {shape} px"
+                )
+            x = image[: len(MODEL_BANDS)].astype(np.float32)
+            x[x == NODATA] = np.nan
+            raster = np.load(record_path.with_name(f"{scene_id}_label.npy"))
+            grid_transform = Affine(*record["grid"]["transform"])
+            scene = Scene(
+                scene_id,
+                x,
+                (raster == 1).astype(np.uint8),
+                rasterio.crs.CRS.from_string(record["grid"]["crs"]),
+                grid_transform,
+                ignore=raster == IGNORE,
+            )
+            write_scene(folder, scene)
+            _write_json(
+                folder / "provenance" / f"{scene_id}.json",
+                {**record, "split": split, "ingested_from": [str(p) for p in pieces],
+                 "mosaic_transform": list(transform)[:6]},
+            )  # fmt: skip
+            report.written[split] += 1
+    if missing:
+        report.skipped = {"export not downloaded yet (no <scene id>.tif)": missing}
+    return report

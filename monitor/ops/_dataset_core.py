@@ -1,0 +1,98 @@
+"""The parts every ``dataset`` command shares (:mod:`monitor.ops.dataset`): the scene job, the
+report, the event windows, scene ids and atomic JSON records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from monitor.sources.base import AreaOfInterest, Window
+
+__all__ = ["DatasetReport", "SceneJob", "event_windows"]
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class SceneJob:
+    """One scene to write: where, when, its split group and label geometries (EPSG:4326)."""
+
+    id: str
+    area: AreaOfInterest
+    pre: Window
+    post: Window
+    group: str
+    positive: list[BaseGeometry] = field(default_factory=list)
+    negative: list[BaseGeometry] = field(default_factory=list)
+    ignore: list[BaseGeometry] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)  # provenance of the labels
+
+    def key(self) -> str:
+        """What the scene is made of (area, windows, label geometries): a resumed scene is
+        reused only while its key is unchanged (a new review decision rewrites it)."""
+        parts = [
+            self.area.name,
+            self.area.geometry.wkt,
+            str(self.pre),
+            str(self.post),
+            *(f"{name}:{g.wkt}" for name in ("positive", "negative", "ignore")
+              for g in getattr(self, name)),
+        ]  # fmt: skip
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class DatasetReport:
+    """What a ``dataset`` command did."""
+
+    out: Path
+    written: dict[str, int] = field(default_factory=dict)  # per split
+    resumed: int = 0  # scenes already complete
+    exporting: int = 0  # Earth Engine batch tasks started
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+    def format(self) -> str:
+        total = sum(self.written.values())
+        splits = ", ".join(f"{k} {v}" for k, v in self.written.items() if v) or "none"
+        lines = [f"{total} scene(s) written to {self.out} ({splits}); {self.resumed} already done"]
+        if self.exporting:
+            lines.append(f"{self.exporting} scene(s) exporting as Earth Engine batch tasks")
+        for reason, n in self.skipped.items():
+            lines.append(f"skipped {n}: {reason}")
+        return "\n".join(lines)
+
+
+def event_windows(event: date, pre_days: int, post_days: int) -> tuple[Window, Window]:
+    """The windows of ``windows: {mode: event}``: ``pre_days`` before the event date and
+    ``post_days`` after it, the day itself in neither."""
+    pre = Window(event - timedelta(days=pre_days), event)
+    post = Window(event + timedelta(days=1), event + timedelta(days=1 + post_days))
+    return pre, post
+
+
+def _safe(text: str) -> str:
+    return _SAFE.sub("_", text).strip("_")[:120]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,85 @@
+"""The scene jobs of the reviewed inventory (``dataset from-reviews``, :mod:`monitor.ops.dataset`):
+one per region and run date with reviewed landslides."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from monitor.config import DatasetSettings, MonitorConfig
+from monitor.errors import BadInput
+from monitor.ops._dataset_core import SceneJob, _safe
+
+__all__ = ["review_jobs"]
+
+
+def review_jobs(
+    config: MonitorConfig, settings: DatasetSettings
+) -> tuple[list[SceneJob], dict[str, int]]:
+    """One scene per region and run date with reviewed landslides (see the module)."""
+    from monitor.store.inventory import Inventory
+
+    path = config.inventory.path
+    if not path.exists():
+        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
+    with Inventory(path) as inventory:
+        frame = inventory.landslides()
+    reviewed = frame[frame["status"].isin(["confirmed", "dismissed"])]
+    if reviewed.empty:
+        raise BadInput(
+            f"inventory {path}: no confirmed or dismissed landslide; review candidates first "
+            "(`landslide-monitor inventory confirm|dismiss ID`, or the review map)"
+        )
+    skipped: Counter[str] = Counter()
+    jobs = []
+    for (region_name, first_seen), group in reviewed.groupby(["region", "first_seen"]):
+        try:
+            region = config.region(str(region_name))
+        except KeyError:
+            skipped["region no longer in the configuration"] += len(group)
+            continue
+        run_date = date.fromisoformat(str(first_seen)[:10])
+        pre, post = region.windows.windows_for(run_date)
+        here = frame[frame["region"] == region_name]
+        others = here.drop(index=group.index)
+        buffer = _buffer_m(settings.ignore_buffer_m)
+        job = SceneJob(
+            id=_safe(f"{region_name}_{run_date:%Y%m%d}_reviews"),
+            area=region.area,
+            pre=pre,
+            post=post,
+            group=str(region_name)
+            if settings.split_by == "region"
+            else f"{region_name}_{run_date}",
+            positive=list(group[group["status"] == "confirmed"].geometry),
+            negative=list(group[group["status"] == "dismissed"].geometry),
+            # unreviewed candidates, and landslides reviewed on other dates (their status says
+            # nothing about these windows), with a margin
+            ignore=[buffer(g) for g in others.geometry],
+            record={
+                "inventory": str(path.resolve()),
+                "kind": "reviews",
+                "run_date": run_date.isoformat(),
+                "confirmed": [str(u) for u in group[group["status"] == "confirmed"]["uid"]],
+                "dismissed": [str(u) for u in group[group["status"] == "dismissed"]["uid"]],
+                "ignored": [str(u) for u in others["uid"]],
+            },
+        )
+        jobs.append(job)
+    return jobs, dict(skipped)
+
+
+def _buffer_m(metres: float) -> Any:
+    from monitor.grid import reproject, utm_crs_for
+
+    def buffer(geometry: BaseGeometry) -> BaseGeometry:
+        if metres <= 0:
+            return geometry
+        c = geometry.centroid
+        crs = utm_crs_for(c.x, c.y)
+        return reproject(reproject(geometry, "EPSG:4326", crs).buffer(metres), crs, "EPSG:4326")
+
+    return buffer

@@ -1,0 +1,176 @@
+"""Writing scene jobs (:mod:`monitor.ops.dataset`): fetch each scene's stack through the source,
+rasterise its label, write it into its split with a provenance record (resuming), then
+``dataset.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from tqdm.auto import tqdm
+
+from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
+from models.feature_stack import model_input
+from monitor.labels import (
+    assign_splits,
+    label_raster,
+)
+from monitor.ops._dataset_batch import _batch_export
+from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
+from monitor.sources.base import DataUnavailable, Source
+
+__all__ = ["write_jobs"]
+
+# the logger of `monitor.ops.dataset`, where this code lived: its records keep their name
+log = logging.getLogger("monitor.ops.dataset")
+
+
+def write_jobs(
+    jobs: Sequence[SceneJob],
+    source: Source,
+    out: Path,
+    *,
+    fractions: Mapping[str, float] | None = None,
+    progress: bool = True,
+    max_requests: int = 16,
+    dataset_record: Mapping[str, Any] | None = None,
+) -> DatasetReport:
+    """Fetch and write every job's scene into its split (resuming), then ``dataset.json``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = assign_splits([j.group for j in jobs], fractions)
+    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0))
+    skipped: Counter[str] = Counter()
+    done: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for job in tqdm(jobs, desc="dataset", unit="scene", disable=not progress):
+        split = splits[job.group]
+        folder = out / split
+        record_path = folder / "provenance" / f"{job.id}.json"
+        key = job.key()
+        _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
+        if _is_complete(folder, record_path, job.id, key):
+            report.resumed += 1
+            done[split].append(job.id)
+            continue
+        if _batch_export(source, job, folder, max_requests):
+            report.exporting += 1
+            continue
+        stack = _fetch(source, job, skipped)
+        if stack is None:
+            continue
+        _write_scene(source, job, stack, folder, split, record_path, key)
+        report.written[split] += 1
+        done[split].append(job.id)
+    report.skipped = dict(skipped)
+    _write_json(
+        out / "dataset.json",
+        {
+            "source": source.name,
+            "groups": splits,
+            "scenes": done,
+            "skipped": report.skipped,
+            **dict(dataset_record or {}),
+        },
+    )
+    return report
+
+
+def _is_complete(folder: Path, record_path: Path, scene_id: str, key: str) -> bool:
+    """Whether the scene is already written (input, label and provenance record) with the
+    label key ``key`` (an unchanged job): a resumed run does not fetch it again."""
+    return (
+        record_path.exists()
+        and input_path(folder, scene_id).exists()
+        and label_path(folder, scene_id).exists()
+        and json.loads(record_path.read_text()).get("label_key") == key
+    )
+
+
+def _fetch(source: Source, job: SceneJob, skipped: Counter[str]) -> xr.Dataset | None:
+    """The job's feature stack through ``source``, or None (counted in ``skipped``, logged)
+    when the source has no data in the windows or cannot serve the tile."""
+    try:
+        return source.features(job.area, job.pre, job.post)
+    except DataUnavailable as err:
+        skipped["no Sentinel-1/2 data in the windows"] += 1
+        log.warning("%s: skipped: %s", job.id, err)
+        return None
+    except (LookupError, ValueError) as err:  # archive lacks the area, invalid tile
+        skipped["the source cannot serve the tile"] += 1
+        log.warning("%s: skipped: %s", job.id, err)
+        return None
+
+
+def _write_scene(
+    source: Source,
+    job: SceneJob,
+    stack: xr.Dataset,
+    folder: Path,
+    split: str,
+    record_path: Path,
+    key: str,
+) -> None:
+    """Rasterise the job's label on the stack's grid, write the scene into ``folder``, then
+    its provenance record (last: its presence marks the scene complete)."""
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    transform = stack.rio.transform()
+    crs = str(stack.rio.crs)
+    raster = label_raster(
+        shape,
+        transform,
+        crs,
+        positive=job.positive,
+        negative=job.negative,
+        ignore=job.ignore,
+    )
+    scene = Scene(
+        job.id,
+        model_input(stack, "all"),
+        (raster == 1).astype(np.uint8),
+        stack.rio.crs,
+        transform,
+        ignore=raster == IGNORE,
+    )
+    write_scene(folder, scene)
+    counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
+    _write_json(
+        record_path,
+        {
+            "scene": job.id,
+            "split": split,
+            "group": job.group,
+            "source": source.name,
+            "area": {
+                "name": job.area.name,
+                "orbit_pass": job.area.orbit_pass,
+                "bounds_wgs84": list(job.area.geometry.bounds),
+            },
+            "windows": {"pre": str(job.pre), "post": str(job.post)},
+            "grid": {"crs": crs, "transform": list(transform)[:6], "shape": list(shape)},
+            "stack": {k: _plain(v) for k, v in stack.attrs.items()},
+            "label_pixels": counts,
+            "label_key": key,
+            **job.record,
+        },
+    )
+
+
+def _remove_elsewhere(out: Path, split: str, scene_id: str) -> None:
+    """Delete ``scene_id``'s files from every split but ``split``."""
+    for other in ("train", "val", "test"):
+        if other == split:
+            continue
+        folder = out / other
+        for path in (
+            folder / "provenance" / f"{scene_id}.json",
+            input_path(folder, scene_id),
+            label_path(folder, scene_id),
+        ):
+            path.unlink(missing_ok=True)
