@@ -19,7 +19,7 @@ false alerts per 100 km² and month (alerted entries that touch no true landslid
 
     .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3]
 
-The ensemble is the bundled one (models/default/manifest.json).
+The ensemble is the bundled one (models/default/manifest.json) unless ``--manifest`` names another.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def regions(km: float) -> list[dict[str, object]]:
     return out
 
 
-def write_config(work: Path, mode: str, items: list[dict[str, object]]) -> Path:
+def write_config(work: Path, mode: str, items: list[dict[str, object]], manifest: Path) -> Path:
     extra = MODES[mode]
     region_items = []
     for item in items:
@@ -99,7 +99,7 @@ def write_config(work: Path, mode: str, items: list[dict[str, object]]) -> Path:
     data = {
         "source": {"type": "archive", "path": str(work / "archive"), "simulation": SIMULATION},
         "regions": region_items,
-        "model": {"manifest": str(REPO / "models/default/manifest.json")},
+        "model": {"manifest": str(manifest)},
         "inventory": {"path": str(work / slug / "inventory.gpkg")},
         "quicklooks": {"enabled": False, "dir": str(work / slug / "quicklooks")},
         "alerts": {
@@ -119,6 +119,9 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=1, help="days between runs (default 1)")
     parser.add_argument("--region-km", type=float, default=3.0)
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-time-to-alert")
+    parser.add_argument(
+        "--manifest", type=Path, default=REPO / "models/default/manifest.json", help="ensemble"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENCH_SECRET", "bench")  # alerts are queued, never sent
@@ -130,7 +133,7 @@ def main() -> int:
         f"({dates[0]}..{dates[-1]}), Sentinel-2 every 5 d"
     )
     for mode in MODES:
-        config_path = write_config(args.work, mode, items)
+        config_path = write_config(args.work, mode, items, args.manifest.resolve())
         config = load_config(config_path)
         if mode == next(iter(MODES)):
             from monitor.run_inputs import build_configured_archive
