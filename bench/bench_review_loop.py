@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    work: Path = args.work
+    work: Path = args.work.resolve()  # configs written there name files by absolute path
     work.mkdir(parents=True, exist_ok=True)
     review = _regions("review", [101 + i for i in range(args.review_regions)], 76.00)
     held = _regions("heldout", [201 + i for i in range(args.heldout_regions)], 76.30)
