@@ -123,6 +123,7 @@ def main() -> int:
         "--manifest", type=Path, default=REPO / "models/default/manifest.json", help="ensemble"
     )
     args = parser.parse_args()
+    args.work = args.work.resolve()  # the configs written there name files by absolute path
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENCH_SECRET", "bench")  # alerts are queued, never sent
     items = regions(args.region_km)
@@ -149,7 +150,7 @@ def main() -> int:
             subset = config.model_copy(
                 update={"regions": [r for r in config.regions if r.name in names]}
             )
-            score = score_season(subset, *EVENTS)
+            score = score_season(subset, *EVENTS, runs=(dates[0], dates[-1]))
             print(format_score(score, f"{mode:<18} S1 {repeat:>2} d"))
         print(f"  ({mode}: {len(dates)} runs in {elapsed:.0f} s)")
     return 0

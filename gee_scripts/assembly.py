@@ -238,7 +238,7 @@ def _radar(
         else:
             sar[which] = context.masked_bands(names)
             sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
-    dating = ["s1_last_unchanged", "s1_first_changed"]
+    dating = ["s1_last_unchanged", "s1_first_changed", "s1_changed_scenes"]
     if "pre" in flattened and "post" in flattened:
         sar["dating"] = sentinel1.change_dates(
             flattened["pre"],

@@ -213,7 +213,8 @@ def change_dates(
     prefix: str,
 ) -> ee.Image:
     """Sentinel-1 event dating on VV (``models.change_statistics``): bands
-    ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown). A
+    ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown) and
+    ``{prefix}_changed_scenes`` (how many post scenes show the change, 0 where none). A
     post scene shows the change where ``|VV - baseline| > SINGLE_SCENE_Z * sigma_dB(enl) *
     sqrt(1 + 1/m)``, ``m`` the baseline's scenes."""
     limit = (
@@ -233,8 +234,10 @@ def change_dates(
     ).max()
     baseline_last = flattened_pre.map(_day).max()
     lower = last.unmask(_NONE).max(baseline_last.unmask(_NONE))
+    count = flattened_post.map(changed).sum().toFloat().rename(f"{prefix}_changed_scenes")
     return (
         lower.updateMask(lower.gt(_NONE))
         .rename(f"{prefix}_last_unchanged")
         .addBands(first.rename(f"{prefix}_first_changed"))
+        .addBands(count)
     )

@@ -97,10 +97,12 @@ AUX_VARIABLES: tuple[str, ...] = (
 )
 # Event dating per pixel and sensor (days since 1970-01-01, float32, NaN where unknown): the last
 # observation that does not show the change (the last one at all where none does) and the first
-# that does. Optional: a stack read from a GeoTIFF in the Ganerød et al. layout has none.
+# that does; for Sentinel-1 also how many post-window scenes show it (the second look).
+# Optional: a stack read from a GeoTIFF in the Ganerød et al. layout has none.
 DATING_VARIABLES: tuple[str, ...] = (
     "s1_last_unchanged",
     "s1_first_changed",
+    "s1_changed_scenes",
     "s2_last_unchanged",
     "s2_first_changed",
 )

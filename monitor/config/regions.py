@@ -190,7 +190,7 @@ class RegionConfig(StrictModel):
     second_look: bool = Field(
         True,
         description="alert a detection only once a second look confirms it: the optical view, "
-        "a second Sentinel-1 scene since the change, or a later run on newer data "
+        "a second Sentinel-1 scene showing the change, or a later run's confirmed detection "
         "(docs/operations.md, Time to alert); false alerts at once",
     )
     filter_cut: float | None = Field(

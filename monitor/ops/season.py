@@ -122,9 +122,11 @@ def score_season(
     events_from: date,
     events_to: date,
     source: object | None = None,
+    runs: tuple[date, date] | None = None,
 ) -> SeasonScore:
     """Score the alerts in the inventory against the ground truth of ``source`` (default: the
-    configured one; see the module)."""
+    configured one; see the module). ``runs`` (first, last run date) keeps only the alerts of the
+    season's runs, when the inventory also holds earlier ones."""
     source = open_source(config.source) if source is None else source
     if not isinstance(source, GroundTruth):
         raise BadInput(
@@ -137,6 +139,8 @@ def score_season(
     layer = layer[layer["region"].isin(names)]
     alerts = layer[layer["alerted_on"].notna()].copy()
     alerts["alert_date"] = pd.to_datetime(alerts["alerted_on"]).dt.date
+    if runs is not None:
+        alerts = alerts[(alerts["alert_date"] >= runs[0]) & (alerts["alert_date"] <= runs[1])]
     rows, false_alerts, area_km2 = [], 0, 0.0
     entries = {"all": 0, "false": 0, "suppressed": 0, "false_suppressed": 0}
     for region in config.regions:
@@ -256,7 +260,7 @@ def cli_run(args: argparse.Namespace) -> int:
             "on the simulated archive"
         )
     run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
-    score = score_season(config, events_from, events_to)
+    score = score_season(config, events_from, events_to, runs=(dates[0], dates[-1]))
     print(format_delays(score))
     print(format_score(score, "season"))
     return 0

@@ -10,11 +10,13 @@ bound, or, where they disagree, the bracket of the sensor that saw the change fi
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
 confirmed when the optical view shows the change too (``optical``), or when at least two
-Sentinel-1 scenes since the change show it (``radar-repeat``: the next scene confirmed it). An
-unconfirmed candidate enters the inventory without an alert; it is alerted when a later run
-confirms it, and a change that reverts (wet soil drying, a harvested field, melting snow) is never
-confirmed. A stack without dating (a GeoTIFF in the Ganerød et al. layout) cannot tell:
-its candidates are ``undated`` and alerted at once, as before persistence existed.
+Sentinel-1 scenes of the post window show it at most of its changed pixels (``radar-repeat``: the
+next scene confirmed it; ``s1_changed_scenes`` of the stack). An unconfirmed candidate enters the
+inventory without an alert; it is alerted when a later run's detection of it is confirmed (its
+stack then holds the next scene), and a change that reverts (wet soil drying, a harvested
+field, melting snow) is never confirmed. A stack without dating (a GeoTIFF in the Ganerød et
+al. layout) cannot tell: its candidates are ``undated`` and alerted at once, as before
+persistence existed.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ __all__ = [
     "object_dating",
 ]
 
-# ``repeat`` is the inventory's: a later run detected the landslide again on newer data.
-# ``first-look``: the region asks for no second look (``second_look: false``).
-Confirmation = Literal["optical", "radar-repeat", "repeat", "undated", "first-look"]
+# ``first-look``: the region asks for no second look (``second_look: false``); ``undated``: the
+# stack cannot tell (no dating in it).
+Confirmation = Literal["optical", "radar-repeat", "undated", "first-look"]
 # A sensor saw a candidate's change where most of the object's pixels with observations of that
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
@@ -89,7 +91,9 @@ def _sensor_brackets(
     last = stack[last_name].values.astype(np.float64)
     first = stack[first_name].values.astype(np.float64)
     changed = np.isfinite(first)
-    observed = changed | np.isfinite(last)
+    # pixels with an observation of this sensor in the post window (not only the baseline's)
+    count = "s2_clear_post" if sensor == "s2" else "s1_count_post"
+    observed = changed | (np.asarray(stack[count].values) > 0) if count in stack else changed
     n_changed = ndimage.sum_labels(changed, labels, index)
     n_observed = ndimage.sum_labels(observed, labels, index)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
@@ -115,10 +119,25 @@ def combine_brackets(s1: Bracket, s2: Bracket) -> Bracket:
     return (after, before)
 
 
-def _confirmation(s1: Bracket, s2: Bracket, s1_post_dates: tuple[date, ...]) -> Confirmation | None:
+def _radar_repeats(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per object, the lower median over its changed pixels of how many post-window Sentinel-1
+    scenes show the change (0 where none or no count in the stack)."""
+    if "s1_changed_scenes" not in stack or "s1_first_changed" not in stack:
+        return np.zeros(len(index))
+    scenes = stack["s1_changed_scenes"].values.astype(np.float64)
+    changed = np.isfinite(stack["s1_first_changed"].values)
+    medians: np.ndarray = np.nan_to_num(
+        _lower_medians(np.where(changed, scenes, np.nan), labels, index)
+    )
+    return medians
+
+
+def _confirmation(s1: Bracket, s2: Bracket, repeats: float) -> Confirmation | None:
+    """``optical`` where Sentinel-2 saw the change; ``radar-repeat`` where Sentinel-1 did in at
+    least two scenes (the next scene confirmed it); else None (wait for a second look)."""
     if s2[1] is not None:
         return "optical"
-    if s1[1] is not None and sum(d >= s1[1] for d in s1_post_dates) >= 2:
+    if s1[1] is not None and repeats >= 2:
         return "radar-repeat"
     return None
 
@@ -132,8 +151,8 @@ def object_dating(
     dated = all(name in stack for name in DATING_VARIABLES)
     s1 = _sensor_brackets(stack, "s1", labels, index)
     s2 = _sensor_brackets(stack, "s2", labels, index)
-    s1_post = attrs.dates("s1", "post")
-    latest = max([*s1_post, *attrs.dates("s2", "post")], default=None)
+    repeats = _radar_repeats(stack, labels, index)
+    latest = max([*attrs.dates("s1", "post"), *attrs.dates("s2", "post")], default=None)
     combined = [combine_brackets(a, b) for a, b in zip(s1, s2, strict=True)]
 
     def iso(value: date | None) -> str | None:
@@ -147,10 +166,10 @@ def object_dating(
         "event_after": [iso(b[0]) for b in combined],
         "event_before": [iso(b[1]) for b in combined],
         "confirmation": [
-            (_confirmation(a, b, s1_post) or (None if second_look else "first-look"))
+            (_confirmation(a, b, r) or (None if second_look else "first-look"))
             if dated
             else "undated"
-            for a, b in zip(s1, s2, strict=True)
+            for a, b, r in zip(s1, s2, repeats, strict=True)
         ],
         "post_latest": [iso(latest)] * len(index),
     }

@@ -226,7 +226,7 @@ class Radar:
         }
         self.dates: dict[str, tuple[str, ...]] = {"pre": (), "post": ()}
         self.lia, self.layover, self.shadow = nan, nan, nan
-        self.dating = ChangeDates(nan, nan)
+        self.dating = ChangeDates(nan, nan, nan)
 
     def add_geometry(self, geometry: list[TrackGeometry]) -> None:
         """``layover``/``shadow`` where every track is masked and one of them had it there;
@@ -392,6 +392,7 @@ def stack_layers(
         "postNDVI": optical["post"].ndvi,
         "s1_last_unchanged": radar.dating.last_unchanged,
         "s1_first_changed": radar.dating.first_changed,
+        "s1_changed_scenes": radar.dating.changed_count,
         **_optical_dating_layers(optical),
     }
 

@@ -206,10 +206,12 @@ def nan_mean(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class ChangeDates:
     """Per pixel, days since 1970-01-01 (float32, NaN unknown): the last observation that does
-    not show the change (or the last one at all where none does) and the first one that does."""
+    not show the change (or the last one at all where none does) and the first one that does;
+    and how many observations of the window show it (float32, 0 where none)."""
 
     last_unchanged: np.ndarray
     first_changed: np.ndarray
+    changed_count: np.ndarray
 
 
 def change_dates(
@@ -230,4 +232,5 @@ def change_dates(
     return ChangeDates(
         last_unchanged=np.where(np.isfinite(last), last, np.nan).astype(np.float32),
         first_changed=np.where(np.isfinite(first), first, np.nan).astype(np.float32),
+        changed_count=hit.sum(axis=0).astype(np.float32),
     )

@@ -21,15 +21,18 @@ pixels); the revision then goes up by one and the detection's attributes and bra
 replace the old ones. Comparing with the last revision, not the last run, means slow creep is
 still reported once it adds up.
 
-**Alerts** are queued for new and grown landslides only (never for ``seen``, never for
-``dismissed`` ones, never for ones the object filter suppressed unless a reviewer confirmed
-them), one outbox row per channel of the region, in the same transaction.
+**Alerts** are queued, one outbox row per channel of the region in the same transaction, for a
+landslide that becomes alertable (``new``: once; its run date is kept as ``alerted_on``) and for
+the growth of one already alerted (``grown``). Alertable: confirmed by a second look
+(``confirmation``, :mod:`monitor.pipeline.dating`) and not suppressed by the object filter, or
+confirmed by a reviewer; never ``dismissed``.
 
 **Suppressed.** A detection the object filter (:mod:`monitor.pipeline.object_filter`) scored
 below the region's cut is still stored, with ``suppressed = 1`` and its ``filter_score``, so
 that a reviewer sees it and the inventory does not forget it; it raises no alert. A landslide is
 suppressed while all the detections of its latest revision are; a revision the filter passes
-lifts it (and alerts as grown). It is a flag beside the review ``status``, not a status: the
+lifts it (and alerts it as new if it never was, else as grown when it grew). It is a flag
+beside the review ``status``, not a status: the
 filter judges a revision, a person judges the landslide.
 
 **Idempotence.** Re-applying a run date already applied adds no row, raises no ``times_seen``
@@ -110,10 +113,8 @@ class Inventory:
             added = gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
             if "confirmation" in added:  # written before the second look: all were alerted
                 self._conn.execute(f"UPDATE {LAYER} SET confirmation = 'undated'")
-            if "alerted_on" in added:  # ... when first seen, unless dismissed
-                self._conn.execute(
-                    f"UPDATE {LAYER} SET alerted_on = first_seen WHERE status != 'dismissed'"
-                )
+            if "alerted_on" in added:  # ... when first seen (dismissal always came later)
+                self._conn.execute(f"UPDATE {LAYER} SET alerted_on = first_seen")
             gpkg.register_features(
                 self._conn, LAYER, "geom", "MULTIPOLYGON", 4326, "landslide inventory"
             )

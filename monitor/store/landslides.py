@@ -65,7 +65,7 @@ ADDED_COLUMNS: dict[str, str] = {
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
 }
-_CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "repeat": 2, "undated": 3, "first-look": 4}
+_CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "undated": 2, "first-look": 3}
 
 LAYER = "landslides"
 SCHEMA = f"""
@@ -204,9 +204,9 @@ class ChangeWriter:
             values["revision_area_m2"] = area
         stored = self._stored_dating(item)
         values.update(refined_dating(stored, [r for _, r in item.matches]))
-        alertable_before = bool(stored) and self._alertable(item, stored)
+        already_alerted = stored.get("alerted_on") is not None
         alertable_now = self._alertable(item, {**stored, **values})
-        newly_alerted = alertable_now and not alertable_before and item.status != "dismissed"
+        newly_alerted = alertable_now and not already_alerted and item.status != "dismissed"
         if newly_alerted:
             values["alerted_on"] = today
         self._store(item, values, run_id)
@@ -221,7 +221,7 @@ class ChangeWriter:
         # alerted as new once it is alertable (at once, or when a later look confirms it)
         if newly_alerted:
             queued = self._enqueue(item, "new", wgs84)
-        elif item.status != "dismissed" and alertable_now and kind == "grown":
+        elif already_alerted and alertable_now and item.status != "dismissed" and kind == "grown":
             queued = self._enqueue(item, kind, wgs84)
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
@@ -251,10 +251,11 @@ class ChangeWriter:
     @staticmethod
     def _alertable(item: Known, row: dict[str, Any]) -> bool:
         """Whether the landslide ``row`` describes raises alerts: confirmed by a second look
-        (monitor.pipeline.dating) and not suppressed by the object filter, unless a reviewer
-        confirmed it."""
-        suppressed = bool(row.get("suppressed") or 0) and item.status != "confirmed"
-        return row.get("confirmation") is not None and not suppressed
+        (monitor.pipeline.dating) and not suppressed by the object filter; a reviewer's
+        confirmation stands for both."""
+        if item.status == "confirmed":
+            return True
+        return row.get("confirmation") is not None and not bool(row.get("suppressed") or 0)
 
     def _stored_dating(self, item: Known) -> dict[str, Any]:
         """The dating, confirmation and filter columns of a known landslide (empty for a new
@@ -374,8 +375,8 @@ def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[s
     """The dating columns after this run's detections ``rows`` of a landslide whose columns
     were ``stored`` (empty when new): each sensor's bracket narrowed by the detections that
     have one (monitor.pipeline.dating), the combined bracket recomputed, and the confirmation:
-    the detections' best, or ``repeat`` when a pending landslide is detected again on data newer
-    than the detection that found it."""
+    the detections' best (a pending landslide is confirmed by a later run's detection that is
+    itself confirmed: its stack holds the next scene)."""
     out: dict[str, Any] = {}
     for sensor in ("s1", "s2"):
         bracket = (stored.get(f"{sensor}_event_after"), stored.get(f"{sensor}_event_before"))
@@ -406,7 +407,5 @@ def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[s
         found = [c for c in found if c and c != "nan"]
         if found:
             confirmation = min(found, key=lambda c: _CONFIRMATION_RANK.get(str(c), 9))
-        elif stored and previous is not None and newest is not None and newest > previous:
-            confirmation = "repeat"
     out["confirmation"] = confirmation
     return out

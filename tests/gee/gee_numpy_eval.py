@@ -255,6 +255,9 @@ class GraphEvaluator:
     def _reduce_max(self, args: dict[str, Any]) -> Bands:
         return self._reduce(args, np.nanmax)
 
+    def _reduce_sum(self, args: dict[str, Any]) -> Bands:
+        return self._reduce(args, np.nansum)
+
     def _reduce_mean(self, args: dict[str, Any]) -> Bands:
         return self._reduce(args, np.nanmean)
 

@@ -63,7 +63,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     transform = tuple(grid.transform)[:6]
     server = ArrayServer(bands, crs=grid.crs, transform=transform)
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
-    assert len(FLAT_BANDS) == 33  # 27 stack bands, 4 event-dating bands, 2 acquisition days
+    assert len(FLAT_BANDS) == 34  # 27 stack bands, 5 event-dating bands, 2 acquisition days
     with server.installed():
         out = fetch.fetch_bands(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False

@@ -145,6 +145,9 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
     )
     np.testing.assert_array_equal(dates["s1_first_changed"], reference.first_changed)
     np.testing.assert_array_equal(dates["s1_last_unchanged"], reference.last_unchanged)
+    np.testing.assert_array_equal(dates["s1_changed_scenes"], reference.changed_count)
+    # the change of the last two scenes shows in two of them at most changed pixels
+    assert np.median(reference.changed_count[:, :10]) == 2
     # teeth: a 9 dB drop is 4 sigma of one scene, so most changed pixels are dated to its scene
     # (about 5 % flag the scene before by chance: the single-scene test's nominal rate)
     assert (reference.first_changed[:, :10] == post_days[1]).mean() > 0.85

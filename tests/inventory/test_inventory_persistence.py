@@ -102,16 +102,41 @@ def test_a_change_seen_once_by_radar_and_never_again_is_never_alerted(
     assert new_alerts(inventory) == [("landslide.new", 2)]
 
 
-def test_a_second_radar_look_on_newer_data_confirms(inventory, candidates, square, routing):
+def test_a_second_radar_look_confirms_in_a_later_run(inventory, candidates, square, routing):
     slide = square(0, 0, 120, 90)
     run(inventory, D1, radar_only(candidates, slide), routing)
-    # the next day's run sees the same scenes: no confirmation
+    # the next day's run sees the same scenes: still one look, no alert
     run(inventory, date(2024, 8, 21), radar_only(candidates, slide), routing)
     assert new_alerts(inventory) == []
-    # a run with a newer scene (08-31) detects it again: confirmed as a repeat
-    later = radar_only(candidates, slide, s1_event_before="2024-08-19", post_latest="2024-08-31")
+    # the run after the next scene (08-31) sees the change in two scenes: radar-repeat
+    later = radar_only(candidates, slide, confirmation="radar-repeat", post_latest="2024-08-31")
     run(inventory, D3, later, routing)
-    assert inventory.get(1)["confirmation"] == "repeat"
+    row = inventory.get(1)
+    assert (row["confirmation"], row["alerted_on"]) == ("radar-repeat", D3.isoformat())
+    assert new_alerts(inventory) == [("landslide.new", 1)]
+
+
+def test_new_is_alerted_once_even_after_a_suppressed_revision(
+    inventory, candidates, square, routing
+):
+    """Alerted, then a growth the object filter suppressed, then a growth it passes: the last
+    is a growth of a landslide already alerted, never a second 'new'."""
+    run(inventory, D1, optical(candidates, square(0, 0, 100, 100)), routing)
+    grown = optical(candidates, square(0, 0, 100, 200), suppressed=True, filter_score=0.05)
+    run(inventory, D2, grown, routing)
+    passed = optical(candidates, square(0, 0, 100, 400), suppressed=False, filter_score=0.9)
+    run(inventory, D3, passed, routing)
+    assert new_alerts(inventory) == [("landslide.new", 1), ("landslide.grown", 1)]
+    assert inventory.get(1)["alerted_on"] == D1.isoformat()
+
+
+def test_a_reviewer_confirmation_alerts_a_pending_landslide(
+    inventory, candidates, square, routing
+):
+    slide = square(0, 0, 120, 90)
+    run(inventory, D1, radar_only(candidates, slide), routing)
+    inventory.set_status(1, "confirmed")
+    run(inventory, D2, radar_only(candidates, slide), routing)
     assert new_alerts(inventory) == [("landslide.new", 1)]
 
 

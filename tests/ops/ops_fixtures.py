@@ -154,6 +154,8 @@ HOSTILE_TEXT: dict[str, str] = {
     "setting": "<img src=x onerror=\"window.xss='setting'\">",
     "pre_date": "</script><script>window.xss='pre_date'</script>",
     "post_date": "`${window.xss='post_date'}`<svg onload=\"window.xss='post_date'\">",
+    "event_after": "<img src=x onerror=\"window.xss='event_after'\">",
+    "event_before": "`${window.xss='event_before'}`<svg onload=\"window.xss='event_before'\">",
     "quicklook": "x' onerror='window.xss=\"quicklook\"' <img src=x onerror=alert(2)>",
 }
 #: A watched region's name with markup and a JavaScript template-literal breakout (the

@@ -245,7 +245,7 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
         )
         popup_text = popup.get_attribute("textContent")
         assert "Landslide" in popup_text and "Event between" in popup_text
-        assert "2024-08-10 and 2024-08-26" in popup_text
+        assert "2024-08-16 and 2024-08-21" in popup_text  # the event bracket
         image_width = driver.execute_script(
             "return document.querySelector('.leaflet-popup-content img.ls-ql').naturalWidth"
         )
@@ -337,7 +337,7 @@ def test_markup_in_the_inventory_is_inert_in_headless_chromium(
         assert len(texts["popups"]) == n_rows
         for popup in texts["popups"]:
             assert f"Region{region}" in popup and f"Setting{HOSTILE_TEXT['setting']}" in popup
-            assert f"{HOSTILE_TEXT['pre_date']} and {HOSTILE_TEXT['post_date']}" in popup
+            assert f"{HOSTILE_TEXT['event_after']} and {HOSTILE_TEXT['event_before']}" in popup
             assert f"quicklook missing: {HOSTILE_TEXT['quicklook']}" in popup
         options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#ls-zoom option")]
         assert options[0] == "all regions"

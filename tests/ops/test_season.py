@@ -82,3 +82,20 @@ def test_run_dates_and_their_errors() -> None:
     ]
     with pytest.raises(BadInput, match="--every"):
         run_dates(date(2024, 8, 1), date(2024, 8, 7), 0)
+
+
+def test_alerts_outside_the_seasons_runs_are_not_counted(populated_config) -> None:
+    """The inventory also holds the runs of 08-01 and 09-14: a season of the 09-01 run alone
+    counts only its three alerted landslides (all false: no truth in emilia)."""
+    config, _ = populated_config
+    source = TruthSource({})
+    everything = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source)
+    one_run = score_season(
+        config,
+        date(2024, 8, 25),
+        date(2024, 9, 1),
+        source=source,
+        runs=(date(2024, 9, 1), date(2024, 9, 1)),
+    )
+    assert (everything.alerts, everything.false_alerts) == (6, 6)
+    assert (one_run.alerts, one_run.false_alerts) == (3, 3)
