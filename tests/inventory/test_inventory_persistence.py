@@ -130,9 +130,7 @@ def test_new_is_alerted_once_even_after_a_suppressed_revision(
     assert inventory.get(1)["alerted_on"] == D1.isoformat()
 
 
-def test_a_reviewer_confirmation_alerts_a_pending_landslide(
-    inventory, candidates, square, routing
-):
+def test_a_reviewer_confirmation_alerts_a_pending_landslide(inventory, candidates, square, routing):
     slide = square(0, 0, 120, 90)
     run(inventory, D1, radar_only(candidates, slide), routing)
     inventory.set_status(1, "confirmed")
