@@ -130,7 +130,7 @@ def main() -> int:
     dates = run_dates(EVENTS[0], EVENTS[1] + timedelta(days=TAIL_DAYS), args.every)
     print(
         f"{len(items)} regions of {args.region_km:g} km, storm {STORM}, landslides of "
-        f"{EVENTS[0]}..{EVENTS[1]}, {len(dates)} runs every {args.every} d "
+        f"[{EVENTS[0]}, {EVENTS[1]}), {len(dates)} runs every {args.every} d "
         f"({dates[0]}..{dates[-1]}), Sentinel-2 every 5 d"
     )
     for mode in MODES:

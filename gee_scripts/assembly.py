@@ -247,6 +247,7 @@ def _radar(
             sar["count_pre"],
             compositing.enl,
             "s1",
+            sar["post"].select([0]),
         )
     else:
         sar["dating"] = context.masked_bands(dating)

@@ -23,7 +23,7 @@ import ee
 
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
-from models.change_statistics import SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
 from models.feature_stack import S1_BANDS
 
 __all__ = [
@@ -211,18 +211,23 @@ def change_dates(
     baseline_count: ee.Image,
     enl: float,
     prefix: str,
+    post_vv: ee.Image,
 ) -> ee.Image:
     """Sentinel-1 event dating on VV (``models.change_statistics``): bands
     ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown) and
     ``{prefix}_changed_scenes`` (how many post scenes show the change, 0 where none). A
     post scene shows the change where ``|VV - baseline| > SINGLE_SCENE_Z * sigma_dB(enl) *
-    sqrt(1 + 1/m)``, ``m`` the baseline's scenes."""
-    limit = (
+    sqrt(1 + 1/m)``, ``m`` the baseline's scenes; it repeats it where it deviates by
+    ``REPEAT_SCENE_Z`` of those standard deviations in the direction of ``post_vv - baseline``
+    (``post_vv``: the post composite's VV)."""
+    sigma = (
         ee.Image.constant(1.0)
         .add(ee.Image.constant(1.0).divide(baseline_count))
         .sqrt()
-        .multiply(SINGLE_SCENE_Z * db_sigma(enl))
+        .multiply(db_sigma(enl))
     )
+    limit = sigma.multiply(SINGLE_SCENE_Z)
+    direction = post_vv.subtract(baseline_vv).signum()
 
     def changed(image: ee.Image) -> ee.Image:
         return image.select("VV").subtract(baseline_vv).abs().gt(limit).unmask(0)
@@ -234,7 +239,12 @@ def change_dates(
     ).max()
     baseline_last = flattened_pre.map(_day).max()
     lower = last.unmask(_NONE).max(baseline_last.unmask(_NONE))
-    count = flattened_post.map(changed).sum().toFloat().rename(f"{prefix}_changed_scenes")
+
+    def repeats(image: ee.Image) -> ee.Image:
+        deviation = image.select("VV").subtract(baseline_vv).multiply(direction)
+        return deviation.gt(sigma.multiply(REPEAT_SCENE_Z)).unmask(0)
+
+    count = flattened_post.map(repeats).sum().toFloat().rename(f"{prefix}_changed_scenes")
     return (
         lower.updateMask(lower.gt(_NONE))
         .rename(f"{prefix}_last_unchanged")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from models.change_statistics import NDVI_DROP, SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
 from models.worldcover import VEGETATED, WATER
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import Compositing
@@ -301,16 +301,24 @@ def radar_dating(
     pre_count: np.ndarray,
     pre_last_day: np.ndarray,
     enl: float,
+    post_vv: np.ndarray | None = None,
 ) -> ChangeDates:
     """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
     the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
     deviations of one scene against a mean of ``pre_count`` (see
-    :func:`~models.change_statistics.log_ratio_z`)."""
+    :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
+    deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
+    post composite ``post_vv`` (default: the scenes' mean)."""
     m = np.asarray(pre_count, np.float64)
+    if post_vv is None:
+        post_vv = nan_mean(post_vv_db)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        limit = SINGLE_SCENE_Z * db_sigma(enl) * np.sqrt(1.0 + 1.0 / m)
-        changed = np.abs(post_vv_db - pre_vv[None]) > limit[None]
-    return change_dates(post_days, changed, np.isfinite(post_vv_db), pre_last_day)
+        sigma = db_sigma(enl) * np.sqrt(1.0 + 1.0 / m)
+        deviation = post_vv_db - pre_vv[None]
+        changed = np.abs(deviation) > (SINGLE_SCENE_Z * sigma)[None]
+        direction = np.sign(post_vv - pre_vv)
+        repeats = deviation * direction[None] > (REPEAT_SCENE_Z * sigma)[None]
+    return change_dates(post_days, changed, np.isfinite(post_vv_db), pre_last_day, repeats)
 
 
 def s1_composites(
@@ -364,6 +372,7 @@ def s1_composites(
             radar.count["pre"],
             np.where(np.isfinite(last), last, np.nan),
             how.enl,
+            radar.vv["post"],
         )
     return radar
 

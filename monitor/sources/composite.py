@@ -215,13 +215,18 @@ class ChangeDates:
 
 
 def change_dates(
-    days: np.ndarray, changed: np.ndarray, valid: np.ndarray, baseline_last: np.ndarray
+    days: np.ndarray,
+    changed: np.ndarray,
+    valid: np.ndarray,
+    baseline_last: np.ndarray,
+    repeats: np.ndarray | None = None,
 ) -> ChangeDates:
     """The event bracket per pixel from the window's observations (``days`` ``(T,)``,
     ``changed``/``valid`` ``(T, H, W)``): the first valid observation that shows the change, and
     the last valid one before it that does not; ``baseline_last`` (days, NaN where none) is the
     last valid observation of the baseline, the lower bound where no observation of the window
-    precedes the change."""
+    precedes the change. ``changed_count`` counts the valid observations flagged in ``repeats``
+    (``(T, H, W)``; default ``changed``)."""
     t = len(days)
     d = np.asarray(days, np.float64).reshape(t, 1, 1)
     hit = valid & changed
@@ -232,5 +237,7 @@ def change_dates(
     return ChangeDates(
         last_unchanged=np.where(np.isfinite(last), last, np.nan).astype(np.float32),
         first_changed=np.where(np.isfinite(first), first, np.nan).astype(np.float32),
-        changed_count=hit.sum(axis=0).astype(np.float32),
+        changed_count=(valid & (changed if repeats is None else repeats))
+        .sum(axis=0)
+        .astype(np.float32),
     )

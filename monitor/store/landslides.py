@@ -20,6 +20,7 @@ from monitor.alerts import outbox
 from monitor.alerts.payload import AlertEvent, build_payload
 from monitor.alerts.settings import AlertRouting
 from monitor.grid import reproject
+from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
 from monitor.store.matching import Known, multipolygon
 from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
 from monitor.store.runs import now_ts
@@ -45,17 +46,9 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = (
     "post_date",
 )
 
-# Event dating and persistence (monitor.pipeline.dating), refined on every detection; added
-# to inventories written before they existed.
-DATING_COLUMNS: tuple[str, ...] = (
-    "s1_event_after",
-    "s1_event_before",
-    "s2_event_after",
-    "s2_event_before",
-    "event_after",
-    "event_before",
-    "post_latest",
-)
+# Event dating (monitor.pipeline.dating), refined on every detection; added to inventories
+# written before they existed, with the confirmation (see ADDED_COLUMNS).
+DATING_COLUMNS: tuple[str, ...] = tuple(c for c in CANDIDATE_DATING if c != "confirmation")
 # Columns added to the layer after its first release, with their declarations: an inventory
 # written before them gets them on opening (Inventory), at the layer's end.
 ADDED_COLUMNS: dict[str, str] = {

@@ -47,6 +47,7 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Image.exp": np.exp,
     "Image.abs": np.abs,
     "Image.sqrt": np.sqrt,
+    "Image.signum": np.sign,
     "Image.not": lambda a: (a == 0).astype(float),
     "Image.toFloat": lambda a: a,
 }

@@ -126,8 +126,11 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
     pre, post = flat("pre", m), flat("post", n)
     baseline = sentinel1.mean_db(pre, "pre")
     count = sentinel1.observation_count(pre, "n")
-    dating = sentinel1.change_dates(pre, post, baseline.select([0]), count, 4.4, "s1")
-    graph = graph_tree(ee.List([baseline, sentinel1.mean_db(post, "post"), dating]))
+    post_mean = sentinel1.mean_db(post, "post")
+    dating = sentinel1.change_dates(
+        pre, post, baseline.select([0]), count, 4.4, "s1", post_mean.select([0])
+    )
+    graph = graph_tree(ee.List([baseline, post_mean, dating]))
     base, after, dates = GraphEvaluator(inputs, properties=properties)(graph)
 
     # flat ground and surface model: flattening adds one constant; take it from the graph
@@ -142,6 +145,7 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
         expected_count,
         np.full((size, size), float(pre_days[-1])),
         4.4,
+        after["postVV"].astype(np.float32),
     )
     np.testing.assert_array_equal(dates["s1_first_changed"], reference.first_changed)
     np.testing.assert_array_equal(dates["s1_last_unchanged"], reference.last_unchanged)
