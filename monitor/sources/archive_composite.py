@@ -127,9 +127,15 @@ class Optical:
 
     def last_clear_day(self) -> np.ndarray:
         """Per pixel, the day of the last clear observation (NaN where none)."""
-        d = self.obs_days.reshape(-1, 1, 1)
-        last = np.where(self.obs_clear, d, -np.inf).max(axis=0, initial=-np.inf)
-        return np.where(np.isfinite(last), last, np.nan)
+        return _last_day(self.obs_days, self.obs_clear)
+
+
+def _last_day(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per pixel, the last of ``days`` (``(T,)``) where ``valid`` (``(T, H, W)``); NaN where
+    none is."""
+    d = np.asarray(days).reshape(-1, 1, 1)
+    last = np.where(valid, d, -np.inf).max(axis=0, initial=-np.inf)
+    return np.where(np.isfinite(last), last, np.nan)
 
 
 S2Composite = Literal["greenest", "latest"]
@@ -361,16 +367,13 @@ def s1_composites(
     if tracks:
         radar.add_geometry([geometry[t] for t in tracks])
     if "post" in scenes and "pre" in scenes:
-        pre_rows = windows["pre"]
-        pre_days = _days(pre_rows["date"].to_numpy()).reshape(-1, 1, 1)
-        pre_valid = np.isfinite(scenes["pre"][:, 0])
-        last = np.where(pre_valid, pre_days, -np.inf).max(axis=0, initial=-np.inf)
+        pre_days = _days(windows["pre"]["date"].to_numpy())
         radar.dating = radar_dating(
             scenes["post"][:, 0],
             _days(windows["post"]["date"].to_numpy()),
             radar.vv["pre"],
             radar.count["pre"],
-            np.where(np.isfinite(last), last, np.nan),
+            _last_day(pre_days, np.isfinite(scenes["pre"][:, 0])),
             how.enl,
             radar.vv["post"],
         )
