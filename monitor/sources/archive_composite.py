@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, log_ratio_z
 from models.worldcover import VEGETATED, WATER
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import Compositing
@@ -315,15 +315,13 @@ def radar_dating(
     :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
     post composite ``post_vv`` (default: the scenes' mean)."""
-    m = np.asarray(pre_count, np.float64)
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = db_sigma(enl) * np.sqrt(1.0 + 1.0 / m)
-        deviation = post_vv_db - pre_vv[None]
-        changed = np.abs(deviation) > (SINGLE_SCENE_Z * sigma)[None]
-        direction = np.sign(post_vv - pre_vv)
-        repeats = deviation * direction[None] > (REPEAT_SCENE_Z * sigma)[None]
+    one_scene = np.ones(np.shape(post_vv_db))
+    z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
+    with np.errstate(invalid="ignore"):
+        changed = np.abs(z) > SINGLE_SCENE_Z
+        repeats = z * np.sign(post_vv - pre_vv)[None] > REPEAT_SCENE_Z
     return change_dates(post_days, changed, np.isfinite(post_vv_db), pre_last_day, repeats)
 
 
