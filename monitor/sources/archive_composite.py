@@ -4,9 +4,10 @@
 windows from the catalog; the functions here read them from the region's Zarr group and
 composite them as the Earth Engine graphs of ``gee_scripts`` do (``tests/gee`` holds the two
 together): :func:`read_static` (DEM, slope and aspect, land cover, canopy height, climate),
-:func:`s2_composite` (cloud and shadow mask, greenest pixel), :func:`s1_composites` (terrain
-flattening per track, median in dB, layover/shadow and local incidence angle) and
-:func:`stack_layers`, the model bands that :func:`models.stack_assembly.assemble_stack` takes.
+:func:`s2_composite` (cloud and shadow mask, greenest pixel or latest clear), :func:`s1_composites`
+(terrain flattening per track, median or mean in dB, layover/shadow and local incidence angle,
+event dating) and :func:`stack_layers`, the model bands and dating layers that
+:func:`models.stack_assembly.assemble_stack` takes.
 """
 
 from __future__ import annotations
