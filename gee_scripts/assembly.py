@@ -28,6 +28,7 @@ from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.coverage import ResolvedAssets
 from gee_scripts.settings import GeeSettings
 from gee_scripts.terrain_flattening import sign_check_image
+from models.change_statistics import Compositing
 from models.feature_stack import COUNT_VARIABLES, DATING_VARIABLES, MODEL_BANDS, RGB_CHANNELS
 
 __all__ = [
@@ -59,18 +60,6 @@ DATING_BANDS: tuple[str, ...] = DATING_VARIABLES  # event dating per sensor (day
 FLAT_BANDS: tuple[str, ...] = (*STACK_BANDS, *DATING_BANDS, *DAY_BANDS)
 
 Window = tuple[str, str]  # ISO dates, start inclusive, end exclusive
-
-
-@dataclass(frozen=True)
-class Compositing:
-    """How the windows become images, as plain values (``monitor.sources.base.Compositing``
-    describes the two modes): ``mode`` ``"event"`` (greenest pixel, S1 median) or
-    ``"monitoring"`` (latest clear, S1 mean of the last ``radar_scenes`` per track against the
-    baseline mean); ``enl`` the looks of one Sentinel-1 scene, for dating."""
-
-    mode: str = "event"
-    radar_scenes: int = 2
-    enl: float = 4.4
 
 
 @dataclass(frozen=True)

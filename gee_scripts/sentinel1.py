@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ee
 
+from gee_scripts.sentinel2 import change_bracket
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
 from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
@@ -45,8 +46,6 @@ POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definiti
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
 _MS_PER_DAY = 86_400_000
-_NEVER = 1e9  # a day after any acquisition (days since 1970-01-01)
-_NONE = -1e9  # a day before any acquisition
 
 
 def s1_collection(
@@ -232,22 +231,12 @@ def change_dates(
     def changed(image: ee.Image) -> ee.Image:
         return image.select("VV").subtract(baseline_vv).abs().gt(limit).unmask(0)
 
-    first = flattened_post.map(lambda image: _day(image).updateMask(changed(image))).min()
-    before = first.unmask(_NEVER)
-    last = flattened_post.map(
-        lambda image: _day(image).updateMask(changed(image).Not().And(_day(image).lt(before)))
-    ).max()
     baseline_last = flattened_pre.map(_day).max()
-    lower = last.unmask(_NONE).max(baseline_last.unmask(_NONE))
+    bracket = change_bracket(flattened_post, _day, changed, baseline_last, prefix)
 
     def repeats(image: ee.Image) -> ee.Image:
         deviation = image.select("VV").subtract(baseline_vv).multiply(direction)
         return deviation.gt(sigma.multiply(REPEAT_SCENE_Z)).unmask(0)
 
     count = flattened_post.map(repeats).sum().toFloat().rename(f"{prefix}_changed_scenes")
-    return (
-        lower.updateMask(lower.gt(_NONE))
-        .rename(f"{prefix}_last_unchanged")
-        .addBands(first.rename(f"{prefix}_first_changed"))
-        .addBands(count)
-    )
+    return bracket.addBands(count)

@@ -9,6 +9,8 @@ projected cloud shadows (the Earth Engine s2cloudless tutorial's method).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ee
 
 from gee_scripts.settings import AssetIds, CloudMaskSettings
@@ -17,6 +19,7 @@ from models.change_statistics import NDVI_DROP
 __all__ = [
     "COMPOSITE_BANDS",
     "REFLECTANCE_BANDS",
+    "change_bracket",
     "change_dates",
     "clear_count",
     "greenest_pixel",
@@ -152,12 +155,27 @@ def change_dates(
     def changed(image: ee.Image) -> ee.Image:
         return image.select("NDVI").lt(limit).unmask(0)
 
-    first = masked_post.map(lambda image: image.select("day").updateMask(changed(image))).min()
+    def day(image: ee.Image) -> ee.Image:
+        return image.select("day")
+
+    return change_bracket(masked_post, day, changed, baseline_last_day, prefix)
+
+
+def change_bracket(
+    post: ee.ImageCollection,
+    day: Callable[[ee.Image], ee.Image],
+    changed: Callable[[ee.Image], ee.Image],
+    baseline_last_day: ee.Image,
+    prefix: str,
+) -> ee.Image:
+    """The event bracket of either sensor (``monitor.sources.composite.change_dates`` in
+    numpy): bands ``{prefix}_first_changed``, the first ``day`` of a ``post`` scene where
+    ``changed`` (0/1) is 1, and ``{prefix}_last_unchanged``, the last day before it of a scene
+    where it is 0, or else ``baseline_last_day``; masked where unknown."""
+    first = post.map(lambda image: day(image).updateMask(changed(image))).min()
     before = first.unmask(_NEVER)
-    last = masked_post.map(
-        lambda image: image.select("day").updateMask(
-            changed(image).Not().And(image.select("day").lt(before))
-        )
+    last = post.map(
+        lambda image: day(image).updateMask(changed(image).Not().And(day(image).lt(before)))
     ).max()
     lower = last.unmask(_NONE).max(baseline_last_day.unmask(_NONE))
     return (

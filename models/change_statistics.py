@@ -1,14 +1,28 @@
 """The change statistics both sources compute the same way (``monitor.sources`` in numpy,
 ``gee_scripts`` as Earth Engine graphs): the thresholds of event dating, and the spread of the
-Sentinel-1 log-ratio statistic, which follows from the equivalent number of looks.
+Sentinel-1 log-ratio statistic, which follows from the equivalent number of looks; and
+:class:`Compositing`, how the windows become images, which both sources take.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 from scipy import special
 
-__all__ = ["DB", "NDVI_DROP", "REPEAT_SCENE_Z", "SINGLE_SCENE_Z", "db_sigma", "log_ratio_z"]
+__all__ = [
+    "DB",
+    "IW_GRD_ENL",
+    "NDVI_DROP",
+    "REPEAT_SCENE_Z",
+    "SINGLE_SCENE_Z",
+    "Compositing",
+    "CompositingMode",
+    "db_sigma",
+    "log_ratio_z",
+]
 
 
 DB = 10.0 / np.log(10.0)
@@ -54,3 +68,39 @@ def log_ratio_z(
         z = (np.asarray(post_mean_db, np.float64) - np.asarray(pre_mean_db, np.float64)) / spread
     z[(n <= 0) | (m <= 0)] = np.nan
     return z.astype(np.float32)
+
+
+CompositingMode = Literal["event", "monitoring"]
+# Equivalent number of looks of Sentinel-1 IW GRD high-resolution products (ESA, Sentinel-1
+# Product Definition: 4.4 looks); the spread of the radar change statistic follows from it.
+IW_GRD_ENL = 4.4
+
+
+@dataclass(frozen=True)
+class Compositing:
+    """How the windows become images (docs/configuration.md, "windows").
+
+    ``event`` (Ganerød et al.): Sentinel-2 greenest pixel of each window, Sentinel-1 median in
+    dB of each window. Right for mapping a known event from a window after it.
+
+    ``monitoring``: the pre window is the baseline (greenest pixel; Sentinel-1 mean in dB); the
+    Sentinel-2 post image is the most recent clear observation per pixel of the post window, and
+    the Sentinel-1 post image the mean in dB of the last ``radar_scenes`` scenes of each track in
+    it. A new scar then shows at the first clear look after it instead of once a greenest-pixel
+    window starts after the event. ``enl`` is the equivalent number of looks of one scene, for
+    the radar change statistic and dating."""
+
+    mode: CompositingMode = "event"
+    radar_scenes: int = 2
+    enl: float = IW_GRD_ENL
+
+    def __post_init__(self) -> None:
+        if self.radar_scenes < 1:
+            raise ValueError(f"radar_scenes must be at least 1, not {self.radar_scenes}")
+        if self.enl <= 0:
+            raise ValueError(f"enl must be positive, not {self.enl}")
+
+    def describe(self) -> str:
+        if self.mode == "event":
+            return "event (greenest pixel, S1 median)"
+        return f"monitoring (latest clear, last {self.radar_scenes} S1 scenes per track)"

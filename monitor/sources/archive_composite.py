@@ -4,9 +4,10 @@
 windows from the catalog; the functions here read them from the region's Zarr group and
 composite them as the Earth Engine graphs of ``gee_scripts`` do (``tests/gee`` holds the two
 together): :func:`read_static` (DEM, slope and aspect, land cover, canopy height, climate),
-:func:`s2_composite` (cloud and shadow mask, greenest pixel), :func:`s1_composites` (terrain
-flattening per track, median in dB, layover/shadow and local incidence angle) and
-:func:`stack_layers`, the model bands that :func:`models.stack_assembly.assemble_stack` takes.
+:func:`s2_composite` (cloud and shadow mask, greenest pixel or latest clear), :func:`s1_composites`
+(terrain flattening per track, median or mean in dB, layover/shadow and local incidence angle,
+event dating) and :func:`stack_layers`, the model bands and dating layers that
+:func:`models.stack_assembly.assemble_stack` takes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, log_ratio_z
 from models.worldcover import VEGETATED, WATER
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import Compositing
@@ -127,9 +128,15 @@ class Optical:
 
     def last_clear_day(self) -> np.ndarray:
         """Per pixel, the day of the last clear observation (NaN where none)."""
-        d = self.obs_days.reshape(-1, 1, 1)
-        last = np.where(self.obs_clear, d, -np.inf).max(axis=0, initial=-np.inf)
-        return np.where(np.isfinite(last), last, np.nan)
+        return _last_day(self.obs_days, self.obs_clear)
+
+
+def _last_day(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per pixel, the last of ``days`` (``(T,)``) where ``valid`` (``(T, H, W)``); NaN where
+    none is."""
+    d = np.asarray(days).reshape(-1, 1, 1)
+    last = np.where(valid, d, -np.inf).max(axis=0, initial=-np.inf)
+    return np.where(np.isfinite(last), last, np.nan)
 
 
 S2Composite = Literal["greenest", "latest"]
@@ -309,15 +316,13 @@ def radar_dating(
     :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
     post composite ``post_vv`` (default: the scenes' mean)."""
-    m = np.asarray(pre_count, np.float64)
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sigma = db_sigma(enl) * np.sqrt(1.0 + 1.0 / m)
-        deviation = post_vv_db - pre_vv[None]
-        changed = np.abs(deviation) > (SINGLE_SCENE_Z * sigma)[None]
-        direction = np.sign(post_vv - pre_vv)
-        repeats = deviation * direction[None] > (REPEAT_SCENE_Z * sigma)[None]
+    one_scene = np.ones(np.shape(post_vv_db))
+    z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
+    with np.errstate(invalid="ignore"):
+        changed = np.abs(z) > SINGLE_SCENE_Z
+        repeats = z * np.sign(post_vv - pre_vv)[None] > REPEAT_SCENE_Z
     return change_dates(post_days, changed, np.isfinite(post_vv_db), pre_last_day, repeats)
 
 
@@ -361,16 +366,13 @@ def s1_composites(
     if tracks:
         radar.add_geometry([geometry[t] for t in tracks])
     if "post" in scenes and "pre" in scenes:
-        pre_rows = windows["pre"]
-        pre_days = _days(pre_rows["date"].to_numpy()).reshape(-1, 1, 1)
-        pre_valid = np.isfinite(scenes["pre"][:, 0])
-        last = np.where(pre_valid, pre_days, -np.inf).max(axis=0, initial=-np.inf)
+        pre_days = _days(windows["pre"]["date"].to_numpy())
         radar.dating = radar_dating(
             scenes["post"][:, 0],
             _days(windows["post"]["date"].to_numpy()),
             radar.vv["pre"],
             radar.count["pre"],
-            np.where(np.isfinite(last), last, np.nan),
+            _last_day(pre_days, np.isfinite(scenes["pre"][:, 0])),
             how.enl,
             radar.vv["post"],
         )

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
+from models.change_statistics import IW_GRD_ENL, Compositing, CompositingMode
 from models.feature_stack import StackAttrs, empty_bands, status_text
 
 __all__ = [
@@ -55,42 +56,6 @@ class Window:
     @property
     def days(self) -> int:
         return (self.end - self.start).days
-
-
-CompositingMode = Literal["event", "monitoring"]
-# Equivalent number of looks of Sentinel-1 IW GRD high-resolution products (ESA, Sentinel-1
-# Product Definition: 4.4 looks); the spread of the radar change statistic follows from it.
-IW_GRD_ENL = 4.4
-
-
-@dataclass(frozen=True)
-class Compositing:
-    """How the windows become images (docs/configuration.md, "windows").
-
-    ``event`` (Ganerød et al.): Sentinel-2 greenest pixel of each window, Sentinel-1 median in
-    dB of each window. Right for mapping a known event from a window after it.
-
-    ``monitoring``: the pre window is the baseline (greenest pixel; Sentinel-1 mean in dB); the
-    Sentinel-2 post image is the most recent clear observation per pixel of the post window, and
-    the Sentinel-1 post image the mean in dB of the last ``radar_scenes`` scenes of each track in
-    it. A new scar then shows at the first clear look after it instead of once a greenest-pixel
-    window starts after the event. ``enl`` is the equivalent number of looks of one scene, for
-    the radar change statistic and dating."""
-
-    mode: CompositingMode = "event"
-    radar_scenes: int = 2
-    enl: float = IW_GRD_ENL
-
-    def __post_init__(self) -> None:
-        if self.radar_scenes < 1:
-            raise ValueError(f"radar_scenes must be at least 1, not {self.radar_scenes}")
-        if self.enl <= 0:
-            raise ValueError(f"enl must be positive, not {self.enl}")
-
-    def describe(self) -> str:
-        if self.mode == "event":
-            return "event (greenest pixel, S1 median)"
-        return f"monitoring (latest clear, last {self.radar_scenes} S1 scenes per track)"
 
 
 EVENT = Compositing()

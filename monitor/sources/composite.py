@@ -127,10 +127,11 @@ class GreenestComposite:
 
 
 def _quality_mosaic(
-    reflectance: np.ndarray, unusable: np.ndarray, score: np.ndarray
+    reflectance: np.ndarray, unusable: np.ndarray, vi: np.ndarray, score: np.ndarray
 ) -> GreenestComposite:
     """Per pixel, every band of the usable observation with the highest ``score`` (``(T, H, W)``;
-    ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does."""
+    ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does; ``vi`` is the
+    observations' :func:`ndvi`."""
     t, _, h, w = reflectance.shape
     if t == 0:
         nan = np.full((h, w), np.nan, np.float32)
@@ -140,7 +141,6 @@ def _quality_mosaic(
             clear_count=np.zeros((h, w), np.int32),
             chosen=np.full((h, w), -1, np.int32),
         )
-    vi = ndvi(reflectance)
     usable = ~unusable & np.isfinite(vi)
     ranked = np.where(usable, score, -np.inf)
     chosen = np.argmax(ranked, axis=0).astype(np.int32)
@@ -158,7 +158,8 @@ def _quality_mosaic(
 def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
     """Quality mosaic on the maximum NDVI (``ee.ImageCollection.qualityMosaic('NDVI')``) over the
     observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow)."""
-    return _quality_mosaic(reflectance, unusable, ndvi(reflectance))
+    vi = ndvi(reflectance)
+    return _quality_mosaic(reflectance, unusable, vi, vi)
 
 
 def latest_clear(
@@ -170,7 +171,7 @@ def latest_clear(
     vegetation of the days before the event until its window starts after the event."""
     t = reflectance.shape[0]
     score = np.broadcast_to(np.asarray(days, np.float64).reshape(t, 1, 1), unusable.shape)
-    return _quality_mosaic(reflectance, unusable, score)
+    return _quality_mosaic(reflectance, unusable, ndvi(reflectance), score)
 
 
 def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

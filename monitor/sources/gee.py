@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 from shapely.geometry import mapping
 
-from gee_scripts import assembly, fetch
+from gee_scripts import fetch
 from gee_scripts.assembly import (
     Availability,
     availability_query,
@@ -270,9 +270,7 @@ class GeeSource:
             settings=self.settings,
             availability=availability,
             assets=request.assets,
-            compositing=assembly.Compositing(
-                compositing.mode, compositing.radar_scenes, compositing.enl
-            ),
+            compositing=compositing,
         )
 
     @staticmethod
