@@ -3,15 +3,13 @@
 The modules, in the order an alert moves: :mod:`.settings` (what the configuration says, and the
 routing of each region's alerts to channels), :mod:`.payload` (the published JSON payload),
 :mod:`.outbox` (the table the inventory queues alerts in, and their delivery), :mod:`.senders`
-(what the outbox and a channel's sender agree on, and the registry of senders by channel kind),
-:mod:`.channels` (the table of the channel kinds, registered here on import), :mod:`.email` and
+(what the outbox and a channel's sender agree on), :mod:`.channels` (the table of the channel
+kinds and their senders' factories), :mod:`.email` and
 :mod:`.webhook` (the senders), :mod:`.quicklook` (the picture an alert carries).
 
 See docs/alerts.md for the operator's view (channels, headers, signature, retries, schema)."""
 
-from monitor.alerts.channels import CHANNEL_SENDERS
 from monitor.alerts.outbox import Alert, DeliveryError, DeliveryReport, Outbox
-from monitor.alerts.senders import register_senders
 from monitor.alerts.settings import (
     AlertConfigError,
     AlertRouting,
@@ -21,8 +19,6 @@ from monitor.alerts.settings import (
     SmtpSettings,
     WebhookSettings,
 )
-
-register_senders(CHANNEL_SENDERS)  # the outbox's default senders, without importing them
 
 __all__ = [
     "Alert",

@@ -1,9 +1,8 @@
 """The kinds of channel and how each is reached (:data:`CHANNEL_SENDERS`): ``email:<address>``
 through the SMTP server of the routing (:mod:`monitor.alerts.email`), ``webhook:<name>`` through
-the webhook of that name (:mod:`monitor.alerts.webhook`).
+the webhook of that name (:mod:`monitor.alerts.webhook`); :func:`sender_for` picks from it.
 
-:mod:`monitor.alerts` registers this table with :func:`monitor.alerts.senders.register_senders`;
-the senders' modules (``smtplib``, ``requests``) load when a channel of theirs is first sent to.
+The senders' modules (``smtplib``, ``requests``) load when a channel of theirs is first sent to.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from monitor.alerts.senders import DeliveryError, Sender, SenderFactory
 from monitor.alerts.settings import AlertRouting
 
-__all__ = ["CHANNEL_SENDERS", "email_sender", "webhook_sender"]
+__all__ = ["CHANNEL_SENDERS", "email_sender", "sender_for", "webhook_sender"]
 
 
 def email_sender(channel: str, routing: AlertRouting) -> Sender:
@@ -35,3 +34,12 @@ def webhook_sender(channel: str, routing: AlertRouting) -> Sender:
 
 
 CHANNEL_SENDERS: dict[str, SenderFactory] = {"email": email_sender, "webhook": webhook_sender}
+
+
+def sender_for(channel: str, routing: AlertRouting) -> Sender:
+    """The sender of ``channel`` from the factory of its kind in :data:`CHANNEL_SENDERS`."""
+    kind, _, _ = channel.partition(":")
+    factory = CHANNEL_SENDERS.get(kind)
+    if factory is None:
+        raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")
+    return factory(channel, routing)

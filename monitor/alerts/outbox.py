@@ -3,8 +3,8 @@
 The inventory enqueues one row per (landslide change, channel) in the same transaction that
 records the change, so an alert exists exactly when its change does. :meth:`Outbox.deliver`
 then sends what is due, channel by channel, and marks each row in its own small transaction. It
-reaches a channel through the sender registered for its kind (:mod:`monitor.alerts.senders`),
-so the outbox imports no sender.
+reaches a channel through the sender factory of its kind (:mod:`monitor.alerts.channels`), which
+imports a sender only when a channel of its kind is sent to.
 
 Guarantee: **at-least-once to the channel, with a stable idempotency key**. A row is enqueued
 once (``INSERT OR IGNORE`` on its key), and once marked ``sent`` it is never sent again. An
@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from monitor import _geopackage as gpkg
+from monitor.alerts.channels import sender_for
 from monitor.alerts.payload import encode_body
-from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory, sender_for
+from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
@@ -366,7 +367,7 @@ class Outbox:
         """Send every due alert; never raises for a channel's failure (it is recorded).
 
         ``senders(channel, routing)`` makes the sender of a channel; the default,
-        :func:`monitor.alerts.senders.sender_for`, takes the factory registered for the
+        :func:`monitor.alerts.channels.sender_for`, takes the factory of the
         channel's kind (:mod:`monitor.alerts.channels`: SMTP for e-mail, HTTP for webhooks).
         ``now`` is for tests (due times and backoff are computed from it).
         ``ignore_retry_delay`` also sends the pending alerts still waiting out their backoff

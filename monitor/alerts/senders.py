@@ -1,16 +1,12 @@
 """What the outbox and the channels' senders agree on: the :class:`Alert` a sender is given, the
-:class:`DeliveryError` it raises, the :class:`Sender` protocol, and the registry from channel kind
-(the ``email`` of ``email:<address>``) to the factory of its sender.
-
-The outbox sends through :func:`sender_for` and so never imports a sender; the package
-(:mod:`monitor.alerts`) registers the table of :mod:`monitor.alerts.channels` when it is first
-imported. Tests and other deliveries may pass their own factory to
-:meth:`monitor.alerts.outbox.Outbox.deliver` instead.
+:class:`DeliveryError` it raises, the :class:`Sender` protocol and the :data:`SenderFactory` that
+makes one (the table of them by channel kind is :mod:`monitor.alerts.channels`). Tests and other
+deliveries may pass their own factory to :meth:`monitor.alerts.outbox.Outbox.deliver`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,8 +18,6 @@ __all__ = [
     "DeliveryError",
     "Sender",
     "SenderFactory",
-    "register_senders",
-    "sender_for",
 ]
 
 
@@ -66,19 +60,3 @@ class Sender(Protocol):
 SenderFactory = Callable[[str, AlertRouting], Sender]
 """``factory(channel, routing)``: the sender of ``channel``, reached with the routing's settings
 (the SMTP server, the webhooks); raises (e.g. :class:`DeliveryError`) when it cannot be made."""
-
-_FACTORIES: dict[str, SenderFactory] = {}
-
-
-def register_senders(factories: Mapping[str, SenderFactory]) -> None:
-    """Make each ``factories[kind]`` the sender factory of the channels ``kind:<target>``."""
-    _FACTORIES.update(factories)
-
-
-def sender_for(channel: str, routing: AlertRouting) -> Sender:
-    """The sender of ``channel`` from the factory registered for its kind."""
-    kind, _, _ = channel.partition(":")
-    factory = _FACTORIES.get(kind)
-    if factory is None:
-        raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")
-    return factory(channel, routing)

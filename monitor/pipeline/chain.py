@@ -81,11 +81,6 @@ class Detection:
     candidates: gpd.GeoDataFrame
     cut: float | None = None
 
-    @property
-    def kept(self) -> gpd.GeoDataFrame:
-        """The candidates the filter did not suppress (all of them without a filter)."""
-        return self.candidates[~self.candidates["suppressed"].astype(bool)]
-
 
 def apply_filter(
     candidates: gpd.GeoDataFrame,

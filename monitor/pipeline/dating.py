@@ -22,7 +22,7 @@ persistence existed.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import xarray as xr
@@ -58,6 +58,7 @@ DATING_COLUMNS: tuple[str, ...] = (
 _EPOCH = date(1970, 1, 1)
 
 Bracket = tuple[date | None, date | None]
+_Day = TypeVar("_Day", date, str)  # a date, or an ISO date
 
 
 def _day(value: float) -> date | None:
@@ -105,17 +106,20 @@ def _sensor_brackets(
     ]
 
 
-def combine_brackets(s1: Bracket, s2: Bracket) -> Bracket:
-    """One bracket from the sensors' (see the module); ``(None, None)`` where none saw it."""
+def combine_brackets(
+    s1: tuple[_Day | None, _Day | None], s2: tuple[_Day | None, _Day | None]
+) -> tuple[_Day | None, _Day | None]:
+    """One bracket from the sensors' (see the module); ``(None, None)`` where none saw it.
+    Dates, or ISO dates as the inventory stores them (:mod:`monitor.store.landslides`)."""
     seen = [b for b in (s1, s2) if b[1] is not None]
-    if not seen:
+    befores = [b[1] for b in seen if b[1] is not None]
+    if not befores:
         return (None, None)
-    before = min(b[1] for b in seen if b[1] is not None)
+    before = min(befores)
     afters = [b[0] for b in seen if b[0] is not None]
     after = max(afters) if afters else None
     if after is not None and after >= before:
-        first = min(seen, key=lambda b: b[1] or date.max)
-        return first
+        return next(b for b in seen if b[1] == before)  # the sensor that saw it first
     return (after, before)
 
 

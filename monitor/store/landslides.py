@@ -21,6 +21,7 @@ from monitor.alerts.payload import AlertEvent, build_payload
 from monitor.alerts.settings import AlertRouting
 from monitor.grid import reproject
 from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
+from monitor.pipeline.dating import combine_brackets
 from monitor.store.matching import Known, multipolygon
 from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
 from monitor.store.runs import now_ts
@@ -380,15 +381,10 @@ def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[s
             )
             bracket = _narrower(bracket, detected)
         out[f"{sensor}_event_after"], out[f"{sensor}_event_before"] = bracket
-    seen = [
-        (out[f"{s}_event_after"], out[f"{s}_event_before"])
-        for s in ("s1", "s2")
-        if out[f"{s}_event_before"] is not None
-    ]
-    combined: tuple[Any, Any] = (None, None)
-    for bracket in sorted(seen, key=lambda b: b[1]):
-        combined = _narrower(combined, bracket)
-    out["event_after"], out["event_before"] = combined
+    out["event_after"], out["event_before"] = combine_brackets(
+        (out["s1_event_after"], out["s1_event_before"]),
+        (out["s2_event_after"], out["s2_event_before"]),
+    )
     latest = [_iso_date(r.get("post_latest")) for r in rows]
     newest = max((d for d in latest if d is not None), default=None)
     previous = stored.get("post_latest")

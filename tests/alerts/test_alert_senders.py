@@ -1,4 +1,4 @@
-"""The outbox reaches a channel through the sender registered for its kind: a factory passed to
+"""The outbox reaches a channel through the sender factory of its kind: a factory passed to
 ``deliver`` stands in for it, an unknown kind fails the alerts (recorded, not raised), and the
 outbox module never loads a sender itself."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from loopback_helpers import apply_run, candidates
 
-from monitor.alerts.channels import CHANNEL_SENDERS
+from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
 from monitor.alerts.outbox import STATUSES, Outbox
-from monitor.alerts.senders import Alert, sender_for
+from monitor.alerts.senders import Alert
 from monitor.alerts.settings import AlertRouting
 from monitor.store.inventory import Inventory
 
@@ -65,13 +65,13 @@ def test_an_unknown_channel_kind_fails_its_alerts_without_raising(tmp_path: Path
     assert report.errors == ["pager:duty: channel pager:duty: unknown channel kind 'pager'"]
 
 
-def test_the_package_registers_email_and_webhook() -> None:
+def test_the_channel_table_holds_email_and_webhook() -> None:
     assert set(CHANNEL_SENDERS) == {"email", "webhook"}
     routing = AlertRouting()
     for channel, missing in (("email:a@b.org", "no smtp server"), ("webhook:ops", "no webhook")):
         try:
             sender_for(channel, routing)
-        except Exception as exc:  # the registered factory ran and named what is missing
+        except Exception as exc:  # the kind's factory ran and named what is missing
             assert missing in str(exc)
         else:
             raise AssertionError(f"{channel}: a sender without settings")

@@ -69,7 +69,7 @@ def test_score_region_is_none_where_the_source_has_no_truth_of_the_region() -> N
 
 
 def test_the_model_section_is_the_setting_policy() -> None:
-    policy: SettingPolicy = ModelSettings(setting="S1")  # checked by mypy, used at run time
+    policy: SettingPolicy = ModelSettings(setting="S1")  # structurally: no subclassing
     stack = make_stack(region_grid(region_polygon(0.0)), clear=0.0)
     choice = choose_setting(stack, ("S1", "S1+S2"), policy)
     assert choice.setting == "S1" and choice.fallback is None
