@@ -22,6 +22,7 @@ import numpy as np
 
 from models.datasets import DatasetError, read_scene, scene_ids
 from models.ensemble import Ensemble
+from models.evaluate import format_score, json_ready
 from models.metrics import (
     Confusion,
     confusion,
@@ -120,10 +121,6 @@ def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
-def _f(v: float) -> str:
-    return "–" if isinstance(v, float) and math.isnan(v) else f"{v:.3f}"
-
-
 def format_comparison(report: dict[str, Any]) -> str:
     """The report as a short Markdown table per setting."""
     lines = [
@@ -141,9 +138,11 @@ def format_comparison(report: dict[str, Any]) -> str:
         ]
         for key in ("old", "new"):
             m = r[key]
+            scores = " | ".join(
+                format_score(m[k]) for k in ("precision", "recall", "f1", "object_recall")
+            )
             lines.append(
-                f"| {key} | {m['members']} | {m['threshold']:.2f} | {_f(m['precision'])} | "
-                f"{_f(m['recall'])} | {_f(m['f1'])} | {_f(m['object_recall'])} "
+                f"| {key} | {m['members']} | {m['threshold']:.2f} | {scores} "
                 f"({m['objects_detected']}/{m['objects']}) | {m['false_objects']} |"
             )
         d, c = r["f1_difference"], r["false_objects_difference"]
@@ -163,17 +162,7 @@ def format_comparison(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], path: Path) -> Path:
     """``report`` as JSON (NaN as null)."""
-
-    def clean(obj: Any) -> Any:
-        if isinstance(obj, float) and not math.isfinite(obj):
-            return None
-        if isinstance(obj, dict):
-            return {k: clean(v) for k, v in obj.items()}
-        if isinstance(obj, list | tuple):
-            return [clean(v) for v in obj]
-        return obj
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(report), indent=1) + "\n")
+    path.write_text(json.dumps(json_ready(report), indent=1) + "\n")
     return path

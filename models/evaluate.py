@@ -39,7 +39,7 @@ from models.metrics import (
     performance_diagram,
 )
 
-__all__ = ["evaluate_folder", "write_markdown"]
+__all__ = ["evaluate_folder", "format_score", "json_ready", "write_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def evaluate_folder(
             ensemble, setting, data, ids, val_scenes, out, device, write_predictions, progress
         )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(_clean(report), indent=1) + "\n")
+    (out / "report.json").write_text(json.dumps(json_ready(report), indent=1) + "\n")
     (out / "report.md").write_text(write_markdown(report))
     return report
 
@@ -181,18 +181,19 @@ def _write_prediction(path: Path, probability: np.ndarray, scene: Scene) -> None
     tmp.replace(path)
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN: write null."""
+def json_ready(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None: JSON has no NaN, write null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: json_ready(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_ready(v) for v in obj]
     return obj
 
 
-def _fmt(v: float | None) -> str:
+def format_score(v: float | None) -> str:
+    """A score with three decimals; a dash for a missing (None or NaN) one."""
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
@@ -216,7 +217,9 @@ def write_markdown(report: dict[str, Any]) -> str:
             label = labels[key]
             if key == "ensemble":
                 label += f" (K={len(r['members'])}, t={r['threshold']:.2f})"
-            cells = [_fmt(scores[m]) for m in ("precision", "recall", "f1", "iou", "mcc", "bias")]
+            cells = [
+                format_score(scores[m]) for m in ("precision", "recall", "f1", "iou", "mcc", "bias")
+            ]
             lines.append(f"| {setting} | {label} | " + " | ".join(cells) + " |")
     comparisons = [
         (setting, key, d)
@@ -260,13 +263,13 @@ def write_markdown(report: dict[str, Any]) -> str:
             cells = []
             for table in r["objects"].values():
                 t = table[i]
-                cells.append(f"{_fmt(t['rate'])} ({t['detected']}/{t['objects']})")
+                cells.append(f"{format_score(t['rate'])} ({t['detected']}/{t['objects']})")
             lines.append(f"| {row['min_m2']:,.0f}–{hi} | " + " | ".join(cells) + " |")
         lines += ["", "Per-scene F1:", ""]
         lines.append("| scene | " + " | ".join(labels[k] for k in r["pooled"]) + " |")
         lines.append("| --- |" + " --- |" * len(r["pooled"]))
         for row in r["per_scene"]:
-            cells = [_fmt(row[k]["f1"]) for k in r["pooled"]]
+            cells = [format_score(row[k]["f1"]) for k in r["pooled"]]
             lines.append(f"| {row['id']} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"

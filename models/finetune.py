@@ -52,7 +52,8 @@ from models.manifest import (
     save_member_weights,
     write_manifest,
 )
-from models.selection import choose_k, scene_probabilities
+from models.metrics import THRESHOLDS, f1_by_threshold
+from models.selection import scene_probabilities
 from models.train import evaluate_member
 from models.zoo import Member, build_loss
 
@@ -168,9 +169,6 @@ def _tune_member(
     return member, record
 
 
-THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)  # as models.metrics.best_threshold
-
-
 def _object_maxima(prob: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """The highest probability inside each true landslide (8-connected; NaN pixels count as
     undetected)."""
@@ -194,16 +192,21 @@ def choose_k_and_threshold(
     threshold) pairs that detect at least ``recall_floor`` of the true landslides (the parent's
     object recall there: fine-tuning must not buy fewer false alarms with missed landslides);
     when no pair reaches it, the highest object recall. Ties go to the larger K. Returns K,
-    threshold, F1, object recall and the unconstrained scan of :func:`choose_k`."""
-    _, scan = choose_k(member_probs, truths)
+    threshold, F1, object recall and, for every K, the unconstrained best (threshold, F1), as
+    :func:`models.selection.choose_k` scans them."""
+    if not member_probs:
+        raise ValueError("no held-out scenes to choose K and the threshold on")
     k_max = member_probs[0].shape[0]
+    scan: list[tuple[float, float]] = []
     best: tuple[tuple[float, float, int], float] | None = None
     sums = [np.zeros(p.shape[1:], np.float64) for p in member_probs]
     for n in range(1, k_max + 1):
         for total, probs in zip(sums, member_probs, strict=True):
             total += probs[n - 1]
         means = [t / n for t in sums]
-        f1 = _f1_by_threshold(means, truths)
+        _, f1 = f1_by_threshold(means, truths, THRESHOLDS)
+        top = int(np.argmax(f1))
+        scan.append((float(THRESHOLDS[top]), float(f1[top])))  # as choose_k's best_threshold
         maxima = np.concatenate(
             [_object_maxima(m, tr) for m, tr in zip(means, truths, strict=True)]
         )
@@ -220,22 +223,6 @@ def choose_k_and_threshold(
                 chosen = (n, float(THRESHOLDS[i]), float(f1[i]), float(recall[i]))
     assert best is not None
     return (*chosen, scan)
-
-
-def _f1_by_threshold(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> np.ndarray:
-    """Pooled pixel F1 at every one of :data:`THRESHOLDS` (NaN pixels left out)."""
-    tp = np.zeros(THRESHOLDS.size)
-    fp = np.zeros(THRESHOLDS.size)
-    npos = 0
-    for prob, truth in zip(probs, truths, strict=True):
-        valid = np.isfinite(prob)
-        p, t = prob[valid], np.asarray(truth, bool)[valid]
-        npos += int(t.sum())
-        pos, neg = np.sort(p[t]), np.sort(p[~t])
-        tp += pos.size - np.searchsorted(pos, THRESHOLDS, side="left")
-        fp += neg.size - np.searchsorted(neg, THRESHOLDS, side="left")
-    den = 2 * tp + fp + (npos - tp)
-    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
 
 
 def _read_split(data: Path, split: str) -> list[Scene]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.evaluate import evaluate_folder
+from models.evaluate import evaluate_folder, format_score, json_ready
 
 __all__ = ["GROUPS", "evaluate_generalisation", "generalisation_rows", "object_recall"]
 
@@ -64,10 +64,6 @@ def generalisation_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, An
     return rows
 
 
-def _fmt(v: float | None) -> str:
-    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
-
 def _markdown(summary: dict[str, Any]) -> str:
     cols = ("f1", "precision", "recall", "object_recall_ge_1ha", "object_recall_lt_0.1ha")
     head = ("F1", "P", "R", "obj ≥ 1 ha", "obj < 0.1 ha")
@@ -86,7 +82,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         "| --- | --- |" + " --- |" * (2 * len(head)),
     ]
     for row in summary["rows"]:
-        cells = [_fmt(row.get(g, {}).get(c)) for g in GROUPS for c in cols]
+        cells = [format_score(row.get(g, {}).get(c)) for g in GROUPS for c in cols]
         lines.append(f"| {row['setting']} | {_LABELS[row['model']]} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -108,16 +104,6 @@ def _markdown(summary: dict[str, Any]) -> str:
             )
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
 
 
 def evaluate_generalisation(
@@ -163,6 +149,6 @@ def evaluate_generalisation(
         },
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "generalisation.json").write_text(json.dumps(_clean(summary), indent=1) + "\n")
+    (out / "generalisation.json").write_text(json.dumps(json_ready(summary), indent=1) + "\n")
     (out / "generalisation.md").write_text(_markdown(summary))
     return summary

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.manifest import ManifestError, read_manifest, sha256_file
+from models.manifest import ManifestError, read_manifest, sha256_file, verified_file
 
 __all__ = ["Lineage", "dataset_files", "dataset_sha256", "lineage_of", "verify_lineage"]
 
@@ -105,7 +105,6 @@ def verify_lineage(
             "added, removed or relabelled since"
         )
     for entry in model.members:
-        path = manifest.parent / entry.file
-        if not path.is_file() or sha256_file(path) != entry.sha256:
-            raise ManifestError(f"{manifest}: member {entry.name}: {path} fails its SHA-256")
+        what = f"{manifest}: member {entry.name}: weights file"
+        verified_file(manifest.parent / entry.file, entry.sha256, what, "Restore the original file")
     return lineage

@@ -33,6 +33,7 @@ __all__ = [
     "read_manifest",
     "save_member_weights",
     "sha256_file",
+    "verified_file",
     "write_manifest",
 ]
 
@@ -137,6 +138,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def verified_file(path: Path, sha256: str, what: str, remedy: str) -> Path:
+    """``path`` once its SHA-256 is ``sha256``; a :class:`ManifestError` naming ``what`` and
+    the file when it is missing or differs (``remedy`` says how to put it right)."""
+    if not path.is_file():
+        raise ManifestError(f"{what} {path} not found")
+    digest = sha256_file(path)
+    if digest != sha256:
+        raise ManifestError(
+            f"{what} {path} fails its SHA-256 check (manifest {sha256}, file {digest}); it was "
+            f"modified or corrupted - refusing to load. {remedy}"
+        )
+    return path
+
+
 def read_manifest(path: Path) -> ManifestModel:
     path = Path(path)
     try:
@@ -182,17 +197,13 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
 
     from models.zoo import Member, MemberSpec
 
-    path = Path(base_dir) / entry.file
-    if not path.is_file():
-        raise ManifestError(f"member {entry.name}: weights file {path} not found")
-    digest = sha256_file(path)
-    if digest != entry.sha256:
-        raise ManifestError(
-            f"member {entry.name}: weights file {path} fails its SHA-256 check (manifest "
-            f"{entry.sha256}, file {digest}); it was modified or corrupted - refusing to load. "
-            "Restore the original file, or, if the change is intended, write a new manifest for "
-            "it (python -m models select)"
-        )
+    path = verified_file(
+        Path(base_dir) / entry.file,
+        entry.sha256,
+        f"member {entry.name}: weights file",
+        "Restore the original file, or, if the change is intended, write a new manifest for it "
+        "(python -m models select)",
+    )
     spec = MemberSpec(
         architecture=entry.architecture,
         encoder=entry.encoder,

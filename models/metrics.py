@@ -16,9 +16,11 @@ from scipy import ndimage
 
 __all__ = [
     "SIZE_CLASSES_M2",
+    "THRESHOLDS",
     "Confusion",
     "best_threshold",
     "confusion",
+    "f1_by_threshold",
     "false_objects",
     "merge_object_detection",
     "object_detection",
@@ -29,6 +31,8 @@ __all__ = [
 
 # Object size classes (m²) for the detection rate: lower bounds, the last one open-ended.
 SIZE_CLASSES_M2: tuple[float, ...] = (0.0, 1_000.0, 10_000.0, 100_000.0)
+# Candidate thresholds of the calibration: 0.05, 0.06, ..., 0.95.
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
 
 @dataclass(frozen=True)
@@ -194,10 +198,20 @@ def best_threshold(
 ) -> tuple[float, float]:
     """The threshold maximising the pooled F1 over scenes, and that F1. NaN pixels are ignored.
 
-    A probability ``>= t`` is a detection; default candidates 0.05, 0.06, ..., 0.95."""
-    if thresholds is None:
-        thresholds = np.round(np.arange(0.05, 0.951, 0.01), 2)
-    thresholds = np.asarray(thresholds, dtype=np.float64)
+    A probability ``>= t`` is a detection; default candidates :data:`THRESHOLDS`."""
+    thresholds, f1 = f1_by_threshold(probabilities, truths, thresholds)
+    i = int(np.argmax(f1))
+    return float(thresholds[i]), float(f1[i])
+
+
+def f1_by_threshold(
+    probabilities: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    thresholds: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate thresholds (default :data:`THRESHOLDS`) and the pooled F1 over scenes at
+    each (a probability ``>= t`` is a detection; NaN pixels are ignored)."""
+    thresholds = np.asarray(THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
     tp = np.zeros(thresholds.size)
     fp = np.zeros(thresholds.size)
     npos = 0
@@ -208,9 +222,7 @@ def best_threshold(
         pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
         tp += pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
         fp += neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
-    f1 = _f1(tp, fp, npos - tp)
-    i = int(np.argmax(f1))
-    return float(thresholds[i]), float(f1[i])
+    return thresholds, _f1(tp, fp, npos - tp)
 
 
 def object_detection(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.manifest import ManifestError, ObjectFilterEntry, read_manifest, sha256_file
+from models.manifest import ManifestError, ObjectFilterEntry, read_manifest, verified_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -42,17 +42,13 @@ class ObjectFilterModel:
     def load(cls, base_dir: Path, entry: ObjectFilterEntry) -> ObjectFilterModel:
         """The file of ``entry`` in ``base_dir`` after checking its SHA-256;
         :class:`ManifestError` naming the file when it is missing, altered or unreadable."""
-        path = Path(base_dir) / entry.file
-        if not path.is_file():
-            raise ManifestError(f"object filter: file {path} not found")
-        digest = sha256_file(path)
-        if digest != entry.sha256:
-            raise ManifestError(
-                f"object filter: {path} fails its SHA-256 check (manifest {entry.sha256}, file "
-                f"{digest}); it was modified or corrupted - refusing to load. Restore the "
-                "original file, or refit it (python -m monitor.ops.filter_fit), which writes a "
-                "new manifest entry"
-            )
+        path = verified_file(
+            Path(base_dir) / entry.file,
+            entry.sha256,
+            "object filter: file",
+            "Restore the original file, or refit it (python -m monitor.ops.filter_fit), which "
+            "writes a new manifest entry",
+        )
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
