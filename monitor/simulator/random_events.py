@@ -19,6 +19,7 @@ from monitor.simulator.events import (
     EventRecord,
     Events,
     _day,
+    _event_ids,
     _landslide_polygon,
     _rasterise_landslides,
     _Setting,
@@ -260,13 +261,7 @@ def _rasterise_lookalikes(
     if not made:
         return kind, start, end
     order = sorted(range(len(made)), key=lambda i: made[i][0].day)
-    ids = features.rasterize(
-        ((made[i][0].geometry, j + 1) for j, i in enumerate(order)),
-        out_shape=shape,
-        transform=grid.transform,
-        fill=0,
-        dtype="int32",
-    )
+    ids = _event_ids([made[i][0] for i in order], shape, grid)
     kinds = np.array([0] + [LOOKALIKE_ORDER.index(made[i][1].name) + 1 for i in order], np.uint8)
     days = np.array([np.inf] + [made[i][0].day for i in order], np.float32)
     ends = np.array(
@@ -304,14 +299,7 @@ def planned_events(
     landslide_day, part, rough = _rasterise_landslides(old + slides, terrain, grid)
     veg_keep = np.zeros(terrain.dem.shape, np.float32)
     if slides:
-        ids = features.rasterize(
-            ((r.geometry, i + 1) for i, r in enumerate(slides)),
-            out_shape=terrain.dem.shape,
-            transform=grid.transform,
-            fill=0,
-            dtype="int32",
-        )
-        veg_keep = np.array([0.0, *keep], np.float32)[ids]
+        veg_keep = np.array([0.0, *keep], np.float32)[_event_ids(slides, terrain.dem.shape, grid)]
     made = _lookalikes(rng, setting, lc, plan.lookalikes, lookalike_scale)
     kind, day, end = _rasterise_lookalikes(made, terrain.dem.shape, grid)
     return Events(
