@@ -20,6 +20,7 @@ from monitor.simulator.events import (
     Events,
     _day,
     _event_ids,
+    _inner,
     _landslide_polygon,
     _rasterise_landslides,
     _Setting,
@@ -32,7 +33,6 @@ __all__ = ["LOOKALIKE_ORDER", "planned_events"]
 
 # Index + 1 of a look-alike in Events.lookalike_kind (0: none).
 LOOKALIKE_ORDER: tuple[str, ...] = tuple(LOOKALIKES)
-_MARGIN = 8
 _OLD_SCAR_DAYS = (-700, -150)  # old scars failed this long before the simulation starts
 
 
@@ -40,13 +40,6 @@ def _power_law_area(rng: np.random.Generator, lo: float, hi: float, exponent: fl
     """An area of the truncated power law (cumulative exponent ``exponent``) on [lo, hi]."""
     u = rng.uniform()
     return float(lo * (1.0 - u * (1.0 - (hi / lo) ** -exponent)) ** (-1.0 / exponent))
-
-
-def _inner(mask: np.ndarray) -> np.ndarray:
-    mask = mask.copy()
-    mask[:_MARGIN] = mask[-_MARGIN:] = False
-    mask[:, :_MARGIN] = mask[:, -_MARGIN:] = False
-    return mask
 
 
 def _slide_sites(
