@@ -13,7 +13,13 @@ from shapely.geometry import LineString, Polygon, box
 
 from models.worldcover import BUILT, CROP, GRASS, SHRUB, TREE, WATER, WETLAND
 from monitor.grid import Grid
-from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES, LookAlike, Morphology
+from monitor.simulator.event_kinds import (
+    LOOKALIKE_ORDER,
+    LOOKALIKES,
+    MORPHOLOGIES,
+    LookAlike,
+    Morphology,
+)
 from monitor.simulator.events import (
     EventPlan,
     EventRecord,
@@ -29,10 +35,8 @@ from monitor.simulator.landcover import Cover
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
-__all__ = ["LOOKALIKE_ORDER", "planned_events"]
+__all__ = ["planned_events"]
 
-# Index + 1 of a look-alike in Events.lookalike_kind (0: none).
-LOOKALIKE_ORDER: tuple[str, ...] = tuple(LOOKALIKES)
 _OLD_SCAR_DAYS = (-700, -150)  # old scars failed this long before the simulation starts
 
 
