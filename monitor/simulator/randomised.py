@@ -19,11 +19,10 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from shapely.geometry import box
 
 from monitor.simulator.families import FAMILIES, Family, FamilySplit, split_families
 from monitor.simulator.priors import CHOICES, draw_spec_knobs
-from monitor.simulator.region import _PLACES
+from monitor.simulator.region import random_box
 from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, storm_windows
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec
 from monitor.sources.base import AreaOfInterest, Compositing, Window
@@ -39,12 +38,7 @@ def family_region(
     """One region of family ``fam``: its place (a box where its landscape type lives), orbit
     pass and the spec-level priors, deterministic in ``seed``."""
     rng = np.random.default_rng([seed, 5])
-    (lon0, lon1), (lat0, lat1) = _PLACES[fam.landscape]
-    lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
-    side = rng.uniform(*size_km)
-    dlat = side / 111.32 / 2
-    dlon = dlat / np.cos(np.radians(lat))
-    geometry = box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    geometry = random_box(rng, fam.landscape, size_km)
     orbit = CHOICES["orbit_pass"].draw(rng)
     area = AreaOfInterest(name, geometry, orbit)
     spec = SimulationSpec(

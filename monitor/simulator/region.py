@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
@@ -29,7 +29,7 @@ from monitor.simulator.terrain import Terrain, simulate_terrain
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
-__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_regions"]
+__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_box", "random_regions"]
 
 S2_REVISIT_DAYS = 5
 
@@ -224,6 +224,17 @@ _PLACES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 
 
+def random_box(rng: np.random.Generator, landscape: str, size_km: tuple[float, float]) -> Polygon:
+    """A square (lon/lat box) of side drawn from ``size_km`` at a random place where
+    ``landscape`` lives."""
+    (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
+    lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
+    side = rng.uniform(*size_km)
+    dlat = side / 111.32 / 2
+    dlon = dlat / np.cos(np.radians(lat))
+    return box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
 def random_regions(
     n: int,
     seed: int,
@@ -239,12 +250,7 @@ def random_regions(
     out: list[tuple[AreaOfInterest, SimulationSpec]] = []
     for i in range(n):
         landscape = names[int(rng.integers(0, len(names)))]
-        (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
-        lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
-        side = rng.uniform(*size_km)
-        dlat = side / 111.32 / 2
-        dlon = dlat / np.cos(np.radians(lat))
-        geometry = box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        geometry = random_box(rng, landscape, size_km)
         orbit = ("ascending", "descending", "both")[int(rng.integers(0, 3))]
         area = AreaOfInterest(f"{prefix}-{seed}-{i:04d}", geometry, orbit)  # type: ignore[arg-type]
         spec = SimulationSpec(
