@@ -27,9 +27,7 @@ from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, s
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec
 from monitor.sources.base import AreaOfInterest, Compositing, Window
 
-__all__ = ["RANDOMISED_SPLITS", "RandomisedPlan", "family_region", "family_regions"]
-
-RANDOMISED_SPLITS = ("train", "val", "test", "test_in")
+__all__ = ["RandomisedPlan", "family_region", "family_regions"]
 
 
 def family_region(
