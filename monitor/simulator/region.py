@@ -89,35 +89,21 @@ class SimulatedRegion:
     def _simulate_events(self, rng: np.random.Generator, world: World | None) -> Events:
         """The region's events: drawn from the landscape's rates, or for the randomised
         training world (``world`` set) from its plan."""
-        spec, simulation, landscape = self.spec, self.simulation, self.landscape
-        return (
-            simulate_events(
-                rng,
-                self.terrain,
-                self.cover,
-                self.grid,
-                landscape,
-                simulation.start,
-                self.n_days,
-                self.storm_days,
-                spec.landslide_rate_scale,
-                spec.lookalike_rate_scale,
-            )
-            if world is None
-            else planned_events(
-                rng,
-                self.terrain,
-                self.cover,
-                self.grid,
-                landscape,
-                simulation.start,
-                self.n_days,
-                self.storm_days,
-                world.plan,
-                spec.landslide_rate_scale,
-                spec.lookalike_rate_scale,
-            )
+        spec = self.spec
+        common = (
+            rng,
+            self.terrain,
+            self.cover,
+            self.grid,
+            self.landscape,
+            self.simulation.start,
+            self.n_days,
+            self.storm_days,
         )
+        scales = (spec.landslide_rate_scale, spec.lookalike_rate_scale)
+        if world is None:
+            return simulate_events(*common, *scales)
+        return planned_events(*common, world.plan, *scales)
 
     def _plan_s2(self, rng: np.random.Generator) -> list[S2Acquisition]:
         """The Sentinel-2 acquisitions: every ``S2_REVISIT_DAYS`` from a random first day, each
