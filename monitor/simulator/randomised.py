@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -23,9 +22,9 @@ import numpy as np
 from monitor.simulator.families import FAMILIES, Family, FamilySplit, split_families
 from monitor.simulator.priors import CHOICES, draw_spec_knobs
 from monitor.simulator.region import random_box
-from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, storm_windows
-from monitor.simulator.spec import ArchiveSimulation, SimulationSpec
-from monitor.sources.base import AreaOfInterest, Compositing, Window
+from monitor.simulator.scene_windows import StormSeason
+from monitor.simulator.spec import SimulationSpec
+from monitor.sources.base import AreaOfInterest
 
 __all__ = ["RandomisedPlan", "family_region", "family_regions"]
 
@@ -67,7 +66,7 @@ def family_regions(
 
 
 @dataclass(frozen=True)
-class RandomisedPlan:
+class RandomisedPlan(StormSeason):
     """What ``--world randomised`` simulates. ``families`` (keys) restricts the world to some
     families (all by default); the split of families is seeded by ``split_seed``."""
 
@@ -79,16 +78,7 @@ class RandomisedPlan:
     test_per_family: int = 1
     test_in_families: int = 12  # in-family test regions: this many training families, one each
     size_km: tuple[float, float] = (2.0, 3.0)
-    start: date = date(2024, 3, 1)
-    end: date = date(2024, 11, 1)
-    storms: tuple[date, ...] = (date(2024, 5, 18), date(2024, 8, 24))
-    pre_days: int = 60
-    post_days: int = 30
     families: tuple[str, ...] | None = None
-    monitoring_lags_days: tuple[int, ...] = MONITORING_LAGS_DAYS
-
-    def simulation(self) -> ArchiveSimulation:
-        return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
 
     def family_split(self) -> FamilySplit:
         chosen = FAMILIES
@@ -120,13 +110,6 @@ class RandomisedPlan:
                 in_family, 1, base + 4, size_km=self.size_km, prefix="test_in"
             ),
         }
-
-    def windows(self, storm: date) -> tuple[Window, Window]:
-        return storm_windows(storm, self.pre_days, self.post_days)
-
-    def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
-        """The scenes of one storm (:func:`~monitor.simulator.scene_windows.storm_views`)."""
-        return storm_views(storm, self.pre_days, self.post_days, self.monitoring_lags_days)
 
     def record(self, regions: dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]) -> Any:
         """The families of every split and of every region (for dataset.json)."""
