@@ -4,6 +4,7 @@ from the tables of :mod:`monitor.simulator.event_kinds` (the presets keep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -18,6 +19,7 @@ from monitor.simulator.event_kinds import (
     LOOKALIKES,
     MORPHOLOGIES,
     LookAlike,
+    LookAlikeSites,
     Morphology,
 )
 from monitor.simulator.events import (
@@ -119,27 +121,19 @@ def _slides(
     return slides, old, keep
 
 
-def _lookalike_sites(kind: LookAlike, terrain: Terrain, lc: np.ndarray) -> np.ndarray:
-    slope, dem = terrain.slope, terrain.dem
-    vegetated = np.isin(lc, (TREE, SHRUB, GRASS, CROP, WETLAND))
-    land = lc != WATER
-    if kind.sites == "forest":
-        ok = lc == TREE
-    elif kind.sites == "gentle_open":
-        ok = np.isin(lc, (CROP, GRASS, SHRUB)) & (slope < 12.0)
-    elif kind.sites == "vegetated":
-        ok = vegetated
-    elif kind.sites == "valley_floor":
-        ok = land & (dem <= np.quantile(dem, 0.12)) & (slope < 12.0)
-    elif kind.sites == "slope":
-        ok = land & (lc != BUILT) & (slope >= 10.0) & (slope < 40.0)
-    elif kind.sites == "steep":
-        ok = land & (slope >= 28.0)
-    elif kind.sites == "lake":
-        ok = terrain.lake
-    else:
-        ok = land
-    return np.flatnonzero(_inner(ok))
+# Where each kind of look-alike may sit (LookAlike.sites), from the terrain and the land cover;
+# "lake" kinds are the reservoir margins of _drawdown.
+_LOOKALIKE_SITES: dict[LookAlikeSites, Callable[[Terrain, np.ndarray], np.ndarray]] = {
+    "forest": lambda t, lc: lc == TREE,
+    "gentle_open": lambda t, lc: np.isin(lc, (CROP, GRASS, SHRUB)) & (t.slope < 12.0),
+    "vegetated": lambda t, lc: np.isin(lc, (TREE, SHRUB, GRASS, CROP, WETLAND)),
+    "valley_floor": lambda t, lc: (
+        (lc != WATER) & (t.dem <= np.quantile(t.dem, 0.12)) & (t.slope < 12.0)
+    ),
+    "slope": lambda t, lc: (lc != WATER) & (lc != BUILT) & (t.slope >= 10.0) & (t.slope < 40.0),
+    "steep": lambda t, lc: (lc != WATER) & (t.slope >= 28.0),
+    "land": lambda t, lc: lc != WATER,
+}
 
 
 def _blob(rng: np.random.Generator, x: float, y: float, diameter: float) -> Polygon:
@@ -234,7 +228,7 @@ def _lookalikes(
             for poly, day in _drawdown(rng, setting, days):
                 out.append((EventRecord(name, day, _day(setting.start, day), poly), kind))
             continue
-        sites = _lookalike_sites(kind, setting.terrain, lc)
+        sites = np.flatnonzero(_inner(_LOOKALIKE_SITES[kind.sites](setting.terrain, lc)))
         if not len(sites):
             continue
         for day in days:
