@@ -33,6 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from models.finetune import FinetuneConfig, finetune  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
@@ -175,7 +176,7 @@ def _report(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-review")
-    p.add_argument("--manifest", type=Path, default=ROOT / "models" / "default" / "manifest.json")
+    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--iterations", type=int, default=40)
     p.add_argument("--review-regions", type=int, default=4)

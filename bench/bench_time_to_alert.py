@@ -38,6 +38,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.season import (  # noqa: E402
     TAIL_DAYS,
@@ -119,9 +120,7 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=1, help="days between runs (default 1)")
     parser.add_argument("--region-km", type=float, default=3.0)
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-time-to-alert")
-    parser.add_argument(
-        "--manifest", type=Path, default=REPO / "models/default/manifest.json", help="ensemble"
-    )
+    parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="ensemble")
     args = parser.parse_args()
     args.work = args.work.resolve()  # the configs written there name files by absolute path
     logging.basicConfig(level=logging.WARNING)

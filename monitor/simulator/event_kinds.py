@@ -25,6 +25,7 @@ from typing import Literal
 
 __all__ = [
     "LOOKALIKES",
+    "LOOKALIKE_ORDER",
     "MORPHOLOGIES",
     "LookAlike",
     "LookAlikeShape",
@@ -156,3 +157,6 @@ LOOKALIKES: dict[str, LookAlike] = {
                   source="shadow of a cloud outside the scene: dark, never flagged"),
     )
 }  # fmt: skip
+
+# Index + 1 of a look-alike in Events.lookalike_kind (0: none).
+LOOKALIKE_ORDER: tuple[str, ...] = tuple(LOOKALIKES)

@@ -27,6 +27,7 @@ _AREA_MAX_M2 = 5.0e6
 _AREA_EXPONENT = 1.2
 _REVEGETATION_DAYS = 240.0  # e-folding time of the vegetation's return on a landslide
 _FLOOD_RISE_M = 8.0
+_MARGIN_PX = 8  # events start this far from the region's edges
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,22 @@ class _Setting:
         return self.n_days / 365.0
 
 
+def _inner(mask: np.ndarray) -> np.ndarray:
+    """``mask`` less a margin of ``_MARGIN_PX`` pixels along the edges (a copy)."""
+    mask = mask.copy()
+    mask[:_MARGIN_PX] = mask[-_MARGIN_PX:] = False
+    mask[:, :_MARGIN_PX] = mask[:, -_MARGIN_PX:] = False
+    return mask
+
+
 def _landslide_sites(setting: _Setting, lc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices of the pixels where a landslide may start (steep enough, vegetated, away
     from the edges) and their probabilities (steeper is likelier)."""
     terrain, landscape = setting.terrain, setting.landscape
-    margin = 8
     candidates = (terrain.slope >= landscape.landslide_min_slope_deg) & np.isin(
         lc, (TREE, SHRUB, GRASS, CROP)
     )
-    candidates[:margin] = candidates[-margin:] = False
-    candidates[:, :margin] = candidates[:, -margin:] = False
-    cand_idx = np.flatnonzero(candidates)
+    cand_idx = np.flatnonzero(_inner(candidates))
     weights = terrain.slope.ravel()[cand_idx] - landscape.landslide_min_slope_deg + 3.0
     weights /= weights.sum() if len(weights) else 1.0
     return cand_idx, weights

@@ -128,6 +128,9 @@ CHOICES: dict[str, Choice] = {
     )
 }
 
+# The priors drawn onto SimulationSpec (draw_spec_knobs), not into the landscape (draw_world).
+_SPEC_PRIORS = ("relief_scale", "cloud_scale", "landslide_rate_scale", "lookalike_rate_scale")
+
 _VEG_OFFSETS = (
     ("veg_offset_tree", TREE),
     ("veg_offset_shrub", SHRUB),
@@ -147,13 +150,9 @@ class World:
 
 def draw_spec_knobs(rng: np.random.Generator, landscape: str) -> dict[str, Any]:
     """The priors that live on :class:`SimulationSpec` (so they enter the archive's digest)."""
-    return {
-        "relief_scale": PRIORS["relief_scale"].draw(rng, landscape),
-        "cloud_scale": PRIORS["cloud_scale"].draw(rng, landscape),
-        "landslide_rate_scale": PRIORS["landslide_rate_scale"].draw(rng, landscape),
-        "lookalike_rate_scale": PRIORS["lookalike_rate_scale"].draw(rng, landscape),
-        "s1_repeat_days": CHOICES["s1_repeat_days"].draw(rng),
-    }
+    knobs: dict[str, Any] = {key: PRIORS[key].draw(rng, landscape) for key in _SPEC_PRIORS}
+    knobs["s1_repeat_days"] = CHOICES["s1_repeat_days"].draw(rng)
+    return knobs
 
 
 def draw_world(spec: SimulationSpec) -> World:
@@ -169,11 +168,8 @@ def draw_world(spec: SimulationSpec) -> World:
     rng = np.random.default_rng([spec.seed, 7])
     name = fam.landscape
     values = {
-        key: prior.draw(rng, name)
-        for key, prior in PRIORS.items()
-        if key not in ("relief_scale", "cloud_scale", "landslide_rate_scale",
-                       "lookalike_rate_scale")
-    }  # fmt: skip
+        key: prior.draw(rng, name) for key, prior in PRIORS.items() if key not in _SPEC_PRIORS
+    }
     base = LANDSCAPES[name]
     if "reservoir_drawdown" in fam.lookalike_kinds:
         values["lake_fraction"] = max(values["lake_fraction"], 0.02)  # a reservoir to draw down

@@ -4,6 +4,7 @@ from the tables of :mod:`monitor.simulator.event_kinds` (the presets keep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -13,12 +14,21 @@ from shapely.geometry import LineString, Polygon, box
 
 from models.worldcover import BUILT, CROP, GRASS, SHRUB, TREE, WATER, WETLAND
 from monitor.grid import Grid
-from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES, LookAlike, Morphology
+from monitor.simulator.event_kinds import (
+    LOOKALIKE_ORDER,
+    LOOKALIKES,
+    MORPHOLOGIES,
+    LookAlike,
+    LookAlikeSites,
+    Morphology,
+)
 from monitor.simulator.events import (
     EventPlan,
     EventRecord,
     Events,
     _day,
+    _event_ids,
+    _inner,
     _landslide_polygon,
     _rasterise_landslides,
     _Setting,
@@ -27,11 +37,8 @@ from monitor.simulator.landcover import Cover
 from monitor.simulator.spec import Landscape
 from monitor.simulator.terrain import Terrain
 
-__all__ = ["LOOKALIKE_ORDER", "planned_events"]
+__all__ = ["planned_events"]
 
-# Index + 1 of a look-alike in Events.lookalike_kind (0: none).
-LOOKALIKE_ORDER: tuple[str, ...] = tuple(LOOKALIKES)
-_MARGIN = 8
 _OLD_SCAR_DAYS = (-700, -150)  # old scars failed this long before the simulation starts
 
 
@@ -39,13 +46,6 @@ def _power_law_area(rng: np.random.Generator, lo: float, hi: float, exponent: fl
     """An area of the truncated power law (cumulative exponent ``exponent``) on [lo, hi]."""
     u = rng.uniform()
     return float(lo * (1.0 - u * (1.0 - (hi / lo) ** -exponent)) ** (-1.0 / exponent))
-
-
-def _inner(mask: np.ndarray) -> np.ndarray:
-    mask = mask.copy()
-    mask[:_MARGIN] = mask[-_MARGIN:] = False
-    mask[:, :_MARGIN] = mask[:, -_MARGIN:] = False
-    return mask
 
 
 def _slide_sites(
@@ -121,27 +121,19 @@ def _slides(
     return slides, old, keep
 
 
-def _lookalike_sites(kind: LookAlike, terrain: Terrain, lc: np.ndarray) -> np.ndarray:
-    slope, dem = terrain.slope, terrain.dem
-    vegetated = np.isin(lc, (TREE, SHRUB, GRASS, CROP, WETLAND))
-    land = lc != WATER
-    if kind.sites == "forest":
-        ok = lc == TREE
-    elif kind.sites == "gentle_open":
-        ok = np.isin(lc, (CROP, GRASS, SHRUB)) & (slope < 12.0)
-    elif kind.sites == "vegetated":
-        ok = vegetated
-    elif kind.sites == "valley_floor":
-        ok = land & (dem <= np.quantile(dem, 0.12)) & (slope < 12.0)
-    elif kind.sites == "slope":
-        ok = land & (lc != BUILT) & (slope >= 10.0) & (slope < 40.0)
-    elif kind.sites == "steep":
-        ok = land & (slope >= 28.0)
-    elif kind.sites == "lake":
-        ok = terrain.lake
-    else:
-        ok = land
-    return np.flatnonzero(_inner(ok))
+# Where each kind of look-alike may sit (LookAlike.sites), from the terrain and the land cover;
+# "lake" kinds are the reservoir margins of _drawdown.
+_LOOKALIKE_SITES: dict[LookAlikeSites, Callable[[Terrain, np.ndarray], np.ndarray]] = {
+    "forest": lambda t, lc: lc == TREE,
+    "gentle_open": lambda t, lc: np.isin(lc, (CROP, GRASS, SHRUB)) & (t.slope < 12.0),
+    "vegetated": lambda t, lc: np.isin(lc, (TREE, SHRUB, GRASS, CROP, WETLAND)),
+    "valley_floor": lambda t, lc: (
+        (lc != WATER) & (t.dem <= np.quantile(t.dem, 0.12)) & (t.slope < 12.0)
+    ),
+    "slope": lambda t, lc: (lc != WATER) & (lc != BUILT) & (t.slope >= 10.0) & (t.slope < 40.0),
+    "steep": lambda t, lc: (lc != WATER) & (t.slope >= 28.0),
+    "land": lambda t, lc: lc != WATER,
+}
 
 
 def _blob(rng: np.random.Generator, x: float, y: float, diameter: float) -> Polygon:
@@ -236,7 +228,7 @@ def _lookalikes(
             for poly, day in _drawdown(rng, setting, days):
                 out.append((EventRecord(name, day, _day(setting.start, day), poly), kind))
             continue
-        sites = _lookalike_sites(kind, setting.terrain, lc)
+        sites = np.flatnonzero(_inner(_LOOKALIKE_SITES[kind.sites](setting.terrain, lc)))
         if not len(sites):
             continue
         for day in days:
@@ -260,13 +252,7 @@ def _rasterise_lookalikes(
     if not made:
         return kind, start, end
     order = sorted(range(len(made)), key=lambda i: made[i][0].day)
-    ids = features.rasterize(
-        ((made[i][0].geometry, j + 1) for j, i in enumerate(order)),
-        out_shape=shape,
-        transform=grid.transform,
-        fill=0,
-        dtype="int32",
-    )
+    ids = _event_ids([made[i][0] for i in order], shape, grid)
     kinds = np.array([0] + [LOOKALIKE_ORDER.index(made[i][1].name) + 1 for i in order], np.uint8)
     days = np.array([np.inf] + [made[i][0].day for i in order], np.float32)
     ends = np.array(
@@ -304,14 +290,7 @@ def planned_events(
     landslide_day, part, rough = _rasterise_landslides(old + slides, terrain, grid)
     veg_keep = np.zeros(terrain.dem.shape, np.float32)
     if slides:
-        ids = features.rasterize(
-            ((r.geometry, i + 1) for i, r in enumerate(slides)),
-            out_shape=terrain.dem.shape,
-            transform=grid.transform,
-            fill=0,
-            dtype="int32",
-        )
-        veg_keep = np.array([0.0, *keep], np.float32)[ids]
+        veg_keep = np.array([0.0, *keep], np.float32)[_event_ids(slides, terrain.dem.shape, grid)]
     made = _lookalikes(rng, setting, lc, plan.lookalikes, lookalike_scale)
     kind, day, end = _rasterise_lookalikes(made, terrain.dem.shape, grid)
     return Events(

@@ -15,22 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
-from shapely.geometry import box
 
 from monitor.simulator.families import FAMILIES, Family, FamilySplit, split_families
 from monitor.simulator.priors import CHOICES, draw_spec_knobs
-from monitor.simulator.region import _PLACES
-from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, storm_windows
-from monitor.simulator.spec import ArchiveSimulation, SimulationSpec
-from monitor.sources.base import AreaOfInterest, Compositing, Window
+from monitor.simulator.region import random_box
+from monitor.simulator.scene_windows import StormSeason
+from monitor.simulator.spec import SimulationSpec
+from monitor.sources.base import AreaOfInterest
 
-__all__ = ["RANDOMISED_SPLITS", "RandomisedPlan", "family_region", "family_regions"]
-
-RANDOMISED_SPLITS = ("train", "val", "test", "test_in")
+__all__ = ["RandomisedPlan", "family_region", "family_regions"]
 
 
 def family_region(
@@ -39,12 +35,7 @@ def family_region(
     """One region of family ``fam``: its place (a box where its landscape type lives), orbit
     pass and the spec-level priors, deterministic in ``seed``."""
     rng = np.random.default_rng([seed, 5])
-    (lon0, lon1), (lat0, lat1) = _PLACES[fam.landscape]
-    lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
-    side = rng.uniform(*size_km)
-    dlat = side / 111.32 / 2
-    dlon = dlat / np.cos(np.radians(lat))
-    geometry = box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    geometry = random_box(rng, fam.landscape, size_km)
     orbit = CHOICES["orbit_pass"].draw(rng)
     area = AreaOfInterest(name, geometry, orbit)
     spec = SimulationSpec(
@@ -75,7 +66,7 @@ def family_regions(
 
 
 @dataclass(frozen=True)
-class RandomisedPlan:
+class RandomisedPlan(StormSeason):
     """What ``--world randomised`` simulates. ``families`` (keys) restricts the world to some
     families (all by default); the split of families is seeded by ``split_seed``."""
 
@@ -87,16 +78,7 @@ class RandomisedPlan:
     test_per_family: int = 1
     test_in_families: int = 12  # in-family test regions: this many training families, one each
     size_km: tuple[float, float] = (2.0, 3.0)
-    start: date = date(2024, 3, 1)
-    end: date = date(2024, 11, 1)
-    storms: tuple[date, ...] = (date(2024, 5, 18), date(2024, 8, 24))
-    pre_days: int = 60
-    post_days: int = 30
     families: tuple[str, ...] | None = None
-    monitoring_lags_days: tuple[int, ...] = MONITORING_LAGS_DAYS
-
-    def simulation(self) -> ArchiveSimulation:
-        return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
 
     def family_split(self) -> FamilySplit:
         chosen = FAMILIES
@@ -128,13 +110,6 @@ class RandomisedPlan:
                 in_family, 1, base + 4, size_km=self.size_km, prefix="test_in"
             ),
         }
-
-    def windows(self, storm: date) -> tuple[Window, Window]:
-        return storm_windows(storm, self.pre_days, self.post_days)
-
-    def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
-        """The scenes of one storm (:func:`~monitor.simulator.scene_windows.storm_views`)."""
-        return storm_views(storm, self.pre_days, self.post_days, self.monitoring_lags_days)
 
     def record(self, regions: dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]) -> Any:
         """The families of every split and of every region (for dataset.json)."""

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import box
+from shapely.geometry import Polygon, box
 
 from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
@@ -29,7 +29,7 @@ from monitor.simulator.terrain import Terrain, simulate_terrain
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
-__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_regions"]
+__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_box", "random_regions"]
 
 S2_REVISIT_DAYS = 5
 
@@ -89,35 +89,21 @@ class SimulatedRegion:
     def _simulate_events(self, rng: np.random.Generator, world: World | None) -> Events:
         """The region's events: drawn from the landscape's rates, or for the randomised
         training world (``world`` set) from its plan."""
-        spec, simulation, landscape = self.spec, self.simulation, self.landscape
-        return (
-            simulate_events(
-                rng,
-                self.terrain,
-                self.cover,
-                self.grid,
-                landscape,
-                simulation.start,
-                self.n_days,
-                self.storm_days,
-                spec.landslide_rate_scale,
-                spec.lookalike_rate_scale,
-            )
-            if world is None
-            else planned_events(
-                rng,
-                self.terrain,
-                self.cover,
-                self.grid,
-                landscape,
-                simulation.start,
-                self.n_days,
-                self.storm_days,
-                world.plan,
-                spec.landslide_rate_scale,
-                spec.lookalike_rate_scale,
-            )
+        spec = self.spec
+        common = (
+            rng,
+            self.terrain,
+            self.cover,
+            self.grid,
+            self.landscape,
+            self.simulation.start,
+            self.n_days,
+            self.storm_days,
         )
+        scales = (spec.landslide_rate_scale, spec.lookalike_rate_scale)
+        if world is None:
+            return simulate_events(*common, *scales)
+        return planned_events(*common, world.plan, *scales)
 
     def _plan_s2(self, rng: np.random.Generator) -> list[S2Acquisition]:
         """The Sentinel-2 acquisitions: every ``S2_REVISIT_DAYS`` from a random first day, each
@@ -224,6 +210,17 @@ _PLACES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 
 
+def random_box(rng: np.random.Generator, landscape: str, size_km: tuple[float, float]) -> Polygon:
+    """A square (lon/lat box) of side drawn from ``size_km`` at a random place where
+    ``landscape`` lives."""
+    (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
+    lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
+    side = rng.uniform(*size_km)
+    dlat = side / 111.32 / 2
+    dlon = dlat / np.cos(np.radians(lat))
+    return box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
 def random_regions(
     n: int,
     seed: int,
@@ -239,12 +236,7 @@ def random_regions(
     out: list[tuple[AreaOfInterest, SimulationSpec]] = []
     for i in range(n):
         landscape = names[int(rng.integers(0, len(names)))]
-        (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
-        lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
-        side = rng.uniform(*size_km)
-        dlat = side / 111.32 / 2
-        dlon = dlat / np.cos(np.radians(lat))
-        geometry = box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        geometry = random_box(rng, landscape, size_km)
         orbit = ("ascending", "descending", "both")[int(rng.integers(0, 3))]
         area = AreaOfInterest(f"{prefix}-{seed}-{i:04d}", geometry, orbit)  # type: ignore[arg-type]
         spec = SimulationSpec(

@@ -11,11 +11,13 @@ would compare (docs/configuration.md, "windows"), for both training worlds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
+from monitor.simulator.spec import ArchiveSimulation
 from monitor.sources.base import EVENT, MONITORING, Compositing, Window
 
-__all__ = ["MONITORING_LAGS_DAYS", "storm_views", "storm_windows"]
+__all__ = ["MONITORING_LAGS_DAYS", "StormSeason", "storm_views", "storm_windows"]
 
 # Days after each storm of the monitoring scenes: a daily run's first looks (one Sentinel-2
 # revisit and one Sentinel-1 repeat after the storm) and a later one.
@@ -40,3 +42,26 @@ def storm_views(
         pre = Window(post.start - timedelta(days=pre_days), post.start)
         out.append((pre, post, MONITORING))
     return out
+
+
+@dataclass(frozen=True)
+class StormSeason:
+    """The simulated season of a training-set plan (both worlds) and the scenes of its storms."""
+
+    start: date = date(2024, 3, 1)
+    end: date = date(2024, 11, 1)
+    storms: tuple[date, ...] = (date(2024, 5, 18), date(2024, 8, 24))
+    pre_days: int = 60
+    post_days: int = 30
+    # days after each storm of the monitoring scenes (a daily run's first looks, and later)
+    monitoring_lags_days: tuple[int, ...] = MONITORING_LAGS_DAYS
+
+    def simulation(self) -> ArchiveSimulation:
+        return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
+
+    def windows(self, storm: date) -> tuple[Window, Window]:
+        return storm_windows(storm, self.pre_days, self.post_days)
+
+    def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
+        """The scenes of one storm (:func:`storm_views`)."""
+        return storm_views(storm, self.pre_days, self.post_days, self.monitoring_lags_days)

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from models.worldcover import BARE, BUILT, CROP, GRASS, SHRUB, SNOW_ICE, TREE, WATER, WETLAND
-from monitor.simulator.event_kinds import LOOKALIKES
+from monitor.simulator.event_kinds import LOOKALIKE_ORDER, LOOKALIKES
 from monitor.simulator.events import _REVEGETATION_DAYS, Events
 from monitor.simulator.landcover import Cover
 from monitor.simulator.noise import fractal_field
@@ -250,7 +250,7 @@ class SurfaceModel:
         active = (ev.lookalike_kind > 0) & (ev.lookalike_day <= day) & (day < ev.lookalike_end)
         shade = None
         for index in np.unique(ev.lookalike_kind[active]):
-            kind = LOOKALIKES[tuple(LOOKALIKES)[int(index) - 1]]
+            kind = LOOKALIKES[LOOKALIKE_ORDER[int(index) - 1]]
             m = active & (ev.lookalike_kind == index)
             age = day - ev.lookalike_day[m]
             regrow = 1.0 - np.exp(-age / kind.recovery_days)

@@ -42,7 +42,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +54,8 @@ from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.region import random_regions
-from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS, storm_views, storm_windows
-from monitor.simulator.spec import SIMULATOR_VERSION, ArchiveSimulation, SimulationSpec
+from monitor.simulator.scene_windows import StormSeason
+from monitor.simulator.spec import SIMULATOR_VERSION, SimulationSpec
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import (
     EVENT,
@@ -87,24 +86,14 @@ class SplitPlan:
 
 
 @dataclass(frozen=True)
-class TrainingSetPlan:
+class TrainingSetPlan(StormSeason):
     """What to simulate. The defaults make the sets of the shipped ensemble."""
 
     train: SplitPlan = SplitPlan(regions=24, seed=1001)
     val: SplitPlan = SplitPlan(regions=6, seed=2002)
     test: SplitPlan = SplitPlan(regions=8, seed=3003)
     size_km: tuple[float, float] = (2.5, 3.5)
-    start: date = date(2024, 3, 1)
-    end: date = date(2024, 11, 1)
-    storms: tuple[date, ...] = (date(2024, 5, 18), date(2024, 8, 24))
-    pre_days: int = 60
-    post_days: int = 30
     landslide_rate_scale: float = 4.0  # denser events than the demo: more positives per scene
-    # days after each storm of the monitoring scenes (a daily run's first looks, and later)
-    monitoring_lags_days: tuple[int, ...] = MONITORING_LAGS_DAYS
-
-    def simulation(self) -> ArchiveSimulation:
-        return ArchiveSimulation(start=self.start, end=self.end, storms=self.storms)
 
     def regions(self, split: str) -> list[tuple[AreaOfInterest, SimulationSpec]]:
         plan: SplitPlan = getattr(self, split)
@@ -114,13 +103,6 @@ class TrainingSetPlan:
 
     def split_regions(self) -> dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]:
         return {split: self.regions(split) for split in SPLITS}
-
-    def windows(self, storm: date) -> tuple[Window, Window]:
-        return storm_windows(storm, self.pre_days, self.post_days)
-
-    def views(self, storm: date) -> list[tuple[Window, Window, Compositing]]:
-        """The scenes of one storm (:func:`storm_views`)."""
-        return storm_views(storm, self.pre_days, self.post_days, self.monitoring_lags_days)
 
 
 def scene_of(
