@@ -117,6 +117,17 @@ class SeasonScore:
         return out
 
 
+def _ground_truth(config: MonitorConfig, source: object | None = None) -> GroundTruth:
+    """``source`` (default: the configured one) as the ground truth a season is scored on."""
+    source = open_source(config.source) if source is None else source
+    if not isinstance(source, GroundTruth):
+        raise BadInput(
+            f"the {config.source.type} source has no ground truth: a season can only be scored "
+            "on the simulated archive"
+        )
+    return source
+
+
 def score_season(
     config: MonitorConfig,
     events_from: date,
@@ -127,12 +138,7 @@ def score_season(
     """Score the alerts in the inventory against the ground truth of ``source`` (default: the
     configured one; see the module). ``runs`` (first, last run date) keeps only the alerts of the
     season's runs, when the inventory also holds earlier ones."""
-    source = open_source(config.source) if source is None else source
-    if not isinstance(source, GroundTruth):
-        raise BadInput(
-            f"the {config.source.type} source has no ground truth: a season can only be scored "
-            "on the simulated archive"
-        )
+    source = _ground_truth(config, source)
     names = [r.name for r in config.regions]
     with Inventory(config.inventory.path) as inventory:
         layer = inventory.landslides()
@@ -254,13 +260,9 @@ def cli_run(args: argparse.Namespace) -> int:
         args.last_run or events_to + timedelta(days=TAIL_DAYS),
         args.every,
     )
-    if not isinstance(open_source(config.source), GroundTruth):
-        raise BadInput(
-            f"the {config.source.type} source has no ground truth: a season can only be scored "
-            "on the simulated archive"
-        )
+    source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
-    score = score_season(config, events_from, events_to, runs=(dates[0], dates[-1]))
+    score = score_season(config, events_from, events_to, source, runs=(dates[0], dates[-1]))
     print(format_delays(score))
     print(format_score(score, "season"))
     return 0
