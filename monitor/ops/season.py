@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import geopandas as gpd
@@ -90,7 +90,7 @@ class SeasonScore:
     days: int
     # inventory entries of the regions: all, touching no true landslide, suppressed by the
     # object filter, and false among those
-    entries: dict[str, int] = field(default_factory=dict)
+    entries: dict[str, int]
 
     def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
@@ -212,16 +212,13 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""
     e = score.entries
-    kept_false = e.get("false", 0) - e.get("false_suppressed", 0)
     n = len(score.delays)
     found, kept = int(score.delays["in_inventory"].sum()), int(score.delays["kept"].sum())
     inventory = (
         f"; inventory: recall {found}/{n} without the object filter, {kept}/{n} with it; "
-        f"{e.get('all', 0)} entries, {e.get('false', 0)} touch no true landslide "
-        f"without the object filter, {kept_false} with it ({e.get('suppressed', 0)} suppressed, "
-        f"{e.get('false_suppressed', 0)} of them false)"
-        if e
-        else ""
+        f"{e['all']} entries, {e['false']} touch no true landslide without the object filter, "
+        f"{e['false'] - e['false_suppressed']} with it ({e['suppressed']} suppressed, "
+        f"{e['false_suppressed']} of them false)"
     )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
