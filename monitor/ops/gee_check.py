@@ -39,7 +39,7 @@ from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
-from monitor.ops._args import iso_date
+from monitor.ops._args import check_regions, iso_date
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.gee import GeeSource, gee_window, grid_transform
 
@@ -384,11 +384,7 @@ def cli_run(args: argparse.Namespace) -> int:
         )
     if not 16 <= args.tile_px <= 1024:
         raise BadInput(f"--tile-px must be between 16 and 1024, got {args.tile_px}")
-    for name in args.region or ():
-        try:
-            config.region(name)
-        except KeyError as exc:
-            raise BadInput(exc.args[0]) from None
+    check_regions(config, args.region)
     source = GeeSource(config.source, progress=False)  # initialises ee with the credentials
     run_date = args.date or datetime.now(UTC).date()
     checks = run_check(config, source, run_date, args.region, args.tile_px)
