@@ -1,13 +1,21 @@
 """Arguments every command shares, for the CLI and the ``monitor.ops`` commands alike: the
-configuration file and dates given as YYYY-MM-DD (with an error argparse shows as such)."""
+configuration file, dates given as YYYY-MM-DD (with an error argparse shows as such) and the
+check of ``--region`` names."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["add_config", "iso_date"]
+from monitor.errors import BadInput
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig
+
+__all__ = ["add_config", "check_regions", "iso_date"]
 
 
 def iso_date(text: str) -> date:
@@ -23,3 +31,13 @@ def add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
         "--config", "-c", type=Path, required=required, help="the monitor's YAML configuration"
     )
+
+
+def check_regions(config: MonitorConfig, names: Iterable[str] | None) -> None:
+    """Each of ``names`` (``--region``) is a region of ``config``; else :class:`BadInput` naming
+    it and the known ones."""
+    for name in names or ():
+        try:
+            config.region(name)
+        except KeyError as exc:
+            raise BadInput(exc.args[0]) from None

@@ -11,9 +11,7 @@ import numpy as np
 
 from models.datasets import IGNORE, Scene, write_scene
 from monitor.errors import BadInput
-from monitor.labels import (
-    label_raster,
-)
+from monitor.labels import label_raster
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
 from monitor.sources.base import Source
 
@@ -60,7 +58,7 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
         settings=settings.export,
     )
     _write_json(
-        folder / "exports" / f"{job.id}.json",
+        record_path,
         {
             "scene": job.id,
             "task": getattr(task, "id", None),

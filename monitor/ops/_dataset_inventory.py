@@ -3,13 +3,13 @@ per item, every item of the same date in its tile as label."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
+from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, RegionConfig
 from monitor.errors import BadInput
 from monitor.labels import (
@@ -31,14 +31,6 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
         if region.geometry.contains(point):
             return region
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def inventory_jobs(
@@ -108,7 +100,7 @@ def inventory_jobs(
         jobs.append(job)
     described = {
         "file": str(Path(inventory).resolve()),
-        "sha256": _sha256(Path(inventory)),
+        "sha256": sha256_file(Path(inventory)),
         "kind": read.kind,
         "items": len(items),
         "points": {"core_m": params.core_m, "min_ignore_m": params.min_ignore_m},

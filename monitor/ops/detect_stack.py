@@ -51,21 +51,18 @@ __all__ = ["StackJob", "cli_configure", "cli_run", "default_rules", "detect_stac
 log = logging.getLogger(__name__)
 
 LAYER = "detections"
-DEFAULT_MIN_AREA_M2 = 900.0
 
 
-def default_rules(masks: MaskSettings | None = None, **overrides: Any) -> VectoriseRules:
+def default_rules() -> VectoriseRules:
     """The rules a region gets by default (``min_area_m2`` 900, :class:`MaskSettings`'
     defaults), as the daily run builds them (:attr:`monitor.config.RegionConfig.rules`)."""
-    masks = masks or MaskSettings()
-    values: dict[str, Any] = {
-        "min_area_m2": DEFAULT_MIN_AREA_M2,
-        "min_slope_deg": masks.min_slope_deg,
-        "exclude_water": masks.exclude_water,
-        "exclude_snow": masks.exclude_snow,
-        "max_post_ndvi": masks.max_post_ndvi,
-    }
-    return VectoriseRules(**(values | overrides))
+    masks = MaskSettings()
+    return VectoriseRules(
+        min_slope_deg=masks.min_slope_deg,
+        exclude_water=masks.exclude_water,
+        exclude_snow=masks.exclude_snow,
+        max_post_ndvi=masks.max_post_ndvi,
+    )
 
 
 def find_stacks(path: Path) -> list[Path]:

@@ -149,14 +149,13 @@ def fit_filter(
     manifest_path: Path,
     *,
     max_recall_loss: float = 0.02,
-    rules: VectoriseRules | None = None,
     train_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
     written into the manifest."""
     from models.ensemble import Ensemble
 
-    rules = rules or default_rules()
+    rules = default_rules()
     policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
     ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
     # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower

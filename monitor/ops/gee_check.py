@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +38,7 @@ from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
-from monitor.ops._args import iso_date
+from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 from monitor.sources.gee import GeeSource, gee_window, grid_transform
 
@@ -355,9 +354,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         help="fetch one small tile per region and report assets, valid fractions, requests, "
         "time and the terrain-flattening sign check (needs an Earth Engine account)",
     )
-    check.add_argument(
-        "--config", "-c", type=Path, required=True, help="the monitor's YAML configuration"
-    )
+    add_config(check)
     check.add_argument(
         "--region", "-r", action="append", default=None, metavar="NAME", help="repeatable"
     )
@@ -384,11 +381,7 @@ def cli_run(args: argparse.Namespace) -> int:
         )
     if not 16 <= args.tile_px <= 1024:
         raise BadInput(f"--tile-px must be between 16 and 1024, got {args.tile_px}")
-    for name in args.region or ():
-        try:
-            config.region(name)
-        except KeyError as exc:
-            raise BadInput(exc.args[0]) from None
+    check_regions(config, args.region)
     source = GeeSource(config.source, progress=False)  # initialises ee with the credentials
     run_date = args.date or datetime.now(UTC).date()
     checks = run_check(config, source, run_date, args.region, args.tile_px)

@@ -54,7 +54,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 from shapely.geometry import mapping
 
-from monitor.ops._args import add_config, iso_date
+from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.ops.review_data import (
     AGE_CLASSES,
     STATUS_LABELS,
@@ -414,14 +414,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor review``: write the page and say where it is."""
     from monitor.config import load_config
-    from monitor.errors import BadInput
 
     config = load_config(args.config)
-    for name in args.region or ():
-        try:
-            config.region(name)
-        except KeyError as exc:
-            raise BadInput(exc.args[0]) from None
+    check_regions(config, args.region)
     page = write_review_page(
         config,
         args.output,

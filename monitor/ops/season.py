@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import geopandas as gpd
@@ -90,7 +90,7 @@ class SeasonScore:
     days: int
     # inventory entries of the regions: all, touching no true landslide, suppressed by the
     # object filter, and false among those
-    entries: dict[str, int] = field(default_factory=dict)
+    entries: dict[str, int]
 
     def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
@@ -117,6 +117,17 @@ class SeasonScore:
         return out
 
 
+def _ground_truth(config: MonitorConfig, source: object | None = None) -> GroundTruth:
+    """``source`` (default: the configured one) as the ground truth a season is scored on."""
+    source = open_source(config.source) if source is None else source
+    if not isinstance(source, GroundTruth):
+        raise BadInput(
+            f"the {config.source.type} source has no ground truth: a season can only be scored "
+            "on the simulated archive"
+        )
+    return source
+
+
 def score_season(
     config: MonitorConfig,
     events_from: date,
@@ -127,12 +138,7 @@ def score_season(
     """Score the alerts in the inventory against the ground truth of ``source`` (default: the
     configured one; see the module). ``runs`` (first, last run date) keeps only the alerts of the
     season's runs, when the inventory also holds earlier ones."""
-    source = open_source(config.source) if source is None else source
-    if not isinstance(source, GroundTruth):
-        raise BadInput(
-            f"the {config.source.type} source has no ground truth: a season can only be scored "
-            "on the simulated archive"
-        )
+    source = _ground_truth(config, source)
     names = [r.name for r in config.regions]
     with Inventory(config.inventory.path) as inventory:
         layer = inventory.landslides()
@@ -206,16 +212,13 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""
     e = score.entries
-    kept_false = e.get("false", 0) - e.get("false_suppressed", 0)
     n = len(score.delays)
     found, kept = int(score.delays["in_inventory"].sum()), int(score.delays["kept"].sum())
     inventory = (
         f"; inventory: recall {found}/{n} without the object filter, {kept}/{n} with it; "
-        f"{e.get('all', 0)} entries, {e.get('false', 0)} touch no true landslide "
-        f"without the object filter, {kept_false} with it ({e.get('suppressed', 0)} suppressed, "
-        f"{e.get('false_suppressed', 0)} of them false)"
-        if e
-        else ""
+        f"{e['all']} entries, {e['false']} touch no true landslide without the object filter, "
+        f"{e['false'] - e['false_suppressed']} with it ({e['suppressed']} suppressed, "
+        f"{e['false_suppressed']} of them false)"
     )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
@@ -254,13 +257,9 @@ def cli_run(args: argparse.Namespace) -> int:
         args.last_run or events_to + timedelta(days=TAIL_DAYS),
         args.every,
     )
-    if not isinstance(open_source(config.source), GroundTruth):
-        raise BadInput(
-            f"the {config.source.type} source has no ground truth: a season can only be scored "
-            "on the simulated archive"
-        )
+    source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
-    score = score_season(config, events_from, events_to, runs=(dates[0], dates[-1]))
+    score = score_season(config, events_from, events_to, source, runs=(dates[0], dates[-1]))
     print(format_delays(score))
     print(format_score(score, "season"))
     return 0

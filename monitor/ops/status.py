@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
@@ -114,15 +112,6 @@ def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-@contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = gpkg.connect_read_only(path)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
@@ -169,7 +158,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     oldest = None
     landslides: dict[str, int] = {}
     if path.exists():
-        with gpkg.file_errors(path), _read_only(path) as conn:
+        with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
             tables = _tables(conn)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)
