@@ -38,7 +38,7 @@ from monitor.errors import (
     Interrupted,
     interrupt_on_signals,
 )
-from monitor.ops._args import add_config, iso_date
+from monitor.ops._args import add_config, check_regions, iso_date
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -94,12 +94,7 @@ def _run(args: argparse.Namespace) -> int:
     from monitor.run import run_once
 
     config = _load(args)
-    if args.region:
-        for name in args.region:
-            try:
-                config.region(name)
-            except KeyError as exc:
-                raise BadInput(exc.args[0]) from None
+    check_regions(config, args.region)
     run_date = args.date or datetime.now(UTC).date()
     options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
