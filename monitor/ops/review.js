@@ -58,8 +58,17 @@
   });
   document.getElementById('ls-zoom').addEventListener('change', function (e) {
     var bounds = e.target.value ? regionBounds[e.target.value] : allBounds;
-    if (bounds) { map.fitBounds(bounds); }
+    if (bounds) { fitTo(bounds); }
   });
+  // Leaflet drops a view asked for while a zoom animation (the page's opening fit) is still
+  // running (Map._tryAnimatedZoom); a region picked then waits for that animation to end.
+  function fitTo(bounds) {
+    if (map._animatingZoom) {
+      map.once('zoomend', function () { fitTo(bounds); });
+    } else {
+      map.fitBounds(bounds);
+    }
+  }
   window.landslideReview = {map: map, layers: layers, items: items, apply: apply};
   apply();
 })
