@@ -170,17 +170,22 @@ def _tune_member(
 
 
 def _object_maxima(prob: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The highest probability inside each true landslide (8-connected; NaN pixels count as
-    undetected)."""
+    """The highest probability inside each true landslide (8-connected) that the setting sees:
+    a landslide without any finite probability (under clouds for an optical setting, whose
+    pixels the radar-only fallback predicts in a run) is left out, not counted as missed."""
     labels, n = ndimage.label(truth, structure=np.ones((3, 3)))
     if not n:
         return np.zeros(0)
+    index = np.arange(1, n + 1)
+    seen = np.asarray(ndimage.sum_labels(np.isfinite(prob), labels, index)) > 0
     filled = np.where(np.isfinite(prob), prob, -1.0)
-    return np.asarray(ndimage.maximum(filled, labels, np.arange(1, n + 1)), np.float64)
+    maxima = np.asarray(ndimage.maximum(filled, labels, index), np.float64)
+    return maxima[seen]
 
 
 def _object_recall(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray], t: float) -> float:
-    """Share of the true landslides of ``truths`` with a pixel at or above ``t``."""
+    """Share of the true landslides of ``truths`` that the setting sees with a pixel at or above
+    ``t`` (NaN where it sees none)."""
     maxima = np.concatenate([_object_maxima(p, tr) for p, tr in zip(probs, truths, strict=True)])
     return float((maxima >= t).mean()) if maxima.size else float("nan")
 

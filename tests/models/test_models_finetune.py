@@ -117,3 +117,27 @@ def test_threshold_keeps_the_parents_object_recall() -> None:
     # pixels; ties go to the lowest threshold, as in models.metrics.best_threshold)
     k, t, f1, recall, _ = choose_k_and_threshold(probs, [truth], 1.0)
     assert (k, t, recall) == (1, 0.05, 1.0) and f1 == pytest.approx(34 / 39)
+
+
+def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
+    """An optical setting's probability is NaN under clouds (the run's radar-only fallback
+    predicts those pixels): a landslide there is not the setting's miss. Counted as missed it made
+    the parent's recall floor 0.16 on cloudy reviewed scenes, and any threshold passed it."""
+    from models.finetune import _object_recall
+
+    truth = np.zeros((20, 20), bool)
+    truth[2:6, 2:6] = True  # seen, at 0.6
+    truth[12:16, 12:16] = True  # under clouds
+    truth[8, 2:5] = True  # half under clouds, seen at 0.8 where clear
+    prob = np.zeros((20, 20), np.float64)
+    prob[2:6, 2:6] = 0.6
+    prob[12:16, 12:16] = np.nan
+    prob[8, 2] = 0.8
+    prob[8, 3:5] = np.nan
+    assert _object_recall([prob], [truth], 0.5) == 1.0  # 2 of the 2 seen
+    assert _object_recall([prob], [truth], 0.7) == 0.5
+    # a floor of 1.0 (the parent saw both it can see) keeps the threshold at or below 0.6
+    _, t, _, recall, _ = choose_k_and_threshold([prob[None]], [truth], 1.0)
+    assert t <= 0.6 and recall == 1.0
+    # all under clouds: nothing to count
+    assert np.isnan(_object_recall([np.full((20, 20), np.nan)], [truth], 0.5))
