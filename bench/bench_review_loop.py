@@ -1,4 +1,4 @@
-"""The review loop measured on the archive: does fine-tuning on an operator's reviews cut false
+"""The review loop measured on the archive: does learning from an operator's reviews cut false
 alarms in a region it never saw?
 
 1. simulate review regions and held-out regions of one landscape (look-alikes made frequent);
@@ -6,14 +6,16 @@ alarms in a region it never saw?
 3. review by script: confirm every candidate that touches a true landslide of its run's windows
    (``ArchiveSource.ground_truth``), dismiss every other one;
 4. ``dataset from-reviews`` -> ``models finetune`` (few epochs, lower rate, K and threshold
-   chosen again on the held-out reviewed scenes);
-5. run the held-out regions (never reviewed, never trained on) with the old and the new
-   manifest and print false alarms and object recall before and after.
+   chosen again on the held-out reviewed scenes) and ``monitor.ops.filter_refit`` (the object
+   filter refitted with the reviewed candidates), on the bundled members and on the fine-tuned
+   ones;
+5. run the held-out regions (never reviewed, never trained on) with each manifest and print
+   false alarms and object recall; the verdict is for the last row, the whole loop.
 
     OMP_NUM_THREADS=1 nice python bench/bench_review_loop.py --work runs/bench-review
 
 Single-threaded; about 10 minutes on one core of the build machine (docs/models.md has the
-measured numbers). The work folder is kept: a rerun reuses the archive.
+measured numbers). The work folder is kept: a rerun reuses the archive and the dataset.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from datetime import date
@@ -35,8 +38,10 @@ sys.path.insert(0, str(ROOT))
 
 from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from models.finetune import FinetuneConfig, finetune  # noqa: E402
+from models.manifest import read_manifest  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
+from monitor.ops.filter_refit import refit_filter  # noqa: E402
 from monitor.pipeline.evaluation import Evaluation  # noqa: E402
 from monitor.run import run_once  # noqa: E402
 from monitor.run_inputs import build_configured_archive  # noqa: E402
@@ -139,31 +144,31 @@ def _report(
     held: list[dict[str, Any]],
     counts: dict[str, int],
     report: DatasetReport,
-    before: Evaluation,
-    after: Evaluation,
+    rows: dict[str, Evaluation],
     timings: dict[str, float],
 ) -> None:
-    """Print the before/after table and the verdict, and write ``work/result.json``."""
+    """Print the before/after table and the verdict for the last row (the whole loop), and
+    write ``work/result.json``."""
     print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
     print(report.format())
     print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
     print("")
     print("| manifest | candidates | false alarms | landslides detected | object recall |")
     print("| --- | --- | --- | --- | --- |")
-    print(_line("before (bundled)", before))
-    print(_line("after (fine-tuned)", after))
+    for label, ev in rows.items():
+        print(_line(label, ev))
+    before, after = next(iter(rows.values())), list(rows.values())[-1]
     ratio = after.false_alarms / before.false_alarms if before.false_alarms else float("nan")
     recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
     print("")
-    print(f"false alarms after/before: {ratio:.2f} (target <= 0.50: "
+    print(f"{list(rows)[-1]}: false alarms after/before {ratio:.2f} (target <= 0.50: "
           f"{'met' if ratio <= 0.5 else 'NOT met'}); object recall equal or better: "
           f"{'yes' if recall_ok else 'NO'}")  # fmt: skip
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     (work / "result.json").write_text(
         json.dumps(
             {
-                "before": before.__dict__,
-                "after": after.__dict__,
+                "rows": {label: ev.__dict__ for label, ev in rows.items()},
                 "reviews": counts,
                 "timings": timings,
                 "threads": os.environ.get("OMP_NUM_THREADS"),
@@ -171,6 +176,15 @@ def _report(
             indent=1,
         )
     )
+
+
+def _refitted(source: Path, target: Path, data: Path, review_weight: float) -> Path:
+    """A copy of the manifest folder ``source`` at ``target`` with its object filter refitted on
+    the reviewed scenes of ``data`` (``monitor.ops.filter_refit``); the new manifest's path."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    refit_filter(target / "manifest.json", data, review_weight=review_weight)
+    return target / "manifest.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=40)
     p.add_argument("--review-regions", type=int, default=4)
     p.add_argument("--heldout-regions", type=int, default=3)
+    p.add_argument(
+        "--review-weight", type=float, default=1.0, help="of the filter refit (filter_refit)"
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("models.finetune").setLevel(logging.INFO)
@@ -214,20 +231,30 @@ def main(argv: list[str] | None = None) -> int:
     new_manifest = finetune(args.manifest, data, tuned, config)
     timings["finetune"] = time.perf_counter() - t0
 
+    manifests = {"before (bundled)": args.manifest}
+    if read_manifest(args.manifest).object_filter is not None:
+        # the filter refitted with the reviews, the bundled members unchanged
+        t0 = time.perf_counter()
+        manifests["filter refitted (bundled members)"] = _refitted(
+            args.manifest.parent, work / "refit-only", data, args.review_weight
+        )
+        timings["filter refit"] = time.perf_counter() - t0
+    manifests["fine-tuned members"] = new_manifest
+    if read_manifest(new_manifest).object_filter is not None:
+        # the whole loop: the fine-tuned members and the filter refitted with the reviews
+        manifests["fine-tuned members, filter refitted"] = _refitted(
+            tuned, work / "tuned-refit", data, args.review_weight
+        )
+
     t0 = time.perf_counter()
-    results = {}
-    for label, manifest in (
-        ("before (bundled)", args.manifest),
-        ("after (fine-tuned)", new_manifest),
-    ):
-        name = "heldout-before" if label.startswith("before") else "heldout-after"
+    rows = {}
+    for i, (label, manifest) in enumerate(manifests.items()):
+        name = f"heldout-{i}"
         for stale in (work / name).glob("inventory.gpkg*"):
             stale.unlink()
-        results[label] = run_dates(write_config(work, manifest, name, held))
+        rows[label] = run_dates(write_config(work, manifest, name, held))
     timings["held-out runs"] = time.perf_counter() - t0
-
-    before, after = results["before (bundled)"], results["after (fine-tuned)"]
-    _report(work, review, held, counts, report, before, after, timings)
+    _report(work, review, held, counts, report, rows, timings)
     return 0
 
 

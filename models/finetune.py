@@ -363,16 +363,20 @@ def _save_members(
 def _inherited_filter(
     parent: ManifestModel, manifest: Path, out_dir: Path
 ) -> ObjectFilterEntry | None:
-    """The parent's object filter, copied beside the new manifest (its checksum unchanged) and
-    marked as fitted on the parent's candidates: refit it on the reviewed scenes with
-    ``python -m monitor.ops.filter_fit`` (docs/models.md, "Improve the model from your
-    reviews")."""
+    """The parent's object filter (and its table of training candidates), copied beside the new
+    manifest with their checksums unchanged and marked as fitted on the parent's candidates:
+    ``python -m monitor.ops.filter_refit`` refits it with the reviewed scenes' candidates
+    (docs/models.md, "Improve the model from your reviews")."""
     entry = parent.object_filter
     if entry is None:
         return None
-    source = manifest.parent / entry.file
-    target = out_dir / Path(entry.file).name
-    if source.resolve() != target.resolve():
-        shutil.copyfile(source, target)
-    fit = {**entry.fit, "inherited_from": str(manifest)}
-    return entry.model_copy(update={"file": target.name, "fit": fit})
+    update: dict[str, Any] = {"fit": {**entry.fit, "inherited_from": str(manifest)}}
+    for key, name in (("file", entry.file), ("candidates", entry.candidates)):
+        if name is None:
+            continue
+        source = manifest.parent / name
+        target = out_dir / Path(name).name
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        update[key] = target.name
+    return entry.model_copy(update=update)

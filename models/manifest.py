@@ -85,8 +85,9 @@ class SettingEntry(BaseModel):
 class ObjectFilterEntry(BaseModel):
     """The object-level filter shipped with the ensemble (``monitor.pipeline.object_filter``):
     an ONNX classifier over ``features`` (in that order), the ``cut`` below which a candidate
-    is suppressed (calibrated on validation scenes), the file's SHA-256, and what it was fitted
-    and calibrated on (``fit``: folders, counts, scores)."""
+    is suppressed (calibrated on validation scenes), the file's SHA-256, what it was fitted
+    and calibrated on (``fit``: folders, counts, scores) and, optionally, the table of its
+    training candidates (``candidates``) with its SHA-256."""
 
     model_config = ConfigDict(extra="forbid")
     file: str
@@ -94,6 +95,16 @@ class ObjectFilterEntry(BaseModel):
     features: list[str] = Field(min_length=1)
     cut: float = Field(ge=0.0, le=1.0)
     fit: dict[str, Any] = Field(default_factory=dict)
+    # the candidates it was fitted on (features and class, ``.npz``) and their SHA-256: what a
+    # refit on an operator's reviews (``monitor.ops.filter_refit``) adds the reviewed ones to
+    candidates: str | None = None
+    candidates_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _table_and_checksum(self) -> ObjectFilterEntry:
+        if (self.candidates is None) != (self.candidates_sha256 is None):
+            raise ValueError("object_filter: candidates and candidates_sha256 go together")
+        return self
 
 
 class ManifestModel(BaseModel):

@@ -34,11 +34,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
+from rasterio import features
+from scipy import ndimage
 
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores, scene_objects
-from models.datasets import read_scene, scene_ids
-from models.manifest import ObjectFilterEntry, read_manifest, sha256_file, write_manifest
+from models.datasets import Scene, read_scene, scene_ids
+from models.manifest import (
+    ManifestError,
+    ObjectFilterEntry,
+    read_manifest,
+    sha256_file,
+    verified_file,
+    write_manifest,
+)
 from monitor.config import ModelSettings
 from monitor.ops.detect_stack import default_rules
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene
@@ -46,11 +56,25 @@ from monitor.pipeline.object_filter import FEATURES, candidate_features
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
 
-__all__ = ["Candidates", "calibrate_cut", "collect", "fit_filter", "main"]
+__all__ = [
+    "CANDIDATES_FILE",
+    "FILTER_FILE",
+    "Candidates",
+    "calibrate_cut",
+    "collect",
+    "fit_classifier",
+    "fit_filter",
+    "known_candidates",
+    "main",
+    "read_candidates",
+    "write_candidates",
+    "write_onnx",
+]
 
 log = logging.getLogger(__name__)
 
 FILTER_FILE = "object_filter.onnx"
+CANDIDATES_FILE = "object_filter_candidates.npz"  # its training candidates (features, class)
 CUT_GRID = tuple(round(0.01 * i, 2) for i in range(100))
 
 
@@ -62,6 +86,7 @@ class Candidates:
     x: list[np.ndarray] = field(default_factory=list)  # per scene (n_i, F)
     scenes: list[SceneObjects] = field(default_factory=list)
     seconds: float = 0.0
+    unknown: int = 0  # candidates left out: mostly on pixels of unknown class (label 255)
 
     @property
     def features(self) -> np.ndarray:
@@ -76,6 +101,28 @@ class Candidates:
         """``values`` (one per candidate, all scenes) cut back into one array per scene."""
         bounds = np.cumsum([len(x) for x in self.x])[:-1]
         return list(np.split(values, bounds))
+
+
+def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
+    """Per candidate, whether its class is known: it covers a labelled landslide, or less than
+    half of its pixels are of unknown class (``scene.ignore``: label 255, e.g. the unreviewed
+    candidates of ``dataset from-reviews`` and their margins, or the ring of a catalogue
+    point). An unreviewed candidate is neither a landslide nor a look-alike to learn from."""
+    n = len(candidates)
+    if scene.ignore is None or not scene.ignore.any() or not n:
+        return np.ones(n, bool)
+    assert scene.transform is not None
+    raster = features.rasterize(
+        ((g, i + 1) for i, g in enumerate(candidates.geometry) if not g.is_empty),
+        out_shape=scene.label.shape,
+        transform=scene.transform,
+        dtype="int32",
+    )
+    index = np.arange(1, n + 1)
+    area = ndimage.sum_labels(np.ones(raster.shape), raster, index)
+    ignored = ndimage.sum_labels(scene.ignore, raster, index)
+    landslide = ndimage.sum_labels(scene.label > 0, raster, index) > 0
+    return np.asarray(landslide | (ignored < 0.5 * np.maximum(area, 1)), bool)
 
 
 def collect(
@@ -97,6 +144,9 @@ def collect(
                 log.warning("%s: skipped (%s)", scene_id, err)
                 continue
             candidates = found.candidates
+            known = known_candidates(candidates, scene)
+            out.unknown += int((~known).sum())
+            candidates = candidates[known]
             out.x.append(candidate_features(candidates, found.prediction, stack))
             assert scene.transform is not None
             out.scenes.append(
@@ -167,10 +217,11 @@ def fit_filter(
         "test": collect(test, ensemble, policy, rules),
     }
     x, y = sets["train"].features, sets["train"].positive
-    clf = _fit_classifier(x, y)
+    clf = fit_classifier(x, y)
     out = Path(manifest_path).parent / FILTER_FILE
     check = sets["val"].features if len(sets["val"].features) else x
-    gap = _write_onnx(clf, x, check, out)
+    gap = write_onnx(clf, x, check, out)
+    table_sha = write_candidates(x, y, out.with_name(CANDIDATES_FILE))
 
     record: dict[str, Any] = {
         "classifier": "sklearn GradientBoostingClassifier "
@@ -208,21 +259,29 @@ def fit_filter(
     record["seconds"] = {k: round(v.seconds, 1) for k, v in sets.items()}
     manifest = read_manifest(manifest_path)
     manifest.object_filter = ObjectFilterEntry(
-        file=FILTER_FILE, sha256=sha256_file(out), features=list(FEATURES), cut=cut, fit=record
+        file=FILTER_FILE,
+        sha256=sha256_file(out),
+        features=list(FEATURES),
+        cut=cut,
+        fit=record,
+        candidates=CANDIDATES_FILE,
+        candidates_sha256=table_sha,
     )
     write_manifest(manifest_path, manifest)
     Ensemble.load(manifest_path, engine="onnxruntime")  # the shipped manifest loads
     return record
 
 
-def _fit_classifier(x: np.ndarray, y: np.ndarray) -> Any:
-    """The gradient-boosted classifier fitted on the training candidates (balanced sample
-    weights); refuses candidates all of one class."""
+def fit_classifier(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any:
+    """The gradient-boosted classifier fitted on candidates ``x`` of class ``y``, weighted by
+    ``sample_weight`` (default: classes balanced); refuses candidates all of one class."""
     from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.utils.class_weight import compute_sample_weight
 
     if y.all() or not y.any():
         raise ValueError(f"training candidates are all of one class ({int(y.sum())} of {len(y)})")
+    if sample_weight is None:
+        sample_weight = compute_sample_weight("balanced", y)
     clf = GradientBoostingClassifier(
         n_estimators=300,
         learning_rate=0.05,
@@ -231,11 +290,42 @@ def _fit_classifier(x: np.ndarray, y: np.ndarray) -> Any:
         subsample=0.8,
         random_state=0,
     )
-    clf.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+    clf.fit(x, y, sample_weight=sample_weight)
     return clf
 
 
-def _write_onnx(clf: Any, x: np.ndarray, check: np.ndarray, out: Path) -> float:
+def write_candidates(x: np.ndarray, y: np.ndarray, out: Path) -> str:
+    """Write the training candidates (``features`` float32, ``positive`` bool) to ``out``;
+    returns its SHA-256 (the same candidates give the same file)."""
+    part = out.with_name(out.name + ".part")
+    with open(part, "wb") as f:
+        np.savez_compressed(f, features=x.astype(np.float32), positive=y.astype(bool))
+    part.replace(out)
+    return sha256_file(out)
+
+
+def read_candidates(base_dir: Path, entry: ObjectFilterEntry) -> tuple[np.ndarray, np.ndarray]:
+    """The training candidates of ``entry`` (features, positive), checked against the manifest's
+    SHA-256 and feature count; empty where the entry lists none."""
+    if entry.candidates is None or entry.candidates_sha256 is None:
+        return np.zeros((0, len(entry.features)), np.float32), np.zeros(0, bool)
+    path = verified_file(
+        Path(base_dir) / entry.candidates,
+        entry.candidates_sha256,
+        "object filter: candidates",
+        "Restore the original file, or fit the filter again (python -m monitor.ops.filter_fit)",
+    )
+    with np.load(path) as table:
+        x, y = table["features"], table["positive"]
+    if x.ndim != 2 or x.shape[1] != len(entry.features) or len(y) != len(x):
+        raise ManifestError(
+            f"object filter: candidates {path} hold {x.shape} features and {len(y)} classes; "
+            f"the filter has {len(entry.features)} features"
+        )
+    return x, y
+
+
+def write_onnx(clf: Any, x: np.ndarray, check: np.ndarray, out: Path) -> float:
     """Convert ``clf`` to ONNX (opsets sorted: a refit of the same candidates gives the same
     file), check it against scikit-learn on ``check`` and move it to ``out``; returns the largest
     absolute difference of the scores."""

@@ -1,0 +1,177 @@
+"""The object filter refitted on an operator's reviews (monitor.ops.filter_refit): candidates of
+unknown class left out, the weights of shipped and reviewed candidates, the shipped table of
+training candidates and its checksum, and a refit that learns a dismissed look-alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chain_fixtures import TRANSFORM, hill_and_plain
+
+from models.chain_metrics import scene_objects
+from models.datasets import Scene
+from models.ensemble import DEFAULT_MANIFEST, Ensemble
+from models.manifest import ManifestError, ObjectFilterEntry, read_manifest, sha256_file
+from models.object_filter import ObjectFilterModel
+from monitor.ops import filter_refit
+from monitor.ops.filter_fit import (
+    Candidates,
+    fit_classifier,
+    known_candidates,
+    read_candidates,
+    write_candidates,
+    write_onnx,
+)
+from monitor.pipeline.object_filter import FEATURES, candidate_features
+from monitor.pipeline.vectorise import VectoriseRules, vectorise
+
+
+def _scene_and_candidates():
+    """The hillside scar (row 0) and the flat clear-cut (row 1) as vectorised candidates, with
+    their features; the label marks the scar a landslide."""
+    hp = hill_and_plain()
+    prediction = hp.prediction()
+    candidates = vectorise(prediction, hp.stack, VectoriseRules())
+    order = np.argsort(-candidates["slope_mean"].to_numpy())  # the scar first
+    candidates = candidates.iloc[order].reset_index(drop=True)
+    x = candidate_features(candidates, prediction, hp.stack)
+    return hp, candidates, x
+
+
+def _scene(hp, ignore: np.ndarray | None) -> Scene:
+    label = hp.scar.astype(np.uint8)
+    image = np.zeros((1, *label.shape), np.float32)
+    return Scene("s", image, label, transform=TRANSFORM, ignore=ignore)
+
+
+def test_candidates_of_unknown_class_are_left_out() -> None:
+    hp, candidates, _ = _scene_and_candidates()
+    # no ignore label: both known (the scar a landslide, the clear-cut background)
+    assert known_candidates(candidates, _scene(hp, None)).tolist() == [True, True]
+    # the clear-cut unreviewed (inside the ignored margin): left out
+    assert known_candidates(candidates, _scene(hp, hp.clear_cut.copy())).tolist() == [True, False]
+    # a candidate that covers a labelled landslide stays, whatever surrounds it
+    ignore = hp.scar | hp.clear_cut
+    scene = _scene(hp, ignore)
+    scene.label = hp.scar.astype(np.uint8)  # a confirmed landslide inside an ignored margin
+    assert known_candidates(candidates, scene).tolist() == [True, False]
+    # under half ignored: known
+    partly = hp.clear_cut.copy()
+    partly[np.nonzero(partly)[0].min() :][:6] = False  # the clear-cut's first 6 rows known
+    assert partly.sum() == 40 and known_candidates(candidates, _scene(hp, partly)).tolist() == [
+        True,
+        True,
+    ]
+
+
+def test_review_weights_balance_each_set_and_scale_the_reviews() -> None:
+    shipped = np.array([True, True, True, False])
+    reviewed = np.array([True, False, False])
+    w = filter_refit.review_weights(shipped, reviewed, 1.0)
+    # shipped balanced: n / (2 * count) = 4/6 for the 3 positives, 4/2 for the negative (sum 4)
+    assert w[:4] == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])
+    # reviewed balanced (3/2, 3/4, 3/4; sum 3), scaled to the shipped sum 4 (x 4/3)
+    assert w[4:] == pytest.approx([2.0, 1.0, 1.0])
+    assert filter_refit.review_weights(shipped, reviewed, 0.5)[4:] == pytest.approx([1, 0.5, 0.5])
+    alone = filter_refit.review_weights(shipped[:0], reviewed, 1.0)
+    assert alone == pytest.approx([1.5, 0.75, 0.75])
+    with pytest.raises(ValueError, match="review_weight must be positive"):
+        filter_refit.review_weights(shipped, reviewed, 0.0)
+
+
+def test_the_candidates_table_is_checked_against_the_manifest(tmp_path: Path) -> None:
+    x = np.arange(2 * len(FEATURES), dtype=np.float32).reshape(2, -1)
+    y = np.array([True, False])
+    sha = write_candidates(x, y, tmp_path / "c.npz")
+    assert write_candidates(x, y, tmp_path / "d.npz") == sha  # the same rows, the same file
+    entry = ObjectFilterEntry(
+        file="f.onnx",
+        sha256="0" * 64,
+        features=list(FEATURES),
+        cut=0.5,
+        candidates="c.npz",
+        candidates_sha256=sha,
+    )
+    rx, ry = read_candidates(tmp_path, entry)
+    assert np.array_equal(rx, x) and ry.tolist() == [True, False]
+    write_candidates(x[:, :3], y, tmp_path / "c.npz")  # altered
+    with pytest.raises(ManifestError, match=r"candidates .*c\.npz fails its SHA-256"):
+        read_candidates(tmp_path, entry)
+    narrow = entry.model_copy(update={"candidates_sha256": sha256_file(tmp_path / "c.npz")})
+    with pytest.raises(ManifestError, match=r"hold \(2, 3\) features"):
+        read_candidates(tmp_path, narrow)
+    with pytest.raises(ValueError, match="go together"):
+        ObjectFilterEntry(file="f", sha256="0" * 64, features=["a"], cut=0.5, candidates="c")
+
+
+def _manifest_with_filter(tmp_path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """The default ensemble's members with a filter fitted on ``(x, y)`` and its table."""
+    tmp_path.mkdir()
+    manifest = json.loads(DEFAULT_MANIFEST.read_text())
+    for entry in manifest["members"]:
+        (tmp_path / entry["file"]).symlink_to(DEFAULT_MANIFEST.parent / entry["file"])
+    clf = fit_classifier(x, y)
+    write_onnx(clf, x, x, tmp_path / "object_filter.onnx")
+    manifest["object_filter"] = {
+        "file": "object_filter.onnx",
+        "sha256": sha256_file(tmp_path / "object_filter.onnx"),
+        "features": list(FEATURES),
+        "cut": 0.5,
+        "fit": {"train": ["synthetic"]},
+        "candidates": "object_filter_candidates.npz",
+        "candidates_sha256": write_candidates(x, y, tmp_path / "object_filter_candidates.npz"),
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    return tmp_path / "manifest.json"
+
+
+def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hp, candidates, x = _scene_and_candidates()
+    scar, cut = x
+    rng = np.random.default_rng(0)
+    # a training world that took flat squares on cropland for landslides: the scar and the
+    # clear-cut, jittered, both positive, with negatives unlike either
+    jitter = lambda row, n: row + rng.normal(0, 0.01, (n, len(row))) * np.abs(row)  # noqa: E731
+    shipped_x = np.concatenate([jitter(scar, 40), jitter(cut, 40), jitter(scar * 0.2, 40)])
+    shipped_y = np.repeat([True, True, False], 40)
+    manifest = _manifest_with_filter(tmp_path / "m", shipped_x.astype(np.float32), shipped_y)
+    old = ObjectFilterModel.from_manifest(manifest)
+    assert old is not None and old.score(x[1:]).item() >= 0.5  # the clear-cut passes
+
+    # the reviews: six scenes where the operator confirmed the scar and dismissed the clear-cut
+    reviewed = Candidates()
+    for _ in range(6):
+        reviewed.x.append(np.stack([scar, cut]).astype(np.float32))
+        reviewed.scenes.append(
+            scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry))
+        )
+    seen: list[list[Path]] = []
+
+    def fake_collect(folders, model, policy, rules):
+        seen.append(list(folders))
+        return reviewed
+
+    monkeypatch.setattr(filter_refit, "collect", fake_collect)
+    data = tmp_path / "reviews"
+    (data / "train").mkdir(parents=True)
+    record = filter_refit.refit_filter(manifest, data)
+
+    assert seen == [[data / "train"]]  # no val/: the reviewed training scenes only
+    assert record["shipped_candidates"] == 120 and record["reviewed_candidates"] == 12
+    assert record["reviewed_positive"] == 6 and record["cut"] == 0.5
+    new = ObjectFilterModel.from_manifest(manifest)
+    assert new is not None
+    scores = new.score(x)
+    assert scores[1] < 0.5 <= scores[0]  # the dismissed clear-cut is now suppressed
+    entry = read_manifest(manifest).object_filter
+    assert entry is not None and entry.sha256 != old.entry.sha256
+    assert entry.fit["refits"][0]["parent_filter_sha256"] == old.entry.sha256
+    table_x, table_y = read_candidates(manifest.parent, entry)  # the table grew, verified
+    assert table_x.shape == (132, len(FEATURES)) and np.array_equal(table_x[120:122], x)
+    assert table_y[120:].tolist() == [True, False] * 6
+    assert Ensemble.load(manifest).object_filter is not None
