@@ -11,7 +11,9 @@ monitor.ops.season):
 - ``greenest``: the former monitoring windows, a 30-day greenest-pixel / median post window;
 - ``latest``: latest clear observation and last Sentinel-1 scenes per track, with the second-
   look rule (an alert waits for the optical view or a second radar look);
-- ``latest, first look``: the same composites with ``second_look: false`` (the rule's effect).
+- ``latest, first look``: the same composites with ``second_look: false`` (the rule's effect);
+- ``latest, 2 S1 scenes``: the radar post image the mean of the last two scenes per track
+  instead of the default one (``windows.radar_scenes``).
 
 Printed per mode and per repeat cycle: the delay from event to first alert over landslides
 >= 0.1 ha (median, 90th percentile, within 6 and 12 days), never alerted by size class, and
@@ -60,6 +62,7 @@ MODES = {
     "greenest": {"windows": {"composite": "greenest"}},
     "latest": {"windows": {"composite": "latest"}},
     "latest, first look": {"windows": {"composite": "latest"}, "second_look": False},
+    "latest, 2 S1 scenes": {"windows": {"composite": "latest", "radar_scenes": 2}},
 }
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "DB",
     "IW_GRD_ENL",
     "NDVI_DROP",
+    "RADAR_SCENES",
     "REPEAT_SCENE_Z",
     "SINGLE_SCENE_Z",
     "Compositing",
@@ -76,6 +77,14 @@ CompositingMode = Literal["event", "monitoring"]
 IW_GRD_ENL = 4.4
 
 
+# Sentinel-1 scenes per track in a monitoring post image. One: the first post-event scene of a
+# track carries the whole change, where with k scenes it enters at 1/k weight and the full change
+# waits k repeat cycles (12 days each with one satellite); watching both passes still averages two
+# scenes. Measured against 2 with bench/bench_time_to_alert.py and the demo season
+# (docs/operations.md, "Time to alert").
+RADAR_SCENES = 1
+
+
 @dataclass(frozen=True)
 class Compositing:
     """How the windows become images (docs/configuration.md, "windows").
@@ -91,7 +100,7 @@ class Compositing:
     the radar change statistic and dating."""
 
     mode: CompositingMode = "event"
-    radar_scenes: int = 2
+    radar_scenes: int = RADAR_SCENES
     enl: float = IW_GRD_ENL
 
     def __post_init__(self) -> None:

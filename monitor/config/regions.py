@@ -19,6 +19,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from models.change_statistics import RADAR_SCENES
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
 from monitor.pipeline.vectorise import VectoriseRules
@@ -68,7 +69,7 @@ class MonitoringWindows(StrictModel):
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
     composite: Literal["latest", "greenest"] = "latest"
-    radar_scenes: int = Field(2, ge=1, le=30)
+    radar_scenes: int = Field(RADAR_SCENES, ge=1, le=30)
 
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
         post = Window(run_date - timedelta(days=self.post_days), run_date)
