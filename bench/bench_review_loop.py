@@ -196,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--review-regions", type=int, default=4)
     p.add_argument("--heldout-regions", type=int, default=3)
     p.add_argument(
+        "--false-alarm-share",
+        type=float,
+        default=FinetuneConfig.false_alarm_share,
+        help="of the fine-tuning batches (models finetune)",
+    )
+    p.add_argument(
         "--review-weight", type=float, default=1.0, help="of the filter refit (filter_refit)"
     )
     args = p.parse_args(argv)
@@ -227,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     timings["dataset"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tuned = work / "tuned"
-    config = FinetuneConfig(epochs=args.epochs, iterations=args.iterations, threads=1)
+    config = FinetuneConfig(
+        epochs=args.epochs,
+        iterations=args.iterations,
+        false_alarm_share=args.false_alarm_share,
+        threads=1,
+    )
     new_manifest = finetune(args.manifest, data, tuned, config)
     timings["finetune"] = time.perf_counter() - t0
 

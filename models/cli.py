@@ -154,6 +154,7 @@ def _finetune(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         iterations=args.iterations,
         lr_scale=args.lr_scale,
+        false_alarm_share=args.false_alarm_share,
         crop=args.crop,
         seed=args.seed,
         k=args.k,
@@ -283,6 +284,12 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f.add_argument("--epochs", type=int, default=4)
     f.add_argument("--iterations", type=int, default=40, help="optimiser steps per epoch")
     f.add_argument("--lr-scale", type=float, default=0.1, help="times each member's rate")
+    f.add_argument(
+        "--false-alarm-share",
+        type=float,
+        default=0.5,
+        help="share of every batch anchored on the member's own false alarms (default 0.5)",
+    )
     f.add_argument("--crop", type=int, default=64)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--k", type=int, help="at most this many members per setting")

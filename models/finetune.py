@@ -71,6 +71,8 @@ class FinetuneConfig:
     lr_scale: float = 0.1  # the member's learning rate times this
     crop: int = 64
     batch_size: int = 4
+    # share of every batch anchored on the member's own false alarms (the rest on landslides)
+    false_alarm_share: float = 0.5
     seed: int = 0
     threshold: float = 0.5  # of a member's false alarms (crop anchors) and its validation F1
     val_tile: int = 512
@@ -84,6 +86,8 @@ class FinetuneConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr_scale > 0:
             raise ValueError(f"lr_scale must be positive, got {self.lr_scale}")
+        if not 0.0 <= self.false_alarm_share < 1.0:
+            raise ValueError(f"false_alarm_share must be in [0, 1), got {self.false_alarm_share}")
 
 
 def hard_negative_anchors(
@@ -121,7 +125,7 @@ def _tune_member(
         if any(a.any() for a in false_alarms)
         else None
     )
-    n_neg = config.batch_size // 2 if negatives is not None else 0
+    n_neg = round(config.batch_size * config.false_alarm_share) if negatives is not None else 0
     lr = entry.learning_rate * config.lr_scale
     optimizer = torch.optim.Adam(member.parameters(), lr=lr)
     loss_fn = build_loss(entry.loss)
