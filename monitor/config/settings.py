@@ -145,6 +145,12 @@ class DatasetSettings(StrictModel):
     ignore_buffer_m: float = Field(
         50.0, ge=0, description="from-reviews: ignored margin around unreviewed candidates"
     )
+    known_within_m: float | None = Field(
+        100.0,
+        ge=0,
+        description="from-reviews: background known (0) only this close to a reviewed "
+        "landslide, the rest ignored (255); none: everywhere",
+    )
 
     @field_validator("max_accuracy")
     @classmethod

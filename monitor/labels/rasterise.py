@@ -2,9 +2,9 @@
 (or regions) whole.
 
 A label raster holds 1 (landslide), 0 (background) and 255 (ignore: the class is unknown;
-:data:`models.datasets.IGNORE`). :func:`label_raster` burns, in this order, background, ignored
-areas, known negatives and positives, so a positive wins over everything and a known negative
-over ignore. Points are weak labels (:func:`point_label_areas`): positive only within a small
+:data:`models.datasets.IGNORE`). :func:`label_raster` burns, in this order, background, areas of
+known background (where the background is 255), ignored areas, known negatives and positives, so
+a positive wins over everything and a known negative over ignore. Points are weak labels (:func:`point_label_areas`): positive only within a small
 core, ignored out to their stated positional accuracy (at least ``min_ignore_m``, the extent of
 a landslide around a precisely located point), never negative.
 """
@@ -78,11 +78,14 @@ def label_raster(
     negative: Iterable[BaseGeometry] = (),
     ignore: Iterable[BaseGeometry] = (),
     background: int = 0,
+    known: Iterable[BaseGeometry] = (),
 ) -> np.ndarray:
     """The ``uint8`` label raster (1, 0, 255) of geometries given in EPSG:4326 on the grid
-    ``(shape, transform, crs)``; pixels whose centre lies inside a geometry take its value."""
+    ``(shape, transform, crs)``; pixels whose centre lies inside a geometry take its value, in
+    the order ``known`` (0: background known there, for a ``background`` of 255), ``ignore``,
+    ``negative``, ``positive``."""
     out = np.full(shape, background, np.uint8)
-    for value, geometries in ((IGNORE, ignore), (0, negative), (1, positive)):
+    for value, geometries in ((0, known), (IGNORE, ignore), (0, negative), (1, positive)):
         local = [reproject(g, "EPSG:4326", crs) for g in geometries if not g.is_empty]
         if local:
             rasterize(((g, value) for g in local), out_shape=shape, transform=transform, out=out)

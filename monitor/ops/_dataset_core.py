@@ -35,6 +35,10 @@ class SceneJob:
     negative: list[BaseGeometry] = field(default_factory=list)
     ignore: list[BaseGeometry] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)  # provenance of the labels
+    # the label outside every geometry: 0 (background), or 255 (unknown) with ``known`` the
+    # areas of known background (burnt 0 under the ignore, negative and positive geometries)
+    background: int = 0
+    known: list[BaseGeometry] = field(default_factory=list)
 
     def key(self) -> str:
         """What the scene is made of (area, windows, label geometries): a resumed scene is
@@ -44,9 +48,11 @@ class SceneJob:
             self.area.geometry.wkt,
             str(self.pre),
             str(self.post),
-            *(f"{name}:{g.wkt}" for name in ("positive", "negative", "ignore")
+            *(f"{name}:{g.wkt}" for name in ("positive", "negative", "ignore", "known")
               for g in getattr(self, name)),
         ]  # fmt: skip
+        if self.background:
+            parts.append(f"background:{self.background}")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -129,6 +129,8 @@ def _write_scene(
         positive=job.positive,
         negative=job.negative,
         ignore=job.ignore,
+        known=job.known,
+        background=job.background,
     )
     scene = Scene(
         job.id,

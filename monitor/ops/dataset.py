@@ -11,7 +11,9 @@ positives, points as weak labels (positive core, ignored out to their accuracy, 
 ``dataset from-reviews --config F --out DIR`` builds scenes from the review of the inventory:
 one per region and run date with reviewed landslides, on the windows of that run; confirmed
 polygons are positives, dismissed ones hard negatives (0 over their area), unreviewed candidates
-and a margin of ``dataset.ignore_buffer_m`` around them ignored, background 0.
+and a margin of ``dataset.ignore_buffer_m`` around them ignored, background 0 within
+``dataset.known_within_m`` of a reviewed landslide and ignored beyond
+(:mod:`monitor.ops._dataset_reviews`).
 
 Both write the Ganerød et al. layout ``models`` reads, one folder per split
 (``DIR/<split>/input/<id>_input.tif``, ``label/<id>_label.tif``) with a provenance record per
@@ -156,6 +158,11 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     reviews.add_argument("--out", type=Path, required=True, help="the dataset folder")
     reviews.add_argument("--split-by", choices=("event", "region"))
     reviews.add_argument("--ignore-buffer-m", type=float)
+    reviews.add_argument(
+        "--known-within-m",
+        type=float,
+        help="background known only this close to a reviewed landslide (default 100)",
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -174,6 +181,7 @@ def cli_run(args: argparse.Namespace) -> int:
             "max_accuracy": getattr(args, "max_accuracy", None),
             "split_by": args.split_by,
             "ignore_buffer_m": getattr(args, "ignore_buffer_m", None),
+            "known_within_m": getattr(args, "known_within_m", None),
         }.items()
         if value is not None
     }

@@ -1,5 +1,6 @@
 """`landslide-monitor dataset from-reviews`: confirmed landslides are positives, dismissed ones
-hard negatives (0 over their area), unreviewed candidates and their margin ignored."""
+hard negatives (0 over their area), unreviewed candidates and their margin ignored, and the
+background known only near what was reviewed (``dataset.known_within_m``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from rasterio.features import rasterize
 from shapely.geometry import Point, box
 
@@ -72,14 +74,30 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
     assert (raw[burn(confirmed)] == 1).all()
     assert int((raw == 1).sum()) == int(burn(confirmed).sum())
     assert (raw[burn(dismissed)] == 0).all()  # a hard negative, not ignored
-    # the unreviewed candidate and a 50 m margin are ignored, the ground beyond is background
+    # the unreviewed candidate and a 50 m margin are ignored
     assert (raw[burn(unreviewed.buffer(45))] == 255).all()
-    ring = burn(unreviewed.buffer(120)) & ~burn(unreviewed.buffer(60))
-    assert ring.any() and (raw[ring] == 0).all()
-    assert int((raw == 255).sum()) == int(burn(unreviewed.buffer(50)).sum())
+    # background is known within 100 m of the two reviewed landslides, unknown beyond: a missed
+    # landslide out there is not taught as background
+    near = burn(confirmed.buffer(100)) | burn(dismissed.buffer(100))
+    assert (raw[near & ~burn(confirmed) & ~burn(dismissed)] == 0).all()
+    assert int((raw == 0).sum()) == int(near.sum()) - int((raw[near] == 1).sum())
+    assert (raw[~burn(confirmed.buffer(105)) & ~burn(dismissed.buffer(105))] == 255).all()
     prov = json.loads((out / "train" / "provenance" / f"{scene_id}.json").read_text())
     assert prov["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-17/2024-09-16"}
     assert len(prov["confirmed"]) == len(prov["dismissed"]) == len(prov["ignored"]) == 1
+
+    # known_within_m: null makes the whole scene background but the ignored margin
+    config = yaml.safe_load(dataset_config.read_text())
+    config.setdefault("dataset", {})["known_within_m"] = None
+    everywhere = tmp_path / "everywhere.yaml"
+    everywhere.write_text(yaml.safe_dump(config))
+    out2 = tmp_path / "reviews-everywhere"
+    assert main(["-q", "dataset", "from-reviews", "-c", str(everywhere), "--out", str(out2)]) == 0
+    with rasterio.open(out2 / "train" / "label" / f"{scene_id}_label.tif") as src:
+        raw = src.read(1)
+    ring = burn(unreviewed.buffer(120)) & ~burn(unreviewed.buffer(60))
+    assert ring.any() and (raw[ring] == 0).all()
+    assert int((raw == 255).sum()) == int(burn(unreviewed.buffer(50)).sum())
 
 
 def test_a_new_review_decision_rewrites_the_scene(
@@ -120,4 +138,9 @@ def test_a_new_review_decision_rewrites_the_scene(
     assert capsys.readouterr().out.startswith("1 scene(s) written")  # rewritten, not resumed
     with rasterio.open(label) as src:
         raw = src.read(1)
-    assert not (raw == 255).any() and int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100
+    # both reviewed now: nothing unreviewed is ignored, only the ground beyond 100 m of them
+    reviewed = rasterize(
+        [(g.buffer(100), 1) for g in slides], out_shape=raw.shape, transform=src.transform
+    )
+    assert not (raw[reviewed > 0] == 255).any() and (raw[reviewed == 0] == 255).all()
+    assert int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100
