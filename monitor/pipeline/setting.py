@@ -5,8 +5,9 @@ Ganerød et al., Table 3: the ensemble's settings are tried in the configured or
 an optical setting needs a clear pre- and post-event Sentinel-2 observation on enough of the
 region, a radar setting a Sentinel-1 observation in both windows, and no setting is used whose
 bands include one that came back entirely NaN. Where an optical setting is chosen and some
-pixels are still cloudy, those pixels are predicted by the radar-only fallback
-(:func:`predict`); each detection records the setting most of its pixels came from.
+pixels are still cloudy, or their last clear optical look predates a change radar saw since
+(:func:`stale_optical`), those pixels are predicted by the radar-only fallback (:func:`predict`);
+each detection records the setting most of its pixels came from.
 
 What the choice reads of the configuration is :class:`SettingPolicy` (the ``model:`` section,
 :class:`monitor.config.ModelSettings`, is one); the stages never import the configuration.
@@ -34,6 +35,7 @@ __all__ = [
     "choose_setting",
     "coverage",
     "predict",
+    "stale_optical",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,20 +175,38 @@ def choose_setting(
     )
 
 
+def stale_optical(stack: xr.Dataset) -> np.ndarray:
+    """Pixels whose optical view is older than a change radar saw: a Sentinel-1 scene showed a
+    change (``s1_first_changed``) after the last clear Sentinel-2 look, which did not
+    (``s2_last_unchanged``, no ``s2_first_changed``). In a monitoring stack the optical post
+    image of such a pixel is the latest clear look before clouds came in, perhaps before the
+    event; an optical setting sees no change there, the radar-only fallback sees the latest one.
+    All False for a stack without event dating."""
+    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
+    if not all(name in stack for name in names):
+        return np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
+    radar = stack["s1_first_changed"].values
+    optical = stack["s2_last_unchanged"].values
+    with np.errstate(invalid="ignore"):
+        later = radar > optical  # False where either is NaN
+    return np.asarray(later & np.isnan(stack["s2_first_changed"].values))
+
+
 def predict(
     ensemble: Predictor, stack: xr.Dataset, choice: SettingChoice, device: str | None
 ) -> xr.Dataset:
-    """The ensemble's prediction; pixels the chosen setting leaves NaN but the fallback can see
-    are filled from the fallback, marked by a boolean ``fallback`` variable."""
+    """The ensemble's prediction; pixels the chosen setting leaves NaN, or whose optical view is
+    stale (:func:`stale_optical`), and that the fallback can see are filled from the fallback,
+    marked by a boolean ``fallback`` variable."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is None:
         return prediction
-    missing = np.isnan(prediction["probability"].values)
+    missing = np.isnan(prediction["probability"].values) | stale_optical(stack)
     fill = missing & radar_valid(stack)
     if not fill.any():
         return prediction
     log.info(
-        "%s: %d pixels without a clear optical view predicted with %s",
+        "%s: %d pixels without a clear or current optical view predicted with %s",
         stack.attrs.get("region"),
         int(fill.sum()),
         choice.fallback,
