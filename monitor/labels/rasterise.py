@@ -4,9 +4,10 @@
 A label raster holds 1 (landslide), 0 (background) and 255 (ignore: the class is unknown;
 :data:`models.datasets.IGNORE`). :func:`label_raster` burns, in this order, background, areas of
 known background (where the background is 255), ignored areas, known negatives and positives, so
-a positive wins over everything and a known negative over ignore. Points are weak labels (:func:`point_label_areas`): positive only within a small
-core, ignored out to their stated positional accuracy (at least ``min_ignore_m``, the extent of
-a landslide around a precisely located point), never negative.
+a positive wins over everything and a known negative over ignore. Points are weak labels
+(:func:`point_label_areas`): positive only within a small core, ignored out to their stated
+positional accuracy (at least ``min_ignore_m``, the extent of a landslide around a precisely
+located point), never negative.
 """
 
 from __future__ import annotations

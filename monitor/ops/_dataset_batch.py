@@ -11,7 +11,6 @@ import numpy as np
 
 from models.datasets import IGNORE, Scene, write_scene
 from monitor.errors import BadInput
-from monitor.labels import label_raster
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
 from monitor.sources.base import Source
 
@@ -37,14 +36,7 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
     if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == job.key():
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
     # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
-    raster = label_raster(
-        grid.shape,
-        grid.transform,
-        grid.crs,
-        positive=job.positive,
-        negative=job.negative,
-        ignore=job.ignore,
-    )
+    raster = job.label(grid.shape, grid.transform, grid.crs)
     label_file = folder / "exports" / f"{job.id}_label.npy"
     label_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(label_file, raster)

@@ -13,8 +13,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from monitor.labels import label_raster
 from monitor.sources.base import AreaOfInterest, Window
 
 __all__ = ["DatasetReport", "SceneJob", "event_windows"]
@@ -39,6 +42,19 @@ class SceneJob:
     # areas of known background (burnt 0 under the ignore, negative and positive geometries)
     background: int = 0
     known: list[BaseGeometry] = field(default_factory=list)
+
+    def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:
+        """The job's label raster (1, 0, 255) on the grid ``(shape, transform, crs)``."""
+        return label_raster(
+            shape,
+            transform,
+            crs,
+            positive=self.positive,
+            negative=self.negative,
+            ignore=self.ignore,
+            known=self.known,
+            background=self.background,
+        )
 
     def key(self) -> str:
         """What the scene is made of (area, windows, label geometries): a resumed scene is

@@ -20,7 +20,6 @@ from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
 from monitor.labels import (
     assign_splits,
-    label_raster,
 )
 from monitor.ops._dataset_batch import _batch_export
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
@@ -122,16 +121,7 @@ def _write_scene(
     shape = (stack.sizes["y"], stack.sizes["x"])
     transform = stack.rio.transform()
     crs = str(stack.rio.crs)
-    raster = label_raster(
-        shape,
-        transform,
-        crs,
-        positive=job.positive,
-        negative=job.negative,
-        ignore=job.ignore,
-        known=job.known,
-        background=job.background,
-    )
+    raster = job.label(shape, transform, crs)
     scene = Scene(
         job.id,
         model_input(stack, "all"),

@@ -144,3 +144,20 @@ def test_a_new_review_decision_rewrites_the_scene(
     )
     assert not (raw[reviewed > 0] == 255).any() and (raw[reviewed == 0] == 255).all()
     assert int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100
+
+
+def test_the_scene_key_follows_the_known_background() -> None:
+    """A scene written with other label rules is not resumed (``known_within_m`` changed)."""
+    from monitor.ops._dataset_core import SceneJob
+    from monitor.sources.base import AreaOfInterest, Window
+
+    area = AreaOfInterest("a", box(10.0, 44.0, 10.01, 44.01))
+    window = Window(date(2024, 6, 1), date(2024, 7, 1))
+    slide = box(10.002, 44.002, 10.003, 44.003)
+    plain = SceneJob("s", area, window, window, "g", positive=[slide])
+    near = SceneJob("s", area, window, window, "g", positive=[slide], background=255,
+                    known=[slide.buffer(0.001)])  # fmt: skip
+    wider = SceneJob("s", area, window, window, "g", positive=[slide], background=255,
+                     known=[slide.buffer(0.002)])  # fmt: skip
+    assert len({plain.key(), near.key(), wider.key()}) == 3
+    assert plain.key() == SceneJob("s", area, window, window, "g", positive=[slide]).key()

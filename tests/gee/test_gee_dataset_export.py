@@ -58,8 +58,11 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     area = AreaOfInterest("item-glc-7", tile)
     pre, post = event_windows(date(2024, 8, 17), 60, 30)
     core, ring = point_label_areas(point, 0.0)
+    # background unknown (255) but known over the whole tile: the label is the plain one, and a
+    # batch label that ignored ``known`` would have no 0 at all
     job = SceneJob("item_20240817_glc-7", area, pre, post, group="glc-7", positive=[core],
-                   ignore=[ring], record={"item": {"item_id": "glc-7"}})  # fmt: skip
+                   ignore=[ring], record={"item": {"item_id": "glc-7"}},
+                   background=255, known=[tile])  # fmt: skip
     settings = GeeSettings(export=ExportSettings(bucket="my-bucket", prefix="lm"), chunk_px=64)
     grid = region_grid(tile)
     server = ArrayServer(
@@ -89,6 +92,10 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     (split,) = [p for p in (tmp_path / "ds").iterdir() if p.is_dir()]
     record = json.loads((split / "exports" / "item_20240817_glc-7.json").read_text())
     assert record["plan"]["method"] == "batch" and record["plan"]["pixel_requests"] == 4
+    label = np.load(split / "exports" / "item_20240817_glc-7_label.npy")
+    assert np.array_equal(label, job.label(grid.shape, grid.transform, grid.crs))
+    assert int((label == 0).sum()) == label.size - int((label == 1).sum() + (label == 255).sum())
+    assert int((label == 0).sum()) > label.size // 2
     assert record["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-18/2024-09-17"}
 
     # a rerun does not start the task again
