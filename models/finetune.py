@@ -86,8 +86,13 @@ class FinetuneConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr_scale > 0:
             raise ValueError(f"lr_scale must be positive, got {self.lr_scale}")
-        if not 0.0 <= self.false_alarm_share < 1.0:
-            raise ValueError(f"false_alarm_share must be in [0, 1), got {self.false_alarm_share}")
+        if not 0.0 <= self.false_alarm_share <= 1.0 or (
+            round(self.batch_size * self.false_alarm_share) >= self.batch_size
+        ):
+            raise ValueError(
+                f"false_alarm_share must be in [0, 1] and leave a landslide crop in every batch "
+                f"of {self.batch_size}, got {self.false_alarm_share}"
+            )
 
 
 def hard_negative_anchors(

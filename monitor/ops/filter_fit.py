@@ -5,16 +5,21 @@ the manifest, no filter) on the scenes of Ganerød-layout folders:
 
 1. **fit** on the candidates of the training folders (``--train``, repeatable: a randomised
    world's training families can be added or swapped in), a candidate being positive when it
-   covers a pixel of a labelled landslide (:func:`models.chain_metrics.scene_objects`);
+   covers a pixel of a labelled landslide (:func:`models.chain_metrics.scene_objects`); a
+   candidate mostly on pixels of unknown class (label 255) is left out of every set, fit and
+   scores alike (:func:`known_candidates`; the simulated worlds have none);
 2. **calibrate** the cut on the validation folders (``--val``): the highest cut on a grid of
    0.01 whose object recall for landslides of 1 ha or more stays within ``--max-recall-loss``
    (default 0.02) of the unfiltered chain's and whose recall over all sizes stays within twice
    that;
 3. **report** the held-out test folders (``--test``) with and without the filter;
-4. write ``object_filter.onnx`` next to the manifest (scikit-learn
+4. write ``object_filter.onnx`` and the table of its training candidates
+   (``object_filter_candidates.npz``: features and class, what ``monitor.ops.filter_refit`` adds
+   an operator's reviews to) next to the manifest (scikit-learn
    ``GradientBoostingClassifier``, classes weighted to balance, converted with skl2onnx, the
    conversion checked against scikit-learn's own scores) and the manifest's ``object_filter``
-   entry (file, SHA-256, features, cut, and the figures of steps 1-3).
+   entry (file, SHA-256, features, cut, the table and its SHA-256, and the figures of steps
+   1-3).
 
     python -m monitor.ops.filter_fit --train data/training/train --val data/training/val \\
         --test data/training/test --manifest models/default/manifest.json
@@ -146,8 +151,10 @@ def collect(
             candidates = found.candidates
             known = known_candidates(candidates, scene)
             out.unknown += int((~known).sum())
+            # features of every candidate, as a run computes them (a ring feature leaves the
+            # neighbours' pixels out), then those of known class
+            out.x.append(candidate_features(candidates, found.prediction, stack)[known])
             candidates = candidates[known]
-            out.x.append(candidate_features(candidates, found.prediction, stack))
             assert scene.transform is not None
             out.scenes.append(
                 scene_objects(
@@ -232,6 +239,7 @@ def fit_filter(
         "test": [str(p) for p in test],
         "train_candidates": len(y),
         "train_positive": int(y.sum()),
+        "unknown_left_out": {k: v.unknown for k, v in sets.items()},
         "onnx_max_abs_difference": gap,
         "max_recall_loss": max_recall_loss,
         "train_threshold": train_threshold,

@@ -18,7 +18,8 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    reviewed scenes cannot calibrate it), report the chain's scores on ``DATA/val`` with the
    old and the new filter, and write the new filter, its table (shipped plus reviewed
    candidates, so that the next refit builds on this one) and the manifest entry beside the
-   manifest.
+   manifest. A second refit with the same scenes (the dataset's SHA-256, as
+   :mod:`models.lineage` computes it) is refused: their candidates are in the table already.
 
     python -m monitor.ops.filter_refit --manifest tuned/manifest.json --data data/reviews
 
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from models.chain_metrics import ChainScores, chain_scores
+from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
 from monitor.ops.detect_stack import default_rules
@@ -96,6 +98,14 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
             f"{manifest_path} has no object filter to refit; fit one with "
             "python -m monitor.ops.filter_fit"
         )
+    digest, _ = dataset_sha256(data)
+    done = [r for r in entry.fit.get("refits", []) if r.get("dataset_sha256") == digest]
+    if done:
+        raise ValueError(
+            f"{manifest_path}: its object filter was already refitted with these reviewed scenes "
+            f"({data}, dataset SHA-256 {digest[:12]}...); their candidates are in its table, a "
+            "second refit would count them twice"
+        )
     base = manifest_path.parent
     shipped_x, shipped_y = read_candidates(base, entry)
     if not len(shipped_y):
@@ -120,6 +130,7 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
     check = val.features if val is not None and len(val.features) else rx
     record: dict[str, Any] = {
         "data": str(data),
+        "dataset_sha256": digest,
         "parent_filter_sha256": entry.sha256,
         "shipped_candidates": len(shipped_y),
         "reviewed_candidates": len(ry),

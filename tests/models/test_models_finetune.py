@@ -17,7 +17,7 @@ from models.checkpoint_import import import_checkpoint
 from models.cli import main
 from models.compare import compare_manifests
 from models.datasets import Scene, write_scene
-from models.finetune import choose_k_and_threshold
+from models.finetune import FinetuneConfig, choose_k_and_threshold
 from models.lineage import verify_lineage
 from models.manifest import ManifestError, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
@@ -141,3 +141,11 @@ def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
     assert t <= 0.6 and recall == 1.0
     # all under clouds: nothing to count
     assert np.isnan(_object_recall([np.full((20, 20), np.nan)], [truth], 0.5))
+
+
+def test_the_false_alarm_share_leaves_landslide_crops() -> None:
+    assert FinetuneConfig(false_alarm_share=0.0).false_alarm_share == 0.0
+    assert FinetuneConfig(batch_size=4, false_alarm_share=0.75).false_alarm_share == 0.75
+    for share in (0.9, 1.0, -0.1):  # 0.9 x 4 rounds to 4 hard-negative crops of 4
+        with pytest.raises(ValueError, match="leave a landslide crop in every batch of 4"):
+            FinetuneConfig(batch_size=4, false_alarm_share=share)

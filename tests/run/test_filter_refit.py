@@ -158,7 +158,8 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
 
     monkeypatch.setattr(filter_refit, "collect", fake_collect)
     data = tmp_path / "reviews"
-    (data / "train").mkdir(parents=True)
+    (data / "train" / "label").mkdir(parents=True)
+    (data / "train" / "label" / "s_label.tif").write_bytes(b"a reviewed scene")  # hashed only
     record = filter_refit.refit_filter(manifest, data)
 
     assert seen == [[data / "train"]]  # no val/: the reviewed training scenes only
@@ -175,3 +176,7 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert table_x.shape == (132, len(FEATURES)) and np.array_equal(table_x[120:122], x)
     assert table_y[120:].tolist() == [True, False] * 6
     assert Ensemble.load(manifest).object_filter is not None
+    # the same reviews again would count their candidates twice: refused, nothing changed
+    with pytest.raises(ValueError, match="already refitted with these reviewed scenes"):
+        filter_refit.refit_filter(manifest, data)
+    assert read_manifest(manifest).object_filter == entry
