@@ -81,7 +81,13 @@ def _regions(prefix: str, seeds: list[int], lon0: float) -> list[dict[str, Any]]
     ]
 
 
-def write_config(work: Path, manifest: Path, name: str, regions: list[dict[str, Any]]) -> Path:
+def write_config(
+    work: Path,
+    manifest: Path,
+    name: str,
+    regions: list[dict[str, Any]],
+    dataset: dict[str, Any] | None = None,
+) -> Path:
     config = {
         "source": {
             "type": "archive",
@@ -92,7 +98,7 @@ def write_config(work: Path, manifest: Path, name: str, regions: list[dict[str, 
         "model": {"manifest": str(manifest), "setting": "auto"},
         "inventory": {"path": str(work / name / "inventory.gpkg")},
         "quicklooks": {"dir": str(work / name / "quicklooks")},
-        "dataset": {"split_by": "event"},
+        "dataset": {"split_by": "event", **(dataset or {})},
     }
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -202,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         help="of the fine-tuning batches (models finetune)",
     )
     p.add_argument(
+        "--known-within-m",
+        default="100",
+        help="dataset.known_within_m of the reviewed scenes ('none': all background)",
+    )
+    p.add_argument(
         "--review-weight", type=float, default=1.0, help="of the filter refit (filter_refit)"
     )
     args = p.parse_args(argv)
@@ -220,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     timings = {"archive": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
-    reviewed_cfg = write_config(work, args.manifest, "review", review)
+    known = None if args.known_within_m.lower() == "none" else float(args.known_within_m)
+    reviewed_cfg = write_config(
+        work, args.manifest, "review", review, dataset={"known_within_m": known}
+    )
     for stale in (work / "review").glob("inventory.gpkg*"):
         stale.unlink()
     run_dates(reviewed_cfg)
