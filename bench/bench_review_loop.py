@@ -193,6 +193,25 @@ def _refitted(source: Path, target: Path, data: Path, review_weight: float) -> P
     return target / "manifest.json"
 
 
+def _manifests(
+    bundled: Path, tuned: Path, work: Path, data: Path, review_weight: float
+) -> dict[str, Path]:
+    """The manifests to run on the held-out regions: the bundled one, its filter refitted with
+    the reviews, the fine-tuned members, and the whole loop (fine-tuned members, filter
+    refitted), the refits where the manifest has a filter."""
+    manifests = {"before (bundled)": bundled}
+    if read_manifest(bundled).object_filter is not None:
+        manifests["filter refitted (bundled members)"] = _refitted(
+            bundled.parent, work / "refit-only", data, review_weight
+        )
+    manifests["fine-tuned members"] = tuned
+    if read_manifest(tuned).object_filter is not None:
+        manifests["fine-tuned members, filter refitted"] = _refitted(
+            tuned.parent, work / "tuned-refit", data, review_weight
+        )
+    return manifests
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-review")
@@ -256,20 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     new_manifest = finetune(args.manifest, data, tuned, config)
     timings["finetune"] = time.perf_counter() - t0
 
-    manifests = {"before (bundled)": args.manifest}
-    if read_manifest(args.manifest).object_filter is not None:
-        # the filter refitted with the reviews, the bundled members unchanged
-        t0 = time.perf_counter()
-        manifests["filter refitted (bundled members)"] = _refitted(
-            args.manifest.parent, work / "refit-only", data, args.review_weight
-        )
-        timings["filter refit"] = time.perf_counter() - t0
-    manifests["fine-tuned members"] = new_manifest
-    if read_manifest(new_manifest).object_filter is not None:
-        # the whole loop: the fine-tuned members and the filter refitted with the reviews
-        manifests["fine-tuned members, filter refitted"] = _refitted(
-            tuned, work / "tuned-refit", data, args.review_weight
-        )
+    t0 = time.perf_counter()
+    manifests = _manifests(args.manifest, new_manifest, work, data, args.review_weight)
+    timings["filter refits"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     rows = {}

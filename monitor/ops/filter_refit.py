@@ -84,6 +84,24 @@ def _scores(found: Candidates, probability: np.ndarray | None, cut: float) -> Ch
     return chain_scores(found.scenes, [s >= cut for s in found.split(probability)])
 
 
+def _val_record(val: Candidates, before: np.ndarray, clf: Any, cut: float) -> dict[str, Any]:
+    """The chain's scores on the reviewed validation scenes without a filter, with the old one
+    (scores ``before``) and with the refitted ``clf``, all at ``cut``."""
+    after = clf.predict_proba(val.features)[:, 1]
+    return {
+        name: {
+            "recall": scores.as_dict()["recall"],
+            "false_objects": scores.false_objects,
+            "false_per_100km2": scores.false_per_100km2,
+        }
+        for name, scores in (
+            ("without_filter", _scores(val, None, cut)),
+            ("old_filter", _scores(val, before, cut)),
+            ("new_filter", _scores(val, after, cut)),
+        )
+    }
+
+
 def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0) -> dict[str, Any]:
     """Refit the object filter of ``manifest_path`` with the reviewed scenes of ``data`` (see
     the module) and rewrite the manifest; returns the refit record (also in the manifest's
@@ -140,20 +158,7 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
         "cut": entry.cut,
     }
     if val is not None and len(val.features):
-        before = old.score(val.features)
-        after = clf.predict_proba(val.features)[:, 1]
-        record["val"] = {
-            name: {
-                "recall": s.as_dict()["recall"],
-                "false_objects": s.false_objects,
-                "false_per_100km2": s.false_per_100km2,
-            }
-            for name, s in (
-                ("without_filter", _scores(val, None, entry.cut)),
-                ("old_filter", _scores(val, before, entry.cut)),
-                ("new_filter", _scores(val, after, entry.cut)),
-            )
-        }
+        record["val"] = _val_record(val, old.score(val.features), clf, entry.cut)
     out = base / FILTER_FILE
     record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
     table_sha = write_candidates(x, y, base / CANDIDATES_FILE)
