@@ -6,9 +6,8 @@ the ensemble missed is there too, unlabelled. Written as background it would tea
 their own blind spots and count as a false alarm when K and the threshold are chosen again. So
 the background is known (0) only within ``dataset.known_within_m`` (100 m) of a reviewed
 landslide, its context, and the rest of the scene is ignored (255); ``known_within_m: null``
-makes all of it background, as before. Measured on ``bench/bench_review_loop.py``
-(docs/models.md): fine-tuned members found 79 of the held-out regions' 130 landslides with the
-whole scene as background, 99 with background known within 100 m (the bundled ones: 102)."""
+makes all of it background, as before. ``bench/bench_review_loop.py --known-within-m`` measures
+both (docs/models.md, "The loop measured on the archive")."""
 
 from __future__ import annotations
 
@@ -45,6 +44,8 @@ def review_jobs(
         )
     skipped: Counter[str] = Counter()
     jobs = []
+    margin = _buffer_m(settings.ignore_buffer_m)
+    context = None if settings.known_within_m is None else _buffer_m(settings.known_within_m)
     for (region_name, first_seen), group in reviewed.groupby(["region", "first_seen"]):
         try:
             region = config.region(str(region_name))
@@ -55,7 +56,6 @@ def review_jobs(
         pre, post = region.windows.windows_for(run_date)
         here = frame[frame["region"] == region_name]
         others = here.drop(index=group.index)
-        buffer = _buffer_m(settings.ignore_buffer_m)
         job = SceneJob(
             id=_safe(f"{region_name}_{run_date:%Y%m%d}_reviews"),
             area=region.area,
@@ -68,12 +68,10 @@ def review_jobs(
             negative=list(group[group["status"] == "dismissed"].geometry),
             # unreviewed candidates, and landslides reviewed on other dates (their status says
             # nothing about these windows), with a margin
-            ignore=[buffer(g) for g in others.geometry],
+            ignore=[margin(g) for g in others.geometry],
             # background known only near what was reviewed (see the module)
-            background=0 if settings.known_within_m is None else IGNORE,
-            known=[]
-            if settings.known_within_m is None
-            else [_buffer_m(settings.known_within_m)(g) for g in group.geometry],
+            background=0 if context is None else IGNORE,
+            known=[] if context is None else [context(g) for g in group.geometry],
             record={
                 "inventory": str(path.resolve()),
                 "kind": "reviews",

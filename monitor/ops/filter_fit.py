@@ -72,6 +72,7 @@ __all__ = [
     "known_candidates",
     "main",
     "read_candidates",
+    "summary",
     "write_candidates",
     "write_onnx",
 ]
@@ -106,6 +107,12 @@ class Candidates:
         """``values`` (one per candidate, all scenes) cut back into one array per scene."""
         bounds = np.cumsum([len(x) for x in self.x])[:-1]
         return list(np.split(values, bounds))
+
+    def summary(self, scores: np.ndarray | None = None, cut: float = 0.0) -> dict[str, Any]:
+        """The chain's scores of these scenes (:func:`summary`): every candidate kept, or those
+        whose filter ``scores`` (one per candidate, all scenes) reach ``cut``."""
+        kept = None if scores is None else [s >= cut for s in self.split(scores)]
+        return summary(chain_scores(self.scenes, kept))
 
 
 def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
@@ -187,7 +194,8 @@ def calibrate_cut(
     return best[0], unfiltered, best[1]
 
 
-def _summary(scores: ChainScores) -> dict[str, Any]:
+def summary(scores: ChainScores) -> dict[str, Any]:
+    """The figures a fit record keeps of chain scores."""
     d = scores.as_dict()
     return {
         "recall": d["recall"],
@@ -250,19 +258,17 @@ def fit_filter(
         },
     }
 
-    def scores_of(name: str) -> list[np.ndarray]:
+    def probability(name: str) -> np.ndarray:
         c = sets[name]
-        probability = clf.predict_proba(c.features)[:, 1] if len(c.features) else np.zeros(0)
-        return c.split(probability)
+        return clf.predict_proba(c.features)[:, 1] if len(c.features) else np.zeros(0)
 
     cut, val_without, val_with = calibrate_cut(
-        sets["val"].scenes, scores_of("val"), max_recall_loss
+        sets["val"].scenes, sets["val"].split(probability("val")), max_recall_loss
     )
-    record["val"] = {"without_filter": _summary(val_without), "with_filter": _summary(val_with)}
-    test_scores = scores_of("test")
+    record["val"] = {"without_filter": summary(val_without), "with_filter": summary(val_with)}
     record["test"] = {
-        "without_filter": _summary(chain_scores(sets["test"].scenes)),
-        "with_filter": _summary(chain_scores(sets["test"].scenes, [s >= cut for s in test_scores])),
+        "without_filter": sets["test"].summary(),
+        "with_filter": sets["test"].summary(probability("test"), cut),
     }
     record["seconds"] = {k: round(v.seconds, 1) for k, v in sets.items()}
     manifest = read_manifest(manifest_path)

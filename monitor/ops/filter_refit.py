@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from models.chain_metrics import ChainScores, chain_scores
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
@@ -78,27 +77,13 @@ def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: flo
     return np.concatenate([theirs, mine]).astype(np.float64)
 
 
-def _scores(found: Candidates, probability: np.ndarray | None, cut: float) -> ChainScores:
-    if probability is None:
-        return chain_scores(found.scenes)
-    return chain_scores(found.scenes, [s >= cut for s in found.split(probability)])
-
-
 def _val_record(val: Candidates, before: np.ndarray, clf: Any, cut: float) -> dict[str, Any]:
     """The chain's scores on the reviewed validation scenes without a filter, with the old one
     (scores ``before``) and with the refitted ``clf``, all at ``cut``."""
-    after = clf.predict_proba(val.features)[:, 1]
     return {
-        name: {
-            "recall": scores.as_dict()["recall"],
-            "false_objects": scores.false_objects,
-            "false_per_100km2": scores.false_per_100km2,
-        }
-        for name, scores in (
-            ("without_filter", _scores(val, None, cut)),
-            ("old_filter", _scores(val, before, cut)),
-            ("new_filter", _scores(val, after, cut)),
-        )
+        "without_filter": val.summary(),
+        "old_filter": val.summary(before, cut),
+        "new_filter": val.summary(clf.predict_proba(val.features)[:, 1], cut),
     }
 
 
@@ -116,6 +101,8 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
             f"{manifest_path} has no object filter to refit; fit one with "
             "python -m monitor.ops.filter_fit"
         )
+    if not (data / "train").is_dir():
+        raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     digest, _ = dataset_sha256(data)
     done = [r for r in entry.fit.get("refits", []) if r.get("dataset_sha256") == digest]
     if done:
@@ -133,8 +120,6 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
     assert old is not None
     policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
     rules = default_rules()
-    if not (data / "train").is_dir():
-        raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     train = collect([data / "train"], ensemble, policy, rules)
     val = collect([data / "val"], ensemble, policy, rules) if (data / "val").is_dir() else None
     rx, ry = train.features, train.positive

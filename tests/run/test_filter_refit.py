@@ -160,9 +160,16 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     data = tmp_path / "reviews"
     (data / "train" / "label").mkdir(parents=True)
     (data / "train" / "label" / "s_label.tif").write_bytes(b"a reviewed scene")  # hashed only
+    (data / "val").mkdir()  # its candidates: the same stand-ins
     record = filter_refit.refit_filter(manifest, data)
 
-    assert seen == [[data / "train"]]  # no val/: the reviewed training scenes only
+    assert seen == [[data / "train"], [data / "val"]]
+    # on the reviewed validation scenes: 6 clear-cuts of 6 scenes kept without a filter and by
+    # the old one, none by the new one, which keeps the 6 scars
+    val = record["val"]
+    assert val["without_filter"]["false_per_100km2"] == val["old_filter"]["false_per_100km2"] > 0
+    assert val["new_filter"]["false_per_100km2"] == 0.0
+    assert val["new_filter"]["recall"]["all"] == 1.0
     assert record["shipped_candidates"] == 120 and record["reviewed_candidates"] == 12
     assert record["reviewed_positive"] == 6 and record["cut"] == 0.5
     new = ObjectFilterModel.from_manifest(manifest)
