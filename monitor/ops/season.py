@@ -28,7 +28,7 @@ import pandas as pd
 from monitor.config import MonitorConfig, load_config
 from monitor.errors import BadInput
 from monitor.ops._args import add_config, iso_date
-from monitor.pipeline.evaluation import GroundTruth
+from monitor.pipeline.evaluation import GroundTruth, SensorLooks
 from monitor.run import open_source, run_once
 from monitor.run_results import RunSummary
 from monitor.store.inventory import Inventory
@@ -83,7 +83,9 @@ def run_season(
 class SeasonScore:
     """The alerts of a season against the ground truth (see the module)."""
 
-    delays: pd.DataFrame  # one row per true landslide: region, event_date, area_m2, alert, delay
+    # one row per true landslide: region, event_date, area_m2, alert_date, delay_days, and
+    # look_days: days to the first look a sensor gave of it (NaN where the source cannot say)
+    delays: pd.DataFrame
     alerts: int  # landslides alerted as new
     false_alerts: int
     area_km2: float
@@ -105,6 +107,8 @@ class SeasonScore:
             "within_6": float((delay <= 6).sum() / n) if n else float("nan"),
             "within_12": float((delay <= 12).sum() / n) if n else float("nan"),
             "never": float(rows["delay_days"].isna().sum() / n) if n else float("nan"),
+            "look_median_days": _median(rows["look_days"]),
+            "look_p90_days": _median(rows["look_days"], 90),
             "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
         }
 
@@ -117,6 +121,12 @@ class SeasonScore:
         return out
 
 
+def _median(days: pd.Series, q: float = 50) -> float:
+    """The ``q``-th percentile of ``days`` (NaN left out; NaN when none is left)."""
+    values = days.dropna().to_numpy(float)
+    return float(np.percentile(values, q)) if values.size else float("nan")
+
+
 def _ground_truth(config: MonitorConfig, source: object | None = None) -> GroundTruth:
     """``source`` (default: the configured one) as the ground truth a season is scored on."""
     source = open_source(config.source) if source is None else source
@@ -126,6 +136,22 @@ def _ground_truth(config: MonitorConfig, source: object | None = None) -> Ground
             "on the simulated archive"
         )
     return source
+
+
+def _first_looks(
+    source: object, region: str, events: gpd.GeoDataFrame, orbit_pass: str
+) -> dict[object, date | None]:
+    """Per event (by ``events`` index), the first day a sensor could have shown it: a clear
+    Sentinel-2 view or the second Sentinel-1 scene (:class:`SensorLooks`); empty for a source
+    that cannot say."""
+    if not isinstance(source, SensorLooks) or not len(events):
+        return {}
+    looks = source.first_looks(region, events, orbit_pass)
+    out: dict[object, date | None] = {}
+    for key, row in looks.iterrows():
+        days = [d for d in (row["first_clear_s2"], row["second_s1"]) if d is not None]
+        out[key] = min(days) if days else None
+    return out
 
 
 def score_season(
@@ -165,12 +191,15 @@ def score_season(
         entries["false"] += int((~true).sum())
         entries["suppressed"] += int(suppressed.sum())
         entries["false_suppressed"] += int((~true & suppressed.to_numpy()).sum())
-        for (_, slide), hits in zip(truth.iterrows(), touching, strict=True):
-            if not events_from <= slide["event_date"] < events_to:
+        season = truth[(truth["event_date"] >= events_from) & (truth["event_date"] < events_to)]
+        looks = _first_looks(source, region.name, season, region.orbit_pass)
+        for (key, slide), hits in zip(truth.iterrows(), touching, strict=True):
+            if key not in season.index:
                 continue
             dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]
             first = min(dates) if dates else None
             seen = listed[listed.intersects(slide.geometry)]
+            look = looks.get(key)
             rows.append(
                 {
                     "region": region.name,
@@ -180,16 +209,18 @@ def score_season(
                     "delay_days": (first - slide["event_date"]).days if first else np.nan,
                     "in_inventory": len(seen) > 0,
                     "kept": bool((~seen["suppressed"].fillna(0).astype(bool)).any()),
+                    "look_days": (look - slide["event_date"]).days if look else np.nan,
                 }
             )
     columns = ["region", "event_date", "area_m2", "alert_date", "delay_days", "in_inventory"]
-    delays = pd.DataFrame(rows, columns=[*columns, "kept"])
+    delays = pd.DataFrame(rows, columns=[*columns, "kept", "look_days"])
     days = (events_to - events_from).days + TAIL_DAYS
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries)
 
 
 def format_delays(score: SeasonScore) -> str:
-    """One line per landslide of the season: region, day, size, first alert, delay."""
+    """One line per landslide of the season: region, day, size, first alert, delay, and the
+    first look a sensor gave of it where the source can say (:class:`SensorLooks`)."""
     lines = ["landslide delays (event day -> first 'new' alert):"]
     ordered = score.delays.sort_values(["region", "event_date", "area_m2"], ascending=[1, 1, 0])
     for _, r in ordered.iterrows():
@@ -198,8 +229,9 @@ def format_delays(score: SeasonScore) -> str:
             if r["alert_date"] is not None and not pd.isna(r["delay_days"])
             else "never alerted"
         )
+        look = "" if pd.isna(r["look_days"]) else f" (first look after {int(r['look_days'])} d)"
         lines.append(
-            f"  {r['region']:<20} {r['event_date']}  {r['area_m2'] / 1e4:6.2f} ha  {alert}"
+            f"  {r['region']:<20} {r['event_date']}  {r['area_m2'] / 1e4:6.2f} ha  {alert}{look}"
         )
     return "\n".join(lines)
 
@@ -220,13 +252,19 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"{e['false'] - e['false_suppressed']} with it ({e['suppressed']} suppressed, "
         f"{e['false_suppressed']} of them false)"
     )
+    looks = ""
+    if not np.isnan(every["look_median_days"]):
+        looks = (
+            f"; first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median "
+            f"{every['look_median_days']:.0f} d, p90 {every['look_p90_days']:.0f} d"
+        )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
         f"{every['median_days']:.0f} d, p90 {every['p90_days']:.0f} d, within 6 d "
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {big['median_days']:.0f} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}"
+        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}{looks}"
     )
 
 

@@ -15,10 +15,11 @@ from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
+import pandas as pd
 
 from monitor.sources.base import Window
 
-__all__ = ["Evaluation", "GroundTruth", "evaluate", "score_region"]
+__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "score_region"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,18 @@ class GroundTruth(Protocol):
     listed too). It raises :class:`LookupError` or :class:`OSError` for a region it has none of."""
 
     def ground_truth(self, region: str, /) -> gpd.GeoDataFrame: ...
+
+
+@runtime_checkable
+class SensorLooks(Protocol):
+    """A source that can say when its sensors could first have shown an event:
+    ``first_looks(region, events, orbit_pass)`` has, per row of ``events``, ``first_clear_s2``
+    and ``second_s1`` (dates or None); the archive's is
+    :meth:`monitor.sources.archive.ArchiveSource.first_looks`."""
+
+    def first_looks(
+        self, region_name: str, events: gpd.GeoDataFrame, orbit_pass: str | None = None, /
+    ) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +30,7 @@ import geopandas as gpd
 import pandas as pd
 import xarray as xr
 import zarr
+from rasterio.features import rasterize
 
 from models.stack_assembly import assemble_stack
 from monitor.grid import Grid, region_grid
@@ -70,6 +71,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# How long after an event :meth:`ArchiveSource.first_looks` looks for a clear Sentinel-2 view.
+LOOK_HORIZON_DAYS = 120
 
 Sensor = Literal["S1", "S2"]
 
@@ -210,6 +214,44 @@ class ArchiveSource:
         if kinds is not None:
             truth = truth[truth["kind"].isin(list(kinds))].reset_index(drop=True)
         return truth
+
+    def first_looks(
+        self, region_name: str, events: gpd.GeoDataFrame, orbit_pass: str | None = None
+    ) -> pd.DataFrame:
+        """When the sensors could first have shown each of ``events`` (EPSG:4326, with an
+        ``event_date``), whatever a detector makes of it: ``first_clear_s2``, the first Sentinel-2
+        acquisition after the event on which at least half of its pixels are clear (this
+        source's cloud and shadow mask), and ``second_s1``, the second Sentinel-1 acquisition
+        after it (of ``orbit_pass``; the second look that confirms a radar-only detection,
+        :mod:`monitor.pipeline.dating`). None where the archive holds no such acquisition."""
+        region = self._region(region_name)
+        out = pd.DataFrame(
+            {"first_clear_s2": [None] * len(events), "second_s1": [None] * len(events)},
+            index=events.index,
+            dtype=object,
+        )
+        if not len(events):
+            return out
+        first_day, last_day = min(events["event_date"]), max(events["event_date"])
+        s1 = self.catalog(region_name, sensor="S1", orbit_pass=orbit_pass)
+        s2 = self.catalog(region_name, sensor="S2")
+        horizon = last_day + timedelta(days=LOOK_HORIZON_DAYS)
+        s2 = s2[(s2["date"] > first_day) & (s2["date"] <= horizon)].reset_index(drop=True)
+        grid = region.grid
+        every = slice(0, grid.height), slice(0, grid.width)
+        clear = s2_composite(region.root, s2, *every, self.cloud_mask, "latest").obs_clear
+        footprints = events.to_crs(grid.crs).geometry
+        for key, day, footprint in zip(events.index, events["event_date"], footprints, strict=True):
+            later = s1["date"][s1["date"] > day]
+            out.at[key, "second_s1"] = later.iloc[1] if len(later) > 1 else None
+            inside = rasterize(
+                [(footprint, 1)], out_shape=grid.shape, transform=grid.transform, all_touched=True
+            ).astype(bool)
+            for when, seen in zip(s2["date"], clear, strict=True):
+                if when > day and inside.any() and seen[inside].mean() >= 0.5:
+                    out.at[key, "first_clear_s2"] = when
+                    break
+        return out
 
     # ------------------------------------------------------------------ features
 

@@ -3,10 +3,11 @@ alerts, recomputed by hand on a small inventory (tests/ops/ops_fixtures.populate
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import box
 
@@ -72,6 +73,42 @@ def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None
     assert "alerted 2024-08-01 after 3 d" in format_delays(score)
     assert "never alerted" in format_delays(score)
     assert "delay median 3 d" in format_score(score)
+
+
+class LooksSource(TruthSource):
+    """Ground truth with the sensors' first looks: a clear view 5 days after each event and a
+    second radar scene 2 days after the first event only."""
+
+    def first_looks(self, region: str, events: gpd.GeoDataFrame, orbit_pass=None):
+        s2 = [d + timedelta(days=5) for d in events["event_date"]]
+        s1 = [events["event_date"].iloc[0] + timedelta(days=2), *[None] * (len(events) - 1)]
+        return pd.DataFrame({"first_clear_s2": s2, "second_s1": s1}, index=events.index)
+
+
+def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> None:
+    config, _ = populated_config
+    truth = {
+        "wayanad-hills": _frame(
+            [
+                _square(config, "wayanad-hills", 190, 190, 80),
+                _square(config, "wayanad-hills", 3000, 3000, 40),
+            ],
+            [date(2024, 7, 29), date(2024, 8, 20)],
+            [6400.0, 1600.0],
+        )
+    }
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=LooksSource(truth))
+    rows = score.delays.sort_values("event_date").reset_index(drop=True)
+    assert rows["look_days"].tolist() == [2, 5]  # radar first, then the clear view
+    summary = score.summary(1_000.0)
+    assert (summary["look_median_days"], summary["look_p90_days"]) == (3.5, pytest.approx(4.7))
+    assert "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 4 d" in (
+        format_score(score)
+    )
+    assert "after 3 d (first look after 2 d)" in format_delays(score)
+    # a source that cannot say leaves the column empty and the summary without it
+    plain = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=TruthSource(truth))
+    assert plain.delays["look_days"].isna().all() and "first look" not in format_score(plain)
 
 
 def test_run_dates_and_their_errors() -> None:
