@@ -84,6 +84,8 @@ FEATURES: tuple[str, ...] = (
     "dndvi_contrast",  # object's mean minus its 50 m ring's mean
     "dvv_mean",
     "dvh_mean",
+    "dvv_contrast",  # object's mean dVV minus its 50 m ring's: a regional change (wet snow,
+    "dvh_contrast",  # soil moisture) moves the ring too, a landslide only itself
     # land cover before the event
     "cover_tree",
     "cover_shrub",
@@ -374,7 +376,8 @@ def _terrain_features(put: _Put, layers: _Layers, window: _Window, inside: np.nd
 
 
 def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
-    """The change inside (dNDVI statistics, dVV, dVH) and its contrast with the ring around."""
+    """The change inside (dNDVI statistics, dVV, dVH) and each one's contrast with the ring
+    around (the ring leaves other candidates' pixels out)."""
     dndvi = layers.dndvi
     d = dndvi[window][inside]
     put("dndvi_mean", _mean(d))
@@ -384,11 +387,12 @@ def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.nda
     put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
     ring = ndimage.binary_dilation(inside, iterations=layers.ring_px) & ~inside
     ring &= layers.labels[window] == 0
-    ring_mean = _mean(dndvi[window][ring])
-    if finite_d.size and ring_mean != MISSING:
-        put("dndvi_contrast", float(finite_d.mean()) - ring_mean)
-    put("dvv_mean", _mean(layers.dvv[window][inside]))
-    put("dvh_mean", _mean(layers.dvh[window][inside]))
+    for name, layer in (("dndvi", dndvi), ("dvv", layers.dvv), ("dvh", layers.dvh)):
+        mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
+        if name != "dndvi":
+            put(f"{name}_mean", mean_inside)
+        if mean_inside != MISSING and ring_mean != MISSING:
+            put(f"{name}_contrast", mean_inside - ring_mean)
 
 
 def _cover_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
