@@ -30,6 +30,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,10 @@ def main() -> int:
     missing = [f for f in (*args.train, args.val, args.test, args.look_alikes) if not f.is_dir()]
     if missing and not explicit:
         # `make bench` on a fresh clone: the world is built by `make default-ensemble` only
-        print(f"skipped: no randomised world in {world} (`make default-ensemble` builds it)")
+        print(
+            f"skipped: no {', '.join(map(str, missing))} (`make default-ensemble` builds the "
+            "randomised world, `make chain-report` its storm-free test scenes)"
+        )
         return 0
     if missing:
         p.error(
@@ -147,9 +151,9 @@ def main() -> int:
     for label, dropped in groups:
         clf = fit_classifier(_held(train.features, dropped), train.positive)
 
-        def scores(c: Candidates, clf: object = clf, dropped: list[int] = dropped) -> np.ndarray:
+        def scores(c: Candidates, clf: Any = clf, dropped: list[int] = dropped) -> np.ndarray:
             x = c.features
-            return clf.predict_proba(_held(x, dropped))[:, 1] if len(x) else np.zeros(0)  # type: ignore[attr-defined]
+            return clf.predict_proba(_held(x, dropped))[:, 1] if len(x) else np.zeros(0)
 
         cut, _, _ = calibrate_cut(val.scenes, val.split(scores(val)), args.max_recall_loss)
         t = chain_scores(test.scenes, [s >= cut for s in test.split(scores(test))])

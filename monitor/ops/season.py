@@ -107,8 +107,10 @@ class SeasonScore:
             "within_6": float((delay <= 6).sum() / n) if n else float("nan"),
             "within_12": float((delay <= 12).sum() / n) if n else float("nan"),
             "never": float(rows["delay_days"].isna().sum() / n) if n else float("nan"),
-            "look_median_days": _median(rows["look_days"]),
-            "look_p90_days": _median(rows["look_days"], 90),
+            # over the landslides a sensor did show; never_seen: share it did not (or cannot say)
+            "look_median_days": float(rows["look_days"].quantile(0.5)),
+            "look_p90_days": float(rows["look_days"].quantile(0.9)),
+            "never_seen": float(rows["look_days"].isna().sum() / n) if n else float("nan"),
             "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
         }
 
@@ -119,12 +121,6 @@ class SeasonScore:
             rows = self.delays[(self.delays["area_m2"] >= lo) & (self.delays["area_m2"] < hi)]
             out[name] = (int(rows["delay_days"].isna().sum()), len(rows))
         return out
-
-
-def _median(days: pd.Series, q: float = 50) -> float:
-    """The ``q``-th percentile of ``days`` (NaN left out; NaN when none is left)."""
-    values = days.dropna().to_numpy(float)
-    return float(np.percentile(values, q)) if values.size else float("nan")
 
 
 def _ground_truth(config: MonitorConfig, source: object | None = None) -> GroundTruth:
@@ -149,7 +145,7 @@ def _first_looks(
     looks = source.first_looks(region, events, orbit_pass)
     out: dict[object, date | None] = {}
     for key, row in looks.iterrows():
-        days = [d for d in (row["first_clear_s2"], row["second_s1"]) if d is not None]
+        days = [d for d in (row["first_clear_s2"], row["second_s1"]) if pd.notna(d)]
         out[key] = min(days) if days else None
     return out
 
@@ -209,7 +205,7 @@ def score_season(
                     "delay_days": (first - slide["event_date"]).days if first else np.nan,
                     "in_inventory": len(seen) > 0,
                     "kept": bool((~seen["suppressed"].fillna(0).astype(bool)).any()),
-                    "look_days": (look - slide["event_date"]).days if look else np.nan,
+                    "look_days": ((look - slide["event_date"]).days if pd.notna(look) else np.nan),
                 }
             )
     columns = ["region", "event_date", "area_m2", "alert_date", "delay_days", "in_inventory"]
@@ -256,7 +252,8 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     if not np.isnan(every["look_median_days"]):
         looks = (
             f"; first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median "
-            f"{every['look_median_days']:.0f} d, p90 {every['look_p90_days']:.0f} d"
+            f"{every['look_median_days']:.0f} d, p90 {every['look_p90_days']:.0f} d, none "
+            f"{every['never_seen']:.0%}"
         )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "

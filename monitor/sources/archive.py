@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
+from affine import Affine
 from rasterio.features import rasterize
 
 from models.stack_assembly import assemble_stack
@@ -72,7 +74,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# How long after an event :meth:`ArchiveSource.first_looks` looks for a clear Sentinel-2 view.
+# How long after each event :meth:`ArchiveSource.first_looks` looks for its acquisitions.
 LOOK_HORIZON_DAYS = 120
 
 Sensor = Literal["S1", "S2"]
@@ -220,9 +222,10 @@ class ArchiveSource:
     ) -> pd.DataFrame:
         """When the sensors could first have shown each of ``events`` (EPSG:4326, with an
         ``event_date``), whatever a detector makes of it: ``first_clear_s2``, the first Sentinel-2
-        acquisition after the event on which at least half of its pixels are clear (this
-        source's cloud and shadow mask), and ``second_s1``, the second Sentinel-1 acquisition
-        after it (of ``orbit_pass``; the second look that confirms a radar-only detection,
+        acquisition on or after the event day on which at least half of its pixels are clear
+        (this source's cloud and shadow mask), and ``second_s1``, the second Sentinel-1
+        acquisition on or after it (of ``orbit_pass``, whatever the footprint's layover, shadow
+        or incidence angle in it; the second look that confirms a radar-only detection,
         :mod:`monitor.pipeline.dating`). None where the archive holds no such acquisition."""
         region = self._region(region_name)
         out = pd.DataFrame(
@@ -232,23 +235,41 @@ class ArchiveSource:
         )
         if not len(events):
             return out
+        horizon = timedelta(days=LOOK_HORIZON_DAYS)
         first_day, last_day = min(events["event_date"]), max(events["event_date"])
         s1 = self.catalog(region_name, sensor="S1", orbit_pass=orbit_pass)
         s2 = self.catalog(region_name, sensor="S2")
-        horizon = last_day + timedelta(days=LOOK_HORIZON_DAYS)
-        s2 = s2[(s2["date"] > first_day) & (s2["date"] <= horizon)].reset_index(drop=True)
+        s2 = s2[(s2["date"] >= first_day) & (s2["date"] <= last_day + horizon)]
+        s2 = s2.reset_index(drop=True)
+        # the cloud and shadow mask over the events' bounding box only (s2_composite reads the
+        # margin that shadows need around it)
         grid = region.grid
-        every = slice(0, grid.height), slice(0, grid.width)
-        clear = s2_composite(region.root, s2, *every, self.cloud_mask, "latest").obs_clear
         footprints = events.to_crs(grid.crs).geometry
+        x0, y0, x1, y1 = footprints.total_bounds
+        col0 = max(0, int((x0 - grid.x0) // grid.res))
+        col1 = min(grid.width, int((x1 - grid.x0) // grid.res) + 1)
+        row0 = max(0, int((grid.y0 - y1) // grid.res))
+        row1 = min(grid.height, int((grid.y0 - y0) // grid.res) + 1)
+        if col1 <= col0 or row1 <= row0:  # every event outside the grid: no optical look
+            clear = np.zeros((len(s2), 0, 0), bool)
+        else:
+            window = slice(row0, row1), slice(col0, col1)
+            clear = s2_composite(region.root, s2, *window, self.cloud_mask, "latest").obs_clear
+        transform = grid.transform * Affine.translation(col0, row0)
+        shape = clear.shape[1:]
         for key, day, footprint in zip(events.index, events["event_date"], footprints, strict=True):
-            later = s1["date"][s1["date"] > day]
+            # a scene of the event day counts: the scar may be on it
+            later = s1["date"][(s1["date"] >= day) & (s1["date"] <= day + horizon)]
             out.at[key, "second_s1"] = later.iloc[1] if len(later) > 1 else None
+            if not all(shape):
+                continue
             inside = rasterize(
-                [(footprint, 1)], out_shape=grid.shape, transform=grid.transform, all_touched=True
+                [(footprint, 1)], out_shape=shape, transform=transform, all_touched=True
             ).astype(bool)
+            if not inside.any():
+                continue
             for when, seen in zip(s2["date"], clear, strict=True):
-                if when > day and inside.any() and seen[inside].mean() >= 0.5:
+                if day <= when <= day + horizon and seen[inside].mean() >= 0.5:
                     out.at[key, "first_clear_s2"] = when
                     break
         return out

@@ -55,13 +55,32 @@ def _events(days: list[date]) -> gpd.GeoDataFrame:
 
 def test_first_clear_view_and_second_radar_scene_after_each_event(tmp_path: Path) -> None:
     _write(tmp_path)
-    events = _events([date(2024, 8, 2), date(2024, 8, 12), date(2024, 8, 25)])
+    days = [date(2024, 8, 2), date(2024, 8, 12), date(2024, 8, 25), date(2024, 8, 8)]
+    events = _events(days).set_axis([30, 10, 20, 40])  # the events' index is kept
     looks = ArchiveSource(tmp_path).first_looks("looks", events, "both")
+    assert looks.index.tolist() == [30, 10, 20, 40]
     # 08-02: the 08-05 view is clouded, 08-10 is clear; radar 08-08 then 08-20
     # 08-12: 08-15 is clear; radar 08-20 then 09-01
     # 08-25: no optical view after it, one radar scene only
-    assert looks["first_clear_s2"].tolist() == [date(2024, 8, 10), date(2024, 8, 15), None]
-    assert looks["second_s1"].tolist() == [date(2024, 8, 20), date(2024, 9, 1), None]
+    # 08-08: a radar scene on the event day counts (the scar may be on it): 08-08 then 08-20
+    assert looks["first_clear_s2"].tolist() == [
+        date(2024, 8, 10),
+        date(2024, 8, 15),
+        None,
+        date(2024, 8, 10),
+    ]
+    assert looks["second_s1"].tolist() == [
+        date(2024, 8, 20),
+        date(2024, 9, 1),
+        None,
+        date(2024, 8, 20),
+    ]
     descending = ArchiveSource(tmp_path).first_looks("looks", events, "descending")
     # the descending track (88, index 0) has the 07-03 and 08-20 scenes only
-    assert descending["second_s1"].tolist() == [None, None, None]
+    assert descending["second_s1"].tolist() == [None, None, None, None]
+
+
+def test_an_optical_view_on_the_event_day_is_its_first_look(tmp_path: Path) -> None:
+    _write(tmp_path)
+    looks = ArchiveSource(tmp_path).first_looks("looks", _events([date(2024, 8, 10)]), "both")
+    assert looks["first_clear_s2"].tolist() == [date(2024, 8, 10)]

@@ -90,11 +90,12 @@ def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> N
     truth = {
         "wayanad-hills": _frame(
             [
+                _square(config, "wayanad-hills", 1000, 1000, 40),  # before the season: left out
                 _square(config, "wayanad-hills", 190, 190, 80),
                 _square(config, "wayanad-hills", 3000, 3000, 40),
             ],
-            [date(2024, 7, 29), date(2024, 8, 20)],
-            [6400.0, 1600.0],
+            [date(2024, 6, 1), date(2024, 7, 29), date(2024, 8, 20)],
+            [1600.0, 6400.0, 1600.0],
         )
     }
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=LooksSource(truth))
@@ -102,8 +103,9 @@ def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> N
     assert rows["look_days"].tolist() == [2, 5]  # radar first, then the clear view
     summary = score.summary(1_000.0)
     assert (summary["look_median_days"], summary["look_p90_days"]) == (3.5, pytest.approx(4.7))
-    assert "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 4 d" in (
-        format_score(score)
+    assert (
+        "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 4 d, "
+        "p90 5 d, none 0%" in format_score(score)
     )
     assert "after 3 d (first look after 2 d)" in format_delays(score)
     # a source that cannot say leaves the column empty and the summary without it

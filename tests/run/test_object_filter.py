@@ -84,13 +84,23 @@ def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
     # (calibrated on validation recall, docs/models.md: it may keep a clear-cut this plain)
     assert cut < 0.5 * scar and shipped.cut <= scar
     filtered, used = apply_filter(candidates, prediction, scene.stack, shipped)
-    assert used == shipped.cut
-    assert filtered["suppressed"].tolist() == [False, bool(cut < shipped.cut)]
+    assert used == shipped.cut and not filtered["suppressed"].iloc[0]
     assert filtered.columns[-2:].tolist() == ["filter_score", "suppressed"]
     between, _ = apply_filter(candidates, prediction, scene.stack, shipped, cut=(scar + cut) / 2)
     assert between["suppressed"].tolist() == [False, True]
     off, _ = apply_filter(candidates, prediction, scene.stack, shipped, cut=0.0)
     assert not off["suppressed"].any()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness (docs/models.md, chain table): v6's cut, 0.11 as calibrated on "
+    "the validation recall, keeps this flat clear-cut (score 0.15); v5's, 0.24, suppressed it",
+)
+def test_the_shipped_cut_suppresses_the_flat_clear_cut(shipped):
+    scene, prediction, candidates = _candidates()
+    filtered, _ = apply_filter(candidates, prediction, scene.stack, shipped)
+    assert filtered["suppressed"].tolist() == [False, True]
 
 
 def test_flow_accumulation_of_a_ramp_and_a_valley():
