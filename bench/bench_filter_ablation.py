@@ -37,7 +37,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.chain_metrics import chain_scores  # noqa: E402
 from models.ensemble import DEFAULT_MANIFEST, Ensemble  # noqa: E402
 from monitor.config import ModelSettings  # noqa: E402
 from monitor.ops.detect_stack import default_rules  # noqa: E402
@@ -136,12 +135,11 @@ def main() -> int:
         f"({len(looks.scenes)} scenes, {sum(s.area_km2 for s in looks.scenes):.1f} km2); "
         f"collected in {time.perf_counter() - start:.0f} s"
     )
-    base_test = chain_scores(test.scenes)
-    base_looks = chain_scores(looks.scenes)
+    base_test, base_looks = test.summary(), looks.summary()
     print(
-        f"no filter: look-alike-only {_f(base_looks.false_per_100km2, 1)} false objects / 100 km2;"
-        f" test recall >= 1 ha {_f(base_test.recall('>=1 ha'), 3)}, "
-        f"false objects {_f(base_test.false_per_100km2, 1)} / 100 km2\n"
+        f"no filter: look-alike-only {_f(base_looks['false_per_100km2'], 1)} false objects / "
+        f"100 km2; test recall >= 1 ha {_f(base_test['recall']['>=1 ha'], 3)}, "
+        f"false objects {_f(base_test['false_per_100km2'], 1)} / 100 km2\n"
     )
     print(
         "| filter | cut | look-alike-only false / 100 km² | test recall ≥ 1 ha "
@@ -156,11 +154,10 @@ def main() -> int:
             return clf.predict_proba(_held(x, dropped))[:, 1] if len(x) else np.zeros(0)
 
         cut, _, _ = calibrate_cut(val.scenes, val.split(scores(val)), args.max_recall_loss)
-        t = chain_scores(test.scenes, [s >= cut for s in test.split(scores(test))])
-        la = chain_scores(looks.scenes, [s >= cut for s in looks.split(scores(looks))])
+        t, la = test.summary(scores(test), cut), looks.summary(scores(looks), cut)
         print(
-            f"| {label} | {cut:.2f} | {_f(la.false_per_100km2, 1)} | "
-            f"{_f(t.recall('>=1 ha'), 3)} | {_f(t.false_per_100km2, 1)} |"
+            f"| {label} | {cut:.2f} | {_f(la['false_per_100km2'], 1)} | "
+            f"{_f(t['recall']['>=1 ha'], 3)} | {_f(t['false_per_100km2'], 1)} |"
         )
     print(f"\nseconds: {time.perf_counter() - start:.0f}")
     return 0

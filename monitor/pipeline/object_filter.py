@@ -378,19 +378,16 @@ def _terrain_features(put: _Put, layers: _Layers, window: _Window, inside: np.nd
 def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
     """The change inside (dNDVI statistics, dVV, dVH) and each one's contrast with the ring
     around (the ring leaves other candidates' pixels out)."""
-    dndvi = layers.dndvi
-    d = dndvi[window][inside]
-    put("dndvi_mean", _mean(d))
+    d = layers.dndvi[window][inside]
     put("dndvi_p10", _quantile(d, 0.10))
     put("dndvi_p90", _quantile(d, 0.90))
     finite_d = d[np.isfinite(d)]
     put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
     ring = ndimage.binary_dilation(inside, iterations=layers.ring_px) & ~inside
     ring &= layers.labels[window] == 0
-    for name, layer in (("dndvi", dndvi), ("dvv", layers.dvv), ("dvh", layers.dvh)):
+    for name, layer in (("dndvi", layers.dndvi), ("dvv", layers.dvv), ("dvh", layers.dvh)):
         mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
-        if name != "dndvi":
-            put(f"{name}_mean", mean_inside)
+        put(f"{name}_mean", mean_inside)
         if mean_inside != MISSING and ring_mean != MISSING:
             put(f"{name}_contrast", mean_inside - ring_mean)
 
