@@ -35,6 +35,7 @@ __all__ = [
     "SAW_CHANGE_SHARE",
     "Confirmation",
     "combine_brackets",
+    "lower_medians",
     "object_dating",
 ]
 
@@ -65,7 +66,7 @@ def _day(value: float) -> date | None:
     return None if not np.isfinite(value) else _EPOCH + timedelta(days=int(value))
 
 
-def _lower_medians(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+def lower_medians(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per object, the lower median of its finite ``values`` (NaN where none)."""
     out = np.full(len(index), np.nan)
     finite = np.isfinite(values) & (labels > 0)
@@ -98,8 +99,8 @@ def _sensor_brackets(
     n_changed = ndimage.sum_labels(changed, labels, index)
     n_observed = ndimage.sum_labels(observed, labels, index)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
-    befores = _lower_medians(np.where(changed, first, np.nan), labels, index)
-    afters = _lower_medians(np.where(changed, last, np.nan), labels, index)
+    befores = lower_medians(np.where(changed, first, np.nan), labels, index)
+    afters = lower_medians(np.where(changed, last, np.nan), labels, index)
     return [
         (_day(a), _day(b)) if ok else (None, None)
         for ok, a, b in zip(saw, afters, befores, strict=True)
@@ -131,7 +132,7 @@ def _radar_repeats(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
     scenes = stack["s1_changed_scenes"].values.astype(np.float64)
     changed = np.isfinite(stack["s1_first_changed"].values)
     medians: np.ndarray = np.nan_to_num(
-        _lower_medians(np.where(changed, scenes, np.nan), labels, index)
+        lower_medians(np.where(changed, scenes, np.nan), labels, index)
     )
     return medians
 

@@ -7,7 +7,8 @@ region, a radar setting a Sentinel-1 observation in both windows, and no setting
 bands include one that came back entirely NaN. Where an optical setting is chosen and some
 pixels are still cloudy, or their last clear optical look predates a change radar saw since
 (:func:`stale_optical`), those pixels are predicted by the radar-only fallback (:func:`predict`);
-each detection records the setting most of its pixels came from.
+so is the whole of a fallback detection whose optical view is stale as an object
+(:func:`stale_objects`). Each detection records the setting most of its pixels came from.
 
 What the choice reads of the configuration is :class:`SettingPolicy` (the ``model:`` section,
 :class:`monitor.config.ModelSettings`, is one); the stages never import the configuration.
@@ -22,8 +23,10 @@ from typing import Protocol
 
 import numpy as np
 import xarray as xr
+from scipy import ndimage
 
 from models.feature_stack import band_names, empty_bands, optical_clear, radar_valid
+from monitor.pipeline.dating import SAW_CHANGE_SHARE, lower_medians
 from monitor.sources.base import DataUnavailable
 
 __all__ = [
@@ -35,6 +38,7 @@ __all__ = [
     "choose_setting",
     "coverage",
     "predict",
+    "stale_objects",
     "stale_optical",
 ]
 
@@ -192,17 +196,74 @@ def stale_optical(stack: xr.Dataset) -> np.ndarray:
     return np.asarray(later & np.isnan(stack["s2_first_changed"].values))
 
 
+def stale_objects(stack: xr.Dataset, probability: np.ndarray, threshold: float) -> np.ndarray:
+    """The radar fallback's detections (8-connected pixels of ``probability`` at or above
+    ``threshold``) whose optical view is stale as a whole: the day radar saw the change (the
+    lower median of ``s1_first_changed`` over the object's pixels that show it) comes after the
+    day of its last clear optical look that did not (the lower median of ``s2_last_unchanged``
+    over its pixels without ``s2_first_changed``), and optical saw the change on fewer than
+    :data:`monitor.pipeline.dating.SAW_CHANGE_SHARE` of its pixels.
+
+    :func:`stale_optical` asks the same per pixel, where a single Sentinel-1 scene's test flags
+    only part of a changed area (speckle): a slide under clouds since the storm would be
+    predicted half by radar and half from its pre-event optical view, and fall apart. The
+    object's medians ask it once for the detection, as :mod:`monitor.pipeline.dating` dates it.
+    All False for a stack without event dating."""
+    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    if not all(name in stack for name in names):
+        return np.zeros(shape, bool)
+    with np.errstate(invalid="ignore"):
+        detected = np.asarray(probability >= threshold)
+    labels, n = ndimage.label(detected, structure=np.ones((3, 3), bool))
+    if not n:
+        return np.zeros(shape, bool)
+    index = np.arange(1, n + 1)
+    radar = stack["s1_first_changed"].values.astype(np.float64)
+    optical_changed = np.isfinite(stack["s2_first_changed"].values)
+    last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
+    radar_day = lower_medians(radar, labels, index)
+    optical_day = lower_medians(last_clear.astype(np.float64), labels, index)
+    seen = np.asarray(ndimage.sum_labels(optical_changed, labels, index))
+    clear = optical_changed | np.isfinite(last_clear)
+    looked = np.asarray(ndimage.sum_labels(clear, labels, index))
+    with np.errstate(invalid="ignore"):
+        stale = (radar_day > optical_day) & (seen < SAW_CHANGE_SHARE * np.maximum(looked, 1))
+    return np.asarray(np.concatenate([[False], stale])[labels])
+
+
+def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
+    """Whether any object can be stale (:func:`stale_objects`): some radar change comes after
+    some clear optical look that did not show one. When none does, the fallback's prediction
+    is not needed to look for stale objects."""
+    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
+    if not all(name in stack for name in names):
+        return False
+    radar = stack["s1_first_changed"].values
+    optical = stack["s2_last_unchanged"].values[np.isnan(stack["s2_first_changed"].values)]
+    if not (np.isfinite(radar).any() and np.isfinite(optical).any()):
+        return False
+    return bool(np.nanmax(radar) > np.nanmin(optical))
+
+
 def predict(
     ensemble: Predictor, stack: xr.Dataset, choice: SettingChoice, device: str | None
 ) -> xr.Dataset:
     """The ensemble's prediction; pixels the chosen setting leaves NaN, or whose optical view is
-    stale (:func:`stale_optical`), and that the fallback can see are filled from the fallback,
-    marked by a boolean ``fallback`` variable."""
+    stale (:func:`stale_optical`, and the whole of a fallback detection stale as an object,
+    :func:`stale_objects`), and that the fallback can see are filled from the fallback, marked
+    by a boolean ``fallback`` variable; those filled for a stale optical view are also marked
+    ``optical_stale`` (their post-event optical bands show the days before the change)."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is None:
         return prediction
-    missing = np.isnan(prediction["probability"].values) | stale_optical(stack)
-    fill = missing & radar_valid(stack)
+    stale = stale_optical(stack)
+    radar = radar_valid(stack)
+    backup: xr.Dataset | None = None
+    if _radar_may_follow_optical(stack) and radar.any():
+        backup = ensemble.predict(stack, choice.fallback, device=device)
+        stale |= stale_objects(stack, backup["probability"].values, backup.attrs["threshold"])
+    fill = (np.isnan(prediction["probability"].values) | stale) & radar
     if not fill.any():
         return prediction
     log.info(
@@ -211,10 +272,12 @@ def predict(
         int(fill.sum()),
         choice.fallback,
     )
-    backup = ensemble.predict(stack, choice.fallback, device=device)
+    if backup is None:
+        backup = ensemble.predict(stack, choice.fallback, device=device)
     for name in ("probability", "spread", "agreement"):
         prediction[name] = prediction[name].where(~fill, backup[name])
     prediction["fallback"] = (("y", "x"), fill)
+    prediction["optical_stale"] = (("y", "x"), stale & radar)
     prediction.attrs["fallback_setting"] = choice.fallback
     prediction.attrs["fallback_threshold"] = float(backup.attrs["threshold"])
     return prediction

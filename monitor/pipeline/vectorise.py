@@ -22,7 +22,10 @@ red than blue: a pixel whose post-event blue reaches 0.9 of its red at a brightn
 
 An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
-that the post-event optical view contradicts.
+that the post-event optical view contradicts. Pixels whose optical view is older than the change
+radar saw (``optical_stale`` of the prediction, :func:`monitor.pipeline.setting.predict`) are
+left out of that mean: their post-event optical bands show the days before the change, which
+cannot contradict it.
 
 ``area_m2`` is the object's pixel count times the pixel area, so simplification never changes
 it.
@@ -207,7 +210,10 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     if rules.min_slope_deg > 0:
         keep &= np.nan_to_num(slope, nan=0.0) >= rules.min_slope_deg
     if rules.max_post_ndvi is not None:
-        post_ndvi = _object_means(stack["postNDVI"].values.astype(np.float64), labels, index)
+        post = stack["postNDVI"].values.astype(np.float64)
+        if "optical_stale" in prediction:
+            post = np.where(prediction["optical_stale"].values, np.nan, post)
+        post_ndvi = _object_means(post, labels, index)
         keep &= ~(post_ndvi > rules.max_post_ndvi)  # NaN (no clear view) keeps the object
     if not keep.any():
         return empty_candidates(crs)

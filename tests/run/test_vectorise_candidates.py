@@ -161,3 +161,25 @@ def test_green_after_the_event_is_not_a_fresh_scar() -> None:
     assert kept["area_m2"].tolist() == [10000.0]
     cloudy = make_stack(GRID, clear=0.0)  # no clear post view: the rule cannot judge
     assert len(vectorise(prediction, cloudy, VectoriseRules(min_area_m2=0))) == 1
+
+
+def test_a_stale_optical_view_cannot_contradict_a_radar_detection() -> None:
+    # green after the event, but the optical view of 60 of the 100 pixels predates the change
+    # radar saw (monitor.pipeline.setting.predict marks them ``optical_stale``)
+    scar = (10, 20, 10, 20)
+    stack = make_stack(GRID)  # post NDVI 0.8 everywhere
+    prediction = _prediction(stack, {scar: 0.9})
+    stale = np.zeros(GRID.shape, bool)
+    stale[10:16, 10:20] = True
+    prediction["fallback"] = (("y", "x"), stale)
+    prediction["optical_stale"] = (("y", "x"), stale)
+    prediction.attrs["fallback_setting"] = "S1"
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    # the rule reads the 40 current pixels only, and they are green (0.8 > 0.6): dropped
+    assert kept.empty
+    # all 100 stale: nothing left to judge by, the detection is kept (as under clouds)
+    stale[10:20, 10:20] = True
+    prediction["optical_stale"] = (("y", "x"), stale)
+    prediction["fallback"] = (("y", "x"), stale)
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    assert kept["area_m2"].tolist() == [10000.0] and kept["setting"].tolist() == ["S1"]
