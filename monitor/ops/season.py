@@ -252,17 +252,23 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     if not np.isnan(every["look_median_days"]):
         looks = (
             f"; first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median "
-            f"{every['look_median_days']:.0f} d, p90 {every['look_p90_days']:.0f} d, none "
+            f"{_days(every['look_median_days'])} d, p90 {_days(every['look_p90_days'])} d, none "
             f"{every['never_seen']:.0%}"
         )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
-        f"{every['median_days']:.0f} d, p90 {every['p90_days']:.0f} d, within 6 d "
+        f"{_days(every['median_days'])} d, p90 {_days(every['p90_days'])} d, within 6 d "
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
-        f"{every['never']:.0%}; >= 1 ha: median {big['median_days']:.0f} d; never alerted by "
+        f"{every['never']:.0%}; >= 1 ha: median {_days(big['median_days'])} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
         f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}{looks}"
     )
+
+
+def _days(value: float) -> str:
+    """Days to a tenth, without a trailing ``.0``: a median of an even count of whole days may
+    fall on a half day (5.5 d is not 5 d, nor 6 d, against a target of 5)."""
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def cli_configure(parser: argparse.ArgumentParser) -> None:

@@ -104,8 +104,8 @@ def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> N
     summary = score.summary(1_000.0)
     assert (summary["look_median_days"], summary["look_p90_days"]) == (3.5, pytest.approx(4.7))
     assert (
-        "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 4 d, "
-        "p90 5 d, none 0%" in format_score(score)
+        "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 3.5 d, "
+        "p90 4.7 d, none 0%" in format_score(score)
     )
     assert "after 3 d (first look after 2 d)" in format_delays(score)
     # a source that cannot say leaves the column empty and the summary without it
