@@ -188,13 +188,22 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     ``prediction`` is the ensemble's output on the stack's grid (``probability``, ``agreement``;
     attrs ``threshold`` and ``setting``). It may carry a boolean ``fallback`` variable marking
     pixels predicted with ``attrs["fallback_setting"]`` (radar only where the optical bands were
-    cloudy); an object whose pixels are mostly such gets that setting.
+    cloudy); an object whose pixels are mostly such gets that setting. Each pixel is compared
+    with the threshold calibrated for the setting that predicted it (``attrs["threshold"]``, or
+    ``attrs["fallback_threshold"]`` on fallback pixels), unless the region sets one for all.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
-    threshold = rules.threshold if rules.threshold is not None else prediction.attrs["threshold"]
     probability = prediction["probability"].values.astype(np.float64)
+    threshold: float | np.ndarray
+    if rules.threshold is not None:
+        threshold = float(rules.threshold)
+    else:
+        threshold = float(prediction.attrs["threshold"])
+        if "fallback" in prediction and "fallback_threshold" in prediction.attrs:
+            own = float(prediction.attrs["fallback_threshold"])
+            threshold = np.where(prediction["fallback"].values, own, threshold)
     with np.errstate(invalid="ignore"):
-        detected = probability >= float(threshold)
+        detected = probability >= threshold
     detected &= ~exclusion_mask(stack, rules)
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:

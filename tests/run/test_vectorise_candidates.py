@@ -183,3 +183,23 @@ def test_a_stale_optical_view_cannot_contradict_a_radar_detection() -> None:
     prediction["fallback"] = (("y", "x"), stale)
     kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
     assert kept["area_m2"].tolist() == [10000.0] and kept["setting"].tolist() == ["S1"]
+
+
+def test_fallback_pixels_meet_the_fallback_settings_own_threshold() -> None:
+    # two blocks at 0.6: one predicted by the chosen setting (threshold 0.5), one by the radar
+    # fallback, whose calibrated threshold is 0.7 (fine-tuning may set them far apart)
+    optical, radar = (10, 20, 10, 20), (30, 40, 30, 40)
+    stack = make_stack(GRID, scars=[optical, radar])
+    prediction = _prediction(stack, {optical: 0.6, radar: 0.6})
+    fallback = np.zeros(GRID.shape, bool)
+    fallback[30:40, 30:40] = True
+    prediction["fallback"] = (("y", "x"), fallback)
+    prediction.attrs.update(fallback_setting="S1", fallback_threshold=0.7)
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    assert kept["setting"].tolist() == ["S1+S2"]
+    prediction.attrs["fallback_threshold"] = 0.55
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    assert sorted(kept["setting"]) == ["S1", "S1+S2"]
+    # a threshold the region sets holds for every pixel
+    kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0, threshold=0.65))
+    assert kept.empty
