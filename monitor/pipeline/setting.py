@@ -44,6 +44,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The dating bands (models.feature_stack.DATING_VARIABLES) that tell whether an optical view is
+# older than a change radar saw.
+_STALE_BANDS = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
+
 # Which sensors' observations each setting needs (Ganerød et al., Table 3).
 SENSORS_OF_SETTING: dict[str, tuple[str, ...]] = {
     "S1": ("radar",),
@@ -186,8 +190,7 @@ def stale_optical(stack: xr.Dataset) -> np.ndarray:
     image of such a pixel is the latest clear look before clouds came in, perhaps before the
     event; an optical setting sees no change there, the radar-only fallback sees the latest one.
     All False for a stack without event dating."""
-    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
-    if not all(name in stack for name in names):
+    if not all(name in stack for name in _STALE_BANDS):
         return np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
     radar = stack["s1_first_changed"].values
     optical = stack["s2_last_unchanged"].values
@@ -209,9 +212,8 @@ def stale_objects(stack: xr.Dataset, probability: np.ndarray, threshold: float) 
     predicted half by radar and half from its pre-event optical view, and fall apart. The
     object's medians ask it once for the detection, as :mod:`monitor.pipeline.dating` dates it.
     All False for a stack without event dating."""
-    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
     shape = (stack.sizes["y"], stack.sizes["x"])
-    if not all(name in stack for name in names):
+    if not all(name in stack for name in _STALE_BANDS):
         return np.zeros(shape, bool)
     with np.errstate(invalid="ignore"):
         detected = np.asarray(probability >= threshold)
@@ -236,8 +238,7 @@ def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
     """Whether any object can be stale (:func:`stale_objects`): some radar change comes after
     some clear optical look that did not show one. When none does, the fallback's prediction
     is not needed to look for stale objects."""
-    names = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
-    if not all(name in stack for name in names):
+    if not all(name in stack for name in _STALE_BANDS):
         return False
     radar = stack["s1_first_changed"].values
     optical = stack["s2_last_unchanged"].values[np.isnan(stack["s2_first_changed"].values)]
