@@ -241,7 +241,7 @@ def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
     if not all(name in stack for name in _STALE_BANDS):
         return False
     radar = stack["s1_first_changed"].values
-    optical = stack["s2_last_unchanged"].values[np.isnan(stack["s2_first_changed"].values)]
+    optical = stack["s2_last_unchanged"].values[~np.isfinite(stack["s2_first_changed"].values)]
     if not (np.isfinite(radar).any() and np.isfinite(optical).any()):
         return False
     return bool(np.nanmax(radar) > np.nanmin(optical))
@@ -254,7 +254,10 @@ def predict(
     stale (:func:`stale_optical`, and the whole of a fallback detection stale as an object,
     :func:`stale_objects`), and that the fallback can see are filled from the fallback, marked
     by a boolean ``fallback`` variable; those filled for a stale optical view are also marked
-    ``optical_stale`` (their post-event optical bands show the days before the change)."""
+    ``optical_stale`` (their post-event optical bands show the days before the change; a stale
+    object is marked whole, as its medians decided). Looking for stale objects needs the
+    fallback's prediction wherever some radar change follows some clear optical look, which in
+    a real stack is nearly always: the fallback then runs on clear regions too."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is None:
         return prediction

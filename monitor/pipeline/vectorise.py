@@ -22,10 +22,11 @@ red than blue: a pixel whose post-event blue reaches 0.9 of its red at a brightn
 
 An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
-that the post-event optical view contradicts. Pixels whose optical view is older than the change
-radar saw (``optical_stale`` of the prediction, :func:`monitor.pipeline.setting.predict`) are
-left out of that mean: their post-event optical bands show the days before the change, which
-cannot contradict it.
+that the post-event optical view contradicts. Pixels marked ``optical_stale`` by
+:func:`monitor.pipeline.setting.predict` (a pixel whose last clear look predates the change
+radar saw, or any pixel of a radar detection whose optical view is stale as an object, by the
+object's medians) are left out of that mean: their post-event optical bands show the days
+before the change, which cannot contradict it.
 
 ``area_m2`` is the object's pixel count times the pixel area, so simplification never changes
 it.
