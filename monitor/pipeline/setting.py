@@ -212,20 +212,14 @@ def stale_objects(stack: xr.Dataset, probability: np.ndarray, threshold: float) 
     predicted half by radar and half from its pre-event optical view, and fall apart. The
     object's medians ask it once for the detection, as :mod:`monitor.pipeline.dating` dates it.
     All False for a stack without event dating."""
-    return np.asarray(np.isfinite(_stale_object_days(stack, probability, threshold)))
-
-
-def _stale_object_days(stack: xr.Dataset, probability: np.ndarray, threshold: float) -> np.ndarray:
-    """Per pixel of a stale object (:func:`stale_objects`), the day radar saw its change (days
-    since 1970, the object's lower median); NaN elsewhere."""
     shape = (stack.sizes["y"], stack.sizes["x"])
     if not all(name in stack for name in _STALE_BANDS):
-        return np.full(shape, np.nan)
+        return np.zeros(shape, bool)
     with np.errstate(invalid="ignore"):
         detected = np.asarray(probability >= threshold)
     labels, n = ndimage.label(detected, structure=np.ones((3, 3), bool))
     if not n:
-        return np.full(shape, np.nan)
+        return np.zeros(shape, bool)
     index = np.arange(1, n + 1)
     radar = stack["s1_first_changed"].values.astype(np.float64)
     optical_changed = np.isfinite(stack["s2_first_changed"].values)
@@ -237,8 +231,7 @@ def _stale_object_days(stack: xr.Dataset, probability: np.ndarray, threshold: fl
     looked = np.asarray(ndimage.sum_labels(clear, labels, index))
     with np.errstate(invalid="ignore"):
         stale = (radar_day > optical_day) & (seen < SAW_CHANGE_SHARE * np.maximum(looked, 1))
-    days = np.where(stale, radar_day, np.nan)
-    return np.asarray(np.concatenate([[np.nan], days])[labels])
+    return np.asarray(np.concatenate([[False], stale])[labels])
 
 
 def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
@@ -260,10 +253,9 @@ def predict(
     """The ensemble's prediction; pixels the chosen setting leaves NaN, or whose optical view is
     stale (:func:`stale_optical`, and the whole of a fallback detection stale as an object,
     :func:`stale_objects`), and that the fallback can see are filled from the fallback, marked
-    by a boolean ``fallback`` variable. The pixels whose own optical view is stale (per pixel,
-    or within a stale object: no optical change and no clear look since the object's radar
-    day) are also marked ``optical_stale``: their post-event optical bands show the days before
-    the change. Looking for stale objects needs the
+    by a boolean ``fallback`` variable; those filled for a stale optical view are also marked
+    ``optical_stale`` (their post-event optical bands show the days before the change; a stale
+    object is marked whole, as its medians decided). Looking for stale objects needs the
     fallback's prediction wherever some radar change follows some clear optical look, which in
     a real stack is nearly always: the fallback then runs on clear regions too."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
@@ -271,19 +263,11 @@ def predict(
         return prediction
     stale = stale_optical(stack)
     radar = radar_valid(stack)
-    objects = np.zeros_like(stale)
     backup: xr.Dataset | None = None
     if _radar_may_follow_optical(stack) and radar.any():
         backup = ensemble.predict(stack, choice.fallback, device=device)
-        days = _stale_object_days(stack, backup["probability"].values, backup.attrs["threshold"])
-        objects = np.isfinite(days)
-        # within a stale object, a pixel whose own optical view is current (it saw the change,
-        # or its last clear look is from the object's radar day or later) is not stale
-        current = np.isfinite(stack["s2_first_changed"].values) | (
-            stack["s2_last_unchanged"].values >= np.where(objects, days, np.inf)
-        )
-        stale |= objects & ~current
-    fill = (np.isnan(prediction["probability"].values) | stale | objects) & radar
+        stale |= stale_objects(stack, backup["probability"].values, backup.attrs["threshold"])
+    fill = (np.isnan(prediction["probability"].values) | stale) & radar
     if not fill.any():
         return prediction
     log.info(

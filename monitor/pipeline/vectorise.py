@@ -24,8 +24,8 @@ An object whose clear post-event pixels are densely vegetated on average (``max_
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
 that the post-event optical view contradicts. Pixels marked ``optical_stale`` by
 :func:`monitor.pipeline.setting.predict` (a pixel whose last clear look predates the change
-radar saw, by its own dates or by those of the radar detection it lies in) are left out of
-that mean: their post-event optical bands show the days
+radar saw, or any pixel of a radar detection whose optical view is stale as an object, by the
+object's medians) are left out of that mean: their post-event optical bands show the days
 before the change, which cannot contradict it.
 
 ``area_m2`` is the object's pixel count times the pixel area, so simplification never changes

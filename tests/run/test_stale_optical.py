@@ -134,17 +134,3 @@ def test_a_radar_detection_is_not_stale_when_optical_saw_it_or_looked_later() ->
     assert not stale_objects(_field(6 / 16, 20.0), radar, 0.95).any()
     # a stack without event dating: nothing is stale
     assert not stale_objects(_field(1.0, 20.0).drop_vars("s2_first_changed"), radar, 0.5).any()
-
-
-def test_only_the_pixels_whose_own_view_is_old_are_marked_optical_stale() -> None:
-    # the block is stale as an object (radar day 20, most clear looks on day 10), but 4 of its
-    # pixels were seen clear again on day 25 and showed nothing: their view is current
-    stack = _field(radar_share=6 / 16, radar_day=20.0)
-    last = stack["s2_last_unchanged"].values.copy()
-    last[4, 1:5] = 25.0
-    stack["s2_last_unchanged"] = (("y", "x"), last)
-    choice = SettingChoice("S1+S2", "test", 1.0, 1.0, fallback="S1")
-    out = predict(_TwoSettings(_radar_block()), stack, choice, None)
-    assert out["fallback"].values.sum() == 16  # the detection is predicted by radar whole
-    marked = out["optical_stale"].values
-    assert marked.sum() == 12 and not marked[4].any()
