@@ -21,6 +21,7 @@ __all__ = [
     "best_threshold",
     "confusion",
     "f1_by_threshold",
+    "f1_from_counts",
     "false_objects",
     "merge_object_detection",
     "object_detection",
@@ -106,7 +107,7 @@ def confusion(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None = No
     return Confusion(tp, fp, fn, int(p.size - tp - fp - fn))
 
 
-def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     """:attr:`Confusion.f1` over arrays of counts."""
     den = 2 * tp + fp + fn
     return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
@@ -132,7 +133,7 @@ def paired_f1_difference(
     counts = np.array([[[c.tp, c.fp, c.fn] for c in model] for model in (a, b)], np.float64)
     picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
     tp, fp, fn = np.moveaxis(counts[:, picks].sum(axis=2), -1, 0)  # each (2, resamples)
-    f1 = _f1(tp, fp, fn)
+    f1 = f1_from_counts(tp, fp, fn)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(f1[0] - f1[1], [tail, 100 - tail])
     pooled_a, pooled_b = sum(a, Confusion()), sum(b, Confusion())
@@ -222,7 +223,7 @@ def f1_by_threshold(
         pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
         tp += pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
         fp += neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
-    return thresholds, _f1(tp, fp, npos - tp)
+    return thresholds, f1_from_counts(tp, fp, npos - tp)
 
 
 def object_detection(

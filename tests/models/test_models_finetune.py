@@ -119,6 +119,58 @@ def test_threshold_keeps_the_parents_object_recall() -> None:
     assert (k, t, recall) == (1, 0.05, 1.0) and f1 == pytest.approx(34 / 39)
 
 
+def test_the_threshold_stays_at_the_parents_where_the_scenes_cannot_tell() -> None:
+    """Every threshold from 0.36 to 0.90 scores the same F1 on these pixels: with the parent's
+    0.5 given, the choice stays there instead of moving to the lowest (0.36)."""
+    truth = np.zeros((20, 20), bool)
+    truth[2:6, 2:6] = True
+    prob = np.zeros((20, 20), np.float64)
+    prob[truth] = 0.9
+    prob[10, 5:10] = 0.35
+    k, t, f1, _, scan = choose_k_and_threshold([prob[None]], [truth], 1.0, 0.5)
+    assert (k, t) == (1, 0.5) and f1 == 1.0
+    assert scan["best"] == {"k": 1, "threshold": 0.36, "f1": 1.0}
+
+
+def _tiled(block: int = 64, tiles: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 256 x 256 scene of 16 tiles, each with an 8 x 8 landslide, and member A: 0.9 on the
+    landslides, 0.1 elsewhere, and 2 false pixels at 0.9 in each of the first 8 tiles."""
+    size = block * tiles
+    truth = np.zeros((size, size), bool)
+    a = np.full((size, size), 0.1)
+    for i in range(tiles * tiles):
+        y, x = divmod(i, tiles)
+        truth[y * block + 20 : y * block + 28, x * block + 20 : x * block + 28] = True
+        if i < 8:
+            a[y * block + 40, x * block + 40 : x * block + 42] = 0.9
+    a[truth] = 0.9
+    return truth, a, a.copy()
+
+
+def test_the_larger_ensemble_is_kept_when_one_member_wins_by_less_than_the_noise() -> None:
+    """Member B copies A but for one landslide pixel at 0.0 and one background pixel at 1.0:
+    A alone beats the pair by one pixel (F1 2048/2064 against 2048/2065), far less than the
+    spread of F1 over resampled tiles (A's 16 false pixels lie in half of them), so K = 2 is
+    kept, at the parent's 0.5 (which leaves the pair's landslide pixel at 0.45 out: 2046/2064,
+    also within the noise)."""
+    truth, a, b = _tiled()
+    b[20, 20], b[0, 0] = 0.0, 1.0
+    k, t, f1, recall, scan = choose_k_and_threshold([np.stack([a, b])], [truth], 1.0, 0.5)
+    assert scan["best"]["k"] == 1 and scan["val_f1_by_k"] == [0.9922, 0.9918]
+    assert scan["f1_standard_error"] > 0.0015 and scan["bootstrap"]["blocks"] == 16
+    assert (k, t, recall) == (2, 0.5, 1.0) and f1 == pytest.approx(2046 / 2064)
+
+
+def test_one_member_is_taken_when_it_wins_beyond_the_noise() -> None:
+    """Member B is wrong everywhere (0.0 on landslides, 0.9 elsewhere): the pair is far worse
+    than A alone, and K = 1 is chosen."""
+    truth, a, _ = _tiled()
+    b = np.where(truth, 0.0, 0.9)
+    k, t, f1, _, scan = choose_k_and_threshold([np.stack([a, b])], [truth], 1.0, 0.5)
+    assert k == 1 and scan["val_f1_by_k"][1] < 0.5
+    assert f1 == pytest.approx(2048 / 2064) and t == 0.5
+
+
 def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
     """An optical setting's probability is NaN under clouds (the run's radar-only fallback
     predicts those pixels): a landslide there is not the setting's miss. Counted as missed it made
