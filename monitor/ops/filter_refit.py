@@ -14,11 +14,18 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
 2. fit the classifier of :mod:`monitor.ops.filter_fit` on both sets: within each set the classes
    are balanced, and the reviewed set weighs ``review_weight`` times the shipped one in all (default
    1: a region's reviews count as much as the whole simulated training world);
-3. keep the cut (calibrated on the validation families of the original fit: a handful of
-   reviewed scenes cannot calibrate it), report the chain's scores on ``DATA/val`` with the
-   old and the new filter, and write the new filter, its table (shipped plus reviewed
-   candidates, so that the next refit builds on this one) and the manifest entry beside the
-   manifest. A second refit with the same scenes (the dataset's SHA-256, as
+3. calibrate the cut again, for the new classifier, on the reviewed held-out scenes of
+   ``DATA/val`` with the rule and tolerance of the original fit
+   (:func:`monitor.ops.filter_fit.calibrate_cut`: the highest cut whose recall of landslides
+   >= 1 ha stays within ``max_recall_loss`` of the unfiltered chain's, and of all within twice
+   that). The parent's cut was chosen for the parent's scores; a refitted classifier scores on
+   its own scale, so the old number means nothing for it (as ``python -m models finetune``
+   chooses K and the threshold again on the same scenes). Without reviewed landslides in
+   ``DATA/val`` for the unfiltered chain to find, or with ``keep_cut``, the parent's cut stays;
+4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
+   and with the new one at the new cut, and write the new filter, its table (shipped plus
+   reviewed candidates, so that the next refit builds on this one) and the manifest entry
+   beside the manifest. A second refit with the same scenes (the dataset's SHA-256, as
    :mod:`models.lineage` computes it) is refused: their candidates are in the table already.
 
     python -m monitor.ops.filter_refit --manifest tuned/manifest.json --data data/reviews
@@ -47,6 +54,7 @@ from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
     FILTER_FILE,
     Candidates,
+    calibrate_cut,
     collect,
     fit_classifier,
     read_candidates,
@@ -77,17 +85,32 @@ def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: flo
     return np.concatenate([theirs, mine]).astype(np.float64)
 
 
-def _val_record(val: Candidates, before: np.ndarray, clf: Any, cut: float) -> dict[str, Any]:
-    """The chain's scores on the reviewed validation scenes without a filter, with the old one
-    (scores ``before``) and with the refitted ``clf``, all at ``cut``."""
-    return {
-        "without_filter": val.summary(),
-        "old_filter": val.summary(before, cut),
-        "new_filter": val.summary(clf.predict_proba(val.features)[:, 1], cut),
-    }
+def _new_cut(
+    val: Candidates | None, scores: np.ndarray, parent_cut: float, max_recall_loss: float
+) -> tuple[float, str]:
+    """The cut of the refitted filter whose ``scores`` the reviewed validation candidates
+    ``val`` have, and how it was found (see the module, step 3)."""
+    if val is None or not len(scores):
+        return parent_cut, "parent's (no reviewed validation candidates)"
+    found = _chain_found(val)
+    if not found:
+        return parent_cut, "parent's (the unfiltered chain finds no reviewed landslide in val/)"
+    cut, _, _ = calibrate_cut(val.scenes, val.split(scores), max_recall_loss)
+    return cut, (
+        f"calibrated on val/ ({found} reviewed landslides found unfiltered; recall loss at most "
+        f"{max_recall_loss:g} for >= 1 ha, {2 * max_recall_loss:g} for all)"
+    )
 
 
-def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0) -> dict[str, Any]:
+def _chain_found(val: Candidates) -> int:
+    """The reviewed landslides of ``val``'s scenes that the unfiltered chain's candidates
+    touch."""
+    return sum(len({i for t in scene.touches for i in t}) for scene in val.scenes)
+
+
+def refit_filter(
+    manifest_path: Path, data: Path, *, review_weight: float = 1.0, keep_cut: bool = False
+) -> dict[str, Any]:
     """Refit the object filter of ``manifest_path`` with the reviewed scenes of ``data`` (see
     the module) and rewrite the manifest; returns the refit record (also in the manifest's
     ``object_filter.fit.refits``)."""
@@ -140,10 +163,21 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
         "reviewed_positive": int(ry.sum()),
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
-        "cut": entry.cut,
     }
+    new_scores = clf.predict_proba(val.features)[:, 1] if val is not None else np.zeros(0)
+    max_loss = float(entry.fit.get("max_recall_loss", 0.02))
+    if keep_cut:
+        cut, how = entry.cut, "parent's (kept on request)"
+    else:
+        cut, how = _new_cut(val, new_scores, entry.cut, max_loss)
+    record.update({"cut": cut, "parent_cut": entry.cut, "cut_rule": how})
+    log.info("cut %.2f (parent %.2f): %s", cut, entry.cut, how)
     if val is not None and len(val.features):
-        record["val"] = _val_record(val, old.score(val.features), clf, entry.cut)
+        record["val"] = {
+            "without_filter": val.summary(),
+            "old_filter": val.summary(old.score(val.features), entry.cut),
+            "new_filter": val.summary(new_scores, cut),
+        }
     out = base / FILTER_FILE
     record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
     table_sha = write_candidates(x, y, base / CANDIDATES_FILE)
@@ -154,6 +188,7 @@ def refit_filter(manifest_path: Path, data: Path, *, review_weight: float = 1.0)
             "sha256": sha256_file(out),
             "candidates": CANDIDATES_FILE,
             "candidates_sha256": table_sha,
+            "cut": cut,
             "fit": fit,
         }
     )
@@ -177,9 +212,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1.0,
         help="the reviewed candidates' total weight, times the shipped ones' (default 1)",
     )
+    p.add_argument(
+        "--keep-cut",
+        action="store_true",
+        help="keep the parent's cut instead of calibrating it again on DATA/val",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    record = refit_filter(args.manifest, args.data, review_weight=args.review_weight)
+    record = refit_filter(
+        args.manifest, args.data, review_weight=args.review_weight, keep_cut=args.keep_cut
+    )
     print(json.dumps(record, indent=1))
     return 0
 

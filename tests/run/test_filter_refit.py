@@ -171,13 +171,19 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert val["new_filter"]["false_per_100km2"] == 0.0
     assert val["new_filter"]["recall"]["all"] == 1.0
     assert record["shipped_candidates"] == 120 and record["reviewed_candidates"] == 12
-    assert record["reviewed_positive"] == 6 and record["cut"] == 0.5
+    assert record["reviewed_positive"] == 6 and record["parent_cut"] == 0.5
     new = ObjectFilterModel.from_manifest(manifest)
     assert new is not None
     scores = new.score(x)
     assert scores[1] < 0.5 <= scores[0]  # the dismissed clear-cut is now suppressed
+    # the cut calibrated again for the new scores on val/ (the 6 scars, all >= 1 ha: none may
+    # be lost): the highest cut of the 0.01 grid at or below the scars' score (scikit-learn's;
+    # the ONNX one read here agrees to about 1e-6)
+    assert scores[0] - 0.01 - 1e-5 < record["cut"] <= scores[0] + 1e-5
+    assert record["cut"] > scores[1]
+    assert record["cut_rule"].startswith("calibrated on val/ (6 reviewed landslides")
     entry = read_manifest(manifest).object_filter
-    assert entry is not None and entry.sha256 != old.entry.sha256
+    assert entry is not None and entry.sha256 != old.entry.sha256 and entry.cut == record["cut"]
     assert entry.fit["refits"][0]["parent_filter_sha256"] == old.entry.sha256
     table_x, table_y = read_candidates(manifest.parent, entry)  # the table grew, verified
     assert table_x.shape == (132, len(FEATURES)) and np.array_equal(table_x[120:122], x)
@@ -187,3 +193,44 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     with pytest.raises(ValueError, match="already refitted with these reviewed scenes"):
         filter_refit.refit_filter(manifest, data)
     assert read_manifest(manifest).object_filter == entry
+
+
+def test_the_parents_cut_is_kept_on_request_or_without_reviewed_landslides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hp, candidates, x = _scene_and_candidates()
+    y = np.array([True, False])
+    manifest = _manifest_with_filter(tmp_path / "m", np.repeat(x, 20, 0).astype(np.float32),
+                                     np.repeat(y, 20))  # fmt: skip
+    found = Candidates()
+    found.x.append(x.astype(np.float32))
+    found.scenes.append(
+        scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry))
+    )
+    missed = Candidates()  # val/: the chain's only candidate is the clear-cut
+    missed.x.append(x[1:].astype(np.float32))
+    missed.scenes.append(
+        scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry)[1:])
+    )
+    val = {"found": found}
+    monkeypatch.setattr(
+        filter_refit,
+        "collect",
+        lambda folders, *a: found if folders[0].name == "train" else val["val"],
+    )
+    for i, (which, keep, rule) in enumerate(
+        [
+            ("found", True, "parent's (kept on request)"),
+            ("missed", False, "parent's (the unfiltered chain finds no reviewed landslide"),
+        ]
+    ):
+        val["val"] = found if which == "found" else missed
+        data = tmp_path / f"reviews{i}"
+        (data / "train" / "label").mkdir(parents=True)
+        (data / "train" / "label" / "s_label.tif").write_bytes(f"scene {i}".encode())
+        (data / "val").mkdir()
+        record = filter_refit.refit_filter(manifest, data, keep_cut=keep)
+        assert record["cut"] == record["parent_cut"] == 0.5
+        assert record["cut_rule"].startswith(rule)
+        entry = read_manifest(manifest).object_filter
+        assert entry is not None and entry.cut == 0.5
