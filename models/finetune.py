@@ -278,9 +278,11 @@ def choose_k_and_threshold(
         feasible = recall >= recall.max() - 1e-9
     masked = np.where(feasible, f1, -1.0)
     best_k, best_t = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    picks = np.random.default_rng(seed).integers(0, len(counts), size=(resamples, len(counts)))
-    boot = counts[picks][:, :, best_k, best_t].sum(axis=1)  # (resamples, 3)
-    se = float(np.std(f1_from_counts(boot[:, 0], boot[:, 1], boot[:, 2])))
+    se = 0.0  # no tile with a finite pixel: nothing to resample
+    if len(counts):
+        picks = np.random.default_rng(seed).integers(0, len(counts), (resamples, len(counts)))
+        boot = counts[picks][:, :, best_k, best_t].sum(axis=1)  # (resamples, 3)
+        se = float(np.std(f1_from_counts(boot[:, 0], boot[:, 1], boot[:, 2])))
     good = feasible & (f1 >= f1[best_k, best_t] - se - 1e-12)
     k = int(np.flatnonzero(good.any(axis=1)).max())
     row = np.flatnonzero(good[k])

@@ -191,8 +191,11 @@ def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
     # a floor of 1.0 (the parent saw both it can see) keeps the threshold at or below 0.6
     _, t, _, recall, _ = choose_k_and_threshold([prob[None]], [truth], 1.0)
     assert t <= 0.6 and recall == 1.0
-    # all under clouds: nothing to count
-    assert np.isnan(_object_recall([np.full((20, 20), np.nan)], [truth], 0.5))
+    # all under clouds: nothing to count, and nothing to choose from but the parent's threshold
+    cloudy = np.full((20, 20), np.nan)
+    assert np.isnan(_object_recall([cloudy], [truth], 0.5))
+    k, t, f1, _, scan = choose_k_and_threshold([cloudy[None]], [truth], 1.0, 0.4)
+    assert (k, t, f1) == (1, 0.4, 0.0) and scan["bootstrap"]["blocks"] == 0
 
 
 def test_the_false_alarm_share_leaves_landslide_crops() -> None:
