@@ -234,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--review-weight", type=float, default=1.0, help="of the filter refit (filter_refit)"
     )
+    p.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="added to the regions' seeds (review 101.., held-out 201..): another draw",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("models.finetune").setLevel(logging.INFO)
@@ -242,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     work: Path = args.work.resolve()  # configs written there name files by absolute path
     work.mkdir(parents=True, exist_ok=True)
-    review = _regions("review", [101 + i for i in range(args.review_regions)], 76.00)
-    held = _regions("heldout", [201 + i for i in range(args.heldout_regions)], 76.30)
+    o = args.seed_offset
+    review = _regions("review", [101 + o + i for i in range(args.review_regions)], 76.00)
+    held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], 76.30)
     build = write_config(work, args.manifest, "build", review + held)
     t0 = time.perf_counter()
     build_configured_archive(load_config(build), progress=False)
