@@ -20,6 +20,7 @@ __all__ = [
     "Confusion",
     "best_threshold",
     "confusion",
+    "counts_by_threshold",
     "f1_by_threshold",
     "f1_from_counts",
     "false_objects",
@@ -213,17 +214,23 @@ def f1_by_threshold(
     """The candidate thresholds (default :data:`THRESHOLDS`) and the pooled F1 over scenes at
     each (a probability ``>= t`` is a detection; NaN pixels are ignored)."""
     thresholds = np.asarray(THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
-    tp = np.zeros(thresholds.size)
-    fp = np.zeros(thresholds.size)
-    npos = 0
+    counts = np.zeros((thresholds.size, 3))
     for prob, truth in zip(probabilities, truths, strict=True):
-        valid = np.isfinite(prob)
-        p, t = prob[valid].astype(np.float64), np.asarray(truth, bool)[valid]
-        npos += int(t.sum())
-        pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
-        tp += pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
-        fp += neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
-    return thresholds, f1_from_counts(tp, fp, npos - tp)
+        counts += counts_by_threshold(prob, truth, thresholds)
+    return thresholds, f1_from_counts(counts[:, 0], counts[:, 1], counts[:, 2])
+
+
+def counts_by_threshold(
+    prob: np.ndarray, truth: np.ndarray, thresholds: np.ndarray = THRESHOLDS
+) -> np.ndarray:
+    """TP, FP and FN (``(thresholds, 3)``) of ``prob >= t`` against ``truth`` for every ``t``
+    of ``thresholds``; NaN pixels are ignored."""
+    valid = np.isfinite(prob)
+    p, t = np.asarray(prob)[valid].astype(np.float64), np.asarray(truth, bool)[valid]
+    pos_sorted, neg_sorted = np.sort(p[t]), np.sort(p[~t])
+    tp = pos_sorted.size - np.searchsorted(pos_sorted, thresholds, side="left")
+    fp = neg_sorted.size - np.searchsorted(neg_sorted, thresholds, side="left")
+    return np.stack([tp, fp, pos_sorted.size - tp], axis=-1).astype(np.float64)
 
 
 def object_detection(

@@ -23,9 +23,11 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    recall of landslides >= 1 ha (0.04 of all) on validation families of hundreds of
    landslides; on a few reviewed scenes one landslide is already more than that, so the
    tolerance is nil (with the fit's, 43 reviewed landslides let the cut climb from 0.37 to
-   0.54 past one of them; docs/models.md has what that cost in unseen regions). Without
-   reviewed landslides in ``DATA/val`` for the unfiltered chain to find, or with ``keep_cut``,
-   the parent's cut stays;
+   0.54 past one of them; docs/models.md has what that cost in unseen regions). With fewer
+   than :data:`MIN_CUT_LANDSLIDES` reviewed landslides in ``DATA/val`` for the unfiltered chain
+   to find (the lowest-scoring of a handful would set the cut, near the top of the scale where
+   they all score high), or with ``keep_cut``, the parent's cut stays. The chain's scores on
+   ``DATA/val`` that the record keeps are then in-sample: those scenes chose the cut;
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
    and with the new one at the new cut, and write the new filter, its table (shipped plus
    reviewed candidates, so that the next refit builds on this one) and the manifest entry
@@ -50,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from models.chain_metrics import chain_scores
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
@@ -66,9 +69,15 @@ from monitor.ops.filter_fit import (
     write_onnx,
 )
 
-__all__ = ["main", "refit_filter", "review_weights"]
+__all__ = ["MIN_CUT_LANDSLIDES", "main", "refit_filter", "review_weights"]
 
 log = logging.getLogger(__name__)
+
+# Reviewed landslides of DATA/val, found by the unfiltered chain, needed to calibrate the cut
+# again (module, step 3): with all n of them kept, the share the cut may miss elsewhere is below
+# 1 - 0.05 ** (1 / n) at 95 %, 0.26 for 10 (about 3/n: the "rule of three" of Hanley and
+# Lippman-Hand, JAMA 1983).
+MIN_CUT_LANDSLIDES = 10
 
 
 def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: float) -> np.ndarray:
@@ -94,17 +103,14 @@ def _new_cut(val: Candidates | None, scores: np.ndarray, parent_cut: float) -> t
     ``val`` have, and how it was found (see the module, step 3)."""
     if val is None or not len(scores):
         return parent_cut, "parent's (no reviewed validation candidates)"
-    found = _chain_found(val)
-    if not found:
-        return parent_cut, "parent's (the unfiltered chain finds no reviewed landslide in val/)"
+    found, _ = chain_scores(val.scenes).recall_by_size.get("all", (0, 0))
+    if found < MIN_CUT_LANDSLIDES:
+        return parent_cut, (
+            f"parent's (the unfiltered chain finds {found} reviewed landslides in val/, fewer "
+            f"than {MIN_CUT_LANDSLIDES})"
+        )
     cut, _, _ = calibrate_cut(val.scenes, val.split(scores), 0.0)
     return cut, f"calibrated on val/: keeps all {found} reviewed landslides the chain finds there"
-
-
-def _chain_found(val: Candidates) -> int:
-    """The reviewed landslides of ``val``'s scenes that the unfiltered chain's candidates
-    touch."""
-    return sum(len({i for t in scene.touches for i in t}) for scene in val.scenes)
 
 
 def refit_filter(
@@ -144,6 +150,8 @@ def refit_filter(
     rules = default_rules()
     train = collect([data / "train"], ensemble, policy, rules)
     val = collect([data / "val"], ensemble, policy, rules) if (data / "val").is_dir() else None
+    if val is not None and not len(val.features):
+        val = None  # val/ without candidates: nothing to calibrate the cut or report on
     rx, ry = train.features, train.positive
     log.info(
         "reviewed candidates: %d positive, %d negative, %d of unknown class left out",
@@ -152,7 +160,7 @@ def refit_filter(
     x = np.concatenate([shipped_x, rx]).astype(np.float32)
     y = np.concatenate([shipped_y, ry]).astype(bool)
     clf = fit_classifier(x, y, review_weights(shipped_y, ry, review_weight))
-    check = val.features if val is not None and len(val.features) else rx
+    check = val.features if val is not None else rx
     record: dict[str, Any] = {
         "data": str(data),
         "dataset_sha256": digest,
@@ -170,7 +178,7 @@ def refit_filter(
         cut, how = _new_cut(val, new_scores, entry.cut)
     record.update({"cut": cut, "parent_cut": entry.cut, "cut_rule": how})
     log.info("cut %.2f (parent %.2f): %s", cut, entry.cut, how)
-    if val is not None and len(val.features):
+    if val is not None:
         record["val"] = {
             "without_filter": val.summary(),
             "old_filter": val.summary(old.score(val.features), entry.cut),

@@ -150,11 +150,17 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
         reviewed.scenes.append(
             scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry))
         )
+    held_out = Candidates()  # val/: ten such scenes, enough to calibrate the cut again
+    for _ in range(10):
+        held_out.x.append(np.stack([scar, cut]).astype(np.float32))
+        held_out.scenes.append(
+            scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry))
+        )
     seen: list[list[Path]] = []
 
     def fake_collect(folders, model, policy, rules):
         seen.append(list(folders))
-        return reviewed
+        return reviewed if folders[0].name == "train" else held_out
 
     monkeypatch.setattr(filter_refit, "collect", fake_collect)
     data = tmp_path / "reviews"
@@ -164,8 +170,8 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     record = filter_refit.refit_filter(manifest, data)
 
     assert seen == [[data / "train"], [data / "val"]]
-    # on the reviewed validation scenes: 6 clear-cuts of 6 scenes kept without a filter and by
-    # the old one, none by the new one, which keeps the 6 scars
+    # on the reviewed validation scenes: 10 clear-cuts of 10 scenes kept without a filter and
+    # by the old one, none by the new one, which keeps the 10 scars
     val = record["val"]
     assert val["without_filter"]["false_per_100km2"] == val["old_filter"]["false_per_100km2"] > 0
     assert val["new_filter"]["false_per_100km2"] == 0.0
@@ -176,14 +182,14 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert new is not None
     scores = new.score(x)
     assert scores[1] < 0.5 <= scores[0]  # the dismissed clear-cut is now suppressed
-    # the cut calibrated again for the new scores on val/ (none of the 6 scars may be lost):
+    # the cut calibrated again for the new scores on val/ (none of the 10 scars may be lost):
     # the highest cut of the 0.01 grid at or below the scars' score (scikit-learn's;
     # the ONNX one read here agrees to about 1e-6)
     assert scores[0] - 0.01 - 1e-5 < record["cut"] <= scores[0] + 1e-5
     assert record["cut"] > scores[1]
     assert (
         record["cut_rule"]
-        == "calibrated on val/: keeps all 6 reviewed landslides the chain finds there"
+        == "calibrated on val/: keeps all 10 reviewed landslides the chain finds there"
     )
     entry = read_manifest(manifest).object_filter
     assert entry is not None and entry.sha256 != old.entry.sha256 and entry.cut == record["cut"]
@@ -198,36 +204,42 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert read_manifest(manifest).object_filter == entry
 
 
-def test_the_parents_cut_is_kept_on_request_or_without_reviewed_landslides(
+def test_the_parents_cut_is_kept_on_request_or_without_enough_reviewed_landslides(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hp, candidates, x = _scene_and_candidates()
     y = np.array([True, False])
     manifest = _manifest_with_filter(tmp_path / "m", np.repeat(x, 20, 0).astype(np.float32),
                                      np.repeat(y, 20))  # fmt: skip
-    found = Candidates()
-    found.x.append(x.astype(np.float32))
-    found.scenes.append(
-        scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry))
-    )
-    missed = Candidates()  # val/: the chain's only candidate is the clear-cut
-    missed.x.append(x[1:].astype(np.float32))
-    missed.scenes.append(
-        scene_objects("s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry)[1:])
-    )
-    val = {"found": found}
-    monkeypatch.setattr(
-        filter_refit,
-        "collect",
-        lambda folders, *a: found if folders[0].name == "train" else val["val"],
-    )
-    for i, (which, keep, rule) in enumerate(
-        [
-            ("found", True, "parent's (kept on request)"),
-            ("missed", False, "parent's (the unfiltered chain finds no reviewed landslide"),
-        ]
-    ):
-        val["val"] = found if which == "found" else missed
+
+    def scenes(n: int, polygons: slice) -> Candidates:
+        out = Candidates()
+        for _ in range(n):
+            out.x.append(x[polygons].astype(np.float32))
+            out.scenes.append(
+                scene_objects(
+                    "s", hp.scar.astype(np.uint8), TRANSFORM, list(candidates.geometry)[polygons]
+                )
+            )
+        return out
+
+    train = scenes(1, slice(None))
+    cases = [
+        # val/ with 10 scars the chain finds, but the parent's cut asked for
+        (scenes(10, slice(None)), True, "parent's (kept on request)"),
+        # 9 scars found: too few to calibrate on
+        (scenes(9, slice(None)), False, "parent's (the unfiltered chain finds 9 reviewed"),
+        # the chain's only candidates are clear-cuts: no reviewed landslide found
+        (scenes(12, slice(1, None)), False, "parent's (the unfiltered chain finds 0 reviewed"),
+        # no candidate at all in val/: nothing to score (this used to fail in scikit-learn)
+        (Candidates(), False, "parent's (no reviewed validation candidates)"),
+    ]
+    for i, (val, keep, rule) in enumerate(cases):
+        monkeypatch.setattr(
+            filter_refit,
+            "collect",
+            lambda folders, *a, val=val: train if folders[0].name == "train" else val,
+        )
         data = tmp_path / f"reviews{i}"
         (data / "train" / "label").mkdir(parents=True)
         (data / "train" / "label" / "s_label.tif").write_bytes(f"scene {i}".encode())
@@ -235,5 +247,36 @@ def test_the_parents_cut_is_kept_on_request_or_without_reviewed_landslides(
         record = filter_refit.refit_filter(manifest, data, keep_cut=keep)
         assert record["cut"] == record["parent_cut"] == 0.5
         assert record["cut_rule"].startswith(rule)
+        assert ("val" in record) == bool(len(val.x))
         entry = read_manifest(manifest).object_filter
         assert entry is not None and entry.cut == 0.5
+
+
+def test_the_new_cut_keeps_every_reviewed_landslide() -> None:
+    """30 reviewed landslides of 0.09 ha whose candidates score 0.30, 0.50, 0.51, ... and a
+    false candidate at 0.20: the cut is 0.30, below the lowest landslide. The original fit's
+    tolerance (a loss of 0.04 of the recall of all sizes) would give up that landslide, one of
+    30, for a cut of 0.50."""
+    from shapely.geometry import box
+
+    from monitor.ops.filter_fit import calibrate_cut
+
+    label = np.zeros((60, 60), np.uint8)
+    polygons = []
+    for i in range(30):
+        y, x = divmod(i, 6)
+        label[y * 10 + 1 : y * 10 + 4, x * 10 + 1 : x * 10 + 4] = 1
+        x0, y0 = TRANSFORM @ (x * 10 + 1, y * 10 + 1)
+        x1, y1 = TRANSFORM @ (x * 10 + 4, y * 10 + 4)
+        polygons.append(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    x0, y0 = TRANSFORM @ (55, 55)
+    x1, y1 = TRANSFORM @ (58, 58)
+    polygons.append(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))  # on background
+    val = Candidates()
+    val.x.append(np.zeros((31, len(FEATURES)), np.float32))
+    val.scenes.append(scene_objects("s", label, TRANSFORM, polygons))
+    scores = np.array([0.30, *np.round(0.50 + 0.01 * np.arange(29), 2), 0.20])
+    assert val.positive.tolist() == [True] * 30 + [False]
+    cut, rule = filter_refit._new_cut(val, scores, 0.11)
+    assert cut == 0.30 and rule.endswith("keeps all 30 reviewed landslides the chain finds there")
+    assert calibrate_cut(val.scenes, [scores], 0.02)[0] == 0.50
