@@ -29,7 +29,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -131,7 +131,7 @@ def review_by_script(config_path: Path) -> dict[str, int]:
             truth = source.ground_truth(rec["region"])
             fresh = truth[(truth["event_date"] >= pre.end) & (truth["event_date"] < post.end)]
             hit = bool(fresh.intersects(rec["geometry"]).any())
-            status = "confirmed" if hit else "dismissed"
+            status: Literal["confirmed", "dismissed"] = "confirmed" if hit else "dismissed"
             inventory.set_status(int(rec["fid"]), status)
             counts[status] += 1
     return counts

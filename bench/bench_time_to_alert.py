@@ -34,6 +34,7 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -58,7 +59,7 @@ LANDSCAPES = {  # preset -> (lon, lat) of the region's south-west corner
     "alpine": (9.90, 46.21),
     "agricultural_hills": (10.87, 44.33),
 }
-MODES = {
+MODES: dict[str, dict[str, Any]] = {
     "greenest": {"windows": {"composite": "greenest"}},
     "latest": {"windows": {"composite": "latest"}},
     "latest, first look": {"windows": {"composite": "latest"}, "second_look": False},
@@ -95,7 +96,7 @@ def write_config(work: Path, mode: str, items: list[dict[str, object]], manifest
     region_items = []
     for item in items:
         region = dict(item)
-        region["windows"] = {"mode": "monitoring", **extra["windows"]}  # type: ignore[dict-item]
+        region["windows"] = {"mode": "monitoring", **extra["windows"]}
         if "second_look" in extra:
             region["second_look"] = extra["second_look"]
         region_items.append(region)
