@@ -52,7 +52,6 @@ from typing import Any
 
 import numpy as np
 
-from models.chain_metrics import chain_scores
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
@@ -101,15 +100,15 @@ def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: flo
 def _new_cut(val: Candidates | None, scores: np.ndarray, parent_cut: float) -> tuple[float, str]:
     """The cut of the refitted filter whose ``scores`` the reviewed validation candidates
     ``val`` have, and how it was found (see the module, step 3)."""
-    if val is None or not len(scores):
+    if val is None:
         return parent_cut, "parent's (no reviewed validation candidates)"
-    found, _ = chain_scores(val.scenes).recall_by_size.get("all", (0, 0))
+    cut, unfiltered, _ = calibrate_cut(val.scenes, val.split(scores), 0.0)
+    found, _ = unfiltered.recall_by_size.get("all", (0, 0))
     if found < MIN_CUT_LANDSLIDES:
         return parent_cut, (
             f"parent's (the unfiltered chain finds {found} reviewed landslides in val/, fewer "
             f"than {MIN_CUT_LANDSLIDES})"
         )
-    cut, _, _ = calibrate_cut(val.scenes, val.split(scores), 0.0)
     return cut, f"calibrated on val/: keeps all {found} reviewed landslides the chain finds there"
 
 

@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 # older than a change radar saw.
 _STALE_BANDS = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
 
+
+def _can_tell_stale(stack: xr.Dataset) -> bool:
+    """Whether the stack has the dating bands that tell a stale optical view."""
+    return all(name in stack for name in _STALE_BANDS)
+
+
 # Which sensors' observations each setting needs (Ganerød et al., Table 3).
 SENSORS_OF_SETTING: dict[str, tuple[str, ...]] = {
     "S1": ("radar",),
@@ -190,7 +196,7 @@ def stale_optical(stack: xr.Dataset) -> np.ndarray:
     image of such a pixel is the latest clear look before clouds came in, perhaps before the
     event; an optical setting sees no change there, the radar-only fallback sees the latest one.
     All False for a stack without event dating."""
-    if not all(name in stack for name in _STALE_BANDS):
+    if not _can_tell_stale(stack):
         return np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
     radar = stack["s1_first_changed"].values
     optical = stack["s2_last_unchanged"].values
@@ -213,7 +219,7 @@ def stale_objects(stack: xr.Dataset, probability: np.ndarray, threshold: float) 
     object's medians ask it once for the detection, as :mod:`monitor.pipeline.dating` dates it.
     All False for a stack without event dating."""
     shape = (stack.sizes["y"], stack.sizes["x"])
-    if not all(name in stack for name in _STALE_BANDS):
+    if not _can_tell_stale(stack):
         return np.zeros(shape, bool)
     with np.errstate(invalid="ignore"):
         detected = np.asarray(probability >= threshold)
@@ -238,7 +244,7 @@ def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
     """Whether any object can be stale (:func:`stale_objects`): some radar change comes after
     some clear optical look that did not show one. When none does, the fallback's prediction
     is not needed to look for stale objects."""
-    if not all(name in stack for name in _STALE_BANDS):
+    if not _can_tell_stale(stack):
         return False
     radar = stack["s1_first_changed"].values
     optical = stack["s2_last_unchanged"].values[~np.isfinite(stack["s2_first_changed"].values)]
