@@ -153,8 +153,39 @@ def scene_ids(root: Path) -> list[str]:
     return ids
 
 
+# Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them.
+_FLAG_BANDS: tuple[str, ...] = ("layover", "shadow")
+
+
+def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | None:
+    """Where each of :data:`MODEL_BANDS` lies in a file whose bands carry these
+    ``descriptions``: None where they say nothing about it (no names, or none of the model's),
+    the reading order where every model band is named once (in any order). Raises
+    :class:`DatasetError` where some bands are named and the names do not account for all 15."""
+    names = [d.strip() if d else "" for d in descriptions]
+    if not any(n in MODEL_BANDS for n in names):
+        return None
+    if sorted(names) != sorted(MODEL_BANDS):
+        unknown = [
+            n or f"band {i + 1} (no name)" for i, n in enumerate(names) if n not in MODEL_BANDS
+        ]
+        missing = [b for b in MODEL_BANDS if b not in names]
+        raise DatasetError(
+            f"{path}: its band names do not match the 15 model bands: "
+            f"not model bands: {', '.join(unknown) or 'none'}; missing or repeated: "
+            f"{', '.join(missing) or 'none'} (expected {', '.join(MODEL_BANDS)})"
+        )
+    return [names.index(b) for b in MODEL_BANDS]
+
+
 def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
-    """The 15 bands of an ``<id>_input.tif`` (NaN where masked), its CRS and transform."""
+    """The 15 bands of an ``<id>_input.tif`` (NaN where masked), its CRS and transform.
+
+    Bands named with the model band names (GeoTIFF band descriptions, as :func:`write_scene`
+    writes them) are read by name, in whatever order the file holds them; unnamed bands are
+    taken in :data:`MODEL_BANDS` order. A declared nodata is applied to every band but the 0/1
+    flags ``layover`` and ``shadow``, where 0 is a value. Integer files are refused: the layout
+    holds physical values (dB, NDVI, degrees), which a scaled integer export rounds or clips."""
     try:
         with rasterio.open(path) as src:
             if src.count != len(MODEL_BANDS):
@@ -162,7 +193,23 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
                     f"{path}: {src.count} bands, expected {len(MODEL_BANDS)} "
                     f"({', '.join(MODEL_BANDS)})"
                 )
-            image = src.read(out_dtype="float32", masked=True).filled(np.nan)
+            dtype = np.dtype(src.dtypes[0])
+            if not np.issubdtype(dtype, np.floating):
+                raise DatasetError(
+                    f"{path}: bands stored as {dtype}; the layout holds physical values as "
+                    "float32 (dB, NDVI, degrees, metres): export as float32, not scaled integers"
+                )
+            order = _band_order(path, src.descriptions)
+            masked = src.read(out_dtype="float32", masked=True)
+            image = masked.filled(np.nan)
+            if src.nodata is not None and np.isfinite(src.nodata):
+                raw = masked.data
+                for name in _FLAG_BANDS:
+                    i = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
+                    flags = np.isin(raw[i], (0.0, 1.0))
+                    image[i][flags] = raw[i][flags]
+            if order is not None:
+                image = image[order]
             return image, src.crs, src.transform
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err

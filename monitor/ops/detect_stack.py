@@ -33,20 +33,34 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import rasterio
+from rasterio.errors import CRSError
+from rasterio.warp import transform as warp_transform
 
 from models.chain_metrics import DETECTIONS_FILE
 from models.datasets import DatasetError, read_input
+from models.feature_stack import PIXEL_SIZE_M
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
 from monitor.errors import BadInput
+from monitor.grid import utm_crs_for
 from monitor.ops._args import add_config
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
 
-__all__ = ["StackJob", "cli_configure", "cli_run", "default_rules", "detect_stacks", "find_stacks"]
+__all__ = [
+    "StackJob",
+    "check_stack",
+    "cli_configure",
+    "cli_run",
+    "default_rules",
+    "detect_stacks",
+    "find_stacks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +95,45 @@ def find_stacks(path: Path) -> list[Path]:
     return inputs
 
 
+def check_stack(path: Path) -> list[str]:
+    """Refuse, before anything runs, a stack the chain cannot measure: no CRS or transform, or a
+    CRS not in metres (areas, the minimum area and the simplification are in metres; Earth
+    Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size other than
+    the 10 m the members were trained on."""
+    try:
+        with rasterio.open(path) as src:
+            crs, transform, width, height = src.crs, src.transform, src.width, src.height
+    except rasterio.RasterioIOError as err:
+        raise BadInput(f"{path}: cannot read input: {err}") from err
+    if crs is None or transform.is_identity:
+        raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
+    try:
+        metres = not crs.is_geographic and crs.linear_units_factor[1] == 1.0
+    except CRSError:  # no linear unit the CRS can name
+        metres = False
+    if not metres:
+        units = "degrees" if crs.is_geographic else crs.linear_units
+        xs, ys = warp_transform(
+            crs, "EPSG:4326", [transform.c + transform.a * width / 2],
+            [transform.f + transform.e * height / 2],
+        )  # fmt: skip
+        utm = utm_crs_for(xs[0], ys[0])
+        raise BadInput(
+            f"{path}: its CRS ({crs.to_string()}) is in {units}; areas, the minimum area and "
+            f"the outline simplification need metres. Export it in a metric CRS at "
+            f"{PIXEL_SIZE_M:g} m (Earth Engine: crs='{utm}', scale={PIXEL_SIZE_M:g}) or "
+            f"reproject it: gdalwarp -t_srs {utm} -tr {PIXEL_SIZE_M:g} {PIXEL_SIZE_M:g} "
+            "-r near IN OUT"
+        )
+    size = (abs(transform.a), abs(transform.e))
+    if not np.allclose(size, PIXEL_SIZE_M, rtol=0.05):
+        return [
+            f"pixels of {size[0]:g} x {size[1]:g} m: the members were trained on "
+            f"{PIXEL_SIZE_M:g} m pixels (Sentinel-2's), their output at other sizes is untested"
+        ]
+    return []
+
+
 @dataclass
 class StackJob:
     """What to run on the stacks: the model, how its setting is chosen, the rules, the filter
@@ -96,6 +149,7 @@ class StackJob:
 def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any]:
     """Run the chain on every stack and write ``out`` (see the module docstring)."""
     out = Path(out)
+    warnings = {path: check_stack(path) for path in stacks}  # every stack, before any output
     out.mkdir(parents=True, exist_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
@@ -105,6 +159,8 @@ def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any
         except DatasetError as err:
             raise BadInput(str(err)) from err
         scene_id = scene.id
+        for warning in warnings[path]:
+            log.warning("%s: %s", path, warning)
         stack = stack_from_scene(scene)
         try:
             found = detect(
@@ -131,6 +187,7 @@ def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any
             "suppressed": int(candidates["suppressed"].sum()),
             "cut": found.cut,
             "rasters": [p.name for p in rasters],
+            "warnings": warnings[path],
         }
         log.info(
             "%s: %s, %d candidate(s), %d suppressed",
@@ -229,14 +286,19 @@ def _job(args: argparse.Namespace) -> StackJob:
 
 def cli_run(args: argparse.Namespace) -> int:
     stacks = find_stacks(args.stack)
+    if args.out.exists() and not args.out.is_dir():
+        raise BadInput(f"--out {args.out}: a file, not a folder")
+    for path in stacks:  # a bad stack ends the command before the ensemble loads
+        check_stack(path)
     summary = detect_stacks(stacks, args.out, _job(args))
     scenes = summary["scenes"].values()
     ok = [s for s in scenes if s["status"] == "ok"]
     candidates = sum(s["candidates"] for s in ok)
     suppressed = sum(s["suppressed"] for s in ok)
+    outputs = "and the probability/spread COGs " if ok else "(empty); no COGs written "
     print(
         f"{len(ok)} of {len(summary['scenes'])} stack(s) detected: {candidates} candidate(s), "
-        f"{suppressed} suppressed by the object filter; {summary['detections']} and the "
-        f"probability/spread COGs in {args.out}"
+        f"{suppressed} suppressed by the object filter; {summary['detections']} {outputs}in "
+        f"{args.out}"
     )
     return 0

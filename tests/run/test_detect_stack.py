@@ -96,3 +96,60 @@ def test_detect_stack_refuses_what_is_not_a_stack(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["detect", "--stack", str(tmp_path / "notes.txt"), "--out", str(tmp_path)]) == 2
     assert "a stack is named <id>_input.tif" in capsys.readouterr().err
+
+
+def _write(path: Path, bands: np.ndarray, **profile: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(driver="GTiff", dtype="float32", count=len(bands), crs=CRS, transform=TRANSFORM)
+    meta.update(profile)
+    with rasterio.open(path, "w", height=bands.shape[1], width=bands.shape[2], **meta) as dst:
+        dst.write(bands.astype(meta["dtype"]))
+    return path
+
+
+def test_a_stack_in_degrees_or_feet_is_refused_before_anything_is_written(tmp_path, capsys):
+    """Earth Engine exports in EPSG:4326 unless told otherwise: its areas would be in square
+    degrees, and every object would fall below the 900 m² minimum without a word."""
+    from affine import Affine
+
+    bands = hill_and_plain().bands()
+    good = _write(tmp_path / "in" / "a_input.tif", bands)
+    degrees = Affine(0.0001, 0.0, 9.5, 0.0, -0.0001, 46.2)  # Valtellina, UTM zone 32
+    _write(tmp_path / "in" / "b_input.tif", bands, crs="EPSG:4326", transform=degrees)
+    feet = Affine(32.8, 0.0, 700_000.0, 0.0, -32.8, 2_900_000.0)
+    _write(tmp_path / "feet" / "c_input.tif", bands, crs="EPSG:2249", transform=feet)
+    out = tmp_path / "out"
+
+    assert main(["detect", "--stack", str(good.parent), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "b_input.tif: its CRS (EPSG:4326) is in degrees" in err
+    assert "crs='EPSG:32632', scale=10" in err and "gdalwarp -t_srs EPSG:32632" in err
+    assert not out.exists()  # not even the good stack's COGs
+
+    assert main(["detect", "--stack", str(tmp_path / "feet"), "--out", str(out), "-q"]) == 2
+    assert "c_input.tif: its CRS (EPSG:2249) is in US survey foot" in capsys.readouterr().err
+
+
+def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypatch):
+    import json
+
+    from affine import Affine
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    coarse = Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 5_000_000.0)
+    path = _write(tmp_path / "s30_input.tif", hill_and_plain().bands(), transform=coarse)
+    assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["scenes"]["s30"]["warnings"] == [
+        "pixels of 30 x 30 m: the members were trained on 10 m pixels (Sentinel-2's), their "
+        "output at other sizes is untested"
+    ]
+
+
+def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
+    assert main(args) == 2
+    assert "--out " in capsys.readouterr().err

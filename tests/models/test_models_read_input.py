@@ -1,0 +1,78 @@
+"""Reading a stack of the Ganerød et al. layout as users export them: bands by their names, a
+declared nodata, and the integer exports the layout does not allow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from models.datasets import DatasetError, read_input
+from models.feature_stack import MODEL_BANDS
+
+TRANSFORM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
+
+
+def _bands() -> np.ndarray:
+    """Band i holds the value i + 0.5 everywhere, the flags 0 and 1 in halves."""
+    bands = np.stack([np.full((8, 8), i + 0.5, np.float32) for i in range(len(MODEL_BANDS))])
+    for name in ("layover", "shadow"):
+        bands[MODEL_BANDS.index(name)] = 0.0
+        bands[MODEL_BANDS.index(name), :4] = 1.0
+    return bands
+
+
+def _write(path: Path, bands: np.ndarray, names: list[str] | None = None, **profile) -> Path:
+    meta = dict(driver="GTiff", dtype="float32", count=len(bands), crs="EPSG:32632")
+    meta.update(profile)
+    with rasterio.open(path, "w", height=8, width=8, transform=TRANSFORM, **meta) as dst:
+        dst.write(bands.astype(meta["dtype"]))
+        if names is not None:
+            dst.descriptions = tuple(names)
+    return path
+
+
+def test_named_bands_are_read_by_name_in_any_order(tmp_path):
+    bands = _bands()
+    order = list(range(len(MODEL_BANDS)))[::-1]
+    shuffled = _write(tmp_path / "r_input.tif", bands[order], names=[MODEL_BANDS[i] for i in order])
+    np.testing.assert_array_equal(read_input(shuffled).image, bands)
+    # unnamed bands are taken in the layout's order
+    plain = _write(tmp_path / "p_input.tif", bands)
+    np.testing.assert_array_equal(read_input(plain).image, bands)
+    # names that say nothing of the model's bands (B1..B15) too
+    other = _write(tmp_path / "o_input.tif", bands, names=[f"B{i + 1}" for i in range(15)])
+    np.testing.assert_array_equal(read_input(other).image, bands)
+
+
+def test_names_that_do_not_account_for_the_15_bands_are_refused(tmp_path):
+    names = list(MODEL_BANDS)
+    names[3] = "preVV"  # twice, and preVH missing
+    names[9] = "dem"
+    path = _write(tmp_path / "x_input.tif", _bands(), names=names)
+    with pytest.raises(DatasetError) as err:
+        read_input(path)
+    message = str(err.value)
+    assert "not model bands: dem" in message and "missing or repeated: preVH, elevation" in message
+
+
+def test_a_declared_nodata_of_zero_keeps_the_layover_and_shadow_flags(tmp_path):
+    bands = _bands()
+    bands[MODEL_BANDS.index("dVV"), 0, 0] = 0.0  # a gap in an ordinary band
+    image = read_input(_write(tmp_path / "z_input.tif", bands, nodata=0.0)).image
+    for name in ("layover", "shadow"):
+        np.testing.assert_array_equal(
+            image[MODEL_BANDS.index(name)], bands[MODEL_BANDS.index(name)]
+        )
+    assert np.isnan(image[MODEL_BANDS.index("dVV"), 0, 0])
+    assert np.isfinite(image[MODEL_BANDS.index("dVV")]).sum() == 63
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint16"])
+def test_integer_stacks_are_refused(tmp_path, dtype):
+    path = _write(tmp_path / "i_input.tif", np.abs(_bands()) * 100, dtype=dtype)
+    with pytest.raises(DatasetError, match=f"bands stored as {dtype}; the layout holds physical"):
+        read_input(path)
