@@ -432,9 +432,10 @@ def _inherited_filter(
     parent: ManifestModel, manifest: Path, out_dir: Path
 ) -> ObjectFilterEntry | None:
     """The parent's object filter (and its table of training candidates), copied beside the new
-    manifest with their checksums unchanged and marked as fitted on the parent's candidates:
-    ``python -m monitor.ops.filter_refit`` refits it with the reviewed scenes' candidates
-    (docs/models.md, "Improve the model from your reviews")."""
+    manifest with their checksums and cut unchanged and marked as inherited. Refit it on the
+    parent, whose candidates were reviewed, before fine-tuning (``python -m
+    monitor.ops.filter_refit``, which refuses members fine-tuned on the same scenes;
+    docs/models.md, "Improve the model from your reviews")."""
     entry = parent.object_filter
     if entry is None:
         return None

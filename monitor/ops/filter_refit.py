@@ -34,11 +34,16 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    beside the manifest. A second refit with the same scenes (the dataset's SHA-256, as
    :mod:`models.lineage` computes it) is refused: their candidates are in the table already.
 
-    python -m monitor.ops.filter_refit --manifest tuned/manifest.json --data data/reviews
+    python -m monitor.ops.filter_refit --manifest refitted/manifest.json --data data/reviews
 
-Run it on the fine-tuned manifest (``python -m models finetune``, which copies the parent's
-filter): its candidates are then the new ensemble's. scikit-learn and skl2onnx are needed (the
-``fit`` extra). Deterministic: fixed random state, one thread.
+Run it on a copy of the manifest whose candidates were reviewed, before fine-tuning: ``python -m
+models finetune`` then copies the refitted filter and its cut to the new manifest. A manifest
+whose members were fine-tuned on the same scenes (its ``training.lineage`` names their dataset)
+is refused: on those scenes its candidates are in-sample, the look-alikes learnt away and the
+landslides learnt in, and a cut calibrated again for them on two reviewed scenes swung from
+0.09 to 0.66 between draws of regions (docs/models.md, "The loop measured on the archive").
+scikit-learn and skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state,
+one thread.
 """
 
 from __future__ import annotations
@@ -131,6 +136,16 @@ def refit_filter(
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     digest, _ = dataset_sha256(data)
+    tuned_on = manifest.training.get("lineage", {}).get("dataset_sha256")
+    if tuned_on == digest:
+        parent = manifest.training["lineage"].get("parent_manifest", "the parent manifest")
+        raise ValueError(
+            f"{manifest_path}: its members were fine-tuned on these reviewed scenes ({data}); "
+            "their candidates there are in-sample (the look-alikes learnt away, the landslides "
+            "learnt in) and teach the filter little. Refit the filter of the ensemble whose "
+            f"candidates were reviewed, a copy of {parent}, then fine-tune from that copy: "
+            "python -m models finetune keeps its refitted filter and cut"
+        )
     done = [r for r in entry.fit.get("refits", []) if r.get("dataset_sha256") == digest]
     if done:
         raise ValueError(

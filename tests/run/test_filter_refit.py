@@ -280,3 +280,41 @@ def test_the_new_cut_keeps_every_reviewed_landslide() -> None:
     cut, rule = filter_refit._new_cut(val, scores, 0.11)
     assert cut == 0.30 and rule.endswith("keeps all 30 reviewed landslides the chain finds there")
     assert calibrate_cut(val.scenes, [scores], 0.02)[0] == 0.50
+
+
+def test_members_fine_tuned_on_the_reviews_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the scenes they were fine-tuned on, members draw in-sample candidates: the filter is
+    refitted on the reviewed ensemble's candidates before fine-tuning (docs/models.md)."""
+    from models.lineage import lineage_of
+
+    _, _, x = _scene_and_candidates()
+    manifest = _manifest_with_filter(tmp_path / "m", np.repeat(x, 20, 0).astype(np.float32),
+                                     np.repeat(np.array([True, False]), 20))  # fmt: skip
+    data = tmp_path / "reviews"
+    (data / "train" / "label").mkdir(parents=True)
+    (data / "train" / "label" / "s_label.tif").write_bytes(b"a reviewed scene")
+    raw = json.loads(manifest.read_text())
+    raw["training"] = {"lineage": lineage_of(DEFAULT_MANIFEST, data).model_dump()}
+    manifest.write_text(json.dumps(raw))
+    before = manifest.read_bytes()
+    with pytest.raises(ValueError) as err:
+        filter_refit.refit_filter(manifest, data)
+    assert "its members were fine-tuned on these reviewed scenes" in str(err.value)
+    assert f"a copy of {DEFAULT_MANIFEST.resolve()}, then fine-tune from that copy" in str(
+        err.value
+    )
+    assert manifest.read_bytes() == before
+    # other reviews (another dataset) may refit it: the guard is by the dataset's hash
+    (data / "train" / "label" / "s_label.tif").write_bytes(b"another reviewed scene")
+
+    class Collected(Exception):
+        pass
+
+    def collect(*args: object) -> None:
+        raise Collected
+
+    monkeypatch.setattr(filter_refit, "collect", collect)
+    with pytest.raises(Collected):
+        filter_refit.refit_filter(manifest, data)
