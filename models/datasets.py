@@ -4,6 +4,7 @@ normalisation statistics and the "smart" random crops of the paper (Section 3.4)
 The Ganerød et al. layout (as published with their code) is two folders::
 
     <root>/input/<id>_input.tif   15 bands, float32, in feature_stack.MODEL_BANDS order
+                                  (or in any order, named with those names)
     <root>/label/<id>_label.tif   1 band, 1 = landslide, 0 = not, 255 = ignore (unknown)
 
 The embedded archive's training sets are exported in this layout
@@ -35,6 +36,7 @@ __all__ = [
     "Scene",
     "band_statistics",
     "channels_of",
+    "check_input",
     "input_path",
     "label_path",
     "read_folder",
@@ -153,8 +155,9 @@ def scene_ids(root: Path) -> list[str]:
     return ids
 
 
-# Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them.
-_FLAG_BANDS: tuple[str, ...] = ("layover", "shadow")
+# Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them (the radar
+# flags, and the canopy height of all treeless ground, scars included).
+_ZERO_IS_A_VALUE: tuple[str, ...] = ("layover", "shadow", "canopy_height")
 
 
 def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | None:
@@ -173,46 +176,60 @@ def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | N
         raise DatasetError(
             f"{path}: its band names do not match the 15 model bands: "
             f"not model bands: {', '.join(unknown) or 'none'}; missing or repeated: "
-            f"{', '.join(missing) or 'none'} (expected {', '.join(MODEL_BANDS)})"
+            f"{', '.join(missing) or 'none'} (expected {', '.join(MODEL_BANDS)}). Name every "
+            "band as the model does (GeoTIFF band descriptions), or clear the names to have "
+            "the bands read in that order"
         )
     return [names.index(b) for b in MODEL_BANDS]
 
 
-def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
-    """The 15 bands of an ``<id>_input.tif`` (NaN where masked), its CRS and transform.
-
-    Bands named with the model band names (GeoTIFF band descriptions, as :func:`write_scene`
-    writes them) are read by name, in whatever order the file holds them; unnamed bands are
-    taken in :data:`MODEL_BANDS` order. A declared nodata is applied to every band but the 0/1
-    flags ``layover`` and ``shadow``, where 0 is a value. Integer files are refused: the layout
-    holds physical values (dB, NDVI, degrees), which a scaled integer export rounds or clips."""
+def check_input(path: Path) -> list[int] | None:
+    """Check the header of an ``<id>_input.tif`` without reading its pixels: 15 bands, stored
+    as floats (the layout holds physical values, dB, NDVI, degrees, which a scaled integer
+    export rounds or clips), and band names that are the model's or none of them. Returns where
+    each model band lies in the file (None: in :data:`MODEL_BANDS` order); raises
+    :class:`DatasetError` naming the file."""
     try:
         with rasterio.open(path) as src:
-            if src.count != len(MODEL_BANDS):
-                raise DatasetError(
-                    f"{path}: {src.count} bands, expected {len(MODEL_BANDS)} "
-                    f"({', '.join(MODEL_BANDS)})"
-                )
-            dtype = np.dtype(src.dtypes[0])
-            if not np.issubdtype(dtype, np.floating):
-                raise DatasetError(
-                    f"{path}: bands stored as {dtype}; the layout holds physical values as "
-                    "float32 (dB, NDVI, degrees, metres): export as float32, not scaled integers"
-                )
-            order = _band_order(path, src.descriptions)
-            masked = src.read(out_dtype="float32", masked=True)
-            image = masked.filled(np.nan)
-            if src.nodata is not None and np.isfinite(src.nodata):
-                raw = masked.data
-                for name in _FLAG_BANDS:
-                    i = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
-                    flags = np.isin(raw[i], (0.0, 1.0))
-                    image[i][flags] = raw[i][flags]
-            if order is not None:
-                image = image[order]
-            return image, src.crs, src.transform
+            count, dtype, descriptions = src.count, np.dtype(src.dtypes[0]), src.descriptions
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err
+    if count != len(MODEL_BANDS):
+        raise DatasetError(
+            f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})"
+        )
+    if not np.issubdtype(dtype, np.floating):
+        raise DatasetError(
+            f"{path}: bands stored as {dtype}; the layout holds physical values as float32 "
+            "(dB, NDVI, degrees, metres): export as float32, not scaled integers"
+        )
+    return _band_order(path, descriptions)
+
+
+def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
+    """The 15 bands of an ``<id>_input.tif`` (NaN where masked), its CRS and transform, after
+    :func:`check_input`: bands named with the model band names (GeoTIFF band descriptions, as
+    :func:`write_scene` writes them) are read by name, in whatever order the file holds them;
+    unnamed bands are taken in :data:`MODEL_BANDS` order. A declared nodata is applied to every
+    band but those whose 0 is a value (``layover``, ``shadow``, ``canopy_height``), where a
+    nodata of 0 would erase them."""
+    order = check_input(path)
+    try:
+        with rasterio.open(path) as src:
+            masked = src.read(out_dtype="float32", masked=True)
+            image = masked.filled(np.nan)
+            if src.nodata == 0:
+                raw = masked.data
+                for name in _ZERO_IS_A_VALUE:
+                    i = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
+                    zeros = raw[i] == 0
+                    image[i][zeros] = 0.0
+            crs, transform = src.crs, src.transform
+    except rasterio.RasterioIOError as err:
+        raise DatasetError(f"{path}: cannot read input: {err}") from err
+    if order is not None:
+        image = image[order]
+    return image, crs, transform
 
 
 def read_input(path: Path) -> Scene:
@@ -224,7 +241,8 @@ def read_input(path: Path) -> Scene:
 
 
 def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scene:
-    """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order)."""
+    """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order, or named; see
+    :func:`check_input`)."""
     image, crs, transform = _read_input(input_path(root, scene_id))
     lpath = label_path(root, scene_id)
     if lpath.exists():

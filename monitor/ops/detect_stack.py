@@ -1,8 +1,10 @@
 """``landslide-monitor detect --stack SCENE_input.tif|FOLDER --out DIR``: the detection chain of
 the daily run (:func:`monitor.pipeline.chain.detect`: setting, ensemble, masks, vectorisation,
 object filter) on stacks a user already has, in the Ganerød et al. layout: 15 float32 bands in
-``models.feature_stack.MODEL_BANDS`` order, for example exported from Earth Engine for a known
-event, or the simulator's training scenes.
+``models.feature_stack.MODEL_BANDS`` order (or named with those names), in a CRS that measures
+metres on the ground, for example exported from Earth Engine for a known event, or the
+simulator's training scenes. :func:`check_stack` refuses every other stack before anything
+runs.
 
 ``--stack`` is one ``*_input.tif``, or a folder of them (directly, or under ``input/`` as in
 the labelled layout). ``DIR`` receives:
@@ -36,11 +38,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import rasterio.errors
+from affine import Affine
+from pyproj import Proj
+from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
 from models.chain_metrics import DETECTIONS_FILE
-from models.datasets import DatasetError, read_input
+from models.datasets import DatasetError, check_input, read_input
 from models.feature_stack import PIXEL_SIZE_M
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
@@ -95,35 +101,70 @@ def find_stacks(path: Path) -> list[Path]:
     return inputs
 
 
-def check_stack(path: Path) -> list[str]:
-    """Refuse, before anything runs, a stack the chain cannot measure: no CRS or transform, or a
-    CRS not in metres (areas, the minimum area and the simplification are in metres; Earth
-    Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size other than
-    the 10 m the members were trained on."""
+# A stack's pixel areas may differ this much from the ground's at its centre: 0.1 % at the edge
+# of a UTM zone, 108 % for Web Mercator at 46 degrees of latitude.
+_AREAL_SCALE_TOLERANCE = 0.05
+
+
+def _centre_lonlat(crs: CRS, transform: Affine, width: int, height: int) -> tuple[float, float]:
+    xs, ys = warp_transform(
+        crs, "EPSG:4326", [transform.c + transform.a * width / 2],
+        [transform.f + transform.e * height / 2],
+    )  # fmt: skip
+    return float(xs[0]), float(ys[0])
+
+
+def _not_measurable(crs: CRS, transform: Affine, width: int, height: int) -> str | None:
+    """Why the stack's CRS cannot measure areas on the ground (None where it can)."""
     try:
-        with rasterio.open(path) as src:
-            crs, transform, width, height = src.crs, src.transform, src.width, src.height
-    except rasterio.RasterioIOError as err:
-        raise BadInput(f"{path}: cannot read input: {err}") from err
+        lon, lat = _centre_lonlat(crs, transform, width, height)
+    except (CRSError, rasterio.errors.RasterioError):  # an engineering or local CRS
+        return f"its CRS ({crs.to_string()}) cannot be placed on the globe"
+    if crs.is_geographic:
+        return f"its CRS ({crs.to_string()}) is in degrees"
+    try:
+        unit, factor = crs.linear_units_factor
+    except CRSError:
+        unit, factor = "no named unit", 0.0
+    if factor != 1.0:
+        return f"its CRS ({crs.to_string()}) is in {unit}"
+    scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
+    if abs(scale - 1.0) > _AREAL_SCALE_TOLERANCE:
+        return (
+            f"its CRS ({crs.to_string()}) distorts areas {scale:.2f} times at the stack's "
+            "centre (Web Mercator does, by latitude)"
+        )
+    return None
+
+
+def check_stack(path: Path) -> list[str]:
+    """Refuse, before anything runs or is written, a stack the chain cannot read or measure:
+    the header checks of :func:`models.datasets.check_input` (15 float bands, model band
+    names or none), no CRS or transform, or a CRS that does not measure ground areas in metres
+    (degrees, feet, Web Mercator: areas, the minimum area and the simplification are in metres;
+    Earth Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size
+    other than the 10 m the members were trained on."""
+    try:
+        check_input(path)
+    except DatasetError as err:
+        raise BadInput(str(err)) from err
+    with rasterio.open(path) as src:
+        crs, transform, width, height = src.crs, src.transform, src.width, src.height
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
-    try:
-        metres = not crs.is_geographic and crs.linear_units_factor[1] == 1.0
-    except CRSError:  # no linear unit the CRS can name
-        metres = False
-    if not metres:
-        units = "degrees" if crs.is_geographic else crs.linear_units
-        xs, ys = warp_transform(
-            crs, "EPSG:4326", [transform.c + transform.a * width / 2],
-            [transform.f + transform.e * height / 2],
-        )  # fmt: skip
-        utm = utm_crs_for(xs[0], ys[0])
+    why = _not_measurable(crs, transform, width, height)
+    if why is not None:
+        try:
+            utm = utm_crs_for(*_centre_lonlat(crs, transform, width, height))
+            fix = (
+                f" (Earth Engine: crs='{utm}', scale={PIXEL_SIZE_M:g}) or reproject it: "
+                f"gdalwarp -t_srs {utm} -tr {PIXEL_SIZE_M:g} {PIXEL_SIZE_M:g} -r near IN OUT"
+            )
+        except (CRSError, rasterio.errors.RasterioError):
+            fix = ", in its UTM zone"
         raise BadInput(
-            f"{path}: its CRS ({crs.to_string()}) is in {units}; areas, the minimum area and "
-            f"the outline simplification need metres. Export it in a metric CRS at "
-            f"{PIXEL_SIZE_M:g} m (Earth Engine: crs='{utm}', scale={PIXEL_SIZE_M:g}) or "
-            f"reproject it: gdalwarp -t_srs {utm} -tr {PIXEL_SIZE_M:g} {PIXEL_SIZE_M:g} "
-            "-r near IN OUT"
+            f"{path}: {why}; areas, the minimum area and the outline simplification need "
+            f"metres on the ground. Export it in a metric CRS at {PIXEL_SIZE_M:g} m{fix}"
         )
     size = (abs(transform.a), abs(transform.e))
     if not np.allclose(size, PIXEL_SIZE_M, rtol=0.05):
@@ -174,7 +215,11 @@ def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any
             )
         except NoUsableSetting as err:
             log.warning("%s: no detection: %s", scene_id, err)
-            summary["scenes"][scene_id] = {"status": "no-data", "message": str(err)}
+            summary["scenes"][scene_id] = {
+                "status": "no-data",
+                "message": str(err),
+                "warnings": warnings[path],
+            }
             continue
         rasters = write_cogs(found.prediction, stack, out, scene_id)
         candidates = found.candidates.copy()
@@ -288,8 +333,8 @@ def cli_run(args: argparse.Namespace) -> int:
     stacks = find_stacks(args.stack)
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out}: a file, not a folder")
-    for path in stacks:  # a bad stack ends the command before the ensemble loads
-        check_stack(path)
+    for path in stacks:  # a bad stack ends the command before the ensemble loads (it is checked
+        check_stack(path)  # again, cheaply, where its warnings are recorded)
     summary = detect_stacks(stacks, args.out, _job(args))
     scenes = summary["scenes"].values()
     ok = [s for s in scenes if s["status"] == "ok"]

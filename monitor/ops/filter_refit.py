@@ -38,12 +38,12 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
 
 Run it on a copy of the manifest whose candidates were reviewed, before fine-tuning: ``python -m
 models finetune`` then copies the refitted filter and its cut to the new manifest. A manifest
-whose members were fine-tuned on the same scenes (its ``training.lineage`` names their dataset)
-is refused: on those scenes its candidates are in-sample, the look-alikes learnt away and the
-landslides learnt in, and a cut calibrated again for them on two reviewed scenes swung from
-0.09 to 0.66 between draws of regions (docs/models.md, "The loop measured on the archive").
-scikit-learn and skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state,
-one thread.
+whose members were fine-tuned on the same scenes is refused (its ``training.lineage`` names
+their dataset by its SHA-256, so a later dataset that adds scenes to those is not caught): on
+those scenes its candidates are in-sample, the look-alikes learnt away and the landslides learnt
+in, and a cut calibrated again for them on two reviewed scenes swung from 0.09 to 0.66 between
+draws of regions (docs/models.md, "The loop measured on the archive"). scikit-learn and
+skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state, one thread.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -239,9 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    record = refit_filter(
-        args.manifest, args.data, review_weight=args.review_weight, keep_cut=args.keep_cut
-    )
+    try:
+        record = refit_filter(
+            args.manifest, args.data, review_weight=args.review_weight, keep_cut=args.keep_cut
+        )
+    except (ValueError, ManifestError, FileNotFoundError) as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(record, indent=1))
     return 0
 

@@ -59,14 +59,20 @@ def test_names_that_do_not_account_for_the_15_bands_are_refused(tmp_path):
     assert "not model bands: dem" in message and "missing or repeated: preVH, elevation" in message
 
 
-def test_a_declared_nodata_of_zero_keeps_the_layover_and_shadow_flags(tmp_path):
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_declared_nodata_of_zero_keeps_the_zeros_that_are_values(tmp_path, shuffled):
+    """The radar flags and the canopy height of treeless ground are 0 where they hold; a file
+    that declares nodata 0 would erase them (and, with the flags, the radar settings)."""
     bands = _bands()
+    bands[MODEL_BANDS.index("canopy_height"), 2:] = 0.0
     bands[MODEL_BANDS.index("dVV"), 0, 0] = 0.0  # a gap in an ordinary band
-    image = read_input(_write(tmp_path / "z_input.tif", bands, nodata=0.0)).image
-    for name in ("layover", "shadow"):
-        np.testing.assert_array_equal(
-            image[MODEL_BANDS.index(name)], bands[MODEL_BANDS.index(name)]
-        )
+    order = list(range(len(MODEL_BANDS)))[::-1] if shuffled else list(range(len(MODEL_BANDS)))
+    names = [MODEL_BANDS[i] for i in order] if shuffled else None
+    path = _write(tmp_path / "z_input.tif", bands[order], names=names, nodata=0.0)
+    image = read_input(path).image
+    for name in ("layover", "shadow", "canopy_height"):
+        i = MODEL_BANDS.index(name)
+        np.testing.assert_array_equal(image[i], bands[i])
     assert np.isnan(image[MODEL_BANDS.index("dVV"), 0, 0])
     assert np.isfinite(image[MODEL_BANDS.index("dVV")]).sum() == 63
 

@@ -129,6 +129,19 @@ def test_a_stack_in_degrees_or_feet_is_refused_before_anything_is_written(tmp_pa
     assert main(["detect", "--stack", str(tmp_path / "feet"), "--out", str(out), "-q"]) == 2
     assert "c_input.tif: its CRS (EPSG:2249) is in US survey foot" in capsys.readouterr().err
 
+    # Web Mercator is in metres, but its 10 m pixel covers 48 m² of ground at 46 degrees
+    mercator = Affine(10.0, 0.0, 1_057_000.0, 0.0, -10.0, 5_810_000.0)
+    _write(tmp_path / "merc" / "d_input.tif", bands, crs="EPSG:3857", transform=mercator)
+    assert main(["detect", "--stack", str(tmp_path / "merc"), "--out", str(out), "-q"]) == 2
+    assert "d_input.tif: its CRS (EPSG:3857) distorts areas 2.09 times" in capsys.readouterr().err
+
+    # a bad header after a good stack: refused before the good one's COGs are written
+    _write(tmp_path / "ints" / "a_input.tif", bands)
+    _write(tmp_path / "ints" / "b_input.tif", np.round(bands), dtype="int16")
+    assert main(["detect", "--stack", str(tmp_path / "ints"), "--out", str(out), "-q"]) == 2
+    assert "b_input.tif: bands stored as int16" in capsys.readouterr().err
+    assert not out.exists()
+
 
 def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypatch):
     import json
@@ -152,4 +165,4 @@ def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
     assert main(args) == 2
-    assert "--out " in capsys.readouterr().err
+    assert "afile: a file, not a folder" in capsys.readouterr().err
