@@ -41,6 +41,8 @@ import rasterio
 import rasterio.errors
 from affine import Affine
 from pyproj import Proj
+from pyproj.exceptions import CRSError as PyprojCRSError
+from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
@@ -128,7 +130,10 @@ def _not_measurable(crs: CRS, transform: Affine, width: int, height: int) -> str
         unit, factor = "no named unit", 0.0
     if factor != 1.0:
         return f"its CRS ({crs.to_string()}) is in {unit}"
-    scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
+    try:
+        scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
+    except (ProjError, PyprojCRSError):  # a projection PROJ cannot differentiate: no check
+        return None
     if abs(scale - 1.0) > _AREAL_SCALE_TOLERANCE:
         return (
             f"its CRS ({crs.to_string()}) distorts areas {scale:.2f} times at the stack's "
