@@ -61,7 +61,9 @@ class ModelSettings(StrictModel):
     at least ``min_clear_fraction`` of the region's pixels, a radar setting needs a Sentinel-1
     observation in both windows on at least ``min_radar_fraction``. Where an optical setting is
     chosen but some pixels are still cloudy, those pixels are predicted with ``fallback`` (radar
-    only) when the ensemble has it. A fixed setting is used whatever the data.
+    only) when the ensemble has it; where a setting that needs radar is chosen but some pixels
+    have no radar observation and a clear optical view, those are predicted with
+    ``optical_fallback``. A fixed setting is used whatever the data.
 
     Because of the fallback, an optical setting costs nothing where it cannot see, so the
     default ``min_clear_fraction`` is low (docs/configuration.md, ``model``, has the demo's
@@ -72,6 +74,12 @@ class ModelSettings(StrictModel):
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
     preference: list[SettingName] = Field(default_factory=_default_preference)
     fallback: SettingName | None = "S1"
+    optical_fallback: SettingName | None = Field(
+        "S2",
+        description="setting for pixels the chosen radar setting cannot see: no Sentinel-1 "
+        "observation (a swath edge, a missing scene) but a clear optical view; None leaves "
+        "them without a prediction",
+    )
     min_clear_fraction: float = Field(0.2, ge=0, le=1)
     min_radar_fraction: float = Field(0.5, ge=0, le=1)
     device: str | None = Field(None, description="torch device; default: CUDA when available")

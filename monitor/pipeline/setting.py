@@ -65,8 +65,9 @@ SENSORS_OF_SETTING: dict[str, tuple[str, ...]] = {
 
 class SettingPolicy(Protocol):
     """How the setting is chosen: ``setting`` (``auto`` or a fixed one), the ``preference``
-    order, the radar-only ``fallback``, and the shares of the region's pixels an optical
-    (``min_clear_fraction``) or radar (``min_radar_fraction``) setting needs."""
+    order, the radar-only ``fallback`` and the optical-only ``optical_fallback``, and the
+    shares of the region's pixels an optical (``min_clear_fraction``) or radar
+    (``min_radar_fraction``) setting needs."""
 
     @property
     def setting(self) -> str: ...
@@ -76,6 +77,9 @@ class SettingPolicy(Protocol):
 
     @property
     def fallback(self) -> str | None: ...
+
+    @property
+    def optical_fallback(self) -> str | None: ...
 
     @property
     def min_clear_fraction(self) -> float: ...
@@ -111,6 +115,7 @@ class SettingChoice:
     optical_fraction: float  # pixels with a clear optical observation in both windows
     radar_fraction: float  # pixels with a radar observation in both windows
     fallback: str | None = None  # radar-only setting for pixels the optical setting cannot see
+    optical_fallback: str | None = None  # optical-only setting for pixels without radar
 
 
 def coverage(stack: xr.Dataset) -> dict[str, float]:
@@ -140,12 +145,23 @@ def choose_setting(
     def missing(setting: str) -> list[str]:
         return [b for b in band_names(setting) if b in empty]
 
-    def fallback_for(setting: str) -> str | None:
-        uses_optical = "optical" in SENSORS_OF_SETTING[setting]
-        fb = model.fallback
-        if uses_optical and fb and fb != setting and fb in available and not missing(fb):
+    def fallback_for(setting: str, sensor: str, fb: str | None) -> str | None:
+        """``fb`` where ``setting`` needs ``sensor``, and ``fb`` is another setting the
+        ensemble has with bands to read."""
+        uses = sensor in SENSORS_OF_SETTING[setting]
+        if uses and fb and fb != setting and fb in available and not missing(fb):
             return fb
         return None
+
+    def choice(setting: str, reason: str) -> SettingChoice:
+        return SettingChoice(
+            setting,
+            reason,
+            shares["optical"],
+            shares["radar"],
+            fallback_for(setting, "optical", model.fallback),
+            fallback_for(setting, "radar", model.optical_fallback),
+        )
 
     found = f"clear optical {shares['optical']:.0%}, radar {shares['radar']:.0%} of the pixels"
     if empty:
@@ -161,13 +177,7 @@ def choose_setting(
                 f"model.setting {model.setting} needs {', '.join(missing(model.setting))}, which "
                 f"came back without any valid pixel ({found})"
             )
-        return SettingChoice(
-            model.setting,
-            f"fixed by model.setting ({found})",
-            shares["optical"],
-            shares["radar"],
-            fallback_for(model.setting),
-        )
+        return choice(model.setting, f"fixed by model.setting ({found})")
     skipped: list[str] = []
     for setting in model.preference:
         if setting not in available:
@@ -178,9 +188,7 @@ def choose_setting(
         short = [s for s in SENSORS_OF_SETTING[setting] if shares[s] < minimum[s]]
         if not short:
             reason = found + (f"; not {', '.join(skipped)}" if skipped else "")
-            return SettingChoice(
-                setting, reason, shares["optical"], shares["radar"], fallback_for(setting)
-            )
+            return choice(setting, reason)
     raise NoUsableSetting(
         f"no setting of the ensemble ({', '.join(available)}) has enough data: {found}; "
         f"needed clear optical >= {model.min_clear_fraction:.0%} or "
@@ -256,22 +264,43 @@ def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
 def predict(
     ensemble: Predictor, stack: xr.Dataset, choice: SettingChoice, device: str | None
 ) -> xr.Dataset:
-    """The ensemble's prediction; pixels the chosen setting leaves NaN, or whose optical view is
-    stale (:func:`stale_optical`, and the whole of a fallback detection stale as an object,
-    :func:`stale_objects`), and that the fallback can see are filled from the fallback, marked
-    by a boolean ``fallback`` variable; those filled for a stale optical view are also marked
-    ``optical_stale`` (their post-event optical bands show the days before the change; a stale
-    object is marked whole, as its medians decided). Looking for stale objects needs the
-    fallback's prediction wherever some radar change follows some clear optical look, which in
-    a real stack is nearly always: the fallback then runs on clear regions too."""
+    """The ensemble's prediction with the chosen setting, its gaps filled by the fallbacks.
+
+    Pixels the chosen setting leaves NaN, or whose optical view is stale (:func:`stale_optical`,
+    and the whole of a fallback detection stale as an object, :func:`stale_objects`), and that
+    the radar fallback can see are filled from it, marked by a boolean ``fallback`` variable;
+    those filled for a stale optical view are also marked ``optical_stale`` (their post-event
+    optical bands show the days before the change; a stale object is marked whole, as its
+    medians decided). Looking for stale objects needs the fallback's prediction wherever some
+    radar change follows some clear optical look, which in a real stack is nearly always: the
+    fallback then runs on clear regions too. Pixels still NaN that have no radar observation
+    (a swath edge, a missing scene) but a clear optical view are filled from the optical
+    fallback, marked by ``optical_fallback``."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
-    if choice.fallback is None:
-        return prediction
+    if choice.fallback is not None:
+        prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
+    if choice.optical_fallback is not None:
+        prediction = _optical_fill(ensemble, stack, choice.optical_fallback, prediction, device)
+    return prediction
+
+
+def _fill(prediction: xr.Dataset, backup: xr.Dataset, fill: np.ndarray) -> None:
+    for name in ("probability", "spread", "agreement"):
+        prediction[name] = prediction[name].where(~fill, backup[name])
+
+
+def _radar_fill(
+    ensemble: Predictor,
+    stack: xr.Dataset,
+    fallback: str,
+    prediction: xr.Dataset,
+    device: str | None,
+) -> xr.Dataset:
     stale = stale_optical(stack)
     radar = radar_valid(stack)
     backup: xr.Dataset | None = None
     if _radar_may_follow_optical(stack) and radar.any():
-        backup = ensemble.predict(stack, choice.fallback, device=device)
+        backup = ensemble.predict(stack, fallback, device=device)
         stale |= stale_objects(stack, backup["probability"].values, backup.attrs["threshold"])
     fill = (np.isnan(prediction["probability"].values) | stale) & radar
     if not fill.any():
@@ -280,14 +309,37 @@ def predict(
         "%s: %d pixels without a clear or current optical view predicted with %s",
         stack.attrs.get("region"),
         int(fill.sum()),
-        choice.fallback,
+        fallback,
     )
     if backup is None:
-        backup = ensemble.predict(stack, choice.fallback, device=device)
-    for name in ("probability", "spread", "agreement"):
-        prediction[name] = prediction[name].where(~fill, backup[name])
+        backup = ensemble.predict(stack, fallback, device=device)
+    _fill(prediction, backup, fill)
     prediction["fallback"] = (("y", "x"), fill)
     prediction["optical_stale"] = (("y", "x"), stale & radar)
-    prediction.attrs["fallback_setting"] = choice.fallback
+    prediction.attrs["fallback_setting"] = fallback
     prediction.attrs["fallback_threshold"] = float(backup.attrs["threshold"])
+    return prediction
+
+
+def _optical_fill(
+    ensemble: Predictor,
+    stack: xr.Dataset,
+    fallback: str,
+    prediction: xr.Dataset,
+    device: str | None,
+) -> xr.Dataset:
+    fill = np.isnan(prediction["probability"].values) & optical_clear(stack) & ~radar_valid(stack)
+    if not fill.any():
+        return prediction
+    log.info(
+        "%s: %d pixels without a radar observation predicted with %s",
+        stack.attrs.get("region"),
+        int(fill.sum()),
+        fallback,
+    )
+    backup = ensemble.predict(stack, fallback, device=device)
+    _fill(prediction, backup, fill)
+    prediction["optical_fallback"] = (("y", "x"), fill)
+    prediction.attrs["optical_fallback_setting"] = fallback
+    prediction.attrs["optical_fallback_threshold"] = float(backup.attrs["threshold"])
     return prediction

@@ -183,15 +183,22 @@ def _object_means(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> 
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
+# The fallbacks of monitor.pipeline.setting.predict: each the name of the prediction's mask
+# variable and the prefix of its attributes (``<name>_setting``, ``<name>_threshold``).
+_FALLBACKS: tuple[str, ...] = ("fallback", "optical_fallback")
+
+
 def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) -> gpd.GeoDataFrame:
     """Candidate landslides of one region as polygons in the grid's CRS.
 
     ``prediction`` is the ensemble's output on the stack's grid (``probability``, ``agreement``;
     attrs ``threshold`` and ``setting``). It may carry a boolean ``fallback`` variable marking
     pixels predicted with ``attrs["fallback_setting"]`` (radar only where the optical bands were
-    cloudy); an object whose pixels are mostly such gets that setting. Each pixel is compared
-    with the threshold calibrated for the setting that predicted it (``attrs["threshold"]``, or
-    ``attrs["fallback_threshold"]`` on fallback pixels), unless the region sets one for all.
+    cloudy), and ``optical_fallback`` marking pixels predicted with
+    ``attrs["optical_fallback_setting"]`` (optical only where there was no radar observation);
+    an object whose pixels are mostly such gets that setting. Each pixel is compared with the
+    threshold calibrated for the setting that predicted it (``attrs["threshold"]``, or the
+    fallback's ``..._threshold`` on its pixels), unless the region sets one for all.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     probability = prediction["probability"].values.astype(np.float64)
@@ -200,9 +207,10 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         threshold = float(rules.threshold)
     else:
         threshold = float(prediction.attrs["threshold"])
-        if "fallback" in prediction and "fallback_threshold" in prediction.attrs:
-            own = float(prediction.attrs["fallback_threshold"])
-            threshold = np.where(prediction["fallback"].values, own, threshold)
+        for name in _FALLBACKS:
+            if name in prediction and f"{name}_threshold" in prediction.attrs:
+                own = float(prediction.attrs[f"{name}_threshold"])
+                threshold = np.where(prediction[name].values, own, threshold)
     with np.errstate(invalid="ignore"):
         detected = probability >= threshold
     detected &= ~exclusion_mask(stack, rules)
@@ -230,10 +238,10 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
 
     setting = str(prediction.attrs["setting"])
     settings = np.full(n_objects, setting, dtype=object)
-    if "fallback" in prediction:
-        fallback = prediction["fallback"].values.astype(np.float64)
-        share = _object_means(fallback, labels, index)
-        settings[share > 0.5] = str(prediction.attrs["fallback_setting"])
+    for name in _FALLBACKS:
+        if name in prediction:
+            share = _object_means(prediction[name].values.astype(np.float64), labels, index)
+            settings[share > 0.5] = str(prediction.attrs[f"{name}_setting"])
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
     columns = {

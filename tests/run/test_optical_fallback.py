@@ -1,0 +1,97 @@
+"""Pixels a radar setting cannot see: no Sentinel-1 observation (a swath edge, a missing scene)
+but a clear optical view. The chosen S1+S2 setting leaves them without a prediction; the
+optical-only ``model.optical_fallback`` (default S2) fills them, and vectorisation compares
+them with that setting's own threshold."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import xarray as xr
+from chain_fixtures import hill_and_plain
+
+from monitor.config import ModelSettings
+from monitor.pipeline.setting import choose_setting, predict
+from monitor.pipeline.vectorise import VectoriseRules, vectorise
+
+NAN = np.float32(np.nan)
+
+
+class SettingsByBand:
+    """Stands in for the ensemble: every setting sees the scar (dNDVI < -0.3) with its own
+    probability; a setting that reads radar is NaN where the radar bands are."""
+
+    settings = ("S1+S2", "S1", "S2")
+    probability: ClassVar[dict[str, float]] = {"S1+S2": 0.9, "S1": 0.8, "S2": 0.62}
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.threshold = {"S1+S2": 0.5, "S1": 0.5, "S2": 0.6}
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: str | None = None) -> xr.Dataset:
+        self.calls.append(setting)
+        change = stack["dNDVI"].values < -0.3
+        p = np.where(change, self.probability[setting], 0.05).astype(np.float32)
+        if setting != "S2":
+            p[np.isnan(stack["dVV"].values)] = NAN
+        layers = {"probability": p, "spread": p * 0 + 0.01, "agreement": (p > 0.5) * 1.0}
+        return xr.Dataset(
+            {k: (("y", "x"), v.astype(np.float32)) for k, v in layers.items()},
+            coords={"y": stack["y"], "x": stack["x"]},
+            attrs={"threshold": self.threshold[setting], "setting": setting},
+        )
+
+
+def _stack_with_a_radar_gap() -> xr.Dataset:
+    """The hillside stack with no radar east of column 110: a swath edge across the scar."""
+    stack = hill_and_plain().stack.copy(deep=True)
+    gap = np.zeros(stack["dVV"].shape, bool)
+    gap[:, 110:] = True
+    for band in ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH"):
+        stack[band].values[gap] = NAN
+    for count in ("s1_count_pre", "s1_count_post"):
+        stack[count].values[gap] = 0
+    return stack
+
+
+def test_pixels_without_radar_are_predicted_by_the_optical_fallback() -> None:
+    stack = _stack_with_a_radar_gap()
+    ensemble = SettingsByBand()
+    choice = choose_setting(stack, ensemble.settings, ModelSettings())
+    assert (choice.setting, choice.optical_fallback) == ("S1+S2", "S2")
+
+    out = predict(ensemble, stack, choice, None)
+    gap = np.isnan(stack["dVV"].values)
+    assert out["optical_fallback"].values.tolist() == gap.tolist()
+    assert out.attrs["optical_fallback_setting"] == "S2"
+    assert out.attrs["optical_fallback_threshold"] == 0.6
+    assert not np.isnan(out["probability"].values).any()
+    scar = stack["dNDVI"].values < -0.3
+    assert np.allclose(out["probability"].values[scar & gap], 0.62)
+    assert np.allclose(out["probability"].values[scar & ~gap], 0.9)
+
+    # the scar lies in the gap (columns 118-121) and is compared with S2's threshold; the
+    # clear-cut on the plain (columns 30-39) has radar and stays S1+S2's
+    candidates = vectorise(out, stack, VectoriseRules()).sort_values("setting")
+    assert candidates["setting"].tolist() == ["S1+S2", "S2"]
+    assert candidates["area_m2"].tolist() == [10_000.0, 10_000.0]
+    # at a threshold above its probability the S2 pixels detect nothing
+    ensemble.threshold["S2"] = 0.7
+    again = vectorise(predict(ensemble, stack, choice, None), stack, VectoriseRules())
+    assert again["setting"].tolist() == ["S1+S2"]
+
+
+def test_without_an_optical_fallback_the_gap_stays_empty() -> None:
+    stack = _stack_with_a_radar_gap()
+    ensemble = SettingsByBand()
+    choice = choose_setting(stack, ensemble.settings, ModelSettings(optical_fallback=None))
+    assert choice.optical_fallback is None
+    out = predict(ensemble, stack, choice, None)
+    assert "optical_fallback" not in out
+    assert np.isnan(out["probability"].values[:, 110:]).all()
+    # only the clear-cut on the plain, where there is radar
+    assert vectorise(out, stack, VectoriseRules())["setting"].tolist() == ["S1+S2"]
+    # and a setting that reads no radar needs none
+    s2 = choose_setting(stack, ensemble.settings, ModelSettings(setting="S2"))
+    assert s2.optical_fallback is None
