@@ -63,7 +63,9 @@ class ModelSettings(StrictModel):
     chosen but some pixels are still cloudy, those pixels are predicted with ``fallback`` (radar
     only) when the ensemble has it; where a setting that needs radar is chosen but some pixels
     have no radar observation and a clear optical view, those are predicted with
-    ``optical_fallback``. A fixed setting is used whatever the data.
+    ``optical_fallback`` when it is set (off by default: the measured figures of the docs were
+    taken without it), else left without a prediction with a warning. A fixed setting is used
+    whatever the data.
 
     Because of the fallback, an optical setting costs nothing where it cannot see, so the
     default ``min_clear_fraction`` is low (docs/configuration.md, ``model``, has the demo's
@@ -74,11 +76,11 @@ class ModelSettings(StrictModel):
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
     preference: list[SettingName] = Field(default_factory=_default_preference)
     fallback: SettingName | None = "S1"
-    optical_fallback: SettingName | None = Field(
-        "S2",
-        description="setting for pixels the chosen radar setting cannot see: no Sentinel-1 "
-        "observation (a swath edge, a missing scene) but a clear optical view; None leaves "
-        "them without a prediction",
+    optical_fallback: Literal["S2"] | None = Field(
+        None,
+        description="optical-only setting for pixels the chosen radar setting cannot see: no "
+        "Sentinel-1 observation (a swath edge, a missing scene, masked layover) but a clear "
+        "optical view; None (the default) leaves them without a prediction, with a warning",
     )
     min_clear_fraction: float = Field(0.2, ge=0, le=1)
     min_radar_fraction: float = Field(0.5, ge=0, le=1)

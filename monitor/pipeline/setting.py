@@ -275,13 +275,31 @@ def predict(
     radar change follows some clear optical look, which in a real stack is nearly always: the
     fallback then runs on clear regions too. Pixels still NaN that have no radar observation
     (a swath edge, a missing scene) but a clear optical view are filled from the optical
-    fallback, marked by ``optical_fallback``."""
+    fallback where the choice has one (``model.optical_fallback``, off by default), marked by
+    ``optical_fallback``; else they stay NaN, with a warning."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is not None:
         prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
     if choice.optical_fallback is not None:
         prediction = _optical_fill(ensemble, stack, choice.optical_fallback, prediction, device)
+    else:
+        unseen = _without_radar(prediction, stack)
+        if unseen.any():
+            log.warning(
+                "%s: %d pixels without a radar observation but with a clear optical view are "
+                "left without a prediction by %s (model.optical_fallback: S2 predicts them)",
+                stack.attrs.get("region"),
+                int(unseen.sum()),
+                choice.setting,
+            )
     return prediction
+
+
+def _without_radar(prediction: xr.Dataset, stack: xr.Dataset) -> np.ndarray:
+    """Pixels the prediction leaves NaN that have no radar observation but a clear optical
+    view: what the optical fallback would fill."""
+    missing = np.isnan(prediction["probability"].values)
+    return np.asarray(missing & optical_clear(stack) & ~radar_valid(stack))
 
 
 def _fill(prediction: xr.Dataset, backup: xr.Dataset, fill: np.ndarray) -> None:
@@ -328,7 +346,7 @@ def _optical_fill(
     prediction: xr.Dataset,
     device: str | None,
 ) -> xr.Dataset:
-    fill = np.isnan(prediction["probability"].values) & optical_clear(stack) & ~radar_valid(stack)
+    fill = _without_radar(prediction, stack)
     if not fill.any():
         return prediction
     log.info(

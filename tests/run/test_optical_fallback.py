@@ -1,13 +1,15 @@
 """Pixels a radar setting cannot see: no Sentinel-1 observation (a swath edge, a missing scene)
 but a clear optical view. The chosen S1+S2 setting leaves them without a prediction; the
-optical-only ``model.optical_fallback`` (default S2) fills them, and vectorisation compares
-them with that setting's own threshold."""
+optical-only ``model.optical_fallback`` (S2; off by default) fills them, and vectorisation
+compares them with that setting's own threshold."""
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import numpy as np
+import pytest
 import xarray as xr
 from chain_fixtures import hill_and_plain
 
@@ -33,6 +35,8 @@ class SettingsByBand:
         self.calls.append(setting)
         change = stack["dNDVI"].values < -0.3
         p = np.where(change, self.probability[setting], 0.05).astype(np.float32)
+        if setting != "S1":
+            p[np.isnan(stack["dNDVI"].values)] = NAN
         if setting != "S2":
             p[np.isnan(stack["dVV"].values)] = NAN
         layers = {"probability": p, "spread": p * 0 + 0.01, "agreement": (p > 0.5) * 1.0}
@@ -44,7 +48,8 @@ class SettingsByBand:
 
 
 def _stack_with_a_radar_gap() -> xr.Dataset:
-    """The hillside stack with no radar east of column 110: a swath edge across the scar."""
+    """The hillside stack with no radar east of column 110 (a swath edge across the scar), and
+    two cloudy blocks of rows 0-9: columns 140-149 in the gap, 60-69 where radar is."""
     stack = hill_and_plain().stack.copy(deep=True)
     gap = np.zeros(stack["dVV"].shape, bool)
     gap[:, 110:] = True
@@ -52,21 +57,29 @@ def _stack_with_a_radar_gap() -> xr.Dataset:
         stack[band].values[gap] = NAN
     for count in ("s1_count_pre", "s1_count_post"):
         stack[count].values[gap] = 0
+    for cols in (slice(140, 150), slice(60, 70)):
+        stack["s2_clear_post"].values[:10, cols] = 0
+        stack["dNDVI"].values[:10, cols] = NAN
     return stack
 
 
 def test_pixels_without_radar_are_predicted_by_the_optical_fallback() -> None:
     stack = _stack_with_a_radar_gap()
     ensemble = SettingsByBand()
-    choice = choose_setting(stack, ensemble.settings, ModelSettings())
-    assert (choice.setting, choice.optical_fallback) == ("S1+S2", "S2")
+    choice = choose_setting(stack, ensemble.settings, ModelSettings(optical_fallback="S2"))
+    assert (choice.setting, choice.fallback, choice.optical_fallback) == ("S1+S2", "S1", "S2")
 
     out = predict(ensemble, stack, choice, None)
     gap = np.isnan(stack["dVV"].values)
-    assert out["optical_fallback"].values.tolist() == gap.tolist()
+    clear = stack["s2_clear_post"].values > 0
+    assert out["optical_fallback"].values.tolist() == (gap & clear).tolist()
     assert out.attrs["optical_fallback_setting"] == "S2"
     assert out.attrs["optical_fallback_threshold"] == 0.6
-    assert not np.isnan(out["probability"].values).any()
+    # the cloudy block in the gap: neither sensor sees it, it stays without a prediction
+    assert np.isnan(out["probability"].values).tolist() == (gap & ~clear).tolist()
+    # the cloudy block where radar is: the radar fallback's (S1, 0.05 off the scar), not S2's
+    assert out["fallback"].values.tolist() == (~gap & ~clear).tolist()
+    assert np.allclose(out["probability"].values[:10, 60:70], 0.05)
     scar = stack["dNDVI"].values < -0.3
     assert np.allclose(out["probability"].values[scar & gap], 0.62)
     assert np.allclose(out["probability"].values[scar & ~gap], 0.9)
@@ -82,12 +95,18 @@ def test_pixels_without_radar_are_predicted_by_the_optical_fallback() -> None:
     assert again["setting"].tolist() == ["S1+S2"]
 
 
-def test_without_an_optical_fallback_the_gap_stays_empty() -> None:
+def test_without_an_optical_fallback_the_gap_stays_empty_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     stack = _stack_with_a_radar_gap()
     ensemble = SettingsByBand()
-    choice = choose_setting(stack, ensemble.settings, ModelSettings(optical_fallback=None))
+    choice = choose_setting(stack, ensemble.settings, ModelSettings())  # off by default
     assert choice.optical_fallback is None
-    out = predict(ensemble, stack, choice, None)
+    with caplog.at_level(logging.WARNING, logger="monitor.pipeline.setting"):
+        out = predict(ensemble, stack, choice, None)
+    assert "hill: 5900 pixels without a radar observation but with a clear optical view" in (
+        caplog.text
+    )
     assert "optical_fallback" not in out
     assert np.isnan(out["probability"].values[:, 110:]).all()
     # only the clear-cut on the plain, where there is radar
