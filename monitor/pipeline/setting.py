@@ -299,12 +299,31 @@ def _without_radar(prediction: xr.Dataset, stack: xr.Dataset) -> np.ndarray:
     """Pixels the prediction leaves NaN that have no radar observation but a clear optical
     view: what the optical fallback would fill."""
     missing = np.isnan(prediction["probability"].values)
+    if not missing.any():  # the usual case: nothing to look for
+        return missing
     return np.asarray(missing & optical_clear(stack) & ~radar_valid(stack))
 
 
-def _fill(prediction: xr.Dataset, backup: xr.Dataset, fill: np.ndarray) -> None:
-    for name in ("probability", "spread", "agreement"):
-        prediction[name] = prediction[name].where(~fill, backup[name])
+def _fill(
+    stack: xr.Dataset,
+    prediction: xr.Dataset,
+    backup: xr.Dataset,
+    fill: np.ndarray,
+    name: str,
+    setting: str,
+    why: str,
+) -> None:
+    """Fill the ``fill`` pixels of ``prediction`` from the fallback ``setting``'s ``backup``,
+    mark them in the variable ``name`` with the attributes ``<name>_setting`` and
+    ``<name>_threshold`` that vectorisation reads (``_FALLBACKS`` of
+    :mod:`monitor.pipeline.vectorise`), and log ``why``."""
+    log.info("%s: %d pixels %s predicted with %s", stack.attrs.get("region"), int(fill.sum()),
+             why, setting)  # fmt: skip
+    for var in ("probability", "spread", "agreement"):
+        prediction[var] = prediction[var].where(~fill, backup[var])
+    prediction[name] = (("y", "x"), fill)
+    prediction.attrs[f"{name}_setting"] = setting
+    prediction.attrs[f"{name}_threshold"] = float(backup.attrs["threshold"])
 
 
 def _radar_fill(
@@ -323,19 +342,11 @@ def _radar_fill(
     fill = (np.isnan(prediction["probability"].values) | stale) & radar
     if not fill.any():
         return prediction
-    log.info(
-        "%s: %d pixels without a clear or current optical view predicted with %s",
-        stack.attrs.get("region"),
-        int(fill.sum()),
-        fallback,
-    )
     if backup is None:
         backup = ensemble.predict(stack, fallback, device=device)
-    _fill(prediction, backup, fill)
-    prediction["fallback"] = (("y", "x"), fill)
+    why = "without a clear or current optical view"
+    _fill(stack, prediction, backup, fill, "fallback", fallback, why)
     prediction["optical_stale"] = (("y", "x"), stale & radar)
-    prediction.attrs["fallback_setting"] = fallback
-    prediction.attrs["fallback_threshold"] = float(backup.attrs["threshold"])
     return prediction
 
 
@@ -347,8 +358,11 @@ def _optical_fill(
     device: str | None,
 ) -> xr.Dataset:
     fill = _without_radar(prediction, stack)
-    if not fill.any():
-        return prediction
+    if fill.any():
+        backup = ensemble.predict(stack, fallback, device=device)
+        why = "without a radar observation"
+        _fill(stack, prediction, backup, fill, "optical_fallback", fallback, why)
+    return prediction
     log.info(
         "%s: %d pixels without a radar observation predicted with %s",
         stack.attrs.get("region"),
