@@ -298,7 +298,7 @@ def predict(
 def _without_radar(prediction: xr.Dataset, stack: xr.Dataset) -> np.ndarray:
     """Pixels the prediction leaves NaN that have no radar observation but a clear optical
     view: what the optical fallback would fill."""
-    missing = np.isnan(prediction["probability"].values)
+    missing: np.ndarray = np.isnan(prediction["probability"].values)
     if not missing.any():  # the usual case: nothing to look for
         return missing
     return np.asarray(missing & optical_clear(stack) & ~radar_valid(stack))
