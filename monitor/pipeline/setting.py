@@ -280,11 +280,15 @@ def predict(
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is not None:
         prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
-    if choice.optical_fallback is not None:
-        prediction = _optical_fill(ensemble, stack, choice.optical_fallback, prediction, device)
-    else:
-        unseen = _without_radar(prediction, stack)
-        if unseen.any():
+    unseen = _without_radar(prediction, stack)
+    if unseen.any():
+        if choice.optical_fallback is not None:
+            backup = ensemble.predict(stack, choice.optical_fallback, device=device)
+            why = "without a radar observation"
+            _fill(
+                stack, prediction, backup, unseen, "optical_fallback", choice.optical_fallback, why
+            )
+        else:
             log.warning(
                 "%s: %d pixels without a radar observation but with a clear optical view are "
                 "left without a prediction by %s (model.optical_fallback: S2 predicts them)",
@@ -347,31 +351,4 @@ def _radar_fill(
     why = "without a clear or current optical view"
     _fill(stack, prediction, backup, fill, "fallback", fallback, why)
     prediction["optical_stale"] = (("y", "x"), stale & radar)
-    return prediction
-
-
-def _optical_fill(
-    ensemble: Predictor,
-    stack: xr.Dataset,
-    fallback: str,
-    prediction: xr.Dataset,
-    device: str | None,
-) -> xr.Dataset:
-    fill = _without_radar(prediction, stack)
-    if fill.any():
-        backup = ensemble.predict(stack, fallback, device=device)
-        why = "without a radar observation"
-        _fill(stack, prediction, backup, fill, "optical_fallback", fallback, why)
-    return prediction
-    log.info(
-        "%s: %d pixels without a radar observation predicted with %s",
-        stack.attrs.get("region"),
-        int(fill.sum()),
-        fallback,
-    )
-    backup = ensemble.predict(stack, fallback, device=device)
-    _fill(prediction, backup, fill)
-    prediction["optical_fallback"] = (("y", "x"), fill)
-    prediction.attrs["optical_fallback_setting"] = fallback
-    prediction.attrs["optical_fallback_threshold"] = float(backup.attrs["threshold"])
     return prediction
