@@ -103,8 +103,8 @@ def find_stacks(path: Path) -> list[Path]:
     return inputs
 
 
-# A stack's pixel areas may differ this much from the ground's at its centre: 0.1 % at the edge
-# of a UTM zone, 108 % for Web Mercator at 46 degrees of latitude.
+# A stack's pixel areas may differ this much from the ground's at its centre: 0.2 % at the edge
+# of a UTM zone at the equator (pyproj areal scale 1.0020), 108 % for Web Mercator at 46 degrees.
 _AREAL_SCALE_TOLERANCE = 0.05
 
 
