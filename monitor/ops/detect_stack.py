@@ -116,8 +116,11 @@ def _centre_lonlat(crs: CRS, transform: Affine, width: int, height: int) -> tupl
     return float(xs[0]), float(ys[0])
 
 
-def _not_measurable(crs: CRS, transform: Affine, width: int, height: int) -> str | None:
-    """Why the stack's CRS cannot measure areas on the ground (None where it can)."""
+def _not_measurable(
+    crs: CRS, transform: Affine, width: int, height: int, warnings: list[str]
+) -> str | None:
+    """Why the stack's CRS cannot measure areas on the ground (None where it can); where PROJ
+    cannot tell its areal scale, a line in ``warnings`` says that it went unchecked."""
     try:
         lon, lat = _centre_lonlat(crs, transform, width, height)
     except (CRSError, rasterio.errors.RasterioError):  # an engineering or local CRS
@@ -133,6 +136,11 @@ def _not_measurable(crs: CRS, transform: Affine, width: int, height: int) -> str
     try:
         scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
     except (ProjError, PyprojCRSError):  # a projection PROJ cannot differentiate: no check
+        warnings.append(
+            f"PROJ cannot tell how its CRS ({crs.to_string()}) scales areas at the stack's "
+            "centre: its areas are taken as they are (a UTM zone at 10 m is what the chain "
+            "expects)"
+        )
         return None
     if abs(scale - 1.0) > _AREAL_SCALE_TOLERANCE:
         return (
@@ -148,7 +156,8 @@ def check_stack(path: Path) -> list[str]:
     names or none), no CRS or transform, or a CRS that does not measure ground areas in metres
     (degrees, feet, Web Mercator: areas, the minimum area and the simplification are in metres;
     Earth Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size
-    other than the 10 m the members were trained on."""
+    other than the 10 m the members were trained on, a CRS whose areal scale PROJ cannot
+    compute."""
     try:
         check_input(path)
     except DatasetError as err:
@@ -157,7 +166,8 @@ def check_stack(path: Path) -> list[str]:
         crs, transform, width, height = src.crs, src.transform, src.width, src.height
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
-    why = _not_measurable(crs, transform, width, height)
+    warnings: list[str] = []
+    why = _not_measurable(crs, transform, width, height, warnings)
     if why is not None:
         try:
             utm = utm_crs_for(*_centre_lonlat(crs, transform, width, height))
@@ -173,11 +183,11 @@ def check_stack(path: Path) -> list[str]:
         )
     size = (abs(transform.a), abs(transform.e))
     if not np.allclose(size, PIXEL_SIZE_M, rtol=0.05):
-        return [
+        warnings.append(
             f"pixels of {size[0]:g} x {size[1]:g} m: the members were trained on "
             f"{PIXEL_SIZE_M:g} m pixels (Sentinel-2's), their output at other sizes is untested"
-        ]
-    return []
+        )
+    return warnings
 
 
 @dataclass

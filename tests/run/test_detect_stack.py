@@ -166,3 +166,18 @@ def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
     assert main(args) == 2
     assert "afile: a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch):
+    import pyproj
+
+    from monitor.ops import detect_stack
+
+    assert detect_stack.check_stack(stack_file) == []
+
+    def cannot(self, *args, **kwargs):
+        raise pyproj.exceptions.ProjError("no derivative")
+
+    monkeypatch.setattr(pyproj.Proj, "get_factors", cannot)
+    (warning,) = detect_stack.check_stack(stack_file)
+    assert "PROJ cannot tell how its CRS (EPSG:32633) scales areas" in warning
