@@ -141,6 +141,15 @@ class DatasetSettings(StrictModel):
     turn inventories into training scenes (every field also has a command-line option)."""
 
     date_column: str | None = Field(None, description="date column of a polygon inventory")
+    date_format: str | None = Field(
+        None,
+        description="its form where it is text other than ISO 8601 or YYYYMMDD (strptime, "
+        "e.g. %d/%m/%Y)",
+    )
+    id_column: str | None = Field(
+        None, description="id column of a polygon inventory (default: the feature number)"
+    )
+    layer: str | None = Field(None, description="the layer of a GeoPackage of several")
     tile_m: float = Field(2560.0, gt=0, le=50_000, description="side of the tile around an item")
     pre_days: int = Field(60, ge=1, le=730, description="pre-event window before the item's date")
     post_days: int = Field(30, ge=1, le=365, description="post-event window after it")
@@ -167,6 +176,7 @@ class DatasetSettings(StrictModel):
     def _known_accuracy(cls, value: str) -> str:
         from monitor.labels import GLC_ACCURACY_M
 
+        value = value.strip().lower()
         if GLC_ACCURACY_M.get(value) is None:
             known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
             raise ValueError(f"max_accuracy {value!r} is not one of {known}")

@@ -3,10 +3,15 @@
 Two kinds of file:
 
 * polygons: GeoPackage, GeoJSON or shapefile (anything pyogrio reads) with a date column named
-  in the configuration or on the command line; every feature is a landslide of that date;
+  in the configuration or on the command line; every feature is a landslide of that date. The
+  column holds dates (a date or datetime field), ISO 8601 text (``2024-08-17``, a time may
+  follow) or ``YYYYMMDD`` (text or a number, as shapefiles often store them); any other form
+  needs its ``date_format`` (``%d/%m/%Y``): ``05/08/2024`` is 5 August in one country and
+  8 May in another, and one column is never read both ways;
 * points with a positional accuracy, in the NASA Global Landslide Catalog's published CSV
   columns (Kirschbaum et al. 2010, in Ganerød et al.'s references): ``event_id``,
-  ``event_date`` as ``M/D/YYYY H:MM``,
+  ``event_date`` as ``M/D/YYYY H:MM`` (or ``MM/DD/YYYY hh:mm:ss AM``, as data.nasa.gov's
+  export writes it),
   ``location_accuracy`` (``exact``, ``1km``, ``5km``, ``10km``, ``25km``, ``50km``,
   ``100km``, ``250km`` or ``unknown``), ``landslide_category``, ``landslide_trigger``,
   ``landslide_size``, ``country_name``, ``longitude``, ``latitude``, among others.
@@ -15,12 +20,17 @@ Both come out as a :class:`LabelItems` table (EPSG:4326): ``item_id``, ``event_d
 (:class:`datetime.date`), ``accuracy_m`` (0 for polygons), ``event`` (what a split keeps
 together: the catalog's ``event_id``, or the date for polygons), ``row`` (the file's row) and
 the geometry. Points less precise than ``max_accuracy`` (and ``unknown``) are skipped and
-counted. Errors name the file, the row and the column.
+counted, with their ids. Column names are matched without regard to case or surrounding
+spaces. Errors name the file, the rows (every bad one, up to :data:`_MAX_LISTED`) and the
+column. Invalid polygons are repaired with :func:`shapely.make_valid` (their polygon parts
+kept) and listed.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -28,7 +38,10 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from shapely.geometry import Point
+import pyogrio
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 
 __all__ = [
     "GLC_ACCURACY_M",
@@ -55,6 +68,11 @@ GLC_ACCURACY_M: dict[str, float | None] = {
 
 GLC_REQUIRED_COLUMNS = ("event_id", "event_date", "location_accuracy", "longitude", "latitude")
 GLC_DATE_FORMAT = "%m/%d/%Y %H:%M"
+# the same dates as data.nasa.gov's CSV export writes them
+_GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:\.0+)?$")
+_MAX_LISTED = 10  # bad rows named in one error
 
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
@@ -71,22 +89,43 @@ class LabelItems:
     kind: str  # "polygons" or "points"
     items: gpd.GeoDataFrame
     skipped: dict[str, int] = field(default_factory=dict)
+    # reason -> the ids of the items skipped for it (catalog event ids, feature numbers)
+    skipped_ids: dict[str, list[str]] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)  # ids of invalid polygons made valid
 
     def __len__(self) -> int:
         return len(self.items)
 
 
-def _parse_glc_date(value: Any, path: Path, row: int) -> date:
+def _parse_glc_date(value: Any) -> date | None:
     text = str(value).strip()
-    for fmt in (GLC_DATE_FORMAT, "%m/%d/%Y"):
+    for fmt in _GLC_DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise InventoryFileError(
-        f"{path}: row {row}, column event_date: {text!r} is not a date as M/D/YYYY H:MM "
-        "(the Global Landslide Catalog's format, e.g. 8/17/2024 14:30)"
-    )
+    return None
+
+
+def _listed(rows: list[str]) -> str:
+    """Up to :data:`_MAX_LISTED` bad rows, and how many more."""
+    more = len(rows) - _MAX_LISTED
+    return "; ".join(rows[:_MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV as text, its column names stripped and lower-cased; errors say what to do."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InventoryFileError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 "
+            "(in a spreadsheet: CSV UTF-8)"
+        ) from err
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InventoryFileError(f"{path}: cannot read as CSV: {err}") from err
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    return table
 
 
 def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
@@ -94,34 +133,46 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     than ``max_accuracy`` (or ``unknown``) are skipped and counted under
     ``skipped["too imprecise (...)"]``."""
     path = Path(path)
+    max_accuracy = max_accuracy.strip().lower()
     if max_accuracy not in GLC_ACCURACY_M or GLC_ACCURACY_M[max_accuracy] is None:
         known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
         raise InventoryFileError(f"max accuracy {max_accuracy!r} is not one of {known}")
     limit = GLC_ACCURACY_M[max_accuracy]
     assert limit is not None
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InventoryFileError(f"{path}: cannot read as CSV: {err}") from err
+    table = _read_csv(path)
     missing = [c for c in GLC_REQUIRED_COLUMNS if c not in table.columns]
     if missing:
+        hint = ""
+        if len(table.columns) == 1 and ";" in table.columns[0]:
+            hint = "; the file looks separated by ';': save it with commas"
         raise InventoryFileError(
             f"{path}: column(s) {', '.join(missing)} missing; a Global Landslide Catalog CSV "
-            f"has {', '.join(GLC_REQUIRED_COLUMNS)} (found: {', '.join(table.columns)})"
+            f"has {', '.join(GLC_REQUIRED_COLUMNS)} (found: {', '.join(table.columns)}){hint}"
         )
     rows: list[dict[str, Any]] = []
-    too_imprecise = 0
+    bad: dict[str, list[str]] = {}  # column -> its bad rows, described
+    imprecise: list[str] = []
+    first_row: dict[str, int] = {}
+    duplicates: list[str] = []
     for i, rec in enumerate(table.to_dict("records")):
         row = i + 2  # the header is line 1
         accuracy = str(rec["location_accuracy"]).strip().lower()
         if accuracy not in GLC_ACCURACY_M:
-            raise InventoryFileError(
-                f"{path}: row {row}, column location_accuracy: {rec['location_accuracy']!r} is "
-                f"not one of {', '.join(GLC_ACCURACY_M)}"
+            bad.setdefault("location_accuracy", []).append(
+                f"row {row}: {rec['location_accuracy']!r}"
             )
+            continue
+        event_id = str(rec["event_id"]).strip()
+        if not event_id:
+            bad.setdefault("event_id", []).append(f"row {row}: empty")
+            continue
+        if event_id in first_row:
+            duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
+            continue
+        first_row[event_id] = row
         radius = GLC_ACCURACY_M[accuracy]
         if radius is None or radius > limit:
-            too_imprecise += 1
+            imprecise.append(event_id)
             continue
         coords = []
         for column, bound in (("longitude", 180.0), ("latitude", 90.0)):
@@ -130,14 +181,13 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             except ValueError:
                 v = math.nan
             if not (math.isfinite(v) and -bound <= v <= bound):
-                raise InventoryFileError(
-                    f"{path}: row {row}, column {column}: {rec[column]!r} is not a coordinate "
-                    f"in degrees (-{bound:g} to {bound:g})"
-                )
+                bad.setdefault(column, []).append(f"row {row}: {rec[column]!r}")
             coords.append(v)
-        event_id = str(rec["event_id"]).strip()
-        if not event_id:
-            raise InventoryFileError(f"{path}: row {row}, column event_id: empty")
+        when = _parse_glc_date(rec["event_date"])
+        if when is None:
+            bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
+        if len(coords) < 2 or not all(math.isfinite(c) for c in coords) or when is None:
+            continue
         extra = {
             k: rec[k]
             for k in ("landslide_category", "landslide_trigger", "landslide_size", "country_name")
@@ -147,7 +197,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             {
                 "item_id": f"glc-{event_id}",
                 "event": f"glc-{event_id}",
-                "event_date": _parse_glc_date(rec["event_date"], path, row),
+                "event_date": when,
                 "accuracy_m": radius,
                 "accuracy": accuracy,
                 "row": row,
@@ -155,13 +205,26 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
                 "geometry": Point(coords[0], coords[1]),
             }
         )
-    ids = [r["item_id"] for r in rows]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise InventoryFileError(f"{path}: event_id {dup.removeprefix('glc-')} appears twice")
-    skipped = {f"too imprecise (coarser than {max_accuracy} or unknown)": too_imprecise}
+    expected = {
+        "location_accuracy": f"not one of {', '.join(GLC_ACCURACY_M)}",
+        "event_id": "no id",
+        "longitude": "not a longitude in degrees (-180 to 180)",
+        "latitude": "not a latitude in degrees (-90 to 90)",
+        "event_date": "not a date as M/D/YYYY H:MM (the Global Landslide Catalog's format, "
+        "e.g. 8/17/2024 14:30)",
+    }
+    problems = [
+        f"column {column}, {expected[column]}: {_listed(rows_)}" for column, rows_ in bad.items()
+    ]
+    if duplicates:
+        problems.append(f"event_id appears twice: {_listed(duplicates)}")
+    if problems:
+        raise InventoryFileError(f"{path}: " + "\n  ".join(problems))
+    reason = f"too imprecise (coarser than {max_accuracy} or unknown)"
     items = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326") if rows else _empty()
-    return LabelItems(path, "points", items, {k: v for k, v in skipped.items() if v})
+    skipped = {reason: len(imprecise)} if imprecise else {}
+    ids = {reason: [f"glc-{e}" for e in imprecise]} if imprecise else {}
+    return LabelItems(path, "points", items, skipped, ids)
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -169,14 +232,74 @@ def _empty() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs="EPSG:4326")
 
 
+def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
+    """The polygon parts of a geometry :func:`shapely.make_valid` returned (a bow-tie becomes
+    two triangles, not half of one as ``buffer(0)`` leaves it)."""
+    if isinstance(geometry, Polygon | MultiPolygon):
+        return geometry
+    parts = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+    polygons = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]
+    return MultiPolygon(polygons) if polygons else Polygon()
+
+
+def _feature_date(value: Any, date_format: str | None) -> date | None:
+    """One feature's date, or None where it is not one in the accepted forms."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):  # pandas' Timestamp too
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if date_format is not None:
+        try:
+            return datetime.strptime(text, date_format).date()
+        except ValueError:
+            return None
+    for pattern in (_ISO_DATE, _COMPACT_DATE):
+        match = pattern.match(text)
+        if match:
+            try:
+                return date(*(int(g) for g in match.groups()))
+            except ValueError:
+                return None
+    return None
+
+
+def _one_layer(path: Path, layer: str | None) -> str | None:
+    """The layer to read: ``layer``, or the file's only one; several and none named is an
+    error that lists them."""
+    if layer is not None or path.suffix.lower() != ".gpkg":
+        return layer
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as err:  # pyogrio raises its own DataSourceError and friends
+        raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
+    if len(layers) > 1:
+        raise InventoryFileError(
+            f"{path}: {len(layers)} layers ({', '.join(layers)}); name the landslides' one "
+            "with --layer"
+        )
+    return layer
+
+
 def read_polygon_inventory(
-    path: Path, date_column: str, *, layer: str | None = None, id_column: str | None = None
+    path: Path,
+    date_column: str,
+    *,
+    layer: str | None = None,
+    id_column: str | None = None,
+    date_format: str | None = None,
 ) -> LabelItems:
-    """The landslide polygons of ``path`` dated by ``date_column`` (any date pandas parses;
-    day first is not assumed)."""
+    """The landslide polygons of ``path`` (its ``layer``: a GeoPackage of several layers must
+    name one) dated by ``date_column``: dates, ISO 8601 text or ``YYYYMMDD``, or text in
+    ``date_format`` (a :func:`datetime.strptime` format). Items are identified by
+    ``id_column``, else by feature number (from 1, as in QGIS)."""
     path = Path(path)
     try:
-        frame = gpd.read_file(path, layer=layer)
+        frame = gpd.read_file(path, layer=_one_layer(path, layer))
+    except InventoryFileError:
+        raise
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
     if date_column not in frame.columns:
@@ -186,40 +309,60 @@ def read_polygon_inventory(
             "--date-column or dataset.date_column"
         )
     if id_column is not None and id_column not in frame.columns:
-        raise InventoryFileError(f"{path}: no id column {id_column!r}")
+        columns = ", ".join(c for c in frame.columns if c != "geometry")
+        raise InventoryFileError(f"{path}: no id column {id_column!r} (columns: {columns})")
     if frame.crs is None:
         raise InventoryFileError(f"{path}: declares no coordinate reference system")
     frame = frame.to_crs("EPSG:4326")
     rows = []
+    bad_geometry: list[str] = []
+    bad_date: list[str] = []
+    repaired: list[str] = []
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 1  # features are numbered from 1, as in QGIS
+        item_id = str(rec[id_column]) if id_column else str(row)
         geom = rec["geometry"]
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
-            raise InventoryFileError(
-                f"{path}: feature {row}, column geometry: {kind}, expected a (Multi)Polygon"
-            )
+            bad_geometry.append(f"feature {row}: {kind}")
+            continue
         if not geom.is_valid:
-            geom = geom.buffer(0)
+            geom = _polygonal(shapely.make_valid(geom))
+            repaired.append(item_id)
         raw = rec[date_column]
-        when = pd.to_datetime(raw, errors="coerce") if raw is not None else pd.NaT
-        if pd.isna(when):
-            raise InventoryFileError(
-                f"{path}: feature {row}, column {date_column}: {raw!r} is not a date"
-            )
-        item_id = str(rec[id_column]) if id_column else str(row)
+        when = _feature_date(raw, date_format)
+        if when is None:
+            bad_date.append(f"feature {row}: {raw!r}")
+            continue
         rows.append(
             {
                 "item_id": item_id,
-                "event": when.date().isoformat(),
-                "event_date": when.date(),
+                "event": when.isoformat(),
+                "event_date": when,
                 "accuracy_m": 0.0,
                 "row": row,
                 "geometry": geom,
             }
         )
+    problems = []
+    if bad_geometry:
+        problems.append(f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}")
+    if bad_date:
+        form = (
+            f"not a date as {date_format}"
+            if date_format
+            else "not a date (a date field, ISO 8601 text such as 2024-08-17, or YYYYMMDD); "
+            "give another form with --date-format, e.g. %d/%m/%Y"
+        )
+        problems.append(f"column {date_column}, {form}: {_listed(bad_date)}")
+    if problems:
+        raise InventoryFileError(f"{path}: " + "\n  ".join(problems))
+    ids = [r["item_id"] for r in rows]
+    if id_column is not None and len(set(ids)) != len(ids):
+        dup = sorted(i for i, n in Counter(ids).items() if n > 1)
+        raise InventoryFileError(f"{path}: column {id_column}, ids repeated: {_listed(dup)}")
     items = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326") if rows else _empty()
-    return LabelItems(path, "polygons", items)
+    return LabelItems(path, "polygons", items, repaired=repaired)
 
 
 def read_inventory(
@@ -228,8 +371,11 @@ def read_inventory(
     date_column: str | None = None,
     layer: str | None = None,
     max_accuracy: str = "1km",
+    id_column: str | None = None,
+    date_format: str | None = None,
 ) -> LabelItems:
-    """A Global Landslide Catalog CSV (``*.csv``) or a polygon file (needs ``date_column``)."""
+    """A Global Landslide Catalog CSV (``*.csv``) or a polygon file (needs ``date_column``;
+    see :func:`read_polygon_inventory`)."""
     path = Path(path)
     if not path.exists():
         raise InventoryFileError(f"{path}: inventory file not found")
@@ -245,4 +391,6 @@ def read_inventory(
             f"{path}: a polygon inventory needs its date column (--date-column or "
             "dataset.date_column in the configuration)"
         )
-    return read_polygon_inventory(path, date_column, layer=layer)
+    return read_polygon_inventory(
+        path, date_column, layer=layer, id_column=id_column, date_format=date_format
+    )

@@ -81,6 +81,9 @@ class DatasetReport:
     resumed: int = 0  # scenes already complete
     exporting: int = 0  # Earth Engine batch tasks started
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
+    pruned: int = 0  # such scenes deleted (--prune)
+    empty_splits: list[str] = field(default_factory=list)  # splits no group went to
 
     def format(self) -> str:
         total = sum(self.written.values())
@@ -90,7 +93,25 @@ class DatasetReport:
             lines.append(f"{self.exporting} scene(s) exporting as Earth Engine batch tasks")
         for reason, n in self.skipped.items():
             lines.append(f"skipped {n}: {reason}")
+        if self.empty_splits:
+            lines.append(
+                f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
+                "events (or regions) to fill every split"
+            )
+        if self.pruned:
+            lines.append(f"{self.pruned} scene(s) of an earlier export not in this one deleted")
+        if self.stale:
+            listed = ", ".join(self.stale[:5]) + (", ..." if len(self.stale) > 5 else "")
+            lines.append(
+                f"WARNING: {len(self.stale)} scene(s) in the folder are not in this export and "
+                f"would still be trained on ({listed}); --prune deletes them"
+            )
         return "\n".join(lines)
+
+    @property
+    def scenes(self) -> int:
+        """Scenes this run wrote, found done or started exporting."""
+        return sum(self.written.values()) + self.resumed + self.exporting
 
 
 def event_windows(event: date, pre_days: int, post_days: int) -> tuple[Window, Window]:

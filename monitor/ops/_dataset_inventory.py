@@ -26,11 +26,36 @@ __all__ = ["inventory_jobs"]
 
 
 def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | None:
+    """The region that holds the item's representative point, else the one it overlaps most
+    (a landslide drawn across a region's outline is still in it)."""
     point = geometry.representative_point()
     for region in config.regions:
         if region.geometry.contains(point):
             return region
-    return None
+    overlaps = [(region.geometry.intersection(geometry).area, region) for region in config.regions]
+    area, best = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
+    return best if area > 0 else None
+
+
+def _same_day_groups(jobs: list[SceneJob], dates: list[object]) -> None:
+    """Jobs of one date whose tiles overlap share their split group (the first one's): two
+    catalogue points a few hundred metres apart are two ``event_id``s but one image, and would
+    otherwise put the same pixels in train and test."""
+    parent = list(range(len(jobs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(jobs)):
+        for j in range(i + 1, len(jobs)):
+            if dates[i] == dates[j] and jobs[i].area.geometry.intersects(jobs[j].area.geometry):
+                parent[root(j)] = root(i)
+    groups = [jobs[root(i)].group for i in range(len(jobs))]
+    for job, group in zip(jobs, groups, strict=True):
+        job.group = group
 
 
 def inventory_jobs(
@@ -44,12 +69,19 @@ def inventory_jobs(
     tile as label; the skipped counts; what ``dataset.json`` records of the file."""
     try:
         read = read_inventory(
-            inventory, date_column=settings.date_column, max_accuracy=settings.max_accuracy
+            inventory,
+            date_column=settings.date_column,
+            max_accuracy=settings.max_accuracy,
+            layer=settings.layer,
+            id_column=settings.id_column,
+            date_format=settings.date_format,
         )
     except InventoryFileError as err:
         raise BadInput(str(err)) from None
     items = read.items
     skipped = Counter(read.skipped)
+    skipped_ids = {reason: list(ids) for reason, ids in read.skipped_ids.items()}
+    outside = "outside every configured region (the archive holds only those)"
     params = PointLabels(core_m=settings.core_m, min_ignore_m=settings.min_ignore_m)
     # the label areas of every item: (positive, ignore) in EPSG:4326
     areas: dict[str, tuple[BaseGeometry, BaseGeometry | None]] = {}
@@ -58,7 +90,8 @@ def inventory_jobs(
             areas[rec["item_id"]] = point_label_areas(rec["geometry"], rec["accuracy_m"], params)
         else:
             areas[rec["item_id"]] = (rec["geometry"], None)
-    jobs = []
+    jobs: list[SceneJob] = []
+    dates: list[object] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         positive, ignored = areas[item_id]
@@ -66,7 +99,8 @@ def inventory_jobs(
         tile = tile_around(extent, settings.tile_m, margin_m=0.1 * settings.tile_m)
         region = _region_of(config, rec["geometry"])
         if region is None and needs_region:
-            skipped["outside every configured region (the archive holds only those)"] += 1
+            skipped[outside] += 1
+            skipped_ids.setdefault(outside, []).append(item_id)
             continue
         if region is not None:
             geometry = tile.intersection(region.geometry)
@@ -98,11 +132,16 @@ def inventory_jobs(
             if ign is not None:
                 job.ignore.append(ign)
         jobs.append(job)
+        dates.append(when)
+    if settings.split_by == "event":
+        _same_day_groups(jobs, dates)
     described = {
         "file": str(Path(inventory).resolve()),
         "sha256": sha256_file(Path(inventory)),
         "kind": read.kind,
         "items": len(items),
         "points": {"core_m": params.core_m, "min_ignore_m": params.min_ignore_m},
+        "skipped_ids": skipped_ids,
+        "repaired_geometries": read.repaired,
     }
     return jobs, dict(skipped), described

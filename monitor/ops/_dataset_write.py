@@ -40,14 +40,20 @@ def write_jobs(
     progress: bool = True,
     max_requests: int = 16,
     dataset_record: Mapping[str, Any] | None = None,
+    prune: bool = False,
 ) -> DatasetReport:
-    """Fetch and write every job's scene into its split (resuming), then ``dataset.json``."""
+    """Fetch and write every job's scene into its split (resuming), then ``dataset.json``.
+    Scenes already in ``out`` that are none of the jobs' (an item since removed from the
+    inventory, another inventory exported into the same folder) would still be trained on:
+    with ``prune`` they are deleted, else listed in the report (``stale``) and
+    ``dataset.json``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
     report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0))
     skipped: Counter[str] = Counter()
     done: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    exported: set[str] = set()  # splits of the scenes started as Earth Engine batch exports
     for job in tqdm(jobs, desc="dataset", unit="scene", disable=not progress):
         split = splits[job.group]
         folder = out / split
@@ -60,6 +66,7 @@ def write_jobs(
             continue
         if _batch_export(source, job, folder, max_requests):
             report.exporting += 1
+            exported.add(split)
             continue
         stack = _fetch(source, job, skipped)
         if stack is None:
@@ -68,6 +75,17 @@ def write_jobs(
         report.written[split] += 1
         done[split].append(job.id)
     report.skipped = dict(skipped)
+    wanted = [s for s, f in (fractions or {"train": 1, "val": 1, "test": 1}).items() if f > 0]
+    made = {split for split, ids in done.items() if ids} | exported
+    report.empty_splits = [s for s in wanted if s not in made] if made else []
+    stale = _other_scenes(out, {job.id for job in jobs})
+    if prune:
+        gone = {scene_id for _, scene_id in stale}
+        for scene_id in gone:
+            _remove_elsewhere(out, "", scene_id)
+        report.pruned = len(gone)
+    else:
+        report.stale = [f"{split}/{scene_id}" for split, scene_id in stale]
     _write_json(
         out / "dataset.json",
         {
@@ -75,6 +93,7 @@ def write_jobs(
             "groups": splits,
             "scenes": done,
             "skipped": report.skipped,
+            "stale": report.stale,
             **dict(dataset_record or {}),
         },
     )
@@ -154,8 +173,26 @@ def _write_scene(
     )
 
 
+def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
+    """``(split, scene id)`` of the scenes in ``out`` (an input, label or provenance file)
+    whose id is not in ``ids``."""
+    found = set()
+    for split in ("train", "val", "test"):
+        folder = out / split
+        for pattern, suffix in (
+            ("input/*_input.tif", "_input.tif"),
+            ("label/*_label.tif", "_label.tif"),
+            ("provenance/*.json", ".json"),
+        ):
+            for path in folder.glob(pattern):
+                scene_id = path.name.removesuffix(suffix)
+                if scene_id not in ids:
+                    found.add((split, scene_id))
+    return sorted(found)
+
+
 def _remove_elsewhere(out: Path, split: str, scene_id: str) -> None:
-    """Delete ``scene_id``'s files from every split but ``split``."""
+    """Delete ``scene_id``'s files from every split but ``split`` (``""``: from all)."""
     for other in ("train", "val", "test"):
         if other == split:
             continue

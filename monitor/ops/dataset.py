@@ -20,8 +20,11 @@ Both write the Ganerød et al. layout ``models`` reads, one folder per split
 scene (``provenance/<id>.json``: source, windows, acquisition dates, assets, inventory item,
 label counts) and ``DIR/dataset.json``. Splits keep each event (``dataset.split_by: event``) or
 each region (``region``) whole (:func:`monitor.labels.assign_splits`), never splitting pixels or
-tiles of one event. Resumable: a scene whose provenance record exists is not fetched again (the
-record is written last, every file atomically). On Earth Engine, a tile of more
+tiles of one event; catalogue points of one date whose tiles overlap are kept together too.
+Resumable: a scene whose provenance record exists is not fetched again (the record is written
+last, every file atomically). Scenes of an earlier run that this one does not make (an item
+removed from the inventory) are listed, and deleted with ``--prune``; an export that makes no
+scene at all exits with status 1. On Earth Engine, a tile of more
 ``computePixels`` requests than ``--max-requests`` is exported as a batch task instead
 (:mod:`gee_scripts.dataset_export`; docs/earth_engine.md has the request arithmetic), its label
 written at once; ``dataset ingest --out DIR --from FOLDER`` later turns the downloaded GeoTIFFs
@@ -31,11 +34,14 @@ into the scenes' inputs.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import rioxarray  # noqa: F401  (registers the .rio accessor)
+from pydantic import ValidationError
 
 from monitor.config import DatasetSettings, MonitorConfig
+from monitor.errors import BadInput
 from monitor.ops._args import add_config
 from monitor.ops._dataset_batch import ingest_exports
 from monitor.ops._dataset_core import DatasetReport, SceneJob, event_windows
@@ -65,9 +71,10 @@ def export_inventory(
     source: Source | None = None,
     progress: bool = True,
     max_requests: int = 16,
+    prune: bool = False,
 ) -> DatasetReport:
     """``dataset export``: the inventory's scenes through ``source`` (default: the configured
-    one) into ``out``."""
+    one) into ``out`` (``prune``: delete the scenes there that this export does not make)."""
     from monitor.run_inputs import RESOURCES
 
     settings = settings or config.dataset
@@ -81,6 +88,7 @@ def export_inventory(
         out,
         progress=progress,
         max_requests=max_requests,
+        prune=prune,
         dataset_record={
             "command": "export",
             "inventory": described,
@@ -99,6 +107,7 @@ def scenes_from_reviews(
     settings: DatasetSettings | None = None,
     source: Source | None = None,
     progress: bool = True,
+    prune: bool = False,
 ) -> DatasetReport:
     """``dataset from-reviews``: scenes of the reviewed landslides into ``out`` (train and val
     only: the held-out reviewed scenes choose K and the threshold in ``models finetune``)."""
@@ -113,6 +122,7 @@ def scenes_from_reviews(
         out,
         fractions={"train": 0.7, "val": 0.3},
         progress=progress,
+        prune=prune,
         dataset_record={
             "command": "from-reviews",
             "inventory": str(config.inventory.path.resolve()),
@@ -135,6 +145,12 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--inventory", type=Path, required=True, help="the inventory file")
     export.add_argument("--out", type=Path, required=True, help="the dataset folder")
     export.add_argument("--date-column", help="date column of a polygon inventory")
+    export.add_argument(
+        "--date-format",
+        help="its form where it is text other than ISO 8601 or YYYYMMDD (e.g. %%d/%%m/%%Y)",
+    )
+    export.add_argument("--id-column", help="id column of a polygon inventory (default: row)")
+    export.add_argument("--layer", help="the layer of a GeoPackage of several")
     export.add_argument("--tile-m", type=float, help="tile side in metres (default 2560)")
     export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
     export.add_argument("--split-by", choices=("event", "region"))
@@ -143,6 +159,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=16,
         help="Earth Engine: computePixels requests per tile before a batch export is used",
+    )
+    export.add_argument(
+        "--prune", action="store_true", help="delete scenes of earlier runs not in this one"
     )
     ingest = actions.add_parser(
         "ingest", help="the downloaded GeoTIFFs of Earth Engine batch exports into their scenes"
@@ -163,6 +182,40 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="background known only this close to a reviewed landslide (default 100)",
     )
+    reviews.add_argument(
+        "--prune", action="store_true", help="delete scenes of earlier runs not in this one"
+    )
+
+
+# the command-line option of each dataset setting (all are also `dataset:` fields)
+_OPTIONS = {
+    "date_column": "--date-column",
+    "date_format": "--date-format",
+    "id_column": "--id-column",
+    "layer": "--layer",
+    "tile_m": "--tile-m",
+    "max_accuracy": "--max-accuracy",
+    "split_by": "--split-by",
+    "ignore_buffer_m": "--ignore-buffer-m",
+    "known_within_m": "--known-within-m",
+}
+
+
+def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSettings:
+    """The configuration's ``dataset:`` section with the command line's options over it; a bad
+    value is refused naming its option."""
+    overrides = {
+        key: getattr(args, key, None) for key in _OPTIONS if getattr(args, key, None) is not None
+    }
+    try:
+        return DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            key = str(e["loc"][0]) if e["loc"] else ""
+            name = _OPTIONS[key] if key in overrides else f"dataset.{key}"
+            problems.append(f"{name}: {e['msg'].removeprefix('Value error, ')}")
+        raise BadInput("; ".join(problems)) from None
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -172,20 +225,10 @@ def cli_run(args: argparse.Namespace) -> int:
         print(ingest_exports(args.out, args.downloads).format())
         return 0
 
+    if args.out.exists() and not args.out.is_dir():
+        raise BadInput(f"--out {args.out}: a file, not a folder")
     config = load_config(args.config)
-    overrides = {
-        key: value
-        for key, value in {
-            "date_column": getattr(args, "date_column", None),
-            "tile_m": getattr(args, "tile_m", None),
-            "max_accuracy": getattr(args, "max_accuracy", None),
-            "split_by": args.split_by,
-            "ignore_buffer_m": getattr(args, "ignore_buffer_m", None),
-            "known_within_m": getattr(args, "known_within_m", None),
-        }.items()
-        if value is not None
-    }
-    settings = DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})
+    settings = _settings(config, args)
     quiet = bool(getattr(args, "quiet", False))
     if args.action == "export":
         report = export_inventory(
@@ -195,8 +238,18 @@ def cli_run(args: argparse.Namespace) -> int:
             settings=settings,
             progress=not quiet,
             max_requests=args.max_requests,
+            prune=args.prune,
         )
     else:
-        report = scenes_from_reviews(config, args.out, settings=settings, progress=not quiet)
+        report = scenes_from_reviews(
+            config, args.out, settings=settings, progress=not quiet, prune=args.prune
+        )
     print(report.format())
+    if not report.scenes:
+        print(
+            "dataset: no scene made: nothing in the inventory could be used (the lines above "
+            "say why)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import geopandas as gpd
 import numpy as np
@@ -158,14 +159,26 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
     assert again["scenes"] == record["scenes"]
 
 
-def test_inventory_errors_name_file_row_and_column(tmp_path: Path) -> None:
+def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text(GLC_HEADER + "\n" + _glc_row(1, "2024-08-17", "exact", 10.9, 44.3) + "\n")
-    with pytest.raises(InventoryFileError, match=r"bad.csv: row 2, column event_date"):
+    rows = [
+        _glc_row(1, "2024-08-17", "exact", 10.9, 44.3),
+        _glc_row(2, "8/17/2024 1:00", "2km", 10.9, 44.3),
+        _glc_row(3, "17/8/2024 1:00", "exact", 10.9, 44.3),
+        _glc_row(4, "8/17/2024 1:00", "exact", 200.0, 44.3),
+        _glc_row(4, "8/17/2024 1:00", "exact", 10.9, 44.3),
+    ]
+    bad.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InventoryFileError) as err:
         read_glc_csv(bad)
-    bad.write_text(GLC_HEADER + "\n" + _glc_row(1, "8/17/2024 1:00", "2km", 10.9, 44.3) + "\n")
-    with pytest.raises(InventoryFileError, match=r"row 2, column location_accuracy: '2km'"):
-        read_glc_csv(bad)
+    message = str(err.value)  # every bad row at once, by column
+    assert message.startswith(str(bad))
+    assert "column location_accuracy, not one of exact" in message
+    assert "row 3: '2km'" in message
+    assert "column event_date, not a date as M/D/YYYY H:MM" in message
+    assert "row 2: '2024-08-17'; row 4: '17/8/2024 1:00'" in message
+    assert "column longitude, not a longitude in degrees (-180 to 180): row 5: '200.0'" in message
+    assert "event_id appears twice: 4 (rows 5 and 6)" in message
     bad.write_text("event_id,event_date,longitude\n1,8/17/2024 1:00,10\n")
     with pytest.raises(InventoryFileError, match=r"location_accuracy, latitude missing"):
         read_glc_csv(bad)
@@ -192,3 +205,62 @@ def test_splits_keep_every_event_in_one_split() -> None:
     assert moved <= 4
     # two groups: one for training, one held out
     assert sorted(assign_splits(["a", "b"]).values()) == ["train", "val"]
+
+
+def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    near = Point(EXACT.x + 0.004, EXACT.y)  # 320 m away: their 1200 m tiles overlap
+    csv = tmp_path / "glc.csv"
+    rows = [
+        _glc_row(201, "8/17/2024 14:30", "exact", EXACT.x, EXACT.y),
+        _glc_row(202, "8/17/2024 16:00", "exact", near.x, near.y),
+        _glc_row(203, "8/18/2024 2:00", "1km", ONE_KM.x, ONE_KM.y),
+    ]
+    csv.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--out", str(out)]
+    assert main([*argv, "--inventory", str(csv)]) == 0
+    assert "WARNING: no scene in test/: too few events" in capsys.readouterr().out
+    record = json.loads((out / "dataset.json").read_text())
+    # one image of one day: one split group, whatever their event ids
+    assert record["groups"] == {"glc-201": record["groups"]["glc-201"], "glc-203": ANY}
+    assert sum(len(v) for v in record["scenes"].values()) == 3
+    # the inventory loses an item: its scene is listed, not silently trained on, then pruned
+    csv.write_text(GLC_HEADER + "\n" + "\n".join(rows[:2]) + "\n")
+    capsys.readouterr()
+    assert main([*argv, "--inventory", str(csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "WARNING: 1 scene(s) in the folder are not in this export" in printed
+    (stale,) = json.loads((out / "dataset.json").read_text())["stale"]
+    assert stale.endswith("glc-203")
+    assert main([*argv, "--inventory", str(csv), "--prune"]) == 0
+    assert "1 scene(s) of an earlier export not in this one deleted" in capsys.readouterr().out
+    left = [i for split in ("train", "val", "test") for i in (
+        scene_ids(out / split) if (out / split / "input").exists() and
+        any((out / split / "input").iterdir()) else [])]  # fmt: skip
+    assert sorted(i.rsplit("_", 1)[-1] for i in left) == ["glc-201", "glc-202"]
+
+
+def test_export_option_errors_and_an_empty_export(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "glc.csv"
+    csv.write_text(
+        GLC_HEADER + "\n" + _glc_row(1, "8/17/2024 9:00", "25km", EXACT.x, EXACT.y) + "\n"
+    )
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    out = ["--out", str(tmp_path / "ds")]
+    assert main([*argv, *out, "--max-accuracy", "2km"]) == 2
+    assert "--max-accuracy: max_accuracy '2km' is not one of exact" in capsys.readouterr().err
+    assert main([*argv, *out, "--tile-m", "0"]) == 2
+    assert "--tile-m: Input should be greater than 0" in capsys.readouterr().err
+    # nothing usable: the run says so and fails
+    assert main([*argv, *out]) == 1
+    captured = capsys.readouterr()
+    assert "skipped 1: too imprecise" in captured.out
+    assert "no scene made" in captured.err
+    assert main([*argv, *out, "--max-accuracy", "25KM"]) == 0  # any case, as in the file
+    (tmp_path / "afile").write_text("x")
+    assert main([*argv, "--out", str(tmp_path / "afile")]) == 2
+    assert "afile: a file, not a folder" in capsys.readouterr().err

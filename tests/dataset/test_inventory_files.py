@@ -1,0 +1,103 @@
+"""Inventory files as users bring them (monitor.labels.inventories): dates that a polygon
+inventory may hold, and that a day-first reading would misplace; the Global Landslide Catalog's
+CSV as data.nasa.gov and spreadsheets write it; invalid polygons; GeoPackages of several
+layers."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import Polygon, box
+
+from monitor.labels import InventoryFileError, read_glc_csv, read_inventory
+
+HEADER = "event_id,event_date,location_accuracy,longitude,latitude"
+
+
+def _polygons(path: Path, dates: list[object], **columns: list[object]) -> Path:
+    shapes = [box(10 + 0.01 * i, 44, 10.005 + 0.01 * i, 44.005) for i in range(len(dates))]
+    frame = gpd.GeoDataFrame({"when": dates, **columns}, geometry=shapes, crs="EPSG:4326")
+    frame.to_file(path, driver="GPKG" if path.suffix == ".gpkg" else "GeoJSON")
+    return path
+
+
+def test_polygon_dates_are_iso_compact_or_a_given_format(tmp_path: Path) -> None:
+    iso = _polygons(tmp_path / "iso.geojson", ["2024-08-17", "2024-08-18T14:30:00", "20240819"])
+    read = read_inventory(iso, date_column="when")
+    assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 18),
+                                              date(2024, 8, 19)]  # fmt: skip
+    # shapefiles store dates as YYYYMMDD numbers; nanoseconds since 1970 they are not
+    numbers = _polygons(tmp_path / "n.gpkg", [20240817, 20240901])
+    assert list(read_inventory(numbers, date_column="when").items["event_date"]) == [
+        date(2024, 8, 17), date(2024, 9, 1)]  # fmt: skip
+    typed = _polygons(tmp_path / "t.gpkg", list(pd.to_datetime(["2024-08-17", "2024-08-20"])))
+    assert list(read_inventory(typed, date_column="when").items["event_date"]) == [
+        date(2024, 8, 17), date(2024, 8, 20)]  # fmt: skip
+    # 05/08/2024 is 5 August or 8 May: never guessed, never read two ways in one column
+    slashed = _polygons(tmp_path / "s.geojson", ["05/08/2024", "17/08/2024", "2024-08-01"])
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(slashed, date_column="when")
+    assert "column when, not a date" in str(err.value)
+    assert "--date-format" in str(err.value)
+    assert "feature 1: '05/08/2024'; feature 2: '17/08/2024'" in str(err.value)
+    day_first = _polygons(tmp_path / "d.geojson", ["05/08/2024", "17/08/2024"])
+    read = read_inventory(day_first, date_column="when", date_format="%d/%m/%Y")
+    assert list(read.items["event_date"]) == [date(2024, 8, 5), date(2024, 8, 17)]
+
+
+def test_an_id_column_names_the_items_and_must_be_unique(tmp_path: Path) -> None:
+    path = _polygons(tmp_path / "ids.geojson", ["2024-08-17"] * 3, ref=["a7", "b2", "a7"])
+    with pytest.raises(InventoryFileError, match=r"column ref, ids repeated: a7"):
+        read_inventory(path, date_column="when", id_column="ref")
+    path = _polygons(tmp_path / "ok.geojson", ["2024-08-17"] * 2, ref=["a7", "b2"])
+    assert list(read_inventory(path, date_column="when", id_column="ref").items["item_id"]) == [
+        "a7", "b2"]  # fmt: skip
+
+
+def test_an_invalid_polygon_keeps_its_whole_area_and_is_listed(tmp_path: Path) -> None:
+    bowtie = Polygon([(10.0, 44.0), (10.01, 44.01), (10.01, 44.0), (10.0, 44.01)])
+    assert not bowtie.is_valid
+    path = tmp_path / "bowtie.geojson"
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[bowtie], crs="EPSG:4326").to_file(path)
+    read = read_inventory(path, date_column="when")
+    (geometry,) = read.items.geometry
+    assert geometry.is_valid and geometry.geom_type == "MultiPolygon"
+    assert geometry.area == pytest.approx(0.01 * 0.01 / 2, rel=1e-9)  # two triangles, not one
+    assert read.repaired == ["1"]
+
+
+def test_a_geopackage_of_several_layers_needs_one_named(tmp_path: Path) -> None:
+    path = tmp_path / "many.gpkg"
+    gpd.GeoDataFrame({"name": ["study"]}, geometry=[box(10, 44, 10.1, 44.1)],
+                     crs="EPSG:4326").to_file(path, layer="area")  # fmt: skip
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[box(10, 44, 10.01, 44.01)],
+                     crs="EPSG:4326").to_file(path, layer="slides")  # fmt: skip
+    with pytest.raises(InventoryFileError, match=r"many.gpkg: 2 layers \(area, slides\);.*--layer"):
+        read_inventory(path, date_column="when")
+    assert len(read_inventory(path, date_column="when", layer="slides")) == 1
+
+
+def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Path) -> None:
+    path = tmp_path / "glc.csv"
+    # data.nasa.gov's export: 12-hour times with seconds; upper-case, padded headers
+    path.write_text(
+        " EVENT_ID , Event_Date,location_accuracy,longitude,latitude\n"
+        "7,08/17/2024 02:30:00 PM,exact,10.9,44.3\n"
+        "8,08/18/2024 12:00:00 AM,5km,10.9,44.3\n"
+        "9,8/19/2024 9:05,EXACT,10.9,44.3\n",
+        encoding="utf-8-sig",
+    )
+    read = read_glc_csv(path, max_accuracy="1KM")
+    assert list(read.items["item_id"]) == ["glc-7", "glc-9"]
+    assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 19)]
+    assert read.skipped_ids == {"too imprecise (coarser than 1km or unknown)": ["glc-8"]}
+    path.write_text(HEADER.replace(",", ";") + "\n7;8/17/2024 1:00;exact;10.9;44.3\n")
+    with pytest.raises(InventoryFileError, match=r"looks separated by ';'"):
+        read_glc_csv(path)
+    path.write_bytes((HEADER + "\n7,8/17/2024 1:00,exact,10.9,44.3\n").encode() + b"\xe0\n")
+    with pytest.raises(InventoryFileError, match=r"glc.csv: not UTF-8 text .*save it as UTF-8"):
+        read_glc_csv(path)
