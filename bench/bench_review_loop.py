@@ -237,6 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         "--review-weight", type=float, default=1.0, help="of the filter refit (filter_refit)"
     )
     p.add_argument(
+        "--update-norm",
+        action="store_true",
+        help="fine-tuning updates the batch-norm statistics from its crops (before 2026-12-02)",
+    )
+    p.add_argument(
         "--seed-offset",
         type=int,
         default=0,
@@ -278,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         iterations=args.iterations,
         false_alarm_share=args.false_alarm_share,
+        freeze_norm=not args.update_norm,
         threads=1,
     )
     manifests = _manifests(args.manifest, work, data, args.review_weight, config)

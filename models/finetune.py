@@ -1,7 +1,8 @@
 """Fine-tuning an ensemble on reviewed or exported scenes (``python -m models finetune``).
 
 Every member of the parent manifest (trained here or imported with ``import-checkpoint``)
-continues from its weights and keeps its normalisation: a few epochs of the training loop of
+continues from its weights and keeps its normalisation, the band statistics and its batch-norm
+layers' running statistics (:func:`train_mode`): a few epochs of the training loop of
 :mod:`models.train` (Adam, random crops with flips and rotations) at a lower learning rate (the
 member's own times ``lr_scale``), with the ignore label honoured by its loss
 (:class:`models.zoo.IgnoringLoss`). Half of every batch is anchored on landslide pixels (the
@@ -60,7 +61,13 @@ from models.selection import scene_probabilities
 from models.train import evaluate_member
 from models.zoo import Member, build_loss
 
-__all__ = ["FinetuneConfig", "choose_k_and_threshold", "finetune", "hard_negative_anchors"]
+__all__ = [
+    "FinetuneConfig",
+    "choose_k_and_threshold",
+    "finetune",
+    "hard_negative_anchors",
+    "train_mode",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,9 @@ class FinetuneConfig:
     threshold: float = 0.5  # of a member's false alarms (crop anchors) and its validation F1
     val_tile: int = 512
     k: int | None = None  # at most this many members per setting (default: all of the parent's)
+    # keep the parent's batch-norm statistics (batches of a few crops centred on landslides and
+    # false alarms are not the scenes' statistics: train_mode)
+    freeze_norm: bool = True
     device: str | None = None
     threads: int | None = None
 
@@ -109,6 +119,20 @@ def hard_negative_anchors(
         false_alarm = (prob >= threshold) & (scene.label == 0) & scene.known
         anchors.append(false_alarm)
     return anchors
+
+
+def train_mode(member: torch.nn.Module, *, freeze_norm: bool) -> None:
+    """``member`` in training mode; with ``freeze_norm`` its batch-norm layers stay in
+    evaluation mode, so they normalise with the parent's running statistics and do not update
+    them (their scale and shift still learn). A batch of four crops centred on landslides and
+    false alarms is not a scene: with the statistics updated from such batches, fine-tuning lost
+    18 of the 107 landslides the parent found in three held-out regions (docs/models.md, the
+    review loop's draw 5)."""
+    member.train()
+    if freeze_norm:
+        for module in member.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def _tune_member(
@@ -147,7 +171,7 @@ def _tune_member(
     best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
     history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_f1": best_f1}]
     for epoch in range(1, config.epochs + 1):
-        member.train()
+        train_mode(member, freeze_norm=config.freeze_norm)
         losses = []
         for _ in range(config.iterations):
             xb, yb = positives.sample(config.batch_size - n_neg)

@@ -17,7 +17,7 @@ from models.checkpoint_import import import_checkpoint
 from models.cli import main
 from models.compare import compare_manifests
 from models.datasets import Scene, write_scene
-from models.finetune import FinetuneConfig, choose_k_and_threshold
+from models.finetune import FinetuneConfig, choose_k_and_threshold, train_mode
 from models.lineage import verify_lineage
 from models.manifest import ManifestError, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
@@ -204,3 +204,23 @@ def test_the_false_alarm_share_leaves_landslide_crops() -> None:
     for share in (0.9, 1.0, -0.1):  # 0.9 x 4 rounds to 4 hard-negative crops of 4
         with pytest.raises(ValueError, match="leave a landslide crop in every batch of 4"):
             FinetuneConfig(batch_size=4, false_alarm_share=share)
+
+
+def test_frozen_batch_norm_keeps_the_parents_statistics() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5)
+    )
+    norm = net[1]
+    before = norm.running_mean.clone(), norm.running_var.clone()
+    batch = torch.randn(4, 2, 8, 8) * 3.0 + 5.0  # far from the stored statistics (0 and 1)
+    train_mode(net, freeze_norm=True)
+    assert not norm.training and net[2].training  # dropout still trains
+    out = net(batch)
+    assert torch.equal(norm.running_mean, before[0]) and torch.equal(norm.running_var, before[1])
+    out.sum().backward()
+    assert norm.weight.grad is not None and float(norm.weight.grad.abs().sum()) > 0
+    train_mode(net, freeze_norm=False)
+    assert norm.training
+    net(batch)
+    assert float((norm.running_mean - before[0]).abs().max()) > 0.1
