@@ -138,7 +138,7 @@ class QuicklookSettings(StrictModel):
 
 class DatasetSettings(StrictModel):
     """The ``dataset:`` section: how ``landslide-monitor dataset export`` and ``from-reviews``
-    turn inventories into training scenes (every field also has a command-line option)."""
+    turn inventories into training scenes (most fields also have a command-line option)."""
 
     date_column: str | None = Field(None, description="date column of a polygon inventory")
     date_format: str | None = Field(

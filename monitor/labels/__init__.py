@@ -14,6 +14,7 @@ from monitor.labels.inventories import (
     read_polygon_inventory,
 )
 from monitor.labels.rasterise import (
+    DEFAULT_FRACTIONS,
     SPLIT_NAMES,
     PointLabels,
     assign_splits,
@@ -23,6 +24,7 @@ from monitor.labels.rasterise import (
 )
 
 __all__ = [
+    "DEFAULT_FRACTIONS",
     "GLC_ACCURACY_M",
     "GLC_REQUIRED_COLUMNS",
     "SPLIT_NAMES",

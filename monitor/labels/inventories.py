@@ -20,10 +20,10 @@ Both come out as a :class:`LabelItems` table (EPSG:4326): ``item_id``, ``event_d
 (:class:`datetime.date`), ``accuracy_m`` (0 for polygons), ``event`` (what a split keeps
 together: the catalog's ``event_id``, or the date for polygons), ``row`` (the file's row) and
 the geometry. Points less precise than ``max_accuracy`` (and ``unknown``) are skipped and
-counted, with their ids. Column names are matched without regard to case or surrounding
-spaces. Errors name the file, the rows (every bad one, up to :data:`_MAX_LISTED`) and the
-column. Invalid polygons are repaired with :func:`shapely.make_valid` (their polygon parts
-kept) and listed.
+counted, with their ids. A catalogue's column names are matched without regard to case or
+surrounding spaces. Errors name the file, the rows (every bad one, up to :data:`_MAX_LISTED`)
+and the column. Invalid polygons are repaired with :func:`shapely.make_valid` (their polygon
+parts kept) and listed; one with no area left is an error.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -166,14 +167,14 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         if not event_id:
             bad.setdefault("event_id", []).append(f"row {row}: empty")
             continue
-        if event_id in first_row:
-            duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
-            continue
-        first_row[event_id] = row
         radius = GLC_ACCURACY_M[accuracy]
         if radius is None or radius > limit:
             imprecise.append(event_id)
             continue
+        if event_id in first_row:  # among the rows used: an unusable twin does no harm
+            duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
+            continue
+        first_row[event_id] = row
         coords = []
         for column, bound in (("longitude", 180.0), ("latitude", 90.0)):
             try:
@@ -242,10 +243,26 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     return MultiPolygon(polygons) if polygons else Polygon()
 
 
+def _item_id(value: Any) -> str:
+    """An id as text (a whole number stored as a float without its ``.0``); empty where there
+    is none."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def _feature_date(value: Any, date_format: str | None) -> date | None:
     """One feature's date, or None where it is not one in the accepted forms."""
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+        if pd.isna(value):
+            return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 20240817.0 of a numeric field
     if isinstance(value, datetime):  # pandas' Timestamp too
         return value.date()
     if isinstance(value, date):
@@ -297,7 +314,9 @@ def read_polygon_inventory(
     ``id_column``, else by feature number (from 1, as in QGIS)."""
     path = Path(path)
     try:
-        frame = gpd.read_file(path, layer=_one_layer(path, layer))
+        # date and datetime fields as ISO text: pyogrio turns a column of mixed UTC offsets
+        # into UTC, which moves a 01:00+02:00 landslide to the day before
+        frame = gpd.read_file(path, layer=_one_layer(path, layer), datetime_as_string=True)
     except InventoryFileError:
         raise
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
@@ -317,10 +336,14 @@ def read_polygon_inventory(
     rows = []
     bad_geometry: list[str] = []
     bad_date: list[str] = []
+    bad_id: list[str] = []
     repaired: list[str] = []
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 1  # features are numbered from 1, as in QGIS
-        item_id = str(rec[id_column]) if id_column else str(row)
+        item_id = _item_id(rec[id_column]) if id_column else str(row)
+        if not item_id:
+            bad_id.append(f"feature {row}: {rec[id_column]!r}")
+            continue
         geom = rec["geometry"]
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
@@ -328,6 +351,9 @@ def read_polygon_inventory(
             continue
         if not geom.is_valid:
             geom = _polygonal(shapely.make_valid(geom))
+            if geom.is_empty or geom.area == 0:
+                bad_geometry.append(f"feature {row}: invalid, with no area once repaired")
+                continue
             repaired.append(item_id)
         raw = rec[date_column]
         when = _feature_date(raw, date_format)
@@ -345,6 +371,8 @@ def read_polygon_inventory(
             }
         )
     problems = []
+    if bad_id:
+        problems.append(f"column {id_column}, no id: {_listed(bad_id)}")
     if bad_geometry:
         problems.append(f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}")
     if bad_date:

@@ -27,6 +27,7 @@ from models.datasets import IGNORE
 from monitor.grid import reproject, utm_crs_for
 
 __all__ = [
+    "DEFAULT_FRACTIONS",
     "SPLIT_NAMES",
     "PointLabels",
     "assign_splits",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 SPLIT_NAMES = ("train", "val", "test")
+# the share of groups (events or regions) each split gets unless told otherwise
+DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def assign_splits(
     and test), so every tile of one event lands in one split (event-independent splits, as
     Orynbaikyzy et al. recommend). Each split with a positive fraction gets at least one group
     while there are groups left for train; stable: adding groups moves few old ones."""
-    fractions = dict(fractions or {"train": 0.7, "val": 0.15, "test": 0.15})
+    fractions = dict(fractions or DEFAULT_FRACTIONS)
     unknown = set(fractions) - set(SPLIT_NAMES)
     if unknown or not math.isclose(sum(fractions.values()), 1.0, abs_tol=1e-6):
         raise ValueError(f"split fractions {fractions} must be of {SPLIT_NAMES} and sum to 1")

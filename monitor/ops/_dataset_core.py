@@ -96,15 +96,16 @@ class DatasetReport:
         if self.empty_splits:
             lines.append(
                 f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
-                "events (or regions) to fill every split"
+                "events (or regions) to fill every split, or theirs had no data"
             )
         if self.pruned:
             lines.append(f"{self.pruned} scene(s) of an earlier export not in this one deleted")
         if self.stale:
             listed = ", ".join(self.stale[:5]) + (", ..." if len(self.stale) > 5 else "")
             lines.append(
-                f"WARNING: {len(self.stale)} scene(s) in the folder are not in this export and "
-                f"would still be trained on ({listed}); --prune deletes them"
+                f"WARNING: {len(self.stale)} scene(s) in the folder are not of this run and "
+                f"would still be read by training and evaluation ({listed}); --prune deletes "
+                "them"
             )
         return "\n".join(lines)
 

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from models.manifest import sha256_file
@@ -40,7 +41,8 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
 def _same_day_groups(jobs: list[SceneJob], dates: list[object]) -> None:
     """Jobs of one date whose tiles overlap share their split group (the first one's): two
     catalogue points a few hundred metres apart are two ``event_id``s but one image, and would
-    otherwise put the same pixels in train and test."""
+    otherwise put the same pixels in train and test. Overlaps are found with an STR-tree per
+    date."""
     parent = list(range(len(jobs)))
 
     def root(i: int) -> int:
@@ -49,10 +51,16 @@ def _same_day_groups(jobs: list[SceneJob], dates: list[object]) -> None:
             i = parent[i]
         return i
 
-    for i in range(len(jobs)):
-        for j in range(i + 1, len(jobs)):
-            if dates[i] == dates[j] and jobs[i].area.geometry.intersects(jobs[j].area.geometry):
-                parent[root(j)] = root(i)
+    by_date: dict[object, list[int]] = {}
+    for i, day in enumerate(dates):
+        by_date.setdefault(day, []).append(i)
+    for members in by_date.values():
+        tiles = [jobs[i].area.geometry for i in members]
+        pairs = shapely.STRtree(tiles).query(tiles, predicate="intersects")
+        for a, b in zip(*pairs, strict=True):
+            ra, rb = root(members[int(a)]), root(members[int(b)])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
     groups = [jobs[root(i)].group for i in range(len(jobs))]
     for job, group in zip(jobs, groups, strict=True):
         job.group = group
@@ -133,8 +141,15 @@ def inventory_jobs(
                 job.ignore.append(ign)
         jobs.append(job)
         dates.append(when)
-    if settings.split_by == "event":
+    if settings.split_by == "event" and read.kind == "points":  # polygons: the date already
         _same_day_groups(jobs, dates)
+    ids = Counter(job.id for job in jobs)
+    clashes = sorted(i for i, n in ids.items() if n > 1)
+    if clashes:
+        raise BadInput(
+            f"{inventory}: items whose ids differ only in characters a file name cannot hold "
+            f"would share scene ids: {', '.join(clashes[:10])}; give them distinct ids"
+        )
     described = {
         "file": str(Path(inventory).resolve()),
         "sha256": sha256_file(Path(inventory)),

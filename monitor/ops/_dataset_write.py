@@ -18,9 +18,7 @@ from tqdm.auto import tqdm
 
 from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
-from monitor.labels import (
-    assign_splits,
-)
+from monitor.labels import DEFAULT_FRACTIONS, assign_splits
 from monitor.ops._dataset_batch import _batch_export
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
 from monitor.sources.base import DataUnavailable, Source
@@ -75,10 +73,13 @@ def write_jobs(
         report.written[split] += 1
         done[split].append(job.id)
     report.skipped = dict(skipped)
-    wanted = [s for s, f in (fractions or {"train": 1, "val": 1, "test": 1}).items() if f > 0]
+    wanted = [s for s, f in (fractions or DEFAULT_FRACTIONS).items() if f > 0]
     made = {split for split, ids in done.items() if ids} | exported
     report.empty_splits = [s for s in wanted if s not in made] if made else []
     stale = _other_scenes(out, {job.id for job in jobs})
+    if prune and not report.scenes:
+        log.warning("%s: this run made no scene, so nothing is pruned", out)
+        prune = False
     if prune:
         gone = {scene_id for _, scene_id in stale}
         for scene_id in gone:
@@ -183,6 +184,7 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
             ("input/*_input.tif", "_input.tif"),
             ("label/*_label.tif", "_label.tif"),
             ("provenance/*.json", ".json"),
+            ("exports/*.json", ".json"),  # an Earth Engine batch export not yet ingested
         ):
             for path in folder.glob(pattern):
                 scene_id = path.name.removesuffix(suffix)
@@ -201,5 +203,7 @@ def _remove_elsewhere(out: Path, split: str, scene_id: str) -> None:
             folder / "provenance" / f"{scene_id}.json",
             input_path(folder, scene_id),
             label_path(folder, scene_id),
+            folder / "exports" / f"{scene_id}.json",  # or `dataset ingest` brings it back
+            folder / "exports" / f"{scene_id}_label.npy",
         ):
             path.unlink(missing_ok=True)

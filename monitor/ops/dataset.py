@@ -23,9 +23,10 @@ each region (``region``) whole (:func:`monitor.labels.assign_splits`), never spl
 tiles of one event; catalogue points of one date whose tiles overlap are kept together too.
 Resumable: a scene whose provenance record exists is not fetched again (the record is written
 last, every file atomically). Scenes of an earlier run that this one does not make (an item
-removed from the inventory) are listed, and deleted with ``--prune``; an export that makes no
-scene at all exits with status 1. On Earth Engine, a tile of more
-``computePixels`` requests than ``--max-requests`` is exported as a batch task instead
+removed from the inventory, or made by the other command) are listed, and deleted with
+``--prune`` (never by a run that made no scene); a run that makes no scene exits with status 1.
+On Earth Engine, a tile of more ``computePixels`` requests than ``--max-requests`` is exported
+as a batch task instead
 (:mod:`gee_scripts.dataset_export`; docs/earth_engine.md has the request arithmetic), its label
 written at once; ``dataset ingest --out DIR --from FOLDER`` later turns the downloaded GeoTIFFs
 into the scenes' inputs.
@@ -161,7 +162,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         help="Earth Engine: computePixels requests per tile before a batch export is used",
     )
     export.add_argument(
-        "--prune", action="store_true", help="delete scenes of earlier runs not in this one"
+        "--prune",
+        action="store_true",
+        help="delete the folder's scenes this run does not make (of any command)",
     )
     ingest = actions.add_parser(
         "ingest", help="the downloaded GeoTIFFs of Earth Engine batch exports into their scenes"
@@ -183,7 +186,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         help="background known only this close to a reviewed landslide (default 100)",
     )
     reviews.add_argument(
-        "--prune", action="store_true", help="delete scenes of earlier runs not in this one"
+        "--prune",
+        action="store_true",
+        help="delete the folder's scenes this run does not make (of any command)",
     )
 
 
@@ -221,12 +226,12 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
+    if args.out.exists() and not args.out.is_dir():
+        raise BadInput(f"--out {args.out}: a file, not a folder")
     if args.action == "ingest":
         print(ingest_exports(args.out, args.downloads).format())
         return 0
 
-    if args.out.exists() and not args.out.is_dir():
-        raise BadInput(f"--out {args.out}: a file, not a folder")
     config = load_config(args.config)
     settings = _settings(config, args)
     quiet = bool(getattr(args, "quiet", False))
@@ -246,10 +251,6 @@ def cli_run(args: argparse.Namespace) -> int:
         )
     print(report.format())
     if not report.scenes:
-        print(
-            "dataset: no scene made: nothing in the inventory could be used (the lines above "
-            "say why)",
-            file=sys.stderr,
-        )
+        print("dataset: no scene made (the lines above say why)", file=sys.stderr)
         return 1
     return 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,8 @@ def _not_measurable(
     try:
         scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
     except (ProjError, PyprojCRSError):  # a projection PROJ cannot differentiate: no check
+        scale = math.nan
+    if not math.isfinite(scale):  # off the projection's domain, PROJ says inf
         warnings.append(
             f"PROJ cannot tell how its CRS ({crs.to_string()}) scales areas at the stack's "
             "centre: its areas are taken as they are (a UTM zone at 10 m is what the chain "

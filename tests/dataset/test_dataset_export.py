@@ -231,7 +231,7 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
     capsys.readouterr()
     assert main([*argv, "--inventory", str(csv)]) == 0
     printed = capsys.readouterr().out
-    assert "WARNING: 1 scene(s) in the folder are not in this export" in printed
+    assert "WARNING: 1 scene(s) in the folder are not of this run" in printed
     (stale,) = json.loads((out / "dataset.json").read_text())["stale"]
     assert stale.endswith("glc-203")
     assert main([*argv, "--inventory", str(csv), "--prune"]) == 0
@@ -240,6 +240,10 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
         scene_ids(out / split) if (out / split / "input").exists() and
         any((out / split / "input").iterdir()) else [])]  # fmt: skip
     assert sorted(i.rsplit("_", 1)[-1] for i in left) == ["glc-201", "glc-202"]
+    # a run that makes nothing (a wrong file, a region renamed) prunes nothing
+    csv.write_text(GLC_HEADER + "\n" + _glc_row(9, "8/17/2024 9:00", "unknown", 10.91, 44.35))
+    assert main([*argv, "--inventory", str(csv), "--prune"]) == 1
+    assert len(list(out.glob("*/input/*_input.tif"))) == 2
 
 
 def test_export_option_errors_and_an_empty_export(

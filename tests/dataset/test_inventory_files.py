@@ -53,6 +53,12 @@ def test_an_id_column_names_the_items_and_must_be_unique(tmp_path: Path) -> None
     path = _polygons(tmp_path / "ids.geojson", ["2024-08-17"] * 3, ref=["a7", "b2", "a7"])
     with pytest.raises(InventoryFileError, match=r"column ref, ids repeated: a7"):
         read_inventory(path, date_column="when", id_column="ref")
+    path = _polygons(tmp_path / "gaps.gpkg", ["2024-08-17"] * 3, ref=[7.0, None, 9.0])
+    with pytest.raises(InventoryFileError, match=r"column ref, no id: feature 2"):
+        read_inventory(path, date_column="when", id_column="ref")
+    path = _polygons(tmp_path / "floats.gpkg", ["2024-08-17"] * 2, ref=[7.0, 9.0])
+    assert list(read_inventory(path, date_column="when", id_column="ref").items["item_id"]) == [
+        "7", "9"]  # fmt: skip
     path = _polygons(tmp_path / "ok.geojson", ["2024-08-17"] * 2, ref=["a7", "b2"])
     assert list(read_inventory(path, date_column="when", id_column="ref").items["item_id"]) == [
         "a7", "b2"]  # fmt: skip
@@ -68,6 +74,18 @@ def test_an_invalid_polygon_keeps_its_whole_area_and_is_listed(tmp_path: Path) -
     assert geometry.is_valid and geometry.geom_type == "MultiPolygon"
     assert geometry.area == pytest.approx(0.01 * 0.01 / 2, rel=1e-9)  # two triangles, not one
     assert read.repaired == ["1"]
+    flat = Polygon([(10.0, 44.0), (10.01, 44.0), (10.02, 44.0)])  # no area at all
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[flat], crs="EPSG:4326").to_file(path)
+    with pytest.raises(InventoryFileError, match=r"feature 1: invalid, with no area once"):
+        read_inventory(path, date_column="when")
+
+
+def test_a_timestamp_keeps_its_local_date_whatever_the_other_offsets(tmp_path: Path) -> None:
+    # one column of mixed UTC offsets: read as UTC, 01:00+02:00 would fall on the day before
+    stamps = ["2024-08-18T01:00:00+02:00", "2024-08-18T01:00:00+05:00"]
+    path = _polygons(tmp_path / "tz.geojson", stamps)
+    read = read_inventory(path, date_column="when")
+    assert list(read.items["event_date"]) == [date(2024, 8, 18), date(2024, 8, 18)]
 
 
 def test_a_geopackage_of_several_layers_needs_one_named(tmp_path: Path) -> None:

@@ -224,3 +224,39 @@ def test_frozen_batch_norm_keeps_the_parents_statistics() -> None:
     assert norm.training
     net(batch)
     assert float((norm.running_mean - before[0]).abs().max()) > 0.1
+
+
+def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
+    tmp_path: Path, scene_factory: Callable[..., Scene], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.finetune
+    from models.finetune import finetune
+    from models.manifest import load_member
+
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    calls = iter(range(100))  # every epoch scores better: the last one is kept
+    monkeypatch.setattr(
+        models.finetune, "evaluate_member", lambda *a, **k: type("S", (), {"f1": next(calls)})
+    )
+
+    def statistics(manifest: Path) -> list[torch.Tensor]:
+        (entry,) = read_manifest(manifest).members
+        member = load_member(entry, manifest.parent)
+        return [
+            m.running_mean.clone()
+            for m in member.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+
+    config = {"epochs": 1, "iterations": 2, "crop": 32, "threads": 1}
+    kept = finetune(parent, data, tmp_path / "kept", FinetuneConfig(**config))
+    record = read_manifest(kept).training["finetune"]
+    assert record["config"]["freeze_norm"] is True
+    (member,) = record["members"].values()
+    assert member["best_epoch"] == 1  # trained weights, not the parent's
+    before = statistics(parent)
+    assert len(before) == 34
+    assert all(torch.equal(a, b) for a, b in zip(before, statistics(kept), strict=True))
+    moved = finetune(parent, data, tmp_path / "moved", FinetuneConfig(freeze_norm=False, **config))
+    assert not all(torch.equal(a, b) for a, b in zip(before, statistics(moved), strict=True))

@@ -181,3 +181,10 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
     monkeypatch.setattr(pyproj.Proj, "get_factors", cannot)
     (warning,) = detect_stack.check_stack(stack_file)
     assert "PROJ cannot tell how its CRS (EPSG:32633) scales areas" in warning
+
+    class OffItsDomain:  # what PROJ gives off a projection's domain: no exception, inf
+        areal_scale = float("inf")
+
+    monkeypatch.setattr(pyproj.Proj, "get_factors", lambda self, *a, **k: OffItsDomain())
+    (warning,) = detect_stack.check_stack(stack_file)
+    assert "PROJ cannot tell how its CRS (EPSG:32633) scales areas" in warning
