@@ -3,6 +3,7 @@ per item, every item of the same date in its tile as label."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from monitor.ops._dataset_core import SceneJob, _plain, _safe, event_windows
 from monitor.sources.base import AreaOfInterest
 
 __all__ = ["inventory_jobs"]
+
+log = logging.getLogger("monitor.ops.dataset")
 
 
 def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | None:
@@ -86,6 +89,16 @@ def inventory_jobs(
         )
     except InventoryFileError as err:
         raise BadInput(str(err)) from None
+    polygon_only = {"date_format": settings.date_format, "id_column": settings.id_column,
+                    "layer": settings.layer}  # fmt: skip
+    given = [name for name, value in polygon_only.items() if value is not None]
+    if read.kind == "points" and given:
+        log.warning(
+            "%s: a Global Landslide Catalog CSV has its own columns; %s apply to polygon "
+            "inventories and are not used",
+            inventory,
+            ", ".join(given),
+        )
     items = read.items
     skipped = Counter(read.skipped)
     skipped_ids = {reason: list(ids) for reason, ids in read.skipped_ids.items()}

@@ -192,18 +192,22 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# the command-line option of each dataset setting (all are also `dataset:` fields)
-_OPTIONS = {
-    "date_column": "--date-column",
-    "date_format": "--date-format",
-    "id_column": "--id-column",
-    "layer": "--layer",
-    "tile_m": "--tile-m",
-    "max_accuracy": "--max-accuracy",
-    "split_by": "--split-by",
-    "ignore_buffer_m": "--ignore-buffer-m",
-    "known_within_m": "--known-within-m",
-}
+# the dataset settings the command line sets, each as ``--<name with dashes>``
+_OPTIONS = (
+    "date_column",
+    "date_format",
+    "id_column",
+    "layer",
+    "tile_m",
+    "max_accuracy",
+    "split_by",
+    "ignore_buffer_m",
+    "known_within_m",
+)
+
+
+def _option(key: str) -> str:
+    return "--" + key.replace("_", "-")
 
 
 def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSettings:
@@ -218,7 +222,7 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
         problems = []
         for e in err.errors():
             key = str(e["loc"][0]) if e["loc"] else ""
-            name = _OPTIONS[key] if key in overrides else f"dataset.{key}"
+            name = _option(key) if key in overrides else f"dataset.{key}"
             problems.append(f"{name}: {e['msg'].removeprefix('Value error, ')}")
         raise BadInput("; ".join(problems)) from None
 

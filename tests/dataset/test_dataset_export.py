@@ -247,7 +247,10 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
 
 
 def test_export_option_errors_and_an_empty_export(
-    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    dataset_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     csv = tmp_path / "glc.csv"
     csv.write_text(
@@ -264,7 +267,9 @@ def test_export_option_errors_and_an_empty_export(
     captured = capsys.readouterr()
     assert "skipped 1: too imprecise" in captured.out
     assert "no scene made" in captured.err
-    assert main([*argv, *out, "--max-accuracy", "25KM"]) == 0  # any case, as in the file
+    assert main([*argv, *out, "--max-accuracy", "25KM", "--layer", "slides"]) == 0  # any case
+    assert "CSV has its own columns; layer apply to polygon inventories" in caplog.text
+    capsys.readouterr()
     (tmp_path / "afile").write_text("x")
     assert main([*argv, "--out", str(tmp_path / "afile")]) == 2
     assert "afile: a file, not a folder" in capsys.readouterr().err
