@@ -174,10 +174,6 @@ class DatasetSettings(StrictModel):
     @field_validator("max_accuracy")
     @classmethod
     def _known_accuracy(cls, value: str) -> str:
-        from monitor.labels import GLC_ACCURACY_M
+        from monitor.labels import accuracy_limit
 
-        value = value.strip().lower()
-        if GLC_ACCURACY_M.get(value) is None:
-            known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
-            raise ValueError(f"max_accuracy {value!r} is not one of {known}")
-        return value
+        return accuracy_limit(value)[0]  # its InventoryFileError is a ValueError

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -49,6 +48,7 @@ __all__ = [
     "GLC_REQUIRED_COLUMNS",
     "InventoryFileError",
     "LabelItems",
+    "accuracy_limit",
     "read_glc_csv",
     "read_inventory",
     "read_polygon_inventory",
@@ -72,7 +72,7 @@ GLC_DATE_FORMAT = "%m/%d/%Y %H:%M"
 # the same dates as data.nasa.gov's CSV export writes them
 _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:\.0+)?$")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _MAX_LISTED = 10  # bad rows named in one error
 
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
@@ -89,13 +89,28 @@ class LabelItems:
     path: Path
     kind: str  # "polygons" or "points"
     items: gpd.GeoDataFrame
-    skipped: dict[str, int] = field(default_factory=dict)
     # reason -> the ids of the items skipped for it (catalog event ids, feature numbers)
     skipped_ids: dict[str, list[str]] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)  # ids of invalid polygons made valid
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """How many items were skipped, by reason."""
+        return {reason: len(ids) for reason, ids in self.skipped_ids.items()}
+
+
+def accuracy_limit(max_accuracy: str) -> tuple[str, float]:
+    """``max_accuracy`` as the catalogue writes it (any case) and its radius in metres; an
+    :class:`InventoryFileError` naming the known ones where it is none of them."""
+    name = max_accuracy.strip().lower()
+    limit = GLC_ACCURACY_M.get(name)
+    if limit is None:
+        known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
+        raise InventoryFileError(f"max_accuracy {max_accuracy!r} is not one of {known}")
+    return name, limit
 
 
 def _parse_glc_date(value: Any) -> date | None:
@@ -134,12 +149,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     than ``max_accuracy`` (or ``unknown``) are skipped and counted under
     ``skipped["too imprecise (...)"]``."""
     path = Path(path)
-    max_accuracy = max_accuracy.strip().lower()
-    if max_accuracy not in GLC_ACCURACY_M or GLC_ACCURACY_M[max_accuracy] is None:
-        known = ", ".join(k for k, v in GLC_ACCURACY_M.items() if v is not None)
-        raise InventoryFileError(f"max accuracy {max_accuracy!r} is not one of {known}")
-    limit = GLC_ACCURACY_M[max_accuracy]
-    assert limit is not None
+    max_accuracy, limit = accuracy_limit(max_accuracy)
     table = _read_csv(path)
     missing = [c for c in GLC_REQUIRED_COLUMNS if c not in table.columns]
     if missing:
@@ -187,7 +197,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         when = _parse_glc_date(rec["event_date"])
         if when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
-        if len(coords) < 2 or not all(math.isfinite(c) for c in coords) or when is None:
+        if not all(math.isfinite(c) for c in coords) or when is None:
             continue
         extra = {
             k: rec[k]
@@ -223,9 +233,8 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         raise InventoryFileError(f"{path}: " + "\n  ".join(problems))
     reason = f"too imprecise (coarser than {max_accuracy} or unknown)"
     items = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326") if rows else _empty()
-    skipped = {reason: len(imprecise)} if imprecise else {}
     ids = {reason: [f"glc-{e}" for e in imprecise]} if imprecise else {}
-    return LabelItems(path, "points", items, skipped, ids)
+    return LabelItems(path, "points", items, ids)
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -243,31 +252,19 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     return MultiPolygon(polygons) if polygons else Polygon()
 
 
-def _item_id(value: Any) -> str:
-    """An id as text (a whole number stored as a float without its ``.0``); empty where there
-    is none."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+def _text(value: Any) -> str:
+    """A field's value as text: empty where it is missing, a whole number stored as a float
+    without its ``.0`` (an id 7, a date 20240817 of a numeric shapefile field)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
 
 
-def _feature_date(value: Any, date_format: str | None) -> date | None:
-    """One feature's date, or None where it is not one in the accepted forms."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.datetime64):
-        value = pd.Timestamp(value)
-        if pd.isna(value):
-            return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 20240817.0 of a numeric field
-    if isinstance(value, datetime):  # pandas' Timestamp too
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
+def _feature_date(text: str, date_format: str | None) -> date | None:
+    """One feature's date from its field's text (the file is read with dates and datetimes as
+    ISO text), or None where it is not one in the accepted forms."""
     if date_format is not None:
         try:
             return datetime.strptime(text, date_format).date()
@@ -313,12 +310,11 @@ def read_polygon_inventory(
     ``date_format`` (a :func:`datetime.strptime` format). Items are identified by
     ``id_column``, else by feature number (from 1, as in QGIS)."""
     path = Path(path)
+    layer = _one_layer(path, layer)
     try:
         # date and datetime fields as ISO text: pyogrio turns a column of mixed UTC offsets
         # into UTC, which moves a 01:00+02:00 landslide to the day before
-        frame = gpd.read_file(path, layer=_one_layer(path, layer), datetime_as_string=True)
-    except InventoryFileError:
-        raise
+        frame = gpd.read_file(path, layer=layer, datetime_as_string=True)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
     if date_column not in frame.columns:
@@ -340,7 +336,7 @@ def read_polygon_inventory(
     repaired: list[str] = []
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 1  # features are numbered from 1, as in QGIS
-        item_id = _item_id(rec[id_column]) if id_column else str(row)
+        item_id = _text(rec[id_column]) if id_column else str(row)
         if not item_id:
             bad_id.append(f"feature {row}: {rec[id_column]!r}")
             continue
@@ -356,7 +352,7 @@ def read_polygon_inventory(
                 continue
             repaired.append(item_id)
         raw = rec[date_column]
-        when = _feature_date(raw, date_format)
+        when = _feature_date(_text(raw), date_format)
         if when is None:
             bad_date.append(f"feature {row}: {raw!r}")
             continue

@@ -99,7 +99,7 @@ class DatasetReport:
                 "events (or regions) to fill every split, or theirs had no data"
             )
         if self.pruned:
-            lines.append(f"{self.pruned} scene(s) of an earlier export not in this one deleted")
+            lines.append(f"{self.pruned} scene(s) of earlier runs not in this one deleted")
         if self.stale:
             listed = ", ".join(self.stale[:5]) + (", ..." if len(self.stale) > 5 else "")
             lines.append(

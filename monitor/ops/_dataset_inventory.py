@@ -100,7 +100,6 @@ def inventory_jobs(
             ", ".join(given),
         )
     items = read.items
-    skipped = Counter(read.skipped)
     skipped_ids = {reason: list(ids) for reason, ids in read.skipped_ids.items()}
     outside = "outside every configured region (the archive holds only those)"
     params = PointLabels(core_m=settings.core_m, min_ignore_m=settings.min_ignore_m)
@@ -120,7 +119,6 @@ def inventory_jobs(
         tile = tile_around(extent, settings.tile_m, margin_m=0.1 * settings.tile_m)
         region = _region_of(config, rec["geometry"])
         if region is None and needs_region:
-            skipped[outside] += 1
             skipped_ids.setdefault(outside, []).append(item_id)
             continue
         if region is not None:
@@ -172,4 +170,4 @@ def inventory_jobs(
         "skipped_ids": skipped_ids,
         "repaired_geometries": read.repaired,
     }
-    return jobs, dict(skipped), described
+    return jobs, {reason: len(ids) for reason, ids in skipped_ids.items()}, described

@@ -83,7 +83,7 @@ def write_jobs(
     if prune:
         gone = {scene_id for _, scene_id in stale}
         for scene_id in gone:
-            _remove_elsewhere(out, "", scene_id)
+            _remove_elsewhere(out, None, scene_id)
         report.pruned = len(gone)
     else:
         report.stale = [f"{split}/{scene_id}" for split, scene_id in stale]
@@ -193,10 +193,10 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def _remove_elsewhere(out: Path, split: str, scene_id: str) -> None:
-    """Delete ``scene_id``'s files from every split but ``split`` (``""``: from all)."""
+def _remove_elsewhere(out: Path, keep: str | None, scene_id: str) -> None:
+    """Delete ``scene_id``'s files from every split but ``keep`` (None: from all)."""
     for other in ("train", "val", "test"):
-        if other == split:
+        if other == keep:
             continue
         folder = out / other
         for path in (

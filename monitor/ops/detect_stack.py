@@ -205,10 +205,12 @@ class StackJob:
     cut: float | None = None
 
 
-def detect_stacks(stacks: list[Path], out: Path, job: StackJob) -> dict[str, Any]:
-    """Run the chain on every stack and write ``out`` (see the module docstring)."""
+def detect_stacks(
+    stacks: list[Path], out: Path, job: StackJob, warnings: dict[Path, list[str]]
+) -> dict[str, Any]:
+    """Run the chain on every stack and write ``out`` (see the module docstring); ``warnings``
+    are :func:`check_stack`'s for each stack, which has refused the bad ones before this."""
     out = Path(out)
-    warnings = {path: check_stack(path) for path in stacks}  # every stack, before any output
     out.mkdir(parents=True, exist_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
@@ -351,9 +353,9 @@ def cli_run(args: argparse.Namespace) -> int:
     stacks = find_stacks(args.stack)
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out}: a file, not a folder")
-    for path in stacks:  # a bad stack ends the command before the ensemble loads (it is checked
-        check_stack(path)  # again, cheaply, where its warnings are recorded)
-    summary = detect_stacks(stacks, args.out, _job(args))
+    # every stack checked before the ensemble loads and anything is written
+    warnings = {path: check_stack(path) for path in stacks}
+    summary = detect_stacks(stacks, args.out, _job(args), warnings)
     scenes = summary["scenes"].values()
     ok = [s for s in scenes if s["status"] == "ok"]
     candidates = sum(s["candidates"] for s in ok)

@@ -235,7 +235,7 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
     (stale,) = json.loads((out / "dataset.json").read_text())["stale"]
     assert stale.endswith("glc-203")
     assert main([*argv, "--inventory", str(csv), "--prune"]) == 0
-    assert "1 scene(s) of an earlier export not in this one deleted" in capsys.readouterr().out
+    assert "1 scene(s) of earlier runs not in this one deleted" in capsys.readouterr().out
     left = [i for split in ("train", "val", "test") for i in (
         scene_ids(out / split) if (out / split / "input").exists() and
         any((out / split / "input").iterdir()) else [])]  # fmt: skip
