@@ -6,15 +6,19 @@ run calls :func:`write_quicklooks` during detection, which renders the largest c
 region (:func:`render_quicklook`) and puts each path in the candidate's ``quicklook`` column; the
 e-mail sender inlines the PNG.
 
-Matplotlib's object API (``Figure`` + Agg canvas) is used, not ``pyplot``: no global state, safe
-in worker threads and processes.
+The picture is composed with Pillow from the arrays (matplotlib's colour maps and its bundled
+DejaVu Sans font): no global state, safe in worker threads and processes, and about 15 ms a
+picture. A matplotlib figure with a layout engine took 0.4 s, most of a demo season's run time
+(491 pictures).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +33,10 @@ _DNDVI_LIMIT = 0.6  # symmetric colour range of dNDVI
 _DVV_LIMIT_DB = 6.0  # symmetric colour range of dVV, dB
 _RGB_WHITE = 0.3  # reflectance shown as white (vegetated scenes are dark otherwise)
 _NAN_GREY = 0.55
+_PANEL_IN = (3.2, 3.6)  # width, height of one view's cell, inches
+_IMAGE_BOX_IN = (0.15, 0.55, 2.9, 2.6)  # left, bottom, width, height of its image, inches
+_COLORBAR_IN = (0.3, 0.1)  # bottom, height of its colour bar, inches
+_OUTLINE_PT = 1.4  # width of the candidate's outline, points
 
 
 def _window(stack: xr.Dataset, geometry: BaseGeometry, margin_m: float, min_size_m: float):
@@ -53,11 +61,45 @@ def _true_colour(rgb: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(image), _NAN_GREY, image)
 
 
-def _outline(ax, geometry: BaseGeometry) -> None:
-    for polygon in getattr(geometry, "geoms", [geometry]):
-        for ring in (polygon.exterior, *polygon.interiors):
-            xs, ys = ring.xy
-            ax.plot(xs, ys, color="red", linewidth=1.4)
+def _coloured(values: np.ndarray, cmap: str, limit: float) -> np.ndarray:
+    """(H, W) values -> (H, W, 3) colours of ``cmap`` over [-limit, limit]; NaN grey."""
+    import matplotlib  # its colour maps; loaded with the first picture
+
+    scaled = (np.clip(values, -limit, limit) + limit) / (2 * limit)
+    colours = matplotlib.colormaps[cmap](np.nan_to_num(scaled, nan=0.5))[..., :3]
+    return np.where(np.isnan(values)[..., None], _NAN_GREY, colours)
+
+
+def _font(points: float, dpi: int) -> Any:
+    return _font_file(max(6, round(points * dpi / 72)))
+
+
+@lru_cache(maxsize=16)
+def _font_file(pixels: int) -> Any:
+    import matplotlib
+    from PIL import ImageFont
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    try:
+        return ImageFont.truetype(str(path), pixels)
+    except OSError:  # a matplotlib without its fonts: Pillow's own
+        return ImageFont.load_default(pixels)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _fit(shape: tuple[int, int], box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The largest rectangle of ``shape``'s aspect centred in ``box`` (left, top, width, height)."""
+    left, top, width, height = box
+    scale = min(width / shape[1], height / shape[0])
+    w, h = max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
+    return left + (width - w) // 2, top + (height - h) // 2, w, h
+
+
+def _inches(values: tuple[float, ...], dpi: int) -> tuple[int, ...]:
+    return tuple(round(v * dpi) for v in values)
 
 
 def render_quicklook(
@@ -70,9 +112,12 @@ def render_quicklook(
     min_size_m: float = 400.0,
     dpi: int = 100,
 ) -> Path:
-    """Write the quicklook PNG of ``geometry`` (in the stack's grid CRS) to ``path``.
+    """Write the quicklook PNG of ``geometry`` (in the stack's grid CRS) to ``path``: a
+    3.2 x 3.6 in panel per view at ``dpi``.
 
     Missing optical or radar data (NaN) shows as grey with the panel titled "no data"."""
+    from PIL import Image, ImageDraw
+
     path = Path(path)
     rows, cols = _window(stack, geometry, margin_m, min_size_m)
     x = stack["x"].values[cols]
@@ -80,45 +125,75 @@ def render_quicklook(
     res = abs(float(x[1] - x[0])) if x.size > 1 else 10.0
     extent = (x[0] - res / 2, x[-1] + res / 2, y[-1] - res / 2, y[0] + res / 2)
 
-    panels: list[tuple[str, np.ndarray, dict, bool]] = []
+    # (title, (H, W, 3) colours in [0, 1], colour bar (cmap, limit) or None, all missing)
+    panels: list[tuple[str, np.ndarray, tuple[str, float] | None, bool]] = []
     for name, label in (("pre_rgb", "pre-event"), ("post_rgb", "post-event")):
         if name in stack:
             rgb = stack[name].transpose(..., "y", "x").values[:, rows, cols].astype(float)
-            panels.append((label, _true_colour(rgb), {}, bool(np.all(np.isnan(rgb)))))
+            panels.append((label, _true_colour(rgb), None, bool(np.all(np.isnan(rgb)))))
     for name, label, limit, cmap in (
         ("dNDVI", "dNDVI", _DNDVI_LIMIT, "RdYlGn"),
         ("dVV", "dVV (dB)", _DVV_LIMIT_DB, "RdBu_r"),
     ):
         values = stack[name].values[rows, cols].astype(float)
-        style = {"cmap": cmap, "vmin": -limit, "vmax": limit}
-        panels.append((label, values, style, bool(np.all(np.isnan(values)))))
+        panels.append(
+            (label, _coloured(values, cmap, limit), (cmap, limit), bool(np.all(np.isnan(values))))
+        )
 
-    # matplotlib loads with the first picture: a run without quicklooks never pays for it
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(3.2 * len(panels), 3.6), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (label, data, style, empty) in zip(axes, panels, strict=True):
-        if style:
-            ax.set_facecolor(str(_NAN_GREY))
-            image = ax.imshow(np.ma.masked_invalid(data), extent=extent, **style)
-            figure.colorbar(image, ax=ax, shrink=0.75, orientation="horizontal", pad=0.02)
-        else:
-            ax.imshow(data, extent=extent)
-        _outline(ax, geometry)
-        ax.set_xlim(extent[0], extent[1])
-        ax.set_ylim(extent[2], extent[3])
-        ax.set_title(f"{label} (no data)" if empty else label, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    cell_w, cell_h = _inches(_PANEL_IN, dpi)
+    canvas = Image.new("RGB", (cell_w * len(panels), cell_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    title_font, label_font, tick_font = _font(10, dpi), _font(9, dpi), _font(7, dpi)
+    box_left, box_bottom, box_w, box_h = _inches(_IMAGE_BOX_IN, dpi)
+    bar_bottom, bar_h = _inches(_COLORBAR_IN, dpi)
+    line = max(1, round(_OUTLINE_PT * dpi / 72))
+    for i, (label, colours, bar, empty) in enumerate(panels):
+        left, top, w, h = _fit(
+            colours.shape[:2], (i * cell_w + box_left, cell_h - box_bottom - box_h, box_w, box_h)
+        )
+        image = Image.fromarray(_to_uint8(colours)).resize((w, h), Image.Resampling.NEAREST)
+        pen = ImageDraw.Draw(image)
+        sx, sy = w / (extent[1] - extent[0]), h / (extent[3] - extent[2])
+        for polygon in getattr(geometry, "geoms", [geometry]):
+            for ring in (polygon.exterior, *polygon.interiors):
+                xy = [((gx - extent[0]) * sx, (extent[3] - gy) * sy) for gx, gy in ring.coords]
+                pen.line(xy, fill=(255, 0, 0), width=line, joint="curve")
+        canvas.paste(image, (left, top))
+        draw.rectangle((left - 1, top - 1, left + w, top + h), outline=(96, 96, 96))
+        centre = i * cell_w + box_left + box_w / 2
+        draw.text(
+            (centre, top - round(0.06 * dpi)),
+            f"{label} (no data)" if empty else label,
+            fill="black",
+            font=label_font,
+            anchor="md",
+        )
+        if bar is not None:
+            cmap, limit = bar
+            bar_w = round(0.75 * box_w)
+            ramp = np.linspace(-limit, limit, bar_w)[None, :].repeat(bar_h, axis=0)
+            bar_left, bar_top = round(centre - bar_w / 2), cell_h - bar_bottom - bar_h
+            canvas.paste(
+                Image.fromarray(_to_uint8(_coloured(ramp, cmap, limit))), (bar_left, bar_top)
+            )
+            for frac, value in ((0.0, -limit), (0.5, 0.0), (1.0, limit)):
+                draw.text(
+                    (bar_left + frac * (bar_w - 1), bar_top + bar_h + 1),
+                    f"{value:g}",
+                    fill="black",
+                    font=tick_font,
+                    anchor="ma",
+                )
     width_m = extent[1] - extent[0]
-    figure.suptitle(
-        title or f"{stack.attrs.get('region', '')}  ({width_m:.0f} m across)", fontsize=10
+    draw.text(
+        (canvas.width / 2, round(0.06 * dpi)),
+        title or f"{stack.attrs.get('region', '')}  ({width_m:.0f} m across)",
+        fill="black",
+        font=title_font,
+        anchor="ma",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    canvas.save(path, format="PNG")
     return path
 
 
