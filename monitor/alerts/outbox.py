@@ -18,6 +18,12 @@ body, e-mail ``Message-ID``), so a receiver that remembers keys processes it onc
 Claims: a delivery claims due rows for ``lease_s`` seconds and records its ``host:pid``; a claim
 is free again when the lease ran out or, on the same host, when that process no longer exists.
 
+Withdrawal: an alert still pending when its landslide is dismissed is never sent.
+:func:`withdraw` marks it ``dead`` with ``last_error`` starting ``withdrawn:`` (kept and listed;
+``alerts retry`` re-queues it, and it is withdrawn again while the landslide stays dismissed).
+The inventory calls it when a reviewer dismisses a landslide and whenever it is opened for
+writing (:class:`monitor.store.inventory.Inventory`), in the transaction of the change.
+
 ``landslide-monitor alerts deliver|list|retry`` (:mod:`monitor.ops.alerts`) work on this
 outbox between runs, through the same :meth:`Outbox.deliver` and :meth:`Outbox.requeue`.
 """
@@ -56,6 +62,7 @@ __all__ = [
     "create_table",
     "enqueue",
     "idempotency_key",
+    "withdraw",
 ]
 
 log = logging.getLogger(__name__)
@@ -150,6 +157,27 @@ def enqueue(
         ),
     )
     return cursor.rowcount == 1
+
+
+WITHDRAWN = "withdrawn: "  # ``last_error`` of an alert withdrawn before it was sent
+
+
+def withdraw(
+    conn: sqlite3.Connection, landslide_fids: Collection[int], reason: str, now: datetime
+) -> int:
+    """Inside the caller's transaction, mark the pending alerts of ``landslide_fids`` dead with
+    ``last_error`` = ``withdrawn: <reason>``; returns how many. An alert a live delivery holds is
+    withdrawn too: if that send succeeds, the delivery marks it sent, as it was."""
+    if not landslide_fids:
+        return 0
+    marks = ", ".join("?" * len(landslide_fids))
+    cursor = conn.execute(
+        f"UPDATE {TABLE} SET status = 'dead', last_error = ?, next_attempt_at = ?, "
+        "claimed_until = NULL, claimed_by = NULL "
+        f"WHERE status = 'pending' AND landslide_fid IN ({marks})",
+        (WITHDRAWN + reason, _ts(now), *(int(f) for f in landslide_fids)),
+    )
+    return cursor.rowcount
 
 
 @dataclass

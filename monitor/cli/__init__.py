@@ -169,10 +169,15 @@ def _inventory(args: argparse.Namespace) -> int:
                 print(f"{len(inventory.landslides())} landslide(s) written to {written}")
                 return EXIT_OK
             status = _STATUS_OF_ACTION[args.action]
-            previous = inventory.set_status(args.id, status)
+            change = inventory.set_status(args.id, status)
         except InventoryError as exc:
             raise BadInput(str(exc)) from None
-    print(f"landslide {args.id}: {previous} -> {status}")
+    print(f"landslide {args.id}: {change.previous} -> {status}")
+    if change.withdrawn:
+        print(
+            f"{change.withdrawn} alert(s) of it still waiting in the outbox withdrawn, never to "
+            "be sent (`alerts list` shows them among the dead)"
+        )
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """``landslide-monitor alerts deliver|list|retry``: the alert outbox between runs.
 
 * ``deliver`` sends what is pending through :meth:`Outbox.deliver`, the one delivery path (a
-  run uses it too), honouring each alert's retry delay unless ``--now`` is given;
+  run uses it too), honouring each alert's retry delay unless ``--now`` is given; the alerts of
+  landslides dismissed since they were queued are withdrawn first, never sent;
 * ``list`` shows the pending and dead alerts and the most recently sent ones;
 * ``retry ID...`` and ``retry --dead`` put dead alerts back to pending (:meth:`Outbox.requeue`);
   the next delivery, ``alerts deliver`` or a run, sends them.
@@ -30,6 +31,7 @@ from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config, iso_date
+from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
@@ -145,7 +147,8 @@ def _dispatch(config: MonitorConfig, args: argparse.Namespace) -> int:
 def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) -> int:
     """``alerts deliver``: send what is pending, under the run lock; returns the exit status."""
     path = _inventory_of(config)
-    with RunLock(path, wait_s=wait_s), Outbox(path) as box:
+    # opened as the inventory: it withdraws the waiting alerts of dismissed landslides first
+    with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
         report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
         pending = box.rows("pending")
         dead = box.counts()["dead"]

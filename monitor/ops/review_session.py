@@ -101,9 +101,12 @@ class ReviewSession:
         if fid is None:
             raise ValueError("no landslide selected: click one on the map or pick it in the list")
         with Inventory(self.config.inventory.path) as inventory:
-            previous = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
+            change = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
+        previous = change.previous
         self.decisions.append((int(fid), previous, status))
         log.info("landslide %d: %s -> %s", fid, previous, status)
+        if change.withdrawn:
+            log.info("landslide %d: %d waiting alert(s) withdrawn", fid, change.withdrawn)
         self._frame = self._load()
         self._refresh()
         return previous

@@ -25,7 +25,9 @@ still reported once it adds up.
 landslide that becomes alertable (``new``: once; its run date is kept as ``alerted_on``) and for
 the growth of one already alerted (``grown``). Alertable: confirmed by a second look
 (``confirmation``, :mod:`monitor.pipeline.dating`) and not suppressed by the object filter, or
-confirmed by a reviewer; never ``dismissed``.
+confirmed by a reviewer; never ``dismissed``. Dismissing a landslide withdraws its alerts still
+waiting in the outbox (:func:`monitor.alerts.outbox.withdraw`), and so does opening the
+inventory for writing, for any dismissed landslide whose alerts were queued before.
 
 **Suppressed.** A detection the object filter (:mod:`monitor.pipeline.object_filter`) scored
 below the region's cut is still stored, with ``suppressed = 1`` and its ``filter_score``, so
@@ -48,6 +50,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -83,9 +86,19 @@ __all__ = [
     "LandslideStatus",
     "RegionDetections",
     "RegionStatus",
+    "StatusChange",
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What :meth:`Inventory.set_status` did: the status before, and how many alerts still
+    waiting in the outbox a dismissal withdrew."""
+
+    previous: str
+    withdrawn: int = 0
 
 
 class Inventory:
@@ -124,6 +137,7 @@ class Inventory:
             }.items():
                 gpkg.register_attributes(self._conn, table, text)
             outbox.create_table(self._conn)
+            self._withdraw_dismissed(None)  # alerts queued before their landslide's dismissal
 
     def close(self) -> None:
         self._conn.close()
@@ -262,16 +276,38 @@ class Inventory:
             raise InventoryError(f"no landslide with {column} {landslide!r} in {self.path}")
         return dict(row)
 
-    def set_status(self, landslide: int | str, status: LandslideStatus) -> str:
-        """Set a landslide's review status (by fid or uid); returns the previous status."""
+    def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
+        """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts
+        still waiting in the outbox, in the same transaction."""
         _check_status(status)
         row = self.get(landslide)
+        withdrawn = 0
         with gpkg.transaction(self._conn):
             self._conn.execute(
                 f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
                 (status, bookkeeping.now_ts(), row["fid"]),
             )
-        return str(row["status"])
+            if status == "dismissed":
+                withdrawn = self._withdraw_dismissed(int(row["fid"]))
+        return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
+
+    def _withdraw_dismissed(self, fid: int | None) -> int:
+        """Withdraw the pending alerts of dismissed landslide ``fid`` (None: of every dismissed
+        landslide), inside the caller's transaction."""
+        query = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
+        params: tuple[int, ...] = ()
+        if fid is not None:
+            query += " AND fid = ?"
+            params = (fid,)
+        fids = [int(r[0]) for r in self._conn.execute(query, params)]
+        withdrawn = 0
+        for f in fids:
+            withdrawn += outbox.withdraw(
+                self._conn, [f], f"landslide {f} was dismissed", datetime.now(UTC)
+            )
+        if withdrawn:
+            log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
+        return withdrawn
 
     def export(self, path: str | Path, *, status: Iterable[str] | None = None) -> Path:
         """Write the inventory to GeoJSON (``.geojson``/``.json``) or CSV (``.csv``: WKT geometry

@@ -183,6 +183,43 @@ def test_list_and_retry_of_dead_alerts(
     assert len(mailbox.messages) == 1 and len(_mail_keys(mailbox)) == 3
 
 
+def test_a_landslide_dismissed_before_delivery_is_never_sent(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The mail server was down this morning; meanwhile a reviewer dismissed a false alarm.
+    Its alerts are withdrawn (dead, saying why), and `alerts retry --dead` cannot resend them
+    while it stays dismissed."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+    fids = sorted(inventory.landslides()["fid"].tolist())
+    dismissed, kept = fids
+    assert main(["inventory", "dismiss", "--config", str(config_path), str(dismissed)]) == 0
+    out = capsys.readouterr().out
+    assert f"landslide {dismissed}: candidate -> dismissed" in out
+    assert "2 alert(s) of it still waiting in the outbox withdrawn" in out
+
+    receiver.start()
+    mailbox.start(tls_files)
+    assert _alerts(config_path, "deliver") == 0
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    bodies = [json.loads(body) for _, body in receiver.requests]
+    assert [b["landslide"]["inventory_fid"] for b in bodies] == [kept]
+    assert len(mailbox.messages) == 1 and len(_mail_keys(mailbox)) == 1
+
+    assert _alerts(config_path, "list") == 0
+    dead_lines = _table_lines(capsys.readouterr().out, "Dead:")
+    assert len(dead_lines) == 2
+    assert all(f"withdrawn: landslide {dismissed} was dismissed" in line for line in dead_lines)
+    assert _alerts(config_path, "retry", "--dead") == 0
+    assert _alerts(config_path, "deliver") == 0
+    assert "alerts sent 0, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert len(receiver.requests) == 1 and len(mailbox.messages) == 1
+
+
 def test_deliver_and_retry_wait_for_the_run_lock_and_list_does_not(
     config_path: Path,
     inventory: Inventory,

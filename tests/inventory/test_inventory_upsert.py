@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from monitor.store.inventory import Inventory, InventoryError, RegionDetections
+from monitor.store.inventory import Inventory, InventoryError, RegionDetections, StatusChange
 
 D1, D2, D3 = date(2024, 9, 15), date(2024, 9, 20), date(2024, 9, 25)
 
@@ -116,16 +116,44 @@ def test_match_across_utm_zones(inventory, candidates):
 
 
 def test_dismissed_landslides_update_but_never_alert(inventory, candidates, square, routing):
-    first = run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
-    fid = first.new[0].fid
-    assert inventory.set_status(fid, "dismissed") == "candidate"
+    first = run(
+        inventory, D1, candidates([square(0, 0, 100, 100), square(900, 0, 50, 50)]), routing
+    )
+    fid, other = first.new[0].fid, first.new[1].fid
+    assert inventory.outbox().counts() == {"pending": 4, "sent": 0, "dead": 0}
+    # Dismissed before delivery (the mail server was down): its two alerts are withdrawn.
+    assert inventory.set_status(fid, "dismissed") == StatusChange("candidate", withdrawn=2)
+    with inventory.outbox() as box:
+        assert box.counts() == {"pending": 2, "sent": 0, "dead": 2}
+        assert {r["landslide_fid"] for r in box.rows("pending")} == {other}
+        assert [r["last_error"] for r in box.rows("dead")] == [
+            f"withdrawn: landslide {fid} was dismissed"
+        ] * 2
     grown = run(inventory, D2, candidates([square(0, 0, 100, 200)]), routing)
     assert [c.kind for c in grown.changes] == ["grown"]
     assert grown.alerts_queued == 0
     row = inventory.get(fid)
     assert row["status"] == "dismissed" and row["status_changed_at"] is not None
-    assert inventory.set_status(first.new[0].uid, "confirmed") == "dismissed"
+    assert inventory.set_status(first.new[0].uid, "confirmed") == StatusChange("dismissed", 0)
     assert inventory.landslides(status="confirmed")["fid"].tolist() == [fid]
+
+
+def test_alerts_queued_before_a_dismissal_are_withdrawn_when_the_inventory_opens(
+    tmp_path, candidates, square, routing
+):
+    """An inventory whose dismissed landslide still has alerts waiting (queued before dismissals
+    withdrew them, or re-queued with ``alerts retry``) withdraws them when opened for writing:
+    a delivery through it never sends them."""
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        first = run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
+        fid = first.new[0].fid
+        inventory.set_status(fid, "dismissed")
+        with inventory.outbox() as box:
+            assert box.requeue() == 2  # as `alerts retry --dead` does
+            assert box.counts()["pending"] == 2
+    with Inventory(path) as inventory, inventory.outbox() as box:
+        assert box.counts() == {"pending": 0, "sent": 0, "dead": 2}
 
 
 def test_status_errors_name_the_landslide(inventory, candidates, square):
