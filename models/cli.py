@@ -134,7 +134,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from models.manifest import read_manifest
+    """The manifest's settings and members, then every file it checksums, each checked: exit 1
+    when one is missing or differs (a model that ``detect`` or a run would refuse to load)."""
+    from models.manifest import manifest_files, read_manifest, sha256_file
 
     m = read_manifest(args.manifest)
     print(f"{args.manifest}: {m.description}")
@@ -144,7 +146,21 @@ def _info(args: argparse.Namespace) -> int:
             e = m.member(name)
             f1 = f"{e.val_f1:.3f}" if e.val_f1 is not None else "  –  "
             print(f"  {f1}  {e.architecture:14s} {e.loss:8s} lr={e.learning_rate:<6g} {e.encoder}")
-    return 0
+    if m.object_filter is not None:
+        print(f"object filter: {len(m.object_filter.features)} features, cut {m.object_filter.cut}")
+    bad = 0
+    print("files (SHA-256 against the manifest):")
+    for what, name, sha256 in manifest_files(m):
+        path = Path(args.manifest).parent / name
+        if not path.is_file():
+            verdict = "MISSING"
+        else:
+            verdict = "ok" if sha256_file(path) == sha256 else "MISMATCH (modified or corrupted)"
+        bad += verdict != "ok"
+        print(f"  {verdict:8s} {name}  ({what})")
+    if bad:
+        print(f"{bad} file(s) fail their check: a run or `detect` refuses to load this model")
+    return 1 if bad else 0
 
 
 def _finetune(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ __all__ = [
     "ObjectFilterEntry",
     "SettingEntry",
     "load_member",
+    "manifest_files",
     "member_entry",
     "read_manifest",
     "save_member_weights",
@@ -164,17 +165,44 @@ def verified_file(path: Path, sha256: str, what: str, remedy: str) -> Path:
 
 
 def read_manifest(path: Path) -> ManifestModel:
+    """The manifest at ``path``; a :class:`ManifestError` naming the file when it is missing, a
+    folder, not JSON or not a model manifest (at most five of its problems listed)."""
     path = Path(path)
+    if path.is_dir():
+        inside = path / "manifest.json"
+        hint = f": pass {inside}" if inside.is_file() else ", not a manifest file"
+        raise ManifestError(f"{path} is a folder{hint}")
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise ManifestError(f"{path}: manifest not found") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ManifestError(f"{path}: not valid JSON: {err}") from err
     try:
         return ManifestModel.model_validate(raw)
     except ValidationError as err:
-        raise ManifestError(f"{path}: invalid manifest: {err}") from err
+        problems = [
+            f"{'.'.join(str(part) for part in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()
+        ]
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise ManifestError(
+            f"{path}: not a model manifest ({len(problems)} problem(s)): "
+            + "; ".join(problems[:5])
+            + more
+        ) from None
+
+
+def manifest_files(manifest: ManifestModel) -> list[tuple[str, str, str]]:
+    """Every file ``manifest`` checksums, as (what, file relative to the manifest, SHA-256): the
+    members' weights, the object filter and its candidates table."""
+    files = [("member weights", m.file, m.sha256) for m in manifest.members]
+    f = manifest.object_filter
+    if f is not None:
+        files.append(("object filter", f.file, f.sha256))
+        if f.candidates is not None and f.candidates_sha256 is not None:
+            files.append(("object filter candidates", f.candidates, f.candidates_sha256))
+    return files
 
 
 def write_manifest(path: Path, manifest: ManifestModel) -> Path:

@@ -68,3 +68,35 @@ def test_cli_reports_errors_naming_the_file(
     rc = main(["info", str(tmp_path / "nope.json")])
     assert rc == 2
     assert "nope.json: manifest not found" in capsys.readouterr().err
+
+
+def test_info_checks_every_file_and_names_a_folder_or_a_foreign_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = build_untrained_ensemble(tmp_path / "model", settings=("S2",))
+    assert main(["info", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "S2: 2 members, threshold 0.50" in out
+    assert out.count("  ok       ") == 2
+
+    weights = sorted((tmp_path / "model").glob("*.safetensors"))
+    with weights[0].open("ab") as f:  # one byte more: what a run would refuse to load
+        f.write(b"\0")
+    weights[1].unlink()
+    assert main(["info", str(manifest)]) == 1
+    out = capsys.readouterr().out
+    assert f"MISMATCH (modified or corrupted) {weights[0].name}  (member weights)" in out
+    assert f"MISSING  {weights[1].name}  (member weights)" in out
+    assert "2 file(s) fail their check" in out
+
+    assert main(["info", str(tmp_path / "model")]) == 2
+    assert f"model is a folder: pass {manifest}" in capsys.readouterr().err
+    foreign = tmp_path / "config.json"
+    foreign.write_text('{"regions": []}')
+    assert main(["info", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "config.json: not a model manifest (3 problem(s)): settings: Field required; members: "
+        "Field required; regions: Extra inputs are not permitted"
+    ) in err
+    assert "pydantic" not in err

@@ -248,7 +248,7 @@ def test_broken_manifest_stops_the_run_before_it_starts(
     path = write_config(data)
     status, err = _cli_error(path, capsys)
     assert status == 2  # a manifest that fails its checks is bad input, like the configuration
-    assert f"{manifest}: invalid manifest" in err
+    assert f"{manifest}: not a model manifest" in err
     assert not (path.parent / "runs" / "inventory.gpkg").exists()
 
 
