@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -296,6 +297,16 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILED, f"{type(exc).__name__}: {exc}"
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush to a closed pipe does not
+    report the broken pipe again (the recipe of Python's ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (captured output)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
     parser = build_parser(sys.argv[1:] if argv is None else argv)
@@ -303,6 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         return args.handler(args)
+    except BrokenPipeError:  # `... | head`: the reader left; end quietly, as a killed writer
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under interrupt_on_signals
         notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
         what = str(exc) or "interrupted"

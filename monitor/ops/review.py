@@ -54,6 +54,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 from shapely.geometry import mapping
 
+from monitor.errors import BadInput
 from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.ops.review_data import (
     AGE_CLASSES,
@@ -371,7 +372,8 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         "-o",
         type=Path,
         default=None,
-        help="the HTML page to write (default: review.html next to the inventory)",
+        help="the HTML page to write, or a folder to write review.html in (default: review.html "
+        "next to the inventory)",
     )
     parser.add_argument(
         "--region",
@@ -411,6 +413,22 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _output(path: Path | None) -> Path | None:
+    """``--output`` checked before any work: an existing folder gets ``review.html`` in it; a
+    name that is not ``.html``/``.htm``, or a folder that cannot be made, is bad input (exit 2)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return path / "review.html"
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise BadInput(f"--output {path}: the review page is an HTML file; name it .html")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--output {path}: cannot make its folder: {exc}") from None
+    return path
+
+
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor review``: write the page and say where it is."""
     from monitor.config import load_config
@@ -419,7 +437,7 @@ def cli_run(args: argparse.Namespace) -> int:
     check_regions(config, args.region)
     page = write_review_page(
         config,
-        args.output,
+        _output(args.output),
         regions=args.region,
         as_of=args.as_of,
         embed_quicklooks=not args.link_quicklooks,

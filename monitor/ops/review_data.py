@@ -14,6 +14,7 @@ import base64
 import html
 import logging
 import os
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -128,7 +129,8 @@ def load_review_data(
         regions=watched,
         as_of=as_of,
         inventory_path=path,
-        config_path=config.path,
+        # absolute: the page's commands are pasted in any folder
+        config_path=config.path.resolve() if config.path is not None else None,
     )
 
 
@@ -224,7 +226,7 @@ def _popup_html(
         ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    config_arg = f" --config {html.escape(str(config_path))}" if config_path else ""
+    config_arg = f" --config {html.escape(shlex.quote(str(config_path)))}" if config_path else ""
     commands = (
         f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
         f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"

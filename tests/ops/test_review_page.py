@@ -142,6 +142,20 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert main(["review", "--config", str(config.path), "--region", "nowhere"]) == 2
     assert "no region named 'nowhere'" in capsys.readouterr().err
 
+    # a folder gets review.html in it; a name that is not .html, or a folder that cannot be
+    # made, is bad input before any work, named
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    assert main(["review", "--config", str(config.path), "-o", str(folder)]) == 0
+    assert len(_features(folder / "review.html")) == 6
+    assert f"review page: {(folder / 'review.html').resolve()}" in capsys.readouterr().out
+    assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "page.png")]) == 2
+    assert "page.png: the review page is an HTML file; name it .html" in capsys.readouterr().err
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert main(["review", "--config", str(config.path), "-o", str(blocked / "x.html")]) == 2
+    assert "x.html: cannot make its folder" in capsys.readouterr().err
+
 
 def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch

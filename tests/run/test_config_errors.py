@@ -181,6 +181,25 @@ def test_console_script_exits_non_zero_without_traceback(
     assert "malformed YAML" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_reader_that_leaves_ends_the_command_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``landslide-monitor alerts list | head``: the pipe closes under the command's output."""
+    import signal
+
+    from monitor import cli
+
+    def reader_gone(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    command = cli.COMMANDS["status"]
+    monkeypatch.setitem(
+        cli.COMMANDS, "status", cli.Command(command.help, command.configure, reader_gone)
+    )
+    assert cli.main(["status", "--config", "any.yaml"]) == 128 + signal.SIGPIPE
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("suffix", "driver"),
     [(".geojson", "GeoJSON"), (".gpkg", "GPKG"), (".kml", "KML"), (".shp", "ESRI Shapefile")],
