@@ -95,6 +95,21 @@ def _empty_landslides() -> gpd.GeoDataFrame:
     )
 
 
+def _in_quicklooks_dir(stored: Any, directory: Path) -> Any:
+    """The quicklook ``stored`` in the inventory (``<quicklooks.dir>/<date>/<region>/<file>``
+    when the run wrote it) in the configured ``quicklooks.dir`` when it is there: an inventory
+    moved or restored with its quicklooks elsewhere shows its own pictures, not a stale copy's
+    or none; else the stored path."""
+    if not stored or (isinstance(stored, float) and pd.isna(stored)):
+        return stored
+    parts = Path(str(stored)).parts
+    if len(parts) >= 3:
+        here = Path(directory, *parts[-3:])
+        if here.is_file():
+            return str(here)
+    return stored
+
+
 def load_review_data(
     config: MonitorConfig,
     *,
@@ -123,6 +138,10 @@ def load_review_data(
     if wanted is not None and not landslides.empty:
         landslides = landslides[landslides["region"].isin(wanted)]
     landslides = landslides.drop(columns=["local_geometry"], errors="ignore")
+    if "quicklook" in landslides.columns and not landslides.empty:
+        landslides = landslides.assign(
+            quicklook=[_in_quicklooks_dir(v, config.quicklooks.dir) for v in landslides.quicklook]
+        )
     watched = {r.name: r.geometry for r in config.regions if wanted is None or r.name in wanted}
     return ReviewData(
         landslides=landslides,

@@ -248,3 +248,28 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert "Object filter</th><td>0.91</td>" in kept
     old = _popup_html({"fid": 8}, None, False, None, None)  # an inventory without the columns
     assert "Object filter</th><td>–</td>" in old
+
+
+def test_a_moved_inventory_shows_the_quicklooks_beside_it(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """The inventory stores where the run wrote each picture; moved with its quicklooks (a new
+    disk, a restored backup), the page reads them from the configured folder."""
+    import shutil
+
+    from monitor.config import load_config
+    from monitor.ops.review_data import load_review_data
+
+    config, _ = populated_config
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("monitor.yaml", "inventory.gpkg", "quicklooks"):
+        source = config.path.parent / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, moved / name)
+    shutil.rmtree(config.path.parent / "quicklooks")
+    data = load_review_data(load_config(moved / "monitor.yaml"))
+    pictures = [p for p in data.landslides["quicklook"] if p]
+    assert len(pictures) == 6
+    assert all(Path(p).is_file() and Path(p).is_relative_to(moved) for p in pictures)
+    page = write_review_page(load_config(moved / "monitor.yaml"), moved / "review.html")
+    assert "quicklook missing" not in page.path.read_text(encoding="utf-8")
