@@ -7,6 +7,7 @@ YAML loader silently collapses, are found in the node tree too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,20 +40,28 @@ def load_config(path: str | Path) -> MonitorConfig:
     Raises :class:`ConfigError` listing every problem, each with its line and field."""
     path = Path(path)
     root, data = _read_document(path)
+    duplicates = _duplicate_keys(root)  # reported with the rest: each hides nothing
     config_dir = path.resolve().parent
     base = data.get("base_dir")
     base_dir = config_dir if base in (None, "") else (config_dir / Path(str(base)).expanduser())
     try:
         config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})
     except ValidationError as exc:
-        raise ConfigError(path, _located_problems(root, exc)) from None
+        problems = _in_file_order([*duplicates, *_located_problems(root, exc)])
+        raise ConfigError(path, problems) from None
+    if duplicates:
+        raise ConfigError(path, [text for _, text in duplicates])
     config._path = path
     return config
 
 
+def _in_file_order(located: list[tuple[int, str]]) -> list[str]:
+    return [text for _, text in sorted(located, key=lambda p: p[0])]
+
+
 def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The file's YAML node tree and its data, a mapping; :class:`ConfigError` when the file
-    cannot be read, is not YAML, is not a mapping or gives a key twice."""
+    cannot be read, is not YAML or is not a mapping."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -73,20 +82,30 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
         raise ConfigError(path, ["the configuration file is empty"])
     if not isinstance(data, dict):
         raise ConfigError(path, ["the top level must be a mapping of sections (source, regions…)"])
-    duplicates = _duplicate_keys(root)
-    if duplicates:
-        raise ConfigError(path, duplicates)
     return root, data
 
 
-def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[str]:
-    """One line per validation error, ``line N: field: message``, in the order of the file."""
+# A cross-field check of the whole configuration names the field it is about first:
+# "regions[3].name: region name 'x' is used twice" is placed on regions[3].name's line.
+_FIELD_FIRST = re.compile(r"^(\w+(?:\[\d+\]|\.\w+)*): (.+)$", re.DOTALL)
+
+
+def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[tuple[int, str]]:
+    """(line, ``line N: field: message``) per validation error."""
     located: list[tuple[int, str]] = []
     for error in exc.errors(include_url=False):
-        field, line = _loc_to_place(root, error["loc"])
+        loc, message = tuple(error["loc"]), _message(error)
+        named = _FIELD_FIRST.match(message) if not loc else None
+        if named:
+            loc = tuple(
+                int(part[1:-1]) if part.startswith("[") else part
+                for part in re.findall(r"\w+|\[\d+\]", named.group(1))
+            )
+            message = named.group(2)
+        field, line = _loc_to_place(root, loc)
         where = f"line {line}: " if line is not None else ""
-        located.append((line or 0, f"{where}{field}: {_message(error)}"))
-    return [p for _, p in sorted(located, key=lambda p: p[0])]
+        located.append((line or 0, f"{where}{field}: {message}"))
+    return located
 
 
 def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str, int | None]:
@@ -130,14 +149,16 @@ def _message(error: ErrorDetails) -> str:
     return message
 
 
-def _duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[str]:
-    problems: list[str] = []
+def _duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[tuple[int, str]]:
+    """(line, problem) per key given twice in a mapping (YAML keeps the last silently)."""
+    problems: list[tuple[int, str]] = []
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
             where = f"{prefix}.{key.value}".lstrip(".")
             if key.value in seen:
-                problems.append(f"line {key.start_mark.line + 1}: {where}: field given twice")
+                line = key.start_mark.line + 1
+                problems.append((line, f"line {line}: {where}: field given twice"))
             seen.add(key.value)
             problems.extend(_duplicate_keys(value, where))
     elif isinstance(node, yaml.SequenceNode):

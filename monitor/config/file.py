@@ -70,11 +70,15 @@ class MonitorConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_region_names(self) -> MonitorConfig:
-        seen: set[str] = set()
-        for region in self.regions:
+        seen: dict[str, int] = {}
+        for i, region in enumerate(self.regions):
             if region.name in seen:
-                raise ValueError(f"region name {region.name!r} is used twice")
-            seen.add(region.name)
+                # "regions[i].name: ..." is placed on that line by the loader
+                raise ValueError(
+                    f"regions[{i}].name: region name {region.name!r} is used twice (first in "
+                    f"regions[{seen[region.name]}])"
+                )
+            seen[region.name] = i
         self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
         return self
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
+import yaml
 from run_fixtures import REGION_POLYGON
 from shapely.geometry import mapping
 
@@ -89,6 +90,31 @@ def test_duplicate_keys_are_refused(write_config: Callable[..., Path]) -> None:
     path = write_config("regions: []\nregions: []\n")
     with pytest.raises(ConfigError, match=r"line 2: regions: field given twice"):
         load_config(path)
+
+
+def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_its_line(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    data = _data(manifest)
+    data["regions"].append({"name": "r2", "geometry": SQUARE, "threshold": 1.5})
+    text = yaml.safe_dump(data, sort_keys=False) + "quicklooks: {enabled: true}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text + "quicklooks: {enabled: false}\n"))
+    lines = text.splitlines()
+    threshold = next(i for i, s in enumerate(lines) if "threshold" in s) + 1
+    assert info.value.problems == [
+        f"line {threshold}: regions[1].threshold: Input should be less than 1",
+        f"line {len(lines) + 1}: quicklooks: field given twice",
+    ]
+
+    data["regions"][1] = {"name": "r1", "geometry": SQUARE}
+    text = yaml.safe_dump(data, sort_keys=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    second = [i for i, s in enumerate(text.splitlines()) if s.strip() == "- name: r1"][1] + 1
+    assert info.value.problems == [
+        f"line {second}: regions[1].name: region name 'r1' is used twice (first in regions[0])"
+    ]
 
 
 def test_self_intersecting_polygon(
