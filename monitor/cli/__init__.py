@@ -167,7 +167,7 @@ def _inventory(args: argparse.Namespace) -> int:
         try:
             if args.action == "export":
                 written = inventory.export(args.output)
-                print(f"{len(inventory.landslides())} landslide(s) written to {written}")
+                print(f"{len(inventory.landslides())} landslide(s) written to {written.resolve()}")
                 return EXIT_OK
             status = _STATUS_OF_ACTION[args.action]
             change = inventory.set_status(args.id, status)
