@@ -4,6 +4,12 @@ A :class:`RegionWriter` fills a temporary folder next to the region's final plac
 into place on :meth:`RegionWriter.commit`, so a crash or an error never leaves a half-written
 region that looks complete (use it as a context manager: an exception aborts). The layout is
 described in ``docs/archive.md``.
+
+Every ``write_*`` checks its values before storing them, and refuses with a :class:`ValueError`
+naming the region, the scene and the likely cause what the archive would otherwise store as
+something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
+scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction, DEM voids,
+an index out of range or written twice, incidence angles in radians.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -26,7 +33,7 @@ from zarr.codecs import BloscCodec
 
 from models.feature_stack import S1_BANDS, S2_BANDS
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest
+from monitor.sources.base import AreaOfInterest, check_area
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -53,6 +60,54 @@ CATALOG_COLUMNS: tuple[str, ...] = (
 _CHUNK = 256
 # Fast codec for the acquisitions (writes ~3x faster than the zarr default for similar size).
 _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+
+
+_ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of any SAR mode
+_LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
+_REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
+_WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
+_SAMPLE_STEP = 7  # every 7th value is enough for a median
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the values that are not NaN; (0, 0) when there are none."""
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).any() and not np.isinf(values).any():
+            return 0.0, 0.0
+        return float(np.nanmin(values)), float(np.nanmax(values))
+    return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+
+
+def _as_date(when: object, what: str) -> date:
+    """``when`` as a date: a date, a datetime (its day), an ISO ``YYYY-MM-DD`` text or a numpy
+    datetime64; anything else is named."""
+    if isinstance(when, datetime):
+        return when.date()
+    if isinstance(when, date):
+        return when
+    if isinstance(when, np.datetime64):
+        return pd.Timestamp(when).date()
+    if isinstance(when, str):
+        try:
+            return date.fromisoformat(when[:10])
+        except ValueError:
+            pass
+    raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
+
+
+def _remove_orphans(target: Path) -> None:
+    """Remove temporary folders of ``target`` left by writers killed on this host (their
+    process is gone): a kill -9 cannot clean up after itself."""
+    for folder in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
 
 
 def region_dir(archive: Path, name: str) -> Path:
@@ -95,6 +150,7 @@ class RegionWriter:
         origin: str = "export",
         meta: dict[str, Any] | None = None,
     ) -> None:
+        check_area(area)  # a polygon in metres or invalid is named, not an OverflowError
         self.area = area
         self.grid: Grid = region_grid(area.geometry)
         self.target = region_dir(Path(archive), area.name)
@@ -104,9 +160,22 @@ class RegionWriter:
         self._rows: list[dict[str, Any]] = []
         self._truth: gpd.GeoDataFrame | None = None
         self._static_done = False
+        self._written: dict[str, dict[int, str]] = {"S2": {}, "S1": {}}
+        self._sizes = {"S2": n_s2, "S1": n_s1}
         h, w = self.grid.shape
         for k, t in enumerate(self.tracks):
             self._check_shape(f"track {k} angle", t.angle, (h, w))
+            finite = np.asarray(t.angle, np.float64)
+            finite = finite[np.isfinite(finite)]
+            if finite.size and not (
+                _ANGLE_RANGE[0] <= finite.min() <= finite.max() <= _ANGLE_RANGE[1]
+            ):
+                raise ValueError(
+                    f"region {area.name!r}: track {k} incidence angle spans {finite.min():.3g} to "
+                    f"{finite.max():.3g}, outside {_ANGLE_RANGE[0]:g}-{_ANGLE_RANGE[1]:g} degrees "
+                    "(IW GRD's is about 29-46°; radians?)"
+                )
+        _remove_orphans(self.target)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         root = zarr.open_group(self.tmp / "data.zarr", mode="w")
@@ -150,6 +219,22 @@ class RegionWriter:
             attributes={"units": "degrees", "meaning": "ellipsoid incidence angle per track"},
         )
 
+    def _check_index(self, sensor: str, index: int, when: date) -> None:
+        n = self._sizes[sensor]
+        if not 0 <= index < n:
+            size = "n_s2" if sensor == "S2" else "n_s1"
+            raise ValueError(
+                f"region {self.area.name!r}: {sensor} {when} has index {index}, outside 0-{n - 1} "
+                f"(the writer was made with {size}={n})"
+            )
+        done = self._written[sensor]
+        if index in done:
+            raise ValueError(
+                f"region {self.area.name!r}: {sensor} index {index} was written already (for "
+                f"{done[index]}); every acquisition has its own index"
+            )
+        done[index] = when.isoformat()
+
     def _check_shape(self, what: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
         if tuple(array.shape) != shape:
             raise ValueError(
@@ -166,6 +251,20 @@ class RegionWriter:
         kg_climate: np.ndarray,
     ) -> None:
         """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes."""
+        dem = np.asarray(elevation, np.float64)
+        if not np.isfinite(dem).all() or dem.min() < _LOWEST_ELEVATION_M:
+            raise ValueError(
+                f"region {self.area.name!r}: elevation has no-data (NaN or below "
+                f"{_LOWEST_ELEVATION_M:g} m, e.g. SRTM's -32768 voids): fill the voids, e.g. "
+                "from another DEM, before writing"
+            )
+        for name, raw in (("landcover", landcover), ("kg_climate", kg_climate)):
+            codes = np.asarray(raw, np.float64)
+            if not np.isfinite(codes).all() or codes.min() < 0 or codes.max() > 255:
+                raise ValueError(
+                    f"region {self.area.name!r}: {name} must be class codes 0-255 without NaN "
+                    "(ESA WorldCover for landcover; Köppen-Geiger, 0 where unknown, for kg_climate)"
+                )
         layers: dict[str, np.ndarray] = {
             "elevation": np.asarray(elevation, np.float32),
             "landcover": np.asarray(landcover, np.uint8),
@@ -189,13 +288,45 @@ class RegionWriter:
         cloud_cover: float | None = None,
     ) -> None:
         """One Sentinel-2 L2A scene: ``dn`` (6, H, W) S2_SR_HARMONIZED digital numbers of B2, B3,
-        B4, B8, B11, B12; ``cloud_probability`` (H, W) percent; sun angles in degrees."""
+        B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data); ``cloud_probability``
+        (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees."""
+        when = _as_date(when, f"region {self.area.name!r}: S2 scene {index}")
+        self._check_index("S2", index, when)
         self._check_shape(f"S2 {when} reflectance", dn, (len(S2_BANDS), *self.grid.shape))
         self._check_shape(f"S2 {when} cloud probability", cloud_probability, self.grid.shape)
-        self._refl[index] = np.asarray(dn, np.uint16)
-        self._prob[index] = np.asarray(cloud_probability, np.uint8)
+        values = np.asarray(dn)
+        floating = np.issubdtype(values.dtype, np.floating)
+        low, high = _range(values)
+        scene = f"region {self.area.name!r}: S2 {when} (index {index})"
+        if low < 0:
+            raise ValueError(
+                f"{scene}: reflectance has negative values (min {low:g}; a no-data value such as "
+                "-9999?): write no data as 0 or NaN"
+            )
+        if high > 65535:
+            raise ValueError(f"{scene}: reflectance above 65535 ({high:g}): not DN")
+        if 0 < high <= _REFLECTANCE_AS_FRACTION:
+            raise ValueError(
+                f"{scene}: reflectance at most {high:.3g}: these look like reflectance 0-1; give "
+                "digital numbers (reflectance x 10000, as S2_SR_HARMONIZED)"
+            )
+        prob = np.asarray(cloud_probability)
+        low, high = _range(prob)
+        if low < 0 or high > 100:
+            raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
+        if np.issubdtype(prob.dtype, np.floating):
+            if 0 < high <= 1 and np.any(prob != np.round(prob)):
+                raise ValueError(
+                    f"{scene}: cloud probability is a 0-1 fraction (max {high:.3g}); give "
+                    "percent, 0-100 (S2_CLOUD_PROBABILITY's probability band)"
+                )
+            prob = np.round(np.where(np.isnan(prob), 100.0, prob))  # unknown is not clear
+        if floating:
+            values = np.where(np.isnan(values), 0, values)
+        self._refl[index] = values.astype(np.uint16)
+        self._prob[index] = prob.astype(np.uint8)
         if cloud_cover is None:
-            cloud_cover = float((np.asarray(cloud_probability) > 50).mean() * 100.0)
+            cloud_cover = float((prob > 50).mean() * 100.0)
         self._rows.append(
             {
                 "sensor": "S2",
@@ -209,12 +340,34 @@ class RegionWriter:
 
     def write_s1(self, index: int, when: date, track: int, sigma0: np.ndarray) -> None:
         """One Sentinel-1 GRD scene of ``track`` (index into the writer's tracks): ``sigma0``
-        (2, H, W) VV and VH in dB (float, NaN = no data) or int16 hundredths of dB."""
+        (2, H, W) VV and VH in dB (float, NaN = no data) or int16 hundredths of dB
+        (:data:`S1_NODATA` = no data)."""
+        when = _as_date(when, f"region {self.area.name!r}: S1 scene {index}")
         if not 0 <= track < len(self.tracks):
             raise ValueError(f"region {self.area.name!r}: S1 {when} names unknown track {track}")
+        self._check_index("S1", index, when)
         self._check_shape(f"S1 {when} sigma0", sigma0, (len(S1_BANDS), *self.grid.shape))
-        if sigma0.dtype != np.int16:
-            scaled = np.round(np.asarray(sigma0, np.float64) * 100.0)
+        sigma0 = np.asarray(sigma0)
+        scene = f"region {self.area.name!r}: S1 {when} (index {index})"
+        if sigma0.dtype == np.int16:
+            stored = sigma0[sigma0 != S1_NODATA]
+            if stored.size and np.median(np.abs(stored[::_SAMPLE_STEP])) < _WHOLE_DB_LIMIT:
+                raise ValueError(
+                    f"{scene}: int16 sigma0 with a median magnitude below {_WHOLE_DB_LIMIT} "
+                    "hundredths of dB: these look like whole dB; give float dB, or int16 "
+                    "hundredths of dB"
+                )
+        else:
+            db = np.asarray(sigma0, np.float64)
+            sample = db.ravel()[::_SAMPLE_STEP]
+            sample = sample[np.isfinite(sample)]
+            if sample.size and np.median(sample) > 0:
+                raise ValueError(
+                    f"{scene}: sigma0 has a median of {np.median(sample):.3g}, where land in dB "
+                    "lies around -10 to -20: these look like linear power (COPERNICUS/"
+                    "S1_GRD_FLOAT); give 10 * log10 of it (COPERNICUS/S1_GRD is in dB)"
+                )
+            scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), np.clip(scaled, -32767, 32767), S1_NODATA)
             sigma0 = sigma0.astype(np.int16)
         self._sigma0[index] = sigma0
@@ -299,3 +452,10 @@ class RegionWriter:
     ) -> None:
         if exc_type is not None:
             self.abort()
+        elif self.tmp.exists():  # neither committed nor aborted: the data would stay hidden
+            self.abort()
+            warnings.warn(
+                f"region {self.area.name!r}: RegionWriter left without commit(); nothing was "
+                "written to the archive",
+                stacklevel=2,
+            )

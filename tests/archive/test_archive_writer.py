@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -158,3 +159,111 @@ def test_region_without_acquisitions_raises_data_unavailable(tmp_path: Path) -> 
         w.commit()
     with pytest.raises(DataUnavailable, match=r"'empty'.*archive holds empty"):
         ArchiveSource(tmp_path).features(area, PRE, POST)
+
+
+def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
+    shape = region_grid(AREA.geometry).shape
+    track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
+    return shape, track, {"sun_zenith": 30.0, "sun_azimuth": 150.0}
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ("s1 linear power", "look like linear power"),
+        ("s1 whole dB as int16", "look like whole dB"),
+        ("s2 reflectance 0-1", "look like reflectance 0-1"),
+        ("s2 no-data -9999", "negative values (min -9999"),
+        ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
+        ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
+        ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
+        ("date as a word", "date 'July 5th' is not a date"),
+        ("angle in radians", "outside 10-65 degrees"),
+        ("DEM voids", "elevation has no-data"),
+        ("NaN climate", "kg_climate must be class codes 0-255 without NaN"),
+        ("polygon in metres", "are not lon/lat degrees"),
+    ],
+)
+def test_the_writer_refuses_values_it_would_store_as_something_else(
+    tmp_path: Path, mistake: str, message: str
+) -> None:
+    """What a user's export gets wrong is named before anything is stored (the audit of a
+    user's own region: linear radar and 0-1 reflectance were stored and the slide missed)."""
+    shape, track, sun = _writer_inputs()
+    dn = _s2(3000, 750, shape)
+    clear = np.zeros(shape, np.uint8)
+    db = np.full((2, *shape), -12.0, np.float32)
+    area, tracks = AREA, [track]
+    if mistake == "angle in radians":
+        tracks = [TrackInfo(88, "descending", 280.0, np.full(shape, 0.6, np.float32))]
+    if mistake == "polygon in metres":
+        area = AreaOfInterest("export", box(600_000, 5_000_000, 600_400, 5_000_300), "descending")
+    with (
+        pytest.raises(ValueError, match=re.escape(message)),
+        RegionWriter(tmp_path, area, n_s2=2, n_s1=1, tracks=tracks) as w,
+    ):
+        static = [
+            np.full(shape, 500.0),
+            np.full(shape, 10),
+            np.full(shape, 5.0),
+            np.full(shape, 15),
+        ]
+        if mistake == "DEM voids":
+            static[0][0, 0] = -32768
+        if mistake == "NaN climate":
+            static[3] = np.full(shape, np.nan)
+        w.write_static(*static)
+        when = date(2024, 7, 5)
+        if mistake == "s1 linear power":
+            w.write_s1(0, when, 0, 10 ** (db / 10))
+        if mistake == "s1 whole dB as int16":
+            w.write_s1(0, when, 0, db.astype(np.int16))
+        if mistake == "s2 reflectance 0-1":
+            w.write_s2(0, when, dn / 10000.0, clear, **sun)
+        if mistake == "s2 no-data -9999":
+            w.write_s2(
+                0, when, np.where(np.arange(shape[1]) < 3, -9999, dn.astype(np.int32)), clear, **sun
+            )
+        if mistake == "cloud probability 0-1":
+            w.write_s2(0, when, dn, np.full(shape, 0.35), **sun)
+        if mistake == "index out of range":
+            w.write_s2(5, when, dn, clear, **sun)
+        if mistake == "index written twice":
+            w.write_s2(0, when, dn, clear, **sun)
+            w.write_s2(0, date(2024, 7, 10), dn, clear, **sun)
+        if mistake == "date as a word":
+            w.write_s2(0, "July 5th", dn, clear, **sun)  # type: ignore[arg-type]
+        w.commit()
+    assert not (tmp_path / "regions" / "export").exists()
+
+
+def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
+    tmp_path: Path,
+) -> None:
+    shape, track, sun = _writer_inputs()
+    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        w.write_s2(0, "2024-07-05", _s2(3000, 750, shape), np.full(shape, np.nan), **sun)  # type: ignore[arg-type]
+        w.write_s1(0, np.datetime64("2024-07-03"), 0, np.full((2, *shape), -12.0))  # type: ignore[arg-type]
+        w.commit()
+    source = ArchiveSource(tmp_path)
+    catalog = source._region("export").catalog
+    assert sorted(catalog["date"].astype(str)) == ["2024-07-03", "2024-07-05"]
+    stored = np.asarray(source._region("export").root["s2/cloud_probability"][0])
+    assert stored.min() == 100  # NaN (unknown) is cloud, never clear
+
+    # a writer killed mid-way (its process gone) left its folder: the next writer removes it
+    orphan = tmp_path / "regions" / ".export.tmp-999999999"
+    orphan.mkdir()
+    with (
+        pytest.warns(UserWarning, match="left without commit"),
+        RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[]) as w,
+    ):
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+    assert not orphan.exists()
+    assert not list((tmp_path / "regions").glob(".export.tmp-*"))
+    assert len(ArchiveSource(tmp_path)._region("export").catalog) == 2  # the committed one
