@@ -386,10 +386,11 @@ class _Scenes:
     s1_post: pd.DataFrame
 
     def sizes(self) -> dict[str, int]:
-        """Acquisitions per ``"s2_pre"``, ... (as :func:`data_status` takes them)."""
+        """Acquisitions per ``"s2_pre"``, ... (as :func:`data_status` takes them); for
+        Sentinel-1 one per date and track, however many slices it was written in."""
         return {
             "s2_pre": len(self.s2_pre),
             "s2_post": len(self.s2_post),
-            "s1_pre": len(self.s1_pre),
-            "s1_post": len(self.s1_post),
+            "s1_pre": len(self.s1_pre.drop_duplicates(["date", "track"])),
+            "s1_post": len(self.s1_post.drop_duplicates(["date", "track"])),
         }

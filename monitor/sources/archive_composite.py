@@ -278,6 +278,24 @@ def _track_corrections(
     return geometry, correction
 
 
+def _acquisitions(rows: pd.DataFrame, db: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row and one image per acquisition, a (date, track): the catalog rows of the slices
+    of one pass (a region on a GRD slice boundary) are mosaicked, their mean where they overlap,
+    and a scene written twice counts once. Without that, monitoring's last scene of a track was
+    one slice (half the region without post-event radar) and a duplicate a second look."""
+    keys = list(zip(rows["date"], rows["track"], strict=True))
+    if len(set(keys)) == len(keys):
+        return rows, db
+    first: dict[tuple[object, object], int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    merged = np.empty((len(first), *db.shape[1:]), db.dtype)
+    for n, key in enumerate(first):
+        members = [i for i, k in enumerate(keys) if k == key]
+        merged[n] = db[members[0]] if len(members) == 1 else nan_mean(db[members])[0]
+    return rows.iloc[list(first.values())], merged
+
+
 def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:
     """Positions (in ``rows``) of the last ``k`` scenes of each track, in ``rows`` order."""
     ranked = rows.reset_index(drop=True)
@@ -348,11 +366,12 @@ def s1_composites(
     geometry, correction = _track_corrections(root, tracks, static, look_azimuth, res, options)
     radar = Radar(h, w)
     scenes: dict[str, np.ndarray] = {}
+    acquired: dict[str, pd.DataFrame] = {}
     for label, rows in windows.items():
         if not len(rows):
             continue
-        db = _read_db(root, rows, static, correction)
-        scenes[label] = db
+        rows, db = _acquisitions(rows, _read_db(root, rows, static, correction))
+        scenes[label], acquired[label] = db, rows
         if how.mode == "monitoring":
             if label == "post":
                 db = db[_latest_per_track(rows, how.radar_scenes)]
@@ -366,10 +385,10 @@ def s1_composites(
     if tracks:
         radar.add_geometry([geometry[t] for t in tracks])
     if "post" in scenes and "pre" in scenes:
-        pre_days = _days(windows["pre"]["date"].to_numpy())
+        pre_days = _days(acquired["pre"]["date"].to_numpy())
         radar.dating = radar_dating(
             scenes["post"][:, 0],
-            _days(windows["post"]["date"].to_numpy()),
+            _days(acquired["post"]["date"].to_numpy()),
             radar.vv["pre"],
             radar.count["pre"],
             _last_day(pre_days, np.isfinite(scenes["pre"][:, 0])),

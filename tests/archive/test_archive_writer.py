@@ -267,3 +267,55 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
     assert not orphan.exists()
     assert not list((tmp_path / "regions").glob(".export.tmp-*"))
     assert len(ArchiveSource(tmp_path)._region("export").catalog) == 2  # the committed one
+
+
+def _radar_region(path: Path, post_writes: list[tuple[np.ndarray, float]]) -> None:
+    """One track, two pre scenes at -10 dB VV, and the post acquisition of 2024-08-08 written
+    as ``post_writes`` (mask of its pixels, VV) rows of the same date and track."""
+    shape, track, sun = _writer_inputs()
+    n_s1 = 2 + len(post_writes)
+    with RegionWriter(path, AREA, n_s2=1, n_s1=n_s1, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape, np.uint8), **sun)
+        scene = np.full((2, *shape), -15.0, np.float32)
+        scene[0] = -10.0
+        w.write_s1(0, date(2024, 7, 3), 0, scene)
+        w.write_s1(1, date(2024, 7, 15), 0, scene)
+        for i, (mask, vv) in enumerate(post_writes):
+            post = np.where(mask, scene, np.nan).astype(np.float32)
+            post[0][mask] = vv
+            w.write_s1(2 + i, date(2024, 8, 8), 0, post)
+        w.commit()
+
+
+def test_an_acquisition_in_two_slices_is_one_scene_mosaicked(tmp_path: Path) -> None:
+    """A region on a GRD slice boundary: one pass written as two catalog rows of the same date
+    and track, each covering half. Monitoring's last scene of the track is the whole pass (it
+    was the last row, half the region without post-event radar), counted once."""
+    from models.change_statistics import Compositing
+
+    shape = region_grid(AREA.geometry).shape
+    west = np.zeros(shape, bool)
+    west[:, : shape[1] // 2] = True
+    _radar_region(tmp_path, [(west, -6.0), (~west, -7.0)])
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST, Compositing(mode="monitoring"))
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
+    np.testing.assert_allclose(stack.postVV.values[west], -6.0 + flat, atol=1e-4)
+    np.testing.assert_allclose(stack.postVV.values[~west], -7.0 + flat, atol=1e-4)
+    assert (stack.s1_count_post.values == 1).all()
+    assert stack.attrs["s1_dates_post"] == "2024-08-08"
+
+
+def test_a_scene_written_twice_is_no_second_look(tmp_path: Path) -> None:
+    """The same post-event scene in two catalog rows (a retried export): one acquisition, so
+    its change is seen by one scene, never confirmed as a radar repeat."""
+    from models.change_statistics import Compositing
+
+    shape = region_grid(AREA.geometry).shape
+    everywhere = np.ones(shape, bool)
+    _radar_region(tmp_path, [(everywhere, -4.0), (everywhere, -4.0)])
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST, Compositing(mode="monitoring"))
+    assert (stack.s1_changed_scenes.values <= 1).all()
+    assert (stack.s1_count_post.values == 1).all()
