@@ -111,15 +111,19 @@ def build_configured_archive(config: MonitorConfig, *, progress: bool = True) ->
 
     source = config.source
     if not isinstance(source, ArchiveSourceConfig):
-        raise ValueError(
+        raise BadInput(
             f"source.type is {source.type!r}: only an archive source can be built "
             "(set source.type: archive)"
         )
+    real = "; regions of real exports are written with RegionWriter (docs/archive.md)"
     if source.simulation is None:
-        raise ValueError("source.simulation is missing: the archive's time span and storms")
+        raise BadInput(
+            "source.simulation is missing: `archive build` simulates regions (it needs the "
+            f"archive's time span and storms){real}"
+        )
     specs = [(r.area, r.simulation) for r in config.regions if r.simulation is not None]
     if not specs:
-        raise ValueError("no region has a simulation block: nothing to build")
+        raise BadInput(f"no region has a simulation block: nothing to simulate{real}")
     skipped = [r.name for r in config.regions if r.simulation is None]
     if skipped:
         log.warning("regions without a simulation block, not built: %s", ", ".join(skipped))

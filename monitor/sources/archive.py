@@ -153,7 +153,9 @@ class ArchiveSource:
             known = ", ".join(self.regions()) or "none"
             raise ArchiveError(
                 f"region {name!r} is not in the archive {self.path} (regions there: {known}); "
-                "build it with `landslide-monitor archive build --config ...`"
+                "simulate it with `landslide-monitor archive build --config ...` (a region "
+                "with a `simulation` block), or write it from real exports with RegionWriter "
+                "(docs/archive.md)"
             )
         try:
             catalog = pd.read_csv(path / "catalog.csv")

@@ -325,3 +325,13 @@ def test_config_engines_are_the_inference_engines(manifest: Path) -> None:
 
     assert get_args(ModelSettings.model_fields["engine"].annotation) == ENGINES
     assert ModelSettings(manifest=manifest).engine == "auto"
+
+
+def test_archive_build_without_simulation_points_real_data_to_the_writer(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(_data(manifest))  # real regions: no simulation block anywhere
+    assert main(["archive", "build", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "source.simulation is missing" in err
+    assert "written with RegionWriter (docs/archive.md)" in err and "Traceback" not in err
