@@ -188,3 +188,35 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
     monkeypatch.setattr(pyproj.Proj, "get_factors", lambda self, *a, **k: OffItsDomain())
     (warning,) = detect_stack.check_stack(stack_file)
     assert "PROJ cannot tell how its CRS (EPSG:32633) scales areas" in warning
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ("dNDVI x 100", "dNDVI spans -45 to 0; a difference of NDVIs lies in -2..2"),
+        ("radar in linear power", "it looks like linear power (COPERNICUS/S1_GRD_FLOAT)"),
+        ("slope in percent", "slope spans"),
+    ],
+)
+def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
+    tmp_path, capsys, mistake, message
+):
+    """An audit's own stacks: dNDVI x 100 ran and drew 303 candidates, radar in linear power
+    ran and found nothing, both without a word."""
+    from models.feature_stack import MODEL_BANDS
+
+    bands = hill_and_plain().bands().astype(np.float64)
+    if mistake == "dNDVI x 100":
+        bands[MODEL_BANDS.index("dNDVI")] *= 100
+    if mistake == "radar in linear power":
+        for name in ("preVV", "postVV", "preVH", "postVH"):
+            i = MODEL_BANDS.index(name)
+            bands[i] = 10 ** (bands[i] / 10)
+    if mistake == "slope in percent":
+        i = MODEL_BANDS.index("slope")
+        bands[i] = 100 * np.tan(np.radians(bands[i])) + 50
+    stack = _write(tmp_path / "in" / "a_input.tif", bands)
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
