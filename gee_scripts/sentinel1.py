@@ -187,13 +187,21 @@ def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
 
 
 def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
-    """The last ``k`` scenes of each relative orbit (track) of ``collection`` (monitoring's
-    post image)."""
+    """The scenes of the last ``k`` acquisition days of each relative orbit (track) of
+    ``collection`` (monitoring's post image). A pass is one day's images of a track: a region on
+    a GRD slice boundary has two, each masked outside its slice, and both are kept (the mean
+    in dB mosaics them), as the archive mosaics the rows of one date and track; the last ``k``
+    images would have kept one slice, half the region without post-event radar."""
     tracks = collection.aggregate_array(_TRACK).distinct()
+
+    def day(time: ee.ComputedObject) -> ee.Number:
+        return ee.Number(time).divide(_MS_PER_DAY).floor()
 
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
-        return scenes.sort("system:time_start", False).limit(k)
+        days = scenes.aggregate_array("system:time_start").map(day).distinct().sort()
+        first = ee.Number(days.slice(-k).reduce(ee.Reducer.min()))
+        return scenes.filter(ee.Filter.gte("system:time_start", first.multiply(_MS_PER_DAY)))
 
     return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
 

@@ -255,13 +255,20 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     assert len(_calls(event, "reduce.median")) == 2 and not _calls(event, "Collection.limit")
     assert not _calls(monitoring, "reduce.median")
     assert len(_calls(monitoring, "reduce.mean")) >= 2
-    # ImageCollection.sort is Collection.limit without a limit in the serialised graph
-    (sort,) = [c for c in _calls(monitoring, "Collection.limit") if "key" in c["args"]]
-    assert sort["args"]["key"] == "system:time_start" and sort["args"]["ascending"] is False
-    (limit,) = [c for c in _calls(monitoring, "Collection.limit") if "limit" in c["args"]]
-    assert limit["args"]["limit"] == 3 and limit["args"]["collection"] == sort
+    # the last 3 acquisition *days* of each track, not the last 3 images: a pass on a GRD slice
+    # boundary is two images of one day, and both are kept (the mean in dB mosaics them)
+    assert not _calls(monitoring, "Collection.limit")
+    (days,) = _calls(monitoring, "List.slice")
+    assert days["args"]["start"] == -3 and days["args"]["list"]["fn"] == "List.sort"
+    (to_day,) = _calls(days, "List.map")
+    assert _calls(to_day, "Number.floor") and _calls(to_day, "Number.divide")
+    (first_day,) = _calls(monitoring, "List.reduce")
+    assert first_day["args"]["list"] == days
     tracks = _calls(monitoring, "AggregateFeatureCollection.array")
-    assert [t["args"]["property"] for t in tracks] == ["relativeOrbitNumber_start"]
+    assert sorted(t["args"]["property"] for t in tracks) == [
+        "relativeOrbitNumber_start",
+        "system:time_start",
+    ]
     assert monitoring["args"]["names"] == list(FLAT_BANDS)
 
 
