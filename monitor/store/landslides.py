@@ -6,6 +6,7 @@ the alerts of new and grown landslides in the outbox, all inside the caller's tr
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from datetime import date, datetime
 from typing import Any
@@ -36,6 +37,8 @@ __all__ = [
     "extent",
     "load_known",
 ]
+
+log = logging.getLogger(__name__)
 
 _MEAN_COLUMNS = ("prob_mean", "agreement", "dNDVI_mean", "dVV_mean", "dVH_mean", "slope_mean")
 # Detection attributes stored on the landslide (docs/DESIGN.md), replaced on new and grown.
@@ -277,6 +280,11 @@ class ChangeWriter:
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
         if not channels:
+            log.warning(
+                "%s: landslide %s is %s and alertable, but the region has no alert channel "
+                "(alerts: in the configuration): nothing is sent, now or when channels are added",
+                item.region, item.fid, "new" if kind == "new" else "grown",
+            )  # fmt: skip
             return 0
         base = build_payload(
             idempotency_key="",

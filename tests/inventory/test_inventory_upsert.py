@@ -235,3 +235,16 @@ def test_the_tables_allow_exactly_the_statuses_of_the_literal_types(inventory):
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         bad.execute("UPDATE runs SET status = 'done' WHERE run_id = ?", (run_id,))
     bad.close()
+
+
+def test_an_alertable_landslide_without_a_channel_is_said(inventory, candidates, square, caplog):
+    """Alerted as new with nowhere to send it: marked alerted (adding a channel later does not
+    send it), so the run says so."""
+    with caplog.at_level("WARNING", logger="monitor.store.landslides"):
+        first = run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    assert first.alerts_queued == 0
+    fid = first.new[0].fid
+    assert inventory.get(fid)["alerted_on"] == "2024-09-15"
+    assert f"r: landslide {fid} is new and alertable, but the region has no alert channel" in (
+        caplog.text
+    )
