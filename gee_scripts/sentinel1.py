@@ -190,8 +190,10 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
     """The scenes of the last ``k`` acquisition days of each relative orbit (track) of
     ``collection`` (monitoring's post image). A pass is one day's images of a track: a region on
     a GRD slice boundary has two, each masked outside its slice, and both are kept (the mean
-    in dB mosaics them), as the archive mosaics the rows of one date and track; the last ``k``
-    images would have kept one slice, half the region without post-event radar."""
+    in dB mosaics them, as the archive mosaics the rows of one date and track); the last ``k``
+    images would have kept one slice, half the region without post-event radar. Unlike the
+    archive, the observation counts and dating still count images: in the strip where two
+    slices of one pass overlap, that pass counts twice (docs/earth_engine.md)."""
     tracks = collection.aggregate_array(_TRACK).distinct()
 
     def day(time: ee.ComputedObject) -> ee.Number:
@@ -200,7 +202,8 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
         days = scenes.aggregate_array("system:time_start").map(day).distinct().sort()
-        first = ee.Number(days.slice(-k).reduce(ee.Reducer.min()))
+        start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
+        first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
         return scenes.filter(ee.Filter.gte("system:time_start", first.multiply(_MS_PER_DAY)))
 
     return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())

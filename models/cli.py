@@ -159,7 +159,10 @@ def _info(args: argparse.Namespace) -> int:
         bad += verdict != "ok"
         print(f"  {verdict:8s} {name}  ({what})")
     if bad:
-        print(f"{bad} file(s) fail their check: a run or `detect` refuses to load this model")
+        print(
+            f"{bad} file(s) fail their check: a run and `detect` refuse members' weights and an "
+            "object filter that fail it, the filter refit its candidates table"
+        )
     return 1 if bad else 0
 
 

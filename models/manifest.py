@@ -201,7 +201,9 @@ def manifest_files(manifest: ManifestModel) -> list[tuple[str, str, str]]:
     if f is not None:
         files.append(("object filter", f.file, f.sha256))
         if f.candidates is not None and f.candidates_sha256 is not None:
-            files.append(("object filter candidates", f.candidates, f.candidates_sha256))
+            files.append(
+                ("object filter candidates, read by a refit only", f.candidates, f.candidates_sha256)
+            )
     return files
 
 

@@ -52,6 +52,7 @@ from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 __all__ = [
     "STATUSES",
     "TABLE",
+    "WITHDRAWN",
     "Alert",
     "DeliveryError",
     "DeliveryReport",
@@ -167,7 +168,8 @@ def withdraw(
 ) -> int:
     """Inside the caller's transaction, mark the pending alerts of ``landslide_fids`` dead with
     ``last_error`` = ``withdrawn: <reason>``; returns how many. An alert a live delivery holds is
-    withdrawn too: if that send succeeds, the delivery marks it sent, as it was."""
+    withdrawn too: if that send succeeds, the delivery marks it sent, as it was; if it fails,
+    the withdrawal stands."""
     if not landslide_fids:
         return 0
     marks = ", ".join("?" * len(landslide_fids))
@@ -373,7 +375,8 @@ class Outbox:
                 retry_at = now + timedelta(seconds=delay)
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "
-                    "claimed_until = NULL, claimed_by = NULL, last_error = ? WHERE id = ?",
+                    "claimed_until = NULL, claimed_by = NULL, last_error = ? "
+                    "WHERE id = ? AND status = 'pending'",  # a withdrawal meanwhile stands
                     ("dead" if dead else "pending", attempts, _ts(retry_at), str(error), alert.id),
                 )
                 if dead:

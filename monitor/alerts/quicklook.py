@@ -18,11 +18,11 @@ import logging
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import xarray as xr
+from PIL import ImageFont
 from shapely.geometry.base import BaseGeometry
 
 __all__ = ["render_quicklook", "write_quicklooks"]
@@ -70,14 +70,13 @@ def _coloured(values: np.ndarray, cmap: str, limit: float) -> np.ndarray:
     return np.where(np.isnan(values)[..., None], _NAN_GREY, colours)
 
 
-def _font(points: float, dpi: int) -> Any:
+def _font(points: float, dpi: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return _font_file(max(6, round(points * dpi / 72)))
 
 
 @lru_cache(maxsize=16)
-def _font_file(pixels: int) -> Any:
+def _font_file(pixels: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     import matplotlib
-    from PIL import ImageFont
 
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     try:

@@ -22,6 +22,7 @@ import argparse
 import importlib
 import logging
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -297,6 +298,23 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILED, f"{type(exc).__name__}: {exc}"
 
 
+def _stdout_is_broken() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on its
+    write end; a flush that fails says the same where poll cannot tell)."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+            return True
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (AttributeError, OSError, ValueError):  # no real file descriptor, or no poll
+        return False
+    return False
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush to a closed pipe does not
     report the broken pipe again (the recipe of Python's ``signal`` documentation)."""
@@ -314,8 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     try:
         return args.handler(args)
-    except BrokenPipeError:  # `... | head`: the reader left; end quietly, as a killed writer
-        _silence_stdout()
+    except BrokenPipeError as exc:
+        if args.debug or not _stdout_is_broken():  # a socket or subprocess pipe: an error
+            if args.debug:
+                raise
+            print(f"landslide-monitor {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        _silence_stdout()  # `... | head`: the reader left; end quietly, as a killed writer
         return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under interrupt_on_signals
         notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))

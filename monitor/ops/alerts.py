@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import _geopackage as gpkg
-from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox import WITHDRAWN, Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config, iso_date
 from monitor.store.inventory import Inventory
@@ -151,7 +151,9 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
         report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
         pending = box.rows("pending")
-        dead = box.counts()["dead"]
+        dead_rows = box.rows("dead")
+    withdrawn = sum(str(r["last_error"] or "").startswith(WITHDRAWN) for r in dead_rows)
+    dead = len(dead_rows) - withdrawn
     print(report)
     for error in report.errors:
         print(f"  alert delivery: {error}")
@@ -172,6 +174,8 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
             f"{dead} dead alert(s) in the outbox: `alerts list` says why, "
             "`alerts retry --dead` re-queues them"
         )
+    if withdrawn:
+        print(f"{withdrawn} alert(s) withdrawn: their landslides were dismissed")
     return EXIT_FAILED if report.retrying or report.dead else EXIT_OK
 
 

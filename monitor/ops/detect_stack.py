@@ -60,6 +60,7 @@ from monitor.ops._args import add_config
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
+from monitor.sources.archive_writer import looks_linear
 
 __all__ = [
     "StackJob",
@@ -222,11 +223,11 @@ def _check_values(path: Path, order: list[int] | None) -> None:
             )
         for name in _RADAR_DB_BANDS:
             values = band(name)
-            if values.size and np.median(values) > 0:
+            if looks_linear(values):
                 raise BadInput(
-                    f"{path}: {name} has a median of {np.median(values):.3g}, where land in dB "
-                    "lies around -10 to -20: it looks like linear power (COPERNICUS/"
-                    "S1_GRD_FLOAT); the layout holds 10 * log10 of it"
+                    f"{path}: {name} has no negative value (median {np.median(values):.3g}), "
+                    "where land in dB lies around -10 to -20: it looks like linear power "
+                    "(COPERNICUS/S1_GRD_FLOAT); the layout holds 10 * log10 of it"
                 )
         slope = band("slope")
         if slope.size and (slope.min() < 0 or slope.max() > 90):

@@ -370,7 +370,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         "-o",
-        type=Path,
+        type=str,
         default=None,
         help="the HTML page to write, or a folder to write review.html in (default: review.html "
         "next to the inventory)",
@@ -413,12 +413,17 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _output(path: Path | None) -> Path | None:
+def _output(given: str | None) -> Path | None:
     """``--output`` checked before any work: an existing folder gets ``review.html`` in it; a
     name that is not ``.html``/``.htm``, or a folder that cannot be made, is bad input (exit 2)."""
-    if path is None:
+    if given is None:
         return None
-    if path.is_dir():
+    path = Path(given)
+    if path.is_dir() or given.endswith(("/", os.sep)):  # `-o pages/`: a folder, made
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"--output {path}: cannot make the folder: {exc}") from None
         return path / "review.html"
     if path.suffix.lower() not in (".html", ".htm"):
         raise BadInput(f"--output {path}: the review page is an HTML file; name it .html")

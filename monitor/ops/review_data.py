@@ -95,7 +95,7 @@ def _empty_landslides() -> gpd.GeoDataFrame:
     )
 
 
-def _in_quicklooks_dir(stored: Any, directory: Path) -> Any:
+def _in_quicklooks_dir(stored: str | float | None, directory: Path) -> str | float | None:
     """The quicklook ``stored`` in the inventory (``<quicklooks.dir>/<date>/<region>/<file>``
     when the run wrote it) in the configured ``quicklooks.dir`` when it is there: an inventory
     moved or restored with its quicklooks elsewhere shows its own pictures, not a stale copy's

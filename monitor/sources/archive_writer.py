@@ -40,6 +40,7 @@ __all__ = [
     "S1_NODATA",
     "RegionWriter",
     "TrackInfo",
+    "looks_linear",
     "read_meta",
     "region_dir",
 ]
@@ -66,6 +67,20 @@ _ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of
 _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
+_HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
+
+
+def looks_linear(values: np.ndarray) -> bool:
+    """Whether finite backscatter ``values`` are linear power rather than dB: positive at the
+    median with (almost) no negative value. A scene in dB always has negative values (the
+    noise floor and most land lie well below 0 dB) even where dense urban or foreslopes lift
+    its median above 0; linear power is never negative."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return False
+    return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
+
+
 _SAMPLE_STEP = 7  # every 7th value is enough for a median
 
 
@@ -233,7 +248,6 @@ class RegionWriter:
                 f"region {self.area.name!r}: {sensor} index {index} was written already (for "
                 f"{done[index]}); every acquisition has its own index"
             )
-        done[index] = when.isoformat()
 
     def _check_shape(self, what: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
         if tuple(array.shape) != shape:
@@ -315,7 +329,8 @@ class RegionWriter:
         if low < 0 or high > 100:
             raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
         if np.issubdtype(prob.dtype, np.floating):
-            if 0 < high <= 1 and np.any(prob != np.round(prob)):
+            seen = prob[np.isfinite(prob)]
+            if 0 < high <= 1 and np.any(seen != np.round(seen)):
                 raise ValueError(
                     f"{scene}: cloud probability is a 0-1 fraction (max {high:.3g}); give "
                     "percent, 0-100 (S2_CLOUD_PROBABILITY's probability band)"
@@ -325,6 +340,7 @@ class RegionWriter:
             values = np.where(np.isnan(values), 0, values)
         self._refl[index] = values.astype(np.uint16)
         self._prob[index] = prob.astype(np.uint8)
+        self._written["S2"][index] = when.isoformat()  # stored: a refused scene can be retried
         if cloud_cover is None:
             cloud_cover = float((prob > 50).mean() * 100.0)
         self._rows.append(
@@ -361,16 +377,23 @@ class RegionWriter:
             db = np.asarray(sigma0, np.float64)
             sample = db.ravel()[::_SAMPLE_STEP]
             sample = sample[np.isfinite(sample)]
-            if sample.size and np.median(sample) > 0:
+            if looks_linear(sample):
                 raise ValueError(
-                    f"{scene}: sigma0 has a median of {np.median(sample):.3g}, where land in dB "
-                    "lies around -10 to -20: these look like linear power (COPERNICUS/"
-                    "S1_GRD_FLOAT); give 10 * log10 of it (COPERNICUS/S1_GRD is in dB)"
+                    f"{scene}: sigma0 has no negative value (median {np.median(sample):.3g}), "
+                    "where land in dB lies around -10 to -20: these look like linear power "
+                    "(COPERNICUS/S1_GRD_FLOAT); give 10 * log10 of it (COPERNICUS/S1_GRD is in dB)"
+                )
+            if sample.size and np.median(sample) < _HUNDREDTHS_LIMIT_DB:
+                raise ValueError(
+                    f"{scene}: sigma0 has a median of {np.median(sample):.4g} dB: these look like "
+                    "hundredths of dB in a type other than int16; give float dB, or int16 "
+                    "hundredths"
                 )
             scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), np.clip(scaled, -32767, 32767), S1_NODATA)
             sigma0 = sigma0.astype(np.int16)
         self._sigma0[index] = sigma0
+        self._written["S1"][index] = when.isoformat()
         t = self.tracks[track]
         self._rows.append(
             {

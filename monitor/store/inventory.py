@@ -300,11 +300,10 @@ class Inventory:
             query += " AND fid = ?"
             params = (fid,)
         fids = [int(r[0]) for r in self._conn.execute(query, params)]
-        withdrawn = 0
-        for f in fids:
-            withdrawn += outbox.withdraw(
-                self._conn, [f], f"landslide {f} was dismissed", datetime.now(UTC)
-            )
+        reason = (
+            f"landslide {fid} was dismissed" if fid is not None else "its landslide was dismissed"
+        )
+        withdrawn = outbox.withdraw(self._conn, fids, reason, datetime.now(UTC))
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
         return withdrawn

@@ -167,6 +167,7 @@ class ChangeWriter:
         self.run = run
         self.routing = routing
         self.now = now
+        self._unrouted: set[str] = set()  # regions already warned of having no alert channel
         self.grow_fraction = grow_fraction
         self.grow_min_m2 = grow_min_m2
 
@@ -280,11 +281,14 @@ class ChangeWriter:
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
         if not channels:
-            log.warning(
-                "%s: landslide %s is %s and alertable, but the region has no alert channel "
-                "(alerts: in the configuration): nothing is sent, now or when channels are added",
-                item.region, item.fid, "new" if kind == "new" else "grown",
-            )  # fmt: skip
+            if item.region not in self._unrouted:
+                self._unrouted.add(item.region)
+                log.warning(
+                    "%s: landslide %s is %s and alertable, but the region has no alert channel "
+                    "(alerts: in the configuration): nothing is sent, now or when channels are "
+                    "added (one warning per region and run)",
+                    item.region, item.fid, "new" if kind == "new" else "grown",
+                )  # fmt: skip
             return 0
         base = build_payload(
             idempotency_key="",

@@ -205,7 +205,10 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     receiver.start()
     mailbox.start(tls_files)
     assert _alerts(config_path, "deliver") == 0
-    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in out
+    assert "2 alert(s) withdrawn: their landslides were dismissed" in out
+    assert "dead alert(s) in the outbox" not in out  # withdrawn is not failed
     bodies = [json.loads(body) for _, body in receiver.requests]
     assert [b["landslide"]["inventory_fid"] for b in bodies] == [kept]
     assert len(mailbox.messages) == 1 and len(_mail_keys(mailbox)) == 1

@@ -172,6 +172,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
     [
         ("s1 linear power", "look like linear power"),
         ("s1 whole dB as int16", "look like whole dB"),
+        ("s1 hundredths as int32", "look like hundredths of dB in a type other than int16"),
         ("s2 reflectance 0-1", "look like reflectance 0-1"),
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
@@ -218,6 +219,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s1(0, when, 0, 10 ** (db / 10))
         if mistake == "s1 whole dB as int16":
             w.write_s1(0, when, 0, db.astype(np.int16))
+        if mistake == "s1 hundredths as int32":
+            w.write_s1(0, when, 0, (db * 100).astype(np.int32))
         if mistake == "s2 reflectance 0-1":
             w.write_s2(0, when, dn / 10000.0, clear, **sun)
         if mistake == "s2 no-data -9999":
@@ -247,6 +250,22 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
         )
         w.write_s2(0, "2024-07-05", _s2(3000, 750, shape), np.full(shape, np.nan), **sun)  # type: ignore[arg-type]
         w.write_s1(0, np.datetime64("2024-07-03"), 0, np.full((2, *shape), -12.0))  # type: ignore[arg-type]
+        w.commit()
+    # a refused scene does not use up its index; NaN edges with a clear, whole-percent scene and
+    # a bright (urban, foreslope) dB scene whose median is above 0 dB are what they are
+    edges = np.zeros(shape)
+    edges[0] = np.nan
+    edges[1, 1] = 1.0
+    bright = np.full((2, *shape), 2.0)
+    bright[:, 0] = -14.0
+    with RegionWriter(tmp_path / "retry", AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        with pytest.raises(ValueError, match="look like linear power"):
+            w.write_s1(0, date(2024, 7, 3), 0, 10 ** (bright / 10))
+        w.write_s1(0, date(2024, 7, 3), 0, bright)
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), edges, **sun)
         w.commit()
     source = ArchiveSource(tmp_path)
     catalog = source._region("export").catalog

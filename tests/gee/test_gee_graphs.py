@@ -259,7 +259,11 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     # boundary is two images of one day, and both are kept (the mean in dB mosaics them)
     assert not _calls(monitoring, "Collection.limit")
     (days,) = _calls(monitoring, "List.slice")
-    assert days["args"]["start"] == -3 and days["args"]["list"]["fn"] == "List.sort"
+    assert days["args"]["list"]["fn"] == "List.sort"
+    start = days["args"]["start"]  # max(size - 3, 0): a track with fewer days keeps them all
+    assert start["fn"] == "Number.max" and start["args"]["right"] == 0
+    assert start["args"]["left"]["fn"] == "Number.subtract"
+    assert start["args"]["left"]["args"]["right"] == 3
     (to_day,) = _calls(days, "List.map")
     assert _calls(to_day, "Number.floor") and _calls(to_day, "Number.divide")
     (first_day,) = _calls(monitoring, "List.reduce")

@@ -241,10 +241,11 @@ def test_an_alertable_landslide_without_a_channel_is_said(inventory, candidates,
     """Alerted as new with nowhere to send it: marked alerted (adding a channel later does not
     send it), so the run says so."""
     with caplog.at_level("WARNING", logger="monitor.store.landslides"):
-        first = run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+        first = run(inventory, D1, candidates([square(0, 0, 100, 100), square(900, 0, 50, 50)]))
     assert first.alerts_queued == 0
     fid = first.new[0].fid
     assert inventory.get(fid)["alerted_on"] == "2024-09-15"
     assert f"r: landslide {fid} is new and alertable, but the region has no alert channel" in (
         caplog.text
     )
+    assert caplog.text.count("has no alert channel") == 1  # once per region and run

@@ -149,6 +149,10 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert main(["review", "--config", str(config.path), "-o", str(folder)]) == 0
     assert len(_features(folder / "review.html")) == 6
     assert f"review page: {(folder / 'review.html').resolve()}" in capsys.readouterr().out
+    made = f"{tmp_path / 'new-pages'}/"  # a trailing separator: a folder, made
+    assert main(["review", "--config", str(config.path), "-o", made]) == 0
+    assert (tmp_path / "new-pages" / "review.html").is_file()
+    capsys.readouterr()
     assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "page.png")]) == 2
     assert "page.png: the review page is an HTML file; name it .html" in capsys.readouterr().err
     blocked = tmp_path / "a-file"

@@ -207,23 +207,46 @@ def test_console_script_exits_non_zero_without_traceback(
     assert "malformed YAML" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_reader_that_leaves_ends_the_command_quietly(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``landslide-monitor alerts list | head``: the pipe closes under the command's output."""
+_READER_GONE = """
+import sys
+from monitor import cli
+
+def talk(args):
+    if str(args.config) == "socket":
+        raise BrokenPipeError(32, "Broken pipe (a socket)")
+    for i in range(200_000):
+        print(f"line {i}")
+    return 0
+
+command = cli.COMMANDS["status"]
+cli.COMMANDS["status"] = cli.Command(command.help, command.configure, talk)
+sys.exit(cli.main(["status", "--config", sys.argv[1]]))
+"""
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly() -> None:
+    """``landslide-monitor alerts list | head``: the pipe closes under the command's output,
+    which ends quietly (141, as a writer killed by SIGPIPE); a broken pipe that is not standard
+    output (a socket) stays an error."""
     import signal
 
-    from monitor import cli
-
-    def reader_gone(args: object) -> int:
-        raise BrokenPipeError(32, "Broken pipe")
-
-    command = cli.COMMANDS["status"]
-    monkeypatch.setitem(
-        cli.COMMANDS, "status", cli.Command(command.help, command.configure, reader_gone)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _READER_GONE, "stdout"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
     )
-    assert cli.main(["status", "--config", "any.yaml"]) == 128 + signal.SIGPIPE
-    assert capsys.readouterr().err == ""
+    assert child.stdout is not None and child.stderr is not None
+    assert child.stdout.readline() == b"line 0\n"
+    child.stdout.close()  # the reader leaves
+    assert child.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert child.stderr.read() == b""
+
+    done = subprocess.run(
+        [sys.executable, "-c", _READER_GONE, "socket"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 1
+    assert "error: [Errno 32] Broken pipe (a socket)" in done.stderr
 
 
 @pytest.mark.parametrize(
