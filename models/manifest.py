@@ -202,7 +202,11 @@ def manifest_files(manifest: ManifestModel) -> list[tuple[str, str, str]]:
         files.append(("object filter", f.file, f.sha256))
         if f.candidates is not None and f.candidates_sha256 is not None:
             files.append(
-                ("object filter candidates, read by a refit only", f.candidates, f.candidates_sha256)
+                (
+                    "object filter candidates, read by a refit only",
+                    f.candidates,
+                    f.candidates_sha256,
+                )
             )
     return files
 
