@@ -44,6 +44,7 @@ __all__ = [
     "band_indices",
     "band_names",
     "empty_bands",
+    "looks_linear",
     "model_input",
     "optical_clear",
     "radar_valid",
@@ -180,6 +181,18 @@ def validate(stack: xr.Dataset) -> None:
     absent = [a for a in STACK_ATTRS if a not in stack.attrs]
     if absent:
         raise FeatureStackError(f"feature stack lacks attributes: {', '.join(absent)}")
+
+
+def looks_linear(values: np.ndarray) -> bool:
+    """Whether backscatter ``values`` (NaN ignored) are linear power, as
+    ``COPERNICUS/S1_GRD_FLOAT`` gives it, rather than the dB the stack holds: positive at the
+    median with (almost) no negative value. A scene in dB always has negative values (the
+    noise floor and most land lie well below 0 dB) even where dense urban or foreslopes lift
+    its median above 0; linear power is never negative."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return False
+    return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
 
 
 def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
-from monitor.labels import DEFAULT_FRACTIONS, assign_splits
+from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
 from monitor.sources.base import DataUnavailable, Source
@@ -178,16 +178,17 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
     """``(split, scene id)`` of the scenes in ``out`` (an input, label or provenance file)
     whose id is not in ``ids``."""
     found = set()
-    for split in ("train", "val", "test"):
+    for split in SPLIT_NAMES:
         folder = out / split
-        for pattern, suffix in (
-            ("input/*_input.tif", "_input.tif"),
-            ("label/*_label.tif", "_label.tif"),
-            ("provenance/*.json", ".json"),
-            ("exports/*.json", ".json"),  # an Earth Engine batch export not yet ingested
+        for where in (
+            input_path(folder, "*"),
+            label_path(folder, "*"),
+            folder / "provenance" / "*.json",
+            folder / "exports" / "*.json",  # an Earth Engine batch export not yet ingested
         ):
-            for path in folder.glob(pattern):
-                scene_id = path.name.removesuffix(suffix)
+            head, tail = where.name.split("*")
+            for path in where.parent.glob(where.name):
+                scene_id = path.name.removeprefix(head).removesuffix(tail)
                 if scene_id not in ids:
                     found.add((split, scene_id))
     return sorted(found)
@@ -195,7 +196,7 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
 
 def _remove_elsewhere(out: Path, keep: str | None, scene_id: str) -> None:
     """Delete ``scene_id``'s files from every split but ``keep`` (None: from all)."""
-    for other in ("train", "val", "test"):
+    for other in SPLIT_NAMES:
         if other == keep:
             continue
         folder = out / other

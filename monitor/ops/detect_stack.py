@@ -50,7 +50,7 @@ from rasterio.warp import transform as warp_transform
 
 from models.chain_metrics import DETECTIONS_FILE
 from models.datasets import DatasetError, check_input, read_input
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M
+from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -60,7 +60,6 @@ from monitor.ops._args import add_config
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
-from monitor.sources.archive_writer import looks_linear
 
 __all__ = [
     "StackJob",
@@ -168,7 +167,7 @@ def check_stack(path: Path) -> list[str]:
         raise BadInput(str(err)) from err
     with rasterio.open(path) as src:
         crs, transform, width, height = src.crs, src.transform, src.width, src.height
-    _check_values(path, order)
+        _check_values(src, path, order)
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
     warnings: list[str] = []
@@ -199,41 +198,40 @@ _RADAR_DB_BANDS: tuple[str, ...] = ("preVV", "postVV", "preVH", "postVH")
 _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most this many a side
 
 
-def _check_values(path: Path, order: list[int] | None) -> None:
-    """Refuse values no stack in the layout can hold, read on a decimated grid: dNDVI outside
-    -2..2 (NDVI scaled by 100 or 10 000), radar bands whose median lies above 0 dB (linear
-    power, as COPERNICUS/S1_GRD_FLOAT; the layout holds dB), slopes above 90°."""
-    with rasterio.open(path) as src:
-        step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
-        shape = (max(1, src.height // step), max(1, src.width // step))
-        nodata = src.nodata
+def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
+    """Refuse values no stack in the layout can hold, read from the open ``src`` on a decimated
+    grid: dNDVI outside -2..2 (NDVI scaled by 100 or 10 000), radar bands in linear power
+    (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes above 90°."""
+    step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
+    shape = (max(1, src.height // step), max(1, src.width // step))
+    nodata = src.nodata
 
-        def band(name: str) -> np.ndarray:
-            index = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
-            values = src.read(index + 1, out_shape=shape).astype(np.float64)
-            if nodata is not None and not np.isnan(nodata):
-                values[values == nodata] = np.nan
-            return values[np.isfinite(values)]
+    def band(name: str) -> np.ndarray:
+        index = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
+        values = src.read(index + 1, out_shape=shape).astype(np.float64)
+        if nodata is not None and not np.isnan(nodata):
+            values[values == nodata] = np.nan
+        return values[np.isfinite(values)]
 
-        dndvi = band("dNDVI")
-        if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
+    dndvi = band("dNDVI")
+    if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
+        raise BadInput(
+            f"{path}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
+            "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
+        )
+    for name in _RADAR_DB_BANDS:
+        values = band(name)
+        if looks_linear(values):
             raise BadInput(
-                f"{path}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
-                "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
+                f"{path}: {name} has no negative value (median {np.median(values):.3g}), "
+                "where land in dB lies around -10 to -20: it looks like linear power "
+                "(COPERNICUS/S1_GRD_FLOAT); the layout holds 10 * log10 of it"
             )
-        for name in _RADAR_DB_BANDS:
-            values = band(name)
-            if looks_linear(values):
-                raise BadInput(
-                    f"{path}: {name} has no negative value (median {np.median(values):.3g}), "
-                    "where land in dB lies around -10 to -20: it looks like linear power "
-                    "(COPERNICUS/S1_GRD_FLOAT); the layout holds 10 * log10 of it"
-                )
-        slope = band("slope")
-        if slope.size and (slope.min() < 0 or slope.max() > 90):
-            raise BadInput(
-                f"{path}: slope spans {slope.min():.4g} to {slope.max():.4g}; degrees lie in 0..90"
-            )
+    slope = band("slope")
+    if slope.size and (slope.min() < 0 or slope.max() > 90):
+        raise BadInput(
+            f"{path}: slope spans {slope.min():.4g} to {slope.max():.4g}; degrees lie in 0..90"
+        )
 
 
 @dataclass

@@ -283,17 +283,13 @@ def _acquisitions(rows: pd.DataFrame, db: np.ndarray) -> tuple[pd.DataFrame, np.
     of one pass (a region on a GRD slice boundary) are mosaicked, their mean where they overlap,
     and a scene written twice counts once. Without that, monitoring's last scene of a track was
     one slice (half the region without post-event radar) and a duplicate a second look."""
-    keys = list(zip(rows["date"], rows["track"], strict=True))
-    if len(set(keys)) == len(keys):
+    groups: dict[tuple[object, object], list[int]] = {}
+    for i, key in enumerate(zip(rows["date"], rows["track"], strict=True)):
+        groups.setdefault(key, []).append(i)
+    if len(groups) == len(rows):
         return rows, db
-    first: dict[tuple[object, object], int] = {}
-    for i, key in enumerate(keys):
-        first.setdefault(key, i)
-    merged = np.empty((len(first), *db.shape[1:]), db.dtype)
-    for n, key in enumerate(first):
-        members = [i for i, k in enumerate(keys) if k == key]
-        merged[n] = db[members[0]] if len(members) == 1 else nan_mean(db[members])[0]
-    return rows.iloc[list(first.values())], merged
+    merged = np.stack([db[g[0]] if len(g) == 1 else nan_mean(db[g])[0] for g in groups.values()])
+    return rows.iloc[[g[0] for g in groups.values()]], merged
 
 
 def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:

@@ -31,7 +31,7 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
-from models.feature_stack import S1_BANDS, S2_BANDS
+from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import AreaOfInterest, check_area
 
@@ -40,7 +40,6 @@ __all__ = [
     "S1_NODATA",
     "RegionWriter",
     "TrackInfo",
-    "looks_linear",
     "read_meta",
     "region_dir",
 ]
@@ -68,17 +67,6 @@ _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
-
-
-def looks_linear(values: np.ndarray) -> bool:
-    """Whether finite backscatter ``values`` are linear power rather than dB: positive at the
-    median with (almost) no negative value. A scene in dB always has negative values (the
-    noise floor and most land lie well below 0 dB) even where dense urban or foreslopes lift
-    its median above 0; linear power is never negative."""
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return False
-    return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
 
 
 _SAMPLE_STEP = 7  # every 7th value is enough for a median

@@ -137,7 +137,7 @@ class Inventory:
             }.items():
                 gpkg.register_attributes(self._conn, table, text)
             outbox.create_table(self._conn)
-            self._withdraw_dismissed(None)  # alerts queued before their landslide's dismissal
+            self._withdraw_dismissed()
 
     def close(self) -> None:
         self._conn.close()
@@ -288,21 +288,17 @@ class Inventory:
                 (status, bookkeeping.now_ts(), row["fid"]),
             )
             if status == "dismissed":
-                withdrawn = self._withdraw_dismissed(int(row["fid"]))
+                fid = int(row["fid"])
+                reason = f"landslide {fid} was dismissed"
+                withdrawn = outbox.withdraw(self._conn, [fid], reason, datetime.now(UTC))
         return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
 
-    def _withdraw_dismissed(self, fid: int | None) -> int:
-        """Withdraw the pending alerts of dismissed landslide ``fid`` (None: of every dismissed
-        landslide), inside the caller's transaction."""
+    def _withdraw_dismissed(self) -> int:
+        """Withdraw the pending alerts of every dismissed landslide, inside the caller's
+        transaction (alerts queued before their dismissal, or re-queued since)."""
         query = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
-        params: tuple[int, ...] = ()
-        if fid is not None:
-            query += " AND fid = ?"
-            params = (fid,)
-        fids = [int(r[0]) for r in self._conn.execute(query, params)]
-        reason = (
-            f"landslide {fid} was dismissed" if fid is not None else "its landslide was dismissed"
-        )
+        fids = [int(r[0]) for r in self._conn.execute(query)]
+        reason = "its landslide was dismissed"
         withdrawn = outbox.withdraw(self._conn, fids, reason, datetime.now(UTC))
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
