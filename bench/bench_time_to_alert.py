@@ -13,7 +13,9 @@ monitor.ops.season):
   look rule (an alert waits for the optical view or a second radar look);
 - ``latest, first look``: the same composites with ``second_look: false`` (the rule's effect);
 - ``latest, 2 S1 scenes``: the radar post image the mean of the last two scenes per track
-  instead of the default one (``windows.radar_scenes``).
+  instead of the default one (``windows.radar_scenes``);
+- ``latest, no drop test``: ``latest`` without the forest backscatter-drop test
+  (``model.radar_drop: false``, monitor.pipeline.radar_drop), its effect.
 
 Printed per mode and per repeat cycle: the delay from event to first alert over landslides
 >= 0.1 ha (median, 90th percentile, within 6 and 12 days), never alerted by size class, and
@@ -64,6 +66,7 @@ MODES: dict[str, dict[str, Any]] = {
     "latest": {"windows": {"composite": "latest"}},
     "latest, first look": {"windows": {"composite": "latest"}, "second_look": False},
     "latest, 2 S1 scenes": {"windows": {"composite": "latest", "radar_scenes": 2}},
+    "latest, no drop test": {"windows": {"composite": "latest"}, "model": {"radar_drop": False}},
 }
 
 
@@ -104,7 +107,7 @@ def write_config(work: Path, mode: str, items: list[dict[str, object]], manifest
     data = {
         "source": {"type": "archive", "path": str(work / "archive"), "simulation": SIMULATION},
         "regions": region_items,
-        "model": {"manifest": str(manifest)},
+        "model": {"manifest": str(manifest), **extra.get("model", {})},
         "inventory": {"path": str(work / slug / "inventory.gpkg")},
         "quicklooks": {"enabled": False, "dir": str(work / slug / "quicklooks")},
         "alerts": {

@@ -21,6 +21,7 @@ __all__ = [
     "SINGLE_SCENE_Z",
     "Compositing",
     "CompositingMode",
+    "compositing_mode",
     "db_sigma",
     "log_ratio_z",
 ]
@@ -110,6 +111,15 @@ class Compositing:
             raise ValueError(f"enl must be positive, not {self.enl}")
 
     def describe(self) -> str:
+        """The stack attribute ``compositing`` (both sources write it); it starts with the
+        mode (:func:`compositing_mode`)."""
         if self.mode == "event":
             return "event (greenest pixel, S1 median)"
         return f"monitoring (latest clear, last {self.radar_scenes} S1 scenes per track)"
+
+
+def compositing_mode(description: str) -> CompositingMode | None:
+    """The mode a stack's ``compositing`` attribute (:meth:`Compositing.describe`) names; None
+    where it names none (a stack from a file in the Ganerød et al. layout)."""
+    word = description.split(" ", 1)[0]
+    return "event" if word == "event" else "monitoring" if word == "monitoring" else None

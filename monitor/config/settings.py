@@ -84,6 +84,11 @@ class ModelSettings(StrictModel):
     )
     min_clear_fraction: float = Field(0.2, ge=0, le=1)
     min_radar_fraction: float = Field(0.5, ge=0, le=1)
+    radar_drop: bool = Field(
+        True,
+        description="add the forest backscatter-drop test's detections (VH fallen under trees, "
+        "tested per object: monitor.pipeline.radar_drop) to the ensemble's",
+    )
     device: str | None = Field(None, description="torch device; default: CUDA when available")
     engine: Literal["auto", "torch", "onnxruntime"] = Field(
         "auto",

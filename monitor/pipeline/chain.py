@@ -121,7 +121,7 @@ def detect(
     """The chain on one stack. Raises :class:`monitor.pipeline.setting.NoUsableSetting` when the
     stack supports none of the model's settings."""
     choice = choose_setting(stack, model.settings, policy)
-    prediction = predict(model, stack, choice, device)
+    prediction = predict(model, stack, choice, device, radar_drop=policy.radar_drop)
     candidates = vectorise(prediction, stack, rules)
     candidates, used = apply_filter(candidates, prediction, stack, object_filter, cut)
     return Detection(choice, prediction, candidates, used)

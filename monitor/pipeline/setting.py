@@ -19,14 +19,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from models.feature_stack import band_names, empty_bands, optical_clear, radar_valid
+from models.feature_stack import (
+    StackAttrs,
+    band_names,
+    empty_bands,
+    optical_clear,
+    radar_valid,
+)
 from monitor.pipeline.dating import SAW_CHANGE_SHARE, lower_medians
+from monitor.pipeline.radar_drop import radar_drops
 from monitor.sources.base import DataUnavailable
 
 __all__ = [
@@ -47,6 +55,7 @@ log = logging.getLogger(__name__)
 # The dating bands (models.feature_stack.DATING_VARIABLES) that tell whether an optical view is
 # older than a change radar saw.
 _STALE_BANDS = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
+_EPOCH = date(1970, 1, 1)  # the dating bands count days from it
 
 
 def _can_tell_stale(stack: xr.Dataset) -> bool:
@@ -67,7 +76,8 @@ class SettingPolicy(Protocol):
     """How the setting is chosen: ``setting`` (``auto`` or a fixed one), the ``preference``
     order, the radar-only ``fallback`` and the optical-only ``optical_fallback``, and the
     shares of the region's pixels an optical (``min_clear_fraction``) or radar
-    (``min_radar_fraction``) setting needs."""
+    (``min_radar_fraction``) setting needs, and whether the forest backscatter-drop test adds its
+    detections (``radar_drop``, :mod:`monitor.pipeline.radar_drop`)."""
 
     @property
     def setting(self) -> str: ...
@@ -86,6 +96,9 @@ class SettingPolicy(Protocol):
 
     @property
     def min_radar_fraction(self) -> float: ...
+
+    @property
+    def radar_drop(self) -> bool: ...
 
 
 class Predictor(Protocol):
@@ -262,7 +275,12 @@ def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
 
 
 def predict(
-    ensemble: Predictor, stack: xr.Dataset, choice: SettingChoice, device: str | None
+    ensemble: Predictor,
+    stack: xr.Dataset,
+    choice: SettingChoice,
+    device: str | None,
+    *,
+    radar_drop: bool = False,
 ) -> xr.Dataset:
     """The ensemble's prediction with the chosen setting, its gaps filled by the fallbacks.
 
@@ -276,7 +294,19 @@ def predict(
     fallback then runs on clear regions too. Pixels still NaN that have no radar observation
     (a swath edge, a missing scene) but a clear optical view are filled from the optical
     fallback where the choice has one (``model.optical_fallback``, off by default), marked by
-    ``optical_fallback``; else they stay NaN, with a warning."""
+    ``optical_fallback``; else they stay NaN, with a warning.
+
+    With ``radar_drop``, the objects of the forest backscatter-drop test
+    (:func:`monitor.pipeline.radar_drop.radar_drops`) that are radar's to judge are marked
+    ``radar_drop``: the setting is radar-only, or most of the object's pixels are the radar
+    fallback's (clouds, a stale optical view), or its optical view is older than the post
+    window's latest Sentinel-1 scene and did not show a change (the drop is a change in VH,
+    which the Sentinel-1 dating, in VV, does not see: the per-pixel stale test cannot tell).
+    They are detections whatever the ensemble's probability there (vectorisation reads the
+    mask; the probability raster stays the ensemble's), seen by Sentinel-1, and marked
+    ``optical_stale`` (their optical bands show the days before the change). Where the optical
+    view is newer than the radar's, the optical setting judges: leaves turning in autumn lower
+    VH as well."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is not None:
         prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
@@ -296,7 +326,60 @@ def predict(
                 int(unseen.sum()),
                 choice.setting,
             )
+    if radar_drop:
+        _mark_drops(stack, choice.setting, prediction)
     return prediction
+
+
+def _mark_drops(stack: xr.Dataset, setting: str, prediction: xr.Dataset) -> None:
+    """Mark the forest backscatter-drop objects that are radar's to judge (see :func:`predict`):
+    the setting is radar-only, or most of their pixels are the radar fallback's, or their
+    optical view is older than the radar's (:func:`_optical_older`)."""
+    drops = radar_drops(stack) & np.isfinite(prediction["probability"].values)
+    if not drops.any():
+        return
+    if SENSORS_OF_SETTING[setting] != ("radar",):
+        labels, n = ndimage.label(drops, structure=np.ones((3, 3), bool))
+        index = np.arange(1, n + 1)
+        radar_s = _optical_older(stack, labels, index)
+        if "fallback" in prediction:
+            by_radar = prediction["fallback"].values.astype(np.float64)
+            radar_s |= np.asarray(ndimage.mean(by_radar, labels, index)) > 0.5
+        drops = np.concatenate([[False], radar_s])[labels]
+        if not drops.any():
+            return
+    log.info("%s: %d pixels of forest backscatter drops", stack.attrs.get("region"),
+             int(drops.sum()))  # fmt: skip
+    prediction["radar_drop"] = (("y", "x"), drops)
+    prediction["optical_stale"] = (("y", "x"), _stale_mask(prediction) | drops)
+
+
+def _stale_mask(prediction: xr.Dataset) -> np.ndarray:
+    if "optical_stale" in prediction:
+        return np.asarray(prediction["optical_stale"].values, bool)
+    return np.zeros(prediction["probability"].shape, bool)
+
+
+def _optical_older(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per object: its optical view is older than the radar's. The day of its last clear
+    Sentinel-2 look without change (the lower median of ``s2_last_unchanged`` over its pixels
+    without ``s2_first_changed``) comes before the post window's latest Sentinel-1 scene, and
+    optical saw the change on fewer than :data:`SAW_CHANGE_SHARE` of its pixels. All False for
+    a stack without optical dating or Sentinel-1 dates."""
+    no = np.zeros(len(index), bool)
+    radar_dates = StackAttrs.of(stack).dates("s1", "post")
+    if not radar_dates or not all(name in stack for name in _STALE_BANDS[1:]):
+        return no
+    radar_day = float((max(radar_dates) - _EPOCH).days)
+    optical_changed = np.isfinite(stack["s2_first_changed"].values)
+    last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
+    optical_day = lower_medians(last_clear.astype(np.float64), labels, index)
+    seen = np.asarray(ndimage.sum_labels(optical_changed, labels, index))
+    clear = optical_changed | np.isfinite(last_clear)
+    looked = np.asarray(ndimage.sum_labels(clear, labels, index))
+    with np.errstate(invalid="ignore"):
+        older = ~(optical_day >= radar_day)  # NaN: no clear look at all
+    return np.asarray(older & (seen < SAW_CHANGE_SHARE * np.maximum(looked, 1)))
 
 
 def _without_radar(prediction: xr.Dataset, stack: xr.Dataset) -> np.ndarray:

@@ -87,6 +87,9 @@ CANDIDATE_COLUMNS: tuple[str, ...] = (
 )
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+# The setting recorded for an object found mostly by the forest backscatter-drop test
+# (monitor.pipeline.radar_drop): the sensor that saw it.
+RADAR_DROP_SETTING = "S1"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,23 @@ def _object_means(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> 
 _FALLBACKS: tuple[str, ...] = ("fallback", "optical_fallback")
 
 
+def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
+    """The forest backscatter-drop objects (8-connected) that touch no detection of the
+    probability of at least ``min_pixels``: the test adds what the ensemble missed, and leaves
+    the outline, setting and dating of the ensemble's own detections as they are (a drop that
+    touches only a few stray pixels above the threshold, below the minimum area, takes them
+    in)."""
+    labels, n = ndimage.label(drops, structure=_EIGHT_CONNECTED)
+    if not n:
+        return drops
+    found, m = ndimage.label(detected, structure=_EIGHT_CONNECTED)
+    if m:
+        sizes = np.concatenate([[0], ndimage.sum_labels(detected, found, np.arange(1, m + 1))])
+        detected = sizes[found] >= max(min_pixels, 1.0)
+    touched = np.unique(labels[detected & (labels > 0)])
+    return np.asarray((labels > 0) & ~np.isin(labels, touched))
+
+
 def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) -> gpd.GeoDataFrame:
     """Candidate landslides of one region as polygons in the grid's CRS.
 
@@ -198,7 +218,10 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     ``attrs["optical_fallback_setting"]`` (optical only where there was no radar observation);
     an object whose pixels are mostly such gets that setting. Each pixel is compared with the
     threshold calibrated for the setting that predicted it (``attrs["threshold"]``, or the
-    fallback's ``..._threshold`` on its pixels), unless the region sets one for all.
+    fallback's ``..._threshold`` on its pixels), unless the region sets one for all. The objects
+    of a boolean ``radar_drop`` variable (the forest backscatter-drop test,
+    :mod:`monitor.pipeline.radar_drop`) that touch no detection of the minimum area are detected
+    whatever their probability, with the setting ``S1``.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     probability = prediction["probability"].values.astype(np.float64)
@@ -213,14 +236,17 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
                 threshold = np.where(prediction[name].values, own, threshold)
     with np.errstate(invalid="ignore"):
         detected = probability >= threshold
+    res_x, res_y = stack.rio.resolution()
+    pixel_area = abs(res_x * res_y)
+    if "radar_drop" in prediction:
+        drops = prediction["radar_drop"].values.astype(bool)
+        detected |= _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
     detected &= ~exclusion_mask(stack, rules)
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:
         return empty_candidates(crs)
     index = np.arange(1, n_objects + 1)
 
-    res_x, res_y = stack.rio.resolution()
-    pixel_area = abs(res_x * res_y)
     pixels = ndimage.sum_labels(np.ones_like(detected), labels, index)
     area = pixels * pixel_area
     slope = _object_means(stack["slope"].values.astype(np.float64), labels, index)
@@ -242,6 +268,9 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         if name in prediction:
             share = _object_means(prediction[name].values.astype(np.float64), labels, index)
             settings[share > 0.5] = str(prediction.attrs[f"{name}_setting"])
+    if "radar_drop" in prediction:
+        share = _object_means(prediction["radar_drop"].values.astype(np.float64), labels, index)
+        settings[share > 0.5] = RADAR_DROP_SETTING
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
     columns = {

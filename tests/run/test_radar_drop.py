@@ -1,0 +1,286 @@
+"""The forest backscatter-drop test (monitor.pipeline.radar_drop): a forest that slid loses its
+volume scattering and VH falls by about one speckle standard deviation per pixel, which the
+test finds per object; unchanged speckle, a drop outside forest or on flat ground, and a VH fall
+with a VV rise (flooding under trees) are not drops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from scipy import ndimage, special
+
+from models.change_statistics import IW_GRD_ENL, Compositing
+from monitor.pipeline.radar_drop import (
+    WINDOW_PX,
+    WINDOW_Z,
+    _local,
+    _window_z,
+    drop_statistic,
+    radar_drops,
+)
+from monitor.pipeline.setting import SettingChoice, predict
+from monitor.pipeline.vectorise import VectoriseRules, vectorise
+
+MONITORING = Compositing("monitoring")
+PRE_SCENES = 8
+POST_SCENES = 2  # the last scene of each of two tracks
+
+
+def _speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Unit-mean speckle of IW GRD's 4.4 looks, correlated over 2 x 2 pixels (20 m resolution
+    sampled at 10 m): the mean of four neighbouring gamma variates of 1.1 looks each."""
+    looks = IW_GRD_ENL / 4.0
+    fine = rng.standard_gamma(looks, size=(shape[0] + 1, shape[1] + 1))
+    pooled = fine[:-1, :-1] + fine[1:, :-1] + fine[:-1, 1:] + fine[1:, 1:]
+    return np.asarray(pooled / (4.0 * looks))
+
+
+def _mean_db(rng: np.random.Generator, sigma0_db: np.ndarray, scenes: int) -> np.ndarray:
+    """Mean in dB of ``scenes`` speckled scenes of the true backscatter ``sigma0_db``."""
+    linear = 10 ** (sigma0_db / 10)
+    dbs = [10 * np.log10(linear * _speckle(rng, sigma0_db.shape)) for _ in range(scenes)]
+    return np.asarray(np.mean(dbs, axis=0), np.float32)
+
+
+def _stack(
+    shape: tuple[int, int] = (120, 120),
+    *,
+    scar: tuple[int, int, int, int] | None = (40, 60, 50, 60),
+    dvh: float = -2.5,
+    dvv: float = -1.5,
+    canopy: float = 20.0,
+    slope: float = 25.0,
+    seed: int = 0,
+) -> xr.Dataset:
+    """A forested slope watched by Sentinel-1 (VV -8 dB, VH -14 dB), with a scar (rows, cols)
+    whose true backscatter changed by ``dvv``/``dvh`` dB after the event."""
+    rng = np.random.default_rng(seed)
+    vv, vh = np.full(shape, -8.0), np.full(shape, -14.0)
+    post_vv, post_vh = vv.copy(), vh.copy()
+    if scar is not None:
+        r0, r1, c0, c1 = scar
+        post_vv[r0:r1, c0:c1] += dvv
+        post_vh[r0:r1, c0:c1] += dvh
+    layers = {
+        "preVV": _mean_db(rng, vv, PRE_SCENES),
+        "postVV": _mean_db(rng, post_vv, POST_SCENES),
+        "preVH": _mean_db(rng, vh, PRE_SCENES),
+        "postVH": _mean_db(rng, post_vh, POST_SCENES),
+        "s1_count_pre": np.full(shape, PRE_SCENES, np.float32),
+        "s1_count_post": np.full(shape, POST_SCENES, np.float32),
+        "canopy_height": np.full(shape, canopy, np.float32),
+        "slope": np.full(shape, slope, np.float32),
+        "layover": np.zeros(shape, np.float32),
+        "shadow": np.zeros(shape, np.float32),
+    }
+    layers["dVV"] = layers["postVV"] - layers["preVV"]
+    layers["dVH"] = layers["postVH"] - layers["preVH"]
+    return xr.Dataset(
+        {k: (("y", "x"), v) for k, v in layers.items()},
+        coords={"y": np.arange(shape[0], 0, -1) * 10.0, "x": np.arange(shape[1]) * 10.0},
+        attrs={"region": "slope", "compositing": MONITORING.describe()},
+    )
+
+
+def test_the_window_statistic_holds_its_nominal_rate_on_unchanged_speckle() -> None:
+    """On unchanged speckle the scaled window mean is close to standard normal: the share of
+    windows at or below -WINDOW_Z stays near the nominal 0.13 %. The resolution cell is taken
+    as 4.4 pixels where this speckle's is 4 (2 x 2), so the statistic's spread is sqrt(4/4.4) =
+    0.95 of nominal and its tail below -3 about 0.1 %; 67 600 windows (about 1 400 independent
+    ones, the windows overlap) allow up to twice the nominal rate. The same holds against the
+    surroundings' mean, which is estimated from about 800 pixels and adds little spread."""
+    stack = _stack((300, 300), scar=None, seed=1)
+    z = drop_statistic(stack).astype(np.float64)
+    assert abs(float(np.mean(z))) < 0.05 and 0.9 < float(np.std(z)) < 1.1
+    nominal = float(special.ndtr(-WINDOW_Z))
+    everywhere = np.ones(z.shape, bool)
+    # the window mean of z, and of z against its surroundings (what the test thresholds)
+    for values in (z, _local(z, everywhere)):
+        windows = _window_z(values, everywhere, WINDOW_PX)[20:-20, 20:-20]
+        assert 0.8 < float(np.std(windows)) < 1.05
+        assert float(np.mean(windows <= -WINDOW_Z)) < 2 * nominal
+
+
+def test_unchanged_forest_gives_no_drop() -> None:
+    for seed in range(3):  # 3 x 9 km² of unchanged forest
+        assert not radar_drops(_stack((300, 300), scar=None, seed=seed)).any()
+
+
+def test_a_forest_slide_of_one_speckle_deviation_is_found_whole() -> None:
+    """A 2 ha scar (200 m x 100 m) whose VH fell by 2.5 dB (per pixel 1.4 standard deviations of
+    a two-scene mean against eight) is one object covering most of the scar and little outside
+    it (the outline follows speckle within a resolution cell or two)."""
+    stack = _stack()
+    mask = radar_drops(stack)
+    scar = np.zeros(mask.shape, bool)
+    scar[40:60, 50:60] = True
+    _, n = ndimage.label(mask, np.ones((3, 3), bool))
+    assert n == 1
+    assert (mask & scar).sum() / scar.sum() > 0.5
+    assert (mask & ~scar).sum() < 0.25 * mask.sum()
+
+
+def test_a_change_over_the_whole_slope_is_not_a_drop_and_a_slide_within_it_is() -> None:
+    """Soil moisture, a wet or leafless canopy and wet snow lower VH over whole slopes: compared
+    with its surroundings, such a change cancels. A slide inside a slope that darkened by 1 dB
+    still stands out of it."""
+    whole = _stack(scar=(0, 120, 0, 120), dvh=-2.5, dvv=-0.5)
+    assert not radar_drops(whole).any()
+    stack = _stack()
+    darker = _stack(scar=None, seed=0)
+    rng = np.random.default_rng(5)
+    post = 10 ** ((np.full((120, 120), -15.0)) / 10)
+    post[40:60, 50:60] = 10 ** ((-14.0 - 1.0 - 2.5) / 10)
+    scenes = [10 * np.log10(post * _speckle(rng, post.shape)) for _ in range(POST_SCENES)]
+    darker["postVH"] = (("y", "x"), np.mean(scenes, axis=0).astype(np.float32))
+    darker["dVH"] = darker["postVH"] - darker["preVH"]
+    scar = np.zeros((120, 120), bool)
+    scar[40:60, 50:60] = True
+    for mask in (radar_drops(stack), radar_drops(darker)):
+        assert (mask & scar).sum() > 0.5 * scar.sum() and (mask & ~scar).sum() < 0.25 * mask.sum()
+
+
+@pytest.mark.parametrize(
+    ("why", "kwargs"),
+    [
+        ("no trees", {"canopy": 2.0}),
+        ("flat ground", {"slope": 4.0}),
+        ("VV rose: flooding under the canopy", {"dvv": +2.0}),
+        ("VH rose: debris", {"dvh": +2.5}),
+    ],
+)
+def test_what_is_not_a_forest_drop(why: str, kwargs: dict[str, Any]) -> None:
+    assert not radar_drops(_stack(**kwargs)).any(), why
+
+
+def test_only_monitoring_means_without_gaps_in_the_inputs_are_tested() -> None:
+    assert radar_drops(_stack()).any()
+    assert not radar_drops(_stack().drop_vars("canopy_height")).any()
+    # an event-mode median, and a stack that does not say how it was composited
+    for compositing in (Compositing("event").describe(), ""):
+        stack = _stack()
+        stack.attrs["compositing"] = compositing
+        assert not radar_drops(stack).any()
+
+
+class _Blind:
+    """A stand-in ensemble that sees nothing (probability 0.02 everywhere)."""
+
+    settings = ("S1",)
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
+        full = np.full((stack.sizes["y"], stack.sizes["x"]), 0.02)
+        layers = {"probability": full, "spread": full * 0, "agreement": full * 0}
+        return xr.Dataset(
+            {k: (("y", "x"), v) for k, v in layers.items()},
+            coords=stack.coords,
+            attrs={"threshold": 0.5, "setting": setting},
+        )
+
+
+def _located(stack: xr.Dataset) -> xr.Dataset:
+    h, w = stack.sizes["y"], stack.sizes["x"]
+    nan = np.full((h, w), np.nan, np.float32)
+    zero = np.zeros((h, w), np.float32)
+    extra = {"landcover": zero + 10, "postNDVI": nan, "dNDVI": nan, "s2_clear_pre": zero,
+             "s2_clear_post": zero}  # fmt: skip
+    stack = stack.assign({k: (("y", "x"), v) for k, v in extra.items()})
+    located: xr.Dataset = stack.rio.write_crs("EPSG:32632")
+    return located
+
+
+def test_the_chain_detects_a_drop_the_ensemble_misses() -> None:
+    """With ``radar_drop`` the drop's pixels are detections whatever the probability (which
+    stays the ensemble's); the object is recorded as seen by Sentinel-1. Without it nothing is
+    found."""
+    stack = _located(_stack())
+    choice = SettingChoice("S1", "test", 0.0, 1.0)
+    out = predict(_Blind(), stack, choice, None, radar_drop=True)
+    assert np.allclose(out["probability"].values, 0.02)
+    candidates = vectorise(out, stack, VectoriseRules())
+    assert len(candidates) == 1
+    row = candidates.iloc[0]
+    assert row["setting"] == "S1"
+    assert 1.4e4 < row["area_m2"] < 2.8e4  # the scar is 2 ha
+    assert row["prob_mean"] == pytest.approx(0.02)
+    assert row["dVH_mean"] < -1.5
+    plain = predict(_Blind(), stack, choice, None)
+    assert "radar_drop" not in plain and vectorise(plain, stack, VectoriseRules()).empty
+
+
+class _Optical(_Blind):
+    """Sees nothing either, but with an optical setting that has no view (NaN) on the columns
+    from ``cloudy_from`` on."""
+
+    settings = ("S1+S2", "S1")
+
+    def __init__(self, cloudy_from: int) -> None:
+        self.cloudy_from = cloudy_from
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
+        out = super().predict(stack, setting, device=device)
+        if setting == "S1+S2":
+            out["probability"][:, self.cloudy_from :] = np.nan
+        return out
+
+
+@pytest.mark.parametrize(("cloudy_from", "found"), [(0, True), (120, False)])
+def test_a_drop_counts_only_where_the_prediction_is_radar(cloudy_from: int, found: bool) -> None:
+    """Under clouds (the radar fallback predicts the scar) the drop is a detection; under a
+    clear, current optical view the optical setting judges, and saw nothing."""
+    stack = _located(_stack())
+    choice = SettingChoice("S1+S2", "test", 1.0, 1.0, fallback="S1")
+    out = predict(_Optical(cloudy_from), stack, choice, None, radar_drop=True)
+    assert ("radar_drop" in out) is found
+    assert len(vectorise(out, stack, VectoriseRules())) == int(found)
+
+
+class _Corner(_Blind):
+    """Detects a 4 x 4 block at the scar's top-left corner (probability 0.9 there)."""
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
+        out = super().predict(stack, setting, device=device)
+        out["probability"][40:44, 50:54] = 0.9
+        return out
+
+
+def test_a_drop_touching_an_ensemble_detection_leaves_it_as_it_is() -> None:
+    """The test adds what the ensemble missed: a drop that touches one of its detections does
+    not reshape it (its outline, setting and dating stay the ensemble's)."""
+    stack = _located(_stack())
+    out = predict(_Corner(), stack, SettingChoice("S1", "test", 0.0, 1.0), None, radar_drop=True)
+    assert out["radar_drop"].values[40:44, 50:54].any()
+    candidates = vectorise(out, stack, VectoriseRules())
+    assert candidates["area_m2"].tolist() == [1600.0]
+    assert candidates["prob_mean"].tolist() == [pytest.approx(0.9)]
+
+
+@pytest.mark.parametrize(
+    ("optical_look", "found"),
+    [("2024-08-20", True), ("2024-09-02", False)],
+)
+def test_a_drop_counts_where_the_optical_view_is_older_than_the_radar(
+    optical_look: str, found: bool
+) -> None:
+    """Under a clear optical view the drop is a detection when that view is older than the
+    post window's latest Sentinel-1 scene (2024-08-30) and showed no change: the optical setting
+    predicts from the days before the slide, and the Sentinel-1 dating (VV) did not see the VH
+    drop, so no pixel is marked stale. A newer optical look that saw no change judges."""
+    stack = _located(_stack())
+    day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    stack["s2_last_unchanged"] = (("y", "x"), np.full(shape, day, np.float32))
+    stack["s2_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+    stack["s1_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+    stack.attrs["s1_dates_post"] = "2024-08-18,2024-08-27,2024-08-30"
+    choice = SettingChoice("S1+S2", "test", 1.0, 1.0, fallback="S1")
+    out = predict(_Optical(cloudy_from=120), stack, choice, None, radar_drop=True)
+    assert ("radar_drop" in out) is found
+    candidates = vectorise(out, stack, VectoriseRules())
+    assert len(candidates) == int(found)
+    if found:  # marked stale: the post-event optical bands show the forest before the slide
+        assert out["optical_stale"].values[out["radar_drop"].values].all()
