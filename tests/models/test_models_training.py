@@ -44,20 +44,23 @@ def test_a_short_training_run_lowers_the_loss(scene_factory: Callable[..., Scene
     x, y = (torch.from_numpy(a) for a in sampler.sample(8))
     loss_fn = build_loss("Dice")
     opt = torch.optim.Adam(member.parameters(), lr=0.01)
-    member.eval()
+    # The loss on a fixed batch, normalised by its own statistics (train-mode batch norm): in
+    # eval mode the running statistics lag 40 quickly changing steps, and where they stand at
+    # step 40 depends on the CPU's rounding (on an Intel Xeon the eval-mode loss was 0.41 at
+    # step 30, 0.83 at 40 and 0.03 at 60, while the batch-normalised one fell 0.82, 0.48, 0.09,
+    # 0.05, 0.04, 0.03 over steps 10 to 60).
+    member.train()
     with torch.no_grad():
         before = float(loss_fn(member(x), y))
-    member.train()
     for _ in range(40):
         xb, yb = (torch.from_numpy(a) for a in sampler.sample(4))
         loss = loss_fn(member(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    member.eval()
     with torch.no_grad():
         after = float(loss_fn(member(x), y))
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.3 * before, (before, after)
 
 
 def test_train_member_keeps_the_best_epoch_and_resumes(
