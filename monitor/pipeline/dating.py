@@ -35,6 +35,7 @@ __all__ = [
     "SAW_CHANGE_SHARE",
     "Confirmation",
     "combine_brackets",
+    "day_number",
     "lower_medians",
     "object_dating",
 ]
@@ -60,6 +61,11 @@ _EPOCH = date(1970, 1, 1)
 
 Bracket = tuple[date | None, date | None]
 _Day = TypeVar("_Day", date, str)  # a date, or an ISO date
+
+
+def day_number(day: date) -> float:
+    """Days since 1970-01-01 of ``day``: the unit of the dating bands."""
+    return float((day - _EPOCH).days)
 
 
 def _day(value: float) -> date | None:

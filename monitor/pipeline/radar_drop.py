@@ -14,32 +14,38 @@ where it can be told, under tree cover, as an object:
    of its surroundings (a :data:`BACKGROUND_PX`-pixel window outside its central 11 x 11):
    soil moisture, a wet or leafless canopy and wet snow change whole slopes, and cancel; a slide
    stands out of its slope;
-2. the mean of that over a moving window of :data:`WINDOW_PX` pixels, scaled by the square root
-   of the number of independent samples in the window: speckle is correlated within a
-   resolution cell, :data:`CELL_PIXELS` pixels of 10 m in IW GRD's 20 m x 22 m cell, so a
-   window of ``k`` pixels holds ``k / CELL_PIXELS`` of them. The scaled mean is standard
-   normal on unchanged ground;
-3. pixels that fell (their own value below 0 and their 3 x 3 mean below ``-`` :data:`GROW_Z`)
-   and whose window mean falls below ``-`` :data:`WINDOW_Z` (one-sided 0.13 %), under trees
-   (:data:`CANOPY_MIN_M`, the height in the FAO definition of forest), on sloping ground
-   (:data:`MIN_SLOPE_DEG`) and outside layover and radar shadow, are the cores of drops; each
-   core grows by the window's half-width over the eligible pixels that fell;
+2. the sum of that over a moving window of :data:`WINDOW_PX` pixels, over the square root of
+   the summed cell sizes: speckle is correlated within a resolution cell, :data:`CELL_PIXELS`
+   pixels of 10 m in IW GRD's 20 m x 22 m cell, more on slopes facing the sensor
+   (:func:`cell_pixels`), so a window of ``k`` pixels holds about ``k / CELL_PIXELS``
+   independent samples. The scaled window mean is standard normal on unchanged ground;
+3. pixels that fell (their own value below 0 and their scaled 3 x 3 mean below ``-``
+   :data:`GROW_Z`) and whose scaled window mean falls below ``-`` :data:`WINDOW_Z` (one-sided
+   0.13 %), under trees (:data:`CANOPY_MIN_M`, the height in the FAO definition of forest), on
+   sloping ground (:data:`MIN_SLOPE_DEG`) and outside layover and radar shadow, are the cores
+   of drops; each core grows by the window's half-width over the eligible pixels that fell;
 4. a grown object is a drop when its mean ``z`` lies below the mean over its ring (the eligible
    pixels 2 to :data:`RING_PX` pixels, 20 to 100 m, around it) by :data:`OBJECT_Z` standard
-   errors of that difference (resolution cells counted), and its VV did not rise against its
-   ring (flooding under a canopy lowers VH but brightens VV: trunk-water double bounce).
+   errors of that difference (resolution cells counted), and its VV did not rise clearly
+   against its ring (:data:`VV_RISE_Z`: flooding under a canopy lowers VH but brightens VV,
+   trunk-water double bounce). The cores were picked on the same data, so the contrast of a
+   speckle object is not standard normal: :data:`OBJECT_Z` is set from simulated unchanged
+   speckle (``bench/bench_radar_drop_null.py``), not from the normal tail.
 
 The statistic is that of means in dB of independent scenes: the test runs on monitoring
 composites (the stack's ``compositing`` attribute), not on event-mode medians or stacks from
-files in the Ganerød et al. layout, which do not say how they were composited.
+files in the Ganerød et al. layout, which do not say how they were composited. Its null model
+is speckle alone; real forests also vary from scene to scene (moisture, wind), which the
+comparison with the surroundings cancels only where it covers whole slopes.
 
 What it returns (:func:`radar_drops`) is a mask. :func:`monitor.pipeline.setting.predict` adds
-the drops that lie where the ensemble predicts from radar (the whole region under the ``S1``
-setting, else the radar fallback's pixels: no clear or no current optical view) as detections,
-marked ``radar_drop``: where the optical view is current, the ensemble's optical members judge
-the change, and leaves turning in autumn lower VH as well. A clear-cut, a windthrow or wet snow
-on the canopy lowers VH too: the object filter and the second look (persistence) are what tell
-those apart, as for every other detection.
+the drops whose view is radar's (the whole region under the ``S1`` setting, the radar
+fallback's pixels, or an optical view older than the radar post image's scenes) as
+detections, marked ``radar_drop``: where the optical view is newer, the ensemble's optical
+members judge the change, and leaves turning in autumn lower VH as well.
+:func:`monitor.pipeline.vectorise.vectorise` adds those that do not touch a detection of the
+ensemble. A clear-cut, a windthrow or wet snow on the canopy lowers VH too: the object filter
+and the second look (persistence) are what tell those apart, as for every other detection.
 """
 
 from __future__ import annotations
@@ -49,17 +55,21 @@ import xarray as xr
 from scipy import ndimage
 
 from models.change_statistics import IW_GRD_ENL, compositing_mode, log_ratio_z
+from models.feature_stack import PIXEL_SIZE_M
 
 __all__ = [
     "BACKGROUND_PX",
     "CANOPY_MIN_M",
     "CELL_PIXELS",
     "GROW_Z",
+    "IW_MID_INCIDENCE_DEG",
     "MIN_SLOPE_DEG",
     "OBJECT_Z",
     "RING_PX",
+    "VV_RISE_Z",
     "WINDOW_PX",
     "WINDOW_Z",
+    "cell_pixels",
     "drop_statistic",
     "radar_drops",
 ]
@@ -71,23 +81,34 @@ CANOPY_MIN_M = 5.0
 # Sloping ground, as the trigger's vegetation test defines it (monitor.config.TriggerSettings
 # min_slope_deg): a flooded lake shore or a clear-cut on the valley floor lowers VH on flat ground.
 MIN_SLOPE_DEG = 10.0
-# Pixels of 10 m per independent speckle sample: IW GRD high resolution is about 20 m x 22 m
-# (ESA, Sentinel-1 Product Definition) sampled at 10 m.
-CELL_PIXELS = 20.0 * 22.0 / (10.0 * 10.0)
+# Pixels per independent speckle sample: IW GRD high resolution is about 20 m x 22 m (ESA,
+# Sentinel-1 Product Definition) sampled at 10 m.
+CELL_PIXELS = 20.0 * 22.0 / PIXEL_SIZE_M**2
+# Ground-range resolution is the slant-range one over the sine of the local incidence angle: on a
+# slope facing the sensor a resolution cell covers more pixels. Relative to the middle of the IW
+# swath (29.1-46.0 degrees), a pixel at local incidence theta counts
+# CELL_PIXELS * sin(37.5) / sin(theta) pixels per cell, never fewer than CELL_PIXELS.
+IW_MID_INCIDENCE_DEG = 37.5
 # Side of the moving window (pixels): 7 x 7 pixels = 0.49 ha, about 11 independent samples.
 WINDOW_PX = 7
-# One-sided thresholds of the scaled means: 0.13 % of unchanged windows fall below -3; an
-# object is tested once more, against its ring, at 5 (3e-7), since cores are selected on the
-# same data.
+# Threshold of the scaled window means: 0.13 % of unchanged windows fall below -3 (one-sided).
 WINDOW_Z = 3.0
-OBJECT_Z = 5.0
+# Threshold of an object against its ring. The cores were selected on the same data, so the
+# contrast of a speckle object is far from standard normal. On simulated unchanged speckle
+# (bench/bench_radar_drop_null.py: 2 x 2-pixel correlated gamma of 4.4 looks), objects of 9
+# pixels or more reached -5 at 3.5 per 100 km², -6 at 0.14 and -6.5 at none in 10 800 km² (a
+# post image of 2 scenes against 8); with 1 against 5, -6.5 at 0.08 per 100 km² (3 600 km²).
+OBJECT_Z = 6.5
+# A significant VV rise against the ring (standard errors) marks flooding under a canopy, which
+# lowers VH but brightens VV (trunk-water double bounce); after forest loss VV may rise a little
+# too (wet bare soil, rough debris), so only a clear rise rules a drop out.
+VV_RISE_Z = 3.0
 # The surroundings a pixel is compared with: a window of 31 x 31 pixels (310 m) outside its
 # central 11 x 11, and an object with the pixels 20 to 100 m around it.
 BACKGROUND_PX = 31
 RING_PX = 10
-# A core grows over the neighbours that fell and whose own 3 x 3 mean fell by one standard
-# deviation (16 % of unchanged pixels: the growth follows the drop's outline, not the speckle
-# around it, and stops at an edge instead of spilling a pixel beyond it).
+# A core grows over the neighbours that fell (below their surroundings) and whose 3 x 3 window
+# mean, scaled as the 7 x 7 one, fell by one standard deviation.
 GROW_Z = 1.0
 
 
@@ -104,18 +125,32 @@ def drop_statistic(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> np.ndarray:
     )
 
 
-def _window_z(z: np.ndarray, eligible: np.ndarray, size: int) -> np.ndarray:
-    """The mean of ``z`` over the eligible pixels of a ``size`` x ``size`` window, scaled by the
-    square root of the independent samples in it (NaN where the window holds fewer than one
-    resolution cell)."""
-    values = np.where(eligible, z, 0.0).astype(np.float64)
-    count = ndimage.uniform_filter(eligible.astype(np.float64), size, mode="constant")
-    total = ndimage.uniform_filter(values, size, mode="constant")
-    pixels = count * size * size
+def cell_pixels(stack: xr.Dataset) -> np.ndarray:
+    """Per pixel, the pixels of one independent speckle sample (see :data:`CELL_PIXELS` and
+    :data:`IW_MID_INCIDENCE_DEG`; the nominal figure where the local incidence is unknown)."""
+    lia = np.asarray(stack["liaDeg"].values, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
-        scaled = mean * np.sqrt(pixels / CELL_PIXELS)
-    return np.where(pixels >= CELL_PIXELS, scaled, np.nan)
+        stretch = np.sin(np.radians(IW_MID_INCIDENCE_DEG)) / np.sin(np.radians(lia))
+    stretch = np.where(np.isfinite(stretch) & (lia > 0), np.maximum(stretch, 1.0), 1.0)
+    return np.asarray(CELL_PIXELS * stretch)
+
+
+def _window_z(
+    z: np.ndarray, eligible: np.ndarray, size: int, cells: np.ndarray | float = CELL_PIXELS
+) -> np.ndarray:
+    """The sum of ``z`` over the eligible pixels of a ``size`` x ``size`` window over the square
+    root of the pixels' cell sizes summed (``cells``): the window mean scaled by the square root
+    of the independent samples in it, standard normal on unchanged ground (NaN where the window
+    holds less than one resolution cell)."""
+    area = float(size * size)
+    weights = np.where(eligible, np.broadcast_to(cells, z.shape), 0.0).astype(np.float64)
+    values = np.where(eligible, z, 0.0).astype(np.float64)
+    count = ndimage.uniform_filter(eligible.astype(np.float64), size, mode="constant") * area
+    total = ndimage.uniform_filter(values, size, mode="constant") * area
+    spread = ndimage.uniform_filter(weights, size, mode="constant") * area
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = total / np.sqrt(spread)
+    return np.where(count >= CELL_PIXELS, scaled, np.nan)
 
 
 def _local(z: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -137,23 +172,29 @@ def _local(z: np.ndarray, eligible: np.ndarray) -> np.ndarray:
 
 
 def _ring_contrast(
-    z: np.ndarray, eligible: np.ndarray, labels: np.ndarray, index: np.ndarray
+    z: np.ndarray, eligible: np.ndarray, labels: np.ndarray, index: np.ndarray, cells: np.ndarray
 ) -> np.ndarray:
     """Per object: its mean ``z`` minus the mean over its ring (the eligible pixels 2 to
     :data:`RING_PX` pixels from it that belong to no object, each given to its nearest
-    object), in standard errors of that difference (the resolution cell counted)."""
+    object), in standard errors of that difference: the variance of a mean of ``n`` pixels is
+    the sum of their cell sizes (``cells``) over ``n`` squared."""
     distance, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     owner = labels[rows, cols]
     ring = (distance >= 2) & (distance <= RING_PX) & eligible & (labels == 0) & np.isfinite(z)
     ring_labels = np.where(ring, owner, 0)
     inside = np.isfinite(z) & (labels > 0)
-    obj_n = np.asarray(ndimage.sum_labels(inside, labels, index))
-    obj_s = np.asarray(ndimage.sum_labels(np.where(inside, z, 0.0), labels, index))
-    ring_n = np.asarray(ndimage.sum_labels(ring, ring_labels, index))
-    ring_s = np.asarray(ndimage.sum_labels(np.where(ring, z, 0.0), ring_labels, index))
+
+    def sums(mask: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(
+            np.asarray(ndimage.sum_labels(np.where(mask, v, 0.0), by, index))
+            for v in (np.ones_like(z), z, cells)
+        )
+
+    obj_n, obj_s, obj_c = sums(inside, labels)
+    ring_n, ring_s, ring_c = sums(ring, ring_labels)
     with np.errstate(invalid="ignore", divide="ignore"):
         difference = obj_s / obj_n - ring_s / ring_n
-        error = np.sqrt(CELL_PIXELS / obj_n + CELL_PIXELS / ring_n)
+        error = np.sqrt(obj_c / obj_n**2 + ring_c / ring_n**2)
         t = difference / error
     return np.where((obj_n > 0) & (ring_n >= CELL_PIXELS), t, np.nan)
 
@@ -167,13 +208,12 @@ def radar_drops(
     object_z: float = OBJECT_Z,
 ) -> np.ndarray:
     """Boolean (H, W) mask of the objects whose VH fell under trees (see the module). All False
-    for a stack without Sentinel-1 scene counts or canopy height, and for one whose radar
-    composites are not monitoring means (the stack's ``compositing`` attribute: an event-mode
-    median, whose spread the statistic does not describe, or a file that does not say)."""
+    for a stack without the bands it reads, and for one whose radar composites are not
+    monitoring means (the stack's ``compositing`` attribute: an event-mode median, whose spread
+    the statistic does not describe, or a file that does not say)."""
     shape = (stack.sizes["y"], stack.sizes["x"])
-    needed = ("preVH", "postVH", "s1_count_pre", "s1_count_post", "canopy_height")
     monitoring = compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
-    if not monitoring or not all(name in stack for name in needed):
+    if not monitoring or not all(name in stack for name in _NEEDED):
         return np.zeros(shape, bool)
     z = drop_statistic(stack, enl).astype(np.float64)
     with np.errstate(invalid="ignore"):
@@ -186,24 +226,27 @@ def radar_drops(
         )
     if not eligible.any():
         return np.zeros(shape, bool)
+    cells = cell_pixels(stack)
     local = _local(z, eligible)
     eligible &= np.isfinite(local)
     with np.errstate(invalid="ignore"):
-        fell = eligible & (local < 0.0) & (_window_z(local, eligible, 3) <= -GROW_Z)
-        cores = fell & (_window_z(local, eligible, WINDOW_PX) <= -window_z)
+        fell = eligible & (local < 0.0) & (_window_z(local, eligible, 3, cells) <= -GROW_Z)
+        cores = fell & (_window_z(local, eligible, WINDOW_PX, cells) <= -window_z)
     if not cores.any():
         return np.zeros(shape, bool)
     grown = ndimage.binary_dilation(cores, np.ones((WINDOW_PX, WINDOW_PX), bool)) & fell
     grown |= cores
     labels, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
     index = np.arange(1, n + 1)
-    contrast = _ring_contrast(z, eligible, labels, index)
-    # VV must not rise: a forest that lost its volume scatterers is darker in both channels,
-    # while flooding under a canopy lowers VH but brightens VV (trunk-water double bounce).
+    contrast = _ring_contrast(z, eligible, labels, index, cells)
     vv = np.asarray(log_ratio_z(stack["postVV"].values, stack["s1_count_post"].values,
                                 stack["preVV"].values, stack["s1_count_pre"].values, enl),
                     np.float64)  # fmt: skip
-    vv_contrast = _ring_contrast(vv, eligible & np.isfinite(vv), labels, index)
+    vv_contrast = _ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells)
     with np.errstate(invalid="ignore"):
-        drop = (contrast <= -object_z) & ~(vv_contrast > 0.0)
+        drop = (contrast <= -object_z) & ~(vv_contrast >= VV_RISE_Z)
     return np.asarray(np.concatenate([[False], drop])[labels])
+
+
+_NEEDED = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post",
+           "canopy_height", "slope", "layover", "shadow", "liaDeg")  # fmt: skip

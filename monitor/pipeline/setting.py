@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Protocol
 
 import numpy as np
@@ -33,7 +32,7 @@ from models.feature_stack import (
     optical_clear,
     radar_valid,
 )
-from monitor.pipeline.dating import SAW_CHANGE_SHARE, lower_medians
+from monitor.pipeline.dating import SAW_CHANGE_SHARE, day_number, lower_medians
 from monitor.pipeline.radar_drop import radar_drops
 from monitor.sources.base import DataUnavailable
 
@@ -55,7 +54,6 @@ log = logging.getLogger(__name__)
 # The dating bands (models.feature_stack.DATING_VARIABLES) that tell whether an optical view is
 # older than a change radar saw.
 _STALE_BANDS = ("s1_first_changed", "s2_last_unchanged", "s2_first_changed")
-_EPOCH = date(1970, 1, 1)  # the dating bands count days from it
 
 
 def _can_tell_stale(stack: xr.Dataset) -> bool:
@@ -299,14 +297,16 @@ def predict(
     With ``radar_drop``, the objects of the forest backscatter-drop test
     (:func:`monitor.pipeline.radar_drop.radar_drops`) that are radar's to judge are marked
     ``radar_drop``: the setting is radar-only, or most of the object's pixels are the radar
-    fallback's (clouds, a stale optical view), or its optical view is older than the post
-    window's latest Sentinel-1 scene and did not show a change (the drop is a change in VH,
+    fallback's (clouds, a stale optical view), or its optical view is older than the oldest
+    scene of its radar post image and did not show a change (the drop is a change in VH,
     which the Sentinel-1 dating, in VV, does not see: the per-pixel stale test cannot tell).
     They are detections whatever the ensemble's probability there (vectorisation reads the
-    mask; the probability raster stays the ensemble's), seen by Sentinel-1, and marked
-    ``optical_stale`` (their optical bands show the days before the change). Where the optical
-    view is newer than the radar's, the optical setting judges: leaves turning in autumn lower
-    VH as well."""
+    mask; the probability raster stays the ensemble's), seen by Sentinel-1. Those with an
+    older optical view, or mostly the fallback's, are marked ``optical_stale`` (their optical
+    bands show the days before the change); under a radar-only setting a drop with a current
+    optical view keeps it, so a clear look that is still green rules it out
+    (``max_post_ndvi``). Where the optical view is newer than the radar's and an optical
+    setting is chosen, that setting judges: leaves turning in autumn lower VH as well."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is not None:
         prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
@@ -332,26 +332,29 @@ def predict(
 
 
 def _mark_drops(stack: xr.Dataset, setting: str, prediction: xr.Dataset) -> None:
-    """Mark the forest backscatter-drop objects that are radar's to judge (see :func:`predict`):
-    the setting is radar-only, or most of their pixels are the radar fallback's, or their
-    optical view is older than the radar's (:func:`_optical_older`)."""
+    """Mark the forest backscatter-drop objects that are radar's to judge (see :func:`predict`)
+    as ``radar_drop``, and those whose optical view is older than the radar's (or that the
+    radar fallback predicted) as ``optical_stale``."""
     drops = radar_drops(stack) & np.isfinite(prediction["probability"].values)
     if not drops.any():
         return
-    if SENSORS_OF_SETTING[setting] != ("radar",):
-        labels, n = ndimage.label(drops, structure=np.ones((3, 3), bool))
-        index = np.arange(1, n + 1)
-        radar_s = _optical_older(stack, labels, index)
-        if "fallback" in prediction:
-            by_radar = prediction["fallback"].values.astype(np.float64)
-            radar_s |= np.asarray(ndimage.mean(by_radar, labels, index)) > 0.5
-        drops = np.concatenate([[False], radar_s])[labels]
-        if not drops.any():
-            return
+    labels, n = ndimage.label(drops, structure=np.ones((3, 3), bool))
+    index = np.arange(1, n + 1)
+    stale = _optical_older(stack, labels, index)
+    if "fallback" in prediction:
+        by_radar = prediction["fallback"].values.astype(np.float64)
+        stale |= np.asarray(ndimage.mean(by_radar, labels, index)) > 0.5
+    # under a radar-only setting every drop is radar's; else only where the optical view is not
+    # current: a newer clear look that saw no change judges (leaves turning lower VH as well)
+    keep = np.ones(n, bool) if SENSORS_OF_SETTING[setting] == ("radar",) else stale
+    drops = np.concatenate([[False], keep])[labels]
+    if not drops.any():
+        return
     log.info("%s: %d pixels of forest backscatter drops", stack.attrs.get("region"),
              int(drops.sum()))  # fmt: skip
     prediction["radar_drop"] = (("y", "x"), drops)
-    prediction["optical_stale"] = (("y", "x"), _stale_mask(prediction) | drops)
+    stale_pixels = np.concatenate([[False], keep & stale])[labels]
+    prediction["optical_stale"] = (("y", "x"), _stale_mask(prediction) | stale_pixels)
 
 
 def _stale_mask(prediction: xr.Dataset) -> np.ndarray:
@@ -363,14 +366,20 @@ def _stale_mask(prediction: xr.Dataset) -> np.ndarray:
 def _optical_older(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per object: its optical view is older than the radar's. The day of its last clear
     Sentinel-2 look without change (the lower median of ``s2_last_unchanged`` over its pixels
-    without ``s2_first_changed``) comes before the post window's latest Sentinel-1 scene, and
-    optical saw the change on fewer than :data:`SAW_CHANGE_SHARE` of its pixels. All False for
-    a stack without optical dating or Sentinel-1 dates."""
+    without ``s2_first_changed``; none at all counts as older) comes before the oldest scene of
+    its radar post image, and optical saw the change on fewer than :data:`SAW_CHANGE_SHARE` of
+    its pixels. The post image of a pixel is the mean of its ``s1_count_post`` latest scenes
+    (one per track), taken as the object's lower median of that many latest dates of the post
+    window: an optical look between them may postdate the scene that showed the drop. All
+    False for a stack without optical dating or Sentinel-1 dates."""
     no = np.zeros(len(index), bool)
-    radar_dates = StackAttrs.of(stack).dates("s1", "post")
+    radar_dates = sorted(StackAttrs.of(stack).dates("s1", "post"))
     if not radar_dates or not all(name in stack for name in _STALE_BANDS[1:]):
         return no
-    radar_day = float((max(radar_dates) - _EPOCH).days)
+    scenes = lower_medians(stack["s1_count_post"].values.astype(np.float64), labels, index)
+    k = np.clip(np.nan_to_num(scenes, nan=1.0), 1, len(radar_dates)).astype(int)
+    days = np.array([day_number(d) for d in radar_dates])
+    radar_day = days[len(days) - k]
     optical_changed = np.isfinite(stack["s2_first_changed"].values)
     last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
     optical_day = lower_medians(last_clear.astype(np.float64), labels, index)

@@ -192,11 +192,11 @@ _FALLBACKS: tuple[str, ...] = ("fallback", "optical_fallback")
 
 
 def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
-    """The forest backscatter-drop objects (8-connected) that touch no detection of the
-    probability of at least ``min_pixels``: the test adds what the ensemble missed, and leaves
-    the outline, setting and dating of the ensemble's own detections as they are (a drop that
-    touches only a few stray pixels above the threshold, below the minimum area, takes them
-    in)."""
+    """The forest backscatter-drop objects (8-connected) that neither overlap nor border a
+    detection of the probability of at least ``min_pixels``: the test adds what the ensemble
+    missed, and leaves the outline, setting and dating of the ensemble's own detections as they
+    are (a drop that touches only a few stray pixels above the threshold, below the minimum
+    area, takes them in)."""
     labels, n = ndimage.label(drops, structure=_EIGHT_CONNECTED)
     if not n:
         return drops
@@ -204,7 +204,8 @@ def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) ->
     if m:
         sizes = np.concatenate([[0], ndimage.sum_labels(detected, found, np.arange(1, m + 1))])
         detected = sizes[found] >= max(min_pixels, 1.0)
-    touched = np.unique(labels[detected & (labels > 0)])
+    near = ndimage.binary_dilation(detected, structure=_EIGHT_CONNECTED)
+    touched = np.unique(labels[near & (labels > 0)])
     return np.asarray((labels > 0) & ~np.isin(labels, touched))
 
 
@@ -220,8 +221,8 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     threshold calibrated for the setting that predicted it (``attrs["threshold"]``, or the
     fallback's ``..._threshold`` on its pixels), unless the region sets one for all. The objects
     of a boolean ``radar_drop`` variable (the forest backscatter-drop test,
-    :mod:`monitor.pipeline.radar_drop`) that touch no detection of the minimum area are detected
-    whatever their probability, with the setting ``S1``.
+    :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
+    minimum area are detected whatever their probability, with the setting ``S1``.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     probability = prediction["probability"].values.astype(np.float64)
@@ -238,9 +239,11 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         detected = probability >= threshold
     res_x, res_y = stack.rio.resolution()
     pixel_area = abs(res_x * res_y)
+    added = np.zeros(detected.shape, bool)
     if "radar_drop" in prediction:
         drops = prediction["radar_drop"].values.astype(bool)
-        detected |= _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
+        added = _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
+        detected |= added
     detected &= ~exclusion_mask(stack, rules)
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:
@@ -268,8 +271,8 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         if name in prediction:
             share = _object_means(prediction[name].values.astype(np.float64), labels, index)
             settings[share > 0.5] = str(prediction.attrs[f"{name}_setting"])
-    if "radar_drop" in prediction:
-        share = _object_means(prediction["radar_drop"].values.astype(np.float64), labels, index)
+    if added.any():
+        share = _object_means(added.astype(np.float64), labels, index)
         settings[share > 0.5] = RADAR_DROP_SETTING
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
