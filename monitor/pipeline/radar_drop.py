@@ -127,7 +127,12 @@ def drop_statistic(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> np.ndarray:
 
 def cell_pixels(stack: xr.Dataset) -> np.ndarray:
     """Per pixel, the pixels of one independent speckle sample (see :data:`CELL_PIXELS` and
-    :data:`IW_MID_INCIDENCE_DEG`; the nominal figure where the local incidence is unknown)."""
+    :data:`IW_MID_INCIDENCE_DEG`; the nominal figure where the local incidence is unknown).
+    ``liaDeg`` is the mean local incidence of the tracks, while the post image averages their
+    scenes: on a slope steep towards one track and away from the other, the cell at the mean
+    angle is smaller than the mean of the tracks' cells, and the statistic is too confident
+    there (up to about 1.4 times in its spread for angles of 12 and 62 degrees). A per-track
+    band would mend it; the stack has none."""
     lia = np.asarray(stack["liaDeg"].values, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         stretch = np.sin(np.radians(IW_MID_INCIDENCE_DEG)) / np.sin(np.radians(lia))

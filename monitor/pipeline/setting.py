@@ -369,15 +369,18 @@ def _optical_older(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
     without ``s2_first_changed``; none at all counts as older) comes before the oldest scene of
     its radar post image, and optical saw the change on fewer than :data:`SAW_CHANGE_SHARE` of
     its pixels. The post image of a pixel is the mean of its ``s1_count_post`` latest scenes
-    (one per track), taken as the object's lower median of that many latest dates of the post
-    window: an optical look between them may postdate the scene that showed the drop. All
-    False for a stack without optical dating or Sentinel-1 dates."""
+    (one per track); the stack records the post window's dates but not which went into each
+    pixel, so the oldest is taken as the ``k``-th latest date of the window, ``k`` the largest
+    count over the object: right where the tracks take turns and cover the region, too early
+    (fewer drops) where one does not. An optical look between the scenes may postdate the one
+    that showed the drop. All False for a stack without optical dating or Sentinel-1 dates."""
     no = np.zeros(len(index), bool)
     radar_dates = sorted(StackAttrs.of(stack).dates("s1", "post"))
     if not radar_dates or not all(name in stack for name in _STALE_BANDS[1:]):
         return no
-    scenes = lower_medians(stack["s1_count_post"].values.astype(np.float64), labels, index)
-    k = np.clip(np.nan_to_num(scenes, nan=1.0), 1, len(radar_dates)).astype(int)
+    counts = np.nan_to_num(stack["s1_count_post"].values.astype(np.float64), nan=1.0)
+    scenes = np.asarray(ndimage.maximum(counts, labels, index), np.float64)
+    k = np.clip(scenes, 1, len(radar_dates)).astype(int)
     days = np.array([day_number(d) for d in radar_dates])
     radar_day = days[len(days) - k]
     optical_changed = np.isfinite(stack["s2_first_changed"].values)

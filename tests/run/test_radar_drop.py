@@ -278,15 +278,16 @@ def test_a_drop_touching_an_ensemble_detection_leaves_it_as_it_is() -> None:
 
 @pytest.mark.parametrize(
     ("optical_look", "found"),
-    [("2024-08-20", True), ("2024-09-02", False)],
+    [("2024-08-20", True), ("2024-08-28", False), ("2024-09-02", False)],
 )
 def test_a_drop_counts_where_the_optical_view_is_older_than_the_radar(
     optical_look: str, found: bool
 ) -> None:
     """Under a clear optical view the drop is a detection when that view is older than the
-    post window's latest Sentinel-1 scene (2024-08-30) and showed no change: the optical setting
-    predicts from the days before the slide, and the Sentinel-1 dating (VV) did not see the VH
-    drop, so no pixel is marked stale. A newer optical look that saw no change judges."""
+    oldest scene of the radar post image (two scenes: 08-27 and 08-30) and showed no change: the
+    optical setting predicts from the days before the slide, and the Sentinel-1 dating (VV) did
+    not see the VH drop, so no pixel is marked stale. A look between the two scenes (08-28) may
+    postdate the one that showed the drop, and judges, as a newer one does."""
     stack = _located(_stack())
     day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
     shape = (stack.sizes["y"], stack.sizes["x"])
@@ -303,28 +304,72 @@ def test_a_drop_counts_where_the_optical_view_is_older_than_the_radar(
         assert out["optical_stale"].values[out["radar_drop"].values].all()
 
 
-class _ClearCorner(_Corner):
-    """S1+S2 sees the scar's top-left corner (0.9) and nothing else: clouds (NaN) elsewhere,
-    which the radar fallback (0.02) predicts."""
+class _ClearPatch(_Blind):
+    """S1+S2 sees one patch (0.9) and nothing else: clouds (NaN) elsewhere, which the radar
+    fallback (0.02 everywhere) predicts."""
 
     settings = ("S1+S2", "S1")
+
+    def __init__(self, rows: slice, cols: slice) -> None:
+        self.rows, self.cols = rows, cols
 
     def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
         out = super().predict(stack, setting, device=device)
         if setting == "S1+S2":
-            corner = out["probability"].values.copy()
             out["probability"][:] = np.nan
-            out["probability"][40:44, 50:54] = corner[40:44, 50:54]
-        else:
-            out["probability"][40:44, 50:54] = 0.02
+            out["probability"][self.rows, self.cols] = 0.9
         return out
 
 
-def test_an_optical_detection_bordered_by_a_drop_keeps_its_setting_and_outline() -> None:
+def _above_the_drop(stack: xr.Dataset) -> tuple[slice, slice]:
+    """A 4 x 4 patch just above the drop's top pixel: bordering it, not overlapping."""
+    rows, cols = np.nonzero(radar_drops(stack))
+    top = int(rows.min())
+    col = int(cols[rows == top][0])
+    return slice(top - 4, top), slice(col - 2, col + 2)
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("inside", "inside the scar: mostly covered by the drop"),
+        ("above", "above the scar: the drop only borders it"),
+    ],
+)
+def test_an_optical_detection_touched_by_a_drop_keeps_its_setting_and_outline(
+    where: str, why: str
+) -> None:
+    """A drop that covers or borders an optical detection leaves it as the ensemble drew it:
+    its setting, its outline (the drop is not merged into it)."""
     stack = _located(_stack())
+    rows, cols = (slice(42, 52), slice(51, 57)) if where == "inside" else _above_the_drop(stack)
     choice = SettingChoice("S1+S2", "test", 1.0, 1.0, fallback="S1")
-    out = predict(_ClearCorner(), stack, choice, None, radar_drop=True)
-    assert out["radar_drop"].values[40:60, 50:60].mean() > 0.5
+    out = predict(_ClearPatch(rows, cols), stack, choice, None, radar_drop=True)
+    drop = out["radar_drop"].values
+    patch = np.zeros(drop.shape, bool)
+    patch[rows, cols] = True
+    near = ndimage.binary_dilation(patch, np.ones((3, 3), bool))
+    assert (drop & near).any(), why
     candidates = vectorise(out, stack, VectoriseRules())
-    assert candidates["setting"].tolist() == ["S1+S2"]
-    assert candidates["area_m2"].tolist() == [1600.0]
+    assert candidates["setting"].tolist() == ["S1+S2"], why
+    assert candidates["area_m2"].tolist() == [patch.sum() * 100.0], why
+
+
+def test_under_the_radar_setting_a_current_optical_look_can_rule_a_drop_out() -> None:
+    """Under the S1 setting every drop is a detection, but one whose clear optical look is newer
+    than the radar's keeps that view (not marked stale), so a look that is still green drops it
+    (max_post_ndvi); an older look is marked stale and cannot."""
+    for optical_look, stale in (("2024-09-02", False), ("2024-08-20", True)):
+        stack = _located(_stack())
+        day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
+        shape = (stack.sizes["y"], stack.sizes["x"])
+        stack["s2_last_unchanged"] = (("y", "x"), np.full(shape, day, np.float32))
+        stack["s2_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+        stack["s1_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+        stack["postNDVI"] = (("y", "x"), np.full(shape, 0.8, np.float32))
+        stack.attrs["s1_dates_post"] = "2024-08-18,2024-08-27,2024-08-30"
+        out = predict(_Blind(), stack, SettingChoice("S1", "test", 0.0, 1.0), None, radar_drop=True)
+        assert out["radar_drop"].values.any()
+        marked = "optical_stale" in out and bool(out["optical_stale"].values.any())
+        assert marked is stale
+        assert len(vectorise(out, stack, VectoriseRules())) == int(stale)
