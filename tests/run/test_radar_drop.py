@@ -276,6 +276,20 @@ def test_a_drop_touching_an_ensemble_detection_leaves_it_as_it_is() -> None:
     assert candidates["prob_mean"].tolist() == [pytest.approx(0.9)]
 
 
+def _dated(optical_look: str) -> xr.Dataset:
+    """The scar's stack with event dating: every pixel's last clear optical look on
+    ``optical_look``, without change; no Sentinel-1 (VV) change dated; the post window's
+    Sentinel-1 scenes 08-18, 08-27 and 08-30 (the post image: the last two)."""
+    stack = _located(_stack())
+    day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
+    shape = (stack.sizes["y"], stack.sizes["x"])
+    stack["s2_last_unchanged"] = (("y", "x"), np.full(shape, day, np.float32))
+    stack["s2_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+    stack["s1_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
+    stack.attrs["s1_dates_post"] = "2024-08-18,2024-08-27,2024-08-30"
+    return stack
+
+
 @pytest.mark.parametrize(
     ("optical_look", "found"),
     [("2024-08-20", True), ("2024-08-28", False), ("2024-09-02", False)],
@@ -288,13 +302,7 @@ def test_a_drop_counts_where_the_optical_view_is_older_than_the_radar(
     optical setting predicts from the days before the slide, and the Sentinel-1 dating (VV) did
     not see the VH drop, so no pixel is marked stale. A look between the two scenes (08-28) may
     postdate the one that showed the drop, and judges, as a newer one does."""
-    stack = _located(_stack())
-    day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
-    shape = (stack.sizes["y"], stack.sizes["x"])
-    stack["s2_last_unchanged"] = (("y", "x"), np.full(shape, day, np.float32))
-    stack["s2_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
-    stack["s1_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
-    stack.attrs["s1_dates_post"] = "2024-08-18,2024-08-27,2024-08-30"
+    stack = _dated(optical_look)
     choice = SettingChoice("S1+S2", "test", 1.0, 1.0, fallback="S1")
     out = predict(_Optical(cloudy_from=120), stack, choice, None, radar_drop=True)
     assert ("radar_drop" in out) is found
@@ -360,14 +368,8 @@ def test_under_the_radar_setting_a_current_optical_look_can_rule_a_drop_out() ->
     than the radar's keeps that view (not marked stale), so a look that is still green drops it
     (max_post_ndvi); an older look is marked stale and cannot."""
     for optical_look, stale in (("2024-09-02", False), ("2024-08-20", True)):
-        stack = _located(_stack())
-        day = (np.datetime64(optical_look) - np.datetime64("1970-01-01")).astype(float)
-        shape = (stack.sizes["y"], stack.sizes["x"])
-        stack["s2_last_unchanged"] = (("y", "x"), np.full(shape, day, np.float32))
-        stack["s2_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
-        stack["s1_first_changed"] = (("y", "x"), np.full(shape, np.nan, np.float32))
-        stack["postNDVI"] = (("y", "x"), np.full(shape, 0.8, np.float32))
-        stack.attrs["s1_dates_post"] = "2024-08-18,2024-08-27,2024-08-30"
+        stack = _dated(optical_look)
+        stack["postNDVI"] = xr.full_like(stack["slope"], 0.8)
         out = predict(_Blind(), stack, SettingChoice("S1", "test", 0.0, 1.0), None, radar_drop=True)
         assert out["radar_drop"].values.any()
         marked = "optical_stale" in out and bool(out["optical_stale"].values.any())
