@@ -64,6 +64,7 @@ __all__ = [
     "enqueue",
     "idempotency_key",
     "withdraw",
+    "withdraw_selected",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,11 +174,23 @@ def withdraw(
     if not landslide_fids:
         return 0
     marks = ", ".join("?" * len(landslide_fids))
+    return _withdraw(conn, marks, [int(f) for f in landslide_fids], reason, now)
+
+
+def withdraw_selected(conn: sqlite3.Connection, select: str, reason: str, now: datetime) -> int:
+    """:func:`withdraw` for the landslides an SQL ``select`` of fids names (one statement,
+    however many there are)."""
+    return _withdraw(conn, select, [], reason, now)
+
+
+def _withdraw(
+    conn: sqlite3.Connection, fids_sql: str, params: list[int], reason: str, now: datetime
+) -> int:
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', last_error = ?, next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
-        f"WHERE status = 'pending' AND landslide_fid IN ({marks})",
-        (WITHDRAWN + reason, _ts(now), *(int(f) for f in landslide_fids)),
+        f"WHERE status = 'pending' AND landslide_fid IN ({fids_sql})",
+        (WITHDRAWN + reason, _ts(now), *params),
     )
     return cursor.rowcount
 
