@@ -50,6 +50,8 @@ and the second look (persistence) are what tell those apart, as for every other 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 from scipy import ndimage
@@ -69,7 +71,9 @@ __all__ = [
     "VV_RISE_Z",
     "WINDOW_PX",
     "WINDOW_Z",
+    "DropCandidates",
     "cell_pixels",
+    "drop_candidates",
     "drop_statistic",
     "radar_drops",
 ]
@@ -204,53 +208,69 @@ def _ring_contrast(
     return np.where((obj_n > 0) & (ring_n >= CELL_PIXELS), t, np.nan)
 
 
-def radar_drops(
-    stack: xr.Dataset,
-    enl: float = IW_GRD_ENL,
-    *,
-    canopy_min_m: float = CANOPY_MIN_M,
-    window_z: float = WINDOW_Z,
-    object_z: float = OBJECT_Z,
-) -> np.ndarray:
-    """Boolean (H, W) mask of the objects whose VH fell under trees (see the module). All False
-    for a stack without the bands it reads, and for one whose radar composites are not
-    monitoring means (the stack's ``compositing`` attribute: an event-mode median, whose spread
-    the statistic does not describe, or a file that does not say)."""
-    shape = (stack.sizes["y"], stack.sizes["x"])
+@dataclass(frozen=True)
+class DropCandidates:
+    """The objects the test grows before its cut: ``labels`` (0 outside them), and per object
+    (label 1, 2, ...) its ``pixels``, its VH ``contrast`` against its ring and its VV one, in
+    standard errors."""
+
+    labels: np.ndarray
+    pixels: np.ndarray
+    contrast: np.ndarray
+    vv_contrast: np.ndarray
+
+
+def drop_candidates(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> DropCandidates | None:
+    """Steps 1 to 4 of the module up to the object test (None where no core falls, or for a
+    stack the test does not read: see :func:`radar_drops`)."""
     monitoring = compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
     if not monitoring or not all(name in stack for name in _NEEDED):
-        return np.zeros(shape, bool)
+        return None
     z = drop_statistic(stack, enl).astype(np.float64)
     with np.errstate(invalid="ignore"):
         eligible = (
             np.isfinite(z)
-            & (stack["canopy_height"].values >= canopy_min_m)
+            & (stack["canopy_height"].values >= CANOPY_MIN_M)
             & (stack["slope"].values >= MIN_SLOPE_DEG)
             & ~(stack["layover"].values > 0)
             & ~(stack["shadow"].values > 0)
         )
     if not eligible.any():
-        return np.zeros(shape, bool)
+        return None
     cells = cell_pixels(stack)
     local = _local(z, eligible)
     eligible &= np.isfinite(local)
     with np.errstate(invalid="ignore"):
         fell = eligible & (local < 0.0) & (_window_z(local, eligible, 3, cells) <= -GROW_Z)
-        cores = fell & (_window_z(local, eligible, WINDOW_PX, cells) <= -window_z)
+        cores = fell & (_window_z(local, eligible, WINDOW_PX, cells) <= -WINDOW_Z)
     if not cores.any():
-        return np.zeros(shape, bool)
+        return None
     grown = ndimage.binary_dilation(cores, np.ones((WINDOW_PX, WINDOW_PX), bool)) & fell
     grown |= cores
     labels, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
     index = np.arange(1, n + 1)
-    contrast = _ring_contrast(z, eligible, labels, index, cells)
     vv = np.asarray(log_ratio_z(stack["postVV"].values, stack["s1_count_post"].values,
                                 stack["preVV"].values, stack["s1_count_pre"].values, enl),
                     np.float64)  # fmt: skip
-    vv_contrast = _ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells)
+    return DropCandidates(
+        labels,
+        np.asarray(ndimage.sum_labels(grown, labels, index)),
+        _ring_contrast(z, eligible, labels, index, cells),
+        _ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells),
+    )
+
+
+def radar_drops(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> np.ndarray:
+    """Boolean (H, W) mask of the objects whose VH fell under trees (see the module). All False
+    for a stack without the bands it reads, and for one whose radar composites are not
+    monitoring means (the stack's ``compositing`` attribute: an event-mode median, whose spread
+    the statistic does not describe, or a file that does not say)."""
+    found = drop_candidates(stack, enl)
+    if found is None:
+        return np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
     with np.errstate(invalid="ignore"):
-        drop = (contrast <= -object_z) & ~(vv_contrast >= VV_RISE_Z)
-    return np.asarray(np.concatenate([[False], drop])[labels])
+        drop = (found.contrast <= -OBJECT_Z) & ~(found.vv_contrast >= VV_RISE_Z)
+    return np.asarray(np.concatenate([[False], drop])[found.labels])
 
 
 _NEEDED = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post",

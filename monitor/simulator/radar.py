@@ -15,7 +15,7 @@ from monitor.simulator.noise import fractal_field
 from monitor.simulator.surface import ENDMEMBERS, Surface
 from monitor.sources.terrain_flattening import TrackGeometry, slope_correction_factor
 
-__all__ = ["ENL", "Track", "render_s1", "swath_incidence"]
+__all__ = ["ENL", "Track", "render_s1", "speckle", "swath_incidence"]
 
 ENL = 4.4  # equivalent number of looks of IW GRD high-resolution products
 _NOISE_FLOOR_DB = (-24.0, -28.0)  # noise-equivalent sigma0, VV and VH
@@ -79,7 +79,7 @@ def swath_incidence(
     return (centre_deg + _SWATH_GRADIENT_DEG_PER_M * along).astype(np.float32)
 
 
-def _speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+def speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """Unit-mean multiplicative speckle with :data:`ENL` looks, correlated over 2 x 2 pixels as
     in IW GRD products (about 20 m resolution sampled at 10 m): the mean of four neighbouring
     gamma variates of ENL/4 looks each."""
@@ -120,7 +120,7 @@ def render_s1(rng: np.random.Generator, surface: Surface, track: Track, res: flo
         sigma = np.where(g.layover, sigma * 4.0, sigma)
         floor = 10 ** (_NOISE_FLOOR_DB[pol] / 10)
         sigma = np.where(g.shadow, floor, sigma + floor)
-        sigma *= _speckle(rng, shape)
+        sigma *= speckle(rng, shape)
         sigma *= 10 ** (rng.normal(0.0, 0.15) / 10)  # calibration jitter of the scene
         out[pol] = np.clip(np.round(1000.0 * np.log10(sigma)), -5000, 3000).astype(np.int16)
     return out

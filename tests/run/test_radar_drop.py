@@ -13,7 +13,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from scipy import ndimage, special
 
-from models.change_statistics import IW_GRD_ENL, Compositing
+from models.change_statistics import Compositing
 from monitor.pipeline.radar_drop import (
     IW_MID_INCIDENCE_DEG,
     WINDOW_PX,
@@ -25,25 +25,18 @@ from monitor.pipeline.radar_drop import (
 )
 from monitor.pipeline.setting import SettingChoice, predict
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
+from monitor.simulator.radar import speckle
 
 MONITORING = Compositing("monitoring")
 PRE_SCENES = 8
 POST_SCENES = 2  # the last scene of each of two tracks
 
 
-def _speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Unit-mean speckle of IW GRD's 4.4 looks, correlated over 2 x 2 pixels (20 m resolution
-    sampled at 10 m): the mean of four neighbouring gamma variates of 1.1 looks each."""
-    looks = IW_GRD_ENL / 4.0
-    fine = rng.standard_gamma(looks, size=(shape[0] + 1, shape[1] + 1))
-    pooled = fine[:-1, :-1] + fine[1:, :-1] + fine[:-1, 1:] + fine[1:, 1:]
-    return np.asarray(pooled / (4.0 * looks))
-
-
 def _mean_db(rng: np.random.Generator, sigma0_db: np.ndarray, scenes: int) -> np.ndarray:
-    """Mean in dB of ``scenes`` speckled scenes of the true backscatter ``sigma0_db``."""
+    """Mean in dB of ``scenes`` scenes of the true backscatter ``sigma0_db`` under IW GRD speckle
+    (the simulator's: 4.4 looks, correlated over 2 x 2 pixels)."""
     linear = 10 ** (sigma0_db / 10)
-    dbs = [10 * np.log10(linear * _speckle(rng, sigma0_db.shape)) for _ in range(scenes)]
+    dbs = [10 * np.log10(linear * speckle(rng, sigma0_db.shape)) for _ in range(scenes)]
     return np.asarray(np.mean(dbs, axis=0), np.float32)
 
 
@@ -145,7 +138,7 @@ def test_a_change_over_the_whole_slope_is_not_a_drop_and_a_slide_within_it_is() 
     rng = np.random.default_rng(5)
     post = 10 ** ((np.full((120, 120), -15.0)) / 10)
     post[40:60, 50:60] = 10 ** ((-14.0 - 1.0 - 2.5) / 10)
-    scenes = [10 * np.log10(post * _speckle(rng, post.shape)) for _ in range(POST_SCENES)]
+    scenes = [10 * np.log10(post * speckle(rng, post.shape)) for _ in range(POST_SCENES)]
     darker["postVH"] = (("y", "x"), np.mean(scenes, axis=0).astype(np.float32))
     darker["dVH"] = darker["postVH"] - darker["preVH"]
     scar = np.zeros((120, 120), bool)
@@ -169,9 +162,17 @@ def test_what_is_not_a_forest_drop(why: str, kwargs: dict[str, Any]) -> None:
 
 def test_a_slight_vv_rise_does_not_rule_a_drop_out() -> None:
     """After forest loss VV may rise a little (wet bare soil, rough debris): only a clear rise
-    (flooding under the canopy) rules a drop out."""
-    for seed in range(3):
-        assert radar_drops(_stack(dvv=+0.5, seed=seed)).any()
+    (flooding under the canopy, 3 standard errors) rules a drop out. With the same seed only
+    post-event VV differs between the cases, so the VH test is the same. A 0.5 dB rise over the
+    2 ha scar is about 1.4 standard errors, and speckle can carry it over 3: on these seeds it
+    does once in four (seed 0, 3.1), where a veto on any rise would take all four."""
+    flat = kept = 0
+    for seed in range(4):
+        found = bool(radar_drops(_stack(dvv=0.0, seed=seed)).any())
+        flat += found
+        kept += found and bool(radar_drops(_stack(dvv=+0.5, seed=seed)).any())
+        assert not radar_drops(_stack(dvv=+3.0, seed=seed)).any()
+    assert flat == 4 and kept >= 3
 
 
 def test_only_monitoring_means_without_gaps_in_the_inputs_are_tested() -> None:
@@ -254,26 +255,6 @@ def test_a_drop_counts_only_where_the_prediction_is_radar(cloudy_from: int, foun
     out = predict(_Optical(cloudy_from), stack, choice, None, radar_drop=True)
     assert ("radar_drop" in out) is found
     assert len(vectorise(out, stack, VectoriseRules())) == int(found)
-
-
-class _Corner(_Blind):
-    """Detects a 4 x 4 block at the scar's top-left corner (probability 0.9 there)."""
-
-    def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
-        out = super().predict(stack, setting, device=device)
-        out["probability"][40:44, 50:54] = 0.9
-        return out
-
-
-def test_a_drop_touching_an_ensemble_detection_leaves_it_as_it_is() -> None:
-    """The test adds what the ensemble missed: a drop that touches one of its detections does
-    not reshape it (its outline, setting and dating stay the ensemble's)."""
-    stack = _located(_stack())
-    out = predict(_Corner(), stack, SettingChoice("S1", "test", 0.0, 1.0), None, radar_drop=True)
-    assert out["radar_drop"].values[40:44, 50:54].any()
-    candidates = vectorise(out, stack, VectoriseRules())
-    assert candidates["area_m2"].tolist() == [1600.0]
-    assert candidates["prob_mean"].tolist() == [pytest.approx(0.9)]
 
 
 def _dated(optical_look: str) -> xr.Dataset:
