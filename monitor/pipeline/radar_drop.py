@@ -100,8 +100,8 @@ WINDOW_Z = 3.0
 # Threshold of an object against its ring. The cores were selected on the same data, so the
 # contrast of a speckle object is far from standard normal. On simulated unchanged speckle
 # (bench/bench_radar_drop_null.py: 2 x 2-pixel correlated gamma of 4.4 looks), objects of 9
-# pixels or more reached -5 at 3.5 per 100 km², -6 at 0.14 and -6.5 at none in 10 800 km² (a
-# post image of 2 scenes against 8); with 1 against 5, -6.5 at 0.08 per 100 km² (3 600 km²).
+# pixels or more reached -5 at 3.6 per 100 km², -6 at 0.11 and -6.5 at 0.03 in 10 800 km² (a
+# post image of 2 scenes against 8); with 1 against 5, -6.5 at 0.06 per 100 km² (3 600 km²).
 OBJECT_Z = 6.5
 # A significant VV rise against the ring (standard errors) marks flooding under a canopy, which
 # lowers VH but brightens VV (trunk-water double bounce); after forest loss VV may rise a little

@@ -102,10 +102,10 @@ def test_the_window_statistic_holds_its_nominal_rate_on_unchanged_speckle() -> N
 
 def test_unchanged_forest_gives_drops_at_the_calibrated_rate() -> None:
     """360 km² of unchanged forested slope (40 tiles of 9 km²): at OBJECT_Z,
-    bench/bench_radar_drop_null.py found no false object in 10 800 km² with these scene counts
-    and 0.08 per 100 km² with one post scene against five (0.3 expected here at that rate); two
-    or more would happen by chance about once in 25 draws at 0.3, once in 200 at 0.1. (At 5, the
-    first threshold, 3.5 per 100 km²: about 13 here.)"""
+    bench/bench_radar_drop_null.py found 0.03 false objects per 100 km² with these scene counts
+    (0.1 expected here) and 0.06 with one post scene against five; two or more would happen by
+    chance about once in 200 draws at 0.1. (At 5, the first threshold, 3.6 per 100 km²: about
+    13 here.)"""
     found = 0
     for seed in range(40):
         _, n = ndimage.label(radar_drops(_stack((300, 300), scar=None, seed=100 + seed)))
