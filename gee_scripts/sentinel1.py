@@ -36,6 +36,7 @@ __all__ = [
     "latest_per_track",
     "mean_db",
     "median_db",
+    "newest_scene",
     "observation_count",
     "prepared_scene",
     "s1_collection",
@@ -212,6 +213,16 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
 def _day(image: ee.Image) -> ee.Image:
     day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
     return ee.Image.constant(day).toFloat().updateMask(image.select("VV").mask()).rename("day")
+
+
+def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
+    """Per pixel, VV and VH (dB) of the most recent scene of ``flattened`` with VV there, bands
+    ``{prefix}_newest_VV``, ``{prefix}_newest_VH`` (``monitor.sources.archive_composite.
+    newest_scene``): the quality mosaic on the acquisition day. Of two images of one day (the
+    slices of one pass) it keeps one where they overlap; the archive mosaics them first."""
+    pols = list(POLARISATIONS)
+    dated = flattened.map(lambda image: image.select(pols).addBands(_day(image)))
+    return dated.qualityMosaic("day").select(pols).rename([f"{prefix}_newest_{p}" for p in pols])
 
 
 def change_dates(

@@ -98,12 +98,15 @@ AUX_VARIABLES: tuple[str, ...] = (
 )
 # Event dating per pixel and sensor (days since 1970-01-01, float32, NaN where unknown): the last
 # observation that does not show the change (the last one at all where none does) and the first
-# that does; for Sentinel-1 also how many post-window scenes show it (the second look).
+# that does; for Sentinel-1 also how many post-window scenes show it, and the flattened VV and VH
+# (dB) of the newest scene of the post image (the second look, monitor.pipeline.dating).
 # Optional: a stack read from a GeoTIFF in the Ganerød et al. layout has none.
 DATING_VARIABLES: tuple[str, ...] = (
     "s1_last_unchanged",
     "s1_first_changed",
     "s1_changed_scenes",
+    "s1_newest_VV",
+    "s1_newest_VH",
     "s2_last_unchanged",
     "s2_first_changed",
 )

@@ -9,9 +9,14 @@ day. The candidate's bracket combines the sensors: the latest lower bound and th
 bound, or, where they disagree, the bracket of the sensor that saw the change first.
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
-confirmed when the optical view shows the change too (``optical``), or when at least two
-Sentinel-1 scenes of the post window show it at most of its changed pixels (``radar-repeat``: the
-next scene confirmed it; ``s1_changed_scenes`` of the stack). An unconfirmed candidate enters the
+confirmed when the optical view shows the change too (``optical``), or when two Sentinel-1
+scenes show it (``radar-repeat``): at most of its changed pixels, two scenes of the post window
+deviate from the baseline (``s1_changed_scenes`` of the stack), or, as an object, the newest
+scene of the monitoring post image and the rest of it each stand out of the object's
+surroundings by :data:`LOOK_Z` standard errors in the direction of its change (two looks:
+``s1_newest_VV``/``s1_newest_VH`` of the stack; per pixel a change of a few dB is about one
+standard deviation of a scene's speckle, over an object's resolution cells it is many standard
+errors). An unconfirmed candidate enters the
 inventory without an alert; it is alerted when a later run's detection of it is confirmed (its
 stack then holds the next scene), and a change that reverts (wet soil drying, a harvested
 field, melting snow) is never confirmed. A stack without dating (a GeoTIFF in the Ganerød et
@@ -28,16 +33,20 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from models.change_statistics import IW_GRD_ENL, compositing_mode, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
+from monitor.pipeline.radar_drop import cell_pixels, ring_contrast
 
 __all__ = [
     "DATING_COLUMNS",
+    "LOOK_Z",
     "SAW_CHANGE_SHARE",
     "Confirmation",
     "combine_brackets",
     "day_number",
     "lower_medians",
     "object_dating",
+    "two_looks",
 ]
 
 # ``first-look``: the region asks for no second look (``second_look: false``); ``undated``: the
@@ -46,6 +55,11 @@ Confirmation = Literal["optical", "radar-repeat", "undated", "first-look"]
 # A sensor saw a candidate's change where most of the object's pixels with observations of that
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
+# Two looks confirm an object's radar change where each stands out of the object's surroundings
+# by 3 standard errors in the direction of the change (one-sided 0.13 % per look on unchanged
+# speckle; the candidate was picked on the same scenes, so the bar is set above the per-pixel
+# SINGLE_SCENE_Z of models.change_statistics).
+LOOK_Z = 3.0
 # The candidate columns this module fills (docs/DESIGN.md), dates as ISO strings or None.
 DATING_COLUMNS: tuple[str, ...] = (
     "s1_event_after",
@@ -143,12 +157,64 @@ def _radar_repeats(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
     return medians
 
 
-def _confirmation(s1: Bracket, s2: Bracket, repeats: float) -> Confirmation | None:
+# The bands that date a candidate (a stack written before the newest-scene bands is still dated).
+_BRACKET_BANDS = tuple(n for n in DATING_VARIABLES if not n.startswith("s1_newest_"))
+_LOOK_BANDS = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post",
+               "liaDeg", "s1_newest_VV", "s1_newest_VH")  # fmt: skip
+
+
+def two_looks(
+    stack: xr.Dataset, labels: np.ndarray, index: np.ndarray, enl: float = IW_GRD_ENL
+) -> np.ndarray:
+    """Per object, whether two Sentinel-1 looks show its change: in VV or in VH, the newest scene
+    of the monitoring post image and the mean of its other scenes (``(n * post - newest) /
+    (n - 1)``, exact for a mean in dB of ``n`` scenes) each stand out of the object's ring by
+    :data:`LOOK_Z` standard errors (:func:`~monitor.pipeline.radar_drop.ring_contrast`, the
+    log-ratio statistic against the baseline, speckle correlated within a resolution cell) in
+    the direction the post image moved against the ring. A change of the whole slope (soil
+    moisture after a storm, wet snow) cancels against the ring. False for a post image of one
+    scene (it has one look; a later run's stack holds the next) and for stacks that are not
+    monitoring means or lack the bands."""
+    out = np.zeros(len(index), bool)
+    monitoring = compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
+    if not len(index) or not monitoring or not all(b in stack for b in _LOOK_BANDS):
+        return out
+    n_post = np.asarray(stack["s1_count_post"].values, np.float64)
+    n_pre = np.asarray(stack["s1_count_pre"].values, np.float64)
+    several = n_post >= 2
+    if not several.any():
+        return out
+    cells = cell_pixels(stack)
+    for pol in ("VV", "VH"):
+        pre = np.asarray(stack[f"pre{pol}"].values, np.float64)
+        post = np.asarray(stack[f"post{pol}"].values, np.float64)
+        newest = np.asarray(stack[f"s1_newest_{pol}"].values, np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rest = np.where(several, (n_post * post - newest) / (n_post - 1.0), np.nan)
+            looks = [
+                log_ratio_z(post, n_post, pre, n_pre, enl),
+                log_ratio_z(newest, np.ones_like(n_post), pre, n_pre, enl),
+                log_ratio_z(rest, n_post - 1.0, pre, n_pre, enl),
+            ]
+        usable = several & np.isfinite(looks[0]) & np.isfinite(looks[1]) & np.isfinite(looks[2])
+        post_t, newest_t, rest_t = (
+            ring_contrast(np.where(usable, z, np.nan), usable, labels, index, cells) for z in looks
+        )
+        direction = np.sign(post_t)
+        with np.errstate(invalid="ignore"):
+            out |= (newest_t * direction >= LOOK_Z) & (rest_t * direction >= LOOK_Z)
+    return out
+
+
+def _confirmation(
+    s1: Bracket, s2: Bracket, repeats: float, looks: bool = False
+) -> Confirmation | None:
     """``optical`` where Sentinel-2 saw the change; ``radar-repeat`` where Sentinel-1 did in at
-    least two scenes (the next scene confirmed it); else None (wait for a second look)."""
+    least two scenes (the next scene confirmed it) or two looks showed the object's change
+    (:func:`two_looks`); else None (wait for a second look)."""
     if s2[1] is not None:
         return "optical"
-    if s1[1] is not None and repeats >= 2:
+    if (s1[1] is not None and repeats >= 2) or looks:
         return "radar-repeat"
     return None
 
@@ -159,10 +225,11 @@ def object_dating(
     """The :data:`DATING_COLUMNS` of the labelled objects ``index`` of ``labels``; without
     ``second_look`` an unconfirmed object is taken at its first look."""
     attrs = StackAttrs.of(stack)
-    dated = all(name in stack for name in DATING_VARIABLES)
+    dated = all(name in stack for name in _BRACKET_BANDS)
     s1 = _sensor_brackets(stack, "s1", labels, index)
     s2 = _sensor_brackets(stack, "s2", labels, index)
     repeats = _radar_repeats(stack, labels, index)
+    looks = two_looks(stack, labels, index)
     latest = max([*attrs.dates("s1", "post"), *attrs.dates("s2", "post")], default=None)
     combined = [combine_brackets(a, b) for a, b in zip(s1, s2, strict=True)]
 
@@ -177,10 +244,10 @@ def object_dating(
         "event_after": [iso(b[0]) for b in combined],
         "event_before": [iso(b[1]) for b in combined],
         "confirmation": [
-            (_confirmation(a, b, r) or (None if second_look else "first-look"))
+            (_confirmation(a, b, r, k) or (None if second_look else "first-look"))
             if dated
             else "undated"
-            for a, b, r in zip(s1, s2, repeats, strict=True)
+            for a, b, r, k in zip(s1, s2, repeats, looks, strict=True)
         ],
         "post_latest": [iso(latest)] * len(index),
     }

@@ -76,6 +76,7 @@ __all__ = [
     "drop_candidates",
     "drop_statistic",
     "radar_drops",
+    "ring_contrast",
 ]
 
 # Trees at least 5 m tall: the height threshold of the FAO (Forest Resources Assessment)
@@ -180,7 +181,7 @@ def _local(z: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     return np.where(count >= 0.25 * (BACKGROUND_PX**2 - inner**2), z - background, np.nan)
 
 
-def _ring_contrast(
+def ring_contrast(
     z: np.ndarray, eligible: np.ndarray, labels: np.ndarray, index: np.ndarray, cells: np.ndarray
 ) -> np.ndarray:
     """Per object: its mean ``z`` minus the mean over its ring (the eligible pixels 2 to
@@ -255,8 +256,8 @@ def drop_candidates(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> DropCandidate
     return DropCandidates(
         labels,
         np.asarray(ndimage.sum_labels(grown, labels, index)),
-        _ring_contrast(z, eligible, labels, index, cells),
-        _ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells),
+        ring_contrast(z, eligible, labels, index, cells),
+        ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells),
     )
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "RadarOptions",
     "S2Composite",
     "Static",
+    "newest_scene",
     "optical_dating",
     "radar_dating",
     "read_static",
@@ -221,8 +222,8 @@ class RadarOptions:
 
 class Radar:
     """Sentinel-1 composites of both windows (``vv``, ``vh``, ``count``, ``dates`` by ``"pre"``
-    and ``"post"``), the geometry layers and the event dating (VV); NaN and 0 observations where
-    nothing was seen."""
+    and ``"post"``), the newest scene of the post image (``newest``: VV and VH), the geometry
+    layers and the event dating (VV); NaN and 0 observations where nothing was seen."""
 
     def __init__(self, h: int, w: int) -> None:
         nan: np.ndarray = np.full((h, w), np.nan, np.float32)
@@ -232,6 +233,7 @@ class Radar:
             label: np.zeros((h, w), np.int32) for label in ("pre", "post")
         }
         self.dates: dict[str, tuple[str, ...]] = {"pre": (), "post": ()}
+        self.newest: np.ndarray = np.full((2, h, w), np.nan, np.float32)
         self.lia, self.layover, self.shadow = nan, nan, nan
         self.dating = ChangeDates(nan, nan, nan)
 
@@ -298,6 +300,22 @@ def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:
     ranked = ranked.assign(_pos=np.arange(len(ranked)))
     last = ranked.sort_values(["date", "index"]).groupby("track").tail(k)
     return np.sort(last["_pos"].to_numpy())
+
+
+def newest_scene(db: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Per pixel, VV and VH (dB, ``(2, H, W)``) of the most recent of the scenes ``db``
+    (``(T, 2, H, W)``, acquired on ``days``, ``(T,)``) with a VV value there, ties to the first;
+    NaN where none. Earth Engine's ``qualityMosaic('day')`` (``gee_scripts.sentinel1``). With
+    the post composite, it tells whether two scenes show a candidate's change
+    (:mod:`monitor.pipeline.dating`)."""
+    t, _, h, w = db.shape
+    if t == 0:
+        return np.full((2, h, w), np.nan, np.float32)
+    score = np.where(np.isfinite(db[:, 0]), np.asarray(days, np.float64).reshape(t, 1, 1), -np.inf)
+    chosen = np.argmax(score, axis=0)
+    picked = np.take_along_axis(db, chosen[None, None], axis=0)[0].astype(np.float32)
+    picked[:, ~np.isfinite(score).any(axis=0)] = np.nan
+    return picked
 
 
 def _read_db(
@@ -368,14 +386,18 @@ def s1_composites(
             continue
         rows, db = _acquisitions(rows, _read_db(root, rows, static, correction))
         scenes[label], acquired[label] = db, rows
+        used = rows
         if how.mode == "monitoring":
             if label == "post":
-                db = db[_latest_per_track(rows, how.radar_scenes)]
+                position = _latest_per_track(rows, how.radar_scenes)
+                db, used = db[position], rows.iloc[position]
             radar.vv[label], radar.count[label] = nan_mean(db[:, 0])
             radar.vh[label], _ = nan_mean(db[:, 1])
         else:
             radar.vv[label], radar.count[label] = nan_median(db[:, 0])
             radar.vh[label], _ = nan_median(db[:, 1])
+        if label == "post":
+            radar.newest = newest_scene(db, _days(used["date"].to_numpy()))
         # the window's scenes (as Earth Engine's availability answer lists them)
         radar.dates[label] = tuple(d.isoformat() for d in rows["date"])
     if tracks:
@@ -419,6 +441,8 @@ def stack_layers(
         "s1_last_unchanged": radar.dating.last_unchanged,
         "s1_first_changed": radar.dating.first_changed,
         "s1_changed_scenes": radar.dating.changed_count,
+        "s1_newest_VV": radar.newest[0],
+        "s1_newest_VH": radar.newest[1],
         **_optical_dating_layers(optical),
     }
 

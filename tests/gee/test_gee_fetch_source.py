@@ -63,7 +63,7 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     transform = tuple(grid.transform)[:6]
     server = ArrayServer(bands, crs=grid.crs, transform=transform)
     image = ee.Image.constant([0.0] * len(FLAT_BANDS)).rename(list(FLAT_BANDS))
-    assert len(FLAT_BANDS) == 34  # 27 stack bands, 5 event-dating bands, 2 acquisition days
+    assert len(FLAT_BANDS) == 36  # 27 stack bands, 7 event-dating bands, 2 acquisition days
     with server.installed():
         out = fetch.fetch_bands(
             image, crs=grid.crs, transform=transform, shape=grid.shape, chunk_px=64, progress=False
@@ -72,14 +72,14 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
         np.testing.assert_array_equal(out[name], bands[name], err_msg=name)
     assert server.value_requests == 1
     expected = fetch.requests_per_fetch(grid.shape, 64)
-    # One request per tile carrying all 29 bands (grid 171 x 164 px -> 3 x 3 tiles of 64 px).
+    # One request per tile carrying all 36 bands (grid 171 x 164 px -> 3 x 3 tiles of 64 px).
     assert len(server.pixel_requests) == expected == 3 * 3
     assert {r.bands for r in server.pixel_requests} == {FLAT_BANDS}
     assert max(r.height for r in server.pixel_requests) == 64
 
 
 def test_fetch_refuses_a_request_over_the_byte_limit() -> None:
-    with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 544"):
+    with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 528"):
         fetch.open_flat(
             ee.Image(0),
             crs="EPSG:32632",

@@ -246,11 +246,12 @@ def _feature_tree(
 def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     event, monitoring = _feature_tree(), _feature_tree(compositing=Compositing("monitoring", 3))
     quality = [c["args"]["qualityBand"] for c in _calls(event, "ImageCollection.qualityMosaic")]
-    assert quality == ["NDVI", "NDVI"]
+    assert sorted(quality) == ["NDVI", "NDVI", "day"]  # greenest pixels; the newest S1 scene
     quality = [
         c["args"]["qualityBand"] for c in _calls(monitoring, "ImageCollection.qualityMosaic")
     ]
-    assert sorted(quality) == ["NDVI", "day"]  # greenest baseline, latest clear post image
+    # greenest baseline, latest clear post image, the newest S1 scene of the post image
+    assert sorted(quality) == ["NDVI", "day", "day"]
     # Sentinel-1: means in dB instead of medians, the post image from the last 3 per track
     assert len(_calls(event, "reduce.median")) == 2 and not _calls(event, "Collection.limit")
     assert not _calls(monitoring, "reduce.median")
@@ -428,8 +429,9 @@ def test_missing_optical_window_keeps_the_sar_path() -> None:
         ("COPERNICUS/S1_GRD_FLOAT", *PRE),
         ("COPERNICUS/S1_GRD_FLOAT", *POST),
     }
-    # Only one S2 qualityMosaic (pre); S1 medians for both windows still there.
-    assert len(_calls(tree, "ImageCollection.qualityMosaic")) == 1
+    # Only one S2 qualityMosaic (pre) beside S1's newest scene; S1 medians for both windows.
+    quality = [c["args"]["qualityBand"] for c in _calls(tree, "ImageCollection.qualityMosaic")]
+    assert sorted(quality) == ["NDVI", "day"]
     assert len(_calls(tree, "reduce.median")) == 2  # VV/VH pre, VV/VH post
     assert tree["args"]["names"] == list(FLAT_BANDS)
 

@@ -11,7 +11,7 @@ from gee_numpy_eval import GraphEvaluator
 from gee_scripts import sentinel1, sentinel2
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, S1Settings
-from monitor.sources.archive_composite import radar_dating
+from monitor.sources.archive_composite import newest_scene, radar_dating
 from monitor.sources.composite import change_dates, greenest_pixel, latest_clear, nan_mean, ndvi
 
 DAY_MS = 86_400_000
@@ -107,6 +107,7 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
     pre_db = rng.normal(-11.0, 2.2, (m, size, size))
     post_db = rng.normal(-11.0, 2.2, (n, size, size))
     post_db[1:, :, :10] -= 9.0  # the change from the second post scene on
+    post_db[2, :4] = np.nan  # the last scene misses the top rows: their newest is the second
     inputs, properties = {"T/dem": {"elevation": dem}}, {}
     pre_days, post_days = [19900 + 12 * i for i in range(m)], [19970 + 12 * i for i in range(n)]
     for tag, db, days in (("pre", pre_db, pre_days), ("post", post_db, post_days)):
@@ -130,14 +131,23 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
     dating = sentinel1.change_dates(
         pre, post, baseline.select([0]), count, 4.4, "s1", post_mean.select([0])
     )
-    graph = graph_tree(ee.List([baseline, post_mean, dating]))
-    base, after, dates = GraphEvaluator(inputs, properties=properties)(graph)
+    newest = sentinel1.newest_scene(post, "s1")
+    graph = graph_tree(ee.List([baseline, post_mean, dating, newest]))
+    base, after, dates, latest = GraphEvaluator(inputs, properties=properties)(graph)
 
     # flat ground and surface model: flattening adds one constant; take it from the graph
     offset = float(np.nanmean(base["preVV"] - pre_db.mean(axis=0)))
     expected_pre, expected_count = nan_mean((pre_db + offset).astype(np.float32))
     np.testing.assert_allclose(base["preVV"], expected_pre, atol=1e-4)
-    np.testing.assert_allclose(after["postVV"], (post_db + offset).mean(axis=0), atol=1e-4)
+    expected_post, _ = nan_mean((post_db + offset).astype(np.float32))
+    np.testing.assert_allclose(after["postVV"], expected_post, atol=1e-4)
+    both = np.stack([post_db, post_db - 7.0], axis=1) + offset  # VV, VH as the inputs have them
+    expected_newest = newest_scene(both.astype(np.float32), np.asarray(post_days, float))
+    np.testing.assert_allclose(latest["s1_newest_VV"], expected_newest[0], atol=1e-4)
+    np.testing.assert_allclose(latest["s1_newest_VH"], expected_newest[1], atol=1e-4)
+    # teeth: the newest is the last scene, or the second where the last has no value
+    np.testing.assert_allclose(expected_newest[0][:4], post_db[1][:4] + offset, atol=1e-4)
+    np.testing.assert_allclose(expected_newest[0][4:], post_db[2][4:] + offset, atol=1e-4)
     reference = radar_dating(
         (post_db + offset).astype(np.float32),
         np.asarray(post_days, float),
