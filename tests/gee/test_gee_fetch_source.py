@@ -78,6 +78,14 @@ def test_fetch_tiles_and_round_trips_every_band() -> None:
     assert max(r.height for r in server.pixel_requests) == 64
 
 
+def test_the_configured_tile_limit_is_the_fetch_limit() -> None:
+    """A ``chunk_px`` the configuration accepts is one a request can carry: the bound in
+    GeeSettings follows the feature image's band count (fetch.MAX_CHUNK_PX)."""
+    assert GeeSettings(chunk_px=fetch.MAX_CHUNK_PX).chunk_px == fetch.MAX_CHUNK_PX
+    with pytest.raises(ValueError, match="chunk_px"):
+        GeeSettings(chunk_px=fetch.MAX_CHUNK_PX + 16)
+
+
 def test_fetch_refuses_a_request_over_the_byte_limit() -> None:
     with pytest.raises(ValueError, match=r"over Earth Engine's 48 MiB; use chunk_px <= 528"):
         fetch.open_flat(
