@@ -163,7 +163,11 @@ def flattened_collection(
         )
         pols = list(POLARISATIONS)
         db = flat.select(pols).log10().multiply(10).rename(pols)
-        return ee.Image(flat.addBands(db, None, True).copyProperties(image, ["system:time_start"]))
+        # band math drops an image's properties: the acquisition time and the track
+        # (latest_per_track groups by it) come back from the raw scene
+        return ee.Image(
+            flat.addBands(db, None, True).copyProperties(image, ["system:time_start", _TRACK])
+        )
 
     return collection.map(prepare)
 

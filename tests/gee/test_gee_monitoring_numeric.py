@@ -165,3 +165,35 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
     # teeth: a 9 dB drop is 4 sigma of one scene, so most changed pixels are dated to its scene
     # (about 5 % flag the scene before by chance: the single-scene test's nominal rate)
     assert (reference.first_changed[:, :10] == post_days[1]).mean() > 0.85
+
+
+def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
+    """Band math drops an image's properties in Earth Engine (the evaluator follows them only
+    through updateMask, select and addBands onto the image), and ``latest_per_track`` groups the
+    flattened scenes by their relative orbit: without it the monitoring post image held no
+    scene at all."""
+    size = 8
+    inputs: dict = {"T/dem": {"elevation": np.full((size, size), 300.0)}}
+    properties: dict = {}
+    tracks = (15, 117, 15)
+    for i, track in enumerate(tracks):
+        inputs[f"T/s1_{i}"] = {
+            "VV": np.full((size, size), 0.1),
+            "VH": np.full((size, size), 0.02),
+            "angle": np.full((size, size), 38.0),
+        }
+        properties[f"T/s1_{i}"] = {
+            "system:time_start": (19900 + 6 * i) * DAY_MS,
+            "relativeOrbitNumber_start": track,
+        }
+    scenes = ee.ImageCollection.fromImages([ee.Image(f"T/s1_{i}") for i in range(len(tracks))])
+    flat = sentinel1.flattened_collection(
+        scenes, ee.Image("T/dem"), S1Settings(terrain_model="surface")
+    )
+    evaluator = GraphEvaluator(inputs, properties=properties)
+    images = evaluator(graph_tree(flat))
+    kept = [evaluator.props.get(id(image), {}) for image in images]
+    assert [p.get("relativeOrbitNumber_start") for p in kept] == list(tracks)
+    assert [p.get("system:time_start") for p in kept] == [
+        properties[f"T/s1_{i}"]["system:time_start"] for i in range(len(tracks))
+    ]
