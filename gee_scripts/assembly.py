@@ -210,8 +210,8 @@ def _radar(
     ):
         if present:
             raw = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
-            flattened[which] = sentinel1.flattened_collection(
-                raw, elevation, settings.s1, landcover
+            flattened[which] = sentinel1.acquisitions(
+                sentinel1.flattened_collection(raw, elevation, settings.s1, landcover)
             )
     monitoring = compositing.mode == "monitoring"
     sar: dict[str, ee.Image] = {}

@@ -29,6 +29,7 @@ from models.feature_stack import S1_BANDS
 
 __all__ = [
     "POLARISATIONS",
+    "acquisitions",
     "change_dates",
     "edge_mask",
     "flattened_collection",
@@ -47,6 +48,7 @@ POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definiti
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
 _MS_PER_DAY = 86_400_000
+_DAY = "acquisition_day"  # days since 1970-01-01 of an image (acquisitions)
 
 
 def s1_collection(
@@ -191,14 +193,39 @@ def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     return flattened.select(pols).mean().rename([f"{prefix}{p}" for p in pols])
 
 
+def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
+    """One image per acquisition, a relative orbit (track) and day, as the archive has them
+    (``monitor.sources.archive_composite``): a region on a GRD slice boundary gets two images of
+    one pass, each masked outside its slice, and their mean where they overlap stands for the
+    pass. Without it, the observation counts, the event dating and the second look's two looks
+    counted that pass twice in the strip where the slices overlap."""
+
+    def dated(image: ee.Image) -> ee.Image:
+        day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
+        return image.set(_DAY, day)
+
+    scenes = collection.map(dated)
+
+    def mosaic(first: ee.ComputedObject) -> ee.Image:
+        first = ee.Image(first)
+        same = ee.Filter.And(
+            ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(_DAY, first.get(_DAY))
+        )
+        return ee.Image(
+            scenes.filter(same).mean().copyProperties(first, ["system:time_start", _TRACK])
+        )
+
+    return ee.ImageCollection(scenes.distinct([_TRACK, _DAY]).map(mosaic))
+
+
 def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
     """The scenes of the last ``k`` acquisition days of each relative orbit (track) of
     ``collection`` (monitoring's post image). A pass is one day's images of a track: a region on
     a GRD slice boundary has two, each masked outside its slice, and both are kept (the mean
     in dB mosaics them, as the archive mosaics the rows of one date and track); the last ``k``
-    images would have kept one slice, half the region without post-event radar. Unlike the
-    archive, the observation counts and dating still count images: in the strip where two
-    slices of one pass overlap, that pass counts twice (docs/earth_engine.md)."""
+    images would have kept one slice, half the region without post-event radar. The assembly
+    mosaics them first (:func:`acquisitions`), so that the counts and the dating count a pass
+    once, as the archive does."""
     tracks = collection.aggregate_array(_TRACK).distinct()
 
     def day(time: ee.ComputedObject) -> ee.Number:
@@ -222,8 +249,8 @@ def _day(image: ee.Image) -> ee.Image:
 def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     """Per pixel, VV and VH (dB) of the most recent scene of ``flattened`` with VV there, bands
     ``{prefix}_newest_VV``, ``{prefix}_newest_VH`` (``monitor.sources.archive_composite.
-    newest_scene``): the quality mosaic on the acquisition day. Of two images of one day (the
-    slices of one pass) it keeps one where they overlap; the archive mosaics them first."""
+    newest_scene``): the quality mosaic on the acquisition day, over one image per acquisition
+    (:func:`acquisitions`: the slices of one pass mosaicked, as the archive has them)."""
     pols = list(POLARISATIONS)
     dated = flattened.map(lambda image: image.select(pols).addBands(_day(image)))
     return dated.qualityMosaic("day").select(pols).rename([f"{prefix}_newest_{p}" for p in pols])

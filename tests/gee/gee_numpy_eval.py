@@ -244,6 +244,94 @@ class GraphEvaluator:
         self.env.pop(param, None)
         return out
 
+    def _Collection_filter(self, args: dict[str, Any]) -> list[Bands]:
+        keep = self(args["filter"])
+        return [im for im in self(args["collection"]) if keep(self.props.get(id(im), {}))]
+
+    def _Collection_distinct(self, args: dict[str, Any]) -> list[Bands]:
+        seen: set[tuple[Any, ...]] = set()
+        out = []
+        for im in self(args["collection"]):
+            props = self.props.get(id(im), {})
+            key = tuple(props.get(name) for name in args["properties"])
+            if key not in seen:
+                seen.add(key)
+                out.append(im)
+        return out
+
+    def _Collection(self, args: dict[str, Any]) -> list[Any]:
+        return list(self(args["features"]))
+
+    def _Collection_flatten(self, args: dict[str, Any]) -> list[Bands]:
+        return [im for collection in self(args["collection"]) for im in collection]
+
+    def _AggregateFeatureCollection_array(self, args: dict[str, Any]) -> list[Any]:
+        name = args["property"]
+        props = [self.props.get(id(im), {}) for im in self(args["collection"])]
+        return [p[name] for p in props if name in p]
+
+    def _Element_set(self, args: dict[str, Any]) -> Bands:
+        image = self(args["object"])
+        out = dict(image)
+        self.props[id(out)] = {**self.props.get(id(image), {}), args["key"]: self(args["value"])}
+        return out
+
+    # -- filters: predicates on an image's properties -------------------------------------------
+    def _Filter_equals(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        name, value = args["leftField"], self(args["rightValue"])
+        return lambda props: name in props and props[name] == value
+
+    def _Filter_lessThan(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        name, value = args["leftField"], self(args["rightValue"])
+        return lambda props: name in props and props[name] < value
+
+    def _Filter_not(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        inner = self(args["filter"])
+        return lambda props: not inner(props)
+
+    def _Filter_and(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        filters = self(args["filters"])
+        return lambda props: all(f(props) for f in filters)
+
+    # -- lists and numbers ----------------------------------------------------------------------
+    def _List_map(self, args: dict[str, Any]) -> list[Any]:
+        function = args["baseAlgorithm"]
+        (param,) = function["params"]
+        out = []
+        for item in self(args["list"]):
+            self.env[param] = item
+            out.append(self(function["body"]))
+        self.env.pop(param, None)
+        return out
+
+    def _List_distinct(self, args: dict[str, Any]) -> list[Any]:
+        return list(dict.fromkeys(self(args["list"])))
+
+    def _List_sort(self, args: dict[str, Any]) -> list[Any]:
+        return sorted(self(args["list"]))
+
+    def _List_size(self, args: dict[str, Any]) -> int:
+        return len(self(args["list"]))
+
+    def _List_slice(self, args: dict[str, Any]) -> list[Any]:
+        end = self(args["end"]) if "end" in args else None
+        return list(self(args["list"]))[int(self(args["start"])) : end]
+
+    def _List_reduce(self, args: dict[str, Any]) -> Any:
+        reducer = self(args["reducer"])
+        if reducer != "min":
+            raise NotImplementedError(f"numpy evaluator lacks List.reduce with {reducer}")
+        return min(self(args["list"]))
+
+    def _Reducer_min(self, args: dict[str, Any]) -> str:
+        return "min"
+
+    def _Number_max(self, args: dict[str, Any]) -> float:
+        return max(float(self(args["left"])), float(self(args["right"])))
+
+    def _Number_multiply(self, args: dict[str, Any]) -> float:
+        return float(self(args["left"])) * float(self(args["right"]))
+
     def _reduce(self, args: dict[str, Any], op: Callable[..., np.ndarray]) -> Bands:
         images = self(args["collection"])
         with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -259,6 +259,11 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     # the last 3 acquisition *days* of each track, not the last 3 images: a pass on a GRD slice
     # boundary is two images of one day, and both are kept (the mean in dB mosaics them)
     assert not _calls(monitoring, "Collection.limit")
+    # ... and mosaicked into one acquisition per track and day first, in both windows and modes
+    # (sentinel1.acquisitions: counted as images, the slices' overlap held the pass twice)
+    for tree in (event, monitoring):
+        keys = [c["args"]["properties"] for c in _calls(tree, "Collection.distinct")]
+        assert keys == [["relativeOrbitNumber_start", "acquisition_day"]] * 2
     (days,) = _calls(monitoring, "List.slice")
     assert days["args"]["list"]["fn"] == "List.sort"
     start = days["args"]["start"]  # max(size - 3, 0): a track with fewer days keeps them all

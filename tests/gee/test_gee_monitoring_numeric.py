@@ -4,6 +4,8 @@ its event dating (``gee_scripts.sentinel2``/``sentinel1`` against ``monitor.sour
 
 from __future__ import annotations
 
+import warnings
+
 import ee
 import numpy as np
 from gee_numpy_eval import GraphEvaluator
@@ -197,3 +199,64 @@ def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
     assert [p.get("system:time_start") for p in kept] == [
         properties[f"T/s1_{i}"]["system:time_start"] for i in range(len(tracks))
     ]
+
+
+def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
+    """A region on a GRD slice boundary: track 117's pass comes as two images of one day, each
+    masked outside its slice. ``acquisitions`` mosaics them (their mean where they overlap), so
+    the monitoring post image (the last scene of each track), its count and its newest scene
+    are those of the archive, which mosaics the catalog rows of one date and track; counted as
+    images, the overlap strip would hold the pass twice, and the second look's rest of the post
+    image would be the newest pass's other slice."""
+    rng = np.random.default_rng(21)
+    size = 30
+    dem = np.full((size, size), 300.0)
+    angle = np.full((size, size), 38.0)
+    # (track, day, columns with data); the last two are the slices of one pass
+    scenes = [(15, 19900, slice(0, 30)), (15, 19912, slice(0, 30)),
+              (117, 19903, slice(0, 20)), (117, 19903, slice(12, 30))]  # fmt: skip
+    db = np.full((len(scenes), size, size), np.nan)
+    inputs: dict = {"T/dem": {"elevation": dem}}
+    properties: dict = {}
+    for i, (track, day, cols) in enumerate(scenes):
+        db[i][:, cols] = rng.normal(-11.0, 2.2, (size, size))[:, cols]
+        inputs[f"T/s1_{i}"] = {
+            "VV": 10.0 ** (db[i] / 10.0),
+            "VH": 10.0 ** ((db[i] - 7.0) / 10.0),
+            "angle": angle,
+        }
+        properties[f"T/s1_{i}"] = {
+            "system:time_start": day * DAY_MS,
+            "relativeOrbitNumber_start": track,
+        }
+    collection = ee.ImageCollection.fromImages([ee.Image(f"T/s1_{i}") for i in range(len(scenes))])
+    flat = sentinel1.flattened_collection(
+        collection, ee.Image("T/dem"), S1Settings(terrain_model="surface")
+    )
+    post = sentinel1.latest_per_track(sentinel1.acquisitions(flat), 1)
+    graph = graph_tree(
+        ee.List(
+            [
+                sentinel1.mean_db(post, "post"),
+                sentinel1.observation_count(post, "n"),
+                sentinel1.newest_scene(post, "s1"),
+                sentinel1.mean_db(flat, "all"),
+            ]
+        )
+    )
+    mean, count, newest, everything = GraphEvaluator(inputs, properties=properties)(graph)
+
+    # flat ground and surface model: flattening adds one constant; take it from the graph
+    offset = float(np.nanmean(everything["allVV"] - np.nanmean(db, axis=0)))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pass_117 = np.nanmean(db[2:], axis=0)  # the archive's mosaic of the two slices
+    expected_mean, expected_count = nan_mean(np.stack([db[1], pass_117]).astype(np.float32))
+    np.testing.assert_allclose(mean["postVV"], expected_mean + offset, atol=1e-4)
+    np.testing.assert_array_equal(count["n"], expected_count)
+    np.testing.assert_allclose(newest["s1_newest_VV"], db[1] + offset, atol=1e-4)
+    # teeth: in the overlap strip the pass is one observation, and the post image is the mean
+    # of two scenes (the last of track 15 and track 117's pass), not of three images
+    assert (count["n"][:, 12:20] == 2).all()
+    three_images = np.nanmean(np.stack([db[1], db[2], db[3]]), axis=0)[:, 12:20] + offset
+    assert np.abs(mean["postVV"][:, 12:20] - three_images).max() > 0.1
