@@ -202,12 +202,12 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
 
     def dated(image: ee.Image) -> ee.Image:
         day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
-        return image.set(_DAY, day)
+        return ee.Image(image.set(_DAY, day))
 
     scenes = collection.map(dated)
 
-    def mosaic(first: ee.ComputedObject) -> ee.Image:
-        first = ee.Image(first)
+    def mosaic(element: ee.ComputedObject) -> ee.Image:
+        first = ee.Image(element)
         same = ee.Filter.And(
             ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(_DAY, first.get(_DAY))
         )
