@@ -96,10 +96,11 @@ AUX_VARIABLES: tuple[str, ...] = (
     "pre_rgb",  # dims (rgb, y, x), reflectance 0..1, for quicklooks
     "post_rgb",
 )
-# Event dating per pixel and sensor (days since 1970-01-01, float32, NaN where unknown): the last
-# observation that does not show the change (the last one at all where none does) and the first
-# that does; for Sentinel-1 also how many post-window scenes show it, and the flattened VV and VH
-# (dB) of the newest scene of the post image (the second look, monitor.pipeline.dating).
+# Event dating per pixel and sensor (float32, NaN where unknown): the last observation that does
+# not show the change (the last one at all where none does) and the first that does (days since
+# 1970-01-01); for Sentinel-1 also how many post-window scenes show it (a count), and the
+# flattened VV and VH of the newest scene of the post image (dB; the second look,
+# monitor.pipeline.dating).
 # Optional: a stack read from a GeoTIFF in the Ganerød et al. layout has none.
 DATING_VARIABLES: tuple[str, ...] = (
     "s1_last_unchanged",

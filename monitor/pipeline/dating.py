@@ -56,9 +56,10 @@ Confirmation = Literal["optical", "radar-repeat", "undated", "first-look"]
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
 # Two looks confirm an object's radar change where each stands out of the object's surroundings
-# by 3 standard errors in the direction of the change (one-sided 0.13 % per look on unchanged
-# speckle; the candidate was picked on the same scenes, so the bar is set above the per-pixel
-# SINGLE_SCENE_Z of models.change_statistics).
+# by 3 standard errors in the direction of the change: one-sided 0.13 % per look for an object
+# outlined before looking at the data. A candidate is picked from the same scenes and carries its
+# contrast into both looks, so this tests persistence (a change in one scene is not two looks),
+# not speckle: the detector's own null rate bounds that (docs/operations.md, "Two looks").
 LOOK_Z = 3.0
 # The candidate columns this module fills (docs/DESIGN.md), dates as ISO strings or None.
 DATING_COLUMNS: tuple[str, ...] = (
