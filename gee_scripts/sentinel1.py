@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ee
 
-from gee_scripts.sentinel2 import change_bracket
+from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
 from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
@@ -47,7 +47,6 @@ __all__ = [
 POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definition
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
-_MS_PER_DAY = 86_400_000
 _DAY = "acquisition_day"  # days since 1970-01-01 of an image (acquisitions)
 
 
@@ -201,8 +200,7 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     counted that pass twice in the strip where the slices overlap."""
 
     def dated(image: ee.Image) -> ee.Image:
-        day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
-        return ee.Image(image.set(_DAY, day))
+        return ee.Image(image.set(_DAY, day_number(image)))
 
     scenes = collection.map(dated)
 
@@ -228,22 +226,22 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
     once, as the archive does."""
     tracks = collection.aggregate_array(_TRACK).distinct()
 
-    def day(time: ee.ComputedObject) -> ee.Number:
-        return ee.Number(time).divide(_MS_PER_DAY).floor()
+    def day(time: ee.ComputedObject) -> ee.Number:  # day_number of a time, in a list
+        return ee.Number(time).divide(MS_PER_DAY).floor()
 
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
         days = scenes.aggregate_array("system:time_start").map(day).distinct().sort()
         start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
         first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
-        return scenes.filter(ee.Filter.gte("system:time_start", first.multiply(_MS_PER_DAY)))
+        return scenes.filter(ee.Filter.gte("system:time_start", first.multiply(MS_PER_DAY)))
 
     return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
 
 
 def _day(image: ee.Image) -> ee.Image:
-    day = ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
-    return ee.Image.constant(day).toFloat().updateMask(image.select("VV").mask()).rename("day")
+    day = ee.Image.constant(day_number(image)).toFloat()
+    return day.updateMask(image.select("VV").mask()).rename("day")
 
 
 def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
