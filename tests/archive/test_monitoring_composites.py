@@ -6,6 +6,7 @@ simulated event (docs/operations.md, "Time to alert")."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import geopandas as gpd
@@ -81,6 +82,35 @@ def test_a_scar_shows_at_the_first_clear_look_and_never_in_its_baseline(
     pre = Window(post.start - timedelta(days=60), post.start)
     greenest = archive.features(AREA, pre, post, EVENT)
     assert np.nanmean(greenest["dNDVI"].values[inside]) > -0.1
+
+
+def test_the_newest_scene_and_the_rest_of_the_post_image_are_its_two_scenes(
+    archive: ArchiveSource,
+) -> None:
+    """Both passes watched, one scene per track: the post image of the run the day after an
+    acquisition is the mean of that scene and the other track's last, and the newest scene is
+    the one just acquired. The rest, ``2 * post - newest``, must then be the other track's scene,
+    which the run of the day before saw as its newest (the second look's two looks,
+    monitor.pipeline.dating.two_looks)."""
+    catalog = archive.catalog(AREA.name, sensor="S1").sort_values("date")
+    acquired = list(dict.fromkeys(zip(catalog["date"], catalog["track"], strict=True)))
+    pairs = [(a, b) for a, b in pairwise(acquired) if a[1] != b[1] and (b[0] - a[0]).days >= 2]
+    (_, _), (day, _) = pairs[-1]
+    today = _monitoring_stack(archive, day + timedelta(days=1))
+    yesterday = _monitoring_stack(archive, day)
+    assert today.attrs["s1_dates_post"].split(",")[-1] == day.isoformat()
+    two = today["s1_count_post"].values == 2
+    assert two.mean() > 0.9
+    for pol in ("VV", "VH"):
+        post = today[f"post{pol}"].values.astype(np.float64)
+        newest = today[f"s1_newest_{pol}"].values.astype(np.float64)
+        rest = 2.0 * post - newest
+        # float32 means of values near -10 dB: a few 1e-6 dB of rounding, doubled
+        np.testing.assert_allclose(
+            rest[two], yesterday[f"s1_newest_{pol}"].values[two], atol=1e-4, err_msg=pol
+        )
+        # teeth: the two scenes differ by speckle (a pixel's scenes are independent draws)
+        assert np.nanstd(newest[two] - rest[two]) > 1.0
 
 
 def test_radar_statistic_keeps_its_nominal_false_alarm_rate_on_unchanged_speckle() -> None:
