@@ -20,6 +20,25 @@ from monitor.sources.terrain_flattening import slope_aspect
 
 Bands = dict[str, np.ndarray]
 
+
+class PropertiedImage(dict[str, np.ndarray]):
+    """Bands that carry Earth Engine properties with them: a plain dict has none, as the result
+    of band math, a reducer or a rename has none in Earth Engine. (Properties once lived in a
+    table keyed by ``id()``, and a freed image's address, reused, lent its properties to an
+    image that should have had none.)"""
+
+    props: dict[str, Any]
+
+    def __init__(self, bands: Mapping[str, np.ndarray], props: Mapping[str, Any]) -> None:
+        super().__init__(bands)
+        self.props = dict(props)
+
+
+def props_of(image: object) -> dict[str, Any]:
+    """The Earth Engine properties an evaluated image carries (empty for none)."""
+    return getattr(image, "props", {})
+
+
 _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "Image.add": np.add,
     "Image.subtract": np.subtract,
@@ -58,7 +77,8 @@ class GraphEvaluator:
     """Evaluate ``gee_scripts.offline.graph_tree`` output; ``inputs`` maps asset IDs to bands,
     ``properties`` asset IDs to image properties, ``collections`` collection IDs to the asset
     IDs of their images. Properties follow an image through the operations that keep them in
-    Earth Engine (updateMask, select, addBands onto it)."""
+    Earth Engine (updateMask, select, addBands onto it, set, copyProperties):
+    :func:`props_of`."""
 
     def __init__(
         self,
@@ -71,13 +91,13 @@ class GraphEvaluator:
         self.res = res
         self.properties = properties or {}
         self.collections = collections or {}
-        self.props: dict[int, dict[str, Any]] = {}  # id(bands) -> properties
         self.calls: list[str] = []
         self.env: dict[str, Any] = {}  # arguments of the function being mapped
 
-    def _keep(self, out: Bands, source: Bands) -> Bands:
-        if id(source) in self.props:
-            self.props[id(out)] = self.props[id(source)]
+    @staticmethod
+    def _keep(out: Bands, source: Bands) -> Bands:
+        if isinstance(source, PropertiedImage):
+            return PropertiedImage(out, source.props)
         return out
 
     def __call__(self, node: Any) -> Any:
@@ -134,15 +154,14 @@ class GraphEvaluator:
 
     # -- algorithms ---------------------------------------------------------------------------
     def _Image_load(self, args: dict[str, Any]) -> Bands:
-        out = {k: np.asarray(v, dtype=float) for k, v in self.inputs[args["id"]].items()}
-        self.props[id(out)] = dict(self.properties.get(args["id"], {}))
-        return out
+        bands = {k: np.asarray(v, dtype=float) for k, v in self.inputs[args["id"]].items()}
+        return PropertiedImage(bands, self.properties.get(args["id"], {}))
 
     def _ImageCollection_load(self, args: dict[str, Any]) -> list[Bands]:
         return [self._Image_load({"id": asset}) for asset in self.collections[args["id"]]]
 
     def _Element_get(self, args: dict[str, Any]) -> Any:
-        return self.props[id(self(args["object"]))][args["property"]]
+        return props_of(self(args["object"]))[args["property"]]
 
     def _Number_divide(self, args: dict[str, Any]) -> float:
         return float(self(args["left"])) / float(self(args["right"]))
@@ -161,10 +180,8 @@ class GraphEvaluator:
 
     def _Image_linkCollection(self, args: dict[str, Any]) -> Bands:
         image = self._image(args["input"])
-        key = self.props[id(image)]["system:index"]
-        match = [
-            c for c in self(args["imageCollection"]) if self.props[id(c)]["system:index"] == key
-        ]
+        key = props_of(image)["system:index"]
+        match = [c for c in self(args["imageCollection"]) if props_of(c)["system:index"] == key]
         out = dict(image)
         for name in args["linkedBands"]:
             out[name] = (
@@ -246,13 +263,13 @@ class GraphEvaluator:
 
     def _Collection_filter(self, args: dict[str, Any]) -> list[Bands]:
         keep = self(args["filter"])
-        return [im for im in self(args["collection"]) if keep(self.props.get(id(im), {}))]
+        return [im for im in self(args["collection"]) if keep(props_of(im))]
 
     def _Collection_distinct(self, args: dict[str, Any]) -> list[Bands]:
         seen: set[tuple[Any, ...]] = set()
         out = []
         for im in self(args["collection"]):
-            props = self.props.get(id(im), {})
+            props = props_of(im)
             key = tuple(props.get(name) for name in args["properties"])
             if key not in seen:
                 seen.add(key)
@@ -267,14 +284,12 @@ class GraphEvaluator:
 
     def _AggregateFeatureCollection_array(self, args: dict[str, Any]) -> list[Any]:
         name = args["property"]
-        props = [self.props.get(id(im), {}) for im in self(args["collection"])]
+        props = [props_of(im) for im in self(args["collection"])]
         return [p[name] for p in props if name in p]
 
     def _Element_set(self, args: dict[str, Any]) -> Bands:
         image = self(args["object"])
-        out = dict(image)
-        self.props[id(out)] = {**self.props.get(id(image), {}), args["key"]: self(args["value"])}
-        return out
+        return PropertiedImage(image, {**props_of(image), args["key"]: self(args["value"])})
 
     # -- filters: predicates on an image's properties -------------------------------------------
     def _Filter_equals(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
@@ -381,12 +396,11 @@ class GraphEvaluator:
     def _Element_copyProperties(self, args: dict[str, Any]) -> Any:
         out = self(args["destination"])
         source = self(args["source"])
-        if id(source) in self.props:
-            wanted = args.get("properties")
-            props = self.props[id(source)]
-            picked = {k: v for k, v in props.items() if wanted is None or k in wanted}
-            self.props[id(out)] = {**self.props.get(id(out), {}), **picked}
-        return out
+        if not isinstance(source, PropertiedImage):
+            return out
+        wanted = args.get("properties")
+        picked = {k: v for k, v in source.props.items() if wanted is None or k in wanted}
+        return PropertiedImage(out, {**props_of(out), **picked})
 
     _Image_copyProperties = _Element_copyProperties
 

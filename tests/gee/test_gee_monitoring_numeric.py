@@ -8,7 +8,7 @@ import warnings
 
 import ee
 import numpy as np
-from gee_numpy_eval import GraphEvaluator
+from gee_numpy_eval import GraphEvaluator, props_of
 
 from gee_scripts import sentinel1, sentinel2
 from gee_scripts.offline import graph_tree
@@ -194,7 +194,7 @@ def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
     )
     evaluator = GraphEvaluator(inputs, properties=properties)
     images = evaluator(graph_tree(flat))
-    kept = [evaluator.props.get(id(image), {}) for image in images]
+    kept = [props_of(image) for image in images]
     assert [p.get("relativeOrbitNumber_start") for p in kept] == list(tracks)
     assert [p.get("system:time_start") for p in kept] == [
         properties[f"T/s1_{i}"]["system:time_start"] for i in range(len(tracks))
@@ -207,18 +207,22 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     the monitoring post image (the last scene of each track), its count and its newest scene
     are those of the archive, which mosaics the catalog rows of one date and track; counted as
     images, the overlap strip would hold the pass twice, and the second look's rest of the post
-    image would be the newest pass's other slice."""
+    image would be the newest pass's other slice. The slices start 25 s apart late in the day
+    (an acquisition is a track and a UTC day, not an instant), and another track passes on the
+    same day (a pass is a track and a day, not a day)."""
     rng = np.random.default_rng(21)
     size = 30
     dem = np.full((size, size), 300.0)
     angle = np.full((size, size), 38.0)
-    # (track, day, columns with data); the last two are the slices of one pass
-    scenes = [(15, 19900, slice(0, 30)), (15, 19912, slice(0, 30)),
-              (117, 19903, slice(0, 20)), (117, 19903, slice(12, 30))]  # fmt: skip
+    # (track, day, seconds into the day, columns with data); the third and fourth are the
+    # slices of one pass, the fifth another track's pass of the same day
+    scenes = [(15, 19900, 3600, slice(0, 30)), (15, 19912, 3600, slice(0, 30)),
+              (117, 19903, 86000, slice(0, 20)), (117, 19903, 86025, slice(12, 30)),
+              (44, 19903, 3000, slice(0, 30))]  # fmt: skip
     db = np.full((len(scenes), size, size), np.nan)
     inputs: dict = {"T/dem": {"elevation": dem}}
     properties: dict = {}
-    for i, (track, day, cols) in enumerate(scenes):
+    for i, (track, day, seconds, cols) in enumerate(scenes):
         db[i][:, cols] = rng.normal(-11.0, 2.2, (size, size))[:, cols]
         inputs[f"T/s1_{i}"] = {
             "VV": 10.0 ** (db[i] / 10.0),
@@ -226,7 +230,7 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
             "angle": angle,
         }
         properties[f"T/s1_{i}"] = {
-            "system:time_start": day * DAY_MS,
+            "system:time_start": day * DAY_MS + seconds * 1000,
             "relativeOrbitNumber_start": track,
         }
     collection = ee.ImageCollection.fromImages([ee.Image(f"T/s1_{i}") for i in range(len(scenes))])
@@ -250,13 +254,14 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     offset = float(np.nanmean(everything["allVV"] - np.nanmean(db, axis=0)))
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        pass_117 = np.nanmean(db[2:], axis=0)  # the archive's mosaic of the two slices
-    expected_mean, expected_count = nan_mean(np.stack([db[1], pass_117]).astype(np.float32))
+        pass_117 = np.nanmean(db[2:4], axis=0)  # the archive's mosaic of the two slices
+    last = np.stack([db[1], pass_117, db[4]]).astype(np.float32)  # the last pass of each track
+    expected_mean, expected_count = nan_mean(last)
     np.testing.assert_allclose(mean["postVV"], expected_mean + offset, atol=1e-4)
     np.testing.assert_array_equal(count["n"], expected_count)
     np.testing.assert_allclose(newest["s1_newest_VV"], db[1] + offset, atol=1e-4)
     # teeth: in the overlap strip the pass is one observation, and the post image is the mean
-    # of two scenes (the last of track 15 and track 117's pass), not of three images
-    assert (count["n"][:, 12:20] == 2).all()
-    three_images = np.nanmean(np.stack([db[1], db[2], db[3]]), axis=0)[:, 12:20] + offset
-    assert np.abs(mean["postVV"][:, 12:20] - three_images).max() > 0.1
+    # of three scenes (the last of each track), not of four images
+    assert (count["n"][:, 12:20] == 3).all()
+    four_images = np.nanmean(db[[1, 2, 3, 4]], axis=0)[:, 12:20] + offset
+    assert np.abs(mean["postVV"][:, 12:20] - four_images).max() > 0.1
