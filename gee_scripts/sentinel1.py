@@ -48,6 +48,8 @@ POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definiti
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
 _DAY = "acquisition_day"  # days since 1970-01-01 of an image (acquisitions)
+_MASK_BANDS = ("layover", "shadow")
+_FLATTENED_BANDS = (*POLARISATIONS, *_MASK_BANDS, "liaDeg")  # a flattened scene's bands
 
 
 def s1_collection(
@@ -196,8 +198,9 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     """One image per acquisition, a relative orbit (track) and day, as the archive has them
     (``monitor.sources.archive_composite``): a region on a GRD slice boundary gets two images of
     one pass, each masked outside its slice, and their mean where they overlap stands for the
-    pass. Without it, the observation counts, the event dating and the second look's two looks
-    counted that pass twice in the strip where the slices overlap."""
+    pass (layover and shadow where both slices have them). Without it, the observation counts,
+    the event dating and the second look's two looks counted that pass twice in the strip where
+    the slices overlap. The bands are those of :func:`flattened_collection`."""
 
     def dated(image: ee.Image) -> ee.Image:
         return ee.Image(image.set(_DAY, day_number(image)))
@@ -209,8 +212,15 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
         same = ee.Filter.And(
             ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(_DAY, first.get(_DAY))
         )
+        group = scenes.filter(same)
+        # backscatter and incidence: the mean where slices overlap; layover and shadow: where
+        # every slice has it, as the mosaic's backscatter is valid where any slice is
+        mosaic = group.select([*POLARISATIONS, "liaDeg"]).mean()
+        mosaic = mosaic.addBands(group.select(list(_MASK_BANDS)).min())
         return ee.Image(
-            scenes.filter(same).mean().copyProperties(first, ["system:time_start", _TRACK])
+            mosaic.select(list(_FLATTENED_BANDS)).copyProperties(
+                first, ["system:time_start", _TRACK]
+            )
         )
 
     return ee.ImageCollection(scenes.distinct([_TRACK, _DAY]).map(mosaic))
@@ -218,12 +228,10 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
 
 def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
     """The scenes of the last ``k`` acquisition days of each relative orbit (track) of
-    ``collection`` (monitoring's post image). A pass is one day's images of a track: a region on
-    a GRD slice boundary has two, each masked outside its slice, and both are kept (the mean
-    in dB mosaics them, as the archive mosaics the rows of one date and track); the last ``k``
-    images would have kept one slice, half the region without post-event radar. The assembly
-    mosaics them first (:func:`acquisitions`), so that the counts and the dating count a pass
-    once, as the archive does."""
+    ``collection`` (monitoring's post image). The assembly hands it one image per track and day
+    (:func:`acquisitions`); on a collection of raw slices it keeps every image of those days,
+    never the last ``k`` images, which would keep one slice of a pass on a GRD slice boundary and
+    leave half the region without post-event radar."""
     tracks = collection.aggregate_array(_TRACK).distinct()
 
     def day(time: ee.ComputedObject) -> ee.Number:  # day_number of a time, in a list

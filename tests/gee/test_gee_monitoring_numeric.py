@@ -265,3 +265,37 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     assert (count["n"][:, 12:20] == 3).all()
     four_images = np.nanmean(db[[1, 2, 3, 4]], axis=0)[:, 12:20] + offset
     assert np.abs(mean["postVV"][:, 12:20] - four_images).max() > 0.1
+
+
+def test_a_pass_mosaic_keeps_layover_where_every_slice_has_it() -> None:
+    """The slices of one pass mosaicked (``acquisitions``): backscatter and incidence their mean
+    where both have data; layover and shadow only where every slice has them, since the
+    mosaic's backscatter is valid wherever one slice is (a mean of 0 and 1 would flag the pixel
+    as masked in ``_geometry_layers``, where the other slice saw it)."""
+    shape = (4, 6)
+    nan = np.full(shape, np.nan)
+    left, right = np.zeros(shape, bool), np.zeros(shape, bool)
+    left[:, :4], right[:, 2:] = True, True  # the slices overlap in columns 2-3
+    inputs: dict = {}
+    properties: dict = {}
+    for i, (cover, vv, layover) in enumerate(((left, -10.0, 1.0), (right, -12.0, 0.0))):
+        inputs[f"T/f_{i}"] = {
+            "VV": np.where(cover, vv, nan),
+            "VH": np.where(cover, vv - 7.0, nan),
+            "layover": np.where(cover, layover, nan),
+            "shadow": np.where(cover, 0.0, nan),
+            "liaDeg": np.where(cover, 30.0 + 10.0 * i, nan),
+        }
+        properties[f"T/f_{i}"] = {
+            "system:time_start": 19903 * DAY_MS + (86000 + 25 * i) * 1000,
+            "relativeOrbitNumber_start": 117,
+        }
+    scenes = ee.ImageCollection.fromImages([ee.Image(f"T/f_{i}") for i in range(2)])
+    evaluator = GraphEvaluator(inputs, properties=properties)
+    (mosaic,) = evaluator(graph_tree(sentinel1.acquisitions(scenes)))
+    assert list(mosaic) == ["VV", "VH", "layover", "shadow", "liaDeg"]
+    np.testing.assert_array_equal(mosaic["VV"][0], [-10, -10, -11, -11, -12, -12])
+    np.testing.assert_array_equal(mosaic["liaDeg"][0], [30, 30, 35, 35, 40, 40])
+    # the left slice's layover stays where only it has data, and not where the right one saw
+    np.testing.assert_array_equal(mosaic["layover"][0], [1, 1, 0, 0, 0, 0])
+    assert props_of(mosaic)["relativeOrbitNumber_start"] == 117
