@@ -251,15 +251,25 @@ class GraphEvaluator:
     def _ImageCollection_merge(self, args: dict[str, Any]) -> list[Bands]:
         return [*self(args["collection1"]), *self(args["collection2"])]
 
-    def _Collection_map(self, args: dict[str, Any]) -> list[Bands]:
-        function = args["baseAlgorithm"]
+    def _mapped(
+        self, items: list[Any], function: dict[str, Any], body: Callable[[Any], Any]
+    ) -> list[Any]:
+        """``function`` (a serialised one-parameter function) applied to each of ``items``, its
+        ``body`` evaluated by ``body``; the parameter's outer value, if any, restored after."""
         (param,) = function["params"]
+        outer = self.env.get(param)
         out = []
-        for image in self(args["collection"]):
-            self.env[param] = image
-            out.append(self._image(function["body"]))
-        self.env.pop(param, None)
+        for item in items:
+            self.env[param] = item
+            out.append(body(function["body"]))
+        if outer is None:
+            self.env.pop(param, None)
+        else:
+            self.env[param] = outer
         return out
+
+    def _Collection_map(self, args: dict[str, Any]) -> list[Bands]:
+        return self._mapped(self(args["collection"]), args["baseAlgorithm"], self._image)
 
     def _Collection_filter(self, args: dict[str, Any]) -> list[Bands]:
         keep = self(args["filter"])
@@ -310,14 +320,7 @@ class GraphEvaluator:
 
     # -- lists and numbers ----------------------------------------------------------------------
     def _List_map(self, args: dict[str, Any]) -> list[Any]:
-        function = args["baseAlgorithm"]
-        (param,) = function["params"]
-        out = []
-        for item in self(args["list"]):
-            self.env[param] = item
-            out.append(self(function["body"]))
-        self.env.pop(param, None)
-        return out
+        return self._mapped(self(args["list"]), args["baseAlgorithm"], self)
 
     def _List_distinct(self, args: dict[str, Any]) -> list[Any]:
         return list(dict.fromkeys(self(args["list"])))
