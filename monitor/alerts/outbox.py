@@ -271,6 +271,17 @@ class Outbox:
         counts.update({status: n for status, n in rows})
         return counts
 
+    def dead_counts(self) -> tuple[int, int]:
+        """Dead rows: how many failed for good, and how many were withdrawn (``last_error``
+        starting :data:`WITHDRAWN`), counted in SQL without reading the rows."""
+        failed, withdrawn = self._conn.execute(
+            f"SELECT COALESCE(SUM(NOT starts), 0), COALESCE(SUM(starts), 0) FROM "
+            f"(SELECT substr(COALESCE(last_error, ''), 1, ?) = ? AS starts FROM {TABLE} "
+            "WHERE status = 'dead')",
+            (len(WITHDRAWN), WITHDRAWN),
+        ).fetchone()
+        return int(failed), int(withdrawn)
+
     def rows(
         self, status: str | None = None, *, ids: Collection[int] | None = None
     ) -> list[dict[str, Any]]:

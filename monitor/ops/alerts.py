@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import _geopackage as gpkg
-from monitor.alerts.outbox import WITHDRAWN, Outbox
+from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config, iso_date
 from monitor.store.inventory import Inventory
@@ -151,9 +151,7 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
         report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
         pending = box.rows("pending")
-        dead_rows = box.rows("dead")
-    withdrawn = sum(str(r["last_error"] or "").startswith(WITHDRAWN) for r in dead_rows)
-    dead = len(dead_rows) - withdrawn
+        dead, withdrawn = box.dead_counts()
     print(report)
     for error in report.errors:
         print(f"  alert delivery: {error}")

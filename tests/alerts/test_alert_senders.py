@@ -4,6 +4,7 @@ outbox module never loads a sender itself."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 from loopback_helpers import apply_run, candidates
 
 from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
-from monitor.alerts.outbox import STATUSES, Outbox
+from monitor.alerts.outbox import STATUSES, TABLE, WITHDRAWN, Outbox
 from monitor.alerts.senders import Alert
 from monitor.alerts.settings import AlertRouting
 from monitor.store.inventory import Inventory
@@ -88,3 +89,24 @@ def test_the_outbox_imports_no_sender_and_its_statuses_come_from_the_literal() -
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_dead_alerts_are_counted_as_failed_or_withdrawn_without_reading_them(
+    tmp_path: Path,
+) -> None:
+    """``alerts deliver`` reports withdrawn alerts apart from failed ones; the outbox counts
+    them in SQL (``last_error`` starting with ``withdrawn: ``, case and all)."""
+    path, _ = _queued(tmp_path, "pager:duty", 5)
+    with Outbox(path) as box:
+        assert box.dead_counts() == (0, 0)
+    errors = [f"{WITHDRAWN}landslide 1 was dismissed", "WITHDRAWN: not ours", "boom", None]
+    with sqlite3.connect(path) as conn:
+        ids = [row[0] for row in conn.execute(f"SELECT id FROM {TABLE} ORDER BY id")]
+        for alert_id, error in zip(ids, errors, strict=False):
+            conn.execute(
+                f"UPDATE {TABLE} SET status = 'dead', last_error = ? WHERE id = ?",
+                (error, alert_id),
+            )
+    with Outbox(path) as box:
+        assert box.dead_counts() == (3, 1)
+        assert box.counts()["dead"] == 4 and box.counts()["pending"] == 1
