@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from monitor import _geopackage as gpkg
+from monitor._process import process_gone
 from monitor.alerts.channels import sender_for
 from monitor.alerts.payload import encode_body
 from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory
@@ -223,13 +224,7 @@ def _claim_is_dead(claimed_by: str | None) -> bool:
     host, _, pid = claimed_by.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(int(pid))
 
 
 class Outbox:

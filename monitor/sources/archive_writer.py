@@ -32,6 +32,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
+from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import AreaOfInterest, check_area
 
@@ -105,12 +106,8 @@ def _remove_orphans(target: Path) -> None:
         pid = folder.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if process_gone(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:  # another user's live process
-            continue
 
 
 def region_dir(archive: Path, name: str) -> Path:
