@@ -33,9 +33,16 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from models.change_statistics import IW_GRD_ENL, compositing_mode, log_ratio_z
+from models.change_statistics import IW_GRD_ENL, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
-from monitor.pipeline.radar_drop import cell_pixels, ring_contrast
+from monitor.pipeline.radar_drop import (
+    RADAR_MEANS,
+    cell_pixels,
+    drop_statistic,
+    monitoring_means,
+    ring_contrast,
+    ring_zone,
+)
 
 __all__ = [
     "DATING_COLUMNS",
@@ -159,9 +166,8 @@ def _radar_repeats(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
 
 
 # The bands that date a candidate (a stack written before the newest-scene bands is still dated).
-_BRACKET_BANDS = tuple(n for n in DATING_VARIABLES if not n.startswith("s1_newest_"))
-_LOOK_BANDS = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post",
-               "liaDeg", "s1_newest_VV", "s1_newest_VH")  # fmt: skip
+_NEWEST_BANDS = ("s1_newest_VV", "s1_newest_VH")
+_BRACKET_BANDS = tuple(n for n in DATING_VARIABLES if n not in _NEWEST_BANDS)
 
 
 def two_looks(
@@ -177,8 +183,8 @@ def two_looks(
     scene (it has one look; a later run's stack holds the next) and for stacks that are not
     monitoring means or lack the bands."""
     out = np.zeros(len(index), bool)
-    monitoring = compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
-    if not len(index) or not monitoring or not all(b in stack for b in _LOOK_BANDS):
+    bands = (*RADAR_MEANS, *_NEWEST_BANDS)
+    if not len(index) or not monitoring_means(stack) or not all(b in stack for b in bands):
         return out
     n_post = np.asarray(stack["s1_count_post"].values, np.float64)
     n_pre = np.asarray(stack["s1_count_pre"].values, np.float64)
@@ -186,6 +192,7 @@ def two_looks(
     if not several.any():
         return out
     cells = cell_pixels(stack)
+    zone = ring_zone(labels)
     for pol in ("VV", "VH"):
         pre = np.asarray(stack[f"pre{pol}"].values, np.float64)
         post = np.asarray(stack[f"post{pol}"].values, np.float64)
@@ -193,13 +200,14 @@ def two_looks(
         with np.errstate(invalid="ignore", divide="ignore"):
             rest = np.where(several, (n_post * post - newest) / (n_post - 1.0), np.nan)
             looks = [
-                log_ratio_z(post, n_post, pre, n_pre, enl),
+                drop_statistic(stack, enl, pol),
                 log_ratio_z(newest, np.ones_like(n_post), pre, n_pre, enl),
                 log_ratio_z(rest, n_post - 1.0, pre, n_pre, enl),
             ]
         usable = several & np.isfinite(looks[0]) & np.isfinite(looks[1]) & np.isfinite(looks[2])
         post_t, newest_t, rest_t = (
-            ring_contrast(np.where(usable, z, np.nan), usable, labels, index, cells) for z in looks
+            ring_contrast(np.where(usable, z, np.nan), usable, labels, index, cells, zone)
+            for z in looks
         )
         direction = np.sign(post_t)
         with np.errstate(invalid="ignore"):
@@ -230,7 +238,8 @@ def object_dating(
     s1 = _sensor_brackets(stack, "s1", labels, index)
     s2 = _sensor_brackets(stack, "s2", labels, index)
     repeats = _radar_repeats(stack, labels, index)
-    looks = two_looks(stack, labels, index)
+    # two looks only where their answer counts: a dated stack whose region asks for a second look
+    looks = two_looks(stack, labels, index) if dated and second_look else np.zeros(len(index), bool)
     latest = max([*attrs.dates("s1", "post"), *attrs.dates("s2", "post")], default=None)
     combined = [combine_brackets(a, b) for a, b in zip(s1, s2, strict=True)]
 

@@ -67,6 +67,7 @@ __all__ = [
     "IW_MID_INCIDENCE_DEG",
     "MIN_SLOPE_DEG",
     "OBJECT_Z",
+    "RADAR_MEANS",
     "RING_PX",
     "VV_RISE_Z",
     "WINDOW_PX",
@@ -75,8 +76,10 @@ __all__ = [
     "cell_pixels",
     "drop_candidates",
     "drop_statistic",
+    "monitoring_means",
     "radar_drops",
     "ring_contrast",
+    "ring_zone",
 ]
 
 # Trees at least 5 m tall: the height threshold of the FAO (Forest Resources Assessment)
@@ -117,16 +120,27 @@ RING_PX = 10
 GROW_Z = 1.0
 
 
-def drop_statistic(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> np.ndarray:
-    """Per-pixel VH log-ratio statistic of the post image against the baseline (standard normal
-    on unchanged ground; NaN without both means). The scene counts are the stack's
+def monitoring_means(stack: xr.Dataset) -> bool:
+    """Whether the stack's radar composites are monitoring means in dB of independent scenes
+    (its ``compositing`` attribute), the statistic this module and the second look's two looks
+    (:func:`monitor.pipeline.dating.two_looks`) describe: not an event-mode median, nor a file
+    that does not say."""
+    return compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
+
+
+def drop_statistic(stack: xr.Dataset, enl: float = IW_GRD_ENL, pol: str = "VH") -> np.ndarray:
+    """Per-pixel log-ratio statistic of the post image against the baseline in ``pol`` (standard
+    normal on unchanged ground; NaN without both means). The scene counts are the stack's
     ``s1_count_post``/``s1_count_pre``."""
-    return log_ratio_z(
-        stack["postVH"].values,
-        stack["s1_count_post"].values,
-        stack["preVH"].values,
-        stack["s1_count_pre"].values,
-        enl,
+    return np.asarray(
+        log_ratio_z(
+            stack[f"post{pol}"].values,
+            stack["s1_count_post"].values,
+            stack[f"pre{pol}"].values,
+            stack["s1_count_pre"].values,
+            enl,
+        ),
+        np.float64,
     )
 
 
@@ -181,17 +195,30 @@ def _local(z: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     return np.where(count >= 0.25 * (BACKGROUND_PX**2 - inner**2), z - background, np.nan)
 
 
-def ring_contrast(
-    z: np.ndarray, eligible: np.ndarray, labels: np.ndarray, index: np.ndarray, cells: np.ndarray
-) -> np.ndarray:
-    """Per object: its mean ``z`` minus the mean over its ring (the eligible pixels 2 to
-    :data:`RING_PX` pixels from it that belong to no object, each given to its nearest
-    object), in standard errors of that difference: the variance of a mean of ``n`` pixels is
-    the sum of their cell sizes (``cells``) over ``n`` squared."""
+def ring_zone(labels: np.ndarray) -> np.ndarray:
+    """The rings of the labelled objects: each pixel 2 to :data:`RING_PX` pixels from an object
+    and in none gets the label of its nearest object, every other pixel 0. One distance
+    transform of the raster, shared by every statistic tested against the same objects."""
     distance, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    owner = labels[rows, cols]
-    ring = (distance >= 2) & (distance <= RING_PX) & eligible & (labels == 0) & np.isfinite(z)
-    ring_labels = np.where(ring, owner, 0)
+    around = (distance >= 2) & (distance <= RING_PX) & (labels == 0)
+    return np.where(around, labels[rows, cols], 0)
+
+
+def ring_contrast(
+    z: np.ndarray,
+    eligible: np.ndarray,
+    labels: np.ndarray,
+    index: np.ndarray,
+    cells: np.ndarray,
+    zone: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per object: its mean ``z`` minus the mean over its ring (the eligible pixels of its
+    :func:`ring_zone`, ``zone`` where already computed), in standard errors of that
+    difference: the variance of a mean of ``n`` pixels is the sum of their cell sizes
+    (``cells``) over ``n`` squared."""
+    zone = ring_zone(labels) if zone is None else zone
+    ring_labels = np.where(eligible & np.isfinite(z), zone, 0)
+    ring = ring_labels > 0
     inside = np.isfinite(z) & (labels > 0)
 
     def sums(mask: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -224,10 +251,9 @@ class DropCandidates:
 def drop_candidates(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> DropCandidates | None:
     """Steps 1 to 4 of the module up to the object test (None where no core falls, or for a
     stack the test does not read: see :func:`radar_drops`)."""
-    monitoring = compositing_mode(str(stack.attrs.get("compositing", ""))) == "monitoring"
-    if not monitoring or not all(name in stack for name in _NEEDED):
+    if not monitoring_means(stack) or not all(name in stack for name in _NEEDED):
         return None
-    z = drop_statistic(stack, enl).astype(np.float64)
+    z = drop_statistic(stack, enl)
     with np.errstate(invalid="ignore"):
         eligible = (
             np.isfinite(z)
@@ -250,14 +276,13 @@ def drop_candidates(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> DropCandidate
     grown |= cores
     labels, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
     index = np.arange(1, n + 1)
-    vv = np.asarray(log_ratio_z(stack["postVV"].values, stack["s1_count_post"].values,
-                                stack["preVV"].values, stack["s1_count_pre"].values, enl),
-                    np.float64)  # fmt: skip
+    vv = drop_statistic(stack, enl, "VV")
+    zone = ring_zone(labels)
     return DropCandidates(
         labels,
         np.asarray(ndimage.sum_labels(grown, labels, index)),
-        ring_contrast(z, eligible, labels, index, cells),
-        ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells),
+        ring_contrast(z, eligible, labels, index, cells, zone),
+        ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells, zone),
     )
 
 
@@ -274,5 +299,6 @@ def radar_drops(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> np.ndarray:
     return np.asarray(np.concatenate([[False], drop])[found.labels])
 
 
-_NEEDED = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post",
-           "canopy_height", "slope", "layover", "shadow", "liaDeg")  # fmt: skip
+# The radar means and counts the statistic reads (two looks read them too), then the rest.
+RADAR_MEANS = ("preVV", "postVV", "preVH", "postVH", "s1_count_pre", "s1_count_post", "liaDeg")
+_NEEDED = (*RADAR_MEANS, "canopy_height", "slope", "layover", "shadow")
