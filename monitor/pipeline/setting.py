@@ -246,17 +246,27 @@ def stale_objects(stack: xr.Dataset, probability: np.ndarray, threshold: float) 
     if not n:
         return np.zeros(shape, bool)
     index = np.arange(1, n + 1)
-    radar = stack["s1_first_changed"].values.astype(np.float64)
+    radar_day = lower_medians(stack["s1_first_changed"].values.astype(np.float64), labels, index)
+    optical_day, unseen = _optical_view(stack, labels, index)
+    with np.errstate(invalid="ignore"):
+        stale = (radar_day > optical_day) & unseen
+    return np.asarray(np.concatenate([[False], stale])[labels])
+
+
+def _optical_view(
+    stack: xr.Dataset, labels: np.ndarray, index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per object: the day of its last clear Sentinel-2 look without change (the lower median
+    of ``s2_last_unchanged`` over its pixels without ``s2_first_changed``; NaN where it has no
+    such look), and whether optical saw the change on fewer than
+    :data:`~monitor.pipeline.dating.SAW_CHANGE_SHARE` of its clear pixels."""
     optical_changed = np.isfinite(stack["s2_first_changed"].values)
     last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
-    radar_day = lower_medians(radar, labels, index)
     optical_day = lower_medians(last_clear.astype(np.float64), labels, index)
     seen = np.asarray(ndimage.sum_labels(optical_changed, labels, index))
     clear = optical_changed | np.isfinite(last_clear)
     looked = np.asarray(ndimage.sum_labels(clear, labels, index))
-    with np.errstate(invalid="ignore"):
-        stale = (radar_day > optical_day) & (seen < SAW_CHANGE_SHARE * np.maximum(looked, 1))
-    return np.asarray(np.concatenate([[False], stale])[labels])
+    return optical_day, seen < SAW_CHANGE_SHARE * np.maximum(looked, 1)
 
 
 def _radar_may_follow_optical(stack: xr.Dataset) -> bool:
@@ -383,15 +393,10 @@ def _optical_older(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
     k = np.clip(scenes, 1, len(radar_dates)).astype(int)
     days = np.array([day_number(d) for d in radar_dates])
     radar_day = days[len(days) - k]
-    optical_changed = np.isfinite(stack["s2_first_changed"].values)
-    last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
-    optical_day = lower_medians(last_clear.astype(np.float64), labels, index)
-    seen = np.asarray(ndimage.sum_labels(optical_changed, labels, index))
-    clear = optical_changed | np.isfinite(last_clear)
-    looked = np.asarray(ndimage.sum_labels(clear, labels, index))
+    optical_day, unseen = _optical_view(stack, labels, index)
     with np.errstate(invalid="ignore"):
         older = ~(optical_day >= radar_day)  # NaN: no clear look at all
-    return np.asarray(older & (seen < SAW_CHANGE_SHARE * np.maximum(looked, 1)))
+    return np.asarray(older & unseen)
 
 
 def _without_radar(prediction: xr.Dataset, stack: xr.Dataset) -> np.ndarray:
