@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ee
 
-from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
+from gee_scripts.sentinel2 import change_bracket, day_number
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
 from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
@@ -200,7 +200,8 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     one pass, each masked outside its slice, and their mean where they overlap stands for the
     pass (layover and shadow where both slices have them). Without it, the observation counts,
     the event dating and the second look's two looks counted that pass twice in the strip where
-    the slices overlap. The bands are those of :func:`flattened_collection`."""
+    the slices overlap. The bands are those of :func:`flattened_collection`; the properties the
+    acquisition time, the track and the day (``acquisition_day``, :func:`latest_per_track`)."""
 
     def dated(image: ee.Image) -> ee.Image:
         return ee.Image(image.set(_DAY, day_number(image)))
@@ -219,7 +220,7 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
         mosaic = mosaic.addBands(group.select(list(_MASK_BANDS)).min())
         return ee.Image(
             mosaic.select(list(_FLATTENED_BANDS)).copyProperties(
-                first, ["system:time_start", _TRACK]
+                first, ["system:time_start", _TRACK, _DAY]
             )
         )
 
@@ -227,22 +228,18 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
 
 
 def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
-    """The scenes of the last ``k`` acquisition days of each relative orbit (track) of
-    ``collection`` (monitoring's post image). The assembly hands it one image per track and day
-    (:func:`acquisitions`); on a collection of raw slices it keeps every image of those days,
-    never the last ``k`` images, which would keep one slice of a pass on a GRD slice boundary and
-    leave half the region without post-event radar."""
+    """The last ``k`` acquisitions of each relative orbit (track) of ``collection``, the output
+    of :func:`acquisitions` (one image per track and day, with its ``acquisition_day``):
+    monitoring's post image. The last ``k`` raw images would have kept one slice of a pass on a
+    GRD slice boundary and left half the region without post-event radar."""
     tracks = collection.aggregate_array(_TRACK).distinct()
-
-    def day(time: ee.ComputedObject) -> ee.Number:  # day_number of a time, in a list
-        return ee.Number(time).divide(MS_PER_DAY).floor()
 
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
-        days = scenes.aggregate_array("system:time_start").map(day).distinct().sort()
+        days = scenes.aggregate_array(_DAY).sort()
         start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
         first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
-        return scenes.filter(ee.Filter.gte("system:time_start", first.multiply(MS_PER_DAY)))
+        return scenes.filter(ee.Filter.gte(_DAY, first))
 
     return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
 

@@ -270,14 +270,13 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     assert start["fn"] == "Number.max" and start["args"]["right"] == 0
     assert start["args"]["left"]["fn"] == "Number.subtract"
     assert start["args"]["left"]["args"]["right"] == 3
-    (to_day,) = _calls(days, "List.map")
-    assert _calls(to_day, "Number.floor") and _calls(to_day, "Number.divide")
     (first_day,) = _calls(monitoring, "List.reduce")
     assert first_day["args"]["list"] == days
+    # grouped by track, ranked by the acquisition day that sentinel1.acquisitions set
     tracks = _calls(monitoring, "AggregateFeatureCollection.array")
     assert sorted(t["args"]["property"] for t in tracks) == [
+        "acquisition_day",
         "relativeOrbitNumber_start",
-        "system:time_start",
     ]
     assert monitoring["args"]["names"] == list(FLAT_BANDS)
 

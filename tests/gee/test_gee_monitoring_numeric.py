@@ -8,6 +8,7 @@ import warnings
 
 import ee
 import numpy as np
+import pytest
 from gee_numpy_eval import GraphEvaluator, props_of
 
 from gee_scripts import sentinel1, sentinel2
@@ -201,7 +202,8 @@ def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
     ]
 
 
-def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
+@pytest.mark.parametrize("k", [1, 2])
+def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> None:
     """A region on a GRD slice boundary: track 117's pass comes as two images of one day, each
     masked outside its slice. ``acquisitions`` mosaics them (their mean where they overlap), so
     the monitoring post image (the last scene of each track), its count and its newest scene
@@ -209,7 +211,8 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     images, the overlap strip would hold the pass twice, and the second look's rest of the post
     image would be the newest pass's other slice. The slices start 25 s apart late in the day
     (an acquisition is a track and a UTC day, not an instant), and another track passes on the
-    same day (a pass is a track and a day, not a day)."""
+    same day (a pass is a track and a day, not a day). With ``k`` = 2 scenes per track, track
+    15 keeps both of its passes, the others their one."""
     rng = np.random.default_rng(21)
     size = 30
     dem = np.full((size, size), 300.0)
@@ -237,7 +240,7 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     flat = sentinel1.flattened_collection(
         collection, ee.Image("T/dem"), S1Settings(terrain_model="surface")
     )
-    post = sentinel1.latest_per_track(sentinel1.acquisitions(flat), 1)
+    post = sentinel1.latest_per_track(sentinel1.acquisitions(flat), k)
     graph = graph_tree(
         ee.List(
             [
@@ -255,16 +258,17 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it() -> None:
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pass_117 = np.nanmean(db[2:4], axis=0)  # the archive's mosaic of the two slices
-    last = np.stack([db[1], pass_117, db[4]]).astype(np.float32)  # the last pass of each track
+    # the last k passes of each track
+    last = np.stack([*db[2 - k : 2], pass_117, db[4]]).astype(np.float32)
     expected_mean, expected_count = nan_mean(last)
     np.testing.assert_allclose(mean["postVV"], expected_mean + offset, atol=1e-4)
     np.testing.assert_array_equal(count["n"], expected_count)
     np.testing.assert_allclose(newest["s1_newest_VV"], db[1] + offset, atol=1e-4)
     # teeth: in the overlap strip the pass is one observation, and the post image is the mean
-    # of three scenes (the last of each track), not of four images
-    assert (count["n"][:, 12:20] == 3).all()
-    four_images = np.nanmean(db[[1, 2, 3, 4]], axis=0)[:, 12:20] + offset
-    assert np.abs(mean["postVV"][:, 12:20] - four_images).max() > 0.1
+    # of the passes (the last k of each track), not of every image
+    assert (count["n"][:, 12:20] == len(last)).all()
+    images = np.nanmean(db[[*range(2 - k, 2), 2, 3, 4]], axis=0)[:, 12:20] + offset
+    assert np.abs(mean["postVV"][:, 12:20] - images).max() > 0.1
 
 
 def test_a_pass_mosaic_keeps_layover_where_every_slice_has_it() -> None:
