@@ -172,7 +172,7 @@ def _optical(
 
 
 def _optical_dating(pre: _Optical, post: _Optical) -> ee.Image:
-    names = ["s2_last_unchanged", "s2_first_changed"]
+    names = [name for name in DATING_BANDS if name.startswith("s2_")]
     if post.masked is None:
         if pre.masked is None:
             return context.masked_bands(names)
@@ -215,28 +215,23 @@ def _radar(
             )
     monitoring = compositing.mode == "monitoring"
     sar: dict[str, ee.Image] = {}
-    composited: dict[str, ee.ImageCollection] = {}
+    post_image: ee.ImageCollection | None = None  # the scenes of the post composite
     for which in ("pre", "post"):
         names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
         if which in flattened:
             used = flattened[which]
             if monitoring and which == "post":
                 used = sentinel1.latest_per_track(used, compositing.radar_scenes)
-            composited[which] = used
+            if which == "post":
+                post_image = used
             reduce = sentinel1.mean_db if monitoring else sentinel1.median_db
             sar[which] = reduce(used, which)
             sar[f"count_{which}"] = sentinel1.observation_count(used, f"s1_count_{which}")
         else:
             sar[which] = context.masked_bands(names)
             sar[f"count_{which}"] = _zeros([f"s1_count_{which}"])
-    dating = [
-        "s1_last_unchanged",
-        "s1_first_changed",
-        "s1_changed_scenes",
-        "s1_newest_VV",
-        "s1_newest_VH",
-    ]
-    if "pre" in flattened and "post" in flattened:
+    dating = [name for name in DATING_BANDS if name.startswith("s1_")]
+    if "pre" in flattened and post_image is not None:
         sar["dating"] = sentinel1.change_dates(
             flattened["pre"],
             flattened["post"],
@@ -245,7 +240,7 @@ def _radar(
             compositing.enl,
             "s1",
             sar["post"].select([0]),
-        ).addBands(sentinel1.newest_scene(composited["post"], "s1"))
+        ).addBands(sentinel1.newest_scene(post_image, "s1"))
     else:
         sar["dating"] = context.masked_bands(dating)
     if not flattened:
