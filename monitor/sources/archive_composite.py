@@ -35,6 +35,7 @@ from monitor.sources.composite import (
     nan_mean,
     nan_median,
     ndvi,
+    quality_pick,
 )
 from monitor.sources.terrain_flattening import (
     TerrainModel,
@@ -308,14 +309,9 @@ def newest_scene(db: np.ndarray, days: np.ndarray) -> np.ndarray:
     NaN where none. Earth Engine's ``qualityMosaic('day')`` (``gee_scripts.sentinel1``). With
     the post composite, it tells whether two scenes show a candidate's change
     (:mod:`monitor.pipeline.dating`)."""
-    t, _, h, w = db.shape
-    if t == 0:
-        return np.full((2, h, w), np.nan, np.float32)
-    score = np.where(np.isfinite(db[:, 0]), np.asarray(days, np.float64).reshape(t, 1, 1), -np.inf)
-    chosen = np.argmax(score, axis=0)
-    picked = np.take_along_axis(db, chosen[None, None], axis=0)[0].astype(np.float32)
-    picked[:, ~np.isfinite(score).any(axis=0)] = np.nan
-    return picked
+    t = db.shape[0]
+    score = np.broadcast_to(np.asarray(days, np.float64).reshape(t, 1, 1), db[:, 0].shape)
+    return quality_pick(db, np.isfinite(db[:, 0]), score)[0]
 
 
 def _read_db(

@@ -35,6 +35,7 @@ __all__ = [
     "nan_mean",
     "nan_median",
     "ndvi",
+    "quality_pick",
 ]
 
 # Band order of the stored Sentinel-2 reflectance (S2_SR_HARMONIZED names).
@@ -126,33 +127,40 @@ class GreenestComposite:
     chosen: np.ndarray  # int32 (H, W) index of the chosen observation, -1 where none
 
 
+def quality_pick(
+    values: np.ndarray, usable: np.ndarray, score: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, every band of ``values`` (``(T, B, H, W)``) from the ``usable`` observation
+    (``(T, H, W)``) with the highest ``score`` (``(T, H, W)``; ties go to the first), as
+    ``ee.ImageCollection.qualityMosaic`` does: float32 ``(B, H, W)``, NaN where no observation
+    is usable, and the chosen index (int32, -1 where none)."""
+    t, b, h, w = values.shape
+    if t == 0:
+        return np.full((b, h, w), np.nan, np.float32), np.full((h, w), -1, np.int32)
+    ranked = np.where(usable, score, -np.inf)
+    chosen = np.argmax(ranked, axis=0).astype(np.int32)
+    none = ~usable.any(axis=0)
+    picked = np.take_along_axis(values, chosen[None, None], axis=0)[0].astype(np.float32)
+    picked[:, none] = np.nan
+    chosen[none] = -1
+    return picked, chosen
+
+
 def _quality_mosaic(
     reflectance: np.ndarray, unusable: np.ndarray, vi: np.ndarray, score: np.ndarray
 ) -> GreenestComposite:
     """Per pixel, every band of the usable observation with the highest ``score`` (``(T, H, W)``;
-    ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does; ``vi`` is the
-    observations' :func:`ndvi`."""
-    t, _, h, w = reflectance.shape
-    if t == 0:
-        nan = np.full((h, w), np.nan, np.float32)
-        return GreenestComposite(
-            reflectance=np.full((6, h, w), np.nan, np.float32),
-            ndvi=nan,
-            clear_count=np.zeros((h, w), np.int32),
-            chosen=np.full((h, w), -1, np.int32),
-        )
+    ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does (:func:`quality_pick`);
+    ``vi`` is the observations' :func:`ndvi`."""
     usable = ~unusable & np.isfinite(vi)
-    ranked = np.where(usable, score, -np.inf)
-    chosen = np.argmax(ranked, axis=0).astype(np.int32)
-    count = usable.sum(axis=0, dtype=np.int32)
-    none = count == 0
-    picked = np.take_along_axis(reflectance, chosen[None, None], axis=0)[0].astype(np.float32)
-    picked /= 10000.0
-    best = np.take_along_axis(vi, chosen[None], axis=0)[0]
-    picked[:, none] = np.nan
-    best[none] = np.nan
-    chosen[none] = -1
-    return GreenestComposite(reflectance=picked, ndvi=best, clear_count=count, chosen=chosen)
+    picked, chosen = quality_pick(reflectance, usable, score)
+    best = quality_pick(vi[:, None], usable, score)[0][0]
+    return GreenestComposite(
+        reflectance=picked / np.float32(10000.0),
+        ndvi=best,
+        clear_count=usable.sum(axis=0, dtype=np.int32),
+        chosen=chosen,
+    )
 
 
 def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
