@@ -50,6 +50,7 @@ from monitor.pipeline.object_filter import FEATURES, MISSING  # noqa: E402
 
 # the feature groups of docs/models.md, left out one at a time by default
 DEFAULT_GROUPS = (
+    "prevv_contrast,prevh_contrast",
     "dvv_contrast,dvh_contrast",
     "dvv_mean,dvh_mean,dvv_contrast,dvh_contrast",
     "compactness,elongation,fall_line_alignment,rectangularity,right_angles,straight_edges",

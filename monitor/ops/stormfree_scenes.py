@@ -11,6 +11,12 @@ storm are bare in both windows and do not read as change. The default pairs:
   clear-cuts of the month;
 - pre 2024-03-01..03-31, post 2024-04-01..04-30: spring, clear-cuts only.
 
+``--draws N`` (randomised world) adds N new regions of every family of the split, simulated into
+the same archive with new seeds (:meth:`RandomisedPlan.extra_regions`), each seen over the same
+windows: the object filter's fit sees more look-alikes of the training families without more
+storm scenes. The held-out look-alike-only scenes of the chain scores keep the split's own
+regions (no ``--draws``).
+
     python -m monitor.ops.stormfree_scenes --training data/training --split test \\
         --out data/training/stormfree-test
 """
@@ -24,6 +30,7 @@ from datetime import date
 from pathlib import Path
 
 from models.datasets import write_scene
+from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.training_data import TrainingSetPlan, scene_of
 from monitor.sources.archive import ArchiveSource
@@ -45,16 +52,29 @@ def export_stormfree_scenes(
     out: Path,
     windows: Sequence[tuple[Window, Window]] = WINDOWS,
     plan: TrainingSetPlan | RandomisedPlan | None = None,
+    *,
+    draws: int = 0,
+    workers: int | None = None,
 ) -> list[str]:
-    """Scenes of ``split``'s regions (simulated in ``<training>/archive``) over ``windows``;
-    returns the ids of those whose label is empty (look-alike-only)."""
+    """Scenes of ``split``'s regions (simulated in ``<training>/archive``) over ``windows``,
+    and of ``draws`` new regions of every family of the split (randomised world only,
+    simulated into the same archive on the way; ``workers`` processes); returns the ids of
+    those whose label is empty (look-alike-only)."""
     plan = plan or TrainingSetPlan()
     regions = plan.split_regions()
     if split not in regions:
         raise ValueError(f"no split {split!r} in this training world ({', '.join(regions)})")
-    source = ArchiveSource(Path(training) / "archive")
+    archive = Path(training) / "archive"
+    areas = list(regions[split])
+    if draws:
+        if not isinstance(plan, RandomisedPlan):
+            raise ValueError("--draws needs the randomised world (--world randomised)")
+        extra = [r for d in range(1, draws + 1) for r in plan.extra_regions(split, d)]
+        build_archive(archive, extra, plan.simulation(), progress=False, workers=workers)
+        areas += extra
+    source = ArchiveSource(archive)
     written = []
-    for area, _ in regions[split]:
+    for area, _ in areas:
         for pre, post in windows:
             try:
                 scene = scene_of(source, area, pre, post)
@@ -81,10 +101,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--split", default="test")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=0,
+        help="also this many new regions of every family of the split (randomised world)",
+    )
+    p.add_argument("--workers", type=int, help="simulation processes for --draws")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     plan = RandomisedPlan() if args.world == "randomised" else TrainingSetPlan()
-    ids = export_stormfree_scenes(args.training, args.split, args.out, plan=plan)
+    if args.draws < 0:
+        p.error(f"--draws {args.draws}: must not be negative")
+    ids = export_stormfree_scenes(
+        args.training, args.split, args.out, plan=plan, draws=args.draws, workers=args.workers
+    )
     print(f"storm-free scenes in {args.out}, {len(ids)} of them look-alike-only")
     return 0
 

@@ -86,6 +86,8 @@ FEATURES: tuple[str, ...] = (
     "dvh_mean",
     "dvv_contrast",  # object's mean dVV minus its 50 m ring's: a regional change (wet snow,
     "dvh_contrast",  # soil moisture) moves the ring too, a landslide only itself
+    "prevv_contrast",  # object's mean pre-event VV minus its ring's: a patch that stood out
+    "prevh_contrast",  # before (wet snow, water) and came back reads as change, no new surface
     # land cover before the event
     "cover_tree",
     "cover_shrub",
@@ -189,6 +191,8 @@ class _Layers:
     dndvi: np.ndarray
     dvv: np.ndarray
     dvh: np.ndarray
+    prevv: np.ndarray
+    prevh: np.ndarray
     probability: np.ndarray
     agreement: np.ndarray
     spread: np.ndarray
@@ -234,6 +238,8 @@ def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Da
         dndvi=stack["dNDVI"].values.astype(np.float64),
         dvv=stack["dVV"].values.astype(np.float64),
         dvh=stack["dVH"].values.astype(np.float64),
+        prevv=stack["preVV"].values.astype(np.float64),
+        prevh=stack["preVH"].values.astype(np.float64),
         probability=prediction["probability"].values.astype(np.float64),
         agreement=prediction["agreement"].values.astype(np.float64),
         spread=prediction["spread"].values.astype(np.float64),
@@ -377,7 +383,8 @@ def _terrain_features(put: _Put, layers: _Layers, window: _Window, inside: np.nd
 
 def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
     """The change inside (dNDVI statistics, dVV, dVH) and each one's contrast with the ring
-    around (the ring leaves other candidates' pixels out)."""
+    around (the ring leaves other candidates' pixels out), and the pre-event backscatter's
+    contrast with the same ring."""
     d = layers.dndvi[window][inside]
     put("dndvi_p10", _quantile(d, 0.10))
     put("dndvi_p90", _quantile(d, 0.90))
@@ -388,6 +395,10 @@ def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.nda
     for name, layer in (("dndvi", layers.dndvi), ("dvv", layers.dvv), ("dvh", layers.dvh)):
         mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
         put(f"{name}_mean", mean_inside)
+        if mean_inside != MISSING and ring_mean != MISSING:
+            put(f"{name}_contrast", mean_inside - ring_mean)
+    for name, layer in (("prevv", layers.prevv), ("prevh", layers.prevh)):
+        mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
         if mean_inside != MISSING and ring_mean != MISSING:
             put(f"{name}_contrast", mean_inside - ring_mean)
 

@@ -111,6 +111,17 @@ class RandomisedPlan(StormSeason):
             ),
         }
 
+    def extra_regions(self, split: str, draw: int) -> list[tuple[AreaOfInterest, SimulationSpec]]:
+        """A new region of every family of ``split`` (train, val or test) for ``draw`` >= 1:
+        new seeds, so never a region of :meth:`split_regions` nor of another draw. The storm-free
+        scenes (:mod:`monitor.ops.stormfree_scenes`) use them to show the filter more
+        look-alikes of the same families without more storm scenes."""
+        if draw < 1:
+            raise ValueError(f"draw {draw}: extra regions are numbered from 1")
+        families = self.family_split().of(split)
+        base = 1000 + self.split_seed + 10 * draw  # the splits use base + 1 .. 4
+        return family_regions(families, 1, base, size_km=self.size_km, prefix=f"{split}-x{draw}")
+
     def record(self, regions: dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]) -> Any:
         """The families of every split and of every region (for dataset.json)."""
         split = self.family_split()

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from monitor.ops.stormfree_scenes import WINDOWS as STORMFREE_WINDOWS
+from monitor.ops.stormfree_scenes import export_stormfree_scenes
 from monitor.simulator.build import build_archive
 from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES
 from monitor.simulator.families import FAMILIES, LOOKALIKE_SETS, family, split_families
@@ -140,6 +142,18 @@ def test_the_split_never_puts_a_family_in_two_of_train_val_test(tmp_path: Path) 
     assert fams["test_in"] <= fams["train"] and len(fams["test_in"]) == 2
     names = [a.name for rs in regions.values() for a, _ in rs]
     assert len(names) == len(set(names))
+    # extra draws (storm-free scenes for the filter): the split's families, new regions
+    seeds = {spec.seed for rs in regions.values() for _, spec in rs}
+    for draw in (1, 2):
+        extra = plan.extra_regions("train", draw)
+        assert [spec.family for _, spec in extra] == [spec.family for _, spec in regions["train"]]
+        assert not {spec.seed for _, spec in extra} & seeds
+        assert not {a.name for a, _ in extra} & set(names)
+        seeds |= {spec.seed for _, spec in extra}
+        names += [a.name for a, _ in extra]
+    assert plan.extra_regions("val", 1)[0][1].family == regions["val"][0][1].family
+    with pytest.raises(ValueError, match="numbered from 1"):
+        plan.extra_regions("train", 0)
 
 
 def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> None:
@@ -171,6 +185,18 @@ def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> Non
     [test] = record["regions"]["test"]
     assert region_family[test_in] in split["train"]
     assert region_family[test] in split["test"]
+    # storm-free scenes of the training split, with one extra draw simulated on the way
+    sf = tmp_path / "stormfree"
+    export_stormfree_scenes(tmp_path / "out", "train", sf, plan=plan, draws=1, workers=1)
+    [extra] = plan.extra_regions("train", 1)
+    written = sorted(p.name.removesuffix("_input.tif") for p in (sf / "input").iterdir())
+    assert written == sorted(
+        f"{name}_{post.start:%Y%m%d}"
+        for name in (*record["regions"]["train"], extra[0].name)
+        for _, post in STORMFREE_WINDOWS
+    )
+    with pytest.raises(ValueError, match="randomised world"):
+        export_stormfree_scenes(tmp_path / "out", "train", sf, draws=1)
 
 
 def test_presets_keep_their_digest_and_meta() -> None:
