@@ -34,7 +34,7 @@ from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.training_data import TrainingSetPlan, scene_of
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.base import DataUnavailable, Window
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 
 __all__ = ["WINDOWS", "export_stormfree_scenes", "main"]
 
@@ -64,14 +64,25 @@ def export_stormfree_scenes(
     regions = plan.split_regions()
     if split not in regions:
         raise ValueError(f"no split {split!r} in this training world ({', '.join(regions)})")
+    if draws < 0:
+        raise ValueError(f"draws {draws}: must not be negative")
+    if draws and not isinstance(plan, RandomisedPlan):
+        raise ValueError("--draws needs the randomised world (--world randomised)")
     archive = Path(training) / "archive"
     areas = list(regions[split])
-    if draws:
-        if not isinstance(plan, RandomisedPlan):
-            raise ValueError("--draws needs the randomised world (--world randomised)")
+    built = set(ArchiveSource(archive).regions())
+    absent = [a.name for a, _ in areas if a.name not in built]
+    if absent:
+        raise ValueError(
+            f"{archive} lacks {len(absent)} of the {split!r} split's regions (e.g. {absent[0]}): "
+            "not the training world of this plan (--training, --world)"
+        )
+    if isinstance(plan, RandomisedPlan):
         extra = [r for d in range(1, draws + 1) for r in plan.extra_regions(split, d)]
-        build_archive(archive, extra, plan.simulation(), progress=False, workers=workers)
         areas += extra
+    _refuse_other_scenes(Path(out), {_scene_id(a, post) for a, _ in areas for _, post in windows})
+    if draws:  # the extra regions only: the split's own stay as training_data built them
+        build_archive(archive, extra, plan.simulation(), progress=False, workers=workers)
     source = ArchiveSource(archive)
     written = []
     for area, _ in areas:
@@ -85,6 +96,24 @@ def export_stormfree_scenes(
             if not scene.label.any():
                 written.append(scene.id)
     return written
+
+
+def _scene_id(area: AreaOfInterest, post: Window) -> str:
+    """The id :func:`~monitor.simulator.training_data.scene_of` gives an event-mode scene."""
+    return f"{area.name}_{post.start:%Y%m%d}"
+
+
+def _refuse_other_scenes(out: Path, ids: set[str]) -> None:
+    """Refuse an output folder holding scenes this export would not write (an earlier export
+    with more draws, another split): whoever reads the folder would take them too."""
+    inputs = sorted((out / "input").glob("*_input.tif"))
+    other = [p.name.removesuffix("_input.tif") for p in inputs]
+    other = [i for i in other if i not in ids]
+    if other:
+        raise ValueError(
+            f"{out} holds {len(other)} scene(s) this export would not write (e.g. {other[0]}): "
+            "remove them or choose another --out"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,11 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     plan = RandomisedPlan() if args.world == "randomised" else TrainingSetPlan()
-    if args.draws < 0:
-        p.error(f"--draws {args.draws}: must not be negative")
-    ids = export_stormfree_scenes(
-        args.training, args.split, args.out, plan=plan, draws=args.draws, workers=args.workers
-    )
+    try:
+        ids = export_stormfree_scenes(
+            args.training, args.split, args.out, plan=plan, draws=args.draws, workers=args.workers
+        )
+    except ValueError as err:
+        p.error(str(err))
     print(f"storm-free scenes in {args.out}, {len(ids)} of them look-alike-only")
     return 0
 

@@ -392,13 +392,16 @@ def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.nda
     put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
     ring = ndimage.binary_dilation(inside, iterations=layers.ring_px) & ~inside
     ring &= layers.labels[window] == 0
-    for name, layer in (("dndvi", layers.dndvi), ("dvv", layers.dvv), ("dvh", layers.dvh)):
+    for name, layer, with_mean in (
+        ("dndvi", layers.dndvi, True),
+        ("dvv", layers.dvv, True),
+        ("dvh", layers.dvh, True),
+        ("prevv", layers.prevv, False),  # the pre-event level itself says little: its contrast
+        ("prevh", layers.prevh, False),
+    ):
         mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
-        put(f"{name}_mean", mean_inside)
-        if mean_inside != MISSING and ring_mean != MISSING:
-            put(f"{name}_contrast", mean_inside - ring_mean)
-    for name, layer in (("prevv", layers.prevv), ("prevh", layers.prevh)):
-        mean_inside, ring_mean = _mean(layer[window][inside]), _mean(layer[window][ring])
+        if with_mean:
+            put(f"{name}_mean", mean_inside)
         if mean_inside != MISSING and ring_mean != MISSING:
             put(f"{name}_contrast", mean_inside - ring_mean)
 

@@ -65,6 +65,9 @@ def family_regions(
     return out
 
 
+_EXTRA_SPLIT_OFFSET = {"train": 0, "val": 1, "test": 2}
+
+
 @dataclass(frozen=True)
 class RandomisedPlan(StormSeason):
     """What ``--world randomised`` simulates. ``families`` (keys) restricts the world to some
@@ -119,7 +122,9 @@ class RandomisedPlan(StormSeason):
         if draw < 1:
             raise ValueError(f"draw {draw}: extra regions are numbered from 1")
         families = self.family_split().of(split)
-        base = 1000 + self.split_seed + 10 * draw  # the splits use base + 1 .. 4
+        # the splits' own regions use 1000 + split_seed + 1 .. 4; a draw its own ten, one per split
+        offset = _EXTRA_SPLIT_OFFSET[split]
+        base = 1000 + self.split_seed + 10 * draw + offset
         return family_regions(families, 1, base, size_km=self.size_km, prefix=f"{split}-x{draw}")
 
     def record(self, regions: dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]) -> Any:

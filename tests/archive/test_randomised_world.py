@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.ops.stormfree_scenes import WINDOWS as STORMFREE_WINDOWS
-from monitor.ops.stormfree_scenes import export_stormfree_scenes
+from monitor.ops import stormfree_scenes
 from monitor.simulator.build import build_archive
 from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES
 from monitor.simulator.families import FAMILIES, LOOKALIKE_SETS, family, split_families
@@ -152,6 +151,10 @@ def test_the_split_never_puts_a_family_in_two_of_train_val_test(tmp_path: Path) 
         seeds |= {spec.seed for _, spec in extra}
         names += [a.name for a, _ in extra]
     assert plan.extra_regions("val", 1)[0][1].family == regions["val"][0][1].family
+    # each split's draws are its own: a validation draw never twins a training draw
+    for draw in (1, 2):
+        by_split = [{s.seed for _, s in plan.extra_regions(x, draw)} for x in ("train", "val")]
+        assert not by_split[0] & by_split[1]
     with pytest.raises(ValueError, match="numbered from 1"):
         plan.extra_regions("train", 0)
 
@@ -185,18 +188,45 @@ def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> Non
     [test] = record["regions"]["test"]
     assert region_family[test_in] in split["train"]
     assert region_family[test] in split["test"]
-    # storm-free scenes of the training split, with one extra draw simulated on the way
+    # storm-free scenes of the training split, with two extra draws simulated on the way
     sf = tmp_path / "stormfree"
-    export_stormfree_scenes(tmp_path / "out", "train", sf, plan=plan, draws=1, workers=1)
-    [extra] = plan.extra_regions("train", 1)
+    stormfree_scenes.export_stormfree_scenes(
+        tmp_path / "out", "train", sf, plan=plan, draws=2, workers=1
+    )
+    extra = [a.name for d in (1, 2) for a, _ in plan.extra_regions("train", d)]
     written = sorted(p.name.removesuffix("_input.tif") for p in (sf / "input").iterdir())
     assert written == sorted(
         f"{name}_{post.start:%Y%m%d}"
-        for name in (*record["regions"]["train"], extra[0].name)
-        for _, post in STORMFREE_WINDOWS
+        for name in (*record["regions"]["train"], *extra)
+        for _, post in stormfree_scenes.WINDOWS
     )
+    # fewer draws into the same folder would leave the second draw's scenes there: refused
+    with pytest.raises(ValueError, match="this export would not write"):
+        stormfree_scenes.export_stormfree_scenes(tmp_path / "out", "train", sf, plan=plan, draws=1)
     with pytest.raises(ValueError, match="randomised world"):
-        export_stormfree_scenes(tmp_path / "out", "train", sf, draws=1)
+        stormfree_scenes.export_stormfree_scenes(tmp_path / "out", "train", sf, draws=1)
+    with pytest.raises(SystemExit) as exit_info:  # the command line says why, exit status 2
+        stormfree_scenes.main(
+            [
+                "--training",
+                str(tmp_path / "out"),
+                "--world",
+                "randomised",
+                "--split",
+                "train",
+                "--draws",
+                "-1",
+                "--out",
+                str(tmp_path / "other"),
+            ]
+        )
+    assert exit_info.value.code == 2
+    # a folder that is not this plan's world: named before anything is simulated
+    with pytest.raises(ValueError, match="lacks 1 of the 'train' split's regions"):
+        stormfree_scenes.export_stormfree_scenes(
+            tmp_path / "elsewhere", "train", sf, plan=plan, draws=1
+        )
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_presets_keep_their_digest_and_meta() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from chain_fixtures import hill_and_plain
+from scipy import ndimage
 
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.manifest import ManifestError
@@ -32,6 +33,11 @@ def shipped() -> ObjectFilterModel:
     return model
 
 
+def _features(candidates, prediction, stack) -> dict[str, np.ndarray]:
+    """The candidates' features by name."""
+    return dict(zip(FEATURES, candidate_features(candidates, prediction, stack).T, strict=True))
+
+
 def _candidates():
     scene = hill_and_plain()
     prediction = scene.prediction()
@@ -44,7 +50,7 @@ def _candidates():
 def test_features_tell_the_scar_from_the_clear_cut():
     scene, prediction, candidates = _candidates()
     assert candidates["area_m2"].tolist() == [10_000.0, 10_000.0]
-    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    f = _features(candidates, prediction, scene.stack)
     scar, cut = 0, 1
     # same area, change and ensemble confidence ...
     for name in ("log_area_m2", "dndvi_mean", "dvv_mean", "dvh_mean", "prob_mean"):
@@ -64,12 +70,12 @@ def test_radar_contrast_tells_a_local_change_from_a_regional_one():
     change spans everything (wet snow, soil moisture), so the clear-cut's ring moved with it."""
     scene, prediction, candidates = _candidates()
     scar, cut = 0, 1
-    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    f = _features(candidates, prediction, scene.stack)
     assert f["dvv_contrast"].tolist() == pytest.approx([-2.0, -2.0], abs=1e-5)
     assert f["dvh_contrast"].tolist() == pytest.approx([-2.5, -2.5], abs=1e-5)
     plain = scene.stack["slope"].values < 1.0
     scene.stack["dVV"].values[plain] = -2.0
-    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    f = _features(candidates, prediction, scene.stack)
     assert f["dvv_mean"][cut] == pytest.approx(-2.0) and f["dvv_contrast"][cut] == pytest.approx(
         0.0
     )
@@ -78,21 +84,29 @@ def test_radar_contrast_tells_a_local_change_from_a_regional_one():
 
 
 def test_pre_event_contrast_finds_a_patch_that_stood_out_before():
-    """A patch 5 dB darker than its surroundings before the event (wet snow, standing water)
-    that is back to their level after it shows +5 dB of change inside and none in its ring:
-    the change contrast alone reads it as a new surface. Its pre-event contrast says where the
-    difference was; a landslide's slope looked like its neighbours before."""
+    """A patch 5 dB (VH 4 dB) darker than its surroundings before the event (wet snow, standing
+    water) and back at their level after it: the change inside is +5 dB more than it would be,
+    and none of it in the ring, so the change contrast reads it as a new surface. Its pre-event
+    contrast says where the difference was; a landslide's slope looked like its neighbours
+    before. Beyond the 50 m ring the plain is 3 dB brighter before (and as bright after), so a
+    ring of another width reads another contrast."""
     scene, prediction, candidates = _candidates()
     scar, cut = 0, 1
-    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    f = _features(candidates, prediction, scene.stack)
     assert f["prevv_contrast"].tolist() == pytest.approx([0.0, 0.0], abs=1e-5)
     assert f["prevh_contrast"].tolist() == pytest.approx([0.0, 0.0], abs=1e-5)
-    for pol, drop in (("VV", 5.0), ("VH", 4.0)):  # the clear-cut's patch, darker before
-        scene.stack[f"pre{pol}"].values[scene.clear_cut] -= drop
-        scene.stack[f"d{pol}"].values[scene.clear_cut] += drop  # back to the ring's level after
-    f = dict(zip(FEATURES, candidate_features(candidates, prediction, scene.stack).T, strict=True))
+    near = ndimage.binary_dilation(scene.clear_cut, iterations=6)  # the ring, and a pixel more
+    plain = scene.stack["slope"].values < 1.0
+    for pol, drop in (("VV", 5.0), ("VH", 4.0)):
+        pre, change = scene.stack[f"pre{pol}"].values, scene.stack[f"d{pol}"].values
+        pre[scene.clear_cut] -= drop
+        change[scene.clear_cut] += drop  # back to the ring's level after
+        pre[plain & ~near] += 3.0
+        change[plain & ~near] -= 3.0
+    f = _features(candidates, prediction, scene.stack)
     assert f["prevv_contrast"][cut] == pytest.approx(-5.0, abs=1e-5)
     assert f["prevh_contrast"][cut] == pytest.approx(-4.0, abs=1e-5)
+    # the clear-cut ends 2 dB under its ring (-10 against -8), 5 dB below its own start
     assert f["dvv_contrast"][cut] == pytest.approx(-2.0 + 5.0, abs=1e-5)
     assert f["prevv_contrast"][scar] == pytest.approx(0.0, abs=1e-5)
 
