@@ -79,7 +79,8 @@ default-ensemble: venv
 	$(MAKE) object-filter
 
 # STORMFREE_DRAWS: new regions of every training family seen without a storm, beside the
-# split's own (more look-alikes for the filter; chosen on the validation families, docs/models.md).
+# split's own (more look-alikes for the filter). bench/bench_stormfree_draws.py measures the
+# choice on the validation families: 0 to 2 tie there, more do worse (docs/models.md).
 STORMFREE_DRAWS := 2
 object-filter: venv
 	$(BIN)/python -m monitor.ops.stormfree_scenes --training $(WORLD) --world randomised --split train --draws $(STORMFREE_DRAWS) --out $(WORLD)/stormfree-train
