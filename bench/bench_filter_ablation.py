@@ -64,15 +64,9 @@ def _held(x: np.ndarray, dropped: list[int]) -> np.ndarray:
     return out
 
 
-def _f(value: float | None, digits: int) -> str:
+def dash_or(value: float | None, digits: int) -> str:
     """``value`` rounded, or a dash where there was nothing to count."""
     return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _look_alike_only(c: Candidates) -> Candidates:
-    """The scenes of ``c`` without a labelled landslide."""
-    keep = [i for i, s in enumerate(c.scenes) if len(s.event_area_m2) == 0]
-    return Candidates(x=[c.x[i] for i in keep], scenes=[c.scenes[i] for i in keep])
 
 
 def main() -> int:
@@ -129,7 +123,7 @@ def main() -> int:
     train = collect(args.train, ensemble, policy, rules)
     val = collect([args.val], ensemble, policy, rules)
     test = collect([args.test], ensemble, policy, rules)
-    looks = _look_alike_only(collect([args.look_alikes], ensemble, policy, rules))
+    looks = collect([args.look_alikes], ensemble, policy, rules).look_alike_only()
     print(
         f"candidates: train {len(train.features)}, val {len(val.features)}, test "
         f"{len(test.features)}, look-alike-only {len(looks.features)} "
@@ -138,9 +132,9 @@ def main() -> int:
     )
     base_test, base_looks = test.summary(), looks.summary()
     print(
-        f"no filter: look-alike-only {_f(base_looks['false_per_100km2'], 1)} false objects / "
-        f"100 km2; test recall >= 1 ha {_f(base_test['recall']['>=1 ha'], 3)}, "
-        f"false objects {_f(base_test['false_per_100km2'], 1)} / 100 km2\n"
+        f"no filter: look-alike-only {dash_or(base_looks['false_per_100km2'], 1)} false objects / "
+        f"100 km2; test recall >= 1 ha {dash_or(base_test['recall']['>=1 ha'], 3)}, "
+        f"false objects {dash_or(base_test['false_per_100km2'], 1)} / 100 km2\n"
     )
     print(
         "| filter | cut | look-alike-only false / 100 km² | test recall ≥ 1 ha "
@@ -157,8 +151,8 @@ def main() -> int:
         cut, _, _ = calibrate_cut(val.scenes, val.split(scores(val)), args.max_recall_loss)
         t, la = test.summary(scores(test), cut), looks.summary(scores(looks), cut)
         print(
-            f"| {label} | {cut:.2f} | {_f(la['false_per_100km2'], 1)} | "
-            f"{_f(t['recall']['>=1 ha'], 3)} | {_f(t['false_per_100km2'], 1)} |"
+            f"| {label} | {cut:.2f} | {dash_or(la['false_per_100km2'], 1)} | "
+            f"{dash_or(t['recall']['>=1 ha'], 3)} | {dash_or(t['false_per_100km2'], 1)} |"
         )
     print(f"\nseconds: {time.perf_counter() - start:.0f}")
     return 0

@@ -33,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_filter_ablation import dash_or  # noqa: E402
+
 from models.datasets import scene_ids  # noqa: E402
 from models.ensemble import DEFAULT_MANIFEST, Ensemble  # noqa: E402
 from monitor.config import ModelSettings  # noqa: E402
@@ -47,21 +49,10 @@ from monitor.ops.stormfree_scenes import export_stormfree_scenes  # noqa: E402
 from monitor.simulator.randomised import RandomisedPlan  # noqa: E402
 
 
-def _f(value: float | None, digits: int) -> str:
-    """``value`` rounded, or a dash where there was nothing to count."""
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def _joined(parts: list[Candidates]) -> Candidates:
     return Candidates(
         x=[x for c in parts for x in c.x], scenes=[s for c in parts for s in c.scenes]
     )
-
-
-def _look_alike_only(c: Candidates) -> Candidates:
-    """The scenes of ``c`` without a labelled landslide."""
-    keep = [i for i, s in enumerate(c.scenes) if len(s.event_area_m2) == 0]
-    return Candidates(x=[c.x[i] for i in keep], scenes=[c.scenes[i] for i in keep])
 
 
 def _by_draw(folder: Path, out: Path, draws: int) -> list[Path]:
@@ -113,7 +104,7 @@ def main() -> int:
     val = collect([args.world / "val"], ensemble, policy, rules)
     test = collect([args.world / "test"], ensemble, policy, rules)
     looks = {
-        s: _look_alike_only(collect([stormfree[s]], ensemble, policy, rules))
+        s: collect([stormfree[s]], ensemble, policy, rules).look_alike_only()
         for s in ("val", "test")
     }
     area = {s: sum(o.area_km2 for o in looks[s].scenes) for s in looks}
@@ -142,9 +133,9 @@ def main() -> int:
         lv, lt = (looks[s].summary(scores(looks[s]), cut) for s in ("val", "test"))
         n_scenes = sum(len(c.scenes) for c in parts[: draws + 1])
         print(
-            f"| {draws} | {n_scenes} | {cut:.2f} | {_f(lv['false_per_100km2'], 1)} | "
-            f"{_f(lt['false_per_100km2'], 1)} | {_f(t['recall']['>=1 ha'], 3)} | "
-            f"{_f(t['false_per_100km2'], 1)} |"
+            f"| {draws} | {n_scenes} | {cut:.2f} | {dash_or(lv['false_per_100km2'], 1)} | "
+            f"{dash_or(lt['false_per_100km2'], 1)} | {dash_or(t['recall']['>=1 ha'], 3)} | "
+            f"{dash_or(t['false_per_100km2'], 1)} |"
         )
     print(f"\nseconds: {time.perf_counter() - start:.0f}")
     return 0

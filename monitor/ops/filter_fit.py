@@ -108,6 +108,11 @@ class Candidates:
         bounds = np.cumsum([len(x) for x in self.x])[:-1]
         return list(np.split(values, bounds))
 
+    def look_alike_only(self) -> Candidates:
+        """The candidates of the scenes without a labelled landslide (look-alike-only)."""
+        keep = [i for i, s in enumerate(self.scenes) if len(s.event_area_m2) == 0]
+        return Candidates(x=[self.x[i] for i in keep], scenes=[self.scenes[i] for i in keep])
+
     def summary(self, scores: np.ndarray | None = None, cut: float = 0.0) -> dict[str, Any]:
         """The chain's scores of these scenes (:func:`summary`): every candidate kept, or those
         whose filter ``scores`` (one per candidate, all scenes) reach ``cut``."""
