@@ -90,15 +90,18 @@ def main() -> int:
     stormfree = {}
     for split, draws in (("train", args.draws), ("val", 0), ("test", 0)):
         stormfree[split] = args.work / f"stormfree-{split}"
-        export_stormfree_scenes(args.world, split, stormfree[split], plan=plan, draws=draws)
+        try:
+            export_stormfree_scenes(args.world, split, stormfree[split], plan=plan, draws=draws)
+        except ValueError as err:  # e.g. a --work of a run with more draws
+            p.error(str(err))
     print(f"storm-free scenes exported in {time.perf_counter() - start:.0f} s")
 
     rules = default_rules()
     policy = ModelSettings(manifest=args.manifest, engine="onnxruntime", device="cpu")
     ensemble = Ensemble.load(args.manifest, engine="onnxruntime")
     storms = collect([args.world / "train"], ensemble, policy, rules)
-    parts = [
-        collect([part], ensemble, policy, rules)
+    parts = [  # a draw all of whose scenes were skipped adds nothing
+        collect([part], ensemble, policy, rules) if part.is_dir() else Candidates()
         for part in _by_draw(stormfree["train"], args.work / "train-by-draw", args.draws)
     ]
     val = collect([args.world / "val"], ensemble, policy, rules)

@@ -32,6 +32,7 @@ from pathlib import Path
 from models.datasets import write_scene
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
+from monitor.simulator.spec import SimulationSpec
 from monitor.simulator.training_data import TrainingSetPlan, scene_of
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
@@ -77,6 +78,7 @@ def export_stormfree_scenes(
             f"{archive} lacks {len(absent)} of the {split!r} split's regions (e.g. {absent[0]}): "
             "not the training world of this plan (--training, --world)"
         )
+    extra: list[tuple[AreaOfInterest, SimulationSpec]] = []
     if isinstance(plan, RandomisedPlan):
         extra = [r for d in range(1, draws + 1) for r in plan.extra_regions(split, d)]
         areas += extra

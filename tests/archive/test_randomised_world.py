@@ -153,8 +153,11 @@ def test_the_split_never_puts_a_family_in_two_of_train_val_test(tmp_path: Path) 
     assert plan.extra_regions("val", 1)[0][1].family == regions["val"][0][1].family
     # each split's draws are its own: a validation draw never twins a training draw
     for draw in (1, 2):
-        by_split = [{s.seed for _, s in plan.extra_regions(x, draw)} for x in ("train", "val")]
-        assert not by_split[0] & by_split[1]
+        by_split = [
+            {s.seed for _, s in plan.extra_regions(x, draw)} for x in ("train", "val", "test")
+        ]
+        assert not by_split[0] & by_split[1] and not by_split[0] & by_split[2]
+        assert not by_split[1] & by_split[2]
     with pytest.raises(ValueError, match="numbered from 1"):
         plan.extra_regions("train", 0)
 
@@ -200,7 +203,9 @@ def test_export_writes_the_four_splits_and_their_families(tmp_path: Path) -> Non
         for name in (*record["regions"]["train"], *extra)
         for _, post in stormfree_scenes.WINDOWS
     )
-    # fewer draws into the same folder would leave the second draw's scenes there: refused
+    # the same export again (resumed) is not refused; fewer draws into the same folder would
+    # leave the second draw's scenes there: refused
+    stormfree_scenes.export_stormfree_scenes(tmp_path / "out", "train", sf, plan=plan, draws=2)
     with pytest.raises(ValueError, match="this export would not write"):
         stormfree_scenes.export_stormfree_scenes(tmp_path / "out", "train", sf, plan=plan, draws=1)
     with pytest.raises(ValueError, match="randomised world"):

@@ -8,8 +8,10 @@ import json
 import shutil
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import xarray as xr
 from chain_fixtures import hill_and_plain
 from scipy import ndimage
 
@@ -33,7 +35,9 @@ def shipped() -> ObjectFilterModel:
     return model
 
 
-def _features(candidates, prediction, stack) -> dict[str, np.ndarray]:
+def _features(
+    candidates: gpd.GeoDataFrame, prediction: xr.Dataset, stack: xr.Dataset
+) -> dict[str, np.ndarray]:
     """The candidates' features by name."""
     return dict(zip(FEATURES, candidate_features(candidates, prediction, stack).T, strict=True))
 
@@ -89,7 +93,7 @@ def test_pre_event_contrast_finds_a_patch_that_stood_out_before():
     and none of it in the ring, so the change contrast reads it as a new surface. Its pre-event
     contrast says where the difference was; a landslide's slope looked like its neighbours
     before. Beyond the 50 m ring the plain is 3 dB brighter before (and as bright after), so a
-    ring of another width reads another contrast."""
+    wider ring reads another contrast."""
     scene, prediction, candidates = _candidates()
     scar, cut = 0, 1
     f = _features(candidates, prediction, scene.stack)
