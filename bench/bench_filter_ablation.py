@@ -37,12 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.ensemble import DEFAULT_MANIFEST, Ensemble  # noqa: E402
-from monitor.config import ModelSettings  # noqa: E402
-from monitor.ops.detect_stack import default_rules  # noqa: E402
+from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from monitor.ops.filter_fit import (  # noqa: E402
     Candidates,
     calibrate_cut,
+    chain_inputs,
     collect,
     fit_classifier,
 )
@@ -117,9 +116,7 @@ def main() -> int:
         groups.append((f"without {', '.join(names)}", [FEATURES.index(n) for n in names]))
 
     start = time.perf_counter()
-    rules = default_rules()
-    policy = ModelSettings(manifest=args.manifest, engine="onnxruntime", device="cpu")
-    ensemble = Ensemble.load(args.manifest, engine="onnxruntime")
+    ensemble, policy, rules = chain_inputs(args.manifest)
     train = collect(args.train, ensemble, policy, rules)
     val = collect([args.val], ensemble, policy, rules)
     test = collect([args.test], ensemble, policy, rules)

@@ -36,12 +36,11 @@ sys.path.insert(0, str(ROOT))
 from bench_filter_ablation import dash_or  # noqa: E402
 
 from models.datasets import scene_ids  # noqa: E402
-from models.ensemble import DEFAULT_MANIFEST, Ensemble  # noqa: E402
-from monitor.config import ModelSettings  # noqa: E402
-from monitor.ops.detect_stack import default_rules  # noqa: E402
+from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from monitor.ops.filter_fit import (  # noqa: E402
     Candidates,
     calibrate_cut,
+    chain_inputs,
     collect,
     fit_classifier,
 )
@@ -96,9 +95,7 @@ def main() -> int:
             p.error(str(err))
     print(f"storm-free scenes exported in {time.perf_counter() - start:.0f} s")
 
-    rules = default_rules()
-    policy = ModelSettings(manifest=args.manifest, engine="onnxruntime", device="cpu")
-    ensemble = Ensemble.load(args.manifest, engine="onnxruntime")
+    ensemble, policy, rules = chain_inputs(args.manifest)
     storms = collect([args.world / "train"], ensemble, policy, rules)
     parts = [  # a draw all of whose scenes were skipped adds nothing
         collect([part], ensemble, policy, rules) if part.is_dir() else Candidates()

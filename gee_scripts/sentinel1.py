@@ -216,10 +216,10 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
         group = scenes.filter(same)
         # backscatter and incidence: the mean where slices overlap; layover and shadow: where
         # every slice has it, as the mosaic's backscatter is valid where any slice is
-        mosaic = group.select([*POLARISATIONS, "liaDeg"]).mean()
-        mosaic = mosaic.addBands(group.select(list(_MASK_BANDS)).min())
+        merged = group.select([*POLARISATIONS, "liaDeg"]).mean()
+        merged = merged.addBands(group.select(list(_MASK_BANDS)).min())
         return ee.Image(
-            mosaic.select(list(_FLATTENED_BANDS)).copyProperties(
+            merged.select(list(_FLATTENED_BANDS)).copyProperties(
                 first, ["system:time_start", _TRACK, _DAY]
             )
         )

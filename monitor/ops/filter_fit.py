@@ -142,6 +142,15 @@ def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
     return np.asarray(landslide | (ignored < 0.5 * np.maximum(area, 1)), bool)
 
 
+def chain_inputs(manifest_path: Path) -> tuple[ChainModel, ModelSettings, VectoriseRules]:
+    """What :func:`collect` runs the chain with: the ensemble of ``manifest_path`` (ONNX
+    Runtime on the CPU), its model settings and the rules of ``detect --stack``."""
+    from models.ensemble import Ensemble  # torch and the members load only here
+
+    policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
+    return Ensemble.load(manifest_path, engine="onnxruntime"), policy, default_rules()
+
+
 def collect(
     folders: Sequence[Path],
     model: ChainModel,
@@ -223,11 +232,7 @@ def fit_filter(
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
     written into the manifest."""
-    from models.ensemble import Ensemble
-
-    rules = default_rules()
-    policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
-    ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
+    ensemble, policy, rules = chain_inputs(manifest_path)
     # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
     # probability threshold than the chain's (the ensemble has seen those scenes)
     train_rules = rules if train_threshold is None else replace(rules, threshold=train_threshold)
@@ -287,7 +292,7 @@ def fit_filter(
         candidates_sha256=table_sha,
     )
     write_manifest(manifest_path, manifest)
-    Ensemble.load(manifest_path, engine="onnxruntime")  # the shipped manifest loads
+    chain_inputs(manifest_path)  # the shipped manifest loads
     return record
 
 

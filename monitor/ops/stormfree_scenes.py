@@ -33,7 +33,7 @@ from models.datasets import write_scene
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.spec import SimulationSpec
-from monitor.simulator.training_data import TrainingSetPlan, scene_of
+from monitor.simulator.training_data import TrainingSetPlan, scene_id, scene_of
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
 
@@ -82,7 +82,7 @@ def export_stormfree_scenes(
     if isinstance(plan, RandomisedPlan):
         extra = [r for d in range(1, draws + 1) for r in plan.extra_regions(split, d)]
         areas += extra
-    _refuse_other_scenes(Path(out), {_scene_id(a, post) for a, _ in areas for _, post in windows})
+    _refuse_other_scenes(Path(out), {scene_id(a, post) for a, _ in areas for _, post in windows})
     if draws:  # the extra regions only: the split's own stay as training_data built them
         build_archive(archive, extra, plan.simulation(), progress=False, workers=workers)
     source = ArchiveSource(archive)
@@ -98,11 +98,6 @@ def export_stormfree_scenes(
             if not scene.label.any():
                 written.append(scene.id)
     return written
-
-
-def _scene_id(area: AreaOfInterest, post: Window) -> str:
-    """The id :func:`~monitor.simulator.training_data.scene_of` gives an event-mode scene."""
-    return f"{area.name}_{post.start:%Y%m%d}"
 
 
 def _refuse_other_scenes(out: Path, ids: set[str]) -> None:

@@ -71,6 +71,7 @@ __all__ = [
     "SplitPlan",
     "TrainingSetPlan",
     "export_training_sets",
+    "scene_id",
     "scene_of",
 ]
 
@@ -130,11 +131,15 @@ def scene_of(
         )
     else:
         label = np.zeros(shape, np.uint8)
+    return Scene(scene_id(area, post, compositing), image, label, stack.rio.crs, transform)
+
+
+def scene_id(area: AreaOfInterest, post: Window, compositing: Compositing = EVENT) -> str:
+    """The id :func:`scene_of` gives the scene of ``area`` with post window ``post``: the
+    window's first day in event mode, its end (the run date) in monitoring mode."""
     if compositing.mode == "event":
-        scene_id = f"{area.name}_{post.start:%Y%m%d}"
-    else:
-        scene_id = f"{area.name}_{post.end:%Y%m%d}_monitoring"
-    return Scene(scene_id, image, label, stack.rio.crs, transform)
+        return f"{area.name}_{post.start:%Y%m%d}"
+    return f"{area.name}_{post.end:%Y%m%d}_monitoring"
 
 
 def export_training_sets(
