@@ -242,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         help="fine-tuning updates the batch-norm statistics from its crops (before 2026-12-02)",
     )
     p.add_argument(
+        "--known-only-scores",
+        action="store_true",
+        help="fine-tuning scores its held-out choices on the known pixels alone (before "
+        "2026-12-02: new detections in unreviewed parts of a scene cost nothing)",
+    )
+    p.add_argument(
         "--seed-offset",
         type=int,
         default=0,
@@ -284,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         iterations=args.iterations,
         false_alarm_share=args.false_alarm_share,
         freeze_norm=not args.update_norm,
+        presume_background=not args.known_only_scores,
         threads=1,
     )
     manifests = _manifests(args.manifest, work, data, args.review_weight, config)

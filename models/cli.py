@@ -177,6 +177,7 @@ def _finetune(args: argparse.Namespace) -> int:
         crop=args.crop,
         seed=args.seed,
         k=args.k,
+        presume_background=not args.known_only_scores,
         device=args.device,
         threads=args.threads,
     )
@@ -312,6 +313,12 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f.add_argument("--crop", type=int, default=64)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--k", type=int, help="at most this many members per setting")
+    f.add_argument(
+        "--known-only-scores",
+        action="store_true",
+        help="score the held-out choices on the known pixels alone (default: an unreviewed pixel "
+        "the parent predicts no landslide on counts as background)",
+    )
     f.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     f.add_argument("--threads", type=int, help="torch CPU threads")
     f.set_defaults(func=_finetune)

@@ -16,10 +16,16 @@ import torch
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
 from models.compare import compare_manifests
-from models.datasets import Scene, write_scene
-from models.finetune import FinetuneConfig, choose_k_and_threshold, train_mode
+from models.datasets import Scene, read_folder, write_scene
+from models.finetune import (
+    FinetuneConfig,
+    choose_k_and_threshold,
+    presumed_background,
+    train_mode,
+)
+from models.inference import predict_members
 from models.lineage import verify_lineage
-from models.manifest import ManifestError, read_manifest, sha256_file
+from models.manifest import ManifestError, load_member, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
 from models.zoo import smp
 
@@ -70,6 +76,23 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert [h["epoch"] for h in member["history"]] == [0, 1, 2]
     assert member["val_f1"] >= member["parent_val_f1"]  # the best epoch, the parent's included
     assert record["val_scenes"] == ["scene4", "scene5"]
+    # the held-out scores count the strip's pixels that the parent predicts no landslide on
+    parent_manifest = read_manifest(parent)
+    parent_member = load_member(parent_manifest.members[0], parent.parent)
+    val = read_folder(data / "val")
+    probs = [predict_members([parent_member], s.channels("S1+S2"), engine="torch")[0] for s in val]
+    for threshold, share in (
+        (0.5, member["val_known_share"]),
+        (
+            parent_manifest.settings["S1+S2"].threshold,
+            record["selection"]["S1+S2"]["val_known_share"],
+        ),
+    ):
+        quiet = [
+            s.known | (np.isfinite(p) & (p < threshold)) for s, p in zip(val, probs, strict=True)
+        ]
+        assert share == round(sum(int(q.sum()) for q in quiet) / (2 * 64 * 64), 4)
+        assert share > 0.75  # the known part alone
     assert manifest.settings["S1+S2"].members == [entry.name]
     lineage = manifest.training["lineage"]
     assert lineage["parent_sha256"] == sha256_file(parent)
@@ -130,6 +153,43 @@ def test_the_threshold_stays_at_the_parents_where_the_scenes_cannot_tell() -> No
     k, t, f1, _, scan = choose_k_and_threshold([prob[None]], [truth], 1.0, 0.5)
     assert (k, t) == (1, 0.5) and f1 == 1.0
     assert scan["best"] == {"k": 1, "threshold": 0.36, "f1": 1.0}
+
+
+def test_a_new_detection_where_no_one_reviewed_counts_as_a_false_alarm() -> None:
+    """A reviewed scene: the left half known (a confirmed landslide of 16 pixels and its
+    background), the right half ignored (unreviewed), with one unreviewed candidate of the
+    parent there (9 pixels at 0.8). The fine-tuned member draws a new 16-pixel object at 0.7 in
+    the unreviewed half. Scored on the known pixels alone, the object costs nothing and the
+    threshold stays at the parent's 0.5; with the unreviewed pixels that the parent leaves
+    alone presumed background, it is 16 false pixels (F1 32/48 at 0.5) and the threshold moves
+    to the lowest that drops it, 0.71."""
+    truth = np.zeros((20, 20), bool)
+    truth[2:6, 2:6] = True
+    ignore = np.zeros((20, 20), bool)
+    ignore[:, 10:] = True
+    scene = Scene("s", np.zeros((1, 20, 20), np.float32), truth.astype(np.uint8), ignore=ignore)
+    parent = np.full((20, 20), 0.1)
+    parent[truth] = 0.9
+    parent[14:17, 14:17] = 0.8  # the parent's unreviewed candidate
+    parent[0, 19] = np.nan  # no observation: not presumed anything
+    (scored,) = presumed_background([scene], [parent], 0.5)
+    assert scored.ignore is not None and int(scored.ignore.sum()) == 10
+    assert scored.ignore[14:17, 14:17].all() and scored.ignore[0, 19]
+    assert int(scored.known.sum()) == 390 and int(scored.label.sum()) == 16
+    assert scene.ignore is not None and int(scene.known.sum()) == 200  # the input is unchanged
+    tuned = parent.copy()
+    tuned[10:14, 12:16] = 0.7  # a new object where no one reviewed
+    for view, (threshold, f1_at_parent) in ((scene, (0.5, 1.0)), (scored, (0.71, 32 / 48))):
+        assert view.ignore is not None
+        prob = np.where(view.ignore, np.nan, tuned)[None]
+        k, t, f1, recall, scan = choose_k_and_threshold([prob], [truth], 1.0, 0.5)
+        assert (k, t, f1, recall) == (1, threshold, 1.0, 1.0)
+        assert scan["best"]["f1"] == 1.0 and scan["f1_standard_error"] == 0.0
+        fp = int(((prob[0] >= 0.5) & ~truth & np.isfinite(prob[0])).sum())
+        assert 32 / (32 + fp) == pytest.approx(f1_at_parent)
+    # a scene without ignored pixels is scored as it is
+    whole = Scene("w", np.zeros((1, 20, 20), np.float32), truth.astype(np.uint8))
+    assert presumed_background([whole], [parent], 0.5)[0] is whole
 
 
 def _tiled(block: int = 64, tiles: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
