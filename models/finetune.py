@@ -174,7 +174,8 @@ def _presumed(
 
 
 def _known_share(scenes: Sequence[Scene]) -> float:
-    """Share of the scenes' pixels whose class is known (a record of what the scores count)."""
+    """Share of the scenes' pixels whose class is known (recorded beside the scores; pixels
+    without an observation count here but are never scored)."""
     known = sum(int(s.known.sum()) for s in scenes)
     return round(known / max(1, sum(s.label.size for s in scenes)), 4)
 

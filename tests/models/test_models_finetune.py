@@ -93,6 +93,15 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
         ]
         assert share == round(sum(int(q.sum()) for q in quiet) / (2 * 64 * 64), 4)
         assert share > 0.75  # the known part alone
+    # --known-only-scores: the known part alone
+    known_only = tmp_path / "known-only"
+    argv_known = ["finetune", "--manifest", str(parent), "--data", str(data)]
+    argv_known += ["--out", str(known_only), "--epochs", "1", "--iterations", "1", "--crop", "32"]
+    assert main([*argv_known, "--threads", "1", "--known-only-scores"]) == 0
+    plain = read_manifest(known_only / "manifest.json").training["finetune"]
+    assert plain["config"]["presume_background"] is False
+    assert plain["members"][entry.name]["val_known_share"] == 0.75
+    assert plain["selection"]["S1+S2"]["val_known_share"] == 0.75
     assert manifest.settings["S1+S2"].members == [entry.name]
     lineage = manifest.training["lineage"]
     assert lineage["parent_sha256"] == sha256_file(parent)
