@@ -155,22 +155,22 @@ def presumed_background(
     return out
 
 
-def _presumed(
+def _mean_probabilities(
     members: Sequence[Member],
     scenes: Sequence[Scene],
     setting: str,
-    threshold: float,
     tile: int,
     device: torch.device | None = None,
-) -> list[Scene]:
-    """:func:`presumed_background` with the mean probability of ``members`` (the parent's)."""
-    probs = [
+) -> list[np.ndarray]:
+    """The mean probability of ``members`` on each scene, ignored pixels included (what
+    :func:`presumed_background` reads; :func:`~models.selection.scene_probabilities` blanks
+    them)."""
+    return [
         predict_members(
             members, s.channels(setting), tile=tile, device=device, engine="torch"
         ).mean(0)
         for s in scenes
     ]
-    return presumed_background(scenes, probs, threshold)
 
 
 def _known_share(scenes: Sequence[Scene]) -> float:
@@ -220,9 +220,12 @@ def _tune_member(
     lr = entry.learning_rate * config.lr_scale
     optimizer = torch.optim.Adam(member.parameters(), lr=lr)
     loss_fn = build_loss(entry.loss)
-    member.eval()
     scored = (
-        _presumed([member], val, setting, config.threshold, config.val_tile, device)
+        presumed_background(
+            val,
+            _mean_probabilities([member], val, setting, config.val_tile, device),
+            config.threshold,
+        )
         if config.presume_background
         else list(val)
     )
@@ -476,12 +479,14 @@ def _select_members(
     members = [tuned[n][0] for n in names]
     truths = [s.label > 0 for s in val]
     parent_members = [load_member(parent.member(n), parent_dir) for n in parent_entry.members]
-    parent_probs = [
-        scene_probabilities(parent_members, s, setting, tile=config.val_tile).mean(0) for s in val
+    parent_probs = _mean_probabilities(parent_members, val, setting, config.val_tile)
+    seen = [
+        p if s.ignore is None else np.where(s.ignore, np.nan, p)
+        for s, p in zip(val, parent_probs, strict=True)
     ]
-    floor = _object_recall(parent_probs, truths, parent_entry.threshold)
+    floor = _object_recall(seen, truths, parent_entry.threshold)
     scored = (
-        _presumed(parent_members, val, setting, parent_entry.threshold, config.val_tile)
+        presumed_background(val, parent_probs, parent_entry.threshold)
         if config.presume_background
         else list(val)
     )

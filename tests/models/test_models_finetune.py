@@ -305,9 +305,13 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     parent = _imported_parent(tmp_path)
     data = _dataset(tmp_path / "data", scene_factory)
     calls = iter(range(100))  # every epoch scores better: the last one is kept
-    monkeypatch.setattr(
-        models.finetune, "evaluate_member", lambda *a, **k: type("S", (), {"f1": next(calls)})
-    )
+    scored_known: list[int] = []  # known pixels of the scenes each epoch is scored on
+
+    def evaluate(member: object, scenes: list[Scene], *a: object, **k: object) -> object:
+        scored_known.append(sum(int(s.known.sum()) for s in scenes))
+        return type("S", (), {"f1": next(calls)})
+
+    monkeypatch.setattr(models.finetune, "evaluate_member", evaluate)
 
     def statistics(manifest: Path) -> list[torch.Tensor]:
         (entry,) = read_manifest(manifest).members
@@ -324,6 +328,11 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     assert record["config"]["freeze_norm"] is True
     (member,) = record["members"].values()
     assert member["best_epoch"] == 1  # trained weights, not the parent's
+    # epochs 0 and 1 scored on the held-out scenes with the presumed background, whose share
+    # the other test recomputes from the parent's predictions
+    assert len(scored_known) == 2 and len(set(scored_known)) == 1
+    assert scored_known[0] > 2 * 64 * 48  # more than the known part alone
+    assert abs(scored_known[0] / (2 * 64 * 64) - member["val_known_share"]) < 5e-5
     before = statistics(parent)
     assert len(before) == 34
     assert all(torch.equal(a, b) for a, b in zip(before, statistics(kept), strict=True))
