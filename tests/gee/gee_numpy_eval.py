@@ -91,8 +91,15 @@ class GraphEvaluator:
         self.res = res
         self.properties = properties or {}
         self.collections = collections or {}
-        self.calls: list[str] = []
+        self.calls: list[str] = []  # every invocation evaluated, in order (memo hits not)
         self.env: dict[str, Any] = {}  # arguments of the function being mapped
+        # ``graph_tree`` resolves a shared sub-graph to one shared Python object, so a node's
+        # value is memoised by its ``id`` and the values of the arguments it refers to (its
+        # free references). The memo holds those values and the node, so no id is reused
+        # while it lives. Without it, a graph that reuses a collection in several branches
+        # (latest_per_track over acquisitions, say) was evaluated once per path: minutes.
+        self._memo: dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, ...]]] = {}
+        self._free: dict[int, tuple[frozenset[str], Any]] = {}  # (free references, node)
 
     @staticmethod
     def _keep(out: Bands, source: Bands) -> Bands:
@@ -109,6 +116,34 @@ class GraphEvaluator:
             return self.env[node["ref"]]
         if "fn" not in node:
             return {k: self(v) for k, v in node.items()}
+        free = sorted(self._free_refs(node))
+        key = (id(node), *(id(self.env[name]) for name in free))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit[0]
+        value = self._invoke(node)
+        self._memo[key] = (value, node, tuple(self.env[name] for name in free))
+        return value
+
+    def _free_refs(self, node: Any) -> frozenset[str]:
+        """The argument names ``node`` refers to that no function inside it binds."""
+        if not isinstance(node, (dict, list)):
+            return frozenset()
+        cached = self._free.get(id(node))
+        if cached is not None:
+            return cached[0]
+        if isinstance(node, list):
+            free = frozenset().union(*(self._free_refs(v) for v in node))
+        elif "ref" in node and len(node) == 1:
+            free = frozenset([node["ref"]])
+        elif "params" in node and "body" in node:
+            free = self._free_refs(node["body"]) - frozenset(node["params"])
+        else:
+            free = frozenset().union(*(self._free_refs(v) for v in node.values()))
+        self._free[id(node)] = (free, node)
+        return free
+
+    def _invoke(self, node: dict[str, Any]) -> Any:
         fn, args = node["fn"], node["args"]
         self.calls.append(fn)
         if fn in _BINARY:
