@@ -51,12 +51,18 @@ class Evaluation:
 
     ``events``: simulated landslides whose event date lies between the end of the pre window and
     the end of the post window; ``detected``: those touched by at least one candidate;
-    ``false_alarms``: candidates touching none of them (look-alikes, older scars, noise)."""
+    ``false_alarms``: candidates touching none of them (look-alikes, older scars, noise);
+    ``older_landslides``: those of the false alarms that touch a landslide of the pre window
+    (event date from its start to its end). The comparison can show such a landslide when the
+    baseline's view of the slope predates it; it is a real landslide, found late, not a
+    look-alike, and an operator who reviews it confirms it. ``false_alarms -
+    older_landslides`` is what touches no landslide of the images' whole span."""
 
     events: int
     detected: int
     candidates: int
     false_alarms: int
+    older_landslides: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -68,7 +74,13 @@ class Evaluation:
             self.detected + other.detected,
             self.candidates + other.candidates,
             self.false_alarms + other.false_alarms,
+            self.older_landslides + other.older_landslides,
         )
+
+    @property
+    def on_no_landslide(self) -> int:
+        """Candidates touching no landslide of the pre or the post window."""
+        return self.false_alarms - self.older_landslides
 
 
 def _as_date(value: object) -> date:
@@ -88,14 +100,24 @@ def evaluate(
         truth = truth[truth["kind"] == "landslide"]
     dates = truth["event_date"].map(_as_date)
     in_window = truth[(dates >= pre.end) & (dates < post.end)]
-    if candidates.empty or in_window.empty:
-        return Evaluation(len(in_window), 0, len(candidates), len(candidates))
-    events = in_window.to_crs(candidates.crs).geometry.reset_index(drop=True)
+    older = truth[(dates >= pre.start) & (dates < pre.end)]
+    if candidates.empty:
+        return Evaluation(len(in_window), 0, 0, 0)
     found = candidates.geometry.reset_index(drop=True)
-    event_idx, candidate_idx = found.sindex.query(events, predicate="intersects")
-    detected = len(set(event_idx.tolist()))
-    hits = len(set(candidate_idx.tolist()))
-    return Evaluation(len(events), detected, len(found), len(found) - hits)
+    hit: set[int] = set()
+    detected = 0
+    if not in_window.empty:
+        events = in_window.to_crs(candidates.crs).geometry.reset_index(drop=True)
+        event_idx, candidate_idx = found.sindex.query(events, predicate="intersects")
+        detected = len(set(event_idx.tolist()))
+        hit = set(candidate_idx.tolist())
+    on_older: set[int] = set()
+    if not older.empty:
+        _, older_idx = found.sindex.query(
+            older.to_crs(candidates.crs).geometry, predicate="intersects"
+        )
+        on_older = set(older_idx.tolist()) - hit
+    return Evaluation(len(in_window), detected, len(found), len(found) - len(hit), len(on_older))
 
 
 def score_region(
