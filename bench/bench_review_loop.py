@@ -16,8 +16,8 @@ alarms in a region it never saw?
     OMP_NUM_THREADS=1 nice python bench/bench_review_loop.py --work runs/bench-review
 
 Single-threaded; about 10 minutes on one core of the build machine (docs/models.md has the
-measured numbers). The work folder is kept: a rerun reuses the archive and the dataset (whose
-scenes are not written again: a changed review rule needs a new work folder).
+measured numbers). The work folder is kept: a rerun reuses the archive and the dataset's
+scenes whose labels did not change.
 """
 
 from __future__ import annotations
@@ -123,8 +123,9 @@ def review_by_script(config_path: Path) -> dict[str, int]:
     """Confirm every landslide of the inventory that touches a true landslide of its first
     run's windows, dismiss the others (the operator's review, from the ground truth). The
     windows are the pre and the post window: a landslide that happened after the baseline
-    began can show in the comparison, and an operator confirms a real landslide whatever its
-    date (before 2026-12-03 the script dismissed it, a hard negative on a real scar)."""
+    began can show in the comparison, and an operator confirms a real landslide found late
+    (before 2026-12-02 the script dismissed it, a hard negative on a real scar). A scar older
+    than the baseline is dismissed: the comparison should not show it."""
     config = load_config(config_path)
     source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
     counts = {"confirmed": 0, "dismissed": 0}
@@ -134,8 +135,8 @@ def review_by_script(config_path: Path) -> dict[str, int]:
             region = config.region(rec["region"])
             pre, post = region.windows.windows_for(date.fromisoformat(str(rec["first_seen"])[:10]))
             truth = source.ground_truth(rec["region"])
-            fresh = truth[(truth["event_date"] >= pre.start) & (truth["event_date"] < post.end)]
-            hit = bool(fresh.intersects(rec["geometry"]).any())
+            span = truth[(truth["event_date"] >= pre.start) & (truth["event_date"] < post.end)]
+            hit = bool(span.intersects(rec["geometry"]).any())
             status: Literal["confirmed", "dismissed"] = "confirmed" if hit else "dismissed"
             inventory.set_status(int(rec["fid"]), status)
             counts[status] += 1
@@ -166,7 +167,8 @@ def _report(
     print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
     print("")
     print("'false alarms' touch no landslide of the post window; 'on no landslide' touch none")
-    print("of the pre window either (the rest lie on real landslides found late)")
+    print("of the pre window either (the rest lie on real landslides found late, which the")
+    print("scripted review confirms: 'on no landslide' is what the loop learns to avoid)")
     print("")
     print("| manifest | candidates | false alarms | on no landslide | landslides detected "
           "| object recall |")  # fmt: skip

@@ -52,17 +52,18 @@ class Evaluation:
     ``events``: simulated landslides whose event date lies between the end of the pre window and
     the end of the post window; ``detected``: those touched by at least one candidate;
     ``false_alarms``: candidates touching none of them (look-alikes, older scars, noise);
-    ``older_landslides``: those of the false alarms that touch a landslide of the pre window
-    (event date from its start to its end). The comparison can show such a landslide when the
-    baseline's view of the slope predates it; it is a real landslide, found late, not a
-    look-alike, and an operator who reviews it confirms it. ``false_alarms -
-    older_landslides`` is what touches no landslide of the images' whole span."""
+    ``on_older_landslides``: how many of the false alarms touch a landslide of the pre window
+    (event date from its start to its end; candidates, not landslides, are counted). The
+    comparison can show such a landslide when the baseline's view of the slope predates it;
+    it is a real landslide, found late, not a look-alike, and an operator who reviews it
+    confirms it. ``on_no_landslide`` (``false_alarms - on_older_landslides``) is what touches
+    no landslide of the images' whole span."""
 
     events: int
     detected: int
     candidates: int
     false_alarms: int
-    older_landslides: int = 0
+    on_older_landslides: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -74,13 +75,13 @@ class Evaluation:
             self.detected + other.detected,
             self.candidates + other.candidates,
             self.false_alarms + other.false_alarms,
-            self.older_landslides + other.older_landslides,
+            self.on_older_landslides + other.on_older_landslides,
         )
 
     @property
     def on_no_landslide(self) -> int:
         """Candidates touching no landslide of the pre or the post window."""
-        return self.false_alarms - self.older_landslides
+        return self.false_alarms - self.on_older_landslides
 
 
 def _as_date(value: object) -> date:

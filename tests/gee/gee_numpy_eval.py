@@ -136,7 +136,7 @@ class GraphEvaluator:
             free = frozenset().union(*(self._free_refs(v) for v in node))
         elif "ref" in node and len(node) == 1:
             free = frozenset([node["ref"]])
-        elif "params" in node and "body" in node:
+        elif set(node) == {"params", "body"}:  # a function definition
             free = self._free_refs(node["body"]) - frozenset(node["params"])
         else:
             free = frozenset().union(*(self._free_refs(v) for v in node.values()))

@@ -21,28 +21,47 @@ def _square(x: float) -> object:
 def test_a_landslide_of_the_pre_window_is_counted_apart_among_the_false_alarms() -> None:
     truth = gpd.GeoDataFrame(
         {
-            "kind": ["landslide", "landslide", "landslide", "clear_cut"],
-            "event_date": [date(2024, 5, 20), date(2024, 5, 4), date(2024, 2, 1), date(2024, 6, 1)],
+            "kind": ["landslide", "landslide", "landslide", "clear_cut", "landslide", "clear_cut"],
+            "event_date": [
+                date(2024, 5, 20),
+                date(2024, 5, 4),
+                date(2024, 2, 1),
+                date(2024, 4, 1),  # a look-alike of the pre window is no landslide
+                date(2024, 3, 19),  # the pre window's first day
+                date(2024, 6, 1),
+            ],
         },
-        geometry=[_square(0), _square(1000), _square(2000), _square(3000)],
+        geometry=[
+            _square(0),
+            _square(1000),
+            _square(2000),
+            _square(3000),
+            _square(4000),
+            _square(6000),
+        ],
         crs="EPSG:32643",
     ).to_crs("EPSG:4326")
     candidates = gpd.GeoDataFrame(
         geometry=[
             _square(50),  # on the window's landslide
             _square(1050),  # on the pre window's: found late, a real landslide
+            _square(1020),  # a second candidate on it: candidates are counted
+            _square(4050),  # on the landslide of the pre window's first day
             _square(2050),  # on a scar older than the baseline
-            _square(3050),  # on the clear-cut
+            _square(3050),  # on the pre window's clear-cut
+            _square(6050),  # on the post window's clear-cut
             _square(5000),  # on nothing
             box(90.0, 0.0, 1010.0, 100.0),  # on the window's and the pre window's: a hit
         ],
         crs="EPSG:32643",
     )
     ev = evaluate(candidates, truth, PRE, POST)
-    assert ev == Evaluation(events=1, detected=1, candidates=6, false_alarms=4, older_landslides=1)
-    assert ev.on_no_landslide == 3
+    assert ev == Evaluation(
+        events=1, detected=1, candidates=9, false_alarms=7, on_older_landslides=3
+    )
+    assert ev.on_no_landslide == 4
     total = ev + Evaluation(2, 1, 3, 2, 2)
-    assert (total.false_alarms, total.older_landslides, total.on_no_landslide) == (6, 3, 3)
+    assert (total.false_alarms, total.on_older_landslides, total.on_no_landslide) == (9, 5, 4)
 
 
 def test_no_landslide_in_the_window_leaves_every_candidate_false() -> None:
@@ -53,6 +72,6 @@ def test_no_landslide_in_the_window_leaves_every_candidate_false() -> None:
     )
     candidates = gpd.GeoDataFrame(geometry=[_square(50), _square(500)], crs="EPSG:32643")
     ev = evaluate(candidates, truth, PRE, POST)
-    assert (ev.events, ev.false_alarms, ev.older_landslides, ev.on_no_landslide) == (0, 2, 1, 1)
+    assert (ev.events, ev.false_alarms, ev.on_older_landslides, ev.on_no_landslide) == (0, 2, 1, 1)
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:32643")
     assert evaluate(empty, truth, PRE, POST) == Evaluation(0, 0, 0, 0)
