@@ -30,7 +30,7 @@ from models.testing import TEST_ENCODER
 from models.zoo import smp
 
 
-def _imported_parent(tmp_path: Path) -> Path:
+def _imported_parent(tmp_path: Path, threshold: float = 0.5) -> Path:
     torch.manual_seed(2)
     net = smp.FPN(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
     ckpt = tmp_path / "epoch_007.ckpt"
@@ -40,6 +40,7 @@ def _imported_parent(tmp_path: Path) -> Path:
     return import_checkpoint(
         ckpt, tmp_path / "parent" / "manifest.json", stats, architecture="FPN",
         encoder=TEST_ENCODER, loss="Dice", learning_rate=0.001, setting="S1+S2", val_f1=0.5,
+        threshold=threshold,
     )  # fmt: skip
 
 
@@ -59,7 +60,9 @@ def _dataset(root: Path, make: Callable[..., Scene]) -> Path:
 def test_finetune_an_imported_member_and_verify_its_lineage(
     tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    parent = _imported_parent(tmp_path)
+    # the setting's threshold differs from the 0.5 at which each member is judged, so that the
+    # two presumed backgrounds below differ
+    parent = _imported_parent(tmp_path, threshold=0.4)
     data = _dataset(tmp_path / "data", scene_factory)
     out = tmp_path / "tuned"
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
@@ -81,13 +84,10 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     parent_member = load_member(parent_manifest.members[0], parent.parent)
     val = read_folder(data / "val")
     probs = [predict_members([parent_member], s.channels("S1+S2"), engine="torch")[0] for s in val]
-    for threshold, share in (
-        (0.5, member["val_known_share"]),
-        (
-            parent_manifest.settings["S1+S2"].threshold,
-            record["selection"]["S1+S2"]["val_known_share"],
-        ),
-    ):
+    shares = (member["val_known_share"], record["selection"]["S1+S2"]["val_known_share"])
+    assert parent_manifest.settings["S1+S2"].threshold == 0.4
+    assert shares[0] != shares[1]
+    for threshold, share in zip((0.5, 0.4), shares, strict=True):
         quiet = [
             s.known | (np.isfinite(p) & (p < threshold)) for s, p in zip(val, probs, strict=True)
         ]
