@@ -124,7 +124,7 @@ def review_by_script(config_path: Path) -> dict[str, int]:
     run's windows, dismiss the others (the operator's review, from the ground truth). The
     windows are the pre and the post window: a landslide that happened after the baseline
     began can show in the comparison, and an operator confirms a real landslide found late
-    (before 2026-12-02 the script dismissed it, a hard negative on a real scar). A scar older
+    (before e4befec the script dismissed it, a hard negative on a real scar). A scar older
     than the baseline is dismissed: the comparison should not show it."""
     config = load_config(config_path)
     source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
