@@ -129,12 +129,15 @@ def review_by_script(config_path: Path) -> dict[str, int]:
     config = load_config(config_path)
     source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
     counts = {"confirmed": 0, "dismissed": 0}
+    truths: dict[str, Any] = {}  # read once per region
     with Inventory(config.inventory.path) as inventory:
         frame = inventory.landslides()
         for rec in frame.to_dict("records"):
             region = config.region(rec["region"])
             pre, post = region.windows.windows_for(date.fromisoformat(str(rec["first_seen"])[:10]))
-            truth = source.ground_truth(rec["region"])
+            if rec["region"] not in truths:
+                truths[rec["region"]] = source.ground_truth(rec["region"])
+            truth = truths[rec["region"]]
             span = truth[(truth["event_date"] >= pre.start) & (truth["event_date"] < post.end)]
             hit = bool(span.intersects(rec["geometry"]).any())
             status: Literal["confirmed", "dismissed"] = "confirmed" if hit else "dismissed"

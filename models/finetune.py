@@ -68,9 +68,9 @@ from models.manifest import (
     save_member_weights,
     write_manifest,
 )
-from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
-from models.selection import scene_probabilities
-from models.train import evaluate_member
+from models.metrics import THRESHOLDS, Confusion, counts_by_threshold, f1_from_counts
+from models.selection import ignored_as_nan, scene_probabilities
+from models.train import evaluate_member, scene_confusion
 from models.zoo import Member, build_loss
 
 __all__ = [
@@ -220,12 +220,10 @@ def _tune_member(
     lr = entry.learning_rate * config.lr_scale
     optimizer = torch.optim.Adam(member.parameters(), lr=lr)
     loss_fn = build_loss(entry.loss)
+    # the parent's weights predicted once: they decide the presumed background and score epoch 0
+    parent = _mean_probabilities([member], val, setting, config.val_tile, device)
     scored = (
-        presumed_background(
-            val,
-            _mean_probabilities([member], val, setting, config.val_tile, device),
-            config.threshold,
-        )
+        presumed_background(val, parent, config.threshold)
         if config.presume_background
         else list(val)
     )
@@ -236,7 +234,8 @@ def _tune_member(
             device=device,
         ).f1  # fmt: skip
 
-    best_f1, best_epoch = score(), 0
+    epoch0 = [scene_confusion(p, s, config.threshold) for p, s in zip(parent, scored, strict=True)]
+    best_f1, best_epoch = sum(epoch0, Confusion()).f1, 0
     best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
     history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_f1": best_f1}]
     for epoch in range(1, config.epochs + 1):
@@ -480,10 +479,7 @@ def _select_members(
     truths = [s.label > 0 for s in val]
     parent_members = [load_member(parent.member(n), parent_dir) for n in parent_entry.members]
     parent_probs = _mean_probabilities(parent_members, val, setting, config.val_tile)
-    seen = [
-        p if s.ignore is None else np.where(s.ignore, np.nan, p)
-        for s, p in zip(val, parent_probs, strict=True)
-    ]
+    seen = [ignored_as_nan(p.copy(), s) for s, p in zip(val, parent_probs, strict=True)]
     floor = _object_recall(seen, truths, parent_entry.threshold)
     scored = (
         presumed_background(val, parent_probs, parent_entry.threshold)

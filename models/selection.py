@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_K",
     "assemble_ensemble",
     "choose_k",
+    "ignored_as_nan",
     "scene_probabilities",
     "summary_rows",
     "top_k",
@@ -80,8 +81,13 @@ def scene_probabilities(
     """``(k, H, W)`` probabilities of ``members`` on ``scene`` (torch), NaN on the scene's
     ignored pixels so that choosing K and the threshold never counts them."""
     probs = predict_members(members, scene.channels(setting), tile=tile, engine="torch")
+    return ignored_as_nan(probs, scene)
+
+
+def ignored_as_nan(probs: np.ndarray, scene: Scene) -> np.ndarray:
+    """``probs`` (``(..., H, W)``) with ``scene``'s ignored pixels set to NaN, in place."""
     if scene.ignore is not None:
-        probs[:, scene.ignore] = np.nan
+        probs[..., scene.ignore] = np.nan
     return probs
 
 

@@ -31,7 +31,7 @@ from models.manifest import save_member_weights, sha256_file
 from models.metrics import Confusion, confusion
 from models.zoo import Member, MemberSpec, build_loss
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_member", "train_member"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate_member", "scene_confusion", "train_member"]
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,15 @@ def evaluate_member(
         prob = predict_members(
             [member], scene.channels(setting), tile=tile, device=device, engine="torch"
         )[0]
-        valid = np.isfinite(prob) & scene.known
-        total = total + confusion(prob >= threshold, scene.label > 0, valid)
+        total = total + scene_confusion(prob, scene, threshold)
     return total
+
+
+def scene_confusion(prob: np.ndarray, scene: Scene, threshold: float) -> Confusion:
+    """Confusion of one ``(H, W)`` probability on ``scene`` at ``threshold`` (NaN and ignored
+    pixels excluded), as :func:`evaluate_member` pools it."""
+    valid = np.isfinite(prob) & scene.known
+    return confusion(prob >= threshold, scene.label > 0, valid)
 
 
 def train_member(

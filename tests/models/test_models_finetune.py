@@ -304,7 +304,9 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
 
     parent = _imported_parent(tmp_path)
     data = _dataset(tmp_path / "data", scene_factory)
-    calls = iter(range(100))  # every epoch scores better: the last one is kept
+    # every trained epoch scores better than any F1 (epoch 0 is scored from the parent's
+    # prediction that also decides the presumed background): the last one is kept
+    calls = iter(range(2, 100))
     scored_known: list[int] = []  # known pixels of the scenes each epoch is scored on
 
     def evaluate(member: object, scenes: list[Scene], *a: object, **k: object) -> object:
@@ -328,9 +330,9 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     assert record["config"]["freeze_norm"] is True
     (member,) = record["members"].values()
     assert member["best_epoch"] == 1  # trained weights, not the parent's
-    # epochs 0 and 1 scored on the held-out scenes with the presumed background, whose share
-    # the other test recomputes from the parent's predictions
-    assert len(scored_known) == 2 and len(set(scored_known)) == 1
+    # epoch 1 scored on the held-out scenes with the presumed background, whose share the other
+    # test recomputes from the parent's predictions
+    assert len(scored_known) == 1
     assert scored_known[0] > 2 * 64 * 48  # more than the known part alone
     assert abs(scored_known[0] / (2 * 64 * 64) - member["val_known_share"]) < 5e-5
     before = statistics(parent)
