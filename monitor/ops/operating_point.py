@@ -1,0 +1,242 @@
+"""Set a new ensemble's operating point at the recall of the one it would replace (docs/models.md,
+"Improve the model from your reviews", step 6).
+
+Fine-tuning on reviews and refitting the object filter change how candidates rank; the cut the
+new manifest carries was calibrated before the members changed (``python -m models finetune``
+copies the refitted filter's cut), so the new chain spends what it learnt partly on finding more
+landslides and partly on fewer false alarms, in a proportion nobody chose. An operator who
+compares two ensembles compares them at equal recall: here, on labelled scenes of regions the
+reviewed dataset left out, the new manifest's cut is set to the highest cut (of
+:data:`monitor.ops.filter_fit.CUT_GRID`) at which its chain finds at least as many of their
+landslides as the reference chain (the manifest in use, at its own cut) finds. At that cut the
+new chain's false objects are the gain; they are printed beside the reference's.
+
+1. the chain (no filter) of each manifest runs on every scene of ``DATA``
+   (:func:`monitor.ops.filter_fit.collect`, as the filter's fit and refit run it: candidates
+   mostly on pixels of unknown class, label 255, are left out);
+2. each manifest's filter scores its own candidates; the reference keeps those at or above its
+   cut, and the landslides they cover (8-connected label objects) are the recall to match;
+3. the new chain's highest cut that matches it is the operating point; where even all of the
+   new chain's candidates find fewer landslides, no cut can match and the cut is 0 (reported).
+   Scenes where the reference finds no landslide at all are refused: there is no recall to
+   match, and the highest cut would suppress everything.
+
+The scenes must label every landslide in them (1) and the background (0): a polygon inventory
+of an event exported with ``dataset export``, or scenes of a left-out region whose candidates
+from both manifests were reviewed. Scenes from ``dataset from-reviews`` of the reference's
+runs alone label only what the reference drew: the new chain's other candidates fall on
+unknown pixels and are left out, so its false alarms there go uncounted. The cut is chosen on
+these scenes; scores on them are in-sample. Judge it on others (``bench/bench_review_loop.py``
+sets it on one run date of its held-out regions and scores the other).
+
+    python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
+        --reference models/default/manifest.json --data data/left-out [--write]
+
+``--write`` sets the cut in the new manifest (``object_filter.cut``) and appends the record to
+``object_filter.fit.operating_points``; the filter file and its checksum do not change. A
+region can also take the cut alone (``filter_cut`` in the configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.chain_metrics import ChainScores, SceneObjects, chain_scores
+from models.compare import data_folder
+from models.datasets import DatasetError
+from models.lineage import dataset_sha256
+from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
+from models.object_filter import ObjectFilterModel
+from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect
+
+__all__ = ["OperatingPoint", "main", "match_recall", "operating_point"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """The new chain's cut at the reference's recall, and the chain scores around it."""
+
+    cut: float
+    matched: bool  # False: even every candidate of the new chain finds fewer landslides
+    reference_cut: float
+    reference: ChainScores  # the reference chain at its cut
+    new_cut: float  # the cut the new manifest carried
+    new_at_own_cut: ChainScores
+    new: ChainScores  # the new chain at ``cut``
+
+    def record(self) -> dict[str, Any]:
+        def scores(s: ChainScores) -> dict[str, Any]:
+            found, total = s.recall_by_size.get("all", (0, 0))
+            return {
+                "landslides_found": found,
+                "landslides": total,
+                "false_objects": s.false_objects,
+                "false_per_100km2": s.false_per_100km2,
+            }
+
+        return {
+            "rule": "highest cut whose chain finds at least the reference's landslides",
+            "cut": self.cut,
+            "matched": self.matched,
+            "reference_cut": self.reference_cut,
+            "reference": scores(self.reference),
+            "new_cut": self.new_cut,
+            "new_at_own_cut": scores(self.new_at_own_cut),
+            "new": scores(self.new),
+        }
+
+
+def _found(scenes: Sequence[SceneObjects], scores: Sequence[np.ndarray], cut: float) -> ChainScores:
+    return chain_scores(scenes, [np.asarray(s) >= cut for s in scores])
+
+
+def match_recall(
+    reference_scenes: Sequence[SceneObjects],
+    reference_scores: Sequence[np.ndarray],
+    reference_cut: float,
+    new_scenes: Sequence[SceneObjects],
+    new_scores: Sequence[np.ndarray],
+    new_cut: float,
+) -> OperatingPoint:
+    """The operating point (see the module) from each chain's candidates on the same scenes:
+    ``*_scenes`` their polygons related to the labels (:func:`models.chain_metrics.scene_objects`)
+    and ``*_scores`` the filter score of each polygon, one array per scene."""
+    if [s.scene for s in reference_scenes] != [s.scene for s in new_scenes]:
+        raise ValueError("the two chains were not run on the same scenes")
+    reference = _found(reference_scenes, reference_scores, reference_cut)
+    target = reference.recall_by_size.get("all", (0, 0))[0]
+    if target == 0:  # any cut would match: the highest would suppress everything
+        raise ValueError(
+            "the reference chain finds no labelled landslide in these scenes: there is no "
+            "recall to match (label the landslides of the scenes, or choose others)"
+        )
+    cut, matched = 0.0, False
+    for candidate in CUT_GRID:  # ascending: the last that still matches is the highest
+        scored = _found(new_scenes, new_scores, candidate)
+        if scored.recall_by_size.get("all", (0, 0))[0] >= target:
+            cut, matched = candidate, True
+    return OperatingPoint(
+        cut=cut,
+        matched=matched,
+        reference_cut=reference_cut,
+        reference=reference,
+        new_cut=new_cut,
+        new_at_own_cut=_found(new_scenes, new_scores, new_cut),
+        new=_found(new_scenes, new_scores, cut),
+    )
+
+
+def _scored(manifest: Path, folder: Path) -> tuple[Candidates, list[np.ndarray], float]:
+    model, policy, rules = chain_inputs(manifest)
+    object_filter = ObjectFilterModel.from_manifest(manifest)
+    assert object_filter is not None  # operating_point refused a manifest without one
+    found = collect([folder], model, policy, rules)
+    scores = object_filter.score(found.features) if len(found.features) else np.zeros(0)
+    return found, found.split(scores), float(object_filter.cut)
+
+
+def operating_point(
+    manifest: Path, reference: Path, data: Path, *, write: bool = False
+) -> dict[str, Any]:
+    """Run both chains on the labelled scenes of ``data`` (a folder with ``input/``, or its
+    ``test/`` or ``val/``) and return the record of :func:`match_recall`; with ``write``, set
+    the cut in ``manifest`` and append the record to its ``object_filter.fit``."""
+    for path in (Path(manifest), Path(reference)):
+        if read_manifest(path).object_filter is None:
+            raise ManifestError(f"{path} has no object filter: there is no cut to compare or set")
+    folder = data_folder(Path(data))
+    ref_found, ref_scores, ref_cut = _scored(Path(reference), folder)
+    new_found, new_scores, new_cut = _scored(Path(manifest), folder)
+    point = match_recall(
+        ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut
+    )
+    digest, _ = dataset_sha256(folder)
+    record = {
+        **point.record(),
+        "reference_manifest": str(reference),
+        "reference_manifest_sha256": sha256_file(Path(reference)),
+        "data": str(folder),
+        "data_sha256": digest,
+        "scenes": len(new_found.scenes),
+        "left_out_unknown": {"reference": ref_found.unknown, "new": new_found.unknown},
+    }
+    if not point.matched:
+        log.warning(
+            "%s: the new chain finds fewer landslides than the reference's even unfiltered; "
+            "no cut matches its recall",
+            manifest,
+        )
+    if write:
+        parsed = read_manifest(Path(manifest))
+        entry = parsed.object_filter
+        assert entry is not None  # _scored refused a manifest without one
+        points = [*entry.fit.get("operating_points", []), record]
+        parsed.object_filter = entry.model_copy(
+            update={"cut": point.cut, "fit": {**entry.fit, "operating_points": points}}
+        )
+        write_manifest(Path(manifest), parsed)
+    return record
+
+
+def _line(label: str, cut: float, scores: dict[str, Any]) -> str:
+    per_km2 = scores["false_per_100km2"]
+    return (
+        f"| {label} | {cut:.2f} | {scores['landslides_found']}/{scores['landslides']} "
+        f"| {scores['false_objects']} | {'–' if per_km2 is None else f'{per_km2:.1f}'} |"
+    )
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """The record as a short Markdown table."""
+    lines = [
+        f"{record['scenes']} scene(s) of {record['data']}",
+        "",
+        "| chain | cut | landslides found | false objects | per 100 km² |",
+        "| --- | --- | --- | --- | --- |",
+        _line("reference, its cut", record["reference_cut"], record["reference"]),
+        _line("new, the cut it carried", record["new_cut"], record["new_at_own_cut"]),
+        _line("new, at the reference's recall", record["cut"], record["new"]),
+    ]
+    if not record["matched"]:
+        lines.append("the new chain finds fewer landslides than the reference even unfiltered")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m monitor.ops.operating_point",
+        description="set a new manifest's object-filter cut at the reference's recall",
+    )
+    p.add_argument("--manifest", type=Path, required=True, help="the new manifest")
+    p.add_argument("--reference", type=Path, required=True, help="the manifest in use")
+    p.add_argument(
+        "--data", type=Path, required=True, help="labelled scenes of left-out regions (input/)"
+    )
+    p.add_argument("--write", action="store_true", help="set the cut in --manifest")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        record = operating_point(args.manifest, args.reference, args.data, write=args.write)
+    except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(record, indent=1) if args.json else format_record(record))
+    if args.write:
+        print(f"cut {record['cut']:.2f} written to {args.manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

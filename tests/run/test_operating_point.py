@@ -1,0 +1,139 @@
+"""The operating point of a new ensemble at the recall of the one it would replace
+(monitor.ops.operating_point): the cut chosen by hand on a small labelled case, the case where no
+cut can match, and the cut written to the new manifest with its record."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from models.chain_metrics import scene_objects
+from models.ensemble import DEFAULT_MANIFEST
+from models.manifest import read_manifest
+from monitor.ops import operating_point as op
+from monitor.ops.filter_fit import Candidates
+
+PX = Affine(10.0, 0.0, 0.0, 0.0, -10.0, 200.0)  # 20 x 20 pixels of 10 m: 0.04 km²
+
+
+def _label() -> np.ndarray:
+    """Two landslides: A (rows 2-4, cols 2-4) and B (rows 12-14, cols 12-14)."""
+    label = np.zeros((20, 20), np.uint8)
+    label[2:5, 2:5] = 1
+    label[12:15, 12:15] = 1
+    return label
+
+
+def _pixels(row: int, col: int, n: int = 3):  # a polygon over pixels (row..row+n, col..col+n)
+    return box(col * 10.0, 200.0 - (row + n) * 10.0, (col + n) * 10.0, 200.0 - row * 10.0)
+
+
+ON_A, ON_B = _pixels(2, 2), _pixels(12, 12)
+OFF_1, OFF_2 = _pixels(2, 12), _pixels(12, 2)  # background
+
+
+def _scenes(polygons: list) -> list:
+    return [scene_objects("s1", _label(), PX, polygons)]
+
+
+def test_the_highest_cut_that_finds_the_reference_landslides_is_chosen() -> None:
+    # the reference keeps A (0.9) and one false object (0.5) at its cut 0.3: 1 of 2 found
+    ref = _scenes([ON_A, OFF_1])
+    ref_scores = [np.array([0.9, 0.5])]
+    # the new chain: A 0.8, B 0.4, false objects 0.6 and 0.2; at the cut it carried (0.1) it
+    # finds both landslides with two false objects
+    new = _scenes([ON_A, ON_B, OFF_1, OFF_2])
+    new_scores = [np.array([0.8, 0.4, 0.6, 0.2])]
+    point = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1)
+    # by hand: one landslide must be found; every cut up to 0.80 keeps A, 0.81 keeps nothing
+    assert point.matched and point.cut == pytest.approx(0.80)
+    assert point.reference.recall_by_size["all"] == (1, 2) and point.reference.false_objects == 1
+    assert point.new_at_own_cut.recall_by_size["all"] == (2, 2)
+    assert point.new_at_own_cut.false_objects == 2
+    assert point.new.recall_by_size["all"] == (1, 2) and point.new.false_objects == 0
+    record = point.record()
+    assert record["reference"] == {
+        "landslides_found": 1,
+        "landslides": 2,
+        "false_objects": 1,
+        "false_per_100km2": pytest.approx(100.0 / 0.04),
+    }
+    assert record["new"]["false_objects"] == 0 and record["new_cut"] == 0.1
+
+    # the reference finding both: the new chain must keep B too, so the cut stops at 0.40
+    both = op.match_recall(_scenes([ON_A, ON_B]), [np.array([0.9, 0.9])], 0.3, new, new_scores, 0.1)
+    assert both.cut == pytest.approx(0.40) and both.new.false_objects == 1  # the 0.6 one
+
+
+def test_no_cut_matches_a_reference_that_finds_more() -> None:
+    ref = _scenes([ON_A, ON_B])
+    new = _scenes([ON_A, OFF_1])
+    point = op.match_recall(ref, [np.array([0.9, 0.9])], 0.5, new, [np.array([0.9, 0.9])], 0.5)
+    assert not point.matched and point.cut == 0.0
+    assert point.new.recall_by_size["all"] == (1, 2) and point.new.false_objects == 1
+    # a reference that finds nothing leaves nothing to match: refused, not the highest cut
+    with pytest.raises(ValueError, match="finds no labelled landslide"):
+        op.match_recall(_scenes([OFF_1]), [np.array([0.9])], 0.5, new, [np.array([0.9, 0.9])], 0.5)
+    with pytest.raises(ValueError, match="not run on the same scenes"):
+        op.match_recall(
+            ref, [np.array([0.9, 0.9])], 0.5,
+            [scene_objects("other", _label(), PX, [ON_A])], [np.array([0.9])], 0.5,
+        )  # fmt: skip
+
+
+def test_write_sets_the_cut_and_keeps_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_manifest = tmp_path / "new" / "manifest.json"
+    new_manifest.parent.mkdir()
+    shutil.copy(DEFAULT_MANIFEST, new_manifest)  # the members' files are not read here
+    data = tmp_path / "left-out"
+    (data / "input").mkdir(parents=True)
+    (data / "label").mkdir()
+    (data / "label" / "s1_label.tif").write_bytes(b"a labelled scene")  # hashed only
+    chains = {
+        str(DEFAULT_MANIFEST): ([ON_A, OFF_1], [0.9, 0.5], 0.3),
+        str(new_manifest): ([ON_A, ON_B, OFF_1, OFF_2], [0.8, 0.4, 0.6, 0.2], 0.1),
+    }
+
+    def fake_scored(manifest: Path, folder: Path):
+        assert folder == data
+        polygons, scores, cut = chains[str(manifest)]
+        found = Candidates(x=[np.zeros((len(polygons), 1), np.float32)], scenes=_scenes(polygons))
+        return found, [np.array(scores)], cut
+
+    monkeypatch.setattr(op, "_scored", fake_scored)
+    parent_filter = read_manifest(new_manifest).object_filter
+    assert parent_filter is not None
+    assert op.main(
+        ["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
+         "--data", str(data), "--write"]
+    ) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "| new, at the reference's recall | 0.80 | 1/2 | 0 | 0.0 |" in out
+    assert "| reference, its cut | 0.30 | 1/2 | 1 | 2500.0 |" in out
+    entry = read_manifest(new_manifest).object_filter
+    assert entry is not None and entry.cut == pytest.approx(0.80)
+    assert entry.sha256 == parent_filter.sha256  # the classifier itself is unchanged
+    (record,) = entry.fit["operating_points"]
+    assert record["reference_manifest"] == str(DEFAULT_MANIFEST) and record["scenes"] == 1
+    assert record["new_at_own_cut"]["false_objects"] == 2 and record["matched"] is True
+    assert len(record["data_sha256"]) == 64
+    json.dumps(record)  # JSON-able, as the manifest holds it
+
+    # a manifest without a filter has no cut to set: status 2, named
+    bare = json.loads(DEFAULT_MANIFEST.read_text())
+    bare.pop("object_filter")
+    (tmp_path / "bare.json").write_text(json.dumps(bare))
+    monkeypatch.undo()
+    assert op.main(
+        ["--manifest", str(tmp_path / "bare.json"), "--reference", str(DEFAULT_MANIFEST),
+         "--data", str(data)]
+    ) == 2  # fmt: skip
+    assert "bare.json has no object filter" in capsys.readouterr().err
