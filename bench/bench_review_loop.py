@@ -11,7 +11,15 @@ alarms in a region it never saw?
    bundled manifest and from the refitted one;
 5. run the held-out regions (never reviewed, never trained on) with each manifest and print
    false alarms (on no landslide of the post window; and on no landslide at all of the pre or
-   post window) and object recall; the verdicts are for the last row, the whole loop.
+   post window) and object recall;
+6. the whole loop once more at the bundled ensemble's recall: its filter cut set on labelled
+   scenes of calibration regions of the same landscape (seeds 301.., both run dates; neither
+   reviewed, trained on nor scored), with ``monitor.ops.operating_point``: the highest cut
+   whose chain finds at least the landslides the bundled chain finds there. An operator who
+   labels a left-out region to judge the new ensemble (docs/models.md, steps 6 and 7) sets it
+   the same way; the held-out regions stay unseen.
+
+The verdicts are for the whole loop, at the cut it carries and at the bundled recall.
 
     OMP_NUM_THREADS=1 nice python bench/bench_review_loop.py --work runs/bench-review
 
@@ -38,15 +46,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.datasets import write_scene  # noqa: E402
 from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from models.finetune import FinetuneConfig, finetune  # noqa: E402
 from models.manifest import read_manifest  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
+from monitor.ops.operating_point import operating_point  # noqa: E402
 from monitor.pipeline.evaluation import Evaluation  # noqa: E402
 from monitor.run import run_once  # noqa: E402
 from monitor.run_inputs import build_configured_archive  # noqa: E402
+from monitor.simulator.training_data import scene_of  # noqa: E402
 from monitor.sources.archive import ArchiveSource  # noqa: E402
 from monitor.store.inventory import Inventory  # noqa: E402
 
@@ -107,11 +118,11 @@ def write_config(
     return path
 
 
-def run_dates(config_path: Path) -> Evaluation:
-    """Run every date; the pooled object-level scores of every region."""
+def run_dates(config_path: Path, dates: list[date] | None = None) -> Evaluation:
+    """Run every date (or ``dates``); the pooled object-level scores of every region."""
     config = load_config(config_path)
     total = Evaluation(0, 0, 0, 0)
-    for run_date in RUN_DATES:
+    for run_date in dates or RUN_DATES:
         summary = run_once(config, run_date, deliver_alerts=False, progress=False)
         for result in summary.regions:
             if result.evaluation is not None:
@@ -146,6 +157,43 @@ def review_by_script(config_path: Path) -> dict[str, int]:
     return counts
 
 
+def labelled_scenes(build_path: Path, regions: list[dict[str, Any]], out: Path) -> Path:
+    """The stacks of ``regions`` on every run date as scenes in the Ganerod et al. layout under
+    ``out``, every landslide of the post window labelled (the simulator's truth, as a complete
+    inventory of the events would give it)."""
+    config = load_config(build_path)
+    source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
+    shutil.rmtree(out, ignore_errors=True)
+    for item in regions:
+        region = config.region(str(item["name"]))
+        for run_date in RUN_DATES:
+            pre, post = region.windows.windows_for(run_date)
+            stack_scene = scene_of(source, region.area, pre, post, region.windows.compositing())
+            write_scene(out, stack_scene)
+    return out
+
+
+def at_reference_recall(
+    work: Path,
+    build_path: Path,
+    calibration: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    manifest: Path,
+    reference: Path,
+) -> tuple[Evaluation, dict[str, Any]]:
+    """The held-out regions run with ``manifest``'s filter cut set on the labelled scenes of the
+    calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
+    least the landslides ``reference``'s finds there). Returns the pooled scores and the
+    operating point's record."""
+    scenes = labelled_scenes(build_path, calibration, work / "calibration-scenes")
+    record = operating_point(manifest, reference, scenes)
+    regions = [{**r, "filter_cut": record["cut"]} for r in held]
+    name = "heldout-at-reference-recall"
+    for stale in (work / name).glob("inventory.gpkg*"):
+        stale.unlink()
+    return run_dates(write_config(work, manifest, name, regions)), record
+
+
 def _line(label: str, ev: Evaluation) -> str:
     recall = f"{ev.recall:.3f}" if ev.recall is not None else "–"
     return (
@@ -162,9 +210,10 @@ def _report(
     report: DatasetReport,
     rows: dict[str, Evaluation],
     timings: dict[str, float],
+    point: dict[str, Any] | None,
 ) -> None:
-    """Print the before/after table and the verdict for the last row (the whole loop), and
-    write ``work/result.json``."""
+    """Print the before/after table and the verdicts for the whole loop (at the cut it carries
+    and at the bundled recall), and write ``work/result.json``."""
     print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
     print(report.format())
     print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
@@ -178,23 +227,35 @@ def _report(
     print("| --- | --- | --- | --- | --- | --- |")
     for label, ev in rows.items():
         print(_line(label, ev))
-    before, after = next(iter(rows.values())), list(rows.values())[-1]
-    recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
-    print("")
-    for what, old, new in (
-        ("false alarms", before.false_alarms, after.false_alarms),
-        ("on no landslide", before.on_no_landslide, after.on_no_landslide),
-    ):
-        ratio = new / old if old else float("nan")
-        print(f"{list(rows)[-1]}: {what} after/before {ratio:.2f} (target <= 0.50: "
-              f"{'met' if ratio <= 0.5 else 'NOT met'})")  # fmt: skip
-    print(f"object recall equal or better: {'yes' if recall_ok else 'NO'}")
+    if point:
+        print(f"  its cut, set on {point['scenes']} labelled scenes of the calibration regions: "
+              f"{point['cut']:.2f} (it carried {point['new_cut']:.2f}; there the bundled chain "
+              f"found {point['reference']['landslides_found']} of "
+              f"{point['reference']['landslides']} landslides with "
+              f"{point['reference']['false_objects']} false objects, the loop's "
+              f"{point['new']['landslides_found']} with "
+              f"{point['new']['false_objects']})")  # fmt: skip
+    before = next(iter(rows.values()))
+    for label, after in rows.items():
+        if not label.startswith("filter refitted, then members fine-tuned"):
+            continue
+        print("")
+        for what, old, new in (
+            ("false alarms", before.false_alarms, after.false_alarms),
+            ("on no landslide", before.on_no_landslide, after.on_no_landslide),
+        ):
+            ratio = new / old if old else float("nan")
+            print(f"{label}: {what} after/before {ratio:.2f} (target <= 0.50: "
+                  f"{'met' if ratio <= 0.5 else 'NOT met'})")  # fmt: skip
+        recall_ok = (after.recall or 0.0) >= (before.recall or 0.0)
+        print(f"{label}: object recall equal or better: {'yes' if recall_ok else 'NO'}")
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     (work / "result.json").write_text(
         json.dumps(
             {
                 "rows": {label: ev.__dict__ for label, ev in rows.items()},
                 "reviews": counts,
+                "operating_point": point,
                 "timings": timings,
                 "threads": os.environ.get("OMP_NUM_THREADS"),
             },
@@ -242,6 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--review-regions", type=int, default=4)
     p.add_argument("--heldout-regions", type=int, default=3)
     p.add_argument(
+        "--calibration-regions",
+        type=int,
+        default=2,
+        help="left-out regions whose labelled scenes set the loop's cut at the bundled recall "
+        "(0: not measured)",
+    )
+    p.add_argument(
         "--false-alarm-share",
         type=float,
         default=FinetuneConfig.false_alarm_share,
@@ -270,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         "--seed-offset",
         type=int,
         default=0,
-        help="added to the regions' seeds (review 101.., held-out 201..): another draw",
+        help="added to the regions' seeds (review 101.., held-out 201.., calibration 301..): "
+        "another draw",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -283,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     o = args.seed_offset
     review = _regions("review", [101 + o + i for i in range(args.review_regions)], 76.00)
     held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], 76.30)
-    build = write_config(work, args.manifest, "build", review + held)
+    calibration = _regions("calib", [301 + o + i for i in range(args.calibration_regions)], 76.60)
+    build = write_config(work, args.manifest, "build", review + held + calibration)
     t0 = time.perf_counter()
     build_configured_archive(load_config(build), progress=False)
     timings = {"archive": time.perf_counter() - t0}
@@ -323,7 +393,15 @@ def main(argv: list[str] | None = None) -> int:
             stale.unlink()
         rows[label] = run_dates(write_config(work, manifest, name, held))
     timings["held-out runs"] = time.perf_counter() - t0
-    _report(work, review, held, counts, report, rows, timings)
+    t0 = time.perf_counter()
+    loop = list(manifests)[-1]
+    point = None
+    if read_manifest(manifests[loop]).object_filter is not None and calibration:
+        rows[f"{loop}, at the bundled recall"], point = at_reference_recall(
+            work, build, calibration, held, manifests[loop], args.manifest
+        )
+    timings["operating point"] = time.perf_counter() - t0
+    _report(work, review, held, counts, report, rows, timings, point)
     return 0
 
 
