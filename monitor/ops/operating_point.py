@@ -1,5 +1,5 @@
 """Set a new ensemble's operating point at the recall of the one it would replace (docs/models.md,
-"Improve the model from your reviews", step 6).
+"Improve the model from your reviews", step 7).
 
 Fine-tuning on reviews and refitting the object filter change how candidates rank; the cut the
 new manifest carries was calibrated before the members changed (``python -m models finetune``
@@ -27,14 +27,15 @@ from both manifests were reviewed. Scenes from ``dataset from-reviews`` of the r
 runs alone label only what the reference drew: the new chain's other candidates fall on
 unknown pixels and are left out, so its false alarms there go uncounted. The cut is chosen on
 these scenes; scores on them are in-sample. Judge it on others (``bench/bench_review_loop.py``
-sets it on one run date of its held-out regions and scores the other).
+sets it on the scenes of two calibration regions and scores its held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
         --reference models/default/manifest.json --data data/left-out [--write]
 
 ``--write`` sets the cut in the new manifest (``object_filter.cut``) and appends the record to
-``object_filter.fit.operating_points``; the filter file and its checksum do not change. A
-region can also take the cut alone (``filter_cut`` in the configuration).
+``object_filter.fit.operating_points``; the filter file and its checksum do not change. Where no
+cut matches, nothing is written (a cut of 0 would switch the filter off). A region can also
+take the cut alone (``filter_cut`` in the configuration).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class OperatingPoint:
             }
 
         return {
-            "rule": "highest cut whose chain finds at least the reference's landslides",
+            "rule": "highest cut whose chain finds at least as many landslides as the reference's",
             "cut": self.cut,
             "matched": self.matched,
             "reference_cut": self.reference_cut,
@@ -112,8 +113,15 @@ def match_recall(
     """The operating point (see the module) from each chain's candidates on the same scenes:
     ``*_scenes`` their polygons related to the labels (:func:`models.chain_metrics.scene_objects`)
     and ``*_scores`` the filter score of each polygon, one array per scene."""
-    if [s.scene for s in reference_scenes] != [s.scene for s in new_scenes]:
-        raise ValueError("the two chains were not run on the same scenes")
+    ref_ids, new_ids = [s.scene for s in reference_scenes], [s.scene for s in new_scenes]
+    if ref_ids != new_ids:  # collect() skips a scene that supports none of a manifest's settings
+        only_ref = sorted(set(ref_ids) - set(new_ids))
+        only_new = sorted(set(new_ids) - set(ref_ids))
+        raise ValueError(
+            "the two chains were not run on the same scenes (a manifest without a setting the "
+            f"scene supports skips it): only the reference ran on {only_ref or 'none'}, only "
+            f"the new manifest on {only_new or 'none'}"
+        )
     reference = _found(reference_scenes, reference_scores, reference_cut)
     target = reference.recall_by_size.get("all", (0, 0))[0]
     if target == 0:  # any cut would match: the highest would suppress everything
@@ -177,6 +185,11 @@ def operating_point(
             "no cut matches its recall",
             manifest,
         )
+        if write:
+            raise ValueError(
+                f"{manifest}: no cut matches the reference's recall on {folder} (the new chain "
+                "finds fewer landslides even unfiltered); nothing written"
+            )
     if write:
         parsed = read_manifest(Path(manifest))
         entry = parsed.object_filter

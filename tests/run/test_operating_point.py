@@ -80,7 +80,7 @@ def test_no_cut_matches_a_reference_that_finds_more() -> None:
     # a reference that finds nothing leaves nothing to match: refused, not the highest cut
     with pytest.raises(ValueError, match="finds no labelled landslide"):
         op.match_recall(_scenes([OFF_1]), [np.array([0.9])], 0.5, new, [np.array([0.9, 0.9])], 0.5)
-    with pytest.raises(ValueError, match="not run on the same scenes"):
+    with pytest.raises(ValueError, match=r"only the reference ran on \['s1'\], only the new"):
         op.match_recall(
             ref, [np.array([0.9, 0.9])], 0.5,
             [scene_objects("other", _label(), PX, [ON_A])], [np.array([0.9])], 0.5,
@@ -126,6 +126,17 @@ def test_write_sets_the_cut_and_keeps_the_record(
     assert record["new_at_own_cut"]["false_objects"] == 2 and record["matched"] is True
     assert len(record["data_sha256"]) == 64
     json.dumps(record)  # JSON-able, as the manifest holds it
+
+    # a new chain that cannot match the reference: nothing written (a cut of 0 would switch
+    # the filter off), status 2
+    chains[str(new_manifest)] = ([ON_B, OFF_1], [0.9, 0.9], 0.1)
+    chains[str(DEFAULT_MANIFEST)] = ([ON_A, ON_B], [0.9, 0.9], 0.3)
+    assert op.main(
+        ["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
+         "--data", str(data), "--write"]
+    ) == 2  # fmt: skip
+    assert "no cut matches the reference's recall" in capsys.readouterr().err
+    assert read_manifest(new_manifest).object_filter == entry
 
     # a manifest without a filter has no cut to set: status 2, named
     bare = json.loads(DEFAULT_MANIFEST.read_text())
