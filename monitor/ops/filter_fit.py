@@ -37,7 +37,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -60,6 +60,9 @@ from monitor.pipeline.chain import ChainModel, detect, stack_from_scene
 from monitor.pipeline.object_filter import FEATURES, candidate_features
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
+
+if TYPE_CHECKING:  # torch loads only when an ensemble does (chain_inputs)
+    from models.ensemble import Ensemble
 
 __all__ = [
     "CANDIDATES_FILE",
@@ -142,7 +145,7 @@ def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
     return np.asarray(landslide | (ignored < 0.5 * np.maximum(area, 1)), bool)
 
 
-def chain_inputs(manifest_path: Path) -> tuple[ChainModel, ModelSettings, VectoriseRules]:
+def chain_inputs(manifest_path: Path) -> tuple[Ensemble, ModelSettings, VectoriseRules]:
     """What :func:`collect` runs the chain with: the ensemble of ``manifest_path`` (ONNX
     Runtime on the CPU), its model settings and the rules of ``detect --stack``."""
     from models.ensemble import Ensemble  # torch and the members load only here

@@ -56,7 +56,6 @@ from models.compare import data_folder
 from models.datasets import DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
-from models.object_filter import ObjectFilterModel
 from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect
 
 __all__ = ["OperatingPoint", "main", "match_recall", "operating_point"]
@@ -147,7 +146,7 @@ def match_recall(
 
 def _scored(manifest: Path, folder: Path) -> tuple[Candidates, list[np.ndarray], float]:
     model, policy, rules = chain_inputs(manifest)
-    object_filter = ObjectFilterModel.from_manifest(manifest)
+    object_filter = model.object_filter  # loaded and verified with the members
     assert object_filter is not None  # operating_point refused a manifest without one
     found = collect([folder], model, policy, rules)
     scores = object_filter.score(found.features) if len(found.features) else np.zeros(0)
