@@ -19,7 +19,10 @@ monitor.ops.season):
 
 Printed per mode and per repeat cycle: the delay from event to first alert over landslides
 >= 0.1 ha (median, 90th percentile, within 6 and 12 days), never alerted by size class, and
-false alerts per 100 km² and month (alerted entries that touch no true landslide).
+false alerts per 100 km² and month (alerted entries that touch no true landslide); the day
+each landslide was first drawn in the inventory, confirmed or not (what a second look costs is
+the gap to the alert); and the first look each sensor gave of it (a Sentinel-2 view at least
+half clear over it, the second Sentinel-1 scene): what no detector could beat.
 
     .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3]
 

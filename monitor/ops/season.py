@@ -7,6 +7,9 @@ simulated archive knows every landslide and its day):
 
 - per landslide that happened in ``[FROM, TO)``: the run date of its first ``new`` alert (the
   inventory's ``alerted_on`` of an entry that touches it, on or after its day) and the delay;
+  the day it was first drawn (the ``first_seen`` of an entry that touches it, on or after its
+  day, confirmed or not); and, where the source can say (the archive), the first clear
+  Sentinel-2 view of it and its second Sentinel-1 scene, which bound what any detector could do;
 - false alerts: entries alerted as new that touch no true landslide of any date.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
@@ -20,6 +23,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -111,6 +115,16 @@ class SeasonScore:
             "look_median_days": float(rows["look_days"].quantile(0.5)),
             "look_p90_days": float(rows["look_days"].quantile(0.9)),
             "never_seen": float(rows["look_days"].isna().sum() / n) if n else float("nan"),
+            # the same per sensor, over the landslides it showed
+            "optical_look_median_days": float(rows["optical_look_days"].quantile(0.5)),
+            "optical_look_p90_days": float(rows["optical_look_days"].quantile(0.9)),
+            "radar_look_median_days": float(rows["radar_look_days"].quantile(0.5)),
+            "radar_look_p90_days": float(rows["radar_look_days"].quantile(0.9)),
+            # the day an inventory entry first covered it, confirmed or not (the alert can wait
+            # for a second look): over the landslides drawn; never_drawn: share never drawn
+            "drawn_median_days": float(rows["drawn_days"].quantile(0.5)),
+            "drawn_p90_days": float(rows["drawn_days"].quantile(0.9)),
+            "never_drawn": float(rows["drawn_days"].isna().sum() / n) if n else float("nan"),
             "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
         }
 
@@ -136,18 +150,25 @@ def _ground_truth(config: MonitorConfig, source: object | None = None) -> Ground
 
 def _first_looks(
     source: object, region: str, events: gpd.GeoDataFrame, orbit_pass: str
-) -> dict[object, date | None]:
-    """Per event (by ``events`` index), the first day a sensor could have shown it: a clear
-    Sentinel-2 view or the second Sentinel-1 scene (:class:`SensorLooks`); empty for a source
+) -> dict[object, tuple[date | None, date | None]]:
+    """Per event (by ``events`` index), the first day each sensor could have shown it: (a clear
+    Sentinel-2 view, the second Sentinel-1 scene) (:class:`SensorLooks`); empty for a source
     that cannot say."""
     if not isinstance(source, SensorLooks) or not len(events):
         return {}
     looks = source.first_looks(region, events, orbit_pass)
-    out: dict[object, date | None] = {}
-    for key, row in looks.iterrows():
-        days = [d for d in (row["first_clear_s2"], row["second_s1"]) if pd.notna(d)]
-        out[key] = min(days) if days else None
-    return out
+
+    def day(value: Any) -> date | None:  # a date, a Timestamp, or None/NaT (no look)
+        return None if pd.isna(value) else pd.Timestamp(value).date()
+
+    return {
+        key: (day(row["first_clear_s2"]), day(row["second_s1"])) for key, row in looks.iterrows()
+    }
+
+
+def _days_after(day: object, event: date) -> float:
+    """Days from ``event`` to ``day`` (a date or None: NaN)."""
+    return float((day - event).days) if isinstance(day, date) else np.nan
 
 
 def score_season(
@@ -195,7 +216,11 @@ def score_season(
             dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]
             first = min(dates) if dates else None
             seen = listed[listed.intersects(slide.geometry)]
-            look = looks.get(key)
+            drawn = [
+                d for d in pd.to_datetime(seen["first_seen"]).dt.date if d >= slide["event_date"]
+            ]
+            optical, radar = looks.get(key, (None, None))
+            look_days = [_days_after(d, slide["event_date"]) for d in (optical, radar)]
             rows.append(
                 {
                     "region": region.name,
@@ -205,11 +230,15 @@ def score_season(
                     "delay_days": (first - slide["event_date"]).days if first else np.nan,
                     "in_inventory": len(seen) > 0,
                     "kept": bool((~seen["suppressed"].fillna(0).astype(bool)).any()),
-                    "look_days": ((look - slide["event_date"]).days if pd.notna(look) else np.nan),
+                    "look_days": min((d for d in look_days if not np.isnan(d)), default=np.nan),
+                    "optical_look_days": look_days[0],
+                    "radar_look_days": look_days[1],
+                    "drawn_days": _days_after(min(drawn, default=None), slide["event_date"]),
                 }
             )
     columns = ["region", "event_date", "area_m2", "alert_date", "delay_days", "in_inventory"]
-    delays = pd.DataFrame(rows, columns=[*columns, "kept", "look_days"])
+    looks_columns = ["look_days", "optical_look_days", "radar_look_days", "drawn_days"]
+    delays = pd.DataFrame(rows, columns=[*columns, "kept", *looks_columns])
     days = (events_to - events_from).days + TAIL_DAYS
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries)
 
@@ -248,12 +277,25 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"{e['false'] - e['false_suppressed']} with it ({e['suppressed']} suppressed, "
         f"{e['false_suppressed']} of them false)"
     )
+    drawn = (
+        f"; first drawn (an inventory entry over it, confirmed or not): median "
+        f"{_days(every['drawn_median_days'])} d, p90 {_days(every['drawn_p90_days'])} d, never "
+        f"{every['never_drawn']:.0%}"
+        if n
+        else ""
+    )
     looks = ""
     if not np.isnan(every["look_median_days"]):
+        per_sensor = [
+            f"{name}: median {_days(every[f'{key}_median_days'])} d, p90 "
+            f"{_days(every[f'{key}_p90_days'])} d"
+            for key, name in (("optical_look", "Sentinel-2"), ("radar_look", "Sentinel-1"))
+            if not np.isnan(every[f"{key}_median_days"])
+        ]
         looks = (
             f"; first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median "
             f"{_days(every['look_median_days'])} d, p90 {_days(every['look_p90_days'])} d, none "
-            f"{every['never_seen']:.0%}"
+            f"{every['never_seen']:.0%} ({'; '.join(per_sensor)})"
         )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
@@ -261,7 +303,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {_days(big['median_days'])} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}{looks}"
+        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}{drawn}{looks}"
     )
 
 

@@ -73,6 +73,13 @@ def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None
     assert "alerted 2024-08-01 after 3 d" in format_delays(score)
     assert "never alerted" in format_delays(score)
     assert "delay median 3 d" in format_score(score)
+    # first drawn: the entry over the alerted landslide was first seen on its alert's run
+    assert rows["drawn_days"].iloc[0] == 3 and np.isnan(rows["drawn_days"].iloc[1])
+    assert (summary["drawn_median_days"], summary["never_drawn"]) == (3.0, 0.5)
+    assert (
+        "first drawn (an inventory entry over it, confirmed or not): median 3 d, p90 3 d, never 50%"
+        in format_score(score)
+    )
 
 
 class LooksSource(TruthSource):
@@ -101,11 +108,15 @@ def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> N
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=LooksSource(truth))
     rows = score.delays.sort_values("event_date").reset_index(drop=True)
     assert rows["look_days"].tolist() == [2, 5]  # radar first, then the clear view
+    assert rows["optical_look_days"].tolist() == [5, 5]
+    assert rows["radar_look_days"].iloc[0] == 2 and np.isnan(rows["radar_look_days"].iloc[1])
     summary = score.summary(1_000.0)
     assert (summary["look_median_days"], summary["look_p90_days"]) == (3.5, pytest.approx(4.7))
+    assert (summary["optical_look_median_days"], summary["radar_look_p90_days"]) == (5.0, 2.0)
     assert (
         "first look (a clear Sentinel-2 view or the second Sentinel-1 scene): median 3.5 d, "
-        "p90 4.7 d, none 0%" in format_score(score)
+        "p90 4.7 d, none 0% (Sentinel-2: median 5 d, p90 5 d; Sentinel-1: median 2 d, p90 2 d)"
+        in format_score(score)
     )
     assert "after 3 d (first look after 2 d)" in format_delays(score)
     # a source that cannot say leaves the column empty and the summary without it
