@@ -27,7 +27,7 @@ from both manifests were reviewed. Scenes from ``dataset from-reviews`` of the r
 runs alone label only what the reference drew: the new chain's other candidates fall on
 unknown pixels and are left out, so its false alarms there go uncounted. The cut is chosen on
 these scenes; scores on them are in-sample. Judge it on others (``bench/bench_review_loop.py``
-sets it on the scenes of two calibration regions and scores its held-out regions).
+sets it on the scenes of four calibration regions and scores its held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
         --reference models/default/manifest.json --data data/left-out [--write]

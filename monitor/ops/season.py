@@ -87,8 +87,10 @@ def run_season(
 class SeasonScore:
     """The alerts of a season against the ground truth (see the module)."""
 
-    # one row per true landslide: region, event_date, area_m2, alert_date, delay_days, and
-    # look_days: days to the first look a sensor gave of it (NaN where the source cannot say)
+    # one row per true landslide: region, event_date, area_m2, alert_date, delay_days,
+    # in_inventory, kept; look_days: days to the first look a sensor gave of it, and per sensor
+    # optical_look_days and radar_look_days (NaN where the source cannot say); drawn_days: days
+    # to the first run that drew it, confirmed or not (NaN: never)
     delays: pd.DataFrame
     alerts: int  # landslides alerted as new
     false_alerts: int
@@ -217,7 +219,9 @@ def score_season(
             first = min(dates) if dates else None
             seen = listed[listed.intersects(slide.geometry)]
             drawn = [
-                d for d in pd.to_datetime(seen["first_seen"]).dt.date if d >= slide["event_date"]
+                d
+                for d in pd.to_datetime(seen["first_seen"]).dt.date
+                if d >= slide["event_date"] and (runs is None or runs[0] <= d <= runs[1])
             ]
             optical, radar = looks.get(key, (None, None))
             look_days = [_days_after(d, slide["event_date"]) for d in (optical, radar)]
@@ -263,7 +267,9 @@ def format_delays(score: SeasonScore) -> str:
 
 def format_score(score: SeasonScore, label: str = "") -> str:
     """The season's figures: delays over landslides >= 0.1 ha and >= 1 ha, never alerted by
-    size class, false alerts per 100 km² and month."""
+    size class, false alerts per 100 km² and month, the inventory's recall and false entries,
+    the day landslides were first drawn, and (where the source can say) the sensors' first
+    looks."""
     every = score.summary(1_000.0)
     big = score.summary(10_000.0)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
@@ -281,7 +287,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"; first drawn (an inventory entry over it, confirmed or not): median "
         f"{_days(every['drawn_median_days'])} d, p90 {_days(every['drawn_p90_days'])} d, never "
         f"{every['never_drawn']:.0%}"
-        if n
+        if every["landslides"]
         else ""
     )
     looks = ""

@@ -3,6 +3,8 @@ alerts, recomputed by hand on a small inventory (tests/ops/ops_fixtures.populate
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
 
 import geopandas as gpd
@@ -80,6 +82,41 @@ def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None
         "first drawn (an inventory entry over it, confirmed or not): median 3 d, p90 3 d, never 50%"
         in format_score(score)
     )
+
+
+def test_drawn_is_the_first_run_that_drew_it_not_its_alert(populated_config) -> None:
+    config, _ = populated_config
+    # the entries first seen on 2024-08-01 alerted five days later, as a second look would
+    with closing(sqlite3.connect(config.inventory.path)) as conn, conn:
+        changed = conn.execute(
+            "UPDATE landslides SET alerted_on = '2024-08-06' WHERE first_seen = '2024-08-01'"
+        ).rowcount
+    assert changed == 2
+    truth = {
+        "wayanad-hills": _frame(
+            [
+                _square(config, "wayanad-hills", 190, 190, 80),  # under (200, 200, 60)
+                _square(config, "wayanad-hills", 910, 710, 40),  # under (900, 700, 80), later
+            ],
+            [date(2024, 7, 29), date(2024, 8, 7)],
+            [6400.0, 1600.0],
+        )
+    }
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=TruthSource(truth))
+    rows = score.delays.sort_values("event_date").reset_index(drop=True)
+    assert rows["delay_days"].iloc[0] == 8 and rows["drawn_days"].iloc[0] == 3
+    # drawn (and alerted) before it happened: neither counts for the later landslide
+    assert rows["drawn_days"].isna().iloc[1] and rows["delay_days"].isna().iloc[1]
+    # a season whose runs begin after the first drawing does not count it either
+    later = score_season(
+        config,
+        date(2024, 7, 25),
+        date(2024, 9, 1),
+        source=TruthSource(truth),
+        runs=(date(2024, 8, 2), date(2024, 9, 30)),
+    )
+    first = later.delays.sort_values("event_date").iloc[0]
+    assert first["delay_days"] == 8 and np.isnan(first["drawn_days"])
 
 
 class LooksSource(TruthSource):
