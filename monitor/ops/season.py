@@ -106,29 +106,25 @@ class SeasonScore:
         delay = rows["delay_days"].dropna().to_numpy(float)
         n = len(rows)
         months = self.days / 30.44
-        return {
+        out = {
             "landslides": float(n),
             "median_days": float(np.median(delay)) if delay.size else float("nan"),
             "p90_days": float(np.percentile(delay, 90)) if delay.size else float("nan"),
             "within_6": float((delay <= 6).sum() / n) if n else float("nan"),
             "within_12": float((delay <= 12).sum() / n) if n else float("nan"),
             "never": float(rows["delay_days"].isna().sum() / n) if n else float("nan"),
-            # over the landslides a sensor did show; never_seen: share it did not (or cannot say)
-            "look_median_days": float(rows["look_days"].quantile(0.5)),
-            "look_p90_days": float(rows["look_days"].quantile(0.9)),
+            # never_seen: share no sensor showed (or the source cannot say); never_drawn: share
+            # no inventory entry ever covered
             "never_seen": float(rows["look_days"].isna().sum() / n) if n else float("nan"),
-            # the same per sensor, over the landslides it showed
-            "optical_look_median_days": float(rows["optical_look_days"].quantile(0.5)),
-            "optical_look_p90_days": float(rows["optical_look_days"].quantile(0.9)),
-            "radar_look_median_days": float(rows["radar_look_days"].quantile(0.5)),
-            "radar_look_p90_days": float(rows["radar_look_days"].quantile(0.9)),
-            # the day an inventory entry first covered it, confirmed or not (the alert can wait
-            # for a second look): over the landslides drawn; never_drawn: share never drawn
-            "drawn_median_days": float(rows["drawn_days"].quantile(0.5)),
-            "drawn_p90_days": float(rows["drawn_days"].quantile(0.9)),
             "never_drawn": float(rows["drawn_days"].isna().sum() / n) if n else float("nan"),
             "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
         }
+        # median and 90th percentile of the first look (either sensor, then each) and of the
+        # first drawing, over the landslides that had one
+        for key in ("look", "optical_look", "radar_look", "drawn"):
+            out[f"{key}_median_days"] = float(rows[f"{key}_days"].quantile(0.5))
+            out[f"{key}_p90_days"] = float(rows[f"{key}_days"].quantile(0.9))
+        return out
 
     def never_by_size(self) -> dict[str, tuple[int, int]]:
         """Per size class: (never alerted, landslides)."""
@@ -168,9 +164,9 @@ def _first_looks(
     }
 
 
-def _days_after(day: object, event: date) -> float:
-    """Days from ``event`` to ``day`` (a date or None: NaN)."""
-    return float((day - event).days) if isinstance(day, date) else np.nan
+def _days_after(day: date | None, event: date) -> float:
+    """Days from ``event`` to ``day`` (None: NaN)."""
+    return np.nan if day is None else float((day - event).days)
 
 
 def score_season(
