@@ -1,8 +1,8 @@
 """A season of daily runs, and how long each landslide waited for its alert.
 
-``landslide-monitor season --config F --events FROM TO --every N`` runs the monitor every
-``N`` days from ``FROM`` until 30 days after ``TO`` (each run as ``landslide-monitor run`` would
-do it, alerts delivered), then scores the alerts against the source's ground truth (the
+``landslide-monitor season --config F --events FROM TO --every N [--shown]`` runs the monitor
+every ``N`` days from ``FROM`` until 30 days after ``TO`` (each run as ``landslide-monitor run``
+would do it, alerts delivered), then scores the alerts against the source's ground truth (the
 simulated archive knows every landslide and its day):
 
 - per landslide that happened in ``[FROM, TO)``: the run date of its first ``new`` alert (the
@@ -10,6 +10,12 @@ simulated archive knows every landslide and its day):
   the day it was first drawn (the ``first_seen`` of an entry that touches it, on or after its
   day, confirmed or not); and, where the source can say (the archive), the first clear
   Sentinel-2 view of it and its second Sentinel-1 scene, which bound what any detector could do;
+- on request (``shown_on``: ``bench/bench_time_to_alert.py`` asks for it), the first run whose
+  stack *shows* each landslide: the monitor's persistence rule
+  (:func:`monitor.pipeline.dating.object_dating`: the optical view, or two radar looks, show the
+  change) confirms the landslide's true outline instead of a detected one. A detector that drew
+  the scar exactly could alert it on that run and not before; one that draws it otherwise (a
+  part of it, or with its surroundings) may be confirmed earlier or later;
 - false alerts: entries alerted as new that touch no true landslide of any date.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
@@ -28,13 +34,16 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from rasterio.features import rasterize
 
-from monitor.config import MonitorConfig, load_config
+from monitor.config import MonitorConfig, RegionConfig, load_config
 from monitor.errors import BadInput
 from monitor.ops._args import add_config, iso_date
+from monitor.pipeline.dating import object_dating
 from monitor.pipeline.evaluation import GroundTruth, SensorLooks
 from monitor.run import open_source, run_once
 from monitor.run_results import RunSummary
+from monitor.sources.base import DataUnavailable, Source
 from monitor.store.inventory import Inventory
 
 __all__ = [
@@ -90,7 +99,10 @@ class SeasonScore:
     # one row per true landslide: region, event_date, area_m2, alert_date, delay_days,
     # in_inventory, kept; look_days: days to the first look a sensor gave of it, and per sensor
     # optical_look_days and radar_look_days (NaN where the source cannot say); drawn_days: days
-    # to the first run that drew it, confirmed or not (NaN: never)
+    # to the first run that drew it, confirmed or not (NaN: never); changed_days: days to the
+    # first run whose stack shows a change over its true outline, shown_days: to the first that
+    # confirms it there, and shown_by: how ("optical", "radar-repeat"; NaN and None: never, or
+    # not asked for, see ``shown``)
     delays: pd.DataFrame
     alerts: int  # landslides alerted as new
     false_alerts: int
@@ -99,6 +111,7 @@ class SeasonScore:
     # inventory entries of the regions: all, touching no true landslide, suppressed by the
     # object filter, and false among those
     entries: dict[str, int]
+    shown: bool = False  # whether shown_days were computed (score_season's ``shown_on``)
 
     def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
@@ -121,9 +134,22 @@ class SeasonScore:
         }
         # median and 90th percentile of the first look (either sensor, then each) and of the
         # first drawing, over the landslides that had one
-        for key in ("look", "optical_look", "radar_look", "drawn"):
+        for key in ("look", "optical_look", "radar_look", "drawn", "changed", "shown"):
             out[f"{key}_median_days"] = float(rows[f"{key}_days"].quantile(0.5))
             out[f"{key}_p90_days"] = float(rows[f"{key}_days"].quantile(0.9))
+        if self.shown:
+            # never_shown: share no run's stack confirmed; shown_within_14: share confirmed
+            # within 14 days, and of those by radar; the lag: from the run that showed it to its
+            # alert, over the landslides both shown and alerted (negative: the detected outline
+            # was confirmed before the true one)
+            out["never_shown"] = float(rows["shown_days"].isna().sum() / n) if n else float("nan")
+            within = rows["shown_days"] <= 14
+            out["shown_within_14"] = float(within.sum() / n) if n else float("nan")
+            by_radar = within & (rows["shown_by"] == "radar-repeat")
+            out["shown_within_14_radar"] = float(by_radar.sum() / n) if n else float("nan")
+            lag = rows["delay_days"] - rows["shown_days"]
+            out["lag_median_days"] = float(lag.quantile(0.5))
+            out["lag_p90_days"] = float(lag.quantile(0.9))
         return out
 
     def never_by_size(self) -> dict[str, tuple[int, int]]:
@@ -164,6 +190,58 @@ def _first_looks(
     }
 
 
+@dataclass
+class _Shown:
+    """What the runs' stacks showed of one landslide's true outline (see :func:`_shown`)."""
+
+    changed: date | None = None  # the first run whose stack showed its change, confirmed or not
+    confirmed: date | None = None  # the first run whose stack confirmed it
+    how: str | None = None  # "optical" or "radar-repeat"
+
+
+def _shown(
+    source: Source, region: RegionConfig, events: gpd.GeoDataFrame, days: Sequence[date]
+) -> dict[object, _Shown]:
+    """Per event (by ``events`` index, EPSG:4326 with an ``event_date``): of the ``days`` on or
+    after its day, the first whose stack (as the run builds it) shows a change over the event's
+    own outline (:func:`~monitor.pipeline.dating.object_dating` dates it, a sensor having seen
+    the change over most of its pixels, or confirms it), and the first whose stack confirms it
+    under the persistence rule (``confirmation`` ``optical`` or ``radar-repeat``), with how. A
+    run that has no data for the region is skipped, as the run skips it."""
+    shown = {key: _Shown() for key in events.index}
+    pending = set(events.index)
+    for day in sorted(days):
+        due = [k for k in events.index if k in pending and events.at[k, "event_date"] <= day]
+        if not due:
+            if not pending:
+                break
+            continue
+        try:
+            pre, post = region.windows.windows_for(day)
+            stack = source.features(region.area, pre, post, region.windows.compositing())
+        except (ValueError, DataUnavailable):
+            continue
+        outlines = events.loc[due].to_crs(stack.rio.crs).geometry
+        labels = rasterize(
+            [(g, i + 1) for i, g in enumerate(outlines)],
+            out_shape=stack["preVV"].shape,
+            transform=stack.rio.transform(),
+            fill=0,
+            dtype="int32",
+        )
+        index = np.arange(1, len(due) + 1)
+        dated = object_dating(stack, labels, index)
+        for key, before, how in zip(due, dated["event_before"], dated["confirmation"], strict=True):
+            confirmed = how in ("optical", "radar-repeat")
+            # two radar looks can confirm an outline most of whose pixels show no change
+            if (before is not None or confirmed) and shown[key].changed is None:
+                shown[key].changed = day
+            if confirmed:
+                shown[key].confirmed, shown[key].how = day, str(how)
+                pending.discard(key)
+    return shown
+
+
 def _days_after(day: date | None, event: date) -> float:
     """Days from ``event`` to ``day`` (None: NaN)."""
     return np.nan if day is None else float((day - event).days)
@@ -175,10 +253,13 @@ def score_season(
     events_to: date,
     source: object | None = None,
     runs: tuple[date, date] | None = None,
+    shown_on: Sequence[date] | None = None,
 ) -> SeasonScore:
     """Score the alerts in the inventory against the ground truth of ``source`` (default: the
     configured one; see the module). ``runs`` (first, last run date) keeps only the alerts of the
-    season's runs, when the inventory also holds earlier ones."""
+    season's runs, when the inventory also holds earlier ones. ``shown_on`` (the season's run
+    dates) also finds the first run that showed each landslide (see the module): it builds a
+    stack per run date and region again, about as long as the runs' own stack reads."""
     source = _ground_truth(config, source)
     names = [r.name for r in config.regions]
     with Inventory(config.inventory.path) as inventory:
@@ -208,6 +289,9 @@ def score_season(
         entries["false_suppressed"] += int((~true & suppressed.to_numpy()).sum())
         season = truth[(truth["event_date"] >= events_from) & (truth["event_date"] < events_to)]
         looks = _first_looks(source, region.name, season, region.orbit_pass)
+        shown: dict[object, _Shown] = {}
+        if shown_on is not None and isinstance(source, Source) and len(season):
+            shown = _shown(source, region, season, shown_on)
         for (key, slide), hits in zip(truth.iterrows(), touching, strict=True):
             if key not in season.index:
                 continue
@@ -221,6 +305,7 @@ def score_season(
             ]
             optical, radar = looks.get(key, (None, None))
             look_days = [_days_after(d, slide["event_date"]) for d in (optical, radar)]
+            what = shown.get(key, _Shown())
             rows.append(
                 {
                     "region": region.name,
@@ -234,13 +319,18 @@ def score_season(
                     "optical_look_days": look_days[0],
                     "radar_look_days": look_days[1],
                     "drawn_days": _days_after(min(drawn, default=None), slide["event_date"]),
+                    "changed_days": _days_after(what.changed, slide["event_date"]),
+                    "shown_days": _days_after(what.confirmed, slide["event_date"]),
+                    "shown_by": what.how,
                 }
             )
     columns = ["region", "event_date", "area_m2", "alert_date", "delay_days", "in_inventory"]
     looks_columns = ["look_days", "optical_look_days", "radar_look_days", "drawn_days"]
-    delays = pd.DataFrame(rows, columns=[*columns, "kept", *looks_columns])
+    shown_columns = ["changed_days", "shown_days", "shown_by"]
+    delays = pd.DataFrame(rows, columns=[*columns, "kept", *looks_columns, *shown_columns])
     days = (events_to - events_from).days + TAIL_DAYS
-    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries)
+    computed = shown_on is not None and isinstance(source, Source)
+    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed)
 
 
 def format_delays(score: SeasonScore) -> str:
@@ -264,8 +354,9 @@ def format_delays(score: SeasonScore) -> str:
 def format_score(score: SeasonScore, label: str = "") -> str:
     """The season's figures: delays over landslides >= 0.1 ha and >= 1 ha, never alerted by
     size class, false alerts per 100 km² and month, the inventory's recall and false entries,
-    the day landslides were first drawn, and (where the source can say) the sensors' first
-    looks."""
+    the day landslides were first drawn, (where the source can say) the sensors' first looks,
+    and (where computed, ``SeasonScore.shown``) the first run that showed them and the lag from
+    it to the alert."""
     every = score.summary(1_000.0)
     big = score.summary(10_000.0)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
@@ -299,13 +390,26 @@ def format_score(score: SeasonScore, label: str = "") -> str:
             f"{_days(every['look_median_days'])} d, p90 {_days(every['look_p90_days'])} d, none "
             f"{every['never_seen']:.0%} ({'; '.join(per_sensor)})"
         )
+    shown = ""
+    if score.shown and every["landslides"]:
+        shown = (
+            f"; with the true outline: first changed (confirmed or not) median "
+            f"{_days(every['changed_median_days'])} d, p90 {_days(every['changed_p90_days'])} d; "
+            f"first shown (confirmed): median "
+            f"{_days(every['shown_median_days'])} d, p90 {_days(every['shown_p90_days'])} d, "
+            f"within 14 d {every['shown_within_14']:.0%} (by radar "
+            f"{every['shown_within_14_radar']:.0%}), never {every['never_shown']:.0%}; "
+            f"alert after shown: median "
+            f"{_days(every['lag_median_days'])} d, p90 {_days(every['lag_p90_days'])} d"
+        )
     return (
         f"{head}{int(every['landslides'])} landslides >= 0.1 ha: delay median "
         f"{_days(every['median_days'])} d, p90 {_days(every['p90_days'])} d, within 6 d "
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {_days(big['median_days'])} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month){inventory}{drawn}{looks}"
+        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month)"
+        f"{inventory}{drawn}{looks}{shown}"
     )
 
 
@@ -330,6 +434,12 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--last-run", type=iso_date, help=f"last run date (default TO + {TAIL_DAYS} days)"
     )
+    parser.add_argument(
+        "--shown",
+        action="store_true",
+        help="also find the first run whose stack confirms each landslide's true outline (reads "
+        "every run's stacks again)",
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -344,7 +454,14 @@ def cli_run(args: argparse.Namespace) -> int:
     )
     source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
-    score = score_season(config, events_from, events_to, source, runs=(dates[0], dates[-1]))
+    score = score_season(
+        config,
+        events_from,
+        events_to,
+        source,
+        runs=(dates[0], dates[-1]),
+        shown_on=dates if args.shown else None,
+    )
     print(format_delays(score))
     print(format_score(score, "season"))
     return 0

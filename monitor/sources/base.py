@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
@@ -202,6 +202,7 @@ class DataUnavailable(RuntimeError):
     alone is reported in the stack's ``status`` attribute and its bands are NaN."""
 
 
+@runtime_checkable
 class Source(Protocol):
     """An acquisition backend. ``features`` returns a stack on
     :func:`monitor.grid.region_grid` of the area, built by

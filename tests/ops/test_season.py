@@ -11,6 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 from shapely.geometry import box
 
 from monitor.errors import BadInput
@@ -186,3 +188,125 @@ def test_alerts_outside_the_seasons_runs_are_not_counted(populated_config) -> No
     )
     assert (everything.alerts, everything.false_alerts) == (6, 6)
     assert (one_run.alerts, one_run.false_alerts) == (3, 3)
+
+
+class RadarSource(TruthSource):
+    """Ground truth and monitoring stacks of wayanad-hills, dated as the archive dates them:
+    a baseline of 10 scenes, then one post scene in runs whose post window ends before
+    ``second`` and two after it; the square ``scar`` (grid pixels rows, cols) is 4 dB brighter
+    in VV and VH in every post scene and dated changed in each, the rest unchanged speckle. No
+    optical view. A post window ending on ``gap`` has no data."""
+
+    name = "radar"
+
+    def __init__(self, truth, grid, scar, second: date, gap: date) -> None:
+        super().__init__(truth)
+        self.grid, self.scar, self.second, self.gap = grid, scar, second, gap
+
+    def features(self, area, pre, post, compositing=None) -> xr.Dataset:
+        from models.change_statistics import Compositing
+        from monitor.pipeline.dating import day_number
+        from monitor.simulator.radar import speckle
+        from monitor.sources.base import DataUnavailable
+
+        if post.end == self.gap:
+            raise DataUnavailable("no scene")
+        rng = np.random.default_rng(post.end.toordinal())
+        shape = self.grid.shape
+        scar = np.zeros(shape, bool)
+        r0, r1, c0, c1 = self.scar
+        scar[r0:r1, c0:c1] = True
+        scenes = 2 if post.end >= self.second else 1
+
+        def scene(db: np.ndarray) -> np.ndarray:
+            return np.asarray(10 * np.log10(10 ** (db / 10) * speckle(rng, shape)), np.float32)
+
+        data = {}
+        for pol, level in (("VV", -8.0), ("VH", -14.0)):
+            base = np.full(shape, level)
+            post_scenes = [scene(base + 4.0 * scar) for _ in range(scenes)]
+            data[f"pre{pol}"] = np.mean([scene(base) for _ in range(10)], axis=0)
+            data[f"post{pol}"] = np.mean(post_scenes, axis=0)
+            data[f"s1_newest_{pol}"] = post_scenes[-1]
+        data["s1_count_post"] = np.full(shape, float(scenes))
+        data["s1_count_pre"] = np.full(shape, 10.0)
+        data["liaDeg"] = np.full(shape, 37.5)
+        data["s1_last_unchanged"] = np.where(scar, day_number(pre.end), np.nan)
+        data["s1_first_changed"] = np.where(scar, day_number(post.start), np.nan)
+        data["s1_changed_scenes"] = np.where(scar, float(scenes), 0.0)
+        data["s2_last_unchanged"] = data["s2_first_changed"] = np.full(shape, np.nan)
+        stack = xr.Dataset(
+            {k: (("y", "x"), v.astype(np.float32)) for k, v in data.items()},
+            coords={"y": self.grid.y, "x": self.grid.x},
+            attrs={"compositing": Compositing("monitoring").describe()},
+        )
+        return stack.rio.write_crs(self.grid.crs)
+
+
+def test_shown_is_the_first_run_whose_stack_confirms_the_true_outline(populated_config) -> None:
+    config, _ = populated_config
+    grid = region_grid(config.region("wayanad-hills").geometry)
+    # the landslide under the entry (200, 200, 60) alerted on 2024-08-01: 12 x 12 px from
+    # (190, 190) m of the grid's corner; a second one elsewhere that the stacks never show
+    shown = _square(config, "wayanad-hills", 190, 190, 120)
+    hidden = _square(config, "wayanad-hills", 2000, 2000, 120)
+    truth = {
+        "wayanad-hills": _frame(
+            [shown, hidden], [date(2024, 7, 28), date(2024, 7, 28)], [14400.0, 14400.0]
+        )
+    }
+    # runs from two days before the landslides (their stacks count for neither of them)
+    runs = [date(2024, 7, 26) + timedelta(days=d) for d in range(8)]
+    windows = config.region("wayanad-hills").windows
+    second = windows.windows_for(runs[5])[1].end  # two scenes from the run of 07-31
+    gap = windows.windows_for(runs[3])[1].end  # and no data on 07-29
+    source = RadarSource(truth, grid, (19, 31, 19, 31), second, gap)
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source, shown_on=runs)
+    rows = score.delays.sort_values("area_m2", kind="stable").reset_index(drop=True)
+    # the first post scene shows the change, the second confirms it (two radar scenes); the
+    # other landslide's outline never changed
+    assert rows["changed_days"].iloc[0] == 0 and rows["shown_days"].iloc[0] == 3
+    assert rows["shown_by"].iloc[0] == "radar-repeat"
+    assert rows[["changed_days", "shown_days", "shown_by"]].iloc[1].isna().all()
+    summary = score.summary(1_000.0)
+    assert (summary["shown_median_days"], summary["never_shown"]) == (3.0, 0.5)
+    assert (summary["shown_within_14"], summary["shown_within_14_radar"]) == (0.5, 0.5)
+    # alerted on 08-01, 4 days after, 1 after the run that confirmed it
+    assert rows["delay_days"].iloc[0] == 4 and summary["lag_median_days"] == 1.0
+    assert (
+        "with the true outline: first changed (confirmed or not) median 0 d, p90 0 d; first "
+        "shown (confirmed): median 3 d, p90 3 d, within 14 d 50% (by radar 50%), never 50%; "
+        "alert after shown: median 1 d, p90 1 d" in format_score(score)
+    )
+    # without shown_on nothing is computed, nor printed
+    plain = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source)
+    assert plain.delays["shown_days"].isna().all()
+    assert "first shown" not in format_score(plain)
+
+
+def test_the_season_command_finds_the_shown_runs_on_request(
+    populated_config, monkeypatch, capsys
+) -> None:
+    """`landslide-monitor season --shown` scores with the runs' dates as ``shown_on`` (the runs
+    themselves stood in for: the inventory already holds them)."""
+    import monitor.ops.season as season
+    from monitor.cli import main
+
+    config, _ = populated_config
+    grid = region_grid(config.region("wayanad-hills").geometry)
+    truth = {
+        "wayanad-hills": _frame(
+            [_square(config, "wayanad-hills", 190, 190, 120)], [date(2024, 7, 28)], [14400.0]
+        )
+    }
+    never = date(2099, 1, 1)
+    source = RadarSource(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), never)
+    monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: source)
+    monkeypatch.setattr(season, "run_season", lambda config, dates, **kw: [])
+    argv = ["season", "--config", str(config.path), "--events", "2024-07-25", "2024-09-01"]
+    argv += ["--first-run", "2024-07-28", "--last-run", "2024-07-30"]
+    assert main(argv) == 0
+    assert "first shown" not in capsys.readouterr().out
+    assert main([*argv, "--shown"]) == 0
+    # two scenes from the first run on: shown on the landslide's day, alerted 4 days later
+    assert "first shown (confirmed): median 0 d" in capsys.readouterr().out
