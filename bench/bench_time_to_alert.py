@@ -23,10 +23,12 @@ false alerts per 100 km² and month (alerted entries that touch no true landslid
 each landslide was first drawn in the inventory, confirmed or not (what a second look costs is
 the gap to the alert); and the first look each sensor gave of it (a Sentinel-2 view at least
 half clear over it, the second Sentinel-1 scene): what no detector could beat. For ``latest``
-(the default monitoring composites), also the first run that *showed* each landslide: a clear
-Sentinel-2 view of it, or the second-look test passed over its true outline in that run's
-stack (``score_season``'s ``shown_on``), and the lag from it to the alert. Before that run no
-detector held to the second-look rule could have alerted it, however well it drew the scar.
+(the default monitoring composites), also what each run's own stack showed of each
+landslide's true outline (``score_season``'s ``shown_on``): the first run whose dating saw its
+change, the first whose persistence rule confirmed it (the optical view, or two radar scenes or
+looks), and the lag from that run to the alert. A detector that drew every scar exactly, held
+to the rule, would alert each on that run; one that draws only the part that changed may be
+confirmed earlier.
 
     .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3]
 

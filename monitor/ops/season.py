@@ -12,8 +12,9 @@ simulated archive knows every landslide and its day):
   Sentinel-2 view of it and its second Sentinel-1 scene, which bound what any detector could do;
 - on request (``shown_on``: ``bench/bench_time_to_alert.py`` asks for it), the first run whose
   stack *shows* each landslide: the monitor's persistence rule
-  (:func:`monitor.pipeline.dating.object_dating`: the optical view, or two radar looks, show the
-  change) confirms the landslide's true outline instead of a detected one. A detector that drew
+  (:func:`monitor.pipeline.dating.object_dating`: the optical view shows the change, or two
+  Sentinel-1 scenes do at most of its changed pixels, or two radar looks do as an object)
+  confirms the landslide's true outline instead of a detected one. A detector that drew
   the scar exactly could alert it on that run and not before; one that draws it otherwise (a
   part of it, or with its surroundings) may be confirmed earlier or later;
 - false alerts: entries alerted as new that touch no true landslide of any date.
@@ -196,7 +197,35 @@ class _Shown:
 
     changed: date | None = None  # the first run whose stack showed its change, confirmed or not
     confirmed: date | None = None  # the first run whose stack confirmed it
-    how: str | None = None  # "optical" or "radar-repeat"
+    how: str | None = None  # "optical", "radar-repeat" or "first-look"
+
+
+def _outline_groups(
+    outlines: gpd.GeoSeries, shape: tuple[int, ...], transform: object
+) -> list[tuple[list[int], np.ndarray]]:
+    """The ``outlines`` rasterised on a grid, in groups whose pixels do not overlap (a later
+    outline burnt over an earlier one would take its pixels): per group, the positions in
+    ``outlines`` and a label raster (1 + the position within the group). An outline that covers
+    no pixel centre (a slide under a pixel, or a thin one) takes every pixel it touches."""
+    groups: list[tuple[list[int], np.ndarray]] = []
+    for position, geometry in enumerate(outlines):
+        mask = rasterize([(geometry, 1)], out_shape=shape, transform=transform, dtype="uint8")
+        if not mask.any():
+            mask = rasterize(
+                [(geometry, 1)],
+                out_shape=shape,
+                transform=transform,
+                dtype="uint8",
+                all_touched=True,
+            )
+        inside = mask.astype(bool)
+        group = next((g for g in groups if not (g[1][inside] > 0).any()), None)
+        if group is None:
+            group = ([], np.zeros(shape, np.int32))
+            groups.append(group)
+        group[0].append(position)
+        group[1][inside] = len(group[0])
+    return groups
 
 
 def _shown(
@@ -206,8 +235,10 @@ def _shown(
     after its day, the first whose stack (as the run builds it) shows a change over the event's
     own outline (:func:`~monitor.pipeline.dating.object_dating` dates it, a sensor having seen
     the change over most of its pixels, or confirms it), and the first whose stack confirms it
-    under the persistence rule (``confirmation`` ``optical`` or ``radar-repeat``), with how. A
-    run that has no data for the region is skipped, as the run skips it."""
+    under the region's persistence rule (``confirmation`` ``optical`` or ``radar-repeat``; for a
+    region without a second look, ``first-look`` where it changed), with how. A run that has
+    no data for the region is skipped, as the run skips it; a stack without dating (not the
+    archive's) cannot tell, and raises :class:`BadInput`."""
     shown = {key: _Shown() for key in events.index}
     pending = set(events.index)
     for day in sorted(days):
@@ -218,27 +249,35 @@ def _shown(
             continue
         try:
             pre, post = region.windows.windows_for(day)
+        except ValueError:  # a post window not begun: the run has no data either
+            continue
+        try:
             stack = source.features(region.area, pre, post, region.windows.compositing())
-        except (ValueError, DataUnavailable):
+        except DataUnavailable:
             continue
         outlines = events.loc[due].to_crs(stack.rio.crs).geometry
-        labels = rasterize(
-            [(g, i + 1) for i, g in enumerate(outlines)],
-            out_shape=stack["preVV"].shape,
-            transform=stack.rio.transform(),
-            fill=0,
-            dtype="int32",
-        )
-        index = np.arange(1, len(due) + 1)
-        dated = object_dating(stack, labels, index)
-        for key, before, how in zip(due, dated["event_before"], dated["confirmation"], strict=True):
-            confirmed = how in ("optical", "radar-repeat")
-            # two radar looks can confirm an outline most of whose pixels show no change
-            if (before is not None or confirmed) and shown[key].changed is None:
-                shown[key].changed = day
-            if confirmed:
-                shown[key].confirmed, shown[key].how = day, str(how)
-                pending.discard(key)
+        shape = stack["preVV"].shape
+        for positions, labels in _outline_groups(outlines, shape, stack.rio.transform()):
+            index = np.arange(1, len(positions) + 1)
+            dated = object_dating(stack, labels, index, second_look=region.second_look)
+            if "undated" in dated["confirmation"]:
+                raise BadInput(
+                    f"{region.name}: the source's stacks carry no event dating, so what they "
+                    "showed of each landslide cannot be told (the archive's can)"
+                )
+            answers = zip(positions, dated["event_before"], dated["confirmation"], strict=True)
+            for position, before, how in answers:
+                key = due[position]
+                # a region without a second look alerts at the first look of a change
+                confirmed = how in ("optical", "radar-repeat") or (
+                    how == "first-look" and before is not None
+                )
+                # two radar looks can confirm an outline most of whose pixels show no change
+                if (before is not None or confirmed) and shown[key].changed is None:
+                    shown[key].changed = day
+                if confirmed:
+                    shown[key].confirmed, shown[key].how = day, str(how)
+                    pending.discard(key)
     return shown
 
 
@@ -453,6 +492,8 @@ def cli_run(args: argparse.Namespace) -> int:
         args.every,
     )
     source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
+    if args.shown and not isinstance(source, Source):
+        raise BadInput(f"--shown: the {config.source.type} source builds no stacks to read again")
     run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
     score = score_season(
         config,

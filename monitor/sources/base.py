@@ -207,7 +207,8 @@ class Source(Protocol):
     """An acquisition backend. ``features`` returns a stack on
     :func:`monitor.grid.region_grid` of the area, built by
     :func:`models.stack_assembly.assemble_stack`, which validates it: the stack is checked here,
-    at the source boundary, and nowhere downstream."""
+    at the source boundary, and nowhere downstream. ``isinstance(x, Source)`` tells only that
+    ``x`` has these attributes (a runtime-checkable protocol), not that its stacks are valid."""
 
     name: str
 

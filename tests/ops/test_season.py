@@ -252,17 +252,17 @@ def test_shown_is_the_first_run_whose_stack_confirms_the_true_outline(populated_
     hidden = _square(config, "wayanad-hills", 2000, 2000, 120)
     truth = {
         "wayanad-hills": _frame(
-            [shown, hidden], [date(2024, 7, 28), date(2024, 7, 28)], [14400.0, 14400.0]
+            [shown, hidden], [date(2024, 7, 28), date(2024, 7, 28)], [14400.0, 14000.0]
         )
     }
     # runs from two days before the landslides (their stacks count for neither of them)
     runs = [date(2024, 7, 26) + timedelta(days=d) for d in range(8)]
     windows = config.region("wayanad-hills").windows
     second = windows.windows_for(runs[5])[1].end  # two scenes from the run of 07-31
-    gap = windows.windows_for(runs[3])[1].end  # and no data on 07-29
+    gap = windows.windows_for(runs[3])[1].end  # and no data on 07-29 (skipped, as runs skip it)
     source = RadarSource(truth, grid, (19, 31, 19, 31), second, gap)
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source, shown_on=runs)
-    rows = score.delays.sort_values("area_m2", kind="stable").reset_index(drop=True)
+    rows = score.delays.sort_values("area_m2", ascending=False).reset_index(drop=True)
     # the first post scene shows the change, the second confirms it (two radar scenes); the
     # other landslide's outline never changed
     assert rows["changed_days"].iloc[0] == 0 and rows["shown_days"].iloc[0] == 3
@@ -304,9 +304,52 @@ def test_the_season_command_finds_the_shown_runs_on_request(
     monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: source)
     monkeypatch.setattr(season, "run_season", lambda config, dates, **kw: [])
     argv = ["season", "--config", str(config.path), "--events", "2024-07-25", "2024-09-01"]
-    argv += ["--first-run", "2024-07-28", "--last-run", "2024-07-30"]
+    argv += ["--first-run", "2024-07-28", "--last-run", "2024-08-01"]
     assert main(argv) == 0
     assert "first shown" not in capsys.readouterr().out
     assert main([*argv, "--shown"]) == 0
     # two scenes from the first run on: shown on the landslide's day, alerted 4 days later
-    assert "first shown (confirmed): median 0 d" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "first shown (confirmed): median 0 d" in out
+    assert "alert after shown: median 4 d" in out
+    # a ground truth that builds no stacks cannot be read again
+    monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: TruthSource(truth))
+    with pytest.raises(BadInput, match="--shown"):
+        season.cli_run(season_args(config, "--shown"))
+
+
+def season_args(config, *extra: str):
+    import argparse
+
+    import monitor.ops.season as season
+
+    parser = argparse.ArgumentParser()
+    season.cli_configure(parser)
+    argv = ["--config", str(config.path), "--events", "2024-07-25", "2024-09-01", *extra]
+    return parser.parse_args(argv)
+
+
+def test_shown_reads_overlapping_and_tiny_outlines_and_refuses_undated_stacks(
+    populated_config,
+) -> None:
+    config, _ = populated_config
+    grid = region_grid(config.region("wayanad-hills").geometry)
+    scar = _square(config, "wayanad-hills", 190, 190, 120)
+    # the same outline twice (a later one burnt over the first would take its pixels), and a
+    # 3 m square inside the scar that covers no pixel centre (they lie at 5 m + 10 m k)
+    tiny = _square(config, "wayanad-hills", 251, 251, 3)
+    day = date(2024, 7, 28)
+    truth = {"wayanad-hills": _frame([scar, scar, tiny], [day] * 3, [14400.0, 14400.0, 9.0])}
+    source = RadarSource(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), date(2099, 1, 1))
+    runs = [day, day + timedelta(days=1)]
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source, shown_on=runs)
+    assert score.delays["shown_days"].tolist() == [0.0, 0.0, 0.0]
+    assert score.delays["shown_by"].tolist() == ["radar-repeat"] * 3
+
+    class Undated(RadarSource):
+        def features(self, *args, **kwargs) -> xr.Dataset:
+            return super().features(*args, **kwargs).drop_vars("s2_first_changed")
+
+    undated = Undated(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), date(2099, 1, 1))
+    with pytest.raises(BadInput, match="no event dating"):
+        score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=undated, shown_on=runs)
