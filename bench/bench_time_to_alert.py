@@ -25,10 +25,11 @@ the gap to the alert); and the first look each sensor gave of it (a Sentinel-2 v
 half clear over it, the second Sentinel-1 scene): what no detector could beat. For ``latest``
 (the default monitoring composites), also what each run's own stack showed of each
 landslide's true outline (``score_season``'s ``shown_on``): the first run whose dating saw its
-change, the first whose persistence rule confirmed it (the optical view, or two radar scenes or
-looks), and the lag from that run to the alert. A detector that drew every scar exactly, held
-to the rule, would alert each on that run; one that draws only the part that changed may be
-confirmed earlier.
+change (or two radar looks confirmed it), the first whose persistence rule confirmed it (the
+optical view, or two radar scenes or looks), and the lag from that run to the alert. A detector
+that drew every scar exactly, held to the rule, would alert each on that run; one that draws it
+otherwise (only the part that changed, or with its surroundings) may be confirmed earlier or
+later.
 
     .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3]
 

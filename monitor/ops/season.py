@@ -13,8 +13,9 @@ simulated archive knows every landslide and its day):
 - on request (``shown_on``: ``bench/bench_time_to_alert.py`` asks for it), the first run whose
   stack *shows* each landslide: the monitor's persistence rule
   (:func:`monitor.pipeline.dating.object_dating`: the optical view shows the change, or two
-  Sentinel-1 scenes do at most of its changed pixels, or two radar looks do as an object)
-  confirms the landslide's true outline instead of a detected one. A detector that drew
+  Sentinel-1 scenes do at most of its changed pixels, or two radar looks do as an object; in a
+  region without a second look, the first run that dates the change) confirms the landslide's
+  true outline instead of a detected one. A detector that drew
   the scar exactly could alert it on that run and not before; one that draws it otherwise (a
   part of it, or with its surroundings) may be confirmed earlier or later;
 - false alerts: entries alerted as new that touch no true landslide of any date.
@@ -102,8 +103,8 @@ class SeasonScore:
     # optical_look_days and radar_look_days (NaN where the source cannot say); drawn_days: days
     # to the first run that drew it, confirmed or not (NaN: never); changed_days: days to the
     # first run whose stack shows a change over its true outline, shown_days: to the first that
-    # confirms it there, and shown_by: how ("optical", "radar-repeat"; NaN and None: never, or
-    # not asked for, see ``shown``)
+    # confirms it there, and shown_by: how ("optical", "radar-repeat", or "first-look" in a
+    # region without a second look; NaN and None: never, or not asked for, see ``shown``)
     delays: pd.DataFrame
     alerts: int  # landslides alerted as new
     false_alerts: int
@@ -140,9 +141,9 @@ class SeasonScore:
             out[f"{key}_p90_days"] = float(rows[f"{key}_days"].quantile(0.9))
         if self.shown:
             # never_shown: share no run's stack confirmed; shown_within_14: share confirmed
-            # within 14 days, and of those by radar; the lag: from the run that showed it to its
-            # alert, over the landslides both shown and alerted (negative: the detected outline
-            # was confirmed before the true one)
+            # within 14 days, and (of all landslides) confirmed so by radar; the lag: from the
+            # run that showed it to its alert, over the landslides both shown and alerted
+            # (negative: the detected outline was confirmed before the true one)
             out["never_shown"] = float(rows["shown_days"].isna().sum() / n) if n else float("nan")
             within = rows["shown_days"] <= 14
             out["shown_within_14"] = float(within.sum() / n) if n else float("nan")
