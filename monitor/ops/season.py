@@ -374,8 +374,9 @@ def score_season(
 
 
 def format_delays(score: SeasonScore) -> str:
-    """One line per landslide of the season: region, day, size, first alert, delay, and the
-    first look a sensor gave of it where the source can say (:class:`SensorLooks`)."""
+    """One line per landslide of the season: region, day, size, first alert, delay, the first
+    look a sensor gave of it where the source can say (:class:`SensorLooks`), and where computed
+    (``SeasonScore.shown``) the run whose stack confirmed its true outline."""
     lines = ["landslide delays (event day -> first 'new' alert):"]
     ordered = score.delays.sort_values(["region", "event_date", "area_m2"], ascending=[1, 1, 0])
     for _, r in ordered.iterrows():
@@ -385,8 +386,16 @@ def format_delays(score: SeasonScore) -> str:
             else "never alerted"
         )
         look = "" if pd.isna(r["look_days"]) else f" (first look after {int(r['look_days'])} d)"
+        shown = ""
+        if score.shown:
+            shown = (
+                "; its stacks never confirmed it"
+                if pd.isna(r["shown_days"])
+                else f"; its stacks confirmed it after {int(r['shown_days'])} d ({r['shown_by']})"
+            )
         lines.append(
-            f"  {r['region']:<20} {r['event_date']}  {r['area_m2'] / 1e4:6.2f} ha  {alert}{look}"
+            f"  {r['region']:<20} {r['event_date']}  {r['area_m2'] / 1e4:6.2f} ha  "
+            f"{alert}{look}{shown}"
         )
     return "\n".join(lines)
 

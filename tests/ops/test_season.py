@@ -278,10 +278,14 @@ def test_shown_is_the_first_run_whose_stack_confirms_the_true_outline(populated_
         "shown (confirmed): median 3 d, p90 3 d, within 14 d 50% (by radar 50%), never 50%; "
         "alert after shown: median 1 d, p90 1 d" in format_score(score)
     )
+    lines = format_delays(score).splitlines()
+    assert lines[1].endswith("its stacks confirmed it after 3 d (radar-repeat)")
+    assert lines[2].endswith("its stacks never confirmed it")
     # without shown_on nothing is computed, nor printed
     plain = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source)
     assert plain.delays["shown_days"].isna().all()
     assert "first shown" not in format_score(plain)
+    assert "its stacks" not in format_delays(plain)
 
 
 def test_the_season_command_finds_the_shown_runs_on_request(
