@@ -299,9 +299,16 @@ def fit_filter(
     return record
 
 
-def fit_classifier(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Any:
+def fit_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    random_state: int = 0,
+) -> Any:
     """The gradient-boosted classifier fitted on candidates ``x`` of class ``y``, weighted by
-    ``sample_weight`` (default: classes balanced); refuses candidates all of one class."""
+    ``sample_weight`` (default: classes balanced); refuses candidates all of one class.
+    ``random_state`` draws the trees' subsamples: the shipped fit uses 0; other draws measure
+    how much a figure owes to that one draw (``bench/bench_filter_ablation.py --seeds``)."""
     from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.utils.class_weight import compute_sample_weight
 
@@ -315,7 +322,7 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | Non
         max_depth=3,
         min_samples_leaf=5,
         subsample=0.8,
-        random_state=0,
+        random_state=random_state,
     )
     clf.fit(x, y, sample_weight=sample_weight)
     return clf

@@ -21,7 +21,11 @@ from models.object_filter import ObjectFilterModel
 from monitor.pipeline.chain import apply_filter
 from monitor.pipeline.object_filter import (
     FEATURES,
+    MISSING,
+    _masked_gradient,
     candidate_features,
+    edge_orders,
+    edge_right_angles,
     flow_accumulation,
     score_candidates,
 )
@@ -132,11 +136,60 @@ def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
 
 def test_the_shipped_cut_suppresses_the_flat_clear_cut(shipped):
     """v6's first filter (cut 0.11) kept this clear-cut (score 0.15); the refit of 2026-12-02
-    (pre-event contrast, more storm-free scenes; docs/models.md) scores it 0.13 under its cut
-    of 0.16, as v5's filter (0.24) did."""
+    (pre-event contrast, more storm-free scenes; docs/models.md) scored it 0.13 under its cut
+    of 0.16, as v5's filter (0.24) did; with the edges' right angles (2026-12-03) 0.07, the
+    scar 0.88."""
     scene, prediction, candidates = _candidates()
     filtered, _ = apply_filter(candidates, prediction, scene.stack, shipped)
     assert filtered["suppressed"].tolist() == [False, True]
+
+
+def _edge_orders_of(mask: np.ndarray, missing: np.ndarray | None = None) -> tuple[float, float]:
+    """The edge orders of a -0.4 dNDVI patch over the patch and its 5-pixel ring."""
+    dndvi = np.where(mask, -0.4, 0.0)
+    if missing is not None:
+        dndvi = np.where(missing, np.nan, dndvi)
+    gy, gx = _masked_gradient(dndvi, 1.0)
+    near = ndimage.binary_dilation(mask, iterations=5)
+    return edge_orders(gy[near], gx[near])
+
+
+def test_edge_orders_tell_a_block_from_a_round_patch():
+    """A square's edges lie on two axes at right angles: 4-fold order near 1 (0.86: its
+    smoothed corners point diagonally), 2-fold 0 by symmetry. A disc's edges point every way:
+    both near 0 (0.10, its pixel steps). A 4 x 40 strip: one axis, both high. With the right
+    half of the square under cloud (missing), the cloud's border makes no edge: the left half
+    keeps its right angles and now leans to one axis."""
+    rows, cols = np.indices((60, 60))
+    square = (rows >= 20) & (rows < 40) & (cols >= 20) & (cols < 40)
+    disc = (rows - 29.5) ** 2 + (cols - 29.5) ** 2 < 12**2
+    strip = (rows >= 10) & (rows < 50) & (cols >= 28) & (cols < 32)
+    assert _edge_orders_of(square) == pytest.approx((0.0, 0.861), abs=2e-3)
+    assert _edge_orders_of(disc) == pytest.approx((0.0, 0.102), abs=2e-3)
+    assert _edge_orders_of(strip) == pytest.approx((0.855, 0.882), abs=2e-3)
+    assert _edge_orders_of(square, missing=cols >= 30) == pytest.approx((0.118, 0.844), abs=2e-3)
+    assert edge_orders(np.ones(8), np.ones(8)) == (MISSING, MISSING)  # too few to tell
+    assert edge_right_angles(np.ones(8), np.ones(8)) == MISSING
+
+
+def test_edge_right_angles_is_the_excess_over_one_axis():
+    """The feature the filter reads: the 4-fold order minus the 2-fold one to the fourth power,
+    what edges spread about one axis would give. An ellipse three times as long as wide has a
+    high 2-fold order and little 4-fold order beyond its fourth power; the square keeps its
+    0.86."""
+    rows, cols = np.indices((80, 80))
+    ellipse = ((rows - 39.5) / 24.0) ** 2 + ((cols - 39.5) / 8.0) ** 2 < 1.0
+    square = (rows >= 30) & (rows < 50) & (cols >= 30) & (cols < 50)
+    for mask in (ellipse, square):
+        order_2, order_4 = _edge_orders_of(mask)
+        gy, gx = _masked_gradient(np.where(mask, -0.4, 0.0), 1.0)
+        near = ndimage.binary_dilation(mask, iterations=5)
+        assert edge_right_angles(gy[near], gx[near]) == pytest.approx(order_4 - order_2**4)
+    # the ellipse: 2-fold 0.66, 4-fold 0.37 where one axis alone gives 0.19: excess 0.18;
+    # the square: 0.86 (its 2-fold order is 0)
+    o2, o4 = _edge_orders_of(ellipse)
+    assert (o2, o4, o4 - o2**4) == pytest.approx((0.657, 0.370, 0.184), abs=2e-3)
+    assert _edge_orders_of(square)[1] == pytest.approx(0.861, abs=2e-3)
 
 
 def test_flow_accumulation_of_a_ramp_and_a_valley():
