@@ -267,8 +267,10 @@ def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Da
 
 def _masked_gradient(values: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The gradient (along rows, along columns) of ``values`` smoothed with a Gaussian of
-    ``sigma`` pixels by normalised convolution (missing pixels carry no weight); NaN wherever
-    the smoothing window held a missing pixel, so a cloud's edge makes no edge."""
+    ``sigma`` pixels by normalised convolution (missing pixels carry no weight); NaN within
+    ceil(2 sigma) pixels (a square) of a missing pixel, so a cloud's border makes no edge.
+    Further out the Gaussian (truncated at 4 sigma) still reaches a missing pixel with at most
+    about 2 % of its weight, which the normalisation gives to the valid ones."""
     valid = np.isfinite(values)
     filled = np.where(valid, values, 0.0)
     weight = ndimage.gaussian_filter(valid.astype(np.float64), sigma)
@@ -283,10 +285,10 @@ def edge_right_angles(gy: np.ndarray, gx: np.ndarray) -> float:
     would: the 4-fold order minus the 2-fold order to the fourth power (:func:`edge_orders`).
     Were the edges' doubled orientations spread about one axis as a wrapped normal, the 4-fold
     order would be exactly the 2-fold one to the fourth power; a rounded shape, however
-    elongated, stays near that, a block with straight sides and right angles (a clear-cut, a
-    field) rises above it. On a noiseless 10 m grid with the smoothing of
-    :func:`_masked_gradient`: a square 0.86, a 4 x 40 pixel strip 0.35 (its ends are edges
-    too), a disc 0.10. MISSING where the orders are."""
+    elongated, stays near that, and a block with straight sides and right angles (a clear-cut,
+    a field) rises above it. On a noiseless 10 m grid with the smoothing of
+    :func:`_masked_gradient`: a disc 0.10, a 3:1 ellipse 0.18, a 4 x 40 pixel strip 0.35 (its
+    ends are edges too), a square 0.86. MISSING where the orders are."""
     order_2, order_4 = edge_orders(gy, gx)
     return MISSING if order_2 == MISSING else order_4 - order_2**4
 
@@ -294,7 +296,7 @@ def edge_right_angles(gy: np.ndarray, gx: np.ndarray) -> float:
 def edge_orders(gy: np.ndarray, gx: np.ndarray) -> tuple[float, float]:
     """How the edges of a patch line up: with each gradient weighted by its squared magnitude
     (strong edges count, weak noise hardly), the lengths of the mean of exp(2i theta) and of
-    exp(4i theta) over the gradients' orientations theta. Both are 0 for edges in every
+    exp(4i theta) over the gradients' orientations theta. Both are near 0 for edges in every
     direction (a disc; noise). The 2-fold order is near 1 when one axis dominates (a strip);
     the 4-fold one is near 1 for edges on two axes at right angles (a rectangle, whatever its
     proportions), and for a rounded elongated shape about the 2-fold order to the fourth power.

@@ -71,6 +71,10 @@ def test_features_tell_the_scar_from_the_clear_cut():
     assert f["compactness"][cut] == pytest.approx(np.pi / 4, abs=1e-3)  # a square
     assert f["slope_head"][scar] == pytest.approx(25.0) and f["slope_toe"][cut] == 0.5
     assert f["cover_tree"][scar] == 1.0 and f["cover_crop"][cut] == 1.0
+    # the dNDVI's edges: both are blocks on a noiseless grid (the scar a 4 x 25 strip whose
+    # edges lean to one axis), the square more so (test_edge_orders_* below)
+    assert f["edge_right_angles"][scar] == pytest.approx(0.457, abs=2e-3)
+    assert f["edge_right_angles"][cut] == pytest.approx(0.705, abs=2e-3)
 
 
 def test_radar_contrast_tells_a_local_change_from_a_regional_one():
