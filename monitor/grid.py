@@ -14,11 +14,12 @@ import numpy as np
 import shapely
 from affine import Affine
 from pyproj import Transformer
+from rasterio.features import rasterize
 from shapely.geometry.base import BaseGeometry
 
 from models.feature_stack import PIXEL_SIZE_M
 
-__all__ = ["Grid", "region_grid", "reproject", "utm_crs_for"]
+__all__ = ["Grid", "outline_pixels", "region_grid", "reproject", "utm_crs_for"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,18 @@ def reproject(geometry: BaseGeometry, src: str | int, dst: str | int) -> BaseGeo
     if src == dst:
         return geometry
     return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
+
+
+def outline_pixels(geometry: BaseGeometry, shape: tuple[int, ...], transform: Affine) -> np.ndarray:
+    """The pixels (boolean, ``shape``) whose centres ``geometry`` covers; for an outline that
+    covers no pixel centre (a sliver, a slide smaller than a pixel), every pixel it touches, so
+    that no outline comes out empty."""
+    mask = rasterize([(geometry, 1)], out_shape=shape, transform=transform, dtype="uint8")
+    if not mask.any():
+        mask = rasterize(
+            [(geometry, 1)], out_shape=shape, transform=transform, dtype="uint8", all_touched=True
+        )
+    return mask.astype(bool)
 
 
 def utm_crs_for(lon: float, lat: float) -> str:

@@ -36,10 +36,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from rasterio.features import rasterize
+from affine import Affine
 
 from monitor.config import MonitorConfig, RegionConfig, load_config
 from monitor.errors import BadInput
+from monitor.grid import outline_pixels
 from monitor.ops._args import add_config, iso_date
 from monitor.pipeline.dating import object_dating
 from monitor.pipeline.evaluation import GroundTruth, SensorLooks
@@ -202,7 +203,7 @@ class _Shown:
 
 
 def _outline_groups(
-    outlines: gpd.GeoSeries, shape: tuple[int, ...], transform: object
+    outlines: gpd.GeoSeries, shape: tuple[int, ...], transform: Affine
 ) -> list[tuple[list[int], np.ndarray]]:
     """The ``outlines`` rasterised on a grid, in groups whose pixels do not overlap (a later
     outline burnt over an earlier one would take its pixels): per group, the positions in
@@ -210,16 +211,7 @@ def _outline_groups(
     no pixel centre (a slide under a pixel, or a thin one) takes every pixel it touches."""
     groups: list[tuple[list[int], np.ndarray]] = []
     for position, geometry in enumerate(outlines):
-        mask = rasterize([(geometry, 1)], out_shape=shape, transform=transform, dtype="uint8")
-        if not mask.any():
-            mask = rasterize(
-                [(geometry, 1)],
-                out_shape=shape,
-                transform=transform,
-                dtype="uint8",
-                all_touched=True,
-            )
-        inside = mask.astype(bool)
+        inside = outline_pixels(geometry, shape, transform)
         group = next((g for g in groups if not (g[1][inside] > 0).any()), None)
         if group is None:
             group = ([], np.zeros(shape, np.int32))
@@ -302,6 +294,8 @@ def score_season(
     stack per run date and region again, about as long as the runs' own stack reads."""
     source = _ground_truth(config, source)
     names = [r.name for r in config.regions]
+    # the stacks can be read again only from a source that builds them
+    stacks = source if shown_on is not None and isinstance(source, Source) else None
     with Inventory(config.inventory.path) as inventory:
         layer = inventory.landslides()
     layer = layer[layer["region"].isin(names)]
@@ -330,8 +324,8 @@ def score_season(
         season = truth[(truth["event_date"] >= events_from) & (truth["event_date"] < events_to)]
         looks = _first_looks(source, region.name, season, region.orbit_pass)
         shown: dict[object, _Shown] = {}
-        if shown_on is not None and isinstance(source, Source) and len(season):
-            shown = _shown(source, region, season, shown_on)
+        if stacks is not None and shown_on is not None and len(season):
+            shown = _shown(stacks, region, season, shown_on)
         for (key, slide), hits in zip(truth.iterrows(), touching, strict=True):
             if key not in season.index:
                 continue
@@ -369,7 +363,7 @@ def score_season(
     shown_columns = ["changed_days", "shown_days", "shown_by"]
     delays = pd.DataFrame(rows, columns=[*columns, "kept", *looks_columns, *shown_columns])
     days = (events_to - events_from).days + TAIL_DAYS
-    computed = shown_on is not None and isinstance(source, Source)
+    computed = stacks is not None
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed)
 
 

@@ -46,6 +46,7 @@ from shapely.geometry.base import BaseGeometry
 from models.manifest import ManifestError
 from models.object_filter import ObjectFilterModel
 from models.worldcover import BARE, CROP, GRASS, SHRUB, TREE, WATER
+from monitor.grid import outline_pixels
 
 __all__ = [
     "FEATURES",
@@ -360,19 +361,10 @@ def candidate_features(
 
 def _pixels_of(layers: _Layers, geometry: BaseGeometry, label: int) -> np.ndarray:
     """The candidate's pixels (boolean, full grid): those labelled ``label``, or for a sliver
-    smaller than a pixel centre, the pixels it touches."""
+    smaller than a pixel centre, the pixels it touches (:func:`monitor.grid.outline_pixels`)."""
     inside_full: np.ndarray = layers.labels == label
-    if not inside_full.any():  # a sliver smaller than a pixel centre: take what it touches
-        inside_full = (
-            rio_features.rasterize(
-                [(geometry, 1)],
-                out_shape=layers.shape,
-                transform=layers.transform,
-                all_touched=True,
-                dtype="uint8",
-            )
-            > 0
-        )
+    if not inside_full.any():
+        inside_full = outline_pixels(geometry, layers.shape, layers.transform)
     return inside_full
 
 
@@ -399,13 +391,6 @@ def _shape_features(
     right, straight = _outline_angles(geometry, layers.res)
     put("right_angles", right)
     put("straight_edges", straight)
-    # the change's own edges, not the outline's: the ensemble's probability rounds a block's
-    # corners, the dNDVI keeps them; read over the object and its ring, where the edges lie
-    near = ndimage.binary_dilation(inside, iterations=layers.ring_px)
-    put(
-        "edge_right_angles",
-        edge_right_angles(layers.dndvi_gy[window][near], layers.dndvi_gx[window][near]),
-    )
 
     # the pixel cloud's principal axes; image rows grow southward, so north = -row
     coords = np.stack([xs.astype(np.float64), -ys.astype(np.float64)])
@@ -452,15 +437,23 @@ def _terrain_features(put: _Put, layers: _Layers, window: _Window, inside: np.nd
 
 def _change_features(put: _Put, layers: _Layers, window: _Window, inside: np.ndarray) -> None:
     """The change inside (dNDVI statistics, dVV, dVH) and each one's contrast with the ring
-    around (the ring leaves other candidates' pixels out), and the pre-event backscatter's
-    contrast with the same ring."""
+    around (the ring leaves other candidates' pixels out), the pre-event backscatter's contrast
+    with the same ring, and the right angles of the dNDVI's edges over the object and its ring
+    (:func:`edge_right_angles`)."""
     d = layers.dndvi[window][inside]
     put("dndvi_p10", _quantile(d, 0.10))
     put("dndvi_p90", _quantile(d, 0.90))
     finite_d = d[np.isfinite(d)]
     put("dndvi_std", float(finite_d.std()) if finite_d.size else MISSING)
-    ring = ndimage.binary_dilation(inside, iterations=layers.ring_px) & ~inside
-    ring &= layers.labels[window] == 0
+    near = ndimage.binary_dilation(inside, iterations=layers.ring_px)
+    # the change's own edges, beside the outline's shape features: the ensemble's probability
+    # rounds a block's corners, the dNDVI keeps them; read over the object and its ring, where
+    # the edges lie
+    put(
+        "edge_right_angles",
+        edge_right_angles(layers.dndvi_gy[window][near], layers.dndvi_gx[window][near]),
+    )
+    ring = near & ~inside & (layers.labels[window] == 0)
     for name, layer, with_mean in (
         ("dndvi", layers.dndvi, True),
         ("dvv", layers.dvv, True),
