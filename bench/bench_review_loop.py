@@ -1,7 +1,9 @@
 """The review loop measured on the archive: does learning from an operator's reviews cut false
 alarms in a region it never saw?
 
-1. simulate review regions and held-out regions of one landscape (look-alikes made frequent);
+1. simulate review regions and held-out regions of one landscape (look-alikes made frequent):
+   the ``forested_mountains`` preset, or with ``--family`` worlds drawn from one family of the
+   randomised training world, e.g. a held-out test family the bundled ensemble never saw;
 2. run the monitor with the bundled ensemble on the review regions, after each storm;
 3. review by script: confirm every candidate that touches a true landslide of its run's pre or
    post window (``ArchiveSource.ground_truth``), dismiss every other one;
@@ -57,6 +59,7 @@ from monitor.ops.operating_point import operating_point  # noqa: E402
 from monitor.pipeline.evaluation import Evaluation  # noqa: E402
 from monitor.run import run_once  # noqa: E402
 from monitor.run_inputs import build_configured_archive  # noqa: E402
+from monitor.simulator.families import family  # noqa: E402
 from monitor.simulator.training_data import scene_of  # noqa: E402
 from monitor.sources.archive import ArchiveSource  # noqa: E402
 from monitor.store.inventory import Inventory  # noqa: E402
@@ -78,17 +81,24 @@ def _square(lon: float, lat: float, side_deg: float = 0.027) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [ring]}
 
 
-def _regions(prefix: str, seeds: list[int], lon0: float) -> list[dict[str, Any]]:
+def _regions(
+    prefix: str, seeds: list[int], lon0: float, family_key: str | None = None
+) -> list[dict[str, Any]]:
+    """Regions of :data:`LANDSCAPE`'s preset, or each a world drawn from the randomised
+    world's family ``family_key`` (its priors redrawn per seed)."""
+    landscape = LANDSCAPE if family_key is None else family(family_key).landscape
+    drawn = {} if family_key is None else {"family": family_key}
     return [
         {
             "name": f"{prefix}{i + 1}",
             "geometry": _square(lon0 + 0.04 * i, 11.45),
             "windows": {"mode": "monitoring", "pre_days": 60, "post_days": 30},
             "simulation": {
-                "landscape": LANDSCAPE,
+                "landscape": landscape,
                 "seed": seed,
                 "landslide_rate_scale": 2.0,
                 "lookalike_rate_scale": 4.0,
+                **drawn,
             },
         }
         for i, seed in enumerate(seeds)
@@ -212,12 +222,14 @@ def _report(
     rows: dict[str, Evaluation],
     timings: dict[str, float],
     point: dict[str, Any] | None,
+    family_key: str | None = None,
 ) -> None:
     """Print the before/after table and the verdicts for the whole loop (at the cut it carries
     and at the bundled recall), and write ``work/result.json``."""
     print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
     print(report.format())
-    print(f"held-out: {len(held)} regions of the same landscape x {len(RUN_DATES)} run dates")
+    where = f"family {family_key}" if family_key else f"landscape {LANDSCAPE}"
+    print(f"held-out: {len(held)} regions of the same {where} x {len(RUN_DATES)} run dates")
     print("")
     print("'false alarms' touch no landslide of the post window; 'on no landslide' touch none")
     print("of the pre window either (the rest lie on real landslides found late, which the")
@@ -259,6 +271,7 @@ def _report(
                 "rows": {label: ev.__dict__ for label, ev in rows.items()},
                 "reviews": counts,
                 "operating_point": point,
+                "family": family_key,
                 "timings": timings,
                 "threads": os.environ.get("OMP_NUM_THREADS"),
             },
@@ -344,7 +357,20 @@ def main(argv: list[str] | None = None) -> int:
         help="added to the regions' seeds (review 101.., held-out 201.., calibration 301..): "
         "another draw",
     )
+    p.add_argument(
+        "--family",
+        default=None,
+        help="draw every region from this family of the randomised world "
+        "('landscape/look-alike set/morphology', monitor/simulator/families.py; e.g. a "
+        "held-out test family, which the bundled ensemble never saw) instead of the "
+        f"{LANDSCAPE} preset",
+    )
     args = p.parse_args(argv)
+    if args.family is not None:
+        try:
+            family(args.family)
+        except ValueError as exc:
+            p.error(f"--family: {exc}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("models.finetune").setLevel(logging.INFO)
     import torch
@@ -353,11 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.work.resolve()  # configs written there name files by absolute path
     work.mkdir(parents=True, exist_ok=True)
     o = args.seed_offset
-    review = _regions("review", [101 + o + i for i in range(args.review_regions)], 76.00)
-    held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], 76.30)
+    fam = args.family
+    review = _regions("review", [101 + o + i for i in range(args.review_regions)], 76.00, fam)
+    held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], 76.30, fam)
     calib_lon = max(76.60, 76.30 + 0.04 * args.heldout_regions)  # east of the held-out ones
     calibration = _regions(
-        "calib", [301 + o + i for i in range(args.calibration_regions)], calib_lon
+        "calib", [301 + o + i for i in range(args.calibration_regions)], calib_lon, fam
     )
     build = write_config(work, args.manifest, "build", review + held + calibration)
     t0 = time.perf_counter()
@@ -407,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             work, build, calibration, held, manifests[loop], args.manifest
         )
     timings["operating point"] = time.perf_counter() - t0
-    _report(work, review, held, counts, report, rows, timings, point)
+    _report(work, review, held, counts, report, rows, timings, point, args.family)
     return 0
 
 
