@@ -29,7 +29,14 @@ from monitor.simulator.terrain import Terrain, simulate_terrain
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
-__all__ = ["S1Acquisition", "S2Acquisition", "SimulatedRegion", "random_box", "random_regions"]
+__all__ = [
+    "S1Acquisition",
+    "S2Acquisition",
+    "SimulatedRegion",
+    "landscape_place",
+    "random_box",
+    "random_regions",
+]
 
 S2_REVISIT_DAYS = 5
 
@@ -210,10 +217,21 @@ _PLACES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
 }
 
 
+def landscape_place(landscape: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where ``landscape`` lives in the randomised world: ((lon min, lon max), (lat min, lat max)).
+    The latitude sets the sun that the optical scenes are simulated under."""
+    try:
+        return _PLACES[landscape]
+    except KeyError:
+        raise ValueError(
+            f"unknown landscape {landscape!r}: expected one of {', '.join(_PLACES)}"
+        ) from None
+
+
 def random_box(rng: np.random.Generator, landscape: str, size_km: tuple[float, float]) -> Polygon:
     """A square (lon/lat box) of side drawn from ``size_km`` at a random place where
     ``landscape`` lives."""
-    (lon0, lon1), (lat0, lat1) = _PLACES[landscape]
+    (lon0, lon1), (lat0, lat1) = landscape_place(landscape)
     lon, lat = rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)
     side = rng.uniform(*size_km)
     dlat = side / 111.32 / 2

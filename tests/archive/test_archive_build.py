@@ -12,6 +12,7 @@ from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
 from monitor.simulator import SimulationSpec, build_archive, random_regions
+from monitor.simulator.region import landscape_place, random_box
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
 
@@ -108,3 +109,16 @@ def test_random_regions_are_deterministic_and_valid() -> None:
     for area, spec in first:
         assert 2.0 < check_area(area) < 20.0
         assert spec.landscape in ("forested_mountains", "alpine", "agricultural_hills")
+
+
+def test_random_boxes_lie_where_their_landscape_lives() -> None:
+    rng = np.random.default_rng(3)
+    for landscape in ("forested_mountains", "alpine", "agricultural_hills"):
+        (lon0, lon1), (lat0, lat1) = landscape_place(landscape)
+        for _ in range(20):
+            cx, cy = random_box(rng, landscape, (2.0, 5.0)).centroid.coords[0]
+            assert lon0 <= cx <= lon1 and lat0 <= cy <= lat1
+    # the alpine world lies north of the forested mountains' tropics (the sun differs)
+    assert landscape_place("alpine")[1][0] > landscape_place("forested_mountains")[1][1]
+    with pytest.raises(ValueError, match="unknown landscape 'tundra'"):
+        landscape_place("tundra")
