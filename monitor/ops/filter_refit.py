@@ -25,9 +25,12 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    tolerance is nil (with the fit's, 43 reviewed landslides let the cut climb from 0.37 to
    0.54 past one of them; docs/models.md has what that cost in unseen regions). With fewer
    than :data:`MIN_CUT_LANDSLIDES` reviewed landslides in ``DATA/val`` for the unfiltered chain
-   to find (the lowest-scoring of a handful would set the cut, near the top of the scale where
-   they all score high), or with ``keep_cut``, the parent's cut stays. The chain's scores on
-   ``DATA/val`` that the record keeps are then in-sample: those scenes chose the cut;
+   to find (the cut is the lowest of their scores, and the share of landslides elsewhere it
+   may miss is bounded at 95 % by 1 - 0.05 ** (1 / n), at most :data:`MAX_MISS_BOUND` only
+   from that many on), or with ``keep_cut``, the parent's cut stays: with a few reviewed
+   scenes in ``DATA/val`` it usually does, and ``monitor.ops.operating_point`` on labelled
+   scenes of a left-out region sets the cut instead. The chain's scores on ``DATA/val`` that
+   the record keeps are then in-sample: those scenes chose the cut;
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
    and with the new one at the new cut, and write the new filter, its table (shipped plus
    reviewed candidates, so that the next refit builds on this one) and the manifest entry
@@ -88,8 +91,9 @@ log = logging.getLogger(__name__)
 # teach, not a quarter of it. With the bound 0.26 (n >= 10), cuts set on 10-16 reviewed
 # landslides lost up to 18 of 44 landslides in unseen regions (docs/models.md).
 MAX_MISS_BOUND = 0.10
-# the least such n: 29
-MIN_CUT_LANDSLIDES = math.ceil(math.log(0.05) / math.log(1.0 - MAX_MISS_BOUND))
+CONFIDENCE = 0.95
+# the least n for which the bound is at most MAX_MISS_BOUND
+MIN_CUT_LANDSLIDES = math.ceil(math.log(1.0 - CONFIDENCE) / math.log(1.0 - MAX_MISS_BOUND))
 
 
 def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: float) -> np.ndarray:
@@ -243,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--keep-cut",
         action="store_true",
-        help="keep the parent's cut instead of calibrating it again on DATA/val",
+        help="keep the parent's cut instead of calibrating it again on DATA/val (it is kept "
+        "anyway where the unfiltered chain finds fewer than MIN_CUT_LANDSLIDES reviewed "
+        f"landslides there: {MIN_CUT_LANDSLIDES})",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
