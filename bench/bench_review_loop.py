@@ -17,7 +17,8 @@ alarms in a region it never saw?
 6. the whole loop once more at the bundled ensemble's recall: its filter cut set on labelled
    scenes of calibration regions of the same landscape (seeds 301.., both run dates; neither
    reviewed, trained on nor scored), with ``monitor.ops.operating_point``: the highest cut
-   whose chain finds at least as many landslides as the bundled chain finds there. An operator who
+   whose chain finds at least as many landslides as the bundled chain finds there (where none
+   does, the cut it carried, as ``operating_point --write`` then writes nothing). An operator who
    labels a left-out region to judge the new ensemble (docs/models.md, steps 6 and 7) sets it
    the same way; the held-out regions stay unseen.
 
@@ -89,7 +90,7 @@ def _regions(
     world's family ``family_key`` (its landscape and event priors drawn per seed; relief,
     clouds, S1 repeat and the rates are the bench's). They lie ``east`` degrees east of an
     anchor where the landscape lives in the randomised world (76.00 E, 11.45 N for
-    forested mountains, where every measured row of docs/models.md was drawn), 0.04 apart."""
+    forested mountains, where every forested row of docs/models.md was drawn), 0.04 apart."""
     landscape = LANDSCAPE if family_key is None else family(family_key).landscape
     drawn = {} if family_key is None else {"family": family_key}
     (lon_min, _), (lat_min, lat_max) = landscape_place(landscape)
@@ -201,11 +202,15 @@ def at_reference_recall(
 ) -> tuple[Evaluation, dict[str, Any]]:
     """The held-out regions run with ``manifest``'s filter cut set on the labelled scenes of the
     calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
-    least as many landslides as ``reference``'s finds there). Returns the pooled scores and the
-    operating point's record."""
+    least as many landslides as ``reference``'s finds there). Where no cut matches (the new
+    chain finds fewer even unfiltered), ``operating_point --write`` writes nothing and the cut
+    the manifest carried stays: so here too (before 2026-12-03 the bench ran such draws with the
+    filter off, which no operator following docs/models.md gets). Returns the pooled scores and
+    the operating point's record."""
     scenes = labelled_scenes(build_path, calibration, work / "calibration-scenes")
     record = operating_point(manifest, reference, scenes)
-    regions = [{**r, "filter_cut": record["cut"]} for r in held]
+    cut = record["cut"] if record["matched"] else record["new_cut"]
+    regions = [{**r, "filter_cut": cut} for r in held]
     name = "heldout-at-reference-recall"
     for stale in (work / name).glob("inventory.gpkg*"):
         stale.unlink()
@@ -248,7 +253,11 @@ def _report(
     for label, ev in rows.items():
         print(_line(label, ev))
     if point:
-        cut = f"{point['cut']:.2f}" if point["matched"] else "none matched (filter off)"
+        cut = (
+            f"{point['cut']:.2f}"
+            if point["matched"]
+            else f"none matched: the carried {point['new_cut']:.2f} stays"
+        )
         print(f"  its cut, set on {point['scenes']} labelled scenes of the calibration regions: "
               f"{cut} (it carried {point['new_cut']:.2f}; there the bundled chain "
               f"found {point['reference']['landslides_found']} of "
@@ -390,8 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     o = args.seed_offset
     fam = args.family
     review = _regions("review", [101 + o + i for i in range(args.review_regions)], 0.0, fam)
-    held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], 0.30, fam)
-    calib_east = max(0.60, 0.30 + 0.04 * args.heldout_regions)  # east of the held-out ones
+    # each set east of the one before, 0.02 apart (0.30 and 0.60 with the default counts)
+    held_east = max(0.30, 0.04 * args.review_regions + 0.02)
+    held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], held_east, fam)
+    calib_east = max(0.60, held_east + 0.04 * args.heldout_regions + 0.02)
     calibration = _regions(
         "calib", [301 + o + i for i in range(args.calibration_regions)], calib_east, fam
     )
