@@ -204,7 +204,7 @@ def at_reference_recall(
     calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
     least as many landslides as ``reference``'s finds there). Where no cut matches (the new
     chain finds fewer even unfiltered), ``operating_point --write`` writes nothing and the cut
-    the manifest carried stays: so here too (before 2026-12-03 the bench ran such draws with the
+    the manifest carried stays: so here too (before fe45ec1 the bench ran such draws with the
     filter off, which no operator following docs/models.md gets). Returns the pooled scores and
     the operating point's record."""
     scenes = labelled_scenes(build_path, calibration, work / "calibration-scenes")
@@ -253,18 +253,20 @@ def _report(
     for label, ev in rows.items():
         print(_line(label, ev))
     if point:
-        cut = (
-            f"{point['cut']:.2f}"
-            if point["matched"]
-            else f"none matched: the carried {point['new_cut']:.2f} stays"
-        )
+        if point["matched"]:
+            cut, at = f"{point['cut']:.2f} (it carried {point['new_cut']:.2f})", point["new"]
+        else:  # the held-out regions ran at the carried cut: the row is the whole loop's
+            cut = (
+                f"none reaches the bundled recall (the loop finds fewer even unfiltered), so "
+                f"the carried {point['new_cut']:.2f} stays and the row is the whole loop's"
+            )
+            at = point["new_at_own_cut"]
         print(f"  its cut, set on {point['scenes']} labelled scenes of the calibration regions: "
-              f"{cut} (it carried {point['new_cut']:.2f}; there the bundled chain "
-              f"found {point['reference']['landslides_found']} of "
+              f"{cut}; there the bundled chain found "
+              f"{point['reference']['landslides_found']} of "
               f"{point['reference']['landslides']} landslides with "
-              f"{point['reference']['false_objects']} false objects, the loop's "
-              f"{point['new']['landslides_found']} with "
-              f"{point['new']['false_objects']})")  # fmt: skip
+              f"{point['reference']['false_objects']} false objects, the loop at that cut "
+              f"{at['landslides_found']} with {at['false_objects']}")  # fmt: skip
     before = next(iter(rows.values()))
     labels = list(rows)
     at_recall = [label for label in labels if label.endswith(AT_RECALL)]
@@ -399,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     o = args.seed_offset
     fam = args.family
     review = _regions("review", [101 + o + i for i in range(args.review_regions)], 0.0, fam)
-    # each set east of the one before, 0.02 apart (0.30 and 0.60 with the default counts)
+    # each set starts one slot (0.04) plus 0.02 past the last region of the set before
+    # (0.30 and 0.60 with the default counts, as before)
     held_east = max(0.30, 0.04 * args.review_regions + 0.02)
     held = _regions("heldout", [201 + o + i for i in range(args.heldout_regions)], held_east, fam)
     calib_east = max(0.60, held_east + 0.04 * args.heldout_regions + 0.02)

@@ -78,7 +78,14 @@ from monitor.ops.filter_fit import (
     write_onnx,
 )
 
-__all__ = ["MAX_MISS_BOUND", "MIN_CUT_LANDSLIDES", "main", "refit_filter", "review_weights"]
+__all__ = [
+    "CONFIDENCE",
+    "MAX_MISS_BOUND",
+    "MIN_CUT_LANDSLIDES",
+    "main",
+    "refit_filter",
+    "review_weights",
+]
 
 log = logging.getLogger(__name__)
 
@@ -248,8 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keep-cut",
         action="store_true",
         help="keep the parent's cut instead of calibrating it again on DATA/val (it is kept "
-        "anyway where the unfiltered chain finds fewer than MIN_CUT_LANDSLIDES reviewed "
-        f"landslides there: {MIN_CUT_LANDSLIDES})",
+        f"anyway where the unfiltered chain finds fewer than {MIN_CUT_LANDSLIDES} reviewed "
+        "landslides there)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
