@@ -199,18 +199,21 @@ def at_reference_recall(
     held: list[dict[str, Any]],
     manifest: Path,
     reference: Path,
+    carried: Evaluation,
 ) -> tuple[Evaluation, dict[str, Any]]:
     """The held-out regions run with ``manifest``'s filter cut set on the labelled scenes of the
     calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
     least as many landslides as ``reference``'s finds there). Where no cut matches (the new
     chain finds fewer even unfiltered), ``operating_point --write`` writes nothing and the cut
     the manifest carried stays: so here too (before fe45ec1 the bench ran such draws with the
-    filter off, which no operator following docs/models.md gets). Returns the pooled scores and
-    the operating point's record."""
+    filter off, which no operator following docs/models.md gets): the held-out regions' scores
+    are then ``carried``, those of ``manifest`` at that cut, not run again. Returns the pooled
+    scores and the operating point's record."""
     scenes = labelled_scenes(build_path, calibration, work / "calibration-scenes")
     record = operating_point(manifest, reference, scenes)
-    cut = record["cut"] if record["matched"] else record["new_cut"]
-    regions = [{**r, "filter_cut": cut} for r in held]
+    if not record["matched"]:
+        return carried, record
+    regions = [{**r, "filter_cut": record["cut"]} for r in held]
     name = "heldout-at-reference-recall"
     for stale in (work / name).glob("inventory.gpkg*"):
         stale.unlink()
@@ -454,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     point = None
     if read_manifest(manifests[loop]).object_filter is not None and calibration:
         rows[f"{loop}{AT_RECALL}"], point = at_reference_recall(
-            work, build, calibration, held, manifests[loop], args.manifest
+            work, build, calibration, held, manifests[loop], args.manifest, rows[loop]
         )
     timings["operating point"] = time.perf_counter() - t0
     _report(work, review, held, counts, report, rows, timings, point, args.family)
