@@ -12,14 +12,15 @@ import numpy as np
 from models.datasets import IGNORE, Scene, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
-from monitor.sources.base import Source
+from monitor.sources.base import Source, source_identity
 
 __all__ = ["ingest_exports"]
 
 
-def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int) -> bool:
+def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int, key: str) -> bool:
     """On Earth Engine, start a batch export for a tile too large for ``max_requests``
-    computePixels requests, record the task beside the scene and return True."""
+    computePixels requests, record the task (with the scene's ``key``) beside the scene and
+    return True."""
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
@@ -33,7 +34,7 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
     from monitor.sources.gee import grid_transform
 
     record_path = folder / "exports" / f"{job.id}.json"
-    if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == job.key():
+    if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
     # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
     raster = job.label(grid.shape, grid.transform, grid.crs)
@@ -62,7 +63,8 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
                 "transform": list(grid.transform)[:6],
                 "shape": list(grid.shape),
             },
-            "label_key": job.key(),
+            "label_key": key,
+            "source_identity": source_identity(source, job.area),
             "label_pixels": {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)},
             **job.record,
         },

@@ -56,10 +56,13 @@ class SceneJob:
             background=self.background,
         )
 
-    def key(self) -> str:
-        """What the scene is made of (area, windows, label geometries): a resumed scene is
-        reused only while its key is unchanged (a new review decision rewrites it)."""
+    def key(self, source: Mapping[str, Any] | None = None) -> str:
+        """What the scene is made of (area, windows, label geometries and ``source``, the
+        :func:`~monitor.sources.base.source_identity` of the source that fetches it): a resumed
+        scene is reused only while its key is unchanged (a new review decision, another
+        archive or other source settings rewrite it)."""
         parts = [
+            json.dumps(dict(source or {}), sort_keys=True),
             self.area.name,
             self.area.geometry.wkt,
             str(self.pre),

@@ -21,7 +21,7 @@ from models.feature_stack import model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
-from monitor.sources.base import DataUnavailable, Source
+from monitor.sources.base import DataUnavailable, Source, source_identity
 
 __all__ = ["write_jobs"]
 
@@ -56,20 +56,21 @@ def write_jobs(
         split = splits[job.group]
         folder = out / split
         record_path = folder / "provenance" / f"{job.id}.json"
-        key = job.key()
+        identity = source_identity(source, job.area)
+        key = job.key(identity)
         _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
         if _is_complete(folder, record_path, job.id, key):
             report.resumed += 1
             done[split].append(job.id)
             continue
-        if _batch_export(source, job, folder, max_requests):
+        if _batch_export(source, job, folder, max_requests, key):
             report.exporting += 1
             exported.add(split)
             continue
         stack = _fetch(source, job, skipped)
         if stack is None:
             continue
-        _write_scene(source, job, stack, folder, split, record_path, key)
+        _write_scene(source, job, stack, folder, split, record_path, key, identity)
         report.written[split] += 1
         done[split].append(job.id)
     report.skipped = dict(skipped)
@@ -135,6 +136,7 @@ def _write_scene(
     split: str,
     record_path: Path,
     key: str,
+    identity: Mapping[str, Any],
 ) -> None:
     """Rasterise the job's label on the stack's grid, write the scene into ``folder``, then
     its provenance record (last: its presence marks the scene complete)."""
@@ -159,6 +161,7 @@ def _write_scene(
             "split": split,
             "group": job.group,
             "source": source.name,
+            "source_identity": dict(identity),
             "area": {
                 "name": job.area.name,
                 "orbit_pass": job.area.orbit_pass,

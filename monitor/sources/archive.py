@@ -18,10 +18,11 @@ Layout (one folder per region, see ``docs/archive.md``)::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -193,6 +194,31 @@ class ArchiveSource:
             return pd.DataFrame(columns=["region", *CATALOG_COLUMNS])
         out = pd.concat(frames, ignore_index=True)
         return out.sort_values(["region", "sensor", "date", "index"], ignore_index=True)
+
+    def identity(self, area: AreaOfInterest) -> dict[str, Any]:
+        """What decides this source's stacks of ``area`` besides the windows
+        (:func:`monitor.sources.base.source_identity`): the archive's folder, the SHA-256 of the
+        region's ``region.json`` and ``catalog.csv`` (a region rebuilt or written again from
+        other exports reads differently) and the compositing options. A region the archive
+        lacks has ``"region": None`` (its stacks cannot be built)."""
+        path = region_dir(self.path, area.name)
+        digest = hashlib.sha256()
+        try:
+            for name in ("region.json", "catalog.csv"):
+                digest.update((path / name).read_bytes())
+            region: str | None = digest.hexdigest()
+        except FileNotFoundError:
+            region = None
+        return {
+            "path": str(self.path.resolve()),
+            "region": region,
+            "terrain_model": str(self.terrain_model),
+            "layover_shadow_buffer_m": self.layover_shadow_buffer_m,
+            "incidence_range_deg": (
+                list(self.incidence_range_deg) if self.incidence_range_deg else None
+            ),
+            "cloud_mask": asdict(self.cloud_mask),
+        }
 
     def first_acquisition(self, area: AreaOfInterest) -> date | None:
         """The first acquisition date of the region in the archive; None when the archive has

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
@@ -29,6 +29,7 @@ __all__ = [
     "Window",
     "check_area",
     "data_status",
+    "source_identity",
     "stack_attrs",
 ]
 
@@ -208,7 +209,8 @@ class Source(Protocol):
     :func:`monitor.grid.region_grid` of the area, built by
     :func:`models.stack_assembly.assemble_stack`, which validates it: the stack is checked here,
     at the source boundary, and nowhere downstream. ``isinstance(x, Source)`` tells only that
-    ``x`` has these attributes (a runtime-checkable protocol), not that its stacks are valid."""
+    ``x`` has these attributes (a runtime-checkable protocol), not that its stacks are valid.
+    A source may also offer ``identity(area) -> dict`` (:func:`source_identity`)."""
 
     name: str
 
@@ -224,3 +226,15 @@ class Source(Protocol):
         """The day of the source's first acquisition of ``area`` (any sensor), or None when the
         source cannot tell. A run date on or before it has no data in any window."""
         ...
+
+
+def source_identity(source: Source, area: AreaOfInterest) -> dict[str, Any]:
+    """What, besides the area and the windows, decides the stacks ``source`` builds for
+    ``area``: the source's ``identity(area)`` where it has one (the archive: its folder, the
+    region's record and catalogue, the compositing options; Earth Engine: the collections,
+    masks and pre-processing settings), else its name alone. A written training scene is
+    reused only while this is unchanged (:mod:`monitor.ops.dataset`)."""
+    identity = getattr(source, "identity", None)
+    if callable(identity):
+        return {"source": source.name, **identity(area)}
+    return {"source": source.name}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import ee
 import numpy as np
@@ -107,6 +108,15 @@ class GeeSource:
             ee_initialize(self.settings)
 
     # -- the Source protocol ------------------------------------------------------------------
+    def identity(self, area: AreaOfInterest) -> dict[str, Any]:
+        """What decides this source's stacks of ``area`` besides the windows
+        (:func:`monitor.sources.base.source_identity`): the collections and assets, the cloud
+        mask, the DEM choice and the Sentinel-1 pre-processing. Credentials, retries, request
+        sizes and export targets change how pixels are fetched, not what they are, and are
+        left out."""
+        keep = ("assets", "cloud_mask", "dem", "s1")
+        return self.settings.model_dump(mode="json", include=set(keep))
+
     def features(
         self,
         area: AreaOfInterest,

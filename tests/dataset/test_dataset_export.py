@@ -273,3 +273,43 @@ def test_export_option_errors_and_an_empty_export(
     (tmp_path / "afile").write_text("x")
     assert main([*argv, "--out", str(tmp_path / "afile")]) == 2
     assert "afile: a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_scene_is_reused_only_from_the_same_archive_and_settings(
+    dataset_archive: Path, tmp_path: Path
+) -> None:
+    """The resume key covers the source: another archive (a copy elsewhere, or the region
+    written again) or other compositing options fetch the scene again; the same ones reuse it."""
+    import shutil
+    from datetime import date
+
+    from monitor.ops.dataset import SceneJob, event_windows, write_jobs
+    from monitor.sources.archive import ArchiveSource
+    from monitor.sources.base import AreaOfInterest
+
+    area = AreaOfInterest("hills", box(10.905, 44.343, 10.915, 44.350))
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    job = SceneJob(
+        "hills_20240817", area, pre, post, "e", positive=[box(10.91, 44.345, 10.911, 44.346)]
+    )
+    out = tmp_path / "ds"
+
+    def counts(source: ArchiveSource) -> tuple[int, int]:
+        report = write_jobs([job], source, out, progress=False, fractions={"train": 1.0})
+        return sum(report.written.values()), report.resumed
+
+    assert counts(ArchiveSource(dataset_archive)) == (1, 0)
+    assert counts(ArchiveSource(dataset_archive)) == (0, 1)
+    assert counts(ArchiveSource(dataset_archive, terrain_model="volume")) == (1, 0)
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset_archive, copy)
+    assert counts(ArchiveSource(copy)) == (1, 0)
+    assert counts(ArchiveSource(copy)) == (0, 1)
+    catalog = copy / "regions" / "hills" / "catalog.csv"
+    rows = catalog.read_text().splitlines(keepends=True)
+    catalog.write_text("".join(rows[:-1]))  # the region written again, one scene fewer
+    assert counts(ArchiveSource(copy)) == (1, 0)
+    record = json.loads((out / "train" / "provenance" / "hills_20240817.json").read_text())
+    identity = record["source_identity"]
+    assert identity["source"] == "archive" and identity["path"] == str(copy.resolve())
+    assert identity == {**ArchiveSource(copy).identity(area), "source": "archive"}

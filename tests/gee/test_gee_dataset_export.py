@@ -19,7 +19,7 @@ from gee_scripts.assembly import FLAT_BANDS
 from gee_scripts.dataset_export import transfer_plan
 from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
-from gee_scripts.settings import ExportSettings, GeeSettings
+from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
 from monitor.grid import region_grid
 from monitor.labels import point_label_areas, tile_around
@@ -98,10 +98,17 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     assert int((label == 0).sum()) > label.size // 2
     assert record["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-18/2024-09-17"}
 
-    # a rerun does not start the task again
+    # what decides the pixels is recorded; how they are fetched is not
+    assert record["source_identity"]["assets"]["worldcover"] == "ESA/WorldCover/v200"
+    assert record["source_identity"]["source"] == "gee"
+    assert not {"export", "retry", "chunk_px", "project"} & set(record["source_identity"])
+
+    # a rerun does not start the task again, nor one that fetches in other requests
     with server.installed():
         again = write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=3)
-    assert again.exporting == 1 and len(started) == 1
+        retried = GeeSource(settings.model_copy(update={"max_workers": 2}), initialize=False)
+        third = write_jobs([job], retried, tmp_path / "ds", progress=False, max_requests=3)
+    assert again.exporting == third.exporting == 1 and len(started) == 1
     # the downloaded GeoTIFF (FLAT_BANDS, NODATA where masked) becomes the scene's input
     downloads = tmp_path / "downloads"
     downloads.mkdir()
@@ -129,3 +136,12 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     assert 8 <= int(scene.label.sum()) == record["label_pixels"]["1"] <= 16  # the 20 m core
     assert scene.ignore is not None and int(scene.ignore.sum()) == record["label_pixels"]["255"]
     assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
+    # the ingested scene is complete: a rerun reuses it, one with another cloud mask does not
+    with server.installed():
+        assert write_jobs([job], source, tmp_path / "ds", progress=False).resumed == 1
+        cloudier = settings.model_copy(
+            update={"cloud_mask": CloudMaskSettings(cs_cdf_threshold=0.7)}
+        )
+        other = GeeSource(cloudier, initialize=False, progress=False)
+        redone = write_jobs([job], other, tmp_path / "ds", progress=False, max_requests=3)
+    assert (redone.resumed, redone.exporting, len(started)) == (0, 1, 2)
