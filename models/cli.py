@@ -178,6 +178,7 @@ def _finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         k=args.k,
         presume_background=not args.known_only_scores,
+        epoch_rule=args.epoch_rule.replace("-", "_"),
         device=args.device,
         threads=args.threads,
     )
@@ -318,6 +319,14 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="score the held-out choices on the known pixels alone (default: an unreviewed pixel "
         "the parent predicts no landslide on counts as background)",
+    )
+    f.add_argument(
+        "--epoch-rule",
+        choices=("one-se", "best"),
+        default="one-se",
+        help="which epoch of each member is kept: one-se (default: the parent's weights unless a "
+        "later epoch keeps their held-out object recall and gains more than one standard error "
+        "of F1) or best (the highest held-out F1)",
     )
     f.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     f.add_argument("--threads", type=int, help="torch CPU threads")

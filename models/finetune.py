@@ -47,7 +47,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -68,9 +68,8 @@ from models.manifest import (
     save_member_weights,
     write_manifest,
 )
-from models.metrics import THRESHOLDS, Confusion, counts_by_threshold, f1_from_counts
+from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
 from models.selection import ignored_as_nan, scene_probabilities
-from models.train import evaluate_member, scene_confusion
 from models.zoo import Member, build_loss
 
 __all__ = [
@@ -106,6 +105,10 @@ class FinetuneConfig:
     # held-out scores count unreviewed pixels the parent predicts no landslide on as background
     # (presumed_background)
     presume_background: bool = True
+    # which epoch of each member is kept: "one_se" (the earliest that keeps the parent's object
+    # recall on the held-out scenes and scores within one standard error of the best F1; epoch
+    # 0, the parent's weights, unless a later one is clearly better) or "best" (the highest F1)
+    epoch_rule: Literal["one_se", "best"] = "one_se"
     device: str | None = None
     threads: int | None = None
 
@@ -113,6 +116,8 @@ class FinetuneConfig:
         for name in ("epochs", "iterations", "crop", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epoch_rule not in ("one_se", "best"):
+            raise ValueError(f"epoch_rule must be 'one_se' or 'best', got {self.epoch_rule!r}")
         if not self.lr_scale > 0:
             raise ValueError(f"lr_scale must be positive, got {self.lr_scale}")
         if not 0.0 <= self.false_alarm_share <= 1.0 or (
@@ -228,16 +233,16 @@ def _tune_member(
         else list(val)
     )
 
-    def score() -> float:
-        return evaluate_member(
-            member, scored, setting, threshold=config.threshold, tile=config.val_tile,
-            device=device,
-        ).f1  # fmt: skip
+    def score() -> _EpochScore:
+        probs = _mean_probabilities([member], scored, setting, config.val_tile, device)
+        return _epoch_score(probs, scored, config.threshold)
 
-    epoch0 = [scene_confusion(p, s, config.threshold) for p, s in zip(parent, scored, strict=True)]
-    best_f1, best_epoch = sum(epoch0, Confusion()).f1, 0
-    best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
-    history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_f1": best_f1}]
+    epochs = [_epoch_score(parent, scored, config.threshold)]
+    states = [{k: v.detach().clone() for k, v in member.state_dict().items()}]
+    history: list[dict[str, float]] = [
+        {"epoch": 0, "loss": float("nan"), "val_f1": epochs[0].f1,
+         "object_recall": epochs[0].recall}
+    ]  # fmt: skip
     for epoch in range(1, config.epochs + 1):
         train_mode(member, freeze_norm=config.freeze_norm)
         losses = []
@@ -252,26 +257,126 @@ def _tune_member(
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-        f1 = score()
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": f1})
-        if f1 > best_f1:
-            best_f1, best_epoch = f1, epoch
-            best_state = {k: v.detach().clone() for k, v in member.state_dict().items()}
-    member.load_state_dict(best_state)
+        member.eval()
+        epochs.append(score())
+        states.append({k: v.detach().clone() for k, v in member.state_dict().items()})
+        history.append(
+            {"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": epochs[-1].f1,
+             "object_recall": epochs[-1].recall}
+        )  # fmt: skip
+    best_epoch, choice = choose_epoch(epochs, config.epoch_rule, seed=seed)
+    member.load_state_dict(states[best_epoch])
     member.cpu().eval()
     record = {
         "learning_rate": lr,
         "parent_val_f1": history[0]["val_f1"],
-        "val_f1": best_f1,
+        "val_f1": epochs[best_epoch].f1,
         "best_epoch": best_epoch,
+        "epoch_choice": choice,
         "history": history,
         "val_known_share": _known_share(scored),
     }
     log.info(
-        "%s: held-out F1 %.3f -> %.3f (epoch %d of %d)",
-        entry.name, history[0]["val_f1"], best_f1, best_epoch, config.epochs,
+        "%s: held-out F1 %.3f -> %.3f (epoch %d of %d; %s)",
+        entry.name, history[0]["val_f1"], epochs[best_epoch].f1, best_epoch, config.epochs,
+        choice["why"],
     )  # fmt: skip
     return member, record
+
+
+@dataclass(frozen=True)
+class _EpochScore:
+    """One epoch of a member on the held-out scenes: its per-tile confusion at the threshold
+    (``(tiles, 3)``: TP, FP, FN) and its object recall (NaN without a landslide it sees)."""
+
+    tiles: np.ndarray
+    recall: float
+
+    @property
+    def f1(self) -> float:
+        tp, fp, fn = self.tiles.sum(axis=0) if len(self.tiles) else (0, 0, 0)
+        return float(f1_from_counts(np.asarray(tp), np.asarray(fp), np.asarray(fn)))
+
+
+def _epoch_score(
+    probs: Sequence[np.ndarray], scenes: Sequence[Scene], threshold: float, block: int = 64
+) -> _EpochScore:
+    """:class:`_EpochScore` of one member's ``(H, W)`` probabilities on ``scenes`` (scored on
+    their known pixels, as :func:`~models.train.scene_confusion` does)."""
+    tiles, truths, seen = [], [], []
+    for prob, scene in zip(probs, scenes, strict=True):
+        valid = np.isfinite(prob) & scene.known
+        pred, truth = (prob >= threshold) & valid, (scene.label > 0) & valid
+        h, w = prob.shape
+        for y in range(0, h, block):
+            for x in range(0, w, block):
+                v = valid[y : y + block, x : x + block]
+                if not v.any():
+                    continue
+                p, t = pred[y : y + block, x : x + block], truth[y : y + block, x : x + block]
+                tiles.append((int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())))
+        truths.append(scene.label > 0)
+        seen.append(np.where(valid, prob, np.nan))
+    return _EpochScore(
+        np.asarray(tiles, np.int64).reshape(-1, 3), _object_recall(seen, truths, threshold)
+    )
+
+
+def _bootstrap_se(tiles: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:
+    """Standard error of the pooled F1 of ``tiles`` (``(n, 3)``: TP, FP, FN per tile) over
+    ``resamples`` bootstrap resamples of the tiles (a block bootstrap: neighbouring pixels are
+    not independent); 0 without a tile."""
+    if not len(tiles):
+        return 0.0
+    picks = np.random.default_rng(seed).integers(0, len(tiles), (resamples, len(tiles)))
+    boot = tiles[picks].sum(axis=1)  # (resamples, 3)
+    return float(np.std(f1_from_counts(boot[:, 0], boot[:, 1], boot[:, 2])))
+
+
+def choose_epoch(
+    epochs: Sequence[_EpochScore], rule: str = "one_se", *, seed: int = 0
+) -> tuple[int, dict[str, Any]]:
+    """The epoch of a fine-tuned member to keep, epoch 0 being the parent's weights.
+
+    ``"best"``: the highest held-out F1 (the earliest of equals). ``"one_se"``: as K and the
+    threshold are chosen (:func:`choose_k_and_threshold`), an epoch must detect at least as many
+    of the held-out landslides as the parent's weights do (fewer false alarms are not bought
+    with missed landslides), and of those every one within one standard error of the best
+    F1 counts as as good (Hastie, Tibshirani and Friedman 2009, section 7.10), so the earliest
+    of them is kept: the weights move from the parent's only on a gain larger than the
+    sampling error of a few reviewed scenes. The error is the block bootstrap of the best
+    epoch's 64-pixel tiles. Returns the epoch and a record of the choice."""
+    f1 = np.array([e.f1 for e in epochs])
+    if rule == "best":
+        best = int(np.argmax(f1))
+        return best, {"rule": "best", "why": "highest F1"}
+    recall = np.array([e.recall for e in epochs])
+    floor = recall[0]
+    eligible = recall >= floor - 1e-9 if np.isfinite(floor) else np.ones(len(epochs), bool)
+    eligible[0] = True  # the parent's weights are always a choice
+    best = int(np.argmax(np.where(eligible, f1, -1.0)))
+    se = _bootstrap_se(epochs[best].tiles, seed=seed)
+    chosen = int(np.flatnonzero(eligible & (f1 >= f1[best] - se - 1e-12))[0])
+    if chosen == 0 and best != 0:
+        why = (
+            f"kept the parent's weights: epoch {best}'s F1 gain {f1[best] - f1[0]:.3f} is "
+            f"within one standard error ({se:.3f})"
+        )
+    elif chosen == 0:
+        why = "kept the parent's weights: no epoch scores higher with the parent's recall"
+    else:
+        why = (
+            f"epoch {chosen}: F1 {f1[0]:.3f} -> {f1[chosen]:.3f}, more than one standard error "
+            f"({se:.3f}) over the parent's"
+        )
+    return chosen, {
+        "rule": "one_se",
+        "why": why,
+        "best_epoch": best,
+        "f1_standard_error": round(se, 4),
+        "object_recall_floor": None if not np.isfinite(floor) else round(float(floor), 4),
+        "eligible": [int(i) for i in np.flatnonzero(eligible)],
+    }
 
 
 def _object_maxima(prob: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -365,11 +470,7 @@ def choose_k_and_threshold(
         feasible = recall >= recall.max() - 1e-9
     masked = np.where(feasible, f1, -1.0)
     best_k, best_t = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    se = 0.0  # no tile with a finite pixel: nothing to resample
-    if len(counts):
-        picks = np.random.default_rng(seed).integers(0, len(counts), (resamples, len(counts)))
-        boot = counts[:, best_k, best_t][picks].sum(axis=1)  # (resamples, 3)
-        se = float(np.std(f1_from_counts(boot[:, 0], boot[:, 1], boot[:, 2])))
+    se = _bootstrap_se(counts[:, best_k, best_t], resamples, seed)
     good = feasible & (f1 >= f1[best_k, best_t] - se - 1e-12)
     k = int(np.flatnonzero(good.any(axis=1)).max())
     row = np.flatnonzero(good[k])
