@@ -5,16 +5,20 @@ GeoTIFFs into the scenes' inputs."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
 
-from models.datasets import IGNORE, Scene, write_scene
+from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
 from monitor.sources.base import Source, source_identity
 
 __all__ = ["ingest_exports"]
+
+log = logging.getLogger(__name__)
 
 
 def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int, key: str) -> bool:
@@ -36,6 +40,13 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
     record_path = folder / "exports" / f"{job.id}.json"
     if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
+    # a scene of other labels or source settings: never trained on while its export runs
+    for path in (
+        folder / "provenance" / f"{job.id}.json",
+        input_path(folder, job.id),
+        label_path(folder, job.id),
+    ):
+        path.unlink(missing_ok=True)
     # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
     raster = job.label(grid.shape, grid.transform, grid.crs)
     label_file = folder / "exports" / f"{job.id}_label.npy"
@@ -84,13 +95,17 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
     from models.feature_stack import MODEL_BANDS
 
     report = DatasetReport(Path(out), written=dict.fromkeys(("train", "val", "test"), 0))
-    missing = 0
+    missing = older = 0
     for split in ("train", "val", "test"):
         folder = Path(out) / split
         for record_path in sorted((folder / "exports").glob("*.json")):
             record = json.loads(record_path.read_text())
             scene_id = record["scene"]
-            if (folder / "provenance" / f"{scene_id}.json").exists():
+            provenance = folder / "provenance" / f"{scene_id}.json"
+            if (
+                provenance.exists()
+                and json.loads(provenance.read_text()).get("label_key") == record["label_key"]
+            ):
                 report.resumed += 1
                 continue
             pieces = sorted(downloads.glob(f"{scene_id}.tif")) or sorted(
@@ -98,6 +113,15 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             )
             if not pieces:
                 missing += 1
+                continue
+            started = record_path.stat().st_mtime
+            if any(p.stat().st_mtime < started for p in pieces):
+                # a file of an earlier export of the scene (other labels or source settings)
+                older += 1
+                log.warning(
+                    "%s: %s is older than the export started %s; download that export's file",
+                    scene_id, pieces[0], time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+                )  # fmt: skip
                 continue
             image, transform = merge([str(p) for p in pieces], nodata=NODATA)
             shape = tuple(record["grid"]["shape"])
@@ -126,5 +150,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             )  # fmt: skip
             report.written[split] += 1
     if missing:
-        report.skipped = {"export not downloaded yet (no <scene id>.tif)": missing}
+        report.skipped["export not downloaded yet (no <scene id>.tif)"] = missing
+    if older:
+        report.skipped["download older than the scene's export (of an earlier one?)"] = older
     return report

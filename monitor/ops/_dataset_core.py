@@ -62,7 +62,7 @@ class SceneJob:
         scene is reused only while its key is unchanged (a new review decision, another
         archive or other source settings rewrite it)."""
         parts = [
-            json.dumps(dict(source or {}), sort_keys=True),
+            json.dumps(dict(source or {}), sort_keys=True, default=str),
             self.area.name,
             self.area.geometry.wkt,
             str(self.pre),

@@ -207,7 +207,7 @@ class ArchiveSource:
             for name in ("region.json", "catalog.csv"):
                 digest.update((path / name).read_bytes())
             region: str | None = digest.hexdigest()
-        except FileNotFoundError:
+        except OSError:  # no such region (or unreadable): its stacks cannot be built
             region = None
         return {
             "path": str(self.path.resolve()),

@@ -111,11 +111,14 @@ class GeeSource:
     def identity(self, area: AreaOfInterest) -> dict[str, Any]:
         """What decides this source's stacks of ``area`` besides the windows
         (:func:`monitor.sources.base.source_identity`): the collections and assets, the cloud
-        mask, the DEM choice and the Sentinel-1 pre-processing. Credentials, retries, request
-        sizes and export targets change how pixels are fetched, not what they are, and are
-        left out."""
+        mask, the DEM choice (with the area's own override, not other regions') and the
+        Sentinel-1 pre-processing. Credentials, retries, request sizes and export targets change
+        how pixels are fetched, not what they are, and are left out."""
         keep = ("assets", "cloud_mask", "dem", "s1")
-        return self.settings.model_dump(mode="json", include=set(keep))
+        identity = self.settings.model_dump(mode="json", include=set(keep))
+        overrides = identity["dem"].pop("overrides")
+        identity["dem"]["override"] = overrides.get(area.name)
+        return identity
 
     def features(
         self,

@@ -5,6 +5,7 @@ its start() replaced)."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import ee
 import numpy as np
 import pytest
 import rasterio
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from gee_scripts.assembly import FLAT_BANDS
 from gee_scripts.dataset_export import transfer_plan
@@ -145,3 +146,36 @@ def test_a_large_tile_is_exported_as_a_batch_task(
         other = GeeSource(cloudier, initialize=False, progress=False)
         redone = write_jobs([job], other, tmp_path / "ds", progress=False, max_requests=3)
     assert (redone.resumed, redone.exporting, len(started)) == (0, 1, 2)
+    # the stale scene is gone while the new export runs, and the old download is not taken
+    assert not (split / "provenance" / "item_20240817_glc-7.json").exists()
+    assert not list((split / "input").glob("*.tif")) and not list((split / "label").glob("*"))
+    old = downloads / "item_20240817_glc-7.tif"
+    os.utime(old, (1e9, 1e9))  # downloaded before the new export started
+    stale = ingest_exports(tmp_path / "ds", downloads)
+    assert sum(stale.written.values()) == 0 and len(stale.skipped) == 1
+    assert "older than the scene's export" in next(iter(stale.skipped))
+    with rasterio.open(old, "w", **profile) as dst:  # the new export's file
+        dst.write(bands + 1)
+    fresh = ingest_exports(tmp_path / "ds", downloads)
+    assert sum(fresh.written.values()) == 1
+    assert float(read_scene(split, "item_20240817_glc-7").image[3, 50, 50]) == 4.0
+    with server.installed():
+        assert write_jobs([job], other, tmp_path / "ds", progress=False).resumed == 1
+
+
+def test_a_dem_override_of_one_region_keeps_the_others_scenes() -> None:
+    """The identity a scene's resume key holds (monitor.sources.base.source_identity) takes the
+    area's own DEM override, so adding one for a region refetches only that region's scenes."""
+    from gee_scripts.settings import DemSettings
+    from monitor.sources.base import source_identity
+
+    plain = GeeSource(GeeSettings(), initialize=False, progress=False)
+    with_override = GeeSource(
+        GeeSettings(dem=DemSettings(overrides={"valley": "users/me/lidar_dtm"})),
+        initialize=False,
+        progress=False,
+    )
+    hill, valley = (AreaOfInterest(n, box(10.9, 44.3, 10.91, 44.31)) for n in ("hill", "valley"))
+    assert source_identity(plain, hill) == source_identity(with_override, hill)
+    assert source_identity(with_override, valley)["dem"]["override"] == "users/me/lidar_dtm"
+    assert source_identity(plain, valley) != source_identity(with_override, valley)
