@@ -98,9 +98,12 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     known_only = tmp_path / "known-only"
     argv_known = ["finetune", "--manifest", str(parent), "--data", str(data)]
     argv_known += ["--out", str(known_only), "--epochs", "1", "--iterations", "1", "--crop", "32"]
-    assert main([*argv_known, "--threads", "1", "--known-only-scores"]) == 0
+    assert main([*argv_known, "--threads", "1", "--known-only-scores", "--epoch-rule", "best"]) == 0
     plain = read_manifest(known_only / "manifest.json").training["finetune"]
     assert plain["config"]["presume_background"] is False
+    assert (plain["config"]["epoch_rule"], record["config"]["epoch_rule"]) == ("best", "one_se")
+    assert plain["members"][entry.name]["epoch_choice"]["rule"] == "best"
+    assert member["epoch_choice"]["rule"] == "one_se"
     assert plain["members"][entry.name]["val_known_share"] == 0.75
     assert plain["selection"]["S1+S2"]["val_known_share"] == 0.75
     assert manifest.settings["S1+S2"].members == [entry.name]
@@ -378,3 +381,15 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     assert all(torch.equal(a, b) for a, b in zip(before, statistics(kept), strict=True))
     moved = finetune(parent, data, tmp_path / "moved", FinetuneConfig(freeze_norm=False, **config))
     assert not all(torch.equal(a, b) for a, b in zip(before, statistics(moved), strict=True))
+
+    # epoch 0 kept: the parent's weights and buffers, every one, as they were
+    def weights(manifest: Path) -> dict[str, torch.Tensor]:
+        (entry,) = read_manifest(manifest).members
+        return load_member(entry, manifest.parent).state_dict()
+
+    monkeypatch.setattr(models.finetune, "choose_epoch", lambda e, *a, **k: (0, {"why": "0"}))
+    undone = finetune(
+        parent, data, tmp_path / "undone", FinetuneConfig(freeze_norm=False, **config)
+    )
+    old, new = weights(parent), weights(undone)
+    assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)
