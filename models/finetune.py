@@ -621,14 +621,16 @@ def _save_members(
     out_dir: Path,
 ) -> list[MemberEntry]:
     """Save the chosen fine-tuned members' weights into ``out_dir``; their manifest entries
-    (names and epochs of the parent's, origin ``finetuned:...``)."""
+    (names and epochs of the parent's, origin ``finetuned:...``, or the parent's origin for a
+    member whose epoch 0, the parent's weights, was kept)."""
     entries: list[MemberEntry] = []
     for name in chosen:
         member, record = tuned[name]
         old = parent.member(name)
         file = f"{name}.safetensors"
         sha = save_member_weights(member, out_dir / file, metadata={"name": name})
-        origin = old.origin if old.origin.startswith("finetuned") else f"finetuned:{old.origin}"
+        unchanged = record["best_epoch"] == 0 or old.origin.startswith("finetuned")
+        origin = old.origin if unchanged else f"finetuned:{old.origin}"
         new_entry = member_entry(
             member, file, sha, val_f1=record["val_f1"], origin=origin, epochs=old.epochs
         )

@@ -72,10 +72,11 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     )
     manifest = read_manifest(out / "manifest.json")
     (entry,) = manifest.members
-    assert entry.origin == "finetuned:imported:epoch_007.ckpt"
     assert entry.architecture == "FPN" and entry.setting == "S1+S2"
     record = manifest.training["finetune"]
     member = record["members"][entry.name]
+    moved = member["best_epoch"] > 0  # else the parent's weights were kept, and their origin
+    assert entry.origin == ("finetuned:" if moved else "") + "imported:epoch_007.ckpt"
     assert member["learning_rate"] == pytest.approx(0.0001)  # the member's rate x 0.1
     assert [h["epoch"] for h in member["history"]] == [0, 1, 2]
     assert member["val_f1"] >= member["parent_val_f1"]  # the best epoch, the parent's included
@@ -393,3 +394,6 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     )
     old, new = weights(parent), weights(undone)
     assert old.keys() == new.keys() and all(torch.equal(old[k], new[k]) for k in old)
+    # ... and its origin stays the parent's
+    origins = [read_manifest(m).members[0].origin for m in (parent, undone, kept)]
+    assert origins == ["imported:epoch_007.ckpt"] * 2 + ["finetuned:imported:epoch_007.ckpt"]
