@@ -40,6 +40,7 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -238,11 +239,15 @@ def _report(
     timings: dict[str, float],
     point: dict[str, Any] | None,
     family_key: str | None = None,
+    config: FinetuneConfig | None = None,
 ) -> None:
     """Print the before/after table and the verdicts for the whole loop (at the cut it carries
     and at the bundled recall), and write ``work/result.json``."""
     print(f"review: {len(review)} regions x {len(RUN_DATES)} run dates; {counts}")
     print(report.format())
+    if config is not None:
+        print(f"fine-tuning: {config.epochs} epochs of {config.iterations} steps, epoch rule "
+              f"{config.epoch_rule}")  # fmt: skip
     where = f"family {family_key}" if family_key else f"landscape {LANDSCAPE}"
     print(f"held-out: {len(held)} regions of the same {where} x {len(RUN_DATES)} run dates")
     print("")
@@ -294,6 +299,7 @@ def _report(
                 "reviews": counts,
                 "operating_point": point,
                 "family": family_key,
+                "finetune": None if config is None else asdict(config),
                 "timings": timings,
                 "threads": os.environ.get("OMP_NUM_THREADS"),
             },
@@ -352,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=FinetuneConfig.false_alarm_share,
         help="of the fine-tuning batches (models finetune)",
+    )
+    p.add_argument(
+        "--epoch-rule",
+        choices=("one-se", "best"),
+        default="one-se",
+        help="which epoch of each fine-tuned member is kept (models finetune; 'best', the "
+        "highest held-out F1, before 2026-12-03)",
     )
     p.add_argument(
         "--known-within-m",
@@ -439,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         false_alarm_share=args.false_alarm_share,
         freeze_norm=not args.update_norm,
         presume_background=not args.known_only_scores,
+        epoch_rule="best" if args.epoch_rule == "best" else "one_se",
         threads=1,
     )
     manifests = _manifests(args.manifest, work, data, args.review_weight, config)
@@ -460,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             work, build, calibration, held, manifests[loop], args.manifest, rows[loop]
         )
     timings["operating point"] = time.perf_counter() - t0
-    _report(work, review, held, counts, report, rows, timings, point, args.family)
+    _report(work, review, held, counts, report, rows, timings, point, args.family, config)
     return 0
 
 
