@@ -324,9 +324,10 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--epoch-rule",
         choices=("one-se", "best"),
         default="one-se",
-        help="which epoch of each member is kept: one-se (default: the parent's weights unless a "
-        "later epoch keeps their held-out object recall and gains more than one standard error "
-        "of F1) or best (the highest held-out F1)",
+        help="which epoch of each member is kept: one-se (default: of the epochs that keep the "
+        "parent's held-out object recall, the earliest within one standard error of the best "
+        "F1, so the parent's weights unless the best gains more than that) or best (the "
+        "highest held-out F1)",
     )
     f.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     f.add_argument("--threads", type=int, help="torch CPU threads")

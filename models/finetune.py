@@ -352,8 +352,11 @@ def choose_epoch(
     with missed landslides), and of those every one within one standard error of the best
     F1 counts as as good (Hastie, Tibshirani and Friedman 2009, section 7.10), so the earliest
     of them is kept: the weights move from the parent's only on a gain larger than the
-    sampling error of a few reviewed scenes. The error is the block bootstrap of the best
-    epoch's 64-pixel tiles. Returns the epoch and a record of the choice."""
+    sampling error of a few reviewed scenes: when the best eligible epoch's F1 exceeds the
+    parent's by more than one standard error (the earliest epoch within it of the best may gain
+    less). The error is the block bootstrap of the best epoch's 64-pixel tiles. Returns the
+    epoch and a record of the choice (the rule, why, and for ``one_se`` the epoch of highest
+    eligible F1, the error, the recall floor and the eligible epochs)."""
     f1 = np.array([e.f1 for e in epochs])
     if rule == "best":
         best = int(np.argmax(f1))
@@ -381,7 +384,7 @@ def choose_epoch(
     return chosen, {
         "rule": "one_se",
         "why": why,
-        "best_epoch": best,
+        "highest_f1_epoch": best,
         "f1_standard_error": round(se, 4),
         "object_recall_floor": None if not np.isfinite(floor) else round(float(floor), 4),
         "eligible": [int(i) for i in np.flatnonzero(eligible)],
@@ -622,7 +625,8 @@ def _save_members(
 ) -> list[MemberEntry]:
     """Save the chosen fine-tuned members' weights into ``out_dir``; their manifest entries
     (names and epochs of the parent's, origin ``finetuned:...``, or the parent's origin for a
-    member whose epoch 0, the parent's weights, was kept)."""
+    member whose epoch 0, the parent's weights, was kept; ``val_f1`` is the kept epoch's F1 on
+    the reviewed held-out scenes, the parent's own there for epoch 0)."""
     entries: list[MemberEntry] = []
     for name in chosen:
         member, record = tuned[name]

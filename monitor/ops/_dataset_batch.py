@@ -38,8 +38,11 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
     from monitor.sources.gee import grid_transform
 
     record_path = folder / "exports" / f"{job.id}.json"
-    if record_path.exists() and json.loads(record_path.read_text()).get("label_key") == key:
+    earlier = json.loads(record_path.read_text()) if record_path.exists() else None
+    if earlier is not None and earlier.get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
+    if earlier is not None and earlier.get("task"):
+        _cancel(earlier["task"], job.id)  # its file must not land after this export's
     # a scene of other labels or source settings: never trained on while its export runs
     for path in (
         folder / "provenance" / f"{job.id}.json",
@@ -66,6 +69,7 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
         {
             "scene": job.id,
             "task": getattr(task, "id", None),
+            "started": time.time(),  # a download older than this is of an earlier export
             "config": {k: _plain(v) for k, v in (task.config or {}).items() if k != "expression"},
             "plan": plan.as_dict(),
             "windows": {"pre": str(job.pre), "post": str(job.post)},
@@ -81,6 +85,22 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
         },
     )
     return True
+
+
+def _cancel(task_id: str, scene_id: str) -> None:
+    """Cancel the Earth Engine batch task of an earlier export of the scene (best effort: a
+    task already finished or unknown, or no connection, leaves a warning)."""
+    import ee
+
+    try:
+        ee.data.cancelTask(task_id)
+    except Exception as err:  # any failure leaves the old task as it was: say so
+        log.warning(
+            "%s: could not cancel the earlier export task %s (%s); if it still finishes, its "
+            "file may replace or sit beside this export's (same name): check the task list "
+            "and ingest the new task's file",
+            scene_id, task_id, err,
+        )  # fmt: skip
 
 
 def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
@@ -114,13 +134,18 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             if not pieces:
                 missing += 1
                 continue
-            started = record_path.stat().st_mtime
-            if any(p.stat().st_mtime < started for p in pieces):
+            # the export's start (the record's time for records written before it was kept)
+            started = float(record.get("started", record_path.stat().st_mtime))
+            stale = [p for p in pieces if p.stat().st_mtime < started]
+            if stale:
                 # a file of an earlier export of the scene (other labels or source settings)
                 older += 1
                 log.warning(
-                    "%s: %s is older than the export started %s; download that export's file",
-                    scene_id, pieces[0], time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+                    "%s: %s older than the export started %s (of an earlier export?): delete "
+                    "it and download this export's file (or `touch` it if it is this export's, "
+                    "copied without its times)",
+                    scene_id, ", ".join(p.name for p in stale),
+                    time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
                 )  # fmt: skip
                 continue
             image, transform = merge([str(p) for p in pieces], nodata=NODATA)

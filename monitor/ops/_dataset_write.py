@@ -70,6 +70,13 @@ def write_jobs(
         stack = _fetch(source, job, skipped)
         if stack is None:
             continue
+        # fetched directly: a batch export of the scene started earlier (other settings or a
+        # larger tile) is no longer what `dataset ingest` should bring in
+        for path in (
+            folder / "exports" / f"{job.id}.json",
+            folder / "exports" / f"{job.id}_label.npy",
+        ):
+            path.unlink(missing_ok=True)
         _write_scene(source, job, stack, folder, split, record_path, key, identity)
         report.written[split] += 1
         done[split].append(job.id)

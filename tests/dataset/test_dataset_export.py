@@ -300,7 +300,14 @@ def test_a_scene_is_reused_only_from_the_same_archive_and_settings(
 
     assert counts(ArchiveSource(dataset_archive)) == (1, 0)
     assert counts(ArchiveSource(dataset_archive)) == (0, 1)
+    # a batch export started for the scene earlier (on Earth Engine, a larger tile) is
+    # superseded by a scene fetched directly: `dataset ingest` must not bring it back
+    exports = out / "train" / "exports"
+    exports.mkdir()
+    (exports / "hills_20240817.json").write_text('{"scene": "hills_20240817", "label_key": "x"}')
+    np.save(exports / "hills_20240817_label.npy", np.zeros((2, 2), np.uint8))
     assert counts(ArchiveSource(dataset_archive, terrain_model="volume")) == (1, 0)
+    assert not list(exports.iterdir())
     copy = tmp_path / "copy"
     shutil.copytree(dataset_archive, copy)
     assert counts(ArchiveSource(copy)) == (1, 0)

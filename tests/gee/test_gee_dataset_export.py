@@ -138,6 +138,11 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     assert scene.ignore is not None and int(scene.ignore.sum()) == record["label_pixels"]["255"]
     assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
     # the ingested scene is complete: a rerun reuses it, one with another cloud mask does not
+    # the earlier task is cancelled when the scene is exported anew
+    cancelled: list[str] = []
+    monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
+    record_path = split / "exports" / "item_20240817_glc-7.json"
+    record_path.write_text(json.dumps({**json.loads(record_path.read_text()), "task": "OLD"}))
     with server.installed():
         assert write_jobs([job], source, tmp_path / "ds", progress=False).resumed == 1
         cloudier = settings.model_copy(
@@ -146,6 +151,7 @@ def test_a_large_tile_is_exported_as_a_batch_task(
         other = GeeSource(cloudier, initialize=False, progress=False)
         redone = write_jobs([job], other, tmp_path / "ds", progress=False, max_requests=3)
     assert (redone.resumed, redone.exporting, len(started)) == (0, 1, 2)
+    assert cancelled == ["OLD"]
     # the stale scene is gone while the new export runs, and the old download is not taken
     assert not (split / "provenance" / "item_20240817_glc-7.json").exists()
     assert not list((split / "input").glob("*.tif")) and not list((split / "label").glob("*"))

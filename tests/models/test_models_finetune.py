@@ -270,14 +270,14 @@ def test_a_member_keeps_the_parents_weights_unless_an_epoch_wins_beyond_the_nois
     assert small[0].f1 == pytest.approx(320 / 448) and small[1].f1 == pytest.approx(320 / 447)
     assert choose_epoch(small, "best")[0] == 1
     epoch, record = choose_epoch(small)
-    assert epoch == 0 and record["best_epoch"] == 1
+    assert epoch == 0 and record["highest_f1_epoch"] == 1
     assert 0.01 < record["f1_standard_error"] < 0.1 and "within one standard error" in record["why"]
     clear = _epochs([parent, one_fewer, [0] * 16], [1.0, 1.0, 1.0])
     assert choose_epoch(clear)[0] == 2
     # the same gain with one of ten held-out landslides lost: the parent's weights stay
     lost = _epochs([parent, one_fewer, [0] * 16], [1.0, 1.0, 0.9])
     epoch, record = choose_epoch(lost)
-    assert (epoch, record["best_epoch"], record["eligible"]) == (0, 1, [0, 1])
+    assert (epoch, record["highest_f1_epoch"], record["eligible"]) == (0, 1, [0, 1])
 
 
 def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
