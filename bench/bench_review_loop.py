@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         false_alarm_share=args.false_alarm_share,
         freeze_norm=not args.update_norm,
         presume_background=not args.known_only_scores,
-        epoch_rule="best" if args.epoch_rule == "best" else "one_se",
+        epoch_rule=args.epoch_rule.replace("-", "_"),
         threads=1,
     )
     manifests = _manifests(args.manifest, work, data, args.review_weight, config)

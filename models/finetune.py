@@ -302,31 +302,26 @@ class _EpochScore:
 
     @property
     def f1(self) -> float:
-        tp, fp, fn = self.tiles.sum(axis=0) if len(self.tiles) else (0, 0, 0)
-        return float(f1_from_counts(np.asarray(tp), np.asarray(fp), np.asarray(fn)))
+        return float(f1_from_counts(*self.tiles.reshape(-1, 3).sum(axis=0)))
 
 
 def _epoch_score(
     probs: Sequence[np.ndarray], scenes: Sequence[Scene], threshold: float, block: int = 64
 ) -> _EpochScore:
-    """:class:`_EpochScore` of one member's ``(H, W)`` probabilities on ``scenes`` (scored on
-    their known pixels, as :func:`~models.train.scene_confusion` does)."""
-    tiles, truths, seen = [], [], []
-    for prob, scene in zip(probs, scenes, strict=True):
-        valid = np.isfinite(prob) & scene.known
-        pred, truth = (prob >= threshold) & valid, (scene.label > 0) & valid
-        h, w = prob.shape
-        for y in range(0, h, block):
-            for x in range(0, w, block):
-                v = valid[y : y + block, x : x + block]
-                if not v.any():
-                    continue
-                p, t = pred[y : y + block, x : x + block], truth[y : y + block, x : x + block]
-                tiles.append((int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum())))
-        truths.append(scene.label > 0)
-        seen.append(np.where(valid, prob, np.nan))
+    """:class:`_EpochScore` of one member's ``(H, W)`` probabilities on ``scenes``, scored on
+    their known pixels as :func:`~models.train.scene_confusion` does, in the tiles of
+    :func:`_block_counts` that K and the threshold are chosen on."""
+    at = np.array([threshold])
+    truths = [scene.label > 0 for scene in scenes]
+    seen = [
+        np.where(np.isfinite(prob) & scene.known, prob, np.nan)
+        for prob, scene in zip(probs, scenes, strict=True)
+    ]
+    tiles = [
+        _block_counts(p[None], t, block, at)[:, 0, 0] for p, t in zip(seen, truths, strict=True)
+    ]
     return _EpochScore(
-        np.asarray(tiles, np.int64).reshape(-1, 3), _object_recall(seen, truths, threshold)
+        np.concatenate(tiles or [np.zeros((0, 3))]), _object_recall(seen, truths, threshold)
     )
 
 
@@ -412,8 +407,10 @@ def _object_recall(probs: Sequence[np.ndarray], truths: Sequence[np.ndarray], t:
     return float((maxima >= t).mean()) if maxima.size else float("nan")
 
 
-def _block_counts(means: np.ndarray, truth: np.ndarray, block: int) -> np.ndarray:
-    """TP, FP and FN at every threshold of :data:`THRESHOLDS` for each ``block`` x ``block``
+def _block_counts(
+    means: np.ndarray, truth: np.ndarray, block: int, thresholds: np.ndarray = THRESHOLDS
+) -> np.ndarray:
+    """TP, FP and FN at every threshold of ``thresholds`` for each ``block`` x ``block``
     tile of one scene: ``means`` ``(K, H, W)`` (the mean of the top 1..K members; NaN pixels
     ignored), truth ``(H, W)``. Returns ``(tiles, K, thresholds, 3)``; tiles without a finite
     pixel are dropped."""
@@ -425,8 +422,8 @@ def _block_counts(means: np.ndarray, truth: np.ndarray, block: int) -> np.ndarra
             if not np.isfinite(tile).any():
                 continue
             t = truth[y : y + block, x : x + block]
-            out.append(np.stack([counts_by_threshold(tile[n], t) for n in range(k)]))
-    return np.asarray(out).reshape(-1, k, THRESHOLDS.size, 3)
+            out.append(np.stack([counts_by_threshold(tile[n], t, thresholds) for n in range(k)]))
+    return np.asarray(out).reshape(-1, k, thresholds.size, 3)
 
 
 def choose_k_and_threshold(

@@ -7,24 +7,41 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
+from models.datasets import IGNORE, Scene, write_scene
 from monitor.errors import BadInput
-from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
-from monitor.sources.base import Source, source_identity
+from monitor.ops._dataset_core import (
+    DatasetReport,
+    SceneJob,
+    _plain,
+    _write_json,
+    export_files,
+    remove_files,
+    scene_files,
+)
+from monitor.sources.base import Source
 
 __all__ = ["ingest_exports"]
 
 log = logging.getLogger(__name__)
 
 
-def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int, key: str) -> bool:
+def _batch_export(
+    source: Source,
+    job: SceneJob,
+    folder: Path,
+    max_requests: int,
+    key: str,
+    identity: Mapping[str, Any],
+) -> bool:
     """On Earth Engine, start a batch export for a tile too large for ``max_requests``
-    computePixels requests, record the task (with the scene's ``key``) beside the scene and
-    return True."""
+    computePixels requests, record the task (with the scene's ``key`` and the source's
+    ``identity``) beside the scene and return True."""
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
@@ -37,22 +54,16 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
         return False
     from monitor.sources.gee import grid_transform
 
-    record_path = folder / "exports" / f"{job.id}.json"
+    record_path, label_file = export_files(folder, job.id)
     earlier = json.loads(record_path.read_text()) if record_path.exists() else None
     if earlier is not None and earlier.get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
     if earlier is not None and earlier.get("task"):
         _cancel(earlier["task"], job.id)  # its file must not land after this export's
     # a scene of other labels or source settings: never trained on while its export runs
-    for path in (
-        folder / "provenance" / f"{job.id}.json",
-        input_path(folder, job.id),
-        label_path(folder, job.id),
-    ):
-        path.unlink(missing_ok=True)
+    remove_files(*scene_files(folder, job.id))
     # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
     raster = job.label(grid.shape, grid.transform, grid.crs)
-    label_file = folder / "exports" / f"{job.id}_label.npy"
     label_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(label_file, raster)
     image = source.feature_image(job.area, job.pre, job.post)  # type: ignore[attr-defined]
@@ -79,7 +90,7 @@ def _batch_export(source: Source, job: SceneJob, folder: Path, max_requests: int
                 "shape": list(grid.shape),
             },
             "label_key": key,
-            "source_identity": source_identity(source, job.area),
+            "source_identity": dict(identity),
             "label_pixels": {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)},
             **job.record,
         },
@@ -121,7 +132,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
         for record_path in sorted((folder / "exports").glob("*.json")):
             record = json.loads(record_path.read_text())
             scene_id = record["scene"]
-            provenance = folder / "provenance" / f"{scene_id}.json"
+            provenance = scene_files(folder, scene_id)[0]
             if (
                 provenance.exists()
                 and json.loads(provenance.read_text()).get("label_key") == record["label_key"]
@@ -157,7 +168,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
                 )
             x = image[: len(MODEL_BANDS)].astype(np.float32)
             x[x == NODATA] = np.nan
-            raster = np.load(record_path.with_name(f"{scene_id}_label.npy"))
+            raster = np.load(export_files(folder, scene_id)[1])
             grid_transform = Affine(*record["grid"]["transform"])
             scene = Scene(
                 scene_id,
@@ -169,7 +180,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             )
             write_scene(folder, scene)
             _write_json(
-                folder / "provenance" / f"{scene_id}.json",
+                provenance,
                 {**record, "split": split, "ingested_from": [str(p) for p in pieces],
                  "mosaic_transform": list(transform)[:6]},
             )  # fmt: skip

@@ -17,6 +17,7 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from models.datasets import input_path, label_path
 from monitor.labels import label_raster
 from monitor.sources.base import AreaOfInterest, Window
 
@@ -116,6 +117,26 @@ class DatasetReport:
     def scenes(self) -> int:
         """Scenes this run wrote, found done or started exporting."""
         return sum(self.written.values()) + self.resumed + self.exporting
+
+
+def scene_files(folder: Path, scene_id: str) -> tuple[Path, Path, Path]:
+    """A written scene's files in a split folder: its provenance record (written last: it marks
+    the scene complete), input and label."""
+    provenance = folder / "provenance" / f"{scene_id}.json"
+    return provenance, input_path(folder, scene_id), label_path(folder, scene_id)
+
+
+def export_files(folder: Path, scene_id: str) -> tuple[Path, Path]:
+    """An Earth Engine batch export's files in a split folder, which ``dataset ingest`` turns
+    into the scene: the task's record and the label computed at export time."""
+    exports = folder / "exports"
+    return exports / f"{scene_id}.json", exports / f"{scene_id}_label.npy"
+
+
+def remove_files(*paths: Path) -> None:
+    """Delete ``paths`` where they exist."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def event_windows(event: date, pre_days: int, post_days: int) -> tuple[Window, Window]:

@@ -20,7 +20,15 @@ from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
-from monitor.ops._dataset_core import DatasetReport, SceneJob, _plain, _write_json
+from monitor.ops._dataset_core import (
+    DatasetReport,
+    SceneJob,
+    _plain,
+    _write_json,
+    export_files,
+    remove_files,
+    scene_files,
+)
 from monitor.sources.base import DataUnavailable, Source, source_identity
 
 __all__ = ["write_jobs"]
@@ -55,15 +63,15 @@ def write_jobs(
     for job in tqdm(jobs, desc="dataset", unit="scene", disable=not progress):
         split = splits[job.group]
         folder = out / split
-        record_path = folder / "provenance" / f"{job.id}.json"
+        record_path = scene_files(folder, job.id)[0]
         identity = source_identity(source, job.area)
         key = job.key(identity)
         _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
-        if _is_complete(folder, record_path, job.id, key):
+        if _is_complete(folder, job.id, key):
             report.resumed += 1
             done[split].append(job.id)
             continue
-        if _batch_export(source, job, folder, max_requests, key):
+        if _batch_export(source, job, folder, max_requests, key, identity):
             report.exporting += 1
             exported.add(split)
             continue
@@ -72,11 +80,7 @@ def write_jobs(
             continue
         # fetched directly: a batch export of the scene started earlier (other settings or a
         # larger tile) is no longer what `dataset ingest` should bring in
-        for path in (
-            folder / "exports" / f"{job.id}.json",
-            folder / "exports" / f"{job.id}_label.npy",
-        ):
-            path.unlink(missing_ok=True)
+        remove_files(*export_files(folder, job.id))
         _write_scene(source, job, stack, folder, split, record_path, key, identity)
         report.written[split] += 1
         done[split].append(job.id)
@@ -109,14 +113,12 @@ def write_jobs(
     return report
 
 
-def _is_complete(folder: Path, record_path: Path, scene_id: str, key: str) -> bool:
+def _is_complete(folder: Path, scene_id: str, key: str) -> bool:
     """Whether the scene is already written (input, label and provenance record) with the
     label key ``key`` (an unchanged job): a resumed run does not fetch it again."""
-    return (
-        record_path.exists()
-        and input_path(folder, scene_id).exists()
-        and label_path(folder, scene_id).exists()
-        and json.loads(record_path.read_text()).get("label_key") == key
+    files = scene_files(folder, scene_id)
+    return all(p.exists() for p in files) and (
+        json.loads(files[0].read_text()).get("label_key") == key
     )
 
 
@@ -210,11 +212,5 @@ def _remove_elsewhere(out: Path, keep: str | None, scene_id: str) -> None:
         if other == keep:
             continue
         folder = out / other
-        for path in (
-            folder / "provenance" / f"{scene_id}.json",
-            input_path(folder, scene_id),
-            label_path(folder, scene_id),
-            folder / "exports" / f"{scene_id}.json",  # or `dataset ingest` brings it back
-            folder / "exports" / f"{scene_id}_label.npy",
-        ):
-            path.unlink(missing_ok=True)
+        # the export's files too, or `dataset ingest` brings the scene back
+        remove_files(*scene_files(folder, scene_id), *export_files(folder, scene_id))

@@ -19,6 +19,7 @@ Layout (one folder per region, see ``docs/archive.md``)::
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Sequence
@@ -93,6 +94,7 @@ class _Region:
     name: str
     path: Path
     stamp: int  # mtime of region.json when read: a rebuilt region is read again
+    digest: str  # SHA-256 of region.json and catalog.csv as read (the source's identity)
     meta: dict[str, Any]
     grid: Grid
     catalog: pd.DataFrame
@@ -159,14 +161,16 @@ class ArchiveSource:
                 "(docs/archive.md)"
             )
         try:
-            catalog = pd.read_csv(path / "catalog.csv")
+            raw = (path / "catalog.csv").read_bytes()
             root = zarr.open_group(path / "data.zarr", mode="r")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise ArchiveError(f"region {name!r} in {path} is incomplete: {exc}") from exc
+        catalog = pd.read_csv(io.BytesIO(raw))
         catalog["date"] = pd.to_datetime(catalog["date"]).dt.date
+        digest = hashlib.sha256((path / "region.json").read_bytes() + raw).hexdigest()
         g = meta["grid"]
         grid = Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
-        region = _Region(name, path, stamp, meta, grid, catalog, root)
+        region = _Region(name, path, stamp, digest, meta, grid, catalog, root)
         self._regions[name] = region
         return region
 
@@ -200,14 +204,11 @@ class ArchiveSource:
         (:func:`monitor.sources.base.source_identity`): the archive's folder, the SHA-256 of the
         region's ``region.json`` and ``catalog.csv`` (a region rebuilt or written again from
         other exports reads differently) and the compositing options. A region the archive
-        lacks has ``"region": None`` (its stacks cannot be built)."""
-        path = region_dir(self.path, area.name)
-        digest = hashlib.sha256()
+        lacks has ``"region": None`` (its stacks cannot be built). Read with the region, once
+        while ``region.json`` is unchanged."""
         try:
-            for name in ("region.json", "catalog.csv"):
-                digest.update((path / name).read_bytes())
-            region: str | None = digest.hexdigest()
-        except OSError:  # no such region (or unreadable): its stacks cannot be built
+            region: str | None = self._region(area.name).digest
+        except (ArchiveError, OSError):  # no such region, or unreadable: no stacks either
             region = None
         return {
             "path": str(self.path.resolve()),
