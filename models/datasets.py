@@ -30,6 +30,7 @@ __all__ = [
     "IGNORE",
     "L4S_BANDS",
     "MODEL_SETTINGS",
+    "REVIEWED_CANDIDATES_FILE",
     "Augmentation",
     "CropSampler",
     "DatasetError",
@@ -47,6 +48,11 @@ __all__ = [
     "setting_band_names",
     "write_scene",
 ]
+
+# A split folder's table of the reviewed detections' object-filter features as the runs scored
+# them (``dataset from-reviews``; ``features`` float32, ``positive`` bool): what
+# ``monitor.ops.filter_refit`` learns from beside the scenes.
+REVIEWED_CANDIDATES_FILE = "reviewed_candidates.npz"
 
 # Landslide4Sense bands (Ghorbanzadeh et al. 2022): Sentinel-2 B1-B12, slope, DEM.
 L4S_BANDS: tuple[str, ...] = (

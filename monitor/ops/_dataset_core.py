@@ -88,6 +88,9 @@ class DatasetReport:
     stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
     pruned: int = 0  # such scenes deleted (--prune)
     empty_splits: list[str] = field(default_factory=list)  # splits no group went to
+    # from-reviews: the reviewed detections' logged filter features per split (rows kept as
+    # positive, as negative); "other features" counts rows another version computed
+    logged: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def format(self) -> str:
         total = sum(self.written.values())
@@ -101,6 +104,11 @@ class DatasetReport:
             lines.append(
                 f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
                 "events (or regions) to fill every split, or theirs had no data"
+            )
+        for split, (pos, neg) in self.logged.items():
+            lines.append(
+                f"{split}/: the filter features of {pos} confirmed and {neg} dismissed "
+                "detection(s), as the runs scored them"
             )
         if self.pruned:
             lines.append(f"{self.pruned} scene(s) of earlier runs not in this one deleted")

@@ -7,22 +7,37 @@ their own blind spots and count as a false alarm when K and the threshold are ch
 the background is known (0) only within ``dataset.known_within_m`` (100 m) of a reviewed
 landslide, its context, and the rest of the scene is ignored (255); ``known_within_m: null``
 makes all of it background, as before. ``bench/bench_review_loop.py --known-within-m`` measures
-both (docs/models.md, "The loop measured on the archive")."""
+both (docs/models.md, "The loop measured on the archive").
+
+Beside the scenes, each split folder gets the object-filter features of its reviewed detections
+as the daily runs scored them (:func:`write_reviewed_candidates`, kept in the inventory's
+observations): confirmed ones positive, dismissed ones negative. They are what the operator
+actually judged, computed on the run's own stack; the scenes rerun through the chain cannot give
+all of them (a radar-only drop detection is drawn from monitoring composites only, a cloudy run's
+radar setting not at all). ``monitor.ops.filter_refit`` learns from both."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import IGNORE
+from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
+from monitor.labels import assign_splits
 from monitor.ops._dataset_core import SceneJob, _safe
+from monitor.pipeline.object_filter import FEATURES
 
-__all__ = ["review_jobs"]
+__all__ = ["review_jobs", "write_reviewed_candidates"]
+
+log = logging.getLogger(__name__)
 
 
 def review_jobs(
@@ -83,6 +98,49 @@ def review_jobs(
         )
         jobs.append(job)
     return jobs, dict(skipped)
+
+
+def write_reviewed_candidates(
+    config: MonitorConfig,
+    jobs: Sequence[SceneJob],
+    out: Path,
+    fractions: Mapping[str, float],
+) -> dict[str, tuple[int, int]]:
+    """Write each split's :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`: the logged filter
+    features of every observation of the landslides its jobs confirmed (positive) or dismissed
+    (negative), the split of a job being that of :func:`write_jobs` (its group's). A split
+    with none has its old table removed. Returns the rows per split (positive, negative)."""
+    from monitor.ops.filter_fit import write_candidates
+    from monitor.store.inventory import Inventory
+
+    splits = assign_splits([j.group for j in jobs], fractions)
+    labels: dict[str, dict[str, bool]] = {}
+    for job in jobs:
+        of_split = labels.setdefault(splits[job.group], {})
+        of_split.update(dict.fromkeys(job.record.get("confirmed", []), True))
+        of_split.update(dict.fromkeys(job.record.get("dismissed", []), False))
+    with Inventory(config.inventory.path) as inventory:
+        logged, other = inventory.logged_features([u for s in labels.values() for u in s])
+    if other:
+        log.warning(
+            "%d observation(s) of reviewed landslides hold filter features of another version's "
+            "feature list; left out",
+            other,
+        )
+    counts: dict[str, tuple[int, int]] = {}
+    for split in fractions:
+        path = Path(out) / split / REVIEWED_CANDIDATES_FILE
+        rows = [(r, y) for uid, y in labels.get(split, {}).items() for r in logged.get(uid, [])]
+        if not rows:
+            path.unlink(missing_ok=True)
+            continue
+        x = np.stack([r for r, _ in rows]).astype(np.float32)
+        y = np.array([y for _, y in rows], dtype=bool)
+        assert x.shape[1] == len(FEATURES)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_candidates(x, y, path)
+        counts[split] = (int(y.sum()), int((~y).sum()))
+    return counts
 
 
 def _buffer_m(metres: float) -> Any:

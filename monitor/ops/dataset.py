@@ -47,7 +47,7 @@ from monitor.ops._args import add_config
 from monitor.ops._dataset_batch import ingest_exports
 from monitor.ops._dataset_core import DatasetReport, SceneJob, event_windows
 from monitor.ops._dataset_inventory import inventory_jobs
-from monitor.ops._dataset_reviews import review_jobs
+from monitor.ops._dataset_reviews import review_jobs, write_reviewed_candidates
 from monitor.ops._dataset_write import write_jobs
 from monitor.sources.base import Source
 
@@ -117,11 +117,12 @@ def scenes_from_reviews(
     settings = settings or config.dataset
     source = source or RESOURCES.source(config.source)
     jobs, skipped = review_jobs(config, settings)
+    fractions = {"train": 0.7, "val": 0.3}
     report = write_jobs(
         jobs,
         source,
         out,
-        fractions={"train": 0.7, "val": 0.3},
+        fractions=fractions,
         progress=progress,
         prune=prune,
         dataset_record={
@@ -131,6 +132,7 @@ def scenes_from_reviews(
         },
     )
     report.skipped = {**skipped, **report.skipped}
+    report.logged = write_reviewed_candidates(config, jobs, out, fractions)
     return report
 
 

@@ -10,7 +10,13 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    ``DATA/train`` (``dataset from-reviews``): a candidate covering a confirmed landslide is
    positive, one on background or a dismissed look-alike negative, and one mostly on pixels of
    unknown class (unreviewed candidates and their margins, label 255) is left out
-   (:func:`monitor.ops.filter_fit.known_candidates`);
+   (:func:`monitor.ops.filter_fit.known_candidates`). Beside them, the reviewed detections
+   themselves, with the features the daily runs scored them on (kept in the inventory, written
+   by ``dataset from-reviews`` to ``DATA/train/reviewed_candidates.npz``, :func:`read_reviewed`):
+   rerunning a scene gives the candidates of its stack in the Ganerød et al. layout, which
+   cannot show a radar-only drop detection (monitoring composites only) and gives a cloudy
+   run's radar-only detections optical features; the logged rows are what the operator judged
+   and what the filter will meet. Both sets form the reviewed set;
 2. fit the classifier of :mod:`monitor.ops.filter_fit` on both sets: within each set the classes
    are balanced, and the reviewed set weighs ``review_weight`` times the shipped one in all (default
    1: a region's reviews count as much as the whole simulated training world);
@@ -32,7 +38,8 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    scenes of a left-out region sets the cut instead. The chain's scores on ``DATA/val`` that
    the record keeps are then in-sample: those scenes chose the cut;
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
-   and with the new one at the new cut, and write the new filter, its table (shipped plus
+   and with the new one at the new cut (and, from ``DATA/val/reviewed_candidates.npz``, how
+   many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and write the new filter, its table (shipped plus
    reviewed candidates, so that the next refit builds on this one) and the manifest entry
    beside the manifest. A second refit with the same scenes (the dataset's SHA-256, as
    :mod:`models.lineage` computes it) is refused: their candidates are in the table already.
@@ -62,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from models.datasets import REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
@@ -77,12 +85,14 @@ from monitor.ops.filter_fit import (
     write_candidates,
     write_onnx,
 )
+from monitor.pipeline.object_filter import FEATURES
 
 __all__ = [
     "CONFIDENCE",
     "MAX_MISS_BOUND",
     "MIN_CUT_LANDSLIDES",
     "main",
+    "read_reviewed",
     "refit_filter",
     "review_weights",
 ]
@@ -185,10 +195,14 @@ def refit_filter(
     val = collect([data / "val"], ensemble, policy, rules) if (data / "val").is_dir() else None
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
-    rx, ry = train.features, train.positive
+    lx, ly = read_reviewed(data / "train")
+    rx = np.concatenate([train.features, lx]).astype(np.float32)
+    ry = np.concatenate([train.positive, ly]).astype(bool)
     log.info(
-        "reviewed candidates: %d positive, %d negative, %d of unknown class left out",
-        int(ry.sum()), int((~ry).sum()), train.unknown,
+        "reviewed candidates: %d positive, %d negative from the scenes (%d of unknown class left "
+        "out), %d positive, %d negative as the runs scored them",
+        int(train.positive.sum()), int((~train.positive).sum()), train.unknown,
+        int(ly.sum()), int((~ly).sum()),
     )  # fmt: skip
     x = np.concatenate([shipped_x, rx]).astype(np.float32)
     y = np.concatenate([shipped_y, ry]).astype(bool)
@@ -201,6 +215,8 @@ def refit_filter(
         "shipped_candidates": len(shipped_y),
         "reviewed_candidates": len(ry),
         "reviewed_positive": int(ry.sum()),
+        "logged_candidates": len(ly),
+        "logged_positive": int(ly.sum()),
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
     }
@@ -216,6 +232,14 @@ def refit_filter(
             "without_filter": val.summary(),
             "old_filter": val.summary(old.score(val.features), entry.cut),
             "new_filter": val.summary(new_scores, cut),
+        }
+    vx, vy = read_reviewed(data / "val")
+    if len(vy):  # the held-out reviewed detections as the runs scored them: kept at the cut
+        record["val_logged"] = {
+            "confirmed": int(vy.sum()),
+            "dismissed": int((~vy).sum()),
+            "old_filter_kept": _kept(old.score(vx), entry.cut, vy),
+            "new_filter_kept": _kept(clf.predict_proba(vx)[:, 1], cut, vy),
         }
     out = base / FILTER_FILE
     record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
@@ -234,6 +258,29 @@ def refit_filter(
     write_manifest(manifest_path, manifest)
     Ensemble.load(manifest_path, engine="onnxruntime")  # the new manifest loads
     return record
+
+
+def read_reviewed(split: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A split folder's reviewed detections as the runs scored them (``dataset from-reviews``,
+    :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`): features and positive; empty where the
+    folder has none (a dataset written before they were kept, or a filter-less run)."""
+    path = Path(split) / REVIEWED_CANDIDATES_FILE
+    if not path.exists():
+        return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool)
+    with np.load(path) as table:
+        x, y = table["features"].astype(np.float32), table["positive"].astype(bool)
+    if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y):
+        raise ValueError(
+            f"{path}: {x.shape} features for {len(y)} rows, not {len(FEATURES)} per row; write "
+            "the dataset again (landslide-monitor dataset from-reviews)"
+        )
+    return x, y
+
+
+def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:
+    """How many confirmed and dismissed detections a filter at ``cut`` keeps."""
+    kept = scores >= cut
+    return {"confirmed": int((kept & positive).sum()), "dismissed": int((kept & ~positive).sum())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

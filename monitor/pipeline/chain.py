@@ -32,7 +32,7 @@ import xarray as xr
 from models.datasets import Scene
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from models.object_filter import ObjectFilterModel
-from monitor.pipeline.object_filter import score_candidates
+from monitor.pipeline.object_filter import FEATURES_COLUMN, pack_features, scored_features
 from monitor.pipeline.setting import (
     Predictor,
     SettingChoice,
@@ -89,18 +89,25 @@ def apply_filter(
     object_filter: ObjectFilterModel | None,
     cut: float | None = None,
 ) -> tuple[gpd.GeoDataFrame, float | None]:
-    """``candidates`` with ``filter_score`` and ``suppressed`` columns (appended after the
-    others); ``cut`` overrides the filter's calibrated one. Without a filter nothing is
-    suppressed and the score is NaN. Returns the frame and the cut used."""
+    """``candidates`` with ``filter_score``, ``suppressed`` and ``filter_features`` columns
+    (appended after the others); ``cut`` overrides the filter's calibrated one. Without a filter
+    nothing is suppressed, the score is NaN and the features None. ``filter_features`` holds
+    each candidate's features as the filter scored them (:func:`pack_features`): the inventory
+    keeps them, so that a refit on an operator's reviews learns from the very candidates that
+    were reviewed (:mod:`monitor.ops.filter_refit`). Returns the frame and the cut used."""
     candidates = candidates.copy()
     if object_filter is None or candidates.empty:
         candidates["filter_score"] = np.full(len(candidates), np.nan)
         candidates["suppressed"] = np.zeros(len(candidates), dtype=bool)
+        candidates[FEATURES_COLUMN] = np.full(len(candidates), None, dtype=object)
         return candidates, (None if object_filter is None else _cut(object_filter, cut))
     used = _cut(object_filter, cut)
-    scores = score_candidates(object_filter, candidates, prediction, stack)
+    scores, features = scored_features(object_filter, candidates, prediction, stack)
     candidates["filter_score"] = scores
     candidates["suppressed"] = scores < used
+    packed = np.empty(len(candidates), dtype=object)
+    packed[:] = [pack_features(row) for row in features]
+    candidates[FEATURES_COLUMN] = packed
     return candidates, used
 
 
@@ -128,10 +135,11 @@ def detect(
 
 
 def empty_detection_candidates(crs: object) -> gpd.GeoDataFrame:
-    """:func:`monitor.pipeline.vectorise.empty_candidates` with the filter's two columns."""
+    """:func:`monitor.pipeline.vectorise.empty_candidates` with the filter's columns."""
     frame = empty_candidates(crs)
     frame["filter_score"] = np.zeros(0, dtype=np.float64)
     frame["suppressed"] = np.zeros(0, dtype=bool)
+    frame[FEATURES_COLUMN] = np.zeros(0, dtype=object)
     return frame
 
 

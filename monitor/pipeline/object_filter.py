@@ -29,6 +29,7 @@ cut calibrated on validation scenes in the ensemble's manifest (``object_filter`
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ from monitor.grid import outline_pixels
 
 __all__ = [
     "FEATURES",
+    "FEATURES_COLUMN",
+    "FEATURES_ID",
     "MISSING",
     "ObjectFilterModel",
     "candidate_features",
@@ -57,7 +60,10 @@ __all__ = [
     "edge_orders",
     "edge_right_angles",
     "flow_accumulation",
+    "pack_features",
     "score_candidates",
+    "scored_features",
+    "unpack_features",
 ]
 
 MISSING: Final = -999.0  # a feature without any valid pixel (the classifier splits on it)
@@ -106,6 +112,15 @@ FEATURES: tuple[str, ...] = (
     "agreement_mean",
     "spread_mean",
 )
+
+FEATURES_ID: Final = hashlib.sha256("\n".join(FEATURES).encode()).hexdigest()[:16]
+"""Names :data:`FEATURES` (their names, in order): stored with every candidate's features in the
+inventory, so that a refit takes only rows computed as this version computes them."""
+
+FEATURES_COLUMN: Final = "filter_features"
+"""The candidates' column of their packed features (:func:`pack_features`,
+``monitor.pipeline.chain.apply_filter``): kept in the inventory's observations, not written to
+the files of ``detect --stack``."""
 
 _RING_M = 50.0
 _WATER_RING_M = 100.0
@@ -509,6 +524,19 @@ def check_features(model: ObjectFilterModel) -> None:
         )
 
 
+def scored_features(
+    model: ObjectFilterModel,
+    candidates: gpd.GeoDataFrame,
+    prediction: xr.Dataset,
+    stack: xr.Dataset,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's landslide probability, ``model`` on :func:`candidate_features`, and
+    those features (one row per candidate, :data:`FEATURES` order)."""
+    check_features(model)
+    features = candidate_features(candidates, prediction, stack)
+    return model.score(features), features
+
+
 def score_candidates(
     model: ObjectFilterModel,
     candidates: gpd.GeoDataFrame,
@@ -516,5 +544,21 @@ def score_candidates(
     stack: xr.Dataset,
 ) -> np.ndarray:
     """Each candidate's landslide probability: ``model`` on :func:`candidate_features`."""
-    check_features(model)
-    return model.score(candidate_features(candidates, prediction, stack))
+    return scored_features(model, candidates, prediction, stack)[0]
+
+
+def pack_features(row: np.ndarray) -> bytes:
+    """One candidate's features as the inventory stores them: :data:`FEATURES` order, float32
+    little-endian (the classifier's input type)."""
+    values = np.asarray(row, dtype="<f4")
+    if values.shape != (len(FEATURES),):
+        raise ValueError(f"expected {len(FEATURES)} features, got shape {values.shape}")
+    return values.tobytes()
+
+
+def unpack_features(blob: bytes) -> np.ndarray:
+    """The features :func:`pack_features` stored (float32); a blob of another length raises
+    :class:`ValueError`."""
+    if len(blob) != 4 * len(FEATURES):
+        raise ValueError(f"a stored feature row of {len(blob)} bytes, not {4 * len(FEATURES)}")
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)

@@ -63,6 +63,7 @@ import shapely
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
+from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
 from monitor.store.landslides import ATTRIBUTE_COLUMNS, LAYER, ChangeWriter
@@ -124,6 +125,9 @@ class Inventory:
                 if statement.strip():
                     self._conn.execute(statement)
             added = gpkg.add_missing_columns(self._conn, LAYER, landslides.ADDED_COLUMNS)
+            gpkg.add_missing_columns(
+                self._conn, "landslide_observations", landslides.OBSERVATION_ADDED_COLUMNS
+            )
             if "confirmation" in added:  # written before the second look: all were alerted
                 self._conn.execute(f"UPDATE {LAYER} SET confirmation = 'undated'")
             if "alerted_on" in added:  # ... when first seen (dismissal always came later)
@@ -275,6 +279,25 @@ class Inventory:
         if row is None:
             raise InventoryError(f"no landslide with {column} {landslide!r} in {self.path}")
         return dict(row)
+
+    def logged_features(self, uids: Iterable[str]) -> tuple[dict[str, list[np.ndarray]], int]:
+        """The object filter's features of each observation of the landslides ``uids``, as
+        the runs scored them (``landslide_observations.filter_features``: one row per run date
+        that detected it with a filter, the largest detection's), by uid; and how many
+        observations were left out because another version's feature list computed them.
+        Unknown uids and observations without features give nothing."""
+        wanted = list(dict.fromkeys(str(u) for u in uids))
+        fids: dict[int, str] = {}
+        for chunk in range(0, len(wanted), 500):
+            part = wanted[chunk : chunk + 500]
+            marks = ", ".join("?" for _ in part)
+            for fid, uid in self._conn.execute(
+                f"SELECT fid, uid FROM {LAYER} WHERE uid IN ({marks})", part
+            ):
+                fids[int(fid)] = str(uid)
+        blobs, other = landslides.logged_features(self._conn, list(fids))
+        rows = {fids[f]: [unpack_features(b) for b in bs] for f, bs in blobs.items()}
+        return rows, other
 
     def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
         """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from monitor.alerts.settings import AlertRouting
 from monitor.grid import reproject
 from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
 from monitor.pipeline.dating import combine_brackets
+from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID
 from monitor.store.matching import Known, multipolygon
 from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
 from monitor.store.runs import now_ts
@@ -32,10 +34,12 @@ __all__ = [
     "ATTRIBUTE_COLUMNS",
     "ATTRIBUTE_TABLES",
     "LAYER",
+    "OBSERVATION_ADDED_COLUMNS",
     "SCHEMA",
     "ChangeWriter",
     "extent",
     "load_known",
+    "logged_features",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,9 @@ ADDED_COLUMNS: dict[str, str] = {
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
 }
+# ... and to the observations: the object filter's features of the run's detection (the largest
+# where several matched), as the filter scored them, with FEATURES_ID naming the feature list
+OBSERVATION_ADDED_COLUMNS: dict[str, str] = {"filter_features": "BLOB", "features_id": "TEXT"}
 _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "undated": 2, "first-look": 3}
 
 LAYER = "landslides"
@@ -101,6 +108,8 @@ CREATE TABLE IF NOT EXISTS landslide_observations (
   run_id INTEGER NOT NULL REFERENCES runs(run_id),
   kind TEXT NOT NULL CHECK (kind IN ({gpkg.sql_values(CHANGE_KINDS)})),
   area_m2 REAL NOT NULL,
+  filter_features BLOB,
+  features_id TEXT,
   PRIMARY KEY (landslide_fid, run_date)
 )
 """
@@ -208,12 +217,16 @@ class ChangeWriter:
         if newly_alerted:
             values["alerted_on"] = today
         self._store(item, values, run_id)
+        features = _largest(item.matches).get(FEATURES_COLUMN)
+        features_id = FEATURES_ID if isinstance(features, bytes) else None
         self.conn.execute(
-            "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (landslide_fid, run_date) DO UPDATE SET "
+            "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2, "
+            "filter_features, features_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (landslide_fid, run_date) DO UPDATE SET "
             "kind = CASE WHEN excluded.kind = 'seen' THEN kind ELSE excluded.kind END, "
-            "area_m2 = excluded.area_m2, run_id = excluded.run_id",
-            (item.fid, today, run_id, kind, area),
+            "area_m2 = excluded.area_m2, run_id = excluded.run_id, "
+            "filter_features = excluded.filter_features, features_id = excluded.features_id",
+            (item.fid, today, run_id, kind, area, features if features_id else None, features_id),
         )
         queued = 0
         # alerted as new once it is alertable (at once, or when a later look confirms it)
@@ -336,6 +349,36 @@ def _float(value: Any) -> float | None:
         return None
     value = float(value)
     return None if np.isnan(value) else value
+
+
+def _largest(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, Any]:
+    """The record of the largest of one landslide's detections in one run."""
+    return max(matches, key=lambda m: m[0].area)[1]
+
+
+def logged_features(
+    conn: sqlite3.Connection, fids: Sequence[int]
+) -> tuple[dict[int, list[bytes]], int]:
+    """The object filter's features of every observation of the landslides ``fids`` that
+    stored some under this version's feature list (:data:`FEATURES_ID`), by landslide, in run
+    order; and how many observations stored features under another list (left out)."""
+    out: dict[int, list[bytes]] = {}
+    other = 0
+    for chunk in range(0, len(fids), 500):
+        part = [int(f) for f in fids[chunk : chunk + 500]]
+        marks = ", ".join("?" for _ in part)
+        rows = conn.execute(
+            "SELECT landslide_fid, filter_features, features_id FROM landslide_observations "
+            f"WHERE landslide_fid IN ({marks}) AND filter_features IS NOT NULL "
+            "ORDER BY landslide_fid, run_date",
+            part,
+        )
+        for fid, blob, features_id in rows:
+            if features_id != FEATURES_ID:
+                other += 1
+                continue
+            out.setdefault(int(fid), []).append(bytes(blob))
+    return out, other
 
 
 def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, Any]:

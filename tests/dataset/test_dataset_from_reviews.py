@@ -5,6 +5,7 @@ background known only near what was reviewed (``dataset.known_within_m``)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -16,9 +17,15 @@ import yaml
 from rasterio.features import rasterize
 from shapely.geometry import Point, box
 
+from models.datasets import REVIEWED_CANDIDATES_FILE
+from models.lineage import dataset_sha256
 from monitor.alerts.settings import AlertRouting, AlertSettings
 from monitor.cli import main
+from monitor.config import load_config
 from monitor.grid import reproject, utm_crs_for
+from monitor.ops.dataset import scenes_from_reviews
+from monitor.ops.filter_refit import read_reviewed
+from monitor.pipeline.object_filter import FEATURES, pack_features
 from monitor.store.inventory import Inventory
 from monitor.store.records import RegionDetections
 
@@ -161,3 +168,71 @@ def test_the_scene_key_follows_the_known_background() -> None:
                      known=[slide.buffer(0.002)])  # fmt: skip
     assert len({plain.key(), near.key(), wider.key()}) == 3
     assert plain.key() == SceneJob("s", area, window, window, "g", positive=[slide]).key()
+
+
+def _features(value: float) -> bytes:
+    return pack_features(np.full(len(FEATURES), value, np.float32))
+
+
+def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_them(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Every observation of a reviewed landslide that kept the filter's features becomes a row of
+    its split's table, labelled by the review: the largest detection's features where several
+    matched, nothing for a run without a filter, and rows of another feature list left out."""
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    confirmed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
+    sliver = box(c.x - 60, c.y - 60, c.x - 40, c.y - 40)  # touches it: the same landslide
+    dismissed = box(c.x + 40, c.y - 150, c.x + 180, c.y - 60)
+    unreviewed = box(c.x - 100, c.y + 120, c.x + 20, c.y + 220)
+    routing = AlertRouting.from_settings(AlertSettings())
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        runs = [(RUN, [1.0, 9.0, 2.0, 3.0]), (date(2024, 9, 19), [4.0, 9.0, None, 5.0])]
+        for run_date, values in runs:
+            cands = _candidates([confirmed, sliver, dismissed, unreviewed], crs)
+            cands["filter_features"] = [None if v is None else _features(v) for v in values]
+            run_id = inventory.start_run(run_date, ["hills"], "archive")
+            inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+        frame = inventory.landslides()
+        assert len(frame) == 3
+        inventory.set_status(int(frame["fid"].iloc[0]), "confirmed")
+        inventory.set_status(int(frame["fid"].iloc[1]), "dismissed")
+        logged, other = inventory.logged_features(frame["uid"])
+        assert other == 0
+        # the confirmed one: the big box's features on both dates, never the sliver's (9)
+        assert [r[0] for r in logged[frame["uid"].iloc[0]]] == [1.0, 4.0]
+        assert [r[0] for r in logged[frame["uid"].iloc[1]]] == [2.0]  # none kept on 09-19
+        assert [r[0] for r in logged[frame["uid"].iloc[2]]] == [3.0, 5.0]
+    config = load_config(dataset_config)
+    out = tmp_path / "reviews"
+    report = scenes_from_reviews(config, out, progress=False)
+    assert report.logged == {"train": (2, 1)}
+    assert "the filter features of 2 confirmed and 1 dismissed" in report.format()
+    x, y = read_reviewed(out / "train")
+    assert x.shape == (3, len(FEATURES)) and x.dtype == np.float32
+    assert sorted(zip(x[:, 0].tolist(), y.tolist(), strict=True)) == [
+        (1.0, True),
+        (2.0, False),
+        (4.0, True),
+    ]
+    assert not (out / "val" / REVIEWED_CANDIDATES_FILE).exists()
+    # the table is part of the dataset's lineage hash
+    digest, files = dataset_sha256(out)
+    assert files == 3  # input, label, table
+    # an observation computed with another feature list is left out, counted
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE landslide_observations SET features_id = 'older' WHERE run_id = 2")
+    conn.close()
+    with Inventory(path) as inventory:
+        logged, other = inventory.logged_features(frame["uid"])
+    assert other == 2 and [r[0] for r in logged[frame["uid"].iloc[0]]] == [1.0]
+    report = scenes_from_reviews(config, out, progress=False)
+    assert report.logged == {"train": (1, 1)}
+    assert dataset_sha256(out)[0] != digest
+    # a table of the wrong width is refused with the file named
+    np.savez(out / "train" / REVIEWED_CANDIDATES_FILE, features=x[:, :3], positive=y)
+    with pytest.raises(ValueError, match=r"reviewed_candidates\.npz"):
+        read_reviewed(out / "train")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from monitor.pipeline.object_filter import FEATURES, pack_features
 from monitor.store.inventory import Inventory, RegionDetections
 
 D1, D2 = date(2024, 9, 15), date(2024, 9, 20)
@@ -90,3 +92,21 @@ def test_an_inventory_written_before_the_filter_columns_opens_and_gains_them(
             routing,
         )
         assert changes.alerts_queued == 0
+
+
+def test_observations_written_before_the_logged_features_open_and_gain_them(
+    tmp_path, candidates, square, routing
+):
+    path = tmp_path / "old.gpkg"
+    Inventory(path).close()
+    with sqlite3.connect(path) as conn:  # observations as released before the feature log
+        conn.execute("ALTER TABLE landslide_observations DROP COLUMN features_id")
+        conn.execute("ALTER TABLE landslide_observations DROP COLUMN filter_features")
+    with Inventory(path) as inv:
+        frame = candidates([square(0, 0, 100, 100)], filter_score=0.9, suppressed=False)
+        frame["filter_features"] = [pack_features(np.arange(len(FEATURES), dtype=np.float32))]
+        run(inv, D1, frame, routing)
+        (uid,) = inv.landslides()["uid"]
+        logged, other = inv.logged_features([uid, "no such uid"])
+    assert other == 0 and list(logged) == [uid]
+    assert logged[uid][0].tolist() == list(range(len(FEATURES)))

@@ -12,6 +12,7 @@ import pytest
 from chain_fixtures import TRANSFORM, hill_and_plain
 
 from models.chain_metrics import scene_objects
+from models.datasets import REVIEWED_CANDIDATES_FILE as TABLE
 from models.datasets import Scene
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.manifest import ManifestError, ObjectFilterEntry, read_manifest, sha256_file
@@ -202,6 +203,44 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     with pytest.raises(ValueError, match="already refitted with these reviewed scenes"):
         filter_refit.refit_filter(manifest, data)
     assert read_manifest(manifest).object_filter == entry
+
+
+def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reviewed detections' logged features (``dataset from-reviews`` writes them per split)
+    teach the refit where rerunning the scenes finds nothing (a radar-only drop, a cloudy run):
+    here the scenes give no candidate at all, the table alone turns the clear-cut down."""
+    _, _, x = _scene_and_candidates()
+    scar, cut = x
+    shipped_x = np.concatenate([np.repeat(x, 40, 0), np.repeat(x * 0.2, 40, 0)])
+    shipped_y = np.repeat([True, False, False, False], 40)
+    shipped_y[:80] = True  # the shipped world took both the scar and the clear-cut for slides
+    manifest = _manifest_with_filter(tmp_path / "m", shipped_x.astype(np.float32), shipped_y)
+    old = ObjectFilterModel.from_manifest(manifest)
+    assert old is not None and old.score(x[1:]).item() >= 0.5
+    monkeypatch.setattr(filter_refit, "collect", lambda *a: Candidates())
+    data = tmp_path / "reviews"
+    for split in ("train", "val"):
+        (data / split).mkdir(parents=True)
+    write_candidates(np.tile(x, (6, 1)), np.tile([True, False], 6), data / "train" / TABLE)
+    write_candidates(x, np.array([True, False]), data / "val" / TABLE)
+    record = filter_refit.refit_filter(manifest, data)
+    assert record["logged_candidates"] == record["reviewed_candidates"] == 12
+    assert record["logged_positive"] == record["reviewed_positive"] == 6
+    assert record["cut"] == 0.5 and "val" not in record  # no scene candidate to calibrate on
+    # the held-out reviewed detections: the old filter kept the dismissed one, the new one not
+    assert record["val_logged"] == {
+        "confirmed": 1,
+        "dismissed": 1,
+        "old_filter_kept": {"confirmed": 1, "dismissed": 1},
+        "new_filter_kept": {"confirmed": 1, "dismissed": 0},
+    }
+    new = ObjectFilterModel.from_manifest(manifest)
+    assert new is not None
+    scores = new.score(x)
+    assert scores[1] < 0.5 <= scores[0]
+    assert np.array_equal(np.asarray(scar), x[0]) and np.array_equal(np.asarray(cut), x[1])
 
 
 def test_the_parents_cut_is_kept_on_request_or_without_enough_reviewed_landslides(

@@ -28,6 +28,7 @@ from monitor.pipeline.object_filter import (
     edge_right_angles,
     flow_accumulation,
     score_candidates,
+    unpack_features,
 )
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
 
@@ -131,7 +132,13 @@ def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
     assert cut < 0.5 * scar and shipped.cut <= scar
     filtered, used = apply_filter(candidates, prediction, scene.stack, shipped)
     assert used == shipped.cut and not filtered["suppressed"].iloc[0]
-    assert filtered.columns[-2:].tolist() == ["filter_score", "suppressed"]
+    assert filtered.columns[-3:].tolist() == ["filter_score", "suppressed", "filter_features"]
+    # the features kept for the inventory are the ones scored: the filter gives the same scores
+    rows = np.stack([unpack_features(b) for b in filtered["filter_features"]])
+    assert rows.shape == (2, len(FEATURES))
+    assert shipped.score(rows) == pytest.approx(filtered["filter_score"].to_numpy(), abs=0)
+    with pytest.raises(ValueError, match="bytes"):
+        unpack_features(filtered["filter_features"].iloc[0][:-4])
     between, _ = apply_filter(candidates, prediction, scene.stack, shipped, cut=(scar + cut) / 2)
     assert between["suppressed"].tolist() == [False, True]
     off, _ = apply_filter(candidates, prediction, scene.stack, shipped, cut=0.0)
