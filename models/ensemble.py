@@ -98,7 +98,7 @@ class Ensemble:
         used = {name for entry in manifest.settings.values() for name in entry.members}
         members = {m.name: load_member(m, path.parent) for m in manifest.members if m.name in used}
         object_filter = (
-            ObjectFilterModel.load(path.parent, manifest.object_filter)
+            ObjectFilterModel.load(path.parent, manifest.object_filter, manifest.ensemble_id)
             if manifest.object_filter is not None
             else None
         )

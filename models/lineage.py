@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.datasets import REVIEWED_CANDIDATES_FILE
 from models.manifest import ManifestError, read_manifest, sha256_file, verified_file
 
 __all__ = ["Lineage", "dataset_files", "dataset_sha256", "lineage_of", "verify_lineage"]
@@ -35,12 +34,13 @@ class Lineage(BaseModel):
 
 def dataset_files(root: Path) -> list[Path]:
     """The scene files of a dataset folder: ``input``/``label`` GeoTIFFs of the folder itself or
-    of its split folders, and the split folders' tables of reviewed detections
-    (:data:`models.datasets.REVIEWED_CANDIDATES_FILE`), sorted by relative path."""
+    of its split folders, sorted by relative path."""
     root = Path(root)
-    patterns = ("input/*.tif", "label/*.tif", "*/input/*.tif", "*/label/*.tif")
-    files = [p for pattern in patterns for p in root.glob(pattern)]
-    files += root.glob(f"*/{REVIEWED_CANDIDATES_FILE}")
+    files = [
+        p
+        for pattern in ("input/*.tif", "label/*.tif", "*/input/*.tif", "*/label/*.tif")
+        for p in root.glob(pattern)
+    ]
     return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
 
 

@@ -135,6 +135,17 @@ class ManifestModel(BaseModel):
                     )
         return self
 
+    @property
+    def ensemble_id(self) -> str:
+        """Names what the ensemble computes (16 hex digits): its members' weights (SHA-256) and
+        the settings' members, K and thresholds; not the object filter, the description or the
+        record. A copy of a manifest, or one whose filter alone was refitted, keeps it."""
+        what = {
+            "members": sorted((m.name, m.sha256) for m in self.members),
+            "settings": {k: v.model_dump(mode="json") for k, v in sorted(self.settings.items())},
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
     def member(self, name: str) -> MemberEntry:
         for m in self.members:
             if m.name == name:

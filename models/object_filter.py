@@ -29,6 +29,7 @@ class ObjectFilterModel:
     session: onnxruntime.InferenceSession
     entry: ObjectFilterEntry
     path: Path
+    ensemble: str = ""  # the ensemble_id of the manifest it came with (its features use it)
 
     @property
     def cut(self) -> float:
@@ -39,9 +40,12 @@ class ObjectFilterModel:
         return tuple(self.entry.features)
 
     @classmethod
-    def load(cls, base_dir: Path, entry: ObjectFilterEntry) -> ObjectFilterModel:
+    def load(
+        cls, base_dir: Path, entry: ObjectFilterEntry, ensemble: str = ""
+    ) -> ObjectFilterModel:
         """The file of ``entry`` in ``base_dir`` after checking its SHA-256;
-        :class:`ManifestError` naming the file when it is missing, altered or unreadable."""
+        :class:`ManifestError` naming the file when it is missing, altered or unreadable.
+        ``ensemble``: the :attr:`~models.manifest.ManifestModel.ensemble_id` of its manifest."""
         path = verified_file(
             Path(base_dir) / entry.file,
             entry.sha256,
@@ -60,14 +64,17 @@ class ObjectFilterModel:
             )
         except Exception as err:  # onnxruntime raises its own exception types
             raise ManifestError(f"object filter: cannot read {path}: {err}") from err
-        return cls(session, entry, path)
+        return cls(session, entry, path, ensemble)
 
     @classmethod
     def from_manifest(cls, manifest_path: str | Path) -> ObjectFilterModel | None:
         """The filter the manifest at ``manifest_path`` lists; None when it lists none."""
         manifest_path = Path(manifest_path)
-        entry = read_manifest(manifest_path).object_filter
-        return None if entry is None else cls.load(manifest_path.parent, entry)
+        manifest = read_manifest(manifest_path)
+        entry = manifest.object_filter
+        return (
+            None if entry is None else cls.load(manifest_path.parent, entry, manifest.ensemble_id)
+        )
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Landslide probability of each row of features ``(n, len(features))``."""

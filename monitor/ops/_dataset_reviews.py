@@ -18,7 +18,6 @@ radar setting not at all). ``monitor.ops.filter_refit`` learns from both."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -33,11 +32,8 @@ from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.labels import assign_splits
 from monitor.ops._dataset_core import SceneJob, _safe
-from monitor.pipeline.object_filter import FEATURES
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
-
-log = logging.getLogger(__name__)
 
 
 def review_jobs(
@@ -106,11 +102,13 @@ def write_reviewed_candidates(
     out: Path,
     fractions: Mapping[str, float],
 ) -> dict[str, tuple[int, int]]:
-    """Write each split's :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`: the logged filter
-    features of every observation of the landslides its jobs confirmed (positive) or dismissed
-    (negative), the split of a job being that of :func:`write_jobs` (its group's). A split
-    with none has its old table removed. Returns the rows per split (positive, negative)."""
-    from monitor.ops.filter_fit import write_candidates
+    """Write each split's :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`
+    (:func:`monitor.ops.filter_refit.write_reviewed`): the logged filter features of every
+    observation of the landslides its jobs confirmed (positive) or dismissed (negative), with
+    what computed them and the landslide's uid; the split of a job is that of
+    :func:`write_jobs` (its group's). A split with none has its old table removed. Returns the
+    rows per split (positive, negative)."""
+    from monitor.ops.filter_refit import write_reviewed
     from monitor.store.inventory import Inventory
 
     splits = assign_splits([j.group for j in jobs], fractions)
@@ -120,26 +118,22 @@ def write_reviewed_candidates(
         of_split.update(dict.fromkeys(job.record.get("confirmed", []), True))
         of_split.update(dict.fromkeys(job.record.get("dismissed", []), False))
     with Inventory(config.inventory.path) as inventory:
-        logged, other = inventory.logged_features([u for s in labels.values() for u in s])
-    if other:
-        log.warning(
-            "%d observation(s) of reviewed landslides hold filter features of another version's "
-            "feature list; left out",
-            other,
-        )
+        logged = inventory.logged_features([u for s in labels.values() for u in s])
     counts: dict[str, tuple[int, int]] = {}
     for split in fractions:
         path = Path(out) / split / REVIEWED_CANDIDATES_FILE
-        rows = [(r, y) for uid, y in labels.get(split, {}).items() for r in logged.get(uid, [])]
+        rows = [
+            (features, positive, features_id, uid)
+            for uid, positive in labels.get(split, {}).items()
+            for features, features_id in logged.get(uid, [])
+        ]
         if not rows:
             path.unlink(missing_ok=True)
             continue
-        x = np.stack([r for r, _ in rows]).astype(np.float32)
-        y = np.array([y for _, y in rows], dtype=bool)
-        assert x.shape[1] == len(FEATURES)
+        x, y, ids, uids = zip(*rows, strict=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_candidates(x, y, path)
-        counts[split] = (int(y.sum()), int((~y).sum()))
+        write_reviewed(path, np.stack(x), np.array(y, bool), list(ids), list(uids))
+        counts[split] = (sum(y), len(y) - sum(y))
     return counts
 
 

@@ -58,7 +58,7 @@ from monitor.errors import BadInput
 from monitor.grid import utm_crs_for
 from monitor.ops._args import add_config
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
-from monitor.pipeline.object_filter import FEATURES_COLUMN
+from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
 
@@ -314,7 +314,8 @@ def detect_stacks(
             geometry=gpd.GeoSeries([], crs=crs),
             crs=crs,
         )
-    detections = detections.drop(columns=FEATURES_COLUMN, errors="ignore")  # not for users
+    # the inventory's, not attributes for users
+    detections = detections.drop(columns=[FEATURES_COLUMN, FEATURES_ID_COLUMN], errors="ignore")
     for column in ("pre_date", "post_date"):
         if column in detections:
             detections[column] = detections[column].map(lambda d: None if d is None else str(d))

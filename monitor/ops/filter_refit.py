@@ -39,10 +39,11 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    the record keeps are then in-sample: those scenes chose the cut;
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
    and with the new one at the new cut (and, from ``DATA/val/reviewed_candidates.npz``, how
-   many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and write the new filter, its table (shipped plus
-   reviewed candidates, so that the next refit builds on this one) and the manifest entry
-   beside the manifest. A second refit with the same scenes (the dataset's SHA-256, as
-   :mod:`models.lineage` computes it) is refused: their candidates are in the table already.
+   many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
+   write the new filter, its table (shipped plus reviewed candidates, so that the next refit
+   builds on this one) and the manifest entry beside the manifest. A second refit with the
+   same scenes (the dataset's SHA-256, as :mod:`models.lineage` computes it) is refused: their
+   candidates are in the table already.
 
     python -m monitor.ops.filter_refit --manifest refitted/manifest.json --data data/reviews
 
@@ -64,13 +65,14 @@ import logging
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from models.datasets import REVIEWED_CANDIDATES_FILE
-from models.lineage import dataset_sha256
+from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
 from monitor.ops.detect_stack import default_rules
@@ -85,16 +87,18 @@ from monitor.ops.filter_fit import (
     write_candidates,
     write_onnx,
 )
-from monitor.pipeline.object_filter import FEATURES
+from monitor.pipeline.object_filter import FEATURES, features_id
 
 __all__ = [
     "CONFIDENCE",
     "MAX_MISS_BOUND",
     "MIN_CUT_LANDSLIDES",
+    "Reviewed",
     "main",
     "read_reviewed",
     "refit_filter",
     "review_weights",
+    "write_reviewed",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,22 +117,38 @@ CONFIDENCE = 0.95
 MIN_CUT_LANDSLIDES = math.ceil(math.log(1.0 - CONFIDENCE) / math.log(1.0 - MAX_MISS_BOUND))
 
 
-def review_weights(shipped: np.ndarray, reviewed: np.ndarray, review_weight: float) -> np.ndarray:
+def _balanced(y: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``base`` scaled per class so that each class of ``y`` weighs the same and the total
+    stays ``base``'s (with unit ``base``, scikit-learn's "balanced" sample weights)."""
+    base = np.asarray(base, np.float64)
+    classes = np.unique(y)
+    out = base.copy()
+    for c in classes:
+        out[y == c] *= base.sum() / (len(classes) * base[y == c].sum())
+    return out
+
+
+def review_weights(
+    shipped: np.ndarray,
+    reviewed: np.ndarray,
+    review_weight: float,
+    base: np.ndarray | None = None,
+) -> np.ndarray:
     """Sample weights of the shipped candidates' classes ``shipped`` followed by the reviewed
     ones': classes balanced within each set, the reviewed set's total ``review_weight`` times
-    the shipped set's (the reviewed set alone, balanced, where nothing was shipped)."""
-    from sklearn.utils.class_weight import compute_sample_weight
-
+    the shipped set's (the reviewed set alone, balanced, where nothing was shipped). ``base``:
+    the reviewed rows' weights before balancing (1 each by default; a landslide logged on
+    several run dates shares one between its rows)."""
     if not review_weight > 0:
         raise ValueError(f"review_weight must be positive, got {review_weight}")
     if not len(reviewed):
         raise ValueError("no reviewed candidates to refit on")
-    mine = compute_sample_weight("balanced", reviewed)
+    mine = _balanced(reviewed, np.ones(len(reviewed)) if base is None else base)
     if not len(shipped):
-        return np.asarray(mine, np.float64)
-    theirs = compute_sample_weight("balanced", shipped)
+        return mine
+    theirs = _balanced(shipped, np.ones(len(shipped)))
     mine = mine * (review_weight * theirs.sum() / mine.sum())
-    return np.concatenate([theirs, mine]).astype(np.float64)
+    return np.concatenate([theirs, mine])
 
 
 def _new_cut(val: Candidates | None, scores: np.ndarray, parent_cut: float) -> tuple[float, str]:
@@ -164,7 +184,10 @@ def refit_filter(
         )
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
-    digest, _ = dataset_sha256(data)
+    # the scenes name the dataset (as for fine-tuning's lineage); where every scene failed to
+    # fetch, the table of reviewed detections does
+    table = _table_sha256(data / "train")
+    digest = dataset_sha256(data)[0] if dataset_files(data) or table is None else table
     tuned_on = manifest.training.get("lineage", {}).get("dataset_sha256")
     if tuned_on == digest:
         parent = manifest.training["lineage"].get("parent_manifest", "the parent manifest")
@@ -191,22 +214,30 @@ def refit_filter(
     assert old is not None
     policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
     rules = default_rules()
-    train = collect([data / "train"], ensemble, policy, rules)
-    val = collect([data / "val"], ensemble, policy, rules) if (data / "val").is_dir() else None
+
+    def scenes(split: Path) -> Candidates | None:  # a split folder may hold only its table
+        held = any((split / part).is_dir() for part in ("input", "label"))
+        return collect([split], ensemble, policy, rules) if held else None
+
+    train = scenes(data / "train") or Candidates()
+    val = scenes(data / "val")
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
-    lx, ly = read_reviewed(data / "train")
-    rx = np.concatenate([train.features, lx]).astype(np.float32)
-    ry = np.concatenate([train.positive, ly]).astype(bool)
+    mine = features_id(old.ensemble)
+    logged = read_reviewed(data / "train", mine)
+    rx = np.concatenate([train.features, logged.x]).astype(np.float32)
+    ry = np.concatenate([train.positive, logged.positive]).astype(bool)
     log.info(
         "reviewed candidates: %d positive, %d negative from the scenes (%d of unknown class left "
-        "out), %d positive, %d negative as the runs scored them",
+        "out), %d positive, %d negative as the runs scored them (%d rows of another ensemble "
+        "left out)",
         int(train.positive.sum()), int((~train.positive).sum()), train.unknown,
-        int(ly.sum()), int((~ly).sum()),
+        int(logged.positive.sum()), int((~logged.positive).sum()), logged.other,
     )  # fmt: skip
     x = np.concatenate([shipped_x, rx]).astype(np.float32)
     y = np.concatenate([shipped_y, ry]).astype(bool)
-    clf = fit_classifier(x, y, review_weights(shipped_y, ry, review_weight))
+    row_weight = np.concatenate([np.ones(len(train.positive)), logged.weight])
+    clf = fit_classifier(x, y, review_weights(shipped_y, ry, review_weight, row_weight))
     check = val.features if val is not None else rx
     record: dict[str, Any] = {
         "data": str(data),
@@ -215,8 +246,10 @@ def refit_filter(
         "shipped_candidates": len(shipped_y),
         "reviewed_candidates": len(ry),
         "reviewed_positive": int(ry.sum()),
-        "logged_candidates": len(ly),
-        "logged_positive": int(ly.sum()),
+        "logged_candidates": len(logged.positive),
+        "logged_positive": int(logged.positive.sum()),
+        "logged_other_ensemble": logged.other,
+        "logged_sha256": table,
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
     }
@@ -233,13 +266,14 @@ def refit_filter(
             "old_filter": val.summary(old.score(val.features), entry.cut),
             "new_filter": val.summary(new_scores, cut),
         }
-    vx, vy = read_reviewed(data / "val")
-    if len(vy):  # the held-out reviewed detections as the runs scored them: kept at the cut
-        record["val_logged"] = {
+    held = read_reviewed(data / "val", mine)
+    if len(held.positive):  # the held-out reviewed detections as their runs scored them
+        vy = held.positive
+        record["val_logged"] = {  # rows: one per landslide and run date
             "confirmed": int(vy.sum()),
             "dismissed": int((~vy).sum()),
-            "old_filter_kept": _kept(old.score(vx), entry.cut, vy),
-            "new_filter_kept": _kept(clf.predict_proba(vx)[:, 1], cut, vy),
+            "old_filter_kept": _kept(old.score(held.x), entry.cut, vy),
+            "new_filter_kept": _kept(clf.predict_proba(held.x)[:, 1], cut, vy),
         }
     out = base / FILTER_FILE
     record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
@@ -260,21 +294,62 @@ def refit_filter(
     return record
 
 
-def read_reviewed(split: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A split folder's reviewed detections as the runs scored them (``dataset from-reviews``,
-    :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`): features and positive; empty where the
-    folder has none (a dataset written before they were kept, or a filter-less run)."""
+def write_reviewed(
+    path: Path, x: np.ndarray, positive: np.ndarray, ids: Sequence[str], uids: Sequence[str]
+) -> None:
+    """Write a split's reviewed detections (:data:`~models.datasets.REVIEWED_CANDIDATES_FILE`):
+    per row the features (float32), the review (positive), what computed the features
+    (``features_id``) and the landslide's uid (a landslide seen on several run dates has a row
+    for each)."""
+    part = path.with_name(path.name + ".part")
+    with open(part, "wb") as f:
+        np.savez_compressed(
+            f,
+            features=np.asarray(x, np.float32),
+            positive=np.asarray(positive, bool),
+            features_id=np.asarray(ids, dtype=str),
+            landslide=np.asarray(uids, dtype=str),
+        )
+    part.replace(path)
+
+
+@dataclass
+class Reviewed:
+    """A split's reviewed detections as their runs scored them, those the refitted ensemble
+    computed: features, positive, and each row's weight (1 / the landslide's rows, so that a
+    landslide seen on many run dates counts once); ``other``: rows another ensemble or feature
+    list computed, left out."""
+
+    x: np.ndarray
+    positive: np.ndarray
+    weight: np.ndarray
+    other: int = 0
+
+
+def read_reviewed(split: Path, features_id: str) -> Reviewed:
+    """A split folder's reviewed detections (``dataset from-reviews``,
+    :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`) whose features ``features_id`` computed
+    (:func:`monitor.pipeline.object_filter.features_id` of the manifest refitted); empty where
+    the folder has none (a dataset written before they were kept, or filter-less runs)."""
     path = Path(split) / REVIEWED_CANDIDATES_FILE
     if not path.exists():
-        return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool)
+        return Reviewed(np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool), np.zeros(0))
     with np.load(path) as table:
         x, y = table["features"].astype(np.float32), table["positive"].astype(bool)
-    if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y):
+        ids, uids = table["features_id"].astype(str), table["landslide"].astype(str)
+    if x.ndim != 2 or x.shape[1] != len(FEATURES) or not len(x) == len(y) == len(ids) == len(uids):
         raise ValueError(
             f"{path}: {x.shape} features for {len(y)} rows, not {len(FEATURES)} per row; write "
             "the dataset again (landslide-monitor dataset from-reviews)"
         )
-    return x, y
+    mine = ids == features_id
+    _, inverse, counts = np.unique(uids[mine], return_inverse=True, return_counts=True)
+    return Reviewed(x[mine], y[mine], 1.0 / counts[inverse], int((~mine).sum()))
+
+
+def _table_sha256(split: Path) -> str | None:
+    path = Path(split) / REVIEWED_CANDIDATES_FILE
+    return sha256_file(path) if path.exists() else None
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

@@ -32,7 +32,13 @@ import xarray as xr
 from models.datasets import Scene
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from models.object_filter import ObjectFilterModel
-from monitor.pipeline.object_filter import FEATURES_COLUMN, pack_features, scored_features
+from monitor.pipeline.object_filter import (
+    FEATURES_COLUMN,
+    FEATURES_ID_COLUMN,
+    features_id,
+    pack_features,
+    scored_features,
+)
 from monitor.pipeline.setting import (
     Predictor,
     SettingChoice,
@@ -89,17 +95,20 @@ def apply_filter(
     object_filter: ObjectFilterModel | None,
     cut: float | None = None,
 ) -> tuple[gpd.GeoDataFrame, float | None]:
-    """``candidates`` with ``filter_score``, ``suppressed`` and ``filter_features`` columns
-    (appended after the others); ``cut`` overrides the filter's calibrated one. Without a filter
-    nothing is suppressed, the score is NaN and the features None. ``filter_features`` holds
-    each candidate's features as the filter scored them (:func:`pack_features`): the inventory
-    keeps them, so that a refit on an operator's reviews learns from the very candidates that
-    were reviewed (:mod:`monitor.ops.filter_refit`). Returns the frame and the cut used."""
+    """``candidates`` with ``filter_score``, ``suppressed``, ``filter_features`` and
+    ``filter_features_id`` columns (appended after the others); ``cut`` overrides the filter's
+    calibrated one. Without a filter nothing is suppressed, the score is NaN and the features
+    None. ``filter_features`` holds each candidate's features as the filter scored them
+    (:func:`pack_features`) and ``filter_features_id`` what computed them (:func:`features_id`):
+    the inventory keeps both, so that a refit on an operator's reviews learns from the very
+    candidates that were reviewed (:mod:`monitor.ops.filter_refit`). Returns the frame and the
+    cut used."""
     candidates = candidates.copy()
     if object_filter is None or candidates.empty:
         candidates["filter_score"] = np.full(len(candidates), np.nan)
         candidates["suppressed"] = np.zeros(len(candidates), dtype=bool)
         candidates[FEATURES_COLUMN] = np.full(len(candidates), None, dtype=object)
+        candidates[FEATURES_ID_COLUMN] = np.full(len(candidates), None, dtype=object)
         return candidates, (None if object_filter is None else _cut(object_filter, cut))
     used = _cut(object_filter, cut)
     scores, features = scored_features(object_filter, candidates, prediction, stack)
@@ -108,6 +117,7 @@ def apply_filter(
     packed = np.empty(len(candidates), dtype=object)
     packed[:] = [pack_features(row) for row in features]
     candidates[FEATURES_COLUMN] = packed
+    candidates[FEATURES_ID_COLUMN] = features_id(object_filter.ensemble)
     return candidates, used
 
 
@@ -140,6 +150,7 @@ def empty_detection_candidates(crs: object) -> gpd.GeoDataFrame:
     frame["filter_score"] = np.zeros(0, dtype=np.float64)
     frame["suppressed"] = np.zeros(0, dtype=bool)
     frame[FEATURES_COLUMN] = np.zeros(0, dtype=object)
+    frame[FEATURES_ID_COLUMN] = np.zeros(0, dtype=object)
     return frame
 
 

@@ -52,13 +52,14 @@ from monitor.grid import outline_pixels
 __all__ = [
     "FEATURES",
     "FEATURES_COLUMN",
-    "FEATURES_ID",
+    "FEATURES_ID_COLUMN",
     "MISSING",
     "ObjectFilterModel",
     "candidate_features",
     "check_features",
     "edge_orders",
     "edge_right_angles",
+    "features_id",
     "flow_accumulation",
     "pack_features",
     "score_candidates",
@@ -113,14 +114,22 @@ FEATURES: tuple[str, ...] = (
     "spread_mean",
 )
 
-FEATURES_ID: Final = hashlib.sha256("\n".join(FEATURES).encode()).hexdigest()[:16]
-"""Names :data:`FEATURES` (their names, in order): stored with every candidate's features in the
-inventory, so that a refit takes only rows computed as this version computes them."""
+
+def features_id(ensemble: str) -> str:
+    """Names what computed a row of features (16 hex digits): :data:`FEATURES` (their names, in
+    order) and the ensemble whose probability, agreement and spread they hold
+    (:attr:`models.manifest.ManifestModel.ensemble_id`). Stored with every detection's features
+    in the inventory, so that a refit takes only rows its own ensemble computed: after
+    fine-tuned members are deployed, their in-sample scores on the reviewed scenes are not the
+    parent's."""
+    return hashlib.sha256("\n".join([*FEATURES, ensemble]).encode()).hexdigest()[:16]
+
 
 FEATURES_COLUMN: Final = "filter_features"
 """The candidates' column of their packed features (:func:`pack_features`,
-``monitor.pipeline.chain.apply_filter``): kept in the inventory's observations, not written to
-the files of ``detect --stack``."""
+``monitor.pipeline.chain.apply_filter``), with :data:`FEATURES_ID_COLUMN` (:func:`features_id`):
+kept in the inventory's observations, not written to the files of ``detect --stack``."""
+FEATURES_ID_COLUMN: Final = "filter_features_id"
 
 _RING_M = 50.0
 _WATER_RING_M = 100.0

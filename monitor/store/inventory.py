@@ -280,12 +280,12 @@ class Inventory:
             raise InventoryError(f"no landslide with {column} {landslide!r} in {self.path}")
         return dict(row)
 
-    def logged_features(self, uids: Iterable[str]) -> tuple[dict[str, list[np.ndarray]], int]:
+    def logged_features(self, uids: Iterable[str]) -> dict[str, list[tuple[np.ndarray, str]]]:
         """The object filter's features of each observation of the landslides ``uids``, as
         the runs scored them (``landslide_observations.filter_features``: one row per run date
-        that detected it with a filter, the largest detection's), by uid; and how many
-        observations were left out because another version's feature list computed them.
-        Unknown uids and observations without features give nothing."""
+        that detected it with a filter, the largest detection's), with what computed them
+        (:func:`monitor.pipeline.object_filter.features_id`), by uid. Unknown uids and
+        observations without features give nothing."""
         wanted = list(dict.fromkeys(str(u) for u in uids))
         fids: dict[int, str] = {}
         for chunk in range(0, len(wanted), 500):
@@ -295,9 +295,8 @@ class Inventory:
                 f"SELECT fid, uid FROM {LAYER} WHERE uid IN ({marks})", part
             ):
                 fids[int(fid)] = str(uid)
-        blobs, other = landslides.logged_features(self._conn, list(fids))
-        rows = {fids[f]: [unpack_features(b) for b in bs] for f, bs in blobs.items()}
-        return rows, other
+        blobs = landslides.logged_features(self._conn, list(fids))
+        return {fids[f]: [(unpack_features(b), i) for b, i in rows] for f, rows in blobs.items()}
 
     def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
         """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts

@@ -24,7 +24,7 @@ from monitor.alerts.settings import AlertRouting
 from monitor.grid import reproject
 from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
 from monitor.pipeline.dating import combine_brackets
-from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID
+from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
 from monitor.store.matching import Known, multipolygon
 from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
 from monitor.store.runs import now_ts
@@ -67,7 +67,7 @@ ADDED_COLUMNS: dict[str, str] = {
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
 }
 # ... and to the observations: the object filter's features of the run's detection (the largest
-# where several matched), as the filter scored them, with FEATURES_ID naming the feature list
+# where several matched), as the filter scored them, with what computed them (features_id)
 OBSERVATION_ADDED_COLUMNS: dict[str, str] = {"filter_features": "BLOB", "features_id": "TEXT"}
 _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "undated": 2, "first-look": 3}
 
@@ -217,16 +217,19 @@ class ChangeWriter:
         if newly_alerted:
             values["alerted_on"] = today
         self._store(item, values, run_id)
-        features = _largest(item.matches).get(FEATURES_COLUMN)
-        features_id = FEATURES_ID if isinstance(features, bytes) else None
+        largest = _largest(item.matches)
+        features, features_id = largest.get(FEATURES_COLUMN), largest.get(FEATURES_ID_COLUMN)
+        if not isinstance(features, bytes) or not isinstance(features_id, str):
+            features = features_id = None
         self.conn.execute(
             "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2, "
             "filter_features, features_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (landslide_fid, run_date) DO UPDATE SET "
             "kind = CASE WHEN excluded.kind = 'seen' THEN kind ELSE excluded.kind END, "
             "area_m2 = excluded.area_m2, run_id = excluded.run_id, "
-            "filter_features = excluded.filter_features, features_id = excluded.features_id",
-            (item.fid, today, run_id, kind, area, features if features_id else None, features_id),
+            "filter_features = COALESCE(excluded.filter_features, filter_features), "
+            "features_id = COALESCE(excluded.features_id, features_id)",
+            (item.fid, today, run_id, kind, area, features, features_id),
         )
         queued = 0
         # alerted as new once it is alertable (at once, or when a later look confirms it)
@@ -358,12 +361,10 @@ def _largest(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, An
 
 def logged_features(
     conn: sqlite3.Connection, fids: Sequence[int]
-) -> tuple[dict[int, list[bytes]], int]:
+) -> dict[int, list[tuple[bytes, str]]]:
     """The object filter's features of every observation of the landslides ``fids`` that
-    stored some under this version's feature list (:data:`FEATURES_ID`), by landslide, in run
-    order; and how many observations stored features under another list (left out)."""
-    out: dict[int, list[bytes]] = {}
-    other = 0
+    stored some, with what computed them (``features_id``), by landslide, in run order."""
+    out: dict[int, list[tuple[bytes, str]]] = {}
     for chunk in range(0, len(fids), 500):
         part = [int(f) for f in fids[chunk : chunk + 500]]
         marks = ", ".join("?" for _ in part)
@@ -374,11 +375,8 @@ def logged_features(
             part,
         )
         for fid, blob, features_id in rows:
-            if features_id != FEATURES_ID:
-                other += 1
-                continue
-            out.setdefault(int(fid), []).append(bytes(blob))
-    return out, other
+            out.setdefault(int(fid), []).append((bytes(blob), str(features_id)))
+    return out
 
 
 def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, Any]:

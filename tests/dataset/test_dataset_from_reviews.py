@@ -5,7 +5,6 @@ background known only near what was reviewed (``dataset.known_within_m``)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from monitor.config import load_config
 from monitor.grid import reproject, utm_crs_for
 from monitor.ops.dataset import scenes_from_reviews
 from monitor.ops.filter_refit import read_reviewed
-from monitor.pipeline.object_filter import FEATURES, pack_features
+from monitor.pipeline.object_filter import FEATURES, features_id, pack_features
 from monitor.store.inventory import Inventory
 from monitor.store.records import RegionDetections
 
@@ -178,8 +177,9 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
     dataset_config: Path, tmp_path: Path
 ) -> None:
     """Every observation of a reviewed landslide that kept the filter's features becomes a row of
-    its split's table, labelled by the review: the largest detection's features where several
-    matched, nothing for a run without a filter, and rows of another feature list left out."""
+    its split's table, labelled by the review and named by what computed it: the largest
+    detection's features where several matched, nothing for a run without a filter, and a refit
+    reads only the rows of its own ensemble, each landslide counting once."""
     crs = utm_crs_for(10.91, 44.35)
     c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
     confirmed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
@@ -188,51 +188,59 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
     unreviewed = box(c.x - 100, c.y + 120, c.x + 20, c.y + 220)
     routing = AlertRouting.from_settings(AlertSettings())
     path = tmp_path / "inventory.gpkg"
+    ours, theirs = features_id("ours"), features_id("theirs")
     with Inventory(path) as inventory:
-        runs = [(RUN, [1.0, 9.0, 2.0, 3.0]), (date(2024, 9, 19), [4.0, 9.0, None, 5.0])]
-        for run_date, values in runs:
+        runs = [
+            (RUN, [1.0, 9.0, 2.0, 3.0], ours),
+            (date(2024, 9, 19), [4.0, 9.0, None, 5.0], ours),
+            (date(2024, 9, 22), [6.0, 9.0, 7.0, 8.0], theirs),  # after other members came in
+        ]
+        for run_date, values, made_by in runs:
             cands = _candidates([confirmed, sliver, dismissed, unreviewed], crs)
             cands["filter_features"] = [None if v is None else _features(v) for v in values]
+            cands["filter_features_id"] = [None if v is None else made_by for v in values]
             run_id = inventory.start_run(run_date, ["hills"], "archive")
             inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
         frame = inventory.landslides()
         assert len(frame) == 3
         inventory.set_status(int(frame["fid"].iloc[0]), "confirmed")
         inventory.set_status(int(frame["fid"].iloc[1]), "dismissed")
-        logged, other = inventory.logged_features(frame["uid"])
-        assert other == 0
-        # the confirmed one: the big box's features on both dates, never the sliver's (9)
-        assert [r[0] for r in logged[frame["uid"].iloc[0]]] == [1.0, 4.0]
-        assert [r[0] for r in logged[frame["uid"].iloc[1]]] == [2.0]  # none kept on 09-19
-        assert [r[0] for r in logged[frame["uid"].iloc[2]]] == [3.0, 5.0]
+        logged = inventory.logged_features(frame["uid"])
+        # the confirmed one: the big box's features on every date, never the sliver's (9)
+        first = logged[frame["uid"].iloc[0]]
+        assert [(r[0], i) for r, i in first] == [(1.0, ours), (4.0, ours), (6.0, theirs)]
+        assert [r[0] for r, _ in logged[frame["uid"].iloc[1]]] == [2.0, 7.0]  # none on 09-19
     config = load_config(dataset_config)
     out = tmp_path / "reviews"
     report = scenes_from_reviews(config, out, progress=False)
-    assert report.logged == {"train": (2, 1)}
-    assert "the filter features of 2 confirmed and 1 dismissed" in report.format()
-    x, y = read_reviewed(out / "train")
-    assert x.shape == (3, len(FEATURES)) and x.dtype == np.float32
-    assert sorted(zip(x[:, 0].tolist(), y.tolist(), strict=True)) == [
-        (1.0, True),
-        (2.0, False),
-        (4.0, True),
-    ]
+    assert report.logged == {"train": (3, 2)}
+    assert "the filter features of 3 confirmed and 2 dismissed" in report.format()
+    table = read_reviewed(out / "train", ours)
+    assert table.other == 2  # the rows of the other ensemble
+    assert table.x.shape == (3, len(FEATURES)) and table.x.dtype == np.float32
+    rows = zip(table.x[:, 0].tolist(), table.positive.tolist(), table.weight.tolist(), strict=True)
+    # the confirmed landslide's two rows share its weight
+    assert sorted(rows) == [(1.0, True, 0.5), (2.0, False, 1.0), (4.0, True, 0.5)]
+    assert read_reviewed(out / "train", theirs).x[:, 0].tolist() == [6.0, 7.0]
     assert not (out / "val" / REVIEWED_CANDIDATES_FILE).exists()
-    # the table is part of the dataset's lineage hash
+    # the dataset's lineage hash is the scenes': a run that adds observations changes the table,
+    # not the scenes that members were fine-tuned on
     digest, files = dataset_sha256(out)
-    assert files == 3  # input, label, table
-    # an observation computed with another feature list is left out, counted
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute("UPDATE landslide_observations SET features_id = 'older' WHERE run_id = 2")
-    conn.close()
+    assert files == 2  # input and label
     with Inventory(path) as inventory:
-        logged, other = inventory.logged_features(frame["uid"])
-    assert other == 2 and [r[0] for r in logged[frame["uid"].iloc[0]]] == [1.0]
-    report = scenes_from_reviews(config, out, progress=False)
-    assert report.logged == {"train": (1, 1)}
-    assert dataset_sha256(out)[0] != digest
+        cands = _candidates([confirmed], crs)
+        cands["filter_features"], cands["filter_features_id"] = [_features(5.5)], ours
+        run_id = inventory.start_run(date(2024, 9, 25), ["hills"], "archive")
+        inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+    assert scenes_from_reviews(config, out, progress=False).logged == {"train": (4, 2)}
+    assert dataset_sha256(out) == (digest, 2)
     # a table of the wrong width is refused with the file named
-    np.savez(out / "train" / REVIEWED_CANDIDATES_FILE, features=x[:, :3], positive=y)
+    np.savez(
+        out / "train" / REVIEWED_CANDIDATES_FILE,
+        features=table.x[:, :3],
+        positive=table.positive,
+        features_id=[ours] * 3,
+        landslide=["a", "b", "c"],
+    )
     with pytest.raises(ValueError, match=r"reviewed_candidates\.npz"):
-        read_reviewed(out / "train")
+        read_reviewed(out / "train", ours)

@@ -105,8 +105,12 @@ def test_observations_written_before_the_logged_features_open_and_gain_them(
     with Inventory(path) as inv:
         frame = candidates([square(0, 0, 100, 100)], filter_score=0.9, suppressed=False)
         frame["filter_features"] = [pack_features(np.arange(len(FEATURES), dtype=np.float32))]
+        frame["filter_features_id"] = "abc"
         run(inv, D1, frame, routing)
+        # the same run date applied again by a run without a filter keeps what was logged
+        run(inv, D1, candidates([square(0, 0, 100, 100)]), routing)
         (uid,) = inv.landslides()["uid"]
-        logged, other = inv.logged_features([uid, "no such uid"])
-    assert other == 0 and list(logged) == [uid]
-    assert logged[uid][0].tolist() == list(range(len(FEATURES)))
+        logged = inv.logged_features([uid, "no such uid"])
+    assert list(logged) == [uid] and len(logged[uid]) == 1
+    features, made_by = logged[uid][0]
+    assert features.tolist() == list(range(len(FEATURES))) and made_by == "abc"

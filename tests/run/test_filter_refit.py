@@ -26,7 +26,7 @@ from monitor.ops.filter_fit import (
     write_candidates,
     write_onnx,
 )
-from monitor.pipeline.object_filter import FEATURES, candidate_features
+from monitor.pipeline.object_filter import FEATURES, candidate_features, features_id
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
 
 
@@ -167,7 +167,7 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     data = tmp_path / "reviews"
     (data / "train" / "label").mkdir(parents=True)
     (data / "train" / "label" / "s_label.tif").write_bytes(b"a reviewed scene")  # hashed only
-    (data / "val").mkdir()  # its candidates: the same stand-ins
+    (data / "val" / "input").mkdir(parents=True)  # its candidates: the same stand-ins
     record = filter_refit.refit_filter(manifest, data)
 
     assert seen == [[data / "train"], [data / "val"]]
@@ -210,24 +210,42 @@ def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
 ) -> None:
     """The reviewed detections' logged features (``dataset from-reviews`` writes them per split)
     teach the refit where rerunning the scenes finds nothing (a radar-only drop, a cloudy run):
-    here the scenes give no candidate at all, the table alone turns the clear-cut down."""
+    here the split folders hold no scene at all, and the table alone turns the clear-cut down.
+    Rows another ensemble computed are left out."""
     _, _, x = _scene_and_candidates()
-    scar, cut = x
     shipped_x = np.concatenate([np.repeat(x, 40, 0), np.repeat(x * 0.2, 40, 0)])
     shipped_y = np.repeat([True, False, False, False], 40)
     shipped_y[:80] = True  # the shipped world took both the scar and the clear-cut for slides
     manifest = _manifest_with_filter(tmp_path / "m", shipped_x.astype(np.float32), shipped_y)
     old = ObjectFilterModel.from_manifest(manifest)
     assert old is not None and old.score(x[1:]).item() >= 0.5
-    monkeypatch.setattr(filter_refit, "collect", lambda *a: Candidates())
+    assert (
+        old.ensemble
+        == read_manifest(manifest).ensemble_id
+        == read_manifest(DEFAULT_MANIFEST).ensemble_id
+    )  # a copy whose filter differs is the same ensemble
+    mine, other = features_id(old.ensemble), features_id("fine-tuned members")
+    called: list[Path] = []
+    monkeypatch.setattr(filter_refit, "collect", lambda folders, *a: called.append(folders[0]))
     data = tmp_path / "reviews"
-    for split in ("train", "val"):
+    for split in ("train", "val"):  # scenes of both splits could not be fetched
         (data / split).mkdir(parents=True)
-    write_candidates(np.tile(x, (6, 1)), np.tile([True, False], 6), data / "train" / TABLE)
-    write_candidates(x, np.array([True, False]), data / "val" / TABLE)
+    # six reviewed landslides of each kind, and the clear-cut also scored by other members
+    # (as a landslide: in-sample, they learnt it in) on three of them
+    train_x = np.concatenate([np.tile(x, (6, 1)), np.repeat(x[1:], 3, 0)])
+    train_y = np.concatenate([np.tile([True, False], 6), np.ones(3, bool)])
+    ids = [mine] * 12 + [other] * 3
+    uids = [f"l{i}" for i in range(12)] + ["l1", "l3", "l5"]
+    filter_refit.write_reviewed(data / "train" / TABLE, train_x, train_y, ids, uids)
+    filter_refit.write_reviewed(
+        data / "val" / TABLE, x, np.array([True, False]), [mine] * 2, ["a", "b"]
+    )
     record = filter_refit.refit_filter(manifest, data)
+    assert called == []  # no scene folder to run the chain on
     assert record["logged_candidates"] == record["reviewed_candidates"] == 12
     assert record["logged_positive"] == record["reviewed_positive"] == 6
+    assert record["logged_other_ensemble"] == 3
+    assert record["logged_sha256"] == sha256_file(data / "train" / TABLE)
     assert record["cut"] == 0.5 and "val" not in record  # no scene candidate to calibrate on
     # the held-out reviewed detections: the old filter kept the dismissed one, the new one not
     assert record["val_logged"] == {
@@ -240,7 +258,20 @@ def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
     assert new is not None
     scores = new.score(x)
     assert scores[1] < 0.5 <= scores[0]
-    assert np.array_equal(np.asarray(scar), x[0]) and np.array_equal(np.asarray(cut), x[1])
+
+
+def test_a_landslide_logged_on_several_run_dates_weighs_as_one() -> None:
+    shipped = np.array([True, False])
+    reviewed = np.array([True, True, True, False])
+    # the first landslide seen on three run dates: a third each
+    w = filter_refit.review_weights(shipped, reviewed, 1.0, np.array([1 / 3, 1 / 3, 1 / 3, 1.0]))
+    # reviewed classes balanced by their weights (1 and 1), scaled to the shipped total 2
+    assert w == pytest.approx([1.0, 1.0, 1 / 3, 1 / 3, 1 / 3, 1.0])
+    # unit weights give scikit-learn's "balanced" weights
+    # unit weights: scikit-learn's "balanced" ones (4/6, 4/2), scaled to the shipped total
+    assert filter_refit.review_weights(shipped, reviewed, 1.0)[2:] == pytest.approx(
+        [1 / 3, 1 / 3, 1 / 3, 1.0]
+    )
 
 
 def test_the_parents_cut_is_kept_on_request_or_without_enough_reviewed_landslides(
@@ -284,7 +315,7 @@ def test_the_parents_cut_is_kept_on_request_or_without_enough_reviewed_landslide
         data = tmp_path / f"reviews{i}"
         (data / "train" / "label").mkdir(parents=True)
         (data / "train" / "label" / "s_label.tif").write_bytes(f"scene {i}".encode())
-        (data / "val").mkdir()
+        (data / "val" / "input").mkdir(parents=True)
         record = filter_refit.refit_filter(manifest, data, keep_cut=keep)
         assert record["cut"] == record["parent_cut"] == 0.5
         assert record["cut_rule"].startswith(rule)

@@ -16,7 +16,7 @@ from chain_fixtures import hill_and_plain
 from scipy import ndimage
 
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
-from models.manifest import ManifestError
+from models.manifest import ManifestError, read_manifest
 from models.object_filter import ObjectFilterModel
 from monitor.pipeline.chain import apply_filter
 from monitor.pipeline.object_filter import (
@@ -26,6 +26,7 @@ from monitor.pipeline.object_filter import (
     candidate_features,
     edge_orders,
     edge_right_angles,
+    features_id,
     flow_accumulation,
     score_candidates,
     unpack_features,
@@ -132,7 +133,15 @@ def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
     assert cut < 0.5 * scar and shipped.cut <= scar
     filtered, used = apply_filter(candidates, prediction, scene.stack, shipped)
     assert used == shipped.cut and not filtered["suppressed"].iloc[0]
-    assert filtered.columns[-3:].tolist() == ["filter_score", "suppressed", "filter_features"]
+    assert filtered.columns[-4:].tolist() == [
+        "filter_score",
+        "suppressed",
+        "filter_features",
+        "filter_features_id",
+    ]
+    # named by the features and the ensemble that computed them (the shipped one)
+    assert set(filtered["filter_features_id"]) == {features_id(shipped.ensemble)}
+    assert shipped.ensemble == read_manifest(DEFAULT_MANIFEST).ensemble_id
     # the features kept for the inventory are the ones scored: the filter gives the same scores
     rows = np.stack([unpack_features(b) for b in filtered["filter_features"]])
     assert rows.shape == (2, len(FEATURES))
