@@ -50,7 +50,8 @@ __all__ = [
 ]
 
 # A split folder's table of the reviewed detections' object-filter features as the runs scored
-# them (``dataset from-reviews``; ``features`` float32, ``positive`` bool): what
+# them (``dataset from-reviews``; ``features`` float32, ``positive`` bool, ``features_id`` and
+# the ``landslide`` uid, monitor.ops.filter_refit.write_reviewed): what
 # ``monitor.ops.filter_refit`` learns from beside the scenes.
 REVIEWED_CANDIDATES_FILE = "reviewed_candidates.npz"
 

@@ -138,11 +138,16 @@ class ManifestModel(BaseModel):
     @property
     def ensemble_id(self) -> str:
         """Names what the ensemble computes (16 hex digits): its members' weights (SHA-256) and
-        the settings' members, K and thresholds; not the object filter, the description or the
-        record. A copy of a manifest, or one whose filter alone was refitted, keeps it."""
+        each setting's members (K of them) and threshold; not their order, the validation F1,
+        the object filter, the description or the record. A copy of a manifest, one whose
+        filter alone was refitted, or a fine-tuning that kept every member's weights, K and
+        threshold keeps it."""
         what = {
             "members": sorted((m.name, m.sha256) for m in self.members),
-            "settings": {k: v.model_dump(mode="json") for k, v in sorted(self.settings.items())},
+            "settings": {
+                k: {"members": sorted(v.members), "threshold": v.threshold}
+                for k, v in sorted(self.settings.items())
+            },
         }
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 

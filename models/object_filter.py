@@ -29,7 +29,7 @@ class ObjectFilterModel:
     session: onnxruntime.InferenceSession
     entry: ObjectFilterEntry
     path: Path
-    ensemble: str = ""  # the ensemble_id of the manifest it came with (its features use it)
+    ensemble: str  # the ensemble_id of the manifest it came with (its features use it)
 
     @property
     def cut(self) -> float:
@@ -40,9 +40,7 @@ class ObjectFilterModel:
         return tuple(self.entry.features)
 
     @classmethod
-    def load(
-        cls, base_dir: Path, entry: ObjectFilterEntry, ensemble: str = ""
-    ) -> ObjectFilterModel:
+    def load(cls, base_dir: Path, entry: ObjectFilterEntry, ensemble: str) -> ObjectFilterModel:
         """The file of ``entry`` in ``base_dir`` after checking its SHA-256;
         :class:`ManifestError` naming the file when it is missing, altered or unreadable.
         ``ensemble``: the :attr:`~models.manifest.ManifestModel.ensemble_id` of its manifest."""

@@ -88,8 +88,8 @@ class DatasetReport:
     stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
     pruned: int = 0  # such scenes deleted (--prune)
     empty_splits: list[str] = field(default_factory=list)  # splits no group went to
-    # from-reviews: the reviewed detections' logged filter features per split (rows kept as
-    # positive, as negative); "other features" counts rows another version computed
+    # from-reviews: the reviewed detections' logged filter features per split (rows, one per
+    # landslide and run date: positive, negative; of any ensemble: the refit picks its own)
     logged: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def format(self) -> str:
@@ -108,7 +108,7 @@ class DatasetReport:
         for split, (pos, neg) in self.logged.items():
             lines.append(
                 f"{split}/: the filter features of {pos} confirmed and {neg} dismissed "
-                "detection(s), as the runs scored them"
+                "detection(s) (one per landslide and run date), as the runs scored them"
             )
         if self.pruned:
             lines.append(f"{self.pruned} scene(s) of earlier runs not in this one deleted")

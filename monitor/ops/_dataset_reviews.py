@@ -18,6 +18,7 @@ radar setting not at all). ``monitor.ops.filter_refit`` learns from both."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -34,6 +35,8 @@ from monitor.labels import assign_splits
 from monitor.ops._dataset_core import SceneJob, _safe
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
+
+log = logging.getLogger(__name__)
 
 
 def review_jobs(
@@ -118,7 +121,13 @@ def write_reviewed_candidates(
         of_split.update(dict.fromkeys(job.record.get("confirmed", []), True))
         of_split.update(dict.fromkeys(job.record.get("dismissed", []), False))
     with Inventory(config.inventory.path) as inventory:
-        logged = inventory.logged_features([u for s in labels.values() for u in s])
+        logged, other = inventory.logged_features([u for s in labels.values() for u in s])
+    if other:
+        log.warning(
+            "%d logged feature row(s) of reviewed landslides are of another version's feature "
+            "list; left out",
+            other,
+        )
     counts: dict[str, tuple[int, int]] = {}
     for split in fractions:
         path = Path(out) / split / REVIEWED_CANDIDATES_FILE

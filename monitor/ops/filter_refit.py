@@ -60,6 +60,7 @@ skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state, one 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -185,9 +186,9 @@ def refit_filter(
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     # the scenes name the dataset (as for fine-tuning's lineage); where every scene failed to
-    # fetch, the table of reviewed detections does
-    table = _table_sha256(data / "train")
-    digest = dataset_sha256(data)[0] if dataset_files(data) or table is None else table
+    # fetch, the reviews of the table of reviewed detections do
+    table, reviews = _table_sha256(data / "train"), _reviews_sha256(data / "train")
+    digest = dataset_sha256(data)[0] if dataset_files(data) or reviews is None else reviews
     tuned_on = manifest.training.get("lineage", {}).get("dataset_sha256")
     if tuned_on == digest:
         parent = manifest.training["lineage"].get("parent_manifest", "the parent manifest")
@@ -198,7 +199,11 @@ def refit_filter(
             f"candidates were reviewed, a copy of {parent}, then fine-tune from that copy: "
             "python -m models finetune keeps its refitted filter and cut"
         )
-    done = [r for r in entry.fit.get("refits", []) if r.get("dataset_sha256") == digest]
+    done = [
+        r
+        for r in entry.fit.get("refits", [])
+        if r.get("dataset_sha256") == digest and r.get("reviews_sha256", reviews) == reviews
+    ]
     if done:
         raise ValueError(
             f"{manifest_path}: its object filter was already refitted with these reviewed scenes "
@@ -250,6 +255,7 @@ def refit_filter(
         "logged_positive": int(logged.positive.sum()),
         "logged_other_ensemble": logged.other,
         "logged_sha256": table,
+        "reviews_sha256": reviews,
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
     }
@@ -335,6 +341,12 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     if not path.exists():
         return Reviewed(np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool), np.zeros(0))
     with np.load(path) as table:
+        missing = {"features", "positive", "features_id", "landslide"} - set(table.files)
+        if missing:
+            raise ValueError(
+                f"{path}: no {', '.join(sorted(missing))} (written by an earlier version); write "
+                "the dataset again (landslide-monitor dataset from-reviews)"
+            )
         x, y = table["features"].astype(np.float32), table["positive"].astype(bool)
         ids, uids = table["features_id"].astype(str), table["landslide"].astype(str)
     if x.ndim != 2 or x.shape[1] != len(FEATURES) or not len(x) == len(y) == len(ids) == len(uids):
@@ -345,6 +357,20 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     mine = ids == features_id
     _, inverse, counts = np.unique(uids[mine], return_inverse=True, return_counts=True)
     return Reviewed(x[mine], y[mine], 1.0 / counts[inverse], int((~mine).sum()))
+
+
+def _reviews_sha256(split: Path) -> str | None:
+    """SHA-256 of the reviews in a split's table (its landslides and their review, not the run
+    dates): daily runs that add observations keep it, a new review changes it."""
+    path = Path(split) / REVIEWED_CANDIDATES_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as table:
+        if not {"landslide", "positive"} <= set(table.files):
+            return None
+        uids, decisions = table["landslide"].astype(str).tolist(), table["positive"].tolist()
+        pairs = sorted(set(zip(uids, decisions, strict=True)))
+    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
 
 
 def _table_sha256(split: Path) -> str | None:

@@ -63,7 +63,7 @@ import shapely
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
-from monitor.pipeline.object_filter import unpack_features
+from monitor.pipeline.object_filter import FEATURES, unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
 from monitor.store.landslides import ATTRIBUTE_COLUMNS, LAYER, ChangeWriter
@@ -280,12 +280,15 @@ class Inventory:
             raise InventoryError(f"no landslide with {column} {landslide!r} in {self.path}")
         return dict(row)
 
-    def logged_features(self, uids: Iterable[str]) -> dict[str, list[tuple[np.ndarray, str]]]:
+    def logged_features(
+        self, uids: Iterable[str]
+    ) -> tuple[dict[str, list[tuple[np.ndarray, str]]], int]:
         """The object filter's features of each observation of the landslides ``uids``, as
         the runs scored them (``landslide_observations.filter_features``: one row per run date
         that detected it with a filter, the largest detection's), with what computed them
-        (:func:`monitor.pipeline.object_filter.features_id`), by uid. Unknown uids and
-        observations without features give nothing."""
+        (:func:`monitor.pipeline.object_filter.features_id`), by uid; and how many rows were of
+        another length than this version's feature list (left out: another version's). Unknown
+        uids and observations without features give nothing."""
         wanted = list(dict.fromkeys(str(u) for u in uids))
         fids: dict[int, str] = {}
         for chunk in range(0, len(wanted), 500):
@@ -296,7 +299,15 @@ class Inventory:
             ):
                 fids[int(fid)] = str(uid)
         blobs = landslides.logged_features(self._conn, list(fids))
-        return {fids[f]: [(unpack_features(b), i) for b, i in rows] for f, rows in blobs.items()}
+        out: dict[str, list[tuple[np.ndarray, str]]] = {}
+        other = 0
+        for fid, rows in blobs.items():
+            for blob, made_by in rows:
+                if len(blob) != 4 * len(FEATURES):
+                    other += 1
+                    continue
+                out.setdefault(fids[fid], []).append((unpack_features(blob), made_by))
+        return out, other
 
     def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
         """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts

@@ -5,6 +5,7 @@ background known only near what was reviewed (``dataset.known_within_m``)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -205,7 +206,8 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
         assert len(frame) == 3
         inventory.set_status(int(frame["fid"].iloc[0]), "confirmed")
         inventory.set_status(int(frame["fid"].iloc[1]), "dismissed")
-        logged = inventory.logged_features(frame["uid"])
+        logged, other = inventory.logged_features(frame["uid"])
+        assert other == 0
         # the confirmed one: the big box's features on every date, never the sliver's (9)
         first = logged[frame["uid"].iloc[0]]
         assert [(r[0], i) for r, i in first] == [(1.0, ours), (4.0, ours), (6.0, theirs)]
@@ -234,6 +236,18 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
         inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
     assert scenes_from_reviews(config, out, progress=False).logged == {"train": (4, 2)}
     assert dataset_sha256(out) == (digest, 2)
+    # a row of another length (a version with other features) is left out, counted
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "UPDATE landslide_observations SET filter_features = ? WHERE run_date = '2024-09-25'",
+            (b"\0" * 8,),
+        )
+    conn.close()
+    with Inventory(path) as inventory:
+        logged, other = inventory.logged_features(frame["uid"])
+    assert other == 1 and len(logged[frame["uid"].iloc[0]]) == 3
+    assert scenes_from_reviews(config, out, progress=False).logged == {"train": (3, 2)}
     # a table of the wrong width is refused with the file named
     np.savez(
         out / "train" / REVIEWED_CANDIDATES_FILE,

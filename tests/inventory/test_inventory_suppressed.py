@@ -110,7 +110,7 @@ def test_observations_written_before_the_logged_features_open_and_gain_them(
         # the same run date applied again by a run without a filter keeps what was logged
         run(inv, D1, candidates([square(0, 0, 100, 100)]), routing)
         (uid,) = inv.landslides()["uid"]
-        logged = inv.logged_features([uid, "no such uid"])
-    assert list(logged) == [uid] and len(logged[uid]) == 1
+        logged, other = inv.logged_features([uid, "no such uid"])
+    assert other == 0 and list(logged) == [uid] and len(logged[uid]) == 1
     features, made_by = logged[uid][0]
     assert features.tolist() == list(range(len(FEATURES))) and made_by == "abc"

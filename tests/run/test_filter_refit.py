@@ -258,6 +258,16 @@ def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
     assert new is not None
     scores = new.score(x)
     assert scores[1] < 0.5 <= scores[0]
+    # a later run date's observation of a reviewed landslide adds a row, no review: refused
+    more = (np.concatenate([train_x, x[:1]]), np.append(train_y, True), [*ids, mine])
+    filter_refit.write_reviewed(data / "train" / TABLE, *more, [*uids, "l0"])
+    with pytest.raises(ValueError, match="already refitted"):
+        filter_refit.refit_filter(manifest, data)
+    # a landslide reviewed since is a new review: refitted
+    filter_refit.write_reviewed(data / "train" / TABLE, *more, [*uids, "l99"])
+    again = filter_refit.refit_filter(manifest, data)
+    assert again["reviews_sha256"] != record["reviews_sha256"]
+    assert again["logged_candidates"] == 13
 
 
 def test_a_landslide_logged_on_several_run_dates_weighs_as_one() -> None:
@@ -267,7 +277,6 @@ def test_a_landslide_logged_on_several_run_dates_weighs_as_one() -> None:
     w = filter_refit.review_weights(shipped, reviewed, 1.0, np.array([1 / 3, 1 / 3, 1 / 3, 1.0]))
     # reviewed classes balanced by their weights (1 and 1), scaled to the shipped total 2
     assert w == pytest.approx([1.0, 1.0, 1 / 3, 1 / 3, 1 / 3, 1.0])
-    # unit weights give scikit-learn's "balanced" weights
     # unit weights: scikit-learn's "balanced" ones (4/6, 4/2), scaled to the shipped total
     assert filter_refit.review_weights(shipped, reviewed, 1.0)[2:] == pytest.approx(
         [1 / 3, 1 / 3, 1 / 3, 1.0]
