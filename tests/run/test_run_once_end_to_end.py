@@ -16,7 +16,7 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 import monitor.run as run_module
 from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
-from monitor.pipeline.object_filter import FEATURES
+from monitor.pipeline.object_filter import FEATURES, features_id
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock, RunLockHeld
@@ -117,6 +117,7 @@ class SmallAreaFilter:
     features = FEATURES
     cut = 0.5
     path = Path("stand-in-filter")
+    ensemble = "stand-in ensemble"
 
     def score(self, x: np.ndarray) -> np.ndarray:
         small = x[:, FEATURES.index("log_area_m2")] < np.log10(8000.0)
@@ -151,7 +152,14 @@ def test_the_filter_suppresses_without_alert_and_the_summary_gives_both_scores(
     assert "the filter suppressed 1 (stored, no alert)" in text
     with Inventory(config.inventory.path) as inventory:
         table = inventory.landslides()
+        logged, _ = inventory.logged_features(table["uid"])
     assert sorted(table["suppressed"].tolist()) == [0, 0, 1]
+    # each landslide's observation keeps the features its run scored, named by their ensemble
+    rows = [logged[uid] for uid in table["uid"]]
+    assert [len(r) for r in rows] == [1, 1, 1]
+    assert {made_by for ((_, made_by),) in rows} == {features_id("stand-in ensemble")}
+    small = [f[FEATURES.index("log_area_m2")] < np.log10(8000.0) for ((f, _),) in rows]
+    assert [bool(v) for v in small] == (table["suppressed"] == 1).tolist()
 
 
 def test_the_same_date_twice_adds_no_row_and_no_alert(
