@@ -74,14 +74,21 @@ def test_candidates_without_filter_columns_are_not_suppressed(
     assert row["suppressed"] == 0 and pd.isna(row["filter_score"])
 
 
+def _older(path, table, columns):
+    """A new inventory at ``path`` with ``columns`` of ``table`` dropped: one written by an
+    earlier version."""
+    Inventory(path).close()
+    with sqlite3.connect(path) as conn:
+        for column in columns:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    return path
+
+
 def test_an_inventory_written_before_the_filter_columns_opens_and_gains_them(
     tmp_path, candidates, square, routing
 ):
-    path = tmp_path / "old.gpkg"
-    Inventory(path).close()
-    with sqlite3.connect(path) as conn:  # the layer as released before the filter
-        conn.execute("ALTER TABLE landslides DROP COLUMN suppressed")
-        conn.execute("ALTER TABLE landslides DROP COLUMN filter_score")
+    # the layer as released before the filter
+    path = _older(tmp_path / "old.gpkg", "landslides", ["suppressed", "filter_score"])
     with Inventory(path) as inv:
         columns = list(inv.landslides().columns)
         assert {"filter_score", "suppressed"} <= set(columns)  # added when opened
@@ -97,11 +104,9 @@ def test_an_inventory_written_before_the_filter_columns_opens_and_gains_them(
 def test_observations_written_before_the_logged_features_open_and_gain_them(
     tmp_path, candidates, square, routing
 ):
-    path = tmp_path / "old.gpkg"
-    Inventory(path).close()
-    with sqlite3.connect(path) as conn:  # observations as released before the feature log
-        conn.execute("ALTER TABLE landslide_observations DROP COLUMN features_id")
-        conn.execute("ALTER TABLE landslide_observations DROP COLUMN filter_features")
+    # observations as released before the feature log
+    columns = ["features_id", "filter_features"]
+    path = _older(tmp_path / "old.gpkg", "landslide_observations", columns)
     with Inventory(path) as inv:
         frame = candidates([square(0, 0, 100, 100)], filter_score=0.9, suppressed=False)
         frame["filter_features"] = [pack_features(np.arange(len(FEATURES), dtype=np.float32))]
