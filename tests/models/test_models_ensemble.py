@@ -11,10 +11,10 @@ import rioxarray  # noqa: F401
 import torch
 import xarray as xr
 
-from models.ensemble import Ensemble
+from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.feature_stack import MODEL_BANDS
 from models.inference import predict_members, tile_grid
-from models.manifest import ManifestError
+from models.manifest import ManifestError, read_manifest
 from models.testing import build_untrained_ensemble
 
 
@@ -114,3 +114,27 @@ def test_manifest_errors_name_the_file(tmp_path: Path) -> None:
         Ensemble.load(bad)
     with pytest.raises(ManifestError, match="not found"):
         Ensemble.load(tmp_path / "missing.json")
+
+
+def test_the_ensemble_id_follows_what_the_members_compute() -> None:
+    """The id that names logged filter features changes with a member's weights or a
+    setting's threshold or members, not with their order, the validation F1, the object
+    filter or the description."""
+    manifest = read_manifest(DEFAULT_MANIFEST)
+    same = manifest.model_copy(deep=True)
+    same.description, same.object_filter = "a copy", None
+    for entry in same.settings.values():
+        entry.members.reverse()
+        entry.val_f1 = 0.123
+    same.members.reverse()
+    assert same.ensemble_id == manifest.ensemble_id and len(manifest.ensemble_id) == 16
+    moved = manifest.model_copy(deep=True)
+    setting = next(iter(moved.settings.values()))
+    setting.threshold = round(setting.threshold + 0.01, 2)
+    retrained = manifest.model_copy(deep=True)
+    retrained.members[0].sha256 = "0" * 64
+    fewer = manifest.model_copy(deep=True)
+    bigger = next(e for e in fewer.settings.values() if len(e.members) > 1)
+    bigger.members.pop()
+    ids = {m.ensemble_id for m in (manifest, moved, retrained, fewer)}
+    assert len(ids) == 4
