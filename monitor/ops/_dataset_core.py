@@ -88,6 +88,7 @@ class DatasetReport:
     stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
     pruned: int = 0  # such scenes deleted (--prune)
     empty_splits: list[str] = field(default_factory=list)  # splits no group went to
+    groups: dict[str, str] = field(default_factory=dict)  # each job group's split
     # from-reviews: the reviewed detections' logged filter features per split (rows, one per
     # landslide and run date: positive, negative; of any ensemble: the refit picks its own)
     logged: dict[str, tuple[int, int]] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,6 @@ from shapely.geometry.base import BaseGeometry
 from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
-from monitor.labels import assign_splits
 from monitor.ops._dataset_core import SceneJob, _safe
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
@@ -103,21 +102,21 @@ def write_reviewed_candidates(
     config: MonitorConfig,
     jobs: Sequence[SceneJob],
     out: Path,
-    fractions: Mapping[str, float],
+    groups: Mapping[str, str],
+    splits: Iterable[str],
 ) -> dict[str, tuple[int, int]]:
     """Write each split's :data:`~models.datasets.REVIEWED_CANDIDATES_FILE`
     (:func:`monitor.ops.filter_refit.write_reviewed`): the logged filter features of every
     observation of the landslides its jobs confirmed (positive) or dismissed (negative), with
-    what computed them and the landslide's uid; the split of a job is that of
-    :func:`write_jobs` (its group's). A split with none has its old table removed. Returns the
-    rows per split (positive, negative)."""
+    what computed them and the landslide's uid; a job's split is its group's in ``groups``
+    (:func:`write_jobs`'s, ``DatasetReport.groups``). Of ``splits``, one with none has its old
+    table removed. Returns the rows per split (positive, negative)."""
     from monitor.ops.filter_refit import write_reviewed
     from monitor.store.inventory import Inventory
 
-    splits = assign_splits([j.group for j in jobs], fractions)
     labels: dict[str, dict[str, bool]] = {}
     for job in jobs:
-        of_split = labels.setdefault(splits[job.group], {})
+        of_split = labels.setdefault(groups[job.group], {})
         of_split.update(dict.fromkeys(job.record.get("confirmed", []), True))
         of_split.update(dict.fromkeys(job.record.get("dismissed", []), False))
     with Inventory(config.inventory.path) as inventory:
@@ -129,7 +128,7 @@ def write_reviewed_candidates(
             other,
         )
     counts: dict[str, tuple[int, int]] = {}
-    for split in fractions:
+    for split in splits:
         path = Path(out) / split / REVIEWED_CANDIDATES_FILE
         rows = [
             (features, positive, features_id, uid)

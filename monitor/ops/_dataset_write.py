@@ -56,7 +56,7 @@ def write_jobs(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
-    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0))
+    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0), groups=splits)
     skipped: Counter[str] = Counter()
     done: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     exported: set[str] = set()  # splits of the scenes started as Earth Engine batch exports

@@ -132,7 +132,7 @@ def scenes_from_reviews(
         },
     )
     report.skipped = {**skipped, **report.skipped}
-    report.logged = write_reviewed_candidates(config, jobs, out, fractions)
+    report.logged = write_reviewed_candidates(config, jobs, out, report.groups, fractions)
     return report
 
 

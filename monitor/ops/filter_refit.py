@@ -42,8 +42,9 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
    write the new filter, its table (shipped plus reviewed candidates, so that the next refit
    builds on this one) and the manifest entry beside the manifest. A second refit with the
-   same scenes (the dataset's SHA-256, as :mod:`models.lineage` computes it) is refused: their
-   candidates are in the table already.
+   same scenes (the dataset's SHA-256, as :mod:`models.lineage` computes it) and the same
+   reviews (:attr:`Reviewed.reviews_sha256`) is refused: their candidates are in the table
+   already.
 
     python -m monitor.ops.filter_refit --manifest refitted/manifest.json --data data/reviews
 
@@ -185,9 +186,11 @@ def refit_filter(
         )
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
+    mine = features_id(manifest.ensemble_id)
+    logged = read_reviewed(data / "train", mine)
+    reviews = logged.reviews_sha256
     # the scenes name the dataset (as for fine-tuning's lineage); where every scene failed to
     # fetch, the reviews of the table of reviewed detections do
-    table, reviews = _table_sha256(data / "train"), _reviews_sha256(data / "train")
     digest = dataset_sha256(data)[0] if dataset_files(data) or reviews is None else reviews
     tuned_on = manifest.training.get("lineage", {}).get("dataset_sha256")
     if tuned_on == digest:
@@ -228,8 +231,6 @@ def refit_filter(
     val = scenes(data / "val")
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
-    mine = features_id(old.ensemble)
-    logged = read_reviewed(data / "train", mine)
     rx = np.concatenate([train.features, logged.x]).astype(np.float32)
     ry = np.concatenate([train.positive, logged.positive]).astype(bool)
     log.info(
@@ -254,7 +255,7 @@ def refit_filter(
         "logged_candidates": len(logged.positive),
         "logged_positive": int(logged.positive.sum()),
         "logged_other_ensemble": logged.other,
-        "logged_sha256": table,
+        "logged_sha256": logged.sha256,
         "reviews_sha256": reviews,
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
@@ -324,12 +325,16 @@ class Reviewed:
     """A split's reviewed detections as their runs scored them, those the refitted ensemble
     computed: features, positive, and each row's weight (1 / the landslide's rows, so that a
     landslide seen on many run dates counts once); ``other``: rows another ensemble or feature
-    list computed, left out."""
+    list computed, left out; the table's SHA-256 and that of its reviews (its landslides and
+    their decisions, not the run dates: daily runs that add observations keep it, a new review
+    changes it); None without a table."""
 
     x: np.ndarray
     positive: np.ndarray
     weight: np.ndarray
     other: int = 0
+    sha256: str | None = None
+    reviews_sha256: str | None = None
 
 
 def read_reviewed(split: Path, features_id: str) -> Reviewed:
@@ -356,26 +361,10 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
         )
     mine = ids == features_id
     _, inverse, counts = np.unique(uids[mine], return_inverse=True, return_counts=True)
-    return Reviewed(x[mine], y[mine], 1.0 / counts[inverse], int((~mine).sum()))
-
-
-def _reviews_sha256(split: Path) -> str | None:
-    """SHA-256 of the reviews in a split's table (its landslides and their review, not the run
-    dates): daily runs that add observations keep it, a new review changes it."""
-    path = Path(split) / REVIEWED_CANDIDATES_FILE
-    if not path.exists():
-        return None
-    with np.load(path) as table:
-        if not {"landslide", "positive"} <= set(table.files):
-            return None
-        uids, decisions = table["landslide"].astype(str).tolist(), table["positive"].tolist()
-        pairs = sorted(set(zip(uids, decisions, strict=True)))
-    return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
-
-
-def _table_sha256(split: Path) -> str | None:
-    path = Path(split) / REVIEWED_CANDIDATES_FILE
-    return sha256_file(path) if path.exists() else None
+    pairs = sorted(set(zip(uids.tolist(), y.tolist(), strict=True)))
+    reviews = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+    weight = 1.0 / counts[inverse]
+    return Reviewed(x[mine], y[mine], weight, int((~mine).sum()), sha256_file(path), reviews)
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

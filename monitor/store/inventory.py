@@ -63,7 +63,7 @@ import shapely
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
-from monitor.pipeline.object_filter import FEATURES, unpack_features
+from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
 from monitor.store.landslides import ATTRIBUTE_COLUMNS, LAYER, ChangeWriter
@@ -289,24 +289,17 @@ class Inventory:
         (:func:`monitor.pipeline.object_filter.features_id`), by uid; and how many rows were of
         another length than this version's feature list (left out: another version's). Unknown
         uids and observations without features give nothing."""
-        wanted = list(dict.fromkeys(str(u) for u in uids))
-        fids: dict[int, str] = {}
-        for chunk in range(0, len(wanted), 500):
-            part = wanted[chunk : chunk + 500]
-            marks = ", ".join("?" for _ in part)
-            for fid, uid in self._conn.execute(
-                f"SELECT fid, uid FROM {LAYER} WHERE uid IN ({marks})", part
-            ):
-                fids[int(fid)] = str(uid)
-        blobs = landslides.logged_features(self._conn, list(fids))
+        blobs = landslides.logged_features(self._conn, list(dict.fromkeys(str(u) for u in uids)))
         out: dict[str, list[tuple[np.ndarray, str]]] = {}
         other = 0
-        for fid, rows in blobs.items():
+        for uid, rows in blobs.items():
             for blob, made_by in rows:
-                if len(blob) != 4 * len(FEATURES):
+                try:
+                    features = unpack_features(blob)
+                except ValueError:  # another length: another version's feature list
                     other += 1
                     continue
-                out.setdefault(fids[fid], []).append((unpack_features(blob), made_by))
+                out.setdefault(uid, []).append((features, made_by))
         return out, other
 
     def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:

@@ -360,22 +360,23 @@ def _largest(matches: list[tuple[BaseGeometry, dict[str, Any]]]) -> dict[str, An
 
 
 def logged_features(
-    conn: sqlite3.Connection, fids: Sequence[int]
-) -> dict[int, list[tuple[bytes, str]]]:
-    """The object filter's features of every observation of the landslides ``fids`` that
-    stored some, with what computed them (``features_id``), by landslide, in run order."""
-    out: dict[int, list[tuple[bytes, str]]] = {}
-    for chunk in range(0, len(fids), 500):
-        part = [int(f) for f in fids[chunk : chunk + 500]]
+    conn: sqlite3.Connection, uids: Sequence[str]
+) -> dict[str, list[tuple[bytes, str]]]:
+    """The object filter's features of every observation of the landslides ``uids`` that
+    stored some, with what computed them (``features_id``), by uid, in run order."""
+    out: dict[str, list[tuple[bytes, str]]] = {}
+    for chunk in range(0, len(uids), 500):  # SQLite's bound on the parameters of one query
+        part = [str(u) for u in uids[chunk : chunk + 500]]
         marks = ", ".join("?" for _ in part)
         rows = conn.execute(
-            "SELECT landslide_fid, filter_features, features_id FROM landslide_observations "
-            f"WHERE landslide_fid IN ({marks}) AND filter_features IS NOT NULL "
-            "ORDER BY landslide_fid, run_date",
+            "SELECT l.uid, o.filter_features, o.features_id FROM landslide_observations o "
+            f"JOIN {LAYER} l ON l.fid = o.landslide_fid "
+            f"WHERE l.uid IN ({marks}) AND o.filter_features IS NOT NULL "
+            "ORDER BY o.landslide_fid, o.run_date",
             part,
         )
-        for fid, blob, features_id in rows:
-            out.setdefault(int(fid), []).append((bytes(blob), str(features_id)))
+        for uid, blob, features_id in rows:
+            out.setdefault(str(uid), []).append((bytes(blob), str(features_id)))
     return out
 
 
@@ -391,7 +392,7 @@ def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) ->
         out[column] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else None
     maxima = [v for v in (_float(r.get("prob_max")) for r in rows) if v is not None]
     out["prob_max"] = max(maxima) if maxima else None
-    largest = rows[int(np.argmax(weights))]
+    largest = _largest(matches)
     out["setting"] = largest.get("setting")
     out["pre_date"] = _iso_date(largest.get("pre_date"))
     out["post_date"] = _iso_date(largest.get("post_date"))
