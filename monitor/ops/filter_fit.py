@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # torch loads only when an ensemble does (chain_inputs)
 __all__ = [
     "CANDIDATES_FILE",
     "FILTER_FILE",
+    "REVIEW_KEYS",
+    "CandidateTable",
     "Candidates",
     "calibrate_cut",
     "collect",
@@ -328,21 +330,67 @@ def fit_classifier(
     return clf
 
 
-def write_candidates(x: np.ndarray, y: np.ndarray, out: Path) -> str:
-    """Write the training candidates (``features`` float32, ``positive`` bool) to ``out``;
-    returns its SHA-256 (the same candidates give the same file)."""
+REVIEW_KEYS: tuple[str, ...] = ("scene:", "landslide:")
+"""The prefixes of a reviewed row's key in a candidates table (:class:`CandidateTable`)."""
+
+
+@dataclass
+class CandidateTable:
+    """A filter's training candidates (``CANDIDATES_FILE``): ``features`` (n, F) float32,
+    ``positive`` bool, and per row ``review``, "" for the fit's own candidates (the simulated
+    world) and otherwise what an operator's review gave it, ``scene:SPLIT/SCENE`` for a
+    candidate of a reviewed scene and ``landslide:UID`` for a reviewed detection as its run
+    scored it (:mod:`monitor.ops.filter_refit`), with ``weight``, the row's weight within its
+    set before the classes are balanced (1, or a share for a landslide logged on several run
+    dates). A table written before refits kept the keys reads as the fit's own rows."""
+
+    features: np.ndarray
+    positive: np.ndarray
+    review: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def reviewed(self) -> np.ndarray:
+        """Per row, whether it came from a review."""
+        return np.asarray(self.review != "", bool)
+
+
+def write_candidates(
+    x: np.ndarray,
+    y: np.ndarray,
+    out: Path,
+    review: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+) -> str:
+    """Write the training candidates (``features`` float32, ``positive`` bool, and where given
+    each row's ``review`` key and ``weight``, :class:`CandidateTable`) to ``out``; returns its
+    SHA-256 (the same candidates give the same file)."""
+    arrays = {"features": x.astype(np.float32), "positive": y.astype(bool)}
+    if review is not None:
+        review = np.asarray(review, dtype=str)
+        weight = np.ones(len(y)) if weight is None else np.asarray(weight, np.float64)
+        if not len(review) == len(weight) == len(y):
+            raise ValueError(
+                f"{len(y)} candidates, {len(review)} review keys, {len(weight)} weights"
+            )
+        arrays.update(review=review, weight=weight)
     part = out.with_name(out.name + ".part")
     with open(part, "wb") as f:
-        np.savez_compressed(f, features=x.astype(np.float32), positive=y.astype(bool))
+        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
     part.replace(out)
     return sha256_file(out)
 
 
-def read_candidates(base_dir: Path, entry: ObjectFilterEntry) -> tuple[np.ndarray, np.ndarray]:
-    """The training candidates of ``entry`` (features, positive), checked against the manifest's
-    SHA-256 and feature count; empty where the entry lists none."""
+def read_candidates(base_dir: Path, entry: ObjectFilterEntry) -> CandidateTable:
+    """The training candidates of ``entry`` (:class:`CandidateTable`), checked against the
+    manifest's SHA-256 and feature count; empty where the entry lists none."""
     if entry.candidates is None or entry.candidates_sha256 is None:
-        return np.zeros((0, len(entry.features)), np.float32), np.zeros(0, bool)
+        return CandidateTable(
+            np.zeros((0, len(entry.features)), np.float32),
+            np.zeros(0, bool),
+            np.zeros(0, dtype=str),
+            np.zeros(0),
+        )
     path = verified_file(
         Path(base_dir) / entry.candidates,
         entry.candidates_sha256,
@@ -351,12 +399,25 @@ def read_candidates(base_dir: Path, entry: ObjectFilterEntry) -> tuple[np.ndarra
     )
     with np.load(path) as table:
         x, y = table["features"], table["positive"]
-    if x.ndim != 2 or x.shape[1] != len(entry.features) or len(y) != len(x):
+        keyed = "review" in table.files and "weight" in table.files
+        review = table["review"].astype(str) if keyed else np.full(len(y), "", dtype=str)
+        weight = table["weight"].astype(np.float64) if keyed else np.ones(len(y))
+    if (
+        x.ndim != 2
+        or x.shape[1] != len(entry.features)
+        or not len(y) == len(x) == len(review) == len(weight)
+    ):
         raise ManifestError(
-            f"object filter: candidates {path} hold {x.shape} features and {len(y)} classes; "
-            f"the filter has {len(entry.features)} features"
+            f"object filter: candidates {path} hold {x.shape} features, {len(y)} classes and "
+            f"{len(review)} review keys; the filter has {len(entry.features)} features"
         )
-    return x, y
+    bad = [k for k in set(review.tolist()) if k and not k.startswith(REVIEW_KEYS)]
+    if bad or not (np.isfinite(weight).all() and (weight > 0).all()):
+        raise ManifestError(
+            f"object filter: candidates {path}: review keys must be empty or start with "
+            f"{' or '.join(REVIEW_KEYS)} and weights be positive (found {sorted(bad)[:3]})"
+        )
+    return CandidateTable(x, y, review, weight)
 
 
 def write_onnx(clf: Any, x: np.ndarray, check: np.ndarray, out: Path) -> float:

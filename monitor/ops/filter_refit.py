@@ -40,11 +40,18 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
    and with the new one at the new cut (and, from ``DATA/val/reviewed_candidates.npz``, how
    many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
-   write the new filter, its table (shipped plus reviewed candidates, so that the next refit
-   builds on this one) and the manifest entry beside the manifest. A second refit with the
-   same scenes (the dataset's SHA-256, as :mod:`models.lineage` computes it) and the same
-   reviews (:attr:`Reviewed.reviews_sha256`) is refused: their candidates are in the table
-   already.
+   write the new filter, its table and the manifest entry beside the manifest. The table
+   holds the shipped candidates and the reviewed ones, each reviewed row keyed by its scene
+   (``scene:train/SCENE``) or landslide (``landslide:UID``) with its weight
+   (:class:`~monitor.ops.filter_fit.CandidateTable`), so that the next refit builds on this
+   one: its reviewed set is this one's rows and its own, a row of this one replaced where the
+   next dataset holds the same scene or landslide again (``dataset from-reviews`` writes every
+   review of the inventory, so a later dataset of the same inventory replaces them all, and
+   a changed decision counts as the new one), kept where it does not (reviews of another
+   inventory are not forgotten; before 2026-12-03 they joined the shipped rows, where the
+   simulated world's thousands outweighed them). A second refit with the same scenes (the
+   dataset's SHA-256, as :mod:`models.lineage` computes it) and the same reviews
+   (:attr:`Reviewed.reviews_sha256`) is refused: it would give the same filter.
 
     python -m monitor.ops.filter_refit --manifest refitted/manifest.json --data data/reviews
 
@@ -210,13 +217,21 @@ def refit_filter(
     if done:
         raise ValueError(
             f"{manifest_path}: its object filter was already refitted with these reviewed scenes "
-            f"({data}, dataset SHA-256 {digest[:12]}...); their candidates are in its table, a "
-            "second refit would count them twice"
+            f"({data}, dataset SHA-256 {digest[:12]}...) and these reviews; their candidates are "
+            "in its table, and a second refit would give the same filter"
         )
     base = manifest_path.parent
-    shipped_x, shipped_y = read_candidates(base, entry)
+    table = read_candidates(base, entry)
+    shipped = ~table.reviewed
+    shipped_x, shipped_y = table.features[shipped], table.positive[shipped]
     if not len(shipped_y):
         log.warning("%s: the filter ships no candidates; refitting on the reviews alone", base)
+    elif entry.fit.get("refits") and not table.reviewed.any():
+        log.warning(
+            "%s: the filter was refitted before its table kept which rows came from reviews; "
+            "those rows count as shipped ones",
+            base,
+        )
     ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
     old = ensemble.object_filter
     assert old is not None
@@ -231,8 +246,19 @@ def refit_filter(
     val = scenes(data / "val")
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
-    rx = np.concatenate([train.features, logged.x]).astype(np.float32)
-    ry = np.concatenate([train.positive, logged.positive]).astype(bool)
+    # the reviewed set: this dataset's rows, and an earlier refit's where this dataset does not
+    # hold their scene or landslide again (module, step 4)
+    keys = np.concatenate([
+        np.repeat([f"scene:{s.scene}" for s in train.scenes], [len(a) for a in train.x]),
+        np.char.add("landslide:", logged.landslide.astype(str)),
+    ]).astype(str)  # fmt: skip
+    earlier = table.reviewed
+    replaced = earlier & np.isin(table.review, keys)
+    kept = earlier & ~replaced
+    rx = np.concatenate([table.features[kept], train.features, logged.x]).astype(np.float32)
+    ry = np.concatenate([table.positive[kept], train.positive, logged.positive]).astype(bool)
+    rkeys = np.concatenate([table.review[kept], keys]).astype(str)
+    rweight = np.concatenate([table.weight[kept], np.ones(len(train.positive)), logged.weight])
     log.info(
         "reviewed candidates: %d positive, %d negative from the scenes (%d of unknown class left "
         "out), %d positive, %d negative as the runs scored them (%d rows of another ensemble "
@@ -240,18 +266,24 @@ def refit_filter(
         int(train.positive.sum()), int((~train.positive).sum()), train.unknown,
         int(logged.positive.sum()), int((~logged.positive).sum()), logged.other,
     )  # fmt: skip
+    if earlier.any():
+        log.info(
+            "earlier refits' reviewed candidates: %d kept, %d replaced by this dataset's",
+            int(kept.sum()), int(replaced.sum()),
+        )  # fmt: skip
     x = np.concatenate([shipped_x, rx]).astype(np.float32)
     y = np.concatenate([shipped_y, ry]).astype(bool)
-    row_weight = np.concatenate([np.ones(len(train.positive)), logged.weight])
-    clf = fit_classifier(x, y, review_weights(shipped_y, ry, review_weight, row_weight))
+    clf = fit_classifier(x, y, review_weights(shipped_y, ry, review_weight, rweight))
     check = val.features if val is not None else rx
     record: dict[str, Any] = {
         "data": str(data),
         "dataset_sha256": digest,
         "parent_filter_sha256": entry.sha256,
         "shipped_candidates": len(shipped_y),
-        "reviewed_candidates": len(ry),
-        "reviewed_positive": int(ry.sum()),
+        "reviewed_candidates": len(keys),
+        "reviewed_positive": int(train.positive.sum() + logged.positive.sum()),
+        "earlier_reviewed_kept": int(kept.sum()),
+        "earlier_reviewed_replaced": int(replaced.sum()),
         "logged_candidates": len(logged.positive),
         "logged_positive": int(logged.positive.sum()),
         "logged_other_ensemble": logged.other,
@@ -284,7 +316,13 @@ def refit_filter(
         }
     out = base / FILTER_FILE
     record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
-    table_sha = write_candidates(x, y, base / CANDIDATES_FILE)
+    table_sha = write_candidates(
+        x,
+        y,
+        base / CANDIDATES_FILE,
+        np.concatenate([table.review[shipped], rkeys]),
+        np.concatenate([table.weight[shipped], rweight]),
+    )
     fit = {**entry.fit, "refits": [*entry.fit.get("refits", []), record]}
     manifest.object_filter = entry.model_copy(
         update={
@@ -323,15 +361,16 @@ def write_reviewed(
 @dataclass
 class Reviewed:
     """A split's reviewed detections as their runs scored them, those the refitted ensemble
-    computed: features, positive, and each row's weight (1 / the landslide's rows, so that a
-    landslide seen on many run dates counts once); ``other``: rows another ensemble or feature
-    list computed, left out; the table's SHA-256 and that of its reviews (its landslides and
-    their decisions, not the run dates: daily runs that add observations keep it, a new review
-    changes it); None without a table."""
+    computed: features, positive, each row's weight (1 / the landslide's rows, so that a
+    landslide seen on many run dates counts once) and the landslide's uid; ``other``: rows
+    another ensemble or feature list computed, left out; the table's SHA-256 and that of its
+    reviews (its landslides and their decisions, not the run dates: daily runs that add
+    observations keep it, a new review changes it); None without a table."""
 
     x: np.ndarray
     positive: np.ndarray
     weight: np.ndarray
+    landslide: np.ndarray
     other: int = 0
     sha256: str | None = None
     reviews_sha256: str | None = None
@@ -344,7 +383,8 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     the folder has none (a dataset written before they were kept, or filter-less runs)."""
     path = Path(split) / REVIEWED_CANDIDATES_FILE
     if not path.exists():
-        return Reviewed(np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool), np.zeros(0))
+        empty = np.zeros((0, len(FEATURES)), np.float32)
+        return Reviewed(empty, np.zeros(0, bool), np.zeros(0), np.zeros(0, dtype=str))
     with np.load(path) as table:
         missing = {"features", "positive", "features_id", "landslide"} - set(table.files)
         if missing:
@@ -364,7 +404,9 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     pairs = sorted(set(zip(uids.tolist(), y.tolist(), strict=True)))
     reviews = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
     weight = 1.0 / counts[inverse]
-    return Reviewed(x[mine], y[mine], weight, int((~mine).sum()), sha256_file(path), reviews)
+    return Reviewed(
+        x[mine], y[mine], weight, uids[mine], int((~mine).sum()), sha256_file(path), reviews
+    )
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

@@ -5,6 +5,7 @@ training candidates and its checksum, and a refit that learns a dismissed look-a
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,20 @@ def test_the_candidates_table_is_checked_against_the_manifest(tmp_path: Path) ->
         candidates="c.npz",
         candidates_sha256=sha,
     )
-    rx, ry = read_candidates(tmp_path, entry)
-    assert np.array_equal(rx, x) and ry.tolist() == [True, False]
+    table = read_candidates(tmp_path, entry)
+    assert np.array_equal(table.features, x) and table.positive.tolist() == [True, False]
+    # a table without review keys (a fit's, or a refit's before they were kept): the fit's rows
+    assert table.review.tolist() == ["", ""] and table.weight.tolist() == [1.0, 1.0]
+    keyed = write_candidates(x, y, tmp_path / "k.npz", np.array(["", "landslide:a"]), [1.0, 0.5])
+    keyed_entry = entry.model_copy(update={"candidates": "k.npz", "candidates_sha256": keyed})
+    table = read_candidates(tmp_path, keyed_entry)
+    assert table.reviewed.tolist() == [False, True] and table.weight.tolist() == [1.0, 0.5]
+    for review, weight in ((["", "someone:a"], [1.0, 1.0]), (["", "scene:s"], [1.0, 0.0])):
+        bad = write_candidates(x, y, tmp_path / "b.npz", np.array(review), weight)
+        with pytest.raises(ManifestError, match="review keys must be empty or start with"):
+            read_candidates(
+                tmp_path, entry.model_copy(update={"candidates": "b.npz", "candidates_sha256": bad})
+            )
     write_candidates(x[:, :3], y, tmp_path / "c.npz")  # altered
     with pytest.raises(ManifestError, match=r"candidates .*c\.npz fails its SHA-256"):
         read_candidates(tmp_path, entry)
@@ -195,9 +208,13 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     entry = read_manifest(manifest).object_filter
     assert entry is not None and entry.sha256 != old.entry.sha256 and entry.cut == record["cut"]
     assert entry.fit["refits"][0]["parent_filter_sha256"] == old.entry.sha256
-    table_x, table_y = read_candidates(manifest.parent, entry)  # the table grew, verified
-    assert table_x.shape == (132, len(FEATURES)) and np.array_equal(table_x[120:122], x)
-    assert table_y[120:].tolist() == [True, False] * 6
+    table = read_candidates(manifest.parent, entry)  # the table grew, verified
+    assert table.features.shape == (132, len(FEATURES))
+    assert np.array_equal(table.features[120:122], x)
+    assert table.positive[120:].tolist() == [True, False] * 6
+    # the reviewed rows keyed by their scene (the stand-in's name), the shipped ones not
+    assert table.review.tolist() == [""] * 120 + ["scene:s"] * 12
+    assert table.weight.tolist() == [1.0] * 132
     assert Ensemble.load(manifest).object_filter is not None
     # the same reviews again would count their candidates twice: refused, nothing changed
     with pytest.raises(ValueError, match="already refitted with these reviewed scenes"):
@@ -268,6 +285,72 @@ def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
     again = filter_refit.refit_filter(manifest, data)
     assert again["reviews_sha256"] != record["reviews_sha256"]
     assert again["logged_candidates"] == 13
+    # the same inventory's reviews again: the first refit's 12 rows replaced, not counted twice
+    assert again["earlier_reviewed_replaced"] == 12 and again["earlier_reviewed_kept"] == 0
+    entry = read_manifest(manifest).object_filter
+    assert entry is not None
+    table = read_candidates(manifest.parent, entry)
+    assert len(table.positive) == 160 + 13 and not table.reviewed[:160].any()
+    assert table.review[160:].tolist() == [f"landslide:{u}" for u in [*uids[:12], "l99"]]
+    assert table.weight[160:] == pytest.approx([1.0] * 13)  # one row per landslide here
+
+
+def test_a_later_refit_keeps_the_reviews_of_an_earlier_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reviews of one inventory, then of another: the second refit's reviewed set holds both,
+    so the clear-cut the first operator dismissed stays suppressed. A table without the review
+    keys (as refits wrote them before) puts the first reviews among the 160 shipped rows, where
+    the simulated world's 40 clear-cuts taken for slides outweigh them: the same second refit
+    then passes the clear-cut."""
+    _, _, x = _scene_and_candidates()
+    scar, cut = x
+    shipped_x = np.concatenate([np.repeat(x, 40, 0), np.repeat(x * 0.2, 40, 0)])
+    shipped_y = np.repeat([True, False, False, False], 40)
+    shipped_y[:80] = True  # the shipped world took both the scar and the clear-cut for slides
+    manifest = _manifest_with_filter(tmp_path / "m", shipped_x.astype(np.float32), shipped_y)
+    monkeypatch.setattr(filter_refit, "collect", lambda *a: pytest.fail("no scenes to run"))
+    mine = features_id(read_manifest(manifest).ensemble_id)
+
+    def reviews(name: str, rows: np.ndarray, positive: list[bool], uids: list[str]) -> Path:
+        data = tmp_path / name
+        (data / "train").mkdir(parents=True)
+        table = data / "train" / TABLE
+        filter_refit.write_reviewed(table, rows, np.array(positive), [mine] * len(rows), uids)
+        return data
+
+    # the first inventory: six scars confirmed, six clear-cuts dismissed
+    first = reviews("first", np.tile(x, (6, 1)), [True, False] * 6, [f"a{i}" for i in range(12)])
+    filter_refit.refit_filter(manifest, first)
+    after_first = ObjectFilterModel.from_manifest(manifest)
+    assert after_first is not None and after_first.score(cut[None]).item() < 0.5
+    # the same manifest, its table without the review keys (as refits wrote it before)
+    unkeyed = tmp_path / "unkeyed"
+    shutil.copytree(manifest.parent, unkeyed, symlinks=True)
+    raw = json.loads((unkeyed / "manifest.json").read_text())
+    table = read_candidates(unkeyed, read_manifest(unkeyed / "manifest.json").object_filter)
+    raw["object_filter"]["candidates_sha256"] = write_candidates(
+        table.features, table.positive, unkeyed / raw["object_filter"]["candidates"]
+    )
+    (unkeyed / "manifest.json").write_text(json.dumps(raw))
+    # the second inventory: other landslides, six scars confirmed and three faint ones dismissed
+    faint = scar * 0.6
+    rows = np.concatenate([np.tile(scar, (6, 1)), np.tile(faint, (3, 1))])
+    second = reviews("second", rows, [True] * 6 + [False] * 3, [f"b{i}" for i in range(9)])
+    record = filter_refit.refit_filter(manifest, second)
+    assert record["earlier_reviewed_kept"] == 12 and record["earlier_reviewed_replaced"] == 0
+    new = ObjectFilterModel.from_manifest(manifest)
+    assert new is not None
+    scores = new.score(np.stack([scar, cut, faint]))
+    assert scores[0] >= 0.5 > max(scores[1], scores[2])  # both operators' look-alikes suppressed
+    entry = read_manifest(manifest).object_filter
+    assert entry is not None
+    keys = read_candidates(manifest.parent, entry).review[160:].tolist()
+    assert keys == [f"landslide:a{i}" for i in range(12)] + [f"landslide:b{i}" for i in range(9)]
+    before = filter_refit.refit_filter(unkeyed / "manifest.json", second)
+    assert before["shipped_candidates"] == 172 and before["earlier_reviewed_kept"] == 0
+    forgot = ObjectFilterModel.from_manifest(unkeyed / "manifest.json")
+    assert forgot is not None and forgot.score(cut[None]).item() >= 0.5  # the clear-cut passes
 
 
 def test_a_landslide_logged_on_several_run_dates_weighs_as_one() -> None:
