@@ -42,14 +42,15 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
    write the new filter, its table and the manifest entry beside the manifest. The table
    holds the shipped candidates and the reviewed ones, each reviewed row keyed by its scene
-   (``scene:train/SCENE``) or landslide (``landslide:UID``) with its weight
+   (``scene:SCENE``) or landslide (``landslide:UID``) with its weight
    (:class:`~monitor.ops.filter_fit.CandidateTable`), so that the next refit builds on this
    one: its reviewed set is this one's rows and its own, a row of this one replaced where the
-   next dataset holds the same scene or landslide again (``dataset from-reviews`` writes every
-   review of the inventory, so a later dataset of the same inventory replaces them all, and
-   a changed decision counts as the new one), kept where it does not (reviews of another
-   inventory are not forgotten; before 2026-12-03 they joined the shipped rows, where the
-   simulated world's thousands outweighed them). A second refit with the same scenes (the
+   next dataset holds the same scene or landslide again, in any split (``dataset
+   from-reviews`` writes every review of the inventory, so a later dataset of the same
+   inventory replaces them all, a changed decision counts as the new one, and a scene dealt to
+   ``val/`` or ``test/`` this time is not also trained on), kept where it does not (reviews of
+   another inventory are not forgotten; before 2026-12-03 they joined the shipped rows, where
+   the simulated world's thousands outweighed them). A second refit with the same scenes (the
    dataset's SHA-256, as :mod:`models.lineage` computes it) and the same reviews
    (:attr:`Reviewed.reviews_sha256`) is refused: it would give the same filter.
 
@@ -84,6 +85,7 @@ from models.datasets import REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
+from monitor.labels.rasterise import SPLIT_NAMES
 from monitor.ops.detect_stack import default_rules
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
@@ -191,6 +193,11 @@ def refit_filter(
             f"{manifest_path} has no object filter to refit; fit one with "
             "python -m monitor.ops.filter_fit"
         )
+    if not data.is_dir():
+        raise FileNotFoundError(
+            f"{data}: no such folder; write the reviewed scenes with landslide-monitor dataset "
+            "from-reviews --out DIR"
+        )
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     mine = features_id(manifest.ensemble_id)
@@ -247,13 +254,13 @@ def refit_filter(
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
     # the reviewed set: this dataset's rows, and an earlier refit's where this dataset does not
-    # hold their scene or landslide again (module, step 4)
+    # hold their scene or landslide again, in any split (module, step 4)
     keys = np.concatenate([
-        np.repeat([f"scene:{s.scene}" for s in train.scenes], [len(a) for a in train.x]),
+        np.repeat([_scene_key(s.scene) for s in train.scenes], [len(a) for a in train.x]),
         np.char.add("landslide:", logged.landslide.astype(str)),
     ]).astype(str)  # fmt: skip
     earlier = table.reviewed
-    replaced = earlier & np.isin(table.review, keys)
+    replaced = earlier & np.isin(table.review, sorted(_held_keys(data)))
     kept = earlier & ~replaced
     rx = np.concatenate([table.features[kept], train.features, logged.x]).astype(np.float32)
     ry = np.concatenate([table.positive[kept], train.positive, logged.positive]).astype(bool)
@@ -266,6 +273,13 @@ def refit_filter(
         int(train.positive.sum()), int((~train.positive).sum()), train.unknown,
         int(logged.positive.sum()), int((~logged.positive).sum()), logged.other,
     )  # fmt: skip
+    for wanted, kind in ((False, "dismissed look-alike (negative)"), (True, "confirmed landslide")):
+        if not (ry == wanted).any():
+            log.warning(
+                "the reviewed set holds no %s candidate: the refit cannot learn what your "
+                "reviews say about them; review more candidates of that kind first",
+                kind,
+            )
     if earlier.any():
         log.info(
             "earlier refits' reviewed candidates: %d kept, %d replaced by this dataset's",
@@ -407,6 +421,28 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     return Reviewed(
         x[mine], y[mine], weight, uids[mine], int((~mine).sum()), sha256_file(path), reviews
     )
+
+
+def _scene_key(scene: str) -> str:
+    """The review key of a scene's candidates: its id, not its split (``SPLIT/ID`` as
+    :func:`~monitor.ops.filter_fit.collect` names it), which a later dataset may deal anew."""
+    return "scene:" + scene.rsplit("/", 1)[-1]
+
+
+def _held_keys(data: Path) -> set[str]:
+    """The review keys of every scene and reviewed landslide that the dataset ``data`` holds, in
+    any split: an earlier refit's rows of these are replaced (module, step 4)."""
+    keys: set[str] = set()
+    for split in SPLIT_NAMES:
+        folder = data / split
+        inputs = (folder / "input").glob("*_input.tif")
+        keys.update(_scene_key(p.name.removesuffix("_input.tif")) for p in inputs)
+        table = folder / REVIEWED_CANDIDATES_FILE
+        if table.exists():
+            with np.load(table) as rows:
+                uids = rows["landslide"].astype(str) if "landslide" in rows.files else []
+            keys.update(f"landslide:{u}" for u in uids)
+    return keys
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,22 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     with pytest.raises(ValueError, match="already refitted with these reviewed scenes"):
         filter_refit.refit_filter(manifest, data)
     assert read_manifest(manifest).object_filter == entry
+    # a later dataset of the same inventory dealt scene s to val/ and another scene to train/:
+    # the rows of s leave the reviewed set (not trained on where they are held out)
+    later = tmp_path / "later"
+    (later / "train" / "label").mkdir(parents=True)
+    (later / "train" / "label" / "t_label.tif").write_bytes(b"another reviewed scene")
+    (later / "val" / "input").mkdir(parents=True)
+    (later / "val" / "input" / "s_input.tif").write_bytes(b"the scene of the first refit")
+    other = Candidates(x=reviewed.x[:1], scenes=[replace(reviewed.scenes[0], scene="train/t")])
+    monkeypatch.setattr(
+        filter_refit, "collect", lambda f, *a: other if f[0].name == "train" else held_out
+    )
+    moved = filter_refit.refit_filter(manifest, later)
+    assert moved["earlier_reviewed_replaced"] == 12 and moved["earlier_reviewed_kept"] == 0
+    entry = read_manifest(manifest).object_filter
+    assert entry is not None
+    assert read_candidates(manifest.parent, entry).review[120:].tolist() == ["scene:t"] * 2
 
 
 def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
