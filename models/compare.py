@@ -155,8 +155,13 @@ def format_comparison(report: dict[str, Any]) -> str:
             f"{d['high']:+.3f}); new better on {d['wins']} scenes",
             f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
             f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
-            "",
         ]
+        if d["scenes"] < 2:
+            lines.append(
+                f"- {d['scenes']} scene(s): nothing to resample, the intervals are no evidence; "
+                "compare on more scenes"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 

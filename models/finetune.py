@@ -467,16 +467,19 @@ def choose_k_and_threshold(
     )
     tp, fp, fn = np.moveaxis(counts.sum(axis=0), -1, 0)  # each (K, thresholds)
     f1 = f1_from_counts(tp, fp, fn)
-    recall = np.ones((k_max, THRESHOLDS.size))
+    recall = np.full((k_max, THRESHOLDS.size), np.nan)  # NaN: no landslide the setting sees
     for n in range(k_max):
         maxima = np.concatenate(
             [_object_maxima(m[n], tr) for m, tr in zip(means_by_scene, truths, strict=True)]
         )
         if maxima.size:
             recall[n] = (maxima[None, :] >= THRESHOLDS[:, None]).mean(1)
-    feasible = recall >= recall_floor - 1e-9 if np.isfinite(recall_floor) else recall >= 0
-    if not feasible.any():
-        feasible = recall >= recall.max() - 1e-9
+    if np.isnan(recall).all() or not np.isfinite(recall_floor):
+        feasible = np.ones(recall.shape, bool)  # no recall to hold
+    else:
+        feasible = recall >= recall_floor - 1e-9
+        if not feasible.any():
+            feasible = recall >= recall.max() - 1e-9
     masked = np.where(feasible, f1, -1.0)
     best_k, best_t = np.unravel_index(int(np.argmax(masked)), masked.shape)
     se = _bootstrap_se(counts[:, best_k, best_t], resamples, seed)
@@ -545,8 +548,14 @@ def finetune(
         entries.extend(_save_members(chosen, tuned, parent, out_dir))
         settings[setting] = SettingEntry(members=chosen, threshold=threshold, val_f1=f1)
         log.info(
-            "%s: K=%d, threshold %.2f, held-out F1 %.3f, object recall %.3f (parent %.3f)",
-            setting, record["k"], threshold, f1, recall, floor,
+            "%s: K=%d, threshold %.2f, held-out F1 %.3f, object recall %s (parent %s)",
+            setting, record["k"], threshold, f1, _share(recall), _share(floor),
+        )  # fmt: skip
+    if all(record["best_epoch"] == 0 for _, record in tuned.values()):
+        log.warning(
+            "no member's weights changed: every one kept its parent's (epoch 0; the reasons "
+            "above), so %s holds the parent's members with K and thresholds chosen again on %s",
+            out_dir / "manifest.json", data / "val",
         )  # fmt: skip
     training = {
         "finetune": {
@@ -569,6 +578,11 @@ def finetune(
         object_filter=_inherited_filter(parent, manifest, out_dir),
     )
     return write_manifest(out_dir / "manifest.json", new)
+
+
+def _share(value: float) -> str:
+    """An object recall for the log: three decimals, or "-" where no landslide was seen."""
+    return "- (no landslide seen)" if not np.isfinite(value) else f"{value:.3f}"
 
 
 def _select_members(

@@ -5,6 +5,7 @@ checkpoint is fine-tuned on scenes with ignored pixels, the new manifest's linea
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import torch
 
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
-from models.compare import compare_manifests
+from models.compare import compare_manifests, format_comparison
 from models.datasets import Scene, read_folder, write_scene
 from models.finetune import (
     FinetuneConfig,
@@ -124,6 +125,12 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert s["false_objects_difference"]["difference"] == (
         s["new"]["false_objects"] - s["old"]["false_objects"]
     )
+    assert "nothing to resample" not in format_comparison(report)
+    one = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
+                                                                   "scenes": 1}}}}  # fmt: skip
+    assert "- 1 scene(s): nothing to resample, the intervals are no evidence" in (
+        format_comparison(one)
+    )
     # a relabelled pixel, or another parent, breaks the lineage
     label = data / "train" / "label" / "scene1_label.tif"
     with rasterio.open(label, "r+") as dst:
@@ -167,6 +174,17 @@ def test_the_threshold_stays_at_the_parents_where_the_scenes_cannot_tell() -> No
     k, t, f1, _, scan = choose_k_and_threshold([prob[None]], [truth], 1.0, 0.5)
     assert (k, t) == (1, 0.5) and f1 == 1.0
     assert scan["best"] == {"k": 1, "threshold": 0.36, "f1": 1.0}
+
+
+def test_without_a_landslide_in_val_the_recall_is_unknown_not_one() -> None:
+    """Held-out scenes with no landslide the setting sees (only dismissed look-alikes): the
+    object recall is NaN (it used to read 1.0) and constrains nothing. F1 is 0 at every
+    threshold, so the parent's threshold stays."""
+    truth = np.zeros((20, 20), bool)
+    prob = np.zeros((20, 20), np.float64)
+    prob[10, 5:10] = 0.35
+    k, t, f1, recall, _ = choose_k_and_threshold([prob[None]], [truth], float("nan"), 0.5)
+    assert k == 1 and t == 0.5 and math.isnan(recall) and f1 == 0.0
 
 
 def test_a_new_detection_where_no_one_reviewed_counts_as_a_false_alarm() -> None:
