@@ -281,14 +281,20 @@ def _feature_date(text: str, date_format: str | None) -> date | None:
 
 
 def _one_layer(path: Path, layer: str | None) -> str | None:
-    """The layer to read: ``layer``, or the file's only one; several and none named is an
-    error that lists them."""
-    if layer is not None or path.suffix.lower() != ".gpkg":
+    """The layer to read: ``layer``, or the file's only one; several and none named, or a
+    named one the file lacks, is an error that lists them."""
+    if layer is None and path.suffix.lower() != ".gpkg":
         return layer
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
+    if layer is not None:
+        if layer not in layers:
+            raise InventoryFileError(
+                f"{path}: no layer {layer!r}; its layers: {', '.join(layers) or 'none'}"
+            )
+        return layer
     if len(layers) > 1:
         raise InventoryFileError(
             f"{path}: {len(layers)} layers ({', '.join(layers)}); name the landslides' one "

@@ -87,6 +87,7 @@ class DatasetReport:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
     pruned: int = 0  # such scenes deleted (--prune)
+    prune_refused: bool = False  # --prune given to a run that made no scene: nothing deleted
     empty_splits: list[str] = field(default_factory=list)  # splits no group went to
     groups: dict[str, str] = field(default_factory=dict)  # each job group's split
     # from-reviews: the reviewed detections' logged filter features per split (rows, one per
@@ -104,7 +105,9 @@ class DatasetReport:
         if self.empty_splits:
             lines.append(
                 f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
-                "events (or regions) to fill every split, or theirs had no data"
+                "groups to fill every split (a group, an event or a region as split_by says, "
+                "never spans two: from-reviews makes one per region and run date with "
+                "reviews, so a single reviewed run fills train/ only), or theirs had no data"
             )
         for split, (pos, neg) in self.logged.items():
             lines.append(
@@ -115,10 +118,14 @@ class DatasetReport:
             lines.append(f"{self.pruned} scene(s) of earlier runs not in this one deleted")
         if self.stale:
             listed = ", ".join(self.stale[:5]) + (", ..." if len(self.stale) > 5 else "")
+            how = (
+                "a run that makes no scene prunes nothing"
+                if self.prune_refused
+                else "--prune deletes them"
+            )
             lines.append(
                 f"WARNING: {len(self.stale)} scene(s) in the folder are not of this run and "
-                f"would still be read by training and evaluation ({listed}); --prune deletes "
-                "them"
+                f"would still be read by training and evaluation ({listed}); {how}"
             )
         return "\n".join(lines)
 

@@ -1,5 +1,7 @@
 """The scene jobs of a dated inventory file (``dataset export``, :mod:`monitor.ops.dataset`): one
-per item, every item of the same date in its tile as label."""
+per item, every item of the same date in its tile as label, and the items of other dates whose
+event falls in the scene's windows ignored (255): a landslide of the next day shows in the post
+window, and labelled background it would contradict the scene of its own date."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -41,11 +44,12 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
     return best if area > 0 else None
 
 
-def _same_day_groups(jobs: list[SceneJob], dates: list[object]) -> None:
-    """Jobs of one date whose tiles overlap share their split group (the first one's): two
-    catalogue points a few hundred metres apart are two ``event_id``s but one image, and would
-    otherwise put the same pixels in train and test. Overlaps are found with an STR-tree per
-    date."""
+def _overlap_groups(jobs: list[SceneJob]) -> None:
+    """Jobs whose tiles overlap share their split group (the first one's), whatever their dates
+    or events: two catalogue points a few hundred metres apart are two ``event_id``s but one
+    image, and the tiles of a storm's landslides of two days share their terrain, their
+    pre-event pixels and most of their post-event ones; split apart they would put the same
+    pixels in train and test. Overlaps are found with an STR-tree."""
     parent = list(range(len(jobs)))
 
     def root(i: int) -> int:
@@ -54,16 +58,12 @@ def _same_day_groups(jobs: list[SceneJob], dates: list[object]) -> None:
             i = parent[i]
         return i
 
-    by_date: dict[object, list[int]] = {}
-    for i, day in enumerate(dates):
-        by_date.setdefault(day, []).append(i)
-    for members in by_date.values():
-        tiles = [jobs[i].area.geometry for i in members]
-        pairs = shapely.STRtree(tiles).query(tiles, predicate="intersects")
-        for a, b in zip(*pairs, strict=True):
-            ra, rb = root(members[int(a)]), root(members[int(b)])
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
+    tiles = [job.area.geometry for job in jobs]
+    pairs = shapely.STRtree(tiles).query(tiles, predicate="intersects")
+    for a, b in zip(*pairs, strict=True):
+        ra, rb = root(int(a)), root(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
     groups = [jobs[root(i)].group for i in range(len(jobs))]
     for job, group in zip(jobs, groups, strict=True):
         job.group = group
@@ -77,7 +77,8 @@ def inventory_jobs(
     needs_region: bool,
 ) -> tuple[list[SceneJob], dict[str, int], dict[str, Any]]:
     """The scenes of an inventory file: one per item, with every item of the same date in its
-    tile as label; the skipped counts; what ``dataset.json`` records of the file."""
+    tile as label and those of other dates in its windows ignored (the module); the skipped
+    counts; what ``dataset.json`` records of the file."""
     try:
         read = read_inventory(
             inventory,
@@ -89,8 +90,8 @@ def inventory_jobs(
         )
     except InventoryFileError as err:
         raise BadInput(str(err)) from None
-    polygon_only = {"date_format": settings.date_format, "id_column": settings.id_column,
-                    "layer": settings.layer}  # fmt: skip
+    polygon_only = {"date_column": settings.date_column, "date_format": settings.date_format,
+                    "id_column": settings.id_column, "layer": settings.layer}  # fmt: skip
     given = [name for name, value in polygon_only.items() if value is not None]
     if read.kind == "points" and given:
         log.warning(
@@ -110,8 +111,8 @@ def inventory_jobs(
             areas[rec["item_id"]] = point_label_areas(rec["geometry"], rec["accuracy_m"], params)
         else:
             areas[rec["item_id"]] = (rec["geometry"], None)
+    extents = np.array([areas[str(i)][1] or areas[str(i)][0] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
-    dates: list[object] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         positive, ignored = areas[item_id]
@@ -129,8 +130,13 @@ def inventory_jobs(
             area = AreaOfInterest(_safe(f"item-{item_id}"), tile)
             where = "item"
         pre, post = event_windows(when, settings.pre_days, settings.post_days)
-        same_day = items[items["event_date"] == when]
-        same_day = same_day[same_day.intersects(area.geometry)]
+        # items whose label area reaches the tile (a point's whole ignored disk: a point outside
+        # the tile may be anywhere in it)
+        here = items[shapely.intersects(extents, area.geometry)]
+        same_day = here[here["event_date"] == when]
+        # other dates whose change the windows can show: neither landslide nor background
+        shown = [d != when and pre.start <= d < post.end for d in here["event_date"]]
+        others = here[shown]
         job = SceneJob(
             id=_safe(f"{where}_{when:%Y%m%d}_{item_id}"),
             area=area,
@@ -143,6 +149,7 @@ def inventory_jobs(
                 "item": {k: _plain(v) for k, v in rec.items() if k != "geometry"}
                 | {"geometry_wkt": rec["geometry"].wkt},
                 "items_in_label": [str(i) for i in same_day["item_id"]],
+                "items_ignored": [str(i) for i in others["item_id"]],
             },
         )
         for other in same_day["item_id"]:
@@ -150,10 +157,12 @@ def inventory_jobs(
             job.positive.append(pos)
             if ign is not None:
                 job.ignore.append(ign)
+        for other in others["item_id"]:
+            pos, ign = areas[str(other)]
+            job.ignore.append(ign if ign is not None else pos)
         jobs.append(job)
-        dates.append(when)
-    if settings.split_by == "event" and read.kind == "points":  # polygons: the date already
-        _same_day_groups(jobs, dates)
+    if settings.split_by == "event" and jobs:
+        _overlap_groups(jobs)
     ids = Counter(job.id for job in jobs)
     clashes = sorted(i for i, n in ids.items() if n > 1)
     if clashes:

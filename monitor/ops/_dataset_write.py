@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,7 @@ def write_jobs(
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
     report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0), groups=splits)
-    skipped: Counter[str] = Counter()
+    skipped: dict[str, list[str]] = {}  # reason -> the scenes' ids
     done: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     exported: set[str] = set()  # splits of the scenes started as Earth Engine batch exports
     for job in tqdm(jobs, desc="dataset", unit="scene", disable=not progress):
@@ -84,14 +83,14 @@ def write_jobs(
         _write_scene(source, job, stack, folder, split, record_path, key, identity)
         report.written[split] += 1
         done[split].append(job.id)
-    report.skipped = dict(skipped)
+    report.skipped = {reason: len(ids) for reason, ids in skipped.items()}
     wanted = [s for s, f in (fractions or DEFAULT_FRACTIONS).items() if f > 0]
     made = {split for split, ids in done.items() if ids} | exported
     report.empty_splits = [s for s in wanted if s not in made] if made else []
     stale = _other_scenes(out, {job.id for job in jobs})
     if prune and not report.scenes:
         log.warning("%s: this run made no scene, so nothing is pruned", out)
-        prune = False
+        prune, report.prune_refused = False, True
     if prune:
         gone = {scene_id for _, scene_id in stale}
         for scene_id in gone:
@@ -106,6 +105,7 @@ def write_jobs(
             "groups": splits,
             "scenes": done,
             "skipped": report.skipped,
+            "skipped_scenes": skipped,
             "stale": report.stale,
             **dict(dataset_record or {}),
         },
@@ -122,19 +122,18 @@ def _is_complete(folder: Path, scene_id: str, key: str) -> bool:
     )
 
 
-def _fetch(source: Source, job: SceneJob, skipped: Counter[str]) -> xr.Dataset | None:
-    """The job's feature stack through ``source``, or None (counted in ``skipped``, logged)
-    when the source has no data in the windows or cannot serve the tile."""
+def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.Dataset | None:
+    """The job's feature stack through ``source``, or None (its id listed in ``skipped`` under
+    the reason, logged) when the source has no data in the windows or cannot serve the tile."""
     try:
         return source.features(job.area, job.pre, job.post)
     except DataUnavailable as err:
-        skipped["no Sentinel-1/2 data in the windows"] += 1
-        log.warning("%s: skipped: %s", job.id, err)
-        return None
+        reason, why = "no Sentinel-1/2 data in the windows", str(err)
     except (LookupError, ValueError) as err:  # archive lacks the area, invalid tile
-        skipped["the source cannot serve the tile"] += 1
-        log.warning("%s: skipped: %s", job.id, err)
-        return None
+        reason, why = "the source cannot serve the tile", str(err)
+    skipped.setdefault(reason, []).append(job.id)
+    log.warning("%s: skipped: %s", job.id, why)
+    return None
 
 
 def _write_scene(

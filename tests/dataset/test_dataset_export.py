@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from unittest.mock import ANY
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +47,7 @@ def _write_glc(path: Path) -> Path:
         _glc_row(103, "8/17/2024 9:00", "25km", 10.91, 44.35),  # too imprecise
         _glc_row(104, "8/17/2024 9:00", "unknown", 10.91, 44.35),  # too imprecise
         _glc_row(105, "8/17/2024 9:00", "exact", 11.5, 45.0),  # outside the archive
+        _glc_row(106, "1/10/2023 9:00", "exact", EXACT.x, EXACT.y),  # before the archive
     ]
     path.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
     return path
@@ -75,14 +75,18 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
         "too imprecise (coarser than 1km or unknown)": 2,
         "outside every configured region (the archive holds only those)": 1,
     }
-    assert record["skipped"] == {}
-    assert record["inventory"]["items"] == 3  # kept by accuracy
-    # two events, two groups, never in one split together
-    assert sorted(record["groups"]) == ["glc-101", "glc-102"]
-    assert len(set(record["groups"].values())) == 2
-    for event_id, point, accuracy in (("101", EXACT, 0.0), ("102", ONE_KM, 1000.0)):
-        split = record["groups"][f"glc-{event_id}"]
-        folder = out / split
+    # the item the source has no images for: counted, and its scene named
+    reason = "no Sentinel-1/2 data in the windows"
+    assert record["skipped"] == {reason: 1}
+    assert [i.rsplit("_", 1)[-1] for i in record["skipped_scenes"][reason]] == ["glc-106"]
+    assert record["inventory"]["items"] == 4  # kept by accuracy
+    # two events a day apart whose tiles overlap (1.7 km apart, tiles of 2.56 km): they share
+    # terrain and pre-event pixels, so one group (the first's), never split apart
+    assert record["groups"] == {"glc-101": record["groups"]["glc-101"]}
+    split = record["groups"]["glc-101"]
+    folder = out / split
+    cases = (("101", EXACT, 0.0, ONE_KM, 1000.0), ("102", ONE_KM, 1000.0, EXACT, 0.0))
+    for event_id, point, accuracy, other, other_accuracy in cases:
         (scene_id,) = [i for i in scene_ids(folder) if i.endswith(f"glc-{event_id}")]
         scene = read_scene(folder, scene_id)
         with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
@@ -92,8 +96,13 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
         assert (raw[d < 10] == 1).all()  # the core (20 m) ...
         assert 8 <= int((raw == 1).sum()) <= 16  # ... and only it: pi * 2^2 pixels
         assert (raw[(d > 30) & (d < ring - 10)] == IGNORE).all()  # ignore out to the accuracy
-        assert (raw[d > ring + 10] == 0).all()  # background beyond it; never negative inside
-        assert not (raw[d < ring - 10] == 0).any()
+        # the other day's point lies in this scene's windows (the pre window of 102, the post
+        # window of 101): its whole disk, core too, is ignored, not background
+        d_other = _distances(folder, scene_id, other)
+        ring_other = max(other_accuracy, 250.0)
+        assert (raw[(d_other < ring_other - 10) & (d > ring + 10)] == IGNORE).all()
+        assert (raw[(d > ring + 10) & (d_other > ring_other + 10)] == 0).all()  # background
+        assert not (raw[d < ring - 10] == 0).any()  # never negative inside
         assert scene.ignore is not None and int(scene.ignore.sum()) == int((raw == IGNORE).sum())
         assert scene.image.shape[0] == 15 and np.isfinite(scene.image[14]).any()
         prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
@@ -131,8 +140,9 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
     ]
     assert main([*argv, "--out", str(out), "--date-column", "mapped"]) == 0
     record = json.loads((out / "dataset.json").read_text())
-    # the two slides of 17 August are one event: one split
-    assert sorted(record["groups"]) == ["2024-07-02", "2024-08-17"]
+    # the two slides of 17 August are one event, and the tile of the slide of 2 July overlaps
+    # theirs (the same terrain and some of the same images): one group, one split
+    assert list(record["groups"]) == ["2024-08-17"]
     split = record["groups"]["2024-08-17"]
     folder = out / split
     ids = [i for i in record["scenes"][split] if "20240817" in i]
@@ -141,14 +151,17 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
         with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
             raw, transform, shape = src.read(1), src.transform, src.shape
             label_crs = src.crs.to_string()
+        local = gpd.GeoSeries(polygons, crs=crs).to_crs(label_crs)
         expected = rasterize(
-            [(p, 1) for p in gpd.GeoSeries(polygons[:2], crs=crs).to_crs(label_crs)],
+            [(local[2], IGNORE), (local[0], 1), (local[1], 1)],
             out_shape=shape,
             transform=transform,
             dtype="uint8",
         )
-        assert np.array_equal(raw, expected)  # both slides of the day, nothing else
-        assert int(raw.sum()) * 100 == pytest.approx(180 * 170 + 110 * 70, rel=0.05)
+        # both slides of the day, and the slide of 2 July (in the 60-day pre window: its
+        # change may show in either window) ignored, neither landslide nor background
+        assert np.array_equal(raw, expected) and (raw == IGNORE).any()
+        assert int((raw == 1).sum()) * 100 == pytest.approx(180 * 170 + 110 * 70, rel=0.05)
     # a rerun fetches nothing again
     capsys.readouterr()
     code = main([*argv, "--out", str(out), "--date-column", "mapped"])
@@ -221,10 +234,11 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--out", str(out)]
     assert main([*argv, "--inventory", str(csv)]) == 0
-    assert "WARNING: no scene in test/: too few events" in capsys.readouterr().out
+    assert "WARNING: no scene in val/, test/: too few groups" in capsys.readouterr().out
     record = json.loads((out / "dataset.json").read_text())
-    # one image of one day: one split group, whatever their event ids
-    assert record["groups"] == {"glc-201": record["groups"]["glc-201"], "glc-203": ANY}
+    # one image of one day, and the next day's point whose 1 km disk reaches their tiles: one
+    # split group, whatever their event ids and dates
+    assert record["groups"] == {"glc-201": "train"}
     assert sum(len(v) for v in record["scenes"].values()) == 3
     # the inventory loses an item: its scene is listed, not silently trained on, then pruned
     csv.write_text(GLC_HEADER + "\n" + "\n".join(rows[:2]) + "\n")
@@ -242,8 +256,13 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
     assert sorted(i.rsplit("_", 1)[-1] for i in left) == ["glc-201", "glc-202"]
     # a run that makes nothing (a wrong file, a region renamed) prunes nothing
     csv.write_text(GLC_HEADER + "\n" + _glc_row(9, "8/17/2024 9:00", "unknown", 10.91, 44.35))
+    capsys.readouterr()
     assert main([*argv, "--inventory", str(csv), "--prune"]) == 1
     assert len(list(out.glob("*/input/*_input.tif"))) == 2
+    printed = capsys.readouterr().out  # the stale scenes listed, --prune not suggested again
+    assert "WARNING: 2 scene(s) in the folder are not of this run" in printed
+    assert "a run that makes no scene prunes nothing" in printed
+    assert "--prune deletes them" not in printed
 
 
 def test_export_option_errors_and_an_empty_export(
@@ -267,8 +286,9 @@ def test_export_option_errors_and_an_empty_export(
     captured = capsys.readouterr()
     assert "skipped 1: too imprecise" in captured.out
     assert "no scene made" in captured.err
-    assert main([*argv, *out, "--max-accuracy", "25KM", "--layer", "slides"]) == 0  # any case
-    assert "CSV has its own columns; layer apply to polygon inventories" in caplog.text
+    argv_csv = [*argv, *out, "--max-accuracy", "25KM", "--layer", "slides", "--date-column", "d"]
+    assert main(argv_csv) == 0  # any case
+    assert "CSV has its own columns; date_column, layer apply to polygon" in caplog.text
     capsys.readouterr()
     (tmp_path / "afile").write_text("x")
     assert main([*argv, "--out", str(tmp_path / "afile")]) == 2

@@ -97,6 +97,10 @@ def test_a_geopackage_of_several_layers_needs_one_named(tmp_path: Path) -> None:
     with pytest.raises(InventoryFileError, match=r"many.gpkg: 2 layers \(area, slides\);.*--layer"):
         read_inventory(path, date_column="when")
     assert len(read_inventory(path, date_column="when", layer="slides")) == 1
+    # a layer the file lacks (a typo): its layers listed
+    with pytest.raises(InventoryFileError, match=r"many.gpkg: no layer 'slide'; its layers: "
+                                                 r"area, slides"):  # fmt: skip
+        read_inventory(path, date_column="when", layer="slide")
 
 
 def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Path) -> None:
