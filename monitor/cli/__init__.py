@@ -40,7 +40,7 @@ from monitor.errors import (
     Interrupted,
     interrupt_on_signals,
 )
-from monitor.ops._args import add_config, check_regions, iso_date
+from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -135,6 +135,11 @@ def _archive(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- inventory
 
 
+def _landslide_key(text: str) -> int | str:
+    """A landslide's fid (digits) or uid (a UUID, never all digits)."""
+    return int(text) if text.isdigit() else text
+
+
 def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help_text in (
@@ -144,7 +149,11 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     ):
         sub = actions.add_parser(action, help=help_text)
         add_config(sub)
-        sub.add_argument("id", type=int, help="landslide id (see `inventory export`)")
+        sub.add_argument(
+            "id",
+            type=_landslide_key,
+            help="the landslide's id (fid) or uid (both in `inventory export`)",
+        )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
@@ -160,10 +169,7 @@ _STATUS_OF_ACTION: dict[str, LandslideStatus] = {
 def _inventory(args: argparse.Namespace) -> int:
     from monitor.store.inventory import Inventory, InventoryError
 
-    config = _load(args)
-    path = config.inventory.path
-    if not path.exists():
-        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
+    path = existing_inventory(_load(args))
     with Inventory(path) as inventory:
         try:
             if args.action == "export":
@@ -265,8 +271,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         )
         if not command.lazy or chosen is None or name == chosen:
             command.configure(sub)
+            _nested_global_options(sub)
         sub.set_defaults(handler=command.handler)
     return parser
+
+
+def _nested_global_options(sub: argparse.ArgumentParser) -> None:
+    """The global options after a command's action too (`dataset from-reviews --debug ...`)."""
+    for action in sub._actions:  # argparse keeps a parser's subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _add_global_options(nested, default=argparse.SUPPRESS)
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:

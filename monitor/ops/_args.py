@@ -15,7 +15,7 @@ from monitor.errors import BadInput
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
-__all__ = ["add_config", "check_regions", "iso_date"]
+__all__ = ["add_config", "check_regions", "existing_inventory", "iso_date"]
 
 
 def iso_date(text: str) -> date:
@@ -41,3 +41,14 @@ def check_regions(config: MonitorConfig, names: Iterable[str] | None) -> None:
             config.region(name)
         except KeyError as exc:
             raise BadInput(exc.args[0]) from None
+
+
+def existing_inventory(config: MonitorConfig) -> Path:
+    """The path of ``config``'s inventory; :class:`BadInput` naming it where there is no file."""
+    path = config.inventory.path
+    if not path.exists():
+        raise BadInput(
+            f"inventory {path} does not exist: no run has written it yet, or inventory.path "
+            "names another file"
+        )
+    return Path(path)

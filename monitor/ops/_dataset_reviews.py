@@ -31,6 +31,7 @@ from shapely.geometry.base import BaseGeometry
 from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
+from monitor.ops._args import existing_inventory
 from monitor.ops._dataset_core import SceneJob, _safe
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
@@ -44,9 +45,7 @@ def review_jobs(
     """One scene per region and run date with reviewed landslides (see the module)."""
     from monitor.store.inventory import Inventory
 
-    path = config.inventory.path
-    if not path.exists():
-        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
+    path = existing_inventory(config)
     with Inventory(path) as inventory:
         frame = inventory.landslides()
     reviewed = frame[frame["status"].isin(["confirmed", "dismissed"])]

@@ -24,13 +24,12 @@ import argparse
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
-from monitor.ops._args import add_config, iso_date
+from monitor.ops._args import add_config, existing_inventory, iso_date
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
@@ -111,13 +110,6 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     again.add_argument("--dead", action="store_true", help="re-queue every dead alert")
 
 
-def _inventory_of(config: MonitorConfig) -> Path:
-    path = config.inventory.path
-    if not path.exists():
-        raise BadInput(f"inventory {path} does not exist yet (no run has written it)")
-    return path
-
-
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
@@ -146,7 +138,7 @@ def _dispatch(config: MonitorConfig, args: argparse.Namespace) -> int:
 
 def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) -> int:
     """``alerts deliver``: send what is pending, under the run lock; returns the exit status."""
-    path = _inventory_of(config)
+    path = existing_inventory(config)
     # opened as the inventory: it withdraws the waiting alerts of dismissed landslides first
     with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
         report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
@@ -240,7 +232,7 @@ def list_alerts(
     as_json: bool = False,
 ) -> int:
     """``alerts list``: the pending and dead alerts and the recently sent ones (read-only)."""
-    path = _inventory_of(config)
+    path = existing_inventory(config)
     limit = sent if sent is not None else (None if since else DEFAULT_SENT_SHOWN)
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
     with Outbox(path, read_only=True) as box:
@@ -284,7 +276,7 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
     """``alerts retry ID...`` (``ids``) or ``alerts retry --dead`` (``None``), under the run lock.
 
     Nothing is re-queued unless every id names a dead alert."""
-    path = _inventory_of(config)
+    path = existing_inventory(config)
     with RunLock(path, wait_s=wait_s), Outbox(path) as box:
         if ids is None:
             requeued = box.requeue()

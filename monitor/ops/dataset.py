@@ -139,6 +139,12 @@ def scenes_from_reviews(
 # --------------------------------------------------------------------------- CLI
 
 
+_SPLIT_BY_HELP = (
+    "what one split holds whole: an event (the catalog's event_id, or the date) or a region "
+    "(default: dataset.split_by, event)"
+)
+
+
 def cli_configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser(
@@ -156,7 +162,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--layer", help="the layer of a GeoPackage of several")
     export.add_argument("--tile-m", type=float, help="tile side in metres (default 2560)")
     export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
-    export.add_argument("--split-by", choices=("event", "region"))
+    export.add_argument("--split-by", choices=("event", "region"), help=_SPLIT_BY_HELP)
     export.add_argument(
         "--max-requests",
         type=int,
@@ -180,8 +186,17 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     add_config(reviews)
     reviews.add_argument("--out", type=Path, required=True, help="the dataset folder")
-    reviews.add_argument("--split-by", choices=("event", "region"))
-    reviews.add_argument("--ignore-buffer-m", type=float)
+    reviews.add_argument(
+        "--split-by",
+        choices=("event", "region"),
+        help="split by run date and region (event) or by region (default: dataset.split_by, "
+        "event); one group never spans two splits, so one reviewed run fills train/ only",
+    )
+    reviews.add_argument(
+        "--ignore-buffer-m",
+        type=float,
+        help="ignored margin around unreviewed candidates, in metres (default 50)",
+    )
     reviews.add_argument(
         "--known-within-m",
         type=float,

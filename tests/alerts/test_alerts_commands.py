@@ -247,7 +247,9 @@ def test_without_an_inventory_or_with_bad_arguments_the_commands_exit_2(
     inventory = load_config(config_path).inventory.path
     for action in (["deliver"], ["list"], ["retry", "--dead"]):
         assert _alerts(config_path, *action) == 2
-        assert f"inventory {inventory} does not exist yet" in capsys.readouterr().err
+        assert f"inventory {inventory} does not exist: no run has written it yet" in (
+            capsys.readouterr().err
+        )
     assert not inventory.exists()  # none of them created it
     assert _alerts(config_path, "retry", "--dead", "3") == 2
     assert "give the ids of the dead alerts to re-queue, or --dead" in capsys.readouterr().err

@@ -39,12 +39,13 @@ def config_path(
 
 def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["inventory", "export", "--config", str(config_path), "x.geojson"])
-    assert status == 2 and "does not exist yet" in capsys.readouterr().err
+    assert status == 2 and "does not exist: no run has written it yet" in capsys.readouterr().err
 
     config = load_config(config_path)
     run_once(config, date(2024, 9, 15), progress=False)
     with Inventory(config.inventory.path) as inventory:
         (fid,) = inventory.landslides()["fid"].tolist()
+        (uid,) = inventory.landslides()["uid"].tolist()
 
     assert main(["inventory", "confirm", "--config", str(config_path), str(fid)]) == 0
     assert f"landslide {fid}: candidate -> confirmed" in capsys.readouterr().out
@@ -54,6 +55,12 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
 
     assert main(["inventory", "confirm", "--config", str(config_path), "999"]) == 2
     assert "no landslide with fid 999" in capsys.readouterr().err
+    # by its uid, as `inventory export` lists it too
+    assert main(["inventory", "candidate", "--config", str(config_path), uid]) == 0
+    assert f"landslide {uid}: dismissed -> candidate" in capsys.readouterr().out
+    assert main(["inventory", "dismiss", "--config", str(config_path), uid]) == 0
+    assert main(["inventory", "confirm", "--config", str(config_path), "no-such-uid"]) == 2
+    assert "no landslide with uid 'no-such-uid'" in capsys.readouterr().err
 
     geojson = config_path.parent / "out" / "inventory.geojson"
     csv = config_path.parent / "out" / "inventory.csv"
