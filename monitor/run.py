@@ -32,7 +32,7 @@ from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
 from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, score_region
-from monitor.pipeline.setting import NoUsableSetting, choose_setting
+from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
@@ -120,6 +120,9 @@ def detect_region(
     clock.lap("trigger")
     candidates = empty_detection_candidates(stack.rio.crs)
     prediction = None
+    if not result.trigger.triggered and (blind := unobserved(stack, config.model)):
+        result.status, result.message = "no-data", f"{region.name}: {blind}"
+        return result
     if not result.trigger.triggered:
         result.message = "trigger: no change above the trigger's thresholds, ensemble not run"
     else:

@@ -47,6 +47,7 @@ __all__ = [
     "predict",
     "stale_objects",
     "stale_optical",
+    "unobserved",
 ]
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,20 @@ def coverage(stack: xr.Dataset) -> dict[str, float]:
         return float(mask.mean()) if mask.size else 0.0
 
     return {"optical": share(optical_clear(stack)), "radar": share(radar_valid(stack))}
+
+
+def unobserved(stack: xr.Dataset, model: SettingPolicy) -> str | None:
+    """Why no setting of any ensemble could run on ``stack`` (neither sensor reaches its
+    minimum share of observed pixels), or None: a region the run cannot see, whatever the
+    trigger says, is ``no-data``, not a quiet day."""
+    shares = coverage(stack)
+    if shares["optical"] >= model.min_clear_fraction or shares["radar"] >= model.min_radar_fraction:
+        return None
+    return (
+        f"no sensor has enough data: clear optical {shares['optical']:.0%}, radar "
+        f"{shares['radar']:.0%} of the pixels; needed clear optical >= "
+        f"{model.min_clear_fraction:.0%} or radar >= {model.min_radar_fraction:.0%}"
+    )
 
 
 def choose_setting(

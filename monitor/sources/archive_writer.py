@@ -68,6 +68,10 @@ _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
+_LOWEST_SIGMA0_DB = -60.0  # below any GRD pixel (noise floor near -25 dB): a no-data fill
+_EXACT_ZERO_SHARE = 0.001  # more pixels than this exactly 0 dB: a fill, not backscatter
+_LOOK_TOLERANCE_DEG = 60.0  # of a pass's look azimuth (headings turn towards the poles)
+_FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
 
 
 _SAMPLE_STEP = 7  # every 7th value is enough for a median
@@ -80,6 +84,31 @@ def _range(values: np.ndarray) -> tuple[float, float]:
             return 0.0, 0.0
         return float(np.nanmin(values)), float(np.nanmax(values))
     return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+
+
+def _check_sigma0_db(scene: str, db: np.ndarray) -> None:
+    """Refuse sigma0 (dB, NaN = no data, shape (2, H, W): VV, VH) holding a no-data fill
+    (-9999, or 0 over many pixels) or VV and VH swapped: each would be stored as backscatter."""
+    finite = db[np.isfinite(db)]
+    if finite.size and finite.min() < _LOWEST_SIGMA0_DB:
+        raise ValueError(
+            f"{scene}: sigma0 down to {finite.min():.4g} dB, below any backscatter "
+            f"({_LOWEST_SIGMA0_DB:g} dB; a no-data fill such as -9999?): write no data as NaN "
+            "(float dB) or -32768 (int16 hundredths)"
+        )
+    zeros = float((finite == 0).mean()) if finite.size else 0.0
+    if zeros > _EXACT_ZERO_SHARE:
+        raise ValueError(
+            f"{scene}: {zeros:.1%} of the sigma0 values are exactly 0 dB, a no-data fill rather "
+            "than backscatter: write no data as NaN (float dB) or -32768 (int16 hundredths)"
+        )
+    vv, vh = (band[np.isfinite(band)][::_SAMPLE_STEP] for band in db)
+    if vv.size and vh.size and np.median(vh) > np.median(vv):
+        raise ValueError(
+            f"{scene}: VH (median {np.median(vh):.3g} dB) is above VV (median "
+            f"{np.median(vv):.3g} dB), as cross-polarised backscatter is over land: are the "
+            "bands swapped? Give VV first, then VH"
+        )
 
 
 def _as_date(when: object, what: str) -> date:
@@ -133,6 +162,24 @@ class TrackInfo:
     orbit_pass: str  # "ascending" | "descending"
     look_azimuth_deg: float
     angle: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.orbit_pass not in ("ascending", "descending"):
+            raise ValueError(
+                f"track of relative orbit {self.relative_orbit}: orbit_pass {self.orbit_pass!r} "
+                "is not 'ascending' or 'descending'"
+            )
+        # Sentinel-1 looks right of its heading: ascending passes (heading about -10 deg) look
+        # east, about 80 deg, descending ones (about 190 deg) west, about 280 deg
+        expected = 80.0 if self.orbit_pass == "ascending" else 280.0
+        off = abs((self.look_azimuth_deg - expected + 180.0) % 360.0 - 180.0)
+        if not np.isfinite(self.look_azimuth_deg) or off > _LOOK_TOLERANCE_DEG:
+            raise ValueError(
+                f"track of relative orbit {self.relative_orbit}: look azimuth "
+                f"{self.look_azimuth_deg:g} deg is {off:.0f} deg from the {expected:g} deg of a "
+                f"right-looking {self.orbit_pass} pass; give the heading + 90 deg (a heading "
+                "given as the look azimuth is 90 deg off)"
+            )
 
 
 class RegionWriter:
@@ -304,10 +351,14 @@ class RegionWriter:
             )
         if high > 65535:
             raise ValueError(f"{scene}: reflectance above 65535 ({high:g}): not DN")
-        if 0 < high <= _REFLECTANCE_AS_FRACTION:
+        sample = values.ravel()[::_SAMPLE_STEP].astype(np.float64)
+        sample = sample[np.isfinite(sample) & (sample > 0)]
+        top = float(np.percentile(sample, _FRACTION_PERCENTILE)) if sample.size else 0.0
+        if 0 < top <= _REFLECTANCE_AS_FRACTION:  # a percentile: a saturated pixel does not hide it
             raise ValueError(
-                f"{scene}: reflectance at most {high:.3g}: these look like reflectance 0-1; give "
-                "digital numbers (reflectance x 10000, as S2_SR_HARMONIZED)"
+                f"{scene}: 99 % of the reflectance at most {top:.3g} (max {high:.3g}): these look "
+                "like reflectance 0-1; give digital numbers (reflectance x 10000, as "
+                "S2_SR_HARMONIZED)"
             )
         prob = np.asarray(cloud_probability)
         low, high = _range(prob)
@@ -358,6 +409,7 @@ class RegionWriter:
                     "hundredths of dB: these look like whole dB; give float dB, or int16 "
                     "hundredths of dB"
                 )
+            _check_sigma0_db(scene, np.where(sigma0 == S1_NODATA, np.nan, sigma0 / 100.0))
         else:
             db = np.asarray(sigma0, np.float64)
             sample = db.ravel()[::_SAMPLE_STEP]
@@ -374,6 +426,7 @@ class RegionWriter:
                     "hundredths of dB in a type other than int16; give float dB, or int16 "
                     "hundredths"
                 )
+            _check_sigma0_db(scene, db)
             scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), np.clip(scaled, -32767, 32767), S1_NODATA)
             sigma0 = sigma0.astype(np.int16)

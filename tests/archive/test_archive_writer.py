@@ -174,6 +174,13 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("s1 whole dB as int16", "look like whole dB"),
         ("s1 hundredths as int32", "look like hundredths of dB in a type other than int16"),
         ("s2 reflectance 0-1", "look like reflectance 0-1"),
+        ("s2 reflectance 0-1, one pixel saturated", "99 % of the reflectance at most 0.3"),
+        ("s1 no-data -9999", "sigma0 down to -9999 dB, below any backscatter"),
+        ("s1 int16 no-data -9999 dB", "sigma0 down to -327.7 dB, below any backscatter"),
+        ("s1 no-data 0", "of the sigma0 values are exactly 0 dB, a no-data fill"),
+        ("s1 VV and VH swapped", "VH (median -12 dB) is above VV (median -19 dB)"),
+        ("orbit pass abbreviated", "orbit_pass 'DESC' is not 'ascending' or 'descending'"),
+        ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
@@ -197,6 +204,12 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
     area, tracks = AREA, [track]
     if mistake == "angle in radians":
         tracks = [TrackInfo(88, "descending", 280.0, np.full(shape, 0.6, np.float32))]
+    wrong_tracks = {"orbit pass abbreviated": ("DESC", 280.0),
+                    "heading as look azimuth": ("descending", 192.0)}  # fmt: skip
+    if mistake in wrong_tracks:  # refused as the track is described, before any writer
+        with pytest.raises(ValueError, match=re.escape(message)):
+            TrackInfo(88, *wrong_tracks[mistake], np.full(shape, 35.0, np.float32))
+        return
     if mistake == "polygon in metres":
         area = AreaOfInterest("export", box(600_000, 5_000_000, 600_400, 5_000_300), "descending")
     with (
@@ -223,6 +236,19 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s1(0, when, 0, (db * 100).astype(np.int32))
         if mistake == "s2 reflectance 0-1":
             w.write_s2(0, when, dn / 10000.0, clear, **sun)
+        if mistake == "s2 reflectance 0-1, one pixel saturated":
+            fractions = dn / 10000.0
+            fractions[:, 0, 0] = 2.0  # a specular or saturated pixel above 1.5
+            w.write_s2(0, when, fractions, clear, **sun)
+        if mistake == "s1 no-data -9999":
+            w.write_s1(0, when, 0, np.where(np.arange(shape[1]) < 3, -9999.0, db))
+        if mistake == "s1 int16 no-data -9999 dB":  # -9999 dB scaled to hundredths, clipped
+            w.write_s1(0, when, 0, np.where(np.arange(shape[1]) < 3, -32767, db * 100).astype(
+                np.int16))  # fmt: skip
+        if mistake == "s1 no-data 0":
+            w.write_s1(0, when, 0, np.where(np.arange(shape[1]) < 3, 0.0, db))
+        if mistake == "s1 VV and VH swapped":
+            w.write_s1(0, when, 0, np.stack([db[0] - 7.0, db[1]]))  # VH -19 given first
         if mistake == "s2 no-data -9999":
             w.write_s2(
                 0, when, np.where(np.arange(shape[1]) < 3, -9999, dn.astype(np.int32)), clear, **sun

@@ -223,6 +223,30 @@ def test_quiet_region_is_not_sent_to_the_ensemble(
     assert "trigger off: vegetation loss 0 m², backscatter change 0 m²" in message
 
 
+def test_a_region_no_sensor_saw_is_no_data_not_a_quiet_day(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    """No clear optical view and no post-event radar scene (a run after the last acquisition):
+    the trigger sees no change, but nothing was looked at, so the region is no-data."""
+    source, ensemble = stand_ins(clear=0.0)
+    source.scars = {}
+    features = source.features
+
+    def blind(*args: Any, **kwargs: Any) -> Any:
+        stack = features(*args, **kwargs)
+        stack["s1_count_post"][:] = 0.0
+        return stack
+
+    source.features = blind
+    summary = run_once(config, RUN_DATE, regions=["north"], progress=False, deliver_alerts=False)
+    (north,) = summary.regions
+    assert north.status == "no-data" and ensemble.calls == []
+    assert "no sensor has enough data: clear optical 0%, radar 0% of the pixels" in north.message
+    source.features = features  # radar scenes again: a quiet day
+    summary = run_once(config, RUN_DATE, regions=["north"], progress=False, deliver_alerts=False)
+    assert [r.status for r in summary.regions] == ["ok"]
+
+
 def test_cloudy_pixels_fall_back_to_radar(
     config: MonitorConfig, stand_ins: Callable[..., Any]
 ) -> None:
