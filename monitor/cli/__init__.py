@@ -306,7 +306,7 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, ConfigError | BadInput | ManifestError):
         return EXIT_BAD_INPUT, str(exc)
-    if isinstance(exc, RunLockHeld):
+    if isinstance(exc, RunLockHeld):  # a run's lock, or the scheduler's (SchedulerRunning)
         return EXIT_LOCKED, str(exc)
     if isinstance(exc, FileNotFoundError | PermissionError):
         return EXIT_FAILED, str(exc)

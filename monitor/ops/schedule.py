@@ -54,7 +54,7 @@ from monitor._geopackage import connect_read_only, file_errors
 from monitor.config.operations import ScheduleSettings, cron_trigger, default_jobstore_url
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
-from monitor.store.lock import RunLock, RunLockHeld
+from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
     "DAILY_JOB_ID",
@@ -420,8 +420,16 @@ def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:
     return inventory.with_name(inventory.name + ".scheduler")
 
 
-class SchedulerRunning(RuntimeError):
-    """Another ``landslide-monitor schedule`` already serves this inventory."""
+class SchedulerRunning(RunLockHeld):
+    """Another ``landslide-monitor schedule`` already serves this inventory (exit status 75, as
+    for a run's lock)."""
+
+    def __init__(self, inventory: Path, lock_file: Path, holder: LockHolder | None) -> None:
+        super().__init__(inventory, lock_file, holder)
+        who = holder.describe() if holder else "another process"
+        self.args = (
+            f"a scheduler already serves inventory {inventory}: {who}; lock file {lock_file}",
+        )
 
 
 @contextmanager
@@ -433,10 +441,7 @@ def scheduler_lock(inventory: str | os.PathLike[str]) -> Iterator[None]:
     try:
         lock.acquire()
     except RunLockHeld as exc:
-        who = exc.holder.describe() if exc.holder else "another process"
-        raise SchedulerRunning(
-            f"a scheduler already serves inventory {inventory}: {who}; lock file {exc.lock_file}"
-        ) from None
+        raise SchedulerRunning(inventory, exc.lock_file, exc.holder) from None
     try:
         yield
     finally:

@@ -251,3 +251,14 @@ def test_one_scheduler_per_inventory(tmp_path: Path) -> None:
         pass
     with scheduler_lock(inventory):  # released on exit
         pass
+    # the command exits 75, as for a held run lock (not 1, "unexpected")
+    from monitor.cli import _exit_status_of
+
+    with (
+        scheduler_lock(inventory),
+        pytest.raises(SchedulerRunning) as second,
+        scheduler_lock(inventory),
+    ):
+        pass
+    status, message = _exit_status_of(second.value)
+    assert status == 75 and message.startswith("a scheduler already serves inventory")
