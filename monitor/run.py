@@ -36,6 +36,7 @@ from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
+from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
@@ -193,7 +194,10 @@ def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) 
     try:
         return detect_region(config, region, run_date)
     except Exception as exc:
-        log.exception("region %s failed", region.name)
+        if isinstance(exc, ArchiveError):  # the region's data do not fit: the message says why
+            log.error("region %s failed: %s", region.name, exc)
+        else:
+            log.exception("region %s failed", region.name)
         seconds = {"failed": time.perf_counter() - start}
         return RegionResult.failed(region.name, run_date, exc, seconds)
 

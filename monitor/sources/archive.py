@@ -82,6 +82,14 @@ LOOK_HORIZON_DAYS = 120
 Sensor = Literal["S1", "S2"]
 
 
+_MOVED = (
+    "the configured polygon is not the one archived: check its coordinates (longitude first, "
+    "then latitude, in degrees) and its file's CRS, or write the region again for the new "
+    "polygon (`landslide-monitor archive build` for a simulated region, RegionWriter for your "
+    "exports, docs/archive.md)"
+)
+
+
 class ArchiveError(LookupError):
     """The archive lacks a region, or a region's files are missing or inconsistent."""
 
@@ -310,7 +318,7 @@ class ArchiveSource:
         if grid.crs != stored.crs:
             raise ArchiveError(
                 f"region {region.name!r}: the polygon's grid is in {grid.crs} but the archive "
-                f"holds {stored.crs}; rebuild the archive for the new polygon"
+                f"holds {stored.crs}; {_MOVED}"
             )
         col0 = round((grid.x0 - stored.x0) / stored.res)
         row0 = round((stored.y0 - grid.y0) / stored.res)
@@ -322,7 +330,7 @@ class ArchiveSource:
         ):
             raise ArchiveError(
                 f"region {region.name!r}: the polygon's grid {grid.bounds} is not inside the "
-                f"archived grid {stored.bounds}; rebuild the archive for the new polygon"
+                f"archived grid {stored.bounds}; {_MOVED}"
             )
         return slice(row0, row0 + grid.height), slice(col0, col0 + grid.width)
 
