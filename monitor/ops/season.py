@@ -172,6 +172,14 @@ def _ground_truth(config: MonitorConfig, source: object | None = None) -> Ground
             f"the {config.source.type} source has no ground truth: a season can only be scored "
             "on the simulated archive"
         )
+    for region in config.regions:  # an archive of real exports has none either
+        try:
+            source.ground_truth(region.name)
+        except (LookupError, OSError) as err:
+            raise BadInput(
+                f"region {region.name}: no ground truth to score a season on ({err}); a season "
+                "can only be scored on simulated regions"
+            ) from None
     return source
 
 

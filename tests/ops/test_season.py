@@ -357,3 +357,22 @@ def test_shown_reads_overlapping_and_tiny_outlines_and_refuses_undated_stacks(
     undated = Undated(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), date(2099, 1, 1))
     with pytest.raises(BadInput, match="no event dating"):
         score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=undated, shown_on=runs)
+
+
+def test_a_season_on_regions_without_ground_truth_is_refused_before_any_run(
+    populated_config,
+) -> None:
+    """An archive of real exports answers ``ground_truth`` for none of its regions: the season
+    is refused naming the region, before a run writes the inventory (it used to run first)."""
+    import monitor.ops.season as season
+
+    config, _ = populated_config
+
+    class ExportsOnly(TruthSource):
+        def ground_truth(self, region: str, kinds=("landslide",)) -> gpd.GeoDataFrame:
+            raise LookupError(f"region {region!r} has no ground truth (exports)")
+
+    name = config.regions[0].name
+    with pytest.raises(BadInput, match=f"region {name}: no ground truth to score a season on"):
+        season._ground_truth(config, ExportsOnly({}))
+    assert season._ground_truth(config, TruthSource({})) is not None
