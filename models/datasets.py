@@ -202,8 +202,17 @@ def check_input(path: Path) -> list[int] | None:
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err
     if count != len(MODEL_BANDS):
+        where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
+        hint = (
+            f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
+            "monitor, 36 bands?): write them as a file of their own, e.g. gdal_translate "
+            + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
+            + f" {path.name} {path.stem}_input.tif"
+            if len(where) == len(MODEL_BANDS)
+            else ""
+        )
         raise DatasetError(
-            f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})"
+            f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})" + hint
         )
     if not np.issubdtype(dtype, np.floating):
         raise DatasetError(

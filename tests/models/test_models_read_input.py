@@ -82,3 +82,16 @@ def test_integer_stacks_are_refused(tmp_path, dtype):
     path = _write(tmp_path / "i_input.tif", np.abs(_bands()) * 100, dtype=dtype)
     with pytest.raises(DatasetError, match=f"bands stored as {dtype}; the layout holds physical"):
         read_input(path)
+
+
+def test_a_wider_image_naming_the_15_bands_gets_the_command_that_cuts_them_out(tmp_path):
+    """An Earth Engine feature image of the monitor (36 bands, named) is not a scene file: the
+    error gives the gdal_translate bands that make one (here the 15 behind two others)."""
+    bands = np.concatenate([np.zeros((2, *_bands().shape[1:]), np.float32), _bands()])
+    path = _write(tmp_path / "gee.tif", bands, names=["pre_rgb_red", "x", *MODEL_BANDS])
+    expected = "gdal_translate " + " ".join(f"-b {i}" for i in range(3, 18))
+    with pytest.raises(DatasetError, match=f"17 bands, expected 15 .*{expected} gee.tif gee_input"):
+        read_input(path)
+    plain = _write(tmp_path / "p.tif", bands)  # unnamed: no command to give
+    with pytest.raises(DatasetError, match=r"17 bands, expected 15 \([^)]*\)$"):
+        read_input(plain)
