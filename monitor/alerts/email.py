@@ -42,7 +42,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("prob", "prob. mean / max"),
     ("agreement", "agreement"),
     ("setting", "setting"),
-    ("dates", "between (last pre, first post)"),
+    ("dates", "happened between"),
     ("where", "lat, lon"),
 )
 

@@ -147,7 +147,7 @@ def data_status(
         elif n_missing:
             share = 100.0 * n_missing / clear.size
             problems.append(
-                f"S2 {label} window {window}: {n_missing} pixels ({share:.2g}%) without a clear "
+                f"S2 {label} window {window}: {n_missing} pixels ({share:.3g}%) without a clear "
                 f"observation in {n} acquisitions"
             )
     for label, window in (("pre", pre), ("post", post)):
