@@ -15,7 +15,7 @@ the manifest, no filter) on the scenes of Ganerød-layout folders:
 3. **report** the held-out test folders (``--test``) with and without the filter;
 4. write ``object_filter.onnx`` and the table of its training candidates
    (``object_filter_candidates.npz``: features and class, what ``monitor.ops.filter_refit`` adds
-   an operator's reviews to) next to the manifest (scikit-learn
+   an operator's reviews to, with their keys and weights) next to the manifest (scikit-learn
    ``GradientBoostingClassifier``, classes weighted to balance, converted with skl2onnx, the
    conversion checked against scikit-learn's own scores) and the manifest's ``object_filter``
    entry (file, SHA-256, features, cut, the table and its SHA-256, and the figures of steps
@@ -85,7 +85,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FILTER_FILE = "object_filter.onnx"
-CANDIDATES_FILE = "object_filter_candidates.npz"  # its training candidates (features, class)
+CANDIDATES_FILE = "object_filter_candidates.npz"  # training candidates (features, class, review)
 CUT_GRID = tuple(round(0.01 * i, 2) for i in range(100))
 
 
@@ -338,9 +338,10 @@ REVIEW_KEYS: tuple[str, ...] = ("scene:", "landslide:")
 class CandidateTable:
     """A filter's training candidates (``CANDIDATES_FILE``): ``features`` (n, F) float32,
     ``positive`` bool, and per row ``review``, "" for the fit's own candidates (the simulated
-    world) and otherwise what an operator's review gave it, ``scene:SPLIT/SCENE`` for a
-    candidate of a reviewed scene and ``landslide:UID`` for a reviewed detection as its run
-    scored it (:mod:`monitor.ops.filter_refit`), with ``weight``, the row's weight within its
+    world) and otherwise what an operator's review gave it, ``scene:INVENTORY/SCENE`` for a
+    candidate of a reviewed scene and ``landslide:INVENTORY/UID`` for a reviewed detection as
+    its run scored it (``INVENTORY`` absent where the dataset named none;
+    :mod:`monitor.ops.filter_refit`), with ``weight``, the row's weight within its
     set before the classes are balanced (1, or a share for a landslide logged on several run
     dates). A table written before refits kept the keys reads as the fit's own rows."""
 

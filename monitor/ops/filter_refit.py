@@ -41,16 +41,17 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    and with the new one at the new cut (and, from ``DATA/val/reviewed_candidates.npz``, how
    many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
    write the new filter, its table and the manifest entry beside the manifest. The table
-   holds the shipped candidates and the reviewed ones, each reviewed row keyed by its scene
-   (``scene:SCENE``) or landslide (``landslide:UID``) with its weight
-   (:class:`~monitor.ops.filter_fit.CandidateTable`), so that the next refit builds on this
-   one: its reviewed set is this one's rows and its own, a row of this one replaced where the
-   next dataset holds the same scene or landslide again, in any split (``dataset
-   from-reviews`` writes every review of the inventory, so a later dataset of the same
-   inventory replaces them all, a changed decision counts as the new one, and a scene dealt to
-   ``val/`` or ``test/`` this time is not also trained on), kept where it does not (reviews of
-   another inventory are not forgotten; before 2026-12-03 they joined the shipped rows, where
-   the simulated world's thousands outweighed them). A second refit with the same scenes (the
+   holds the shipped candidates and the reviewed ones, each reviewed row keyed by its
+   inventory (12 hex digits of the path ``dataset from-reviews`` recorded in ``dataset.json``)
+   and its scene (``scene:INVENTORY/SCENE``) or landslide (``landslide:INVENTORY/UID``), with
+   its weight (:class:`~monitor.ops.filter_fit.CandidateTable`), so that the next refit builds
+   on this one: its reviewed set is this one's rows and its own. A row of this one is replaced
+   where the next dataset comes from the same inventory (``from-reviews`` writes every review
+   of the inventory: a changed decision counts as the new one, an undone one no longer
+   counts) or holds the same scene or landslide again in any split (a scene dealt to ``val/``
+   this time is not also trained on), and kept otherwise (reviews of another inventory are not
+   forgotten; before 2026-12-03 they joined the shipped rows, where the simulated world's
+   thousands outweighed them). A second refit with the same scenes (the
    dataset's SHA-256, as :mod:`models.lineage` computes it) and the same reviews
    (:attr:`Reviewed.reviews_sha256`) is refused: it would give the same filter.
 
@@ -253,14 +254,21 @@ def refit_filter(
     val = scenes(data / "val")
     if val is not None and not len(val.features):
         val = None  # val/ without candidates: nothing to calibrate the cut or report on
-    # the reviewed set: this dataset's rows, and an earlier refit's where this dataset does not
-    # hold their scene or landslide again, in any split (module, step 4)
-    keys = np.concatenate([
-        np.repeat([_scene_key(s.scene) for s in train.scenes], [len(a) for a in train.x]),
-        np.char.add("landslide:", logged.landslide.astype(str)),
-    ]).astype(str)  # fmt: skip
+    # the reviewed set: this dataset's rows, and an earlier refit's unless they came from the
+    # same inventory or this dataset holds their scene or landslide again (module, step 4)
+    inventory = _inventory_id(data)
+    scene_keys = [_key("scene", inventory, _scene_id(s.scene)) for s in train.scenes]
+    keys = np.array(
+        list(np.repeat(scene_keys, [len(a) for a in train.x]))
+        + [_key("landslide", inventory, u) for u in logged.landslide.astype(str)],
+        dtype=str,
+    )
+    held_ids = _held_ids(data)
     earlier = table.reviewed
-    replaced = earlier & np.isin(table.review, sorted(_held_keys(data)))
+    replaced = earlier & np.array(
+        [bool(k) and (_owner(k) == inventory != "" or _ident(k) in held_ids) for k in table.review],
+        dtype=bool,
+    )
     kept = earlier & ~replaced
     rx = np.concatenate([table.features[kept], train.features, logged.x]).astype(np.float32)
     ry = np.concatenate([table.positive[kept], train.positive, logged.positive]).astype(bool)
@@ -423,26 +431,55 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     )
 
 
-def _scene_key(scene: str) -> str:
-    """The review key of a scene's candidates: its id, not its split (``SPLIT/ID`` as
-    :func:`~monitor.ops.filter_fit.collect` names it), which a later dataset may deal anew."""
-    return "scene:" + scene.rsplit("/", 1)[-1]
+def _scene_id(scene: str) -> str:
+    """A scene's id, not its split (``SPLIT/ID`` as :func:`~monitor.ops.filter_fit.collect`
+    names it): a later dataset may deal it anew."""
+    return scene.rsplit("/", 1)[-1]
 
 
-def _held_keys(data: Path) -> set[str]:
-    """The review keys of every scene and reviewed landslide that the dataset ``data`` holds, in
-    any split: an earlier refit's rows of these are replaced (module, step 4)."""
-    keys: set[str] = set()
+def _inventory_id(data: Path) -> str:
+    """What names the inventory a reviews dataset was built from (12 hex digits of its path as
+    ``dataset from-reviews`` records it in ``dataset.json``); "" where it records none."""
+    try:
+        recorded = json.loads((data / "dataset.json").read_text()).get("inventory")
+    except (OSError, ValueError):
+        return ""
+    return hashlib.sha256(recorded.encode()).hexdigest()[:12] if isinstance(recorded, str) else ""
+
+
+def _key(kind: str, inventory: str, ident: str) -> str:
+    """A reviewed row's key in the candidates table: ``KIND:INVENTORY/ID``, or ``KIND:ID`` for a
+    dataset that records no inventory."""
+    return f"{kind}:{inventory}/{ident}" if inventory else f"{kind}:{ident}"
+
+
+def _owner(key: str) -> str:
+    """The inventory part of a key ("" for keys without one)."""
+    body = key.split(":", 1)[-1]
+    return body.split("/", 1)[0] if "/" in body else ""
+
+
+def _ident(key: str) -> str:
+    """A key without its inventory: ``KIND:ID``."""
+    kind, body = key.split(":", 1)
+    return f"{kind}:{body.rsplit('/', 1)[-1]}"
+
+
+def _held_ids(data: Path) -> set[str]:
+    """``KIND:ID`` of every scene and reviewed landslide that the dataset ``data`` holds, in any
+    split: an earlier refit's rows of these are replaced, whatever inventory path they were
+    recorded with (module, step 4)."""
+    held: set[str] = set()
     for split in SPLIT_NAMES:
         folder = data / split
         inputs = (folder / "input").glob("*_input.tif")
-        keys.update(_scene_key(p.name.removesuffix("_input.tif")) for p in inputs)
+        held.update(f"scene:{p.name.removesuffix('_input.tif')}" for p in inputs)
         table = folder / REVIEWED_CANDIDATES_FILE
         if table.exists():
             with np.load(table) as rows:
                 uids = rows["landslide"].astype(str) if "landslide" in rows.files else []
-            keys.update(f"landslide:{u}" for u in uids)
-    return keys
+            held.update(f"landslide:{u}" for u in uids)
+    return held
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

@@ -4,6 +4,7 @@ training candidates and its checksum, and a refit that learns a dismissed look-a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -364,6 +365,25 @@ def test_a_later_refit_keeps_the_reviews_of_an_earlier_one(
     assert entry is not None
     keys = read_candidates(manifest.parent, entry).review[160:].tolist()
     assert keys == [f"landslide:a{i}" for i in range(12)] + [f"landslide:b{i}" for i in range(9)]
+    # the first inventory again, one review undone since (a5 back to candidate): a dataset of
+    # the same inventory replaces all of its earlier rows, so the undone one no longer counts
+    again = reviews("again", np.tile(x, (5, 1))[:10], [True, False] * 5,
+                    [f"a{i}" for i in range(10)])  # fmt: skip
+    (again / "dataset.json").write_text(json.dumps({"inventory": "/x/inv.gpkg"}))
+    record = filter_refit.refit_filter(manifest, again)
+    # the first inventory's rows were written before its dataset named the inventory: replaced
+    # as held again (a0-a9), a10 and a11 (no longer in the dataset) kept, the b rows kept
+    assert record["earlier_reviewed_replaced"] == 10 and record["earlier_reviewed_kept"] == 11
+    entry = read_manifest(manifest).object_filter
+    assert entry is not None
+    keys = read_candidates(manifest.parent, entry).review[160:].tolist()
+    owner = hashlib.sha256(b"/x/inv.gpkg").hexdigest()[:12]
+    assert keys[-10:] == [f"landslide:{owner}/a{i}" for i in range(10)]
+    third = reviews("third", np.tile(x, (4, 1))[:8], [True, False] * 4, [f"a{i}" for i in range(8)])
+    (third / "dataset.json").write_text(json.dumps({"inventory": "/x/inv.gpkg"}))
+    record = filter_refit.refit_filter(manifest, third)
+    # now every earlier row of that inventory is replaced, a8 and a9 too (undone since)
+    assert record["earlier_reviewed_replaced"] == 10 and record["earlier_reviewed_kept"] == 11
     before = filter_refit.refit_filter(unkeyed / "manifest.json", second)
     assert before["shipped_candidates"] == 172 and before["earlier_reviewed_kept"] == 0
     forgot = ObjectFilterModel.from_manifest(unkeyed / "manifest.json")
