@@ -69,8 +69,9 @@ _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 r
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
 _LOWEST_SIGMA0_DB = -60.0  # below any GRD pixel (noise floor near -25 dB): a no-data fill
-_EXACT_ZERO_SHARE = 0.001  # more pixels than this exactly 0 dB: a fill, not backscatter
-_LOOK_TOLERANCE_DEG = 60.0  # of a pass's look azimuth (headings turn towards the poles)
+_FILL_SHARE = 0.001  # more values than this of one value below the floor, or of 0 dB: a fill
+_LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the poles: 60 deg off
+# at 81 N); a heading given for it is 90 deg off
 _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
 
 
@@ -86,29 +87,51 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
 
 
-def _check_sigma0_db(scene: str, db: np.ndarray) -> None:
-    """Refuse sigma0 (dB, NaN = no data, shape (2, H, W): VV, VH) holding a no-data fill
-    (-9999, or 0 over many pixels) or VV and VH swapped: each would be stored as backscatter."""
-    finite = db[np.isfinite(db)]
-    if finite.size and finite.min() < _LOWEST_SIGMA0_DB:
-        raise ValueError(
-            f"{scene}: sigma0 down to {finite.min():.4g} dB, below any backscatter "
-            f"({_LOWEST_SIGMA0_DB:g} dB; a no-data fill such as -9999?): write no data as NaN "
-            "(float dB) or -32768 (int16 hundredths)"
-        )
-    zeros = float((finite == 0).mean()) if finite.size else 0.0
-    if zeros > _EXACT_ZERO_SHARE:
+def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
+    """Refuse sigma0 (dB, finite samples of each band) holding a no-data fill, one value below
+    any backscatter (-9999) or 0 dB repeated over more than :data:`_FILL_SHARE` of the values,
+    or VV and VH swapped: each would be stored as backscatter. Values below -60 dB that differ
+    (the tail of noise-removed calm water or radar shadow) are values, not a fill."""
+    both = np.concatenate([vv, vh])
+    low = both[both < _LOWEST_SIGMA0_DB]
+    if low.size:
+        values, counts = np.unique(low, return_counts=True)
+        fill, share = float(values[np.argmax(counts)]), float(counts.max() / both.size)
+        if counts.max() > 1 and share > _FILL_SHARE:  # one value repeated: a fill
+            raise ValueError(
+                f"{scene}: {share:.1%} of the sigma0 values are {fill:.6g} dB, below any "
+                f"backscatter ({_LOWEST_SIGMA0_DB:g} dB): a no-data fill such as -9999? Write no "
+                "data as NaN (float dB) or -32768 (int16 hundredths)"
+            )
+    # 0 dB as a fill stands out of its neighbourhood; as a value (bright layover, quantised to
+    # hundredths) it holds about its share of the values within 0.5 dB
+    n_zero = int((both == 0).sum())
+    near = int(((np.abs(both) <= 0.5) & (both != 0)).sum())
+    zeros = n_zero / both.size if both.size else 0.0
+    if zeros > _FILL_SHARE and n_zero > near:
         raise ValueError(
             f"{scene}: {zeros:.1%} of the sigma0 values are exactly 0 dB, a no-data fill rather "
             "than backscatter: write no data as NaN (float dB) or -32768 (int16 hundredths)"
         )
-    vv, vh = (band[np.isfinite(band)][::_SAMPLE_STEP] for band in db)
     if vv.size and vh.size and np.median(vh) > np.median(vv):
         raise ValueError(
             f"{scene}: VH (median {np.median(vh):.3g} dB) is above VV (median "
             f"{np.median(vv):.3g} dB), as cross-polarised backscatter is over land: are the "
             "bands swapped? Give VV first, then VH"
         )
+
+
+def _sigma0_samples(sigma0: np.ndarray, nodata: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every :data:`_SAMPLE_STEP`-th finite value of VV and VH, in dB (int16 hundredths
+    scaled, their ``nodata`` left out)."""
+    out = []
+    for band in sigma0:
+        raw = band.ravel()[::_SAMPLE_STEP]
+        values = raw.astype(np.float64)
+        if nodata is not None:
+            values = values[raw != nodata] / 100.0
+        out.append(values[np.isfinite(values)])
+    return out[0], out[1]
 
 
 def _as_date(when: object, what: str) -> date:
@@ -164,6 +187,8 @@ class TrackInfo:
     angle: np.ndarray
 
     def __post_init__(self) -> None:
+        # Earth Engine's orbitProperties_pass says ASCENDING / DESCENDING
+        object.__setattr__(self, "orbit_pass", str(self.orbit_pass).lower())
         if self.orbit_pass not in ("ascending", "descending"):
             raise ValueError(
                 f"track of relative orbit {self.relative_orbit}: orbit_pass {self.orbit_pass!r} "
@@ -409,7 +434,7 @@ class RegionWriter:
                     "hundredths of dB: these look like whole dB; give float dB, or int16 "
                     "hundredths of dB"
                 )
-            _check_sigma0_db(scene, np.where(sigma0 == S1_NODATA, np.nan, sigma0 / 100.0))
+            _check_sigma0_db(scene, *_sigma0_samples(sigma0, S1_NODATA))
         else:
             db = np.asarray(sigma0, np.float64)
             sample = db.ravel()[::_SAMPLE_STEP]
@@ -426,7 +451,7 @@ class RegionWriter:
                     "hundredths of dB in a type other than int16; give float dB, or int16 "
                     "hundredths"
                 )
-            _check_sigma0_db(scene, db)
+            _check_sigma0_db(scene, *_sigma0_samples(db, None))
             scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), np.clip(scaled, -32767, 32767), S1_NODATA)
             sigma0 = sigma0.astype(np.int16)

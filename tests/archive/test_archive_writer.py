@@ -175,11 +175,11 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("s1 hundredths as int32", "look like hundredths of dB in a type other than int16"),
         ("s2 reflectance 0-1", "look like reflectance 0-1"),
         ("s2 reflectance 0-1, one pixel saturated", "99 % of the reflectance at most 0.3"),
-        ("s1 no-data -9999", "sigma0 down to -9999 dB, below any backscatter"),
-        ("s1 int16 no-data -9999 dB", "sigma0 down to -327.7 dB, below any backscatter"),
+        ("s1 no-data -9999", "of the sigma0 values are -9999 dB, below any backscatter"),
+        ("s1 int16 no-data -9999 dB", "of the sigma0 values are -327.67 dB, below any"),
         ("s1 no-data 0", "of the sigma0 values are exactly 0 dB, a no-data fill"),
         ("s1 VV and VH swapped", "VH (median -12 dB) is above VV (median -19 dB)"),
-        ("orbit pass abbreviated", "orbit_pass 'DESC' is not 'ascending' or 'descending'"),
+        ("orbit pass abbreviated", "orbit_pass 'desc' is not 'ascending' or 'descending'"),
         ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
@@ -364,3 +364,24 @@ def test_a_scene_written_twice_is_no_second_look(tmp_path: Path) -> None:
     stack = ArchiveSource(tmp_path).features(AREA, PRE, POST, Compositing(mode="monitoring"))
     assert (stack.s1_changed_scenes.values <= 1).all()
     assert (stack.s1_count_post.values == 1).all()
+
+
+def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:
+    """What real exports hold and the checks must let through: a tail of noise-removed pixels
+    below -60 dB (calm water, radar shadow), water where VH lies just below VV, Earth Engine's
+    upper-case orbit pass, a high-latitude look azimuth, bright 0-1 values in DN data."""
+    shape, _, sun = _writer_inputs()
+    rng = np.random.default_rng(0)
+    vv = rng.normal(-12.0, 3.0, shape)
+    vv.flat[::100] = rng.uniform(-95.0, -61.0, vv.flat[::100].size)  # a dark tail, 1 %
+    db = np.stack([vv, vv - 1.0])  # water-like: VH only just below VV
+    track = TrackInfo(88, "ASCENDING", 80.0 - 58.0, np.full(shape, 35.0, np.float32))
+    assert track.orbit_pass == "ascending"
+    dn = _s2(3000, 750, shape)
+    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
+        w.write_static(np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0),
+                       np.full(shape, 15))  # fmt: skip
+        w.write_s1(0, date(2024, 7, 5), 0, db)
+        w.write_s2(0, date(2024, 7, 5), dn, np.zeros(shape, np.uint8), **sun)
+        w.commit()
+    assert (tmp_path / "regions" / "export" / "region.json").exists()
