@@ -207,7 +207,8 @@ def check_input(path: Path) -> list[int] | None:
             f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
             "monitor, 36 bands?): write them as a file of their own, e.g. gdal_translate "
             + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
-            + f" {path.name} {path.stem}_input.tif"
+            + f" {path.name} {path.stem.removesuffix('_input')}_input.tif (outside input/ for the "
+            "wide file)"
             if len(where) == len(MODEL_BANDS)
             else ""
         )

@@ -105,9 +105,9 @@ class DatasetReport:
         if self.empty_splits:
             lines.append(
                 f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
-                "groups to fill every split (a group, an event or a region as split_by says, "
-                "never spans two: from-reviews makes one per region and run date with "
-                "reviews, so a single reviewed run fills train/ only), or theirs had no data"
+                "groups to fill every split (one group, an event or a region as split_by says, "
+                "never spans two splits; overlapping tiles of nearby dates are one group, and "
+                "from-reviews makes one per region and run date), or theirs had no data"
             )
         for split, (pos, neg) in self.logged.items():
             lines.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,15 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
     return best if area > 0 else None
 
 
-def _overlap_groups(jobs: list[SceneJob]) -> None:
-    """Jobs whose tiles overlap share their split group (the first one's), whatever their dates
-    or events: two catalogue points a few hundred metres apart are two ``event_id``s but one
-    image, and the tiles of a storm's landslides of two days share their terrain, their
-    pre-event pixels and most of their post-event ones; split apart they would put the same
-    pixels in train and test. Overlaps are found with an STR-tree."""
+def _overlap_groups(jobs: list[SceneJob], dates: list[date], within: timedelta) -> None:
+    """Jobs whose tiles overlap and whose dates lie ``within`` of each other (their windows
+    overlap) share their split group, as do the jobs of one group: two catalogue points a few
+    hundred metres apart are two ``event_id``s but one image, and the tiles of a storm's
+    landslides of two days share their terrain, their pre-event pixels and most of their
+    post-event ones; split apart they would put the same pixels in train and test. Scenes of
+    other years share the terrain only, and stay apart (a valley's inventory of many years
+    would otherwise be one group, with nothing to validate on). Overlaps are found with an
+    STR-tree; the group kept is the first job's."""
     parent = list(range(len(jobs)))
 
     def root(i: int) -> int:
@@ -58,12 +62,19 @@ def _overlap_groups(jobs: list[SceneJob]) -> None:
             i = parent[i]
         return i
 
+    def union(a: int, b: int) -> None:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    first: dict[str, int] = {}
+    for i, job in enumerate(jobs):  # one group is never split
+        union(first.setdefault(job.group, i), i)
     tiles = [job.area.geometry for job in jobs]
     pairs = shapely.STRtree(tiles).query(tiles, predicate="intersects")
     for a, b in zip(*pairs, strict=True):
-        ra, rb = root(int(a)), root(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+        if abs(dates[int(a)] - dates[int(b)]) <= within:
+            union(int(a), int(b))
     groups = [jobs[root(i)].group for i in range(len(jobs))]
     for job, group in zip(jobs, groups, strict=True):
         job.group = group
@@ -113,6 +124,7 @@ def inventory_jobs(
             areas[rec["item_id"]] = (rec["geometry"], None)
     extents = np.array([areas[str(i)][1] or areas[str(i)][0] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
+    dates: list[date] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         positive, ignored = areas[item_id]
@@ -161,8 +173,9 @@ def inventory_jobs(
             pos, ign = areas[str(other)]
             job.ignore.append(ign if ign is not None else pos)
         jobs.append(job)
+        dates.append(when)
     if settings.split_by == "event" and jobs:
-        _overlap_groups(jobs)
+        _overlap_groups(jobs, dates, timedelta(days=settings.pre_days + settings.post_days))
     ids = Counter(job.id for job in jobs)
     clashes = sorted(i for i, n in ids.items() if n > 1)
     if clashes:

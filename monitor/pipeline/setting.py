@@ -145,7 +145,10 @@ def unobserved(stack: xr.Dataset, model: SettingPolicy) -> str | None:
     minimum share of observed pixels), or None: a region the run cannot see, whatever the
     trigger says, is ``no-data``, not a quiet day."""
     shares = coverage(stack)
-    if shares["optical"] >= model.min_clear_fraction or shares["radar"] >= model.min_radar_fraction:
+    minimum = {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+    # a fixed model.setting sees only its own sensors
+    sensors = ("optical", "radar") if model.setting == "auto" else SENSORS_OF_SETTING[model.setting]
+    if any(shares[s] >= minimum[s] for s in sensors):
         return None
     return (
         f"no sensor has enough data: clear optical {shares['optical']:.0%}, radar "

@@ -82,7 +82,8 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
     assert record["inventory"]["items"] == 4  # kept by accuracy
     # two events a day apart whose tiles overlap (1.7 km apart, tiles of 2.56 km): they share
     # terrain and pre-event pixels, so one group (the first's), never split apart
-    assert record["groups"] == {"glc-101": record["groups"]["glc-101"]}
+    # (106, a year earlier, overlaps them too but shares only the terrain: a group of its own)
+    assert sorted(record["groups"]) == ["glc-101", "glc-106"]
     split = record["groups"]["glc-101"]
     folder = out / split
     cases = (("101", EXACT, 0.0, ONE_KM, 1000.0), ("102", ONE_KM, 1000.0, EXACT, 0.0))
@@ -340,3 +341,25 @@ def test_a_scene_is_reused_only_from_the_same_archive_and_settings(
     identity = record["source_identity"]
     assert identity["source"] == "archive" and identity["path"] == str(copy.resolve())
     assert identity == {**ArchiveSource(copy).identity(area), "source": "archive"}
+
+
+def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event_whole() -> None:
+    """A (06-11) overlaps B (06-12); C (06-12, the same event as B) lies far away; D overlaps A
+    but a year later. A, B and C are one group (the event of 06-12 is never split); D stays
+    apart: it shares the terrain only."""
+    from datetime import date, timedelta
+
+    from monitor.ops._dataset_core import SceneJob
+    from monitor.ops._dataset_inventory import _overlap_groups
+    from monitor.sources.base import AreaOfInterest, Window
+
+    def job(name: str, group: str, x0: float) -> SceneJob:
+        window = Window(date(2024, 1, 1), date(2024, 1, 2))
+        return SceneJob(name, AreaOfInterest(name, box(x0, 44.0, x0 + 0.02, 44.02)), window,
+                        window, group)  # fmt: skip
+
+    jobs = [job("A", "06-11", 10.0), job("B", "06-12", 10.01), job("C", "06-12", 11.0),
+            job("D", "2025-06-11", 10.005)]  # fmt: skip
+    dates = [date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 12), date(2025, 6, 11)]
+    _overlap_groups(jobs, dates, timedelta(days=90))
+    assert [j.group for j in jobs] == ["06-11", "06-11", "06-11", "2025-06-11"]
