@@ -32,6 +32,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
+from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import AreaOfInterest, check_area
@@ -336,6 +337,14 @@ class RegionWriter:
                     f"region {self.area.name!r}: {name} must be class codes 0-255 without NaN "
                     "(ESA WorldCover for landcover; Köppen-Geiger, 0 where unknown, for kg_climate)"
                 )
+        found = {int(c) for c in np.unique(np.asarray(landcover))}
+        other = sorted(found - set(WORLDCOVER_CLASSES) - {0})
+        if other:  # a 0/1/2 classification reads as no class the model knows
+            raise ValueError(
+                f"region {self.area.name!r}: landcover holds codes {other[:8]}, not ESA "
+                f"WorldCover classes ({', '.join(map(str, WORLDCOVER_CLASSES))}; 0 = no data): "
+                "give ESA/WorldCover/v200's Map band"
+            )
         layers: dict[str, np.ndarray] = {
             "elevation": np.asarray(elevation, np.float32),
             "landcover": np.asarray(landcover, np.uint8),

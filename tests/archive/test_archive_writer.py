@@ -189,6 +189,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("angle in radians", "outside 10-65 degrees"),
         ("DEM voids", "elevation has no-data"),
         ("NaN climate", "kg_climate must be class codes 0-255 without NaN"),
+        ("land cover of another scheme", "landcover holds codes [1, 2], not ESA WorldCover"),
         ("polygon in metres", "are not lon/lat degrees"),
     ],
 )
@@ -226,6 +227,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             static[0][0, 0] = -32768
         if mistake == "NaN climate":
             static[3] = np.full(shape, np.nan)
+        if mistake == "land cover of another scheme":
+            static[1] = np.where(np.arange(shape[1]) < 5, 1, 2)[None, :].repeat(shape[0], 0)
         w.write_static(*static)
         when = date(2024, 7, 5)
         if mistake == "s1 linear power":
