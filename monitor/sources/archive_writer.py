@@ -66,6 +66,7 @@ _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 _ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of any SAR mode
 _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
+_TALLEST_CANOPY_M = 120.0  # above any tree (the tallest measured, a redwood, is 116 m)
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
@@ -337,6 +338,14 @@ class RegionWriter:
                     f"region {self.area.name!r}: {name} must be class codes 0-255 without NaN "
                     "(ESA WorldCover for landcover; Köppen-Geiger, 0 where unknown, for kg_climate)"
                 )
+        canopy = np.asarray(canopy_height, np.float64)
+        canopy = canopy[np.isfinite(canopy)]  # NaN: no product over the region (an empty band)
+        if canopy.size and (canopy.min() < 0 or canopy.max() > _TALLEST_CANOPY_M):
+            raise ValueError(
+                f"region {self.area.name!r}: canopy height spans {canopy.min():g} to "
+                f"{canopy.max():g} m, outside 0-{_TALLEST_CANOPY_M:g} m: a no-data value such as "
+                "-9999? Write NaN for no data, 0 where there is no canopy"
+            )
         found = {int(c) for c in np.unique(np.asarray(landcover))}
         other = sorted(found - set(WORLDCOVER_CLASSES) - {0})
         if other:  # a 0/1/2 classification reads as no class the model knows

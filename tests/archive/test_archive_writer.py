@@ -190,6 +190,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("DEM voids", "elevation has no-data"),
         ("NaN climate", "kg_climate must be class codes 0-255 without NaN"),
         ("land cover of another scheme", "landcover holds codes [1, 2], not ESA WorldCover"),
+        ("canopy no-data -9999", "canopy height spans -9999 to 5 m, outside 0-120 m"),
         ("polygon in metres", "are not lon/lat degrees"),
     ],
 )
@@ -227,6 +228,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             static[0][0, 0] = -32768
         if mistake == "NaN climate":
             static[3] = np.full(shape, np.nan)
+        if mistake == "canopy no-data -9999":
+            static[2][0, :4] = -9999.0
         if mistake == "land cover of another scheme":
             static[1] = np.where(np.arange(shape[1]) < 5, 1, 2)[None, :].repeat(shape[0], 0)
         w.write_static(*static)
