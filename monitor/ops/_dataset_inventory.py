@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
 from models.manifest import sha256_file
@@ -53,31 +55,23 @@ def _overlap_groups(jobs: list[SceneJob], dates: list[date], within: timedelta) 
     post-event ones; split apart they would put the same pixels in train and test. Scenes of
     other years share the terrain only, and stay apart (a valley's inventory of many years
     would otherwise be one group, with nothing to validate on). Overlaps are found with an
-    STR-tree; the group kept is the first job's."""
-    parent = list(range(len(jobs)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(a: int, b: int) -> None:
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
+    STR-tree, the groups as the connected components of these links; each component takes the
+    group of its first job."""
+    n = len(jobs)
     first: dict[str, int] = {}
-    for i, job in enumerate(jobs):  # one group is never split
-        union(first.setdefault(job.group, i), i)
+    same_group = [first.setdefault(job.group, i) for i, job in enumerate(jobs)]  # never split
     tiles = [job.area.geometry for job in jobs]
-    pairs = shapely.STRtree(tiles).query(tiles, predicate="intersects")
-    for a, b in zip(*pairs, strict=True):
-        if abs(dates[int(a)] - dates[int(b)]) <= within:
-            union(int(a), int(b))
-    groups = [jobs[root(i)].group for i in range(len(jobs))]
-    for job, group in zip(jobs, groups, strict=True):
-        job.group = group
+    a, b = shapely.STRtree(tiles).query(tiles, predicate="intersects")
+    near = np.array([abs(dates[i] - dates[j]) <= within for i, j in zip(a, b, strict=True)], bool)
+    rows = np.concatenate([np.arange(n), a[near]])
+    cols = np.concatenate([same_group, b[near]])
+    links = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, component = connected_components(links, directed=False)
+    group_of: dict[int, str] = {}
+    for i in range(n):
+        group_of.setdefault(int(component[i]), jobs[i].group)
+    for job, c in zip(jobs, component, strict=True):
+        job.group = group_of[int(c)]
 
 
 def inventory_jobs(
@@ -122,14 +116,14 @@ def inventory_jobs(
             areas[rec["item_id"]] = point_label_areas(rec["geometry"], rec["accuracy_m"], params)
         else:
             areas[rec["item_id"]] = (rec["geometry"], None)
-    extents = np.array([areas[str(i)][1] or areas[str(i)][0] for i in items["item_id"]], object)
+    # where an item's label reaches: a point's ignored disk, a polygon itself
+    extent_of = {i: ign if ign is not None else pos for i, (pos, ign) in areas.items()}
+    extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
     dates: list[date] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
-        positive, ignored = areas[item_id]
-        extent = ignored if ignored is not None else positive
-        tile = tile_around(extent, settings.tile_m, margin_m=0.1 * settings.tile_m)
+        tile = tile_around(extent_of[item_id], settings.tile_m, margin_m=0.1 * settings.tile_m)
         region = _region_of(config, rec["geometry"])
         if region is None and needs_region:
             skipped_ids.setdefault(outside, []).append(item_id)
@@ -169,9 +163,7 @@ def inventory_jobs(
             job.positive.append(pos)
             if ign is not None:
                 job.ignore.append(ign)
-        for other in others["item_id"]:
-            pos, ign = areas[str(other)]
-            job.ignore.append(ign if ign is not None else pos)
+        job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
         jobs.append(job)
         dates.append(when)
     if settings.split_by == "event" and jobs:
