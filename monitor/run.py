@@ -121,10 +121,10 @@ def detect_region(
     clock.lap("trigger")
     candidates = empty_detection_candidates(stack.rio.crs)
     prediction = None
-    if not result.trigger.triggered and (blind := unobserved(stack, config.model)):
-        result.status, result.message = "no-data", f"{region.name}: {blind}"
-        return result
     if not result.trigger.triggered:
+        if blind := unobserved(stack, config.model):
+            result.status, result.message = "no-data", f"{region.name}: {blind}"
+            return result
         result.message = "trigger: no change above the trigger's thresholds, ensemble not run"
     else:
         ensemble = ensemble if ensemble is not None else load_ensemble(config.model)

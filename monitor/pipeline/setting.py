@@ -140,12 +140,17 @@ def coverage(stack: xr.Dataset) -> dict[str, float]:
     return {"optical": share(optical_clear(stack)), "radar": share(radar_valid(stack))}
 
 
+def _minimum(model: SettingPolicy) -> dict[str, float]:
+    """The least share of pixels each sensor must observe for a setting that uses it."""
+    return {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+
+
 def unobserved(stack: xr.Dataset, model: SettingPolicy) -> str | None:
     """Why no setting of any ensemble could run on ``stack`` (neither sensor reaches its
     minimum share of observed pixels), or None: a region the run cannot see, whatever the
     trigger says, is ``no-data``, not a quiet day."""
     shares = coverage(stack)
-    minimum = {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+    minimum = _minimum(model)
     # a fixed model.setting sees only its own sensors
     sensors = ("optical", "radar") if model.setting == "auto" else SENSORS_OF_SETTING[model.setting]
     if any(shares[s] >= minimum[s] for s in sensors):
@@ -167,7 +172,7 @@ def choose_setting(
     would be NaN everywhere. Raises :class:`NoUsableSetting` naming the coverage found (and the
     empty bands) when nothing qualifies."""
     shares = coverage(stack)
-    minimum = {"optical": model.min_clear_fraction, "radar": model.min_radar_fraction}
+    minimum = _minimum(model)
     empty_list = empty_bands(stack)
     empty = set(empty_list)
 
