@@ -75,7 +75,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,7 +202,10 @@ def refit_filter(
     if not (data / "train").is_dir():
         raise FileNotFoundError(f"{data / 'train'}: no reviewed training scenes")
     mine = features_id(manifest.ensemble_id)
-    logged = read_reviewed(data / "train", mine)
+    # each split's reviewed detections, read once: train's are learnt from, val's reported on,
+    # and every split's landslides replace an earlier refit's rows of them
+    tables = {split: read_reviewed(data / split, mine) for split in SPLIT_NAMES}
+    logged = tables["train"]
     reviews = logged.reviews_sha256
     # the scenes name the dataset (as for fine-tuning's lineage); where every scene failed to
     # fetch, the reviews of the table of reviewed detections do
@@ -263,7 +266,7 @@ def refit_filter(
         + [_key("landslide", inventory, u) for u in logged.landslide.astype(str)],
         dtype=str,
     )
-    held_ids = _held_ids(data)
+    held_ids = _held_ids(data, tables.values())
     earlier = table.reviewed
     replaced = earlier & np.array(
         [bool(k) and (_owner(k) == inventory != "" or _ident(k) in held_ids) for k in table.review],
@@ -327,7 +330,7 @@ def refit_filter(
             "old_filter": val.summary(old.score(val.features), entry.cut),
             "new_filter": val.summary(new_scores, cut),
         }
-    held = read_reviewed(data / "val", mine)
+    held = tables["val"]
     if len(held.positive):  # the held-out reviewed detections as their runs scored them
         vy = held.positive
         record["val_logged"] = {  # rows: one per landslide and run date
@@ -396,6 +399,7 @@ class Reviewed:
     other: int = 0
     sha256: str | None = None
     reviews_sha256: str | None = None
+    every_landslide: frozenset[str] = frozenset()  # the uids of all rows, any ensemble's
 
 
 def read_reviewed(split: Path, features_id: str) -> Reviewed:
@@ -427,7 +431,14 @@ def read_reviewed(split: Path, features_id: str) -> Reviewed:
     reviews = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
     weight = 1.0 / counts[inverse]
     return Reviewed(
-        x[mine], y[mine], weight, uids[mine], int((~mine).sum()), sha256_file(path), reviews
+        x[mine],
+        y[mine],
+        weight,
+        uids[mine],
+        int((~mine).sum()),
+        sha256_file(path),
+        reviews,
+        frozenset(uids.tolist()),
     )
 
 
@@ -465,20 +476,14 @@ def _ident(key: str) -> str:
     return f"{kind}:{body.rsplit('/', 1)[-1]}"
 
 
-def _held_ids(data: Path) -> set[str]:
+def _held_ids(data: Path, tables: Iterable[Reviewed]) -> set[str]:
     """``KIND:ID`` of every scene and reviewed landslide that the dataset ``data`` holds, in any
-    split: an earlier refit's rows of these are replaced, whatever inventory path they were
-    recorded with (module, step 4)."""
-    held: set[str] = set()
+    split (``tables``: its splits' reviewed detections): an earlier refit's rows of these are
+    replaced, whatever inventory path they were recorded with (module, step 4)."""
+    held = {f"landslide:{u}" for table in tables for u in table.every_landslide}
     for split in SPLIT_NAMES:
-        folder = data / split
-        inputs = (folder / "input").glob("*_input.tif")
+        inputs = (data / split / "input").glob("*_input.tif")
         held.update(f"scene:{p.name.removesuffix('_input.tif')}" for p in inputs)
-        table = folder / REVIEWED_CANDIDATES_FILE
-        if table.exists():
-            with np.load(table) as rows:
-                uids = rows["landslide"].astype(str) if "landslide" in rows.files else []
-            held.update(f"landslide:{u}" for u in uids)
     return held
 
 
