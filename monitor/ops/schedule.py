@@ -68,6 +68,7 @@ __all__ = [
     "cron_trigger",
     "default_jobstore_url",
     "due_run_dates",
+    "log_flags",
     "next_scheduled_run",
     "scheduler_lock",
     "scheduler_lock_target",
@@ -373,6 +374,13 @@ def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
     return {date.fromisoformat(str(r[0])[:10]) for r in rows}
 
 
+def log_flags(args: argparse.Namespace) -> list[str]:
+    """The scheduler's own ``-v``/``-q``/``--debug``, passed on to the runs it starts, so that
+    ``schedule -q`` quiets its runs' journal lines too."""
+    named = (("-v", "verbose"), ("-q", "quiet"), ("--debug", "debug"))
+    return [flag for flag, name in named if getattr(args, name, False)]
+
+
 def cli_configure(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument(
@@ -409,7 +417,7 @@ def cli_run(args: argparse.Namespace) -> int:
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
     inventory.parent.mkdir(parents=True, exist_ok=True)
-    runner = CliRunner(config.path or args.config)
+    runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     with scheduler_lock(inventory):
         return serve(settings, url, lambda: completed_run_dates(inventory), runner)
 

@@ -262,3 +262,31 @@ def test_one_scheduler_per_inventory(tmp_path: Path) -> None:
         pass
     status, message = _exit_status_of(second.value)
     assert status == 75 and message.startswith("a scheduler already serves inventory")
+
+
+@pytest.mark.parametrize(
+    ("scheduler_argv", "passed"),
+    [
+        (["schedule", "--config", "c.yaml"], []),
+        (["-q", "schedule", "--config", "c.yaml"], ["-q"]),
+        (["schedule", "--config", "c.yaml", "-v", "--debug"], ["-v", "--debug"]),
+    ],
+)
+def test_the_runs_log_as_the_scheduler_was_asked_to(
+    scheduler_argv: list[str], passed: list[str]
+) -> None:
+    """`schedule -q` used to print every child run's INFO lines: the flags reach the child's
+    command line, after its action, where the CLI reads them as its own."""
+    from monitor.cli import build_parser
+    from monitor.ops.schedule import CliRunner, log_flags
+
+    args = build_parser(scheduler_argv).parse_args(scheduler_argv)
+    assert log_flags(args) == passed
+    child = CliRunner("c.yaml", extra_args=log_flags(args)).command(date(2024, 8, 20))
+    child_argv = child[child.index("run") :]
+    run_args = build_parser(child_argv).parse_args(child_argv)
+    assert (run_args.quiet, run_args.verbose, run_args.debug) == (
+        "-q" in passed,
+        "-v" in passed,
+        "--debug" in passed,
+    )
