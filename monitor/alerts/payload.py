@@ -7,10 +7,12 @@ Schema is published in ``monitor/schemas/alert.schema.json`` (see docs/alerts.md
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
+from urllib.parse import quote
 
 import jsonschema
 import shapely
@@ -21,18 +23,23 @@ __all__ = [
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "AlertEvent",
+    "QuicklookLinks",
     "alert_schema",
     "build_payload",
     "encode_body",
     "validate_payload",
 ]
 
-SCHEMA_VERSION = "1.1"
-SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.1.json"
+SCHEMA_VERSION = "1.2"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.2.json"
 
 # Next to the package (pyproject's package-data ships it); not via importlib.resources, which
 # fails when the package is seen as a namespace package by an outdated editable install.
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "alert.schema.json"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_PATH = SCHEMA_DIR / "alert.schema.json"
+# Alerts queued by an older version wait in the outbox with their payload as it was built (a
+# retry sends the same body): each is checked against the schema of its own version.
+_EARLIER_SCHEMAS = {"1.1": SCHEMA_DIR / "alert-1.1.schema.json"}
 
 AlertEvent = Literal["landslide.new", "landslide.grown"]
 
@@ -62,6 +69,28 @@ def _iso(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+@dataclass(frozen=True)
+class QuicklookLinks:
+    """How a payload names a landslide's quicklook: its path under the ``quicklooks.dir`` of
+    the configuration (``<date>/<region>/<file>.png``; the file's own name where it lies
+    elsewhere), and its URL under ``quicklooks.base_url`` where a web server serves that folder.
+    The host's own path is never sent: receivers cannot open it."""
+
+    dir: Path | None = None
+    base_url: str | None = None
+
+    def reference(self, path: str | None) -> dict[str, str | None] | None:
+        if not path:
+            return None
+        pure = PurePath(path)
+        try:
+            name = pure.relative_to(self.dir).as_posix() if self.dir else pure.name
+        except ValueError:
+            name = pure.name
+        url = f"{self.base_url.rstrip('/')}/{quote(name)}" if self.base_url else None
+        return {"filename": name, "url": url}
+
+
 def build_payload(
     *,
     idempotency_key: str,
@@ -70,12 +99,13 @@ def build_payload(
     run: dict[str, Any],
     landslide: dict[str, Any],
     geometry_wgs84: BaseGeometry,
-    quicklook: str | None,
+    quicklook: dict[str, str | None] | None,
 ) -> dict[str, Any]:
     """The payload of one change. ``landslide`` holds the inventory row's attributes (uid, fid,
     region, status, revision, first/last seen, times seen, the numbers of :data:`_NUMBER_FIELDS`,
     setting, pre/post dates, the event dating and confirmation of monitor.pipeline.dating, local
-    EPSG code); ``run`` holds id, date and source."""
+    EPSG code); ``run`` holds id, date and source; ``quicklook`` is
+    :meth:`QuicklookLinks.reference` of its file."""
     centroid = geometry_wgs84.centroid
     body: dict[str, Any] = {
         "id": str(landslide["uid"]),
@@ -114,7 +144,7 @@ def build_payload(
         "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "run": {"id": int(run["id"]), "date": _iso(run["date"]), "source": str(run["source"])},
         "landslide": body,
-        "quicklook": {"filename": quicklook} if quicklook else None,
+        "quicklook": quicklook,
     }
 
 
@@ -124,19 +154,27 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 @cache
-def alert_schema() -> dict[str, Any]:
-    """The published JSON Schema of the payload (``monitor/schemas/alert.schema.json``)."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def alert_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
+    """The published JSON Schema of the payload (``monitor/schemas/alert.schema.json``), or of
+    an earlier version still accepted for the alerts queued under it."""
+    path = SCHEMA_PATH if version == SCHEMA_VERSION else _EARLIER_SCHEMAS.get(version)
+    if path is None:
+        known = ", ".join([SCHEMA_VERSION, *_EARLIER_SCHEMAS])
+        raise jsonschema.ValidationError(
+            f"schema_version {version!r} is not one this version sends (known: {known})"
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = alert_schema()
+def _validator(version: str) -> jsonschema.Draft202012Validator:
+    schema = alert_schema(version)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
 
 def validate_payload(payload: dict[str, Any]) -> None:
-    """Raise :class:`jsonschema.ValidationError` if ``payload`` breaks the published schema
-    (the schema itself is checked once, not once per alert)."""
-    _validator().validate(payload)
+    """Raise :class:`jsonschema.ValidationError` if ``payload`` breaks the schema of its
+    ``schema_version`` (the current one, or an earlier one for an alert queued before an
+    upgrade; each schema is checked once, not once per alert)."""
+    _validator(str(payload.get("schema_version", SCHEMA_VERSION))).validate(payload)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from monitor.alerts.payload import QuicklookLinks
+
 __all__ = [
     "AlertConfigError",
     "AlertRouting",
@@ -203,12 +205,14 @@ class AlertRouting:
     routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default: tuple[str, ...] = ()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    quicklooks: QuicklookLinks = field(default_factory=QuicklookLinks)
 
     @classmethod
     def from_settings(
         cls,
         settings: AlertSettings | None,
         regions: Mapping[str, AlertTargets | None] | None = None,
+        quicklooks: QuicklookLinks | None = None,
     ) -> AlertRouting:
         """Resolve global and per-region targets; :class:`AlertConfigError` names the region
         whose e-mail has no SMTP server or whose webhook name clashes with another's."""
@@ -245,6 +249,7 @@ class AlertRouting:
             routes=routes,
             default=tuple(dict.fromkeys(default)),
             retry=settings.retry,
+            quicklooks=quicklooks or QuicklookLinks(),
         )
 
     def channels_for(self, region: str) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from monitor.alerts.payload import QuicklookLinks
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings
 from monitor.config._base import StrictModel
 from monitor.config.operations import DaskSettings, ScheduleSettings
@@ -85,7 +86,12 @@ class MonitorConfig(StrictModel):
     def alert_routing(self) -> AlertRouting:
         """Which channels each region's alerts go to (see :mod:`monitor.alerts.settings`)."""
         try:
-            return AlertRouting.from_settings(self.alerts, {r.name: r.alerts for r in self.regions})
+            links = QuicklookLinks(
+                self.quicklooks.dir,
+                str(self.quicklooks.base_url) if self.quicklooks.base_url else None,
+            )
+            regions = {r.name: r.alerts for r in self.regions}
+            return AlertRouting.from_settings(self.alerts, regions, links)
         except AlertConfigError as exc:
             raise ValueError(str(exc)) from None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, HttpUrl, ValidationInfo, field_validator
 
 import models
 from gee_scripts.settings import GeeSettings
@@ -136,6 +136,11 @@ class QuicklookSettings(StrictModel):
     enabled: bool = True
     dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
     max_per_region: int = Field(20, ge=0, description="largest detections first")
+    base_url: HttpUrl | None = Field(
+        None,
+        description="where a web server serves dir: alerts then carry each quicklook's URL "
+        "(base_url/<date>/<region>/<file>.png)",
+    )
 
 
 # --------------------------------------------------------------------------- dataset

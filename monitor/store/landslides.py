@@ -313,7 +313,7 @@ class ChangeWriter:
             run=self.run,
             landslide=row,
             geometry_wgs84=wgs84,
-            quicklook=row["quicklook"],
+            quicklook=self.routing.quicklooks.reference(row["quicklook"]),
         )
 
         def payload_for(key: str) -> dict[str, Any]:

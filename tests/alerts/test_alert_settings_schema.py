@@ -13,7 +13,13 @@ import pytest
 from pydantic import ValidationError
 from shapely.geometry import box
 
-from monitor.alerts.payload import SCHEMA_PATH, alert_schema, build_payload, validate_payload
+from monitor.alerts.payload import (
+    SCHEMA_PATH,
+    QuicklookLinks,
+    alert_schema,
+    build_payload,
+    validate_payload,
+)
 from monitor.alerts.settings import (
     AlertConfigError,
     AlertRouting,
@@ -173,3 +179,42 @@ def test_signature_is_hmac_sha256_of_the_raw_body():
     assert verify(b"k", body, f"sha256={expected}")
     assert not verify(b"k", b'{"a": 1}', f"sha256={expected}")
     assert not verify(b"k", body, None)
+
+
+def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp_path):
+    """The payload carried the host's own path (/srv/.../quicklooks/...png), which no receiver
+    can open: it now carries the path under quicklooks.dir, and a URL where one is served."""
+    folder = tmp_path / "quicklooks"
+    png = folder / "2024-09-15" / "valtellina alps" / "candidate-007.png"
+    links = QuicklookLinks(folder, "https://monitor.example.org/ql/")
+    assert links.reference(str(png)) == {
+        "filename": "2024-09-15/valtellina alps/candidate-007.png",
+        "url": "https://monitor.example.org/ql/2024-09-15/valtellina%20alps/candidate-007.png",
+    }
+    assert QuicklookLinks(folder).reference(str(png))["url"] is None
+    # written under another folder (the configuration's dir changed since): its own name only
+    assert links.reference(str(tmp_path / "elsewhere" / "a.png"))["filename"] == "a.png"
+    assert links.reference(None) is None and links.reference("") is None
+    payload = _payload()
+    payload["quicklook"] = links.reference(str(png))
+    validate_payload(payload)
+    payload["quicklook"] = {"filename": str(png)}  # 1.1's form lacks the url
+    with pytest.raises(
+        jsonschema.ValidationError, match="is not valid under any of the given schemas"
+    ):
+        validate_payload(payload)
+
+
+def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
+    """A retry sends the body built when the alert was queued, so a 1.1 payload waiting in the
+    outbox must still pass; a version this code never sent is refused, naming it."""
+    old = _payload()
+    old.update(
+        schema="https://landslide-monitor.example.org/schemas/alert-1.1.json",
+        schema_version="1.1",
+        quicklook={"filename": "/srv/monitor/quicklooks/2024-09-15/r/candidate-001.png"},
+    )
+    validate_payload(old)
+    assert alert_schema("1.1")["properties"]["schema_version"] == {"const": "1.1"}
+    with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
+        validate_payload({**old, "schema_version": "0.9"})

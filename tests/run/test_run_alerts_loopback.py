@@ -165,3 +165,30 @@ def test_a_second_start_of_the_demo_inbox_keeps_the_files_of_the_first(
     assert json.loads(posts[0].read_text())["sent_by"] == "first"
     assert "1 signed POST(s)" in first and "(0 repeated key(s)" in first
     assert "0 signed POST(s)" in second and "(1 repeated key(s), 0 bad signature(s))" in second
+
+
+def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """The payload used to carry the monitor host's own path of the PNG: receivers get its
+    path under quicklooks.dir and, with quicklooks.base_url, the URL it is served at."""
+    hook = {
+        "name": "ops",
+        "url": f"http://127.0.0.1:{_free_port()}/a",
+        "secret_env": "D1_LOOPBACK_SECRET",
+    }
+    quicklooks = {"dir": "ql", "max_per_region": 1, "base_url": "https://maps.example.org/ql"}
+    path = write_config(
+        two_region_config(manifest, alerts={"webhooks": [hook]}, quicklooks=quicklooks)
+    )
+    config = load_config(path)
+    with DemoInbox(path, tmp_path / "inbox"):
+        run_once(config, date(2024, 9, 15), progress=False)
+    posts, _ = _received(tmp_path / "inbox")
+    shown = [p["quicklook"] for p in posts if p["quicklook"] is not None]
+    assert len(posts) == 3 and len(shown) == 2  # the largest detection of each region
+    for ref in shown:
+        assert not Path(ref["filename"]).is_absolute()
+        assert ref["filename"].startswith("2024-09-15/")
+        assert ref["url"] == f"https://maps.example.org/ql/{ref['filename']}"
+        assert (config.quicklooks.dir / ref["filename"]).is_file()
