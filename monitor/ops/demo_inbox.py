@@ -204,7 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo_inbox: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a port in use
-        print(f"demo_inbox: cannot start the loopback inbox: {exc}", file=sys.stderr)
+        print(
+            f"demo_inbox: cannot start the loopback inbox: {exc}. Its ports are the configuration's"
+            f" alerts.smtp.port and webhook URLs ({args.config}); free the port (`ss -ltnp` names"
+            " the process holding it) or change them there.",
+            file=sys.stderr,
+        )
         return 1
     report = inbox.report()
     if report:

@@ -192,3 +192,19 @@ def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
         assert ref["filename"].startswith("2024-09-15/")
         assert ref["url"] == f"https://maps.example.org/ql/{ref['filename']}"
         assert (config.quicklooks.dir / ref["filename"]).is_file()
+
+
+def test_a_port_in_use_is_named_with_the_field_that_sets_it(
+    config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` with another program on the SMTP port failed with the bind error alone."""
+    config = load_config(config_path)
+    assert config.alerts.smtp is not None
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", config.alerts.smtp.port))
+        holder.listen()
+        argv = ["--config", str(config_path), "--dir", str(tmp_path), "--", "true"]
+        assert demo_inbox_main(argv) == 1
+    message = capsys.readouterr().err
+    assert "cannot start the loopback inbox" in message
+    assert "alerts.smtp.port" in message and str(config_path) in message
