@@ -66,6 +66,7 @@ _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 _ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of any SAR mode
 _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
+_HIGHEST_ELEVATION_M = 8849.0  # Mount Everest: above it, feet (x 3.28) or decimetres
 _TALLEST_CANOPY_M = 120.0  # above any tree (the tallest measured, a redwood, is 116 m)
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
@@ -87,6 +88,20 @@ def _range(values: np.ndarray) -> tuple[float, float]:
             return 0.0, 0.0
         return float(np.nanmin(values)), float(np.nanmax(values))
     return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+
+
+def _check_sun(scene: str, zenith: float, azimuth: float) -> None:
+    """Sun angles in degrees (MEAN_SOLAR_ZENITH_ANGLE, MEAN_SOLAR_AZIMUTH_ANGLE): the azimuth
+    places the cloud shadows, so radians would cast them the wrong way."""
+    if not (np.isfinite(zenith) and 0 <= zenith < 90):
+        raise ValueError(f"{scene}: sun zenith {zenith:g} is not 0-90 degrees (a daytime scene)")
+    if not (np.isfinite(azimuth) and 0 <= azimuth <= 360):
+        raise ValueError(f"{scene}: sun azimuth {azimuth:g} is not 0-360 degrees")
+    if zenith <= np.pi / 2 and azimuth <= 2 * np.pi:  # no daytime overpass has both this low
+        raise ValueError(
+            f"{scene}: sun zenith {zenith:g} and azimuth {azimuth:g} look like radians; give "
+            "degrees (MEAN_SOLAR_ZENITH_ANGLE, MEAN_SOLAR_AZIMUTH_ANGLE)"
+        )
 
 
 def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
@@ -331,6 +346,11 @@ class RegionWriter:
                 f"{_LOWEST_ELEVATION_M:g} m, e.g. SRTM's -32768 voids): fill the voids, e.g. "
                 "from another DEM, before writing"
             )
+        if dem.max() > _HIGHEST_ELEVATION_M:
+            raise ValueError(
+                f"region {self.area.name!r}: elevation reaches {dem.max():g}, above any summit "
+                f"({_HIGHEST_ELEVATION_M:g} m): is the DEM in feet? Give metres"
+            )
         for name, raw in (("landcover", landcover), ("kg_climate", kg_climate)):
             codes = np.asarray(raw, np.float64)
             if not np.isfinite(codes).all() or codes.min() < 0 or codes.max() > 255:
@@ -380,6 +400,7 @@ class RegionWriter:
         B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data); ``cloud_probability``
         (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees."""
         when = _as_date(when, f"region {self.area.name!r}: S2 scene {index}")
+        _check_sun(f"region {self.area.name!r}: S2 {when} (index {index})", sun_zenith, sun_azimuth)
         self._check_index("S2", index, when)
         self._check_shape(f"S2 {when} reflectance", dn, (len(S2_BANDS), *self.grid.shape))
         self._check_shape(f"S2 {when} cloud probability", cloud_probability, self.grid.shape)

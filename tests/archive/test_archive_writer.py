@@ -188,6 +188,9 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("date as a word", "date 'July 5th' is not a date"),
         ("angle in radians", "outside 10-65 degrees"),
         ("DEM voids", "elevation has no-data"),
+        ("DEM in feet", "elevation reaches 9842.4, above any summit (8849 m): is the DEM in feet?"),
+        ("sun angles in radians", "sun zenith 0.523599 and azimuth 2.61799 look like radians"),
+        ("sun below the horizon", "sun zenith 95 is not 0-90 degrees"),
         ("NaN climate", "kg_climate must be class codes 0-255 without NaN"),
         ("land cover of another scheme", "landcover holds codes [1, 2], not ESA WorldCover"),
         ("canopy no-data -9999", "canopy height spans -9999 to 5 m, outside 0-120 m"),
@@ -226,6 +229,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         ]
         if mistake == "DEM voids":
             static[0][0, 0] = -32768
+        if mistake == "DEM in feet":  # an Alpine region of 3 000 m in feet
+            static[0][0, 0] = 3000 * 3.2808
         if mistake == "NaN climate":
             static[3] = np.full(shape, np.nan)
         if mistake == "canopy no-data -9999":
@@ -266,6 +271,10 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         if mistake == "index written twice":
             w.write_s2(0, when, dn, clear, **sun)
             w.write_s2(0, date(2024, 7, 10), dn, clear, **sun)
+        if mistake == "sun angles in radians":
+            w.write_s2(0, when, dn, clear, sun_zenith=np.radians(30), sun_azimuth=np.radians(150))
+        if mistake == "sun below the horizon":
+            w.write_s2(0, when, dn, clear, sun_zenith=95.0, sun_azimuth=150.0)
         if mistake == "date as a word":
             w.write_s2(0, "July 5th", dn, clear, **sun)  # type: ignore[arg-type]
         w.commit()
