@@ -1,6 +1,13 @@
 """The review map's Earth Engine layers: for each of a region's two windows, the Sentinel-2
-greenest-pixel true colour (Ganerød et al.'s optical composite) and the Sentinel-1 VV median in
-dB, each with its visualisation.
+true colour and the Sentinel-1 VV in dB, composited as the region's detection composites them
+(:class:`models.change_statistics.Compositing`), each with its visualisation.
+
+Event mode (Ganerød et al.): greenest pixel and VV median of each window. Monitoring (the
+default): the baseline window as in event mode, and the post window's most recent clear
+observation per pixel and the mean in dB of the last ``radar_scenes`` scenes of each track, the
+post images the detector compared. A greenest-pixel post layer showed the vegetation of the
+days before a fresh scar, where the detector had seen the scar: a reviewer could dismiss a
+true landslide. The radar layer is σ0 as acquired (no terrain flattening), for orientation.
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.
@@ -15,6 +22,7 @@ import ee
 from gee_scripts import sentinel1, sentinel2
 from gee_scripts.assembly import Window
 from gee_scripts.settings import GeeSettings
+from models.change_statistics import Compositing
 
 __all__ = ["RGB_VIS", "VV_VIS", "composite_layers"]
 
@@ -25,19 +33,46 @@ VV_VIS: dict[str, Any] = {"bands": ["VV"], "min": -20.0, "max": 0.0}
 
 
 def composite_layers(
-    geometry: ee.Geometry, pre: Window, post: Window, orbit_pass: str, settings: GeeSettings
+    geometry: ee.Geometry,
+    pre: Window,
+    post: Window,
+    orbit_pass: str,
+    settings: GeeSettings,
+    compositing: Compositing | None = None,
 ) -> list[tuple[str, ee.Image, dict[str, Any]]]:
     """(label, image, visualisation) of the pre- and post-event composites, in that order: per
-    window the Sentinel-2 true colour, then the Sentinel-1 VV median in dB. Labels name the
-    window as ``start/end`` (ISO dates, the end exclusive)."""
+    window the Sentinel-2 true colour, then the Sentinel-1 VV in dB. Labels name the window as
+    ``start/end`` (ISO dates, the end exclusive) and then the statistic; ``compositing``
+    defaults to event mode's."""
+    compositing = compositing or Compositing()
+    latest = compositing.mode == "monitoring"
     out: list[tuple[str, ee.Image, dict[str, Any]]] = []
     for which, (start, end) in (("pre", pre), ("post", post)):
         scenes = sentinel2.s2_collection(geometry, start, end, settings.assets)
         masked = sentinel2.masked_collection(scenes, settings.cloud_mask, settings.assets)
-        composite = sentinel2.greenest_pixel(masked)
-        out.append((f"Sentinel-2 {which}-event {start}/{end}", composite, dict(RGB_VIS)))
+        if latest and which == "post":
+            composite, how = sentinel2.latest_clear(masked), "latest clear"
+        else:
+            composite, how = sentinel2.greenest_pixel(masked), "greenest pixel"
+        label = f"Sentinel-2 {which}-event {start}/{end} ({how})"
+        out.append((label, composite, dict(RGB_VIS)))
         radar = sentinel1.s1_collection(geometry, start, end, orbit_pass, settings.assets)
-        # S1_GRD_FLOAT holds linear power: the median in dB (it commutes with the dB transform).
-        vv_db = radar.select("VV").median().log10().multiply(10).rename("VV")
-        out.append((f"Sentinel-1 VV {which}-event {start}/{end}", vv_db, dict(VV_VIS)))
+        if latest:
+            # S1_GRD_FLOAT holds linear power: the mean in dB of each scene, as the detector's
+            if which == "post":
+                k = compositing.radar_scenes
+                radar = sentinel1.latest_per_track(sentinel1.dated(radar), k)
+                how = f"mean of the last {k} per track"
+            else:
+                how = "mean"
+            vv_db = radar.select("VV").map(_db).mean().rename("VV")
+        else:
+            # the median in dB (it commutes with the dB transform)
+            vv_db = radar.select("VV").median().log10().multiply(10).rename("VV")
+            how = "median"
+        out.append((f"Sentinel-1 VV {which}-event {start}/{end} ({how})", vv_db, dict(VV_VIS)))
     return out
+
+
+def _db(image: ee.Image) -> ee.Image:
+    return image.log10().multiply(10)

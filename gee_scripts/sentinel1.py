@@ -194,6 +194,16 @@ def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     return flattened.select(pols).mean().rename([f"{prefix}{p}" for p in pols])
 
 
+def dated(collection: ee.ImageCollection) -> ee.ImageCollection:
+    """``collection`` with each image's acquisition day (``acquisition_day``, days since
+    1970-01-01) as a property, which :func:`latest_per_track` groups by."""
+
+    def with_day(image: ee.Image) -> ee.Image:
+        return ee.Image(image.set(_DAY, day_number(image)))
+
+    return collection.map(with_day)
+
+
 def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     """One image per acquisition, a relative orbit (track) and day, as the archive has them
     (``monitor.sources.archive_composite``): a region on a GRD slice boundary gets two images of
@@ -203,10 +213,7 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     the slices overlap. The bands are those of :func:`flattened_collection`; the properties the
     acquisition time, the track and the day (``acquisition_day``, :func:`latest_per_track`)."""
 
-    def dated(image: ee.Image) -> ee.Image:
-        return ee.Image(image.set(_DAY, day_number(image)))
-
-    scenes = collection.map(dated)
+    scenes = dated(collection)
 
     def mosaic(element: ee.ComputedObject) -> ee.Image:
         first = ee.Image(element)

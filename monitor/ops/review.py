@@ -284,8 +284,9 @@ class _ReviewControl(MacroElement):
 def add_ee_composites(
     m: Any, config: MonitorConfig, run_date: date, regions: Iterable[str] | None = None
 ) -> list[str]:
-    """Add each region's pre- and post-event Sentinel-2 greenest-pixel true-colour composites
-    and the Sentinel-1 VV median (the windows of ``run_date``) as Earth Engine tile layers.
+    """Add each region's pre- and post-event Sentinel-2 true colour and Sentinel-1 VV (the
+    windows of ``run_date``, composited as the region's detection composites them:
+    :func:`gee_scripts.review_layers.composite_layers`) as Earth Engine tile layers.
 
     Needs ``source: {type: gee}`` and working Earth Engine credentials; returns the layer names.
     """
@@ -309,7 +310,12 @@ def add_ee_composites(
         pre, post = region.windows.windows_for(run_date)
         geometry = ee.Geometry(mapping(region.geometry))
         layers = composite_layers(
-            geometry, gee_window(pre), gee_window(post), region.orbit_pass, settings
+            geometry,
+            gee_window(pre),
+            gee_window(post),
+            region.orbit_pass,
+            settings,
+            region.windows.compositing(),
         )
         for label, image, vis in layers:
             name = f"{region.name}: {label}"

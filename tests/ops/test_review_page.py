@@ -118,7 +118,8 @@ def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_wi
         ["Sentinel-1", "VV", "post-event"],
     ]
     s2_post = graph_tree(layers[2][1])
-    assert list(find_invocations(s2_post, "ImageCollection.qualityMosaic"))
+    (mosaic,) = find_invocations(s2_post, "ImageCollection.qualityMosaic")
+    assert mosaic["args"]["qualityBand"] == "NDVI"
     dates = json.dumps(s2_post)
     assert "2024-08-16" in dates and "2024-09-15" in dates and "2024-06-17" not in dates
     assert layers[0][2]["bands"] == ["red", "green", "blue"]
@@ -129,6 +130,37 @@ def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_wi
     (log10,) = find_invocations(s1_post, "Image.log10")
     assert log10["args"]["value"]["fn"] == "reduce.median"
     assert (layers[3][2]["min"], layers[3][2]["max"]) == (-20.0, 0.0)
+
+
+def test_in_monitoring_the_post_layers_are_what_the_detector_compared() -> None:
+    """The post layer was a greenest-pixel composite in every mode: in monitoring it showed the
+    vegetation of the days before a fresh scar the detector had seen, and a reviewer could
+    dismiss a true landslide. It is the latest clear observation, and the radar the mean in dB
+    of the last scenes per track; the baseline stays the greenest pixel."""
+    import ee
+
+    from gee_scripts.offline import find_invocations, graph_tree, initialize_offline
+    from gee_scripts.review_layers import composite_layers
+    from gee_scripts.settings import GeeSettings
+    from models.change_statistics import Compositing
+
+    initialize_offline()
+    geometry = ee.Geometry.Rectangle([10.87, 44.33, 10.93, 44.37])
+    pre, post = ("2024-06-17", "2024-08-16"), ("2024-08-16", "2024-09-15")
+    watch = Compositing("monitoring", radar_scenes=2)
+    layers = composite_layers(geometry, pre, post, "both", GeeSettings(project="test"), watch)
+    labels = [label for label, _, _ in layers]
+    assert labels[0].endswith("(greenest pixel)") and labels[2].endswith("(latest clear)")
+    assert labels[3].endswith("(mean of the last 2 per track)")
+
+    def quality_band(image: ee.Image) -> str:
+        (mosaic,) = find_invocations(graph_tree(image), "ImageCollection.qualityMosaic")
+        return str(mosaic["args"]["qualityBand"])
+
+    assert (quality_band(layers[0][1]), quality_band(layers[2][1])) == ("NDVI", "day")
+    s1_post = json.dumps(graph_tree(layers[3][1]))
+    assert '"reduce.mean"' in s1_post and '"reduce.median"' not in s1_post
+    assert "acquisition_day" in s1_post and "relativeOrbitNumber_start" in s1_post
 
 
 def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
@@ -192,11 +224,12 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     assert initialized == ["demo"]
     assert names == [name for name, _, _ in m.layers]
     assert names == [
-        "emilia-hills: Sentinel-2 pre-event 2024-06-17/2024-08-16",
-        "emilia-hills: Sentinel-1 VV pre-event 2024-06-17/2024-08-16",
-        "emilia-hills: Sentinel-2 post-event 2024-08-16/2024-09-15",
-        "emilia-hills: Sentinel-1 VV post-event 2024-08-16/2024-09-15",
-    ]
+        "emilia-hills: Sentinel-2 pre-event 2024-06-17/2024-08-16 (greenest pixel)",
+        "emilia-hills: Sentinel-1 VV pre-event 2024-06-17/2024-08-16 (mean)",
+        "emilia-hills: Sentinel-2 post-event 2024-08-16/2024-09-15 (latest clear)",
+        "emilia-hills: Sentinel-1 VV post-event 2024-08-16/2024-09-15"
+        " (mean of the last 1 per track)",
+    ]  # the region's monitoring composites (the demo's default)
     assert all(shown is False for _, _, shown in m.layers)  # off until the reviewer ticks them
 
 
