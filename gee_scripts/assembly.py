@@ -275,7 +275,7 @@ def feature_image(
     opt_post = _optical(geometry, post, "post", bool(av.s2_dates_post), settings, latest)
     d_ndvi = opt_post.ndvi.subtract(opt_pre.ndvi).rename("dNDVI")
 
-    elevation = context.dem_image(assets.elevation)
+    elevation = context.dem_image(assets.elevation, geometry)
     landcover = context.landcover(assets.landcover)
     sar, geometry_layers = _radar(
         geometry,
@@ -334,10 +334,11 @@ def sign_check_scene(
     """:func:`gee_scripts.terrain_flattening.sign_check_image` of the first Sentinel-1 scene of
     ``window`` over ``geometry``, prepared and flattened as the feature image's scenes are (the
     ``gee check`` sign check)."""
-    raw = ee.Image(sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets).first())
+    scenes = sentinel1.s1_collection(geometry, *window, orbit_pass, settings.assets)
+    raw = ee.Image(scenes.sort("system:time_start").first())  # collection order is not time
     return sign_check_image(
         sentinel1.prepared_scene(raw, settings.s1),
-        context.dem_image(assets.elevation),
+        context.dem_image(assets.elevation, geometry),
         model=settings.s1.terrain_model,
         landcover=context.landcover(assets.landcover),
         footprint=raw.geometry(),

@@ -47,21 +47,26 @@ def masked_bands(names: Sequence[str]) -> ee.Image:
 def resampled_mosaic(
     collection: ee.ImageCollection,
     prepare: Callable[[ee.Image], ee.Image] = lambda image: image,
+    region: ee.Geometry | None = None,
 ) -> ee.Image:
-    """``prepare`` each image, resample it bilinearly, then mosaic; the mosaic keeps the first
-    image's projection as its default (a mosaic has none, and slope needs one)."""
+    """``prepare`` each image, resample it bilinearly, then mosaic; the mosaic keeps the
+    projection of the first image over ``region`` as its default (a mosaic has none, and slope
+    needs one). Over the region: GLO-30's tiles widen their longitude spacing with latitude
+    (1.5" from 50°, 2" from 60°, ...), so a tile from elsewhere would set slope on a wrong
+    grid."""
     resampled = collection.map(lambda image: prepare(ee.Image(image)).resample("bilinear"))
-    return resampled.mosaic().setDefaultProjection(collection.first().projection())
+    local = collection if region is None else collection.filterBounds(region)
+    return resampled.mosaic().setDefaultProjection(local.first().projection())
 
 
-def dem_image(elevation: ResolvedBand) -> ee.Image:
+def dem_image(elevation: ResolvedBand, region: ee.Geometry | None = None) -> ee.Image:
     """Elevation (m, float, band ``elevation``), interpolated bilinearly wherever it is
     reprojected: the override asset (first band), SRTM (``elevation``) or the GLO-30 tiles
     (``DEM``), each resampled before they are mosaicked."""
     (asset,) = elevation.assets
     if elevation.kind == "copernicus_glo30":
         tiles = ee.ImageCollection(asset).select(["DEM"], ["elevation"])
-        return resampled_mosaic(tiles).toFloat()
+        return resampled_mosaic(tiles, region=region).toFloat()
     band = [0] if elevation.kind == "override" else ["elevation"]
     return ee.Image(asset).select(band, ["elevation"]).resample("bilinear").toFloat()
 

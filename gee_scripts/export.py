@@ -31,7 +31,10 @@ _FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "CANCEL_REQUESTED")
 
 def _safe(text: str) -> str:
     """Earth Engine task descriptions allow letters, digits, '.', ',', ':', ';', '_', '-'."""
-    return re.sub(r"[^A-Za-z0-9.,:;_-]", "_", text)[:100]
+    return re.sub(r"[^A-Za-z0-9.,:;_-]", "_", text)
+
+
+_DESCRIPTION_CHARS = 100  # a task description's limit; file names have none this short
 
 
 def export_parameters(
@@ -44,9 +47,11 @@ def export_parameters(
 ) -> dict[str, Any]:
     """Keyword arguments of ``ee.batch.Export.image.toCloudStorage``/``toDrive`` for the grid."""
     height, width = shape
+    # the file is named by the whole description (a scene id of 120 characters: `dataset
+    # ingest` looks for <scene id>.tif); the task's description is cut to Earth Engine's limit
     name = _safe(description)
     params: dict[str, Any] = {
-        "description": name,
+        "description": name[:_DESCRIPTION_CHARS],
         "fileNamePrefix": f"{settings.prefix}/{name}" if settings.prefix else name,
         "crs": crs,
         "crsTransform": [float(v) for v in transform],

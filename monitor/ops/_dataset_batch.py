@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from models.datasets import IGNORE, Scene, write_scene
-from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
     SceneJob,
@@ -114,19 +114,72 @@ def _cancel(task_id: str, scene_id: str) -> None:
         )  # fmt: skip
 
 
-def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
-    """``dataset ingest``: the GeoTIFFs of finished batch exports (downloaded into ``downloads``
-    as ``<scene id>.tif``, or the pieces ``<scene id>-*.tif`` Earth Engine splits large files
-    into) become the inputs of their scenes, beside the labels computed at export time."""
+# Earth Engine splits a large GeoTIFF into <prefix>-<row offset>-<column offset>.tif, each
+# offset ten digits (pixels): nothing else matches, so scene "a-1" never takes "a-1-2"'s file.
+_PIECE = r"-\d{10}-\d{10}\.tif"
+
+
+def export_pieces(downloads: Path, scene_id: str) -> list[Path]:
+    """The downloaded file(s) of ``scene_id``'s export: ``<scene id>.tif``, or its pieces."""
+    whole = downloads / f"{scene_id}.tif"
+    if whole.is_file():
+        return [whole]
+    piece = re.compile(re.escape(scene_id) + _PIECE)
+    return sorted(p for p in downloads.glob(f"{scene_id}-*.tif") if piece.fullmatch(p.name))
+
+
+def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | None, str]:
+    """The pieces mosaicked on the scene's grid, or None and why not: a file in another CRS or
+    off the grid (another scene's export), or pieces that leave part of the grid uncovered (one
+    not downloaded yet)."""
     import rasterio
     from affine import Affine
+    from rasterio.crs import CRS
     from rasterio.merge import merge
+
+    from gee_scripts.export import NODATA
+
+    crs = CRS.from_string(grid["crs"])
+    transform = Affine(*grid["transform"][:6])
+    height, width = (int(v) for v in grid["shape"])
+    covered = np.zeros((height, width), bool)
+    for path in pieces:
+        with rasterio.open(path) as src:
+            if src.crs != crs:
+                return None, f"{path.name} is in {src.crs}, the scene's grid in {crs}"
+            col, row = ~transform * (src.transform.c, src.transform.f)
+            same_pixel = np.allclose(
+                [src.transform.a, src.transform.e], [transform.a, transform.e], rtol=1e-9
+            )
+            if not same_pixel or abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
+                return None, f"{path.name} is not on the scene's grid ({src.transform[:6]})"
+            r, c = round(row), round(col)
+            if r < 0 or c < 0 or r + src.height > height or c + src.width > width:
+                return None, f"{path.name} reaches outside the scene's {height} x {width} grid"
+            covered[r : r + src.height, c : c + src.width] = True
+    if not covered.all():
+        share = covered.mean()
+        return None, f"the pieces cover {share:.0%} of the grid (a piece not downloaded yet?)"
+    bounds = rasterio.transform.array_bounds(height, width, transform)  # W, S, E, N
+    image, _ = merge(
+        [str(p) for p in pieces], bounds=bounds, res=(transform.a, -transform.e), nodata=NODATA
+    )
+    return image, ""
+
+
+def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
+    """``dataset ingest``: the GeoTIFFs of finished batch exports (downloaded into ``downloads``
+    as ``<scene id>.tif``, or the pieces ``<scene id>-<row>-<column>.tif`` Earth Engine splits
+    large files into) become the inputs of their scenes, beside the labels computed at export
+    time. A scene whose files are not on its grid, or do not cover it, is skipped and named."""
+    import rasterio
+    from affine import Affine
 
     from gee_scripts.export import NODATA
     from models.feature_stack import MODEL_BANDS
 
     report = DatasetReport(Path(out), written=dict.fromkeys(("train", "val", "test"), 0))
-    missing = older = 0
+    missing = older = refused = 0
     for split in ("train", "val", "test"):
         folder = Path(out) / split
         for record_path in sorted((folder / "exports").glob("*.json")):
@@ -139,9 +192,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             ):
                 report.resumed += 1
                 continue
-            pieces = sorted(downloads.glob(f"{scene_id}.tif")) or sorted(
-                downloads.glob(f"{scene_id}-*.tif")
-            )
+            pieces = export_pieces(downloads, scene_id)
             if not pieces:
                 missing += 1
                 continue
@@ -159,13 +210,14 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
                     time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
                 )  # fmt: skip
                 continue
-            image, transform = merge([str(p) for p in pieces], nodata=NODATA)
-            shape = tuple(record["grid"]["shape"])
-            if image.shape[1:] != shape or image.shape[0] < len(MODEL_BANDS):
-                raise BadInput(
-                    f"{pieces[0]}: {image.shape[0]} bands of {image.shape[1:]} px; the export of "
-                    f"{scene_id} has {len(MODEL_BANDS)}+ bands of {shape} px"
-                )
+            image, why = _on_grid(pieces, record["grid"])
+            if image is not None and image.shape[0] < len(MODEL_BANDS):
+                why = f"{image.shape[0]} bands, not {len(MODEL_BANDS)} or more"
+                image = None
+            if image is None:
+                refused += 1
+                log.warning("%s: not ingested: %s", scene_id, why)
+                continue
             x = image[: len(MODEL_BANDS)].astype(np.float32)
             x[x == NODATA] = np.nan
             raster = np.load(export_files(folder, scene_id)[1])
@@ -181,12 +233,13 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             write_scene(folder, scene)
             _write_json(
                 provenance,
-                {**record, "split": split, "ingested_from": [str(p) for p in pieces],
-                 "mosaic_transform": list(transform)[:6]},
-            )  # fmt: skip
+                {**record, "split": split, "ingested_from": [str(p) for p in pieces]},
+            )
             report.written[split] += 1
     if missing:
         report.skipped["export not downloaded yet (no <scene id>.tif)"] = missing
     if older:
         report.skipped["download older than the scene's export (of an earlier one?)"] = older
+    if refused:
+        report.skipped["files not on the scene's grid, or not all of its pieces (logged)"] = refused
     return report

@@ -129,7 +129,7 @@ class ArchiveSource:
         terrain_model: TerrainModel | Literal["landcover"] = "landcover",
         cloud_mask: CloudMaskParams | None = None,
         layover_shadow_buffer_m: float = 0.0,
-        incidence_range_deg: tuple[float, float] | None = (30.63993, 44.73),
+        incidence_range_deg: tuple[float, float] | None = (30.63993, 45.23993),
     ) -> None:
         self.path = Path(path)
         self.terrain_model = terrain_model

@@ -185,3 +185,81 @@ def test_a_dem_override_of_one_region_keeps_the_others_scenes() -> None:
     assert source_identity(plain, hill) == source_identity(with_override, hill)
     assert source_identity(with_override, valley)["dem"]["override"] == "users/me/lidar_dtm"
     assert source_identity(plain, valley) != source_identity(with_override, valley)
+
+
+def _exported(split: Path, scene_id: str, shape: tuple[int, int], x0: float = 500_000.0) -> dict:
+    """The record and label an export leaves for ``dataset ingest`` (a 10 m UTM grid)."""
+    from affine import Affine
+
+    (split / "exports").mkdir(parents=True, exist_ok=True)
+    grid = {"crs": "EPSG:32632", "transform": list(Affine(10, 0, x0, 0, -10, 5_100_000))[:6],
+            "shape": list(shape)}  # fmt: skip
+    record = {"scene": scene_id, "label_key": "k", "grid": grid, "started": 0.0}
+    (split / "exports" / f"{scene_id}.json").write_text(json.dumps(record))
+    np.save(split / "exports" / f"{scene_id}_label.npy", np.zeros(shape, np.uint8))
+    return grid
+
+
+def _download(path: Path, grid: dict, rows: slice, cols: slice, value: float) -> None:
+    from affine import Affine
+
+    t = Affine(*grid["transform"])
+    h, w = rows.stop - rows.start, cols.stop - cols.start
+    profile = {"driver": "GTiff", "height": h, "width": w, "count": len(FLAT_BANDS),
+               "dtype": "float32", "crs": grid["crs"], "nodata": NODATA,
+               "transform": t @ Affine.translation(cols.start, rows.start)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.full((len(FLAT_BANDS), h, w), value, np.float32))
+
+
+def test_ingest_takes_only_its_own_pieces_on_its_own_grid_and_all_of_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: scene "ls-1" took the file of scene "ls-1-2" (its pieces were
+    matched by `<id>-*.tif`), a file off the scene's grid was taken (only the shape was
+    compared), and two of three pieces made a scene with a third of it NaN."""
+    split, downloads = tmp_path / "ds" / "train", tmp_path / "downloads"
+    downloads.mkdir()
+    shape = (8, 12)
+    grid = _exported(split, "item_20200101_ls-1", shape)
+    other = _exported(split, "item_20200101_ls-1-2", shape, x0=600_000.0)
+    _download(downloads / "item_20200101_ls-1-2.tif", other, slice(0, 8), slice(0, 12), 2.0)
+    # only the other scene's file is there: this one is not downloaded yet
+    first = ingest_exports(tmp_path / "ds", downloads)
+    assert first.written["train"] == 1
+    assert first.skipped == {"export not downloaded yet (no <scene id>.tif)": 1}
+    assert float(read_scene(split, "item_20200101_ls-1-2").image[0, 0, 0]) == 2.0
+    # two of its three pieces (Earth Engine's <id>-<row>-<column>.tif): not ingested, named
+    for col in (0, 8):
+        name = f"item_20200101_ls-1-{0:010d}-{col:010d}.tif"
+        _download(downloads / name, grid, slice(0, 8), slice(col, col + 4), 1.0)
+    partial = ingest_exports(tmp_path / "ds", downloads)
+    assert partial.written["train"] == 0 and partial.resumed == 1
+    assert "not all of its pieces" in next(k for k in partial.skipped if "pieces" in k)
+    assert "the pieces cover 67% of the grid" in caplog.text
+    # the third piece arrives: the scene is the three, on its grid
+    _download(downloads / f"item_20200101_ls-1-{0:010d}-{4:010d}.tif", grid, slice(0, 8),
+              slice(4, 8), 3.0)  # fmt: skip
+    whole = ingest_exports(tmp_path / "ds", downloads)
+    assert whole.written["train"] == 1
+    image = read_scene(split, "item_20200101_ls-1").image
+    assert image[0].tolist() == [[1.0] * 4 + [3.0] * 4 + [1.0] * 4] * 8
+
+
+def test_ingest_refuses_a_file_off_the_scene_grid_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    split, downloads = tmp_path / "ds" / "val", tmp_path / "downloads"
+    downloads.mkdir()
+    grid = _exported(split, "a", (6, 6))
+    shifted = {**grid, "transform": [10, 0, 500_005.0, 0, -10, 5_100_000]}
+    _download(downloads / "a.tif", shifted, slice(0, 6), slice(0, 6), 1.0)
+    good = _exported(split, "b", (6, 6))
+    _download(downloads / "b.tif", good, slice(0, 6), slice(0, 6), 1.0)
+    report = ingest_exports(tmp_path / "ds", downloads)
+    assert report.written["val"] == 1  # "b": one refused scene no longer stops the others
+    assert "a: not ingested: a.tif is not on the scene's grid" in caplog.text
+    utm33 = {**grid, "crs": "EPSG:32633"}
+    _download(downloads / "a.tif", utm33, slice(0, 6), slice(0, 6), 1.0)
+    ingest_exports(tmp_path / "ds", downloads)
+    assert "a.tif is in EPSG:32633, the scene's grid in EPSG:32632" in caplog.text

@@ -78,6 +78,18 @@ def test_export_parameters_for_drive_and_missing_bucket() -> None:
     )
     assert params["folder"] == "monitor" and params["dimensions"] == "400x300"
     assert params["description"] == params["fileNamePrefix"] == "r_1"
+    # a scene id may have 120 characters: the task's description is cut to Earth Engine's 100,
+    # the file keeps the whole id, which `dataset ingest` looks for (it waited forever)
+    long_id = "item_20240817_" + "x" * 106
+    named = export_parameters(
+        description=long_id,
+        crs="EPSG:32632",
+        transform=(10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0),
+        shape=(300, 400),
+        settings=ExportSettings(target="cloud_storage", bucket="b", prefix="p/datasets"),
+    )
+    assert named["description"] == long_id[:100]
+    assert named["fileNamePrefix"] == f"p/datasets/{long_id}"
     with pytest.raises(ValueError, match=r"source\.export\.bucket is required"):
         export_parameters(
             description="r",

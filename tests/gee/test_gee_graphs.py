@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import ee
@@ -162,11 +163,11 @@ def test_s1_edge_mask_flattening_and_median_in_db() -> None:
     tree = _s1_tree(S1Settings())
     assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["postVV", "postVH"]
     assert _calls(tree, "reduce.median")
-    # Border noise: incidence angle inside (30.63993°, 44.73°) and VV above -30 dB, i.e. 10^-3
+    # Border noise: incidence angle inside (30.63993°, 45.23993°) and VV above -30 dB, i.e. 10^-3
     # in the linear power of S1_GRD_FLOAT.
     gt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.gt")}
     lt_values = {c["args"]["image2"]["args"].get("value") for c in _calls(tree, "Image.lt")}
-    assert 30.63993 in gt_values and 44.73 in lt_values
+    assert 30.63993 in gt_values and 45.23993 in lt_values
     assert any(v == pytest.approx(1e-3, rel=1e-12) for v in gt_values if isinstance(v, float))
     # Linear power from the collection itself: no dB -> linear step; 10·log10 after flattening.
     assert not _calls(tree, "Image.exp") and not _calls(tree, "Image.pow")
@@ -391,6 +392,22 @@ def test_no_resample_of_a_composite_anywhere_in_the_feature_image() -> None:
             assert _composite_under(node["args"]["image"]) is None, _first_band_names(node)
 
 
+def test_the_glo30_mosaic_takes_the_projection_of_a_tile_over_the_region() -> None:
+    """GLO-30 tiles widen their longitude spacing with latitude: the projection slope is
+    computed in came from the first tile of the whole world, not one over the region."""
+    resolved = resolve_assets("r", BOUNDS, GeeSettings(dem=DemSettings(source="copernicus_glo30")))
+    region = ee.Geometry.Rectangle(list(BOUNDS))
+    tree = graph_tree(context.dem_image(resolved.elevation, region))
+    (default,) = _calls(tree, "Image.setDefaultProjection")
+    first = default["args"]["crs"]["args"]["image"]
+    assert first["fn"] == "Collection.first"
+    local = first["args"]["collection"]
+    assert local["fn"] == "Collection.filter"
+    assert local["args"]["filter"]["fn"] == "Filter.intersects"
+    corners = json.dumps(local["args"]["filter"]["args"]["rightValue"])
+    assert str(BOUNDS[0]) in corners and str(BOUNDS[3]) in corners
+
+
 def test_glo30_tiles_are_resampled_before_the_mosaic() -> None:
     tree = _dem_tree("r", DemSettings(source="copernicus_glo30"))
     (mosaic,) = _calls(tree, "ImageCollection.mosaic")
@@ -469,3 +486,27 @@ def test_availability_query_and_answer() -> None:
     assert av.any_data and av.s2_dates_pre == ("2024-07-20",) and av.s1_dates_post == ()
     with pytest.raises(ValueError, match="lacks s1_dates_post"):
         parse_availability({"s2_dates_pre": [], "s2_dates_post": [], "s1_dates_pre": []})
+
+
+def test_the_sign_check_takes_the_earliest_scene_of_its_window() -> None:
+    """`first()` of a collection is in collection order, not time: the check flattened any
+    scene of the window."""
+    from gee_scripts.assembly import sign_check_scene
+
+    image = sign_check_scene(
+        ee.Geometry.Rectangle(list(BOUNDS)),
+        ("2024-08-01", "2024-08-13"),
+        orbit_pass="descending",
+        settings=GeeSettings(),
+        assets=RESOLVED,
+    )
+    tree = graph_tree(image)
+    firsts = [
+        c for c in _calls(tree, "Collection.first")
+        if _loaded_ids(c["args"]["collection"]) == {"COPERNICUS/S1_GRD_FLOAT"}
+    ]  # fmt: skip
+    assert firsts and all(
+        c["args"]["collection"]["fn"] == "Collection.limit"
+        and c["args"]["collection"]["args"]["key"] == "system:time_start"
+        for c in firsts
+    )

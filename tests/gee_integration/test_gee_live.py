@@ -54,7 +54,7 @@ def test_gee_check_on_a_valtellina_tile(gee_settings: GeeSettings) -> None:
     for band in ("elevation", "slope", "landcover", "canopy_height"):
         assert check.valid_fraction[band] > 0.99, band
     assert check.valid_fraction["preVV"] > 0.5 and check.valid_fraction["postNDVI"] > 0.2
-    assert check.requests == {"computeValue": 4, "computePixels": 2}
+    assert check.requests == {"computeValue": 3, "computePixels": 2}  # as offline (test_gee_check)
     assert check.sign is not None and check.sign.passed is True, check.sign.lines()
 
 
