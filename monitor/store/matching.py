@@ -136,7 +136,7 @@ class Matcher:
         self, geometry: BaseGeometry, epsg: int, row: dict[str, Any], region: str, run_date: date
     ) -> None:
         window = self._search_window(geometry, epsg)
-        target = self._match(geometry, epsg, window)
+        target = self._match(geometry, epsg, window, region)
         if target is None:
             target = Known(
                 fid=None,
@@ -168,10 +168,16 @@ class Matcher:
         pad = 2.0 * self.tolerance_m / (111_000.0 * max(np.cos(np.radians(lat)), 0.01))
         return shapely.box(west - pad, south - pad, east + pad, north + pad)
 
-    def _match(self, geometry: BaseGeometry, epsg: int, window: BaseGeometry) -> Known | None:
-        """The landslide ``geometry`` (in EPSG ``epsg``) belongs to, or None when it is new.
+    def _match(
+        self, geometry: BaseGeometry, epsg: int, window: BaseGeometry, region: str
+    ) -> Known | None:
+        """The landslide of ``region`` that ``geometry`` (in EPSG ``epsg``) belongs to, or None
+        when it is new.
 
-        Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres."""
+        Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres.
+        Only the region's own landslides match: where regions overlap, a landslide is an entry
+        of each, alerted to each region's recipients (matched across regions, the second
+        region's detection joined the first's entry, and its recipients were never told)."""
         tol = self.tolerance_m
         pool: list[Known] = []
         if self.tree is not None:
@@ -181,6 +187,8 @@ class Matcher:
         best_overlap = -1.0
         grown = geometry.buffer(tol)
         for item in pool:
+            if item.region != region:
+                continue
             local = reproject(item.local, item.epsg, epsg)
             if not shapely.dwithin(local, geometry, tol):
                 continue

@@ -249,3 +249,34 @@ def test_an_alertable_landslide_without_a_channel_is_said(inventory, candidates,
         caplog.text
     )
     assert caplog.text.count("has no alert channel") == 1  # once per region and run
+
+
+def test_overlapping_regions_keep_an_entry_each_and_alert_each_region(
+    inventory, candidates, square
+):
+    """Found by a new user: with two overlapping regions the second region's detection joined
+    the first's entry (matching ignored the region), so the second region's own recipients
+    were never alerted, and which region won depended on their order in the file."""
+    from monitor.alerts.settings import AlertRouting, AlertSettings, AlertTargets
+
+    hook = {"name": "valley-team", "url": "http://127.0.0.1:9/v", "secret_env": "LM_TEST_SECRET"}
+    routing = AlertRouting.from_settings(
+        AlertSettings(), {"upper": None, "valley": AlertTargets(webhooks=[hook])}
+    )
+    scar = square(0, 0, 100, 80)
+    run_id = inventory.start_run(D1, ["upper", "valley"], "archive")
+    first = inventory.apply(
+        run_id,
+        [
+            RegionDetections("upper", "ok", candidates=candidates([scar], region="upper")),
+            RegionDetections("valley", "ok", candidates=candidates([scar], region="valley")),
+        ],
+        routing,
+    )
+    assert sorted(c.region for c in first.new) == ["upper", "valley"]
+    assert first.alerts_queued == 1  # the valley's webhook; the upper region has no channel
+    table = inventory.landslides()
+    assert sorted(table["region"]) == ["upper", "valley"]
+    # the next run: each region's detection matches its own entry again
+    again = run(inventory, D2, candidates([scar], region="valley"), routing, region="valley")
+    assert [(c.kind, c.region) for c in again.changes] == [("seen", "valley")]
