@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
+from monitor.grid import reproject
 from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, score_region
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     import geopandas as gpd
     import xarray as xr
+    from shapely.geometry.base import BaseGeometry
 
     from models.ensemble import Ensemble
     from models.object_filter import ObjectFilterModel
@@ -61,6 +63,7 @@ __all__ = [
     "load_ensemble",
     "open_source",
     "run_once",
+    "within_region",
 ]
 
 log = logging.getLogger(__name__)
@@ -144,7 +147,8 @@ def detect_region(
             result.status, result.message = "no-data", f"{region.name}: {exc}"
             return result
         result.setting, result.setting_reason = found.choice.setting, found.choice.reason
-        prediction, candidates = found.prediction, found.candidates
+        prediction = found.prediction
+        candidates = within_region(found.candidates, region.area.geometry, region.name)
         clock.lap("detection")
 
     ql = config.quicklooks
@@ -157,9 +161,26 @@ def detect_region(
         _write_rasters(result, prediction, stack, where, region.name)
     clock.lap("quicklooks")
     if isinstance(source, GroundTruth):
-        _evaluate(result, result.candidates, source, region.name, pre, post)
+        _evaluate(result, result.candidates, source, region, pre, post)
         clock.lap("evaluation")
     return result
+
+
+def within_region(
+    candidates: gpd.GeoDataFrame, polygon: BaseGeometry, region: str
+) -> gpd.GeoDataFrame:
+    """The candidates that touch the region's polygon (lon/lat). The stack covers the polygon's
+    bounding box, so a valley-shaped region would otherwise store and alert its neighbours'
+    landslides; one that straddles the boundary is kept whole."""
+    if candidates.empty or candidates.crs is None:
+        return candidates
+    inside = candidates.intersects(reproject(polygon, 4326, candidates.crs.to_string()))
+    if not inside.all():
+        log.info(
+            "%s: %d candidate(s) outside the region's polygon (in its bounding box) left out",
+            region, int((~inside).sum()),
+        )  # fmt: skip
+    return candidates[inside.to_numpy()]
 
 
 def _write_rasters(
@@ -177,15 +198,16 @@ def _evaluate(
     result: RegionResult,
     candidates: gpd.GeoDataFrame,
     source: GroundTruth,
-    region: str,
+    region: RegionConfig,
     pre: Window,
     post: Window,
 ) -> None:
     """Score the candidates the filter kept (``result.evaluation``) and all of them
-    (``result.evaluation_unfiltered``) against the source's truth."""
+    (``result.evaluation_unfiltered``) against the source's truth within the region."""
     kept = candidates[~candidates["suppressed"].astype(bool)]
-    result.evaluation = score_region(source, region, kept, pre, post)
-    result.evaluation_unfiltered = score_region(source, region, candidates, pre, post)
+    name, polygon = region.name, region.area.geometry
+    result.evaluation = score_region(source, name, kept, pre, post, polygon)
+    result.evaluation_unfiltered = score_region(source, name, candidates, pre, post, polygon)
 
 
 def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:

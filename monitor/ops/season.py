@@ -318,6 +318,7 @@ def score_season(
             gpd.GeoSeries([region.area.geometry], crs="EPSG:4326").to_crs(6933).area.iloc[0] / 1e6
         )
         truth = source.ground_truth(region.name)
+        truth = truth[truth.intersects(region.area.geometry)]  # what the runs can alert
         mine = alerts[alerts["region"] == region.name]
         touching = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
         touched = set().union(*touching) if touching else set()

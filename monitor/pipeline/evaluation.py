@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from monitor.sources.base import Window
 
@@ -127,12 +128,16 @@ def score_region(
     candidates: gpd.GeoDataFrame,
     pre: Window,
     post: Window,
+    polygon: BaseGeometry | None = None,
 ) -> Evaluation | None:
-    """:func:`evaluate` against ``source``'s ground truth of ``region``; None when the source
-    has none for it (an archive of real exports)."""
+    """:func:`evaluate` against ``source``'s ground truth of ``region`` (the events that touch
+    its ``polygon``, lon/lat, where given: the run keeps only candidates that do); None when
+    the source has none for it (an archive of real exports)."""
     try:
         events = source.ground_truth(region)
     except (LookupError, OSError) as exc:
         log.debug("%s: no ground truth to score against: %s", region, exc)
         return None
+    if polygon is not None:
+        events = events[events.intersects(polygon)]
     return evaluate(candidates, events, pre, post)

@@ -119,9 +119,9 @@ def populate(config: MonitorConfig) -> int:
     2024-08-01: 2 landslides in wayanad; 2024-09-01: the first seen again, 3 new in emilia;
     2024-09-14: 1 new in wayanad. Then one is confirmed and one dismissed."""
     plan = {
-        date(2024, 8, 1): {"wayanad-hills": [(200, 200, 60), (900, 700, 80)]},
+        date(2024, 8, 1): {"wayanad-hills": [(600, 600, 60), (900, 700, 80)]},
         date(2024, 9, 1): {
-            "wayanad-hills": [(200, 200, 60)],
+            "wayanad-hills": [(600, 600, 60)],
             "emilia-hills": [(300, 300, 50), (1200, 600, 70), (2000, 1500, 40)],
         },
         date(2024, 9, 14): {"wayanad-hills": [(1800, 1600, 50)]},

@@ -52,13 +52,18 @@ def _square(config, region: str, dx: float, dy: float, side: float):
 
 def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None:
     config, _ = populated_config
-    # wayanad: the square (200, 200, 60) m was alerted on 2024-08-01; a second true landslide
+    # wayanad: the square (600, 600, 60) m was alerted on 2024-08-01; a second true landslide
     # (far from every detection) never was; emilia has none.
-    alerted = _square(config, "wayanad-hills", 190, 190, 80)
+    alerted = _square(config, "wayanad-hills", 590, 590, 80)
     missed = _square(config, "wayanad-hills", 3000, 3000, 40)
+    # in the grid's corner, outside the region's polygon, which no run can alert: not counted
+    corner = _square(config, "wayanad-hills", 50, 50, 40)
+    assert not corner.intersects(config.region("wayanad-hills").geometry)
     truth = {
         "wayanad-hills": _frame(
-            [alerted, missed], [date(2024, 7, 29), date(2024, 8, 20)], [6400.0, 1600.0]
+            [alerted, missed, corner],
+            [date(2024, 7, 29), date(2024, 8, 20), date(2024, 8, 20)],
+            [6400.0, 1600.0, 1600.0],
         )
     }
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=TruthSource(truth))
@@ -97,7 +102,7 @@ def test_drawn_is_the_first_run_that_drew_it_not_its_alert(populated_config) -> 
     truth = {
         "wayanad-hills": _frame(
             [
-                _square(config, "wayanad-hills", 190, 190, 80),  # under (200, 200, 60)
+                _square(config, "wayanad-hills", 590, 590, 80),  # under (600, 600, 60)
                 _square(config, "wayanad-hills", 910, 710, 40),  # under (900, 700, 80), later
             ],
             [date(2024, 7, 29), date(2024, 8, 7)],
@@ -137,7 +142,7 @@ def test_first_looks_are_the_earlier_sensor_per_landslide(populated_config) -> N
         "wayanad-hills": _frame(
             [
                 _square(config, "wayanad-hills", 1000, 1000, 40),  # before the season: left out
-                _square(config, "wayanad-hills", 190, 190, 80),
+                _square(config, "wayanad-hills", 590, 590, 80),
                 _square(config, "wayanad-hills", 3000, 3000, 40),
             ],
             [date(2024, 6, 1), date(2024, 7, 29), date(2024, 8, 20)],
@@ -246,9 +251,9 @@ class RadarSource(TruthSource):
 def test_shown_is_the_first_run_whose_stack_confirms_the_true_outline(populated_config) -> None:
     config, _ = populated_config
     grid = region_grid(config.region("wayanad-hills").geometry)
-    # the landslide under the entry (200, 200, 60) alerted on 2024-08-01: 12 x 12 px from
-    # (190, 190) m of the grid's corner; a second one elsewhere that the stacks never show
-    shown = _square(config, "wayanad-hills", 190, 190, 120)
+    # the landslide under the entry (600, 600, 60) alerted on 2024-08-01: 12 x 12 px from
+    # (590, 590) m of the grid's corner; a second one elsewhere that the stacks never show
+    shown = _square(config, "wayanad-hills", 590, 590, 120)
     hidden = _square(config, "wayanad-hills", 2000, 2000, 120)
     truth = {
         "wayanad-hills": _frame(
@@ -260,7 +265,7 @@ def test_shown_is_the_first_run_whose_stack_confirms_the_true_outline(populated_
     windows = config.region("wayanad-hills").windows
     second = windows.windows_for(runs[5])[1].end  # two scenes from the run of 07-31
     gap = windows.windows_for(runs[3])[1].end  # and no data on 07-29 (skipped, as runs skip it)
-    source = RadarSource(truth, grid, (19, 31, 19, 31), second, gap)
+    source = RadarSource(truth, grid, (59, 71, 59, 71), second, gap)
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source, shown_on=runs)
     rows = score.delays.sort_values("area_m2", ascending=False).reset_index(drop=True)
     # the first post scene shows the change, the second confirms it (two radar scenes); the
@@ -300,11 +305,11 @@ def test_the_season_command_finds_the_shown_runs_on_request(
     grid = region_grid(config.region("wayanad-hills").geometry)
     truth = {
         "wayanad-hills": _frame(
-            [_square(config, "wayanad-hills", 190, 190, 120)], [date(2024, 7, 28)], [14400.0]
+            [_square(config, "wayanad-hills", 590, 590, 120)], [date(2024, 7, 28)], [14400.0]
         )
     }
     never = date(2099, 1, 1)
-    source = RadarSource(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), never)
+    source = RadarSource(truth, grid, (59, 71, 59, 71), date(2024, 7, 1), never)
     monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: source)
     monkeypatch.setattr(season, "run_season", lambda config, dates, **kw: [])
     argv = ["season", "--config", str(config.path), "--events", "2024-07-25", "2024-09-01"]
@@ -338,13 +343,13 @@ def test_shown_reads_overlapping_and_tiny_outlines_and_refuses_undated_stacks(
 ) -> None:
     config, _ = populated_config
     grid = region_grid(config.region("wayanad-hills").geometry)
-    scar = _square(config, "wayanad-hills", 190, 190, 120)
+    scar = _square(config, "wayanad-hills", 590, 590, 120)
     # the same outline twice (a later one burnt over the first would take its pixels), and a
     # 3 m square inside the scar that covers no pixel centre (they lie at 5 m + 10 m k)
-    tiny = _square(config, "wayanad-hills", 251, 251, 3)
+    tiny = _square(config, "wayanad-hills", 651, 651, 3)
     day = date(2024, 7, 28)
     truth = {"wayanad-hills": _frame([scar, scar, tiny], [day] * 3, [14400.0, 14400.0, 9.0])}
-    source = RadarSource(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), date(2099, 1, 1))
+    source = RadarSource(truth, grid, (59, 71, 59, 71), date(2024, 7, 1), date(2099, 1, 1))
     runs = [day, day + timedelta(days=1)]
     score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=source, shown_on=runs)
     assert score.delays["shown_days"].tolist() == [0.0, 0.0, 0.0]
@@ -354,7 +359,7 @@ def test_shown_reads_overlapping_and_tiny_outlines_and_refuses_undated_stacks(
         def features(self, *args, **kwargs) -> xr.Dataset:
             return super().features(*args, **kwargs).drop_vars("s2_first_changed")
 
-    undated = Undated(truth, grid, (19, 31, 19, 31), date(2024, 7, 1), date(2099, 1, 1))
+    undated = Undated(truth, grid, (59, 71, 59, 71), date(2024, 7, 1), date(2099, 1, 1))
     with pytest.raises(BadInput, match="no event dating"):
         score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=undated, shown_on=runs)
 

@@ -340,3 +340,26 @@ def test_an_unwritable_quicklooks_folder_keeps_the_detections(
         assert result.rasters == []  # nor the probability/spread COGs
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 3
+
+
+def test_a_landslide_outside_the_region_polygon_is_left_out(
+    write_config: Callable[..., Path], manifest: Path, stand_ins: Callable[..., Any]
+) -> None:
+    """Found by a new user: the stack covers the polygon's bounding box, and a scar in a corner
+    outside a valley-shaped region was stored and alerted. The north region here is its square
+    without the north-west corner (about 280 m x 280 m), where its first scar lies."""
+    from shapely.geometry import Polygon, mapping
+
+    w, s, e, n = region_polygon(0.0).bounds
+    notched = Polygon([(w, s), (e, s), (e, n), (w + 0.0035, n), (w + 0.0035, n - 0.0025),
+                       (w, n - 0.0025)])  # fmt: skip
+    data = _config_data(manifest)
+    data["regions"][0]["geometry"] = mapping(notched)
+    config = load_config(write_config(data))
+    stand_ins()
+    square = load_config(write_config(_config_data(manifest)))
+    whole = run_module.detect_region(square, square.region("north"), RUN_DATE)
+    result = run_module.detect_region(config, config.region("north"), RUN_DATE)
+    assert whole.n_candidates == 2 and result.n_candidates == 1
+    assert result.candidates is not None
+    assert float(result.candidates["area_m2"].iloc[0]) < 7_000  # the 60-pixel scar stays
