@@ -27,9 +27,10 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from monitor import __version__
 from monitor.errors import (
@@ -76,7 +77,8 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
         "--date",
         type=iso_date,
         default=None,
-        help="run date, YYYY-MM-DD (default: today, UTC); the post window ends the day before",
+        help="run date, YYYY-MM-DD (default: today in schedule.timezone, UTC unless set); the "
+        "post window ends the day before",
     )
     parser.add_argument(
         "--region",
@@ -97,7 +99,9 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     check_regions(config, args.region)
-    run_date = args.date or datetime.now(UTC).date()
+    # today in the schedule's time zone: the calendar the daily runs are dated by, and the one
+    # the future-date check uses (a plain `run` from cron was dated by UTC)
+    run_date = args.date or datetime.now(ZoneInfo(config.schedule.timezone)).date()
     options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:

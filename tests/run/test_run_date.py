@@ -94,3 +94,25 @@ def test_a_completed_future_run_is_not_taken_as_the_last_run() -> None:
         date(2024, 9, 14),
         date(2024, 9, 15),
     ]
+
+
+def test_a_run_without_a_date_is_dated_in_the_schedule_time_zone(
+    write_config: Callable[..., Path], manifest: Path, source: StandInSource
+) -> None:
+    """Found by a new user: cron, systemd and Kubernetes start `run` without --date, which was
+    dated by UTC while the scheduler and the future-date check use schedule.timezone."""
+    from zoneinfo import ZoneInfo
+
+    # UTC+14 and UTC-11: at any hour the date of one of them differs from UTC's
+    zone = next(
+        z
+        for z in ("Pacific/Kiritimati", "Pacific/Pago_Pago")
+        if datetime.now(ZoneInfo(z)).date() != datetime.now(UTC).date()
+    )
+    path = write_config(two_region_config(manifest, schedule={"timezone": zone}))
+    before = datetime.now(ZoneInfo(zone)).date()
+    assert main(["run", "--config", str(path), "--no-alerts"]) == 0
+    after = datetime.now(ZoneInfo(zone)).date()
+    inventory = path.parent / "runs" / "inventory.gpkg"
+    assert completed_run_dates(inventory) <= {before, after}
+    assert len(completed_run_dates(inventory)) == 1
