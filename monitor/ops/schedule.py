@@ -356,22 +356,37 @@ def serve(
     return 0
 
 
-def completed_run_dates(inventory: str | os.PathLike[str]) -> set[date]:
+def completed_run_dates(
+    inventory: str | os.PathLike[str], regions: Collection[str] | None = None
+) -> set[date]:
     """Run dates the inventory records as done (``ok``, or ``partial``: some region failed),
-    whoever ran them (this scheduler, cron, a person). Read-only; empty without an inventory."""
+    whoever ran them (this scheduler, cron, a person). With ``regions`` (the configuration's),
+    a date is done once its completed runs covered every one of them: a `run --region R` of
+    the day marked it done for all regions, and the scheduler skipped the others. Read-only;
+    empty without an inventory."""
     path = Path(inventory)
     if not path.exists():
         return set()
     with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
-        has_runs = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-        ).fetchone()
-        if not has_runs:
+        tables = {
+            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "runs" not in tables:
             return set()
-        rows = conn.execute(
-            "SELECT DISTINCT run_date FROM runs WHERE status IN ('ok', 'partial')"
+        if regions is None or "run_regions" not in tables:
+            rows = conn.execute(
+                "SELECT DISTINCT run_date FROM runs WHERE status IN ('ok', 'partial')"
+            ).fetchall()
+            return {date.fromisoformat(str(r[0])[:10]) for r in rows}
+        pairs = conn.execute(
+            "SELECT DISTINCT r.run_date, rr.region FROM runs r "
+            "JOIN run_regions rr ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial')"
         ).fetchall()
-    return {date.fromisoformat(str(r[0])[:10]) for r in rows}
+    covered: dict[date, set[str]] = {}
+    for run_date, region in pairs:
+        covered.setdefault(date.fromisoformat(str(run_date)[:10]), set()).add(str(region))
+    wanted = set(regions)
+    return {day for day, done in covered.items() if wanted <= done}
 
 
 def log_flags(args: argparse.Namespace) -> list[str]:
@@ -401,7 +416,7 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         trigger = settings.trigger()
         now = datetime.now(trigger.timezone)
-        done = completed_run_dates(inventory)
+        done = completed_run_dates(inventory, [r.name for r in config.regions])
         due = due_run_dates(trigger, now, done, settings.catch_up_days)
         fires: list[datetime] = []
         t = trigger.get_next_fire_time(None, now)
@@ -419,7 +434,8 @@ def cli_run(args: argparse.Namespace) -> int:
     inventory.parent.mkdir(parents=True, exist_ok=True)
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     with scheduler_lock(inventory):
-        return serve(settings, url, lambda: completed_run_dates(inventory), runner)
+        names = [r.name for r in config.regions]
+        return serve(settings, url, lambda: completed_run_dates(inventory, names), runner)
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

@@ -116,3 +116,23 @@ def test_a_run_without_a_date_is_dated_in_the_schedule_time_zone(
     inventory = path.parent / "runs" / "inventory.gpkg"
     assert completed_run_dates(inventory) <= {before, after}
     assert len(completed_run_dates(inventory)) == 1
+
+
+def test_a_one_region_run_leaves_the_day_due_for_the_other_regions(
+    config_path: Path, source: StandInSource
+) -> None:
+    """Found by a new user: `run --region north` of a day marked the day done for every region,
+    and the scheduler's catch-up skipped the south region's day."""
+    day = date(2024, 9, 15)
+    argv = ["run", "--config", str(config_path), "--date", day.isoformat(), "--no-alerts"]
+    assert main([*argv, "--region", "north"]) == 0
+    inventory = config_path.parent / "runs" / "inventory.gpkg"
+    assert completed_run_dates(inventory) == {day}  # any run of the day, as before
+    assert completed_run_dates(inventory, ["north", "south"]) == set()
+    assert completed_run_dates(inventory, ["north"]) == {day}
+    trigger = cron_trigger("0 6 * * *", "UTC")
+    morning = datetime(2024, 9, 15, 7, 0, tzinfo=UTC)
+    done = completed_run_dates(inventory, ["north", "south"])
+    assert due_run_dates(trigger, morning, done, 3) == [day]  # it was: nothing
+    assert main([*argv, "--region", "south"]) == 0  # the other region's run of the day
+    assert completed_run_dates(inventory, ["north", "south"]) == {day}
