@@ -133,3 +133,26 @@ def test_parsing_a_run_imports_no_other_command_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "['monitor.ops', 'monitor.ops._args']"  # the shared arguments
+
+
+def test_the_crontab_exports_the_plain_env_file_that_systemd_and_docker_read(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user: the crontab asked for `export NAME=value` lines, which
+    `docker run --env-file` refuses, and plain lines (systemd's format) never reached the run."""
+    import subprocess
+
+    (line,) = [
+        line
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    steps = [step.strip() for step in line.split(None, 5)[5].split("&&")]
+    env_file = tmp_path / "env"
+    env_file.write_text("SMTP_PASSWORD=s3cret-value\nWEBHOOK_SECRET=abc\n")
+    shell = [s.replace("/etc/landslide-monitor/env", str(env_file)) for s in steps[1:-1]]
+    child = 'sh -c \'printf "%s|%s" "$SMTP_PASSWORD" "$WEBHOOK_SECRET"\''
+    out = subprocess.run(
+        ["sh", "-c", " && ".join([*shell, child])], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == "s3cret-value|abc"
