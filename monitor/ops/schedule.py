@@ -199,6 +199,9 @@ class DailyScheduler:
                 if outcome is RunOutcome.FAILED and run_date in set(self._completed_dates()):
                     # recorded as done with failed regions: the day is over, the next may run
                     outcome = RunOutcome.PARTIAL
+                if outcome is RunOutcome.STOPPED and run_date in set(self._completed_dates()):
+                    # stopped during its alert delivery: the run itself had completed
+                    outcome = RunOutcome.OK
                 runs.append((run_date, outcome))
                 log.info("run for %s: %s", run_date, outcome.value)
                 if outcome not in (RunOutcome.OK, RunOutcome.PARTIAL):
@@ -295,8 +298,10 @@ class DailyScheduler:
             self._pass_lock.release()
         else:
             log.warning(
-                "run still in progress after %.0f s; stopping it (the inventory keeps its state "
-                "before that run; the day is caught up at the next start)",
+                "run still in progress after %.0f s; stopping it (stopped before its inventory "
+                "update, it leaves the inventory as it was and the day is caught up at the next "
+                "start; stopped during alert delivery, it has completed and its unsent alerts "
+                "stay queued)",
                 self.settings.stop_grace_s,
             )
             if terminate is not None:

@@ -75,7 +75,10 @@ class CliRunner:
             if not sys.stderr.isatty():
                 # a journal, not a terminal: a progress line every 30 s at most
                 env.setdefault("TQDM_MININTERVAL", "30")
-            self._child = subprocess.Popen(self.command(run_date), env=env)
+            # in a process group of its own: a Ctrl-C at the terminal reaches the scheduler
+            # alone, which gives the run stop_grace_s before stopping it (the child took the
+            # SIGINT itself, stopped at once, and the scheduler logged it failed)
+            self._child = subprocess.Popen(self.command(run_date), env=env, process_group=0)
         returncode = self._child.wait()
         with self._guard:
             self._child = None
@@ -83,7 +86,8 @@ class CliRunner:
             return RunOutcome.OK
         if returncode == EXIT_LOCKED:
             return RunOutcome.LOCKED
-        if returncode in (-signal.SIGTERM, 128 + signal.SIGTERM) and self._stopping:
+        stopped = (-signal.SIGTERM, 128 + signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGINT)
+        if returncode in stopped and self._stopping:
             return RunOutcome.STOPPED
         log.error("run of %s exited with status %d", run_date, returncode)
         return RunOutcome.FAILED

@@ -290,3 +290,38 @@ def test_the_runs_log_as_the_scheduler_was_asked_to(
         "-v" in passed,
         "--debug" in passed,
     )
+
+
+def test_a_run_stopped_after_it_completed_is_logged_ok(tmp_path: Path) -> None:
+    """Stopped during its alert delivery, a run has completed (the inventory records it): the
+    scheduler said "stopped" and that the inventory kept its state before it."""
+    today = datetime.now(UTC).date()
+
+    class StoppedLate(_Ledger):
+        def run(self, run_date: date) -> RunOutcome:
+            super().run(run_date)
+            self.done.add(run_date)  # the run committed, then SIGTERM came
+            return RunOutcome.STOPPED
+
+    ledger = StoppedLate({today - timedelta(days=1)})
+    settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", stop_grace_s=5)
+    daily = DailyScheduler(
+        settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", ledger.completed, ledger.run
+    )
+    assert daily.run_pass().runs == ((today, RunOutcome.OK),)
+
+
+def test_a_run_starts_in_a_process_group_of_its_own(tmp_path: Path) -> None:
+    """A Ctrl-C at the terminal goes to the foreground process group: the run stopped at once
+    and the scheduler logged it failed, instead of giving it stop_grace_s."""
+    import os
+    import sys
+
+    from monitor.ops.schedule import CliRunner
+
+    marker = tmp_path / "pgid"
+    runner = CliRunner("c.yaml")
+    script = f"import os; open({str(marker)!r}, 'w').write(str(os.getpgid(0)))"
+    runner.command = lambda run_date: [sys.executable, "-c", script]  # type: ignore[method-assign]
+    assert runner(date(2024, 8, 20)) is RunOutcome.OK
+    assert int(marker.read_text()) != os.getpgid(0)
