@@ -150,9 +150,11 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     after = gpkg.timestamp(datetime.now(UTC))
     waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > after]
     if waiting:
+        # with --now every waiting alert was tried: these failed again
+        hint = "" if now else "; `alerts deliver --now` sends them at once"
         print(
             f"{len(waiting)} alert(s) wait out their retry delay, the first until "
-            f"{_when(min(waiting))} UTC; `alerts deliver --now` sends them at once"
+            f"{_when(min(waiting))} UTC{hint}"
         )
     if len(pending) > len(waiting):
         print(
@@ -164,8 +166,11 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
             f"{dead} dead alert(s) in the outbox: `alerts list` says why, "
             "`alerts retry --dead` re-queues them"
         )
-    if withdrawn:
-        print(f"{withdrawn} alert(s) withdrawn: their landslides were dismissed")
+    if withdrawn:  # a total, as the dead line's: not this delivery's withdrawals
+        print(
+            f"{withdrawn} withdrawn alert(s) in the outbox: their landslides were dismissed "
+            "before they were sent"
+        )
     return EXIT_FAILED if report.retrying or report.dead else EXIT_OK
 
 

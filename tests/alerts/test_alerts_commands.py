@@ -82,6 +82,7 @@ def test_deliver_sends_each_pending_alert_once_and_waiting_ones_only_with_now(
     out = capsys.readouterr().out
     assert "alerts sent 0, failed and retrying 3, dead 0, pending 4" in out
     assert "3 alert(s) wait out their retry delay" in out
+    assert "`alerts deliver --now` sends them at once" in out
     assert "1 due alert(s) were not tried" in out
 
     # a second run queues 2 more; the receivers come up
@@ -207,7 +208,7 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     assert _alerts(config_path, "deliver") == 0
     out = capsys.readouterr().out
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in out
-    assert "2 alert(s) withdrawn: their landslides were dismissed" in out
+    assert "2 withdrawn alert(s) in the outbox: their landslides were dismissed" in out
     assert "dead alert(s) in the outbox" not in out  # withdrawn is not failed
     bodies = [json.loads(body) for _, body in receiver.requests]
     assert [b["landslide"]["inventory_fid"] for b in bodies] == [kept]
