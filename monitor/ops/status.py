@@ -18,7 +18,7 @@ import json
 import sqlite3
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
@@ -183,6 +183,13 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     next_run = next_scheduled_run(settings.jobstore_for(path))
     source = "job store"
     overdue = next_run is not None and next_run < now
+    if next_run is not None:
+        fires = settings.trigger().get_next_fire_time(None, next_run - timedelta(seconds=1))
+        if fires != next_run:  # stored by a scheduler started with another cron
+            source = (
+                "job store, set under another cron: restart the scheduler to apply the "
+                "configured one"
+            )
     if next_run is None:
         next_run = settings.trigger().get_next_fire_time(None, now)
         source = "cron expression"

@@ -93,6 +93,13 @@ def test_status_of_a_populated_inventory(
     assert status.scheduler is None and not status.next_run_overdue
     later = collect_status(config, now=expected + timedelta(hours=1))  # the fire passed, unrun
     assert later.next_run_overdue and "OVERDUE" in later.format()
+    # the cron changed in the file, the scheduler not restarted: the stored time is not its
+    moved = config.model_copy(
+        update={"schedule": config.schedule.model_copy(update={"cron": "17 7 * * *"})}
+    )
+    assert (
+        "set under another cron: restart the scheduler" in collect_status(moved, now=NOW).format()
+    )
     with scheduler_lock(config.inventory.path):
         assert f"pid {os.getpid()}" in (collect_status(config, now=NOW).scheduler or "")
 
