@@ -62,7 +62,7 @@ class RunLockHeld(RuntimeError):
         who = holder.describe() if holder else "a process that has not yet recorded itself"
         super().__init__(
             f"another run is already working on inventory {inventory}: {who}; "
-            f"lock file {lock_file}. This run exits without doing anything."
+            f"lock file {lock_file}. This command exits without doing anything."
         )
 
 
