@@ -127,7 +127,7 @@ def load_review_data(
         config.region(name)  # KeyError naming the region and the known ones
     path = config.inventory.path
     if path.exists():
-        with Inventory(path) as inventory:
+        with Inventory(path, read_only=True) as inventory:  # the page changes nothing
             landslides = inventory.landslides()
             runs = inventory.runs()
         if as_of is None and not runs.empty:

@@ -103,7 +103,11 @@ class StatusChange:
 
 
 class Inventory:
-    """The GeoPackage inventory at ``path`` (created on first use)."""
+    """The GeoPackage inventory at ``path`` (created on first use).
+
+    ``read_only=True`` opens an existing inventory for reading alone (the review map): nothing
+    is created, upgraded or withdrawn, no write lock is needed, and it works on a read-only
+    mount and while a run holds the inventory; columns an older version lacked read as empty."""
 
     def __init__(
         self,
@@ -112,6 +116,7 @@ class Inventory:
         match_tolerance_m: float = 10.0,
         grow_fraction: float = 0.10,
         grow_min_m2: float = 200.0,
+        read_only: bool = False,
     ) -> None:
         if match_tolerance_m < 0 or grow_fraction < 0 or grow_min_m2 < 0:
             raise ValueError("match_tolerance_m, grow_fraction and grow_min_m2 must be >= 0")
@@ -119,6 +124,11 @@ class Inventory:
         self.match_tolerance_m = match_tolerance_m
         self.grow_fraction = grow_fraction
         self.grow_min_m2 = grow_min_m2
+        self.read_only = read_only
+        if read_only:
+            with gpkg.file_errors(self.path):
+                self._conn = gpkg.connect_read_only(self.path)
+            return
         self._conn = gpkg.connect(self.path, what="inventory")
         with gpkg.file_errors(self.path), gpkg.transaction(self._conn):
             for statement in f"{landslides.SCHEMA};{bookkeeping.SCHEMA}".split(";"):
@@ -266,6 +276,9 @@ class Inventory:
             params.append(status)
         sql = f"SELECT * FROM {LAYER}" + (f" WHERE {' AND '.join(where)}" if where else "")
         frame = pd.read_sql_query(sql + " ORDER BY fid", self._conn, params=tuple(params))
+        for name, kind in landslides.ADDED_COLUMNS.items():  # read-only, of an older version
+            if name not in frame.columns:
+                frame[name] = 0 if "DEFAULT 0" in kind else None
         geometry = [gpkg.decode_geometry(b) for b in frame.pop("geom")]
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")

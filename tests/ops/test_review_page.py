@@ -310,3 +310,19 @@ def test_a_moved_inventory_shows_the_quicklooks_beside_it(
     assert all(Path(p).is_file() and Path(p).is_relative_to(moved) for p in pictures)
     page = write_review_page(load_config(moved / "monitor.yaml"), moved / "review.html")
     assert "quicklook missing" not in page.path.read_text(encoding="utf-8")
+
+
+def test_the_review_page_reads_the_inventory_without_writing_it(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """Found by a new user: `review` opened the inventory for writing (schema upgrade, alert
+    withdrawals, a new file header each time) without the run lock, and failed on a read-only
+    mount. The page now leaves the file byte for byte as it was."""
+    import hashlib
+
+    config, _ = populated_config
+    path = config.inventory.path
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "p.html")]) == 0
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert (tmp_path / "p.html").stat().st_size > 0
