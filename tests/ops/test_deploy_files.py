@@ -107,6 +107,16 @@ def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
     path.write_text(yaml.safe_dump(data))
     config = load_config(path)
     assert [r.name for r in config.regions] == ["emilia-hills"]
+    # the source is Earth Engine, reached with the secret's project and the mounted key (the
+    # archive it named was never filled on a cluster: every run failed)
+    assert config.source.type == "gee"
+    container = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    key_env = config.source.service_account_key_env
+    assert env[key_env].startswith(mounts["ee-key"] + "/")
+    raw = (DEPLOY / "kubernetes" / "cronjob.yaml").read_text()
+    assert f"--from-literal={config.source.project_env}=" in raw  # in the secret it creates
     smtp = config.alerts.smtp
     assert smtp is not None and (smtp.username_env, smtp.password_env) == (
         "SMTP_USERNAME",
