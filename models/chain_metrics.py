@@ -35,7 +35,7 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import DatasetError, label_path, scene_ids
+from models.datasets import IGNORE, DatasetError, label_path, scene_ids
 
 __all__ = [
     "DETECTIONS_FILE",
@@ -77,14 +77,24 @@ class SceneObjects:
     tp: np.ndarray
     fp: np.ndarray
     label_pixels: int
+    # per polygon: on no label pixel but on ignored ones (255: a weak label's unknown ring, an
+    # unreviewed area), so neither a hit nor a false object
+    unknown: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def scene_objects(
-    scene: str, label: np.ndarray, transform: Affine, polygons: Sequence[BaseGeometry]
+    scene: str,
+    label: np.ndarray,
+    transform: Affine,
+    polygons: Sequence[BaseGeometry],
+    ignore: np.ndarray | None = None,
 ) -> SceneObjects:
     """Rasterise ``polygons`` (in the label's CRS) on the label grid and relate them to the
-    label's 8-connected objects."""
-    truth = np.asarray(label) > 0
+    label's 8-connected objects. ``ignore`` marks pixels of unknown class (label 255): they
+    count for no pixel score nor scene area, and a polygon on them and on no label pixel is
+    not a false object."""
+    known = np.ones(np.shape(label), bool) if ignore is None else ~np.asarray(ignore, bool)
+    truth = (np.asarray(label) > 0) & known
     pixel_m2 = abs(transform.a * transform.e - transform.b * transform.d)
     events, n_events = ndimage.label(truth, structure=_EIGHT)
     event_area = (
@@ -106,10 +116,13 @@ def scene_objects(
     touches: list[np.ndarray] = []
     tp = np.zeros(n, dtype=np.int64)
     fp = np.zeros(n, dtype=np.int64)
+    unknown = np.zeros(n, dtype=bool)
     if n:
         index = np.arange(1, n + 1)
         tp = ndimage.sum_labels(truth, raster, index).astype(np.int64)
-        fp = ndimage.sum_labels(~truth, raster, index).astype(np.int64)
+        fp = ndimage.sum_labels(~truth & known, raster, index).astype(np.int64)
+        on_ignored = ndimage.sum_labels(~known, raster, index) > 0
+        unknown = on_ignored & (tp == 0)
         pairs = np.unique(np.stack([raster[truth], events[truth]]), axis=1)
         by_polygon: dict[int, list[int]] = {}
         for p, e in pairs.T.tolist():
@@ -118,13 +131,14 @@ def scene_objects(
         touches = [np.array(by_polygon.get(i, []), dtype=np.int64) for i in range(n)]
     return SceneObjects(
         scene=scene,
-        area_km2=truth.size * pixel_m2 / 1e6,
+        area_km2=int(known.sum()) * pixel_m2 / 1e6,
         event_area_m2=np.asarray(event_area, dtype=np.float64),
         polygon_area_m2=np.array([g.area for g in polygons], dtype=np.float64),
         touches=touches,
         tp=tp,
         fp=fp,
         label_pixels=int(truth.sum()),
+        unknown=unknown,
     )
 
 
@@ -208,7 +222,8 @@ def chain_scores(
         counts[">=1 ha"][1] += int(large.sum())
         counts["all"][0] += int(detected.sum())
         counts["all"][1] += len(detected)
-        false = keep & np.array([len(t) == 0 for t in s.touches], dtype=bool)
+        unknown = s.unknown if len(s.unknown) == len(keep) else np.zeros(len(keep), bool)
+        false = keep & np.array([len(t) == 0 for t in s.touches], dtype=bool) & ~unknown
         out.polygons += int(keep.sum())
         out.false_objects += int(false.sum())
         out.false_objects_large += int((false & (s.polygon_area_m2 >= LARGE_FALSE_M2)).sum())
@@ -239,16 +254,24 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     unknown = sorted(set(polygons["scene"]) - set(ids))
     if unknown:
         raise DatasetError(f"{path}: polygons of scenes not in {data}: {', '.join(unknown[:5])}")
+    ran = _scenes_run(path.parent)
+    if ran is not None and (never := sorted(set(ids) - ran)):
+        # scored, they would count as scenes where the chain found nothing
+        raise DatasetError(
+            f"{path.parent}: `detect --stack` never ran {len(never)} scene(s) of {data} "
+            f"({', '.join(never[:5])}); detect them too, or score a folder of the scenes it ran"
+        )
     scenes: list[SceneObjects] = []
     kept: list[np.ndarray] = []
     for scene_id in ids:
         with rasterio.open(label_path(Path(data), scene_id)) as src:
-            label = src.read(1) == 1
+            raw = src.read(1)
             transform, crs = src.transform, src.crs
         mine = polygons[polygons["scene"] == scene_id]
         if len(mine) and crs is not None:
             mine = mine.to_crs(crs)
-        scenes.append(scene_objects(scene_id, label, transform, list(mine.geometry)))
+        objects = scene_objects(scene_id, raw == 1, transform, list(mine.geometry), raw == IGNORE)
+        scenes.append(objects)
         kept.append(~mine["suppressed"].astype(bool).to_numpy())
     lookalike = [i for i, s in enumerate(scenes) if s.label_pixels == 0]
     return {
@@ -264,6 +287,15 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
             "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
         },
     }
+
+
+def _scenes_run(folder: Path) -> set[str] | None:
+    """The scenes `detect --stack` ran into ``folder`` (its ``summary.json``; None without
+    one), whether or not they gave polygons."""
+    summary = folder / "summary.json"
+    if not summary.is_file():
+        return None
+    return {str(k) for k in json.loads(summary.read_text()).get("scenes", {})}
 
 
 def _cell(value: float | None, fmt: str = "{:.2f}") -> str:

@@ -188,6 +188,7 @@ def collect(
                     scene.label,
                     scene.transform,
                     list(candidates.geometry),
+                    scene.ignore,
                 )
             )
     out.seconds = time.perf_counter() - start

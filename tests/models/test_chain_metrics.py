@@ -108,3 +108,53 @@ def test_models_evaluate_chain_reads_detections_and_labels(tmp_path: Path, capsy
     assert report["without_filter"]["recall_by_size"]["<0.1 ha"] == [1, 1]
     assert report["look_alike_only"]["scenes"] == 0
     assert "| with filter | 0.00 (0/1)" in capsys.readouterr().out
+
+
+def test_ignored_pixels_count_for_nothing_by_hand():
+    """Found by a new user: pixels of unknown class (255, the weak labels of `dataset export`
+    and `from-reviews`) were scored as background. Here the label's object A is unknown (255)
+    and so is the 4 x 4 corner under P2: P3 (on A) and P2 are neither hits nor false objects,
+    and their pixels leave the pixel scores and the scene area."""
+    label = _label()
+    ignore = np.zeros_like(label, dtype=bool)
+    ignore[1:4, 1:4] = True  # A
+    ignore[0:4, 14:18] = True  # under P2
+    label[ignore] = 255
+    scene = scene_objects("s", label == 1, T, POLYGONS, ignore)
+    assert scene.area_km2 == pytest.approx((400 - 9 - 16) * 100 / 1e6)
+    assert scene.event_area_m2.tolist() == [10_000.0]  # B only
+    assert scene.tp.tolist() == [50, 0, 0] and scene.fp.tolist() == [0, 0, 0]
+    assert scene.unknown.tolist() == [False, True, True]
+    everything = chain_scores([scene])
+    assert everything.false_objects == 0 and everything.recall_by_size["all"] == (1, 1)
+    assert (everything.tp, everything.fp, everything.fn) == (50, 0, 50)
+    # without the ignore mask 255 was taken as a label pixel by > 0, here as background
+    plain = chain_scores([scene_objects("s", label == 1, T, POLYGONS)])
+    assert plain.false_objects == 2
+
+
+def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path) -> None:
+    """Found by a new user: a labelled folder of three scenes scored against the detections of
+    one gave a recall of 1/3, silently (the scenes without polygons counted as found nothing)."""
+    from models.chain_metrics import evaluate_chain
+    from models.datasets import DatasetError
+
+    data = tmp_path / "data"
+    (data / "label").mkdir(parents=True)
+    (data / "input").mkdir()
+    profile = {"driver": "GTiff", "height": 20, "width": 20, "dtype": "uint8", "crs": CRS,
+               "transform": T}  # fmt: skip
+    for scene in ("a", "b"):
+        for folder, count in (("label", 1), ("input", 15)):
+            path = data / folder / f"{scene}_{folder}.tif"
+            with rasterio.open(path, "w", count=count, **profile) as dst:
+                dst.write(np.zeros((count, 20, 20), np.uint8))
+    det = tmp_path / "det"
+    det.mkdir()
+    gpd.GeoDataFrame({"scene": ["a"], "suppressed": [False]}, geometry=[POLYGONS[1]],
+                     crs=CRS).to_file(det / "detections.gpkg")  # fmt: skip
+    (det / "summary.json").write_text(json.dumps({"scenes": {"a": {"status": "ok"}}}))
+    with pytest.raises(DatasetError, match=r"never ran 1 scene\(s\) of .* \(b\)"):
+        evaluate_chain(det, data)
+    (det / "summary.json").write_text(json.dumps({"scenes": {"a": {}, "b": {}}}))
+    assert evaluate_chain(det, data)["with_filter"]["scenes"] == 2
