@@ -171,6 +171,13 @@ def check_stack(path: Path) -> list[str]:
         _check_values(src, path, order)
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
+    if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
+        # the members learnt north-up scenes: the same ground stored south-up (rows reversed)
+        # or rotated gives other detections
+        raise BadInput(
+            f"{path}: its grid is not north-up (geotransform {tuple(transform)[:6]}); the "
+            "members learnt north-up scenes. Write it north-up: gdalwarp -r near IN OUT"
+        )
     warnings: list[str] = []
     why = _not_measurable(crs, transform, width, height, warnings)
     if why is not None:
@@ -196,6 +203,29 @@ def check_stack(path: Path) -> list[str]:
 
 
 _RADAR_DB_BANDS: tuple[str, ...] = ("preVV", "postVV", "preVH", "postVH")
+_FILLS: tuple[float, ...] = (-9999.0, -32768.0, -3.4028234663852886e38)  # undeclared no-data
+# dVV against postVV - preVV: the same composites give 0; a stack whose bands were resampled
+# apart differs by a fraction of a dB, a sign error by twice the change (several dB)
+_DIFF_TOLERANCE_DB = 0.5
+_DIFF_MIN_PIXELS = 20  # changed pixels (of the decimated grid) needed to judge it
+
+
+def _aligned(
+    src: rasterio.io.DatasetReader,
+    name: str,
+    order: list[int] | None,
+    shape: tuple[int, int],
+    nodata: float | None,
+) -> np.ndarray:
+    """Band ``name`` of ``src`` on the decimated grid ``shape``, no data as NaN (pixels kept in
+    place, so that bands can be compared pixel by pixel)."""
+    index = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
+    values = src.read(index + 1, out_shape=shape).astype(np.float64)
+    if nodata is not None and not np.isnan(nodata):
+        values[values == nodata] = np.nan
+    return values
+
+
 _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most this many a side
 
 
@@ -208,17 +238,21 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     nodata = src.nodata
 
     def band(name: str) -> np.ndarray:
-        index = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
-        values = src.read(index + 1, out_shape=shape).astype(np.float64)
-        if nodata is not None and not np.isnan(nodata):
-            values[values == nodata] = np.nan
+        values = _aligned(src, name, order, shape, nodata)
         return values[np.isfinite(values)]
 
     dndvi = band("dNDVI")
     if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
+        fill = next((v for v in _FILLS if np.any(dndvi == v)), None)
+        why = (
+            f"it holds {fill:g}, a no-data fill the file does not declare: declare it "
+            f"(gdal_edit.py -a_nodata {fill:g} FILE) or write NaN"
+            if fill is not None
+            else "is it scaled, by 100 or 10 000?"
+        )
         raise BadInput(
             f"{path}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
-            "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
+            f"NDVIs lies in -2..2 ({why})"
         )
     for name in _RADAR_DB_BANDS:
         values = band(name)
@@ -233,6 +267,27 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         raise BadInput(
             f"{path}: slope spans {slope.min():.4g} to {slope.max():.4g}; degrees lie in 0..90"
         )
+    if not slope.size:  # the slope rule then drops every detection, silently
+        raise BadInput(
+            f"{path}: slope has no value (all no data); the chain drops detections on unknown "
+            "slope: compute it from the stack's elevation (gdaldem slope)"
+        )
+    for pol in ("VV", "VH"):
+        names = (f"pre{pol}", f"post{pol}", f"d{pol}")
+        pre, post, diff = (_aligned(src, name, order, shape, nodata) for name in names)
+        change = post - pre
+        # where the backscatter changed: on unchanged ground either sign of a difference is 0
+        seen = np.isfinite(change) & np.isfinite(diff) & (np.abs(change) > 1.0)
+        if seen.sum() < _DIFF_MIN_PIXELS:
+            continue
+        off = float(np.median(np.abs(diff[seen] - change[seen])))
+        if off > _DIFF_TOLERANCE_DB:
+            flipped = float(np.median(np.abs(diff[seen] + change[seen])))
+            hint = " (it is pre - post)" if flipped <= _DIFF_TOLERANCE_DB else ""
+            raise BadInput(
+                f"{path}: d{pol} is not post{pol} - pre{pol}{hint}: they differ by a median "
+                f"{off:.2g} dB; the layout's differences are post minus pre"
+            )
 
 
 @dataclass

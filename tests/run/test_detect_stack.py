@@ -196,6 +196,11 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("dNDVI x 100", "dNDVI spans -45 to 0; a difference of NDVIs lies in -2..2"),
         ("radar in linear power", "it looks like linear power (COPERNICUS/S1_GRD_FLOAT)"),
         ("slope in percent", "slope spans"),
+        # found by a new user: each of these ran without a word
+        ("dVV as pre - post", "dVV is not postVV - preVV (it is pre - post)"),
+        ("undeclared no-data", "it holds -9999, a no-data fill the file does not declare"),
+        ("slope empty", "slope has no value (all no data)"),
+        ("south-up", "its grid is not north-up"),
     ],
 )
 def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
@@ -215,7 +220,24 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
     if mistake == "slope in percent":
         i = MODEL_BANDS.index("slope")
         bands[i] = 100 * np.tan(np.radians(bands[i])) + 50
-    stack = _write(tmp_path / "in" / "a_input.tif", bands)
+    profile: dict[str, object] = {}
+    if mistake == "dVV as pre - post":
+        i = MODEL_BANDS.index("dVV")
+        pre, post = bands[MODEL_BANDS.index("preVV")], bands[MODEL_BANDS.index("postVV")]
+        bands[i] = pre - post
+        assert np.abs(bands[i]).max() > 1.0  # the scene's change, reversed
+    if mistake == "undeclared no-data":
+        bands[MODEL_BANDS.index("dNDVI"), :4, :4] = -9999.0
+    if mistake == "slope empty":
+        bands[MODEL_BANDS.index("slope")] = np.nan
+    if mistake == "south-up":  # the same ground, rows reversed, y growing downwards
+        from affine import Affine
+
+        rows = bands.shape[1]
+        bands = bands[:, ::-1]
+        t = TRANSFORM
+        profile["transform"] = Affine(t.a, 0.0, t.c, 0.0, -t.e, t.f + t.e * rows)
+    stack = _write(tmp_path / "in" / "a_input.tif", bands, **profile)
     out = tmp_path / "out"
     assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
     assert message in capsys.readouterr().err
