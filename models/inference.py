@@ -43,10 +43,27 @@ ENGINES = ("auto", "torch", "onnxruntime")
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` means CUDA when present, else CPU."""
+    """``None`` means CUDA when present, else CPU. A device that is no torch device, or a CUDA
+    device this machine lacks, is a :class:`ValueError` saying so (torch raised a bare
+    RuntimeError, or an AssertionError at the first tensor)."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"{str(device)!r} is not a torch device (cpu, cuda, cuda:N, mps)"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"{str(device)!r}: this machine has no CUDA device torch can use (a CPU build of "
+                "torch, or no driver); leave the device out to run on the CPU"
+            )
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(f"{str(device)!r}: this machine has {count} CUDA device(s)")
+    return resolved
 
 
 def tile_grid(length: int, tile: int, overlap: int) -> list[int]:

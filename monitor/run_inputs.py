@@ -60,9 +60,11 @@ class Resources:
         from models.ensemble import Ensemble
         from models.inference import resolve_device, resolve_engine
 
-        resolve_engine(
-            model.engine, resolve_device(model.device)
-        )  # refuse e.g. onnxruntime on CUDA
+        try:
+            device = resolve_device(model.device)
+        except ValueError as err:
+            raise BadInput(f"model.device: {err}") from None
+        resolve_engine(model.engine, device)  # refuse e.g. onnxruntime on CUDA
         path = Path(model.manifest).resolve()
         key = (str(path), path.stat().st_mtime, model.engine)
         if key not in self._ensembles:

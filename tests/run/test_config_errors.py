@@ -3,6 +3,7 @@ exits non-zero without a traceback; good inputs (inline or file polygons, window
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -358,3 +359,29 @@ def test_archive_build_without_simulation_points_real_data_to_the_writer(
     err = capsys.readouterr().err
     assert "source.simulation is missing" in err
     assert "written with RegionWriter (docs/archive.md)" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu0", "model.device: 'gpu0' is not a torch device (cpu, cuda, cuda:N, mps)"),
+        ("cuda:7", "model.device: 'cuda:7': this machine has"),
+    ],
+)
+def test_a_device_the_machine_cannot_use_is_bad_input_naming_the_field(
+    write_config: Callable[..., Path], manifest: Path, device: str, message: str
+) -> None:
+    """Found by a new user: `device: gpu0` failed with torch's bare RuntimeError and `cuda` on
+    a CPU machine with an AssertionError at the first tensor, both exit 1, naming no field."""
+    import torch
+
+    from monitor.errors import BadInput
+    from monitor.run_inputs import RESOURCES
+
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has eight CUDA devices")
+    data = _data(manifest)
+    data["model"]["device"] = device
+    config = load_config(write_config(data))
+    with pytest.raises(BadInput, match=re.escape(message)):
+        RESOURCES.ensemble(config.model)
