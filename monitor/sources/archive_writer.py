@@ -35,7 +35,7 @@ from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import AreaOfInterest, check_area
+from monitor.sources.base import DEFAULT_MAX_AREA_KM2, AreaOfInterest, check_area
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -226,7 +226,9 @@ class TrackInfo:
 
 class RegionWriter:
     """Writes ``area`` into the archive at ``archive``, on :func:`monitor.grid.region_grid` of its
-    polygon, with room for ``n_s2`` Sentinel-2 and ``n_s1`` Sentinel-1 acquisitions."""
+    polygon, with room for ``n_s2`` Sentinel-2 and ``n_s1`` Sentinel-1 acquisitions.
+    ``max_area_km2`` is the region's ``max_area_km2`` of the configuration (a larger polygon is
+    refused, as the configuration refuses it)."""
 
     def __init__(
         self,
@@ -238,8 +240,10 @@ class RegionWriter:
         tracks: Sequence[TrackInfo],
         origin: str = "export",
         meta: dict[str, Any] | None = None,
+        max_area_km2: float = DEFAULT_MAX_AREA_KM2,
     ) -> None:
-        check_area(area)  # a polygon in metres or invalid is named, not an OverflowError
+        # a polygon in metres or invalid is named, not an OverflowError
+        check_area(area, max_area_km2)
         self.area = area
         self.grid: Grid = region_grid(area.geometry)
         self.target = region_dir(Path(archive), area.name)

@@ -400,3 +400,18 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
         w.write_s2(0, date(2024, 7, 5), dn, np.zeros(shape, np.uint8), **sun)
         w.commit()
     assert (tmp_path / "regions" / "export" / "region.json").exists()
+
+
+def test_a_region_larger_than_the_default_maximum_is_written_at_its_own(tmp_path: Path) -> None:
+    """Found by a new user: a region of 3 100 km² with `max_area_km2: 5000` in its
+    configuration could not be written, the writer having the default 2 500 km² built in."""
+    from monitor.sources.base import InvalidArea
+
+    big = AreaOfInterest("big", box(10.0, 45.0, 10.6, 45.6), "descending")  # about 3 150 km²
+    with pytest.raises(InvalidArea, match="more than the maximum 2500 km²"):
+        RegionWriter(tmp_path, big, n_s2=0, n_s1=0, tracks=[])
+    with (
+        pytest.warns(UserWarning),
+        RegionWriter(tmp_path, big, n_s2=0, n_s1=0, tracks=[], max_area_km2=5000) as writer,
+    ):
+        assert writer.grid.shape[0] > 6_000  # 66 km of 10 m rows
