@@ -113,8 +113,10 @@ Windows = Annotated[MonitoringWindows | EventWindows, Field(discriminator="mode"
 
 
 def _default_mode(value: Any) -> Any:
+    """``mode`` left out: ``event`` where the windows name an ``event_date`` (they read
+    "event_date: unknown field" of the monitoring windows), else ``monitoring``."""
     if isinstance(value, dict) and "mode" not in value:
-        return {**value, "mode": "monitoring"}
+        return {**value, "mode": "event" if "event_date" in value else "monitoring"}
     return value
 
 

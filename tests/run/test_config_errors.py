@@ -298,6 +298,12 @@ def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path)
     assert not r2.rules.exclude_snow and r2.rules.exclude_water
     assert r1.rules.threshold is None and r1.rules.min_area_m2 == 900
     assert config.model.setting == "auto" and config.source.type == "archive"
+    # an event_date without `mode: event` means event windows (it was "unknown field")
+    data["regions"][1]["windows"] = {"event_date": "2024-08-24"}
+    implied = load_config(write_config(data)).regions[1].windows
+    assert implied.mode == "event" and implied.windows_for(date(2024, 10, 1))[0].end == date(
+        2024, 8, 24
+    )
     assert config.inventory.path == (config.path.parent / "runs" / "inventory.gpkg").resolve()
 
 
