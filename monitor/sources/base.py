@@ -105,7 +105,16 @@ def check_area(
             f"{name}: coordinates {geometry.bounds} are not lon/lat degrees (EPSG:4326)"
         )
     if east - west > 6.0:
-        raise InvalidArea(f"{name}: the polygon spans {east - west:.1f}° of longitude (max 6°)")
+        near_180 = west < -174.0 and east > 174.0  # both sides of the antimeridian
+        raise InvalidArea(
+            f"{name}: the polygon spans {east - west:.1f}° of longitude (max 6°)"
+            + (
+                "; it crosses the antimeridian (±180°), which a region cannot: make two "
+                "regions, one on each side"
+                if near_180
+                else ""
+            )
+        )
     grid = region_grid(geometry)
     area_km2 = grid.project(geometry).area / 1e6
     if area_km2 <= 0.0:

@@ -23,6 +23,7 @@ from monitor.sources.base import Window
 
 REPO = Path(__file__).resolve().parents[2]
 SQUARE = mapping(REGION_POLYGON)
+ACROSS_180 = [[179.95, -17.0], [-179.95, -17.0], [-179.95, -16.95], [179.95, -16.95]]
 BOW_TIE = {
     "type": "Polygon",
     "coordinates": [[[10.0, 44.0], [10.01, 44.01], [10.01, 44.0], [10.0, 44.01], [10.0, 44.0]]],
@@ -140,6 +141,13 @@ def test_self_intersecting_polygon(
             "not lon/lat degrees",
         ),
         (42, "expected inline GeoJSON or the path of a region file"),
+        (  # across the antimeridian: the message says why and what to do (found by a user)
+            {
+                "type": "Polygon",
+                "coordinates": [[*ACROSS_180, ACROSS_180[0]]],
+            },
+            "crosses the antimeridian .* make two regions, one on each side",
+        ),
     ],
 )
 def test_other_bad_polygons(
