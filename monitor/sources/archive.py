@@ -161,6 +161,13 @@ class ArchiveSource:
             return cached
         meta = read_meta(path)
         if meta is None:
+            if not self.path.is_dir():
+                raise ArchiveError(
+                    f"the archive folder {self.path} does not exist (source.path, read from the "
+                    "configuration file's folder); build it with `landslide-monitor archive "
+                    "build --config ...` or write regions into it with RegionWriter "
+                    "(docs/archive.md)"
+                )
             known = ", ".join(self.regions()) or "none"
             raise ArchiveError(
                 f"region {name!r} is not in the archive {self.path} (regions there: {known}); "

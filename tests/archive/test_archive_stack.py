@@ -213,9 +213,12 @@ def test_no_acquisition_at_all_raises_naming_region_and_windows(archive: Archive
         archive.features(area, early, later)
 
 
-def test_unknown_region_is_named(archive: ArchiveSource) -> None:
+def test_unknown_region_is_named(archive: ArchiveSource, tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="'nowhere' is not in the archive"):
         archive.features(small_area("nowhere", 10.9, 44.34), PRE, POST)
+    # a source.path that does not exist is named as such (it read "regions there: none")
+    with pytest.raises(ArchiveError, match=r"the archive folder .*missing does not exist"):
+        ArchiveSource(tmp_path / "missing").features(small_area("r", 10.9, 44.34), PRE, POST)
 
 
 def test_sub_polygon_reads_a_window_of_the_region(archive: ArchiveSource, stacks: dict) -> None:
