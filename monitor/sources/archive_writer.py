@@ -15,6 +15,7 @@ an index out of range or written twice, incidence angles in radians.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -36,6 +37,8 @@ from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import DEFAULT_MAX_AREA_KM2, AreaOfInterest, check_area
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CATALOG_COLUMNS",
@@ -518,6 +521,11 @@ class RegionWriter:
         missing = {"kind", "event_date", "area_m2"} - set(truth.columns)
         if missing:
             raise ValueError(f"ground truth lacks columns: {', '.join(sorted(missing))}")
+        if truth.crs is None:
+            raise ValueError(
+                f"region {self.area.name!r}: the ground truth has no CRS; set the one its "
+                "coordinates are in (truth.set_crs(...))"
+            )
         self._truth = truth.to_crs("EPSG:4326")
 
     def commit(self, digest: str | None = None) -> Path:
@@ -525,6 +533,12 @@ class RegionWriter:
         version of it). Returns the region's folder."""
         if not self._static_done:
             raise ValueError(f"region {self.area.name!r}: write_static was never called")
+        for sensor, size in self._sizes.items():
+            if len(self._written[sensor]) < size:  # the slots stay empty; the catalog skips them
+                log.warning(
+                    "region %r: %d of the %d %s scenes made room for were written",
+                    self.area.name, len(self._written[sensor]), size, sensor,
+                )  # fmt: skip
         catalog = pd.DataFrame(self._rows, columns=list(CATALOG_COLUMNS))
         catalog = catalog.sort_values(["sensor", "date", "index"], ignore_index=True)
         catalog.to_csv(self.tmp / "catalog.csv", index=False)

@@ -415,3 +415,27 @@ def test_a_region_larger_than_the_default_maximum_is_written_at_its_own(tmp_path
         RegionWriter(tmp_path, big, n_s2=0, n_s1=0, tracks=[], max_area_km2=5000) as writer,
     ):
         assert writer.grid.shape[0] > 6_000  # 66 km of 10 m rows
+
+
+def test_ground_truth_without_a_crs_and_unwritten_slots_are_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: CRS-less ground truth failed inside geopandas ("naive geometries")
+    though the docstring says any CRS, and a writer made for five scenes of each sensor
+    committed one of each without a word."""
+    shape, track, sun = _writer_inputs()
+    with RegionWriter(tmp_path, AREA, n_s2=5, n_s1=5, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape), **sun)
+        w.write_s1(0, date(2024, 7, 3), 0, np.full((2, *shape), -12.0))
+        naive = gpd.GeoDataFrame(
+            {"kind": ["landslide"], "event_date": ["2024-07-04"], "area_m2": [100.0]},
+            geometry=[AREA.geometry.centroid.buffer(0.0005)],
+        )
+        with pytest.raises(ValueError, match="the ground truth has no CRS; set the one"):
+            w.write_ground_truth(naive)
+        w.commit()
+    assert "1 of the 5 S2 scenes made room for were written" in caplog.text
+    assert "1 of the 5 S1 scenes made room for were written" in caplog.text
