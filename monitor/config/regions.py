@@ -232,6 +232,11 @@ class RegionConfig(StrictModel):
         elif isinstance(value, dict):
             try:
                 geometry = _geometry_from_geojson(value)
+            except KeyError as exc:  # a misspelt or missing member
+                keys = ", ".join(map(str, value)) or "none"
+                raise ValueError(
+                    f"not a GeoJSON geometry: no {exc.args[0]!r} member (it has: {keys})"
+                ) from None
             except Exception as exc:
                 raise ValueError(f"not a GeoJSON geometry: {exc}") from None
         elif isinstance(value, str | Path):

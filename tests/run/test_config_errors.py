@@ -141,6 +141,10 @@ def test_self_intersecting_polygon(
             "not lon/lat degrees",
         ),
         (42, "expected inline GeoJSON or the path of a region file"),
+        (
+            {"type": "Polygon", "coordinate": [[[10.0, 44.0], [10.01, 44.0], [10.0, 44.01]]]},
+            r"not a GeoJSON geometry: no 'coordinates' member \(it has: type, coordinate\)",
+        ),
         (  # across the antimeridian: the message says why and what to do (found by a user)
             {
                 "type": "Polygon",
