@@ -161,13 +161,39 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
         known = ", ".join(REGION_FILE_SUFFIXES)
         raise ValueError(f"region file {path} has an unknown format (known suffixes: {known})")
     try:
+        if layer is None:
+            import pyogrio
+
+            layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+            if len(layers) > 1:
+                raise ValueError(
+                    f"region file {path} has {len(layers)} layers ({', '.join(layers[:8])}): "
+                    "name one with the region's `layer`"
+                )
         frame = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except ValueError:
+        raise
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise ValueError(f"cannot read region file {path}: {exc}") from None
     if frame.empty:
         raise ValueError(f"region file {path} holds no features")
+    kinds = set(frame.geometry.geom_type.dropna())
+    other = sorted(kinds - {"Polygon", "MultiPolygon"})
+    if other:
+        raise ValueError(
+            f"region file {path} holds {', '.join(other)} features besides polygons; a region "
+            "is polygons alone: remove the others"
+        )
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
+    else:
+        west, south, east, north = frame.total_bounds
+        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+            raise ValueError(
+                f"region file {path} declares no CRS (a shapefile without its .prj?) and its "
+                f"coordinates {tuple(round(v, 1) for v in frame.total_bounds)} are not lon/lat: "
+                "give the file its CRS (ogr2ogr -a_srs EPSG:... OUT IN)"
+            )
     return unary_union(list(frame.geometry))
 
 

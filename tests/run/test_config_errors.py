@@ -403,3 +403,33 @@ def test_a_device_the_machine_cannot_use_is_bad_input_naming_the_field(
     config = load_config(write_config(data))
     with pytest.raises(BadInput, match=re.escape(message)):
         RESOURCES.ensemble(config.model)
+
+
+def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found by a new user: a UTM shapefile without its .prj read "not lon/lat degrees", a
+    file with a point beside the polygon "got GeometryCollection", and a GeoPackage of two
+    layers leaked pyogrio's UserWarning and took the first."""
+    from shapely.geometry import Point
+
+    folder = tmp_path / "regions"
+    folder.mkdir()
+    utm = gpd.GeoDataFrame(geometry=[REGION_POLYGON], crs="EPSG:4326").to_crs("EPSG:32632")
+    utm.to_file(folder / "noprj.shp")
+    (folder / "noprj.prj").unlink()
+    mixed = gpd.GeoDataFrame(geometry=[REGION_POLYGON, Point(10.905, 44.345)], crs="EPSG:4326")
+    mixed.to_file(folder / "mixed.geojson", driver="GeoJSON")
+    two = folder / "two.gpkg"
+    utm.to_file(two, layer="valley")
+    utm.to_file(two, layer="ridge")
+    cases = {
+        "regions/noprj.shp": r"declares no CRS \(a shapefile without its \.prj\?\)",
+        "regions/mixed.geojson": "holds Point features besides polygons",
+        "regions/two.gpkg": r"has 2 layers \(valley, ridge\): name one with the region's `layer`",
+    }
+    for geometry, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(write_config(_data(manifest, geometry=geometry)))
+    named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
+    assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
