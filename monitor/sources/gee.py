@@ -38,6 +38,7 @@ from gee_scripts.coverage import ResolvedAssets, resolve_assets
 from gee_scripts.export import export_image
 from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry
 from gee_scripts.settings import GeeSettings
+from models.change_statistics import IW_GRD_ENL
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import (
     EVENT,
@@ -104,6 +105,14 @@ class GeeSource:
         self.settings = settings or GeeSettings()
         self.progress = progress
         self.backoff = backoff_from(self.settings.retry)
+        if self.settings.s1.speckle_filter != "none":
+            log.warning(
+                "s1.speckle_filter %s: the radar change statistics (event dating, the second "
+                "look, the forest drop test) assume unfiltered scenes of %.1f looks, and the "
+                "bundled ensemble learnt unfiltered scenes; filtered, both are miscalibrated "
+                "(the embedded archive never filters)",
+                self.settings.s1.speckle_filter, IW_GRD_ENL,
+            )  # fmt: skip
         if initialize:
             ee_initialize(self.settings)
 

@@ -314,3 +314,17 @@ def test_network_blips_are_retried_and_local_file_errors_are_not() -> None:
         assert classify(blip).treatment == "transient", blip
     missing_key = FileNotFoundError(2, "No such file or directory", "/etc/ee/key.json")
     assert classify(missing_key).treatment == "permanent"
+
+
+def test_a_speckle_filter_is_warned_as_miscalibrating_the_statistics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by a user who knows Earth Engine: the filter raises the looks of a scene, and the
+    change statistics kept the 4.4 looks of unfiltered IW GRD."""
+    from monitor.sources.gee import GeeSource
+
+    GeeSource(GeeSettings(), initialize=False)
+    assert "speckle_filter" not in caplog.text
+    GeeSource(GeeSettings.model_validate({"s1": {"speckle_filter": "lee"}}), initialize=False)
+    assert "s1.speckle_filter lee: the radar change statistics" in caplog.text
+    assert "assume unfiltered scenes of 4.4 looks" in caplog.text
