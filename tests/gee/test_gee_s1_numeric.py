@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ee
 import numpy as np
+import pytest
 from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts import sentinel1
@@ -63,3 +64,27 @@ def test_flattened_median_matches_the_archive() -> None:
     assert (expected_count[:, :4][valid[:, :4]] == n - 1).all()
     assert (expected_count[~valid] == 0).all() and (~valid).sum() > 0
     assert np.nanmax(np.abs(correction)) > 1.0
+
+
+def test_zero_vh_power_is_masked_not_minus_infinity_in_the_mean() -> None:
+    """Thermal-noise removal can leave VH at zero power: its dB is -inf, which entered the
+    monitoring mean (found by a user who knows Earth Engine); the archive drops such values."""
+    size, n = 20, 3
+    dem = np.full((size, size), 500.0)
+    angle = np.full((size, size), 38.0)
+    inputs: dict[str, dict[str, np.ndarray]] = {"T/dem": {"elevation": dem}}
+    for i in range(n):
+        vh = np.full((size, size), 10.0 ** (-18.0 / 10.0))
+        if i == 1:
+            vh[:, :5] = 0.0
+        inputs[f"T/grd_{i}"] = {"VV": np.full((size, size), 0.1), "VH": vh, "angle": angle}
+    scenes = ee.ImageCollection.fromImages([ee.Image(f"T/grd_{i}") for i in range(n)])
+    s1 = S1Settings(terrain_model="volume")
+    flat = sentinel1.flattened_collection(scenes, ee.Image("T/dem"), s1)
+    (mean,) = GraphEvaluator(inputs)(graph_tree(ee.List([sentinel1.mean_db(flat, "post")])))
+    # flat ground, the same power in every scene: the mean is one value everywhere, where
+    # scene 1's VH was zero (left out) as elsewhere; VV is kept there
+    assert np.isfinite(mean["postVH"]).all()
+    np.testing.assert_allclose(mean["postVH"], mean["postVH"][0, -1], atol=1e-6)
+    np.testing.assert_allclose(mean["postVV"], mean["postVV"][0, -1], atol=1e-6)
+    assert mean["postVV"][0, -1] - mean["postVH"][0, -1] == pytest.approx(8.0, abs=1e-6)
