@@ -108,6 +108,6 @@ def format_summary(summary: RunSummary) -> str:
     lines.extend(_alerts(summary))
     lines.append(_timings(summary))
     lines.append(f"Inventory: {summary.inventory}")
-    if summary.quicklooks is not None:
+    if summary.quicklooks is not None and summary.quicklooks.is_dir():  # none on a no-data day
         lines.append(f"Quicklooks: {summary.quicklooks}")
     return "\n".join(lines)
