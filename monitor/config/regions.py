@@ -164,8 +164,12 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
         if layer is None:
             import pyogrio
 
-            layers = [str(name) for name, _ in pyogrio.list_layers(path)]
-            if len(layers) > 1:
+            # layers with geometry: a QGIS style table (layer_styles) or another attribute
+            # table beside the polygons is not a layer to choose from
+            layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
+            if len(layers) == 1:
+                layer = layers[0]
+            elif len(layers) > 1:
                 raise ValueError(
                     f"region file {path} has {len(layers)} layers ({', '.join(layers[:8])}): "
                     "name one with the region's `layer`"

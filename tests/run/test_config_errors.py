@@ -433,3 +433,16 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
             load_config(write_config(_data(manifest, geometry=geometry)))
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
     assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
+    # one polygon layer beside a table without geometry (QGIS saves its styles so) is read
+    styled = folder / "styled.gpkg"
+    utm.to_file(styled, layer="valley")
+    import sqlite3
+
+    with sqlite3.connect(styled) as conn:
+        conn.execute("CREATE TABLE layer_styles (id INTEGER PRIMARY KEY, styleQML TEXT)")
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+            "VALUES ('layer_styles', 'attributes', 'layer_styles')"
+        )
+    config = load_config(write_config(_data(manifest, geometry="regions/styled.gpkg")))
+    assert config.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
