@@ -138,10 +138,10 @@ class Inventory:
             gpkg.add_missing_columns(
                 self._conn, "landslide_observations", landslides.OBSERVATION_ADDED_COLUMNS
             )
-            if "confirmation" in added:  # written before the second look: all were alerted
-                self._conn.execute(f"UPDATE {LAYER} SET confirmation = 'undated'")
-            if "alerted_on" in added:  # ... when first seen (dismissal always came later)
-                self._conn.execute(f"UPDATE {LAYER} SET alerted_on = first_seen")
+            for name in added:  # written before the second look: all were alerted when first
+                value = landslides.UPGRADE_VALUES[name]  # seen (dismissal always came later)
+                if value not in ("NULL", "0"):
+                    self._conn.execute(f"UPDATE {LAYER} SET {name} = {value}")
             gpkg.register_features(
                 self._conn, LAYER, "geom", "MULTIPOLYGON", 4326, "landslide inventory"
             )
@@ -274,11 +274,16 @@ class Inventory:
             _check_status(status)
             where.append("status = ?")
             params.append(status)
-        sql = f"SELECT * FROM {LAYER}" + (f" WHERE {' AND '.join(where)}" if where else "")
+        # opened read-only, an older inventory's missing columns read as its upgrade writes them
+        have = {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({LAYER})")}
+        missing = [
+            f"{value} AS {name}"
+            for name, value in landslides.UPGRADE_VALUES.items()
+            if name not in have
+        ]
+        columns = ", ".join(["*", *missing])
+        sql = f"SELECT {columns} FROM {LAYER}" + (f" WHERE {' AND '.join(where)}" if where else "")
         frame = pd.read_sql_query(sql + " ORDER BY fid", self._conn, params=tuple(params))
-        for name, kind in landslides.ADDED_COLUMNS.items():  # read-only, of an older version
-            if name not in frame.columns:
-                frame[name] = 0 if "DEFAULT 0" in kind else None
         geometry = [gpkg.decode_geometry(b) for b in frame.pop("geom")]
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")

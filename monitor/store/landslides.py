@@ -66,6 +66,15 @@ ADDED_COLUMNS: dict[str, str] = {
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
 }
+# What an older inventory's rows hold in a column it lacked, as SQL over the row: written when
+# the inventory is upgraded, and read so by a read-only open (the review map). Written before
+# the second look every landslide was alerted when first seen; the others are empty (0 where
+# the column has that default).
+UPGRADE_VALUES: dict[str, str] = {
+    **{name: ("0" if "DEFAULT 0" in kind else "NULL") for name, kind in ADDED_COLUMNS.items()},
+    "confirmation": "'undated'",
+    "alerted_on": "first_seen",
+}
 # ... and to the observations: the object filter's features of the run's detection (the largest
 # where several matched), as the filter scored them, with what computed them (features_id)
 OBSERVATION_ADDED_COLUMNS: dict[str, str] = {"filter_features": "BLOB", "features_id": "TEXT"}

@@ -280,3 +280,28 @@ def test_overlapping_regions_keep_an_entry_each_and_alert_each_region(
     # the next run: each region's detection matches its own entry again
     again = run(inventory, D2, candidates([scar], region="valley"), routing, region="valley")
     assert [(c.kind, c.region) for c in again.changes] == [("seen", "valley")]
+
+
+def test_an_older_inventory_reads_the_same_read_only_as_after_its_upgrade(
+    inventory, candidates, square
+):
+    """Found in review: opened read-only (the review map), an inventory of before the second
+    look read its alerted landslides as never alerted; the upgrade marks them alerted when
+    first seen. Both now take the values from one table."""
+    import sqlite3
+
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    path = inventory.path
+    inventory.close()
+    with sqlite3.connect(path) as conn:  # as an older version wrote it
+        for column in ("confirmation", "alerted_on", "suppressed"):
+            conn.execute(f"ALTER TABLE landslides DROP COLUMN {column}")
+    columns = ["confirmation", "alerted_on", "suppressed", "first_seen"]
+    with Inventory(path, read_only=True) as old:
+        read_only = old.landslides()[columns].to_dict("records")
+    assert read_only == [
+        {"confirmation": "undated", "alerted_on": "2024-09-15", "suppressed": 0,
+         "first_seen": "2024-09-15"}
+    ]  # fmt: skip
+    with Inventory(path) as upgraded:
+        assert upgraded.landslides()[columns].to_dict("records") == read_only
