@@ -73,6 +73,7 @@ def _write_region(
         tracks=tracks,
         origin="simulated",
         meta=meta,
+        max_area_km2=math.inf,  # build_archive checked the polygon; its size is the config's
     ) as writer:
         writer.write_static(
             sim.terrain.dem, sim.cover.landcover, sim.cover.canopy_height, sim.cover.kg_climate
