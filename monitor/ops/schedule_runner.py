@@ -99,11 +99,20 @@ class CliRunner:
             child = self._child
         if child is None:
             return
-        child.terminate()
+        _signal_group(child, signal.SIGTERM)  # the run and what it started (its process group)
         try:
             child.wait(kill_after_s)
         except subprocess.TimeoutExpired:
             log.warning(
                 "run (pid %d) ignored SIGTERM for %.0f s; killing it", child.pid, kill_after_s
             )
-            child.kill()
+            _signal_group(child, signal.SIGKILL)
+
+
+def _signal_group(child: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    """``signum`` to the run's process group (it leads one of its own), or to the run alone
+    where the group is already gone."""
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        child.send_signal(signum)

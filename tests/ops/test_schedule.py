@@ -325,3 +325,41 @@ def test_a_run_starts_in_a_process_group_of_its_own(tmp_path: Path) -> None:
     runner.command = lambda run_date: [sys.executable, "-c", script]  # type: ignore[method-assign]
     assert runner(date(2024, 8, 20)) is RunOutcome.OK
     assert int(marker.read_text()) != os.getpgid(0)
+
+
+def test_stopping_a_run_reaches_what_the_run_started(tmp_path: Path) -> None:
+    """Found in review: in its own process group the run no longer got the terminal's signals,
+    and terminate() signalled the run alone, not the processes it started (a Dask worker)."""
+    import os
+    import sys
+
+    from monitor.ops.schedule import CliRunner
+
+    pid_file = tmp_path / "grandchild"
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    runner = CliRunner("c.yaml")
+    runner.command = lambda run_date: [sys.executable, "-c", script]  # type: ignore[method-assign]
+    outcome: list[RunOutcome] = []
+    thread = threading.Thread(target=lambda: outcome.append(runner(date(2024, 8, 20))))
+    thread.start()
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text() != "")
+    grandchild = int(pid_file.read_text())
+    runner.terminate(kill_after_s=5)
+    thread.join(10)
+    assert outcome == [RunOutcome.STOPPED]
+
+    def gone() -> bool:
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie until its parent (init) reaps it counts as gone
+        with open(f"/proc/{grandchild}/stat") as stat:
+            return stat.read().split(") ")[1].startswith("Z")
+
+    _wait_for(gone, timeout=5)
