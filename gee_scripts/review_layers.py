@@ -3,11 +3,12 @@ true colour and the Sentinel-1 VV in dB, composited as the region's detection co
 (:class:`models.change_statistics.Compositing`), each with its visualisation.
 
 Event mode (Ganerød et al.): greenest pixel and VV median of each window. Monitoring (the
-default): the baseline window as in event mode, and the post window's most recent clear
-observation per pixel and the mean in dB of the last ``radar_scenes`` scenes of each track, the
-post images the detector compared. A greenest-pixel post layer showed the vegetation of the
-days before a fresh scar, where the detector had seen the scar: a reviewer could dismiss a
-true landslide. The radar layer is σ0 as acquired (no terrain flattening), for orientation.
+default): the baseline's greenest pixel and VV mean in dB, and the post window's most recent
+clear observation per pixel and the mean in dB of the last ``radar_scenes`` acquisition days of
+each track, the post images the detector compared. A greenest-pixel post layer showed the
+vegetation of the days before a fresh scar, where the detector had seen the scar: a reviewer
+could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain flattening),
+for orientation.
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.

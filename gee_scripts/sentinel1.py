@@ -247,7 +247,8 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
 
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
-        days = scenes.aggregate_array(_DAY).sort()
+        # distinct: slices of one pass on a GRD slice boundary share their day
+        days = scenes.aggregate_array(_DAY).distinct().sort()
         start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
         first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
         return scenes.filter(ee.Filter.gte(_DAY, first))

@@ -303,3 +303,28 @@ def test_a_pass_mosaic_keeps_layover_where_every_slice_has_it() -> None:
     # the left slice's layover stays where only it has data, and not where the right one saw
     np.testing.assert_array_equal(mosaic["layover"][0], [1, 1, 0, 0, 0, 0])
     assert props_of(mosaic)["relativeOrbitNumber_start"] == 117
+
+
+def test_the_last_k_passes_of_a_track_count_a_sliced_pass_once() -> None:
+    """The review map takes the last k passes per track from raw slices (found in review): a
+    pass in two slices gave its day twice, so with k = 2 the earlier pass was left out."""
+    size = 10
+    ones = np.ones((size, size))
+    inputs: dict = {}
+    properties: dict = {}
+    # track 117: a pass on day 19900, then one in two slices (columns 0-5 and 5-10) on 19912
+    passes = [(19900, slice(0, 10)), (19912, slice(0, 5)), (19912, slice(5, 10))]
+    for i, (day, cols) in enumerate(passes):
+        vv = np.full((size, size), np.nan)
+        vv[:, cols] = ones[:, cols]
+        inputs[f"T/g_{i}"] = {"VV": vv}
+        properties[f"T/g_{i}"] = {
+            "system:time_start": day * DAY_MS + 1000 * i,
+            "relativeOrbitNumber_start": 117,
+        }
+    raw = ee.ImageCollection.fromImages([ee.Image(f"T/g_{i}") for i in range(len(passes))])
+    last_two = sentinel1.latest_per_track(sentinel1.dated(raw), 2)
+    (count,) = GraphEvaluator(inputs, properties=properties)(
+        graph_tree(ee.List([sentinel1.observation_count(last_two, "n")]))
+    )
+    assert (count["n"] == 2).all()  # the earlier pass and one slice of the later, everywhere
