@@ -54,6 +54,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(
             f"{str(device)!r} is not a torch device (cpu, cuda, cuda:N, mps)"
         ) from None
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{str(device)!r}: the members run on cpu, cuda or mps")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{str(device)!r}: this machine has no MPS device (Apple silicon)")
     if resolved.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

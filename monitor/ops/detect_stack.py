@@ -441,9 +441,9 @@ def _job(args: argparse.Namespace) -> StackJob:
         except DatasetError as err:
             raise BadInput(str(err)) from err
     else:
-        from models.ensemble import Ensemble
+        from monitor.run_inputs import RESOURCES
 
-        ensemble = Ensemble.load(policy.manifest, engine=policy.engine)
+        ensemble = RESOURCES.ensemble(policy)  # as a run loads it: model.device checked too
         model, object_filter = ensemble, ensemble.object_filter
     return StackJob(model, policy, rules, None if args.no_filter else object_filter, cut)
 

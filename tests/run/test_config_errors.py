@@ -384,6 +384,7 @@ def test_archive_build_without_simulation_points_real_data_to_the_writer(
     [
         ("gpu0", "model.device: 'gpu0' is not a torch device (cpu, cuda, cuda:N, mps)"),
         ("cuda:7", "model.device: 'cuda:7': this machine has"),
+        ("meta", "model.device: 'meta': the members run on cpu, cuda or mps"),
     ],
 )
 def test_a_device_the_machine_cannot_use_is_bad_input_naming_the_field(
