@@ -27,6 +27,7 @@ __all__ = [
     "alert_schema",
     "build_payload",
     "encode_body",
+    "quicklook_name",
     "validate_payload",
 ]
 
@@ -69,24 +70,25 @@ def _iso(value: date | str | None) -> str | None:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
+def quicklook_name(stored: str | PurePath) -> str:
+    """A quicklook's name under ``quicklooks.dir``: ``<date>/<region>/<file>.png``, the last
+    three parts of the path a run stored (the layout :mod:`monitor.alerts.quicklook` writes),
+    wherever the folder lies now."""
+    return PurePath(*PurePath(stored).parts[-3:]).as_posix()
+
+
 @dataclass(frozen=True)
 class QuicklookLinks:
-    """How a payload names a landslide's quicklook: its path under the ``quicklooks.dir`` of
-    the configuration (``<date>/<region>/<file>.png``; the file's own name where it lies
-    elsewhere), and its URL under ``quicklooks.base_url`` where a web server serves that folder.
-    The host's own path is never sent: receivers cannot open it."""
+    """How a payload names a landslide's quicklook: :func:`quicklook_name`, and its URL under
+    ``quicklooks.base_url`` where a web server serves ``quicklooks.dir``. The host's own path
+    is never sent: receivers cannot open it."""
 
-    dir: Path | None = None
     base_url: str | None = None
 
     def reference(self, path: str | None) -> dict[str, str | None] | None:
         if not path:
             return None
-        pure = PurePath(path)
-        try:
-            name = pure.relative_to(self.dir).as_posix() if self.dir else pure.name
-        except ValueError:
-            name = pure.name
+        name = quicklook_name(path)
         url = f"{self.base_url.rstrip('/')}/{quote(name)}" if self.base_url else None
         return {"filename": name, "url": url}
 

@@ -86,10 +86,8 @@ class MonitorConfig(StrictModel):
     def alert_routing(self) -> AlertRouting:
         """Which channels each region's alerts go to (see :mod:`monitor.alerts.settings`)."""
         try:
-            links = QuicklookLinks(
-                self.quicklooks.dir,
-                str(self.quicklooks.base_url) if self.quicklooks.base_url else None,
-            )
+            base_url = self.quicklooks.base_url
+            links = QuicklookLinks(str(base_url) if base_url else None)
             regions = {r.name: r.alerts for r in self.regions}
             return AlertRouting.from_settings(self.alerts, regions, links)
         except AlertConfigError as exc:

@@ -25,6 +25,8 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
+from monitor.alerts.payload import quicklook_name
+
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
@@ -102,9 +104,8 @@ def _in_quicklooks_dir(stored: str | float | None, directory: Path) -> str | flo
     or none; else the stored path."""
     if not stored or (isinstance(stored, float) and pd.isna(stored)):
         return stored
-    parts = Path(str(stored)).parts
-    if len(parts) >= 3:
-        here = Path(directory, *parts[-3:])
+    if len(Path(str(stored)).parts) >= 3:
+        here = Path(directory, quicklook_name(str(stored)))
         if here.is_file():
             return str(here)
     return stored

@@ -183,17 +183,17 @@ def test_signature_is_hmac_sha256_of_the_raw_body():
 
 def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp_path):
     """The payload carried the host's own path (/srv/.../quicklooks/...png), which no receiver
-    can open: it now carries the path under quicklooks.dir, and a URL where one is served."""
-    folder = tmp_path / "quicklooks"
-    png = folder / "2024-09-15" / "valtellina alps" / "candidate-007.png"
-    links = QuicklookLinks(folder, "https://monitor.example.org/ql/")
+    can open: it now carries the path under quicklooks.dir (<date>/<region>/<file>, also where
+    the folder has moved since), and a URL where one is served."""
+    png = tmp_path / "quicklooks" / "2024-09-15" / "valtellina alps" / "candidate-007.png"
+    links = QuicklookLinks("https://monitor.example.org/ql/")
     assert links.reference(str(png)) == {
         "filename": "2024-09-15/valtellina alps/candidate-007.png",
         "url": "https://monitor.example.org/ql/2024-09-15/valtellina%20alps/candidate-007.png",
     }
-    assert QuicklookLinks(folder).reference(str(png))["url"] is None
-    # written under another folder (the configuration's dir changed since): its own name only
-    assert links.reference(str(tmp_path / "elsewhere" / "a.png"))["filename"] == "a.png"
+    assert QuicklookLinks().reference(str(png))["url"] is None
+    moved = tmp_path / "elsewhere" / "2024-09-15" / "r" / "candidate-001.png"
+    assert links.reference(str(moved))["filename"] == "2024-09-15/r/candidate-001.png"
     assert links.reference(None) is None and links.reference("") is None
     payload = _payload()
     payload["quicklook"] = links.reference(str(png))
