@@ -27,10 +27,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from monitor import __version__
 from monitor.errors import (
@@ -101,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     check_regions(config, args.region)
     # today in the schedule's time zone: the calendar the daily runs are dated by, and the one
     # the future-date check uses (a plain `run` from cron was dated by UTC)
-    run_date = args.date or datetime.now(ZoneInfo(config.schedule.timezone)).date()
+    run_date = args.date or config.schedule.today()
     options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:

@@ -8,6 +8,7 @@ the Dask cluster), which imports this module and never the other way round.
 from __future__ import annotations
 
 import os
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -131,6 +132,11 @@ class ScheduleSettings(StrictModel):
 
     def trigger(self) -> CronTrigger:
         return cron_trigger(self.cron, self.timezone)
+
+    def today(self) -> date:
+        """Today in ``timezone``: the calendar the daily runs are dated by (the scheduler, a
+        `run` without --date, the future-date check, `gee check` and the review map)."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
 
 # --------------------------------------------------------------------------- dask

@@ -26,7 +26,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -383,7 +383,7 @@ def cli_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--tile-px must be between 16 and 1024, got {args.tile_px}")
     check_regions(config, args.region)
     source = GeeSource(config.source, progress=False)  # initialises ee with the credentials
-    run_date = args.date or datetime.now(UTC).date()
+    run_date = args.date or config.schedule.today()
     checks = run_check(config, source, run_date, args.region, args.tile_px)
     print(format_report(checks, run_date))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

@@ -353,7 +353,7 @@ def write_review_page(
     use_ee = isinstance(config.source, GeeSettings) if earth_engine is None else earth_engine
     if use_ee:
         try:
-            ee_layers = add_ee_composites(m, config, data.as_of or date.today(), regions)
+            ee_layers = add_ee_composites(m, config, data.as_of or config.schedule.today(), regions)
         except Exception as exc:
             if earth_engine:
                 raise
