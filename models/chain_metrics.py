@@ -91,8 +91,8 @@ def scene_objects(
 ) -> SceneObjects:
     """Rasterise ``polygons`` (in the label's CRS) on the label grid and relate them to the
     label's 8-connected objects. ``ignore`` marks pixels of unknown class (label 255): they
-    count for no pixel score nor scene area, and a polygon on them and on no label pixel is
-    not a false object."""
+    count for no pixel score nor scene area, and a polygon mostly on them and on no label pixel
+    is not a false object."""
     known = np.ones(np.shape(label), bool) if ignore is None else ~np.asarray(ignore, bool)
     truth = (np.asarray(label) > 0) & known
     pixel_m2 = abs(transform.a * transform.e - transform.b * transform.d)
@@ -121,8 +121,10 @@ def scene_objects(
         index = np.arange(1, n + 1)
         tp = ndimage.sum_labels(truth, raster, index).astype(np.int64)
         fp = ndimage.sum_labels(~truth & known, raster, index).astype(np.int64)
-        on_ignored = ndimage.sum_labels(~known, raster, index) > 0
-        unknown = on_ignored & (tp == 0)
+        ignored = ndimage.sum_labels(~known, raster, index)
+        # mostly on unknown pixels and on no label pixel; a polygon over much known background
+        # that touches an ignored pixel stays a false object
+        unknown = (ignored > fp) & (tp == 0)
         pairs = np.unique(np.stack([raster[truth], events[truth]]), axis=1)
         by_polygon: dict[int, list[int]] = {}
         for p, e in pairs.T.tolist():

@@ -147,7 +147,7 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
         with rasterio.open(path) as src:
             if src.crs != crs:
                 return None, f"{path.name} is in {src.crs}, the scene's grid in {crs}"
-            col, row = ~transform * (src.transform.c, src.transform.f)
+            col, row = ~transform @ (src.transform.c, src.transform.f)
             same_pixel = np.allclose(
                 [src.transform.a, src.transform.e], [transform.a, transform.e], rtol=1e-9
             )
@@ -164,6 +164,8 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
     image, _ = merge(
         [str(p) for p in pieces], bounds=bounds, res=(transform.a, -transform.e), nodata=NODATA
     )
+    if image.shape[1:] != (height, width):  # the pieces lie on the grid: a merge off by a pixel
+        return None, f"the pieces merged to {image.shape[1:]} px, the grid is {(height, width)}"
     return image, ""
 
 

@@ -128,9 +128,13 @@ def test_ignored_pixels_count_for_nothing_by_hand():
     everything = chain_scores([scene])
     assert everything.false_objects == 0 and everything.recall_by_size["all"] == (1, 1)
     assert (everything.tp, everything.fp, everything.fn) == (50, 0, 50)
-    # without the ignore mask 255 was taken as a label pixel by > 0, here as background
+    # without the ignore mask the 255 pixels are background (as `evaluate --chain` read them)
     plain = chain_scores([scene_objects("s", label == 1, T, POLYGONS)])
     assert plain.false_objects == 2
+    # a polygon mostly on known background that touches one ignored pixel stays false
+    wide = _pixels(3, 3, 14, 8)  # 11 x 5 pixels: one on the ignored A (row 3, column 3)
+    one = scene_objects("s", label == 1, T, [wide], ignore)
+    assert one.unknown.tolist() == [False] and chain_scores([one]).false_objects == 1
 
 
 def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path) -> None:
