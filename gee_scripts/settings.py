@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.feature_stack import S1_INCIDENCE_RANGE_DEG
+
 __all__ = [
     "AssetIds",
     "CloudMaskSettings",
@@ -76,10 +78,9 @@ class S1Settings(_Strict):
     speckle_filter: SpeckleFilter = "none"
     speckle_kernel_px: int = Field(5, ge=3, le=15)
     layover_shadow_buffer_m: float = Field(0.0, ge=0.0)
-    # Incidence-angle range that is kept: the swath edges carry border noise (the limits of
-    # gee_s1_ard, Mullissa et al. 2021, after Hird et al. 2017, Remote Sens. 9, 1315).
-    min_incidence_deg: float = Field(30.63993, ge=0.0, le=90.0)
-    max_incidence_deg: float = Field(45.23993, ge=0.0, le=90.0)
+    # Incidence-angle range that is kept: the swath edges carry border noise
+    min_incidence_deg: float = Field(S1_INCIDENCE_RANGE_DEG[0], ge=0.0, le=90.0)
+    max_incidence_deg: float = Field(S1_INCIDENCE_RANGE_DEG[1], ge=0.0, le=90.0)
     edge_db_threshold: float = -30.0  # GRD border noise is below this (dB)
 
     @model_validator(mode="after")

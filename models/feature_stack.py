@@ -61,6 +61,9 @@ PIXEL_SIZE_M = 10.0
 # stores them in this order) and Sentinel-1 GRD polarisations.
 S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8", "B11", "B12")
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
+# Incidence angles (degrees) of IW GRD kept by both sources: the swath edges outside carry
+# border noise (the limits of gee_s1_ard, Mullissa et al. 2021, after Hird et al. 2017).
+S1_INCIDENCE_RANGE_DEG: tuple[float, float] = (30.63993, 45.23993)
 # The channels of the true-colour composites ``pre_rgb``/``post_rgb`` (their ``rgb`` coordinate).
 RGB_CHANNELS: tuple[str, ...] = ("red", "green", "blue")
 

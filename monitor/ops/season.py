@@ -43,7 +43,7 @@ from monitor.errors import BadInput
 from monitor.grid import outline_pixels
 from monitor.ops._args import add_config, iso_date
 from monitor.pipeline.dating import object_dating
-from monitor.pipeline.evaluation import GroundTruth, SensorLooks
+from monitor.pipeline.evaluation import GroundTruth, SensorLooks, touching
 from monitor.run import open_source, run_once
 from monitor.run_results import RunSummary
 from monitor.sources.base import DataUnavailable, Source
@@ -318,10 +318,10 @@ def score_season(
             gpd.GeoSeries([region.area.geometry], crs="EPSG:4326").to_crs(6933).area.iloc[0] / 1e6
         )
         truth = source.ground_truth(region.name)
-        truth = truth[truth.intersects(region.area.geometry)]  # what the runs can alert
+        truth = touching(truth, region.area.geometry)  # what the runs can alert
         mine = alerts[alerts["region"] == region.name]
-        touching = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
-        touched = set().union(*touching) if touching else set()
+        over = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
+        touched = set().union(*over) if over else set()
         false_alerts += len(set(mine.index) - touched)
         listed = layer[layer["region"] == region.name]
         suppressed = listed["suppressed"].fillna(0).astype(bool)
@@ -335,7 +335,7 @@ def score_season(
         shown: dict[object, _Shown] = {}
         if stacks is not None and shown_on is not None and len(season):
             shown = _shown(stacks, region, season, shown_on)
-        for (key, slide), hits in zip(truth.iterrows(), touching, strict=True):
+        for (key, slide), hits in zip(truth.iterrows(), over, strict=True):
             if key not in season.index:
                 continue
             dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]

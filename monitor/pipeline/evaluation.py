@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from monitor.sources.base import Window
 
-__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "score_region"]
+__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "score_region", "touching"]
 
 log = logging.getLogger(__name__)
 
@@ -139,5 +139,12 @@ def score_region(
         log.debug("%s: no ground truth to score against: %s", region, exc)
         return None
     if polygon is not None:
-        events = events[events.intersects(polygon)]
+        events = touching(events, polygon)
     return evaluate(candidates, events, pre, post)
+
+
+def touching(events: gpd.GeoDataFrame, polygon: BaseGeometry) -> gpd.GeoDataFrame:
+    """The true events (EPSG:4326) that touch a region's ``polygon``: those its runs can
+    detect, since a run keeps only the candidates that touch it (:func:`monitor.run.within_region`;
+    the stack covers the polygon's bounding box)."""
+    return events[events.intersects(polygon)]

@@ -36,6 +36,7 @@ import zarr
 from affine import Affine
 from rasterio.features import rasterize
 
+from models.feature_stack import S1_INCIDENCE_RANGE_DEG
 from models.stack_assembly import assemble_stack
 from monitor.grid import Grid, region_grid
 from monitor.sources.archive_composite import (
@@ -129,7 +130,7 @@ class ArchiveSource:
         terrain_model: TerrainModel | Literal["landcover"] = "landcover",
         cloud_mask: CloudMaskParams | None = None,
         layover_shadow_buffer_m: float = 0.0,
-        incidence_range_deg: tuple[float, float] | None = (30.63993, 45.23993),
+        incidence_range_deg: tuple[float, float] | None = S1_INCIDENCE_RANGE_DEG,
     ) -> None:
         self.path = Path(path)
         self.terrain_model = terrain_model
