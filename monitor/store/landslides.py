@@ -249,6 +249,19 @@ class ChangeWriter:
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
 
+    def _told_by_twins(self, item: Known) -> set[str]:
+        """The channels that already had a ``new`` alert of this ground: those of the regions
+        whose landslide on it (a twin) was alerted, in an earlier run or earlier in this one."""
+        told: set[str] = set()
+        for twin in item.twins:
+            if twin.fid is None:  # created by this run and not written yet: not alerted
+                continue
+            row = self.conn.execute(f"SELECT alerted_on FROM {LAYER} WHERE fid = ?", (twin.fid,))
+            alerted = row.fetchone()
+            if alerted is not None and alerted[0] is not None:
+                told.update(self.routing.channels_for(twin.region))
+        return told
+
     def _store(self, item: Known, values: dict[str, Any], run_id: int) -> None:
         """Insert a landslide created by this run (setting its ``fid``), or update a known one."""
         if item.fid is None:
@@ -305,6 +318,7 @@ class ChangeWriter:
         row["previous_area_m2"] = None if kind == "new" else item.revision_area_m2
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
+        told = self._told_by_twins(item) if kind == "new" else set()
         if not channels:
             if item.region not in self._unrouted:
                 self._unrouted.add(item.region)
@@ -330,6 +344,8 @@ class ChangeWriter:
 
         queued = 0
         for channel in channels:
+            if channel in told:  # the same ground's landslide of another region told it
+                continue
             queued += outbox.enqueue(  # looked up at call time: tests make it fail mid-run
                 self.conn,
                 channel=channel,

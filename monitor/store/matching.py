@@ -81,6 +81,9 @@ class Known:
     matches: list[tuple[BaseGeometry, dict[str, Any]]] = field(default_factory=list)
     created_now: bool = False
     slot: int = -1  # position among the landslides created by this apply
+    # the same ground's landslides of other regions (overlapping regions keep an entry each):
+    # a channel that one of them alerted is not alerted again (monitor.store.landslides)
+    twins: list[Known] = field(default_factory=list)
 
 
 class GridIndex:
@@ -136,7 +139,7 @@ class Matcher:
         self, geometry: BaseGeometry, epsg: int, row: dict[str, Any], region: str, run_date: date
     ) -> None:
         window = self._search_window(geometry, epsg)
-        target = self._match(geometry, epsg, window, region)
+        target, others = self._match(geometry, epsg, window, region)
         if target is None:
             target = Known(
                 fid=None,
@@ -155,6 +158,10 @@ class Matcher:
                 slot=len(self.created),
             )
             self.created.append(target)
+        for other in others:
+            if other not in target.twins:
+                target.twins.append(other)
+                other.twins.append(target)
         own = reproject(geometry, epsg, target.epsg)
         target.matches.append((own, row))
         if target.created_now:  # its footprint so far, for the next candidates
@@ -170,14 +177,15 @@ class Matcher:
 
     def _match(
         self, geometry: BaseGeometry, epsg: int, window: BaseGeometry, region: str
-    ) -> Known | None:
-        """The landslide of ``region`` that ``geometry`` (in EPSG ``epsg``) belongs to, or None
-        when it is new.
+    ) -> tuple[Known | None, list[Known]]:
+        """The landslide of ``region`` that ``geometry`` (in EPSG ``epsg``) belongs to (None
+        when it is new), and the landslides of other regions it lies on.
 
         Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres.
         Only the region's own landslides match: where regions overlap, a landslide is an entry
-        of each, alerted to each region's recipients (matched across regions, the second
-        region's detection joined the first's entry, and its recipients were never told)."""
+        of each, alerted to each region's own recipients (matched across regions, the second
+        region's detection joined the first's entry, and its recipients were never told); a
+        recipient both regions share is alerted once (the twins)."""
         tol = self.tolerance_m
         pool: list[Known] = []
         if self.tree is not None:
@@ -185,14 +193,16 @@ class Matcher:
         pool.extend(self.created[i] for i in sorted(self.created_index.query(window.bounds)))
         best: Known | None = None
         best_overlap = -1.0
+        others: list[Known] = []
         grown = geometry.buffer(tol)
         for item in pool:
-            if item.region != region:
-                continue
             local = reproject(item.local, item.epsg, epsg)
             if not shapely.dwithin(local, geometry, tol):
+                continue
+            if item.region != region:
+                others.append(item)
                 continue
             overlap = local.intersection(grown).area
             if overlap > best_overlap:
                 best, best_overlap = item, overlap
-        return best
+        return best, others

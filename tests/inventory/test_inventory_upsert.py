@@ -305,3 +305,38 @@ def test_an_older_inventory_reads_the_same_read_only_as_after_its_upgrade(
     ]  # fmt: skip
     with Inventory(path) as upgraded:
         assert upgraded.landslides()[columns].to_dict("records") == read_only
+
+
+def test_a_recipient_both_overlapping_regions_share_is_alerted_once(inventory, candidates, square):
+    """Found in review: with an entry per region, the recipients both regions inherit got the
+    same landslide twice, under two ids; and after the upgrade, an old landslide of the overlap
+    alerted once by the first region was alerted again to them through the second's new entry.
+    The second region's own recipients are still told."""
+    from monitor.alerts.settings import AlertRouting, AlertSettings, AlertTargets
+
+    hook = {"name": "valley-team", "url": "http://127.0.0.1:9/v", "secret_env": "LM_TEST_SECRET"}
+    shared = AlertSettings(
+        webhooks=[{"name": "ops", "url": "http://127.0.0.1:9/ops", "secret_env": "LM_TEST_SECRET"}]
+    )
+    routing = AlertRouting.from_settings(
+        shared, {"upper": None, "valley": AlertTargets(webhooks=[hook])}
+    )
+    both = lambda scars: [  # noqa: E731
+        RegionDetections(r, "ok", candidates=candidates(scars, region=r))
+        for r in ("upper", "valley")
+    ]
+    run_id = inventory.start_run(D1, ["upper", "valley"], "archive")
+    first = inventory.apply(run_id, both([square(0, 0, 100, 80)]), routing)
+    channels = sorted(r["channel"] for r in inventory.outbox().rows())
+    assert first.alerts_queued == 2 and channels == ["webhook:ops", "webhook:valley-team"]
+    # the upgrade's case: the upper region alerted a landslide alone, the valley's first
+    # entry of it comes later and tells its own team only
+    run(inventory, D2, candidates([square(900, 0, 90, 90)], region="upper"), routing, "upper")
+    later = run(
+        inventory, D3, candidates([square(900, 0, 90, 90)], region="valley"), routing, "valley"
+    )
+    assert [c.kind for c in later.changes] == ["new"] and later.alerts_queued == 1
+    assert sorted(r["channel"] for r in inventory.outbox().rows())[-2:] == [
+        "webhook:valley-team",
+        "webhook:valley-team",
+    ]
