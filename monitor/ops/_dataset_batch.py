@@ -66,7 +66,9 @@ def _batch_export(
     raster = job.label(grid.shape, grid.transform, grid.crs)
     label_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(label_file, raster)
-    image = source.feature_image(job.area, job.pre, job.post)  # type: ignore[attr-defined]
+    image = source.feature_image(  # type: ignore[attr-defined]
+        job.area, job.pre, job.post, job.compositing
+    )
     task = export_scene(
         image,
         scene_id=job.id,

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models.datasets import input_path, label_path
 from monitor.labels import label_raster
-from monitor.sources.base import AreaOfInterest, Window
+from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
 __all__ = ["DatasetReport", "SceneJob", "event_windows"]
 
@@ -43,6 +43,9 @@ class SceneJob:
     # areas of known background (burnt 0 under the ignore, negative and positive geometries)
     background: int = 0
     known: list[BaseGeometry] = field(default_factory=list)
+    # how the windows are composited: event mode (Ganerød et al.) for an inventory's items, the
+    # region's own for reviewed runs (the views the ensemble saw and the reviews judged)
+    compositing: Compositing = EVENT
 
     def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:
         """The job's label raster (1, 0, 255) on the grid ``(shape, transform, crs)``."""
@@ -73,6 +76,8 @@ class SceneJob:
         ]  # fmt: skip
         if self.background:
             parts.append(f"background:{self.background}")
+        if self.compositing != EVENT:  # event scenes keep the keys they had
+            parts.append(f"compositing:{self.compositing.describe()}")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -84,6 +84,8 @@ def review_jobs(
             # background known only near what was reviewed (see the module)
             background=0 if context is None else IGNORE,
             known=[] if context is None else [context(g) for g in group.geometry],
+            # the run's own views: what the ensemble detected on and the reviewer judged
+            compositing=region.windows.compositing(),
             record={
                 "inventory": str(path.resolve()),
                 "kind": "reviews",

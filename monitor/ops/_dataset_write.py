@@ -126,7 +126,7 @@ def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.D
     """The job's feature stack through ``source``, or None (its id listed in ``skipped`` under
     the reason, logged) when the source has no data in the windows or cannot serve the tile."""
     try:
-        return source.features(job.area, job.pre, job.post)
+        return source.features(job.area, job.pre, job.post, job.compositing)
     except DataUnavailable as err:
         reason, why = "no Sentinel-1/2 data in the windows", str(err)
     except (LookupError, ValueError) as err:  # archive lacks the area, invalid tile

@@ -92,6 +92,13 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
     prov = json.loads((out / "train" / "provenance" / f"{scene_id}.json").read_text())
     assert prov["windows"] == {"pre": "2024-06-18/2024-08-17", "post": "2024-08-17/2024-09-16"}
     assert len(prov["confirmed"]) == len(prov["dismissed"]) == len(prov["ignored"]) == 1
+    # composited as the run composited them (found by a user: event mode, whose dVV differed
+    # by about 1 dB from the monitoring views the reviews judged)
+    from monitor.config import load_config
+
+    region = load_config(dataset_config).region("hills")
+    assert prov["stack"]["compositing"] == region.windows.compositing().describe()
+    assert prov["stack"]["compositing"].startswith("monitoring")
 
     # known_within_m: null makes the whole scene background but the ignored margin
     config = yaml.safe_load(dataset_config.read_text())
