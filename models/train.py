@@ -11,6 +11,7 @@ rerun. Deterministic for a given seed on CPU. CUDA, when present, trains in mixe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -95,6 +96,7 @@ class TrainResult:
     sha256: str
     history: list[dict[str, float]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig.schedule() it ran with
+    data: str = ""  # data_fingerprint() of the scenes it learnt from and was validated on
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -115,7 +117,24 @@ class TrainResult:
             sha256=raw["sha256"],
             history=raw.get("history", []),
             config=raw.get("config", {}),
+            data=raw.get("data", ""),
         )
+
+
+def data_fingerprint(train: Sequence[Scene], val: Sequence[Scene], setting: str) -> str:
+    """What a member learns from and is chosen on: the training and validation scenes (ids,
+    shapes, labels, ignore masks and a sample of the setting's inputs every 8th pixel). A
+    finished or resumed member of other data is trained again: a work folder reused for a new
+    inventory returned the old members, and the manifest named the new scenes."""
+    digest = hashlib.sha256(setting.encode())
+    for split, scenes in (("train", train), ("val", val)):
+        for scene in sorted(scenes, key=lambda s: s.id):
+            digest.update(f"{split}:{scene.id}:{scene.image.shape}".encode())
+            digest.update(np.ascontiguousarray(scene.label).tobytes())
+            digest.update(np.ascontiguousarray(scene.known).tobytes())
+            sample = np.ascontiguousarray(scene.channels(setting)[:, ::8, ::8], dtype=np.float32)
+            digest.update(sample.tobytes())
+    return digest.hexdigest()
 
 
 def _seed_for(spec: MemberSpec, seed: int) -> int:
@@ -162,12 +181,13 @@ def train_member(
     """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``."""
     folder = Path(workdir) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    done = _finished_result(folder, spec, config)
+    data = data_fingerprint(train, val, spec.setting)
+    done = _finished_result(folder, spec, config, data)
     if done is not None:
         return done
     run = _setup(spec, train, config)
     state_path = folder / "state.pt"
-    schedule = json.dumps(config.schedule(), sort_keys=True)
+    schedule = json.dumps({**config.schedule(), "data": data}, sort_keys=True)
     at = _resume(state_path, schedule, run, spec.name)
     start = time.perf_counter() - at.elapsed
     bar = tqdm(
@@ -199,23 +219,26 @@ def train_member(
         at.elapsed = time.perf_counter() - start
         _save_state(state_path, _resume_state(run, at, schedule))
     bar.close()
-    result = _write_result(folder, spec, config, run.member, at, start)
+    result = _write_result(folder, spec, config, run.member, at, start, data)
     state_path.unlink(missing_ok=True)
     log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, at.best_f1, at.best_epoch, at.epoch)
     return result
 
 
-def _finished_result(folder: Path, spec: MemberSpec, config: TrainConfig) -> TrainResult | None:
-    """The finished result in ``folder`` when it is of ``spec``, of ``config``'s schedule and
-    its weights are intact; otherwise None (and a stale result is removed)."""
+def _finished_result(
+    folder: Path, spec: MemberSpec, config: TrainConfig, data: str
+) -> TrainResult | None:
+    """The finished result in ``folder`` when it is of ``spec``, of ``config``'s schedule, of
+    the ``data`` (:func:`data_fingerprint`) and its weights are intact; otherwise None (and a
+    stale result is removed)."""
     result_path = folder / "result.json"
     if not result_path.exists():
         return None
     done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
-    same = done.spec == spec and done.config == config.schedule()
+    same = done.spec == spec and done.config == config.schedule() and done.data == data
     if same and sha256_file(done.weights) == done.sha256:
         return done
-    log.warning("%s: result of another spec, schedule or weights; retraining", spec.name)
+    log.warning("%s: result of another spec, schedule, data or weights; retraining", spec.name)
     result_path.unlink()
     return None
 
@@ -342,6 +365,7 @@ def _write_result(
     member: Member,
     at: _Progress,
     start: float,
+    data: str,
 ) -> TrainResult:
     """The best epoch's weights (``best.safetensors``) and ``result.json``, written atomically;
     ``start`` is the ``perf_counter`` time training began at (less the time before a resume)."""
@@ -359,6 +383,7 @@ def _write_result(
         sha256=sha,
         history=at.history,
         config=config.schedule(),
+        data=data,
     )
     result_path = folder / "result.json"
     tmp = result_path.with_suffix(".json.part")

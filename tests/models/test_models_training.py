@@ -84,6 +84,12 @@ def test_train_member_keeps_the_best_epoch_and_resumes(
     other = train_member(_spec(), train, val, tmp_path, shorter, progress=False)
     assert other.epochs == 1 and other.config["iterations"] == 5
     assert other.sha256 != result.sha256
+    # other scenes are other data: retrained (found by a new user: a work folder reused for a
+    # new inventory returned the old members, and the manifest named the new scenes)
+    fresh = train_member(_spec(), [scene_factory(20 + i) for i in range(3)], val, tmp_path,
+                         shorter, progress=False)  # fmt: skip
+    assert fresh.data != other.data and fresh.seconds != other.seconds
+    assert fresh.sha256 != other.sha256
 
 
 def test_interrupted_training_resumes_to_the_same_weights(
