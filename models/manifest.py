@@ -247,6 +247,11 @@ def save_member_weights(member: Member, path: Path, metadata: dict[str, str] | N
     state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
     tmp = path.with_suffix(path.suffix + ".part")
     save_file(state, str(tmp), metadata=metadata or {})
+    # as the manifest beside it (the umask's mode for a new file): safetensors writes 0600,
+    # which a service running as another user (systemd, Docker) cannot read
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
     return sha256_file(path)
 

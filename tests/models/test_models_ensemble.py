@@ -138,3 +138,19 @@ def test_the_ensemble_id_follows_what_the_members_compute() -> None:
     bigger.members.pop()
     ids = {m.ensemble_id for m in (manifest, moved, retrained, fewer)}
     assert len(ids) == 4
+
+
+def test_written_weights_are_as_readable_as_the_manifest(tmp_path: Path) -> None:
+    """Found by a new user: safetensors writes 0600, so the weights of a fine-tuned or imported
+    ensemble could not be read by a service running as another user, though its manifest
+    could."""
+    import os
+    import stat
+
+    manifest = build_untrained_ensemble(tmp_path, settings=("S2",), architectures=("Unet",))
+    (weights,) = [p for p in tmp_path.iterdir() if p.suffix == ".safetensors"]
+    mode = stat.S_IMODE(weights.stat().st_mode)
+    assert mode == stat.S_IMODE(manifest.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
