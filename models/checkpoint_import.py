@@ -16,6 +16,7 @@ training folder), so the import takes it from a statistics file or a Ganerød-la
 from __future__ import annotations
 
 import functools
+import math
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -216,6 +217,9 @@ def infer_spec(
     )
 
 
+_DEFAULT_THRESHOLD = 0.5  # an imported setting's until one is calibrated
+
+
 def read_statistics(path: Path) -> tuple[list[float], list[float]]:
     """15-band mean and std from a CSV with ``band_mean``/``band_std`` columns (as the
     published code's ``compute_metadata`` writes) or a JSON ``{"mean": [...], "std": [...]}``."""
@@ -236,6 +240,16 @@ def read_statistics(path: Path) -> tuple[list[float], list[float]]:
             raise CheckpointError(f"{path}: no column {err} (band_mean, band_std)") from None
     if len(mean) != len(MODEL_BANDS) or len(std) != len(MODEL_BANDS):
         raise CheckpointError(f"{path}: {len(mean)} bands of statistics, expected 15")
+    bad = [
+        f"{band} (mean {m:g}, std {s:g})"
+        for band, m, s in zip(MODEL_BANDS, mean, std, strict=True)
+        if not (math.isfinite(m) and math.isfinite(s) and s > 0)
+    ]
+    if bad:  # a std of 0 was clamped to 1e-6 and a NaN read later as a tampered file
+        raise CheckpointError(
+            f"{path}: statistics a member cannot normalise with: {', '.join(bad[:5])}; every "
+            "mean must be finite and every std positive"
+        )
     return mean, std
 
 
@@ -245,7 +259,7 @@ def import_checkpoint(
     statistics: tuple[Sequence[float], Sequence[float]],
     *,
     val_f1: float | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     **overrides: Any,
 ) -> Path:
     """Convert ``checkpoint`` into a member of the ensemble at ``manifest_path`` (created if
@@ -253,7 +267,10 @@ def import_checkpoint(
     model was trained with. Returns the manifest path."""
     checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
     state, hparams = read_lightning_checkpoint(checkpoint)
-    spec = infer_spec(state, hparams, **overrides)
+    try:
+        spec = infer_spec(state, hparams, **overrides)
+    except CheckpointError as err:  # name the file the message is about
+        raise CheckpointError(f"{checkpoint}: {err}") from None
     idx = channels_of(spec.setting)
     mean = [float(statistics[0][i]) for i in idx]
     std = [float(statistics[1][i]) for i in idx]
@@ -275,13 +292,16 @@ def import_checkpoint(
         manifest.members = [m for m in manifest.members if m.name != name] + [entry]
         current = manifest.settings.get(spec.setting)
         names = [n for n in (current.members if current else []) if n != name] + [name]
+        # --threshold given: the setting's new threshold; else the one it has (0.5 when new)
+        kept = current.threshold if current else _DEFAULT_THRESHOLD
         manifest.settings[spec.setting] = SettingEntry(
-            members=names, threshold=current.threshold if current else threshold
+            members=names, threshold=kept if threshold is None else threshold
         )
     else:
+        first = _DEFAULT_THRESHOLD if threshold is None else threshold
         manifest = ManifestModel(
             description=f"imported from {checkpoint.name}",
-            settings={spec.setting: SettingEntry(members=[name], threshold=threshold)},
+            settings={spec.setting: SettingEntry(members=[name], threshold=first)},
             members=[entry],
         )
     return write_manifest(manifest_path, ManifestModel.model_validate(manifest.model_dump()))

@@ -290,7 +290,12 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
     i.add_argument("--lr", type=float)
     i.add_argument("--setting")
     i.add_argument("--val-f1", type=float)
-    i.add_argument("--threshold", type=float, default=0.5)
+    i.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="the setting's threshold (default: kept for a setting the manifest has, else 0.5)",
+    )
     i.set_defaults(func=_import)
 
 

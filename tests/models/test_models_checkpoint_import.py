@@ -4,6 +4,7 @@ hyper-parameters) without running pickled code."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -103,3 +104,30 @@ def test_statistics_csv_of_the_published_code(tmp_path: Path) -> None:
     path.write_text("band_mean,band_std\n1,2\n")
     with pytest.raises(CheckpointError, match="1 bands of statistics, expected 15"):
         read_statistics(path)
+
+
+def test_statistics_a_member_cannot_use_are_refused_naming_the_band(tmp_path: Path) -> None:
+    """Found by a new user: a std of 0 was clamped to 1e-6 and imported, and a NaN mean imported
+    and was later refused as if the weights had been tampered with."""
+    path = tmp_path / "stats.csv"
+    rows = [f"{i * 0.5},{i + 2}" for i in range(15)]
+    rows[3] = "1.5,0"
+    rows[7] = "nan,2"
+    path.write_text("band_mean,band_std\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CheckpointError, match=r"preNDVI|dVV|cannot normalise with: \w+ \(mean"):
+        read_statistics(path)
+
+
+def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Path) -> None:
+    """Found by a new user: a second import into a setting with `--threshold 0.2` kept 0.5."""
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "ens" / "manifest.json"
+    for seed, threshold in ((1, None), (2, 0.2), (3, None)):
+        torch.manual_seed(seed)
+        net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+        ckpt = _lightning_checkpoint(tmp_path / f"m{seed}.ckpt", net, tmp_path / "trap")
+        import_checkpoint(ckpt, manifest, stats, setting="S1", architecture="Unet",
+                          encoder=TEST_ENCODER, threshold=threshold)  # fmt: skip
+        settings = json.loads(manifest.read_text())["settings"]["S1"]
+        assert settings["threshold"] == (0.5 if seed == 1 else 0.2)  # kept once set
+    assert len(settings["members"]) == 3
