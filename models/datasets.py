@@ -267,6 +267,13 @@ def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scen
             label = src.read(1)
         if label.shape != image.shape[1:]:
             raise DatasetError(f"{lpath}: shape {label.shape} differs from input {image.shape[1:]}")
+        other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
+        if other.size:  # a 0/255 or 0/2 mask read as all unknown or all background
+            raise DatasetError(
+                f"{lpath}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
+                f"(background) and {IGNORE} (unknown): recode it (e.g. gdal_calc.py "
+                '--calc "A>0" for a 0/255 mask)'
+            )
         unknown = label == IGNORE
         ignore = unknown if unknown.any() else None
         label = (label == 1).astype(np.uint8)

@@ -95,3 +95,22 @@ def test_a_wider_image_naming_the_15_bands_gets_the_command_that_cuts_them_out(t
     plain = _write(tmp_path / "p.tif", bands)  # unnamed: no command to give
     with pytest.raises(DatasetError, match=r"17 bands, expected 15 \([^)]*\)$"):
         read_input(plain)
+
+
+def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None:
+    """Found by a new user: a 0/2 label read as all background (`label == 1`), silently."""
+    from models.datasets import read_scene
+
+    (tmp_path / "input").mkdir()
+    (tmp_path / "label").mkdir()
+    _write(tmp_path / "input" / "s_input.tif", _bands())
+    label = np.zeros((1, 8, 8), np.uint8)
+    label[0, 2:5, 2:5] = 2
+    _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")
+    with pytest.raises(DatasetError, match=r"s_label\.tif: label values \[2\]; a label holds 1"):
+        read_scene(tmp_path, "s")
+    label[0, 2:5, 2:5] = 1
+    label[0, 0, 0] = 255
+    _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")
+    scene = read_scene(tmp_path, "s")
+    assert int(scene.label.sum()) == 9 and scene.ignore is not None and int(scene.ignore.sum()) == 1
