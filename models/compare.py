@@ -72,6 +72,11 @@ def compare_manifests(
         "data": str(folder),
         "scenes": ids,
         "settings": {},
+        # settings one manifest has and the other lacks: not compared, and a switch loses or
+        # gains them (an S1 setting is the radar-only fallback under clouds)
+        "only_in": {
+            key: [s for s in ensembles[key].settings if s not in common] for key in ("old", "new")
+        },
     }
     for setting in chosen:
         scores: dict[str, list[Confusion]] = {"old": [], "new": []}
@@ -129,6 +134,15 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"data: {report['data']} ({len(report['scenes'])} scenes)",
         "",
     ]
+    for key, other in (("old", "new"), ("new", "old")):
+        alone = report.get("only_in", {}).get(key, [])
+        if alone:
+            lines += [
+                f"Only the {key} manifest has setting(s) {', '.join(alone)}: not compared; the "
+                f"{other} one would run without them (an S1 setting is the radar-only fallback "
+                "under clouds).",
+                "",
+            ]
     for setting, r in report["settings"].items():
         lines += [
             f"## {setting}",

@@ -131,6 +131,14 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "- 1 scene(s): nothing to resample, the intervals are no evidence" in (
         format_comparison(one)
     )
+    # a setting only one manifest has is said (found by a new user: it was dropped silently)
+    assert report["only_in"] == {"old": [], "new": []} and "Only the" not in format_comparison(
+        report
+    )
+    lacking = {**report, "only_in": {"old": ["S1"], "new": []}}
+    assert "Only the old manifest has setting(s) S1: not compared; the new one would run " in (
+        format_comparison(lacking)
+    )
     # a relabelled pixel, or another parent, breaks the lineage
     label = data / "train" / "label" / "scene1_label.tif"
     with rasterio.open(label, "r+") as dst:
