@@ -78,6 +78,7 @@ def compare_manifests(
             key: [s for s in ensembles[key].settings if s not in common] for key in ("old", "new")
         },
     }
+    known = total = 0
     for setting in chosen:
         scores: dict[str, list[Confusion]] = {"old": [], "new": []}
         false: dict[str, list[int]] = {"old": [], "new": []}
@@ -90,6 +91,7 @@ def compare_manifests(
                 for key, ens in ensembles.items()
             }
             valid = np.isfinite(probs["old"]) & np.isfinite(probs["new"]) & scene.known
+            known, total = known + int(scene.known.sum()), total + scene.known.size
             truth = scene.label > 0
             for key, ens in ensembles.items():
                 mask = (probs[key] >= ens.threshold(setting)) & valid
@@ -113,6 +115,7 @@ def compare_manifests(
                 false["new"], false["old"], resamples=resamples
             ),
         }
+    report["known_share"] = known / total if total else math.nan
     return report
 
 
@@ -134,6 +137,22 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"data: {report['data']} ({len(report['scenes'])} scenes)",
         "",
     ]
+    if Path(report["data"]).name == "val":
+        lines += [
+            "No test/ split: compared on val/, the scenes a finetuned manifest's epochs, K and "
+            "threshold were chosen on (in-sample for the new one); compare on scenes of a "
+            "region neither saw.",
+            "",
+        ]
+    share = report.get("known_share", 1.0)
+    if share == share and share < 0.5:  # not NaN
+        lines += [
+            f"Only {share:.0%} of the scenes' pixels have a known class (reviewed scenes know "
+            "the background only near what was reviewed): false objects elsewhere are not "
+            "counted here; judge false alarms on labelled scenes of a left-out region "
+            "(`evaluate --chain`, `monitor.ops.operating_point`).",
+            "",
+        ]
     for key, other in (("old", "new"), ("new", "old")):
         alone = report.get("only_in", {}).get(key, [])
         if alone:
@@ -170,6 +189,11 @@ def format_comparison(report: dict[str, Any]) -> str:
             f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
             f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
         ]
+        if d.get("scenes_without_known_pixels"):
+            lines.append(
+                f"- {d['scenes_without_known_pixels']} scene(s) without a known pixel left out "
+                "of the bootstrap"
+            )
         if d["scenes"] < 2:
             lines.append(
                 f"- {d['scenes']} scene(s): nothing to resample, the intervals are no evidence; "

@@ -131,6 +131,13 @@ def paired_f1_difference(
         raise ValueError(f"need the same, non-zero number of scenes; got {len(a)} and {len(b)}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
+    # a scene with no known pixel (all ignored, or NaN) scores nothing: resampled, it only
+    # thinned the informative scenes and counted as a scene of evidence
+    seen = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if _pixels(x) + _pixels(y)]
+    empty = len(a) - len(seen)
+    if not seen:
+        raise ValueError(f"none of the {len(a)} scenes has a known pixel to score")
+    a, b = [a[i] for i in seen], [b[i] for i in seen]
     counts = np.array([[[c.tp, c.fp, c.fn] for c in model] for model in (a, b)], np.float64)
     picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
     tp, fp, fn = np.moveaxis(counts[:, picks].sum(axis=2), -1, 0)  # each (2, resamples)
@@ -146,7 +153,12 @@ def paired_f1_difference(
         "resamples": resamples,
         "wins": sum(x.f1 > y.f1 for x, y in zip(a, b, strict=True)),
         "scenes": len(a),
+        "scenes_without_known_pixels": empty,
     }
+
+
+def _pixels(c: Confusion) -> int:
+    return c.tp + c.fp + c.fn + c.tn
 
 
 def paired_count_difference(

@@ -131,6 +131,11 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "- 1 scene(s): nothing to resample, the intervals are no evidence" in (
         format_comparison(one)
     )
+    # found by a new user: the in-sample fallback to val/ and a scene set that knows little of
+    # its background were not said
+    assert "No test/ split: compared on val/" in format_comparison(report)
+    sparse = {**report, "known_share": 0.022}
+    assert "Only 2% of the scenes' pixels have a known class" in format_comparison(sparse)
     # a setting only one manifest has is said (found by a new user: it was dropped silently)
     assert report["only_in"] == {"old": [], "new": []} and "Only the" not in format_comparison(
         report

@@ -64,6 +64,16 @@ def test_paired_f1_difference() -> None:
     mixed = paired_f1_difference([*better, Confusion(0, 0, 300, 700)],
                                  [*worse, Confusion(300, 0, 0, 700)], resamples=2000)  # fmt: skip
     assert mixed["difference"] < 0 < mixed["high"] and mixed["wins"] == 3
+    # scenes without a known pixel (all 255) are no evidence: left out, and counted (found by a
+    # new user: 7 such of 8 scenes widened a one-scene interval and read "1 of 8")
+    nothing = Confusion(0, 0, 0, 0)
+    padded = paired_f1_difference([*better, nothing, nothing], [*worse, nothing, nothing],
+                                  resamples=2000)  # fmt: skip
+    same_keys = [k for k in d if k != "scenes_without_known_pixels"]
+    assert {k: padded[k] for k in same_keys} == {k: d[k] for k in same_keys}
+    assert padded["scenes_without_known_pixels"] == 2
+    with pytest.raises(ValueError, match="none of the 2 scenes has a known pixel"):
+        paired_f1_difference([nothing, nothing], [nothing, nothing])
     with pytest.raises(ValueError, match="same, non-zero number of scenes; got 3 and 2"):
         paired_f1_difference(better, worse[:2])
     with pytest.raises(ValueError, match="level must be between 0 and 1, got 95"):
