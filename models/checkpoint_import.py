@@ -16,6 +16,7 @@ training folder), so the import takes it from a statistics file or a Ganerød-la
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import pickle
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from models.manifest import (
     write_manifest,
 )
 from models.zoo import Member, MemberSpec, canonical_architecture, canonical_loss
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CheckpointError",
@@ -207,11 +210,22 @@ def infer_spec(
     if len(channels_of(setting)) != n:
         raise CheckpointError(f"setting {setting!r} has {len(channels_of(setting))} bands, the "
                               f"checkpoint {n}")  # fmt: skip
+    found_loss = loss or _class_name(lossobj)
+    found_lr = learning_rate or _learning_rate(hparams.get("optimizer"))
+    for what, value, fallback, option in (
+        ("loss", found_loss, "BCE", "--loss"),
+        ("learning rate", found_lr, "0.001", "--lr"),
+    ):
+        if value is None:  # fine-tuning starts from it (--lr-scale scales the learning rate)
+            log.warning(
+                "the checkpoint names no %s: %s assumed (give %s if it was another)",
+                what, fallback, option,
+            )  # fmt: skip
     return MemberSpec(
         architecture=canonical_architecture(arch),
         encoder=encoder or _encoder_name(net) or SMP_DEFAULT_ENCODER,
-        loss=canonical_loss(loss or _class_name(lossobj) or "BCE"),
-        learning_rate=learning_rate or _learning_rate(hparams.get("optimizer")) or 0.001,
+        loss=canonical_loss(found_loss or "BCE"),
+        learning_rate=found_lr or 0.001,
         setting=setting,
         in_channels=n,
     )

@@ -131,3 +131,18 @@ def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Pat
         settings = json.loads(manifest.read_text())["settings"]["S1"]
         assert settings["threshold"] == (0.5 if seed == 1 else 0.2)  # kept once set
     assert len(settings["members"]) == 3
+
+
+def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: BCE and 0.001 were filled in without a word, and fine-tuning then
+    scaled that invented learning rate."""
+    from models.checkpoint_import import infer_spec
+
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    state = {k: v for k, v in net.state_dict().items()}
+    spec = infer_spec(state, {"net": net}, architecture="Unet", encoder=TEST_ENCODER)
+    assert (spec.loss, spec.learning_rate) == ("BCE", 0.001)
+    assert "names no loss: BCE assumed (give --loss" in caplog.text
+    assert "names no learning rate: 0.001 assumed (give --lr" in caplog.text
