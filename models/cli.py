@@ -203,8 +203,11 @@ def _lineage(args: argparse.Namespace) -> int:
 
     lineage = verify_lineage(args.manifest, parent=args.parent, dataset=args.data)
     print(f"{args.manifest}: lineage verified")
-    print(f"  parent  {lineage.parent_manifest} sha256 {lineage.parent_sha256}")
-    print(f"  dataset {lineage.dataset} ({lineage.dataset_files} files) {lineage.dataset_sha256}")
+    # the files checked: those given (a moved parent or dataset), else the recorded ones
+    parent = args.parent or lineage.parent_manifest
+    data = args.data or lineage.dataset
+    print(f"  parent  {parent} sha256 {lineage.parent_sha256}")
+    print(f"  dataset {data} ({lineage.dataset_files} files) {lineage.dataset_sha256}")
     return 0
 
 

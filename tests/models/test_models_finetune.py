@@ -144,6 +144,15 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "Only the old manifest has setting(s) S1: not compared; the new one would run " in (
         format_comparison(lacking)
     )
+    # a dataset moved elsewhere verifies with --data, and the report names that folder
+    # (found by a new user: it printed the recorded one)
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    capsys.readouterr()
+    assert main(["lineage", str(out / "manifest.json"), "--data", str(moved)]) == 0
+    assert f"  dataset {moved} (10 files)" in capsys.readouterr().out
     # a relabelled pixel, or another parent, breaks the lineage
     label = data / "train" / "label" / "scene1_label.tif"
     with rasterio.open(label, "r+") as dst:
