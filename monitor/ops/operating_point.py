@@ -153,6 +153,18 @@ def _scored(manifest: Path, folder: Path) -> tuple[Candidates, list[np.ndarray],
     return found, found.split(scores), float(object_filter.cut)
 
 
+def _dataset_command(folder: Path) -> str | None:
+    """The ``dataset`` command that made the scenes of ``folder`` (its ``dataset.json``, or
+    its parent's for a split folder), None where neither says."""
+    for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
+        if candidate.is_file():
+            try:
+                return str(json.loads(candidate.read_text()).get("command"))
+            except (ValueError, AttributeError):
+                return None
+    return None
+
+
 def operating_point(
     manifest: Path, reference: Path, data: Path, *, write: bool = False
 ) -> dict[str, Any]:
@@ -163,6 +175,14 @@ def operating_point(
         if read_manifest(path).object_filter is None:
             raise ManifestError(f"{path} has no object filter: there is no cut to compare or set")
     folder = data_folder(Path(data))
+    made_by = _dataset_command(folder)
+    if made_by == "from-reviews":
+        log.warning(
+            "%s: scenes of `dataset from-reviews`: they label what the reviewed runs drew, so "
+            "the new chain's other candidates fall on unknown pixels and its false alarms there "
+            "go uncounted; unless both manifests' candidates were reviewed, set the cut on "
+            "fully labelled scenes of a left-out region", folder,
+        )  # fmt: skip
     ref_found, ref_scores, ref_cut = _scored(Path(reference), folder)
     new_found, new_scores, new_cut = _scored(Path(manifest), folder)
     point = match_recall(

@@ -148,3 +148,29 @@ def test_write_sets_the_cut_and_keeps_the_record(
          "--data", str(data)]
     ) == 2  # fmt: skip
     assert "bare.json has no object filter" in capsys.readouterr().err
+
+
+def test_scenes_of_from_reviews_are_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: the reviewed runs' scenes were taken without a word, though they
+    label only what those runs drew (the docs say they will not do alone)."""
+    data = tmp_path / "reviews"
+    (data / "val" / "input").mkdir(parents=True)
+    (data / "val" / "label").mkdir()
+    (data / "val" / "label" / "s1_label.tif").write_bytes(b"a labelled scene")
+    (data / "dataset.json").write_text(json.dumps({"command": "from-reviews"}))
+
+    def fake_scored(manifest: Path, folder: Path):
+        found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
+        return found, [np.array([0.9, 0.5])], 0.3
+
+    monkeypatch.setattr(op, "_scored", fake_scored)
+    op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
+    assert "scenes of `dataset from-reviews`: they label what the reviewed runs drew" in (
+        caplog.text
+    )
+    caplog.clear()
+    (data / "dataset.json").write_text(json.dumps({"command": "export"}))
+    op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
+    assert "from-reviews" not in caplog.text
