@@ -185,15 +185,15 @@ def format_comparison(report: dict[str, Any]) -> str:
             f"Paired scene bootstrap ({d['resamples']:,} resamples of {d['scenes']} scenes), "
             "new minus old:",
             f"- pixel F1 {d['difference']:+.3f} ({level} interval {d['low']:+.3f} to "
-            f"{d['high']:+.3f}); new better on {d['wins']} scenes",
+            f"{d['high']:+.3f}); new better on {d['wins']} scenes"
+            + (
+                f" ({d['scenes_without_known_pixels']} scene(s) without a known pixel left out)"
+                if d.get("scenes_without_known_pixels")
+                else ""
+            ),
             f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
             f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
         ]
-        if d.get("scenes_without_known_pixels"):
-            lines.append(
-                f"- {d['scenes_without_known_pixels']} scene(s) without a known pixel left out "
-                "of the bootstrap"
-            )
         if d["scenes"] < 2:
             lines.append(
                 f"- {d['scenes']} scene(s): nothing to resample, the intervals are no evidence; "

@@ -135,8 +135,11 @@ def paired_f1_difference(
     # thinned the informative scenes and counted as a scene of evidence
     seen = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if _pixels(x) + _pixels(y)]
     empty = len(a) - len(seen)
-    if not seen:
-        raise ValueError(f"none of the {len(a)} scenes has a known pixel to score")
+    if not seen:  # a setting no scene could score (all cloud, all unknown): no evidence
+        nan = float("nan")
+        return {"difference": nan, "low": nan, "high": nan, "level": level,
+                "resamples": resamples, "wins": 0, "scenes": 0,
+                "scenes_without_known_pixels": empty}  # fmt: skip
     a, b = [a[i] for i in seen], [b[i] for i in seen]
     counts = np.array([[[c.tp, c.fp, c.fn] for c in model] for model in (a, b)], np.float64)
     picks = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))

@@ -72,8 +72,9 @@ def test_paired_f1_difference() -> None:
     same_keys = [k for k in d if k != "scenes_without_known_pixels"]
     assert {k: padded[k] for k in same_keys} == {k: d[k] for k in same_keys}
     assert padded["scenes_without_known_pixels"] == 2
-    with pytest.raises(ValueError, match="none of the 2 scenes has a known pixel"):
-        paired_f1_difference([nothing, nothing], [nothing, nothing])
+    blind = paired_f1_difference([nothing, nothing], [nothing, nothing])
+    assert blind["scenes"] == 0 and blind["scenes_without_known_pixels"] == 2
+    assert np.isnan(blind["difference"]) and np.isnan(blind["low"])
     with pytest.raises(ValueError, match="same, non-zero number of scenes; got 3 and 2"):
         paired_f1_difference(better, worse[:2])
     with pytest.raises(ValueError, match="level must be between 0 and 1, got 95"):
