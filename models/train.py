@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from models.datasets import Augmentation, CropSampler, Scene, band_statistics
+from models.datasets import Augmentation, CropSampler, Scene, band_statistics, channels_of
 from models.inference import predict_members, resolve_device
 from models.manifest import save_member_weights, sha256_file
 from models.metrics import Confusion, confusion
@@ -127,13 +127,15 @@ def data_fingerprint(train: Sequence[Scene], val: Sequence[Scene], setting: str)
     finished or resumed member of other data is trained again: a work folder reused for a new
     inventory returned the old members, and the manifest named the new scenes."""
     digest = hashlib.sha256(setting.encode())
+    bands = list(channels_of(setting))
     for split, scenes in (("train", train), ("val", val)):
         for scene in sorted(scenes, key=lambda s: s.id):
             digest.update(f"{split}:{scene.id}:{scene.image.shape}".encode())
-            digest.update(np.ascontiguousarray(scene.label).tobytes())
-            digest.update(np.ascontiguousarray(scene.known).tobytes())
-            sample = np.ascontiguousarray(scene.channels(setting)[:, ::8, ::8], dtype=np.float32)
-            digest.update(sample.tobytes())
+            digest.update(np.ascontiguousarray(scene.label).data)  # no copy: the buffer
+            digest.update(np.ascontiguousarray(scene.known).data)
+            # strided first: a view of every 8th pixel, then the setting's bands of it
+            sample = scene.image[:, ::8, ::8][bands]
+            digest.update(np.ascontiguousarray(sample, dtype=np.float32).data)
     return digest.hexdigest()
 
 
@@ -235,8 +237,14 @@ def _finished_result(
     if not result_path.exists():
         return None
     done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
-    same = done.spec == spec and done.config == config.schedule() and done.data == data
-    if same and sha256_file(done.weights) == done.sha256:
+    legacy = done.data == ""  # written before the fingerprint existed: its data is unknown
+    same = done.spec == spec and done.config == config.schedule()
+    if same and (legacy or done.data == data) and sha256_file(done.weights) == done.sha256:
+        if legacy:  # kept (hours of training), but said: nothing checks what it learnt from
+            log.warning(
+                "%s: a result of an earlier version, which recorded no data fingerprint: "
+                "reused as is; delete %s to train it on these scenes", spec.name, folder,
+            )  # fmt: skip
         return done
     log.warning("%s: result of another spec, schedule, data or weights; retraining", spec.name)
     result_path.unlink()

@@ -90,6 +90,13 @@ def test_train_member_keeps_the_best_epoch_and_resumes(
                          shorter, progress=False)  # fmt: skip
     assert fresh.data != other.data and fresh.seconds != other.seconds
     assert fresh.sha256 != other.sha256
+    # a result of an earlier version (no fingerprint) is kept, not retrained (found in review:
+    # the upgrade threw finished members away)
+    path = tmp_path / _spec().name / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "data": ""}))
+    kept = train_member(_spec(), [scene_factory(30 + i) for i in range(3)], val, tmp_path,
+                        shorter, progress=False)  # fmt: skip
+    assert kept.sha256 == fresh.sha256 and kept.data == ""
 
 
 def test_interrupted_training_resumes_to_the_same_weights(
