@@ -107,7 +107,8 @@ class Inventory:
 
     ``read_only=True`` opens an existing inventory for reading alone (the review map): nothing
     is created, upgraded or withdrawn, no write lock is needed, and it works on a read-only
-    mount and while a run holds the inventory; columns an older version lacked read as empty."""
+    mount and while a run holds the inventory; columns an older version lacked read as its
+    upgrade would write them (``landslides.UPGRADE_VALUES``)."""
 
     def __init__(
         self,

@@ -250,17 +250,21 @@ class ChangeWriter:
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
 
     def _told_by_twins(self, item: Known) -> set[str]:
-        """The channels that already had a ``new`` alert of this ground: those of the regions
-        whose landslide on it (a twin) was alerted, in an earlier run or earlier in this one."""
-        told: set[str] = set()
-        for twin in item.twins:
-            if twin.fid is None:  # created by this run and not written yet: not alerted
-                continue
-            row = self.conn.execute(f"SELECT alerted_on FROM {LAYER} WHERE fid = ?", (twin.fid,))
-            alerted = row.fetchone()
-            if alerted is not None and alerted[0] is not None:
-                told.update(self.routing.channels_for(twin.region))
-        return told
+        """The channels that already hold a ``new`` alert of this ground: the outbox's rows of
+        its landslides in other regions (twins), queued in an earlier run or earlier in this
+        one, whatever their delivery state but withdrawn (a channel added to the twin's region
+        since, which never had it, is not among them)."""
+        fids = [twin.fid for twin in item.twins if twin.fid is not None]
+        if not fids:  # twins created by this run and not written yet have queued nothing
+            return set()
+        marks = ", ".join("?" * len(fids))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT channel FROM {outbox.TABLE} "
+            f"WHERE event = 'landslide.new' AND landslide_fid IN ({marks}) "
+            "AND NOT (status = 'dead' AND COALESCE(last_error, '') LIKE ?)",
+            (*fids, outbox.WITHDRAWN + "%"),
+        )
+        return {str(r[0]) for r in rows}
 
     def _store(self, item: Known, values: dict[str, Any], run_id: int) -> None:
         """Insert a landslide created by this run (setting its ``fid``), or update a known one."""

@@ -340,3 +340,17 @@ def test_a_recipient_both_overlapping_regions_share_is_alerted_once(inventory, c
         "webhook:valley-team",
         "webhook:valley-team",
     ]
+    # what was told is read from the outbox: a recipient added to the shared alerts since the
+    # upper region's alert never had it, and gets the valley's (found in review)
+    run(inventory, date(2024, 9, 26), candidates([square(2000, 0, 90, 90)], region="upper"),
+        routing, "upper")  # fmt: skip
+    duty = {"name": "duty", "url": "http://127.0.0.1:9/duty", "secret_env": "LM_TEST_SECRET"}
+    wider = AlertRouting.from_settings(
+        AlertSettings(webhooks=[*shared.webhooks, duty]),
+        {"upper": None, "valley": AlertTargets(webhooks=[hook])},
+    )
+    before = len(inventory.outbox().rows())
+    run(inventory, date(2024, 9, 27), candidates([square(2000, 0, 90, 90)], region="valley"),
+        wider, "valley")  # fmt: skip
+    added = sorted(r["channel"] for r in inventory.outbox().rows()[before:])
+    assert added == ["webhook:duty", "webhook:valley-team"]
