@@ -8,6 +8,7 @@ be stopped (SIGTERM passed on, then SIGKILL) without stopping the scheduler's bo
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -107,6 +108,10 @@ class CliRunner:
                 "run (pid %d) ignored SIGTERM for %.0f s; killing it", child.pid, kill_after_s
             )
             _signal_group(child, signal.SIGKILL)
+            return
+        # the run is gone; what it started and that still lingers is not left behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _signal_group(child: subprocess.Popen[bytes], signum: signal.Signals) -> None:

@@ -336,10 +336,15 @@ def test_stopping_a_run_reaches_what_the_run_started(tmp_path: Path) -> None:
     from monitor.ops.schedule import CliRunner
 
     pid_file = tmp_path / "grandchild"
+    # the process the run starts ignores SIGTERM (and says so once it does): it takes the
+    # group's SIGKILL after the run has ended
+    child = (
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
     script = (
         "import subprocess, sys, time\n"
-        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}])\n"
         "time.sleep(60)\n"
     )
     runner = CliRunner("c.yaml")
