@@ -237,6 +237,20 @@ def write_manifest(path: Path, manifest: ManifestModel) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only set it, and a
+    thread creating a file meanwhile would get mode 0666)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def save_member_weights(member: Member, path: Path, metadata: dict[str, str] | None = None) -> str:
     """Save a :class:`models.zoo.Member`'s state (network + normalisation buffers) as
     safetensors; returns the file's SHA-256."""
@@ -249,9 +263,7 @@ def save_member_weights(member: Member, path: Path, metadata: dict[str, str] | N
     save_file(state, str(tmp), metadata=metadata or {})
     # as the manifest beside it (the umask's mode for a new file): safetensors writes 0600,
     # which a service running as another user (systemd, Docker) cannot read
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
     return sha256_file(path)
 

@@ -86,6 +86,7 @@ def _batch_export(
             "config": {k: _plain(v) for k, v in (task.config or {}).items() if k != "expression"},
             "plan": plan.as_dict(),
             "windows": {"pre": str(job.pre), "post": str(job.post)},
+            "compositing": job.compositing.describe(),  # as the direct fetch's stack records
             "grid": {
                 "crs": grid.crs,
                 "transform": list(grid.transform)[:6],

@@ -114,8 +114,13 @@ def test_statistics_a_member_cannot_use_are_refused_naming_the_band(tmp_path: Pa
     rows[3] = "1.5,0"
     rows[7] = "nan,2"
     path.write_text("band_mean,band_std\n" + "\n".join(rows) + "\n")
-    with pytest.raises(CheckpointError, match=r"preNDVI|dVV|cannot normalise with: \w+ \(mean"):
+    with pytest.raises(CheckpointError, match="cannot normalise with") as refused:
         read_statistics(path)
+    from models.feature_stack import MODEL_BANDS
+
+    message = str(refused.value)
+    assert f"{MODEL_BANDS[3]} (mean 1.5, std 0)" in message
+    assert f"{MODEL_BANDS[7]} (mean nan, std 2)" in message
 
 
 def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Path) -> None:
