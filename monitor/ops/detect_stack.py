@@ -28,6 +28,7 @@ labelled folder ``VALDIR``) through the same chain instead of the ensemble.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -231,14 +232,18 @@ _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most t
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """Refuse values no stack in the layout can hold, read from the open ``src`` on a decimated
-    grid: dNDVI outside -2..2 (NDVI scaled by 100 or 10 000), radar bands in linear power
-    (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes above 90°."""
+    grid: dNDVI outside -2..2 (NDVI scaled by 100 or 10 000, or an undeclared fill), radar bands
+    in linear power (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes
+    outside 0..90° or none at all, and dVV/dVH that are not post minus pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
     shape = (max(1, src.height // step), max(1, src.width // step))
-    nodata = src.nodata
+
+    @functools.cache  # each band is read once, whichever checks use it
+    def read(name: str) -> np.ndarray:
+        return _aligned(src, name, order, shape, src.nodata)
 
     def band(name: str) -> np.ndarray:
-        values = _aligned(src, name, order, shape, nodata)
+        values = read(name)
         return values[np.isfinite(values)]
 
     dndvi = band("dNDVI")
@@ -274,7 +279,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         )
     for pol in ("VV", "VH"):
         names = (f"pre{pol}", f"post{pol}", f"d{pol}")
-        pre, post, diff = (_aligned(src, name, order, shape, nodata) for name in names)
+        pre, post, diff = (read(name) for name in names)
         change = post - pre
         # where the backscatter changed: on unchanged ground either sign of a difference is 0
         seen = np.isfinite(change) & np.isfinite(diff) & (np.abs(change) > 1.0)
