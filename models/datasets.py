@@ -27,6 +27,7 @@ from rasterio.crs import CRS
 from models.feature_stack import MODEL_BANDS, SETTINGS
 
 __all__ = [
+    "DATASET_RECORD_FILE",
     "IGNORE",
     "L4S_BANDS",
     "MODEL_SETTINGS",
@@ -54,6 +55,11 @@ __all__ = [
 # the ``landslide`` uid, monitor.ops.filter_refit.write_reviewed): what
 # ``monitor.ops.filter_refit`` learns from beside the scenes.
 REVIEWED_CANDIDATES_FILE = "reviewed_candidates.npz"
+
+# A dataset folder's record of what made it (beside its split folders): the simulator's
+# families (monitor.simulator.training_data) or the ``dataset`` command, its inventory, windows
+# and counts (monitor.ops._dataset_write).
+DATASET_RECORD_FILE = "dataset.json"
 
 # Landslide4Sense bands (Ghorbanzadeh et al. 2022): Sentinel-2 B1-B12, slope, DEM.
 L4S_BANDS: tuple[str, ...] = (

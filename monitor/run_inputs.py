@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from monitor.config import ArchiveSourceConfig, ModelSettings, MonitorConfig, SourceConfig
+from monitor.config.operations import today_in
 from monitor.errors import BadInput
 from monitor.sources.base import AreaOfInterest, Source
 
@@ -90,8 +90,7 @@ def check_run_date(
     before the source's first acquisition of every area: such a run could only record every
     region as without data, and a completed run of a future date would make the scheduler skip
     the days up to it."""
-    now = now or datetime.now(UTC)
-    today = now.astimezone(ZoneInfo(timezone)).date()
+    today = today_in(timezone, now)
     if run_date > today:
         raise BadInput(
             f"run date {run_date} is in the future (today is {today} in {timezone}, the "

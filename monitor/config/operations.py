@@ -8,7 +8,7 @@ the Dask cluster), which imports this module and never the other way round.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +17,13 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.config._base import StrictModel
 
-__all__ = ["DaskSettings", "ScheduleSettings", "cron_trigger", "default_jobstore_url"]
+__all__ = [
+    "DaskSettings",
+    "ScheduleSettings",
+    "cron_trigger",
+    "default_jobstore_url",
+    "today_in",
+]
 
 _CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -81,6 +87,12 @@ def default_jobstore_url(inventory: str | os.PathLike[str]) -> str:
     return f"sqlite:///{inventory.with_name(inventory.name + '.schedule.sqlite')}"
 
 
+def today_in(timezone: str, now: datetime | None = None) -> date:
+    """The calendar date of ``now`` (default: this moment) in ``timezone`` (an IANA name)."""
+    moment = now if now is not None else datetime.now(UTC)
+    return moment.astimezone(ZoneInfo(timezone)).date()
+
+
 class ScheduleSettings(StrictModel):
     """The ``schedule:`` section of the configuration."""
 
@@ -136,7 +148,7 @@ class ScheduleSettings(StrictModel):
     def today(self) -> date:
         """Today in ``timezone``: the calendar the daily runs are dated by (the scheduler, a
         `run` without --date, the future-date check, `gee check` and the review map)."""
-        return datetime.now(ZoneInfo(self.timezone)).date()
+        return today_in(self.timezone)
 
 
 # --------------------------------------------------------------------------- dask

@@ -15,7 +15,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from tqdm.auto import tqdm
 
-from models.datasets import IGNORE, Scene, input_path, label_path, write_scene
+from models.datasets import DATASET_RECORD_FILE, IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
@@ -99,7 +99,7 @@ def write_jobs(
     else:
         report.stale = [f"{split}/{scene_id}" for split, scene_id in stale]
     _write_json(
-        out / "dataset.json",
+        out / DATASET_RECORD_FILE,
         {
             "source": source.name,
             "groups": splits,

@@ -82,7 +82,7 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import REVIEWED_CANDIDATES_FILE
+from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.config import ModelSettings
@@ -452,7 +452,7 @@ def _inventory_id(data: Path) -> str:
     """What names the inventory a reviews dataset was built from (12 hex digits of its path as
     ``dataset from-reviews`` records it in ``dataset.json``); "" where it records none."""
     try:
-        recorded = json.loads((data / "dataset.json").read_text()).get("inventory")
+        recorded = json.loads((data / DATASET_RECORD_FILE).read_text()).get("inventory")
     except (OSError, ValueError):
         return ""
     return hashlib.sha256(recorded.encode()).hexdigest()[:12] if isinstance(recorded, str) else ""

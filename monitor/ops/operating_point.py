@@ -53,7 +53,7 @@ import numpy as np
 
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores
 from models.compare import data_folder
-from models.datasets import DatasetError
+from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect
@@ -156,7 +156,7 @@ def _scored(manifest: Path, folder: Path) -> tuple[Candidates, list[np.ndarray],
 def _dataset_command(folder: Path) -> str | None:
     """The ``dataset`` command that made the scenes of ``folder`` (its ``dataset.json``, or
     its parent's for a split folder), None where neither says."""
-    for candidate in (folder / "dataset.json", folder.parent / "dataset.json"):
+    for candidate in (folder / DATASET_RECORD_FILE, folder.parent / DATASET_RECORD_FILE):
         if candidate.is_file():
             try:
                 return str(json.loads(candidate.read_text()).get("command"))

@@ -49,7 +49,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor the archive source 
 from rasterio.features import rasterize
 from tqdm import tqdm
 
-from models.datasets import Scene, write_scene
+from models.datasets import DATASET_RECORD_FILE, Scene, write_scene
 from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
@@ -197,7 +197,7 @@ def export_training_sets(
     }
     if isinstance(plan, RandomisedPlan):
         record.update(plan.record(all_regions))
-    (out / "dataset.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+    (out / DATASET_RECORD_FILE).write_text(json.dumps(record, indent=1, default=str) + "\n")
     return written
 
 
