@@ -74,3 +74,5 @@ def test_archive_build_then_run_through_the_cli(
     assert (landslides["pre_date"] < landslides["post_date"]).all()
     quicklooks = sorted((config.quicklooks.dir / "2024-09-15" / "hills").glob("*.png"))
     assert 1 <= len(quicklooks) <= 2
+    # the summary's last line names the day's folder of quicklooks and probability COGs
+    assert out.rstrip().splitlines()[-1] == f"Quicklooks: {config.quicklooks.dir / '2024-09-15'}"

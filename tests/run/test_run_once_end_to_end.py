@@ -109,6 +109,8 @@ def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
     assert "object recall 100% (3 of 3), 0 false alarm(s)" in text
     assert "3 queued by this run, 0 sent, 3 pending" in text
     assert str(config.inventory.path) in text
+    # quicklooks are off in this configuration: the summary names no folder
+    assert summary.quicklooks is None and "Quicklooks:" not in text
 
 
 class SmallAreaFilter:
