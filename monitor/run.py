@@ -32,7 +32,7 @@ from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
 from monitor.grid import reproject
 from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
-from monitor.pipeline.evaluation import GroundTruth, score_region
+from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
@@ -204,10 +204,12 @@ def _evaluate(
 ) -> None:
     """Score the candidates the filter kept (``result.evaluation``) and all of them
     (``result.evaluation_unfiltered``) against the source's truth within the region."""
+    events = region_truth(source, region.name, region.area.geometry)
+    if events is None:
+        return
     kept = candidates[~candidates["suppressed"].astype(bool)]
-    name, polygon = region.name, region.area.geometry
-    result.evaluation = score_region(source, name, kept, pre, post, polygon)
-    result.evaluation_unfiltered = score_region(source, name, candidates, pre, post, polygon)
+    result.evaluation = evaluate(kept, events, pre, post)
+    result.evaluation_unfiltered = evaluate(candidates, events, pre, post)
 
 
 def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:

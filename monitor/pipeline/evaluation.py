@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from monitor.sources.base import Window
 
-__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "score_region", "touching"]
+__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "region_truth", "touching"]
 
 log = logging.getLogger(__name__)
 
@@ -122,25 +122,18 @@ def evaluate(
     return Evaluation(len(in_window), detected, len(found), len(found) - len(hit), len(on_older))
 
 
-def score_region(
-    source: GroundTruth,
-    region: str,
-    candidates: gpd.GeoDataFrame,
-    pre: Window,
-    post: Window,
-    polygon: BaseGeometry | None = None,
-) -> Evaluation | None:
-    """:func:`evaluate` against ``source``'s ground truth of ``region`` (the events that touch
-    its ``polygon``, lon/lat, where given: the run keeps only candidates that do); None when
+def region_truth(
+    source: GroundTruth, region: str, polygon: BaseGeometry | None = None
+) -> gpd.GeoDataFrame | None:
+    """``source``'s ground truth of ``region`` (the events that touch its ``polygon``, lon/lat,
+    where given: the run keeps only candidates that do), to :func:`evaluate` against; None when
     the source has none for it (an archive of real exports)."""
     try:
         events = source.ground_truth(region)
     except (LookupError, OSError) as exc:
         log.debug("%s: no ground truth to score against: %s", region, exc)
         return None
-    if polygon is not None:
-        events = touching(events, polygon)
-    return evaluate(candidates, events, pre, post)
+    return touching(events, polygon) if polygon is not None else events
 
 
 def touching(events: gpd.GeoDataFrame, polygon: BaseGeometry) -> gpd.GeoDataFrame:

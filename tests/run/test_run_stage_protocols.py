@@ -15,7 +15,7 @@ from run_fixtures import StandInEnsemble, StandInSource, make_stack, region_poly
 import monitor.run as run_module
 from monitor.config import ModelSettings
 from monitor.grid import region_grid
-from monitor.pipeline.evaluation import GroundTruth, score_region
+from monitor.pipeline.evaluation import GroundTruth, region_truth
 from monitor.pipeline.setting import SettingPolicy, choose_setting
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import Window
@@ -60,12 +60,12 @@ def test_a_source_without_ground_truth_is_not_asked(
     assert result.evaluation is None and "evaluation" not in result.timings
 
 
-def test_score_region_is_none_where_the_source_has_no_truth_of_the_region() -> None:
+def test_region_truth_is_none_where_the_source_has_no_truth_of_the_region() -> None:
     class Empty:
         def ground_truth(self, region: str) -> gpd.GeoDataFrame:
             raise LookupError(f"region {region!r} has no ground truth")
 
-    assert score_region(Empty(), "north", gpd.GeoDataFrame(geometry=[]), PRE, POST) is None
+    assert region_truth(Empty(), "north") is None
 
 
 def test_the_model_section_is_the_setting_policy() -> None:
