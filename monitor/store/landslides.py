@@ -249,20 +249,23 @@ class ChangeWriter:
         previous = None if item.created_now else item.area_m2
         return Change(int(item.fid or 0), item.uid, item.region, kind, area, previous, queued)
 
-    def _told_by_twins(self, item: Known) -> set[str]:
-        """The channels that already hold a ``new`` alert of this ground: the outbox's rows of
-        its landslides in other regions (twins), queued in an earlier run or earlier in this
-        one, whatever their delivery state but withdrawn (a channel added to the twin's region
-        since, which never had it, is not among them)."""
+    def _told_by_twins(self, item: Known, event: AlertEvent) -> set[str]:
+        """The channels that already hold this ``event`` of the same ground: the outbox's rows
+        of its landslides in other regions (twins), whatever their delivery state but withdrawn
+        (a channel added to the twin's region since, which never had it, is not among them).
+        A ``landslide.new`` queued in any run counts; a ``landslide.grown`` only one queued
+        earlier in this run (a later growth is news again)."""
         fids = [twin.fid for twin in item.twins if twin.fid is not None]
         if not fids:  # twins created by this run and not written yet have queued nothing
             return set()
         marks = ", ".join("?" * len(fids))
+        this_run = "" if event == "landslide.new" else "AND run_id = ? "
+        run = () if event == "landslide.new" else (int(self.run["id"]),)
         rows = self.conn.execute(
             f"SELECT DISTINCT channel FROM {outbox.TABLE} "
-            f"WHERE event = 'landslide.new' AND landslide_fid IN ({marks}) "
+            f"WHERE event = ? AND landslide_fid IN ({marks}) {this_run}"
             "AND NOT (status = 'dead' AND COALESCE(last_error, '') LIKE ?)",
-            (*fids, outbox.WITHDRAWN + "%"),
+            (event, *fids, *run, outbox.WITHDRAWN + "%"),
         )
         return {str(r[0]) for r in rows}
 
@@ -322,7 +325,7 @@ class ChangeWriter:
         row["previous_area_m2"] = None if kind == "new" else item.revision_area_m2
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
-        told = self._told_by_twins(item) if kind == "new" else set()
+        told = self._told_by_twins(item, event)
         if not channels:
             if item.region not in self._unrouted:
                 self._unrouted.add(item.region)
@@ -348,7 +351,7 @@ class ChangeWriter:
 
         queued = 0
         for channel in channels:
-            if channel in told:  # the same ground's landslide of another region told it
+            if channel in told:  # the same ground's entry of another region told it
                 continue
             queued += outbox.enqueue(  # looked up at call time: tests make it fail mid-run
                 self.conn,

@@ -354,3 +354,45 @@ def test_a_recipient_both_overlapping_regions_share_is_alerted_once(inventory, c
         wider, "valley")  # fmt: skip
     added = sorted(r["channel"] for r in inventory.outbox().rows()[before:])
     assert added == ["webhook:duty", "webhook:valley-team"]
+
+
+def test_a_shared_recipient_gets_one_growth_alert_per_ground_and_run(inventory, candidates, square):
+    """Found in review: where regions overlap, each region's entry of one landslide grew in the
+    same run and a recipient both regions send to got two `landslide.grown` alerts of one
+    ground. Each region's own team is still told, and a growth in a later run is news again."""
+    from monitor.alerts.settings import AlertRouting, AlertSettings, AlertTargets
+
+    secret = "LM_TEST_SECRET"
+    shared = AlertSettings(
+        webhooks=[{"name": "ops", "url": "http://127.0.0.1:9/o", "secret_env": secret}]
+    )
+    hooks = {
+        r: AlertTargets(
+            webhooks=[{"name": f"{r}-team", "url": f"http://127.0.0.1:9/{r}", "secret_env": secret}]
+        )
+        for r in ("upper", "valley")
+    }
+    routing = AlertRouting.from_settings(shared, hooks)
+
+    def both(day: date, scar) -> list[tuple[str, str]]:
+        before = len(inventory.outbox().rows())
+        run_id = inventory.start_run(day, ["upper", "valley"], "archive")
+        inventory.apply(
+            run_id,
+            [RegionDetections(r, "ok", candidates=candidates([scar], region=r)) for r in hooks],
+            routing,
+        )
+        return sorted((r["event"], r["channel"]) for r in inventory.outbox().rows()[before:])
+
+    assert both(D1, square(0, 0, 100, 80)) == [
+        ("landslide.new", "webhook:ops"),
+        ("landslide.new", "webhook:upper-team"),
+        ("landslide.new", "webhook:valley-team"),
+    ]
+    grown = [
+        ("landslide.grown", "webhook:ops"),
+        ("landslide.grown", "webhook:upper-team"),
+        ("landslide.grown", "webhook:valley-team"),
+    ]
+    assert both(D2, square(0, 0, 100, 120)) == grown  # one to ops, not two
+    assert both(D3, square(0, 0, 100, 160)) == grown  # the next growth is told again
