@@ -6,6 +6,7 @@ the alerts of new and grown landslides in the outbox, all inside the caller's tr
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -269,6 +270,23 @@ class ChangeWriter:
         )
         return {str(r[0]) for r in rows}
 
+    def _last_told_area(self, item: Known) -> float:
+        """The area this landslide's latest queued alert (new or grown) reported: what its
+        recipients last read. Its footprint grows by unions between revisions, so the
+        revision's area (what growth is measured from) can be smaller than the area its ``new``
+        alert gave; that area is the fallback where no alert of it is in the outbox."""
+        cursor = self.conn.execute(
+            f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
+            "AND event IN ('landslide.new', 'landslide.grown') ORDER BY id DESC LIMIT 1",
+            (item.fid,),
+        )
+        found = cursor.fetchone()
+        if found is not None:
+            area = json.loads(found[0]).get("landslide", {}).get("area_m2")
+            if isinstance(area, int | float):
+                return float(area)
+        return item.revision_area_m2
+
     def _store(self, item: Known, values: dict[str, Any], run_id: int) -> None:
         """Insert a landslide created by this run (setting its ``fid``), or update a known one."""
         if item.fid is None:
@@ -322,7 +340,7 @@ class ChangeWriter:
         row = dict(
             self.conn.execute(f"SELECT * FROM {LAYER} WHERE fid = ?", (item.fid,)).fetchone()
         )
-        row["previous_area_m2"] = None if kind == "new" else item.revision_area_m2
+        row["previous_area_m2"] = None if kind == "new" else self._last_told_area(item)
         event: AlertEvent = "landslide.new" if kind == "new" else "landslide.grown"
         channels = self.routing.channels_for(item.region)
         told = self._told_by_twins(item, event)

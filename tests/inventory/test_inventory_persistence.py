@@ -154,3 +154,24 @@ def test_older_inventories_gain_the_dating_columns(tmp_path, candidates, square,
         run(inv, D2, optical(candidates, square(0, 0, 100, 100)), routing)
         assert new_alerts(inv) == []
         assert inv.get(1)["event_before"] == "2024-08-19"
+
+
+def test_a_growth_alert_s_previous_area_is_the_area_its_recipients_were_told(
+    inventory, candidates, square, routing
+):
+    """Found by a new user: the new alert, sent at the second look, gave the footprint of both
+    looks (9,800 m² here), but the growth alert's previous area was the first look's revision
+    (9,000 m²): recipients read a landslide that shrank before it grew."""
+    run(inventory, D1, radar_only(candidates, square(0, 0, 100, 90)), routing)
+    run(inventory, D2, optical(candidates, square(0, 0, 100, 98)), routing)  # +9 %: seen
+    told = last_payload(inventory)
+    assert told["event"] == "landslide.new"
+    assert told["landslide"]["area_m2"] == 9_800.0
+    assert inventory.get(1)["revision_area_m2"] == 9_000.0  # growth is still measured from here
+    run(inventory, D3, optical(candidates, square(0, 0, 100, 130)), routing)
+    grown = last_payload(inventory)
+    assert grown["event"] == "landslide.grown"
+    assert (grown["landslide"]["previous_area_m2"], grown["landslide"]["area_m2"]) == (
+        9_800.0,
+        13_000.0,
+    )
