@@ -404,6 +404,28 @@ class Outbox:
                     report.retrying += 1
         report.errors.append(f"{alerts[0].channel}: {error}")
 
+    def _mark_waiting(
+        self,
+        alerts: Sequence[Alert],
+        error: AlertConfigError,
+        now: datetime,
+        policy: RetryPolicy,
+        report: DeliveryReport,
+    ) -> None:
+        """The channel cannot be used as configured here (its secret's environment variable is
+        not set, it is gone from the configuration): the alerts stay pending, their attempts
+        not counted (nothing was tried), and are tried again after the first retry delay."""
+        retry_at = now + timedelta(seconds=policy.delay_s(1))
+        with gpkg.transaction(self._conn):
+            for alert in alerts:
+                self._conn.execute(
+                    f"UPDATE {TABLE} SET next_attempt_at = ?, claimed_until = NULL, "
+                    "claimed_by = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
+                    (_ts(retry_at), str(error), alert.id),
+                )
+        report.retrying += len(alerts)
+        report.errors.append(f"{alerts[0].channel}: {error} (kept pending)")
+
     def deliver(
         self,
         routing: AlertRouting,
@@ -431,7 +453,11 @@ class Outbox:
         for channel, alerts in by_channel.items():
             try:
                 sender = make_sender(channel, routing)
-            except Exception as exc:  # unknown channel, missing secret...
+            except AlertConfigError as exc:  # unknown channel, missing secret...
+                self._mark_waiting(alerts, exc, now, routing.retry, report)
+                log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
+                continue
+            except Exception as exc:
                 self._mark_failed(alerts, _as_delivery_error(exc), now, routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue
@@ -440,6 +466,11 @@ class Outbox:
             for n, group in enumerate(groups):
                 try:
                     sender.send(group)
+                except AlertConfigError as exc:  # a secret read at send time: none was tried
+                    self._mark_waiting([a for g in groups[n:] for a in g], exc, now,
+                                       routing.retry, report)  # fmt: skip
+                    log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
+                    break
                 except Exception as exc:  # recorded on the rows; the run goes on
                     error = _as_delivery_error(exc)
                     self._mark_failed(group, error, now, routing.retry, report)

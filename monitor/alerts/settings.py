@@ -48,7 +48,8 @@ def read_secret(variable: str, what: str) -> str:
     """The value of environment variable ``variable``; :class:`AlertConfigError` if unset/empty."""
     value = os.environ.get(variable)
     if not value:
-        raise AlertConfigError(f"{what}: environment variable {variable} is not set")
+        state = "is empty" if value is not None else "is not set"
+        raise AlertConfigError(f"{what}: environment variable {variable} {state}")
     return value
 
 

@@ -236,6 +236,18 @@ def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     assert (report.sent, report.retrying) == (0, 1)
     assert "environment variable LM_TEST_WEBHOOK_SECRET is not set" in report.errors[0]
     assert receiver.requests == []
+    # found by a new user: each delivery counted an attempt, so the alert went dead after
+    # max_attempts (5) although nothing was ever tried; it now waits for the variable
+    for hours in range(1, 8):
+        inventory.outbox().deliver(routing, now=T0 + timedelta(hours=hours))
+    (row,) = inventory.outbox().rows()
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "")
+    report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=9))
+    assert "environment variable LM_TEST_WEBHOOK_SECRET is empty" in report.errors[0]
+    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
+    report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=10))
+    assert report.sent == 1 and len(receiver.requests) == 1
 
 
 _CRASH_AFTER_SEND = """
