@@ -171,7 +171,9 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message.add_alternative(page, subtype="html")
     html_part = cast(EmailMessage, message.get_payload(1))  # the HTML of the alternatives
     for cid, data in images:
-        html_part.add_related(data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png")
+        html_part.add_related(
+            data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png", disposition="inline"
+        )
     message.add_attachment(
         _feature_collection(alerts),
         maintype="application",

@@ -102,6 +102,8 @@ def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls
     assert html_body.count("<tr>") == 3 and html_body.count('src="cid:') == 2
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert [p.get_content() for p in images] == [PNG, PNG]
+    # shown in the page, not listed as attachments too (they were sent as attachments)
+    assert [p.get_content_disposition() for p in images] == ["inline", "inline"]
     (geojson,) = [p for p in message.iter_attachments() if p.get_filename() == "landslides.geojson"]
     features = json.loads(geojson.get_content())["features"]
     assert sorted(f["properties"]["area_m2"] for f in features) == [4000.0, 10000.0]
