@@ -41,7 +41,15 @@ _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class AlertConfigError(ValueError):
-    """Alert settings that cannot work (names the region, channel or environment variable)."""
+    """Alert settings that cannot work (names the region, channel or environment variable).
+
+    ``region`` and ``field`` (relative to the ``alerts`` section, e.g. ``webhooks[1].name``)
+    say where in a configuration file the problem lies, where known."""
+
+    def __init__(self, message: str, *, region: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.region = region
+        self.field = field
 
 
 def read_secret(variable: str, what: str) -> str:
@@ -220,28 +228,33 @@ class AlertRouting:
         settings = settings or AlertSettings()
         webhooks: dict[str, WebhookSettings] = {}
 
-        def add_hooks(hooks: list[WebhookSettings], where: str) -> list[str]:
-            for hook in hooks:
+        def add_hooks(hooks: list[WebhookSettings], region: str | None) -> list[str]:
+            for i, hook in enumerate(hooks):
                 known = webhooks.get(hook.name)
                 if known is not None and known != hook:
+                    where = "alerts" if region is None else f"region {region!r}"
                     raise AlertConfigError(
-                        f"{where}: webhook name {hook.name!r} is used by another webhook"
+                        f"{where}: webhook name {hook.name!r} is used by another webhook",
+                        region=region,
+                        field=f"webhooks[{i}].name",
                     )
                 webhooks[hook.name] = hook
             return [webhook_channel(h.name) for h in hooks]
 
         default = [email_channel(a) for a in settings.email]
-        default += add_hooks(settings.webhooks, "alerts")
+        default += add_hooks(settings.webhooks, None)
         routes: dict[str, tuple[str, ...]] = {}
         for region, targets in (regions or {}).items():
             if targets is None:
                 continue
             if targets.email and settings.smtp is None:
                 raise AlertConfigError(
-                    f"region {region!r}: alerts.email is set but the alerts section has no smtp"
+                    f"region {region!r}: alerts.email is set but the alerts section has no smtp",
+                    region=region,
+                    field="email",
                 )
             own = [email_channel(a) for a in targets.email]
-            own += add_hooks(targets.webhooks, f"region {region!r}")
+            own += add_hooks(targets.webhooks, region)
             channels = (default if targets.inherit else []) + own
             routes[region] = tuple(dict.fromkeys(channels))
         return cls(

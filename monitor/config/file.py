@@ -91,7 +91,13 @@ class MonitorConfig(StrictModel):
             regions = {r.name: r.alerts for r in self.regions}
             return AlertRouting.from_settings(self.alerts, regions, links)
         except AlertConfigError as exc:
-            raise ValueError(str(exc)) from None
+            # "regions[2].alerts.webhooks[0].name: ..." is placed on that field's line
+            where = "alerts"
+            if exc.region is not None:
+                index = next(i for i, r in enumerate(self.regions) if r.name == exc.region)
+                where = f"regions[{index}].alerts"
+            where += f".{exc.field}: " if exc.field else ": "
+            raise ValueError(where + str(exc)) from None
 
     @property
     def path(self) -> Path | None:

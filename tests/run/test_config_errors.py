@@ -119,6 +119,33 @@ def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_it
     ]
 
 
+def test_alert_cross_checks_name_the_region_s_field_and_line(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by a new user: a region's webhook named like a global one was reported on line 1
+    at the top level, naming neither webhook's line."""
+    data = _data(manifest)
+    hook = {"url": "http://127.0.0.1:9/h", "secret_env": "LM_TEST_SECRET"}
+    data["alerts"] = {"webhooks": [{"name": "ops", **hook}]}
+    data["regions"].append(
+        {
+            "name": "r2",
+            "geometry": SQUARE,
+            "alerts": {"webhooks": [{"name": "ops", **hook, "url": "http://127.0.0.1:9/other"}]},
+        }
+    )
+    text = yaml.safe_dump(data, sort_keys=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    lines = text.splitlines()
+    r2 = next(i for i, s in enumerate(lines) if s.strip() == "- name: r2")
+    line = next(i for i, s in enumerate(lines) if i > r2 and "name: ops" in s) + 1
+    assert info.value.problems == [
+        f"line {line}: regions[1].alerts.webhooks[0].name: region 'r2': webhook name 'ops' is "
+        "used by another webhook"
+    ]
+
+
 def test_self_intersecting_polygon(
     write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
