@@ -412,9 +412,10 @@ class Outbox:
         policy: RetryPolicy,
         report: DeliveryReport,
     ) -> None:
-        """The channel cannot be used as configured here (its secret's environment variable is
-        not set, it is gone from the configuration): the alerts stay pending, their attempts
-        not counted (nothing was tried), and are tried again after the first retry delay."""
+        """The channel's settings cannot be used in this environment (the environment variable
+        of its webhook secret or SMTP login is not set): the alerts stay pending, their
+        attempts not counted (nothing was tried), and are tried again after the first retry
+        delay. A channel gone from the configuration is a failed attempt (it goes dead)."""
         retry_at = now + timedelta(seconds=policy.delay_s(1))
         with gpkg.transaction(self._conn):
             for alert in alerts:
@@ -453,11 +454,11 @@ class Outbox:
         for channel, alerts in by_channel.items():
             try:
                 sender = make_sender(channel, routing)
-            except AlertConfigError as exc:  # unknown channel, missing secret...
+            except AlertConfigError as exc:  # a factory that reads a secret up front
                 self._mark_waiting(alerts, exc, now, routing.retry, report)
                 log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                 continue
-            except Exception as exc:
+            except Exception as exc:  # unknown channel kind, a webhook no longer configured
                 self._mark_failed(alerts, _as_delivery_error(exc), now, routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue

@@ -44,12 +44,21 @@ class AlertConfigError(ValueError):
     """Alert settings that cannot work (names the region, channel or environment variable).
 
     ``region`` and ``field`` (relative to the ``alerts`` section, e.g. ``webhooks[1].name``)
-    say where in a configuration file the problem lies, where known."""
+    say where in a configuration file the problem lies, where known; ``detail`` is the message
+    without the region or section it starts with."""
 
-    def __init__(self, message: str, *, region: str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        region: str | None = None,
+        field: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.region = region
         self.field = field
+        self.detail = detail or message
 
 
 def read_secret(variable: str, what: str) -> str:
@@ -233,11 +242,11 @@ class AlertRouting:
                 known = webhooks.get(hook.name)
                 if known is not None and known != hook:
                     where = "alerts" if region is None else f"region {region!r}"
+                    detail = f"webhook name {hook.name!r} is used by another webhook"
                     raise AlertConfigError(
-                        f"{where}: webhook name {hook.name!r} is used by another webhook",
-                        region=region,
-                        field=f"webhooks[{i}].name",
-                    )
+                        f"{where}: {detail}", region=region, field=f"webhooks[{i}].name",
+                        detail=detail,
+                    )  # fmt: skip
                 webhooks[hook.name] = hook
             return [webhook_channel(h.name) for h in hooks]
 
@@ -248,10 +257,9 @@ class AlertRouting:
             if targets is None:
                 continue
             if targets.email and settings.smtp is None:
+                detail = "e-mail recipients are set but the alerts section has no smtp server"
                 raise AlertConfigError(
-                    f"region {region!r}: alerts.email is set but the alerts section has no smtp",
-                    region=region,
-                    field="email",
+                    f"region {region!r}: {detail}", region=region, field="email", detail=detail
                 )
             own = [email_channel(a) for a in targets.email]
             own += add_hooks(targets.webhooks, region)

@@ -92,12 +92,13 @@ class MonitorConfig(StrictModel):
             return AlertRouting.from_settings(self.alerts, regions, links)
         except AlertConfigError as exc:
             # "regions[2].alerts.webhooks[0].name: ..." is placed on that field's line
+            if exc.field is None:
+                raise ValueError(str(exc)) from None
             where = "alerts"
-            if exc.region is not None:
-                index = next(i for i, r in enumerate(self.regions) if r.name == exc.region)
+            index = next((i for i, r in enumerate(self.regions) if r.name == exc.region), None)
+            if index is not None:
                 where = f"regions[{index}].alerts"
-            where += f".{exc.field}: " if exc.field else ": "
-            raise ValueError(where + str(exc)) from None
+            raise ValueError(f"{where}.{exc.field}: {exc.detail}") from None
 
     @property
     def path(self) -> Path | None:

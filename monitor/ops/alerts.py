@@ -152,6 +152,8 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     if waiting:
         # with --now every waiting alert was tried: these failed again
         hint = "" if now else "; `alerts deliver --now` sends them at once"
+        if any(e.endswith("(kept pending)") for e in report.errors):
+            hint = "; those kept pending wait for the environment variable named above"
         print(
             f"{len(waiting)} alert(s) wait out their retry delay, the first until "
             f"{_when(min(waiting))} UTC{hint}"

@@ -226,6 +226,10 @@ class ChangeWriter:
         newly_alerted = alertable_now and not already_alerted and item.status != "dismissed"
         if newly_alerted:
             values["alerted_on"] = today
+            # growth is measured from what the new alert told (the footprint can have grown
+            # by unions since the revision, short of a growth): a later growth alert then
+            # shows at least the documented growth over the area its recipients read
+            values["revision_area_m2"] = area
         self._store(item, values, run_id)
         largest = _largest(item.matches)
         features, features_id = largest.get(FEATURES_COLUMN), largest.get(FEATURES_ID_COLUMN)
@@ -271,14 +275,17 @@ class ChangeWriter:
         return {str(r[0]) for r in rows}
 
     def _last_told_area(self, item: Known) -> float:
-        """The area this landslide's latest queued alert (new or grown) reported: what its
-        recipients last read. Its footprint grows by unions between revisions, so the
-        revision's area (what growth is measured from) can be smaller than the area its ``new``
-        alert gave; that area is the fallback where no alert of it is in the outbox."""
+        """The area this landslide's latest queued alert (new or grown, not withdrawn)
+        reported: what its recipients last read. A growth while it raised no alert (suppressed
+        by the filter) moves the revision's area without telling anyone, so the two can
+        differ; the revision's area is the fallback where no alert of this entry is in the
+        outbox (every channel told by a twin's alert, or none configured)."""
         cursor = self.conn.execute(
             f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
-            "AND event IN ('landslide.new', 'landslide.grown') ORDER BY id DESC LIMIT 1",
-            (item.fid,),
+            "AND event IN ('landslide.new', 'landslide.grown') "
+            "AND NOT (status = 'dead' AND COALESCE(last_error, '') LIKE ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (item.fid, outbox.WITHDRAWN + "%"),
         )
         found = cursor.fetchone()
         if found is not None:

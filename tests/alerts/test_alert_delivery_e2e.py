@@ -233,23 +233,26 @@ def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     receiver.start()
     monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
     routing = _webhook_only(make_routing(receiver, mailbox, None))
-    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100), (500, 0, 60, 60)]), routing)
     report = inventory.outbox().deliver(routing, now=T0)
-    assert (report.sent, report.retrying) == (0, 1)
+    assert (report.sent, report.retrying) == (0, 2)
+    rows = inventory.outbox().rows()
+    assert [(r["attempts"], r["claimed_by"]) for r in rows] == [(0, None), (0, None)]
+    assert {r["next_attempt_at"] for r in rows} == {"2024-09-15T06:01:00.000Z"}  # T0 + 60 s
     assert "environment variable LM_TEST_WEBHOOK_SECRET is not set" in report.errors[0]
     assert receiver.requests == []
     # found by a new user: each delivery counted an attempt, so the alert went dead after
     # max_attempts (5) although nothing was ever tried; it now waits for the variable
     for hours in range(1, 8):
         inventory.outbox().deliver(routing, now=T0 + timedelta(hours=hours))
-    (row,) = inventory.outbox().rows()
-    assert (row["status"], row["attempts"]) == ("pending", 0)
+    rows = inventory.outbox().rows()
+    assert [(r["status"], r["attempts"]) for r in rows] == [("pending", 0), ("pending", 0)]
     monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "")
     report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=9))
     assert "environment variable LM_TEST_WEBHOOK_SECRET is empty" in report.errors[0]
     monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
     report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=10))
-    assert report.sent == 1 and len(receiver.requests) == 1
+    assert report.sent == 2 and len(receiver.requests) == 2
 
 
 _CRASH_AFTER_SEND = """

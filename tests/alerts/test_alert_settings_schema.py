@@ -91,7 +91,7 @@ def test_routing_global_and_per_region():
 
 
 def test_routing_errors_name_the_region():
-    with pytest.raises(AlertConfigError, match=r"region 'alps': alerts\.email is set but"):
+    with pytest.raises(AlertConfigError, match=r"region 'alps': e-mail recipients are set but"):
         AlertRouting.from_settings(AlertSettings(), {"alps": AlertTargets(email=["a@b.org"])})
     clash = AlertTargets(webhooks=[{**HOOK, "url": "https://other.example.org/"}])
     with pytest.raises(AlertConfigError, match="region 'alps': webhook name 'ops' is used by"):

@@ -141,8 +141,28 @@ def test_alert_cross_checks_name_the_region_s_field_and_line(
     r2 = next(i for i, s in enumerate(lines) if s.strip() == "- name: r2")
     line = next(i for i, s in enumerate(lines) if i > r2 and "name: ops" in s) + 1
     assert info.value.problems == [
-        f"line {line}: regions[1].alerts.webhooks[0].name: region 'r2': webhook name 'ops' is "
-        "used by another webhook"
+        f"line {line}: regions[1].alerts.webhooks[0].name: webhook name 'ops' is used by "
+        "another webhook"
+    ]
+    # two global webhooks of one name, and a region's e-mail without an smtp server
+    data["alerts"]["webhooks"].append({"name": "ops", **hook, "url": "http://127.0.0.1:9/o2"})
+    text = yaml.safe_dump(data, sort_keys=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    (problem,) = info.value.problems
+    assert problem.endswith(
+        "alerts.webhooks[1].name: webhook name 'ops' is used by another webhook"
+    )
+    data["alerts"]["webhooks"].pop()
+    data["regions"][1]["alerts"] = {"email": ["duty@example.org"]}
+    text = yaml.safe_dump(data, sort_keys=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    lines = text.splitlines()
+    email = next(i for i, s in enumerate(lines) if "email:" in s) + 1
+    assert info.value.problems == [
+        f"line {email}: regions[1].alerts.email: e-mail recipients are set but the alerts "
+        "section has no smtp server"
     ]
 
 
