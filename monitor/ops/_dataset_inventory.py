@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, RegionConfig
 from monitor.errors import BadInput
+from monitor.grid import region_grid, reproject
 from monitor.labels import (
     InventoryFileError,
     PointLabels,
@@ -45,6 +46,14 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
     overlaps = [(region.geometry.intersection(geometry).area, region) for region in config.regions]
     area, best = max(overlaps, key=lambda pair: pair[0], default=(0.0, None))
     return best if area > 0 else None
+
+
+def _grid_footprint(geometry: BaseGeometry) -> BaseGeometry:
+    """The area (EPSG:4326) of the pixels a source serves for ``geometry``: its grid
+    (:func:`~monitor.grid.region_grid`, the sources' own) covers the bounding box, not only the
+    outline, and its label is burnt there too."""
+    grid = region_grid(geometry)
+    return reproject(shapely.box(*grid.bounds), grid.crs, "EPSG:4326")
 
 
 def _overlap_groups(jobs: list[SceneJob], dates: list[date], within: timedelta) -> None:
@@ -136,9 +145,11 @@ def inventory_jobs(
             area = AreaOfInterest(_safe(f"item-{item_id}"), tile)
             where = "item"
         pre, post = event_windows(when, settings.pre_days, settings.post_days)
-        # items whose label area reaches the tile (a point's whole ignored disk: a point outside
-        # the tile may be anywhere in it)
-        here = items[shapely.intersects(extents, area.geometry)]
+        # items whose label area reaches the scene's grid (a point's whole ignored disk: a point
+        # outside the tile may be anywhere in it), skipped ones too: a tile cut to a region's
+        # outline still has pixels out to its bounding box, and an item drawn there is no less
+        # a landslide of its date for having no scene of its own
+        here = items[shapely.intersects(extents, _grid_footprint(area.geometry))]
         same_day = here[here["event_date"] == when]
         # other dates whose change the windows can show: neither landslide nor background
         shown = [d != when and pre.start <= d < post.end for d in here["event_date"]]

@@ -363,3 +363,58 @@ def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event
     dates = [date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 12), date(2025, 6, 11)]
     _overlap_groups(jobs, dates, timedelta(days=90))
     assert [j.group for j in jobs] == ["06-11", "06-11", "06-11", "2025-06-11"]
+
+
+def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """A tile cut to its region's outline has pixels (and data) out to its bounding box: a
+    polygon drawn there has no scene of its own (outside every region) but, like a catalogue
+    point, is a landslide in the scenes of its date and ignored in those whose windows hold
+    it, never background."""
+    import yaml
+    from shapely.geometry import Polygon, mapping
+
+    outline = Polygon([(10.90, 44.34), (10.928, 44.34), (10.928, 44.352), (10.918, 44.36),
+                       (10.90, 44.36)])  # fmt: skip  # the archived box, its NE corner cut off
+    data = yaml.safe_load(dataset_config.read_text())
+    data["regions"][0]["geometry"] = json.loads(json.dumps(mapping(outline)))  # lists
+    config = tmp_path / "outline.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    crs = utm_crs_for(10.92, 44.355)
+
+    def square(lon: float, lat: float) -> Polygon:
+        c = reproject(Point(lon, lat), "EPSG:4326", crs)
+        return box(c.x - 30, c.y - 30, c.x + 30, c.y + 30)
+
+    polygons = [square(10.918, 44.354), square(10.9235, 44.3578), square(10.9215, 44.3586)]
+    frame = gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17", "2024-08-17", "2024-08-18"]}, geometry=polygons, crs=crs
+    )
+    assert [outline.intersects(g) for g in frame.to_crs("EPSG:4326").geometry] == [
+        True, False, False
+    ]  # fmt: skip
+    inventory = tmp_path / "slides.gpkg"
+    frame.to_file(inventory)
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(config), "--inventory", str(inventory)]
+    assert main([*argv, "--out", str(out), "--date-column", "mapped"]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    outside = "outside every configured region (the archive holds only those)"
+    assert record["inventory"]["skipped_ids"] == {outside: ["2", "3"]}
+    (split,) = [s for s, ids in record["scenes"].items() if ids]
+    (scene_id,) = record["scenes"][split]
+    folder = out / split
+    prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
+    assert prov["items_in_label"] == ["1", "2"] and prov["items_ignored"] == ["3"]
+    with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
+        raw, transform, shape = src.read(1), src.transform, src.shape
+        local = gpd.GeoSeries(polygons, crs=crs).to_crs(src.crs.to_string())
+    burnt = [rasterize([(g, 1)], out_shape=shape, transform=transform, dtype="uint8") == 1
+             for g in local]  # fmt: skip
+    assert all(int(b.sum()) >= 30 for b in burnt)  # each ~36 pixels, all inside the scene
+    assert (raw[burnt[0]] == 1).all() and (raw[burnt[1]] == 1).all()  # its date: landslide
+    assert (raw[burnt[2]] == IGNORE).all()  # the next day's, in the post window: ignored
+    assert int((raw == 1).sum()) == int((burnt[0] | burnt[1]).sum())
+    scene = read_scene(folder, scene_id)
+    assert np.isfinite(scene.image[:, burnt[1]]).all()  # the source has data there
