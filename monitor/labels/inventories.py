@@ -18,12 +18,13 @@ Two kinds of file:
 
 Both come out as a :class:`LabelItems` table (EPSG:4326): ``item_id``, ``event_date``
 (:class:`datetime.date`), ``accuracy_m`` (0 for polygons), ``event`` (what a split keeps
-together: the catalog's ``event_id``, or the date for polygons), ``row`` (the file's row) and
-the geometry. Points less precise than ``max_accuracy`` (and ``unknown``) are skipped and
-counted, with their ids. A catalogue's column names are matched without regard to case or
-surrounding spaces. Errors name the file, the rows (every bad one, up to :data:`_MAX_LISTED`)
-and the column. Invalid polygons are repaired with :func:`shapely.make_valid` (their polygon
-parts kept) and listed; one with no area left is an error.
+together: the catalog's ``event_id``, or the date for polygons, which ``dataset export`` keeps
+within a region), ``row`` (the file's row) and the geometry. Points less precise than
+``max_accuracy`` (and ``unknown``) are skipped and counted, with their ids. A catalogue's
+column names are matched without regard to case or surrounding spaces. Errors name the file,
+the rows (every bad one, up to :data:`_MAX_LISTED`) and the column. Invalid polygons are
+repaired with :func:`shapely.make_valid` (their polygon parts kept) and listed; one with no
+area left is an error.
 """
 
 from __future__ import annotations

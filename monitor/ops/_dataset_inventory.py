@@ -145,6 +145,15 @@ def inventory_jobs(
             area = AreaOfInterest(_safe(f"item-{item_id}"), tile)
             where = "item"
         pre, post = event_windows(when, settings.pre_days, settings.post_days)
+        if settings.split_by == "region":
+            group = where
+        elif read.kind == "points":
+            group = str(rec["event"])  # the catalog's event_id
+        else:
+            # a polygon's event is its date in its region: a date alone would join the scenes
+            # of regions a continent apart, and an inventory of several regions would be one
+            # group with nothing to validate on (tiles that overlap join below whatever region)
+            group = f"{where}_{rec['event']}"
         # items whose label area reaches the scene's grid (a point's whole ignored disk: a point
         # outside the tile may be anywhere in it), skipped ones too: a tile cut to a region's
         # outline still has pixels out to its bounding box, and an item drawn there is no less
@@ -159,7 +168,7 @@ def inventory_jobs(
             area=area,
             pre=pre,
             post=post,
-            group=str(rec["event"]) if settings.split_by == "event" else where,
+            group=group,
             record={
                 "inventory": str(Path(inventory).resolve()),
                 "kind": read.kind,

@@ -140,7 +140,8 @@ def scenes_from_reviews(
 
 
 _SPLIT_BY_HELP = (
-    "what one split holds whole: an event (the catalog's event_id, or the date) or a region "
+    "what one split holds whole: an event (the catalog's event_id, or a polygon's date in its "
+    "region) or a region "
     "(default: dataset.split_by, event)"
 )
 

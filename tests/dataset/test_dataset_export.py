@@ -143,8 +143,8 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
     record = json.loads((out / "dataset.json").read_text())
     # the two slides of 17 August are one event, and the tile of the slide of 2 July overlaps
     # theirs (the same terrain and some of the same images): one group, one split
-    assert list(record["groups"]) == ["2024-08-17"]
-    split = record["groups"]["2024-08-17"]
+    assert list(record["groups"]) == ["hills_2024-08-17"]
+    split = record["groups"]["hills_2024-08-17"]
     folder = out / split
     ids = [i for i in record["scenes"][split] if "20240817" in i]
     assert len(ids) == 2
@@ -418,3 +418,33 @@ def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
     assert int((raw == 1).sum()) == int((burnt[0] | burnt[1]).sum())
     scene = read_scene(folder, scene_id)
     assert np.isfinite(scene.image[:, burnt[1]]).all()  # the source has data there
+
+
+def test_a_polygon_event_is_its_date_in_its_region(dataset_config: Path, tmp_path: Path) -> None:
+    """Two regions a continent apart with slides of the same dates are two groups, which can
+    go to different splits; within a region a date is one group (tiles apart too), and tiles
+    that overlap (nearby dates) stay in one group."""
+    import yaml
+    from shapely.geometry import mapping
+
+    from monitor.config import load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    data = yaml.safe_load(dataset_config.read_text())
+    far = json.loads(json.dumps(mapping(box(-70.0, -13.0, -69.9, -12.9))))  # Peru
+    data["regions"].append({"name": "far", "geometry": far})
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    near = [Point(10.905, 44.345), Point(10.908, 44.345), Point(10.925, 44.358)]
+    away = [Point(-69.95, -12.95), Point(-69.948, -12.95)]
+    slides = [p.buffer(0.0003) for p in [*near, *away]]
+    dates = ["2024-08-17", "2024-08-18", "2024-08-17", "2024-08-18", "2024-08-17"]
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame({"mapped": dates}, geometry=slides, crs="EPSG:4326").to_file(inventory)
+    loaded = load_config(config)
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped"})
+    jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=True)
+    groups = [job.group for job in jobs]
+    # hills: 1 and 2 overlap (a day apart), 3 is 1.6 km away on 1's date; far: 4 and 5 overlap
+    assert groups == ["hills_2024-08-17"] * 3 + ["far_2024-08-18"] * 2
+    assert sorted(assign_splits(groups).values()) == ["train", "val"]
