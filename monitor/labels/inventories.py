@@ -41,6 +41,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from pyproj.exceptions import ProjError
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -335,7 +336,14 @@ def read_polygon_inventory(
         raise InventoryFileError(f"{path}: no id column {id_column!r} (columns: {columns})")
     if frame.crs is None:
         raise InventoryFileError(f"{path}: declares no coordinate reference system")
-    frame = frame.to_crs("EPSG:4326")
+    try:
+        frame = frame.to_crs("EPSG:4326")
+    except ProjError as err:  # a local (engineering) CRS: no datum, often no unit
+        raise InventoryFileError(
+            f"{path}: its coordinate reference system {frame.crs.name!r} cannot be turned into "
+            f"longitude and latitude ({err}); save the file in a geographic or projected system "
+            "(an EPSG code, e.g. the UTM zone of the area)"
+        ) from err
     rows = []
     bad_geometry: list[str] = []
     bad_date: list[str] = []

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import Polygon, box
 
+from monitor.cli import main
 from monitor.labels import InventoryFileError, read_glc_csv, read_inventory
 
 HEADER = "event_id,event_date,location_accuracy,longitude,latitude"
@@ -123,3 +124,25 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
     path.write_bytes((HEADER + "\n7,8/17/2024 1:00,exact,10.9,44.3\n").encode() + b"\xe0\n")
     with pytest.raises(InventoryFileError, match=r"glc.csv: not UTF-8 text .*save it as UTF-8"):
         read_glc_csv(path)
+
+
+def test_a_crs_that_cannot_become_longitude_and_latitude_is_named(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a site grid (an engineering CRS, no datum, no unit): an InventoryFileError, which the
+    # command reports as bad input (exit 2), not pyproj's "Error creating Transformer"
+    local = ('ENGCRS["Local site grid",EDATUM["Site datum"],CS[Cartesian,2],'
+             'AXIS["easting (X)",east,LENGTHUNIT["unknown",1]],'
+             'AXIS["northing (Y)",north,LENGTHUNIT["unknown",1]]]')  # fmt: skip
+    path = tmp_path / "site.gpkg"
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[box(0, 0, 10, 10)], crs=local).to_file(
+        path
+    )
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(path, date_column="when")
+    message = str(err.value)
+    assert message.startswith(f"{path}: its coordinate reference system 'Local site grid'")
+    assert "geographic or projected" in message
+    argv = ["dataset", "export", "--config", str(dataset_config), "--inventory", str(path)]
+    assert main([*argv, "--date-column", "when", "--out", str(tmp_path / "ds")]) == 2
+    assert "'Local site grid' cannot be turned into" in capsys.readouterr().err
