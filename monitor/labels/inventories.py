@@ -76,6 +76,7 @@ _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _MAX_LISTED = 10  # bad rows named in one error
+_FILL_OR_DROP = "fill them in, or drop those {} from the file"  # missing values, not bad ones
 
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
@@ -163,7 +164,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             f"has {', '.join(GLC_REQUIRED_COLUMNS)} (found: {', '.join(table.columns)}){hint}"
         )
     rows: list[dict[str, Any]] = []
-    bad: dict[str, list[str]] = {}  # column -> its bad rows, described
+    bad: dict[str, list[str]] = {}  # column (or "no <column>": blank) -> its bad rows
     imprecise: list[str] = []
     first_row: dict[str, int] = {}
     duplicates: list[str] = []
@@ -177,7 +178,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             continue
         event_id = str(rec["event_id"]).strip()
         if not event_id:
-            bad.setdefault("event_id", []).append(f"row {row}: empty")
+            bad.setdefault("event_id", []).append(f"row {row}")
             continue
         radius = GLC_ACCURACY_M[accuracy]
         if radius is None or radius > limit:
@@ -197,7 +198,9 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
                 bad.setdefault(column, []).append(f"row {row}: {rec[column]!r}")
             coords.append(v)
         when = _parse_glc_date(rec["event_date"])
-        if when is None:
+        if not str(rec["event_date"]).strip():  # blank: not a format to fix
+            bad.setdefault("no event_date", []).append(f"row {row}")
+        elif when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
         if not all(math.isfinite(c) for c in coords) or when is None:
             continue
@@ -221,13 +224,16 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     expected = {
         "location_accuracy": f"not one of {', '.join(GLC_ACCURACY_M)}",
         "event_id": "no id",
+        "no event_date": "no date",
         "longitude": "not a longitude in degrees (-180 to 180)",
         "latitude": "not a latitude in degrees (-90 to 90)",
         "event_date": "not a date as M/D/YYYY H:MM (the Global Landslide Catalog's format, "
         "e.g. 8/17/2024 14:30)",
     }
     problems = [
-        f"column {column}, {expected[column]}: {_listed(rows_)}" for column, rows_ in bad.items()
+        f"column {column.removeprefix('no ')}, {expected[column]}: {_listed(rows_)}"
+        + (f" ({_FILL_OR_DROP.format('rows')})" if column in ("event_id", "no event_date") else "")
+        for column, rows_ in bad.items()
     ]
     if duplicates:
         problems.append(f"event_id appears twice: {_listed(duplicates)}")
@@ -262,6 +268,11 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def _missing(value: Any) -> bool:
+    """Whether a field holds no value: NULL, NaN, NaT or blank text."""
+    return value is None or value is pd.NaT or not _text(value)
 
 
 def _feature_date(text: str, date_format: str | None) -> date | None:
@@ -347,13 +358,14 @@ def read_polygon_inventory(
     rows = []
     bad_geometry: list[str] = []
     bad_date: list[str] = []
+    no_date: list[str] = []
     bad_id: list[str] = []
     repaired: list[str] = []
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 1  # features are numbered from 1, as in QGIS
         item_id = _text(rec[id_column]) if id_column else str(row)
         if not item_id:
-            bad_id.append(f"feature {row}: {rec[id_column]!r}")
+            bad_id.append(f"feature {row}")
             continue
         geom = rec["geometry"]
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
@@ -367,6 +379,9 @@ def read_polygon_inventory(
                 continue
             repaired.append(item_id)
         raw = rec[date_column]
+        if _missing(raw):  # not a format to fix
+            no_date.append(f"feature {row}")
+            continue
         when = _feature_date(_text(raw), date_format)
         if when is None:
             bad_date.append(f"feature {row}: {raw!r}")
@@ -382,10 +397,13 @@ def read_polygon_inventory(
             }
         )
     problems = []
+    fill_or_drop = _FILL_OR_DROP.format("features")
     if bad_id:
-        problems.append(f"column {id_column}, no id: {_listed(bad_id)}")
+        problems.append(f"column {id_column}, no id: {_listed(bad_id)} ({fill_or_drop})")
     if bad_geometry:
         problems.append(f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}")
+    if no_date:
+        problems.append(f"column {date_column}, no date: {_listed(no_date)} ({fill_or_drop})")
     if bad_date:
         form = (
             f"not a date as {date_format}"
