@@ -56,7 +56,9 @@ def _grid_footprint(geometry: BaseGeometry) -> BaseGeometry:
     return reproject(shapely.box(*grid.bounds), grid.crs, "EPSG:4326")
 
 
-def _overlap_groups(jobs: list[SceneJob], dates: list[date], within: timedelta) -> None:
+def _overlap_groups(
+    jobs: list[SceneJob], grids: list[BaseGeometry], dates: list[date], within: timedelta
+) -> None:
     """Jobs whose tiles overlap and whose dates lie ``within`` of each other (their windows
     overlap) share their split group, as do the jobs of one group: two catalogue points a few
     hundred metres apart are two ``event_id``s but one image, and the tiles of a storm's
@@ -64,13 +66,13 @@ def _overlap_groups(jobs: list[SceneJob], dates: list[date], within: timedelta) 
     post-event ones; split apart they would put the same pixels in train and test. Scenes of
     other years share the terrain only, and stay apart (a valley's inventory of many years
     would otherwise be one group, with nothing to validate on). Overlaps are found with an
-    STR-tree, the groups as the connected components of these links; each component takes the
-    group of its first job."""
+    STR-tree on the scenes' grids (``grids``, :func:`_grid_footprint`: the pixels and labels a
+    scene holds, beyond a tile cut to its region's outline), the groups as the connected
+    components of these links; each component takes the group of its first job."""
     n = len(jobs)
     first: dict[str, int] = {}
     same_group = [first.setdefault(job.group, i) for i, job in enumerate(jobs)]  # never split
-    tiles = [job.area.geometry for job in jobs]
-    a, b = shapely.STRtree(tiles).query(tiles, predicate="intersects")
+    a, b = shapely.STRtree(grids).query(grids, predicate="intersects")
     near = np.array([abs(dates[i] - dates[j]) <= within for i, j in zip(a, b, strict=True)], bool)
     rows = np.concatenate([np.arange(n), a[near]])
     cols = np.concatenate([same_group, b[near]])
@@ -129,6 +131,7 @@ def inventory_jobs(
     extent_of = {i: ign if ign is not None else pos for i, (pos, ign) in areas.items()}
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
+    grids: list[BaseGeometry] = []
     dates: list[date] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
@@ -149,16 +152,19 @@ def inventory_jobs(
             group = where
         elif read.kind == "points":
             group = str(rec["event"])  # the catalog's event_id
+        elif region is None:  # its own, as a catalog's point: neighbours join below
+            group = f"item-{item_id}"
         else:
             # a polygon's event is its date in its region: a date alone would join the scenes
             # of regions a continent apart, and an inventory of several regions would be one
-            # group with nothing to validate on (tiles that overlap join below whatever region)
+            # group with nothing to validate on (scenes that overlap join below whatever region)
             group = f"{where}_{rec['event']}"
         # items whose label area reaches the scene's grid (a point's whole ignored disk: a point
         # outside the tile may be anywhere in it), skipped ones too: a tile cut to a region's
         # outline still has pixels out to its bounding box, and an item drawn there is no less
         # a landslide of its date for having no scene of its own
-        here = items[shapely.intersects(extents, _grid_footprint(area.geometry))]
+        grid = _grid_footprint(area.geometry)
+        here = items[shapely.intersects(extents, grid)]
         same_day = here[here["event_date"] == when]
         # other dates whose change the windows can show: neither landslide nor background
         shown = [d != when and pre.start <= d < post.end for d in here["event_date"]]
@@ -185,9 +191,11 @@ def inventory_jobs(
                 job.ignore.append(ign)
         job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
         jobs.append(job)
+        grids.append(grid)
         dates.append(when)
     if settings.split_by == "event" and jobs:
-        _overlap_groups(jobs, dates, timedelta(days=settings.pre_days + settings.post_days))
+        within = timedelta(days=settings.pre_days + settings.post_days)
+        _overlap_groups(jobs, grids, dates, within)
     ids = Counter(job.id for job in jobs)
     clashes = sorted(i for i, n in ids.items() if n > 1)
     if clashes:

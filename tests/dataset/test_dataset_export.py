@@ -361,7 +361,7 @@ def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event
     jobs = [job("A", "06-11", 10.0), job("B", "06-12", 10.01), job("C", "06-12", 11.0),
             job("D", "2025-06-11", 10.005)]  # fmt: skip
     dates = [date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 12), date(2025, 6, 11)]
-    _overlap_groups(jobs, dates, timedelta(days=90))
+    _overlap_groups(jobs, [j.area.geometry for j in jobs], dates, timedelta(days=90))
     assert [j.group for j in jobs] == ["06-11", "06-11", "06-11", "2025-06-11"]
 
 
@@ -448,3 +448,41 @@ def test_a_polygon_event_is_its_date_in_its_region(dataset_config: Path, tmp_pat
     # hills: 1 and 2 overlap (a day apart), 3 is 1.6 km away on 1's date; far: 4 and 5 overlap
     assert groups == ["hills_2024-08-17"] * 3 + ["far_2024-08-18"] * 2
     assert sorted(assign_splits(groups).values()) == ["train", "val"]
+
+
+def test_neighbouring_regions_whose_scenes_share_a_slide_share_a_group(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Found in review: two regions 100 m apart across a diagonal border, a slide of one date
+    in each. The tiles cut to the outlines do not touch, but each scene's grid (the cut tile's
+    bounding box) holds both slides, labelled 1 in both scenes: grouped by region and date
+    they could go to train and val. Scenes join by their grids. An item outside every region
+    is its own event (it was one group per date worldwide), joined to the scenes it overlaps."""
+    import yaml
+    from shapely.geometry import Polygon, mapping
+
+    from monitor.config import load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    x0, y0, d, gap = 10.90, 44.33, 0.03, 0.001
+    sw = Polygon([(x0, y0), (x0 + d, y0), (x0, y0 + d)])
+    ne = Polygon([(x0 + d, y0 + gap), (x0 + d, y0 + d), (x0 + gap, y0 + d)])
+    data = yaml.safe_load(dataset_config.read_text())
+    data["regions"] = [
+        {"name": name, "geometry": json.loads(json.dumps(mapping(shape)))}
+        for name, shape in (("sw", sw), ("ne", ne))
+    ]
+    config = tmp_path / "neighbours.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    points = [Point(x0 + 0.014, y0 + 0.014), Point(x0 + 0.0165, y0 + 0.0165)]
+    points += [Point(-69.95, -12.95), Point(120.0, 30.0)]  # outside every region, one date
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"] * 4}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
+    ).to_file(inventory)
+    loaded = load_config(config)
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped"})
+    jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=False)
+    assert not jobs[0].area.geometry.intersects(jobs[1].area.geometry)  # the cut tiles
+    assert [j.record["items_in_label"] for j in jobs[:2]] == [["1", "2"], ["1", "2"]]
+    assert [j.group for j in jobs] == ["sw_2024-08-17", "sw_2024-08-17", "item-3", "item-4"]
