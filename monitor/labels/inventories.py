@@ -198,7 +198,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
                 bad.setdefault(column, []).append(f"row {row}: {rec[column]!r}")
             coords.append(v)
         when = _parse_glc_date(rec["event_date"])
-        if not str(rec["event_date"]).strip():  # blank: not a format to fix
+        if _missing(rec["event_date"]):  # blank or NULL: not a format to fix
             bad.setdefault("no event_date", []).append(f"row {row}")
         elif when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
@@ -270,9 +270,17 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+# What spreadsheets and data frames write for "no date" in a text column (never a date).
+_NO_DATE_TEXT = frozenset({"nan", "nat", "null", "none", "na", "n/a"})
+
+
 def _missing(value: Any) -> bool:
-    """Whether a field holds no value: NULL, NaN, NaT or blank text."""
-    return value is None or value is pd.NaT or not _text(value)
+    """Whether a date field holds no value: NULL, NaN, NaT, blank text or a placeholder for
+    none (``NaT``, ``nan``, ``NULL`` ... as text)."""
+    if value is None or value is pd.NaT:
+        return True
+    text = _text(value)
+    return not text or text.lower() in _NO_DATE_TEXT
 
 
 def _feature_date(text: str, date_format: str | None) -> date | None:

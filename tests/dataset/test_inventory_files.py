@@ -151,29 +151,31 @@ def test_a_crs_that_cannot_become_longitude_and_latitude_is_named(
 def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path) -> None:
     # NULL, blank text and a NULL of a date field: "no date", to fill in or drop; a date in
     # another form still gets the --date-format advice, for itself only
-    path = _polygons(tmp_path / "gaps.gpkg", ["2024-08-17", None, "", "17/08/2024"],
-                     ref=["a", "b", "c", None])  # fmt: skip
+    path = _polygons(tmp_path / "gaps.gpkg", ["2024-08-17", None, "", "17/08/2024", "NaT"],
+                     ref=["a", "b", "c", None, "e"])  # fmt: skip
     with pytest.raises(InventoryFileError) as err:
         read_inventory(path, date_column="when", id_column="ref")
     message = str(err.value)
     assert "column ref, no id: feature 4 (fill them in, or drop those features" in message
-    assert "column when, no date: feature 2; feature 3 (fill them in, or drop" in message
+    # "NaT" as text (a data frame's missing date written out) is missing too (found in review)
+    assert "column when, no date: feature 2; feature 3; feature 5 (fill them in, or drop" in message
     assert "nan" not in message and "None" not in message
     with pytest.raises(InventoryFileError) as err:
         read_inventory(path, date_column="when")
     message = str(err.value)
-    assert "column when, no date: feature 2; feature 3 (" in message
+    assert "column when, no date: feature 2; feature 3; feature 5 (" in message
     assert "--date-format, e.g. %d/%m/%Y: feature 4: '17/08/2024'" in message
     typed = _polygons(tmp_path / "t.gpkg", list(pd.to_datetime(["2024-08-17", None])))
     with pytest.raises(InventoryFileError, match=r"column when, no date: feature 2 \(fill"):
         read_inventory(typed, date_column="when")
     csv = tmp_path / "glc.csv"
     csv.write_text(f"{HEADER}\n1,8/17/2024 14:30,exact,10,44\n2, ,exact,10,44\n"
-                   "3,17/8/2024,exact,10,44\n,8/17/2024 14:30,exact,10,44\n")  # fmt: skip
+                   "3,17/8/2024,exact,10,44\n,8/17/2024 14:30,exact,10,44\n"
+                   "5,NULL,exact,10,44\n")  # fmt: skip
     with pytest.raises(InventoryFileError) as err:
         read_glc_csv(csv)
     message = str(err.value)
-    assert "column event_date, no date: row 3 (fill them in, or drop those rows" in message
+    assert "column event_date, no date: row 3; row 6 (fill them in, or drop those rows" in message
     assert "column event_date, not a date as M/D/YYYY H:MM" in message
     assert "e.g. 8/17/2024 14:30): row 4: '17/8/2024'" in message
     assert "column event_id, no id: row 5 (fill them in" in message
