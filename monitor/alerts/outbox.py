@@ -51,6 +51,7 @@ from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
+    "NOT_WITHDRAWN_SQL",
     "STATUSES",
     "TABLE",
     "WITHDRAWN",
@@ -163,6 +164,8 @@ def enqueue(
 
 
 WITHDRAWN = "withdrawn: "  # ``last_error`` of an alert withdrawn before it was sent
+# An outbox row that is not a withdrawn alert, in SQL (the rest of the outbox is what was told).
+NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
 
 
 def withdraw(
@@ -204,12 +207,16 @@ class DeliveryReport:
     retrying: int = 0
     dead: int = 0
     pending: int = 0
+    # not tried: their channel's secret or login variable is not set (Outbox._mark_waiting)
+    waiting_for_settings: int = 0
     errors: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
+        waiting = self.waiting_for_settings
         return (
             f"alerts sent {self.sent}, failed and retrying {self.retrying}, dead {self.dead}, "
-            f"pending {self.pending}"
+            + (f"waiting for their channel's settings {waiting}, " if waiting else "")
+            + f"pending {self.pending}"
         )
 
 
@@ -424,7 +431,7 @@ class Outbox:
                     "claimed_by = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
                     (_ts(retry_at), str(error), alert.id),
                 )
-        report.retrying += len(alerts)
+        report.waiting_for_settings += len(alerts)
         report.errors.append(f"{alerts[0].channel}: {error} (kept pending)")
 
     def deliver(

@@ -152,7 +152,7 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     if waiting:
         # with --now every waiting alert was tried: these failed again
         hint = "" if now else "; `alerts deliver --now` sends them at once"
-        if any(e.endswith("(kept pending)") for e in report.errors):
+        if report.waiting_for_settings:
             hint = "; those kept pending wait for the environment variable named above"
         print(
             f"{len(waiting)} alert(s) wait out their retry delay, the first until "
@@ -173,7 +173,8 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
             f"{withdrawn} withdrawn alert(s) in the outbox: their landslides were dismissed "
             "before they were sent"
         )
-    return EXIT_FAILED if report.retrying or report.dead else EXIT_OK
+    failed = report.retrying or report.dead or report.waiting_for_settings
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # --------------------------------------------------------------------------- list

@@ -269,8 +269,8 @@ class ChangeWriter:
         rows = self.conn.execute(
             f"SELECT DISTINCT channel FROM {outbox.TABLE} "
             f"WHERE event = ? AND landslide_fid IN ({marks}) {this_run}"
-            "AND NOT (status = 'dead' AND COALESCE(last_error, '') LIKE ?)",
-            (event, *fids, *run, outbox.WITHDRAWN + "%"),
+            f"AND {outbox.NOT_WITHDRAWN_SQL}",
+            (event, *fids, *run),
         )
         return {str(r[0]) for r in rows}
 
@@ -283,9 +283,8 @@ class ChangeWriter:
         cursor = self.conn.execute(
             f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
             "AND event IN ('landslide.new', 'landslide.grown') "
-            "AND NOT (status = 'dead' AND COALESCE(last_error, '') LIKE ?) "
-            "ORDER BY id DESC LIMIT 1",
-            (item.fid, outbox.WITHDRAWN + "%"),
+            f"AND {outbox.NOT_WITHDRAWN_SQL} ORDER BY id DESC LIMIT 1",
+            (item.fid,),
         )
         found = cursor.fetchone()
         if found is not None:

@@ -235,7 +235,8 @@ def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     routing = _webhook_only(make_routing(receiver, mailbox, None))
     apply_run(inventory, DAY, candidates([(0, 0, 100, 100), (500, 0, 60, 60)]), routing)
     report = inventory.outbox().deliver(routing, now=T0)
-    assert (report.sent, report.retrying) == (0, 2)
+    assert (report.sent, report.retrying, report.waiting_for_settings) == (0, 0, 2)
+    assert "waiting for their channel's settings 2" in str(report)
     rows = inventory.outbox().rows()
     assert [(r["attempts"], r["claimed_by"]) for r in rows] == [(0, None), (0, None)]
     assert {r["next_attempt_at"] for r in rows} == {"2024-09-15T06:01:00.000Z"}  # T0 + 60 s

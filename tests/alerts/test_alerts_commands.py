@@ -118,6 +118,33 @@ def test_deliver_sends_each_pending_alert_once_and_waiting_ones_only_with_now(
     assert len(mailbox.messages) == 2 and sorted(_mail_keys(mailbox)) == mails
 
 
+def test_deliver_says_which_alerts_wait_for_a_secret_variable(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The webhook's secret variable is not set: its alerts are not tried and wait for it (the
+    e-mail goes out); deliver says so, exits 1, and sends them once the variable is set."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+    receiver.start()
+    mailbox.start(tls_files)
+    monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
+    assert _alerts(config_path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 2, failed and retrying 0, dead 0, waiting for their channel's " in out
+    assert "settings 2, pending 2" in out
+    assert "environment variable LM_TEST_WEBHOOK_SECRET is not set (kept pending)" in out
+    assert "those kept pending wait for the environment variable named above" in out
+    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
+    assert _alerts(config_path, "deliver", "--now") == 0
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert len(receiver.requests) == 2
+
+
 def test_list_and_retry_of_dead_alerts(
     config_path: Path,
     inventory: Inventory,
