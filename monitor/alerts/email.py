@@ -140,7 +140,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message.set_content(f"{intro}\n\n{_text_table(rows)}\n\nMaps:\n{links}\n")
 
     cells = []
-    images: list[tuple[str, bytes]] = []
+    images: list[tuple[str, bytes, dict[str, str]]] = []  # (content id, PNG, its alert's row)
     for alert, row in zip(alerts, rows, strict=True):
         tds = "".join(
             f"<td>{html.escape(row[k])}</td>"
@@ -151,13 +151,13 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         cells.append(f"<tr>{tds}</tr>")
         if alert.quicklook is not None and alert.quicklook.is_file():
             cid = f"ql{alert.id}.{digest[:12]}"
-            images.append((cid, alert.quicklook.read_bytes()))
+            images.append((cid, alert.quicklook.read_bytes(), row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     figures = "".join(
-        f"<h3>{html.escape(rows[i]['event'])} {html.escape(rows[i]['landslide'])}, "
-        f'{html.escape(rows[i]["region"])}</h3><img src="cid:{cid}" alt="quicklook" '
+        f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
+        f'{html.escape(row["region"])}</h3><img src="cid:{cid}" alt="quicklook" '
         'style="max-width:100%">'
-        for i, (cid, _) in enumerate(images)
+        for cid, _, row in images
     )
     page = (
         "<html><body>"
@@ -170,7 +170,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     )
     message.add_alternative(page, subtype="html")
     html_part = cast(EmailMessage, message.get_payload(1))  # the HTML of the alternatives
-    for cid, data in images:
+    for cid, data, _ in images:
         html_part.add_related(
             data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png", disposition="inline"
         )

@@ -220,7 +220,11 @@ def write_quicklooks(
     for i in candidates.index[:limit]:
         path = directory / f"candidate-{i + 1:03d}.png"
         try:
-            title = f"{region} candidate {i + 1} ({run_date})"
+            # no number: the inventory gives the landslide its id after this picture is drawn
+            # the area the alert reports (pixels times pixel area) where the run measured it
+            area = candidates["area_m2"][i] if "area_m2" in candidates else None
+            area_ha = float(candidates.geometry[i].area if area is None else area) / 1e4
+            title = f"{region}, run of {run_date}: {area_ha:.2f} ha"
             render_quicklook(stack, candidates.geometry[i], path, title=title)
         except Exception as exc:  # a missing picture must not cost the detection
             log.warning("%s: quicklook %s not written: %s", region, path, exc)

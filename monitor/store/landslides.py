@@ -452,8 +452,8 @@ def _detection_attributes(matches: list[tuple[BaseGeometry, dict[str, Any]]]) ->
     out["setting"] = largest.get("setting")
     out["pre_date"] = _iso_date(largest.get("pre_date"))
     out["post_date"] = _iso_date(largest.get("post_date"))
-    quicklook = largest.get("quicklook")
-    out["quicklook"] = str(quicklook) if quicklook else None
+    quicklook = largest.get("quicklook")  # a path, or None/NaN where none was rendered
+    out["quicklook"] = str(quicklook) if quicklook is not None and not pd.isna(quicklook) else None
     # the object filter: the best score of the detections; suppressed only when all of them are
     scores = [v for v in (_float(r.get("filter_score")) for r in rows) if v is not None]
     out["filter_score"] = max(scores) if scores else None

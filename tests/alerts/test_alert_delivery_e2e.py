@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,32 @@ def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls
     (geojson,) = [p for p in message.iter_attachments() if p.get_filename() == "landslides.geojson"]
     features = json.loads(geojson.get_content())["features"]
     assert sorted(f["properties"]["area_m2"] for f in features) == [4000.0, 10000.0]
+
+
+def test_email_quicklook_heading_names_its_own_landslide(
+    inventory, receiver, mailbox, tls_files, tmp_path
+):
+    """A digest where only the second landslide has a quicklook heads that picture with the
+    second landslide (the heading once came from the first row of the table); the first, whose
+    quicklook is missing (NaN in the frame, as pandas writes None into a column of text), has
+    none stored (it was once stored as the path 'nan')."""
+    mailbox.start(tls_files)
+    quicklook = tmp_path / "ql.png"
+    quicklook.write_bytes(PNG)
+    cands = candidates([(0, 0, 100, 100), (600, 0, 50, 80)], quicklook)
+    cands.loc[cands.index[0], "quicklook"] = None
+    routing = make_routing(receiver, mailbox, tls_files)
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:geohazards@example.org",)})
+    apply_run(inventory, DAY, cands, routing)
+    assert inventory.outbox().deliver(routing, now=T0).sent == 2
+
+    message = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
+    html_body = message.get_body(("html",)).get_content()
+    stored = {r["landslide_fid"]: r["quicklook"] for r in inventory.outbox().rows("sent")}
+    assert stored == {1: None, 2: str(quicklook)}
+    fid = 2
+    headings = re.findall(r"<h3>(.*?)</h3>", html_body)
+    assert len(headings) == 1 and headings[0].startswith(f"NEW #{fid} (")
 
 
 def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(
