@@ -77,6 +77,8 @@ _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _MAX_LISTED = 10  # bad rows named in one error
 _FILL_OR_DROP = "fill them in, or drop those {} from the file"  # missing values, not bad ones
+# The Global Landslide Catalog's problems that are missing values (:data:`_FILL_OR_DROP`).
+_FILL_OR_DROP_COLUMNS = frozenset({"event_id", "no event_date", "no longitude", "no latitude"})
 
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
 
@@ -194,7 +196,9 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
                 v = float(rec[column])
             except ValueError:
                 v = math.nan
-            if not (math.isfinite(v) and -bound <= v <= bound):
+            if _missing(rec[column]):  # blank or NULL: not a number to fix
+                bad.setdefault(f"no {column}", []).append(f"row {row}")
+            elif not (math.isfinite(v) and -bound <= v <= bound):
                 bad.setdefault(column, []).append(f"row {row}: {rec[column]!r}")
             coords.append(v)
         when = _parse_glc_date(rec["event_date"])
@@ -225,6 +229,8 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         "location_accuracy": f"not one of {', '.join(GLC_ACCURACY_M)}",
         "event_id": "no id",
         "no event_date": "no date",
+        "no longitude": "no longitude",
+        "no latitude": "no latitude",
         "longitude": "not a longitude in degrees (-180 to 180)",
         "latitude": "not a latitude in degrees (-90 to 90)",
         "event_date": "not a date as M/D/YYYY H:MM (the Global Landslide Catalog's format, "
@@ -232,7 +238,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     }
     problems = [
         f"column {column.removeprefix('no ')}, {expected[column]}: {_listed(rows_)}"
-        + (f" ({_FILL_OR_DROP.format('rows')})" if column in ("event_id", "no event_date") else "")
+        + (f" ({_FILL_OR_DROP.format('rows')})" if column in _FILL_OR_DROP_COLUMNS else "")
         for column, rows_ in bad.items()
     ]
     if duplicates:

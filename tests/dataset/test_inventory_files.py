@@ -179,3 +179,13 @@ def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path
     assert "column event_date, not a date as M/D/YYYY H:MM" in message
     assert "e.g. 8/17/2024 14:30): row 4: '17/8/2024'" in message
     assert "column event_id, no id: row 5 (fill them in" in message
+    # a blank or NULL coordinate is missing, not "not a longitude" (found in a new-user walk)
+    csv.write_text(f"{HEADER}\n1,8/17/2024 14:30,exact,,44\n2,8/17/2024 14:30,exact,10,NULL\n"
+                   "3,8/17/2024 14:30,exact,190,44\n")  # fmt: skip
+    with pytest.raises(InventoryFileError) as err:
+        read_glc_csv(csv)
+    message = str(err.value)
+    assert "column longitude, no longitude: row 2 (fill them in, or drop those rows" in message
+    assert "column latitude, no latitude: row 3 (fill them in" in message
+    assert "column longitude, not a longitude in degrees (-180 to 180): row 4: '190'" in message
+    assert "row 2:" not in message and "row 3:" not in message
