@@ -31,6 +31,7 @@ __all__ = [
     "SPLIT_NAMES",
     "PointLabels",
     "assign_splits",
+    "crosses_antimeridian",
     "label_raster",
     "point_label_areas",
     "tile_around",
@@ -59,6 +60,16 @@ def point_label_areas(
     core = local.buffer(params.core_m, 32)
     ring = local.buffer(max(accuracy_m, params.min_ignore_m, params.core_m), 64)
     return reproject(core, crs, "EPSG:4326"), reproject(ring, crs, "EPSG:4326")
+
+
+def crosses_antimeridian(geometry_wgs84: BaseGeometry) -> bool:
+    """Whether a geometry drawn in a UTM zone and brought to EPSG:4326 reaches across ±180°
+    longitude: its corners then lie on both sides, and its bounding box spans most of the globe
+    (no landslide's tile or label area is half the globe wide)."""
+    if geometry_wgs84.is_empty:
+        return False
+    west, _, east, _ = geometry_wgs84.bounds
+    return east - west > 180.0
 
 
 def tile_around(geometry_wgs84: BaseGeometry, size_m: float, margin_m: float = 0.0) -> BaseGeometry:

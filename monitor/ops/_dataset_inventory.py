@@ -24,6 +24,7 @@ from monitor.grid import region_grid, reproject
 from monitor.labels import (
     InventoryFileError,
     PointLabels,
+    crosses_antimeridian,
     point_label_areas,
     read_inventory,
     tile_around,
@@ -129,13 +130,23 @@ def inventory_jobs(
             areas[rec["item_id"]] = (rec["geometry"], None)
     # where an item's label reaches: a point's ignored disk, a polygon itself
     extent_of = {i: ign if ign is not None else pos for i, (pos, ign) in areas.items()}
+    tile_of = {
+        i: tile_around(extent, settings.tile_m, margin_m=0.1 * settings.tile_m)
+        for i, extent in extent_of.items()
+    }
+    # a scene is a box in longitude and latitude (as a region's bbox is): one across ±180° would
+    # be read as the globe between its corners
+    across = [i for i in extent_of if crosses_antimeridian(tile_of[i])]
+    if across:
+        skipped_ids["its scene would cross the antimeridian (±180°), which no scene may"] = across
+        items = items[~items["item_id"].astype(str).isin(across)]
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
     grids: list[BaseGeometry] = []
     dates: list[date] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
-        tile = tile_around(extent_of[item_id], settings.tile_m, margin_m=0.1 * settings.tile_m)
+        tile = tile_of[item_id]
         region = _region_of(config, rec["geometry"])
         if region is None and needs_region:
             skipped_ids.setdefault(outside, []).append(item_id)

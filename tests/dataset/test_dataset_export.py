@@ -486,3 +486,31 @@ def test_neighbouring_regions_whose_scenes_share_a_slide_share_a_group(
     assert not jobs[0].area.geometry.intersects(jobs[1].area.geometry)  # the cut tiles
     assert [j.record["items_in_label"] for j in jobs[:2]] == [["1", "2"], ["1", "2"]]
     assert [j.group for j in jobs] == ["sw_2024-08-17", "sw_2024-08-17", "item-3", "item-4"]
+
+
+def test_an_item_whose_scene_would_cross_the_antimeridian_is_skipped_by_name(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """A Fijian slide 300 m from 180°: its tile, drawn in its UTM zone, reaches across, and in
+    longitude and latitude it became a box around the globe, which every other item's scene
+    intersected, and the export crashed on it (found in re-reading the code). It is skipped
+    with its reason; the others are not."""
+    from monitor.config import load_config
+    from monitor.labels import crosses_antimeridian, tile_around
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    fiji = Point(179.997, -16.8)
+    assert crosses_antimeridian(tile_around(fiji.buffer(0.0003), 2560.0))
+    assert not crosses_antimeridian(tile_around(Point(179.9, -16.8).buffer(0.0003), 2560.0))
+    points = [Point(10.905, 44.345), fiji, Point(-179.999, 65.0), Point(-69.95, -12.95)]
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"] * 4}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
+    ).to_file(inventory)
+    loaded = load_config(dataset_config)
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "tile_m": 2560.0})
+    jobs, skipped, described = inventory_jobs(loaded, inventory, settings, needs_region=False)
+    reason = "its scene would cross the antimeridian (±180°), which no scene may"
+    assert described["skipped_ids"] == {reason: ["2", "3"]} and skipped == {reason: 2}
+    assert [j.record["item"]["item_id"] for j in jobs] == ["1", "4"]
+    assert [j.record["items_in_label"] for j in jobs] == [["1"], ["4"]]
