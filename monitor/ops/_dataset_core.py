@@ -88,6 +88,9 @@ class DatasetReport:
     out: Path
     written: dict[str, int] = field(default_factory=dict)  # per split
     resumed: int = 0  # scenes already complete
+    held: dict[str, int] = field(
+        default_factory=dict
+    )  # per split: this run's scenes, new or resumed
     exporting: int = 0  # Earth Engine batch tasks started
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     stale: list[str] = field(default_factory=list)  # "split/scene" in the folder, not in the jobs
@@ -103,6 +106,9 @@ class DatasetReport:
         total = sum(self.written.values())
         splits = ", ".join(f"{k} {v}" for k, v in self.written.items() if v) or "none"
         lines = [f"{total} scene(s) written to {self.out} ({splits}); {self.resumed} already done"]
+        if self.resumed and any(self.held.values()):
+            held = ", ".join(f"{k} {v}" for k, v in self.held.items() if v)
+            lines.append(f"this run's scenes in the folder, new and resumed: {held}")
         if self.exporting:
             lines.append(f"{self.exporting} scene(s) exporting as Earth Engine batch tasks")
         for reason, n in self.skipped.items():

@@ -67,6 +67,7 @@ def write_jobs(
         key = job.key(identity)
         _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
         if _is_complete(folder, job.id, key):
+            _refresh_group(record_path, job.group, split)
             report.resumed += 1
             done[split].append(job.id)
             continue
@@ -84,6 +85,7 @@ def write_jobs(
         report.written[split] += 1
         done[split].append(job.id)
     report.skipped = {reason: len(ids) for reason, ids in skipped.items()}
+    report.held = {split: len(ids) for split, ids in done.items()}
     wanted = [s for s, f in (fractions or DEFAULT_FRACTIONS).items() if f > 0]
     made = {split for split, ids in done.items() if ids} | exported
     report.empty_splits = [s for s in wanted if s not in made] if made else []
@@ -120,6 +122,15 @@ def _is_complete(folder: Path, scene_id: str, key: str) -> bool:
     return all(p.exists() for p in files) and (
         json.loads(files[0].read_text()).get("label_key") == key
     )
+
+
+def _refresh_group(record_path: Path, group: str, split: str) -> None:
+    """Write a resumed scene's group into its provenance record where it changed: the label key
+    holds the scene's area, windows and labels, not its group, which neighbouring items of a
+    later export can join (``dataset.json`` has the new groups; the record must agree)."""
+    record = json.loads(record_path.read_text())
+    if (record.get("group"), record.get("split")) != (group, split):
+        _write_json(record_path, {**record, "group": group, "split": split})
 
 
 def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.Dataset | None:

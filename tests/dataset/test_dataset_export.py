@@ -163,12 +163,18 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
         # change may show in either window) ignored, neither landslide nor background
         assert np.array_equal(raw, expected) and (raw == IGNORE).any()
         assert int((raw == 1).sum()) * 100 == pytest.approx(180 * 170 + 110 * 70, rel=0.05)
-    # a rerun fetches nothing again
+    # a rerun fetches nothing again; a resumed scene's record takes the group it has now (an
+    # export of more items can join groups; the label key does not hold the group)
+    provenance = folder / "provenance" / f"{ids[0]}.json"
+    old = json.loads(provenance.read_text())
+    provenance.write_text(json.dumps({**old, "group": "hills_2024-07-02"}))
     capsys.readouterr()
     code = main([*argv, "--out", str(out), "--date-column", "mapped"])
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith("0 scene(s) written to") and "; 3 already done" in printed
+    assert f"this run's scenes in the folder, new and resumed: {split} 3\n" in printed
+    assert json.loads(provenance.read_text()) == old
     again = json.loads((out / "dataset.json").read_text())
     assert again["scenes"] == record["scenes"]
 
