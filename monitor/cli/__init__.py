@@ -172,7 +172,9 @@ def _inventory(args: argparse.Namespace) -> int:
     from monitor.store.inventory import Inventory, InventoryError
 
     path = existing_inventory(_load(args))
-    with Inventory(path) as inventory:
+    # an export only reads: opened read-only, it leaves the file as it was and works on a
+    # read-only mount and while a run holds the inventory, as `review` and `status` do
+    with Inventory(path, read_only=args.action == "export") as inventory:
         try:
             if args.action == "export":
                 written = inventory.export(args.output)

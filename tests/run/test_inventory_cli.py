@@ -75,3 +75,20 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
 
     assert main(["inventory", "export", "--config", str(config_path), "x.shp"]) == 2
     assert "unknown suffix" in capsys.readouterr().err
+
+
+def test_export_reads_the_inventory_without_writing_it(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: `inventory export` opened the inventory for writing (schema
+    statements, alert withdrawals, a new file header), so it failed on a read-only mount
+    where `review`, `status` and `alerts list` work. It now leaves the file byte for byte."""
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    path = config.inventory.path
+    before = path.read_bytes()
+    out = config_path.parent / "export.csv"
+    assert main(["inventory", "export", "--config", str(config_path), str(out)]) == 0
+    assert "1 landslide(s) written" in capsys.readouterr().out
+    assert path.read_bytes() == before
+    assert len(pd.read_csv(out)) == 1
