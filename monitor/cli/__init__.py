@@ -159,6 +159,13 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
+    export.add_argument(
+        "--status",
+        action="append",
+        choices=("candidate", "confirmed", "dismissed"),
+        default=None,
+        help="only the landslides of this review status (repeatable); default: all",
+    )
 
 
 _STATUS_OF_ACTION: dict[str, LandslideStatus] = {
@@ -177,8 +184,10 @@ def _inventory(args: argparse.Namespace) -> int:
     with Inventory(path, read_only=args.action == "export") as inventory:
         try:
             if args.action == "export":
-                written = inventory.export(args.output)
-                print(f"{len(inventory.landslides())} landslide(s) written to {written.resolve()}")
+                written = inventory.export(args.output, status=args.status)
+                statuses = inventory.landslides()["status"]
+                n = len(statuses) if args.status is None else statuses.isin(args.status).sum()
+                print(f"{n} landslide(s) written to {written.resolve()}")
                 return EXIT_OK
             status = _STATUS_OF_ACTION[args.action]
             change = inventory.set_status(args.id, status)

@@ -92,3 +92,25 @@ def test_export_reads_the_inventory_without_writing_it(
     assert "1 landslide(s) written" in capsys.readouterr().out
     assert path.read_bytes() == before
     assert len(pd.read_csv(out)) == 1
+
+
+def test_export_of_some_review_statuses(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: notebooks/review.ipynb exported `confirmed.geojson` with a command
+    that wrote every landslide; `--status` (repeatable) keeps those of the statuses named."""
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    out = config_path.parent / "confirmed.geojson"
+    args = ["inventory", "export", "--config", str(config_path), str(out)]
+    assert main([*args, "--status", "confirmed"]) == 0
+    assert "0 landslide(s) written" in capsys.readouterr().out
+    assert json.loads(out.read_text())["features"] == []
+    assert main(["inventory", "confirm", "--config", str(config_path), "1"]) == 0
+    assert main([*args, "--status", "confirmed", "--status", "dismissed"]) == 0
+    assert "1 landslide(s) written" in capsys.readouterr().out
+    (feature,) = json.loads(out.read_text())["features"]
+    assert feature["properties"]["status"] == "confirmed"
+    with pytest.raises(SystemExit) as usage:  # argparse names the choices
+        main([*args, "--status", "confirm"])
+    assert usage.value.code == 2 and "invalid choice: 'confirm'" in capsys.readouterr().err
