@@ -193,7 +193,10 @@ def _inventory(args: argparse.Namespace) -> int:
             change = inventory.set_status(args.id, status)
         except InventoryError as exc:
             raise BadInput(str(exc)) from None
-    print(f"landslide {args.id}: {change.previous} -> {status}")
+    if change.previous == status:
+        print(f"landslide {args.id}: already {status}, unchanged")
+    else:
+        print(f"landslide {args.id}: {change.previous} -> {status}")
     if change.withdrawn:
         print(
             f"{change.withdrawn} alert(s) of it still waiting in the outbox withdrawn, never to "

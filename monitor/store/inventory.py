@@ -323,15 +323,17 @@ class Inventory:
 
     def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
         """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts
-        still waiting in the outbox, in the same transaction."""
+        still waiting in the outbox, in the same transaction. The status it already has
+        changes nothing: ``status_changed_at`` stays the time of the last change."""
         _check_status(status)
         row = self.get(landslide)
         withdrawn = 0
         with gpkg.transaction(self._conn):
-            self._conn.execute(
-                f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
-                (status, bookkeeping.now_ts(), row["fid"]),
-            )
+            if status != row["status"]:
+                self._conn.execute(
+                    f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
+                    (status, bookkeeping.now_ts(), row["fid"]),
+                )
             if status == "dismissed":
                 fid = int(row["fid"])
                 reason = f"landslide {fid} was dismissed"

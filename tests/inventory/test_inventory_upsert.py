@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import pytest
@@ -136,6 +137,21 @@ def test_dismissed_landslides_update_but_never_alert(inventory, candidates, squa
     assert row["status"] == "dismissed" and row["status_changed_at"] is not None
     assert inventory.set_status(first.new[0].uid, "confirmed") == StatusChange("dismissed", 0)
     assert inventory.landslides(status="confirmed")["fid"].tolist() == [fid]
+
+
+def test_a_review_repeated_keeps_the_time_of_the_change(inventory, candidates, square):
+    """Found by a new user: confirming a confirmed landslide again (a second reviewer, a
+    script run twice) moved ``status_changed_at`` to the repeat, so the inventory no longer
+    said when the decision was made."""
+    (change,) = run(inventory, D1, candidates([square(0, 0, 100, 100)])).new
+    assert inventory.set_status(change.fid, "confirmed") == StatusChange("candidate", 0)
+    decided = inventory.get(change.fid)["status_changed_at"]
+    assert decided is not None
+    time.sleep(0.01)  # the timestamps have milliseconds
+    assert inventory.set_status(change.uid, "confirmed") == StatusChange("confirmed", 0)
+    assert inventory.get(change.fid)["status_changed_at"] == decided
+    assert inventory.set_status(change.fid, "dismissed") == StatusChange("confirmed", 0)
+    assert inventory.get(change.fid)["status_changed_at"] > decided
 
 
 def test_alerts_queued_before_a_dismissal_are_withdrawn_when_the_inventory_opens(

@@ -49,6 +49,8 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
 
     assert main(["inventory", "confirm", "--config", str(config_path), str(fid)]) == 0
     assert f"landslide {fid}: candidate -> confirmed" in capsys.readouterr().out
+    assert main(["inventory", "confirm", "--config", str(config_path), str(fid)]) == 0
+    assert f"landslide {fid}: already confirmed, unchanged" in capsys.readouterr().out
     assert main(["inventory", "dismiss", "--config", str(config_path), str(fid)]) == 0
     with Inventory(config.inventory.path) as inventory:
         assert inventory.landslides()["status"].tolist() == ["dismissed"]
