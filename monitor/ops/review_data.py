@@ -211,6 +211,8 @@ def _popup_html(
     embed_quicklooks: bool,
     page_dir: Path | None,
     config_path: Path | None,
+    *,
+    quicklook: bool = True,
 ) -> str:
     fid = int(row["fid"])
     rows = [
@@ -251,10 +253,10 @@ def _popup_html(
         f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
         f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"
     )
-    quicklook = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir)
+    picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir) if quicklook else ""
     return (
         f"<div class='ls-popup'><h4>Landslide {fid}</h4>"
-        f"<table class='ls-attrs'>{table}</table>{quicklook}"
+        f"<table class='ls-attrs'>{table}</table>{picture}"
         f"<p class='ls-cmd'>{commands}</p></div>"
     )
 
@@ -265,9 +267,15 @@ def feature_collection(
     embed_quicklooks: bool,
     page_dir: Path | None,
     config_path: Path | None,
+    *,
+    quicklook_in_popup: bool = True,
 ) -> dict[str, Any]:
     """GeoJSON of the landslides in ``frame`` (EPSG:4326) with the properties the maps use:
-    fid, region, status, first/last seen, area, age class, fill colour, popup HTML, tooltip."""
+    fid, region, status, first/last seen, area, age class, fill colour, popup HTML, tooltip.
+
+    ``quicklook_in_popup=False`` leaves the quicklook out of the popup, for a view that shows
+    it by other means (the notebook's image widget: a notebook page cannot load a ``file:``
+    link)."""
     features = []
     for _, row in frame.iterrows():
         first_seen = date.fromisoformat(str(row["first_seen"])[:10])
@@ -283,7 +291,14 @@ def feature_collection(
             "area_m2": round(float(row["area_m2"]), 1),
             "age_class": age_name,
             "fill": _DISMISSED_FILL if status == "dismissed" else fill,
-            "popup": _popup_html(row, age_days, embed_quicklooks, page_dir, config_path),
+            "popup": _popup_html(
+                row,
+                age_days,
+                embed_quicklooks,
+                page_dir,
+                config_path,
+                quicklook=quicklook_in_popup,
+            ),
             "tooltip": f"#{int(row['fid'])} {_text(row['region'])} · {_text(status)} · "
             f"{float(row['area_m2']):,.0f} m² · first seen {first_seen.isoformat()}",
         }

@@ -78,6 +78,7 @@ class ReviewSession:
             embed_quicklooks=False,
             page_dir=None,
             config_path=self.config.path,
+            quicklook_in_popup=False,  # the panel's image widget shows it (a file: link cannot)
         )
         for feature in features["features"]:
             feature["properties"]["style"] = feature_style(feature)

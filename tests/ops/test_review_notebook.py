@@ -44,6 +44,10 @@ def test_notebook_runs_and_its_buttons_write_decisions(
     assert panel["chooser"].value == target
     assert f"Landslide {target}" in panel["details"].value
     assert panel["quicklook"].value[:8] == b"\x89PNG\r\n\x1a\n"
+    # the image widget shows the quicklook; the attributes beside it hold no second, file:
+    # linked copy, which a notebook served over http cannot load (a broken image; found by a
+    # new user)
+    assert "<img" not in panel["details"].value
 
     confirm, dismiss, back = panel["buttons"]
     assert [b.description for b in panel["buttons"]] == ["Confirm", "Dismiss", "Back to candidate"]
