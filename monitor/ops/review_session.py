@@ -54,6 +54,7 @@ class ReviewSession:
         self.as_of = as_of
         self.selected: int | None = None
         self.decisions: list[tuple[int, str, str]] = []  # (fid, previous, new)
+        self.withdrawn = 0  # waiting alerts the last decision withdrew (a dismissal)
         self._frame = self._load()
         self._layer: Any = None
         self._map: Any = None
@@ -104,6 +105,7 @@ class ReviewSession:
         with Inventory(self.config.inventory.path) as inventory:
             change = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
         previous = change.previous
+        self.withdrawn = change.withdrawn
         self.decisions.append((int(fid), previous, status))
         log.info("landslide %d: %s -> %s", fid, previous, status)
         if change.withdrawn:
@@ -187,10 +189,15 @@ class ReviewSession:
             previous = self.decide(status)
         except Exception as exc:  # shown to the reviewer, not raised into the widget loop
             if message is not None:
-                message.value = f"<span style='color:#b10026'>{exc}</span>"
+                message.value = f"<span style='color:#b10026'>{html.escape(str(exc))}</span>"
             return
         if message is not None:
-            message.value = f"landslide {self.selected}: {previous} → <b>{status}</b>"
+            withdrawn = (
+                f"; {self.withdrawn} waiting alert(s) of it withdrawn, never to be sent"
+                if self.withdrawn
+                else ""
+            )
+            message.value = f"landslide {self.selected}: {previous} → <b>{status}</b>{withdrawn}"
 
     def _options(self) -> list[tuple[str, int]]:
         return [

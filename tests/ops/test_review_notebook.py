@@ -4,13 +4,16 @@ kernel), and its buttons confirm and dismiss candidates through ``Inventory.set_
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
+from ops_fixtures import candidates_for
 
+from monitor.alerts.settings import AlertRouting, AlertSettings
 from monitor.config import MonitorConfig
 from monitor.ops.review_session import ReviewSession
-from monitor.store.inventory import Inventory
+from monitor.store.inventory import Inventory, RegionDetections
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "review.ipynb"
 
@@ -75,6 +78,32 @@ def test_notebook_runs_and_its_buttons_write_decisions(
     ]
     with pytest.raises(KeyError, match="not in this review"):
         session.select(99999)
+
+
+def test_the_panel_says_what_a_dismissal_withdrew(
+    populated_config: tuple[MonitorConfig, int],
+) -> None:
+    """Found by a new user: `inventory dismiss` says how many waiting alerts it withdrew, the
+    notebook's Dismiss only logged it; its message now says so too."""
+    config, _ = populated_config
+    hook = {"name": "ops", "url": "http://127.0.0.1:9/hook", "secret_env": "LM_TEST_SECRET"}
+    routing = AlertRouting.from_settings(AlertSettings(webhooks=[hook]))
+    day = date(2024, 9, 20)
+    with Inventory(config.inventory.path) as inventory:  # a new landslide, its alert waiting
+        run_id = inventory.start_run(day, ["emilia-hills"], "archive")
+        found = candidates_for(config, "emilia-hills", [(2600, 300, 60)], day)
+        detections = [RegionDetections("emilia-hills", setting="S1+S2", candidates=found)]
+        (change,) = inventory.apply(run_id, detections, routing).new
+    fid, waiting = int(change.fid), 1
+    session = ReviewSession(config)
+    session.panel()
+    session.select(fid)
+    session._decide_from_button("dismissed")
+    assert session.withdrawn == waiting > 0
+    message = session._widgets["message"].value
+    assert f"{waiting} waiting alert(s) of it withdrawn" in message
+    session._decide_from_button("candidate")
+    assert session.withdrawn == 0 and "withdrawn" not in session._widgets["message"].value
 
 
 @pytest.mark.parametrize("first", ["foliumap", "geemap"])
