@@ -205,6 +205,16 @@ def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
     return f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' width='360'>"
 
 
+def _age_text(age_days: int | None) -> str:
+    """The age beside a popup's first-seen date; a landslide first seen after the date ages
+    are counted from (``--as-of`` before a later run) says so, not a negative age."""
+    if age_days is None:
+        return ""
+    if age_days < 0:
+        return f" ({-age_days} days after the as-of date)"
+    return f" ({age_days} days)"
+
+
 def _popup_html(
     row: Mapping[str, Any],
     age_days: int | None,
@@ -220,8 +230,7 @@ def _popup_html(
         ("Status", _text(row.get("status"))),
         (
             "First seen",
-            f"{_text(row.get('first_seen'))}"
-            + (f" ({age_days} days)" if age_days is not None else ""),
+            f"{_text(row.get('first_seen'))}" + _age_text(age_days),
         ),
         ("Last seen", _text(row.get("last_seen"))),
         ("Times seen", _text(row.get("times_seen"))),

@@ -287,6 +287,17 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert "Object filter</th><td>–</td>" in old
 
 
+def test_popup_age_of_a_landslide_first_seen_after_the_as_of_date() -> None:
+    """Found by a new user: `review --as-of` before a landslide's first run printed its age as
+    '(-15 days)'."""
+    from monitor.ops.review_data import _popup_html
+
+    row = {"fid": 7, "region": "r", "status": "candidate", "first_seen": "2024-08-16"}
+    assert "2024-08-16 (15 days after the as-of date)" in _popup_html(row, -15, False, None, None)
+    assert "2024-08-16 (3 days)" in _popup_html(row, 3, False, None, None)
+    assert "-15" not in _popup_html(row, -15, False, None, None)
+
+
 def test_a_moved_inventory_shows_the_quicklooks_beside_it(
     populated_config: tuple[MonitorConfig, int], tmp_path: Path
 ) -> None:
