@@ -138,8 +138,10 @@ def _archive(args: argparse.Namespace) -> int:
 
 
 def _landslide_key(text: str) -> int | str:
-    """A landslide's fid (digits) or uid (a UUID, never all digits)."""
-    return int(text) if text.isdigit() else text
+    """A landslide's fid (ASCII digits) or uid (a UUID, never all digits; any other text is
+    looked up as one and reported unknown by the inventory, not by argparse)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def _configure_inventory(parser: argparse.ArgumentParser) -> None:

@@ -290,8 +290,10 @@ class Inventory:
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
     def get(self, landslide: int | str) -> dict[str, Any]:
-        """One landslide's row (by fid or uid); :class:`InventoryError` if unknown."""
+        """One landslide's row (by fid or uid, in either case: uids are written as lower-case
+        UUIDs); :class:`InventoryError` if unknown."""
         column = "fid" if isinstance(landslide, int) else "uid"
+        landslide = landslide if isinstance(landslide, int) else landslide.lower()
         row = self._conn.execute(
             f"SELECT * FROM {LAYER} WHERE {column} = ?", (landslide,)
         ).fetchone()

@@ -60,9 +60,13 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
     # by its uid, as `inventory export` lists it too
     assert main(["inventory", "candidate", "--config", str(config_path), uid]) == 0
     assert f"landslide {uid}: dismissed -> candidate" in capsys.readouterr().out
-    assert main(["inventory", "dismiss", "--config", str(config_path), uid]) == 0
+    # a uid copied in upper case (some tools print UUIDs so) is the same landslide
+    assert main(["inventory", "dismiss", "--config", str(config_path), uid.upper()]) == 0
     assert main(["inventory", "confirm", "--config", str(config_path), "no-such-uid"]) == 2
     assert "no landslide with uid 'no-such-uid'" in capsys.readouterr().err
+    # digits that are not ASCII are no fid: an unknown uid, not argparse's "invalid _landslide_key"
+    assert main(["inventory", "confirm", "--config", str(config_path), "³"]) == 2
+    assert "no landslide with uid '³'" in capsys.readouterr().err
 
     geojson = config_path.parent / "out" / "inventory.geojson"
     csv = config_path.parent / "out" / "inventory.csv"
