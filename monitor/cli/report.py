@@ -79,6 +79,14 @@ def _timings(summary: RunSummary) -> str:
     return f"Timings: {timings}."
 
 
+def _older(evaluation: Evaluation) -> str:
+    """How many of the false alarms lie on landslides of the pre window: real slides older than
+    the post window (after a storm, its slides seen again by the runs of the next weeks), not
+    look-alikes (:class:`~monitor.pipeline.evaluation.Evaluation`)."""
+    n = evaluation.on_older_landslides
+    return f" ({n} on older landslides, of the pre window)" if n else ""
+
+
 def format_summary(summary: RunSummary) -> str:
     """A table a person reads at the end of a run."""
     lines = _table(summary)
@@ -90,16 +98,16 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(
             f"Against the source's ground truth (landslides of the run's windows): object "
             f"recall {evaluation.recall:.0%} ({evaluation.detected} of {evaluation.events}), "
-            f"{evaluation.false_alarms} false alarm(s) among {evaluation.candidates} "
-            "detection(s) the object filter kept."
+            f"{evaluation.false_alarms} false alarm(s){_older(evaluation)} among "
+            f"{evaluation.candidates} detection(s) the object filter kept."
         )
         unfiltered = summary.evaluation_unfiltered
         if unfiltered is not None:
             lines.append(
                 f"Without the object filter: recall {unfiltered.recall:.0%} "
                 f"({unfiltered.detected} of {unfiltered.events}), {unfiltered.false_alarms} "
-                f"false alarm(s) among {unfiltered.candidates}; the filter suppressed "
-                f"{summary.suppressed} (stored, no alert)."
+                f"false alarm(s){_older(unfiltered)} among {unfiltered.candidates}; the filter "
+                f"suppressed {summary.suppressed} (stored, no alert)."
             )
     elif summary.suppressed:
         lines.append(

@@ -164,6 +164,36 @@ def test_the_filter_suppresses_without_alert_and_the_summary_gives_both_scores(
     assert [bool(v) for v in small] == (table["suppressed"] == 1).tolist()
 
 
+def test_the_summary_says_which_false_alarms_lie_on_older_landslides(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    """A run weeks after a storm sees its slides again: they lie in the pre window, so they are
+    not landslides of the run's post window, but neither are they look-alikes. The summary said
+    '46 false alarm(s) among 46' of such a run (found by a new user); it says how many are older
+    slides."""
+    from dataclasses import replace
+
+    from monitor.pipeline.evaluation import Evaluation
+
+    stand_ins()
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    first = summary.regions[0]
+    summary.regions[0] = replace(
+        first,
+        evaluation=Evaluation(2, 1, 46, 45, 44),
+        evaluation_unfiltered=Evaluation(2, 1, 50, 49, 45),
+    )
+    summary.regions[1:] = [
+        replace(r, evaluation=None, evaluation_unfiltered=None) for r in summary.regions[1:]
+    ]
+    text = format_summary(summary)
+    assert (
+        "45 false alarm(s) (44 on older landslides, of the pre window) among 46 detection(s)"
+        in text
+    )
+    assert "49 false alarm(s) (45 on older landslides, of the pre window) among 50;" in text
+
+
 def test_the_same_date_twice_adds_no_row_and_no_alert(
     config: MonitorConfig, stand_ins: Callable[..., Any]
 ) -> None:
