@@ -167,9 +167,12 @@ def check_stack(path: Path) -> list[str]:
         order = check_input(path)
     except DatasetError as err:
         raise BadInput(str(err)) from err
-    with rasterio.open(path) as src:
-        crs, transform, width, height = src.crs, src.transform, src.width, src.height
-        _check_values(src, path, order)
+    try:
+        with rasterio.open(path) as src:
+            crs, transform, width, height = src.crs, src.transform, src.width, src.height
+            _check_values(src, path, order)
+    except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
+        raise BadInput(f"{path}: cannot read its pixels: {err}") from err
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:

@@ -242,3 +242,31 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
     assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def _damage_block(path: Path, band: str) -> None:
+    """Overwrite the compressed bytes of ``band``'s first block (a partial download, a bad
+    disk): the header still reads, the block's pixels do not."""
+    from models.feature_stack import MODEL_BANDS
+
+    with rasterio.open(path) as src:
+        bidx = MODEL_BANDS.index(band) + 1
+        offset = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=bidx))
+        size = int(src.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=bidx))
+    data = bytearray(path.read_bytes())
+    data[offset + 10 : offset + size - 10] = b"\x07" * (size - 20)
+    path.write_bytes(bytes(data))
+
+
+_BLOCKS = dict(compress="deflate", tiled=True, blockxsize=64, blockysize=64, interleave="band")
+
+
+def test_a_stack_whose_pixels_cannot_be_read_is_named(tmp_path, capsys):
+    """A damaged block in a band the value checks read: the error names the file (it said
+    only 'RasterioIOError: Read failed', exit status 1)."""
+    stack = _write(tmp_path / "in" / "a_input.tif", hill_and_plain().bands(), **_BLOCKS)
+    _damage_block(stack, "dNDVI")
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
+    assert f"{stack}: cannot read its pixels" in capsys.readouterr().err
+    assert not out.exists()
