@@ -14,7 +14,8 @@ the labelled layout). ``DIR`` receives:
   when they share one, else in EPSG:4326;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS;
-- ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files.
+- ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files;
+  ``stopped_at`` where a stack failed after the checks (the scenes before it are written).
 
 The rules are the region's of ``--config`` (``--region`` names it when the file has several:
 ``threshold``, ``min_area_m2``, ``masks``, ``filter_cut``) and its ``model:`` section; without a
@@ -314,58 +315,81 @@ def detect_stacks(
     stacks: list[Path], out: Path, job: StackJob, warnings: dict[Path, list[str]]
 ) -> dict[str, Any]:
     """Run the chain on every stack and write ``out`` (see the module docstring); ``warnings``
-    are :func:`check_stack`'s for each stack, which has refused the bad ones before this."""
+    are :func:`check_stack`'s for each stack, which has refused the bad ones before this.
+    Where a stack fails all the same (a block that cannot be read, an interruption), the
+    scenes done before it are written, with the stack that stopped the run in ``summary.json``
+    (``stopped_at``), and the error is raised."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
-    for path in stacks:
-        try:
-            scene = read_input(path)
-        except DatasetError as err:
-            raise BadInput(str(err)) from err
-        scene_id = scene.id
-        for warning in warnings[path]:
-            log.warning("%s: %s", path, warning)
-        stack = stack_from_scene(scene)
-        try:
-            found = detect(
-                stack,
-                job.model,
-                job.policy,
-                job.rules,
-                job.object_filter,
-                cut=job.cut,
-                device=job.policy.device,
-            )
-        except NoUsableSetting as err:
-            log.warning("%s: no detection: %s", scene_id, err)
+    try:
+        for path in stacks:
+            try:
+                scene = read_input(path)
+            except DatasetError as err:
+                raise BadInput(str(err)) from err
+            scene_id = scene.id
+            for warning in warnings[path]:
+                log.warning("%s: %s", path, warning)
+            stack = stack_from_scene(scene)
+            try:
+                found = detect(
+                    stack,
+                    job.model,
+                    job.policy,
+                    job.rules,
+                    job.object_filter,
+                    cut=job.cut,
+                    device=job.policy.device,
+                )
+            except NoUsableSetting as err:
+                log.warning("%s: no detection: %s", scene_id, err)
+                summary["scenes"][scene_id] = {
+                    "status": "no-data",
+                    "message": str(err),
+                    "warnings": warnings[path],
+                }
+                continue
+            rasters = write_cogs(found.prediction, stack, out, scene_id)
+            candidates = found.candidates.copy()
+            candidates.insert(0, "scene", scene_id)
+            frames.append(candidates)
             summary["scenes"][scene_id] = {
-                "status": "no-data",
-                "message": str(err),
+                "status": "ok",
+                "setting": found.choice.setting,
+                "candidates": len(candidates),
+                "suppressed": int(candidates["suppressed"].sum()),
+                "cut": found.cut,
+                "rasters": [p.name for p in rasters],
                 "warnings": warnings[path],
             }
-            continue
-        rasters = write_cogs(found.prediction, stack, out, scene_id)
-        candidates = found.candidates.copy()
-        candidates.insert(0, "scene", scene_id)
-        frames.append(candidates)
-        summary["scenes"][scene_id] = {
-            "status": "ok",
-            "setting": found.choice.setting,
-            "candidates": len(candidates),
-            "suppressed": int(candidates["suppressed"].sum()),
-            "cut": found.cut,
-            "rasters": [p.name for p in rasters],
-            "warnings": warnings[path],
-        }
-        log.info(
-            "%s: %s, %d candidate(s), %d suppressed",
-            scene_id,
-            found.choice.setting,
-            len(candidates),
-            int(candidates["suppressed"].sum()),
+            log.info(
+                "%s: %s, %d candidate(s), %d suppressed",
+                scene_id,
+                found.choice.setting,
+                len(candidates),
+                int(candidates["suppressed"].sum()),
+            )
+    except BaseException as err:
+        # what is done is kept, and the folder holds this run's polygons and summary, never an
+        # earlier run's next to this run's rasters
+        summary["stopped_at"] = {"stack": str(path), "error": str(err) or type(err).__name__}
+        _write_detections(out, frames, summary)
+        log.error(
+            "%s: the run stopped here; the %d scene(s) done before it are written to %s",
+            path,
+            len(summary["scenes"]),
+            out,
         )
+        raise
+    _write_detections(out, frames, summary)
+    return summary
+
+
+def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[str, Any]) -> None:
+    """Write ``detections.gpkg`` (the scenes' candidates ``frames``) and ``summary.json`` to
+    ``out``, adding the detections' file and CRS to ``summary``."""
     crss = {f.crs.to_string() for f in frames if f.crs is not None}
     crs = crss.pop() if len(crss) == 1 else "EPSG:4326"
     if frames:
@@ -388,7 +412,6 @@ def detect_stacks(
     summary["detections"] = str(path)
     summary["crs"] = crs
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    return summary
 
 
 # --------------------------------------------------------------------------- the command

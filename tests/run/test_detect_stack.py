@@ -270,3 +270,32 @@ def test_a_stack_whose_pixels_cannot_be_read_is_named(tmp_path, capsys):
     assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
     assert f"{stack}: cannot read its pixels" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
+    tmp_path, monkeypatch, capsys
+):
+    """A damaged block in a band the value checks do not read (elevation) stops the run at
+    the third stack: the two scenes done are written, not lost, and the folder does not keep
+    an earlier run's polygons and summary next to this run's rasters."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        _write(folder / f"{name}_input.tif", bands, **_BLOCKS)
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
+    _damage_block(folder / "c_input.tif", "elevation")
+    (folder / "a_input.tif").unlink()
+    _write(folder / "a2_input.tif", bands, **_BLOCKS)  # this run: a2, b, then c fails
+
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 2
+    assert f"{folder / 'c_input.tif'}: cannot read input" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["scenes"]) == ["a2", "b"]
+    assert summary["stopped_at"]["stack"] == str(folder / "c_input.tif")
+    polygons = gpd.read_file(out / "detections.gpkg", layer="detections")
+    assert sorted(polygons["scene"]) == ["a2", "b"]
