@@ -35,7 +35,7 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import IGNORE, DatasetError, label_path, scene_ids
+from models.datasets import DatasetError, input_path, label_path, read_label, scene_ids
 
 __all__ = [
     "DETECTIONS_FILE",
@@ -266,13 +266,14 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     scenes: list[SceneObjects] = []
     kept: list[np.ndarray] = []
     for scene_id in ids:
-        with rasterio.open(label_path(Path(data), scene_id)) as src:
-            raw = src.read(1)
-            transform, crs = src.transform, src.crs
+        # the input's grid, where detect --stack drew the polygons; the label checked against it
+        with rasterio.open(input_path(Path(data), scene_id)) as src:
+            shape, transform, crs = src.shape, src.transform, src.crs
+        label, ignore = read_label(label_path(Path(data), scene_id), shape, crs, transform)
         mine = polygons[polygons["scene"] == scene_id]
         if len(mine) and crs is not None:
             mine = mine.to_crs(crs)
-        objects = scene_objects(scene_id, raw == 1, transform, list(mine.geometry), raw == IGNORE)
+        objects = scene_objects(scene_id, label == 1, transform, list(mine.geometry), ignore)
         scenes.append(objects)
         kept.append(~mine["suppressed"].astype(bool).to_numpy())
     lookalike = [i for i, s in enumerate(scenes) if s.label_pixels == 0]

@@ -43,6 +43,7 @@ __all__ = [
     "label_path",
     "read_folder",
     "read_input",
+    "read_label",
     "read_landslide4sense",
     "read_scene",
     "scene_ids",
@@ -269,25 +270,54 @@ def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scen
     image, crs, transform = _read_input(input_path(root, scene_id))
     lpath = label_path(root, scene_id)
     if lpath.exists():
-        with rasterio.open(lpath) as src:
-            label = src.read(1)
-        if label.shape != image.shape[1:]:
-            raise DatasetError(f"{lpath}: shape {label.shape} differs from input {image.shape[1:]}")
-        other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
-        if other.size:  # a 0/255 or 0/2 mask read as all unknown or all background
-            raise DatasetError(
-                f"{lpath}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
-                f"(background) and {IGNORE} (unknown): recode it (e.g. gdal_calc.py "
-                '--calc "A>0" for a 0/255 mask)'
-            )
-        unknown = label == IGNORE
-        ignore = unknown if unknown.any() else None
-        label = (label == 1).astype(np.uint8)
+        label, ignore = read_label(lpath, image.shape[1:], crs, transform)
     elif require_label:
         raise DatasetError(f"{lpath}: label missing")
     else:
         label, ignore = np.zeros(image.shape[1:], np.uint8), None
     return Scene(scene_id, image, label, crs, transform, ignore)
+
+
+def _same_grid(a: Affine, b: Affine) -> bool:
+    """Whether two geotransforms place the pixels within 1 % of a pixel of each other."""
+    tolerance = 0.01 * max(abs(b.a), abs(b.e))
+    return all(abs(x - y) <= tolerance for x, y in zip(tuple(a)[:6], tuple(b)[:6], strict=True))
+
+
+def read_label(
+    path: Path, shape: tuple[int, ...], crs: CRS | None, transform: Affine | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The label raster ``path`` of an input of ``shape`` on the grid ``crs``/``transform``,
+    checked: the input's shape; values 1 (landslide), 0 (background) and :data:`IGNORE`
+    (unknown) only; and, where the label is georeferenced, the input's grid (a label without
+    georeferencing, a plain mask, is taken pixel for pixel). Returns the label as 0/1 and the
+    unknown pixels (None where there are none); raises :class:`DatasetError` naming the file."""
+    with rasterio.open(path) as src:
+        label = src.read(1)
+        label_crs, label_transform = src.crs, src.transform
+    if label.shape != tuple(shape):
+        raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
+    other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
+    if other.size:  # a 0/255 or 0/2 mask read as all unknown or all background
+        raise DatasetError(
+            f"{path}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
+            f"(background) and {IGNORE} (unknown): recode it (e.g. gdal_calc.py "
+            '--calc "A>0" for a 0/255 mask)'
+        )
+    moved = (
+        transform is not None
+        and not label_transform.is_identity
+        and not _same_grid(label_transform, transform)
+    )
+    if moved or (label_crs is not None and crs is not None and label_crs != crs):
+        # scored or trained on, its landslides would be compared with other ground
+        raise DatasetError(
+            f"{path}: its grid ({label_crs}, geotransform {tuple(label_transform)[:6]}) is not "
+            f"its input's ({crs}, {tuple(transform or Affine.identity())[:6]}); a label lies "
+            "on its input's pixels: write it on that grid, or without georeferencing"
+        )
+    unknown = label == IGNORE
+    return (label == 1).astype(np.uint8), unknown if unknown.any() else None
 
 
 def read_folder(root: Path) -> list[Scene]:

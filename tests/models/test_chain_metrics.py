@@ -162,3 +162,41 @@ def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path)
         evaluate_chain(det, data)
     (det / "summary.json").write_text(json.dumps({"scenes": {"a": {}, "b": {}}}))
     assert evaluate_chain(det, data)["with_filter"]["scenes"] == 2
+
+
+@pytest.mark.parametrize(
+    ("label_grid", "refused"),
+    [
+        ({}, None),  # a plain mask: taken on its input's pixels
+        ({"crs": CRS, "transform": T * Affine.translation(1000, 0)}, "is not its input's"),
+        ({"crs": "EPSG:32633", "transform": T}, "is not its input's"),
+    ],
+)
+def test_a_label_is_scored_on_its_input_grid(tmp_path: Path, label_grid, refused) -> None:
+    """Found by a new user: a label written without georeferencing (a plain mask) was scored
+    on a grid of 1-unit pixels at the origin: recall 0 and every polygon a false object; one
+    georeferenced on another grid than its input was scored there, as silently."""
+    from models.chain_metrics import evaluate_chain
+    from models.datasets import DatasetError
+
+    data = tmp_path / "data"
+    (data / "label").mkdir(parents=True)
+    (data / "input").mkdir()
+    size = {"driver": "GTiff", "height": 20, "width": 20}
+    with rasterio.open(data / "input" / "s_input.tif", "w", count=15, dtype="float32",
+                       crs=CRS, transform=T, **size) as dst:  # fmt: skip
+        dst.write(np.zeros((15, 20, 20), np.float32))
+    with rasterio.open(data / "label" / "s_label.tif", "w", count=1, dtype="uint8",
+                       **size, **label_grid) as dst:  # fmt: skip
+        dst.write(_label()[None])
+    det = tmp_path / "det"
+    det.mkdir()
+    gpd.GeoDataFrame({"scene": ["s"] * 3, "suppressed": [False] * 3}, geometry=POLYGONS,
+                     crs=CRS).to_file(det / "detections.gpkg")  # fmt: skip
+    if refused:
+        with pytest.raises(DatasetError, match=refused):
+            evaluate_chain(det, data)
+        return
+    report = evaluate_chain(det, data)["without_filter"]
+    assert report["pixel_f1"] == pytest.approx(118 / 184)
+    assert report["recall_by_size"]["<0.1 ha"] == [1, 1]
