@@ -213,6 +213,9 @@ _FILLS: tuple[float, ...] = (-9999.0, -32768.0, -3.4028234663852886e38)  # undec
 # apart differs by a fraction of a dB, a sign error by twice the change (several dB)
 _DIFF_TOLERANCE_DB = 0.5
 _DIFF_MIN_PIXELS = 20  # changed pixels (of the decimated grid) needed to judge it
+# the medians a radar band in dB can have: water and radar-dark ground lie near -25 dB, dense
+# built-up areas near 0; hundredths of dB (the archive's integers, read as floats) lie near -1500
+_DB_MEDIAN_RANGE: tuple[float, float] = (-50.0, 20.0)
 
 
 def _aligned(
@@ -270,6 +273,12 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
                 f"{path}: {name} has no negative value (median {np.median(values):.3g}), "
                 "where land in dB lies around -10 to -20: it looks like linear power "
                 "(COPERNICUS/S1_GRD_FLOAT); the layout holds 10 * log10 of it"
+            )
+        if values.size and not _DB_MEDIAN_RANGE[0] <= np.median(values) <= _DB_MEDIAN_RANGE[1]:
+            raise BadInput(
+                f"{path}: {name} has a median of {np.median(values):.4g}, where land in dB lies "
+                "around -10 to -20: is it scaled (by 100, hundredths of dB as the archive "
+                "stores them)? The layout holds dB"
             )
     slope = band("slope")
     if slope.size and (slope.min() < 0 or slope.max() > 90):

@@ -195,6 +195,7 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
     [
         ("dNDVI x 100", "dNDVI spans -45 to 0; a difference of NDVIs lies in -2..2"),
         ("radar in linear power", "it looks like linear power (COPERNICUS/S1_GRD_FLOAT)"),
+        ("radar in hundredths of dB", "preVV has a median of -800, where land in dB lies"),
         ("slope in percent", "slope spans"),
         # found by a new user: each of these ran without a word
         ("dVV as pre - post", "dVV is not postVV - preVV (it is pre - post)"),
@@ -217,6 +218,9 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         for name in ("preVV", "postVV", "preVH", "postVH"):
             i = MODEL_BANDS.index(name)
             bands[i] = 10 ** (bands[i] / 10)
+    if mistake == "radar in hundredths of dB":  # dVV, dVH scaled alike: post - pre holds
+        for name in ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH"):
+            bands[MODEL_BANDS.index(name)] *= 100
     if mistake == "slope in percent":
         i = MODEL_BANDS.index("slope")
         bands[i] = 100 * np.tan(np.radians(bands[i])) + 50
