@@ -333,7 +333,7 @@ def detect_stacks(
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
     try:
-        for path in stacks:
+        for done, path in enumerate(stacks, start=1):
             try:
                 scene = read_input(path)
             except DatasetError as err:
@@ -353,7 +353,7 @@ def detect_stacks(
                     device=job.policy.device,
                 )
             except NoUsableSetting as err:
-                log.warning("%s: no detection: %s", scene_id, err)
+                log.warning("%s (%d of %d): no detection: %s", scene_id, done, len(stacks), err)
                 summary["scenes"][scene_id] = {
                     "status": "no-data",
                     "message": str(err),
@@ -373,9 +373,11 @@ def detect_stacks(
                 "rasters": [p.name for p in rasters],
                 "warnings": warnings[path],
             }
-            log.info(
-                "%s: %s, %d candidate(s), %d suppressed",
+            log.info(  # the progress of a folder
+                "%s (%d of %d): %s, %d candidate(s), %d suppressed",
                 scene_id,
+                done,
+                len(stacks),
                 found.choice.setting,
                 len(candidates),
                 int(candidates["suppressed"].sum()),

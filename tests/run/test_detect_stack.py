@@ -303,3 +303,19 @@ def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     assert summary["stopped_at"]["stack"] == str(folder / "c_input.tif")
     polygons = gpd.read_file(out / "detections.gpkg", layer="detections")
     assert sorted(polygons["scene"]) == ["a2", "b"]
+
+
+def test_a_folder_reports_its_progress(tmp_path, monkeypatch, caplog):
+    """One line per stack says how far the folder is (it named the scene only)."""
+    import logging
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    for name in ("a", "b"):
+        _write(tmp_path / "in" / f"{name}_input.tif", bands)
+    with caplog.at_level(logging.INFO, logger="monitor.ops.detect_stack"):
+        assert main(["detect", "--stack", str(tmp_path / "in"), "--out", str(tmp_path / "o")]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.ops.detect_stack"]
+    assert [line.split(":")[0] for line in lines] == ["a (1 of 2)", "b (2 of 2)"]
