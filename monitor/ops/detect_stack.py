@@ -56,7 +56,7 @@ from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
-from monitor.errors import BadInput
+from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import utm_crs_for
 from monitor.ops._args import add_config
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
@@ -496,7 +496,8 @@ def cli_run(args: argparse.Namespace) -> int:
         raise BadInput(f"--out {args.out}: a file, not a folder")
     # every stack checked before the ensemble loads and anything is written
     warnings = {path: check_stack(path) for path in stacks}
-    summary = detect_stacks(stacks, args.out, _job(args), warnings)
+    with interrupt_on_signals():  # SIGTERM (a supervisor, a batch queue) keeps what is done
+        summary = detect_stacks(stacks, args.out, _job(args), warnings)
     scenes = summary["scenes"].values()
     ok = [s for s in scenes if s["status"] == "ok"]
     candidates = sum(s["candidates"] for s in ok)

@@ -305,6 +305,44 @@ def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     assert sorted(polygons["scene"]) == ["a2", "b"]
 
 
+def test_sigterm_mid_folder_keeps_the_scenes_done_before_it(tmp_path, monkeypatch, capsys):
+    """SIGTERM (a supervisor stopping the job, a batch queue's time limit) at the second stack
+    writes the first scene's polygons and summary and exits 143; it killed the process with
+    nothing written. The stand-in sends the signal only where a handler would catch it, so
+    the test cannot kill its own process."""
+    import json
+    import os
+    import signal
+
+    import monitor.ops.detect_stack as detect_stack
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    calls: list[bool] = []
+    real = detect_stack.detect
+
+    def detect_then_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(True)
+        if len(calls) == 2:
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "SIGTERM would kill"
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detect_stack, "detect", detect_then_signal)
+    bands = hill_and_plain().bands()
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        _write(folder / f"{name}_input.tif", bands)
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 143
+    assert "SIGTERM" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["scenes"]) == ["a"]
+    assert summary["stopped_at"]["stack"] == str(folder / "b_input.tif")
+    polygons = gpd.read_file(out / "detections.gpkg", layer="detections")
+    assert set(polygons["scene"]) == {"a"} and len(polygons) > 0
+
+
 def test_a_folder_reports_its_progress(tmp_path, monkeypatch, caplog):
     """One line per stack says how far the folder is (it named the scene only)."""
     import logging
