@@ -519,8 +519,10 @@ def finetune(
 ) -> Path:
     """Fine-tune every member of ``manifest`` on ``data/train``, choose K and the thresholds
     again on ``data/val`` and write ``out_dir/manifest.json`` (with the new weights and the
-    lineage); returns its path."""
+    lineage); returns its path. An ``out_dir`` that is the parent manifest's folder or
+    ``data``, or a folder above either, is refused (:class:`ValueError`)."""
     manifest, data, out_dir = Path(manifest), Path(data), Path(out_dir)
+    _check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
     train, val = _read_split(data, "train"), _read_split(data, "val")
     for entry in parent.members:
@@ -578,6 +580,22 @@ def finetune(
         object_filter=_inherited_filter(parent, manifest, out_dir),
     )
     return write_manifest(out_dir / "manifest.json", new)
+
+
+def _check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
+    """Refuse an ``out_dir`` that is the parent manifest's folder or the dataset, or a folder
+    above either: the new manifest and weights would overwrite the parent's (a member keeps its
+    name and file name) or be written among the inputs."""
+    out = out_dir.resolve()
+    for what, folder in (("the parent manifest's folder", manifest.parent), ("the dataset", data)):
+        inside = folder.resolve()
+        if inside == out or inside.is_relative_to(out):
+            relation = "is" if inside == out else "contains"
+            raise ValueError(
+                f"--out {out_dir} {relation} {what} ({folder}): the new manifest.json and "
+                "member weights would overwrite or mix with the files fine-tuning reads; "
+                "choose a new folder outside both"
+            )
 
 
 def _share(value: float) -> str:

@@ -167,6 +167,33 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
         verify_lineage(out / "manifest.json", parent=other, dataset=data)
 
 
+def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
+    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # found by a new user: --out the parent's folder overwrote its manifest.json and weights
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "work" / "data", scene_factory)
+    before = {p.name: sha256_file(p) for p in parent.parent.iterdir()}
+    (tmp_path / "link").symlink_to(parent.parent)
+    cases = {
+        parent.parent: f"is the parent manifest's folder ({parent.parent})",
+        tmp_path / "link": f"is the parent manifest's folder ({parent.parent})",
+        tmp_path: f"contains the parent manifest's folder ({parent.parent})",
+        data: f"is the dataset ({data})",
+        data / "..": f"contains the dataset ({data})",
+    }
+    for out, relation in cases.items():
+        argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+        assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --out {out} {relation}: the new manifest.json and member weights would "
+            "overwrite or mix with the files fine-tuning reads; choose a new folder outside "
+            "both\n"
+        )
+    assert {p.name: sha256_file(p) for p in parent.parent.iterdir()} == before
+    assert not (tmp_path / "manifest.json").exists() and not (data / "manifest.json").exists()
+
+
 def test_threshold_keeps_the_parents_object_recall() -> None:
     truth = np.zeros((20, 20), bool)
     truth[2:6, 2:6] = True  # a landslide the model is sure of
