@@ -10,12 +10,15 @@ python -m models info models/default/manifest.json
 python -m models finetune --manifest models/default/manifest.json --data reviews/ --out tuned/
 python -m models compare models/default/manifest.json tuned/manifest.json --data reviews/
 python -m models lineage tuned/manifest.json
+
+Exit status 2: an argument or file to correct (the error names it); 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -386,3 +389,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and 128 + SIGINT
+        print(f"python -m models {args.command}: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT

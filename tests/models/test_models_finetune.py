@@ -194,6 +194,25 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     assert not (tmp_path / "manifest.json").exists() and not (data / "manifest.json").exists()
 
 
+def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # found by a new user: Ctrl-C during a long finetune printed a traceback
+    import models.finetune
+
+    def interrupted(*_: object) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models.finetune, "finetune", interrupted)
+    argv = ["finetune", "--manifest", "m.json", "--data", "d", "--out", str(tmp_path / "o")]
+    try:
+        status = main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C left `python -m models` with a traceback")
+    assert status == 130
+    assert capsys.readouterr().err == "python -m models finetune: interrupted\n"
+
+
 def test_threshold_keeps_the_parents_object_recall() -> None:
     truth = np.zeros((20, 20), bool)
     truth[2:6, 2:6] = True  # a landslide the model is sure of
