@@ -39,7 +39,8 @@ plain maximum had taken one member of four and thresholds of 0.42 to 0.73, on F1
 lineage (the parent manifest's and the dataset's SHA-256, :mod:`models.lineage`).
 
 Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layout, as
-``landslide-monitor dataset export`` and ``dataset from-reviews`` write it.
+``landslide-monitor dataset export`` and ``dataset from-reviews`` write it. Nothing is saved
+before the end: unlike ``train`` it does not resume, and a rerun starts over.
 """
 
 from __future__ import annotations
