@@ -40,7 +40,8 @@ lineage (the parent manifest's and the dataset's SHA-256, :mod:`models.lineage`)
 
 Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layout, as
 ``landslide-monitor dataset export`` and ``dataset from-reviews`` write it. Nothing is saved
-before the end: unlike ``train`` it does not resume, and a rerun starts over.
+before the end: unlike ``train`` it does not resume, and a rerun starts over, removing the
+manifest an earlier run wrote in the output folder before it starts.
 """
 
 from __future__ import annotations
@@ -536,6 +537,12 @@ def finetune(
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # an earlier run's manifest goes first: a run stopped before the end leaves none, not the
+    # earlier result looking like this one's (its weights are overwritten as this run saves)
+    earlier = out_dir / "manifest.json"
+    if earlier.is_file():
+        earlier.unlink()
+        log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     start = time.perf_counter()
     tuned: dict[str, tuple[Member, dict[str, Any]]] = {}
     for entry in parent.members:

@@ -5,6 +5,7 @@ checkpoint is fine-tuned on scenes with ignored pixels, the new manifest's linea
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -211,6 +212,34 @@ def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
         pytest.fail("Ctrl-C left `python -m models` with a traceback")
     assert status == 130
     assert capsys.readouterr().err == "python -m models finetune: interrupted\n"
+
+
+def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
+    tmp_path: Path,
+    scene_factory: Callable[..., Scene],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # found by a new user: a rerun killed mid-way left the earlier run's manifest in --out,
+    # which looked like the new result
+    import models.finetune
+
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    out = tmp_path / "tuned"
+    out.mkdir()
+    (out / "manifest.json").write_text(parent.read_text())  # an earlier run's
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models.finetune, "_tune_member", interrupted)
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    with caplog.at_level(logging.INFO, logger="models.finetune"):
+        assert main(argv) == 130
+    assert not (out / "manifest.json").exists()
+    removed = f"{out / 'manifest.json'}: removed the earlier run's manifest"
+    assert caplog.messages == [f"{removed}; this run writes it at the end"]
 
 
 def test_threshold_keeps_the_parents_object_recall() -> None:
