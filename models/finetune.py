@@ -211,7 +211,11 @@ def _tune_member(
     val: Sequence[Scene],
     config: FinetuneConfig,
     device: torch.device,
+    label: str,
 ) -> tuple[Member, dict[str, Any]]:
+    """Fine-tune one member; ``label`` names it in the log with how far the run is
+    (``[2/5] name``)."""
+    log.info("%s: fine-tuning, %d epoch(s) of %d step(s)", label, config.epochs, config.iterations)
     member = load_member(entry, base_dir).to(device)
     setting = member.spec.setting
     seed = config.seed + sum(entry.name.encode())
@@ -269,6 +273,11 @@ def _tune_member(
             {"epoch": epoch, "loss": float(np.mean(losses)), "val_f1": epochs[-1].f1,
              "object_recall": epochs[-1].recall}
         )  # fmt: skip
+        log.info(
+            "%s: epoch %d/%d, loss %.4f, held-out F1 %.3f, object recall %s",
+            label, epoch, config.epochs, history[-1]["loss"], epochs[-1].f1,
+            _share(epochs[-1].recall),
+        )  # fmt: skip
     best_epoch, choice = choose_epoch(epochs, config.epoch_rule, seed=seed)
     member.load_state_dict(states[best_epoch])
     member.cpu().eval()
@@ -283,7 +292,7 @@ def _tune_member(
     }
     log.info(
         "%s: held-out F1 %.3f -> %.3f (epoch %d of %d; %s)",
-        entry.name, history[0]["val_f1"], epochs[best_epoch].f1, best_epoch, config.epochs,
+        label, history[0]["val_f1"], epochs[best_epoch].f1, best_epoch, config.epochs,
         choice["why"],
     )  # fmt: skip
     return member, record
@@ -545,8 +554,9 @@ def finetune(
         log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     start = time.perf_counter()
     tuned: dict[str, tuple[Member, dict[str, Any]]] = {}
-    for entry in parent.members:
-        tuned[entry.name] = _tune_member(entry, manifest.parent, train, val, config, device)
+    for i, entry in enumerate(parent.members, 1):
+        label = f"[{i}/{len(parent.members)}] {entry.name}"
+        tuned[entry.name] = _tune_member(entry, manifest.parent, train, val, config, device, label)
     entries: list[MemberEntry] = []
     settings: dict[str, SettingEntry] = {}
     selection: dict[str, Any] = {}

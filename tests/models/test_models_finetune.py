@@ -242,6 +242,49 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
     assert caplog.messages == [f"{removed}; this run writes it at the end"]
 
 
+def test_finetune_logs_how_far_it_is(
+    tmp_path: Path, scene_factory: Callable[..., Scene], caplog: pytest.LogCaptureFixture
+) -> None:
+    # found by a new user: the log said nothing until a member was done, and then not how
+    # many were left
+    import shutil
+
+    from models.finetune import finetune
+
+    parent = _imported_parent(tmp_path)
+    shutil.copyfile(tmp_path / "epoch_007.ckpt", tmp_path / "epoch_009.ckpt")
+    import_checkpoint(
+        tmp_path / "epoch_009.ckpt", parent, ([0.0] * 15, [1.0] * 15), architecture="FPN",
+        encoder=TEST_ENCODER, loss="Dice", learning_rate=0.001, setting="S1+S2",
+    )  # fmt: skip
+    names = [e.name for e in read_manifest(parent).members]
+    assert [n[-9:] for n in names] == ["epoch_007", "epoch_009"]
+    data = _dataset(tmp_path / "data", scene_factory)
+    config = FinetuneConfig(epochs=2, iterations=1, crop=32, threads=1)
+    with caplog.at_level(logging.INFO, logger="models.finetune"):
+        tuned = finetune(parent, data, tmp_path / "tuned", config)
+    members = read_manifest(tuned).training["finetune"]["members"]
+    progress = [m.split(", loss")[0] for m in caplog.messages if m.startswith("[")]
+    assert progress == [
+        line
+        for i, name in enumerate(names, 1)
+        for line in (
+            f"[{i}/2] {name}: fine-tuning, 2 epoch(s) of 1 step(s)",
+            f"[{i}/2] {name}: epoch 1/2",
+            f"[{i}/2] {name}: epoch 2/2",
+            f"[{i}/2] {name}: held-out F1 {members[name]['parent_val_f1']:.3f} -> "
+            f"{members[name]['val_f1']:.3f} (epoch {members[name]['best_epoch']} of 2; "
+            f"{members[name]['epoch_choice']['why']})",
+        )
+    ]
+    epoch_1 = next(m for m in caplog.messages if m.startswith(f"[1/2] {names[0]}: epoch 1/2"))
+    h = members[names[0]]["history"][1]
+    assert epoch_1.endswith(
+        f"loss {h['loss']:.4f}, held-out F1 {h['val_f1']:.3f}, "
+        f"object recall {h['object_recall']:.3f}"
+    )
+
+
 def test_threshold_keeps_the_parents_object_recall() -> None:
     truth = np.zeros((20, 20), bool)
     truth[2:6, 2:6] = True  # a landslide the model is sure of
