@@ -46,7 +46,9 @@ def review_jobs(
     from monitor.store.inventory import Inventory
 
     path = existing_inventory(config)
-    with Inventory(path) as inventory:
+    # the reviews are only read: read-only, the inventory is left as it was (a mount of the
+    # operator's inventory may be read-only, and a run may hold it)
+    with Inventory(path, read_only=True) as inventory:
         frame = inventory.landslides()
     reviewed = frame[frame["status"].isin(["confirmed", "dismissed"])]
     if reviewed.empty:
@@ -120,7 +122,7 @@ def write_reviewed_candidates(
         of_split = labels.setdefault(groups[job.group], {})
         of_split.update(dict.fromkeys(job.record.get("confirmed", []), True))
         of_split.update(dict.fromkeys(job.record.get("dismissed", []), False))
-    with Inventory(config.inventory.path) as inventory:
+    with Inventory(config.inventory.path, read_only=True) as inventory:
         logged, other = inventory.logged_features([u for s in labels.values() for u in s])
     if other:
         log.warning(

@@ -63,6 +63,7 @@ import shapely
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
+from monitor.errors import DatabaseFileError
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
@@ -129,6 +130,15 @@ class Inventory:
         if read_only:
             with gpkg.file_errors(self.path):
                 self._conn = gpkg.connect_read_only(self.path)
+                holds_layer = self._conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LAYER,)
+                ).fetchone()
+            if holds_layer is None:  # an empty file, or another SQLite/GeoPackage file
+                self._conn.close()
+                raise DatabaseFileError(
+                    f"inventory {self.path} holds no {LAYER!r} table: it is empty or not this "
+                    "monitor's inventory; check inventory.path, or let a run create it"
+                )
             return
         self._conn = gpkg.connect(self.path, what="inventory")
         with gpkg.file_errors(self.path), gpkg.transaction(self._conn):

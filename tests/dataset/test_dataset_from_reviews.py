@@ -265,3 +265,47 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
     )
     with pytest.raises(ValueError, match=r"reviewed_candidates\.npz"):
         read_reviewed(out / "train", ours)
+
+
+def test_the_inventory_is_only_read(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: `dataset from-reviews` opened the inventory for writing (schema
+    statements, a new file header), so it changed the file it only reads and an empty file
+    became an 86 kB GeoPackage with no landslide. It now leaves the file byte for byte, and a
+    file that holds no inventory is named."""
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        cands = _candidates(
+            [
+                box(c.x - 200, c.y - 150, c.x - 60, c.y - 40),
+                box(c.x + 40, c.y - 150, c.x + 180, c.y - 60),
+            ],
+            crs,
+        )
+        inventory.apply(
+            run_id,
+            [RegionDetections("hills", "ok", candidates=cands)],
+            AlertRouting.from_settings(AlertSettings()),
+        )
+        first, second = (int(f) for f in inventory.landslides()["fid"])
+        inventory.set_status(first, "confirmed")
+        inventory.set_status(second, "dismissed")
+    before = path.read_bytes()
+    out = tmp_path / "reviews"
+    assert (
+        main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]) == 0
+    )
+    assert path.read_bytes() == before
+
+    path.write_bytes(b"")
+    capsys.readouterr()
+    assert (
+        main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"inventory {path} holds no 'landslides' table: it is empty" in err
+    assert path.read_bytes() == b""
