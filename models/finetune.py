@@ -531,7 +531,7 @@ def finetune(
     """Fine-tune every member of ``manifest`` on ``data/train``, choose K and the thresholds
     again on ``data/val`` and write ``out_dir/manifest.json`` (with the new weights and the
     lineage); returns its path. An ``out_dir`` that is the parent manifest's folder or
-    ``data``, or a folder above either, is refused (:class:`ValueError`)."""
+    ``data``, or a folder above either, or a file, is refused (:class:`ValueError`)."""
     manifest, data, out_dir = Path(manifest), Path(data), Path(out_dir)
     _check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
@@ -604,6 +604,8 @@ def _check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
     """Refuse an ``out_dir`` that is the parent manifest's folder or the dataset, or a folder
     above either: the new manifest and weights would overwrite the parent's (a member keeps its
     name and file name) or be written among the inputs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file; give a folder for the new manifest")
     out = out_dir.resolve()
     for what, folder in (("the parent manifest's folder", manifest.parent), ("the dataset", data)):
         inside = folder.resolve()

@@ -193,6 +193,15 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
         )
     assert {p.name: sha256_file(p) for p in parent.parent.iterdir()} == before
     assert not (tmp_path / "manifest.json").exists() and not (data / "manifest.json").exists()
+    # an --out that is a file ended in a FileExistsError traceback
+    a_file = tmp_path / "tuned"
+    a_file.write_text("notes")
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(a_file)]
+    assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {a_file} is a file; give a folder for the new manifest\n"
+    )
+    assert a_file.read_text() == "notes"
 
 
 def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
