@@ -37,6 +37,7 @@ from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import DEFAULT_MAX_AREA_KM2, AreaOfInterest, check_area
+from monitor.sources.composite import observed
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ _FILL_SHARE = 0.001  # more values than this of one value below the floor, or of
 _LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the poles: 60 deg off
 # at 81 N); a heading given for it is 90 deg off
 _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
+_UNSEEN_CLOUD = 100  # percent stored where the cloud probability is unknown (NaN) or the pixel
+# outside the scene's footprint: never clear
 
 
 _SAMPLE_STEP = 7  # every 7th value is enough for a median
@@ -404,7 +407,8 @@ class RegionWriter:
         cloud_cover: float | None = None,
     ) -> None:
         """One Sentinel-2 L2A scene: ``dn`` (6, H, W) S2_SR_HARMONIZED digital numbers of B2, B3,
-        B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data); ``cloud_probability``
+        B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data; a pixel with no data in every
+        band, outside the scene's footprint, is stored not observed); ``cloud_probability``
         (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees."""
         when = _as_date(when, f"region {self.area.name!r}: S2 scene {index}")
         _check_sun(f"region {self.area.name!r}: S2 {when} (index {index})", sun_zenith, sun_azimuth)
@@ -442,14 +446,19 @@ class RegionWriter:
                     f"{scene}: cloud probability is a 0-1 fraction (max {high:.3g}); give "
                     "percent, 0-100 (S2_CLOUD_PROBABILITY's probability band)"
                 )
-            prob = np.round(np.where(np.isnan(prob), 100.0, prob))  # unknown is not clear
+            prob = np.round(np.where(np.isnan(prob), _UNSEEN_CLOUD, prob))  # unknown: not clear
         if floating:
             values = np.where(np.isnan(values), 0, values)
-        self._refl[index] = values.astype(np.uint16)
+        refl = values.astype(np.uint16)
+        # outside the scene's footprint (no data in any band: a tile covering part of the
+        # region) nothing was seen, whatever probability the export holds there
+        seen = observed(refl)
+        prob = np.where(seen, prob, _UNSEEN_CLOUD)
+        self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)
         self._written["S2"][index] = when.isoformat()  # stored: a refused scene can be retried
-        if cloud_cover is None:
-            cloud_cover = float((prob > 50).mean() * 100.0)
+        if cloud_cover is None:  # of the pixels seen; none seen: no clear view
+            cloud_cover = float((prob[seen] > 50).mean() * 100.0) if seen.any() else 100.0
         self._rows.append(
             {
                 "sensor": "S2",

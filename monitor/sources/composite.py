@@ -35,6 +35,7 @@ __all__ = [
     "nan_mean",
     "nan_median",
     "ndvi",
+    "observed",
     "quality_pick",
 ]
 
@@ -52,6 +53,13 @@ class CloudMaskParams:
     shadow_distance_m: float = 1500.0  # how far from a cloud its shadow is searched
     buffer_m: float = 50.0  # dilation of the final cloud+shadow mask
     res: float = 10.0
+
+
+def observed(reflectance: np.ndarray) -> np.ndarray:
+    """Boolean, the band axis (-3) of digital numbers reduced: True where a pixel holds data
+    in some band. DN 0 in every band is no data (S2_SR's), a pixel outside the scene's
+    footprint: not observed, whatever its cloud probability."""
+    return np.asarray(reflectance.any(axis=-3))
 
 
 def _shift(mask: np.ndarray, d_row: int, d_col: int) -> np.ndarray:
@@ -79,9 +87,11 @@ def cloud_shadow_mask(
 
     ``reflectance`` is ``(T, 6, H, W)`` digital numbers (reflectance x 10000), ``cloud_probability``
     ``(T, H, W)`` percent, ``sun_azimuth_deg`` ``(T,)``, ``water`` an optional ``(H, W)`` mask that
-    is never taken for shadow."""
+    is never taken for shadow. A pixel not :func:`observed` is no cloud (it casts no shadow and
+    is not buffered over its observed neighbours), as Earth Engine masks the probability band
+    outside a scene's footprint."""
     p = params or CloudMaskParams()
-    cloud = cloud_probability > p.cloud_probability
+    cloud = (cloud_probability > p.cloud_probability) & observed(reflectance)
     dark = reflectance[:, B8] < p.dark_nir * 10000.0
     if water is not None:
         dark &= ~water

@@ -439,3 +439,35 @@ def test_ground_truth_without_a_crs_and_unwritten_slots_are_said(
         w.commit()
     assert "1 of the 5 S2 scenes made room for were written" in caplog.text
     assert "1 of the 5 S1 scenes made room for were written" in caplog.text
+
+
+def test_pixels_outside_a_scene_footprint_are_not_observed(tmp_path: Path) -> None:
+    """Found by a new user: a Sentinel-2 tile covering the west of the region (no data in every
+    band east of it) stored cloud probability 0 there, 'clear', or, given as NaN, 100 that cast
+    clouds buffered over the observed pixels along the edge; the scene's cloud cover counted
+    the pixels it never saw. Outside the footprint is stored unobserved (reflectance 0, cloud
+    probability 100), is no cloud, and the cloud cover is that of the observed pixels."""
+    shape, track, sun = _writer_inputs()  # 46 x 49 px
+    west = np.zeros(shape, bool)
+    west[:, :20] = True  # the footprint: 46 x 20 = 920 px
+    partial = np.where(west, _s2(3400, 600, shape), np.nan)  # NDVI 0.7 inside
+    cloudy = np.zeros(shape)
+    cloudy[:23, :20] = 90.0  # the north half of the footprint: 460 px, 50 % of it
+    outside = {"NaN": np.nan, "0": 0.0}
+    for label, fill in outside.items():
+        with RegionWriter(tmp_path / label, AREA, n_s2=2, n_s1=0, tracks=[track]) as w:
+            w.write_static(
+                np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+            )
+            w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape), **sun)
+            w.write_s2(1, date(2024, 7, 15), partial, np.where(west, cloudy, fill), **sun)
+            w.commit()
+        source = ArchiveSource(tmp_path / label)
+        region = source._region("export")
+        assert region.catalog["cloud_cover"].tolist() == [0.0, 50.0]
+        stored = np.asarray(region.root["s2/cloud_probability"][1])
+        assert (stored[~west] == 100).all() and (stored[23:, :20] == 0).all()
+        assert (np.asarray(region.root["s2/reflectance"][1])[:, ~west] == 0).all()
+        clear = ArchiveSource(tmp_path / label).features(AREA, PRE, POST).s2_clear_pre.values
+        # east: the full scene alone; the south of the footprint, its edge too: both scenes
+        assert (clear[:, 20:] == 1).all() and (clear[29:, :20] == 2).all(), label
