@@ -8,8 +8,8 @@ described in ``docs/archive.md``.
 Every ``write_*`` checks its values before storing them, and refuses with a :class:`ValueError`
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
-scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction, DEM voids,
-an index out of range or written twice, incidence angles in radians.
+scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction or a 0/1 mask,
+DEM voids, an index out of range or written twice, incidence angles in radians.
 """
 
 from __future__ import annotations
@@ -435,24 +435,34 @@ class RegionWriter:
                 "like reflectance 0-1; give digital numbers (reflectance x 10000, as "
                 "S2_SR_HARMONIZED)"
             )
-        prob = np.asarray(cloud_probability)
-        low, high = _range(prob)
-        if low < 0 or high > 100:
-            raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
-        if np.issubdtype(prob.dtype, np.floating):
-            seen = prob[np.isfinite(prob)]
-            if 0 < high <= 1 and np.any(seen != np.round(seen)):
-                raise ValueError(
-                    f"{scene}: cloud probability is a 0-1 fraction (max {high:.3g}); give "
-                    "percent, 0-100 (S2_CLOUD_PROBABILITY's probability band)"
-                )
-            prob = np.round(np.where(np.isnan(prob), _UNSEEN_CLOUD, prob))  # unknown: not clear
         if floating:
             values = np.where(np.isnan(values), 0, values)
         refl = values.astype(np.uint16)
         # outside the scene's footprint (no data in any band: a tile covering part of the
         # region) nothing was seen, whatever probability the export holds there
         seen = observed(refl)
+        prob = np.asarray(cloud_probability)
+        low, high = _range(prob)
+        if low < 0 or high > 100:
+            raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
+        given = prob[seen]
+        if np.issubdtype(prob.dtype, np.floating):
+            given = given[np.isfinite(given)]
+            top = float(given.max()) if given.size else 0.0
+            if 0 < top <= 1 and np.any(given != np.round(given)):
+                raise ValueError(
+                    f"{scene}: cloud probability is a 0-1 fraction (max {top:.3g}); give "
+                    "percent, 0-100 (S2_CLOUD_PROBABILITY's probability band)"
+                )
+            prob = np.round(np.where(np.isnan(prob), _UNSEEN_CLOUD, prob))  # unknown: not clear
+        ones = int(np.count_nonzero(given == 1))
+        if ones and np.isin(given, (0, 1)).all():  # 1 % is clear: a mask's clouds would vanish
+            raise ValueError(
+                f"{scene}: cloud_probability holds only 0 and 1 (1 at {ones / given.size:.1%} of "
+                "the observed pixels): a 0/1 cloud mask? It would be read as 1 % cloud "
+                "probability, clear everywhere; give the probability in percent, 0-100 "
+                "(S2_CLOUD_PROBABILITY's probability band; a mask as mask * 100)"
+            )
         prob = np.where(seen, prob, _UNSEEN_CLOUD)
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)

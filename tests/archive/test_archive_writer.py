@@ -183,6 +183,9 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
+        ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
+        ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 6.7% of the observed"),
+        ("cloud mask as booleans", "(1 at 6.1% of the observed pixels): a 0/1 cloud mask?"),
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
         ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
         ("date as a word", "date 'July 5th' is not a date"),
@@ -266,6 +269,16 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             )
         if mistake == "cloud probability 0-1":
             w.write_s2(0, when, dn, np.full(shape, 0.35), **sun)
+        if mistake == "cloud probability 0-1, 100 outside":  # the footprint's west of column 45
+            dn[:, :, 45:] = 0
+            w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, clear + 0.35, 100.0), **sun)
+        mask = np.zeros(shape, bool)
+        mask[:, :3] = True  # a cloud over 3 of 49 columns
+        if mistake == "cloud mask 0/1":  # outside the footprint (east) the export holds 100
+            dn[:, :, 45:] = 0
+            w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, mask, 100), **sun)
+        if mistake == "cloud mask as booleans":
+            w.write_s2(0, when, dn, mask, **sun)
         if mistake == "index out of range":
             w.write_s2(5, when, dn, clear, **sun)
         if mistake == "index written twice":
@@ -296,7 +309,7 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
     # a bright (urban, foreslope) dB scene whose median is above 0 dB are what they are
     edges = np.zeros(shape)
     edges[0] = np.nan
-    edges[1, 1] = 1.0
+    edges[1, 1] = 2.0
     bright = np.full((2, *shape), 2.0)
     bright[:, 0] = -14.0
     with RegionWriter(tmp_path / "retry", AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
