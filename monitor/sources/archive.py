@@ -53,6 +53,7 @@ from monitor.sources.archive_writer import (
     RegionWriter,
     TrackInfo,
     read_meta,
+    recover_commits,
     region_dir,
 )
 from monitor.sources.base import (
@@ -96,6 +97,14 @@ class ArchiveError(LookupError):
 
 
 # ------------------------------------------------------------------------------------ read
+
+
+def _stamp(region: Path) -> int:
+    """The mtime of the region's ``region.json`` (ns); -1 where there is none."""
+    try:
+        return (region / "region.json").stat().st_mtime_ns
+    except FileNotFoundError:
+        return -1
 
 
 @dataclass(frozen=True)
@@ -149,17 +158,21 @@ class ArchiveSource:
         base = self.path / "regions"
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / "region.json").is_file())
+        recover_commits(base)
+        return sorted(
+            p.name
+            for p in base.iterdir()
+            # a writer's temporary folders and the version its commit moves aside are hidden
+            if not p.name.startswith(".") and (p / "region.json").is_file()
+        )
 
     def _region(self, name: str) -> _Region:
         path = region_dir(self.path, name)
-        try:
-            stamp = (path / "region.json").stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = -1
         cached = self._regions.get(name)
-        if cached is not None and cached.stamp == stamp:
+        if cached is not None and cached.stamp == _stamp(path):
             return cached
+        recover_commits(path.parent, name)
+        stamp = _stamp(path)
         meta = read_meta(path)
         if meta is None:
             if not self.path.is_dir():

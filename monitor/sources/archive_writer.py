@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Sequence
@@ -47,6 +48,7 @@ __all__ = [
     "RegionWriter",
     "TrackInfo",
     "read_meta",
+    "recover_commits",
     "region_dir",
 ]
 
@@ -189,6 +191,47 @@ def region_dir(archive: Path, name: str) -> Path:
     return archive / "regions" / name
 
 
+# The previous version of a region, moved aside by RegionWriter.commit while the new one is
+# renamed into place: ``.<region>.old-<pid of the writer>``.
+_ASIDE = re.compile(r"\.(?P<region>.+)\.old-(?P<pid>[0-9]+)")
+
+
+def _aside(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old-{os.getpid()}")
+
+
+def recover_commits(regions: Path, name: str | None = None) -> None:
+    """Finish the commits that writers killed inside them (their process gone) left half done in
+    the folder ``regions`` (only region ``name``'s, when given): the previous version a writer
+    had moved aside goes back into place where the region's folder is missing, and is removed
+    where the new version is in place. Best effort: a folder that cannot be changed (a
+    read-only archive) is logged and left."""
+    try:
+        folders = sorted(regions.iterdir())
+    except OSError:  # no regions yet (or none readable): nothing to recover
+        return
+    for old in folders:
+        found = _ASIDE.fullmatch(old.name)
+        if found is None or (name is not None and found["region"] != name):
+            continue
+        pid = int(found["pid"])
+        if pid == os.getpid() or not process_gone(pid):  # a live writer is inside its commit
+            continue
+        target = regions / found["region"]
+        try:
+            if read_meta(target) is not None:  # the commit completed before the kill
+                shutil.rmtree(old)
+            elif not target.exists() and read_meta(old) is not None:
+                old.rename(target)
+                log.warning(
+                    "region %r: restored its committed version from %s (a writer killed inside "
+                    "its commit had moved it aside)",
+                    found["region"], old,
+                )  # fmt: skip
+        except OSError as exc:
+            log.warning("region %r: could not recover %s: %s", found["region"], old, exc)
+
+
 def read_meta(folder: Path) -> dict[str, Any] | None:
     """The ``region.json`` of the region in ``folder``; None when there is none (or a broken
     one: a region is complete only once its metadata is written)."""
@@ -274,6 +317,7 @@ class RegionWriter:
                     f"{finite.max():.3g}, outside {_ANGLE_RANGE[0]:g}-{_ANGLE_RANGE[1]:g} degrees "
                     "(IW GRD's is about 29-46°; radians?)"
                 )
+        recover_commits(self.target.parent, self.target.name)
         _remove_orphans(self.target)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
@@ -592,7 +636,7 @@ class RegionWriter:
         }
         (self.tmp / "region.json").write_text(json.dumps(meta, indent=2))
         if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.old-{os.getpid()}")
+            old = _aside(self.target)  # killed before it is removed: see recover_commits
             self.target.rename(old)
             self.tmp.rename(self.target)
             shutil.rmtree(old, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from models.feature_stack import validate
 from monitor.config import ModelSettings
 from monitor.grid import region_grid
 from monitor.run import NoUsableSetting, choose_setting
-from monitor.sources.archive import ArchiveSource, RegionWriter, TrackInfo
+from monitor.sources.archive import ArchiveError, ArchiveSource, RegionWriter, TrackInfo
 from monitor.sources.base import AreaOfInterest, Window
 
 AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
@@ -484,3 +486,37 @@ def test_pixels_outside_a_scene_footprint_are_not_observed(tmp_path: Path) -> No
         clear = ArchiveSource(tmp_path / label).features(AREA, PRE, POST).s2_clear_pre.values
         # east: the full scene alone; the south of the footprint, its edge too: both scenes
         assert (clear[:, 20:] == 1).all() and (clear[29:, :20] == 2).all(), label
+
+
+def test_a_writer_killed_inside_its_commit_leaves_the_region_readable(tmp_path: Path) -> None:
+    """Found by a new user: a writer killed between moving the committed region aside
+    (``.export.old-<pid>``) and renaming the new one into place left the archive without the
+    region, and listed the folder moved aside as a region of its own. The next open or write
+    puts the committed version back, or removes it where the new one is in place."""
+    _write(tmp_path)
+    regions = tmp_path / "regions"
+    gone, live = 999999999, os.getppid()  # no such process; the test runner's parent
+    # killed after the first rename: the new version (complete) waits in its temporary folder
+    (regions / "export").rename(regions / f".export.old-{gone}")
+    shutil.copytree(regions / f".export.old-{gone}", regions / f".export.tmp-{gone}")
+    assert ArchiveSource(tmp_path).regions() == ["export"]
+    assert not (regions / f".export.old-{gone}").exists()
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST)
+    np.testing.assert_allclose(stack.preNDVI.values, 0.7, atol=1e-6)
+    # killed after the second rename: the version moved aside is removed on the next open
+    shutil.copytree(regions / "export", regions / f".export.old-{gone}")
+    assert len(ArchiveSource(tmp_path)._region("export").catalog) == 7
+    assert not (regions / f".export.old-{gone}").exists()
+    # a live writer inside its commit is left alone, and its folders are no region
+    (regions / "export").rename(regions / f".export.old-{live}")
+    assert ArchiveSource(tmp_path).regions() == []
+    with pytest.raises(ArchiveError, match="region 'export' is not in the archive"):
+        ArchiveSource(tmp_path)._region("export")
+    assert (regions / f".export.old-{live}" / "region.json").is_file()
+    # the next writer of the region restores it before anything else
+    (regions / f".export.old-{live}").rename(regions / f".export.old-{gone}")
+    _, track, _ = _writer_inputs()
+    with pytest.warns(UserWarning), RegionWriter(tmp_path, AREA, n_s2=0, n_s1=0, tracks=[track]):
+        pass
+    assert sorted(p.name for p in regions.iterdir()) == ["export"]  # the orphan removed too
+    assert len(ArchiveSource(tmp_path)._region("export").catalog) == 7
