@@ -244,8 +244,9 @@ class RegionConfig(StrictModel):
     def _name_is_safe(cls, value: str) -> str:
         if not _REGION_NAME.match(value):
             raise ValueError(
-                f"region name {value!r} must start with a letter or digit and hold only "
-                "letters, digits, '_', '-' and '.' (it names files and inventory rows)"
+                f"region name {value!r} must start with an ASCII letter (A-Z, a-z) or digit "
+                "(0-9) and hold only ASCII letters, digits, '_', '-' and '.' (it names files "
+                "and inventory rows)"
             )
         return value
 

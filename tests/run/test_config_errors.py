@@ -494,3 +494,18 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
         )
     config = load_config(write_config(_data(manifest, geometry="regions/styled.gpkg")))
     assert config.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
+
+
+def test_a_bad_region_name_is_told_exactly_what_is_allowed(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by a new user: the refusal asked for 'letters, digits, ...', which the ü of
+    'Zürich' is; it says what the name may hold: ASCII letters, digits, '_', '-' and '.'."""
+    for name in ("Zürich", "upper valley", "-east"):
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(_data(manifest, name=name)))
+        assert info.value.problems == [
+            f"line 4: regions[0].name: region name {name!r} must start with an "
+            "ASCII letter (A-Z, a-z) or digit (0-9) and hold only ASCII letters, digits, '_', "
+            "'-' and '.' (it names files and inventory rows)"
+        ]
