@@ -47,7 +47,7 @@ __all__ = [
 # Formats a region file may have, by suffix (read with pyogrio through geopandas).
 REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".kml", ".shp", ".zip")
 
-_REGION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
 
 
 # --------------------------------------------------------------------------- windows
@@ -242,7 +242,7 @@ class RegionConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name_is_safe(cls, value: str) -> str:
-        if not _REGION_NAME.match(value):
+        if not _REGION_NAME.fullmatch(value):
             raise ValueError(
                 f"region name {value!r} must start with an ASCII letter (A-Z, a-z) or digit "
                 "(0-9) and hold only ASCII letters, digits, '_', '-' and '.' (it names files "

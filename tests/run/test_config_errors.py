@@ -501,7 +501,7 @@ def test_a_bad_region_name_is_told_exactly_what_is_allowed(
 ) -> None:
     """Found by a new user: the refusal asked for 'letters, digits, ...', which the ü of
     'Zürich' is; it says what the name may hold: ASCII letters, digits, '_', '-' and '.'."""
-    for name in ("Zürich", "upper valley", "-east"):
+    for name in ("Zürich", "upper valley", "-east", "east\n"):  # a newline after it, too
         with pytest.raises(ConfigError) as info:
             load_config(write_config(_data(manifest, name=name)))
         assert info.value.problems == [
