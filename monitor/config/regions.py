@@ -8,7 +8,6 @@ around a known event.
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +32,7 @@ from monitor.sources.base import (
     OrbitPass,
     Window,
     check_area,
+    check_region_name,
 )
 
 __all__ = [
@@ -46,8 +46,6 @@ __all__ = [
 
 # Formats a region file may have, by suffix (read with pyogrio through geopandas).
 REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".kml", ".shp", ".zip")
-
-_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
 
 
 # --------------------------------------------------------------------------- windows
@@ -242,13 +240,7 @@ class RegionConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _name_is_safe(cls, value: str) -> str:
-        if not _REGION_NAME.fullmatch(value):
-            raise ValueError(
-                f"region name {value!r} must start with an ASCII letter (A-Z, a-z) or digit "
-                "(0-9) and hold only ASCII letters, digits, '_', '-' and '.' (it names files "
-                "and inventory rows)"
-            )
-        return value
+        return check_region_name(value)
 
     @field_validator("windows", mode="before")
     @classmethod

@@ -37,7 +37,12 @@ from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
-from monitor.sources.base import DEFAULT_MAX_AREA_KM2, AreaOfInterest, check_area
+from monitor.sources.base import (
+    DEFAULT_MAX_AREA_KM2,
+    AreaOfInterest,
+    check_area,
+    check_region_name,
+)
 from monitor.sources.composite import observed
 
 log = logging.getLogger(__name__)
@@ -291,6 +296,8 @@ class RegionWriter:
         meta: dict[str, Any] | None = None,
         max_area_km2: float = DEFAULT_MAX_AREA_KM2,
     ) -> None:
+        # a name that is no folder of its own ('a/b', '..', ' x') is refused as configured
+        check_region_name(area.name)
         # a polygon in metres or invalid is named, not an OverflowError
         check_area(area, max_area_km2)
         self.area = area

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +29,7 @@ __all__ = [
     "Source",
     "Window",
     "check_area",
+    "check_region_name",
     "data_status",
     "source_identity",
     "stack_attrs",
@@ -38,6 +40,22 @@ __all__ = [
 DEFAULT_MAX_AREA_KM2 = 2500.0
 
 OrbitPass = Literal["ascending", "descending", "both"]
+
+# What a region's name may hold: it names the region's folder of the archive, its files and its
+# inventory rows.
+_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
+
+
+def check_region_name(name: str) -> str:
+    """``name``, refused with a :class:`ValueError` saying what a region name may hold where it
+    holds anything else (a space, a '/', a non-ASCII letter, a leading '.' or '-')."""
+    if not _REGION_NAME.fullmatch(name):
+        raise ValueError(
+            f"region name {name!r} must start with an ASCII letter (A-Z, a-z) or digit "
+            "(0-9) and hold only ASCII letters, digits, '_', '-' and '.' (it names files "
+            "and inventory rows)"
+        )
+    return name
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("land cover of another scheme", "landcover holds codes [1, 2], not ESA WorldCover"),
         ("canopy no-data -9999", "canopy height spans -9999 to 5 m, outside 0-120 m"),
         ("polygon in metres", "are not lon/lat degrees"),
+        ("region name out of the archive", "region name '../export' must start with an ASCII"),
     ],
 )
 def test_the_writer_refuses_values_it_would_store_as_something_else(
@@ -222,6 +223,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         return
     if mistake == "polygon in metres":
         area = AreaOfInterest("export", box(600_000, 5_000_000, 600_400, 5_000_300), "descending")
+    if mistake == "region name out of the archive":  # it wrote <archive>/export, not a region
+        area = AreaOfInterest("../export", AREA.geometry, "descending")
     with (
         pytest.raises(ValueError, match=re.escape(message)),
         RegionWriter(tmp_path, area, n_s2=2, n_s1=1, tracks=tracks) as w,
@@ -293,7 +296,7 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         if mistake == "date as a word":
             w.write_s2(0, "July 5th", dn, clear, **sun)  # type: ignore[arg-type]
         w.commit()
-    assert not (tmp_path / "regions" / "export").exists()
+    assert not (tmp_path / "regions" / "export").exists() and not (tmp_path / "export").exists()
 
 
 def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
