@@ -57,8 +57,15 @@ def sign(secret: bytes, body: bytes) -> str:
 
 
 def verify(secret: bytes, body: bytes, header: str | None) -> bool:
-    """True when ``header`` is the signature of ``body`` under ``secret`` (constant time)."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
+    """True when ``header`` is the signature of ``body`` under ``secret`` (constant time).
+
+    A missing header, or one with characters outside ASCII (a forged or garbled request),
+    is False: ``hmac.compare_digest`` raises TypeError on non-ASCII text, so both sides are
+    compared as bytes."""
+    if header is None:
+        return False
+    expected = sign(secret, body).encode()
+    return hmac.compare_digest(expected, header.encode("utf-8", "replace"))
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -6,7 +6,10 @@ import copy
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -179,6 +182,30 @@ def test_signature_is_hmac_sha256_of_the_raw_body():
     assert verify(b"k", body, f"sha256={expected}")
     assert not verify(b"k", b'{"a": 1}', f"sha256={expected}")
     assert not verify(b"k", body, None)
+
+
+def _docs_receiver_check() -> Callable[[bytes, bytes, str | None], bool]:
+    """The ``verified`` function of docs/alerts.md, "Verifying the signature", as written."""
+    text = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    section = text.split("### Verifying the signature (receiver side)", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/alerts.md", "exec"), namespace)
+    return namespace["verified"]
+
+
+@pytest.mark.parametrize("check", [verify, _docs_receiver_check()], ids=["verify", "docs"])
+def test_a_forged_or_missing_signature_is_refused_not_an_error(check):
+    """A header with a character outside ASCII made hmac.compare_digest raise TypeError (in
+    verify and in the receiver code of docs/alerts.md), so a forged request failed the
+    receiver (a 500, a dropped connection) instead of being answered 401."""
+    body = b'{"idempotency_key":"k.r1.0","event":"landslide.new"}'
+    genuine = sign(b"k", body)
+    assert check(b"k", body, genuine)
+    assert not check(b"k", body + b" ", genuine)
+    assert not check(b"k", body, None)
+    assert not check(b"k", body, "sha256=\u00e9" + genuine[8:])
+    assert not check(b"k", body, "sha256=\ud800")
 
 
 def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp_path):
