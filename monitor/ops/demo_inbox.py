@@ -5,8 +5,10 @@ COMMAND, the recipients that the configuration's ``alerts`` section names on thi
 (loopback addresses only): an SMTP server (aiosmtpd) at ``alerts.smtp`` and an HTTP receiver
 for every webhook URL. What arrives is written under ``D``: ``mail/NNN.eml`` per e-mail and
 ``webhook/<idempotency key>.json`` per webhook POST, whose HMAC-SHA256 signature is checked
-(a bad signature is answered 401 and not stored). A repeated idempotency key is answered 200
-and not stored again, as a receiver should. ``make demo`` runs the monitor this way.
+(a bad signature is answered 401 and not stored). The key is the signed body's
+``idempotency_key``, never the unsigned header; a repeated key is answered 200 and not stored
+again, as a receiver should (docs/alerts.md, "Verifying the signature"). ``make demo`` runs
+the monitor this way.
 
 Nothing received is ever overwritten: the inbox may be started again and again into the same
 ``D`` (each ``make demo``), so e-mails are numbered on after the highest ``NNN.eml`` already
@@ -22,6 +24,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -31,7 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from monitor.alerts.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from monitor.alerts.payload import alert_schema
+from monitor.alerts.webhook import SIGNATURE_HEADER, verify
 from monitor.config import ConfigError, load_config
 
 __all__ = ["DemoInbox", "main"]
@@ -82,6 +86,19 @@ class _MailHandler:
         return "250 Message accepted for delivery"
 
 
+def _signed_key(body: bytes) -> str | None:
+    """The idempotency key of a verified body, read from the body (docs/alerts.md: the
+    ``Idempotency-Key`` header is not signed, and a replay with another one must still be
+    recognised); None when it is not an alert's key (the schema's pattern, which also keeps
+    it a plain file name)."""
+    try:
+        key = json.loads(body).get("idempotency_key")
+    except (ValueError, AttributeError):
+        return None
+    pattern = alert_schema()["properties"]["idempotency_key"]["pattern"]
+    return key if isinstance(key, str) and re.fullmatch(pattern, key) else None
+
+
 class _WebhookServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], path: str, secret: bytes, directory: Path) -> None:
         self.hook_path = path
@@ -107,7 +124,11 @@ class _WebhookHandler(BaseHTTPRequestHandler):
                 server.rejected += 1
             self.send_response(401)
         else:
-            key = self.headers.get(IDEMPOTENCY_HEADER) or "no-key"
+            key = _signed_key(body)
+            if key is None:  # signed, but not an alert: nothing to store under a key
+                self.send_response(400)
+                self.end_headers()
+                return
             target = server.directory / f"{key}.json"
             text = json.dumps(json.loads(body), indent=2) + "\n"
             with server.lock:

@@ -4,9 +4,13 @@ and the alerts go out on the next run."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -124,7 +128,8 @@ mail["From"], mail["To"], mail["Subject"] = "monitor@localhost", "duty@localhost
 mail.set_content("sent by " + word)
 with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
     smtp.send_message(mail)
-body = ('{"event": "landslide.new", "sent_by": "' + word + '"}').encode()
+body = ('{"idempotency_key": "same-key", "event": "landslide.new", "sent_by": "' + word
+        + '"}').encode()
 signature = hmac.new(os.environ["D1_LOOPBACK_SECRET"].encode(), body, hashlib.sha256)
 request = urllib.request.Request(hook_url, data=body, method="POST", headers={
     "Content-Type": "application/json", "Idempotency-Key": "same-key",
@@ -165,6 +170,41 @@ def test_a_second_start_of_the_demo_inbox_keeps_the_files_of_the_first(
     assert json.loads(posts[0].read_text())["sent_by"] == "first"
     assert "1 signed POST(s)" in first and "(0 repeated key(s)" in first
     assert "0 signed POST(s)" in second and "(1 repeated key(s), 0 bad signature(s))" in second
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_demo_inbox_takes_the_key_from_the_signed_body_not_the_header(
+    config_path: Path, tmp_path: Path
+) -> None:
+    """docs/alerts.md tells a receiver to deduplicate on the signed body's idempotency_key: the
+    inbox took the unsigned Idempotency-Key header, so a captured request replayed with another
+    header was stored again, under a file name the header chose (even outside its folder)."""
+    config = load_config(config_path)
+    url = str(config.alert_routing().webhooks["ops"].url)
+    body = b'{"idempotency_key":"3f6c.r1.e28abf505a5e","event":"landslide.new"}'
+    signature = "sha256=" + hmac.new(b"loopback-secret", body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Landslide-Signature-256": signature}
+    inbox_dir = tmp_path / "posts" / "inbox"
+    with DemoInbox(config_path, inbox_dir) as inbox:
+        assert _post(url, body, {**headers, "Idempotency-Key": "3f6c.r1.e28abf505a5e"}) == 200
+        assert _post(url, body, {**headers, "Idempotency-Key": "another-key"}) == 200
+        assert _post(url, body, {**headers, "Idempotency-Key": "../../escaped"}) == 200
+        unsigned_key = b'{"event":"landslide.new"}'
+        signed = "sha256=" + hmac.new(b"loopback-secret", unsigned_key, hashlib.sha256).hexdigest()
+        assert _post(url, unsigned_key, {**headers, "X-Landslide-Signature-256": signed}) == 400
+        (_, server, _) = inbox._webhooks[0]
+        assert (server.stored, server.duplicates, server.rejected) == (1, 2, 0)
+    posts = tmp_path / "posts"
+    files = sorted(p.relative_to(posts).as_posix() for p in posts.rglob("*.json"))
+    assert files == ["inbox/webhook/3f6c.r1.e28abf505a5e.json"]
 
 
 def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
