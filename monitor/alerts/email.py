@@ -190,9 +190,15 @@ def _refusal(exc: smtplib.SMTPException) -> DeliveryError:
     elif isinstance(exc, smtplib.SMTPResponseException):
         codes = [exc.smtp_code]
     permanent = bool(codes) and all(code >= 500 for code in codes)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        permanent = False  # fix the credentials in the environment; the next try can succeed
     return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=permanent)
+
+
+def _answer(exc: smtplib.SMTPResponseException) -> str:
+    """The server's answer as it said it: ``535 5.7.8 Authentication credentials invalid``."""
+    text = exc.smtp_error
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{exc.smtp_code} {text}".strip()
 
 
 class EmailSender:
@@ -202,6 +208,15 @@ class EmailSender:
         self.smtp = smtp
         self.recipient = recipient
         self.batch_size = batch_size  # keeps a digest with its quicklooks a few MB at most
+
+    def _login_refused(self, exc: smtplib.SMTPAuthenticationError) -> str:
+        """What a refused login says: the server's answer and the variables to fix."""
+        variables = f"{self.smtp.username_env} and {self.smtp.password_env}"
+        return (
+            f"the server refused the login ({_answer(exc)}): check the username and password "
+            f"in the environment variables {variables} (alerts.smtp.username_env and "
+            "password_env); the alerts are retried"
+        )
 
     def send(self, alerts: Sequence[Alert]) -> None:
         message = build_message(self.smtp, self.recipient, alerts)
@@ -219,6 +234,9 @@ class EmailSender:
                 s.send_message(message, to_addrs=[self.recipient])
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{where}: {exc} (is starttls right for this server?)") from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            # retried, not permanent: fix the credentials in the environment, the next try works
+            raise DeliveryError(f"{where}: {self._login_refused(exc)}") from exc
         except smtplib.SMTPException as exc:
             error = _refusal(exc)
             raise DeliveryError(f"{where}: {error}", permanent=error.permanent) from exc
