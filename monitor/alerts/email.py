@@ -218,16 +218,28 @@ class EmailSender:
             "password_env); the alerts are retried"
         )
 
+    def _tls_context(self, where: str) -> ssl.SSLContext:
+        """The STARTTLS context; a ``ca_file`` gone since the configuration was loaded (which
+        checks it) is named, where ssl said only "No such file or directory"."""
+        cafile = str(self.smtp.ca_file) if self.smtp.ca_file else None
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(
+                f"{where}: cannot read alerts.smtp.ca_file {cafile}: {exc}; restore it or "
+                "change ca_file, and the alerts are retried"
+            ) from exc
+
     def send(self, alerts: Sequence[Alert]) -> None:
         message = build_message(self.smtp, self.recipient, alerts)
         credentials = self.smtp.credentials()
         where = f"SMTP {self.smtp.host}:{self.smtp.port}"
+        context = self._tls_context(where) if self.smtp.starttls else None
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
                 s.ehlo()
-                if self.smtp.starttls:
-                    cafile = str(self.smtp.ca_file) if self.smtp.ca_file else None
-                    s.starttls(context=ssl.create_default_context(cafile=cafile))
+                if context is not None:
+                    s.starttls(context=context)
                     s.ehlo()
                 if credentials is not None:
                     s.login(*credentials)

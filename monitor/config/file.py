@@ -8,14 +8,15 @@ checks what spans sections: unique region names and the alert routing.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from monitor.alerts.payload import QuicklookLinks
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings
-from monitor.config._base import StrictModel
+from monitor.config._base import StrictModel, resolve_path
 from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import RegionConfig
 from monitor.config.settings import (
@@ -81,6 +82,28 @@ class MonitorConfig(StrictModel):
                 )
             seen[region.name] = i
         self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_ca_file(self, info: ValidationInfo) -> MonitorConfig:
+        # A path like the others (the alerts' settings cannot resolve it: they know no file),
+        # read at load, not at the first delivery, where a missing one said only
+        # "FileNotFoundError: [Errno 2] No such file or directory" on every retry.
+        smtp = self.alerts.smtp
+        if smtp is None or smtp.ca_file is None:
+            return self
+        ca_file = resolve_path(smtp.ca_file, info)
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            state = "does not exist" if not ca_file.exists() else f"cannot be read as PEM ({exc})"
+            raise ValueError(
+                f"alerts.smtp.ca_file: {ca_file} {state}; give the PEM file of the CA that "
+                "signed the SMTP server's certificate (a relative path is read from the "
+                "configuration's folder), or leave ca_file out to trust the system's store"
+            ) from None
+        smtp = smtp.model_copy(update={"ca_file": ca_file})
+        self.alerts = self.alerts.model_copy(update={"smtp": smtp})
         return self
 
     def alert_routing(self) -> AlertRouting:

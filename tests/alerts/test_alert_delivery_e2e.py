@@ -162,6 +162,22 @@ def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(
     assert mailbox.messages == []
 
 
+def test_a_ca_file_gone_since_the_configuration_was_loaded_is_named(
+    inventory, receiver, mailbox, tls_files, tmp_path
+):
+    mailbox.start(tls_files)
+    routing = make_routing(receiver, mailbox, tls_files)
+    smtp = routing.smtp.model_copy(update={"ca_file": tmp_path / "gone.pem"})
+    routing = type(routing)(
+        **{**routing.__dict__, "smtp": smtp, "default": ("email:geohazards@example.org",)}
+    )
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    report = inventory.outbox().deliver(routing, now=T0)
+    assert (report.sent, report.retrying) == (0, 1)
+    assert f"cannot read alerts.smtp.ca_file {tmp_path / 'gone.pem'}" in report.errors[0]
+    assert mailbox.messages == []
+
+
 def test_server_down_alert_waits_and_goes_out_on_next_delivery(
     inventory, receiver, mailbox, tls_files
 ):

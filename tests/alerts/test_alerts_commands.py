@@ -145,6 +145,38 @@ def test_deliver_says_which_alerts_wait_for_a_secret_variable(
     assert len(receiver.requests) == 2
 
 
+def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
+    tmp_path: Path,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ca_file: tls/ca.pem`` was opened from the working directory, unlike every other path
+    of the file, and each delivery failed with "FileNotFoundError: [Errno 2] No such file or
+    directory", naming neither the file nor the field, until the alerts were dead."""
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "ca.pem").write_bytes(tls_files[0].read_bytes())
+    alerts = alert_settings(receiver, mailbox, tls_files)
+    alerts["smtp"]["ca_file"] = "tls/ca.pem"
+    path = write_monitor_config(tmp_path, alerts)
+    assert load_config(path).alerts.smtp.ca_file == tmp_path / "tls" / "ca.pem"
+    with Inventory(load_config(path).inventory.path) as inventory:
+        assert _queue(inventory, path, DAY, [(0, 0, 100, 100)]) == 2
+    receiver.start()
+    mailbox.start(tls_files)
+    assert _alerts(path, "deliver") == 0
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert mailbox.sessions[0]["tls"] is True
+
+    # one that does not exist is refused with the configuration, naming field and file
+    alerts["smtp"]["ca_file"] = "tls/other.pem"
+    path = write_monitor_config(tmp_path, alerts)
+    assert _alerts(path, "deliver") == 2
+    err = capsys.readouterr().err
+    assert f"alerts.smtp.ca_file: {tmp_path / 'tls' / 'other.pem'} does not exist" in err
+
+
 def test_list_and_retry_of_dead_alerts(
     config_path: Path,
     inventory: Inventory,
