@@ -10,7 +10,8 @@ Headers (docs/alerts.md):
 
 A 2xx answer is success. 408, 425, 429 and 5xx answers, timeouts and connection errors are
 retried with backoff (``Retry-After`` in seconds is honoured as a lower bound); any other
-answer (a 4xx: the receiver refuses this payload) is permanent and the alert becomes ``dead``.
+answer (a 4xx: the receiver refuses this payload; a 3xx redirect, which is not followed) is
+permanent and the alert becomes ``dead``.
 """
 
 from __future__ import annotations
@@ -119,5 +120,12 @@ class WebhookSender:
         if 200 <= code < 300:
             return
         detail = f"webhook {name!r} answered HTTP {code}: {response.text[:200]!r}"
+        if 300 <= code < 400:
+            detail = (
+                f"webhook {name!r} answered HTTP {code}, a redirect to "
+                f"{response.headers.get('Location') or '(no Location)'}: redirects are not "
+                "followed (the signed POST goes to the configured url only); set the webhook's "
+                "url to it and re-queue with `landslide-monitor alerts retry --dead`"
+            )
         retryable = code in _RETRYABLE or code >= 500
         raise DeliveryError(detail, permanent=not retryable, retry_after_s=_retry_after(response))

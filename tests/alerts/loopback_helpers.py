@@ -66,6 +66,8 @@ class Receiver:
                 self.send_response(code)
                 if code == 429:
                     self.send_header("Retry-After", "900")
+                if 300 <= code < 400:  # moved to https, as a proxy in front of it may say
+                    self.send_header("Location", receiver.url.replace("http:", "https:", 1))
                 self.end_headers()
                 self.wfile.write(b"{}")
 

@@ -203,6 +203,23 @@ def test_server_down_alert_waits_and_goes_out_on_next_delivery(
     assert [r["attempts"] for r in outbox.rows("sent")] == [2, 2]
 
 
+def test_a_redirect_is_not_followed_and_names_where_it_points(inventory, receiver, mailbox):
+    """A webhook URL that redirects (http to https, a moved endpoint) made the alert dead with
+    "answered HTTP 301: ''", which said neither where it pointed nor what to change."""
+    receiver.start()
+    receiver.answers = [308]
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    report = outbox.deliver(routing, now=T0)
+    assert (report.sent, report.dead) == (0, 1)
+    error = outbox.rows("dead")[0]["last_error"]
+    target = receiver.url.replace("http:", "https:")
+    assert f"webhook 'ops' answered HTTP 308, a redirect to {target}" in error
+    assert "set the webhook's url to it" in error and "alerts retry --dead" in error
+    assert len(receiver.requests) == 1  # not followed
+
+
 def test_a_down_webhook_is_tried_once_per_delivery(inventory, receiver, mailbox):
     routing = _webhook_only(make_routing(receiver, mailbox, None))
     apply_run(
