@@ -12,7 +12,8 @@ it carries (listed in ``X-Landslide-Idempotency-Keys``), so a message sent again
 has the same ``Message-ID``.
 
 A 5xx refusal of the sender, recipient or data is permanent (the alerts become ``dead``);
-connection errors, timeouts, 4xx answers and login failures are retried with backoff.
+connection errors, timeouts, 4xx answers and login failures (a refused login, or a ``530``
+asking for one where the settings name no login) are retried with backoff.
 """
 
 from __future__ import annotations
@@ -201,6 +202,21 @@ def _answer(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {text}".strip()
 
 
+def _login_missing(exc: smtplib.SMTPException) -> str | None:
+    """What ``530 5.7.0 Authentication required`` (RFC 4954) means to a client configured
+    without a login; None for any other answer."""
+    if not isinstance(exc, smtplib.SMTPResponseException) or exc.smtp_code != 530:
+        return None
+    answer = _answer(exc)
+    if "auth" not in answer.lower():
+        return None  # such as "530 Must issue a STARTTLS command first"
+    return (
+        f"the server requires a login ({answer}) and alerts.smtp names none: set username_env "
+        "and password_env to the environment variables holding the username and password; "
+        "the alerts are retried"
+    )
+
+
 class EmailSender:
     """Sends digests to one recipient through the configured SMTP server."""
 
@@ -250,6 +266,9 @@ class EmailSender:
             # retried, not permanent: fix the credentials in the environment, the next try works
             raise DeliveryError(f"{where}: {self._login_refused(exc)}") from exc
         except smtplib.SMTPException as exc:
+            missing = _login_missing(exc) if credentials is None else None
+            if missing:  # retried as a refused login is: the next delivery reads the config
+                raise DeliveryError(f"{where}: {missing}") from exc
             error = _refusal(exc)
             raise DeliveryError(f"{where}: {error}", permanent=error.permanent) from exc
         except (OSError, ssl.SSLError) as exc:

@@ -129,6 +129,7 @@ class Mailbox:
     messages: list[bytes] = field(default_factory=list)
     sessions: list[dict[str, object]] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)  # recipients answered 550
+    login_required: bool = False  # MAIL FROM before a login is answered 530
     controller: object | None = None
 
     def start(self, tls_files: tuple[Path, Path]) -> None:
@@ -172,6 +173,7 @@ class Mailbox:
             require_starttls=True,
             authenticator=authenticator,
             auth_require_tls=True,
+            auth_required=self.login_required,
         )
         self.controller.start()
 

@@ -162,6 +162,30 @@ def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(
     assert mailbox.messages == []
 
 
+def test_a_server_asking_for_a_login_the_configuration_lacks_is_retried_and_named(
+    inventory, receiver, mailbox, tls_files
+):
+    """alerts.smtp without username_env/password_env, to a server that requires a login: its
+    '530 Authentication required' made the alerts dead at once, saying
+    "SMTPSenderRefused: (530, b'5.7.0 Authentication required', ...)" and nothing of the
+    settings that were missing."""
+    mailbox.login_required = True
+    mailbox.start(tls_files)
+    routing = make_routing(receiver, mailbox, tls_files)
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:geohazards@example.org",)})
+    no_login = routing.smtp.model_copy(update={"username_env": None, "password_env": None})
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    report = outbox.deliver(type(routing)(**{**routing.__dict__, "smtp": no_login}), now=T0)
+    assert (report.sent, report.retrying, report.dead) == (0, 1, 0)
+    error = outbox.rows("pending")[0]["last_error"]
+    assert "requires a login (530 5.7.0 Authentication required)" in error
+    assert "set username_env and password_env" in error
+    # the configuration names them now: the next delivery sends it
+    assert outbox.deliver(routing, now=T0 + timedelta(minutes=2)).sent == 1
+    assert len(mailbox.messages) == 1
+
+
 def test_a_ca_file_gone_since_the_configuration_was_loaded_is_named(
     inventory, receiver, mailbox, tls_files, tmp_path
 ):
