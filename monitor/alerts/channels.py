@@ -13,13 +13,25 @@ from monitor.alerts.settings import AlertRouting
 __all__ = ["CHANNEL_SENDERS", "email_sender", "sender_for", "webhook_sender"]
 
 
+def _removed(channel: str, what: str) -> DeliveryError:
+    """A channel the configuration no longer names: its alerts are not sent (dead at once)."""
+    return DeliveryError(
+        f"channel {channel}: {what} is no longer in the configuration's alerts, so its alerts "
+        "are not sent; add it back and `landslide-monitor alerts retry` re-queues them",
+        permanent=True,
+    )
+
+
 def email_sender(channel: str, routing: AlertRouting) -> Sender:
-    """The SMTP sender of ``email:<address>``."""
+    """The SMTP sender of ``email:<address>``, a recipient the routing still names."""
     from monitor.alerts.email import EmailSender
 
     if routing.smtp is None:
         raise DeliveryError(f"channel {channel}: no smtp server is configured")
-    return EmailSender(routing.smtp, channel.partition(":")[2])
+    address = channel.partition(":")[2]
+    if channel not in routing.channels:
+        raise _removed(channel, f"recipient {address}")
+    return EmailSender(routing.smtp, address)
 
 
 def webhook_sender(channel: str, routing: AlertRouting) -> Sender:
@@ -29,7 +41,7 @@ def webhook_sender(channel: str, routing: AlertRouting) -> Sender:
     target = channel.partition(":")[2]
     hook = routing.webhooks.get(target)
     if hook is None:
-        raise DeliveryError(f"channel {channel}: no webhook named {target!r} is configured")
+        raise _removed(channel, f"webhook {target!r}")
     return WebhookSender(hook)
 
 

@@ -422,7 +422,8 @@ class Outbox:
         """The channel's settings cannot be used in this environment (the environment variable
         of its webhook secret or SMTP login is not set): the alerts stay pending, their
         attempts not counted (nothing was tried), and are tried again after the first retry
-        delay. A channel gone from the configuration is a failed attempt (it goes dead)."""
+        delay. A channel gone from the configuration is refused for good (it goes dead at once:
+        :mod:`monitor.alerts.channels`)."""
         retry_at = now + timedelta(seconds=policy.delay_s(1))
         with gpkg.transaction(self._conn):
             for alert in alerts:

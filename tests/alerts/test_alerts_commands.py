@@ -177,6 +177,36 @@ def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     assert f"alerts.smtp.ca_file: {tmp_path / 'tls' / 'other.pem'} does not exist" in err
 
 
+def test_a_recipient_removed_from_the_configuration_is_not_sent_its_alerts(
+    tmp_path: Path,
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An address taken out of alerts.email still got the alerts queued for it (a colleague
+    who left, a typo corrected), and a removed webhook was retried max_attempts times."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100)]) == 2
+    receiver.start()
+    mailbox.start(tls_files)
+    alerts = alert_settings(receiver, mailbox, tls_files)
+    alerts["email"] = ["duty@example.org"]
+    alerts["webhooks"][0]["name"] = "roads"
+    write_monitor_config(tmp_path, alerts)
+    assert _alerts(config_path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 0, failed and retrying 0, dead 2, pending 0" in out
+    errors = {r["channel"]: r["last_error"] for r in Outbox(inventory.path).rows("dead")}
+    assert errors["email:geohazards@example.org"].startswith(
+        "channel email:geohazards@example.org: recipient geohazards@example.org is no longer "
+        "in the configuration's alerts"
+    )
+    assert "webhook 'ops' is no longer" in errors["webhook:ops"]
+    assert mailbox.messages == [] and receiver.requests == []
+
+
 def test_list_and_retry_of_dead_alerts(
     config_path: Path,
     inventory: Inventory,
