@@ -41,7 +41,8 @@ def _batch_export(
 ) -> bool:
     """On Earth Engine, start a batch export for a tile too large for ``max_requests``
     computePixels requests, record the task (with the scene's ``key`` and the source's
-    ``identity``) beside the scene and return True."""
+    ``identity``) beside the scene and return True. :class:`DataUnavailable` when the windows
+    hold no scene of either sensor (nothing is started or changed)."""
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
@@ -58,6 +59,11 @@ def _batch_export(
     earlier = json.loads(record_path.read_text()) if record_path.exists() else None
     if earlier is not None and earlier.get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
+    # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
+    # skips the job as the direct fetch does, before any file changes (no task of an empty image)
+    image = source.feature_image(  # type: ignore[attr-defined]
+        job.area, job.pre, job.post, job.compositing
+    )
     if earlier is not None and earlier.get("task"):
         _cancel(earlier["task"], job.id)  # its file must not land after this export's
     # a scene of other labels or source settings: never trained on while its export runs
@@ -66,9 +72,6 @@ def _batch_export(
     raster = job.label(grid.shape, grid.transform, grid.crs)
     label_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(label_file, raster)
-    image = source.feature_image(  # type: ignore[attr-defined]
-        job.area, job.pre, job.post, job.compositing
-    )
     task = export_scene(
         image,
         scene_id=job.id,

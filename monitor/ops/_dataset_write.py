@@ -34,6 +34,7 @@ __all__ = ["write_jobs"]
 
 # the logger of `monitor.ops.dataset`, where this code lived: its records keep their name
 log = logging.getLogger("monitor.ops.dataset")
+_NO_DATA = "no Sentinel-1/2 data in the windows"  # the reason a scene is skipped
 
 
 def write_jobs(
@@ -71,7 +72,12 @@ def write_jobs(
             report.resumed += 1
             done[split].append(job.id)
             continue
-        if _batch_export(source, job, folder, max_requests, key, identity):
+        try:
+            exporting = _batch_export(source, job, folder, max_requests, key, identity)
+        except DataUnavailable as err:
+            _skip(job, skipped, _NO_DATA, str(err))
+            continue
+        if exporting:
             report.exporting += 1
             exported.add(split)
             continue
@@ -139,12 +145,17 @@ def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.D
     try:
         return source.features(job.area, job.pre, job.post, job.compositing)
     except DataUnavailable as err:
-        reason, why = "no Sentinel-1/2 data in the windows", str(err)
+        reason, why = _NO_DATA, str(err)
     except (LookupError, ValueError) as err:  # archive lacks the area, invalid tile
         reason, why = "the source cannot serve the tile", str(err)
+    _skip(job, skipped, reason, why)
+    return None
+
+
+def _skip(job: SceneJob, skipped: dict[str, list[str]], reason: str, why: str) -> None:
+    """List the job's id in ``skipped`` under ``reason`` and log why."""
     skipped.setdefault(reason, []).append(job.id)
     log.warning("%s: skipped: %s", job.id, why)
-    return None
 
 
 def _write_scene(

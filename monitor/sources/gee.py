@@ -145,12 +145,7 @@ class GeeSource:
                 f"source.max_interactive_km2 = {self.settings.max_interactive_km2:g}; export it "
                 "with GeeSource.export (Cloud Storage or Drive) or raise the limit"
             )
-        availability = self.availability(area, pre, post)
-        if not availability.any_data:
-            raise DataUnavailable(
-                f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
-                f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
-            )
+        availability = self._available(area, pre, post)
         image = self._image(request, availability, compositing)
         transform = grid_transform(request.grid)
         bands = fetch.fetch_bands(
@@ -224,6 +219,16 @@ class GeeSource:
             )
         return parse_availability(info)
 
+    def _available(self, area: AreaOfInterest, pre: Window, post: Window) -> Availability:
+        """:meth:`availability`, or :class:`DataUnavailable` when neither sensor has a scene."""
+        availability = self.availability(area, pre, post)
+        if not availability.any_data:
+            raise DataUnavailable(
+                f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
+                f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
+            )
+        return availability
+
     def feature_image(
         self,
         area: AreaOfInterest,
@@ -231,9 +236,11 @@ class GeeSource:
         post: Window,
         compositing: Compositing = EVENT,
     ) -> ee.Image:
-        """The assembled ``ee.Image`` (bands ``gee_scripts.assembly.FLAT_BANDS``)."""
+        """The assembled ``ee.Image`` (bands ``gee_scripts.assembly.FLAT_BANDS``);
+        :class:`DataUnavailable` when neither sensor has a scene in the windows (the image
+        would be empty: every band masked)."""
         request = self._request(area, pre, post)
-        return self._image(request, self.availability(area, pre, post), compositing)
+        return self._image(request, self._available(area, pre, post), compositing)
 
     def export(
         self,
@@ -246,13 +253,8 @@ class GeeSource:
         per :data:`gee_scripts.assembly.FLAT_BANDS`) to Cloud Storage or Drive, as
         ``source.export`` says; returns the started ``ee.batch.Task``."""
         request = self._request(area, pre, post)
-        availability = self.availability(area, pre, post)
-        if not availability.any_data:
-            raise DataUnavailable(
-                f"region {area.name}: no Sentinel-1 or Sentinel-2 scene in {pre} or {post}"
-            )
         return export_image(
-            self._image(request, availability, compositing),
+            self._image(request, self._available(area, pre, post), compositing),
             description=f"{area.name}_{request.post[0]}",
             crs=request.grid.crs,
             transform=grid_transform(request.grid),

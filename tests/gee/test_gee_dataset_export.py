@@ -169,6 +169,36 @@ def test_a_large_tile_is_exported_as_a_batch_task(
         assert write_jobs([job], other, tmp_path / "ds", progress=False).resumed == 1
 
 
+def test_a_large_tile_without_any_scene_is_skipped_not_exported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found by a new user: a tile too large for computePixels whose windows hold no Sentinel-1
+    or Sentinel-2 scene started a batch task of an empty image (every pixel NODATA), which
+    `dataset ingest` made into a scene of NaN; fetched interactively, the same scene is skipped
+    as having no data."""
+    started: list[Any] = []
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, ring = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-8", AreaOfInterest("item-glc-8", tile), pre, post,
+                   group="glc-8", positive=[core], ignore=[ring], record={})  # fmt: skip
+    settings = GeeSettings(export=ExportSettings(bucket="my-bucket"), chunk_px=64)
+    grid = region_grid(tile)
+    empty = {k: [] for k in AVAILABILITY}
+    server = ArrayServer({}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=empty)
+    with server.installed():
+        source = GeeSource(settings, initialize=False, progress=False)
+        batch = write_jobs([job], source, tmp_path / "batch", progress=False, max_requests=3)
+        direct = write_jobs([job], source, tmp_path / "direct", progress=False, max_requests=16)
+    assert not started and batch.exporting == 0
+    assert batch.skipped == direct.skipped == {"no Sentinel-1/2 data in the windows": 1}
+    assert not list((tmp_path / "batch").glob("*/exports/*"))  # no record, no label
+    record = json.loads((tmp_path / "batch" / "dataset.json").read_text())
+    assert record["skipped_scenes"] == {"no Sentinel-1/2 data in the windows": [job.id]}
+
+
 def test_a_dem_override_of_one_region_keeps_the_others_scenes() -> None:
     """The identity a scene's resume key holds (monitor.sources.base.source_identity) takes the
     area's own DEM override, so adding one for a region refetches only that region's scenes."""
