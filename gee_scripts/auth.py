@@ -55,16 +55,32 @@ def _key_file(settings: GeeSettings, environ: Mapping[str, str]) -> tuple[Path, 
     return None
 
 
+_NEW_KEY = (
+    "download a new key of the service account (Cloud console, IAM, Service accounts, Keys, "
+    "JSON) and name it in source.service_account_key or the environment variable"
+)
+
+
 def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
+    if path.is_dir():
+        raise AuthError(
+            f"service-account key file {path} (from {origin}) is a folder, not a key file; "
+            "give the path of the JSON key file itself"
+        )
     if not path.is_file():
         raise AuthError(f"service-account key file {path} (from {origin}) does not exist")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AuthError(
             f"service-account key file {path} (from {origin}) is not readable JSON: "
-            f"{type(exc).__name__}"
+            f"{type(exc).__name__}; {_NEW_KEY}"
         ) from None
+    if not isinstance(info, dict):
+        raise AuthError(
+            f"{path} (from {origin}) is not a service-account key (JSON {type(info).__name__}, "
+            f"not an object); {_NEW_KEY}"
+        )
     missing = [k for k in ("client_email", "private_key", "token_uri") if k not in info]
     if info.get("type") != "service_account" or missing:
         raise AuthError(
@@ -73,7 +89,13 @@ def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
         )
     from google.oauth2 import service_account
 
-    creds = service_account.Credentials.from_service_account_info(info, scopes=ee.oauth.SCOPES)
+    try:
+        creds = service_account.Credentials.from_service_account_info(info, scopes=ee.oauth.SCOPES)
+    except ValueError:  # google-auth's message quotes no key material, but names no file either
+        raise AuthError(
+            f"service-account key file {path} (from {origin}): its private_key is not a PEM "
+            f"private key (a truncated or edited copy?); {_NEW_KEY}"
+        ) from None
     return creds, info.get("project_id"), f"service account {info['client_email']} (key {path})"
 
 

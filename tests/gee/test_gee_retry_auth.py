@@ -267,6 +267,32 @@ def test_bad_key_files_are_named(tmp_path: Path) -> None:
         auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": str(user)})
 
 
+def test_a_malformed_key_file_is_named_with_what_is_wrong(tmp_path: Path) -> None:
+    """Found by a new user: a key whose private_key is no PEM key (a truncated copy) failed with
+    google-auth's 'ValueError: Unable to load PEM file', naming neither the file nor the field;
+    a JSON file that is no object, with an AttributeError; a folder 'did not exist'."""
+    info = {
+        "type": "service_account",
+        "client_email": "monitor@p.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+        "private_key": "garbage",
+    }
+    bad_pem = tmp_path / "truncated.json"
+    bad_pem.write_text(json.dumps(info))
+    env = {"EE_SERVICE_ACCOUNT_KEY": str(bad_pem)}
+    named = r"truncated.json \(from \$EE_SERVICE_ACCOUNT_KEY\): its private_key is not a PEM"
+    with pytest.raises(auth.AuthError, match=named) as err:
+        auth.resolve_credentials(GeeSettings(), environ=env)
+    assert "garbage" not in str(err.value)  # never the key material
+    assert "download a new key" in str(err.value)
+    listed = tmp_path / "list.json"
+    listed.write_text("[]")
+    with pytest.raises(auth.AuthError, match=r"list.json .*is not a service-account key"):
+        auth.resolve_credentials(GeeSettings(service_account_key=listed), environ={})
+    with pytest.raises(auth.AuthError, match=r"is a folder, not a key file"):
+        auth.resolve_credentials(GeeSettings(service_account_key=tmp_path), environ={})
+
+
 def test_no_credentials_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
