@@ -79,6 +79,7 @@ def _batch_export(
         transform=grid_transform(grid),
         shape=grid.shape,
         settings=settings.export,
+        retry=source.backoff,  # type: ignore[attr-defined]
     )
     _write_json(
         record_path,

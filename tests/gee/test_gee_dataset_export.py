@@ -199,6 +199,39 @@ def test_a_large_tile_without_any_scene_is_skipped_not_exported(
     assert record["skipped_scenes"] == {"no Sentinel-1/2 data in the windows": [job.id]}
 
 
+def test_a_batch_task_is_started_under_the_configured_retry_policy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found by a new user: the start of a dataset export's batch task was retried by the
+    default policy (6 tries, waits up to 60 s), whatever source.retry said."""
+    from gee_scripts.retry import EarthEngineError
+    from gee_scripts.settings import RetrySettings
+
+    tries: list[Any] = []
+
+    def busy(task: Any) -> None:
+        tries.append(task)
+        raise ee.EEException("Too many concurrent aggregations.")
+
+    monkeypatch.setattr(ee.batch.Task, "start", busy)
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, ring = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-9", AreaOfInterest("item-glc-9", tile), pre, post,
+                   group="glc-9", positive=[core], ignore=[ring], record={})  # fmt: skip
+    retry = RetrySettings(attempts=2, initial_delay_s=0.001, max_delay_s=0.001)
+    settings = GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64, retry=retry)
+    grid = region_grid(tile)
+    server = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
+    )
+    with server.installed(), pytest.raises(EarthEngineError, match="start export"):
+        source = GeeSource(settings, initialize=False, progress=False)
+        write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=3)
+    assert len(tries) == 2
+
+
 def test_a_dem_override_of_one_region_keeps_the_others_scenes() -> None:
     """The identity a scene's resume key holds (monitor.sources.base.source_identity) takes the
     area's own DEM override, so adding one for a region refetches only that region's scenes."""
