@@ -20,7 +20,7 @@ from gee_scripts.fetch import Transform
 from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
 from gee_scripts.settings import ExportSettings
 
-__all__ = ["NODATA", "export_image", "export_parameters", "wait_for"]
+__all__ = ["NODATA", "check_destination", "export_image", "export_parameters", "wait_for"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,16 @@ def _safe(text: str) -> str:
 
 
 _DESCRIPTION_CHARS = 100  # a task description's limit; file names have none this short
+
+
+def check_destination(settings: ExportSettings) -> None:
+    """ValueError, naming the field and what to do, when ``settings`` name no place for the
+    file (Cloud Storage, the default target, without a bucket)."""
+    if settings.target == "cloud_storage" and not settings.bucket:
+        raise ValueError(
+            "source.export.bucket is required for target cloud_storage (the default): name the "
+            "Cloud Storage bucket the GeoTIFFs go to, or set source.export.target: drive"
+        )
 
 
 def export_parameters(
@@ -60,9 +70,8 @@ def export_parameters(
         "fileFormat": "GeoTIFF",
         "formatOptions": {"cloudOptimized": True, "noData": NODATA},
     }
+    check_destination(settings)
     if settings.target == "cloud_storage":
-        if not settings.bucket:
-            raise ValueError("source.export.bucket is required for target cloud_storage")
         params["bucket"] = settings.bucket
     else:
         params["folder"] = settings.drive_folder

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from models.datasets import IGNORE, Scene, write_scene
+from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
     SceneJob,
@@ -46,6 +47,7 @@ def _batch_export(
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
+    from gee_scripts.export import check_destination
     from monitor.grid import region_grid
 
     grid = region_grid(job.area.geometry)
@@ -53,6 +55,15 @@ def _batch_export(
     plan = transfer_plan(grid.shape, settings.chunk_px, max_requests=max_requests)
     if plan.method == "computePixels":
         return False
+    try:
+        check_destination(settings.export)
+    except ValueError as err:  # before any request or file change: the whole export stops
+        raise BadInput(
+            f"{job.id}: its tile of {grid.width}x{grid.height} px needs {plan.pixel_requests} "
+            f"computePixels requests, more than the {max_requests} allowed (dataset export "
+            f"--max-requests), so it goes as a batch export, and {err}; or allow more requests "
+            "to fetch it directly"
+        ) from None
     from monitor.sources.gee import grid_transform
 
     record_path, label_file = export_files(folder, job.id)

@@ -232,6 +232,34 @@ def test_a_batch_task_is_started_under_the_configured_retry_policy(
     assert len(tries) == 2
 
 
+def test_a_batch_export_without_a_bucket_is_refused_before_anything_changes(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user: with the default export settings (Cloud Storage, no bucket), the
+    first tile too large for computePixels ended the export with 'ValueError: source.export.
+    bucket is required for target cloud_storage' (exit status 1), after its availability request
+    and after the scene's earlier files were removed and its label written."""
+    from monitor.errors import BadInput
+
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, ring = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-10", AreaOfInterest("item-glc-10", tile), pre, post,
+                   group="glc-10", positive=[core], ignore=[ring], record={})  # fmt: skip
+    grid = region_grid(tile)
+    server = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
+    )
+    source = GeeSource(GeeSettings(chunk_px=64), initialize=False, progress=False)
+    with server.installed(), pytest.raises(BadInput) as err:
+        write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=3)
+    message = str(err.value)
+    assert "item_20240817_glc-10" in message and "source.export.bucket" in message
+    assert "source.export.target: drive" in message and "--max-requests" in message
+    assert server.value_requests == 0 and not list((tmp_path / "ds").glob("*/exports/*"))
+
+
 def test_a_dem_override_of_one_region_keeps_the_others_scenes() -> None:
     """The identity a scene's resume key holds (monitor.sources.base.source_identity) takes the
     area's own DEM override, so adding one for a region refetches only that region's scenes."""
