@@ -324,6 +324,11 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, ConfigError | BadInput | ManifestError):
         return EXIT_BAD_INPUT, str(exc)
+    # Earth Engine credentials to correct (a key file, a project); the module is loaded whenever
+    # such an error can exist, and importing it here would load Earth Engine's client for nothing
+    auth = sys.modules.get("gee_scripts.auth")
+    if auth is not None and isinstance(exc, auth.AuthError):
+        return EXIT_BAD_INPUT, str(exc)
     if isinstance(exc, RunLockHeld):  # a run's lock, or the scheduler's (SchedulerRunning)
         return EXIT_LOCKED, str(exc)
     if isinstance(exc, FileNotFoundError | PermissionError):

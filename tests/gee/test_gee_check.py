@@ -232,3 +232,20 @@ def test_too_little_relief_skips_the_sign_check() -> None:
     bands = {"gamma0_db": flat - 9, "flat_db": flat - 9, "alpha_r_deg": flat, "layover": flat}
     check = evaluate_sign(bands, "first post-window scene")
     assert check.passed is None and (check.facing_px, check.away_px) == (0, 0)
+
+
+def test_unusable_credentials_are_bad_input_naming_the_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: a missing or malformed key file is a file to correct, exit status 2
+    as for any bad input (README), not 1 with 'AuthError:' and an offer of a traceback."""
+    monkeypatch.delenv("EE_SERVICE_ACCOUNT_KEY", raising=False)
+    missing = tmp_path / "ee-key.json"
+    config = _config(tmp_path, service_account_key=str(missing))
+    assert cli.main(["gee", "check", "-c", str(config), "--date", RUN_DATE]) == 2
+    err = capsys.readouterr().err
+    assert f"service-account key file {missing} (from source.service_account_key)" in err
+    assert "AuthError" not in err and "--debug" not in err
+    missing.write_text('{"type": "authorized_user"}')
+    assert cli.main(["run", "-c", str(config), "--date", RUN_DATE]) == 2
+    assert "is not a service-account key" in capsys.readouterr().err
