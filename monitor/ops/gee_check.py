@@ -362,7 +362,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         "--date",
         type=iso_date,
         default=None,
-        help="run date, YYYY-MM-DD (default: today, UTC)",
+        help="run date, YYYY-MM-DD (default: today in schedule.timezone, UTC unless set)",
     )
     check.add_argument(
         "--tile-px", type=int, default=128, help="edge of the checked tile in pixels (default 128)"

@@ -249,3 +249,13 @@ def test_unusable_credentials_are_bad_input_naming_the_key_file(
     missing.write_text('{"type": "authorized_user"}')
     assert cli.main(["run", "-c", str(config), "--date", RUN_DATE]) == 2
     assert "is not a service-account key" in capsys.readouterr().err
+
+
+def test_the_default_run_date_is_said_to_be_the_schedules_today(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user: the help said 'today, UTC' while the check took today in
+    schedule.timezone, as `run` does; east of Greenwich the two differ for hours each day."""
+    with pytest.raises(SystemExit):
+        cli.main(["gee", "check", "--help"])
+    assert "today in schedule.timezone" in " ".join(capsys.readouterr().out.split())
