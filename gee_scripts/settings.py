@@ -43,7 +43,7 @@ class CloudMaskSettings(_Strict):
 
     ``cloud_score_plus`` (default) keeps a pixel when its Cloud Score+ ``cs_cdf`` is at least
     ``cs_cdf_threshold`` (Google's recommended 0.60: higher is stricter; the score covers cloud
-    shadow too). ``s2cloudless`` keeps a pixel when the s2cloudless probability is below
+    shadow too). ``s2cloudless`` keeps a pixel when the s2cloudless probability is at most
     ``cloud_probability`` (percent) and it is not in the projected shadow of a cloud (dark NIR
     within ``shadow_projection_m`` of a cloud, cast along the mean solar azimuth).
     """
