@@ -11,6 +11,7 @@ alert: ``email:<address>`` for one e-mail recipient, ``webhook:<name>`` for one 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -36,7 +37,6 @@ __all__ = [
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -66,8 +66,23 @@ def read_secret(variable: str, what: str) -> str:
     value = os.environ.get(variable)
     if not value:
         state = "is empty" if value is not None else "is not set"
-        raise AlertConfigError(f"{what}: environment variable {variable} {state}")
+        raise AlertConfigError(
+            f"{what}: environment variable {variable} {state}; set it in the environment the "
+            "monitor runs in (the service's environment file, or the container's secret: "
+            "docs/operations.md, Secrets)"
+        )
     return value
+
+
+def _is_loopback(host: str) -> bool:
+    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1): a login there never
+    crosses the network, so it needs no STARTTLS."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name
+        return False
 
 
 def _check_env_name(value: str | None) -> str | None:
@@ -119,7 +134,7 @@ class SmtpSettings(_Strict):
     def _login_pair(self) -> SmtpSettings:
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("set both username_env and password_env, or neither (no login)")
-        if self.username_env and not self.starttls and self.host not in _LOOPBACK_HOSTS:
+        if self.username_env and not self.starttls and not _is_loopback(self.host):
             raise ValueError(
                 f"login to {self.host} without starttls would send the password in clear; "
                 "set starttls: true"

@@ -40,7 +40,8 @@ __all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry"]
 
 #: Sent alerts that ``alerts list`` shows when neither ``--sent`` nor ``--since`` is given.
 DEFAULT_SENT_SHOWN = 10
-_ERROR_CHARS = 200  # the last column: a long error wraps without misaligning the others
+_ERROR_CHARS = 400  # the last column: a long error wraps without misaligning the others
+# (400: an SMTP login error names both variables after the server's answer; --json has all)
 #: The columns of ``alerts list --json`` (the payload is left out: it is in the outbox).
 _JSON_FIELDS = (
     "id",

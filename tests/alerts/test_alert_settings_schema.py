@@ -50,12 +50,33 @@ def test_secrets_are_named_never_given():
         AlertSettings(smtp={**SMTP, "password": "hunter2"})
 
 
+def test_a_login_without_starttls_is_allowed_on_loopback_addresses_only():
+    # found by a new user: 127.0.0.2 (a local relay's second address) was refused as clear text
+    # over the network, while only localhost, 127.0.0.1 and ::1 were exempt
+    for host in ("localhost", "LOCALHOST.", "127.0.0.1", "127.0.0.2", "::1", "[::1]"):
+        smtp = SmtpSettings(
+            **{**SMTP, "host": host}, starttls=False, username_env="U", password_env="P"
+        )
+        assert smtp.host == host
+    for host in ("10.0.0.1", "::2", "localhost.example.org", "128.0.0.1"):
+        with pytest.raises(ValidationError, match="would send the password in clear"):
+            SmtpSettings(
+                **{**SMTP, "host": host}, starttls=False, username_env="U", password_env="P"
+            )
+
+
 def test_credentials_come_from_the_environment(monkeypatch):
     smtp = SmtpSettings(**SMTP, username_env="LM_SMTP_USER", password_env="LM_SMTP_PASSWORD")
     monkeypatch.setenv("LM_SMTP_USER", "monitor")
     monkeypatch.delenv("LM_SMTP_PASSWORD", raising=False)
-    with pytest.raises(AlertConfigError, match="environment variable LM_SMTP_PASSWORD is not set"):
+    with pytest.raises(AlertConfigError) as missing:
         smtp.credentials()
+    # where to set it, not only that it is unset (found by a new user)
+    assert str(missing.value) == (
+        "SMTP password: environment variable LM_SMTP_PASSWORD is not set; set it in the "
+        "environment the monitor runs in (the service's environment file, or the container's "
+        "secret: docs/operations.md, Secrets)"
+    )
     monkeypatch.setenv("LM_SMTP_PASSWORD", "pw")
     assert smtp.credentials() == ("monitor", "pw")
     assert SmtpSettings(**SMTP).credentials() is None

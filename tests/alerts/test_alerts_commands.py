@@ -137,8 +137,17 @@ def test_deliver_says_which_alerts_wait_for_a_secret_variable(
     out = capsys.readouterr().out
     assert "alerts sent 2, failed and retrying 0, dead 0, waiting for their channel's " in out
     assert "settings 2, pending 2" in out
-    assert "environment variable LM_TEST_WEBHOOK_SECRET is not set (kept pending)" in out
+    assert (
+        "environment variable LM_TEST_WEBHOOK_SECRET is not set; set it in the environment the "
+        "monitor runs in (the service's environment file, or the container's secret: "
+        "docs/operations.md, Secrets) (kept pending)"
+    ) in " ".join(out.split())
     assert "those kept pending wait for the environment variable named above" in out
+    # `alerts list` shows the error whole: cut at 200 characters, it lost where to set the
+    # variable (and an SMTP login error the variables' names; found by a new user)
+    assert _alerts(config_path, "list") == 0
+    listed = capsys.readouterr().out
+    assert "docs/operations.md, Secrets)" in listed
     monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
     assert _alerts(config_path, "deliver", "--now") == 0
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
