@@ -43,7 +43,7 @@ from monitor.sources.base import (
     check_area,
     check_region_name,
 )
-from monitor.sources.composite import observed
+from monitor.sources.composite import CloudMaskParams, observed
 
 log = logging.getLogger(__name__)
 
@@ -519,7 +519,8 @@ class RegionWriter:
         self._prob[index] = prob.astype(np.uint8)
         self._written["S2"][index] = when.isoformat()  # stored: a refused scene can be retried
         if cloud_cover is None:  # of the pixels seen; none seen: no clear view
-            cloud_cover = float((prob[seen] > 50).mean() * 100.0) if seen.any() else 100.0
+            cloudy = prob[seen] > CloudMaskParams().cloud_probability  # the mask's default
+            cloud_cover = float(cloudy.mean() * 100.0) if seen.any() else 100.0
         self._rows.append(
             {
                 "sensor": "S2",
