@@ -166,3 +166,19 @@ def test_the_crontab_exports_the_plain_env_file_that_systemd_and_docker_read(
         ["sh", "-c", " && ".join([*shell, child])], capture_output=True, text=True, check=True
     )
     assert out.stdout == "s3cret-value|abc"
+
+
+def test_the_image_holds_the_license_files_the_package_declares() -> None:
+    """Found by a new user: the image copied no LICENSE, so its package was built without the
+    `license-files` of pyproject.toml (setuptools warns, and will refuse from 2027-02-18) and
+    the image carried no licence."""
+    import tomllib
+
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    text = (DEPLOY / "Dockerfile").read_text()
+    copied = {name for line in re.findall(r"^COPY (.+) \S+$", text, re.M) for name in line.split()}
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
+    for name in [*project["license-files"], project["readme"]]:
+        assert (DEPLOY.parent / name).is_file()
+        assert name in copied, f"the Dockerfile does not copy {name}"
+        assert name not in ignored
