@@ -182,3 +182,17 @@ def test_the_image_holds_the_license_files_the_package_declares() -> None:
         assert (DEPLOY.parent / name).is_file()
         assert name in copied, f"the Dockerfile does not copy {name}"
         assert name not in ignored
+
+
+def test_the_crontab_caches_the_onnx_graphs_where_the_systemd_units_do() -> None:
+    """Found by a new user: the systemd units set LANDSLIDE_MONITOR_CACHE and the crontab did
+    not, so cron runs exported every member again into the landslide user's ~/.cache (or, where
+    that home cannot be written, at every run)."""
+    crontab = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line.split()[0]
+    )
+    for name in ("landslide-monitor.service", "landslide-monitor-scheduler.service"):
+        unit = _unit(name)["Service"]["Environment"]
+        assert unit == f"{CACHE_ENV}={crontab[CACHE_ENV]}"
