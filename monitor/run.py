@@ -187,10 +187,11 @@ def _write_rasters(
     result: RegionResult, prediction: xr.Dataset, stack: xr.Dataset, where: Path, region: str
 ) -> None:
     """The probability and spread COGs into ``where`` (``result.rasters``); like a quicklook,
-    an unwritable folder is logged and never costs detections."""
+    one that cannot be written (an unwritable folder, a full disk) is logged and never costs
+    detections."""
     try:
         result.rasters = [str(p) for p in write_cogs(prediction, stack, where, region)]
-    except OSError as exc:  # like a quicklook: an unwritable folder never costs detections
+    except Exception as exc:  # like a quicklook; GDAL's write errors are no OSError
         log.warning("%s: probability/spread COGs not written in %s: %s", region, where, exc)
 
 

@@ -185,7 +185,11 @@ def stack_from_scene(scene: Scene) -> xr.Dataset:
 
 def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: str) -> list[Path]:
     """``<folder>/<stem>_probability.tif`` and ``..._spread.tif``: Cloud-Optimised GeoTIFFs
-    (float32, NaN nodata, internal tiles, overviews, DEFLATE) on the stack's grid and CRS."""
+    (float32, NaN nodata, internal tiles, overviews, DEFLATE) on the stack's grid and CRS.
+
+    Both are written as ``.part`` files first and replace the final names together: a layer
+    that cannot be written (a full disk: GDAL's write error, which is no ``OSError``) leaves no
+    ``.part`` behind and no pair of this write and an earlier one."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     profile = {
@@ -203,14 +207,18 @@ def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: st
         "overview_count": _overview_count(stack.sizes["y"], stack.sizes["x"]),
         "overview_resampling": "average",
     }
-    written = []
-    for name in COG_LAYERS:
-        path = folder / f"{stem}_{name}.tif"
-        part = path.with_name(path.name + ".part")
-        values = prediction[name].values.astype(np.float32)
-        with rasterio.open(part, "w", **profile) as dst:
-            dst.write(values, 1)
-            dst.set_band_description(1, name)
+    paths = [folder / f"{stem}_{name}.tif" for name in COG_LAYERS]
+    parts = [path.with_name(path.name + ".part") for path in paths]
+    try:
+        for name, part in zip(COG_LAYERS, parts, strict=True):
+            values = prediction[name].values.astype(np.float32)
+            with rasterio.open(part, "w", **profile) as dst:
+                dst.write(values, 1)
+                dst.set_band_description(1, name)
+    except BaseException:
+        for part in parts:
+            part.unlink(missing_ok=True)
+        raise
+    for part, path in zip(parts, paths, strict=True):
         part.replace(path)
-        written.append(path)
-    return written
+    return paths

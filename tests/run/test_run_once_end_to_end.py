@@ -374,6 +374,53 @@ def test_an_unwritable_quicklooks_folder_keeps_the_detections(
         assert len(inventory.landslides()) == 3
 
 
+def test_a_full_disk_while_writing_the_cogs_keeps_the_detections_and_alerts(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    stand_ins: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by a new user: GDAL reports a full disk as its own write error, no OSError, so a
+    spread COG that did not fit failed the region (no detections, no alerts) where a quicklook
+    that did not fit is left out with a warning; its .part stayed on the full disk."""
+    import rasterio
+    from rasterio._err import CPLE_AppDefinedError
+
+    real_open = rasterio.open
+
+    def open_on_a_full_disk(path: Any, mode: str = "r", **kwargs: Any) -> Any:
+        if mode == "w" and str(path).endswith("_spread.tif.part"):
+            Path(path).write_bytes(b"II*\x00 the first strips")
+            raise CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Write error at scanline 512")
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", open_on_a_full_disk)
+    data = _config_data(manifest)
+    data["quicklooks"] = {"dir": "ql"}
+    config = load_config(write_config(data))
+    stand_ins()
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+
+    assert [r.status for r in summary.regions] == ["ok", "ok"]
+    assert [r.n_candidates for r in summary.regions] == [2, 1]
+    assert summary.changes.alerts_queued == 3 and summary.outbox["pending"] == 3
+    for result in summary.regions:
+        assert result.rasters == []
+        assert result.candidates is not None and result.candidates["quicklook"].notna().all()
+    folder = tmp_path / "ql" / "2024-09-15"
+    assert sorted(p.name for p in folder.rglob("*.tif*")) == []  # no half pair, no .part
+    assert len(list(folder.rglob("*.png"))) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        f"north: probability/spread COGs not written in {folder / 'north'}: "
+        "TIFFAppendToStrip:Write error at scanline 512" in warnings
+    )
+    with Inventory(config.inventory.path) as inventory:
+        assert len(inventory.landslides()) == 3
+
+
 def test_a_landslide_outside_the_region_polygon_is_left_out(
     write_config: Callable[..., Path], manifest: Path, stand_ins: Callable[..., Any]
 ) -> None:
