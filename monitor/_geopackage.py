@@ -86,7 +86,8 @@ _UNDEFINED_SRS = (
 
 
 # What to do about each kind of SQLite failure that is the file's, not the code's: matched on
-# the messages of sqlite3_errstr (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY, SQLITE_CANTOPEN).
+# the messages of sqlite3_errstr (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY, SQLITE_CANTOPEN,
+# SQLITE_FULL).
 _FILE_PROBLEMS = (
     (
         ("malformed", "not a database", "file is encrypted"),
@@ -102,6 +103,11 @@ _FILE_PROBLEMS = (
         ("unable to open",),
         "cannot be opened; check that its folder exists and that this user may read and write "
         "there",
+    ),
+    (
+        ("database or disk is full",),
+        "cannot grow: its file system is full (SQLite writes FILE-journal beside it too); free "
+        "space there and run again (what this command was writing was rolled back)",
     ),
 )
 
@@ -193,7 +199,10 @@ def _register_functions(conn: sqlite3.Connection) -> None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception (nothing half-written).
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception, a failed ``COMMIT``
+    too (nothing half-written). SQLite has already rolled back the transaction after some errors
+    (a full disk: SQLITE_FULL, SQLITE_IOERR); then nothing is left to roll back, and the error
+    raised is that one, not 'cannot rollback - no transaction is active'.
 
     Nested use joins the outer transaction."""
     if conn.in_transaction:
@@ -202,10 +211,11 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def ensure_srs(conn: sqlite3.Connection, epsg: int) -> int:

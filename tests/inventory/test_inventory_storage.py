@@ -68,6 +68,35 @@ def test_failure_in_the_middle_writes_nothing(inventory, candidates, square, rou
     }
 
 
+def test_a_full_disk_is_reported_as_such_and_writes_nothing(inventory, candidates, square, routing):
+    """Found by a new user: SQLite rolls a transaction back itself when the disk is full, and
+    the ROLLBACK that followed failed with 'cannot rollback - no transaction is active', which
+    hid the full disk. The file's page limit stands in for the full disk (SQLITE_FULL)."""
+    conn = inventory._conn
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    cands = candidates([square(300 * i, 0, 100, 100) for i in range(40)])
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    with pytest.raises(sqlite3.OperationalError, match=r"^database or disk is full$"):
+        inventory.apply(run_id, [RegionDetections("r", candidates=cands)], routing)
+    assert not conn.in_transaction
+    assert _table_counts(inventory.path) == {
+        "landslides": 0,
+        "landslide_observations": 0,
+        "alert_outbox": 0,
+    }
+    failed = inventory.runs().iloc[0]
+    assert failed["status"] == "failed"
+    assert (
+        failed["message"] == "inventory update failed: OperationalError: database or disk is full"
+    )
+
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space freed: the rerun completes
+    retry = inventory.start_run(D1, ["r"], "archive")
+    changes = inventory.apply(retry, [RegionDetections("r", candidates=cands)], routing)
+    assert len(changes.new) == 40
+
+
 _KILLED_RUN = """
 import os
 from datetime import date

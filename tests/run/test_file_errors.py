@@ -98,3 +98,44 @@ def test_tampered_weights_exit_2_naming_the_file(
     assert f"weights file {weights} fails its SHA-256 check" in err
     assert "Restore the original file" in err
     assert not (config_path.parent / "runs" / "inventory.gpkg").exists()  # refused before
+
+
+def test_a_full_disk_during_the_inventory_update_names_the_file_and_exits_2(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user: a run whose inventory update met a full disk ended with exit status
+    1 and 'OperationalError: cannot rollback - no transaction is active' (SQLite had rolled back
+    itself). The file's page limit stands in for the full disk (SQLITE_FULL)."""
+    import monitor._geopackage as gpkg
+
+    config_path = write_config(two_region_config(manifest))
+    inventory = config_path.parent / "runs" / "inventory.gpkg"
+    with Inventory(inventory):
+        pass
+    real_connect = gpkg.connect
+
+    def connect_on_a_full_disk(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(gpkg, "connect", connect_on_a_full_disk)
+    many = [(r, r + 8, c, c + 8) for r in range(5, 115, 15) for c in range(5, 115, 15)]
+    scars = {"north": many, "south": many}
+    monkeypatch.setattr(run_module, "open_source", lambda s: StandInSource(REGIONS, scars))
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    argv = ["run", "--config", str(config_path), "--date", "2024-09-15", "--no-alerts"]
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert f"inventory {inventory} cannot grow: its file system is full" in err
+    assert "(SQLite: database or disk is full)" in err
+    assert "cannot rollback" not in err and "Traceback" not in err
+    monkeypatch.setattr(gpkg, "connect", real_connect)
+    with Inventory(inventory) as inv:
+        assert inv.landslides().empty
+        assert inv.runs()["status"].tolist() == ["failed"]
