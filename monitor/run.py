@@ -291,7 +291,6 @@ def run_once(
     timings: dict[str, float] = {}
     routing = config.alert_routing()
     inventory_path = config.inventory.path
-    inventory_path.parent.mkdir(parents=True, exist_ok=True)
     if executor is None:
         load_ensemble(config.model)  # a broken manifest stops the run before it starts
     delivery = None

@@ -436,7 +436,6 @@ def cli_run(args: argparse.Namespace) -> int:
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
-    inventory.parent.mkdir(parents=True, exist_ok=True)
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     with scheduler_lock(inventory):
         names = [r.name for r in config.regions]

@@ -27,7 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["EXIT_LOCKED", "LockHolder", "RunLock", "RunLockHeld", "lock_holder", "lock_path_for"]
+from monitor.errors import BadInput
+
+__all__ = [
+    "EXIT_LOCKED",
+    "LockHolder",
+    "RunLock",
+    "RunLockHeld",
+    "RunLockUnwritable",
+    "lock_holder",
+    "lock_path_for",
+]
 
 #: Exit status of a CLI run refused because another run holds the lock (sysexits EX_TEMPFAIL:
 #: "try again later"), so that cron/systemd logs tell it apart from a failure.
@@ -63,6 +73,20 @@ class RunLockHeld(RuntimeError):
         super().__init__(
             f"another run is already working on inventory {inventory}: {who}; "
             f"lock file {lock_file}. This command exits without doing anything."
+        )
+
+
+class RunLockUnwritable(BadInput):
+    """The lock file cannot be created or written: its folder does not let this user write, or
+    its file system is full or read-only (exit status 2, as a bad input; the message names the
+    file)."""
+
+    def __init__(self, lock_file: Path, exc: OSError) -> None:
+        self.lock_file = lock_file
+        super().__init__(
+            f"cannot write the lock file {lock_file} ({exc.strerror or exc}): it lives beside "
+            f"the inventory, so this user must be able to write in {lock_file.parent}; check "
+            "its permissions and that its file system is neither full nor mounted read-only"
         )
 
 
@@ -126,10 +150,16 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> None:
+        """Take the lock; :class:`RunLockHeld` when another run holds it (after ``wait_s``),
+        :class:`RunLockUnwritable` when the lock file cannot be created or its holder record
+        written (a folder this user may not write, a full or read-only file system)."""
         if self._fd is not None:
             raise RuntimeError(f"run lock {self.lock_file} is already held by this object")
-        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunLockUnwritable(self.lock_file, exc) from exc
         deadline = time.monotonic() + self.wait_s
         while True:
             try:
@@ -148,8 +178,13 @@ class RunLock:
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv) or sys.executable,
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        except OSError as exc:  # a full disk: not held, for this process or another
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise RunLockUnwritable(self.lock_file, exc) from exc
         self._fd = fd
 
     def release(self) -> None:

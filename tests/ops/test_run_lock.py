@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
+import monitor.store.lock as lock_module
+from monitor.cli import main
+from monitor.config import MonitorConfig
+from monitor.store.lock import (
+    RunLock,
+    RunLockHeld,
+    RunLockUnwritable,
+    lock_holder,
+    lock_path_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,3 +131,59 @@ def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
     lock.acquire()
     assert lock.held
     lock.release()
+
+
+def test_a_lock_file_that_cannot_be_created_or_written_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: a lock file in a folder this user may not write, or on a full disk,
+    failed with a bare OSError ('[Errno 28] No space left on device', no file named) and exit
+    status 1; a full disk while writing the holder left the lock held by the failed process."""
+    inventory = tmp_path / "inventory.gpkg"
+    lock_file = lock_path_for(inventory)
+    real_open = os.open
+
+    def refused(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == lock_file:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lock_module.os, "open", refused)
+        with pytest.raises(RunLockUnwritable) as denied:
+            RunLock(inventory).acquire()
+    assert str(denied.value) == (
+        f"cannot write the lock file {lock_file} (Permission denied): it lives beside the "
+        f"inventory, so this user must be able to write in {tmp_path}; check its permissions "
+        "and that its file system is neither full nor mounted read-only"
+    )
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lock_module.os, "pwrite", full)
+        with pytest.raises(RunLockUnwritable, match=r"\(No space left on device\)"):
+            RunLock(inventory).acquire()
+    assert lock_holder(inventory) is None  # released: the next run can take it
+    with RunLock(inventory) as lock:
+        assert lock.held
+
+
+def test_a_command_whose_lock_file_cannot_be_written_exits_2_naming_it(
+    populated_config: tuple[MonitorConfig, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, _ = populated_config
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lock_module.os, "pwrite", full)
+    status = main(["alerts", "deliver", "--config", str(config.path)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    lock_file = lock_path_for(config.inventory.path)
+    assert f"error: cannot write the lock file {lock_file} (No space left on device)" in err
+    assert "Traceback" not in err and "--debug" not in err
