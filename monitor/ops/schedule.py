@@ -8,8 +8,8 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
 * **Coalescing and a misfire grace period.** Fires missed while the process was down or busy
   collapse into one (``coalesce``), and are still honoured up to ``misfire_grace_s`` late.
 * **Catch-up, in order.** Every fire, and the start of the scheduler, runs a *pass*: the cron's
-  fire days since the last completed run of the inventory (at most ``catch_up_days`` back) that
-  have no completed run yet are run one after the other, oldest first, each as its own
+  fire days since the last completed run of each configured region (at most ``catch_up_days``
+  back; :func:`due_run_dates`) are run one after the other, oldest first, each as its own
   ``landslide-monitor run --date D``. A day that fails or finds the inventory locked ends the pass;
   the pass is retried after ``retry_after_s`` and at the next fire, so days are never applied out
   of order and never skipped silently.
@@ -32,7 +32,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -59,12 +59,14 @@ from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 __all__ = [
     "DAILY_JOB_ID",
     "CliRunner",
+    "CompletedRuns",
     "DailyScheduler",
     "PassResult",
     "RunOutcome",
     "ScheduleSettings",
     "SchedulerRunning",
     "completed_run_dates",
+    "completed_runs",
     "cron_trigger",
     "default_jobstore_url",
     "due_run_dates",
@@ -80,10 +82,36 @@ log = logging.getLogger(__name__)
 DAILY_JOB_ID = "landslide-monitor-daily"
 
 
+@dataclass(frozen=True)
+class CompletedRuns:
+    """The catch-up's ledger (:func:`completed_runs`): the run dates each region completed (in
+    runs ``ok``, or ``partial`` when some region failed; whoever ran them: the scheduler, cron,
+    a person) and the regions the configuration names now."""
+
+    by_region: Mapping[str, frozenset[date]]
+    regions: tuple[str, ...]
+
+    def done(self) -> set[date]:
+        """The days that every configured region completed."""
+        days = [set(self.by_region.get(r, ())) for r in self.regions]
+        return set.intersection(*days) if days else set()
+
+    def any_region(self) -> set[date]:
+        """The days that some region completed, configured now or not."""
+        return set().union(*self.by_region.values())
+
+    def last(self, today: date) -> dict[str, date | None]:
+        """Each configured region's last completed run up to ``today`` (None: never)."""
+        return {
+            r: max((d for d in self.by_region.get(r, ()) if d <= today), default=None)
+            for r in self.regions
+        }
+
+
 def due_run_dates(
     trigger: CronTrigger,
     now: datetime,
-    completed: Collection[date],
+    completed: Collection[date] | CompletedRuns,
     catch_up_days: int,
 ) -> list[date]:
     """The run dates a pass must run now, oldest first.
@@ -93,7 +121,21 @@ def due_run_dates(
     run at all, only the latest fire day is due (a new installation does not replay history).
     Completed runs dated after today are ignored.
     A day's run date is the local calendar date of its fire time.
+
+    With :class:`CompletedRuns`, the days after each configured region's own last completed run
+    are due (a run runs every region): a region that never completed a run (just added, or left
+    out by a `run --region` of the only day run) adds the latest fire day alone and holds no
+    other region back; when no configured region ever completed a run (every region renamed),
+    the days after the last completed run of any region are due.
     """
+    if isinstance(completed, CompletedRuns):
+        if not any(completed.by_region.get(r) for r in completed.regions):
+            return due_run_dates(trigger, now, completed.any_region(), catch_up_days)
+        due: set[date] = set()
+        for region in completed.regions:
+            done = completed.by_region.get(region, frozenset())
+            due.update(due_run_dates(trigger, now, done, catch_up_days))
+        return sorted(due)
     tz = trigger.timezone
     now = now.astimezone(tz)
     day = now.date() - timedelta(days=catch_up_days)
@@ -110,6 +152,12 @@ def due_run_dates(
     if last_done is None:
         return fire_days[-1:]
     return [d for d in fire_days if d > last_done]
+
+
+def _done(completed: Collection[date] | CompletedRuns) -> set[date]:
+    """The days a ledger counts as done (for :class:`CompletedRuns`: by every configured
+    region)."""
+    return completed.done() if isinstance(completed, CompletedRuns) else set(completed)
 
 
 # APScheduler persists jobs by a textual reference to a module-level function; the function
@@ -139,15 +187,16 @@ class PassResult:
 class DailyScheduler:
     """The daily job on APScheduler, with catch-up passes and a clean stop.
 
-    ``completed_dates`` returns the run dates the inventory has completed (the ledger the
-    catch-up reads: cron or manual runs count too); ``runner`` runs one date.
+    ``completed_dates`` returns the ledger the catch-up reads: the inventory's
+    :class:`CompletedRuns`, or the run dates it has completed (cron or manual runs count too);
+    ``runner`` runs one date.
     """
 
     def __init__(
         self,
         settings: ScheduleSettings,
         jobstore_url: str,
-        completed_dates: Callable[[], Collection[date]],
+        completed_dates: Callable[[], Collection[date] | CompletedRuns],
         runner: Runner,
         now: Callable[[], datetime] | None = None,
     ) -> None:
@@ -182,11 +231,13 @@ class DailyScheduler:
         """Run every due date, oldest first; stop at the first that does not complete."""
         with self._pass_lock:
             now = self._now()
-            completed = set(self._completed_dates())
+            completed = self._completed_dates()
             due = due_run_dates(self.trigger, now, completed, self.settings.catch_up_days)
             if not due:
                 log.info(
-                    "nothing due at %s (last completed run: %s)", now, max(completed, default=None)
+                    "nothing due at %s (last completed run: %s)",
+                    now,
+                    max(_done(completed), default=None),
                 )
             elif len(due) > 1:
                 log.info("catching up %d runs: %s", len(due), ", ".join(map(str, due)))
@@ -196,10 +247,10 @@ class DailyScheduler:
                     break
                 log.info("run for %s starting", run_date)
                 outcome = self._runner(run_date)
-                if outcome is RunOutcome.FAILED and run_date in set(self._completed_dates()):
+                if outcome is RunOutcome.FAILED and run_date in _done(self._completed_dates()):
                     # recorded as done with failed regions: the day is over, the next may run
                     outcome = RunOutcome.PARTIAL
-                if outcome is RunOutcome.STOPPED and run_date in set(self._completed_dates()):
+                if outcome is RunOutcome.STOPPED and run_date in _done(self._completed_dates()):
                     # stopped during its alert delivery: the run itself had completed
                     outcome = RunOutcome.OK
                 runs.append((run_date, outcome))
@@ -333,7 +384,7 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
 def serve(
     settings: ScheduleSettings,
     jobstore_url: str,
-    completed_dates: Callable[[], Collection[date]],
+    completed_dates: Callable[[], Collection[date] | CompletedRuns],
     runner: CliRunner,
     now: Callable[[], datetime] | None = None,
 ) -> int:
@@ -369,29 +420,40 @@ def completed_run_dates(
     a date is done once its completed runs covered every one of them: a `run --region R` of
     the day marked it done for all regions, and the scheduler skipped the others. Read-only;
     empty without an inventory."""
+    if regions is None:
+        return completed_runs(inventory, ()).any_region()
+    return completed_runs(inventory, regions).done()
+
+
+def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) -> CompletedRuns:
+    """The catch-up's ledger: the run dates each region completed in the inventory (runs ``ok``
+    or ``partial``), with ``regions``, the configuration's. A run recorded before per-region
+    bookkeeping counts for every region. Read-only; empty without an inventory."""
+    names = tuple(regions)
+    by_region: dict[str, set[date]] = {}
     path = Path(inventory)
-    if not path.exists():
-        return set()
-    with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
-        tables = {
-            str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if "runs" not in tables:
-            return set()
-        if regions is None or "run_regions" not in tables:
-            rows = conn.execute(
-                "SELECT DISTINCT run_date FROM runs WHERE status IN ('ok', 'partial')"
-            ).fetchall()
-            return {date.fromisoformat(str(r[0])[:10]) for r in rows}
-        pairs = conn.execute(
-            "SELECT DISTINCT r.run_date, rr.region FROM runs r "
-            "JOIN run_regions rr ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial')"
-        ).fetchall()
-    covered: dict[date, set[str]] = {}
-    for run_date, region in pairs:
-        covered.setdefault(date.fromisoformat(str(run_date)[:10]), set()).add(str(region))
-    wanted = set(regions)
-    return {day for day, done in covered.items() if wanted <= done}
+    if path.exists():
+        with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
+            tables = {
+                str(r[0])
+                for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if "runs" not in tables:
+                pairs = []
+            elif "run_regions" not in tables:  # before per-region bookkeeping
+                pairs = conn.execute(
+                    "SELECT DISTINCT run_date, NULL FROM runs WHERE status IN ('ok', 'partial')"
+                ).fetchall()
+            else:
+                pairs = conn.execute(
+                    "SELECT DISTINCT r.run_date, rr.region FROM runs r LEFT JOIN run_regions rr "
+                    "ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial')"
+                ).fetchall()
+        for run_date, region in pairs:
+            day = date.fromisoformat(str(run_date)[:10])
+            for name in (str(region),) if region is not None else names or ("",):
+                by_region.setdefault(name, set()).add(day)
+    return CompletedRuns({r: frozenset(d) for r, d in by_region.items()}, names)
 
 
 def log_flags(args: argparse.Namespace) -> list[str]:
@@ -421,16 +483,21 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         trigger = settings.trigger()
         now = datetime.now(trigger.timezone)
-        done = completed_run_dates(inventory, [r.name for r in config.regions])
-        due = due_run_dates(trigger, now, done, settings.catch_up_days)
+        ledger = completed_runs(inventory, [r.name for r in config.regions])
+        due = due_run_dates(trigger, now, ledger, settings.catch_up_days)
         fires: list[datetime] = []
         t = trigger.get_next_fire_time(None, now)
         while t is not None and len(fires) < 5:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {url}")
+        done = ledger.any_region()
         future = sorted(d for d in done if d > now.date())
         last = max(done.difference(future), default=None) or "none"
+        by_region = ledger.last(now.date())
+        if len(set(by_region.values())) > 1:  # the regions differ: each one's
+            each = ", ".join(f"{r}: {d or 'never'}" for r, d in by_region.items())
+            last = f"{last} ({each})"
         ignored = f" (ignored, dated after today: {', '.join(map(str, future))})" if future else ""
         print(f"last completed run: {last}{ignored}")
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
@@ -439,7 +506,7 @@ def cli_run(args: argparse.Namespace) -> int:
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     with scheduler_lock(inventory):
         names = [r.name for r in config.regions]
-        return serve(settings, url, lambda: completed_run_dates(inventory, names), runner)
+        return serve(settings, url, lambda: completed_runs(inventory, names), runner)
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

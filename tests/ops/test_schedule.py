@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from monitor.ops.schedule import (
     DAILY_JOB_ID,
+    CompletedRuns,
     DailyScheduler,
     RunOutcome,
     ScheduleSettings,
@@ -91,6 +92,37 @@ def test_due_dates_catch_up_missed_days_in_order_with_a_controlled_clock() -> No
         date(2024, 9, 9),
         date(2024, 9, 16),
     ]
+
+
+def test_the_catch_up_anchors_on_each_region_s_last_completed_run() -> None:
+    """Found by a new user: a region added to the configuration had completed no day, so no day
+    counted as done and the scheduler restarted after downtime ran the latest day alone, as a
+    new installation: the days missed were lost for every region."""
+    trigger = cron_trigger("0 6 * * *", "Europe/Rome")
+    now = datetime(2024, 9, 15, 7, 0, tzinfo=ROME)
+    up_to_10 = frozenset(date(2024, 9, d) for d in range(1, 11))
+
+    def due(by_region: dict[str, frozenset[date]], regions: tuple[str, ...]) -> list[date]:
+        return due_run_dates(trigger, now, CompletedRuns(by_region, regions), 7)
+
+    missed = [date(2024, 9, d) for d in range(11, 16)]
+    assert due({"north": up_to_10, "south": up_to_10}, ("north", "south", "east")) == missed
+    # a region behind the others: its days, run for every region (the others' idempotently)
+    behind = frozenset(date(2024, 9, d) for d in range(1, 13))
+    assert due({"north": behind, "south": up_to_10}, ("north", "south")) == missed
+    # every region renamed: the days after the inventory's last completed run, of any region
+    assert due({"north": up_to_10}, ("north-hills",)) == missed
+    # a day run for one region alone is still due for the other, which never ran
+    assert due({"north": frozenset({date(2024, 9, 15)})}, ("north", "south")) == [date(2024, 9, 15)]
+    # a region removed from the configuration holds nothing back
+    assert due({"north": behind, "gone": frozenset({date(2024, 9, 1)})}, ("north",)) == missed[2:]
+    assert due({}, ("north", "south")) == [date(2024, 9, 15)]  # a new installation
+    ledger = CompletedRuns({"north": behind, "south": up_to_10}, ("north", "south"))
+    assert ledger.done() == set(up_to_10)
+    assert ledger.last(date(2024, 9, 15)) == {
+        "north": date(2024, 9, 12),
+        "south": date(2024, 9, 10),
+    }
 
 
 class _Ledger:

@@ -136,3 +136,29 @@ def test_a_one_region_run_leaves_the_day_due_for_the_other_regions(
     assert due_run_dates(trigger, morning, done, 3) == [day]  # it was: nothing
     assert main([*argv, "--region", "south"]) == 0  # the other region's run of the day
     assert completed_run_dates(inventory, ["north", "south"]) == {day}
+
+
+def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    source: StandInSource,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user: with a region added, no day had been completed by every region, so
+    the catch-up of a scheduler restarted after downtime anchored on nothing and ran the latest
+    day alone, as a new installation; the days missed were lost for every region."""
+    from shapely.geometry import mapping
+
+    today = datetime.now(UTC).date()
+    last = today - timedelta(days=3)
+    data = two_region_config(manifest, schedule={"cron": "0 0 * * *"})  # today's fire is past
+    two = write_config(data)
+    assert main(["run", "--config", str(two), "--date", last.isoformat(), "--no-alerts"]) == 0
+    data["regions"].append({"name": "east", "geometry": mapping(region_polygon(0.1))})
+    three = write_config(data, name="three.yaml")  # the same inventory, one region more
+    capsys.readouterr()
+    assert main(["schedule", "--config", str(three), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    missed = ", ".join(str(last + timedelta(days=n)) for n in (1, 2, 3))
+    assert f"a start now would run: {missed}\n" in out
+    assert f"last completed run: {last} (north: {last}, south: {last}, east: never)" in out
