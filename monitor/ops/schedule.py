@@ -60,6 +60,7 @@ __all__ = [
     "DAILY_JOB_ID",
     "CliRunner",
     "CompletedRuns",
+    "ConfiguredRegions",
     "DailyScheduler",
     "PassResult",
     "RunOutcome",
@@ -456,6 +457,35 @@ def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) 
     return CompletedRuns({r: frozenset(d) for r, d in by_region.items()}, names)
 
 
+class ConfiguredRegions:
+    """The regions of the configuration file as it reads now. Each pass asks at its start (its
+    ledger is :func:`completed_runs` of these), so a region added to or removed from the file
+    while the scheduler runs counts from the next pass, as in the runs, which read the file
+    themselves. When the file cannot be read then (an edit half saved), the regions read before
+    stay, with a warning; the run of that pass reports the file's problems and is retried."""
+
+    def __init__(self, path: str | os.PathLike[str], regions: Collection[str]) -> None:
+        self.path = Path(path).resolve()
+        self.names = tuple(regions)
+
+    def __call__(self) -> tuple[str, ...]:
+        from monitor.config import ConfigError, load_config
+
+        try:
+            names = tuple(r.name for r in load_config(self.path).regions)
+        except ConfigError as exc:
+            log.warning(
+                "%s cannot be read now; this pass counts the regions read before (%s): %s",
+                self.path, ", ".join(self.names), exc,
+            )  # fmt: skip
+            return self.names
+        if names != self.names:
+            log.info("regions of %s now: %s (were: %s)", self.path, ", ".join(names),
+                     ", ".join(self.names))  # fmt: skip
+            self.names = names
+        return names
+
+
 def log_flags(args: argparse.Namespace) -> list[str]:
     """The scheduler's own ``-v``/``-q``/``--debug``, passed on to the runs it starts, so that
     ``schedule -q`` quiets its runs' journal lines too."""
@@ -504,9 +534,9 @@ def cli_run(args: argparse.Namespace) -> int:
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
+    regions = ConfiguredRegions(config.path or args.config, [r.name for r in config.regions])
     with scheduler_lock(inventory):
-        names = [r.name for r in config.regions]
-        return serve(settings, url, lambda: completed_runs(inventory, names), runner)
+        return serve(settings, url, lambda: completed_runs(inventory, regions()), runner)
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from pydantic import ValidationError
 
+from monitor.config import MonitorConfig
 from monitor.ops.schedule import (
     DAILY_JOB_ID,
     CompletedRuns,
@@ -400,3 +403,58 @@ def test_stopping_a_run_reaches_what_the_run_started(tmp_path: Path) -> None:
             return stat.read().split(") ")[1].startswith("Z")
 
     _wait_for(gone, timeout=5)
+
+
+def test_each_pass_reads_the_regions_the_configuration_has_then(
+    ops_config: MonitorConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by a new user: the scheduler counted the regions of its start. One removed from the
+    file while it ran was never run again (the runs read the file), so no later day counted as
+    done and every pass ran all the days since the removal (up to catch_up_days) once more."""
+    import yaml
+
+    import monitor.ops.schedule as schedule_module
+    from monitor.cli import main
+    from monitor.store.inventory import Inventory, RegionDetections
+
+    path = ops_config.path
+    assert path is not None
+    ledgers: list[Callable[[], Any]] = []
+
+    def serve(settings: object, url: str, completed: Callable[[], Any], runner: object) -> int:
+        ledgers.append(completed)  # what a pass of the real scheduler reads
+        return 0
+
+    monkeypatch.setattr(schedule_module, "serve", serve)
+    assert main(["schedule", "--config", str(path)]) == 0
+    (ledger,) = ledgers
+
+    def run(day: date, regions: list[str]) -> None:  # what the run of a pass writes
+        with Inventory(ops_config.inventory.path) as inventory:
+            run_id = inventory.start_run(day, regions, "archive")
+            inventory.apply(run_id, [RegionDetections(r, status="no-data") for r in regions])
+
+    both = ["wayanad-hills", "emilia-hills"]
+    for day in range(1, 11):
+        run(date(2024, 9, day), both)
+    trigger = cron_trigger("0 6 * * *", "UTC")
+    morning = datetime(2024, 9, 11, 7, 0, tzinfo=UTC)
+    assert due_run_dates(trigger, morning, ledger(), 7) == [date(2024, 9, 11)]
+
+    data = yaml.safe_load(path.read_text())
+    data["regions"] = data["regions"][:1]  # emilia-hills removed while the scheduler runs
+    path.write_text(yaml.safe_dump(data))
+    run(date(2024, 9, 11), both[:1])
+    assert due_run_dates(trigger, morning + timedelta(days=1), ledger(), 7) == [date(2024, 9, 12)]
+    assert ledger().regions == ("wayanad-hills",)
+
+    path.write_text("regions: [")  # an edit half saved: the regions read before, and a warning
+    assert ledger().regions == ("wayanad-hills",)
+    assert f"{path.resolve()} cannot be read now; this pass counts the regions read before" in (
+        caplog.text
+    )
+    data["regions"].append({**data["regions"][0], "name": "wayanad-south"})
+    path.write_text(yaml.safe_dump(data))  # a region added: counted at the next pass
+    assert ledger().regions == ("wayanad-hills", "wayanad-south")
