@@ -302,15 +302,37 @@ def _nested_global_options(sub: argparse.ArgumentParser) -> None:
                 _add_global_options(nested, default=argparse.SUPPRESS)
 
 
+#: Libraries whose INFO lines drown the monitor's own: their warnings and errors only.
+_NOISY = ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba", "distributed")
+
+
+class _LibraryFilter(logging.Filter):
+    """Passes the records of the :data:`_NOISY` libraries (and their children) from ``level``
+    up. On the handler, where a library that sets its own loggers' levels cannot undo it:
+    distributed sets its loggers to INFO when first imported, after the CLI set them."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        noisy = any(name == lib or name.startswith(f"{lib}.") for lib in _NOISY)
+        return not noisy or record.levelno >= self.level
+
+
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # -q holds every library to warnings, whatever its loggers' levels
+    handler.addFilter(_LibraryFilter(max(level, logging.WARNING)))
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
-        stream=sys.stderr,
+        handlers=[handler],
     )
-    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     if not verbose:
         # one line per alert sent drowns the run's own log; the summary gives the totals

@@ -3,8 +3,13 @@ clear error naming the field when the scheduler cannot be reached."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 from concurrent.futures import as_completed
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -58,3 +63,42 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
     message = rf"dask.scheduler_address: cannot reach .*:{port}"
     with pytest.raises(ConnectionError, match=message), dask_executor(settings):
         pass
+
+
+_DASK_RUN = """
+import sys
+from monitor.cli import _setup_logging
+from monitor.ops.distributed import DaskSettings, dask_executor
+
+if __name__ == "__main__":  # the local cluster's workers import this file again
+    _setup_logging(verbose=False, quiet=sys.argv[1] == "-q")
+    with dask_executor(DaskSettings(enabled=True, n_workers=1)) as executor:
+        print(executor.submit(abs, -7).result())
+"""
+
+
+@pytest.mark.parametrize("flag", ["-q", ""])
+def test_dask_s_own_log_lines_follow_the_cli_s_level(tmp_path: Path, flag: str) -> None:
+    """Found by a new user: under -q a run on Dask printed some 30 INFO lines of distributed
+    (the scheduler's start, each worker and client, a closed-stream traceback): distributed
+    sets its loggers to INFO when imported, after the CLI held them to warnings. Without -q
+    they are the library noise the CLI keeps out too; the monitor's own INFO line stays."""
+    script = tmp_path / "dask_run.py"
+    script.write_text(textwrap.dedent(_DASK_RUN))
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(script), flag],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "7\n"
+    assert "distributed." not in done.stderr, done.stderr
+    started = "INFO    monitor.ops.distributed: starting a local Dask cluster: 1 worker(s)"
+    assert (started in done.stderr) is (flag == "")
