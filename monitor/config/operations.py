@@ -173,7 +173,13 @@ class DaskSettings(StrictModel):
     dashboard: bool = Field(False, description="local cluster: serve the dashboard on :8787")
     connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
     retries: int = Field(
-        0, ge=0, description="times a region is retried after its worker died or it raised"
+        0,
+        ge=0,
+        description=(
+            "times a region that raised on a worker is run again (Dask's task retries); a "
+            "region whose worker died is run again by the Dask scheduler whatever this says, up "
+            "to its distributed.scheduler.allowed-failures (3 by default)"
+        ),
     )
 
     @model_validator(mode="after")

@@ -5,7 +5,12 @@ takes an executor: :func:`monitor.run.detect_region` (pure; reads the source and
 writes nothing but quicklooks) runs on the workers, and the results come back to the main
 process, which alone writes the inventory in one transaction (a single writer, as SQLite wants).
 A region that raises on a worker, or whose worker dies, is reported failed in the run summary;
-the others go on.
+the others go on. Before that, Dask runs it again: one that raised up to ``retries`` times (the
+settings' task retries, 0 by default), one whose worker died (killed for memory, crashed) on
+another worker up to the scheduler's ``distributed.scheduler.allowed-failures`` times (3 by
+default, whatever ``retries`` says; a setting of the scheduler, in Dask's configuration, e.g.
+``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES`` in the environment of a run whose local cluster
+it starts), then fails it with ``KilledWorker``.
 
 Where the work runs is the ``dask:`` section of the configuration:
 
@@ -90,7 +95,8 @@ def dask_executor(
 
     Its futures are plain ``concurrent.futures`` futures, so the caller collects them with
     :func:`concurrent.futures.as_completed` and gets a region's exception from ``.result()``.
-    Tasks are submitted impure (every submission runs), with ``retries`` from the settings.
+    Tasks are submitted impure (every submission runs), with ``retries`` from the settings (a
+    task that raised is run again; a dead worker's task is the scheduler's allowed-failures).
     ``worker_setup`` (an importable function) runs once on every worker first, e.g. to
     configure logging or initialise a client library in the worker processes.
     """

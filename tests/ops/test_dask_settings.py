@@ -23,6 +23,23 @@ def _square(x: int) -> int:
     return x * x
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_script(path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python path args`` with this checkout first on the path (a script's folder, not the
+    working directory, is its sys.path[0]) and ``env`` added to the environment."""
+    path_env = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, str(path), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": path_env, **env},
+    )
+
+
 def test_settings() -> None:
     assert DaskSettings().enabled is False
     remote = DaskSettings(scheduler_address="tcp://10.0.0.5:8786")
@@ -55,6 +72,81 @@ def test_existing_scheduler_by_address_runs_tasks_and_reports_failures() -> None
     assert errors == {3: "region 3 is broken"}
 
 
+_CALLS: dict[str, int] = {}
+
+
+def _raises_once(key: str) -> str:
+    _CALLS[key] = _CALLS.get(key, 0) + 1
+    if _CALLS[key] == 1:
+        raise RuntimeError(f"{key}: a passing failure")
+    return f"{key} ran {_CALLS[key]} times"
+
+
+def test_retries_run_again_a_region_that_raised() -> None:
+    """Found by a new user: the field said a region is retried 'after its worker died or it
+    raised', the docs 'whose worker died'. Dask's retries run again a task that raised; a task
+    whose worker died is the scheduler's allowed-failures (the next test)."""
+    from distributed import LocalCluster
+
+    description = DaskSettings.model_fields["retries"].description or ""
+    assert description.startswith("times a region that raised on a worker is run again")
+    assert "distributed.scheduler.allowed-failures (3 by default)" in description
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        with dask_executor(DaskSettings(scheduler_address=address, retries=1)) as executor:
+            assert executor.submit(_raises_once, "north").result(timeout=30) == "north ran 2 times"
+        with dask_executor(DaskSettings(scheduler_address=address)) as executor:
+            future = executor.submit(_raises_once, "south")
+            with pytest.raises(RuntimeError, match="south: a passing failure"):
+                future.result(timeout=30)
+    assert _CALLS["south"] == 1
+
+
+_WORKER_DIES = """
+import os, sys
+from pathlib import Path
+from monitor.ops.distributed import DaskSettings, dask_executor
+
+def dies_once(marker: str) -> str:
+    runs = int(Path(marker).read_text()) + 1 if Path(marker).exists() else 1
+    Path(marker).write_text(str(runs))
+    if runs == 1:
+        os._exit(1)  # the worker dies, as one killed for memory
+    return f"ran {runs} times"
+
+if __name__ == "__main__":  # the local cluster's workers import this file again
+    with dask_executor(DaskSettings(enabled=True, n_workers=1, retries=0)) as executor:
+        try:
+            print(executor.submit(dies_once, sys.argv[1]).result(timeout=120))
+        except Exception as exc:
+            print(type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize(
+    ("allowed_failures", "printed"), [(None, "ran 2 times"), ("0", "KilledWorker")]
+)
+def test_a_region_whose_worker_died_is_the_scheduler_s_allowed_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, allowed_failures: str | None, printed: str
+) -> None:
+    """With retries 0, a region whose worker died runs again on another worker (Dask's
+    distributed.scheduler.allowed-failures, 3 by default); the environment variable the docs give
+    for a run's local cluster sets it."""
+    script = tmp_path / "worker_dies.py"
+    script.write_text(textwrap.dedent(_WORKER_DIES))
+    monkeypatch.delenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", raising=False)
+    env = (
+        {}
+        if allowed_failures is None
+        else {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": allowed_failures}
+    )
+    done = _run_script(script, str(tmp_path / "runs"), **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == printed
+
+
 def test_unreachable_scheduler_is_a_clear_error() -> None:
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
@@ -85,18 +177,7 @@ def test_dask_s_own_log_lines_follow_the_cli_s_level(tmp_path: Path, flag: str) 
     they are the library noise the CLI keeps out too; the monitor's own INFO line stays."""
     script = tmp_path / "dask_run.py"
     script.write_text(textwrap.dedent(_DASK_RUN))
-    repo = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, str(script), flag],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
-        },
-    )
+    done = _run_script(script, flag)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "7\n"
     assert "distributed." not in done.stderr, done.stderr
