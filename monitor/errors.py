@@ -21,7 +21,8 @@ __all__ = [
 ]
 
 EXIT_OK = 0  # everything done
-EXIT_FAILED = 1  # the work ran but something failed (a region, an alert), or an unexpected error
+EXIT_FAILED = 1  # the work ran but something failed (a run's region, `alerts deliver`'s alert),
+# or an unexpected error; a run's undelivered alert waits in the outbox and fails nothing
 EXIT_BAD_INPUT = 2  # the user must correct an argument or a file
 
 
