@@ -8,14 +8,15 @@ the Dask cluster), which imports this module and never the other way round.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from monitor.config._base import StrictModel
+from monitor.config._base import StrictModel, resolve_path
 
 __all__ = [
     "DaskSettings",
@@ -93,6 +94,11 @@ def today_in(timezone: str, now: datetime | None = None) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
+# An SQLAlchemy URL of an SQLite file: sqlite:///relative.db, sqlite:////absolute.db,
+# sqlite+pysqlite:///x.db?timeout=20
+_SQLITE_FILE = re.compile(r"(?P<scheme>sqlite(\+\w+)?:///)(?P<file>[^?]*)(?P<query>\?.*)?", re.S)
+
+
 class ScheduleSettings(StrictModel):
     """The ``schedule:`` section of the configuration."""
 
@@ -104,7 +110,8 @@ class ScheduleSettings(StrictModel):
     jobstore_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
-        "inventory (<inventory>.schedule.sqlite)",
+        "inventory (<inventory>.schedule.sqlite); a relative SQLite file is read from the "
+        "configuration's folder, as every path of the configuration",
     )
     misfire_grace_s: int = Field(
         6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
@@ -118,6 +125,20 @@ class ScheduleSettings(StrictModel):
     stop_grace_s: float = Field(
         60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
     )
+
+    @field_validator("jobstore_url")
+    @classmethod
+    def _sqlite_file_from_the_config_folder(
+        cls, value: str | None, info: ValidationInfo
+    ) -> str | None:
+        # sqlite:///jobs.sqlite is relative: SQLAlchemy reads it from the working directory,
+        # which differs between a shell, cron and systemd; every other path of the file is
+        # read from its folder
+        found = _SQLITE_FILE.fullmatch(value or "")
+        if found is None or found["file"] in ("", ":memory:"):
+            return value
+        file = resolve_path(Path(found["file"]), info)  # ~ expanded, as SQLAlchemy does not
+        return f"{found['scheme']}{file}{found['query'] or ''}"
 
     @field_validator("timezone")
     @classmethod

@@ -509,3 +509,21 @@ def test_a_bad_region_name_is_told_exactly_what_is_allowed(
             "ASCII letter (A-Z, a-z) or digit (0-9) and hold only ASCII letters, digits, '_', "
             "'-' and '.' (it names files and inventory rows)"
         ]
+
+
+def test_a_relative_sqlite_job_store_is_read_from_the_configuration_s_folder(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found by a new user: schedule.jobstore_url sqlite:///jobs.sqlite was opened in the
+    working directory (another file under cron, systemd and a shell) where every other path of
+    the file is read from its folder."""
+    cases = {
+        "sqlite:///jobs.sqlite": f"sqlite:///{tmp_path}/jobs.sqlite",
+        "sqlite+pysqlite:///state/j.db?timeout=20": f"sqlite+pysqlite:///{tmp_path}/state/j.db?timeout=20",
+        "sqlite:////var/lib/lm/jobs.sqlite": "sqlite:////var/lib/lm/jobs.sqlite",
+        "sqlite://": "sqlite://",
+        "postgresql://scheduler@db/jobs": "postgresql://scheduler@db/jobs",
+    }
+    for given, read in cases.items():
+        config = write_config({**_data(manifest), "schedule": {"jobstore_url": given}})
+        assert load_config(config).schedule.jobstore_url == read
