@@ -104,7 +104,14 @@ def _run(args: argparse.Namespace) -> int:
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:
             from monitor.ops.distributed import dask_executor
+            from monitor.store.lock import RunLockHeld, lock_holder, lock_path_for
 
+            # a run holds the inventory: refused (75) before the cluster's workers start, which
+            # took seconds; run_once takes the lock itself, this only spares the start
+            holder = lock_holder(config.inventory.path)
+            if holder is not None:
+                lock_file = lock_path_for(config.inventory.path)
+                raise RunLockHeld(config.inventory.path, lock_file, holder)
             n_regions = len(args.region or config.regions)
             with dask_executor(config.dask, n_regions) as executor:
                 summary = run_once(config, run_date, executor=executor, progress=False, **options)

@@ -187,3 +187,39 @@ def test_a_command_whose_lock_file_cannot_be_written_exits_2_naming_it(
     lock_file = lock_path_for(config.inventory.path)
     assert f"error: cannot write the lock file {lock_file} (No space left on device)" in err
     assert "Traceback" not in err and "--debug" not in err
+
+
+def test_a_run_on_dask_is_refused_before_its_cluster_starts(
+    populated_config: tuple[MonitorConfig, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user: with dask enabled, a run that another run's lock refuses (75)
+    started its LocalCluster first, seconds of workers for nothing."""
+    import yaml
+
+    import monitor.ops.distributed as distributed
+
+    config, _ = populated_config
+    assert config.path is not None
+    data = yaml.safe_load(config.path.read_text())
+    data["dask"] = {"enabled": True, "n_workers": 1}
+    on_dask = config.path.with_name("on_dask.yaml")
+    on_dask.write_text(yaml.safe_dump(data))
+    started: list[object] = []
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        started.append(args)
+        raise AssertionError("the cluster was started")
+
+    monkeypatch.setattr(distributed, "dask_executor", no_cluster)
+    child = _hold_in_child(config.inventory.path)
+    try:
+        status = main(["run", "--config", str(on_dask), "--date", "2024-09-15"])
+    finally:
+        child.kill()
+        child.wait()
+    err = capsys.readouterr().err
+    assert status == 75, err
+    assert "another run is already working on inventory" in err
+    assert started == []
