@@ -646,7 +646,11 @@ class RegionWriter:
         if self.target.exists():
             old = _aside(self.target)  # killed before it is removed: see recover_commits
             self.target.rename(old)
-            self.tmp.rename(self.target)
+            try:
+                self.tmp.rename(self.target)
+            except BaseException:  # an OSError, Ctrl-C: the committed version goes back
+                old.rename(self.target)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             self.tmp.rename(self.target)

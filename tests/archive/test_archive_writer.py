@@ -523,3 +523,28 @@ def test_a_writer_killed_inside_its_commit_leaves_the_region_readable(tmp_path: 
         pass
     assert sorted(p.name for p in regions.iterdir()) == ["export"]  # the orphan removed too
     assert len(ArchiveSource(tmp_path)._region("export").catalog) == 7
+
+
+def test_a_commit_that_fails_renaming_the_new_version_puts_the_old_one_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: when renaming the new version into place failed in a live process
+    (an OSError, Ctrl-C), the committed version stayed moved aside, and no recovery touched it
+    while that process lived: the region was gone for it."""
+    _write(tmp_path)
+    regions = tmp_path / "regions"
+    before = (regions / "export" / "region.json").read_text()
+    real_rename = Path.rename
+
+    def failing(self: Path, target: Path) -> Path:
+        if ".export.tmp-" in self.name:
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(KeyboardInterrupt):
+        _write(tmp_path, canopy_m=5.0)
+    monkeypatch.undo()
+    assert (regions / "export" / "region.json").read_text() == before
+    assert not any(p.name.startswith(".export.old-") for p in regions.iterdir())
+    assert len(ArchiveSource(tmp_path)._region("export").catalog) == 7
