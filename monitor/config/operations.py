@@ -23,6 +23,7 @@ __all__ = [
     "ScheduleSettings",
     "cron_trigger",
     "default_jobstore_url",
+    "sqlite_file",
     "today_in",
 ]
 
@@ -99,6 +100,14 @@ def today_in(timezone: str, now: datetime | None = None) -> date:
 _SQLITE_FILE = re.compile(r"(?P<scheme>sqlite(\+\w+)?:///)(?P<file>[^?]*)(?P<query>\?.*)?", re.S)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file of an SQLAlchemy URL (None for another database or an in-memory one)."""
+    found = _SQLITE_FILE.fullmatch(url)
+    if found is None or found["file"] in ("", ":memory:"):
+        return None
+    return Path(found["file"])
+
+
 class ScheduleSettings(StrictModel):
     """The ``schedule:`` section of the configuration."""
 
@@ -110,8 +119,8 @@ class ScheduleSettings(StrictModel):
     jobstore_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the job store; default: an SQLite file next to the "
-        "inventory (<inventory>.schedule.sqlite); a relative SQLite file is read from the "
-        "configuration's folder, as every path of the configuration",
+        "inventory (<inventory>.schedule.sqlite); a relative SQLite file is read from base_dir "
+        "(the configuration's folder by default), as every path of the configuration",
     )
     misfire_grace_s: int = Field(
         6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
@@ -134,10 +143,11 @@ class ScheduleSettings(StrictModel):
         # sqlite:///jobs.sqlite is relative: SQLAlchemy reads it from the working directory,
         # which differs between a shell, cron and systemd; every other path of the file is
         # read from its folder
+        file = sqlite_file(value or "")
         found = _SQLITE_FILE.fullmatch(value or "")
-        if found is None or found["file"] in ("", ":memory:"):
+        if file is None or found is None:
             return value
-        file = resolve_path(Path(found["file"]), info)  # ~ expanded, as SQLAlchemy does not
+        file = resolve_path(file, info)  # ~ expanded, as SQLAlchemy does not
         return f"{found['scheme']}{file}{found['query'] or ''}"
 
     @field_validator("timezone")

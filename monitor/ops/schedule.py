@@ -51,7 +51,12 @@ from monitor._geopackage import connect_read_only, file_errors
 
 # The settings and the crontab parsing live with the configuration, which never imports ops;
 # they are re-exported here, where the scheduler's callers have always found them.
-from monitor.config.operations import ScheduleSettings, cron_trigger, default_jobstore_url
+from monitor.config.operations import (
+    ScheduleSettings,
+    cron_trigger,
+    default_jobstore_url,
+    sqlite_file,
+)
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
@@ -303,6 +308,12 @@ class DailyScheduler:
         existing = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
         if existing is not None and repr(existing.trigger) == repr(self.trigger):
             log.info("daily job kept from the job store; next fire %s", existing.next_run_time)
+            if tuple(existing.args) != (self.jobstore_url,):
+                # the same store reached by another URL (a relative SQLite file now read from
+                # the configuration's folder): the job's fires find their scheduler by its URL
+                self.scheduler.modify_job(
+                    DAILY_JOB_ID, jobstore="default", args=[self.jobstore_url]
+                )
         else:
             if existing is not None:
                 log.info("schedule changed from %r to %r", existing.trigger, self.trigger)
@@ -369,8 +380,8 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
 
     Reads the store without starting a scheduler (``landslide-monitor status``), and without
     creating it: a missing SQLite file means the scheduler never ran."""
-    sqlite = "sqlite:///"
-    if jobstore_url.startswith(sqlite) and not Path(jobstore_url[len(sqlite) :]).exists():
+    sqlite = sqlite_file(jobstore_url)
+    if sqlite is not None and not sqlite.exists():
         return None
     store = SQLAlchemyJobStore(url=jobstore_url)
     try:

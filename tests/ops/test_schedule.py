@@ -254,6 +254,31 @@ def test_job_is_persisted_kept_on_restart_and_replaced_when_the_cron_changes(
     assert ledger.calls == []  # today was already done
 
 
+def test_a_job_kept_from_a_store_reached_by_another_url_fires_this_scheduler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the daily job carries its store's URL, by which a fire finds its
+    scheduler. A store kept under another URL (sqlite:///jobs.sqlite, now read from the
+    configuration's folder as an absolute URL) kept the old one, and every fire found no
+    scheduler: the daily runs stopped until a restart."""
+    monkeypatch.chdir(tmp_path)
+    ledger = _Ledger({datetime.now(UTC).date()})
+    settings = ScheduleSettings(cron="30 5 * * *", timezone="Europe/Rome", stop_grace_s=5)
+    relative, absolute = "sqlite:///jobs.sqlite", f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    for url in (relative, absolute):
+        daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+        daily.start()
+        try:
+            job = daily.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
+            assert job is not None and tuple(job.args) == (url,)
+        finally:
+            daily.stop()
+    assert next_scheduled_run(absolute) is not None
+    assert next_scheduled_run(f"{absolute}?timeout=20") is not None
+    assert next_scheduled_run(f"sqlite+pysqlite:///{tmp_path / 'none.sqlite'}") is None
+    assert not (tmp_path / "none.sqlite").exists()
+
+
 def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Path) -> None:
     release = threading.Event()
     started = threading.Event()
