@@ -8,7 +8,8 @@ described in ``docs/archive.md``.
 Every ``write_*`` checks its values before storing them, and refuses with a :class:`ValueError`
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
-scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction or a 0/1 mask,
+scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction or a boolean
+cloud mask (an integer 0/1 one is warned of: a clear scene's whole percents can be 0 and 1),
 DEM voids, an index out of range or written twice, incidence angles in radians.
 """
 
@@ -508,12 +509,18 @@ class RegionWriter:
             prob = np.round(np.where(np.isnan(prob), _UNSEEN_CLOUD, prob))  # unknown: not clear
         ones = int(np.count_nonzero(given == 1))
         if ones and np.isin(given, (0, 1)).all():  # 1 % is clear: a mask's clouds would vanish
-            raise ValueError(
-                f"{scene}: cloud_probability holds only 0 and 1 (1 at {ones / given.size:.1%} of "
-                "the observed pixels): a 0/1 cloud mask? It would be read as 1 % cloud "
+            mask = (
+                f"{scene}: cloud_probability holds only 0 and 1 (1 at {ones} of the "
+                f"{given.size} observed pixels, {ones / given.size:.1%}): a 0/1 cloud mask? It "
+                "would be read as 1 % cloud "
                 "probability, clear everywhere; give the probability in percent, 0-100 "
                 "(S2_CLOUD_PROBABILITY's probability band; a mask as mask * 100)"
             )
+            if np.asarray(cloud_probability).dtype == np.bool_:
+                raise ValueError(mask)  # booleans are a mask, never a percentage
+            # whole percents of 0 and 1 can be a clear scene's (Sen2Cor's MSK_CLDPRB, a small
+            # clear region): stored as given, with the warning
+            warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
         prob = np.where(seen, prob, _UNSEEN_CLOUD)
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)

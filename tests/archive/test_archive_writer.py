@@ -186,8 +186,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
-        ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 6.7% of the observed"),
-        ("cloud mask as booleans", "(1 at 6.1% of the observed pixels): a 0/1 cloud mask?"),
+        ("cloud mask as booleans", "observed pixels, 6.1%): a 0/1 cloud mask?"),
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
         ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
         ("date as a word", "date 'July 5th' is not a date"),
@@ -279,9 +278,6 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, clear + 0.35, 100.0), **sun)
         mask = np.zeros(shape, bool)
         mask[:, :3] = True  # a cloud over 3 of 49 columns
-        if mistake == "cloud mask 0/1":  # outside the footprint (east) the export holds 100
-            dn[:, :, 45:] = 0
-            w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, mask, 100), **sun)
         if mistake == "cloud mask as booleans":
             w.write_s2(0, when, dn, mask, **sun)
         if mistake == "index out of range":
@@ -314,7 +310,7 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
     # a bright (urban, foreslope) dB scene whose median is above 0 dB are what they are
     edges = np.zeros(shape)
     edges[0] = np.nan
-    edges[1, 1] = 2.0
+    edges[1, 1] = 1.0  # whole percents of 0 and 1: clear, warned of as a possible mask
     bright = np.full((2, *shape), 2.0)
     bright[:, 0] = -14.0
     with RegionWriter(tmp_path / "retry", AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
@@ -324,8 +320,17 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
         with pytest.raises(ValueError, match="look like linear power"):
             w.write_s1(0, date(2024, 7, 3), 0, 10 ** (bright / 10))
         w.write_s1(0, date(2024, 7, 3), 0, bright)
-        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), edges, **sun)
+        # found in review: refused as a 0/1 cloud mask, a clear scene's whole percents of 0 and
+        # 1 are stored, with a warning; booleans are refused (the mistakes above)
+        with pytest.warns(
+            UserWarning, match=r"holds only 0 and 1 \(1 at 1 of the \d+ observed pixels, 0\.0%\)"
+        ):
+            w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), edges, **sun)
         w.commit()
+    stored_prob = np.asarray(
+        ArchiveSource(tmp_path / "retry")._region("export").root["s2/cloud_probability"][0]
+    )
+    assert sorted(np.unique(stored_prob[1:]).tolist()) == [0, 1]
     source = ArchiveSource(tmp_path)
     catalog = source._region("export").catalog
     assert sorted(catalog["date"].astype(str)) == ["2024-07-03", "2024-07-05"]
