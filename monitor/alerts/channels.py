@@ -17,7 +17,7 @@ def _removed(channel: str, what: str) -> DeliveryError:
     """A channel the configuration no longer names: its alerts are not sent (dead at once)."""
     return DeliveryError(
         f"channel {channel}: {what} is no longer in the configuration's alerts, so its alerts "
-        "are not sent; add it back and `landslide-monitor alerts retry` re-queues them",
+        "are not sent; add it back and `landslide-monitor alerts retry --dead` re-queues them",
         permanent=True,
     )
 
@@ -26,11 +26,11 @@ def email_sender(channel: str, routing: AlertRouting) -> Sender:
     """The SMTP sender of ``email:<address>``, a recipient the routing still names."""
     from monitor.alerts.email import EmailSender
 
+    address = channel.partition(":")[2]
+    if channel not in routing.channels:  # before smtp: removing alerts.smtp removes them all
+        raise _removed(channel, f"recipient {address}")
     if routing.smtp is None:
         raise DeliveryError(f"channel {channel}: no smtp server is configured")
-    address = channel.partition(":")[2]
-    if channel not in routing.channels:
-        raise _removed(channel, f"recipient {address}")
     return EmailSender(routing.smtp, address)
 
 

@@ -70,7 +70,7 @@ def test_the_channel_table_holds_email_and_webhook() -> None:
     assert set(CHANNEL_SENDERS) == {"email", "webhook"}
     routing = AlertRouting()
     for channel, missing in (
-        ("email:a@b.org", "no smtp server"),
+        ("email:a@b.org", "recipient a@b.org is no longer"),
         ("webhook:ops", "webhook 'ops' is no longer"),
     ):
         try:

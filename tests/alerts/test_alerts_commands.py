@@ -216,6 +216,33 @@ def test_a_recipient_removed_from_the_configuration_is_not_sent_its_alerts(
     assert mailbox.messages == [] and receiver.requests == []
 
 
+def test_e_mail_alerts_go_dead_when_the_smtp_section_is_removed(
+    tmp_path: Path,
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in review: with alerts.smtp removed (and so every recipient), the queued e-mail
+    alerts were retried max_attempts times for 'no smtp server', not dead as removed."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100)]) == 2
+    receiver.start()
+    alerts = alert_settings(receiver, mailbox, tls_files)
+    del alerts["smtp"]
+    alerts["email"] = []
+    write_monitor_config(tmp_path, alerts)
+    assert _alerts(config_path, "deliver") == 1
+    assert "alerts sent 1, failed and retrying 0, dead 1, pending 0" in capsys.readouterr().out
+    (dead,) = Outbox(inventory.path).rows("dead")
+    assert dead["last_error"].endswith(
+        "is no longer in the configuration's alerts, so its alerts are not sent; add it back "
+        "and `landslide-monitor alerts retry --dead` re-queues them"
+    )
+    assert len(receiver.requests) == 1
+
+
 def test_list_and_retry_of_dead_alerts(
     config_path: Path,
     inventory: Inventory,
