@@ -26,6 +26,8 @@ from concurrent.futures import Executor, Future, as_completed
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
 from monitor.alerts.quicklook import write_quicklooks
@@ -192,7 +194,13 @@ def _write_rasters(
     try:
         result.rasters = [str(p) for p in write_cogs(prediction, stack, where, region)]
     except Exception as exc:  # like a quicklook; GDAL's write errors are no OSError
-        log.warning("%s: probability/spread COGs not written in %s: %s", region, where, exc)
+        # a file system's or GDAL's error is the message alone; any other (a bug) keeps its
+        # traceback in the log, still without costing the region's detections
+        expected = isinstance(exc, OSError | RasterioError | CPLE_BaseError)
+        log.warning(
+            "%s: probability/spread COGs not written in %s: %s", region, where, exc,
+            exc_info=not expected,
+        )  # fmt: skip
 
 
 def _evaluate(

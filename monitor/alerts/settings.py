@@ -37,7 +37,7 @@ __all__ = [
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
 
 
 class AlertConfigError(ValueError):
@@ -167,8 +167,11 @@ class WebhookSettings(_Strict):
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError(f"webhook name {value!r}: use letters, digits, '.', '_' or '-'")
+        if not _SLUG.fullmatch(value):  # '$' of a match let a name end in a newline
+            raise ValueError(
+                f"webhook name {value!r}: start with an ASCII letter or digit and use ASCII "
+                "letters, digits, '.', '_' or '-'"
+            )
         return value
 
     def secret(self) -> bytes:

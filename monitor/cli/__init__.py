@@ -108,7 +108,10 @@ def _run(args: argparse.Namespace) -> int:
 
             # a run holds the inventory: refused (75) before the cluster's workers start, which
             # took seconds; run_once takes the lock itself, this only spares the start
-            holder = lock_holder(config.inventory.path)
+            try:
+                holder = lock_holder(config.inventory.path)
+            except OSError:  # unreadable, or gone meanwhile: run_once's own lock decides
+                holder = None
             if holder is not None:
                 lock_file = lock_path_for(config.inventory.path)
                 raise RunLockHeld(config.inventory.path, lock_file, holder)
