@@ -266,3 +266,11 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
     assert alert_schema("1.1")["properties"]["schema_version"] == {"const": "1.1"}
     with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
         validate_payload({**old, "schema_version": "0.9"})
+
+
+def test_a_webhook_name_is_checked_whole() -> None:
+    # found in review: the pattern's '$' let a name end in a newline (a YAML block scalar)
+    for name in ("ops\n", "ops hook", "-ops", "opsé"):
+        with pytest.raises(ValidationError, match="start with an ASCII letter or digit"):
+            AlertSettings(webhooks=[{**HOOK, "name": name}])
+    assert AlertSettings(webhooks=[{**HOOK, "name": "roads-2.north_x"}]).webhooks[0].name
