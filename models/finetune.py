@@ -40,8 +40,9 @@ lineage (the parent manifest's and the dataset's SHA-256, :mod:`models.lineage`)
 
 Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layout, as
 ``landslide-monitor dataset export`` and ``dataset from-reviews`` write it. Nothing is saved
-before the end: unlike ``train`` it does not resume, and a rerun starts over, removing the
-manifest an earlier run wrote in the output folder before it starts.
+before the end: unlike ``train`` it does not resume, and a rerun starts over. The manifest an
+earlier run wrote in the output folder stays while the members train and is removed just
+before the new weights are saved; the new manifest is written last.
 """
 
 from __future__ import annotations
@@ -546,12 +547,6 @@ def finetune(
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
-    # an earlier run's manifest goes first: a run stopped before the end leaves none, not the
-    # earlier result looking like this one's (its weights are overwritten as this run saves)
-    earlier = out_dir / "manifest.json"
-    if earlier.is_file():
-        earlier.unlink()
-        log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     start = time.perf_counter()
     tuned: dict[str, tuple[Member, dict[str, Any]]] = {}
     for i, entry in enumerate(parent.members, 1):
@@ -560,6 +555,14 @@ def finetune(
     entries: list[MemberEntry] = []
     settings: dict[str, SettingEntry] = {}
     selection: dict[str, Any] = {}
+    # nothing is written to out_dir while the members train (a run stopped then leaves an
+    # earlier result whole); before the first weights are saved over an earlier run's, its
+    # manifest goes, so that a run stopped while saving leaves none, not one whose checksums
+    # no longer match the weights beside it
+    earlier = out_dir / "manifest.json"
+    if earlier.is_file():
+        earlier.unlink()
+        log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     for setting, parent_entry in parent.settings.items():
         chosen, threshold, f1, recall, floor, record = _select_members(
             setting, parent_entry, parent, manifest.parent, tuned, val, config

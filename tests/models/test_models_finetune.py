@@ -229,8 +229,9 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # found by a new user: a rerun killed mid-way left the earlier run's manifest in --out,
-    # which looked like the new result
+    # found by a new user: a rerun killed while saving left the earlier run's manifest in
+    # --out beside new weights; found in review: removed at the start, an --out the daily run
+    # reads had no manifest for the whole fine-tuning
     import models.finetune
 
     parent = _imported_parent(tmp_path)
@@ -242,13 +243,20 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(models.finetune, "_tune_member", interrupted)
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    argv += ["--epochs", "1", "--iterations", "1", "--crop", "32", "--threads", "1"]
+    # stopped while the members train: the earlier result is left whole
+    with monkeypatch.context() as patch:
+        patch.setattr(models.finetune, "_tune_member", interrupted)
+        assert main(argv) == 130
+    assert (out / "manifest.json").read_text() == parent.read_text()
+    # stopped while saving the new weights: no manifest
+    monkeypatch.setattr(models.finetune, "_save_members", interrupted)
     with caplog.at_level(logging.INFO, logger="models.finetune"):
         assert main(argv) == 130
     assert not (out / "manifest.json").exists()
     removed = f"{out / 'manifest.json'}: removed the earlier run's manifest"
-    assert caplog.messages == [f"{removed}; this run writes it at the end"]
+    assert f"{removed}; this run writes it at the end" in caplog.messages
 
 
 def test_finetune_logs_how_far_it_is(
