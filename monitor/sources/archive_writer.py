@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -198,12 +200,32 @@ def region_dir(archive: Path, name: str) -> Path:
 
 
 # The previous version of a region, moved aside by RegionWriter.commit while the new one is
-# renamed into place: ``.<region>.old-<pid of the writer>``.
-_ASIDE = re.compile(r"\.(?P<region>.+)\.old-(?P<pid>[0-9]+)")
+# renamed into place: ``.<region>.old-<host>-<pid of the writer>`` (without the host before
+# 2026-12-04). A writer's pid says whether it lives only on its own host: one of another host
+# (a Dask worker, another container on a shared archive) is taken for killed once its folder
+# is older than any commit takes (two renames).
+_ASIDE = re.compile(r"\.(?P<region>.+)\.old-(?:(?P<host>.+)-)?(?P<pid>[0-9]+)")
+_FOREIGN_ASIDE_S = 600.0
+
+
+def _host() -> str:
+    """This host's name as a folder name may hold it ('-' kept, '/' never in a host name)."""
+    return socket.gethostname() or "localhost"
 
 
 def _aside(target: Path) -> Path:
-    return target.with_name(f".{target.name}.old-{os.getpid()}")
+    return target.with_name(f".{target.name}.old-{_host()}-{os.getpid()}")
+
+
+def _writer_gone(old: Path, host: str | None, pid: int) -> bool:
+    """Whether the writer that moved ``old`` aside is gone (see :data:`_ASIDE`)."""
+    if host is None or host == _host():
+        return pid != os.getpid() and process_gone(pid)
+    try:
+        age = time.time() - old.stat().st_ctime  # a rename sets it
+    except OSError:
+        return False
+    return age > _FOREIGN_ASIDE_S
 
 
 def recover_commits(regions: Path, name: str | None = None) -> None:
@@ -220,8 +242,7 @@ def recover_commits(regions: Path, name: str | None = None) -> None:
         found = _ASIDE.fullmatch(old.name)
         if found is None or (name is not None and found["region"] != name):
             continue
-        pid = int(found["pid"])
-        if pid == os.getpid() or not process_gone(pid):  # a live writer is inside its commit
+        if not _writer_gone(old, found["host"], int(found["pid"])):  # inside its commit
             continue
         target = regions / found["region"]
         try:

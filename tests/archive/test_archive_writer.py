@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 from datetime import date
 from pathlib import Path
 
@@ -553,3 +554,28 @@ def test_a_commit_that_fails_renaming_the_new_version_puts_the_old_one_back(
     assert (regions / "export" / "region.json").read_text() == before
     assert not any(p.name.startswith(".export.old-") for p in regions.iterdir())
     assert len(ArchiveSource(tmp_path)._region("export").catalog) == 7
+
+
+def test_a_commit_of_another_host_is_recovered_only_once_it_is_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a reader on another host (a Dask worker, another container on a shared
+    archive) took a live writer's pid for a dead one (pids are per host) and could move its
+    committed version back between its two renames. Another host's writer is now taken for
+    killed only once its folder is older than any commit takes."""
+    import monitor.sources.archive_writer as archive_writer
+
+    _write(tmp_path)
+    regions = tmp_path / "regions"
+    aside = regions / f".export.old-another-host.example-{os.getpid()}"
+    (regions / "export").rename(aside)
+    assert ArchiveSource(tmp_path).regions() == []  # fresh: a live commit, left alone
+    assert aside.is_dir()
+    monkeypatch.setattr(archive_writer, "_FOREIGN_ASIDE_S", -1.0)  # as if 10 minutes old
+    assert ArchiveSource(tmp_path).regions() == ["export"]
+    assert not aside.exists()
+    # this host's own, by its pid: this process lives
+    mine = regions / f".export.old-{socket.gethostname()}-{os.getpid()}"
+    shutil.copytree(regions / "export", mine)
+    ArchiveSource(tmp_path).regions()
+    assert mine.is_dir()
