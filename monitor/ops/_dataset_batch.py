@@ -25,7 +25,7 @@ from monitor.ops._dataset_core import (
     remove_files,
     scene_files,
 )
-from monitor.sources.base import Source
+from monitor.sources.base import DataUnavailable, Source
 
 __all__ = ["ingest_exports"]
 
@@ -71,10 +71,17 @@ def _batch_export(
     if earlier is not None and earlier.get("label_key") == key:
         return True  # started by an earlier run: `dataset ingest` takes its GeoTIFF
     # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
-    # skips the job as the direct fetch does, before any file changes (no task of an empty image)
-    image = source.feature_image(  # type: ignore[attr-defined]
-        job.area, job.pre, job.post, job.compositing
-    )
+    # skips the job as the direct fetch does, before any new file (no task of an empty image)
+    try:
+        image = source.feature_image(  # type: ignore[attr-defined]
+            job.area, job.pre, job.post, job.compositing
+        )
+    except DataUnavailable:
+        if earlier is not None:  # an export of other labels or settings: never ingested now
+            if earlier.get("task"):
+                _cancel(earlier["task"], job.id)
+            remove_files(*scene_files(folder, job.id), record_path, label_file)
+        raise
     if earlier is not None and earlier.get("task"):
         _cancel(earlier["task"], job.id)  # its file must not land after this export's
     # a scene of other labels or source settings: never trained on while its export runs

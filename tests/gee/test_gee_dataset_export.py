@@ -198,6 +198,25 @@ def test_a_large_tile_without_any_scene_is_skipped_not_exported(
     record = json.loads((tmp_path / "batch" / "dataset.json").read_text())
     assert record["skipped_scenes"] == {"no Sentinel-1/2 data in the windows": [job.id]}
 
+    # found in review: an earlier export of the scene, of other labels, whose new windows hold
+    # no scene kept its task, record and label, which `dataset ingest` still took in
+    full = ArrayServer({}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY)
+    with full.installed():
+        write_jobs([job], source, tmp_path / "again", progress=False, max_requests=3)
+    (split,) = [p for p in (tmp_path / "again").iterdir() if p.is_dir()]
+    record_path = split / "exports" / f"{job.id}.json"
+    record_path.write_text(json.dumps({**json.loads(record_path.read_text()), "task": "OLD"}))
+    cancelled: list[str] = []
+    monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
+    relabelled = SceneJob(job.id, job.area, pre, post, group="glc-8", positive=[], ignore=[core],
+                          record={})  # fmt: skip
+    with server.installed():
+        report = write_jobs([relabelled], source, tmp_path / "again", progress=False,
+                            max_requests=3)  # fmt: skip
+    assert report.skipped == {"no Sentinel-1/2 data in the windows": 1}
+    assert cancelled == ["OLD"] and len(started) == 1
+    assert not list(split.glob("exports/*"))
+
 
 def test_a_batch_task_is_started_under_the_configured_retry_policy(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
