@@ -21,19 +21,22 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    are balanced, and the reviewed set weighs ``review_weight`` times the shipped one in all (default
    1: a region's reviews count as much as the whole simulated training world);
 3. calibrate the cut again, for the new classifier, on the reviewed held-out scenes of
-   ``DATA/val``: the highest cut that keeps every reviewed landslide the unfiltered chain finds
-   there (:func:`monitor.ops.filter_fit.calibrate_cut` with no recall loss allowed). The
-   parent's cut was chosen for the parent's scores; a refitted classifier scores on its own
-   scale, so the old number means nothing for it (as ``python -m models finetune`` chooses K
-   and the threshold again on the same scenes). The original fit allowed a loss of 0.02 of the
-   recall of landslides >= 1 ha (0.04 of all) on validation families of hundreds of
-   landslides; on a few reviewed scenes one landslide is already more than that, so the
-   tolerance is nil (with the fit's, 43 reviewed landslides let the cut climb from 0.37 to
-   0.54 past one of them; docs/models.md has what that cost in unseen regions). With fewer
+   ``DATA/val``: the highest cut whose chain finds as many of the reviewed landslides the
+   unfiltered chain finds there as the parent filter at its cut does (of all sizes, and of
+   1 ha or more). The parent's cut was chosen for the parent's scores; a refitted classifier
+   scores on its own scale, so the old number means nothing for it (as ``python -m models
+   finetune`` chooses K and the threshold again on the same scenes). The refit may lose no
+   reviewed landslide the parent keeps: the original fit's tolerance (a loss of 0.02 of the
+   recall of landslides >= 1 ha, 0.04 of all, on validation families of hundreds of
+   landslides) let 43 reviewed landslides move the cut from 0.37 to 0.54 past one of them,
+   and docs/models.md has what that cost in unseen regions. Until 2026-12-04 it kept every
+   one the chain finds, the parent's misses too: that cut is their lowest score, which falls
+   as the reviews grow (0.03 with eight review regions, where the parent missed one of 42,
+   and the held-out false alarms doubled; docs/models.md). With fewer
    than :data:`MIN_CUT_LANDSLIDES` reviewed landslides in ``DATA/val`` for the unfiltered chain
-   to find (the cut is the lowest of their scores, and the share of landslides elsewhere it
-   may miss is bounded at 95 % by 1 - 0.05 ** (1 / n), at most :data:`MAX_MISS_BOUND` only
-   from that many on), or with ``keep_cut``, the parent's cut stays: with a few reviewed
+   to find (with all n of them kept, the share of landslides elsewhere the cut may miss is
+   bounded at 95 % by 1 - 0.05 ** (1 / n), at most :data:`MAX_MISS_BOUND` only from that many
+   on), or with ``keep_cut``, the parent's cut stays: with a few reviewed
    scenes in ``DATA/val`` it usually does, and ``monitor.ops.operating_point`` on labelled
    scenes of a left-out region sets the cut instead. The chain's scores on ``DATA/val`` that
    the record keeps are then in-sample: those scenes chose the cut;
@@ -82,6 +85,7 @@ from typing import Any
 
 import numpy as np
 
+from models.chain_metrics import ChainScores, chain_scores
 from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
@@ -90,9 +94,9 @@ from monitor.labels.rasterise import SPLIT_NAMES
 from monitor.ops.detect_stack import default_rules
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
+    CUT_GRID,
     FILTER_FILE,
     Candidates,
-    calibrate_cut,
     collect,
     fit_classifier,
     read_candidates,
@@ -163,19 +167,36 @@ def review_weights(
     return np.concatenate([theirs, mine])
 
 
-def _new_cut(val: Candidates | None, scores: np.ndarray, parent_cut: float) -> tuple[float, str]:
+def _found(scores: ChainScores, size: str) -> int:
+    return scores.recall_by_size.get(size, (0, 0))[0]
+
+
+def _new_cut(
+    val: Candidates | None, scores: np.ndarray, parent_scores: np.ndarray, parent_cut: float
+) -> tuple[float, str]:
     """The cut of the refitted filter whose ``scores`` the reviewed validation candidates
-    ``val`` have, and how it was found (see the module, step 3)."""
+    ``val`` have (the parent filter's: ``parent_scores``), and how it was found (see the
+    module, step 3)."""
     if val is None:
         return parent_cut, "parent's (no reviewed validation candidates)"
-    cut, unfiltered, _ = calibrate_cut(val.scenes, val.split(scores), 0.0)
-    found, _ = unfiltered.recall_by_size.get("all", (0, 0))
+    found = _found(chain_scores(val.scenes), "all")
     if found < MIN_CUT_LANDSLIDES:
         return parent_cut, (
             f"parent's (the unfiltered chain finds {found} reviewed landslides in val/, fewer "
             f"than {MIN_CUT_LANDSLIDES})"
         )
-    return cut, f"calibrated on val/: keeps all {found} reviewed landslides the chain finds there"
+    parent = chain_scores(val.scenes, [s >= parent_cut for s in val.split(parent_scores)])
+    wanted = {size: _found(parent, size) for size in ("all", ">=1 ha")}
+    cut = 0.0
+    for candidate in CUT_GRID:  # recall falls as the cut rises: the last that finds enough
+        kept = chain_scores(val.scenes, [s >= candidate for s in val.split(scores)])
+        if all(_found(kept, size) >= n for size, n in wanted.items()):
+            cut = candidate
+    return cut, (
+        f"calibrated on val/: finds as many of the {found} reviewed landslides the chain finds "
+        f"there as the parent filter at its cut ({wanted['all']}; {wanted['>=1 ha']} of 1 ha or "
+        "more)"
+    )
 
 
 def refit_filter(
@@ -321,7 +342,8 @@ def refit_filter(
     if keep_cut:
         cut, how = entry.cut, "parent's (kept on request)"
     else:
-        cut, how = _new_cut(val, new_scores, entry.cut)
+        parent_scores = old.score(val.features) if val is not None else np.zeros(0)
+        cut, how = _new_cut(val, new_scores, parent_scores, entry.cut)
     record.update({"cut": cut, "parent_cut": entry.cut, "cut_rule": how})
     log.info("cut %.2f (parent %.2f): %s", cut, entry.cut, how)
     if val is not None:
