@@ -204,8 +204,9 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert scores[0] - 0.01 - 1e-5 < record["cut"] <= scores[0] + 1e-5
     assert record["cut"] > scores[1]
     assert (
-        record["cut_rule"] == "calibrated on val/: finds as many of the 29 reviewed landslides "
-        "the chain finds there as the parent filter at its cut (29; 29 of 1 ha or more)"
+        record["cut_rule"] == "calibrated on val/: finds 29 of the 29 reviewed landslides the "
+        "chain finds there (29 of 1 ha or more), as many as the parent filter at its cut finds "
+        "(29), and at least 90%"
     )
     entry = read_manifest(manifest).object_filter
     assert entry is not None and entry.sha256 != old.entry.sha256 and entry.cut == record["cut"]
@@ -485,14 +486,21 @@ def test_the_new_cut_finds_as_many_reviewed_landslides_as_the_parent() -> None:
     cut, rule = filter_refit._new_cut(val, scores, parent_all, 0.11)
     assert cut == 0.30
     assert rule == (
-        "calibrated on val/: finds as many of the 30 reviewed landslides the chain finds there "
-        "as the parent filter at its cut (30; 0 of 1 ha or more)"
+        "calibrated on val/: finds 30 of the 30 reviewed landslides the chain finds there (0 of "
+        "1 ha or more), as many as the parent filter at its cut finds (30), and at least 90%"
     )
     assert calibrate_cut(val.scenes, [scores], 0.02)[0] == 0.50
     parent_29 = parent_all.copy()
     parent_29[7] = 0.05  # below the parent's cut: it finds 29
     cut, rule = filter_refit._new_cut(val, scores, parent_29, 0.11)
-    assert cut == 0.50 and rule.endswith("as the parent filter at its cut (29; 0 of 1 ha or more)")
+    assert cut == 0.50 and rule.startswith("calibrated on val/: finds 29 of the 30 reviewed")
+    # found in review: a parent that finds few of them (10 here, none at all) set no floor, and
+    # the cut climbed to 0.69 (0.99): the refit finds at least all but MAX_MISS_BOUND of them,
+    # 27 of 30, dropping the three lowest (0.30, 0.50, 0.51)
+    for found_by_parent in (10, 0):
+        parent_few = np.where(np.arange(31) < found_by_parent, 0.5, 0.05)
+        cut, rule = filter_refit._new_cut(val, scores, parent_few, 0.11)
+        assert cut == 0.52 and rule.startswith("calibrated on val/: finds 27 of the 30 reviewed")
 
 
 def test_members_fine_tuned_on_the_reviews_are_refused(
