@@ -555,25 +555,26 @@ def finetune(
     entries: list[MemberEntry] = []
     settings: dict[str, SettingEntry] = {}
     selection: dict[str, Any] = {}
-    # nothing is written to out_dir while the members train (a run stopped then leaves an
-    # earlier result whole); before the first weights are saved over an earlier run's, its
-    # manifest goes, so that a run stopped while saving leaves none, not one whose checksums
-    # no longer match the weights beside it
-    earlier = out_dir / "manifest.json"
-    if earlier.is_file():
-        earlier.unlink()
-        log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     for setting, parent_entry in parent.settings.items():
         chosen, threshold, f1, recall, floor, record = _select_members(
             setting, parent_entry, parent, manifest.parent, tuned, val, config
         )
         selection[setting] = record
-        entries.extend(_save_members(chosen, tuned, parent, out_dir))
         settings[setting] = SettingEntry(members=chosen, threshold=threshold, val_f1=f1)
         log.info(
             "%s: K=%d, threshold %.2f, held-out F1 %.3f, object recall %s (parent %s)",
             setting, record["k"], threshold, f1, _share(recall), _share(floor),
         )  # fmt: skip
+    # nothing is written to out_dir while the members train and are chosen (a run stopped then
+    # leaves an earlier result whole); before the first weights are saved over an earlier
+    # run's, its manifest goes, so that a run stopped while saving leaves none, not one whose
+    # checksums no longer match the weights beside it
+    earlier = out_dir / "manifest.json"
+    if earlier.is_file():
+        earlier.unlink()
+        log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
+    for setting_entry in settings.values():
+        entries.extend(_save_members(setting_entry.members, tuned, parent, out_dir))
     if all(record["best_epoch"] == 0 for _, record in tuned.values()):
         log.warning(
             "no member's weights changed: every one kept its parent's (epoch 0; the reasons "

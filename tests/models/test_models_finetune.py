@@ -245,11 +245,12 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
 
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
     argv += ["--epochs", "1", "--iterations", "1", "--crop", "32", "--threads", "1"]
-    # stopped while the members train: the earlier result is left whole
-    with monkeypatch.context() as patch:
-        patch.setattr(models.finetune, "_tune_member", interrupted)
-        assert main(argv) == 130
-    assert (out / "manifest.json").read_text() == parent.read_text()
+    # stopped while the members train or are chosen: the earlier result is left whole
+    for step in ("_tune_member", "_select_members"):
+        with monkeypatch.context() as patch:
+            patch.setattr(models.finetune, step, interrupted)
+            assert main(argv) == 130
+        assert (out / "manifest.json").read_text() == parent.read_text(), step
     # stopped while saving the new weights: no manifest
     monkeypatch.setattr(models.finetune, "_save_members", interrupted)
     with caplog.at_level(logging.INFO, logger="models.finetune"):
