@@ -9,7 +9,8 @@ Every ``write_*`` checks its values before storing them, and refuses with a :cla
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
 scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction or a boolean
-cloud mask (an integer 0/1 one is warned of: a clear scene's whole percents can be 0 and 1),
+cloud mask (or 0/1 numbers with 1 at 5 % of the pixels or more; fewer are warned of: a clear
+scene's whole percents can be 0 and 1),
 DEM voids, an index out of range or written twice, incidence angles in radians.
 """
 
@@ -90,6 +91,7 @@ _FILL_SHARE = 0.001  # more values than this of one value below the floor, or of
 _LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the poles: 60 deg off
 # at 81 N); a heading given for it is 90 deg off
 _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
+_MASK_SHARE = 0.05  # of a scene's observed pixels at exactly 1 %, with none above: a 0/1 mask
 _UNSEEN_CLOUD = 100  # percent stored where the cloud probability is unknown (NaN) or the pixel
 # outside the scene's footprint: never clear
 
@@ -537,10 +539,13 @@ class RegionWriter:
                 "probability, clear everywhere; give the probability in percent, 0-100 "
                 "(S2_CLOUD_PROBABILITY's probability band; a mask as mask * 100)"
             )
-            if np.asarray(cloud_probability).dtype == np.bool_:
-                raise ValueError(mask)  # booleans are a mask, never a percentage
-            # whole percents of 0 and 1 can be a clear scene's (Sen2Cor's MSK_CLDPRB, a small
-            # clear region): stored as given, with the warning
+            # booleans are a mask, never a percentage; so are 0/1 numbers with clouds over a
+            # share of the scene (an export's mask arrives as uint8 or float). Whole percents of
+            # 0 and a few 1s can be a clear scene's (Sen2Cor's MSK_CLDPRB, a small clear
+            # region): stored as given, with the warning
+            boolean = np.asarray(cloud_probability).dtype == np.bool_
+            if boolean or ones >= _MASK_SHARE * given.size:
+                raise ValueError(mask)
             warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
         prob = np.where(seen, prob, _UNSEEN_CLOUD)
         self._refl[index] = refl

@@ -187,6 +187,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("s2 no-data -9999", "negative values (min -9999"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
+        ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 138 of the 2070 observed"),
         ("cloud mask as booleans", "observed pixels, 6.1%): a 0/1 cloud mask?"),
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
         ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
@@ -279,6 +280,9 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, clear + 0.35, 100.0), **sun)
         mask = np.zeros(shape, bool)
         mask[:, :3] = True  # a cloud over 3 of 49 columns
+        if mistake == "cloud mask 0/1":  # outside the footprint (east) the export holds 100
+            dn[:, :, 45:] = 0
+            w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, mask, 100), **sun)
         if mistake == "cloud mask as booleans":
             w.write_s2(0, when, dn, mask, **sun)
         if mistake == "index out of range":
