@@ -26,7 +26,6 @@ from concurrent.futures import Executor, Future, as_completed
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
-from rasterio._err import CPLE_BaseError
 from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
@@ -196,7 +195,9 @@ def _write_rasters(
     except Exception as exc:  # like a quicklook; GDAL's write errors are no OSError
         # a file system's or GDAL's error is the message alone; any other (a bug) keeps its
         # traceback in the log, still without costing the region's detections
-        expected = isinstance(exc, OSError | RasterioError | CPLE_BaseError)
+        expected = isinstance(exc, OSError | RasterioError) or type(exc).__name__.startswith(
+            "CPLE_"  # GDAL's errors (rasterio._err, a private module: matched by name)
+        )
         log.warning(
             "%s: probability/spread COGs not written in %s: %s", region, where, exc,
             exc_info=not expected,

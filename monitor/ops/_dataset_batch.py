@@ -43,7 +43,8 @@ def _batch_export(
     """On Earth Engine, start a batch export for a tile too large for ``max_requests``
     computePixels requests, record the task (with the scene's ``key`` and the source's
     ``identity``) beside the scene and return True. :class:`DataUnavailable` when the windows
-    hold no scene of either sensor (nothing is started or changed)."""
+    hold no scene of either sensor: nothing is started, and an earlier export of the scene
+    (of other labels or settings) is cancelled and its files removed."""
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
