@@ -236,7 +236,10 @@ class Inventory:
             with gpkg.transaction(self._conn):
                 changes = self._apply(run_id, detections, routing or AlertRouting(), now)
         except Exception as exc:
-            self.fail_run(run_id, f"inventory update failed: {type(exc).__name__}: {exc}")
+            try:
+                self.fail_run(run_id, f"inventory update failed: {type(exc).__name__}: {exc}")
+            except Exception as record:  # a full disk fails this too: the update's error stands
+                log.warning("run %d: its failure could not be recorded: %s", run_id, record)
             raise
         log.info("%s", changes)
         return changes

@@ -97,6 +97,26 @@ def test_a_full_disk_is_reported_as_such_and_writes_nothing(inventory, candidate
     assert len(changes.new) == 40
 
 
+def test_a_failure_that_cannot_be_recorded_leaves_the_update_s_own_error(
+    inventory, candidates, square, routing, monkeypatch
+):
+    """Found by a new user: when recording the failed run failed too (a full disk), that
+    second error replaced the update's own one."""
+    from monitor.store import runs as bookkeeping
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the update's own error")
+
+    def full(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(inventory, "_apply", broken)
+    monkeypatch.setattr(bookkeeping, "fail_run", full)
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    with pytest.raises(RuntimeError, match="the update's own error"):
+        inventory.apply(run_id, [RegionDetections("r", candidates=candidates([]))], routing)
+
+
 _KILLED_RUN = """
 import os
 from datetime import date

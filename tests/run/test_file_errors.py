@@ -139,3 +139,19 @@ def test_a_full_disk_during_the_inventory_update_names_the_file_and_exits_2(
     with Inventory(inventory) as inv:
         assert inv.landslides().empty
         assert inv.runs()["status"].tolist() == ["failed"]
+
+
+def test_a_stop_that_cannot_be_recorded_keeps_its_own_error() -> None:
+    """Found by a new user: when recording a stopped run failed (a full disk), that second
+    error replaced the one that stopped it; it is now a note on the first."""
+    import sqlite3
+
+    from monitor.run import _record_stop
+
+    class FullInventory:
+        def fail_run(self, *_: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    stop = RuntimeError("the source failed")
+    _record_stop(FullInventory(), 7, "detection", stop)  # type: ignore[arg-type]
+    assert stop.__notes__ == ["run 7: its stop could not be recorded (database or disk is full)"]
