@@ -47,6 +47,7 @@ before the new weights are saved; the new manifest is written last.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -570,11 +571,21 @@ def finetune(
     # run's, its manifest goes, so that a run stopped while saving leaves none, not one whose
     # checksums no longer match the weights beside it
     earlier = out_dir / "manifest.json"
+    earlier_files: set[str] = set()
     if earlier.is_file():
+        # its weights files, so that those this run does not write go with it (not a manifest
+        # of ours: its files are left alone)
+        with contextlib.suppress(ManifestError):
+            earlier_files = {m.file for m in read_manifest(earlier).members}
         earlier.unlink()
         log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     for setting_entry in settings.values():
         entries.extend(_save_members(setting_entry.members, tuned, parent, out_dir))
+    for stale in sorted(earlier_files - {e.file for e in entries}):
+        stale_path = out_dir / stale
+        if stale_path.parent == out_dir and stale_path.is_file():  # a plain file name only
+            stale_path.unlink()
+            log.info("%s: an earlier run's member this run did not choose, removed", stale_path)
     if all(record["best_epoch"] == 0 for _, record in tuned.values()):
         log.warning(
             "no member's weights changed: every one kept its parent's (epoch 0; the reasons "

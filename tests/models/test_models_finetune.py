@@ -573,3 +573,27 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     # ... and its origin stays the parent's
     origins = [read_manifest(m).members[0].origin for m in (parent, undone, kept)]
     assert origins == ["imported:epoch_007.ckpt"] * 2 + ["finetuned:imported:epoch_007.ckpt"]
+
+
+def test_an_earlier_run_s_members_this_run_does_not_choose_are_removed(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    # found by a new user: the weights of members an earlier run chose and this one did not
+    # stayed in --out beside the new manifest, which no longer names them
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    out = tmp_path / "tuned"
+    out.mkdir()
+    earlier = json.loads(parent.read_text())
+    earlier["members"][0]["file"] = "chosen-last-time.safetensors"
+    (out / "manifest.json").write_text(json.dumps(earlier))
+    (out / "chosen-last-time.safetensors").write_bytes(b"weights of an earlier run")
+    (out / "notes.txt").write_text("mine")
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    assert (
+        main([*argv, "--epochs", "1", "--iterations", "1", "--crop", "32", "--threads", "1"]) == 0
+    )
+    assert not (out / "chosen-last-time.safetensors").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    for member in read_manifest(out / "manifest.json").members:
+        assert (out / member.file).is_file()
