@@ -166,6 +166,10 @@ class ChainScores:
         detected, total = self.recall_by_size.get(size, (0, 0))
         return self._ratio(detected, total)
 
+    def found(self, size: str = "all") -> int:
+        """How many true landslides of ``size`` a kept polygon covers."""
+        return self.recall_by_size.get(size, (0, 0))[0]
+
     @property
     def false_per_100km2(self) -> float | None:
         return self._ratio(100.0 * self.false_objects, self.area_km2)

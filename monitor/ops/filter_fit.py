@@ -34,7 +34,7 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,7 @@ __all__ = [
     "collect",
     "fit_classifier",
     "fit_filter",
+    "highest_cut",
     "known_candidates",
     "main",
     "read_candidates",
@@ -195,6 +196,24 @@ def collect(
     return out
 
 
+def highest_cut(
+    scenes: Sequence[SceneObjects],
+    scores: Sequence[np.ndarray],
+    enough: Callable[[ChainScores], bool],
+) -> tuple[float, ChainScores] | None:
+    """The highest cut of :data:`CUT_GRID` whose chain (the polygons scoring at least the cut
+    kept) ``enough`` accepts, with its scores; None where not even the lowest is. A higher cut
+    keeps a subset of a lower one's polygons, so what its chain finds only falls: the search
+    stops at the first cut refused."""
+    best = None
+    for cut in CUT_GRID:
+        scored = chain_scores(scenes, [np.asarray(s) >= cut for s in scores])
+        if not enough(scored):
+            break
+        best = (cut, scored)
+    return best
+
+
 def calibrate_cut(
     scenes: Sequence[SceneObjects], scores: Sequence[np.ndarray], max_recall_loss: float
 ) -> tuple[float, ChainScores, ChainScores]:
@@ -204,14 +223,16 @@ def calibrate_cut(
     unfiltered = chain_scores(scenes)
     base_large = unfiltered.recall(">=1 ha") or 0.0
     base_all = unfiltered.recall("all") or 0.0
-    best = (0.0, unfiltered)
-    for cut in CUT_GRID:
-        scored = chain_scores(scenes, [s >= cut for s in scores])
+
+    def enough(scored: ChainScores) -> bool:
         large = scored.recall(">=1 ha") or 0.0
         everything = scored.recall("all") or 0.0
-        if base_large - large <= max_recall_loss and base_all - everything <= 2 * max_recall_loss:
-            best = (cut, scored)
-    return best[0], unfiltered, best[1]
+        return (
+            base_large - large <= max_recall_loss and base_all - everything <= 2 * max_recall_loss
+        )
+
+    cut, scored = highest_cut(scenes, scores, enough) or (0.0, unfiltered)
+    return cut, unfiltered, scored
 
 
 def summary(scores: ChainScores) -> dict[str, Any]:

@@ -86,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from models.chain_metrics import ChainScores, chain_scores
+from models.chain_metrics import chain_scores
 from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
@@ -95,11 +95,11 @@ from monitor.labels.rasterise import SPLIT_NAMES
 from monitor.ops.detect_stack import default_rules
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
-    CUT_GRID,
     FILTER_FILE,
     Candidates,
     collect,
     fit_classifier,
+    highest_cut,
     read_candidates,
     write_candidates,
     write_onnx,
@@ -170,10 +170,6 @@ def review_weights(
     return np.concatenate([theirs, mine])
 
 
-def _found(scores: ChainScores, size: str) -> int:
-    return scores.recall_by_size.get(size, (0, 0))[0]
-
-
 def _new_cut(
     val: Candidates | None, scores: np.ndarray, parent_scores: np.ndarray, parent_cut: float
 ) -> tuple[float, str]:
@@ -183,7 +179,7 @@ def _new_cut(
     if val is None:
         return parent_cut, "parent's (no reviewed validation candidates)"
     unfiltered = chain_scores(val.scenes)
-    found = _found(unfiltered, "all")
+    found = unfiltered.found()
     if found < MIN_CUT_LANDSLIDES:
         return parent_cut, (
             f"parent's (the unfiltered chain finds {found} reviewed landslides in val/, fewer "
@@ -193,20 +189,18 @@ def _new_cut(
     # as many as the parent finds, and never fewer than all but MAX_MISS_BOUND of those the
     # chain finds (a parent that misses many in this region sets no bar for the refit)
     wanted = {
-        size: max(
-            _found(parent, size), math.ceil((1.0 - MAX_MISS_BOUND) * _found(unfiltered, size))
-        )
+        size: max(parent.found(size), math.ceil((1.0 - MAX_MISS_BOUND) * unfiltered.found(size)))
         for size in ("all", ">=1 ha")
     }
-    cut = 0.0
-    for candidate in CUT_GRID:  # recall falls as the cut rises: the last that finds enough
-        kept = chain_scores(val.scenes, [s >= candidate for s in val.split(scores)])
-        if all(_found(kept, size) >= n for size, n in wanted.items()):
-            cut = candidate
-    return cut, (
+    best = highest_cut(
+        val.scenes,
+        val.split(scores),
+        lambda kept: all(kept.found(size) >= n for size, n in wanted.items()),
+    )
+    return best[0] if best is not None else 0.0, (
         f"calibrated on val/: finds {wanted['all']} of the {found} reviewed landslides the chain "
         f"finds there ({wanted['>=1 ha']} of 1 ha or more), as many as the parent filter at its "
-        f"cut finds ({_found(parent, 'all')}), and at least {1.0 - MAX_MISS_BOUND:.0%}"
+        f"cut finds ({parent.found()}), and at least {1.0 - MAX_MISS_BOUND:.0%}"
     )
 
 
@@ -350,17 +344,17 @@ def refit_filter(
         "review_weight": review_weight,
     }
     new_scores = clf.predict_proba(val.features)[:, 1] if val is not None else np.zeros(0)
+    parent_scores = old.score(val.features) if val is not None else np.zeros(0)
     if keep_cut:
         cut, how = entry.cut, "parent's (kept on request)"
     else:
-        parent_scores = old.score(val.features) if val is not None else np.zeros(0)
         cut, how = _new_cut(val, new_scores, parent_scores, entry.cut)
     record.update({"cut": cut, "parent_cut": entry.cut, "cut_rule": how})
     log.info("cut %.2f (parent %.2f): %s", cut, entry.cut, how)
     if val is not None:
         record["val"] = {
             "without_filter": val.summary(),
-            "old_filter": val.summary(old.score(val.features), entry.cut),
+            "old_filter": val.summary(parent_scores, entry.cut),
             "new_filter": val.summary(new_scores, cut),
         }
     held = tables["val"]

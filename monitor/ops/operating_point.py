@@ -56,7 +56,7 @@ from models.compare import data_folder
 from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
-from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect
+from monitor.ops.filter_fit import Candidates, chain_inputs, collect, highest_cut
 
 __all__ = ["OperatingPoint", "main", "match_recall", "operating_point"]
 
@@ -122,17 +122,14 @@ def match_recall(
             f"the new manifest on {only_new or 'none'}"
         )
     reference = _found(reference_scenes, reference_scores, reference_cut)
-    target = reference.recall_by_size.get("all", (0, 0))[0]
+    target = reference.found()
     if target == 0:  # any cut would match: the highest would suppress everything
         raise ValueError(
             "the reference chain finds no labelled landslide in these scenes: there is no "
             "recall to match (label the landslides of the scenes, or choose others)"
         )
-    cut, matched = 0.0, False
-    for candidate in CUT_GRID:  # ascending: the last that still matches is the highest
-        scored = _found(new_scenes, new_scores, candidate)
-        if scored.recall_by_size.get("all", (0, 0))[0] >= target:
-            cut, matched = candidate, True
+    best = highest_cut(new_scenes, new_scores, lambda scored: scored.found() >= target)
+    cut, matched = (best[0], True) if best is not None else (0.0, False)
     return OperatingPoint(
         cut=cut,
         matched=matched,
