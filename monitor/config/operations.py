@@ -100,12 +100,19 @@ def today_in(timezone: str, now: datetime | None = None) -> date:
 _SQLITE_FILE = re.compile(r"(?P<scheme>sqlite(\+\w+)?:///)(?P<file>[^?]*)(?P<query>\?.*)?", re.S)
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The SQLite file of an SQLAlchemy URL (None for another database or an in-memory one)."""
+def _sqlite_parts(url: str) -> tuple[str, Path, str] | None:
+    """An SQLAlchemy URL of an SQLite file as (scheme, file, query); None for another database
+    or an in-memory one."""
     found = _SQLITE_FILE.fullmatch(url)
     if found is None or found["file"] in ("", ":memory:"):
         return None
-    return Path(found["file"])
+    return found["scheme"], Path(found["file"]), found["query"] or ""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file of an SQLAlchemy URL (None for another database or an in-memory one)."""
+    parts = _sqlite_parts(url)
+    return None if parts is None else parts[1]
 
 
 class ScheduleSettings(StrictModel):
@@ -143,12 +150,11 @@ class ScheduleSettings(StrictModel):
         # sqlite:///jobs.sqlite is relative: SQLAlchemy reads it from the working directory,
         # which differs between a shell, cron and systemd; every other path of the file is
         # read from its folder
-        file = sqlite_file(value or "")
-        found = _SQLITE_FILE.fullmatch(value or "")
-        if file is None or found is None:
+        parts = _sqlite_parts(value or "")
+        if parts is None:
             return value
-        file = resolve_path(file, info)  # ~ expanded, as SQLAlchemy does not
-        return f"{found['scheme']}{file}{found['query'] or ''}"
+        scheme, file, query = parts
+        return f"{scheme}{resolve_path(file, info)}{query}"  # ~ expanded, as SQLAlchemy does not
 
     @field_validator("timezone")
     @classmethod

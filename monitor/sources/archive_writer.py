@@ -517,6 +517,7 @@ class RegionWriter:
         # region) nothing was seen, whatever probability the export holds there
         seen = observed(refl)
         prob = np.asarray(cloud_probability)
+        boolean = prob.dtype == np.bool_  # a mask, never a percentage
         low, high = _range(prob)
         if low < 0 or high > 100:
             raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
@@ -535,15 +536,12 @@ class RegionWriter:
             mask = (
                 f"{scene}: cloud_probability holds only 0 and 1 (1 at {ones} of the "
                 f"{given.size} observed pixels, {ones / given.size:.1%}): a 0/1 cloud mask? It "
-                "would be read as 1 % cloud "
-                "probability, clear everywhere; give the probability in percent, 0-100 "
-                "(S2_CLOUD_PROBABILITY's probability band; a mask as mask * 100)"
+                "would be read as 1 % cloud probability, clear everywhere; give the probability "
+                "in percent, 0-100 (S2_CLOUD_PROBABILITY's probability band; a mask as mask * 100)"
             )
-            # booleans are a mask, never a percentage; so are 0/1 numbers with clouds over a
-            # share of the scene (an export's mask arrives as uint8 or float). Whole percents of
-            # 0 and a few 1s can be a clear scene's (Sen2Cor's MSK_CLDPRB, a small clear
-            # region): stored as given, with the warning
-            boolean = np.asarray(cloud_probability).dtype == np.bool_
+            # so are 0/1 numbers with clouds over a share of the scene (an export's mask arrives
+            # as uint8 or float). Whole percents of 0 and a few 1s can be a clear scene's
+            # (Sen2Cor's MSK_CLDPRB, a small clear region): stored as given, with the warning
             if boolean or ones >= _MASK_SHARE * given.size:
                 raise ValueError(mask)
             warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
