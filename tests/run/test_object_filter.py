@@ -156,9 +156,9 @@ def test_the_filter_scores_a_flat_clear_cut_below_a_downslope_scar(shipped):
 
 def test_the_shipped_cut_suppresses_the_flat_clear_cut(shipped):
     """v6's first filter (cut 0.11) kept this clear-cut (score 0.15); the refit of 2026-12-02
-    (pre-event contrast, more storm-free scenes; docs/models.md) scored it 0.13 under its cut
-    of 0.16, as v5's filter (0.24) did; with the edges' right angles (2026-12-03) 0.07, the
-    scar 0.88."""
+    (pre-event contrast, more storm-free scenes; docs/measurements/object_filter.md) scored it
+    0.13 under its cut of 0.16, as v5's filter (0.24) did; with the edges' right angles
+    (2026-12-03) 0.07, the scar 0.88."""
     scene, prediction, candidates = _candidates()
     filtered, _ = apply_filter(candidates, prediction, scene.stack, shipped)
     assert filtered["suppressed"].tolist() == [False, True]
