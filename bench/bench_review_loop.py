@@ -40,12 +40,14 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from collections.abc import Hashable
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,7 +60,11 @@ from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
 from monitor.ops.operating_point import operating_point  # noqa: E402
-from monitor.pipeline.evaluation import Evaluation  # noqa: E402
+from monitor.pipeline.evaluation import (  # noqa: E402
+    Evaluation,
+    detected_events,
+    region_truth,
+)
 from monitor.run import run_once  # noqa: E402
 from monitor.run_inputs import build_configured_archive  # noqa: E402
 from monitor.simulator.families import family  # noqa: E402
@@ -138,16 +144,50 @@ def write_config(
     return path
 
 
-def run_dates(config_path: Path) -> Evaluation:
-    """Run every date; the pooled object-level scores of every region."""
+@dataclass(frozen=True)
+class Scored:
+    """A manifest's pooled scores over the held-out regions and run dates, and which landslides
+    it detected (region, run date, row of the region's ground truth): two manifests' recalls
+    are compared landslide by landslide (:func:`paired`), not only as totals."""
+
+    evaluation: Evaluation
+    detected: frozenset[tuple[str, date, Hashable]]
+
+
+def run_dates(config_path: Path) -> Scored:
+    """Run every date; the pooled object-level scores of every region and the landslides the
+    kept candidates touch (as ``monitor.pipeline.evaluation.evaluate`` counts them)."""
     config = load_config(config_path)
+    source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
     total = Evaluation(0, 0, 0, 0)
+    detected: set[tuple[str, date, Hashable]] = set()
     for run_date in RUN_DATES:
         summary = run_once(config, run_date, deliver_alerts=False, progress=False)
         for result in summary.regions:
-            if result.evaluation is not None:
-                total = total + result.evaluation
-    return total
+            if result.evaluation is None or result.candidates is None:
+                continue
+            total = total + result.evaluation
+            region = config.region(result.region)
+            truth = region_truth(source, region.name, region.area.geometry)
+            if truth is None:
+                continue
+            kept = result.candidates[~result.candidates["suppressed"].astype(bool)]
+            pre, post = region.windows.windows_for(run_date)
+            detected.update(
+                (region.name, run_date, i) for i in detected_events(kept, truth, pre, post)
+            )
+    return Scored(total, frozenset(detected))
+
+
+def paired(before: Scored, after: Scored) -> dict[str, float]:
+    """The landslides ``before`` detected and ``after`` missed (``lost``) and the reverse
+    (``gained``), with the exact two-sided sign test of the difference (McNemar's exact test:
+    under equal recall each discordant landslide is lost or gained with probability 1/2)."""
+    lost = len(before.detected - after.detected)
+    gained = len(after.detected - before.detected)
+    n = lost + gained
+    p = float(stats.binomtest(min(lost, gained), n, 0.5).pvalue) if n else 1.0
+    return {"lost": lost, "gained": gained, "p": p}
 
 
 def review_by_script(config_path: Path) -> dict[str, int]:
@@ -200,8 +240,8 @@ def at_reference_recall(
     held: list[dict[str, Any]],
     manifest: Path,
     reference: Path,
-    carried: Evaluation,
-) -> tuple[Evaluation, dict[str, Any]]:
+    carried: Scored,
+) -> tuple[Scored, dict[str, Any]]:
     """The held-out regions run with ``manifest``'s filter cut set on the labelled scenes of the
     calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
     least as many landslides as ``reference``'s finds there). Where no cut matches (the new
@@ -235,7 +275,7 @@ def _report(
     held: list[dict[str, Any]],
     counts: dict[str, int],
     report: DatasetReport,
-    rows: dict[str, Evaluation],
+    rows: dict[str, Scored],
     timings: dict[str, float],
     point: dict[str, Any] | None,
     family_key: str | None = None,
@@ -258,8 +298,8 @@ def _report(
     print("| manifest | candidates | false alarms | on no landslide | landslides detected "
           "| object recall |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- |")
-    for label, ev in rows.items():
-        print(_line(label, ev))
+    for label, scored in rows.items():
+        print(_line(label, scored.evaluation))
     if point:
         if point["matched"]:
             cut, at = f"{point['cut']:.2f} (it carried {point['new_cut']:.2f})", point["new"]
@@ -275,12 +315,19 @@ def _report(
               f"{point['reference']['landslides']} landslides with "
               f"{point['reference']['false_objects']} false objects, the loop at that cut "
               f"{at['landslides_found']} with {at['false_objects']}")  # fmt: skip
-    before = next(iter(rows.values()))
+    first = next(iter(rows.values()))
+    before = first.evaluation
+    pairs = {label: paired(first, scored) for label, scored in list(rows.items())[1:]}
+    print("")
+    print("landslides detected against the bundled manifest's, landslide by landslide (lost:")
+    print("it found them and this one did not; gained: the reverse; p: exact sign test)")
+    for label, pair in pairs.items():
+        print(f"  {label}: lost {pair['lost']}, gained {pair['gained']}, p = {pair['p']:.2f}")
     labels = list(rows)
     at_recall = [label for label in labels if label.endswith(AT_RECALL)]
     whole_loop = at_recall[0].removesuffix(AT_RECALL) if at_recall else labels[-1]
     for label in (whole_loop, *at_recall):
-        after = rows[label]
+        after = rows[label].evaluation
         print("")
         for what, old, new in (
             ("false alarms", before.false_alarms, after.false_alarms),
@@ -295,7 +342,8 @@ def _report(
     (work / "result.json").write_text(
         json.dumps(
             {
-                "rows": {label: ev.__dict__ for label, ev in rows.items()},
+                "rows": {label: scored.evaluation.__dict__ for label, scored in rows.items()},
+                "paired": pairs,
                 "reviews": counts,
                 "operating_point": point,
                 "family": family_key,

@@ -10,17 +10,27 @@ is detected when a candidate touches it, a candidate is a false alarm when it to
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
 from monitor.sources.base import Window
 
-__all__ = ["Evaluation", "GroundTruth", "SensorLooks", "evaluate", "region_truth", "touching"]
+__all__ = [
+    "Evaluation",
+    "GroundTruth",
+    "SensorLooks",
+    "detected_events",
+    "evaluate",
+    "region_truth",
+    "touching",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,33 +103,54 @@ def _as_date(value: object) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def _by_window(
+    truth: gpd.GeoDataFrame, pre: Window, post: Window
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The landslides of ``truth`` whose event falls from the end of the pre window to the end
+    of the post window (what a run should find), and those of the pre window (older)."""
+    if "kind" in truth.columns:
+        truth = truth[truth["kind"] == "landslide"]
+    dates = truth["event_date"].map(_as_date)
+    return truth[(dates >= pre.end) & (dates < post.end)], truth[
+        (dates >= pre.start) & (dates < pre.end)
+    ]
+
+
+def _touches(found: gpd.GeoSeries, events: gpd.GeoDataFrame) -> tuple[np.ndarray, set[int]]:
+    """The positions in ``events`` of those a candidate of ``found`` touches, and the positions
+    in ``found`` of the candidates that touch one."""
+    if events.empty or found.empty:
+        return np.zeros(0, np.int64), set()
+    event_idx, candidate_idx = found.sindex.query(
+        events.to_crs(found.crs).geometry.reset_index(drop=True), predicate="intersects"
+    )
+    return np.unique(event_idx), set(candidate_idx.tolist())
+
+
 def evaluate(
     candidates: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, pre: Window, post: Window
 ) -> Evaluation:
     """Score ``candidates`` (grid CRS) against ground truth (EPSG:4326, ``event_date``, and
     ``kind`` where look-alikes are listed too)."""
-    if "kind" in truth.columns:
-        truth = truth[truth["kind"] == "landslide"]
-    dates = truth["event_date"].map(_as_date)
-    in_window = truth[(dates >= pre.end) & (dates < post.end)]
-    older = truth[(dates >= pre.start) & (dates < pre.end)]
+    in_window, older = _by_window(truth, pre, post)
     if candidates.empty:
         return Evaluation(len(in_window), 0, 0, 0)
     found = candidates.geometry.reset_index(drop=True)
-    hit: set[int] = set()
-    detected = 0
-    if not in_window.empty:
-        events = in_window.to_crs(candidates.crs).geometry.reset_index(drop=True)
-        event_idx, candidate_idx = found.sindex.query(events, predicate="intersects")
-        detected = len(set(event_idx.tolist()))
-        hit = set(candidate_idx.tolist())
-    on_older: set[int] = set()
-    if not older.empty:
-        _, older_idx = found.sindex.query(
-            older.to_crs(candidates.crs).geometry, predicate="intersects"
-        )
-        on_older = set(older_idx.tolist()) - hit
-    return Evaluation(len(in_window), detected, len(found), len(found) - len(hit), len(on_older))
+    detected, hit = _touches(found, in_window)
+    on_older = _touches(found, older)[1] - hit
+    return Evaluation(
+        len(in_window), len(detected), len(found), len(found) - len(hit), len(on_older)
+    )
+
+
+def detected_events(
+    candidates: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, pre: Window, post: Window
+) -> list[Hashable]:
+    """The index labels in ``truth`` of the landslides :func:`evaluate` counts as detected by
+    ``candidates``: to pair two chains' scores on the same events, landslide by landslide."""
+    in_window, _ = _by_window(truth, pre, post)
+    positions, _ = _touches(candidates.geometry.reset_index(drop=True), in_window)
+    return [in_window.index[int(i)] for i in positions]
 
 
 def region_truth(

@@ -7,7 +7,7 @@ from datetime import date
 import geopandas as gpd
 from shapely.geometry import box
 
-from monitor.pipeline.evaluation import Evaluation, evaluate
+from monitor.pipeline.evaluation import Evaluation, detected_events, evaluate
 from monitor.sources.base import Window
 
 PRE = Window(date(2024, 3, 19), date(2024, 5, 18))
@@ -75,3 +75,31 @@ def test_no_landslide_in_the_window_leaves_every_candidate_false() -> None:
     assert (ev.events, ev.false_alarms, ev.on_older_landslides, ev.on_no_landslide) == (0, 2, 1, 1)
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:32643")
     assert evaluate(empty, truth, PRE, POST) == Evaluation(0, 0, 0, 0)
+
+
+def test_detected_events_names_the_landslides_evaluate_counts() -> None:
+    """Two chains compared landslide by landslide: the labels of the truth rows detected, the
+    window's landslides only (not the pre window's, not a look-alike), each once."""
+    truth = gpd.GeoDataFrame(
+        {
+            "kind": ["landslide", "landslide", "clear_cut", "landslide", "landslide"],
+            "event_date": [
+                date(2024, 5, 20),
+                date(2024, 5, 4),  # pre window: found late, not detected here
+                date(2024, 6, 1),
+                date(2024, 6, 2),
+                date(2024, 6, 3),  # missed
+            ],
+        },
+        index=[10, 11, 12, 13, 14],
+        geometry=[_square(0), _square(1000), _square(2000), _square(3000), _square(4000)],
+        crs="EPSG:32643",
+    ).to_crs("EPSG:4326")
+    candidates = gpd.GeoDataFrame(
+        geometry=[_square(3050), _square(50), _square(20), _square(1050), _square(2050)],
+        crs="EPSG:32643",
+    )
+    assert detected_events(candidates, truth, PRE, POST) == [10, 13]
+    assert evaluate(candidates, truth, PRE, POST).detected == 2
+    empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:32643")
+    assert detected_events(empty, truth, PRE, POST) == []
