@@ -26,6 +26,7 @@ import xarray as xr
 from scipy import ndimage
 
 from models.feature_stack import (
+    MODEL_BANDS,
     StackAttrs,
     band_names,
     empty_bands,
@@ -131,11 +132,22 @@ class SettingChoice:
 
 
 def coverage(stack: xr.Dataset) -> dict[str, float]:
-    """Shares of the stack's pixels with a clear ``optical`` and a valid ``radar`` observation
-    in both windows."""
+    """Shares of the pixels the stack covers (some model band known) with a clear ``optical``
+    and a valid ``radar`` observation in both windows.
+
+    A pixel without any band lies outside the stack's footprint, not under a cloud: a stack
+    exported clipped to a region's outline (Earth Engine's ``clip``, a Ganerød-layout scene)
+    holds no data in the rest of its bounding box, and counted as unobserved that made a stack
+    whose every pixel inside has radar fall short of ``min_radar_fraction``. The daily run's
+    stacks carry their terrain bands over the whole grid, so their shares are those of the
+    grid."""
+    covered = np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
+    for name in MODEL_BANDS:
+        covered |= np.isfinite(stack[name].values)
+    pixels = int(covered.sum())
 
     def share(mask: np.ndarray) -> float:
-        return float(mask.mean()) if mask.size else 0.0
+        return float((mask & covered).sum()) / pixels if pixels else 0.0
 
     return {"optical": share(optical_clear(stack)), "radar": share(radar_valid(stack))}
 

@@ -161,6 +161,24 @@ def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypat
     ]
 
 
+def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monkeypatch):
+    """Earth Engine's ``clip`` to a region's outline leaves the rest of the export's bounding
+    box without any band: those pixels are outside the stack, not unobserved. Counted as
+    unobserved, the radar of this stack (every pixel inside has it) covered 44 % of the pixels,
+    short of the 50 % a radar setting needs, and S2 ran alone."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    bands[:, :, :90] = np.nan  # the outline keeps the hill's 70 easternmost columns of 160
+    path = _write(tmp_path / "valley_input.tif", bands, nodata=np.nan)
+    assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["valley"]
+    assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
+
+
 def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
