@@ -210,12 +210,16 @@ def check_input(path: Path) -> list[int] | None:
         raise DatasetError(f"{path}: cannot read input: {err}") from err
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
+        scene = path.stem.removesuffix("_input")
+        # a wide file already named <id>_input.tif (as detect --stack finds them) is moved aside
+        # first: gdal_translate cannot write the scene over its own source
+        wide = path.name if path.name != f"{scene}_input.tif" else f"{scene}_wide.tif"
+        move = "" if wide == path.name else f"mv {path.name} {wide} && "
         hint = (
             f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
-            "monitor, 36 bands?): write them as a file of their own, e.g. gdal_translate "
+            f"monitor, 36 bands?): write them as a file of their own, e.g. {move}gdal_translate "
             + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
-            + f" {path.name} {path.stem.removesuffix('_input')}_input.tif (outside input/ for the "
-            "wide file)"
+            + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
             if len(where) == len(MODEL_BANDS)
             else ""
         )

@@ -92,6 +92,15 @@ def test_a_wider_image_naming_the_15_bands_gets_the_command_that_cuts_them_out(t
     expected = "gdal_translate " + " ".join(f"-b {i}" for i in range(3, 18))
     with pytest.raises(DatasetError, match=f"17 bands, expected 15 .*{expected} gee.tif gee_input"):
         read_input(path)
+    # named as a scene already (detect --stack finds only those): the command wrote the scene
+    # over its own source, `gdal_translate ... a_input.tif a_input.tif`
+    named = _write(tmp_path / "a_input.tif", bands, names=["pre_rgb_red", "x", *MODEL_BANDS])
+    with pytest.raises(DatasetError) as err:
+        read_input(named)
+    assert str(err.value).endswith(
+        f"e.g. mv a_input.tif a_wide.tif && {expected} a_wide.tif a_input.tif (outside input/ "
+        "for the wide file)"
+    )
     plain = _write(tmp_path / "p.tif", bands)  # unnamed: no command to give
     with pytest.raises(DatasetError, match=r"17 bands, expected 15 \([^)]*\)$"):
         read_input(plain)
