@@ -13,7 +13,7 @@ the labelled layout). ``DIR`` receives:
   the attribute columns of the daily run, ``filter_score`` and ``suppressed``; in the scenes' CRS
   when they share one, else in EPSG:4326;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
-  scene's CRS;
+  scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files;
   ``stopped_at`` where a stack failed after the checks (the scenes before it are written).
 
@@ -59,7 +59,13 @@ from monitor.config.regions import MaskSettings
 from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import utm_crs_for
 from monitor.ops._args import add_config
-from monitor.pipeline.chain import ChainModel, detect, stack_from_scene, write_cogs
+from monitor.pipeline.chain import (
+    ChainModel,
+    cog_paths,
+    detect,
+    stack_from_scene,
+    write_cogs,
+)
 from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
@@ -354,6 +360,8 @@ def detect_stacks(
                 )
             except NoUsableSetting as err:
                 log.warning("%s (%d of %d): no detection: %s", scene_id, done, len(stacks), err)
+                for stale in cog_paths(out, scene_id):  # an earlier run's, beside "no-data"
+                    stale.unlink(missing_ok=True)
                 summary["scenes"][scene_id] = {
                     "status": "no-data",
                     "message": str(err),

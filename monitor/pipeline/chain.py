@@ -53,6 +53,7 @@ __all__ = [
     "ChainModel",
     "Detection",
     "apply_filter",
+    "cog_paths",
     "detect",
     "empty_detection_candidates",
     "stack_from_scene",
@@ -183,6 +184,12 @@ def stack_from_scene(scene: Scene) -> xr.Dataset:
     return located
 
 
+def cog_paths(folder: Path, stem: str) -> list[Path]:
+    """Where :func:`write_cogs` writes ``stem``'s layers in ``folder`` (:data:`COG_LAYERS`
+    order): also what a run that writes none for ``stem`` removes of an earlier one."""
+    return [Path(folder) / f"{stem}_{name}.tif" for name in COG_LAYERS]
+
+
 def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: str) -> list[Path]:
     """``<folder>/<stem>_probability.tif`` and ``..._spread.tif``: Cloud-Optimised GeoTIFFs
     (float32, NaN nodata, internal tiles, overviews, DEFLATE) on the stack's grid and CRS.
@@ -207,7 +214,7 @@ def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: st
         "overview_count": _overview_count(stack.sizes["y"], stack.sizes["x"]),
         "overview_resampling": "average",
     }
-    paths = [folder / f"{stem}_{name}.tif" for name in COG_LAYERS]
+    paths = cog_paths(folder, stem)
     parts = [path.with_name(path.name + ".part") for path in paths]
     try:
         for name, part in zip(COG_LAYERS, parts, strict=True):

@@ -14,6 +14,7 @@ from chain_fixtures import CRS, TRANSFORM, hill_and_plain
 
 import models.ensemble
 from models.ensemble import DEFAULT_MANIFEST
+from models.feature_stack import MODEL_BANDS
 from models.object_filter import ObjectFilterModel
 from monitor.cli import main
 
@@ -177,6 +178,29 @@ def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monk
     assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
     scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["valley"]
     assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
+
+
+def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
+    stack_file, tmp_path, monkeypatch
+):
+    """Run again into the same folder, a scene that now gives no detection (no sensor's bands)
+    kept the COGs of the earlier run beside a summary that says it has none."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    out = tmp_path / "out"
+    args = ["detect", "--stack", str(stack_file), "--out", str(out), "-q"]
+    assert main(args) == 0
+    assert (out / "hill_probability.tif").is_file()
+    bands = hill_and_plain().bands()
+    blind = [MODEL_BANDS.index(b) for b in ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH")]
+    bands[[*blind, MODEL_BANDS.index("dNDVI")]] = np.nan
+    _write(stack_file, bands)
+    assert main(args) == 0
+    assert json.loads((out / "summary.json").read_text())["scenes"]["hill"]["status"] == "no-data"
+    assert sorted(p.name for p in out.iterdir()) == ["detections.gpkg", "summary.json"]
 
 
 def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
