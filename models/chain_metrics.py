@@ -273,7 +273,10 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
         # the input's grid, where detect --stack drew the polygons; the label checked against it
         with rasterio.open(input_path(Path(data), scene_id)) as src:
             shape, transform, crs = src.shape, src.transform, src.crs
+            outside = _outside(src)
         label, ignore = read_label(label_path(Path(data), scene_id), shape, crs, transform)
+        if outside.any():
+            ignore = outside if ignore is None else ignore | outside
         mine = polygons[polygons["scene"] == scene_id]
         if len(mine) and crs is not None:
             mine = mine.to_crs(crs)
@@ -294,6 +297,19 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
             "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
         },
     }
+
+
+def _outside(src: Any) -> np.ndarray:
+    """The pixels of the open input ``src`` where no band holds a value (NaN or its declared
+    nodata): outside the stack's footprint, as an export clipped to a region's outline leaves
+    the rest of its bounding box. The chain cannot draw there, whatever the label says (a
+    clipped label unmasked to 0 says background), so they are scored as unknown, like 255,
+    rather than as scene area and misses. Read a band at a time."""
+    covered = np.zeros(src.shape, bool)
+    for band in range(1, src.count + 1):
+        values = src.read(band, masked=True)
+        covered |= ~np.ma.getmaskarray(values) & np.isfinite(values.filled(0))
+    return ~covered
 
 
 def _scenes_run(folder: Path) -> set[str] | None:

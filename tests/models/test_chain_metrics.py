@@ -200,3 +200,35 @@ def test_a_label_is_scored_on_its_input_grid(tmp_path: Path, label_grid, refused
     report = evaluate_chain(det, data)["without_filter"]
     assert report["pixel_f1"] == pytest.approx(118 / 184)
     assert report["recall_by_size"]["<0.1 ha"] == [1, 1]
+
+
+@pytest.mark.parametrize("fill", [np.nan, -9999.0])
+def test_pixels_outside_the_inputs_footprint_are_not_scored(tmp_path: Path, fill) -> None:
+    """A stack clipped to a region's outline (Earth Engine's ``clip``) holds no band outside
+    it, where its label (clipped, then unmasked to 0) says background: those pixels counted in
+    the scene's area, which lowered the false objects per 100 km², and a landslide labelled
+    there was one the chain was scored for missing. They are of unknown class now, as 255."""
+    from models.chain_metrics import evaluate_chain
+
+    data = tmp_path / "data"
+    (data / "label").mkdir(parents=True)
+    (data / "input").mkdir()
+    size = {"driver": "GTiff", "height": 20, "width": 20, "crs": CRS, "transform": T}
+    image = np.zeros((15, 20, 20), np.float32)
+    image[:, :6] = fill  # rows 0-5, with object A (rows 1-3) and polygon P2 (rows 0-3)
+    nodata = None if np.isnan(fill) else fill
+    with rasterio.open(data / "input" / "s_input.tif", "w", count=15, dtype="float32",
+                       nodata=nodata, **size) as dst:  # fmt: skip
+        dst.write(image)
+    with rasterio.open(data / "label" / "s_label.tif", "w", count=1, dtype="uint8",
+                       **size) as dst:  # fmt: skip
+        dst.write(_label()[None])
+    det = tmp_path / "det"
+    det.mkdir()
+    gpd.GeoDataFrame({"scene": ["s"] * 3, "suppressed": SUPPRESSED}, geometry=POLYGONS,
+                     crs=CRS).to_file(det / "detections.gpkg")  # fmt: skip
+    report = evaluate_chain(det, data)["with_filter"]
+    assert report["area_km2"] == pytest.approx(0.028)  # 14 rows of 20 pixels of 100 m²
+    assert report["recall_by_size"]["all"] == [1, 1]  # B; A lies outside
+    assert report["false_objects"] == 0  # P2 lies outside
+    assert (report["tp"], report["fp"], report["fn"]) == (50, 0, 50)
