@@ -59,6 +59,22 @@ def _in_file_order(located: list[tuple[int, str]]) -> list[str]:
     return [text for _, text in sorted(located, key=lambda p: p[0])]
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a date-like scalar that is no date (``2024-02-30``,
+    ``2024-13-01``) is kept as its text: PyYAML raises a bare ``ValueError`` for it, which
+    names neither the line nor the field; as text, the field's validation reports it with
+    both (``regions[0].windows.event_date: ... day value is outside expected range``)."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
 def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The file's YAML node tree and its data, a mapping; :class:`ConfigError` when the file
     cannot be read, is not YAML or is not a mapping."""
@@ -70,7 +86,7 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
         raise ConfigError(path, [f"cannot read the configuration file: {exc}"]) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

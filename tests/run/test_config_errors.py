@@ -94,6 +94,28 @@ def test_duplicate_keys_are_refused(write_config: Callable[..., Path]) -> None:
         load_config(path)
 
 
+def test_a_date_that_does_not_exist_is_named_with_its_field_and_line(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: an unquoted ``event_date: 2024-02-30`` (or month 13) ended the
+    command with 'ValueError: day is out of range for month', exit status 1, naming neither the
+    file, the line nor the field (PyYAML's own date parsing raised it)."""
+    data = _data(manifest, windows={"mode": "event", "event_date": "EVENT"})
+    data["dataset"] = {"date_format": "FORMAT"}  # a text field keeps the text
+    text = yaml.safe_dump(data, sort_keys=False)
+    text = text.replace("EVENT", "2024-02-30").replace("FORMAT", "2024-13-01")
+    path = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    line = next(i for i, s in enumerate(text.splitlines()) if "2024-02-30" in s) + 1
+    assert info.value.problems == [
+        f"line {line}: regions[0].windows.event_date: Input should be a valid date or "
+        "datetime, day value is outside expected range"
+    ]
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and f"invalid configuration {path} (1 problem)" in err
+
+
 def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_its_line(
     write_config: Callable[..., Path], manifest: Path
 ) -> None:
