@@ -421,7 +421,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 
 def _output(given: str | None) -> Path | None:
     """``--output`` checked before any work: an existing folder gets ``review.html`` in it; a
-    name that is not ``.html``/``.htm``, or a folder that cannot be made, is bad input (exit 2)."""
+    name that does not end in ``.html``, or a folder that cannot be made, is bad input (exit 2).
+    The map's writer (geemap's ``to_html``) refuses any other ending, ``.htm`` and ``.HTML``
+    included, with a bare ``ValueError`` once the page is built."""
     if given is None:
         return None
     path = Path(given)
@@ -431,7 +433,7 @@ def _output(given: str | None) -> Path | None:
         except OSError as exc:
             raise BadInput(f"--output {path}: cannot make the folder: {exc}") from None
         return path / "review.html"
-    if path.suffix.lower() not in (".html", ".htm"):
+    if path.suffix != ".html":
         raise BadInput(f"--output {path}: the review page is an HTML file; name it .html")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -187,6 +187,11 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     capsys.readouterr()
     assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "page.png")]) == 2
     assert "page.png: the review page is an HTML file; name it .html" in capsys.readouterr().err
+    # found by a new user: .htm passed this check and the page's writer then refused it,
+    # 'ValueError: The output file extension must be html.', exit status 1
+    assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "page.htm")]) == 2
+    assert "page.htm: the review page is an HTML file; name it .html" in capsys.readouterr().err
+    assert not (tmp_path / "page.htm").exists()
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert main(["review", "--config", str(config.path), "-o", str(blocked / "x.html")]) == 2
