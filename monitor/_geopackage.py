@@ -87,7 +87,8 @@ _UNDEFINED_SRS = (
 
 # What to do about each kind of SQLite failure that is the file's, not the code's: matched on
 # the messages of sqlite3_errstr (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY, SQLITE_CANTOPEN,
-# SQLITE_FULL).
+# SQLITE_FULL, SQLITE_BUSY). A busy file is another program's write (runs of the monitor exclude
+# each other with the run lock before they open it), which only its user can end.
 _FILE_PROBLEMS = (
     (
         ("malformed", "not a database", "file is encrypted"),
@@ -105,6 +106,12 @@ _FILE_PROBLEMS = (
         "there",
     ),
     (
+        ("database is locked",),
+        "is locked by another program writing it (a QGIS edit session, an sqlite3 shell, a "
+        "monitor on another machine sharing the file) for longer than this command waits; "
+        "nothing was changed: save or close that program's edits and run again",
+    ),
+    (
         ("database or disk is full",),
         "cannot grow: its file system is full (SQLite writes FILE-journal beside it too); free "
         "space there and run again (what this command was writing was rolled back)",
@@ -115,8 +122,8 @@ _FILE_PROBLEMS = (
 @contextmanager
 def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
     """Turn an SQLite error that is the file's fault into :class:`monitor.errors.
-    DatabaseFileError` naming ``path`` and saying what to do. Other errors (a locked database,
-    a constraint) pass unchanged."""
+    DatabaseFileError` naming ``path`` and saying what to do. Other errors (a constraint)
+    pass unchanged."""
     try:
         yield
     except sqlite3.DatabaseError as exc:

@@ -33,8 +33,9 @@ class BadInput(ValueError):
 
 class DatabaseFileError(BadInput):
     """An SQLite file of the monitor (the GeoPackage inventory) that cannot be read or written:
-    damaged, not a database, read-only, or in a folder that cannot be opened. The message names
-    the file and says what to do (:func:`monitor._geopackage.file_errors`)."""
+    damaged, not a database, read-only, in a folder that cannot be opened, or locked by another
+    program's write (a QGIS edit session). The message names the file and says what to do
+    (:func:`monitor._geopackage.file_errors`)."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -69,8 +69,8 @@ def test_read_only_and_unopenable_files_say_what_to_do(tmp_path: Path) -> None:
     opened = pytest.raises(DatabaseFileError, match=r"cannot be opened; check that its folder")
     with opened, file_errors(path):
         raise sqlite3.OperationalError("unable to open database file")
-    with pytest.raises(sqlite3.OperationalError, match="database is locked"), file_errors(path):
-        raise sqlite3.OperationalError("database is locked")
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), file_errors(path):
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: landslides.uid")
     other = tmp_path / "other.sqlite"
     sqlite3.connect(other).execute("PRAGMA application_id = 42").connection.close()
     with pytest.raises(DatabaseFileError, match=rf"{other} is an SQLite file but not a GeoPackage"):

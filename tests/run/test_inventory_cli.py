@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon
 from shapely.geometry import mapping
 
+import monitor._geopackage as gpkg
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.config import load_config
@@ -120,3 +122,32 @@ def test_export_of_some_review_statuses(
     with pytest.raises(SystemExit) as usage:  # argparse names the choices
         main([*args, "--status", "confirm"])
     assert usage.value.code == 2 and "invalid choice: 'confirm'" in capsys.readouterr().err
+
+
+def test_an_inventory_another_program_is_writing_is_named_with_what_to_do(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: `inventory confirm` while QGIS was editing the inventory (an SQLite
+    write transaction) waited 30 s and ended with 'OperationalError: database is locked', exit
+    status 1 and an offer of a traceback, naming neither the file nor what to do."""
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    path = config.inventory.path
+    real_connect = gpkg.connect
+    monkeypatch.setattr(gpkg, "connect", lambda p, **kw: real_connect(p, **kw, timeout_s=0.1))
+    editor = sqlite3.connect(path, isolation_level=None)
+    editor.execute("BEGIN IMMEDIATE")  # what an edit session holds until it is saved
+    try:
+        assert main(["inventory", "confirm", "--config", str(config_path), "1"]) == 2
+    finally:
+        editor.execute("ROLLBACK")
+        editor.close()
+    err = capsys.readouterr().err
+    assert (
+        f"landslide-monitor inventory: error: inventory {path} is locked by another program "
+        "writing it (a QGIS edit session, an sqlite3 shell, a monitor on another machine sharing "
+        "the file) for longer than this command waits; nothing was changed: save or close that "
+        "program's edits and run again (SQLite: database is locked)\n"
+    ) == err
+    with Inventory(path, read_only=True) as inventory:
+        assert inventory.landslides()["status"].tolist() == ["candidate"]
