@@ -370,11 +370,15 @@ class Inventory:
         """Write the inventory to GeoJSON (``.geojson``/``.json``) or CSV (``.csv``: WKT geometry
         plus centroid lon/lat), optionally only the given statuses; returns the path."""
         path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".geojson", ".json", ".csv"):  # refused before any folder is made
+            raise InventoryError(
+                f"cannot export to {path}: unknown suffix {path.suffix!r} (use .geojson or .csv)"
+            )
         frame = self.landslides()
         if status is not None:
             frame = frame[frame["status"].isin(list(status))]
         frame = frame.drop(columns="local_geometry")
-        suffix = path.suffix.lower()
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix in (".geojson", ".json"):
             frame.to_file(path, driver="GeoJSON")
@@ -385,10 +389,6 @@ class Inventory:
             table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
             table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
             table.to_csv(path, index=False)
-        else:
-            raise InventoryError(
-                f"cannot export to {path}: unknown suffix {path.suffix!r} (use .geojson or .csv)"
-            )
         return path
 
 

@@ -81,8 +81,12 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
     table = pd.read_csv(csv)
     assert len(table) == 1 and table["region"].tolist() == ["north"]
 
-    assert main(["inventory", "export", "--config", str(config_path), "x.shp"]) == 2
-    assert "unknown suffix" in capsys.readouterr().err
+    shp = config_path.parent / "shapes" / "x.shp"
+    assert main(["inventory", "export", "--config", str(config_path), str(shp)]) == 2
+    assert f"cannot export to {shp}: unknown suffix '.shp' (use .geojson or .csv)" in (
+        capsys.readouterr().err
+    )
+    assert not shp.parent.exists()  # found by a new user: the refused export made its folder
 
 
 def test_export_reads_the_inventory_without_writing_it(
