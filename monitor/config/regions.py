@@ -262,6 +262,10 @@ class RegionConfig(StrictModel):
                 ) from None
             except Exception as exc:
                 raise ValueError(f"not a GeoJSON geometry: {exc}") from None
+        elif isinstance(value, str) and not value.strip():
+            # Path("") is the configuration's folder: it read "region file <folder> has an
+            # unknown format"
+            raise ValueError("empty text; expected inline GeoJSON or the path of a region file")
         elif isinstance(value, str | Path):
             path = resolve_path(Path(value), info)
             geometry = _geometry_from_file(path, (info.data or {}).get("layer"))

@@ -501,6 +501,14 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     for geometry, message in cases.items():
         with pytest.raises(ConfigError, match=message):
             load_config(write_config(_data(manifest, geometry=geometry)))
+    # an empty text is not the configuration's folder ("region file <folder> has an unknown
+    # format", found by a new user)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, geometry=" ")))
+    assert info.value.problems == [
+        "line 5: regions[0].geometry: empty text; expected inline GeoJSON or the path of a "
+        "region file"
+    ]
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
     assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
     # one polygon layer beside a table without geometry (QGIS saves its styles so) is read
