@@ -159,12 +159,17 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
         known = ", ".join(REGION_FILE_SUFFIXES)
         raise ValueError(f"region file {path} has an unknown format (known suffixes: {known})")
     try:
-        if layer is None:
-            import pyogrio
+        import pyogrio
 
-            # layers with geometry: a QGIS style table (layer_styles) or another attribute
-            # table beside the polygons is not a layer to choose from
-            layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
+        # layers with geometry: a QGIS style table (layer_styles) or another attribute
+        # table beside the polygons is not a layer to choose from
+        layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
+        if layer is not None and layer not in layers:  # GDAL said "could not be opened"
+            raise ValueError(
+                f"region file {path} has no layer {layer!r}; its layers: "
+                f"{', '.join(layers[:8]) or 'none with geometry'}: correct the region's `layer`"
+            )
+        if layer is None:
             if len(layers) == 1:
                 layer = layers[0]
             elif len(layers) > 1:

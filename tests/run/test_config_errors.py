@@ -509,6 +509,14 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
         "line 5: regions[0].geometry: empty text; expected inline GeoJSON or the path of a "
         "region file"
     ]
+    # a layer the file does not have is told the ones it has (it read "Layer 'crest' could not
+    # be opened", found by a new user)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="crest")))
+    assert info.value.problems == [
+        f"line 5: regions[0].geometry: region file {two} has no layer 'crest'; its layers: "
+        "valley, ridge: correct the region's `layer`"
+    ]
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
     assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
     # one polygon layer beside a table without geometry (QGIS saves its styles so) is read
