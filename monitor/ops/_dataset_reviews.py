@@ -54,7 +54,9 @@ def review_jobs(
     if reviewed.empty:
         raise BadInput(
             f"inventory {path}: no confirmed or dismissed landslide; review candidates first "
-            "(`landslide-monitor inventory confirm|dismiss ID`, or the review map)"
+            f"(`landslide-monitor inventory confirm --config {config.path or 'FILE'} ID` or `... "
+            "dismiss ...`, as the review map's popups give them, or the buttons of "
+            "notebooks/review.ipynb)"
         )
     skipped: Counter[str] = Counter()
     jobs = []

@@ -44,7 +44,7 @@ def _candidates(geoms: list, crs: str) -> gpd.GeoDataFrame:
 
 
 def test_reviews_become_positives_hard_negatives_and_ignored_areas(
-    dataset_config: Path, tmp_path: Path
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     crs = utm_crs_for(10.91, 44.35)
     c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
@@ -57,12 +57,18 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
         routing = AlertRouting.from_settings(AlertSettings())
         inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
         fids = list(inventory.landslides()["fid"])
-        # nothing reviewed yet: refused with a hint
+        # nothing reviewed yet: refused with a hint that works as typed (the review map is
+        # read-only: it gives the commands; the notebook has buttons)
         out = tmp_path / "reviews"
         assert (
             main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)])
             == 2
         )
+        assert (
+            "review candidates first (`landslide-monitor inventory confirm --config "
+            f"{dataset_config} ID` or `... dismiss ...`, as the review map's popups give them, "
+            "or the buttons of notebooks/review.ipynb)"
+        ) in capsys.readouterr().err.replace("\n", " ")
         inventory.set_status(int(fids[0]), "confirmed")
         inventory.set_status(int(fids[1]), "dismissed")
     assert (
