@@ -69,8 +69,10 @@ from monitor.pipeline.chain import (
 from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
+from monitor.sources.base import DEFAULT_MAX_AREA_KM2
 
 __all__ = [
+    "MAX_STACK_PIXELS",
     "StackJob",
     "check_stack",
     "cli_configure",
@@ -83,6 +85,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LAYER = "detections"
+# The chain holds a whole stack in memory: a stack of the daily run's largest region (2500 km²
+# of 10 m pixels, 5000 x 5000) peaked at 6.9 GB, and at that rate one four times larger needs
+# more than a machine of 24 GB has: the system kills it with no word of why. Larger stacks are
+# cut into tiles first.
+MAX_STACK_PIXELS = round(DEFAULT_MAX_AREA_KM2 * 1e6 / PIXEL_SIZE_M**2)
 
 
 def default_rules() -> VectoriseRules:
@@ -162,10 +169,11 @@ def _not_measurable(
     return None
 
 
-def check_stack(path: Path) -> list[str]:
+def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
     """Refuse, before anything runs or is written, a stack the chain cannot read or measure:
     the header checks of :func:`models.datasets.check_input` (15 float bands, model band
-    names or none), no CRS or transform, or a CRS that does not measure ground areas in metres
+    names or none), more than ``max_pixels`` pixels (:data:`MAX_STACK_PIXELS`: held in memory
+    whole), no CRS or transform, or a CRS that does not measure ground areas in metres
     (degrees, feet, Web Mercator: areas, the minimum area and the simplification are in metres;
     Earth Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size
     other than the 10 m the members were trained on, a CRS whose areal scale PROJ cannot
@@ -177,6 +185,16 @@ def check_stack(path: Path) -> list[str]:
     try:
         with rasterio.open(path) as src:
             crs, transform, width, height = src.crs, src.transform, src.width, src.height
+            if width * height > max_pixels:
+                side = math.isqrt(max_pixels)
+                raise BadInput(
+                    f"{path}: {width} x {height} pixels, more than the {max_pixels:,} "
+                    "(--max-pixels) the chain holds in memory at once (one of 5000 x 5000 "
+                    "pixels peaked at about 7 GB); cut it into tiles named "
+                    f"<id>_input.tif and run the folder, e.g. gdal_translate -srcwin 0 0 "
+                    f"{side} {side} {path.name} tile_0_0_input.tif, or raise --max-pixels on a "
+                    "machine with the memory"
+                )
             _check_values(src, path, order)
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
         raise BadInput(f"{path}: cannot read its pixels: {err}") from err
@@ -457,6 +475,13 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         metavar="VALDIR",
         help="run the threshold baseline fitted on the labelled folder VALDIR instead",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_STACK_PIXELS,
+        help=f"refuse larger stacks (default {MAX_STACK_PIXELS:,}: 2500 km² of 10 m pixels, "
+        "the daily run's largest region; a stack is held in memory whole)",
+    )
 
 
 def _job(args: argparse.Namespace) -> StackJob:
@@ -503,7 +528,9 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out}: a file, not a folder")
     # every stack checked before the ensemble loads and anything is written
-    warnings = {path: check_stack(path) for path in stacks}
+    if args.max_pixels < 1:
+        raise BadInput(f"--max-pixels {args.max_pixels}: must be at least 1")
+    warnings = {path: check_stack(path, args.max_pixels) for path in stacks}
     with interrupt_on_signals():  # SIGTERM (a supervisor, a batch queue) keeps what is done
         summary = detect_stacks(stacks, args.out, _job(args), warnings)
     scenes = summary["scenes"].values()

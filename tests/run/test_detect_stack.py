@@ -3,6 +3,7 @@ goes through the daily run's chain and comes out as polygons and Cloud-Optimised
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -208,6 +209,33 @@ def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
     assert main(args) == 2
     assert "afile: a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
+    stack_file, tmp_path, capsys
+):
+    """Found by a new user: the chain reads a whole stack into memory (5000 x 5000 pixels peaked
+    at 6.9 GB), and one of 10 000 x 10 000 needs more than a 24 GB machine has: the system
+    kills it with no message. A stack of
+    more than --max-pixels (default: the daily run's largest region, 2500 km² of 10 m pixels)
+    is refused by name, with how to tile it, before the ensemble loads."""
+    from monitor.ops.detect_stack import MAX_STACK_PIXELS
+
+    assert MAX_STACK_PIXELS == 25_000_000
+    with rasterio.open(stack_file) as src:
+        width, height = src.width, src.height
+    out = tmp_path / "out"
+    args = ["detect", "--stack", str(stack_file), "--out", str(out), "-q"]
+    assert main([*args, "--max-pixels", str(width * height - 1)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"{stack_file}: {width} x {height} pixels, more than the {width * height - 1:,} "
+        "(--max-pixels) the chain holds in memory at once"
+    ) in err
+    assert f"gdal_translate -srcwin 0 0 {math.isqrt(width * height - 1)} " in err
+    assert not out.exists()
+    assert main([*args, "--max-pixels", "0"]) == 2
+    assert "--max-pixels 0: must be at least 1" in capsys.readouterr().err
 
 
 def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch):
