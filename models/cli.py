@@ -11,7 +11,8 @@ python -m models finetune --manifest models/default/manifest.json --data reviews
 python -m models compare models/default/manifest.json tuned/manifest.json --data reviews/
 python -m models lineage tuned/manifest.json
 
-Exit status 2: an argument or file to correct (the error names it); 130: interrupted (Ctrl-C).
+Exit status 2: an argument or file to correct (the error names it); 130: interrupted (Ctrl-C);
+141: the reader of standard output left (``... | head``), as a writer killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -389,6 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        from models.console import silence_stdout, stdout_is_broken
+
+        if not stdout_is_broken():  # a socket or subprocess pipe: an unexpected error
+            raise
+        silence_stdout()  # `info ... | head`: the reader left; end quietly, as a killed writer
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and 128 + SIGINT
         print(f"python -m models {args.command}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
-import select
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.console import silence_stdout, stdout_is_broken
 from monitor import __version__
 from monitor.errors import (
     EXIT_BAD_INPUT,
@@ -368,33 +367,6 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
     return EXIT_FAILED, f"{type(exc).__name__}: {exc}"
 
 
-def _stdout_is_broken() -> bool:
-    """Whether standard output is a pipe whose reader has gone (poll reports an error on its
-    write end; a flush that fails says the same where poll cannot tell)."""
-    try:
-        fd = sys.stdout.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLOUT)
-        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
-            return True
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (AttributeError, OSError, ValueError):  # no real file descriptor, or no poll
-        return False
-    return False
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush to a closed pipe does not
-    report the broken pipe again (the recipe of Python's ``signal`` documentation)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (AttributeError, OSError, ValueError):  # no real file descriptor (captured output)
-        pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
     parser = build_parser(sys.argv[1:] if argv is None else argv)
@@ -403,12 +375,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except BrokenPipeError as exc:
-        if args.debug or not _stdout_is_broken():  # a socket or subprocess pipe: an error
+        if args.debug or not stdout_is_broken():  # a socket or subprocess pipe: an error
             if args.debug:
                 raise
             print(f"landslide-monitor {args.command}: error: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        _silence_stdout()  # `... | head`: the reader left; end quietly, as a killed writer
+        silence_stdout()  # `... | head`: the reader left; end quietly, as a killed writer
         return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGINT under interrupt_on_signals
         notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))

@@ -100,3 +100,29 @@ def test_info_checks_every_file_and_names_a_folder_or_a_foreign_json(
         "Field required; regions: Extra inputs are not permitted"
     ) in err
     assert "pydantic" not in err
+
+
+def test_info_into_a_pipe_whose_reader_left_ends_quietly(tmp_path: Path) -> None:
+    """``python -m models info m.json | head`` printed a BrokenPipeError traceback and exited 1;
+    it now ends as ``landslide-monitor`` does: 141 (a writer killed by SIGPIPE), nothing on
+    stderr."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    manifest = build_untrained_ensemble(tmp_path / "model", settings=("S2",))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already left: the first write fails
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "models", "info", str(manifest)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (128 + signal.SIGPIPE, "")

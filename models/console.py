@@ -1,0 +1,38 @@
+"""Standard output of the two command lines (``python -m models``, ``landslide-monitor``) when
+its reader leaves (``... | head``). It lives here because both use it and :mod:`models` never
+imports :mod:`monitor`."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+
+__all__ = ["silence_stdout", "stdout_is_broken"]
+
+
+def stdout_is_broken() -> bool:
+    """Whether standard output is a pipe whose reader has gone (poll reports an error on its
+    write end; a flush that fails says the same where poll cannot tell)."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+            return True
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (AttributeError, OSError, ValueError):  # no real file descriptor, or no poll
+        return False
+    return False
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush to a closed pipe does not
+    report the broken pipe again (the recipe of Python's ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (captured output)
+        pass
