@@ -281,14 +281,15 @@ def import_checkpoint(
     model was trained with. Returns the manifest path."""
     checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
     state, hparams = read_lightning_checkpoint(checkpoint)
-    try:
+    try:  # name the file the message is about, the zoo's refusals included (an architecture,
+        # loss, setting or encoder it does not know: the file's or an override's)
         spec = infer_spec(state, hparams, **overrides)
-    except CheckpointError as err:  # name the file the message is about
+        idx = channels_of(spec.setting)
+        mean = [float(statistics[0][i]) for i in idx]
+        std = [float(statistics[1][i]) for i in idx]
+        member = Member(spec, mean, std)
+    except ValueError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
-    idx = channels_of(spec.setting)
-    mean = [float(statistics[0][i]) for i in idx]
-    std = [float(statistics[1][i]) for i in idx]
-    member = Member(spec, mean, std)
     try:
         member.net.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -95,6 +95,32 @@ def test_wrong_architecture_is_reported(tmp_path: Path) -> None:
         import_checkpoint(ckpt, tmp_path / "manifest.json", stats, architecture="Linknet")
 
 
+def test_an_architecture_or_encoder_the_zoo_lacks_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user: a network the zoo does not have (smp's Segformer), or an encoder or
+    setting it does not know, was refused without naming the checkpoint."""
+    net = smp.Segformer(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=15, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "seg former.ckpt", net, tmp_path / "trap")
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "manifest.json"
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, manifest, stats)
+    assert str(refused.value) == (
+        f"{ckpt}: unknown architecture 'Segformer'; known: Unet, UnetPlusPlus, MAnet, Linknet, "
+        "FPN, PSPNet, PAN, DeepLabV3, DeepLabV3Plus"
+    )
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, manifest, stats, architecture="Unet", encoder="nope")
+    assert str(refused.value).startswith(
+        f"{ckpt}: cannot build Unet with encoder 'nope' and arguments {{}}: "
+    )
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, manifest, stats, architecture="Unet", setting="S3")
+    assert str(refused.value) == f"{ckpt}: unknown setting 'S3'; known: S1, S2, S1+S2, all, L4S"
+    assert not manifest.exists() and not list(tmp_path.glob("*.safetensors"))
+
+
 def test_statistics_csv_of_the_published_code(tmp_path: Path) -> None:
     path = tmp_path / "stats.csv"
     rows = "\n".join(f"{i},{i + 1},{i * 0.5},{i + 2}" for i in range(15))
