@@ -280,6 +280,9 @@ def import_checkpoint(
     absent; the member joins its setting's list). ``statistics`` are the 15-band mean/std the
     model was trained with. Returns the manifest path."""
     checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
+    # read before anything is written: a manifest that is refused then leaves no weights file
+    # beside it, nor a member's weights replaced under its recorded checksum
+    manifest = read_manifest(manifest_path) if manifest_path.exists() else None
     state, hparams = read_lightning_checkpoint(checkpoint)
     try:  # name the file the message is about, the zoo's refusals included (an architecture,
         # loss, setting or encoder it does not know: the file's or an override's)
@@ -302,8 +305,7 @@ def import_checkpoint(
     sha = save_member_weights(member, manifest_path.parent / file, {"source": checkpoint.name})
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
-    if manifest_path.exists():
-        manifest = read_manifest(manifest_path)
+    if manifest is not None:
         manifest.members = [m for m in manifest.members if m.name != name] + [entry]
         current = manifest.settings.get(spec.setting)
         names = [n for n in (current.members if current else []) if n != name] + [name]

@@ -121,6 +121,39 @@ def test_an_architecture_or_encoder_the_zoo_lacks_is_refused_naming_the_file(
     assert not manifest.exists() and not list(tmp_path.glob("*.safetensors"))
 
 
+def test_a_manifest_that_is_refused_gets_no_weights_written_beside_it(tmp_path: Path) -> None:
+    """Found by a new user: the weights were saved before the manifest was read, so importing
+    into a hand-edited manifest that is refused left a weights file behind, or replaced the
+    weights of a member of the same name under the checksum the manifest records."""
+    from models.manifest import ManifestError, sha256_file
+
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "ens" / "manifest.json"
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+        (tmp_path / f"run{seed}").mkdir()
+        _lightning_checkpoint(tmp_path / f"run{seed}" / "epoch_041.ckpt", net, tmp_path / "trap")
+    import_checkpoint(tmp_path / "run1" / "epoch_041.ckpt", manifest, stats, **options)
+    raw = json.loads(manifest.read_text())
+    (entry,) = raw["members"]
+    raw["settings"]["S1"]["threshold"] = 1.5  # edited by hand
+    manifest.write_text(json.dumps(raw))
+
+    with pytest.raises(ManifestError) as refused:  # another run's checkpoint of the same name
+        import_checkpoint(tmp_path / "run2" / "epoch_041.ckpt", manifest, stats, **options)
+    assert str(refused.value) == (
+        f"{manifest}: not a model manifest (1 problem(s)): settings.S1.threshold: Input should "
+        "be less than or equal to 1"
+    )
+    assert sorted(p.name for p in (tmp_path / "ens").iterdir()) == [entry["file"], "manifest.json"]
+    assert sha256_file(tmp_path / "ens" / entry["file"]) == entry["sha256"]
+    with pytest.raises(ManifestError, match="is a folder"):  # --manifest ens/: saved in tmp_path
+        import_checkpoint(tmp_path / "run2" / "epoch_041.ckpt", manifest.parent, stats, **options)
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
 def test_statistics_csv_of_the_published_code(tmp_path: Path) -> None:
     path = tmp_path / "stats.csv"
     rows = "\n".join(f"{i},{i + 1},{i * 0.5},{i + 2}" for i in range(15))
