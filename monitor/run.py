@@ -300,36 +300,39 @@ def run_once(
     timings: dict[str, float] = {}
     routing = config.alert_routing()
     inventory_path = config.inventory.path
-    if executor is None:
-        load_ensemble(config.model)  # a broken manifest stops the run before it starts
     delivery = None
-    with RunLock(inventory_path), Inventory(inventory_path) as inventory:
-        run_id = inventory.start_run(
-            run_date,
-            [r.name for r in selected],
-            config.source.type,
-            config=str(config.path) if config.path else None,
-            model=str(config.model.manifest),
-        )
-        log.info("run %d for %s: %d region(s)", run_id, run_date, len(selected))
-        stage = "detection"
-        try:
-            results = _detect_all(config, selected, run_date, executor, progress)
-            timings["detection"] = time.perf_counter() - start
-            lap = time.perf_counter()
-            stage = "the inventory update"
-            changes = inventory.apply(run_id, [region_detections(r) for r in results], routing)
-            timings["inventory"] = time.perf_counter() - lap
-            lap = time.perf_counter()
-            stage = "alert delivery"
-            with inventory.outbox() as box:
-                if deliver_alerts:
-                    delivery = box.deliver(routing)
-                outbox_counts = box.counts()
-            timings["alerts"] = time.perf_counter() - lap
-        except BaseException as exc:
-            _record_stop(inventory, run_id, stage, exc)
-            raise
+    with RunLock(inventory_path):
+        # a broken manifest stops the run before it is recorded; loaded under the lock, so a
+        # run refused by it does not first spend seconds importing torch and the members
+        if executor is None:
+            load_ensemble(config.model)
+        with Inventory(inventory_path) as inventory:
+            run_id = inventory.start_run(
+                run_date,
+                [r.name for r in selected],
+                config.source.type,
+                config=str(config.path) if config.path else None,
+                model=str(config.model.manifest),
+            )
+            log.info("run %d for %s: %d region(s)", run_id, run_date, len(selected))
+            stage = "detection"
+            try:
+                results = _detect_all(config, selected, run_date, executor, progress)
+                timings["detection"] = time.perf_counter() - start
+                lap = time.perf_counter()
+                stage = "the inventory update"
+                changes = inventory.apply(run_id, [region_detections(r) for r in results], routing)
+                timings["inventory"] = time.perf_counter() - lap
+                lap = time.perf_counter()
+                stage = "alert delivery"
+                with inventory.outbox() as box:
+                    if deliver_alerts:
+                        delivery = box.deliver(routing)
+                    outbox_counts = box.counts()
+                timings["alerts"] = time.perf_counter() - lap
+            except BaseException as exc:
+                _record_stop(inventory, run_id, stage, exc)
+                raise
     timings["total"] = time.perf_counter() - start
     quicklooks = config.quicklooks.dir / run_date.isoformat() if config.quicklooks.enabled else None
     return RunSummary(

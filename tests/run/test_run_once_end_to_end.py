@@ -300,12 +300,17 @@ def test_cloudy_pixels_fall_back_to_radar(
     assert [r.setting for r in summary.regions] == ["S1", "S1"]
 
 
-def test_a_held_lock_refuses_the_run(config: MonitorConfig, stand_ins: Callable[..., Any]) -> None:
-    source, _ = stand_ins()
+def test_a_held_lock_refuses_the_run(
+    config: MonitorConfig, stand_ins: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before the ensemble is loaded: a refused run spent seconds loading it first."""
+    source, ensemble = stand_ins()
+    loaded: list[object] = []
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: loaded.append(model) or ensemble)
     config.inventory.path.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(config.inventory.path), pytest.raises(RunLockHeld, match="another run"):
         run_once(config, RUN_DATE, progress=False)
-    assert source.calls == []
+    assert (source.calls, loaded) == ([], [])
 
 
 def test_a_source_without_ground_truth_is_not_scored(
