@@ -202,6 +202,12 @@ def infer_spec(
     if arch is None:
         raise CheckpointError("architecture unknown: the checkpoint does not name its network")
     n = _in_channels(state)
+    head = state.get("segmentation_head.0.weight")  # smp's head: (classes, ...)
+    if head is not None and head.shape[0] != 1:  # not a wrong architecture, which it suggested
+        raise CheckpointError(
+            f"the network has {head.shape[0]} output classes; a member has one (the landslide "
+            "logit, binary segmentation as in Ganerød et al.), so it cannot be imported"
+        )
     if setting is None:
         matches = [s for s, idx in SETTINGS.items() if len(idx) == n]
         if len(matches) != 1:

@@ -154,6 +154,20 @@ def test_a_manifest_that_is_refused_gets_no_weights_written_beside_it(tmp_path: 
     assert not list(tmp_path.glob("*.safetensors"))
 
 
+def test_a_network_of_two_classes_is_refused_as_such(tmp_path: Path) -> None:
+    """Found by a new user: a two-class (softmax) network was refused as weights that 'do not
+    fit Unet ... (pass the right architecture/encoder)', which it was."""
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=2)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, tmp_path / "manifest.json", ([0.0] * 15, [1.0] * 15),
+                          architecture="Unet", encoder=TEST_ENCODER)  # fmt: skip
+    assert str(refused.value) == (
+        f"{ckpt}: the network has 2 output classes; a member has one (the landslide logit, "
+        "binary segmentation as in Ganerød et al.), so it cannot be imported"
+    )
+
+
 def test_statistics_csv_of_the_published_code(tmp_path: Path) -> None:
     path = tmp_path / "stats.csv"
     rows = "\n".join(f"{i},{i + 1},{i * 0.5},{i + 2}" for i in range(15))
