@@ -70,7 +70,14 @@ class Resources:
         if key not in self._ensembles:
             log.info("loading ensemble %s", path)
             self._ensembles[key] = Ensemble.load(path, engine=model.engine)
-        return self._ensembles[key]
+        ensemble = self._ensembles[key]
+        if model.setting != "auto" and model.setting not in ensemble.settings:
+            # every region would fail on it, one by one, after its stack was fetched
+            raise BadInput(
+                f"model.setting is {model.setting!r} but the ensemble {path} has only "
+                f"{', '.join(ensemble.settings)}: set one of those, or auto"
+            )
+        return ensemble
 
 
 RESOURCES = Resources()

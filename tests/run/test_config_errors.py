@@ -475,6 +475,29 @@ def test_a_device_the_machine_cannot_use_is_bad_input_naming_the_field(
         RESOURCES.ensemble(config.model)
 
 
+def test_a_setting_the_ensemble_lacks_is_refused_when_it_loads() -> None:
+    """Found by the docs audit: `model.setting: all` (offered beside S1, S2 and S1+S2) with the
+    bundled ensemble, which has no `all` members, passed the configuration and failed every
+    region of the run one by one after its stack was fetched. It is refused where the ensemble
+    loads, before a run is recorded (and before detect --stack runs the chain)."""
+    from models.ensemble import DEFAULT_MANIFEST
+    from monitor.config import ModelSettings
+    from monitor.errors import BadInput
+    from monitor.run_inputs import RESOURCES
+
+    with pytest.raises(BadInput) as err:
+        RESOURCES.ensemble(ModelSettings(manifest=DEFAULT_MANIFEST, setting="all"))
+    assert str(err.value) == (
+        f"model.setting is 'all' but the ensemble {DEFAULT_MANIFEST.resolve()} has only S1, S2, "
+        "S1+S2: set one of those, or auto"
+    )
+    assert RESOURCES.ensemble(ModelSettings(manifest=DEFAULT_MANIFEST, setting="S2")).settings == (
+        "S1",
+        "S2",
+        "S1+S2",
+    )
+
+
 def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     write_config: Callable[..., Path], manifest: Path, tmp_path: Path
 ) -> None:
