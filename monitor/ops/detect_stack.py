@@ -117,6 +117,18 @@ def find_stacks(path: Path) -> list[Path]:
     inputs = sorted(path.glob("*_input.tif")) or sorted((path / "input").glob("*_input.tif"))
     if not inputs:
         raise BadInput(f"--stack {path}: no *_input.tif in it or in {path / 'input'}")
+    # a stack named otherwise (.tiff, _INPUT.TIF: the layout's name is case-sensitive) is not
+    # run; said, so that a folder of 40 exports where 3 are named so does not lose them quietly
+    near = sorted(
+        p.name
+        for p in inputs[0].parent.iterdir()
+        if p.name.lower().endswith(("_input.tif", "_input.tiff")) and p not in inputs
+    )
+    if near:
+        log.warning(
+            "%s: %d file(s) not run, as a stack is named <id>_input.tif: %s",
+            inputs[0].parent, len(near), ", ".join(near[:5]) + (" ..." if len(near) > 5 else ""),
+        )  # fmt: skip
     return inputs
 
 

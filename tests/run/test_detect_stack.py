@@ -204,6 +204,22 @@ def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
     assert sorted(p.name for p in out.iterdir()) == ["detections.gpkg", "summary.json"]
 
 
+def test_a_folder_names_the_stacks_it_does_not_run(stack_file, caplog):
+    """Found by a new user: in a folder of exports, a stack named a_input.tiff or B_INPUT.TIF
+    was skipped without a word (the layout's name is <id>_input.tif)."""
+    from monitor.ops.detect_stack import find_stacks
+
+    folder = stack_file.parent
+    for name in ("b_input.tiff", "C_INPUT.TIF", "notes.txt", "hill_label.tif"):
+        (folder / name).write_bytes(b"")
+    with caplog.at_level("WARNING", logger="monitor.ops.detect_stack"):
+        assert find_stacks(folder) == [stack_file]
+    assert caplog.messages == [
+        f"{folder}: 2 file(s) not run, as a stack is named <id>_input.tif: C_INPUT.TIF, "
+        "b_input.tiff"
+    ]
+
+
 def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
