@@ -312,6 +312,15 @@ def import_checkpoint(
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
     if manifest is not None:
+        earlier = next((m for m in manifest.members if m.name == name), None)
+        if earlier is not None and earlier.sha256 != sha:
+            # the same checkpoint again is a no-op; another of the same file name and settings
+            # (epoch_041.ckpt of another run) takes its place, which the operator should know
+            log.warning(
+                "%s: replaces member %s of %s, whose weights came from another checkpoint of "
+                "the same name (SHA-256 %s..., now %s...); rename the file to keep both",
+                checkpoint, name, manifest_path, earlier.sha256[:12], sha[:12],
+            )  # fmt: skip
         manifest.members = [m for m in manifest.members if m.name != name] + [entry]
         current = manifest.settings.get(spec.setting)
         names = [n for n in (current.members if current else []) if n != name] + [name]

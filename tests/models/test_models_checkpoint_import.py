@@ -211,6 +211,29 @@ def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Pat
     assert len(settings["members"]) == 3
 
 
+def test_another_checkpoint_of_the_same_name_replaces_the_member_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: importing epoch_041.ckpt of another run into a manifest that had
+    one replaced the member without a word; the same checkpoint again stays silent."""
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "ens" / "manifest.json"
+    ckpt = tmp_path / "epoch_041.ckpt"
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+        _lightning_checkpoint(ckpt, net, tmp_path / "trap")
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="models.checkpoint_import"):
+            import_checkpoint(ckpt, manifest, stats, setting="S1", architecture="Unet",
+                              encoder=TEST_ENCODER)  # fmt: skip
+        replaced = [m for m in caplog.messages if "replaces member" in m]
+        assert len(replaced) == (1 if seed == 2 else 0)
+    assert replaced[0].startswith(f"{ckpt}: replaces member S1-Unet")
+    assert replaced[0].endswith("rename the file to keep both")
+    assert len(json.loads(manifest.read_text())["settings"]["S1"]["members"]) == 1
+
+
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
