@@ -240,7 +240,9 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
     :func:`write_scene` writes them) are read by name, in whatever order the file holds them;
     unnamed bands are taken in :data:`MODEL_BANDS` order. A declared nodata is applied to every
     band but those whose 0 is a value (``layover``, ``shadow``, ``canopy_height``), where a
-    nodata of 0 would erase them."""
+    nodata of 0 would erase them; their 0 is kept only inside the stack's footprint (where
+    another band holds a value), so that outside an export clipped to an outline every band is
+    NaN, as with any other nodata."""
     order = check_input(path)
     try:
         with rasterio.open(path) as src:
@@ -248,10 +250,14 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
             image = masked.filled(np.nan)
             if src.nodata == 0:
                 raw = masked.data
-                for name in _ZERO_IS_A_VALUE:
-                    i = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
-                    zeros = raw[i] == 0
-                    image[i][zeros] = 0.0
+                zero_valued = [
+                    MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
+                    for n in _ZERO_IS_A_VALUE
+                ]
+                others = [i for i in range(image.shape[0]) if i not in zero_valued]
+                inside = (~np.ma.getmaskarray(masked)[others]).any(axis=0)
+                for i in zero_valued:
+                    image[i][(raw[i] == 0) & inside] = 0.0
             crs, transform = src.crs, src.transform
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err

@@ -163,19 +163,32 @@ def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypat
     ]
 
 
-def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("nodata", [np.nan, 0.0])
+def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monkeypatch, nodata):
     """Earth Engine's ``clip`` to a region's outline leaves the rest of the export's bounding
     box without any band: those pixels are outside the stack, not unobserved. Counted as
     unobserved, the radar of this stack (every pixel inside has it) covered 44 % of the pixels,
-    short of the 50 % a radar setting needs, and S2 ran alone."""
+    short of the 50 % a radar setting needs, and S2 ran alone. With a nodata of 0 (found in
+    review) the bands whose 0 is a value (layover, shadow, canopy height) kept their 0 outside
+    the footprint too, so the pixels outside still counted."""
     import json
+
+    from models.datasets import read_input
+    from monitor.pipeline.chain import stack_from_scene
+    from monitor.pipeline.setting import coverage
 
     monkeypatch.setattr(
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
     )
     bands = hill_and_plain().bands()
-    bands[:, :, :90] = np.nan  # the outline keeps the hill's 70 easternmost columns of 160
-    path = _write(tmp_path / "valley_input.tif", bands, nodata=np.nan)
+    if nodata == 0:  # an exact 0 of another band is no data then (dVV of unchanged ground)
+        zero_is_a_value = [MODEL_BANDS.index(n) for n in ("layover", "shadow", "canopy_height")]
+        for i in set(range(len(MODEL_BANDS))) - set(zero_is_a_value):
+            bands[i][bands[i] == 0] = 1e-3
+    bands[:, :, :90] = nodata  # the outline keeps the hill's 70 easternmost columns of 160
+    path = _write(tmp_path / "valley_input.tif", bands, nodata=nodata)
+    shares = coverage(stack_from_scene(read_input(path)))
+    assert shares["radar"] == pytest.approx(1.0)
     assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
     scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["valley"]
     assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
