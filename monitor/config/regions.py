@@ -164,7 +164,8 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
         # layers with geometry: a QGIS style table (layer_styles) or another attribute
         # table beside the polygons is not a layer to choose from
         layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
-        if layer is not None and layer not in layers:  # GDAL said "could not be opened"
+        # GDAL opens a layer whatever the case of its name (layer: Ridge for "ridge" worked)
+        if layer is not None and layer.lower() not in {n.lower() for n in layers}:
             raise ValueError(
                 f"region file {path} has no layer {layer!r}; its layers: "
                 f"{', '.join(layers[:8]) or 'none with geometry'}: correct the region's `layer`"

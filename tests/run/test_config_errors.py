@@ -542,6 +542,9 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     ]
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
     assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
+    # GDAL opens a layer whatever its case: a configuration that loaded so still does
+    upper = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="RIDGE")))
+    assert upper.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
     # one polygon layer beside a table without geometry (QGIS saves its styles so) is read
     styled = folder / "styled.gpkg"
     utm.to_file(styled, layer="valley")
