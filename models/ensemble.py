@@ -107,7 +107,7 @@ class Ensemble:
     @property
     def settings(self) -> tuple[str, ...]:
         """The settings that have members."""
-        return tuple(s for s, e in self.manifest.settings.items() if e.members)
+        return self.manifest.member_settings
 
     def threshold(self, setting: str) -> float:
         return self._entry(setting).threshold

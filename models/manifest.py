@@ -136,6 +136,11 @@ class ManifestModel(BaseModel):
         return self
 
     @property
+    def member_settings(self) -> tuple[str, ...]:
+        """The settings that have members (what ``model.setting`` may name)."""
+        return tuple(s for s, e in self.settings.items() if e.members)
+
+    @property
     def ensemble_id(self) -> str:
         """Names what the ensemble computes (16 hex digits): its members' weights (SHA-256) and
         each setting's members (K of them) and threshold; not their order, the validation F1,

@@ -29,14 +29,16 @@ from typing import TYPE_CHECKING, Literal
 from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
+from models.manifest import ManifestError, read_manifest
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
+from monitor.errors import BadInput
 from monitor.grid import reproject
 from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
-from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date
+from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date, check_setting
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
 from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, Source, Window
@@ -306,6 +308,12 @@ def run_once(
         # run refused by it does not first spend seconds importing torch and the members
         if executor is None:
             load_ensemble(config.model)
+        else:  # the workers load it; a setting it lacks is refused here all the same
+            try:
+                manifest = read_manifest(config.model.manifest)
+            except ManifestError as err:
+                raise BadInput(f"model.manifest: {err}") from None
+            check_setting(config.model, manifest.member_settings)
         with Inventory(inventory_path) as inventory:
             run_id = inventory.start_run(
                 run_date,

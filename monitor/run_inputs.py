@@ -23,7 +23,13 @@ from monitor.sources.base import AreaOfInterest, Source
 if TYPE_CHECKING:
     from models.ensemble import Ensemble
 
-__all__ = ["RESOURCES", "Resources", "build_configured_archive", "check_run_date"]
+__all__ = [
+    "RESOURCES",
+    "Resources",
+    "build_configured_archive",
+    "check_run_date",
+    "check_setting",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +77,20 @@ class Resources:
             log.info("loading ensemble %s", path)
             self._ensembles[key] = Ensemble.load(path, engine=model.engine)
         ensemble = self._ensembles[key]
-        if model.setting != "auto" and model.setting not in ensemble.settings:
-            # every region would fail on it, one by one, after its stack was fetched
-            raise BadInput(
-                f"model.setting is {model.setting!r} but the ensemble {path} has only "
-                f"{', '.join(ensemble.settings)}: set one of those, or auto"
-            )
+        check_setting(model, ensemble.settings)
         return ensemble
+
+
+def check_setting(model: ModelSettings, available: Sequence[str]) -> None:
+    """Refuse (:class:`~monitor.errors.BadInput`) a fixed ``model.setting`` that the ensemble of
+    ``model.manifest``, whose settings with members are ``available``, lacks: every region of a
+    run would fail on it, one by one, after its stack was fetched."""
+    if model.setting != "auto" and model.setting not in available:
+        raise BadInput(
+            f"model.setting is {model.setting!r} but the ensemble "
+            f"{Path(model.manifest).resolve()} has only {', '.join(available)}: set one of "
+            "those, or auto"
+        )
 
 
 RESOURCES = Resources()

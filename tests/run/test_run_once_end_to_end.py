@@ -313,6 +313,27 @@ def test_a_held_lock_refuses_the_run(
     assert (source.calls, loaded) == ([], [])
 
 
+def test_a_setting_the_ensemble_lacks_is_refused_before_the_run_also_with_dask(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    """Found in review: with Dask (an executor) the workers load the ensemble, so a
+    `model.setting` it lacks was refused by every region on its worker, after its stack was
+    fetched; the manifest's settings are checked before the run is recorded (no torch)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.ensemble import DEFAULT_MANIFEST
+    from monitor.errors import BadInput
+
+    source, _ = stand_ins()
+    model = config.model.model_copy(update={"manifest": DEFAULT_MANIFEST, "setting": "all"})
+    config = config.model_copy(update={"model": model})
+    with ThreadPoolExecutor(1) as executor, pytest.raises(BadInput) as err:
+        run_once(config, RUN_DATE, executor=executor, progress=False)
+    assert str(err.value).startswith("model.setting is 'all' but the ensemble ")
+    assert str(err.value).endswith("has only S1, S2, S1+S2: set one of those, or auto")
+    assert source.calls == [] and not config.inventory.path.exists()
+
+
 def test_a_source_without_ground_truth_is_not_scored(
     config: MonitorConfig, stand_ins: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
