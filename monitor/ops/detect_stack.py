@@ -202,10 +202,11 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 raise BadInput(
                     f"{path}: {width} x {height} pixels, more than the {max_pixels:,} "
                     "(--max-pixels) the chain holds in memory at once (one of 5000 x 5000 "
-                    "pixels peaked at about 7 GB); cut it into tiles named "
-                    f"<id>_input.tif and run the folder, e.g. gdal_translate -srcwin 0 0 "
-                    f"{side} {side} {path.name} tile_0_0_input.tif, or raise --max-pixels on a "
-                    "machine with the memory"
+                    "pixels peaked at about 7 GB); cut it into tiles named <id>_input.tif in "
+                    "a folder of their own, overlapping by a few hundred metres so that no "
+                    "landslide is cut at an edge, and run that folder (e.g. gdal_translate "
+                    f"-srcwin 0 0 {side} {side} {path.name} tiles/t_0_0_input.tif), or raise "
+                    "--max-pixels on a machine with the memory"
                 )
             _check_values(src, path, order)
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
@@ -492,7 +493,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=MAX_STACK_PIXELS,
         help=f"refuse larger stacks (default {MAX_STACK_PIXELS:,}: 2500 km² of 10 m pixels, "
-        "the daily run's largest region; a stack is held in memory whole)",
+        "the regions' default max_area_km2; a stack is held in memory whole)",
     )
 
 

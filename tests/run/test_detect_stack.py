@@ -246,7 +246,7 @@ def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
     """Found by a new user: the chain reads a whole stack into memory (5000 x 5000 pixels peaked
     at 6.9 GB), and one of 10 000 x 10 000 needs more than a 24 GB machine has: the system
     kills it with no message. A stack of
-    more than --max-pixels (default: the daily run's largest region, 2500 km² of 10 m pixels)
+    more than --max-pixels (default: 2500 km² of 10 m pixels, the regions' default max_area_km2)
     is refused by name, with how to tile it, before the ensemble loads."""
     from monitor.ops.detect_stack import MAX_STACK_PIXELS
 
@@ -261,7 +261,10 @@ def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
         f"{stack_file}: {width} x {height} pixels, more than the {width * height - 1:,} "
         "(--max-pixels) the chain holds in memory at once"
     ) in err
-    assert f"gdal_translate -srcwin 0 0 {math.isqrt(width * height - 1)} " in err
+    side = math.isqrt(width * height - 1)
+    assert (
+        f"gdal_translate -srcwin 0 0 {side} {side} {stack_file.name} tiles/t_0_0_input.tif" in err
+    )
     assert not out.exists()
     assert main([*args, "--max-pixels", "0"]) == 2
     assert "--max-pixels 0: must be at least 1" in capsys.readouterr().err
