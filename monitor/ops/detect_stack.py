@@ -85,8 +85,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LAYER = "detections"
-# The chain holds a whole stack in memory: a stack of the daily run's largest region (2500 km²
-# of 10 m pixels, 5000 x 5000) peaked at 6.9 GB, and at that rate one four times larger needs
+# The chain holds a whole stack in memory: a stack of 2500 km² of 10 m pixels (the regions'
+# default max_area_km2; 5000 x 5000) peaked at 6.9 GB, and at that rate one four times larger needs
 # more than a machine of 24 GB has: the system kills it with no word of why. Larger stacks are
 # cut into tiles first.
 MAX_STACK_PIXELS = round(DEFAULT_MAX_AREA_KM2 * 1e6 / PIXEL_SIZE_M**2)
