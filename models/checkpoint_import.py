@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -280,11 +281,15 @@ def import_checkpoint(
     *,
     val_f1: float | None = None,
     threshold: float | None = None,
+    replace: bool = False,
     **overrides: Any,
 ) -> Path:
     """Convert ``checkpoint`` into a member of the ensemble at ``manifest_path`` (created if
     absent; the member joins its setting's list). ``statistics`` are the 15-band mean/std the
-    model was trained with. Returns the manifest path."""
+    model was trained with. A member of the same name (setting, network and file name) is
+    kept when the weights are the same, and replaced only with ``replace``: another
+    checkpoint of the same file name (``epoch_041.ckpt`` of another run) is refused rather than
+    written over it. Returns the manifest path."""
     checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
     # read before anything is written: a manifest that is refused then leaves no weights file
     # beside it, nor a member's weights replaced under its recorded checksum
@@ -308,19 +313,22 @@ def import_checkpoint(
         ) from err
     name = f"{spec.name}-{checkpoint.stem}"
     file = f"{name}.safetensors"
-    sha = save_member_weights(member, manifest_path.parent / file, {"source": checkpoint.name})
+    earlier = next((m for m in manifest.members if m.name == name), None) if manifest else None
+    # written beside the member first: another checkpoint of the same name is refused before
+    # anything of the member it names is touched
+    staged = manifest_path.parent / f".{file}.new"
+    sha = save_member_weights(member, staged, {"source": checkpoint.name})
+    if earlier is not None and earlier.sha256 != sha and not replace:
+        staged.unlink()
+        raise CheckpointError(
+            f"{checkpoint}: {manifest_path} has a member {name} from another checkpoint of this "
+            f"name (SHA-256 {earlier.sha256[:12]}..., this one {sha[:12]}...): rename the file "
+            "to import it beside it, or pass --replace to put it in its place"
+        )
+    os.replace(staged, manifest_path.parent / file)
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
     if manifest is not None:
-        earlier = next((m for m in manifest.members if m.name == name), None)
-        if earlier is not None and earlier.sha256 != sha:
-            # the same checkpoint again is a no-op; another of the same file name and settings
-            # (epoch_041.ckpt of another run) takes its place, which the operator should know
-            log.warning(
-                "%s: replaces member %s of %s, whose weights came from another checkpoint of "
-                "the same name (SHA-256 %s..., now %s...); rename the file to keep both",
-                checkpoint, name, manifest_path, earlier.sha256[:12], sha[:12],
-            )  # fmt: skip
         manifest.members = [m for m in manifest.members if m.name != name] + [entry]
         current = manifest.settings.get(spec.setting)
         names = [n for n in (current.members if current else []) if n != name] + [name]

@@ -127,6 +127,7 @@ def _import(args: argparse.Namespace) -> int:
         stats,
         val_f1=args.val_f1,
         threshold=args.threshold,
+        replace=args.replace,
         architecture=args.architecture,
         encoder=args.encoder,
         loss=args.loss,
@@ -302,6 +303,11 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
         type=float,
         default=None,
         help="the setting's threshold (default: kept for a setting the manifest has, else 0.5)",
+    )
+    i.add_argument(
+        "--replace",
+        action="store_true",
+        help="put it in the place of the member of the same name from another checkpoint",
     )
     i.set_defaults(func=_import)
 

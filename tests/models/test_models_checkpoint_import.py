@@ -211,27 +211,47 @@ def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Pat
     assert len(settings["members"]) == 3
 
 
-def test_another_checkpoint_of_the_same_name_replaces_the_member_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_another_checkpoint_of_the_same_name_is_refused_unless_it_replaces(
+    tmp_path: Path,
 ) -> None:
     """Found by a new user: importing epoch_041.ckpt of another run into a manifest that had
-    one replaced the member without a word; the same checkpoint again stays silent."""
+    one replaced the member without a word (found in review: a warning after writing would
+    come too late to keep both). The same checkpoint again changes nothing; another of the
+    same name is refused with the member's weights untouched, or replaces it with --replace."""
+    from models.manifest import sha256_file
+
     stats = ([0.0] * 15, [1.0] * 15)
     manifest = tmp_path / "ens" / "manifest.json"
     ckpt = tmp_path / "epoch_041.ckpt"
-    for seed in (1, 1, 2):
+
+    def checkpoint(seed: int) -> None:
         torch.manual_seed(seed)
         net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
         _lightning_checkpoint(ckpt, net, tmp_path / "trap")
-        caplog.clear()
-        with caplog.at_level("WARNING", logger="models.checkpoint_import"):
-            import_checkpoint(ckpt, manifest, stats, setting="S1", architecture="Unet",
-                              encoder=TEST_ENCODER)  # fmt: skip
-        replaced = [m for m in caplog.messages if "replaces member" in m]
-        assert len(replaced) == (1 if seed == 2 else 0)
-    assert replaced[0].startswith(f"{ckpt}: replaces member S1-Unet")
-    assert replaced[0].endswith("rename the file to keep both")
-    assert len(json.loads(manifest.read_text())["settings"]["S1"]["members"]) == 1
+
+    def members() -> list[dict]:
+        return json.loads(manifest.read_text())["members"]
+
+    options = {"setting": "S1", "architecture": "Unet", "encoder": TEST_ENCODER}
+    checkpoint(1)
+    import_checkpoint(ckpt, manifest, stats, **options)
+    import_checkpoint(ckpt, manifest, stats, **options)  # the same again: nothing changes
+    (first,) = members()
+    weights = manifest.parent / first["file"]
+    checkpoint(2)
+    with pytest.raises(CheckpointError) as err:
+        import_checkpoint(ckpt, manifest, stats, **options)
+    assert str(err.value).startswith(
+        f"{ckpt}: {manifest} has a member {first['name']} from another checkpoint of this name "
+        f"(SHA-256 {first['sha256'][:12]}..., this one "
+    )
+    assert str(err.value).endswith("or pass --replace to put it in its place")
+    assert members() == [first] and sha256_file(weights) == first["sha256"]
+    assert sorted(p.name for p in manifest.parent.iterdir()) == [weights.name, "manifest.json"]
+    import_checkpoint(ckpt, manifest, stats, replace=True, **options)
+    (second,) = members()
+    assert second["sha256"] != first["sha256"]
+    assert sha256_file(weights) == second["sha256"]
 
 
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
