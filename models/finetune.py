@@ -35,8 +35,9 @@ landslides), every one within a standard error of the best pooled pixel F1 count
 (the one-standard-error rule; a block bootstrap of the scenes' tiles gives the error), and of
 those the largest K and the threshold nearest the parent's are taken. On two reviewed scenes the
 plain maximum had taken one member of four and thresholds of 0.42 to 0.73, on F1 differences of
-0.01 (docs/models.md, "The loop measured on the archive"). The new manifest records its
-lineage (the parent manifest's and the dataset's SHA-256, :mod:`models.lineage`).
+0.01 (an early draw of the review-loop bench, docs/measurements/review_loop.md). The new
+manifest records its lineage (the parent manifest's and the dataset's SHA-256,
+:mod:`models.lineage`).
 
 Data: a dataset folder with ``train/`` and ``val/`` in the Ganerød et al. layout, as
 ``landslide-monitor dataset export`` and ``dataset from-reviews`` write it. Nothing is saved

@@ -67,8 +67,9 @@ whose members were fine-tuned on the same scenes is refused (its ``training.line
 their dataset by its SHA-256, so a later dataset that adds scenes to those is not caught): on
 those scenes its candidates are in-sample, the look-alikes learnt away and the landslides learnt
 in, and a cut calibrated again for them on two reviewed scenes swung from 0.09 to 0.66 between
-draws of regions (docs/models.md, "The loop measured on the archive"). scikit-learn and
-skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state, one thread.
+draws of regions (docs/measurements/review_loop.md, "How the workflow's rules came to be").
+scikit-learn and skl2onnx are needed (the ``fit`` extra). Deterministic: fixed random state,
+one thread.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ composites as tile layers. On the page:
 * a date filter (first or last seen, from/to) that hides the landslides outside the range and
   says how many are shown.
 
-Review decisions are made with ``landslide-monitor inventory confirm|dismiss ID`` or in
+Review decisions are made with ``landslide-monitor inventory confirm|dismiss --config F ID`` or in
 ``notebooks/review.ipynb``; the page itself is read-only.
 
 Every string that reaches the page's HTML is escaped: the inventory may have been edited by
