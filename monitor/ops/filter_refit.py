@@ -24,7 +24,8 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    ``DATA/val``: the highest cut whose chain finds as many of the reviewed landslides the
    unfiltered chain finds there as the parent filter at its cut does (of all sizes, and of 1 ha
    or more; counts, not the same landslides), and never fewer than all but
-   :data:`MAX_MISS_BOUND` of them. The parent's cut was chosen for the parent's scores; a
+   :data:`MAX_MISS_BOUND` of them where they number :data:`MIN_CUT_LANDSLIDES` or more (under
+   that, all but a tenth is every one). The parent's cut was chosen for the parent's scores; a
    refitted classifier scores on its own scale, so the old number means nothing for it (as
    ``python -m models finetune`` chooses K and the threshold again on the same scenes). The
    refit may find no fewer reviewed landslides than the parent: the original fit's tolerance (a
@@ -188,9 +189,18 @@ def _new_cut(
         )
     parent = chain_scores(val.scenes, [s >= parent_cut for s in val.split(parent_scores)])
     # as many as the parent finds, and never fewer than all but MAX_MISS_BOUND of those the
-    # chain finds (a parent that misses many in this region sets no bar for the refit)
+    # chain finds (a parent that misses many in this region sets no bar for the refit). The
+    # floor is held where its bound holds, from MIN_CUT_LANDSLIDES on: under it, all but a
+    # tenth is every one (6 of 6 of 1 ha or more), and the cut falls to the lowest score of a
+    # handful, the extreme the rule is there to avoid (found in review: 0.31 -> 0.17 in a draw
+    # of the review-loop bench whose parent had given up one of six)
     wanted = {
-        size: max(parent.found(size), math.ceil((1.0 - MAX_MISS_BOUND) * unfiltered.found(size)))
+        size: max(
+            parent.found(size),
+            math.ceil((1.0 - MAX_MISS_BOUND) * unfiltered.found(size))
+            if unfiltered.found(size) >= MIN_CUT_LANDSLIDES
+            else 0,
+        )
         for size in ("all", ">=1 ha")
     }
     best = highest_cut(
