@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from models.datasets import channels_of
 from models.feature_stack import MODEL_BANDS, SETTINGS
@@ -291,6 +292,8 @@ def import_checkpoint(
     checkpoint of the same file name (``epoch_041.ckpt`` of another run) is refused rather than
     written over it. Returns the manifest path."""
     checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise CheckpointError(f"--threshold {threshold}: a probability threshold lies in [0, 1]")
     # read before anything is written: a manifest that is refused then leaves no weights file
     # beside it, nor a member's weights replaced under its recorded checksum
     manifest = read_manifest(manifest_path) if manifest_path.exists() else None
@@ -325,23 +328,33 @@ def import_checkpoint(
             f"name (SHA-256 {earlier.sha256[:12]}..., this one {sha[:12]}...): rename the file "
             "to import it beside it, or pass --replace to put it in its place"
         )
-    os.replace(staged, manifest_path.parent / file)
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
-    if manifest is not None:
-        manifest.members = [m for m in manifest.members if m.name != name] + [entry]
-        current = manifest.settings.get(spec.setting)
-        names = [n for n in (current.members if current else []) if n != name] + [name]
-        # --threshold given: the setting's new threshold; else the one it has (0.5 when new)
-        kept = current.threshold if current else _DEFAULT_THRESHOLD
-        manifest.settings[spec.setting] = SettingEntry(
-            members=names, threshold=kept if threshold is None else threshold
+    try:  # the new manifest checked whole before the weights take the member's place
+        if manifest is not None:
+            manifest.members = [m for m in manifest.members if m.name != name] + [entry]
+            current = manifest.settings.get(spec.setting)
+            names = [n for n in (current.members if current else []) if n != name] + [name]
+            # --threshold given: the setting's new threshold; else the one it has (0.5 when new)
+            kept = current.threshold if current else _DEFAULT_THRESHOLD
+            manifest.settings[spec.setting] = SettingEntry(
+                members=names, threshold=kept if threshold is None else threshold
+            )
+        else:
+            first = _DEFAULT_THRESHOLD if threshold is None else threshold
+            manifest = ManifestModel(
+                description=f"imported from {checkpoint.name}",
+                settings={spec.setting: SettingEntry(members=[name], threshold=first)},
+                members=[entry],
+            )
+        checked = ManifestModel.model_validate(manifest.model_dump())
+    except ValidationError as err:
+        staged.unlink()
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'manifest'}: {e['msg']}" for e in err.errors()
         )
-    else:
-        first = _DEFAULT_THRESHOLD if threshold is None else threshold
-        manifest = ManifestModel(
-            description=f"imported from {checkpoint.name}",
-            settings={spec.setting: SettingEntry(members=[name], threshold=first)},
-            members=[entry],
-        )
-    return write_manifest(manifest_path, ManifestModel.model_validate(manifest.model_dump()))
+        raise CheckpointError(
+            f"{checkpoint}: not imported into {manifest_path}: {problems}"
+        ) from None
+    os.replace(staged, manifest_path.parent / file)
+    return write_manifest(manifest_path, checked)

@@ -235,8 +235,10 @@ def test_another_checkpoint_of_the_same_name_is_refused_unless_it_replaces(
     options = {"setting": "S1", "architecture": "Unet", "encoder": TEST_ENCODER}
     checkpoint(1)
     import_checkpoint(ckpt, manifest, stats, **options)
-    import_checkpoint(ckpt, manifest, stats, **options)  # the same again: nothing changes
+    once = manifest.read_bytes()
     (first,) = members()
+    import_checkpoint(ckpt, manifest, stats, **options)  # the same again: nothing changes
+    assert members() == [first] and json.loads(manifest.read_bytes()) == json.loads(once)
     weights = manifest.parent / first["file"]
     checkpoint(2)
     with pytest.raises(CheckpointError) as err:
@@ -246,6 +248,13 @@ def test_another_checkpoint_of_the_same_name_is_refused_unless_it_replaces(
         f"(SHA-256 {first['sha256'][:12]}..., this one "
     )
     assert str(err.value).endswith("or pass --replace to put it in its place")
+    assert members() == [first] and sha256_file(weights) == first["sha256"]
+    assert sorted(p.name for p in manifest.parent.iterdir()) == [weights.name, "manifest.json"]
+    # found in review: a manifest refused after the weights were moved into place (a threshold
+    # out of range) left the member's file changed under its recorded checksum
+    for bad in (1.5, -1.0):
+        with pytest.raises(CheckpointError, match=rf"--threshold {bad}: a probability threshold"):
+            import_checkpoint(ckpt, manifest, stats, replace=True, threshold=bad, **options)
     assert members() == [first] and sha256_file(weights) == first["sha256"]
     assert sorted(p.name for p in manifest.parent.iterdir()) == [weights.name, "manifest.json"]
     import_checkpoint(ckpt, manifest, stats, replace=True, **options)
