@@ -204,7 +204,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                     "(--max-pixels) the chain holds in memory at once (one of 5000 x 5000 "
                     "pixels peaked at about 7 GB); cut it into tiles named <id>_input.tif in "
                     "a folder of their own, overlapping by a few hundred metres so that no "
-                    "landslide is cut at an edge, and run that folder (e.g. gdal_translate "
+                    "landslide is cut at an edge (one in an overlap is then drawn in both "
+                    "tiles), and run that folder (e.g. mkdir -p tiles && gdal_translate "
                     f"-srcwin 0 0 {side} {side} {path.name} tiles/t_0_0_input.tif), or raise "
                     "--max-pixels on a machine with the memory"
                 )

@@ -263,8 +263,10 @@ def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
     ) in err
     side = math.isqrt(width * height - 1)
     assert (
-        f"gdal_translate -srcwin 0 0 {side} {side} {stack_file.name} tiles/t_0_0_input.tif" in err
-    )
+        f"mkdir -p tiles && gdal_translate -srcwin 0 0 {side} {side} {stack_file.name} "
+        "tiles/t_0_0_input.tif"
+    ) in err
+    assert "(one in an overlap is then drawn in both tiles)" in err
     assert not out.exists()
     assert main([*args, "--max-pixels", "0"]) == 2
     assert "--max-pixels 0: must be at least 1" in capsys.readouterr().err
