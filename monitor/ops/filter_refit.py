@@ -24,10 +24,12 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
    ``DATA/val``: the highest cut whose chain finds as many of the reviewed landslides the
    unfiltered chain finds there as the parent filter at its cut does (of all sizes, and of 1 ha
    or more; counts, not the same landslides), and never fewer than all but
-   :data:`MAX_MISS_BOUND` of them where they number :data:`MIN_CUT_LANDSLIDES` or more (under
-   that, all but a tenth is every one). The parent's cut was chosen for the parent's scores; a
-   refitted classifier scores on its own scale, so the old number means nothing for it (as
-   ``python -m models finetune`` chooses K and the threshold again on the same scenes). The
+   :data:`MAX_MISS_BOUND` of them where they number :data:`MIN_CUT_LANDSLIDES` or more, where
+   the bound below holds (of fewer, a handful of 1 ha or more for one, all but a tenth may be
+   every one, and the cut the lowest of their scores). The parent's cut was chosen for the
+   parent's scores; a refitted classifier scores on its own scale, so the old number means
+   nothing for it (as ``python -m models finetune`` chooses K and the threshold again on the
+   same scenes). The
    refit may find no fewer reviewed landslides than the parent: the original fit's tolerance (a
    loss of 0.02 of the recall of landslides >= 1 ha, 0.04 of all, on validation families of
    hundreds of landslides) let 43 reviewed landslides move the cut from 0.37 to 0.54 past one of
@@ -190,10 +192,10 @@ def _new_cut(
     parent = chain_scores(val.scenes, [s >= parent_cut for s in val.split(parent_scores)])
     # as many as the parent finds, and never fewer than all but MAX_MISS_BOUND of those the
     # chain finds (a parent that misses many in this region sets no bar for the refit). The
-    # floor is held where its bound holds, from MIN_CUT_LANDSLIDES on: under it, all but a
-    # tenth is every one (6 of 6 of 1 ha or more), and the cut falls to the lowest score of a
-    # handful, the extreme the rule is there to avoid (found in review: 0.31 -> 0.17 in a draw
-    # of the review-loop bench whose parent had given up one of six)
+    # floor is held where its bound holds, from MIN_CUT_LANDSLIDES on: of a handful, all but a
+    # tenth may be every one (6 of 6 of 1 ha or more), and the cut falls to the lowest of their
+    # scores, the extreme the rule is there to avoid (found by re-running the review-loop
+    # bench: 0.31 -> 0.17 in a draw whose parent had given up one of six)
     wanted = {
         size: max(
             parent.found(size),
@@ -211,7 +213,8 @@ def _new_cut(
     return best[0] if best is not None else 0.0, (
         f"calibrated on val/: finds {wanted['all']} of the {found} reviewed landslides the chain "
         f"finds there ({wanted['>=1 ha']} of 1 ha or more), as many as the parent filter at its "
-        f"cut finds ({parent.found()}), and at least {1.0 - MAX_MISS_BOUND:.0%}"
+        f"cut finds ({parent.found()}), and at least {1.0 - MAX_MISS_BOUND:.0%} of them where "
+        f"they number {MIN_CUT_LANDSLIDES} or more"
     )
 
 

@@ -206,7 +206,7 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     assert (
         record["cut_rule"] == "calibrated on val/: finds 29 of the 29 reviewed landslides the "
         "chain finds there (29 of 1 ha or more), as many as the parent filter at its cut finds "
-        "(29), and at least 90%"
+        "(29), and at least 90% of them where they number 29 or more"
     )
     entry = read_manifest(manifest).object_filter
     assert entry is not None and entry.sha256 != old.entry.sha256 and entry.cut == record["cut"]
@@ -487,7 +487,8 @@ def test_the_new_cut_finds_as_many_reviewed_landslides_as_the_parent() -> None:
     assert cut == 0.30
     assert rule == (
         "calibrated on val/: finds 30 of the 30 reviewed landslides the chain finds there (0 of "
-        "1 ha or more), as many as the parent filter at its cut finds (30), and at least 90%"
+        "1 ha or more), as many as the parent filter at its cut finds (30), and at least 90% of "
+        "them where they number 29 or more"
     )
     assert calibrate_cut(val.scenes, [scores], 0.02)[0] == 0.50
     parent_29 = parent_all.copy()
