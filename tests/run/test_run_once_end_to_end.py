@@ -314,7 +314,7 @@ def test_a_held_lock_refuses_the_run(
 
 
 def test_a_setting_the_ensemble_lacks_is_refused_before_the_run_also_with_dask(
-    config: MonitorConfig, stand_ins: Callable[..., Any]
+    config: MonitorConfig, stand_ins: Callable[..., Any], manifest: Path
 ) -> None:
     """Found in review: with Dask (an executor) the workers load the ensemble, so a
     `model.setting` it lacks was refused by every region on its worker, after its stack was
@@ -331,6 +331,11 @@ def test_a_setting_the_ensemble_lacks_is_refused_before_the_run_also_with_dask(
         run_once(config, RUN_DATE, executor=executor, progress=False)
     assert str(err.value).startswith("model.setting is 'all' but the ensemble ")
     assert str(err.value).endswith("has only S1, S2, S1+S2: set one of those, or auto")
+    assert source.calls == [] and not config.inventory.path.exists()
+    # a manifest that is none (the fixture's "{}") is named there too, not by every worker
+    broken = config.model.model_copy(update={"manifest": manifest, "setting": "auto"})
+    with ThreadPoolExecutor(1) as executor, pytest.raises(BadInput, match=r"^model\.manifest: "):
+        run_once(config.model_copy(update={"model": broken}), RUN_DATE, executor=executor)
     assert source.calls == [] and not config.inventory.path.exists()
 
 
