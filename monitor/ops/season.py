@@ -72,9 +72,15 @@ TAIL_DAYS = 30  # runs continue this long after the last counted event
 
 
 def run_dates(first: date, last: date, every: int) -> list[date]:
-    """Every ``every`` days from ``first`` up to and including ``last``."""
+    """Every ``every`` days from ``first`` up to and including ``last``; :class:`BadInput`
+    naming the flags where that is no date at all (a season of no run has nothing to score)."""
     if every < 1:
         raise BadInput(f"--every must be at least 1 day, not {every}")
+    if last < first:
+        raise BadInput(
+            f"--first-run {first} is after --last-run {last}: no run date between them "
+            f"(--first-run defaults to FROM of --events, --last-run to TO + {TAIL_DAYS} days)"
+        )
     return [first + timedelta(days=d) for d in range(0, (last - first).days + 1, every)]
 
 

@@ -176,6 +176,14 @@ def test_run_dates_and_their_errors() -> None:
     ]
     with pytest.raises(BadInput, match="--every"):
         run_dates(date(2024, 8, 1), date(2024, 8, 7), 0)
+    assert run_dates(date(2024, 8, 7), date(2024, 8, 7), 3) == [date(2024, 8, 7)]
+    # reversed: refused naming both flags (it was an IndexError on the empty list of runs)
+    with pytest.raises(BadInput) as refused:
+        run_dates(date(2024, 9, 10), date(2024, 9, 1), 3)
+    assert str(refused.value) == (
+        "--first-run 2024-09-10 is after --last-run 2024-09-01: no run date between them "
+        "(--first-run defaults to FROM of --events, --last-run to TO + 30 days)"
+    )
 
 
 def test_alerts_outside_the_seasons_runs_are_not_counted(populated_config) -> None:
