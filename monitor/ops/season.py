@@ -510,6 +510,14 @@ def cli_run(args: argparse.Namespace) -> int:
         args.last_run or events_to + timedelta(days=TAIL_DAYS),
         args.every,
     )
+    if dates[-1] <= events_from:
+        # a run on day D composites the days before D: none of these runs saw the season
+        raise BadInput(
+            f"--first-run/--every/--last-run: the last run, {dates[-1]}, is not after "
+            f"{events_from}, the first day of --events: a run sees only the days before its "
+            f"date, so no run could alert a landslide of the season (run until after "
+            f"{events_from})"
+        )
     source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     if args.shown and not isinstance(source, Source):
         raise BadInput(f"--shown: the {config.source.type} source builds no stacks to read again")

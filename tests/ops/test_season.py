@@ -335,6 +335,24 @@ def test_the_season_command_finds_the_shown_runs_on_request(
         season.cli_run(season_args(config, "--shown"))
 
 
+def test_a_season_whose_runs_all_precede_its_events_is_refused(populated_config) -> None:
+    """Runs that end on or before FROM see none of the season's landslides (a run composites
+    the days before its date): refused before any run, where it used to score every landslide
+    as never alerted."""
+    import monitor.ops.season as season
+
+    config, _ = populated_config
+    # every third day from 07-01 to 07-27: the last run is 07-25, FROM itself
+    runs = ("--every", "3", "--first-run", "2024-07-01", "--last-run", "2024-07-27")
+    with pytest.raises(BadInput) as refused:
+        season.cli_run(season_args(config, *runs))
+    assert str(refused.value) == (
+        "--first-run/--every/--last-run: the last run, 2024-07-25, is not after 2024-07-25, "
+        "the first day of --events: a run sees only the days before its date, so no run could "
+        "alert a landslide of the season (run until after 2024-07-25)"
+    )
+
+
 def season_args(config, *extra: str):
     import argparse
 
