@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from monitor.errors import BadInput
+from monitor.grid import region_grid
 from monitor.simulator.region import SimulatedRegion
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.sources.archive_writer import RegionWriter, TrackInfo, read_meta, region_dir
@@ -29,6 +31,10 @@ from monitor.sources.base import AreaOfInterest, check_area
 __all__ = ["BuildReport", "build_archive"]
 
 log = logging.getLogger(__name__)
+
+# The simulator's terrain takes slopes by finite differences (np.gradient): it needs two pixels
+# along each axis of the region's grid.
+MIN_GRID_PX = 2
 
 
 @dataclass
@@ -144,6 +150,13 @@ def build_archive(
         raise ValueError(f"region names must be unique; repeated: {', '.join(duplicates)}")
     for area, spec in regions:
         check_area(area, math.inf)  # valid lon/lat; its size is the configuration's to limit
+        height, width = region_grid(area.geometry).shape
+        if min(height, width) < MIN_GRID_PX:
+            # refused before any region is built, not as a numpy error from inside the worker
+            raise BadInput(
+                f"region {area.name}: its grid is {height} x {width} pixels of 10 m; the "
+                f"simulator needs at least {MIN_GRID_PX} along each side (enlarge the polygon)"
+            )
         digest = spec_digest(area.geometry.wkt, spec, simulation)
         target = region_dir(root, area.name)
         meta = read_meta(target)

@@ -11,6 +11,7 @@ import zarr
 from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
+from monitor.errors import BadInput
 from monitor.simulator import SimulationSpec, build_archive, random_regions
 from monitor.simulator.region import landscape_place, random_box
 from monitor.sources.archive import ArchiveSource
@@ -100,6 +101,20 @@ def test_check_area_refuses_bad_polygons() -> None:
             SIMULATION,
             progress=False,
         )
+
+
+def test_a_region_narrower_than_two_pixels_is_refused_before_any_build(tmp_path: Path) -> None:
+    """A region one pixel high used to fail inside the simulator with numpy's "Shape of array
+    too small to calculate a numerical gradient" (exit 1), after the regions before it were
+    built; it is refused first, naming the region and its grid (exit 2)."""
+    sliver = AreaOfInterest("sliver", box(76.13, 11.46, 76.131, 11.46002))
+    with pytest.raises(BadInput) as refused:
+        build_archive(tmp_path, [REGIONS[0], (sliver, REGIONS[0][1])], SIMULATION, progress=False)
+    assert str(refused.value) == (
+        "region sliver: its grid is 1 x 12 pixels of 10 m; the simulator needs at least 2 along "
+        "each side (enlarge the polygon)"
+    )
+    assert not list((tmp_path / "regions").iterdir())  # nothing built before the refusal
 
 
 def test_random_regions_are_deterministic_and_valid() -> None:
