@@ -304,15 +304,26 @@ def read_label(
     unknown pixels (None where there are none); raises :class:`DatasetError` naming the file."""
     with rasterio.open(path) as src:
         label = src.read(1)
-        label_crs, label_transform = src.crs, src.transform
+        label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
     if label.shape != tuple(shape):
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
-    if other.size:  # a 0/255 or 0/2 mask read as all unknown or all background
+    if other.size:  # a 0/2 mask read as all background, a no-data fill as a class
+        fill = nodata is not None and (
+            np.isnan(nodata) if np.isnan(other).any() else bool(np.isin(nodata, other))
+        )
+        how = (
+            f"its no-data ({nodata:g}, outside an export clipped to an outline) to {IGNORE}: "
+            f'gdal_calc.py -A LABEL --calc "where(A=={nodata:g},{IGNORE},A)" --NoDataValue '
+            "none"
+            if fill and not np.isnan(nodata)
+            else f"its no-data to {IGNORE}"
+            if fill
+            else 'it (e.g. gdal_calc.py --calc "A>0" for a mask of 0 and another value)'
+        )
         raise DatasetError(
             f"{path}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
-            f"(background) and {IGNORE} (unknown): recode it (e.g. gdal_calc.py "
-            '--calc "A>0" for a 0/255 mask)'
+            f"(background) and {IGNORE} (unknown): recode {how}"
         )
     moved = (
         transform is not None

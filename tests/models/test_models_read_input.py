@@ -118,6 +118,18 @@ def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None
     _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")
     with pytest.raises(DatasetError, match=r"s_label\.tif: label values \[2\]; a label holds 1"):
         read_scene(tmp_path, "s")
+    # found by a new user: a label clipped to an outline, -9999 outside, got the hint of a 0/255
+    # mask (A>0), which would make the outside background; it is its no-data to recode
+    clipped = label.astype(np.float32)
+    clipped[0, :, :2] = -9999
+    clipped[0, 2:5, 2:5] = 1
+    _write(tmp_path / "label" / "s_label.tif", clipped, nodata=-9999)
+    with pytest.raises(DatasetError) as err:
+        read_scene(tmp_path, "s")
+    assert str(err.value).endswith(
+        "recode its no-data (-9999, outside an export clipped to an outline) to 255: gdal_calc.py "
+        '-A LABEL --calc "where(A==-9999,255,A)" --NoDataValue none'
+    )
     label[0, 2:5, 2:5] = 1
     label[0, 0, 0] = 255
     _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")
