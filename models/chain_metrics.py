@@ -35,7 +35,15 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import DatasetError, input_path, label_path, read_label, scene_ids
+from models.datasets import (
+    DatasetError,
+    input_path,
+    label_path,
+    read_input,
+    read_label,
+    scene_ids,
+)
+from models.feature_stack import footprint
 
 __all__ = [
     "DETECTIONS_FILE",
@@ -246,7 +254,6 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     are an error. Returns ``{"with_filter", "without_filter", "look_alike_only": {...}}`` as
     dicts (:meth:`ChainScores.as_dict`)."""
     import geopandas as gpd
-    import rasterio
 
     path = Path(detections)
     path = path / DETECTIONS_FILE if path.is_dir() else path
@@ -271,9 +278,13 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     kept: list[np.ndarray] = []
     for scene_id in ids:
         # the input's grid, where detect --stack drew the polygons; the label checked against it
-        with rasterio.open(input_path(Path(data), scene_id)) as src:
-            shape, transform, crs = src.shape, src.transform, src.crs
-            outside = _outside(src)
+        stack = read_input(input_path(Path(data), scene_id))
+        shape, crs = stack.image.shape[1:], stack.crs
+        transform = stack.transform or Affine.identity()  # as rasterio gives a plain image
+        # pixels outside the input's footprint (a stack clipped to an outline): the chain cannot
+        # draw there, whatever the label says (a clipped label unmasked to 0 says background),
+        # so they are scored as unknown, like 255, not as scene area and misses
+        outside = ~footprint(stack.image)
         label, ignore = read_label(label_path(Path(data), scene_id), shape, crs, transform)
         if outside.any():
             ignore = outside if ignore is None else ignore | outside
@@ -297,19 +308,6 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
             "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
         },
     }
-
-
-def _outside(src: Any) -> np.ndarray:
-    """The pixels of the open input ``src`` where no band holds a value (NaN or its declared
-    nodata): outside the stack's footprint, as an export clipped to a region's outline leaves
-    the rest of its bounding box. The chain cannot draw there, whatever the label says (a
-    clipped label unmasked to 0 says background), so they are scored as unknown, like 255,
-    rather than as scene area and misses. Read a band at a time."""
-    covered = np.zeros(src.shape, bool)
-    for band in range(1, src.count + 1):
-        values = src.read(band, masked=True)
-        covered |= ~np.ma.getmaskarray(values) & np.isfinite(values.filled(0))
-    return ~covered
 
 
 def _scenes_run(folder: Path) -> set[str] | None:

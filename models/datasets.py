@@ -24,7 +24,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from models.feature_stack import MODEL_BANDS, SETTINGS
+from models.feature_stack import MODEL_BANDS, SETTINGS, footprint
 
 __all__ = [
     "DATASET_RECORD_FILE",
@@ -254,8 +254,7 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
                     MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
                     for n in _ZERO_IS_A_VALUE
                 ]
-                others = [i for i in range(image.shape[0]) if i not in zero_valued]
-                inside = (~np.ma.getmaskarray(masked)[others]).any(axis=0)
+                inside = footprint(b for i, b in enumerate(image) if i not in zero_valued)
                 for i in zero_valued:
                     image[i][(raw[i] == 0) & inside] = 0.0
             crs, transform = src.crs, src.transform

@@ -18,7 +18,7 @@ This module imports neither torch nor Earth Engine, so every part of the project
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -44,6 +44,7 @@ __all__ = [
     "band_indices",
     "band_names",
     "empty_bands",
+    "footprint",
     "looks_linear",
     "model_input",
     "optical_clear",
@@ -209,6 +210,19 @@ def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- coverage masks
+
+
+def footprint(bands: Iterable[np.ndarray]) -> np.ndarray:
+    """The pixels where at least one of ``bands`` (2-D, NaN = no data) holds a value: a stack's
+    footprint. An export clipped to a region's outline (Earth Engine's ``clip``) holds no band
+    in the rest of its bounding box; those pixels are outside it, not unobserved."""
+    covered: np.ndarray | None = None
+    for band in bands:
+        finite = np.isfinite(band)
+        covered = finite if covered is None else covered | finite
+    if covered is None:
+        raise ValueError("footprint of no band")
+    return covered
 
 
 def optical_clear(stack: xr.Dataset) -> np.ndarray:

@@ -30,6 +30,7 @@ from models.feature_stack import (
     StackAttrs,
     band_names,
     empty_bands,
+    footprint,
     optical_clear,
     radar_valid,
 )
@@ -141,9 +142,7 @@ def coverage(stack: xr.Dataset) -> dict[str, float]:
     whose every pixel inside has radar fall short of ``min_radar_fraction``. The daily run's
     stacks carry their terrain bands over the whole grid, so their shares are those of the
     grid."""
-    covered = np.zeros((stack.sizes["y"], stack.sizes["x"]), bool)
-    for name in MODEL_BANDS:
-        covered |= np.isfinite(stack[name].values)
+    covered = footprint(stack[name].values for name in MODEL_BANDS)
     pixels = int(covered.sum())
 
     def share(mask: np.ndarray) -> float:

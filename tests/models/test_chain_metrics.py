@@ -149,10 +149,10 @@ def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path)
     profile = {"driver": "GTiff", "height": 20, "width": 20, "dtype": "uint8", "crs": CRS,
                "transform": T}  # fmt: skip
     for scene in ("a", "b"):
-        for folder, count in (("label", 1), ("input", 15)):
+        for folder, count, dtype in (("label", 1, "uint8"), ("input", 15, "float32")):
             path = data / folder / f"{scene}_{folder}.tif"
-            with rasterio.open(path, "w", count=count, **profile) as dst:
-                dst.write(np.zeros((count, 20, 20), np.uint8))
+            with rasterio.open(path, "w", count=count, **{**profile, "dtype": dtype}) as dst:
+                dst.write(np.zeros((count, 20, 20), dtype))
     det = tmp_path / "det"
     det.mkdir()
     gpd.GeoDataFrame({"scene": ["a"], "suppressed": [False]}, geometry=[POLYGONS[1]],
