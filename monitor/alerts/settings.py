@@ -31,6 +31,7 @@ __all__ = [
     "SmtpSettings",
     "WebhookSettings",
     "email_channel",
+    "is_loopback",
     "read_secret",
     "webhook_channel",
 ]
@@ -74,7 +75,7 @@ def read_secret(variable: str, what: str) -> str:
     return value
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1): a login there never
     crosses the network, so it needs no STARTTLS."""
     if host.lower().rstrip(".") == "localhost":
@@ -134,7 +135,7 @@ class SmtpSettings(_Strict):
     def _login_pair(self) -> SmtpSettings:
         if (self.username_env is None) != (self.password_env is None):
             raise ValueError("set both username_env and password_env, or neither (no login)")
-        if self.username_env and not self.starttls and not _is_loopback(self.host):
+        if self.username_env and not self.starttls and not is_loopback(self.host):
             raise ValueError(
                 f"login to {self.host} without starttls would send the password in clear; "
                 "set starttls: true"

@@ -21,7 +21,6 @@ COMMAND unless the environment already has it.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import re
@@ -35,21 +34,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.alerts.payload import alert_schema
+from monitor.alerts.settings import is_loopback
 from monitor.alerts.webhook import SIGNATURE_HEADER, verify
 from monitor.config import ConfigError, load_config
 
 __all__ = ["DemoInbox", "main"]
 
 DEMO_SECRET = "demo-secret"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _highest_number(directory: Path) -> int:
@@ -160,7 +151,7 @@ class DemoInbox:
     def __enter__(self) -> DemoInbox:
         alerts = self.config.alerts
         smtp = alerts.smtp
-        if smtp is not None and _is_loopback(smtp.host):
+        if smtp is not None and is_loopback(smtp.host):
             from aiosmtpd.controller import Controller
 
             mail_dir = self.directory / "mail"
@@ -171,7 +162,7 @@ class DemoInbox:
         hooks = self.config.alert_routing().webhooks
         for hook in hooks.values():
             url = urlsplit(str(hook.url))
-            if not url.hostname or not _is_loopback(url.hostname):
+            if not url.hostname or not is_loopback(url.hostname):
                 continue
             secret = os.environ.get(hook.secret_env) or DEMO_SECRET
             self.env[hook.secret_env] = secret
