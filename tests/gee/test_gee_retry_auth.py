@@ -354,3 +354,44 @@ def test_a_speckle_filter_is_warned_as_miscalibrating_the_statistics(
     GeeSource(GeeSettings.model_validate({"s1": {"speckle_filter": "lee"}}), initialize=False)
     assert "s1.speckle_filter lee: the radar change statistics" in caplog.text
     assert "assume unfiltered scenes of 4.4 looks" in caplog.text
+
+
+def test_a_relative_key_path_is_read_from_base_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the Earth Engine walk: ``service_account_key: keys/ee.json`` was read from the
+    working directory, unlike every other relative path of the configuration (read from
+    ``base_dir``), so ``gee check`` run from elsewhere said the key 'does not exist'."""
+    import yaml
+    from shapely.geometry import box, mapping
+
+    from monitor.config import load_config
+
+    (tmp_path / "keys").mkdir()
+    key = _key_file(tmp_path / "keys")
+    (tmp_path / "manifest.json").write_text("{}")
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "source": {"type": "gee", "service_account_key": "keys/key.json"},
+                "regions": [
+                    {
+                        "name": "alps",
+                        "geometry": mapping(box(9.930, 46.220, 9.936, 46.224)),
+                    }
+                ],
+                "model": {"manifest": "manifest.json"},
+            }
+        )
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_config(config_path).source
+    assert isinstance(settings, GeeSettings)
+    assert settings.service_account_key == key
+    resolved = auth.resolve_credentials(settings, environ={})
+    assert resolved.project == "landslide-project"
+    # Without a configuration file around it (no base_dir), a path stays as given.
+    assert GeeSettings(service_account_key=Path("k.json")).service_account_key == Path("k.json")
