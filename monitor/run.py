@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
+from gee_scripts.coverage import AssetCoverageError
 from models.manifest import ManifestError, read_manifest
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
@@ -41,7 +42,7 @@ from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date, check_setting
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
 from monitor.sources.archive import ArchiveError
-from monitor.sources.base import DataUnavailable, Source, Window
+from monitor.sources.base import DataUnavailable, RegionTooLarge, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
@@ -230,7 +231,9 @@ def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) 
     try:
         return detect_region(config, region, run_date)
     except Exception as exc:
-        if isinstance(exc, ArchiveError):  # the region's data do not fit: the message says why
+        # The region's data do not fit, or the source refuses the region (too large, beyond
+        # an asset's latitudes): the message says why and what to change.
+        if isinstance(exc, ArchiveError | AssetCoverageError | RegionTooLarge):
             log.error("region %s failed: %s", region.name, exc)
         else:
             log.exception("region %s failed", region.name)

@@ -26,6 +26,7 @@ __all__ = [
     "DataUnavailable",
     "InvalidArea",
     "OrbitPass",
+    "RegionTooLarge",
     "Source",
     "Window",
     "check_area",
@@ -228,6 +229,12 @@ class DataUnavailable(RuntimeError):
 
     A source raises this only when neither sensor has data; a missing optical or radar part
     alone is reported in the stack's ``status`` attribute and its bands are NaN."""
+
+
+class RegionTooLarge(ValueError):
+    """A region above ``source.max_interactive_km2`` of the Earth Engine source: use
+    ``GeeSource.export`` instead (here, without ``ee``, so that a run can tell this refusal,
+    which its message explains, from a failure)."""
 
 
 @runtime_checkable

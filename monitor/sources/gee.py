@@ -45,6 +45,7 @@ from monitor.sources.base import (
     AreaOfInterest,
     Compositing,
     DataUnavailable,
+    RegionTooLarge,
     Window,
     data_status,
     stack_attrs,
@@ -61,10 +62,6 @@ FIRST_ACQUISITION = date(2014, 10, 3)
 
 # Bands that carry measurements: all-zero values there mean a broken request, not data.
 _MEASURED = ("preVV", "postVV", "preVH", "postVH", "preNDVI", "postNDVI")
-
-
-class RegionTooLarge(ValueError):
-    """A region above ``source.max_interactive_km2``: use :meth:`GeeSource.export` instead."""
 
 
 def gee_window(window: Window) -> tuple[str, str]:

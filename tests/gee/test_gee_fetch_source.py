@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import date
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import box, shape
+from shapely.geometry import Polygon, box, mapping, shape
 
 from gee_scripts import fetch
 from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, STACK_BANDS
@@ -437,6 +438,46 @@ def test_too_large_region_points_to_export() -> None:
     big = AreaOfInterest("big", box(10.0, 44.0, 10.5, 44.5))
     with pytest.raises(RegionTooLarge, match=r"region big: .* export it with GeeSource.export"):
         _source().features(big, PRE, POST)
+
+
+@pytest.mark.parametrize(
+    ("polygon", "refusal", "named"),
+    [
+        (box(9.5, 46.0, 9.9, 46.3), "RegionTooLarge", "source.max_interactive_km2 = 400"),
+        (box(14.0, 84.50, 14.02, 84.51), "AssetCoverageError", "source.assets.worldcover"),
+    ],
+)
+def test_a_refused_region_fails_the_run_with_its_message_and_no_traceback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    polygon: Polygon,
+    refusal: str,
+    named: str,
+) -> None:
+    """Found by the Earth Engine walk: a region over source.max_interactive_km2, or beyond an
+    asset's latitudes, failed the run with a traceback in the log before the message that says
+    what to change; such refusals are logged as the archive's are, by their message alone."""
+    from monitor.config import MonitorConfig
+    from monitor.run import _detect_safely
+    from monitor.sources import gee as gee_source
+
+    monkeypatch.setattr(gee_source, "ee_initialize", lambda settings: None)
+    (tmp_path / "manifest.json").write_text("{}")
+    config = MonitorConfig.model_validate(
+        {
+            "source": {"type": "gee", "project": "offline-test"},
+            "regions": [{"name": "far", "geometry": mapping(polygon)}],
+            "model": {"manifest": str(tmp_path / "manifest.json")},
+        }
+    )
+    with caplog.at_level(logging.ERROR, logger="monitor.run"):
+        result = _detect_safely(config, config.regions[0], date(2024, 9, 15))
+    assert result.status == "failed"
+    assert result.message is not None and result.message.startswith(f"{refusal}: ")
+    assert named in result.message
+    (record,) = caplog.records
+    assert record.exc_info is None and named in record.getMessage()
 
 
 def test_fetch_refuses_a_rotated_grid() -> None:
