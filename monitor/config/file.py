@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from gee_scripts.settings import GeeSettings
 from monitor.alerts.payload import QuicklookLinks
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings
 from monitor.config._base import StrictModel, resolve_path
@@ -82,6 +83,19 @@ class MonitorConfig(StrictModel):
                 )
             seen[region.name] = i
         self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
+        return self
+
+    @model_validator(mode="after")
+    def _dem_overrides_name_regions(self) -> MonitorConfig:
+        # An override is looked up by region name: a misspelt one would never be used.
+        if isinstance(self.source, GeeSettings):
+            names = [region.name for region in self.regions]
+            for name in self.source.dem.overrides:
+                if name not in names:
+                    raise ValueError(
+                        f"source.dem.overrides: no region is named {name!r} (regions: "
+                        f"{', '.join(names)}); an entry is used only by the region of its name"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -76,7 +76,11 @@ def _write_region_file(path: Path) -> None:
 
 
 def _completed(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    regions = data.setdefault("regions", [{"name": "example-region"}])
+    # a source block alone (docs/earth_engine.md) is completed with the regions its DEM
+    # overrides name, as the configuration it goes into has them
+    overrides = ((data.get("source") or {}).get("dem") or {}).get("overrides") or {}
+    named = [{"name": name} for name in overrides] or [{"name": "example-region"}]
+    regions = data.setdefault("regions", named)
     for region in regions:
         geometry = region.setdefault("geometry", POLYGON)
         if isinstance(geometry, str) and not Path(geometry).is_absolute():

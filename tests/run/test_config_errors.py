@@ -591,3 +591,33 @@ def test_a_relative_sqlite_job_store_is_read_from_the_configuration_s_folder(
     for given, read in cases.items():
         config = write_config({**_data(manifest), "schedule": {"jobstore_url": given}})
         assert load_config(config).schedule.jobstore_url == read
+
+
+def test_a_dem_override_for_no_configured_region_is_refused_on_its_line(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the Earth Engine walk: a `source.dem.overrides` entry is looked up by region
+    name, so one whose name is misspelt was never used, silently: the region took SRTM or
+    GLO-30 instead of the national DTM the entry named."""
+    data = {
+        "source": {
+            "type": "gee",
+            "project": "p",
+            "dem": {"overrides": {"r1": "projects/p/assets/dtm", "r-1": "projects/p/assets/x"}},
+        },
+        **_data(manifest),
+    }
+    path = write_config(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert problem == (
+        "line 5: source.dem.overrides: no region is named 'r-1' (regions: r1); an entry is "
+        "used only by the region of its name"
+    )
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "no region is named 'r-1'" in err
+    data["source"]["dem"]["overrides"].pop("r-1")
+    assert load_config(write_config(data)).source.dem.overrides == {  # type: ignore[union-attr]
+        "r1": "projects/p/assets/dtm"
+    }
