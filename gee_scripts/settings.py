@@ -151,6 +151,17 @@ class RetrySettings(_Strict):
     # All attempts of one call together, and all tiles of one region's fetch together.
     total_timeout_s: float = Field(900.0, gt=0.0)
 
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> RetrySettings:
+        # the backoff doubles from initial_delay_s up to max_delay_s: a cap below the start
+        # would silently make every wait the cap
+        if self.max_delay_s < self.initial_delay_s:
+            raise ValueError(
+                f"retry.max_delay_s ({self.max_delay_s:g} s) is below retry.initial_delay_s "
+                f"({self.initial_delay_s:g} s): the waits double from the first up to the cap"
+            )
+        return self
+
 
 class GeeSettings(_Strict):
     """The ``source`` block for Earth Engine (``type: gee``).

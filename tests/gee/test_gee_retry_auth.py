@@ -322,6 +322,12 @@ def test_settings_refuse_key_material_and_unknown_fields() -> None:
         GeeSettings.model_validate({"s1": {"min_incidence_deg": 40, "max_incidence_deg": 35}})
 
 
+def test_a_retry_cap_below_the_first_delay_is_refused_by_name() -> None:
+    assert RetrySettings(initial_delay_s=2.0, max_delay_s=2.0).max_delay_s == 2.0
+    with pytest.raises(ValidationError, match=r"retry.max_delay_s \(0.5 s\) is below"):
+        GeeSettings.model_validate({"retry": {"initial_delay_s": 2, "max_delay_s": 0.5}})
+
+
 def test_network_blips_are_retried_and_local_file_errors_are_not() -> None:
     import socket
     import ssl
