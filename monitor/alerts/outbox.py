@@ -397,7 +397,10 @@ class Outbox:
             for alert in alerts:
                 attempts = alert.attempts + 1
                 dead = error.permanent or attempts >= policy.max_attempts
-                delay = max(policy.delay_s(attempts), error.retry_after_s or 0.0)
+                # a server's Retry-After is a lower bound up to the policy's longest delay (a
+                # huge one would overflow the date and fail the whole delivery)
+                asked = min(error.retry_after_s or 0.0, policy.max_delay_s)
+                delay = max(policy.delay_s(attempts), asked)
                 retry_at = now + timedelta(seconds=delay)
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "

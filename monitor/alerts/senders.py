@@ -38,7 +38,8 @@ class Alert:
 
 class DeliveryError(RuntimeError):
     """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried;
-    ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff."""
+    ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff, up to the
+    policy's ``max_delay_s``."""
 
     def __init__(
         self, message: str, *, permanent: bool = False, retry_after_s: float | None = None

@@ -9,9 +9,9 @@ Headers (docs/alerts.md):
   webhook's secret (read from the environment variable the settings name).
 
 A 2xx answer is success. 408, 425, 429 and 5xx answers, timeouts and connection errors are
-retried with backoff (``Retry-After`` in seconds is honoured as a lower bound); any other
-answer (a 4xx: the receiver refuses this payload; a 3xx redirect, which is not followed) is
-permanent and the alert becomes ``dead``.
+retried with backoff (``Retry-After`` in seconds is honoured as a lower bound, up to the retry
+policy's ``max_delay_s``); any other answer (a 4xx: the receiver refuses this payload; a 3xx
+redirect, which is not followed) is permanent and the alert becomes ``dead``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from loopback_helpers import apply_run, candidates
 
 from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
 from monitor.alerts.outbox import STATUSES, TABLE, WITHDRAWN, Outbox
-from monitor.alerts.senders import Alert
+from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import AlertRouting
 from monitor.store.inventory import Inventory
 
@@ -113,3 +113,32 @@ def test_dead_alerts_are_counted_as_failed_or_withdrawn_without_reading_them(
     with Outbox(path) as box:
         assert box.dead_counts() == (3, 1)
         assert box.counts()["dead"] == 4 and box.counts()["pending"] == 1
+
+
+def test_a_retry_after_beyond_the_calendar_waits_the_longest_delay_and_others_go_out(
+    tmp_path: Path,
+) -> None:
+    """A receiver's ``Retry-After: 99999999999999`` (beyond what a date can hold) made the
+    delivery raise OverflowError: the run failed and the channels after it were not sent to.
+    It now waits the policy's longest delay, and the other channel's alerts go out."""
+    routing = AlertRouting(default=("pager:slow", "pager:duty"))
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+    recorder = _Recorder()
+
+    class _Busy:
+        batch_size = 1
+
+        def send(self, alerts: Sequence[Alert]) -> None:
+            raise DeliveryError("HTTP 503", retry_after_s=99999999999999.0)
+
+    def factory(channel: str, given: AlertRouting) -> _Busy | _Recorder:
+        return _Busy() if channel == "pager:slow" else recorder
+
+    with Outbox(tmp_path / "inventory.gpkg") as box:
+        report = box.deliver(routing, senders=factory, now=T0)
+        (slow,) = box.rows("pending")
+    assert (report.sent, report.retrying, report.dead) == (1, 1, 0)
+    assert recorder.batches == [["pager:duty"]]
+    assert slow["channel"] == "pager:slow" and slow["attempts"] == 1
+    assert slow["next_attempt_at"] == "2024-09-15T12:00:00.000Z"  # T0 + max_delay_s (6 h)
