@@ -70,8 +70,9 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+    value = response.headers.get("Retry-After", "").strip()
+    # ASCII digits only: isdigit() also takes '²', which float() refuses
+    return float(value) if value.isascii() and value.isdigit() else None
 
 
 class WebhookSender:

@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
+import requests
 from loopback_helpers import apply_run, candidates
 
 from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
 from monitor.alerts.outbox import STATUSES, TABLE, WITHDRAWN, Outbox
 from monitor.alerts.senders import Alert, DeliveryError
-from monitor.alerts.settings import AlertRouting
+from monitor.alerts.settings import AlertRouting, WebhookSettings
+from monitor.alerts.webhook import WebhookSender
 from monitor.store.inventory import Inventory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,3 +145,36 @@ def test_a_retry_after_beyond_the_calendar_waits_the_longest_delay_and_others_go
     assert recorder.batches == [["pager:duty"]]
     assert slow["channel"] == "pager:slow" and slow["attempts"] == 1
     assert slow["next_attempt_at"] == "2024-09-15T12:00:00.000Z"  # T0 + max_delay_s (6 h)
+
+
+def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Retry-After: ²`` (a Latin-1 byte that str.isdigit() takes for a digit) raised
+    ValueError out of float(): the alert was failed as "ValueError: could not convert string
+    to float", without the receiver's answer, and logged as an unexpected error."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(
+        name="ops", url="https://ops.example.org/hook", secret_env="LM_TEST_SECRET"
+    )
+
+    class _Session:
+        def post(self, url: str, **_: object) -> requests.Response:
+            answer = requests.Response()
+            answer.status_code = 503
+            answer.headers["Retry-After"] = "\u00b2"
+            answer._content = b"busy"
+            return answer
+
+    path, _ = _queued(tmp_path, "webhook:ops", 1)
+    with Outbox(path) as box:
+        (row,) = box.rows("pending")
+    alert = Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
+    with pytest.raises(DeliveryError) as failed:
+        WebhookSender(hook, session=_Session()).send([alert])  # type: ignore[arg-type]
+    assert str(failed.value) == "webhook 'ops' answered HTTP 503: 'busy'"
+    assert failed.value.retry_after_s is None and not failed.value.permanent
