@@ -204,7 +204,7 @@ def inventory_jobs(
         jobs.append(job)
         grids.append(grid)
         dates.append(when)
-    if settings.split_by == "event" and jobs:
+    if jobs:  # by region too: neighbouring regions' scenes can hold the same slides
         within = timedelta(days=settings.pre_days + settings.post_days)
         _overlap_groups(jobs, grids, dates, within)
     ids = Counter(job.id for job in jobs)

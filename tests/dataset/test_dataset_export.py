@@ -494,6 +494,44 @@ def test_neighbouring_regions_whose_scenes_share_a_slide_share_a_group(
     assert [j.group for j in jobs] == ["sw_2024-08-17", "sw_2024-08-17", "item-3", "item-4"]
 
 
+def test_split_by_region_joins_neighbouring_regions_whose_scenes_share_a_slide(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Found in the walk of training on one's own inventory: with ``split_by: region`` the
+    neighbours above (two regions across a diagonal border, both scenes labelling both slides)
+    were two groups, ``sw`` and ``ne``, and went to train and val with the same labelled
+    pixels. Regions whose scenes overlap at nearby dates are one group, as events are."""
+    import yaml
+    from shapely.geometry import Polygon, mapping
+
+    from monitor.config import load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    x0, y0, d, gap = 10.90, 44.33, 0.03, 0.001
+    sw = Polygon([(x0, y0), (x0 + d, y0), (x0, y0 + d)])
+    ne = Polygon([(x0 + d, y0 + gap), (x0 + d, y0 + d), (x0 + gap, y0 + d)])
+    far = box(-70.0, -13.0, -69.9, -12.9)
+    data = yaml.safe_load(dataset_config.read_text())
+    data["regions"] = [
+        {"name": name, "geometry": json.loads(json.dumps(mapping(shape)))}
+        for name, shape in (("sw", sw), ("ne", ne), ("far", far))
+    ]
+    config = tmp_path / "neighbours.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    points = [Point(x0 + 0.014, y0 + 0.014), Point(x0 + 0.0165, y0 + 0.0165)]
+    points += [Point(-69.95, -12.95)]
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"] * 3}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
+    ).to_file(inventory)
+    loaded = load_config(config)
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "split_by": "region"})
+    jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=False)
+    assert [j.record["items_in_label"] for j in jobs[:2]] == [["1", "2"], ["1", "2"]]
+    assert [j.area.name for j in jobs] == ["sw", "ne", "far"]
+    assert [j.group for j in jobs] == ["sw", "sw", "far"]
+
+
 def test_an_item_whose_scene_would_cross_the_antimeridian_is_skipped_by_name(
     dataset_config: Path, tmp_path: Path
 ) -> None:
