@@ -117,6 +117,9 @@ def inventory_jobs(
             inventory,
             ", ".join(given),
         )
+    if not len(read) and not read.skipped_ids:  # else the skipped counts say why
+        what = "rows" if read.kind == "points" else "features"
+        log.warning("%s: the file holds no %s, so no landslide to export", inventory, what)
     items = read.items
     skipped_ids = {reason: list(ids) for reason, ids in read.skipped_ids.items()}
     outside = "outside every configured region (the archive holds only those)"

@@ -302,6 +302,26 @@ def test_export_option_errors_and_an_empty_export(
     assert "afile: a file, not a folder" in capsys.readouterr().err
 
 
+def test_an_empty_inventory_says_so(
+    dataset_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in the walk of training on one's own inventory: a layer or catalog with no
+    features ended with "no scene made (the lines above say why)" and no line above it."""
+    empty = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame({"d": []}, geometry=[], crs="EPSG:4326").to_file(empty)
+    header_only = tmp_path / "glc.csv"
+    header_only.write_text(GLC_HEADER + "\n")
+    for inventory, what in ((empty, "features"), (header_only, "rows")):
+        argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--date-column", "d"]
+        argv += ["--inventory", str(inventory), "--out", str(tmp_path / "ds")]
+        assert main(argv) == 1
+        assert f"{inventory}: the file holds no {what}, so no landslide to export" in caplog.text
+        assert "no scene made" in capsys.readouterr().err
+
+
 def test_a_scene_is_reused_only_from_the_same_archive_and_settings(
     dataset_archive: Path, tmp_path: Path
 ) -> None:
