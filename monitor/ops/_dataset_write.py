@@ -182,6 +182,8 @@ def _write_scene(
         transform,
         ignore=raster == IGNORE,
     )
+    # an earlier version's record would mark the new files complete under the old key
+    remove_files(record_path)
     write_scene(folder, scene)
     counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
     _write_json(

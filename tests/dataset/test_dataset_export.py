@@ -18,6 +18,7 @@ from models.datasets import IGNORE, read_scene, scene_ids
 from monitor.cli import main
 from monitor.grid import reproject, utm_crs_for
 from monitor.labels import InventoryFileError, assign_splits, read_glc_csv, read_inventory
+from monitor.sources.base import AreaOfInterest
 
 # The catalog's published columns (a subset of the real file's, in its order).
 GLC_HEADER = (
@@ -367,6 +368,48 @@ def test_a_scene_is_reused_only_from_the_same_archive_and_settings(
     identity = record["source_identity"]
     assert identity["source"] == "archive" and identity["path"] == str(copy.resolve())
     assert identity == {**ArchiveSource(copy).identity(area), "source": "archive"}
+
+
+def test_a_rewrite_interrupted_before_its_record_is_not_resumed_with_the_old_one(
+    dataset_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in the walk of training on one's own inventory: a scene written again (another
+    ``--tile-m``) and interrupted after its new input but before its record kept the old
+    record, so a rerun with the old settings resumed the new input under the old label."""
+    from datetime import date
+
+    import monitor.ops._dataset_write as dataset_write
+    from monitor.ops.dataset import SceneJob, event_windows, write_jobs
+    from monitor.sources.archive import ArchiveSource
+
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    slide = [box(10.91, 44.345, 10.911, 44.346)]
+    small, large = box(10.905, 44.343, 10.915, 44.350), box(10.902, 44.341, 10.918, 44.353)
+    jobs = {
+        name: SceneJob("hills_20240817", AreaOfInterest("hills", tile), pre, post, "e", slide)
+        for name, tile in (("small", small), ("large", large))
+    }
+    out = tmp_path / "ds"
+
+    def counts(name: str) -> tuple[int, int]:
+        report = write_jobs(
+            [jobs[name]], ArchiveSource(dataset_archive), out, progress=False,
+            fractions={"train": 1.0},
+        )  # fmt: skip
+        return sum(report.written.values()), report.resumed
+
+    assert counts("small") == (1, 0)
+
+    def interrupted(path: Path, data: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset_write, "_write_json", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            counts("large")
+    assert counts("small") == (1, 0)  # fetched again, not resumed
+    scene = read_scene(out / "train", "hills_20240817")
+    assert scene.image.shape[1:] == scene.target.shape
 
 
 def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event_whole() -> None:
