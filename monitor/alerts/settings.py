@@ -159,6 +159,10 @@ class WebhookSettings(_Strict):
     url: HttpUrl
     secret_env: str = Field(description="environment variable holding the HMAC-SHA256 secret")
     timeout_s: float = Field(10.0, gt=0)
+    ca_file: Path | None = Field(
+        None, description="PEM bundle to trust for the receiver's HTTPS (an internal CA); "
+        "system store if unset",
+    )  # fmt: skip
 
     @field_validator("secret_env")
     @classmethod

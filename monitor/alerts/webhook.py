@@ -100,6 +100,7 @@ class WebhookSender:
                 permanent=True,
             ) from exc
         body = encode_body(alert.payload)
+        ca_file = self.settings.ca_file
         headers = {
             "Content-Type": "application/json",
             "User-Agent": _user_agent(),
@@ -114,9 +115,15 @@ class WebhookSender:
                 headers=headers,
                 timeout=self.settings.timeout_s,
                 allow_redirects=False,
+                verify=str(ca_file) if ca_file is not None else True,
             )
         except requests.RequestException as exc:
             raise DeliveryError(f"webhook {name!r}: {type(exc).__name__}: {exc}") from exc
+        except OSError as exc:  # requests: "Could not find a suitable TLS CA certificate bundle"
+            raise DeliveryError(
+                f"webhook {name!r}: cannot read its ca_file {ca_file}: {exc}; restore it or "
+                "change ca_file, and the alerts are retried"
+            ) from exc
         code = response.status_code
         if 200 <= code < 300:
             return

@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from gee_scripts.settings import GeeSettings
 from monitor.alerts.payload import QuicklookLinks
-from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings
+from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings, WebhookSettings
 from monitor.config._base import StrictModel, resolve_path
 from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import RegionConfig
@@ -99,25 +99,22 @@ class MonitorConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _smtp_ca_file(self, info: ValidationInfo) -> MonitorConfig:
-        # A path like the others (the alerts' settings cannot resolve it: they know no file),
+    def _ca_files(self, info: ValidationInfo) -> MonitorConfig:
+        # Paths like the others (the alerts' settings cannot resolve them: they know no file),
         # read at load, not at the first delivery, where a missing one said only
         # "FileNotFoundError: [Errno 2] No such file or directory" on every retry.
         smtp = self.alerts.smtp
-        if smtp is None or smtp.ca_file is None:
-            return self
-        ca_file = resolve_path(smtp.ca_file, info)
-        try:
-            ssl.create_default_context(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            state = "does not exist" if not ca_file.exists() else f"cannot be read as PEM ({exc})"
-            raise ValueError(
-                f"alerts.smtp.ca_file: {ca_file} {state}; give the PEM file of the CA that "
-                "signed the SMTP server's certificate (a relative path is read from the "
-                "configuration's folder), or leave ca_file out to trust the system's store"
-            ) from None
-        smtp = smtp.model_copy(update={"ca_file": ca_file})
-        self.alerts = self.alerts.model_copy(update={"smtp": smtp})
+        if smtp is not None and smtp.ca_file is not None:
+            ca_file = _ca_file(smtp.ca_file, info, "alerts.smtp.ca_file", "the SMTP server's")
+            smtp = smtp.model_copy(update={"ca_file": ca_file})
+        hooks = _hooks_ca_files(self.alerts.webhooks, info, "alerts")
+        self.alerts = self.alerts.model_copy(update={"smtp": smtp, "webhooks": hooks})
+        for i, region in enumerate(self.regions):
+            targets = region.alerts
+            if targets is not None and targets.webhooks:
+                where = f"regions[{i}].alerts"
+                hooks = _hooks_ca_files(targets.webhooks, info, where)
+                region.alerts = targets.model_copy(update={"webhooks": hooks})
         return self
 
     def alert_routing(self) -> AlertRouting:
@@ -149,3 +146,37 @@ class MonitorConfig(StrictModel):
         known = ", ".join(r.name for r in self.regions)
         where = f" in {self._path}" if self._path else ""
         raise KeyError(f"no region named {name!r}{where}; regions: {known}")
+
+
+def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
+    """``path`` read from the configuration's folder, checked to hold a PEM certificate;
+    :class:`ValueError` naming ``field`` otherwise."""
+    ca_file = resolve_path(path, info)
+    try:
+        ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        state = "does not exist" if not ca_file.exists() else f"cannot be read as PEM ({exc})"
+        raise ValueError(
+            f"{field}: {ca_file} {state}; give the PEM file of the CA that signed {whose} "
+            "certificate (a relative path is read from the configuration's folder), or leave "
+            "ca_file out to trust the system's store"
+        ) from None
+    return ca_file
+
+
+def _hooks_ca_files(
+    hooks: list[WebhookSettings], info: ValidationInfo, where: str
+) -> list[WebhookSettings]:
+    """``hooks`` with each ``ca_file`` resolved and checked (:func:`_ca_file`)."""
+    return [
+        hook
+        if hook.ca_file is None
+        else hook.model_copy(
+            update={
+                "ca_file": _ca_file(
+                    hook.ca_file, info, f"{where}.webhooks[{i}].ca_file", f"webhook {hook.name!r}'s"
+                )
+            }
+        )
+        for i, hook in enumerate(hooks)
+    ]

@@ -48,10 +48,12 @@ class Receiver:
     processed: dict[str, bytes] = field(default_factory=dict)
     answers: list[int] = field(default_factory=list)  # status codes to answer first, then 200
     server: ThreadingHTTPServer | None = None
+    tls_files: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS with them
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/hooks/landslides"
+        scheme = "https" if self.tls_files else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}/hooks/landslides"
 
     def start(self) -> None:
         receiver = self
@@ -75,6 +77,10 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        if self.tls_files is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, self.tls_files))
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from loopback_helpers import (
     Mailbox,
     Receiver,
@@ -184,6 +185,63 @@ def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     assert _alerts(path, "deliver") == 2
     err = capsys.readouterr().err
     assert f"alerts.smtp.ca_file: {tmp_path / 'tls' / 'other.pem'} does not exist" in err
+
+
+def test_a_webhook_behind_an_internal_ca_is_reached_with_its_ca_file(
+    tmp_path: Path,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A receiver whose certificate an internal CA signed could only be reached through the
+    undocumented REQUESTS_CA_BUNDLE (which changes every HTTPS client of the process): its
+    alerts failed certificate verification max_attempts times, about a day, then were dead.
+    ``ca_file`` trusts that CA for this webhook alone, read from the configuration's folder
+    and checked at load like the SMTP server's."""
+    receiver.tls_files = tls_files
+    (tmp_path / "tls").mkdir()
+    (tmp_path / "tls" / "ca.pem").write_bytes(tls_files[0].read_bytes())
+    alerts = alert_settings(receiver, mailbox, tls_files)
+    alerts["email"] = []
+    path = write_monitor_config(tmp_path, alerts)
+    with Inventory(load_config(path).inventory.path) as inventory:
+        assert _queue(inventory, path, DAY, [(0, 0, 100, 100)]) == 1
+    receiver.start()
+    # the system's store does not know the self-signed CA: refused, and retried
+    assert _alerts(path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 0, failed and retrying 1, dead 0, pending 1" in out
+    assert "CERTIFICATE_VERIFY_FAILED" in out
+    assert receiver.requests == []
+
+    alerts["webhooks"][0]["ca_file"] = "tls/ca.pem"
+    path = write_monitor_config(tmp_path, alerts)
+    hook = load_config(path).alerts.webhooks[0]
+    assert hook.ca_file == tmp_path / "tls" / "ca.pem"
+    assert _alerts(path, "deliver", "--now") == 0
+    assert "alerts sent 1, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    assert len(receiver.requests) == 1
+
+    # one that does not exist is refused with the configuration, naming field and file, and
+    # so is a region's own webhook's
+    alerts["webhooks"][0]["ca_file"] = "tls/other.pem"
+    path = write_monitor_config(tmp_path, alerts)
+    assert _alerts(path, "deliver") == 2
+    err = capsys.readouterr().err
+    assert f"alerts.webhooks[0].ca_file: {tmp_path / 'tls' / 'other.pem'} does not exist" in err
+    alerts["webhooks"][0]["ca_file"] = "tls/ca.pem"
+    path = write_monitor_config(tmp_path, alerts)
+    config = yaml.safe_load(path.read_text())
+    own = {"name": "roads", "url": receiver.url, "secret_env": "X", "ca_file": "no.pem"}
+    config["regions"][0]["alerts"] = {"webhooks": [own]}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert _alerts(path, "deliver") == 2
+    assert "regions[0].alerts.webhooks[0].ca_file: " in capsys.readouterr().err
+    config["regions"][0]["alerts"]["webhooks"][0]["ca_file"] = "tls/ca.pem"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    routing = load_config(path).alert_routing()
+    assert routing.webhooks["roads"].ca_file == tmp_path / "tls" / "ca.pem"
 
 
 def test_a_recipient_removed_from_the_configuration_is_not_sent_its_alerts(
