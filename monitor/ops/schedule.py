@@ -46,6 +46,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor._geopackage import connect_read_only, file_errors
 
@@ -57,6 +58,7 @@ from monitor.config.operations import (
     default_jobstore_url,
     sqlite_file,
 )
+from monitor.errors import BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
@@ -166,6 +168,22 @@ def _done(completed: Collection[date] | CompletedRuns) -> set[date]:
     return completed.done() if isinstance(completed, CompletedRuns) else set(completed)
 
 
+@contextmanager
+def job_store_errors(url: str) -> Iterator[None]:
+    """The job store at ``url`` that cannot be opened (a folder that does not exist or may not
+    be written, a URL that does not parse, a database driver not installed) as
+    :class:`BadInput` naming ``schedule.jobstore_url`` and the URL (exit status 2)."""
+    try:
+        yield
+    except (SQLAlchemyError, ImportError) as exc:
+        reason = (str(exc).splitlines() or [""])[0]
+        raise BadInput(
+            f"schedule.jobstore_url: cannot open the scheduler's job store {url} "
+            f"({type(exc).__name__}: {reason}); check the URL, that its folder exists and this "
+            "user may write it, and that its database driver is installed"
+        ) from exc
+
+
 # APScheduler persists jobs by a textual reference to a module-level function; the function
 # finds its scheduler here by the job store URL it was given as argument.
 _ACTIVE: dict[str, DailyScheduler] = {}
@@ -215,9 +233,11 @@ class DailyScheduler:
         self._pass_lock = threading.Lock()
         self._stopping = threading.Event()
         self.passes: list[PassResult] = []
+        with job_store_errors(jobstore_url):
+            store = SQLAlchemyJobStore(url=jobstore_url)
         self.scheduler = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(url=jobstore_url),
+                "default": store,
                 "memory": MemoryJobStore(),
             },
             # one worker: passes never overlap inside this process
@@ -304,7 +324,32 @@ class DailyScheduler:
     def start(self) -> None:
         """Persist (or keep) the daily job, start firing, and queue a catch-up pass now."""
         _ACTIVE[self.jobstore_url] = self
-        self.scheduler.start(paused=True)
+        try:
+            with job_store_errors(self.jobstore_url):
+                self.scheduler.start(paused=True)
+                self._keep_or_add_daily_job()
+        except BadInput:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            _ACTIVE.pop(self.jobstore_url, None)
+            raise
+        self.scheduler.add_job(
+            _fire,
+            args=[self.jobstore_url],
+            id="catch-up",
+            name="catch-up pass",
+            jobstore="memory",
+            replace_existing=True,
+        )
+        self.scheduler.resume()
+        log.info(
+            "scheduler started: cron %r in %s; next run %s",
+            self.settings.cron,
+            self.settings.timezone,
+            self.next_run_time(),
+        )
+
+    def _keep_or_add_daily_job(self) -> None:
         existing = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
         if existing is not None and repr(existing.trigger) == repr(self.trigger):
             log.info("daily job kept from the job store; next fire %s", existing.next_run_time)
@@ -326,21 +371,6 @@ class DailyScheduler:
                 jobstore="default",
                 replace_existing=True,
             )
-        self.scheduler.add_job(
-            _fire,
-            args=[self.jobstore_url],
-            id="catch-up",
-            name="catch-up pass",
-            jobstore="memory",
-            replace_existing=True,
-        )
-        self.scheduler.resume()
-        log.info(
-            "scheduler started: cron %r in %s; next run %s",
-            self.settings.cron,
-            self.settings.timezone,
-            self.next_run_time(),
-        )
 
     def next_run_time(self) -> datetime | None:
         job = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
@@ -383,7 +413,8 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
     sqlite = sqlite_file(jobstore_url)
     if sqlite is not None and not sqlite.exists():
         return None
-    store = SQLAlchemyJobStore(url=jobstore_url)
+    with job_store_errors(jobstore_url):
+        store = SQLAlchemyJobStore(url=jobstore_url)
     try:
         job = store.lookup_job(DAILY_JOB_ID)
     except Exception:  # the table does not exist yet: the scheduler never ran

@@ -483,3 +483,41 @@ def test_each_pass_reads_the_regions_the_configuration_has_then(
     data["regions"].append({**data["regions"][0], "name": "wayanad-south"})
     path.write_text(yaml.safe_dump(data))  # a region added: counted at the next pass
     assert ledger().regions == ("wayanad-hills", "wayanad-south")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("sqlite:///no-such-folder/jobs.sqlite", "unable to open database file"),
+        ("not-a-url", "Could not parse SQLAlchemy URL"),
+        ("nosuchdialect://host/db", "Can't load plugin"),
+    ],
+)
+def test_a_job_store_that_cannot_be_opened_is_named_with_its_field(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+    reason: str,
+) -> None:
+    """Found by an ops walk: a `schedule.jobstore_url` the scheduler could not open (a folder
+    that does not exist, a typo in the URL) ended `schedule` and `status` with exit 1 and
+    SQLAlchemy's bare message ("OperationalError: unable to open database file"), naming
+    neither the setting nor the file."""
+    from ops_fixtures import write_config
+
+    from monitor.cli import main
+
+    path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
+    shown = url.replace("sqlite:///", f"sqlite:///{tmp_path}/") if "sqlite" in url else url
+    assert main(["schedule", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"schedule.jobstore_url: cannot open the scheduler's job store {shown}" in err
+    assert reason in err
+    if "sqlite" in url:  # status finds no job store there: the next run from the cron
+        assert main(["status", "--config", str(path)]) == 0
+    else:
+        assert main(["status", "--config", str(path)]) == 2
+        assert f"schedule.jobstore_url: cannot open the scheduler's job store {shown}" in (
+            capsys.readouterr().err
+        )
