@@ -244,6 +244,7 @@ def list_alerts(
     path = existing_inventory(config)
     limit = sent if sent is not None else (None if since else DEFAULT_SENT_SHOWN)
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
+    Inventory(path, read_only=True).close()  # names a file that holds no inventory
     with Outbox(path, read_only=True) as box:
         counts = box.counts()
         pending, dead = box.rows("pending"), box.rows("dead")

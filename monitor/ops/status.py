@@ -160,6 +160,10 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     if path.exists():
         with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
             tables = _tables(conn)
+            if "landslides" not in tables:  # an empty file, or another tool's GeoPackage
+                from monitor.store.inventory import not_an_inventory
+
+                raise not_an_inventory(path)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)
             if "alert_outbox" in tables:

@@ -103,6 +103,16 @@ class StatusChange:
     withdrawn: int = 0
 
 
+def not_an_inventory(path: Path) -> DatabaseFileError:
+    """The error of a file at ``inventory.path`` that holds no inventory (an empty file, another
+    SQLite or GeoPackage file), which the commands that only read the inventory name (exit
+    status 2) rather than read as one without runs."""
+    return DatabaseFileError(
+        f"inventory {path} holds no {LAYER!r} table: it is empty or not this monitor's "
+        "inventory; check inventory.path, or let a run create it"
+    )
+
+
 class Inventory:
     """The GeoPackage inventory at ``path`` (created on first use).
 
@@ -135,10 +145,7 @@ class Inventory:
                 ).fetchone()
             if holds_layer is None:  # an empty file, or another SQLite/GeoPackage file
                 self._conn.close()
-                raise DatabaseFileError(
-                    f"inventory {self.path} holds no {LAYER!r} table: it is empty or not this "
-                    "monitor's inventory; check inventory.path, or let a run create it"
-                )
+                raise not_an_inventory(self.path)
             return
         self._conn = gpkg.connect(self.path, what="inventory")
         with gpkg.file_errors(self.path), gpkg.transaction(self._conn):

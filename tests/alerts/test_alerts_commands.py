@@ -450,11 +450,35 @@ def test_list_opens_the_inventory_read_only(
     from monitor import _geopackage as gpkg
 
     path = load_config(config_path).inventory.path
-    gpkg.connect(path).close()  # a GeoPackage without an outbox table (another tool's, say)
+    Inventory(path).close()
+    with gpkg.connect(path) as conn:  # an inventory from before the outbox table
+        conn.execute("DROP TABLE alert_outbox")
     before = path.read_bytes()
     assert _alerts(config_path, "list", "--json") == 0
     assert json.loads(capsys.readouterr().out)["counts"] == {"pending": 0, "sent": 0, "dead": 0}
     assert path.read_bytes() == before  # not even the outbox table was added
+
+
+@pytest.mark.parametrize("content", ["empty", "another GeoPackage"])
+def test_list_names_a_file_that_holds_no_inventory(
+    config_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    """Found by an ops walk: `alerts list` on an empty file or another tool's GeoPackage at
+    inventory.path listed an empty outbox (exit 0), while docs/operations.md has the read-only
+    commands name such a file (exit 2), as `review` and `inventory export` do."""
+    from monitor import _geopackage as gpkg
+
+    path = load_config(config_path).inventory.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if content == "empty":
+        path.write_bytes(b"")
+    else:
+        gpkg.connect(path).close()
+    before = path.read_bytes()
+    assert _alerts(config_path, "list") == 2
+    err = capsys.readouterr().err
+    assert f"inventory {path} holds no 'landslides' table: it is empty or not this" in err
+    assert path.read_bytes() == before
 
 
 def _table_lines(output: str, title: str) -> list[str]:

@@ -116,3 +116,29 @@ def test_status_never_writes_the_inventory(tmp_path: Path, untrained_manifest: P
     collect_status(config)
     assert (config.inventory.path.stat().st_mtime_ns, config.inventory.path.read_bytes()) == before
     assert not Path(default_jobstore_url(config.inventory.path).removeprefix("sqlite:///")).exists()
+
+
+@pytest.mark.parametrize("content", ["empty", "another GeoPackage"])
+def test_status_names_a_file_that_holds_no_inventory(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+) -> None:
+    """Found by an ops walk: `status` on an empty file or another tool's GeoPackage at
+    inventory.path printed every region as never run (exit 0), so a wrong inventory.path looked
+    like a monitor that had not started; docs/operations.md has the read-only commands name
+    such a file (exit 2)."""
+    from monitor import _geopackage as gpkg
+
+    config = load_config(write_config(tmp_path, untrained_manifest))
+    path = config.inventory.path
+    if content == "empty":
+        path.write_bytes(b"")
+    else:
+        gpkg.connect(path).close()
+    before = path.read_bytes()
+    assert main(["status", "--config", str(config.path)]) == 2
+    err = capsys.readouterr().err
+    assert f"inventory {path} holds no 'landslides' table: it is empty or not this" in err
+    assert path.read_bytes() == before
