@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from monitor import _geopackage as gpkg
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
+from monitor.store.inventory import not_an_inventory
 from monitor.store.lock import lock_holder
 
 if TYPE_CHECKING:
@@ -161,8 +162,6 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
         with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
             tables = _tables(conn)
             if "landslides" not in tables:  # an empty file, or another tool's GeoPackage
-                from monitor.store.inventory import not_an_inventory
-
                 raise not_an_inventory(path)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)
