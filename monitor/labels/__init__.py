@@ -22,6 +22,7 @@ from monitor.labels.rasterise import (
     crosses_antimeridian,
     label_raster,
     point_label_areas,
+    subpixel,
     tile_around,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "read_glc_csv",
     "read_inventory",
     "read_polygon_inventory",
+    "subpixel",
     "tile_around",
 ]

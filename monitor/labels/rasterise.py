@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ __all__ = [
     "crosses_antimeridian",
     "label_raster",
     "point_label_areas",
+    "subpixel",
     "tile_around",
 ]
 
@@ -98,12 +99,50 @@ def label_raster(
     """The ``uint8`` label raster (1, 0, 255) of geometries given in EPSG:4326 on the grid
     ``(shape, transform, crs)``; pixels whose centre lies inside a geometry take its value, in
     the order ``known`` (0: background known there, for a ``background`` of 255), ``ignore``,
-    ``negative``, ``positive``."""
+    ``negative``, ``positive``. A positive that holds no pixel centre (a slide smaller or
+    thinner than a pixel, :func:`subpixel`) makes the pixels it touches 255 rather than leave a
+    landslide labelled background; a negative or a positive elsewhere still wins there."""
     out = np.full(shape, background, np.uint8)
-    for value, geometries in ((0, known), (IGNORE, ignore), (0, negative), (1, positive)):
+    positive = [g for g in positive if not g.is_empty]
+    small = [positive[i] for i in subpixel(positive, shape, transform, crs)]
+
+    def burn(value: int, geometries: Iterable[BaseGeometry], all_touched: bool = False) -> None:
         local = [reproject(g, "EPSG:4326", crs) for g in geometries if not g.is_empty]
         if local:
-            rasterize(((g, value) for g in local), out_shape=shape, transform=transform, out=out)
+            rasterize(((g, value) for g in local), out=out, transform=transform,
+                      all_touched=all_touched)  # fmt: skip
+
+    burn(0, known)
+    burn(IGNORE, ignore)
+    burn(IGNORE, small, all_touched=True)
+    burn(0, negative)
+    burn(1, positive)
+    return out
+
+
+def subpixel(
+    geometries: Sequence[BaseGeometry], shape: tuple[int, int], transform: Affine, crs: str
+) -> list[int]:
+    """The indices of ``geometries`` (EPSG:4326) that lie on the grid ``(shape, transform,
+    crs)`` yet hold the centre of none of its pixels: rasterised by centres they vanish."""
+    inverse = ~transform
+    out = []
+    for i, geometry in enumerate(geometries):
+        if geometry.is_empty:
+            continue
+        local = reproject(geometry, "EPSG:4326", crs)
+        x0, y0, x1, y1 = local.bounds
+        cols, rows = zip(*(inverse @ (x, y) for x in (x0, x1) for y in (y0, y1)), strict=True)
+        c0, c1 = max(math.floor(min(cols)) - 1, 0), min(math.ceil(max(cols)) + 1, shape[1])
+        r0, r1 = max(math.floor(min(rows)) - 1, 0), min(math.ceil(max(rows)) + 1, shape[0])
+        if c0 >= c1 or r0 >= r1:
+            continue  # off the grid
+        window = transform @ Affine.translation(c0, r0)
+        size = (r1 - r0, c1 - c0)
+        centres = rasterize([(local, 1)], out_shape=size, transform=window)
+        touched = rasterize([(local, 1)], out_shape=size, transform=window, all_touched=True)
+        if touched.any() and not centres.any():
+            out.append(i)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -18,12 +19,13 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from models.datasets import input_path, label_path
-from monitor.labels import label_raster
+from monitor.labels import label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
 __all__ = ["DatasetReport", "SceneJob", "event_windows"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+log = logging.getLogger("monitor.ops.dataset")
 
 
 @dataclass
@@ -48,7 +50,17 @@ class SceneJob:
     compositing: Compositing = EVENT
 
     def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:
-        """The job's label raster (1, 0, 255) on the grid ``(shape, transform, crs)``."""
+        """The job's label raster (1, 0, 255) on the grid ``(shape, transform, crs)``; a
+        landslide polygon that holds no pixel centre is ignored over the pixels it touches
+        (:func:`~monitor.labels.label_raster`), and said so."""
+        small = subpixel(self.positive, shape, transform, crs)
+        if small:
+            log.warning(
+                "%s: %d landslide polygon(s) hold no pixel centre (smaller or thinner than a "
+                "pixel): labelled ignore (255) over the pixels they touch, not landslide",
+                self.id,
+                len(small),
+            )
         return label_raster(
             shape,
             transform,

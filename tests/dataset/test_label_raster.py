@@ -1,0 +1,81 @@
+"""Label rasters of polygons smaller or thinner than a pixel (monitor.labels.label_raster)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import numpy as np
+import pytest
+from rasterio.transform import from_origin
+from shapely.geometry import box
+
+from models.datasets import IGNORE
+from monitor.grid import reproject
+from monitor.labels import label_raster, subpixel
+from monitor.ops._dataset_core import SceneJob
+from monitor.sources.base import AreaOfInterest, Window
+
+CRS = "EPSG:32643"
+X0, Y0 = 600_000.0, 1_270_200.0  # the grid's upper-left corner: 20 x 20 pixels of 10 m
+TRANSFORM = from_origin(X0, Y0, 10.0, 10.0)
+SHAPE = (20, 20)
+
+
+def _wgs84(x0: float, y0: float, x1: float, y1: float):  # metres from the corner, y down
+    return reproject(box(X0 + x0, Y0 - y1, X0 + x1, Y0 - y0), CRS, "EPSG:4326")
+
+
+# a 4 m square between the centres of pixels (row 5, col 5) and its neighbours: in pixel
+# (5, 5) alone, west of its centre (55 m) and north of it
+SPECK = _wgs84(51.0, 51.0, 54.0, 54.0)
+# a strip 2 m wide and 58 m long on the line between columns 9 and 10 (centres 95 and 105 m)
+STRIP = _wgs84(99.0, 121.0, 101.0, 179.0)
+# a 30 m square over the centres of 3 x 3 pixels (rows and columns 14-16)
+SLIDE = _wgs84(140.0, 140.0, 170.0, 170.0)
+
+
+def test_a_polygon_holding_no_pixel_centre_is_ignored_where_it_touches_not_background() -> None:
+    """Rasterised by pixel centres, a slide smaller or thinner than a pixel vanished: its
+    pixels stayed 0, a landslide labelled as background."""
+    assert subpixel([SPECK, STRIP, SLIDE], SHAPE, TRANSFORM, CRS) == [0, 1]
+    label = label_raster(SHAPE, TRANSFORM, CRS, positive=[SPECK, STRIP, SLIDE])
+    assert int((label == 1).sum()) == 9
+    assert (label[14:17, 14:17] == 1).all()
+    assert label[5, 5] == IGNORE
+    # the strip touches 6 rows of both columns 9 and 10: 12 pixels
+    assert (label[12:18, 9:11] == IGNORE).all()
+    assert int((label == IGNORE).sum()) == 1 + 12
+    assert int((label == 0).sum()) == 400 - 9 - 13
+
+
+def test_a_speck_within_a_slide_or_a_negative_keeps_their_label() -> None:
+    inner = _wgs84(151.0, 151.0, 154.0, 154.0)
+    label = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE, inner])
+    assert int((label == 1).sum()) == 9 and not (label == IGNORE).any()
+    label = label_raster(SHAPE, TRANSFORM, CRS, positive=[SPECK], negative=[_wgs84(50, 50, 60, 60)])
+    assert label[5, 5] == 0 and not (label == IGNORE).any()
+    # off the grid it is nothing at all
+    assert subpixel([_wgs84(300.0, 300.0, 303.0, 303.0)], SHAPE, TRANSFORM, CRS) == []
+
+
+def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = SceneJob(
+        "scene-1",
+        AreaOfInterest("r", _wgs84(0.0, 0.0, 200.0, 200.0)),
+        Window(date(2024, 6, 1), date(2024, 8, 1)),
+        Window(date(2024, 8, 1), date(2024, 9, 1)),
+        group="g",
+        positive=[SPECK, SLIDE, STRIP],
+    )
+    with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
+        label = job.label(SHAPE, TRANSFORM, CRS)
+    assert int((label == IGNORE).sum()) == 13
+    assert "scene-1: 2 landslide polygon(s) hold no pixel centre" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
+        SceneJob("scene-2", job.area, job.pre, job.post, "g", [SLIDE]).label(SHAPE, TRANSFORM, CRS)
+    assert caplog.text == ""
+    assert np.array_equal(label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE]) == 1, label == 1)
