@@ -5,13 +5,14 @@ Two kinds of file:
 * polygons: GeoPackage, GeoJSON or shapefile (anything pyogrio reads) with a date column named
   in the configuration or on the command line; every feature is a landslide of that date. The
   column holds dates (a date or datetime field), ISO 8601 text (``2024-08-17``, a time may
-  follow) or ``YYYYMMDD`` (text or a number, as shapefiles often store them); any other form
+  follow), the same with slashes (``2024/08/17 00:00:00``, GDAL's text of a shapefile's
+  datetime) or ``YYYYMMDD`` (text or a number, as shapefiles often store them); any other form
   needs its ``date_format`` (``%d/%m/%Y``): ``05/08/2024`` is 5 August in one country and
   8 May in another, and one column is never read both ways;
 * points with a positional accuracy, in the NASA Global Landslide Catalog's published CSV
   columns (Kirschbaum et al. 2010, in Ganerød et al.'s references): ``event_id``,
   ``event_date`` as ``M/D/YYYY H:MM`` (or ``MM/DD/YYYY hh:mm:ss AM``, as data.nasa.gov's
-  export writes it),
+  export writes it, or year first, ``2024-08-17 14:30:00``, as a spreadsheet may re-save it),
   ``location_accuracy`` (``exact``, ``1km``, ``5km``, ``10km``, ``25km``, ``50km``,
   ``100km``, ``250km`` or ``unknown``), ``landslide_category``, ``landslide_trigger``,
   ``landslide_size``, ``country_name``, ``longitude``, ``latitude``, among others.
@@ -73,8 +74,12 @@ GLC_REQUIRED_COLUMNS = ("event_id", "event_date", "location_accuracy", "longitud
 GLC_DATE_FORMAT = "%m/%d/%Y %H:%M"
 # the same dates as data.nasa.gov's CSV export writes them
 _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
-_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# year first, so never ambiguous: ISO 8601 (a time may follow), the same with slashes (GDAL's
+# text of a shapefile's datetime, 2024/08/17 00:00:00), and YYYYMMDD
+_YEAR_FIRST = (
+    re.compile(r"^(?P<y>\d{4})(?P<sep>[-/])(?P<m>\d{2})(?P=sep)(?P<d>\d{2})(?:$|[T ])"),
+    re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"),
+)
 _MAX_LISTED = 10  # bad rows named in one error
 _FILL_OR_DROP = "fill them in, or drop those {} from the file"  # missing values, not bad ones
 # The Global Landslide Catalog's problems that are missing values (:data:`_FILL_OR_DROP`).
@@ -119,13 +124,15 @@ def accuracy_limit(max_accuracy: str) -> tuple[str, float]:
 
 
 def _parse_glc_date(value: Any) -> date | None:
+    """The catalog's ``M/D/YYYY H:MM`` (and data.nasa.gov's forms), or a year-first date as a
+    spreadsheet that re-saved the file may write it (``2024-08-17 14:30:00``)."""
     text = str(value).strip()
     for fmt in _GLC_DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    return None
+    return _year_first(text)
 
 
 def _listed(rows: list[str]) -> str:
@@ -234,7 +241,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         "longitude": "not a longitude in degrees (-180 to 180)",
         "latitude": "not a latitude in degrees (-90 to 90)",
         "event_date": "not a date as M/D/YYYY H:MM (the Global Landslide Catalog's format, "
-        "e.g. 8/17/2024 14:30)",
+        "e.g. 8/17/2024 14:30) or YYYY-MM-DD",
     }
     problems = [
         f"column {column.removeprefix('no ')}, {expected[column]}: {_listed(rows_)}"
@@ -297,11 +304,17 @@ def _feature_date(text: str, date_format: str | None) -> date | None:
             return datetime.strptime(text, date_format).date()
         except ValueError:
             return None
-    for pattern in (_ISO_DATE, _COMPACT_DATE):
+    return _year_first(text)
+
+
+def _year_first(text: str) -> date | None:
+    """The date of ``text`` in one of the year-first forms (:data:`_YEAR_FIRST`); None where
+    it is in none, or names no real day."""
+    for pattern in _YEAR_FIRST:
         match = pattern.match(text)
         if match:
             try:
-                return date(*(int(g) for g in match.groups()))
+                return date(int(match["y"]), int(match["m"]), int(match["d"]))
             except ValueError:
                 return None
     return None

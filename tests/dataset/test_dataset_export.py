@@ -183,7 +183,7 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
 def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     rows = [
-        _glc_row(1, "2024-08-17", "exact", 10.9, 44.3),
+        _glc_row(1, "Aug 17 2024", "exact", 10.9, 44.3),
         _glc_row(2, "8/17/2024 1:00", "2km", 10.9, 44.3),
         _glc_row(3, "17/8/2024 1:00", "exact", 10.9, 44.3),
         _glc_row(4, "8/17/2024 1:00", "exact", 200.0, 44.3),
@@ -197,7 +197,7 @@ def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
     assert "column location_accuracy, not one of exact" in message
     assert "row 3: '2km'" in message
     assert "column event_date, not a date as M/D/YYYY H:MM" in message
-    assert "row 2: '2024-08-17'; row 4: '17/8/2024 1:00'" in message
+    assert "row 2: 'Aug 17 2024'; row 4: '17/8/2024 1:00'" in message
     assert "column longitude, not a longitude in degrees (-180 to 180): row 5: '200.0'" in message
     assert "event_id appears twice: 4 (rows 5 and 6)" in message
     bad.write_text("event_id,event_date,longitude\n1,8/17/2024 1:00,10\n")

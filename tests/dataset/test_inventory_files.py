@@ -48,6 +48,16 @@ def test_polygon_dates_are_iso_compact_or_a_given_format(tmp_path: Path) -> None
     day_first = _polygons(tmp_path / "d.geojson", ["05/08/2024", "17/08/2024"])
     read = read_inventory(day_first, date_column="when", date_format="%d/%m/%Y")
     assert list(read.items["event_date"]) == [date(2024, 8, 5), date(2024, 8, 17)]
+    # year first with slashes, as GDAL writes a datetime into a shapefile's text field, is
+    # never ambiguous; mixed separators are not a date
+    gdal = _polygons(tmp_path / "g.geojson", ["2024/08/17 00:00:00", "2024/09/01"])
+    assert list(read_inventory(gdal, date_column="when").items["event_date"]) == [
+        date(2024, 8, 17), date(2024, 9, 1)]  # fmt: skip
+    odd = _polygons(tmp_path / "o.gpkg", ["2024/08-17", "2024/08/18"])
+    with pytest.raises(
+        InventoryFileError, match=r"column when, not a date.*feature 1: '2024/08-17'"
+    ):
+        read_inventory(odd, date_column="when")
 
 
 def test_an_id_column_names_the_items_and_must_be_unique(tmp_path: Path) -> None:
@@ -118,6 +128,12 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
     assert list(read.items["item_id"]) == ["glc-7", "glc-9"]
     assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 19)]
     assert read.skipped_ids == {"too imprecise (coarser than 1km or unknown)": ["glc-8"]}
+    # a spreadsheet that re-saved the file writes its dates year first
+    path.write_text(HEADER + "\n7,2024-08-17 14:30:00,exact,10.9,44.3\n8,2024-08-18,exact,1,2\n")
+    assert list(read_glc_csv(path).items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 18)]
+    path.write_text(HEADER + "\n7,17/08/2024 14:30,exact,10.9,44.3\n")
+    with pytest.raises(InventoryFileError, match=r"or YYYY-MM-DD: row 2: '17/08/2024 14:30'"):
+        read_glc_csv(path)
     path.write_text(HEADER.replace(",", ";") + "\n7;8/17/2024 1:00;exact;10.9;44.3\n")
     with pytest.raises(InventoryFileError, match=r"looks separated by ';'"):
         read_glc_csv(path)
@@ -177,7 +193,7 @@ def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path
     message = str(err.value)
     assert "column event_date, no date: row 3; row 6 (fill them in, or drop those rows" in message
     assert "column event_date, not a date as M/D/YYYY H:MM" in message
-    assert "e.g. 8/17/2024 14:30): row 4: '17/8/2024'" in message
+    assert "e.g. 8/17/2024 14:30) or YYYY-MM-DD: row 4: '17/8/2024'" in message
     assert "column event_id, no id: row 5 (fill them in" in message
     # a blank or NULL coordinate is missing, not "not a longitude" (found in a new-user walk)
     csv.write_text(f"{HEADER}\n1,8/17/2024 14:30,exact,,44\n2,8/17/2024 14:30,exact,10,NULL\n"
