@@ -169,6 +169,17 @@ class WebhookSettings(_Strict):
     def _env_name(cls, value: str) -> str:
         return _check_env_name(value) or value
 
+    @field_validator("url", mode="before")
+    @classmethod
+    def _with_scheme(cls, value: object) -> object:
+        # pydantic's own message, "relative URL without a base", does not say what is missing
+        if isinstance(value, str) and "://" not in value:
+            raise ValueError(
+                f"webhook url {value!r} has no scheme: write it in full, "
+                f"https://{value.lstrip('/')}"
+            )
+        return value
+
     @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
@@ -204,9 +215,24 @@ class RetryPolicy(_Strict):
     factor: float = Field(2.0, ge=1)
     max_delay_s: float = Field(6 * 3600.0, gt=0)
 
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> RetryPolicy:
+        # the waits grow from base_delay_s up to max_delay_s: a cap below the start would
+        # silently make every wait the cap
+        if self.max_delay_s < self.base_delay_s:
+            raise ValueError(
+                f"retry.max_delay_s ({self.max_delay_s:g} s) is below retry.base_delay_s "
+                f"({self.base_delay_s:g} s): the waits grow from the first up to the cap"
+            )
+        return self
+
     def delay_s(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
-        return min(self.max_delay_s, self.base_delay_s * self.factor ** max(0, attempts - 1))
+        try:
+            grown = self.base_delay_s * self.factor ** max(0, attempts - 1)
+        except OverflowError:  # past a float's range (factor 2, some 1 000 attempts): the cap
+            return self.max_delay_s
+        return min(self.max_delay_s, grown)
 
 
 class AlertSettings(_Strict):

@@ -30,6 +30,7 @@ from monitor.alerts.settings import (
     AlertTargets,
     RetryPolicy,
     SmtpSettings,
+    WebhookSettings,
 )
 from monitor.alerts.webhook import sign, verify
 
@@ -122,9 +123,18 @@ def test_routing_errors_name_the_region():
         AlertRouting.from_settings(AlertSettings(webhooks=[HOOK]), {"alps": clash})
 
 
+def test_a_webhook_url_without_its_scheme_says_so():
+    with pytest.raises(ValidationError, match=r"has no scheme: write it in full, https://ops.ex"):
+        WebhookSettings(**{**HOOK, "url": "ops.example.org/hooks"})
+
+
 def test_backoff_is_exponential_and_capped():
     policy = RetryPolicy(base_delay_s=60, factor=2, max_delay_s=600)
     assert [policy.delay_s(n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
+    # 2 ** 1100 is past a float's range: it raised OverflowError out of the delivery
+    assert RetryPolicy(max_attempts=5000).delay_s(1101) == 6 * 3600.0
+    with pytest.raises(ValidationError, match=r"retry.max_delay_s \(30 s\) is below retry.base"):
+        AlertSettings.model_validate({"retry": {"base_delay_s": 60, "max_delay_s": 30}})
 
 
 def _payload(**landslide_overrides):
