@@ -301,9 +301,12 @@ def read_label(
     (unknown) only; and, where the label is georeferenced, the input's grid (a label without
     georeferencing, a plain mask, is taken pixel for pixel). Returns the label as 0/1 and the
     unknown pixels (None where there are none); raises :class:`DatasetError` naming the file."""
-    with rasterio.open(path) as src:
-        label = src.read(1)
-        label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
+    try:
+        with rasterio.open(path) as src:
+            label = src.read(1)
+            label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
+    except rasterio.RasterioIOError as err:
+        raise DatasetError(f"{path}: cannot read label: {err}") from err
     if label.shape != tuple(shape):
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])

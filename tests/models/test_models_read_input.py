@@ -135,3 +135,20 @@ def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None
     _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")
     scene = read_scene(tmp_path, "s")
     assert int(scene.label.sum()) == 9 and scene.ignore is not None and int(scene.ignore.sum()) == 1
+
+
+def test_a_label_that_is_no_raster_is_refused_naming_it(tmp_path: Path) -> None:
+    """Found walking the layout: an empty or damaged label file ended evaluate, compare and
+    train with rasterio's traceback (exit 1) instead of the error naming the file (exit 2)."""
+    from models.cli import main
+    from models.datasets import read_scene
+
+    (tmp_path / "input").mkdir()
+    (tmp_path / "label").mkdir()
+    _write(tmp_path / "input" / "Scene A_input.tif", _bands())
+    (tmp_path / "label" / "Scene A_label.tif").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"Scene A_label\.tif: cannot read label: .*not recogn"):
+        read_scene(tmp_path, "Scene A")
+    # the statistics are read before the checkpoint: the label is what stops the import
+    args = ["import-checkpoint", str(tmp_path / "m.ckpt"), "--manifest", str(tmp_path / "m.json")]
+    assert main([*args, "--stats-from", str(tmp_path)]) == 2
