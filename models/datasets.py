@@ -15,6 +15,7 @@ patches (``img`` 128x128x14, ``mask`` 128x128) are read as the extra setting ``L
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ __all__ = [
     "setting_band_names",
     "write_scene",
 ]
+
+log = logging.getLogger(__name__)
 
 # A split folder's table of the reviewed detections' object-filter features as the runs scored
 # them (``dataset from-reviews``; ``features`` float32, ``positive`` bool, ``features_id`` and
@@ -166,7 +169,34 @@ def scene_ids(root: Path) -> list[str]:
     missing = [str(label_path(root, i)) for i in ids if not label_path(root, i).exists()]
     if missing:
         raise DatasetError(f"{root}: labels missing for inputs: {', '.join(missing[:5])}")
+    # scenes named otherwise (.tiff, _INPUT.TIF: the names are case-sensitive) and labels whose
+    # input is missing are not read; said, as detect --stack does, so none is lost quietly
+    near = sorted(
+        p.name
+        for p in (root / "input").iterdir()
+        if p.name.lower().endswith(("_input.tif", "_input.tiff")) and p not in inputs
+    )
+    labels = {label_path(root, i) for i in ids}
+    orphans = sorted(
+        p.name
+        for p in (root / "label").iterdir()
+        if p.name.lower().endswith(("_label.tif", "_label.tiff")) and p not in labels
+    )
+    if near:
+        log.warning(
+            "%s: %d file(s) not read, as an input is named <id>_input.tif: %s",
+            root / "input", len(near), _first(near),
+        )  # fmt: skip
+    if orphans:
+        log.warning(
+            "%s: %d label(s) without an input (input/<id>_input.tif), not read: %s",
+            root / "label", len(orphans), _first(orphans),
+        )  # fmt: skip
     return ids
+
+
+def _first(names: Sequence[str], n: int = 5) -> str:
+    return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
 
 
 # Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them (the radar

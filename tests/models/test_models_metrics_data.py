@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,29 @@ def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., S
         scene_ids(tmp_path)
     with pytest.raises(DatasetError, match=r"no input/<id>_input\.tif"):
         scene_ids(tmp_path / "nothing")
+
+
+def test_scenes_a_folder_does_not_read_are_named_and_counted(
+    tmp_path: Path, scene_factory: Callable[..., Scene], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found walking the layout: an input named .tiff or _INPUT.TIF (as detect --stack warns
+    of) and a label without its input were left out of training and scores without a word."""
+    write_scene(tmp_path, scene_factory(1, size=40))
+    write_scene(tmp_path, scene_factory(2, size=40))
+    ipath = tmp_path / "input" / "scene2_input.tif"
+    ipath.rename(ipath.with_name("Scene Two_input.tiff"))
+    (tmp_path / "label" / "scene2_label.tif").rename(tmp_path / "label" / "Scene Two_label.tiff")
+    write_scene(tmp_path, scene_factory(3, size=40))
+    (tmp_path / "input" / "scene3_input.tif").unlink()
+    (tmp_path / "input" / "notes.txt").write_text("not a scene")
+    with caplog.at_level(logging.WARNING, logger="models.datasets"):
+        assert scene_ids(tmp_path) == ["scene1"]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'input'}: 1 file(s) not read, as an input is named <id>_input.tif: "
+        "Scene Two_input.tiff",
+        f"{tmp_path / 'label'}: 2 label(s) without an input (input/<id>_input.tif), not read: "
+        "Scene Two_label.tiff, scene3_label.tif",
+    ]
 
 
 def test_band_statistics_ignore_nan(scene_factory: Callable[..., Scene]) -> None:
