@@ -89,11 +89,13 @@ BASELINES = {**BASELINES, "all": BASELINES["S1+S2"]}
 def fit_baseline(
     baseline: Baseline, scenes: Sequence[Scene], valid: Sequence[np.ndarray]
 ) -> tuple[dict[str, float], float]:
-    """The candidate parameters with the best pooled F1 on ``scenes`` (scored where ``valid``)."""
+    """The candidate parameters with the best pooled F1 on ``scenes`` (scored where ``valid``
+    and the class is known: ignored pixels are no background)."""
     best: tuple[dict[str, float], float] = (dict(baseline.default), -1.0)
+    scored = [v & s.known for s, v in zip(scenes, valid, strict=True)]
     for params in baseline.candidates():
         total = Confusion()
-        for scene, v in zip(scenes, valid, strict=True):
+        for scene, v in zip(scenes, scored, strict=True):
             total = total + confusion(baseline.predict(scene.image, params), scene.label > 0, v)
         if total.f1 > best[1]:
             best = (params, total.f1)

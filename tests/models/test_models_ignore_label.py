@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from models.baselines import BASELINES, BaselineModel, fit_baseline
 from models.datasets import IGNORE, CropSampler, Scene, read_scene, write_scene
+from models.feature_stack import MODEL_BANDS
 from models.manifest import load_member, read_manifest
 from models.metrics import false_objects, paired_count_difference
 from models.testing import build_untrained_ensemble
@@ -106,3 +108,25 @@ def test_false_objects_and_their_paired_bootstrap() -> None:
     assert d["difference"] == -9
     assert d["fewer"] == 4
     assert d["high"] < 0  # every resample has fewer false objects
+
+
+def test_baseline_thresholds_are_fitted_on_the_known_pixels(tmp_path: Path) -> None:
+    """Found walking the layout: the threshold baseline of `evaluate --val` and of
+    `detect --stack --baseline` was fitted with the ignored pixels as background."""
+    image = np.zeros((15, 20, 20), np.float32)
+    image[MODEL_BANDS.index("slope")] = 20.0
+    dndvi = image[MODEL_BANDS.index("dNDVI")]
+    dndvi[2:6, 2:6] = -0.5  # the landslide
+    dndvi[10:16, 10:16] = -0.16  # a change of unknown class (255 in the label)
+    label = np.zeros((20, 20), np.uint8)
+    label[2:6, 2:6] = 1
+    ignore = np.zeros((20, 20), bool)
+    ignore[10:16, 10:16] = True
+    scene = Scene("weak", image, label, ignore=ignore)
+    valid = [np.isfinite(scene.channels("S2")).all(axis=0)]  # as evaluate and detect pass it
+    params, f1 = fit_baseline(BASELINES["S2"], [scene], valid)
+    # the first candidate finds the landslide and no background: counted as background, the
+    # unknown change would have pushed the threshold below it, to -0.175
+    assert params == {"dndvi": -0.025, "slope": 0.0} and f1 == 1.0
+    write_scene(tmp_path, scene)
+    assert BaselineModel.fitted(tmp_path).params["S2"] == {"dndvi": -0.025, "slope": 0.0}
