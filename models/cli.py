@@ -52,10 +52,10 @@ def _select(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid)
     val_dir = args.val or (grid.data.val if grid.data else None)
     if val_dir is None:
-        raise SystemExit("no validation folder: pass --val or name data.val in the grid")
+        raise ValueError("no validation folder: pass --val or name data.val in the grid")
     results = trained_results(grid, Path(args.work))
     if not results:
-        raise SystemExit(f"no trained member of the grid in {args.work}")
+        raise ValueError(f"no trained member of the grid in {args.work}")
     manifest = select_ensemble(grid, results, read_folder(val_dir), args.out, k=args.k)
     print(manifest)
     return 0
@@ -117,7 +117,7 @@ def _import(args: argparse.Namespace) -> int:
     elif args.stats_from:
         stats = band_statistics(read_folder(args.stats_from), "all")
     else:
-        raise SystemExit(
+        raise ValueError(
             "the checkpoint holds no normalisation: pass --stats FILE (band_mean/band_std) or "
             "--stats-from FOLDER (the Ganerød-layout training folder)"
         )

@@ -58,10 +58,21 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
     assert b.training["grid"] == a.training["grid"]
 
 
-def test_models_select_without_trained_members_says_so(tmp_path: Path) -> None:
+def test_models_select_without_trained_members_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit status 2, an argument to correct, as the CLI documents (found walking the layout:
+    select and import-checkpoint ended these with status 1)."""
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text(yaml.safe_dump({"settings": ["S2"], "architectures": ["Unet"]}))
     (tmp_path / "val").mkdir()
-    with pytest.raises(SystemExit, match="no trained member of the grid in"):
-        main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
-              "--val", str(tmp_path / "val"), "--out", str(tmp_path / "out")])  # fmt: skip
+    assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+                 "--val", str(tmp_path / "val"), "--out", str(tmp_path / "out")]) == 2  # fmt: skip
+    work = tmp_path / "work"
+    assert capsys.readouterr().err == f"error: no trained member of the grid in {work}\n"
+    assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+                 "--out", str(tmp_path / "out")]) == 2  # fmt: skip
+    assert "no validation folder: pass --val" in capsys.readouterr().err
+    assert main(["import-checkpoint", str(tmp_path / "m.ckpt"),
+                 "--manifest", str(tmp_path / "m.json")]) == 2  # fmt: skip
+    assert "the checkpoint holds no normalisation: pass --stats" in capsys.readouterr().err
