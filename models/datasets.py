@@ -16,7 +16,7 @@ patches (``img`` 128x128x14, ``mask`` 128x128) are read as the extra setting ``L
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +40,10 @@ __all__ = [
     "band_statistics",
     "channels_of",
     "check_input",
+    "first_names",
     "input_path",
     "label_path",
+    "near_names",
     "read_folder",
     "read_input",
     "read_label",
@@ -171,31 +173,34 @@ def scene_ids(root: Path) -> list[str]:
         raise DatasetError(f"{root}: labels missing for inputs: {', '.join(missing[:5])}")
     # scenes named otherwise (.tiff, _INPUT.TIF: the names are case-sensitive) and labels whose
     # input is missing are not read; said, as detect --stack does, so none is lost quietly
-    near = sorted(
-        p.name
-        for p in (root / "input").iterdir()
-        if p.name.lower().endswith(("_input.tif", "_input.tiff")) and p not in inputs
-    )
-    labels = {label_path(root, i) for i in ids}
-    orphans = sorted(
-        p.name
-        for p in (root / "label").iterdir()
-        if p.name.lower().endswith(("_label.tif", "_label.tiff")) and p not in labels
-    )
+    near = near_names(root / "input", "_input.tif", inputs)
+    orphans = near_names(root / "label", "_label.tif", [label_path(root, i) for i in ids])
     if near:
         log.warning(
             "%s: %d file(s) not read, as an input is named <id>_input.tif: %s",
-            root / "input", len(near), _first(near),
+            root / "input", len(near), first_names(near),
         )  # fmt: skip
     if orphans:
         log.warning(
             "%s: %d label(s) without an input (input/<id>_input.tif), not read: %s",
-            root / "label", len(orphans), _first(orphans),
+            root / "label", len(orphans), first_names(orphans),
         )  # fmt: skip
     return ids
 
 
-def _first(names: Sequence[str], n: int = 5) -> str:
+def near_names(folder: Path, suffix: str, taken: Collection[Path]) -> list[str]:
+    """The names of ``folder``'s files that end in ``suffix`` (or its ``.tiff`` form) in any
+    case yet are not among ``taken``: files meant for the layout that its case-sensitive
+    names leave out, sorted."""
+    ends = (suffix.lower(), suffix.lower() + "f")
+    taken = set(taken)
+    return sorted(
+        p.name for p in folder.iterdir() if p.name.lower().endswith(ends) and p not in taken
+    )
+
+
+def first_names(names: Sequence[str], n: int = 5) -> str:
+    """The first ``n`` of ``names`` for a message, with ``...`` where there are more."""
     return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
 
 

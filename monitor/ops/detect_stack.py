@@ -51,7 +51,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
 from models.chain_metrics import DETECTIONS_FILE
-from models.datasets import DatasetError, check_input, read_input
+from models.datasets import DatasetError, check_input, first_names, near_names, read_input
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
@@ -119,15 +119,11 @@ def find_stacks(path: Path) -> list[Path]:
         raise BadInput(f"--stack {path}: no *_input.tif in it or in {path / 'input'}")
     # a stack named otherwise (.tiff, _INPUT.TIF: the layout's name is case-sensitive) is not
     # run; said, so that a folder of 40 exports where 3 are named so does not lose them quietly
-    near = sorted(
-        p.name
-        for p in inputs[0].parent.iterdir()
-        if p.name.lower().endswith(("_input.tif", "_input.tiff")) and p not in inputs
-    )
+    near = near_names(inputs[0].parent, "_input.tif", inputs)
     if near:
         log.warning(
             "%s: %d file(s) not run, as a stack is named <id>_input.tif: %s",
-            inputs[0].parent, len(near), ", ".join(near[:5]) + (" ..." if len(near) > 5 else ""),
+            inputs[0].parent, len(near), first_names(near),
         )  # fmt: skip
     return inputs
 
