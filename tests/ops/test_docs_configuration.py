@@ -1,0 +1,50 @@
+"""docs/configuration.md says what the configuration loader does: its tables' defaults are the
+models' defaults, and what a row says a field does is what loading a file does."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import yaml
+from shapely.geometry import box
+
+from monitor.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "configuration.md"
+SQUARE = box(10.0, 44.0, 10.01, 44.01)
+
+
+def _rows(heading: str) -> dict[str, tuple[str, str]]:
+    """The table under ``heading`` of docs/configuration.md: field -> (default, meaning)."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        field = re.fullmatch(r"`([^`]+)`", cells[0]) if len(cells) >= 3 else None
+        if field:
+            rows[field.group(1)] = (cells[1], cells[2])
+    return rows
+
+
+def test_a_region_file_of_several_layers_needs_its_layer_named(tmp_path: Path) -> None:
+    """The regions table said `layer` defaults to the first layer; a GeoPackage of several
+    layers without `layer` is refused (which of them watches the region is not guessed)."""
+    default, _ = _rows("## `regions[]`")["layer"]
+    assert "first layer" not in default
+    assert "several" in default
+    regions = tmp_path / "regions.gpkg"
+    frame = gpd.GeoDataFrame(geometry=[SQUARE], crs="EPSG:4326")
+    frame.to_file(regions, layer="valley")
+    frame.to_file(regions, layer="ridge")
+    config = tmp_path / "config.yaml"
+    region = {"name": "r1", "geometry": "regions.gpkg"}
+    config.write_text(yaml.safe_dump({"regions": [region]}), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"has 2 layers \(valley, ridge\): name one"):
+        load_config(config)
+    config.write_text(yaml.safe_dump({"regions": [{**region, "layer": "ridge"}]}), "utf-8")
+    assert load_config(config).regions[0].geometry.equals(SQUARE)
