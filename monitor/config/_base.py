@@ -5,12 +5,13 @@ Private to :mod:`monitor.config`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 
-__all__ = ["ConfigPath", "StrictModel", "resolve_path"]
+__all__ = ["ConfigPath", "StrictModel", "refuse_variables", "resolve_path"]
 
 
 class StrictModel(BaseModel):
@@ -24,9 +25,26 @@ def _base_dir(info: ValidationInfo) -> Path:
     return Path(context.get("base_dir", "."))
 
 
+# $NAME or ${NAME}: a shell's variable, which the configuration does not expand
+_VARIABLE = re.compile(r"\$(?:\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)")
+
+
+def refuse_variables(path: Path) -> Path:
+    """``path``, refused with a :class:`ValueError` where it names an environment variable: it
+    would be read as a folder of that name (``$HOME/inv.gpkg`` made ``./$HOME/``), silently."""
+    if _VARIABLE.search(str(path)):
+        raise ValueError(
+            f"{path}: environment variables are not expanded in the configuration; write the "
+            "path itself (~ is expanded, and a relative path is read from the configuration's "
+            "folder)"
+        )
+    return path
+
+
 def resolve_path(path: Path, info: ValidationInfo) -> Path:
-    """``path`` with ``~`` expanded, relative to the ``base_dir`` of the validation context."""
-    path = path.expanduser()
+    """``path`` with ``~`` expanded, relative to the ``base_dir`` of the validation context;
+    :class:`ValueError` where it names an environment variable (:func:`refuse_variables`)."""
+    path = refuse_variables(path).expanduser()
     return path if path.is_absolute() else (_base_dir(info) / path)
 
 

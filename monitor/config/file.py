@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from gee_scripts.settings import GeeSettings
 from monitor.alerts.payload import QuicklookLinks
 from monitor.alerts.settings import AlertConfigError, AlertRouting, AlertSettings, WebhookSettings
-from monitor.config._base import StrictModel, resolve_path
+from monitor.config._base import StrictModel, refuse_variables, resolve_path
 from monitor.config.operations import DaskSettings, ScheduleSettings
 from monitor.config.regions import RegionConfig
 from monitor.config.settings import (
@@ -51,6 +51,11 @@ class MonitorConfig(StrictModel):
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
 
     _path: Path | None = PrivateAttr(None)
+
+    @field_validator("base_dir")
+    @classmethod
+    def _base_dir_without_variables(cls, value: Path | None) -> Path | None:
+        return None if value is None else refuse_variables(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -151,7 +156,10 @@ class MonitorConfig(StrictModel):
 def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
     """``path`` read from the configuration's folder, checked to hold a PEM certificate;
     :class:`ValueError` naming ``field`` otherwise."""
-    ca_file = resolve_path(path, info)
+    try:
+        ca_file = resolve_path(path, info)
+    except ValueError as exc:  # a model validator's error names its field first
+        raise ValueError(f"{field}: {exc}") from None
     try:
         ssl.create_default_context(cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:

@@ -621,3 +621,53 @@ def test_a_dem_override_for_no_configured_region_is_refused_on_its_line(
     assert load_config(write_config(data)).source.dem.overrides == {  # type: ignore[union-attr]
         "r1": "projects/p/assets/dtm"
     }
+
+
+def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found by the configuration walk: `inventory: {path: $HOME/inv.gpkg}` was read as a
+    folder named '$HOME' in the configuration's folder, and the run made it and its
+    inventory there, silently; every path of the file refuses a variable, naming the field."""
+    pem = tmp_path / "ca.pem"
+    pem.write_text("")
+    cases: dict[str, tuple[dict[str, Any], str]] = {
+        "inventory.path": ({"inventory": {"path": "$HOME/inv.gpkg"}}, "$HOME/inv.gpkg"),
+        "quicklooks.dir": ({"quicklooks": {"dir": "${DATA}/ql"}}, "${DATA}/ql"),
+        "source.path": ({"source": {"path": "$ARCHIVE"}}, "$ARCHIVE"),
+        "base_dir": ({"base_dir": "$DEPLOY"}, "$DEPLOY"),
+        "schedule.jobstore_url": (
+            {"schedule": {"jobstore_url": "sqlite:///$STATE/jobs.sqlite"}},
+            "$STATE/jobs.sqlite",
+        ),
+        "alerts.smtp.ca_file": (
+            {
+                "alerts": {
+                    "smtp": {"host": "smtp.example.org", "from_address": "m@example.org"},
+                }
+            },
+            "$CERTS/ca.pem",
+        ),
+    }
+    cases["alerts.smtp.ca_file"][0]["alerts"]["smtp"]["ca_file"] = "$CERTS/ca.pem"
+    for field, (section, given) in cases.items():
+        data = {**_data(manifest), **section}
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(data))
+        (problem,) = info.value.problems
+        assert re.fullmatch(
+            rf"line \d+: {re.escape(field)}: {re.escape(given)}: environment variables are not "
+            r"expanded in the configuration; write the path itself \(~ is expanded, and a "
+            r"relative path is read from the configuration's folder\)",
+            problem,
+        ), problem
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, geometry="$REGIONS/valley.gpkg")))
+    assert info.value.problems == [
+        "line 5: regions[0].geometry: $REGIONS/valley.gpkg: environment variables are not "
+        "expanded in the configuration; write the path itself (~ is expanded, and a relative "
+        "path is read from the configuration's folder)"
+    ]
+    # a dollar that names no variable is a character of the path like any other
+    config = load_config(write_config({**_data(manifest), "inventory": {"path": "a$/$1.gpkg"}}))
+    assert config.inventory.path == tmp_path / "a$" / "$1.gpkg"
