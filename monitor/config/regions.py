@@ -91,6 +91,17 @@ class EventWindows(StrictModel):
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
 
+    @field_validator("event_date", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: Any) -> Any:
+        # pydantic reads a number as Unix seconds: 0 was 1970-01-01, and 20240824 (YYYYMMDD)
+        # was refused with "Datetimes provided to dates should have zero time"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f"{value} is a number, not a date: write it as YYYY-MM-DD (2024-08-24)"
+            )
+        return value
+
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
         pre = Window(self.event_date - timedelta(days=self.pre_days), self.event_date)
         post_start = self.event_date + timedelta(days=1)

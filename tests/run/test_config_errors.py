@@ -671,3 +671,24 @@ def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
     # a dollar that names no variable is a character of the path like any other
     config = load_config(write_config({**_data(manifest), "inventory": {"path": "a$/$1.gpkg"}}))
     assert config.inventory.path == tmp_path / "a$" / "$1.gpkg"
+
+
+def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: pydantic reads a number as Unix seconds, so
+    `event_date: 20240824` (the YYYYMMDD that inventories may use) was refused with
+    'Datetimes provided to dates should have zero time', and `event_date: 0` was taken as
+    1970-01-01, silently."""
+    for given in (20240824, 0, 86400, 2024.5):
+        data = _data(manifest, windows={"mode": "event", "event_date": given})
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(data))
+        (problem,) = info.value.problems
+        assert re.fullmatch(
+            rf"line \d+: regions\[0\]\.windows\.event_date: {given} is a number, not a date: "
+            r"write it as YYYY-MM-DD \(2024-08-24\)",
+            problem,
+        ), problem
+    data = _data(manifest, windows={"event_date": date(2024, 8, 24)})
+    assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 24)
