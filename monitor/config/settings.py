@@ -75,7 +75,8 @@ class ModelSettings(StrictModel):
     manifest: ConfigPath = Field(default=DEFAULT_MANIFEST, validate_default=True)
     setting: Literal["auto", "S1", "S2", "S1+S2", "all"] = "auto"
     preference: list[SettingName] = Field(default_factory=_default_preference)
-    fallback: SettingName | None = "S1"
+    # radar alone sees under the clouds an optical setting cannot (S2 there would be NaN too)
+    fallback: Literal["S1"] | None = "S1"
     optical_fallback: Literal["S2"] | None = Field(
         None,
         description="optical-only setting for pixels the chosen radar setting cannot see: no "

@@ -692,3 +692,20 @@ def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
         ), problem
     data = _data(manifest, windows={"event_date": date(2024, 8, 24)})
     assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 24)
+
+
+def test_a_fallback_that_cannot_see_under_clouds_is_refused(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: model.fallback predicts the pixels an optical setting
+    cannot see (clouds, a stale optical view), which only radar can; `fallback: S2` (or
+    S1+S2, all) was accepted and predicted them from the same missing optical view, so the
+    cloudy pixels stayed without a prediction, silently."""
+    for given in ("S2", "S1+S2", "all"):
+        data = {**_data(manifest), "model": {"manifest": str(manifest), "fallback": given}}
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(data))
+        assert info.value.problems == ["line 3: model.fallback: Input should be 'S1'"]
+    for given in ("S1", None):
+        data = {**_data(manifest), "model": {"manifest": str(manifest), "fallback": given}}
+        assert load_config(write_config(data)).model.fallback == given
