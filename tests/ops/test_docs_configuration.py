@@ -48,3 +48,12 @@ def test_a_region_file_of_several_layers_needs_its_layer_named(tmp_path: Path) -
         load_config(config)
     config.write_text(yaml.safe_dump({"regions": [{**region, "layer": "ridge"}]}), "utf-8")
     assert load_config(config).regions[0].geometry.equals(SQUARE)
+
+
+def test_the_top_level_table_lists_every_section() -> None:
+    """`dataset` had a section of its own but no row in the top-level table, which reads as
+    the list of what a file may hold."""
+    from monitor.config import MonitorConfig
+
+    sections = {field.split(".")[0] for field in _rows("## Top level")}  # inventory.path
+    assert sections == set(MonitorConfig.model_fields)
