@@ -8,6 +8,7 @@ around a known event.
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -267,6 +268,13 @@ class RegionConfig(StrictModel):
     @field_validator("geometry", mode="before")
     @classmethod
     def _read_geometry(cls, value: Any, info: ValidationInfo) -> BaseGeometry:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            # GeoJSON pasted as a quoted string (as a tool or a web page gives it): it was
+            # taken for a file's path ("region file {"type": ... does not exist")
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"text that starts like GeoJSON but is not JSON: {exc}") from None
         if isinstance(value, BaseGeometry):
             geometry = value
         elif isinstance(value, dict):

@@ -3,6 +3,7 @@ exits non-zero without a traceback; good inputs (inline or file polygons, window
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import geopandas as gpd
 import pytest
 import yaml
 from run_fixtures import REGION_POLYGON
-from shapely.geometry import mapping
+from shapely.geometry import mapping, shape
 
 from monitor.cli import main
 from monitor.config import ConfigError, load_config
@@ -709,3 +710,17 @@ def test_a_fallback_that_cannot_see_under_clouds_is_refused(
     for given in ("S1", None):
         data = {**_data(manifest), "model": {"manifest": str(manifest), "fallback": given}}
         assert load_config(write_config(data)).model.fallback == given
+
+
+def test_geojson_pasted_as_a_quoted_string_is_read_as_geojson(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: GeoJSON given as a quoted string (as copied from a
+    tool or a web page) was taken for the path of a region file, which did not exist."""
+    data = _data(manifest, geometry=json.dumps(SQUARE))
+    assert load_config(write_config(data)).regions[0].geometry.equals(shape(SQUARE))
+    data = _data(manifest, geometry='{"type": "Polygon", "coordinates": [[[10.9, 44.3], ')
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    (problem,) = info.value.problems
+    assert "regions[0].geometry: text that starts like GeoJSON but is not JSON" in problem
