@@ -444,10 +444,16 @@ def _output(given: str | None) -> Path | None:
 
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor review``: write the page and say where it is."""
+    from gee_scripts.settings import GeeSettings
     from monitor.config import load_config
 
     config = load_config(args.config)
     check_regions(config, args.region)
+    if args.earth_engine and not isinstance(config.source, GeeSettings):
+        raise BadInput(
+            f"--earth-engine: Earth Engine layers need `source: {{type: gee}}` in {args.config} "
+            f"(its source is {config.source.type}); leave the flag out for this configuration"
+        )
     page = write_review_page(
         config,
         _output(args.output),

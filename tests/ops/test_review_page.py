@@ -198,6 +198,22 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert "x.html: cannot make its folder" in capsys.readouterr().err
 
 
+def test_review_earth_engine_flag_without_an_earth_engine_source_is_bad_input(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # found on a review walk: `review --earth-engine` on the demo (archive source) built the
+    # page, then ended with "error: ValueError: Earth Engine layers need ..." and exit 1 (an
+    # unexpected error), though it is an argument that does not fit the configuration
+    config, _ = populated_config
+    out = tmp_path / "ee.html"
+    argv = ["review", "--config", str(config.path), "-o", str(out), "--earth-engine"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--earth-engine: Earth Engine layers need `source: {type: gee}`" in err
+    assert "ValueError" not in err
+    assert not out.exists()  # refused before any work
+
+
 def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
