@@ -386,16 +386,19 @@ class Inventory:
         if status is not None:
             frame = frame[frame["status"].isin(list(status))]
         frame = frame.drop(columns="local_geometry")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix in (".geojson", ".json"):
-            frame.to_file(path, driver="GeoJSON")
-        elif suffix == ".csv":
-            table = pd.DataFrame(frame.drop(columns="geometry"))
-            centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))
-            table["centroid_lon"] = np.round(shapely.get_x(centroids), 7)
-            table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
-            table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
-            table.to_csv(path, index=False)
+        try:  # an output that cannot be written (under a file, a folder's name) is bad input
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if suffix in (".geojson", ".json"):
+                frame.to_file(path, driver="GeoJSON")
+            elif suffix == ".csv":
+                table = pd.DataFrame(frame.drop(columns="geometry"))
+                centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))
+                table["centroid_lon"] = np.round(shapely.get_x(centroids), 7)
+                table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
+                table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
+                table.to_csv(path, index=False)
+        except OSError as exc:
+            raise InventoryError(f"cannot export to {path}: {exc}") from None
         return path
 
 

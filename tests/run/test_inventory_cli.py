@@ -128,6 +128,29 @@ def test_export_of_some_review_statuses(
     assert usage.value.code == 2 and "invalid choice: 'confirm'" in capsys.readouterr().err
 
 
+def test_an_export_file_that_cannot_be_written_is_bad_input(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found on a review walk: an output under a file (its folder cannot be made) or a folder
+    named like the export ended with a bare 'FileExistsError: ...' / 'IsADirectoryError: ...'
+    and exit status 1 (an unexpected error); `review -o` reports the same as bad input (2)."""
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    blocked = config_path.parent / "a-file"
+    blocked.write_text("")
+    for out in (blocked / "x.geojson", blocked / "x.csv"):
+        assert main(["inventory", "export", "--config", str(config_path), str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"cannot export to {out}: " in err and "File exists" in err
+        assert "FileExistsError" not in err
+    folder = config_path.parent / "taken.csv"
+    folder.mkdir()
+    assert main(["inventory", "export", "--config", str(config_path), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot export to {folder}: " in err and "IsADirectoryError" not in err
+    assert blocked.read_text() == "" and list(folder.iterdir()) == []
+
+
 def test_an_inventory_another_program_is_writing_is_named_with_what_to_do(
     config_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
