@@ -252,8 +252,7 @@ def _popup_html(
         ("Confirmed by", _confirmed_by(row.get("confirmation"))),
         (
             "Object filter",
-            _number(row.get("filter_score"), ".2f")
-            + (" (suppressed: no alert)" if row.get("suppressed") else ""),
+            _number(row.get("filter_score"), ".2f") + _suppression_text(row),
         ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -268,6 +267,16 @@ def _popup_html(
         f"<table class='ls-attrs'>{table}</table>{picture}"
         f"<p class='ls-cmd'>{commands}</p></div>"
     )
+
+
+def _suppression_text(row: Mapping[str, Any]) -> str:
+    """What the filter's verdict does to the landslide's alerts: none while it is suppressed,
+    unless the reviewer confirmed it (then its later detections alert as any other's)."""
+    if not row.get("suppressed"):
+        return ""
+    if row.get("status") == "confirmed":
+        return " (suppressed; confirmed: alerted when detected)"
+    return " (suppressed: no alert)"
 
 
 def feature_collection(

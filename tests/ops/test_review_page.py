@@ -306,6 +306,13 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert "Object filter</th><td>0.91</td>" in kept
     old = _popup_html({"fid": 8}, None, False, None, None)  # an inventory without the columns
     assert "Object filter</th><td>–</td>" in old
+    # found on a review walk: a suppressed landslide the reviewer confirmed is alerted when it is
+    # detected again (docs/alerts.md, Suppressed), yet its popup still said "no alert"
+    confirmed = _popup_html({**row, "status": "confirmed"}, None, False, None, None)
+    text = "Object filter</th><td>0.12 (suppressed; confirmed: alerted when detected)</td>"
+    assert text in confirmed and "suppressed: no alert" not in confirmed
+    dismissed = _popup_html({**row, "status": "dismissed"}, None, False, None, None)
+    assert "Object filter</th><td>0.12 (suppressed: no alert)</td>" in dismissed
 
 
 def test_popup_age_of_a_landslide_first_seen_after_the_as_of_date() -> None:
