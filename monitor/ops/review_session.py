@@ -96,12 +96,15 @@ class ReviewSession:
 
     def decide(self, status: str, fid: int | None = None) -> str:
         """Write ``status`` (confirmed / dismissed / candidate) for ``fid`` (default: the
-        selected landslide) to the inventory; returns the previous status."""
+        selected landslide; :class:`KeyError` for one this review does not show) to the
+        inventory; returns the previous status."""
         from monitor.store.inventory import Inventory
 
         fid = self.selected if fid is None else fid
         if fid is None:
             raise ValueError("no landslide selected: click one on the map or pick it in the list")
+        if not (self._frame["fid"] == fid).any():  # as select(): only what this review shows
+            raise KeyError(f"landslide {fid} is not in this review (regions: {self.regions})")
         with Inventory(self.config.inventory.path) as inventory:
             change = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
         previous = change.previous

@@ -106,6 +106,26 @@ def test_the_panel_says_what_a_dismissal_withdrew(
     assert session.withdrawn == 0 and "withdrawn" not in session._widgets["message"].value
 
 
+def test_a_decision_in_code_is_refused_for_a_landslide_outside_the_review(
+    populated_config: tuple[MonitorConfig, int],
+) -> None:
+    """Found on a review walk: a session over one region (``ReviewSession(config,
+    regions=[...])``, as the notebook offers) wrote ``decide(status, fid)`` for a landslide of
+    another region, one the reviewer never saw; ``select`` refused the same fid."""
+    config, _ = populated_config
+    with Inventory(config.inventory.path) as inventory:
+        frame = inventory.landslides()
+    elsewhere = frame[frame["region"] != "emilia-hills"].iloc[0]
+    fid, before = int(elsewhere["fid"]), str(elsewhere["status"])
+    target = "dismissed" if before != "dismissed" else "confirmed"
+    session = ReviewSession(config, regions=["emilia-hills"])
+    with pytest.raises(KeyError, match=f"landslide {fid} is not in this review"):
+        session.decide(target, fid)
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.get(fid)["status"] == before
+    assert session.decisions == []
+
+
 @pytest.mark.parametrize("first", ["foliumap", "geemap"])
 def test_both_geemap_backends_in_one_process(first: str) -> None:
     """A notebook that writes the HTML page and shows the interactive map uses both of geemap's
