@@ -249,7 +249,7 @@ def _popup_html(
         ("Setting", _text(row.get("setting"))),
         ("Event between", _event_between(row)),
         ("Dated by", _dated_by(row)),
-        ("Confirmed by", _confirmed_by(row.get("confirmation"))),
+        ("Second look", _confirmed_by(row.get("confirmation"))),
         (
             "Object filter",
             _number(row.get("filter_score"), ".2f") + _suppression_text(row),

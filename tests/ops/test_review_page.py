@@ -56,7 +56,9 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     assert "First seen</th><td>2024-08-01 (44 days)" in popup
     assert "Event between</th><td>2024-08-16 and 2024-08-21" in popup
     assert "Dated by</th><td>S2 2024-08-16 – 2024-08-21" in popup
-    assert "Confirmed by</th><td>optical" in popup
+    # the detector's second look, not the reviewer's decision: "Confirmed by optical" on a
+    # dismissed landslide read as a contradiction
+    assert "Second look</th><td>optical" in popup
     assert "6,400 m²" in popup or "3,600 m²" in popup
     assert popup.count("data:image/png;base64,") == 1
     assert f"inventory confirm --config {config.path} {first['properties']['fid']}" in popup
