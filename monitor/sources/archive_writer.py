@@ -171,7 +171,10 @@ def _sigma0_samples(sigma0: np.ndarray, nodata: int | None) -> tuple[np.ndarray,
 
 def _as_date(when: object, what: str) -> date:
     """``when`` as a date: a date, a datetime (its day), an ISO ``YYYY-MM-DD`` text or a numpy
-    datetime64; anything else is named."""
+    datetime64; anything else is named, and so is a missing one (NaT: its scene would be stored
+    under the date 'NaT', which no window holds)."""
+    if isinstance(when, datetime | np.datetime64) and pd.isna(when):
+        raise ValueError(f"{what}: date {when!r} is missing (NaT); give the acquisition's date")
     if isinstance(when, datetime):
         return when.date()
     if isinstance(when, date):

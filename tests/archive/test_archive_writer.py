@@ -11,6 +11,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import box
 
@@ -194,6 +195,8 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
         ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
         ("date as a word", "date 'July 5th' is not a date"),
+        ("date missing (NaT)", "S2 scene 0: date NaT is missing (NaT)"),
+        ("datetime64 missing (NaT)", "S1 scene 0: date np.datetime64('NaT','generic') is missing"),
         ("angle in radians", "outside 10-65 degrees"),
         ("DEM voids", "elevation has no-data"),
         ("DEM in feet", "elevation reaches 9842.4, above any summit (8849 m): is the DEM in feet?"),
@@ -298,6 +301,10 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s2(0, when, dn, clear, sun_zenith=95.0, sun_azimuth=150.0)
         if mistake == "date as a word":
             w.write_s2(0, "July 5th", dn, clear, **sun)  # type: ignore[arg-type]
+        if mistake == "date missing (NaT)":  # a scene without a date was stored, then never read
+            w.write_s2(0, pd.NaT, dn, clear, **sun)
+        if mistake == "datetime64 missing (NaT)":
+            w.write_s1(0, np.datetime64("NaT"), 0, db)  # type: ignore[arg-type]
         w.commit()
     assert not (tmp_path / "regions" / "export").exists() and not (tmp_path / "export").exists()
 
