@@ -170,22 +170,27 @@ def _sigma0_samples(sigma0: np.ndarray, nodata: int | None) -> tuple[np.ndarray,
 
 
 def _as_date(when: object, what: str) -> date:
-    """``when`` as a date: a date, a datetime (its day), an ISO ``YYYY-MM-DD`` text or a numpy
-    datetime64; anything else is named, and so is a missing one (NaT: its scene would be stored
-    under the date 'NaT', which no window holds)."""
+    """``when`` as a date: a date, a datetime (its day; in UTC where it has a time zone, as the
+    catalogues date acquisitions), an ISO ``YYYY-MM-DD`` text (with a time and offset: its UTC
+    day) or a numpy datetime64; anything else is named, and so is a missing one (NaT: its scene
+    would be stored under the date 'NaT', which no window holds)."""
     if isinstance(when, datetime | np.datetime64) and pd.isna(when):
         raise ValueError(f"{what}: date {when!r} is missing (NaT); give the acquisition's date")
+    if isinstance(when, str):
+        text = when
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return date.fromisoformat(text[:10])
+            except ValueError:
+                pass
     if isinstance(when, datetime):
-        return when.date()
+        return (when if when.tzinfo is None else when.astimezone(UTC)).date()
     if isinstance(when, date):
         return when
     if isinstance(when, np.datetime64):
         return pd.Timestamp(when).date()
-    if isinstance(when, str):
-        try:
-            return date.fromisoformat(when[:10])
-        except ValueError:
-            pass
     raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
 
 

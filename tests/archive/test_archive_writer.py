@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import socket
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import geopandas as gpd
@@ -592,3 +592,32 @@ def test_a_commit_of_another_host_is_recovered_only_once_it_is_old(
     shutil.copytree(regions / "export", mine)
     ArchiveSource(tmp_path).regions()
     assert mine.is_dir()
+
+
+def test_acquisition_times_with_a_time_zone_are_dated_in_utc(tmp_path: Path) -> None:
+    """Found by a new user: an acquisition time with a time zone (a metadata database's
+    timestamptz, an ISO text with its offset) was dated by its local day, so the same scene got
+    another date on each machine than the catalogues (UTC) give it."""
+    shape, track, sun = _writer_inputs()
+    evening = datetime(2024, 7, 4, 23, 30, tzinfo=timezone(timedelta(hours=-5)))  # 04:30 UTC
+    with RegionWriter(tmp_path, AREA, n_s2=3, n_s1=2, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        dn, clear = _s2(3000, 750, shape), np.zeros(shape, np.uint8)
+        w.write_s2(0, evening, dn, clear, **sun)
+        w.write_s2(1, "2024-07-09T23:30:00-05:00", dn, clear, **sun)  # type: ignore[arg-type]
+        w.write_s2(2, "2024-07-14T10:30:00Z", dn, clear, **sun)  # type: ignore[arg-type]
+        w.write_s1(0, pd.Timestamp("2024-07-03T01:00:00+02:00"), 0, np.full((2, *shape), -12.0))
+        w.write_s1(1, datetime(2024, 7, 15, 23, 30), 0, np.full((2, *shape), -12.0))  # naive
+        w.commit()
+    catalog = ArchiveSource(tmp_path).catalog("export")
+    assert catalog[catalog["sensor"] == "S2"]["date"].astype(str).tolist() == [
+        "2024-07-05",
+        "2024-07-10",
+        "2024-07-14",
+    ]
+    assert catalog[catalog["sensor"] == "S1"]["date"].astype(str).tolist() == [
+        "2024-07-02",
+        "2024-07-15",
+    ]
