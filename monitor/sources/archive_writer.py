@@ -627,7 +627,8 @@ class RegionWriter:
         )
 
     def write_ground_truth(self, truth: gpd.GeoDataFrame) -> None:
-        """Events with ``kind``, ``event_date``, ``area_m2`` and polygons (any CRS)."""
+        """Events with ``kind``, ``event_date`` (each a date as :meth:`write_s2` takes it,
+        stored as a date: runs read it), ``area_m2`` and polygons (any CRS)."""
         missing = {"kind", "event_date", "area_m2"} - set(truth.columns)
         if missing:
             raise ValueError(f"ground truth lacks columns: {', '.join(sorted(missing))}")
@@ -636,7 +637,11 @@ class RegionWriter:
                 f"region {self.area.name!r}: the ground truth has no CRS; set the one its "
                 "coordinates are in (truth.set_crs(...))"
             )
-        self._truth = truth.to_crs("EPSG:4326")
+        days = [
+            _as_date(when, f"region {self.area.name!r}: ground truth row {row}")
+            for row, when in enumerate(truth["event_date"])
+        ]
+        self._truth = truth.assign(event_date=days).to_crs("EPSG:4326")
 
     def commit(self, digest: str | None = None) -> Path:
         """Finish the catalog and metadata and move the region into place (replacing an older

@@ -621,3 +621,34 @@ def test_acquisition_times_with_a_time_zone_are_dated_in_utc(tmp_path: Path) -> 
         "2024-07-02",
         "2024-07-15",
     ]
+
+
+def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
+    """Found by a new user: ground truth whose event_date was a word or missing was written,
+    and every later run of the region failed reading it ('DateParseError: Unknown datetime
+    string format', 'Invalid comparison between dtype=datetime64[s] and date')."""
+    shape, track, sun = _writer_inputs()
+    slide = AREA.geometry.centroid.buffer(0.0005)
+
+    def truth(*dates: object) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {"kind": ["landslide"] * len(dates), "event_date": list(dates)},
+            geometry=[slide] * len(dates),
+            crs="EPSG:4326",
+        ).assign(area_m2=100.0)
+
+    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape), **sun)
+        with pytest.raises(ValueError, match=r"ground truth row 1: date 'unknown' is not a date"):
+            w.write_ground_truth(truth("2024-07-04", "unknown"))
+        with pytest.raises(ValueError, match=r"ground truth row 0: date NaT is missing"):
+            w.write_ground_truth(truth(pd.NaT))
+        w.write_ground_truth(
+            truth("2024-07-04", pd.Timestamp("2024-07-06T10:00"), date(2024, 7, 8))
+        )
+        w.commit()
+    read = ArchiveSource(tmp_path).ground_truth("export")
+    assert read["event_date"].tolist() == [date(2024, 7, 4), date(2024, 7, 6), date(2024, 7, 8)]
