@@ -8,7 +8,8 @@ described in ``docs/archive.md``.
 Every ``write_*`` checks its values before storing them, and refuses with a :class:`ValueError`
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
-scaled to 0..1, negative no-data values, cloud probability as a 0..1 fraction or a boolean
+scaled to 0..1 or with L2A's BOA_ADD_OFFSET, negative no-data values, cloud probability as a
+0..1 fraction or a boolean
 cloud mask (or 0/1 numbers with 1 at 5 % of the pixels or more; fewer are warned of: a clear
 scene's whole percents can be 0 and 1),
 DEM voids, an index out of range or written twice, incidence angles in radians.
@@ -91,6 +92,9 @@ _FILL_SHARE = 0.001  # more values than this of one value below the floor, or of
 _LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the poles: 60 deg off
 # at 81 N); a heading given for it is 90 deg off
 _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
+_BOA_OFFSET_DN = 1000  # BOA_ADD_OFFSET of L2A processing baseline 04.00 (since 2022-01-25)
+_OFFSET_PERCENTILE = 1.0  # of the clear pixels' darkest band: vegetation, water, shadow and
+# snow (in SWIR) lie far below 1000 DN; with the offset every band starts at it
 _MASK_SHARE = 0.05  # of a scene's observed pixels at exactly 1 %, with none above: a 0/1 mask
 _UNSEEN_CLOUD = 100  # percent stored where the cloud probability is unknown (NaN) or the pixel
 # outside the scene's footprint: never clear
@@ -554,6 +558,17 @@ class RegionWriter:
                 raise ValueError(mask)
             warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
         prob = np.where(seen, prob, _UNSEEN_CLOUD)
+        clear = seen & (prob <= CloudMaskParams().cloud_probability)
+        darkest = refl.min(axis=0)[clear][::_SAMPLE_STEP]
+        dark = float(np.percentile(darkest, _OFFSET_PERCENTILE)) if darkest.size else 0.0
+        if dark >= _BOA_OFFSET_DN:  # NDVI and every index would be computed on DN + 1000
+            raise ValueError(
+                f"{scene}: the clear pixels hold {_BOA_OFFSET_DN} DN or more in every band (the "
+                f"darkest band's 1st percentile is {dark:g}): L2A reflectance with its "
+                f"BOA_ADD_OFFSET (processing baseline 04.00 or later, products since January "
+                f"2022)? Subtract it (DN - {_BOA_OFFSET_DN}, 0 staying no data), as "
+                "S2_SR_HARMONIZED does"
+            )
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)
         self._written["S2"][index] = when.isoformat()  # stored: a refused scene can be retried

@@ -188,6 +188,7 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
         ("orbit pass abbreviated", "orbit_pass 'desc' is not 'ascending' or 'descending'"),
         ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
         ("s2 no-data -9999", "negative values (min -9999"),
+        ("s2 with BOA_ADD_OFFSET", "1000 DN or more in every band (the darkest band's 1st"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
         ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 138 of the 2070 observed"),
@@ -278,6 +279,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s2(
                 0, when, np.where(np.arange(shape[1]) < 3, -9999, dn.astype(np.int32)), clear, **sun
             )
+        if mistake == "s2 with BOA_ADD_OFFSET":  # an L2A product of baseline 04.00 from ESA
+            w.write_s2(0, when, dn + 1000, clear, **sun)
         if mistake == "cloud probability 0-1":
             w.write_s2(0, when, dn, np.full(shape, 0.35), **sun)
         if mistake == "cloud probability 0-1, 100 outside":  # the footprint's west of column 45
@@ -421,7 +424,8 @@ def test_a_scene_written_twice_is_no_second_look(tmp_path: Path) -> None:
 def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:
     """What real exports hold and the checks must let through: a tail of noise-removed pixels
     below -60 dB (calm water, radar shadow), water where VH lies just below VV, Earth Engine's
-    upper-case orbit pass, a high-latitude look azimuth, bright 0-1 values in DN data."""
+    upper-case orbit pass, a high-latitude look azimuth, bright 0-1 values in DN data, snow,
+    bright soil and clouds, none of them reflectance with an offset."""
     shape, _, sun = _writer_inputs()
     rng = np.random.default_rng(0)
     vv = rng.normal(-12.0, 3.0, shape)
@@ -430,11 +434,22 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
     track = TrackInfo(88, "ASCENDING", 80.0 - 58.0, np.full(shape, 35.0, np.float32))
     assert track.orbit_pass == "ascending"
     dn = _s2(3000, 750, shape)
-    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=1, tracks=[track]) as w:
+    # snow: bright but for SWIR; bare soil with a few percent of vegetation; a bright cloud
+    # flagged as such over most of a scene (the offset check looks at its clear pixels)
+    snow = np.array([9000, 9200, 9100, 8800, 300, 250])[:, None, None] * np.ones((1, *shape))
+    soil = np.array([1400, 1900, 2400, 3000, 4200, 3600])[:, None, None] * np.ones((1, *shape))
+    soil[:, :, :2] = _s2(3000, 750, (shape[0], 2))  # 2 of 49 columns green
+    cloud = np.full((6, *shape), 6000.0)
+    cloud[:, :, :5] = _s2(3000, 750, (shape[0], 5))
+    cloudy = np.where(np.arange(shape[1]) < 5, 0, 95)[None, :].repeat(shape[0], 0)
+    with RegionWriter(tmp_path, AREA, n_s2=4, n_s1=1, tracks=[track]) as w:
         w.write_static(np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0),
                        np.full(shape, 15))  # fmt: skip
         w.write_s1(0, date(2024, 7, 5), 0, db)
         w.write_s2(0, date(2024, 7, 5), dn, np.zeros(shape, np.uint8), **sun)
+        w.write_s2(1, date(2024, 7, 10), snow, np.zeros(shape, np.uint8), **sun)
+        w.write_s2(2, date(2024, 7, 15), soil, np.zeros(shape, np.uint8), **sun)
+        w.write_s2(3, date(2024, 7, 20), cloud, cloudy, **sun)
         w.commit()
     assert (tmp_path / "regions" / "export" / "region.json").exists()
 
