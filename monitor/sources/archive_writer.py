@@ -492,11 +492,15 @@ class RegionWriter:
         sun_zenith: float,
         sun_azimuth: float,
         cloud_cover: float | None = None,
+        offset_removed: bool = False,
     ) -> None:
         """One Sentinel-2 L2A scene: ``dn`` (6, H, W) S2_SR_HARMONIZED digital numbers of B2, B3,
         B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data; a pixel with no data in every
         band, outside the scene's footprint, is stored not observed); ``cloud_probability``
-        (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees."""
+        (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees.
+        ``offset_removed``: the DN hold no ``BOA_ADD_OFFSET`` (subtracted, or a product of a
+        baseline before 04.00), so the check for it is skipped: for ground bright in every band
+        at nearly every clear pixel (bare rock or sand without shadow), which it would refuse."""
         when = _as_date(when, f"region {self.area.name!r}: S2 scene {index}")
         _check_sun(f"region {self.area.name!r}: S2 {when} (index {index})", sun_zenith, sun_azimuth)
         self._check_index("S2", index, when)
@@ -561,13 +565,14 @@ class RegionWriter:
         clear = seen & (prob <= CloudMaskParams().cloud_probability)
         darkest = refl.min(axis=0)[clear][::_SAMPLE_STEP]
         dark = float(np.percentile(darkest, _OFFSET_PERCENTILE)) if darkest.size else 0.0
-        if dark >= _BOA_OFFSET_DN:  # NDVI and every index would be computed on DN + 1000
+        if dark >= _BOA_OFFSET_DN and not offset_removed:  # NDVI would be of DN + 1000
             raise ValueError(
                 f"{scene}: the clear pixels hold {_BOA_OFFSET_DN} DN or more in every band (the "
                 f"darkest band's 1st percentile is {dark:g}): L2A reflectance with its "
                 f"BOA_ADD_OFFSET (processing baseline 04.00 or later, products since January "
                 f"2022)? Subtract it (DN - {_BOA_OFFSET_DN}, 0 staying no data), as "
-                "S2_SR_HARMONIZED does"
+                "S2_SR_HARMONIZED does; if it is subtracted and the ground is this bright, "
+                "pass offset_removed=True"
             )
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)

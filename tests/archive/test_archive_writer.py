@@ -173,6 +173,29 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
     return shape, track, {"sun_zenith": 30.0, "sun_azimuth": 150.0}
 
 
+def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
+    tmp_path: Path,
+) -> None:
+    """The offset check cannot tell DN + 1000 from bare rock or sand bright in every band at
+    nearly every clear pixel: the caller who subtracted it says so, and the scene is stored."""
+    shape, track, sun = _writer_inputs()
+    bright = _s2(3000, 750, shape) + 1000
+    clear = np.zeros(shape, np.uint8)
+    with RegionWriter(tmp_path, AREA, n_s2=2, n_s1=1, tracks=[track]) as w:
+        w.write_s2(1, date(2024, 7, 10), bright, clear, **sun, offset_removed=True)
+        with pytest.raises(ValueError, match="pass offset_removed=True"):
+            w.write_s2(0, date(2024, 7, 5), bright, clear, **sun)
+        w.write_s2(0, date(2024, 7, 5), bright, clear, **sun, offset_removed=True)
+        w.write_s1(0, date(2024, 7, 5), 0, np.full((2, *shape), -12.0, np.float32))
+        w.write_static(np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0),
+                       np.full(shape, 15))  # fmt: skip
+        w.commit()
+    region = ArchiveSource(tmp_path)._region(AREA.name)
+    s2 = region.catalog[region.catalog["sensor"] == "S2"]
+    assert sorted(s2["date"].astype(str)) == ["2024-07-05", "2024-07-10"]
+    assert int(np.asarray(region.root["s2/reflectance"][1]).max()) == int(bright.max())
+
+
 @pytest.mark.parametrize(
     ("mistake", "message"),
     [
