@@ -684,6 +684,10 @@ def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
             w.write_ground_truth(truth("2024-07-04", "unknown"))
         with pytest.raises(ValueError, match=r"ground truth row 0: date NaT is missing"):
             w.write_ground_truth(truth(pd.NaT))
+        # runs count kind 'landslide' exactly: 'Landslide' scored a season 0 of 0
+        capital = truth("2024-07-04").assign(kind="Landslide ")
+        with pytest.raises(ValueError, match=r"kind 'Landslide ' is not 'landslide'"):
+            w.write_ground_truth(capital)
         w.write_ground_truth(
             truth("2024-07-04", pd.Timestamp("2024-07-06T10:00"), date(2024, 7, 8))
         )
