@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from affine import Affine
 from tqdm.auto import tqdm
 
 from models.datasets import DATASET_RECORD_FILE, IGNORE, Scene, input_path, label_path, write_scene
@@ -69,6 +71,7 @@ def write_jobs(
         _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
         if _is_complete(folder, job.id, key):
             _refresh_group(record_path, job.group, split)
+            _relabel(folder, job, record_path)
             report.resumed += 1
             done[split].append(job.id)
             continue
@@ -128,6 +131,32 @@ def _is_complete(folder: Path, scene_id: str, key: str) -> bool:
     return all(p.exists() for p in files) and (
         json.loads(files[0].read_text()).get("label_key") == key
     )
+
+
+def _relabel(folder: Path, job: SceneJob, record_path: Path) -> bool:
+    """Rewrite a resumed scene's label where the labelling rules give another one today, on the
+    grid its record keeps (no fetch): the key holds the label geometries, not the rules, so a
+    scene written before a rule changed (slides smaller than a pixel, ignored since 6c294b0)
+    would keep its old label. Returns whether it was rewritten."""
+    record = json.loads(record_path.read_text())
+    grid = record.get("grid")
+    if not grid:
+        return False
+    shape = (int(grid["shape"][0]), int(grid["shape"][1]))
+    raster = job.label(shape, Affine(*grid["transform"]), str(grid["crs"]))
+    path = label_path(folder, job.id)
+    with rasterio.open(path) as src:
+        stored, profile = src.read(1), src.profile
+    if np.array_equal(stored, raster):
+        return False
+    part = path.with_suffix(".tif.part")
+    with rasterio.open(part, "w", **profile) as dst:
+        dst.write(raster[None])
+    part.replace(path)
+    counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
+    _write_json(record_path, {**record, "label_pixels": counts})
+    log.info("%s: label rewritten by today's labelling rules (no fetch)", job.id)
+    return True
 
 
 def _refresh_group(record_path: Path, group: str, split: str) -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
-from models.datasets import IGNORE
+from models.datasets import IGNORE, Scene, label_path, write_scene
+from models.feature_stack import MODEL_BANDS
 from monitor.grid import reproject
 from monitor.labels import label_raster, subpixel
 from monitor.ops._dataset_core import SceneJob
+from monitor.ops._dataset_write import _relabel
 from monitor.sources.base import AreaOfInterest, Window
 
 CRS = "EPSG:32643"
@@ -79,3 +84,30 @@ def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
         SceneJob("scene-2", job.area, job.pre, job.post, "g", [SLIDE]).label(SHAPE, TRANSFORM, CRS)
     assert caplog.text == ""
     assert np.array_equal(label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE]) == 1, label == 1)
+
+
+def test_a_resumed_scene_is_relabelled_by_today_s_rules_without_a_fetch(tmp_path: Path) -> None:
+    """The resume key holds the label geometries, not the rules: a scene written when a slide
+    smaller than a pixel was labelled background kept that label on every later export."""
+    job = SceneJob(
+        "scene-1",
+        AreaOfInterest("r", _wgs84(0.0, 0.0, 200.0, 200.0)),
+        Window(date(2024, 6, 1), date(2024, 8, 1)),
+        Window(date(2024, 8, 1), date(2024, 9, 1)),
+        group="g",
+        positive=[SPECK, SLIDE],
+    )
+    before = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE])  # the old rule's label
+    image = np.zeros((len(MODEL_BANDS), *SHAPE), np.float32)
+    write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
+    record = tmp_path / "provenance" / "scene-1.json"
+    record.parent.mkdir()
+    grid = {"crs": CRS, "transform": list(TRANSFORM)[:6], "shape": list(SHAPE)}
+    record.write_text(json.dumps({"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}}))
+    assert _relabel(tmp_path, job, record)
+    with rasterio.open(label_path(tmp_path, "scene-1")) as src:
+        now = src.read(1)
+        assert src.crs == CRS and src.transform == TRANSFORM
+    assert now[5, 5] == IGNORE and int((now == 1).sum()) == 9
+    assert json.loads(record.read_text())["label_pixels"] == {"1": 9, "0": 390, "255": 1}
+    assert not _relabel(tmp_path, job, record)  # as today's rules give it: left alone
