@@ -11,14 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.feature_stack import S1_INCIDENCE_RANGE_DEG
 
@@ -204,14 +197,3 @@ class GeeSettings(_Strict):
                 "path (or the environment variable naming it), never the key itself"
             )
         return value
-
-    @field_validator("service_account_key", mode="after")
-    @classmethod
-    def _key_from_base_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        # A relative path is read from the configuration's base_dir, like every other path of
-        # the file (monitor.config passes it as the validation context); without one, as given.
-        base_dir = (info.context or {}).get("base_dir")
-        if value is None or base_dir is None:
-            return value
-        value = value.expanduser()
-        return value if value.is_absolute() else Path(base_dir) / value

@@ -77,6 +77,32 @@ class MonitorConfig(StrictModel):
         return value
 
     @model_validator(mode="after")
+    def _section_paths(self, info: ValidationInfo) -> MonitorConfig:
+        # Paths like the others, which the sections' own settings cannot resolve (they know no
+        # file), first: the validators below compare them. A CA file is read at load, not at
+        # the first delivery, where a missing one said only "FileNotFoundError: [Errno 2] No
+        # such file or directory" on every retry.
+        if isinstance(self.source, GeeSettings) and self.source.service_account_key is not None:
+            try:
+                key = resolve_path(self.source.service_account_key, info)
+            except ValueError as exc:
+                raise ValueError(f"source.service_account_key: {exc}") from None
+            self.source = self.source.model_copy(update={"service_account_key": key})
+        smtp = self.alerts.smtp
+        if smtp is not None and smtp.ca_file is not None:
+            ca_file = _ca_file(smtp.ca_file, info, "alerts.smtp.ca_file", "the SMTP server's")
+            smtp = smtp.model_copy(update={"ca_file": ca_file})
+        hooks = _hooks_ca_files(self.alerts.webhooks, info, "alerts")
+        self.alerts = self.alerts.model_copy(update={"smtp": smtp, "webhooks": hooks})
+        for i, region in enumerate(self.regions):
+            targets = region.alerts
+            if targets is not None and targets.webhooks:
+                where = f"regions[{i}].alerts"
+                hooks = _hooks_ca_files(targets.webhooks, info, where)
+                region.alerts = targets.model_copy(update={"webhooks": hooks})
+        return self
+
+    @model_validator(mode="after")
     def _unique_region_names(self) -> MonitorConfig:
         seen: dict[str, int] = {}
         for i, region in enumerate(self.regions):
@@ -101,25 +127,6 @@ class MonitorConfig(StrictModel):
                         f"source.dem.overrides: no region is named {name!r} (regions: "
                         f"{', '.join(names)}); an entry is used only by the region of its name"
                     )
-        return self
-
-    @model_validator(mode="after")
-    def _ca_files(self, info: ValidationInfo) -> MonitorConfig:
-        # Paths like the others (the alerts' settings cannot resolve them: they know no file),
-        # read at load, not at the first delivery, where a missing one said only
-        # "FileNotFoundError: [Errno 2] No such file or directory" on every retry.
-        smtp = self.alerts.smtp
-        if smtp is not None and smtp.ca_file is not None:
-            ca_file = _ca_file(smtp.ca_file, info, "alerts.smtp.ca_file", "the SMTP server's")
-            smtp = smtp.model_copy(update={"ca_file": ca_file})
-        hooks = _hooks_ca_files(self.alerts.webhooks, info, "alerts")
-        self.alerts = self.alerts.model_copy(update={"smtp": smtp, "webhooks": hooks})
-        for i, region in enumerate(self.regions):
-            targets = region.alerts
-            if targets is not None and targets.webhooks:
-                where = f"regions[{i}].alerts"
-                hooks = _hooks_ca_files(targets.webhooks, info, where)
-                region.alerts = targets.model_copy(update={"webhooks": hooks})
         return self
 
     def alert_routing(self) -> AlertRouting:

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import certifi
 import geopandas as gpd
 import pytest
 import yaml
@@ -651,6 +652,10 @@ def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
         ),
     }
     cases["alerts.smtp.ca_file"][0]["alerts"]["smtp"]["ca_file"] = "$CERTS/ca.pem"
+    cases["source.service_account_key"] = (
+        {"source": {"type": "gee", "service_account_key": "$HOME/key.json"}},
+        "$HOME/key.json",
+    )
     for field, (section, given) in cases.items():
         data = {**_data(manifest), **section}
         with pytest.raises(ConfigError) as info:
@@ -724,3 +729,22 @@ def test_geojson_pasted_as_a_quoted_string_is_read_as_geojson(
         load_config(write_config(data))
     (problem,) = info.value.problems
     assert "regions[0].geometry: text that starts like GeoJSON but is not JSON" in problem
+
+
+def test_one_webhook_named_in_two_places_with_one_ca_file_is_one_webhook(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found in review: the check that a webhook name means one webhook compared the CA files
+    as written, before they were read from the configuration's folder, so the same file given
+    relative in one place and absolute in the other was refused as another webhook."""
+    pem = tmp_path / "tls" / "ca.pem"
+    pem.parent.mkdir()
+    pem.write_bytes(Path(certifi.where()).read_bytes())
+    hook = {"name": "ops", "url": "https://ops.example.org/h", "secret_env": "S"}
+    data = _data(manifest, alerts={"webhooks": [{**hook, "ca_file": str(pem)}]})
+    data["alerts"] = {"webhooks": [{**hook, "ca_file": "tls/ca.pem"}]}
+    routing = load_config(write_config(data)).alert_routing()
+    assert routing.webhooks["ops"].ca_file == pem
+    data["regions"][0]["alerts"]["webhooks"][0]["ca_file"] = str(tmp_path / "other.pem")
+    with pytest.raises(ConfigError):
+        load_config(write_config(data))
