@@ -9,6 +9,7 @@ around a known event.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -82,6 +83,10 @@ class MonitoringWindows(StrictModel):
         return Compositing("monitoring", radar_scenes=self.radar_scenes)
 
 
+# a number as text ("0", "20240824"): pydantic would read it as Unix seconds too
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
 class EventWindows(StrictModel):
     """Windows around a known event (a storm, an earthquake): the ``pre_days`` before the event
     date and the ``post_days`` after it, clipped to the run date. The event day belongs to
@@ -97,7 +102,8 @@ class EventWindows(StrictModel):
     def _not_a_number(cls, value: Any) -> Any:
         # pydantic reads a number as Unix seconds: 0 was 1970-01-01, and 20240824 (YYYYMMDD)
         # was refused with "Datetimes provided to dates should have zero time"
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
             raise ValueError(
                 f"{value} is a number, not a date: write it as YYYY-MM-DD (2024-08-24)"
             )

@@ -59,6 +59,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyogrio.errors import DataSourceError
 
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
@@ -397,7 +398,7 @@ class Inventory:
                 table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
                 table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
                 table.to_csv(path, index=False)
-        except OSError as exc:
+        except (OSError, DataSourceError) as exc:  # GDAL cannot create the file: a RuntimeError
             raise InventoryError(f"cannot export to {path}: {exc}") from None
         return path
 

@@ -686,7 +686,7 @@ def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
     `event_date: 20240824` (the YYYYMMDD that inventories may use) was refused with
     'Datetimes provided to dates should have zero time', and `event_date: 0` was taken as
     1970-01-01, silently."""
-    for given in (20240824, 0, 86400, 2024.5):
+    for given in (20240824, 0, 86400, 2024.5, "0", "20240824", " 1724457600 "):
         data = _data(manifest, windows={"mode": "event", "event_date": given})
         with pytest.raises(ConfigError) as info:
             load_config(write_config(data))

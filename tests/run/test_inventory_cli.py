@@ -149,6 +149,11 @@ def test_an_export_file_that_cannot_be_written_is_bad_input(
     err = capsys.readouterr().err
     assert f"cannot export to {folder}: " in err and "IsADirectoryError" not in err
     assert blocked.read_text() == "" and list(folder.iterdir()) == []
+    # GDAL's own refusal to create a GeoJSON (pyogrio's DataSourceError, a RuntimeError) too
+    out = Path("/proc/landslides.geojson")
+    assert main(["inventory", "export", "--config", str(config_path), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot export to {out}: " in err and "DataSourceError" not in err
 
 
 def test_an_inventory_another_program_is_writing_is_named_with_what_to_do(
