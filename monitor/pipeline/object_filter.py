@@ -360,16 +360,17 @@ def candidate_features(
     layers = _layers(geometries, prediction, stack)
     col = {name: i for i, name in enumerate(FEATURES)}
 
+    boxes = ndimage.find_objects(layers.labels, max_label=n)
     for i, geometry in enumerate(geometries):
-        inside_full = _pixels_of(layers, geometry, i + 1)
-        ys, xs = np.nonzero(inside_full)
+        ys, xs = _pixels_of(layers, geometry, i + 1, boxes[i])
         if ys.size == 0:
             continue
         shape, pad = layers.shape, layers.pad
         y0, y1 = max(0, ys.min() - pad), min(shape[0], ys.max() + pad + 1)
         x0, x1 = max(0, xs.min() - pad), min(shape[1], xs.max() + pad + 1)
         window = (slice(y0, y1), slice(x0, x1))
-        inside = inside_full[window]
+        inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+        inside[ys - y0, xs - x0] = True
         row = out[i]
 
         def put(name: str, value: float, row: np.ndarray = row) -> None:
@@ -383,13 +384,18 @@ def candidate_features(
     return out
 
 
-def _pixels_of(layers: _Layers, geometry: BaseGeometry, label: int) -> np.ndarray:
-    """The candidate's pixels (boolean, full grid): those labelled ``label``, or for a sliver
-    smaller than a pixel centre, the pixels it touches (:func:`monitor.grid.outline_pixels`)."""
-    inside_full: np.ndarray = layers.labels == label
-    if not inside_full.any():
-        inside_full = outline_pixels(geometry, layers.shape, layers.transform)
-    return inside_full
+def _pixels_of(
+    layers: _Layers, geometry: BaseGeometry, label: int, box: tuple[slice, slice] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate's pixels (rows, columns on the full grid): those labelled ``label``, found
+    in their bounding ``box`` (:func:`scipy.ndimage.find_objects`; ``None`` where none is), or
+    for a sliver smaller than a pixel centre or one covered by a later candidate, the pixels it
+    touches (:func:`monitor.grid.outline_pixels`)."""
+    if box is None:
+        ys, xs = np.nonzero(outline_pixels(geometry, layers.shape, layers.transform))
+        return ys, xs
+    ys, xs = np.nonzero(layers.labels[box] == label)
+    return ys + box[0].start, xs + box[1].start
 
 
 _Window = tuple[slice, slice]

@@ -4,12 +4,14 @@ a classifier file that fails its checksum."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from chain_fixtures import hill_and_plain
@@ -18,6 +20,7 @@ from scipy import ndimage
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.manifest import ManifestError, read_manifest
 from models.object_filter import ObjectFilterModel
+from monitor.pipeline import object_filter
 from monitor.pipeline.chain import apply_filter
 from monitor.pipeline.object_filter import (
     FEATURES,
@@ -239,3 +242,46 @@ def test_a_classifier_file_that_fails_its_checksum_is_refused(tmp_path: Path):
         Ensemble.load(tmp_path / "manifest.json")
     with pytest.raises(ManifestError, match="refusing to load"):
         ObjectFilterModel.from_manifest(tmp_path / "manifest.json")
+
+
+class _CountingLabels(np.ndarray):
+    """A label raster that counts the pixels each ``==`` compares."""
+
+    compared: list[int]
+
+    def __eq__(self, other):  # type: ignore[override]
+        type(self).compared.append(int(self.size))
+        return np.asarray(self).__eq__(other)
+
+
+def test_each_candidate_reads_its_own_box_not_the_whole_grid(monkeypatch):
+    """A region's candidates grow with its area: comparing every candidate's label with the
+    whole grid made the features quadratic in the area (237 candidates on 3000 x 3000 px: 9 s
+    of the filter's 22). Each candidate's pixels are found in its bounding box; a candidate
+    covered by a later one (no pixel of its own) still gets its outline's pixels."""
+    scene, prediction, candidates = _candidates()
+    expected = candidate_features(candidates, prediction, scene.stack)
+    real_layers = object_filter._layers
+    _CountingLabels.compared = []
+
+    def counting_layers(*args, **kwargs):
+        layers = real_layers(*args, **kwargs)
+        labels = layers.labels.view(_CountingLabels)
+        return dataclasses.replace(layers, labels=labels)
+
+    monkeypatch.setattr(object_filter, "_layers", counting_layers)
+    got = candidate_features(candidates, prediction, scene.stack)
+    np.testing.assert_array_equal(got, expected)
+    grid = scene.stack.sizes["y"] * scene.stack.sizes["x"]
+    # the scar's 4 x 25 px box and the clear-cut's 10 x 10 px one, not twice the grid (then
+    # each one's ring, in its padded window)
+    assert grid == 19_200
+    assert sorted(_CountingLabels.compared) == [100, 100, 5112, 5742]
+
+    # the clear-cut drawn twice: the first copy is covered by the second, keeps its features
+    doubled = gpd.GeoDataFrame(
+        pd.concat([candidates.iloc[[1]], candidates], ignore_index=True), crs=candidates.crs
+    )
+    features = candidate_features(doubled, prediction, scene.stack)
+    np.testing.assert_array_equal(features[0], expected[1])
+    np.testing.assert_array_equal(features[1:], expected)
