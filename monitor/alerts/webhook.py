@@ -120,9 +120,14 @@ class WebhookSender:
         except requests.RequestException as exc:
             raise DeliveryError(f"webhook {name!r}: {type(exc).__name__}: {exc}") from exc
         except OSError as exc:  # requests: "Could not find a suitable TLS CA certificate bundle"
+            bundle = (
+                f"its ca_file {ca_file}"
+                if ca_file is not None
+                else "the system's CA bundle (REQUESTS_CA_BUNDLE, or certifi's)"
+            )
             raise DeliveryError(
-                f"webhook {name!r}: cannot read its ca_file {ca_file}: {exc}; restore it or "
-                "change ca_file, and the alerts are retried"
+                f"webhook {name!r}: cannot read {bundle}: {exc}; restore it or set the "
+                "webhook's ca_file, and the alerts are retried"
             ) from exc
         code = response.status_code
         if 200 <= code < 300:

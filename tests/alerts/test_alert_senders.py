@@ -178,3 +178,38 @@ def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
         WebhookSender(hook, session=_Session()).send([alert])  # type: ignore[arg-type]
     assert str(failed.value) == "webhook 'ops' answered HTTP 503: 'busy'"
     assert failed.value.retry_after_s is None and not failed.value.permanent
+
+
+@pytest.mark.parametrize("ca_file", [None, "gone.pem"])
+def test_a_ca_bundle_that_cannot_be_read_is_named_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca_file: str | None
+) -> None:
+    """requests raises a plain OSError (no RequestException) for a CA bundle it cannot find:
+    the webhook's own ca_file, removed since the configuration was loaded, or the system's
+    bundle; the alert is failed naming the one that is missing, to be retried."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(
+        name="ops",
+        url="https://ops.example.org/hook",
+        secret_env="LM_TEST_SECRET",
+        ca_file=None if ca_file is None else tmp_path / ca_file,
+    )
+    if ca_file is None:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-bundle.pem"))
+    path, _ = _queued(tmp_path, "webhook:ops", 1)
+    with Outbox(path) as box:
+        (row,) = box.rows("pending")
+    alert = Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
+    with pytest.raises(DeliveryError) as failed:
+        WebhookSender(hook).send([alert])
+    bundle = (
+        "the system's CA bundle (REQUESTS_CA_BUNDLE, or certifi's)"
+        if ca_file is None
+        else f"its ca_file {tmp_path / ca_file}"
+    )
+    assert str(failed.value).startswith(f"webhook 'ops': cannot read {bundle}: ")
+    assert not failed.value.permanent
