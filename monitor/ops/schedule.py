@@ -46,7 +46,8 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor._geopackage import connect_read_only, file_errors
 
@@ -169,19 +170,32 @@ def _done(completed: Collection[date] | CompletedRuns) -> set[date]:
 
 
 @contextmanager
-def job_store_errors(url: str) -> Iterator[None]:
+def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
     """The job store at ``url`` that cannot be opened (a folder that does not exist or may not
-    be written, a URL that does not parse, a database driver not installed) as
-    :class:`BadInput` naming ``schedule.jobstore_url`` and the URL (exit status 2)."""
+    be written, a URL that does not parse; with ``driver``, around the store's construction, a
+    database driver not installed) as :class:`BadInput` naming ``schedule.jobstore_url`` and
+    the URL, its password hidden (exit status 2). An ImportError elsewhere (a stored job whose
+    function's module is gone) is not the URL's fault and is left alone."""
+    caught: tuple[type[Exception], ...] = (SQLAlchemyError, ImportError) if driver else (
+        SQLAlchemyError,
+    )  # fmt: skip
     try:
         yield
-    except (SQLAlchemyError, ImportError) as exc:
+    except caught as exc:
         reason = (str(exc).splitlines() or [""])[0]
         raise BadInput(
-            f"schedule.jobstore_url: cannot open the scheduler's job store {url} "
+            f"schedule.jobstore_url: cannot open the scheduler's job store {_shown(url)} "
             f"({type(exc).__name__}: {reason}); check the URL, that its folder exists and this "
             "user may write it, and that its database driver is installed"
         ) from exc
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password, if any, hidden (the message goes to logs and the journal)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
 
 
 # APScheduler persists jobs by a textual reference to a module-level function; the function
@@ -233,7 +247,7 @@ class DailyScheduler:
         self._pass_lock = threading.Lock()
         self._stopping = threading.Event()
         self.passes: list[PassResult] = []
-        with job_store_errors(jobstore_url):
+        with job_store_errors(jobstore_url, driver=True):
             store = SQLAlchemyJobStore(url=jobstore_url)
         self.scheduler = BackgroundScheduler(
             jobstores={
@@ -413,7 +427,7 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
     sqlite = sqlite_file(jobstore_url)
     if sqlite is not None and not sqlite.exists():
         return None
-    with job_store_errors(jobstore_url):
+    with job_store_errors(jobstore_url, driver=True):
         store = SQLAlchemyJobStore(url=jobstore_url)
     try:
         job = store.lookup_job(DAILY_JOB_ID)
