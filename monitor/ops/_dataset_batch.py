@@ -85,8 +85,11 @@ def _batch_export(
         raise
     if earlier is not None and earlier.get("task"):
         _cancel(earlier["task"], job.id)  # its file must not land after this export's
-    # a scene of other labels or source settings: never trained on while its export runs
-    remove_files(*scene_files(folder, job.id))
+    # a scene of other labels or source settings: never trained on while its export runs; and
+    # the cancelled export's record goes now, not when this one's is written, or a failed
+    # start here left it for a rerun of the old settings to wait on (and ingest to pair with
+    # this label)
+    remove_files(*scene_files(folder, job.id), record_path)
     # the label is computed here, on the tile's grid; the input comes with `dataset ingest`
     raster = job.label(grid.shape, grid.transform, grid.crs)
     label_file.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
 from monitor.grid import region_grid
-from monitor.labels import point_label_areas, tile_around
+from monitor.labels import assign_splits, point_label_areas, tile_around
 from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.gee import GeeSource
@@ -167,6 +167,43 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     assert float(read_scene(split, "item_20240817_glc-7").image[3, 50, 50]) == 4.0
     with server.installed():
         assert write_jobs([job], other, tmp_path / "ds", progress=False).resumed == 1
+
+
+def test_a_batch_export_that_fails_to_start_leaves_no_record_of_the_one_it_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found in review: a scene exported anew (other labels or settings) cancelled the earlier
+    task but kept its record until the new one was written, so an export that failed to start
+    (quota, network) left it for a rerun of the old settings to wait on, and for ingest to
+    pair an old download with the new label."""
+    cancelled: list[str] = []
+    monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
+
+    def refuse(task: Any) -> None:
+        raise ee.EEException("Too many tasks already in the queue (3000)")
+
+    monkeypatch.setattr(ee.batch.Task, "start", refuse)
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, _ = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-7", AreaOfInterest("item-glc-7", tile), pre, post,
+                   group="glc-7", positive=[core])  # fmt: skip
+    settings = GeeSettings(export=ExportSettings(bucket="my-bucket", prefix="lm"), chunk_px=64)
+    grid = region_grid(tile)
+    server = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
+    )
+    out = tmp_path / "ds"
+    split = out / assign_splits(["glc-7"])["glc-7"]
+    record = split / "exports" / "item_20240817_glc-7.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"scene": job.id, "task": "OLD", "label_key": "other labels"}))
+    with server.installed(), pytest.raises(Exception, match="Too many tasks"):
+        source = GeeSource(settings, initialize=False, progress=False)
+        write_jobs([job], source, out, progress=False, max_requests=3)
+    assert cancelled == ["OLD"]
+    assert not record.exists()
 
 
 def test_a_large_tile_without_any_scene_is_skipped_not_exported(
