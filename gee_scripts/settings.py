@@ -150,7 +150,7 @@ class RetrySettings(_Strict):
         # would silently make every wait the cap
         if self.max_delay_s < self.initial_delay_s:
             raise ValueError(
-                f"retry.max_delay_s ({self.max_delay_s:g} s) is below retry.initial_delay_s "
+                f"max_delay_s ({self.max_delay_s:g} s) is below initial_delay_s "
                 f"({self.initial_delay_s:g} s): the waits double from the first up to the cap"
             )
         return self

@@ -170,7 +170,7 @@ def scene_ids(root: Path) -> list[str]:
     ids = [p.name.removesuffix("_input.tif") for p in inputs]
     missing = [str(label_path(root, i)) for i in ids if not label_path(root, i).exists()]
     if missing:
-        raise DatasetError(f"{root}: labels missing for inputs: {', '.join(missing[:5])}")
+        raise DatasetError(f"{root}: labels missing for inputs: {first_names(missing)}")
     # scenes named otherwise (.tiff, _INPUT.TIF: the names are case-sensitive) and labels whose
     # input is missing are not read; said, as detect --stack does, so none is lost quietly
     near = near_names(root / "input", "_input.tif", inputs)

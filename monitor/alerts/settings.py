@@ -174,9 +174,10 @@ class WebhookSettings(_Strict):
     def _with_scheme(cls, value: object) -> object:
         # pydantic's own message, "relative URL without a base", does not say what is missing
         if isinstance(value, str) and "://" not in value:
+            bare = not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value)
             raise ValueError(
                 f"webhook url {value!r} has no scheme: write it in full, "
-                f"https://{value.lstrip('/')}"
+                + (f"https://{value.lstrip('/')}" if bare else "https://host/path")
             )
         return value
 
@@ -213,7 +214,8 @@ class RetryPolicy(_Strict):
     max_attempts: int = Field(12, ge=1, description="after this many failures an alert is dead")
     base_delay_s: float = Field(60.0, gt=0)
     factor: float = Field(2.0, ge=1)
-    max_delay_s: float = Field(6 * 3600.0, gt=0)
+    # at most 30 days: a wait of 1e12 s is past the dates a retry time can hold
+    max_delay_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400.0)
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> RetryPolicy:
@@ -221,7 +223,7 @@ class RetryPolicy(_Strict):
         # silently make every wait the cap
         if self.max_delay_s < self.base_delay_s:
             raise ValueError(
-                f"retry.max_delay_s ({self.max_delay_s:g} s) is below retry.base_delay_s "
+                f"max_delay_s ({self.max_delay_s:g} s) is below base_delay_s "
                 f"({self.base_delay_s:g} s): the waits grow from the first up to the cap"
             )
         return self

@@ -77,7 +77,11 @@ _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S
 # year first, so never ambiguous: ISO 8601 (a time may follow), the same with slashes (GDAL's
 # text of a shapefile's datetime, 2024/08/17 00:00:00), and YYYYMMDD
 _YEAR_FIRST = (
-    re.compile(r"^(?P<y>\d{4})(?P<sep>[-/])(?P<m>\d{2})(?P=sep)(?P<d>\d{2})(?:$|[T ])"),
+    re.compile(
+        r"^(?P<y>\d{4})(?P<sep>[-/])(?P<m>\d{2})(?P=sep)(?P<d>\d{2})"
+        # a time may follow, with seconds, fractions and a zone; nothing else ("to 2024-08-20")
+        r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?: ?(?:Z|[+-]\d{2}(?::?\d{2})?))?)?$"
+    ),
     re.compile(r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"),
 )
 _MAX_LISTED = 10  # bad rows named in one error

@@ -18,7 +18,7 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import input_path, label_path
+from models.datasets import first_names, input_path, label_path
 from monitor.labels import label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
@@ -140,7 +140,7 @@ class DatasetReport:
         if self.pruned:
             lines.append(f"{self.pruned} scene(s) of earlier runs not in this one deleted")
         if self.stale:
-            listed = ", ".join(self.stale[:5]) + (", ..." if len(self.stale) > 5 else "")
+            listed = first_names(self.stale)
             how = (
                 "a run that makes no scene prunes nothing"
                 if self.prune_refused

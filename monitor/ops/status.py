@@ -25,6 +25,7 @@ from monitor import _geopackage as gpkg
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.store.inventory import not_an_inventory
+from monitor.store.landslides import LAYER
 from monitor.store.lock import lock_holder
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     if path.exists():
         with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
             tables = _tables(conn)
-            if "landslides" not in tables:  # an empty file, or another tool's GeoPackage
+            if LAYER not in tables:  # an empty file, or another tool's GeoPackage
                 raise not_an_inventory(path)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)
@@ -174,10 +175,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
                 oldest = conn.execute(
                     "SELECT MIN(created_at) FROM alert_outbox WHERE status = 'pending'"
                 ).fetchone()[0]
-            if "landslides" in tables:
-                landslides = dict(
-                    conn.execute("SELECT status, COUNT(*) FROM landslides GROUP BY status")
-                )
+            landslides = dict(conn.execute(f"SELECT status, COUNT(*) FROM {LAYER} GROUP BY status"))
     holder = lock_holder(path)
     if holder is None:  # a run row still 'running' with no process holding the lock was killed
         regions = [_ended(r) if r.run_status == "running" else r for r in regions]

@@ -126,6 +126,8 @@ def test_routing_errors_name_the_region():
 def test_a_webhook_url_without_its_scheme_says_so():
     with pytest.raises(ValidationError, match=r"has no scheme: write it in full, https://ops.ex"):
         WebhookSettings(**{**HOOK, "url": "ops.example.org/hooks"})
+    with pytest.raises(ValidationError, match=r"write it in full, https://host/path"):
+        WebhookSettings(**{**HOOK, "url": "https:/ops.example.org/hooks"})
 
 
 def test_backoff_is_exponential_and_capped():
@@ -133,7 +135,9 @@ def test_backoff_is_exponential_and_capped():
     assert [policy.delay_s(n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
     # 2 ** 1100 is past a float's range: it raised OverflowError out of the delivery
     assert RetryPolicy(max_attempts=5000).delay_s(1101) == 6 * 3600.0
-    with pytest.raises(ValidationError, match=r"retry.max_delay_s \(30 s\) is below retry.base"):
+    with pytest.raises(ValidationError, match="less than or equal to 2592000"):
+        RetryPolicy(max_delay_s=1e12)  # past the dates a retry time can hold
+    with pytest.raises(ValidationError, match=r"max_delay_s \(30 s\) is below base_delay_s"):
         AlertSettings.model_validate({"retry": {"base_delay_s": 60, "max_delay_s": 30}})
 
 

@@ -205,3 +205,15 @@ def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path
     assert "column latitude, no latitude: row 3 (fill them in" in message
     assert "column longitude, not a longitude in degrees (-180 to 180): row 4: '190'" in message
     assert "row 2:" not in message and "row 3:" not in message
+
+
+def test_a_year_first_date_takes_a_time_but_nothing_else_after_it(tmp_path: Path) -> None:
+    """Found in review: a year-first date read its first ten characters whatever followed, so
+    '2024-08-17 to 2024-08-20' was taken for 17 August."""
+    fine = ["2024-08-17T14:30", "2024-08-18 14:30:05.25+02:00", "2024/08/19 00:00:00Z"]
+    read = read_inventory(_polygons(tmp_path / "t.gpkg", fine), date_column="when")
+    assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 18),
+                                              date(2024, 8, 19)]  # fmt: skip
+    span = _polygons(tmp_path / "s.gpkg", ["2024-08-17 to 2024-08-20", "2024-08-21"])
+    with pytest.raises(InventoryFileError, match=r"feature 1: '2024-08-17 to 2024-08-20'"):
+        read_inventory(span, date_column="when")
