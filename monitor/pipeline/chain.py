@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from monitor.pipeline.vectorise import VectoriseRules, empty_candidates, vectori
 
 __all__ = [
     "COG_LAYERS",
+    "PROGRESS_PIXELS",
     "ChainModel",
     "Detection",
     "apply_filter",
@@ -61,6 +63,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# From this many pixels (400 km² of 10 m pixels, about a minute of the chain on 2 cores) each
+# stage of :func:`detect` is logged at INFO as it ends; below, at DEBUG.
+PROGRESS_PIXELS = 4_000_000
 
 COG_LAYERS: tuple[str, ...] = ("probability", "spread")
 _COG_BLOCK = 256
@@ -139,9 +144,22 @@ def detect(
     """The chain on one stack. Raises :class:`monitor.pipeline.setting.NoUsableSetting` when the
     stack supports none of the model's settings."""
     choice = choose_setting(stack, model.settings, policy)
+    pixels = stack.sizes["y"] * stack.sizes["x"]
+    # a large stack takes minutes: each stage says when it is done, so that a long run is
+    # seen to move (a small one, the usual region, keeps its one line per region)
+    say = log.info if pixels >= PROGRESS_PIXELS else log.debug
+    name, start = StackAttrs.of(stack).region or "stack", time.perf_counter()
+
+    def done(what: str) -> None:
+        say("%s: %s (%.0f s, %.1f Mpx)", name, what, time.perf_counter() - start, pixels / 1e6)
+
+    done(f"setting {choice.setting}; predicting with the ensemble")
     prediction = predict(model, stack, choice, device, radar_drop=policy.radar_drop)
+    done("predicted; drawing the candidates")
     candidates = vectorise(prediction, stack, rules)
+    done(f"{len(candidates)} candidate(s) drawn; scoring them with the object filter")
     candidates, used = apply_filter(candidates, prediction, stack, object_filter, cut)
+    done("scored")
     return Detection(choice, prediction, candidates, used)
 
 
