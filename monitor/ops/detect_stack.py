@@ -86,9 +86,10 @@ log = logging.getLogger(__name__)
 
 LAYER = "detections"
 # The chain holds a whole stack in memory: a stack of 2500 km² of 10 m pixels (the regions'
-# default max_area_km2; 5000 x 5000) peaked at 6.9 GB, and at that rate one four times larger needs
-# more than a machine of 24 GB has: the system kills it with no word of why. Larger stacks are
-# cut into tiles first.
+# default max_area_km2; 5000 x 5000) peaked at 6.9 GB, and at 11.7 GB with 625 candidates (a
+# 100 km² region's stack tiled 5 x 5, 2026-12-04); one four times larger needs more than a
+# machine of 24 GB has: the system kills it with no word of why. Larger stacks are cut into
+# tiles first.
 MAX_STACK_PIXELS = round(DEFAULT_MAX_AREA_KM2 * 1e6 / PIXEL_SIZE_M**2)
 
 
@@ -198,7 +199,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 raise BadInput(
                     f"{path}: {width} x {height} pixels, more than the {max_pixels:,} "
                     "(--max-pixels) the chain holds in memory at once (one of 5000 x 5000 "
-                    "pixels peaked at about 7 GB); cut it into tiles named <id>_input.tif in "
+                    "pixels peaked at 7-12 GB); cut it into tiles named <id>_input.tif in "
                     "a folder of their own, overlapping by a few hundred metres so that no "
                     "landslide is cut at an edge (one in an overlap is then drawn in both "
                     "tiles), and run that folder (e.g. mkdir -p tiles && gdal_translate "
