@@ -44,6 +44,18 @@ def _queued(tmp_path: Path, channel: str, n: int) -> tuple[Path, AlertRouting]:
     return tmp_path / "inventory.gpkg", routing
 
 
+def _one_webhook_alert(tmp_path: Path) -> Alert:
+    """One alert queued for webhook:ops, as a delivery hands it to the sender."""
+    path, _ = _queued(tmp_path, "webhook:ops", 1)
+    with Outbox(path) as box:
+        (row,) = box.rows("pending")
+    return Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
+
+
 def test_a_passed_factory_sends_in_batches_of_its_size(tmp_path: Path) -> None:
     path, routing = _queued(tmp_path, "pager:duty", 3)
     recorder = _Recorder()
@@ -166,14 +178,7 @@ def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
             answer._content = b"busy"
             return answer
 
-    path, _ = _queued(tmp_path, "webhook:ops", 1)
-    with Outbox(path) as box:
-        (row,) = box.rows("pending")
-    alert = Alert(
-        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-        payload=row["payload"], quicklook=None, attempts=0,
-    )  # fmt: skip
+    alert = _one_webhook_alert(tmp_path)
     with pytest.raises(DeliveryError) as failed:
         WebhookSender(hook, session=_Session()).send([alert])  # type: ignore[arg-type]
     assert str(failed.value) == "webhook 'ops' answered HTTP 503: 'busy'"
@@ -196,14 +201,7 @@ def test_a_ca_bundle_that_cannot_be_read_is_named_and_retried(
     )
     if ca_file is None:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-bundle.pem"))
-    path, _ = _queued(tmp_path, "webhook:ops", 1)
-    with Outbox(path) as box:
-        (row,) = box.rows("pending")
-    alert = Alert(
-        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-        payload=row["payload"], quicklook=None, attempts=0,
-    )  # fmt: skip
+    alert = _one_webhook_alert(tmp_path)
     with pytest.raises(DeliveryError) as failed:
         WebhookSender(hook).send([alert])
     bundle = (

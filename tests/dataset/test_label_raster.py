@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
 
 from models.datasets import IGNORE, Scene, label_path, write_scene
 from models.feature_stack import MODEL_BANDS
@@ -64,17 +65,22 @@ def test_a_speck_within_a_slide_or_a_negative_keeps_their_label() -> None:
     assert subpixel([_wgs84(300.0, 300.0, 303.0, 303.0)], SHAPE, TRANSFORM, CRS) == []
 
 
-def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    job = SceneJob(
+def _job(*positive: BaseGeometry) -> SceneJob:
+    """A scene job over the grid's 200 m square with ``positive`` slides."""
+    return SceneJob(
         "scene-1",
         AreaOfInterest("r", _wgs84(0.0, 0.0, 200.0, 200.0)),
         Window(date(2024, 6, 1), date(2024, 8, 1)),
         Window(date(2024, 8, 1), date(2024, 9, 1)),
         group="g",
-        positive=[SPECK, SLIDE, STRIP],
+        positive=list(positive),
     )
+
+
+def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = _job(SPECK, SLIDE, STRIP)
     with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
         label = job.label(SHAPE, TRANSFORM, CRS)
     assert int((label == IGNORE).sum()) == 13
@@ -89,14 +95,7 @@ def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
 def test_a_resumed_scene_is_relabelled_by_today_s_rules_without_a_fetch(tmp_path: Path) -> None:
     """The resume key holds the label geometries, not the rules: a scene written when a slide
     smaller than a pixel was labelled background kept that label on every later export."""
-    job = SceneJob(
-        "scene-1",
-        AreaOfInterest("r", _wgs84(0.0, 0.0, 200.0, 200.0)),
-        Window(date(2024, 6, 1), date(2024, 8, 1)),
-        Window(date(2024, 8, 1), date(2024, 9, 1)),
-        group="g",
-        positive=[SPECK, SLIDE],
-    )
+    job = _job(SPECK, SLIDE)
     before = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE])  # the old rule's label
     image = np.zeros((len(MODEL_BANDS), *SHAPE), np.float32)
     write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
