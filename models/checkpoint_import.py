@@ -23,7 +23,7 @@ import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
 import torch
 from pydantic import ValidationError
@@ -124,9 +124,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return _stub(full)
 
 
+def _restricted_load(file: IO[bytes], **kwargs: Any) -> Any:
+    """``pickle.load`` through :class:`_RestrictedUnpickler`: torch's legacy (non-zip) loader
+    unpickles a file's first records with ``pickle_module.load``, not its ``Unpickler``."""
+    return _RestrictedUnpickler(file, **kwargs).load()
+
+
 _restricted_pickle = ModuleType("models._restricted_pickle")
 _restricted_pickle.Unpickler = _RestrictedUnpickler  # type: ignore[attr-defined]
-_restricted_pickle.load = pickle.load  # type: ignore[attr-defined]
+_restricted_pickle.load = _restricted_load  # type: ignore[attr-defined]
 _restricted_pickle.__name__ = "models._restricted_pickle"
 
 

@@ -87,6 +87,20 @@ def test_checkpoint_without_net_prefix_is_refused(tmp_path: Path) -> None:
         read_lightning_checkpoint(path)
 
 
+def test_a_checkpoint_in_the_legacy_format_runs_no_pickled_code(tmp_path: Path) -> None:
+    """A file that is not a zip checkpoint is read by torch's legacy loader, which unpickles
+    its magic number (and the tar format's records) with ``pickle_module.load``: a plain
+    ``pickle.load`` there ran a downloaded file's code before any check."""
+    import pickle
+
+    trap = tmp_path / "trap"
+    path = tmp_path / "legacy.ckpt"
+    path.write_bytes(pickle.dumps(_Trap(str(trap))))
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        read_lightning_checkpoint(path)
+    assert not trap.exists()
+
+
 def test_wrong_architecture_is_reported(tmp_path: Path) -> None:
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
