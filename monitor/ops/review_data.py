@@ -39,6 +39,7 @@ __all__ = [
     "age_class",
     "feature_collection",
     "feature_style",
+    "is_png",
     "legend_html",
     "load_review_data",
 ]
@@ -68,6 +69,7 @@ _DISMISSED_FILL = "#bdbdbd"
 #: CSS class of every landslide polygon (the browser test counts these paths).
 FEATURE_CLASS = "landslide"
 _EMBED_LIMIT_BYTES = 2_000_000
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -191,12 +193,24 @@ def _text(value: Any) -> str:
     return html.escape(str(value))
 
 
+def is_png(path: Path) -> bool:
+    """True for a readable file that starts as a PNG does: what a quicklook path from the
+    inventory must name before its bytes are shown."""
+    try:
+        with path.open("rb") as head:
+            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+    except OSError:
+        return False
+
+
 def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
     if not path_text or (isinstance(path_text, float) and pd.isna(path_text)):
         return "<p class='ls-noql'>no quicklook</p>"
     path = Path(str(path_text))
     if not path.is_file():
         return f"<p class='ls-noql'>quicklook missing: {html.escape(str(path))}</p>"
+    if not is_png(path):  # the inventory is not trusted: another file (a key) was embedded
+        return f"<p class='ls-noql'>quicklook is not a PNG: {html.escape(str(path))}</p>"
     if embed and path.stat().st_size <= _EMBED_LIMIT_BYTES:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         src = f"data:image/png;base64,{data}"

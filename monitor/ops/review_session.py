@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 
 from monitor.ops.review import import_geemap_backend
-from monitor.ops.review_data import feature_collection, feature_style, load_review_data
+from monitor.ops.review_data import feature_collection, feature_style, is_png, load_review_data
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -220,7 +220,7 @@ class ReviewSession:
         row = self._frame[self._frame["fid"] == self.selected].iloc[0]
         path = row.get("quicklook")
         self._widgets["quicklook"].value = (
-            Path(path).read_bytes() if isinstance(path, str) and Path(path).is_file() else b""
+            Path(path).read_bytes() if isinstance(path, str) and is_png(Path(path)) else b""
         )
 
     def _refresh(self) -> None:

@@ -146,3 +146,20 @@ def test_both_geemap_backends_in_one_process(first: str) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [f"geemap.{first}", f"geemap.{second}"]
+
+
+def test_the_panel_shows_no_file_that_is_no_png(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """As the page: a hand-edited quicklook path to another file (a key) put its bytes in the
+    image widget, which a saved notebook keeps."""
+    from ops_fixtures import edit_inventory_by_hand
+
+    config, n_rows = populated_config
+    secret = tmp_path / "service-account.json"
+    secret.write_text('{"private_key": "TOPSECRET"}')
+    assert edit_inventory_by_hand(config, {"quicklook": str(secret)}) == n_rows
+    session = ReviewSession(config)
+    session.panel()
+    session.select(int(session.landslides()["fid"].iloc[0]))
+    assert session._widgets["quicklook"].value == b""

@@ -298,6 +298,29 @@ def test_markup_in_the_inventory_and_region_names_reaches_the_page_escaped(
     )
 
 
+def test_a_quicklook_path_to_a_file_that_is_no_png_is_not_embedded(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """The page embeds each quicklook's bytes so it can be mailed or archived; a hand-edited
+    inventory whose quicklook names another file (a service-account key) put that file, in
+    base64, in the page."""
+    import base64
+
+    from ops_fixtures import edit_inventory_by_hand
+
+    config, n_rows = populated_config
+    secret = tmp_path / "service-account.json"
+    secret.write_text('{"private_key": "-----BEGIN PRIVATE KEY-----TOPSECRET"}')
+    assert edit_inventory_by_hand(config, {"quicklook": str(secret)}) == n_rows == 6
+    page = write_review_page(config, tmp_path / "review.html")
+    text = page.path.read_text(encoding="utf-8")
+    assert base64.b64encode(secret.read_bytes()).decode() not in text
+    popups = [f["properties"]["popup"] for f in _features(page.path)]
+    assert all(f"quicklook is not a PNG: {escape(str(secret))}" in p for p in popups)
+    linked = write_review_page(config, tmp_path / "linked.html", embed_quicklooks=False)
+    assert "service-account.json'" not in linked.path.read_text(encoding="utf-8")  # no link
+
+
 def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     from monitor.ops.review_data import _popup_html
 
