@@ -34,6 +34,7 @@ from monitor.alerts.settings import SmtpSettings
 __all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
 
 KEYS_HEADER = "X-Landslide-Idempotency-Keys"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("event", "change"),
@@ -151,8 +152,10 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         )
         cells.append(f"<tr>{tds}</tr>")
         if alert.quicklook is not None and alert.quicklook.is_file():
-            cid = f"ql{alert.id}.{digest[:12]}"
-            images.append((cid, alert.quicklook.read_bytes(), row))
+            picture = alert.quicklook.read_bytes()
+            # the outbox's path is not trusted (the inventory file is edited by other tools)
+            if picture.startswith(_PNG_SIGNATURE):  # not a key file mailed as a picture
+                images.append((f"ql{alert.id}.{digest[:12]}", picture, row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "

@@ -211,3 +211,31 @@ def test_a_ca_bundle_that_cannot_be_read_is_named_and_retried(
     )
     assert str(failed.value).startswith(f"webhook 'ops': cannot read {bundle}: ")
     assert not failed.value.permanent
+
+
+def test_an_e_mail_attaches_no_quicklook_that_is_no_png(tmp_path: Path) -> None:
+    """The digest attaches each alert's quicklook file, whose path the outbox (a table of the
+    inventory file, which other tools and hands edit) stores: a path to another file (a key)
+    mailed that file inline. Only a PNG is attached."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
+    with Outbox(path) as box:
+        rows = box.rows("pending")
+    secret = tmp_path / "service-account.json"
+    secret.write_text('{"private_key": "TOPSECRET"}')
+    png = tmp_path / "candidate-001.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    alerts = []
+    for row, quicklook in zip(rows, (secret, png), strict=True):
+        alerts.append(Alert(
+            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+            payload=row["payload"], quicklook=quicklook, attempts=0,
+        ))  # fmt: skip
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    message = build_message(smtp, "duty@example.org", alerts)
+    images = [p.get_content() for p in message.walk() if p.get_content_type() == "image/png"]
+    assert images == [png.read_bytes()]
+    assert b"TOPSECRET" not in message.as_bytes()
