@@ -28,13 +28,13 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, cast
 
+from monitor.alerts.payload import is_png
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings
 
 __all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
 
 KEYS_HEADER = "X-Landslide-Idempotency-Keys"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("event", "change"),
@@ -151,11 +151,9 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
             for k, _ in _COLUMNS
         )
         cells.append(f"<tr>{tds}</tr>")
-        if alert.quicklook is not None and alert.quicklook.is_file():
-            picture = alert.quicklook.read_bytes()
-            # the outbox's path is not trusted (the inventory file is edited by other tools)
-            if picture.startswith(_PNG_SIGNATURE):  # not a key file mailed as a picture
-                images.append((f"ql{alert.id}.{digest[:12]}", picture, row))
+        # the outbox's path is not trusted (the inventory file is edited by other tools)
+        if alert.quicklook is not None and is_png(alert.quicklook):  # not a key file mailed
+            images.append((f"ql{alert.id}.{digest[:12]}", alert.quicklook.read_bytes(), row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "

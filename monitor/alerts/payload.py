@@ -27,6 +27,7 @@ __all__ = [
     "alert_schema",
     "build_payload",
     "encode_body",
+    "is_png",
     "quicklook_name",
     "validate_payload",
 ]
@@ -75,6 +76,20 @@ def quicklook_name(stored: str | PurePath) -> str:
     three parts of the path a run stored (the layout :mod:`monitor.alerts.quicklook` writes),
     wherever the folder lies now."""
     return PurePath(*PurePath(stored).parts[-3:]).as_posix()
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path: Path) -> bool:
+    """True for a readable file that starts as a PNG does: what a quicklook path read back from
+    the inventory (a file other tools edit) must name before its bytes are shown or mailed, so
+    that an edited path cannot publish another file (a key)."""
+    try:
+        with Path(path).open("rb") as head:
+            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
-from monitor.alerts.payload import quicklook_name
+from monitor.alerts.payload import is_png, quicklook_name
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -39,7 +39,6 @@ __all__ = [
     "age_class",
     "feature_collection",
     "feature_style",
-    "is_png",
     "legend_html",
     "load_review_data",
 ]
@@ -69,7 +68,6 @@ _DISMISSED_FILL = "#bdbdbd"
 #: CSS class of every landslide polygon (the browser test counts these paths).
 FEATURE_CLASS = "landslide"
 _EMBED_LIMIT_BYTES = 2_000_000
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -191,16 +189,6 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     return html.escape(str(value))
-
-
-def is_png(path: Path) -> bool:
-    """True for a readable file that starts as a PNG does: what a quicklook path from the
-    inventory must name before its bytes are shown."""
-    try:
-        with path.open("rb") as head:
-            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
-    except OSError:
-        return False
 
 
 def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:

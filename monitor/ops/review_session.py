@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+from monitor.alerts.payload import is_png
 from monitor.ops.review import import_geemap_backend
-from monitor.ops.review_data import feature_collection, feature_style, is_png, load_review_data
+from monitor.ops.review_data import feature_collection, feature_style, load_review_data
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
