@@ -412,3 +412,23 @@ def test_a_shared_recipient_gets_one_growth_alert_per_ground_and_run(inventory, 
     ]
     assert both(D2, square(0, 0, 100, 120)) == grown  # one to ops, not two
     assert both(D3, square(0, 0, 100, 160)) == grown  # the next growth is told again
+
+
+def test_a_renamed_region_starts_new_entries_without_alerting_its_recipients_again(
+    inventory, candidates, square, routing
+):
+    """docs/configuration.md said a renamed region's known landslides come back "with new
+    alerts": they come back as new entries, but the recipients that were told of that ground
+    (the old name's alerts in the outbox) are not told again; a dismissal stays with the old
+    entry, so a dismissed landslide that never went out is alerted under the new name."""
+    kept, dismissed = square(0, 0, 100, 80), square(900, 0, 90, 90)
+    first = run(inventory, D1, candidates([kept, dismissed], region="old"), routing, "old")
+    assert first.alerts_queued == 4  # two landslides, a webhook and an e-mail each
+    inventory.set_status(int(inventory.landslides(region="old").fid.max()), "dismissed")
+    renamed = run(inventory, D2, candidates([kept, dismissed], region="new"), routing, "new")
+    assert [c.kind for c in renamed.changes] == ["new", "new"]
+    assert renamed.alerts_queued == 2  # the dismissed one only, its old alerts withdrawn
+    assert len(inventory.landslides(region="old")) == 2
+    assert len(inventory.landslides(region="new")) == 2
+    again = run(inventory, D3, candidates([kept, dismissed], region="new"), routing, "new")
+    assert [c.kind for c in again.changes] == ["seen", "seen"] and again.alerts_queued == 0
