@@ -119,3 +119,24 @@ def test_observations_written_before_the_logged_features_open_and_gain_them(
     assert other == 0 and list(logged) == [uid] and len(logged[uid]) == 1
     features, made_by = logged[uid][0]
     assert features.tolist() == list(range(len(FEATURES))) and made_by == "abc"
+
+
+def test_a_changed_cut_acts_on_new_revisions_only(inventory, candidates, square, routing):
+    """What an operator who raises or lowers ``filter_cut`` (or switches ``model.manifest``)
+    mid-season gets, as docs/configuration.md says: the landslides already in the inventory keep
+    their flag and their queued alerts while they are only seen again; a new landslide, or a
+    growth, is judged by the new cut."""
+    passed, suppressed = square(0, 0, 100, 100), square(1000, 0, 80, 80)
+    cands = candidates([passed, suppressed], filter_score=[0.5, 0.12], suppressed=[False, True])
+    assert run(inventory, D1, cands, routing).alerts_queued == 2
+    # the cut swapped: the first now scores below it, the second above, neither grew
+    swapped = candidates([passed, suppressed], filter_score=[0.5, 0.12], suppressed=[True, False])
+    changes = run(inventory, D2, swapped, routing)
+    assert [c.kind for c in changes.changes] == ["seen", "seen"] and changes.alerts_queued == 0
+    rows = inventory.landslides().set_index("area_m2")
+    assert rows.loc[10_000.0, "suppressed"] == 0 and rows.loc[6_400.0, "suppressed"] == 1
+    with inventory.outbox() as box:
+        assert box.counts().get("pending", 0) == 2  # nothing withdrawn
+    grown = run(inventory, date(2024, 9, 25), candidates([square(1000, 0, 80, 120)],
+                filter_score=0.12, suppressed=False), routing)  # fmt: skip
+    assert len(grown.grown) == 1 and grown.alerts_queued == 2  # the growth: the new cut's
