@@ -313,8 +313,10 @@ class Inventory:
     def get(self, landslide: int | str) -> dict[str, Any]:
         """One landslide's row (by fid or uid, in either case: uids are written as lower-case
         UUIDs); :class:`InventoryError` if unknown."""
-        column = "fid" if isinstance(landslide, int) else "uid"
-        landslide = landslide if isinstance(landslide, int) else landslide.lower()
+        # a numpy integer (a fid taken from landslides()["fid"]) is an fid too
+        fid = isinstance(landslide, int | np.integer) and not isinstance(landslide, bool)
+        column = "fid" if fid else "uid"
+        landslide = int(landslide) if fid else str(landslide).lower()
         row = self._conn.execute(
             f"SELECT * FROM {LAYER} WHERE {column} = ?", (landslide,)
         ).fetchone()

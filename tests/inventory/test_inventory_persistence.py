@@ -133,7 +133,11 @@ def test_new_is_alerted_once_even_after_a_suppressed_revision(
 def test_a_reviewer_confirmation_alerts_a_pending_landslide(inventory, candidates, square, routing):
     slide = square(0, 0, 120, 90)
     run(inventory, D1, radar_only(candidates, slide), routing)
-    inventory.set_status(1, "confirmed")
+    # an fid read from the table is a numpy integer: it names the landslide as an int does (it
+    # was taken for a uid and raised AttributeError: no .lower())
+    (fid,) = inventory.landslides()["fid"].to_numpy()
+    assert inventory.get(fid)["fid"] == 1
+    inventory.set_status(fid, "confirmed")
     run(inventory, D2, radar_only(candidates, slide), routing)
     assert new_alerts(inventory) == [("landslide.new", 1)]
 
