@@ -54,6 +54,11 @@ class Resources:
         self._sources: dict[str, Source] = {}
         self._ensembles: dict[tuple[str, float, str], Ensemble] = {}
 
+    def clear(self) -> None:
+        """Forget every source and ensemble opened: the next use opens them again."""
+        self._sources.clear()
+        self._ensembles.clear()
+
     def source(self, settings: SourceConfig) -> Source:
         """The source ``settings`` describe, opened on first use."""
         key = settings.model_dump_json()
