@@ -18,7 +18,8 @@ simulated archive knows every landslide and its day):
   true outline instead of a detected one. A detector that drew
   the scar exactly could alert it on that run and not before; one that draws it otherwise (a
   part of it, or with its surroundings) may be confirmed earlier or later;
-- false alerts: entries alerted as new that touch no true landslide of any date.
+- false alerts: entries alerted as new by the season's runs that touch no true landslide of
+  any date, per 100 km² and month from the first run to the last.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
 landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
@@ -116,7 +117,7 @@ class SeasonScore:
     alerts: int  # landslides alerted as new
     false_alerts: int
     area_km2: float
-    days: int
+    days: int  # the season's length, over which false alerts are counted (see score_season)
     # inventory entries of the regions: all, touching no true landslide, suppressed by the
     # object filter, and false among those
     entries: dict[str, int]
@@ -139,7 +140,10 @@ class SeasonScore:
             # no inventory entry ever covered
             "never_seen": float(rows["look_days"].isna().sum() / n) if n else float("nan"),
             "never_drawn": float(rows["drawn_days"].isna().sum() / n) if n else float("nan"),
-            "false_per_100km2_month": self.false_alerts / (self.area_km2 / 100.0) / months,
+            # NaN for a season of one run, which spans no time
+            "false_per_100km2_month": (
+                self.false_alerts / (self.area_km2 / 100.0) / months if months else float("nan")
+            ),
         }
         # median and 90th percentile of the first look (either sensor, then each) and of the
         # first drawing, over the landslides that had one
@@ -377,7 +381,10 @@ def score_season(
     looks_columns = ["look_days", "optical_look_days", "radar_look_days", "drawn_days"]
     shown_columns = ["changed_days", "shown_days", "shown_by"]
     delays = pd.DataFrame(rows, columns=[*columns, "kept", *looks_columns, *shown_columns])
-    days = (events_to - events_from).days + TAIL_DAYS
+    # false alerts are counted over the runs' span where the runs are given (only theirs are
+    # counted), else over the default season: FROM until TAIL_DAYS after TO
+    span = runs if runs is not None else (events_from, events_to + timedelta(days=TAIL_DAYS))
+    days = (span[1] - span[0]).days
     computed = stacks is not None
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed)
 
@@ -419,6 +426,10 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     big = score.summary(10_000.0)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""
+    rate = every["false_per_100km2_month"]
+    per_month = (
+        "no rate: the runs span no time" if np.isnan(rate) else f"{rate:.1f} per 100 km2 and month"
+    )
     e = score.entries
     n = len(score.delays)
     found, kept = int(score.delays["in_inventory"].sum()), int(score.delays["kept"].sum())
@@ -466,7 +477,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {_days(big['median_days'])} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({every['false_per_100km2_month']:.1f} per 100 km2 and month)"
+        f"({per_month})"
         f"{inventory}{drawn}{looks}{shown}"
     )
 

@@ -407,3 +407,32 @@ def test_a_season_on_regions_without_ground_truth_is_refused_before_any_run(
     with pytest.raises(BadInput, match=f"region {name}: no ground truth to score a season on"):
         season._ground_truth(config, ExportsOnly({}))
     assert season._ground_truth(config, TruthSource({})) is not None
+
+
+def test_false_alerts_per_month_are_over_the_runs_that_counted_them(populated_config) -> None:
+    """The false alerts counted are those of the season's runs (``runs``), so the months they
+    are spread over are the runs' span: the runs of 08-25 to 09-14 alerted four entries (09-01:
+    three in emilia, 09-14: one in wayanad; no truth), 4 over 20 days, not over the events' 7
+    days and the 30-day tail (the demo's --first-run/--last-run printed 3.8 for 6.0)."""
+    config, _ = populated_config
+    score = score_season(
+        config,
+        date(2024, 8, 25),
+        date(2024, 9, 1),
+        source=TruthSource({}),
+        runs=(date(2024, 8, 25), date(2024, 9, 14)),
+    )
+    assert (score.false_alerts, score.days) == (4, 20)
+    rate = score.summary()["false_per_100km2_month"]
+    assert rate == pytest.approx(4 / (score.area_km2 / 100) / (20 / 30.44))
+    assert f"4 false ({rate:.1f} per 100 km2 and month)" in format_score(score)
+    # a season of one run spans no time: no rate
+    one_run = score_season(
+        config,
+        date(2024, 8, 25),
+        date(2024, 9, 1),
+        source=TruthSource({}),
+        runs=(date(2024, 9, 1), date(2024, 9, 1)),
+    )
+    assert np.isnan(one_run.summary()["false_per_100km2_month"])
+    assert "3 false (no rate: the runs span no time)" in format_score(one_run)
