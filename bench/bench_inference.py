@@ -124,6 +124,11 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "inference.json")
     args = p.parse_args()
+    if args.size < DEFAULT_TILE:
+        p.error(
+            f"argument --size: {args.size} px is under one tile ({DEFAULT_TILE} px): the naive "
+            "baseline runs whole tiles"
+        )
     os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bench-inference-cache-")
     torch.manual_seed(0)
     x = np.random.default_rng(0).normal(size=(CHANNELS, args.size, args.size)).astype(np.float32)
