@@ -21,13 +21,14 @@ new chain's false objects are the gain; they are printed beside the reference's.
    Scenes where the reference finds no landslide at all are refused: there is no recall to
    match, and the highest cut would suppress everything.
 
-The scenes must label every landslide in them (1) and the background (0): a polygon inventory
-of an event exported with ``dataset export``, or scenes of a left-out region whose candidates
-from both manifests were reviewed. Scenes from ``dataset from-reviews`` of the reference's
-runs alone label only what the reference drew: the new chain's other candidates fall on
-unknown pixels and are left out, so its false alarms there go uncounted. The cut is chosen on
-these scenes; scores on them are in-sample. Judge it on others (``bench/bench_review_loop.py``
-sets it on the scenes of four calibration regions and scores its held-out regions).
+The scenes must label every landslide in them (1) and the background (0): a polygon inventory of
+an event exported with ``dataset export`` (``DATA`` its root: every split counts), or scenes of
+a left-out region whose candidates from both manifests were reviewed. Scenes from ``dataset
+from-reviews`` of the reference's runs alone label only what the reference drew: the new chain's
+other candidates fall on unknown pixels and are left out, so its false alarms there go
+uncounted. The cut is chosen on these scenes; scores on them are in-sample. Judge it on others
+(``bench/bench_review_loop.py`` sets it on the scenes of four calibration regions and scores its
+held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
         --reference models/default/manifest.json --data data/left-out [--write]
@@ -52,7 +53,6 @@ from typing import Any
 import numpy as np
 
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores
-from models.compare import data_folder
 from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
@@ -141,11 +141,24 @@ def match_recall(
     )
 
 
-def _scored(manifest: Path, folder: Path) -> tuple[Candidates, list[np.ndarray], float]:
+def scene_folders(data: Path) -> list[Path]:
+    """``data`` itself when it holds ``input/``, else each of its splits that does (``train/``,
+    ``val/``, ``test/``): neither manifest trained on a left-out region, whatever split
+    ``dataset export`` dealt its scenes to (one region's export fills ``train/`` alone)."""
+    data = Path(data)
+    if (data / "input").is_dir():
+        return [data]
+    folders = [data / s for s in ("train", "val", "test") if (data / s / "input").is_dir()]
+    if not folders:
+        raise DatasetError(f"{data}: no input/ folder, nor train/, val/ or test/ with one")
+    return folders
+
+
+def _scored(manifest: Path, folders: list[Path]) -> tuple[Candidates, list[np.ndarray], float]:
     model, policy, rules = chain_inputs(manifest)
     object_filter = model.object_filter  # loaded and verified with the members
     assert object_filter is not None  # operating_point refused a manifest without one
-    found = collect([folder], model, policy, rules)
+    found = collect(folders, model, policy, rules)
     scores = object_filter.score(found.features) if len(found.features) else np.zeros(0)
     return found, found.split(scores), float(object_filter.cut)
 
@@ -166,31 +179,32 @@ def operating_point(
     manifest: Path, reference: Path, data: Path, *, write: bool = False
 ) -> dict[str, Any]:
     """Run both chains on the labelled scenes of ``data`` (a folder with ``input/``, or its
-    ``test/`` or ``val/``) and return the record of :func:`match_recall`; with ``write``, set
-    the cut in ``manifest`` and append the record to its ``object_filter.fit``."""
+    splits: :func:`scene_folders`) and return the record of :func:`match_recall`; with
+    ``write``, set the cut in ``manifest`` and append the record to its
+    ``object_filter.fit``."""
     for path in (Path(manifest), Path(reference)):
         if read_manifest(path).object_filter is None:
             raise ManifestError(f"{path} has no object filter: there is no cut to compare or set")
-    folder = data_folder(Path(data))
-    made_by = _dataset_command(folder)
+    folders = scene_folders(Path(data))
+    made_by = _dataset_command(folders[0])
     if made_by == "from-reviews":
         log.warning(
             "%s: scenes of `dataset from-reviews`: they label what the reviewed runs drew, so "
             "the new chain's other candidates fall on unknown pixels and its false alarms there "
             "go uncounted; unless both manifests' candidates were reviewed, set the cut on "
-            "fully labelled scenes of a left-out region", folder,
+            "fully labelled scenes of a left-out region", data,
         )  # fmt: skip
-    ref_found, ref_scores, ref_cut = _scored(Path(reference), folder)
-    new_found, new_scores, new_cut = _scored(Path(manifest), folder)
+    ref_found, ref_scores, ref_cut = _scored(Path(reference), folders)
+    new_found, new_scores, new_cut = _scored(Path(manifest), folders)
     point = match_recall(
         ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut
     )
-    digest, _ = dataset_sha256(folder)
+    digest, _ = dataset_sha256(Path(data))
     record = {
         **point.record(),
         "reference_manifest": str(reference),
         "reference_manifest_sha256": sha256_file(Path(reference)),
-        "data": str(folder),
+        "data": str(data),
         "data_sha256": digest,
         "scenes": len(new_found.scenes),
         "left_out_unknown": {"reference": ref_found.unknown, "new": new_found.unknown},
@@ -203,7 +217,7 @@ def operating_point(
         )
         if write:
             raise ValueError(
-                f"{manifest}: no cut matches the reference's recall on {folder} (the new chain "
+                f"{manifest}: no cut matches the reference's recall on {data} (the new chain "
                 "finds fewer landslides even unfiltered); nothing written"
             )
     if write:
@@ -250,7 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--manifest", type=Path, required=True, help="the new manifest")
     p.add_argument("--reference", type=Path, required=True, help="the manifest in use")
     p.add_argument(
-        "--data", type=Path, required=True, help="labelled scenes of left-out regions (input/)"
+        "--data",
+        type=Path,
+        required=True,
+        help="labelled scenes of left-out regions: a folder with input/, or a dataset root "
+        "(every split)",
     )
     p.add_argument("--write", action="store_true", help="set the cut in --manifest")
     p.add_argument("--json", action="store_true", help="print the record as JSON")

@@ -102,8 +102,8 @@ def test_write_sets_the_cut_and_keeps_the_record(
         str(new_manifest): ([ON_A, ON_B, OFF_1, OFF_2], [0.8, 0.4, 0.6, 0.2], 0.1),
     }
 
-    def fake_scored(manifest: Path, folder: Path):
-        assert folder == data
+    def fake_scored(manifest: Path, folders: list[Path]):
+        assert folders == [data]
         polygons, scores, cut = chains[str(manifest)]
         found = Candidates(x=[np.zeros((len(polygons), 1), np.float32)], scenes=_scenes(polygons))
         return found, [np.array(scores)], cut
@@ -161,7 +161,7 @@ def test_scenes_of_from_reviews_are_warned(
     (data / "val" / "label" / "s1_label.tif").write_bytes(b"a labelled scene")
     (data / "dataset.json").write_text(json.dumps({"command": "from-reviews"}))
 
-    def fake_scored(manifest: Path, folder: Path):
+    def fake_scored(manifest: Path, folders: list[Path]):
         found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
         return found, [np.array([0.9, 0.5])], 0.3
 
@@ -174,3 +174,35 @@ def test_scenes_of_from_reviews_are_warned(
     (data / "dataset.json").write_text(json.dumps({"command": "export"}))
     op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
     assert "from-reviews" not in caplog.text
+
+
+def test_a_dataset_export_root_gives_the_scenes_of_every_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an operator following step 7: `dataset export` of a left-out region put its
+    scenes in train/ alone (one region, overlapping tiles: one group), and `--data data/left-out`
+    stopped with 'no input/ folder, nor test/input or val/input'; with several regions it would
+    have taken test/ alone. Neither manifest trained on a left-out region: every split counts."""
+    data = tmp_path / "left-out"
+    for split in ("train", "test"):
+        (data / split / "input").mkdir(parents=True)
+        (data / split / "label").mkdir()
+        (data / split / "label" / f"{split}_label.tif").write_bytes(b"a labelled scene")
+    (data / "dataset.json").write_text(json.dumps({"command": "export"}))
+    seen: list[list[Path]] = []
+
+    def fake_scored(manifest: Path, folders: list[Path]):
+        seen.append(folders)
+        found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
+        return found, [np.array([0.9, 0.5])], 0.3
+
+    monkeypatch.setattr(op, "_scored", fake_scored)
+    record = op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
+    assert seen == [[data / "train", data / "test"]] * 2
+    assert record["data"] == str(data) and len(record["data_sha256"]) == 64
+    shutil.rmtree(data / "test")  # a single region's export: train/ alone
+    seen.clear()
+    op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
+    assert seen == [[data / "train"]] * 2
+    with pytest.raises(op.DatasetError, match="no input/ folder, nor train/, val/ or test/"):
+        op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, tmp_path / "empty")
