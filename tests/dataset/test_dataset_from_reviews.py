@@ -166,6 +166,45 @@ def test_a_new_review_decision_rewrites_the_scene(
     assert int((raw == 1).sum()) == (140 * 110 + 140 * 90) // 100
 
 
+def test_a_later_runs_candidate_relabels_an_earlier_scene(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an operator rerunning from-reviews into the same folder after a daily run, no
+    review changed: every scene was written again and the lineage of members fine-tuned on it
+    stopped verifying (docs/models.md said only a new review decision rewrites a scene). A later
+    run's unreviewed candidate is ignored over the earlier scenes too."""
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    reviewed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
+    later = box(c.x - 40, c.y - 150, c.x + 40, c.y - 70)  # 20 m east of it, in its known ring
+    routing = AlertRouting.from_settings(AlertSettings())
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        run_id = inventory.start_run(date(2024, 9, 10), ["hills"], "archive")
+        cands = _candidates([reviewed], crs)
+        inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+        (fid,) = (int(f) for f in inventory.landslides()["fid"])
+        inventory.set_status(fid, "confirmed")
+    out = tmp_path / "r"
+    argv = ["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]
+    assert main(argv) == 0
+    label = out / "train" / "label" / "hills_20240910_reviews_label.tif"
+    with rasterio.open(label) as src:
+        before, transform = src.read(1), src.transform
+    digest, _ = dataset_sha256(out)
+    capsys.readouterr()
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:  # the next daily run
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        cands = _candidates([later], crs)
+        inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("1 scene(s) written")  # not resumed
+    with rasterio.open(label) as src:
+        after = src.read(1)
+    on_later = rasterize([(later, 1)], out_shape=after.shape, transform=transform) > 0
+    assert (before[on_later] == 0).all() and (after[on_later] == 255).all()
+    assert dataset_sha256(out)[0] != digest
+
+
 def test_the_scene_key_follows_the_known_background() -> None:
     """A scene written with other label rules is not resumed (``known_within_m`` changed)."""
     from monitor.ops._dataset_core import SceneJob
