@@ -113,6 +113,15 @@ def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
     container = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    # no privilege to gain, no capability, the runtime's syscall filter; the key for the group
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    volumes = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    key_volume = next(v for v in volumes if v["name"] == "ee-key")
+    assert key_volume["secret"]["defaultMode"] == 0o440
     key_env = config.source.service_account_key_env
     assert env[key_env].startswith(mounts["ee-key"] + "/")
     raw = (DEPLOY / "kubernetes" / "cronjob.yaml").read_text()
