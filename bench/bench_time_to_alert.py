@@ -143,6 +143,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-time-to-alert")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="ensemble")
     args = parser.parse_args()
+    if not args.manifest.is_file():  # before the archive is built (minutes), not in a traceback
+        parser.error(f"--manifest {args.manifest}: no such file")
     args.work = args.work.resolve()  # the configs written there name files by absolute path
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENCH_SECRET", "bench")  # alerts are queued, never sent
