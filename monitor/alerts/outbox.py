@@ -402,11 +402,17 @@ class Outbox:
                 asked = min(error.retry_after_s or 0.0, policy.max_delay_s)
                 delay = max(policy.delay_s(attempts), asked)
                 retry_at = now + timedelta(seconds=delay)
+                told = str(error)
+                if dead and not error.permanent:  # said, or a 451 reads as the reason it died
+                    told = (
+                        f"gave up after {attempts} attempts (alerts.retry.max_attempts "
+                        f"{policy.max_attempts}); the last: {told}"
+                    )
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "
                     "claimed_until = NULL, claimed_by = NULL, last_error = ? "
                     "WHERE id = ? AND status = 'pending'",  # a withdrawal meanwhile stands
-                    ("dead" if dead else "pending", attempts, _ts(retry_at), str(error), alert.id),
+                    ("dead" if dead else "pending", attempts, _ts(retry_at), told, alert.id),
                 )
                 if dead:
                     report.dead += 1

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from pyproj import Transformer
 
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.payload import validate_payload
+from monitor.alerts.settings import RetryPolicy
 from monitor.alerts.webhook import verify
 from monitor.store.inventory import Inventory
 
@@ -225,6 +227,23 @@ def test_server_down_alert_waits_and_goes_out_on_next_delivery(
     assert (up.sent, up.retrying, up.pending) == (2, 0, 0)
     assert len(receiver.requests) == 1 and len(mailbox.messages) == 1
     assert [r["attempts"] for r in outbox.rows("sent")] == [2, 2]
+
+
+def test_an_alert_that_ran_out_of_attempts_says_so(inventory, receiver, mailbox, tls_files):
+    """A dead alert that used up alerts.retry.max_attempts showed only its last error (a
+    connection refused, a 451), which read as the reason it was refused for good."""
+    routing = replace(make_routing(receiver, mailbox, tls_files), retry=RetryPolicy(max_attempts=2))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    outbox.deliver(routing, now=T0)  # neither server is up: retried
+    assert outbox.counts()["pending"] == 2
+    report = outbox.deliver(routing, now=T0 + timedelta(hours=1))
+    assert (report.dead, report.pending) == (2, 0)
+    for row in outbox.rows("dead"):
+        assert row["attempts"] == 2
+        assert row["last_error"].startswith(
+            "gave up after 2 attempts (alerts.retry.max_attempts 2); the last: "
+        )
 
 
 def test_a_redirect_is_not_followed_and_names_where_it_points(inventory, receiver, mailbox):
