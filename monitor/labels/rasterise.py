@@ -95,16 +95,19 @@ def label_raster(
     ignore: Iterable[BaseGeometry] = (),
     background: int = 0,
     known: Iterable[BaseGeometry] = (),
+    small: Sequence[int] | None = None,
 ) -> np.ndarray:
     """The ``uint8`` label raster (1, 0, 255) of geometries given in EPSG:4326 on the grid
     ``(shape, transform, crs)``; pixels whose centre lies inside a geometry take its value, in
     the order ``known`` (0: background known there, for a ``background`` of 255), ``ignore``,
     ``negative``, ``positive``. A positive that holds no pixel centre (a slide smaller or
     thinner than a pixel, :func:`subpixel`) makes the pixels it touches 255 rather than leave a
-    landslide labelled background; a negative or a positive elsewhere still wins there."""
+    landslide labelled background; a negative or a positive elsewhere still wins there.
+    ``small``: those positives' indices where the caller has them already."""
     out = np.full(shape, background, np.uint8)
-    positive = [g for g in positive if not g.is_empty]
-    small = [positive[i] for i in subpixel(positive, shape, transform, crs)]
+    positive = list(positive)
+    if small is None:
+        small = subpixel(positive, shape, transform, crs)
 
     def burn(value: int, geometries: Iterable[BaseGeometry], all_touched: bool = False) -> None:
         local = [reproject(g, "EPSG:4326", crs) for g in geometries if not g.is_empty]
@@ -114,7 +117,7 @@ def label_raster(
 
     burn(0, known)
     burn(IGNORE, ignore)
-    burn(IGNORE, small, all_touched=True)
+    burn(IGNORE, [positive[i] for i in small], all_touched=True)
     burn(0, negative)
     burn(1, positive)
     return out

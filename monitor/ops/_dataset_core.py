@@ -70,6 +70,7 @@ class SceneJob:
             ignore=self.ignore,
             known=self.known,
             background=self.background,
+            small=small,
         )
 
     def key(self, source: Mapping[str, Any] | None = None) -> str:

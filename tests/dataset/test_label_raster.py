@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -78,11 +79,24 @@ def _job(*positive: BaseGeometry) -> SceneJob:
 
 
 def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import monitor.labels.rasterise
+    import monitor.ops._dataset_core
+
+    calls: list[int] = []
+
+    def counted(*args: Any) -> list[int]:
+        calls.append(1)
+        return subpixel(*args)
+
+    # the small slides are found once per label, for the warning and the raster both
+    monkeypatch.setattr(monitor.ops._dataset_core, "subpixel", counted)
+    monkeypatch.setattr(monitor.labels.rasterise, "subpixel", counted)
     job = _job(SPECK, SLIDE, STRIP)
     with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
         label = job.label(SHAPE, TRANSFORM, CRS)
+    assert len(calls) == 1
     assert int((label == IGNORE).sum()) == 13
     assert "scene-1: 2 landslide polygon(s) hold no pixel centre" in caplog.text
     caplog.clear()
