@@ -346,18 +346,15 @@ def read_label(
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
     if other.size:  # a 0/2 mask read as all background, a no-data fill as a class
-        fill = nodata is not None and (
-            np.isnan(nodata) if np.isnan(other).any() else bool(np.isin(nodata, other))
-        )
-        how = (
-            f"its no-data ({nodata:g}, outside an export clipped to an outline) to {IGNORE}: "
-            f'gdal_calc.py -A LABEL --calc "where(A=={nodata:g},{IGNORE},A)" --NoDataValue '
-            "none"
-            if fill and not np.isnan(nodata)
-            else f"its no-data to {IGNORE}"
-            if fill
-            else 'it (e.g. gdal_calc.py --calc "A>0" for a mask of 0 and another value)'
-        )
+        how = 'it (e.g. gdal_calc.py --calc "A>0" for a mask of 0 and another value)'
+        if nodata is not None and np.isnan(nodata) and np.isnan(other).any():
+            how = f"its no-data to {IGNORE}"
+        elif nodata is not None and np.isin(nodata, other):
+            how = (
+                f"its no-data ({nodata:g}, outside an export clipped to an outline) to "
+                f'{IGNORE}: gdal_calc.py -A LABEL --calc "where(A=={nodata:g},{IGNORE},A)" '
+                "--NoDataValue none"
+            )
         raise DatasetError(
             f"{path}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
             f"(background) and {IGNORE} (unknown): recode {how}"

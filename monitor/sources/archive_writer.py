@@ -662,18 +662,12 @@ class RegionWriter:
             for row, when in enumerate(truth["event_date"])
         ]
         # runs count kind == "landslide" exactly: "Landslide" made a season score 0 of 0
-        near = sorted(
-            {
-                str(k)
-                for k in truth["kind"]
-                if str(k) != "landslide" and str(k).strip().lower() == "landslide"
-            }
-        )
-        if near:
-            raise ValueError(
-                f"region {self.area.name!r}: ground truth kind {near[0]!r} is not 'landslide' "
-                "(lower case, no spaces), which runs count as landslides; write it so"
-            )
+        for kind in truth["kind"].astype(str).unique():
+            if kind != "landslide" and kind.strip().lower() == "landslide":
+                raise ValueError(
+                    f"region {self.area.name!r}: ground truth kind {kind!r} is not 'landslide' "
+                    "(lower case, no spaces), which runs count as landslides; write it so"
+                )
         self._truth = truth.assign(event_date=days).to_crs("EPSG:4326")
 
     def commit(self, digest: str | None = None) -> Path:
