@@ -140,35 +140,64 @@ _EDGE_SIGMA_PX = 1.0  # smoothing of the dNDVI before its gradient (noise, the p
 _EDGE_MIN_PX = 9  # fewer valid gradient pixels than this and the edge order is MISSING
 
 
+_D8_STEPS: Final = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+# below this many pixels ready at once, the rest of the grid is passed on one pixel at a time:
+# a level's array calls cost more than a short Python loop over its few pixels
+_LEVEL_MIN_PIXELS: Final = 64
+
+
+def _d8_receivers(z: np.ndarray) -> np.ndarray:
+    """Flat index of each pixel's steepest lower neighbour (diagonals at distance sqrt 2; the
+    first of equal drops in :data:`_D8_STEPS` order), -1 where none is lower or z is NaN."""
+    h, w = z.shape
+    padded = np.pad(z, 1, constant_values=np.nan)
+    best = np.zeros((h, w))
+    step = np.zeros((h, w), dtype=np.int8)  # 0: no receiver, k: _D8_STEPS[k - 1]
+    drop = np.empty((h, w))
+    for k, (dy, dx) in enumerate(_D8_STEPS, start=1):
+        np.subtract(z, padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w], out=drop)
+        drop /= math.hypot(dy, dx)
+        better = drop > best  # False where either elevation is NaN
+        step[better] = k
+        np.fmax(best, drop, out=best)
+    offsets = np.array([0] + [dy * w + dx for dy, dx in _D8_STEPS], dtype=np.int64)
+    flat = step.ravel()
+    return np.where(flat > 0, np.arange(h * w) + offsets[flat], -1)
+
+
 def flow_accumulation(elevation: np.ndarray) -> np.ndarray:
     """D8 flow accumulation (O'Callaghan & Mark 1984) in pixels: each pixel passes itself and
     what it received to its steepest lower neighbour (diagonals at distance sqrt 2); pixels
     without a lower neighbour (pits, edges draining out) keep it. NaN elevation neither gives nor
-    receives."""
+    receives.
+
+    Pixels are passed on in levels (Kahn's topological order of the receiver forest): every
+    pixel whose donors have all passed on is ready, and a level's ready pixels pass on at once.
+    A grid has about as many levels as its longest flow path has pixels; once fewer than
+    :data:`_LEVEL_MIN_PIXELS` are ready, the rest go one at a time from the highest down."""
     z = np.asarray(elevation, dtype=np.float64)
-    h, w = z.shape
-    padded = np.pad(z, 1, constant_values=np.nan)
-    best_drop = np.zeros((h, w))
-    receiver = np.full((h, w), -1, dtype=np.int64)
-    rows, cols = np.indices((h, w))
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == 0 and dx == 0:
-                continue
-            neighbour = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-            with np.errstate(invalid="ignore"):
-                drop = (z - neighbour) / math.hypot(dy, dx)
-                better = np.isfinite(drop) & (drop > best_drop)
-            best_drop[better] = drop[better]
-            receiver[better] = ((rows + dy) * w + (cols + dx))[better]
-    acc = np.where(np.isfinite(z), 1.0, 0.0).ravel()
-    order = np.argsort(np.where(np.isfinite(z), z, -np.inf).ravel(), kind="stable")[::-1]
-    flat_receiver = receiver.ravel()
-    for i in order.tolist():  # highest first: a pixel is complete when it is passed on
-        r = flat_receiver[i]
-        if r >= 0:
-            acc[r] += acc[i]
-    return acc.reshape(h, w)
+    receiver = _d8_receivers(z)
+    n = receiver.size
+    acc = np.isfinite(z).ravel().astype(np.float64)
+    gives = receiver >= 0
+    pending = np.bincount(receiver[gives], minlength=n)  # donors yet to pass on
+    passed = ~gives  # pixels with nothing to pass on count as done
+    owner = np.empty(n, dtype=np.int64)
+    ready = np.flatnonzero((pending == 0) & gives)
+    while ready.size >= _LEVEL_MIN_PIXELS:
+        to = receiver[ready]
+        np.add.at(acc, to, acc[ready])
+        np.subtract.at(pending, to, 1)
+        passed[ready] = True
+        done = to[pending[to] == 0]  # a receiver of several of this level's pixels repeats
+        owner[done] = np.arange(done.size)
+        done = done[owner[done] == np.arange(done.size)]  # each once (the last write won)
+        ready = done[gives[done]]
+    rest = np.flatnonzero(~passed)
+    if rest.size:  # highest first: a pixel is complete when it is passed on
+        for i in rest[np.argsort(z.ravel()[rest], kind="stable")[::-1]].tolist():
+            acc[receiver[i]] += acc[i]
+    return acc.reshape(z.shape)
 
 
 def _outline_angles(geometry: BaseGeometry, tolerance: float) -> tuple[float, float]:

@@ -223,6 +223,43 @@ def test_flow_accumulation_of_a_ramp_and_a_valley():
     assert flow_accumulation(valley).tolist() == [[1.0, 1.0, 1.0], [1.0, 6.0, 1.0]]
 
 
+def _accumulation_one_pixel_at_a_time(z: np.ndarray) -> np.ndarray:
+    """The definition, pixel by pixel: each pixel, highest first, passes what it holds to its
+    steepest lower neighbour (drop over distance; the first of equal drops in row-major order
+    of the neighbourhood)."""
+    h, w = z.shape
+    acc = np.isfinite(z).astype(float)
+    for i in np.argsort(np.where(np.isfinite(z), z, -np.inf), axis=None)[::-1]:
+        r, c = divmod(int(i), w)
+        best, to = 0.0, None
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                rr, cc = r + dy, c + dx
+                if (dy or dx) and 0 <= rr < h and 0 <= cc < w:
+                    drop = (z[r, c] - z[rr, cc]) / np.hypot(dy, dx)
+                    if drop > best:
+                        best, to = drop, (rr, cc)
+        if to is not None:
+            acc[to] += acc[r, c]
+    return acc
+
+
+def test_flow_accumulation_matches_its_definition_on_a_rough_grid():
+    """Hills, a flat, holes of no data and a long valley: the levels passed on at once and
+    the tail passed on one pixel at a time give the sums of the pixel-by-pixel definition
+    (whole numbers: exact)."""
+    rng = np.random.default_rng(7)
+    z = ndimage.gaussian_filter(rng.normal(size=(90, 120)), 4) * 50 + np.linspace(0, 30, 120)
+    z[rng.random(z.shape) < 0.02] = np.nan
+    z[10:20, 10:20] = 5.0  # a flat: no pixel of it is lower than another
+    z[60, :] = np.linspace(-10, -40, 120)  # a valley draining along a whole row
+    expected = _accumulation_one_pixel_at_a_time(z)
+    got = flow_accumulation(z)
+    assert np.array_equal(got, expected)
+    assert got.max() > 1000  # the valley collects much of the grid: a long path was followed
+    assert got[np.isnan(z)].tolist() == [0.0] * int(np.isnan(z).sum())
+
+
 def test_a_classifier_file_that_fails_its_checksum_is_refused(tmp_path: Path):
     base = DEFAULT_MANIFEST.parent
     manifest = json.loads(DEFAULT_MANIFEST.read_text())
