@@ -218,6 +218,14 @@ class DaskSettings(StrictModel):
             "to its distributed.scheduler.allowed-failures (3 by default)"
         ),
     )
+    no_workers_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "how long regions wait while the cluster has no worker at all (every worker died, "
+            "or a remote scheduler's were stopped) before they are recorded failed"
+        ),
+    )
 
     @model_validator(mode="after")
     def _address_enables(self) -> DaskSettings:

@@ -10,7 +10,10 @@ settings' task retries, 0 by default), one whose worker died (killed for memory,
 another worker up to the scheduler's ``distributed.scheduler.allowed-failures`` times (3 by
 default, whatever ``retries`` says; a setting of the scheduler, in Dask's configuration, e.g.
 ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES`` in the environment of a run whose local cluster
-it starts), then fails it with ``KilledWorker``.
+it starts), then fails it with ``KilledWorker``. A cluster left with no worker at all (every
+worker died, or a remote scheduler's workers were stopped) runs nothing: once the scheduler has
+had no worker for ``no_workers_timeout_s`` while regions wait, the regions still waiting fail with
+:class:`NoWorkersError`, whatever cluster it is (the main process watches, not the scheduler).
 
 Where the work runs is the ``dask:`` section of the configuration:
 
@@ -28,10 +31,12 @@ Where the work runs is the ``dask:`` section of the configuration:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, InvalidStateError
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 # The settings live with the configuration, which never imports ops; re-exported here.
 from monitor.config.operations import DaskSettings
@@ -39,9 +44,16 @@ from monitor.config.operations import DaskSettings
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DaskSettings", "dask_client", "dask_executor"]
+__all__ = ["DaskSettings", "NoWorkersError", "dask_client", "dask_executor"]
 
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class NoWorkersError(RuntimeError):
+    """A region waited while the Dask cluster had no worker for ``dask.no_workers_timeout_s``."""
 
 
 @contextmanager
@@ -98,13 +110,127 @@ def dask_executor(
     Tasks are submitted impure (every submission runs), with ``retries`` from the settings (a
     task that raised is run again; a dead worker's task is the scheduler's allowed-failures).
     ``worker_setup`` (an importable function) runs once on every worker first, e.g. to
-    configure logging or initialise a client library in the worker processes.
+    configure logging or initialise a client library in the worker processes. A task still
+    waiting once the scheduler has had no worker for ``no_workers_timeout_s`` fails with
+    :class:`NoWorkersError`.
     """
     with dask_client(settings, n_tasks) as client:
         if worker_setup is not None:
             client.run(worker_setup)
-        executor = client.get_executor(pure=False, retries=settings.retries)
+        executor = _WorkerWatch(
+            client,
+            client.get_executor(pure=False, retries=settings.retries),
+            settings,
+        )
         try:
             yield executor
         finally:
             executor.shutdown(wait=False)
+
+
+class _WorkerWatch(Executor):
+    """The client's executor, whose waiting futures fail with :class:`NoWorkersError` once the
+    scheduler has had no worker for ``settings.no_workers_timeout_s``.
+
+    The scheduler keeps a task that no worker can run waiting forever (its own
+    ``distributed.scheduler.no-workers-timeout`` is off by default, and a remote scheduler's is
+    not ours to set), so a thread of this process asks it how many workers it has while futures
+    wait. Each future given out is this executor's own, fed by the client's: the watch can fail
+    it without racing Dask's result, and then cancels the Dask task behind it.
+    """
+
+    def __init__(self, client: Client, executor: Executor, settings: DaskSettings) -> None:
+        self._client = client
+        self._executor = executor
+        self._settings = settings
+        assert client.scheduler is not None  # a connected client
+        self._address = settings.scheduler_address or client.scheduler.address
+        self._waiting: dict[Future[Any], Future[Any]] = {}  # ours -> the client's
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="dask-worker-watch", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        theirs = self._executor.submit(fn, *args, **kwargs)
+        ours: Future[_T] = Future()
+        with self._lock:
+            self._waiting[ours] = theirs
+        ours.add_done_callback(self._forget)
+        theirs.add_done_callback(lambda done: self._settle(ours, done))
+        return ours
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stop.set()
+        self._thread.join()
+        if cancel_futures:
+            with self._lock:
+                waiting = list(self._waiting)
+            for ours in waiting:
+                if ours.cancel():
+                    ours.set_running_or_notify_cancel()
+        self._executor.shutdown(wait=wait)  # Dask's takes no cancel_futures
+
+    def _forget(self, ours: Future[Any]) -> None:
+        with self._lock:
+            theirs = self._waiting.pop(ours, None)
+        if ours.cancelled() and theirs is not None:
+            theirs.cancel()
+
+    @staticmethod
+    def _settle(ours: Future[Any], theirs: Future[Any]) -> None:
+        """Give ``ours`` the outcome of the client's future, unless the watch failed it first."""
+        try:
+            if theirs.cancelled():
+                if ours.cancel():
+                    ours.set_running_or_notify_cancel()  # wakes as_completed and wait
+            elif (error := theirs.exception()) is not None:
+                ours.set_exception(error)
+            else:
+                ours.set_result(theirs.result())
+        except InvalidStateError:  # the watch failed it
+            pass
+
+    def _workers(self) -> tuple[int, str]:
+        """The scheduler's workers now, and why none when it could not be asked."""
+        try:
+            return len(self._client.nthreads(callback_timeout=self._settings.connect_timeout_s)), ""
+        except Exception as exc:  # the scheduler is gone or stalled: no worker runs anything
+            return 0, f" (it did not answer: {exc or type(exc).__name__})"
+
+    def _watch(self) -> None:
+        timeout = self._settings.no_workers_timeout_s
+        none_since: float | None = None
+        while not self._stop.wait(min(5.0, timeout / 10)):
+            with self._lock:
+                waiting = bool(self._waiting)
+            if not waiting:
+                none_since = None
+                continue
+            workers, why = self._workers()
+            now = time.monotonic()
+            if workers:
+                none_since = None
+                continue
+            if none_since is None:
+                none_since = now
+            if now - none_since >= timeout:
+                self._fail_waiting(
+                    f"the Dask scheduler at {self._address} has had no worker for "
+                    f"{now - none_since:.0f} s{why} (dask.no_workers_timeout_s: {timeout:g} s); "
+                    "the region did not run"
+                )
+                none_since = None
+
+    def _fail_waiting(self, message: str) -> None:
+        with self._lock:
+            waiting = list(self._waiting.items())
+        failed = 0
+        for ours, theirs in waiting:
+            try:
+                ours.set_exception(NoWorkersError(message))
+            except InvalidStateError:  # its outcome came meanwhile
+                continue
+            failed += 1
+            theirs.cancel()  # the client's executor cancels the Dask task with it
+        log.error("%s: %d task(s) failed", message, failed)

@@ -1,5 +1,6 @@
-"""The ``dask:`` settings: validation, worker count, an existing scheduler by address, and a
-clear error naming the field when the scheduler cannot be reached."""
+"""The ``dask:`` settings: validation, worker count, an existing scheduler by address, a
+clear error naming the field when the scheduler cannot be reached, and a run that ends when its
+cluster has no worker left."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from concurrent.futures import as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 from pydantic import ValidationError
 
-from monitor.ops.distributed import DaskSettings, dask_executor
+from monitor.cli import main
+from monitor.errors import EXIT_FAILED
+from monitor.ops.distributed import DaskSettings, NoWorkersError, dask_executor
+from monitor.store.inventory import Inventory
+from monitor.store.lock import lock_holder
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster
 
 
 def _square(x: int) -> int:
@@ -51,6 +63,9 @@ def test_settings() -> None:
     assert DaskSettings(n_workers=4).local_workers(16) == 4
     assert DaskSettings(n_workers=4).local_workers(3) == 3  # never more workers than regions
     assert DaskSettings(n_workers=4).local_workers() == 4
+    assert DaskSettings().no_workers_timeout_s == 600
+    with pytest.raises(ValidationError, match="no_workers_timeout_s"):
+        DaskSettings(no_workers_timeout_s=0)
 
 
 def test_existing_scheduler_by_address_runs_tasks_and_reports_failures() -> None:
@@ -183,3 +198,92 @@ def test_dask_s_own_log_lines_follow_the_cli_s_level(tmp_path: Path, flag: str) 
     assert "distributed." not in done.stderr, done.stderr
     started = "INFO    monitor.ops.distributed: starting a local Dask cluster: 1 worker(s)"
     assert (started in done.stderr) is (flag == "")
+
+
+def _no_workers_left(cluster: LocalCluster) -> None:
+    """Close every worker of an in-process ``LocalCluster`` and wait until the scheduler knows."""
+    cluster.scale(0)
+    deadline = time.monotonic() + 30
+    while cluster.scheduler.workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.scheduler.workers
+
+
+def test_tasks_waiting_on_a_cluster_without_workers_fail_after_the_timeout() -> None:
+    """A task done before the workers left keeps its result; tasks waiting while the scheduler
+    has no worker fail after ``no_workers_timeout_s`` with an error naming the setting and the
+    scheduler; a worker back within the timeout runs the task that waited for it."""
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        settings = DaskSettings(scheduler_address=address, no_workers_timeout_s=2)
+        with dask_executor(settings) as executor:
+            done = executor.submit(_square, 2)
+            assert done.result(timeout=30) == 4
+            _no_workers_left(cluster)
+            start = time.monotonic()
+            waiting = [executor.submit(_square, 5), executor.submit(_square, 6)]
+            errors = [f.exception() for f in as_completed(waiting, timeout=30)]
+            waited = time.monotonic() - start
+            assert done.result() == 4
+            assert 2 <= waited < 10
+            assert all(isinstance(e, NoWorkersError) for e in errors), errors
+            message = str(errors[0])
+            assert f"the Dask scheduler at {address} has had no worker" in message
+            assert "(dask.no_workers_timeout_s: 2 s); the region did not run" in message
+
+        settings = DaskSettings(scheduler_address=address, no_workers_timeout_s=5)
+        with dask_executor(settings) as executor:
+            back = executor.submit(_square, 7)
+            time.sleep(1)
+            cluster.scale(1)
+            assert back.result(timeout=30) == 49
+
+
+def test_a_run_whose_cluster_has_no_worker_left_fails_its_regions_and_ends(
+    small_archive: Path,
+    untrained_manifest: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by an operator: a daily run on a cluster whose workers had all died (killed for
+    memory again and again, or a remote cluster's stopped) waited forever on its regions (Dask
+    keeps them "no-worker"), holding the inventory's run lock, so the next day's run could not
+    start either. Now the regions fail after ``dask.no_workers_timeout_s``, the run is recorded
+    and the lock released, and the command exits 1 as for any failed region."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        dask = {"scheduler_address": address, "no_workers_timeout_s": 2}
+        config = write_archive_config(
+            tmp_path, small_archive, untrained_manifest, archive_regions(2), dask=dask
+        )
+        # a run that still waits after 60 s gets a worker, so that it ends and the test fails
+        # on the time it took instead of hanging
+        rescue = threading.Timer(60, cluster.scale, args=(1,))
+        rescue.start()
+        start = time.monotonic()
+        try:
+            date = ARCHIVE_RUN_DATE.isoformat()
+            status = main(["run", "--config", str(config), "--date", date, "--no-alerts"])
+        finally:
+            rescue.cancel()
+        seconds = time.monotonic() - start
+    assert seconds < 45, f"the run waited {seconds:.0f} s on a cluster with no worker"
+    out = capsys.readouterr().out
+    assert status == EXIT_FAILED, out
+    said = f"NoWorkersError: the Dask scheduler at {address} has had no worker for"
+    for region in ("r01", "r02"):
+        assert f"  {region}: failed: {said}" in out
+    assert "(dask.no_workers_timeout_s: 2 s); the region did not run" in out
+    inventory_path = tmp_path / "inventory.gpkg"
+    with Inventory(inventory_path) as inventory:
+        assert inventory.runs()["status"].tolist() == ["failed"]
+        regions = inventory.run_regions()
+    assert regions["status"].tolist() == ["failed", "failed"]
+    assert all("dask.no_workers_timeout_s" in m for m in regions["message"])
+    assert lock_holder(inventory_path) is None  # the next day's run may start
