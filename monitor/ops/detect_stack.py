@@ -274,9 +274,10 @@ _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most t
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """Refuse values no stack in the layout can hold, read from the open ``src`` on a decimated
-    grid: dNDVI outside -2..2 (NDVI scaled by 100 or 10 000, or an undeclared fill), radar bands
-    in linear power (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes
-    outside 0..90° or none at all, and dVV/dVH that are not post minus pre."""
+    grid: a no-data fill (-9999 ...) the file does not declare, in any band; dNDVI outside
+    -2..2 (NDVI scaled by 100 or 10 000), radar bands in linear power
+    (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes outside 0..90° or
+    none at all, and dVV/dVH that are not post minus pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
     shape = (max(1, src.height // step), max(1, src.width // step))
 
@@ -288,18 +289,20 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         values = read(name)
         return values[np.isfinite(values)]
 
+    # every band: Earth Engine's image.unmask(-9999) fills the radar bands where no scene was
+    # seen, whose dB values would otherwise pass the checks below and reach the members
+    for name in MODEL_BANDS:
+        fill = next((v for v in _FILLS if np.any(band(name) == v)), None)
+        if fill is not None:
+            raise BadInput(
+                f"{path}: {name} holds {fill:g}, a no-data fill the file does not declare: "
+                f"declare it (gdal_edit.py -a_nodata {fill:g} FILE) or write NaN"
+            )
     dndvi = band("dNDVI")
     if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
-        fill = next((v for v in _FILLS if np.any(dndvi == v)), None)
-        why = (
-            f"it holds {fill:g}, a no-data fill the file does not declare: declare it "
-            f"(gdal_edit.py -a_nodata {fill:g} FILE) or write NaN"
-            if fill is not None
-            else "is it scaled, by 100 or 10 000?"
-        )
         raise BadInput(
             f"{path}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
-            f"NDVIs lies in -2..2 ({why})"
+            "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
         )
     for name in _RADAR_DB_BANDS:
         values = band(name)

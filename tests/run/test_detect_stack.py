@@ -303,7 +303,10 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("slope in percent", "slope spans"),
         # found by a new user: each of these ran without a word
         ("dVV as pre - post", "dVV is not postVV - preVV (it is pre - post)"),
-        ("undeclared no-data", "it holds -9999, a no-data fill the file does not declare"),
+        ("undeclared no-data", "dNDVI holds -9999, a no-data fill the file does not declare"),
+        # Earth Engine's image.unmask(-9999) where radar saw nothing: it ran and drew 36
+        # candidates where the same stack with NaN drew 26
+        ("radar unmasked to -9999", "preVV holds -9999, a no-data fill the file does not"),
         ("slope empty", "slope has no value (all no data)"),
         ("south-up", "its grid is not north-up"),
     ],
@@ -336,6 +339,8 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         assert np.abs(bands[i]).max() > 1.0  # the scene's change, reversed
     if mistake == "undeclared no-data":
         bands[MODEL_BANDS.index("dNDVI"), :4, :4] = -9999.0
+    if mistake == "radar unmasked to -9999":
+        bands[:6, :4, :4] = -9999.0  # pre, post and difference of VV and VH
     if mistake == "slope empty":
         bands[MODEL_BANDS.index("slope")] = np.nan
     if mistake == "south-up":  # the same ground, rows reversed, y growing downwards
@@ -383,10 +388,13 @@ def test_a_stack_whose_pixels_cannot_be_read_is_named(tmp_path, capsys):
 def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     tmp_path, monkeypatch, capsys
 ):
-    """A damaged block in a band the value checks do not read (elevation) stops the run at
-    the third stack: the two scenes done are written, not lost, and the folder does not keep
-    an earlier run's polygons and summary next to this run's rasters."""
+    """A block damaged after the checks read it (a download still being written by a sync
+    client) stops the run at the third stack: the two scenes done are written, not lost, and
+    the folder does not keep an earlier run's polygons and summary next to this run's
+    rasters."""
     import json
+
+    import monitor.ops.detect_stack as detect_stack
 
     monkeypatch.setattr(
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
@@ -396,9 +404,15 @@ def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     for name in ("a", "b", "c"):
         _write(folder / f"{name}_input.tif", bands, **_BLOCKS)
     assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
-    _damage_block(folder / "c_input.tif", "elevation")
     (folder / "a_input.tif").unlink()
     _write(folder / "a2_input.tif", bands, **_BLOCKS)  # this run: a2, b, then c fails
+    real = detect_stack.detect_stacks
+
+    def damage_then_run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        _damage_block(folder / "c_input.tif", "elevation")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detect_stack, "detect_stacks", damage_then_run)
 
     assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 2
     assert f"{folder / 'c_input.tif'}: cannot read input" in capsys.readouterr().err
