@@ -203,8 +203,9 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                     "a folder of their own, overlapping by a few hundred metres so that no "
                     "landslide is cut at an edge (one in an overlap is then drawn in both "
                     "tiles), and run that folder (e.g. mkdir -p tiles && gdal_translate "
-                    f"-srcwin 0 0 {side} {side} {path.name} tiles/t_0_0_input.tif), or raise "
-                    "--max-pixels on a machine with the memory"
+                    f"-srcwin 0 0 {min(side, width)} {min(side, height)} {path.name} "
+                    "tiles/t_0_0_input.tif: a window past the stack's edge is filled with 0), "
+                    "or raise --max-pixels on a machine with the memory"
                 )
             _check_values(src, path, order)
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
@@ -225,7 +226,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             utm = utm_crs_for(*_centre_lonlat(crs, transform, width, height))
             fix = (
                 f" (Earth Engine: crs='{utm}', scale={PIXEL_SIZE_M:g}) or reproject it: "
-                f"gdalwarp -t_srs {utm} -tr {PIXEL_SIZE_M:g} {PIXEL_SIZE_M:g} -r near IN OUT"
+                f"gdalwarp -t_srs {utm} -tr {PIXEL_SIZE_M:g} {PIXEL_SIZE_M:g} -r near "
+                "-dstnodata nan IN OUT"
             )
         except (CRSError, rasterio.errors.RasterioError):
             fix = ", in its UTM zone"
@@ -274,7 +276,7 @@ _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most t
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """Refuse values no stack in the layout can hold, read from the open ``src`` on a decimated
-    grid: a no-data fill (-9999 ...) the file does not declare, in any band; dNDVI outside
+    grid: a no-data fill (-9999 ..., or 0 in every band) the file does not declare; dNDVI outside
     -2..2 (NDVI scaled by 100 or 10 000), radar bands in linear power
     (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes outside 0..90° or
     none at all, and dVV/dVH that are not post minus pre."""
@@ -298,6 +300,17 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
                 f"{path}: {name} holds {fill:g}, a no-data fill the file does not declare: "
                 f"declare it (gdal_edit.py -a_nodata {fill:g} FILE) or write NaN"
             )
+    # 0 in every band is no ground (no land cover or climate class is 0): what gdalwarp without
+    # -dstnodata writes around a reprojected footprint, and gdal_translate past a stack's edge
+    zeros = np.logical_and.reduce([read(name) == 0 for name in MODEL_BANDS])
+    if zeros.any():
+        raise BadInput(
+            f"{path}: {int(zeros.sum())} pixel(s) hold 0 in all {len(MODEL_BANDS)} bands (of "
+            f"{zeros.size} read), a no-data fill the file does not declare, as gdalwarp without "
+            "-dstnodata writes it around a reprojected footprint and gdal_translate -srcwin past "
+            "the stack's edge: write no data as NaN (gdalwarp -dstnodata nan; windows inside "
+            "the stack)"
+        )
     dndvi = band("dNDVI")
     if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
         raise BadInput(

@@ -125,7 +125,9 @@ def test_a_stack_in_degrees_or_feet_is_refused_before_anything_is_written(tmp_pa
     assert main(["detect", "--stack", str(good.parent), "--out", str(out), "-q"]) == 2
     err = capsys.readouterr().err
     assert "b_input.tif: its CRS (EPSG:4326) is in degrees" in err
-    assert "crs='EPSG:32632', scale=10" in err and "gdalwarp -t_srs EPSG:32632" in err
+    assert "crs='EPSG:32632', scale=10" in err
+    # without -dstnodata gdalwarp writes 0 in every band around the rotated footprint
+    assert "gdalwarp -t_srs EPSG:32632 -tr 10 10 -r near -dstnodata nan IN OUT" in err
     assert not out.exists()  # not even the good stack's COGs
 
     assert main(["detect", "--stack", str(tmp_path / "feet"), "--out", str(out), "-q"]) == 2
@@ -262,8 +264,9 @@ def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
         "(--max-pixels) the chain holds in memory at once"
     ) in err
     side = math.isqrt(width * height - 1)
+    assert height < side  # a window past the stack's edge is filled with 0 in every band
     assert (
-        f"mkdir -p tiles && gdal_translate -srcwin 0 0 {side} {side} {stack_file.name} "
+        f"mkdir -p tiles && gdal_translate -srcwin 0 0 {side} {height} {stack_file.name} "
         "tiles/t_0_0_input.tif"
     ) in err
     assert "(one in an overlap is then drawn in both tiles)" in err
@@ -307,6 +310,8 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         # Earth Engine's image.unmask(-9999) where radar saw nothing: it ran and drew 36
         # candidates where the same stack with NaN drew 26
         ("radar unmasked to -9999", "preVV holds -9999, a no-data fill the file does not"),
+        # gdal_translate -srcwin past the stack's edge, gdalwarp without -dstnodata: 0 in all
+        ("0 in every band past the edge", "800 pixel(s) hold 0 in all 15 bands"),
         ("slope empty", "slope has no value (all no data)"),
         ("south-up", "its grid is not north-up"),
     ],
@@ -339,6 +344,8 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         assert np.abs(bands[i]).max() > 1.0  # the scene's change, reversed
     if mistake == "undeclared no-data":
         bands[MODEL_BANDS.index("dNDVI"), :4, :4] = -9999.0
+    if mistake == "0 in every band past the edge":
+        bands[:, -5:, :] = 0.0  # 5 rows of 160
     if mistake == "radar unmasked to -9999":
         bands[:6, :4, :4] = -9999.0  # pre, post and difference of VV and VH
     if mistake == "slope empty":
