@@ -33,6 +33,8 @@ import functools
 import json
 import logging
 import math
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,11 +107,57 @@ def default_rules() -> VectoriseRules:
     )
 
 
+# Earth Engine splits a large export into <prefix>-<row offset>-<column offset>.tif pieces,
+# offsets of ten digits, that do not overlap: run one by one, they would cut landslides
+_EXPORT_PIECE = re.compile(r"(?P<scene>.+)_input-\d{10}-\d{10}\.tif")
+
+
+def _export_pieces(folder: Path) -> dict[str, list[Path]]:
+    """The pieces of Earth Engine's exports of stacks in ``folder``, by scene id."""
+    found: dict[str, list[Path]] = {}
+    for piece in sorted(folder.glob("*_input-*.tif")):
+        match = _EXPORT_PIECE.fullmatch(piece.name)
+        if match:
+            found.setdefault(match["scene"], []).append(piece)
+    return found
+
+
+def _mosaic_hint(scene: str, pieces: list[Path]) -> str:
+    """What the pieces of one export are, and the commands that make them one stack: the
+    mosaic loses the band names (gdalbuildvrt drops them), so named bands are put in the
+    layout's order as it is made."""
+    try:
+        order = check_input(pieces[0])
+    except DatasetError:  # its own refusal comes when the mosaic runs
+        order = None
+    bands = (
+        "" if order is None or order == sorted(order) else "".join(f"-b {i + 1} " for i in order)
+    )
+    return (
+        f"{len(pieces)} piece(s) of the Earth Engine export {scene} "
+        f"({first_names([p.name for p in pieces], 2)}), which do not overlap: mosaic them "
+        f"into one stack first (gdalbuildvrt {scene}.vrt {scene}_input-*.tif && "
+        f"gdal_translate {bands}{scene}.vrt {scene}_input.tif)"
+    )
+
+
+def _pieces_hint(folder: Path, mosaicked: Collection[str] = ()) -> str:
+    """What :func:`_mosaic_hint` says of each export split into pieces in ``folder``, but
+    those of the ``mosaicked`` scenes (their ``<id>_input.tif`` is there)."""
+    pieces = _export_pieces(folder).items()
+    return "; ".join(_mosaic_hint(s, p) for s, p in pieces if s not in mosaicked)
+
+
 def find_stacks(path: Path) -> list[Path]:
     """The stack file ``path``, or every ``*_input.tif`` of the folder ``path`` (or of its
-    ``input/``), sorted."""
+    ``input/``), sorted. The pieces of an Earth Engine export split into several files are
+    named with how to mosaic them, never run one by one."""
     path = Path(path)
     if path.is_file():
+        piece = _EXPORT_PIECE.fullmatch(path.name)
+        if piece:
+            pieces = _export_pieces(path.parent)[piece["scene"]]
+            raise BadInput(f"{path}: one of {_mosaic_hint(piece['scene'], pieces)}")
         if not path.name.endswith("_input.tif"):
             raise BadInput(f"{path}: a stack is named <id>_input.tif (Ganerød et al. layout)")
         return [path]
@@ -117,7 +165,11 @@ def find_stacks(path: Path) -> list[Path]:
         raise BadInput(f"--stack {path}: no such file or folder")
     inputs = sorted(path.glob("*_input.tif")) or sorted((path / "input").glob("*_input.tif"))
     if not inputs:
-        raise BadInput(f"--stack {path}: no *_input.tif in it or in {path / 'input'}")
+        split = _pieces_hint(path) or _pieces_hint(path / "input")
+        raise BadInput(
+            f"--stack {path}: no *_input.tif in it or in {path / 'input'}"
+            + (f"; it holds {split}" if split else "")
+        )
     # a stack named otherwise (.tiff, _INPUT.TIF: the layout's name is case-sensitive) is not
     # run; said, so that a folder of 40 exports where 3 are named so does not lose them quietly
     near = near_names(inputs[0].parent, "_input.tif", inputs)
@@ -126,6 +178,9 @@ def find_stacks(path: Path) -> list[Path]:
             "%s: %d file(s) not run, as a stack is named <id>_input.tif: %s",
             inputs[0].parent, len(near), first_names(near),
         )  # fmt: skip
+    split = _pieces_hint(inputs[0].parent, {p.name.removesuffix("_input.tif") for p in inputs})
+    if split:
+        log.warning("%s: not run: %s", inputs[0].parent, split)
     return inputs
 
 

@@ -235,6 +235,57 @@ def test_a_folder_names_the_stacks_it_does_not_run(stack_file, caplog):
     ]
 
 
+def test_the_pieces_of_an_earth_engine_export_are_named_with_how_to_mosaic_them(
+    stack_file, tmp_path, capsys, caplog
+):
+    """Found on a walk: Earth Engine splits a large export into <prefix>-<row>-<column>.tif
+    pieces that do not overlap. A folder of them said only 'no *_input.tif in it', a piece
+    given as the stack 'a stack is named <id>_input.tif', and beside a whole stack they were
+    left out without a word. gdalbuildvrt drops the band names, so the command puts the
+    named bands back in the layout's order."""
+    from affine import Affine
+
+    from monitor.ops.detect_stack import find_stacks
+
+    bands = hill_and_plain().bands()[::-1]  # named, in reverse order
+    pieces = tmp_path / "pieces"
+    for row in (0, 64):
+        for col in (0, 96):
+            piece = _write(
+                pieces / f"ev_input-{row:010d}-{col:010d}.tif",
+                bands[:, row : row + 64, col : col + 96],
+                transform=TRANSFORM * Affine.translation(col, row),
+            )
+            with rasterio.open(piece, "r+") as dst:
+                dst.descriptions = tuple(MODEL_BANDS[::-1])
+    mosaic = (
+        "gdalbuildvrt ev.vrt ev_input-*.tif && gdal_translate "
+        + " ".join(f"-b {15 - i}" for i in range(15))
+        + " ev.vrt ev_input.tif"
+    )
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(pieces), "--out", str(out), "-q"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "4 piece(s) of the Earth Engine export ev (ev_input-0000000000-0000000000.tif" in err
+    assert mosaic in err
+    first = pieces / "ev_input-0000000000-0000000000.tif"
+    assert main(["detect", "--stack", str(first), "--out", str(out), "-q"]) == 2
+    assert mosaic in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()
+
+    # beside a whole stack: the stack runs, the pieces are named
+    (stack_file.parent / "ev_input-0000000000-0000000000.tif").write_bytes(first.read_bytes())
+    with caplog.at_level("WARNING", logger="monitor.ops.detect_stack"):
+        assert find_stacks(stack_file.parent) == [stack_file]
+    (message,) = caplog.messages
+    assert "1 piece(s) of the Earth Engine export ev" in message and "not run" in message
+    caplog.clear()
+    (stack_file.parent / "ev_input.tif").write_bytes(stack_file.read_bytes())  # mosaicked
+    with caplog.at_level("WARNING", logger="monitor.ops.detect_stack"):
+        assert len(find_stacks(stack_file.parent)) == 2
+    assert caplog.messages == []
+
+
 def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
