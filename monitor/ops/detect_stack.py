@@ -15,7 +15,9 @@ the labelled layout). ``DIR`` receives:
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files;
-  ``stopped_at`` where a stack failed after the checks (the scenes before it are written).
+  ``stopped_at`` where a stack failed after the checks (the scenes before it are written);
+  both are written after each scene, with the stacks left in ``not_run``, so that a run
+  killed outright leaves the scenes it finished.
 
 The rules are the region's of ``--config`` (``--region`` names it when the file has several:
 ``threshold``, ``min_area_m2``, ``masks``, ``filter_cut``) and its ``model:`` section; without a
@@ -431,15 +433,20 @@ def detect_stacks(
 ) -> dict[str, Any]:
     """Run the chain on every stack and write ``out`` (see the module docstring); ``warnings``
     are :func:`check_stack`'s for each stack, which has refused the bad ones before this.
-    Where a stack fails all the same (a block that cannot be read, an interruption), the
-    scenes done before it are written, with the stack that stopped the run in ``summary.json``
-    (``stopped_at``), and the error is raised."""
+    The polygons and the summary are written again after each scene, with the stacks not run
+    yet (``not_run``), so that a run killed outright (out of memory) leaves the scenes it
+    finished. Where a stack fails all the same (a block that cannot be read, an interruption),
+    the scenes done before it are written, with the stack that stopped the run in
+    ``summary.json`` (``stopped_at``), and the error is raised."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
     try:
         for done, path in enumerate(stacks, start=1):
+            if done > 1:  # what a kill leaves: the scenes done, and the stacks left
+                summary["not_run"] = [str(p) for p in stacks[done - 1 :]]
+                _write_detections(out, frames, summary)
             try:
                 scene = read_input(path)
             except DatasetError as err:
@@ -494,6 +501,7 @@ def detect_stacks(
         # what is done is kept, and the folder holds this run's polygons and summary, never an
         # earlier run's next to this run's rasters
         summary["stopped_at"] = {"stack": str(path), "error": str(err) or type(err).__name__}
+        summary["not_run"] = [str(p) for p in stacks[stacks.index(path) :]]
         _write_detections(out, frames, summary)
         log.error(
             "%s: the run stopped here; the %d scene(s) done before it are written to %s",
@@ -502,13 +510,15 @@ def detect_stacks(
             out,
         )
         raise
+    summary.pop("not_run", None)
     _write_detections(out, frames, summary)
     return summary
 
 
 def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[str, Any]) -> None:
     """Write ``detections.gpkg`` (the scenes' candidates ``frames``) and ``summary.json`` to
-    ``out``, adding the detections' file and CRS to ``summary``."""
+    ``out``, adding the detections' file and CRS to ``summary``; each replaces the earlier
+    one whole, so that a kill leaves one or the other."""
     crss = {f.crs.to_string() for f in frames if f.crs is not None}
     crs = crss.pop() if len(crss) == 1 else "EPSG:4326"
     if frames:
@@ -525,12 +535,15 @@ def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[s
     for column in ("pre_date", "post_date"):
         if column in detections:
             detections[column] = detections[column].map(lambda d: None if d is None else str(d))
-    path = out / DETECTIONS_FILE
-    path.unlink(missing_ok=True)
-    detections.to_file(path, layer=LAYER, driver="GPKG")
+    path, part = out / DETECTIONS_FILE, out / ".detections.part.gpkg"
+    part.unlink(missing_ok=True)
+    detections.to_file(part, layer=LAYER, driver="GPKG")
+    part.replace(path)
     summary["detections"] = str(path)
     summary["crs"] = crs
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    part = out / ".summary.part.json"
+    part.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    part.replace(out / "summary.json")
 
 
 # --------------------------------------------------------------------------- the command

@@ -519,6 +519,50 @@ def test_sigterm_mid_folder_keeps_the_scenes_done_before_it(tmp_path, monkeypatc
     assert set(polygons["scene"]) == {"a"} and len(polygons) > 0
 
 
+def test_a_run_killed_mid_folder_leaves_the_scenes_done_before_it(tmp_path, monkeypatch):
+    """Found on a walk: a folder of 30 stacks killed at the 21st (SIGKILL, or the system out of
+    memory, which the docs warn a large stack meets) left the 20 finished scenes' rasters and
+    neither their polygons nor a summary: both were written when the run ended. What lies in
+    the folder while a stack runs, what a kill leaves, holds every scene done before it and
+    names the stacks not run yet."""
+    import json
+
+    import monitor.ops.detect_stack as detect_stack
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    folder, out = tmp_path / "in", tmp_path / "out"
+    bands = hill_and_plain().bands()
+    stacks = [_write(folder / f"{name}_input.tif", bands) for name in ("a", "b", "c")]
+    on_disk: list[tuple[list[str], list[str], list[str]] | None] = []
+    real = detect_stack.detect
+
+    def look_then_detect(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not (out / "summary.json").exists():
+            on_disk.append(None)
+        else:
+            summary = json.loads((out / "summary.json").read_text())
+            polygons = gpd.read_file(out / "detections.gpkg", layer="detections")
+            on_disk.append(
+                (list(summary["scenes"]), sorted(set(polygons["scene"])), summary["not_run"])
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detect_stack, "detect", look_then_detect)
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
+    assert on_disk == [
+        None,
+        (["a"], ["a"], [str(stacks[1]), str(stacks[2])]),
+        (["a", "b"], ["a", "b"], [str(stacks[2])]),
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["scenes"]) == ["a", "b", "c"] and "not_run" not in summary
+    assert sorted(p.name for p in out.iterdir() if "_" not in p.name) == [
+        "detections.gpkg", "summary.json"
+    ]  # no temporary file left  # fmt: skip
+
+
 def test_a_folder_reports_its_progress(tmp_path, monkeypatch, caplog):
     """One line per stack says how far the folder is (it named the scene only)."""
     import logging
