@@ -439,6 +439,7 @@ def detect_stacks(
     the scenes done before it are written, with the stack that stopped the run in
     ``summary.json`` (``stopped_at``), and the error is raised."""
     out = Path(out)
+    _say_what_is_replaced(out, stacks)
     out.mkdir(parents=True, exist_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
@@ -513,6 +514,25 @@ def detect_stacks(
     summary.pop("not_run", None)
     _write_detections(out, frames, summary)
     return summary
+
+
+def _say_what_is_replaced(out: Path, stacks: list[Path]) -> None:
+    """Warn where ``out`` holds an earlier run's detections of scenes that none of ``stacks``
+    is: this run's polygons and summary replace them (tiles run one at a time into one
+    folder would keep only the last)."""
+    try:
+        earlier = json.loads((out / "summary.json").read_text())["scenes"]
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not detect's
+        return
+    mine = {p.name.removesuffix("_input.tif") for p in stacks}
+    gone = sorted(str(s) for s in earlier if s not in mine)
+    if gone:
+        log.warning(
+            "%s holds the detections of %d scene(s) this run does not have (%s): its "
+            "detections.gpkg and summary.json will hold this run's scenes only (their rasters "
+            "stay); give each run its own --out, or run the stacks as one folder",
+            out, len(gone), first_names(gone),
+        )  # fmt: skip
 
 
 def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[str, Any]) -> None:

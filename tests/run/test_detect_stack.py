@@ -563,6 +563,30 @@ def test_a_run_killed_mid_folder_leaves_the_scenes_done_before_it(tmp_path, monk
     ]  # no temporary file left  # fmt: skip
 
 
+def test_a_run_into_the_folder_of_an_earlier_one_says_which_scenes_it_replaces(
+    tmp_path, monkeypatch, caplog
+):
+    """Found on a walk: tiles run one at a time into one --out each replaced the polygons of
+    the one before without a word (the earlier tile's rasters stayed beside them)."""
+    import logging
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    tiles = [_write(tmp_path / "tiles" / f"t{i}_input.tif", bands) for i in (0, 1)]
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="monitor.ops.detect_stack"):
+        assert main(["detect", "--stack", str(tiles[0]), "--out", str(out), "-q"]) == 0
+        assert main(["detect", "--stack", str(tiles[0]), "--out", str(out), "-q"]) == 0
+        assert caplog.messages == []  # the same scene again: nothing else is replaced
+        assert main(["detect", "--stack", str(tiles[1]), "--out", str(out), "-q"]) == 0
+    (message,) = caplog.messages
+    assert f"{out} holds the detections of 1 scene(s) this run does not have (t0)" in message
+    assert "give each run its own --out, or run the stacks as one folder" in message
+    assert set(gpd.read_file(out / "detections.gpkg")["scene"]) == {"t1"}
+
+
 def test_a_folder_reports_its_progress(tmp_path, monkeypatch, caplog):
     """One line per stack says how far the folder is (it named the scene only)."""
     import logging
