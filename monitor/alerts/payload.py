@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 import jsonschema
 import shapely
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
 
 __all__ = [
     "SCHEMA_ID",
@@ -92,6 +94,16 @@ def is_png(path: Path) -> bool:
         return False
 
 
+def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:
+    """``geometry`` on the payload's 1e-7 degree grid, its rings wound as RFC 7946 requires
+    (exterior counterclockwise, holes clockwise): GEOS unions, as the inventory's footprints
+    are made, come out the other way round. Wound after rounding, which may rebuild rings."""
+    rounded = shapely.set_precision(geometry, 1e-7)
+    if isinstance(rounded, MultiPolygon):  # orient_polygons came with shapely 2.1; we take 2.0
+        return MultiPolygon([orient(part) for part in rounded.geoms])
+    return orient(rounded) if isinstance(rounded, Polygon) else rounded
+
+
 @dataclass(frozen=True)
 class QuicklookLinks:
     """How a payload names a landslide's quicklook: :func:`quicklook_name`, and its URL under
@@ -149,7 +161,7 @@ def build_payload(
         "local_epsg": int(landslide["local_epsg"]),
         "centroid": {"lon": round(centroid.x, 7), "lat": round(centroid.y, 7)},
         "bbox": [round(v, 7) for v in geometry_wgs84.bounds],
-        "geometry": json.loads(shapely.to_geojson(shapely.set_precision(geometry_wgs84, 1e-7))),
+        "geometry": json.loads(shapely.to_geojson(_rfc7946(geometry_wgs84))),
     }
     for name in _NUMBER_FIELDS:
         body[name] = _number(landslide.get(name))

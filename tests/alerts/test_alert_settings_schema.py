@@ -13,8 +13,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+import shapely
 from pydantic import ValidationError
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, box
+from shapely.geometry.base import BaseGeometry
 
 from monitor.alerts.payload import (
     SCHEMA_PATH,
@@ -141,7 +143,7 @@ def test_backoff_is_exponential_and_capped():
         AlertSettings.model_validate({"retry": {"base_delay_s": 60, "max_delay_s": 30}})
 
 
-def _payload(**landslide_overrides):
+def _payload(geometry: BaseGeometry | None = None, **landslide_overrides):
     landslide = {
         "uid": "0b0c6a4e-5d4e-4f5e-9a51-2f2d2a0f9c11",
         "fid": 3,
@@ -172,7 +174,7 @@ def _payload(**landslide_overrides):
         created_at=datetime(2024, 9, 15, 6, tzinfo=UTC),
         run={"id": 7, "date": "2024-09-15", "source": "archive"},
         landslide=landslide,
-        geometry_wgs84=box(9.93, 46.22, 9.931, 46.2205),
+        geometry_wgs84=box(9.93, 46.22, 9.931, 46.2205) if geometry is None else geometry,
         quicklook=None,
     )
 
@@ -208,6 +210,35 @@ def test_schema_rejects_bad_payloads(path, value, message):
     del payload["run"]
     with pytest.raises(jsonschema.ValidationError, match="'run' is a required property"):
         validate_payload(payload)
+
+
+def _ring_is_counter_clockwise(ring: list[list[float]]) -> bool:
+    return shapely.LinearRing(ring).is_ccw
+
+
+@pytest.mark.parametrize("kind", ["Polygon", "MultiPolygon"])
+def test_geometry_follows_the_right_hand_rule_of_rfc_7946(kind):
+    """The payload's geometry is RFC 7946 GeoJSON, whose rings must be counterclockwise
+    around the area they bound (holes clockwise). A footprint the inventory unions comes out
+    of GEOS the other way round, and was sent so: a receiver that reads the winding (d3-geo,
+    for one) drew the whole globe but the landslide."""
+    # two detections unioned, as the inventory makes a footprint (GEOS: clockwise), with a hole
+    halves = [box(9.93, 46.22, 9.9305, 46.2205), box(9.9305, 46.22, 9.931, 46.2205)]
+    footprint = shapely.union_all(halves).difference(box(9.9303, 46.2201, 9.9307, 46.2204))
+    assert not footprint.exterior.is_ccw and footprint.interiors[0].is_ccw
+    geometry: BaseGeometry = footprint
+    if kind == "MultiPolygon":
+        geometry = MultiPolygon([footprint, box(9.932, 46.22, 9.933, 46.2205)])
+    payload = _payload(geometry=geometry)
+    validate_payload(payload)
+    sent = payload["landslide"]["geometry"]
+    assert sent["type"] == kind
+    polygons = sent["coordinates"] if kind == "MultiPolygon" else [sent["coordinates"]]
+    assert sum(len(p) for p in polygons) == (3 if kind == "MultiPolygon" else 2)
+    for exterior, *holes in polygons:
+        assert _ring_is_counter_clockwise(exterior)
+        assert not any(_ring_is_counter_clockwise(h) for h in holes)
+    assert shapely.geometry.shape(sent).equals(geometry)
 
 
 def test_signature_is_hmac_sha256_of_the_raw_body():
