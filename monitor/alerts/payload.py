@@ -34,8 +34,8 @@ __all__ = [
     "validate_payload",
 ]
 
-SCHEMA_VERSION = "1.2"
-SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.2.json"
+SCHEMA_VERSION = "1.3"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.3.json"
 
 # Next to the package (pyproject's package-data ships it); not via importlib.resources, which
 # fails when the package is seen as a namespace package by an outdated editable install.
@@ -43,7 +43,10 @@ SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 SCHEMA_PATH = SCHEMA_DIR / "alert.schema.json"
 # Alerts queued by an older version wait in the outbox with their payload as it was built (a
 # retry sends the same body): each is checked against the schema of its own version.
-_EARLIER_SCHEMAS = {"1.1": SCHEMA_DIR / "alert-1.1.schema.json"}
+_EARLIER_SCHEMAS = {
+    "1.1": SCHEMA_DIR / "alert-1.1.schema.json",
+    "1.2": SCHEMA_DIR / "alert-1.2.schema.json",
+}
 
 AlertEvent = Literal["landslide.new", "landslide.grown"]
 
@@ -120,6 +123,15 @@ class QuicklookLinks:
         return {"filename": name, "url": url}
 
 
+def _confirmation(landslide: dict[str, Any]) -> str:
+    """What confirmed the landslide: its second look's kind, or the reviewer who confirmed it
+    while it waited for one (no second look yet: the column is empty)."""
+    found = landslide.get("confirmation")
+    if found:
+        return str(found)
+    return "reviewer" if landslide.get("status") == "confirmed" else "undated"
+
+
 def build_payload(
     *,
     idempotency_key: str,
@@ -157,7 +169,7 @@ def build_payload(
             }
             for sensor in ("s1", "s2")
         },
-        "confirmation": landslide.get("confirmation") or "undated",
+        "confirmation": _confirmation(landslide),
         "local_epsg": int(landslide["local_epsg"]),
         "centroid": {"lon": round(centroid.x, 7), "lat": round(centroid.y, 7)},
         "bbox": [round(v, 7) for v in geometry_wgs84.bounds],

@@ -309,6 +309,13 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
     )
     validate_payload(old)
     assert alert_schema("1.1")["properties"]["schema_version"] == {"const": "1.1"}
+    queued = _payload()  # 1.2: a quicklook by name and URL; no "reviewer" confirmation yet
+    queued.update(schema="https://landslide-monitor.example.org/schemas/alert-1.2.json")
+    queued["schema_version"] = "1.2"
+    validate_payload(queued)
+    queued["landslide"]["confirmation"] = "reviewer"
+    with pytest.raises(jsonschema.ValidationError, match="'reviewer' is not one of"):
+        validate_payload(queued)
     with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
         validate_payload({**old, "schema_version": "0.9"})
 

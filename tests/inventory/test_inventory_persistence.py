@@ -8,6 +8,7 @@ import json
 import sqlite3
 from datetime import date
 
+from monitor.alerts.payload import validate_payload
 from monitor.store.inventory import Inventory, RegionDetections
 
 D1, D2, D3 = date(2024, 8, 20), date(2024, 8, 26), date(2024, 9, 2)
@@ -140,6 +141,16 @@ def test_a_reviewer_confirmation_alerts_a_pending_landslide(inventory, candidate
     inventory.set_status(fid, "confirmed")
     run(inventory, D2, radar_only(candidates, slide), routing)
     assert new_alerts(inventory) == [("landslide.new", 1)]
+    # what confirmed it is the reviewer: the payload said "undated" (a stack that cannot date),
+    # beside the Sentinel-1 bracket that dated it
+    payload = last_payload(inventory)
+    validate_payload(payload)
+    assert payload["landslide"]["confirmation"] == "reviewer"
+    assert payload["landslide"]["event_dating"]["s1"] == {
+        "after": "2024-08-07",
+        "before": "2024-08-19",
+    }
+    assert inventory.get(fid)["confirmation"] is None  # a second look has still not come
 
 
 def test_older_inventories_gain_the_dating_columns(tmp_path, candidates, square, routing):
