@@ -212,6 +212,48 @@ def test_schema_rejects_bad_payloads(path, value, message):
         validate_payload(payload)
 
 
+def _grown(payload: dict[str, Any]) -> None:
+    payload["event"] = "landslide.grown"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.update(created_at="2024-09-15T06:00:00"), "created_at"),  # no time zone
+        (lambda p: p.update(created_at="2024-09-15T08:00:00+02:00"), "created_at"),  # not UTC
+        (lambda p: p.update(created_at="yesterday"), "created_at"),
+        (lambda p: p["run"].update(date="15/09/2024"), "date"),
+        (lambda p: p["landslide"].update(first_seen="2024-9-15"), "first_seen"),
+        (lambda p: p["landslide"]["event_dating"]["s1"].update(after="Sept 2"), "after"),
+        (lambda p: p["landslide"].update(id="landslide-3"), "id"),
+        (lambda p: p["landslide"].update(previous_area_m2=900.0), "previous_area_m2"),  # new
+        (_grown, "previous_area_m2"),  # a growth that says from what is missing
+        (lambda p: p["landslide"].update(bbox=[9.93, 46.22, 191.0, 46.2205]), "bbox"),
+        (lambda p: p["landslide"]["geometry"].update(coordinates=[[9.93, 46.22]]), "geometry"),
+        (lambda p: p["landslide"]["geometry"].update(coordinates=[]), "geometry"),
+    ],
+)
+def test_the_published_schema_refuses_what_no_alert_holds(change, message):
+    """The schema receivers are told to validate with accepted a creation time without a time
+    zone, dates in any form, any text as the landslide's UUID, a growth without the area it
+    grew from, a bbox off the globe and any array as coordinates: the date and date-time
+    formats are annotations in draft 2020-12 (and jsonschema checks date-time only with an
+    extra package), so the schema states them as patterns, checked by every validator."""
+    payload = copy.deepcopy(_payload())
+    change(payload)
+    plain = jsonschema.Draft202012Validator(alert_schema())  # a receiver's default
+    errors = list(plain.iter_errors(payload))
+    assert errors and any(message in "/".join(map(str, e.absolute_path)) for e in errors)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_payload(payload)
+
+
+def test_a_growth_with_its_previous_area_is_valid():
+    payload = _payload(previous_area_m2=4000.0)
+    payload["event"] = "landslide.grown"
+    validate_payload(payload)
+
+
 def _ring_is_counter_clockwise(ring: list[list[float]]) -> bool:
     return shapely.LinearRing(ring).is_ccw
 
