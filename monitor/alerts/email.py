@@ -153,7 +153,9 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         cells.append(f"<tr>{tds}</tr>")
         # the outbox's path is not trusted (the inventory file is edited by other tools)
         if alert.quicklook is not None and is_png(alert.quicklook):  # not a key file mailed
-            images.append((f"ql{alert.id}.{digest[:12]}", alert.quicklook.read_bytes(), row))
+            # a msg-id (RFC 2045), unique to this message: <ql7.digest@landslide-monitor>
+            cid = f"ql{alert.id}.{digest[:12]}@landslide-monitor"
+            images.append((cid, alert.quicklook.read_bytes(), row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
@@ -174,7 +176,12 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     html_part = cast(EmailMessage, message.get_payload(1))  # the HTML of the alternatives
     for cid, data, _ in images:
         html_part.add_related(
-            data, "image", "png", cid=f"<{cid}>", filename=f"{cid}.png", disposition="inline"
+            data,
+            "image",
+            "png",
+            cid=f"<{cid}>",
+            filename=f"{cid.split('@')[0]}.png",
+            disposition="inline",
         )
     message.add_attachment(
         _feature_collection(alerts),

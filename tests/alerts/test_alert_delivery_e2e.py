@@ -107,6 +107,11 @@ def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls
     assert [p.get_content() for p in images] == [PNG, PNG]
     # shown in the page, not listed as attachments too (they were sent as attachments)
     assert [p.get_content_disposition() for p in images] == ["inline", "inline"]
+    # each picture the page shows is one part's Content-ID, a msg-id (RFC 2045: <left@right>;
+    # it was <ql1.xxxx>, which strict mail readers do not resolve)
+    content_ids = [p["Content-ID"] for p in images]
+    assert all(re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", c) for c in content_ids), content_ids
+    assert re.findall(r'src="cid:([^"]+)"', html_body) == [c[1:-1] for c in content_ids]
     (geojson,) = [p for p in message.iter_attachments() if p.get_filename() == "landslides.geojson"]
     features = json.loads(geojson.get_content())["features"]
     assert sorted(f["properties"]["area_m2"] for f in features) == [4000.0, 10000.0]
