@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ from monitor.alerts.payload import (
     QuicklookLinks,
     alert_schema,
     build_payload,
+    encode_body,
     validate_payload,
 )
 from monitor.alerts.settings import (
@@ -314,6 +318,55 @@ def test_a_forged_or_missing_signature_is_refused_not_an_error(check):
     assert not check(b"k", body, None)
     assert not check(b"k", body, "sha256=\u00e9" + genuine[8:])
     assert not check(b"k", body, "sha256=\ud800")
+
+
+_NODE_HARNESS = """
+const cases = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+const answers = cases.map((c) => {
+  try {
+    return verified(c.secret, Buffer.from(c.body, "base64"), c.header ?? undefined);
+  } catch (error) {
+    return "threw " + error.code;
+  }
+});
+console.log(JSON.stringify(answers));
+"""
+
+
+def test_the_node_receiver_of_the_docs_verifies_real_signatures(tmp_path: Path) -> None:
+    """The Node.js ``verified`` of docs/alerts.md, run by node on a payload as the monitor
+    signs it (UTF-8 body with a region outside ASCII, a secret outside ASCII): the genuine
+    signature passes; a changed body, another secret, a header outside ASCII, a short header
+    (timingSafeEqual throws on unequal lengths) and none are refused without an error."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    text = (Path(__file__).parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    section = text.split("### Verifying the signature (receiver side)", 1)[1]
+    snippet = section.split("```js\n", 1)[1].split("```", 1)[0]
+    payload = _payload(region="sankt-p\u00f6lten")
+    body = encode_body(payload)
+    assert "\u00f6".encode() in body and b"5400.0" in body  # what re-serialising JSON loses
+    secret = "s3cr\u00e9t"
+    genuine = sign(secret.encode(), body)
+    cases = [
+        (secret, body, genuine),
+        (secret, body + b" ", genuine),
+        ("another", body, genuine),
+        (secret, body, "sha256=\u00e9" + genuine[8:]),
+        (secret, body, "sha256=ab"),
+        (secret, body, None),
+    ]
+    script = tmp_path / "verify.js"
+    script.write_text(snippet + _NODE_HARNESS, encoding="utf-8")
+    stdin = json.dumps(
+        [{"secret": k, "body": base64.b64encode(b).decode(), "header": h} for k, b, h in cases]
+    )
+    done = subprocess.run(
+        [node, str(script)], input=stdin, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [True, False, False, False, False, False]
 
 
 def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp_path):
