@@ -377,8 +377,9 @@ class Inventory:
         return withdrawn
 
     def export(self, path: str | Path, *, status: Iterable[str] | None = None) -> Path:
-        """Write the inventory to GeoJSON (``.geojson``/``.json``) or CSV (``.csv``: WKT geometry
-        plus centroid lon/lat), optionally only the given statuses; returns the path."""
+        """Write the inventory to GeoJSON (``.geojson``/``.json``: RFC 7946, longitude and
+        latitude to 7 decimals, outer rings counterclockwise) or CSV (``.csv``: WKT geometry plus
+        centroid lon/lat), optionally only the given statuses; returns the path."""
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".geojson", ".json", ".csv"):  # refused before any folder is made
@@ -392,7 +393,8 @@ class Inventory:
         try:  # an output that cannot be written (under a file, a folder's name) is bad input
             path.parent.mkdir(parents=True, exist_ok=True)
             if suffix in (".geojson", ".json"):
-                frame.to_file(path, driver="GeoJSON")
+                # RFC 7946: outer rings counterclockwise, holes clockwise, no "crs" member
+                frame.to_file(path, driver="GeoJSON", RFC7946="YES")
             elif suffix == ".csv":
                 table = pd.DataFrame(frame.drop(columns="geometry"))
                 centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))

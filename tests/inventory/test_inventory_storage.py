@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -233,6 +234,24 @@ def test_export_geojson_and_csv(inventory, candidates, square, tmp_path):
 
     with pytest.raises(InventoryError, match=r"unknown suffix '\.shp'"):
         inventory.export(tmp_path / "inventory.shp")
+
+
+def test_export_geojson_winds_rings_as_rfc_7946_says(inventory, candidates, square, tmp_path):
+    """Outer rings counterclockwise, holes clockwise (RFC 7946 section 3.1.6), however the
+    footprint was wound: a reader that goes by the winding (d3-geo) draws the rest of the globe
+    otherwise. The deprecated "crs" member of GeoJSON 2008 is not written."""
+    hole = square(30, 30, 40, 40)
+    # wound the wrong way round: outer ring clockwise, its hole counterclockwise
+    ring = shapely.Polygon(square(0, 0, 100, 100).exterior.coords[::-1], [hole.exterior.coords])
+    assert not ring.exterior.is_ccw and ring.interiors[0].is_ccw
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(run_id, [RegionDetections("r", candidates=candidates([ring]))])
+
+    written = json.loads(inventory.export(tmp_path / "inventory.geojson").read_text())
+    assert "crs" not in written
+    (polygon,) = shapely.geometry.shape(written["features"][0]["geometry"]).geoms
+    assert polygon.exterior.is_ccw
+    assert [interior.is_ccw for interior in polygon.interiors] == [False]
 
 
 _GDAL_RTREE = """
