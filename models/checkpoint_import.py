@@ -251,21 +251,15 @@ _DEFAULT_THRESHOLD = 0.5  # an imported setting's until one is calibrated
 def read_statistics(path: Path) -> tuple[list[float], list[float]]:
     """15-band mean and std from a CSV with ``band_mean``/``band_std`` columns (as the
     published code's ``compute_metadata`` writes) or a JSON ``{"mean": [...], "std": [...]}``."""
-    import csv
-    import json
-
     path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: cannot read the statistics: {err}") from None
     if path.suffix.lower() == ".json":
-        raw = json.loads(path.read_text())
-        mean, std = [float(v) for v in raw["mean"]], [float(v) for v in raw["std"]]
+        mean, std = _json_statistics(path, text)
     else:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        try:
-            mean = [float(r["band_mean"]) for r in rows]
-            std = [float(r["band_std"]) for r in rows]
-        except KeyError as err:
-            raise CheckpointError(f"{path}: no column {err} (band_mean, band_std)") from None
+        mean, std = _csv_statistics(path, text)
     if len(mean) != len(MODEL_BANDS) or len(std) != len(MODEL_BANDS):
         raise CheckpointError(f"{path}: {len(mean)} bands of statistics, expected 15")
     bad = [
@@ -279,6 +273,56 @@ def read_statistics(path: Path) -> tuple[list[float], list[float]]:
             "mean must be finite and every std positive"
         )
     return mean, std
+
+
+def _json_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
+    """``{"mean": [...], "std": [...]}``; a :class:`CheckpointError` naming the file and the
+    list that is missing or not numbers."""
+    import json
+
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON: {err}") from None
+    lists: list[list[float]] = []
+    for key in ("mean", "std"):
+        values = raw.get(key) if isinstance(raw, dict) else None
+        if values is None:
+            raise CheckpointError(f'{path}: no "{key}" list (expected {{"mean": [...], '
+                                  '"std": [...]}, 15 numbers each)')  # fmt: skip
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            raise CheckpointError(f'{path}: "{key}" is not a list of numbers')
+        lists.append([float(v) for v in values])
+    return lists[0], lists[1]
+
+
+def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
+    """The ``band_mean`` and ``band_std`` columns, one row a band; a :class:`CheckpointError`
+    naming the file, and the line, band and column of every cell that is not a number."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in ("band_mean", "band_std") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CheckpointError(f"{path}: no column {', '.join(missing)} (band_mean, band_std)")
+    columns: dict[str, list[float]] = {"band_mean": [], "band_std": []}
+    bad: list[str] = []
+    for i, row in enumerate(reader):
+        band = MODEL_BANDS[i] if i < len(MODEL_BANDS) else f"band {i + 1}"
+        for column, values in columns.items():
+            cell = row.get(column) or ""  # None where the row is a cell short
+            try:
+                values.append(float(cell))
+            except ValueError:
+                shown = repr(cell) if cell.strip() else "empty"
+                bad.append(f"line {reader.line_num} ({band}) {column} {shown}")
+    if bad:
+        more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise CheckpointError(f"{path}: not a number: {'; '.join(bad[:5])}{more}")
+    return columns["band_mean"], columns["band_std"]
 
 
 def import_checkpoint(

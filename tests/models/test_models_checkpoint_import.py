@@ -210,6 +210,43 @@ def test_statistics_a_member_cannot_use_are_refused_naming_the_band(tmp_path: Pa
     assert f"{MODEL_BANDS[7]} (mean nan, std 2)" in message
 
 
+def test_a_statistics_file_that_cannot_be_read_is_refused_naming_it(tmp_path: Path) -> None:
+    """Found by a new user: a --stats file that was missing, a JSON without "mean", a list
+    that was not one or a CSV cell that was not a number ended in a traceback (or a message
+    that named neither the file nor the band)."""
+    from models.feature_stack import MODEL_BANDS
+
+    missing = tmp_path / "nothere.csv"
+    with pytest.raises(CheckpointError) as refused:
+        read_statistics(missing)
+    assert str(refused.value).startswith(f"{missing}: cannot read the statistics: ")
+    cases = {
+        "no_mean.json": ('{"means": [1], "std": [1]}', 'no "mean" list'),
+        "not_json.json": ("band_mean,band_std", "not valid JSON: Expecting value"),
+        "scalar.json": ('{"mean": [1, 2], "std": 3}', '"std" is not a list of numbers'),
+        "text.json": ('{"mean": ["a"], "std": [1]}', '"mean" is not a list of numbers'),
+        "top.json": ("[1, 2]", 'no "mean" list'),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(CheckpointError) as refused:
+            read_statistics(path)
+        assert str(refused.value).startswith(f"{path}: "), name
+        assert message in str(refused.value), name
+    path = tmp_path / "stats.csv"
+    rows = [f"{i * 0.5},{i + 2}" for i in range(15)]
+    rows[4] = "1.5,abc"
+    rows[9] = "2.5"  # a cell short
+    path.write_text("band_mean,band_std\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CheckpointError) as refused:
+        read_statistics(path)
+    assert str(refused.value) == (
+        f"{path}: not a number: line 6 ({MODEL_BANDS[4]}) band_std 'abc'; line 11 "
+        f"({MODEL_BANDS[9]}) band_std empty"
+    )
+
+
 def test_threshold_given_for_a_setting_the_manifest_has_is_applied(tmp_path: Path) -> None:
     """Found by a new user: a second import into a setting with `--threshold 0.2` kept 0.5."""
     stats = ([0.0] * 15, [1.0] * 15)
