@@ -378,17 +378,32 @@ def import_checkpoint(
             f"name (SHA-256 {earlier.sha256[:12]}..., this one {sha[:12]}...): rename the file "
             "to import it beside it, or pass --replace to put it in its place"
         )
+    same = earlier is not None and earlier.sha256 == sha
+    if earlier is not None and same and val_f1 is None:  # the same weights: their F1 stays
+        val_f1 = earlier.val_f1
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
+    before = manifest.model_dump() if manifest is not None else None
     try:  # the new manifest checked whole before the weights take the member's place
         if manifest is not None:
-            manifest.members = [m for m in manifest.members if m.name != name] + [entry]
+            # in its place when it is there: the same checkpoint again leaves the manifest as
+            # it was (a fine-tuned child's lineage holds its SHA-256)
+            manifest.members = [entry if m.name == name else m for m in manifest.members]
+            if earlier is None:
+                manifest.members.append(entry)
             current = manifest.settings.get(spec.setting)
-            names = [n for n in (current.members if current else []) if n != name] + [name]
+            names = list(current.members) if current else []
+            names += [] if name in names else [name]
             # --threshold given: the setting's new threshold; else the one it has (0.5 when new)
             kept = current.threshold if current else _DEFAULT_THRESHOLD
+            new_threshold = kept if threshold is None else threshold
+            setting_f1 = None  # the ensemble's validation F1, which holds while it is the same
+            if current is not None and same and (names, new_threshold) == (
+                current.members, current.threshold
+            ):  # fmt: skip
+                setting_f1 = current.val_f1
             manifest.settings[spec.setting] = SettingEntry(
-                members=names, threshold=kept if threshold is None else threshold
+                members=names, threshold=new_threshold, val_f1=setting_f1
             )
         else:
             first = _DEFAULT_THRESHOLD if threshold is None else threshold
@@ -407,4 +422,6 @@ def import_checkpoint(
             f"{checkpoint}: not imported into {manifest_path}: {problems}"
         ) from None
     os.replace(staged, manifest_path.parent / file)
+    if checked.model_dump() == before:
+        return manifest_path
     return write_manifest(manifest_path, checked)

@@ -314,6 +314,35 @@ def test_another_checkpoint_of_the_same_name_is_refused_unless_it_replaces(
     assert sha256_file(weights) == second["sha256"]
 
 
+def test_the_same_checkpoint_again_leaves_the_manifest_as_it_was(tmp_path: Path) -> None:
+    """Found by a new user: importing a checkpoint again without --val-f1 (to set the threshold,
+    or by a script rerun) dropped the validation F1 it was imported with and moved the member
+    to the end of the manifest, so the manifest's SHA-256 changed and `models lineage` of every
+    ensemble fine-tuned from it failed, although the docs say the same checkpoint again changes
+    nothing."""
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "ens" / "manifest.json"
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    paths = []
+    for seed, channels in ((1, 9), (2, 11)):
+        torch.manual_seed(seed)
+        net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=channels,
+                       classes=1)  # fmt: skip
+        paths.append(_lightning_checkpoint(tmp_path / f"m{seed}.ckpt", net, tmp_path / "trap"))
+        import_checkpoint(paths[-1], manifest, stats, val_f1=0.7 + seed / 100, **options)
+    before = manifest.read_bytes()  # a fine-tuned child's lineage holds its SHA-256
+    import_checkpoint(paths[0], manifest, stats, **options)
+    assert manifest.read_bytes() == before
+
+    import_checkpoint(paths[0], manifest, stats, threshold=0.3, **options)  # the threshold alone
+    raw, earlier = json.loads(manifest.read_text()), json.loads(before)
+    assert raw["settings"]["S1"]["threshold"] == 0.3
+    assert raw["members"] == earlier["members"]  # the F1 kept, the order too
+    import_checkpoint(paths[0], manifest, stats, val_f1=0.75, **options)
+    raw = json.loads(manifest.read_text())
+    assert [m["val_f1"] for m in raw["members"]] == [0.75, 0.72]
+
+
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
