@@ -380,12 +380,8 @@ def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     n.set_defaults(func=_info)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _run(args: argparse.Namespace) -> int:
+    """The command; an argument or file to correct is a line and status 2."""
     from models.checkpoint_import import CheckpointError
     from models.datasets import DatasetError
     from models.manifest import ManifestError
@@ -396,6 +392,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:  # the imports too: torch, timm and smp take seconds to load, Ctrl-C may come then
+        return _run(args)
     except BrokenPipeError:
         from models.console import silence_stdout, stdout_is_broken
 

@@ -223,6 +223,29 @@ def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
     assert capsys.readouterr().err == "python -m models finetune: interrupted\n"
 
 
+def test_ctrl_c_while_the_models_cli_loads_its_libraries_is_a_line_and_status_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user: Ctrl-C in the first seconds of a command, while torch, timm and smp
+    load (3-4 s on a busy 2-core machine), printed a traceback of some 60 lines."""
+    import sys
+    import types
+
+    class Loading(types.ModuleType):  # Ctrl-C as the CLI imports what it catches
+        def __getattr__(self, name: str) -> object:
+            if name == "CheckpointError":
+                raise KeyboardInterrupt
+            raise AttributeError(name)
+
+    monkeypatch.setitem(sys.modules, "models.checkpoint_import", Loading("loading"))
+    try:
+        status = main(["info", "m.json"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while `python -m models` loaded its libraries left a traceback")
+    assert status == 130
+    assert capsys.readouterr().err == "python -m models info: interrupted\n"
+
+
 def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
     tmp_path: Path,
     scene_factory: Callable[..., Scene],
