@@ -370,7 +370,12 @@ def import_checkpoint(
     # written beside the member first: another checkpoint of the same name is refused before
     # anything of the member it names is touched
     staged = manifest_path.parent / f".{file}.new"
-    sha = save_member_weights(member, staged, {"source": checkpoint.name})
+    try:
+        sha = save_member_weights(member, staged, {"source": checkpoint.name})
+    except BaseException:  # Ctrl-C while the weights (~100 MB) are written: no hidden file left
+        for leftover in (staged, staged.with_name(f"{staged.name}.part")):
+            leftover.unlink(missing_ok=True)
+        raise
     if earlier is not None and earlier.sha256 != sha and not replace:
         staged.unlink()
         raise CheckpointError(

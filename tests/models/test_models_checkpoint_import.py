@@ -343,6 +343,45 @@ def test_the_same_checkpoint_again_leaves_the_manifest_as_it_was(tmp_path: Path)
     assert [m["val_f1"] for m in raw["members"]] == [0.75, 0.72]
 
 
+def test_ctrl_c_while_the_weights_are_written_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: Ctrl-C while an import wrote the member's weights (about 100 MB
+    for a resnet34 network, the slow part) left a hidden `.<member>.safetensors.new` (or
+    `.new.part`) beside the manifest, which `ls` does not show."""
+    import safetensors.torch
+
+    import models.manifest
+
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = tmp_path / "ens" / "manifest.json"
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    import_checkpoint(ckpt, manifest, stats, **options)
+    files = {p.name: p.read_bytes() for p in manifest.parent.iterdir()}
+    write = safetensors.torch.save_file
+
+    def half_written(state: dict, path: str, metadata: dict) -> None:
+        write(state, path, metadata=metadata)
+        Path(path).write_bytes(Path(path).read_bytes()[:1000])
+        raise KeyboardInterrupt
+
+    def written_not_hashed(path: Path) -> str:
+        raise KeyboardInterrupt
+
+    for target, stand_in in (
+        (safetensors.torch, {"save_file": half_written}),
+        (models.manifest, {"sha256_file": written_not_hashed}),
+    ):
+        with monkeypatch.context() as patch:
+            for attribute, value in stand_in.items():
+                patch.setattr(target, attribute, value)
+            with pytest.raises(KeyboardInterrupt):
+                import_checkpoint(ckpt, manifest, stats, replace=True, **options)
+        assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == files
+
+
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
