@@ -325,6 +325,22 @@ def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
     return columns["band_mean"], columns["band_std"]
 
 
+def _same_network(member: Member, weights: Path) -> bool:
+    """Whether the member saved in ``weights`` has ``member``'s network weights (whatever its
+    normalisation); False when the file cannot be read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        stored = load_file(str(weights))
+    except (SafetensorError, OSError):
+        return False
+    own = {k: v for k, v in member.state_dict().items() if k.startswith("net.")}
+    return own.keys() == {k for k in stored if k.startswith("net.")} and all(
+        torch.equal(v.detach().cpu(), stored[k]) for k, v in own.items()
+    )
+
+
 def import_checkpoint(
     checkpoint: Path,
     manifest_path: Path,
@@ -378,6 +394,12 @@ def import_checkpoint(
         raise
     if earlier is not None and earlier.sha256 != sha and not replace:
         staged.unlink()
+        if _same_network(member, manifest_path.parent / earlier.file):
+            raise CheckpointError(
+                f"{checkpoint}: {manifest_path} has this checkpoint's network as member {name}, "
+                "with other band statistics (its normalisation): pass --replace to import it "
+                "with these (a new file name would put the same network in the ensemble twice)"
+            )
         raise CheckpointError(
             f"{checkpoint}: {manifest_path} has a member {name} from another checkpoint of this "
             f"name (SHA-256 {earlier.sha256[:12]}..., this one {sha[:12]}...): rename the file "

@@ -382,6 +382,29 @@ def test_ctrl_c_while_the_weights_are_written_leaves_no_file_behind(
         assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == files
 
 
+def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(tmp_path: Path) -> None:
+    """Found by a new user: importing a checkpoint again with corrected statistics (--stats
+    after --stats-from) was refused as 'a member ... from another checkpoint of this name',
+    with the advice to rename the file, which would put the same network in twice."""
+    manifest = tmp_path / "ens" / "manifest.json"
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), **options)
+    (first,) = json.loads(manifest.read_text())["members"]
+    corrected = ([0.5] * 15, [2.0] * 15)
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, manifest, corrected, **options)
+    assert str(refused.value) == (
+        f"{ckpt}: {manifest} has this checkpoint's network as member {first['name']}, with "
+        "other band statistics (its normalisation): pass --replace to import it with these "
+        "(a new file name would put the same network in the ensemble twice)"
+    )
+    import_checkpoint(ckpt, manifest, corrected, replace=True, **options)
+    (member,) = json.loads(manifest.read_text())["members"]
+    assert member["normalisation"]["mean"] == [0.5] * 9
+
+
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
