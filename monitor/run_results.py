@@ -82,6 +82,14 @@ class RegionResult:
             return 0
         return int(self.candidates["suppressed"].astype(bool).sum())
 
+    @property
+    def filtered(self) -> bool:
+        """Whether an object filter scored the candidates (``filter_score`` is NaN without
+        one, as with a manifest of imported checkpoints); False without candidates."""
+        if self.candidates is None or "filter_score" not in self.candidates.columns:
+            return False
+        return bool(self.candidates["filter_score"].notna().any())
+
 
 class Clock:
     """Adds the seconds since the last lap to ``timings[name]`` at each :meth:`lap`."""
@@ -178,6 +186,11 @@ class RunSummary:
     @property
     def suppressed(self) -> int:
         return sum(r.n_suppressed for r in self.regions)
+
+    @property
+    def filtered(self) -> bool:
+        """Whether an object filter scored any region's candidates."""
+        return any(r.filtered for r in self.regions)
 
     @property
     def detections(self) -> int:

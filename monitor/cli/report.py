@@ -95,14 +95,20 @@ def format_summary(summary: RunSummary) -> str:
     )
     evaluation = summary.evaluation
     if evaluation is not None and evaluation.events:
+        if summary.filtered:
+            which = " the object filter kept"
+        elif summary.detections:  # a manifest without a filter (imported checkpoints)
+            which = ", none scored by an object filter (the manifest lists none)"
+        else:
+            which = ""
         lines.append(
             f"Against the source's ground truth (landslides of the run's windows): object "
             f"recall {evaluation.recall:.0%} ({evaluation.detected} of {evaluation.events}), "
             f"{evaluation.false_alarms} false alarm(s){_older(evaluation)} among "
-            f"{evaluation.candidates} detection(s) the object filter kept."
+            f"{evaluation.candidates} detection(s){which}."
         )
         unfiltered = summary.evaluation_unfiltered
-        if unfiltered is not None:
+        if unfiltered is not None and summary.filtered:
             lines.append(
                 f"Without the object filter: recall {unfiltered.recall:.0%} "
                 f"({unfiltered.detected} of {unfiltered.events}), {unfiltered.false_alarms} "

@@ -164,6 +164,23 @@ def test_the_filter_suppresses_without_alert_and_the_summary_gives_both_scores(
     assert [bool(v) for v in small] == (table["suppressed"] == 1).tolist()
 
 
+def test_the_summary_of_a_run_without_an_object_filter_claims_none(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    """Found by a new user: with an ensemble imported from checkpoints (a manifest without an
+    object filter) the summary counted false alarms 'among 3 detection(s) the object filter
+    kept', then again 'Without the object filter', and 'the filter suppressed 0'."""
+    stand_ins()  # the stand-in ensemble has no object filter, as an imported manifest
+    summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert summary.detections == 3
+    text = format_summary(summary)
+    assert (
+        "object recall 100% (3 of 3), 0 false alarm(s) among 3 detection(s), none scored by an "
+        "object filter (the manifest lists none)." in text
+    )
+    assert "object filter kept" not in text and "Without the object filter" not in text
+
+
 def test_the_summary_says_which_false_alarms_lie_on_older_landslides(
     config: MonitorConfig, stand_ins: Callable[..., Any]
 ) -> None:
@@ -175,7 +192,8 @@ def test_the_summary_says_which_false_alarms_lie_on_older_landslides(
 
     from monitor.pipeline.evaluation import Evaluation
 
-    stand_ins()
+    _, ensemble = stand_ins()
+    ensemble.object_filter = SmallAreaFilter()  # both lines: with the filter and without
     summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
     first = summary.regions[0]
     summary.regions[0] = replace(
