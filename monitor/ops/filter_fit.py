@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,7 +46,7 @@ from rasterio import features
 from scipy import ndimage
 
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores, scene_objects
-from models.datasets import Scene, read_scene, scene_ids
+from models.datasets import DatasetError, Scene, read_scene, scene_ids
 from models.manifest import (
     ManifestError,
     ObjectFilterEntry,
@@ -153,8 +154,9 @@ def chain_inputs(manifest_path: Path) -> tuple[Ensemble, ModelSettings, Vectoris
     Runtime on the CPU), its model settings and the rules of ``detect --stack``."""
     from models.ensemble import Ensemble  # torch and the members load only here
 
+    ensemble = Ensemble.load(manifest_path, engine="onnxruntime")  # names a manifest not there
     policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
-    return Ensemble.load(manifest_path, engine="onnxruntime"), policy, default_rules()
+    return ensemble, policy, default_rules()
 
 
 def collect(
@@ -488,14 +490,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="also write the fit record here (JSON)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    record = fit_filter(
-        args.train,
-        args.val,
-        args.test,
-        args.manifest,
-        max_recall_loss=args.max_recall_loss,
-        train_threshold=args.train_threshold,
-    )
+    try:
+        record = fit_filter(
+            args.train,
+            args.val,
+            args.test,
+            args.manifest,
+            max_recall_loss=args.max_recall_loss,
+            train_threshold=args.train_threshold,
+        )
+    except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
+        print(f"{p.prog}: error: {err}", file=sys.stderr)
+        return 2
     text = json.dumps(record, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -576,3 +576,28 @@ def test_members_fine_tuned_on_the_reviews_are_refused(
     monkeypatch.setattr(filter_refit, "collect", collect)
     with pytest.raises(Collected):
         filter_refit.refit_filter(manifest, data)
+
+
+def test_filter_fit_refuses_a_missing_manifest_or_folder_with_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user fitting a filter for a manifest of imported checkpoints: every error
+    of `python -m monitor.ops.filter_fit` (a manifest or folder not there, candidates all of
+    one class) ended in a traceback, a missing manifest in pydantic's; filter_refit and
+    operating_point print one line and exit 2."""
+    from models.testing import build_untrained_ensemble
+    from monitor.ops import filter_fit
+
+    missing = tmp_path / "nothere" / "manifest.json"
+    folder = tmp_path / "data"
+    argv = ["--train", str(folder), "--val", str(folder), "--manifest"]
+    assert filter_fit.main([*argv, str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"python -m monitor.ops.filter_fit: error: {missing}: manifest not found\n"
+    )
+    manifest = build_untrained_ensemble(tmp_path / "ens", ("S1+S2",), architectures=("Unet",))
+    assert filter_fit.main([*argv, str(manifest)]) == 2
+    assert capsys.readouterr().err == (
+        f"python -m monitor.ops.filter_fit: error: {folder}: no input/<id>_input.tif files "
+        "(Ganerød et al. layout)\n"
+    )
