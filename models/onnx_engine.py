@@ -27,7 +27,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.atomic import write_atomically
 from models.zoo import Member
 
 __all__ = [
@@ -190,20 +190,6 @@ def _agrees(member: Member, session: OrtSession, shape: tuple[int, int, int, int
     return float(np.abs(got - expected).max())
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def onnx_member(
     member: Member, shape: tuple[int, int, int, int], *, threads: int = 1
 ) -> OnnxMember | None:
@@ -234,7 +220,7 @@ def onnx_member(
                     "it with torch", member.spec.name, diff)  # fmt: skip
         return None
     try:
-        _write_atomically(path, data)
+        write_atomically(path, lambda tmp: tmp.write_bytes(data))
     except OSError as err:
         log.warning("cannot cache the exported graph in %s (%s); it is used for this run only",
                     path.parent, err)  # fmt: skip

@@ -25,6 +25,8 @@ import xarray as xr
 from PIL import ImageFont
 from shapely.geometry.base import BaseGeometry
 
+from models.atomic import write_atomically
+
 __all__ = ["render_quicklook", "write_quicklooks"]
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,8 @@ def render_quicklook(
     dpi: int = 100,
 ) -> Path:
     """Write the quicklook PNG of ``geometry`` (in the stack's grid CRS) to ``path``: a
-    3.2 x 3.6 in panel per view at ``dpi``.
+    3.2 x 3.6 in panel per view at ``dpi``; whole or not at all (:func:`models.atomic.
+    write_atomically`).
 
     Missing optical or radar data (NaN) shows as grey with the panel titled "no data"."""
     from PIL import Image, ImageDraw
@@ -191,9 +194,9 @@ def render_quicklook(
         font=title_font,
         anchor="ma",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path, format="PNG")
-    return path
+    # whole or not at all: a run killed while saving leaves an earlier run's picture, which the
+    # inventory and a pending alert may name, as it was
+    return write_atomically(path, lambda tmp: canvas.save(tmp, format="PNG"))
 
 
 def write_quicklooks(

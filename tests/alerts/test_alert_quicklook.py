@@ -61,3 +61,45 @@ def test_missing_optical_and_outside_candidate(tmp_path):
     far = box(X0 + 50_000, Y0, X0 + 50_100, Y0 + 100)
     with pytest.raises(ValueError, match="outside the feature stack of region 'test-region'"):
         render_quicklook(_stack(), far, tmp_path / "far.png")
+
+
+_KILLED_WHILE_SAVING = """
+import os, signal, sys
+from pathlib import Path
+import PIL.ImageFile
+from shapely.geometry import box
+from test_alert_quicklook import X0, Y0, _stack
+from monitor.alerts.quicklook import render_quicklook
+
+def dying(im, fp, tile, bufsize=0):  # the picture's header and some pixels, then SIGKILL
+    fp.write(bytes(20000))  # more than the file's buffer: on the disk when the process dies
+    os.kill(os.getpid(), signal.SIGKILL)
+
+PIL.ImageFile._save = dying
+render_quicklook(_stack(), box(X0 + 500, Y0 - 600, X0 + 700, Y0 - 400), Path(sys.argv[1]))
+"""
+
+
+def test_a_run_killed_while_drawing_a_quicklook_leaves_the_earlier_picture_whole(tmp_path):
+    """Found in the crash walk: a rerun of a day killed while it drew a quicklook left a
+    truncated PNG under the name the inventory and a pending alert point to; the review map
+    embedded it and the e-mail inlined it (it starts as a PNG does)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    outline = box(X0 + 500, Y0 - 600, X0 + 700, Y0 - 400)
+    path = render_quicklook(_stack(), outline, tmp_path / "candidate-001.png")
+    earlier = path.read_bytes()
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(Path(__file__).parent)])}
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_WHILE_SAVING, str(path)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    assert path.read_bytes() == earlier

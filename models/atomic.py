@@ -1,0 +1,54 @@
+"""Writing a file so that a crash leaves it either as it was or as the new complete version.
+
+:func:`write_atomically` lets a writer (bytes, PIL, GDAL, pandas, folium...) write a temporary
+file beside the target, flushes it to the disk and puts it in the target's place with one
+``os.replace``: a process killed at any moment (SIGKILL, the OOM killer, a power loss after the
+rename) or a full disk never leaves a half-written file under the target's name, and a reader
+never sees one. What a killed writer leaves is a hidden ``.NAME.*.part.SUFFIX`` beside it, which
+no reader of the target opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to write a temporary file in ``path``'s folder (made if missing),
+    then move it to ``path`` in one step; returns ``path``.
+
+    The temporary name keeps ``path``'s suffix (writers that choose a format by it, or refuse
+    any other, write the same file) and does not exist when ``write`` is called. The file is
+    synced to the disk before it replaces ``path`` and the folder after, so a machine that loses
+    power just after has the new file, or the old one, never an empty one. When ``write``
+    raises, ``path`` is left as it was and the temporary file removed. The new file has the mode
+    a new file gets (the umask's), like the file ``write`` made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+    return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush ``folder``'s entries (the rename) to the disk, where the system allows it."""
+    with contextlib.suppress(OSError):  # a folder cannot be opened for syncing on every system
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
