@@ -58,9 +58,11 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
-from pyogrio.errors import DataSourceError
+from pyogrio.errors import DataLayerError, DataSourceError
 
+from models.atomic import write_atomically
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
@@ -392,19 +394,32 @@ class Inventory:
         frame = frame.drop(columns="local_geometry")
         try:  # an output that cannot be written (under a file, a folder's name) is bad input
             path.parent.mkdir(parents=True, exist_ok=True)
+            # whole or not at all: a full disk or a kill leaves the earlier export as it was
             if suffix in (".geojson", ".json"):
-                # RFC 7946: outer rings counterclockwise, holes clockwise, no "crs" member
-                frame.to_file(path, driver="GeoJSON", RFC7946="YES")
+                write_atomically(path, lambda tmp: _write_geojson(frame, tmp))
             elif suffix == ".csv":
                 table = pd.DataFrame(frame.drop(columns="geometry"))
                 centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))
                 table["centroid_lon"] = np.round(shapely.get_x(centroids), 7)
                 table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
                 table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
-                table.to_csv(path, index=False)
-        except (OSError, DataSourceError) as exc:  # GDAL cannot create the file: a RuntimeError
+                write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
+        except (OSError, DataSourceError, DataLayerError) as exc:  # GDAL's: RuntimeErrors
             raise InventoryError(f"cannot export to {path}: {exc}") from None
         return path
+
+
+def _write_geojson(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """``frame`` as GeoJSON at ``path``, read back: GDAL's writer does not report a last buffer
+    it could not write (a full disk), which left a truncated file that said nothing."""
+    # RFC 7946: outer rings counterclockwise, holes clockwise, no "crs" member
+    frame.to_file(path, driver="GeoJSON", RFC7946="YES")
+    try:
+        written = pyogrio.read_info(path)["features"]
+    except DataSourceError:  # not even the start of a GeoJSON file
+        written = 0
+    if written != len(frame):
+        raise OSError(f"GDAL wrote {written} of {len(frame)} landslides; is the disk full?")
 
 
 def _check_status(status: str) -> None:

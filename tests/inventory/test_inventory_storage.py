@@ -254,6 +254,48 @@ def test_export_geojson_winds_rings_as_rfc_7946_says(inventory, candidates, squa
     assert [interior.is_ccw for interior in polygon.interiors] == [False]
 
 
+_EXPORT_ON_A_FULL_DISK = """
+import resource, sys
+from monitor.store.inventory import Inventory, InventoryError
+# writes past this size fail (EFBIG; Python ignores SIGXFSZ), as they do on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), resource.RLIM_INFINITY))
+with Inventory(sys.argv[1], read_only=True) as inventory:
+    try:
+        inventory.export(sys.argv[2])
+    except InventoryError as exc:
+        sys.exit(str(exc))
+"""
+
+
+@pytest.mark.parametrize("name", ["inventory.csv", "inventory.geojson"])
+@pytest.mark.parametrize("room", [1500, -10])  # bytes, or short of the whole file by so many
+def test_an_export_that_cannot_be_written_whole_leaves_the_earlier_one(
+    inventory, candidates, square, tmp_path, name, room
+):
+    """Found in the crash walk: an export stopped by a full disk left a truncated file in place
+    of the earlier export: the CSV read as valid with its last row cut; GDAL's GeoJSON writer
+    failed with a traceback, or, where only its last buffer could not be written, not at all
+    (exit 0, "written", a truncated file; an empty one on a full tmpfs)."""
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    geoms = [square(300 * i, 0, 100, 100) for i in range(12)]
+    inventory.apply(run_id, [RegionDetections("r", candidates=candidates(geoms))])
+    path = inventory.export(tmp_path / name)
+    earlier = path.read_bytes()
+    assert len(earlier) > 3000
+    inventory.set_status(1, "dismissed")  # what the next export would show
+    limit = room if room > 0 else len(earlier) + room
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORT_ON_A_FULL_DISK, str(inventory.path), str(path), str(limit)],
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr.decode()
+    assert done.stderr.decode().startswith(f"cannot export to {path}: ")
+    assert path.read_bytes() == earlier
+    assert sorted(p.name for p in tmp_path.iterdir() if name in p.name) == [name]
+
+
 _GDAL_RTREE = """
 CREATE VIRTUAL TABLE rtree_landslides_geom USING rtree(id, minx, maxx, miny, maxy);
 CREATE TRIGGER rtree_landslides_geom_insert AFTER INSERT ON landslides
