@@ -54,6 +54,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 from shapely.geometry import mapping
 
+from models.atomic import write_atomically
 from monitor.errors import BadInput
 from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.ops.review_data import (
@@ -358,7 +359,9 @@ def write_review_page(
             if earth_engine:
                 raise
             log.warning("Earth Engine composites left out of the review page: %s", exc)
-    m.to_html(str(path.resolve()))
+    # whole or not at all: a full disk or a kill leaves the earlier page as it was (the writer
+    # refuses a name that does not end in .html; the temporary one keeps the suffix)
+    write_atomically(path.resolve(), lambda tmp: m.to_html(str(tmp)))
     by_status = {s: int((data.landslides["status"] == s).sum()) for s in STATUS_STYLES}
     page = ReviewPage(
         path=path,

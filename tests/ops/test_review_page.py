@@ -390,3 +390,33 @@ def test_the_review_page_reads_the_inventory_without_writing_it(
     assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "p.html")]) == 0
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert (tmp_path / "p.html").stat().st_size > 0
+
+
+def test_a_page_that_cannot_be_written_whole_leaves_the_earlier_page(
+    populated_config: tuple[MonitorConfig, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in the crash walk: a full disk (or a kill) while the page was written left the
+    first part of the HTML in place of the earlier page, a page without its map."""
+    import errno
+
+    import branca.element
+
+    config, _ = populated_config
+    page = tmp_path / "review.html"
+    assert main(["review", "--config", str(config.path), "-o", str(page)]) == 0
+    earlier = page.read_bytes()
+
+    def half_then_full(self, outfile, close_file=True, **kwargs):  # type: ignore[no-untyped-def]
+        html = self.get_root().render(**kwargs).encode("utf8")
+        with open(outfile, "wb") as fid:
+            fid.write(html[: len(html) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(branca.element.Element, "save", half_then_full)
+    assert main(["review", "--config", str(config.path), "-o", str(page)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert page.read_bytes() == earlier
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".html")] == ["review.html"]
