@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from models.atomic import write_atomically
+
 if TYPE_CHECKING:  # torch is imported by the functions that need it, not on import
     from models.zoo import Member
 
@@ -233,13 +235,10 @@ def manifest_files(manifest: ManifestModel) -> list[tuple[str, str, str]]:
 
 
 def write_manifest(path: Path, manifest: ManifestModel) -> Path:
-    """Write atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    """Write atomically (:func:`models.atomic.write_atomically`: a temporary file, synced, then
+    renamed): the files it names are written before it, so it is the switch to them."""
+    text = json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n"
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def _umask() -> int:

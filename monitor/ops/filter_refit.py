@@ -47,7 +47,10 @@ fitted on (the table shipped with it, ``object_filter.candidates`` of the manife
 4. report the chain's scores on ``DATA/val`` without a filter, with the old filter at its cut
    and with the new one at the new cut (and, from ``DATA/val/reviewed_candidates.npz``, how
    many held-out confirmed and dismissed detections each filter keeps, ``val_logged``), and
-   write the new filter, its table and the manifest entry beside the manifest. The table
+   write the new filter, its table and the manifest entry beside the manifest (the two files
+   under names of their own, ``<name>-<12 hex digits of their SHA-256>``, the manifest last,
+   then the files only the old entry named removed: a refit killed part-way leaves a manifest
+   that loads, with the old filter). The table
    holds the shipped candidates and the reviewed ones, each reviewed row keyed by its
    inventory (12 hex digits of the path ``dataset from-reviews`` recorded in ``dataset.json``)
    and its scene (``scene:INVENTORY/SCENE``) or landslide (``landslide:INVENTORY/UID``), with
@@ -82,14 +85,16 @@ import hashlib
 import json
 import logging
 import math
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.atomic import write_atomically
 from models.chain_metrics import chain_scores
 from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
@@ -380,29 +385,48 @@ def refit_filter(
             "old_filter_kept": _kept(old.score(held.x), entry.cut, vy),
             "new_filter_kept": _kept(clf.predict_proba(held.x)[:, 1], cut, vy),
         }
-    out = base / FILTER_FILE
-    record["onnx_max_abs_difference"] = write_onnx(clf, x, check, out)
-    table_sha = write_candidates(
-        x,
-        y,
-        base / CANDIDATES_FILE,
-        np.concatenate([table.review[shipped], rkeys]),
-        np.concatenate([table.weight[shipped], rweight]),
+    # the new filter and table under names of their own, the manifest written last: until it
+    # is, the files it names are as they were (a refit killed part-way leaves it loading)
+    gap: list[float] = []
+    filter_file = _write_named_by_content(
+        base, FILTER_FILE, lambda out: gap.append(write_onnx(clf, x, check, out))
+    )
+    record["onnx_max_abs_difference"] = gap[0]
+    keys = np.concatenate([table.review[shipped], rkeys])
+    weights = np.concatenate([table.weight[shipped], rweight])
+    candidates_file = _write_named_by_content(
+        base, CANDIDATES_FILE, lambda out: write_candidates(x, y, out, keys, weights)
     )
     fit = {**entry.fit, "refits": [*entry.fit.get("refits", []), record]}
     manifest.object_filter = entry.model_copy(
         update={
-            "file": FILTER_FILE,
-            "sha256": sha256_file(out),
-            "candidates": CANDIDATES_FILE,
-            "candidates_sha256": table_sha,
+            "file": filter_file,
+            "sha256": sha256_file(base / filter_file),
+            "candidates": candidates_file,
+            "candidates_sha256": sha256_file(base / candidates_file),
             "cut": cut,
             "fit": fit,
         }
     )
     write_manifest(manifest_path, manifest)
+    for name in {entry.file, entry.candidates} - {filter_file, candidates_file, None}:
+        replaced = base / str(name)
+        if replaced.parent == base:  # a plain file name beside the manifest only
+            replaced.unlink(missing_ok=True)
     Ensemble.load(manifest_path, engine="onnxruntime")  # the new manifest loads
     return record
+
+
+def _write_named_by_content(base: Path, name: str, write: Callable[[Path], object]) -> str:
+    """Write a file with ``write`` (given the path to write), whole (:func:`models.atomic.
+    write_atomically`), and name it ``<stem>-<12 hex digits of its SHA-256><suffix>`` of ``name``
+    in ``base``; returns that name. New content gets a new name, never one the manifest names
+    now (and the same name holds the same bytes)."""
+    staged = write_atomically(base / f".{name}.new", write)
+    digest = sha256_file(staged)[:12]
+    named = f"{Path(name).stem}-{digest}{Path(name).suffix}"
+    os.replace(staged, base / named)
+    return named
 
 
 def write_reviewed(

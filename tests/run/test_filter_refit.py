@@ -314,6 +314,53 @@ def test_a_refit_learns_from_the_detections_as_the_runs_scored_them(
     assert table.weight[160:] == pytest.approx([1.0] * 13)  # one row per landslide here
 
 
+def test_a_refit_stopped_before_its_manifest_leaves_the_manifest_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in the crash walk: the refit wrote the new filter and its table over the files the
+    manifest names, then the manifest; killed in between (SIGKILL, a full disk), the manifest's
+    checksums no longer matched: the daily run refused the ensemble, and so did a second refit.
+    The manifest is now the one switch: until it is written, the files it names are unchanged."""
+    _, _, x = _scene_and_candidates()
+    shipped_x = np.concatenate([np.repeat(x, 40, 0), np.repeat(x * 0.2, 40, 0)])
+    shipped_y = np.repeat([True, True, False, False], 40)
+    manifest = _manifest_with_filter(tmp_path / "m", shipped_x.astype(np.float32), shipped_y)
+    before = read_manifest(manifest).object_filter
+    assert before is not None
+    mine = features_id(read_manifest(manifest).ensemble_id)
+    monkeypatch.setattr(filter_refit, "collect", lambda folders, *a: None)
+    data = tmp_path / "reviews"
+    for split in ("train", "val"):
+        (data / split).mkdir(parents=True)
+    uids = [f"l{i}" for i in range(12)]
+    filter_refit.write_reviewed(
+        data / "train" / TABLE, np.tile(x, (6, 1)), np.tile([True, False], 6), [mine] * 12, uids
+    )
+
+    def killed(*_: object) -> None:  # the process dies before the manifest is written
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(filter_refit, "write_manifest", killed)
+        with pytest.raises(KeyboardInterrupt):
+            filter_refit.refit_filter(manifest, data)
+    assert read_manifest(manifest).object_filter == before
+    loaded = ObjectFilterModel.from_manifest(manifest)  # checksums verified
+    assert loaded is not None and loaded.score(x[1:]).item() >= 0.5  # the old filter
+    assert read_candidates(manifest.parent, before).features.shape == (160, len(FEATURES))
+
+    filter_refit.refit_filter(manifest, data)  # the rerun completes
+    after = read_manifest(manifest).object_filter
+    assert after is not None and after.sha256 != before.sha256
+    new = ObjectFilterModel.from_manifest(manifest)
+    assert new is not None and new.score(x[1:]).item() < 0.5
+    assert len(read_candidates(manifest.parent, after).positive) == 160 + 12
+    # the files only the earlier entry named are gone, and so is every unfinished write
+    named = {after.file, after.candidates, "manifest.json"}
+    left = {p.name for p in manifest.parent.iterdir() if not p.name.endswith(".safetensors")}
+    assert left == named
+
+
 def test_a_later_refit_keeps_the_reviews_of_an_earlier_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
