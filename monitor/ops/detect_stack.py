@@ -19,6 +19,11 @@ the labelled layout). ``DIR`` receives:
   both are written after each scene, with the stacks left in ``not_run``, so that a run
   killed outright leaves the scenes it finished.
 
+An earlier run's ``detections.gpkg`` and ``summary.json`` are removed before this run writes its
+first raster, and each is replaced whole (a temporary file renamed) after every scene: a run
+killed part-way (SIGKILL, the OOM killer) leaves the scenes it finished, with the stacks it did
+not run listed, never an earlier run's polygons beside its own rasters; run it again.
+
 The rules are the region's of ``--config`` (``--region`` names it when the file has several:
 ``threshold``, ``min_area_m2``, ``masks``, ``filter_cut``) and its ``model:`` section; without a
 configuration, the defaults a region gets (minimum area 900 m², minimum mean slope 5°, water and
@@ -54,6 +59,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
+from models.atomic import write_atomically
 from models.chain_metrics import DETECTIONS_FILE
 from models.datasets import DatasetError, check_input, first_names, near_names, read_input
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
@@ -89,6 +95,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LAYER = "detections"
+SUMMARY_FILE = "summary.json"
 # The chain holds a whole stack in memory: a stack of 2500 km² of 10 m pixels (the regions'
 # default max_area_km2; 5000 x 5000) peaked at 6.9 GB, and at 11.7 GB with 625 candidates (a
 # 100 km² region's stack tiled 5 x 5, 2026-12-04); one four times larger needs more than a
@@ -441,6 +448,10 @@ def detect_stacks(
     out = Path(out)
     _say_what_is_replaced(out, stacks)
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run's polygons and summary go before this run's first raster replaces one of
+    # its rasters: a run killed part-way (no handler runs) leaves none of them beside its own
+    for earlier in (out / DETECTIONS_FILE, out / SUMMARY_FILE):
+        earlier.unlink(missing_ok=True)
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
     try:
@@ -555,15 +566,13 @@ def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[s
     for column in ("pre_date", "post_date"):
         if column in detections:
             detections[column] = detections[column].map(lambda d: None if d is None else str(d))
-    path, part = out / DETECTIONS_FILE, out / ".detections.part.gpkg"
-    part.unlink(missing_ok=True)
-    detections.to_file(part, layer=LAYER, driver="GPKG")
-    part.replace(path)
+    path = out / DETECTIONS_FILE
+    # each whole or not at all (a full disk: no broken file), the summary last
+    write_atomically(path, lambda tmp: detections.to_file(tmp, layer=LAYER, driver="GPKG"))
     summary["detections"] = str(path)
     summary["crs"] = crs
-    part = out / ".summary.part.json"
-    part.write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    part.replace(out / "summary.json")
+    text = json.dumps(summary, indent=1, default=str) + "\n"
+    write_atomically(out / SUMMARY_FILE, lambda tmp: tmp.write_text(text))
 
 
 # --------------------------------------------------------------------------- the command

@@ -633,3 +633,67 @@ def test_a_large_stack_says_when_each_stage_of_the_chain_is_done(
         "hill: 1 candidate(s) drawn; scoring them with the object filter",
         "hill: scored",
     ]
+
+
+_KILLED_AT_THE_SECOND_STACK = """
+import os, signal, sys
+import models.ensemble
+import monitor.ops.detect_stack as detect_stack
+from monitor.cli import main
+from test_detect_stack import ChangeEnsemble
+
+models.ensemble.Ensemble.load = classmethod(lambda cls, *a, **k: ChangeEnsemble())
+real, calls = detect_stack.detect, []
+def dying(*args, **kwargs):
+    calls.append(True)
+    if len(calls) == 2:  # the first scene's rasters are written: SIGKILL, no handler runs
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+detect_stack.detect = dying
+main(["detect", "--stack", sys.argv[1], "--out", sys.argv[2], "-q"])
+"""
+
+
+def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(tmp_path, monkeypatch):
+    """Found in the crash walk: a run killed part-way (SIGKILL, the OOM killer) left the
+    earlier run's detections.gpkg and summary.json beside this run's first rasters, and
+    `models evaluate --chain` scored the earlier run's polygons as this folder's; the earlier
+    files are removed before this run's first raster, this run's are written after each scene,
+    and a rerun completes."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    folder, out = tmp_path / "in", tmp_path / "out"
+    for name in ("a", "b", "c"):
+        _write(folder / f"{name}_input.tif", bands)
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
+    (folder / "a_input.tif").rename(folder / "a2_input.tif")  # this run's scenes: a2, b, c
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parents[1]), str(here)])}
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_THE_SECOND_STACK, str(folder), str(out)],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+    assert (out / "a2_probability.tif").is_file()  # the scene done before the kill
+    # this run's polygons and summary of it, not the earlier run's of a, b and c
+    killed = json.loads((out / "summary.json").read_text())
+    assert list(killed["scenes"]) == ["a2"]
+    assert [Path(p).name for p in killed["not_run"]] == ["b_input.tif", "c_input.tif"]
+    assert set(gpd.read_file(out / "detections.gpkg", layer="detections")["scene"]) == {"a2"}
+
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["scenes"]) == ["a2", "b", "c"]
+    polygons = gpd.read_file(out / "detections.gpkg", layer="detections")
+    assert set(polygons["scene"]) == {"a2", "b", "c"}
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
