@@ -149,12 +149,14 @@ def _relabel(folder: Path, job: SceneJob, record_path: Path) -> bool:
         stored, profile = src.read(1), src.profile
     if np.array_equal(stored, raster):
         return False
+    # the record first: stopped before the label, the next export finds the old label, which
+    # differs from today's, and writes both again (the other order kept a stale record)
+    counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
+    _write_json(record_path, {**record, "label_pixels": counts})
     part = path.with_suffix(".tif.part")
     with rasterio.open(part, "w", **profile) as dst:
         dst.write(raster[None])
     part.replace(path)
-    counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
-    _write_json(record_path, {**record, "label_pixels": counts})
     log.info("%s: label rewritten by today's labelling rules (no fetch)", job.id)
     return True
 

@@ -124,3 +124,43 @@ def test_a_resumed_scene_is_relabelled_by_today_s_rules_without_a_fetch(tmp_path
     assert now[5, 5] == IGNORE and int((now == 1).sum()) == 9
     assert json.loads(record.read_text())["label_pixels"] == {"1": 9, "0": 390, "255": 1}
     assert not _relabel(tmp_path, job, record)  # as today's rules give it: left alone
+
+
+def test_a_relabelling_stopped_half_way_is_finished_by_the_next_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in the crash walk: the new label was written before the record's pixel counts, so
+    a process killed between the two kept a record that contradicts its label for good (the
+    next export found the label as today's rules give it and left both alone)."""
+    import monitor.ops._dataset_write as dataset_write
+
+    job = _job(SPECK, SLIDE)
+    before = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE])
+    image = np.zeros((len(MODEL_BANDS), *SHAPE), np.float32)
+    write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
+    record = tmp_path / "provenance" / "scene-1.json"
+    record.parent.mkdir()
+    grid = {"crs": CRS, "transform": list(TRANSFORM)[:6], "shape": list(SHAPE)}
+    record.write_text(json.dumps({"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}}))
+    real_write_json = dataset_write._write_json
+    for step in ("_write_json", "replace"):  # stopped at the record, or at the label
+
+        def stop(*_: object, **__: object) -> None:
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as patch:
+            if step == "replace":
+                patch.setattr(Path, "replace", stop)
+            else:
+                patch.setattr(dataset_write, "_write_json", stop)
+            with pytest.raises(KeyboardInterrupt):
+                _relabel(tmp_path, job, record)
+        _relabel(tmp_path, job, record)  # the next export
+        with rasterio.open(label_path(tmp_path, "scene-1")) as src:
+            now = src.read(1)
+        counts = {str(v): int((now == v).sum()) for v in (1, 0, IGNORE)}
+        assert json.loads(record.read_text())["label_pixels"] == counts == {
+            "1": 9, "0": 390, "255": 1
+        }, step  # fmt: skip
+        real_write_json(record, {"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}})
+        write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
