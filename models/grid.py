@@ -37,10 +37,10 @@ from models.datasets import Scene, channels_of, read_folder
 from models.selection import DEFAULT_K, assemble_ensemble, summary_rows
 from models.train import TrainConfig, TrainResult, train_member
 from models.zoo import (
-    ARCHITECTURES,
     COMPACT_DECODERS,
     LEARNING_RATES,
     LOSSES,
+    PAPER_ARCHITECTURES,
     MemberSpec,
     canonical_architecture,
     canonical_loss,
@@ -62,7 +62,7 @@ class GridConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str = ""
     settings: list[str] = Field(default_factory=lambda: ["S1", "S2", "S1+S2", "all"])
-    architectures: list[str] = Field(default_factory=lambda: list(ARCHITECTURES))
+    architectures: list[str] = Field(default_factory=lambda: list(PAPER_ARCHITECTURES))
     losses: list[str] = Field(default_factory=lambda: list(LOSSES))
     learning_rates: list[float] = Field(default_factory=lambda: list(LEARNING_RATES))
     encoder: str = "resnet34"

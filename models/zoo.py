@@ -1,5 +1,11 @@
 """The model zoo: the nine segmentation architectures and five losses of Ganerød et al.
-(Tables 4 and 5) on segmentation-models-pytorch, picked from tables.
+(Tables 4 and 5) on segmentation-models-pytorch, picked from tables; the architecture table
+also holds UPerNet, which a grid may name (its default is the paper's nine).
+
+Adding an architecture is adding a row to :data:`ARCHITECTURES` and its narrow decoder to
+:data:`COMPACT_DECODERS` (and to :data:`MIN_SIDE` if it needs inputs larger than 32 px);
+``tests/models/test_models_zoo.py`` builds it for every setting and
+``tests/models/test_models_onnx_engine.py`` checks its ONNX export against torch.
 
 A member of the ensemble is described by a :class:`MemberSpec` (architecture, encoder, the
 architecture's constructor arguments, loss, learning rate, setting); :func:`build_network`
@@ -30,6 +36,7 @@ __all__ = [
     "LEARNING_RATES",
     "LOSSES",
     "MIN_SIDE",
+    "PAPER_ARCHITECTURES",
     "SIDE_MULTIPLE",
     "IgnoringLoss",
     "Member",
@@ -40,7 +47,8 @@ __all__ = [
     "canonical_loss",
 ]
 
-# Table 4 of Ganerød et al.: the nine smp architectures.
+# The smp architectures a member may have: the nine of Table 4 of Ganerød et al.
+# (PAPER_ARCHITECTURES, a grid's default), then others.
 ARCHITECTURES: Mapping[str, type[nn.Module]] = {
     "Unet": smp.Unet,
     "UnetPlusPlus": smp.UnetPlusPlus,
@@ -51,7 +59,11 @@ ARCHITECTURES: Mapping[str, type[nn.Module]] = {
     "PAN": smp.PAN,
     "DeepLabV3": smp.DeepLabV3,
     "DeepLabV3Plus": smp.DeepLabV3Plus,
+    # unified perceptual parsing (Xiao et al. 2018): a pyramid-pooling module on the deepest
+    # features and an FPN over the rest; the usual head of remote-sensing foundation models
+    "UPerNet": smp.UPerNet,
 }
+PAPER_ARCHITECTURES: tuple[str, ...] = tuple(ARCHITECTURES)[:9]
 
 # Table 5: the five smp losses, all in binary mode on logits.
 LOSSES: Mapping[str, Callable[[], nn.Module]] = {
@@ -81,6 +93,7 @@ COMPACT_DECODERS: Mapping[str, Mapping[str, Any]] = {
     "PAN": {"decoder_channels": 16},
     "DeepLabV3": {"encoder_depth": 4, "decoder_channels": 32},
     "DeepLabV3Plus": {"encoder_depth": 4, "decoder_channels": 32},
+    "UPerNet": {"encoder_depth": 4, "decoder_channels": 32},
 }
 
 # Smallest input side an architecture accepts (PAN's feature pyramid attention pools the

@@ -54,9 +54,11 @@ def _lightning_checkpoint(path: Path, net: torch.nn.Module, trap: Path) -> Path:
     return path
 
 
-def test_imported_checkpoint_reproduces_its_source_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("architecture", ["FPN", "UPerNet"])
+def test_imported_checkpoint_reproduces_its_source_model(tmp_path: Path, architecture: str) -> None:
     torch.manual_seed(1)
-    net = smp.FPN(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
+    cls = getattr(smp, architecture)
+    net = cls(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
     net.eval()
     trap = tmp_path / "pwned"
     ckpt = _lightning_checkpoint(tmp_path / "epoch_041.ckpt", net, trap)
@@ -68,7 +70,9 @@ def test_imported_checkpoint_reproduces_its_source_model(tmp_path: Path) -> None
     ens = Ensemble.load(manifest)
     assert ens.settings == ("S1+S2",)
     entry = ens.manifest.members[0]
-    assert (entry.architecture, entry.loss, entry.learning_rate) == ("FPN", "Jaccard", 0.001)
+    assert (entry.architecture, entry.loss, entry.learning_rate) == (
+        architecture, "Jaccard", 0.001
+    )  # fmt: skip
     assert entry.encoder == TEST_ENCODER and entry.origin == "imported:epoch_041.ckpt"
     x = np.random.default_rng(0).normal(size=(11, 96, 128)).astype(np.float32) * 3
     got = ens.predict_array(x, "S1+S2").probability
@@ -122,7 +126,7 @@ def test_an_architecture_or_encoder_the_zoo_lacks_is_refused_naming_the_file(
         import_checkpoint(ckpt, manifest, stats)
     assert str(refused.value) == (
         f"{ckpt}: unknown architecture 'Segformer'; known: Unet, UnetPlusPlus, MAnet, Linknet, "
-        "FPN, PSPNet, PAN, DeepLabV3, DeepLabV3Plus"
+        "FPN, PSPNet, PAN, DeepLabV3, DeepLabV3Plus, UPerNet"
     )
     with pytest.raises(CheckpointError) as refused:
         import_checkpoint(ckpt, manifest, stats, architecture="Unet", encoder="nope")

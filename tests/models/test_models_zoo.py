@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from models.datasets import MODEL_SETTINGS, channels_of
+from models.grid import GridConfig
 from models.testing import TEST_ENCODER
 from models.zoo import (
     ARCHITECTURES,
     COMPACT_DECODERS,
     LOSSES,
     MIN_SIDE,
+    PAPER_ARCHITECTURES,
     Member,
     MemberSpec,
     build_loss,
@@ -21,7 +23,14 @@ from models.zoo import (
 
 
 def test_tables_hold_the_papers_grid() -> None:
-    assert len(ARCHITECTURES) == 9
+    assert PAPER_ARCHITECTURES == (
+        "Unet", "UnetPlusPlus", "MAnet", "Linknet", "FPN", "PSPNet", "PAN", "DeepLabV3",
+        "DeepLabV3Plus",
+    )  # fmt: skip
+    assert set(PAPER_ARCHITECTURES) < set(ARCHITECTURES) == set(COMPACT_DECODERS)
+    # a grid that names no architectures is the paper's, whatever else the table holds
+    assert GridConfig().architectures == list(PAPER_ARCHITECTURES)
+    assert canonical_architecture("upernet") == "UPerNet"
     assert set(LOSSES) == {"BCE", "Dice", "Focal", "Jaccard", "Lovasz"}
     assert canonical_architecture("Unet++") == "UnetPlusPlus"
     assert canonical_architecture("deeplabv3+") == "DeepLabV3Plus"
