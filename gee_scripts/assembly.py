@@ -39,6 +39,7 @@ __all__ = [
     "STACK_BANDS",
     "Availability",
     "Compositing",
+    "Window",
     "availability_query",
     "feature_image",
     "parse_availability",

@@ -44,6 +44,7 @@ from gee_scripts.settings import RetrySettings
 
 __all__ = [
     "Backoff",
+    "Cancelled",
     "EarthEngineError",
     "Failure",
     "backoff_from",

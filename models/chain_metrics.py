@@ -54,6 +54,7 @@ __all__ = [
     "evaluate_chain",
     "format_chain_report",
     "scene_objects",
+    "write_chain_report",
 ]
 
 DETECTIONS_FILE: Final = "detections.gpkg"

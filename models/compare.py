@@ -33,7 +33,7 @@ from models.metrics import (
     paired_f1_difference,
 )
 
-__all__ = ["compare_manifests", "data_folder", "format_comparison"]
+__all__ = ["compare_manifests", "data_folder", "format_comparison", "write_report"]
 
 
 def data_folder(data: Path) -> Path:

@@ -34,6 +34,7 @@ __all__ = [
     "PIXEL_SIZE_M",
     "RGB_CHANNELS",
     "S1_BANDS",
+    "S1_INCIDENCE_RANGE_DEG",
     "S2_BANDS",
     "SETTINGS",
     "STACK_ATTRS",

@@ -46,7 +46,15 @@ from models.zoo import (
     canonical_loss,
 )
 
-__all__ = ["DataFolders", "GridConfig", "expand", "load_grid", "run_grid"]
+__all__ = [
+    "DataFolders",
+    "GridConfig",
+    "expand",
+    "load_grid",
+    "run_grid",
+    "select_ensemble",
+    "trained_results",
+]
 
 log = logging.getLogger(__name__)
 

@@ -72,6 +72,7 @@ __all__ = [
     "CandidateTable",
     "Candidates",
     "calibrate_cut",
+    "chain_inputs",
     "collect",
     "fit_classifier",
     "fit_filter",

@@ -52,6 +52,7 @@ from monitor.store.inventory import Inventory
 
 __all__ = [
     "SIZE_CLASSES",
+    "TAIL_DAYS",
     "SeasonScore",
     "cli_configure",
     "cli_run",

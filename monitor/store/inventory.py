@@ -92,6 +92,7 @@ __all__ = [
     "RegionDetections",
     "RegionStatus",
     "StatusChange",
+    "not_an_inventory",
 ]
 
 log = logging.getLogger(__name__)
