@@ -1,6 +1,12 @@
 """The tables of the randomised training world's events: one entry per landslide morphology and
-one per look-alike (:mod:`monitor.simulator.events` draws them, :mod:`monitor.simulator.surface`
-renders them). Adding a kind is adding a row.
+one per look-alike (:mod:`monitor.simulator.random_events` draws them,
+:mod:`monitor.simulator.surface` renders them). Adding a kind is adding a row, and with it: a
+look-alike goes into a set of :data:`monitor.simulator.families.LOOKALIKE_SETS` (only the sets'
+kinds are drawn), the row into the tables of docs/models.md
+(``tests/archive/test_randomised_world.py`` checks both), and ``SIMULATOR_VERSION``
+(:mod:`monitor.simulator.spec`) is bumped, since the families' regions change for the same spec
+and archives built before would be reused otherwise. The randomised world changes with it:
+``make default-ensemble`` no longer rebuilds the shipped default's training data.
 
 Sizes, shapes and recovery times are design ranges chosen to span what the sources describe,
 not fitted values; each row says where its character comes from:

@@ -36,6 +36,31 @@ def test_the_world_has_72_families_of_every_kind() -> None:
         family("alpine/x/rockfall")
 
 
+def _doc_table(marker: str) -> dict[str, list[str]]:
+    """The first Markdown table after ``marker`` in docs/models.md: first cell (a `name`) ->
+    the other cells."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text("utf-8")
+    rows: dict[str, list[str]] = {}
+    after = text.split(marker, 1)[1]
+    for line in after[after.index("\n|") + 1 :].splitlines():
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_the_docs_tables_list_every_kind_prior_and_set() -> None:
+    """docs/models.md describes the randomised world row by row: a morphology, look-alike or
+    prior added to the code's tables (or a set changed) is documented there too."""
+    assert set(_doc_table("**Landslide morphologies**")) == set(MORPHOLOGIES)
+    assert set(_doc_table("**Look-alikes**")) == set(LOOKALIKES)
+    assert set(_doc_table("| prior | range |")) == set(PRIORS) | set(CHOICES)
+    sets = _doc_table("Look-alike sets (`LOOKALIKE_SETS` in `families.py`):")
+    assert {k: tuple(v[0].split(", ")) for k, v in sets.items()} == LOOKALIKE_SETS
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
 def test_priors_are_drawn_within_their_ranges_deterministically(seed: int) -> None:
     fam = FAMILIES[(seed * 13) % len(FAMILIES)]
