@@ -12,9 +12,9 @@ with storms, and each storm gives the scenes that the two window modes of a run 
 - one ``event`` scene: greenest-pixel and median composites of a pre window ending the day
   before the storm and a post window starting on it (Ganerød et al.);
 - one ``monitoring`` scene per lag of :attr:`TrainingSetPlan.monitoring_lags_days`: what a
-  daily run that many days after the storm compares (the latest clear observation and the mean
-  of the last Sentinel-1 scenes of each track against the baseline), so that the first views
-  after an event, with one or two post-event scenes, are in the training data.
+  daily run that many days after the storm compares (the latest clear observation and the last
+  Sentinel-1 scene of each track, the monitoring default, against the baseline), so that the
+  first views after an event, with one or two post-event scenes, are in the training data.
 
 The label is the simulated landslides whose event date falls in the post window and before its
 last acquisition (a landslide after every acquisition of the window is not in the images).
