@@ -23,7 +23,7 @@ from shapely.ops import unary_union
 from models.change_statistics import RADAR_SCENES
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
-from monitor.pipeline.vectorise import VectoriseRules
+from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
 from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
@@ -154,6 +154,16 @@ class MaskSettings(StrictModel):
     max_post_ndvi: float | None = Field(
         0.6, ge=-1, le=1, description="drop detections greener than this after the event"
     )
+    exclude_landcover: list[int] = Field(
+        default_factory=list,
+        description="ESA WorldCover codes: drop detections more than half on these classes",
+    )
+
+    @field_validator("exclude_landcover")
+    @classmethod
+    def _worldcover_codes(cls, value: list[int]) -> list[int]:
+        check_landcover_codes(value)
+        return value
 
 
 # --------------------------------------------------------------------------- geometry
@@ -326,6 +336,7 @@ class RegionConfig(StrictModel):
             exclude_water=self.masks.exclude_water,
             exclude_snow=self.masks.exclude_snow,
             max_post_ndvi=self.masks.max_post_ndvi,
+            exclude_landcover=tuple(self.masks.exclude_landcover),
             second_look=self.second_look,
         )
 

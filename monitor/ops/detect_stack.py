@@ -113,6 +113,7 @@ def default_rules() -> VectoriseRules:
         exclude_water=masks.exclude_water,
         exclude_snow=masks.exclude_snow,
         max_post_ndvi=masks.max_post_ndvi,
+        exclude_landcover=tuple(masks.exclude_landcover),
     )
 
 

@@ -20,6 +20,10 @@ red than blue: a pixel whose post-event blue reaches 0.9 of its red at a brightn
 0.12 is also excluded with the snow (on the demo, scars measure blue/red 0.6-0.7, snow fringes
 0.9-1.0).
 
+An object with more than half of its pixels on a land-cover class the region excludes
+(``exclude_landcover``: ESA WorldCover codes, cropland or built-up where harvests and building
+sites are the false alarms) is dropped whole; one mostly elsewhere is kept whole.
+
 An object whose clear post-event pixels are densely vegetated on average (``max_post_ndvi``) is
 dropped: a fresh scar is not green. This removes radar-only detections under pre-event clouds
 that the post-event optical view contradicts. Pixels marked ``optical_stale`` by
@@ -34,6 +38,7 @@ it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -49,13 +54,14 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from models.feature_stack import StackAttrs
-from models.worldcover import SNOW_ICE, WATER
+from models.worldcover import SNOW_ICE, WATER, WORLDCOVER_CLASSES
 from monitor.pipeline.dating import DATING_COLUMNS, object_dating
 
 __all__ = [
     "CANDIDATE_COLUMNS",
     "VectoriseRules",
     "bracketing_dates",
+    "check_landcover_codes",
     "empty_candidates",
     "exclusion_mask",
     "vectorise",
@@ -107,6 +113,7 @@ class VectoriseRules:
     exclude_water: bool = True
     exclude_snow: bool = True
     max_post_ndvi: float | None = 0.6
+    exclude_landcover: tuple[int, ...] = ()  # WorldCover codes: objects mostly on them dropped
     simplify_m: float = 5.0
     second_look: bool = True  # persistence (monitor.pipeline.dating); False: alert at once
 
@@ -115,6 +122,17 @@ class VectoriseRules:
             raise ValueError(f"threshold {self.threshold} is not strictly between 0 and 1")
         if self.min_area_m2 < 0 or self.min_slope_deg < 0 or self.simplify_m < 0:
             raise ValueError("min_area_m2, min_slope_deg and simplify_m must not be negative")
+        check_landcover_codes(self.exclude_landcover)
+
+
+def check_landcover_codes(codes: Sequence[int]) -> None:
+    """Refuse a code of ``exclude_landcover`` that is no ESA WorldCover class, naming it."""
+    for code in codes:
+        if code not in WORLDCOVER_CLASSES:
+            known = ", ".join(f"{c} {name}" for c, name in WORLDCOVER_CLASSES.items())
+            raise ValueError(
+                f"exclude_landcover: {code} is no ESA WorldCover class (the classes: {known})"
+            )
 
 
 def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
@@ -262,6 +280,9 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
             post = np.where(prediction["optical_stale"].values, np.nan, post)
         post_ndvi = _object_means(post, labels, index)
         keep &= ~(post_ndvi > rules.max_post_ndvi)  # NaN (no clear view) keeps the object
+    if rules.exclude_landcover:
+        excluded = np.isin(stack["landcover"].values, rules.exclude_landcover)
+        keep &= ~(_object_means(excluded.astype(np.float64), labels, index) > 0.5)
     if not keep.any():
         return empty_candidates(crs)
 

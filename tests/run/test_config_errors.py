@@ -748,3 +748,26 @@ def test_one_webhook_named_in_two_places_with_one_ca_file_is_one_webhook(
     data["regions"][0]["alerts"]["webhooks"][0]["ca_file"] = str(tmp_path / "other.pem")
     with pytest.raises(ConfigError):
         load_config(write_config(data))
+
+
+def test_land_cover_classes_a_region_excludes_are_worldcover_codes(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    data = _data(manifest, masks={"exclude_landcover": [40, 50]})
+    region = load_config(write_config(data)).regions[0]
+    assert region.rules.exclude_landcover == (40, 50)
+    assert load_config(write_config(_data(manifest))).regions[0].rules.exclude_landcover == ()
+    data["regions"][0]["masks"]["exclude_landcover"] = [40, 45]
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    message = str(info.value)
+    assert "regions[0].masks.exclude_landcover" in message
+    assert "45 is no ESA WorldCover class" in message and "40 cropland" in message
+
+
+def test_detect_stack_s_default_rules_are_a_default_region_s() -> None:
+    """`detect --stack` and the object filter's fit use the rules a region gets by default."""
+    from monitor.config import RegionConfig
+    from monitor.ops.detect_stack import default_rules
+
+    assert default_rules() == RegionConfig(name="r1", geometry=SQUARE).rules

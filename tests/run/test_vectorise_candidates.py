@@ -203,3 +203,23 @@ def test_fallback_pixels_meet_the_fallback_settings_own_threshold() -> None:
     # a threshold the region sets holds for every pixel
     kept = vectorise(prediction, stack, VectoriseRules(min_area_m2=0, threshold=0.65))
     assert kept.empty
+
+
+def test_detections_mostly_on_an_excluded_land_cover_are_dropped_whole() -> None:
+    """``exclude_landcover``: an object with more than half its pixels on the listed WorldCover
+    classes is dropped; one mostly elsewhere is kept whole, its outline and area included."""
+    field, slope = (10, 20, 10, 30), (30, 40, 10, 30)
+    stack = make_stack(GRID, scars=[field, slope])
+    landcover = stack["landcover"].values.copy()
+    landcover[10:20, 10:26] = 40  # 80 % of the first object is cropland
+    landcover[30:40, 10:18] = 50  # 40 % of the second is built-up
+    stack["landcover"] = (("y", "x"), landcover)
+    prediction = _prediction(stack, {field: 0.9, slope: 0.9})
+    everything = vectorise(prediction, stack, VectoriseRules(min_area_m2=0))
+    assert everything["area_m2"].tolist() == [20000.0, 20000.0]
+    rules = VectoriseRules(min_area_m2=0, exclude_landcover=(40, 50))
+    kept = vectorise(prediction, stack, rules)
+    assert kept["area_m2"].tolist() == [20000.0]  # the slope's object, whole
+    assert kept.geometry.iloc[0].bounds[1] == pytest.approx(GRID.y0 - 400)
+    with pytest.raises(ValueError, match=r"exclude_landcover: 55 is no ESA WorldCover class"):
+        VectoriseRules(exclude_landcover=(40, 55))
