@@ -13,7 +13,7 @@ Ganerød et al. Table 2) and one of them had layover/shadow there; ``liaDeg`` is
 incidence angle of the scenes not masked there (of all scenes where all are masked).
 
 A sensor/window without any scene gets a fully masked stand-in (NaN once fetched, count 0), so
-that the other sensor's path still runs; :func:`probe` says beforehand what is there.
+that the other sensor's path still runs; :func:`availability_query` says beforehand what is there.
 """
 
 from __future__ import annotations

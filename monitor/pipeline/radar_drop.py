@@ -86,8 +86,9 @@ __all__ = [
 # definition of forest. Below it, the ground's own scattering dominates and a slide need not
 # lower VH.
 CANOPY_MIN_M = 5.0
-# Sloping ground, as the trigger's vegetation test defines it (monitor.config.TriggerSettings
-# min_slope_deg): a flooded lake shore or a clear-cut on the valley floor lowers VH on flat ground.
+# Sloping ground, as the trigger's vegetation test defines it (min_slope_deg of
+# monitor.pipeline.trigger.TriggerSettings): a flooded lake shore or a clear-cut on the valley
+# floor lowers VH on flat ground.
 MIN_SLOPE_DEG = 10.0
 # Pixels per independent speckle sample: IW GRD high resolution is about 20 m x 22 m (ESA,
 # Sentinel-1 Product Definition) sampled at 10 m.
