@@ -530,6 +530,16 @@ def cli_run(args: argparse.Namespace) -> int:
             f"date, so no run could alert a landslide of the season (run until after "
             f"{events_from})"
         )
+    today = config.schedule.today()
+    if dates[-1] > today:
+        # each run refuses a date after today, but only when its turn comes: the runs before
+        # it would have written the inventory and sent their alerts, and nothing be scored
+        default = "" if args.last_run else f" (--last-run defaults to TO + {TAIL_DAYS} days)"
+        raise BadInput(
+            f"--last-run/--every: the last run, {dates[-1]}, is after today ({today} in "
+            f"{config.schedule.timezone}, the schedule's time zone): a run looks at the "
+            f"acquisitions before its date; give --last-run {today} or earlier{default}"
+        )
     source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     if args.shown and not isinstance(source, Source):
         raise BadInput(f"--shown: the {config.source.type} source builds no stacks to read again")

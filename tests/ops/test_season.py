@@ -436,3 +436,37 @@ def test_false_alerts_per_month_are_over_the_runs_that_counted_them(populated_co
     )
     assert np.isnan(one_run.summary()["false_per_100km2_month"])
     assert "3 false (no rate: the runs span no time)" in format_score(one_run)
+
+
+def test_a_season_that_would_run_past_today_is_refused_before_any_run(
+    populated_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found walking through dates: `season --last-run` after today (or a default TO + 30 days
+    that is) ran every date up to today, each one writing the inventory and sending its
+    alerts, then stopped at tomorrow's with "run date ... is in the future" and scored
+    nothing."""
+    import monitor.ops.season as season
+
+    config, _ = populated_config
+    monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: TruthSource({}))
+    ran: list[date] = []
+    monkeypatch.setattr(season, "run_season", lambda config, dates, **kw: ran.extend(dates))
+    today = config.schedule.today()
+    later = today + timedelta(days=40)
+    with pytest.raises(BadInput) as refused:
+        season.cli_run(season_args(config, "--first-run", "2024-08-01", "--last-run", str(later)))
+    assert ran == []
+    assert str(refused.value) == (
+        f"--last-run/--every: the last run, {later}, is after today ({today} in "
+        f"{config.schedule.timezone}, the schedule's time zone): a run looks at the "
+        f"acquisitions before its date; give --last-run {today} or earlier"
+    )
+    # the default last run, TO + 30 days, says so
+    argv = ["--config", str(config.path), "--events", str(today - timedelta(days=5)), str(today)]
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    season.cli_configure(parser)
+    with pytest.raises(BadInput, match=r"give --last-run .* or earlier \(--last-run defaults"):
+        season.cli_run(parser.parse_args(argv))
+    assert ran == []
