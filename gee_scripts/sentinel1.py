@@ -47,7 +47,8 @@ __all__ = [
 POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definition
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
-_DAY = "acquisition_day"  # days since 1970-01-01 of an image (acquisitions)
+_DAY = "acquisition_day"  # days since 1970-01-01 of an image's pass (acquisitions)
+_MS_PER_DAY = 86_400_000
 _MASK_BANDS = ("layover", "shadow")
 _FLATTENED_BANDS = (*POLARISATIONS, *_MASK_BANDS, "liaDeg")  # a flattened scene's bands
 
@@ -199,11 +200,24 @@ def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
 
 
 def dated(collection: ee.ImageCollection) -> ee.ImageCollection:
-    """``collection`` with each image's acquisition day (``acquisition_day``, days since
-    1970-01-01) as a property, which :func:`latest_per_track` groups by."""
+    """``collection`` with each image's pass day (``acquisition_day``, days since 1970-01-01)
+    as a property, which :func:`acquisitions` and :func:`latest_per_track` group by: the UTC
+    day of the first image of its track in the day up to it. The slices of a pass across
+    00:00 UTC (the morning pass near 90 degrees E, the evening pass near 90 degrees W) fall on
+    two days, and a track repeats after 6 days at the least, so its images less than a day
+    apart are one pass (``monitor.sources.archive_composite.pass_dates``)."""
 
     def with_day(image: ee.Image) -> ee.Image:
-        return ee.Image(image.set(_DAY, day_number(image)))
+        time = ee.Number(image.get("system:time_start"))
+        same_pass = collection.filter(
+            ee.Filter.And(
+                ee.Filter.eq(_TRACK, image.get(_TRACK)),
+                ee.Filter.lte("system:time_start", time),
+                ee.Filter.gt("system:time_start", time.subtract(_MS_PER_DAY)),
+            )
+        )
+        first = ee.Number(same_pass.aggregate_array("system:time_start").reduce(ee.Reducer.min()))
+        return ee.Image(image.set(_DAY, first.divide(_MS_PER_DAY).floor()))
 
     return collection.map(with_day)
 
@@ -214,8 +228,10 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     one pass, each masked outside its slice, and their mean where they overlap stands for the
     pass (layover and shadow where both slices have them). Without it, the observation counts,
     the event dating and the second look's two looks counted that pass twice in the strip where
-    the slices overlap. The bands are those of :func:`flattened_collection`; the properties the
-    acquisition time, the track and the day (``acquisition_day``, :func:`latest_per_track`)."""
+    the slices overlap. The slices of a pass across 00:00 UTC are one acquisition too, of the
+    day of its first slice (:func:`dated`). The bands are those of :func:`flattened_collection`;
+    the properties the acquisition time (the first slice's, so that the day of the dating bands
+    is the pass's), the track and the day (``acquisition_day``, :func:`latest_per_track`)."""
 
     scenes = dated(collection)
 
@@ -229,10 +245,11 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
         # every slice has it, as the mosaic's backscatter is valid where any slice is
         merged = group.select([*POLARISATIONS, "liaDeg"]).mean()
         merged = merged.addBands(group.select(list(_MASK_BANDS)).min())
+        start = group.aggregate_array("system:time_start").reduce(ee.Reducer.min())
         return ee.Image(
-            merged.select(list(_FLATTENED_BANDS)).copyProperties(
-                first, ["system:time_start", _TRACK, _DAY]
-            )
+            merged.select(list(_FLATTENED_BANDS))
+            .copyProperties(first, [_TRACK, _DAY])
+            .set("system:time_start", start)
         )
 
     return ee.ImageCollection(scenes.distinct([_TRACK, _DAY]).map(mosaic))

@@ -43,6 +43,7 @@ from monitor.sources.archive_composite import (
     TRUE_COLOUR,
     RadarOptions,
     S2Composite,
+    pass_dates,
     read_static,
     s1_composites,
     s2_composite,
@@ -296,6 +297,12 @@ class ArchiveSource:
         horizon = timedelta(days=LOOK_HORIZON_DAYS)
         first_day, last_day = min(events["event_date"]), max(events["event_date"])
         s1 = self.catalog(region_name, sensor="S1", orbit_pass=orbit_pass)
+        # one look per pass: its slices (a region on a slice boundary, or on both sides of
+        # 00:00 UTC) are one acquisition, as the composites count them
+        passes = pd.DataFrame(
+            {"date": pass_dates(list(s1["date"]), list(s1["track"])), "track": s1["track"]}
+        )
+        s1 = passes.drop_duplicates().sort_values("date", kind="stable")
         s2 = self.catalog(region_name, sensor="S2")
         s2 = s2[(s2["date"] >= first_day) & (s2["date"] <= last_day + horizon)]
         s2 = s2.reset_index(drop=True)

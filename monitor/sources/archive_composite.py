@@ -12,8 +12,9 @@ event dating) and :func:`stack_layers`, the model bands and dating layers that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal, cast
 
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "Static",
     "newest_scene",
     "optical_dating",
+    "pass_dates",
     "radar_dating",
     "read_static",
     "s1_composites",
@@ -281,18 +283,42 @@ def _track_corrections(
     return geometry, correction
 
 
+def pass_dates(dates: Sequence[date], tracks: Sequence[object]) -> list[date]:
+    """The date of each Sentinel-1 scene's pass (``dates`` and ``tracks`` one per scene): the
+    first UTC day of the scenes of its track that follow each other a day apart at most. The
+    slices of a pass across 00:00 UTC (the morning pass near 90 degrees E, the evening pass
+    near 90 degrees W) are dated by two days, and a track repeats after 6 days at the least (12
+    per satellite), so its scenes a day apart are one pass."""
+    out = list(dates)
+    by_track: dict[object, list[int]] = {}
+    for i, track in enumerate(tracks):
+        by_track.setdefault(track, []).append(i)
+    for positions in by_track.values():
+        ordered = sorted(positions, key=lambda i: dates[i])
+        start = previous = dates[ordered[0]]
+        for i in ordered:
+            day = dates[i]
+            if (day - previous).days > 1:
+                start = day
+            out[i], previous = start, day
+    return out
+
+
 def _acquisitions(rows: pd.DataFrame, db: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row and one image per acquisition, a (date, track): the catalog rows of the slices
-    of one pass (a region on a GRD slice boundary) are mosaicked, their mean where they overlap,
+    """One row and one image per acquisition, a track's pass (:func:`pass_dates`): the catalog
+    rows of the slices of one pass (a region on a GRD slice boundary, or slices on both sides
+    of 00:00 UTC) are mosaicked, their mean where they overlap, dated by the pass's first day,
     and a scene written twice counts once. Without that, monitoring's last scene of a track was
     one slice (half the region without post-event radar) and a duplicate a second look."""
+    days = pass_dates(list(rows["date"]), list(rows["track"]))
     groups: dict[tuple[object, object], list[int]] = {}
-    for i, key in enumerate(zip(rows["date"], rows["track"], strict=True)):
+    for i, key in enumerate(zip(days, rows["track"], strict=True)):
         groups.setdefault(key, []).append(i)
-    if len(groups) == len(rows):
+    if len(groups) == len(rows) and days == list(rows["date"]):
         return rows, db
     merged = np.stack([db[g[0]] if len(g) == 1 else nan_mean(db[g])[0] for g in groups.values()])
-    return rows.iloc[[g[0] for g in groups.values()]], merged
+    kept = rows.iloc[[g[0] for g in groups.values()]]
+    return kept.assign(date=[days[g[0]] for g in groups.values()]), merged
 
 
 def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:

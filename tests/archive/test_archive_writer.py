@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import socket
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import geopandas as gpd
@@ -392,9 +392,12 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
     assert len(ArchiveSource(tmp_path)._region("export").catalog) == 2  # the committed one
 
 
-def _radar_region(path: Path, post_writes: list[tuple[np.ndarray, float]]) -> None:
+def _radar_region(
+    path: Path, post_writes: list[tuple[np.ndarray, float]], when: list[object] | None = None
+) -> None:
     """One track, two pre scenes at -10 dB VV, and the post acquisition of 2024-08-08 written
-    as ``post_writes`` (mask of its pixels, VV) rows of the same date and track."""
+    as ``post_writes`` (mask of its pixels, VV) rows of the same date and track (or of the
+    times ``when``, one per row)."""
     shape, track, sun = _writer_inputs()
     n_s1 = 2 + len(post_writes)
     with RegionWriter(path, AREA, n_s2=1, n_s1=n_s1, tracks=[track]) as w:
@@ -409,7 +412,7 @@ def _radar_region(path: Path, post_writes: list[tuple[np.ndarray, float]]) -> No
         for i, (mask, vv) in enumerate(post_writes):
             post = np.where(mask, scene, np.nan).astype(np.float32)
             post[0][mask] = vv
-            w.write_s1(2 + i, date(2024, 8, 8), 0, post)
+            w.write_s1(2 + i, when[i] if when else date(2024, 8, 8), 0, post)
         w.commit()
 
 
@@ -429,6 +432,47 @@ def test_an_acquisition_in_two_slices_is_one_scene_mosaicked(tmp_path: Path) -> 
     np.testing.assert_allclose(stack.postVV.values[~west], -7.0 + flat, atol=1e-4)
     assert (stack.s1_count_post.values == 1).all()
     assert stack.attrs["s1_dates_post"] == "2024-08-08"
+
+
+def test_a_pass_across_midnight_utc_is_one_scene_dated_by_its_first_day(tmp_path: Path) -> None:
+    """Found walking through dates: a pass whose slices straddle 00:00 UTC (Sentinel-1's
+    morning pass near 90 degrees E, its evening pass near 90 degrees W) is dated by two UTC
+    days. It was two acquisitions of its track: monitoring's last scene was the later slice
+    alone (half the region without post-event radar), and the pass could confirm itself as
+    a radar repeat. A track repeats after 6 days at the least, so its scenes a day apart are
+    one pass."""
+    from models.change_statistics import Compositing
+
+    shape = region_grid(AREA.geometry).shape
+    west = np.zeros(shape, bool)
+    west[:, : shape[1] // 2] = True
+    when = [
+        datetime(2024, 8, 8, 23, 59, 51, tzinfo=UTC),
+        datetime(2024, 8, 9, 0, 0, 16, tzinfo=UTC),
+    ]
+    _radar_region(tmp_path, [(west, -6.0), (~west, -6.0)], when)
+    source = ArchiveSource(tmp_path)
+    stack = source.features(AREA, PRE, POST, Compositing(mode="monitoring"))
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
+    np.testing.assert_allclose(stack.postVV.values, -6.0 + flat, atol=1e-4)
+    assert (stack.s1_count_post.values == 1).all()
+    assert (stack.s1_changed_scenes.values <= 1).all()
+    assert stack.attrs["s1_dates_post"] == "2024-08-08"
+    assert (
+        stack.s1_first_changed.values[np.isfinite(stack.s1_first_changed.values)]
+        == (date(2024, 8, 8) - date(1970, 1, 1)).days
+    ).all()
+    # the pass is one look for the season's first looks too: no second scene after it
+    events = gpd.GeoDataFrame(
+        {"event_date": [date(2024, 8, 5)]}, geometry=[AREA.geometry.centroid], crs="EPSG:4326"
+    )
+    assert source.first_looks("export", events)["second_s1"].tolist() == [None]
+    # a window that ends between the slices holds the first alone, dated as it was
+    early = source.features(
+        AREA, PRE, Window(date(2024, 8, 1), date(2024, 8, 9)), Compositing(mode="monitoring")
+    )
+    assert early.attrs["s1_dates_post"] == "2024-08-08"
+    assert np.isnan(early.postVV.values[~west]).all()
 
 
 def test_a_scene_written_twice_is_no_second_look(tmp_path: Path) -> None:

@@ -345,6 +345,10 @@ class GraphEvaluator:
         name, value = args["leftField"], self(args["rightValue"])
         return lambda props: name in props and props[name] < value
 
+    def _Filter_greaterThan(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        name, value = args["leftField"], self(args["rightValue"])
+        return lambda props: name in props and props[name] > value
+
     def _Filter_not(self, args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
         inner = self(args["filter"])
         return lambda props: not inner(props)

@@ -271,14 +271,22 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     assert start["fn"] == "Number.max" and start["args"]["right"] == 0
     assert start["args"]["left"]["fn"] == "Number.subtract"
     assert start["args"]["left"]["args"]["right"] == 3
-    (first_day,) = _calls(monitoring, "List.reduce")
-    assert first_day["args"]["list"] == days
+    assert len([c for c in _calls(monitoring, "List.reduce") if c["args"]["list"] == days]) == 1
     # grouped by track, ranked by the acquisition day that sentinel1.acquisitions set
     tracks = _calls(monitoring, "AggregateFeatureCollection.array")
-    assert sorted(t["args"]["property"] for t in tracks) == [
+    assert {t["args"]["property"] for t in tracks} == {
         "acquisition_day",
         "relativeOrbitNumber_start",
+        "system:time_start",
+    }
+    # a pass is of its first slice's day and time (slices on both sides of 00:00 UTC)
+    firsts = [
+        c
+        for c in _calls(monitoring, "List.reduce")
+        if c["args"]["list"]["fn"] == "AggregateFeatureCollection.array"
+        and c["args"]["list"]["args"]["property"] == "system:time_start"
     ]
+    assert firsts and {c["args"]["reducer"]["fn"] for c in firsts} == {"Reducer.min"}
     assert monitoring["args"]["names"] == list(FLAT_BANDS)
 
 

@@ -202,8 +202,9 @@ def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
     ]
 
 
+@pytest.mark.parametrize("second", [86025, 86415], ids=["same-day", "across-midnight-utc"])
 @pytest.mark.parametrize("k", [1, 2])
-def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> None:
+def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int, second: int) -> None:
     """A region on a GRD slice boundary: track 117's pass comes as two images of one day, each
     masked outside its slice. ``acquisitions`` mosaics them (their mean where they overlap), so
     the monitoring post image (the last scene of each track), its count and its newest scene
@@ -212,7 +213,9 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> 
     image would be the newest pass's other slice. The slices start 25 s apart late in the day
     (an acquisition is a track and a UTC day, not an instant), and another track passes on the
     same day (a pass is a track and a day, not a day). With ``k`` = 2 scenes per track, track
-    15 keeps both of its passes, the others their one."""
+    15 keeps both of its passes, the others their one. The second slice may start after
+    00:00 UTC (found walking through dates: it was a pass of the next day, and the last pass
+    of its track); the pass is then of its first slice's day, as in the archive."""
     rng = np.random.default_rng(21)
     size = 30
     dem = np.full((size, size), 300.0)
@@ -220,7 +223,7 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> 
     # (track, day, seconds into the day, columns with data); the third and fourth are the
     # slices of one pass, the fifth another track's pass of the same day
     scenes = [(15, 19900, 3600, slice(0, 30)), (15, 19912, 3600, slice(0, 30)),
-              (117, 19903, 86000, slice(0, 20)), (117, 19903, 86025, slice(12, 30)),
+              (117, 19903, 86000, slice(0, 20)), (117, 19903, second, slice(12, 30)),
               (44, 19903, 3000, slice(0, 30))]  # fmt: skip
     db = np.full((len(scenes), size, size), np.nan)
     inputs: dict = {"T/dem": {"elevation": dem}}
@@ -240,7 +243,8 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> 
     flat = sentinel1.flattened_collection(
         collection, ee.Image("T/dem"), S1Settings(terrain_model="surface")
     )
-    post = sentinel1.latest_per_track(sentinel1.acquisitions(flat), k)
+    passes = sentinel1.acquisitions(flat)
+    post = sentinel1.latest_per_track(passes, k)
     graph = graph_tree(
         ee.List(
             [
@@ -251,7 +255,18 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int) -> 
             ]
         )
     )
-    mean, count, newest, everything = GraphEvaluator(inputs, properties=properties)(graph)
+    evaluator = GraphEvaluator(inputs, properties=properties)
+    mean, count, newest, everything = evaluator(graph)
+    # one image per pass, track 117's of day 19903 from its first slice's time (the day of
+    # the dating bands)
+    days = sorted(
+        (p["relativeOrbitNumber_start"], p["acquisition_day"], p["system:time_start"])
+        for p in map(props_of, evaluator(graph_tree(passes)))
+    )
+    hour = 3_600_000
+    assert days == [(15, 19900, 19900 * DAY_MS + hour), (15, 19912, 19912 * DAY_MS + hour),
+                    (44, 19903, 19903 * DAY_MS + 3_000_000),
+                    (117, 19903, 19903 * DAY_MS + 86_000_000)]  # fmt: skip
 
     # flat ground and surface model: flattening adds one constant; take it from the graph
     offset = float(np.nanmean(everything["allVV"] - np.nanmean(db, axis=0)))
