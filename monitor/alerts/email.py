@@ -44,7 +44,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("prob", "prob. mean / max"),
     ("agreement", "agreement"),
     ("setting", "setting"),
-    ("dates", "happened between"),
+    ("dates", "happened (UTC days)"),
     ("where", "lat, lon"),
 )
 
@@ -73,7 +73,8 @@ def _row(alert: Alert) -> dict[str, str]:
 
 
 def _event_dates(ls: dict[str, Any]) -> str:
-    """When it happened: the event bracket where a sensor dated it, else the windows' dates."""
+    """When it happened: the event bracket where a sensor dated it, else the windows' dates
+    (UTC days of acquisitions, as the column says: a local date can differ by one)."""
     if ls.get("event_before"):
         return f"after {ls.get('event_after') or '?'}, by {ls['event_before']}"
     return f"{ls['pre_date'] or '?'} … {ls['post_date'] or '?'}"

@@ -249,8 +249,8 @@ def _popup_html(
         ),
         ("Mean slope", f"{_number(row.get('slope_mean'), '.1f')}°"),
         ("Setting", _text(row.get("setting"))),
-        ("Event between", _event_between(row)),
-        ("Dated by", _dated_by(row)),
+        ("Event between (UTC days)", _event_between(row)),
+        ("Dated by (UTC days)", _dated_by(row)),
         ("Second look", _confirmed_by(row.get("confirmation"))),
         (
             "Object filter",

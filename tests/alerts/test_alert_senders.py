@@ -4,6 +4,7 @@ outbox module never loads a sender itself."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -239,3 +240,38 @@ def test_an_e_mail_attaches_no_quicklook_that_is_no_png(tmp_path: Path) -> None:
     images = [p.get_content() for p in message.walk() if p.get_content_type() == "image/png"]
     assert images == [png.read_bytes()]
     assert b"TOPSECRET" not in message.as_bytes()
+
+
+def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
+    """Found walking through dates: the digest's "happened between" dates are the UTC days of
+    the acquisitions that bracket the change, and nothing said so. Read as local dates they
+    were a day off where the day differs: Sentinel-2 passes New Zealand at about 10:30 local
+    time, 21:30 UTC of the day before, and Sentinel-1's evening pass over Alaska (18:00 local)
+    is dated the next UTC day."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
+    with Outbox(path) as box:
+        rows = box.rows("pending")
+    alerts = []
+    for row, dated in zip(rows, (True, False), strict=True):
+        payload = json.loads(json.dumps(row["payload"]))
+        landslide = payload["landslide"]
+        landslide["event_after"], landslide["event_before"] = (
+            ("2024-02-28", "2024-03-04") if dated else (None, None)
+        )
+        landslide["pre_date"], landslide["post_date"] = "2024-02-23", "2024-03-04"
+        alerts.append(Alert(
+            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+            payload=payload, quicklook=None, attempts=0,
+        ))  # fmt: skip
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    message = build_message(smtp, "duty@example.org", alerts)
+    text = message.get_body(("plain",)).get_content()
+    page = message.get_body(("html",)).get_content()
+    for body in (text, page):
+        assert "happened (UTC days)" in body
+        assert "after 2024-02-28, by 2024-03-04" in body
+        assert "2024-02-23 … 2024-03-04" in body

@@ -54,8 +54,9 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     first = min(features, key=lambda f: f["properties"]["fid"])
     popup = first["properties"]["popup"]
     assert "First seen</th><td>2024-08-01 (44 days)" in popup
-    assert "Event between</th><td>2024-08-16 and 2024-08-21" in popup
-    assert "Dated by</th><td>S2 2024-08-16 – 2024-08-21" in popup
+    # acquisitions' UTC days, said so (found walking through dates: a local date can differ)
+    assert "Event between (UTC days)</th><td>2024-08-16 and 2024-08-21" in popup
+    assert "Dated by (UTC days)</th><td>S2 2024-08-16 – 2024-08-21" in popup
     # the detector's second look, not the reviewer's decision: "Confirmed by optical" on a
     # dismissed landslide read as a contradiction
     assert "Second look</th><td>optical" in popup
