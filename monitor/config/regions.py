@@ -115,8 +115,9 @@ class EventWindows(StrictModel):
         post_end = min(post_start + timedelta(days=self.post_days), run_date)
         if post_end <= post_start:
             raise ValueError(
-                f"the post-event window of event {self.event_date} has not begun on run date "
-                f"{run_date} (it starts {post_start})"
+                f"the post-event window of event {self.event_date} starts {post_start}, and a "
+                f"run sees the days before its date: run {run_date} holds none of it (the "
+                f"first run that does is {post_start + timedelta(days=1)})"
             )
         return pre, Window(post_start, post_end)
 

@@ -375,8 +375,15 @@ def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path)
     assert post == Window(date(2024, 8, 25), date(2024, 9, 24))
     _, clipped = r2.windows.windows_for(date(2024, 9, 1))
     assert clipped == Window(date(2024, 8, 25), date(2024, 9, 1))
-    with pytest.raises(ValueError, match="has not begun on run date 2024-08-25"):
+    # said as a run sees it (found walking through dates: "has not begun on run date
+    # 2024-08-25 (it starts 2024-08-25)" read as a contradiction)
+    with pytest.raises(ValueError) as early:
         r2.windows.windows_for(date(2024, 8, 25))
+    assert str(early.value) == (
+        "the post-event window of event 2024-08-24 starts 2024-08-25, and a run sees the days "
+        "before its date: run 2024-08-25 holds none of it (the first run that does is "
+        "2024-08-26)"
+    )
     assert r2.rules.threshold == 0.7 and r2.rules.min_slope_deg == 8
     assert not r2.rules.exclude_snow and r2.rules.exclude_water
     assert r1.rules.threshold is None and r1.rules.min_area_m2 == 900
