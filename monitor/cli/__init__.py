@@ -338,7 +338,9 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        # the date and the offset too: cron's run.log, `docker logs` and a scheduler running
+        # for days hold many days' lines, written in the host's zone, not the schedule's
+        datefmt="%Y-%m-%d %H:%M:%S%z",
         handlers=[handler],
     )
     for noisy in _NOISY:

@@ -162,3 +162,34 @@ def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
     missed = ", ".join(str(last + timedelta(days=n)) for n in (1, 2, 3))
     assert f"a start now would run: {missed}\n" in out
     assert f"last completed run: {last} (north: {last}, south: {last}, east: never)" in out
+
+
+def test_log_lines_carry_their_date_and_utc_offset() -> None:
+    """Found walking through dates: the CLI's log lines began with the host's clock time alone
+    (``06:00:12 WARNING ...``), so cron's run.log, `docker logs` and `kubectl logs` could not
+    tell one day's warnings from another's, nor in which time zone they were written (a
+    scheduler's host in Auckland writing runs dated in UTC)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; from monitor.cli import _setup_logging; "
+        "_setup_logging(verbose=False, quiet=False); "
+        "logging.getLogger('monitor.run').warning('a region without data')"
+    )
+    env = {**os.environ, "TZ": "Pacific/Auckland"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    line = done.stderr.strip().splitlines()[-1]
+    found = re.fullmatch(
+        r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[+-]\d{4}) WARNING monitor.run: a region without "
+        r"data",
+        line,
+    )
+    assert found, line
+    stamp = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S%z")
+    assert stamp.utcoffset() in (timedelta(hours=12), timedelta(hours=13))  # NZST, NZDT
+    assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=5)
