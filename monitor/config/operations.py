@@ -170,9 +170,15 @@ class ScheduleSettings(StrictModel):
     @model_validator(mode="after")
     def _valid_cron(self) -> ScheduleSettings:
         try:
-            cron_trigger(self.cron, self.timezone)
+            trigger = cron_trigger(self.cron, self.timezone)
         except ValueError as exc:
             raise ValueError(f"cron: {exc}") from None
+        # 30 February: the scheduler would start and never run (a leap day's cron does fire)
+        if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise ValueError(
+                f"cron: {self.cron!r} never fires: no day of any year matches its day, month "
+                "and weekday fields"
+            )
         return self
 
     def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:

@@ -72,6 +72,22 @@ def test_bad_settings_name_the_field(field: str, value: object, message: str) ->
         ScheduleSettings(**{field: value})
 
 
+def test_a_cron_of_no_day_that_exists_is_refused_and_a_leap_day_one_kept() -> None:
+    """Found walking through dates: ``30 2 30 2 *`` (30 February) was taken, and the scheduler
+    started with "next run None" and never ran. 29 February comes every four years."""
+    with pytest.raises(ValidationError) as refused:
+        ScheduleSettings(cron="30 2 30 2 *", timezone="Pacific/Auckland")
+    assert (
+        "cron: '30 2 30 2 *' never fires: no day of any year matches its day, month and "
+        "weekday fields"
+    ) in str(refused.value)
+    with pytest.raises(ValidationError, match="never fires"):
+        ScheduleSettings(cron="0 0 31 4,6,9,11 *")
+    leap = ScheduleSettings(cron="0 6 29 2 *", timezone="Pacific/Auckland").trigger()
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    assert leap.get_next_fire_time(None, start).date() == date(2028, 2, 29)
+
+
 def test_due_dates_catch_up_missed_days_in_order_with_a_controlled_clock() -> None:
     trigger = cron_trigger("0 6 * * *", "Europe/Rome")
     after_fire = datetime(2024, 9, 15, 7, 0, tzinfo=ROME)
