@@ -106,17 +106,24 @@ def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
     assert np.array_equal(label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE]) == 1, label == 1)
 
 
-def test_a_resumed_scene_is_relabelled_by_today_s_rules_without_a_fetch(tmp_path: Path) -> None:
-    """The resume key holds the label geometries, not the rules: a scene written when a slide
-    smaller than a pixel was labelled background kept that label on every later export."""
+def _scene_of_the_old_rule(tmp_path: Path) -> tuple[SceneJob, Path]:
+    """A scene written when the speck smaller than a pixel was labelled background (its label
+    and record as that export wrote them), and the job that exports it today."""
     job = _job(SPECK, SLIDE)
     before = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE])  # the old rule's label
     image = np.zeros((len(MODEL_BANDS), *SHAPE), np.float32)
     write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
     record = tmp_path / "provenance" / "scene-1.json"
-    record.parent.mkdir()
+    record.parent.mkdir(exist_ok=True)
     grid = {"crs": CRS, "transform": list(TRANSFORM)[:6], "shape": list(SHAPE)}
     record.write_text(json.dumps({"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}}))
+    return job, record
+
+
+def test_a_resumed_scene_is_relabelled_by_today_s_rules_without_a_fetch(tmp_path: Path) -> None:
+    """The resume key holds the label geometries, not the rules: a scene written when a slide
+    smaller than a pixel was labelled background kept that label on every later export."""
+    job, record = _scene_of_the_old_rule(tmp_path)
     assert _relabel(tmp_path, job, record)
     with rasterio.open(label_path(tmp_path, "scene-1")) as src:
         now = src.read(1)
@@ -134,15 +141,7 @@ def test_a_relabelling_stopped_half_way_is_finished_by_the_next_export(
     next export found the label as today's rules give it and left both alone)."""
     import monitor.ops._dataset_write as dataset_write
 
-    job = _job(SPECK, SLIDE)
-    before = label_raster(SHAPE, TRANSFORM, CRS, positive=[SLIDE])
-    image = np.zeros((len(MODEL_BANDS), *SHAPE), np.float32)
-    write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
-    record = tmp_path / "provenance" / "scene-1.json"
-    record.parent.mkdir()
-    grid = {"crs": CRS, "transform": list(TRANSFORM)[:6], "shape": list(SHAPE)}
-    record.write_text(json.dumps({"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}}))
-    real_write_json = dataset_write._write_json
+    job, record = _scene_of_the_old_rule(tmp_path)
     for step in ("_write_json", "replace"):  # stopped at the record, or at the label
 
         def stop(*_: object, **__: object) -> None:
@@ -162,5 +161,4 @@ def test_a_relabelling_stopped_half_way_is_finished_by_the_next_export(
         assert json.loads(record.read_text())["label_pixels"] == counts == {
             "1": 9, "0": 390, "255": 1
         }, step  # fmt: skip
-        real_write_json(record, {"grid": grid, "label_pixels": {"1": 9, "0": 391, "255": 0}})
-        write_scene(tmp_path, Scene("scene-1", image, before, CRS, TRANSFORM))
+        _scene_of_the_old_rule(tmp_path)  # as it was, for the next step
