@@ -115,6 +115,7 @@ def detect_region(
         result.status, result.message = "no-data", str(exc)
         return result
     result.pre_window, result.post_window = str(pre), str(post)
+    result.windows = region.windows.describe(pre, post)
     source = source if source is not None else open_source(config.source)
     try:
         stack = source.features(region.area, pre, post, region.windows.compositing())

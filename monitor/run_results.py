@@ -40,6 +40,7 @@ class RegionResult:
     message: str = ""
     pre_window: str = ""
     post_window: str = ""
+    windows: str = ""  # the windows as the log, the report and the run's record give them
     data_status: str = ""  # the stack's ``status`` attribute (missing sensors, windows)
     setting: str | None = None
     setting_reason: str = ""
@@ -106,16 +107,18 @@ class Clock:
 
 def log_result(result: RegionResult) -> None:
     """One log line of what a region found (a warning without data, an error on failure)."""
+    windows = f"; windows: {result.windows}" if result.windows else ""
     if result.status == "ok":
         log.info(
-            "%s: %d candidate(s)%s in %.1f s",
+            "%s: %d candidate(s)%s in %.1f s%s",
             result.region,
             result.n_candidates,
             f" with {result.setting}" if result.setting else " (trigger off)",
             result.seconds,
+            windows,
         )
     elif result.status == "no-data":
-        log.warning("%s: no data: %s", result.region, result.message)
+        log.warning("%s: no data: %s%s", result.region, result.message, windows)
     else:
         log.error("%s: failed: %s", result.region, result.message)
 
@@ -135,7 +138,8 @@ def _trigger_note(result: RegionResult) -> str:
 def region_detections(result: RegionResult) -> RegionDetections:
     """What the inventory records of a region's result (the trigger's statistics go into the
     message, so that they are kept for every region and run, detections or not)."""
-    notes = [n for n in (result.message, _trigger_note(result), result.data_status) if n]
+    windows = f"windows: {result.windows}" if result.windows else ""
+    notes = [n for n in (result.message, windows, _trigger_note(result), result.data_status) if n]
     notes = [n for n in notes if n != "ok"]
     return RegionDetections(
         region=result.region,

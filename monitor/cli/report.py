@@ -93,6 +93,10 @@ def format_summary(summary: RunSummary) -> str:
     lines.extend(
         f"  {r.region}: {r.status}: {r.message}" for r in summary.regions if r.status != "ok"
     )
+    windows = [f"  {r.region}: {r.windows}" for r in summary.regions if r.windows]
+    if windows:
+        lines.append("Windows (start/end, the end day excluded):")
+        lines.extend(windows)
     evaluation = summary.evaluation
     if evaluation is not None and evaluation.events:
         if summary.filtered:

@@ -82,6 +82,10 @@ class MonitoringWindows(StrictModel):
             return EVENT
         return Compositing("monitoring", radar_scenes=self.radar_scenes)
 
+    def describe(self, pre: Window, post: Window) -> str:
+        """The windows of a run as its log and record give them (``start/end``, end excluded)."""
+        return f"monitoring ({self.composite}): pre {pre}, post {post}"
+
 
 # a number as text ("0", "20240824"): pydantic would read it as Unix seconds too
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
@@ -124,6 +128,16 @@ class EventWindows(StrictModel):
     def compositing(self) -> Compositing:
         """Greenest pixel and median of each window (Ganerød et al.)."""
         return EVENT
+
+    def describe(self, pre: Window, post: Window) -> str:
+        """The windows of a run as its log and record give them (``start/end``, end excluded),
+        saying when the post window is clipped to the run date."""
+        text = f"event {self.event_date}: pre {pre}, post {post}"
+        if post.days < self.post_days:
+            text += (
+                f" ({post.days} of the {self.post_days} post-event days: clipped to the run date)"
+            )
+        return text
 
 
 Windows = Annotated[MonitoringWindows | EventWindows, Field(discriminator="mode")]

@@ -3,6 +3,7 @@ run lock: numbers of detections, inventory rows, alerts, failures and reruns."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Callable
 from datetime import date
@@ -210,6 +211,42 @@ def test_the_summary_says_which_false_alarms_lie_on_older_landslides(
         in text
     )
     assert "49 false alarm(s) (45 on older landslides, of the pre window) among 50;" in text
+
+
+def test_the_run_says_which_windows_each_region_used(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    stand_ins: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found walking through an event mapping: an event region's post window is clipped to the
+    run date (13 of its 30 days here), yet neither the log, the report nor the run's record in
+    the inventory said which windows a region's stack was composited from; they do now."""
+    data = _config_data(manifest)
+    data["regions"][0]["windows"] = {"mode": "event", "event_date": "2024-09-01"}
+    config = load_config(write_config(data))
+    stand_ins()
+    with caplog.at_level(logging.INFO, logger="monitor.run"):
+        summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+
+    event = (
+        "event 2024-09-01: pre 2024-07-03/2024-09-01, post 2024-09-02/2024-09-15 "
+        "(13 of the 30 post-event days: clipped to the run date)"
+    )
+    monitoring = "monitoring (latest): pre 2024-06-17/2024-08-16, post 2024-08-16/2024-09-15"
+    assert [r.windows for r in summary.regions] == [event, monitoring]
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("north: 2 candidate(s)") and event in m for m in logged)
+    assert any(m.startswith("south: 1 candidate(s)") and monitoring in m for m in logged)
+    text = format_summary(summary)
+    assert "Windows (start/end, the end day excluded):" in text
+    assert f"  north: {event}" in text and f"  south: {monitoring}" in text
+    with Inventory(config.inventory.path) as inventory:
+        messages = inventory.run_regions(summary.run_id)["message"].tolist()
+    assert [f"windows: {event}" in messages[0], f"windows: {monitoring}" in messages[1]] == [
+        True,
+        True,
+    ]
 
 
 def test_the_same_date_twice_adds_no_row_and_no_alert(
