@@ -187,10 +187,34 @@ class MaskSettings(StrictModel):
 def _geometry_from_geojson(value: dict[str, Any]) -> BaseGeometry:
     kind = value.get("type")
     if kind == "FeatureCollection":
-        return unary_union([shape(f["geometry"]) for f in value.get("features", [])])
+        features = value.get("features", [])
+        for number, feature in enumerate(features, start=1):
+            if isinstance(feature, dict) and feature.get("geometry", {}) is None:
+                raise ValueError(
+                    f"feature {number} of the FeatureCollection has no geometry (null)"
+                )
+        return unary_union([shape(f["geometry"]) for f in features])
     if kind == "Feature":
+        if value.get("geometry", {}) is None:
+            raise ValueError("a Feature without a geometry (null)")
         return shape(value["geometry"])
     return shape(value)
+
+
+def _bounding_box_hint(value: Any) -> str:
+    """What to write instead of a bounding box given as a list of four numbers ("" for other
+    values)."""
+    numbers = isinstance(value, list | tuple) and len(value) == 4
+    if not numbers or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        return ""
+    w, s, e, n = value
+    ring = f"[[{w}, {s}], [{e}, {s}], [{e}, {n}], [{w}, {n}], [{w}, {s}]]"
+    return (
+        "; a bounding box [west, south, east, north] is written as a GeoJSON Polygon: "
+        f"{{type: Polygon, coordinates: [{ring}]}}"
+    )
 
 
 def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
@@ -326,7 +350,9 @@ class RegionConfig(StrictModel):
             path = resolve_path(Path(value), info)
             geometry = _geometry_from_file(path, (info.data or {}).get("layer"))
         else:
-            raise ValueError("expected inline GeoJSON or the path of a region file")
+            raise ValueError(
+                "expected inline GeoJSON or the path of a region file" + _bounding_box_hint(value)
+            )
         geometry = force_2d(geometry)
         data = info.data or {}
         area = AreaOfInterest(name=str(data.get("name", "region")), geometry=geometry)

@@ -212,6 +212,26 @@ def test_self_intersecting_polygon(
             "not lon/lat degrees",
         ),
         (42, "expected inline GeoJSON or the path of a region file"),
+        (  # found walking through an event mapping: "'NoneType' object has no attribute 'get'"
+            {"type": "Feature", "properties": {}, "geometry": None},
+            r"not a GeoJSON geometry: a Feature without a geometry \(null\)",
+        ),
+        (
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [10, 44]}},
+                    {"type": "Feature", "properties": {"name": "x"}, "geometry": None},
+                ],
+            },
+            r"not a GeoJSON geometry: feature 2 of the FeatureCollection has no geometry \(null\)",
+        ),
+        (  # an affected area's bounding box, as a list: told how to write it
+            [10.9, 44.34, 10.92, 44.35],
+            r"a bounding box \[west, south, east, north\] is written as a GeoJSON Polygon: "
+            r"\{type: Polygon, coordinates: \[\[\[10.9, 44.34\], \[10.92, 44.34\], "
+            r"\[10.92, 44.35\], \[10.9, 44.35\], \[10.9, 44.34\]\]\]\}",
+        ),
         (
             {"type": "Polygon", "coordinate": [[[10.0, 44.0], [10.01, 44.0], [10.0, 44.01]]]},
             r"not a GeoJSON geometry: no 'coordinates' member \(it has: type, coordinate\)",
