@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -112,6 +112,28 @@ class EventWindows(StrictModel):
                 f"{value} is a number, not a date: write it as YYYY-MM-DD (2024-08-24)"
             )
         return value
+
+    @field_validator("event_date", mode="before")
+    @classmethod
+    def _no_time_of_day(cls, value: Any) -> Any:
+        # an earthquake's time was refused with pydantic's "Datetimes provided to dates should
+        # have zero time - e.g. be exact dates", which did not say what to write
+        if isinstance(value, datetime):
+            when, text = value, value.isoformat()
+        elif isinstance(value, str):
+            try:
+                when, text = datetime.fromisoformat(value.strip()), value
+            except ValueError:
+                return value
+        else:
+            return value
+        if when.time() == time() and not when.utcoffset():
+            return value  # midnight: the day itself
+        day = when.astimezone(UTC).date() if when.tzinfo else when.date()
+        raise ValueError(
+            f"{text} has a time of day: write the event's day alone, {day} (YYYY-MM-DD, the "
+            "UTC day); the event day belongs to neither window, so its hour changes nothing"
+        )
 
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
         pre = Window(self.event_date - timedelta(days=self.pre_days), self.event_date)

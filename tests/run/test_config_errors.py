@@ -727,6 +727,38 @@ def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
     assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 24)
 
 
+def test_an_event_date_with_a_time_of_day_asks_for_the_day_alone(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found walking through an event mapping: an earthquake's time (`event_date: 2024-08-17
+    10:00`) was refused with pydantic's 'Datetimes provided to dates should have zero time -
+    e.g. be exact dates'; the message now gives the day to write, the UTC day where the time
+    has an offset (acquisitions are dated by it)."""
+    cases = {
+        "2024-08-17T10:00:00": "2024-08-17",
+        "2024-08-17 10:00": "2024-08-17",
+        "2024-08-17T02:00:00+09:00": "2024-08-16",  # 17:00 UTC the day before
+    }
+    for given, day in cases.items():
+        text = (
+            f"model: {{manifest: {manifest}}}\n"
+            "regions:\n"
+            "  - name: r1\n"
+            f"    geometry: {json.dumps(SQUARE)}\n"
+            f"    windows: {{mode: event, event_date: {given}}}\n"
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(text))
+        (problem,) = info.value.problems
+        assert problem == (
+            f"line 5: regions[0].windows.event_date: {given} has a time of day: write the "
+            f"event's day alone, {day} (YYYY-MM-DD, the UTC day); the event day belongs to "
+            "neither window, so its hour changes nothing"
+        ), problem
+    data = _data(manifest, windows={"event_date": "2024-08-17T00:00:00"})
+    assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 17)
+
+
 def test_a_fallback_that_cannot_see_under_clouds_is_refused(
     write_config: Callable[..., Path], manifest: Path
 ) -> None:
