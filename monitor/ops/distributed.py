@@ -30,6 +30,7 @@ Where the work runs is the ``dask:`` section of the configuration:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -167,8 +168,11 @@ class _WorkerWatch(Executor):
             with self._lock:
                 waiting = list(self._waiting)
             for ours in waiting:
+                # cancelling ours cancels theirs (_forget), whose _settle has then notified
+                # ours's waiters already
                 if ours.cancel():
-                    ours.set_running_or_notify_cancel()
+                    with contextlib.suppress(RuntimeError):
+                        ours.set_running_or_notify_cancel()
         self._executor.shutdown(wait=wait)  # Dask's takes no cancel_futures
 
     def _forget(self, ours: Future[Any]) -> None:
@@ -182,8 +186,9 @@ class _WorkerWatch(Executor):
         """Give ``ours`` the outcome of the client's future, unless the watch failed it first."""
         try:
             if theirs.cancelled():
-                if ours.cancel():
-                    ours.set_running_or_notify_cancel()  # wakes as_completed and wait
+                if ours.cancel():  # already notified where ours was cancelled first
+                    with contextlib.suppress(RuntimeError):
+                        ours.set_running_or_notify_cancel()  # wakes as_completed and wait
             elif (error := theirs.exception()) is not None:
                 ours.set_exception(error)
             else:

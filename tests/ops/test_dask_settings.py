@@ -235,7 +235,9 @@ def test_tasks_waiting_on_a_cluster_without_workers_fail_after_the_timeout() -> 
             assert f"the Dask scheduler at {address} has had no worker" in message
             assert "(dask.no_workers_timeout_s: 2 s); the region did not run" in message
 
-        settings = DaskSettings(scheduler_address=address, no_workers_timeout_s=5)
+        # a worker that comes back in time runs it (the timeout far above a worker's start on
+        # a loaded machine)
+        settings = DaskSettings(scheduler_address=address, no_workers_timeout_s=30)
         with dask_executor(settings) as executor:
             back = executor.submit(_square, 7)
             time.sleep(1)
@@ -287,3 +289,29 @@ def test_a_run_whose_cluster_has_no_worker_left_fails_its_regions_and_ends(
     assert regions["status"].tolist() == ["failed", "failed"]
     assert all("dask.no_workers_timeout_s" in m for m in regions["message"])
     assert lock_holder(inventory_path) is None  # the next day's run may start
+
+
+def test_shutdown_cancelling_waiting_futures_reaches_the_client_s_executor() -> None:
+    """Found in review: shutdown(cancel_futures=True) notified a cancelled future twice (its
+    cancellation had cancelled the client's future, whose outcome notified it already) and
+    raised RuntimeError before shutting the client's executor down."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from unittest import mock
+
+    from monitor.ops.distributed import _WorkerWatch
+
+    client = mock.MagicMock()
+    client.scheduler.address = "inproc://stand-in"
+    client.nthreads.return_value = {"worker": 1}
+    inner = ThreadPoolExecutor(1)
+    watch = _WorkerWatch(client, inner, DaskSettings(enabled=True))
+    release = threading.Event()
+    watch.submit(release.wait)  # the one thread busy: the next waits
+    waiting = watch.submit(_square, 3)
+    try:
+        watch.shutdown(wait=False, cancel_futures=True)
+        assert waiting.cancelled()
+        assert inner._shutdown  # reached
+    finally:
+        release.set()
