@@ -409,11 +409,12 @@ def refit_filter(
         }
     )
     write_manifest(manifest_path, manifest)
+    Ensemble.load(manifest_path, engine="onnxruntime")  # the new manifest loads, before the
+    # files it replaced go
     for name in {entry.file, entry.candidates} - {filter_file, candidates_file, None}:
         replaced = base / str(name)
         if replaced.parent == base:  # a plain file name beside the manifest only
             replaced.unlink(missing_ok=True)
-    Ensemble.load(manifest_path, engine="onnxruntime")  # the new manifest loads
     return record
 
 
