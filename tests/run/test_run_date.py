@@ -179,6 +179,8 @@ def test_log_lines_carry_their_date_and_utc_offset() -> None:
         "_setup_logging(verbose=False, quiet=False); "
         "logging.getLogger('monitor.run').warning('a region without data')"
     )
+    if not Path("/usr/share/zoneinfo/Pacific/Auckland").is_file():
+        pytest.skip("the C library reads TZ from /usr/share/zoneinfo, which lacks Auckland here")
     env = {**os.environ, "TZ": "Pacific/Auckland"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
