@@ -31,10 +31,10 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import xarray as xr
-from scipy import ndimage
 
 from models.change_statistics import IW_GRD_ENL, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
+from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import (
     RADAR_MEANS,
     cell_pixels,
@@ -96,19 +96,7 @@ def _day(value: float) -> date | None:
 
 def lower_medians(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Per object, the lower median of its finite ``values`` (NaN where none)."""
-    out = np.full(len(index), np.nan)
-    finite = np.isfinite(values) & (labels > 0)
-    if not finite.any():
-        return out
-    lab, val = labels[finite], values[finite]
-    order = np.lexsort((val, lab))
-    lab, val = lab[order], val[order]
-    starts = np.searchsorted(lab, index, side="left")
-    ends = np.searchsorted(lab, index, side="right")
-    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        if b > a:
-            out[i] = val[a + (b - a - 1) // 2]
-    return out
+    return ObjectPixels(labels, index).lower_median(values)
 
 
 def _sensor_brackets(
@@ -124,11 +112,12 @@ def _sensor_brackets(
     # pixels with an observation of this sensor in the post window (not only the baseline's)
     count = "s2_clear_post" if sensor == "s2" else "s1_count_post"
     observed = changed | (np.asarray(stack[count].values) > 0) if count in stack else changed
-    n_changed = ndimage.sum_labels(changed, labels, index)
-    n_observed = ndimage.sum_labels(observed, labels, index)
+    objects = ObjectPixels(labels, index)
+    n_changed = objects.count(changed)
+    n_observed = objects.count(observed)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
-    befores = lower_medians(np.where(changed, first, np.nan), labels, index)
-    afters = lower_medians(np.where(changed, last, np.nan), labels, index)
+    befores = objects.lower_median(np.where(changed, first, np.nan))
+    afters = objects.lower_median(np.where(changed, last, np.nan))
     return [
         (_day(a), _day(b)) if ok else (None, None)
         for ok, a, b in zip(saw, afters, befores, strict=True)

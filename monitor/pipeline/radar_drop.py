@@ -58,6 +58,7 @@ from scipy import ndimage
 
 from models.change_statistics import IW_GRD_ENL, compositing_mode, log_ratio_z
 from models.feature_stack import PIXEL_SIZE_M
+from monitor.pipeline.object_pixels import ObjectPixels
 
 __all__ = [
     "BACKGROUND_PX",
@@ -218,18 +219,14 @@ def ring_contrast(
     difference: the variance of a mean of ``n`` pixels is the sum of their cell sizes
     (``cells``) over ``n`` squared."""
     zone = ring_zone(labels) if zone is None else zone
-    ring_labels = np.where(eligible & np.isfinite(z), zone, 0)
-    ring = ring_labels > 0
-    inside = np.isfinite(z) & (labels > 0)
+    finite = np.isfinite(z)
+    ring = eligible & finite
 
-    def sums(mask: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(
-            np.asarray(ndimage.sum_labels(np.where(mask, v, 0.0), by, index))
-            for v in (np.ones_like(z), z, cells)
-        )
+    def sums(objects: ObjectPixels, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        return objects.count(mask), objects.sum(z, mask), objects.sum(cells, mask)
 
-    obj_n, obj_s, obj_c = sums(inside, labels)
-    ring_n, ring_s, ring_c = sums(ring, ring_labels)
+    obj_n, obj_s, obj_c = sums(ObjectPixels(labels, index), finite)
+    ring_n, ring_s, ring_c = sums(ObjectPixels(zone, index), ring)
     with np.errstate(invalid="ignore", divide="ignore"):
         difference = obj_s / obj_n - ring_s / ring_n
         error = np.sqrt(obj_c / obj_n**2 + ring_c / ring_n**2)
@@ -281,7 +278,7 @@ def drop_candidates(stack: xr.Dataset, enl: float = IW_GRD_ENL) -> DropCandidate
     zone = ring_zone(labels)
     return DropCandidates(
         labels,
-        np.asarray(ndimage.sum_labels(grown, labels, index)),
+        ObjectPixels(labels, index).count(grown),
         ring_contrast(z, eligible, labels, index, cells, zone),
         ring_contrast(vv, eligible & np.isfinite(vv), labels, index, cells, zone),
     )

@@ -35,6 +35,7 @@ from models.feature_stack import (
     radar_valid,
 )
 from monitor.pipeline.dating import SAW_CHANGE_SHARE, day_number, lower_medians
+from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import radar_drops
 from monitor.sources.base import DataUnavailable
 
@@ -296,10 +297,11 @@ def _optical_view(
     :data:`~monitor.pipeline.dating.SAW_CHANGE_SHARE` of its clear pixels."""
     optical_changed = np.isfinite(stack["s2_first_changed"].values)
     last_clear = np.where(optical_changed, np.nan, stack["s2_last_unchanged"].values)
-    optical_day = lower_medians(last_clear.astype(np.float64), labels, index)
-    seen = np.asarray(ndimage.sum_labels(optical_changed, labels, index))
+    objects = ObjectPixels(labels, index)
+    optical_day = objects.lower_median(last_clear.astype(np.float64))
+    seen = objects.count(optical_changed)
     clear = optical_changed | np.isfinite(last_clear)
-    looked = np.asarray(ndimage.sum_labels(clear, labels, index))
+    looked = objects.count(clear)
     return optical_day, seen < SAW_CHANGE_SHARE * np.maximum(looked, 1)
 
 
@@ -387,7 +389,7 @@ def _mark_drops(stack: xr.Dataset, setting: str, prediction: xr.Dataset) -> None
     stale = _optical_older(stack, labels, index)
     if "fallback" in prediction:
         by_radar = prediction["fallback"].values.astype(np.float64)
-        stale |= np.asarray(ndimage.mean(by_radar, labels, index)) > 0.5
+        stale |= ObjectPixels(labels, index).mean(by_radar) > 0.5
     # under a radar-only setting every drop is radar's; else only where the optical view is not
     # current: a newer clear look that saw no change judges (leaves turning lower VH as well)
     keep = np.ones(n, bool) if SENSORS_OF_SETTING[setting] == ("radar",) else stale
@@ -423,7 +425,7 @@ def _optical_older(stack: xr.Dataset, labels: np.ndarray, index: np.ndarray) -> 
     if not radar_dates or not all(name in stack for name in _STALE_BANDS[1:]):
         return no
     counts = np.nan_to_num(stack["s1_count_post"].values.astype(np.float64), nan=1.0)
-    scenes = np.asarray(ndimage.maximum(counts, labels, index), np.float64)
+    scenes = ObjectPixels(labels, index).maximum(counts)
     k = np.clip(scenes, 1, len(radar_dates)).astype(int)
     days = np.array([day_number(d) for d in radar_dates])
     radar_day = days[len(days) - k]

@@ -56,6 +56,7 @@ from shapely.ops import unary_union
 from models.feature_stack import StackAttrs
 from models.worldcover import SNOW_ICE, WATER, WORLDCOVER_CLASSES
 from monitor.pipeline.dating import DATING_COLUMNS, object_dating
+from monitor.pipeline.object_pixels import ObjectPixels
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -195,11 +196,11 @@ _COLUMN_DTYPES: dict[str, str] = {
 }
 
 
-def _object_means(values: np.ndarray, labels: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Mean of the finite ``values`` inside each labelled object (NaN where none is finite)."""
+def _object_means(values: np.ndarray, objects: ObjectPixels) -> np.ndarray:
+    """Mean of the finite ``values`` inside each object (NaN where none is finite)."""
     finite = np.isfinite(values)
-    sums = ndimage.sum_labels(np.where(finite, values, 0.0), labels, index)
-    counts = ndimage.sum_labels(finite, labels, index)
+    sums = objects.sum(values, finite)
+    counts = objects.count(finite)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
@@ -220,7 +221,7 @@ def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) ->
         return drops
     found, m = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if m:
-        sizes = np.concatenate([[0], ndimage.sum_labels(detected, found, np.arange(1, m + 1))])
+        sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count(detected)])
         detected = sizes[found] >= max(min_pixels, 1.0)
     near = ndimage.binary_dilation(detected, structure=_EIGHT_CONNECTED)
     touched = np.unique(labels[near & (labels > 0)])
@@ -267,10 +268,11 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     if n_objects == 0:
         return empty_candidates(crs)
     index = np.arange(1, n_objects + 1)
+    objects = ObjectPixels(labels, index)
 
-    pixels = ndimage.sum_labels(np.ones_like(detected), labels, index)
+    pixels = objects.count()
     area = pixels * pixel_area
-    slope = _object_means(stack["slope"].values.astype(np.float64), labels, index)
+    slope = _object_means(stack["slope"].values.astype(np.float64), objects)
     keep = area >= rules.min_area_m2
     if rules.min_slope_deg > 0:
         keep &= np.nan_to_num(slope, nan=0.0) >= rules.min_slope_deg
@@ -278,7 +280,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         post = stack["postNDVI"].values.astype(np.float64)
         if "optical_stale" in prediction:
             post = np.where(prediction["optical_stale"].values, np.nan, post)
-        post_ndvi = _object_means(post, labels, index)
+        post_ndvi = _object_means(post, objects)
         keep &= ~(post_ndvi > rules.max_post_ndvi)  # NaN (no clear view) keeps the object
     if rules.exclude_landcover:
         excluded = np.isin(stack["landcover"].values, rules.exclude_landcover)
@@ -290,22 +292,20 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     settings = np.full(n_objects, setting, dtype=object)
     for name in _FALLBACKS:
         if name in prediction:
-            share = _object_means(prediction[name].values.astype(np.float64), labels, index)
+            share = _object_means(prediction[name].values.astype(np.float64), objects)
             settings[share > 0.5] = str(prediction.attrs[f"{name}_setting"])
     if added.any():
-        share = _object_means(added.astype(np.float64), labels, index)
+        share = _object_means(added.astype(np.float64), objects)
         settings[share > 0.5] = RADAR_DROP_SETTING
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
     columns = {
-        "prob_mean": _object_means(probability, labels, index),
-        "prob_max": ndimage.maximum(np.nan_to_num(probability, nan=0.0), labels, index),
-        "agreement": _object_means(
-            prediction["agreement"].values.astype(np.float64), labels, index
-        ),
-        "dNDVI_mean": _object_means(stack["dNDVI"].values.astype(np.float64), labels, index),
-        "dVV_mean": _object_means(stack["dVV"].values.astype(np.float64), labels, index),
-        "dVH_mean": _object_means(stack["dVH"].values.astype(np.float64), labels, index),
+        "prob_mean": _object_means(probability, objects),
+        "prob_max": objects.maximum(np.nan_to_num(probability, nan=0.0)),
+        "agreement": _object_means(prediction["agreement"].values.astype(np.float64), objects),
+        "dNDVI_mean": _object_means(stack["dNDVI"].values.astype(np.float64), objects),
+        "dVV_mean": _object_means(stack["dVV"].values.astype(np.float64), objects),
+        "dVH_mean": _object_means(stack["dVH"].values.astype(np.float64), objects),
     }
 
     kept_labels = index[keep]
