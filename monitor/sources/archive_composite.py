@@ -191,12 +191,14 @@ def s2_composite(
     refl = refl[(..., *inner)]
     masked = masked[(..., *inner)]
     days = _days(rows["date"].to_numpy())
+    vi = ndvi(refl)
     comp: GreenestComposite = (
-        greenest_pixel(refl, masked) if how == "greenest" else latest_clear(refl, masked, days)
+        greenest_pixel(refl, masked, vi)
+        if how == "greenest"
+        else latest_clear(refl, masked, days, vi)
     )
     used = np.unique(comp.chosen[comp.chosen >= 0])
     dates = tuple(d.isoformat() for d in rows["date"].to_numpy()[used])
-    vi = ndvi(refl)
     clear = ~masked & np.isfinite(vi)
     return Optical(
         comp.reflectance, comp.ndvi, comp.clear_count, comp.chosen, dates, vi, clear, days

@@ -161,10 +161,16 @@ def _quality_mosaic(
 ) -> GreenestComposite:
     """Per pixel, every band of the usable observation with the highest ``score`` (``(T, H, W)``;
     ties go to the first), as ``ee.ImageCollection.qualityMosaic`` does (:func:`quality_pick`);
-    ``vi`` is the observations' :func:`ndvi`."""
+    ``vi`` is the observations' :func:`ndvi`, its composite taken from the same observation."""
     usable = ~unusable & np.isfinite(vi)
     picked, chosen = quality_pick(reflectance, usable, score)
-    best = quality_pick(vi[:, None], usable, score)[0][0]
+    none = chosen < 0
+    if len(vi):
+        best = np.take_along_axis(vi, np.where(none, 0, chosen)[None], axis=0)[0]
+        best = best.astype(np.float32)
+        best[none] = np.nan
+    else:
+        best = np.full(chosen.shape, np.nan, np.float32)
     return GreenestComposite(
         reflectance=picked / np.float32(10000.0),
         ndvi=best,
@@ -173,23 +179,28 @@ def _quality_mosaic(
     )
 
 
-def greenest_pixel(reflectance: np.ndarray, unusable: np.ndarray) -> GreenestComposite:
+def greenest_pixel(
+    reflectance: np.ndarray, unusable: np.ndarray, vi: np.ndarray | None = None
+) -> GreenestComposite:
     """Quality mosaic on the maximum NDVI (``ee.ImageCollection.qualityMosaic('NDVI')``) over the
-    observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow)."""
-    vi = ndvi(reflectance)
+    observations not flagged in ``unusable`` (``(T, H, W)`` bool, e.g. cloud/shadow); ``vi``
+    is the observations' :func:`ndvi` where the caller has it already."""
+    vi = ndvi(reflectance) if vi is None else vi
     return _quality_mosaic(reflectance, unusable, vi, vi)
 
 
 def latest_clear(
-    reflectance: np.ndarray, unusable: np.ndarray, days: np.ndarray
+    reflectance: np.ndarray, unusable: np.ndarray, days: np.ndarray, vi: np.ndarray | None = None
 ) -> GreenestComposite:
     """The most recent usable observation per pixel: the quality mosaic on the acquisition day
     (``days``, ``(T,)`` days since 1970-01-01; ``qualityMosaic('day')`` in Earth Engine). A scar
     shows in it at the first clear look after it, where a greenest-pixel composite keeps the
-    vegetation of the days before the event until its window starts after the event."""
+    vegetation of the days before the event until its window starts after the event. ``vi``
+    is the observations' :func:`ndvi` where the caller has it already."""
     t = reflectance.shape[0]
     score = np.broadcast_to(np.asarray(days, np.float64).reshape(t, 1, 1), unusable.shape)
-    return _quality_mosaic(reflectance, unusable, ndvi(reflectance), score)
+    vi = ndvi(reflectance) if vi is None else vi
+    return _quality_mosaic(reflectance, unusable, vi, score)
 
 
 def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
