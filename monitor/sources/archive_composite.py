@@ -146,6 +146,16 @@ def _last_day(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
 S2Composite = Literal["greenest", "latest"]
 
 
+def _scenes(array: zarr.Array, idx: np.ndarray, *window: slice) -> np.ndarray:
+    """The scenes ``idx`` (positions along the first axis, in the order given) of ``array``
+    over ``window``: read as one block from the first to the last, and picked out of it only
+    where they are not that whole block in order (a window's scenes usually are: the catalog
+    is chronological), as picking copies every byte."""
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    block = np.asarray(array[(slice(lo, hi), *window)])
+    return block if np.array_equal(idx, np.arange(lo, hi)) else block[idx - lo]
+
+
 def s2_composite(
     root: zarr.Group,
     rows: pd.DataFrame,
@@ -171,7 +181,6 @@ def s2_composite(
             np.zeros(0),
         )
     idx = rows["index"].to_numpy()
-    lo, hi = int(idx.min()), int(idx.max()) + 1
     # Read a margin around the window so that clouds outside it still cast their shadows
     # inside, aligned to the 100 m blocks of the shadow projection: a sub-window then gets
     # exactly the pixels of the whole region.
@@ -184,8 +193,8 @@ def s2_composite(
         slice(ys.start - py.start, ys.stop - py.start),
         slice(xs.start - px.start, xs.stop - px.start),
     )
-    refl = np.asarray(_array(root, "s2/reflectance")[lo:hi, :, py, px])[idx - lo]
-    prob = np.asarray(_array(root, "s2/cloud_probability")[lo:hi, py, px])[idx - lo]
+    refl = _scenes(_array(root, "s2/reflectance"), idx, slice(None), py, px)
+    prob = _scenes(_array(root, "s2/cloud_probability"), idx, py, px)
     water = np.asarray(_array(root, "static/landcover")[py, px]) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]

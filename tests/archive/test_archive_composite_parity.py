@@ -1,6 +1,7 @@
 """The optical composite computes each thing once: the NDVI of the chosen observation is taken
-with the same choice as its reflectance, and the observations' NDVI is computed once per window.
-Each gives what the former code gave, to the bit, on the simulated archive's scenes."""
+with the same choice as its reflectance, the observations' NDVI is computed once per window,
+and a window's scenes are read without a copy where they are one block. Each gives what the
+former code gave, to the bit, on the simulated archive's scenes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 
 from models.worldcover import WATER
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.archive_composite import _days
+from monitor.sources.archive_composite import Optical, _days, _scenes, s2_composite
 from monitor.sources.composite import (
+    CloudMaskParams,
     GreenestComposite,
     cloud_shadow_mask,
     greenest_pixel,
@@ -35,7 +37,7 @@ def _former_mosaic(
     )
 
 
-def _same(new: GreenestComposite, old: GreenestComposite) -> None:
+def _same(new: GreenestComposite | Optical, old: GreenestComposite) -> None:
     for name in ("reflectance", "ndvi", "clear_count", "chosen"):
         a, b = getattr(new, name), getattr(old, name)
         assert a.dtype == b.dtype and a.shape == b.shape, name
@@ -65,3 +67,41 @@ def test_composites_of_the_archives_scenes_are_the_former_ones(
         _same(greenest_pixel(r, m, v), _former_mosaic(r, m, v, v))
         _same(latest_clear(r, m, days[window]), _former_mosaic(r, m, v, s))
         _same(latest_clear(r, m, days[window], v), _former_mosaic(r, m, v, s))
+
+
+def test_a_windows_scenes_are_those_it_lists_in_its_order(archive: ArchiveSource) -> None:
+    array = archive._region("hills").root["s2/reflectance"]
+    window = (slice(None), slice(3, 40), slice(5, 50))
+    # one block, one scene, a gap, a block out of order, scenes out of order with a gap
+    for idx in ([2, 3, 4, 5], [4], [1, 2, 5, 6], [4, 3, 2, 5], [6, 3, 4]):
+        positions = np.array(idx)
+        lo, hi = positions.min(), positions.max() + 1
+        former = np.asarray(array[(slice(lo, hi), *window)])[positions - lo]
+        read = _scenes(array, positions, *window)
+        assert read.dtype == former.dtype and np.array_equal(read, former)
+
+
+@pytest.mark.parametrize("drop", [[], [2], [0, 3]])
+def test_a_windows_composite_is_that_of_its_scenes_read_one_by_one(
+    archive: ArchiveSource, drop: list[int]
+) -> None:
+    stored = archive._region("ghats")
+    rows = archive.catalog("ghats", sensor="S2").iloc[1:7].reset_index(drop=True)
+    rows = rows.drop(index=drop).reset_index(drop=True)  # scenes with a gap between them
+    grid = stored.grid
+    composite = s2_composite(
+        stored.root, rows, slice(0, grid.height), slice(0, grid.width), CloudMaskParams(), "latest"
+    )
+    scenes = [int(i) for i in rows["index"]]
+    refl = np.stack([np.asarray(stored.root["s2/reflectance"][i]) for i in scenes])
+    prob = np.stack([np.asarray(stored.root["s2/cloud_probability"][i]) for i in scenes])
+    water = np.asarray(stored.root["static/landcover"][:]) == WATER
+    masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water)
+    days = _days(rows["date"].to_numpy())
+    expected = _former_mosaic(
+        refl, masked, ndvi(refl), np.broadcast_to(days.reshape(-1, 1, 1), masked.shape)
+    )
+    _same(composite, expected)
+    vi = ndvi(refl)
+    assert np.array_equal(composite.obs_ndvi, vi, equal_nan=True)
+    assert np.array_equal(composite.obs_clear, ~masked & np.isfinite(vi))
