@@ -284,7 +284,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
         keep &= ~(post_ndvi > rules.max_post_ndvi)  # NaN (no clear view) keeps the object
     if rules.exclude_landcover:
         excluded = np.isin(stack["landcover"].values, rules.exclude_landcover)
-        keep &= ~(_object_means(excluded.astype(np.float64), labels, index) > 0.5)
+        keep &= ~(_object_means(excluded.astype(np.float64), objects) > 0.5)
     if not keep.any():
         return empty_candidates(crs)
 
