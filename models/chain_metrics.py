@@ -48,6 +48,7 @@ from models.feature_stack import footprint
 __all__ = [
     "DETECTIONS_FILE",
     "SIZE_CLASSES",
+    "SUMMARY_FILE",
     "ChainScores",
     "SceneObjects",
     "chain_scores",
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 DETECTIONS_FILE: Final = "detections.gpkg"
+SUMMARY_FILE: Final = "summary.json"  # detect --stack's record of the scenes it ran
 # (name, lower bound m², upper bound m²) of the true landslide's area
 SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("<0.1 ha", 0.0, 1_000.0),
@@ -314,7 +316,7 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
 def _scenes_run(folder: Path) -> set[str] | None:
     """The scenes `detect --stack` ran into ``folder`` (its ``summary.json``; None without
     one), whether or not they gave polygons."""
-    summary = folder / "summary.json"
+    summary = folder / SUMMARY_FILE
     if not summary.is_file():
         return None
     return {str(k) for k in json.loads(summary.read_text()).get("scenes", {})}

@@ -60,7 +60,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
 from models.atomic import write_atomically
-from models.chain_metrics import DETECTIONS_FILE
+from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import DatasetError, check_input, first_names, near_names, read_input
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
 from models.object_filter import ObjectFilterModel
@@ -95,7 +95,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LAYER = "detections"
-SUMMARY_FILE = "summary.json"
 # The chain holds a whole stack in memory: a stack of 2500 km² of 10 m pixels (the regions'
 # default max_area_km2; 5000 x 5000) peaked at 6.9 GB, and at 11.7 GB with 625 candidates (a
 # 100 km² region's stack tiled 5 x 5, 2026-12-04); one four times larger needs more than a
@@ -533,7 +532,7 @@ def _say_what_is_replaced(out: Path, stacks: list[Path]) -> None:
     is: this run's polygons and summary replace them (tiles run one at a time into one
     folder would keep only the last)."""
     try:
-        earlier = json.loads((out / "summary.json").read_text())["scenes"]
+        earlier = json.loads((out / SUMMARY_FILE).read_text())["scenes"]
     except (OSError, ValueError, KeyError, TypeError):  # none, or not detect's
         return
     mine = {p.name.removesuffix("_input.tif") for p in stacks}
