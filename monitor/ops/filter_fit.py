@@ -45,6 +45,7 @@ import numpy as np
 from rasterio import features
 from scipy import ndimage
 
+from models.atomic import write_atomically
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores, scene_objects
 from models.datasets import DatasetError, Scene, read_scene, scene_ids
 from models.manifest import (
@@ -400,10 +401,12 @@ def write_candidates(
                 f"{len(y)} candidates, {len(review)} review keys, {len(weight)} weights"
             )
         arrays.update(review=review, weight=weight)
-    part = out.with_name(out.name + ".part")
-    with open(part, "wb") as f:
-        np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-    part.replace(out)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+
+    write_atomically(out, write)
     return sha256_file(out)
 
 
@@ -462,15 +465,19 @@ def write_onnx(clf: Any, x: np.ndarray, check: np.ndarray, out: Path) -> float:
     opsets = sorted((o.domain, o.version) for o in onnx_model.opset_import)
     del onnx_model.opset_import[:]
     onnx_model.opset_import.extend(make_opsetid(domain, version) for domain, version in opsets)
-    part = out.with_name(out.name + ".part")
-    part.write_bytes(onnx_model.SerializeToString())
-    session = InferenceSession(str(part), providers=["CPUExecutionProvider"])
-    onnx_scores = session.run(None, {session.get_inputs()[0].name: check.astype(np.float32)})[1]
-    gap = float(np.abs(np.asarray(onnx_scores)[:, 1] - clf.predict_proba(check)[:, 1]).max())
-    if gap > 1e-4:
-        raise ValueError(f"the ONNX conversion differs from scikit-learn by {gap:.2g}")
-    part.replace(out)
-    return gap
+    gaps: list[float] = []
+
+    def write(tmp: Path) -> None:  # checked before it replaces ``out``; removed if it fails
+        tmp.write_bytes(onnx_model.SerializeToString())
+        session = InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        scores = session.run(None, {session.get_inputs()[0].name: check.astype(np.float32)})[1]
+        gap = float(np.abs(np.asarray(scores)[:, 1] - clf.predict_proba(check)[:, 1]).max())
+        if gap > 1e-4:
+            raise ValueError(f"the ONNX conversion differs from scikit-learn by {gap:.2g}")
+        gaps.append(gap)
+
+    write_atomically(out, write)
+    return gaps[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -648,3 +648,38 @@ def test_filter_fit_refuses_a_missing_manifest_or_folder_with_a_line(
         f"python -m monitor.ops.filter_fit: error: {folder}: no input/<id>_input.tif files "
         "(Ganerød et al. layout)\n"
     )
+
+
+def test_an_onnx_conversion_that_fails_its_check_leaves_the_earlier_file_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: write_onnx wrote <file>.part itself and raised on a failed check before
+    renaming it, leaving the part file behind (inside the refit's own temporary name, so one
+    more each time); the check now runs on the atomic writer's temporary file, which goes."""
+    import onnxruntime
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, len(FEATURES)))
+    y = (x[:, 0] > 0).astype(int)
+    clf = fit_classifier(x, y)
+    out = tmp_path / "object_filter.onnx"
+    out.write_bytes(b"the earlier filter")
+
+    real_session = onnxruntime.InferenceSession
+
+    class Off:  # an ONNX runtime whose scores are not scikit-learn's
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.real = real_session(*args, **kwargs)  # type: ignore[arg-type]
+
+        def get_inputs(self) -> object:
+            return self.real.get_inputs()
+
+        def run(self, *args: object) -> list[np.ndarray]:
+            labels, scores = self.real.run(*args)  # type: ignore[arg-type]
+            return [labels, np.asarray(scores) * 0.5]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Off)
+    with pytest.raises(ValueError, match="differs from scikit-learn"):
+        write_onnx(clf, x, x, out)
+    assert out.read_bytes() == b"the earlier filter"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["object_filter.onnx"]
