@@ -86,6 +86,21 @@ def _dates(collection: ee.ImageCollection) -> ee.List:
     )
 
 
+def _pass_dates(collection: ee.ImageCollection) -> ee.List:
+    """The days of the Sentinel-1 passes in ``collection``, each pass by the day of its first
+    slice (:func:`sentinel1.dated`): a pass across 00:00 UTC is one date, as the stack's
+    acquisitions count it and the archive lists it."""
+    return (
+        sentinel1.dated(collection)
+        .aggregate_array(sentinel1.PASS_DAY)
+        .distinct()
+        .sort()
+        .map(
+            lambda day: ee.Date(ee.Number(day).multiply(sentinel2.MS_PER_DAY)).format("YYYY-MM-dd")
+        )
+    )
+
+
 def availability_query(
     geometry: ee.Geometry, pre: Window, post: Window, orbit_pass: str, settings: GeeSettings
 ) -> ee.Dictionary:
@@ -95,8 +110,8 @@ def availability_query(
         {
             "s2_dates_pre": _dates(sentinel2.s2_collection(geometry, *pre, a)),
             "s2_dates_post": _dates(sentinel2.s2_collection(geometry, *post, a)),
-            "s1_dates_pre": _dates(sentinel1.s1_collection(geometry, *pre, orbit_pass, a)),
-            "s1_dates_post": _dates(sentinel1.s1_collection(geometry, *post, orbit_pass, a)),
+            "s1_dates_pre": _pass_dates(sentinel1.s1_collection(geometry, *pre, orbit_pass, a)),
+            "s1_dates_post": _pass_dates(sentinel1.s1_collection(geometry, *post, orbit_pass, a)),
         }
     )
 

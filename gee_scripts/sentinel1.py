@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import ee
 
-from gee_scripts.sentinel2 import change_bracket, day_number
+from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
 from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
 from models.feature_stack import S1_BANDS
 
 __all__ = [
+    "PASS_DAY",
     "POLARISATIONS",
     "acquisitions",
     "change_dates",
+    "dated",
     "edge_mask",
     "flattened_collection",
     "incidence_angle",
@@ -47,8 +49,7 @@ __all__ = [
 POLARISATIONS: tuple[str, ...] = S1_BANDS  # VV, VH: the contract's one definition
 _ORBIT_PASS = {"ascending": "ASCENDING", "descending": "DESCENDING"}
 _TRACK = "relativeOrbitNumber_start"
-_DAY = "acquisition_day"  # days since 1970-01-01 of an image's pass (acquisitions)
-_MS_PER_DAY = 86_400_000
+PASS_DAY = "acquisition_day"  # days since 1970-01-01 of an image's pass (dated)
 _MASK_BANDS = ("layover", "shadow")
 _FLATTENED_BANDS = (*POLARISATIONS, *_MASK_BANDS, "liaDeg")  # a flattened scene's bands
 
@@ -213,11 +214,11 @@ def dated(collection: ee.ImageCollection) -> ee.ImageCollection:
             ee.Filter.And(
                 ee.Filter.eq(_TRACK, image.get(_TRACK)),
                 ee.Filter.lte("system:time_start", time),
-                ee.Filter.gt("system:time_start", time.subtract(_MS_PER_DAY)),
+                ee.Filter.gt("system:time_start", time.subtract(MS_PER_DAY)),
             )
         )
         first = ee.Number(same_pass.aggregate_array("system:time_start").reduce(ee.Reducer.min()))
-        return ee.Image(image.set(_DAY, first.divide(_MS_PER_DAY).floor()))
+        return ee.Image(image.set(PASS_DAY, first.divide(MS_PER_DAY).floor()))
 
     return collection.map(with_day)
 
@@ -238,7 +239,7 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     def mosaic(element: ee.ComputedObject) -> ee.Image:
         first = ee.Image(element)
         same = ee.Filter.And(
-            ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(_DAY, first.get(_DAY))
+            ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(PASS_DAY, first.get(PASS_DAY))
         )
         group = scenes.filter(same)
         # backscatter and incidence: the mean where slices overlap; layover and shadow: where
@@ -248,11 +249,11 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
         start = group.aggregate_array("system:time_start").reduce(ee.Reducer.min())
         return ee.Image(
             merged.select(list(_FLATTENED_BANDS))
-            .copyProperties(first, [_TRACK, _DAY])
+            .copyProperties(first, [_TRACK, PASS_DAY])
             .set("system:time_start", start)
         )
 
-    return ee.ImageCollection(scenes.distinct([_TRACK, _DAY]).map(mosaic))
+    return ee.ImageCollection(scenes.distinct([_TRACK, PASS_DAY]).map(mosaic))
 
 
 def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
@@ -265,10 +266,10 @@ def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollecti
     def last(track: ee.ComputedObject) -> ee.ImageCollection:
         scenes = collection.filter(ee.Filter.eq(_TRACK, track))
         # distinct: slices of one pass on a GRD slice boundary share their day
-        days = scenes.aggregate_array(_DAY).distinct().sort()
+        days = scenes.aggregate_array(PASS_DAY).distinct().sort()
         start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
         first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
-        return scenes.filter(ee.Filter.gte(_DAY, first))
+        return scenes.filter(ee.Filter.gte(PASS_DAY, first))
 
     return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
 

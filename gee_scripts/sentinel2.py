@@ -18,6 +18,7 @@ from models.change_statistics import NDVI_DROP
 
 __all__ = [
     "COMPOSITE_BANDS",
+    "MS_PER_DAY",
     "REFLECTANCE_BANDS",
     "change_bracket",
     "change_dates",
@@ -33,13 +34,13 @@ __all__ = [
 # Sentinel-2 band -> name in the composite; L2A digital numbers are reflectance x 10 000.
 REFLECTANCE_BANDS: dict[str, str] = {"B4": "red", "B3": "green", "B2": "blue", "B8": "nir"}
 COMPOSITE_BANDS: tuple[str, ...] = ("NDVI", "red", "green", "blue", "day")
-_MS_PER_DAY = 86_400_000
+MS_PER_DAY = 86_400_000
 
 
 def day_number(image: ee.Image) -> ee.Number:
     """The acquisition day of ``image``, days since 1970-01-01 (its ``system:time_start``): the
     unit of the acquisition-day bands and of the event dating, in both sensors."""
-    return ee.Number(image.get("system:time_start")).divide(_MS_PER_DAY).floor()
+    return ee.Number(image.get("system:time_start")).divide(MS_PER_DAY).floor()
 
 
 _NEVER = 1e9  # a day after any acquisition (days since 1970-01-01)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -200,6 +201,15 @@ class GraphEvaluator:
 
     def _Number_divide(self, args: dict[str, Any]) -> float:
         return float(self(args["left"])) / float(self(args["right"]))
+
+    def _Date(self, args: dict[str, Any]) -> float:  # milliseconds since 1970-01-01 UTC
+        return float(self(args["value"]))
+
+    def _Date_format(self, args: dict[str, Any]) -> str:
+        if args.get("timeZone") is not None or self(args["format"]) != "YYYY-MM-dd":
+            raise NotImplementedError("numpy evaluator formats UTC dates as YYYY-MM-dd only")
+        moment = datetime.fromtimestamp(self(args["date"]) / 1000, tz=UTC)
+        return moment.date().isoformat()
 
     def _Number_floor(self, args: dict[str, Any]) -> float:
         return float(np.floor(float(self(args["input"]))))

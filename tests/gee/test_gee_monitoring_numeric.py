@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gee_numpy_eval import GraphEvaluator, props_of
 
-from gee_scripts import sentinel1, sentinel2
+from gee_scripts import assembly, sentinel1, sentinel2
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, S1Settings
 from monitor.sources.archive_composite import newest_scene, radar_dating
@@ -343,3 +343,23 @@ def test_the_last_k_passes_of_a_track_count_a_sliced_pass_once() -> None:
         graph_tree(ee.List([sentinel1.observation_count(last_two, "n")]))
     )
     assert (count["n"] == 2).all()  # the earlier pass and one slice of the later, everywhere
+
+
+def test_the_availability_lists_a_pass_across_midnight_once_as_the_archive_does() -> None:
+    """Found in review: the availability query listed the UTC days of Sentinel-1 images, so a
+    pass whose slices straddle 00:00 UTC appeared as two dates (s1_dates_post D-1,D) where the
+    stack's acquisitions and the archive count one, of its first slice's day."""
+    day_ms = DAY_MS
+    scenes = [(15, 19900, 3600), (117, 19903, 86000), (117, 19904, 15), (44, 19903, 3000)]
+    properties = {
+        f"T/s1_{i}": {
+            "system:time_start": day * day_ms + seconds * 1000,
+            "relativeOrbitNumber_start": track,
+        }
+        for i, (track, day, seconds) in enumerate(scenes)
+    }
+    collection = ee.ImageCollection.fromImages([ee.Image(f"T/s1_{i}") for i in range(len(scenes))])
+    inputs = {name: {"VV": np.zeros((2, 2))} for name in properties}
+    evaluator = GraphEvaluator(inputs, properties=properties)
+    dates = evaluator(graph_tree(assembly._pass_dates(collection)))
+    assert dates == ["2024-06-26", "2024-06-29"]  # days 19900 and 19903 since 1970-01-01
