@@ -199,12 +199,28 @@ def alert_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
     """The published JSON Schema of the payload (``monitor/schemas/alert.schema.json``), or of
     an earlier version still accepted for the alerts queued under it."""
     path = SCHEMA_PATH if version == SCHEMA_VERSION else _EARLIER_SCHEMAS.get(version)
+    if path is None and _newer(version):  # an alert queued before going back to this release
+        raise jsonschema.ValidationError(
+            f"schema_version {version!r} is newer than this release's {SCHEMA_VERSION}: a newer "
+            "release of the monitor queued it; send it with that release (`alerts retry --dead` "
+            "once it is back)"
+        )
     if path is None:
         known = ", ".join([SCHEMA_VERSION, *_EARLIER_SCHEMAS])
         raise jsonschema.ValidationError(
             f"schema_version {version!r} is not one this version sends (known: {known})"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _newer(version: str) -> bool:
+    """Whether ``version`` (``MAJOR.MINOR``) comes after :data:`SCHEMA_VERSION`; False for
+    anything that is not such a version."""
+    try:
+        given = tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return False
+    return given > tuple(int(part) for part in SCHEMA_VERSION.split("."))
 
 
 @cache

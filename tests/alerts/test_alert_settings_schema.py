@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from monitor.alerts.payload import (
     SCHEMA_PATH,
+    SCHEMA_VERSION,
     QuicklookLinks,
     alert_schema,
     build_payload,
@@ -413,6 +414,23 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
         validate_payload(queued)
     with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
         validate_payload({**old, "schema_version": "0.9"})
+
+
+def test_an_alert_a_newer_release_queued_is_named_so() -> None:
+    """Gone back to this release after a newer one queued alerts (docs/operations.md,
+    "Upgrading"): the webhook marks them dead, and its error says a newer release queued them
+    and what brings them back, not only that the version is unknown."""
+    major, minor = (int(part) for part in SCHEMA_VERSION.split("."))
+    newer = f"{major}.{minor + 10}"  # 1.13 after 1.3: newer as a version, older as a string
+    queued = _payload()
+    queued.update(schema=f"https://landslide-monitor.example.org/schemas/alert-{newer}.json")
+    queued["schema_version"] = newer
+    with pytest.raises(jsonschema.ValidationError) as raised:
+        validate_payload(queued)
+    message = raised.value.message
+    assert f"'{newer}' is newer than this release's {SCHEMA_VERSION}" in message
+    assert "a newer release of the monitor queued it" in message
+    assert "alerts retry --dead" in message
 
 
 def test_a_webhook_name_is_checked_whole() -> None:
