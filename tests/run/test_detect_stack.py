@@ -643,18 +643,22 @@ from monitor.cli import main
 from test_detect_stack import ChangeEnsemble
 
 models.ensemble.Ensemble.load = classmethod(lambda cls, *a, **k: ChangeEnsemble())
-real, calls = detect_stack.detect, []
+name = sys.argv[3]  # detect: at the second stack; _write_detections: before a2's polygons
+real, calls = getattr(detect_stack, name), []
 def dying(*args, **kwargs):
     calls.append(True)
-    if len(calls) == 2:  # the first scene's rasters are written: SIGKILL, no handler runs
+    if len(calls) == (2 if name == "detect" else 1):  # a2's rasters are written: SIGKILL
         os.kill(os.getpid(), signal.SIGKILL)
     return real(*args, **kwargs)
-detect_stack.detect = dying
+setattr(detect_stack, name, dying)
 main(["detect", "--stack", sys.argv[1], "--out", sys.argv[2], "-q"])
 """
 
 
-def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(tmp_path, monkeypatch):
+@pytest.mark.parametrize("killed_in", ["detect", "_write_detections"])
+def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(
+    tmp_path, monkeypatch, killed_in
+):
     """Found in the crash walk: a run killed part-way (SIGKILL, the OOM killer) left the
     earlier run's detections.gpkg and summary.json beside this run's first rasters, and
     `models evaluate --chain` scored the earlier run's polygons as this folder's; the earlier
@@ -678,18 +682,20 @@ def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(tmp_path, mo
     here = Path(__file__).resolve().parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parents[1]), str(here)])}
     child = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_THE_SECOND_STACK, str(folder), str(out)],
+        [sys.executable, "-c", _KILLED_AT_THE_SECOND_STACK, str(folder), str(out), killed_in],
         env=env,
         capture_output=True,
         timeout=300,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     assert (out / "a2_probability.tif").is_file()  # the scene done before the kill
-    # this run's polygons and summary of it, not the earlier run's of a, b and c
-    killed = json.loads((out / "summary.json").read_text())
-    assert list(killed["scenes"]) == ["a2"]
-    assert [Path(p).name for p in killed["not_run"]] == ["b_input.tif", "c_input.tif"]
-    assert set(gpd.read_file(out / "detections.gpkg", layer="detections")["scene"]) == {"a2"}
+    if killed_in == "_write_detections":  # before a2's polygons: none, not the earlier run's
+        assert not (out / "summary.json").exists() and not (out / "detections.gpkg").exists()
+    else:  # this run's polygons and summary of a2, not the earlier run's of a, b and c
+        killed = json.loads((out / "summary.json").read_text())
+        assert list(killed["scenes"]) == ["a2"]
+        assert [Path(p).name for p in killed["not_run"]] == ["b_input.tif", "c_input.tif"]
+        assert set(gpd.read_file(out / "detections.gpkg", layer="detections")["scene"]) == {"a2"}
 
     assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
     summary = json.loads((out / "summary.json").read_text())
