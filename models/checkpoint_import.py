@@ -389,8 +389,7 @@ def import_checkpoint(
     try:
         sha = save_member_weights(member, staged, {"source": checkpoint.name})
     except BaseException:  # Ctrl-C while the weights (~100 MB) are written: no hidden file left
-        for leftover in (staged, staged.with_name(f"{staged.name}.part")):
-            leftover.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)  # (save_member_weights removes its own temporary file)
         raise
     if earlier is not None and earlier.sha256 != sha and not replace:
         staged.unlink()

@@ -260,16 +260,15 @@ def save_member_weights(member: Member, path: Path, metadata: dict[str, str] | N
     safetensors; returns the file's SHA-256."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
-    tmp = path.with_suffix(path.suffix + ".part")
-    save_file(state, str(tmp), metadata=metadata or {})
-    # as the manifest beside it (the umask's mode for a new file): safetensors writes 0600,
-    # which a service running as another user (systemd, Docker) cannot read
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-    return sha256_file(path)
+
+    def write(tmp: Path) -> None:
+        save_file(state, str(tmp), metadata=metadata or {})
+        # as the manifest beside it (the umask's mode for a new file): safetensors writes 0600,
+        # which a service running as another user (systemd, Docker) cannot read
+        os.chmod(tmp, 0o666 & ~_umask())
+
+    return sha256_file(write_atomically(path, write))
 
 
 def load_member(entry: MemberEntry, base_dir: Path) -> Member:

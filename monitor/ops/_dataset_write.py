@@ -17,6 +17,7 @@ import xarray as xr
 from affine import Affine
 from tqdm.auto import tqdm
 
+from models.atomic import write_atomically
 from models.datasets import DATASET_RECORD_FILE, IGNORE, Scene, input_path, label_path, write_scene
 from models.feature_stack import model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
@@ -153,10 +154,12 @@ def _relabel(folder: Path, job: SceneJob, record_path: Path) -> bool:
     # differs from today's, and writes both again (the other order kept a stale record)
     counts = {str(v): int((raster == v).sum()) for v in (1, 0, IGNORE)}
     _write_json(record_path, {**record, "label_pixels": counts})
-    part = path.with_suffix(".tif.part")
-    with rasterio.open(part, "w", **profile) as dst:
-        dst.write(raster[None])
-    part.replace(path)
+
+    def write(tmp: Path) -> None:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(raster[None])
+
+    write_atomically(path, write)
     log.info("%s: label rewritten by today's labelling rules (no fetch)", job.id)
     return True
 

@@ -142,16 +142,13 @@ def test_a_relabelling_stopped_half_way_is_finished_by_the_next_export(
     import monitor.ops._dataset_write as dataset_write
 
     job, record = _scene_of_the_old_rule(tmp_path)
-    for step in ("_write_json", "replace"):  # stopped at the record, or at the label
+    for step in ("_write_json", "write_atomically"):  # stopped at the record, or at the label
 
         def stop(*_: object, **__: object) -> None:
             raise KeyboardInterrupt
 
         with monkeypatch.context() as patch:
-            if step == "replace":
-                patch.setattr(Path, "replace", stop)
-            else:
-                patch.setattr(dataset_write, "_write_json", stop)
+            patch.setattr(dataset_write, step, stop)
             with pytest.raises(KeyboardInterrupt):
                 _relabel(tmp_path, job, record)
         _relabel(tmp_path, job, record)  # the next export
