@@ -56,6 +56,7 @@ from models.chain_metrics import ChainScores, SceneObjects, chain_scores
 from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
+from monitor.labels import SPLIT_NAMES
 from monitor.ops.filter_fit import Candidates, chain_inputs, collect, highest_cut
 
 __all__ = ["OperatingPoint", "main", "match_recall", "operating_point"]
@@ -148,7 +149,7 @@ def scene_folders(data: Path) -> list[Path]:
     data = Path(data)
     if (data / "input").is_dir():
         return [data]
-    folders = [data / s for s in ("train", "val", "test") if (data / s / "input").is_dir()]
+    folders = [data / s for s in SPLIT_NAMES if (data / s / "input").is_dir()]
     if not folders:
         raise DatasetError(f"{data}: no input/ folder, nor train/, val/ or test/ with one")
     return folders

@@ -221,7 +221,7 @@ def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) ->
         return drops
     found, m = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if m:
-        sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count(detected)])
+        sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count()])
         detected = sizes[found] >= max(min_pixels, 1.0)
     near = ndimage.binary_dilation(detected, structure=_EIGHT_CONNECTED)
     touched = np.unique(labels[near & (labels > 0)])

@@ -394,7 +394,6 @@ class Inventory:
             frame = frame[frame["status"].isin(list(status))]
         frame = frame.drop(columns="local_geometry")
         try:  # an output that cannot be written (under a file, a folder's name) is bad input
-            path.parent.mkdir(parents=True, exist_ok=True)
             # whole or not at all: a full disk or a kill leaves the earlier export as it was
             if suffix in (".geojson", ".json"):
                 write_atomically(path, lambda tmp: _write_geojson(frame, tmp))
