@@ -804,8 +804,11 @@ def test_one_webhook_named_in_two_places_with_one_ca_file_is_one_webhook(
     data["alerts"] = {"webhooks": [{**hook, "ca_file": "tls/ca.pem"}]}
     routing = load_config(write_config(data)).alert_routing()
     assert routing.webhooks["ops"].ca_file == pem
-    data["regions"][0]["alerts"]["webhooks"][0]["ca_file"] = str(tmp_path / "other.pem")
-    with pytest.raises(ConfigError):
+    # another CA file (one that exists, so that the name check is what refuses it)
+    other = tmp_path / "other.pem"
+    other.write_bytes(pem.read_bytes())
+    data["regions"][0]["alerts"]["webhooks"][0]["ca_file"] = str(other)
+    with pytest.raises(ConfigError, match="is used by another webhook"):
         load_config(write_config(data))
 
 
