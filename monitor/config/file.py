@@ -28,6 +28,7 @@ from monitor.config.settings import (
     QuicklookSettings,
     SourceConfig,
 )
+from monitor.grid import region_grid
 from monitor.pipeline.trigger import TriggerSettings
 
 __all__ = ["MonitorConfig"]
@@ -126,6 +127,26 @@ class MonitorConfig(StrictModel):
                     raise ValueError(
                         f"source.dem.overrides: no region is named {name!r} (regions: "
                         f"{', '.join(names)}); an entry is used only by the region of its name"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _regions_fit_earth_engine(self) -> MonitorConfig:
+        # The Earth Engine source fetches a region's whole grid (its polygon's bounding box) with
+        # computePixels and refuses one above max_interactive_km2; found only when a run reached
+        # the region, such a region failed every day's run.
+        if isinstance(self.source, GeeSettings):
+            limit = self.source.max_interactive_km2
+            for i, region in enumerate(self.regions):
+                grid = region_grid(region.geometry)
+                if grid.area_km2 > limit:
+                    raise ValueError(
+                        f"regions[{i}].geometry: region {region.name!r} has a grid of "
+                        f"{grid.area_km2:.0f} km² ({grid.width} x {grid.height} px of 10 m: its "
+                        f"polygon's bounding box in {grid.crs}), more than "
+                        f"source.max_interactive_km2 = {limit:g} that the Earth Engine source "
+                        "fetches in a run; split the region (a MultiPolygon's far-apart parts "
+                        "into regions of their own) or raise source.max_interactive_km2"
                     )
         return self
 

@@ -139,8 +139,9 @@ class GeeSource:
         if request.grid.area_km2 > self.settings.max_interactive_km2:
             raise RegionTooLarge(
                 f"region {area.name}: its grid covers {request.grid.area_km2:.0f} km², more than "
-                f"source.max_interactive_km2 = {self.settings.max_interactive_km2:g}; export it "
-                "with GeeSource.export (Cloud Storage or Drive) or raise the limit"
+                f"source.max_interactive_km2 = {self.settings.max_interactive_km2:g}; split the "
+                "region, raise the limit, or export it with GeeSource.export (Cloud Storage or "
+                "Drive)"
             )
         availability = self._available(area, pre, post)
         image = self._image(request, availability, compositing)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import Polygon, box, mapping, shape
+from shapely.geometry import MultiPolygon, Polygon, box, mapping, shape
 
 from gee_scripts import fetch
 from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, STACK_BANDS
@@ -436,7 +436,8 @@ def test_availability_probe_retries_then_names_the_region() -> None:
 
 def test_too_large_region_points_to_export() -> None:
     big = AreaOfInterest("big", box(10.0, 44.0, 10.5, 44.5))
-    with pytest.raises(RegionTooLarge, match=r"region big: .* export it with GeeSource.export"):
+    expected = r"region big: .* split the region, .* export it with GeeSource.export"
+    with pytest.raises(RegionTooLarge, match=expected):
         _source().features(big, PRE, POST)
 
 
@@ -466,11 +467,14 @@ def test_a_refused_region_fails_the_run_with_its_message_and_no_traceback(
     (tmp_path / "manifest.json").write_text("{}")
     config = MonitorConfig.model_validate(
         {
-            "source": {"type": "gee", "project": "offline-test"},
+            # a configuration refuses a region over the limit when it loads (the test below):
+            # loaded with a higher one, then run with the default
+            "source": {"type": "gee", "project": "offline-test", "max_interactive_km2": 5000},
             "regions": [{"name": "far", "geometry": mapping(polygon)}],
             "model": {"manifest": str(tmp_path / "manifest.json")},
         }
     )
+    config.source = config.source.model_copy(update={"max_interactive_km2": 400.0})
     with caplog.at_level(logging.ERROR, logger="monitor.run"):
         result = _detect_safely(config, config.regions[0], date(2024, 9, 15))
     assert result.status == "failed"
@@ -521,3 +525,51 @@ def test_xee_fit_geometry_of_the_demo_regions_is_exact() -> None:
             tuple(grid.transform)[:6],
             grid.shape,
         ), region["name"]
+
+
+@pytest.mark.parametrize(
+    ("polygon", "refused"),
+    [
+        (box(9.5, 46.0, 9.9, 46.3), True),  # about 1,000 km²
+        # two valleys of 1 km² a degree apart: 2 km² of polygon, a grid of thousands of km²
+        (
+            MultiPolygon([box(9.5, 46.0, 9.51, 46.01), box(10.5, 47.0, 10.51, 47.01)]),
+            True,
+        ),
+        (box(9.5, 46.0, 9.7, 46.15), False),  # about 260 km²
+    ],
+)
+def test_a_region_over_the_interactive_limit_is_refused_when_the_configuration_loads(
+    tmp_path: Path, polygon: Polygon | MultiPolygon, refused: bool
+) -> None:
+    """Found by an adopter's review: the configuration accepted polygons up to max_area_km2
+    (2,500 km²) while the Earth Engine source refuses a grid over max_interactive_km2 (400)
+    when a run reaches it, so such a region failed every day's run; the configuration now
+    refuses it when it loads, naming the region, its grid and the setting."""
+    from pydantic import ValidationError
+
+    from monitor.config import MonitorConfig
+    from monitor.grid import region_grid
+
+    (tmp_path / "manifest.json").write_text("{}")
+    data = {
+        "source": {"type": "gee", "project": "offline-test"},
+        "regions": [
+            {"name": "small", "geometry": mapping(box(9.0, 46.0, 9.05, 46.05))},
+            {"name": "corridor", "geometry": mapping(polygon)},
+        ],
+        "model": {"manifest": str(tmp_path / "manifest.json")},
+    }
+    grid_km2 = region_grid(polygon).area_km2
+    assert (grid_km2 > 400) is refused
+    if not refused:
+        MonitorConfig.model_validate(data)
+        return
+    with pytest.raises(ValidationError) as caught:
+        MonitorConfig.model_validate(data)
+    message = str(caught.value)
+    assert "regions[1].geometry: region 'corridor' has a grid of" in message
+    assert f"{grid_km2:.0f} km²" in message
+    assert "source.max_interactive_km2 = 400" in message
+    # the archive source fetches no grid through Earth Engine: the same regions load
+    MonitorConfig.model_validate({**data, "source": {"type": "archive", "path": str(tmp_path)}})
