@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rasterio.errors import RasterioError
@@ -32,7 +33,13 @@ from tqdm.auto import tqdm
 from gee_scripts.coverage import AssetCoverageError
 from models.manifest import ManifestError, read_manifest
 from monitor.alerts.quicklook import write_quicklooks
-from monitor.config import ModelSettings, MonitorConfig, RegionConfig, SourceConfig
+from monitor.config import (
+    DEFAULT_MANIFEST,
+    ModelSettings,
+    MonitorConfig,
+    RegionConfig,
+    SourceConfig,
+)
 from monitor.errors import BadInput
 from monitor.grid import reproject
 from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
@@ -47,8 +54,6 @@ from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import geopandas as gpd
     import xarray as xr
     from shapely.geometry.base import BaseGeometry
@@ -279,6 +284,23 @@ def _detect_all(
     return [results[r.name] for r in regions]
 
 
+def warn_simulated_model(config: MonitorConfig) -> bool:
+    """Log a warning, and return True, where a run on real imagery (the Earth Engine source)
+    uses the bundled ensemble: it has seen simulated scenes only, and its skill on real imagery
+    is unmeasured (docs/models.md). An ensemble of one's own, trained, fine-tuned or imported,
+    is named by ``model.manifest`` and not warned about."""
+    if config.source.type != "gee" or Path(config.model.manifest).resolve() != DEFAULT_MANIFEST:
+        return False
+    log.warning(
+        "model.manifest is the bundled ensemble, trained on simulated scenes only: how well it "
+        "detects landslides in real imagery, and how many false alerts it raises there, has not "
+        "been measured (docs/models.md). Run it without alert recipients first and review what "
+        "it draws, then train or fine-tune on your own labels (docs/models.md, 'Train on your "
+        "own inventory'), or set model.manifest to an ensemble of your own"
+    )
+    return True
+
+
 def run_once(
     config: MonitorConfig,
     run_date: date,
@@ -327,6 +349,7 @@ def run_once(
                 model=str(config.model.manifest),
             )
             log.info("run %d for %s: %d region(s)", run_id, run_date, len(selected))
+            warn_simulated_model(config)
             stage = "detection"
             try:
                 results = _detect_all(config, selected, run_date, executor, progress)
