@@ -9,6 +9,10 @@ No R-tree spatial index is created (an inventory of landslides is small enough f
 but the SQL functions that the R-tree triggers of GDAL/QGIS call (``ST_IsEmpty``, ``ST_MinX`` ...)
 are registered on every connection: if someone adds a spatial index in QGIS, writes still work
 and keep it current.
+
+The monitor's GeoPackage is its inventory, and every connection opened here checks the
+inventory's schema version first (:mod:`monitor.file_schemas`): a file a newer release wrote is
+refused before anything is written to it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from monitor.errors import DatabaseFileError
+from monitor import __version__
+from monitor.errors import DatabaseFileError, NewerSchemaError
+from monitor.file_schemas import INVENTORY, VERSION_TABLE
 
 __all__ = [
     "add_missing_columns",
@@ -36,7 +42,9 @@ __all__ = [
     "envelope",
     "register_attributes",
     "register_features",
+    "schema_version",
     "sql_values",
+    "stamp_schema_version",
     "timestamp",
     "touch_contents",
     "transaction",
@@ -45,6 +53,17 @@ __all__ = [
 _APPLICATION_ID = 0x47504B47  # "GPKG"
 _USER_VERSION = 10400  # GeoPackage 1.4.0
 _MAGIC = b"GP"
+
+# The store whose schema version the monitor's GeoPackage carries (monitor.file_schemas)
+_STORE = "inventory"
+_VERSION_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+  name TEXT NOT NULL PRIMARY KEY,
+  version INTEGER NOT NULL,
+  release TEXT NOT NULL,
+  updated_at DATETIME NOT NULL
+)
+"""
 
 _CORE_TABLES = """
 CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
@@ -164,6 +183,7 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
             "the configuration at a GeoPackage, or at a new file to start one"
         )
     with transaction(conn):
+        _refuse_newer(conn, path)  # first: a refusal rolls back a transaction that wrote nothing
         conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {_USER_VERSION}")
         for statement in _CORE_TABLES.split(";"):
@@ -178,10 +198,64 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
 
 def connect_read_only(path: str | Path, *, timeout_s: float = 5.0) -> sqlite3.Connection:
     """Open the existing SQLite file at ``path`` read-only (``mode=ro``): nothing is created or
-    changed, and reading works while a run holds the inventory's lock."""
+    changed, and reading works while a run holds the inventory's lock. A file of a newer schema
+    version than this release reads is refused (:class:`monitor.errors.NewerSchemaError`)."""
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
     conn.row_factory = sqlite3.Row
+    try:
+        _refuse_newer(conn, Path(path))
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def schema_version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, str] | None:
+    """The inventory's schema version stamped in the file at ``path`` and the release that
+    wrote it; None for a file that holds none (a new file, or one of a release before schema
+    versions). Reads only."""
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
+    ).fetchone()
+    if table is None:
+        return None
+    row = conn.execute(
+        f"SELECT version, release FROM {VERSION_TABLE} WHERE name = ?", (_STORE,)
+    ).fetchone()
+    if row is None:
+        return None
+    version, release = row[0], row[1]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DatabaseFileError(
+            f"inventory {path}: its {VERSION_TABLE} table gives {_STORE} schema version "
+            f"{version!r}, not a whole number from 1; it was edited by hand or by another "
+            "program: restore the file from a backup"
+        )
+    return version, str(release)
+
+
+def _refuse_newer(conn: sqlite3.Connection, path: Path) -> int | None:
+    """Raise :class:`monitor.errors.NewerSchemaError` when the file's schema version is newer
+    than this release reads; else its version (None: none stamped). Reads only."""
+    found = schema_version(conn, path)
+    if found is not None and found[0] > INVENTORY:
+        raise NewerSchemaError("inventory", str(path), found[0], found[1], INVENTORY)
+    return None if found is None else found[0]
+
+
+def stamp_schema_version(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Stamp the file with this release's inventory schema version where it holds an older one
+    or none: call after the migration to it, in the same transaction. A newer one is refused,
+    as on opening."""
+    if _refuse_newer(conn, Path(path)) == INVENTORY:
+        return
+    conn.execute(_VERSION_SCHEMA)
+    register_attributes(conn, VERSION_TABLE, "the schema version of this file (landslide-monitor)")
+    conn.execute(
+        f"INSERT OR REPLACE INTO {VERSION_TABLE} (name, version, release, updated_at) "
+        "VALUES (?, ?, ?, ?)",
+        (_STORE, INVENTORY, __version__, timestamp(datetime.now(UTC))),
+    )
 
 
 def _register_functions(conn: sqlite3.Connection) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from monitor import __version__
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
@@ -17,6 +19,7 @@ __all__ = [
     "BadInput",
     "DatabaseFileError",
     "Interrupted",
+    "NewerSchemaError",
     "interrupt_on_signals",
 ]
 
@@ -36,6 +39,23 @@ class DatabaseFileError(BadInput):
     damaged, not a database, read-only, in a folder that cannot be opened, or locked by another
     program's write (a QGIS edit session). The message names the file and says what to do
     (:func:`monitor._geopackage.file_errors`)."""
+
+
+class NewerSchemaError(DatabaseFileError):
+    """A database of the monitor (the inventory) whose schema version is newer than this
+    release reads (:mod:`monitor.file_schemas`): a newer release wrote it. Raised before
+    anything is written to it."""
+
+    def __init__(self, what: str, where: str, found: int, release: str, readable: int) -> None:
+        self.found = found
+        self.readable = readable
+        super().__init__(
+            f"{what} {where} has schema version {found}, written by landslide-monitor "
+            f"{release}; this release (landslide-monitor {__version__}) reads schema versions "
+            f"up to {readable}. Nothing was written to it: upgrade landslide-monitor to "
+            f"{release} or later to use it, or restore the copy taken before that upgrade "
+            "(docs/operations.md, Upgrading)"
+        )
 
 
 class Interrupted(KeyboardInterrupt):

@@ -7,6 +7,8 @@ Tables (all listed in ``gpkg_contents``, so QGIS shows them):
 - ``landslide_observations`` — one row per landslide and run date (new / grown / seen);
 - ``runs`` and ``run_regions`` — what ran, on which data, with what status, per region;
 - ``alert_outbox`` — alerts waiting for delivery (:mod:`monitor.alerts.outbox`).
+- ``monitor_schema`` — the inventory's schema version and the release that wrote it
+  (:mod:`monitor.file_schemas`).
 
 **Same landslide.** A detection is the same landslide as a known one when, in a metric CRS (the
 known landslide's local UTM grid), they lie within ``match_tolerance_m`` of each other (default
@@ -120,6 +122,11 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
 class Inventory:
     """The GeoPackage inventory at ``path`` (created on first use).
 
+    Opening it for writing migrates an inventory of an earlier release (the columns added
+    since) and stamps it with this release's schema version (:mod:`monitor.file_schemas`); an
+    inventory of a newer schema version is refused either way
+    (:class:`monitor.errors.NewerSchemaError`) before anything is written to it.
+
     ``read_only=True`` opens an existing inventory for reading alone (the review map): nothing
     is created, upgraded or withdrawn, no write lock is needed, and it works on a read-only
     mount and while a run holds the inventory; columns an older version lacked read as its
@@ -173,6 +180,7 @@ class Inventory:
             }.items():
                 gpkg.register_attributes(self._conn, table, text)
             outbox.create_table(self._conn)
+            gpkg.stamp_schema_version(self._conn, self.path)  # migrated: this release's now
             self._withdraw_dismissed()
 
     def close(self) -> None:

@@ -186,6 +186,7 @@ def test_file_is_a_geopackage_that_gdal_reads(inventory, candidates, square):
         "runs": None,
         "run_regions": None,
         "alert_outbox": None,
+        "monitor_schema": None,
     }
     assert info["crs"] == "EPSG:4326" and info["features"] == 1
     assert read.geometry.iloc[0].equals_exact(mine.geometry.iloc[0], 1e-12)

@@ -1,0 +1,31 @@
+"""The schema version of each database the monitor owns, in one place.
+
+Each database holds its version in a table of its own, :data:`VERSION_TABLE` (one row per store:
+its ``name``, ``version``, the ``release`` of landslide-monitor that wrote that version, and
+``updated_at``), not in SQLite's ``user_version``: the inventory is a GeoPackage, which keeps its
+own version there (10400 for GeoPackage 1.4, OGC 12-128r18 Requirement 2) beside its
+``application_id`` ("GPKG").
+
+A release uses a database of its version or an older one, and refuses a newer one
+(:class:`monitor.errors.NewerSchemaError`, exit status 2) before anything is written to it.
+Opened for writing, an older database is migrated and stamped with this release's version in
+the same transaction; one written before versions existed (no row) is version 1 once the
+migration that existed then (``monitor.store.landslides.ADDED_COLUMNS``) has run.
+
+A release that changes a store's tables (a table, a column, what a value means) bumps that
+store's version here and adds the migration from the previous one where the store is opened
+(:class:`monitor.store.inventory.Inventory`).
+The alerts' payload ``schema_version`` is another thing (docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+__all__ = ["INVENTORY", "VERSION_TABLE"]
+
+#: The table that holds a database's schema version.
+VERSION_TABLE = "monitor_schema"
+
+#: The inventory GeoPackage: ``landslides``, ``landslide_observations``, ``runs``,
+#: ``run_regions`` and ``alert_outbox``.
+#: 1: the tables as releases up to 0.1.0 wrote them, with every column of ``ADDED_COLUMNS``.
+INVENTORY = 1
