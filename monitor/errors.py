@@ -42,9 +42,9 @@ class DatabaseFileError(BadInput):
 
 
 class NewerSchemaError(DatabaseFileError):
-    """A database of the monitor (the inventory) whose schema version is newer than this
-    release reads (:mod:`monitor.file_schemas`): a newer release wrote it. Raised before
-    anything is written to it."""
+    """A database of the monitor (the inventory, the scheduler's job store) whose schema version
+    is newer than this release reads (:mod:`monitor.file_schemas`): a newer release wrote it.
+    Raised before anything is written to it."""
 
     def __init__(self, what: str, where: str, found: int, release: str, readable: int) -> None:
         self.found = found

@@ -14,13 +14,13 @@ migration that existed then (``monitor.store.landslides.ADDED_COLUMNS``) has run
 
 A release that changes a store's tables (a table, a column, what a value means) bumps that
 store's version here and adds the migration from the previous one where the store is opened
-(:class:`monitor.store.inventory.Inventory`).
+(:class:`monitor.store.inventory.Inventory`, :class:`monitor.ops.schedule.DailyScheduler`).
 The alerts' payload ``schema_version`` is another thing (docs/alerts.md).
 """
 
 from __future__ import annotations
 
-__all__ = ["INVENTORY", "VERSION_TABLE"]
+__all__ = ["INVENTORY", "JOB_STORE", "VERSION_TABLE"]
 
 #: The table that holds a database's schema version.
 VERSION_TABLE = "monitor_schema"
@@ -29,3 +29,9 @@ VERSION_TABLE = "monitor_schema"
 #: ``run_regions`` and ``alert_outbox``.
 #: 1: the tables as releases up to 0.1.0 wrote them, with every column of ``ADDED_COLUMNS``.
 INVENTORY = 1
+
+#: The scheduler's job store (``schedule.jobstore_url``; ``<inventory>.schedule.sqlite`` by
+#: default).
+#: 1: APScheduler 3's ``apscheduler_jobs`` holding the daily job, which calls
+#: ``monitor.ops.schedule:_fire`` with the store's URL.
+JOB_STORE = 1

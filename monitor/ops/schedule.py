@@ -16,6 +16,9 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
 * **No overlap.** Passes run one at a time in this process, and every run takes the inventory's
   run lock (:mod:`monitor.store.lock`), so a run started by cron or by hand is never overlapped
   either.
+* **A job store of its own version.** The store carries its schema version
+  (:mod:`monitor.file_schemas`): a start stamps a store of an earlier release, and refuses one
+  a newer release wrote, and an inventory of a newer schema version, before it writes anything.
 * **Clean shutdown.** SIGTERM or SIGINT stops firing, gives a run in progress ``stop_grace_s`` to
   finish, then passes SIGTERM on to it. A run killed part-way commits nothing (the inventory is
   updated in one transaction) and its day is caught up at the next start.
@@ -35,7 +38,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -46,10 +49,12 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, inspect, select
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from monitor._geopackage import connect_read_only, file_errors
+from monitor import __version__
+from monitor._geopackage import connect_read_only, file_errors, timestamp
 
 # The settings and the crontab parsing live with the configuration, which never imports ops;
 # they are re-exported here, where the scheduler's callers have always found them.
@@ -59,7 +64,8 @@ from monitor.config.operations import (
     default_jobstore_url,
     sqlite_file,
 )
-from monitor.errors import BadInput
+from monitor.errors import BadInput, DatabaseFileError, NewerSchemaError
+from monitor.file_schemas import JOB_STORE, VERSION_TABLE
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
@@ -198,6 +204,72 @@ def _shown(url: str) -> str:
         return url
 
 
+# The store whose schema version the job store carries (monitor.file_schemas)
+_STORE = "job store"
+
+
+def _version_table() -> Table:
+    """The job store's :data:`~monitor.file_schemas.VERSION_TABLE`, as in the inventory."""
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("name", String(64), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("release", String(64), nullable=False),
+        Column("updated_at", String(32), nullable=False),
+    )
+
+
+def _job_store_schema(conn: Connection, url: str) -> tuple[int, str] | None:
+    """The schema version stamped in the job store at ``url`` and the release that wrote it;
+    None for a store that holds none (a new one, or one of a release before schema versions).
+    Reads only."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    table = _version_table()
+    row = conn.execute(
+        select(table.c.version, table.c.release).where(table.c.name == _STORE)
+    ).first()
+    if row is None:
+        return None
+    version, release = row
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DatabaseFileError(
+            f"scheduler's job store {_shown(url)}: its {VERSION_TABLE} table gives {_STORE} "
+            f"schema version {version!r}, not a whole number from 1; move the job store aside "
+            "(the scheduler makes a new one and catches missed days up from the inventory)"
+        )
+    return version, str(release)
+
+
+def _refuse_newer_job_store(conn: Connection, url: str) -> int | None:
+    """Raise :class:`monitor.errors.NewerSchemaError` for a job store of a newer schema version
+    than this release reads; else its version (None: none stamped). Reads only."""
+    found = _job_store_schema(conn, url)
+    if found is not None and found[0] > JOB_STORE:
+        raise NewerSchemaError("scheduler's job store", _shown(url), found[0], found[1], JOB_STORE)
+    return None if found is None else found[0]
+
+
+def _stamp_job_store(engine: Engine, url: str) -> None:
+    """Refuse a job store of a newer schema version, or stamp one that holds an older one or
+    none with this release's (in one transaction); before APScheduler writes to it."""
+    with engine.begin() as conn:
+        if _refuse_newer_job_store(conn, url) == JOB_STORE:
+            return
+        table = _version_table()
+        table.create(conn, checkfirst=True)
+        conn.execute(delete(table).where(table.c.name == _STORE))
+        conn.execute(
+            insert(table).values(
+                name=_STORE,
+                version=JOB_STORE,
+                release=__version__,
+                updated_at=timestamp(datetime.now(UTC)),
+            )
+        )
+
+
 # APScheduler persists jobs by a textual reference to a module-level function; the function
 # finds its scheduler here by the job store URL it was given as argument.
 _ACTIVE: dict[str, DailyScheduler] = {}
@@ -249,6 +321,7 @@ class DailyScheduler:
         self.passes: list[PassResult] = []
         with job_store_errors(jobstore_url, driver=True):
             store = SQLAlchemyJobStore(url=jobstore_url)
+        self._engine: Engine = store.engine
         self.scheduler = BackgroundScheduler(
             jobstores={
                 "default": store,
@@ -340,6 +413,7 @@ class DailyScheduler:
         _ACTIVE[self.jobstore_url] = self
         try:
             with job_store_errors(self.jobstore_url):
+                _stamp_job_store(self._engine, self.jobstore_url)
                 self.scheduler.start(paused=True)
                 self._keep_or_add_daily_job()
         except BadInput:
@@ -423,14 +497,19 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
     """Next fire time of the daily job recorded in a job store (``None`` when there is none).
 
     Reads the store without starting a scheduler (``landslide-monitor status``), and without
-    creating it: a missing SQLite file means the scheduler never ran."""
+    creating it: a missing SQLite file means the scheduler never ran. A store of a newer schema
+    version than this release reads is refused (:class:`monitor.errors.NewerSchemaError`)."""
     sqlite = sqlite_file(jobstore_url)
     if sqlite is not None and not sqlite.exists():
         return None
     with job_store_errors(jobstore_url, driver=True):
         store = SQLAlchemyJobStore(url=jobstore_url)
     try:
+        with store.engine.connect() as conn:
+            _refuse_newer_job_store(conn, jobstore_url)
         job = store.lookup_job(DAILY_JOB_ID)
+    except DatabaseFileError:  # a newer release's store, or a version that is none
+        raise
     except Exception:  # the table does not exist yet: the scheduler never ran
         return None
     finally:
@@ -589,6 +668,8 @@ def cli_run(args: argparse.Namespace) -> int:
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
+    # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger
+    completed_runs(inventory, [r.name for r in config.regions])
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     regions = ConfiguredRegions(config.path or args.config, [r.name for r in config.regions])
     with scheduler_lock(inventory):
