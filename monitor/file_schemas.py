@@ -12,9 +12,13 @@ Opened for writing, an older database is migrated and stamped with this release'
 the same transaction; one written before versions existed (no row) is version 1 once the
 migration that existed then (``monitor.store.landslides.ADDED_COLUMNS``) has run.
 
-A release that changes a store's tables (a table, a column, what a value means) bumps that
-store's version here and adds the migration from the previous one where the store is opened
-(:class:`monitor.store.inventory.Inventory`, :class:`monitor.ops.schedule.DailyScheduler`).
+A release bumps a store's version here when an older release could no longer use a database
+it migrated without harm: a table or column renamed or removed, a value that means something
+else, a column an older release would leave inconsistent by writing rows without it. It adds
+the migration from the previous version where the store is opened
+(:class:`monitor.store.inventory.Inventory`, :class:`monitor.ops.schedule.DailyScheduler`). A
+column added with a default that older releases may leave empty (``ADDED_COLUMNS``) is no bump:
+going back a release stays possible (docs/operations.md, Upgrading).
 The alerts' payload ``schema_version`` is another thing (docs/alerts.md).
 """
 
