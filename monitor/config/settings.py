@@ -4,7 +4,7 @@ from, which ensemble reads it and how its setting is chosen, and where the resul
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, HttpUrl, ValidationInfo, field_validator
 
@@ -24,6 +24,9 @@ __all__ = [
     "SettingName",
     "SourceConfig",
 ]
+
+# the scenes ``dataset export`` makes of an item (docs/models.md, "Train on your own inventory")
+DatasetView = Literal["event", "monitoring"]
 
 DEFAULT_MANIFEST = Path(models.__file__).resolve().parent / "default" / "manifest.json"
 
@@ -172,6 +175,11 @@ class DatasetSettings(StrictModel):
         250.0, ge=0, description="ignored disk around a point, at least (or its accuracy)"
     )
     split_by: Literal["event", "region"] = "event"
+    views: list[DatasetView] = Field(
+        ["event", "monitoring"],
+        description="export: the scenes of each item, the event view and/or the monitoring "
+        "views a daily run shows (event,monitoring: both, as the shipped ensemble is trained)",
+    )
     ignore_buffer_m: float = Field(
         50.0, ge=0, description="from-reviews: ignored margin around unreviewed candidates"
     )
@@ -188,3 +196,20 @@ class DatasetSettings(StrictModel):
         from monitor.labels import accuracy_limit
 
         return accuracy_limit(value)[0]  # its InventoryFileError is a ValueError
+
+    @field_validator("views", mode="before")
+    @classmethod
+    def _views_listed(cls, value: Any) -> Any:
+        # the command line writes them as one comma-separated word (--views event,monitoring)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple):
+            if not value:
+                raise ValueError("no view named; name event, monitoring or both")
+            unknown = [v for v in value if v not in get_args(DatasetView)]
+            if unknown:
+                raise ValueError(f"{unknown[0]!r} is not a view: event or monitoring")
+            twice = sorted({v for v in value if list(value).count(v) > 1}, key=str)
+            if twice:
+                raise ValueError(f"{', '.join(map(str, twice))} named twice")
+        return value

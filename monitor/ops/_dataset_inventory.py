@@ -1,13 +1,15 @@
-"""The scene jobs of a dated inventory file (``dataset export``, :mod:`monitor.ops.dataset`): one
-per item, every item of the same date in its tile as label, and the items of other dates whose
-event falls in the scene's windows ignored (255): a landslide of the next day shows in the post
-window, and labelled background it would contradict the scene of its own date."""
+"""The scene jobs of a dated inventory file (``dataset export``, :mod:`monitor.ops.dataset`): per
+item, its event view and its monitoring views (``dataset.views``), each with every item of the
+same date in its tile as label, and the items of other dates whose event falls in that scene's
+windows ignored (255): a landslide of the next day shows in the post window, and labelled
+background it would contradict the scene of its own date."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
 from models.manifest import sha256_file
-from monitor.config import DatasetSettings, MonitorConfig, RegionConfig
+from monitor.config import DatasetSettings, MonitorConfig, MonitoringWindows, RegionConfig
 from monitor.errors import BadInput
 from monitor.grid import region_grid, reproject
 from monitor.labels import (
@@ -30,7 +32,8 @@ from monitor.labels import (
     tile_around,
 )
 from monitor.ops._dataset_core import SceneJob, _plain, _safe, event_windows
-from monitor.sources.base import AreaOfInterest
+from monitor.simulator.scene_windows import storm_views
+from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
 __all__ = ["inventory_jobs"]
 
@@ -57,16 +60,15 @@ def _grid_footprint(geometry: BaseGeometry) -> BaseGeometry:
     return reproject(shapely.box(*grid.bounds), grid.crs, "EPSG:4326")
 
 
-def _overlap_groups(
-    jobs: list[SceneJob], grids: list[BaseGeometry], dates: list[date], within: timedelta
-) -> None:
-    """Jobs whose tiles overlap and whose dates lie ``within`` of each other (their windows
-    overlap) share their split group, as do the jobs of one group: two catalogue points a few
-    hundred metres apart are two ``event_id``s but one image, and the tiles of a storm's
-    landslides of two days share their terrain, their pre-event pixels and most of their
-    post-event ones; split apart they would put the same pixels in train and test. Scenes of
-    other years share the terrain only, and stay apart (a valley's inventory of many years
-    would otherwise be one group, with nothing to validate on). Overlaps are found with an
+def _overlap_groups(jobs: list[SceneJob], grids: list[BaseGeometry]) -> None:
+    """Jobs whose tiles overlap and whose windows overlap (from the pre window's first day to
+    the post window's end) share their split group, as do the jobs of one group (the views of
+    one item among them): two catalogue points a few hundred metres apart are two
+    ``event_id``s but one image, and the tiles of a storm's landslides of two days share their
+    terrain, their pre-event pixels and most of their post-event ones; split apart they would
+    put the same pixels in train and test. Scenes of other years share the terrain only, and
+    stay apart (a valley's inventory of many years would otherwise be one group, with nothing
+    to validate on). Overlaps are found with an
     STR-tree on the scenes' grids (``grids``, :func:`_grid_footprint`: the pixels and labels a
     scene holds, beyond a tile cut to its region's outline), the groups as the connected
     components of these links; each component takes the group of its first job."""
@@ -74,7 +76,11 @@ def _overlap_groups(
     first: dict[str, int] = {}
     same_group = [first.setdefault(job.group, i) for i, job in enumerate(jobs)]  # never split
     a, b = shapely.STRtree(grids).query(grids, predicate="intersects")
-    near = np.array([abs(dates[i] - dates[j]) <= within for i, j in zip(a, b, strict=True)], bool)
+    near = np.array(
+        [jobs[i].pre.start < jobs[j].post.end and jobs[j].pre.start < jobs[i].post.end
+         for i, j in zip(a, b, strict=True)],
+        bool,
+    )  # fmt: skip
     rows = np.concatenate([np.arange(n), a[near]])
     cols = np.concatenate([same_group, b[near]])
     links = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
@@ -86,6 +92,57 @@ def _overlap_groups(
         job.group = group_of[int(c)]
 
 
+@dataclass(frozen=True)
+class _View:
+    """One scene of an item: its id, windows, compositing and what its record says of it."""
+
+    id: str
+    pre: Window
+    post: Window
+    compositing: Compositing
+    record: dict[str, Any]
+    seen_after: date | None = None  # a monitoring view's item date
+
+
+def _monitoring_windows(region: RegionConfig | None) -> tuple[MonitoringWindows, str]:
+    """The windows of a daily run over an item: its region's where the region runs in
+    monitoring mode, else the defaults (a region of ``windows: {mode: event}``, or an item
+    outside every region); and whose they are, for the record."""
+    if region is not None and isinstance(region.windows, MonitoringWindows):
+        return region.windows, f"region {region.name}"
+    return MonitoringWindows(), "the defaults (the item is in no monitoring region)"
+
+
+def _views(
+    scene: str, when: date, region: RegionConfig | None, settings: DatasetSettings
+) -> list[_View]:
+    """The scenes of an item dated ``when`` (``scene`` its event scene's id): the event view
+    (the ``dataset`` windows, greenest pixel and median), and one monitoring view per lag of
+    :data:`~monitor.simulator.scene_windows.MONITORING_LAGS_DAYS` (the simulated training sets'
+    :func:`~monitor.simulator.scene_windows.storm_views`): the windows and composites of a
+    daily run that many days after the date, with the item's region's monitoring windows."""
+    views = []
+    if "event" in settings.views:
+        pre, post = event_windows(when, settings.pre_days, settings.post_days)
+        views.append(_View(scene, pre, post, EVENT, {"name": "event"}))
+    if "monitoring" in settings.views:
+        windows, whose = _monitoring_windows(region)
+        compositing = windows.compositing()
+        for pre, post, _ in storm_views(when, windows.pre_days, windows.post_days)[1:]:
+            lag = (post.end - when).days  # the run date
+            record = {
+                "name": "monitoring",
+                "lag_days": lag,
+                "run_date": post.end.isoformat(),
+                "windows_of": whose,
+                "composite": windows.composite,
+                "compositing": compositing.describe(),
+            }
+            view_id = f"{scene}_monitoring{lag}d"
+            views.append(_View(view_id, pre, post, compositing, record, seen_after=when))
+    return views
+
+
 def inventory_jobs(
     config: MonitorConfig,
     inventory: Path,
@@ -93,9 +150,9 @@ def inventory_jobs(
     *,
     needs_region: bool,
 ) -> tuple[list[SceneJob], dict[str, int], dict[str, Any]]:
-    """The scenes of an inventory file: one per item, with every item of the same date in its
-    tile as label and those of other dates in its windows ignored (the module); the skipped
-    counts; what ``dataset.json`` records of the file."""
+    """The scenes of an inventory file: one per item and view, with every item of the same
+    date in its tile as label and those of other dates in its windows ignored (the module); the
+    skipped counts; what ``dataset.json`` records of the file."""
     try:
         read = read_inventory(
             inventory,
@@ -146,7 +203,6 @@ def inventory_jobs(
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
     grids: list[BaseGeometry] = []
-    dates: list[date] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         tile = tile_of[item_id]
@@ -161,7 +217,6 @@ def inventory_jobs(
         else:
             area = AreaOfInterest(_safe(f"item-{item_id}"), tile)
             where = "item"
-        pre, post = event_windows(when, settings.pre_days, settings.post_days)
         if settings.split_by == "region":
             group = where
         elif read.kind == "points":
@@ -180,36 +235,45 @@ def inventory_jobs(
         grid = _grid_footprint(area.geometry)
         here = items[shapely.intersects(extents, grid)]
         same_day = here[here["event_date"] == when]
-        # other dates whose change the windows can show: neither landslide nor background
-        shown = [d != when and pre.start <= d < post.end for d in here["event_date"]]
-        others = here[shown]
-        job = SceneJob(
-            id=_safe(f"{where}_{when:%Y%m%d}_{item_id}"),
-            area=area,
-            pre=pre,
-            post=post,
-            group=group,
-            record={
-                "inventory": str(Path(inventory).resolve()),
-                "kind": read.kind,
-                "item": {k: _plain(v) for k, v in rec.items() if k != "geometry"}
-                | {"geometry_wkt": rec["geometry"].wkt},
-                "items_in_label": [str(i) for i in same_day["item_id"]],
-                "items_ignored": [str(i) for i in others["item_id"]],
-            },
-        )
-        for other in same_day["item_id"]:
-            pos, ign = areas[str(other)]
-            job.positive.append(pos)
-            if ign is not None:
-                job.ignore.append(ign)
-        job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
-        jobs.append(job)
-        grids.append(grid)
-        dates.append(when)
+        scene = _safe(f"{where}_{when:%Y%m%d}_{item_id}")
+        for view in _views(scene, when, region, settings):
+            if view.seen_after and view.post.start > when:  # the date not in its post window
+                late = (
+                    "monitoring view whose post window starts after the item's date "
+                    "(the windows' post_days shorter than its lag): the slide is in its baseline"
+                )
+                skipped_ids.setdefault(late, []).append(view.id)
+                continue
+            # other dates whose change the windows can show: neither landslide nor background
+            shown = [d != when and view.pre.start <= d < view.post.end for d in here["event_date"]]
+            others = here[shown]
+            job = SceneJob(
+                id=view.id,
+                area=area,
+                pre=view.pre,
+                post=view.post,
+                group=group,
+                record={
+                    "inventory": str(Path(inventory).resolve()),
+                    "kind": read.kind,
+                    "item": {k: _plain(v) for k, v in rec.items() if k != "geometry"}
+                    | {"geometry_wkt": rec["geometry"].wkt},
+                    "view": view.record,
+                    "items_in_label": [str(i) for i in same_day["item_id"]],
+                    "items_ignored": [str(i) for i in others["item_id"]],
+                },
+                compositing=view.compositing,
+            )
+            for other in same_day["item_id"]:
+                pos, ign = areas[str(other)]
+                job.positive.append(pos)
+                if ign is not None:
+                    job.ignore.append(ign)
+            job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
+            jobs.append(job)
+            grids.append(grid)
     if jobs:  # by region too: neighbouring regions' scenes can hold the same slides
-        within = timedelta(days=settings.pre_days + settings.post_days)
-        _overlap_groups(jobs, grids, dates, within)
+        _overlap_groups(jobs, grids)
     ids = Counter(job.id for job in jobs)
     clashes = sorted(i for i, n in ids.items() if n > 1)
     if clashes:

@@ -71,7 +71,7 @@ def write_jobs(
         key = job.key(identity)
         _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
         if _is_complete(folder, job.id, key):
-            _refresh_group(record_path, job.group, split)
+            _refresh_record(record_path, job, split)
             _relabel(folder, job, record_path)
             report.resumed += 1
             done[split].append(job.id)
@@ -164,13 +164,18 @@ def _relabel(folder: Path, job: SceneJob, record_path: Path) -> bool:
     return True
 
 
-def _refresh_group(record_path: Path, group: str, split: str) -> None:
-    """Write a resumed scene's group into its provenance record where it changed: the label key
-    holds the scene's area, windows and labels, not its group, which neighbouring items of a
-    later export can join (``dataset.json`` has the new groups; the record must agree)."""
+def _refresh_record(record_path: Path, job: SceneJob, split: str) -> None:
+    """Write a resumed scene's group (and view) into its provenance record where it changed:
+    the label key holds the scene's area, windows and labels, not its group, which neighbouring
+    items of a later export can join (``dataset.json`` has the new groups; the record must
+    agree), nor the view, which records of event scenes written before the monitoring views
+    lack."""
     record = json.loads(record_path.read_text())
-    if (record.get("group"), record.get("split")) != (group, split):
-        _write_json(record_path, {**record, "group": group, "split": split})
+    now = {"group": job.group, "split": split}
+    if "view" in job.record:
+        now["view"] = job.record["view"]
+    if any(record.get(k) != v for k, v in now.items()):
+        _write_json(record_path, {**record, **now})
 
 
 def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.Dataset | None:

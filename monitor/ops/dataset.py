@@ -7,6 +7,12 @@ event-mode feature stack around its date (``dataset.pre_days`` before the date,
 over a tile of ``dataset.tile_m`` around it, through the configured source, and its label raster
 (1 landslide, 0 background, 255 ignore): every item of the same date in the tile, polygons as
 positives, points as weak labels (positive core, ignored out to their accuracy, never negative).
+Besides this event view (``dataset.views``, ``--views``), each item gives by default one
+monitoring view per lag of :data:`monitor.simulator.scene_windows.MONITORING_LAGS_DAYS`: the
+windows and composites of a daily run that many days after its date (its region's monitoring
+windows, or the defaults), labelled by the same rules, id ``<event id>_monitoring<lag>d``, in
+the item's split group; the views the daily run shows the ensemble, as its simulated training
+sets hold them.
 
 ``dataset from-reviews --config F --out DIR`` builds scenes from the review of the inventory:
 one per region and run date with reviewed landslides, on the windows of that run; confirmed
@@ -49,6 +55,7 @@ from monitor.ops._dataset_core import DatasetReport, SceneJob, event_windows
 from monitor.ops._dataset_inventory import inventory_jobs
 from monitor.ops._dataset_reviews import review_jobs, write_reviewed_candidates
 from monitor.ops._dataset_write import write_jobs
+from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS
 from monitor.sources.base import Source
 
 __all__ = [
@@ -165,6 +172,13 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
     export.add_argument("--split-by", choices=("event", "region"), help=_SPLIT_BY_HELP)
     export.add_argument(
+        "--views",
+        help="the scenes of each item, comma-separated: event (the event windows, greenest "
+        "pixel and median), monitoring (what daily runs "
+        f"{', '.join(map(str, MONITORING_LAGS_DAYS))} days after its date compare) (default: "
+        "dataset.views, event,monitoring)",
+    )
+    export.add_argument(
         "--max-requests",
         type=int,
         default=16,
@@ -219,6 +233,7 @@ _OPTIONS = (
     "tile_m",
     "max_accuracy",
     "split_by",
+    "views",
     "ignore_buffer_m",
     "known_within_m",
 )

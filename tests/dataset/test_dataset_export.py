@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.features import rasterize
-from shapely.geometry import Point, box
+from shapely.geometry import Point, Polygon, box
 
 from models.datasets import IGNORE, read_scene, scene_ids
 from monitor.cli import main
@@ -70,7 +70,7 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
     csv = _write_glc(tmp_path / "glc.csv")
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
-    assert main([*argv, "--out", str(out)]) == 0
+    assert main([*argv, "--out", str(out), "--views", "event"]) == 0
     record = json.loads((out / "dataset.json").read_text())
     assert record["inventory_skipped"] == {
         "too imprecise (coarser than 1km or unknown)": 2,
@@ -115,9 +115,9 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
         assert prov["item"]["row"] in (2, 3)
 
 
-def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
-    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _polygon_inventory(tmp_path: Path) -> tuple[Path, list[Polygon], str]:
+    """Two slides of 17 August and one of 2 July whose tiles overlap (a GeoJSON in EPSG:3857);
+    the polygons in ``crs``."""
     crs = utm_crs_for(10.91, 44.35)
     centre = reproject(Point(10.912, 44.349), "EPSG:4326", crs)
     polygons = [
@@ -130,6 +130,13 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
     ).to_crs("EPSG:3857")  # any declared CRS is read
     inventory = tmp_path / "slides.geojson"
     frame.to_file(inventory, driver="GeoJSON")
+    return inventory, polygons, crs
+
+
+def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory, polygons, crs = _polygon_inventory(tmp_path)
     out = tmp_path / "ds"
     argv = [
         "-q",
@@ -139,6 +146,8 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
         str(dataset_config),
         "--inventory",
         str(inventory),
+        "--views",
+        "event",
     ]
     assert main([*argv, "--out", str(out), "--date-column", "mapped"]) == 0
     record = json.loads((out / "dataset.json").read_text())
@@ -241,6 +250,7 @@ def test_export_keeps_overlapping_points_together_and_lists_or_prunes_old_scenes
     csv.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--out", str(out)]
+    argv += ["--views", "event"]
     assert main([*argv, "--inventory", str(csv)]) == 0
     assert "WARNING: no scene in val/, test/: too few groups" in capsys.readouterr().out
     record = json.loads((out / "dataset.json").read_text())
@@ -416,21 +426,22 @@ def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event
     """A (06-11) overlaps B (06-12); C (06-12, the same event as B) lies far away; D overlaps A
     but a year later. A, B and C are one group (the event of 06-12 is never split); D stays
     apart: it shares the terrain only."""
-    from datetime import date, timedelta
+    from datetime import date
 
-    from monitor.ops._dataset_core import SceneJob
+    from monitor.ops._dataset_core import SceneJob, event_windows
     from monitor.ops._dataset_inventory import _overlap_groups
-    from monitor.sources.base import AreaOfInterest, Window
+    from monitor.sources.base import AreaOfInterest
 
-    def job(name: str, group: str, x0: float) -> SceneJob:
-        window = Window(date(2024, 1, 1), date(2024, 1, 2))
-        return SceneJob(name, AreaOfInterest(name, box(x0, 44.0, x0 + 0.02, 44.02)), window,
-                        window, group)  # fmt: skip
+    def job(name: str, group: str, x0: float, when: date) -> SceneJob:
+        pre, post = event_windows(when, 60, 30)
+        return SceneJob(name, AreaOfInterest(name, box(x0, 44.0, x0 + 0.02, 44.02)), pre,
+                        post, group)  # fmt: skip
 
-    jobs = [job("A", "06-11", 10.0), job("B", "06-12", 10.01), job("C", "06-12", 11.0),
-            job("D", "2025-06-11", 10.005)]  # fmt: skip
-    dates = [date(2024, 6, 11), date(2024, 6, 12), date(2024, 6, 12), date(2025, 6, 11)]
-    _overlap_groups(jobs, [j.area.geometry for j in jobs], dates, timedelta(days=90))
+    jobs = [job("A", "06-11", 10.0, date(2024, 6, 11)),
+            job("B", "06-12", 10.01, date(2024, 6, 12)),
+            job("C", "06-12", 11.0, date(2024, 6, 12)),
+            job("D", "2025-06-11", 10.005, date(2025, 6, 11))]  # fmt: skip
+    _overlap_groups(jobs, [j.area.geometry for j in jobs])
     assert [j.group for j in jobs] == ["06-11", "06-11", "06-11", "2025-06-11"]
 
 
@@ -467,7 +478,7 @@ def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
     frame.to_file(inventory)
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(config), "--inventory", str(inventory)]
-    assert main([*argv, "--out", str(out), "--date-column", "mapped"]) == 0
+    assert main([*argv, "--out", str(out), "--date-column", "mapped", "--views", "event"]) == 0
     record = json.loads((out / "dataset.json").read_text())
     outside = "outside every configured region (the archive holds only those)"
     assert record["inventory"]["skipped_ids"] == {outside: ["2", "3"]}
@@ -511,7 +522,7 @@ def test_a_polygon_event_is_its_date_in_its_region(dataset_config: Path, tmp_pat
     inventory = tmp_path / "slides.gpkg"
     gpd.GeoDataFrame({"mapped": dates}, geometry=slides, crs="EPSG:4326").to_file(inventory)
     loaded = load_config(config)
-    settings = loaded.dataset.model_copy(update={"date_column": "mapped"})
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "views": ["event"]})
     jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=True)
     groups = [job.group for job in jobs]
     # hills: 1 and 2 overlap (a day apart), 3 is 1.6 km away on 1's date; far: 4 and 5 overlap
@@ -550,7 +561,7 @@ def test_neighbouring_regions_whose_scenes_share_a_slide_share_a_group(
         {"mapped": ["2024-08-17"] * 4}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
     ).to_file(inventory)
     loaded = load_config(config)
-    settings = loaded.dataset.model_copy(update={"date_column": "mapped"})
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "views": ["event"]})
     jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=False)
     assert not jobs[0].area.geometry.intersects(jobs[1].area.geometry)  # the cut tiles
     assert [j.record["items_in_label"] for j in jobs[:2]] == [["1", "2"], ["1", "2"]]
@@ -588,7 +599,8 @@ def test_split_by_region_joins_neighbouring_regions_whose_scenes_share_a_slide(
         {"mapped": ["2024-08-17"] * 3}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
     ).to_file(inventory)
     loaded = load_config(config)
-    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "split_by": "region"})
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "split_by": "region",
+                                                   "views": ["event"]})  # fmt: skip
     jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=False)
     assert [j.record["items_in_label"] for j in jobs[:2]] == [["1", "2"], ["1", "2"]]
     assert [j.area.name for j in jobs] == ["sw", "ne", "far"]
@@ -615,9 +627,209 @@ def test_an_item_whose_scene_would_cross_the_antimeridian_is_skipped_by_name(
         {"mapped": ["2024-08-17"] * 4}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
     ).to_file(inventory)
     loaded = load_config(dataset_config)
-    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "tile_m": 2560.0})
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped", "tile_m": 2560.0,
+                                                   "views": ["event"]})  # fmt: skip
     jobs, skipped, described = inventory_jobs(loaded, inventory, settings, needs_region=False)
     reason = "its scene would cross the antimeridian (±180°), which no scene may"
     assert described["skipped_ids"] == {reason: ["2", "3"]} and skipped == {reason: 2}
     assert [j.record["item"]["item_id"] for j in jobs] == ["1", "4"]
     assert [j.record["items_in_label"] for j in jobs] == [["1"], ["4"]]
+
+
+def _label(folder: Path, scene_id: str) -> np.ndarray:
+    with rasterio.open(folder / "label" / f"{scene_id}_label.tif") as src:
+        return np.asarray(src.read(1))
+
+
+def test_each_item_also_gives_the_monitoring_views_a_daily_run_shows(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Found in an adopter's review: the export wrote only event-mode scenes (greenest pixel,
+    median), while daily runs compare the latest clear look and one Sentinel-1 scene per track
+    and the shipped ensemble is trained on both. Each item now gives, by default, one
+    monitoring view per lag of the simulated sets (6, 12 and 24 days after its date): the
+    region's monitoring windows of that run, labelled as its event scene, in its split."""
+    from datetime import date, timedelta
+
+    from models.feature_stack import MODEL_BANDS
+    from monitor.config import load_config
+    from monitor.simulator.scene_windows import MONITORING_LAGS_DAYS
+
+    csv = _write_glc(tmp_path / "glc.csv")
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    assert main([*argv, "--out", str(out)]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    assert record["settings"]["views"] == ["event", "monitoring"]
+    # the item the archive has no images for: each of its views skipped, by name
+    no_data = record["skipped_scenes"]["no Sentinel-1/2 data in the windows"]
+    assert [i.split("glc-106")[1] for i in no_data] == [
+        "",
+        *(f"_monitoring{lag}d" for lag in MONITORING_LAGS_DAYS),
+    ]
+    # every view of one item in its item's group, so never in two splits
+    assert sorted(record["groups"]) == ["glc-101", "glc-106"]
+    split = record["groups"]["glc-101"]
+    assert not [i for s, ids in record["scenes"].items() if s != split for i in ids]
+    folder = out / split
+    windows = load_config(dataset_config).regions[0].windows
+    for item, when in (("glc-101", date(2024, 8, 17)), ("glc-102", date(2024, 8, 18))):
+        event_id = f"hills_{when:%Y%m%d}_{item}"
+        views = [f"{event_id}_monitoring{lag}d" for lag in MONITORING_LAGS_DAYS]
+        assert [i for i in record["scenes"][split] if item in i] == [event_id, *views]
+        event = read_scene(folder, event_id)
+        event_label = _label(folder, event_id)
+        event_prov = json.loads((folder / "provenance" / f"{event_id}.json").read_text())
+        assert event_prov["view"] == {"name": "event"}
+        assert event_prov["stack"]["compositing"].startswith("event")
+        for lag, scene_id in zip(MONITORING_LAGS_DAYS, views, strict=True):
+            prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
+            run = when + timedelta(days=lag)
+            pre, post = windows.windows_for(run)  # the daily run's, with the region's windows
+            assert prov["windows"] == {"pre": str(pre), "post": str(post)}
+            assert prov["view"] == {
+                "name": "monitoring",
+                "lag_days": lag,
+                "run_date": run.isoformat(),
+                "windows_of": "region hills",
+                "composite": "latest",
+                "compositing": "monitoring (latest clear, last 1 S1 scenes per track)",
+            }
+            assert prov["stack"]["compositing"] == prov["view"]["compositing"]
+            assert prov["group"] == event_prov["group"] and prov["split"] == split
+            # the same labels by the same rules: the other day's point is in these windows too
+            assert np.array_equal(_label(folder, scene_id), event_label)
+            assert prov["items_in_label"] == event_prov["items_in_label"]
+            assert prov["items_ignored"] == event_prov["items_ignored"] != []
+            # the terrain is the event scene's; the composites are not
+            image = read_scene(folder, scene_id).image
+            for band in ("elevation", "slope", "landcover"):
+                b = MODEL_BANDS.index(band)
+                assert np.array_equal(image[b], event.image[b], equal_nan=True), band
+            # radar: one scene per track against a median (about 1 dB of dVV, as the shipped
+            # sets measure); optical: the latest clear look against the greenest pixel
+            for band, least in (("postVV", 0.5), ("dVV", 0.5), ("postVH", 0.5), ("dNDVI", 0.01)):
+                b = MODEL_BANDS.index(band)
+                both = np.isfinite(image[b]) & np.isfinite(event.image[b])
+                assert both.mean() > 0.9, band
+                assert np.abs(image[b] - event.image[b])[both].mean() > least, (scene_id, band)
+
+
+def test_an_event_only_export_resumed_with_the_monitoring_views_keeps_its_scenes(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder exported before the monitoring views (event scenes only, records without a
+    view) exported again with the default views: its event scenes are reused, not fetched
+    again (their ids and keys are what they were), and the monitoring views are added beside
+    them with the same polygon labels; ``--views monitoring`` alone leaves the event scenes
+    out of the run (listed, as every scene a run does not make)."""
+    inventory, polygons, crs = _polygon_inventory(tmp_path)
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--date-column", "mapped"]
+    argv += ["--inventory", str(inventory), "--out", str(out)]
+    assert main([*argv, "--views", "event"]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    (split,) = set(record["groups"].values())
+    folder = out / split
+    events = record["scenes"][split]
+    assert len(events) == 3 and not [i for i in events if "monitoring" in i]
+    before = {}
+    for scene_id in events:  # as an export before the monitoring views wrote them
+        provenance = folder / "provenance" / f"{scene_id}.json"
+        old = json.loads(provenance.read_text())
+        del old["view"]
+        provenance.write_text(json.dumps(old))
+        before[scene_id] = (folder / "input" / f"{scene_id}_input.tif").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("9 scene(s) written to") and "; 3 already done" in printed
+    again = json.loads((out / "dataset.json").read_text())
+    assert set(again["groups"].values()) == {split}  # the views join their items' group
+    ids = again["scenes"][split]
+    assert len(ids) == 12 and [i for i in ids if "monitoring" not in i] == events
+    for scene_id in events:
+        assert (folder / "input" / f"{scene_id}_input.tif").stat().st_mtime_ns == before[scene_id]
+        prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
+        assert prov["view"] == {"name": "event"}  # the record now says it
+        for lag in (6, 12, 24):
+            view = f"{scene_id}_monitoring{lag}d"
+            assert np.array_equal(_label(folder, view), _label(folder, scene_id)), view
+    label = _label(folder, f"{events[0]}_monitoring6d")
+    with rasterio.open(folder / "label" / f"{events[0]}_label.tif") as src:
+        local = gpd.GeoSeries(polygons, crs=crs).to_crs(src.crs.to_string())
+        shapes = [(local[2], IGNORE), (local[0], 1), (local[1], 1)]
+        expected = rasterize(shapes, out_shape=src.shape, transform=src.transform, dtype="uint8")
+    assert np.array_equal(label, expected)  # the 2 July slide lies in its pre window: ignored
+    capsys.readouterr()
+    assert main([*argv, "--views", "monitoring"]) == 0
+    printed = capsys.readouterr().out
+    assert "; 9 already done" in printed
+    assert "WARNING: 3 scene(s) in the folder are not of this run" in printed
+    assert main([*argv, "--views", "event,monitor"]) == 2
+    assert "--views: 'monitor' is not a view: event or monitoring" in capsys.readouterr().err
+
+
+def test_monitoring_views_take_the_windows_of_the_items_region_else_the_defaults(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """A daily run over an item in a monitoring region uses that region's windows and radar
+    scenes: so do the item's monitoring views. An item in a region of event windows, or in
+    none (Earth Engine exports it all the same), gets the default monitoring windows. A view
+    whose post window no longer holds the item's date (post_days shorter than its lag) would
+    have the slide in its baseline: it is skipped, by name."""
+    from datetime import date, timedelta
+
+    import yaml
+    from shapely.geometry import mapping
+
+    from monitor.config import MonitoringWindows, load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+    from monitor.sources.base import Compositing
+
+    data = yaml.safe_load(dataset_config.read_text())
+    data["regions"][0]["windows"] = {"pre_days": 40, "post_days": 20, "radar_scenes": 2}
+    far = json.loads(json.dumps(mapping(box(-70.0, -13.0, -69.9, -12.9))))
+    data["regions"].append(
+        {"name": "far", "geometry": far, "windows": {"event_date": "2024-08-17"}}
+    )
+    config = tmp_path / "windows.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    points = [Point(10.905, 44.345), Point(-69.95, -12.95), Point(120.0, 30.0)]
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"] * 3}, geometry=[p.buffer(0.0003) for p in points], crs="EPSG:4326"
+    ).to_file(inventory)
+    loaded = load_config(config)
+    settings = loaded.dataset.model_copy(update={"date_column": "mapped"})
+    jobs, skipped, described = inventory_jobs(loaded, inventory, settings, needs_region=False)
+    when = date(2024, 8, 17)
+    late = (
+        "monitoring view whose post window starts after the item's date (the windows' "
+        "post_days shorter than its lag): the slide is in its baseline"
+    )
+    assert described["skipped_ids"] == {late: ["hills_20240817_1_monitoring24d"]}
+    assert skipped == {late: 1}
+    hills = loaded.regions[0].windows
+    assert isinstance(hills, MonitoringWindows)
+    expected = {
+        "hills": (hills, Compositing("monitoring", radar_scenes=2), "region hills", (6, 12)),
+        "far": (MonitoringWindows(), Compositing("monitoring"), None, (6, 12, 24)),
+        "item-3": (MonitoringWindows(), Compositing("monitoring"), None, (6, 12, 24)),
+    }
+    for name, (windows, compositing, whose, lags) in expected.items():
+        views = [j for j in jobs if j.area.name == name]
+        event, monitoring = views[0], views[1:]
+        assert event.compositing.mode == "event"
+        assert event.record["view"] == {"name": "event"}
+        assert [j.record["view"]["lag_days"] for j in monitoring] == list(lags)
+        assert {j.group for j in views} == {event.group}  # never two splits
+        for job, lag in zip(monitoring, lags, strict=True):
+            assert job.id == f"{event.id}_monitoring{lag}d"
+            assert (job.pre, job.post) == windows.windows_for(when + timedelta(days=lag))
+            assert job.compositing == compositing
+            assert job.record["view"]["windows_of"] == (
+                whose or "the defaults (the item is in no monitoring region)"
+            )
+            assert job.record["items_in_label"] == event.record["items_in_label"]
+            assert [g.wkt for g in job.positive] == [g.wkt for g in event.positive]

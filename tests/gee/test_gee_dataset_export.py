@@ -410,3 +410,77 @@ def test_ingest_refuses_a_file_off_the_scene_grid_and_goes_on(
     _download(downloads / "a.tif", utm33, slice(0, 6), slice(0, 6), 1.0)
     ingest_exports(tmp_path / "ds", downloads)
     assert "a.tif is in EPSG:32633, the scene's grid in EPSG:32632" in caplog.text
+
+
+def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``dataset export`` on Earth Engine: an item's monitoring views go to the server as the
+    region's daily runs would ask for them (the latest clear Sentinel-2 look, the mean of the
+    region's last ``radar_scenes`` Sentinel-1 scenes per track, no median), on their own
+    windows, beside the event view's greenest-pixel and median graph; the batch task's record
+    says the compositing and the view."""
+    from datetime import timedelta
+
+    import geopandas as gpd
+    from shapely.geometry import mapping
+
+    from monitor.config import MonitorConfig
+    from monitor.ops.dataset import export_inventory
+
+    started: list[Any] = []
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
+    point = Point(10.91, 44.35)
+    settings = {"type": "gee", "chunk_px": 64, "export": {"bucket": "b"}}
+    windows = {"pre_days": 40, "post_days": 30, "radar_scenes": 2}
+    region = {"name": "valley", "geometry": mapping(point.buffer(0.02)), "windows": windows}
+    config = MonitorConfig.model_validate(
+        {"source": settings, "regions": [region], "dataset": {"tile_m": 1000.0}}
+    )
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"]}, geometry=[point.buffer(0.0003)], crs="EPSG:4326"
+    ).to_file(inventory)
+    assert isinstance(config.source, GeeSettings)
+    source = GeeSource(config.source, initialize=False, progress=False)
+    grid = region_grid(tile_around(point.buffer(0.0003), 1000.0, margin_m=100.0))
+    server = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
+    )
+    dataset = config.dataset.model_copy(update={"date_column": "mapped"})
+    out = tmp_path / "ds"
+    with server.installed():
+        report = export_inventory(config, inventory, out, settings=dataset, source=source,
+                                  progress=False, max_requests=3)  # fmt: skip
+    assert report.exporting == 4 and not sum(report.written.values())
+    tasks = {task.config["description"]: graph_tree(task.config["expression"]) for task in started}
+    event_id = "valley_20240817_1"
+    assert sorted(tasks) == sorted([event_id, *(f"{event_id}_monitoring{n}d" for n in (6, 12, 24))])
+    (split,) = [p for p in out.iterdir() if p.is_dir()]  # one item: one group, one split
+    for scene_id, tree in tasks.items():
+        record = json.loads((split / "exports" / f"{scene_id}.json").read_text())
+        dates = {
+            (c["args"]["start"], c["args"]["end"]) for c in find_invocations(tree, "DateRange")
+        }
+        assert {tuple(record["windows"][w].split("/")) for w in ("pre", "post")} == dates
+        quality = sorted(
+            c["args"]["qualityBand"]
+            for c in find_invocations(tree, "ImageCollection.qualityMosaic")
+        )
+        slices = list(find_invocations(tree, "List.slice"))
+        if scene_id == event_id:
+            assert record["view"] == {"name": "event"}
+            assert record["compositing"] == "event (greenest pixel, S1 median)"
+            assert quality == ["NDVI", "NDVI", "day"]
+            assert len(list(find_invocations(tree, "reduce.median"))) == 2 and not slices
+            continue
+        lag = record["view"]["lag_days"]
+        assert record["view"]["windows_of"] == "region valley"
+        run = date(2024, 8, 17) + timedelta(days=lag)
+        assert record["windows"]["post"] == f"{run - timedelta(days=30)}/{run}"
+        assert record["windows"]["pre"] == f"{run - timedelta(days=70)}/{run - timedelta(days=30)}"
+        assert record["compositing"] == "monitoring (latest clear, last 2 S1 scenes per track)"
+        assert quality == ["NDVI", "day", "day"]  # greenest baseline, latest clear look
+        assert not list(find_invocations(tree, "reduce.median"))
+        (days,) = slices  # the last radar_scenes (2) acquisition days of each track
+        assert days["args"]["start"]["args"]["left"]["args"]["right"] == 2
