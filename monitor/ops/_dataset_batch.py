@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from models.datasets import IGNORE, Scene, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
+    NotSeenYet,
     SceneJob,
     _plain,
     _write_json,
@@ -43,8 +45,9 @@ def _batch_export(
     """On Earth Engine, start a batch export for a tile too large for ``max_requests``
     computePixels requests, record the task (with the scene's ``key`` and the source's
     ``identity``) beside the scene and return True. :class:`DataUnavailable` when the windows
-    hold no scene of either sensor: nothing is started, and an earlier export of the scene
-    (of other labels or settings) is cancelled and its files removed."""
+    hold no scene of either sensor (:class:`NotSeenYet` when a monitoring view's hold none
+    after its item's date): nothing is started, and an earlier export of the scene (of other
+    labels or settings) is cancelled and its files removed."""
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
@@ -74,6 +77,12 @@ def _batch_export(
     # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
     # skips the job as the direct fetch does, before any new file (no task of an empty image)
     try:
+        if job.seen_after is not None:  # a monitoring view: one request more, for its dates
+            available = source.availability(job.area, job.pre, job.post)  # type: ignore[attr-defined]
+            posts = (*available.s1_dates_post, *available.s2_dates_post)
+            unseen = job.unseen(date.fromisoformat(d) for d in posts)
+            if unseen:
+                raise NotSeenYet(unseen)
         image = source.feature_image(  # type: ignore[attr-defined]
             job.area, job.pre, job.post, job.compositing
         )

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,9 +20,18 @@ from shapely.geometry.base import BaseGeometry
 
 from models.datasets import first_names, input_path, label_path
 from monitor.labels import label_raster, subpixel
-from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
+from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
 
-__all__ = ["DatasetReport", "SceneJob", "event_windows"]
+__all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "event_windows"]
+
+# the reason a monitoring view is skipped (:meth:`SceneJob.unseen`)
+NOT_SEEN_YET = "no acquisition after the item's date in the monitoring view's post window"
+
+
+class NotSeenYet(DataUnavailable):
+    """A monitoring view's windows hold no acquisition after its item's date
+    (:meth:`SceneJob.unseen`)."""
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 log = logging.getLogger("monitor.ops.dataset")
@@ -48,6 +57,20 @@ class SceneJob:
     # how the windows are composited: event mode (Ganerød et al.) for an inventory's items, the
     # region's own for reviewed runs (the views the ensemble saw and the reviews judged)
     compositing: Compositing = EVENT
+    # a monitoring view of an item: the scene is kept only where its post window uses an
+    # acquisition after this day (the item's date); a run before the first look after a slide
+    # shows nothing of it, and a label of it there would teach a change the images lack
+    seen_after: date | None = None
+
+    def unseen(self, post_dates: Iterable[date]) -> str | None:
+        """Why the scene, with these post-window acquisition dates, shows nothing of its
+        item yet; None where it can (or the job asks nothing of its dates)."""
+        if self.seen_after is None or any(d > self.seen_after for d in post_dates):
+            return None
+        return (
+            f"no acquisition after the item's date {self.seen_after} in the post window "
+            f"{self.post}: a daily run then shows nothing of it yet"
+        )
 
     def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:
         """The job's label raster (1, 0, 255) on the grid ``(shape, transform, crs)``; a

@@ -101,7 +101,7 @@ class _View:
     post: Window
     compositing: Compositing
     record: dict[str, Any]
-    seen_after: date | None = None  # a monitoring view's item date
+    seen_after: date | None = None  # a monitoring view's item date (SceneJob.seen_after)
 
 
 def _monitoring_windows(region: RegionConfig | None) -> tuple[MonitoringWindows, str]:
@@ -263,6 +263,7 @@ def inventory_jobs(
                     "items_ignored": [str(i) for i in others["item_id"]],
                 },
                 compositing=view.compositing,
+                seen_after=view.seen_after,
             )
             for other in same_day["item_id"]:
                 pos, ign = areas[str(other)]

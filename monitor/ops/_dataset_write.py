@@ -19,11 +19,13 @@ from tqdm.auto import tqdm
 
 from models.atomic import write_atomically
 from models.datasets import DATASET_RECORD_FILE, IGNORE, Scene, input_path, label_path, write_scene
-from models.feature_stack import model_input
+from models.feature_stack import StackAttrs, model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
 from monitor.ops._dataset_core import (
+    NOT_SEEN_YET,
     DatasetReport,
+    NotSeenYet,
     SceneJob,
     _plain,
     _write_json,
@@ -78,6 +80,9 @@ def write_jobs(
             continue
         try:
             exporting = _batch_export(source, job, folder, max_requests, key, identity)
+        except NotSeenYet as err:
+            _skip(job, skipped, NOT_SEEN_YET, str(err))
+            continue
         except DataUnavailable as err:
             _skip(job, skipped, _NO_DATA, str(err))
             continue
@@ -87,6 +92,11 @@ def write_jobs(
             continue
         stack = _fetch(source, job, skipped)
         if stack is None:
+            continue
+        attrs = StackAttrs.of(stack)
+        unseen = job.unseen([*attrs.dates("s1", "post"), *attrs.dates("s2", "post")])
+        if unseen:
+            _skip(job, skipped, NOT_SEEN_YET, unseen)
             continue
         # fetched directly: a batch export of the scene started earlier (other settings or a
         # larger tile) is no longer what `dataset ingest` should bring in

@@ -12,7 +12,7 @@ monitoring view per lag of :data:`monitor.simulator.scene_windows.MONITORING_LAG
 windows and composites of a daily run that many days after its date (its region's monitoring
 windows, or the defaults), labelled by the same rules, id ``<event id>_monitoring<lag>d``, in
 the item's split group; the views the daily run shows the ensemble, as its simulated training
-sets hold them.
+sets hold them. A monitoring view with no acquisition after the item's date is skipped.
 
 ``dataset from-reviews --config F --out DIR`` builds scenes from the review of the inventory:
 one per region and run date with reviewed landslides, on the windows of that run; confirmed

@@ -419,7 +419,8 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
     region's daily runs would ask for them (the latest clear Sentinel-2 look, the mean of the
     region's last ``radar_scenes`` Sentinel-1 scenes per track, no median), on their own
     windows, beside the event view's greenest-pixel and median graph; the batch task's record
-    says the compositing and the view."""
+    says the compositing and the view. A view whose windows hold no acquisition after the item
+    starts no task."""
     from datetime import timedelta
 
     import geopandas as gpd
@@ -484,3 +485,15 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
         assert not list(find_invocations(tree, "reduce.median"))
         (days,) = slices  # the last radar_scenes (2) acquisition days of each track
         assert days["args"]["start"]["args"]["left"]["args"]["right"] == 2
+
+    # windows that hold no acquisition after the item: its monitoring views start no task
+    before = {k: [f"2024-08-{d}" for d in ("05", "10")] for k in AVAILABILITY}
+    early = ArrayServer({}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=before)
+    started.clear()
+    with early.installed():
+        again = export_inventory(config, inventory, tmp_path / "early", settings=dataset,
+                                 source=source, progress=False, max_requests=3)  # fmt: skip
+    assert [task.config["description"] for task in started] == [event_id]
+    assert again.skipped == {
+        "no acquisition after the item's date in the monitoring view's post window": 3
+    }
