@@ -186,6 +186,11 @@ class GeeSettings(_Strict):
     # caches less, so each tile here (all composites recomputed) would cost more EECU-time. The
     # standard endpoint is the default for this aggregation-heavy workload (docs/earth_engine.md).
     high_volume_endpoint: bool = False
+    # Days after an event region's post window closes before its detections are taken as final
+    # and reused by later runs (monitor.run_reuse): the catalogue lists a scene only once it is
+    # ingested (Sentinel-1 GRD within two days of its publication, the catalogue says), and a
+    # scene ingested late changes the composite of a closed window.
+    event_settle_days: int = Field(10, ge=0, le=365)
 
     @field_validator("project", "service_account_key", mode="before")
     @classmethod

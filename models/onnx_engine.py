@@ -26,7 +26,6 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import os
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from models.atomic import write_atomically
+from models.cache import CACHE_ENV, cache_root
 from models.zoo import Member
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "LANDSLIDE_MONITOR_CACHE"
 _FORMAT = "landslide-onnx/2"  # bump when the exported graph changes meaning
 # The packages the exported graph depends on: the network's code (smp, timm), the exporter and
 # its optimiser. Their versions are part of the cache key.
@@ -69,12 +68,7 @@ def onnxruntime_available() -> bool:
 
 def cache_dir() -> Path:
     """Where exported graphs are kept (see the module docstring)."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "landslide-monitor" / "onnx"
+    return cache_root() / "onnx"
 
 
 class _Probability(nn.Module):

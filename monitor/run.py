@@ -14,7 +14,9 @@ keeps a single writer:
   :func:`detect_region` for each region (serially, or on an executor with ``submit``), applies
   every region's candidates to the inventory in one transaction, delivers the pending alerts and
   returns a :class:`~monitor.run_results.RunSummary`. One failing region never stops the others:
-  it is recorded as failed with its message.
+  it is recorded as failed with its message. An event region whose windows have closed is read
+  back from the result an earlier run stored (:mod:`monitor.run_reuse`) while nothing it depends
+  on has changed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tqdm.auto import tqdm
 
 from gee_scripts.coverage import AssetCoverageError
 from models.manifest import ManifestError, read_manifest
+from monitor import run_reuse
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import (
     DEFAULT_MANIFEST,
@@ -48,6 +51,7 @@ from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date, check_setting
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
+from monitor.run_reuse import Reuse
 from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, RegionTooLarge, Source, Window
 from monitor.store.inventory import Inventory
@@ -250,26 +254,57 @@ def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) 
 # --------------------------------------------------------------------------- the run
 
 
+def _read_back(
+    config: MonitorConfig, regions: Sequence[RegionConfig], run_date: date
+) -> tuple[dict[str, Reuse], dict[str, RegionResult]]:
+    """The cache entries of the regions whose results are final (:mod:`monitor.run_reuse`),
+    and the results stored under them, read back."""
+    entries: dict[str, Reuse] = {}
+    reused: dict[str, RegionResult] = {}
+    for region in regions:
+        entry = _reuse_entry(config, region, run_date)
+        if entry is None:
+            continue
+        entries[region.name] = entry
+        start = time.perf_counter()
+        result = run_reuse.load(entry, run_date)
+        if result is not None:
+            result.timings = {"reused": time.perf_counter() - start}
+            reused[region.name] = result
+    return entries, reused
+
+
 def _detect_all(
     config: MonitorConfig,
     regions: Sequence[RegionConfig],
     run_date: date,
     executor: Executor | None,
     progress: bool,
+    entries: dict[str, Reuse],
+    reused: dict[str, RegionResult],
 ) -> list[RegionResult]:
+    """Every region's result: ``reused`` where an event region's final result was read back
+    (:mod:`monitor.run_reuse`), else computed, and stored where its ``entries`` say it is
+    final."""
     bar = tqdm(total=len(regions), desc="regions", unit="region", disable=not progress)
     results: dict[str, RegionResult] = {}
     try:
+        for region in regions:
+            if region.name in reused:
+                results[region.name] = reused[region.name]
+                log.info("%s: %s", region.name, reused[region.name].message)
+                log_result(results[region.name])
+                bar.update()
+        todo = [r for r in regions if r.name not in results]
         if executor is None:
-            for region in regions:
+            for region in todo:
                 bar.set_postfix_str(region.name)
                 results[region.name] = _detect_safely(config, region, run_date)
                 log_result(results[region.name])
                 bar.update()
         else:
             futures: dict[Future[RegionResult], RegionConfig] = {
-                executor.submit(_detect_safely, config, region, run_date): region
-                for region in regions
+                executor.submit(_detect_safely, config, region, run_date): region for region in todo
             }
             for future in as_completed(futures):
                 region = futures[future]
@@ -281,6 +316,9 @@ def _detect_all(
                 bar.update()
     finally:
         bar.close()
+    for name, entry in entries.items():
+        if name in results and name not in reused:
+            _reuse_store(entry, results[name])
     return [results[r.name] for r in regions]
 
 
@@ -299,6 +337,28 @@ def warn_simulated_model(config: MonitorConfig) -> bool:
         "own inventory'), or set model.manifest to an ensemble of your own"
     )
     return True
+
+
+# A region's stored result saves time and never costs a run: a failure to find, read or write
+# one is logged (with its traceback where it is not the file system's) and the region computed.
+
+
+def _reuse_entry(config: MonitorConfig, region: RegionConfig, run_date: date) -> Reuse | None:
+    try:
+        return run_reuse.final_entry(config, region, run_date, open_source(config.source))
+    except Exception as exc:
+        log.warning("%s: its stored detections cannot be looked up: %s", region.name, exc,
+                    exc_info=not isinstance(exc, OSError))  # fmt: skip
+        return None
+
+
+def _reuse_store(entry: Reuse, result: RegionResult) -> None:
+    try:
+        run_reuse.store(entry, result)
+    except Exception as exc:
+        log.warning("%s: its detections could not be stored for later runs in %s: %s",
+                    entry.region, entry.path, exc,
+                    exc_info=not isinstance(exc, OSError))  # fmt: skip
 
 
 def run_once(
@@ -330,11 +390,13 @@ def run_once(
     inventory_path = config.inventory.path
     delivery = None
     with RunLock(inventory_path):
+        # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
+        entries, reused = _read_back(config, selected, run_date)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a
         # run refused by it does not first spend seconds importing torch and the members
-        if executor is None:
+        if executor is None and len(reused) < len(selected):
             load_ensemble(config.model)
-        else:  # the workers load it; a setting it lacks is refused here all the same
+        else:  # the workers load it (or no region needs it); a setting it lacks is refused
             try:
                 manifest = read_manifest(config.model.manifest)
             except ManifestError as err:
@@ -352,7 +414,9 @@ def run_once(
             warn_simulated_model(config)
             stage = "detection"
             try:
-                results = _detect_all(config, selected, run_date, executor, progress)
+                results = _detect_all(
+                    config, selected, run_date, executor, progress, entries, reused
+                )
                 timings["detection"] = time.perf_counter() - start
                 lap = time.perf_counter()
                 stage = "the inventory update"

@@ -50,6 +50,8 @@ class RegionResult:
     evaluation_unfiltered: Evaluation | None = None  # of all candidates, suppressed included
     rasters: list[str] = field(default_factory=list)  # the probability and spread COGs
     timings: dict[str, float] = field(default_factory=dict)
+    # the run date whose result this is, read back (monitor.run_reuse); None: computed now
+    reused_from: date | None = None
 
     @classmethod
     def failed(

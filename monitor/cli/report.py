@@ -93,6 +93,11 @@ def format_summary(summary: RunSummary) -> str:
     lines.extend(
         f"  {r.region}: {r.status}: {r.message}" for r in summary.regions if r.status != "ok"
     )
+    lines.extend(  # an event region's final detections, read back (monitor.run_reuse)
+        f"  {r.region}: {r.message}"
+        for r in summary.regions
+        if r.status == "ok" and r.reused_from is not None
+    )
     windows = [f"  {r.region}: {r.windows}" for r in summary.regions if r.windows]
     if windows:
         lines.append("Windows (start/end, the end day excluded):")
