@@ -10,9 +10,11 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
 * **Catch-up, in order.** Every fire, and the start of the scheduler, runs a *pass*: the cron's
   fire days since the last completed run of each configured region (at most ``catch_up_days``
   back; :func:`due_run_dates`) are run one after the other, oldest first, each as its own
-  ``landslide-monitor run --date D``. A day that fails or finds the inventory locked ends the pass;
-  the pass is retried after ``retry_after_s`` and at the next fire, so days are never applied out
-  of order and never skipped silently.
+  ``landslide-monitor run --date D``. A day that fails or finds the inventory locked ends the pass,
+  as does a pass that raises (its ledger unreadable while another program writes the inventory,
+  a run that could not be started: logged, without its traceback unless ``--debug``); the pass
+  is retried after ``retry_after_s`` and at the next fire, so days are never applied out of
+  order and never skipped silently.
 * **No overlap.** Passes run one at a time in this process, and every run takes the inventory's
   run lock (:mod:`monitor.store.lock`), so a run started by cron or by hand is never overlapped
   either.
@@ -285,13 +287,24 @@ def _fire(key: str) -> None:
 
 @dataclass(frozen=True)
 class PassResult:
-    """What one pass ran: each due date and its outcome, in order."""
+    """What one pass ran: each due date and its outcome, in order; ``error``, the error that
+    ended the pass (its ledger could not be read, a run could not be started), if any."""
 
     runs: tuple[tuple[date, RunOutcome], ...]
+    error: str | None = None
 
     @property
     def complete(self) -> bool:
-        return all(outcome in (RunOutcome.OK, RunOutcome.PARTIAL) for _, outcome in self.runs)
+        return self.error is None and all(
+            outcome in (RunOutcome.OK, RunOutcome.PARTIAL) for _, outcome in self.runs
+        )
+
+
+#: Why a run that did not complete is retried, as the retry's log line says it.
+_RETRY_REASONS = {
+    RunOutcome.LOCKED: "the inventory is locked by another run",
+    RunOutcome.FAILED: "it failed",
+}
 
 
 class DailyScheduler:
@@ -299,7 +312,8 @@ class DailyScheduler:
 
     ``completed_dates`` returns the ledger the catch-up reads: the inventory's
     :class:`CompletedRuns`, or the run dates it has completed (cron or manual runs count too);
-    ``runner`` runs one date.
+    ``runner`` runs one date. With ``debug`` (``--debug``), an error that ends a pass is logged
+    with its traceback.
     """
 
     def __init__(
@@ -309,8 +323,11 @@ class DailyScheduler:
         completed_dates: Callable[[], Collection[date] | CompletedRuns],
         runner: Runner,
         now: Callable[[], datetime] | None = None,
+        *,
+        debug: bool = False,
     ) -> None:
         self.settings = settings
+        self.debug = debug
         self.trigger = settings.trigger()
         self.jobstore_url = jobstore_url
         self._completed_dates = completed_dates
@@ -341,50 +358,58 @@ class DailyScheduler:
     # -- passes ---------------------------------------------------------------------------------
 
     def run_pass(self) -> PassResult:
-        """Run every due date, oldest first; stop at the first that does not complete."""
+        """Run every due date, oldest first; stop at the first that does not complete, or at an
+        error (logged; the pass is retried after ``retry_after_s``, as for a failed run)."""
         with self._pass_lock:
             now = self._now()
-            completed = self._completed_dates()
-            due = due_run_dates(self.trigger, now, completed, self.settings.catch_up_days)
-            if not due:
-                log.info(
-                    "nothing due at %s (last completed run: %s)",
-                    now,
-                    max(_done(completed), default=None),
-                )
-            elif len(due) > 1:
-                log.info("catching up %d runs: %s", len(due), ", ".join(map(str, due)))
             runs: list[tuple[date, RunOutcome]] = []
-            for run_date in due:
-                if self._stopping.is_set():
-                    break
-                log.info("run for %s starting", run_date)
-                outcome = self._runner(run_date)
-                if outcome is RunOutcome.FAILED and run_date in _done(self._completed_dates()):
-                    # recorded as done with failed regions: the day is over, the next may run
-                    outcome = RunOutcome.PARTIAL
-                if outcome is RunOutcome.STOPPED and run_date in _done(self._completed_dates()):
-                    # stopped during its alert delivery: the run itself had completed
-                    outcome = RunOutcome.OK
-                runs.append((run_date, outcome))
-                log.info("run for %s: %s", run_date, outcome.value)
-                if outcome not in (RunOutcome.OK, RunOutcome.PARTIAL):
-                    if outcome is not RunOutcome.STOPPED:
-                        self._schedule_retry(run_date, outcome)
-                    break
-            result = PassResult(tuple(runs))
+            day = now.date()  # what an error is reported under: the pass's day, then its run's
+            try:
+                completed = self._completed_dates()
+                due = due_run_dates(self.trigger, now, completed, self.settings.catch_up_days)
+                if not due:
+                    log.info(
+                        "nothing due at %s (last completed run: %s)",
+                        now,
+                        max(_done(completed), default=None),
+                    )
+                elif len(due) > 1:
+                    log.info("catching up %d runs: %s", len(due), ", ".join(map(str, due)))
+                for run_date in due:
+                    if self._stopping.is_set():
+                        break
+                    day = run_date
+                    log.info("run for %s starting", run_date)
+                    outcome = self._runner(run_date)
+                    if outcome is RunOutcome.FAILED and run_date in _done(self._completed_dates()):
+                        # recorded as done with failed regions: the day is over, the next may run
+                        outcome = RunOutcome.PARTIAL
+                    if outcome is RunOutcome.STOPPED and run_date in _done(self._completed_dates()):
+                        # stopped during its alert delivery: the run itself had completed
+                        outcome = RunOutcome.OK
+                    runs.append((run_date, outcome))
+                    log.info("run for %s: %s", run_date, outcome.value)
+                    if outcome not in (RunOutcome.OK, RunOutcome.PARTIAL):
+                        if outcome is not RunOutcome.STOPPED:
+                            self._schedule_retry(run_date, _RETRY_REASONS[outcome])
+                        break
+            except Exception as exc:  # any: APScheduler would log it and no retry would come
+                error = f"{type(exc).__name__}: {exc}"
+                log.error(
+                    "pass for %s ended by an error: %s", day, error,
+                    exc_info=exc if self.debug else None,
+                )  # fmt: skip
+                self._schedule_retry(day, "its pass ended by an error")
+                result = PassResult(tuple(runs), error)
+            else:
+                result = PassResult(tuple(runs))
             self.passes.append(result)
             return result
 
-    def _schedule_retry(self, run_date: date, outcome: RunOutcome) -> None:
+    def _schedule_retry(self, run_date: date, reason: str) -> None:
         if self._stopping.is_set() or not self.scheduler.running:
             return
         when = self._now() + timedelta(seconds=self.settings.retry_after_s)
-        reason = (
-            "the inventory is locked by another run"
-            if outcome is RunOutcome.LOCKED
-            else "it failed"
-        )
         log.warning("run for %s did not complete (%s); retrying at %s", run_date, reason, when)
         self.scheduler.add_job(
             _fire,
@@ -523,11 +548,13 @@ def serve(
     completed_dates: Callable[[], Collection[date] | CompletedRuns],
     runner: CliRunner,
     now: Callable[[], datetime] | None = None,
+    *,
+    debug: bool = False,
 ) -> int:
     """Run the scheduler in the foreground until SIGTERM or SIGINT; returns the exit status.
 
     ``now`` replaces the clock the catch-up passes read (tests); APScheduler fires on the real
-    clock."""
+    clock. ``debug`` (``--debug``): an error that ends a pass is logged with its traceback."""
     stop_requested = threading.Event()
 
     def _request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -537,7 +564,7 @@ def serve(
     previous: dict[int, Any] = {
         sig: signal.signal(sig, _request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
     }
-    daily = DailyScheduler(settings, jobstore_url, completed_dates, runner, now=now)
+    daily = DailyScheduler(settings, jobstore_url, completed_dates, runner, now=now, debug=debug)
     try:
         daily.start()
         stop_requested.wait()
@@ -673,7 +700,9 @@ def cli_run(args: argparse.Namespace) -> int:
     runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
     regions = ConfiguredRegions(config.path or args.config, [r.name for r in config.regions])
     with scheduler_lock(inventory):
-        return serve(settings, url, lambda: completed_runs(inventory, regions()), runner)
+        return serve(
+            settings, url, lambda: completed_runs(inventory, regions()), runner, debug=args.debug
+        )
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

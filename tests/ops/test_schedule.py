@@ -17,6 +17,7 @@ from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from pydantic import ValidationError
 
 from monitor.config import MonitorConfig
+from monitor.errors import DatabaseFileError
 from monitor.ops.schedule import (
     DAILY_JOB_ID,
     CompletedRuns,
@@ -248,6 +249,66 @@ def test_a_locked_or_failed_day_ends_the_pass_and_is_retried_in_order(tmp_path: 
     assert daily.passes[1].complete
 
 
+@pytest.mark.parametrize("where", ["ledger", "runner"])
+def test_a_pass_that_raises_is_logged_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    """Found by an SRE's review: a ledger read that found the inventory locked (a QGIS edit
+    session) or a run that could not be started raised out of the pass into APScheduler, which
+    logged a traceback; no retry was scheduled, so the day waited for the next day's fire."""
+    today = datetime.now(UTC).date()
+    ledger = _Ledger({today - timedelta(days=2)})
+    failures: list[Exception] = [
+        DatabaseFileError(
+            "inventory inv.gpkg is locked by another program writing it (SQLite: database is "
+            "locked)"
+        )
+        if where == "ledger"
+        else OSError(12, "Cannot allocate memory")
+    ]
+
+    def completed() -> set[date]:
+        if where == "ledger" and failures:
+            raise failures.pop()
+        return ledger.completed()
+
+    def run(run_date: date) -> RunOutcome:
+        if where == "runner" and failures:
+            raise failures.pop()
+        return ledger.run(run_date)
+
+    settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", retry_after_s=1, stop_grace_s=5)
+    daily = DailyScheduler(settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", completed, run)
+    daily.start()
+    try:
+        _wait_for(lambda: len(daily.passes) >= 2, timeout=8)  # the retry, ~1 s later
+    finally:
+        daily.stop()
+    first = daily.passes[0]
+    assert not first.complete and first.runs == ()
+    assert daily.passes[1].complete
+    assert [d for d, _ in ledger.calls] == [today - timedelta(days=1), today]
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is None  # no traceback without --debug
+    # the date it was at: today's pass before its ledger was read, else the day being run
+    day = today if where == "ledger" else today - timedelta(days=1)
+    cause = "database is locked" if where == "ledger" else "Cannot allocate memory"
+    assert str(day) in errors[0].getMessage() and cause in errors[0].getMessage()
+    assert "retrying at" in caplog.text
+
+    caplog.clear()
+
+    def bug() -> set[date]:
+        raise RuntimeError("a bug")
+
+    debugging = DailyScheduler(
+        settings, f"sqlite:///{tmp_path / 'other.sqlite'}", bug, run, debug=True
+    )
+    assert not debugging.run_pass().complete
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert error.exc_info is not None  # --debug: the traceback too
+
+
 def test_job_is_persisted_kept_on_restart_and_replaced_when_the_cron_changes(
     tmp_path: Path,
 ) -> None:
@@ -464,7 +525,9 @@ def test_each_pass_reads_the_regions_the_configuration_has_then(
     assert path is not None
     ledgers: list[Callable[[], Any]] = []
 
-    def serve(settings: object, url: str, completed: Callable[[], Any], runner: object) -> int:
+    def serve(
+        settings: object, url: str, completed: Callable[[], Any], runner: object, debug: bool
+    ) -> int:
         ledgers.append(completed)  # what a pass of the real scheduler reads
         return 0
 
