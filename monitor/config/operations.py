@@ -141,6 +141,13 @@ class ScheduleSettings(StrictModel):
     stop_grace_s: float = Field(
         60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
     )
+    run_timeout_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="how long one day's run may take: a run still going then is stopped as at "
+        "a shutdown (SIGTERM, SIGKILL 30 s later) and retried after retry_after_s; 6 h, the "
+        "limit the systemd timer and the Kubernetes job set on a run",
+    )
 
     @field_validator("jobstore_url")
     @classmethod

@@ -21,6 +21,9 @@ APScheduler 3.x fires the daily run on the cron expression and in the time zone 
 * **A job store of its own version.** The store carries its schema version
   (:mod:`monitor.file_schemas`): a start stamps a store of an earlier release, and refuses one
   a newer release wrote, and an inventory of a newer schema version, before it writes anything.
+* **No hung run.** A run still going after ``run_timeout_s`` is stopped as at a shutdown (below)
+  and its pass retried after ``retry_after_s``: a hung run would hold the one worker, and every
+  later fire would be skipped while the job store's next fire moved on.
 * **Clean shutdown.** SIGTERM or SIGINT stops firing, gives a run in progress ``stop_grace_s`` to
   finish, then passes SIGTERM on to it. A run killed part-way commits nothing (the inventory is
   updated in one transaction) and its day is caught up at the next start.
@@ -69,7 +72,7 @@ from monitor.config.operations import (
 from monitor.errors import BadInput, DatabaseFileError, NewerSchemaError
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE
 from monitor.ops._args import add_config
-from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
+from monitor.ops.schedule_runner import KILL_AFTER_S, CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
@@ -304,6 +307,7 @@ class PassResult:
 _RETRY_REASONS = {
     RunOutcome.LOCKED: "the inventory is locked by another run",
     RunOutcome.FAILED: "it failed",
+    RunOutcome.TIMED_OUT: "it ran past schedule.run_timeout_s and was stopped",
 }
 
 
@@ -384,7 +388,8 @@ class DailyScheduler:
                     if outcome is RunOutcome.FAILED and run_date in _done(self._completed_dates()):
                         # recorded as done with failed regions: the day is over, the next may run
                         outcome = RunOutcome.PARTIAL
-                    if outcome is RunOutcome.STOPPED and run_date in _done(self._completed_dates()):
+                    stopped = outcome in (RunOutcome.STOPPED, RunOutcome.TIMED_OUT)
+                    if stopped and run_date in _done(self._completed_dates()):
                         # stopped during its alert delivery: the run itself had completed
                         outcome = RunOutcome.OK
                     runs.append((run_date, outcome))
@@ -568,7 +573,7 @@ def serve(
     try:
         daily.start()
         stop_requested.wait()
-        daily.stop(terminate=lambda: runner.terminate(kill_after_s=30.0))
+        daily.stop(terminate=lambda: runner.terminate(kill_after_s=KILL_AFTER_S))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -697,7 +702,9 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
     # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger
     completed_runs(inventory, [r.name for r in config.regions])
-    runner = CliRunner(config.path or args.config, extra_args=log_flags(args))
+    runner = CliRunner(
+        config.path or args.config, extra_args=log_flags(args), timeout_s=settings.run_timeout_s
+    )
     regions = ConfiguredRegions(config.path or args.config, [r.name for r in config.regions])
     with scheduler_lock(inventory):
         return serve(

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from shapely.geometry import box
 
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, ScheduleSettings, load_config
 from monitor.config.regions import MaskSettings, RegionConfig
 from monitor.config.settings import DatasetSettings, ModelSettings
 from monitor.pipeline.trigger import TriggerSettings
@@ -76,6 +76,7 @@ SECTIONS: dict[str, dict[str, FieldInfo]] = {
     "## `model`": _fields(ModelSettings),
     "## `trigger`": _fields(TriggerSettings),
     "## `dataset`": _fields(DatasetSettings),
+    "## `schedule`": _fields(ScheduleSettings),
 }
 
 

@@ -429,16 +429,18 @@ def test_the_runs_log_as_the_scheduler_was_asked_to(
     )
 
 
-def test_a_run_stopped_after_it_completed_is_logged_ok(tmp_path: Path) -> None:
-    """Stopped during its alert delivery, a run has completed (the inventory records it): the
-    scheduler said "stopped" and that the inventory kept its state before it."""
+@pytest.mark.parametrize("stopped", [RunOutcome.STOPPED, RunOutcome.TIMED_OUT])
+def test_a_run_stopped_after_it_completed_is_logged_ok(tmp_path: Path, stopped: RunOutcome) -> None:
+    """Stopped during its alert delivery (by a shutdown, or past run_timeout_s), a run has
+    completed (the inventory records it): the scheduler said "stopped" and that the inventory
+    kept its state before it."""
     today = datetime.now(UTC).date()
 
     class StoppedLate(_Ledger):
         def run(self, run_date: date) -> RunOutcome:
             super().run(run_date)
             self.done.add(run_date)  # the run committed, then SIGTERM came
-            return RunOutcome.STOPPED
+            return stopped
 
     ledger = StoppedLate({today - timedelta(days=1)})
     settings = ScheduleSettings(cron="0 0 * * *", timezone="UTC", stop_grace_s=5)
@@ -505,6 +507,76 @@ def test_stopping_a_run_reaches_what_the_run_started(tmp_path: Path) -> None:
             return stat.read().split(") ")[1].startswith("Z")
 
     _wait_for(gone, timeout=5)
+
+
+@pytest.mark.parametrize("ignores_sigterm", [False, True])
+def test_a_run_past_its_timeout_is_stopped_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, ignores_sigterm: bool
+) -> None:
+    """Found by an SRE's review: the scheduler waited for its run without a limit. A hung run
+    held the scheduler's one worker, so every later fire was skipped while the job store's next
+    fire moved on (`status` never showed OVERDUE), and no day ran again until a restart."""
+    import sys
+
+    from monitor.ops.schedule import CliRunner
+
+    marker = tmp_path / "interrupted"
+    # a hung run: SIGTERM makes it record itself interrupted and exit 143, as `run` does; one
+    # that ignores SIGTERM is killed kill_after_s later
+    script = (
+        "import signal, sys, time\n"
+        "def stop(signum, frame):\n"
+        f"    open({str(marker)!r}, 'w').write('interrupted')\n"
+        "    sys.exit(128 + signum)\n"
+        f"signal.signal(signal.SIGTERM, {'signal.SIG_IGN' if ignores_sigterm else 'stop'})\n"
+        "time.sleep(60)\n"
+    )
+    today = datetime.now(UTC).date()
+    settings = ScheduleSettings(
+        cron="0 0 * * *", timezone="UTC", retry_after_s=60, stop_grace_s=5, run_timeout_s=2
+    )
+    runner = CliRunner("c.yaml", timeout_s=settings.run_timeout_s, kill_after_s=1.0)
+    runner.command = lambda run_date: [sys.executable, "-c", script]  # type: ignore[method-assign]
+    done = {today - timedelta(days=1)}
+    daily = DailyScheduler(settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", done.copy, runner)
+    started = time.monotonic()
+    daily.start()
+    try:
+        _wait_for(lambda: len(daily.passes) >= 1, timeout=15)
+        took = time.monotonic() - started
+        assert daily.scheduler.get_job("retry") is not None  # the day is retried
+    finally:
+        daily.stop(terminate=runner.terminate)
+    assert daily.passes[0].runs == ((today, RunOutcome.TIMED_OUT),)
+    assert took < 2 + 1 + 5  # the timeout, the grace period, a loaded machine's slack
+    assert marker.exists() is not ignores_sigterm
+    assert f"run of {today} still running after 2 s (schedule.run_timeout_s)" in caplog.text
+    assert ("ignored SIGTERM for 1 s; killing it" in caplog.text) is ignores_sigterm
+    assert "it ran past schedule.run_timeout_s and was stopped); retrying at" in caplog.text
+
+
+def test_the_scheduler_s_runs_get_their_timeout_from_the_configuration(
+    tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ops_fixtures import write_config
+
+    import monitor.ops.schedule as schedule_module
+    from monitor.cli import main
+    from monitor.ops.schedule import CliRunner
+
+    runners: list[CliRunner] = []
+
+    def serve(settings: object, url: str, completed: object, runner: CliRunner, debug: bool) -> int:
+        runners.append(runner)
+        return 0
+
+    monkeypatch.setattr(schedule_module, "serve", serve)
+    default = write_config(tmp_path, untrained_manifest)
+    assert main(["schedule", "--config", str(default)]) == 0
+    assert runners[-1].timeout_s == 6 * 3600  # the systemd timer's and Kubernetes job's limit
+    path = write_config(tmp_path, untrained_manifest, "schedule: {run_timeout_s: 7200}\n")
+    assert main(["schedule", "--config", str(path)]) == 0
+    assert runners[-1].timeout_s == 7200
 
 
 def test_each_pass_reads_the_regions_the_configuration_has_then(
