@@ -276,11 +276,13 @@ def _stamp_job_store(engine: Engine, url: str) -> None:
 
 
 # APScheduler persists jobs by a textual reference to a module-level function; the function
-# finds its scheduler here by the job store URL it was given as argument.
+# finds its scheduler here by the job store URL it was given as argument, its password hidden
+# (the argument is stored in the job store, and logged where no scheduler serves it).
 _ACTIVE: dict[str, DailyScheduler] = {}
 
 
 def _fire(key: str) -> None:
+    key = _shown(key)  # a job stored by an earlier release carries the URL itself
     scheduler = _ACTIVE.get(key)
     if scheduler is None:
         log.error("fire for job store %s but no scheduler of this process serves it", key)
@@ -334,6 +336,7 @@ class DailyScheduler:
         self.debug = debug
         self.trigger = settings.trigger()
         self.jobstore_url = jobstore_url
+        self._key = _shown(jobstore_url)  # what the jobs carry to find this scheduler (_fire)
         self._completed_dates = completed_dates
         self._runner = runner
         self._now = now or (lambda: datetime.now(self.trigger.timezone))
@@ -420,7 +423,7 @@ class DailyScheduler:
             _fire,
             "date",
             run_date=when,
-            args=[self.jobstore_url],
+            args=[self._key],
             id="retry",
             name="retry pass",
             jobstore="memory",
@@ -440,7 +443,7 @@ class DailyScheduler:
 
     def start(self) -> None:
         """Persist (or keep) the daily job, start firing, and queue a catch-up pass now."""
-        _ACTIVE[self.jobstore_url] = self
+        _ACTIVE[self._key] = self
         try:
             with job_store_errors(self.jobstore_url):
                 _stamp_job_store(self._engine, self.jobstore_url)
@@ -449,11 +452,11 @@ class DailyScheduler:
         except BadInput:
             if self.scheduler.running:
                 self.scheduler.shutdown(wait=False)
-            _ACTIVE.pop(self.jobstore_url, None)
+            _ACTIVE.pop(self._key, None)
             raise
         self.scheduler.add_job(
             _fire,
-            args=[self.jobstore_url],
+            args=[self._key],
             id="catch-up",
             name="catch-up pass",
             jobstore="memory",
@@ -471,19 +474,18 @@ class DailyScheduler:
         existing = self.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
         if existing is not None and repr(existing.trigger) == repr(self.trigger):
             log.info("daily job kept from the job store; next fire %s", existing.next_run_time)
-            if tuple(existing.args) != (self.jobstore_url,):
+            if tuple(existing.args) != (self._key,):
                 # the same store reached by another URL (a relative SQLite file now read from
-                # the configuration's folder): the job's fires find their scheduler by its URL
-                self.scheduler.modify_job(
-                    DAILY_JOB_ID, jobstore="default", args=[self.jobstore_url]
-                )
+                # the configuration's folder), or a job that carries the password (stored by an
+                # earlier release): the job's fires find their scheduler by its URL
+                self.scheduler.modify_job(DAILY_JOB_ID, jobstore="default", args=[self._key])
         else:
             if existing is not None:
                 log.info("schedule changed from %r to %r", existing.trigger, self.trigger)
             self.scheduler.add_job(
                 _fire,
                 self.trigger,
-                args=[self.jobstore_url],
+                args=[self._key],
                 id=DAILY_JOB_ID,
                 name="landslide-monitor daily run",
                 jobstore="default",
@@ -519,7 +521,7 @@ class DailyScheduler:
                 terminate()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        _ACTIVE.pop(self.jobstore_url, None)
+        _ACTIVE.pop(self._key, None)
         log.info("scheduler stopped")
 
 
@@ -687,7 +689,7 @@ def cli_run(args: argparse.Namespace) -> int:
         while t is not None and len(fires) < 5:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-        print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {url}")
+        print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {_shown(url)}")
         done = ledger.any_region()
         future = sorted(d for d in done if d > now.date())
         last = max(done.difference(future), default=None) or "none"

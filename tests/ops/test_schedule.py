@@ -356,6 +356,69 @@ def test_a_job_kept_from_a_store_reached_by_another_url_fires_this_scheduler(
     assert not (tmp_path / "none.sqlite").exists()
 
 
+def test_the_job_store_s_password_is_neither_stored_in_its_jobs_nor_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by an SRE's review: the daily job carried the job store's URL, password included,
+    as its argument, so the password sat in the job store's table (and in its backups), and a
+    fire that found no scheduler logged it. The jobs carry the URL with its password hidden."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    import monitor.ops.schedule as schedule_module
+
+    url = "postgresql://monitor:s3cret@db.example.org/jobs"
+    shown = "postgresql://monitor:***@db.example.org/jobs"
+    store = tmp_path / "jobs.sqlite"  # the database server, played by an SQLite file
+
+    def job_store(url: str) -> SQLAlchemyJobStore:
+        return SQLAlchemyJobStore(url=f"sqlite:///{store}")
+
+    monkeypatch.setattr(schedule_module, "SQLAlchemyJobStore", job_store)
+    ledger = _Ledger({datetime.now(UTC).date()})
+    settings = ScheduleSettings(cron="30 5 * * *", timezone="UTC", stop_grace_s=5)
+    daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+    daily.start()
+    try:
+        _wait_for(lambda: len(daily.passes) >= 1)  # the catch-up's fire found its scheduler
+        job = daily.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
+        assert job is not None and tuple(job.args) == (shown,)
+        assert b"s3cret" not in store.read_bytes()
+        daily.scheduler.modify_job(DAILY_JOB_ID, jobstore="default", args=[url])  # as before
+    finally:
+        daily.stop()
+    assert b"s3cret" in store.read_bytes()  # the store as an earlier release left it
+    again = DailyScheduler(settings, url, ledger.completed, ledger.run)
+    again.start()  # takes the job over, without the password
+    try:
+        job = again.scheduler.get_job(DAILY_JOB_ID, jobstore="default")
+        assert job is not None and tuple(job.args) == (shown,)
+        # a job of an earlier release, fired before its start rewrote it, finds it too
+        schedule_module._fire(url)
+        assert len(again.passes) >= 1
+    finally:
+        again.stop()
+    schedule_module._fire(url)  # no scheduler serves it now: logged, without the password
+    assert f"fire for job store {shown} but no scheduler" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
+def test_schedule_dry_run_hides_the_job_store_s_password(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an SRE's review: `schedule --dry-run` printed the job store's URL, password
+    included, to a terminal or a CI log."""
+    from ops_fixtures import write_config
+
+    from monitor.cli import main
+
+    url = "postgresql://monitor:s3cret@db.example.org/jobs"
+    path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "job store postgresql://monitor:***@db.example.org/jobs" in out
+    assert "s3cret" not in out
+
+
 def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Path) -> None:
     release = threading.Event()
     started = threading.Event()
