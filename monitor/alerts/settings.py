@@ -30,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "SmtpSettings",
     "WebhookSettings",
+    "check_env_name",
     "email_channel",
     "is_loopback",
     "read_secret",
@@ -86,7 +87,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_env_name(value: str | None) -> str | None:
+def check_env_name(value: str | None) -> str | None:
+    """``value``, refused where it is not an environment variable's name (a secret itself)."""
     if value is not None and not _ENV_NAME.match(value):
         raise ValueError(
             f"{value!r} is not an environment variable name; put the secret in the environment "
@@ -124,7 +126,7 @@ class SmtpSettings(_Strict):
     @field_validator("username_env", "password_env")
     @classmethod
     def _env_names(cls, value: str | None) -> str | None:
-        return _check_env_name(value)
+        return check_env_name(value)
 
     @field_validator("from_address")
     @classmethod
@@ -167,7 +169,7 @@ class WebhookSettings(_Strict):
     @field_validator("secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        return _check_env_name(value) or value
+        return check_env_name(value) or value
 
     @field_validator("url", mode="before")
     @classmethod

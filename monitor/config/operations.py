@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from monitor.alerts.settings import AlertConfigError, check_env_name, read_secret
 from monitor.config._base import StrictModel, resolve_path
+from monitor.errors import BadInput
 
 __all__ = [
     "DaskSettings",
@@ -129,6 +131,11 @@ class ScheduleSettings(StrictModel):
         "inventory (<inventory>.schedule.sqlite); a relative SQLite file is read from base_dir "
         "(the configuration's folder by default), as every path of the configuration",
     )
+    jobstore_url_env: str | None = Field(
+        None,
+        description="instead of jobstore_url: the environment variable holding the job store's "
+        "URL, for one with a password (a database server's), which then stays out of the file",
+    )
     misfire_grace_s: int = Field(
         6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
     )
@@ -163,6 +170,11 @@ class ScheduleSettings(StrictModel):
         scheme, file, query = parts
         return f"{scheme}{resolve_path(file, info)}{query}"  # ~ expanded, as SQLAlchemy does not
 
+    @field_validator("jobstore_url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return check_env_name(value)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -173,6 +185,12 @@ class ScheduleSettings(StrictModel):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _one_jobstore_url(self) -> ScheduleSettings:
+        if self.jobstore_url is not None and self.jobstore_url_env is not None:
+            raise ValueError("set jobstore_url or jobstore_url_env, not both")
+        return self
 
     @model_validator(mode="after")
     def _valid_cron(self) -> ScheduleSettings:
@@ -189,8 +207,27 @@ class ScheduleSettings(StrictModel):
         return self
 
     def jobstore_for(self, inventory: str | os.PathLike[str]) -> str:
-        """The job store's URL: the configured one, else :func:`default_jobstore_url`."""
-        return self.jobstore_url or default_jobstore_url(inventory)
+        """The job store's URL: the configured one (from the environment variable
+        ``jobstore_url_env`` names, read now), else :func:`default_jobstore_url`;
+        :class:`BadInput` naming the field where that variable is unset or empty, or holds a
+        relative SQLite file (the URL has no configuration folder to be read from)."""
+        variable = self.jobstore_url_env
+        if variable is None:
+            return self.jobstore_url or default_jobstore_url(inventory)
+        try:
+            url = read_secret(variable, "schedule.jobstore_url_env")
+        except AlertConfigError as exc:
+            raise BadInput(str(exc)) from None
+        parts = _sqlite_parts(url)
+        if parts is None:
+            return url
+        scheme, file, query = parts
+        if not file.expanduser().is_absolute():
+            raise BadInput(
+                f"schedule.jobstore_url_env: {variable} holds a relative SQLite file ({file}); "
+                "give its absolute path (sqlite:////var/lib/landslide-monitor/jobs.sqlite)"
+            )
+        return f"{scheme}{file.expanduser()}{query}"  # ~ expanded, as SQLAlchemy does not
 
     def trigger(self) -> CronTrigger:
         return cron_trigger(self.cron, self.timezone)

@@ -66,11 +66,53 @@ def test_six_field_cron_has_seconds_and_timezone_applies() -> None:
         ("cron", "0 6 * * 9", "outside 0-7"),
         ("timezone", "Mars/Olympus", "unknown time zone"),
         ("catch_up_days", -1, "catch_up_days"),
+        ("jobstore_url_env", "postgresql://m:pw@db/jobs", "is not an environment variable name"),
     ],
 )
 def test_bad_settings_name_the_field(field: str, value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ScheduleSettings(**{field: value})
+
+
+def test_the_job_store_s_url_comes_from_the_environment_where_named(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by an SRE's review: a job store on a database server needs its password in its
+    URL, which could only be written in the YAML, whereas every other secret is read from an
+    environment variable that the configuration names (docs/operations.md, Secrets)."""
+    from ops_fixtures import write_config
+
+    from monitor.cli import main
+
+    with pytest.raises(ValidationError, match="set jobstore_url or jobstore_url_env, not both"):
+        ScheduleSettings(jobstore_url="sqlite:////tmp/jobs.sqlite", jobstore_url_env="JOBS")
+    extra = "schedule: {jobstore_url_env: LANDSLIDE_JOBSTORE_URL}\n"
+    path = str(write_config(tmp_path, untrained_manifest, extra))
+    monkeypatch.delenv("LANDSLIDE_JOBSTORE_URL", raising=False)
+    for command in ("schedule", "status"):
+        assert main([command, "--config", path]) == 2
+        assert (
+            "schedule.jobstore_url_env: environment variable LANDSLIDE_JOBSTORE_URL is not set"
+        ) in capsys.readouterr().err
+    monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", "postgresql://monitor:s3cret@db.example.org/jobs")
+    assert main(["schedule", "--config", path, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "job store postgresql://monitor:***@db.example.org/jobs" in out
+    assert "s3cret" not in out
+    # no configuration folder to read a relative SQLite file from: refused, not opened in
+    # whatever the working directory is
+    monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", "sqlite:///jobs.sqlite")
+    assert main(["schedule", "--config", path, "--dry-run"]) == 2
+    assert "LANDSLIDE_JOBSTORE_URL holds a relative SQLite file" in capsys.readouterr().err
+    monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    assert main(["status", "--config", path]) == 0  # no job store there yet: the cron's fire
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", "sqlite:///~/jobs.sqlite?timeout=20")
+    settings = ScheduleSettings(jobstore_url_env="LANDSLIDE_JOBSTORE_URL")
+    assert settings.jobstore_for("inventory.gpkg") == f"sqlite:///{tmp_path}/jobs.sqlite?timeout=20"
 
 
 def test_a_cron_of_no_day_that_exists_is_refused_and_a_leap_day_one_kept() -> None:
