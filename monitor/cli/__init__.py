@@ -311,8 +311,12 @@ def _nested_global_options(sub: argparse.ArgumentParser) -> None:
                 _add_global_options(nested, default=argparse.SUPPRESS)
 
 
-#: Libraries whose INFO lines drown the monitor's own: their warnings and errors only.
-_NOISY = ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba", "distributed")
+#: Libraries whose INFO (or, under -v, DEBUG) lines drown the monitor's own: their warnings and
+#: errors only. zarr logs every array the archive reader opens, numcodecs each codec it registers.
+_NOISY = (
+    "rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "urllib3", "numba", "distributed",
+    "zarr", "numcodecs", "asyncio",
+)  # fmt: skip
 
 
 class _LibraryFilter(logging.Filter):
