@@ -3,6 +3,7 @@ renderers for any single acquisition (deterministic per seed and acquisition, in
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,7 +26,8 @@ from monitor.simulator.spec import (
     SimulationSpec,
 )
 from monitor.simulator.surface import SurfaceModel
-from monitor.simulator.terrain import Terrain, simulate_terrain
+from monitor.simulator.terrain import Terrain, simulate_terrain, terrain_departures
+from monitor.sources.archive_writer import _HIGHEST_ELEVATION_M
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
@@ -39,6 +41,8 @@ __all__ = [
 ]
 
 S2_REVISIT_DAYS = 5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class SimulatedRegion:
         self.terrain: Terrain = simulate_terrain(
             rng, self.grid.shape, res, landscape, spec.relief_scale
         )
+        self._check_terrain()
         self.cover: Cover = simulate_cover(rng, self.terrain, res, landscape)
         self.events: Events = self._simulate_events(rng, world)
         self.surface = SurfaceModel(
@@ -92,6 +97,33 @@ class SimulatedRegion:
         self.s2: list[S2Acquisition] = self._plan_s2(rng)
         self.tracks: list[Track] = self._plan_tracks(rng)
         self.s1: list[S1Acquisition] = self._plan_s1()
+
+    def _check_terrain(self) -> None:
+        """Refuse a terrain whose summits pass Everest (what the archive refuses too), and warn
+        of one that departs from its landscape: both come of a region wider than the
+        landscapes are shaped for, which the message says what to do about."""
+        height, width = self.grid.shape
+        res, summit = self.grid.res, float(self.terrain.dem.max())
+        what = (
+            f"region {self.area.name!r}: the {self.spec.landscape} landscape simulated on "
+            f"{height * res / 1000:.1f} km x {width * res / 1000:.1f} km"
+        )
+        departures = terrain_departures(self.terrain, self.landscape, res, self.spec.relief_scale)
+        advice = (
+            "the simulator's landscapes are shaped for regions of up to about 6 km across "
+            "(docs/archive.md): simulate a larger area as several regions"
+        )
+        if summit > _HIGHEST_ELEVATION_M:
+            how = f": {'; '.join(departures)}" if departures else ""
+            raise ValueError(
+                f"{what} reaches {summit:.0f} m, above any summit ({_HIGHEST_ELEVATION_M:g} m)"
+                f"{how}; {advice}"
+            )
+        if departures:
+            log.warning(
+                "%s departs from it: %s (summits at %.0f m); %s",
+                what, "; ".join(departures), summit, advice,
+            )  # fmt: skip
 
     def _simulate_events(self, rng: np.random.Generator, world: World | None) -> Events:
         """The region's events: drawn from the landscape's rates, or for the randomised

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ from monitor.simulator.noise import fractal_field
 from monitor.simulator.spec import Landscape
 from monitor.sources.terrain_flattening import slope_aspect
 
-__all__ = ["Terrain", "simulate_terrain"]
+__all__ = ["Terrain", "simulate_terrain", "terrain_departures"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,31 @@ def simulate_terrain(
     dem = np.where(lake, np.float32(lake_level), bed).astype(np.float32)
     slope, aspect = slope_aspect(dem, res)
     return Terrain(dem=dem, bed=bed, slope=slope, aspect=aspect, lake=lake, lake_level_m=lake_level)
+
+
+def terrain_departures(
+    terrain: Terrain, landscape: Landscape, res: float, relief_scale: float = 1.0
+) -> list[str]:
+    """How ``terrain`` departs from its landscape, one phrase each (none where it matches).
+
+    The landscapes are shaped for regions of a few km (docs/archive.md): the regional tilt runs
+    across the whole region and the relief, capped at ``max_relief_m``, is spread over it. On a
+    region many km wider the tilt alone rises above the landscape's relief (summits climb), and
+    the capped relief no longer makes the 90th-percentile slope the landscape asks. The regions
+    of the demo and of the training worlds stay within a degree of it and well within the
+    relief."""
+    departures = []
+    rise = math.tan(math.radians(landscape.tilt_deg)) * math.hypot(*terrain.dem.shape) * res
+    if rise > landscape.max_relief_m:
+        departures.append(
+            f"its regional valley flank ({landscape.tilt_deg:g}°) rises up to {rise:.0f} m "
+            f"across the region, more than the landscape's relief of "
+            f"{landscape.max_relief_m:.0f} m"
+        )
+    target = min(landscape.slope_p90_deg * relief_scale, 58.0)
+    p90 = float(np.percentile(terrain.slope, 90))
+    if p90 < target - 2.0:
+        departures.append(
+            f"its 90th-percentile slope is {p90:.0f}° where the landscape asks {target:.0f}°"
+        )
+    return departures

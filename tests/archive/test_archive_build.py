@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +16,8 @@ from shapely.geometry import Polygon, box
 
 from monitor.errors import BadInput
 from monitor.simulator import SimulationSpec, build_archive, random_regions
-from monitor.simulator.region import landscape_place, random_box
+from monitor.simulator.region import SimulatedRegion, landscape_place, random_box
+from monitor.simulator.spec import LANDSCAPES
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
 
@@ -137,3 +141,60 @@ def test_random_boxes_lie_where_their_landscape_lives() -> None:
     assert landscape_place("alpine")[1][0] > landscape_place("forested_mountains")[1][1]
     with pytest.raises(ValueError, match="unknown landscape 'tundra'"):
         landscape_place("tundra")
+
+
+def _steeper_alps(monkeypatch: pytest.MonkeyPatch, **knobs: float) -> None:
+    """The alpine preset with ``knobs`` changed: what a region many km wider than the presets
+    are shaped for does to them, on a region small enough to build in a test."""
+    monkeypatch.setitem(LANDSCAPES, "alpine", replace(LANDSCAPES["alpine"], **knobs))
+
+
+TINY = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))  # about 770 m x 780 m
+
+
+def test_a_region_whose_simulated_summits_pass_everest_is_refused_for_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found walking a 24 km x 24 km alpine corridor through `archive build`: the preset's
+    valley flank (15°) rose across the whole region, to 10.4 km, and the build failed with the
+    check meant for a user's export, `is the DEM in feet? Give metres`, about a DEM the
+    simulator made. The message now says what the simulator did and what to do."""
+    _steeper_alps(monkeypatch, tilt_deg=85.0)  # 11.4 x a 1.1 km diagonal: 12 km of flank
+    with pytest.raises(RuntimeError) as raised:
+        build_archive(tmp_path, [(TINY, SimulationSpec(landscape="alpine", seed=3))], SIMULATION)
+    message = str(raised.value)
+    assert "feet" not in message
+    assert "region 'tiny': the alpine landscape simulated on 0.8 km x 0.8 km reaches" in message
+    assert "above any summit (8849 m): its regional valley flank (85°) rises up to" in message
+    assert "simulate a larger area as several regions" in message
+    assert not (tmp_path / "regions" / "tiny").exists()
+
+
+def test_a_simulated_region_that_departs_from_its_landscape_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found walking a 15 km x 15 km alpine corridor: the archive was built without a word, and
+    its terrain was no Valtellina: summits at 7.4 km, 87 % snow and ice, because the preset's
+    valley flank rose 5.7 km across the region (a 15 km forested region: 90th-percentile slope
+    24° for the preset's 38°). A region whose terrain departs from its preset is built, with a
+    warning naming each departure."""
+    # a flank steeper than the preset's relief allows, and slopes the capped relief cannot make
+    _steeper_alps(monkeypatch, tilt_deg=20.0, max_relief_m=100.0, slope_p90_deg=50.0)
+    spec = SimulationSpec(landscape="alpine", seed=3, cloud_scale=0.0)
+    with caplog.at_level(logging.WARNING, logger="monitor.simulator"):
+        built = build_archive(tmp_path, [(TINY, spec)], SIMULATION, progress=False)
+    assert built.built == ["tiny"]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("region 'tiny': the alpine landscape simulated on 0.8 km x 0.8 km")
+    assert "its regional valley flank (20°) rises up to 407 m across the region" in warning
+    assert "more than the landscape's relief of 100 m" in warning
+    assert re.search(r"its 90th-percentile slope is 3\d° where the landscape asks 50°", warning)
+
+
+def test_the_fixture_regions_match_their_landscapes(caplog: pytest.LogCaptureFixture) -> None:
+    """Regions of the size the presets are shaped for (these, the demo's, the training world's)
+    build without a word about their terrain."""
+    with caplog.at_level(logging.WARNING, logger="monitor.simulator"):
+        for area, spec in REGIONS:
+            SimulatedRegion(area, spec, SIMULATION)
+    assert not caplog.records, caplog.text
