@@ -369,6 +369,7 @@ def run_once(
     *,
     deliver_alerts: bool = True,
     progress: bool = True,
+    lock_wait_s: float = 0.0,
 ) -> RunSummary:
     """Run the monitor once for ``run_date`` over ``regions`` (names; default all).
 
@@ -376,11 +377,12 @@ def run_once(
     :class:`~monitor.errors.BadInput` before anything is recorded.
 
     Holds the inventory's run lock throughout (:class:`monitor.store.lock.RunLockHeld` when another
-    run has it). Regions run serially, or on ``executor`` (``submit`` + futures, e.g.
-    :func:`monitor.ops.distributed.dask_executor`); this process alone writes the inventory, once,
-    in one transaction. A run stopped before that write leaves the inventory as it was (it is
-    recorded failed, or interrupted on SIGTERM/SIGINT; if the process died, the next start
-    records it interrupted) and a rerun of the same date completes the work."""
+    run has it, after waiting up to ``lock_wait_s`` seconds for it). Regions run serially, or on
+    ``executor`` (``submit`` + futures, e.g. :func:`monitor.ops.distributed.dask_executor`);
+    this process alone writes the inventory, once, in one transaction. A run stopped before
+    that write leaves the inventory as it was (it is recorded failed, or interrupted on
+    SIGTERM/SIGINT; if the process died, the next start records it interrupted) and a rerun of
+    the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
     areas = [r.area for r in selected]
     check_run_date(run_date, open_source(config.source), areas, timezone=config.schedule.timezone)
@@ -389,7 +391,7 @@ def run_once(
     routing = config.alert_routing()
     inventory_path = config.inventory.path
     delivery = None
-    with RunLock(inventory_path):
+    with RunLock(inventory_path, wait_s=lock_wait_s):
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
         entries, reused = _read_back(config, selected, run_date)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a

@@ -88,6 +88,14 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-alerts", action="store_true", help="queue alerts in the outbox but do not send them"
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait up to S seconds for another command holding the inventory's lock (an "
+        "`alerts deliver` between runs) before giving up with exit 75 (default: at once)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -99,11 +107,15 @@ def _run(args: argparse.Namespace) -> int:
     # today in the schedule's time zone: the calendar the daily runs are dated by, and the one
     # the future-date check uses (a plain `run` from cron was dated by UTC)
     run_date = args.date or config.schedule.today()
-    options = {"regions": args.region, "deliver_alerts": not args.no_alerts}
+    options = {
+        "regions": args.region,
+        "deliver_alerts": not args.no_alerts,
+        "lock_wait_s": args.wait,
+    }
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:
             from monitor.ops.distributed import dask_executor
-            from monitor.store.lock import RunLockHeld, lock_holder, lock_path_for
+            from monitor.store.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
 
             # a run holds the inventory: refused (75) before the cluster's workers start, which
             # took seconds; run_once takes the lock itself, this only spares the start
@@ -111,6 +123,9 @@ def _run(args: argparse.Namespace) -> int:
                 holder = lock_holder(config.inventory.path)
             except OSError:  # unreadable, or gone meanwhile: run_once's own lock decides
                 holder = None
+            if holder is not None and args.wait > 0:
+                with RunLock(config.inventory.path, wait_s=args.wait):  # 75 after the wait
+                    holder = None
             if holder is not None:
                 lock_file = lock_path_for(config.inventory.path)
                 raise RunLockHeld(config.inventory.path, lock_file, holder)

@@ -223,3 +223,56 @@ def test_a_run_on_dask_is_refused_before_its_cluster_starts(
     assert status == 75, err
     assert "another run is already working on inventory" in err
     assert started == []
+    # with --wait, it waits for the holder before the cluster starts, then gives up all the same
+    child = _hold_in_child(config.inventory.path)
+    try:
+        t0 = time.monotonic()
+        status = main(["run", "--config", str(on_dask), "--date", "2024-09-15", "--wait", "0.6"])
+        waited = time.monotonic() - t0
+    finally:
+        child.kill()
+        child.wait()
+    assert status == 75, capsys.readouterr().err
+    assert started == [] and waited >= 0.6
+
+
+def test_a_run_with_wait_takes_the_lock_once_a_delivery_releases_it(
+    populated_config: tuple[MonitorConfig, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by an SRE's review: the daily run took the lock at once or exited 75, which cron and
+    the systemd timer count as done (the day is not run again), so an `alerts deliver` between
+    runs that held the lock when the run started cost that day's run. `run --wait S` waits for
+    such a holder."""
+    import monitor.run as run_module
+    from monitor.errors import BadInput
+
+    config, _ = populated_config
+    under_lock: list[int | None] = []
+
+    def stop_under_the_lock(model: object) -> None:
+        holder = lock_holder(config.inventory.path)
+        under_lock.append(holder.pid if holder else None)
+        raise BadInput("stand-in: stopped under the lock")
+
+    # the run's own work is not what is tested: it stops at its first step under the lock
+    monkeypatch.setattr(run_module, "open_source", lambda settings: None)
+    monkeypatch.setattr(run_module, "check_run_date", lambda *args, **kwargs: None)
+    monkeypatch.setattr(run_module, "load_ensemble", stop_under_the_lock)
+    command = ["run", "--config", str(config.path), "--date", "2024-09-15"]
+
+    delivery = RunLock(config.inventory.path)  # an `alerts deliver` holding the lock
+    delivery.acquire()
+    try:
+        assert main(command) == 75  # without --wait: refused at once
+        assert under_lock == []
+        threading.Timer(0.5, delivery.release).start()
+        t0 = time.monotonic()
+        assert main([*command, "--wait", "30"]) == 2  # the stand-in's stop
+        waited = time.monotonic() - t0
+    finally:
+        delivery.release()
+    assert "stand-in: stopped under the lock" in capsys.readouterr().err
+    assert under_lock == [os.getpid()]  # the run held the lock itself once it was free
+    assert 0.4 <= waited < 20
