@@ -9,6 +9,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
 from models.onnx_engine import CACHE_ENV
@@ -36,6 +37,58 @@ def _cli_args(command: str) -> list[str]:
     return args
 
 
+def _cron_jobs() -> list[tuple[str, str]]:
+    """The crontab's jobs as (schedule, shell command), variable assignments left out."""
+    jobs = []
+    for line in (DEPLOY / "crontab").read_text().splitlines():
+        if line and not line.startswith("#") and "=" not in line.split()[0]:
+            fields = line.split(None, 5)
+            jobs.append((" ".join(fields[:5]), fields[5]))
+    return jobs
+
+
+def _cron_cli_args(command: str) -> list[str]:
+    """The CLI arguments of a cron job: what its subshell ``exec``s, checked by the parser."""
+    found = re.search(r"&& exec (\S+landslide-monitor [^)]*)\)", command)
+    assert found is not None, f"no `exec .../landslide-monitor ...` in the subshell of {command}"
+    return _cli_args(found[1])
+
+
+def _run_cron_job(command: str, root: Path, exit_status: int) -> tuple[str, str]:
+    """Run a cron job's command with ``sh`` as cron would, its paths moved under ``root``, the
+    CLI replaced by a stand-in that prints the variables of the environment file and exits with
+    ``exit_status``, and ``logger`` by one that records its arguments; returns (what the CLI
+    printed into the job's log, what was sent to syslog)."""
+    import subprocess
+
+    bin_dir, data, log_dir = root / "bin", root / "data", root / "log"
+    for folder in (bin_dir, data):
+        folder.mkdir(exist_ok=True)
+    cli, logger = bin_dir / "landslide-monitor", bin_dir / "logger"
+    cli.write_text(
+        '#!/bin/sh\necho "args: $*"\necho "secrets: $SMTP_PASSWORD|$WEBHOOK_SECRET"\n'
+        f"exit {exit_status}\n"
+    )
+    logger.write_text(f'#!/bin/sh\necho "$*" >> {root}/syslog\n')
+    for stub in (cli, logger):
+        stub.chmod(0o755)
+    moved = (
+        command.replace("/opt/landslide-monitor/.venv/bin/landslide-monitor", str(cli))
+        .replace("/var/lib/landslide-monitor", str(data))
+        .replace("/etc/landslide-monitor/env", str(root / "env"))
+        .replace("/var/log/landslide-monitor", str(log_dir))
+    )
+    subprocess.run(
+        ["/bin/sh", "-c", moved],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        check=False,  # the job's own status is nobody's to read: cron drops it
+        timeout=30,
+    )
+    logs = "".join(f.read_text() for f in sorted(log_dir.glob("*.log"))) if log_dir.is_dir() else ""
+    syslog = root / "syslog"
+    return logs, syslog.read_text() if syslog.exists() else ""
+
+
 def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> None:
     service = _unit("landslide-monitor.service")
     args = _cli_args(service["Service"]["ExecStart"])
@@ -57,17 +110,14 @@ def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> No
 
 
 def test_crontab_and_cronjob_fire_on_the_default_schedule_and_run_the_cli() -> None:
-    lines = [
-        line
-        for line in (DEPLOY / "crontab").read_text().splitlines()
-        if line and not line.startswith("#") and "=" not in line.split()[0]
-    ]
-    assert len(lines) == 1
-    fields = lines[0].split(None, 5)
-    assert " ".join(fields[:5]) == DEFAULT_CRON
-    cron_trigger(" ".join(fields[:5]), "UTC")
-    command = fields[5].split("&&")[-1].split(">>")[0]
-    assert _cli_args(command)[-3:] == ["run", "--config", "/etc/landslide-monitor/config.yaml"]
+    jobs = {tuple(_cron_cli_args(command)[1:2]): (when, command) for when, command in _cron_jobs()}
+    when, command = jobs[("run",)]
+    assert when == DEFAULT_CRON
+    for schedule, line in _cron_jobs():
+        cron_trigger(schedule, "UTC")
+        assert "%" not in line  # cron turns % into a newline
+        assert len(line) < 1000  # cronie's longest command
+    assert _cron_cli_args(command)[1:4] == ["run", "--config", "/etc/landslide-monitor/config.yaml"]
 
     docs = {
         d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
@@ -159,22 +209,71 @@ def test_the_crontab_exports_the_plain_env_file_that_systemd_and_docker_read(
 ) -> None:
     """Found by a new user: the crontab asked for `export NAME=value` lines, which
     `docker run --env-file` refuses, and plain lines (systemd's format) never reached the run."""
-    import subprocess
+    (tmp_path / "env").write_text("SMTP_PASSWORD=s3cret-value\nWEBHOOK_SECRET=abc\n")
+    (tmp_path / "log").mkdir()
+    for _, command in _cron_jobs():
+        logs, _ = _run_cron_job(command, tmp_path, 0)
+        assert "secrets: s3cret-value|abc" in logs
 
-    (line,) = [
-        line
-        for line in (DEPLOY / "crontab").read_text().splitlines()
-        if line and not line.startswith("#") and "=" not in line.split()[0]
-    ]
-    steps = [step.strip() for step in line.split(None, 5)[5].split("&&")]
-    env_file = tmp_path / "env"
-    env_file.write_text("SMTP_PASSWORD=s3cret-value\nWEBHOOK_SECRET=abc\n")
-    shell = [s.replace("/etc/landslide-monitor/env", str(env_file)) for s in steps[1:-1]]
-    child = 'sh -c \'printf "%s|%s" "$SMTP_PASSWORD" "$WEBHOOK_SECRET"\''
-    out = subprocess.run(
-        ["sh", "-c", " && ".join([*shell, child])], capture_output=True, text=True, check=True
-    )
-    assert out.stdout == "s3cret-value|abc"
+
+@pytest.mark.parametrize(
+    ("exit_status", "logged"), [(0, False), (75, False), (1, True), (2, True), (143, True)]
+)
+def test_a_cron_job_that_fails_says_so_in_syslog_and_75_is_not_a_failure(
+    tmp_path: Path, exit_status: int, logged: bool
+) -> None:
+    """Found by an SRE's review: the crontab appended the run's output to run.log and dropped its
+    exit status, so a run that failed day after day showed nowhere but in that file."""
+    (tmp_path / "env").write_text("SMTP_PASSWORD=x\n")
+    (tmp_path / "log").mkdir()
+    for _, command in _cron_jobs():
+        log_file = re.search(r">> /var/log/landslide-monitor/(\S+\.log) 2>&1", command)
+        assert log_file is not None, command
+        logs, syslog = _run_cron_job(command, tmp_path, exit_status)
+        assert f"args: {' '.join(_cron_cli_args(command))}" in logs  # its output: in its log
+        if logged:
+            assert syslog.startswith("-t landslide-monitor -p user.err "), syslog
+            assert f"exit status {exit_status}: see {tmp_path}/log/{log_file[1]}" in syslog
+        else:
+            assert syslog == ""
+        (tmp_path / "syslog").unlink(missing_ok=True)
+
+
+def test_a_cron_job_whose_environment_file_or_log_folder_is_missing_says_so_in_syslog(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    (_, command), *_ = _cron_jobs()
+    (tmp_path / "log").mkdir()
+    logs, syslog = _run_cron_job(command, tmp_path, 0)  # no environment file
+    assert "args:" not in logs and f"{tmp_path}/env" in logs  # the shell's message
+    assert "exit status 2" in syslog
+    (tmp_path / "syslog").unlink()
+    (tmp_path / "env").write_text("SMTP_PASSWORD=x\n")
+    shutil.rmtree(tmp_path / "log")
+    _, syslog = _run_cron_job(command, tmp_path, 0)  # no log folder: the job cannot start
+    assert "exit status 2" in syslog
+
+
+def test_logrotate_rotates_every_log_the_crontab_writes_as_the_crontab_user() -> None:
+    """Found by an SRE's review: nothing rotated run.log, which grew by every run's output."""
+    import fnmatch
+
+    text = (DEPLOY / "logrotate").read_text()
+    found = re.search(r"^(\S+) \{\n(.*?)^\}", text, re.S | re.M)
+    assert found is not None, "deploy/logrotate holds no `PATTERN { ... }` block"
+    pattern = found[1]
+    directives = [line.split() for line in found[2].splitlines() if line.strip()]
+    logs = [re.search(r">> (\S+\.log)", command) for _, command in _cron_jobs()]
+    assert logs and all(log is not None and fnmatch.fnmatch(log[1], pattern) for log in logs)
+    installed = re.search(r"install -d -o (\w+) -g (\w+) (\S+)", (DEPLOY / "crontab").read_text())
+    assert installed is not None and fnmatch.fnmatch(f"{installed[3]}/x.log", pattern)
+    owner = [installed[1], installed[2]]
+    assert ["su", *owner] in directives  # the folder is not root's: logrotate refuses it else
+    assert ["create", "0640", *owner] in directives
+    assert ["delaycompress"] in directives  # a run still writing keeps its file uncompressed
+    assert not any(d[0] == "copytruncate" for d in directives)
 
 
 def test_the_image_holds_the_license_files_the_package_declares() -> None:
