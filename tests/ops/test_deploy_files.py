@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,7 +16,9 @@ import yaml
 from models.onnx_engine import CACHE_ENV
 from monitor.cli import build_parser
 from monitor.config import load_config
+from monitor.errors import EXIT_BAD_INPUT, EXIT_FAILED
 from monitor.ops.schedule import ScheduleSettings, cron_trigger
+from monitor.store.lock import EXIT_LOCKED
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DEFAULT_CRON = ScheduleSettings().cron
@@ -142,6 +145,47 @@ def test_dockerfile_runs_the_cli_and_pins_the_torch_of_the_constraints() -> None
     constraints = (DEPLOY.parent / "constraints.txt").read_text()
     pinned = re.search(r"^torch==([\d.]+)", constraints, re.M)
     assert pinned is not None and f"ARG TORCH_VERSION={pinned[1]}" in text
+
+
+def _pod_failure_action(
+    job: dict[str, Any], exit_code: int, conditions: tuple[str, ...] = ()
+) -> str:
+    """What a Job's ``podFailurePolicy`` does with a pod whose container exited ``exit_code``:
+    the first rule that matches decides (Kubernetes' order), else ``Count``."""
+    containers = {c["name"] for c in job["template"]["spec"]["containers"]}
+    for rule in job.get("podFailurePolicy", {}).get("rules", []):
+        assert rule["action"] in {"FailJob", "Ignore", "Count"}, rule
+        assert ("onExitCodes" in rule) != ("onPodConditions" in rule), rule  # one, not both
+        if "onExitCodes" in rule:
+            codes = rule["onExitCodes"]
+            assert codes.get("containerName", next(iter(containers))) in containers, rule
+            values = codes["values"]
+            # the API refuses unsorted or repeated values, and 0 with In
+            assert values == sorted(set(values)) and 0 not in values, rule
+            inside = exit_code in values
+            if inside == (codes["operator"] == "In"):
+                return str(rule["action"])
+        elif any(p["type"] in conditions for p in rule["onPodConditions"]):
+            return str(rule["action"])
+    return "Count"
+
+
+def test_the_run_s_job_fails_at_once_on_bad_input_and_tries_again_when_the_lock_is_held() -> None:
+    """Found by an SRE's review: `backoffLimit: 2` without a podFailurePolicy started the run
+    twice more after a bad configuration (2), counted a lock held by a delivery (75) as one of
+    those failures, and ran a partial day (1) again, every region's requests once more."""
+    docs = {
+        d["metadata"]["name"]: d
+        for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
+    }
+    job = docs["landslide-monitor"]["spec"]["jobTemplate"]["spec"]
+    assert job["template"]["spec"]["restartPolicy"] == "Never"  # what podFailurePolicy needs
+    assert _pod_failure_action(job, EXIT_BAD_INPUT) == "FailJob"
+    assert _pod_failure_action(job, EXIT_FAILED) == "FailJob"  # as the scheduler: not rerun
+    assert _pod_failure_action(job, EXIT_LOCKED) == "Ignore"
+    assert _pod_failure_action(job, 143, ("DisruptionTarget",)) == "Ignore"  # a node drained
+    assert _pod_failure_action(job, 137) == "Count"  # killed for memory: tried again
+    assert job["backoffLimit"] == 2
 
 
 def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
