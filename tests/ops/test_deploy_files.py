@@ -7,6 +7,7 @@ import configparser
 import json
 import re
 import shlex
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,16 @@ def _cli_args(command: str) -> list[str]:
     args = words[index + 1 :]
     build_parser().parse_args(args)  # raises SystemExit if the CLI would refuse them
     return args
+
+
+def _kubernetes() -> dict[str, dict[str, Any]]:
+    """The objects of deploy/kubernetes/cronjob.yaml by name."""
+    with (DEPLOY / "kubernetes" / "cronjob.yaml").open() as file:
+        return {d["metadata"]["name"]: d for d in yaml.safe_load_all(file)}
+
+
+def _pod(cronjob: dict[str, Any]) -> dict[str, Any]:
+    return dict(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
 
 
 def _cron_jobs() -> list[tuple[str, str]]:
@@ -96,6 +107,8 @@ def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> No
     service = _unit("landslide-monitor.service")
     args = _cli_args(service["Service"]["ExecStart"])
     assert args[:1] == ["run"] and "--config" in args
+    for name in ("landslide-monitor.timer", "landslide-monitor-deliver.timer"):
+        assert (DEPLOY / "systemd" / _unit(name)["Timer"]["Unit"]).is_file()
     assert service["Service"]["EnvironmentFile"].startswith("/etc/landslide-monitor/")
     assert service["Service"]["SuccessExitStatus"] == "75"  # lock held: not a failure
     for unit in (service, _unit("landslide-monitor-scheduler.service")):
@@ -122,16 +135,99 @@ def test_crontab_and_cronjob_fire_on_the_default_schedule_and_run_the_cli() -> N
         assert len(line) < 1000  # cronie's longest command
     assert _cron_cli_args(command)[1:4] == ["run", "--config", "/etc/landslide-monitor/config.yaml"]
 
-    docs = {
-        d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
-    }
-    cronjob = docs["CronJob"]["spec"]
+    cronjob = _kubernetes()["landslide-monitor"]["spec"]
     assert cronjob["schedule"] == DEFAULT_CRON
     assert cronjob["concurrencyPolicy"] == "Forbid"
     container = cronjob["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     build_parser().parse_args(container["args"])
     assert container["args"][0] == "run"
     assert container["envFrom"][0]["secretRef"]["name"] == "landslide-monitor-secrets"
+
+
+def _seconds(systemd_time: str) -> float:
+    """A systemd time span of one unit (``15min``, ``6h``, ``90s``, ``90``) in seconds."""
+    found = re.fullmatch(r"(\d+)(s|min|h)?", systemd_time)
+    assert found is not None, f"not a one-unit systemd time span: {systemd_time!r}"
+    return int(found[1]) * {None: 1, "s": 1, "min": 60, "h": 3600}[found[2]]
+
+
+def _wait_s(args: list[str]) -> float:
+    return float(args[args.index("--wait") + 1]) if "--wait" in args else 0.0
+
+
+def test_every_deployment_delivers_the_waiting_alerts_every_5_minutes_beside_its_runs() -> None:
+    """Found by an SRE's review: an alert a run could not deliver waited for the next day's run,
+    as nothing deployed ran `alerts deliver` between runs and the retry delays (60 s to 6 h)
+    acted only when something delivered. Each deployment now delivers every 5 minutes; a
+    delivery that finds a run at work exits 75, which is no failure, and the run waits for a
+    delivery (--wait) instead of losing its day to it (cron and the timer do not start it again)."""
+    config = "/etc/landslide-monitor/config.yaml"
+    deliver = ["alerts", "deliver", "--config", config]
+    every_5_minutes = [datetime(2024, 9, 15, 6, m, tzinfo=UTC) for m in range(0, 30, 5)]
+
+    def fires(schedule: str) -> list[datetime]:
+        trigger, fired = cron_trigger(schedule, "UTC"), []
+        moment = datetime(2024, 9, 15, 5, 59, 59, tzinfo=UTC)
+        for _ in every_5_minutes:
+            moment = trigger.get_next_fire_time(None, moment + timedelta(seconds=1))
+            fired.append(moment)
+        return fired
+
+    # systemd: a timer every 5 minutes, the run's environment, 75 a success
+    run = _unit("landslide-monitor.service")["Service"]
+    service = _unit("landslide-monitor-deliver.service")["Service"]
+    assert _cli_args(service["ExecStart"]) == deliver
+    for key in ("User", "EnvironmentFile", "WorkingDirectory", "ReadWritePaths"):
+        assert service[key] == run[key], key
+    assert service["SuccessExitStatus"] == "75"
+    timer = _unit("landslide-monitor-deliver.timer")["Timer"]
+    assert timer["OnCalendar"] == "*:0/5"  # minutes 0, 5, ... 55 of every hour
+    assert (DEPLOY / "systemd" / timer["Unit"]).is_file()
+    # the run outwaits the longest delivery systemd lets run
+    assert _wait_s(_cli_args(run["ExecStart"])) >= _seconds(service["TimeoutStartSec"])
+
+    # cron: the same, 75 not reported (test_a_cron_job_that_fails_says_so_in_syslog_...)
+    jobs = {tuple(_cron_cli_args(c)[1:3]): (when, c) for when, c in _cron_jobs()}
+    when, command = jobs[("alerts", "deliver")]
+    assert fires(when) == every_5_minutes
+    assert _cron_cli_args(command)[1:] == deliver
+    assert _wait_s(_cron_cli_args(jobs[("run", "--config")][1])) >= 600
+
+    # Kubernetes: a CronJob of its own, one job at a time, on the run's volume and secrets
+    objects = _kubernetes()
+    alerts, daily = objects["landslide-monitor-alerts"], objects["landslide-monitor"]
+    assert fires(alerts["spec"]["schedule"]) == every_5_minutes
+    assert alerts["spec"]["concurrencyPolicy"] == "Forbid"
+    container = _pod(alerts)["containers"][0]
+    build_parser().parse_args(container["args"])
+    assert container["args"][:4] == deliver
+    run_container = _pod(daily)["containers"][0]
+    assert container["envFrom"] == run_container["envFrom"]
+    claims = [
+        {
+            v["persistentVolumeClaim"]["claimName"]
+            for v in _pod(job)["volumes"]
+            if "persistentVolumeClaim" in v
+        }
+        for job in (alerts, daily)
+    ]
+    assert claims[0] == claims[1] == {"landslide-monitor-data"}
+    job = alerts["spec"]["jobTemplate"]["spec"]
+    assert _pod_failure_action(job, EXIT_LOCKED) == "Ignore"  # the run delivers when it ends
+    assert job["backoffLimit"] == 0  # 1 and 2: the outbox retries, not a new pod
+    assert _pod_failure_action(job, EXIT_FAILED) == "Count"
+    assert _wait_s(run_container["args"]) >= 600
+
+    # Docker: the host's crontab delivers in the scheduler's container
+    text = (DEPLOY / "Dockerfile").read_text()
+    line = re.search(
+        r"^#   (\S+ \* \* \* \*) docker exec (\S+) landslide-monitor ([^>]*)>(.*)$", text, re.M
+    )
+    assert line is not None, "the Dockerfile gives no crontab line that delivers the alerts"
+    assert fires(line[1]) == every_5_minutes
+    assert f"--name {line[2]} " in text  # the container the scheduler runs in
+    assert _cli_args(f"landslide-monitor {line[3]}") == deliver
+    assert "[ $s -eq 75 ] ||" in line[4]
 
 
 def test_dockerfile_runs_the_cli_and_pins_the_torch_of_the_constraints() -> None:
@@ -174,11 +270,7 @@ def test_the_run_s_job_fails_at_once_on_bad_input_and_tries_again_when_the_lock_
     """Found by an SRE's review: `backoffLimit: 2` without a podFailurePolicy started the run
     twice more after a bad configuration (2), counted a lock held by a delivery (75) as one of
     those failures, and ran a partial day (1) again, every region's requests once more."""
-    docs = {
-        d["metadata"]["name"]: d
-        for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
-    }
-    job = docs["landslide-monitor"]["spec"]["jobTemplate"]["spec"]
+    job = _kubernetes()["landslide-monitor"]["spec"]["jobTemplate"]["spec"]
     assert job["template"]["spec"]["restartPolicy"] == "Never"  # what podFailurePolicy needs
     assert _pod_failure_action(job, EXIT_BAD_INPUT) == "FailJob"
     assert _pod_failure_action(job, EXIT_FAILED) == "FailJob"  # as the scheduler: not rerun
@@ -191,10 +283,8 @@ def test_the_run_s_job_fails_at_once_on_bad_input_and_tries_again_when_the_lock_
 def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
     tmp_path: Path, untrained_manifest: Path
 ) -> None:
-    docs = {
-        d["kind"]: d for d in yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").open())
-    }
-    text = docs["ConfigMap"]["data"]["config.yaml"]
+    docs = _kubernetes()
+    text = docs["landslide-monitor-config"]["data"]["config.yaml"]
     data = yaml.safe_load(text)
     data["model"] = {"manifest": str(untrained_manifest)}
     path = tmp_path / "config.yaml"
@@ -204,7 +294,7 @@ def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
     # the source is Earth Engine, reached with the secret's project and the mounted key (the
     # archive it named was never filled on a cluster: every run failed)
     assert config.source.type == "gee"
-    container = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container = _pod(docs["landslide-monitor"])["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     # no privilege to gain, no capability, the runtime's syscall filter; the key for the group
@@ -213,7 +303,7 @@ def test_kubernetes_example_configuration_is_valid_and_holds_no_secret(
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    volumes = docs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    volumes = _pod(docs["landslide-monitor"])["volumes"]
     key_volume = next(v for v in volumes if v["name"] == "ee-key")
     assert key_volume["secret"]["defaultMode"] == 0o440
     key_env = config.source.service_account_key_env
