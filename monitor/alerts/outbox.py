@@ -54,6 +54,7 @@ __all__ = [
     "NOT_WITHDRAWN_SQL",
     "STATUSES",
     "TABLE",
+    "WAITING",
     "WITHDRAWN",
     "Alert",
     "DeliveryError",
@@ -166,6 +167,9 @@ def enqueue(
 WITHDRAWN = "withdrawn: "  # ``last_error`` of an alert withdrawn before it was sent
 # An outbox row that is not a withdrawn alert, in SQL (the rest of the outbox is what was told).
 NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
+#: ``last_error`` of a pending alert not tried because its channel's settings cannot be used in
+#: the delivering environment (a secret's variable unset): what ``status --check`` reports
+WAITING = "waiting for settings: "
 
 
 def withdraw(
@@ -430,16 +434,16 @@ class Outbox:
     ) -> None:
         """The channel's settings cannot be used in this environment (the environment variable
         of its webhook secret or SMTP login is not set): the alerts stay pending, their
-        attempts not counted (nothing was tried), and are tried again after the first retry
-        delay. A channel gone from the configuration is refused for good (it goes dead at once:
-        :mod:`monitor.alerts.channels`)."""
+        attempts not counted (nothing was tried), ``last_error`` starting :data:`WAITING`, and
+        are tried again after the first retry delay. A channel gone from the configuration is
+        refused for good (it goes dead at once: :mod:`monitor.alerts.channels`)."""
         retry_at = now + timedelta(seconds=policy.delay_s(1))
         with gpkg.transaction(self._conn):
             for alert in alerts:
                 self._conn.execute(
                     f"UPDATE {TABLE} SET next_attempt_at = ?, claimed_until = NULL, "
                     "claimed_by = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
-                    (_ts(retry_at), str(error), alert.id),
+                    (_ts(retry_at), WAITING + str(error), alert.id),
                 )
         report.waiting_for_settings += len(alerts)
         report.errors.append(f"{alerts[0].channel}: {error} (kept pending)")

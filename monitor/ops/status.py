@@ -9,6 +9,13 @@ configured cron expression).
 
 The inventory is opened read-only (SQLite ``mode=ro``), so ``status`` works while a run holds
 the lock and never changes the file.
+
+``status --check`` judges the same against limits (:class:`CheckLimits`), for a health check:
+every configured region completed ok within ``--max-age`` hours, no alert pending longer than
+``--max-pending-age`` minutes, at most ``--max-dead`` dead alerts (withdrawn ones not counted),
+no alert waiting for its channel's settings (a secret's variable unset where it was
+delivered). It prints each limit that fails, naming the region or alerts, and exits 1 when
+one does (the command worked; the monitor is not healthy), 0 when all pass.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
+from monitor.alerts.outbox import WAITING, WITHDRAWN, Outbox
+from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.store.inventory import not_an_inventory
@@ -31,7 +40,14 @@ from monitor.store.lock import lock_holder
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
-__all__ = ["MonitorStatus", "RegionStatusLine", "collect_status"]
+__all__ = [
+    "CheckFailure",
+    "CheckLimits",
+    "MonitorStatus",
+    "RegionStatusLine",
+    "check_status",
+    "collect_status",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class RegionStatusLine:
     n_grown: int | None = None
     finished_at: str | None = None
     last_ok_run_date: str | None = None  # the last run in which the region itself was ok
+    last_ok_finished_at: str | None = None  # when the last of those runs finished (UTC)
 
 
 @dataclass(frozen=True)
@@ -128,15 +145,23 @@ def _region_lines(conn: sqlite3.Connection, names: list[str]) -> list[RegionStat
             "WHERE rr.region = ? ORDER BY r.run_id DESC LIMIT 1",
             (name,),
         ).fetchone()
-        last_ok = conn.execute(
-            "SELECT MAX(r.run_date) FROM run_regions rr JOIN runs r USING (run_id) "
+        last_ok, last_ok_finished = conn.execute(
+            "SELECT MAX(r.run_date), MAX(r.finished_at) FROM run_regions rr "
+            "JOIN runs r USING (run_id) "
             "WHERE rr.region = ? AND rr.status = 'ok' AND r.status IN ('ok', 'partial')",
             (name,),
-        ).fetchone()[0]
+        ).fetchone()
         if row is None:
             lines.append(RegionStatusLine(region=name))
             continue
-        lines.append(RegionStatusLine(region=name, last_ok_run_date=last_ok, **dict(row)))
+        lines.append(
+            RegionStatusLine(
+                region=name,
+                last_ok_run_date=last_ok,
+                last_ok_finished_at=last_ok_finished,
+                **dict(row),
+            )
+        )
     return lines
 
 
@@ -210,14 +235,200 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     )
 
 
+# --------------------------------------------------------------------------- --check
+
+#: At most this many alerts are named in one line of ``status --check``.
+_NAMED = 10
+
+
+@dataclass(frozen=True)
+class CheckLimits:
+    """The limits of ``status --check`` (its options' defaults: a daily run with a half-day's
+    slack; alerts delivered every 5 minutes whose receivers may be down for an hour)."""
+
+    max_age_h: float = 36.0  # --max-age: since the last run each region completed ok
+    max_pending_age_min: float = 60.0  # --max-pending-age: since a pending alert was queued
+    max_dead: int = 0  # --max-dead: dead alerts, withdrawn ones not counted
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """One limit that fails: the option, what it fails for (``region R``, ``alert 12``), why."""
+
+    limit: str
+    subject: str
+    message: str
+
+
+def _parse_ts(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _about(row: dict[str, object]) -> str:
+    return f"{row['channel']}, landslide {row['landslide_fid']} in {row['region']}"
+
+
+def _ids(rows: list[dict[str, object]]) -> str:
+    named = ", ".join(str(r["id"]) for r in rows[:_NAMED])
+    return named + (f" and {len(rows) - _NAMED} more" if len(rows) > _NAMED else "")
+
+
+def _region_failure(line: RegionStatusLine, limits: CheckLimits, now: datetime) -> str | None:
+    if line.last_ok_finished_at is None:
+        why = "no run has completed ok for it"
+    else:
+        age_h = (now - _parse_ts(line.last_ok_finished_at)).total_seconds() / 3600
+        if age_h <= limits.max_age_h:
+            return None
+        why = (
+            f"its last ok run ({line.last_ok_run_date}) finished {age_h:.1f} h ago, more than "
+            f"--max-age {limits.max_age_h:g} h"
+        )
+    if line.run_date is not None and line.data_status != "ok":
+        why += f"; its last run ({line.run_date}) was {line.run_status}, the region "
+        why += f"{line.data_status}" + (f": {line.message}" if line.message else "")
+    return why
+
+
+def check_status(
+    config: MonitorConfig, limits: CheckLimits | None = None, now: datetime | None = None
+) -> list[CheckFailure]:
+    """The limits of ``status --check`` that ``config``'s monitor fails (none: healthy)."""
+    limits = limits or CheckLimits()
+    now = now or datetime.now(UTC)
+    status = collect_status(config, now)
+    failures = []
+    for line in status.regions:
+        why = _region_failure(line, limits, now)
+        if why is not None:
+            failures.append(CheckFailure("--max-age", f"region {line.region}", why))
+    if not status.inventory_exists:
+        return failures
+    with Outbox(config.inventory.path, read_only=True) as box:
+        pending, dead = box.rows("pending"), box.rows("dead")
+    oldest = gpkg.timestamp(now - timedelta(minutes=limits.max_pending_age_min))
+    late = sorted((r for r in pending if r["created_at"] < oldest), key=lambda r: r["created_at"])
+    if late:
+        first = late[0]
+        age_min = (now - _parse_ts(first["created_at"])).total_seconds() / 60
+        message = (
+            f"{_about(first)}: pending since {first['created_at'][:19].replace('T', ' ')} UTC "
+            f"({age_min:.0f} min), more than --max-pending-age {limits.max_pending_age_min:g} min"
+            + (f"; its last error: {first['last_error']}" if first["last_error"] else "")
+        )
+        if len(late) > 1:
+            message += f"; so have alerts {_ids(late[1:])}"
+        failures.append(CheckFailure("--max-pending-age", f"alert {first['id']}", message))
+    dead = [r for r in dead if not (r["last_error"] or "").startswith(WITHDRAWN)]
+    if len(dead) > limits.max_dead:
+        message = (
+            f"{len(dead)} dead alert(s), more than --max-dead {limits.max_dead}: "
+            + "; ".join(f"alert {r['id']} ({_about(r)}): {r['last_error']}" for r in dead[:_NAMED])
+            + (f"; and {len(dead) - _NAMED} more" if len(dead) > _NAMED else "")
+            + ". `alerts list` shows them, `alerts retry --dead` re-queues them"
+        )
+        failures.append(CheckFailure("--max-dead", f"alerts {_ids(dead)}", message))
+    waiting: dict[str, list[dict[str, object]]] = {}
+    for row in pending:
+        if (row["last_error"] or "").startswith(WAITING):
+            waiting.setdefault(row["channel"], []).append(row)
+    for channel, rows in waiting.items():
+        error = str(rows[0]["last_error"]).removeprefix(WAITING)
+        failures.append(
+            CheckFailure(
+                "settings",
+                f"alerts {_ids(rows)}",
+                f"{len(rows)} alert(s) for {channel} wait for the channel's settings: {error}",
+            )
+        )
+    return failures
+
+
+def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
+    """The limits the options give; None without ``--check`` (where a limit is refused)."""
+    given = {
+        "--max-age": args.max_age,
+        "--max-pending-age": args.max_pending_age,
+        "--max-dead": args.max_dead,
+    }
+    for option, value in given.items():
+        if value is not None and not args.check:
+            raise BadInput(f"{option} is a limit of `status --check`: give --check with it")
+        if value is not None and value < 0:
+            raise BadInput(f"{option} {value:g}: give a limit of 0 or more")
+    if not args.check:
+        return None
+    default = CheckLimits()
+    return CheckLimits(
+        max_age_h=default.max_age_h if args.max_age is None else args.max_age,
+        max_pending_age_min=(
+            default.max_pending_age_min if args.max_pending_age is None else args.max_pending_age
+        ),
+        max_dead=default.max_dead if args.max_dead is None else args.max_dead,
+    )
+
+
+def _format_check(failures: list[CheckFailure], limits: CheckLimits, n_regions: int) -> str:
+    if not failures:
+        return (
+            f"status check passed: {n_regions} region(s) completed ok within "
+            f"{limits.max_age_h:g} h, no alert pending over {limits.max_pending_age_min:g} min, "
+            f"dead alerts within {limits.max_dead}, none waiting for a channel's settings"
+        )
+    lines = [f"status check failed: {len(failures)} limit(s)"]
+    lines += [f"  {f.limit}: {f.subject}: {f.message}" for f in failures]
+    return "\n".join(lines)
+
+
 def cli_configure(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    defaults = CheckLimits()
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the limits below and exit 1 when one fails, naming it (a health check)",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        metavar="HOURS",
+        help="with --check: the most hours since each region's last run completed ok "
+        f"(default {defaults.max_age_h:g})",
+    )
+    parser.add_argument(
+        "--max-pending-age",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="with --check: the most minutes an alert may stay pending since it was queued "
+        f"(default {defaults.max_pending_age_min:g})",
+    )
+    parser.add_argument(
+        "--max-dead",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --check: the most dead alerts, withdrawn ones not counted "
+        f"(default {defaults.max_dead})",
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
-    status = collect_status(load_config(args.config))
-    print(status.to_json() if args.json else status.format())
-    return 0
+    limits = _check_limits(args)
+    config = load_config(args.config)
+    if limits is None:
+        status = collect_status(config)
+        print(status.to_json() if args.json else status.format())
+        return EXIT_OK
+    failures = check_status(config, limits)
+    if args.json:
+        checked = {"healthy": not failures, "limits": asdict(limits)}
+        print(json.dumps({**checked, "failures": [asdict(f) for f in failures]}, indent=2))
+    else:
+        print(_format_check(failures, limits, len(config.regions)))
+    return EXIT_FAILED if failures else EXIT_OK

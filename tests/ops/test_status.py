@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from ops_fixtures import populate, write_config
 
+from monitor.alerts.outbox import Alert, DeliveryError, Outbox
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.ops.schedule import (
@@ -18,7 +21,7 @@ from monitor.ops.schedule import (
     default_jobstore_url,
     scheduler_lock,
 )
-from monitor.ops.status import collect_status
+from monitor.ops.status import CheckFailure, CheckLimits, check_status, collect_status
 from monitor.store.inventory import Inventory, RegionDetections
 from monitor.store.lock import RunLock
 
@@ -142,3 +145,147 @@ def test_status_names_a_file_that_holds_no_inventory(
     err = capsys.readouterr().err
     assert f"inventory {path} holds no 'landslides' table: it is empty or not this" in err
     assert path.read_bytes() == before
+
+
+class _RefusesTheFirst:
+    """A sender that a receiver refuses for good for alert ``refused``, and accepts the rest."""
+
+    batch_size = 1
+
+    def __init__(self, refused: int) -> None:
+        self.refused = refused
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        if alerts[0].id == self.refused:
+            raise DeliveryError("HTTP 410 Gone: the hook was removed", permanent=True)
+
+
+def test_status_check_passes_and_fails_each_limit_naming_the_region_or_alert(
+    tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an SRE's review: `status` always exited 0, so no health check could tell a
+    monitor whose runs had stopped, or whose alerts did not go out, from a healthy one."""
+    config = load_config(write_config(tmp_path, untrained_manifest, ALERTS))
+    limits = CheckLimits(max_age_h=36, max_pending_age_min=60, max_dead=0)
+
+    def failing(at: datetime, given: CheckLimits = limits) -> dict[str, list[CheckFailure]]:
+        by_limit: dict[str, list[CheckFailure]] = {}
+        for failure in check_status(config, given, now=at):
+            by_limit.setdefault(failure.limit, []).append(failure)
+        return by_limit
+
+    before = failing(datetime.now(UTC))  # no run yet: no region completed ok
+    assert [f.subject for f in before["--max-age"]] == [
+        "region wayanad-hills",
+        "region emilia-hills",
+    ]
+    assert "no run has completed ok for it" in before["--max-age"][0].message
+    populate(config)  # 3 runs, both regions ok; 5 webhook alerts pending, 1 withdrawn
+    t0 = datetime.now(UTC)
+    assert failing(t0 + timedelta(minutes=1)) == {}  # healthy: nothing to say
+
+    # --max-pending-age: the alerts were queued now; two hours later they are late
+    pending = Outbox(config.inventory.path, read_only=True).rows("pending")
+    late = failing(t0 + timedelta(hours=2))
+    assert list(late) == ["--max-pending-age"]
+    (oldest,) = late["--max-pending-age"]
+    first = min(pending, key=lambda r: (r["created_at"], r["id"]))
+    assert oldest.subject == f"alert {first['id']}"
+    assert oldest.message.startswith(
+        f"webhook:ops, landslide {first['landslide_fid']} in {first['region']}: pending since "
+        f"{first['created_at'][:10]} "
+    )
+    assert "min), more than --max-pending-age 60 min; so have alerts " in oldest.message
+    assert failing(t0 + timedelta(hours=2), replace(limits, max_pending_age_min=180)) == {}
+
+    # --max-age: 40 h after the last ok run both regions are late; emilia's last run failed
+    with Inventory(config.inventory.path) as inventory:
+        run_id = inventory.start_run(
+            date(2024, 9, 15), ["wayanad-hills", "emilia-hills"], "archive"
+        )
+        inventory.apply(
+            run_id,
+            [
+                RegionDetections(region="wayanad-hills", status="ok", setting="S1+S2"),
+                RegionDetections(
+                    region="emilia-hills", status="failed", message="ArchiveError: boom"
+                ),
+            ],
+        )
+    t1 = datetime.now(UTC)
+    assert "--max-age" not in failing(
+        t1 + timedelta(hours=35), replace(limits, max_pending_age_min=1e6)
+    )
+    aged = failing(t1 + timedelta(hours=40), replace(limits, max_pending_age_min=1e6))
+    assert list(aged) == ["--max-age"]
+    wayanad, emilia = aged["--max-age"]
+    assert wayanad.subject == "region wayanad-hills"
+    assert "its last ok run (2024-09-15) finished 40.0 h ago, more than --max-age 36 h" in (
+        wayanad.message
+    )
+    assert emilia.subject == "region emilia-hills"
+    assert "its last ok run (2024-09-14) finished 4" in emilia.message  # populate's, before t1
+    assert emilia.message.endswith(
+        "; its last run (2024-09-15) was partial, the region failed: ArchiveError: boom"
+    )
+
+    # settings: delivered where the webhook's secret is not set, its alerts wait for it
+    monkeypatch.delenv("OPS_STATUS_TEST_SECRET", raising=False)
+    with Outbox(config.inventory.path) as box:
+        report = box.deliver(config.alert_routing())
+    assert report.waiting_for_settings == 5
+    (waiting,) = failing(datetime.now(UTC))["settings"]
+    ids = ", ".join(str(r["id"]) for r in pending)
+    assert waiting.subject == f"alerts {ids}"
+    assert waiting.message.startswith("5 alert(s) for webhook:ops wait for the channel's settings")
+    assert "environment variable OPS_STATUS_TEST_SECRET is not set" in waiting.message
+
+    # --max-dead: one alert refused for good (the withdrawn one is no failure)
+    with Outbox(config.inventory.path) as box:
+        box.deliver(
+            config.alert_routing(),
+            senders=lambda channel, routing: _RefusesTheFirst(first["id"]),
+            ignore_retry_delay=True,
+        )
+        assert box.counts() == {"pending": 0, "sent": 4, "dead": 2}
+    (dead,) = failing(datetime.now(UTC))["--max-dead"]
+    assert dead.subject == f"alert {first['id']}".replace("alert", "alerts")
+    assert dead.message.startswith(
+        f"1 dead alert(s), more than --max-dead 0: alert {first['id']} (webhook:ops, "
+    )
+    assert "HTTP 410 Gone: the hook was removed" in dead.message
+    assert failing(datetime.now(UTC), replace(limits, max_dead=1)) == {}
+
+
+def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_check(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_config(tmp_path, untrained_manifest, ALERTS)
+    config = load_config(path)
+    assert main(["status", "--config", str(path), "--check"]) == 1  # no run yet
+    out = capsys.readouterr().out
+    assert out.startswith("status check failed: 2 limit(s)\n")
+    assert "  --max-age: region wayanad-hills: no run has completed ok for it" in out
+    populate(config)
+    assert main(["status", "--config", str(path), "--check"]) == 0
+    assert capsys.readouterr().out.startswith("status check passed: 2 region(s) completed ok")
+    monkeypatch.delenv("OPS_STATUS_TEST_SECRET", raising=False)
+    with Outbox(config.inventory.path) as box:
+        box.deliver(config.alert_routing())
+    assert main(["status", "--config", str(path), "--check", "--max-age", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "  settings: alerts " in out and "OPS_STATUS_TEST_SECRET is not set" in out
+    assert main(["status", "--config", str(path), "--check", "--json"]) == 1
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["healthy"] is False
+    assert checked["limits"] == {"max_age_h": 36.0, "max_pending_age_min": 60.0, "max_dead": 0}
+    assert [f["limit"] for f in checked["failures"]] == ["settings"]
+    assert main(["status", "--config", str(path), "--max-age", "3"]) == 2
+    assert "--max-age is a limit of `status --check`: give --check with it" in (
+        capsys.readouterr().err
+    )
+    assert main(["status", "--config", str(path), "--check", "--max-dead", "-1"]) == 2
+    assert "--max-dead -1: give a limit of 0 or more" in capsys.readouterr().err
