@@ -345,7 +345,10 @@ def test_the_crontab_exports_the_plain_env_file_that_systemd_and_docker_read(
     `docker run --env-file` refuses, and plain lines (systemd's format) never reached the run."""
     (tmp_path / "env").write_text("SMTP_PASSWORD=s3cret-value\nWEBHOOK_SECRET=abc\n")
     (tmp_path / "log").mkdir()
-    for _, command in _cron_jobs():
+    exporting = [c for _, c in _cron_jobs() if ". /etc/landslide-monitor/env" in c]
+    # the run and the delivery send alerts; the health check needs no secret
+    assert [_cron_cli_args(c)[1] for c in exporting] == ["run", "alerts"]
+    for command in exporting:
         logs, _ = _run_cron_job(command, tmp_path, 0)
         assert "secrets: s3cret-value|abc" in logs
 
@@ -360,7 +363,9 @@ def test_a_cron_job_that_fails_says_so_in_syslog_and_75_is_not_a_failure(
     exit status, so a run that failed day after day showed nowhere but in that file."""
     (tmp_path / "env").write_text("SMTP_PASSWORD=x\n")
     (tmp_path / "log").mkdir()
-    for _, command in _cron_jobs():
+    appending = [c for _, c in _cron_jobs() if ">> " in c]  # the health check's: below
+    assert [_cron_cli_args(c)[1] for c in appending] == ["run", "alerts"]
+    for command in appending:
         log_file = re.search(r">> /var/log/landslide-monitor/(\S+\.log) 2>&1", command)
         assert log_file is not None, command
         logs, syslog = _run_cron_job(command, tmp_path, exit_status)
@@ -371,6 +376,68 @@ def test_a_cron_job_that_fails_says_so_in_syslog_and_75_is_not_a_failure(
         else:
             assert syslog == ""
         (tmp_path / "syslog").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("exit_status", [0, 1, 2])
+def test_the_hourly_health_check_sends_its_report_to_syslog_when_it_fails(
+    tmp_path: Path, exit_status: int
+) -> None:
+    (_, command), *_ = [(w, c) for w, c in _cron_jobs() if _cron_cli_args(c)[1] == "status"]
+    assert _cron_cli_args(command)[1:] == [
+        "status",
+        "--config",
+        "/etc/landslide-monitor/config.yaml",
+        "--check",
+    ]
+    (tmp_path / "log").mkdir()
+    report, syslog = _run_cron_job(command, tmp_path, exit_status)
+    assert report.startswith("args: --quiet status")  # check.log: the last report
+    if exit_status:  # each line of the report, as a syslog message of its own
+        assert syslog == f"-t landslide-monitor -p user.err -f {tmp_path}/log/check.log\n"
+    else:
+        assert syslog == ""
+
+
+def _health_checks() -> dict[str, list[str]]:
+    """The health-check commands of the deployments (the CLI's arguments, parsed)."""
+    checks = {}
+    unit = _unit("landslide-monitor-check.service")["Service"]
+    checks["systemd"] = _cli_args(unit["ExecStart"])
+    checks["cron"] = next(
+        _cron_cli_args(c)[1:] for _, c in _cron_jobs() if _cron_cli_args(c)[1] == "status"
+    )
+    container = _pod(_kubernetes()["landslide-monitor-check"])["containers"][0]
+    build_parser().parse_args(container["args"])
+    checks["kubernetes"] = container["args"]
+    text = (DEPLOY / "Dockerfile").read_text()
+    found = re.search(r"^HEALTHCHECK (.*?) \\\n\s+CMD (.*)$", text, re.M)
+    assert found is not None, "the Dockerfile has no HEALTHCHECK ... CMD"
+    # docker reads statuses other than 0 and 1 as reserved: every failure must read as 1
+    assert found[2].endswith(" || exit 1")
+    assert "--start-period=" in found[1]  # a new installation's first run
+    checks["docker"] = _cli_args(found[2].removesuffix(" || exit 1"))
+    return checks
+
+
+def test_every_deployment_runs_the_health_check_on_the_run_s_configuration() -> None:
+    """Found by an SRE's review: `status` always exited 0 and no deployment checked anything;
+    each now runs `status --check` (systemd and cron hourly, Kubernetes as a CronJob, Docker as
+    its HEALTHCHECK) on the configuration its run reads."""
+    config = _cli_args(_unit("landslide-monitor.service")["Service"]["ExecStart"])
+    config_path = config[config.index("--config") + 1]
+    for where, args in _health_checks().items():
+        assert args == ["status", "--config", config_path, "--check"], where
+    timer = _unit("landslide-monitor-check.timer")["Timer"]
+    assert (DEPLOY / "systemd" / timer["Unit"]).is_file()
+    check_job = _kubernetes()["landslide-monitor-check"]["spec"]
+    assert check_job["concurrencyPolicy"] == "Forbid"
+    assert check_job["jobTemplate"]["spec"]["backoffLimit"] == 0  # a failed check fails the Job
+    cron_trigger(check_job["schedule"], "UTC")
+    # read-only: the check needs no secret and writes nothing
+    pod = _pod(_kubernetes()["landslide-monitor-check"])
+    assert "envFrom" not in pod["containers"][0]
+    assert all(m.get("readOnly") for m in pod["containers"][0]["volumeMounts"])
+    assert "ReadWritePaths" not in _unit("landslide-monitor-check.service")["Service"]
 
 
 def test_a_cron_job_whose_environment_file_or_log_folder_is_missing_says_so_in_syslog(
@@ -399,7 +466,7 @@ def test_logrotate_rotates_every_log_the_crontab_writes_as_the_crontab_user() ->
     assert found is not None, "deploy/logrotate holds no `PATTERN { ... }` block"
     pattern = found[1]
     directives = [line.split() for line in found[2].splitlines() if line.strip()]
-    logs = [re.search(r">> (\S+\.log)", command) for _, command in _cron_jobs()]
+    logs = [re.search(r">>? (\S+\.log)", command) for _, command in _cron_jobs()]
     assert logs and all(log is not None and fnmatch.fnmatch(log[1], pattern) for log in logs)
     installed = re.search(r"install -d -o (\w+) -g (\w+) (\S+)", (DEPLOY / "crontab").read_text())
     assert installed is not None and fnmatch.fnmatch(f"{installed[3]}/x.log", pattern)
