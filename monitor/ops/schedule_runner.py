@@ -24,7 +24,7 @@ from pathlib import Path
 
 from monitor.store.lock import EXIT_LOCKED
 
-__all__ = ["KILL_AFTER_S", "CliRunner", "RunOutcome", "Runner"]
+__all__ = ["KILL_AFTER_S", "LOCK_WAIT_S", "CliRunner", "RunOutcome", "Runner"]
 
 # The scheduler's logger: these lines are the scheduler's account of its runs in the journal.
 log = logging.getLogger("monitor.ops.schedule")
@@ -32,6 +32,11 @@ log = logging.getLogger("monitor.ops.schedule")
 #: Seconds a run stopped by the scheduler (a shutdown, its run_timeout_s) has to end after SIGTERM
 #: (to record itself interrupted) before it and what it started are killed.
 KILL_AFTER_S = 30.0
+
+#: Seconds a scheduled run waits for the inventory's lock (``run --wait``) before it exits 75 and
+#: the pass is retried after ``retry_after_s``: an ``alerts deliver`` every 5 minutes holds the
+#: lock for seconds, and the daily units of deploy/ wait as long.
+LOCK_WAIT_S = 900
 
 
 class RunOutcome(enum.Enum):
@@ -82,6 +87,8 @@ class CliRunner:
             str(self.config_path),
             "--date",
             run_date.isoformat(),
+            "--wait",
+            str(LOCK_WAIT_S),
             *self.extra_args,
         ]
 

@@ -532,6 +532,9 @@ def test_the_runs_log_as_the_scheduler_was_asked_to(
         "-v" in passed,
         "--debug" in passed,
     )
+    # a delivery every 5 minutes holds the lock for seconds: the run waits for it, as the
+    # deploy units' runs do, instead of exiting 75 and waiting retry_after_s (15 minutes)
+    assert run_args.wait == 900
 
 
 @pytest.mark.parametrize("stopped", [RunOutcome.STOPPED, RunOutcome.TIMED_OUT])
