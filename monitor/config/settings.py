@@ -175,6 +175,13 @@ class DatasetSettings(StrictModel):
         250.0, ge=0, description="ignored disk around a point, at least (or its accuracy)"
     )
     split_by: Literal["event", "region"] = "event"
+    split_buffer_m: float | None = Field(
+        None,
+        ge=0,
+        le=50_000,
+        description="export: scenes closer than this share a split group whatever their "
+        "dates, as do scenes on shared ground (0: only those); none: tile_m",
+    )
     views: list[DatasetView] = Field(
         ["event", "monitoring"],
         description="export: the scenes of each item, the event view and/or the monitoring "
@@ -189,6 +196,12 @@ class DatasetSettings(StrictModel):
         description="from-reviews: background known (0) only this close to a reviewed "
         "landslide, the rest ignored (255); none: everywhere",
     )
+
+    @property
+    def split_buffer(self) -> float:
+        """Metres within which ``dataset export``'s scenes share a split group: ``split_buffer_m``,
+        by default a tile side (``tile_m``)."""
+        return self.tile_m if self.split_buffer_m is None else self.split_buffer_m
 
     @field_validator("max_accuracy")
     @classmethod

@@ -19,7 +19,7 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from models.datasets import first_names, input_path, label_path
-from monitor.labels import label_raster, subpixel
+from monitor.labels import SPLIT_NAMES, label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
 
 __all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "event_windows"]
@@ -134,6 +134,9 @@ class DatasetReport:
     prune_refused: bool = False  # --prune given to a run that made no scene: nothing deleted
     empty_splits: list[str] = field(default_factory=list)  # splits no group went to
     groups: dict[str, str] = field(default_factory=dict)  # each job group's split
+    # export: what split_by groups by, its groups, and how many are left once those whose
+    # scenes share ground (within split_buffer_m) are joined
+    joined: tuple[str, int, int] | None = None
     # from-reviews: the reviewed detections' logged filter features per split (rows, one per
     # landslide and run date: positive, negative; of any ensemble: the refit picks its own)
     logged: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -149,13 +152,29 @@ class DatasetReport:
             lines.append(f"{self.exporting} scene(s) exporting as Earth Engine batch tasks")
         for reason, n in self.skipped.items():
             lines.append(f"skipped {n}: {reason}")
-        if self.empty_splits:
+        kind, before, after = self.joined or ("", 0, 0)
+        if after < before:
             lines.append(
+                f"{before - after} of {before} split groups ({kind}s) joined into others: their "
+                "scenes share ground or lie within dataset.split_buffer_m of each other, "
+                f"whatever their dates, so they share a split ({after} left to split)"
+            )
+        if self.empty_splits:
+            warning = (
                 f"WARNING: no scene in {', '.join(f'{s}/' for s in self.empty_splits)}: too few "
                 "groups to fill every split (one group, an event or a region as split_by says, "
-                "never spans two splits; overlapping tiles of nearby dates are one group, and "
-                "from-reviews makes one per region and run date), or theirs had no data"
+                "never spans two splits; scenes on shared ground or within split_buffer_m of "
+                "each other are one group whatever their dates, and from-reviews makes one per "
+                "region and run date), or theirs had no data"
             )
+            if after < min(before, len(SPLIT_NAMES)):
+                warning += (
+                    f"; joining scenes on shared ground left {after} group"
+                    f"{'' if after == 1 else 's'} of {before}: the items lie in one area, of "
+                    "which no part is independent of the rest, so evaluate on labelled scenes "
+                    "of another area (a smaller split_buffer_m splits it, at that cost)"
+                )
+            lines.append(warning)
         for split, (pos, neg) in self.logged.items():
             lines.append(
                 f"{split}/: the filter features of {pos} confirmed and {neg} dismissed "

@@ -52,44 +52,70 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
     return best if area > 0 else None
 
 
-def _grid_footprint(geometry: BaseGeometry) -> BaseGeometry:
+def _grid_footprint(geometry: BaseGeometry, grow_m: float = 0.0) -> BaseGeometry:
     """The area (EPSG:4326) of the pixels a source serves for ``geometry``: its grid
     (:func:`~monitor.grid.region_grid`, the sources' own) covers the bounding box, not only the
-    outline, and its label is burnt there too."""
+    outline, and its label is burnt there too; ``grow_m``: that box grown by so many metres on
+    every side."""
     grid = region_grid(geometry)
-    return reproject(shapely.box(*grid.bounds), grid.crs, "EPSG:4326")
+    west, south, east, north = grid.bounds
+    grown = shapely.box(west - grow_m, south - grow_m, east + grow_m, north + grow_m)
+    footprint = reproject(grown, grid.crs, "EPSG:4326")
+    return _cut_at_antimeridian(footprint) if crosses_antimeridian(footprint) else footprint
 
 
-def _overlap_groups(jobs: list[SceneJob], grids: list[BaseGeometry]) -> None:
-    """Jobs whose tiles overlap and whose windows overlap (from the pre window's first day to
-    the post window's end) share their split group, as do the jobs of one group (the views of
-    one item among them): two catalogue points a few hundred metres apart are two
-    ``event_id``s but one image, and the tiles of a storm's landslides of two days share their
-    terrain, their pre-event pixels and most of their post-event ones; split apart they would
-    put the same pixels in train and test. Scenes of other years share the terrain only, and
-    stay apart (a valley's inventory of many years would otherwise be one group, with nothing
-    to validate on). Overlaps are found with an
-    STR-tree on the scenes' grids (``grids``, :func:`_grid_footprint`: the pixels and labels a
-    scene holds, beyond a tile cut to its region's outline), the groups as the connected
-    components of these links; each component takes the group of its first job."""
+def _cut_at_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
+    """A geometry drawn in a UTM zone whose corners came to lie on both sides of ±180° (read
+    as the globe between them) as its two parts, one on each side (a tile near the line grown
+    by the split buffer)."""
+
+    def east_as_over_180(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0]), xy[:, 1]])
+
+    over = shapely.transform(geometry, east_as_over_180)
+    west_part = over.intersection(shapely.box(0.0, -90.0, 180.0, 90.0))
+    east_part = over.intersection(shapely.box(180.0, -90.0, 360.0, 90.0))
+    back = shapely.transform(east_part, lambda xy: xy - np.array([360.0, 0.0]))
+    return shapely.union(west_part, back)
+
+
+def _overlap_groups(jobs: list[SceneJob], reaches: list[BaseGeometry]) -> tuple[int, int]:
+    """Join into one split group every job whose reach (``reaches``: the scene's grid,
+    :func:`_grid_footprint`, grown by half of ``dataset.split_buffer_m`` on every side)
+    meets another's, whatever their dates, with the jobs of each group (the views of one item,
+    one event's scenes): no ground is then in two splits. The scenes of a slope that failed in
+    2019 and again in 2023, or of two storms a year apart in one valley, hold the same DEM,
+    slope and land cover and much of the same surface, and scenes a few hundred metres apart
+    hold much the same terrain: split apart, the held-out split would score the model on ground
+    it was trained on, not on ground it never saw (as spatial cross-validation holds blocks of
+    ground out rather than random samples). Two catalogue points a few
+    hundred metres apart are two ``event_id``s but one image; neighbouring regions' scenes
+    can hold the same slides. Each component takes the group of its first job (names, so
+    splits, stay where nothing changed). The components are found through the parts of the
+    reaches' union (cascaded, O(n log n)) rather than from every overlapping pair, which in a
+    valley of thousands of items runs to millions. Returns the number of groups before and
+    after."""
     n = len(jobs)
     first: dict[str, int] = {}
     same_group = [first.setdefault(job.group, i) for i, job in enumerate(jobs)]  # never split
-    a, b = shapely.STRtree(grids).query(grids, predicate="intersects")
-    near = np.array(
-        [jobs[i].pre.start < jobs[j].post.end and jobs[j].pre.start < jobs[i].post.end
-         for i, j in zip(a, b, strict=True)],
-        bool,
-    )  # fmt: skip
-    rows = np.concatenate([np.arange(n), a[near]])
-    cols = np.concatenate([same_group, b[near]])
-    links = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    parts = shapely.get_parts(shapely.union_all(reaches))
+    # a point inside a piece of a reach (one on each side of ±180°) lies in the one part of
+    # the union that holds the whole piece
+    pieces, of_job = shapely.get_parts(np.asarray(reaches, object), return_index=True)
+    piece, part = shapely.STRtree(parts).query(
+        shapely.point_on_surface(pieces), predicate="intersects"
+    )
+    rows = np.concatenate([np.arange(n), of_job[piece]])
+    cols = np.concatenate([same_group, n + part])
+    links = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + len(parts),) * 2)
     _, component = connected_components(links, directed=False)
     group_of: dict[int, str] = {}
     for i in range(n):
         group_of.setdefault(int(component[i]), jobs[i].group)
-    for job, c in zip(jobs, component, strict=True):
-        job.group = group_of[int(c)]
+    before = len(first)
+    for i, job_i in enumerate(jobs):
+        job_i.group = group_of[int(component[i])]
+    return before, len(group_of)
 
 
 @dataclass(frozen=True)
@@ -202,7 +228,7 @@ def inventory_jobs(
         items = items[~items["item_id"].astype(str).isin(across)]
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
-    grids: list[BaseGeometry] = []
+    reaches: list[BaseGeometry] = []
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         tile = tile_of[item_id]
@@ -226,13 +252,15 @@ def inventory_jobs(
         else:
             # a polygon's event is its date in its region: a date alone would join the scenes
             # of regions a continent apart, and an inventory of several regions would be one
-            # group with nothing to validate on (scenes that overlap join below whatever region)
+            # group with nothing to validate on (scenes on near ground join below, whatever
+            # their regions and dates)
             group = f"{where}_{rec['event']}"
         # items whose label area reaches the scene's grid (a point's whole ignored disk: a point
         # outside the tile may be anywhere in it), skipped ones too: a tile cut to a region's
         # outline still has pixels out to its bounding box, and an item drawn there is no less
         # a landslide of its date for having no scene of its own
         grid = _grid_footprint(area.geometry)
+        reach = _grid_footprint(area.geometry, settings.split_buffer / 2)
         here = items[shapely.intersects(extents, grid)]
         same_day = here[here["event_date"] == when]
         scene = _safe(f"{where}_{when:%Y%m%d}_{item_id}")
@@ -272,9 +300,8 @@ def inventory_jobs(
                     job.ignore.append(ign)
             job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
             jobs.append(job)
-            grids.append(grid)
-    if jobs:  # by region too: neighbouring regions' scenes can hold the same slides
-        _overlap_groups(jobs, grids)
+            reaches.append(reach)
+    groups, after = _overlap_groups(jobs, reaches) if jobs else (0, 0)  # whatever split_by
     ids = Counter(job.id for job in jobs)
     clashes = sorted(i for i, n in ids.items() if n > 1)
     if clashes:
@@ -290,5 +317,10 @@ def inventory_jobs(
         "points": {"core_m": params.core_m, "min_ignore_m": params.min_ignore_m},
         "skipped_ids": skipped_ids,
         "repaired_geometries": read.repaired,
+        "split_groups": {
+            "buffer_m": settings.split_buffer,
+            "groups": groups,
+            "after_joining": after,
+        },
     }
     return jobs, {reason: len(ids) for reason, ids in skipped_ids.items()}, described

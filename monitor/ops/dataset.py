@@ -26,7 +26,8 @@ Both write the Ganerød et al. layout ``models`` reads, one folder per split
 scene (``provenance/<id>.json``: source, windows, acquisition dates, assets, inventory item,
 label counts) and ``DIR/dataset.json``. Splits keep each event (``dataset.split_by: event``) or
 each region (``region``) whole (:func:`monitor.labels.assign_splits`), never splitting pixels or
-tiles of one event; catalogue points of one date whose tiles overlap are kept together too.
+tiles of one event; ``export`` also keeps together, whatever their dates, the scenes on shared
+ground or within ``dataset.split_buffer_m`` (default: a tile side) of each other.
 Resumable: a scene whose provenance record exists is not fetched again (the record is written
 last, every file atomically). Scenes of an earlier run that this one does not make (an item
 removed from the inventory, or made by the other command) are listed, and deleted with
@@ -105,6 +106,8 @@ def export_inventory(
         },
     )
     report.skipped = {**skipped, **report.skipped}
+    joining = described["split_groups"]
+    report.joined = (settings.split_by, joining["groups"], joining["after_joining"])
     return report
 
 
@@ -172,6 +175,12 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
     export.add_argument("--split-by", choices=("event", "region"), help=_SPLIT_BY_HELP)
     export.add_argument(
+        "--split-buffer-m",
+        type=float,
+        help="scenes closer than this, in metres, share a split whatever their dates, as do "
+        "scenes on shared ground (default: dataset.split_buffer_m, else --tile-m)",
+    )
+    export.add_argument(
         "--views",
         help="the scenes of each item, comma-separated: event (the event windows, greenest "
         "pixel and median), monitoring (what daily runs "
@@ -233,6 +242,7 @@ _OPTIONS = (
     "tile_m",
     "max_accuracy",
     "split_by",
+    "split_buffer_m",
     "views",
     "ignore_buffer_m",
     "known_within_m",

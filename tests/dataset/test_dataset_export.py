@@ -83,8 +83,8 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
     assert record["inventory"]["items"] == 4  # kept by accuracy
     # two events a day apart whose tiles overlap (1.7 km apart, tiles of 2.56 km): they share
     # terrain and pre-event pixels, so one group (the first's), never split apart
-    # (106, a year earlier, overlaps them too but shares only the terrain: a group of its own)
-    assert sorted(record["groups"]) == ["glc-101", "glc-106"]
+    # (106, a year earlier, overlaps them too: the same ground whatever the date, one group)
+    assert sorted(record["groups"]) == ["glc-101"]
     split = record["groups"]["glc-101"]
     folder = out / split
     cases = (("101", EXACT, 0.0, ONE_KM, 1000.0), ("102", ONE_KM, 1000.0, EXACT, 0.0))
@@ -422,27 +422,168 @@ def test_a_rewrite_interrupted_before_its_record_is_not_resumed_with_the_old_one
     assert scene.image.shape[1:] == scene.target.shape
 
 
-def test_split_groups_join_overlapping_tiles_of_nearby_dates_and_keep_each_event_whole() -> None:
-    """A (06-11) overlaps B (06-12); C (06-12, the same event as B) lies far away; D overlaps A
-    but a year later. A, B and C are one group (the event of 06-12 is never split); D stays
-    apart: it shares the terrain only."""
+def test_split_groups_join_chains_of_scenes_on_shared_ground_and_keep_events_whole() -> None:
+    """A (2024-06-11) overlaps B (06-12); C (06-12, the same event as B) lies far away; D
+    overlaps A a year later; E, F, G of three other years form a chain (E overlaps F, F
+    overlaps G, E and G do not touch); H lies far from all. A, B, C and D are one group (the
+    event of 06-12 is never split, and D's ground is A's), E, F and G one, H its own: 8
+    groups joined into 3, whatever the dates."""
     from datetime import date
 
     from monitor.ops._dataset_core import SceneJob, event_windows
     from monitor.ops._dataset_inventory import _overlap_groups
     from monitor.sources.base import AreaOfInterest
 
-    def job(name: str, group: str, x0: float, when: date) -> SceneJob:
+    def job(name: str, x0: float, when: date) -> SceneJob:
         pre, post = event_windows(when, 60, 30)
         return SceneJob(name, AreaOfInterest(name, box(x0, 44.0, x0 + 0.02, 44.02)), pre,
-                        post, group)  # fmt: skip
+                        post, f"{when}" if name != "C" else "2024-06-12")  # fmt: skip
 
-    jobs = [job("A", "06-11", 10.0, date(2024, 6, 11)),
-            job("B", "06-12", 10.01, date(2024, 6, 12)),
-            job("C", "06-12", 11.0, date(2024, 6, 12)),
-            job("D", "2025-06-11", 10.005, date(2025, 6, 11))]  # fmt: skip
-    _overlap_groups(jobs, [j.area.geometry for j in jobs])
-    assert [j.group for j in jobs] == ["06-11", "06-11", "06-11", "2025-06-11"]
+    jobs = [job("A", 10.0, date(2024, 6, 11)), job("B", 10.01, date(2024, 6, 12)),
+            job("C", 11.0, date(2024, 6, 12)), job("D", 10.005, date(2025, 6, 11)),
+            job("E", 12.0, date(2019, 5, 1)), job("F", 12.015, date(2021, 9, 3)),
+            job("G", 12.03, date(2023, 4, 20)), job("H", 13.0, date(2022, 1, 1))]  # fmt: skip
+    assert not jobs[4].area.geometry.intersects(jobs[6].area.geometry)
+    assert _overlap_groups(jobs, [j.area.geometry for j in jobs]) == (7, 3)
+    assert [j.group for j in jobs] == ["2024-06-11"] * 4 + ["2019-05-01"] * 3 + ["2022-01-01"]
+
+
+def _slides(tmp_path: Path, points: list[Point], dates: list[str]) -> Path:
+    inventory = tmp_path / "slides.gpkg"
+    slides = [p.buffer(0.0003) for p in points]
+    gpd.GeoDataFrame({"mapped": dates}, geometry=slides, crs="EPSG:4326").to_file(inventory)
+    return inventory
+
+
+def test_slides_of_other_years_on_the_same_ground_share_a_split_group(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Found in a review of the training method: with ``split_by: event`` a slope that failed
+    in July and again in September (windows apart, so two events) gave two groups, which went
+    to train and val, though both scenes hold the same DEM, slope, land cover and most of the
+    same surface: the held-out split was not independent of training and scored the model
+    too well. Scenes on shared ground, or within ``split_buffer_m`` (default: a tile side) of
+    each other, are one group whatever their dates; an item a continent away is its own; the
+    export records how many groups were joined."""
+    import yaml
+    from shapely.geometry import mapping
+
+    from monitor.config import load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    data = yaml.safe_load(dataset_config.read_text())
+    far = json.loads(json.dumps(mapping(box(-70.0, -13.0, -69.9, -12.9))))  # Peru
+    data["regions"].append({"name": "far", "geometry": far})
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    points = [Point(10.905, 44.345), Point(10.9055, 44.3452), Point(-69.95, -12.95)]
+    inventory = _slides(tmp_path, points, ["2024-07-01", "2024-09-10", "2024-09-10"])
+    loaded = load_config(config)
+    settings = loaded.dataset.model_copy(
+        update={"date_column": "mapped", "views": ["event"], "pre_days": 20, "post_days": 20}
+    )
+    jobs, _, described = inventory_jobs(loaded, inventory, settings, needs_region=True)
+    assert jobs[0].post.end < jobs[1].pre.start  # two events: no window in common
+    assert [j.group for j in jobs] == ["hills_2024-07-01"] * 2 + ["far_2024-09-10"]
+    assert sorted(assign_splits([j.group for j in jobs]).values()) == ["train", "val"]
+    assert described["split_groups"] == {"buffer_m": 1200.0, "groups": 3, "after_joining": 2}
+
+
+def test_the_split_buffer_joins_scenes_near_each_other_and_zero_only_those_that_touch(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Two slides of other dates at opposite corners of the archived region: their 1200 m
+    scenes are about 900 m apart. A buffer of a tile side (the default) joins them, terrain
+    that close being much the same; 500 m or 0 keeps them apart, and by region they are one
+    region anyway."""
+    from monitor.config import load_config
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    points = [Point(10.902, 44.342), Point(10.926, 44.358)]
+    inventory = _slides(tmp_path, points, ["2024-07-01", "2024-09-10"])
+    loaded = load_config(dataset_config)
+    base = {"date_column": "mapped", "views": ["event"], "pre_days": 20, "post_days": 20}
+
+    def groups(**update: object) -> list[str]:
+        settings = loaded.dataset.model_copy(update={**base, **update})
+        jobs, _, _ = inventory_jobs(loaded, inventory, settings, needs_region=True)
+        return [j.group for j in jobs]
+
+    apart = ["hills_2024-07-01", "hills_2024-09-10"]
+    assert groups() == ["hills_2024-07-01"] * 2
+    assert groups(split_buffer_m=500.0) == groups(split_buffer_m=0.0) == apart
+    assert groups(split_by="region", split_buffer_m=0.0) == ["hills", "hills"]
+
+
+def test_the_split_buffer_reaches_across_the_antimeridian_and_no_further(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """On Earth Engine (every item its own tile) in Fiji: two slides of other years on either
+    side of ±180° whose tiles lie 1.1 km apart, and two 50 km away on either side. A scene
+    grown by the buffer across the line came back as a box around the globe between its
+    corners and joined all four; it is cut at the line, so the near two share a group across
+    it and the far two stay apart."""
+    from monitor.config import load_config
+    from monitor.labels import crosses_antimeridian
+    from monitor.ops._dataset_inventory import inventory_jobs
+
+    points = [Point(179.985, -16.8), Point(-179.98, -16.8)]
+    points += [Point(179.5, -16.8), Point(-179.5, -16.8)]
+    dates = ["2019-03-01", "2023-03-01", "2020-03-01", "2021-03-01"]
+    inventory = _slides(tmp_path, points, dates)
+    loaded = load_config(dataset_config)
+    settings = loaded.dataset.model_copy(
+        update={"date_column": "mapped", "views": ["event"], "tile_m": 2560.0}
+    )
+    jobs, skipped, _ = inventory_jobs(loaded, inventory, settings, needs_region=False)
+    assert not skipped  # no tile crosses the line, ...
+    assert not any(crosses_antimeridian(j.area.geometry) for j in jobs)
+    assert [j.group for j in jobs] == ["item-1", "item-1", "item-3", "item-4"]  # ... reaches do
+
+
+def test_a_resumed_export_moves_the_scenes_a_new_slide_joins_into_one_split(
+    dataset_archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three slides of three dates in three corners of the region, 600 m scenes over 1 km
+    apart: three groups, one per split. A slide in the middle, of a fourth date, lies within
+    a tile side of each: exported again, the four are one group, the scenes of val/ and test/
+    move to train/ (gone from where they were, never in two splits), the summary says how
+    many groups were joined and warns that the joining left val/ and test/ empty."""
+    import yaml
+
+    from tests.dataset.conftest import _plain, config_dict
+
+    config = tmp_path / "config.yaml"
+    data = config_dict(dataset_archive, tmp_path, tile_m=600.0, pre_days=10, post_days=10)
+    config.write_text(yaml.safe_dump(_plain(data), sort_keys=False))
+    corners = [Point(10.902, 44.342), Point(10.926, 44.342), Point(10.926, 44.358)]
+    dates = ["2024-07-01", "2024-07-25", "2024-09-10"]
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(config), "--date-column", "mapped"]
+    argv += ["--views", "event", "--out", str(out)]
+    inventory = _slides(tmp_path, corners, dates)
+    assert main([*argv, "--inventory", str(inventory)]) == 0
+    assert "joined" not in capsys.readouterr().out
+    record = json.loads((out / "dataset.json").read_text())
+    assert sorted(record["groups"].values()) == ["test", "train", "val"]
+    before = {i: s for s, ids in record["scenes"].items() for i in ids}
+    assert sorted(before.values()) == ["test", "train", "val"]
+    inventory = _slides(tmp_path, [*corners, Point(10.914, 44.35)], [*dates, "2024-08-17"])
+    assert main([*argv, "--inventory", str(inventory)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 of 4 split groups (events) joined" in printed
+    assert "WARNING: no scene in val/, test/" in printed
+    assert "joining scenes on shared ground left 1 group of 4" in printed
+    again = json.loads((out / "dataset.json").read_text())
+    assert again["groups"] == {"hills_2024-07-01": "train"}
+    assert again["inventory"]["split_groups"] == {
+        "buffer_m": 600.0, "groups": 4, "after_joining": 1
+    }  # fmt: skip
+    assert sorted(again["scenes"]["train"]) == sorted([*before, "hills_20240817_4"])
+    assert again["scenes"]["val"] == again["scenes"]["test"] == []
+    for split in ("val", "test"):
+        assert not list((out / split).glob("*/*")), split
+    assert len(scene_ids(out / "train")) == 4
 
 
 def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
@@ -667,8 +808,9 @@ def test_each_item_also_gives_the_monitoring_views_a_daily_run_shows(
         "",
         *(f"_monitoring{lag}d" for lag in MONITORING_LAGS_DAYS),
     ]
-    # every view of one item in its item's group, so never in two splits
-    assert sorted(record["groups"]) == ["glc-101", "glc-106"]
+    # every view of one item in its item's group, so never in two splits (106's, on the same
+    # ground a year earlier, too)
+    assert sorted(record["groups"]) == ["glc-101"]
     split = record["groups"]["glc-101"]
     assert not [i for s, ids in record["scenes"].items() if s != split for i in ids]
     folder = out / split
