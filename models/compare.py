@@ -5,9 +5,11 @@ For every setting both manifests have, each ensemble predicts every scene at its
 threshold; scored on the pixels both see (valid inputs, not ignored): pooled precision, recall,
 F1, the object recall (true landslides with at least one detected pixel) and the false objects
 (predicted objects touching no true landslide). The new model's gain is given with the paired
-scene bootstrap :func:`models.metrics.paired_f1_difference` uses for ``evaluate``: the
+bootstrap :func:`models.metrics.paired_f1_difference` uses for ``evaluate``, which resamples
+whole groups of scenes (:mod:`models.scene_groups`; the same groups for both models): the
 difference in pooled F1 (new minus old) and in false objects (new minus old, negative is
-better), each with its 95 % interval and the scenes where the new model is better.
+better), each with its 95 % interval, the number of groups, and the scenes where the new model
+is better.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from models.metrics import (
     paired_count_difference,
     paired_f1_difference,
 )
+from models.scene_groups import scene_groups
 
 __all__ = ["compare_manifests", "data_folder", "format_comparison", "write_report"]
 
@@ -58,6 +61,7 @@ def compare_manifests(
     report (JSON-able)."""
     folder = data_folder(data)
     ids = scene_ids(folder)
+    groups = scene_groups(folder, ids)
     ensembles = {"old": Ensemble.load(old), "new": Ensemble.load(new)}
     common = [s for s in ensembles["old"].settings if s in ensembles["new"].settings]
     chosen = list(settings) if settings else common
@@ -71,6 +75,8 @@ def compare_manifests(
         "new": str(new),
         "data": str(folder),
         "scenes": ids,
+        # what the bootstrap resamples whole: every interval's "groups" is their number
+        "scene_groups": {**groups.to_dict(), "description": groups.describe()},
         "settings": {},
         # settings one manifest has and the other lacks: not compared, and a switch loses or
         # gains them (an S1 setting is the radar-only fallback under clouds)
@@ -109,10 +115,10 @@ def compare_manifests(
             for key in ("old", "new")
         } | {
             "f1_difference": paired_f1_difference(
-                scores["new"], scores["old"], resamples=resamples
+                scores["new"], scores["old"], groups=groups.groups, resamples=resamples
             ),
             "false_objects_difference": paired_count_difference(
-                false["new"], false["old"], resamples=resamples
+                false["new"], false["old"], groups=groups.groups, resamples=resamples
             ),
         }
     report["known_share"] = known / total if total else math.nan
@@ -135,6 +141,7 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"old: {report['old']}",
         f"new: {report['new']}",
         f"data: {report['data']} ({len(report['scenes'])} scenes)",
+        f"groups of scenes: {report['scene_groups']['description']}",
         "",
     ]
     if Path(report["data"]).name == "val":
@@ -182,8 +189,8 @@ def format_comparison(report: dict[str, Any]) -> str:
         level = f"{d['level'] * 100:g} %"
         lines += [
             "",
-            f"Paired scene bootstrap ({d['resamples']:,} resamples of {d['scenes']} scenes), "
-            "new minus old:",
+            f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples of n = "
+            f"{d['groups']} groups, {d['scenes']} scenes), new minus old:",
             f"- pixel F1 {d['difference']:+.3f} ({level} interval {d['low']:+.3f} to "
             f"{d['high']:+.3f}); new better on {d['wins']} scenes"
             + (
@@ -194,10 +201,10 @@ def format_comparison(report: dict[str, Any]) -> str:
             f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
             f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
         ]
-        if d["scenes"] < 2:
+        if d["groups"] < 2:
             lines.append(
-                f"- {d['scenes']} scene(s): nothing to resample, the intervals are no evidence; "
-                "compare on more scenes"
+                f"- {d['groups']} group(s) of scenes: nothing to resample, the intervals are no "
+                "evidence; compare on scenes of more regions"
             )
         lines.append("")
     return "\n".join(lines)

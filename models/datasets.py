@@ -44,6 +44,7 @@ __all__ = [
     "input_path",
     "label_path",
     "near_names",
+    "provenance_path",
     "read_folder",
     "read_input",
     "read_label",
@@ -159,6 +160,13 @@ def input_path(root: Path, scene_id: str) -> Path:
 
 def label_path(root: Path, scene_id: str) -> Path:
     return Path(root) / "label" / f"{scene_id}_label.tif"
+
+
+def provenance_path(root: Path, scene_id: str) -> Path:
+    """The scene's provenance record, where the ``dataset`` command writes one (its source,
+    windows, label counts and split ``group``; monitor.ops._dataset_write): written last, it
+    marks the scene complete."""
+    return Path(root) / "provenance" / f"{scene_id}.json"
 
 
 def scene_ids(root: Path) -> list[str]:

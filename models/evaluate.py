@@ -9,7 +9,8 @@ are valid), pooled and per scene (precision, recall, F1, IoU, MCC, frequency bia
 - the plain threshold baseline of :mod:`models.baselines`.
 
 It adds how clearly the ensemble beats the other two (the difference in pooled F1 with its 95 %
-interval under a paired bootstrap over scenes, and the scenes it wins), the object-level
+interval under a paired bootstrap that resamples whole groups of scenes, :mod:`models.scene_groups`:
+the views of one region share its landslides; and the scenes it wins), the object-level
 detection rate by size class, a performance diagram (Roebber 2009) per setting,
 ``report.json`` and ``report.md``.
 """
@@ -38,6 +39,7 @@ from models.metrics import (
     paired_f1_difference,
     performance_diagram,
 )
+from models.scene_groups import scene_groups
 
 __all__ = ["evaluate_folder", "format_score", "json_ready", "write_markdown"]
 
@@ -64,17 +66,29 @@ def evaluate_folder(
     ensemble = Ensemble.load(manifest)
     settings = list(settings or ensemble.settings)
     ids = scene_ids(data)
+    groups = scene_groups(data, ids)
     val_scenes = [read_scene(val, i) for i in scene_ids(val)] if val else []
     report: dict[str, Any] = {
         "manifest": str(manifest),
         "data": str(data),
         "scenes": ids,
         "baseline_fitted_on": str(val) if val else None,
+        # what the bootstrap resamples whole: every interval's "groups" is their number
+        "scene_groups": {**groups.to_dict(), "description": groups.describe()},
         "settings": {},
     }
     for setting in settings:
         report["settings"][setting] = _evaluate_setting(
-            ensemble, setting, data, ids, val_scenes, out, device, write_predictions, progress
+            ensemble,
+            setting,
+            data,
+            ids,
+            groups.groups,
+            val_scenes,
+            out,
+            device,
+            write_predictions,
+            progress,
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(json_ready(report), indent=1) + "\n")
@@ -87,6 +101,7 @@ def _evaluate_setting(
     setting: str,
     data: Path,
     ids: Sequence[str],
+    groups: Sequence[str],
     val_scenes: Sequence[Scene],
     out: Path,
     device: str | None,
@@ -110,7 +125,9 @@ def _evaluate_setting(
     objects: dict[str, list[list[dict[str, float]]]] = {k: [] for k in pooled}
     scene_scores: dict[str, list[Confusion]] = {k: [] for k in pooled}
     per_scene = []
-    for scene_id in tqdm(ids, desc=f"evaluate {setting}", disable=not progress):
+    for scene_id, group in zip(
+        tqdm(ids, desc=f"evaluate {setting}", disable=not progress), groups, strict=True
+    ):
         scene = read_scene(data, scene_id)
         x = scene.channels(setting)
         pred = ensemble.predict_array(x, setting, device=device)
@@ -122,7 +139,7 @@ def _evaluate_setting(
         }
         if baseline is not None:
             masks["baseline"] = baseline.predict(scene.image, params) & valid
-        row: dict[str, Any] = {"id": scene_id, "valid_pixels": int(valid.sum())}
+        row: dict[str, Any] = {"id": scene_id, "group": group, "valid_pixels": int(valid.sum())}
         for key, mask in masks.items():
             c = confusion(mask, truth, valid)
             pooled[key] = pooled[key] + c
@@ -150,7 +167,7 @@ def _evaluate_setting(
         "baseline": {"rule": baseline.name, "params": params} if baseline else None,
         "pooled": {k: pooled[k].to_dict() for k in keys},
         "ensemble_against": {
-            k: paired_f1_difference(scene_scores["ensemble"], scene_scores[k])
+            k: paired_f1_difference(scene_scores["ensemble"], scene_scores[k], groups=groups)
             for k in keys
             if k != "ensemble"
         },
@@ -234,16 +251,19 @@ def write_markdown(report: dict[str, Any]) -> str:
             "## The ensemble against its best member and the baseline",
             "",
             f"Difference in pooled F1 (ensemble minus the other), its {level} interval under a",
-            f"paired bootstrap that resamples whole scenes ({first['resamples']:,} resamples),",
-            "and the scenes where the ensemble has the higher F1.",
+            "paired bootstrap that resamples whole groups of scenes (n groups: the views of one",
+            f"region share its landslides; {first['resamples']:,} resamples), and the scenes",
+            "where the ensemble has the higher F1.",
+            f"Groups: {report['scene_groups']['description']}.",
             "",
-            f"| setting | against | F1 difference | {level} interval | scenes won |",
-            "| --- | --- | --- | --- | --- |",
+            f"| setting | against | F1 difference | {level} interval | n | scenes won |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for setting, key, d in comparisons:
             lines.append(
                 f"| {setting} | {labels[key]} | {d['difference']:+.3f} | "
-                f"{d['low']:+.3f} to {d['high']:+.3f} | {d['wins']} of {d['scenes']} |"
+                f"{d['low']:+.3f} to {d['high']:+.3f} | {d['groups']} | "
+                f"{d['wins']} of {d['scenes']} |"
             )
     lines += ["", "## Details per setting", ""]
     for setting, r in report["settings"].items():

@@ -8,7 +8,7 @@ and validation (``test``). This evaluates an ensemble on both with
 ``<out>/out_of_family/``) and writes ``generalisation.md`` / ``.json``: per setting and model
 (ensemble, best single member, threshold baseline) the pooled pixel F1, precision and recall
 and the object recall of landslides of at least 1 ha and of less than 0.1 ha, for both test
-sets; and the ensemble against its best member (the paired scene bootstrap of
+sets; and the ensemble against its best member (the paired bootstrap of groups of scenes of
 :func:`models.metrics.paired_f1_difference`) on both.
 """
 
@@ -67,12 +67,14 @@ def generalisation_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, An
 def _markdown(summary: dict[str, Any]) -> str:
     cols = ("f1", "precision", "recall", "object_recall_ge_1ha", "object_recall_lt_0.1ha")
     head = ("F1", "P", "R", "obj ≥ 1 ha", "obj < 0.1 ha")
+    groups = summary["scene_groups"]
     lines = [
         "# In-family and out-of-family test scores",
         "",
         f"- manifest: `{summary['manifest']}`",
         f"- in-family: `{summary['data']['in_family']}`",
         f"- out-of-family: `{summary['data']['out_of_family']}`",
+        *(f"- groups of scenes, {g.replace('_', '-')}: {groups[g]['description']}" for g in GROUPS),
         "",
         "| setting | model | "
         + " | ".join(f"in: {h}" for h in head)
@@ -86,8 +88,9 @@ def _markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {row['setting']} | {_LABELS[row['model']]} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Ensemble minus best single member (pooled F1), 95 % interval of the paired scene "
-        "bootstrap:",
+        "Ensemble minus best single member (pooled F1), 95 % interval of the paired bootstrap "
+        "that resamples whole groups of scenes (n groups: the views of one region share its "
+        "landslides):",
         "",
         "| setting | in-family | out-of-family |",
         "| --- | --- | --- |",
@@ -100,7 +103,7 @@ def _markdown(summary: dict[str, Any]) -> str:
                 "–"
                 if d is None
                 else f"{d['difference']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f}, "
-                f"{d['wins']} of {d['scenes']} scenes won)"
+                f"n = {d['groups']}; {d['wins']} of {d['scenes']} scenes won)"
             )
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -138,6 +141,7 @@ def evaluate_generalisation(
     summary: dict[str, Any] = {
         "manifest": str(manifest),
         "data": {g: str(f) for g, f in folders.items()},
+        "scene_groups": {g: reports[g]["scene_groups"] for g in GROUPS},
         "rows": generalisation_rows(reports),
         "ensemble_vs_best_member": {
             setting: {

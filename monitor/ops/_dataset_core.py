@@ -18,7 +18,7 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import first_names, input_path, label_path
+from models.datasets import first_names, input_path, label_path, provenance_path
 from monitor.labels import SPLIT_NAMES, label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
 
@@ -204,8 +204,11 @@ class DatasetReport:
 def scene_files(folder: Path, scene_id: str) -> tuple[Path, Path, Path]:
     """A written scene's files in a split folder: its provenance record (written last: it marks
     the scene complete), input and label."""
-    provenance = folder / "provenance" / f"{scene_id}.json"
-    return provenance, input_path(folder, scene_id), label_path(folder, scene_id)
+    return (
+        provenance_path(folder, scene_id),
+        input_path(folder, scene_id),
+        label_path(folder, scene_id),
+    )
 
 
 def export_files(folder: Path, scene_id: str) -> tuple[Path, Path]:

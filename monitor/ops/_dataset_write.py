@@ -18,7 +18,15 @@ from affine import Affine
 from tqdm.auto import tqdm
 
 from models.atomic import write_atomically
-from models.datasets import DATASET_RECORD_FILE, IGNORE, Scene, input_path, label_path, write_scene
+from models.datasets import (
+    DATASET_RECORD_FILE,
+    IGNORE,
+    Scene,
+    input_path,
+    label_path,
+    provenance_path,
+    write_scene,
+)
 from models.feature_stack import StackAttrs, model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export
@@ -267,7 +275,7 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
         for where in (
             input_path(folder, "*"),
             label_path(folder, "*"),
-            folder / "provenance" / "*.json",
+            provenance_path(folder, "*"),
             folder / "exports" / "*.json",  # an Earth Engine batch export not yet ingested
         ):
             head, tail = where.name.split("*")

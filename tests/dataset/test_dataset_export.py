@@ -15,6 +15,7 @@ from rasterio.features import rasterize
 from shapely.geometry import Point, Polygon, box
 
 from models.datasets import IGNORE, read_scene, scene_ids
+from models.scene_groups import PROVENANCE, scene_groups
 from monitor.cli import main
 from monitor.grid import reproject, utm_crs_for
 from monitor.labels import InventoryFileError, assign_splits, read_glc_csv, read_inventory
@@ -87,6 +88,10 @@ def test_global_landslide_catalog_points_become_core_and_ignore_labels(
     assert sorted(record["groups"]) == ["glc-101"]
     split = record["groups"]["glc-101"]
     folder = out / split
+    # the bootstrap of `models evaluate` resamples the group whole: its scenes' records say so
+    groups = scene_groups(folder, scene_ids(folder))
+    assert set(groups.groups) == {"glc-101"} and len(groups.ids) == 2
+    assert groups.sources == (PROVENANCE,)
     cases = (("101", EXACT, 0.0, ONE_KM, 1000.0), ("102", ONE_KM, 1000.0, EXACT, 0.0))
     for event_id, point, accuracy, other, other_accuracy in cases:
         (scene_id,) = [i for i in scene_ids(folder) if i.endswith(f"glc-{event_id}")]

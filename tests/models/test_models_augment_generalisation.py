@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from models.cli import main
-from models.datasets import Augmentation, CropSampler, DatasetError, Scene, setting_band_names
+from models.datasets import (
+    Augmentation,
+    CropSampler,
+    DatasetError,
+    Scene,
+    provenance_path,
+    setting_band_names,
+)
 from models.generalisation import object_recall
 from models.testing import build_untrained_ensemble
 from models.train import TrainConfig
@@ -114,6 +121,12 @@ def test_evaluate_reports_in_and_out_of_family_side_by_side(
         write_scene(tmp_path / "test", scene_factory(20 + i, size=64))
         write_scene(tmp_path / "test_in", scene_factory(40 + i, size=64))
     write_scene(tmp_path / "val", scene_factory(30, size=64))
+    # the in-family scenes are two views of one region (their records say so), the
+    # out-of-family ones record nothing: each its own group, and said so
+    for i in range(2):
+        record = provenance_path(tmp_path / "test_in", f"scene{40 + i}")
+        record.parent.mkdir(exist_ok=True)
+        record.write_text(json.dumps({"group": "region-a"}))
     manifest = build_untrained_ensemble(tmp_path / "ens", settings=("S2",))
     out = tmp_path / "eval"
     rc = main(["evaluate", "--data", str(tmp_path / "test"), "--in-family",
@@ -133,4 +146,13 @@ def test_evaluate_reports_in_and_out_of_family_side_by_side(
         assert rows["S2", "baseline"][group]["object_recall_ge_1ha"] is None  # none that big
     vs = summary["ensemble_vs_best_member"]["S2"]
     assert vs["in_family"]["scenes"] == vs["out_of_family"]["scenes"] == 2
-    assert "in: obj ≥ 1 ha" in (out / "generalisation.md").read_text()
+    assert (vs["in_family"]["groups"], vs["out_of_family"]["groups"]) == (1, 2)
+    # one group: every resample is the same two scenes, the interval a point
+    assert vs["in_family"]["low"] == vs["in_family"]["high"] == vs["in_family"]["difference"]
+    markdown = (out / "generalisation.md").read_text()
+    assert "in: obj ≥ 1 ha" in markdown
+    assert "- groups of scenes, in-family: 1 groups of 2 scenes (from provenance records)\n" in (
+        markdown
+    )
+    assert "out-of-family: 2 groups of 2 scenes (from nothing recorded); 2 scene(s)" in markdown
+    assert ", n = 1; " in markdown and ", n = 2; " in markdown

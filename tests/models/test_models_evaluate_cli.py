@@ -55,11 +55,15 @@ def test_evaluate_writes_predictions_and_report(
         pooled["f1"] - s2["pooled"]["baseline"]["f1"]
     )
     assert against["baseline"]["high"] < 0 and against["baseline"]["wins"] == 0
-    assert against["best_member"]["scenes"] == 2
+    assert against["best_member"]["scenes"] == against["best_member"]["groups"] == 2
+    # nothing records which scenes share landslides: each is its own group, and said so
+    assert report["scene_groups"]["ungrouped"] == ["scene20", "scene21"]
+    assert [row["group"] for row in s2["per_scene"]] == ["scene:scene20", "scene:scene21"]
     markdown = (out / "report.md").read_text()
     assert "## The ensemble against its best member and the baseline" in markdown
-    assert "(10,000 resamples)" in markdown and "| 95 % interval |" in markdown
-    assert "| S2 | baseline | -" in markdown and "| 0 of 2 |" in markdown
+    assert "10,000 resamples)" in markdown and "| 95 % interval | n |" in markdown
+    assert "| S2 | baseline | -" in markdown and "| 2 | 0 of 2 |" in markdown
+    assert "Groups: 2 groups of 2 scenes (from nothing recorded); 2 scene(s) record no" in markdown
 
 
 def test_cli_reports_errors_naming_the_file(

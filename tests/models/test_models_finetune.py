@@ -19,7 +19,7 @@ import torch
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
 from models.compare import compare_manifests, format_comparison
-from models.datasets import Scene, read_folder, write_scene
+from models.datasets import Scene, provenance_path, read_folder, write_scene
 from models.finetune import (
     FinetuneConfig,
     choose_k_and_threshold,
@@ -117,21 +117,31 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert main(["lineage", str(out / "manifest.json")]) == 0
     assert "lineage verified" in capsys.readouterr().out
     # the comparison runs on the same scenes for both
+    for scene_id in ("scene4", "scene5"):  # as `dataset from-reviews` records a reviewed region
+        record = provenance_path(data / "val", scene_id)
+        record.parent.mkdir(exist_ok=True)
+        record.write_text(json.dumps({"scene": scene_id, "group": "region-r"}))
     report = compare_manifests(parent, out / "manifest.json", data, resamples=200)
     s = report["settings"]["S1+S2"]
     assert report["data"].endswith("val")  # no test split: the held-out reviewed scenes
     assert s["f1_difference"]["scenes"] == 2
+    # the two held-out scenes are views of one reviewed region (their provenance records' group):
+    # one group, the same drawn for both manifests, so nothing to resample
+    assert report["scene_groups"]["groups"] == 1
+    assert s["f1_difference"]["groups"] == s["false_objects_difference"]["groups"] == 1
+    assert s["f1_difference"]["low"] == s["f1_difference"]["high"]
     scored = s["new"]["tp"] + s["new"]["fp"] + s["new"]["fn"] + s["new"]["tn"]
     assert scored == 2 * (64 * 48 - 16)  # the known pixels, less the NaN corner
     assert s["false_objects_difference"]["difference"] == (
         s["new"]["false_objects"] - s["old"]["false_objects"]
     )
-    assert "nothing to resample" not in format_comparison(report)
-    one = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
-                                                                   "scenes": 1}}}}  # fmt: skip
-    assert "- 1 scene(s): nothing to resample, the intervals are no evidence" in (
-        format_comparison(one)
+    assert "- 1 group(s) of scenes: nothing to resample, the intervals are no evidence" in (
+        format_comparison(report)
     )
+    assert "(200 resamples of n = 1 groups, 2 scenes)" in format_comparison(report)
+    two = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
+                                                                   "groups": 2}}}}  # fmt: skip
+    assert "nothing to resample" not in format_comparison(two)
     # found by a new user: the in-sample fallback to val/ and a scene set that knows little of
     # its background were not said
     assert "No test/ split: compared on val/" in format_comparison(report)

@@ -24,6 +24,7 @@ from models.metrics import (
     Confusion,
     confusion,
     object_detection,
+    paired_count_difference,
     paired_f1_difference,
     performance_diagram,
 )
@@ -96,6 +97,48 @@ def test_paired_f1_difference_interval_by_hand() -> None:
     nothing = [Confusion(0, 0, 0, 100)] * 3  # zero denominators: F1 0 on both sides
     none = paired_f1_difference(nothing, nothing, resamples=100)
     assert (none["difference"], none["low"], none["high"], none["wins"]) == (0, 0, 0, 0)
+
+
+def test_the_bootstrap_resamples_groups_of_scenes_whole() -> None:
+    """Found by a methodology review: the 112 test scenes are 14 regions of 8 views that share
+    their storms' landslides, and the bootstrap drew them one by one, as if independent. Four
+    copies of each of six scenes are the same evidence as the six scenes: grouped, the interval
+    is theirs; drawn one by one, it is narrower, as if there were 24."""
+    c = Confusion
+    a6 = [c(40, 10, 12, 900), c(5, 30, 20, 900), c(60, 5, 8, 900), c(12, 12, 30, 900),
+          c(30, 2, 6, 900), c(8, 25, 15, 900)]  # fmt: skip
+    b6 = [c(35, 15, 17, 900), c(8, 25, 17, 900), c(50, 9, 18, 900), c(15, 20, 27, 900),
+          c(22, 6, 14, 900), c(7, 25, 16, 900)]  # fmt: skip
+    a24, b24 = [x for x in a6 for _ in range(4)], [y for y in b6 for _ in range(4)]
+    regions = [f"region-{i}" for i in range(6) for _ in range(4)]
+    unique = paired_f1_difference(a6, b6, resamples=4000, seed=7)
+    grouped = paired_f1_difference(a24, b24, groups=regions, resamples=4000, seed=7)
+    independent = paired_f1_difference(a24, b24, resamples=4000, seed=7)
+    assert (grouped["low"], grouped["high"]) == pytest.approx((unique["low"], unique["high"]))
+    assert (grouped["groups"], grouped["scenes"], independent["groups"]) == (6, 24, 24)
+    assert grouped["difference"] == pytest.approx(independent["difference"])
+    width = {k: d["high"] - d["low"] for k, d in (("g", grouped), ("i", independent))}
+    assert width["g"] > 1.6 * width["i"]  # about 2 = sqrt(4) for copies of four
+    assert independent["low"] > 0 > grouped["low"]  # "beats it" was the narrow interval's
+    # the pairing holds: the same groups drawn for both models (a model against itself: 0)
+    itself = paired_f1_difference(a24, a24, groups=regions, resamples=500)
+    assert (itself["low"], itself["high"]) == (0, 0)
+    # counts per scene (false objects): the grouped totals are four times the six scenes'
+    fa, fb = [3, 0, 5, 1, 2, 4], [4, 2, 3, 3, 2, 6]
+    once = paired_count_difference(fa, fb, resamples=4000, seed=7)
+    four = paired_count_difference([x for x in fa for _ in range(4)],
+                                   [y for y in fb for _ in range(4)],
+                                   groups=regions, resamples=4000, seed=7)  # fmt: skip
+    assert (four["low"], four["high"]) == (4 * once["low"], 4 * once["high"])
+    assert (four["groups"], four["scenes"], four["fewer"]) == (6, 24, 16)
+    # scenes without a known pixel leave their group; a group with none left is no group
+    nothing = Confusion(0, 0, 0, 0)
+    padded = paired_f1_difference(
+        [*a24, nothing], [*b24, nothing], groups=[*regions, "region-9"], resamples=4000, seed=7
+    )
+    assert (padded["low"], padded["groups"]) == (grouped["low"], 6)
+    with pytest.raises(ValueError, match="groups: 23 given for 24 scenes"):
+        paired_f1_difference(a24, b24, groups=regions[:-1])
 
 
 def test_object_detection_by_size_class() -> None:

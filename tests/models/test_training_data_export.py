@@ -9,6 +9,7 @@ import numpy as np
 
 from models.datasets import read_folder
 from models.feature_stack import MODEL_BANDS
+from models.scene_groups import REGIONS, scene_groups
 from monitor.simulator.training_data import SplitPlan, TrainingSetPlan, export_training_sets
 from monitor.sources.archive import ArchiveSource
 
@@ -31,6 +32,11 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
     assert ids["test"] == [] and len(ids["train"]) == len(ids["val"]) == 2
     assert ids["train"][0].startswith("train-11-") and ids["train"][0].endswith("_20240701")
     assert ids["train"][1].endswith("_20240725_monitoring")
+    # the event and the monitoring view show one region's landslides: the bootstrap of
+    # `models evaluate` resamples them together, grouped by the regions dataset.json records
+    groups = scene_groups(tmp_path / "sets" / "train", ids["train"])
+    assert groups.groups == (ids["train"][0].rsplit("_", 1)[0],) * 2
+    assert groups.sources == (REGIONS,) and groups.ungrouped == ()
     scenes = {s.id: s for s in read_folder(tmp_path / "sets" / "train")}
     scene = scenes[ids["train"][0]]
     assert scene.image.shape[0] == len(MODEL_BANDS)
