@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +12,8 @@ import pytest
 
 from models.inference import DEFAULT_TILE
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
 
 
 def _bench(name: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> ModuleType:
@@ -55,3 +57,32 @@ def test_time_to_alert_refuses_a_missing_manifest_before_the_archive_is_built(
     assert refused.value.code == 2
     assert f"--manifest {missing}: no such file" in capsys.readouterr().err
     assert not work.exists()
+
+
+def test_region_bootstrap_recomputes_the_shipped_reports_intervals(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the figures docs/models.md gives for the shipped default, from its report's per-scene
+    # counts: the scene-by-scene interval as the report has it, and the regions' (14 of 8 views)
+    bench = _bench("bench_region_bootstrap", monkeypatch)
+    assert bench.main() == 0
+    out = capsys.readouterr().out
+    assert "report.json: 112 scenes in 14 groups, from the ids' region" in out
+    for line in (
+        "| S1 | best_member | +0.008 | -0.003 to +0.020 | 111 | -0.013 to +0.029 | 14 |",
+        "| S2 | best_member | +0.036 | +0.028 to +0.046 | 112 | +0.027 to +0.053 | 14 |",
+        "| S1+S2 | best_member | +0.023 | +0.014 to +0.032 | 111 | +0.005 to +0.041 | 14 |",
+    ):
+        assert line in out
+    # ids the simulator did not name: no region to read from them, refused
+    report = json.loads((ROOT / "models/default/report.json").read_text())
+    report["scenes"] = ["a", *report["scenes"][1:]]
+    odd = tmp_path / "report.json"
+    odd.write_text(json.dumps(report))
+    bench = _bench("bench_region_bootstrap", monkeypatch, "--report", str(odd))
+    with pytest.raises(SystemExit) as refused:
+        bench.main()
+    assert refused.value.code == 2
+    assert "not of the simulator's form <region>_<YYYYMMDD>[_monitoring]: a;" in (
+        capsys.readouterr().err
+    )
