@@ -44,6 +44,7 @@ from models.datasets import (
     scene_ids,
 )
 from models.feature_stack import footprint
+from models.vector_files import VectorFileError, gdal_path
 
 __all__ = [
     "DETECTIONS_FILE",
@@ -262,7 +263,10 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     path = path / DETECTIONS_FILE if path.is_dir() else path
     if not path.is_file():
         raise DatasetError(f"{path}: no detections (run `landslide-monitor detect --stack`)")
-    polygons = gpd.read_file(path)
+    try:  # by the driver its suffix names: GDAL would take a VRT named .gpkg for one
+        polygons = gpd.read_file(gdal_path(path))
+    except VectorFileError as err:
+        raise DatasetError(str(err)) from err
     for column in ("scene", "suppressed"):
         if column not in polygons.columns:
             raise DatasetError(f"{path}: column {column!r} missing")

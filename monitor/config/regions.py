@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from models.change_statistics import RADAR_SCENES
+from models.vector_files import VectorFileError, gdal_path
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
 from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
@@ -247,12 +248,16 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     if path.suffix.lower() not in REGION_FILE_SUFFIXES:
         known = ", ".join(REGION_FILE_SUFFIXES)
         raise ValueError(f"region file {path} has an unknown format (known suffixes: {known})")
+    try:  # by the driver its suffix names: GDAL would take a VRT named .json for one
+        source = gdal_path(path, layer)
+    except VectorFileError as exc:
+        raise ValueError(f"region file {exc}") from None
     try:
         import pyogrio
 
         # layers with geometry: a QGIS style table (layer_styles) or another attribute
         # table beside the polygons is not a layer to choose from
-        layers = [str(name) for name, kind in pyogrio.list_layers(path) if kind is not None]
+        layers = [str(name) for name, kind in pyogrio.list_layers(source) if kind is not None]
         # GDAL opens a layer whatever the case of its name (layer: Ridge for "ridge" worked)
         if layer is not None and layer.lower() not in {n.lower() for n in layers}:
             raise ValueError(
@@ -267,7 +272,7 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
                     f"region file {path} has {len(layers)} layers ({', '.join(layers[:8])}): "
                     "name one with the region's `layer`"
                 )
-        frame = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+        frame = gpd.read_file(source, layer=layer) if layer else gpd.read_file(source)
     except ValueError:
         raise
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...

@@ -2,13 +2,15 @@
 
 Two kinds of file:
 
-* polygons: GeoPackage, GeoJSON or shapefile (anything pyogrio reads) with a date column named
-  in the configuration or on the command line; every feature is a landslide of that date. The
-  column holds dates (a date or datetime field), ISO 8601 text (``2024-08-17``, a time may
-  follow), the same with slashes (``2024/08/17 00:00:00``, GDAL's text of a shapefile's
-  datetime) or ``YYYYMMDD`` (text or a number, as shapefiles often store them); any other form
-  needs its ``date_format`` (``%d/%m/%Y``): ``05/08/2024`` is 5 August in one country and
-  8 May in another, and one column is never read both ways;
+* polygons: GeoPackage, GeoJSON or shapefile (``.shp``, or zipped) with a date column named
+  in the configuration or on the command line, each read only as the format its suffix names
+  (:func:`models.vector_files.gdal_path`: an OGR VRT named ``.json`` is refused); every
+  feature is a landslide of that date. The column holds dates (a date or datetime field),
+  ISO 8601 text (``2024-08-17``, a time may follow), the same with slashes
+  (``2024/08/17 00:00:00``, GDAL's text of a shapefile's datetime) or ``YYYYMMDD`` (text or a
+  number, as shapefiles often store them); any other form needs its ``date_format``
+  (``%d/%m/%Y``): ``05/08/2024`` is 5 August in one country and 8 May in another, and one
+  column is never read both ways;
 * points with a positional accuracy, in the NASA Global Landslide Catalog's published CSV
   columns (Kirschbaum et al. 2010, in Ganerød et al.'s references): ``event_id``,
   ``event_date`` as ``M/D/YYYY H:MM`` (or ``MM/DD/YYYY hh:mm:ss AM``, as data.nasa.gov's
@@ -45,6 +47,8 @@ import shapely
 from pyproj.exceptions import ProjError
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
+
+from models.vector_files import VectorFileError, gdal_path
 
 __all__ = [
     "GLC_ACCURACY_M",
@@ -324,13 +328,14 @@ def _year_first(text: str) -> date | None:
     return None
 
 
-def _one_layer(path: Path, layer: str | None) -> str | None:
-    """The layer to read: ``layer``, or the file's only one; several and none named, or a
-    named one the file lacks, is an error that lists them."""
+def _one_layer(path: Path, source: str, layer: str | None) -> str | None:
+    """The layer to read of ``path`` (opened as ``source``, its :func:`gdal_path`): ``layer``,
+    or the file's only one; several and none named, or a named one the file lacks, is an error
+    that lists them."""
     if layer is None and path.suffix.lower() != ".gpkg":
         return layer
     try:
-        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        layers = [str(name) for name, _ in pyogrio.list_layers(source)]
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
     if layer is not None:
@@ -360,11 +365,15 @@ def read_polygon_inventory(
     ``date_format`` (a :func:`datetime.strptime` format). Items are identified by
     ``id_column``, else by feature number (from 1, as in QGIS)."""
     path = Path(path)
-    layer = _one_layer(path, layer)
+    try:  # by the driver its suffix names: GDAL would take a VRT named .json for one
+        source = gdal_path(path, layer)
+    except VectorFileError as err:
+        raise InventoryFileError(str(err)) from err
+    layer = _one_layer(path, source, layer)
     try:
         # date and datetime fields as ISO text: pyogrio turns a column of mixed UTC offsets
         # into UTC, which moves a 01:00+02:00 landslide to the day before
-        frame = gpd.read_file(path, layer=layer, datetime_as_string=True)
+        frame = gpd.read_file(source, layer=layer, datetime_as_string=True)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
     if date_column not in frame.columns:

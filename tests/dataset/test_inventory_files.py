@@ -1,18 +1,24 @@
 """Inventory files as users bring them (monitor.labels.inventories): dates that a polygon
 inventory may hold, and that a day-first reading would misplace; the Global Landslide Catalog's
 CSV as data.nasa.gov and spreadsheets write it; invalid polygons; GeoPackages of several
-layers."""
+layers; files that are not the format their suffix names."""
 
 from __future__ import annotations
 
+import re
+import threading
+import zipfile
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 from shapely.geometry import Polygon, box
 
+from models.vector_files import VectorFileError, gdal_path
 from monitor.cli import main
 from monitor.labels import InventoryFileError, read_glc_csv, read_inventory
 
@@ -217,3 +223,112 @@ def test_a_year_first_date_takes_a_time_but_nothing_else_after_it(tmp_path: Path
     span = _polygons(tmp_path / "s.gpkg", ["2024-08-17 to 2024-08-20", "2024-08-21"])
     with pytest.raises(InventoryFileError, match=r"feature 1: '2024-08-17 to 2024-08-20'"):
         read_inventory(span, date_column="when")
+
+
+class _Requests(BaseHTTPRequestHandler):
+    """Counts the requests a loopback server receives (any method)."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _count(self) -> None:
+        self.seen.append(f"{self.command} {self.path}")
+        self.send_response(404)
+        self.end_headers()
+
+    do_GET = do_HEAD = _count
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _vrt(source: str) -> str:
+    """An OGR VRT whose layer is the CSV ``private.csv`` at ``source`` (polygons as WKT)."""
+    return (
+        '<OGRVRTDataSource><OGRVRTLayer name="slides">'
+        f"<SrcDataSource>{source}</SrcDataSource><SrcLayer>private</SrcLayer>"
+        "<LayerSRS>EPSG:4326</LayerSRS>"
+        '<GeometryField encoding="WKT" field="wkt"/></OGRVRTLayer></OGRVRTDataSource>\n'
+    )
+
+
+def test_a_file_that_is_not_the_format_its_suffix_names_is_refused_before_gdal_reads_it(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a security review: GDAL picks a file's driver by its content, so an OGR VRT
+    named slides.json made `dataset export --inventory` read another local file (a CSV's rows
+    became items) and, with /vsicurl/ sources, send requests from this host. Each file is read
+    by the driver its suffix names, after its first bytes are checked."""
+    csv = tmp_path / "private.csv"
+    csv.write_text('wkt,when\n"POLYGON ((10 44,10.01 44,10.01 44.01,10 44))",2024-08-17\n')
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Requests)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    remote = f"/vsicurl/http://127.0.0.1:{server.server_port}/private.csv"
+    pipeline = '{"type": "gdal_streamed_alg", "command_line": "gdal vector pipeline ! read %s"}'
+    shp_vrt = tmp_path / "shp_vrt.zip"
+    with zipfile.ZipFile(shp_vrt, "w") as archive:
+        archive.writestr("slides.shp", _vrt(str(csv)))
+    only_vrt = tmp_path / "only_vrt.zip"
+    with zipfile.ZipFile(only_vrt, "w") as archive:
+        archive.writestr("slides.vrt", _vrt(str(csv)))
+    files = {
+        "local.json": (_vrt(str(csv)), "not GeoJSON but an OGR VRT (XML that makes GDAL read"),
+        "remote.geojson": (_vrt(remote), "not GeoJSON but an OGR VRT"),
+        "pipeline.json": (pipeline % csv, "not GeoJSON but a GDAL pipeline (GDALG JSON"),
+        "vrt.gpkg": (_vrt(str(csv)), "not a GeoPackage (an SQLite database) but an OGR VRT"),
+        "vrt.shp": (_vrt(remote), "not a shapefile (.shp) but an OGR VRT"),
+        "shp_vrt.zip": (None, "its slides.shp is not a shapefile's .shp but XML"),
+        "only_vrt.zip": (None, "a zip archive without a shapefile (.shp); it holds slides.vrt"),
+    }
+    try:
+        for name, (text, refused) in files.items():
+            path = tmp_path / name
+            if text is not None:
+                path.write_text(text)
+            with pytest.raises(InventoryFileError, match=f"^{re.escape(f'{path}: {refused}')}"):
+                read_inventory(path, date_column="when")
+        argv = ["dataset", "export", "--config", str(dataset_config), "--date-column", "when"]
+        out = tmp_path / "ds"
+        assert (
+            main([*argv, "--inventory", str(tmp_path / "remote.geojson"), "--out", str(out)]) == 2
+        )
+        assert (
+            f"{tmp_path / 'remote.geojson'}: not GeoJSON but an OGR VRT" in capsys.readouterr().err
+        )
+        assert _Requests.seen == []  # GDAL never opened the VRTs
+        with pytest.raises(VectorFileError, match="a GDAL virtual path; give a local file"):
+            gdal_path(remote.replace("private.csv", "slides.geojson"))
+        assert _Requests.seen == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_geojson_geopackage_shapefiles_and_zipped_shapefiles_still_read(tmp_path: Path) -> None:
+    """What the check of each file's format lets through: the formats the suffixes name."""
+    for name in ("slides.geojson", "slides.json", "slides.gpkg"):
+        assert (
+            len(read_inventory(_polygons(tmp_path / name, ["2024-08-17"]), date_column="when")) == 1
+        )
+    folder = tmp_path / "shp"
+    folder.mkdir()
+    frame = gpd.GeoDataFrame({"when": ["2024-08-17", "2024-08-18"]},
+                             geometry=[box(10, 44, 10.01, 44.01), box(10.02, 44, 10.03, 44.01)],
+                             crs="EPSG:4326")  # fmt: skip
+    frame.to_file(folder / "north.shp")
+    frame.iloc[:1].to_file(folder / "south.shp")
+    read = read_inventory(folder / "north.shp", date_column="when")
+    assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 18)]
+    one, two = tmp_path / "one.zip", tmp_path / "two.zip"
+    with zipfile.ZipFile(one, "w") as archive:
+        for part in folder.glob("north.*"):
+            archive.write(part, f"data/{part.name}")
+    with zipfile.ZipFile(two, "w") as archive:
+        for part in folder.iterdir():
+            archive.write(part, part.name)
+    assert len(read_inventory(one, date_column="when")) == 2
+    several = r"two.zip: 2 shapefiles \((north, south|south, north)\); name the one to read as"
+    with pytest.raises(InventoryFileError, match=several):
+        read_inventory(two, date_column="when")
+    assert len(read_inventory(two, date_column="when", layer="south")) == 1
+    with pytest.raises(InventoryFileError, match=r"two.zip: no layer 'east'; its shapefiles: "):
+        read_inventory(two, date_column="when", layer="east")

@@ -11,6 +11,7 @@ Without it (P1, P2, P3): both detected; one false object; tp 59, fp 16, fn 50.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -232,3 +233,24 @@ def test_pixels_outside_the_inputs_footprint_are_not_scored(tmp_path: Path, fill
     assert report["recall_by_size"]["all"] == [1, 1]  # B; A lies outside
     assert report["false_objects"] == 0  # P2 lies outside
     assert (report["tp"], report["fp"], report["fn"]) == (50, 0, 50)
+
+
+def test_detections_are_read_only_as_the_format_their_suffix_names(tmp_path: Path) -> None:
+    """Found in a security review: GDAL picks a file's driver by its content, so an OGR VRT
+    named detections.gpkg made `models evaluate --chain` read another local file (or, with a
+    /vsicurl/ source, send requests from this host)."""
+    from models.chain_metrics import evaluate_chain
+    from models.datasets import DatasetError
+
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text(f'wkt,scene,suppressed\n"{POLYGONS[1].wkt}",a,0\n')
+    det = tmp_path / "det"
+    det.mkdir()
+    (det / "detections.gpkg").write_text(
+        f'<OGRVRTDataSource><OGRVRTLayer name="d"><SrcDataSource>{elsewhere}</SrcDataSource>'
+        '<SrcLayer>elsewhere</SrcLayer><GeometryField encoding="WKT" field="wkt"/>'
+        "</OGRVRTLayer></OGRVRTDataSource>\n"
+    )
+    refused = f"{det / 'detections.gpkg'}: not a GeoPackage (an SQLite database) but an OGR VRT"
+    with pytest.raises(DatasetError, match=f"^{re.escape(refused)}"):
+        evaluate_chain(det, tmp_path / "data")

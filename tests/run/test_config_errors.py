@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -370,6 +371,41 @@ def test_region_polygon_from_a_file(
     geometry = config.regions[0].geometry
     assert geometry.geom_type == "Polygon"
     assert geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
+
+
+def test_a_region_file_is_read_only_as_the_format_its_suffix_names(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found in a security review: GDAL picks a file's driver by its content, so an OGR VRT
+    named r1.json or r1.kml made the configuration read another local file as the region (and
+    its /vsicurl/ sources send requests from this host). A zipped shapefile still reads."""
+    folder = tmp_path / "regions"
+    folder.mkdir()
+    elsewhere = folder / "elsewhere.csv"
+    elsewhere.write_text(f'wkt\n"{REGION_POLYGON.wkt}"\n')
+    vrt = (
+        f'<OGRVRTDataSource><OGRVRTLayer name="r1"><SrcDataSource>{elsewhere}</SrcDataSource>'
+        "<SrcLayer>elsewhere</SrcLayer><LayerSRS>EPSG:4326</LayerSRS>"
+        '<GeometryField encoding="WKT" field="wkt"/></OGRVRTLayer></OGRVRTDataSource>\n'
+    )
+    for suffix, expected in ((".json", "GeoJSON"), (".kml", "KML (XML whose root is <kml>)")):
+        path = folder / f"r1{suffix}"
+        path.write_text(vrt)
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(_data(manifest, geometry=f"regions/r1{suffix}")))
+        assert info.value.problems == [
+            f"line 5: regions[0].geometry: region file {path}: not {expected} but an OGR VRT "
+            "(XML that makes GDAL read other files and URLs); give the features themselves in that "
+            "format"
+        ]
+    frame = gpd.GeoDataFrame({"name": ["r1"]}, geometry=[REGION_POLYGON], crs="EPSG:4326")
+    frame.to_crs("EPSG:32632").to_file(folder / "r1.shp")
+    with zipfile.ZipFile(folder / "r1.zip", "w") as archive:
+        for part in folder.glob("r1.*"):
+            if part.suffix in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+                archive.write(part, part.name)
+    config = load_config(write_config(_data(manifest, geometry="regions/r1.zip")))
+    assert config.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
 
 
 def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path) -> None:
