@@ -257,7 +257,9 @@ class DaskSettings(StrictModel):
     memory_limit: str = Field(
         "auto", description="local cluster: memory limit per worker ('4GiB', 'auto')"
     )
-    dashboard: bool = Field(False, description="local cluster: serve the dashboard on :8787")
+    dashboard: bool = Field(
+        False, description="local cluster: serve the dashboard on 127.0.0.1:8787 (loopback only)"
+    )
     connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
     retries: int = Field(
         0,

@@ -81,15 +81,18 @@ def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[
         workers,
         settings.threads_per_worker,
     )
+    # The scheduler's HTTP server runs anyway (without the dashboard, on any free port), on
+    # loopback alone: the dashboard shows logs, call stacks and region names to whoever reaches
+    # it, without a login (docs/operations.md: view it through an SSH tunnel).
+    http = f"127.0.0.1:{8787 if settings.dashboard else 0}"
     with (
         LocalCluster(
             n_workers=workers,
             threads_per_worker=settings.threads_per_worker,
             processes=True,
             memory_limit=settings.memory_limit,
-            dashboard_address=":8787" if settings.dashboard else None,
-            # the scheduler's HTTP server runs anyway; without the dashboard, on any free port
-            scheduler_kwargs=None if settings.dashboard else {"dashboard_address": ":0"},
+            dashboard_address=http if settings.dashboard else None,
+            scheduler_kwargs=None if settings.dashboard else {"dashboard_address": http},
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,

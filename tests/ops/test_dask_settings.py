@@ -200,6 +200,63 @@ def test_dask_s_own_log_lines_follow_the_cli_s_level(tmp_path: Path, flag: str) 
     assert (started in done.stderr) is (flag == "")
 
 
+@pytest.mark.parametrize(
+    ("dashboard", "address"), [(False, "127.0.0.1:0"), (True, "127.0.0.1:8787")]
+)
+def test_the_local_cluster_s_http_server_is_given_loopback_only(
+    monkeypatch: pytest.MonkeyPatch, dashboard: bool, address: str
+) -> None:
+    """Found in a security review: the local cluster's HTTP server (the dashboard, when on:
+    worker logs, call stacks, region names, no login) listened on every interface, :8787 with
+    the dashboard and a free port without it."""
+    import distributed
+
+    given: dict[str, object] = {}
+
+    class Started(Exception):
+        pass
+
+    def cluster(**kwargs: object) -> None:
+        given.update(kwargs)
+        raise Started
+
+    monkeypatch.setattr(distributed, "LocalCluster", cluster)
+    settings = DaskSettings(enabled=True, n_workers=1, dashboard=dashboard)
+    with pytest.raises(Started), dask_executor(settings):
+        pass
+    scheduler = given["scheduler_kwargs"] or {}
+    assert isinstance(scheduler, dict)
+    addresses = [given["dashboard_address"], scheduler.get("dashboard_address")]
+    assert [a for a in addresses if a is not None] == [address]
+
+
+_DASHBOARD = """
+import socket
+from monitor.ops.distributed import DaskSettings, dask_client
+
+if __name__ == "__main__":  # the local cluster's workers import this file again
+    with dask_client(DaskSettings(enabled=True, n_workers=1, dashboard=True)) as client:
+        port = client.scheduler_info()["services"]["dashboard"]
+        for host in ("127.0.0.1", "127.0.0.2"):  # the second: this host by another address
+            try:
+                socket.create_connection((host, port), timeout=10).close()
+                print(host, "answers")
+            except OSError as exc:
+                print(host, type(exc).__name__)
+"""
+
+
+def test_the_dashboard_answers_on_loopback_alone(tmp_path: Path) -> None:
+    """The dashboard of a run's local cluster is reached at 127.0.0.1, not at another address
+    of this host (Linux answers all of 127.0.0.0/8; a server on every interface answers
+    127.0.0.2 as it answers the network)."""
+    script = tmp_path / "dashboard.py"
+    script.write_text(textwrap.dedent(_DASHBOARD))
+    done = _run_script(script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["127.0.0.1 answers", "127.0.0.2 ConnectionRefusedError"]
+
+
 def _no_workers_left(cluster: LocalCluster) -> None:
     """Close every worker of an in-process ``LocalCluster`` and wait until the scheduler knows."""
     cluster.scale(0)
