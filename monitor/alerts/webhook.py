@@ -12,15 +12,23 @@ A 2xx answer is success. 408, 425, 429 and 5xx answers, timeouts and connection 
 retried with backoff (``Retry-After`` in seconds is honoured as a lower bound, up to the retry
 policy's ``max_delay_s``); any other answer (a 4xx: the receiver refuses this payload; a 3xx
 redirect, which is not followed) is permanent and the alert becomes ``dead``.
+
+An error names the webhook and its ``scheme://host[:port]``, never the url's path or query:
+Slack, Teams and many others carry the token that lets anyone post in the url's path, and
+errors reach the log, the outbox's ``last_error``, ``status`` and ``alerts list``. The path is
+taken out of the library's exception text, of the receiver's answer and of a redirect's
+``Location``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
+from urllib.parse import unquote, urljoin, urlsplit
 
 import jsonschema
 import requests
@@ -69,6 +77,52 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected, header.encode("utf-8", "replace"))
 
 
+_HIDDEN = "/…"  # what an error shows of a url's path and query
+# urllib3's "Max retries exceeded with url: /path?query (Caused by ...)"
+_WITH_URL = re.compile(r"(with url: )\S+")
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: no user, path, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # a port out of range: not ours to show
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may show it: its :func:`_origin`, then :data:`_HIDDEN` where it has
+    a path or query."""
+    parts = urlsplit(url)
+    return _origin(url) + (_HIDDEN if parts.path not in ("", "/") or parts.query else "")
+
+
+def _without_paths(text: str, urls: Sequence[str | None]) -> str:
+    """``text`` with every one of ``urls``, and each one's path and query, as written and
+    percent-decoded, replaced (in one pass) by what :func:`_shown` shows of it."""
+    pieces: dict[str, str] = {}
+    for url in filter(None, urls):
+        parts = urlsplit(url)
+        query = f"?{parts.query}" if parts.query else ""
+        for piece, shown in (
+            (url, _shown(url)),
+            (parts.path + query, _HIDDEN),
+            (parts.path, _HIDDEN),
+            (query, _HIDDEN),
+        ):
+            for written in (piece, unquote(piece)):
+                if written not in ("", "/"):
+                    pieces.setdefault(written, shown)
+    if pieces:  # the longest first: a url before its path
+        found = re.compile("|".join(map(re.escape, sorted(pieces, key=len, reverse=True))))
+        text = found.sub(lambda match: pieces[match.group()], text)
+    return _WITH_URL.sub(rf"\g<1>{_HIDDEN}", text)
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     # ASCII digits only: isdigit() also takes '²', which float() refuses
@@ -101,6 +155,7 @@ class WebhookSender:
             ) from exc
         body = encode_body(alert.payload)
         ca_file = self.settings.ca_file
+        url = str(self.settings.url)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": _user_agent(),
@@ -110,7 +165,7 @@ class WebhookSender:
         }
         try:
             response = self.session.post(
-                str(self.settings.url),
+                url,
                 data=body,
                 headers=headers,
                 timeout=self.settings.timeout_s,
@@ -118,7 +173,11 @@ class WebhookSender:
                 verify=str(ca_file) if ca_file is not None else True,
             )
         except requests.RequestException as exc:
-            raise DeliveryError(f"webhook {name!r}: {type(exc).__name__}: {exc}") from exc
+            sent = exc.request.url if exc.request is not None else None
+            why = _without_paths(str(exc), [url, sent])
+            raise DeliveryError(
+                f"webhook {name!r} ({_origin(url)}): {type(exc).__name__}: {why}"
+            ) from exc
         except OSError as exc:  # requests: "Could not find a suitable TLS CA certificate bundle"
             bundle = (
                 f"its ca_file {ca_file}"
@@ -132,13 +191,17 @@ class WebhookSender:
         code = response.status_code
         if 200 <= code < 300:
             return
-        detail = f"webhook {name!r} answered HTTP {code}: {response.text[:200]!r}"
+        # a receiver's 404 page may echo the path ("Cannot POST /services/T0/B0/...")
+        answer = _without_paths(response.text[:4096], [url, response.url])[:200]
+        detail = f"webhook {name!r} answered HTTP {code}: {answer!r}"
         if 300 <= code < 400:
+            location = response.headers.get("Location")
+            target = _shown(urljoin(url, location)) if location else "(no Location)"
             detail = (
-                f"webhook {name!r} answered HTTP {code}, a redirect to "
-                f"{response.headers.get('Location') or '(no Location)'}: redirects are not "
-                "followed (the signed POST goes to the configured url only); set the webhook's "
-                "url to it and re-queue with `landslide-monitor alerts retry --dead`"
+                f"webhook {name!r} answered HTTP {code}, a redirect to {target}: redirects are "
+                "not followed (the signed POST goes to the configured url only); set the "
+                "webhook's url to where it points (its path is not shown: it may hold a token) "
+                "and re-queue with `landslide-monitor alerts retry --dead`"
             )
         retryable = code in _RETRYABLE or code >= 500
         raise DeliveryError(detail, permanent=not retryable, retry_after_s=_retry_after(response))

@@ -22,7 +22,7 @@ from pyproj import Transformer
 
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.payload import validate_payload
-from monitor.alerts.settings import RetryPolicy
+from monitor.alerts.settings import RetryPolicy, WebhookSettings
 from monitor.alerts.webhook import verify
 from monitor.store.inventory import Inventory
 
@@ -262,10 +262,39 @@ def test_a_redirect_is_not_followed_and_names_where_it_points(inventory, receive
     report = outbox.deliver(routing, now=T0)
     assert (report.sent, report.dead) == (0, 1)
     error = outbox.rows("dead")[0]["last_error"]
-    target = receiver.url.replace("http:", "https:")
-    assert f"webhook 'ops' answered HTTP 308, a redirect to {target}" in error
-    assert "set the webhook's url to it" in error and "alerts retry --dead" in error
+    # its scheme, host and port; not its path, which may hold a token (a security review)
+    target = f"https://127.0.0.1:{receiver.port}/…"
+    assert f"webhook 'ops' answered HTTP 308, a redirect to {target}: " in error
+    assert "/hooks/landslides" not in error
+    assert "set the webhook's url to where it points" in error and "alerts retry --dead" in error
     assert len(receiver.requests) == 1  # not followed
+
+
+def test_a_webhook_url_s_path_never_reaches_the_outbox_or_the_log(
+    inventory, receiver, mailbox, caplog
+):
+    """Found in a security review: Slack- and Teams-style webhooks carry their token in the
+    url's path, and a refused connection stored requests' text ("Max retries exceeded with
+    url: /services/...") in the outbox's last_error (shown by `status` and `alerts list`) and
+    in the log. The error names the webhook, its scheme, host and port, and the reason."""
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    hook = routing.webhooks["ops"]
+    path = "/services/T0SECRET1/B0SECRET2/X%2FSECRET3"
+    url = f"http://127.0.0.1:{receiver.port}{path}?token=SECRET4"
+    routing = replace(
+        routing,
+        webhooks={"ops": WebhookSettings(**{**hook.model_dump(), "url": url})},
+    )
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    with caplog.at_level("INFO"):
+        report = outbox.deliver(routing, now=T0)  # nothing listens on the receiver's port
+    assert report.retrying == 1
+    error = outbox.rows()[0]["last_error"]
+    assert error.startswith(f"webhook 'ops' (http://127.0.0.1:{receiver.port}): ConnectionError: ")
+    assert "Connection refused" in error and "with url: /…" in error
+    for shown in (error, caplog.text):
+        assert "SECRET" not in shown and "services" not in shown, shown
 
 
 def test_a_down_webhook_is_tried_once_per_delivery(inventory, receiver, mailbox):

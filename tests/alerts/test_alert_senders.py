@@ -186,6 +186,46 @@ def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
     assert failed.value.retry_after_s is None and not failed.value.permanent
 
 
+@pytest.mark.parametrize(
+    ("code", "headers", "body", "shown"),
+    [
+        (404, {}, b"Cannot POST /services/T0/B0/SECRET?token=SECRET2", "'Cannot POST /…'"),
+        (301, {"Location": "https://hooks.example.org:8443/v2/SECRET?k=SECRET2"}, b"",
+         "a redirect to https://hooks.example.org:8443/…: "),
+        (302, {"Location": "/services/SECRET"}, b"", "a redirect to https://ops.example.org/…: "),
+    ],
+)  # fmt: skip
+def test_a_receiver_s_answer_shows_no_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    headers: dict[str, str],
+    body: bytes,
+    shown: str,
+) -> None:
+    """Found in a security review: a redirect's Location, quoted whole, carries the token a
+    moved Slack-style webhook holds in its path; a receiver's error page may echo the path it
+    was posted to. Both are shown with their scheme, host and port alone."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(
+        name="ops",
+        url="https://ops.example.org/services/T0/B0/SECRET?token=SECRET2",
+        secret_env="LM_TEST_SECRET",
+    )
+
+    class _Session:
+        def post(self, url: str, **_: object) -> requests.Response:
+            answer = requests.Response()
+            answer.status_code, answer.url, answer._content = code, url, body
+            answer.headers.update(headers)
+            return answer
+
+    with pytest.raises(DeliveryError) as failed:
+        WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
+    assert shown in str(failed.value)
+    assert "SECRET" not in str(failed.value)
+
+
 @pytest.mark.parametrize("ca_file", [None, "gone.pem"])
 def test_a_ca_bundle_that_cannot_be_read_is_named_and_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca_file: str | None
