@@ -2,8 +2,9 @@
 
 The run configuration (:mod:`monitor.config`) embeds :class:`AlertSettings` at the top level
 (global targets, the SMTP server, the retry policy) and :class:`AlertTargets` in each region.
-Secrets never appear in the YAML: the SMTP username/password and each webhook's HMAC secret are
-read, at delivery time, from the environment variables the settings *name*.
+Secrets never appear in the YAML: the SMTP username/password and each webhook's HMAC secret
+(and its url, where it carries a token: ``url_env``) are read, at delivery time, from the
+environment variables the settings *name*.
 
 A *channel* is one destination of alerts, named by a stable id that the outbox stores with each
 alert: ``email:<address>`` for one e-mail recipient, ``webhook:<name>`` for one webhook.
@@ -18,7 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.alerts.payload import QuicklookLinks
 
@@ -40,6 +50,7 @@ __all__ = [
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
 class AlertConfigError(ValueError):
@@ -158,7 +169,12 @@ class WebhookSettings(_Strict):
     """One webhook: a JSON POST per alert, signed with HMAC-SHA256 (see docs/alerts.md)."""
 
     name: str = Field(description="unique name; the channel id is webhook:<name>")
-    url: HttpUrl
+    url: HttpUrl | None = Field(None, description="where alerts are POSTed (or url_env)")
+    url_env: str | None = Field(
+        None,
+        description="instead of url: environment variable holding it, for a url that carries "
+        "a token (Slack, Teams)",
+    )
     secret_env: str = Field(description="environment variable holding the HMAC-SHA256 secret")
     timeout_s: float = Field(10.0, gt=0)
     ca_file: Path | None = Field(
@@ -170,6 +186,20 @@ class WebhookSettings(_Strict):
     @classmethod
     def _env_name(cls, value: str) -> str:
         return check_env_name(value) or value
+
+    @field_validator("url_env")
+    @classmethod
+    def _url_env_name(cls, value: str | None) -> str | None:
+        return check_env_name(value)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookSettings:
+        if (self.url is None) == (self.url_env is None):
+            given = "both" if self.url is not None else "neither"
+            raise ValueError(
+                f"webhook {self.name!r}: give url or url_env, one of them ({given} given)"
+            )
+        return self
 
     @field_validator("url", mode="before")
     @classmethod
@@ -195,6 +225,23 @@ class WebhookSettings(_Strict):
 
     def secret(self) -> bytes:
         return read_secret(self.secret_env, f"webhook {self.name!r} secret").encode()
+
+    def target(self) -> str:
+        """The url alerts are POSTed to: ``url``, or the value of ``url_env`` read now (an
+        :class:`AlertConfigError` naming the variable where it is unset, empty or no http(s)
+        URL; the value itself is never shown)."""
+        if self.url is not None:
+            return str(self.url)
+        assert self.url_env is not None  # _one_url
+        what = f"webhook {self.name!r} url"
+        value = read_secret(self.url_env, what)
+        try:
+            return str(_HTTP_URL.validate_python(value))
+        except ValidationError:
+            raise AlertConfigError(
+                f"{what}: environment variable {self.url_env} holds no http(s) URL (such as "
+                "https://host/path); correct it in the environment the monitor runs in"
+            ) from None
 
 
 class AlertTargets(_Strict):

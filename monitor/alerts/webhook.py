@@ -140,10 +140,11 @@ class WebhookSender:
 
     def send(self, alerts: Sequence[Alert]) -> None:
         secret = self.settings.secret()
+        url = self.settings.target()
         for alert in alerts:
-            self._post(alert, secret)
+            self._post(alert, secret, url)
 
-    def _post(self, alert: Alert, secret: bytes) -> None:
+    def _post(self, alert: Alert, secret: bytes, url: str) -> None:
         name = self.settings.name
         try:
             validate_payload(alert.payload)
@@ -155,7 +156,6 @@ class WebhookSender:
             ) from exc
         body = encode_body(alert.payload)
         ca_file = self.settings.ca_file
-        url = str(self.settings.url)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": _user_agent(),

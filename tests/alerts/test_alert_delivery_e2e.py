@@ -368,6 +368,29 @@ def test_grown_landslide_alerts_with_previous_area(inventory, receiver, mailbox)
     assert bodies[0]["idempotency_key"] != bodies[1]["idempotency_key"]
 
 
+def test_a_webhook_url_from_the_environment_is_read_when_alerts_are_sent(
+    inventory, receiver, mailbox, monkeypatch
+):
+    """`url_env` instead of `url`: the alert waits, pending, while the variable is unset, and
+    goes to the url it holds once set."""
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    hook = routing.webhooks["ops"].model_dump(exclude={"url", "url_env"})
+    hooks = {"ops": WebhookSettings(**hook, url_env="LM_TEST_WEBHOOK_URL")}
+    routing = replace(routing, webhooks=hooks)
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    monkeypatch.delenv("LM_TEST_WEBHOOK_URL", raising=False)
+    report = inventory.outbox().deliver(routing, now=T0)
+    assert (report.sent, report.waiting_for_settings) == (0, 1)
+    assert (
+        "webhook 'ops' url: environment variable LM_TEST_WEBHOOK_URL is not set"
+        in (report.errors[0])
+    )
+    monkeypatch.setenv("LM_TEST_WEBHOOK_URL", receiver.url)
+    assert inventory.outbox().deliver(routing, now=T0 + timedelta(minutes=2)).sent == 1
+    assert len(receiver.requests) == 1
+
+
 def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     inventory, receiver, mailbox, monkeypatch
 ):

@@ -137,6 +137,36 @@ def test_a_webhook_url_without_its_scheme_says_so():
         WebhookSettings(**{**HOOK, "url": "https:/ops.example.org/hooks"})
 
 
+def test_a_webhook_url_comes_from_the_file_or_the_environment_never_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Slack- or Teams-style url carries its token in its path: `url_env` names the
+    environment variable that holds it, as `secret_env` does the secret, so that it need not
+    sit in the YAML. Exactly one of url and url_env; the variable is read when alerts are sent,
+    and its value is never shown."""
+    from_env = {"name": "ops", "url_env": "LM_HOOK_URL", "secret_env": "LM_HOOK_SECRET"}
+    with pytest.raises(ValidationError, match=r"webhook 'ops': give url or url_env, one of "
+                                              r"them \(both given\)"):  # fmt: skip
+        WebhookSettings(**{**HOOK, "url_env": "LM_HOOK_URL"})
+    with pytest.raises(ValidationError, match=r"one of them \(neither given\)"):
+        WebhookSettings(name="ops", secret_env="LM_HOOK_SECRET")
+    with pytest.raises(ValidationError, match="is not an environment variable name"):
+        WebhookSettings(**{**from_env, "url_env": "https://hooks.slack.com/services/T0/B0/X"})
+    assert WebhookSettings(**HOOK).target() == "https://hooks.example.org/ls"
+    hook = WebhookSettings(**from_env)
+    monkeypatch.delenv("LM_HOOK_URL", raising=False)
+    with pytest.raises(AlertConfigError, match="webhook 'ops' url: environment variable "
+                                               "LM_HOOK_URL is not set"):  # fmt: skip
+        hook.target()
+    monkeypatch.setenv("LM_HOOK_URL", "hooks.slack.com/services/T0/B0/TOKEN")
+    with pytest.raises(AlertConfigError) as bad:
+        hook.target()
+    assert "environment variable LM_HOOK_URL holds no http(s) URL" in str(bad.value)
+    assert "TOKEN" not in str(bad.value)
+    monkeypatch.setenv("LM_HOOK_URL", "https://hooks.slack.com/services/T0/B0/TOKEN")
+    assert hook.target() == "https://hooks.slack.com/services/T0/B0/TOKEN"
+
+
 def test_backoff_is_exponential_and_capped():
     policy = RetryPolicy(base_delay_s=60, factor=2, max_delay_s=600)
     assert [policy.delay_s(n) for n in range(1, 7)] == [60, 120, 240, 480, 600, 600]
