@@ -29,6 +29,7 @@ from models.feature_stack import MODEL_BANDS, SETTINGS, footprint
 
 __all__ = [
     "DATASET_RECORD_FILE",
+    "GEOTIFF_DRIVER",
     "IGNORE",
     "L4S_BANDS",
     "MODEL_SETTINGS",
@@ -80,6 +81,12 @@ MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(
 # Label value of pixels whose class is unknown (weak labels: the uncertain ring around a catalogued
 # point, unreviewed candidates): no loss sees them and no score counts them.
 IGNORE = 255
+
+
+# The one raster format a scene's files are read as: GDAL picks the driver from a file's content,
+# so a VRT named ``<id>_input.tif`` read other files or URLs (``/vsicurl/``) as the scene's pixels.
+GEOTIFF_DRIVER = "GTiff"
+_NOT_GEOTIFF = "only GeoTIFF is read: a VRT or another format named .tif is refused"
 
 
 class DatasetError(ValueError):
@@ -247,10 +254,10 @@ def check_input(path: Path) -> list[int] | None:
     each model band lies in the file (None: in :data:`MODEL_BANDS` order); raises
     :class:`DatasetError` naming the file."""
     try:
-        with rasterio.open(path) as src:
+        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
             count, dtype, descriptions = src.count, np.dtype(src.dtypes[0]), src.descriptions
     except rasterio.RasterioIOError as err:
-        raise DatasetError(f"{path}: cannot read input: {err}") from err
+        raise DatasetError(f"{path}: cannot read input: {err} ({_NOT_GEOTIFF})") from err
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
         scene = path.stem.removesuffix("_input")
@@ -288,7 +295,7 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
     NaN, as with any other nodata."""
     order = check_input(path)
     try:
-        with rasterio.open(path) as src:
+        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
             masked = src.read(out_dtype="float32", masked=True)
             image = masked.filled(np.nan)
             if src.nodata == 0:
@@ -345,11 +352,11 @@ def read_label(
     georeferencing, a plain mask, is taken pixel for pixel). Returns the label as 0/1 and the
     unknown pixels (None where there are none); raises :class:`DatasetError` naming the file."""
     try:
-        with rasterio.open(path) as src:
+        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
             label = src.read(1)
             label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
     except rasterio.RasterioIOError as err:
-        raise DatasetError(f"{path}: cannot read label: {err}") from err
+        raise DatasetError(f"{path}: cannot read label: {err} ({_NOT_GEOTIFF})") from err
     if label.shape != tuple(shape):
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])

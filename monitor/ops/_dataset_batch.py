@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import IGNORE, Scene, write_scene
+from models.datasets import GEOTIFF_DRIVER, IGNORE, Scene, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
@@ -182,7 +182,7 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
     height, width = (int(v) for v in grid["shape"])
     covered = np.zeros((height, width), bool)
     for path in pieces:
-        with rasterio.open(path) as src:
+        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
             if src.crs != crs:
                 return None, f"{path.name} is in {src.crs}, the scene's grid in {crs}"
             col, row = ~transform @ (src.transform.c, src.transform.f)

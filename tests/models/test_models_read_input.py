@@ -152,3 +152,29 @@ def test_a_label_that_is_no_raster_is_refused_naming_it(tmp_path: Path) -> None:
     # the statistics are read before the checkpoint: the label is what stops the import
     args = ["import-checkpoint", str(tmp_path / "m.ckpt"), "--manifest", str(tmp_path / "m.json")]
     assert main([*args, "--stats-from", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("kind", ["input", "label"])
+def test_a_vrt_named_as_a_scene_file_is_refused_not_followed(tmp_path: Path, kind: str) -> None:
+    """Found by a security review: GDAL picks a file's driver from its content, so a VRT named
+    <id>_input.tif (or _label.tif), in a folder a user was sent, read another file of the
+    machine (or a URL through /vsicurl/) as the scene's pixels. Scene files are read as GeoTIFF
+    only."""
+    from models.datasets import check_input, read_label
+
+    secret = _write(tmp_path / "secret.tif", _bands())
+    vrt = "".join(
+        f'<VRTRasterBand dataType="Float32" band="{i + 1}"><SimpleSource>'
+        f'<SourceFilename relativeToVRT="1">{secret.name}</SourceFilename>'
+        f"<SourceBand>{i + 1}</SourceBand></SimpleSource></VRTRasterBand>"
+        for i in range(len(MODEL_BANDS))
+    )
+    path = tmp_path / f"scene_{kind}.tif"
+    path.write_text(f'<VRTDataset rasterXSize="8" rasterYSize="8">{vrt}</VRTDataset>')
+    with rasterio.open(path) as src:  # what GDAL makes of it when let choose: the secret's pixels
+        assert src.driver == "VRT" and src.read(1)[0, 0] == 0.5
+    with pytest.raises(DatasetError, match=r"scene_.*\.tif: cannot read .*only GeoTIFF is read"):
+        if kind == "input":
+            check_input(path)
+        else:
+            read_label(path, (8, 8), None, None)
