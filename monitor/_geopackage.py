@@ -29,7 +29,7 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from monitor import __version__
-from monitor.errors import DatabaseFileError, NewerSchemaError
+from monitor.errors import DatabaseFileError, checked_schema_version
 from monitor.file_schemas import INVENTORY, VERSION_TABLE
 
 __all__ = [
@@ -213,33 +213,30 @@ def connect_read_only(path: str | Path, *, timeout_s: float = 5.0) -> sqlite3.Co
 def schema_version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, str] | None:
     """The inventory's schema version stamped in the file at ``path`` and the release that
     wrote it; None for a file that holds none (a new file, or one of a release before schema
-    versions). Reads only."""
+    versions). A version newer than this release reads is refused
+    (:class:`monitor.errors.NewerSchemaError`). Reads only."""
     table = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
     ).fetchone()
-    if table is None:
-        return None
-    row = conn.execute(
-        f"SELECT version, release FROM {VERSION_TABLE} WHERE name = ?", (_STORE,)
-    ).fetchone()
-    if row is None:
-        return None
-    version, release = row[0], row[1]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise DatabaseFileError(
-            f"inventory {path}: its {VERSION_TABLE} table gives {_STORE} schema version "
-            f"{version!r}, not a whole number from 1; it was edited by hand or by another "
-            "program: restore the file from a backup"
-        )
-    return version, str(release)
+    row = None
+    if table is not None:
+        row = conn.execute(
+            f"SELECT version, release FROM {VERSION_TABLE} WHERE name = ?", (_STORE,)
+        ).fetchone()
+    return checked_schema_version(
+        "inventory",
+        str(path),
+        None if row is None else (row[0], row[1]),
+        INVENTORY,
+        "it was edited by hand or by another program: restore the file from a backup",
+        VERSION_TABLE,
+    )
 
 
 def _refuse_newer(conn: sqlite3.Connection, path: Path) -> int | None:
     """Raise :class:`monitor.errors.NewerSchemaError` when the file's schema version is newer
     than this release reads; else its version (None: none stamped). Reads only."""
     found = schema_version(conn, path)
-    if found is not None and found[0] > INVENTORY:
-        raise NewerSchemaError("inventory", str(path), found[0], found[1], INVENTORY)
     return None if found is None else found[0]
 
 

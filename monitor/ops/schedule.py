@@ -69,7 +69,7 @@ from monitor.config.operations import (
     default_jobstore_url,
     sqlite_file,
 )
-from monitor.errors import BadInput, DatabaseFileError, NewerSchemaError
+from monitor.errors import BadInput, DatabaseFileError, checked_schema_version
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import KILL_AFTER_S, CliRunner, Runner, RunOutcome
@@ -225,34 +225,25 @@ def _version_table() -> Table:
     )
 
 
-def _job_store_schema(conn: Connection, url: str) -> tuple[int, str] | None:
-    """The schema version stamped in the job store at ``url`` and the release that wrote it;
-    None for a store that holds none (a new one, or one of a release before schema versions).
-    Reads only."""
-    if not inspect(conn).has_table(VERSION_TABLE):
-        return None
-    table = _version_table()
-    row = conn.execute(
-        select(table.c.version, table.c.release).where(table.c.name == _STORE)
-    ).first()
-    if row is None:
-        return None
-    version, release = row
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise DatabaseFileError(
-            f"scheduler's job store {_shown(url)}: its {VERSION_TABLE} table gives {_STORE} "
-            f"schema version {version!r}, not a whole number from 1; move the job store aside "
-            "(the scheduler makes a new one and catches missed days up from the inventory)"
-        )
-    return version, str(release)
-
-
 def _refuse_newer_job_store(conn: Connection, url: str) -> int | None:
-    """Raise :class:`monitor.errors.NewerSchemaError` for a job store of a newer schema version
-    than this release reads; else its version (None: none stamped). Reads only."""
-    found = _job_store_schema(conn, url)
-    if found is not None and found[0] > JOB_STORE:
-        raise NewerSchemaError("scheduler's job store", _shown(url), found[0], found[1], JOB_STORE)
+    """The schema version stamped in the job store at ``url`` (None: none, a new store or one of
+    a release before schema versions); one newer than this release reads is refused
+    (:class:`monitor.errors.NewerSchemaError`). Reads only."""
+    row = None
+    if inspect(conn).has_table(VERSION_TABLE):
+        table = _version_table()
+        row = conn.execute(
+            select(table.c.version, table.c.release).where(table.c.name == _STORE)
+        ).first()
+    found = checked_schema_version(
+        "scheduler's job store",
+        _shown(url),
+        None if row is None else (row[0], row[1]),
+        JOB_STORE,
+        "move the job store aside (the scheduler makes a new one and catches missed days up "
+        "from the inventory)",
+        VERSION_TABLE,
+    )
     return None if found is None else found[0]
 
 
