@@ -475,21 +475,42 @@ def _narrower(old: tuple[Any, Any], new: tuple[Any, Any]) -> tuple[Any, Any]:
     return (after, before)
 
 
+def _later(stored: tuple[Any, Any], new: tuple[Any, Any], window: str | None) -> tuple[Any, Any]:
+    """A later run's bracket ``new`` as it may narrow the ``stored`` one: without its lower
+    bound unless its post window, whose first acquisition is ``window``, began by the stored
+    lower bound. A window that began later may hold the change in its baseline, and the lower
+    bound, the baseline's last look, may then be after the event; its upper bound, a look that
+    showed the change, stays one."""
+    if stored[1] is None:  # the first bracket of this sensor: nothing to check it against
+        return new
+    if stored[0] is None or window is None or window > stored[0]:
+        return (None, new[1])
+    return new
+
+
 def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The dating columns after this run's detections ``rows`` of a landslide whose columns
     were ``stored`` (empty when new): each sensor's bracket narrowed by the detections that
-    have one (monitor.pipeline.dating), the combined bracket recomputed, and the confirmation:
+    have one (monitor.pipeline.dating; the lower bound only by a run whose post window began
+    by it, :func:`_later`), the combined bracket recomputed, and the confirmation:
     the detections' best (a pending landslide is confirmed by a later run's detection that is
     itself confirmed: its stack holds the next scene)."""
     out: dict[str, Any] = {}
+    # the run's post window began by the first acquisition of any of its detections' windows
+    windows = [d for d in (_iso_date(r.get("post_date")) for r in rows) if d is not None]
+    window = min(windows, default=None)
     for sensor in ("s1", "s2"):
-        bracket = (stored.get(f"{sensor}_event_after"), stored.get(f"{sensor}_event_before"))
+        detected: tuple[Any, Any] = (None, None)
         for row in rows:
-            detected = (
-                _iso_date(row.get(f"{sensor}_event_after")),
-                _iso_date(row.get(f"{sensor}_event_before")),
+            detected = _narrower(
+                detected,
+                (
+                    _iso_date(row.get(f"{sensor}_event_after")),
+                    _iso_date(row.get(f"{sensor}_event_before")),
+                ),
             )
-            bracket = _narrower(bracket, detected)
+        bracket = (stored.get(f"{sensor}_event_after"), stored.get(f"{sensor}_event_before"))
+        bracket = _narrower(bracket, _later(bracket, detected, window))
         out[f"{sensor}_event_after"], out[f"{sensor}_event_before"] = bracket
     out["event_after"], out["event_before"] = combine_brackets(
         (out["s1_event_after"], out["s1_event_before"]),

@@ -94,6 +94,33 @@ def test_radar_first_then_optical_is_one_entry_and_one_new_alert(
     assert payload["confirmation"] == "optical"
 
 
+def test_a_later_window_whose_baseline_holds_the_change_keeps_the_lower_bound(
+    inventory, candidates, square, routing
+):
+    """Found measuring the dating against the simulator's event days: a slide of 08-25, dated
+    (08-19, 08-30] by runs whose post windows began by 08-19. A month later the run's post
+    window begins 08-28: its baseline holds the change, and its lower bound is the baseline's
+    last scene, 08-27, after the event. Narrowing took it, (08-27, 08-30], and the inventory
+    said the slide happened after a day it had already happened on."""
+
+    def seen(day: date, window: str, after: str, before: str) -> None:
+        dating = {"s1_event_after": after, "s1_event_before": before}
+        dating |= {"event_after": after, "event_before": before, "post_date": window}
+        run(inventory, day, radar_only(candidates, slide, **dating), routing)
+
+    slide = square(0, 0, 120, 90)
+    seen(date(2024, 8, 31), "2024-08-01", "2024-08-13", "2024-08-30")
+    # a run whose window began by the stored lower bound saw the days after it in its own
+    # window: its lower bound narrows the bracket
+    seen(date(2024, 9, 1), "2024-08-07", "2024-08-19", "2024-08-30")
+    row = inventory.get(1)
+    assert (row["s1_event_after"], row["s1_event_before"]) == ("2024-08-19", "2024-08-30")
+    seen(date(2024, 9, 27), "2024-08-28", "2024-08-27", "2024-09-02")
+    row = inventory.get(1)
+    assert (row["s1_event_after"], row["s1_event_before"]) == ("2024-08-19", "2024-08-30")
+    assert (row["event_after"], row["event_before"]) == ("2024-08-19", "2024-08-30")
+
+
 def test_a_change_seen_once_by_radar_and_never_again_is_never_alerted(
     inventory, candidates, square, routing
 ):
