@@ -4,9 +4,15 @@ The sources put per-pixel event dating into the stack (``models.feature_stack.DA
 per sensor, the last observation that does not show the change and the first that does). Here
 each candidate object gets, per sensor that saw the change over most of its pixels, the bracket
 ``(event_after, event_before)``: the change happened after the first date and on or before the
-second. The lower median over the object's pixels is taken, so each bound is a real acquisition
-day. The candidate's bracket combines the sensors: the latest lower bound and the earliest upper
-bound, or, where they disagree, the bracket of the sensor that saw the change first.
+second. Each bound is a real acquisition day. For Sentinel-2 it is the lower median over the
+object's changed pixels of their own bounds (a clear look at a scar shows it at almost every
+pixel). A Sentinel-1 scene flags a slide's pixel not much more often than chance flags one of
+unchanged ground, so the pixels' own bounds are as often after the event as before it: the
+object's upper bound is the first day on which more of its pixels first show the change than
+chance explains (:data:`ONSET_Z`), its lower bound the last look that did not show it of the
+pixels that showed a change first (often the baseline's last scene: wide, but before the
+event). The candidate's bracket combines the sensors: the latest lower bound and the earliest
+upper bound, or, where they disagree, the bracket of the sensor that saw the change first.
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
 confirmed when the optical view shows the change too (``optical``), or when two Sentinel-1
@@ -31,11 +37,13 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import xarray as xr
+from scipy import special
 
-from models.change_statistics import IW_GRD_ENL, log_ratio_z
+from models.change_statistics import IW_GRD_ENL, SINGLE_SCENE_Z, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
 from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import (
+    CELL_PIXELS,
     RADAR_MEANS,
     cell_pixels,
     drop_statistic,
@@ -47,6 +55,7 @@ from monitor.pipeline.radar_drop import (
 __all__ = [
     "DATING_COLUMNS",
     "LOOK_Z",
+    "ONSET_Z",
     "SAW_CHANGE_SHARE",
     "Confirmation",
     "combine_brackets",
@@ -62,6 +71,16 @@ Confirmation = Literal["optical", "radar-repeat", "undated", "first-look"]
 # A sensor saw a candidate's change where most of the object's pixels with observations of that
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
+# A Sentinel-1 scene flags a pixel of unchanged ground with this probability (|z| beyond
+# SINGLE_SCENE_Z, two-sided), and a slide's pixel with not much more: a change of 2-3 dB is about
+# one standard deviation of a scene's speckle. A pixel's first flagged scene is then as often a
+# later one as the first after the event, and its last unflagged one as often after the event as
+# before it. An object dates its radar change by how many of its pixels first show it on each
+# day: the change had happened by the first day on which they exceed the chance share by
+# ONSET_Z standard errors (one-sided 0.13 % a day on unchanged ground; speckle correlated within
+# a resolution cell, as for the two looks).
+_SCENE_CHANCE = float(special.erfc(SINGLE_SCENE_Z / np.sqrt(2.0)))
+ONSET_Z = 3.0
 # Two looks confirm an object's radar change where each stands out of the object's surroundings
 # by 3 standard errors in the direction of the change: one-sided 0.13 % per look for an object
 # outlined before looking at the data. A candidate is picked from the same scenes and carries its
@@ -116,12 +135,52 @@ def _sensor_brackets(
     n_changed = objects.count(changed)
     n_observed = objects.count(observed)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
-    befores = objects.lower_median(np.where(changed, first, np.nan))
-    afters = objects.lower_median(np.where(changed, last, np.nan))
+    if sensor == "s1":
+        cells = cell_pixels(stack) if "liaDeg" in stack else np.full(first.shape, CELL_PIXELS)
+        afters, befores = _radar_onsets(objects, first, last, observed, cells)
+    else:
+        befores = objects.lower_median(np.where(changed, first, np.nan))
+        afters = objects.lower_median(np.where(changed, last, np.nan))
     return [
         (_day(a), _day(b)) if ok else (None, None)
         for ok, a, b in zip(saw, afters, befores, strict=True)
     ]
+
+
+def _radar_onsets(
+    objects: ObjectPixels,
+    first: np.ndarray,
+    last: np.ndarray,
+    observed: np.ndarray,
+    cells: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per object, the Sentinel-1 bracket in days (NaN where none of its pixels changed). Upper
+    bound: the first day on which the object's pixels first flagged that day outnumber the
+    chance share of its pixels not flagged before by :data:`ONSET_Z` standard errors (else the
+    day they outnumber it most). Lower bound: the last look that did not show the change of the
+    pixels flagged on the earliest day any of its pixels was, chance or not."""
+    n = len(objects.index)
+    days = np.unique(first[np.isfinite(first)])  # the window's scenes that flagged a pixel
+    if not n or not days.size:
+        return np.full(n, np.nan), np.full(n, np.nan)
+    cell = np.maximum(objects.mean(cells), 1.0)
+    chance = _SCENE_CHANCE
+    excess = np.full((days.size, n), -np.inf)  # -inf: no pixel of the object first flagged then
+    lower = np.full((days.size, n), np.nan)
+    for k, day in enumerate(days):
+        new = objects.count(first == day)
+        unflagged = objects.count(observed & ~(first < day))  # NaN compares False: never flagged
+        spread = np.sqrt(cell * chance * (1.0 - chance) * np.maximum(unflagged, 1.0))
+        excess[k] = np.where(new > 0, (new - chance * unflagged) / spread, -np.inf)
+        lower[k] = objects.lower_median(np.where(first == day, last, np.nan))
+    onset = excess >= ONSET_Z
+    upper = np.where(onset.any(axis=0), onset.argmax(axis=0), excess.argmax(axis=0))
+    flagged = np.isfinite(excess)
+    earliest = flagged.argmax(axis=0)
+    some = flagged.any(axis=0)
+    befores = np.where(some, days[upper], np.nan)
+    afters = np.where(some, lower[earliest, np.arange(n)], np.nan)
+    return afters, befores
 
 
 def combine_brackets(
