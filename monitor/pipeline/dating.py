@@ -9,10 +9,12 @@ object's changed pixels of their own bounds (a clear look at a scar shows it at 
 pixel). A Sentinel-1 scene flags a slide's pixel not much more often than chance flags one of
 unchanged ground, so the pixels' own bounds are as often after the event as before it: the
 object's upper bound is the first day on which more of its pixels first show the change than
-chance explains (:data:`ONSET_Z`), its lower bound the last look that did not show it of the
-pixels that showed a change first (often the baseline's last scene: wide, but before the
-event). The candidate's bracket combines the sensors: the latest lower bound and the earliest
-upper bound, or, where they disagree, the bracket of the sensor that saw the change first.
+chance explains (:data:`ONSET_Z`), its lower bound the last look of the post window before any
+of its pixels showed a change, chance or not; none where they did from the window's first look
+on. The baseline's last scene is no lower bound: nothing tested it (a change in the baseline's
+last scenes only shifts its mean), and in a run some weeks after a slide it is after the event.
+The candidate's bracket combines the sensors: the latest lower bound and the earliest upper
+bound, or, where they disagree, the bracket of the sensor that saw the change first.
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
 confirmed when the optical view shows the change too (``optical``), or when two Sentinel-1
@@ -138,6 +140,10 @@ def _sensor_brackets(
     if sensor == "s1":
         cells = cell_pixels(stack) if "liaDeg" in stack else np.full(first.shape, CELL_PIXELS)
         afters, befores = _radar_onsets(objects, first, last, observed, cells)
+        # a lower bound only from a look of the post window (see the module)
+        window = StackAttrs.of(stack).dates("s1", "post")
+        start = day_number(min(window)) if window else np.inf
+        afters = np.where(afters >= start, afters, np.nan)
     else:
         befores = objects.lower_median(np.where(changed, first, np.nan))
         afters = objects.lower_median(np.where(changed, last, np.nan))
@@ -158,7 +164,8 @@ def _radar_onsets(
     bound: the first day on which the object's pixels first flagged that day outnumber the
     chance share of its pixels not flagged before by :data:`ONSET_Z` standard errors (else the
     day they outnumber it most). Lower bound: the last look that did not show the change of the
-    pixels flagged on the earliest day any of its pixels was, chance or not."""
+    pixels flagged on the earliest day any of its pixels was, chance or not (the caller keeps it
+    only where it is a look of the post window)."""
     n = len(objects.index)
     days = np.unique(first[np.isfinite(first)])  # the window's scenes that flagged a pixel
     if not n or not days.size:

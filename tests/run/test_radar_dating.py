@@ -23,9 +23,10 @@ BASELINE_LAST = 19_900.0  # days since 1970: the baseline's last scene
 POST_DAYS = BASELINE_LAST + 3.0 * np.arange(1, 11)  # ten post-window scenes, 3 days apart
 
 
-def _dated(seed: int, event_scene: int, change_db: float) -> xr.Dataset:
+def _dated(seed: int, event_scene: int, change_db: float, baseline_changed: int = 0) -> xr.Dataset:
     """The dating bands of a slope (VV -8 dB) whose scar's VV changes by ``change_db`` from
-    post-window scene ``event_scene`` (0-based) on."""
+    post-window scene ``event_scene`` (0-based) on, and in the last ``baseline_changed`` scenes
+    of the baseline."""
     rng = np.random.default_rng(seed)
 
     def scene(change: float) -> np.ndarray:
@@ -33,7 +34,8 @@ def _dated(seed: int, event_scene: int, change_db: float) -> xr.Dataset:
         db[SCAR] += change
         return np.asarray(10 * np.log10(10 ** (db / 10) * speckle(rng, SHAPE)), np.float32)
 
-    pre, pre_count = nan_mean(np.stack([scene(0.0) for _ in range(PRE_SCENES)]))
+    held = [k >= PRE_SCENES - baseline_changed for k in range(PRE_SCENES)]
+    pre, pre_count = nan_mean(np.stack([scene(change_db if h else 0.0) for h in held]))
     post = np.stack([scene(change_db if k >= event_scene else 0.0) for k in range(10)])
     dating = radar_dating(
         post, POST_DAYS, pre, pre_count, np.full(SHAPE, BASELINE_LAST), IW_GRD_ENL
@@ -46,7 +48,10 @@ def _dated(seed: int, event_scene: int, change_db: float) -> xr.Dataset:
         "s1_count_pre": pre_count.astype(np.float32),
         "liaDeg": np.full(SHAPE, 37.5, np.float32),
     }
-    return xr.Dataset({k: (("y", "x"), v) for k, v in layers.items()})
+    window = ",".join(str(np.datetime64(int(d), "D")) for d in POST_DAYS)
+    return xr.Dataset(
+        {k: (("y", "x"), v) for k, v in layers.items()}, attrs={"s1_dates_post": window}
+    )
 
 
 def _violations(event_scene: int, change_db: float, seeds: range) -> list[tuple[int, str]]:
@@ -94,3 +99,35 @@ def test_the_bracket_closes_on_the_first_scenes_after_a_clear_change() -> None:
     for seed in range(4):
         dating = object_dating(_dated(seed, 5, -6.0), labels, np.array([1]))
         assert _number(str(dating["s1_event_before"][0])) == POST_DAYS[5], seed
+
+
+def test_a_change_its_baseline_already_holds_has_no_radar_lower_bound() -> None:
+    """A run a fortnight after a slide (a monitor started after a storm): the last three scenes
+    of its baseline hold the change, and every scene of its post window shows it against the
+    baseline's mean. The pixels' lower bound, the baseline's last scene, is after the event: a
+    radar bracket takes a lower bound only from a look of its post window, so this object has
+    none, and its upper bound is a scene of the window."""
+    labels = np.zeros(SHAPE, np.int32)
+    labels[SCAR] = 1
+    for seed in range(4):
+        dating = object_dating(_dated(seed, 0, -4.0, baseline_changed=3), labels, np.array([1]))
+        assert dating["s1_event_after"][0] is None, seed
+        assert _number(str(dating["s1_event_before"][0])) in POST_DAYS, seed
+
+
+def test_the_last_look_of_the_window_before_any_pixel_changed_is_the_lower_bound() -> None:
+    """Twelve of an object's twenty pixels first flagged on the sixth scene of the window, none
+    before: the fifth scene, a look of the window that no pixel of the object flagged, is the
+    lower bound."""
+    stack = _dated(0, 5, 0.0)
+    first = np.full(SHAPE, np.nan, np.float32)
+    last = np.full(SHAPE, BASELINE_LAST, np.float32)
+    labels = np.zeros(SHAPE, np.int32)
+    labels[:4, :5] = 1
+    first[:2, :5], last[:2, :5] = POST_DAYS[5], POST_DAYS[4]
+    first[2, :2], last[2, :2] = POST_DAYS[5], POST_DAYS[4]
+    stack["s1_first_changed"] = (("y", "x"), first)
+    stack["s1_last_unchanged"] = (("y", "x"), last)
+    dating = object_dating(stack, labels, np.array([1]))
+    bracket = (dating["s1_event_after"][0], dating["s1_event_before"][0])
+    assert [_number(str(d)) for d in bracket] == [POST_DAYS[4], POST_DAYS[5]]
