@@ -192,10 +192,10 @@ def _optical_dating(pre: _Optical, post: _Optical) -> ee.Image:
     if post.masked is None:
         if pre.masked is None:
             return context.masked_bands(names)
-        last = sentinel2.last_clear_day(pre.masked).rename(names[0])
+        last = sentinel2.last_unchanged_day(pre.masked, pre.ndvi).rename(names[0])
         return last.addBands(context.masked_bands(names[1:]))
     baseline_last = (
-        sentinel2.last_clear_day(pre.masked)
+        sentinel2.last_unchanged_day(pre.masked, pre.ndvi)
         if pre.masked is not None
         else context.masked_bands(["day"])
     )

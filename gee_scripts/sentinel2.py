@@ -25,7 +25,7 @@ __all__ = [
     "clear_count",
     "day_number",
     "greenest_pixel",
-    "last_clear_day",
+    "last_unchanged_day",
     "latest_clear",
     "masked_collection",
     "s2_collection",
@@ -140,9 +140,14 @@ def latest_clear(masked: ee.ImageCollection) -> ee.Image:
     return masked.qualityMosaic("day").select(list(COMPOSITE_BANDS))
 
 
-def last_clear_day(masked: ee.ImageCollection) -> ee.Image:
-    """Per pixel, the day of the last clear observation (masked where none)."""
-    return masked.select("day").max()
+def last_unchanged_day(masked: ee.ImageCollection, baseline_ndvi: ee.Image) -> ee.Image:
+    """Per pixel, the day of the last clear observation whose NDVI does not lie ``NDVI_DROP``
+    below ``baseline_ndvi`` (masked where none): of the baseline, the last look that does not
+    already show a change (``monitor.sources.archive_composite.Optical.last_unchanged_day``)."""
+    limit = baseline_ndvi.subtract(NDVI_DROP)
+    return masked.map(
+        lambda image: image.select("day").updateMask(image.select("NDVI").gte(limit))
+    ).max()
 
 
 def change_dates(

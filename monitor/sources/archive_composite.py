@@ -130,9 +130,13 @@ class Optical:
     obs_clear: np.ndarray
     obs_days: np.ndarray
 
-    def last_clear_day(self) -> np.ndarray:
-        """Per pixel, the day of the last clear observation (NaN where none)."""
-        return _last_day(self.obs_days, self.obs_clear)
+    def last_unchanged_day(self) -> np.ndarray:
+        """Per pixel, the day of the last clear observation whose NDVI does not lie
+        :data:`~models.change_statistics.NDVI_DROP` below the composite's (NaN where none): of a
+        baseline, the last look that does not show a change of the post window already."""
+        with np.errstate(invalid="ignore"):
+            shows = self.obs_ndvi < (self.ndvi - NDVI_DROP)[None]
+        return _last_day(self.obs_days, self.obs_clear & ~shows)
 
 
 def _last_day(days: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -216,10 +220,13 @@ def s2_composite(
 
 def optical_dating(pre: Optical, post: Optical) -> ChangeDates:
     """Sentinel-2 event dating: a clear post-window observation shows the change where its NDVI
-    lies :data:`~models.change_statistics.NDVI_DROP` below the baseline's (pre composite)."""
+    lies :data:`~models.change_statistics.NDVI_DROP` below the baseline's (pre composite); where
+    none of the window precedes the change, the lower bound is the baseline's last clear look
+    that does not show it (a baseline that ends weeks after a slide holds looks of the scar,
+    which its greenest pixel passes over)."""
     with np.errstate(invalid="ignore"):
         changed = post.obs_ndvi < (pre.ndvi - NDVI_DROP)[None]
-    return change_dates(post.obs_days, changed, post.obs_clear, pre.last_clear_day())
+    return change_dates(post.obs_days, changed, post.obs_clear, pre.last_unchanged_day())
 
 
 @dataclass(frozen=True)

@@ -170,3 +170,26 @@ def test_the_inventory_bracket_is_the_pair_of_acquisitions_around_the_event(
     assert row["event_before"] == min(s2_before, s1_before)
     assert row["event_after"] is not None and row["event_after"] < event.isoformat()
     assert row["confirmation"] == "optical"
+
+
+def test_a_baseline_that_holds_looks_of_the_scar_dates_it_before_them(
+    archive: ArchiveSource,
+) -> None:
+    """The run whose post window begins the day after the first clear look at a slide (a month
+    after it: a monitor started after the storm): its baseline holds that look. The greenest
+    pixel passes over it, so the post window still shows the scar, but the baseline's last clear
+    look was taken as the lower bound, and the bracket said the slide happened after a day it
+    had already happened on."""
+    slide, event = _largest_slide(archive)
+    s2 = sorted(archive.catalog(AREA.name, sensor="S2")["date"])
+    first_look = min(d for d in s2 if d >= event)
+    stack = _monitoring_stack(archive, first_look + timedelta(days=31))
+    inside = _mask(stack, slide.geometry)
+    last = stack["s2_last_unchanged"].values[inside]
+    first = stack["s2_first_changed"].values[inside]
+    seen = np.isfinite(first)
+    assert seen.mean() > 0.9  # the post window shows the scar against the greenest baseline
+    day = float((event - date(1970, 1, 1)).days)
+    assert (first[seen] >= day).all()
+    before_event = float((max(d for d in s2 if d < event) - date(1970, 1, 1)).days)
+    assert np.median(last[seen]) == before_event

@@ -46,12 +46,19 @@ def test_latest_clear_and_optical_dating_match_the_archive() -> None:
     shape = (9, 11)
     pre_dn, pre_cs, pre_days, inputs, properties = _s2_scenes(rng, "a", 3, shape, 19900)
     dn, cs, days, post_inputs, post_props = _s2_scenes(rng, "b", 4, shape, 19920)
-    # A scar from the second post scene on over the left half: red up, NIR down.
+    # A scar from the second post scene on over the left half: red up, NIR down; and one over
+    # the right columns since the last baseline scene (a baseline that holds a look of it)
     dn[1:, 2, :, :5] = 3000
     dn[1:, 3, :, :5] = 900
-    for i in range(1, 4):
+    dn[:, 2, :, 8:] = 3000
+    dn[:, 3, :, 8:] = 900
+    pre_dn[2, 2, :, 8:] = 3000
+    pre_dn[2, 3, :, 8:] = 900
+    for i in range(4):
         post_inputs[f"T/bs2_{i}"]["B4"] = dn[i, 2].astype(float)
         post_inputs[f"T/bs2_{i}"]["B8"] = dn[i, 3].astype(float)
+    inputs["T/as2_2"]["B4"] = pre_dn[2, 2].astype(float)
+    inputs["T/as2_2"]["B8"] = pre_dn[2, 3].astype(float)
     inputs |= post_inputs
     properties |= post_props
     assets = AssetIds()
@@ -64,7 +71,10 @@ def test_latest_clear_and_optical_dating_match_the_archive() -> None:
     pre, post = masked("a", 3), masked("b", 4)
     baseline = sentinel2.greenest_pixel(pre)
     dating = sentinel2.change_dates(
-        post, baseline.select("NDVI"), sentinel2.last_clear_day(pre), "s2"
+        post,
+        baseline.select("NDVI"),
+        sentinel2.last_unchanged_day(pre, baseline.select("NDVI")),
+        "s2",
     )
     graph = graph_tree(ee.List([sentinel2.latest_clear(post), dating]))
     evaluator = GraphEvaluator(
@@ -83,11 +93,12 @@ def test_latest_clear_and_optical_dating_match_the_archive() -> None:
     np.testing.assert_array_equal(composite["day"], day_expected)
 
     base = greenest_pixel(pre_dn, pre_cs < 0.6)
-    pre_clear = (pre_cs >= 0.6) & np.isfinite(ndvi(pre_dn))
-    last_pre = np.where(pre_clear, np.asarray(pre_days, float)[:, None, None], -np.inf).max(0)
-    post_ndvi = ndvi(dn)
+    pre_ndvi, post_ndvi = ndvi(pre_dn), ndvi(dn)
     with np.errstate(invalid="ignore"):
         changed = post_ndvi < base.ndvi - 0.2
+        # the baseline's last clear look that does not show the change already
+        pre_clear = (pre_cs >= 0.6) & np.isfinite(pre_ndvi) & ~(pre_ndvi < base.ndvi - 0.2)
+    last_pre = np.where(pre_clear, np.asarray(pre_days, float)[:, None, None], -np.inf).max(0)
     reference = change_dates(
         np.asarray(days, float),
         changed,
@@ -100,6 +111,9 @@ def test_latest_clear_and_optical_dating_match_the_archive() -> None:
     clear_1 = (cs[1, :, :5] >= 0.6) & np.isfinite(base.ndvi[:, :5])
     assert (reference.first_changed[:, :5][clear_1] == days[1]).all() and clear_1.any()
     assert np.isfinite(reference.last_unchanged).mean() > 0.9
+    # and dated before the baseline's look of it where the scene before that was clear
+    held = (pre_cs[1, :, 8:] >= 0.6) & (pre_cs[2, :, 8:] >= 0.6) & (cs[0, :, 8:] >= 0.6)
+    assert held.any() and (dates["s2_last_unchanged"][:, 8:][held] == pre_days[1]).all()
 
 
 def test_mean_db_and_radar_dating_match_the_archive() -> None:
