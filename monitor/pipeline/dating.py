@@ -9,12 +9,13 @@ object's changed pixels of their own bounds (a clear look at a scar shows it at 
 pixel). A Sentinel-1 scene flags a slide's pixel not much more often than chance flags one of
 unchanged ground, so the pixels' own bounds are as often after the event as before it: the
 object's upper bound is the first day on which more of its pixels first show the change than
-chance explains (:data:`ONSET_Z`), its lower bound the last look of the post window before any
-of its pixels showed a change, chance or not; none where they did from the window's first look
-on. The baseline's last scene is no lower bound: nothing tested it (a change in the baseline's
-last scenes only shifts its mean), and in a run some weeks after a slide it is after the event.
-The candidate's bracket combines the sensors: the latest lower bound and the earliest upper
-bound, or, where they disagree, the bracket of the sensor that saw the change first.
+chance explains (:data:`ONSET_Z`), and it has no lower bound. A look on which none of its
+pixels was flagged does not show that it had not changed yet (one scene flags a slide's pixel
+with a probability of a sixth to a third in the simulated scenes, and tracks differ), and the
+baseline's last scene is tested by nothing (a change in the baseline's last scenes only
+shifts its mean; in a run some weeks after a slide that scene is after the event). The
+candidate's bracket combines the sensors: the latest lower bound and the earliest upper bound,
+or, where they disagree, the bracket of the sensor that saw the change first.
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
 confirmed when the optical view shows the change too (``optical``), or when two Sentinel-1
@@ -39,9 +40,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 import xarray as xr
-from scipy import special
 
-from models.change_statistics import IW_GRD_ENL, SINGLE_SCENE_Z, log_ratio_z
+from models.change_statistics import IW_GRD_ENL, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
 from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import (
@@ -57,6 +57,7 @@ from monitor.pipeline.radar_drop import (
 __all__ = [
     "DATING_COLUMNS",
     "LOOK_Z",
+    "ONSET_CELLS",
     "ONSET_Z",
     "SAW_CHANGE_SHARE",
     "Confirmation",
@@ -73,16 +74,18 @@ Confirmation = Literal["optical", "radar-repeat", "undated", "first-look"]
 # A sensor saw a candidate's change where most of the object's pixels with observations of that
 # sensor show it (a single scene flags about 5 % of unchanged pixels by chance).
 SAW_CHANGE_SHARE = 0.5
-# A Sentinel-1 scene flags a pixel of unchanged ground with this probability (|z| beyond
-# SINGLE_SCENE_Z, two-sided), and a slide's pixel with not much more: a change of 2-3 dB is about
-# one standard deviation of a scene's speckle. A pixel's first flagged scene is then as often a
-# later one as the first after the event, and its last unflagged one as often after the event as
-# before it. An object dates its radar change by how many of its pixels first show it on each
-# day: the change had happened by the first day on which they exceed the chance share by
-# ONSET_Z standard errors (one-sided 0.13 % a day on unchanged ground; speckle correlated within
-# a resolution cell, as for the two looks).
-_SCENE_CHANCE = float(special.erfc(SINGLE_SCENE_Z / np.sqrt(2.0)))
+# A Sentinel-1 scene flags about 5 % of the pixels of unchanged ground (|z| beyond
+# SINGLE_SCENE_Z, two-sided), and a slide's pixel not much more often: a change of 2-3 dB is
+# about one standard deviation of a scene's speckle. A pixel's first flagged scene is then as
+# often a later one as the first after the event, and its last unflagged one as often after the
+# event as before it. An object dates its radar change by how many of its pixels first show it
+# on each day: the change had happened by the first day on which they exceed the share the
+# stack's other pixels show that day by ONSET_Z standard errors (one-sided 0.13 % a day on
+# unchanged ground; speckle correlated within a resolution cell, as for the two looks).
 ONSET_Z = 3.0
+# Fewer resolution cells than this make too few independent looks at the change for the test
+# (a chance cluster of flags on a 10-pixel object passed it 8 days before a slide).
+ONSET_CELLS = 10.0
 # Two looks confirm an object's radar change where each stands out of the object's surroundings
 # by 3 standard errors in the direction of the change: one-sided 0.13 % per look for an object
 # outlined before looking at the data. A candidate is picked from the same scenes and carries its
@@ -137,13 +140,10 @@ def _sensor_brackets(
     n_changed = objects.count(changed)
     n_observed = objects.count(observed)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
-    if sensor == "s1":
+    if sensor == "s1":  # an upper bound only (see the module)
         cells = cell_pixels(stack) if "liaDeg" in stack else np.full(first.shape, CELL_PIXELS)
-        afters, befores = _radar_onsets(objects, first, last, observed, cells)
-        # a lower bound only from a look of the post window (see the module)
-        window = StackAttrs.of(stack).dates("s1", "post")
-        start = day_number(min(window)) if window else np.inf
-        afters = np.where(afters >= start, afters, np.nan)
+        befores = _radar_onsets(objects, first, observed, cells)
+        afters = np.full(len(index), np.nan)
     else:
         befores = objects.lower_median(np.where(changed, first, np.nan))
         afters = objects.lower_median(np.where(changed, last, np.nan))
@@ -154,40 +154,36 @@ def _sensor_brackets(
 
 
 def _radar_onsets(
-    objects: ObjectPixels,
-    first: np.ndarray,
-    last: np.ndarray,
-    observed: np.ndarray,
-    cells: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per object, the Sentinel-1 bracket in days (NaN where none of its pixels changed). Upper
-    bound: the first day on which the object's pixels first flagged that day outnumber the
-    chance share of its pixels not flagged before by :data:`ONSET_Z` standard errors (else the
-    day they outnumber it most). Lower bound: the last look that did not show the change of the
-    pixels flagged on the earliest day any of its pixels was, chance or not (the caller keeps it
-    only where it is a look of the post window)."""
+    objects: ObjectPixels, first: np.ndarray, observed: np.ndarray, cells: np.ndarray
+) -> np.ndarray:
+    """Per object, the day by which its Sentinel-1 change had happened (NaN where none of its
+    pixels changed): the first day on which its pixels first flagged that day outnumber the
+    share the stack's other pixels show that day (two tracks acquired the same day flag twice
+    as many; weather moves it) by :data:`ONSET_Z` standard errors. Where no day does, or the
+    object spans fewer than :data:`ONSET_CELLS` resolution cells, the last day any of its
+    pixels was first flagged."""
     n = len(objects.index)
     days = np.unique(first[np.isfinite(first)])  # the window's scenes that flagged a pixel
     if not n or not days.size:
-        return np.full(n, np.nan), np.full(n, np.nan)
+        return np.full(n, np.nan)
     cell = np.maximum(objects.mean(cells), 1.0)
-    chance = _SCENE_CHANCE
     excess = np.full((days.size, n), -np.inf)  # -inf: no pixel of the object first flagged then
-    lower = np.full((days.size, n), np.nan)
     for k, day in enumerate(days):
-        new = objects.count(first == day)
-        unflagged = objects.count(observed & ~(first < day))  # NaN compares False: never flagged
+        flagged_now = first == day
+        unflagged_now = observed & ~(first < day)  # NaN compares False: never flagged
+        new = objects.count(flagged_now)
+        unflagged = objects.count(unflagged_now)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            others = np.count_nonzero(unflagged_now) - unflagged
+            chance = (np.count_nonzero(flagged_now) - new) / others
+        chance = np.clip(np.nan_to_num(chance, nan=1.0), 1e-6, 1.0 - 1e-6)
         spread = np.sqrt(cell * chance * (1.0 - chance) * np.maximum(unflagged, 1.0))
         excess[k] = np.where(new > 0, (new - chance * unflagged) / spread, -np.inf)
-        lower[k] = objects.lower_median(np.where(first == day, last, np.nan))
-    onset = excess >= ONSET_Z
-    upper = np.where(onset.any(axis=0), onset.argmax(axis=0), excess.argmax(axis=0))
     flagged = np.isfinite(excess)
-    earliest = flagged.argmax(axis=0)
-    some = flagged.any(axis=0)
-    befores = np.where(some, days[upper], np.nan)
-    afters = np.where(some, lower[earliest, np.arange(n)], np.nan)
-    return afters, befores
+    onset = (excess >= ONSET_Z) & (objects.count(observed) >= ONSET_CELLS * cell)
+    latest = days.size - 1 - flagged[::-1].argmax(axis=0)
+    upper = np.where(onset.any(axis=0), onset.argmax(axis=0), latest)
+    return np.where(flagged.any(axis=0), days[upper], np.nan)
 
 
 def combine_brackets(
