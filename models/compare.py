@@ -76,7 +76,7 @@ def compare_manifests(
         "data": str(folder),
         "scenes": ids,
         # what the bootstrap resamples whole: every interval's "groups" is their number
-        "scene_groups": {**groups.to_dict(), "description": groups.describe()},
+        "scene_groups": groups.to_dict(),
         "settings": {},
         # settings one manifest has and the other lacks: not compared, and a switch loses or
         # gains them (an S1 setting is the radar-only fallback under clouds)

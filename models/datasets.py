@@ -45,6 +45,7 @@ __all__ = [
     "input_path",
     "label_path",
     "near_names",
+    "open_geotiff",
     "provenance_path",
     "read_folder",
     "read_input",
@@ -87,6 +88,12 @@ IGNORE = 255
 # so a VRT named ``<id>_input.tif`` read other files or URLs (``/vsicurl/``) as the scene's pixels.
 GEOTIFF_DRIVER = "GTiff"
 _NOT_GEOTIFF = "only GeoTIFF is read: a VRT or another format named .tif is refused"
+
+
+def open_geotiff(path: str | Path) -> rasterio.io.DatasetReader:
+    """``path`` opened for reading as a GeoTIFF, whatever its content claims (see
+    :data:`GEOTIFF_DRIVER`): every read of a scene's or an export's raster goes through it."""
+    return rasterio.open(path, driver=GEOTIFF_DRIVER)
 
 
 class DatasetError(ValueError):
@@ -254,7 +261,7 @@ def check_input(path: Path) -> list[int] | None:
     each model band lies in the file (None: in :data:`MODEL_BANDS` order); raises
     :class:`DatasetError` naming the file."""
     try:
-        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
+        with open_geotiff(path) as src:
             count, dtype, descriptions = src.count, np.dtype(src.dtypes[0]), src.descriptions
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err} ({_NOT_GEOTIFF})") from err
@@ -295,7 +302,7 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
     NaN, as with any other nodata."""
     order = check_input(path)
     try:
-        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
+        with open_geotiff(path) as src:
             masked = src.read(out_dtype="float32", masked=True)
             image = masked.filled(np.nan)
             if src.nodata == 0:
@@ -352,7 +359,7 @@ def read_label(
     georeferencing, a plain mask, is taken pixel for pixel). Returns the label as 0/1 and the
     unknown pixels (None where there are none); raises :class:`DatasetError` naming the file."""
     try:
-        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
+        with open_geotiff(path) as src:
             label = src.read(1)
             label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
     except rasterio.RasterioIOError as err:

@@ -74,7 +74,7 @@ def evaluate_folder(
         "scenes": ids,
         "baseline_fitted_on": str(val) if val else None,
         # what the bootstrap resamples whole: every interval's "groups" is their number
-        "scene_groups": {**groups.to_dict(), "description": groups.describe()},
+        "scene_groups": groups.to_dict(),
         "settings": {},
     }
     for setting in settings:

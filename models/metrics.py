@@ -182,7 +182,7 @@ def paired_count_difference(
     fewer."""
     _check_paired(a, b, groups, level)
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    by_group = _group_sums(diff, _of(groups, range(len(diff))))
+    by_group = _group_sums(diff, groups)
     low, high = _percentiles(_draw(by_group, resamples, seed), level)
     return {
         "difference": float(diff.sum()),

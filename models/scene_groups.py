@@ -64,7 +64,9 @@ class SceneGroups:
         return line
 
     def to_dict(self) -> dict[str, Any]:
+        """The record a report keeps (``scene_groups``), with :meth:`describe`'s line."""
         return {
+            "description": self.describe(),
             "groups": self.count,
             "scenes": len(self.ids),
             "sources": list(self.sources),

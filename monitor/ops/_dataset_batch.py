@@ -9,13 +9,14 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.datasets import GEOTIFF_DRIVER, IGNORE, Scene, write_scene
+from models.datasets import IGNORE, Scene, open_geotiff, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
@@ -182,7 +183,7 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
     height, width = (int(v) for v in grid["shape"])
     covered = np.zeros((height, width), bool)
     for path in pieces:
-        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
+        with open_geotiff(path) as src:
             if src.crs != crs:
                 return None, f"{path.name} is in {src.crs}, the scene's grid in {crs}"
             col, row = ~transform @ (src.transform.c, src.transform.f)
@@ -199,9 +200,9 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
         share = covered.mean()
         return None, f"the pieces cover {share:.0%} of the grid (a piece not downloaded yet?)"
     bounds = rasterio.transform.array_bounds(height, width, transform)  # W, S, E, N
-    image, _ = merge(
-        [str(p) for p in pieces], bounds=bounds, res=(transform.a, -transform.e), nodata=NODATA
-    )
+    with ExitStack() as opened:  # the files checked above, as GeoTIFFs (merge opens paths as any)
+        sources = [opened.enter_context(open_geotiff(p)) for p in pieces]
+        image, _ = merge(sources, bounds=bounds, res=(transform.a, -transform.e), nodata=NODATA)
     if image.shape[1:] != (height, width):  # the pieces lie on the grid: a merge off by a pixel
         return None, f"the pieces merged to {image.shape[1:]} px, the grid is {(height, width)}"
     return image, ""

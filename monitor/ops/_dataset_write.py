@@ -24,6 +24,7 @@ from models.datasets import (
     Scene,
     input_path,
     label_path,
+    open_geotiff,
     provenance_path,
     write_scene,
 )
@@ -164,7 +165,7 @@ def _relabel(folder: Path, job: SceneJob, record_path: Path) -> bool:
     shape = (int(grid["shape"][0]), int(grid["shape"][1]))
     raster = job.label(shape, Affine(*grid["transform"]), str(grid["crs"]))
     path = label_path(folder, job.id)
-    with rasterio.open(path) as src:
+    with open_geotiff(path) as src:
         stored, profile = src.read(1), src.profile
     if np.array_equal(stored, raster):
         return False

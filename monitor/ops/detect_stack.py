@@ -62,11 +62,11 @@ from rasterio.warp import transform as warp_transform
 from models.atomic import write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
-    GEOTIFF_DRIVER,
     DatasetError,
     check_input,
     first_names,
     near_names,
+    open_geotiff,
     read_input,
 )
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
@@ -263,7 +263,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
     except DatasetError as err:
         raise BadInput(str(err)) from err
     try:
-        with rasterio.open(path, driver=GEOTIFF_DRIVER) as src:
+        with open_geotiff(path) as src:
             crs, transform, width, height = src.crs, src.transform, src.width, src.height
             if width * height > max_pixels:
                 side = math.isqrt(max_pixels)

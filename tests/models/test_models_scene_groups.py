@@ -69,6 +69,7 @@ def test_a_provenance_records_group_comes_first(tmp_path: Path) -> None:
     groups = scene_groups(folder, ["a_glc-101", "b_glc-102", "c"])
     assert groups.groups == ("glc-101", "glc-101", "x-7") and groups.sources == (PROVENANCE,)
     assert groups.to_dict() == {
+        "description": f"2 groups of 3 scenes (from {PROVENANCE})",
         "groups": 2,
         "scenes": 3,
         "sources": [PROVENANCE],
