@@ -35,7 +35,7 @@ from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.store.inventory import not_an_inventory
 from monitor.store.landslides import LAYER
-from monitor.store.lock import lock_holder
+from monitor.store.lock import LockHolder, lock_holder
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -175,9 +175,20 @@ def _ended(line: RegionStatusLine) -> RegionStatusLine:
     )
 
 
-def collect_status(config: MonitorConfig, now: datetime | None = None) -> MonitorStatus:
-    """The monitor's status for ``config`` (see the module docstring)."""
-    now = now or datetime.now(UTC)
+@dataclass(frozen=True)
+class _InventoryState:
+    """What the inventory says (no job store read): its regions, outbox and landslides."""
+
+    regions: list[RegionStatusLine]
+    outbox: dict[str, int]
+    oldest_pending_alert: str | None
+    landslides: dict[str, int]
+    holder: LockHolder | None
+
+
+def _inventory_state(config: MonitorConfig) -> _InventoryState:
+    """The inventory's part of the status: read-only, without the job store (``status
+    --check`` runs where the job store's URL, a secret, is not in the environment)."""
     path = config.inventory.path
     names = [r.name for r in config.regions]
     regions = [RegionStatusLine(region=n) for n in names]
@@ -204,6 +215,15 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     holder = lock_holder(path)
     if holder is None:  # a run row still 'running' with no process holding the lock was killed
         regions = [_ended(r) if r.run_status == "running" else r for r in regions]
+    return _InventoryState(regions, outbox, oldest, landslides, holder)
+
+
+def collect_status(config: MonitorConfig, now: datetime | None = None) -> MonitorStatus:
+    """The monitor's status for ``config`` (see the module docstring)."""
+    now = now or datetime.now(UTC)
+    path = config.inventory.path
+    state = _inventory_state(config)
+    holder = state.holder
     scheduler = lock_holder(scheduler_lock_target(path))
     settings = config.schedule
     next_run = next_scheduled_run(settings.jobstore_for(path))
@@ -222,10 +242,10 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     return MonitorStatus(
         inventory=str(path),
         inventory_exists=path.exists(),
-        regions=regions,
-        outbox=outbox,
-        oldest_pending_alert=oldest,
-        landslides=landslides,
+        regions=state.regions,
+        outbox=state.outbox,
+        oldest_pending_alert=state.oldest_pending_alert,
+        landslides=state.landslides,
         running=holder.describe() if holder else None,
         scheduler=scheduler.describe() if scheduler else None,
         next_run=next_run.isoformat() if next_run else None,
@@ -297,13 +317,13 @@ def check_status(
     """The limits of ``status --check`` that ``config``'s monitor fails (none: healthy)."""
     limits = limits or CheckLimits()
     now = now or datetime.now(UTC)
-    status = collect_status(config, now)
+    status = _inventory_state(config)  # not the job store: its URL may be a secret not here
     failures = []
     for line in status.regions:
         why = _region_failure(line, limits, now)
         if why is not None:
             failures.append(CheckFailure("--max-age", f"region {line.region}", why))
-    if not status.inventory_exists:
+    if not config.inventory.path.exists():
         return failures
     with Outbox(config.inventory.path, read_only=True) as box:
         pending, dead = box.rows("pending"), box.rows("dead")

@@ -289,3 +289,23 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     )
     assert main(["status", "--config", str(path), "--check", "--max-dead", "-1"]) == 2
     assert "--max-dead -1: give a limit of 0 or more" in capsys.readouterr().err
+
+
+def test_status_check_needs_no_job_store_url_from_the_environment(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by the review of the change: `status --check` read the job store too, whose URL
+    (schedule.jobstore_url_env) is a secret the check's units do not receive, and so exited 2
+    wherever the URL came from the environment. The check reads the inventory alone; `status`
+    still needs the job store and names the variable."""
+    extra = "schedule: {jobstore_url_env: OPS_STATUS_JOBSTORE_URL}\n"
+    path = write_config(tmp_path, untrained_manifest, extra)
+    monkeypatch.delenv("OPS_STATUS_JOBSTORE_URL", raising=False)
+    populate(load_config(path))
+    assert main(["status", "--config", str(path), "--check"]) == 0
+    assert capsys.readouterr().out.startswith("status check passed: 2 region(s) completed ok")
+    assert main(["status", "--config", str(path)]) == 2
+    assert "OPS_STATUS_JOBSTORE_URL" in capsys.readouterr().err
