@@ -29,8 +29,8 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from monitor import __version__
-from monitor.errors import DatabaseFileError, checked_schema_version
-from monitor.file_schemas import INVENTORY, VERSION_TABLE
+from monitor.errors import DatabaseFileError
+from monitor.file_schemas import INVENTORY, VERSION_TABLE, checked_schema_version
 
 __all__ = [
     "add_missing_columns",
@@ -229,7 +229,6 @@ def schema_version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, str
         None if row is None else (row[0], row[1]),
         INVENTORY,
         "it was edited by hand or by another program: restore the file from a backup",
-        VERSION_TABLE,
     )
 
 

@@ -20,7 +20,6 @@ __all__ = [
     "DatabaseFileError",
     "Interrupted",
     "NewerSchemaError",
-    "checked_schema_version",
     "interrupt_on_signals",
 ]
 
@@ -57,32 +56,6 @@ class NewerSchemaError(DatabaseFileError):
             f"{release} or later to use it, or restore the copy taken before that upgrade "
             "(docs/operations.md, Upgrading)"
         )
-
-
-def checked_schema_version(
-    what: str,
-    where: str,
-    stamped: tuple[object, object] | None,
-    readable: int,
-    remedy: str,
-    table: str = "monitor_schema",
-) -> tuple[int, str] | None:
-    """The schema version and release ``stamped`` in a database of the monitor (``what`` at
-    ``where``, in its ``table``: :data:`monitor.file_schemas.VERSION_TABLE`; None where it
-    holds none), checked: a value that is no whole number from 1 is
-    refused (:class:`DatabaseFileError`, with ``remedy``), and a version newer than ``readable``
-    too (:class:`NewerSchemaError`)."""
-    if stamped is None:
-        return None
-    version, release = stamped
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise DatabaseFileError(
-            f"{what} {where}: its {table} table gives {what} schema version {version!r}, not a "
-            f"whole number from 1; {remedy}"
-        )
-    if version > readable:
-        raise NewerSchemaError(what, where, version, str(release), readable)
-    return version, str(release)
 
 
 class Interrupted(KeyboardInterrupt):

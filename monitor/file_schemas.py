@@ -24,7 +24,9 @@ The alerts' payload ``schema_version`` is another thing (docs/alerts.md).
 
 from __future__ import annotations
 
-__all__ = ["INVENTORY", "JOB_STORE", "VERSION_TABLE"]
+from monitor.errors import DatabaseFileError, NewerSchemaError
+
+__all__ = ["INVENTORY", "JOB_STORE", "VERSION_TABLE", "checked_schema_version"]
 
 #: The table that holds a database's schema version.
 VERSION_TABLE = "monitor_schema"
@@ -39,3 +41,28 @@ INVENTORY = 1
 #: 1: APScheduler 3's ``apscheduler_jobs`` holding the daily job, which calls
 #: ``monitor.ops.schedule:_fire`` with the store's URL.
 JOB_STORE = 1
+
+
+def checked_schema_version(
+    what: str,
+    where: str,
+    stamped: tuple[object, object] | None,
+    readable: int,
+    remedy: str,
+) -> tuple[int, str] | None:
+    """The schema version and release ``stamped`` in a database of the monitor (``what`` at
+    ``where``, in its :data:`VERSION_TABLE`; None where it holds none), checked: a value that
+    is no whole number from 1 is refused (:class:`monitor.errors.DatabaseFileError`, with
+    ``remedy``), and a version newer than ``readable`` too
+    (:class:`monitor.errors.NewerSchemaError`)."""
+    if stamped is None:
+        return None
+    version, release = stamped
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DatabaseFileError(
+            f"{what} {where}: its {VERSION_TABLE} table gives {what} schema version "
+            f"{version!r}, not a whole number from 1; {remedy}"
+        )
+    if version > readable:
+        raise NewerSchemaError(what, where, version, str(release), readable)
+    return version, str(release)

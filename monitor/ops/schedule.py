@@ -69,8 +69,8 @@ from monitor.config.operations import (
     default_jobstore_url,
     sqlite_file,
 )
-from monitor.errors import BadInput, DatabaseFileError, checked_schema_version
-from monitor.file_schemas import JOB_STORE, VERSION_TABLE
+from monitor.errors import BadInput, DatabaseFileError
+from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_version
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import KILL_AFTER_S, CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
@@ -242,7 +242,6 @@ def _refuse_newer_job_store(conn: Connection, url: str) -> int | None:
         JOB_STORE,
         "move the job store aside (the scheduler makes a new one and catches missed days up "
         "from the inventory)",
-        VERSION_TABLE,
     )
     return None if found is None else found[0]
 
