@@ -46,6 +46,7 @@ import shapely
 
 from gee_scripts.settings import GeeSettings
 from models.cache import cache_root
+from models.manifest import sha256_file
 from monitor.config import EventWindows, MonitorConfig, RegionConfig
 from monitor.pipeline.evaluation import Evaluation
 from monitor.pipeline.trigger import TriggerResult
@@ -103,7 +104,7 @@ def final_entry(
         },
         "source": source_identity(source, region.area),
         "model": config.model.model_dump(mode="json"),
-        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "manifest_sha256": sha256_file(manifest),
         "trigger": config.trigger.model_dump(mode="json"),
         "quicklooks": config.quicklooks.model_dump(mode="json", exclude={"base_url"}),
         "software": _software(),

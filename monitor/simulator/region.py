@@ -27,7 +27,7 @@ from monitor.simulator.spec import (
 )
 from monitor.simulator.surface import SurfaceModel
 from monitor.simulator.terrain import Terrain, simulate_terrain, terrain_departures
-from monitor.sources.archive_writer import _HIGHEST_ELEVATION_M
+from monitor.sources.archive_writer import HIGHEST_ELEVATION_M
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 
@@ -113,10 +113,10 @@ class SimulatedRegion:
             "the simulator's landscapes are shaped for regions of up to about 6 km across "
             "(docs/archive.md): simulate a larger area as several regions"
         )
-        if summit > _HIGHEST_ELEVATION_M:
+        if summit > HIGHEST_ELEVATION_M:
             how = f": {'; '.join(departures)}" if departures else ""
             raise ValueError(
-                f"{what} reaches {summit:.0f} m, above any summit ({_HIGHEST_ELEVATION_M:g} m)"
+                f"{what} reaches {summit:.0f} m, above any summit ({HIGHEST_ELEVATION_M:g} m)"
                 f"{how}; {advice}"
             )
         if departures:

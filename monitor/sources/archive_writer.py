@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CATALOG_COLUMNS",
+    "HIGHEST_ELEVATION_M",
     "S1_NODATA",
     "RegionWriter",
     "TrackInfo",
@@ -82,7 +83,7 @@ _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 _ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of any SAR mode
 _LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
-_HIGHEST_ELEVATION_M = 8849.0  # Mount Everest: above it, feet (x 3.28) or decimetres
+HIGHEST_ELEVATION_M = 8849.0  # Mount Everest: above it, feet (x 3.28) or decimetres
 _TALLEST_CANOPY_M = 120.0  # above any tree (the tallest measured, a redwood, is 116 m)
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
@@ -443,10 +444,10 @@ class RegionWriter:
                 f"{_LOWEST_ELEVATION_M:g} m, e.g. SRTM's -32768 voids): fill the voids, e.g. "
                 "from another DEM, before writing"
             )
-        if dem.max() > _HIGHEST_ELEVATION_M:
+        if dem.max() > HIGHEST_ELEVATION_M:
             raise ValueError(
                 f"region {self.area.name!r}: elevation reaches {dem.max():g}, above any summit "
-                f"({_HIGHEST_ELEVATION_M:g} m): is the DEM in feet? Give metres"
+                f"({HIGHEST_ELEVATION_M:g} m): is the DEM in feet? Give metres"
             )
         for name, raw in (("landcover", landcover), ("kg_climate", kg_climate)):
             codes = np.asarray(raw, np.float64)
