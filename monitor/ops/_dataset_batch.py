@@ -78,14 +78,15 @@ def _batch_export(
     # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
     # skips the job as the direct fetch does, before any new file (no task of an empty image)
     try:
-        if job.seen_after is not None:  # a monitoring view: one request more, for its dates
+        available = None
+        if job.seen_after is not None:  # a monitoring view: its dates first, asked once
             available = source.availability(job.area, job.pre, job.post)  # type: ignore[attr-defined]
             posts = (*available.s1_dates_post, *available.s2_dates_post)
             unseen = job.unseen(date.fromisoformat(d) for d in posts)
             if unseen:
                 raise NotSeenYet(unseen)
         image = source.feature_image(  # type: ignore[attr-defined]
-            job.area, job.pre, job.post, job.compositing
+            job.area, job.pre, job.post, job.compositing, availability=available
         )
     except DataUnavailable:
         if earlier is not None:  # an export of other labels or settings: never ingested now

@@ -217,9 +217,17 @@ class GeeSource:
             )
         return parse_availability(info)
 
-    def _available(self, area: AreaOfInterest, pre: Window, post: Window) -> Availability:
-        """:meth:`availability`, or :class:`DataUnavailable` when neither sensor has a scene."""
-        availability = self.availability(area, pre, post)
+    def _available(
+        self,
+        area: AreaOfInterest,
+        pre: Window,
+        post: Window,
+        availability: Availability | None = None,
+    ) -> Availability:
+        """:meth:`availability` (``availability`` where the caller asked already), or
+        :class:`DataUnavailable` when neither sensor has a scene."""
+        if availability is None:
+            availability = self.availability(area, pre, post)
         if not availability.any_data:
             raise DataUnavailable(
                 f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
@@ -233,12 +241,15 @@ class GeeSource:
         pre: Window,
         post: Window,
         compositing: Compositing = EVENT,
+        availability: Availability | None = None,
     ) -> ee.Image:
         """The assembled ``ee.Image`` (bands ``gee_scripts.assembly.FLAT_BANDS``);
         :class:`DataUnavailable` when neither sensor has a scene in the windows (the image
-        would be empty: every band masked)."""
+        would be empty: every band masked). ``availability``: the windows' scene dates where
+        the caller asked for them already (:meth:`availability`), not asked again."""
         request = self._request(area, pre, post)
-        return self._image(request, self._available(area, pre, post), compositing)
+        available = self._available(area, pre, post, availability)
+        return self._image(request, available, compositing)
 
     def export(
         self,

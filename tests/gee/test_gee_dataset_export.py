@@ -454,6 +454,9 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
         report = export_inventory(config, inventory, out, settings=dataset, source=source,
                                   progress=False, max_requests=3)  # fmt: skip
     assert report.exporting == 4 and not sum(report.written.values())
+    # one availability request a scene: a monitoring view's dates, asked to check that the
+    # view shows the item, are the ones its image is composited from (asked twice before)
+    assert server.value_requests == 4
     tasks = {task.config["description"]: graph_tree(task.config["expression"]) for task in started}
     event_id = "valley_20240817_1"
     assert sorted(tasks) == sorted([event_id, *(f"{event_id}_monitoring{n}d" for n in (6, 12, 24))])
