@@ -289,11 +289,16 @@ class Outbox:
         return int(failed), int(withdrawn)
 
     def rows(
-        self, status: str | None = None, *, ids: Collection[int] | None = None
+        self,
+        status: str | None = None,
+        *,
+        ids: Collection[int] | None = None,
+        withdrawn: bool = True,
     ) -> list[dict[str, Any]]:
         """Outbox rows (all columns; ``payload`` decoded), oldest first; optionally of one
-        ``status`` and/or with one of ``ids`` only."""
-        where: list[str] = []
+        ``status`` and/or with one of ``ids`` only; ``withdrawn=False`` leaves out the alerts
+        withdrawn before they were sent (:data:`NOT_WITHDRAWN_SQL`)."""
+        where: list[str] = [] if withdrawn else [NOT_WITHDRAWN_SQL]
         params: list[Any] = []
         if status:
             where.append("status = ?")

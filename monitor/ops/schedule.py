@@ -692,8 +692,11 @@ def cli_run(args: argparse.Namespace) -> int:
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
-    # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger
-    completed_runs(inventory, [r.name for r in config.regions])
+    # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger:
+    # opening it checks its schema version
+    if inventory.exists():
+        with file_errors(inventory), closing(connect_read_only(inventory)):
+            pass
     runner = CliRunner(
         config.path or args.config, extra_args=log_flags(args), timeout_s=settings.run_timeout_s
     )

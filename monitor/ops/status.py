@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
-from monitor.alerts.outbox import WAITING, WITHDRAWN, Outbox
+from monitor.alerts.outbox import WAITING, Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
@@ -326,7 +326,7 @@ def check_status(
     if not config.inventory.path.exists():
         return failures
     with Outbox(config.inventory.path, read_only=True) as box:
-        pending, dead = box.rows("pending"), box.rows("dead")
+        pending, dead = box.rows("pending"), box.rows("dead", withdrawn=False)
     oldest = gpkg.timestamp(now - timedelta(minutes=limits.max_pending_age_min))
     late = sorted((r for r in pending if r["created_at"] < oldest), key=lambda r: r["created_at"])
     if late:
@@ -340,7 +340,6 @@ def check_status(
         if len(late) > 1:
             message += f"; so have alerts {_ids(late[1:])}"
         failures.append(CheckFailure("--max-pending-age", f"alert {first['id']}", message))
-    dead = [r for r in dead if not (r["last_error"] or "").startswith(WITHDRAWN)]
     if len(dead) > limits.max_dead:
         message = (
             f"{len(dead)} dead alert(s), more than --max-dead {limits.max_dead}: "
