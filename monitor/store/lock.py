@@ -86,7 +86,9 @@ class RunLockUnwritable(BadInput):
         super().__init__(
             f"cannot write the lock file {lock_file} ({exc.strerror or exc}): it lives beside "
             f"the inventory, so this user must be able to write in {lock_file.parent}; check "
-            "its permissions and that its file system is neither full nor mounted read-only"
+            "its permissions and that its file system is neither full nor mounted read-only "
+            "(the folder is the configuration's inventory.path, which, when relative, is read "
+            "from base_dir, by default the configuration file's folder)"
         )
 
 

@@ -505,3 +505,36 @@ def test_the_crontab_caches_the_onnx_graphs_where_the_systemd_units_do() -> None
     for name in ("landslide-monitor.service", "landslide-monitor-scheduler.service"):
         unit = _unit(name)["Service"]["Environment"]
         assert unit == f"{CACHE_ENV}={crontab[CACHE_ENV]}"
+
+
+def test_the_documented_deployment_configuration_keeps_its_data_where_the_units_may_write(
+    tmp_path: Path,
+) -> None:
+    """Found reading the deployment as an operator: operations.md put the configuration in
+    /etc/landslide-monitor and the data in /var/lib/landslide-monitor, but relative paths are
+    read from the configuration's folder, so the default inventory was
+    /etc/landslide-monitor/runs/inventory.gpkg, which systemd's ProtectSystem=strict and the
+    image's user cannot write: every run failed. The docs now give the configuration's start,
+    and everything it writes lies in the one folder each deployment lets it write."""
+    docs = (DEPLOY.parent / "docs" / "operations.md").read_text()
+    section = docs.split("### Where a deployment keeps its data", 1)[1].split("\n### ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None, "operations.md gives no configuration for the deployments"
+    config_file = tmp_path / "etc" / "config.yaml"  # where it lies matters no more
+    config_file.parent.mkdir()
+    config_file.write_text(block[1])
+    config = load_config(config_file)
+    data = Path("/var/lib/landslide-monitor")
+    assert config.base_dir == data
+    written = {
+        "inventory": config.inventory.path,
+        "quicklooks": config.quicklooks.dir,
+        "job store": Path(config.schedule.jobstore_for(config.inventory.path).split(":///")[1]),
+    }
+    for what, path in written.items():
+        assert path.is_relative_to(data), (what, path)
+    # the folder each deployment writes
+    assert _unit("landslide-monitor.service")["Service"]["ReadWritePaths"] == str(data)
+    assert f'VOLUME ["{data}"]' in (DEPLOY / "Dockerfile").read_text()
+    k8s = _kubernetes()["landslide-monitor-config"]["data"]["config.yaml"]
+    assert yaml.safe_load(k8s)["inventory"]["path"].startswith(f"{data}/")

@@ -155,7 +155,9 @@ def test_a_lock_file_that_cannot_be_created_or_written_is_named(
     assert str(denied.value) == (
         f"cannot write the lock file {lock_file} (Permission denied): it lives beside the "
         f"inventory, so this user must be able to write in {tmp_path}; check its permissions "
-        "and that its file system is neither full nor mounted read-only"
+        "and that its file system is neither full nor mounted read-only (the folder is the "
+        "configuration's inventory.path, which, when relative, is read from base_dir, by "
+        "default the configuration file's folder)"
     )
 
     def full(fd: int, data: bytes, offset: int) -> int:
