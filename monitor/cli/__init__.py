@@ -23,6 +23,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def _run(args: argparse.Namespace) -> int:
             from monitor.store.lock import RunLock, RunLockHeld, lock_holder, lock_path_for
 
             # a run holds the inventory: refused (75) before the cluster's workers start, which
-            # took seconds; run_once takes the lock itself, this only spares the start
+            # took seconds; run_once takes the lock itself, this only spares the start, and
+            # waits what is left of --wait (another process may take the lock between the two)
+            started = time.monotonic()
             try:
                 holder = lock_holder(config.inventory.path)
             except OSError:  # unreadable, or gone meanwhile: run_once's own lock decides
@@ -126,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
             if holder is not None and args.wait > 0:
                 with RunLock(config.inventory.path, wait_s=args.wait):  # 75 after the wait
                     holder = None
+                options["lock_wait_s"] = max(0.0, args.wait - (time.monotonic() - started))
             if holder is not None:
                 lock_file = lock_path_for(config.inventory.path)
                 raise RunLockHeld(config.inventory.path, lock_file, holder)

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,52 @@ def test_a_run_on_dask_is_refused_before_its_cluster_starts(
         child.wait()
     assert status == 75, capsys.readouterr().err
     assert started == [] and waited >= 0.6
+
+
+def test_a_run_on_dask_waits_no_longer_than_its_wait_in_all(
+    populated_config: tuple[MonitorConfig, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an SRE's review: on Dask, `run --wait S` waited up to S for the holder before
+    the cluster started, then gave the run itself S again, so a process that took the lock
+    between the two made it wait up to 2 S (past the deployments' timeouts). The run now gets
+    what is left of S."""
+    from contextlib import contextmanager
+
+    import yaml
+
+    import monitor.ops.distributed as distributed
+    import monitor.run as run_module
+
+    config, _ = populated_config
+    assert config.path is not None
+    data = yaml.safe_load(config.path.read_text())
+    data["dask"] = {"enabled": True, "n_workers": 1}
+    on_dask = config.path.with_name("on_dask.yaml")
+    on_dask.write_text(yaml.safe_dump(data))
+    child = _hold_in_child(config.inventory.path)
+    threading.Timer(0.5, child.kill).start()  # the holder ends after 0.5 s of the wait
+    given: list[float] = []
+
+    @contextmanager
+    def no_cluster(*args: object, **kwargs: object) -> Iterator[None]:
+        yield None
+
+    class Stop(Exception):
+        pass
+
+    def run_once(*args: object, lock_wait_s: float, **kwargs: object) -> None:
+        given.append(lock_wait_s)
+        raise Stop
+
+    monkeypatch.setattr(distributed, "dask_executor", no_cluster)
+    monkeypatch.setattr(run_module, "run_once", run_once)
+    try:
+        main(["run", "--config", str(on_dask), "--date", "2024-09-15", "--wait", "5"])
+    finally:
+        child.kill()
+        child.wait()
+    assert len(given) == 1
+    assert 0.0 <= given[0] <= 4.5  # 5 s less the 0.5 s and more it waited before
 
 
 def test_a_run_with_wait_takes_the_lock_once_a_delivery_releases_it(
