@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -45,7 +45,7 @@ from monitor.config import (
 )
 from monitor.errors import BadInput
 from monitor.grid import reproject
-from monitor.pipeline.chain import detect, empty_detection_candidates, write_cogs
+from monitor.pipeline.chain import detect, empty_detection_candidates, prune_cogs, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
@@ -214,6 +214,25 @@ def _write_rasters(
         log.warning(
             "%s: probability/spread COGs not written in %s: %s", region, where, exc,
             exc_info=not expected,
+        )  # fmt: skip
+
+
+def _prune_rasters(config: MonitorConfig, run_date: date) -> None:
+    """The COGs of run dates more than ``quicklooks.keep_rasters_days`` before ``run_date``,
+    deleted; like writing them, a failure is logged and costs the run nothing."""
+    keep = config.quicklooks.keep_rasters_days
+    if keep is None:
+        return
+    before = run_date - timedelta(days=keep)
+    try:
+        files, size = prune_cogs(config.quicklooks.dir, before)
+    except OSError as exc:
+        log.warning("quicklooks.keep_rasters_days: old COGs not deleted: %s", exc)
+        return
+    if files:
+        log.info(
+            "quicklooks.keep_rasters_days: deleted %d COG(s) of runs before %s (%.1f MB)",
+            files, before, size / 1e6,
         )  # fmt: skip
 
 
@@ -434,6 +453,7 @@ def run_once(
             except BaseException as exc:
                 _record_stop(inventory, run_id, stage, exc)
                 raise
+        _prune_rasters(config, run_date)
     timings["total"] = time.perf_counter() - start
     quicklooks = config.quicklooks.dir / run_date.isoformat() if config.quicklooks.enabled else None
     return RunSummary(

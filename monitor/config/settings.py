@@ -140,6 +140,13 @@ class QuicklookSettings(StrictModel):
     enabled: bool = True
     dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
     max_per_region: int = Field(20, ge=0, description="largest detections first")
+    keep_rasters_days: int | None = Field(
+        None,
+        ge=1,
+        description="each run deletes the probability and spread COGs of run dates more than "
+        "this many days before its own (the PNGs stay: alerts, the inventory and the review "
+        "map show them); default: keep them all, about 8 MB per 100 km² of region and run",
+    )
     base_url: HttpUrl | None = Field(
         None,
         description="where a web server serves dir: alerts then carry each quicklook's URL "

@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -58,6 +59,7 @@ __all__ = [
     "cog_paths",
     "detect",
     "empty_detection_candidates",
+    "prune_cogs",
     "stack_from_scene",
     "write_cogs",
 ]
@@ -206,6 +208,30 @@ def cog_paths(folder: Path, stem: str) -> list[Path]:
     """Where :func:`write_cogs` writes ``stem``'s layers in ``folder`` (:data:`COG_LAYERS`
     order): also what a run that writes none for ``stem`` removes of an earlier one."""
     return [Path(folder) / f"{stem}_{name}.tif" for name in COG_LAYERS]
+
+
+def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
+    """Delete the COGs :func:`write_cogs` wrote into ``folder/<YYYY-MM-DD>/<region>/`` (the
+    daily run's layout) for dates before ``before``; nothing else is touched (the quicklook
+    PNGs, a folder not named by a date). Returns the files and bytes deleted; a file that
+    cannot be deleted raises :class:`OSError`."""
+    files = size = 0
+    for dated in sorted(Path(folder).glob("????-??-??")):
+        try:
+            day = date.fromisoformat(dated.name)
+        except ValueError:
+            continue
+        if day >= before or not dated.is_dir():
+            continue
+        for region in sorted(p for p in dated.iterdir() if p.is_dir()):
+            for path in cog_paths(region, region.name):
+                try:
+                    length = path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                files, size = files + 1, size + length
+    return files, size
 
 
 def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: str) -> list[Path]:

@@ -437,6 +437,46 @@ def test_detect_region_writes_only_quicklooks_and_cogs_and_pickles(
     assert copy.candidates.geometry.geom_equals(result.candidates.geometry).all()
 
 
+def test_keep_rasters_days_deletes_old_runs_cogs_and_keeps_their_quicklooks(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    stand_ins: Callable[..., Any],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found sizing a deployment: each run writes its regions' probability and spread COGs,
+    about 8 MB per 100 km² and run, never deleted (3 GB a year for one such region). With
+    ``quicklooks.keep_rasters_days`` a run deletes those of run dates more than that many days
+    before its own; the PNGs, which alerts and the inventory name, and other files stay."""
+    data = _config_data(manifest)
+    data["quicklooks"] = {"dir": "ql", "max_per_region": 1, "keep_rasters_days": 3}
+    config = load_config(write_config(data))
+    stand_ins()
+    days = [date(2024, 9, 10), date(2024, 9, 11), date(2024, 9, 12)]
+    for day in days:
+        run_once(config, day, progress=False, deliver_alerts=False)
+    stranger = tmp_path / "ql" / "2024-09-10" / "north" / "notes.tif"
+    stranger.write_bytes(b"mine")  # not the run's: stays
+    folder = {day: tmp_path / "ql" / day.isoformat() for day in days}
+    for day in days:
+        for region in ("north", "south"):
+            assert (folder[day] / region / f"{region}_probability.tif").is_file()
+    with caplog.at_level(logging.INFO, logger="monitor.run"):
+        run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+
+    cogs = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "ql").rglob("*_*.tif")}
+    # 09-10 and 09-11 are more than 3 days before 09-15; 09-12 and 09-15 are kept
+    assert cogs == {
+        f"ql/{day}/{region}/{region}_{layer}.tif"
+        for day in ("2024-09-12", "2024-09-15")
+        for region in ("north", "south")
+        for layer in ("probability", "spread")
+    }
+    assert stranger.read_bytes() == b"mine"
+    assert (folder[days[0]] / "north" / "candidate-001.png").is_file()
+    assert "deleted 8 COG(s) of runs before 2024-09-12" in caplog.text
+
+
 def test_an_unwritable_quicklooks_folder_keeps_the_detections(
     write_config: Callable[..., Path],
     manifest: Path,
