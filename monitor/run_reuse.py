@@ -106,7 +106,10 @@ def final_entry(
         "model": config.model.model_dump(mode="json"),
         "manifest_sha256": sha256_file(manifest),
         "trigger": config.trigger.model_dump(mode="json"),
-        "quicklooks": config.quicklooks.model_dump(mode="json", exclude={"base_url"}),
+        # what is drawn, not where it is served nor how long its COGs are kept
+        "quicklooks": config.quicklooks.model_dump(
+            mode="json", exclude={"base_url", "keep_rasters_days"}
+        ),
         "software": _software(),
     }
     key = hashlib.sha256(_canonical(parts).encode()).hexdigest()

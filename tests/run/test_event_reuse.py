@@ -239,6 +239,23 @@ def test_a_change_of_what_the_result_depends_on_computes_it_again(
     assert source.calls.count("north") == 2
 
 
+def test_how_long_the_cogs_are_kept_and_where_they_are_served_keep_the_result(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    cache: Path,
+    install: Callable[..., tuple[StandInSource, Any]],
+) -> None:
+    """``quicklooks.keep_rasters_days`` and ``base_url`` change nothing a run draws: setting
+    them does not compute an event region again."""
+    source, _ = install()
+    data = _data(manifest)
+    _run(load_config(write_config(data)), CLOSED + DAY)
+    data["quicklooks"] |= {"keep_rasters_days": 30, "base_url": "https://example.org/ql/"}
+    summary = _run(load_config(write_config(data)), CLOSED + 2 * DAY)
+    assert summary.regions[0].reused_from == CLOSED + DAY
+    assert source.calls.count("north") == 1
+
+
 def test_results_that_are_not_final_are_computed_every_time(
     write_config: Callable[..., Path],
     manifest: Path,
