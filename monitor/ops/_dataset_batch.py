@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,9 +30,29 @@ from monitor.ops._dataset_core import (
 )
 from monitor.sources.base import DataUnavailable, Source
 
+if TYPE_CHECKING:
+    from gee_scripts.assembly import Availability
+
 __all__ = ["ingest_exports"]
 
 log = logging.getLogger(__name__)
+
+
+def _dates_first(source: Source, job: SceneJob) -> Availability | None:
+    """On Earth Engine, a monitoring view's scene dates, asked before anything else of it (one
+    request; the caller passes them on to its image, which then does not ask again); None for
+    any other job or source. :class:`NotSeenYet` when its post window holds no acquisition
+    after the item's date: no image is built and no pixel fetched. Windows with no scene at all
+    are left to the image's own :class:`DataUnavailable`, as for every other scene."""
+    if source.name != "gee" or job.seen_after is None:
+        return None
+    available: Availability = source.availability(job.area, job.pre, job.post)  # type: ignore[attr-defined]
+    if available.any_data:
+        posts = (*available.s1_dates_post, *available.s2_dates_post)
+        unseen = job.unseen(date.fromisoformat(d) for d in posts)
+        if unseen:
+            raise NotSeenYet(unseen)
+    return available
 
 
 def _batch_export(
@@ -78,15 +98,8 @@ def _batch_export(
     # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
     # skips the job as the direct fetch does, before any new file (no task of an empty image)
     try:
-        available = None
-        if job.seen_after is not None:  # a monitoring view: its dates first, asked once
-            available = source.availability(job.area, job.pre, job.post)  # type: ignore[attr-defined]
-            posts = (*available.s1_dates_post, *available.s2_dates_post)
-            unseen = job.unseen(date.fromisoformat(d) for d in posts)
-            if unseen:
-                raise NotSeenYet(unseen)
         image = source.feature_image(  # type: ignore[attr-defined]
-            job.area, job.pre, job.post, job.compositing, availability=available
+            job.area, job.pre, job.post, job.compositing, availability=_dates_first(source, job)
         )
     except DataUnavailable:
         if earlier is not None:  # an export of other labels or settings: never ingested now

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -30,7 +30,7 @@ from models.datasets import (
 )
 from models.feature_stack import StackAttrs, model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
-from monitor.ops._dataset_batch import _batch_export
+from monitor.ops._dataset_batch import _batch_export, _dates_first
 from monitor.ops._dataset_core import (
     NOT_SEEN_YET,
     DatasetReport,
@@ -43,6 +43,9 @@ from monitor.ops._dataset_core import (
     scene_files,
 )
 from monitor.sources.base import DataUnavailable, Source, source_identity
+
+if TYPE_CHECKING:
+    from gee_scripts.assembly import Availability
 
 __all__ = ["write_jobs"]
 
@@ -89,6 +92,9 @@ def write_jobs(
             continue
         try:
             exporting = _batch_export(source, job, folder, max_requests, key, identity)
+            # fetched directly: a monitoring view's dates first, as for a batch export, so
+            # that one that shows nothing of its item yet costs no pixels
+            available = None if exporting else _dates_first(source, job)
         except NotSeenYet as err:
             _skip(job, skipped, NOT_SEEN_YET, str(err))
             continue
@@ -99,7 +105,7 @@ def write_jobs(
             report.exporting += 1
             exported.add(split)
             continue
-        stack = _fetch(source, job, skipped)
+        stack = _fetch(source, job, skipped, available)
         if stack is None:
             continue
         attrs = StackAttrs.of(stack)
@@ -197,10 +203,21 @@ def _refresh_record(record_path: Path, job: SceneJob, split: str) -> None:
         _write_json(record_path, {**record, **now})
 
 
-def _fetch(source: Source, job: SceneJob, skipped: dict[str, list[str]]) -> xr.Dataset | None:
+def _fetch(
+    source: Source,
+    job: SceneJob,
+    skipped: dict[str, list[str]],
+    available: Availability | None = None,
+) -> xr.Dataset | None:
     """The job's feature stack through ``source``, or None (its id listed in ``skipped`` under
-    the reason, logged) when the source has no data in the windows or cannot serve the tile."""
+    the reason, logged) when the source has no data in the windows or cannot serve the tile;
+    ``available``: the scene dates Earth Engine gave for its windows already (not asked
+    again)."""
     try:
+        if available is not None:
+            return source.features(  # type: ignore[call-arg]
+                job.area, job.pre, job.post, job.compositing, availability=available
+            )
         return source.features(job.area, job.pre, job.post, job.compositing)
     except DataUnavailable as err:
         reason, why = _NO_DATA, str(err)

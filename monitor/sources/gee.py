@@ -132,9 +132,11 @@ class GeeSource:
         pre: Window,
         post: Window,
         compositing: Compositing = EVENT,
+        availability: Availability | None = None,
     ) -> xr.Dataset:
         """The feature stack of ``area`` for the ``pre``/``post`` windows (see the module),
-        composited as ``compositing`` says."""
+        composited as ``compositing`` says. ``availability``: the windows' scene dates where
+        the caller asked for them already (:meth:`availability`), not asked again."""
         request = self._request(area, pre, post)
         if request.grid.area_km2 > self.settings.max_interactive_km2:
             raise RegionTooLarge(
@@ -143,7 +145,7 @@ class GeeSource:
                 "region, raise the limit, or export it with GeeSource.export (Cloud Storage or "
                 "Drive)"
             )
-        availability = self._available(area, pre, post)
+        availability = self._available(area, pre, post, availability)
         image = self._image(request, availability, compositing)
         transform = grid_transform(request.grid)
         bands = fetch.fetch_bands(

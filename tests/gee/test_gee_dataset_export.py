@@ -500,3 +500,84 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
     assert again.skipped == {
         "no acquisition after the item's date in the monitoring view's post window": 3
     }
+
+
+def _pixels(shape: tuple[int, int], post_day: str) -> dict[str, np.ndarray]:
+    """Every band of the feature image on a grid of ``shape``: random values, counts of one
+    or more, and the post window's greenest pixels all of ``post_day``."""
+    rng = np.random.default_rng(0)
+    bands = {name: rng.normal(size=shape).astype(np.float32) for name in FLAT_BANDS}
+    for name in ("s2_clear_pre", "s2_clear_post", "s1_count_pre", "s1_count_post"):
+        bands[name] = np.full(shape, 2.0, np.float32)
+    epoch = np.datetime64("1970-01-01", "D")
+    for which, day in (("pre", "2024-07-20"), ("post", post_day)):
+        days = (np.datetime64(day, "D") - epoch).astype(np.int64)
+        bands[f"s2_day_{which}"] = np.full(shape, float(days), np.float32)
+    return bands
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # xee's
+def test_a_directly_fetched_monitoring_view_that_shows_nothing_yet_fetches_no_pixels(
+    tmp_path: Path,
+) -> None:
+    """Found walking the export as an operator who pays in quota: a monitoring view small
+    enough for computePixels, whose post window holds no acquisition after its item's date,
+    was fetched whole (availability, xee's metadata and every pixel request) and only then
+    dropped; the batch path asked its dates first. Now its dates are asked first (one request),
+    and a view that shows the item passes them on to the fetch, which does not ask again."""
+    import geopandas as gpd
+    from shapely.geometry import mapping
+
+    from monitor.config import MonitorConfig
+    from monitor.ops.dataset import export_inventory
+
+    point = Point(10.91, 44.35)
+    source_settings = {"type": "gee", "chunk_px": 64, "export": {"bucket": "b"}}
+    windows = {"pre_days": 40, "post_days": 30, "radar_scenes": 2}
+    region = {"name": "valley", "geometry": mapping(point.buffer(0.02)), "windows": windows}
+    config = MonitorConfig.model_validate(
+        {"source": source_settings, "regions": [region], "dataset": {"tile_m": 1000.0}}
+    )
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"]}, geometry=[point.buffer(0.0003)], crs="EPSG:4326"
+    ).to_file(inventory)
+    assert isinstance(config.source, GeeSettings)
+    source = GeeSource(config.source, initialize=False, progress=False)
+    dataset = config.dataset.model_copy(update={"date_column": "mapped", "views": ["monitoring"]})
+    grid = region_grid(tile_around(point.buffer(0.0003), 1000.0, margin_m=100.0))
+    tiles = transfer_plan(grid.shape, 64).pixel_requests
+    assert 1 < tiles <= 16  # fetched directly, in several requests
+
+    def server(dates: list[str]) -> ArrayServer:
+        availability = {**AVAILABILITY, "s1_dates_post": dates, "s2_dates_post": dates}
+        bands = _pixels(grid.shape, dates[-1] if dates else "2024-08-10")
+        transform = tuple(grid.transform)[:6]
+        return ArrayServer(bands, crs=grid.crs, transform=transform, availability=availability)
+
+    def export(server: ArrayServer, out: Path, max_requests: int = 16) -> Any:
+        with server.installed():
+            return export_inventory(config, inventory, out, settings=dataset, source=source,
+                                    progress=False, max_requests=max_requests)  # fmt: skip
+
+    early = server(["2024-08-05", "2024-08-10"])  # the item is of 2024-08-17
+    report = export(early, tmp_path / "early")
+    assert report.skipped == {
+        "no acquisition after the item's date in the monitoring view's post window": 3
+    }
+    assert (early.value_requests, len(early.pixel_requests)) == (3, 0)  # its dates, no more
+    seen = server(["2024-08-20"])
+    report = export(seen, tmp_path / "seen")
+    assert sum(report.written.values()) == 3 and not report.skipped
+    # each view: its dates once (not again by the fetch), xee's metadata, its pixels
+    assert (seen.value_requests, len(seen.pixel_requests)) == (3 * 2, 3 * tiles)
+    # windows with no scene at all: skipped for that, fetched directly or exported in batch
+    # alike (the batch path said "no acquisition after the item's date")
+    nothing = ArrayServer(
+        {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0),
+        availability={k: [] for k in AVAILABILITY},
+    )  # fmt: skip
+    for max_requests in (16, 1):
+        report = export(nothing, tmp_path / f"none{max_requests}", max_requests)
+        assert report.skipped == {"no Sentinel-1/2 data in the windows": 3}, max_requests
+    assert (nothing.value_requests, len(nothing.pixel_requests)) == (2 * 3, 0)
