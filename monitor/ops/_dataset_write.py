@@ -83,7 +83,7 @@ def write_jobs(
         record_path = scene_files(folder, job.id)[0]
         identity = source_identity(source, job.area)
         key = job.key(identity)
-        _remove_elsewhere(out, split, job.id)  # a scene whose group moved split: never in two
+        _move_here(out, split, job.id)  # a scene whose group moved split: never in two
         if _is_complete(folder, job.id, key):
             _refresh_record(record_path, job, split)
             _relabel(folder, job, record_path)
@@ -302,6 +302,34 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
                 if scene_id not in ids:
                     found.add((split, scene_id))
     return sorted(found)
+
+
+def _move_here(out: Path, split: str, scene_id: str) -> None:
+    """Move ``scene_id``'s files into ``split`` from the split an earlier run wrote it to (its
+    group has moved: another ``split_buffer_m`` or ``split_by``, a new neighbour joining groups),
+    unless ``split`` holds its provenance record already; then delete what is left of it
+    elsewhere. The split is no part of what a scene is made of: moved, a written scene whose key
+    is unchanged is resumed, and a batch export in flight is waited for, not fetched or started
+    again (a changed key still fetches it, or cancels the moved task and starts another). The
+    provenance record moves last: a move cut short is finished by the next run."""
+    here = out / split
+    if not scene_files(here, scene_id)[0].exists():
+        for other in SPLIT_NAMES:
+            folder = out / other
+            if other == split:
+                continue
+            record, task = scene_files(folder, scene_id)[0], export_files(folder, scene_id)[0]
+            if not (record.exists() or task.exists()):
+                continue  # no scene there, or what is left of one not written to the end
+            # (record, input, label, task, task's label), moved in reverse: the record last
+            files = (*scene_files(folder, scene_id), *export_files(folder, scene_id))
+            targets = (*scene_files(here, scene_id), *export_files(here, scene_id))
+            for path, target in reversed(list(zip(files, targets, strict=True))):
+                if path.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    path.replace(target)
+            break
+    _remove_elsewhere(out, split, scene_id)
 
 
 def _remove_elsewhere(out: Path, keep: str | None, scene_id: str) -> None:

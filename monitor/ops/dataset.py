@@ -29,9 +29,10 @@ each region (``region``) whole (:func:`monitor.labels.assign_splits`), never spl
 tiles of one event; ``export`` also keeps together, whatever their dates, the scenes on shared
 ground or within ``dataset.split_buffer_m`` (default: a tile side) of each other.
 Resumable: a scene whose provenance record exists is not fetched again (the record is written
-last, every file atomically). Scenes of an earlier run that this one does not make (an item
-removed from the inventory, or made by the other command) are listed, and deleted with
-``--prune`` (never by a run that made no scene); a run that makes no scene exits with status 1.
+last, every file atomically), nor one whose group moved to another split (its files move).
+Scenes of an earlier run that this one does not make (an item removed from the inventory, or
+made by the other command) are listed, and deleted with ``--prune`` (never by a run that made
+no scene); a run that makes no scene exits with status 1.
 On Earth Engine, a tile of more ``computePixels`` requests than ``--max-requests`` is exported
 as a batch task instead
 (:mod:`gee_scripts.dataset_export`; docs/earth_engine.md has the request arithmetic), its label

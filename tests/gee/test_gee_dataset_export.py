@@ -581,3 +581,60 @@ def test_a_directly_fetched_monitoring_view_that_shows_nothing_yet_fetches_no_pi
         report = export(nothing, tmp_path / f"none{max_requests}", max_requests)
         assert report.skipped == {"no Sentinel-1/2 data in the windows": 3}, max_requests
     assert (nothing.value_requests, len(nothing.pixel_requests)) == (2 * 3, 0)
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # xee's
+def test_a_scene_whose_group_moves_split_is_moved_not_fetched_or_exported_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Found walking the export as an operator who pays in quota: a rerun whose split groups
+    changed (another split_buffer_m, a new neighbour joining two groups) deleted every scene
+    whose group moved split and fetched it again, pixels and all, though nothing that decides
+    its pixels or label changed; a batch export in flight was started again, the first task
+    neither cancelled nor waited for. Now the scene's files move with it and it is resumed."""
+    started: list[Any] = []
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
+    cancelled: list[str] = []
+    monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, _ = point_label_areas(point, 0.0)
+    grid = region_grid(tile)
+    settings = GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64)
+    source = GeeSource(settings, initialize=False, progress=False)
+    bands, transform = _pixels(grid.shape, "2024-08-24"), tuple(grid.transform)[:6]
+    server = ArrayServer(bands, crs=grid.crs, transform=transform, availability=AVAILABILITY)
+
+    def jobs(groups: list[str]) -> list[SceneJob]:
+        return [SceneJob(f"scene-{i}", AreaOfInterest("item", tile), pre, post, group=group,
+                         positive=[core], record={}) for i, group in enumerate(groups)]  # fmt: skip
+
+    first = ["g-0", "g-1", "g-2"]
+    before = assign_splits(first)
+    assert sorted(before.values()) == ["test", "train", "val"]
+    # the third scene's group joins the first's: it moves to that one's split
+    joined = ["g-0", "g-1", "g-0"]
+    after = assign_splits(joined)
+    assert after["g-0"] != before["g-2"]
+    for max_requests, kind in ((16, "direct"), (1, "batch")):
+        out = tmp_path / kind
+        with server.installed():
+            write_jobs(jobs(first), source, out, progress=False, max_requests=max_requests)
+            asked = (server.value_requests, len(server.pixel_requests), len(started))
+            report = write_jobs(jobs(joined), source, out, progress=False,
+                                max_requests=max_requests)  # fmt: skip
+        # nothing asked of Earth Engine again, no task started or cancelled
+        now = (server.value_requests, len(server.pixel_requests), len(started))
+        assert now == asked and not cancelled, kind
+        moved = out / after["g-0"]
+        assert not list((out / before["g-2"]).glob("**/scene-2*")), kind
+        if kind == "direct":
+            assert (report.resumed, sum(report.written.values())) == (3, 0)
+            record = json.loads((moved / "provenance" / "scene-2.json").read_text())
+            assert (record["split"], record["group"]) == (after["g-0"], "g-0")
+            assert read_scene(moved, "scene-2").image.shape == (15, *grid.shape)
+        else:
+            assert report.exporting == 3
+            assert (moved / "exports" / "scene-2.json").exists()
+            assert (moved / "exports" / "scene-2_label.npy").exists()
