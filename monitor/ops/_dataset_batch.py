@@ -151,20 +151,39 @@ def _batch_export(
     return True
 
 
-def _cancel(task_id: str, scene_id: str) -> None:
+# what a task that could not be cancelled leaves, by what replaced it (:func:`_cancel`)
+_EXPORTED_AGAIN = (
+    "its file may replace or sit beside this export's (same name): check the task list and "
+    "ingest the new task's file"
+)
+_FETCHED = "the scene was fetched directly: its file is not needed (ingest no longer takes it)"
+
+
+def _cancel(task_id: str, scene_id: str, then: str = _EXPORTED_AGAIN) -> None:
     """Cancel the Earth Engine batch task of an earlier export of the scene (best effort: a
-    task already finished or unknown, or no connection, leaves a warning)."""
+    task already finished or unknown, or no connection, leaves a warning ending in ``then``,
+    what its file means now)."""
     import ee
 
     try:
         ee.data.cancelTask(task_id)
     except Exception as err:  # any failure leaves the old task as it was: say so
         log.warning(
-            "%s: could not cancel the earlier export task %s (%s); if it still finishes, its "
-            "file may replace or sit beside this export's (same name): check the task list "
-            "and ingest the new task's file",
-            scene_id, task_id, err,
+            "%s: could not cancel the earlier export task %s (%s); if it still finishes, %s",
+            scene_id, task_id, err, then,
         )  # fmt: skip
+
+
+def _drop_export(folder: Path, scene_id: str) -> None:
+    """The scene was fetched directly: cancel the batch task of an earlier export of it (other
+    settings, or a tile once over ``--max-requests``), which would compute the same tile again,
+    and remove its record and label, so `dataset ingest` no longer brings its file in."""
+    record_path, label_file = export_files(folder, scene_id)
+    if record_path.exists():
+        task = json.loads(record_path.read_text()).get("task")
+        if task:
+            _cancel(task, scene_id, _FETCHED)
+    remove_files(record_path, label_file)
 
 
 # Earth Engine splits a large GeoTIFF into <prefix>-<row offset>-<column offset>.tif, each

@@ -30,7 +30,7 @@ from models.datasets import (
 )
 from models.feature_stack import StackAttrs, model_input
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
-from monitor.ops._dataset_batch import _batch_export, _dates_first
+from monitor.ops._dataset_batch import _batch_export, _dates_first, _drop_export
 from monitor.ops._dataset_core import (
     NOT_SEEN_YET,
     DatasetReport,
@@ -113,9 +113,7 @@ def write_jobs(
         if unseen:
             _skip(job, skipped, NOT_SEEN_YET, unseen)
             continue
-        # fetched directly: a batch export of the scene started earlier (other settings or a
-        # larger tile) is no longer what `dataset ingest` should bring in
-        remove_files(*export_files(folder, job.id))
+        _drop_export(folder, job.id)
         _write_scene(source, job, stack, folder, split, record_path, key, identity)
         report.written[split] += 1
         done[split].append(job.id)

@@ -638,3 +638,49 @@ def test_a_scene_whose_group_moves_split_is_moved_not_fetched_or_exported_again(
             assert report.exporting == 3
             assert (moved / "exports" / "scene-2.json").exists()
             assert (moved / "exports" / "scene-2_label.npy").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # xee's
+def test_a_scene_fetched_directly_cancels_its_earlier_batch_export(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found walking the export as an operator who pays in quota: a scene exported as a batch
+    task, then fetched directly by a rerun that allows more requests (--max-requests), had its
+    export record and label removed but its task left running: Earth Engine computed the tile
+    twice and wrote a file nothing would ingest. Now the task is cancelled (best effort: where
+    Earth Engine cannot, a warning says that its file is not needed)."""
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: None)
+    cancelled: list[str] = []
+    monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
+    pre, post = event_windows(date(2024, 8, 17), 60, 30)
+    core, _ = point_label_areas(point, 0.0)
+    job = SceneJob("item_20240817_glc-11", AreaOfInterest("item-glc-11", tile), pre, post,
+                   group="glc-11", positive=[core])  # fmt: skip
+    grid = region_grid(tile)
+    bands, transform = _pixels(grid.shape, "2024-08-24"), tuple(grid.transform)[:6]
+    server = ArrayServer(bands, crs=grid.crs, transform=transform, availability=AVAILABILITY)
+    source = GeeSource(GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64),
+                       initialize=False, progress=False)  # fmt: skip
+    split = tmp_path / "ds" / assign_splits(["glc-11"])["glc-11"]
+    record = split / "exports" / f"{job.id}.json"
+    for task in ("OLD", "DONE"):
+        with server.installed():
+            assert write_jobs([job], source, tmp_path / "ds", progress=False,
+                              max_requests=1).exporting == 1  # fmt: skip
+        record.write_text(json.dumps({**json.loads(record.read_text()), "task": task}))
+        if task == "DONE":  # finished already: Earth Engine refuses to cancel it
+
+            def refuse(task_id: str) -> None:
+                raise ee.EEException(f"Task {task_id} is already completed")
+
+            monkeypatch.setattr(ee.data, "cancelTask", refuse)
+        with server.installed():
+            report = write_jobs([job], source, tmp_path / "ds", progress=False, max_requests=16)
+        assert sum(report.written.values()) == 1 and not report.exporting
+        assert not list(split.glob("exports/*")), task
+        (split / "provenance" / f"{job.id}.json").unlink()  # the next round exports it again
+    assert cancelled == ["OLD"]
+    assert "could not cancel the earlier export task DONE" in caplog.text
+    assert "the scene was fetched directly: its file is not needed" in caplog.text
