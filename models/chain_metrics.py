@@ -5,6 +5,13 @@ rasters of a labelled folder (Ganerød et al. layout, ``label/<id>_label.tif``).
 - **Object recall by size class**: a true landslide is an 8-connected object of label pixels; it
   is detected when a kept polygon covers at least one of its pixels. Size classes by the true
   object's area (:data:`SIZE_CLASSES`), plus landslides of 1 ha or more together.
+- **One-to-one object recall** beside it: one polygon spread over several landslides counts as
+  one hit, not several. Landslides found are those of a maximum bipartite matching between
+  kept polygons and true landslides (an edge where the polygon covers one of the landslide's
+  pixels). Landslides are matched largest first: the landslides of a size class or larger found
+  are as many as a maximum matching restricted to them has (so the ">=1 ha" figure is the most
+  landslides of 1 ha or more distinct polygons account for), and the classes add up to "all".
+  **Merged polygons**: kept polygons covering pixels of two or more true landslides.
 - **False objects per 100 km²**: kept polygons that cover no label pixel, per 100 km² of scored
   scene area (all of them, and those of 0.5 ha or more). On look-alike-only scenes (no label
   pixel) every kept polygon is false.
@@ -33,6 +40,8 @@ import numpy as np
 from affine import Affine
 from rasterio import features
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_bipartite_matching
 from shapely.geometry.base import BaseGeometry
 
 from models.datasets import (
@@ -163,6 +172,9 @@ class ChainScores:
     scenes: int
     area_km2: float
     recall_by_size: dict[str, tuple[int, int]] = field(default_factory=dict)  # (detected, all)
+    # (detected, all), each kept polygon counting for one landslide at most (maximum matching)
+    recall_one_to_one_by_size: dict[str, tuple[int, int]] = field(default_factory=dict)
+    merged_polygons: int = 0  # kept polygons covering two or more true landslides
     polygons: int = 0
     false_objects: int = 0
     false_objects_large: int = 0  # of 0.5 ha or more
@@ -176,6 +188,10 @@ class ChainScores:
 
     def recall(self, size: str) -> float | None:
         detected, total = self.recall_by_size.get(size, (0, 0))
+        return self._ratio(detected, total)
+
+    def recall_one_to_one(self, size: str) -> float | None:
+        detected, total = self.recall_one_to_one_by_size.get(size, (0, 0))
         return self._ratio(detected, total)
 
     def found(self, size: str = "all") -> int:
@@ -205,8 +221,14 @@ class ChainScores:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["recall_by_size"] = {k: list(v) for k, v in self.recall_by_size.items()}
+        out["recall_one_to_one_by_size"] = {
+            k: list(v) for k, v in self.recall_one_to_one_by_size.items()
+        }
         out |= {
             "recall": {k: self.recall(k) for k in self.recall_by_size},
+            "recall_one_to_one": {
+                k: self.recall_one_to_one(k) for k in self.recall_one_to_one_by_size
+            },
             "false_per_100km2": self.false_per_100km2,
             "false_large_per_100km2": self.false_large_per_100km2,
             "pixel_precision": self.precision,
@@ -220,12 +242,51 @@ def _size_names() -> list[str]:
     return [name for name, _, _ in SIZE_CLASSES] + [">=1 ha", "all"]
 
 
+def _matched(touches: Sequence[np.ndarray], events: np.ndarray) -> int:
+    """The size of a maximum matching between polygons (``touches``: the true objects each
+    covers) and the true objects marked in ``events``."""
+    rows = [t[events[t]] for t in touches]
+    if not any(len(r) for r in rows):
+        return 0
+    graph = csr_matrix(
+        (
+            np.ones(sum(len(r) for r in rows), dtype=np.int8),
+            np.concatenate(rows),
+            np.cumsum([0] + [len(r) for r in rows]),
+        ),
+        shape=(len(rows), len(events)),
+    )
+    return int((maximum_bipartite_matching(graph, perm_type="column") >= 0).sum())
+
+
+def _one_to_one(
+    touches: Sequence[np.ndarray], event_area_m2: np.ndarray, detected: np.ndarray
+) -> dict[str, int]:
+    """Per size name, the true objects of one scene found one-to-one by the polygons
+    ``touches`` (largest first, see the module docstring); ``detected`` marks the objects they
+    touch."""
+    if all(len(t) <= 1 for t in touches):  # no polygon on two: the matching is the touches
+        ranks = {lo: int((detected & (event_area_m2 >= lo)).sum()) for lo in _bounds()}
+    else:
+        ranks = {lo: _matched(touches, event_area_m2 >= lo) for lo in _bounds()}
+    out = {name: ranks[lo] - ranks[hi] for name, lo, hi in SIZE_CLASSES}
+    out[">=1 ha"] = ranks[LARGE_M2]
+    out["all"] = ranks[-np.inf]
+    return out
+
+
+def _bounds() -> list[float]:
+    """Every area from which landslides are counted: each class's bounds, 1 ha, and all."""
+    return sorted({b for _, lo, hi in SIZE_CLASSES for b in (lo, hi)} | {LARGE_M2, -np.inf})
+
+
 def chain_scores(
     scenes: Sequence[SceneObjects], kept: Sequence[np.ndarray] | None = None
 ) -> ChainScores:
     """Scores of the polygons ``kept`` (boolean per polygon and scene; all when None)."""
     out = ChainScores(scenes=len(scenes), area_km2=float(sum(s.area_km2 for s in scenes)))
     counts = {name: [0, 0] for name in _size_names()}
+    one_to_one = {name: 0 for name in _size_names()}
     for i, s in enumerate(scenes):
         keep = np.ones(len(s.tp), bool) if kept is None else np.asarray(kept[i], dtype=bool)
         detected = np.zeros(len(s.event_area_m2), dtype=bool)
@@ -240,6 +301,10 @@ def chain_scores(
         counts[">=1 ha"][1] += int(large.sum())
         counts["all"][0] += int(detected.sum())
         counts["all"][1] += len(detected)
+        kept_touches = [s.touches[j] for j in np.flatnonzero(keep)]
+        for name, found in _one_to_one(kept_touches, s.event_area_m2, detected).items():
+            one_to_one[name] += found
+        out.merged_polygons += sum(len(t) >= 2 for t in kept_touches)
         unknown = s.unknown if len(s.unknown) == len(keep) else np.zeros(len(keep), bool)
         false = keep & np.array([len(t) == 0 for t in s.touches], dtype=bool) & ~unknown
         out.polygons += int(keep.sum())
@@ -249,6 +314,7 @@ def chain_scores(
         out.fp += int(s.fp[keep].sum())
         out.fn += s.label_pixels - int(s.tp[keep].sum())
     out.recall_by_size = {k: (v[0], v[1]) for k, v in counts.items()}
+    out.recall_one_to_one_by_size = {k: (one_to_one[k], v[1]) for k, v in counts.items()}
     return out
 
 
@@ -356,12 +422,28 @@ def format_chain_report(report: dict[str, Any]) -> str:
             f"| {_cell(s['pixel_precision'])} | {_cell(s['pixel_recall'])} "
             f"| {_cell(s['pixel_f1'])} |"
         )
+    lines += ["", _one_to_one_table(report, sizes)]
     s = report["with_filter"]
     lines.append("")
     lines.append(
         f"{s['scenes']} scenes, {s['area_km2']:.1f} km², "
         f"{report['look_alike_only']['scenes']} of them look-alike-only (no labelled landslide)."
     )
+    return "\n".join(lines)
+
+
+def _one_to_one_table(report: dict[str, Any], sizes: list[str]) -> str:
+    """The one-to-one recall (each kept polygon counting for one landslide at most) and the
+    merged polygons of :func:`evaluate_chain`'s report."""
+    lines = [
+        "| chain | " + " | ".join(f"one-to-one recall {s}" for s in sizes) + " | merged polygons |",
+        "|" + " --- |" * (len(sizes) + 2),
+    ]
+    for key, title in (("without_filter", "without filter"), ("with_filter", "with filter")):
+        s = report[key]
+        found = s["recall_one_to_one_by_size"]
+        cells = [f"{_cell(s['recall_one_to_one'][k])} ({found[k][0]}/{found[k][1]})" for k in sizes]
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {s['merged_polygons']} |")
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from shapely import unary_union
 from shapely.geometry import box
 
 from models.chain_metrics import chain_scores, scene_objects
@@ -254,3 +255,87 @@ def test_detections_are_read_only_as_the_format_their_suffix_names(tmp_path: Pat
     refused = f"{det / 'detections.gpkg'}: not a GeoPackage (an SQLite database) but an OGR VRT"
     with pytest.raises(DatasetError, match=f"^{re.escape(refused)}"):
         evaluate_chain(det, tmp_path / "data")
+
+
+def _three() -> np.ndarray:
+    """Object A (3 x 3 pixels, <0.1 ha), C (3 x 3, <0.1 ha) beside it, B (10 x 10, 1 ha)."""
+    label = _label()
+    label[1:4, 6:9] = 1  # C, two columns right of A
+    return label
+
+
+OVER_A_AND_C = _pixels(0, 0, 2, 10)  # the first rows of A and C (the chain's never overlap)
+ON_A = _pixels(3, 1, 4, 4)  # the last row of A
+
+
+@pytest.mark.parametrize(
+    ("polygons", "touch", "one_to_one", "merged"),
+    [
+        # one polygon over two landslides: one of them found one-to-one
+        ([OVER_A_AND_C], (2, 3), (1, 3), 1),
+        # two polygons over one landslide (B's halves): one landslide, nothing merged
+        ([_pixels(8, 8, 18, 13), _pixels(8, 13, 18, 18)], (1, 3), (1, 3), 0),
+        # greedy matching in polygon order gives the first polygon A (A is labelled first)
+        # and leaves the second none; the maximum matching gives it C and the second A
+        ([OVER_A_AND_C, ON_A], (2, 3), (2, 3), 1),
+        ([ON_A, OVER_A_AND_C], (2, 3), (2, 3), 1),
+    ],
+)
+def test_one_to_one_recall_by_hand(polygons, touch, one_to_one, merged) -> None:
+    """Found in a methodology review: one polygon spread over several landslides counted as
+    several hits. The touch recall stays as it was; the one-to-one recall beside it lets each
+    kept polygon count for one landslide at most."""
+    scores = chain_scores([scene_objects("s", _three(), T, polygons)])
+    assert scores.recall_by_size["all"] == touch
+    assert scores.recall_one_to_one_by_size["all"] == one_to_one
+    assert scores.recall_one_to_one("all") == pytest.approx(one_to_one[0] / 3)
+    assert scores.merged_polygons == merged
+    record = scores.as_dict()
+    assert record["recall_one_to_one_by_size"]["all"] == list(one_to_one)
+    assert record["merged_polygons"] == merged
+
+
+def test_one_to_one_matches_the_largest_landslides_first() -> None:
+    """A polygon over B (1 ha) and A (<0.1 ha), and one over A and C: B, and one of A and C,
+    are found; the size classes add up to all. With the second polygon suppressed, the first
+    counts for B, not A."""
+    over_a_and_b = unary_union([_pixels(2, 1, 4, 4), _pixels(4, 2, 9, 9)])  # off C
+    scene = scene_objects("s", _three(), T, [over_a_and_b, OVER_A_AND_C])
+    both = chain_scores([scene])
+    assert both.recall_by_size["all"] == (3, 3) and both.merged_polygons == 2
+    assert both.recall_one_to_one_by_size["all"] == (2, 3)
+    assert both.recall_one_to_one_by_size["<0.1 ha"] == (1, 2)
+    assert both.recall_one_to_one_by_size["1-5 ha"] == (1, 1)
+    first = chain_scores([scene], [np.array([True, False])])
+    assert first.recall_by_size["<0.1 ha"] == (1, 2) and first.merged_polygons == 1
+    assert first.recall_one_to_one_by_size[">=1 ha"] == (1, 1)
+    assert first.recall_one_to_one_by_size["1-5 ha"] == (1, 1)
+    assert first.recall_one_to_one_by_size["<0.1 ha"] == (0, 2)
+    assert first.recall_one_to_one_by_size["all"] == (1, 3)
+
+
+def test_models_evaluate_chain_reports_one_to_one_recall(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    for folder, array in (("label", _three()[None]), ("input", np.zeros((15, 20, 20), "f4"))):
+        (data / folder).mkdir(parents=True)
+        with rasterio.open(data / folder / f"s_{folder}.tif", "w", driver="GTiff", height=20,
+                           width=20, count=len(array), dtype=array.dtype, crs=CRS,
+                           transform=T) as dst:  # fmt: skip
+            dst.write(array)
+    det = tmp_path / "det"
+    det.mkdir()
+    frame = gpd.GeoDataFrame(
+        {"scene": ["s"] * 2, "suppressed": [False, True]}, geometry=[OVER_A_AND_C, ON_A], crs=CRS
+    )
+    frame.to_file(det / "detections.gpkg")
+    out = tmp_path / "report"
+    assert main(["evaluate", "--chain", str(det), "--data", str(data), "--out", str(out)]) == 0
+    report = json.loads((out / "chain_report.json").read_text())
+    assert report["with_filter"]["recall_by_size"]["all"] == [2, 3]
+    assert report["with_filter"]["recall_one_to_one_by_size"]["all"] == [1, 3]
+    assert report["without_filter"]["recall_one_to_one_by_size"]["all"] == [2, 3]
+    assert report["with_filter"]["merged_polygons"] == 1
+    printed = capsys.readouterr().out
+    assert "| with filter | 0.50 (1/2) | - (0/0) |" in printed  # <0.1 ha: A or C
+    assert printed.count("| 0.33 (1/3) | 1 |") == 1  # all, merged polygons
+    assert (out / "chain_report.md").read_text().strip() in printed
