@@ -19,6 +19,7 @@ from monitor.cli import build_parser
 from monitor.config import load_config
 from monitor.errors import EXIT_BAD_INPUT, EXIT_FAILED
 from monitor.ops.schedule import ScheduleSettings, cron_trigger
+from monitor.ops.schedule_runner import LOCK_WAIT_S
 from monitor.store.lock import EXIT_LOCKED
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -185,13 +186,15 @@ def test_every_deployment_delivers_the_waiting_alerts_every_5_minutes_beside_its
     assert (DEPLOY / "systemd" / timer["Unit"]).is_file()
     # the run outwaits the longest delivery systemd lets run
     assert _wait_s(_cli_args(run["ExecStart"])) >= _seconds(service["TimeoutStartSec"])
+    # and as long as the built-in scheduler's runs wait (the Docker image's default command)
+    assert _wait_s(_cli_args(run["ExecStart"])) == LOCK_WAIT_S
 
     # cron: the same, 75 not reported (test_a_cron_job_that_fails_says_so_in_syslog_...)
     jobs = {tuple(_cron_cli_args(c)[1:3]): (when, c) for when, c in _cron_jobs()}
     when, command = jobs[("alerts", "deliver")]
     assert fires(when) == every_5_minutes
     assert _cron_cli_args(command)[1:] == deliver
-    assert _wait_s(_cron_cli_args(jobs[("run", "--config")][1])) >= 600
+    assert _wait_s(_cron_cli_args(jobs[("run", "--config")][1])) == LOCK_WAIT_S
 
     # Kubernetes: a CronJob of its own, one job at a time, on the run's volume and secrets
     objects = _kubernetes()
@@ -216,7 +219,7 @@ def test_every_deployment_delivers_the_waiting_alerts_every_5_minutes_beside_its
     assert _pod_failure_action(job, EXIT_LOCKED) == "Ignore"  # the run delivers when it ends
     assert job["backoffLimit"] == 0  # 1 and 2: the outbox retries, not a new pod
     assert _pod_failure_action(job, EXIT_FAILED) == "Count"
-    assert _wait_s(run_container["args"]) >= 600
+    assert _wait_s(run_container["args"]) == LOCK_WAIT_S
 
     # Docker: the host's crontab delivers in the scheduler's container
     text = (DEPLOY / "Dockerfile").read_text()
