@@ -21,8 +21,10 @@ One file per region and inventory in ``event-detections`` of the cache folder
 (:func:`models.cache.cache_root`, beside the ONNX graphs): JSON, data only (nothing runs on
 load), a header line (the key, its parts, the SHA-256 of the payload) and the payload line. It is
 written with :func:`models.atomic.write_atomically` and used only when its key and the payload's
-SHA-256 match and the quicklooks and COGs it names are still there; otherwise the region is
-computed again, saying why, and the file rewritten. The folder may be deleted at any time.
+SHA-256 match and the quicklooks it names are still there (its COGs may have been deleted
+after ``quicklooks.keep_rasters_days``: the result read back names those still there);
+otherwise the region is computed again, saying why, and the file rewritten. The folder may be
+deleted at any time.
 """
 
 from __future__ import annotations
@@ -155,11 +157,11 @@ def load(entry: Reuse, run_date: date) -> RegionResult | None:
             "rewritten", entry.region, entry.path, type(exc).__name__, exc,
         )  # fmt: skip
         return None
-    missing = [p for p in _files(stored) if not Path(p).is_file()]
+    missing = [p for p in _quicklooks(stored) if not Path(p).is_file()]
     if missing:
         log.info(
-            "%s: the detections stored by the run of %s name %d quicklook or COG file(s) no "
-            "longer there (%s): computed again", entry.region, computed, len(missing), missing[0],
+            "%s: the detections stored by the run of %s name %d quicklook(s) no longer there "
+            "(%s): computed again", entry.region, computed, len(missing), missing[0],
         )  # fmt: skip
         return None
     note = (
@@ -169,6 +171,8 @@ def load(entry: Reuse, run_date: date) -> RegionResult | None:
     log.debug("%s: read back from %s", entry.region, entry.path)
     return dataclasses.replace(
         stored,
+        # the COGs are kept for quicklooks.keep_rasters_days: those deleted since are not named
+        rasters=[p for p in stored.rasters if Path(p).is_file()],
         run_date=run_date,
         message="; ".join(m for m in (note, stored.message) if m),
         reused_from=computed,
@@ -237,13 +241,14 @@ def _changed(stored: Any, current: dict[str, Any]) -> str:
     return ", ".join(names) or "the key"
 
 
-def _files(result: RegionResult) -> list[str]:
-    """The quicklooks and COGs ``result`` names."""
-    files = list(result.rasters)
+def _quicklooks(result: RegionResult) -> list[str]:
+    """The quicklooks ``result`` names: the inventory and the alerts name them, so a result
+    whose quicklooks are gone is computed again; its COGs may be gone (deleted after
+    ``quicklooks.keep_rasters_days``, operations.md "Disk space")."""
     frame = result.candidates
-    if frame is not None and "quicklook" in frame.columns:
-        files.extend(str(p) for p in frame["quicklook"] if isinstance(p, str))
-    return files
+    if frame is None or "quicklook" not in frame.columns:
+        return []
+    return [str(p) for p in frame["quicklook"] if isinstance(p, str)]
 
 
 # --------------------------------------------------------------------------- the payload

@@ -246,14 +246,22 @@ def test_how_long_the_cogs_are_kept_and_where_they_are_served_keep_the_result(
     install: Callable[..., tuple[StandInSource, Any]],
 ) -> None:
     """``quicklooks.keep_rasters_days`` and ``base_url`` change nothing a run draws: setting
-    them does not compute an event region again."""
+    them does not compute an event region again, nor does the deletion of its COGs, which the
+    result read back then no longer names (found by a review: the deleted COGs computed every
+    event region again once every keep_rasters_days)."""
     source, _ = install()
     data = _data(manifest)
-    _run(load_config(write_config(data)), CLOSED + DAY)
-    data["quicklooks"] |= {"keep_rasters_days": 30, "base_url": "https://example.org/ql/"}
-    summary = _run(load_config(write_config(data)), CLOSED + 2 * DAY)
-    assert summary.regions[0].reused_from == CLOSED + DAY
+    first = _run(load_config(write_config(data)), CLOSED + DAY)
+    cogs = first.regions[0].rasters
+    assert len(cogs) == 2 and all(Path(p).is_file() for p in cogs)
+    data["quicklooks"] |= {"keep_rasters_days": 2, "base_url": "https://example.org/ql/"}
+    config = load_config(write_config(data))
+    summaries = [_run(config, CLOSED + n * DAY) for n in range(2, 6)]
+    assert not any(Path(p).is_file() for p in cogs)  # deleted by the run of CLOSED + 4 days
+    assert [s.regions[0].reused_from for s in summaries] == [CLOSED + DAY] * 4
     assert source.calls.count("north") == 1
+    assert summaries[0].regions[0].rasters == cogs
+    assert summaries[-1].regions[0].rasters == []
 
 
 def test_results_that_are_not_final_are_computed_every_time(
@@ -348,7 +356,7 @@ def test_a_quicklook_no_longer_there_is_computed_again(
     with caplog.at_level(logging.INFO, logger="monitor.run"):
         second = _run(config, CLOSED + DAY)
     assert second.regions[0].reused_from is None and source.calls.count("north") == 2
-    assert "name 1 quicklook or COG file(s) no longer there" in caplog.text
+    assert "name 1 quicklook(s) no longer there" in caplog.text
     again = second.regions[0].candidates
     assert again is not None and all(Path(q).is_file() for q in again["quicklook"])
 
