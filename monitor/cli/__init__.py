@@ -129,12 +129,13 @@ def _run(args: argparse.Namespace) -> int:
             if holder is not None and args.wait > 0:
                 with RunLock(config.inventory.path, wait_s=args.wait):  # 75 after the wait
                     holder = None
-                options["lock_wait_s"] = max(0.0, args.wait - (time.monotonic() - started))
             if holder is not None:
                 lock_file = lock_path_for(config.inventory.path)
                 raise RunLockHeld(config.inventory.path, lock_file, holder)
             n_regions = len(args.region or config.regions)
             with dask_executor(config.dask, n_regions) as executor:
+                # what is left of --wait once the cluster has started
+                options["lock_wait_s"] = max(0.0, args.wait - (time.monotonic() - started))
                 summary = run_once(config, run_date, executor=executor, progress=False, **options)
         else:
             summary = run_once(config, run_date, progress=not args.quiet, **options)
