@@ -103,9 +103,8 @@ def _batch_export(
         )
     except DataUnavailable:
         if earlier is not None:  # an export of other labels or settings: never ingested now
-            if earlier.get("task"):
-                _cancel(earlier["task"], job.id)
-            remove_files(*scene_files(folder, job.id), record_path, label_file)
+            _drop_export(folder, job.id, _UNAVAILABLE)
+            remove_files(*scene_files(folder, job.id))
         raise
     if earlier is not None and earlier.get("task"):
         _cancel(earlier["task"], job.id)  # its file must not land after this export's
@@ -157,6 +156,9 @@ _EXPORTED_AGAIN = (
     "ingest the new task's file"
 )
 _FETCHED = "the scene was fetched directly: its file is not needed (ingest no longer takes it)"
+_UNAVAILABLE = (
+    "the scene has no data in its windows now: its file is not needed (ingest no longer takes it)"
+)
 
 
 def _cancel(task_id: str, scene_id: str, then: str = _EXPORTED_AGAIN) -> None:
@@ -174,15 +176,16 @@ def _cancel(task_id: str, scene_id: str, then: str = _EXPORTED_AGAIN) -> None:
         )  # fmt: skip
 
 
-def _drop_export(folder: Path, scene_id: str) -> None:
-    """The scene was fetched directly: cancel the batch task of an earlier export of it (other
-    settings, or a tile once over ``--max-requests``), which would compute the same tile again,
-    and remove its record and label, so `dataset ingest` no longer brings its file in."""
+def _drop_export(folder: Path, scene_id: str, then: str = _FETCHED) -> None:
+    """Cancel the batch task of an earlier export of the scene (other settings, or a tile once
+    over ``--max-requests``), which would compute the same tile again, and remove its record
+    and label, so `dataset ingest` no longer brings its file in: the scene was fetched
+    directly, or (``then`` says which to a task that cannot be cancelled) is not to be had."""
     record_path, label_file = export_files(folder, scene_id)
     if record_path.exists():
         task = json.loads(record_path.read_text()).get("task")
         if task:
-            _cancel(task, scene_id, _FETCHED)
+            _cancel(task, scene_id, then)
     remove_files(record_path, label_file)
 
 
