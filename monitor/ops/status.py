@@ -14,7 +14,8 @@ the lock and never changes the file.
 every configured region completed ok within ``--max-age`` hours, no alert pending longer than
 ``--max-pending-age`` minutes, at most ``--max-dead`` dead alerts (withdrawn ones not counted),
 no alert waiting for its channel's settings (a secret's variable unset where it was
-delivered). It prints each limit that fails, naming the region or alerts, and exits 1 when
+delivered), at least ``--min-free-mb`` free on the file systems of the inventory and the
+quicklooks. It prints each limit that fails, naming the region or alerts, and exits 1 when
 one does (the command worked; the monitor is not healthy), 0 when all pass.
 """
 
@@ -22,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sqlite3
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import _geopackage as gpkg
@@ -269,6 +272,9 @@ class CheckLimits:
     max_age_h: float = 36.0  # --max-age: since the last run each region completed ok
     max_pending_age_min: float = 60.0  # --max-pending-age: since a pending alert was queued
     max_dead: int = 0  # --max-dead: dead alerts, withdrawn ones not counted
+    # --min-free-mb: free space where runs write (a run of a 100 km² region writes about 8 MB
+    # of COGs, operations.md "Disk space"; a full disk fails the inventory's update)
+    min_free_mb: float = 1024.0
 
 
 @dataclass(frozen=True)
@@ -323,6 +329,7 @@ def check_status(
         why = _region_failure(line, limits, now)
         if why is not None:
             failures.append(CheckFailure("--max-age", f"region {line.region}", why))
+    failures += _disk_failures(config, limits)
     if not config.inventory.path.exists():
         return failures
     with Outbox(config.inventory.path, read_only=True) as box:
@@ -364,12 +371,37 @@ def check_status(
     return failures
 
 
+def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFailure]:
+    """``--min-free-mb`` on the file systems of the inventory's and the quicklooks' folders
+    (the nearest folder that exists: before the first run they may not)."""
+    folders = [Path(config.inventory.path).parent]
+    if config.quicklooks.enabled:
+        folders.append(Path(config.quicklooks.dir))
+    failures, seen = [], set()
+    for folder in folders:
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        device = existing.stat().st_dev
+        if device in seen:
+            continue
+        seen.add(device)
+        free_mb = shutil.disk_usage(existing).free / 1e6
+        if free_mb < limits.min_free_mb:
+            message = (
+                f"{free_mb:.0f} MB free on its file system, less than --min-free-mb "
+                f"{limits.min_free_mb:g}; a run on a full disk fails its inventory update "
+                '(quicklooks.keep_rasters_days deletes old COGs: operations.md, "Disk space")'
+            )
+            failures.append(CheckFailure("--min-free-mb", f"folder {folder}", message))
+    return failures
+
+
 def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     """The limits the options give; None without ``--check`` (where a limit is refused)."""
     given = {
         "--max-age": args.max_age,
         "--max-pending-age": args.max_pending_age,
         "--max-dead": args.max_dead,
+        "--min-free-mb": args.min_free_mb,
     }
     for option, value in given.items():
         if value is not None and not args.check:
@@ -385,6 +417,7 @@ def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
             default.max_pending_age_min if args.max_pending_age is None else args.max_pending_age
         ),
         max_dead=default.max_dead if args.max_dead is None else args.max_dead,
+        min_free_mb=default.min_free_mb if args.min_free_mb is None else args.min_free_mb,
     )
 
 
@@ -393,7 +426,8 @@ def _format_check(failures: list[CheckFailure], limits: CheckLimits, n_regions: 
         return (
             f"status check passed: {n_regions} region(s) completed ok within "
             f"{limits.max_age_h:g} h, no alert pending over {limits.max_pending_age_min:g} min, "
-            f"dead alerts within {limits.max_dead}, none waiting for a channel's settings"
+            f"dead alerts within {limits.max_dead}, none waiting for a channel's settings, "
+            f"at least {limits.min_free_mb:g} MB free"
         )
     lines = [f"status check failed: {len(failures)} limit(s)"]
     lines += [f"  {f.limit}: {f.subject}: {f.message}" for f in failures]
@@ -432,6 +466,14 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --check: the most dead alerts, withdrawn ones not counted "
         f"(default {defaults.max_dead})",
+    )
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="with --check: the least free space on the file systems of the inventory and "
+        f"the quicklooks (default {defaults.min_free_mb:g})",
     )
 
 

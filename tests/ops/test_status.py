@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ops_fixtures import populate, write_config
@@ -281,7 +283,12 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     assert main(["status", "--config", str(path), "--check", "--json"]) == 1
     checked = json.loads(capsys.readouterr().out)
     assert checked["healthy"] is False
-    assert checked["limits"] == {"max_age_h": 36.0, "max_pending_age_min": 60.0, "max_dead": 0}
+    assert checked["limits"] == {
+        "max_age_h": 36.0,
+        "max_pending_age_min": 60.0,
+        "max_dead": 0,
+        "min_free_mb": 1024.0,
+    }
     assert [f["limit"] for f in checked["failures"]] == ["settings"]
     assert main(["status", "--config", str(path), "--max-age", "3"]) == 2
     assert "--max-age is a limit of `status --check`: give --check with it" in (
@@ -289,6 +296,43 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     )
     assert main(["status", "--config", str(path), "--check", "--max-dead", "-1"]) == 2
     assert "--max-dead -1: give a limit of 0 or more" in capsys.readouterr().err
+
+
+def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found sizing a deployment: a run writes about 8 MB of COGs per 100 km² of region, and a
+    full disk fails the inventory's update; the health check only noticed 36 hours of failed
+    runs later. It now fails below --min-free-mb (1024) on the file systems the runs write
+    to, each named once."""
+    import monitor.ops.status as status_module
+
+    path = write_config(tmp_path, untrained_manifest, ALERTS)
+    config = load_config(path)
+    populate(config)
+    asked: list[Path] = []
+    real = shutil.disk_usage
+
+    def nearly_full(where: Path) -> Any:
+        asked.append(Path(where))
+        total, used, _ = real(where)
+        return type(real(where))(total, used, 300 * 10**6)  # 300 MB free
+
+    monkeypatch.setattr(status_module.shutil, "disk_usage", nearly_full)
+    assert main(["status", "--config", str(path), "--check"]) == 1
+    out = capsys.readouterr().out
+    folder = config.inventory.path.parent
+    assert out.splitlines()[1:] == [
+        f"  --min-free-mb: folder {folder}: 300 MB free on its file system, less than "
+        "--min-free-mb 1024; a run on a full disk fails its inventory update "
+        '(quicklooks.keep_rasters_days deletes old COGs: operations.md, "Disk space")'
+    ]
+    assert len(asked) == 1  # the quicklooks lie on the same file system: asked once
+    assert main(["status", "--config", str(path), "--check", "--min-free-mb", "200"]) == 0
+    assert capsys.readouterr().out.endswith("at least 200 MB free\n")
 
 
 def test_status_check_needs_no_job_store_url_from_the_environment(
