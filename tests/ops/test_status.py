@@ -36,6 +36,27 @@ schedule: {cron: "30 5 * * 1-5", timezone: Europe/Rome}
 NOW = datetime(2024, 9, 14, 12, 0, tzinfo=UTC)  # a Saturday
 
 
+@pytest.fixture(autouse=True)
+def _roomy_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's free space is no part of these tests (a nearly full CI disk would fail the
+    healthy cases): 100 GB free, unless a test says otherwise."""
+    import monitor.ops.status as status_module
+
+    def roomy(where: Path) -> Any:
+        return _usage(where, 100 * 10**9)
+
+    monkeypatch.setattr(status_module.shutil, "disk_usage", roomy)
+
+
+_DISK_USAGE = shutil.disk_usage  # before the fixture below replaces it
+
+
+def _usage(where: Path, free: int) -> Any:
+    """``shutil.disk_usage`` of ``where`` with ``free`` bytes free."""
+    real = _DISK_USAGE(where)
+    return type(real)(real.total, real.used, free)
+
+
 def test_status_of_a_populated_inventory(
     tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -314,12 +335,10 @@ def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
     config = load_config(path)
     populate(config)
     asked: list[Path] = []
-    real = shutil.disk_usage
 
     def nearly_full(where: Path) -> Any:
         asked.append(Path(where))
-        total, used, _ = real(where)
-        return type(real(where))(total, used, 300 * 10**6)  # 300 MB free
+        return _usage(where, 300 * 10**6)
 
     monkeypatch.setattr(status_module.shutil, "disk_usage", nearly_full)
     assert main(["status", "--config", str(path), "--check"]) == 1
