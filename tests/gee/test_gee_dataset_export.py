@@ -412,26 +412,15 @@ def test_ingest_refuses_a_file_off_the_scene_grid_and_goes_on(
     assert "a.tif is in EPSG:32633, the scene's grid in EPSG:32632" in caplog.text
 
 
-def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """``dataset export`` on Earth Engine: an item's monitoring views go to the server as the
-    region's daily runs would ask for them (the latest clear Sentinel-2 look, the mean of the
-    region's last ``radar_scenes`` Sentinel-1 scenes per track, no median), on their own
-    windows, beside the event view's greenest-pixel and median graph; the batch task's record
-    says the compositing and the view. A view whose windows hold no acquisition after the item
-    starts no task."""
-    from datetime import timedelta
-
+def _valley(tmp_path: Path, point: Point) -> tuple[Any, Path, GeeSource]:
+    """A configuration on Earth Engine (64-px requests, a bucket for batch exports) with one
+    region around ``point`` (1 km tiles), an inventory of one slide there mapped on
+    2024-08-17, and its source, never initialised."""
     import geopandas as gpd
     from shapely.geometry import mapping
 
     from monitor.config import MonitorConfig
-    from monitor.ops.dataset import export_inventory
 
-    started: list[Any] = []
-    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
-    point = Point(10.91, 44.35)
     settings = {"type": "gee", "chunk_px": 64, "export": {"bucket": "b"}}
     windows = {"pre_days": 40, "post_days": 30, "radar_scenes": 2}
     region = {"name": "valley", "geometry": mapping(point.buffer(0.02)), "windows": windows}
@@ -443,7 +432,26 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
         {"mapped": ["2024-08-17"]}, geometry=[point.buffer(0.0003)], crs="EPSG:4326"
     ).to_file(inventory)
     assert isinstance(config.source, GeeSettings)
-    source = GeeSource(config.source, initialize=False, progress=False)
+    return config, inventory, GeeSource(config.source, initialize=False, progress=False)
+
+
+def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``dataset export`` on Earth Engine: an item's monitoring views go to the server as the
+    region's daily runs would ask for them (the latest clear Sentinel-2 look, the mean of the
+    region's last ``radar_scenes`` Sentinel-1 scenes per track, no median), on their own
+    windows, beside the event view's greenest-pixel and median graph; the batch task's record
+    says the compositing and the view. A view whose windows hold no acquisition after the item
+    starts no task."""
+    from datetime import timedelta
+
+    from monitor.ops.dataset import export_inventory
+
+    started: list[Any] = []
+    monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
+    point = Point(10.91, 44.35)
+    config, inventory, source = _valley(tmp_path, point)
     grid = region_grid(tile_around(point.buffer(0.0003), 1000.0, margin_m=100.0))
     server = ArrayServer(
         {}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=AVAILABILITY
@@ -525,25 +533,11 @@ def test_a_directly_fetched_monitoring_view_that_shows_nothing_yet_fetches_no_pi
     was fetched whole (availability, xee's metadata and every pixel request) and only then
     dropped; the batch path asked its dates first. Now its dates are asked first (one request),
     and a view that shows the item passes them on to the fetch, which does not ask again."""
-    import geopandas as gpd
-    from shapely.geometry import mapping
 
-    from monitor.config import MonitorConfig
     from monitor.ops.dataset import export_inventory
 
     point = Point(10.91, 44.35)
-    source_settings = {"type": "gee", "chunk_px": 64, "export": {"bucket": "b"}}
-    windows = {"pre_days": 40, "post_days": 30, "radar_scenes": 2}
-    region = {"name": "valley", "geometry": mapping(point.buffer(0.02)), "windows": windows}
-    config = MonitorConfig.model_validate(
-        {"source": source_settings, "regions": [region], "dataset": {"tile_m": 1000.0}}
-    )
-    inventory = tmp_path / "slides.gpkg"
-    gpd.GeoDataFrame(
-        {"mapped": ["2024-08-17"]}, geometry=[point.buffer(0.0003)], crs="EPSG:4326"
-    ).to_file(inventory)
-    assert isinstance(config.source, GeeSettings)
-    source = GeeSource(config.source, initialize=False, progress=False)
+    config, inventory, source = _valley(tmp_path, point)
     dataset = config.dataset.model_copy(update={"date_column": "mapped", "views": ["monitoring"]})
     grid = region_grid(tile_around(point.buffer(0.0003), 1000.0, margin_m=100.0))
     tiles = transfer_plan(grid.shape, 64).pixel_requests

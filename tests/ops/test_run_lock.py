@@ -192,6 +192,18 @@ def test_a_command_whose_lock_file_cannot_be_written_exits_2_naming_it(
     assert "Traceback" not in err and "--debug" not in err
 
 
+def _on_dask(config: MonitorConfig) -> Path:
+    """``config``'s file with Dask enabled (one worker), beside it."""
+    import yaml
+
+    assert config.path is not None
+    data = yaml.safe_load(config.path.read_text())
+    data["dask"] = {"enabled": True, "n_workers": 1}
+    on_dask = config.path.with_name("on_dask.yaml")
+    on_dask.write_text(yaml.safe_dump(data))
+    return on_dask
+
+
 def test_a_run_on_dask_is_refused_before_its_cluster_starts(
     populated_config: tuple[MonitorConfig, int],
     monkeypatch: pytest.MonkeyPatch,
@@ -199,16 +211,10 @@ def test_a_run_on_dask_is_refused_before_its_cluster_starts(
 ) -> None:
     """Found by a new user: with dask enabled, a run that another run's lock refuses (75)
     started its LocalCluster first, seconds of workers for nothing."""
-    import yaml
-
     import monitor.ops.distributed as distributed
 
     config, _ = populated_config
-    assert config.path is not None
-    data = yaml.safe_load(config.path.read_text())
-    data["dask"] = {"enabled": True, "n_workers": 1}
-    on_dask = config.path.with_name("on_dask.yaml")
-    on_dask.write_text(yaml.safe_dump(data))
+    on_dask = _on_dask(config)
     started: list[object] = []
 
     def no_cluster(*args: object, **kwargs: object) -> None:
@@ -248,17 +254,11 @@ def test_a_run_on_dask_waits_no_longer_than_its_wait_in_all(
     what is left of S once the cluster has started."""
     from contextlib import contextmanager
 
-    import yaml
-
     import monitor.ops.distributed as distributed
     import monitor.run as run_module
 
     config, _ = populated_config
-    assert config.path is not None
-    data = yaml.safe_load(config.path.read_text())
-    data["dask"] = {"enabled": True, "n_workers": 1}
-    on_dask = config.path.with_name("on_dask.yaml")
-    on_dask.write_text(yaml.safe_dump(data))
+    on_dask = _on_dask(config)
     child = _hold_in_child(config.inventory.path)
     threading.Timer(0.5, child.kill).start()  # the holder ends after 0.5 s of the wait
     given: list[float] = []
