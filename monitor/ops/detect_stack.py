@@ -327,19 +327,15 @@ _DB_MEDIAN_RANGE: tuple[float, float] = (-50.0, 20.0)
 
 
 def _aligned(
-    src: rasterio.io.DatasetReader,
-    name: str,
-    order: list[int] | None,
-    shape: tuple[int, int],
-    nodata: float | None,
+    src: rasterio.io.DatasetReader, name: str, order: list[int] | None, shape: tuple[int, int]
 ) -> np.ndarray:
     """Band ``name`` of ``src`` on the decimated grid ``shape``, no data as NaN (pixels kept in
-    place, so that bands can be compared pixel by pixel)."""
+    place, so that bands can be compared pixel by pixel): what the file declares as no data,
+    its nodata value or a mask band, as :func:`models.datasets.read_input` reads it."""
     index = MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]
-    values = src.read(index + 1, out_shape=shape).astype(np.float64)
-    if nodata is not None and not np.isnan(nodata):
-        values[values == nodata] = np.nan
-    return values
+    values = src.read(index + 1, out_shape=shape, masked=True).astype(np.float64)
+    filled: np.ndarray = values.filled(np.nan)
+    return filled
 
 
 _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most this many a side
@@ -356,7 +352,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
 
     @functools.cache  # each band is read once, whichever checks use it
     def read(name: str) -> np.ndarray:
-        return _aligned(src, name, order, shape, src.nodata)
+        return _aligned(src, name, order, shape)
 
     def band(name: str) -> np.ndarray:
         values = read(name)

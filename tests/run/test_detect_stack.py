@@ -196,6 +196,32 @@ def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monk
     assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
 
 
+def test_a_stack_whose_no_data_is_an_internal_mask_runs_on_its_footprint(tmp_path, monkeypatch):
+    """Found on a walk: a stack that declares its no data with a mask band (GDAL's internal
+    mask, ``gdal_translate -mask``, rasterio's ``write_mask``), whose masked pixels hold 0 in
+    every band, was refused as 'a no-data fill the file does not declare', with a fix that
+    changed nothing: the reader honours the mask, the value checks read the pixels under it."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    bands[:, :, :90] = 0.0  # the hill's 70 easternmost columns of 160 are the footprint
+    path = _write(tmp_path / "masked_input.tif", bands)
+    mask = np.full(bands.shape[1:], 255, np.uint8)
+    mask[:, :90] = 0
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "r+") as dst:
+        dst.write_mask(mask)
+    assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["masked"]
+    assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
+    from models.datasets import read_input
+
+    image = read_input(path).image  # what the chain reads: no data outside the footprint
+    assert np.isnan(image[:, :, :90]).all() and not np.isnan(image[:, :, 90:]).any()
+
+
 def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
     stack_file, tmp_path, monkeypatch
 ):
