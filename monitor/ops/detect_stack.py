@@ -343,10 +343,10 @@ _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most t
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """Refuse values no stack in the layout can hold, read from the open ``src`` on a decimated
-    grid: a no-data fill (-9999 ..., or 0 in every band) the file does not declare; dNDVI outside
-    -2..2 (NDVI scaled by 100 or 10 000), radar bands in linear power
-    (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes outside 0..90° or
-    none at all, and dVV/dVH that are not post minus pre."""
+    grid: a no-data fill (-9999 ..., 0 in every band, or 0 dB in every backscatter band) the
+    file does not declare; dNDVI outside -2..2 (NDVI scaled by 100 or 10 000), radar bands in
+    linear power (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes
+    outside 0..90° or none at all, and dVV/dVH that are not post minus pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
     shape = (max(1, src.height // step), max(1, src.width // step))
 
@@ -377,6 +377,18 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
             "-dstnodata writes it around a reprojected footprint and gdal_translate -srcwin past "
             "the stack's edge: write no data as NaN (gdalwarp -dstnodata nan; windows inside "
             "the stack)"
+        )
+    # no scene gives exactly 0 dB in both polarisations of both windows: a fill, as Earth
+    # Engine's image.unmask() (0 by default) writes it where radar saw nothing; taken for
+    # backscatter, the members predict "no landslide" there instead of leaving it unknown
+    silent = np.logical_and.reduce([read(name) == 0 for name in _RADAR_DB_BANDS])
+    if silent.any():
+        raise BadInput(
+            f"{path}: {int(silent.sum())} pixel(s) hold 0 dB in {', '.join(_RADAR_DB_BANDS[:-1])} "
+            f"and {_RADAR_DB_BANDS[-1]} (of {silent.size} read), a no-data fill the file does "
+            "not declare, as Earth Engine's image.unmask() writes it where no radar scene was "
+            "seen: write no data as NaN, or as a fill the file declares (image.unmask(-9999) "
+            "with formatOptions: {noData: -9999})"
         )
     dndvi = band("dNDVI")
     if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):

@@ -389,6 +389,10 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("radar unmasked to -9999", "preVV holds -9999, a no-data fill the file does not"),
         # gdal_translate -srcwin past the stack's edge, gdalwarp without -dstnodata: 0 in all
         ("0 in every band past the edge", "800 pixel(s) hold 0 in all 15 bands"),
+        # found on a walk: Earth Engine's image.unmask() (0 by default) where radar saw
+        # nothing; the ensemble predicted a confident "no landslide" there, without the
+        # warning that the same holes as NaN give
+        ("radar unmasked to 0", "1600 pixel(s) hold 0 dB in preVV, postVV, preVH and postVH"),
         ("slope empty", "slope has no value (all no data)"),
         ("south-up", "its grid is not north-up"),
     ],
@@ -423,6 +427,8 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[MODEL_BANDS.index("dNDVI"), :4, :4] = -9999.0
     if mistake == "0 in every band past the edge":
         bands[:, -5:, :] = 0.0  # 5 rows of 160
+    if mistake == "radar unmasked to 0":  # the radar bands of the hill's 20 top rows
+        bands[:9, :20, 80:] = 0.0  # pre, post, difference, layover, shadow, angle
     if mistake == "radar unmasked to -9999":
         bands[:6, :4, :4] = -9999.0  # pre, post and difference of VV and VH
     if mistake == "slope empty":
