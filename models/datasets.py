@@ -90,6 +90,29 @@ GEOTIFF_DRIVER = "GTiff"
 _NOT_GEOTIFF = "only GeoTIFF is read: a VRT or another format named .tif is refused"
 
 
+# the first bytes of a TIFF (little- or big-endian) and of a BigTIFF
+_TIFF_MAGIC: tuple[bytes, ...] = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _unreadable(path: Path, what: str, err: Exception) -> DatasetError:
+    """The error for a scene's file that GDAL cannot open, saying what the file is: empty, a
+    TIFF that is damaged or incomplete, or no GeoTIFF at all (see :data:`GEOTIFF_DRIVER`)."""
+    try:
+        with open(path, "rb") as file:
+            head: bytes | None = file.read(4)
+    except OSError:  # missing, a folder, unreadable: GDAL's words say it
+        head = None
+    if head == b"":
+        why = "the file is empty (0 bytes)"
+    elif head in _TIFF_MAGIC:
+        why = f"{err}: a GeoTIFF damaged or cut short (a download or a copy that stopped?)"
+    elif head is None:
+        why = str(err)
+    else:
+        why = f"{err} ({_NOT_GEOTIFF})"
+    return DatasetError(f"{path}: cannot read {what}: {why}")
+
+
 def open_geotiff(path: str | Path) -> rasterio.io.DatasetReader:
     """``path`` opened for reading as a GeoTIFF, whatever its content claims (see
     :data:`GEOTIFF_DRIVER`): every read of a scene's or an export's raster goes through it."""
@@ -264,7 +287,7 @@ def check_input(path: Path) -> list[int] | None:
         with open_geotiff(path) as src:
             count, dtype, descriptions = src.count, np.dtype(src.dtypes[0]), src.descriptions
     except rasterio.RasterioIOError as err:
-        raise DatasetError(f"{path}: cannot read input: {err} ({_NOT_GEOTIFF})") from err
+        raise _unreadable(path, "input", err) from err
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
         scene = path.stem.removesuffix("_input")
@@ -363,7 +386,7 @@ def read_label(
             label = src.read(1)
             label_crs, label_transform, nodata = src.crs, src.transform, src.nodata
     except rasterio.RasterioIOError as err:
-        raise DatasetError(f"{path}: cannot read label: {err} ({_NOT_GEOTIFF})") from err
+        raise _unreadable(path, "label", err) from err
     if label.shape != tuple(shape):
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])

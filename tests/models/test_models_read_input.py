@@ -147,7 +147,9 @@ def test_a_label_that_is_no_raster_is_refused_naming_it(tmp_path: Path) -> None:
     (tmp_path / "label").mkdir()
     _write(tmp_path / "input" / "Scene A_input.tif", _bands())
     (tmp_path / "label" / "Scene A_label.tif").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"Scene A_label\.tif: cannot read label: .*not recogn"):
+    with pytest.raises(
+        DatasetError, match=r"Scene A_label\.tif: cannot read label: the file is empty"
+    ):
         read_scene(tmp_path, "Scene A")
     # the statistics are read before the checkpoint: the label is what stops the import
     args = ["import-checkpoint", str(tmp_path / "m.ckpt"), "--manifest", str(tmp_path / "m.json")]
@@ -178,3 +180,32 @@ def test_a_vrt_named_as_a_scene_file_is_refused_not_followed(tmp_path: Path, kin
             check_input(path)
         else:
             read_label(path, (8, 8), None, None)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("empty", r"a_input\.tif: cannot read input: the file is empty \(0 bytes\)"),
+        ("truncated", r"a_input\.tif: cannot read input: .* a GeoTIFF damaged or cut short"),
+        ("a web page", r"a_input\.tif: cannot read input: .*only GeoTIFF is read"),
+    ],
+)
+def test_a_stack_that_cannot_be_opened_says_what_the_file_is(
+    tmp_path: Path, damage: str, message: str
+) -> None:
+    """Found on a walk: an empty file and a GeoTIFF cut short (a download that stopped) were
+    refused with 'only GeoTIFF is read: a VRT or another format named .tif is refused', which
+    sent a user looking for a VRT that was not there."""
+    from models.datasets import check_input
+
+    path = _write(tmp_path / "a_input.tif", _bands(), names=list(MODEL_BANDS))
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    if damage == "a web page":
+        path.write_bytes(b"<html>Quota exceeded</html>")
+    with pytest.raises(DatasetError, match=message) as caught:
+        check_input(path)
+    assert ("VRT" in str(caught.value)) == (damage == "a web page")
