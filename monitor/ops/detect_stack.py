@@ -669,7 +669,19 @@ def cli_run(args: argparse.Namespace) -> int:
     # every stack checked before the ensemble loads and anything is written
     if args.max_pixels < 1:
         raise BadInput(f"--max-pixels {args.max_pixels}: must be at least 1")
-    warnings = {path: check_stack(path, args.max_pixels) for path in stacks}
+    warnings: dict[Path, list[str]] = {}
+    refused: list[str] = []
+    for path in stacks:  # every bad stack of a folder named in one run, not one run each
+        try:
+            warnings[path] = check_stack(path, args.max_pixels)
+        except BadInput as err:
+            refused.append(str(err))
+    if len(refused) == 1:
+        raise BadInput(refused[0])
+    if refused:
+        raise BadInput(
+            f"{len(refused)} of {len(stacks)} stacks refused, none run:\n" + "\n".join(refused)
+        )
     with interrupt_on_signals():  # SIGTERM (a supervisor, a batch queue) keeps what is done
         summary = detect_stacks(stacks, args.out, _job(args), warnings)
     scenes = summary["scenes"].values()

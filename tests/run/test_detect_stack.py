@@ -475,6 +475,24 @@ def test_a_stack_whose_pixels_cannot_be_read_is_named(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_every_refused_stack_of_a_folder_is_named_at_once(tmp_path, capsys):
+    """Found on a walk: in a folder of exports, only the first bad stack was named; a user
+    mended it, ran again and met the next, one run for each."""
+    folder = tmp_path / "in"
+    good = _write(folder / "a_input.tif", hill_and_plain().bands())
+    (folder / "b_input.tif").write_bytes(good.read_bytes()[:1000])  # a download cut short
+    _write(folder / "c_input.tif", hill_and_plain().bands())
+    (folder / "d_input.tif").write_bytes(b"")
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 4 stacks refused, none run:" in err
+    assert f"{folder / 'b_input.tif'}: cannot read input" in err
+    assert f"{folder / 'd_input.tif'}: cannot read input: the file is empty" in err
+    assert "a_input.tif:" not in err and "c_input.tif:" not in err
+    assert not out.exists()
+
+
 def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     tmp_path, monkeypatch, capsys
 ):
