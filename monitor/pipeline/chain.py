@@ -76,8 +76,11 @@ _COG_SMALLEST_OVERVIEW = 64  # pixels on the longer side
 
 def _overview_count(height: int, width: int) -> int:
     """Halvings until the longer side is at most 64 pixels, at least one: GDAL's ``AUTO`` stops
-    at the tile size and would give a region smaller than a tile none."""
-    return max(1, math.ceil(math.log2(max(height, width, 2) / _COG_SMALLEST_OVERVIEW)))
+    at the tile size and would give a region smaller than a tile none. A single pixel has none
+    (GDAL fails on its overview)."""
+    if max(height, width) < 2:
+        return 0
+    return max(1, math.ceil(math.log2(max(height, width) / _COG_SMALLEST_OVERVIEW)))
 
 
 ChainModel = Predictor

@@ -222,6 +222,25 @@ def test_a_stack_whose_no_data_is_an_internal_mask_runs_on_its_footprint(tmp_pat
     assert np.isnan(image[:, :, :90]).all() and not np.isnan(image[:, :, 90:]).any()
 
 
+def test_a_stack_of_one_pixel_runs(tmp_path, monkeypatch):
+    """Found on a walk: a stack of one pixel (an export of a point's region) ended with
+    'SystemError: Unknown GDAL Error' (exit status 1): its COGs asked GDAL for an overview of a
+    single pixel."""
+    from affine import Affine
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    pixel = hill_and_plain().bands()[:, 50:51, 120:121]
+    path = _write(
+        tmp_path / "dot_input.tif", pixel, transform=TRANSFORM * Affine.translation(120, 50)
+    )
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(path), "--out", str(out), "-q"]) == 0
+    with rasterio.open(out / "dot_probability.tif") as cog:
+        assert cog.shape == (1, 1) and cog.read(1)[0, 0] == pytest.approx(0.95)
+
+
 def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
     stack_file, tmp_path, monkeypatch
 ):
