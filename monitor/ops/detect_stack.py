@@ -346,7 +346,8 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     grid: a no-data fill (-9999 ..., 0 in every band, or 0 dB in every backscatter band) the
     file does not declare; dNDVI outside -2..2 (NDVI scaled by 100 or 10 000), radar bands in
     linear power (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes
-    outside 0..90° or none at all, and dVV/dVH that are not post minus pre."""
+    outside 0..90° or none at all, no elevation at all, and dVV/dVH that are not post minus
+    pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
     shape = (max(1, src.height // step), max(1, src.width // step))
 
@@ -419,6 +420,12 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         raise BadInput(
             f"{path}: slope has no value (all no data); the chain drops detections on unknown "
             "slope: compute it from the stack's elevation (gdaldem slope)"
+        )
+    if not band("elevation").size:  # the filter's terrain features are NaN: it suppresses
+        raise BadInput(
+            f"{path}: elevation has no value (all no data); the object filter's terrain "
+            "features (relief, flow accumulation) need it: export the DEM the slope was "
+            "computed from"
         )
     for pol in ("VV", "VH"):
         names = (f"pre{pol}", f"post{pol}", f"d{pol}")

@@ -413,6 +413,9 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         # warning that the same holes as NaN give
         ("radar unmasked to 0", "1600 pixel(s) hold 0 dB in preVV, postVV, preVH and postVH"),
         ("slope empty", "slope has no value (all no data)"),
+        # found on a walk: the object filter's terrain features were NaN and it suppressed
+        # the hill's landslide (score 0.03 against 0.89 with the elevation)
+        ("elevation empty", "elevation has no value (all no data)"),
         ("south-up", "its grid is not north-up"),
     ],
 )
@@ -450,6 +453,8 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[:9, :20, 80:] = 0.0  # pre, post, difference, layover, shadow, angle
     if mistake == "radar unmasked to -9999":
         bands[:6, :4, :4] = -9999.0  # pre, post and difference of VV and VH
+    if mistake == "elevation empty":
+        bands[MODEL_BANDS.index("elevation")] = np.nan
     if mistake == "slope empty":
         bands[MODEL_BANDS.index("slope")] = np.nan
     if mistake == "south-up":  # the same ground, rows reversed, y growing downwards
