@@ -14,7 +14,8 @@ the labelled layout). ``DIR`` receives:
   when they share one, else in EPSG:4326;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
-- ``summary.json``: per scene the setting, candidates, suppressed, the cut and the files;
+- ``summary.json``: per scene the setting and why (``setting_reason``), candidates,
+  suppressed, the cut, the files and the warnings (model bands without any value among them);
   ``stopped_at`` where a stack failed after the checks (the scenes before it are written);
   both are written after each scene, with the stacks left in ``not_run``, so that a run
   killed outright leaves the scenes it finished.
@@ -69,7 +70,7 @@ from models.datasets import (
     open_geotiff,
     read_input,
 )
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
+from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, empty_bands, looks_linear
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -486,9 +487,16 @@ def detect_stacks(
             except DatasetError as err:
                 raise BadInput(str(err)) from err
             scene_id = scene.id
-            for warning in warnings[path]:
-                log.warning("%s: %s", path, warning)
             stack = stack_from_scene(scene)
+            said = list(warnings[path])
+            empty = empty_bands(stack)
+            if empty:  # a layer the export lacked: the settings that need it are skipped
+                said.append(
+                    f"model bands without any value: {', '.join(empty)} (the settings that "
+                    "need them do not run)"
+                )
+            for warning in said:
+                log.warning("%s: %s", path, warning)
             try:
                 found = detect(
                     stack,
@@ -506,7 +514,7 @@ def detect_stacks(
                 summary["scenes"][scene_id] = {
                     "status": "no-data",
                     "message": str(err),
-                    "warnings": warnings[path],
+                    "warnings": said,
                 }
                 continue
             rasters = write_cogs(found.prediction, stack, out, scene_id)
@@ -516,11 +524,12 @@ def detect_stacks(
             summary["scenes"][scene_id] = {
                 "status": "ok",
                 "setting": found.choice.setting,
+                "setting_reason": found.choice.reason,
                 "candidates": len(candidates),
                 "suppressed": int(candidates["suppressed"].sum()),
                 "cut": found.cut,
                 "rasters": [p.name for p in rasters],
-                "warnings": warnings[path],
+                "warnings": said,
             }
             log.info(  # the progress of a folder
                 "%s (%d of %d): %s, %d candidate(s), %d suppressed",

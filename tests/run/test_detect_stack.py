@@ -241,6 +241,30 @@ def test_a_stack_of_one_pixel_runs(tmp_path, monkeypatch):
         assert cog.shape == (1, 1) and cog.read(1)[0, 0] == pytest.approx(0.95)
 
 
+def test_a_stack_with_an_empty_model_band_says_why_its_setting_was_chosen(
+    tmp_path, monkeypatch, caplog
+):
+    """Found on a walk: a stack exported without WorldCover (landcover all no data) ran
+    radar-only (S1: the optical settings need landcover) and missed the hill's landslide;
+    summary.json said only "setting": "S1", with no word of the empty band or of why."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    bands[MODEL_BANDS.index("landcover")] = np.nan
+    path = _write(tmp_path / "nolc_input.tif", bands)
+    with caplog.at_level("WARNING", logger="monitor.ops.detect_stack"):
+        assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["nolc"]
+    assert scene["setting"] == "S1"
+    assert scene["setting_reason"].endswith("empty bands: landcover; not S1+S2 (needs landcover)")
+    warning = "model bands without any value: landcover (the settings that need them do not run)"
+    assert scene["warnings"] == [warning]
+    assert f"{path}: {warning}" in caplog.messages
+
+
 def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
     stack_file, tmp_path, monkeypatch
 ):
