@@ -24,6 +24,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
 
 from models.feature_stack import MODEL_BANDS, SETTINGS, footprint
 
@@ -286,15 +287,26 @@ def check_input(path: Path) -> list[int] | None:
     try:
         with open_geotiff(path) as src:
             count, dtype, descriptions = src.count, np.dtype(src.dtypes[0]), src.descriptions
+            alpha = [i + 1 for i, c in enumerate(src.colorinterp) if c == ColorInterp.alpha]
     except rasterio.RasterioIOError as err:
         raise _unreadable(path, "input", err) from err
+    scene = path.stem.removesuffix("_input")
+    # a wide file already named <id>_input.tif (as detect --stack finds them) is moved aside
+    # first: gdal_translate cannot write the scene over its own source
+    wide = path.name if path.name != f"{scene}_input.tif" else f"{scene}_wide.tif"
+    move = "" if wide == path.name else f"mv {path.name} {wide} && "
+    if count == len(MODEL_BANDS) + 1 and len(alpha) == 1:
+        # gdalwarp -dstalpha marks the footprint with an alpha band, which the reader takes as
+        # a mask band; dropped with -b alone, the zeros outside the footprint are refused as an
+        # undeclared fill
+        kept = " ".join(f"-b {i}" for i in range(1, count + 1) if i != alpha[0])
+        raise DatasetError(
+            f"{path}: {count} bands, expected {len(MODEL_BANDS)}: band {alpha[0]} is an alpha "
+            "band (gdalwarp -dstalpha), which the layout holds as a mask band: e.g. "
+            f"{move}gdal_translate {kept} -mask {alpha[0]} {wide} {scene}_input.tif"
+        )
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
-        scene = path.stem.removesuffix("_input")
-        # a wide file already named <id>_input.tif (as detect --stack finds them) is moved aside
-        # first: gdal_translate cannot write the scene over its own source
-        wide = path.name if path.name != f"{scene}_input.tif" else f"{scene}_wide.tif"
-        move = "" if wide == path.name else f"mv {path.name} {wide} && "
         hint = (
             f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
             f"monitor, 36 bands?): write them as a file of their own, e.g. {move}gdal_translate "

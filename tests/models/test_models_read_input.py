@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.enums import ColorInterp
 
 from models.datasets import DatasetError, read_input
 from models.feature_stack import MODEL_BANDS
@@ -104,6 +105,28 @@ def test_a_wider_image_naming_the_15_bands_gets_the_command_that_cuts_them_out(t
     plain = _write(tmp_path / "p.tif", bands)  # unnamed: no command to give
     with pytest.raises(DatasetError, match=r"17 bands, expected 15 \([^)]*\)$"):
         read_input(plain)
+
+
+def test_an_alpha_band_gets_the_command_that_makes_it_the_mask(tmp_path: Path) -> None:
+    """Found walking stacks of other tools: `gdalwarp -dstalpha` adds an alpha band, refused as
+    "16 bands"; the command it was given (`-b 1 ... -b 15`) dropped the alpha, and the zeros
+    outside the footprint were then refused as an undeclared fill. An alpha band now gets the
+    command that keeps it as the mask band, which the reader honours."""
+    alpha = np.full((1, 8, 8), 255, np.float32)
+    alpha[0, :, :2] = 0
+    path = _write(
+        tmp_path / "w_input.tif", np.concatenate([_bands(), alpha]), names=[*MODEL_BANDS, ""]
+    )
+    with rasterio.open(path, "r+") as dst:
+        dst.colorinterp = [*[ColorInterp.gray] * len(MODEL_BANDS), ColorInterp.alpha]
+    kept = " ".join(f"-b {i}" for i in range(1, 16))
+    with pytest.raises(DatasetError) as err:
+        read_input(path)
+    assert str(err.value) == (
+        f"{path}: 16 bands, expected 15: band 16 is an alpha band (gdalwarp -dstalpha), which "
+        "the layout holds as a mask band: e.g. mv w_input.tif w_wide.tif && gdal_translate "
+        f"{kept} -mask 16 w_wide.tif w_input.tif"
+    )
 
 
 def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None:
