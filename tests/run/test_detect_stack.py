@@ -495,6 +495,25 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
     assert not out.exists()
 
 
+def test_a_few_radar_pixels_of_exactly_0_db_are_values_not_a_fill(tmp_path):
+    """Found by the review of the check above: one pixel of 0 dB in the four radar bands (a
+    stack rounded to whole dB) refused the whole stack; a fill covers where a scene was
+    missing, so a few such pixels are taken as values."""
+    import monitor.ops.detect_stack as detect_stack
+    from models.feature_stack import MODEL_BANDS
+    from monitor.errors import BadInput
+
+    bands = hill_and_plain().bands().astype(np.float64)
+    for name in ("preVV", "postVV", "preVH", "postVH", "dVV", "dVH"):
+        bands[MODEL_BANDS.index(name), 3, :3] = 0.0  # three pixels
+    stack = _write(tmp_path / "in" / "a_input.tif", bands)
+    assert detect_stack.check_stack(stack) == []
+    bands[:6, 3, :10] = 0.0  # ten: a fill
+    stack = _write(tmp_path / "in" / "b_input.tif", bands)
+    with pytest.raises(BadInput, match="10 pixel\\(s\\) hold 0 dB in preVV, postVV"):
+        detect_stack.check_stack(stack)
+
+
 def _damage_block(path: Path, band: str) -> None:
     """Overwrite the compressed bytes of ``band``'s first block (a partial download, a bad
     disk): the header still reads, the block's pixels do not."""
