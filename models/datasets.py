@@ -278,6 +278,11 @@ def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | N
     return [names.index(b) for b in MODEL_BANDS]
 
 
+# gdal_translate -mask writes the mask into the GeoTIFF, not a .msk file beside it that a copy
+# of the scene file would leave behind (GDAL's default in older releases)
+_INTERNAL_MASK = "--config GDAL_TIFF_INTERNAL_MASK YES "
+
+
 def check_input(path: Path) -> list[int] | None:
     """Check the header of an ``<id>_input.tif`` without reading its pixels: 15 bands, stored
     as floats (the layout holds physical values, dB, NDVI, degrees, which a scaled integer
@@ -303,13 +308,16 @@ def check_input(path: Path) -> list[int] | None:
         raise DatasetError(
             f"{path}: {count} bands, expected {len(MODEL_BANDS)}: band {alpha[0]} is an alpha "
             "band (gdalwarp -dstalpha), which the layout holds as a mask band: e.g. "
-            f"{move}gdal_translate {kept} -mask {alpha[0]} {wide} {scene}_input.tif"
+            f"{move}gdal_translate {_INTERNAL_MASK}{kept} -mask {alpha[0]} {wide} "
+            f"{scene}_input.tif"
         )
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
+        mask = f"{_INTERNAL_MASK}-mask {alpha[0]} " if len(alpha) == 1 else ""
         hint = (
             f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
             f"monitor, 36 bands?): write them as a file of their own, e.g. {move}gdal_translate "
+            + mask
             + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
             + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
             if len(where) == len(MODEL_BANDS)

@@ -125,8 +125,16 @@ def test_an_alpha_band_gets_the_command_that_makes_it_the_mask(tmp_path: Path) -
     assert str(err.value) == (
         f"{path}: 16 bands, expected 15: band 16 is an alpha band (gdalwarp -dstalpha), which "
         "the layout holds as a mask band: e.g. mv w_input.tif w_wide.tif && gdal_translate "
-        f"{kept} -mask 16 w_wide.tif w_input.tif"
+        f"--config GDAL_TIFF_INTERNAL_MASK YES {kept} -mask 16 w_wide.tif w_input.tif"
     )
+    # the same where the 15 are cut out of a wider image (36 bands and an alpha)
+    wide = np.concatenate([np.zeros((2, 8, 8), np.float32), _bands(), alpha])
+    path = _write(tmp_path / "g.tif", wide, names=["a", "b", *MODEL_BANDS, ""])
+    with rasterio.open(path, "r+") as dst:
+        dst.colorinterp = [*[ColorInterp.gray] * 17, ColorInterp.alpha]
+    with pytest.raises(DatasetError, match="gdal_translate --config GDAL_TIFF_INTERNAL_MASK YES "
+                       "-mask 18 -b 3 -b 4 "):  # fmt: skip
+        read_input(path)
 
 
 def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None:
