@@ -411,6 +411,8 @@ def run_once(
     inventory_path = config.inventory.path
     delivery = None
     with RunLock(inventory_path, wait_s=lock_wait_s):
+        # first: a result read back names only the COGs still there
+        _prune_rasters(config, run_date)
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
         entries, reused = _read_back(config, selected, run_date)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a
@@ -453,7 +455,6 @@ def run_once(
             except BaseException as exc:
                 _record_stop(inventory, run_id, stage, exc)
                 raise
-        _prune_rasters(config, run_date)
     timings["total"] = time.perf_counter() - start
     quicklooks = config.quicklooks.dir / run_date.isoformat() if config.quicklooks.enabled else None
     return RunSummary(
