@@ -317,7 +317,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
 
 
 _RADAR_DB_BANDS: tuple[str, ...] = ("preVV", "postVV", "preVH", "postVH")
-# From this many pixels read that hold 0 dB in all of _RADAR_DB_BANDS, they are a fill.
+# From this many pixels of a stack (estimated from those read) that hold 0 dB in all of
+# _RADAR_DB_BANDS, they are a fill.
 _FILL_PIXELS = 10
 _FILLS: tuple[float, ...] = (-9999.0, -32768.0, -3.4028234663852886e38)  # undeclared no-data
 # dVV against postVV - preVV: the same composites give 0; a stack whose bands were resampled
@@ -387,8 +388,9 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     # backscatter, the members predict "no landslide" there instead of leaving it unknown
     silent = np.logical_and.reduce([read(name) == 0 for name in _RADAR_DB_BANDS])
     # a few pixels of exactly 0 dB in all four can be values (whole dB in float32); a fill
-    # covers where a scene was missing, a swath edge or more
-    if silent.sum() >= _FILL_PIXELS:
+    # covers where a scene was missing, a swath edge or more (pixels of the stack: each read
+    # stands for step x step)
+    if silent.sum() * step * step >= _FILL_PIXELS:
         raise BadInput(
             f"{path}: {int(silent.sum())} pixel(s) hold 0 dB in {', '.join(_RADAR_DB_BANDS[:-1])} "
             f"and {_RADAR_DB_BANDS[-1]} (of {silent.size} read), a no-data fill the file does "
