@@ -514,6 +514,22 @@ def test_a_few_radar_pixels_of_exactly_0_db_are_values_not_a_fill(tmp_path):
         detect_stack.check_stack(stack)
 
 
+def test_the_radar_fill_is_counted_in_pixels_of_the_stack_not_of_its_sample(tmp_path, monkeypatch):
+    """Found by review: the checks read a decimated sample of a large stack, where a fill of
+    hundreds of pixels shows as a few."""
+    import monitor.ops.detect_stack as detect_stack
+    from models.feature_stack import MODEL_BANDS
+    from monitor.errors import BadInput
+
+    bands = hill_and_plain().bands().astype(np.float64)  # 160 px a side
+    for name in ("preVV", "postVV", "preVH", "postVH", "dVV", "dVH"):
+        bands[MODEL_BANDS.index(name), 10:12, :8] = 0.0  # 16 pixels
+    stack = _write(tmp_path / "in" / "a_input.tif", bands)
+    monkeypatch.setattr(detect_stack, "_VALUE_SAMPLE_PX", 80)  # read every second pixel
+    with pytest.raises(BadInput, match="hold 0 dB in preVV"):  # 4 read, for 16
+        detect_stack.check_stack(stack)
+
+
 def _damage_block(path: Path, band: str) -> None:
     """Overwrite the compressed bytes of ``band``'s first block (a partial download, a bad
     disk): the header still reads, the block's pixels do not."""
