@@ -379,12 +379,17 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
         folders.append(Path(config.quicklooks.dir))
     failures, seen = [], set()
     for folder in folders:
-        existing = next(p for p in (folder, *folder.parents) if p.exists())
-        device = existing.stat().st_dev
-        if device in seen:
+        try:
+            existing = next(p for p in (folder, *folder.parents) if p.exists())
+            device = existing.stat().st_dev
+            if device in seen:
+                continue
+            seen.add(device)
+            free_mb = shutil.disk_usage(existing).free / 1e6
+        except OSError as exc:  # a folder above it this user may not enter: say so, judged
+            why = f"its free space cannot be read ({exc.strerror or exc}: {exc.filename})"
+            failures.append(CheckFailure("--min-free-mb", f"folder {folder}", why))
             continue
-        seen.add(device)
-        free_mb = shutil.disk_usage(existing).free / 1e6
         if free_mb < limits.min_free_mb:
             message = (
                 f"{free_mb:.0f} MB free on its file system, less than --min-free-mb "

@@ -353,6 +353,22 @@ def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
     assert main(["status", "--config", str(path), "--check", "--min-free-mb", "200"]) == 0
     assert capsys.readouterr().out.endswith("at least 200 MB free\n")
 
+    def refused(where: Path) -> Any:  # a folder above it the check's user may not enter
+        raise PermissionError(13, "Permission denied", str(where))
+
+    monkeypatch.setattr(status_module.shutil, "disk_usage", refused)
+    assert main(["status", "--config", str(path), "--check"]) == 1
+    assert out_line(capsys) == (
+        f"  --min-free-mb: folder {folder}: its free space cannot be read (Permission denied: "
+        f"{folder})"
+    )
+
+
+def out_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one failure line ``status --check`` printed."""
+    (line,) = capsys.readouterr().out.splitlines()[1:]
+    return line
+
 
 def test_status_check_needs_no_job_store_url_from_the_environment(
     tmp_path: Path,
