@@ -183,9 +183,12 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         sub = actions.add_parser(action, help=help_text)
         add_config(sub)
         sub.add_argument(
-            "id",
+            "ids",
+            nargs="+",
             type=_landslide_key,
-            help="the landslide's id (fid) or uid (both in `inventory export`)",
+            metavar="ID",
+            help="the landslides' ids (fid) or uids (both in `inventory export`); several are "
+            "changed together, and none if one is unknown",
         )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
@@ -221,17 +224,19 @@ def _inventory(args: argparse.Namespace) -> int:
                 print(f"{n} landslide(s) written to {written.resolve()}")
                 return EXIT_OK
             status = _STATUS_OF_ACTION[args.action]
-            change = inventory.set_status(args.id, status)
+            changes = inventory.set_statuses([(key, status) for key in args.ids])
         except InventoryError as exc:
             raise BadInput(str(exc)) from None
-    if change.previous == status:
-        print(f"landslide {args.id}: already {status}, unchanged")
-    else:
-        print(f"landslide {args.id}: {change.previous} -> {status}")
-    if change.withdrawn:
+    for key, change in zip(args.ids, changes, strict=True):
+        if change.previous == status:
+            print(f"landslide {key}: already {status}, unchanged")
+        else:
+            print(f"landslide {key}: {change.previous} -> {status}")
+    withdrawn = sum(change.withdrawn for change in changes)
+    if withdrawn:
         print(
-            f"{change.withdrawn} alert(s) of it still waiting in the outbox withdrawn, never to "
-            "be sent (`alerts list` shows them among the dead)"
+            f"{withdrawn} alert(s) of {'it' if len(changes) == 1 else 'them'} still waiting in "
+            "the outbox withdrawn, never to be sent (`alerts list` shows them among the dead)"
         )
     return EXIT_OK
 

@@ -376,6 +376,28 @@ class Inventory:
                 withdrawn = outbox.withdraw(self._conn, [fid], reason, datetime.now(UTC))
         return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
 
+    def set_statuses(
+        self, decisions: Sequence[tuple[int | str, LandslideStatus]]
+    ) -> list[StatusChange]:
+        """:meth:`set_status` of each ``(landslide, status)`` in turn, in ONE transaction: every
+        landslide is looked up first, and unknown ones are all named in one
+        :class:`InventoryError` before anything changes."""
+        for _, status in decisions:
+            _check_status(status)
+        unknown = []
+        for landslide, _ in decisions:
+            try:
+                self.get(landslide)
+            except InventoryError:
+                fid = isinstance(landslide, int | np.integer) and not isinstance(landslide, bool)
+                unknown.append(f"fid {int(landslide)}" if fid else f"uid {str(landslide)!r}")
+        if unknown:
+            raise InventoryError(
+                f"no landslide with {', '.join(unknown)} in {self.path}; nothing changed"
+            )
+        with gpkg.transaction(self._conn):
+            return [self.set_status(landslide, status) for landslide, status in decisions]
+
     def _withdraw_dismissed(self) -> int:
         """Withdraw the pending alerts of every dismissed landslide, inside the caller's
         transaction (alerts queued before their dismissal, or re-queued since): one statement,
