@@ -43,7 +43,7 @@ from monitor.ops._args import add_config, check_regions, existing_inventory, iso
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
-    from monitor.store.inventory import LandslideStatus
+    from monitor.store.inventory import Inventory, LandslideStatus
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "Command", "main"]
 
@@ -190,6 +190,17 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
             help="the landslides' ids (fid) or uids (both in `inventory export`); several are "
             "changed together, and none if one is unknown",
         )
+    review = actions.add_parser(
+        "review",
+        help="apply the statuses of an `inventory export` (CSV or GeoJSON) edited by hand",
+    )
+    add_config(review)
+    review.add_argument(
+        "file", type=Path, help="an `inventory export` file (*.csv, *.geojson) with edited statuses"
+    )
+    review.add_argument(
+        "--dry-run", action="store_true", help="print what would change and change nothing"
+    )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
@@ -215,8 +226,11 @@ def _inventory(args: argparse.Namespace) -> int:
     path = existing_inventory(_load(args))
     # an export only reads: opened read-only, it leaves the file as it was and works on a
     # read-only mount and while a run holds the inventory, as `review` and `status` do
-    with Inventory(path, read_only=args.action == "export") as inventory:
+    dry_run = args.action == "review" and args.dry_run
+    with Inventory(path, read_only=args.action == "export" or dry_run) as inventory:
         try:
+            if args.action == "review":
+                return _review_file(inventory, args.file, dry_run)
             if args.action == "export":
                 written = inventory.export(args.output, status=args.status)
                 statuses = inventory.landslides()["status"]
@@ -237,6 +251,28 @@ def _inventory(args: argparse.Namespace) -> int:
         print(
             f"{withdrawn} alert(s) of {'it' if len(changes) == 1 else 'them'} still waiting in "
             "the outbox withdrawn, never to be sent (`alerts list` shows them among the dead)"
+        )
+    return EXIT_OK
+
+
+def _review_file(inventory: Inventory, file: Path, dry_run: bool) -> int:
+    """``inventory review FILE [--dry-run]`` (:mod:`monitor.ops.inventory_review`)."""
+    from monitor.ops.inventory_review import apply_review
+
+    outcome = apply_review(inventory, file, dry_run=dry_run)
+    for decision in outcome.decisions:
+        print(
+            f"landslide {decision.fid} (row {decision.row}): {decision.previous} -> "
+            f"{decision.status}"
+        )
+    if dry_run:
+        print(f"dry run, nothing changed: would be {outcome.summary()}")
+        return EXIT_OK
+    print(f"{file}: {outcome.summary()}")
+    if outcome.withdrawn:
+        print(
+            f"{outcome.withdrawn} alert(s) of them still waiting in the outbox withdrawn, never "
+            "to be sent (`alerts list` shows them among the dead)"
         )
     return EXIT_OK
 

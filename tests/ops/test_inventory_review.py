@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,108 @@ def test_several_ids_in_one_command(
     assert main(_args(config, "candidate", "2", "5")) == 0
     assert "landslide 5: dismissed -> candidate" in capsys.readouterr().out
     assert _statuses(config) == {**START, 6: "dismissed"}
+
+
+def _export(config: MonitorConfig, name: str) -> Path:
+    path = config.inventory.path.parent / name
+    assert main(_args(config, "export", str(path))) == 0
+    return path
+
+
+def _edit_csv(path: Path, statuses: dict[int, str]) -> None:
+    """The export at ``path`` with the ``status`` of the fids in ``statuses`` changed, as a
+    spreadsheet saves it."""
+    with path.open(newline="", encoding="utf-8") as opened:
+        rows = list(csv.DictReader(opened))
+    for row in rows:
+        row["status"] = statuses.get(int(row["fid"]), row["status"])
+    with path.open("w", newline="", encoding="utf-8") as opened:
+        writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_review_of_an_edited_csv_export(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _export(config, "review.csv")
+    capsys.readouterr()
+    # fid 1 confirmed -> candidate, 2 -> confirmed, 4 and 5 -> dismissed; 3 and 6 as they were
+    _edit_csv(table, {1: "candidate", 2: "confirmed", 4: "dismissed", 5: "Dismissed "})
+
+    assert main(_args(config, "review", str(table), "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "landslide 4 (row 5): candidate -> dismissed" in out
+    assert (
+        "dry run, nothing changed: would be 1 confirmed, 2 dismissed, 1 back to candidate, "
+        "2 unchanged"
+    ) in out
+    assert _statuses(config) == START and _pending_fids(config) == [1, 2, 4, 5, 6]
+
+    assert main(_args(config, "review", str(table))) == 0
+    out = capsys.readouterr().out
+    assert "1 confirmed, 2 dismissed, 1 back to candidate, 2 unchanged" in out
+    assert "2 alert(s) of them still waiting in the outbox withdrawn" in out
+    expected = {**START, 1: "candidate", 2: "confirmed", 4: "dismissed", 5: "dismissed"}
+    assert _statuses(config) == expected
+    assert _pending_fids(config) == [1, 2, 6]  # the dismissed ones' alerts withdrawn
+    # the same file again: everything is as it says
+    assert main(_args(config, "review", str(table))) == 0
+    assert "0 confirmed, 0 dismissed, 0 back to candidate, 6 unchanged" in capsys.readouterr().out
+
+
+def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _export(config, "review.geojson")
+    document = json.loads(path.read_text())
+    by_fid = {f["properties"]["fid"]: f["properties"] for f in document["features"]}
+    uid4 = by_fid[4]["uid"]
+    by_fid[2]["status"] = "confirmed"
+    by_fid[6]["status"] = "dismissed"
+    by_fid[4]["uid"] = "0f0f0f0f-0000-4000-8000-000000000000"  # feature 4: no such landslide
+    path.write_text(json.dumps(document))
+    capsys.readouterr()
+
+    assert main(_args(config, "review", str(path))) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, row 4, field 'uid': no landslide with uid '0f0f0f0f-" in err
+    assert "nothing changed" in err
+    assert _statuses(config) == START and _pending_fids(config) == [1, 2, 4, 5, 6]
+
+    by_fid[4]["uid"] = by_fid[3]["uid"].upper()  # the uid of fid 3 twice, another status
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 2
+    assert "row 4, field 'uid': the landslide of row 3 again" in capsys.readouterr().err
+
+    by_fid[4]["uid"] = by_fid[3]["uid"]
+    by_fid[4]["status"] = by_fid[3]["status"] = "false alarm"
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 2
+    err = capsys.readouterr().err
+    assert "row 3, field 'status': unknown status 'false alarm'" in err
+    assert "row 4, field 'status'" in err
+    assert _statuses(config) == START
+
+    for feature in document["features"]:
+        del feature["properties"]["status"]
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 2
+    assert f"{path}, row 1, field 'status': no such column" in capsys.readouterr().err
+
+    for fid, properties in by_fid.items():
+        properties["status"] = START[fid]
+    by_fid[4]["uid"] = None
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 2
+    assert "row 4, field 'uid': empty" in capsys.readouterr().err
+    assert _statuses(config) == START
+
+    by_fid[4]["uid"] = uid4  # the file once more as edited, without the bad rows
+    for fid, properties in by_fid.items():
+        properties["status"] = {2: "confirmed", 6: "dismissed"}.get(fid, START[fid])
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 0
+    assert "1 confirmed, 1 dismissed, 0 back to candidate, 4 unchanged" in capsys.readouterr().out
+    assert _statuses(config) == {**START, 2: "confirmed", 6: "dismissed"}
+    assert _pending_fids(config) == [1, 2, 4, 5]

@@ -1,0 +1,225 @@
+"""``landslide-monitor inventory review FILE``: the review decisions of an ``inventory export``
+(CSV or GeoJSON) whose ``status`` column an operator edited, in QGIS or a spreadsheet.
+
+Every row whose status differs from the inventory's goes through
+:meth:`monitor.store.inventory.Inventory.set_statuses`, the path of ``inventory confirm`` and
+``dismiss``: one transaction, and a dismissal withdraws the landslide's alerts still waiting in
+the outbox. The whole file is checked first: a missing ``uid`` or ``status`` column, an empty
+or unknown uid, an unknown status, or one landslide on two rows with two statuses refuses it
+with every such row named (file, row, field), and nothing changes. Rows are numbered as a
+spreadsheet shows a CSV (the header is row 1, the first landslide row 2) and as QGIS numbers
+features (the first is 1). Landslides the file leaves out (an export of some statuses) keep
+theirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import pyogrio
+
+from models.vector_files import VectorFileError, gdal_path
+from monitor.errors import BadInput
+from monitor.store.inventory import Inventory, LandslideStatus
+from monitor.store.records import LANDSLIDE_STATUSES
+
+__all__ = ["REVIEW_COLUMNS", "ReviewOutcome", "ReviewRow", "apply_review", "read_review_file"]
+
+#: The columns a review file must have (``inventory export`` writes them, among others).
+REVIEW_COLUMNS = ("uid", "status")
+_MAX_NAMED = 20  # problems listed in one message; the rest are counted
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One row of a review file: its number (as a spreadsheet or QGIS shows it), the uid and the
+    status it gives, both lower case and stripped of spaces."""
+
+    row: int
+    uid: str
+    status: str
+
+
+@dataclass(frozen=True)
+class StatusDecision:
+    """A row whose status differs from the inventory's: the landslide's fid, and both."""
+
+    row: int
+    fid: int
+    previous: str
+    status: LandslideStatus
+
+
+@dataclass
+class ReviewOutcome:
+    """What a review file changed (or, in a dry run, would change): the decisions, how many rows
+    already matched the inventory, and the alerts the dismissals withdrew."""
+
+    decisions: list[StatusDecision] = field(default_factory=list)
+    unchanged: int = 0
+    withdrawn: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """How many landslides became each status (``candidate``: back to candidate)."""
+        made = Counter(d.status for d in self.decisions)
+        return {status: made.get(status, 0) for status in LANDSLIDE_STATUSES}
+
+    def summary(self) -> str:
+        counts = self.counts()
+        return (
+            f"{counts['confirmed']} confirmed, {counts['dismissed']} dismissed, "
+            f"{counts['candidate']} back to candidate, {self.unchanged} unchanged"
+        )
+
+
+def _refusal(path: Path, problems: list[str]) -> BadInput:
+    named = "\n".join(problems[:_MAX_NAMED])
+    more = len(problems) - _MAX_NAMED
+    tail = f"\n... and {more} more" if more > 0 else ""
+    return BadInput(
+        f"review file {path} refused, nothing changed ({len(problems)} problem(s)):\n{named}{tail}"
+    )
+
+
+def _text(value: object) -> str:
+    """A cell as text: empty for a missing value (GDAL's None, pandas' NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, object]]]]:
+    """The header and the rows (numbered from 2, as a spreadsheet shows them) of a CSV; the
+    delimiter a spreadsheet may have chosen (``;`` in many locales, tab) is found in the
+    header."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as opened:
+            header = opened.readline()
+            try:
+                dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(header, ",;\t")
+            except csv.Error:
+                dialect = csv.excel
+            opened.seek(0)
+            reader = csv.DictReader(opened, dialect=dialect)
+            columns = [str(name) for name in reader.fieldnames or []]
+            rows = [(reader.line_num, cast(dict[str, object], row)) for row in reader]
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{path}: not UTF-8 text ({err.reason}); save it as CSV UTF-8") from err
+    except csv.Error as err:
+        raise BadInput(f"{path}: cannot read as CSV: {err}") from err
+    except OSError as err:
+        raise BadInput(f"{path}: cannot read: {err.strerror or err}") from err
+    return columns, rows
+
+
+def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, object]]]]:
+    """The properties and the features (numbered from 1, as QGIS numbers them) of a GeoJSON
+    file, opened by the GeoJSON driver alone (:func:`models.vector_files.gdal_path`)."""
+    try:
+        source = gdal_path(path)
+    except VectorFileError as err:
+        raise BadInput(str(err)) from err
+    try:
+        frame = pyogrio.read_dataframe(source, read_geometry=False)
+    except Exception as err:  # pyogrio raises its own DataSourceError and friends
+        raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
+    columns = [str(name) for name in frame.columns]
+    records = frame.to_dict("records")
+    return columns, [(number, record) for number, record in enumerate(records, start=1)]
+
+
+def read_review_file(path: str | Path) -> list[ReviewRow]:
+    """The rows of the review file ``path`` (``.csv``, ``.geojson`` or ``.json``), checked as
+    far as the file alone allows: the columns, empty uids, unknown statuses, and one uid given
+    two statuses. :class:`monitor.errors.BadInput` names every bad row and field."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        columns, records = _csv_records(path)
+    elif suffix in (".geojson", ".json"):
+        columns, records = _geojson_records(path)
+    else:
+        raise BadInput(
+            f"{path}: unknown suffix {path.suffix!r}; give an `inventory export` "
+            "file (.csv or .geojson)"
+        )
+    missing = [name for name in REVIEW_COLUMNS if name not in columns]
+    if missing:
+        raise _refusal(
+            path,
+            [
+                f"{path}, row 1, field {name!r}: no such column (the file's columns: "
+                f"{', '.join(columns) or 'none'})"
+                for name in missing
+            ],
+        )
+    problems: list[str] = []
+    rows: list[ReviewRow] = []
+    seen: dict[str, ReviewRow] = {}
+    for number, record in records:
+        uid, status = _text(record["uid"]).lower(), _text(record["status"]).lower()
+        where = f"{path}, row {number}"
+        if not uid:
+            problems.append(f"{where}, field 'uid': empty")
+        if status not in LANDSLIDE_STATUSES:
+            problems.append(
+                f"{where}, field 'status': unknown status {_text(record['status'])!r}; "
+                f"expected one of {', '.join(LANDSLIDE_STATUSES)}"
+            )
+        if not uid or status not in LANDSLIDE_STATUSES:
+            continue
+        earlier = seen.get(uid)
+        if earlier is not None and earlier.status != status:
+            problems.append(
+                f"{where}, field 'uid': the landslide of row {earlier.row} again, with "
+                f"another status ({earlier.status!r}, then {status!r})"
+            )
+        row = ReviewRow(number, uid, status)
+        seen.setdefault(uid, row)
+        rows.append(row)
+    if problems:
+        raise _refusal(path, problems)
+    return rows
+
+
+def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = False) -> ReviewOutcome:
+    """The review file ``path`` applied to ``inventory`` (in one transaction), or with
+    ``dry_run`` only compared with it; a file with a bad row, or a uid the inventory does not
+    hold, is refused whole before anything changes."""
+    path = Path(path)
+    rows = read_review_file(path)
+    frame = inventory.landslides()
+    current = {
+        str(uid).lower(): (int(fid), str(status))
+        for uid, fid, status in zip(frame["uid"], frame["fid"], frame["status"], strict=True)
+    }
+    unknown = [
+        f"{path}, row {row.row}, field 'uid': no landslide with uid {row.uid!r} in the "
+        f"inventory {inventory.path}"
+        for row in rows
+        if row.uid not in current
+    ]
+    if unknown:
+        raise _refusal(path, unknown)
+    outcome = ReviewOutcome()
+    done: set[str] = set()
+    for row in rows:
+        if row.uid in done:  # a second row of the same landslide, with the same status
+            continue
+        done.add(row.uid)
+        fid, previous = current[row.uid]
+        if previous == row.status:
+            outcome.unchanged += 1
+        else:
+            status = cast(LandslideStatus, row.status)
+            outcome.decisions.append(StatusDecision(row.row, fid, previous, status))
+    if dry_run or not outcome.decisions:
+        return outcome
+    changes = inventory.set_statuses([(d.fid, d.status) for d in outcome.decisions])
+    outcome.withdrawn = sum(change.withdrawn for change in changes)
+    return outcome
