@@ -17,7 +17,8 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -93,6 +94,12 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _column_names(names: Iterable[object]) -> list[str]:
+    """Column names as the review reads them: stripped and lower case (a spreadsheet's
+    ``Status`` or `` uid``), as the inventories' CSV reader has them."""
+    return [str(name).strip().lower() for name in names]
+
+
 def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, object]]]]:
     """The header and the rows (numbered from 2, as a spreadsheet shows them) of a CSV; the
     delimiter a spreadsheet may have chosen (``;`` in many locales, tab) is found in the
@@ -105,8 +112,11 @@ def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, objec
             except csv.Error:
                 dialect = csv.excel
             opened.seek(0)
-            reader = csv.DictReader(opened, dialect=dialect)
-            columns = [str(name) for name in reader.fieldnames or []]
+            # the delimiter only: the sniffer, finding no quotes in a header, turns off the
+            # doubled quotes ("") of a quoted cell, which split its row
+            reader = csv.DictReader(opened, delimiter=dialect.delimiter)
+            reader.fieldnames = _column_names(reader.fieldnames or [])
+            columns = list(reader.fieldnames)
             rows = [(reader.line_num, cast(dict[str, object], row)) for row in reader]
     except UnicodeDecodeError as err:
         raise BadInput(f"{path}: not UTF-8 text ({err.reason}); save it as CSV UTF-8") from err
@@ -128,7 +138,8 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
         frame = pyogrio.read_dataframe(source, read_geometry=False)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
-    columns = [str(name) for name in frame.columns]
+    frame.columns = _column_names(frame.columns)
+    columns = list(frame.columns)
     records = frame.to_dict("records")
     return columns, [(number, record) for number, record in enumerate(records, start=1)]
 
@@ -221,5 +232,13 @@ def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = Fals
     if dry_run or not outcome.decisions:
         return outcome
     changes = inventory.set_statuses([(d.fid, d.status) for d in outcome.decisions])
-    outcome.withdrawn = sum(change.withdrawn for change in changes)
-    return outcome
+    # what the transaction found: a review by another command since the file was compared
+    # shows as the status it replaced, or as no change
+    applied = ReviewOutcome(unchanged=outcome.unchanged)
+    for decision, change in zip(outcome.decisions, changes, strict=True):
+        if change.previous == decision.status:
+            applied.unchanged += 1
+        else:
+            applied.decisions.append(replace(decision, previous=change.previous))
+    applied.withdrawn = sum(change.withdrawn for change in changes)
+    return applied

@@ -188,3 +188,69 @@ def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
     assert "1 confirmed, 1 dismissed, 0 back to candidate, 4 unchanged" in capsys.readouterr().out
     assert _statuses(config) == {**START, 2: "confirmed", 6: "dismissed"}
     assert _pending_fids(config) == [1, 2, 4, 5]
+
+
+def test_a_spreadsheet_s_csv_with_quoted_notes_and_renamed_columns(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: the delimiter sniffer, finding no quotes in the header, read a cell
+    with doubled quotes ("") as two cells, shifting the columns after it; and a header
+    ``Status`` or `` uid`` (a spreadsheet's edit) was "no such column"."""
+    with Inventory(config.inventory.path, read_only=True) as inventory:
+        uid2, uid4 = (str(inventory.get(fid)["uid"]) for fid in (2, 4))
+    table = config.inventory.path.parent / "notes.csv"
+    table.write_text(
+        'note; Status ;UID\n"a ""road"" cut; checked";confirmed;' + uid2 + "\n"
+        "plain;dismissed;" + uid4 + "\n",
+        encoding="utf-8",
+    )
+    assert main(_args(config, "review", str(table))) == 0
+    assert "1 confirmed, 1 dismissed, 0 back to candidate, 0 unchanged" in capsys.readouterr().out
+    assert _statuses(config) == {**START, 2: "confirmed", 4: "dismissed"}
+
+
+def test_a_review_that_fails_midway_changes_nothing(
+    config: MonitorConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: the tests of "nothing changed" refused unknown ids before the
+    transaction opened; a failure after the first change (here the second dismissal's
+    withdrawal of its alerts) must roll the first back too."""
+    import monitor.store.inventory as inventory_module
+
+    real = inventory_module.outbox.withdraw
+    calls: list[int] = []
+
+    def fails_the_second(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return int(real(*args, **kwargs))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inventory_module.outbox, "withdraw", fails_the_second)
+    assert main(_args(config, "dismiss", "2", "4")) != 0
+    capsys.readouterr()
+    assert len(calls) == 2
+    assert _statuses(config) == START  # landslide 2's dismissal rolled back with the failure
+    assert _pending_fids(config) == [1, 2, 4, 5, 6]
+
+
+def test_a_review_reports_what_its_transaction_found(
+    config: MonitorConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the statuses were compared before the transaction, so a review made by
+    another command in between was reported as the status it no longer was. The outcome now
+    gives what each change replaced."""
+    from monitor.ops.inventory_review import apply_review
+
+    with Inventory(config.inventory.path) as inventory:
+        uid1, uid2 = (str(inventory.get(fid)["uid"]) for fid in (1, 2))
+        table = config.inventory.path.parent / "late.csv"
+        table.write_text(f"uid,status\n{uid1},dismissed\n{uid2},confirmed\n", encoding="utf-8")
+        stale = inventory.landslides()
+        inventory.set_status(2, "confirmed")  # another operator's `inventory confirm 2`
+        monkeypatch.setattr(Inventory, "landslides", lambda self: stale)
+        outcome = apply_review(inventory, table)
+    assert [(d.fid, d.previous, d.status) for d in outcome.decisions] == [
+        (1, "confirmed", "dismissed")
+    ]
+    assert outcome.unchanged == 1  # landslide 2 was confirmed when the transaction ran
