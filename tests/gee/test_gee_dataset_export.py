@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import rasterio
 from shapely.geometry import Point, box
+from shapely.geometry.base import BaseGeometry
 
 from gee_scripts.assembly import FLAT_BANDS
 from gee_scripts.dataset_export import transfer_plan
@@ -22,10 +23,10 @@ from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
-from monitor.grid import region_grid
+from monitor.grid import Grid, region_grid
 from monitor.labels import assign_splits, point_label_areas, tile_around
 from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
-from monitor.sources.base import AreaOfInterest
+from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource
 
 AVAILABILITY = {
@@ -577,6 +578,24 @@ def test_a_directly_fetched_monitoring_view_that_shows_nothing_yet_fetches_no_pi
     assert (nothing.value_requests, len(nothing.pixel_requests)) == (2 * 3, 0)
 
 
+_ItemTile = tuple[BaseGeometry, tuple[Window, Window], BaseGeometry, Grid, ArrayServer, GeeSource]
+
+
+def _item_tile() -> _ItemTile:
+    """An item mapped on 2024-08-17 at (10.91, 44.35): its 1 km tile (100 px a side: 4
+    requests of 64 px), event windows, label core and grid; a stand-in server whose scenes
+    show it (post-event look 2024-08-24); and a source of 64-px requests with a bucket."""
+    point = Point(10.91, 44.35)
+    tile = tile_around(point, 1_000.0)
+    windows = event_windows(date(2024, 8, 17), 60, 30)
+    core, _ = point_label_areas(point, 0.0)
+    grid = region_grid(tile)
+    bands, transform = _pixels(grid.shape, "2024-08-24"), tuple(grid.transform)[:6]
+    server = ArrayServer(bands, crs=grid.crs, transform=transform, availability=AVAILABILITY)
+    settings = GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64)
+    return tile, windows, core, grid, server, GeeSource(settings, initialize=False, progress=False)
+
+
 @pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # xee's
 def test_a_scene_whose_group_moves_split_is_moved_not_fetched_or_exported_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -590,15 +609,7 @@ def test_a_scene_whose_group_moves_split_is_moved_not_fetched_or_exported_again(
     monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
     cancelled: list[str] = []
     monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
-    point = Point(10.91, 44.35)
-    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
-    pre, post = event_windows(date(2024, 8, 17), 60, 30)
-    core, _ = point_label_areas(point, 0.0)
-    grid = region_grid(tile)
-    settings = GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64)
-    source = GeeSource(settings, initialize=False, progress=False)
-    bands, transform = _pixels(grid.shape, "2024-08-24"), tuple(grid.transform)[:6]
-    server = ArrayServer(bands, crs=grid.crs, transform=transform, availability=AVAILABILITY)
+    tile, (pre, post), core, grid, server, source = _item_tile()
 
     def jobs(groups: list[str]) -> list[SceneJob]:
         return [SceneJob(f"scene-{i}", AreaOfInterest("item", tile), pre, post, group=group,
@@ -646,17 +657,9 @@ def test_a_scene_fetched_directly_cancels_its_earlier_batch_export(
     monkeypatch.setattr(ee.batch.Task, "start", lambda task: None)
     cancelled: list[str] = []
     monkeypatch.setattr(ee.data, "cancelTask", cancelled.append)
-    point = Point(10.91, 44.35)
-    tile = tile_around(point, 1_000.0)  # 100 px a side: 4 requests of 64 px
-    pre, post = event_windows(date(2024, 8, 17), 60, 30)
-    core, _ = point_label_areas(point, 0.0)
+    tile, (pre, post), core, _, server, source = _item_tile()
     job = SceneJob("item_20240817_glc-11", AreaOfInterest("item-glc-11", tile), pre, post,
                    group="glc-11", positive=[core])  # fmt: skip
-    grid = region_grid(tile)
-    bands, transform = _pixels(grid.shape, "2024-08-24"), tuple(grid.transform)[:6]
-    server = ArrayServer(bands, crs=grid.crs, transform=transform, availability=AVAILABILITY)
-    source = GeeSource(GeeSettings(export=ExportSettings(bucket="b"), chunk_px=64),
-                       initialize=False, progress=False)  # fmt: skip
     split = tmp_path / "ds" / assign_splits(["glc-11"])["glc-11"]
     record = split / "exports" / f"{job.id}.json"
     for task in ("OLD", "DONE"):
