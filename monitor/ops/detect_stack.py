@@ -70,7 +70,7 @@ from models.datasets import (
     open_geotiff,
     read_input,
 )
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, empty_bands, looks_linear
+from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -495,12 +495,6 @@ def detect_stacks(
             scene_id = scene.id
             stack = stack_from_scene(scene)
             said = list(warnings[path])
-            empty = empty_bands(stack)
-            if empty:  # a layer the export lacked: the settings that need it are skipped
-                said.append(
-                    f"model bands without any value: {', '.join(empty)} (the settings that "
-                    "need them do not run)"
-                )
             for warning in said:
                 log.warning("%s: %s", path, warning)
             try:
@@ -523,6 +517,13 @@ def detect_stacks(
                     "warnings": said,
                 }
                 continue
+            empty = found.choice.empty_bands  # as the setting was chosen on them
+            if empty:  # a layer the export lacked: the settings that need it are skipped
+                said.append(
+                    f"model bands without any value: {', '.join(empty)} (the settings that "
+                    "need them do not run)"
+                )
+                log.warning("%s: %s", path, said[-1])
             rasters = write_cogs(found.prediction, stack, out, scene_id)
             candidates = found.candidates.copy()
             candidates.insert(0, "scene", scene_id)

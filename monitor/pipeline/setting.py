@@ -131,6 +131,7 @@ class SettingChoice:
     radar_fraction: float  # pixels with a radar observation in both windows
     fallback: str | None = None  # radar-only setting for pixels the optical setting cannot see
     optical_fallback: str | None = None  # optical-only setting for pixels without radar
+    empty_bands: tuple[str, ...] = ()  # model bands without any valid pixel: never chosen
 
 
 def coverage(stack: xr.Dataset) -> dict[str, float]:
@@ -207,6 +208,7 @@ def choose_setting(
             shares["radar"],
             fallback_for(setting, "optical", model.fallback),
             fallback_for(setting, "radar", model.optical_fallback),
+            tuple(empty_list),
         )
 
     found = f"clear optical {shares['optical']:.0%}, radar {shares['radar']:.0%} of the pixels"
