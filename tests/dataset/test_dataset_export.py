@@ -5,6 +5,7 @@ keep events whole, and a rerun that resumes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -453,6 +454,17 @@ def test_split_groups_join_chains_of_scenes_on_shared_ground_and_keep_events_who
     assert [j.group for j in jobs] == ["2024-06-11"] * 4 + ["2019-05-01"] * 3 + ["2022-01-01"]
 
 
+def _hard_links(folder: Path, files: list[Path]) -> dict[str, Path]:
+    """A hard link in ``folder`` to each of ``files``, by name: the file stays on disk, its inode
+    never given to another, so ``samefile`` tells the same file from one written again."""
+    folder.mkdir(parents=True, exist_ok=True)
+    links = {}
+    for path in files:
+        links[path.name] = folder / path.name
+        os.link(path, links[path.name])
+    return links
+
+
 def _slides(tmp_path: Path, points: list[Point], dates: list[str]) -> Path:
     inventory = tmp_path / "slides.gpkg"
     slides = [p.buffer(0.0003) for p in points]
@@ -573,15 +585,17 @@ def test_a_resumed_export_moves_the_scenes_a_new_slide_joins_into_one_split(
     assert sorted(record["groups"].values()) == ["test", "train", "val"]
     before = {i: s for s, ids in record["scenes"].items() for i in ids}
     assert sorted(before.values()) == ["test", "train", "val"]
-    # the files themselves (a rename keeps the inode; a scene written again gets another)
-    written = {i: (out / s / "input" / f"{i}_input.tif").stat().st_ino for i, s in before.items()}
+    # the files themselves: a hard link keeps each one's inode from being given to a file
+    # written again, which a file system does with a freed one; a move keeps it
+    inputs = [out / s / "input" / f"{i}_input.tif" for i, s in before.items()]
+    kept = _hard_links(tmp_path / "kept", inputs)
     inventory = _slides(tmp_path, [*corners, Point(10.914, 44.35)], [*dates, "2024-08-17"])
     assert main([*argv, "--inventory", str(inventory)]) == 0
     printed = capsys.readouterr().out
     # the moved scenes are moved, not composited again (found walking the export: they were)
     assert f"1 scene(s) written to {out} (train 1); 3 already done" in printed
-    for i, inode in written.items():
-        assert (out / "train" / "input" / f"{i}_input.tif").stat().st_ino == inode, i
+    for i in before:
+        assert (out / "train" / "input" / f"{i}_input.tif").samefile(kept[f"{i}_input.tif"]), i
     assert "3 of 4 split groups (events) joined" in printed
     assert "WARNING: no scene in val/, test/" in printed
     assert "joining scenes on shared ground left 1 group of 4" in printed
@@ -892,7 +906,10 @@ def test_an_event_only_export_resumed_with_the_monitoring_views_keeps_its_scenes
         old = json.loads(provenance.read_text())
         del old["view"]
         provenance.write_text(json.dumps(old))
-        before[scene_id] = (folder / "input" / f"{scene_id}_input.tif").stat().st_mtime_ns
+        before[scene_id] = folder / "input" / f"{scene_id}_input.tif"
+    # the files themselves (not their times, which a coarse file system may keep equal): hard
+    # links keep their inodes from being given to a file written again
+    kept = _hard_links(tmp_path / "kept", list(before.values()))
     capsys.readouterr()
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -902,7 +919,7 @@ def test_an_event_only_export_resumed_with_the_monitoring_views_keeps_its_scenes
     ids = again["scenes"][split]
     assert len(ids) == 12 and [i for i in ids if "monitoring" not in i] == events
     for scene_id in events:
-        assert (folder / "input" / f"{scene_id}_input.tif").stat().st_mtime_ns == before[scene_id]
+        assert before[scene_id].samefile(kept[before[scene_id].name]), scene_id
         prov = json.loads((folder / "provenance" / f"{scene_id}.json").read_text())
         assert prov["view"] == {"name": "event"}  # the record now says it
         for lag in (6, 12, 24):

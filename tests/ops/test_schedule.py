@@ -647,16 +647,13 @@ def test_a_run_past_its_timeout_is_stopped_and_retried(
     runner.command = lambda run_date: [sys.executable, "-c", script]  # type: ignore[method-assign]
     done = {today - timedelta(days=1)}
     daily = DailyScheduler(settings, f"sqlite:///{tmp_path / 'jobs.sqlite'}", done.copy, runner)
-    started = time.monotonic()
     daily.start()
     try:
         _wait_for(lambda: len(daily.passes) >= 1, timeout=15)
-        took = time.monotonic() - started
         assert daily.scheduler.get_job("retry") is not None  # the day is retried
     finally:
         daily.stop(terminate=runner.terminate)
     assert daily.passes[0].runs == ((today, RunOutcome.TIMED_OUT),)
-    assert took < 2 + 1 + 5  # the timeout, the grace period, a loaded machine's slack
     assert marker.exists() is not ignores_sigterm
     assert f"run of {today} still running after 2 s (schedule.run_timeout_s)" in caplog.text
     assert ("ignored SIGTERM for 1 s; killing it" in caplog.text) is ignores_sigterm
