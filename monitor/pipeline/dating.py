@@ -45,7 +45,6 @@ from models.change_statistics import IW_GRD_ENL, log_ratio_z
 from models.feature_stack import DATING_VARIABLES, StackAttrs
 from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import (
-    CELL_PIXELS,
     RADAR_MEANS,
     cell_pixels,
     drop_statistic,
@@ -130,7 +129,6 @@ def _sensor_brackets(
     last_name, first_name = f"{sensor}_last_unchanged", f"{sensor}_first_changed"
     if last_name not in stack or first_name not in stack:
         return [(None, None)] * len(index)
-    last = stack[last_name].values.astype(np.float64)
     first = stack[first_name].values.astype(np.float64)
     changed = np.isfinite(first)
     # pixels with an observation of this sensor in the post window (not only the baseline's)
@@ -141,10 +139,10 @@ def _sensor_brackets(
     n_observed = objects.count(observed)
     saw = (n_observed > 0) & (n_changed >= SAW_CHANGE_SHARE * np.maximum(n_observed, 1))
     if sensor == "s1":  # an upper bound only (see the module)
-        cells = cell_pixels(stack) if "liaDeg" in stack else np.full(first.shape, CELL_PIXELS)
-        befores = _radar_onsets(objects, first, observed, cells)
+        befores = _radar_onsets(objects, first, observed, cell_pixels(stack))
         afters = np.full(len(index), np.nan)
     else:
+        last = stack[last_name].values.astype(np.float64)
         befores = objects.lower_median(np.where(changed, first, np.nan))
         afters = objects.lower_median(np.where(changed, last, np.nan))
     return [

@@ -153,7 +153,10 @@ def cell_pixels(stack: xr.Dataset) -> np.ndarray:
     scenes: on a slope steep towards one track and away from the other, the cell at the mean
     angle is smaller than the mean of the tracks' cells, and the statistic is too confident
     there (up to about 1.4 times in its spread for angles of 12 and 62 degrees). A per-track
-    band would mend it; the stack has none."""
+    band would mend it; the stack has none. A stack without ``liaDeg`` gets the nominal
+    figure everywhere."""
+    if "liaDeg" not in stack:
+        return np.full((stack.sizes["y"], stack.sizes["x"]), float(CELL_PIXELS))
     lia = np.asarray(stack["liaDeg"].values, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         stretch = np.sin(np.radians(IW_MID_INCIDENCE_DEG)) / np.sin(np.radians(lia))

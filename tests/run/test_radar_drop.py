@@ -356,3 +356,15 @@ def test_under_the_radar_setting_a_current_optical_look_can_rule_a_drop_out() ->
         marked = "optical_stale" in out and bool(out["optical_stale"].values.any())
         assert marked is stale
         assert len(vectorise(out, stack, VectoriseRules())) == int(stale)
+
+
+def test_a_stack_without_local_incidence_gets_the_nominal_cell() -> None:
+    """Found reading the whole change: ``cell_pixels`` said it gives the nominal figure where
+    the local incidence is unknown but raised KeyError on a stack without ``liaDeg``, so its
+    caller in the dating special-cased the missing band."""
+    from monitor.pipeline.radar_drop import CELL_PIXELS, cell_pixels
+
+    plain = xr.Dataset({"dNDVI": (("y", "x"), np.zeros((3, 4)))})
+    assert np.array_equal(cell_pixels(plain), np.full((3, 4), float(CELL_PIXELS)))
+    steep = plain.assign(liaDeg=(("y", "x"), np.full((3, 4), 15.0)))
+    assert (cell_pixels(steep) > CELL_PIXELS).all()  # a slope facing the sensor: larger cells
