@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ __all__ = [
     "InventoryFileError",
     "LabelItems",
     "accuracy_limit",
+    "cell_text",
+    "column_names",
     "read_glc_csv",
     "read_inventory",
     "read_polygon_inventory",
@@ -160,8 +163,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from err
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InventoryFileError(f"{path}: cannot read as CSV: {err}") from err
-    table.columns = [str(c).strip().lower() for c in table.columns]
+    table.columns = column_names(table.columns)
     return table
+
+
+def column_names(names: Iterable[object]) -> list[str]:
+    """Column names as the readers of users' tables take them: stripped and lower case (a
+    spreadsheet's ``Status`` or `` uid``)."""
+    return [str(name).strip().lower() for name in names]
 
 
 def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
@@ -281,7 +290,7 @@ def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     return MultiPolygon(polygons) if polygons else Polygon()
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """A field's value as text: empty where it is missing, a whole number stored as a float
     without its ``.0`` (an id 7, a date 20240817 of a numeric shapefile field)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -300,7 +309,7 @@ def _missing(value: Any) -> bool:
     none (``NaT``, ``nan``, ``NULL`` ... as text)."""
     if value is None or value is pd.NaT:
         return True
-    text = _text(value)
+    text = cell_text(value)
     return not text or text.lower() in _NO_DATE_TEXT
 
 
@@ -403,7 +412,7 @@ def read_polygon_inventory(
     repaired: list[str] = []
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 1  # features are numbered from 1, as in QGIS
-        item_id = _text(rec[id_column]) if id_column else str(row)
+        item_id = cell_text(rec[id_column]) if id_column else str(row)
         if not item_id:
             bad_id.append(f"feature {row}")
             continue
@@ -422,7 +431,7 @@ def read_polygon_inventory(
         if _missing(raw):  # not a format to fix
             no_date.append(f"feature {row}")
             continue
-        when = _feature_date(_text(raw), date_format)
+        when = _feature_date(cell_text(raw), date_format)
         if when is None:
             bad_date.append(f"feature {row}: {raw!r}")
             continue

@@ -15,9 +15,7 @@ theirs.
 from __future__ import annotations
 
 import csv
-import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -26,6 +24,7 @@ import pyogrio
 
 from models.vector_files import VectorFileError, gdal_path
 from monitor.errors import BadInput
+from monitor.labels.inventories import cell_text, column_names
 from monitor.store.inventory import Inventory, LandslideStatus
 from monitor.store.records import LANDSLIDE_STATUSES
 
@@ -87,19 +86,6 @@ def _refusal(path: Path, problems: list[str]) -> BadInput:
     )
 
 
-def _text(value: object) -> str:
-    """A cell as text: empty for a missing value (GDAL's None, pandas' NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _column_names(names: Iterable[object]) -> list[str]:
-    """Column names as the review reads them: stripped and lower case (a spreadsheet's
-    ``Status`` or `` uid``), as the inventories' CSV reader has them."""
-    return [str(name).strip().lower() for name in names]
-
-
 def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, object]]]]:
     """The header and the rows (numbered from 2, as a spreadsheet shows them) of a CSV; the
     delimiter a spreadsheet may have chosen (``;`` in many locales, tab) is found in the
@@ -115,7 +101,7 @@ def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, objec
             # the delimiter only: the sniffer, finding no quotes in a header, turns off the
             # doubled quotes ("") of a quoted cell, which split its row
             reader = csv.DictReader(opened, delimiter=dialect.delimiter)
-            reader.fieldnames = _column_names(reader.fieldnames or [])
+            reader.fieldnames = column_names(reader.fieldnames or [])
             columns = list(reader.fieldnames)
             rows = [(reader.line_num, cast(dict[str, object], row)) for row in reader]
     except UnicodeDecodeError as err:
@@ -138,14 +124,15 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
         frame = pyogrio.read_dataframe(source, read_geometry=False)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
-    frame.columns = _column_names(frame.columns)
+    frame.columns = column_names(frame.columns)
     columns = list(frame.columns)
     records = frame.to_dict("records")
     return columns, [(number, record) for number, record in enumerate(records, start=1)]
 
 
 def read_review_file(path: str | Path) -> list[ReviewRow]:
-    """The rows of the review file ``path`` (``.csv``, ``.geojson`` or ``.json``), checked as
+    """The rows of the review file ``path`` (``.csv``, ``.geojson`` or ``.json``), one per
+    landslide (the first of rows that repeat one with its status), checked as
     far as the file alone allows: the columns, empty uids, unknown statuses, and one uid given
     two statuses. :class:`monitor.errors.BadInput` names every bad row and field."""
     path = Path(path)
@@ -173,26 +160,26 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     rows: list[ReviewRow] = []
     seen: dict[str, ReviewRow] = {}
     for number, record in records:
-        uid, status = _text(record["uid"]).lower(), _text(record["status"]).lower()
+        uid, status = cell_text(record["uid"]).lower(), cell_text(record["status"]).lower()
         where = f"{path}, row {number}"
         if not uid:
             problems.append(f"{where}, field 'uid': empty")
         if status not in LANDSLIDE_STATUSES:
             problems.append(
-                f"{where}, field 'status': unknown status {_text(record['status'])!r}; "
+                f"{where}, field 'status': unknown status {cell_text(record['status'])!r}; "
                 f"expected one of {', '.join(LANDSLIDE_STATUSES)}"
             )
         if not uid or status not in LANDSLIDE_STATUSES:
             continue
         earlier = seen.get(uid)
-        if earlier is not None and earlier.status != status:
+        if earlier is None:  # a landslide's later rows with the same status add nothing
+            seen[uid] = ReviewRow(number, uid, status)
+            rows.append(seen[uid])
+        elif earlier.status != status:
             problems.append(
                 f"{where}, field 'uid': the landslide of row {earlier.row} again, with "
                 f"another status ({earlier.status!r}, then {status!r})"
             )
-        row = ReviewRow(number, uid, status)
-        seen.setdefault(uid, row)
-        rows.append(row)
     if problems:
         raise _refusal(path, problems)
     return rows
@@ -218,11 +205,7 @@ def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = Fals
     if unknown:
         raise _refusal(path, unknown)
     outcome = ReviewOutcome()
-    done: set[str] = set()
-    for row in rows:
-        if row.uid in done:  # a second row of the same landslide, with the same status
-            continue
-        done.add(row.uid)
+    for row in rows:  # one per landslide (read_review_file)
         fid, previous = current[row.uid]
         if previous == row.status:
             outcome.unchanged += 1
