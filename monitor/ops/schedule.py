@@ -72,7 +72,7 @@ from monitor.config.operations import (
 from monitor.errors import BadInput, DatabaseFileError
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_version
 from monitor.ops._args import add_config
-from monitor.ops.schedule_runner import KILL_AFTER_S, CliRunner, Runner, RunOutcome
+from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
@@ -565,7 +565,7 @@ def serve(
     try:
         daily.start()
         stop_requested.wait()
-        daily.stop(terminate=lambda: runner.terminate(kill_after_s=KILL_AFTER_S))
+        daily.stop(terminate=runner.terminate)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -129,14 +129,15 @@ class CliRunner:
         log.error("run of %s exited with status %d", run_date, returncode)
         return RunOutcome.FAILED
 
-    def terminate(self, kill_after_s: float = KILL_AFTER_S) -> None:
-        """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``)."""
+    def terminate(self, kill_after_s: float | None = None) -> None:
+        """Stop the run in progress, if any (SIGTERM, then SIGKILL after ``kill_after_s``, by
+        default the runner's own, as for a run past its timeout)."""
         with self._guard:
             self._stopping = True
             child = self._child
         if child is None:
             return
-        _stop(child, kill_after_s)
+        _stop(child, self.kill_after_s if kill_after_s is None else kill_after_s)
 
 
 def _stop(child: subprocess.Popen[bytes], kill_after_s: float) -> None:
