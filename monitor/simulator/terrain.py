@@ -24,6 +24,21 @@ class Terrain:
     lake_level_m: float
 
 
+# The steepest 90th-percentile slope a landscape is scaled to (degrees): relief_scale may not
+# push a preset past what the relief can hold.
+_MAX_P90_SLOPE_DEG = 58.0
+
+
+def _p90_slope_deg(landscape: Landscape, relief_scale: float) -> float:
+    """The 90th-percentile slope ``landscape`` asks at ``relief_scale`` (degrees)."""
+    return min(landscape.slope_p90_deg * relief_scale, _MAX_P90_SLOPE_DEG)
+
+
+def _relief_m(landscape: Landscape, relief_scale: float) -> float:
+    """The most relief ``landscape`` takes at ``relief_scale`` (metres)."""
+    return landscape.max_relief_m * relief_scale
+
+
 def _unit(a: np.ndarray) -> np.ndarray:
     lo, hi = float(a.min()), float(a.max())
     return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
@@ -52,13 +67,13 @@ def simulate_terrain(
     tilt = (np.tan(np.radians(landscape.tilt_deg)) * (along - along.min())).astype(np.float32)
     # Scale the relief so that the 90th-percentile slope hits the preset (bisection: the
     # slope grows monotonically with the scale of the shape field).
-    target = np.tan(np.radians(min(landscape.slope_p90_deg * relief_scale, 58.0)))
+    target = np.tan(np.radians(_p90_slope_deg(landscape, relief_scale)))
 
     def p90(scale: float) -> float:
         slope_deg, _ = slope_aspect(tilt + scale * shape_field, res)
         return float(np.percentile(np.tan(np.radians(slope_deg[::2, ::2])), 90))
 
-    lo, hi = 0.0, landscape.max_relief_m * relief_scale
+    lo, hi = 0.0, _relief_m(landscape, relief_scale)
     for _ in range(12):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if p90(mid) < target else (lo, mid)
@@ -88,13 +103,13 @@ def terrain_departures(
     relief."""
     departures = []
     rise = math.tan(math.radians(landscape.tilt_deg)) * math.hypot(*terrain.dem.shape) * res
-    if rise > landscape.max_relief_m:
+    relief = _relief_m(landscape, relief_scale)  # the cap simulate_terrain scaled within
+    if rise > relief:
         departures.append(
             f"its regional valley flank ({landscape.tilt_deg:g}°) rises up to {rise:.0f} m "
-            f"across the region, more than the landscape's relief of "
-            f"{landscape.max_relief_m:.0f} m"
+            f"across the region, more than the landscape's relief of {relief:.0f} m"
         )
-    target = min(landscape.slope_p90_deg * relief_scale, 58.0)
+    target = _p90_slope_deg(landscape, relief_scale)
     p90 = float(np.percentile(terrain.slope, 90))
     if p90 < target - 2.0:
         departures.append(

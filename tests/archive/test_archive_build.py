@@ -198,3 +198,19 @@ def test_the_fixture_regions_match_their_landscapes(caplog: pytest.LogCaptureFix
         for area, spec in REGIONS:
             SimulatedRegion(area, spec, SIMULATION)
     assert not caplog.records, caplog.text
+
+
+def test_a_regions_relief_scale_scales_the_relief_its_departures_are_judged_by() -> None:
+    """Found reading the whole change: the terrain is scaled within ``max_relief_m`` times the
+    region's ``relief_scale``, but its departures compared the tilt's rise with the unscaled
+    relief, so a region of a relief scale above 1 was said to depart where it did not."""
+    from monitor.simulator.terrain import Terrain, terrain_departures
+
+    landscape = LANDSCAPES["forested_mountains"]  # tilt 6°, relief 1400 m
+    side = 1200  # px of 10 m: the tilt rises tan(6°) * 1697 px * 10 m = 1784 m across
+    flat = np.zeros((side, side), np.float32)
+    steep = np.full((side, side), 58.0, np.float32)  # as steep as any scale asks
+    terrain = Terrain(flat, flat, steep, flat, flat.astype(bool), 0.0)
+    (rises,) = terrain_departures(terrain, landscape, 10.0)
+    assert rises.endswith("more than the landscape's relief of 1400 m")
+    assert terrain_departures(terrain, landscape, 10.0, relief_scale=1.3) == []
