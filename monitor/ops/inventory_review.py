@@ -191,11 +191,7 @@ def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = Fals
     hold, is refused whole before anything changes."""
     path = Path(path)
     rows = read_review_file(path)
-    frame = inventory.landslides()
-    current = {
-        str(uid).lower(): (int(fid), str(status))
-        for uid, fid, status in zip(frame["uid"], frame["fid"], frame["status"], strict=True)
-    }
+    current = inventory.statuses()
     unknown = [
         f"{path}, row {row.row}, field 'uid': no landslide with uid {row.uid!r} in the "
         f"inventory {inventory.path}"

@@ -321,6 +321,12 @@ class Inventory:
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
+    def statuses(self) -> dict[str, tuple[int, str]]:
+        """Each landslide's review status and fid, by uid (what a review compares with: no
+        geometry read)."""
+        rows = self._conn.execute(f"SELECT uid, fid, status FROM {LAYER}")
+        return {str(uid).lower(): (int(fid), str(status)) for uid, fid, status in rows}
+
     def get(self, landslide: int | str) -> dict[str, Any]:
         """One landslide's row (by fid or uid, in either case: uids are written as lower-case
         UUIDs); :class:`InventoryError` if unknown."""

@@ -246,9 +246,9 @@ def test_a_review_reports_what_its_transaction_found(
         uid1, uid2 = (str(inventory.get(fid)["uid"]) for fid in (1, 2))
         table = config.inventory.path.parent / "late.csv"
         table.write_text(f"uid,status\n{uid1},dismissed\n{uid2},confirmed\n", encoding="utf-8")
-        stale = inventory.landslides()
+        stale = inventory.statuses()
         inventory.set_status(2, "confirmed")  # another operator's `inventory confirm 2`
-        monkeypatch.setattr(Inventory, "landslides", lambda self: stale)
+        monkeypatch.setattr(Inventory, "statuses", lambda self: stale)
         outcome = apply_review(inventory, table)
     assert [(d.fid, d.previous, d.status) for d in outcome.decisions] == [
         (1, "confirmed", "dismissed")
