@@ -49,6 +49,7 @@ __all__ = [
     "looks_linear",
     "model_input",
     "optical_clear",
+    "polarisations_swapped",
     "radar_valid",
     "status_text",
     "validate",
@@ -202,6 +203,16 @@ def looks_linear(values: np.ndarray) -> bool:
     if not finite.size:
         return False
     return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
+
+
+def polarisations_swapped(vv: np.ndarray, vh: np.ndarray) -> bool:
+    """Whether backscatter said to be VV and VH (dB, NaN ignored) look swapped: VH's median
+    above VV's. Cross-polarised backscatter comes from volume and multiple scattering and lies
+    below co-polarised over every kind of land (by 5-9 dB for vegetation, more for bare
+    ground and water), so a scene whose VH stands above its VV has its bands in the wrong
+    order."""
+    vv, vh = vv[np.isfinite(vv)], vh[np.isfinite(vh)]
+    return bool(vv.size and vh.size and np.median(vh) > np.median(vv))
 
 
 def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:

@@ -70,7 +70,7 @@ from models.datasets import (
     open_geotiff,
     read_input,
 )
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear
+from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear, polarisations_swapped
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -350,7 +350,8 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     grid: a no-data fill (-9999 ..., 0 in every band, or 0 dB in every backscatter band) the
     file does not declare; dNDVI outside -2..2 (NDVI scaled by 100 or 10 000), radar bands in
     linear power (:func:`models.feature_stack.looks_linear`; the layout holds dB), slopes
-    outside 0..90° or none at all, no elevation at all, and dVV/dVH that are not post minus
+    outside 0..90° or none at all, no elevation at all, VV and VH swapped
+    (:func:`models.feature_stack.polarisations_swapped`), and dVV/dVH that are not post minus
     pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
     shape = (max(1, src.height // step), max(1, src.width // step))
@@ -417,6 +418,15 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
                 f"{path}: {name} has a median of {np.median(values):.4g}, where land in dB lies "
                 "around -10 to -20: is it scaled (by 100, hundredths of dB as the archive "
                 "stores them)? The layout holds dB"
+            )
+    for window in ("pre", "post"):  # as RegionWriter refuses a scene with its bands swapped
+        vv, vh = band(f"{window}VV"), band(f"{window}VH")
+        if polarisations_swapped(vv, vh):
+            raise BadInput(
+                f"{path}: {window}VH (median {np.median(vh):.3g} dB) is above {window}VV "
+                f"(median {np.median(vv):.3g} dB), where cross-polarised backscatter over land "
+                "lies below co-polarised: are VV and VH swapped (in the export's band order, "
+                "or in its band names)?"
             )
     slope = band("slope")
     if slope.size and (slope.min() < 0 or slope.max() > 90):

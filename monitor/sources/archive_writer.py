@@ -38,7 +38,7 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
-from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear
+from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear, polarisations_swapped
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
@@ -153,11 +153,11 @@ def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
             f"{scene}: {zeros:.1%} of the sigma0 values are exactly 0 dB, a no-data fill rather "
             "than backscatter: write no data as NaN (float dB) or -32768 (int16 hundredths)"
         )
-    if vv.size and vh.size and np.median(vh) > np.median(vv):
+    if polarisations_swapped(vv, vh):
         raise ValueError(
             f"{scene}: VH (median {np.median(vh):.3g} dB) is above VV (median "
-            f"{np.median(vv):.3g} dB), as cross-polarised backscatter is over land: are the "
-            "bands swapped? Give VV first, then VH"
+            f"{np.median(vv):.3g} dB), where cross-polarised backscatter over land lies below "
+            "co-polarised: are the bands swapped? Give VV first, then VH"
         )
 
 

@@ -436,6 +436,8 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         # nothing; the ensemble predicted a confident "no landslide" there, without the
         # warning that the same holes as NaN give
         ("radar unmasked to 0", "1600 pixel(s) hold 0 dB in preVV, postVV, preVH and postVH"),
+        # found on a walk: a stack of unnamed bands with VH before VV ran without a word
+        ("VV and VH swapped", "is above preVV (median"),
         ("slope empty", "slope has no value (all no data)"),
         # found on a walk: the object filter's terrain features were NaN and it suppressed
         # the hill's landslide (score 0.03 against 0.89 with the elevation)
@@ -477,6 +479,10 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[:9, :20, 80:] = 0.0  # pre, post, difference, layover, shadow, angle
     if mistake == "radar unmasked to -9999":
         bands[:6, :4, :4] = -9999.0  # pre, post and difference of VV and VH
+    if mistake == "VV and VH swapped":  # the whole radar half: pre, post and difference
+        for pol_a, pol_b in (("preVV", "preVH"), ("postVV", "postVH"), ("dVV", "dVH")):
+            a, b = MODEL_BANDS.index(pol_a), MODEL_BANDS.index(pol_b)
+            bands[[a, b]] = bands[[b, a]]
     if mistake == "elevation empty":
         bands[MODEL_BANDS.index("elevation")] = np.nan
     if mistake == "slope empty":
