@@ -177,7 +177,8 @@ def withdraw(
 ) -> int:
     """Inside the caller's transaction, mark the pending alerts of ``landslide_fids`` dead with
     ``last_error`` = ``withdrawn: <reason>``; returns how many. An alert a live delivery holds is
-    withdrawn too: if that send succeeds, the delivery marks it sent, as it was; if it fails,
+    withdrawn too: the delivery checks each batch just before sending it and skips what was
+    withdrawn; a send already under way that succeeds is marked sent, as it was; if it fails,
     the withdrawal stands."""
     if not landslide_fids:
         return 0
@@ -377,6 +378,20 @@ class Outbox:
                 )
         return claimed
 
+    def _still_held(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """Those of ``alerts`` still pending under this process's claim: a reviewer may have
+        dismissed a landslide (:func:`withdraw`) while the channels before were sent to."""
+        marks = ", ".join("?" * len(alerts))
+        held = {
+            row[0]
+            for row in self._conn.execute(
+                f"SELECT id FROM {TABLE} WHERE id IN ({marks}) AND status = 'pending' "
+                "AND claimed_by = ?",
+                (*(a.id for a in alerts), _worker_id()),
+            )
+        }
+        return [a for a in alerts if a.id in held]
+
     def _mark_sent(self, alerts: Sequence[Alert], now: datetime) -> None:
         with gpkg.transaction(self._conn):
             self._conn.executemany(
@@ -491,6 +506,9 @@ class Outbox:
             size = max(1, sender.batch_size)
             groups = [alerts[i : i + size] for i in range(0, len(alerts), size)]
             for n, group in enumerate(groups):
+                group = self._still_held(group)
+                if not group:  # withdrawn (its landslide dismissed) since the claim
+                    continue
                 try:
                     sender.send(group)
                 except AlertConfigError as exc:  # a secret read at send time: none was tried

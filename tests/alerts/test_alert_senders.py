@@ -315,3 +315,35 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
         assert "happened (UTC days)" in body
         assert "after 2024-02-28, by 2024-03-04" in body
         assert "2024-02-23 … 2024-03-04" in body
+
+
+def test_a_landslide_dismissed_during_a_delivery_is_not_sent_to_the_channels_after(
+    tmp_path: Path,
+) -> None:
+    """A delivery claims every due alert first, then sends channel by channel. A reviewer who
+    dismissed the landslide while the first channel was being sent to (`inventory dismiss`
+    takes no run lock) withdrew its other alerts, yet the delivery still sent them from what
+    it had claimed: the duty geologist got the e-mail of a landslide dismissed minutes before."""
+    routing = AlertRouting(default=("pager:first", "pager:second"))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+    sent: list[str] = []
+
+    class _Reviewed:
+        batch_size = 1
+
+        def send(self, alerts: Sequence[Alert]) -> None:
+            sent.extend(a.channel for a in alerts)
+            if len(sent) == 1:  # the reviewer dismisses it while this channel is sent to
+                with Inventory(path) as inventory:
+                    inventory.set_status(int(fid), "dismissed")
+
+    with Outbox(path) as box:
+        report = box.deliver(routing, senders=lambda channel, given: _Reviewed(), now=T0)
+        (withdrawn,) = box.rows("dead")
+    assert sent == ["pager:first"]
+    assert (report.sent, report.retrying, report.dead) == (1, 0, 0)
+    assert withdrawn["channel"] == "pager:second"
+    assert withdrawn["last_error"] == f"{WITHDRAWN}landslide {fid} was dismissed"
