@@ -226,6 +226,11 @@ def _login_missing(exc: smtplib.SMTPException) -> str | None:
     )
 
 
+def _ascii(recipient: str, smtp: SmtpSettings) -> bool:
+    """True when the envelope's addresses need no SMTPUTF8 (smtplib's own test)."""
+    return recipient.isascii() and smtp.from_address.isascii()
+
+
 class EmailSender:
     """Sends digests to one recipient through the configured SMTP server."""
 
@@ -268,6 +273,16 @@ class EmailSender:
                     s.ehlo()
                 if credentials is not None:
                     s.login(*credentials)
+                if not s.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
+                    # smtplib refuses such a message; no retry changes what the server offers
+                    raise DeliveryError(
+                        f"{where}: the recipient {self.recipient} or from_address "
+                        f"{self.smtp.from_address} holds characters outside ASCII, which needs "
+                        "the server's SMTPUTF8 (RFC 6531), and this server does not offer it: "
+                        "use an ASCII address or a server that offers SMTPUTF8, then "
+                        "`alerts retry --dead`",
+                        permanent=True,
+                    )
                 s.send_message(message, to_addrs=[self.recipient])
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{where}: {exc} (is starttls right for this server?)") from exc

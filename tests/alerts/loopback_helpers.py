@@ -136,6 +136,7 @@ class Mailbox:
     sessions: list[dict[str, object]] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)  # recipients answered 550
     login_required: bool = False  # MAIL FROM before a login is answered 530
+    smtputf8: bool = True  # advertise SMTPUTF8 (RFC 6531), as aiosmtpd's Controller does
     controller: object | None = None
 
     def start(self, tls_files: tuple[Path, Path]) -> None:
@@ -180,6 +181,7 @@ class Mailbox:
             authenticator=authenticator,
             auth_require_tls=True,
             auth_required=self.login_required,
+            enable_SMTPUTF8=self.smtputf8,
         )
         self.controller.start()
 

@@ -17,12 +17,20 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from loopback_helpers import SECRET, X0, Y0, apply_run, candidates, make_routing
+from loopback_helpers import (
+    SECRET,
+    X0,
+    Y0,
+    alert_settings,
+    apply_run,
+    candidates,
+    make_routing,
+)
 from pyproj import Transformer
 
 from monitor.alerts.outbox import Outbox
 from monitor.alerts.payload import validate_payload
-from monitor.alerts.settings import RetryPolicy, WebhookSettings
+from monitor.alerts.settings import AlertRouting, AlertSettings, RetryPolicy, WebhookSettings
 from monitor.alerts.webhook import verify
 from monitor.store.inventory import Inventory
 
@@ -166,6 +174,29 @@ def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(
     refused = outbox.deliver(routing, now=T0 + timedelta(minutes=2))
     assert (refused.sent, refused.retrying, refused.dead) == (0, 0, 1)
     assert "550" in outbox.rows("dead")[0]["last_error"]
+    assert mailbox.messages == []
+
+
+def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_dead_and_named(
+    inventory, receiver, mailbox, tls_files
+):
+    """A recipient such as jörg@bücher.example needs the server's SMTPUTF8 (RFC 6531), which
+    this one does not offer. smtplib refuses before sending; the alert was retried for a day
+    (12 attempts), each error ending "(is starttls right for this server?)", which it was.
+    No retry can help: it is dead at once, the error naming the address and what is missing."""
+    mailbox.smtputf8 = False
+    mailbox.start(tls_files)
+    settings = alert_settings(receiver, mailbox, tls_files)
+    settings["email"] = ["jörg@bücher.example"]
+    routing = AlertRouting.from_settings(AlertSettings(**settings))
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:jörg@bücher.example",)})
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    outbox = inventory.outbox()
+    report = outbox.deliver(routing, now=T0)
+    assert (report.sent, report.retrying, report.dead) == (0, 0, 1)
+    error = outbox.rows("dead")[0]["last_error"]
+    assert "jörg@bücher.example" in error and "SMTPUTF8" in error
+    assert "starttls" not in error
     assert mailbox.messages == []
 
 
