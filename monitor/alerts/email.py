@@ -165,10 +165,14 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         for cid, _, row in images
     )
     page = (
-        "<html><body>"
+        # a phone's width, and the wide table scrolls within it rather than hiding its last
+        # columns (the dates and the map links) past the screen's edge
+        '<html><head><meta name="viewport" content="width=device-width, initial-scale=1">'
+        "</head><body>"
         f"<p>{html.escape(intro)}</p>"
+        '<div style="overflow-x:auto">'
         '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse:collapse">'
-        f"<tr>{head}</tr>{''.join(cells)}</table>"
+        f"<tr>{head}</tr>{''.join(cells)}</table></div>"
         "<p>Quicklooks: pre-event and post-event true colour, dNDVI, dVV (dB); grey: no valid "
         "observation (clouds, shadow, layover); outline in "
         f"red.</p>{figures}</body></html>"

@@ -347,3 +347,33 @@ def test_a_landslide_dismissed_during_a_delivery_is_not_sent_to_the_channels_aft
     assert (report.sent, report.retrying, report.dead) == (1, 0, 0)
     assert withdrawn["channel"] == "pager:second"
     assert withdrawn["last_error"] == f"{WITHDRAWN}landslide {fid} was dismissed"
+
+
+def test_an_e_mail_s_table_scrolls_on_a_phone_instead_of_hiding_its_map_links(
+    tmp_path: Path,
+) -> None:
+    """On a 390 px wide phone screen the HTML digest's nine columns overflowed the page: the
+    last ones, the dates and the lat/lon map link, were cut off, and the page had no viewport,
+    so a mail app that honours one zoomed the whole text out instead."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
+    with Outbox(path) as box:
+        rows = box.rows("pending")
+    alerts = [
+        Alert(
+            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+            payload=row["payload"], quicklook=None, attempts=0,
+        )
+        for row in rows
+    ]  # fmt: skip
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    page = build_message(smtp, "duty@example.org", alerts).get_body(("html",)).get_content()
+    head = page[: page.index("<body>")]
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in head
+    scroller = '<div style="overflow-x:auto"><table '
+    assert page.count(scroller) == 1
+    assert page.index(scroller) < page.index("</table></div>")
+    assert page.count("openstreetmap.org") == 2
