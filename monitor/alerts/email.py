@@ -88,12 +88,20 @@ def _map_link(alert: Alert) -> str:
     )
 
 
-def _text_table(rows: list[dict[str, str]]) -> str:
-    widths = {k: max(len(title), *(len(r[k]) for r in rows)) for k, title in _COLUMNS}
-    lines = ["  ".join(title.ljust(widths[k]) for k, title in _COLUMNS)]
-    lines.append("  ".join("-" * widths[k] for k, _ in _COLUMNS))
-    lines += ["  ".join(r[k].ljust(widths[k]) for k, _ in _COLUMNS) for r in rows]
-    return "\n".join(lines)
+_HEADING = ("event", "landslide", "region")  # a plain-text block's first line
+
+
+def _text_blocks(alerts: Sequence[Alert], rows: list[dict[str, str]]) -> str:
+    """The plain-text part: one short block per landslide, its heading line then one line per
+    column, and its map link. A table as wide as the HTML one (about 130 characters) wrapped
+    into an unreadable mess on a phone, an 80-column terminal or an e-mail-to-SMS gateway."""
+    blocks = []
+    for alert, row in zip(alerts, rows, strict=True):
+        lines = [f"{row['event']} {row['landslide']}, {row['region']}"]
+        lines += [f"  {title}: {row[k]}" for k, title in _COLUMNS if k not in _HEADING]
+        lines.append(f"  map: {_map_link(alert)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
@@ -139,8 +147,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         f"{', '.join(run_dates)}. Review them in the inventory and confirm or dismiss them with "
         "`landslide-monitor inventory confirm|dismiss ID`."
     )
-    links = "\n".join(f"#{a.payload['landslide']['inventory_fid']}: {_map_link(a)}" for a in alerts)
-    message.set_content(f"{intro}\n\n{_text_table(rows)}\n\nMaps:\n{links}\n")
+    message.set_content(f"{intro}\n\n{_text_blocks(alerts, rows)}\n")
 
     cells = []
     images: list[tuple[str, bytes, dict[str, str]]] = []  # (content id, PNG, its alert's row)

@@ -317,6 +317,40 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
         assert "2024-02-23 … 2024-03-04" in body
 
 
+def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
+    """Found on a walk as the duty geologist: the plain-text part was the HTML table laid out
+    in columns, about 130 characters wide, which a phone, an 80-column terminal or an
+    e-mail-to-SMS gateway wraps into a mess; its map links stood in a list apart. Each
+    landslide is now a block of short lines with its own link."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
+    with Outbox(path) as box:
+        rows = box.rows("pending")
+    alerts = [
+        Alert(
+            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+            payload=row["payload"], quicklook=None, attempts=0,
+        )
+        for row in rows
+    ]  # fmt: skip
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    text = build_message(smtp, "duty@example.org", alerts).get_body(("plain",)).get_content()
+    intro, *blocks = text.strip().split("\n\n")
+    assert intro.startswith("The landslide monitor found 2 new or grown landslide(s)")
+    assert len(blocks) == 2
+    for alert, block in zip(alerts, blocks, strict=True):
+        head, *lines = block.splitlines()
+        ls = alert.payload["landslide"]
+        assert head == f"NEW #{ls['inventory_fid']} ({ls['id'][:8]}), {ls['region']}"
+        assert lines[0] == f"  area m²: {ls['area_m2']:,.0f}"
+        assert lines[-1].startswith("  map: https://www.openstreetmap.org/?mlat=")
+        assert f"{ls['centroid']['lat']:.5f}" in lines[-1]
+        assert max(len(line) for line in lines[:-1]) <= 60  # the link alone runs longer
+
+
 def test_a_landslide_dismissed_during_a_delivery_is_not_sent_to_the_channels_after(
     tmp_path: Path,
 ) -> None:
