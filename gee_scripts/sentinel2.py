@@ -82,9 +82,10 @@ def _s2cloudless(
             .And(image.select("SCL").neq(6))
         )
         azimuth = ee.Number(90).subtract(ee.Number(image.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
-        # Clouds cast along the shadow azimuth on a 100 m grid (distance in 100 m pixels).
+        # Clouds cast along the shadow azimuth on a 100 m grid, over whole 100 m pixels (an
+        # Integer argument in the algorithm's signature), rounded as the archive rounds them
         projection = (
-            is_cloud.directionalDistanceTransform(azimuth, cloud.shadow_projection_m / 100)
+            is_cloud.directionalDistanceTransform(azimuth, round(cloud.shadow_projection_m / 100))
             .reproject(crs=image.select("B8").projection(), scale=100)
             .select("distance")
             .mask()

@@ -7,6 +7,7 @@ from typing import Any
 
 import ee
 import pytest
+from ee import apitestcase
 
 from gee_scripts import context, sentinel1, sentinel2
 from gee_scripts.assembly import (
@@ -518,3 +519,77 @@ def test_the_sign_check_takes_the_earliest_scene_of_its_window() -> None:
         and c["args"]["collection"]["args"]["key"] == "system:time_start"
         for c in firsts
     )
+
+
+def _signature_problems(tree: Any) -> list[str]:
+    """Every call in ``tree`` against the algorithm signatures in the earthengine-api wheel
+    (``ee/tests/algorithms.json``): names that are no argument of the algorithm, required
+    arguments left out, and fractional numbers given for an ``Integer`` or ``Long`` argument.
+    The client builds a graph with any of these; only the server refuses it."""
+    signatures = apitestcase.GetAlgorithms()
+    problems = []
+    for call in find_invocations(tree):
+        name = call["fn"]
+        if not isinstance(name, str):  # a call of a function defined in the graph
+            continue
+        if name not in signatures:
+            problems.append(f"{name}: no such algorithm")
+            continue
+        arguments = {a["name"]: a for a in signatures[name]["args"]}
+        for key, value in call["args"].items():
+            if key not in arguments:
+                problems.append(f"{name}: no argument {key!r} (has {sorted(arguments)})")
+            elif arguments[key]["type"] in ("Integer", "Long") and isinstance(value, float):
+                problems.append(f"{name}: {key} is an {arguments[key]['type']}, given {value!r}")
+        problems += [
+            f"{name}: required argument {key!r} missing"
+            for key, argument in arguments.items()
+            if not argument.get("optional") and key not in call["args"]
+        ]
+    return sorted(set(problems))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {
+            "cloud_mask": {
+                "method": "s2cloudless",
+                "shadow_projection_m": 1250.0,
+                "cloud_buffer_m": 45.0,
+            }
+        },
+        {"s1": {"speckle_filter": "lee", "speckle_kernel_px": 7, "layover_shadow_buffer_m": 15}},
+        {"s1": {"speckle_filter": "boxcar", "terrain_model": "surface"}},
+        {"dem": {"source": "copernicus_glo30"}},
+    ],
+)
+def test_every_call_matches_the_algorithm_signatures(settings: dict[str, Any]) -> None:
+    """A wrong keyword or an Integer argument given 12.5 builds and serialises offline and
+    fails only on the server: every call of both compositings is checked against the wheel's
+    signatures."""
+    for compositing in (None, Compositing("monitoring", 3)):
+        assert _signature_problems(_feature_tree(compositing=compositing, **settings)) == []
+
+
+def test_the_sign_check_matches_the_algorithm_signatures() -> None:
+    from gee_scripts.assembly import sign_check_scene
+
+    image = sign_check_scene(
+        _geometry(), POST, orbit_pass="ascending", settings=GeeSettings(), assets=RESOLVED
+    )
+    assert _signature_problems(graph_tree(image)) == []
+
+
+def test_the_shadow_search_is_whole_100_m_pixels() -> None:
+    """directionalDistanceTransform's maxDistance is an Integer (pixels of the 100 m grid): a
+    projection that is no multiple of 100 m is rounded to whole pixels, as the archive's
+    ``CloudMaskParams.shadow_distance_m`` is (``monitor.sources.composite``)."""
+    raw = sentinel2.s2_collection(_geometry(), *PRE, ASSETS)
+    for metres, pixels in ((1500.0, 15), (1250.0, 12), (1260.0, 13), (80.0, 1)):
+        cloud = CloudMaskSettings(method="s2cloudless", shadow_projection_m=metres)
+        tree = graph_tree(sentinel2.masked_collection(raw, cloud, ASSETS))
+        (ddt,) = _calls(tree, "Image.directionalDistanceTransform")
+        assert ddt["args"]["maxDistance"] == pixels
+        assert isinstance(ddt["args"]["maxDistance"], int)
