@@ -83,16 +83,20 @@ def incidence_angle(image: ee.Image) -> ee.Image:
 
 
 def edge_mask(image: ee.Image, s1: S1Settings) -> ee.Image:
-    """Mask GRD border noise: pixels outside the usable incidence-angle range of the swath, and
-    low-backscatter edge pixels (linear VV below ``s1.edge_db_threshold`` dB). VH is masked
-    apart where it is not positive: thermal-noise removal can leave zero power, whose dB is
-    -inf and would enter every mean and count (the archive drops non-finite values)."""
+    """Mask GRD border noise in VV and VH: pixels outside the usable incidence-angle range of
+    the swath, and low-backscatter edge pixels (linear VV below ``s1.edge_db_threshold`` dB).
+    VH is masked apart where it is not positive: thermal-noise removal can leave zero power,
+    whose dB is -inf and would enter every mean and count (the archive drops non-finite
+    values). The ``angle`` band is kept: radar shadow, noise only, falls below the threshold
+    too, and the scene's layover, shadow and local incidence angle come from θi and the DEM
+    whatever the backscatter (as the archive's from the track's geometry)."""
     angle = incidence_angle(image)
     inside = angle.gt(s1.min_incidence_deg).And(angle.lt(s1.max_incidence_deg))
     not_edge = image.select("VV").gt(10.0 ** (s1.edge_db_threshold / 10.0))
-    masked = image.updateMask(inside.And(not_edge))
+    pols = list(POLARISATIONS)
+    masked = image.select(pols).updateMask(inside.And(not_edge))
     vh = masked.select("VH")
-    return masked.addBands(vh.updateMask(vh.gt(0)), None, True)
+    return image.addBands(masked.addBands(vh.updateMask(vh.gt(0)), None, True), None, True)
 
 
 def _prepared(image: ee.Image) -> ee.Image:

@@ -11,8 +11,10 @@ import pytest
 from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts import sentinel1
+from gee_scripts.assembly import _geometry_layers
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import S1Settings
+from monitor.sources.archive_composite import Radar
 from monitor.sources.composite import nan_median
 from monitor.sources.terrain_flattening import (
     flattening_correction_db,
@@ -88,3 +90,42 @@ def test_zero_vh_power_is_masked_not_minus_infinity_in_the_mean() -> None:
     np.testing.assert_allclose(mean["postVH"], mean["postVH"][0, -1], atol=1e-6)
     np.testing.assert_allclose(mean["postVV"], mean["postVV"][0, -1], atol=1e-6)
     assert mean["postVV"][0, -1] - mean["postVH"][0, -1] == pytest.approx(8.0, abs=1e-6)
+
+
+def test_geometry_layers_stay_where_the_border_noise_mask_drops_backscatter() -> None:
+    """Radar shadow holds only thermal noise, which Earth Engine's noise removal leaves near
+    zero power: below the border-noise threshold (-30 dB). The mask dropped the whole scene
+    there, the ``angle`` band too, so θi, and with it the scene's ``shadow`` and ``liaDeg``,
+    were masked: on a slope every scene shadows, ``shadow`` and ``liaDeg`` came back NaN, where
+    the archive (geometry from the DEM and the track, whatever the backscatter) has 1 and the
+    local incidence angle. The mask drops VV and VH only."""
+    size, n = 40, 3
+    dem = np.tile(
+        np.where(np.arange(size) < 20, 800.0, 800.0 - 20.0 * (np.arange(size) - 19)), (size, 1)
+    )
+    angle = np.broadcast_to(np.linspace(36.0, 40.0, size), (size, size)).copy()
+    slope, aspect = slope_aspect(dem, 10.0)
+    geometry = track_geometry(slope, aspect, angle, look_azimuth_deg=90.0, dtype=np.float64)
+    inputs = {"T/dem": {"elevation": dem}}
+    for i in range(n):
+        vv = np.full((size, size), 0.05)
+        vv[geometry.shadow] = 0.0  # noise removed: no power left in the shadow
+        inputs[f"T/grd_{i}"] = {"VV": vv, "VH": vv / 5.0, "angle": angle}
+    scenes = ee.ImageCollection.fromImages([ee.Image(f"T/grd_{i}") for i in range(n)])
+    flat = sentinel1.flattened_collection(
+        scenes, ee.Image("T/dem"), S1Settings(terrain_model="volume")
+    )
+    (layers, median) = GraphEvaluator(inputs)(
+        graph_tree(ee.List([_geometry_layers(flat), sentinel1.median_db(flat, "post")]))
+    )
+
+    radar = Radar(size, size)
+    radar.add_geometry([geometry] * n)
+    assert geometry.shadow[:, 1:-1].sum() > 100  # a shadowed slope with teeth
+    inner = (slice(None), slice(1, -1))  # central differences: the DEM's edge columns differ
+    np.testing.assert_array_equal(layers["shadow"][inner], radar.shadow[inner])
+    np.testing.assert_array_equal(layers["layover"][inner], radar.layover[inner])
+    np.testing.assert_allclose(layers["liaDeg"][inner], radar.lia[inner], atol=1e-3)
+    # backscatter itself is still masked there (as it is in shadow anyway), and kept elsewhere
+    assert np.isnan(median["postVV"][geometry.shadow]).all()
+    assert np.isfinite(median["postVV"][inner][~geometry.shadow[inner]]).all()
