@@ -279,10 +279,11 @@ def feature_image(
 ) -> ee.Image:
     """The feature stack of a region as one float image with bands :data:`FLAT_BANDS`.
 
-    ``geometry`` (EPSG:4326) bounds the scene search; ``pre``/``post`` are ISO-date windows,
-    end exclusive; ``orbit_pass`` selects Sentinel-1 passes; ``assets`` are the static layers'
-    assets resolved for the region (:func:`gee_scripts.coverage.resolve_assets`). The last
-    operation is ``rename(FLAT_BANDS)``.
+    ``geometry`` bounds the scene search (``GeeSource`` passes the rectangle of the region's
+    grid, which the stack covers); ``pre``/``post`` are ISO-date windows, end exclusive;
+    ``orbit_pass`` selects Sentinel-1 passes; ``assets`` are the static layers' assets resolved
+    for the region (:func:`gee_scripts.coverage.resolve_assets`). The last operation is
+    ``rename(FLAT_BANDS)``.
     """
     av = availability
     how = compositing or Compositing()

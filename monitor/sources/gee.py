@@ -24,7 +24,6 @@ from typing import Any
 import ee
 import numpy as np
 import xarray as xr
-from shapely.geometry import mapping
 
 from gee_scripts import fetch
 from gee_scripts.assembly import (
@@ -288,8 +287,13 @@ class GeeSource:
 
     @staticmethod
     def geometry_of(area: AreaOfInterest) -> ee.Geometry:
-        """The region's polygon as a planar EPSG:4326 ``ee.Geometry`` (the scene search)."""
-        return ee.Geometry(mapping(area.geometry), opt_proj="EPSG:4326", opt_geodesic=False)
+        """The rectangle of the region's grid (:func:`monitor.grid.region_grid`), planar in the
+        grid's CRS: the scene search. The stack covers the grid, the polygon's bounding box, as
+        the archive's scenes do; searched by the polygon, a corner of the box beyond a
+        Sentinel-2 tile edge or a Sentinel-1 slice boundary missed the scenes that cover only
+        it."""
+        grid = region_grid(area.geometry)
+        return ee.Geometry.Rectangle(list(grid.bounds), proj=grid.crs, geodesic=False)
 
     def _image(
         self,

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import ee
 import numpy as np
@@ -16,16 +17,23 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box, mapping, shape
+from shapely.geometry.base import BaseGeometry
 
 from gee_scripts import fetch
-from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, STACK_BANDS
-from gee_scripts.offline import ArrayServer
+from gee_scripts.assembly import (
+    DATING_BANDS,
+    FLAT_BANDS,
+    STACK_BANDS,
+    Availability,
+    availability_query,
+)
+from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.retry import Backoff, EarthEngineError
 from gee_scripts.settings import GeeSettings, RetrySettings
 from models.feature_stack import MODEL_BANDS, StackAttrs, validate
-from monitor.grid import region_grid
+from monitor.grid import region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
-from monitor.sources.gee import GeeSource, RegionTooLarge
+from monitor.sources.gee import GeeSource, RegionTooLarge, gee_window
 
 # xee 0.1.2 multiplies Affine objects with `*` (deprecated in affine 3); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
@@ -573,3 +581,38 @@ def test_a_region_over_the_interactive_limit_is_refused_when_the_configuration_l
     assert "source.max_interactive_km2 = 400" in message
     # the archive source fetches no grid through Earth Engine: the same regions load
     MonitorConfig.model_validate({**data, "source": {"type": "archive", "path": str(tmp_path)}})
+
+
+def _searched(node: dict[str, Any], crs: str) -> BaseGeometry:
+    """The planar area a scene search (``Filter.intersects``) covers, in ``crs``."""
+    args = node["args"]
+    if node["fn"] == "GeometryConstructors.Rectangle":
+        searched: BaseGeometry = box(*args["coordinates"])
+    else:
+        assert node["fn"] == "GeometryConstructors.Polygon", node["fn"]
+        searched = Polygon(args["coordinates"][0])
+    return reproject(searched, args["crs"]["args"]["crs"], crs)
+
+
+def test_scenes_are_searched_over_the_whole_grid_not_only_the_polygon() -> None:
+    """The stack covers the region's grid, the polygon's bounding box. Scenes were searched by
+    the polygon: for a valley drawn across its box, a corner beyond a Sentinel-2 tile edge or a
+    Sentinel-1 slice boundary missed the scenes that cover only it (NaN or fewer looks there),
+    where the archive, written over the grid, has them."""
+    valley = Polygon([(10.90, 44.34), (10.93, 44.37), (10.928, 44.372), (10.898, 44.342)])
+    area = AreaOfInterest("diagonal-valley", valley, orbit_pass="ascending")
+    grid = region_grid(valley)
+    source = _source()
+    availability = Availability(*(tuple(FULL[k]) for k in FULL))
+    image = source.feature_image(area, PRE, POST, availability=availability)
+    query = availability_query(
+        GeeSource.geometry_of(area), gee_window(PRE), gee_window(POST), "ascending", source.settings
+    )
+    whole = box(*grid.bounds)
+    for graph in (image, query):
+        searches = list(find_invocations(graph_tree(graph), "Filter.intersects"))
+        assert searches
+        for search in searches:
+            searched = _searched(search["args"]["rightValue"]["args"]["geometry"], grid.crs)
+            assert searched.buffer(1e-3).covers(whole)
+    assert grid.project(valley).area < 0.2 * whole.area  # the corners are most of the box
