@@ -119,6 +119,31 @@ class AssetIds(_Strict):
     canopy_height_boreal: str | None = "users/potapovpeter/GEDI_V25_Boreal"
     kg_climate: str | None = None
 
+    @field_validator("s1")
+    @classmethod
+    def _s1_in_linear_power(cls, value: str) -> str:
+        # the catalogue's best-known Sentinel-1 entry holds dB: the edge mask's threshold and
+        # the terrain flattening take linear power, and every scene came back NaN
+        if value.strip("/").endswith("COPERNICUS/S1_GRD"):
+            raise ValueError(
+                f"{value} holds sigma0 in dB; the Sentinel-1 graphs (border-noise mask, terrain "
+                "flattening, speckle filter) take linear power: use COPERNICUS/S1_GRD_FLOAT"
+            )
+        return value
+
+    @field_validator("s2")
+    @classmethod
+    def _s2_harmonized(cls, value: str) -> str:
+        # S2_SR keeps the +1000 DN offset of processing baseline 04.00 (since 25 January 2022):
+        # scenes of either side of it would differ by a tenth of reflectance in every band
+        if value.strip("/").endswith("COPERNICUS/S2_SR"):
+            raise ValueError(
+                f"{value} keeps the BOA_ADD_OFFSET (+1000 DN) of scenes processed with baseline "
+                "04.00 or later (from 25 January 2022), so its reflectances jump by 0.1 across "
+                "that date: use COPERNICUS/S2_SR_HARMONIZED, which removes it"
+            )
+        return value
+
 
 class ExportSettings(_Strict):
     """Where batch exports go for regions too large to fetch interactively."""

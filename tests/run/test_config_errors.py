@@ -688,6 +688,29 @@ def test_a_dem_override_for_no_configured_region_is_refused_on_its_line(
     }
 
 
+def test_earth_engine_collections_the_graphs_cannot_read_are_refused_on_their_line(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the Earth Engine walk: `assets.s1: COPERNICUS/S1_GRD`, the catalogue's
+    best-known Sentinel-1 entry, holds dB where the graphs take linear power; every scene
+    failed the border-noise mask and the radar bands came back NaN, said only in the stack's
+    status. `COPERNICUS/S2_SR` keeps the +1000 DN offset of baseline 04.00."""
+    cases = {
+        "s1": ("COPERNICUS/S1_GRD", "holds sigma0 in dB", "COPERNICUS/S1_GRD_FLOAT"),
+        "s2": ("COPERNICUS/S2_SR", "keeps the BOA_ADD_OFFSET", "COPERNICUS/S2_SR_HARMONIZED"),
+    }
+    for field, (given, why, fix) in cases.items():
+        data: dict[str, Any] = {"source": {"type": "gee", "project": "p", "assets": {field: given}}}
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config({**data, **_data(manifest)}))
+        (problem,) = info.value.problems
+        assert problem.startswith(f"line 5: source.assets.{field}: ") and why in problem, problem
+        assert f"use {fix}" in problem
+        data["source"]["assets"][field] = fix  # the defaults, written out, load
+        source = load_config(write_config({**data, **_data(manifest)})).source
+        assert getattr(source.assets, field) == fix  # type: ignore[union-attr]
+
+
 def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
     write_config: Callable[..., Path], manifest: Path, tmp_path: Path
 ) -> None:
