@@ -99,11 +99,13 @@ def is_loopback(host: str) -> bool:
 
 
 def check_env_name(value: str | None) -> str | None:
-    """``value``, refused where it is not an environment variable's name (a secret itself)."""
+    """``value``, refused where it is not an environment variable's name (a secret itself),
+    with a message that does not repeat it: it is printed and logged."""
     if value is not None and not _ENV_NAME.match(value):
         raise ValueError(
-            f"{value!r} is not an environment variable name; put the secret in the environment "
-            "and name the variable here"
+            "the value given is not an environment variable name (ASCII letters, digits and "
+            "'_', not starting with a digit) and is not repeated here, as it may be the secret "
+            "itself: put the secret in the environment and name the variable here"
         )
     return value
 

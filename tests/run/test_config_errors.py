@@ -892,3 +892,50 @@ def test_detect_stack_s_default_rules_are_a_default_region_s() -> None:
     from monitor.ops.detect_stack import default_rules
 
     assert default_rules() == RegionConfig(name="r1", geometry=SQUARE).rules
+
+
+def test_a_secret_pasted_where_its_variable_is_named_is_not_repeated_in_the_error(
+    write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the configuration walk: a password, webhook secret, token URL or database URL
+    written in a `*_env` field (which names the environment variable holding it) was refused
+    with the secret quoted in the message ("'hunter2 !' is not an environment variable
+    name"), printed to the terminal and to the scheduler's and the service's logs."""
+    secrets = {
+        "password": "hunter2 pw!",
+        "secret": "s3cr3t-webhook-key",
+        "url": "https://hooks.slack.com/services/T0/B0/tokenXYZ",
+        "jobstore": "postgresql://monitor:dbpassw0rd@db/jobs",
+    }
+    data = _data(manifest)
+    data["alerts"] = {
+        "smtp": {
+            "host": "smtp.example.org",
+            "from_address": "monitor@example.org",
+            "username_env": "SMTP_USERNAME",
+            "password_env": secrets["password"],
+        },
+        "email": ["duty@example.org"],
+        "webhooks": [
+            {"name": "ops", "url": "https://ops.example.org/h", "secret_env": secrets["secret"]},
+            {"name": "chat", "url_env": secrets["url"], "secret_env": "CHAT_SECRET"},
+        ],
+    }
+    data["schedule"] = {"jobstore_url_env": secrets["jobstore"]}
+    path = write_config(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    fields = [
+        "alerts.smtp.password_env",
+        "alerts.webhooks[0].secret_env",
+        "alerts.webhooks[1].url_env",
+        "schedule.jobstore_url_env",
+    ]
+    assert len(info.value.problems) == len(fields)
+    for field, problem in zip(fields, info.value.problems, strict=True):
+        assert re.match(rf"line \d+: {re.escape(field)}: the value given is not an env", problem)
+    status, err = _cli_error(path, capsys)
+    assert status == 2
+    for secret in secrets.values():
+        assert secret not in err and secret not in str(info.value)
+    assert "tokenXYZ" not in err and "dbpassw0rd" not in err
