@@ -8,10 +8,11 @@ is refused with an error naming the field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from models.feature_stack import S1_INCIDENCE_RANGE_DEG
 
@@ -32,6 +33,7 @@ SpeckleFilter = Literal["none", "boxcar", "lee"]
 ExportTarget = Literal["cloud_storage", "drive"]
 
 _SECRET_MARKERS = ("-----BEGIN", '"private_key"', "private_key_id")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name (fullmatch)
 
 
 class _Strict(BaseModel):
@@ -217,7 +219,9 @@ class GeeSettings(_Strict):
     # scene ingested late changes the composite of a closed window.
     event_settle_days: int = Field(10, ge=0, le=365)
 
-    @field_validator("project", "service_account_key", mode="before")
+    @field_validator(
+        "project", "service_account_key", "project_env", "service_account_key_env", mode="before"
+    )
     @classmethod
     def _no_secret(cls, value: object, info: object) -> object:
         if isinstance(value, str) and any(m in value for m in _SECRET_MARKERS):
@@ -225,5 +229,22 @@ class GeeSettings(_Strict):
             raise ValueError(
                 f"source.{name} looks like key material; put the key in a file and give its "
                 "path (or the environment variable naming it), never the key itself"
+            )
+        return value
+
+    @field_validator("project_env", "service_account_key_env")
+    @classmethod
+    def _a_variable_s_name(cls, value: str, info: ValidationInfo) -> str:
+        # a name that is no variable's was looked up, found unset and skipped: the run went on
+        # with application-default credentials or the key's own project, silently
+        if not _ENV_NAME.fullmatch(value):
+            given = {
+                "project_env": ("the project", "project"),
+                "service_account_key_env": ("the key file's path", "service_account_key"),
+            }[str(info.field_name)]
+            raise ValueError(
+                f"{value!r} is not an environment variable name (ASCII letters, digits and "
+                f"'_', not starting with a digit): give {given[0]} itself as source.{given[1]}, "
+                "or here the name of the variable that holds it"
             )
         return value

@@ -939,3 +939,49 @@ def test_a_secret_pasted_where_its_variable_is_named_is_not_repeated_in_the_erro
     for secret in secrets.values():
         assert secret not in err and secret not in str(info.value)
     assert "tokenXYZ" not in err and "dbpassw0rd" not in err
+
+
+def test_earth_engine_variables_are_named_not_given(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: `source.service_account_key_env` and
+    `source.project_env` took any text. The key file's path written there (`project_env:
+    my-ee-project`, `service_account_key_env: ~/keys/ee.json`) was looked up as a variable of
+    that name, found unset and skipped: the run went on with application-default credentials,
+    billing the key's or the login's own project, or failed saying only that no credentials
+    were found."""
+    data = _data(manifest)
+    data["source"] = {
+        "type": "gee",
+        "project_env": "my-ee-project",
+        "service_account_key_env": "~/keys/ee-sa.json",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    project, key = info.value.problems
+    assert re.fullmatch(
+        r"line \d+: source\.project_env: 'my-ee-project' is not an environment variable name "
+        r"\(ASCII letters, digits and '_', not starting with a digit\): give the project itself "
+        r"as source\.project, or here the name of the variable that holds it",
+        project,
+    ), project
+    assert re.fullmatch(
+        r"line \d+: source\.service_account_key_env: '~/keys/ee-sa\.json' is not an environment "
+        r"variable name \(ASCII letters, digits and '_', not starting with a digit\): give the "
+        r"key file's path itself as source\.service_account_key, or here the name of the "
+        r"variable that holds it",
+        key,
+    ), key
+    pasted = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----ab12"}'
+    data["source"] = {"type": "gee", "service_account_key_env": pasted}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    (problem,) = info.value.problems
+    assert (
+        "source.service_account_key_env: source.service_account_key_env looks like key "
+        in (problem)
+        and "ab12" not in problem
+    )
+    data["source"] = {"type": "gee", "project_env": "MY_PROJECT", "service_account_key_env": "K"}
+    config = load_config(write_config(data))
+    assert (config.source.project_env, config.source.service_account_key_env) == ("MY_PROJECT", "K")
