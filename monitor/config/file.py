@@ -131,6 +131,37 @@ class MonitorConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _regions_can_hold_a_detection(self) -> MonitorConfig:
+        # A region's stack is its polygon's bounding box on the grid: one smaller than the
+        # trigger's area of change, or than its own smallest detection, ran `ok` every day and
+        # could never report anything.
+        for i, region in enumerate(self.regions):
+            limits = [
+                (region.min_area_m2, f"regions[{i}].min_area_m2", ", the smallest detection kept")
+            ]
+            if self.trigger.enabled:
+                limits.append(
+                    (
+                        self.trigger.min_area_m2,
+                        "trigger.min_area_m2",
+                        " of change that runs the ensemble",
+                    )
+                )
+            grid = region_grid(region.geometry)
+            area_m2 = grid.area_km2 * 1e6
+            for limit, field, what in sorted(limits, reverse=True):
+                if area_m2 < limit:
+                    raise ValueError(
+                        f"regions[{i}].geometry: region {region.name!r} has a grid of "
+                        f"{area_m2:,.0f} m² ({grid.width} x {grid.height} px of {grid.res:g} m: "
+                        f"its polygon's bounding box), less than {field} = {limit:,.0f} m²{what}, "
+                        "so it could never report a landslide: draw the polygon around the "
+                        "slopes to watch (a landslide is only seen within its bounding box), or "
+                        f"lower {field}"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _regions_fit_earth_engine(self) -> MonitorConfig:
         # The Earth Engine source fetches a region's whole grid (its polygon's bounding box) with
         # computePixels and refuses one above max_interactive_km2; found only when a run reached

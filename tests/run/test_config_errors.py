@@ -985,3 +985,50 @@ def test_earth_engine_variables_are_named_not_given(
     data["source"] = {"type": "gee", "project_env": "MY_PROJECT", "service_account_key_env": "K"}
     config = load_config(write_config(data))
     assert (config.source.project_env, config.source.service_account_key_env) == ("MY_PROJECT", "K")
+
+
+def test_a_region_too_small_to_ever_hold_a_detection_is_refused(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: a region drawn around one spot (a 30 m square over a
+    culvert) ran `ok` every day and could never report anything: its stack, the polygon's
+    bounding box on the 10 m grid, held 16 pixels (1,600 m²), less than the area the trigger
+    needs to fire (2,000 m²), so the ensemble never ran; and a region smaller than its
+    `min_area_m2` drops every detection it could draw."""
+    spot = {  # 30 m x 30 m at 44° N: 4 x 4 pixels on its grid
+        "type": "Polygon",
+        "coordinates": [
+            [[10.0, 44.0], [10.000375, 44.0], [10.000375, 44.00027], [10.0, 44.00027], [10.0, 44.0]]
+        ],
+    }
+    data = _data(manifest)
+    data["regions"][0]["geometry"] = spot
+    path = write_config(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert re.fullmatch(
+        r"line \d+: regions\[0\]\.geometry: region 'r1' has a grid of 1,600 m² \(4 x 4 px of "
+        r"10 m: its polygon's bounding box\), less than trigger\.min_area_m2 = 2,000 m² of "
+        r"change that runs the ensemble, so it could never report a landslide: draw the "
+        r"polygon around the slopes to watch \(a landslide is only seen within its bounding "
+        r"box\), or lower trigger\.min_area_m2",
+        problem,
+    ), problem
+    data["trigger"] = {"enabled": False}
+    data["regions"][0]["min_area_m2"] = 2500
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    (problem,) = info.value.problems
+    assert re.fullmatch(
+        r"line \d+: regions\[0\]\.geometry: region 'r1' has a grid of 1,600 m² \(4 x 4 px of "
+        r"10 m: its polygon's bounding box\), less than regions\[0\]\.min_area_m2 = 2,500 m², "
+        r"the smallest detection kept, so it could never report a landslide: draw the polygon "
+        r"around the slopes to watch \(a landslide is only seen within its bounding box\), or "
+        r"lower regions\[0\]\.min_area_m2",
+        problem,
+    ), problem
+    data["regions"][0]["min_area_m2"] = 900
+    assert load_config(write_config(data)).regions[0].name == "r1"  # 1,600 m² can hold 900
+    data["trigger"] = {"min_area_m2": 1600}
+    assert load_config(write_config(data)).regions[0].name == "r1"
