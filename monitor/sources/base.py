@@ -95,6 +95,35 @@ class InvalidArea(ValueError):
     """A region polygon that is invalid, empty, not in lon/lat or larger than allowed."""
 
 
+def _not_lon_lat_hint(geometry: BaseGeometry) -> str:
+    """What the coordinates of ``geometry``, which are not lon/lat, most likely are ("" where
+    nothing stands out)."""
+    from shapely import get_coordinates
+
+    west, south, east, north = geometry.bounds
+    if max(abs(west), abs(south), abs(east), abs(north)) > 360.0:
+        return (
+            ": metres of a projected CRS? GeoJSON, inline or a file without a crs member, is "
+            "read as lon/lat; give a region file that declares its CRS (a GeoPackage, a "
+            "shapefile with its .prj)"
+        )
+    if -90.0 <= west <= east <= 90.0 and -180.0 <= south <= north <= 180.0:
+        x, y = get_coordinates(geometry)[0]
+        return f": they read as latitude, longitude; GeoJSON gives the longitude first ([{y}, {x}])"
+    if 180.0 < east <= 360.0 and west >= 0.0 and -90.0 <= south <= north <= 90.0:
+        hint = (
+            f": longitudes past 180° (of 0-360°) are written minus 360 ({east:g} as "
+            f"{east - 360.0:g})"
+        )
+        if west < 180.0:
+            hint += (
+                "; a region cannot cross the antimeridian (±180°): make two regions, one on "
+                "each side"
+            )
+        return hint
+    return ""
+
+
 def check_area(
     area: AreaOfInterest | BaseGeometry, max_area_km2: float = DEFAULT_MAX_AREA_KM2
 ) -> float:
@@ -122,6 +151,7 @@ def check_area(
     if not (-180.0 <= west <= east <= 180.0 and -90.0 <= south <= north <= 90.0):
         raise InvalidArea(
             f"{name}: coordinates {geometry.bounds} are not lon/lat degrees (EPSG:4326)"
+            + _not_lon_lat_hint(geometry)
         )
     if east - west > 6.0:
         near_180 = west < -174.0 and east > 174.0  # both sides of the antimeridian

@@ -210,7 +210,29 @@ def test_self_intersecting_polygon(
         ({"type": "Polygon", "coordinates": [[[1, 2], [3]]]}, "not a GeoJSON geometry"),
         (
             {"type": "Polygon", "coordinates": [[[500e3, 5e6], [501e3, 5e6], [501e3, 5.001e6]]]},
-            "not lon/lat degrees",
+            r"not lon/lat degrees \(EPSG:4326\): metres of a projected CRS\? GeoJSON, inline or "
+            r"a file without a crs member, is read as lon/lat; give a region file that declares "
+            r"its CRS \(a GeoPackage, a shapefile with its \.prj\)",
+        ),
+        (  # found by the configuration walk: the reason was left to guess
+            {
+                "type": "Polygon",
+                "coordinates": [[[-42.0, 172.0], [-42.0, 172.02], [-41.98, 172.0], [-42.0, 172.0]]],
+            },
+            r"r1: coordinates \(-42\.0, 172\.0, -41\.98, 172\.02\) are not lon/lat degrees "
+            r"\(EPSG:4326\): they read as latitude, longitude; GeoJSON gives the longitude "
+            r"first \(\[172\.0, -42\.0\]\)",
+        ),
+        (  # longitudes of 0-360° across the antimeridian (Fiji)
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [[179.95, -17.0], [180.05, -17.0], [180.05, -16.95], [179.95, -17.0]]
+                ],
+            },
+            r"not lon/lat degrees \(EPSG:4326\): longitudes past 180° \(of 0-360°\) are "
+            r"written minus 360 \(180\.05 as -179\.95\); a region cannot cross the "
+            r"antimeridian \(±180°\): make two regions, one on each side",
         ),
         (42, "expected inline GeoJSON or the path of a region file"),
         (  # found walking through an event mapping: "'NoneType' object has no attribute 'get'"
