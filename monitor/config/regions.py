@@ -90,6 +90,8 @@ class MonitoringWindows(StrictModel):
 
 # a number as text ("0", "20240824"): pydantic would read it as Unix seconds too
 _NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+# a day as ISO 8601 writes it, perhaps with a time after it
+_ISO_DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?![\d-])")
 
 
 class EventWindows(StrictModel):
@@ -111,6 +113,18 @@ class EventWindows(StrictModel):
         if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
             raise ValueError(
                 f"{value} is a number, not a date: write it as YYYY-MM-DD (2024-08-24)"
+            )
+        return value
+
+    @field_validator("event_date", mode="before")
+    @classmethod
+    def _iso_form(cls, value: Any) -> Any:
+        # pydantic's parser said "invalid character in year" of 24/08/2024 and "input is too
+        # short" of 2024-8-24, neither the form to write
+        if isinstance(value, str) and not _NUMBER.fullmatch(value) and not _ISO_DAY.match(value):
+            raise ValueError(
+                f"{value!r} is not a date of the form YYYY-MM-DD: write it so (2024-08-24 for "
+                "24 August 2024)"
             )
         return value
 

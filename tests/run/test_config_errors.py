@@ -1054,3 +1054,27 @@ def test_a_region_too_small_to_ever_hold_a_detection_is_refused(
     assert load_config(write_config(data)).regions[0].name == "r1"  # 1,600 m² can hold 900
     data["trigger"] = {"min_area_m2": 1600}
     assert load_config(write_config(data)).regions[0].name == "r1"
+
+
+def test_an_event_date_in_another_form_is_refused_asking_for_yyyy_mm_dd(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by the configuration walk: a date written as a report writes it was refused with
+    pydantic's parser's words, which said neither the form to write nor the date it would be
+    (`24/08/2024`: 'invalid character in year'; `2024-8-24`: 'input is too short';
+    `2024/08/24`: 'invalid date separator, expected `-`')."""
+    for given in ("24/08/2024", "2024-8-24", "2024/08/24", "Aug 24 2024", "24.08.2024"):
+        text = (
+            f"model: {{manifest: {manifest}}}\n"
+            "regions:\n"
+            "  - name: r1\n"
+            f"    geometry: {json.dumps(SQUARE)}\n"
+            f"    windows: {{mode: event, event_date: {given}}}\n"
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(text))
+        (problem,) = info.value.problems
+        assert problem == (
+            f"line 5: regions[0].windows.event_date: {given!r} is not a date of the form "
+            "YYYY-MM-DD: write it so (2024-08-24 for 24 August 2024)"
+        ), problem
