@@ -105,15 +105,25 @@ class MonitorConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_region_names(self) -> MonitorConfig:
-        seen: dict[str, int] = {}
+        seen: dict[str, int] = {}  # by the name in lower case
         for i, region in enumerate(self.regions):
-            if region.name in seen:
+            first = seen.get(region.name.lower())
+            if first is not None:
                 # "regions[i].name: ..." is placed on that line by the loader
+                other = self.regions[first].name
+                if other == region.name:
+                    raise ValueError(
+                        f"regions[{i}].name: region name {region.name!r} is used twice (first "
+                        f"in regions[{first}])"
+                    )
+                # a region's archive, quicklook and dataset folders are named after it: on a
+                # file system that ignores case (macOS, Windows) the two would share them
                 raise ValueError(
-                    f"regions[{i}].name: region name {region.name!r} is used twice (first in "
-                    f"regions[{seen[region.name]}])"
+                    f"regions[{i}].name: region name {region.name!r} differs from "
+                    f"{other!r} (regions[{first}]) only in case; their folders, named after "
+                    "them, would be one on a file system that ignores case: name them apart"
                 )
-            seen[region.name] = i
+            seen[region.name.lower()] = i
         self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
         return self
 

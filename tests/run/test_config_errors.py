@@ -142,6 +142,16 @@ def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_it
     assert info.value.problems == [
         f"line {second}: regions[1].name: region name 'r1' is used twice (first in regions[0])"
     ]
+    # found walking the configuration: 'R1' beside 'r1' shared their archive and quicklook
+    # folders on a file system that ignores case (macOS, Windows)
+    data["regions"][1] = {"name": "R1", "geometry": SQUARE}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(yaml.safe_dump(data, sort_keys=False)))
+    assert info.value.problems == [
+        f"line {second}: regions[1].name: region name 'R1' differs from 'r1' (regions[0]) only "
+        "in case; their folders, named after them, would be one on a file system that ignores "
+        "case: name them apart"
+    ]
 
 
 def test_alert_cross_checks_name_the_region_s_field_and_line(
