@@ -394,6 +394,13 @@ class RegionConfig(StrictModel):
             raise ValueError(
                 "expected inline GeoJSON or the path of a region file" + _bounding_box_hint(value)
             )
+        if not isinstance(value, str | Path) and (info.data or {}).get("layer") is not None:
+            # a layer names one of a region file's layers: beside inline GeoJSON it was
+            # ignored, silently
+            raise ValueError(
+                f"`layer: {info.data['layer']}` names a layer of a region file, but this "
+                "geometry is inline GeoJSON: drop `layer`, or give the file's path"
+            )
         geometry = force_2d(geometry)
         data = info.data or {}
         area = AreaOfInterest(name=str(data.get("name", "region")), geometry=geometry)

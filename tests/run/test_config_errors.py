@@ -637,6 +637,14 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
         f"line 5: regions[0].geometry: region file {two} has no layer 'crest'; its layers: "
         "valley, ridge: correct the region's `layer`"
     ]
+    # found walking the configuration: a layer beside inline GeoJSON was ignored, silently
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, layer="ridge")))
+    (problem,) = info.value.problems
+    assert problem.endswith(
+        "regions[0].geometry: `layer: ridge` names a layer of a region file, but this geometry "
+        "is inline GeoJSON: drop `layer`, or give the file's path"
+    ), problem
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
     assert named.regions[0].geometry.symmetric_difference(REGION_POLYGON).area < 1e-10
     # GDAL opens a layer whatever its case: a configuration that loaded so still does
