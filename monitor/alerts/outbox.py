@@ -38,7 +38,7 @@ import socket
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -491,6 +491,8 @@ class Outbox:
         report = DeliveryReport()
         by_channel: dict[str, list[Alert]] = defaultdict(list)
         for alert in self._claim(now, lease_s, limit, due_only=not ignore_retry_delay):
+            # the PNG where quicklooks.dir is now, not where the run wrote it
+            alert = replace(alert, quicklook=routing.quicklooks.local(alert.quicklook))
             by_channel[alert.channel].append(alert)
         for channel, alerts in by_channel.items():
             try:

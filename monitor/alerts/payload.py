@@ -30,6 +30,7 @@ __all__ = [
     "build_payload",
     "encode_body",
     "is_png",
+    "quicklook_in",
     "quicklook_name",
     "validate_payload",
 ]
@@ -83,6 +84,17 @@ def quicklook_name(stored: str | PurePath) -> str:
     return PurePath(*PurePath(stored).parts[-3:]).as_posix()
 
 
+def quicklook_in(stored: str | PurePath, directory: Path) -> Path | None:
+    """The quicklook a run stored as ``stored`` (``<quicklooks.dir>/<date>/<region>/<file>``)
+    in ``directory``, the configured ``quicklooks.dir``, where a file is there (None else): an
+    inventory moved or restored with its quicklooks elsewhere keeps the paths of where its runs
+    wrote them."""
+    if len(PurePath(stored).parts) < 3:
+        return None
+    here = Path(directory, quicklook_name(stored))
+    return here if here.is_file() else None
+
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -111,9 +123,19 @@ def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:
 class QuicklookLinks:
     """How a payload names a landslide's quicklook: :func:`quicklook_name`, and its URL under
     ``quicklooks.base_url`` where a web server serves ``quicklooks.dir``. The host's own path
-    is never sent: receivers cannot open it."""
+    is never sent: receivers cannot open it. ``directory`` is ``quicklooks.dir``, where the
+    e-mail reads the PNGs (:meth:`local`)."""
 
     base_url: str | None = None
+    directory: Path | None = None
+
+    def local(self, stored: Path | None) -> Path | None:
+        """The file to read for a quicklook an alert stored as ``stored``: its copy under
+        :attr:`directory` where there is one (the data folder moved since the alert was
+        queued), else ``stored``."""
+        if stored is None or self.directory is None:
+            return stored
+        return quicklook_in(stored, self.directory) or stored
 
     def reference(self, path: str | None) -> dict[str, str | None] | None:
         if not path:

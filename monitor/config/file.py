@@ -195,7 +195,7 @@ class MonitorConfig(StrictModel):
         """Which channels each region's alerts go to (see :mod:`monitor.alerts.settings`)."""
         try:
             base_url = self.quicklooks.base_url
-            links = QuicklookLinks(str(base_url) if base_url else None)
+            links = QuicklookLinks(str(base_url) if base_url else None, self.quicklooks.dir)
             regions = {r.name: r.alerts for r in self.regions}
             return AlertRouting.from_settings(self.alerts, regions, links)
         except AlertConfigError as exc:

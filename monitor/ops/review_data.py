@@ -25,7 +25,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
-from monitor.alerts.payload import is_png, quicklook_name
+from monitor.alerts.payload import is_png, quicklook_in
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -104,11 +104,8 @@ def _in_quicklooks_dir(stored: str | float | None, directory: Path) -> str | flo
     or none; else the stored path."""
     if not stored or (isinstance(stored, float) and pd.isna(stored)):
         return stored
-    if len(Path(str(stored)).parts) >= 3:
-        here = Path(directory, quicklook_name(str(stored)))
-        if here.is_file():
-            return str(here)
-    return stored
+    here = quicklook_in(str(stored), directory)
+    return stored if here is None else str(here)
 
 
 def load_review_data(

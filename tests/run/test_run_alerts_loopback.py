@@ -4,6 +4,8 @@ and the alerts go out on the next run."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -20,6 +22,7 @@ import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
+from monitor.alerts.outbox import Outbox
 from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
 from monitor.ops.demo_inbox import DemoInbox
@@ -232,6 +235,56 @@ def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
         assert ref["filename"].startswith("2024-09-15/")
         assert ref["url"] == f"https://maps.example.org/ql/{ref['filename']}"
         assert (config.quicklooks.dir / ref["filename"]).is_file()
+
+
+def test_an_e_mail_queued_before_the_data_moved_still_shows_its_quicklooks(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """The data folder (inventory and quicklooks) moved to another disk while alerts waited for
+    the mail server: the outbox kept the PNGs' old paths, and the digest went out without its
+    pictures, although the review map found them under the configured quicklooks.dir."""
+    alerts: dict[str, Any] = {
+        "smtp": {
+            "host": "127.0.0.1",
+            "port": _free_port(),
+            "starttls": False,
+            "from_address": "monitor@localhost",
+        },
+        "email": ["duty@localhost"],
+    }
+
+    def config_in(folder: str, name: str) -> Path:
+        return write_config(
+            two_region_config(
+                manifest,
+                alerts=alerts,
+                inventory={"path": f"{folder}/inventory.gpkg"},
+                quicklooks={"dir": f"{folder}/ql", "max_per_region": 1},
+            ),
+            name=name,
+        )
+
+    summary = run_once(
+        load_config(config_in("data", "old.yaml")), date(2024, 9, 15), progress=False
+    )
+    assert summary.delivery is not None and summary.delivery.pending == 3  # no mail server yet
+    (tmp_path / "data").rename(tmp_path / "moved")
+    config = load_config(config_in("moved", "new.yaml"))
+    with DemoInbox(tmp_path / "new.yaml", tmp_path / "inbox"):
+        report = Outbox(config.inventory.path).deliver(
+            config.alert_routing(), ignore_retry_delay=True
+        )
+    assert (report.sent, report.pending) == (3, 0)
+    _, mails = _received(tmp_path / "inbox")
+    images = [
+        part.get_content()
+        for mail in mails
+        for part in email.message_from_bytes(mail.read_bytes(), policy=email.policy.default).walk()
+        if part.get_content_type() == "image/png"
+    ]
+    pngs = sorted((config.quicklooks.dir / "2024-09-15").rglob("*.png"))
+    assert len(pngs) == 2  # the largest detection of each region
+    assert sorted(images) == sorted(p.read_bytes() for p in pngs)
 
 
 def test_a_port_in_use_is_named_with_the_field_that_sets_it(
