@@ -212,9 +212,14 @@ class ChangeWriter:
             "last_seen": max(item.last_seen, today),
             "first_seen": min(item.first_seen, today),
             "times_seen": item.times_seen + (1 if first_time_today else 0),
-            "last_run_id": run_id,
             "updated_at": now_ts(),
         }
+        # the runs of first_seen and last_seen: a past date run again (the scheduler's
+        # catch-up runs older days after newer ones) or an earlier one run late moves neither
+        if today >= item.last_seen:
+            values["last_run_id"] = run_id
+        if today < item.first_seen:
+            values["first_run_id"] = run_id
         if kind in ("new", "grown"):
             values.update(_detection_attributes(item.matches))
             values["revision"] = item.revision + 1

@@ -63,6 +63,23 @@ def test_same_run_date_twice_adds_nothing(inventory, candidates, square, routing
     assert runs["n_new"].tolist() == [0, 2]
 
 
+def test_dates_run_out_of_order_keep_the_runs_of_first_and_last_seen(inventory, candidates, square):
+    """first_run_id and last_run_id name the runs of its first and latest detection: a past
+    date run again (by hand, or in the scheduler's catch-up for a region behind) moved
+    last_run_id to that older run while last_seen kept the later date, and an earlier date
+    run afterwards left first_run_id on the later run that first_seen no longer named."""
+    cands = candidates([square(0, 0, 100, 100)])
+    run(inventory, D2, cands)
+    latest = run(inventory, D3, cands).run_id
+    run(inventory, D2, cands)  # D2 again
+    earliest = run(inventory, D1, cands).run_id  # an earlier day, run after the others
+    row = inventory.get(1)
+    assert (row["first_seen"], row["last_seen"]) == (D1.isoformat(), D3.isoformat())
+    assert (row["first_run_id"], row["last_run_id"]) == (earliest, latest)
+    again = run(inventory, D3, cands).run_id  # the latest date again: its run is the latest
+    assert inventory.get(1)["last_run_id"] == again
+
+
 def test_slow_creep_alerts_once_it_adds_up(inventory, candidates, square, routing):
     run(inventory, D1, candidates([square(0, 0, 100, 100)]), routing)
     # +6 % per run: not grown against 10 000 m² ...
