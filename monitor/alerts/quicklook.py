@@ -14,6 +14,7 @@ picture. A matplotlib figure with a layout engine took 0.4 s, most of a demo sea
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date
 from functools import lru_cache
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
 import xarray as xr
 from PIL import ImageFont
 from shapely.geometry.base import BaseGeometry
 
 from models.atomic import write_atomically
 
-__all__ = ["render_quicklook", "write_quicklooks"]
+__all__ = ["quicklook_file", "render_quicklook", "write_quicklooks"]
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +201,16 @@ def render_quicklook(
     return write_atomically(path, lambda tmp: canvas.save(tmp, format="PNG"))
 
 
+def quicklook_file(rank: int, outline: BaseGeometry) -> str:
+    """The file name of a candidate's quicklook: its rank in the run, then 8 hex digits of its
+    outline (SHA-256 of the WKB). The inventory and the alerts name the file; a past date run
+    again with another model or other rules ranks other candidates first, and a name of the
+    rank alone overwrote the picture of a landslide stored before with another object's. The
+    same candidate run again gets the same name."""
+    digest = hashlib.sha256(shapely.to_wkb(outline)).hexdigest()[:8]
+    return f"candidate-{rank:03d}-{digest}.png"
+
+
 def write_quicklooks(
     stack: xr.Dataset,
     candidates: gpd.GeoDataFrame,
@@ -221,7 +233,7 @@ def write_quicklooks(
         log.warning("%s: no quicklooks written, %s is not writable: %s", region, directory, exc)
         return candidates
     for i in candidates.index[:limit]:
-        path = directory / f"candidate-{i + 1:03d}.png"
+        path = directory / quicklook_file(i + 1, candidates.geometry[i])
         try:
             # no number: the inventory gives the landslide its id after this picture is drawn
             # the area the alert reports (pixels times pixel area) where the run measured it

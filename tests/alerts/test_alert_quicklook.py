@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.image import imread
 from shapely.geometry import box
 
-from monitor.alerts.quicklook import render_quicklook
+from monitor.alerts.quicklook import render_quicklook, write_quicklooks
 
 H, W = 120, 160
 X0, Y0 = 600_000.0, 1_270_000.0
@@ -69,7 +71,7 @@ from pathlib import Path
 import PIL.ImageFile
 from shapely.geometry import box
 from test_alert_quicklook import X0, Y0, _stack
-from monitor.alerts.quicklook import render_quicklook
+from monitor.alerts.quicklook import render_quicklook, write_quicklooks
 
 def dying(im, fp, tile, bufsize=0):  # the picture's header and some pixels, then SIGKILL
     fp.write(bytes(20000))  # more than the file's buffer: on the disk when the process dies
@@ -103,3 +105,29 @@ def test_a_run_killed_while_drawing_a_quicklook_leaves_the_earlier_picture_whole
     )
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     assert path.read_bytes() == earlier
+
+
+def test_a_date_run_again_with_other_candidates_keeps_the_pictures_stored_before(tmp_path):
+    """Found walking an inventory's life: quicklooks were named by the candidate's rank in the
+    run, so running a past date again with another model or other rules wrote its first
+    candidate over the picture of the landslide the inventory and its alerts already named,
+    which then showed another object. The same candidate run again keeps its name."""
+    from datetime import date
+
+    import geopandas as gpd
+
+    def run(outline):
+        frame = gpd.GeoDataFrame({"area_m2": [outline.area]}, geometry=[outline], crs="EPSG:32632")
+        out = write_quicklooks(
+            _stack(), frame, tmp_path, region="r", run_date=date(2024, 9, 15), limit=5
+        )
+        return Path(out["quicklook"].iloc[0])
+
+    slide = box(X0 + 500, Y0 - 600, X0 + 700, Y0 - 400)
+    first = run(slide)
+    stored = first.read_bytes()
+    other = run(box(X0 + 900, Y0 - 900, X0 + 1000, Y0 - 800))  # another model's first
+    assert other != first and other.name.startswith("candidate-001-")
+    assert first.read_bytes() == stored
+    assert run(slide) == first  # the same candidate again: the same file
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([first.name, other.name])

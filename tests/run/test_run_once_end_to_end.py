@@ -15,6 +15,7 @@ import pytest
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
+from monitor.alerts.quicklook import quicklook_file
 from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
 from monitor.pipeline.object_filter import FEATURES, features_id
@@ -425,13 +426,11 @@ def test_detect_region_writes_only_quicklooks_and_cogs_and_pickles(
 
     folder = tmp_path / "ql" / "2024-09-15" / "north"
     cogs = {folder / "north_probability.tif", folder / "north_spread.tif"}
-    assert written == {folder / "candidate-001.png"} | cogs
-    assert set(map(Path, result.rasters)) == cogs
     assert result.candidates is not None
-    assert result.candidates["quicklook"].tolist() == [
-        str(tmp_path / "ql" / "2024-09-15" / "north" / "candidate-001.png"),
-        None,
-    ]
+    picture = folder / quicklook_file(1, result.candidates.geometry.iloc[0])
+    assert written == {picture} | cogs
+    assert set(map(Path, result.rasters)) == cogs
+    assert result.candidates["quicklook"].tolist() == [str(picture), None]
     copy = pickle.loads(pickle.dumps(result))
     assert copy.n_candidates == 2 and copy.evaluation == result.evaluation
     assert copy.candidates.geometry.geom_equals(result.candidates.geometry).all()
@@ -473,7 +472,7 @@ def test_keep_rasters_days_deletes_old_runs_cogs_and_keeps_their_quicklooks(
         for layer in ("probability", "spread")
     }
     assert stranger.read_bytes() == b"mine"
-    assert (folder[days[0]] / "north" / "candidate-001.png").is_file()
+    assert len(list((folder[days[0]] / "north").glob("candidate-001-*.png"))) == 1
     assert "deleted 8 COG(s) of runs before 2024-09-12" in caplog.text
 
 
