@@ -322,3 +322,21 @@ def test_each_candidate_reads_its_own_box_not_the_whole_grid(monkeypatch):
     features = candidate_features(doubled, prediction, scene.stack)
     np.testing.assert_array_equal(features[0], expected[1])
     np.testing.assert_array_equal(features[1:], expected)
+
+
+def test_a_candidate_on_the_stack_edge_reads_the_curvature_of_its_ground():
+    """On the hillside, a plane falling 4.7 m per pixel to the south, a candidate touching the
+    stack's north edge has the curvature of a plane, 0, as one inside does. The elevation
+    mirrored at the edge (scipy's default) made a ridge there: -0.44 m per pixel², as convex as
+    a real spur, for ground that is flat in both directions."""
+    scene = hill_and_plain()
+    prediction = scene.prediction()
+    probability = np.full(scene.scar.shape, 0.02, np.float32)
+    probability[0:8, 100:110] = 0.95  # on the north edge
+    probability[20:28, 100:110] = 0.95  # inside
+    prediction["probability"].values[:] = probability
+    rules = VectoriseRules(min_area_m2=0, max_post_ndvi=None)
+    candidates = vectorise(prediction, scene.stack, rules)
+    assert len(candidates) == 2
+    curvature = _features(candidates, prediction, scene.stack)["curvature"]
+    assert np.abs(curvature).max() < 1e-3, curvature
