@@ -28,7 +28,7 @@ from typing import IO, Any
 import torch
 from pydantic import ValidationError
 
-from models.datasets import channels_of
+from models.datasets import L4S_BANDS, channels_of
 from models.feature_stack import MODEL_BANDS, SETTINGS
 from models.manifest import (
     ManifestModel,
@@ -367,6 +367,13 @@ def import_checkpoint(
     try:  # name the file the message is about, the zoo's refusals included (an architecture,
         # loss, setting or encoder it does not know: the file's or an override's)
         spec = infer_spec(state, hparams, **overrides)
+        if spec.setting not in SETTINGS:  # the statistics are of MODEL_BANDS, not its bands
+            raise ValueError(
+                f"setting {spec.setting!r} (Landslide4Sense bands {L4S_BANDS[0]}-"
+                f"{L4S_BANDS[11]}, {', '.join(L4S_BANDS[12:])}): the statistics an import "
+                f"takes are the {len(MODEL_BANDS)} feature-stack bands', not its bands'; a "
+                f"checkpoint of the feature-stack settings ({', '.join(SETTINGS)}) can be imported"
+            )
         idx = channels_of(spec.setting)
         mean = [float(statistics[0][i]) for i in idx]
         std = [float(statistics[1][i]) for i in idx]

@@ -422,3 +422,23 @@ def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
     assert (spec.loss, spec.learning_rate) == ("BCE", 0.001)
     assert "names no loss: BCE assumed (give --loss" in caplog.text
     assert "names no learning rate: 0.001 assumed (give --lr" in caplog.text
+
+
+def test_a_landslide4sense_checkpoint_is_refused_not_given_other_bands_statistics(
+    tmp_path: Path,
+) -> None:
+    """Found reviewing inference: a 14-channel checkpoint imported with ``--setting L4S`` took
+    the first 14 of the 15 model bands' statistics (preVV's for B1, ..., landcover's for DEM)
+    as its normalisation, so the member normalised every band with another band's mean and std."""
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=14, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "l4s.ckpt", net, tmp_path / "trap")
+    manifest = tmp_path / "manifest.json"
+    stats = ([float(i) for i in range(15)], [1.0] * 15)
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(ckpt, manifest, stats, setting="L4S")
+    assert str(refused.value) == (
+        f"{ckpt}: setting 'L4S' (Landslide4Sense bands B1-B12, slope, DEM): the statistics an "
+        "import takes are the 15 feature-stack bands', not its bands'; a checkpoint of the "
+        "feature-stack settings (S1, S2, S1+S2, all) can be imported"
+    )
+    assert not manifest.exists() and not list(tmp_path.glob("*.safetensors"))
