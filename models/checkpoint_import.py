@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 NET_PREFIX = "net."
+DATA_PARALLEL_PREFIX = "module."  # what nn.DataParallel and DDP put before their module's keys
 SMP_DEFAULT_ENCODER = "resnet34"  # smp's default, which the published configs leave unchanged
 
 
@@ -136,8 +137,19 @@ _restricted_pickle.load = _restricted_load  # type: ignore[attr-defined]
 _restricted_pickle.__name__ = "models._restricted_pickle"
 
 
+def _network_key(key: str) -> str | None:
+    """The network's own name of a ``state_dict`` key under :data:`NET_PREFIX`, without the
+    ``module.`` of ``nn.DataParallel`` or DDP where it wrapped the Lightning module
+    (``module.net.``) or the network (``net.module.``); None for a key of anything else."""
+    key = key.removeprefix(DATA_PARALLEL_PREFIX)
+    if not key.startswith(NET_PREFIX):
+        return None
+    return key[len(NET_PREFIX) :].removeprefix(DATA_PARALLEL_PREFIX)
+
+
 def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The network's state dict (``net.`` prefix removed) and the hyper-parameters (with
+    """The network's state dict (``net.`` prefix removed, and a ``module.`` of DataParallel
+    around it or the network) and the hyper-parameters (with
     :class:`PickledObject` records in place of objects) of a Lightning checkpoint."""
     path = Path(path)
     try:
@@ -148,9 +160,9 @@ def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint)")
     state = {
-        k[len(NET_PREFIX) :]: v
+        name: v
         for k, v in ckpt["state_dict"].items()
-        if k.startswith(NET_PREFIX) and isinstance(v, torch.Tensor)
+        if (name := _network_key(k)) is not None and isinstance(v, torch.Tensor)
     }
     if not state:
         raise CheckpointError(f"{path}: no weights under the '{NET_PREFIX}' prefix")
@@ -187,6 +199,18 @@ def _encoder_name(net: Any) -> str | None:
     return None
 
 
+_WRAPPERS = ("DataParallel", "DistributedDataParallel")
+
+
+def _unwrapped(net: Any) -> Any:
+    """The network a pickled ``nn.DataParallel`` or DDP wraps (its ``module``), else ``net``."""
+    if isinstance(net, PickledObject) and _class_name(net) in _WRAPPERS:
+        modules = net.attribute("_modules")
+        if isinstance(modules, Mapping) and "module" in modules:
+            return modules["module"]
+    return net
+
+
 def _in_channels(state: Mapping[str, torch.Tensor]) -> int:
     for key, value in state.items():
         if key.startswith("encoder.") and value.ndim == 4:
@@ -205,7 +229,7 @@ def infer_spec(
     setting: str | None = None,
 ) -> MemberSpec:
     """The member spec of a checkpoint; explicit arguments override what the file says."""
-    net, lossobj = hparams.get("net"), hparams.get("loss")
+    net, lossobj = _unwrapped(hparams.get("net")), hparams.get("loss")
     arch = architecture or _class_name(net)
     if arch is None:
         raise CheckpointError("architecture unknown: the checkpoint does not name its network")

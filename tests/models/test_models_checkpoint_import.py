@@ -19,6 +19,7 @@ from models.checkpoint_import import (
     read_statistics,
 )
 from models.ensemble import Ensemble
+from models.manifest import read_manifest
 from models.testing import TEST_ENCODER
 from models.zoo import smp
 
@@ -442,3 +443,31 @@ def test_a_landslide4sense_checkpoint_is_refused_not_given_other_bands_statistic
         "feature-stack settings (S1, S2, S1+S2, all) can be imported"
     )
     assert not manifest.exists() and not list(tmp_path.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("prefix", ["net.module.", "module.net."])
+def test_a_network_wrapped_in_data_parallel_is_imported(tmp_path: Path, prefix: str) -> None:
+    """Found reviewing inference: the weights of a network trained in ``nn.DataParallel`` (or
+    DDP), saved under ``net.module.`` (the network wrapped) or ``module.net.`` (the Lightning
+    module wrapped), were refused: "cannot find the encoder's first convolution in the weights"
+    and "no weights under the 'net.' prefix", though both were there; the wrapped network in
+    the hyper-parameters then named no architecture the zoo has ('DataParallel')."""
+    torch.manual_seed(2)
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
+    net.eval()
+    path = tmp_path / "dp.ckpt"
+    wrapped = torch.nn.DataParallel(net) if prefix == "net.module." else net
+    hparams = {"net": wrapped, "optimizer": functools.partial(torch.optim.Adam, lr=0.01)}
+    state = {f"{prefix}{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, path)
+    weights, _ = read_lightning_checkpoint(path)
+    assert weights.keys() == net.state_dict().keys()
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = import_checkpoint(path, tmp_path / "manifest.json", stats, loss="Dice")
+    (entry,) = read_manifest(manifest).members
+    assert (entry.architecture, entry.encoder, entry.learning_rate) == ("Unet", TEST_ENCODER, 0.01)
+    x = np.random.default_rng(0).normal(size=(2, 64, 64)).astype(np.float32)
+    got = Ensemble.load(manifest).predict_array(x, "S2").probability
+    with torch.no_grad():
+        want = torch.sigmoid(net(torch.from_numpy(x)[None]))[0, 0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)  # the same float32 graph in torch
