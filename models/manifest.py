@@ -77,6 +77,22 @@ class MemberEntry(BaseModel):
             raise ValueError(f"member {self.name}: normalisation length differs from bands ({n})")
         return self
 
+    @model_validator(mode="after")
+    def _setting_bands(self) -> MemberEntry:
+        """The ensemble feeds a member its setting's bands in that order (``model_input``);
+        ``bands`` must say so. A setting the models do not know is left to the prediction."""
+        from models.datasets import MODEL_SETTINGS, setting_band_names
+
+        if self.setting in MODEL_SETTINGS:
+            expected = list(setting_band_names(self.setting))
+            if self.bands != expected:
+                raise ValueError(
+                    f"member {self.name}: bands {', '.join(self.bands)} are not those of its "
+                    f"setting {self.setting!r} ({', '.join(expected)}, in that order), which the "
+                    "ensemble feeds it"
+                )
+        return self
+
 
 class SettingEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")

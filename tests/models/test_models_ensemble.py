@@ -154,3 +154,22 @@ def test_written_weights_are_as_readable_as_the_manifest(tmp_path: Path) -> None
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_a_member_whose_bands_are_not_its_settings_is_refused(tmp_path: Path) -> None:
+    """Found reviewing inference: a manifest whose member listed its setting's bands in another
+    order (or other bands) loaded, and the member was fed the setting's bands in the feature
+    stack's order, whatever its ``bands`` said."""
+    manifest = build_untrained_ensemble(tmp_path, settings=("S2",), architectures=("Unet",))
+    raw = json.loads(manifest.read_text())
+    entry = raw["members"][0]
+    assert entry["bands"] == ["landcover", "dNDVI"]
+    entry["bands"] = ["dNDVI", "landcover"]
+    manifest.write_text(json.dumps(raw))
+    with pytest.raises(ManifestError) as refused:
+        Ensemble.load(manifest)
+    assert str(refused.value) == (
+        f"{manifest}: not a model manifest (1 problem(s)): members.0: Value error, member "
+        f"{entry['name']}: bands dNDVI, landcover are not those of its setting 'S2' "
+        "(landcover, dNDVI, in that order), which the ensemble feeds it"
+    )
