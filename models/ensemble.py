@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from models.feature_stack import model_input
-from models.inference import DEFAULT_OVERLAP, DEFAULT_TILE, check_engine, predict_members
+from models.inference import DEFAULT_TILE, check_engine, predict_members
 from models.manifest import (
     ManifestError,
     ManifestModel,
@@ -48,10 +48,11 @@ class EnsemblePrediction:
 
 class EnsembleOptions(TypedDict, total=False):
     """How an :class:`Ensemble` runs its members (the constructor's keywords after ``source``;
-    see :func:`models.inference.predict_members`)."""
+    see :func:`models.inference.predict_members`: ``overlap`` None is a quarter of the tile, at
+    most ``DEFAULT_OVERLAP``)."""
 
     tile: int
-    overlap: int
+    overlap: int | None
     batch_size: int | None
     workers: int | None
     engine: str
@@ -67,7 +68,7 @@ class Ensemble:
         *,
         source: Path | None = None,
         tile: int = DEFAULT_TILE,
-        overlap: int = DEFAULT_OVERLAP,
+        overlap: int | None = None,
         batch_size: int | None = None,
         workers: int | None = None,
         engine: str = "auto",

@@ -173,3 +173,16 @@ def test_a_member_whose_bands_are_not_its_settings_is_refused(tmp_path: Path) ->
         f"{entry['name']}: bands dNDVI, landcover are not those of its setting 'S2' "
         "(landcover, dNDVI, in that order), which the ensemble feeds it"
     )
+
+
+def test_a_smaller_tile_alone_gets_the_overlap_predict_members_gives_it(manifest: Path) -> None:
+    """Found reviewing inference: ``Ensemble.load(path, tile=96)`` kept the 48-px overlap of the
+    384-px default, which a 96-px tile cannot have, and every prediction was refused ("overlap
+    must be in [0, tile/2)"); ``predict_members`` itself takes a quarter of a smaller tile."""
+    stack = _stack(150, 170)
+    ens = Ensemble.load(manifest, tile=96, engine="torch")  # torch: no export per tile shape
+    got = ens.predict(stack, "S2")["probability"].values
+    x = np.stack([stack["landcover"].values, stack["dNDVI"].values])
+    want = predict_members(ens.members("S2"), x, tile=96, engine="torch").mean(axis=0)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, want)  # the same tiles, blending and engine
