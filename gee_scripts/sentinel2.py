@@ -83,9 +83,11 @@ def _s2cloudless(
         )
         azimuth = ee.Number(90).subtract(ee.Number(image.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
         # Clouds cast along the shadow azimuth on a 100 m grid, over whole 100 m pixels (an
-        # Integer argument in the algorithm's signature), rounded as the archive rounds them
+        # Integer argument in the algorithm's signature), at least one, as the archive counts
+        # its steps (monitor.sources.composite)
+        steps = max(1, round(cloud.shadow_projection_m / 100))
         projection = (
-            is_cloud.directionalDistanceTransform(azimuth, round(cloud.shadow_projection_m / 100))
+            is_cloud.directionalDistanceTransform(azimuth, steps)
             .reproject(crs=image.select("B8").projection(), scale=100)
             .select("distance")
             .mask()
