@@ -205,14 +205,17 @@ def looks_linear(values: np.ndarray) -> bool:
     return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
 
 
-def polarisations_swapped(vv: np.ndarray, vh: np.ndarray) -> bool:
-    """Whether backscatter said to be VV and VH (dB, NaN ignored) look swapped: VH's median
-    above VV's. Cross-polarised backscatter comes from volume and multiple scattering and lies
-    below co-polarised over every kind of land (by 5-9 dB for vegetation, more for bare
-    ground and water), so a scene whose VH stands above its VV has its bands in the wrong
-    order."""
+def polarisations_swapped(vv: np.ndarray, vh: np.ndarray) -> tuple[float, float] | None:
+    """The medians of VV and VH (dB, NaN ignored) where the two look swapped, VH's median above
+    VV's; None where they do not. Cross-polarised backscatter comes from volume and multiple
+    scattering and lies below co-polarised over every kind of land (by 5-9 dB for vegetation,
+    more for bare ground and water), so a scene whose VH stands above its VV has its bands in
+    the wrong order."""
     vv, vh = vv[np.isfinite(vv)], vh[np.isfinite(vh)]
-    return bool(vv.size and vh.size and np.median(vh) > np.median(vv))
+    if not (vv.size and vh.size):
+        return None
+    medians = float(np.median(vv)), float(np.median(vh))
+    return medians if medians[1] > medians[0] else None
 
 
 def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:

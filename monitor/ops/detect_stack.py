@@ -420,11 +420,11 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
                 "stores them)? The layout holds dB"
             )
     for window in ("pre", "post"):  # as RegionWriter refuses a scene with its bands swapped
-        vv, vh = band(f"{window}VV"), band(f"{window}VH")
-        if polarisations_swapped(vv, vh):
+        swapped = polarisations_swapped(band(f"{window}VV"), band(f"{window}VH"))
+        if swapped is not None:
             raise BadInput(
-                f"{path}: {window}VH (median {np.median(vh):.3g} dB) is above {window}VV "
-                f"(median {np.median(vv):.3g} dB), where cross-polarised backscatter over land "
+                f"{path}: {window}VH (median {swapped[1]:.3g} dB) is above {window}VV "
+                f"(median {swapped[0]:.3g} dB), where cross-polarised backscatter over land "
                 "lies below co-polarised: are VV and VH swapped (in the export's band order, "
                 "or in its band names)?"
             )

@@ -153,10 +153,11 @@ def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
             f"{scene}: {zeros:.1%} of the sigma0 values are exactly 0 dB, a no-data fill rather "
             "than backscatter: write no data as NaN (float dB) or -32768 (int16 hundredths)"
         )
-    if polarisations_swapped(vv, vh):
+    swapped = polarisations_swapped(vv, vh)
+    if swapped is not None:
         raise ValueError(
-            f"{scene}: VH (median {np.median(vh):.3g} dB) is above VV (median "
-            f"{np.median(vv):.3g} dB), where cross-polarised backscatter over land lies below "
+            f"{scene}: VH (median {swapped[1]:.3g} dB) is above VV (median "
+            f"{swapped[0]:.3g} dB), where cross-polarised backscatter over land lies below "
             "co-polarised: are the bands swapped? Give VV first, then VH"
         )
 
