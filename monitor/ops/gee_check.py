@@ -254,7 +254,7 @@ def _sign_check(
         return None
     settings = source.settings
     image = sign_check_scene(
-        GeeSource.geometry_of(area),
+        GeeSource.geometry_of(grid),
         gee_window(window),
         orbit_pass=area.orbit_pass,
         settings=settings,

@@ -205,7 +205,11 @@ class GeeSource:
         """Scene dates of both sensors in both windows (one Earth Engine request, retried)."""
         request = self._request(area, pre, post)
         query = availability_query(
-            self.geometry_of(area), request.pre, request.post, area.orbit_pass, self.settings
+            self.geometry_of(request.grid),
+            request.pre,
+            request.post,
+            area.orbit_pass,
+            self.settings,
         )
         info = call_with_retry(
             query.getInfo,
@@ -286,13 +290,12 @@ class GeeSource:
         )
 
     @staticmethod
-    def geometry_of(area: AreaOfInterest) -> ee.Geometry:
-        """The rectangle of the region's grid (:func:`monitor.grid.region_grid`), planar in the
+    def geometry_of(grid: Grid) -> ee.Geometry:
+        """The rectangle of a region's grid (:func:`monitor.grid.region_grid`), planar in the
         grid's CRS: the scene search. The stack covers the grid, the polygon's bounding box, as
         the archive's scenes do; searched by the polygon, a corner of the box beyond a
         Sentinel-2 tile edge or a Sentinel-1 slice boundary missed the scenes that cover only
         it."""
-        grid = region_grid(area.geometry)
         return ee.Geometry.Rectangle(list(grid.bounds), proj=grid.crs, geodesic=False)
 
     def _image(
@@ -302,7 +305,7 @@ class GeeSource:
         compositing: Compositing = EVENT,
     ) -> ee.Image:
         return feature_image(
-            self.geometry_of(request.area),
+            self.geometry_of(request.grid),
             request.pre,
             request.post,
             orbit_pass=request.area.orbit_pass,

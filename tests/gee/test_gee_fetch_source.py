@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
+import monitor.sources.gee as gee_module
 from gee_scripts import fetch
 from gee_scripts.assembly import (
     DATING_BANDS,
@@ -33,7 +34,7 @@ from gee_scripts.settings import GeeSettings, RetrySettings
 from models.feature_stack import MODEL_BANDS, StackAttrs, validate
 from monitor.grid import region_grid, reproject
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
-from monitor.sources.gee import GeeSource, RegionTooLarge, gee_window
+from monitor.sources.gee import GeeSource, RegionTooLarge
 
 # xee 0.1.2 multiplies Affine objects with `*` (deprecated in affine 3); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
@@ -594,7 +595,9 @@ def _searched(node: dict[str, Any], crs: str) -> BaseGeometry:
     return reproject(searched, args["crs"]["args"]["crs"], crs)
 
 
-def test_scenes_are_searched_over_the_whole_grid_not_only_the_polygon() -> None:
+def test_scenes_are_searched_over_the_whole_grid_not_only_the_polygon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The stack covers the region's grid, the polygon's bounding box. Scenes were searched by
     the polygon: for a valley drawn across its box, a corner beyond a Sentinel-2 tile edge or a
     Sentinel-1 slice boundary missed the scenes that cover only it (NaN or fewer looks there),
@@ -605,9 +608,17 @@ def test_scenes_are_searched_over_the_whole_grid_not_only_the_polygon() -> None:
     source = _source()
     availability = Availability(*(tuple(FULL[k]) for k in FULL))
     image = source.feature_image(area, PRE, POST, availability=availability)
-    query = availability_query(
-        GeeSource.geometry_of(area), gee_window(PRE), gee_window(POST), "ascending", source.settings
-    )
+    sent: list[Any] = []  # the query the source's own availability request builds
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        sent.append(availability_query(*args, **kwargs))
+        return sent[-1]
+
+    monkeypatch.setattr(gee_module, "availability_query", recorded)
+    server = ArrayServer({}, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL)
+    with server.installed():
+        source.availability(area, PRE, POST)
+    (query,) = sent
     whole = box(*grid.bounds)
     for graph in (image, query):
         searches = list(find_invocations(graph_tree(graph), "Filter.intersects"))
