@@ -31,7 +31,7 @@ def email_sender(channel: str, routing: AlertRouting) -> Sender:
         raise _removed(channel, f"recipient {address}")
     if routing.smtp is None:
         raise DeliveryError(f"channel {channel}: no smtp server is configured")
-    return EmailSender(routing.smtp, address)
+    return EmailSender(routing.smtp, address, quicklooks=routing.quicklooks)
 
 
 def webhook_sender(channel: str, routing: AlertRouting) -> Sender:

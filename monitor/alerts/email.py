@@ -24,11 +24,12 @@ import json
 import smtplib
 import ssl
 from collections.abc import Sequence
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, cast
 
-from monitor.alerts.payload import is_png
+from monitor.alerts.payload import QuicklookLinks, is_png
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings
 
@@ -245,10 +246,17 @@ def _ascii(recipient: str, smtp: SmtpSettings) -> bool:
 class EmailSender:
     """Sends digests to one recipient through the configured SMTP server."""
 
-    def __init__(self, smtp: SmtpSettings, recipient: str, batch_size: int = 20) -> None:
+    def __init__(
+        self,
+        smtp: SmtpSettings,
+        recipient: str,
+        batch_size: int = 20,
+        quicklooks: QuicklookLinks | None = None,
+    ) -> None:
         self.smtp = smtp
         self.recipient = recipient
         self.batch_size = batch_size  # keeps a digest with its quicklooks a few MB at most
+        self.quicklooks = quicklooks or QuicklookLinks()
 
     def _login_refused(self, exc: smtplib.SMTPAuthenticationError) -> str:
         """What a refused login says: the server's answer and the variables to fix."""
@@ -272,6 +280,9 @@ class EmailSender:
             ) from exc
 
     def send(self, alerts: Sequence[Alert]) -> None:
+        # each PNG where quicklooks.dir is now, not where the run wrote it (the data folder
+        # moved or restored elsewhere since the alert was queued)
+        alerts = [replace(a, quicklook=self.quicklooks.local(a.quicklook)) for a in alerts]
         message = build_message(self.smtp, self.recipient, alerts)
         credentials = self.smtp.credentials()
         where = f"SMTP {self.smtp.host}:{self.smtp.port}"

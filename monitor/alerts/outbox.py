@@ -38,7 +38,7 @@ import socket
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -381,6 +381,8 @@ class Outbox:
     def _still_held(self, alerts: Sequence[Alert]) -> list[Alert]:
         """Those of ``alerts`` still pending under this process's claim: a reviewer may have
         dismissed a landslide (:func:`withdraw`) while the channels before were sent to."""
+        if not alerts:
+            return []
         marks = ", ".join("?" * len(alerts))
         held = {
             row[0]
@@ -491,8 +493,6 @@ class Outbox:
         report = DeliveryReport()
         by_channel: dict[str, list[Alert]] = defaultdict(list)
         for alert in self._claim(now, lease_s, limit, due_only=not ignore_retry_delay):
-            # the PNG where quicklooks.dir is now, not where the run wrote it
-            alert = replace(alert, quicklook=routing.quicklooks.local(alert.quicklook))
             by_channel[alert.channel].append(alert)
         for channel, alerts in by_channel.items():
             try:
@@ -514,7 +514,8 @@ class Outbox:
                 try:
                     sender.send(group)
                 except AlertConfigError as exc:  # a secret read at send time: none was tried
-                    self._mark_waiting([a for g in groups[n:] for a in g], exc, now,
+                    later = [a for g in groups[n + 1 :] for a in g]
+                    self._mark_waiting([*group, *self._still_held(later)], exc, now,
                                        routing.retry, report)  # fmt: skip
                     log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                     break

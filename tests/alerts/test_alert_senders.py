@@ -383,6 +383,38 @@ def test_a_landslide_dismissed_during_a_delivery_is_not_sent_to_the_channels_aft
     assert withdrawn["last_error"] == f"{WITHDRAWN}landslide {fid} was dismissed"
 
 
+def test_alerts_kept_waiting_for_a_secret_do_not_count_those_withdrawn_meanwhile(
+    tmp_path: Path,
+) -> None:
+    """Found by review: where a secret read at send time was missing, the alerts left in the
+    channel's batches were kept pending and counted as waiting, the ones withdrawn during the
+    delivery (their landslide dismissed) among them, so `alerts deliver` overstated the
+    backlog waiting for its settings."""
+    from monitor.alerts.settings import AlertConfigError
+
+    routing = AlertRouting(default=("pager:one",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(
+            inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100), (500, 0, 100, 100)]),
+            routing,
+        )  # fmt: skip
+        fids = inventory.landslides()["fid"].tolist()
+
+    class _SecretGone:
+        batch_size = 1
+
+        def send(self, alerts: Sequence[Alert]) -> None:
+            with Inventory(path) as inventory:  # a reviewer dismisses the other one meanwhile
+                inventory.set_status(int(fids[1]), "dismissed")
+            raise AlertConfigError("the variable PAGER_TOKEN is not set")
+
+    with Outbox(path) as box:
+        report = box.deliver(routing, senders=lambda channel, given: _SecretGone(), now=T0)
+        assert (report.sent, report.waiting_for_settings) == (0, 1)
+        assert len(box.rows("pending")) == 1 and len(box.rows("dead")) == 1
+
+
 def test_an_e_mail_s_table_scrolls_on_a_phone_instead_of_hiding_its_map_links(
     tmp_path: Path,
 ) -> None:
