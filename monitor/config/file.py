@@ -159,16 +159,16 @@ class MonitorConfig(StrictModel):
                 )
             grid = region_grid(region.geometry)
             area_m2 = grid.area_km2 * 1e6
-            for limit, field, what in sorted(limits, reverse=True):
-                if area_m2 < limit:
-                    raise ValueError(
-                        f"regions[{i}].geometry: region {region.name!r} has a grid of "
-                        f"{area_m2:,.0f} m² ({grid.width} x {grid.height} px of {grid.res:g} m: "
-                        f"its polygon's bounding box), less than {field} = {limit:,.0f} m²{what}, "
-                        "so it could never report a landslide: draw the polygon around the "
-                        "slopes to watch (a landslide is only seen within its bounding box), or "
-                        f"lower {field}"
-                    )
+            limit, field, what = max(limits)  # the largest is the first to be missed
+            if area_m2 < limit:
+                raise ValueError(
+                    f"regions[{i}].geometry: region {region.name!r} has a grid of "
+                    f"{area_m2:,.0f} m² ({grid.width} x {grid.height} px of {grid.res:g} m: "
+                    f"its polygon's bounding box), less than {field} = {limit:,.0f} m²{what}, "
+                    "so it could never report a landslide: draw the polygon around the "
+                    "slopes to watch (a landslide is only seen within its bounding box), or "
+                    f"lower {field}"
+                )
         return self
 
     @model_validator(mode="after")
