@@ -327,7 +327,7 @@ def test_each_candidate_reads_its_own_box_not_the_whole_grid(monkeypatch):
 def test_a_candidate_on_the_stack_edge_reads_the_curvature_of_its_ground():
     """On the hillside, a plane falling 4.7 m per pixel to the south, a candidate touching the
     stack's north edge has the curvature of a plane, 0, as one inside does. The elevation
-    mirrored at the edge (scipy's default) made a ridge there: -0.44 m per pixel², as convex as
+    mirrored at the edge (scipy's default) made a ridge there: -0.58 m per pixel², as convex as
     a real spur, for ground that is flat in both directions."""
     scene = hill_and_plain()
     prediction = scene.prediction()
