@@ -320,18 +320,29 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f.add_argument("--manifest", type=Path, required=True, help="the parent manifest")
     f.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
     f.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
-    f.add_argument("--epochs", type=int, default=4)
-    f.add_argument("--iterations", type=int, default=40, help="optimiser steps per epoch")
-    f.add_argument("--lr-scale", type=float, default=0.1, help="times each member's rate")
+    f.add_argument("--epochs", type=int, default=4, help="epochs per member (default 4)")
+    f.add_argument(
+        "--iterations", type=int, default=40, help="optimiser steps per epoch (default 40)"
+    )
+    f.add_argument(
+        "--lr-scale", type=float, default=0.1, help="times each member's rate (default 0.1)"
+    )
     f.add_argument(
         "--false-alarm-share",
         type=float,
         default=0.5,
         help="share of every batch anchored on the member's own false alarms (default 0.5)",
     )
-    f.add_argument("--crop", type=int, default=64)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--k", type=int, help="at most this many members per setting")
+    f.add_argument(
+        "--crop",
+        type=int,
+        default=64,
+        help="side of the training crops, a multiple of 32 (default 64)",
+    )
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument(
+        "--k", type=int, help="at most this many members per setting (default: all of the parent's)"
+    )
     f.add_argument(
         "--known-only-scores",
         action="store_true",

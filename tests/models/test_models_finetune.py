@@ -524,6 +524,29 @@ def test_the_false_alarm_share_leaves_landslide_crops() -> None:
             FinetuneConfig(batch_size=4, false_alarm_share=share)
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        # a crop the networks cannot halve five times ended the run in smp's traceback at the
+        # first member's first batch, after the data had been read
+        ("--crop", "63", "crop must be a multiple of 32, got 63"),
+        ("--crop", "48", "crop must be a multiple of 32, got 48"),
+        # 0 was read as no limit and -1 dropped each setting's last member, silently
+        ("--k", "0", "k must be at least 1, got 0"),
+        ("--k", "-1", "k must be at least 1, got -1"),
+        # torch's "set_num_threads expects a positive integer" traceback, after reading the data
+        ("--threads", "0", "threads must be at least 1, got 0"),
+    ],
+)
+def test_finetune_refuses_options_it_cannot_use_before_reading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    argv = ["finetune", "--manifest", str(tmp_path / "m.json"), "--data", str(tmp_path)]
+    assert main([*argv, "--out", str(tmp_path / "out"), option, value]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_frozen_batch_norm_keeps_the_parents_statistics() -> None:
     torch.manual_seed(0)
     net = torch.nn.Sequential(
