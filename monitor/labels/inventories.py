@@ -396,6 +396,7 @@ def read_polygon_inventory(
         raise InventoryFileError(f"{path}: no id column {id_column!r} (columns: {columns})")
     if frame.crs is None:
         raise InventoryFileError(f"{path}: declares no coordinate reference system")
+    declared = frame.crs.name
     try:
         frame = frame.to_crs("EPSG:4326")
     except ProjError as err:  # a local (engineering) CRS: no datum, often no unit
@@ -406,6 +407,7 @@ def read_polygon_inventory(
         ) from err
     rows = []
     bad_geometry: list[str] = []
+    off_globe: list[str] = []  # coordinates beyond +-180, +-90 once in degrees
     bad_date: list[str] = []
     no_date: list[str] = []
     bad_id: list[str] = []
@@ -420,6 +422,12 @@ def read_polygon_inventory(
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
             bad_geometry.append(f"feature {row}: {kind}")
+            continue
+        west, south, east, north = geom.bounds
+        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+            off_globe.append(
+                f"feature {row}: x {west:.10g} to {east:.10g}, y {south:.10g} to {north:.10g}"
+            )
             continue
         if not geom.is_valid:
             geom = _polygonal(shapely.make_valid(geom))
@@ -451,6 +459,14 @@ def read_polygon_inventory(
         problems.append(f"column {id_column}, no id: {_listed(bad_id)} ({fill_or_drop})")
     if bad_geometry:
         problems.append(f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}")
+    if off_globe:
+        problems.append(
+            f"column geometry, not longitude and latitude in degrees once read as {declared} "
+            f"(the file's coordinate reference system): {_listed(off_globe)}; they look "
+            'projected: a GeoJSON without a "crs" member is read as longitude and latitude '
+            "(RFC 7946), a shapefile as its .prj says; save the file with its coordinate "
+            "reference system, or reprojected to EPSG:4326"
+        )
     if no_date:
         problems.append(f"column {date_column}, no date: {_listed(no_date)} ({fill_or_drop})")
     if bad_date:

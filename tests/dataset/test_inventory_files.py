@@ -5,6 +5,7 @@ layers; files that are not the format their suffix names."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import zipfile
@@ -168,6 +169,36 @@ def test_a_crs_that_cannot_become_longitude_and_latitude_is_named(
     argv = ["dataset", "export", "--config", str(dataset_config), "--inventory", str(path)]
     assert main([*argv, "--date-column", "when", "--out", str(tmp_path / "ds")]) == 2
     assert "'Local site grid' cannot be turned into" in capsys.readouterr().err
+
+
+def test_projected_coordinates_read_as_degrees_are_named_not_called_outside_the_regions(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a GeoJSON in UTM written without its "crs" member (RFC 7946 drops it) is read as
+    # longitude and latitude; the export said its items lay "outside every configured region"
+    utm = gpd.GeoDataFrame(
+        {"when": ["2024-08-17", "2024-08-18"]},
+        geometry=[box(650_520, 4_913_880, 650_600, 4_913_960), box(10.9, 44.35, 10.91, 44.36)],
+        crs="EPSG:32632",
+    )
+    path = tmp_path / "slides.geojson"
+    collection = json.loads(utm.to_json(drop_id=True))
+    del collection["crs"]
+    path.write_text(json.dumps(collection))
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(path, date_column="when")
+    message = str(err.value)
+    assert message.startswith(f"{path}: column geometry, not longitude and latitude in degrees")
+    assert "feature 1: x 650520 to 650600, y 4913880 to 4913960" in message
+    assert "feature 2" not in message
+    assert "EPSG:4326" in message and "projected" in message
+    argv = ["dataset", "export", "--config", str(dataset_config), "--inventory", str(path)]
+    assert main([*argv, "--date-column", "when", "--out", str(tmp_path / "ds")]) == 2
+    assert "feature 1: x 650520 to 650600" in capsys.readouterr().err
+    # the same file with its crs member reads, in degrees
+    utm.iloc[[0]].to_file(tmp_path / "with_crs.geojson")
+    items = read_inventory(tmp_path / "with_crs.geojson", date_column="when").items
+    assert items.total_bounds[0] == pytest.approx(10.9, abs=0.1)
 
 
 def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path) -> None:
