@@ -146,7 +146,10 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     # its background were not said
     assert "No test/ split: compared on val/" in format_comparison(report)
     sparse = {**report, "known_share": 0.022}
-    assert "Only 2% of the scenes' pixels have a known class" in format_comparison(sparse)
+    assert "Only 2.2% of the scenes' pixels have a known class" in format_comparison(sparse)
+    # a few reviewed landslides in a whole region's scene: it said "Only 0%", as if none
+    scarce = {**report, "known_share": 934 / 190_953}
+    assert "Only 0.49% of the scenes' pixels have a known class" in format_comparison(scarce)
     # a setting only one manifest has is said (found by a new user: it was dropped silently)
     assert report["only_in"] == {"old": [], "new": []} and "Only the" not in format_comparison(
         report
