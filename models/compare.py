@@ -25,6 +25,7 @@ import numpy as np
 from models.datasets import DatasetError, read_scene, scene_ids
 from models.ensemble import Ensemble
 from models.evaluate import format_score, json_ready
+from models.manifest import read_manifest
 from models.metrics import (
     Confusion,
     confusion,
@@ -83,6 +84,10 @@ def compare_manifests(
         "only_in": {
             key: [s for s in ensembles[key].settings if s not in common] for key in ("old", "new")
         },
+        # scenes a manifest was fine-tuned on (its train/ scenes of this very dataset)
+        "trained_on": {
+            key: _trained_on(path, folder, ids) for key, path in (("old", old), ("new", new))
+        },
     }
     known = total = 0
     for setting in chosen:
@@ -125,6 +130,17 @@ def compare_manifests(
     return report
 
 
+def _trained_on(manifest: Path, folder: Path, ids: Sequence[str]) -> list[str]:
+    """The scenes of ``ids`` that ``manifest`` was fine-tuned on: those of its recorded
+    ``train_scenes`` where ``folder`` is the train split of its recorded dataset."""
+    training = read_manifest(manifest).training
+    dataset = training.get("lineage", {}).get("dataset")
+    if not dataset or folder.resolve() != Path(dataset).resolve() / "train":
+        return []
+    trained = set(training.get("finetune", {}).get("train_scenes", []))
+    return [i for i in ids if i in trained]
+
+
 def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:
     objects = sum(int(r["objects"]) for r in table)
     detected = sum(int(r["detected"]) for r in table)
@@ -151,6 +167,14 @@ def format_comparison(report: dict[str, Any]) -> str:
             "region neither saw.",
             "",
         ]
+    for key, trained in report.get("trained_on", {}).items():
+        if trained:
+            lines += [
+                f"{len(trained)} of these {len(report['scenes'])} scenes are the {key} "
+                "manifest's fine-tuning scenes (train/ of the dataset it was tuned on): its "
+                "scores on them are in-sample; compare on scenes of a region neither saw.",
+                "",
+            ]
     share = report.get("known_share", 1.0)
     if share == share and share < 0.5:  # not NaN
         lines += [

@@ -138,6 +138,16 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "- 1 group(s) of scenes: nothing to resample, the intervals are no evidence" in (
         format_comparison(report)
     )
+    # compared on the scenes it was fine-tuned on, the new manifest's scores are in-sample, and
+    # the report said nothing of it (found walking the training workflow)
+    assert report["trained_on"] == {"old": [], "new": []}
+    assert "fine-tuning scenes" not in format_comparison(report)
+    on_train = compare_manifests(parent, out / "manifest.json", data / "train", resamples=200)
+    assert on_train["trained_on"] == {"old": [], "new": ["scene1", "scene2", "scene3"]}
+    assert (
+        "3 of these 3 scenes are the new manifest's fine-tuning scenes (train/ of the dataset "
+        "it was tuned on): its scores on them are in-sample"
+    ) in format_comparison(on_train)
     assert "(200 resamples of n = 1 groups, 2 scenes)" in format_comparison(report)
     two = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
                                                                    "groups": 2}}}}  # fmt: skip
