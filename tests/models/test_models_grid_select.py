@@ -76,3 +76,27 @@ def test_models_select_without_trained_members_says_so(
     assert main(["import-checkpoint", str(tmp_path / "m.ckpt"),
                  "--manifest", str(tmp_path / "m.json")]) == 2  # fmt: skip
     assert "the checkpoint holds no normalisation: pass --stats" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"crop": 63}, "train.crop must be a positive multiple of 32, got 63"),
+        ({"crop": 0}, "train.crop must be a positive multiple of 32, got 0"),
+        ({"val_tile": 100}, "train.val_tile must be a positive multiple of 32, got 100"),
+        ({"batch_size": 0}, "train.batch_size must be at least 1, got 0"),
+        ({"iterations": 0}, "train.iterations must be at least 1, got 0"),
+        ({"val_threshold": 1.0}, "train.val_threshold must lie in (0, 1), got 1.0"),
+    ],
+)
+def test_a_grid_s_training_options_no_member_can_run_are_refused_naming_them(
+    tmp_path: Path, train: dict[str, float], message: str
+) -> None:
+    """Found walking the training workflow: a grid's `train: {crop: 63}` or `{crop: 0}`
+    trained at another side without a word (raised to the network's smallest), and a batch of
+    0 stepped on nothing."""
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump({"settings": ["S2"], "train": train}))
+    with pytest.raises(ValueError, match="invalid training grid") as refused:
+        load_grid(grid_file)
+    assert message in str(refused.value)
