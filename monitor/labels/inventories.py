@@ -196,24 +196,27 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     duplicates: list[str] = []
     for i, rec in enumerate(table.to_dict("records")):
         row = i + 2  # the header is line 1
+        # every problem of a row is named at once (its accuracy, id, coordinates and date), so
+        # that a row is mended in one pass, not one column per run
         accuracy = str(rec["location_accuracy"]).strip().lower()
-        if accuracy not in GLC_ACCURACY_M:
+        known = accuracy in GLC_ACCURACY_M
+        if not known:
             bad.setdefault("location_accuracy", []).append(
                 f"row {row}: {rec['location_accuracy']!r}"
             )
-            continue
         event_id = str(rec["event_id"]).strip()
         if not event_id:
             bad.setdefault("event_id", []).append(f"row {row}")
-            continue
-        radius = GLC_ACCURACY_M[accuracy]
-        if radius is None or radius > limit:
-            imprecise.append(event_id)
-            continue
-        if event_id in first_row:  # among the rows used: an unusable twin does no harm
-            duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
-            continue
-        first_row[event_id] = row
+        radius = GLC_ACCURACY_M.get(accuracy)
+        if known and (radius is None or radius > limit):
+            if event_id:
+                imprecise.append(event_id)
+            continue  # skipped whatever else it holds
+        if event_id and known:
+            if event_id in first_row:  # among the rows used: an unusable twin does no harm
+                duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
+                continue
+            first_row[event_id] = row
         coords = []
         for column, bound in (("longitude", 180.0), ("latitude", 90.0)):
             try:
@@ -230,8 +233,9 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             bad.setdefault("no event_date", []).append(f"row {row}")
         elif when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
-        if not all(math.isfinite(c) for c in coords) or when is None:
+        if not (known and event_id) or not all(math.isfinite(c) for c in coords) or when is None:
             continue
+        assert radius is not None  # known and precise enough
         extra = {
             k: rec[k]
             for k in ("landslide_category", "landslide_trigger", "landslide_size", "country_name")

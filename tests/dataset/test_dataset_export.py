@@ -215,6 +215,16 @@ def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
     assert "row 2: 'Aug 17 2024'; row 4: '17/8/2024 1:00'" in message
     assert "column longitude, not a longitude in degrees (-180 to 180): row 5: '200.0'" in message
     assert "event_id appears twice: 4 (rows 5 and 6)" in message
+    # found walking the training workflow: a row was told its first problem only, so a row
+    # blank in accuracy, latitude and date took three runs to mend
+    bad.write_text(GLC_HEADER + "\n" + _glc_row(7, "", "", 10.9, "") + "\n")  # type: ignore[arg-type]
+    with pytest.raises(InventoryFileError) as err:
+        read_glc_csv(bad)
+    lines = str(err.value).removeprefix(f"{bad}: ").splitlines()
+    assert [line.split(",")[0].strip() for line in lines] == [
+        "column location_accuracy", "column latitude", "column event_date",
+    ]  # fmt: skip
+    assert "row 2: ''" in str(err.value)
     bad.write_text("event_id,event_date,longitude\n1,8/17/2024 1:00,10\n")
     with pytest.raises(InventoryFileError, match=r"location_accuracy, latitude missing"):
         read_glc_csv(bad)
