@@ -188,7 +188,9 @@ def _text(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
+def _quicklook_note(path_text: Any) -> str | None:
+    """What a view shows in place of the quicklook ``path_text`` it cannot show (none recorded,
+    the file gone, not a PNG); None for a PNG it can show."""
     if not path_text or (isinstance(path_text, float) and pd.isna(path_text)):
         return "<p class='ls-noql'>no quicklook</p>"
     path = Path(str(path_text))
@@ -196,6 +198,14 @@ def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
         return f"<p class='ls-noql'>quicklook missing: {html.escape(str(path))}</p>"
     if not is_png(path):  # the inventory is not trusted: another file (a key) was embedded
         return f"<p class='ls-noql'>quicklook is not a PNG: {html.escape(str(path))}</p>"
+    return None
+
+
+def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
+    note = _quicklook_note(path_text)
+    if note is not None:
+        return note
+    path = Path(str(path_text))
     if embed and path.stat().st_size <= _EMBED_LIMIT_BYTES:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         src = f"data:image/png;base64,{data}"
@@ -260,7 +270,10 @@ def _popup_html(
         f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
         f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"
     )
-    picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir) if quicklook else ""
+    if quicklook:
+        picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir)
+    else:  # the view shows the picture by other means, and says here why there is none
+        picture = _quicklook_note(row.get("quicklook")) or ""
     return (
         f"<div class='ls-popup'><h4>Landslide {fid}</h4>"
         f"<table class='ls-attrs'>{table}</table>{picture}"
@@ -292,7 +305,7 @@ def feature_collection(
 
     ``quicklook_in_popup=False`` leaves the quicklook out of the popup, for a view that shows
     it by other means (the notebook's image widget: a notebook page cannot load a ``file:``
-    link)."""
+    link); the popup still says why there is none (none recorded, missing, not a PNG)."""
     features = []
     for _, row in frame.iterrows():
         first_seen = date.fromisoformat(str(row["first_seen"])[:10])

@@ -4,6 +4,8 @@ kernel), and its buttons confirm and dismiss candidates through ``Inventory.set_
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -163,3 +165,29 @@ def test_the_panel_shows_no_file_that_is_no_png(
     session.panel()
     session.select(int(session.landslides()["fid"].iloc[0]))
     assert session._widgets["quicklook"].value == b""
+
+
+def test_the_panel_says_why_it_shows_no_quicklook(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """Found on a review walk: the page's popup says 'no quicklook' or 'quicklook missing:
+    PATH' (pruned PNGs, a moved folder); the notebook's panel left its image empty and said
+    nothing, so a reviewer could not tell a missing file from one still loading."""
+    from ops_fixtures import edit_inventory_by_hand
+
+    config, n_rows = populated_config
+    gone = tmp_path / "quicklooks" / "2024-09-01" / "emilia-hills" / "pruned é.png"
+    assert edit_inventory_by_hand(config, {"quicklook": str(gone)}) == n_rows
+    session = ReviewSession(config)
+    session.panel()
+    fids = [int(f) for f in session.landslides()["fid"]]
+    session.select(fids[0])
+    assert session._widgets["quicklook"].value == b""
+    assert f"quicklook missing: {gone}" in session._widgets["details"].value
+
+    with closing(sqlite3.connect(config.inventory.path)) as conn, conn:  # none recorded
+        conn.execute("UPDATE landslides SET quicklook = NULL WHERE fid = ?", (fids[1],))
+    session = ReviewSession(config)
+    session.panel()
+    session.select(fids[1])
+    assert "no quicklook" in session._widgets["details"].value
