@@ -48,6 +48,7 @@ from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import geopandas as gpd
 from branca.element import MacroElement
@@ -63,6 +64,7 @@ from monitor.ops.review_data import (
     STATUS_STYLES,
     ReviewData,
     age_class,
+    config_option,
     feature_collection,
     feature_style,
     legend_html,
@@ -218,10 +220,35 @@ def build_review_map(
     m.get_root().header.add_child(Element(f"\n<style>\n{_asset('review.css')}</style>\n"))
     legend = legend_html(title, counts, data.as_of, data.inventory_path, len(data.landslides))
     m.get_root().html.add_child(Element(legend))
+    m.get_root().html.add_child(Element(_offline_note(data.config_path)))
     region_bounds = {name: _bounds(frame.iloc[0:0], {name: g}) for name, g in data.regions.items()}
     m.add_child(_ReviewControl(layers, len(frame), region_bounds, bounds))
     m.add_layer_control()
     return m
+
+
+def _offline_note(config_path: Path | None) -> str:
+    """A script of the page's body that, where Leaflet's JavaScript did not load (no internet,
+    a proxy blocking the CDN), puts a note in place of the map saying so and how to see the
+    inventory offline; the legend alone would otherwise be all the page shows."""
+    from folium import Map
+
+    host = urlsplit(dict(Map.default_js)["leaflet"]).netloc
+    export = f"landslide-monitor inventory export{config_option(config_path)} landslides.geojson"
+    note = (
+        f"<b>No map: its JavaScript library (Leaflet, from {html.escape(host)}) did not "
+        "load.</b> The page needs the internet for it and for the basemap tiles; a proxy or "
+        f"firewall may block {html.escape(host)}. Offline, export the inventory for QGIS: "
+        f"<code>{export}</code>"
+    )
+    # JSON in a script: "<" escaped so that no "</script>" of the path can end it
+    text = json.dumps(note).replace("<", "\\u003c")
+    return (
+        "<script>if (typeof L === 'undefined') {"
+        "var note = document.createElement('div'); note.id = 'ls-offline';"
+        f"note.className = 'ls-offline'; note.innerHTML = {text};"
+        "document.body.appendChild(note);}</script>"
+    )
 
 
 def _add_imagery_basemap(m: Any) -> None:

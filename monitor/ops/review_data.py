@@ -37,6 +37,7 @@ __all__ = [
     "STATUS_STYLES",
     "ReviewData",
     "age_class",
+    "config_option",
     "feature_collection",
     "feature_style",
     "legend_html",
@@ -214,6 +215,12 @@ def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
     return f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' width='360'>"
 
 
+def config_option(config_path: Path | None) -> str:
+    """`` --config PATH`` (shell-quoted, HTML-escaped) for a command a view gives to copy;
+    empty without a path."""
+    return f" --config {html.escape(shlex.quote(str(config_path)))}" if config_path else ""
+
+
 def _age_text(age_days: int | None) -> str:
     """The age beside a popup's first-seen date; a landslide first seen after the date ages
     are counted from (``--as-of`` before a later run) says so, not a negative age."""
@@ -265,7 +272,7 @@ def _popup_html(
         ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    config_arg = f" --config {html.escape(shlex.quote(str(config_path)))}" if config_path else ""
+    config_arg = config_option(config_path)
     commands = (
         f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
         f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"

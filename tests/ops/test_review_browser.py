@@ -253,6 +253,8 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
         screenshot_popup = SCREENSHOT_DIR / "review_page_popup.png"
         assert driver.save_screenshot(str(screenshot_popup))
 
+        # the map drew: no note that its library failed to load
+        assert not driver.find_elements(By.ID, "ls-offline")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
     # everything the page asked for came from the loopback server
@@ -355,3 +357,24 @@ def test_markup_in_the_inventory_is_inert_in_headless_chromium(
     assert "/x" not in site.requests  # no image of the data was ever requested
     assert "/probe-after-everything-opened.png" in site.requests
     assert not [e for e in errors if "favicon" not in e["message"] and "probe" not in e["message"]]
+
+
+def test_without_the_internet_the_page_says_why_it_shows_no_map(
+    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+) -> None:
+    """Found on a review walk: opened where the CDNs cannot be reached (in the field, behind a
+    proxy) the page was blank but for its legend, which still counted the landslides; nothing
+    said that the map's library had not loaded, or how to see the inventory offline."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium
+    config, _ = populated_config
+    page = write_review_page(config, tmp_path / "review.html")
+    driver.get(page.path.resolve().as_uri())  # nothing but loopback resolves (the fixture)
+    note = WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "ls-offline"))
+    assert note.is_displayed()
+    text = note.text
+    assert "Leaflet" in text and "cdn.jsdelivr.net" in text
+    assert f"landslide-monitor inventory export --config {config.path.resolve()}" in text
+    assert driver.execute_script("return typeof L") == "undefined"
