@@ -218,7 +218,14 @@ def build_review_map(
     if bounds is not None:
         m.fit_bounds(bounds)
     m.get_root().header.add_child(Element(f"\n<style>\n{_asset('review.css')}</style>\n"))
-    legend = legend_html(title, counts, data.as_of, data.inventory_path, len(data.landslides))
+    legend = legend_html(
+        title,
+        counts,
+        data.as_of,
+        data.inventory_path,
+        len(data.landslides),
+        data.chosen_regions,
+    )
     m.get_root().html.add_child(Element(legend))
     m.get_root().html.add_child(Element(_offline_note(data.config_path)))
     region_bounds = {name: _bounds(frame.iloc[0:0], {name: g}) for name, g in data.regions.items()}

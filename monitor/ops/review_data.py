@@ -80,6 +80,7 @@ class ReviewData:
     as_of: date | None = None
     inventory_path: Path | None = None
     config_path: Path | None = None
+    chosen_regions: tuple[str, ...] | None = None  # the regions asked for; None: every region
 
 
 def age_class(days: int) -> tuple[str, str]:
@@ -121,7 +122,8 @@ def load_review_data(
     inventory, so that an archive replay of past dates is shown as it was on its last run."""
     from monitor.store.inventory import Inventory
 
-    wanted = set(regions) if regions is not None else None
+    chosen = tuple(regions) if regions is not None else None
+    wanted = set(chosen) if chosen is not None else None
     for name in wanted or ():
         config.region(name)  # KeyError naming the region and the known ones
     path = config.inventory.path
@@ -149,6 +151,7 @@ def load_review_data(
         inventory_path=path,
         # absolute: the page's commands are pasted in any folder
         config_path=config.path.resolve() if config.path is not None else None,
+        chosen_regions=chosen,
     )
 
 
@@ -365,9 +368,11 @@ def legend_html(
     as_of: date | None,
     inventory_path: Path | None,
     n_landslides: int,
+    chosen_regions: Iterable[str] | None = None,
 ) -> str:
     """The legend box: title, inventory, reference date, age fills and status outlines with
-    each status's count."""
+    each status's count; where nothing is shown, that there is none yet (of the
+    ``chosen_regions``, when the page shows some regions only)."""
     ages = "".join(
         f"<div><i style='background:{colour}'></i>{html.escape(name)}</div>"
         for name, _upper, colour in AGE_CLASSES
@@ -380,7 +385,8 @@ def legend_html(
     )
     as_of_text = as_of.isoformat() if as_of else "today"
     source = html.escape(str(inventory_path)) if inventory_path else ""
-    empty = "" if n_landslides else "<div><b>No landslides in the inventory yet.</b></div>"
+    of = f" of {html.escape(', '.join(chosen_regions))}" if chosen_regions is not None else ""
+    empty = "" if n_landslides else f"<div><b>No landslides{of} in the inventory yet.</b></div>"
     return (
         f"<div class='ls-legend' id='ls-legend'><b>{html.escape(title)}</b>"
         f"<div style='color:#555'>{source}<br>ages as of {as_of_text}</div>{empty}"

@@ -89,6 +89,27 @@ def test_region_selection_and_empty_inventory(
     assert not config.inventory.path.exists()  # reviewing never creates the inventory
 
 
+def test_a_region_without_landslides_does_not_call_the_inventory_empty(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """Found on a review walk: `review --region R` for a region with no landslide yet (a region
+    just added) said "No landslides in the inventory yet" over an inventory that held some."""
+    import sqlite3
+    from contextlib import closing
+
+    config, n_rows = populated_config
+    with closing(sqlite3.connect(config.inventory.path)) as conn, conn:
+        conn.execute("UPDATE landslides SET region = 'emilia-hills'")
+    page = write_review_page(config, tmp_path / "one.html", regions=["wayanad-hills"])
+    assert page.n_landslides == 0
+    text = page.path.read_text(encoding="utf-8")
+    assert "No landslides in the inventory yet" not in text
+    assert "No landslides of wayanad-hills in the inventory yet" in text
+    everything = write_review_page(config, tmp_path / "all.html")
+    assert everything.n_landslides == n_rows
+    assert "No landslides" not in everything.path.read_text(encoding="utf-8")
+
+
 def test_map_is_a_geemap_folium_map() -> None:
     import geopandas as gpd
 
