@@ -69,6 +69,13 @@
       map.fitBounds(bounds);
     }
   }
+  // The legend lies fixed above the map's panes, popups included: it steps aside while a
+  // popup is open, whose confirm/dismiss commands it hid where the popup opened near it.
+  var legend = document.getElementById('ls-legend');
+  if (legend) {
+    map.on('popupopen', function () { legend.style.display = 'none'; });
+    map.on('popupclose', function () { legend.style.display = ''; });
+  }
   window.landslideReview = {map: map, layers: layers, items: items, apply: apply};
   apply();
 })

@@ -252,6 +252,12 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
         assert image_width == 96  # the quicklook PNG of conftest, 96 px wide
         screenshot_popup = SCREENSHOT_DIR / "review_page_popup.png"
         assert driver.save_screenshot(str(screenshot_popup))
+        # the legend (fixed above the map's panes) steps aside while a popup is open: it hid
+        # the popup's confirm/dismiss commands where the popup opened near the map's corner
+        legend = driver.find_element(By.ID, "ls-legend")
+        assert not legend.is_displayed()
+        driver.execute_script("window.landslideReview.map.closePopup()")
+        assert legend.is_displayed()
 
         # the map drew: no note that its library failed to load
         assert not driver.find_elements(By.ID, "ls-offline")
