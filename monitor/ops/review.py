@@ -137,10 +137,12 @@ def _highlight(feature: Mapping[str, Any]) -> dict[str, Any]:
     return {"weight": 5, "fillOpacity": 0.85}
 
 
-# ``popup`` and ``tooltip`` are HTML built (and escaped) by :func:`feature_collection`.
+# ``popup`` and ``tooltip`` are HTML built (and escaped) by :func:`feature_collection`. A popup
+# is at most the window's width less its margins (a phone's 390 px), its quicklook shrunk to it.
 _BIND_POPUP_JS = """
 function (feature, layer) {
-    layer.bindPopup(feature.properties.popup, {maxWidth: 420, minWidth: 300});
+    var width = Math.max(200, Math.min(420, window.innerWidth - 70));
+    layer.bindPopup(feature.properties.popup, {maxWidth: width, minWidth: Math.min(300, width)});
     layer.bindTooltip(feature.properties.tooltip, {sticky: true});
 }
 """

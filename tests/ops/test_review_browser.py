@@ -384,3 +384,49 @@ def test_without_the_internet_the_page_says_why_it_shows_no_map(
     assert "Leaflet" in text and "cdn.jsdelivr.net" in text
     assert f"landslide-monitor inventory export --config {config.path.resolve()}" in text
     assert driver.execute_script("return typeof L") == "undefined"
+
+
+def test_a_popup_fits_a_phone_screen(
+    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+) -> None:
+    """Found on a review walk at 390 px (a phone): the popup kept its 300 px minimum plus the
+    quicklook's 360 px, wider than the screen, so its values and the ends of its commands lay
+    beyond the screen's edge."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium
+    config, _ = populated_config
+    page = write_review_page(config, tmp_path / "review.html")
+    metrics = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    with _LoopbackSite(page.path) as site:
+        driver.get(site.url)
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return !!(window.landslideReview)")
+        )
+        assert driver.execute_script("return window.innerWidth") == 390
+        WebDriverWait(driver, 5).until(  # the opening zoom is over, as when a person taps
+            lambda d: d.execute_script("return !window.landslideReview.map._animatingZoom")
+        )
+        driver.execute_script(
+            "const it = window.landslideReview.items[0];"
+            "it.layer.openPopup(it.layer.getBounds().getCenter());"
+        )
+        WebDriverWait(driver, 5).until(
+            lambda d: d.execute_script(
+                "const i = document.querySelector('.leaflet-popup-content img.ls-ql');"
+                "return i && i.complete"
+            )
+        )
+        box_js = (
+            "const r = document.querySelector('.leaflet-popup').getBoundingClientRect();"
+            "return [r.left, r.right]"
+        )
+        try:  # once the map's pan to the popup (animated) is over, all of it is on the screen
+            WebDriverWait(driver, 3).until(
+                lambda d: (lambda b: b[0] >= 0 and b[1] <= 390)(d.execute_script(box_js))
+            )
+        finally:
+            box = driver.execute_script(box_js)
+            assert driver.save_screenshot(str(SCREENSHOT_DIR / "review_page_phone_popup.png"))
+    assert box[0] >= 0 and box[1] <= 390, box
