@@ -276,9 +276,15 @@ def _popup_html(
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     config_arg = config_option(config_path)
-    commands = (
-        f"<code>landslide-monitor inventory confirm{config_arg} {fid}</code><br>"
-        f"<code>landslide-monitor inventory dismiss{config_arg} {fid}</code>"
+    # the decisions open from its status: confirm and dismiss a candidate, the other one or
+    # the undo (back to candidate) a reviewed landslide; it offered `confirm` for a confirmed
+    # one and never showed the undo
+    status = row.get("status")
+    verbs = [v for v in ("confirm", "dismiss") if f"{v}ed" != status]
+    if status in ("confirmed", "dismissed"):
+        verbs.append("candidate")
+    commands = "<br>".join(
+        f"<code>landslide-monitor inventory {verb}{config_arg} {fid}</code>" for verb in verbs
     )
     if quicklook:
         picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir)

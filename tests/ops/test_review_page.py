@@ -62,7 +62,8 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     assert "Second look</th><td>optical" in popup
     assert "6,400 m²" in popup or "3,600 m²" in popup
     assert popup.count("data:image/png;base64,") == 1
-    assert f"inventory confirm --config {config.path} {first['properties']['fid']}" in popup
+    assert first["properties"]["status"] == "confirmed"  # offered the other decision, not this
+    assert f"inventory dismiss --config {config.path} {first['properties']['fid']}" in popup
     html = page.path.read_text(encoding="utf-8")
     assert "ls-filter" in html and "landslideReview" in html and "L.control.layers" in html
 
@@ -442,3 +443,19 @@ def test_a_page_that_cannot_be_written_whole_leaves_the_earlier_page(
     assert "No space left on device" in capsys.readouterr().err
     assert page.read_bytes() == earlier
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".html")] == ["review.html"]
+
+
+def test_popup_offers_the_decisions_open_from_the_landslide_s_status() -> None:
+    """Found on a review walk: every popup offered `confirm` and `dismiss`, a confirmed
+    landslide its own confirmation again, and none showed the undo (`inventory candidate`)."""
+    import re
+
+    from monitor.ops.review_data import _popup_html
+
+    def offered(status: str) -> list[str]:
+        popup = _popup_html({"fid": 7, "status": status}, None, False, None, None)
+        return re.findall(r"<code>landslide-monitor inventory (\w+) 7</code>", popup)
+
+    assert offered("candidate") == ["confirm", "dismiss"]
+    assert offered("confirmed") == ["dismiss", "candidate"]
+    assert offered("dismissed") == ["confirm", "candidate"]
