@@ -8,7 +8,8 @@ described in ``docs/archive.md``.
 Every ``write_*`` checks its values before storing them, and refuses with a :class:`ValueError`
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
-scaled to 0..1 or with L2A's BOA_ADD_OFFSET, negative no-data values, cloud probability as a
+scaled to 0..1 or with L2A's BOA_ADD_OFFSET (or with it subtracted in uint16, which wraps
+round), negative no-data values, cloud probability as a
 0..1 fraction or a boolean
 cloud mask (or 0/1 numbers with 1 at 5 % of the pixels or more; fewer are warned of: a clear
 scene's whole percents can be 0 and 1),
@@ -94,6 +95,8 @@ _LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the p
 # at 81 N); a heading given for it is 90 deg off
 _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 reflectance
 _BOA_OFFSET_DN = 1000  # BOA_ADD_OFFSET of L2A processing baseline 04.00 (since 2022-01-25)
+_SATURATED_DN = 65535  # L2A's SATURATED value (NODATA is 0)
+_WRAPPED_DN = 65536 - _BOA_OFFSET_DN  # DN - 1000 of a DN below 1000, computed in uint16
 _OFFSET_PERCENTILE = 1.0  # of the clear pixels' darkest band: vegetation, water, shadow and
 # snow (in SWIR) lie far below 1000 DN; with the offset every band starts at it
 _MASK_SHARE = 0.05  # of a scene's observed pixels at exactly 1 %, with none above: a 0/1 mask
@@ -519,6 +522,18 @@ class RegionWriter:
             )
         if high > 65535:
             raise ValueError(f"{scene}: reflectance above 65535 ({high:g}): not DN")
+        if high >= _WRAPPED_DN:
+            with np.errstate(invalid="ignore"):
+                wrapped = ((values >= _WRAPPED_DN) & (values < _SATURATED_DN)).any(axis=0)
+            if (count := int(np.count_nonzero(wrapped))) > 0:
+                raise ValueError(
+                    f"{scene}: {count} pixels ({count / wrapped.size:.1%}) hold reflectance "
+                    f"between {_WRAPPED_DN} and {_SATURATED_DN - 1} DN, above any ground or cloud "
+                    f"(L2A's saturation is {_SATURATED_DN}): the BOA_ADD_OFFSET subtracted in "
+                    f"uint16, which wraps what lies below {_BOA_OFFSET_DN} DN (no data 0, dark "
+                    f"water) round to {_WRAPPED_DN} and above? Subtract it in a signed or float "
+                    f"type (dn.astype(np.int32) - {_BOA_OFFSET_DN})"
+                )
         sample = values.ravel()[::_SAMPLE_STEP].astype(np.float64)
         sample = sample[np.isfinite(sample) & (sample > 0)]
         top = float(np.percentile(sample, _FRACTION_PERCENTILE)) if sample.size else 0.0

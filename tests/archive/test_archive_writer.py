@@ -212,6 +212,7 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
         ("s2 no-data -9999", "negative values (min -9999"),
         ("s2 with BOA_ADD_OFFSET", "1000 DN or more in every band (the darkest band's 1st"),
+        ("s2 offset subtracted in uint16", "184 pixels (8.2%) hold reflectance between 64536 and"),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
         ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 138 of the 2070 observed"),
@@ -304,6 +305,10 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             )
         if mistake == "s2 with BOA_ADD_OFFSET":  # an L2A product of baseline 04.00 from ESA
             w.write_s2(0, when, dn + 1000, clear, **sun)
+        if mistake == "s2 offset subtracted in uint16":  # found walking the docs: no data (0)
+            offset = dn + 1000  # east of the footprint wrapped round to 64536 in every band, and
+            offset[:, :, 45:] = 0  # was stored as a clear white observation
+            w.write_s2(0, when, offset - 1000, clear, **sun)
         if mistake == "cloud probability 0-1":
             w.write_s2(0, when, dn, np.full(shape, 0.35), **sun)
         if mistake == "cloud probability 0-1, 100 outside":  # the footprint's west of column 45
