@@ -9,7 +9,7 @@ Every ``write_*`` checks its values before storing them, and refuses with a :cla
 naming the region, the scene and the likely cause what the archive would otherwise store as
 something else without a word: Sentinel-1 in linear power or whole dB, Sentinel-2 reflectance
 scaled to 0..1 or with L2A's BOA_ADD_OFFSET (or with it subtracted in uint16, which wraps
-round), negative no-data values, cloud probability as a
+round), no-data values below -1000, cloud probability as a
 0..1 fraction or a boolean
 cloud mask (or 0/1 numbers with 1 at 5 % of the pixels or more; fewer are warned of: a clear
 scene's whole percents can be 0 and 1),
@@ -501,7 +501,8 @@ class RegionWriter:
     ) -> None:
         """One Sentinel-2 L2A scene: ``dn`` (6, H, W) S2_SR_HARMONIZED digital numbers of B2, B3,
         B4, B8, B11, B12 (reflectance x 10000; 0 or NaN = no data; a pixel with no data in every
-        band, outside the scene's footprint, is stored not observed); ``cloud_probability``
+        band, outside the scene's footprint, is stored not observed; -1000 to 0, what
+        subtracting the BOA_ADD_OFFSET leaves, is stored as 0); ``cloud_probability``
         (H, W) percent, 0-100 (NaN: unknown, taken as cloud); sun angles in degrees.
         ``offset_removed``: the DN hold no ``BOA_ADD_OFFSET`` (subtracted, or a product of a
         baseline before 04.00), so the check for it is skipped: for ground bright in every band
@@ -515,11 +516,14 @@ class RegionWriter:
         floating = np.issubdtype(values.dtype, np.floating)
         low, high = _range(values)
         scene = f"region {self.area.name!r}: S2 {when} (index {index})"
-        if low < 0:
+        if low < -_BOA_OFFSET_DN:
             raise ValueError(
                 f"{scene}: reflectance has negative values (min {low:g}; a no-data value such as "
                 "-9999?): write no data as 0 or NaN"
             )
+        if low < 0:  # the BOA_ADD_OFFSET subtracted: dark pixels (water in the SWIR) and no
+            # data (0) fall below 0, which S2_SR_HARMONIZED's unsigned DN hold as 0
+            values = np.maximum(values, 0)
         if high > 65535:
             raise ValueError(f"{scene}: reflectance above 65535 ({high:g}): not DN")
         if high >= _WRAPPED_DN:
@@ -587,9 +591,9 @@ class RegionWriter:
                 f"{scene}: the clear pixels hold {_BOA_OFFSET_DN} DN or more in every band (the "
                 f"darkest band's 1st percentile is {dark:g}): L2A reflectance with its "
                 f"BOA_ADD_OFFSET (processing baseline 04.00 or later, products since January "
-                f"2022)? Subtract it (DN - {_BOA_OFFSET_DN}, 0 staying no data), as "
-                "S2_SR_HARMONIZED does; if it is subtracted and the ground is this bright, "
-                "pass offset_removed=True"
+                f"2022)? Subtract it in a signed or float type (DN - {_BOA_OFFSET_DN}; what falls "
+                "below 0 is stored as 0), as S2_SR_HARMONIZED does; if it is subtracted and the "
+                "ground is this bright, pass offset_removed=True"
             )
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)

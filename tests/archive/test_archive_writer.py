@@ -526,6 +526,31 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
     assert (tmp_path / "regions" / "export" / "region.json").exists()
 
 
+def test_reflectance_below_zero_once_the_offset_is_subtracted_is_stored_as_zero(
+    tmp_path: Path,
+) -> None:
+    """Found walking docs/archive.md with L2A products from ESA: subtracting the BOA_ADD_OFFSET,
+    as the offset check asks, leaves dark pixels (water in the SWIR, whose DN lie just below
+    1000) and the no data outside a tile's footprint (0) below 0, and the scene was refused as
+    holding a no-data value such as -9999. S2_SR_HARMONIZED's unsigned DN hold 0 there: so does
+    the archive, and a pixel below 0 in every band is not observed; -9999 is still refused."""
+    shape, track, sun = _writer_inputs()
+    dn = _s2(3000, 750, shape).astype(np.int32) + 1000  # an L2A product of baseline 04.00
+    dn[4:, :10, :10] = 985  # dark water: SWIR reflectance of -0.0015
+    dn[:, :, 45:] = 0  # outside the tile's footprint
+    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[track]) as w:
+        w.write_static(np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0),
+                       np.full(shape, 15))  # fmt: skip
+        w.write_s2(0, date(2024, 7, 5), dn - 1000, np.zeros(shape), **sun)
+        w.commit()
+    region = ArchiveSource(tmp_path)._region("export")
+    stored = np.asarray(region.root["s2/reflectance"][0])
+    assert (stored[4:, :10, :10] == 0).all() and (stored[:2, :10, :10] == 800).all()
+    assert (stored[:, :, 45:] == 0).all() and (stored[3, :, :45] == 3000).all()
+    assert (np.asarray(region.root["s2/cloud_probability"][0])[:, 45:] == 100).all()
+    assert region.catalog["cloud_cover"].tolist() == [0.0]
+
+
 def test_a_region_larger_than_the_default_maximum_is_written_at_its_own(tmp_path: Path) -> None:
     """Found by a new user: a region of 3 100 km² with `max_area_km2: 5000` in its
     configuration could not be written, the writer having the default 2 500 km² built in."""
