@@ -207,6 +207,7 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("s1 no-data -9999", "of the sigma0 values are -9999 dB, below any backscatter"),
         ("s1 int16 no-data -9999 dB", "of the sigma0 values are -327.67 dB, below any"),
         ("s1 no-data 0", "of the sigma0 values are exactly 0 dB, a no-data fill"),
+        ("s1 no-data -9999 in one pixel", "2 sigma0 values beyond ±327.67 dB (from -9999 to"),
         ("s1 VV and VH swapped", "VH (median -12 dB) is above VV (median -19 dB)"),
         ("orbit pass abbreviated", "orbit_pass 'desc' is not 'ascending' or 'descending'"),
         ("heading as look azimuth", "look azimuth 192 deg is 88 deg from the 280 deg"),
@@ -295,6 +296,10 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         if mistake == "s1 int16 no-data -9999 dB":  # -9999 dB scaled to hundredths, clipped
             w.write_s1(0, when, 0, np.where(np.arange(shape[1]) < 3, -32767, db * 100).astype(
                 np.int16))  # fmt: skip
+        if mistake == "s1 no-data -9999 in one pixel":  # found walking the docs: too few for
+            corner = db.copy()  # a fill, it was stored as -327.67 dB, int16 hundredths' floor
+            corner[:, 0, 1] = -9999.0  # (a pixel the fill check's samples leave out)
+            w.write_s1(0, when, 0, corner)
         if mistake == "s1 no-data 0":
             w.write_s1(0, when, 0, np.where(np.arange(shape[1]) < 3, 0.0, db))
         if mistake == "s1 VV and VH swapped":
