@@ -682,7 +682,10 @@ class RegionWriter:
         stored as a date: runs read it), ``area_m2`` and polygons (any CRS)."""
         missing = {"kind", "event_date", "area_m2"} - set(truth.columns)
         if missing:
-            raise ValueError(f"ground truth lacks columns: {', '.join(sorted(missing))}")
+            raise ValueError(
+                f"region {self.area.name!r}: the ground truth lacks columns "
+                f"{', '.join(sorted(missing))} (of kind, event_date, area_m2)"
+            )
         if truth.crs is None:
             raise ValueError(
                 f"region {self.area.name!r}: the ground truth has no CRS; set the one its "

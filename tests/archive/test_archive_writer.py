@@ -763,6 +763,9 @@ def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
             w.write_ground_truth(truth("2024-07-04", "unknown"))
         with pytest.raises(ValueError, match=r"ground truth row 0: date NaT is missing"):
             w.write_ground_truth(truth(pd.NaT))
+        # found walking the docs: the one refusal of the writer that named no region
+        with pytest.raises(ValueError, match=r"region 'export': the ground truth lacks column"):
+            w.write_ground_truth(truth("2024-07-04").drop(columns="area_m2"))
         # runs count kind 'landslide' exactly: 'Landslide' scored a season 0 of 0
         capital = truth("2024-07-04").assign(kind="Landslide ")
         with pytest.raises(ValueError, match=r"kind 'Landslide ' is not 'landslide'"):
