@@ -160,6 +160,12 @@ def build_archive(
         digest = spec_digest(area.geometry.wkt, spec, simulation)
         target = region_dir(root, area.name)
         meta = read_meta(target)
+        if meta is not None and meta.get("origin") == "export":  # never simulated over
+            raise BadInput(
+                f"region {area.name}: the archive holds real exports of it ({target}, written "
+                "with RegionWriter); `archive build` would replace them with a simulated region: "
+                "remove the region's `simulation` block, or its folder to simulate it"
+            )
         if meta is not None and meta.get("digest") == digest:
             report.skipped.append(area.name)
             continue

@@ -15,10 +15,11 @@ from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
 from monitor.errors import BadInput
+from monitor.grid import region_grid
 from monitor.simulator import SimulationSpec, build_archive, random_regions
 from monitor.simulator.region import SimulatedRegion, landscape_place, random_box
 from monitor.simulator.spec import LANDSCAPES
-from monitor.sources.archive import ArchiveSource
+from monitor.sources.archive import ArchiveSource, RegionWriter
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
 
 
@@ -119,6 +120,26 @@ def test_a_region_narrower_than_two_pixels_is_refused_before_any_build(tmp_path:
         "each side (enlarge the polygon)"
     )
     assert not list((tmp_path / "regions").iterdir())  # nothing built before the refusal
+
+
+def test_a_region_of_real_exports_is_never_replaced_by_a_simulated_one(tmp_path: Path) -> None:
+    """Found walking docs/archive.md: a region written from real exports (RegionWriter, origin
+    "export") whose configuration kept a `simulation` block, as config/demo.yaml's copy has, was
+    replaced by a simulated world on `archive build`, the exports lost without a word. It is
+    refused, naming the region, before any region is built (exit 2)."""
+    area = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))
+    spec = SimulationSpec(landscape="alpine", seed=3)
+    shape = region_grid(area.geometry).shape
+    with RegionWriter(tmp_path, area, n_s2=0, n_s1=0, tracks=[]) as writer:
+        writer.write_static(np.full(shape, 500.0), np.full(shape, 10), np.zeros(shape),
+                            np.zeros(shape))  # fmt: skip
+        writer.commit()
+    before = (tmp_path / "regions" / "tiny" / "region.json").read_text()
+    other = (AreaOfInterest("other", box(9.95, 46.22, 9.96, 46.227)), spec)
+    with pytest.raises(BadInput, match=r"region tiny: the archive holds real exports of it"):
+        build_archive(tmp_path, [other, (area, spec)], SIMULATION, progress=False)
+    assert (tmp_path / "regions" / "tiny" / "region.json").read_text() == before
+    assert not (tmp_path / "regions" / "other").exists()  # refused before any build
 
 
 def test_random_regions_are_deterministic_and_valid() -> None:
