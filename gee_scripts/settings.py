@@ -97,6 +97,23 @@ class S1Settings(_Strict):
         return self
 
 
+# per asset field: the collection the graphs cannot read, why, and the one to use
+_UNREADABLE_COLLECTIONS: dict[str, tuple[str, str, str]] = {
+    "s1": (
+        "COPERNICUS/S1_GRD",
+        "holds sigma0 in dB; the Sentinel-1 graphs (border-noise mask, terrain flattening, "
+        "speckle filter) take linear power",
+        "COPERNICUS/S1_GRD_FLOAT",
+    ),
+    "s2": (
+        "COPERNICUS/S2_SR",
+        "keeps the BOA_ADD_OFFSET (+1000 DN) of scenes processed with baseline 04.00 or later "
+        "(from 25 January 2022), so its reflectances jump by 0.1 across that date",
+        "COPERNICUS/S2_SR_HARMONIZED, which removes it",
+    ),
+}
+
+
 class AssetIds(_Strict):
     """Earth Engine asset IDs; override when a catalogue entry moves or a mirror is used.
 
@@ -121,29 +138,15 @@ class AssetIds(_Strict):
     canopy_height_boreal: str | None = "users/potapovpeter/GEDI_V25_Boreal"
     kg_climate: str | None = None
 
-    @field_validator("s1")
+    @field_validator("s1", "s2")
     @classmethod
-    def _s1_in_linear_power(cls, value: str) -> str:
-        # the catalogue's best-known Sentinel-1 entry holds dB: the edge mask's threshold and
-        # the terrain flattening take linear power, and every scene came back NaN
-        if value.strip("/").endswith("COPERNICUS/S1_GRD"):
-            raise ValueError(
-                f"{value} holds sigma0 in dB; the Sentinel-1 graphs (border-noise mask, terrain "
-                "flattening, speckle filter) take linear power: use COPERNICUS/S1_GRD_FLOAT"
-            )
-        return value
-
-    @field_validator("s2")
-    @classmethod
-    def _s2_harmonized(cls, value: str) -> str:
-        # S2_SR keeps the +1000 DN offset of processing baseline 04.00 (since 25 January 2022):
-        # scenes of either side of it would differ by a tenth of reflectance in every band
-        if value.strip("/").endswith("COPERNICUS/S2_SR"):
-            raise ValueError(
-                f"{value} keeps the BOA_ADD_OFFSET (+1000 DN) of scenes processed with baseline "
-                "04.00 or later (from 25 January 2022), so its reflectances jump by 0.1 across "
-                "that date: use COPERNICUS/S2_SR_HARMONIZED, which removes it"
-            )
+    def _readable_collection(cls, value: str, info: ValidationInfo) -> str:
+        # the catalogue's best-known entries the graphs cannot read: Sentinel-1 in dB (the edge
+        # mask's threshold and the terrain flattening take linear power: every scene came back
+        # NaN), Sentinel-2 with the offset of baseline 04.00 kept (a jump across its date)
+        wrong, why, use = _UNREADABLE_COLLECTIONS[str(info.field_name)]
+        if value.strip("/").endswith(wrong):
+            raise ValueError(f"{value} {why}: use {use}")
         return value
 
 

@@ -45,16 +45,25 @@ def _queued(tmp_path: Path, channel: str, n: int) -> tuple[Path, AlertRouting]:
     return tmp_path / "inventory.gpkg", routing
 
 
+def _pending_alerts(tmp_path: Path, channel: str, n: int) -> list[Alert]:
+    """``n`` alerts queued for ``channel``, as a delivery hands them to the sender."""
+    path, _ = _queued(tmp_path, channel, n)
+    with Outbox(path) as box:
+        rows = box.rows("pending")
+    return [
+        Alert(
+            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+            payload=row["payload"], quicklook=None, attempts=0,
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
 def _one_webhook_alert(tmp_path: Path) -> Alert:
     """One alert queued for webhook:ops, as a delivery hands it to the sender."""
-    path, _ = _queued(tmp_path, "webhook:ops", 1)
-    with Outbox(path) as box:
-        (row,) = box.rows("pending")
-    return Alert(
-        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-        payload=row["payload"], quicklook=None, attempts=0,
-    )  # fmt: skip
+    (alert,) = _pending_alerts(tmp_path, "webhook:ops", 1)
+    return alert
 
 
 def test_a_passed_factory_sends_in_batches_of_its_size(tmp_path: Path) -> None:
@@ -325,17 +334,7 @@ def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
     from monitor.alerts.email import build_message
     from monitor.alerts.settings import SmtpSettings
 
-    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
-    with Outbox(path) as box:
-        rows = box.rows("pending")
-    alerts = [
-        Alert(
-            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-            payload=row["payload"], quicklook=None, attempts=0,
-        )
-        for row in rows
-    ]  # fmt: skip
+    alerts = _pending_alerts(tmp_path, "email:duty@example.org", 2)
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
     text = build_message(smtp, "duty@example.org", alerts).get_body(("plain",)).get_content()
     intro, *blocks = text.strip().split("\n\n")
@@ -424,17 +423,7 @@ def test_an_e_mail_s_table_scrolls_on_a_phone_instead_of_hiding_its_map_links(
     from monitor.alerts.email import build_message
     from monitor.alerts.settings import SmtpSettings
 
-    path, _ = _queued(tmp_path, "email:duty@example.org", 2)
-    with Outbox(path) as box:
-        rows = box.rows("pending")
-    alerts = [
-        Alert(
-            id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-            event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-            payload=row["payload"], quicklook=None, attempts=0,
-        )
-        for row in rows
-    ]  # fmt: skip
+    alerts = _pending_alerts(tmp_path, "email:duty@example.org", 2)
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
     page = build_message(smtp, "duty@example.org", alerts).get_body(("html",)).get_content()
     head = page[: page.index("<body>")]

@@ -33,6 +33,17 @@ BOW_TIE = {
 }
 
 
+def _event_date_config(manifest: Path, given: str) -> str:
+    """A configuration whose one region's event_date is written as ``given`` (on line 5)."""
+    return (
+        f"model: {{manifest: {manifest}}}\n"
+        "regions:\n"
+        "  - name: r1\n"
+        f"    geometry: {json.dumps(SQUARE)}\n"
+        f"    windows: {{mode: event, event_date: {given}}}\n"
+    )
+
+
 def _data(manifest: Path, **region: Any) -> dict[str, Any]:
     return {
         "model": {"manifest": str(manifest)},
@@ -839,15 +850,8 @@ def test_an_event_date_with_a_time_of_day_asks_for_the_day_alone(
         "2024-08-17T02:00:00+09:00": "2024-08-16",  # 17:00 UTC the day before
     }
     for given, day in cases.items():
-        text = (
-            f"model: {{manifest: {manifest}}}\n"
-            "regions:\n"
-            "  - name: r1\n"
-            f"    geometry: {json.dumps(SQUARE)}\n"
-            f"    windows: {{mode: event, event_date: {given}}}\n"
-        )
         with pytest.raises(ConfigError) as info:
-            load_config(write_config(text))
+            load_config(write_config(_event_date_config(manifest, given)))
         (problem,) = info.value.problems
         assert problem == (
             f"line 5: regions[0].windows.event_date: {given} has a time of day: write the "
@@ -1082,15 +1086,8 @@ def test_an_event_date_in_another_form_is_refused_asking_for_yyyy_mm_dd(
     (`24/08/2024`: 'invalid character in year'; `2024-8-24`: 'input is too short';
     `2024/08/24`: 'invalid date separator, expected `-`')."""
     for given in ("24/08/2024", "2024-8-24", "2024/08/24", "Aug 24 2024", "24.08.2024"):
-        text = (
-            f"model: {{manifest: {manifest}}}\n"
-            "regions:\n"
-            "  - name: r1\n"
-            f"    geometry: {json.dumps(SQUARE)}\n"
-            f"    windows: {{mode: event, event_date: {given}}}\n"
-        )
         with pytest.raises(ConfigError) as info:
-            load_config(write_config(text))
+            load_config(write_config(_event_date_config(manifest, given)))
         (problem,) = info.value.problems
         assert problem == (
             f"line 5: regions[0].windows.event_date: {given!r} is not a date of the form "

@@ -38,9 +38,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
-    alerts: dict[str, Any] = {
+def _local_mail() -> dict[str, Any]:
+    """The alerts section's e-mail to duty@localhost through an SMTP server on a free port."""
+    return {
         "smtp": {
             "host": "127.0.0.1",
             "port": _free_port(),
@@ -48,6 +48,13 @@ def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
             "from_address": "monitor@localhost",
         },
         "email": ["duty@localhost"],
+    }
+
+
+@pytest.fixture
+def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
+    alerts: dict[str, Any] = {
+        **_local_mail(),
         "webhooks": [
             {
                 "name": "ops",
@@ -243,15 +250,7 @@ def test_an_e_mail_queued_before_the_data_moved_still_shows_its_quicklooks(
     """The data folder (inventory and quicklooks) moved to another disk while alerts waited for
     the mail server: the outbox kept the PNGs' old paths, and the digest went out without its
     pictures, although the review map found them under the configured quicklooks.dir."""
-    alerts: dict[str, Any] = {
-        "smtp": {
-            "host": "127.0.0.1",
-            "port": _free_port(),
-            "starttls": False,
-            "from_address": "monitor@localhost",
-        },
-        "email": ["duty@localhost"],
-    }
+    alerts: dict[str, Any] = _local_mail()
 
     def config_in(folder: str, name: str) -> Path:
         return write_config(
