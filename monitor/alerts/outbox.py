@@ -460,14 +460,15 @@ class Outbox:
         are tried again after the first retry delay. A channel gone from the configuration is
         refused for good (it goes dead at once: :mod:`monitor.alerts.channels`)."""
         retry_at = now + timedelta(seconds=policy.delay_s(1))
+        kept = 0  # those still pending: a reviewer may have withdrawn some since the claim
         with gpkg.transaction(self._conn):
             for alert in alerts:
-                self._conn.execute(
+                kept += self._conn.execute(
                     f"UPDATE {TABLE} SET next_attempt_at = ?, claimed_until = NULL, "
                     "claimed_by = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
                     (_ts(retry_at), WAITING + str(error), alert.id),
-                )
-        report.waiting_for_settings += len(alerts)
+                ).rowcount
+        report.waiting_for_settings += kept
         report.errors.append(f"{alerts[0].channel}: {error} (kept pending)")
 
     def deliver(
@@ -514,8 +515,7 @@ class Outbox:
                 try:
                     sender.send(group)
                 except AlertConfigError as exc:  # a secret read at send time: none was tried
-                    later = [a for g in groups[n + 1 :] for a in g]
-                    self._mark_waiting([*group, *self._still_held(later)], exc, now,
+                    self._mark_waiting([a for g in groups[n:] for a in g], exc, now,
                                        routing.retry, report)  # fmt: skip
                     log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                     break
