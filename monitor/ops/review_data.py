@@ -42,6 +42,7 @@ __all__ = [
     "feature_style",
     "legend_html",
     "load_review_data",
+    "quicklook_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ def _text(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _quicklook_note(path_text: Any) -> str | None:
+def quicklook_note(path_text: Any) -> str | None:
     """What a view shows in place of the quicklook ``path_text`` it cannot show (none recorded,
     the file gone, not a PNG); None for a PNG it can show."""
     if not path_text or (isinstance(path_text, float) and pd.isna(path_text)):
@@ -206,7 +207,7 @@ def _quicklook_note(path_text: Any) -> str | None:
 
 
 def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
-    note = _quicklook_note(path_text)
+    note = quicklook_note(path_text)
     if note is not None:
         return note
     path = Path(str(path_text))
@@ -286,10 +287,9 @@ def _popup_html(
     commands = "<br>".join(
         f"<code>landslide-monitor inventory {verb}{config_arg} {fid}</code>" for verb in verbs
     )
-    if quicklook:
-        picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir)
-    else:  # the view shows the picture by other means, and says here why there is none
-        picture = _quicklook_note(row.get("quicklook")) or ""
+    # a view that shows the picture by other means (the notebook's panel) says itself why
+    # there is none, for the one landslide it shows, without opening every file here
+    picture = _quicklook_html(row.get("quicklook"), embed_quicklooks, page_dir) if quicklook else ""
     return (
         f"<div class='ls-popup'><h4>Landslide {fid}</h4>"
         f"<table class='ls-attrs'>{table}</table>{picture}"

@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
-from monitor.alerts.payload import is_png
 from monitor.ops.review import import_geemap_backend
-from monitor.ops.review_data import feature_collection, feature_style, load_review_data
+from monitor.ops.review_data import (
+    feature_collection,
+    feature_style,
+    load_review_data,
+    quicklook_note,
+)
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -215,14 +219,13 @@ class ReviewSession:
         feature = next(
             f for f in self.geojson()["features"] if f["properties"]["fid"] == self.selected
         )
-        self._widgets["details"].value = feature["properties"]["popup"]
-        if self._widgets["chooser"].value != self.selected:
-            self._widgets["chooser"].value = self.selected
         row = self._frame[self._frame["fid"] == self.selected].iloc[0]
         path = row.get("quicklook")
-        self._widgets["quicklook"].value = (
-            Path(path).read_bytes() if isinstance(path, str) and is_png(Path(path)) else b""
-        )
+        note = quicklook_note(path)  # why the image stays empty, as the page's popup says
+        self._widgets["details"].value = feature["properties"]["popup"] + (note or "")
+        if self._widgets["chooser"].value != self.selected:
+            self._widgets["chooser"].value = self.selected
+        self._widgets["quicklook"].value = Path(str(path)).read_bytes() if note is None else b""
 
     def _refresh(self) -> None:
         if self._layer is not None:
