@@ -19,7 +19,36 @@ from shapely.geometry.base import BaseGeometry
 
 from models.feature_stack import PIXEL_SIZE_M
 
-__all__ = ["Grid", "outline_pixels", "region_grid", "reproject", "utm_crs_for"]
+__all__ = [
+    "Grid",
+    "is_lon_lat",
+    "lon_lat_misreading",
+    "outline_pixels",
+    "region_grid",
+    "reproject",
+    "utm_crs_for",
+]
+
+
+def is_lon_lat(bounds: tuple[float, float, float, float]) -> bool:
+    """Whether ``(west, south, east, north)`` can be longitudes and latitudes in degrees."""
+    west, south, east, north = bounds
+    return -180.0 <= west <= east <= 180.0 and -90.0 <= south <= north <= 90.0
+
+
+def lon_lat_misreading(bounds: tuple[float, float, float, float]) -> str | None:
+    """What coordinates that are not lon/lat degrees (:func:`is_lon_lat`) most likely are:
+    ``"projected"`` (metres: magnitudes past 360), ``"swapped"`` (latitude, longitude: in range
+    that way round), ``"0-360"`` (longitudes past 180 of 0-360°), or None where nothing stands
+    out. The callers word the advice for what they read (a region, an inventory)."""
+    west, south, east, north = bounds
+    if max(abs(west), abs(south), abs(east), abs(north)) > 360.0:
+        return "projected"
+    if -90.0 <= west <= east <= 90.0 and -180.0 <= south <= north <= 180.0:
+        return "swapped"
+    if 180.0 < east <= 360.0 and west >= 0.0 and -90.0 <= south <= north <= 90.0:
+        return "0-360"
+    return None
 
 
 @dataclass(frozen=True)

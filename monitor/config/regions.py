@@ -24,6 +24,7 @@ from models.change_statistics import RADAR_SCENES
 from models.vector_files import VectorFileError, gdal_path
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
+from monitor.grid import is_lon_lat
 from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
 from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
@@ -303,8 +304,7 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     else:
-        west, south, east, north = frame.total_bounds
-        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        if not is_lon_lat(tuple(frame.total_bounds)):
             raise ValueError(
                 f"region file {path} declares no CRS (a shapefile without its .prj?) and its "
                 f"coordinates {tuple(round(v, 1) for v in frame.total_bounds)} are not lon/lat: "

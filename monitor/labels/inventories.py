@@ -50,6 +50,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from models.vector_files import VectorFileError, gdal_path
+from monitor.grid import is_lon_lat, lon_lat_misreading
 
 __all__ = [
     "GLC_ACCURACY_M",
@@ -93,6 +94,12 @@ _YEAR_FIRST = (
 )
 _MAX_LISTED = 10  # bad rows named in one error
 _FILL_OR_DROP = "fill them in, or drop those {} from the file"  # missing values, not bad ones
+# what coordinates that are not lon/lat most likely are (monitor.grid.lon_lat_misreading)
+_MISREADINGS = {
+    "projected": "metres of a projected system",
+    "swapped": "latitude before longitude",
+    "0-360": "longitudes of 0-360°, past 180 written minus 360",
+}
 # The Global Landslide Catalog's problems that are missing values (:data:`_FILL_OR_DROP`).
 _FILL_OR_DROP_COLUMNS = frozenset({"event_id", "no event_date", "no longitude", "no latitude"})
 
@@ -427,10 +434,12 @@ def read_polygon_inventory(
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
             bad_geometry.append(f"feature {row}: {kind}")
             continue
-        west, south, east, north = geom.bounds
-        if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        if not is_lon_lat(geom.bounds):
+            west, south, east, north = geom.bounds
+            kind = _MISREADINGS.get(lon_lat_misreading(geom.bounds) or "", "")
             off_globe.append(
                 f"feature {row}: x {west:.10g} to {east:.10g}, y {south:.10g} to {north:.10g}"
+                + (f" ({kind}?)" if kind else "")
             )
             continue
         if not geom.is_valid:
@@ -466,10 +475,10 @@ def read_polygon_inventory(
     if off_globe:
         problems.append(
             f"column geometry, not longitude and latitude in degrees once read as {declared} "
-            f"(the file's coordinate reference system): {_listed(off_globe)}; they look "
-            'projected: a GeoJSON without a "crs" member is read as longitude and latitude '
-            "(RFC 7946), a shapefile as its .prj says; save the file with its coordinate "
-            "reference system, or reprojected to EPSG:4326"
+            f"(the file's coordinate reference system): {_listed(off_globe)}; a GeoJSON "
+            'without a "crs" member is read as longitude and latitude (RFC 7946), a shapefile '
+            "as its .prj says: save the file with its coordinate reference system, or "
+            "reprojected to EPSG:4326, longitude first and within -180..180"
         )
     if no_date:
         problems.append(f"column {date_column}, no date: {_listed(no_date)} ({fill_or_drop})")

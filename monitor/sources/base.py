@@ -100,17 +100,20 @@ def _not_lon_lat_hint(geometry: BaseGeometry) -> str:
     nothing stands out)."""
     from shapely import get_coordinates
 
-    west, south, east, north = geometry.bounds
-    if max(abs(west), abs(south), abs(east), abs(north)) > 360.0:
+    from monitor.grid import lon_lat_misreading
+
+    west, _, east, _ = geometry.bounds
+    kind = lon_lat_misreading(geometry.bounds)
+    if kind == "projected":
         return (
             ": metres of a projected CRS? GeoJSON, inline or a file without a crs member, is "
             "read as lon/lat; give a region file that declares its CRS (a GeoPackage, a "
             "shapefile with its .prj)"
         )
-    if -90.0 <= west <= east <= 90.0 and -180.0 <= south <= north <= 180.0:
+    if kind == "swapped":
         x, y = get_coordinates(geometry)[0]
         return f": they read as latitude, longitude; GeoJSON gives the longitude first ([{y}, {x}])"
-    if 180.0 < east <= 360.0 and west >= 0.0 and -90.0 <= south <= north <= 90.0:
+    if kind == "0-360":
         hint = (
             f": longitudes past 180° (of 0-360°) are written minus 360 ({east:g} as "
             f"{east - 360.0:g})"
@@ -133,7 +136,7 @@ def check_area(
     from shapely import make_valid
     from shapely.validation import explain_validity
 
-    from monitor.grid import region_grid
+    from monitor.grid import is_lon_lat, region_grid
 
     name, geometry = (
         (area.name, area.geometry) if isinstance(area, AreaOfInterest) else ("region", area)
@@ -147,8 +150,8 @@ def check_area(
             f"{name}: the polygon is invalid ({explain_validity(geometry)}); "
             f"a valid version would be {make_valid(geometry).geom_type}"
         )
-    west, south, east, north = geometry.bounds
-    if not (-180.0 <= west <= east <= 180.0 and -90.0 <= south <= north <= 90.0):
+    west, _, east, _ = geometry.bounds
+    if not is_lon_lat(geometry.bounds):
         raise InvalidArea(
             f"{name}: coordinates {geometry.bounds} are not lon/lat degrees (EPSG:4326)"
             + _not_lon_lat_hint(geometry)

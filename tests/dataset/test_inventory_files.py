@@ -189,9 +189,25 @@ def test_projected_coordinates_read_as_degrees_are_named_not_called_outside_the_
         read_inventory(path, date_column="when")
     message = str(err.value)
     assert message.startswith(f"{path}: column geometry, not longitude and latitude in degrees")
-    assert "feature 1: x 650520 to 650600, y 4913880 to 4913960" in message
-    assert "feature 2" not in message
-    assert "EPSG:4326" in message and "projected" in message
+    assert (
+        "feature 1: x 650520 to 650600, y 4913880 to 4913960 (metres of a projected system?)"
+        in message
+    )
+    assert "feature 2" not in message and "EPSG:4326" in message
+    # found by review: every such feature was said to "look projected"; latitude first and
+    # longitudes of 0-360° are told as what they most likely are
+    odd = gpd.GeoDataFrame(
+        {"when": ["2024-08-17", "2024-08-18"]},
+        geometry=[box(42.7, 141.9, 42.71, 141.91), box(190.0, 44.35, 190.01, 44.36)],
+        crs="EPSG:4326",
+    )
+    odd.to_file(tmp_path / "odd.geojson")
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(tmp_path / "odd.geojson", date_column="when")
+    assert "feature 1: x 42.7 to 42.71, y 141.9 to 141.91 (latitude before longitude?)" in str(
+        err.value
+    )
+    assert "feature 2: x 190 to 190.01, y 44.35 to 44.36 (longitudes of 0-360°" in str(err.value)
     argv = ["dataset", "export", "--config", str(dataset_config), "--inventory", str(path)]
     assert main([*argv, "--date-column", "when", "--out", str(tmp_path / "ds")]) == 2
     assert "feature 1: x 650520 to 650600" in capsys.readouterr().err
