@@ -90,7 +90,7 @@ _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 r
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
 _LOWEST_SIGMA0_DB = -60.0  # below any GRD pixel (noise floor near -25 dB): a no-data fill
-_INT16_DB_LIMIT = 327.67  # int16 hundredths of dB hold -327.67 to 327.67 (-32768: no data)
+_INT16_DB_LIMIT = 32767 / 100  # int16 hundredths of dB hold ±327.67 dB (-32768: no data)
 _FILL_SHARE = 0.001  # more values than this of one value below the floor, or of 0 dB: a fill
 _LOOK_TOLERANCE_DEG = 75.0  # of a pass's look azimuth (headings turn near the poles: 60 deg off
 # at 81 N); a heading given for it is 90 deg off
@@ -660,7 +660,7 @@ class RegionWriter:
                     "-9999? Write no data as NaN"
                 )
             scaled = np.round(db * 100.0)
-            sigma0 = np.where(np.isfinite(scaled), np.clip(scaled, -32767, 32767), S1_NODATA)
+            sigma0 = np.where(np.isfinite(scaled), scaled, S1_NODATA)  # within ±32767: above
             sigma0 = sigma0.astype(np.int16)
         self._sigma0[index] = sigma0
         self._written["S1"][index] = when.isoformat()
