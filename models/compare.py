@@ -25,7 +25,6 @@ import numpy as np
 from models.datasets import DatasetError, read_scene, scene_ids
 from models.ensemble import Ensemble
 from models.evaluate import format_score, json_ready
-from models.manifest import read_manifest
 from models.metrics import (
     Confusion,
     confusion,
@@ -86,7 +85,7 @@ def compare_manifests(
         },
         # scenes a manifest was fine-tuned on (its train/ scenes of this very dataset)
         "trained_on": {
-            key: _trained_on(path, folder, ids) for key, path in (("old", old), ("new", new))
+            key: _trained_on(ens.manifest.training, folder, ids) for key, ens in ensembles.items()
         },
     }
     known = total = 0
@@ -130,10 +129,10 @@ def compare_manifests(
     return report
 
 
-def _trained_on(manifest: Path, folder: Path, ids: Sequence[str]) -> list[str]:
-    """The scenes of ``ids`` that ``manifest`` was fine-tuned on: those of its recorded
-    ``train_scenes`` where ``folder`` is the train split of its recorded dataset."""
-    training = read_manifest(manifest).training
+def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> list[str]:
+    """The scenes of ``ids`` that a manifest was fine-tuned on: those of the ``train_scenes``
+    its ``training`` record names where ``folder`` is the train split of its recorded
+    dataset."""
     dataset = training.get("lineage", {}).get("dataset")
     if not dataset or folder.resolve() != Path(dataset).resolve() / "train":
         return []
