@@ -78,7 +78,7 @@ from models.manifest import (
 )
 from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
 from models.selection import ignored_as_nan, scene_probabilities
-from models.zoo import SIDE_MULTIPLE, Member, build_loss
+from models.zoo import Member, build_loss, check_schedule
 
 __all__ = [
     "FinetuneConfig",
@@ -121,15 +121,12 @@ class FinetuneConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "iterations", "crop", "batch_size", "k", "threads"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.crop % SIDE_MULTIPLE:
-            raise ValueError(
-                f"crop must be a multiple of {SIDE_MULTIPLE}, got {self.crop}: the members' "
-                "networks take no other side"
-            )
+        check_schedule(
+            self,
+            sides=("crop", "val_tile"),
+            counts=("epochs", "iterations", "batch_size", "k", "threads"),
+            threshold="threshold",
+        )
         if self.epoch_rule not in ("one_se", "best"):
             raise ValueError(f"epoch_rule must be 'one_se' or 'best', got {self.epoch_rule!r}")
         if not self.lr_scale > 0:

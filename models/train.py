@@ -30,7 +30,7 @@ from models.datasets import Augmentation, CropSampler, Scene, band_statistics, c
 from models.inference import predict_members, resolve_device
 from models.manifest import save_member_weights, sha256_file
 from models.metrics import Confusion, confusion
-from models.zoo import SIDE_MULTIPLE, Member, MemberSpec, build_loss
+from models.zoo import Member, MemberSpec, build_loss, check_schedule
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate_member", "scene_confusion", "train_member"]
 
@@ -56,20 +56,13 @@ class TrainConfig:
     augment: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
-        # a grid's `train:` block is read into this: a crop of 63 or 0 trained at another
-        # side without a word (raised to the network's smallest), a batch of 0 never stepped
-        for name in ("crop", "val_tile"):
-            side = getattr(self, name)
-            if side < SIDE_MULTIPLE or side % SIDE_MULTIPLE:
-                raise ValueError(
-                    f"train.{name} must be a positive multiple of {SIDE_MULTIPLE}, got {side}: "
-                    "the members' networks take no other side"
-                )
-        for name in ("batch_size", "iterations", "max_epochs", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < self.val_threshold < 1.0:
-            raise ValueError(f"train.val_threshold must lie in (0, 1), got {self.val_threshold}")
+        # a grid's `train:` block is read into this (from_dict names the block)
+        check_schedule(
+            self,
+            sides=("crop", "val_tile"),
+            counts=("batch_size", "iterations", "max_epochs", "patience", "threads"),
+            threshold="val_threshold",
+        )
 
     def schedule(self) -> dict[str, Any]:
         """The options that change the trained weights (not where or how fast they run);
@@ -98,7 +91,10 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"unknown augment option(s): {', '.join(sorted(bad))}")
             Augmentation(**augment)
-        return cls(**raw)
+        try:
+            return cls(**raw)
+        except ValueError as err:  # the grid's block
+            raise ValueError(f"train.{err}") from None
 
 
 @dataclass

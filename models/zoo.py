@@ -45,6 +45,7 @@ __all__ = [
     "build_network",
     "canonical_architecture",
     "canonical_loss",
+    "check_schedule",
 ]
 
 # The smp architectures a member may have: the nine of Table 4 of Ganerød et al.
@@ -111,6 +112,30 @@ COMPACT_DECODERS: Mapping[str, Mapping[str, Any]] = {
 # 1/16 features three more times). Everything else takes any multiple of 32.
 MIN_SIDE: Mapping[str, int] = {"PAN": 128}
 SIDE_MULTIPLE = 32
+
+
+def check_schedule(
+    config: object, *, sides: Sequence[str], counts: Sequence[str], threshold: str
+) -> None:
+    """Refuse a training or fine-tuning schedule (``config``'s attributes) no member can run:
+    a crop or tile side (``sides``) that is not a positive multiple of :data:`SIDE_MULTIPLE`
+    (a crop of 63 trained at another side without a word), a count (``counts``: steps,
+    epochs, batch, threads; None allowed) below 1, a ``threshold`` outside (0, 1)."""
+    for name in sides:
+        side = getattr(config, name)
+        if side < SIDE_MULTIPLE or side % SIDE_MULTIPLE:
+            raise ValueError(
+                f"{name} must be a positive multiple of {SIDE_MULTIPLE}, got {side}: the "
+                "members' networks take no other side"
+            )
+    for name in counts:
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    value = getattr(config, threshold)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{threshold} must lie in (0, 1), got {value}")
+
 
 # Spellings used by the published code and papers, mapped onto the table keys.
 _ARCHITECTURE_ALIASES: Mapping[str, str] = {

@@ -542,8 +542,8 @@ def test_the_false_alarm_share_leaves_landslide_crops() -> None:
     [
         # a crop the networks cannot halve five times ended the run in smp's traceback at the
         # first member's first batch, after the data had been read
-        ("--crop", "63", "crop must be a multiple of 32, got 63"),
-        ("--crop", "48", "crop must be a multiple of 32, got 48"),
+        ("--crop", "63", "crop must be a positive multiple of 32, got 63"),
+        ("--crop", "48", "crop must be a positive multiple of 32, got 48"),
         # 0 was read as no limit and -1 dropped each setting's last member, silently
         ("--k", "0", "k must be at least 1, got 0"),
         ("--k", "-1", "k must be at least 1, got -1"),
