@@ -206,20 +206,20 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         # every problem of a row is named at once (its accuracy, id, coordinates and date), so
         # that a row is mended in one pass, not one column per run
         accuracy = str(rec["location_accuracy"]).strip().lower()
-        known = accuracy in GLC_ACCURACY_M
-        if not known:
+        event_id = str(rec["event_id"]).strip()
+        if accuracy not in GLC_ACCURACY_M:
             bad.setdefault("location_accuracy", []).append(
                 f"row {row}: {rec['location_accuracy']!r}"
             )
-        event_id = str(rec["event_id"]).strip()
         if not event_id:
             bad.setdefault("event_id", []).append(f"row {row}")
+        usable = accuracy in GLC_ACCURACY_M and bool(event_id)
         radius = GLC_ACCURACY_M.get(accuracy)
-        if known and (radius is None or radius > limit):
+        if accuracy in GLC_ACCURACY_M and (radius is None or radius > limit):
             if event_id:
                 imprecise.append(event_id)
             continue  # skipped whatever else it holds
-        if event_id and known:
+        if usable:
             if event_id in first_row:  # among the rows used: an unusable twin does no harm
                 duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
                 continue
@@ -240,9 +240,8 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             bad.setdefault("no event_date", []).append(f"row {row}")
         elif when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
-        if not (known and event_id) or not all(math.isfinite(c) for c in coords) or when is None:
+        if not usable or radius is None or not all(map(math.isfinite, coords)) or when is None:
             continue
-        assert radius is not None  # known and precise enough
         extra = {
             k: rec[k]
             for k in ("landslide_category", "landslide_trigger", "landslide_size", "country_name")
