@@ -187,9 +187,10 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
     database driver not installed) as :class:`BadInput` naming ``schedule.jobstore_url`` and
     the URL, its password hidden (exit status 2). An ImportError elsewhere (a stored job whose
     function's module is gone) is not the URL's fault and is left alone."""
-    caught: tuple[type[Exception], ...] = (SQLAlchemyError, ImportError) if driver else (
-        SQLAlchemyError,
-    )  # fmt: skip
+    # ValueError: SQLAlchemy's reading of a port that is no number
+    caught: tuple[type[Exception], ...] = (
+        (SQLAlchemyError, ImportError, ValueError) if driver else (SQLAlchemyError,)
+    )
     try:
         yield
     except caught as exc:
@@ -202,11 +203,19 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
 
 
 def _shown(url: str) -> str:
-    """``url`` with its password, if any, hidden (the message goes to logs and the journal)."""
+    """``url`` with its password, if any, hidden (the message goes to logs and the journal);
+    in a URL SQLAlchemy cannot read (no scheme, a port that is no number), what lies between
+    the first ``:`` of its ``user:password@`` and the last ``@``."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        return url
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "", url
+        credentials, at, host = rest.rpartition("@")
+        if not at or ":" not in credentials:
+            return url
+        return f"{scheme}{sep}{credentials.partition(':')[0]}:***@{host}"
 
 
 # The store whose schema version the job store carries (monitor.file_schemas)

@@ -750,6 +750,10 @@ def test_each_pass_reads_the_regions_the_configuration_has_then(
         ("nosuchdialect://host/db", "Can't load plugin"),
         # a driver not installed; the password stays out of the message (and the journal)
         ("mssql+pymssql://monitor:s3cret@db.example.org/jobs", "No module named 'pymssql'"),
+        # URLs SQLAlchemy cannot read still hide their password: the scheme left out, a port
+        # that is no number (this one ended the command with a bare ValueError, exit 1)
+        ("monitor:s3cret@db.example.org/jobs", "Could not parse SQLAlchemy URL"),
+        ("postgresql://monitor:s3cret@db.example.org:5o32/jobs", "invalid literal for int()"),
     ],
 )
 def test_a_job_store_that_cannot_be_opened_is_named_with_its_field(
