@@ -17,7 +17,7 @@ from typing import Any
 import ee
 
 from gee_scripts.retry import backoff_from, call_with_retry
-from gee_scripts.settings import GeeSettings
+from gee_scripts.settings import GeeSettings, holds_key_material
 
 __all__ = [
     "HIGH_VOLUME_URL",
@@ -50,6 +50,12 @@ def _key_file(settings: GeeSettings, environ: Mapping[str, str]) -> tuple[Path, 
     if settings.service_account_key is not None:
         return settings.service_account_key.expanduser(), "source.service_account_key"
     from_env = environ.get(settings.service_account_key_env, "").strip()
+    if holds_key_material(from_env):  # the key itself, as CI systems hand keys over
+        raise AuthError(
+            f"${settings.service_account_key_env} holds key material, not the path of a key "
+            "file (not repeated here): write the key to a file only the monitor's user may "
+            "read and put that file's path in the variable"
+        )
     if from_env:
         return Path(from_env).expanduser(), f"${settings.service_account_key_env}"
     return None

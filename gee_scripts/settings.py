@@ -24,6 +24,7 @@ __all__ = [
     "GeeSettings",
     "RetrySettings",
     "S1Settings",
+    "holds_key_material",
 ]
 
 CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
@@ -34,6 +35,12 @@ ExportTarget = Literal["cloud_storage", "drive"]
 
 _SECRET_MARKERS = ("-----BEGIN", '"private_key"', "private_key_id")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name (fullmatch)
+
+
+def holds_key_material(text: str) -> bool:
+    """True for text that holds a key (a PEM block, a service-account key's JSON) where a
+    name or a path was expected: an error must not repeat it."""
+    return any(marker in text for marker in _SECRET_MARKERS)
 
 
 class _Strict(BaseModel):
@@ -227,7 +234,7 @@ class GeeSettings(_Strict):
     )
     @classmethod
     def _no_secret(cls, value: object, info: object) -> object:
-        if isinstance(value, str) and any(m in value for m in _SECRET_MARKERS):
+        if isinstance(value, str) and holds_key_material(value):
             name = getattr(info, "field_name", "value")
             raise ValueError(
                 f"source.{name} looks like key material; put the key in a file and give its "

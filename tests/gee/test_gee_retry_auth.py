@@ -293,6 +293,23 @@ def test_a_malformed_key_file_is_named_with_what_is_wrong(tmp_path: Path) -> Non
         auth.resolve_credentials(GeeSettings(service_account_key=tmp_path), environ={})
 
 
+def test_a_key_itself_in_the_key_s_variable_is_refused_without_repeating_it(
+    tmp_path: Path,
+) -> None:
+    """Found by a security review: the variable named by service_account_key_env holds the
+    key file's path, but CI systems and Kubernetes secrets often hand over the key's JSON
+    itself; the error then said "service-account key file {...the private key...} does not
+    exist", writing the key to the terminal, the journal and the run's log."""
+    key = _key_file(tmp_path).read_text()
+    pem = json.loads(key)["private_key"]
+    for value in (key, f"  {key}\n", pem):
+        with pytest.raises(
+            auth.AuthError, match=r"\$EE_SERVICE_ACCOUNT_KEY holds key material"
+        ) as err:
+            auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": value})
+        assert "PRIVATE KEY" not in str(err.value) and pem[40:80] not in str(err.value)
+
+
 def test_no_credentials_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
