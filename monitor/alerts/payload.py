@@ -7,6 +7,8 @@ Schema is published in ``monitor/schemas/alert.schema.json`` (see docs/alerts.md
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -99,14 +101,21 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_png(path: Path) -> bool:
-    """True for a readable file that starts as a PNG does: what a quicklook path read back from
-    the inventory (a file other tools edit) must name before its bytes are shown or mailed, so
-    that an edited path cannot publish another file (a key)."""
+    """True for a readable regular file that starts as a PNG does: what a quicklook path read
+    back from the inventory (a file other tools edit) must name before its bytes are shown or
+    mailed, so that an edited path cannot publish another file (a key). Opened without
+    waiting, so that a path to a named pipe cannot hang the caller (a delivery)."""
     try:
-        with Path(path).open("rb") as head:
-            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as head:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe, a device, a socket
+                return False
+            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+        except OSError:
+            return False
 
 
 def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:

@@ -9,7 +9,9 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -289,6 +291,39 @@ def test_an_e_mail_attaches_no_quicklook_that_is_no_png(tmp_path: Path) -> None:
     images = [p.get_content() for p in message.walk() if p.get_content_type() == "image/png"]
     assert images == [png.read_bytes()]
     assert b"TOPSECRET" not in message.as_bytes()
+
+
+def test_a_quicklook_path_to_a_fifo_does_not_hang_the_e_mail(tmp_path: Path) -> None:
+    """Found by a security review: the PNG test opened the file the outbox names to read its
+    signature, and opening a named pipe (a FIFO) waits for a writer, so a quicklook path
+    edited to name one hung the delivery (and the run that delivers) for good. Only a
+    regular file is read."""
+    import os
+    import threading
+
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    (alert,) = _pending_alerts(tmp_path, "email:duty@example.org", 1)
+    fifo = tmp_path / "candidate-001.png"
+    os.mkfifo(fifo)
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    alerts = [replace(alert, quicklook=fifo)]
+    built: list[EmailMessage] = []
+    worker = threading.Thread(
+        target=lambda: built.append(build_message(smtp, "duty@example.org", alerts)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(5)
+    waited = worker.is_alive()
+    if waited:  # a writer releases the reader, so that the test ends
+        with fifo.open("wb") as writer:
+            writer.write(b"x")
+        worker.join(5)
+    assert not waited, "building the e-mail waited on the FIFO"
+    assert built
+    assert not [p for p in built[0].walk() if p.get_content_type() == "image/png"]
 
 
 def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
