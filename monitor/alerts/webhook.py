@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -121,6 +122,35 @@ def _without_paths(text: str, urls: Sequence[str | None]) -> str:
         found = re.compile("|".join(map(re.escape, sorted(pieces, key=len, reverse=True))))
         text = found.sub(lambda match: pieces[match.group()], text)
     return _WITH_URL.sub(rf"\g<1>{_HIDDEN}", text)
+
+
+_ANY_URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
+# urllib3's "Retrying (...) after connection broken by '...': /path?query"
+_RETRYING_PATH = re.compile(r"(: )/\S*$")
+
+
+class _UrllibPaths(logging.Filter):
+    """urllib3's own warnings quote the url posted to, path and query included ("Failed to
+    parse headers (url=...)" when a receiver's answer has a header line it cannot read,
+    "Retrying ... : /path"): they reach the journal as the monitor's errors do, so they show
+    what :func:`_shown` shows of it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+
+        def shown(found: re.Match[str]) -> str:
+            text = found.group()
+            closing = ")" if text.endswith(")") else ""  # the "(url=...)" around it
+            return _shown(text.removesuffix(closing)) + closing
+
+        hidden = _RETRYING_PATH.sub(rf"\g<1>{_HIDDEN}", _ANY_URL.sub(shown, message))
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+for _logger in ("urllib3.connection", "urllib3.connectionpool"):
+    logging.getLogger(_logger).addFilter(_UrllibPaths())
 
 
 def _retry_after(response: requests.Response) -> float | None:

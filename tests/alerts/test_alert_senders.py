@@ -5,6 +5,7 @@ outbox module never loads a sender itself."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -235,6 +236,40 @@ def test_a_receiver_s_answer_shows_no_path(
         WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
     assert shown in str(failed.value)
     assert "SECRET" not in str(failed.value)
+
+
+def test_a_receiver_s_malformed_headers_log_no_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a security review: urllib3 logs a warning with the whole url, path and query
+    included, when a receiver answers with a header line it cannot parse; the journal then held
+    the token of a Slack-style webhook's path, which every error of the monitor keeps out."""
+    import socket
+    import threading
+
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nno colon\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    hook = WebhookSettings(
+        name="chat",
+        url=f"http://127.0.0.1:{port}/services/T0/B0/SECRET?token=SECRET2",
+        secret_env="LM_TEST_SECRET",
+    )
+    with caplog.at_level(logging.WARNING), server:
+        WebhookSender(hook).send([_one_webhook_alert(tmp_path)])  # a 2xx: sent
+        thread.join(10)
+    assert "Failed to parse headers" in caplog.text  # the warning itself is kept
+    assert f"http://127.0.0.1:{port}/…" in caplog.text
+    assert "SECRET" not in caplog.text
 
 
 @pytest.mark.parametrize("ca_file", [None, "gone.pem"])
