@@ -194,7 +194,13 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
     try:
         yield
     except caught as exc:
-        reason = (str(exc).splitlines() or [""])[0]
+        # SQLAlchemy's ValueError quotes the port it could not read, which is the password
+        # where the host was left out (postgresql://user:secret/db)
+        reason = (
+            "a port that is not a number"
+            if isinstance(exc, ValueError) and not isinstance(exc, ImportError)
+            else (str(exc).splitlines() or [""])[0]
+        )
         raise BadInput(
             f"schedule.jobstore_url: cannot open the scheduler's job store {_shown(url)} "
             f"({type(exc).__name__}: {reason}); check the URL, that its folder exists and this "
@@ -203,19 +209,16 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
 
 
 def _shown(url: str) -> str:
-    """``url`` with its password, if any, hidden (the message goes to logs and the journal);
-    in a URL SQLAlchemy cannot read (no scheme, a port that is no number), what lies between
-    the first ``:`` of its ``user:password@`` and the last ``@``."""
+    """``url`` with its password, if any, hidden (the message goes to logs and the journal).
+    A URL SQLAlchemy cannot read (no scheme, a port that is no number, a host left out) is
+    shown by its scheme alone: where its parts are cannot be told, nor so where a password
+    lies."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        scheme, sep, rest = url.partition("://")
-        if not sep:
-            scheme, rest = "", url
-        credentials, at, host = rest.rpartition("@")
-        if not at or ":" not in credentials:
-            return url
-        return f"{scheme}{sep}{credentials.partition(':')[0]}:***@{host}"
+        scheme, sep, _ = url.partition("://")
+        unread = "(not shown: it does not parse, and may hold a password)"
+        return f"{scheme}://... {unread}" if sep and scheme.isidentifier() else f"... {unread}"
 
 
 # The store whose schema version the job store carries (monitor.file_schemas)
