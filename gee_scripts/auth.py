@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,21 @@ def _key_file(settings: GeeSettings, environ: Mapping[str, str]) -> tuple[Path, 
             "file (not repeated here): write the key to a file only the monitor's user may "
             "read and put that file's path in the variable"
         )
+    if _ENCODED.fullmatch(from_env):  # base64 of the key, as some CI systems hand keys over
+        raise AuthError(
+            f"${settings.service_account_key_env} holds {len(from_env)} characters of what "
+            "looks like an encoded key (base64), not the path of a key file (not repeated "
+            "here): decode it to a file only the monitor's user may read and put that file's "
+            "path in the variable"
+        )
     if from_env:
         return Path(from_env).expanduser(), f"${settings.service_account_key_env}"
     return None
+
+
+# 64 characters or more of the base64 alphabets and nothing else (no dot, no space): no key
+# file's path looks like that, an encoded key does
+_ENCODED = re.compile(r"[A-Za-z0-9+/=_-]{64,}")
 
 
 _NEW_KEY = (
@@ -68,6 +81,20 @@ _NEW_KEY = (
 
 
 def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass  # named below
+    except PermissionError:
+        raise AuthError(
+            f"service-account key file {path} (from {origin}) lies in a folder this user may "
+            "not enter; give the monitor's user access to it"
+        ) from None
+    except OSError as exc:  # a name too long to be a path (a key, perhaps): not repeated
+        raise AuthError(
+            f"the service-account key file named by {origin} cannot be looked up "
+            f"({exc.strerror or type(exc).__name__}); put the path of the JSON key file there"
+        ) from None
     if path.is_dir():
         raise AuthError(
             f"service-account key file {path} (from {origin}) is a folder, not a key file; "
