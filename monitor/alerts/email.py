@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, cast
 
-from monitor.alerts.payload import QuicklookLinks, is_png
+from monitor.alerts.payload import QuicklookLinks, read_png
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings
 
@@ -161,10 +161,11 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         )
         cells.append(f"<tr>{tds}</tr>")
         # the outbox's path is not trusted (the inventory file is edited by other tools)
-        if alert.quicklook is not None and is_png(alert.quicklook):  # not a key file mailed
+        png = None if alert.quicklook is None else read_png(alert.quicklook)
+        if png is not None:  # a PNG, not a key file mailed
             # a msg-id (RFC 2045), unique to this message: <ql7.digest@landslide-monitor>
             cid = f"ql{alert.id}.{digest[:12]}@landslide-monitor"
-            images.append((cid, alert.quicklook.read_bytes(), row))
+            images.append((cid, png, row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "

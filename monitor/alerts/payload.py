@@ -34,6 +34,7 @@ __all__ = [
     "is_png",
     "quicklook_in",
     "quicklook_name",
+    "read_png",
     "validate_payload",
 ]
 
@@ -101,21 +102,40 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_png(path: Path) -> bool:
-    """True for a readable regular file that starts as a PNG does: what a quicklook path read
-    back from the inventory (a file other tools edit) must name before its bytes are shown or
-    mailed, so that an edited path cannot publish another file (a key). Opened without
-    waiting, so that a path to a named pipe cannot hang the caller (a delivery)."""
+    """True for a readable regular file that starts as a PNG does (see :func:`read_png`)."""
+    return read_png(path, max_bytes=len(_PNG_SIGNATURE), head_only=True) is not None
+
+
+def read_png(path: Path, *, max_bytes: int | None = None, head_only: bool = False) -> bytes | None:
+    """The bytes of ``path`` where it is a readable regular file that starts as a PNG does and
+    holds at most ``max_bytes``; None otherwise. What a quicklook path read back from the
+    inventory (a file other tools edit) must name before its bytes are shown or mailed, so
+    that an edited path cannot publish another file (a key). Checked and read through one
+    open file, so that the file cannot be swapped between the two; opened without waiting,
+    so that a path to a named pipe cannot hang the caller (a delivery). ``head_only`` reads
+    no more than ``max_bytes`` and returns them, for a check alone."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        return False
-    with os.fdopen(fd, "rb") as head:
+        return None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)  # not a pipe, a device, a folder
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as file:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a pipe, a device, a socket
-                return False
-            return head.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+            if file.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+                return None
+            if head_only:
+                return _PNG_SIGNATURE
+            rest = file.read() if max_bytes is None else file.read(max_bytes + 1)
         except OSError:
-            return False
+            return None
+    data = _PNG_SIGNATURE + rest
+    return None if max_bytes is not None and len(data) > max_bytes else data
 
 
 def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:

@@ -25,7 +25,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
-from monitor.alerts.payload import is_png, quicklook_in
+from monitor.alerts.payload import is_png, quicklook_in, read_png
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -211,10 +211,10 @@ def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
     if note is not None:
         return note
     path = Path(str(path_text))
-    if embed and path.stat().st_size <= _EMBED_LIMIT_BYTES:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        src = f"data:image/png;base64,{data}"
-    else:
+    png = read_png(path, max_bytes=_EMBED_LIMIT_BYTES) if embed else None
+    if png is not None:
+        src = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
+    else:  # linked: not embedded, or too large to embed
         src = os.path.relpath(path, page_dir) if page_dir else path.as_uri()
     return f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' width='360'>"
 

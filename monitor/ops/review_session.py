@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+from monitor.alerts.payload import read_png
 from monitor.ops.review import import_geemap_backend
 from monitor.ops.review_data import (
     feature_collection,
@@ -225,7 +226,8 @@ class ReviewSession:
         self._widgets["details"].value = feature["properties"]["popup"] + (note or "")
         if self._widgets["chooser"].value != self.selected:
             self._widgets["chooser"].value = self.selected
-        self._widgets["quicklook"].value = Path(str(path)).read_bytes() if note is None else b""
+        png = read_png(Path(str(path))) if note is None else None  # checked as it is read
+        self._widgets["quicklook"].value = png or b""
 
     def _refresh(self) -> None:
         if self._layer is not None:

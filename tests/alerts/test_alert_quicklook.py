@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,24 @@ def test_a_date_run_again_with_other_candidates_keeps_the_pictures_stored_before
     assert first.read_bytes() == stored
     assert run(slide) == first  # the same candidate again: the same file
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([first.name, other.name])
+
+
+def test_read_png_returns_a_regular_png_within_its_size_and_nothing_else(tmp_path: Path) -> None:
+    """The one gate a quicklook path read back from the inventory passes before its bytes are
+    mailed or embedded: checked and read through one open file (no swap between the check
+    and the read), a regular PNG only, and no more than the caller may embed."""
+    from monitor.alerts.payload import is_png, read_png
+
+    png = tmp_path / "ql.png"
+    body = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # 1032 bytes
+    png.write_bytes(body)
+    assert read_png(png) == body and is_png(png)
+    assert read_png(png, max_bytes=1032) == body
+    assert read_png(png, max_bytes=1031) is None  # too large to embed: linked instead
+    key = tmp_path / "key.json"
+    key.write_text('{"private_key": "TOPSECRET"}')
+    assert read_png(key) is None and not is_png(key)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    assert read_png(fifo) is None and not is_png(fifo)  # at once: no writer waited for
+    assert read_png(tmp_path) is None and read_png(tmp_path / "absent.png") is None
