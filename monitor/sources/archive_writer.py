@@ -650,14 +650,16 @@ class RegionWriter:
                     "hundredths"
                 )
             _check_sigma0_db(scene, *_sigma0_samples(db, None))
+            # ±inf (10 * log10 of a zero power, where noise removal left none) is no data,
+            # as NaN is: stored as such below, not refused
             with np.errstate(invalid="ignore"):
-                beyond = np.abs(db) > _INT16_DB_LIMIT
+                beyond = np.isfinite(db) & (np.abs(db) > _INT16_DB_LIMIT)
             if (count := int(np.count_nonzero(beyond))) > 0:  # too few for a fill above
                 raise ValueError(
                     f"{scene}: {count} sigma0 values beyond ±{_INT16_DB_LIMIT:g} dB (from "
-                    f"{np.nanmin(db):.6g} to {np.nanmax(db):.6g} dB), which the archive's int16 "
-                    "hundredths would store clipped as backscatter: a no-data value such as "
-                    "-9999? Write no data as NaN"
+                    f"{np.min(db[beyond]):.6g} to {np.max(db[beyond]):.6g} dB), which the "
+                    "archive's int16 hundredths would store clipped as backscatter: a no-data "
+                    "value such as -9999? Write no data as NaN"
                 )
             scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), scaled, S1_NODATA)  # within ±32767: above

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 from shapely.geometry import box
 
 from models.feature_stack import validate
@@ -20,6 +21,7 @@ from monitor.config import ModelSettings
 from monitor.grid import region_grid
 from monitor.run import NoUsableSetting, choose_setting
 from monitor.sources.archive import ArchiveError, ArchiveSource, RegionWriter, TrackInfo
+from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import AreaOfInterest, Window
 
 AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
@@ -507,6 +509,8 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
     rng = np.random.default_rng(0)
     vv = rng.normal(-12.0, 3.0, shape)
     vv.flat[::100] = rng.uniform(-95.0, -61.0, vv.flat[::100].size)  # a dark tail, 1 %
+    # noise removal leaves some pixels with no power at all: 10 * log10(0) = -inf, no data
+    vv.flat[7] = -np.inf
     db = np.stack([vv, vv - 1.0])  # water-like: VH only just below VV
     track = TrackInfo(88, "ASCENDING", 80.0 - 58.0, np.full(shape, 35.0, np.float32))
     assert track.orbit_pass == "ascending"
@@ -529,6 +533,9 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
         w.write_s2(3, date(2024, 7, 20), cloud, cloudy, **sun)
         w.commit()
     assert (tmp_path / "regions" / "export" / "region.json").exists()
+    stored = zarr.open_group(tmp_path / "regions" / "export" / "data.zarr", mode="r")
+    vv_stored = np.asarray(stored["s1/sigma0"][0, 0])
+    assert vv_stored.flat[7] == S1_NODATA and (vv_stored == S1_NODATA).sum() == 1
 
 
 def test_reflectance_below_zero_once_the_offset_is_subtracted_is_stored_as_zero(
