@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,25 +52,14 @@ def _key_file(settings: GeeSettings, environ: Mapping[str, str]) -> tuple[Path, 
     from_env = environ.get(settings.service_account_key_env, "").strip()
     if holds_key_material(from_env):  # the key itself, as CI systems hand keys over
         raise AuthError(
-            f"${settings.service_account_key_env} holds key material, not the path of a key "
-            "file (not repeated here): write the key to a file only the monitor's user may "
-            "read and put that file's path in the variable"
-        )
-    if _ENCODED.fullmatch(from_env):  # base64 of the key, as some CI systems hand keys over
-        raise AuthError(
-            f"${settings.service_account_key_env} holds {len(from_env)} characters of what "
-            "looks like an encoded key (base64), not the path of a key file (not repeated "
-            "here): decode it to a file only the monitor's user may read and put that file's "
-            "path in the variable"
+            f"${settings.service_account_key_env} holds key material ({len(from_env)} "
+            "characters: a key's JSON, PEM or base64), not the path of a key file (not "
+            "repeated here): write the key to a file only the monitor's user may read and put "
+            "that file's path in the variable"
         )
     if from_env:
         return Path(from_env).expanduser(), f"${settings.service_account_key_env}"
     return None
-
-
-# 64 characters or more of the base64 alphabets and nothing else (no dot, no space): no key
-# file's path looks like that, an encoded key does
-_ENCODED = re.compile(r"[A-Za-z0-9+/=_-]{64,}")
 
 
 _NEW_KEY = (

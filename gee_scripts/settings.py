@@ -37,10 +37,21 @@ _SECRET_MARKERS = ("-----BEGIN", '"private_key"', "private_key_id")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name (fullmatch)
 
 
+# 200 characters or more of the base64 alphabets and nothing else (no dot, no space): a key
+# base64-encoded, as some CI systems hand keys over (a service-account key's JSON is some 3000
+# characters encoded, its PEM block some 2200); no path of a key file looks like that
+_ENCODED = re.compile(r"[A-Za-z0-9+/=_-]{200,}")
+# the longest value of a *_env field an error repeats: a project ID (30 characters at most) or
+# a path written there by mistake; a longer one may be a key
+_SHOWN_MAX = 100
+
+
 def holds_key_material(text: str) -> bool:
-    """True for text that holds a key (a PEM block, a service-account key's JSON) where a
-    name or a path was expected: an error must not repeat it."""
-    return any(marker in text for marker in _SECRET_MARKERS)
+    """True for text that holds a key (a PEM block, a service-account key's JSON, either
+    base64-encoded) where a name or a path was expected: an error must not repeat it."""
+    return any(marker in text for marker in _SECRET_MARKERS) or bool(
+        _ENCODED.fullmatch(text.strip())
+    )
 
 
 class _Strict(BaseModel):
@@ -252,9 +263,16 @@ class GeeSettings(_Strict):
                 "project_env": ("the project", "project"),
                 "service_account_key_env": ("the key file's path", "service_account_key"),
             }[str(info.field_name)]
+            # a project ID or a path is shown, for the user to see what went where; a key
+            # (the key material validator let through only what holds no marker) is not
+            shown = (
+                f"{value!r} is not"
+                if len(value) <= _SHOWN_MAX and not holds_key_material(value)
+                else f"the value given ({len(value)} characters, not repeated here) is not"
+            )
             raise ValueError(
-                f"{value!r} is not an environment variable name (ASCII letters, digits and "
-                f"'_', not starting with a digit): give {given[0]} itself as source.{given[1]}, "
-                "or here the name of the variable that holds it"
+                f"{shown} an environment variable name (ASCII letters, digits and '_', not "
+                f"starting with a digit): give {given[0]} itself as source.{given[1]}, or here "
+                "the name of the variable that holds it"
             )
         return value

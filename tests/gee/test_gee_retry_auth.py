@@ -312,25 +312,32 @@ def test_a_key_itself_in_the_key_s_variable_is_refused_without_repeating_it(
 
 def test_an_encoded_key_or_a_value_too_long_for_a_path_is_not_repeated(tmp_path: Path) -> None:
     """Found by a security review: a key handed over base64-encoded (no PEM marker in it) was
-    quoted whole in "service-account key file ... does not exist", and one longer than a path
-    may be ended the command with the OSError of the file system (File name too long)."""
+    quoted whole in "service-account key file ... does not exist", from the variable or from
+    source.service_account_key; one longer than a path may be ended the command with the
+    OSError of the file system (File name too long)."""
     import base64
 
     key = _key_file(tmp_path).read_text()
     encoded = base64.b64encode(key.encode()).decode()
-    with pytest.raises(auth.AuthError, match=r"looks like an encoded key \(base64\)") as err:
+    with pytest.raises(auth.AuthError, match=r"holds key material \(\d+ characters") as err:
         auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": encoded})
-    assert encoded[:32] not in str(err.value) and f"holds {len(encoded)} characters" in str(
-        err.value
-    )
+    assert encoded[:32] not in str(err.value) and f"({len(encoded)} characters" in str(err.value)
+    with pytest.raises(ValidationError, match=r"service_account_key looks like key material") as v:
+        GeeSettings(service_account_key=encoded)
+    assert encoded[:32] not in str(v.value)
     long_path = "/tmp/" + "key file " * 60  # spaces: not base64, and 545 bytes in one name
     with pytest.raises(auth.AuthError, match=r"named by \$EE_SERVICE_ACCOUNT_KEY cannot be") as err:
         auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": long_path})
     assert "key file key file" not in str(err.value) and "File name too long" in str(err.value)
-    # an ordinary path that does not exist is still named, for the operator to find the typo
+    # an ordinary path that does not exist is still named, for the operator to find the typo;
+    # so is a long one without a dot, such as a secret mounted by Kubernetes (not refused as
+    # an encoded key)
     absent = tmp_path / "ee-key.json"
     with pytest.raises(auth.AuthError, match=rf"key file {absent} \(from \$EE_SERVICE_ACCOUNT"):
         auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": str(absent)})
+    mounted = "/var/run/secrets/landslide-monitor/earth-engine/service-account-key"
+    with pytest.raises(auth.AuthError, match=rf"key file {mounted} \(from"):
+        auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": mounted})
 
 
 def test_no_credentials_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

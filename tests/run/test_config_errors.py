@@ -1016,6 +1016,12 @@ def test_earth_engine_variables_are_named_not_given(
         r"variable that holds it",
         key,
     ), key
+    # a key pasted there (base64 of its JSON, no PEM marker) is not repeated
+    data["source"] = {"type": "gee", "service_account_key_env": "eyJ0eXBlIjog" + "QU+D" * 30 + "=="}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    (problem,) = info.value.problems
+    assert "QU+D" not in problem and "the value given (134 characters, not repeated" in problem
     pasted = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----ab12"}'
     data["source"] = {"type": "gee", "service_account_key_env": pasted}
     with pytest.raises(ConfigError) as info:
