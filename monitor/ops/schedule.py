@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -194,18 +195,29 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
     try:
         yield
     except caught as exc:
-        # SQLAlchemy's ValueError quotes the port it could not read, which is the password
-        # where the host was left out (postgresql://user:secret/db)
-        reason = (
-            "a port that is not a number"
-            if isinstance(exc, ValueError) and not isinstance(exc, ImportError)
-            else (str(exc).splitlines() or [""])[0]
-        )
-        raise BadInput(
+        message = (
             f"schedule.jobstore_url: cannot open the scheduler's job store {_shown(url)} "
-            f"({type(exc).__name__}: {reason}); check the URL, that its folder exists and this "
-            "user may write it, and that its database driver is installed"
-        ) from exc
+            "({}); check the URL, that its folder exists and this user may write it, and that "
+            "its database driver is installed"
+        )
+        if isinstance(exc, ValueError):
+            # a ValueError quotes the part of the URL it could not read: the port, which is
+            # the password where the host was left out (postgresql://user:secret/db), or a
+            # query value; neither it nor its traceback (--debug, the scheduler's log) is shown
+            raise BadInput(message.format(f"ValueError: {_unread_part(url)}")) from None
+        reason = (str(exc).splitlines() or [""])[0]
+        raise BadInput(message.format(f"{type(exc).__name__}: {reason}")) from exc
+
+
+def _unread_part(url: str) -> str:
+    """What of ``url`` SQLAlchemy could not read, without quoting it."""
+    try:
+        make_url(url)
+    except ValueError:  # the only ValueError of its parsing: int() of the port
+        return "a port that is not a number"
+    except ArgumentError:
+        pass
+    return "a value in the URL that the database driver cannot read"
 
 
 def _shown(url: str) -> str:
@@ -218,7 +230,8 @@ def _shown(url: str) -> str:
     except (ArgumentError, ValueError):
         scheme, sep, _ = url.partition("://")
         unread = "(not shown: it does not parse, and may hold a password)"
-        return f"{scheme}://... {unread}" if sep and scheme.isidentifier() else f"... {unread}"
+        named = sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme)  # RFC 3986 3.1
+        return f"{scheme}://... {unread}" if named else f"... {unread}"
 
 
 # The store whose schema version the job store carries (monitor.file_schemas)

@@ -772,6 +772,18 @@ _UNREAD = "(not shown: it does not parse, and may hold a password)"
             "a port that is not a number",
         ),
         ("postgresql://monitor:s3cret/jobs", f"postgresql://... {_UNREAD}", "a port that is not"),
+        # a driver named in the scheme is shown with it (RFC 3986's scheme characters)
+        (
+            "postgresql+psycopg2://monitor:s3cret/jobs",
+            f"postgresql+psycopg2://... {_UNREAD}",
+            "a port that is not a number",
+        ),
+        # a query value the driver cannot read is no port
+        (
+            "sqlite:///jobs.sqlite?timeout=abc",
+            "sqlite:///{tmp}/jobs.sqlite?timeout=abc",
+            "ValueError: a value in the URL that the database driver cannot read",
+        ),
     ],
 )
 def test_a_job_store_that_cannot_be_opened_is_named_with_its_field(
@@ -804,3 +816,21 @@ def test_a_job_store_that_cannot_be_opened_is_named_with_its_field(
         assert f"schedule.jobstore_url: cannot open the scheduler's job store {shown}" in (
             capsys.readouterr().err
         )
+
+
+def test_a_job_store_url_s_password_stays_out_of_the_traceback_too() -> None:
+    """Found by a review: the error hid the password SQLAlchemy quoted ("invalid literal for
+    int() with base 10: 's3cret'", the password read as the port where the host was left out),
+    but kept its ValueError as the cause, which --debug and the scheduler's log print."""
+    import traceback
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    from monitor.errors import BadInput
+    from monitor.ops.schedule import job_store_errors
+
+    url = "postgresql://monitor:s3cret/jobs"
+    with pytest.raises(BadInput) as info, job_store_errors(url, driver=True):
+        SQLAlchemyJobStore(url=url)
+    printed = "".join(traceback.format_exception(info.value))
+    assert "a port that is not a number" in printed and "s3cret" not in printed
