@@ -321,7 +321,8 @@ def feature_collection(
 
     ``quicklook_in_popup=False`` leaves the quicklook out of the popup, for a view that shows
     it by other means (the notebook's image widget: a notebook page cannot load a ``file:``
-    link); the popup still says why there is none (none recorded, missing, not a PNG)."""
+    link), which says, for the landslide it shows, why there is none (:func:`quicklook_note`:
+    none recorded, missing, not a PNG)."""
     features = []
     for _, row in frame.iterrows():
         first_seen = date.fromisoformat(str(row["first_seen"])[:10])
