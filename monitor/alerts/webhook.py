@@ -140,8 +140,8 @@ class _UrllibPaths(logging.Filter):
 
         def shown(found: re.Match[str]) -> str:
             text = found.group()
-            closing = ")" if text.endswith(")") else ""  # the "(url=...)" around it
-            return _shown(text.removesuffix(closing)) + closing
+            url = text.rstrip(")]:;,.'\"")  # the "(url=...): " around it, kept as it was
+            return _shown(url) + text[len(url) :]
 
         hidden = _RETRYING_PATH.sub(rf"\g<1>{_HIDDEN}", _ANY_URL.sub(shown, message))
         if hidden != message:
