@@ -15,6 +15,7 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 from rasterio.features import rasterize
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from models.feature_stack import PIXEL_SIZE_M
@@ -23,11 +24,29 @@ __all__ = [
     "Grid",
     "is_lon_lat",
     "lon_lat_misreading",
+    "multipolygon",
     "outline_pixels",
     "region_grid",
     "reproject",
     "utm_crs_for",
 ]
+
+
+def multipolygon(geometry: BaseGeometry) -> MultiPolygon:
+    """``geometry`` made valid (:func:`shapely.make_valid`: a bow-tie becomes two triangles,
+    not half of one as ``buffer(0)`` leaves it; a ring that touches itself, as pixels joined
+    at a corner trace, two parts), as a MultiPolygon: lines and points of a collection dropped,
+    empty where no polygon is left."""
+    geometry = shapely.make_valid(geometry)
+    if isinstance(geometry, MultiPolygon):
+        return geometry
+    if isinstance(geometry, Polygon):
+        return MultiPolygon([geometry]) if not geometry.is_empty else MultiPolygon()
+    polygons = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon)]
+    for part in getattr(geometry, "geoms", []):
+        if isinstance(part, MultiPolygon):
+            polygons.extend(part.geoms)
+    return MultiPolygon(polygons)
 
 
 def is_lon_lat(bounds: tuple[float, float, float, float]) -> bool:

@@ -44,13 +44,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
-import shapely
 from pyproj.exceptions import ProjError
-from shapely.geometry import MultiPolygon, Point, Polygon
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import Point
 
 from models.vector_files import VectorFileError, gdal_path
-from monitor.grid import is_lon_lat, lon_lat_misreading
+from monitor.grid import is_lon_lat, lon_lat_misreading, multipolygon
 
 __all__ = [
     "GLC_ACCURACY_M",
@@ -290,16 +288,6 @@ def _empty() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs="EPSG:4326")
 
 
-def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
-    """The polygon parts of a geometry :func:`shapely.make_valid` returned (a bow-tie becomes
-    two triangles, not half of one as ``buffer(0)`` leaves it)."""
-    if isinstance(geometry, Polygon | MultiPolygon):
-        return geometry
-    parts = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
-    polygons = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]
-    return MultiPolygon(polygons) if polygons else Polygon()
-
-
 def cell_text(value: Any) -> str:
     """A field's value as text: empty where it is missing, a whole number stored as a float
     without its ``.0`` (an id 7, a date 20240817 of a numeric shapefile field)."""
@@ -442,7 +430,7 @@ def read_polygon_inventory(
             )
             continue
         if not geom.is_valid:
-            geom = _polygonal(shapely.make_valid(geom))
+            geom = multipolygon(geom)
             if geom.is_empty or geom.area == 0:
                 bad_geometry.append(f"feature {row}: invalid, with no area once repaired")
                 continue

@@ -11,7 +11,7 @@ the labelled layout). ``DIR`` receives:
 
 - ``detections.gpkg`` (layer ``detections``): every candidate with its scene id (``scene``),
   the attribute columns of the daily run, ``filter_score`` and ``suppressed``; in the scenes' CRS
-  when they share one, else in EPSG:4326;
+  when they share one, else in EPSG:4326; valid MultiPolygons;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: per scene the setting and why (``setting_reason``), candidates,
@@ -75,7 +75,7 @@ from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
 from monitor.errors import BadInput, interrupt_on_signals
-from monitor.grid import utm_crs_for
+from monitor.grid import multipolygon, utm_crs_for
 from monitor.ops._args import add_config
 from monitor.pipeline.chain import (
     ChainModel,
@@ -602,6 +602,9 @@ def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[s
     crs = crss.pop() if len(crss) == 1 else "EPSG:4326"
     if frames:
         table = pd.concat([f.to_crs(crs) for f in frames], ignore_index=True)
+        # valid for GIS tools, as the inventory's footprints are: pixels that touch at a
+        # corner trace a ring that touches itself (invalid to GEOS and QGIS's checker)
+        table["geometry"] = [multipolygon(g) for g in table["geometry"]]
         detections = gpd.GeoDataFrame(table, geometry="geometry", crs=crs)
     else:
         detections = gpd.GeoDataFrame(

@@ -22,11 +22,11 @@ from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.payload import AlertEvent, build_payload
 from monitor.alerts.settings import AlertRouting
-from monitor.grid import reproject
+from monitor.grid import multipolygon, reproject
 from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
 from monitor.pipeline.dating import combine_brackets
 from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
-from monitor.store.matching import Known, multipolygon
+from monitor.store.matching import Known
 from monitor.store.records import CHANGE_KINDS, LANDSLIDE_STATUSES, Change, ChangeKind
 from monitor.store.runs import now_ts
 

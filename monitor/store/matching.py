@@ -20,29 +20,15 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
-from monitor.grid import reproject
+from monitor.grid import multipolygon, reproject
 from monitor.store.records import InventoryError, RegionDetections
 
-__all__ = ["GridIndex", "Known", "Matcher", "epsg_of", "multipolygon"]
+__all__ = ["GridIndex", "Known", "Matcher", "epsg_of"]
 
 Bounds = tuple[float, float, float, float]
-
-
-def multipolygon(geometry: BaseGeometry) -> MultiPolygon:
-    """``geometry`` made valid, as a MultiPolygon (lines and points of a collection dropped)."""
-    geometry = shapely.make_valid(geometry)
-    if isinstance(geometry, MultiPolygon):
-        return geometry
-    if isinstance(geometry, Polygon):
-        return MultiPolygon([geometry])
-    polygons = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon)]
-    for part in getattr(geometry, "geoms", []):
-        if isinstance(part, MultiPolygon):
-            polygons.extend(part.geoms)
-    return MultiPolygon(polygons)
 
 
 def epsg_of(det: RegionDetections) -> int:
