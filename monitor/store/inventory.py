@@ -432,7 +432,7 @@ class Inventory:
         try:  # an output that cannot be written (under a file, a folder's name) is bad input
             # whole or not at all: a full disk or a kill leaves the earlier export as it was
             if suffix in (".geojson", ".json"):
-                write_atomically(path, lambda tmp: _write_geojson(frame, tmp))
+                write_atomically(path, lambda tmp: _write_geojson(frame, tmp, path.stem))
             elif suffix == ".csv":
                 table = pd.DataFrame(frame.drop(columns="geometry"))
                 centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))
@@ -445,11 +445,14 @@ class Inventory:
         return path
 
 
-def _write_geojson(frame: gpd.GeoDataFrame, path: Path) -> None:
-    """``frame`` as GeoJSON at ``path``, read back: GDAL's writer does not report a last buffer
-    it could not write (a full disk), which left a truncated file that said nothing."""
-    # RFC 7946: outer rings counterclockwise, holes clockwise, no "crs" member
-    frame.to_file(path, driver="GeoJSON", RFC7946="YES")
+def _write_geojson(frame: gpd.GeoDataFrame, path: Path, name: str) -> None:
+    """``frame`` as GeoJSON at ``path``, its layer (the collection's "name") ``name``, read
+    back: GDAL's writer does not report a last buffer it could not write (a full disk), which
+    left a truncated file that said nothing."""
+    # RFC 7946: outer rings counterclockwise, holes clockwise, no "crs" member; the layer named
+    # after the file asked for, not the temporary one written first (GDAL names it so, and
+    # tools that convert the file take the name on)
+    frame.to_file(path, driver="GeoJSON", layer=name, RFC7946="YES")
     try:
         written = pyogrio.read_info(path)["features"]
     except DataSourceError:  # not even the start of a GeoJSON file

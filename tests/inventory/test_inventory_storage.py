@@ -222,6 +222,8 @@ def test_export_geojson_and_csv(inventory, candidates, square, tmp_path):
     assert back["area_m2"].round(3).tolist() == [10_000.0, 2_000.0]
     assert back["status"].tolist() == ["candidate", "dismissed"]
     assert "local_geometry" not in back and "local_wkb" not in back
+    # the layer is named after the file, not the temporary one it was written as first
+    assert json.loads(geojson.read_text())["name"] == "inventory"
 
     csv = inventory.export(tmp_path / "inventory.csv", status=["candidate"])
     table = pd.read_csv(csv)
@@ -232,6 +234,14 @@ def test_export_geojson_and_csv(inventory, candidates, square, tmp_path):
         shapely.Point(table["centroid_lon"].iloc[0], table["centroid_lat"].iloc[0])
     )
     assert table["setting"].tolist() == ["S1+S2"] and table["pre_date"].tolist() == ["2024-08-20"]
+    # read as docs/alerts.md says: numbers and dates typed, the footprint a geometry
+    read = gpd.read_file(
+        csv, GEOM_POSSIBLE_NAMES="wkt", KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES"
+    ).set_crs(4326)
+    assert read["area_m2"].tolist() == [pytest.approx(10_000.0)]
+    assert read["first_seen"].dt.date.tolist() == [D1] and read.geom_type.tolist() == [
+        "MultiPolygon"
+    ]
 
     with pytest.raises(InventoryError, match=r"unknown suffix '\.shp'"):
         inventory.export(tmp_path / "inventory.shp")
