@@ -74,11 +74,13 @@ def _row(alert: Alert) -> dict[str, str]:
 
 
 def _event_dates(ls: dict[str, Any]) -> str:
-    """When it happened: the event bracket where a sensor dated it, else the windows' dates
-    (UTC days of acquisitions, as the column says: a local date can differ by one)."""
+    """When it happened: the event bracket where a sensor dated it (UTC days of acquisitions,
+    as the column says: a local date can differ by one), else "undated". Not the windows'
+    edges (``pre_date``, ``post_date``), which are no bracket: a monitoring window opens
+    weeks before the run, and the landslide may follow its first acquisition."""
     if ls.get("event_before"):
         return f"after {ls.get('event_after') or '?'}, by {ls['event_before']}"
-    return f"{ls['pre_date'] or '?'} … {ls['post_date'] or '?'}"
+    return "undated"
 
 
 def _map_link(alert: Alert) -> str:

@@ -166,10 +166,13 @@ def _number(value: Any, fmt: str) -> str:
 
 
 def _event_between(row: Mapping[str, Any]) -> str:
-    """The event bracket where a sensor dated it, else the windows' dates."""
+    """The event bracket where a sensor dated it, else the windows' edges, said to be no
+    bracket: a monitoring window opens weeks before the run, and the landslide may follow its
+    first acquisition."""
     if _text(row.get("event_before")) != "–":
         return f"{_text(row.get('event_after'))} and {_text(row.get('event_before'))}"
-    return f"{_text(row.get('pre_date'))} and {_text(row.get('post_date'))}"
+    pre, post = _text(row.get("pre_date")), _text(row.get("post_date"))
+    return f"undated (windows to {pre} and from {post})"
 
 
 def _dated_by(row: Mapping[str, Any]) -> str:

@@ -394,7 +394,7 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
     for body in (text, page):
         assert "happened (UTC days)" in body
         assert "after 2024-02-28, by 2024-03-04" in body
-        assert "2024-02-23 … 2024-03-04" in body
+        assert "undated" in body and "2024-02-23" not in body  # no windows for a bracket
 
 
 def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
