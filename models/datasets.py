@@ -321,7 +321,17 @@ def check_input(path: Path) -> list[int] | None:
             + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
             + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
             if len(where) == len(MODEL_BANDS)
-            else ""
+            # unnamed: the monitor's own Earth Engine export (GeeSource.export, 36 bands)
+            # starts with the model bands in the layout's order
+            else (
+                f"; where its first {len(MODEL_BANDS)} bands are the model bands in this order "
+                "(the first bands of the monitor's Earth Engine export, GeeSource.export), "
+                f"write them as a file of their own, e.g. {move}gdal_translate {mask}"
+                + " ".join(f"-b {i}" for i in range(1, len(MODEL_BANDS) + 1))
+                + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
+                if count > len(MODEL_BANDS)
+                else ""
+            )
         )
         raise DatasetError(
             f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})" + hint

@@ -102,9 +102,13 @@ def test_a_wider_image_naming_the_15_bands_gets_the_command_that_cuts_them_out(t
         f"e.g. mv a_input.tif a_wide.tif && {expected} a_wide.tif a_input.tif (outside input/ "
         "for the wide file)"
     )
-    plain = _write(tmp_path / "p.tif", bands)  # unnamed: no command to give
-    with pytest.raises(DatasetError, match=r"17 bands, expected 15 \([^)]*\)$"):
+    # unnamed (Earth Engine's export writes no band names): the first 15, on condition
+    plain = _write(tmp_path / "p.tif", bands)
+    with pytest.raises(DatasetError) as err:
         read_input(plain)
+    first = "gdal_translate " + " ".join(f"-b {i}" for i in range(1, 16))
+    assert "where its first 15 bands are the model bands in this order" in str(err.value)
+    assert f"e.g. {first} p.tif p_input.tif" in str(err.value)
 
 
 def test_an_alpha_band_gets_the_command_that_makes_it_the_mask(tmp_path: Path) -> None:
