@@ -183,9 +183,20 @@ def find_stacks(path: Path) -> list[Path]:
     inputs = sorted(path.glob("*_input.tif")) or sorted((path / "input").glob("*_input.tif"))
     if not inputs:
         split = _pieces_hint(path) or _pieces_hint(path / "input")
+        near = [
+            name
+            for folder in (path, path / "input")
+            if folder.is_dir()
+            for name in near_names(folder, "_input.tif", [])
+        ]
         raise BadInput(
             f"--stack {path}: no *_input.tif in it or in {path / 'input'}"
             + (f"; it holds {split}" if split else "")
+            + (
+                f"; named otherwise, not run (the name is case-sensitive): {first_names(near)}"
+                if near and not split
+                else ""
+            )
         )
     # a stack named otherwise (.tiff, _INPUT.TIF: the layout's name is case-sensitive) is not
     # run; said, so that a folder of 40 exports where 3 are named so does not lose them quietly
@@ -281,7 +292,13 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 )
             _check_values(src, path, order)
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
-        raise BadInput(f"{path}: cannot read its pixels: {err}") from err
+        # rasterio's "Read failed. See previous exception for details." names no cause: GDAL's
+        # is the exception it chained
+        cause = err.__cause__ or err.__context__
+        detail = f"{err}" + (f" ({cause})" if cause is not None and str(cause) else "")
+        raise BadInput(
+            f"{path}: cannot read its pixels, the file is damaged or incomplete: {detail}"
+        ) from err
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:

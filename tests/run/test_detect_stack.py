@@ -560,8 +560,22 @@ def test_a_stack_whose_pixels_cannot_be_read_is_named(tmp_path, capsys):
     _damage_block(stack, "dNDVI")
     out = tmp_path / "out"
     assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
-    assert f"{stack}: cannot read its pixels" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{stack}: cannot read its pixels, the file is damaged or incomplete" in err
+    assert "band 15: IReadBlock failed" in err  # GDAL's cause, where rasterio points to it
     assert not out.exists()
+
+
+def test_a_folder_of_stacks_named_otherwise_names_them(tmp_path, capsys):
+    """Found on a walk: a folder whose stacks were all named S1_INPUT.TIF (the layout's name is
+    case-sensitive) was refused as holding no *_input.tif, without naming what it held; the
+    files were named only beside a stack named right."""
+    folder = tmp_path / "in"
+    _write(folder / "S1_INPUT.TIF", hill_and_plain().bands())
+    assert main(["detect", "--stack", str(folder), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"--stack {folder}: no *_input.tif in it or in {folder / 'input'}" in err
+    assert "named otherwise, not run (the name is case-sensitive): S1_INPUT.TIF" in err
 
 
 def test_every_refused_stack_of_a_folder_is_named_at_once(tmp_path, capsys):
