@@ -329,7 +329,7 @@ def check_input(path: Path) -> list[int] | None:
                 f"write them as a file of their own, e.g. {move}gdal_translate {mask}"
                 + " ".join(f"-b {i}" for i in range(1, len(MODEL_BANDS) + 1))
                 + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
-                if count > len(MODEL_BANDS)
+                if count > len(MODEL_BANDS) and not any(descriptions)
                 else ""
             )
         )

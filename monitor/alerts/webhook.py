@@ -140,8 +140,11 @@ class _UrllibPaths(logging.Filter):
 
         def shown(found: re.Match[str]) -> str:
             text = found.group()
-            url = text.rstrip(")]:;,.'\"")  # the "(url=...): " around it, kept as it was
-            return _shown(url) + text[len(url) :]
+            url = text.rstrip("):;,.'\"")  # the "(url=...): " around it, kept as it was
+            try:
+                return _shown(url) + text[len(url) :]
+            except ValueError:  # a url urlsplit refuses (a broken IPv6 host): none of it
+                return _HIDDEN + text[len(url) :]
 
         hidden = _RETRYING_PATH.sub(rf"\g<1>{_HIDDEN}", _ANY_URL.sub(shown, message))
         if hidden != message:

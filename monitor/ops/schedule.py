@@ -200,6 +200,8 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
             "({}); check the URL, that its folder exists and this user may write it, and that "
             "its database driver is installed"
         )
+        if _ambiguous(url):  # the driver's message names the host: the password's end
+            raise BadInput(message.format(f"{type(exc).__name__}, not shown")) from None
         if isinstance(exc, ValueError):
             # a ValueError quotes the part of the URL it could not read: the port, which is
             # the password where the host was left out (postgresql://user:secret/db), or a
@@ -221,17 +223,42 @@ def _unread_part(url: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """``url`` with its password, if any, hidden (the message goes to logs and the journal).
-    A URL SQLAlchemy cannot read (no scheme, a port that is no number, a host left out) is
-    shown by its scheme alone: where its parts are cannot be told, nor so where a password
-    lies."""
+    """``url`` with its password, if any, hidden (the message goes to logs and the journal),
+    as a query value too (``?password=``). A URL SQLAlchemy cannot read (no scheme, a port that
+    is no number, a host left out), or whose authority holds more than one ``@`` (a password's
+    ``@`` not written ``%40``), is shown by its scheme alone: where a password lies in it
+    cannot be told. Shown again, a shown URL comes out the same (it keys the jobs)."""
+    scheme, sep, _ = url.partition("://")
+    named = sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme)  # RFC 3986 3.1
+    unread = f"{scheme}://... " if named else "... "
+    if re.fullmatch(r"(\S+://)?\.\.\. \(not shown: [^()]*\)", url):
+        return url  # shown already: a job stored with it keys this scheduler (_fire)
+    if _ambiguous(url):
+        return unread + (
+            "(not shown: more than one at-sign before its host; write one in a password as %40)"
+        )
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
-        scheme, sep, _ = url.partition("://")
-        unread = "(not shown: it does not parse, and may hold a password)"
-        named = sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme)  # RFC 3986 3.1
-        return f"{scheme}://... {unread}" if named else f"... {unread}"
+        return unread + "(not shown: it does not parse, and may hold a password)"
+    # libpq and others take a password as a query value too (?password=...)
+    query = {
+        key: "***" if _SECRET_QUERY_KEY.search(key) else value
+        for key, value in parsed.query.items()
+    }
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("=%2A%2A%2A", "=***")  # as the password is shown
+
+
+# query keys whose values are secrets (password, sslpassword, passwd, pwd, secret, token)
+_SECRET_QUERY_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+
+
+def _ambiguous(url: str) -> bool:
+    """Whether ``url``'s authority holds more than one ``@``: a password with an ``@`` not
+    written as ``%40``, which SQLAlchemy cuts at the first and shows the rest as the host."""
+    authority = url.partition("://")[2].partition("/")[0].partition("?")[0]
+    return authority.count("@") > 1
 
 
 # The store whose schema version the job store carries (monitor.file_schemas)

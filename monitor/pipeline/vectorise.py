@@ -158,10 +158,10 @@ def exclusion_mask(stack: xr.Dataset, rules: VectoriseRules) -> np.ndarray:
 
 
 def bracketing_dates(stack: xr.Dataset, setting: str) -> tuple[date | None, date | None]:
-    """The last pre-event and the first post-event acquisition of the sensors ``setting`` uses.
-
-    The change the ensemble sees happened between these two dates. ``None`` where the stack
-    records no acquisition of those sensors."""
+    """The last acquisition of the pre-event window and the first of the post-event window of
+    the sensors ``setting`` uses: the windows' edges, not a bracket of the event (a monitoring
+    window opens ``post_days`` before the run; :mod:`monitor.pipeline.dating` brackets it).
+    ``None`` where the stack records no acquisition of those sensors."""
     sensors: list[Literal["s1", "s2"]] = []
     if setting != "S2":
         sensors.append("s1")

@@ -503,3 +503,24 @@ def test_an_e_mail_s_table_scrolls_on_a_phone_instead_of_hiding_its_map_links(
     assert page.count(scroller) == 1
     assert page.index(scroller) < page.index("</table></div>")
     assert page.count("openstreetmap.org") == 2
+
+
+def test_urllib3_s_url_filter_never_raises_into_the_request() -> None:
+    """Found by a review: a url urlsplit refuses (an IPv6 host cut short) raised ValueError
+    out of the log filter, into urllib3's request; it is hidden whole instead."""
+    import logging
+
+    from monitor.alerts.webhook import _UrllibPaths
+
+    record = logging.LogRecord(
+        "urllib3.connectionpool", logging.WARNING, __file__, 1,
+        "Failed to parse headers (url=%s): %s", ("http://[::1/hook/SECRET", "defects"), None,
+    )  # fmt: skip
+    assert _UrllibPaths().filter(record)
+    assert record.getMessage() == "Failed to parse headers (url=/…): defects"
+    ipv6 = logging.LogRecord(
+        "urllib3.connectionpool", logging.WARNING, __file__, 1,
+        "Failed to parse headers (url=%s): %s", ("http://[::1]:8080/hook/SECRET", "defects"), None,
+    )  # fmt: skip
+    assert _UrllibPaths().filter(ipv6)
+    assert ipv6.getMessage() == "Failed to parse headers (url=http://[::1]:8080/…): defects"

@@ -778,6 +778,20 @@ _UNREAD = "(not shown: it does not parse, and may hold a password)"
             f"postgresql+psycopg2://... {_UNREAD}",
             "a port that is not a number",
         ),
+        # a password with an '@' not written %40: SQLAlchemy cuts it at the first and shows
+        # the rest as the host; the driver's message (naming that host) is not shown either
+        (
+            "postgresql+psycopg2://monitor:pa@s3cret@db.example.org/jobs",
+            "postgresql+psycopg2://... (not shown: more than one at-sign before its host; "
+            "write one in a password as %40)",
+            "ModuleNotFoundError, not shown",
+        ),
+        # a password as a query value (libpq takes ?password=)
+        (
+            "mssql+pymssql://monitor@db.example.org/jobs?password=s3cret&timeout=5",
+            "mssql+pymssql://monitor@db.example.org/jobs?password=***&timeout=5",
+            "No module named 'pymssql'",
+        ),
         # a query value the driver cannot read is no port
         (
             "sqlite:///jobs.sqlite?timeout=abc",
