@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path, PurePath
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 from urllib.parse import quote
 
 import jsonschema
@@ -101,36 +101,48 @@ def quicklook_in(stored: str | PurePath, directory: Path) -> Path | None:
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def is_png(path: Path) -> bool:
-    """True for a readable regular file that starts as a PNG does (see :func:`read_png`)."""
-    return read_png(path, max_bytes=len(_PNG_SIGNATURE), head_only=True) is not None
-
-
-def read_png(path: Path, *, max_bytes: int | None = None, head_only: bool = False) -> bytes | None:
-    """The bytes of ``path`` where it is a readable regular file that starts as a PNG does and
-    holds at most ``max_bytes``; None otherwise. What a quicklook path read back from the
-    inventory (a file other tools edit) must name before its bytes are shown or mailed, so
-    that an edited path cannot publish another file (a key). Checked and read through one
-    open file, so that the file cannot be swapped between the two; opened without waiting,
-    so that a path to a named pipe cannot hang the caller (a delivery). ``head_only`` reads
-    no more than ``max_bytes`` and returns them, for a check alone."""
+def _open_regular(path: Path) -> BinaryIO | None:
+    """``path`` opened for reading where it is a regular file, else None: opened without
+    waiting, so that a path to a named pipe cannot hang the caller (a delivery), and checked
+    on the open file, so that nothing can be swapped in after the check."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)  # not a pipe, a device, a folder
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not a pipe, a device, a folder
+            return os.fdopen(fd, "rb")
     except OSError:
-        regular = False
-    if not regular:
-        os.close(fd)
-        return None
-    with os.fdopen(fd, "rb") as file:
+        pass
+    os.close(fd)
+    return None
+
+
+def is_png(path: Path) -> bool:
+    """True for a readable regular file that starts as a PNG does (see :func:`read_png`)."""
+    file = _open_regular(path)
+    if file is None:
+        return False
+    with file:
         try:
-            if file.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+            return file.read(len(_PNG_SIGNATURE)) == _PNG_SIGNATURE
+        except OSError:
+            return False
+
+
+def read_png(path: Path, *, max_bytes: int | None = None) -> bytes | None:
+    """The bytes of ``path`` where it is a readable regular file that starts as a PNG does and
+    holds at most ``max_bytes``; None otherwise. What a quicklook path read back from the
+    inventory (a file other tools edit) must name before its bytes are shown or mailed, so
+    that an edited path cannot publish another file (a key): checked and read through one
+    open file (:func:`_open_regular`)."""
+    file = _open_regular(path)
+    if file is None:
+        return None
+    with file:
+        try:
+            if file.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:  # not read further
                 return None
-            if head_only:
-                return _PNG_SIGNATURE
             rest = file.read() if max_bytes is None else file.read(max_bytes + 1)
         except OSError:
             return None
