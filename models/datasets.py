@@ -313,26 +313,30 @@ def check_input(path: Path) -> list[int] | None:
         )
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
-        mask = f"{_INTERNAL_MASK}-mask {alpha[0]} " if len(alpha) == 1 else ""
-        hint = (
-            f"; its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
-            f"monitor, 36 bands?): write them as a file of their own, e.g. {move}gdal_translate "
-            + mask
-            + " ".join(f"-b {where[b]}" for b in MODEL_BANDS)
-            + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
-            if len(where) == len(MODEL_BANDS)
+        if len(where) == len(MODEL_BANDS):
+            bands = [where[b] for b in MODEL_BANDS]
+            which = (
+                f"its bands name all {len(MODEL_BANDS)} (an Earth Engine feature image of the "
+                "monitor, 36 bands?)"
+            )
+        elif count > len(MODEL_BANDS) and not any(descriptions):
             # unnamed: the monitor's own Earth Engine export (GeeSource.export, 36 bands)
             # starts with the model bands in the layout's order
-            else (
-                f"; where its first {len(MODEL_BANDS)} bands are the model bands in this order "
-                "(the first bands of the monitor's Earth Engine export, GeeSource.export), "
-                f"write them as a file of their own, e.g. {move}gdal_translate {mask}"
-                + " ".join(f"-b {i}" for i in range(1, len(MODEL_BANDS) + 1))
-                + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
-                if count > len(MODEL_BANDS) and not any(descriptions)
-                else ""
+            bands = list(range(1, len(MODEL_BANDS) + 1))
+            which = (
+                f"where its first {len(MODEL_BANDS)} bands are the model bands in this order "
+                "(the first bands of the monitor's Earth Engine export, GeeSource.export)"
             )
-        )
+        else:
+            bands = []
+        hint = ""
+        if bands:
+            mask = f"{_INTERNAL_MASK}-mask {alpha[0]} " if len(alpha) == 1 else ""
+            hint = (
+                f"; {which}: write them as a file of their own, e.g. {move}gdal_translate {mask}"
+                + " ".join(f"-b {b}" for b in bands)
+                + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
+            )
         raise DatasetError(
             f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})" + hint
         )
