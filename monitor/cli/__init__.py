@@ -246,13 +246,19 @@ def _inventory(args: argparse.Namespace) -> int:
             print(f"landslide {key}: already {status}, unchanged")
         else:
             print(f"landslide {key}: {change.previous} -> {status}")
-    withdrawn = sum(change.withdrawn for change in changes)
-    if withdrawn:
-        print(
-            f"{withdrawn} alert(s) of {'it' if len(changes) == 1 else 'them'} still waiting in "
-            "the outbox withdrawn, never to be sent (`alerts list` shows them among the dead)"
-        )
+    _print_withdrawn(
+        sum(change.withdrawn for change in changes), "it" if len(changes) == 1 else "them"
+    )
     return EXIT_OK
+
+
+def _print_withdrawn(count: int, of: str) -> None:
+    """What a review decision did to the outbox: ``count`` alerts of ``of`` withdrawn."""
+    if count:
+        print(
+            f"{count} alert(s) of {of} still waiting in the outbox withdrawn, never to be sent "
+            "(`alerts list` shows them among the dead)"
+        )
 
 
 def _review_file(inventory: Inventory, file: Path, dry_run: bool) -> int:
@@ -269,11 +275,7 @@ def _review_file(inventory: Inventory, file: Path, dry_run: bool) -> int:
         print(f"dry run, nothing changed: would be {outcome.summary()}")
         return EXIT_OK
     print(f"{file}: {outcome.summary()}")
-    if outcome.withdrawn:
-        print(
-            f"{outcome.withdrawn} alert(s) of them still waiting in the outbox withdrawn, never "
-            "to be sent (`alerts list` shows them among the dead)"
-        )
+    _print_withdrawn(outcome.withdrawn, "them")
     return EXIT_OK
 
 
