@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +71,9 @@ _NEW_KEY = (
 
 def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
     try:
-        path.stat()
-    except FileNotFoundError:
-        pass  # named below
+        mode = path.stat().st_mode  # one look, whatever it finds
+    except (FileNotFoundError, NotADirectoryError):
+        raise AuthError(f"service-account key file {path} (from {origin}) does not exist") from None
     except PermissionError:
         raise AuthError(
             f"service-account key file {path} (from {origin}) lies in a folder this user may "
@@ -83,13 +84,16 @@ def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
             f"the service-account key file named by {origin} cannot be looked up "
             f"({exc.strerror or type(exc).__name__}); put the path of the JSON key file there"
         ) from None
-    if path.is_dir():
+    if stat.S_ISDIR(mode):
         raise AuthError(
             f"service-account key file {path} (from {origin}) is a folder, not a key file; "
             "give the path of the JSON key file itself"
         )
-    if not path.is_file():
-        raise AuthError(f"service-account key file {path} (from {origin}) does not exist")
+    if not stat.S_ISREG(mode):  # a pipe or a device: reading it could wait for ever
+        raise AuthError(
+            f"service-account key file {path} (from {origin}) is not a regular file; give the "
+            "path of the JSON key file itself"
+        )
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -291,6 +292,10 @@ def test_a_malformed_key_file_is_named_with_what_is_wrong(tmp_path: Path) -> Non
         auth.resolve_credentials(GeeSettings(service_account_key=listed), environ={})
     with pytest.raises(auth.AuthError, match=r"is a folder, not a key file"):
         auth.resolve_credentials(GeeSettings(service_account_key=tmp_path), environ={})
+    fifo = tmp_path / "key.json.pipe"
+    os.mkfifo(fifo)  # reading it would wait for a writer
+    with pytest.raises(auth.AuthError, match=r"key.json.pipe .*is not a regular file"):
+        auth.resolve_credentials(GeeSettings(service_account_key=fifo), environ={})
 
 
 def test_a_key_itself_in_the_key_s_variable_is_refused_without_repeating_it(
