@@ -53,6 +53,7 @@ from models.datasets import (
     scene_ids,
 )
 from models.feature_stack import footprint
+from models.manifest import sha256_file
 from models.vector_files import VectorFileError, gdal_path
 
 __all__ = [
@@ -341,12 +342,14 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     if unknown:
         raise DatasetError(f"{path}: polygons of scenes not in {data}: {', '.join(unknown[:5])}")
     ran = _scenes_run(path.parent)
-    if ran is not None and (never := sorted(set(ids) - ran)):
+    if ran is not None and (never := sorted(set(ids) - set(ran))):
         # scored, they would count as scenes where the chain found nothing
         raise DatasetError(
             f"{path.parent}: `detect --stack` never ran {len(never)} scene(s) of {data} "
             f"({', '.join(never[:5])}); detect them too, or score a folder of the scenes it ran"
         )
+    if ran is not None:
+        _check_same_inputs(path.parent, ran, Path(data), ids)
     scenes: list[SceneObjects] = []
     kept: list[np.ndarray] = []
     for scene_id in ids:
@@ -383,13 +386,41 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     }
 
 
-def _scenes_run(folder: Path) -> set[str] | None:
-    """The scenes `detect --stack` ran into ``folder`` (its ``summary.json``; None without
-    one), whether or not they gave polygons."""
+def _scenes_run(folder: Path) -> dict[str, dict[str, Any]] | None:
+    """The scenes `detect --stack` ran into ``folder``, whether or not they gave polygons, each
+    with its record (the stack and its SHA-256 since 2026-12-05); from its ``summary.json``,
+    None without one."""
     summary = folder / SUMMARY_FILE
     if not summary.is_file():
         return None
-    return {str(k) for k in json.loads(summary.read_text()).get("scenes", {})}
+    try:
+        scenes = json.loads(summary.read_text()).get("scenes", {})
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+        raise DatasetError(f"{summary}: not detect --stack's summary ({err})") from None
+    if not isinstance(scenes, dict):
+        raise DatasetError(f"{summary}: 'scenes' is not a mapping of scene ids")
+    return {str(k): v if isinstance(v, dict) else {} for k, v in scenes.items()}
+
+
+def _check_same_inputs(
+    folder: Path, ran: dict[str, dict[str, Any]], data: Path, ids: Sequence[str]
+) -> None:
+    """Refuse to score polygons drawn on other stacks than ``data``'s inputs of the same ids
+    (another split, a world drawn again, a stack re-exported since): they would be scored
+    against landslides they were never drawn on. Scenes whose record has no SHA-256 (a summary
+    written before 2026-12-05) are not checked."""
+    other = []
+    for scene_id in ids:
+        recorded = ran[scene_id].get("sha256")
+        scored = input_path(data, scene_id)
+        if recorded and sha256_file(scored) != recorded:
+            other.append(f"{scene_id} (ran {ran[scene_id].get('stack', '?')}, not {scored})")
+    if other:
+        raise DatasetError(
+            f"{folder}: `detect --stack` ran other stacks than {data} holds under the same "
+            f"id(s): {len(other)} scene(s), {'; '.join(other[:3])}; score the folder it ran, "
+            "or run detect --stack on this one"
+        )
 
 
 def _cell(value: float | None, fmt: str = "{:.2f}") -> str:

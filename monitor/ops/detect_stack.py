@@ -14,8 +14,10 @@ the labelled layout). ``DIR`` receives:
   when they share one, else in EPSG:4326; valid MultiPolygons;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
-- ``summary.json``: per scene the setting and why (``setting_reason``), candidates,
-  suppressed, the cut, the files and the warnings (model bands without any value among them);
+- ``summary.json``: per scene the stack run and its SHA-256 (``stack``, ``sha256``: what
+  ``evaluate --chain`` checks its labelled folder's inputs against), the setting and why
+  (``setting_reason``), candidates, suppressed, the cut, the files and the warnings (model
+  bands without any value among them);
   ``stopped_at`` where a stack failed after the checks (the scenes before it are written);
   both are written after each scene, with the stacks left in ``not_run``, so that a run
   killed outright leaves the scenes it finished.
@@ -71,6 +73,7 @@ from models.datasets import (
     read_input,
 )
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear, polarisations_swapped
+from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -520,6 +523,9 @@ def detect_stacks(
             except DatasetError as err:
                 raise BadInput(str(err)) from err
             scene_id = scene.id
+            # which file was run, so that evaluate --chain refuses to score these polygons
+            # against another scene of the same id (another split, a re-drawn world)
+            ran = {"stack": str(path), "sha256": sha256_file(path)}
             stack = stack_from_scene(scene)
             said = list(warnings[path])
             for warning in said:
@@ -539,6 +545,7 @@ def detect_stacks(
                 for stale in cog_paths(out, scene_id):  # an earlier run's, beside "no-data"
                     stale.unlink(missing_ok=True)
                 summary["scenes"][scene_id] = {
+                    **ran,
                     "status": "no-data",
                     "message": str(err),
                     "warnings": said,
@@ -556,6 +563,7 @@ def detect_stacks(
             candidates.insert(0, "scene", scene_id)
             frames.append(candidates)
             summary["scenes"][scene_id] = {
+                **ran,
                 "status": "ok",
                 "setting": found.choice.setting,
                 "setting_reason": found.choice.reason,

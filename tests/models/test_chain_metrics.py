@@ -166,6 +166,45 @@ def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path)
     assert evaluate_chain(det, data)["with_filter"]["scenes"] == 2
 
 
+def test_polygons_of_another_stack_of_the_same_id_are_refused(tmp_path: Path) -> None:
+    """Found by a review: detections were matched to the labelled folder's scenes by id alone,
+    so the polygons drawn on one split scored against another split's scene of the same id
+    (scene ids repeat across splits and worlds) without a word. detect --stack records each
+    stack's SHA-256; a labelled input that differs from it is refused, one that matches (a
+    copy elsewhere) is scored, and a summary without hashes (older runs) is not checked."""
+    from models.chain_metrics import evaluate_chain
+    from models.datasets import DatasetError
+    from models.manifest import sha256_file
+
+    data = tmp_path / "data"
+    (data / "label").mkdir(parents=True)
+    (data / "input").mkdir()
+    profile = {"driver": "GTiff", "height": 20, "width": 20, "crs": CRS, "transform": T}
+    with rasterio.open(data / "label" / "a_label.tif", "w", count=1, dtype="uint8",
+                       **profile) as dst:  # fmt: skip
+        dst.write(_label()[None])
+    stack = data / "input" / "a_input.tif"
+    with rasterio.open(stack, "w", count=15, dtype="float32", **profile) as dst:
+        dst.write(np.ones((15, 20, 20), np.float32))
+    det = tmp_path / "det"
+    det.mkdir()
+    gpd.GeoDataFrame({"scene": ["a"], "suppressed": [False]}, geometry=[POLYGONS[0]],
+                     crs=CRS).to_file(det / "detections.gpkg")  # fmt: skip
+    ran = {"stack": "/elsewhere/a_input.tif", "sha256": sha256_file(stack)}
+    (det / "summary.json").write_text(json.dumps({"scenes": {"a": ran}}))
+    assert evaluate_chain(det, data)["with_filter"]["recall_by_size"]["all"] == [1, 2]
+    with rasterio.open(stack, "r+") as dst:  # the same id, another scene
+        dst.write(np.full((15, 20, 20), 2, np.float32))
+    with pytest.raises(DatasetError, match=r"ran other stacks than .* 1 scene\(s\), a \(ran "
+                       r"/elsewhere/a_input.tif, not .*a_input.tif\)"):  # fmt: skip
+        evaluate_chain(det, data)
+    (det / "summary.json").write_text(json.dumps({"scenes": {"a": {"status": "ok"}}}))
+    assert evaluate_chain(det, data)["with_filter"]["scenes"] == 1
+    (det / "summary.json").write_text("[1, 2]")
+    with pytest.raises(DatasetError, match="not detect --stack's summary"):
+        evaluate_chain(det, data)
+
+
 @pytest.mark.parametrize(
     ("label_grid", "refused"),
     [

@@ -16,6 +16,7 @@ from chain_fixtures import CRS, TRANSFORM, hill_and_plain
 import models.ensemble
 from models.ensemble import DEFAULT_MANIFEST
 from models.feature_stack import MODEL_BANDS
+from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
 from monitor.cli import main
 
@@ -194,6 +195,8 @@ def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monk
     assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
     scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["valley"]
     assert (scene["status"], scene["setting"], scene["candidates"]) == ("ok", "S1+S2", 1)
+    # what evaluate --chain checks its labelled inputs against
+    assert (scene["stack"], scene["sha256"]) == (str(path), sha256_file(path))
 
 
 def test_a_stack_whose_no_data_is_an_internal_mask_runs_on_its_footprint(tmp_path, monkeypatch):
@@ -284,7 +287,8 @@ def test_a_scene_without_detection_leaves_no_earlier_rasters_in_the_folder(
     bands[[*blind, MODEL_BANDS.index("dNDVI")]] = np.nan
     _write(stack_file, bands)
     assert main(args) == 0
-    assert json.loads((out / "summary.json").read_text())["scenes"]["hill"]["status"] == "no-data"
+    hill = json.loads((out / "summary.json").read_text())["scenes"]["hill"]
+    assert (hill["status"], hill["sha256"]) == ("no-data", sha256_file(stack_file))
     assert sorted(p.name for p in out.iterdir()) == ["detections.gpkg", "summary.json"]
 
 
