@@ -60,7 +60,6 @@ from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
-from rasterio.windows import Window
 
 from models.atomic import write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
@@ -70,6 +69,7 @@ from models.datasets import (
     first_names,
     near_names,
     open_geotiff,
+    read_bands,
     read_input,
 )
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear, polarisations_swapped
@@ -353,34 +353,16 @@ _DB_MEDIAN_RANGE: tuple[float, float] = (-50.0, 20.0)
 def _aligned(
     src: rasterio.io.DatasetReader, order: list[int] | None, step: int
 ) -> dict[str, np.ndarray]:
-    """The model bands of ``src`` decimated by ``step`` (every ``step``-th pixel of each axis),
-    by name, no data as NaN (pixels kept in place, so that bands can be compared pixel by
-    pixel): what the file declares as no data, its nodata value or a mask band, as
-    :func:`models.datasets.read_input` reads it.
-
-    Read in strips of whole block rows: GDAL reads a decimated window band by band, and a
-    pixel-interleaved stack decodes each block for all its bands; read whole, a stack larger
-    than GDAL's block cache (5 % of the memory) decoded every block again for each band, and
-    the check of a 5000 x 5000 stack took 189 s against 7.3 s in strips
-    (bench/bench_check_stack.py)."""
+    """The model bands of ``src`` by name, every ``step``-th pixel of each axis
+    (:func:`models.datasets.read_bands`: in strips, a large pixel-interleaved stack is not
+    decoded once per band), no data as NaN (pixels kept in place, so that bands can be
+    compared pixel by pixel): what the file declares as no data, its nodata value or a mask
+    band, as :func:`models.datasets.read_input` reads it."""
     indexes = [
         (MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]) + 1
         for name in MODEL_BANDS
     ]
-    width = max(1, src.width // step)
-    rows = step * max(1, math.ceil(src.block_shapes[0][0] / step))  # a multiple of the step
-    strips = []
-    for top in range(0, src.height, rows):
-        height = min(rows, src.height - top) // step
-        if top == 0:
-            height = max(1, height)  # a stack fewer pixels high than the step: one row
-        if height == 0:  # the last rows, fewer than a step
-            break
-        window = Window(0, top, src.width, min(height * step, src.height - top))
-        strips.append(
-            src.read(indexes, window=window, out_shape=(len(indexes), height, width), masked=True)
-        )
-    filled = np.ma.concatenate(strips, axis=1).astype(np.float64).filled(np.nan)
+    filled = read_bands(src, indexes, step).filled(np.nan).astype(np.float64)
     return dict(zip(MODEL_BANDS, filled, strict=True))
 
 

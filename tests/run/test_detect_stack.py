@@ -540,37 +540,6 @@ def test_the_radar_fill_is_counted_in_pixels_of_the_stack_not_of_its_sample(tmp_
         detect_stack.check_stack(stack)
 
 
-@pytest.mark.parametrize(
-    "layout",
-    [
-        dict(tiled=True, blockxsize=32, blockysize=32, interleave="pixel"),
-        dict(tiled=False, blockysize=3, interleave="band"),  # strips of 3 rows, not the step's
-    ],
-)
-def test_the_checks_sample_every_band_on_one_grid_strip_by_strip(tmp_path, monkeypatch, layout):
-    """The checks read a large stack in strips of block rows (read whole, a pixel-interleaved
-    stack outgrowing GDAL's block cache decoded every block once per band: 189 s for
-    5000 x 5000, 7.3 s in strips; bench/bench_check_stack.py). The sample is still every
-    step-th pixel of each axis, the same pixels in every band, and no data stays NaN."""
-    import monitor.ops.detect_stack as detect_stack
-    from models.feature_stack import MODEL_BANDS
-
-    rows, cols = np.mgrid[0:150, 0:100].astype(np.float32)
-    bands = np.stack([rows * 1000 + cols + b for b in range(len(MODEL_BANDS))])
-    bands[:, 140:, 90:] = np.nan
-    stack = _write(tmp_path / "a_input.tif", bands, nodata=np.nan, **layout)
-    with rasterio.open(stack) as src:
-        sample = detect_stack._aligned(src, None, step=4)
-    first = sample[MODEL_BANDS[0]]
-    assert first.shape == (37, 25)  # 150 // 4 rows of 100 // 4 pixels
-    # every 4th row and column, the one nearest the centre of each 4 x 4 cell
-    expected = (np.arange(37)[:, None] * 4 + 2) * 1000.0 + (np.arange(25)[None, :] * 4 + 2)
-    expected[35:, 22:] = np.nan  # rows 142.., columns 90..
-    np.testing.assert_array_equal(first, expected)
-    for b, name in enumerate(MODEL_BANDS):  # the same pixels in every band
-        np.testing.assert_array_equal(sample[name], expected + b)
-
-
 def _damage_block(path: Path, band: str) -> None:
     """Overwrite the compressed bytes of ``band``'s first block (a partial download, a bad
     disk): the header still reads, the block's pixels do not."""
