@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ __all__ = [
     "sign",
     "verify",
 ]
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Landslide-Signature-256"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -156,6 +159,21 @@ for _logger in ("urllib3.connection", "urllib3.connectionpool"):
     logging.getLogger(_logger).addFilter(_UrllibPaths())
 
 
+def _in_the_clear(url: str) -> bool:
+    """Whether ``url`` is plain http to another machine (http to this one, a receiver on
+    localhost behind a local proxy, never leaves it)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name
+        return True
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     # ASCII digits only: isdigit() also takes '²', which float() refuses
@@ -170,10 +188,21 @@ class WebhookSender:
     def __init__(self, settings: WebhookSettings, session: requests.Session | None = None) -> None:
         self.settings = settings
         self.session = session or requests.Session()
+        self._warned: set[str] = set()
 
     def send(self, alerts: Sequence[Alert]) -> None:
         secret = self.settings.secret()
         url = self.settings.target()
+        origin = _origin(url)
+        if origin not in self._warned and _in_the_clear(url):
+            self._warned.add(origin)  # once per sender and receiver, not once per batch
+            log.warning(
+                "webhook %r posts to %s over plain http: every alert (places, outlines, "
+                "quicklook links) can be read on its way, and the signature stops changes to "
+                "it, not reading; use https",
+                self.settings.name,
+                origin,
+            )
         for alert in alerts:
             self._post(alert, secret, url)
 

@@ -524,3 +524,42 @@ def test_urllib3_s_url_filter_never_raises_into_the_request() -> None:
     )  # fmt: skip
     assert _UrllibPaths().filter(ipv6)
     assert ipv6.getMessage() == "Failed to parse headers (url=http://[::1]:8080/…): defects"
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://ops.example.org/hooks/SECRET", "posts to http://ops.example.org over plain http"),
+        ("http://10.0.0.7:8080/hook", "posts to http://10.0.0.7:8080 over plain http"),
+        ("https://ops.example.org/hook", None),
+        ("http://127.0.0.1:8765/alerts", None),  # the demo's inbox: never leaves the machine
+        ("http://[::1]:8765/alerts", None),
+        ("http://localhost/alerts", None),
+    ],
+)
+def test_plain_http_to_another_machine_is_warned_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    url: str, warned: str | None,
+) -> None:  # fmt: skip
+    """Found by a review: a webhook on plain http sent every alert readable on its way without
+    a word (the signature stops a change, not a reading). It is said once per receiver, with
+    its origin alone (a path may hold a token), and not for a receiver on this machine."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(name="ops", url=url, secret_env="LM_TEST_SECRET")
+
+    class _Session:
+        def post(self, url: str, **_: object) -> requests.Response:
+            answer = requests.Response()
+            answer.status_code = 200
+            return answer
+
+    sender = WebhookSender(hook, session=_Session())  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="monitor.alerts.webhook"):
+        sender.send([_one_webhook_alert(tmp_path)])
+        sender.send([_one_webhook_alert(tmp_path)])
+    said = [r.getMessage() for r in caplog.records if r.name == "monitor.alerts.webhook"]
+    if warned is None:
+        assert said == []
+    else:
+        assert len(said) == 1 and warned in said[0] and "webhook 'ops'" in said[0]
+        assert "SECRET" not in said[0]
