@@ -11,12 +11,13 @@ no reader of the target opens.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["leftovers", "write_atomically"]
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -31,7 +32,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], objec
     a new file gets (the umask's), like the file ``write`` made."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")  # leftovers
     try:
         write(tmp)
         with open(tmp, "rb") as written:
@@ -42,6 +43,15 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], objec
         raise
     _sync_folder(path.parent)
     return path
+
+
+def leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files that writes of ``path`` killed before their rename left beside it
+    (``.NAME.<8 hex>.part.SUFFIX``): what a writer that owns ``path`` may remove before it
+    writes again, when no other writer of it runs."""
+    path = Path(path)
+    pattern = f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.part{glob.escape(path.suffix)}"
+    return sorted(path.parent.glob(pattern))
 
 
 def _sync_folder(folder: Path) -> None:

@@ -22,10 +22,11 @@ the labelled layout). ``DIR`` receives:
   both are written after each scene, with the stacks left in ``not_run``, so that a run
   killed outright leaves the scenes it finished.
 
-An earlier run's ``detections.gpkg`` and ``summary.json`` are removed before this run writes its
-first raster, and each is replaced whole (a temporary file renamed) after every scene: a run
-killed part-way (SIGKILL, the OOM killer) leaves the scenes it finished, with the stacks it did
-not run listed, never an earlier run's polygons beside its own rasters; run it again.
+An earlier run's ``detections.gpkg`` and ``summary.json`` (and the temporary files of a run
+killed while it wrote one) are removed before this run writes its first raster, and each is
+replaced whole (a temporary file renamed) after every scene: a run killed part-way (SIGKILL,
+the OOM killer) leaves the scenes it finished, with the stacks it did not run listed, never an
+earlier run's polygons beside its own rasters; run it again.
 
 The rules are the region's of ``--config`` (``--region`` names it when the file has several:
 ``threshold``, ``min_area_m2``, ``masks``, ``filter_cut``) and its ``model:`` section; without a
@@ -61,7 +62,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
-from models.atomic import write_atomically
+from models.atomic import leftovers, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
     DatasetError,
@@ -82,6 +83,7 @@ from monitor.grid import multipolygon, utm_crs_for
 from monitor.ops._args import add_config
 from monitor.pipeline.chain import (
     ChainModel,
+    cog_leftovers,
     cog_paths,
     detect,
     stack_from_scene,
@@ -514,6 +516,12 @@ def detect_stacks(
     # its rasters: a run killed part-way (no handler runs) leaves none of them beside its own
     for earlier in (out / DETECTIONS_FILE, out / SUMMARY_FILE):
         earlier.unlink(missing_ok=True)
+    # and what a run killed while it wrote a file left (temporary files, never read)
+    left = [*leftovers(out / DETECTIONS_FILE), *leftovers(out / SUMMARY_FILE), *cog_leftovers(out)]
+    for part in left:
+        part.unlink(missing_ok=True)
+    if left:
+        log.info("%s: %d temporary file(s) of a killed run removed", out, len(left))
     frames: list[gpd.GeoDataFrame] = []
     summary: dict[str, Any] = {"scenes": {}}
     try:

@@ -56,6 +56,7 @@ __all__ = [
     "ChainModel",
     "Detection",
     "apply_filter",
+    "cog_leftovers",
     "cog_paths",
     "detect",
     "empty_detection_candidates",
@@ -211,6 +212,15 @@ def cog_paths(folder: Path, stem: str) -> list[Path]:
     """Where :func:`write_cogs` writes ``stem``'s layers in ``folder`` (:data:`COG_LAYERS`
     order): also what a run that writes none for ``stem`` removes of an earlier one."""
     return [Path(folder) / f"{stem}_{name}.tif" for name in COG_LAYERS]
+
+
+def cog_leftovers(folder: Path) -> list[Path]:
+    """The ``.part`` files of :func:`write_cogs` in ``folder`` (and GDAL's ``.ovr.tmp`` of
+    their overviews) that a process killed while it wrote them left behind (a failed write
+    removes its own)."""
+    folder = Path(folder)
+    patterns = [f"*_{name}.tif.part{tmp}" for name in COG_LAYERS for tmp in ("", ".ovr.tmp")]
+    return sorted(p for pattern in patterns for p in folder.glob(pattern))
 
 
 def prune_cogs(folder: Path, before: date) -> tuple[int, int]:

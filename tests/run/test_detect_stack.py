@@ -862,6 +862,24 @@ def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_run_removes_the_temporary_files_a_killed_run_left(stack_file, tmp_path, monkeypatch):
+    """Found by a review: a run killed while it wrote a COG or the polygons left its ``.part``
+    files in the folder for good; the next run into it removes those of its own files alone."""
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [".detections.gpkg.0123abcd.part.gpkg", ".summary.json.89abcdef.part.json",
+            "z_probability.tif.part", "z_spread.tif.part", "z_spread.tif.part.ovr.tmp"]  # fmt: skip
+    others = [".notes.txt.0123abcd.part.txt", "z_probability.tif", "z_other.tif.part"]
+    for name in left + others:
+        (out / name).write_bytes(b"x")
+    assert main(["detect", "--stack", str(stack_file), "--out", str(out), "-q"]) == 0
+    assert [name for name in left if (out / name).exists()] == []
+    assert [name for name in others if (out / name).exists()] == others
+
+
 def test_detections_are_valid_polygons_where_pixels_touch_at_a_corner(
     tmp_path, monkeypatch
 ) -> None:
