@@ -451,6 +451,11 @@ def _same_grid(a: Affine, b: Affine) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(tuple(a)[:6], tuple(b)[:6], strict=True))
 
 
+# Below this share of unknown pixels, a label without a landslide pixel is warned as a likely
+# mask of 0 and 255: landslides cover a small part of a scene, what a review leaves unknown most.
+_MASK_LIKE_UNKNOWN_SHARE = 0.5
+
+
 def read_label(
     path: Path, shape: tuple[int, ...], crs: CRS | None, transform: Affine | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -495,6 +500,16 @@ def read_label(
             "on its input's pixels: write it on that grid, or without georeferencing"
         )
     unknown = label == IGNORE
+    if unknown.any() and not (label == 1).any() and unknown.mean() < _MASK_LIKE_UNKNOWN_SHARE:
+        # a mask of 0 and 255 (as many tools write one) reads as no landslide at all, its
+        # landslides unknown; a reviewed scene without a confirmed landslide (dataset
+        # from-reviews) holds 0 near its dismissed candidates and 255 over most of the rest
+        log.warning(
+            "%s: no landslide pixel (1), and %d pixel(s) of %d are %d (unknown), as in a mask "
+            "of 0 and 255: if %d marks its landslides, recode it (gdal_calc.py -A LABEL "
+            '--calc "A>0" --type Byte)',
+            path, int(unknown.sum()), unknown.size, IGNORE, IGNORE,
+        )  # fmt: skip
     return (label == 1).astype(np.uint8), unknown if unknown.any() else None
 
 

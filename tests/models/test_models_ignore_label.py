@@ -77,6 +77,44 @@ def test_label_files_keep_the_ignore_value(
     assert all((crop == 1).any() for crop in y)
 
 
+@pytest.mark.parametrize(
+    ("unknown_rows", "landslide", "warned"),
+    [
+        ((10, 14), False, True),  # a mask of 0 and 255: its landslides would read as unknown
+        ((10, 14), True, False),  # a weak label: landslides 1, unknown 255
+        ((0, 40), False, False),  # a reviewed scene without confirmation: mostly unknown
+        (None, False, False),  # a scene without landslide
+    ],
+)
+def test_a_label_that_looks_like_a_0_255_mask_is_warned(
+    tmp_path: Path,
+    scene_factory: Callable[..., Scene],
+    caplog: pytest.LogCaptureFixture,
+    unknown_rows: tuple[int, int] | None,
+    landslide: bool,
+    warned: bool,
+) -> None:
+    """Found by a review: a mask of 0 and 255, as many tools write one, read as a scene with
+    no landslide and its landslides unknown, without a word: trained on, it taught nothing;
+    scored, it counted nothing. Refusing it would refuse `dataset from-reviews` scenes whose
+    candidates were all dismissed (0 near them, 255 over most of the rest), so it is warned
+    where 255 covers less than half of a label without a 1."""
+    scene = scene_factory(3, size=64)
+    label = np.zeros_like(scene.label)
+    label[30:34, 30:34] = 1 if landslide else 0
+    ignore = np.zeros(label.shape, bool)
+    if unknown_rows is not None:
+        ignore[unknown_rows[0] : unknown_rows[1]] = True
+    write_scene(tmp_path, Scene(scene.id, scene.image, label, scene.crs, scene.transform, ignore))
+    with caplog.at_level("WARNING", logger="models.datasets"):
+        read_scene(tmp_path, scene.id)
+    said = [r.getMessage() for r in caplog.records if "no landslide pixel" in r.getMessage()]
+    assert len(said) == int(warned)
+    if warned:
+        assert "256 pixel(s) of 4096 are 255 (unknown)" in said[0]
+        assert '--calc "A>0"' in said[0]
+
+
 def test_scores_leave_ignored_pixels_out(
     tmp_path: Path, scene_factory: Callable[..., Scene]
 ) -> None:
