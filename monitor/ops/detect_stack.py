@@ -295,7 +295,17 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                     "tiles/t_0_0_input.tif: a window past the stack's edge is filled with 0), "
                     "or raise --max-pixels on a machine with the memory"
                 )
-            _check_values(src, path, order)
+            try:
+                _check_values(src, path, order)
+            except BadInput as err:
+                if order is not None:
+                    raise
+                # unnamed bands in another order fail a value check first: say what it reads
+                raise BadInput(
+                    f"{err}. Its bands carry no model band names, so they are read in the "
+                    f"layout's order ({', '.join(MODEL_BANDS)}): if the file holds them in "
+                    "another order, name them (GeoTIFF band descriptions) or write them in it"
+                ) from None
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
         # rasterio's "Read failed. See previous exception for details." names no cause: GDAL's
         # is the exception it chained

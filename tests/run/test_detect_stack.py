@@ -505,6 +505,27 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
     assert not out.exists()
 
 
+def test_unnamed_bands_in_another_order_are_said_to_be_read_in_the_layout_s(tmp_path, capsys):
+    """Found by a review: a stack whose unnamed bands were written in another order (elevation
+    where dNDVI belongs) was refused as a dNDVI "scaled by 100 or 10 000", with no word of the
+    order the bands are read in; named, the same file is read by name and runs its checks."""
+    from models.feature_stack import MODEL_BANDS
+
+    bands = hill_and_plain().bands()
+    order = list(range(len(MODEL_BANDS)))
+    i, j = MODEL_BANDS.index("dNDVI"), MODEL_BANDS.index("elevation")
+    order[i], order[j] = j, i
+    stack = _write(tmp_path / "in" / "a_input.tif", bands[order])
+    assert main(["detect", "--stack", str(stack), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "dNDVI spans" in err and "Its bands carry no model band names" in err
+    with rasterio.open(stack, "r+") as dst:
+        dst.descriptions = tuple(MODEL_BANDS[k] for k in order)
+    from monitor.ops.detect_stack import check_stack
+
+    assert check_stack(stack) == []
+
+
 def test_a_few_radar_pixels_of_exactly_0_db_are_values_not_a_fill(tmp_path):
     """Found by the review of the check above: one pixel of 0 dB in the four radar bands (a
     stack rounded to whole dB) refused the whole stack; a fill covers where a scene was
