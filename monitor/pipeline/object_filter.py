@@ -138,9 +138,6 @@ _STRAIGHT_RUN_M = 40.0
 _CORNER_TOLERANCE_DEG = 20.0
 _EDGE_SIGMA_PX = 1.0  # smoothing of the dNDVI before its gradient (noise, the pixel grid)
 _EDGE_MIN_PX = 9  # fewer valid gradient pixels than this and the edge order is MISSING
-# the elevation's extension past the stack's edge: the Gaussian's reach (4 sigma of 1 pixel)
-# and the Laplacian's pixel
-_TERRAIN_PAD_PX = 5
 
 
 _D8_STEPS: Final = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
@@ -283,13 +280,8 @@ def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Da
     )
     elevation = stack["elevation"].values.astype(np.float64)
     z_filled = np.where(np.isfinite(elevation), elevation, np.nanmean(elevation))
-    # continued past the stack's edge as the slope it has there (odd reflection): mirrored
-    # (scipy's default) the ground folds at the edge, a ridge or a valley as deep as the slope
-    pad = _TERRAIN_PAD_PX
-    extended = np.pad(z_filled, pad, mode="reflect", reflect_type="odd")
-    smooth_extended = ndimage.gaussian_filter(extended, 1.0)
-    laplacian = ndimage.laplace(smooth_extended)[pad:-pad, pad:-pad]
-    smooth = smooth_extended[pad:-pad, pad:-pad]
+    smooth = ndimage.gaussian_filter(z_filled, 1.0)
+    laplacian = ndimage.laplace(smooth)
     gy, gx = np.gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
     accumulation = flow_accumulation(elevation) * res * res
     dndvi = stack["dNDVI"].values.astype(np.float64)
