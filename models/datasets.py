@@ -127,22 +127,25 @@ def read_bands(
     src: rasterio.io.DatasetReader, indexes: Sequence[int] | None = None, step: int = 1
 ) -> np.ma.MaskedArray:
     """Bands ``indexes`` (1-based; all by default) of the open ``src`` as float32, masked where
-    the file declares no data (its nodata value or a mask band), every ``step``-th pixel of
-    each axis (1: all of them; else the one nearest the centre of each ``step`` x ``step``
-    cell, as GDAL's nearest decimation picks it).
+    the file declares no data (its nodata value or a mask band). With ``step`` > 1, one pixel
+    of each ``step`` x ``step`` cell, the one nearest its centre (GDAL's nearest decimation),
+    cells counted from the top-left corner: the last rows and columns that make no whole cell
+    are not read (a file narrower than ``step`` gives the pixel nearest its centre).
 
-    Read in strips of whole block rows. GDAL reads a multi-band window band by band, and a
-    pixel-interleaved GeoTIFF decodes each block for all its bands: read whole, a stack larger
-    than GDAL's block cache (5 % of the memory) decoded every block again for each band. A
-    5000 x 5000 stack of 15 bands, pixel-interleaved: 47.7 s in one read, 8.9 s in strips;
-    the checks' decimated sample of it 189.7 s against 7.5 s (bench/bench_check_stack.py,
-    2026-12-05)."""
+    Read in strips of at least :data:`_MIN_STRIP_ROWS` rows and one block row. GDAL reads a
+    multi-band window band by band, and a pixel-interleaved GeoTIFF decodes each block for all
+    its bands: read whole, a stack larger than GDAL's block cache (5 % of the memory) decoded
+    every block again for each band. A 5000 x 5000 stack of 15 bands, pixel-interleaved: 47.7 s
+    in one read, 8.9 s in strips; the checks' decimated sample of it 189.7 s against 7.5 s
+    (bench/bench_check_stack.py, 2026-12-05)."""
     bands = list(indexes) if indexes is not None else list(range(1, src.count + 1))
     step = max(1, int(step))
     shape = (len(bands), max(1, src.height // step), max(1, src.width // step))
+    width = shape[2] * step if src.width >= step else src.width  # whole cells: ratio = step
     data = np.empty(shape, np.float32)
     mask = np.zeros(shape, bool)
-    rows = step * max(1, math.ceil(src.block_shapes[0][0] / step))  # a multiple of the step
+    tall = max(src.block_shapes[0][0], _MIN_STRIP_ROWS)
+    rows = step * math.ceil(tall / step)  # a multiple of the step
     done = 0
     for top in range(0, src.height, rows):
         out_rows = min(shape[1] - done, min(rows, src.height - top) // step)
@@ -150,7 +153,7 @@ def read_bands(
             out_rows = max(1, out_rows)  # a file fewer pixels high than the step: one row
         if out_rows <= 0:  # the last rows, fewer than a step
             break
-        window = Window(0, top, src.width, min(out_rows * step, src.height - top))
+        window = Window(0, top, width, min(out_rows * step, src.height - top))
         part = src.read(
             bands,
             window=window,
@@ -162,6 +165,12 @@ def read_bands(
         mask[:, done : done + out_rows] = np.ma.getmaskarray(part)
         done += out_rows
     return np.ma.MaskedArray(data, mask=mask)
+
+
+# read_bands' strips: a file written in strips of one row (gdal_translate without -co TILED)
+# read row by row took up to 7 times as long as one read; in 256 rows, twice (0.4 s against
+# 0.2 s for 5000 x 1000 x 15, 2026-12-05)
+_MIN_STRIP_ROWS = 256
 
 
 class DatasetError(ValueError):

@@ -11,6 +11,7 @@ import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp
 
+from models import datasets
 from models.datasets import DatasetError, read_bands, read_input
 from models.feature_stack import MODEL_BANDS
 
@@ -250,37 +251,52 @@ def test_a_stack_that_cannot_be_opened_says_what_the_file_is(
     "layout",
     [
         dict(tiled=True, blockxsize=32, blockysize=32, interleave="pixel"),
-        dict(tiled=False, blockysize=3, interleave="band"),  # strips of 3 rows, not the step's
+        dict(tiled=False, blockysize=1, interleave="band"),  # strips of one row
+        dict(tiled=False, blockysize=300, interleave="pixel"),  # blocks taller than the file
     ],
 )
 @pytest.mark.parametrize("step", [1, 4])
-def test_bands_are_read_strip_by_strip_on_one_grid(tmp_path, layout, step):
-    """read_bands reads a stack in strips of block rows (read whole, a pixel-interleaved stack
-    larger than GDAL's block cache decoded every block once per band: 47.7 s against 8.9 s for
-    a 5000 x 5000 stack, the checks' decimated sample 189.7 s against 7.5 s;
-    bench/bench_check_stack.py). What it reads is what one read gives: every step-th pixel of
-    each axis, the one nearest the centre of its cell, the same pixels in every band, no data
-    masked."""
-    rows, cols = np.mgrid[0:150, 0:100].astype(np.float32)
+def test_bands_are_read_strip_by_strip_on_one_grid(tmp_path, layout, step, monkeypatch):
+    """read_bands reads a stack in strips (read whole, a pixel-interleaved stack larger than
+    GDAL's block cache decoded every block once per band: 47.7 s against 8.9 s for a
+    5000 x 5000 stack, the checks' decimated sample 189.7 s against 7.5 s;
+    bench/bench_check_stack.py). Step 1 gives what one read gives; step 4 the pixel nearest
+    the centre of each 4 x 4 cell from the top-left corner, in rows and columns alike (151 x
+    103 pixels: the last 3 rows and columns make no cell), the same pixels in every band, no
+    data masked."""
+    monkeypatch.setattr(datasets, "_MIN_STRIP_ROWS", 8)  # several strips in a small file
+    height, width = 151, 103
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
     bands = np.stack([rows * 1000 + cols + b for b in range(len(MODEL_BANDS))])
     bands[:, 140:, 90:] = np.nan
     path = tmp_path / "a_input.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=150, width=100, count=len(bands),
-                       dtype="float32", crs="EPSG:32632", transform=TRANSFORM, nodata=np.nan,
-                       **layout) as dst:  # fmt: skip
+    with rasterio.open(path, "w", driver="GTiff", height=height, width=width,
+                       count=len(bands), dtype="float32", crs="EPSG:32632",
+                       transform=TRANSFORM, nodata=np.nan, **layout) as dst:  # fmt: skip
         dst.write(bands)
     with rasterio.open(path) as src:
         sample = read_bands(src, step=step)
-        assert sample.shape == (len(MODEL_BANDS), 150 // step, 100 // step)
-        offset = step // 2  # the pixel nearest the centre of each step x step cell
-        expected = (
-            (np.arange(150 // step)[:, None] * step + offset) * 1000.0
-            + np.arange(100 // step)[None, :] * step
-            + offset
-        )
-        gap = (expected // 1000 >= 140) & (expected % 1000 >= 90)
+        if step == 1:
+            whole = src.read(masked=True)
+            np.testing.assert_array_equal(sample.mask, np.ma.getmaskarray(whole))
+            np.testing.assert_array_equal(sample.data[~sample.mask], whole.data[~sample.mask])
+        assert sample.shape == (len(MODEL_BANDS), height // step, width // step)
+        picked_rows = np.arange(height // step) * step + step // 2
+        picked_cols = np.arange(width // step) * step + step // 2
+        expected = picked_rows[:, None] * 1000.0 + picked_cols[None, :]
+        gap = (picked_rows[:, None] >= 140) & (picked_cols[None, :] >= 90)
         for b in range(len(MODEL_BANDS)):  # the same pixels in every band, no data masked
             np.testing.assert_array_equal(sample.mask[b], gap)
             np.testing.assert_array_equal(sample.data[b][~gap], (expected + b)[~gap])
         # the bands asked for, in the order asked
         np.testing.assert_array_equal(read_bands(src, [3, 1], step)[0], sample[2])
+
+
+def test_a_file_fewer_rows_high_than_the_step_gives_the_row_nearest_its_centre(tmp_path):
+    """3 rows and a step of 10: the middle row, one pixel of each whole 10-column cell."""
+    path = tmp_path / "a_input.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=3, width=40, count=1,
+                       dtype="float32", crs="EPSG:32632", transform=TRANSFORM) as dst:  # fmt: skip
+        dst.write(np.arange(120, dtype=np.float32).reshape(1, 3, 40))
+    with rasterio.open(path) as src:
+        assert read_bands(src, step=10).data.tolist() == [[[45.0, 55.0, 65.0, 75.0]]]
