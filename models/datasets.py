@@ -461,8 +461,17 @@ def _same_grid(a: Affine, b: Affine) -> bool:
 
 
 # Below this share of unknown pixels, a label without a landslide pixel is warned as a likely
-# mask of 0 and 255: landslides cover a small part of a scene, what a review leaves unknown most.
+# mask of 0 and 255: landslides cover a small part of a scene.
 _MASK_LIKE_UNKNOWN_SHARE = 0.5
+
+
+def _written_by_dataset(label: Path) -> bool:
+    """Whether the ``dataset`` command wrote the scene of the label file ``label`` (its
+    provenance record beside it, :func:`provenance_path`): its labels hold 0 and 255 without a
+    1 by design (a reviewed scene whose candidates were all dismissed, an inventory's slides
+    smaller than a pixel burnt as unknown)."""
+    scene = label.name.removesuffix("_label.tif")
+    return provenance_path(label.parent.parent, scene).is_file()
 
 
 def read_label(
@@ -509,10 +518,14 @@ def read_label(
             "on its input's pixels: write it on that grid, or without georeferencing"
         )
     unknown = label == IGNORE
-    if unknown.any() and not (label == 1).any() and unknown.mean() < _MASK_LIKE_UNKNOWN_SHARE:
+    if (
+        unknown.any()
+        and not (label == 1).any()
+        and unknown.mean() < _MASK_LIKE_UNKNOWN_SHARE
+        and not _written_by_dataset(path)
+    ):
         # a mask of 0 and 255 (as many tools write one) reads as no landslide at all, its
-        # landslides unknown; a reviewed scene without a confirmed landslide (dataset
-        # from-reviews) holds 0 near its dismissed candidates and 255 over most of the rest
+        # landslides unknown
         log.warning(
             "%s: no landslide pixel (1), and %d pixel(s) of %d are %d (unknown), as in a mask "
             "of 0 and 255: if %d marks its landslides, recode it (gdal_calc.py -A LABEL "

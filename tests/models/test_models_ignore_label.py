@@ -78,12 +78,13 @@ def test_label_files_keep_the_ignore_value(
 
 
 @pytest.mark.parametrize(
-    ("unknown_rows", "landslide", "warned"),
+    ("unknown_rows", "landslide", "by_dataset", "warned"),
     [
-        ((10, 14), False, True),  # a mask of 0 and 255: its landslides would read as unknown
-        ((10, 14), True, False),  # a weak label: landslides 1, unknown 255
-        ((0, 40), False, False),  # a reviewed scene without confirmation: mostly unknown
-        (None, False, False),  # a scene without landslide
+        ((10, 14), False, False, True),  # a mask of 0 and 255: its landslides read as unknown
+        ((10, 14), True, False, False),  # a weak label: landslides 1, unknown 255
+        ((0, 40), False, False, False),  # mostly unknown, as a review leaves a scene
+        (None, False, False, False),  # a scene without landslide
+        ((10, 14), False, True, False),  # the first, written by the dataset command
     ],
 )
 def test_a_label_that_looks_like_a_0_255_mask_is_warned(
@@ -92,14 +93,21 @@ def test_a_label_that_looks_like_a_0_255_mask_is_warned(
     caplog: pytest.LogCaptureFixture,
     unknown_rows: tuple[int, int] | None,
     landslide: bool,
+    by_dataset: bool,
     warned: bool,
 ) -> None:
     """Found by a review: a mask of 0 and 255, as many tools write one, read as a scene with
     no landslide and its landslides unknown, without a word: trained on, it taught nothing;
-    scored, it counted nothing. Refusing it would refuse `dataset from-reviews` scenes whose
-    candidates were all dismissed (0 near them, 255 over most of the rest), so it is warned
-    where 255 covers less than half of a label without a 1."""
+    scored, it counted nothing. Refusing it would refuse scenes of the `dataset` command that
+    are 0/255 by design (a reviewed scene whose candidates were all dismissed), so it is warned
+    where 255 covers less than half of a label without a 1 and no provenance record of the
+    `dataset` command lies beside the scene."""
+    from models.datasets import provenance_path
+
     scene = scene_factory(3, size=64)
+    if by_dataset:  # the record the dataset command writes last, beside the scene
+        provenance_path(tmp_path, scene.id).parent.mkdir(parents=True)
+        provenance_path(tmp_path, scene.id).write_text("{}")
     label = np.zeros_like(scene.label)
     label[30:34, 30:34] = 1 if landslide else 0
     ignore = np.zeros(label.shape, bool)
