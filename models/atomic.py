@@ -47,11 +47,16 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], objec
 
 def leftovers(path: str | os.PathLike[str]) -> list[Path]:
     """The temporary files that writes of ``path`` killed before their rename left beside it
-    (``.NAME.<8 hex>.part.SUFFIX``): what a writer that owns ``path`` may remove before it
-    writes again, when no other writer of it runs."""
+    (``.NAME.<8 hex>.part.SUFFIX``, and the SQLite journal a GeoPackage writer keeps beside
+    it, ``-journal``, ``-wal``, ``-shm``): what a writer that owns ``path`` may remove before
+    it writes again, when no other writer of it runs."""
     path = Path(path)
     pattern = f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.part{glob.escape(path.suffix)}"
-    return sorted(path.parent.glob(pattern))
+    return sorted(
+        found
+        for end in ("", "-journal", "-wal", "-shm")
+        for found in path.parent.glob(pattern + end)
+    )
 
 
 def _sync_folder(folder: Path) -> None:

@@ -526,8 +526,14 @@ def detect_stacks(
     # its rasters: a run killed part-way (no handler runs) leaves none of them beside its own
     for earlier in (out / DETECTIONS_FILE, out / SUMMARY_FILE):
         earlier.unlink(missing_ok=True)
-    # and what a run killed while it wrote a file left (temporary files, never read)
-    left = [*leftovers(out / DETECTIONS_FILE), *leftovers(out / SUMMARY_FILE), *cog_leftovers(out)]
+    # and what a run killed while it wrote one of this run's files left (temporary files,
+    # never read; another scene's, which another run may be writing, stay)
+    stems = [path.name.removesuffix("_input.tif") for path in stacks]
+    left = [
+        *leftovers(out / DETECTIONS_FILE),
+        *leftovers(out / SUMMARY_FILE),
+        *cog_leftovers(out, stems),
+    ]
     for part in left:
         part.unlink(missing_ok=True)
     if left:

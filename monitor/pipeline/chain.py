@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -214,13 +215,20 @@ def cog_paths(folder: Path, stem: str) -> list[Path]:
     return [Path(folder) / f"{stem}_{name}.tif" for name in COG_LAYERS]
 
 
-def cog_leftovers(folder: Path) -> list[Path]:
-    """The ``.part`` files of :func:`write_cogs` in ``folder`` (and GDAL's ``.ovr.tmp`` of
-    their overviews) that a process killed while it wrote them left behind (a failed write
-    removes its own)."""
-    folder = Path(folder)
-    patterns = [f"*_{name}.tif.part{tmp}" for name in COG_LAYERS for tmp in ("", ".ovr.tmp")]
-    return sorted(p for pattern in patterns for p in folder.glob(pattern))
+def cog_leftovers(folder: Path, stems: Iterable[str]) -> list[Path]:
+    """The ``.part`` files of :func:`write_cogs` for ``stems`` in ``folder`` (and GDAL's
+    ``.ovr.tmp`` of their overviews) that a process killed while it wrote them left behind (a
+    failed write removes its own)."""
+    return [
+        left
+        for stem in stems
+        for path in cog_paths(folder, stem)
+        for left in (
+            path.with_name(f"{path.name}.part"),
+            path.with_name(f"{path.name}.part.ovr.tmp"),
+        )
+        if left.exists()
+    ]
 
 
 def prune_cogs(folder: Path, before: date) -> tuple[int, int]:

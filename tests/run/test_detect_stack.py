@@ -885,15 +885,19 @@ def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(
 
 def test_a_run_removes_the_temporary_files_a_killed_run_left(stack_file, tmp_path, monkeypatch):
     """Found by a review: a run killed while it wrote a COG or the polygons left its ``.part``
-    files in the folder for good; the next run into it removes those of its own files alone."""
+    files (and the GeoPackage's journal) in the folder for good; the next run into it removes
+    those of its own files alone: the polygons, the summary and its scenes' COGs."""
     monkeypatch.setattr(
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
     )
     out = tmp_path / "out"
     out.mkdir()
-    left = [".detections.gpkg.0123abcd.part.gpkg", ".summary.json.89abcdef.part.json",
-            "z_probability.tif.part", "z_spread.tif.part", "z_spread.tif.part.ovr.tmp"]  # fmt: skip
-    others = [".notes.txt.0123abcd.part.txt", "z_probability.tif", "z_other.tif.part"]
+    stem = stack_file.name.removesuffix("_input.tif")
+    left = [".detections.gpkg.0123abcd.part.gpkg", ".detections.gpkg.0123abcd.part.gpkg-journal",
+            ".summary.json.89abcdef.part.json", f"{stem}_probability.tif.part",
+            f"{stem}_spread.tif.part", f"{stem}_spread.tif.part.ovr.tmp"]  # fmt: skip
+    # not this run's: another file's, another scene's (another run may be writing it)
+    others = [".notes.txt.0123abcd.part.txt", "z_probability.tif.part", "z_other.tif.part"]
     for name in left + others:
         (out / name).write_bytes(b"x")
     assert main(["detect", "--stack", str(stack_file), "--out", str(out), "-q"]) == 0
