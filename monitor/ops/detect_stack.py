@@ -297,14 +297,16 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 )
             try:
                 _check_values(src, path, order)
-            except BadInput as err:
+            except _NotTheLayoutsValues as err:
                 if order is not None:
                     raise
                 # unnamed bands in another order fail a value check first: say what it reads
+                said = str(err)
                 raise BadInput(
-                    f"{err}. Its bands carry no model band names, so they are read in the "
-                    f"layout's order ({', '.join(MODEL_BANDS)}): if the file holds them in "
-                    "another order, name them (GeoTIFF band descriptions) or write them in it"
+                    f"{said}{'' if said.endswith(('?', '.')) else '.'} Its bands carry no model "
+                    f"band names, so they are read in the layout's order ({', '.join(MODEL_BANDS)}"
+                    "): if the file holds them in another order, name them (GeoTIFF band "
+                    "descriptions) or write them in it"
                 ) from None
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
         # rasterio's "Read failed. See previous exception for details." names no cause: GDAL's
@@ -346,6 +348,11 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             f"{PIXEL_SIZE_M:g} m pixels (Sentinel-2's), their output at other sizes is untested"
         )
     return warnings
+
+
+class _NotTheLayoutsValues(BadInput):
+    """A band whose values are not what the layout holds under its name (a range, a scale, a
+    unit, the difference of two others): what unnamed bands in another order also give."""
 
 
 _RADAR_DB_BANDS: tuple[str, ...] = ("preVV", "postVV", "preVH", "postVH")
@@ -436,20 +443,20 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         )
     dndvi = band("dNDVI")
     if dndvi.size and (dndvi.min() < -2 or dndvi.max() > 2):
-        raise BadInput(
+        raise _NotTheLayoutsValues(
             f"{path}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
             "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
         )
     for name in _RADAR_DB_BANDS:
         values = band(name)
         if looks_linear(values):
-            raise BadInput(
+            raise _NotTheLayoutsValues(
                 f"{path}: {name} has no negative value (median {np.median(values):.3g}), "
                 "where land in dB lies around -10 to -20: it looks like linear power "
                 "(COPERNICUS/S1_GRD_FLOAT); the layout holds 10 * log10 of it"
             )
         if values.size and not _DB_MEDIAN_RANGE[0] <= np.median(values) <= _DB_MEDIAN_RANGE[1]:
-            raise BadInput(
+            raise _NotTheLayoutsValues(
                 f"{path}: {name} has a median of {np.median(values):.4g}, where land in dB lies "
                 "around -10 to -20: is it scaled (by 100, hundredths of dB as the archive "
                 "stores them)? The layout holds dB"
@@ -457,7 +464,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     for window in ("pre", "post"):  # as RegionWriter refuses a scene with its bands swapped
         swapped = polarisations_swapped(band(f"{window}VV"), band(f"{window}VH"))
         if swapped is not None:
-            raise BadInput(
+            raise _NotTheLayoutsValues(
                 f"{path}: {window}VH (median {swapped[1]:.3g} dB) is above {window}VV "
                 f"(median {swapped[0]:.3g} dB), where cross-polarised backscatter over land "
                 "lies below co-polarised: are VV and VH swapped (in the export's band order, "
@@ -465,7 +472,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
             )
     slope = band("slope")
     if slope.size and (slope.min() < 0 or slope.max() > 90):
-        raise BadInput(
+        raise _NotTheLayoutsValues(
             f"{path}: slope spans {slope.min():.4g} to {slope.max():.4g}; degrees lie in 0..90"
         )
     if not slope.size:  # the slope rule then drops every detection, silently
@@ -491,7 +498,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         if off > _DIFF_TOLERANCE_DB:
             flipped = float(np.median(np.abs(diff[seen] + change[seen])))
             hint = " (it is pre - post)" if flipped <= _DIFF_TOLERANCE_DB else ""
-            raise BadInput(
+            raise _NotTheLayoutsValues(
                 f"{path}: d{pol} is not post{pol} - pre{pol}{hint}: they differ by a median "
                 f"{off:.2g} dB; the layout's differences are post minus pre"
             )

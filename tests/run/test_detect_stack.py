@@ -521,9 +521,25 @@ def test_unnamed_bands_in_another_order_are_said_to_be_read_in_the_layout_s(tmp_
     assert "dNDVI spans" in err and "Its bands carry no model band names" in err
     with rasterio.open(stack, "r+") as dst:
         dst.descriptions = tuple(MODEL_BANDS[k] for k in order)
+    from monitor.errors import BadInput
     from monitor.ops.detect_stack import check_stack
 
     assert check_stack(stack) == []
+    # VV and VH swapped, a question: the hint follows it without a stray full stop
+    swapped = bands.copy()
+    for a, b in (("preVV", "preVH"), ("postVV", "postVH"), ("dVV", "dVH")):
+        i, j = MODEL_BANDS.index(a), MODEL_BANDS.index(b)
+        swapped[[i, j]] = swapped[[j, i]]
+    _write(stack, swapped)
+    with pytest.raises(BadInput, match=r"band names\)\? Its bands carry no model band names"):
+        check_stack(stack)
+    # a fill the file does not declare has nothing to do with the order: no hint
+    filled = bands.copy()
+    filled[MODEL_BANDS.index("dNDVI"), :4, :4] = -9999.0
+    _write(stack, filled)
+    with pytest.raises(BadInput, match="no-data fill") as refused:
+        check_stack(stack)
+    assert "Its bands carry" not in str(refused.value)
 
 
 def test_a_few_radar_pixels_of_exactly_0_db_are_values_not_a_fill(tmp_path):
