@@ -165,13 +165,15 @@ def _in_the_clear(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme.lower() != "http":
         return False
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")  # "localhost." is localhost
     if host == "localhost" or host.endswith(".localhost"):
         return False
     try:
-        return not ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:  # a name
         return True
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -535,6 +535,9 @@ def test_urllib3_s_url_filter_never_raises_into_the_request() -> None:
         ("http://127.0.0.1:8765/alerts", None),  # the demo's inbox: never leaves the machine
         ("http://[::1]:8765/alerts", None),
         ("http://localhost/alerts", None),
+        ("http://localhost./alerts", None),
+        ("http://[::ffff:127.0.0.1]:8765/alerts", None),
+        ("HTTP://ops.example.org/hook", "posts to http://ops.example.org over plain http"),
     ],
 )
 def test_plain_http_to_another_machine_is_warned_once(
