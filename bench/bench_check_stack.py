@@ -87,6 +87,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=5000, help="pixels a side (default 5000)")
     args = parser.parse_args()
+    if args.size < 256:  # before anything is written: the stack's tiles are 256 pixels
+        parser.error(f"--size {args.size}: at least 256 (one tile of the stack)")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "big_input.tif"
         start = time.perf_counter()

@@ -86,3 +86,14 @@ def test_region_bootstrap_recomputes_the_shipped_reports_intervals(
     assert "not of the simulator's form <region>_<YYYYMMDD>[_monitoring]: a;" in (
         capsys.readouterr().err
     )
+
+
+def test_check_stack_refuses_a_size_under_one_tile(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --size 0 wrote nothing and failed in rasterio's traceback
+    bench = _bench("bench_check_stack", monkeypatch, "--size", "0")
+    with pytest.raises(SystemExit) as refused:
+        bench.main()
+    assert refused.value.code == 2
+    assert "--size 0: at least 256 (one tile of the stack)" in capsys.readouterr().err
