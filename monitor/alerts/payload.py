@@ -48,6 +48,7 @@ SCHEMA_PATH = SCHEMA_DIR / "alert.schema.json"
 # Alerts queued by an older version wait in the outbox with their payload as it was built (a
 # retry sends the same body): each is checked against the schema of its own version.
 _EARLIER_SCHEMAS = {
+    "1.0": SCHEMA_DIR / "alert-1.0.schema.json",
     "1.1": SCHEMA_DIR / "alert-1.1.schema.json",
     "1.2": SCHEMA_DIR / "alert-1.2.schema.json",
 }

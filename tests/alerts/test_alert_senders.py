@@ -397,6 +397,48 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
         assert "undated" in body and "2024-02-23" not in body  # no windows for a bracket
 
 
+def test_an_alert_of_schema_1_0_is_mailed_and_posted(tmp_path: Path, monkeypatch) -> None:
+    """An alert queued under schema 1.0 (the first releases, before the event dating) was
+    refused by the webhook as a version it never sent, and stayed dead after `alerts retry
+    --dead`: it is checked against its own schema and sent as it was built; the e-mail says
+    it is undated."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    path, _ = _queued(tmp_path, "email:duty@example.org", 1)
+    with Outbox(path) as box:
+        row = box.rows("pending")[0]
+    payload = json.loads(json.dumps(row["payload"]))
+    payload["schema"] = "https://landslide-monitor.example.org/schemas/alert-1.0.json"
+    payload["schema_version"] = "1.0"
+    payload["quicklook"] = None
+    for added in ("event_after", "event_before", "event_dating", "confirmation"):
+        del payload["landslide"][added]
+    alert = Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=payload, quicklook=None, attempts=0,
+    )  # fmt: skip
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    text = build_message(smtp, "duty@example.org", [alert]).get_body(("plain",)).get_content()
+    assert "undated" in text
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(
+        name="ops", url="https://ops.example.org/hook", secret_env="LM_TEST_SECRET"
+    )
+    posted: list[bytes] = []
+
+    class _Session:
+        def post(self, url: str, data: bytes, **_: object) -> requests.Response:
+            posted.append(data)
+            answer = requests.Response()
+            answer.status_code = 200
+            return answer
+
+    WebhookSender(hook, session=_Session()).send([alert])  # type: ignore[arg-type]
+    assert json.loads(posted[0])["schema_version"] == "1.0"
+
+
 def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
     """Found on a walk as the duty geologist: the plain-text part was the HTML table laid out
     in columns, about 130 characters wide, which a phone, an 80-column terminal or an

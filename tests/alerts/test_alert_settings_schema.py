@@ -444,6 +444,16 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
         validate_payload(queued)
     with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
         validate_payload({**old, "schema_version": "0.9"})
+    # 1.0 (before the event dating): queued by the first releases, refused until 2026-12-05
+    first = copy.deepcopy(old)
+    first.update(
+        schema="https://landslide-monitor.example.org/schemas/alert-1.0.json", schema_version="1.0"
+    )
+    for added in ("event_after", "event_before", "event_dating", "confirmation"):
+        del first["landslide"][added]
+    validate_payload(first)
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+        validate_payload({**first, "landslide": old["landslide"]})  # 1.1's fields are not 1.0's
 
 
 def test_an_alert_a_newer_release_queued_is_named_so() -> None:
