@@ -32,7 +32,9 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], objec
     a new file gets (the umask's), like the file ``write`` made."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}")  # leftovers
+    tmp = path.with_name(
+        f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}"
+    )  # as leftovers() finds it
     try:
         write(tmp)
         with open(tmp, "rb") as written:

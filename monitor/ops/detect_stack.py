@@ -72,6 +72,7 @@ from models.datasets import (
     open_geotiff,
     read_bands,
     read_input,
+    scene_id_of,
 )
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear, polarisations_swapped
 from models.manifest import sha256_file
@@ -211,7 +212,7 @@ def find_stacks(path: Path) -> list[Path]:
             "%s: %d file(s) not run, as a stack is named <id>_input.tif: %s",
             inputs[0].parent, len(near), first_names(near),
         )  # fmt: skip
-    split = _pieces_hint(inputs[0].parent, {p.name.removesuffix("_input.tif") for p in inputs})
+    split = _pieces_hint(inputs[0].parent, {scene_id_of(p) for p in inputs})
     if split:
         log.warning("%s: not run: %s", inputs[0].parent, split)
     return inputs
@@ -397,13 +398,10 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     (:func:`models.feature_stack.polarisations_swapped`), and dVV/dVH that are not post minus
     pre."""
     step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
-    bands = _aligned(src, order, step)
-
-    def read(name: str) -> np.ndarray:
-        return bands[name]
+    sampled = _aligned(src, order, step)  # band name -> values on the decimated grid
 
     def band(name: str) -> np.ndarray:
-        values = read(name)
+        values = sampled[name]
         return values[np.isfinite(values)]
 
     # every band: Earth Engine's image.unmask(-9999) fills the radar bands where no scene was
@@ -417,7 +415,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
             )
     # 0 in every band is no ground (no land cover or climate class is 0): what gdalwarp without
     # -dstnodata writes around a reprojected footprint, and gdal_translate past a stack's edge
-    zeros = np.logical_and.reduce([read(name) == 0 for name in MODEL_BANDS])
+    zeros = np.logical_and.reduce([sampled[name] == 0 for name in MODEL_BANDS])
     if zeros.any():
         raise BadInput(
             f"{path}: {int(zeros.sum())} pixel(s) hold 0 in all {len(MODEL_BANDS)} bands (of "
@@ -429,7 +427,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
     # no scene gives exactly 0 dB in both polarisations of both windows: a fill, as Earth
     # Engine's image.unmask() (0 by default) writes it where radar saw nothing; taken for
     # backscatter, the members predict "no landslide" there instead of leaving it unknown
-    silent = np.logical_and.reduce([read(name) == 0 for name in _RADAR_DB_BANDS])
+    silent = np.logical_and.reduce([sampled[name] == 0 for name in _RADAR_DB_BANDS])
     # a few pixels of exactly 0 dB in all four can be values (whole dB in float32); a fill
     # covers where a scene was missing, a swath edge or more (pixels of the stack: each read
     # stands for step x step)
@@ -488,7 +486,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
         )
     for pol in ("VV", "VH"):
         names = (f"pre{pol}", f"post{pol}", f"d{pol}")
-        pre, post, diff = (read(name) for name in names)
+        pre, post, diff = (sampled[name] for name in names)
         change = post - pre
         # where the backscatter changed: on unchanged ground either sign of a difference is 0
         seen = np.isfinite(change) & np.isfinite(diff) & (np.abs(change) > 1.0)
@@ -535,7 +533,7 @@ def detect_stacks(
         earlier.unlink(missing_ok=True)
     # and what a run killed while it wrote one of this run's files left (temporary files,
     # never read; another scene's, which another run may be writing, stay)
-    stems = [path.name.removesuffix("_input.tif") for path in stacks]
+    stems = [scene_id_of(path) for path in stacks]
     left = [
         *leftovers(out / DETECTIONS_FILE),
         *leftovers(out / SUMMARY_FILE),
@@ -642,7 +640,7 @@ def _say_what_is_replaced(out: Path, stacks: list[Path]) -> None:
         earlier = json.loads((out / SUMMARY_FILE).read_text())["scenes"]
     except (OSError, ValueError, KeyError, TypeError):  # none, or not detect's
         return
-    mine = {p.name.removesuffix("_input.tif") for p in stacks}
+    mine = {scene_id_of(p) for p in stacks}
     gone = sorted(str(s) for s in earlier if s not in mine)
     if gone:
         log.warning(
