@@ -88,14 +88,17 @@ def read_secret(variable: str, what: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1): a login there never
-    crosses the network, so it needs no STARTTLS."""
+    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1, and 127.0.0.0/8
+    written IPv4-mapped, ::ffff:127.0.0.1): what is sent there never crosses the network, so a
+    login needs no STARTTLS and a webhook no https."""
     if host.lower().rstrip(".") == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:  # a host name
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
 def check_env_name(value: str | None) -> str | None:

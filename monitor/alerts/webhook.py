@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import re
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ import requests
 
 from monitor.alerts.payload import encode_body, validate_payload
 from monitor.alerts.senders import Alert, DeliveryError
-from monitor.alerts.settings import WebhookSettings
+from monitor.alerts.settings import WebhookSettings, is_loopback
 
 __all__ = [
     "EVENT_HEADER",
@@ -163,17 +162,7 @@ def _in_the_clear(url: str) -> bool:
     """Whether ``url`` is plain http to another machine (http to this one, a receiver on
     localhost behind a local proxy, never leaves it)."""
     parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
-        return False
-    host = (parts.hostname or "").lower().rstrip(".")  # "localhost." is localhost
-    if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:  # a name
-        return True
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
-    return not (address.is_loopback or (mapped is not None and mapped.is_loopback))
+    return parts.scheme.lower() == "http" and not is_loopback(parts.hostname or "")
 
 
 def _retry_after(response: requests.Response) -> float | None:
