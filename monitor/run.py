@@ -49,7 +49,13 @@ from monitor.pipeline.chain import detect, empty_detection_candidates, prune_cog
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
-from monitor.run_inputs import RESOURCES, build_configured_archive, check_run_date, check_setting
+from monitor.run_inputs import (
+    RESOURCES,
+    build_configured_archive,
+    check_run_date,
+    check_setting,
+    missing_archive,
+)
 from monitor.run_results import Clock, RegionResult, RunSummary, log_result, region_detections
 from monitor.run_reuse import Reuse
 from monitor.sources.archive import ArchiveError
@@ -392,8 +398,8 @@ def run_once(
 ) -> RunSummary:
     """Run the monitor once for ``run_date`` over ``regions`` (names; default all).
 
-    A run date after today, or before the source has any data, is refused with
-    :class:`~monitor.errors.BadInput` before anything is recorded.
+    A run date after today, or before the source has any data, or an archive folder that is
+    not there, is refused with :class:`~monitor.errors.BadInput` before anything is recorded.
 
     Holds the inventory's run lock throughout (:class:`monitor.store.lock.RunLockHeld` when another
     run has it, after waiting up to ``lock_wait_s`` seconds for it). Regions run serially, or on
@@ -404,7 +410,10 @@ def run_once(
     the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
     areas = [r.area for r in selected]
-    check_run_date(run_date, open_source(config.source), areas, timezone=config.schedule.timezone)
+    source = open_source(config.source)
+    if (missing := missing_archive(source)) is not None:  # every region would fail on it
+        raise BadInput(missing)
+    check_run_date(run_date, source, areas, timezone=config.schedule.timezone)
     start = time.perf_counter()
     timings: dict[str, float] = {}
     routing = config.alert_routing()

@@ -26,9 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "RESOURCES",
     "Resources",
+    "archive_problems",
     "build_configured_archive",
     "check_run_date",
     "check_setting",
+    "missing_archive",
+    "model_problems",
+    "preflight",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +79,10 @@ class Resources:
             device = resolve_device(model.device)
         except ValueError as err:
             raise BadInput(f"model.device: {err}") from None
-        resolve_engine(model.engine, device)  # refuse e.g. onnxruntime on CUDA
+        try:  # refuse e.g. onnxruntime on CUDA
+            resolve_engine(model.engine, device)
+        except ValueError as err:
+            raise BadInput(f"model.engine: {err}") from None
         path = Path(model.manifest).resolve()
         key = (str(path), path.stat().st_mtime, model.engine)
         if key not in self._ensembles:
@@ -100,6 +107,77 @@ def check_setting(model: ModelSettings, available: Sequence[str]) -> None:
 
 RESOURCES = Resources()
 """This process's sources and ensembles (a Dask worker process has its own)."""
+
+
+def preflight(config: MonitorConfig, source: Source) -> list[str]:
+    """What would make the runs of ``config`` fail, found without a run: the ``model:``
+    section's problems (:func:`model_problems`) and, where ``source`` (the one its ``source:``
+    section opens) is the archive, the archive's (:func:`archive_problems`). Earth Engine is not
+    contacted (``landslide-monitor gee check`` is its test). Each problem is one message naming
+    its field. ``schedule --dry-run`` prints them."""
+    return model_problems(config.model) + archive_problems(config, source)
+
+
+def model_problems(model: ModelSettings) -> list[str]:
+    """The ``model:`` section's problems, without loading the members' weights: the manifest
+    unreadable, ``model.setting`` not among its members' settings, the device not on this
+    machine, the engine not on that device."""
+    from models.inference import resolve_device, resolve_engine
+    from models.manifest import ManifestError, read_manifest
+
+    problems: list[str] = []
+    try:
+        check_setting(model, read_manifest(Path(model.manifest)).member_settings)
+    except ManifestError as err:
+        problems.append(f"model.manifest: {err}")
+    except BadInput as err:
+        problems.append(str(err))
+    try:
+        device = resolve_device(model.device)
+    except ValueError as err:
+        problems.append(f"model.device: {err}")
+    else:
+        try:
+            resolve_engine(model.engine, device)
+        except ValueError as err:
+            problems.append(f"model.engine: {err}")
+    return problems
+
+
+def missing_archive(source: Source) -> str | None:
+    """Why the archive ``source`` cannot be read at all (None where its folder is there, or the
+    source is not the archive): every region of a run would fail on it."""
+    from monitor.sources.archive import ArchiveSource
+
+    if not isinstance(source, ArchiveSource) or source.path.is_dir():
+        return None
+    state = "is not a folder" if source.path.exists() else "does not exist"
+    return (
+        f"source.path: the archive folder {source.path} {state}; build it with "
+        "`landslide-monitor archive build --config ...` or write regions into it with "
+        "RegionWriter (docs/archive.md)"
+    )
+
+
+def archive_problems(config: MonitorConfig, source: Source) -> list[str]:
+    """Where ``source`` is the archive: its folder missing, or configured regions not in it
+    (the messages name ``source.path``, or the regions and those the archive holds)."""
+    from monitor.sources.archive import ArchiveSource
+
+    if not isinstance(source, ArchiveSource):
+        return []
+    if (missing := missing_archive(source)) is not None:
+        return [missing]
+    held = source.regions()
+    absent = [r.name for r in config.regions if r.name not in held]
+    if not absent:
+        return []
+    return [
+        f"regions: {', '.join(map(repr, absent))} not in the archive {source.path} (regions "
+        f"there: {', '.join(held) or 'none'}); simulate them with `landslide-monitor archive "
+        "build --config ...` (a region with a `simulation` block), or write them from real "
+        "exports with RegionWriter (docs/archive.md)"
+    ]
 
 
 def check_run_date(

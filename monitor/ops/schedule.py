@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -74,6 +75,7 @@ from monitor.errors import BadInput, DatabaseFileError
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_version
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
+from monitor.run_inputs import archive_problems, model_problems, preflight
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
@@ -716,6 +718,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor schedule``: serve until SIGTERM (exit 0), or ``--dry-run``."""
     from monitor.config import load_config
+    from monitor.run import open_source
 
     config = load_config(args.config)
     settings = config.schedule
@@ -725,6 +728,13 @@ def cli_run(args: argparse.Namespace) -> int:
         trigger = settings.trigger()
         now = datetime.now(trigger.timezone)
         ledger = completed_runs(inventory, [r.name for r in config.regions])
+        # what would fail the runs, instead of the schedule: a scheduler started on it would
+        # only retry hopeless runs
+        if problems := preflight(config, open_source(config.source)):
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print(f"{len(problems)} problem(s): the scheduled runs would fail", file=sys.stderr)
+            return 2
         due = due_run_dates(trigger, now, ledger, settings.catch_up_days)
         fires: list[datetime] = []
         t = trigger.get_next_fire_time(None, now)
@@ -744,6 +754,13 @@ def cli_run(args: argparse.Namespace) -> int:
         print(f"a start now would run: {', '.join(map(str, due)) or 'nothing'}")
         print("next fires: " + ", ".join(f.isoformat() for f in fires))
         return 0
+    # a model section every run would refuse stops the scheduler now (exit 2) instead of being
+    # retried every retry_after_s; a missing archive may be a volume not mounted yet: warned,
+    # and its runs fail and are retried as any failed day is
+    if problems := model_problems(config.model):
+        raise BadInput("; ".join(problems))
+    for problem in archive_problems(config, open_source(config.source)):
+        log.warning("%s: every run of this configuration fails until it is mended", problem)
     # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger:
     # opening it checks its schema version
     if inventory.exists():

@@ -58,6 +58,16 @@ def write_config(directory: Path, manifest: Path, extra: str = "") -> Path:
     return path
 
 
+def write_archive_regions(directory: Path) -> Path:
+    """The folder ``write_config``'s ``source.path`` names, holding its regions' markers (a
+    ``region.json`` each, no data): what ``schedule --dry-run`` checks without reading."""
+    archive = directory / "archive"
+    for name in ("wayanad-hills", "emilia-hills"):
+        (archive / "regions" / name).mkdir(parents=True, exist_ok=True)
+        (archive / "regions" / name / "region.json").write_text("{}", encoding="utf-8")
+    return archive
+
+
 def _quicklook(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     pixels = (rng.random((48, 96, 3)) * 255).astype("uint8")

@@ -83,7 +83,7 @@ def test_the_job_store_s_url_comes_from_the_environment_where_named(
     """Found by an SRE's review: a job store on a database server needs its password in its
     URL, which could only be written in the YAML, whereas every other secret is read from an
     environment variable that the configuration names (docs/operations.md, Secrets)."""
-    from ops_fixtures import write_config
+    from ops_fixtures import write_archive_regions, write_config
 
     from monitor.cli import main
 
@@ -91,6 +91,7 @@ def test_the_job_store_s_url_comes_from_the_environment_where_named(
         ScheduleSettings(jobstore_url="sqlite:////tmp/jobs.sqlite", jobstore_url_env="JOBS")
     extra = "schedule: {jobstore_url_env: LANDSLIDE_JOBSTORE_URL}\n"
     path = str(write_config(tmp_path, untrained_manifest, extra))
+    write_archive_regions(tmp_path)
     monkeypatch.delenv("LANDSLIDE_JOBSTORE_URL", raising=False)
     for command in ("schedule", "status"):
         assert main([command, "--config", path]) == 2
@@ -450,12 +451,13 @@ def test_schedule_dry_run_hides_the_job_store_s_password(
 ) -> None:
     """Found by an SRE's review: `schedule --dry-run` printed the job store's URL, password
     included, to a terminal or a CI log."""
-    from ops_fixtures import write_config
+    from ops_fixtures import write_archive_regions, write_config
 
     from monitor.cli import main
 
     url = "postgresql://monitor:s3cret@db.example.org/jobs"
     path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
+    write_archive_regions(tmp_path)
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "job store postgresql://monitor:***@db.example.org/jobs" in out
@@ -848,3 +850,79 @@ def test_a_job_store_url_s_password_stays_out_of_the_traceback_too() -> None:
         SQLAlchemyJobStore(url=url)
     printed = "".join(traceback.format_exception(info.value))
     assert "a port that is not a number" in printed and "s3cret" not in printed
+
+
+def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model_s(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by a new user's walk through the docs: `schedule --dry-run` passed a
+    `model.setting` the ensemble lacks, a device this machine lacks, an archive folder that
+    was not there and a region the archive did not hold; every scheduled run then exited 2 (or
+    recorded failed regions) and was retried every 15 minutes."""
+    from ops_fixtures import write_archive_regions, write_config
+
+    from monitor.cli import main
+    from monitor.ops import schedule as schedule_module
+
+    # the ensemble has S1 and S1+S2 members (tests/ops/conftest.py); no machine has 99 GPUs
+    bad_model = f"model: {{manifest: {untrained_manifest}, setting: S2, device: 'cuda:99'}}\n"
+    path = write_config(tmp_path, untrained_manifest, "")
+    text = path.read_text(encoding="utf-8").replace(
+        f"model: {{manifest: {untrained_manifest}}}\n", bad_model
+    )
+    path.write_text(text, encoding="utf-8")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "error: model.setting is 'S2' but the ensemble" in err
+    assert "has only S1, S1+S2: set one of those, or auto" in err
+    assert "error: model.device: 'cuda:99': this machine has" in err
+    assert f"error: source.path: the archive folder {tmp_path / 'archive'} does not exist" in err
+    assert "3 problem(s): the scheduled runs would fail" in err
+    # the start refuses the model's problems before it serves or writes a job store
+    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: pytest.fail("served"))
+    assert main(["schedule", "--config", str(path)]) == 2
+    assert "model.setting is 'S2'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.sqlite"))
+
+    # a good model section; the archive holds one of the two regions
+    path = write_config(tmp_path, untrained_manifest, "")
+    write_archive_regions(tmp_path)
+    (tmp_path / "archive" / "regions" / "emilia-hills" / "region.json").unlink()
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: regions: 'emilia-hills' not in the archive {tmp_path / 'archive'} (regions "
+        "there: wayanad-hills)"
+    ) in err
+    assert "1 problem(s)" in err
+    # the start only warns of the archive (a volume mounted late): its runs fail and are retried
+    served: list[bool] = []
+    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append(True) or 0)
+    with caplog.at_level("WARNING", logger="monitor.ops.schedule"):
+        assert main(["schedule", "--config", str(path)]) == 0
+    assert served == [True]
+    assert "'emilia-hills' not in the archive" in caplog.text
+    write_archive_regions(tmp_path)
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    assert "a start now would run:" in capsys.readouterr().out
+
+
+def test_a_run_without_its_archive_folder_is_refused_before_anything_is_recorded(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the same walk: a run whose `source.path` was not there created the inventory,
+    recorded a failed run with every region failed, and exited 1, for a mistake of the file."""
+    from ops_fixtures import write_config
+
+    from monitor.cli import main
+
+    path = write_config(tmp_path, untrained_manifest, "")
+    assert main(["run", "--config", str(path), "--date", "2024-08-20", "--no-alerts"]) == 2
+    assert (
+        f"source.path: the archive folder {tmp_path / 'archive'} does not exist"
+    ) in capsys.readouterr().err
+    assert not (tmp_path / "inventory.gpkg").exists()
