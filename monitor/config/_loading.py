@@ -75,6 +75,22 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
+def _at(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """The parser's message placed where it noticed the problem, and the context's own place
+    where that is another line: a key missing its colon is noticed on the line after it ("while
+    scanning a simple key (line 7, column 5): could not find expected ':'" at line 8)."""
+    mark = exc.problem_mark or exc.context_mark
+    context, where = exc.context, exc.context_mark
+    if context and where is not None and mark is not None and where.line != mark.line:
+        context = f"{context} ({_at(where)})"
+    problem = ": ".join(p for p in (context, exc.problem) if p)
+    return f"{_at(mark)}: malformed YAML: {problem}" if mark else f"malformed YAML: {problem}"
+
+
 def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     """The file's YAML node tree and its data, a mapping; :class:`ConfigError` when the file
     cannot be read, is not YAML or is not a mapping."""
@@ -88,10 +104,7 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
-        raise ConfigError(path, [f"{where}malformed YAML: {problem}"]) from None
+        raise ConfigError(path, [_yaml_problem(exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"malformed YAML: {exc}"]) from None
     if data is None:
@@ -101,8 +114,9 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
     return root, data
 
 
-# A cross-field check of the whole configuration names the field it is about first:
-# "regions[3].name: region name 'x' is used twice" is placed on regions[3].name's line.
+# A cross-field check names the field it is about first: "regions[3].name: region name 'x' is
+# used twice" (of the whole configuration) is placed on regions[3].name's line, and "cron: ..."
+# of the schedule section on schedule.cron's, where the file holds that field.
 _FIELD_FIRST = re.compile(r"^(\w+(?:\[\d+\]|\.\w+)*): (.+)$", re.DOTALL)
 
 
@@ -111,13 +125,13 @@ def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[tupl
     located: list[tuple[int, str]] = []
     for error in exc.errors(include_url=False):
         loc, message = tuple(error["loc"]), _message(error)
-        named = _FIELD_FIRST.match(message) if not loc else None
-        if named:
-            loc = tuple(
+        if named := _FIELD_FIRST.match(message):
+            within = tuple(
                 int(part[1:-1]) if part.startswith("[") else part
                 for part in re.findall(r"\w+|\[\d+\]", named.group(1))
             )
-            message = named.group(2)
+            if not loc or _holds(root, (*loc, *within)):
+                loc, message = (*loc, *within), named.group(2)
         field, line = _loc_to_place(root, loc)
         where = f"line {line}: " if line is not None else ""
         located.append((line or 0, f"{where}{field}: {message}"))
@@ -150,6 +164,29 @@ def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str
         elif node is None and last:
             parts.append(f".{item}" if isinstance(item, str) else f"[{item}]")
     return ("".join(parts).lstrip(".") or "(top level)", line)
+
+
+def _holds(root: yaml.Node | None, loc: Sequence[int | str]) -> bool:
+    """Whether the document holds the field at ``loc`` (its last key or index there; pydantic's
+    union tags on the way are skipped as :func:`_loc_to_place` skips them)."""
+    node = root
+    for i, item in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            match = next((v for k, v in node.value if k.value == item), None)
+            if match is not None:
+                node = match
+                continue
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(item, int)
+            and 0 <= item < len(node.value)
+        ):
+            node = node.value[item]
+            continue
+        if last:
+            return False
+    return True
 
 
 def _message(error: ErrorDetails) -> str:

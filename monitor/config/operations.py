@@ -284,7 +284,7 @@ class DaskSettings(StrictModel):
         if self.scheduler_address is not None:
             if "://" not in self.scheduler_address:
                 raise ValueError(
-                    f"scheduler_address {self.scheduler_address!r} needs a protocol, "
+                    f"scheduler_address: {self.scheduler_address!r} needs a protocol, "
                     "e.g. tcp://host:8786"
                 )
             self.enabled = True

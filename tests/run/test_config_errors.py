@@ -65,6 +65,12 @@ MALFORMED = "regions:\n  - name: r1\n    geometry: {type: Polygon\n  - name: r2\
     ("content", "expected"),
     [
         (MALFORMED, "line 4, column 9: malformed YAML"),
+        # a key without its colon is noticed on the next line; its own line is named too
+        (
+            "regions:\n  - name: r1\n    orbit_pass both\n    windows: {}\n",
+            "line 4, column 5: malformed YAML: while scanning a simple key (line 3, column 5): "
+            "could not find expected ':'",
+        ),
         ("regions: [", "malformed YAML"),
         ("", "the configuration file is empty"),
         ("- a\n- b\n", "the top level must be a mapping"),
@@ -100,6 +106,28 @@ def test_unknown_fields_are_named_with_their_line(
     assert any("inventory.pth: unknown field" in p for p in problems)
     status, err = _cli_error(path, capsys)
     assert status == 2 and "regions[0].orbit: unknown field" in err
+
+
+def test_a_section_s_own_checks_are_placed_on_their_field_s_line(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found by a new user: a cron of four fields was reported on the `schedule:` line as
+    `schedule: cron: ...`, and a Dask address without its protocol on the `dask:` line."""
+    data = _data(manifest)
+    data["schedule"] = {"timezone": "UTC", "cron": "0 6 * *"}
+    data["dask"] = {"enabled": True, "scheduler_address": "localhost:8786"}
+    path = write_config(data)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cron = next(i for i, t in enumerate(lines, 1) if t.strip().startswith("cron:"))
+    address = next(i for i, t in enumerate(lines, 1) if "scheduler_address" in t)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert sorted(info.value.problems) == sorted([
+        f"line {cron}: schedule.cron: cron expression '0 6 * *' has 4 fields; expected 5 "
+        "(minute hour day month weekday) or 6 (second minute hour day month weekday)",
+        f"line {address}: dask.scheduler_address: 'localhost:8786' needs a protocol, e.g. "
+        "tcp://host:8786",
+    ])  # fmt: skip
 
 
 def test_duplicate_keys_are_refused(write_config: Callable[..., Path]) -> None:
@@ -510,6 +538,7 @@ def test_broken_manifest_stops_the_run_before_it_starts(
     data = _data(manifest)  # the fixture's manifest is "{}": not an ensemble
     data["inventory"] = {"path": "runs/inventory.gpkg"}
     path = write_config(data)
+    (path.parent / "data" / "archive").mkdir(parents=True)  # the source's default folder
     status, err = _cli_error(path, capsys)
     assert status == 2  # a manifest that fails its checks is bad input, like the configuration
     assert f"{manifest}: not a model manifest" in err
