@@ -297,17 +297,19 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     kinds = set(frame.geometry.geom_type.dropna())
     other = sorted(kinds - {"Polygon", "MultiPolygon"})
     if other:
+        besides = " besides polygons" if kinds & {"Polygon", "MultiPolygon"} else ", no polygon"
         raise ValueError(
-            f"region file {path} holds {', '.join(other)} features besides polygons; a region "
-            "is polygons alone: remove the others"
+            f"region file {path} holds {', '.join(other)} features{besides}; a region is "
+            "polygons alone: remove the others"
         )
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     else:
         if not is_lon_lat(tuple(frame.total_bounds)):
+            bounds = ", ".join(f"{v:.1f}" for v in frame.total_bounds)
             raise ValueError(
                 f"region file {path} declares no CRS (a shapefile without its .prj?) and its "
-                f"coordinates {tuple(round(v, 1) for v in frame.total_bounds)} are not lon/lat: "
+                f"coordinates ({bounds}) are not lon/lat: "
                 "give the file its CRS (ogr2ogr -a_srs EPSG:... OUT IN)"
             )
     return unary_union(list(frame.geometry))

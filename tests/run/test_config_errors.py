@@ -653,9 +653,17 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     two = folder / "two.gpkg"
     utm.to_file(two, layer="valley")
     utm.to_file(two, layer="ridge")
+    gpd.GeoDataFrame(geometry=[Point(10.905, 44.345)], crs="EPSG:4326").to_file(
+        folder / "point.geojson", driver="GeoJSON"
+    )
+    x0, y0, x1, y1 = utm.total_bounds  # printed as numbers, not numpy's reprs (a new user)
     cases = {
-        "regions/noprj.shp": r"declares no CRS \(a shapefile without its \.prj\?\)",
+        "regions/noprj.shp": (
+            r"declares no CRS \(a shapefile without its \.prj\?\) and its coordinates "
+            rf"\({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}\) are not lon/lat"
+        ),
         "regions/mixed.geojson": "holds Point features besides polygons",
+        "regions/point.geojson": "holds Point features, no polygon; a region is polygons alone",
         "regions/two.gpkg": r"has 2 layers \(valley, ridge\): name one with the region's `layer`",
     }
     for geometry, message in cases.items():
