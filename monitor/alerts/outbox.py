@@ -36,7 +36,7 @@ import logging
 import os
 import socket
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -215,6 +215,13 @@ class DeliveryReport:
     # not tried: their channel's secret or login variable is not set (Outbox._mark_waiting)
     waiting_for_settings: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def distinct_errors(self) -> list[str]:
+        """:attr:`errors` once each, in the order first met, with how many deliveries met it
+        where more than one: a webhook posts each alert on its own, so a receiver that refuses
+        them all gave one line per alert."""
+        counts = Counter(self.errors)
+        return [error if n == 1 else f"{error} ({n} deliveries)" for error, n in counts.items()]
 
     def __str__(self) -> str:
         waiting = self.waiting_for_settings

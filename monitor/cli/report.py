@@ -62,7 +62,7 @@ def _alerts(summary: RunSummary) -> list[str]:
         f"{summary.delivery.sent} sent, {outbox.get('pending', 0)} pending, "
         f"{outbox.get('dead', 0)} dead (outbox: table alert_outbox of the inventory)."
     ]
-    lines.extend(f"  alert delivery: {e}" for e in summary.delivery.errors)
+    lines.extend(f"  alert delivery: {e}" for e in summary.delivery.distinct_errors())
     return lines
 
 

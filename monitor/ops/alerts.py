@@ -146,7 +146,7 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
         pending = box.rows("pending")
         dead, withdrawn = box.dead_counts()
     print(report)
-    for error in report.errors:
+    for error in report.distinct_errors():
         print(f"  alert delivery: {error}")
     after = gpkg.timestamp(datetime.now(UTC))
     waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > after]

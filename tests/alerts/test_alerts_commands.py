@@ -155,6 +155,27 @@ def test_deliver_says_which_alerts_wait_for_a_secret_variable(
     assert len(receiver.requests) == 2
 
 
+def test_a_receiver_refusing_every_alert_is_reported_once_with_the_count(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a new user: a webhook receiver that refused every POST (401, a secret set
+    differently on each side) printed the same error line once per alert, 12 lines."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+    receiver.answers = [401, 401]
+    receiver.start()
+    mailbox.start(tls_files)
+    assert _alerts(config_path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 2, failed and retrying 0, dead 2, pending 0" in out
+    assert out.count("alert delivery: webhook:ops") == 1
+    assert "webhook 'ops' answered HTTP 401" in out and "(2 deliveries)" in out
+
+
 def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     tmp_path: Path,
     receiver: Receiver,
