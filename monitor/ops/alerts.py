@@ -293,19 +293,23 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
         else:
             wanted = list(dict.fromkeys(ids))
             found = {row["id"]: row["status"] for row in box.rows(ids=wanted)}
+            # every id that cannot be re-queued is named, unknown and not dead alike
             unknown = [str(i) for i in wanted if i not in found]
+            alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
+            problems = []
             if unknown:
-                raise BadInput(
-                    f"no alert with id {', '.join(unknown)} in the outbox of {path}; "
-                    "`landslide-monitor alerts list` shows the ids"
+                problems.append(
+                    f"no alert with id {', '.join(unknown)} in the outbox of {path} "
+                    "(`landslide-monitor alerts list` shows the ids)"
                 )
-            alive = [f"{i} is {found[i]}" for i in wanted if found[i] != "dead"]
             if alive:
-                raise BadInput(
+                problems.append(
                     f"only dead alerts are re-queued, and alert {'; '.join(alive)}: a pending "
                     "alert goes out with the next delivery (`alerts deliver --now` sends it at "
-                    "once), a sent one is never sent again. Nothing was re-queued."
+                    "once), a sent one is never sent again"
                 )
+            if problems:
+                raise BadInput("; ".join(problems) + ". Nothing was re-queued.")
             requeued = box.requeue(wanted)
     which = "every dead alert" if ids is None else f"id {', '.join(map(str, ids))}"
     print(

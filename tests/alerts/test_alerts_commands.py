@@ -367,6 +367,12 @@ def test_list_and_retry_of_dead_alerts(
     assert "no alert with id 999 in the outbox of" in capsys.readouterr().err
     assert _alerts(config_path, "retry", str(sent_id)) == 2
     assert f"alert {sent_id} is sent" in capsys.readouterr().err
+    # an unknown id and a sent one: both named (found by a new user: only the unknown was)
+    assert _alerts(config_path, "retry", str(sent_id), "999") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no alert with id 999 in the outbox of" in err
+    assert f"only dead alerts are re-queued, and alert {sent_id} is sent" in err
+    assert err.rstrip().endswith("Nothing was re-queued.")
     assert _alerts(config_path, "retry") == 2
     assert "or --dead for all of them" in capsys.readouterr().err
     assert Outbox(inventory.path).counts() == {"pending": 0, "sent": 2, "dead": 4}
