@@ -148,7 +148,8 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     intro = (
         f"The landslide monitor found {len(alerts)} new or grown landslide(s) in the run(s) of "
         f"{', '.join(run_dates)}. Review them in the inventory and confirm or dismiss them with "
-        "`landslide-monitor inventory confirm|dismiss ID`."
+        "`landslide-monitor inventory confirm --config FILE ID` (or `dismiss`), FILE being the "
+        "monitor's configuration."
     )
     message.set_content(f"{intro}\n\n{_text_blocks(alerts, rows)}\n")
 

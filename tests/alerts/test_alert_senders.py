@@ -395,6 +395,8 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
         assert "happened (UTC days)" in body
         assert "after 2024-02-28, by 2024-03-04" in body
         assert "undated" in body and "2024-02-23" not in body  # no windows for a bracket
+    # the command it gives runs as written (found by a new user: it lacked --config)
+    assert "`landslide-monitor inventory confirm --config FILE ID` (or `dismiss`)" in text
 
 
 def test_an_alert_of_schema_1_0_is_mailed_and_posted(tmp_path: Path, monkeypatch) -> None:
