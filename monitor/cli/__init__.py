@@ -201,6 +201,12 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     review.add_argument(
         "--dry-run", action="store_true", help="print what would change and change nothing"
     )
+    review.add_argument(
+        "--force",
+        action="store_true",
+        help="apply rows that would undo reviews made after the file was exported (refused "
+        "otherwise, where the file keeps the export's status_changed_at)",
+    )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
@@ -230,7 +236,7 @@ def _inventory(args: argparse.Namespace) -> int:
     with Inventory(path, read_only=args.action == "export" or dry_run) as inventory:
         try:
             if args.action == "review":
-                return _review_file(inventory, args.file, dry_run)
+                return _review_file(inventory, args.file, dry_run, args.force)
             if args.action == "export":
                 written = inventory.export(args.output, status=args.status)
                 statuses = inventory.landslides()["status"]
@@ -261,11 +267,11 @@ def _print_withdrawn(count: int, of: str) -> None:
         )
 
 
-def _review_file(inventory: Inventory, file: Path, dry_run: bool) -> int:
-    """``inventory review FILE [--dry-run]`` (:mod:`monitor.ops.inventory_review`)."""
+def _review_file(inventory: Inventory, file: Path, dry_run: bool, force: bool) -> int:
+    """``inventory review FILE [--dry-run] [--force]`` (:mod:`monitor.ops.inventory_review`)."""
     from monitor.ops.inventory_review import apply_review
 
-    outcome = apply_review(inventory, file, dry_run=dry_run)
+    outcome = apply_review(inventory, file, dry_run=dry_run, force=force)
     for decision in outcome.decisions:
         print(
             f"landslide {decision.fid} (row {decision.row}): {decision.previous} -> "

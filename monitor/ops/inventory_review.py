@@ -10,16 +10,24 @@ with every such row named (file, row, field), and nothing changes. Rows are numb
 spreadsheet shows a CSV (the header is row 1, the first landslide row 2) and as QGIS numbers
 features (the first is 1). Landslides the file leaves out (an export of some statuses) keep
 theirs.
+
+A file that keeps the export's ``status_changed_at`` column is also checked against reviews
+made since it was exported: a row that would change a landslide whose status was changed after
+the export (by ``inventory confirm``/``dismiss`` or another review file) would undo that
+decision, and refuses the file unless ``--force`` is given (such rows are named).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
+import pandas as pd
 import pyogrio
 
 from models.vector_files import VectorFileError, gdal_path
@@ -28,21 +36,39 @@ from monitor.labels.inventories import cell_text, column_names
 from monitor.store.inventory import Inventory, LandslideStatus
 from monitor.store.records import LANDSLIDE_STATUSES
 
-__all__ = ["REVIEW_COLUMNS", "ReviewOutcome", "ReviewRow", "apply_review", "read_review_file"]
+__all__ = [
+    "CHANGED_AT",
+    "REVIEW_COLUMNS",
+    "ReviewOutcome",
+    "ReviewRow",
+    "apply_review",
+    "read_review_file",
+]
 
 #: The columns a review file must have (``inventory export`` writes them, among others).
 REVIEW_COLUMNS = ("uid", "status")
+#: The export's column of when each status last changed: where a file keeps it, a row that would
+#: undo a review made after the export is refused.
+CHANGED_AT = "status_changed_at"
 _MAX_NAMED = 20  # problems listed in one message; the rest are counted
+# a spreadsheet that saves the time again may drop its milliseconds
+_SAME_TIME = timedelta(seconds=1)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ReviewRow:
     """One row of a review file: its number (as a spreadsheet or QGIS shows it), the uid and the
-    status it gives, both lower case and stripped of spaces."""
+    status it gives, both lower case and stripped of spaces; and, where the file has the
+    export's ``status_changed_at`` column (``stamped``), that cell (None where empty: the status
+    had never changed when the file was exported)."""
 
     row: int
     uid: str
     status: str
+    stamped: bool = False
+    changed_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +103,11 @@ class ReviewOutcome:
         )
 
 
-def _refusal(path: Path, problems: list[str]) -> BadInput:
+def _refusal(path: Path, problems: list[str], advice: str = "") -> BadInput:
     named = "\n".join(problems[:_MAX_NAMED])
     more = len(problems) - _MAX_NAMED
     tail = f"\n... and {more} more" if more > 0 else ""
+    tail += f"\n{advice}" if advice else ""
     return BadInput(
         f"review file {path} refused, nothing changed ({len(problems)} problem(s)):\n{named}{tail}"
     )
@@ -159,8 +186,10 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     problems: list[str] = []
     rows: list[ReviewRow] = []
     seen: dict[str, ReviewRow] = {}
+    stamped = CHANGED_AT in columns
     for number, record in records:
         uid, status = cell_text(record["uid"]).lower(), cell_text(record["status"]).lower()
+        changed_at = _time_text(record.get(CHANGED_AT)) if stamped else None
         where = f"{path}, row {number}"
         if not uid:
             problems.append(f"{where}, field 'uid': empty")
@@ -173,7 +202,7 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
             continue
         earlier = seen.get(uid)
         if earlier is None:  # a landslide's later rows with the same status add nothing
-            seen[uid] = ReviewRow(number, uid, status)
+            seen[uid] = ReviewRow(number, uid, status, stamped, changed_at)
             rows.append(seen[uid])
         elif earlier.status != status:
             problems.append(
@@ -185,10 +214,71 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     return rows
 
 
-def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = False) -> ReviewOutcome:
+def _time_text(value: object) -> str | None:
+    """A ``status_changed_at`` cell as text (None where empty: NULL, NaN, NaT, blank)."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    return cell_text(value) or None
+
+
+def _utc(text: str) -> datetime | None:
+    """An ISO 8601 time as an aware UTC datetime (a time without a zone is UTC, as the
+    inventory writes it); None where the text is no such time."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _undoing(
+    path: Path, rows: list[ReviewRow], current: dict[str, tuple[int, str]], inventory: Inventory
+) -> list[str]:
+    """The rows that would undo a review made after the file was exported: their status differs
+    from the inventory's, whose status changed later than the file's ``status_changed_at`` says
+    (or at all, where the file's cell is empty). Rows whose cell is no ISO 8601 time (a
+    spreadsheet's own date format) cannot be told: warned, and applied."""
+    times = inventory.status_times()
+    undoing: list[str] = []
+    unreadable = 0
+    for row in rows:
+        fid, status = current[row.uid]
+        changed = times.get(row.uid)
+        if not row.stamped or status == row.status or changed is None:
+            continue
+        exported = _utc(row.changed_at) if row.changed_at else None
+        if row.changed_at and exported is None:
+            unreadable += 1
+            continue
+        now = _utc(changed)
+        if now is None or (exported is not None and now <= exported + _SAME_TIME):
+            continue
+        then = (
+            f"its status dated from {row.changed_at}"
+            if row.changed_at
+            else "it had never been reviewed"
+        )
+        undoing.append(
+            f"{path}, row {row.row}, field 'status': landslide {fid} was set {status!r} at "
+            f"{changed}, after this file was exported (when {then}); {row.status!r} would "
+            "undo that"
+        )
+    if unreadable:
+        log.warning(
+            "%s: %d row(s) hold a %s that is not an ISO 8601 time (saved again by a "
+            "spreadsheet?): whether their landslides were reviewed after the export cannot be "
+            "told, and their statuses are applied", path, unreadable, CHANGED_AT,
+        )  # fmt: skip
+    return undoing
+
+
+def apply_review(
+    inventory: Inventory, path: str | Path, *, dry_run: bool = False, force: bool = False
+) -> ReviewOutcome:
     """The review file ``path`` applied to ``inventory`` (in one transaction), or with
     ``dry_run`` only compared with it; a file with a bad row, or a uid the inventory does not
-    hold, is refused whole before anything changes."""
+    hold, is refused whole before anything changes, and so is one with rows that would undo a
+    review made after the file was exported (see the module), unless ``force``."""
     path = Path(path)
     rows = read_review_file(path)
     current = inventory.statuses()
@@ -200,6 +290,13 @@ def apply_review(inventory: Inventory, path: str | Path, *, dry_run: bool = Fals
     ]
     if unknown:
         raise _refusal(path, unknown)
+    if not force and (undoing := _undoing(path, rows, current, inventory)):
+        raise _refusal(
+            path,
+            undoing,
+            "export again and make these rows' decisions there, leave the rows out, or give "
+            "--force to apply the file's statuses over the later reviews",
+        )
     outcome = ReviewOutcome()
     for row in rows:  # one per landslide (read_review_file)
         fid, previous = current[row.uid]

@@ -327,6 +327,13 @@ class Inventory:
         rows = self._conn.execute(f"SELECT uid, fid, status FROM {LAYER}")
         return {str(uid).lower(): (int(fid), str(status)) for uid, fid, status in rows}
 
+    def status_times(self) -> dict[str, str | None]:
+        """When each landslide's review status last changed (``status_changed_at``, ISO 8601
+        UTC; None where it never did), by uid: what a review file exported earlier is checked
+        against (:mod:`monitor.ops.inventory_review`)."""
+        rows = self._conn.execute(f"SELECT uid, status_changed_at FROM {LAYER}")
+        return {str(uid).lower(): (str(at) if at else None) for uid, at in rows}
+
     def get(self, landslide: int | str) -> dict[str, Any]:
         """One landslide's row (by fid or uid, in either case: uids are written as lower-case
         UUIDs); :class:`InventoryError` if unknown."""

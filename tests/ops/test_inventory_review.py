@@ -254,3 +254,71 @@ def test_a_review_reports_what_its_transaction_found(
         (1, "confirmed", "dismissed")
     ]
     assert outcome.unchanged == 1  # landslide 2 was confirmed when the transaction ran
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".geojson"])
+def test_an_old_export_does_not_quietly_undo_later_reviews(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    """Found by a new user: an export applied after other reviews set every landslide back to
+    the status it had when exported ("landslide 4: confirmed -> candidate"), rows the operator
+    never edited included. A file that keeps the export's status_changed_at is now refused
+    where it would undo a later review, unless --force."""
+    table = config.inventory.path.parent / f"old{suffix}"
+    assert main(_args(config, "export", str(table))) == 0
+    assert main(_args(config, "confirm", "2")) == 0  # another operator, after the export
+    assert main(_args(config, "dismiss", "4")) == 0
+    capsys.readouterr()
+    edits = {1: "dismissed", 2: "dismissed", 5: "confirmed"}  # 4 left as exported: candidate
+    if suffix == ".csv":
+        with table.open(newline="", encoding="utf-8") as opened:
+            rows = list(csv.DictReader(opened))
+        for row in rows:
+            row["status"] = edits.get(int(row["fid"]), row["status"])
+        with table.open("w", newline="", encoding="utf-8") as opened:
+            writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        number = {int(r["fid"]): i + 2 for i, r in enumerate(rows)}  # spreadsheet rows
+    else:
+        data = json.loads(table.read_text(encoding="utf-8"))
+        for feature in data["features"]:
+            props = feature["properties"]
+            props["status"] = edits.get(props["fid"], props["status"])
+        table.write_text(json.dumps(data), encoding="utf-8")
+        number = {f["properties"]["fid"]: i + 1 for i, f in enumerate(data["features"])}
+    before = _statuses(config)
+    for dry_run in ([], ["--dry-run"]):
+        assert main(_args(config, "review", str(table), *dry_run)) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "nothing changed (2 problem(s))" in err
+        assert (
+            f"row {number[2]}, field 'status': landslide 2 was set 'confirmed' at "
+        ) in err and "(when it had never been reviewed); 'dismissed' would undo that" in err
+        assert f"row {number[4]}, field 'status': landslide 4 was set 'dismissed' at " in err
+        assert "'candidate' would undo that" in err
+        assert "give --force to apply the file's statuses over the later reviews" in err
+        assert _statuses(config) == before  # landslide 1, reviewed before the export: not named
+        assert f"row {number[1]}," not in err
+    assert main(_args(config, "review", str(table), "--force")) == 0
+    assert _statuses(config) == {
+        **START, 1: "dismissed", 2: "dismissed", 4: "candidate", 5: "confirmed"
+    }  # fmt: skip
+
+
+def test_a_status_time_a_spreadsheet_reformatted_is_warned_and_applied(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spreadsheet that saves the export again may write its times in its own format: the
+    check cannot tell those rows, so it says so and applies them."""
+    with Inventory(config.inventory.path) as inventory:
+        uid4 = str(inventory.get(4)["uid"])
+    table = config.inventory.path.parent / "resaved.csv"
+    table.write_text(
+        f"uid,status,status_changed_at\n{uid4},confirmed,05/12/2026 08:37\n", encoding="utf-8"
+    )
+    assert main(_args(config, "dismiss", "4")) == 0
+    with caplog.at_level("WARNING", logger="monitor.ops.inventory_review"):
+        assert main(_args(config, "review", str(table))) == 0
+    assert "1 row(s) hold a status_changed_at that is not an ISO 8601 time" in caplog.text
+    assert _statuses(config)[4] == "confirmed"
