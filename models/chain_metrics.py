@@ -340,13 +340,15 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     ids = scene_ids(Path(data))
     unknown = sorted(set(polygons["scene"]) - set(ids))
     if unknown:
-        raise DatasetError(f"{path}: polygons of scenes not in {data}: {', '.join(unknown[:5])}")
+        raise DatasetError(
+            f"{path}: polygons of {len(unknown)} scene(s) not in {data}: {_first(unknown, 5)}"
+        )
     ran = _scenes_run(path.parent)
     if ran is not None and (never := sorted(set(ids) - set(ran))):
         # scored, they would count as scenes where the chain found nothing
         raise DatasetError(
             f"{path.parent}: `detect --stack` never ran {len(never)} scene(s) of {data} "
-            f"({', '.join(never[:5])}); detect them too, or score a folder of the scenes it ran"
+            f"({_first(never, 5)}); detect them too, or score a folder of the scenes it ran"
         )
     if ran is not None:
         _check_same_inputs(path.parent, ran, Path(data), ids)
@@ -374,6 +376,8 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     return {
         "detections": str(path),
         "data": str(data),
+        # what drew the polygons (detect --stack's summary since 2026-12-05; None before)
+        "model": _model_run(path.parent),
         "with_filter": chain_scores(scenes, kept).as_dict(),
         "without_filter": chain_scores(scenes).as_dict(),
         "look_alike_only": {
@@ -384,6 +388,22 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
             "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
         },
     }
+
+
+def _first(items: Sequence[str], n: int, sep: str = ", ") -> str:
+    """The first ``n`` of ``items`` joined, with ``...`` where there are more."""
+    return sep.join(items[:n]) + (f"{sep}..." if len(items) > n else "")
+
+
+def _model_run(folder: Path) -> dict[str, Any] | None:
+    """What `detect --stack` ran into ``folder`` (its summary's ``model``: the manifest and its
+    SHA-256, the baseline, the configuration and region, the filter), None where it does not
+    say."""
+    try:
+        model = json.loads((folder / SUMMARY_FILE).read_text()).get("model")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return model if isinstance(model, dict) else None
 
 
 def _scenes_run(folder: Path) -> dict[str, dict[str, Any]] | None:
@@ -418,7 +438,7 @@ def _check_same_inputs(
     if other:
         raise DatasetError(
             f"{folder}: `detect --stack` ran other stacks than {data} holds under the same "
-            f"id(s): {len(other)} scene(s), {'; '.join(other[:3])}; score the folder it ran, "
+            f"id(s): {len(other)} scene(s), {_first(other, 3, '; ')}; score the folder it ran, "
             "or run detect --stack on this one"
         )
 
@@ -460,7 +480,25 @@ def format_chain_report(report: dict[str, Any]) -> str:
         f"{s['scenes']} scenes, {s['area_km2']:.1f} km², "
         f"{report['look_alike_only']['scenes']} of them look-alike-only (no labelled landslide)."
     )
+    if (model := report.get("model")) is not None:
+        lines.append(_model_line(model))
     return "\n".join(lines)
+
+
+def _model_line(model: dict[str, Any]) -> str:
+    """Which chain drew the polygons, as `detect --stack` recorded it."""
+    if model.get("baseline"):
+        drew = f"the threshold baseline fitted on {model['baseline']}"
+    else:
+        digest = str(model.get("manifest_sha256") or "?")[:12]
+        drew = f"the ensemble {model.get('manifest', '?')} (SHA-256 {digest}...)"
+    where = (
+        f", the rules of region {model['region']} of {model['config']}"
+        if model.get("region")
+        else ""
+    )
+    filtered = "" if model.get("filter", True) else ", --no-filter"
+    return f"Drawn by {drew}{where}{filtered}."
 
 
 def _one_to_one_table(report: dict[str, Any], sizes: list[str]) -> str:

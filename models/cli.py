@@ -65,6 +65,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.chain is not None:
         from models.chain_metrics import evaluate_chain, format_chain_report, write_chain_report
 
+        if args.manifest is not None:  # it was accepted and ignored
+            raise ValueError(
+                "evaluate --chain scores the polygons `detect --stack` drew, with the manifest "
+                "it ran (its summary.json's model); --manifest is not read: run detect --stack "
+                "--manifest M, then evaluate --chain on its folder"
+            )
+
         report = evaluate_chain(args.chain, args.data)
         if args.out is not None:
             write_chain_report(report, args.out)

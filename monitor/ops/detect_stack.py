@@ -14,7 +14,9 @@ the labelled layout). ``DIR`` receives:
   when they share one, else in EPSG:4326; valid MultiPolygons;
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
-- ``summary.json``: per scene the stack run and its SHA-256 (``stack``, ``sha256``: what
+- ``summary.json``: what ran (``model``: the manifest and its SHA-256, the baseline's folder
+  where ``--baseline`` ran, the configuration and region whose rules applied, whether the
+  filter did); per scene the stack run and its SHA-256 (``stack``, ``sha256``: what
   ``evaluate --chain`` checks its labelled folder's inputs against), the setting and why
   (``setting_reason``), candidates, suppressed, the cut, the files and the warnings (model
   bands without any value among them);
@@ -45,7 +47,7 @@ import logging
 import math
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -512,6 +514,9 @@ class StackJob:
     rules: VectoriseRules
     object_filter: ObjectFilterModel | None
     cut: float | None = None
+    # what ran, for summary.json: the manifest and its SHA-256, the baseline's folder, the
+    # configuration and region whose rules applied, whether the filter did
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 def detect_stacks(
@@ -544,7 +549,7 @@ def detect_stacks(
     if left:
         log.info("%s: %d temporary file(s) of a killed run removed", out, len(left))
     frames: list[gpd.GeoDataFrame] = []
-    summary: dict[str, Any] = {"scenes": {}}
+    summary: dict[str, Any] = {"model": job.record, "scenes": {}}
     try:
         for done, path in enumerate(stacks, start=1):
             if done > 1:  # what a kill leaves: the scenes done, and the stacks left
@@ -720,6 +725,7 @@ def _job(args: argparse.Namespace) -> StackJob:
     policy = ModelSettings()
     rules = default_rules()
     cut = None
+    record: dict[str, Any] = {"config": None, "region": None}
     if args.config is not None:
         config = load_config(args.config)
         policy = config.model
@@ -731,8 +737,19 @@ def _job(args: argparse.Namespace) -> StackJob:
         except KeyError as err:
             raise BadInput(str(err.args[0])) from None
         rules, cut = region.rules, region.filter_cut
+        record = {"config": str(Path(args.config).resolve()), "region": region.name}
     if args.manifest is not None:
+        if not args.manifest.is_file():
+            state = "a folder" if args.manifest.is_dir() else "no such file"
+            raise BadInput(f"--manifest {args.manifest}: {state}; give a manifest.json")
         policy = policy.model_copy(update={"manifest": args.manifest})
+    manifest = Path(policy.manifest).resolve()
+    record |= {
+        "manifest": str(manifest),
+        "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+        "baseline": str(args.baseline.resolve()) if args.baseline is not None else None,
+        "filter": not args.no_filter,
+    }
     if args.cut is not None:
         if not 0.0 <= args.cut <= 1.0:
             raise BadInput(f"--cut {args.cut} is not between 0 and 1")
@@ -752,10 +769,15 @@ def _job(args: argparse.Namespace) -> StackJob:
 
         ensemble = RESOURCES.ensemble(policy)  # as a run loads it: model.device checked too
         model, object_filter = ensemble, ensemble.object_filter
-    return StackJob(model, policy, rules, None if args.no_filter else object_filter, cut)
+    filtered = None if args.no_filter else object_filter
+    return StackJob(model, policy, rules, filtered, cut, record)
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    if args.region is not None and args.config is None:  # it was ignored, silently
+        raise BadInput(
+            f"--region {args.region} names a region of a configuration: give its --config too"
+        )
     stacks = find_stacks(args.stack)
     if args.out.exists() and not args.out.is_dir():
         raise BadInput(f"--out {args.out}: a file, not a folder")

@@ -95,6 +95,57 @@ def test_detect_stack_cut_suppresses(stack_file, tmp_path, monkeypatch, capsys):
     assert gpd.read_file(out / "detections.gpkg")["suppressed"].tolist() == [True]
 
 
+def test_the_summary_says_what_drew_the_polygons_and_evaluate_names_it(
+    stack_file, tmp_path, monkeypatch, capsys
+):
+    """Found by a user comparing two chains: neither summary.json nor the chain report named the
+    manifest that drew the polygons, and `evaluate --chain --manifest M` took M and ignored it."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(stack_file), "--out", str(out), "--no-filter", "-q"]) == 0
+    model = json.loads((out / "summary.json").read_text())["model"]
+    assert model == {
+        "config": None,
+        "region": None,
+        "manifest": str(DEFAULT_MANIFEST.resolve()),
+        "manifest_sha256": sha256_file(DEFAULT_MANIFEST),
+        "baseline": None,
+        "filter": False,
+    }
+    from models.chain_metrics import _model_line
+
+    assert _model_line(model) == (
+        f"Drawn by the ensemble {DEFAULT_MANIFEST.resolve()} (SHA-256 "
+        f"{sha256_file(DEFAULT_MANIFEST)[:12]}...), --no-filter."
+    )
+    from models.cli import main as models_main
+
+    capsys.readouterr()
+    argv = ["evaluate", "--chain", str(out), "--data", str(tmp_path), "--manifest", "m.json"]
+    assert models_main(argv) == 2
+    assert "--manifest is not read" in capsys.readouterr().err
+
+
+def test_a_region_without_its_configuration_or_a_missing_manifest_is_refused(
+    stack_file, tmp_path, capsys
+):
+    """Found by a user: `--region R` without `--config` was ignored, silently (the default cut
+    and rules ran), and a `--manifest` that was not there ended in a bare errno message, exit 1."""
+    out = tmp_path / "out"
+    base = ["detect", "--stack", str(stack_file), "--out", str(out)]
+    assert main([*base, "--region", "valtellina-alps"]) == 2
+    assert "--region valtellina-alps names a region of a configuration: give its --config" in (
+        capsys.readouterr().err
+    )
+    assert main([*base, "--manifest", str(tmp_path / "nothere.json")]) == 2
+    assert f"--manifest {tmp_path / 'nothere.json'}: no such file" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_detect_stack_refuses_what_is_not_a_stack(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("x")
     assert main(["detect", "--stack", str(tmp_path / "notes.txt"), "--out", str(tmp_path)]) == 2
