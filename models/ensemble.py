@@ -21,6 +21,7 @@ import xarray as xr
 from models.feature_stack import model_input
 from models.inference import DEFAULT_TILE, check_engine, predict_members
 from models.manifest import (
+    DEFAULT_MANIFEST,
     ManifestError,
     ManifestModel,
     SettingEntry,
@@ -31,8 +32,6 @@ from models.object_filter import ObjectFilterModel
 from models.zoo import Member
 
 __all__ = ["DEFAULT_MANIFEST", "Ensemble", "EnsembleOptions", "EnsemblePrediction"]
-
-DEFAULT_MANIFEST = Path(__file__).parent / "default" / "manifest.json"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it, not on imp
     from models.zoo import Member
 
 __all__ = [
+    "DEFAULT_MANIFEST",
     "FORMAT",
     "ManifestError",
     "ManifestModel",
@@ -39,6 +40,9 @@ __all__ = [
     "verified_file",
     "write_manifest",
 ]
+
+#: The bundled ensemble (models/default), the default of ``model.manifest``.
+DEFAULT_MANIFEST: Final = Path(__file__).resolve().parent / "default" / "manifest.json"
 
 FORMAT: Final = "landslide-ensemble/1"
 

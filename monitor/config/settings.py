@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, HttpUrl, ValidationInfo, field_validator
 
-import models
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import SETTINGS
+from models.manifest import DEFAULT_MANIFEST
 from monitor.config._base import ConfigPath, StrictModel
 from monitor.simulator.spec import ArchiveSimulation
 
@@ -27,8 +27,6 @@ __all__ = [
 
 # the scenes ``dataset export`` makes of an item (docs/models.md, "Train on your own inventory")
 DatasetView = Literal["event", "monitoring"]
-
-DEFAULT_MANIFEST = Path(models.__file__).resolve().parent / "default" / "manifest.json"
 
 
 # --------------------------------------------------------------------------- sources

@@ -368,6 +368,30 @@ def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
     assert "'15/09/2024' is not a date as YYYY-MM-DD" in capsys.readouterr().err
 
 
+def test_a_models_folder_in_the_working_directory_is_named(tmp_path: Path) -> None:
+    """Found by a user of the review loop: `python -m monitor.ops.filter_refit` run from a
+    project folder holding a `models/` folder (without __init__.py) ended in "TypeError:
+    expected str, bytes or os.PathLike object, not NoneType": that folder took the place of
+    the project's `models` package. With the editable install's import hook it still does, and
+    the error names the folder; where the project's package is found first, the command runs."""
+    (tmp_path / "models" / "default").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.ops.operating_point", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert "TypeError" not in done.stderr
+    if done.returncode == 0:
+        assert "usage: python -m monitor.ops.operating_point" in done.stdout
+    else:
+        assert (
+            f"ImportError: the folder {tmp_path / 'models'} hides landslide-monitor's `models` "
+            "package"
+        ) in done.stderr
+
+
 def test_console_script_exits_non_zero_without_traceback(
     write_config: Callable[..., Path],
 ) -> None:
