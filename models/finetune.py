@@ -345,12 +345,19 @@ def _epoch_score(
 def _bootstrap_se(tiles: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:
     """Standard error of the pooled F1 of ``tiles`` (``(n, 3)``: TP, FP, FN per tile) over
     ``resamples`` bootstrap resamples of the tiles (a block bootstrap: neighbouring pixels are
-    not independent); 0 without a tile."""
-    if not len(tiles):
-        return 0.0
+    not independent); infinite with fewer than two tiles, whose resamples are all the same:
+    the error cannot be estimated, so no choice is told apart from another and nothing moves
+    from the parent's."""
+    if len(tiles) < 2:
+        return float("inf")
     picks = np.random.default_rng(seed).integers(0, len(tiles), (resamples, len(tiles)))
     boot = tiles[picks].sum(axis=1)  # (resamples, 3)
     return float(np.std(f1_from_counts(boot[:, 0], boot[:, 1], boot[:, 2])))
+
+
+def _rounded(se: float) -> float | None:
+    """A standard error for the manifest's record: None where it could not be estimated."""
+    return round(se, 4) if np.isfinite(se) else None
 
 
 def choose_epoch(
@@ -380,7 +387,12 @@ def choose_epoch(
     best = int(np.argmax(np.where(eligible, f1, -1.0)))
     se = _bootstrap_se(epochs[best].tiles, seed=seed)
     chosen = int(np.flatnonzero(eligible & (f1 >= f1[best] - se - 1e-12))[0])
-    if chosen == 0 and best != 0:
+    if not np.isfinite(se):
+        why = (
+            "kept the parent's weights: the held-out scenes hold fewer than two 64-pixel "
+            "tiles, too few to estimate the F1's standard error"
+        )
+    elif chosen == 0 and best != 0:
         why = (
             f"kept the parent's weights: epoch {best}'s F1 gain {f1[best] - f1[0]:.3f} is "
             f"within one standard error ({se:.3f})"
@@ -397,7 +409,7 @@ def choose_epoch(
         "rule": "one_se",
         "why": why,
         "highest_f1_epoch": best,
-        "f1_standard_error": round(se, 4),
+        "f1_standard_error": _rounded(se),
         "object_recall_floor": None if not np.isfinite(floor) else round(float(floor), 4),
         "eligible": [int(i) for i in np.flatnonzero(eligible)],
     }
@@ -500,6 +512,13 @@ def choose_k_and_threshold(
     masked = np.where(feasible, f1, -1.0)
     best_k, best_t = np.unravel_index(int(np.argmax(masked)), masked.shape)
     se = _bootstrap_se(counts[:, best_k, best_t], resamples, seed)
+    if not np.isfinite(se):
+        log.warning(
+            "the held-out scenes hold %d tile(s) of %d pixels, too few to estimate the F1's "
+            "standard error: K and the threshold stay the largest K and the threshold nearest "
+            "the parent's that hold its recall; review more scenes for a choice on evidence",
+            len(counts), block,
+        )  # fmt: skip
     good = feasible & (f1 >= f1[best_k, best_t] - se - 1e-12)
     k = int(np.flatnonzero(good.any(axis=1)).max())
     row = np.flatnonzero(good[k])
@@ -512,7 +531,7 @@ def choose_k_and_threshold(
         "val_f1_by_k": [round(float(r.max()), 4) for r in f1],
         "best": {"k": int(best_k) + 1, "threshold": float(THRESHOLDS[best_t]),
                  "f1": round(float(f1[best_k, best_t]), 4)},
-        "f1_standard_error": round(se, 4),
+        "f1_standard_error": _rounded(se),
         "bootstrap": {"block_px": block, "blocks": len(counts), "resamples": resamples},
     }  # fmt: skip
     return k + 1, float(THRESHOLDS[i]), float(f1[k, i]), float(recall[k, i]), scan

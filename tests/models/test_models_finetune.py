@@ -418,9 +418,10 @@ def test_a_new_detection_where_no_one_reviewed_counts_as_a_false_alarm() -> None
     for view, (threshold, f1_at_parent) in ((scene, (0.5, 1.0)), (scored, (0.71, 32 / 48))):
         assert view.ignore is not None
         prob = np.where(view.ignore, np.nan, tuned)[None]
-        k, t, f1, recall, scan = choose_k_and_threshold([prob], [truth], 1.0, 0.5)
+        # 4-pixel tiles: one 64-pixel tile would give no standard error to choose with
+        k, t, f1, recall, scan = choose_k_and_threshold([prob], [truth], 1.0, 0.5, block=4)
         assert (k, t, f1, recall) == (1, threshold, 1.0, 1.0)
-        assert scan["best"]["f1"] == 1.0 and scan["f1_standard_error"] == 0.0
+        assert scan["best"]["f1"] == 1.0
         fp = int(((prob[0] >= 0.5) & ~truth & np.isfinite(prob[0])).sum())
         assert 32 / (32 + fp) == pytest.approx(f1_at_parent)
     # a scene without ignored pixels is scored as it is
@@ -500,6 +501,41 @@ def test_a_member_keeps_the_parents_weights_unless_an_epoch_wins_beyond_the_nois
     lost = _epochs([parent, one_fewer, [0] * 16], [1.0, 1.0, 0.9])
     epoch, record = choose_epoch(lost)
     assert (epoch, record["highest_f1_epoch"], record["eligible"]) == (0, 1, [0, 1])
+
+
+def test_held_out_scenes_of_one_tile_move_nothing_from_the_parent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by a user whose val/ was one 43 x 43 pixel scene: one 64-pixel tile has no spread
+    to resample, the standard error read 0.000, and the one-SE rule became "take the best" (K
+    3 -> 2, threshold 0.51 -> 0.05). Without an error there is no evidence to move on: the
+    parent's weights, the largest K and the threshold nearest the parent's, said in the log."""
+    from models.finetune import choose_epoch
+
+    one = [_one_epoch([(10, 16, 0)]), _one_epoch([(10, 0, 0)])]
+    epoch, record = choose_epoch(one)
+    assert (epoch, record["highest_f1_epoch"], record["f1_standard_error"]) == (0, 1, None)
+    assert "fewer than two 64-pixel tiles" in record["why"]
+    truth = np.zeros((43, 43), bool)
+    truth[5:15, 5:15] = True
+    probs = np.full((3, 43, 43), 0.1)
+    probs[:, truth] = 0.9
+    probs[:2, 30:40, 30:40] = 0.5  # a false alarm the mean of three members draws (0.63)
+    probs[2, 30:40, 30:40] = 0.9
+    with caplog.at_level("WARNING", logger="models.finetune"):
+        k, t, f1, recall, scan = choose_k_and_threshold([probs], [truth], 1.0, 0.51)
+    # the best F1 (1.0, K 1) is not taken on no evidence: K 3 at the parent's threshold
+    assert (k, t, recall) == (3, 0.51, 1.0) and f1 == pytest.approx(2 / 3)  # 100 TP, 100 FP
+    assert scan["best"]["k"] == 1 and scan["best"]["f1"] == 1.0
+    assert scan["f1_standard_error"] is None
+    assert scan["bootstrap"]["blocks"] == 1
+    assert "1 tile(s) of 64 pixels, too few to estimate the F1's standard error" in caplog.text
+
+
+def _one_epoch(tiles: list[tuple[int, int, int]]) -> Any:
+    from models.finetune import _EpochScore
+
+    return _EpochScore(np.array(tiles, np.int64), 1.0)
 
 
 def test_landslides_the_setting_cannot_see_are_left_out_of_the_recall() -> None:
