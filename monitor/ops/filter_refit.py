@@ -232,6 +232,8 @@ def refit_filter(
     from models.ensemble import Ensemble
 
     manifest_path, data = Path(manifest_path), Path(data)
+    if not review_weight > 0:  # before the chain runs on every scene, not after
+        raise ValueError(f"--review-weight must be positive, got {review_weight}")
     manifest = read_manifest(manifest_path)
     entry = manifest.object_filter
     if entry is None:
