@@ -204,7 +204,7 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         # every problem of a row is named at once (its accuracy, id, coordinates and date), so
         # that a row is mended in one pass, not one column per run
         accuracy = str(rec["location_accuracy"]).strip().lower()
-        event_id = str(rec["event_id"]).strip()
+        event_id = _whole(str(rec["event_id"]).strip())
         if accuracy not in GLC_ACCURACY_M:
             bad.setdefault("location_accuracy", []).append(
                 f"row {row}: {rec['location_accuracy']!r}"
@@ -286,6 +286,17 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
 def _empty() -> gpd.GeoDataFrame:
     columns = ["item_id", "event", "event_date", "accuracy_m", "row"]
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs="EPSG:4326")
+
+
+_WHOLE_FLOAT = re.compile(r"(\d+)\.0+")
+
+
+def _whole(text: str) -> str:
+    """An id a spreadsheet or pandas saved as a float (``10005.0``: a column with a blank is
+    read as floats) as the whole number it is (``10005``), so that its scenes keep their names
+    and splits; any other text as it is."""
+    whole = _WHOLE_FLOAT.fullmatch(text)
+    return whole.group(1) if whole else text
 
 
 def cell_text(value: Any) -> str:
@@ -383,8 +394,13 @@ def read_polygon_inventory(
         frame = gpd.read_file(source, layer=layer, datetime_as_string=True)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
+    if frame.empty:  # before its columns: an empty GeoJSON has none to name
+        raise InventoryFileError(f"{path}: the file holds no features")
     if date_column not in frame.columns:
         columns = ", ".join(c for c in frame.columns if c != "geometry")
+        dbf = path.with_suffix(".dbf")
+        if not columns and path.suffix.lower() == ".shp" and not dbf.exists():
+            columns = f"none: the shapefile's attribute table {dbf.name} is not beside it"
         raise InventoryFileError(
             f"{path}: no date column {date_column!r} (columns: {columns}); name it with "
             "--date-column or dataset.date_column"

@@ -22,6 +22,7 @@ from shapely.geometry import Polygon, box
 from models.vector_files import VectorFileError, gdal_path
 from monitor.cli import main
 from monitor.labels import InventoryFileError, read_glc_csv, read_inventory
+from monitor.labels.inventories import read_polygon_inventory
 
 HEADER = "event_id,event_date,location_accuracy,longitude,latitude"
 
@@ -138,6 +139,10 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
     # a spreadsheet that re-saved the file writes its dates year first
     path.write_text(HEADER + "\n7,2024-08-17 14:30:00,exact,10.9,44.3\n8,2024-08-18,exact,1,2\n")
     assert list(read_glc_csv(path).items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 18)]
+    # and pandas its ids as floats where one was blank: the same items, scene names and splits
+    # (found by a user: glc-10005.0 named new scenes, fetched again, in other splits)
+    path.write_text(HEADER + "\n7.0,8/17/2024 1:00,exact,10.9,44.3\n8.50,8/18/2024,exact,1,2\n")
+    assert list(read_glc_csv(path).items["item_id"]) == ["glc-7", "glc-8.50"]
     path.write_text(HEADER + "\n7,17/08/2024 14:30,exact,10.9,44.3\n")
     with pytest.raises(InventoryFileError, match=r"or YYYY-MM-DD: row 2: '17/08/2024 14:30'"):
         read_glc_csv(path)
@@ -379,3 +384,24 @@ def test_geojson_geopackage_shapefiles_and_zipped_shapefiles_still_read(tmp_path
     assert len(read_inventory(two, date_column="when", layer="south")) == 1
     with pytest.raises(InventoryFileError, match=r"two.zip: no layer 'east'; its shapefiles: "):
         read_inventory(two, date_column="when", layer="east")
+
+
+def test_an_empty_file_or_a_shapefile_without_its_table_is_named_as_such(tmp_path: Path) -> None:
+    """Found by a user: both read "no date column 'date' (columns: )", the cause unsaid."""
+    import os
+
+    empty = tmp_path / "empty.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    with pytest.raises(InventoryFileError, match=r"empty.geojson: the file holds no features"):
+        read_polygon_inventory(empty, "date")
+    shp = tmp_path / "slides.shp"
+    gpd.GeoDataFrame(
+        {"date": ["2024-08-17"]}, geometry=[box(10.9, 44.34, 10.91, 44.35)], crs=4326
+    ).to_file(shp)
+    os.remove(tmp_path / "slides.dbf")
+    with pytest.raises(
+        InventoryFileError,
+        match=r"no date column 'date' \(columns: none: the shapefile's attribute table "
+        r"slides.dbf is not beside it\)",
+    ):
+        read_polygon_inventory(shp, "date")
