@@ -224,8 +224,10 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     reviews.add_argument(
         "--known-within-m",
-        type=float,
-        help="background known only this close to a reviewed landslide (default 100)",
+        type=_metres_or_none,
+        metavar="METRES|none",
+        help="background known only this close to a reviewed landslide (default 100); none: "
+        "the whole scene is background but for the unreviewed candidates",
     )
     reviews.add_argument(
         "--prune",
@@ -250,6 +252,19 @@ _OPTIONS = (
 )
 
 
+_NONE = "none"  # --known-within-m none: the setting's null
+
+
+def _metres_or_none(text: str) -> float | str:
+    """A distance in metres, or ``none`` (``null`` too) for the setting's null."""
+    if text.strip().lower() in (_NONE, "null"):
+        return _NONE
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither metres nor none") from None
+
+
 def _option(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -260,6 +275,7 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
     overrides = {
         key: getattr(args, key, None) for key in _OPTIONS if getattr(args, key, None) is not None
     }
+    overrides = {k: None if v == _NONE else v for k, v in overrides.items()}
     try:
         return DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})
     except ValidationError as err:

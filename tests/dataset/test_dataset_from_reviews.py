@@ -118,6 +118,13 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
     ring = burn(unreviewed.buffer(120)) & ~burn(unreviewed.buffer(60))
     assert ring.any() and (raw[ring] == 0).all()
     assert int((raw == 255).sum()) == int(burn(unreviewed.buffer(50)).sum())
+    # the same from the command line (found by a user: docs/configuration.md names the option
+    # beside `null`, which it refused as "invalid float value")
+    out3 = tmp_path / "reviews-none"
+    argv = ["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out3)]
+    assert main([*argv, "--known-within-m", "none"]) == 0
+    with rasterio.open(out3 / "train" / "label" / f"{scene_id}_label.tif") as src:
+        assert (src.read(1) == raw).all()
 
 
 def test_a_new_review_decision_rewrites_the_scene(
