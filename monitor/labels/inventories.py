@@ -394,8 +394,9 @@ def read_polygon_inventory(
         frame = gpd.read_file(source, layer=layer, datetime_as_string=True)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
-    if frame.empty:  # before its columns: an empty GeoJSON has none to name
-        raise InventoryFileError(f"{path}: the file holds no features")
+    if frame.empty:  # an empty GeoJSON has no columns either: read as the empty file it is
+        wanted = [c for c in (date_column, id_column) if c is not None and c not in frame]
+        frame = frame.assign(**{c: pd.Series([], dtype=object) for c in wanted})
     if date_column not in frame.columns:
         columns = ", ".join(c for c in frame.columns if c != "geometry")
         dbf = path.with_suffix(".dbf")

@@ -192,7 +192,12 @@ def inventory_jobs(
         raise BadInput(str(err)) from None
     polygon_only = {"date_column": settings.date_column, "date_format": settings.date_format,
                     "id_column": settings.id_column, "layer": settings.layer}  # fmt: skip
-    given = [name for name, value in polygon_only.items() if value is not None]
+    # named as typed on the command line and as written in the configuration
+    given = [
+        f"--{name.replace('_', '-')} (dataset.{name})"
+        for name, value in polygon_only.items()
+        if value is not None
+    ]
     if read.kind == "points" and given:
         log.warning(
             "%s: a Global Landslide Catalog CSV has its own columns; %s apply to polygon "

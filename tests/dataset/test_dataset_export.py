@@ -322,7 +322,10 @@ def test_export_option_errors_and_an_empty_export(
     assert "no scene made" in captured.err
     argv_csv = [*argv, *out, "--max-accuracy", "25KM", "--layer", "slides", "--date-column", "d"]
     assert main(argv_csv) == 0  # any case
-    assert "CSV has its own columns; date_column, layer apply to polygon" in caplog.text
+    assert (
+        "CSV has its own columns; --date-column (dataset.date_column), --layer (dataset.layer) "
+        "apply to polygon"
+    ) in caplog.text
     capsys.readouterr()
     (tmp_path / "afile").write_text("x")
     assert main([*argv, "--out", str(tmp_path / "afile")]) == 2
@@ -341,7 +344,9 @@ def test_an_empty_inventory_says_so(
     gpd.GeoDataFrame({"d": []}, geometry=[], crs="EPSG:4326").to_file(empty)
     header_only = tmp_path / "glc.csv"
     header_only.write_text(GLC_HEADER + "\n")
-    for inventory, what in ((empty, "features"), (header_only, "rows")):
+    bare = tmp_path / "empty.geojson"  # no columns at all (it read "no date column")
+    bare.write_text('{"type": "FeatureCollection", "features": []}')
+    for inventory, what in ((empty, "features"), (header_only, "rows"), (bare, "features")):
         argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--date-column", "d"]
         argv += ["--inventory", str(inventory), "--out", str(tmp_path / "ds")]
         assert main(argv) == 1
