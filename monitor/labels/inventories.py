@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -390,8 +391,12 @@ def read_polygon_inventory(
     layer = _one_layer(path, source, layer)
     try:
         # date and datetime fields as ISO text: pyogrio turns a column of mixed UTC offsets
-        # into UTC, which moves a 01:00+02:00 landslide to the day before
-        frame = gpd.read_file(source, layer=layer, datetime_as_string=True)
+        # into UTC, which moves a 01:00+02:00 landslide to the day before. GDAL warns of a
+        # GeoPackage datetime with an offset (the format wants UTC), "successfully parsed":
+        # read as written, which is what is wanted, so the warning is not passed on
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Non-conformant content for record", RuntimeWarning)
+            frame = gpd.read_file(source, layer=layer, datetime_as_string=True)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise InventoryFileError(f"{path}: cannot read as a vector file: {err}") from err
     if frame.empty:  # an empty GeoJSON has no columns either: read as the empty file it is

@@ -107,6 +107,24 @@ def test_a_timestamp_keeps_its_local_date_whatever_the_other_offsets(tmp_path: P
     assert list(read.items["event_date"]) == [date(2024, 8, 18), date(2024, 8, 18)]
 
 
+def test_a_geopackage_datetime_with_an_offset_is_read_without_gdal_s_warning(
+    tmp_path: Path,
+) -> None:
+    """Found by a user: GDAL's "Non-conformant content for record 1 in column date, ...,
+    successfully parsed" leaked into the output (a GeoPackage wants UTC datetimes)."""
+    import warnings
+
+    path = tmp_path / "tz.gpkg"
+    stamps = pd.to_datetime(["2024-05-20T02:00:00+05:30"]).astype(object)
+    frame = gpd.GeoDataFrame({"when": stamps}, geometry=[box(10, 44, 10.01, 44.01)], crs=4326)
+    frame.to_file(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = read_inventory(path, date_column="when")
+    assert [str(w.message) for w in caught if "Non-conformant" in str(w.message)] == []
+    assert list(read.items["event_date"]) == [date(2024, 5, 20)]
+
+
 def test_a_geopackage_of_several_layers_needs_one_named(tmp_path: Path) -> None:
     path = tmp_path / "many.gpkg"
     gpd.GeoDataFrame({"name": ["study"]}, geometry=[box(10, 44, 10.1, 44.1)],
