@@ -121,8 +121,9 @@ def preflight(config: MonitorConfig, source: Source) -> list[str]:
 def model_problems(model: ModelSettings) -> list[str]:
     """The ``model:`` section's problems, without loading the members' weights: the manifest
     unreadable, ``model.setting`` not among its members' settings, the device not on this
-    machine, the engine not on that device."""
-    from models.inference import resolve_device, resolve_engine
+    machine, the engine not on that device. Torch is imported only where the device or the
+    engine could be refused (a device other than the CPU, the onnxruntime engine): the
+    scheduler, which checks at its start, would otherwise hold it for nothing."""
     from models.manifest import ManifestError, read_manifest
 
     problems: list[str] = []
@@ -132,6 +133,10 @@ def model_problems(model: ModelSettings) -> list[str]:
         problems.append(f"model.manifest: {err}")
     except BadInput as err:
         problems.append(str(err))
+    if model.device in (None, "cpu") and model.engine != "onnxruntime":
+        return problems  # the CPU is always there, and auto and torch run on any device
+    from models.inference import resolve_device, resolve_engine
+
     try:
         device = resolve_device(model.device)
     except ValueError as err:

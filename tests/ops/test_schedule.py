@@ -926,3 +926,23 @@ def test_a_run_without_its_archive_folder_is_refused_before_anything_is_recorded
         f"source.path: the archive folder {tmp_path / 'archive'} does not exist"
     ) in capsys.readouterr().err
     assert not (tmp_path / "inventory.gpkg").exists()
+
+
+def test_the_start_s_model_check_leaves_torch_unloaded_on_the_cpu() -> None:
+    """The scheduler checks its model section at its start (above): with the default device
+    and engine nothing there can be refused, and torch, held for the scheduler's life, would
+    cost some 300 MB of memory (measured 202 -> 496 MB) and seconds for nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from monitor.config import ModelSettings\n"
+        "from monitor.run_inputs import model_problems\n"
+        "assert model_problems(ModelSettings()) == []\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"
