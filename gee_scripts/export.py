@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ee
+from affine import Affine
 
-from gee_scripts.fetch import Transform
+from gee_scripts.fetch import six_numbers
 from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
 from gee_scripts.settings import ExportSettings
 
@@ -51,11 +52,13 @@ def export_parameters(
     *,
     description: str,
     crs: str,
-    transform: Transform,
+    transform: Sequence[float] | Affine,
     shape: tuple[int, int],
     settings: ExportSettings,
 ) -> dict[str, Any]:
-    """Keyword arguments of ``ee.batch.Export.image.toCloudStorage``/``toDrive`` for the grid."""
+    """Keyword arguments of ``ee.batch.Export.image.toCloudStorage``/``toDrive`` for the grid
+    ``crs``/``transform`` (six numbers, or an ``affine.Affine`` such as ``grid.transform``)/
+    ``shape`` (height, width)."""
     height, width = shape
     # the file is named by the whole description (a scene id of 120 characters: `dataset
     # ingest` looks for <scene id>.tif); the task's description is cut to Earth Engine's limit
@@ -64,7 +67,7 @@ def export_parameters(
         "description": name[:_DESCRIPTION_CHARS],
         "fileNamePrefix": f"{settings.prefix}/{name}" if settings.prefix else name,
         "crs": crs,
-        "crsTransform": [float(v) for v in transform],
+        "crsTransform": list(six_numbers(transform)),
         "dimensions": f"{width}x{height}",
         "maxPixels": _MAX_PIXELS,
         "fileFormat": "GeoTIFF",
@@ -84,7 +87,7 @@ def export_image(
     *,
     description: str,
     crs: str,
-    transform: Transform,
+    transform: Sequence[float] | Affine,
     shape: tuple[int, int],
     settings: ExportSettings,
     retry: Backoff | None = None,

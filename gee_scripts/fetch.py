@@ -21,7 +21,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +30,7 @@ import ee
 import numpy as np
 import xarray as xr
 import xee
+from affine import Affine
 from shapely.geometry.base import BaseGeometry
 from tqdm.auto import tqdm
 
@@ -49,6 +50,7 @@ __all__ = [
     "flatten_stack",
     "open_flat",
     "requests_per_fetch",
+    "six_numbers",
     "tile_windows",
     "to_feature_stack",
 ]
@@ -56,6 +58,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Transform = tuple[float, float, float, float, float, float]  # (a, b, c, d, e, f), GDAL order
+
+
+def six_numbers(transform: Sequence[float] | Affine) -> Transform:
+    """``transform`` as the six numbers ``(a, b, c, d, e, f)`` Earth Engine's ``crsTransform``
+    takes: an ``affine.Affine`` (such as ``monitor.grid.Grid.transform``) iterates as nine, its
+    last row ``0, 0, 1``, which Earth Engine would refuse or misread; any other length is a
+    ValueError."""
+    values = [float(v) for v in transform]
+    if len(values) == 9 and values[6:] == [0.0, 0.0, 1.0]:
+        values = values[:6]
+    if len(values) != 6:
+        raise ValueError(
+            f"a grid transform is six numbers (a, b, c, d, e, f) or an affine.Affine; got "
+            f"{len(values)}: {values}"
+        )
+    a, b, c, d, e, f = values
+    return (a, b, c, d, e, f)
+
+
 REQUEST_BYTE_LIMIT = 48 * 2**20  # computePixels answer limit
 MAX_CHUNK_PX = math.isqrt(REQUEST_BYTE_LIMIT // (len(FLAT_BANDS) * 5)) // 16 * 16
 # xee retries every EEException (permanent ones too) up to 6 times; here it does not retry at all.
@@ -92,7 +113,7 @@ def open_flat(
     off (``max_retries`` 0): :mod:`gee_scripts.retry` is the one layer that retries."""
     retry = retry or Backoff()
     height, width = shape
-    a, b, c, d, e, f = (float(v) for v in transform)
+    a, b, c, d, e, f = six_numbers(transform)
     if b != 0.0 or d != 0.0 or a <= 0 or e >= 0:
         raise ValueError(f"grid transform must be north-up without rotation, got {transform}")
     request_bytes = len(band_names) * chunk_px * chunk_px * 5

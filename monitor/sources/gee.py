@@ -70,8 +70,7 @@ def gee_window(window: Window) -> tuple[str, str]:
 
 def grid_transform(grid: Grid) -> fetch.Transform:
     """The affine transform of ``grid`` as the six numbers Earth Engine takes."""
-    a, b, c, d, e, f = tuple(grid.transform)[:6]
-    return (a, b, c, d, e, f)
+    return fetch.six_numbers(grid.transform)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,26 @@ def test_export_on_the_region_grid_to_cloud_storage(monkeypatch: pytest.MonkeyPa
     assert unmask["args"]["value"]["args"]["value"] == NODATA
 
 
+def test_export_parameters_take_the_grid_s_affine_as_six_numbers() -> None:
+    """Found by a user following docs/archive.md (export on `grid.transform`): an Affine
+    iterates as nine numbers, and the export asked Earth Engine for a crsTransform of nine."""
+    from affine import Affine
+
+    from gee_scripts.fetch import six_numbers
+
+    grid = Affine(10.0, 0.0, 577120.0, 0.0, -10.0, 5118670.0)
+    params = export_parameters(
+        description="S2_20240820",
+        crs="EPSG:32632",
+        transform=grid,
+        shape=(197, 192),
+        settings=ExportSettings(bucket="b"),
+    )
+    assert params["crsTransform"] == [10.0, 0.0, 577120.0, 0.0, -10.0, 5118670.0]
+    with pytest.raises(ValueError, match=r"six numbers .* or an affine.Affine; got 4"):
+        six_numbers((10.0, 0.0, 0.0, -10.0))
+
+
 def test_export_parameters_for_drive_and_missing_bucket() -> None:
     params = export_parameters(
         description="r 1",
