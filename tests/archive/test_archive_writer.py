@@ -169,6 +169,13 @@ def test_region_without_acquisitions_raises_data_unavailable(tmp_path: Path) -> 
         ArchiveSource(tmp_path).features(area, PRE, POST)
 
 
+def _docs_block(heading: str) -> str:
+    """The first Python block after ``heading`` in docs/archive.md."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "archive.md").read_text()
+    after = text[text.index(heading) :]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
     shape = region_grid(AREA.geometry).shape
     track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
@@ -196,6 +203,22 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
     s2 = region.catalog[region.catalog["sensor"] == "S2"]
     assert sorted(s2["date"].astype(str)) == ["2024-07-05", "2024-07-10"]
     assert int(np.asarray(region.root["s2/reflectance"][1]).max()) == int(bright.max())
+
+    # the daily update of docs/archive.md, run as written, copies them (found by a user: the
+    # recipe copied stored scenes without offset_removed, and such a region could never be
+    # updated again)
+    from types import SimpleNamespace
+
+    today = SimpleNamespace(
+        date=date(2024, 7, 15), dn=_s2(3000, 750, shape), cloud_probability=clear, **{
+            "zenith": 30.0, "azimuth": 150.0
+        },
+    )  # fmt: skip
+    place = SimpleNamespace(name=AREA.name, area=AREA, max_area_km2=2500.0)
+    exec(_docs_block("### Daily updates"), {"archive": tmp_path, "region": place, "today": today})
+    region = ArchiveSource(tmp_path)._region(AREA.name)
+    s2 = region.catalog[region.catalog["sensor"] == "S2"]
+    assert sorted(s2["date"].astype(str)) == ["2024-07-05", "2024-07-10", "2024-07-15"]
 
 
 @pytest.mark.parametrize(
