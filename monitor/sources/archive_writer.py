@@ -106,6 +106,21 @@ _UNSEEN_CLOUD = 100  # percent stored where the cloud probability is unknown (Na
 
 
 _SAMPLE_STEP = 7  # every 7th value is enough for a median
+# Sen2Cor's scene classification (SCL) in place of a cloud probability: whole numbers 0-11, most
+# of a scene's land 4 (vegetation) or 5 (not vegetated); a probability (s2cloudless, MSK_CLDPRB)
+# is spread over its range, not half of it on two values
+_SCL_MAX = 11
+_SCL_LAND = (4, 5)
+_SCL_LAND_SHARE = 0.5
+# band order: over land the second SWIR band (B12) lies below the first (B11), and the NIR (B8)
+# above the red (B4), at nearly every clear pixel; a scene where most pixels say the opposite
+# holds its bands in another order (Earth Engine's names sorted as text give B11, B12, B2, ...)
+_ORDER_SHARE = 0.8
+# sigma0 medians land seldom reaches (VV above -3 dB and VH above -6 dB at once; dense cities
+# and foreslopes lift VV, seldom VH so far): the natural log (dB x 0.23) or tenths of dB read as
+# hundredths
+_HIGH_VV_DB = -3.0
+_HIGH_VH_DB = -6.0
 
 
 def _range(values: np.ndarray) -> tuple[float, float]:
@@ -164,6 +179,62 @@ def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
             f"{swapped[0]:.3g} dB), where cross-polarised backscatter over land lies below "
             "co-polarised: are the bands swapped? Give VV first, then VH"
         )
+
+
+def _check_sigma0_level(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
+    """Warn of sigma0 (dB samples of each band) whose medians land seldom reaches: VV above
+    :data:`_HIGH_VV_DB` and VH above :data:`_HIGH_VH_DB` at once. Land lies near -8 to -15 dB in
+    VV and -15 to -25 dB in VH; the natural log of power (dB x 0.23) or int16 tenths of dB read
+    as hundredths (dB / 10) put them there, and would store a change four or ten times too
+    small. A region in layover can be this bright, so the scene is stored, with the warning."""
+    if not vv.size or not vh.size:
+        return
+    median_vv, median_vh = float(np.median(vv)), float(np.median(vh))
+    if median_vv > _HIGH_VV_DB and median_vh > _HIGH_VH_DB:
+        warnings.warn(
+            f"{scene}: sigma0 medians of {median_vv:.3g} dB (VV) and {median_vh:.3g} dB (VH), "
+            "where land lies near -8 to -15 dB and -15 to -25 dB: the natural log of power "
+            "(np.log) instead of 10 * log10, or int16 tenths of dB instead of hundredths? "
+            "Give 10 * log10 of the power, as float dB or int16 hundredths; stored as given",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def looks_like_scl(probability: np.ndarray) -> bool:
+    """Whether the cloud probabilities of a scene's observed pixels (finite values) are
+    Sen2Cor's scene classification: whole numbers up to 11, half of them or more 4 or 5."""
+    if not probability.size or float(probability.max()) > _SCL_MAX:
+        return False
+    if np.any(probability != np.round(probability)):
+        return False
+    return bool(np.isin(probability, _SCL_LAND).mean() >= _SCL_LAND_SHARE)
+
+
+def band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
+    """Why the bands of a scene's DN ``refl`` (6, H, W: B2, B3, B4, B8, B11, B12 expected) look
+    out of order at its ``clear`` pixels, or None. Over land B12 lies below B11 and B8 above B4
+    at nearly every pixel; where :data:`_ORDER_SHARE` of them or more say the opposite, the
+    order is doubted. Water, snow or burnt ground can do so over a whole scene, so this is a
+    warning, not a refusal."""
+    pixels = refl[:, clear][:, ::_SAMPLE_STEP].astype(np.int32)
+    if pixels.shape[1] < 100:  # too few clear pixels to judge
+        return None
+    b4, b8, b11, b12 = pixels[2], pixels[3], pixels[4], pixels[5]
+    swir = float(np.mean(b12 > b11))
+    nir = float(np.mean(b8 < b4))
+    found = []
+    if swir >= _ORDER_SHARE:
+        found.append(f"the fifth band lies below the sixth at {swir:.0%} of the clear pixels")
+    if nir >= _ORDER_SHARE:
+        found.append(f"the fourth band lies below the third at {nir:.0%} of them")
+    if not found:
+        return None
+    return (
+        f"{' and '.join(found)}, where B11 lies above B12 and B8 above B4 over land: bands in "
+        "another order than B2, B3, B4, B8, B11, B12 (Earth Engine's band names sorted as "
+        "text give B11, B12, B2, B3, B4, B8)? Stored as given"
+    )
 
 
 def _sigma0_samples(sigma0: np.ndarray, nodata: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -549,8 +620,14 @@ class RegionWriter:
                 "S2_SR_HARMONIZED)"
             )
         if floating:
-            values = np.where(np.isnan(values), 0, values)
+            # a band without a value (a band's own swath edge, a 20 m band resampled with
+            # another footprint): the pixel's NDVI is unknown, so the whole pixel is no data,
+            # not a clear view of reflectance 0 (NDVI -1 where B8 is missing)
+            values = np.where(np.isnan(values).any(axis=0), 0, values)
         refl = values.astype(np.uint16)
+        # 65535 in all six bands is a fill (a file whose no-data value was not declared), not
+        # L2A's saturation, which never takes every band of a pixel at once
+        refl[:, (refl == _SATURATED_DN).all(axis=0)] = 0
         # outside the scene's footprint (no data in any band: a tile covering part of the
         # region) nothing was seen, whatever probability the export holds there
         seen = observed(refl)
@@ -583,6 +660,17 @@ class RegionWriter:
             if boolean or ones >= _MASK_SHARE * given.size:
                 raise ValueError(mask)
             warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
+        if looks_like_scl(given):
+            warnings.warn(
+                f"{scene}: cloud_probability holds whole numbers 0-{_SCL_MAX}, "
+                f"{np.isin(given, _SCL_LAND).mean():.0%} of them 4 or 5: Sen2Cor's scene "
+                "classification (SCL: 4 vegetation, 5 not vegetated, 8-10 cloud)? Read as a "
+                "probability it makes every cloud clear; give MSK_CLDPRB or "
+                "S2_CLOUD_PROBABILITY in percent, or from SCL 100 where it is 3, 8, 9 or 10 "
+                "and 0 elsewhere",
+                UserWarning,
+                stacklevel=2,
+            )
         prob = np.where(seen, prob, _UNSEEN_CLOUD)
         clear = seen & (prob <= CloudMaskParams().cloud_probability)
         darkest = refl.min(axis=0)[clear][::_SAMPLE_STEP]
@@ -596,6 +684,8 @@ class RegionWriter:
                 "below 0 is stored as 0), as S2_SR_HARMONIZED does; if it is subtracted and the "
                 "ground is this bright, pass offset_removed=True"
             )
+        if (order := band_order_doubt(refl, clear)) is not None:
+            warnings.warn(f"{scene}: {order}", UserWarning, stacklevel=2)
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)
         self._written["S2"][index] = when.isoformat()  # stored: a refused scene can be retried
@@ -633,15 +723,24 @@ class RegionWriter:
                     "hundredths of dB"
                 )
             _check_sigma0_db(scene, *_sigma0_samples(sigma0, S1_NODATA))
+            _check_sigma0_level(scene, *_sigma0_samples(sigma0, S1_NODATA))
         else:
             db = np.asarray(sigma0, np.float64)
             sample = db.ravel()[::_SAMPLE_STEP]
             sample = sample[np.isfinite(sample)]
             if looks_linear(sample):
+                median = float(np.median(sample))
+                what = (
+                    "these look like linear power (COPERNICUS/S1_GRD_FLOAT); give 10 * log10 "
+                    "of it (COPERNICUS/S1_GRD is in dB)"
+                    if median < 10.0  # sigma0 of land is about 0.001-0.3 (a city's +2 dB: 1.6)
+                    else "sigma0 of land lies far below 10 (+10 dB), so these are not sigma0 but "
+                    "uncalibrated digital numbers (or their dB): calibrate to sigma0 first "
+                    "(COPERNICUS/S1_GRD is sigma0 in dB)"
+                )
                 raise ValueError(
-                    f"{scene}: sigma0 has no negative value (median {np.median(sample):.3g}), "
-                    "where land in dB lies around -10 to -20: these look like linear power "
-                    "(COPERNICUS/S1_GRD_FLOAT); give 10 * log10 of it (COPERNICUS/S1_GRD is in dB)"
+                    f"{scene}: sigma0 has no negative value (median {median:.3g}), where land "
+                    f"in dB lies around -10 to -20: {what}"
                 )
             if sample.size and np.median(sample) < _HUNDREDTHS_LIMIT_DB:
                 raise ValueError(
@@ -650,6 +749,7 @@ class RegionWriter:
                     "hundredths"
                 )
             _check_sigma0_db(scene, *_sigma0_samples(db, None))
+            _check_sigma0_level(scene, *_sigma0_samples(db, None))
             # ±inf (10 * log10 of a zero power, where noise removal left none) is no data,
             # as NaN is: stored as such below, not refused
             with np.errstate(invalid="ignore"):

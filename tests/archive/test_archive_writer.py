@@ -394,7 +394,8 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
         )
         with pytest.raises(ValueError, match="look like linear power"):
             w.write_s1(0, date(2024, 7, 3), 0, 10 ** (bright / 10))
-        w.write_s1(0, date(2024, 7, 3), 0, bright)
+        with pytest.warns(UserWarning, match=r"sigma0 medians of 2 dB \(VV\) and 2 dB \(VH\)"):
+            w.write_s1(0, date(2024, 7, 3), 0, bright)  # stored: layover can be this bright
         # found in review: refused as a 0/1 cloud mask, a clear scene's whole percents of 0 and
         # 1 are stored, with a warning; booleans are refused (the mistakes above)
         with pytest.warns(
@@ -806,3 +807,47 @@ def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
         w.commit()
     read = ArchiveSource(tmp_path).ground_truth("export")
     assert read["event_date"].tolist() == [date(2024, 7, 4), date(2024, 7, 6), date(2024, 7, 8)]
+
+
+def test_real_exports_read_wrong_by_a_factor_or_an_order_are_named(tmp_path: Path) -> None:
+    """Found by a user writing their own exports: each of these was stored without a word and
+    ran to `status: ok` with wrong features. Sen2Cor's SCL given as the cloud probability (every
+    cloud read clear), bands in Earth Engine's text-sorted order (the landslide missed), a
+    band missing at a swath edge (NDVI -1, a false drop), an undeclared 65535 fill (a white
+    observation), sigma0 as the natural log (a change four times too small) and dB of
+    uncalibrated numbers (told to take the log again)."""
+    shape, track, sun = _writer_inputs()
+    dn = _s2(3000, 750, shape)
+    dn[4], dn[5] = 1800, 900  # B11 above B12, as over vegetation
+    scl = np.full(shape, 4, np.uint8)
+    scl[:, : shape[1] // 3] = 9  # a third high-probability cloud, as SCL classes it
+    clear = np.zeros(shape, np.uint8)
+    db = np.full((2, *shape), -12.0)
+    db[1] = -19.0
+    with RegionWriter(tmp_path, AREA, n_s2=4, n_s1=2, tracks=[track]) as w:
+        with pytest.warns(UserWarning, match=r"67% of them 4 or 5: Sen2Cor's scene classification"):
+            w.write_s2(0, date(2024, 7, 5), dn, scl, **sun)
+        with pytest.warns(UserWarning) as told:
+            w.write_s2(1, date(2024, 7, 10), dn[[4, 5, 0, 1, 2, 3]], clear, **sun)
+        (order,) = [str(m.message) for m in told]
+        assert "the fourth band lies below the third at 100% of them" not in order  # B3 > B2
+        assert "the fifth band lies below the sixth at 100% of the clear pixels" in order
+        assert "Earth Engine's band names sorted as text give B11, B12, B2" in order
+        edge = dn.astype(np.float32)
+        edge[3, :, :5] = np.nan  # B8 missing along the western edge, the other bands there
+        edge[:, :3, 10:] = 65535  # an undeclared fill in every band
+        w.write_s2(2, date(2024, 7, 15), edge, clear, **sun)
+        with pytest.warns(UserWarning, match=r"the natural log of power \(np.log\)"):
+            w.write_s1(0, date(2024, 7, 3), 0, db / (10 / np.log(10)))
+        with pytest.raises(ValueError, match=r"median 21.1.*not sigma0 but uncalibrated digital"):
+            w.write_s1(1, date(2024, 7, 15), 0, np.full((2, *shape), 21.1))
+        w.write_s1(1, date(2024, 7, 15), 0, db)
+        w.write_s2(3, date(2024, 7, 20), dn, clear, **sun)
+        w.write_static(np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0),
+                       np.full(shape, 15))  # fmt: skip
+        w.commit()
+    region = ArchiveSource(tmp_path)._region(AREA.name)
+    stored = np.asarray(region.root["s2/reflectance"][2])
+    assert (stored[:, :, :5] == 0).all()  # not observed, not a clear view of B8 = 0
+    assert (stored[:, :3, 10:] == 0).all()
+    assert (stored[:, 3:, 5:] == dn[:, 3:, 5:]).all()
