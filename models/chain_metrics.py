@@ -46,6 +46,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models.datasets import (
     DatasetError,
+    first_names,
     input_path,
     label_path,
     read_input,
@@ -341,14 +342,14 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
     unknown = sorted(set(polygons["scene"]) - set(ids))
     if unknown:
         raise DatasetError(
-            f"{path}: polygons of {len(unknown)} scene(s) not in {data}: {_first(unknown, 5)}"
+            f"{path}: polygons of {len(unknown)} scene(s) not in {data}: {first_names(unknown, 5)}"
         )
     ran = _scenes_run(path.parent)
     if ran is not None and (never := sorted(set(ids) - set(ran))):
         # scored, they would count as scenes where the chain found nothing
         raise DatasetError(
             f"{path.parent}: `detect --stack` never ran {len(never)} scene(s) of {data} "
-            f"({_first(never, 5)}); detect them too, or score a folder of the scenes it ran"
+            f"({first_names(never, 5)}); detect them too, or score a folder of the scenes it ran"
         )
     if ran is not None:
         _check_same_inputs(path.parent, ran, Path(data), ids)
@@ -388,11 +389,6 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
             "without_filter": chain_scores([scenes[i] for i in lookalike]).as_dict(),
         },
     }
-
-
-def _first(items: Sequence[str], n: int, sep: str = ", ") -> str:
-    """The first ``n`` of ``items`` joined, with ``...`` where there are more."""
-    return sep.join(items[:n]) + (f"{sep}..." if len(items) > n else "")
 
 
 def _model_run(folder: Path) -> dict[str, Any] | None:
@@ -438,8 +434,8 @@ def _check_same_inputs(
     if other:
         raise DatasetError(
             f"{folder}: `detect --stack` ran other stacks than {data} holds under the same "
-            f"id(s): {len(other)} scene(s), {_first(other, 3, '; ')}; score the folder it ran, "
-            "or run detect --stack on this one"
+            f"id(s): {len(other)} scene(s), {first_names(other, 3, '; ')}; score the folder it "
+            "ran, or run detect --stack on this one"
         )
 
 
@@ -497,7 +493,12 @@ def _model_line(model: dict[str, Any]) -> str:
         if model.get("region")
         else ""
     )
-    filtered = "" if model.get("filter", True) else ", --no-filter"
+    if not model.get("filter", True):
+        filtered = ", no object filter"
+    elif model.get("cut") is not None:
+        filtered = f", the object filter at the cut {model['cut']:g}"
+    else:
+        filtered = ""
     return f"Drawn by {drew}{where}{filtered}."
 
 

@@ -307,9 +307,10 @@ def near_names(folder: Path, suffix: str, taken: Collection[Path]) -> list[str]:
     )
 
 
-def first_names(names: Sequence[str], n: int = 5) -> str:
-    """The first ``n`` of ``names`` for a message, with ``...`` where there are more."""
-    return ", ".join(names[:n]) + (" ..." if len(names) > n else "")
+def first_names(names: Sequence[str], n: int = 5, sep: str = ", ") -> str:
+    """The first ``n`` of ``names`` for a message, joined by ``sep``, with ``...`` where there
+    are more."""
+    return sep.join(names[:n]) + (" ..." if len(names) > n else "")
 
 
 # Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them (the radar

@@ -411,7 +411,10 @@ def run_once(
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
     areas = [r.area for r in selected]
     source = open_source(config.source)
-    if (missing := missing_archive(source)) is not None:  # every region would fail on it
+    # every region would fail on it; a remote cluster's workers may hold an archive this
+    # machine does not
+    remote = config.dask.scheduler_address is not None
+    if not remote and (missing := missing_archive(source)) is not None:
         raise BadInput(missing)
     check_run_date(run_date, source, areas, timezone=config.schedule.timezone)
     start = time.perf_counter()

@@ -30,6 +30,7 @@ __all__ = [
     "build_configured_archive",
     "check_run_date",
     "check_setting",
+    "device_problems",
     "missing_archive",
     "model_problems",
     "preflight",
@@ -73,16 +74,9 @@ class Resources:
     def ensemble(self, model: ModelSettings) -> Ensemble:
         """The ensemble of ``model.manifest`` with ``model.engine``, loaded on first use."""
         from models.ensemble import Ensemble
-        from models.inference import resolve_device, resolve_engine
 
-        try:
-            device = resolve_device(model.device)
-        except ValueError as err:
-            raise BadInput(f"model.device: {err}") from None
-        try:  # refuse e.g. onnxruntime on CUDA
-            resolve_engine(model.engine, device)
-        except ValueError as err:
-            raise BadInput(f"model.engine: {err}") from None
+        if problems := device_problems(model):  # e.g. onnxruntime on CUDA
+            raise BadInput("; ".join(problems))
         path = Path(model.manifest).resolve()
         key = (str(path), path.stat().st_mtime, model.engine)
         if key not in self._ensembles:
@@ -109,44 +103,51 @@ RESOURCES = Resources()
 """This process's sources and ensembles (a Dask worker process has its own)."""
 
 
-def preflight(config: MonitorConfig, source: Source) -> list[str]:
-    """What would make the runs of ``config`` fail, found without a run: the ``model:``
-    section's problems (:func:`model_problems`) and, where ``source`` (the one its ``source:``
-    section opens) is the archive, the archive's (:func:`archive_problems`). Earth Engine is not
-    contacted (``landslide-monitor gee check`` is its test). Each problem is one message naming
-    its field. ``schedule --dry-run`` prints them."""
-    return model_problems(config.model) + archive_problems(config, source)
+def preflight(config: MonitorConfig) -> list[str]:
+    """What would make the runs of ``config`` fail, found without a run: the manifest and
+    ``model.setting`` (:func:`model_problems`), and where this machine runs the detection
+    (no ``dask.scheduler_address``: a remote cluster's workers load the members and read the
+    archive) the device, the engine (:func:`device_problems`) and the archive
+    (:func:`archive_problems`). Earth Engine is not contacted (``landslide-monitor gee check``
+    is its test). Each problem is one message naming its field. ``schedule --dry-run`` prints
+    them."""
+    problems = model_problems(config.model)
+    if config.dask.scheduler_address is None:
+        problems += device_problems(config.model) + archive_problems(config)
+    return problems
 
 
 def model_problems(model: ModelSettings) -> list[str]:
-    """The ``model:`` section's problems, without loading the members' weights: the manifest
-    unreadable, ``model.setting`` not among its members' settings, the device not on this
-    machine, the engine not on that device. Torch is imported only where the device or the
-    engine could be refused (a device other than the CPU, the onnxruntime engine): the
-    scheduler, which checks at its start, would otherwise hold it for nothing."""
+    """The manifest unreadable, or ``model.setting`` not among its members' settings (without
+    loading the members' weights)."""
     from models.manifest import ManifestError, read_manifest
 
-    problems: list[str] = []
     try:
         check_setting(model, read_manifest(Path(model.manifest)).member_settings)
     except ManifestError as err:
-        problems.append(f"model.manifest: {err}")
+        return [f"model.manifest: {err}"]
     except BadInput as err:
-        problems.append(str(err))
+        return [str(err)]
+    return []
+
+
+def device_problems(model: ModelSettings) -> list[str]:
+    """``model.device`` not on this machine, or ``model.engine`` not on that device. Torch is
+    imported only where either could be refused (a device other than the CPU, the onnxruntime
+    engine): the scheduler, which checks at its start, would otherwise hold it for nothing."""
     if model.device in (None, "cpu") and model.engine != "onnxruntime":
-        return problems  # the CPU is always there, and auto and torch run on any device
+        return []  # the CPU is always there, and auto and torch run on any device
     from models.inference import resolve_device, resolve_engine
 
     try:
         device = resolve_device(model.device)
     except ValueError as err:
-        problems.append(f"model.device: {err}")
-    else:
-        try:
-            resolve_engine(model.engine, device)
-        except ValueError as err:
-            problems.append(f"model.engine: {err}")
-    return problems
+        return [f"model.device: {err}"]
+    try:
+        resolve_engine(model.engine, device)
+    except ValueError as err:
+        return [f"model.engine: {err}"]
+    return []
 
 
 def missing_archive(source: Source) -> str | None:
@@ -164,13 +165,15 @@ def missing_archive(source: Source) -> str | None:
     )
 
 
-def archive_problems(config: MonitorConfig, source: Source) -> list[str]:
-    """Where ``source`` is the archive: its folder missing, or configured regions not in it
-    (the messages name ``source.path``, or the regions and those the archive holds)."""
+def archive_problems(config: MonitorConfig) -> list[str]:
+    """Where ``config``'s source is the archive: its folder missing, or configured regions not
+    in it (the messages name ``source.path``, or the regions and those the archive holds). No
+    other source is opened (Earth Engine's would initialise its client)."""
+    if not isinstance(config.source, ArchiveSourceConfig):
+        return []
     from monitor.sources.archive import ArchiveSource
 
-    if not isinstance(source, ArchiveSource):
-        return []
+    source = ArchiveSource(config.source.path)
     if (missing := missing_archive(source)) is not None:
         return [missing]
     held = source.regions()

@@ -275,7 +275,8 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
     overrides = {
         key: getattr(args, key, None) for key in _OPTIONS if getattr(args, key, None) is not None
     }
-    overrides = {k: None if v == _NONE else v for k, v in overrides.items()}
+    if overrides.get("known_within_m") == _NONE:  # that option's null (a layer may be "none")
+        overrides["known_within_m"] = None
     try:
         return DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})
     except ValidationError as err:

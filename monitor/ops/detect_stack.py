@@ -15,9 +15,10 @@ the labelled layout). ``DIR`` receives:
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: what ran (``model``: the manifest and its SHA-256, the baseline's folder
-  where ``--baseline`` ran, the configuration and region whose rules applied, whether the
-  filter did); per scene the stack run and its SHA-256 (``stack``, ``sha256``: what
-  ``evaluate --chain`` checks its labelled folder's inputs against), the setting and why
+  where ``--baseline`` ran, the configuration and region whose rules applied, whether a filter
+  did and the cut given to it, None for the filter's own); per scene the stack run and its
+  SHA-256 (``stack``, ``sha256``: what ``evaluate --chain`` checks its labelled folder's
+  inputs against), the setting and why
   (``setting_reason``), candidates, suppressed, the cut, the files and the warnings (model
   bands without any value among them);
   ``stopped_at`` where a stack failed after the checks (the scenes before it are written);
@@ -748,7 +749,6 @@ def _job(args: argparse.Namespace) -> StackJob:
         "manifest": str(manifest),
         "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
         "baseline": str(args.baseline.resolve()) if args.baseline is not None else None,
-        "filter": not args.no_filter,
     }
     if args.cut is not None:
         if not 0.0 <= args.cut <= 1.0:
@@ -770,6 +770,8 @@ def _job(args: argparse.Namespace) -> StackJob:
         ensemble = RESOURCES.ensemble(policy)  # as a run loads it: model.device checked too
         model, object_filter = ensemble, ensemble.object_filter
     filtered = None if args.no_filter else object_filter
+    # whether a filter ran (a manifest may have none), and the cut given (None: the filter's)
+    record |= {"filter": filtered is not None, "cut": cut}
     return StackJob(model, policy, rules, filtered, cut, record)
 
 

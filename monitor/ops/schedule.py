@@ -75,7 +75,7 @@ from monitor.errors import BadInput, DatabaseFileError
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_version
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
-from monitor.run_inputs import archive_problems, model_problems, preflight
+from monitor.run_inputs import archive_problems, device_problems, model_problems, preflight
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
@@ -711,14 +711,14 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the schedule, the days a start would catch up and the next fires; run nothing",
+        help="check what would fail the runs (exit 2, each named), then print the schedule, the "
+        "days a start would catch up and the next fires; run nothing",
     )
 
 
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor schedule``: serve until SIGTERM (exit 0), or ``--dry-run``."""
     from monitor.config import load_config
-    from monitor.run import open_source
 
     config = load_config(args.config)
     settings = config.schedule
@@ -730,7 +730,7 @@ def cli_run(args: argparse.Namespace) -> int:
         ledger = completed_runs(inventory, [r.name for r in config.regions])
         # what would fail the runs, instead of the schedule: a scheduler started on it would
         # only retry hopeless runs
-        if problems := preflight(config, open_source(config.source)):
+        if problems := preflight(config):
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             print(f"{len(problems)} problem(s): the scheduled runs would fail", file=sys.stderr)
@@ -756,11 +756,12 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
     # a model section every run would refuse stops the scheduler now (exit 2) instead of being
     # retried every retry_after_s; a missing archive may be a volume not mounted yet: warned,
-    # and its runs fail and are retried as any failed day is
-    if problems := model_problems(config.model):
+    # and its runs fail and are retried as any failed day is (preflight: what it checks)
+    local = config.dask.scheduler_address is None  # else the cluster's workers run the models
+    if problems := model_problems(config.model) + (device_problems(config.model) if local else []):
         raise BadInput("; ".join(problems))
-    for problem in archive_problems(config, open_source(config.source)):
-        log.warning("%s: every run of this configuration fails until it is mended", problem)
+    for problem in archive_problems(config) if local else []:
+        log.warning("%s: the runs of this configuration fail until it is mended", problem)
     # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger:
     # opening it checks its schema version
     if inventory.exists():

@@ -361,3 +361,16 @@ def test_the_inventory_is_only_read(
     err = capsys.readouterr().err
     assert f"inventory {path} holds no 'landslides' table: it is empty" in err
     assert path.read_bytes() == b""
+
+
+def test_none_is_the_null_of_known_within_m_alone(dataset_config: Path) -> None:
+    """Found in review: `none` was read as the null of every option, so a layer or a column
+    named `none` was dropped."""
+    from argparse import Namespace
+
+    from monitor.config import load_config
+    from monitor.ops.dataset import _settings
+
+    config = load_config(dataset_config)
+    settings = _settings(config, Namespace(layer="none", known_within_m="none"))
+    assert settings.layer == "none" and settings.known_within_m is None

@@ -946,3 +946,40 @@ def test_the_start_s_model_check_leaves_torch_unloaded_on_the_cpu() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: the dry-run opened the configured source, and Earth Engine's
+    initialises its client (credentials, a network call), so a dry-run without credentials
+    failed; and `model.device: cuda` was checked on the scheduler's host where a remote Dask
+    cluster's workers hold the GPUs (the run itself leaves that to the workers)."""
+    from ops_fixtures import write_config
+
+    import monitor.sources.gee as gee
+    from monitor.cli import main
+    from monitor.ops import schedule as schedule_module
+
+    monkeypatch.setattr(gee.GeeSource, "__init__", lambda *a, **k: pytest.fail("opened EE"))
+    extra = "dask: {scheduler_address: 'tcp://gpu-cluster:8786'}\n"
+    path = write_config(tmp_path, untrained_manifest, extra)
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("source: {type: archive, path: archive}", "source: {type: gee, project: p}")
+    text = text.replace(
+        f"model: {{manifest: {untrained_manifest}}}",
+        f"model: {{manifest: {untrained_manifest}, device: 'cuda:99'}}",
+    )
+    path.write_text(text, encoding="utf-8")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    assert "a start now would run:" in capsys.readouterr().out
+    served: list[bool] = []
+    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append(True) or 0)
+    assert main(["schedule", "--config", str(path)]) == 0 and served == [True]
+    # without the cluster, the device is this machine's: refused
+    path.write_text(text.replace(extra, ""), encoding="utf-8")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    assert "error: model.device: 'cuda:99'" in capsys.readouterr().err

@@ -115,12 +115,13 @@ def test_the_summary_says_what_drew_the_polygons_and_evaluate_names_it(
         "manifest_sha256": sha256_file(DEFAULT_MANIFEST),
         "baseline": None,
         "filter": False,
+        "cut": None,
     }
     from models.chain_metrics import _model_line
 
     assert _model_line(model) == (
         f"Drawn by the ensemble {DEFAULT_MANIFEST.resolve()} (SHA-256 "
-        f"{sha256_file(DEFAULT_MANIFEST)[:12]}...), --no-filter."
+        f"{sha256_file(DEFAULT_MANIFEST)[:12]}...), no object filter."
     )
     from models.cli import main as models_main
 
