@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -51,8 +52,11 @@ REVIEW_COLUMNS = ("uid", "status")
 #: undo a review made after the export is refused.
 CHANGED_AT = "status_changed_at"
 _MAX_NAMED = 20  # problems listed in one message; the rest are counted
-# a spreadsheet that saves the time again may drop its milliseconds
-_SAME_TIME = timedelta(seconds=1)
+# the cell's time is the start of what its text resolves: a spreadsheet that saves it again may
+# keep the seconds, the minutes or the day alone; a review within that span is not told from
+# the export's own time
+_SECONDS = re.compile(r"\d:\d\d:\d\d")
+_MINUTES = re.compile(r"\d:\d\d")
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +235,17 @@ def _utc(text: str) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _span(text: str) -> timedelta:
+    """How much time the ISO text ``text`` resolves: a second where it holds seconds (or their
+    fractions: the export's own milliseconds, rounded by a spreadsheet), else a minute, else a
+    day."""
+    if _SECONDS.search(text):
+        return timedelta(seconds=1)
+    if _MINUTES.search(text):
+        return timedelta(minutes=1)
+    return timedelta(days=1)
+
+
 def _undoing(
     path: Path, rows: list[ReviewRow], current: dict[str, tuple[int, str]], inventory: Inventory
 ) -> list[str]:
@@ -251,7 +266,7 @@ def _undoing(
             unreadable += 1
             continue
         now = _utc(changed)
-        if now is None or (exported is not None and now <= exported + _SAME_TIME):
+        if now is None or (exported is not None and now < exported + _span(row.changed_at or "")):
             continue
         then = (
             f"its status dated from {row.changed_at}"

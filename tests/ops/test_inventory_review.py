@@ -322,3 +322,44 @@ def test_a_status_time_a_spreadsheet_reformatted_is_warned_and_applied(
         assert main(_args(config, "review", str(table))) == 0
     assert "1 row(s) hold a status_changed_at that is not an ISO 8601 time" in caplog.text
     assert _statuses(config)[4] == "confirmed"
+
+
+def test_status_times_are_compared_at_the_precision_the_file_keeps(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A landslide reviewed before the export and again after it is refused by its times (the
+    test above covers never-reviewed ones); a time a spreadsheet saved to the minute is the
+    whole minute, not its first second (found in review: the operator's own edit was refused
+    as undoing a review made 25 s "after" 09:12)."""
+    import time
+
+    assert main(_args(config, "confirm", "5")) == 0
+    table = config.inventory.path.parent / "export.csv"
+    assert main(_args(config, "export", str(table))) == 0
+    with table.open(newline="", encoding="utf-8") as opened:
+        rows = list(csv.DictReader(opened))
+    time.sleep(1.1)  # the export keeps milliseconds: a review a second later is later
+    assert main(_args(config, "candidate", "5")) == 0
+    capsys.readouterr()
+
+    def write(edits: dict[int, tuple[str, str | None]]) -> None:
+        for row in rows:
+            status, at = edits.get(int(row["fid"]), (row["status"], row["status_changed_at"]))
+            row["status"], row["status_changed_at"] = status, at or ""
+        with table.open("w", newline="", encoding="utf-8") as opened:
+            writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    exported = next(r["status_changed_at"] for r in rows if r["fid"] == "5")
+    write({5: ("dismissed", exported)})
+    assert main(_args(config, "review", str(table))) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "landslide 5 was set 'candidate' at " in err
+    assert f"(when its status dated from {exported}); 'dismissed' would undo that" in err
+    # fid 1, confirmed before the export and not since, its time saved to the minute
+    minute = next(r["status_changed_at"] for r in rows if r["fid"] == "1")[:16]
+    assert len(minute) == 16  # YYYY-MM-DDTHH:MM: reviewed, and its seconds cut
+    write({5: ("candidate", exported), 1: ("dismissed", minute)})
+    assert main(_args(config, "review", str(table))) == 0
+    assert _statuses(config)[1] == "dismissed"
