@@ -106,6 +106,7 @@ _UNSEEN_CLOUD = 100  # percent stored where the cloud probability is unknown (Na
 
 
 _SAMPLE_STEP = 7  # every 7th value is enough for a median
+_RELATIVE_ORBITS = 175  # Sentinel-1's relative orbits in its 12-day cycle (ESA, S1 user guide)
 # Sen2Cor's scene classification (SCL) in place of a cloud probability: whole numbers 0-11, most
 # of a scene's land 4 (vegetation) or 5 (not vegetated); a probability (s2cloudless, MSK_CLDPRB)
 # is spread over its range, not half of it on two values
@@ -371,6 +372,21 @@ class TrackInfo:
     angle: np.ndarray
 
     def __post_init__(self) -> None:
+        # Sentinel-1's 175 relative orbits (its 12-day repeat cycle), numbered from 1; a whole
+        # number read as a float (a catalogue's 66.0) is that number
+        orbit = self.relative_orbit
+        if not (
+            isinstance(orbit, int | np.integer | float | np.floating)
+            and not isinstance(orbit, bool)
+            and np.isfinite(orbit)
+            and float(orbit).is_integer()
+            and 1 <= orbit <= _RELATIVE_ORBITS
+        ):
+            raise ValueError(
+                f"track: relative_orbit {orbit!r} is not a Sentinel-1 relative orbit, a whole "
+                f"number 1-{_RELATIVE_ORBITS} (relativeOrbitNumber_start)"
+            )
+        object.__setattr__(self, "relative_orbit", int(orbit))
         # Earth Engine's orbitProperties_pass says ASCENDING / DESCENDING
         object.__setattr__(self, "orbit_pass", str(self.orbit_pass).lower())
         if self.orbit_pass not in ("ascending", "descending"):
@@ -818,6 +834,9 @@ class RegionWriter:
                     self.area.name, len(self._written[sensor]), size, sensor,
                 )  # fmt: skip
         catalog = pd.DataFrame(self._rows, columns=list(CATALOG_COLUMNS))
+        # whole numbers that only Sentinel-1 rows hold, written as such (66, not 66.0)
+        for column in ("relative_orbit", "track"):
+            catalog[column] = catalog[column].astype("Int64")
         catalog = catalog.sort_values(["sensor", "date", "index"], ignore_index=True)
         catalog.to_csv(self.tmp / "catalog.csv", index=False)
         if self._truth is not None:

@@ -851,3 +851,17 @@ def test_real_exports_read_wrong_by_a_factor_or_an_order_are_named(tmp_path: Pat
     assert (stored[:, :, :5] == 0).all()  # not observed, not a clear view of B8 = 0
     assert (stored[:, :3, 10:] == 0).all()
     assert (stored[:, 3:, 5:] == dn[:, 3:, 5:]).all()
+    catalog = (tmp_path / "regions" / AREA.name / "catalog.csv").read_text()
+    assert ",88," in catalog and "88.0" not in catalog  # the orbit as the number it is
+
+
+@pytest.mark.parametrize("orbit", [0, 176, float("nan"), 66.5, "66", True])
+def test_a_relative_orbit_sentinel_1_does_not_fly_is_refused(orbit: object) -> None:
+    """Found by a user: 0, 999 and NaN were taken, and the catalogue wrote orbits as floats."""
+    with pytest.raises(ValueError, match=r"not a Sentinel-1 relative orbit, a whole number 1-175"):
+        TrackInfo(orbit, "descending", 280.0, np.full((2, 2), 35.0))  # type: ignore[arg-type]
+
+
+def test_a_relative_orbit_read_as_a_float_is_its_whole_number() -> None:
+    track = TrackInfo(66.0, "descending", 280.0, np.full((2, 2), 35.0))  # type: ignore[arg-type]
+    assert track.relative_orbit == 66 and isinstance(track.relative_orbit, int)
