@@ -91,17 +91,21 @@ def _export(config: MonitorConfig, name: str) -> Path:
     return path
 
 
-def _edit_csv(path: Path, statuses: dict[int, str]) -> None:
-    """The export at ``path`` with the ``status`` of the fids in ``statuses`` changed, as a
-    spreadsheet saves it."""
+def _edit_csv(
+    path: Path, statuses: dict[int, str], times: dict[int, str] | None = None
+) -> list[dict[str, str]]:
+    """The export at ``path`` with the ``status`` of the fids in ``statuses`` (and the
+    ``status_changed_at`` of those in ``times``) changed, as a spreadsheet saves it; its rows."""
     with path.open(newline="", encoding="utf-8") as opened:
         rows = list(csv.DictReader(opened))
     for row in rows:
         row["status"] = statuses.get(int(row["fid"]), row["status"])
+        row["status_changed_at"] = (times or {}).get(int(row["fid"]), row["status_changed_at"])
     with path.open("w", newline="", encoding="utf-8") as opened:
         writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return rows
 
 
 def test_review_of_an_edited_csv_export(
@@ -271,14 +275,7 @@ def test_an_old_export_does_not_quietly_undo_later_reviews(
     capsys.readouterr()
     edits = {1: "dismissed", 2: "dismissed", 5: "confirmed"}  # 4 left as exported: candidate
     if suffix == ".csv":
-        with table.open(newline="", encoding="utf-8") as opened:
-            rows = list(csv.DictReader(opened))
-        for row in rows:
-            row["status"] = edits.get(int(row["fid"]), row["status"])
-        with table.open("w", newline="", encoding="utf-8") as opened:
-            writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        rows = _edit_csv(table, edits)
         number = {int(r["fid"]): i + 2 for i, r in enumerate(rows)}  # spreadsheet rows
     else:
         data = json.loads(table.read_text(encoding="utf-8"))
@@ -336,23 +333,11 @@ def test_status_times_are_compared_at_the_precision_the_file_keeps(
     assert main(_args(config, "confirm", "5")) == 0
     table = config.inventory.path.parent / "export.csv"
     assert main(_args(config, "export", str(table))) == 0
-    with table.open(newline="", encoding="utf-8") as opened:
-        rows = list(csv.DictReader(opened))
     time.sleep(1.1)  # the export keeps milliseconds: a review a second later is later
     assert main(_args(config, "candidate", "5")) == 0
     capsys.readouterr()
-
-    def write(edits: dict[int, tuple[str, str | None]]) -> None:
-        for row in rows:
-            status, at = edits.get(int(row["fid"]), (row["status"], row["status_changed_at"]))
-            row["status"], row["status_changed_at"] = status, at or ""
-        with table.open("w", newline="", encoding="utf-8") as opened:
-            writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
+    rows = _edit_csv(table, {5: "dismissed"})
     exported = next(r["status_changed_at"] for r in rows if r["fid"] == "5")
-    write({5: ("dismissed", exported)})
     assert main(_args(config, "review", str(table))) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "landslide 5 was set 'candidate' at " in err
@@ -360,6 +345,6 @@ def test_status_times_are_compared_at_the_precision_the_file_keeps(
     # fid 1, confirmed before the export and not since, its time saved to the minute
     minute = next(r["status_changed_at"] for r in rows if r["fid"] == "1")[:16]
     assert len(minute) == 16  # YYYY-MM-DDTHH:MM: reviewed, and its seconds cut
-    write({5: ("candidate", exported), 1: ("dismissed", minute)})
+    _edit_csv(table, {5: "candidate", 1: "dismissed"}, {1: minute})
     assert main(_args(config, "review", str(table))) == 0
     assert _statuses(config)[1] == "dismissed"
