@@ -33,6 +33,11 @@ def _unit(name: str) -> configparser.ConfigParser:
     return parser
 
 
+def _environment(unit: configparser.ConfigParser) -> dict[str, str]:
+    """The variables a unit's ``Environment=`` line sets (space-separated assignments)."""
+    return dict(word.split("=", 1) for word in shlex.split(unit["Service"]["Environment"]))
+
+
 def _cli_args(command: str) -> list[str]:
     """The arguments after the ``landslide-monitor`` executable, checked by the real parser."""
     words = shlex.split(command)
@@ -113,15 +118,21 @@ def test_systemd_units_run_the_cli_with_secrets_from_an_environment_file() -> No
     assert service["Service"]["EnvironmentFile"].startswith("/etc/landslide-monitor/")
     assert service["Service"]["SuccessExitStatus"] == "75"  # lock held: not a failure
     for unit in (service, _unit("landslide-monitor-scheduler.service")):
-        # the ONNX graph cache must be writable under ProtectHome/ProtectSystem
-        cache = unit["Service"]["Environment"].removeprefix(f"{CACHE_ENV}=")
-        assert cache.startswith(unit["Service"]["ReadWritePaths"] + "/")
+        # the ONNX graph cache, and matplotlib's (it warned of an unwritable home in every
+        # run), must be writable under ProtectHome/ProtectSystem
+        for name in (CACHE_ENV, "MPLCONFIGDIR"):
+            assert _environment(unit)[name].startswith(unit["Service"]["ReadWritePaths"] + "/")
+    # the timer alone starts the run: enabled, the service ran at every boot, which waited
+    assert not service.has_section("Install")
     timer = _unit("landslide-monitor.timer")
     assert timer["Timer"]["OnCalendar"] == "*-*-* 06:00:00 UTC"
     assert timer["Timer"]["Persistent"] == "true"
     scheduler = _unit("landslide-monitor-scheduler.service")
     assert _cli_args(scheduler["Service"]["ExecStart"])[:1] == ["schedule"]
     assert scheduler["Service"]["KillMode"] == "mixed"  # SIGTERM to the scheduler only
+    # a start refused for its configuration (exit 2) is not restarted every minute for ever
+    assert scheduler["Service"]["Restart"] == "on-failure"
+    assert scheduler["Service"]["RestartPreventExitStatus"] == "2"
     stop_s = int(scheduler["Service"]["TimeoutStopSec"])
     assert stop_s > ScheduleSettings().stop_grace_s + 30
 
@@ -244,6 +255,20 @@ def test_dockerfile_runs_the_cli_and_pins_the_torch_of_the_constraints() -> None
     constraints = (DEPLOY.parent / "constraints.txt").read_text()
     pinned = re.search(r"^torch==([\d.]+)", constraints, re.M)
     assert pinned is not None and f"ARG TORCH_VERSION={pinned[1]}" in text
+    # the configuration's folder is mounted, not the file, whose mount would keep the version
+    # of the day it was mounted (editors save by renaming; found in a deployment review)
+    mounts = re.findall(r"-v (\S+):/etc/landslide-monitor(\S*)", text)
+    assert mounts and all(m == ("/etc/landslide-monitor", ":ro") for m in mounts), mounts
+
+
+def test_kubernetes_pods_set_the_volume_s_group_once_not_at_every_mount() -> None:
+    """Found in a deployment review: fsGroup without a change policy walks the whole data
+    volume at every pod start (the deliveries: every 5 minutes) over its growing files."""
+    for obj in _kubernetes().values():
+        if obj["kind"] == "CronJob":
+            context = _pod(obj)["securityContext"]
+            assert context["fsGroup"] == 999
+            assert context["fsGroupChangePolicy"] == "OnRootMismatch"
 
 
 def _pod_failure_action(
@@ -507,8 +532,10 @@ def test_the_crontab_caches_the_onnx_graphs_where_the_systemd_units_do() -> None
         if line and not line.startswith("#") and "=" in line.split()[0]
     )
     for name in ("landslide-monitor.service", "landslide-monitor-scheduler.service"):
-        unit = _unit(name)["Service"]["Environment"]
-        assert unit == f"{CACHE_ENV}={crontab[CACHE_ENV]}"
+        unit = _environment(_unit(name))
+        assert {k: unit[k] for k in (CACHE_ENV, "MPLCONFIGDIR")} == {
+            k: crontab[k] for k in (CACHE_ENV, "MPLCONFIGDIR")
+        }
 
 
 def test_the_documented_deployment_configuration_keeps_its_data_where_the_units_may_write(
