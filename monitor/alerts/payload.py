@@ -32,6 +32,7 @@ __all__ = [
     "build_payload",
     "encode_body",
     "is_png",
+    "png_size",
     "quicklook_in",
     "quicklook_name",
     "read_png",
@@ -149,6 +150,25 @@ def read_png(path: Path, *, max_bytes: int | None = None) -> bytes | None:
             return None
     data = _PNG_SIGNATURE + rest
     return None if max_bytes is not None and len(data) > max_bytes else data
+
+
+def png_size(png: bytes | Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header (the IHDR chunk after the signature), of its bytes
+    or of the file (read through :func:`_open_regular`); None where it is no PNG or has no
+    size."""
+    if isinstance(png, Path):
+        file = _open_regular(png)
+        if file is None:
+            return None
+        with file:
+            try:
+                png = file.read(24)
+            except OSError:
+                return None
+    if len(png) < 24 or png[:8] != _PNG_SIGNATURE or png[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return (width, height) if width and height else None
 
 
 def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:

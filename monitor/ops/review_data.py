@@ -25,7 +25,8 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
-from monitor.alerts.payload import is_png, quicklook_in, read_png
+from monitor.alerts.payload import is_png, png_size, quicklook_in, read_png
+from monitor.store.landslides import layer_columns
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -70,6 +71,7 @@ _DISMISSED_FILL = "#bdbdbd"
 #: CSS class of every landslide polygon (the browser test counts these paths).
 FEATURE_CLASS = "landslide"
 _EMBED_LIMIT_BYTES = 2_000_000
+_QUICKLOOK_WIDTH = 360  # pixels of a popup's picture
 
 
 @dataclass
@@ -93,11 +95,12 @@ def age_class(days: int) -> tuple[str, str]:
 
 
 def _empty_landslides() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"fid": pd.Series(dtype="int64"), "status": pd.Series(dtype="object")},
-        geometry=gpd.GeoSeries([], crs="EPSG:4326"),
-        crs="EPSG:4326",
-    )
+    """The landslides of an inventory not written yet: no row, the inventory's columns (the
+    notebook's first cell selects some of them)."""
+    names = [n for n in layer_columns() if n not in ("geom", "local_wkb")] + ["local_geometry"]
+    columns = {name: pd.Series(dtype="object") for name in names}
+    columns["fid"] = pd.Series(dtype="int64")
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
 
 
 def _in_quicklooks_dir(stored: str | float | None, directory: Path) -> str | float | None:
@@ -178,16 +181,30 @@ def _event_between(row: Mapping[str, Any]) -> str:
 def _dated_by(row: Mapping[str, Any]) -> str:
     """Each sensor's bracket, e.g. ``S1 2024-08-10 – 2024-08-22; S2 ...``."""
     parts = [
-        f"{name} {_text(row.get(f'{key}_event_after'))} – {_text(row.get(f'{key}_event_before'))}"
+        f"{name} {_after(row.get(f'{key}_event_after'))} – {_text(row.get(f'{key}_event_before'))}"
         for name, key in (("S1", "s1"), ("S2", "s2"))
         if _text(row.get(f"{key}_event_before")) != "–"
     ]
     return "; ".join(parts) or "–"
 
 
-def _confirmed_by(value: Any) -> str:
+def _confirmed_by(row: Mapping[str, Any]) -> str:
+    """What confirmed the landslide (its ``confirmation``). Empty, it waits for a second look,
+    unless a reviewer confirmed it meanwhile and a run alerted it then (``alerted_on``): that
+    alert said ``reviewer``, and the column stays empty until a second look comes."""
+    text = _text(row.get("confirmation"))
+    if text != "–":
+        return text
+    alerted = _text(row.get("alerted_on"))
+    if alerted != "–":
+        return f"not yet (alerted on {alerted}, confirmed by a reviewer)"
+    return "not yet (no alert sent)"
+
+
+def _after(value: Any) -> str:
+    """A bracket's lower bound: "?" where none is known (it read "S1 – – 2024-08-17")."""
     text = _text(value)
-    return "not yet (no alert sent)" if text == "–" else text
+    return "?" if text == "–" else text
 
 
 def _text(value: Any) -> str:
@@ -219,7 +236,14 @@ def _quicklook_html(path_text: Any, embed: bool, page_dir: Path | None) -> str:
         src = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
     else:  # linked: not embedded, or too large to embed
         src = os.path.relpath(path, page_dir) if page_dir else path.as_uri()
-    return f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' width='360'>"
+    # the height too: a popup laid out before its picture loads was panned to fit without it,
+    # and opened with its top (the title, the close button) above the map's edge
+    size = png_size(png if png is not None else path)
+    height = f" height='{round(_QUICKLOOK_WIDTH * size[1] / size[0])}'" if size else ""
+    return (
+        f"<img class='ls-ql' src='{html.escape(src)}' alt='quicklook' "
+        f"width='{_QUICKLOOK_WIDTH}'{height}>"
+    )
 
 
 def config_option(config_path: Path | None) -> str:
@@ -272,7 +296,7 @@ def _popup_html(
         ("Setting", _text(row.get("setting"))),
         ("Event between (UTC days)", _event_between(row)),
         ("Dated by (UTC days)", _dated_by(row)),
-        ("Second look", _confirmed_by(row.get("confirmation"))),
+        ("Second look", _confirmed_by(row)),
         (
             "Object filter",
             _number(row.get("filter_score"), ".2f") + _suppression_text(row),

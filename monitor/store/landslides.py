@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from datetime import date, datetime
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = [
     "SCHEMA",
     "ChangeWriter",
     "extent",
+    "layer_columns",
     "load_known",
     "logged_features",
 ]
@@ -124,6 +126,14 @@ CREATE TABLE IF NOT EXISTS landslide_observations (
 )
 """
 ATTRIBUTE_TABLES = {"landslide_observations": "each landslide's detections, one per run date"}
+
+
+def layer_columns() -> list[str]:
+    """The columns of the landslides layer, in its order, read from :data:`SCHEMA` (an
+    in-memory database made with it): what an empty inventory's frame holds."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(SCHEMA)
+        return [str(row[1]) for row in conn.execute(f"PRAGMA table_info({LAYER})")]
 
 
 def load_known(conn: sqlite3.Connection) -> list[Known]:

@@ -62,6 +62,9 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     assert "Second look</th><td>optical" in popup
     assert "6,400 m²" in popup or "3,600 m²" in popup
     assert popup.count("data:image/png;base64,") == 1
+    # its height too (96 x 48 px shown 360 wide): a popup laid out before the picture loaded
+    # opened with its top above the map (found by an analyst)
+    assert "width='360' height='180'" in popup
     assert first["properties"]["status"] == "confirmed"  # offered the other decision, not this
     assert f"inventory dismiss --config {config.path} {first['properties']['fid']}" in popup
     html = page.path.read_text(encoding="utf-8")
@@ -361,6 +364,25 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert text in confirmed and "suppressed: no alert" not in confirmed
     dismissed = _popup_html({**row, "status": "dismissed"}, None, False, None, None)
     assert "Object filter</th><td>0.12 (suppressed: no alert)</td>" in dismissed
+
+
+def test_popup_says_a_reviewer_s_alert_and_an_unknown_lower_bound() -> None:
+    """Found by an analyst: a landslide a reviewer confirmed before its second look, then
+    alerted by the next run, read "Second look: not yet (no alert sent)"; a bracket without a
+    lower bound read "S1 – – 2024-08-17"."""
+    from monitor.ops.review_data import _popup_html
+
+    row = {"fid": 9, "status": "confirmed", "s1_event_before": "2024-08-17"}
+    waiting = _popup_html(row, None, False, None, None)
+    assert "Second look</th><td>not yet (no alert sent)" in waiting
+    assert "Dated by (UTC days)</th><td>S1 ? – 2024-08-17" in waiting
+    alerted = _popup_html({**row, "alerted_on": "2024-08-25"}, None, False, None, None)
+    assert "Second look</th><td>not yet (alerted on 2024-08-25, confirmed by a reviewer)" in (
+        alerted
+    )
+    done = _popup_html({**row, "alerted_on": "2024-08-25", "confirmation": "optical"}, None,
+                       False, None, None)  # fmt: skip
+    assert "Second look</th><td>optical" in done
 
 
 def test_popup_age_of_a_landslide_first_seen_after_the_as_of_date() -> None:
