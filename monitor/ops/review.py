@@ -473,7 +473,8 @@ def _output(given: str | None) -> Path | None:
             raise BadInput(f"--output {path}: cannot make the folder: {exc}") from None
         return path / "review.html"
     if path.suffix != ".html":
-        raise BadInput(f"--output {path}: the review page is an HTML file; name it .html")
+        folder = "" if path.suffix else f", or {given.rstrip(os.sep)}/ for a folder to make"
+        raise BadInput(f"--output {path}: the review page is an HTML file; name it .html{folder}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

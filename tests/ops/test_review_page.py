@@ -220,6 +220,11 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "page.htm")]) == 2
     assert "page.htm: the review page is an HTML file; name it .html" in capsys.readouterr().err
     assert not (tmp_path / "page.htm").exists()
+    # a new folder without its trailing slash is told how to ask for one (an analyst)
+    assert main(["review", "--config", str(config.path), "-o", str(tmp_path / "newdir")]) == 2
+    assert f"name it .html, or {tmp_path / 'newdir'}/ for a folder to make" in (
+        capsys.readouterr().err
+    )
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert main(["review", "--config", str(config.path), "-o", str(blocked / "x.html")]) == 2
