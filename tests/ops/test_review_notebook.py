@@ -26,6 +26,17 @@ def _code_cells() -> list[str]:
     return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
 
 
+def _run_notebook(config: MonitorConfig, monkeypatch: pytest.MonkeyPatch) -> ReviewSession:
+    """The notebook's code cells run on ``config``, as Jupyter runs them; its session."""
+    monkeypatch.setenv("LANDSLIDE_CONFIG", str(config.path))
+    namespace: dict[str, object] = {}
+    for source in _code_cells():
+        exec(compile(source, str(NOTEBOOK), "exec"), namespace)
+    session = namespace["session"]
+    assert isinstance(session, ReviewSession)
+    return session
+
+
 def test_the_notebook_runs_before_any_run_has_written_the_inventory(
     populated_config: tuple[MonitorConfig, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -33,12 +44,7 @@ def test_the_notebook_runs_before_any_run_has_written_the_inventory(
     inventory's frame held fid, status and geometry alone, not the columns the cell shows."""
     config, _ = populated_config
     config.inventory.path.unlink()
-    monkeypatch.setenv("LANDSLIDE_CONFIG", str(config.path))
-    namespace: dict[str, object] = {}
-    for source in _code_cells():
-        exec(compile(source, str(NOTEBOOK), "exec"), namespace)
-    session = namespace["session"]
-    assert isinstance(session, ReviewSession)
+    session = _run_notebook(config, monkeypatch)
     frame = session.landslides()
     assert len(frame) == 0 and {"region", "first_seen", "prob_mean", "alerted_on"} <= set(frame)
     assert not config.inventory.path.exists()
@@ -48,12 +54,7 @@ def test_notebook_runs_and_its_buttons_write_decisions(
     populated_config: tuple[MonitorConfig, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, n_rows = populated_config
-    monkeypatch.setenv("LANDSLIDE_CONFIG", str(config.path))
-    namespace: dict[str, object] = {}
-    for source in _code_cells():
-        exec(compile(source, str(NOTEBOOK), "exec"), namespace)
-    session = namespace["session"]
-    assert isinstance(session, ReviewSession)
+    session = _run_notebook(config, monkeypatch)
     assert len(session.landslides()) == n_rows
     assert session.decisions == []
 
