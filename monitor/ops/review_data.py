@@ -410,7 +410,8 @@ def legend_html(
     ages = "".join(
         f"<div><i style='background:{colour}'></i>{html.escape(name)}</div>"
         for name, _upper, colour in AGE_CLASSES
-    )
+    )  # a dismissed landslide is filled grey whatever its age (it read as an age class)
+    ages += f"<div><i style='background:{_DISMISSED_FILL}'></i>dismissed (any age)</div>"
     statuses = "".join(
         f"<div><i style='background:#fff;border:{min(s['weight'], 3)}px "
         f"{'dashed' if s['dashArray'] else 'solid'} {s['color']}'></i>"

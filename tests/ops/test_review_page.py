@@ -69,6 +69,8 @@ def test_page_has_one_feature_per_landslide_with_popup_and_quicklook(
     assert f"inventory dismiss --config {config.path} {first['properties']['fid']}" in popup
     html = page.path.read_text(encoding="utf-8")
     assert "ls-filter" in html and "landslideReview" in html and "L.control.layers" in html
+    # the dismissed landslide's grey fill is in the legend (an analyst read it as an age)
+    assert "<i style='background:#bdbdbd'></i>dismissed (any age)" in html
 
     linked = write_review_page(config, tmp_path / "linked.html", embed_quicklooks=False)
     popups = [f["properties"]["popup"] for f in _features(linked.path)]
