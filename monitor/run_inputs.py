@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 __all__ = [
     "RESOURCES",
     "Resources",
-    "archive_problems",
     "build_configured_archive",
     "check_run_date",
     "check_setting",
@@ -103,18 +102,27 @@ RESOURCES = Resources()
 """This process's sources and ensembles (a Dask worker process has its own)."""
 
 
-def preflight(config: MonitorConfig) -> list[str]:
-    """What would make the runs of ``config`` fail, found without a run: the manifest and
-    ``model.setting`` (:func:`model_problems`), and where this machine runs the detection
-    (no ``dask.scheduler_address``: a remote cluster's workers load the members and read the
-    archive) the device, the engine (:func:`device_problems`) and the archive
-    (:func:`archive_problems`). Earth Engine is not contacted (``landslide-monitor gee check``
-    is its test). Each problem is one message naming its field. ``schedule --dry-run`` prints
-    them."""
-    problems = model_problems(config.model)
-    if config.dask.scheduler_address is None:
-        problems += device_problems(config.model) + archive_problems(config)
-    return problems
+def preflight(config: MonitorConfig) -> tuple[list[str], list[str]]:
+    """What would make the runs of ``config`` fail, found without a run, each problem one
+    message naming its field: the ``model:`` section's (the manifest and ``model.setting``,
+    :func:`model_problems`, and the device and engine, :func:`device_problems`) and the
+    archive's (:func:`missing_archive`, its regions). Where a remote Dask cluster
+    (``dask.scheduler_address``) runs the detection, its workers load the members and read the
+    archive: only the manifest is checked. No source but the archive is opened (Earth
+    Engine's would initialise its client; ``landslide-monitor gee check`` tests it).
+    ``schedule --dry-run`` prints both lists; the scheduler's start refuses the first and warns
+    of the second (a volume mounted late)."""
+    model = model_problems(config.model)
+    if config.dask.scheduler_address is not None:
+        return model, []
+    model += device_problems(config.model)
+    if not isinstance(config.source, ArchiveSourceConfig):
+        return model, []
+    from monitor.sources.archive import ArchiveSource
+
+    archive = ArchiveSource(config.source.path)
+    problem = archive.unreadable() or archive.absent([r.name for r in config.regions])
+    return model, [problem] if problem else []
 
 
 def model_problems(model: ModelSettings) -> list[str]:
@@ -151,41 +159,11 @@ def device_problems(model: ModelSettings) -> list[str]:
 
 
 def missing_archive(source: Source) -> str | None:
-    """Why the archive ``source`` cannot be read at all (None where its folder is there, or the
-    source is not the archive): every region of a run would fail on it."""
+    """Why the archive ``source`` cannot be read at all (None where it can, or the source is not
+    the archive): every region of a run would fail on it."""
     from monitor.sources.archive import ArchiveSource
 
-    if not isinstance(source, ArchiveSource) or source.path.is_dir():
-        return None
-    state = "is not a folder" if source.path.exists() else "does not exist"
-    return (
-        f"source.path: the archive folder {source.path} {state}; build it with "
-        "`landslide-monitor archive build --config ...` or write regions into it with "
-        "RegionWriter (docs/archive.md)"
-    )
-
-
-def archive_problems(config: MonitorConfig) -> list[str]:
-    """Where ``config``'s source is the archive: its folder missing, or configured regions not
-    in it (the messages name ``source.path``, or the regions and those the archive holds). No
-    other source is opened (Earth Engine's would initialise its client)."""
-    if not isinstance(config.source, ArchiveSourceConfig):
-        return []
-    from monitor.sources.archive import ArchiveSource
-
-    source = ArchiveSource(config.source.path)
-    if (missing := missing_archive(source)) is not None:
-        return [missing]
-    held = source.regions()
-    absent = [r.name for r in config.regions if r.name not in held]
-    if not absent:
-        return []
-    return [
-        f"regions: {', '.join(map(repr, absent))} not in the archive {source.path} (regions "
-        f"there: {', '.join(held) or 'none'}); simulate them with `landslide-monitor archive "
-        "build --config ...` (a region with a `simulation` block), or write them from real "
-        "exports with RegionWriter (docs/archive.md)"
-    ]
+    return source.unreadable() if isinstance(source, ArchiveSource) else None
 
 
 def check_run_date(

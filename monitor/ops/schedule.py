@@ -75,7 +75,7 @@ from monitor.errors import BadInput, DatabaseFileError
 from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_version
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
-from monitor.run_inputs import archive_problems, device_problems, model_problems, preflight
+from monitor.run_inputs import preflight
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 __all__ = [
@@ -730,7 +730,8 @@ def cli_run(args: argparse.Namespace) -> int:
         ledger = completed_runs(inventory, [r.name for r in config.regions])
         # what would fail the runs, instead of the schedule: a scheduler started on it would
         # only retry hopeless runs
-        if problems := preflight(config):
+        model, archive = preflight(config)
+        if problems := model + archive:
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             print(f"{len(problems)} problem(s): the scheduled runs would fail", file=sys.stderr)
@@ -756,11 +757,11 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
     # a model section every run would refuse stops the scheduler now (exit 2) instead of being
     # retried every retry_after_s; a missing archive may be a volume not mounted yet: warned,
-    # and its runs fail and are retried as any failed day is (preflight: what it checks)
-    local = config.dask.scheduler_address is None  # else the cluster's workers run the models
-    if problems := model_problems(config.model) + (device_problems(config.model) if local else []):
-        raise BadInput("; ".join(problems))
-    for problem in archive_problems(config) if local else []:
+    # and its runs fail and are retried as any failed day is
+    model, archive = preflight(config)
+    if model:
+        raise BadInput("; ".join(model))
+    for problem in archive:
         log.warning("%s: the runs of this configuration fail until it is mended", problem)
     # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger:
     # opening it checks its schema version

@@ -22,7 +22,7 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -167,6 +167,35 @@ class ArchiveSource:
             if not p.name.startswith(".") and (p / "region.json").is_file()
         )
 
+    def unreadable(self) -> str | None:
+        """Why the archive cannot be read at all (its folder missing, or a file), naming
+        ``source.path``; None where it is a folder."""
+        if self.path.is_dir():
+            return None
+        state = "is not a folder" if self.path.exists() else "does not exist"
+        return (
+            f"source.path: the archive folder {self.path} {state} (read from the configuration "
+            "file's folder); build it with `landslide-monitor archive build --config ...` or "
+            "write regions into it with RegionWriter (docs/archive.md)"
+        )
+
+    def absent(self, names: Collection[str]) -> str | None:
+        """Which of the regions ``names`` the archive does not hold, with those it holds and how
+        to add them; None where it holds them all."""
+        held = self.regions()
+        missing = [name for name in names if name not in held]
+        if not missing:
+            return None
+        one = len(missing) == 1
+        named = f"region{'' if one else 's'} {', '.join(map(repr, missing))}"
+        it = "it" if one else "them"
+        return (
+            f"{named} {'is' if one else 'are'} not in the archive {self.path} (regions there: "
+            f"{', '.join(held) or 'none'}); simulate {it} with `landslide-monitor archive build "
+            f"--config ...` (a region with a `simulation` block), or write {it} from real "
+            "exports with RegionWriter (docs/archive.md)"
+        )
+
     def _region(self, name: str) -> _Region:
         path = region_dir(self.path, name)
         cached = self._regions.get(name)
@@ -176,20 +205,7 @@ class ArchiveSource:
         stamp = _stamp(path)
         meta = read_meta(path)
         if meta is None:
-            if not self.path.is_dir():
-                raise ArchiveError(
-                    f"the archive folder {self.path} does not exist (source.path, read from the "
-                    "configuration file's folder); build it with `landslide-monitor archive "
-                    "build --config ...` or write regions into it with RegionWriter "
-                    "(docs/archive.md)"
-                )
-            known = ", ".join(self.regions()) or "none"
-            raise ArchiveError(
-                f"region {name!r} is not in the archive {self.path} (regions there: {known}); "
-                "simulate it with `landslide-monitor archive build --config ...` (a region "
-                "with a `simulation` block), or write it from real exports with RegionWriter "
-                "(docs/archive.md)"
-            )
+            raise ArchiveError(self.unreadable() or self.absent([name]) or f"region {name!r}")
         try:
             raw = (path / "catalog.csv").read_bytes()
             root = zarr.open_group(path / "data.zarr", mode="r")

@@ -219,6 +219,11 @@ def test_unknown_region_is_named(archive: ArchiveSource, tmp_path: Path) -> None
     # a source.path that does not exist is named as such (it read "regions there: none")
     with pytest.raises(ArchiveError, match=r"the archive folder .*missing does not exist"):
         ArchiveSource(tmp_path / "missing").features(small_area("r", 10.9, 44.34), PRE, POST)
+    # the checks before a run (schedule --dry-run) say the same, of several regions at once
+    held = archive.regions()
+    assert archive.absent(held) is None and archive.unreadable() is None
+    said = archive.absent(["a", *held, "b"])
+    assert said is not None and said.startswith("regions 'a', 'b' are not in the archive")
 
 
 def test_sub_polygon_reads_a_window_of_the_region(archive: ArchiveSource, stacks: dict) -> None:

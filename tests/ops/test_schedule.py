@@ -895,7 +895,7 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert (
-        f"error: regions: 'emilia-hills' not in the archive {tmp_path / 'archive'} (regions "
+        f"error: region 'emilia-hills' is not in the archive {tmp_path / 'archive'} (regions "
         "there: wayanad-hills)"
     ) in err
     assert "1 problem(s)" in err
@@ -905,7 +905,7 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     with caplog.at_level("WARNING", logger="monitor.ops.schedule"):
         assert main(["schedule", "--config", str(path)]) == 0
     assert served == [True]
-    assert "'emilia-hills' not in the archive" in caplog.text
+    assert "'emilia-hills' is not in the archive" in caplog.text
     write_archive_regions(tmp_path)
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
     assert "a start now would run:" in capsys.readouterr().out

@@ -159,7 +159,7 @@ def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
     three = write_config(data, name="three.yaml")  # the same inventory, one region more
     capsys.readouterr()
     # the stand-in ensemble's manifest is a placeholder (tests/run/conftest.py)
-    monkeypatch.setattr("monitor.ops.schedule.preflight", lambda config: [])
+    monkeypatch.setattr("monitor.ops.schedule.preflight", lambda config: ([], []))
     assert main(["schedule", "--config", str(three), "--dry-run"]) == 0
     out = capsys.readouterr().out
     missed = ", ".join(str(last + timedelta(days=n)) for n in (1, 2, 3))
