@@ -515,8 +515,8 @@ class StackJob:
     rules: VectoriseRules
     object_filter: ObjectFilterModel | None
     cut: float | None = None
-    # what ran, for summary.json: the manifest and its SHA-256, the baseline's folder, the
-    # configuration and region whose rules applied, whether the filter did
+    # for summary.json's ``model``: the manifest and its SHA-256, the baseline's folder, the
+    # configuration and region whose rules applied
     record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -550,7 +550,9 @@ def detect_stacks(
     if left:
         log.info("%s: %d temporary file(s) of a killed run removed", out, len(left))
     frames: list[gpd.GeoDataFrame] = []
-    summary: dict[str, Any] = {"model": job.record, "scenes": {}}
+    # what ran: whether a filter did (a manifest may have none), the cut given (None: its own)
+    model = {**job.record, "filter": job.object_filter is not None, "cut": job.cut}
+    summary: dict[str, Any] = {"model": model, "scenes": {}}
     try:
         for done, path in enumerate(stacks, start=1):
             if done > 1:  # what a kill leaves: the scenes done, and the stacks left
@@ -769,10 +771,7 @@ def _job(args: argparse.Namespace) -> StackJob:
 
         ensemble = RESOURCES.ensemble(policy)  # as a run loads it: model.device checked too
         model, object_filter = ensemble, ensemble.object_filter
-    filtered = None if args.no_filter else object_filter
-    # whether a filter ran (a manifest may have none), and the cut given (None: the filter's)
-    record |= {"filter": filtered is not None, "cut": cut}
-    return StackJob(model, policy, rules, filtered, cut, record)
+    return StackJob(model, policy, rules, None if args.no_filter else object_filter, cut, record)
 
 
 def cli_run(args: argparse.Namespace) -> int:
