@@ -116,7 +116,8 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
 
 # A cross-field check names the field it is about first: "regions[3].name: region name 'x' is
 # used twice" (of the whole configuration) is placed on regions[3].name's line, and "cron: ..."
-# of the schedule section on schedule.cron's, where the file holds that field.
+# of the schedule section on schedule.cron's, where the file holds that field (as
+# _loc_to_place finds it).
 _FIELD_FIRST = re.compile(r"^(\w+(?:\[\d+\]|\.\w+)*): (.+)$", re.DOTALL)
 
 
@@ -130,63 +131,45 @@ def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[tupl
                 int(part[1:-1]) if part.startswith("[") else part
                 for part in re.findall(r"\w+|\[\d+\]", named.group(1))
             )
-            if not loc or _holds(root, (*loc, *within)):
+            if not loc or _loc_to_place(root, (*loc, *within))[2]:
                 loc, message = (*loc, *within), named.group(2)
-        field, line = _loc_to_place(root, loc)
+        field, line, _ = _loc_to_place(root, loc)
         where = f"line {line}: " if line is not None else ""
         located.append((line or 0, f"{where}{field}: {message}"))
     return located
 
 
-def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str, int | None]:
-    """The dotted field path and the YAML line of a pydantic error location.
+def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str, int | None, bool]:
+    """The dotted field path and the YAML line of a pydantic error location, and whether the
+    document holds its last key or index.
 
     Discriminator tags and union member names that pydantic inserts in ``loc`` are not keys of
     the document; they are skipped, except a last element naming a missing field."""
     parts: list[str] = []
     node = root
     line = node.start_mark.line + 1 if node is not None else None
+    held = True
     for i, item in enumerate(loc):
         last = i == len(loc) - 1
+        found = False
         if isinstance(node, yaml.MappingNode) and isinstance(item, str):
             match = next((v for k, v in node.value if k.value == item), None)
             key = next((k for k, _ in node.value if k.value == item), None)
             if match is not None and key is not None:
                 parts.append(f".{item}")
-                node, line = match, key.start_mark.line + 1
+                node, line, found = match, key.start_mark.line + 1, True
             elif last:
                 parts.append(f".{item}")
         elif isinstance(node, yaml.SequenceNode) and isinstance(item, int):
             if 0 <= item < len(node.value):
                 parts.append(f"[{item}]")
-                node = node.value[item]
+                node, found = node.value[item], True
                 line = node.start_mark.line + 1
         elif node is None and last:
             parts.append(f".{item}" if isinstance(item, str) else f"[{item}]")
-    return ("".join(parts).lstrip(".") or "(top level)", line)
-
-
-def _holds(root: yaml.Node | None, loc: Sequence[int | str]) -> bool:
-    """Whether the document holds the field at ``loc`` (its last key or index there; pydantic's
-    union tags on the way are skipped as :func:`_loc_to_place` skips them)."""
-    node = root
-    for i, item in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
-            match = next((v for k, v in node.value if k.value == item), None)
-            if match is not None:
-                node = match
-                continue
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(item, int)
-            and 0 <= item < len(node.value)
-        ):
-            node = node.value[item]
-            continue
         if last:
-            return False
-    return True
+            held = found
+    return ("".join(parts).lstrip(".") or "(top level)", line, held)
 
 
 def _message(error: ErrorDetails) -> str:
