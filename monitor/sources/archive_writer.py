@@ -202,7 +202,7 @@ def _check_sigma0_level(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
         )
 
 
-def looks_like_scl(probability: np.ndarray) -> bool:
+def _looks_like_scl(probability: np.ndarray) -> bool:
     """Whether the cloud probabilities of a scene's observed pixels (finite values) are
     Sen2Cor's scene classification: whole numbers up to 11, half of them or more 4 or 5."""
     if not probability.size or float(probability.max()) > _SCL_MAX:
@@ -212,7 +212,7 @@ def looks_like_scl(probability: np.ndarray) -> bool:
     return bool(np.isin(probability, _SCL_LAND).mean() >= _SCL_LAND_SHARE)
 
 
-def band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
+def _band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
     """Why the bands of a scene's DN ``refl`` (6, H, W: B2, B3, B4, B8, B11, B12 expected) look
     out of order at its ``clear`` pixels, or None. Over land B12 lies below B11 and B8 above B4
     at nearly every pixel; where :data:`_ORDER_SHARE` of them or more say the opposite, the
@@ -676,7 +676,7 @@ class RegionWriter:
             if boolean or ones >= _MASK_SHARE * given.size:
                 raise ValueError(mask)
             warnings.warn(f"{mask}; stored as percent", UserWarning, stacklevel=2)
-        if looks_like_scl(given):
+        if _looks_like_scl(given):
             warnings.warn(
                 f"{scene}: cloud_probability holds whole numbers 0-{_SCL_MAX}, "
                 f"{np.isin(given, _SCL_LAND).mean():.0%} of them 4 or 5: Sen2Cor's scene "
@@ -700,7 +700,7 @@ class RegionWriter:
                 "below 0 is stored as 0), as S2_SR_HARMONIZED does; if it is subtracted and the "
                 "ground is this bright, pass offset_removed=True"
             )
-        if (order := band_order_doubt(refl, clear)) is not None:
+        if (order := _band_order_doubt(refl, clear)) is not None:
             warnings.warn(f"{scene}: {order}", UserWarning, stacklevel=2)
         self._refl[index] = refl
         self._prob[index] = prob.astype(np.uint8)
@@ -738,8 +738,9 @@ class RegionWriter:
                     "hundredths of dB: these look like whole dB; give float dB, or int16 "
                     "hundredths of dB"
                 )
-            _check_sigma0_db(scene, *_sigma0_samples(sigma0, S1_NODATA))
-            _check_sigma0_level(scene, *_sigma0_samples(sigma0, S1_NODATA))
+            samples = _sigma0_samples(sigma0, S1_NODATA)
+            _check_sigma0_db(scene, *samples)
+            _check_sigma0_level(scene, *samples)
         else:
             db = np.asarray(sigma0, np.float64)
             sample = db.ravel()[::_SAMPLE_STEP]
@@ -764,8 +765,9 @@ class RegionWriter:
                     "hundredths of dB in a type other than int16; give float dB, or int16 "
                     "hundredths"
                 )
-            _check_sigma0_db(scene, *_sigma0_samples(db, None))
-            _check_sigma0_level(scene, *_sigma0_samples(db, None))
+            samples = _sigma0_samples(db, None)
+            _check_sigma0_db(scene, *samples)
+            _check_sigma0_level(scene, *samples)
             # ±inf (10 * log10 of a zero power, where noise removal left none) is no data,
             # as NaN is: stored as such below, not refused
             with np.errstate(invalid="ignore"):
