@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -522,6 +523,33 @@ def test_a_scene_written_twice_is_no_second_look(tmp_path: Path) -> None:
     stack = ArchiveSource(tmp_path).features(AREA, PRE, POST, Compositing(mode="monitoring"))
     assert (stack.s1_changed_scenes.values <= 1).all()
     assert (stack.s1_count_post.values == 1).all()
+
+
+def test_a_scene_without_a_vv_value_is_left_out_and_blanks_no_radar(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a new user: a Sentinel-1 scene with no value over the region (a swath edge's
+    border noise) became its track's last scene in monitoring and blanked the post radar image
+    where the scene before it, 12 days earlier, saw the ground. It is left out of the catalog,
+    with a warning naming it."""
+    from models.change_statistics import Compositing
+
+    shape = region_grid(AREA.geometry).shape
+    everywhere = np.ones(shape, bool)
+    with caplog.at_level(logging.WARNING, logger="monitor.sources.archive_writer"):
+        _radar_region(
+            tmp_path,
+            [(everywhere, -4.0), (~everywhere, -4.0)],
+            [date(2024, 8, 8), date(2024, 8, 20)],
+        )
+    assert "S1 2024-08-20 (index 3): no VV value over the region" in caplog.text
+    source = ArchiveSource(tmp_path)
+    catalog = source._region("export").catalog
+    assert catalog.loc[catalog["sensor"] == "S1", "date"].astype(str).tolist()[-1] == "2024-08-08"
+    stack = source.features(AREA, PRE, POST, Compositing(mode="monitoring"))
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
+    np.testing.assert_allclose(stack.postVV.values, -4.0 + flat, atol=1e-4)
+    assert stack.attrs["s1_dates_post"] == "2024-08-08"
 
 
 def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:
