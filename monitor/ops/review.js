@@ -44,10 +44,11 @@
       var keep = (!from || d >= from) && (!to || d <= to);
       if (keep && !item.group.hasLayer(item.layer)) { item.group.addLayer(item.layer); }
       if (!keep && item.group.hasLayer(item.layer)) { item.group.removeLayer(item.layer); }
-      if (keep) { shown += 1; }
+      if (keep && map.hasLayer(item.group)) { shown += 1; }  // its layer not switched off
     });
     document.getElementById('ls-shown').textContent = shown + ' of ' + total + ' shown';
   }
+  map.on('overlayadd overlayremove', apply);  // a status layer switched in the layer control
   ['ls-field', 'ls-from', 'ls-to'].forEach(function (id) {
     document.getElementById(id).addEventListener('change', apply);
   });

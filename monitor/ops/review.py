@@ -13,7 +13,7 @@ composites as tile layers. On the page:
   (embedded, so the page can be mailed or archived), plus the command that confirms or dismisses
   it;
 * a date filter (first or last seen, from/to) that hides the landslides outside the range and
-  says how many are shown.
+  says how many are drawn (those of status layers switched off in the layer control not).
 
 Review decisions are made with ``landslide-monitor inventory confirm|dismiss --config F ID`` or in
 ``notebooks/review.ipynb``; the page itself is read-only.

@@ -234,6 +234,17 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
         assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == 5
         driver.find_element(By.ID, "ls-reset").click()
         assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == n_rows
+        # the count is of the landslides drawn: the Dismissed layer switched off in the layer
+        # control takes its one away (it counted 6 of 6 with 5 drawn)
+        driver.execute_script(
+            "document.querySelectorAll('.leaflet-control-layers-overlays input')[3].click()"
+        )
+        assert len(driver.find_elements(By.CSS_SELECTOR, "path.landslide")) == n_rows - 1
+        assert driver.find_element(By.ID, "ls-shown").text == f"{n_rows - 1} of {n_rows} shown"
+        driver.execute_script(
+            "document.querySelectorAll('.leaflet-control-layers-overlays input')[3].click()"
+        )
+        assert driver.find_element(By.ID, "ls-shown").text == f"{n_rows} of {n_rows} shown"
 
         # a popup: attributes and the embedded quicklook, decoded by the browser
         driver.execute_script(
