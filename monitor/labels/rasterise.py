@@ -24,6 +24,7 @@ from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
 from models.datasets import IGNORE
+from models.feature_stack import PIXEL_SIZE_M
 from monitor.grid import reproject, utm_crs_for
 
 __all__ = [
@@ -73,16 +74,28 @@ def crosses_antimeridian(geometry_wgs84: BaseGeometry) -> bool:
     return east - west > 180.0
 
 
-def tile_around(geometry_wgs84: BaseGeometry, size_m: float, margin_m: float = 0.0) -> BaseGeometry:
+def tile_around(
+    geometry_wgs84: BaseGeometry, size_m: float, margin_m: float = 0.0, res: float = PIXEL_SIZE_M
+) -> BaseGeometry:
     """A square (EPSG:4326) of side ``size_m`` centred on the geometry, or its bounding box plus
-    ``margin_m`` when that is larger, drawn in the geometry's UTM zone."""
+    ``margin_m`` when that is larger, drawn in the geometry's UTM zone, its edges on the
+    ``res`` grid that :func:`monitor.grid.region_grid` snaps to: its grid is ``size_m / res``
+    pixels a side (a tile centred between grid lines was one pixel wider, and 5,120 m took
+    four ``computePixels`` requests of 512 px instead of one)."""
     c = geometry_wgs84.centroid
     crs = utm_crs_for(c.x, c.y)
     local = reproject(geometry_wgs84, "EPSG:4326", crs)
     x0, y0, x1, y1 = local.bounds
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = max(size_m / 2, (x1 - x0) / 2 + margin_m, (y1 - y0) / 2 + margin_m)
-    return reproject(box(cx - half, cy - half, cx + half, cy + half), crs, "EPSG:4326")
+    n = math.ceil(2 * half / res - 1e-6)  # pixels a side
+    west = round((cx - n * res / 2) / res) * res
+    south = round((cy - n * res / 2) / res) * res
+    # a millimetre inside the grid lines: the round trip through longitude and latitude moves
+    # the corners by nanometres, which region_grid's outward snapping would make a pixel
+    inset = 1e-3
+    tile = box(west + inset, south + inset, west + n * res - inset, south + n * res - inset)
+    return reproject(tile, crs, "EPSG:4326")
 
 
 def label_raster(

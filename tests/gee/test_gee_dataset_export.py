@@ -23,7 +23,7 @@ from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
-from monitor.grid import Grid, region_grid
+from monitor.grid import Grid, region_grid, reproject
 from monitor.labels import assign_splits, point_label_areas, tile_around
 from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
 from monitor.sources.base import AreaOfInterest, Window
@@ -48,6 +48,35 @@ def test_transfer_plan_counts_the_requests() -> None:
     assert transfer_plan((2500, 2500), 512, max_requests=25).method == "computePixels"
     with pytest.raises(ValueError, match="must be positive"):
         transfer_plan((10, 10), 0)
+
+
+@pytest.mark.parametrize(
+    ("tile_m", "side", "pixel_requests", "method"),
+    [
+        (2_560.0, 256, 1, "computePixels"),
+        (5_120.0, 512, 1, "computePixels"),
+        (10_240.0, 1_024, 4, "computePixels"),
+        (25_600.0, 2_560, 25, "batch"),
+    ],
+)
+def test_a_tile_is_tile_m_over_10_m_pixels_a_side_wherever_its_item_lies(
+    tile_m: float, side: int, pixel_requests: int, method: str
+) -> None:
+    """docs/earth_engine.md's table of requests per scene (chunk_px 512). Found following it:
+    a tile centred between grid lines was snapped outward to one pixel more (513 px at 5,120 m,
+    four requests instead of one; 1,025 at 10,240 m, nine instead of four)."""
+    rng = np.random.default_rng(7)
+    for lon, lat in zip(rng.uniform(-179.0, 179.0, 25), rng.uniform(-75.0, 75.0, 25), strict=True):
+        grid = region_grid(tile_around(Point(lon, lat), tile_m))
+        assert grid.shape == (side, side), (lon, lat)
+        plan = transfer_plan(grid.shape, 512)
+        assert (plan.method, plan.pixel_requests) == (method, pixel_requests)
+    # a polygon larger than the tile: its extent plus the margin, rounded up to whole pixels
+    slide = box(10.9, 44.35, 10.93, 44.36)  # about 2.4 km x 1.1 km
+    grid = region_grid(tile_around(slide, 1_000.0, margin_m=100.0))
+    west, south, east, north = reproject(slide, "EPSG:4326", grid.crs).bounds
+    assert grid.shape == (262, 262)  # 2,617 m (its UTM bounds, 2,417 m, and 2 x 100 m) in 10 m
+    assert round(max(east - west, north - south)) == 2_417
 
 
 def test_a_large_tile_is_exported_as_a_batch_task(
