@@ -255,11 +255,22 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
     from gee_scripts.export import NODATA
     from models.feature_stack import MODEL_BANDS
 
-    report = DatasetReport(Path(out), written=dict.fromkeys(("train", "val", "test"), 0))
+    out, downloads = Path(out), Path(downloads)
+    splits = ("train", "val", "test")
+    records = {split: sorted((out / split / "exports").glob("*.json")) for split in splits}
+    if not any(records.values()):
+        raise BadInput(
+            f"--out {out}: no batch export record (<split>/exports/<scene id>.json) in it: the "
+            "folder `dataset export` wrote, with batch exports?"
+        )
+    if not downloads.is_dir():
+        raise BadInput(f"--from {downloads}: no such folder (where the exports were downloaded)")
+    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0))
     missing = older = refused = 0
-    for split in ("train", "val", "test"):
-        folder = Path(out) / split
-        for record_path in sorted((folder / "exports").glob("*.json")):
+    matched: set[Path] = set()
+    for split, paths in records.items():
+        folder = out / split
+        for record_path in paths:
             record = json.loads(record_path.read_text())
             scene_id = record["scene"]
             provenance = scene_files(folder, scene_id)[0]
@@ -270,6 +281,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
                 report.resumed += 1
                 continue
             pieces = export_pieces(downloads, scene_id)
+            matched.update(pieces)
             if not pieces:
                 missing += 1
                 continue
@@ -313,6 +325,13 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
                 {**record, "split": split, "ingested_from": [str(p) for p in pieces]},
             )
             report.written[split] += 1
+    if strays := sorted(p.name for p in downloads.glob("*.tif") if p not in matched):
+        # another dataset's downloads, or a renamed file (a browser's "name (1).tif")
+        named = ", ".join(strays[:5]) + (" ..." if len(strays) > 5 else "")
+        log.warning(
+            "--from %s: %d GeoTIFF(s) match no scene export of %s: %s",
+            downloads, len(strays), out, named,
+        )  # fmt: skip
     if missing:
         report.skipped["export not downloaded yet (no <scene id>.tif)"] = missing
     if older:

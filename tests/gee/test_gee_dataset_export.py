@@ -5,6 +5,7 @@ its start() replaced)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,7 @@ from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
+from monitor.errors import BadInput
 from monitor.grid import Grid, region_grid, reproject
 from monitor.labels import assign_splits, point_label_areas, tile_around
 from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
@@ -80,7 +82,7 @@ def test_a_tile_is_tile_m_over_10_m_pixels_a_side_wherever_its_item_lies(
 
 
 def test_a_large_tile_is_exported_as_a_batch_task(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     started: list[Any] = []
     monkeypatch.setattr(ee.batch.Task, "start", lambda task: started.append(task))
@@ -167,6 +169,18 @@ def test_a_large_tile_is_exported_as_a_batch_task(
     assert 8 <= int(scene.label.sum()) == record["label_pixels"]["1"] <= 16  # the 20 m core
     assert scene.ignore is not None and int(scene.ignore.sum()) == record["label_pixels"]["255"]
     assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
+    # found following docs/earth_engine.md: a mistyped folder read as "not downloaded yet",
+    # exit 0; a file of no export was passed over without a word
+    with pytest.raises(BadInput, match=r"--from \S*typo: no such folder"):
+        ingest_exports(tmp_path / "ds", tmp_path / "typo")
+    with pytest.raises(BadInput, match=r"--out \S*downloads: no batch export record"):
+        ingest_exports(downloads, downloads)
+    (downloads / "item_20240817_glc-7 (1).tif").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="monitor.ops._dataset_batch"):
+        assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
+    assert "1 GeoTIFF(s) match no scene export of" in caplog.text
+    assert "item_20240817_glc-7 (1).tif" in caplog.text
+    (downloads / "item_20240817_glc-7 (1).tif").unlink()
     # the ingested scene is complete: a rerun reuses it, one with another cloud mask does not
     # the earlier task is cancelled when the scene is exported anew
     cancelled: list[str] = []
