@@ -39,7 +39,7 @@ from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from monitor.grid import Grid, region_grid, reproject
 from monitor.ops._args import add_config, check_regions, iso_date
-from monitor.sources.base import AreaOfInterest, DataUnavailable, Window
+from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, pass_words
 from monitor.sources.gee import GeeSource, gee_window, grid_transform
 
 if TYPE_CHECKING:
@@ -84,11 +84,14 @@ class SignCheck:
     layover_db: float = float("nan")
     tile_db: float = float("nan")
     failures: tuple[str, ...] = ()
+    skipped: str = ""  # why, where not for too little relief
 
     def lines(self) -> list[str]:
         verdict = {True: "PASS", False: "FAIL", None: "SKIPPED"}[self.passed]
         out = [f"terrain flattening sign check ({self.window}, VV): {verdict}"]
-        if self.passed is None:
+        if self.passed is None and self.skipped:
+            out.append(f"  {self.skipped}")
+        elif self.passed is None:
             out.append(
                 f"  not enough relief: {self.facing_px} px facing the sensor and {self.away_px} "
                 f"facing away (|αr| >= {SLOPE_DEG:g}°; {MIN_SLOPE_PX} needed on each side)"
@@ -243,15 +246,16 @@ def _sign_check(
     post: Window,
     attrs: StackAttrs,
     assets: ResolvedAssets,
-) -> SignCheck | None:
+) -> SignCheck:
     """Fetch :func:`sign_check_image` of the first S1 scene of the post (else pre) window; the
     scene dates are the stack's (``attrs``), so availability is not asked twice."""
     if attrs.s1_dates_post:
         label, window = "first post-window scene", post
     elif attrs.s1_dates_pre:
         label, window = "first pre-window scene", pre
-    else:
-        return None
+    else:  # said, not left out: a report without the line read as a check passed
+        why = f"no {pass_words(area.orbit_pass)}Sentinel-1 scene in either window"
+        return SignCheck(None, "no scene", 0, 0, skipped=why)
     settings = source.settings
     image = sign_check_scene(
         GeeSource.geometry_of(grid),

@@ -32,6 +32,7 @@ __all__ = [
     "check_area",
     "check_region_name",
     "data_status",
+    "pass_words",
     "source_identity",
     "stack_attrs",
 ]
@@ -127,6 +128,11 @@ def _not_lon_lat_hint(geometry: BaseGeometry) -> str:
     return ""
 
 
+def pass_words(orbit_pass: OrbitPass) -> str:
+    """The orbit pass as words before a noun ("descending "; nothing for both passes)."""
+    return "" if orbit_pass == "both" else f"{orbit_pass} "
+
+
 def check_area(
     area: AreaOfInterest | BaseGeometry, max_area_km2: float = DEFAULT_MAX_AREA_KM2
 ) -> float:
@@ -211,13 +217,14 @@ def data_status(
                 f"S2 {label} window {window}: {n_missing} pixels ({share:.3g}%) without a clear "
                 f"observation in {n} acquisitions"
             )
+    passes = pass_words(orbit_pass)
     for label, window in (("pre", pre), ("post", post)):
         n = acquisitions[f"s1_{label}"]
         if n == 0:
-            problems.append(f"S1 {label} window {window}: no {orbit_pass} acquisition")
+            problems.append(f"S1 {label} window {window}: no {passes}acquisition")
         elif not np.any(np.nan_to_num(np.asarray(counts[f"s1_count_{label}"])) > 0):
             problems.append(
-                f"S1 {label} window {window}: no valid pixel in {n} {orbit_pass} acquisitions "
+                f"S1 {label} window {window}: no valid pixel in {n} {passes}acquisitions "
                 "(border noise, layover/shadow or no data everywhere)"
             )
     empty = empty_bands(layers)

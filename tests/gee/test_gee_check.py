@@ -199,6 +199,30 @@ def test_a_wrong_heading_fails_the_sign_check(
     assert report.splitlines()[-1] == "0 of 1 region(s) passed; failed: alps"
 
 
+def test_a_region_without_a_sentinel_1_scene_says_the_sign_check_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: list[GeeSettings]
+) -> None:
+    """Found following docs/earth_engine.md: without a Sentinel-1 scene the report had no
+    sign-check line at all and ended '1 of 1 region(s) passed', as if it had passed."""
+    grid = region_grid(ALPS)
+    optical_only = {**AVAILABILITY, "s1_dates_pre": [], "s1_dates_post": []}
+    server = ArrayServer(
+        _flat_bands(grid.shape) | _sign_bands(grid.shape),
+        crs=grid.crs,
+        transform=tuple(grid.transform)[:6],
+        availability=optical_only,
+    )
+    argv = ["gee", "check", "-c", str(_config(tmp_path)), "--date", RUN_DATE, "--tile-px", "64"]
+    with server.installed():
+        status = cli.main(argv)
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert "  terrain flattening sign check (no scene, VV): SKIPPED" in lines
+    assert "    no Sentinel-1 scene in either window" in lines  # of either pass
+    assert len(server.pixel_requests) == 1  # the stack's tile; none for a sign check
+    assert lines[-1] == "1 of 1 region(s) passed"
+
+
 def test_a_region_no_asset_covers_is_reported_without_a_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: list[GeeSettings]
 ) -> None:
