@@ -15,7 +15,7 @@ from monitor.errors import BadInput
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
-__all__ = ["add_config", "check_regions", "existing_inventory", "iso_date"]
+__all__ = ["add_config", "check_regions", "existing_inventory", "iso_date", "positive_int"]
 
 
 def iso_date(text: str) -> date:
@@ -24,6 +24,17 @@ def iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1; anything else is an argparse error naming the text."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
 
 
 def add_config(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -51,7 +51,7 @@ from pydantic import ValidationError
 
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
-from monitor.ops._args import add_config
+from monitor.ops._args import add_config, positive_int
 from monitor.ops._dataset_batch import ingest_exports
 from monitor.ops._dataset_core import DatasetReport, SceneJob, event_windows
 from monitor.ops._dataset_inventory import inventory_jobs
@@ -190,9 +190,10 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     export.add_argument(
         "--max-requests",
-        type=int,
+        type=positive_int,
         default=16,
-        help="Earth Engine: computePixels requests per tile before a batch export is used",
+        help="Earth Engine: computePixels requests per tile before a batch export is used "
+        "(default: 16)",
     )
     export.add_argument(
         "--prune",

@@ -315,6 +315,10 @@ def test_export_option_errors_and_an_empty_export(
     assert "--max-accuracy: max_accuracy '2km' is not one of exact" in capsys.readouterr().err
     assert main([*argv, *out, "--tile-m", "0"]) == 2
     assert "--tile-m: Input should be greater than 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # refused as read, not deep in the transfer plan
+        main([*argv, *out, "--max-requests", "0"])
+    assert usage.value.code == 2
+    assert "argument --max-requests: '0': must be at least 1" in capsys.readouterr().err
     # nothing usable: the run says so and fails
     assert main([*argv, *out]) == 1
     captured = capsys.readouterr()
