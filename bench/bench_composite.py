@@ -5,8 +5,11 @@ memory on 2 cores.
     .venv/bin/python bench/bench_composite.py [--archive data/bench/archive] [--repeat 3]
 
 The archive is simulated on first use (about a minute; reused afterwards). Each timed run is a
-fresh child process, so its peak resident memory (``ru_maxrss``) is that of the compositing alone
-(plus the interpreter and imports, reported separately as the baseline).
+fresh child process, whose peak resident memory is that of the compositing (plus the
+interpreter and imports, reported separately as the baseline). It is read as the child's own
+high-water mark (``VmHWM`` of ``/proc/self/status``, which a new program starts afresh):
+Linux's ``ru_maxrss`` survives ``execve``, so a child started after this process built the
+archive reported this process's peak (0.46 GiB of "imports" on the first run, 0.18 on the next).
 """
 
 from __future__ import annotations
@@ -29,21 +32,21 @@ PRE = (date(2024, 6, 17), date(2024, 8, 16))
 POST = (date(2024, 8, 16), date(2024, 9, 15))
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from datetime import date
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import Window
 sys.path.insert(0, {bench!r})
-from bench_composite import area
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from bench_composite import area, peak_kib
+baseline = peak_kib()
 source = ArchiveSource({archive!r})
 pre = Window(date.fromisoformat({pre0!r}), date.fromisoformat({pre1!r}))
 post = Window(date.fromisoformat({post0!r}), date.fromisoformat({post1!r}))
 started = time.perf_counter()
 stack = source.features(area(), pre, post)
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({{"seconds": seconds, "peak_kib": peak, "baseline_kib": baseline,
                    "shape": [stack.sizes["y"], stack.sizes["x"]],
                    "s2_pre": len(stack.attrs["s2_dates_pre"].split(",")),
@@ -51,6 +54,17 @@ print(json.dumps({{"seconds": seconds, "peak_kib": peak, "baseline_kib": baselin
                    "s1_pre": len(stack.attrs["s1_dates_pre"].split(",")),
                    "s1_post": len(stack.attrs["s1_dates_post"].split(","))}}))
 """
+
+
+def peak_kib() -> int:
+    """This process's peak resident memory in KiB: ``VmHWM`` (of this program alone), else
+    ``ru_maxrss`` where there is no ``/proc`` (which may hold its parent's peak)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def area():
