@@ -169,14 +169,26 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from err
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InventoryFileError(f"{path}: cannot read as CSV: {err}") from err
-    table.columns = column_names(table.columns)
+    table.columns = column_names(table.columns, path)
     return table
 
 
-def column_names(names: Iterable[object]) -> list[str]:
+def column_names(names: Iterable[object], path: Path) -> list[str]:
     """Column names as the readers of users' tables take them: stripped and lower case (a
-    spreadsheet's ``Status`` or `` uid``)."""
-    return [str(name).strip().lower() for name in names]
+    spreadsheet's ``Status`` or `` uid``). Two that become one (``status`` and a ``Status``
+    added beside it) are refused, naming both: one of them was silently read in the other's
+    place."""
+    given = [str(name) for name in names]
+    folded = [name.strip().lower() for name in given]
+    first: dict[str, str] = {}
+    for name, key in zip(given, folded, strict=True):
+        if key in first:
+            raise InventoryFileError(
+                f"{path}: columns {first[key]!r} and {name!r} are one column to this reader, "
+                f"which ignores case and surrounding spaces ({key!r}): rename or remove one"
+            )
+        first[key] = name
+    return folded
 
 
 def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:

@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
 from pathlib import Path
 from typing import cast
 
@@ -33,7 +34,7 @@ import pyogrio
 
 from models.vector_files import VectorFileError, gdal_path
 from monitor.errors import BadInput
-from monitor.labels.inventories import cell_text, column_names
+from monitor.labels.inventories import InventoryFileError, cell_text, column_names
 from monitor.store.inventory import Inventory, LandslideStatus
 from monitor.store.records import LANDSLIDE_STATUSES
 
@@ -131,10 +132,17 @@ def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, objec
             opened.seek(0)
             # the delimiter only: the sniffer, finding no quotes in a header, turns off the
             # doubled quotes ("") of a quoted cell, which split its row
-            reader = csv.DictReader(opened, delimiter=dialect.delimiter)
-            reader.fieldnames = column_names(reader.fieldnames or [])
-            columns = list(reader.fieldnames)
-            rows = [(reader.line_num, cast(dict[str, object], row)) for row in reader]
+            reader = csv.reader(opened, delimiter=dialect.delimiter)
+            columns = column_names(next(reader, []), path)
+            # numbered by record, not by line: a cell holding a line break (a note) is one row
+            # of the spreadsheet over two lines of the file; a blank line is a row of its own
+            rows: list[tuple[int, dict[str, object]]] = [
+                (number, dict(zip_longest(columns, cells[: len(columns)])))
+                for number, cells in enumerate(reader, 2)
+                if cells
+            ]
+    except InventoryFileError as err:
+        raise BadInput(str(err)) from err
     except UnicodeDecodeError as err:
         raise BadInput(f"{path}: not UTF-8 text ({err.reason}); save it as CSV UTF-8") from err
     except csv.Error as err:
@@ -155,7 +163,10 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
         frame = pyogrio.read_dataframe(source, read_geometry=False)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
-    frame.columns = column_names(frame.columns)
+    try:
+        frame.columns = column_names(frame.columns, path)
+    except InventoryFileError as err:
+        raise BadInput(str(err)) from err
     columns = list(frame.columns)
     records = frame.to_dict("records")
     return columns, [(number, record) for number, record in enumerate(records, start=1)]

@@ -170,6 +170,10 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
     path.write_bytes((HEADER + "\n7,8/17/2024 1:00,exact,10.9,44.3\n").encode() + b"\xe0\n")
     with pytest.raises(InventoryFileError, match=r"glc.csv: not UTF-8 text .*save it as UTF-8"):
         read_glc_csv(path)
+    # a corrected column added beside the original: which one was read went unsaid
+    path.write_text(HEADER + ",Latitude\n7,8/17/2024 1:00,exact,10.9,44.3,46.1\n")
+    with pytest.raises(InventoryFileError, match=r"columns 'latitude' and 'Latitude' are one"):
+        read_glc_csv(path)
 
 
 def test_a_crs_that_cannot_become_longitude_and_latitude_is_named(

@@ -213,6 +213,36 @@ def test_a_spreadsheet_s_csv_with_quoted_notes_and_renamed_columns(
     assert _statuses(config) == {**START, 2: "confirmed", 4: "dismissed"}
 
 
+def test_rows_are_spreadsheet_rows_and_a_second_status_column_is_refused(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found following docs/operations.md: a note with a line break moved every later row's
+    number by one (rows were counted by line of the file); a column ``Status`` added beside
+    ``status`` was read in its place without a word (both are 'status' once case is ignored),
+    and every landslide was dismissed from the added column."""
+    with Inventory(config.inventory.path, read_only=True) as inventory:
+        uid2, uid4 = (str(inventory.get(fid)["uid"]) for fid in (2, 4))
+    table = config.inventory.path.parent / "multiline.csv"
+    table.write_text(
+        f'uid,status,note\n{uid2},confirmed,"looks like a clear-cut\nchecked on orthophoto"\n'
+        f"{uid4},confirmd,\n",
+        encoding="utf-8",
+    )
+    assert main(_args(config, "review", str(table))) == 2
+    assert "multiline.csv, row 3, field 'status': unknown status 'confirmd'" in (
+        capsys.readouterr().err
+    )
+    doubled = config.inventory.path.parent / "doubled.csv"
+    doubled.write_text(
+        f"uid,status,Status\n{uid2},candidate,dismissed\n{uid4},candidate,dismissed\n",
+        encoding="utf-8",
+    )
+    assert main(_args(config, "review", str(doubled))) == 2
+    err = capsys.readouterr().err
+    assert "columns 'status' and 'Status' are one column to this reader" in err
+    assert _statuses(config) == START
+
+
 def test_a_review_that_fails_midway_changes_nothing(
     config: MonitorConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
