@@ -91,26 +91,36 @@ class ReviewSession:
             feature["properties"]["style"] = feature_style(feature)
         return features
 
-    def select(self, fid: int) -> dict[str, Any]:
-        """Select landslide ``fid``; returns its row."""
-        rows = self._frame[self._frame["fid"] == fid]
+    def _rows(self, key: int | str) -> gpd.GeoDataFrame:
+        """The row of landslide ``key``: its fid (a number, or its digits as text) or its uid,
+        as `inventory confirm` takes them (a uid or "3" was "not in this review");
+        :class:`KeyError` for one this review does not show."""
+        text = str(key).strip()
+        if text.isascii() and text.isdigit():
+            rows = self._frame[self._frame["fid"] == int(text)]
+        else:
+            rows = self._frame[self._frame["uid"].astype(str) == text]
         if rows.empty:
-            raise KeyError(f"landslide {fid} is not in this review (regions: {self.regions})")
-        self.selected = int(fid)
+            raise KeyError(f"landslide {key} is not in this review (regions: {self.regions})")
+        return rows
+
+    def select(self, fid: int | str) -> dict[str, Any]:
+        """Select landslide ``fid`` (or its uid); returns its row."""
+        rows = self._rows(fid)
+        self.selected = int(rows.iloc[0]["fid"])
         self._show_selected()
         return rows.iloc[0].to_dict()
 
-    def decide(self, status: str, fid: int | None = None) -> str:
-        """Write ``status`` (confirmed / dismissed / candidate) for ``fid`` (default: the
-        selected landslide; :class:`KeyError` for one this review does not show) to the
-        inventory; returns the previous status."""
+    def decide(self, status: str, fid: int | str | None = None) -> str:
+        """Write ``status`` (confirmed / dismissed / candidate) for ``fid`` (or its uid;
+        default: the selected landslide; :class:`KeyError` for one this review does not show)
+        to the inventory; returns the previous status."""
         from monitor.store.inventory import Inventory
 
-        fid = self.selected if fid is None else fid
-        if fid is None:
+        key = self.selected if fid is None else fid
+        if key is None:
             raise ValueError("no landslide selected: click one on the map or pick it in the list")
-        if not (self._frame["fid"] == fid).any():  # as select(): only what this review shows
-            raise KeyError(f"landslide {fid} is not in this review (regions: {self.regions})")
+        fid = int(self._rows(key).iloc[0]["fid"])  # as select(): only what this review shows
         with Inventory(self.config.inventory.path) as inventory:
             change = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
         previous = change.previous

@@ -147,6 +147,27 @@ def test_a_decision_in_code_is_refused_for_a_landslide_outside_the_review(
     assert session.decisions == []
 
 
+def test_a_landslide_is_named_in_code_by_its_fid_as_text_or_its_uid(
+    populated_config: tuple[MonitorConfig, int],
+) -> None:
+    """Found on a review walk: ``decide("dismissed", "3")`` and ``decide("dismissed", uid)``
+    (the ids `inventory export` and the command line give) said "landslide 3 is not in this
+    review" of a landslide the review showed."""
+    config, _ = populated_config
+    session = ReviewSession(config)
+    first, second = (session.landslides().iloc[i] for i in (0, 1))
+    assert session.select(str(first["uid"]))["fid"] == first["fid"]
+    assert session.selected == int(first["fid"])
+    session.decide("dismissed", f" {int(second['fid'])} ")
+    session.decide("confirmed", str(first["uid"]))
+    with Inventory(config.inventory.path) as inventory:
+        assert inventory.get(int(second["fid"]))["status"] == "dismissed"
+        assert inventory.get(int(first["fid"]))["status"] == "confirmed"
+    assert [d[0] for d in session.decisions] == [int(second["fid"]), int(first["fid"])]
+    with pytest.raises(KeyError, match="landslide not-a-uid is not in this review"):
+        session.decide("dismissed", "not-a-uid")
+
+
 @pytest.mark.parametrize("first", ["foliumap", "geemap"])
 def test_both_geemap_backends_in_one_process(first: str) -> None:
     """A notebook that writes the HTML page and shows the interactive map uses both of geemap's
