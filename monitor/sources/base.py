@@ -188,7 +188,7 @@ def check_area(
 def data_status(
     pre: Window,
     post: Window,
-    orbit_pass: str,
+    orbit_pass: OrbitPass,
     acquisitions: Mapping[str, int],
     counts: Mapping[str, np.ndarray],
     *,
