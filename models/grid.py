@@ -33,7 +33,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.datasets import Scene, channels_of, read_folder
+from models.datasets import DatasetError, Scene, channels_of, read_folder
 from models.selection import DEFAULT_K, assemble_ensemble, summary_rows
 from models.train import TrainConfig, TrainResult, train_member
 from models.zoo import (
@@ -182,8 +182,9 @@ def run_grid(
     ``ensemble_dir``; returns the manifest.
 
     ``workers`` (default ``grid.workers``) members train at once, each in its own process
-    (spawned; it reads the data folders itself, or gets the scenes given here). A member's
-    weights do not depend on how many train beside it."""
+    (spawned; it reads the data folders itself, or gets the scenes given here; a folder it
+    cannot read is refused with the error one worker gives). A member's weights do not depend
+    on how many train beside it."""
     if grid.data is None and (train is None or val is None):
         raise ValueError("the grid names no data folders and no scenes were given")
     workers = grid.workers if workers is None else workers
@@ -243,7 +244,7 @@ def select_ensemble(
         results,
         val,
         ensemble_dir,
-        k=k or grid.k,
+        k=k if k is not None else grid.k,  # 0 is refused as -1 is, not read as the default
         description=grid.description,
         training=training,
         tile=grid.train_config().val_tile,
@@ -270,15 +271,24 @@ def _log_done(i: int, n: int, r: TrainResult, start: float) -> None:
 _WORKER_DATA: dict[str, Sequence[Scene]] = {}
 
 
+# A data folder the worker could not read (set by _init_worker, raised by each task).
+_WORKER_ERROR: list[DatasetError] = []
+
+
 def _init_worker(train: Path | Sequence[Scene], val: Path | Sequence[Scene]) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s: %(message)s"
     )
-    _WORKER_DATA["train"] = read_folder(train) if isinstance(train, Path) else train
-    _WORKER_DATA["val"] = read_folder(val) if isinstance(val, Path) else val
+    try:
+        _WORKER_DATA["train"] = read_folder(train) if isinstance(train, Path) else train
+        _WORKER_DATA["val"] = read_folder(val) if isinstance(val, Path) else val
+    except DatasetError as err:  # raised in an initializer, it broke the pool: a traceback
+        _WORKER_ERROR.append(err)
 
 
 def _train_in_worker(spec: MemberSpec, workdir: Path, config: TrainConfig) -> TrainResult:
+    if _WORKER_ERROR:
+        raise _WORKER_ERROR[0]
     return train_member(
         spec, _WORKER_DATA["train"], _WORKER_DATA["val"], workdir, config, progress=False
     )
@@ -310,6 +320,10 @@ def _train_parallel(
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 err = f.exception()
+                if isinstance(err, DatasetError):  # a data folder to correct, as with 1 worker
+                    for other in pending:
+                        other.cancel()
+                    raise err
                 if err is not None:
                     for other in pending:
                         other.cancel()

@@ -56,6 +56,12 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
     assert b.training["val_scenes"] == a.training["val_scenes"] == ["scene3"]
     assert "train_scenes" not in b.training and a.training["train_scenes"] == ["scene1", "scene2"]
     assert b.training["grid"] == a.training["grid"]
+    # found by a reviewer: --k 0 was read as the grid's k (`k or grid.k`), -1 was refused
+    for k in ("0", "-1"):
+        assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+                     "--out", str(tmp_path / f"k{k}"), "--k", k]) == 2  # fmt: skip
+        assert capsys.readouterr().err == f"error: k must be at least 1, got {k}\n"
+        assert not (tmp_path / f"k{k}" / "manifest.json").exists()
 
 
 def test_models_select_without_trained_members_says_so(
@@ -100,3 +106,28 @@ def test_a_grid_s_training_options_no_member_can_run_are_refused_naming_them(
     with pytest.raises(ValueError, match="invalid training grid") as refused:
         load_grid(grid_file)
     assert message in str(refused.value)
+
+
+def test_train_with_workers_refuses_a_bad_data_folder_as_with_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a reviewer: `train --train /nonexistent --workers 2` ended in a traceback
+    ("A process in the process pool was terminated abruptly ... rerun to resume"), exit 1, as
+    the folders were first read in the workers' initializer; with `--workers 1` the same
+    mistake is a line naming the folder, exit 2. A worker that cannot read them now raises
+    the folder's error from its task, not from its initializer (which broke the pool)."""
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        yaml.safe_dump({"settings": ["S2"], "architectures": ["Unet", "Linknet"],
+                        "losses": ["Dice"], "learning_rates": [0.01], "encoder": TEST_ENCODER})
+    )  # fmt: skip
+    missing = tmp_path / "nonexistent"
+    argv = ["train", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+            "--out", str(tmp_path / "out"), "--train", str(missing),
+            "--val", str(tmp_path / "val")]  # fmt: skip
+    for workers in ("1", "2"):
+        assert main([*argv, "--workers", workers, "-q"]) == 2, workers
+        assert capsys.readouterr().err == (
+            f"error: {missing}: no input/<id>_input.tif files (Ganerød et al. layout)\n"
+        ), workers
+    assert not (tmp_path / "out").exists()
