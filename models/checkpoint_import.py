@@ -31,7 +31,9 @@ from pydantic import ValidationError
 from models.datasets import L4S_BANDS, channels_of
 from models.feature_stack import MODEL_BANDS, SETTINGS
 from models.manifest import (
+    ManifestError,
     ManifestModel,
+    MemberEntry,
     SettingEntry,
     member_entry,
     read_manifest,
@@ -365,9 +367,37 @@ def _same_network(member: Member, weights: Path) -> bool:
     )
 
 
+def _manifest_file(text: str | Path) -> Path:
+    """``--manifest`` as a file path: one that ends in a path separator (or in ``.`` or
+    ``..``) names a folder, which ``Path`` would quietly make a file name of (``pub2/`` became
+    a manifest file named ``pub2``, the weights beside it in its parent); refused as an
+    existing folder is (:func:`models.manifest.read_manifest`), before anything is written."""
+    raw = os.fspath(text)
+    if os.path.basename(raw) in ("", ".", ".."):  # "pub2/", "pub2/.", "..", "/"
+        raise ManifestError(f"{raw} names a folder: pass {Path(raw) / 'manifest.json'}")
+    return Path(raw)
+
+
+def _twin(member: Member, manifest: ManifestModel, base: Path, name: str) -> MemberEntry | None:
+    """The member of ``manifest``, other than the one named ``name``, whose weights file (in
+    ``base``) holds ``member``'s network whatever its statistics: a renamed copy of its
+    checkpoint. Compared tensor by tensor, not by the files' SHA-256, which differs with the
+    checkpoint's name recorded in the file; only members of the same setting and network are
+    read, as no other can hold the same weights. None when there is none."""
+    spec = member.spec
+    for m in manifest.members:
+        if m.name == name or (m.setting, m.architecture, m.encoder) != (
+            spec.setting, spec.architecture, spec.encoder
+        ):  # fmt: skip
+            continue
+        if _same_network(member, base / m.file):
+            return m
+    return None
+
+
 def import_checkpoint(
     checkpoint: Path,
-    manifest_path: Path,
+    manifest_path: str | Path,
     statistics: tuple[Sequence[float], Sequence[float]],
     *,
     val_f1: float | None = None,
@@ -380,10 +410,15 @@ def import_checkpoint(
     model was trained with. A member of the same name (setting, network and file name) is
     kept when the weights are the same, and replaced only with ``replace``: another
     checkpoint of the same file name (``epoch_041.ckpt`` of another run) is refused rather than
-    written over it. Returns the manifest path."""
-    checkpoint, manifest_path = Path(checkpoint), Path(manifest_path)
+    written over it. A network another member has (a renamed copy of its checkpoint) is
+    refused, naming that member. ``manifest_path`` is a file: a path ending in a separator is
+    refused as naming a folder (give it as text: ``Path`` drops the separator). Returns the
+    manifest path."""
+    checkpoint, manifest_path = Path(checkpoint), _manifest_file(manifest_path)
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise CheckpointError(f"--threshold {threshold}: a probability threshold lies in [0, 1]")
+    if val_f1 is not None and not 0.0 <= val_f1 <= 1.0:  # NaN too: evaluate ranks members by it
+        raise CheckpointError(f"--val-f1 {val_f1}: an F1 score is a number in [0, 1]")
     # read before anything is written: a manifest that is refused then leaves no weights file
     # beside it, nor a member's weights replaced under its recorded checksum
     manifest = read_manifest(manifest_path) if manifest_path.exists() else None
@@ -414,6 +449,18 @@ def import_checkpoint(
     name = f"{spec.name}-{checkpoint.stem}"
     file = f"{name}.safetensors"
     earlier = next((m for m in manifest.members if m.name == name), None) if manifest else None
+    twin = _twin(member, manifest, manifest_path.parent, name) if manifest else None
+    if twin is not None:  # a renamed copy: the same network twice would count as two members
+        source = twin.origin.removeprefix("imported:")
+        hint = (
+            f"; to give it other statistics, import {source} again with --replace"
+            if twin.origin.startswith("imported:")
+            else ""
+        )
+        raise CheckpointError(
+            f"{checkpoint}: {manifest_path} has this network already as member {twin.name} "
+            f"({twin.origin}): under another name it would be in the ensemble twice{hint}"
+        )
     # written beside the member first: another checkpoint of the same name is refused before
     # anything of the member it names is touched
     staged = manifest_path.parent / f".{file}.new"

@@ -147,8 +147,9 @@ def _import(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     """The manifest's settings and members, then every file it checksums, each checked: exit 1
-    when one is missing or differs (a model that ``detect`` or a run would refuse to load)."""
-    from models.manifest import manifest_files, read_manifest, sha256_file
+    when one is missing or differs, or a member's normalisation in the manifest differs from
+    its weights' (a model that ``detect``, ``evaluate`` or a run would refuse to load)."""
+    from models.manifest import manifest_files, normalisation_matches, read_manifest, sha256_file
 
     m = read_manifest(args.manifest)
     print(f"{args.manifest}: {m.description}")
@@ -162,12 +163,19 @@ def _info(args: argparse.Namespace) -> int:
         print(f"object filter: {len(m.object_filter.features)} features, cut {m.object_filter.cut}")
     bad = 0
     print("files (SHA-256 against the manifest):")
+    weights = {e.file: e for e in m.members}
     for what, name, sha256 in manifest_files(m):
         path = Path(args.manifest).parent / name
         if not path.is_file():
             verdict = "MISSING"
+        elif sha256_file(path) != sha256:
+            verdict = "MISMATCH (modified or corrupted)"
+        elif name in weights and not normalisation_matches(weights[name], path):
+            # the checksum covers the file, not the manifest's mean and std: an edited one
+            # passes it, and evaluate, detect and a run refuse the member
+            verdict = "MISMATCH (its normalisation differs from the manifest's)"
         else:
-            verdict = "ok" if sha256_file(path) == sha256 else "MISMATCH (modified or corrupted)"
+            verdict = "ok"
         bad += verdict != "ok"
         print(f"  {verdict:8s} {name}  ({what})")
     if bad:
@@ -296,7 +304,8 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
     """``import-checkpoint``: a Lightning checkpoint into a manifest."""
     i = sub.add_parser("import-checkpoint", help="add a Lightning .ckpt member to a manifest")
     i.add_argument("checkpoint", type=Path)
-    i.add_argument("--manifest", type=Path, required=True, help="created if absent")
+    # the text as typed: Path("pub2/") drops the separator that says a folder was meant
+    i.add_argument("--manifest", required=True, help="the manifest file, created if absent")
     i.add_argument("--stats", type=Path, help="CSV (band_mean, band_std) or JSON (mean, std)")
     i.add_argument("--stats-from", type=Path, help="Ganerød-layout folder to compute them from")
     i.add_argument("--architecture")
@@ -304,7 +313,11 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
     i.add_argument("--loss")
     i.add_argument("--lr", type=float)
     i.add_argument("--setting")
-    i.add_argument("--val-f1", type=float)
+    i.add_argument(
+        "--val-f1",
+        type=_f1_score,
+        help="the member's validation F1, in [0, 1] (evaluate's best single member: the highest)",
+    )
     i.add_argument(
         "--threshold",
         type=float,
@@ -317,6 +330,18 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
         help="put it in the place of the member of the same name from another checkpoint",
     )
     i.set_defaults(func=_import)
+
+
+def _f1_score(text: str) -> float:
+    """``--val-f1``: an F1 score, a number in [0, 1]; 7 was stored and ranked first as the
+    best single member, and NaN written into the manifest as JSON other readers refuse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN and infinities fail this too
+        raise argparse.ArgumentTypeError(f"{text!r}: an F1 score is a number in [0, 1]")
+    return value
 
 
 def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from models.datasets import DatasetError, read_scene, scene_ids
 from models.ensemble import Ensemble
-from models.evaluate import format_score, json_ready
+from models.evaluate import format_interval, format_score, json_ready
 from models.metrics import (
     Confusion,
     confusion,
@@ -209,25 +209,25 @@ def format_comparison(report: dict[str, Any]) -> str:
                 f"({m['objects_detected']}/{m['objects']}) | {m['false_objects']} |"
             )
         d, c = r["f1_difference"], r["false_objects_difference"]
-        level = f"{d['level'] * 100:g} %"
+        level = f"{d['level'] * 100:g} % interval "
         lines += [
             "",
             f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples of n = "
             f"{d['groups']} groups, {d['scenes']} scenes), new minus old:",
-            f"- pixel F1 {d['difference']:+.3f} ({level} interval {d['low']:+.3f} to "
-            f"{d['high']:+.3f}); new better on {d['wins']} scenes"
+            f"- pixel F1 {d['difference']:+.3f} ({format_interval(d, '+.3f', level)}); new "
+            f"better on {d['wins']} scenes"
             + (
                 f" ({d['scenes_without_known_pixels']} scene(s) without a known pixel left out)"
                 if d.get("scenes_without_known_pixels")
                 else ""
             ),
-            f"- false objects {c['difference']:+.0f} ({level} interval {c['low']:+.0f} to "
-            f"{c['high']:+.0f}); new has fewer on {c['fewer']} scenes",
+            f"- false objects {c['difference']:+.0f} ({format_interval(c, '+.0f', level)}); new "
+            f"has fewer on {c['fewer']} scenes",
         ]
         if d["groups"] < 2:
             lines.append(
-                f"- {d['groups']} group(s) of scenes: nothing to resample, the intervals are no "
-                "evidence; compare on scenes of more regions"
+                f"- {d['groups']} group(s) of scenes: nothing to resample, so no interval; "
+                "compare on scenes of more regions"
             )
         lines.append("")
     return "\n".join(lines)

@@ -41,7 +41,7 @@ from models.metrics import (
 )
 from models.scene_groups import scene_groups
 
-__all__ = ["evaluate_folder", "format_score", "json_ready", "write_markdown"]
+__all__ = ["evaluate_folder", "format_interval", "format_score", "json_ready", "write_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,17 @@ def format_score(v: float | None) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+def format_interval(d: dict[str, Any], spec: str = "+.3f", label: str = "") -> str:
+    """The bounds of a paired bootstrap's interval (:func:`models.metrics.paired_f1_difference`,
+    ``paired_count_difference``) as ``label`` + "low to high", or "no interval" where it has
+    none (NaN bounds, None once written as JSON: fewer than two groups of scenes to resample,
+    where the bounds would be the point estimate twice and read as certainty)."""
+    low, high = d["low"], d["high"]
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "no interval"
+    return f"{label}{low:{spec}} to {high:{spec}}"
+
+
 def write_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown (pooled scores, object detection, per-scene F1)."""
     lines = [
@@ -262,9 +273,14 @@ def write_markdown(report: dict[str, Any]) -> str:
         for setting, key, d in comparisons:
             lines.append(
                 f"| {setting} | {labels[key]} | {d['difference']:+.3f} | "
-                f"{d['low']:+.3f} to {d['high']:+.3f} | {d['groups']} | "
-                f"{d['wins']} of {d['scenes']} |"
+                f"{format_interval(d)} | {d['groups']} | {d['wins']} of {d['scenes']} |"
             )
+        if any(d["groups"] < 2 for _, _, d in comparisons):
+            lines += [
+                "",
+                "No interval where n < 2: one group of scenes has nothing to resample (every",
+                "resample is the same scenes); judge on scenes of more regions.",
+            ]
     lines += ["", "## Details per setting", ""]
     for setting, r in report["settings"].items():
         lines += [f"### {setting}", ""]

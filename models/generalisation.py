@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.evaluate import evaluate_folder, format_score, json_ready
+from models.evaluate import evaluate_folder, format_interval, format_score, json_ready
 
 __all__ = ["GROUPS", "evaluate_generalisation", "generalisation_rows", "object_recall"]
 
@@ -102,7 +102,7 @@ def _markdown(summary: dict[str, Any]) -> str:
             cells.append(
                 "–"
                 if d is None
-                else f"{d['difference']:+.3f} ({d['low']:+.3f} to {d['high']:+.3f}, "
+                else f"{d['difference']:+.3f} ({format_interval(d)}, "
                 f"n = {d['groups']}; {d['wins']} of {d['scenes']} scenes won)"
             )
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")

@@ -34,6 +34,7 @@ __all__ = [
     "load_member",
     "manifest_files",
     "member_entry",
+    "normalisation_matches",
     "read_manifest",
     "save_member_weights",
     "sha256_file",
@@ -67,7 +68,9 @@ class MemberEntry(BaseModel):
     arch_kwargs: dict[str, Any] = Field(default_factory=dict)
     loss: str
     learning_rate: float
-    val_f1: float | None = None
+    # an F1 score: one out of [0, 1] was ranked first as the best single member, a NaN written
+    # as JSON that other readers refuse
+    val_f1: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     normalisation: Normalisation
     file: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -327,13 +330,36 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
             f"{err}"
         ) from err
     stored = (member.norm_mean.flatten().tolist(), member.norm_std.flatten().tolist())
-    listed = (entry.normalisation.mean, entry.normalisation.std)
-    for got, want in zip(stored, listed, strict=True):
-        if not all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(got, want, strict=True)):
-            raise ManifestError(
-                f"member {entry.name}: normalisation in {path} differs from the manifest's"
-            )
+    if not _same_normalisation(stored, entry):
+        raise ManifestError(
+            f"member {entry.name}: normalisation in {path} differs from the manifest's"
+        )
     return member.eval()
+
+
+def _same_normalisation(stored: tuple[list[float], list[float]], entry: MemberEntry) -> bool:
+    """Whether the mean and std saved in a member's weights are ``entry``'s (to 1e-4)."""
+    listed = (entry.normalisation.mean, entry.normalisation.std)
+    return all(
+        len(got) == len(want)
+        and all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(got, want, strict=True))
+        for got, want in zip(stored, listed, strict=True)
+    )
+
+
+def normalisation_matches(entry: MemberEntry, path: Path) -> bool:
+    """Whether the weights file ``path`` holds ``entry``'s normalisation, as :func:`load_member`
+    checks it after the SHA-256 (which covers the file, not the manifest's copy of the mean and
+    std: an edited one passes it); read without torch. A :class:`ManifestError` naming the file
+    when it cannot be read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            mean, std = (f.get_tensor(k).ravel().tolist() for k in ("norm_mean", "norm_std"))
+    except (SafetensorError, OSError) as err:
+        raise ManifestError(f"member {entry.name}: cannot read {path}: {err}") from err
+    return _same_normalisation((mean, std), entry)
 
 
 def member_entry(

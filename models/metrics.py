@@ -132,7 +132,9 @@ def paired_f1_difference(
     one region, whose views of a storm share its landslides (:mod:`models.scene_groups`).
     Resampling such scenes one by one counts one landslide as several pieces of evidence and
     narrows the interval. Without ``groups`` every scene is its own group. Seeded, so a report
-    is reproducible; ``groups`` in the result is the number of groups resampled."""
+    is reproducible; ``groups`` in the result is the number of groups resampled. With fewer
+    than two groups there is no interval (``low`` and ``high`` NaN; the difference stands):
+    every resample of one group is that group again, a point that reads as certainty."""
     _check_paired(a, b, groups, level)
     # a scene with no known pixel (all ignored, or NaN) scores nothing: resampled, it only
     # thinned the informative scenes and counted as a scene of evidence
@@ -148,7 +150,7 @@ def paired_f1_difference(
     by_group = _group_sums(counts.astype(np.float64), _of(groups, seen))  # (groups, 2, 3)
     drawn = _draw(by_group, resamples, seed)  # (resamples, 2, 3)
     f1 = f1_from_counts(drawn[..., 0], drawn[..., 1], drawn[..., 2])
-    low, high = _percentiles(f1[:, 0] - f1[:, 1], level)
+    low, high = _percentiles(f1[:, 0] - f1[:, 1], level, len(by_group))
     pooled_a, pooled_b = sum(a, Confusion()), sum(b, Confusion())
     return {
         "difference": pooled_a.f1 - pooled_b.f1,
@@ -178,12 +180,12 @@ def paired_count_difference(
 ) -> dict[str, float | int]:
     """The paired cluster bootstrap of :func:`paired_f1_difference` for a count per scene
     (false objects, say): the difference of the totals (``a`` minus ``b``), its ``level``
-    percentile interval over resampled sets of ``groups``, and the scenes where ``a`` counts
-    fewer."""
+    percentile interval over resampled sets of ``groups`` (NaN bounds with fewer than two:
+    no interval), and the scenes where ``a`` counts fewer."""
     _check_paired(a, b, groups, level)
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     by_group = _group_sums(diff, groups)
-    low, high = _percentiles(_draw(by_group, resamples, seed), level)
+    low, high = _percentiles(_draw(by_group, resamples, seed), level, len(by_group))
     return {
         "difference": float(diff.sum()),
         "low": low,
@@ -231,7 +233,12 @@ def _draw(by_group: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     return np.asarray(by_group[picks].sum(axis=1))
 
 
-def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+def _percentiles(values: np.ndarray, level: float, groups: int) -> tuple[float, float]:
+    """The ``level`` percentile interval of ``values`` (one per resample of ``groups``
+    groups); NaN bounds, no interval, with fewer than two: one group drawn again and again is
+    always itself, a zero-width interval that reads as certainty."""
+    if groups < 2:
+        return math.nan, math.nan
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

@@ -147,8 +147,11 @@ def test_evaluate_reports_in_and_out_of_family_side_by_side(
     vs = summary["ensemble_vs_best_member"]["S2"]
     assert vs["in_family"]["scenes"] == vs["out_of_family"]["scenes"] == 2
     assert (vs["in_family"]["groups"], vs["out_of_family"]["groups"]) == (1, 2)
-    # one group: every resample is the same two scenes, the interval a point
-    assert vs["in_family"]["low"] == vs["in_family"]["high"] == vs["in_family"]["difference"]
+    # one group: every resample is the same two scenes, no interval (found by a reviewer: it
+    # was printed as a point, "+0.012 to +0.012"); the difference stands, the bounds are null
+    assert vs["in_family"]["low"] is None and vs["in_family"]["high"] is None
+    assert vs["in_family"]["difference"] is not None
+    assert vs["out_of_family"]["low"] < vs["out_of_family"]["high"]
     markdown = (out / "generalisation.md").read_text()
     assert "in: obj ≥ 1 ha" in markdown
     assert "- groups of scenes, in-family: 1 groups of 2 scenes (from provenance records)\n" in (
@@ -156,3 +159,12 @@ def test_evaluate_reports_in_and_out_of_family_side_by_side(
     )
     assert "out-of-family: 2 groups of 2 scenes (from nothing recorded); 2 scene(s)" in markdown
     assert ", n = 1; " in markdown and ", n = 2; " in markdown
+    assert f"{vs['in_family']['difference']:+.3f} (no interval, n = 1; " in markdown
+    assert markdown.count("no interval") == 1  # out of family: its bounds
+    low, high = vs["out_of_family"]["low"], vs["out_of_family"]["high"]
+    assert f"({low:+.3f} to {high:+.3f}, n = 2; " in markdown
+    # evaluate's own report of each folder says so too
+    in_family = (out / "in_family" / "report.md").read_text()
+    assert "| S2 | best single | " in in_family and "| no interval | 1 | " in in_family
+    assert "No interval where n < 2: one group of scenes has nothing to resample" in in_family
+    assert "no interval" not in (out / "out_of_family" / "report.md").read_text().lower()

@@ -471,3 +471,131 @@ def test_a_network_wrapped_in_data_parallel_is_imported(tmp_path: Path, prefix: 
     with torch.no_grad():
         want = torch.sigmoid(net(torch.from_numpy(x)[None]))[0, 0].numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)  # the same float32 graph in torch
+
+
+def test_a_val_f1_outside_0_to_1_is_refused_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a reviewer: `import-checkpoint --val-f1 7` was stored, and evaluate then took
+    the member as its best single one (the highest validation F1); `--val-f1 nan` wrote NaN
+    into the manifest, which is not JSON. Refused at the command line, by import_checkpoint
+    and by the manifest."""
+    from models.cli import main
+    from models.manifest import ManifestError
+
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    stats_file = tmp_path / "stats.json"
+    stats_file.write_text(json.dumps({"mean": [0.0] * 15, "std": [1.0] * 15}))
+    manifest = tmp_path / "ens" / "manifest.json"
+    argv = ["import-checkpoint", str(ckpt), "--manifest", str(manifest), "--stats",
+            str(stats_file), "--architecture", "Unet", "--encoder", TEST_ENCODER]  # fmt: skip
+    for value in ("7", "-0.1", "nan", "inf"):
+        with pytest.raises(SystemExit) as refused:
+            main([*argv, "--val-f1", value])
+        assert refused.value.code == 2, value
+        assert (
+            f"argument --val-f1: '{value}': an F1 score is a number in [0, 1]"
+            in capsys.readouterr().err
+        ), value
+    assert not manifest.parent.exists()
+    stats = ([0.0] * 15, [1.0] * 15)
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    for bad in (7.0, float("nan")):
+        with pytest.raises(CheckpointError, match=rf"--val-f1 {bad}: an F1 score is a number in"):
+            import_checkpoint(ckpt, manifest, stats, val_f1=bad, **options)
+    assert not manifest.parent.exists()
+    assert main([*argv, "--val-f1", "0.751"]) == 0
+    assert read_manifest(manifest).members[0].val_f1 == 0.751
+    raw = json.loads(manifest.read_text())
+    for bad, message in ((7, "less than or equal to 1"), (float("nan"), "a finite number")):
+        raw["members"][0]["val_f1"] = bad  # edited by hand (json.dumps writes NaN as is)
+        manifest.write_text(json.dumps(raw))
+        with pytest.raises(ManifestError, match=f"members.0.val_f1: Input should be {message}"):
+            read_manifest(manifest)
+
+
+def test_a_manifest_path_that_names_a_folder_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a reviewer: `--manifest /tmp/x/pub2/` (a folder not there yet) wrote a manifest
+    FILE named pub2 and the weights beside it in /tmp/x (Path drops the separator); an existing
+    folder was already refused with "pass .../manifest.json"."""
+    from models.cli import main
+    from models.manifest import ManifestError
+
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    stats_file = tmp_path / "stats.json"
+    stats_file.write_text(json.dumps({"mean": [0.0] * 15, "std": [1.0] * 15}))
+    x = tmp_path / "x"
+    x.mkdir()
+    argv = ["import-checkpoint", str(ckpt), "--stats", str(stats_file), "--architecture",
+            "Unet", "--encoder", TEST_ENCODER]  # fmt: skip
+    for folder in (f"{x}/pub2/", f"{x}/pub2//", f"{x}/pub2/."):
+        assert main([*argv, "--manifest", folder]) == 2, folder
+        assert capsys.readouterr().err == (
+            f"error: {folder} names a folder: pass {x / 'pub2' / 'manifest.json'}\n"
+        ), folder
+        assert not list(x.iterdir()), folder  # neither a file pub2 nor weights in x
+    stats = ([0.0] * 15, [1.0] * 15)
+    with pytest.raises(ManifestError, match="names a folder: pass "):
+        import_checkpoint(ckpt, f"{x}/pub2/", stats, architecture="Unet", encoder=TEST_ENCODER)
+    assert not list(x.iterdir())
+    # the file inside it is what to pass
+    import_checkpoint(ckpt, f"{x}/pub2/manifest.json", stats, architecture="Unet",
+                      encoder=TEST_ENCODER)  # fmt: skip
+    assert (x / "pub2" / "manifest.json").is_file()
+
+
+def test_a_renamed_copy_of_an_imported_checkpoint_is_refused_naming_its_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a reviewer: a renamed copy of an imported checkpoint was imported as a second
+    member with the same weights, though the refusal of the same name with other statistics
+    warns that "a new file name would put the same network in the ensemble twice". Its
+    weights file's SHA-256 differs (the file records the checkpoint's name): the networks are
+    compared. --replace still replaces the member of the checkpoint's own name."""
+    import shutil
+
+    from models.cli import main
+    from models.manifest import sha256_file
+
+    manifest = tmp_path / "ens" / "manifest.json"
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    stats = ([0.0] * 15, [1.0] * 15)
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "epoch_041.ckpt", net, tmp_path / "trap")
+    import_checkpoint(ckpt, manifest, stats, val_f1=0.7, **options)
+    torch.manual_seed(5)  # another network of the same setting, architecture and encoder
+    other = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    import_checkpoint(_lightning_checkpoint(tmp_path / "other.ckpt", other, tmp_path / "trap"),
+                      manifest, stats, **options)  # fmt: skip
+    first = json.loads(manifest.read_text())["members"][0]
+    before = {p.name: p.read_bytes() for p in manifest.parent.iterdir()}
+    copy = tmp_path / "best.ckpt"
+    shutil.copyfile(ckpt, copy)
+    message = (
+        f"{copy}: {manifest} has this network already as member {first['name']} "
+        "(imported:epoch_041.ckpt): under another name it would be in the ensemble twice; to "
+        "give it other statistics, import epoch_041.ckpt again with --replace"
+    )
+    for statistics, replace in ((stats, False), (([0.5] * 15, [2.0] * 15), False), (stats, True)):
+        with pytest.raises(CheckpointError) as refused:
+            import_checkpoint(copy, manifest, statistics, replace=replace, **options)
+        assert str(refused.value) == message
+        assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == before
+    stats_file = tmp_path / "stats.json"
+    stats_file.write_text(json.dumps({"mean": [0.0] * 15, "std": [1.0] * 15}))
+    argv = ["import-checkpoint", str(copy), "--manifest", str(manifest), "--stats",
+            str(stats_file), "--architecture", "Unet", "--encoder", TEST_ENCODER]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    # the checkpoint of the member's own name: again changes nothing, --replace replaces it
+    import_checkpoint(ckpt, manifest, stats, **options)
+    assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == before
+    import_checkpoint(ckpt, manifest, ([0.5] * 15, [2.0] * 15), replace=True, **options)
+    members = json.loads(manifest.read_text())["members"]
+    assert [m["name"] for m in members] == [first["name"], members[1]["name"]]
+    assert members[0]["normalisation"]["mean"] == [0.5] * 9
+    assert sha256_file(manifest.parent / members[0]["file"]) == members[0]["sha256"]

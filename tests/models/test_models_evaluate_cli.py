@@ -106,6 +106,30 @@ def test_info_checks_every_file_and_names_a_folder_or_a_foreign_json(
     assert "pydantic" not in err
 
 
+def test_info_checks_the_normalisation_evaluate_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a reviewer: `info` said `ok` for a manifest whose normalisation statistics were
+    edited (the SHA-256 covers the weights file, not the manifest), which `evaluate` refuses:
+    "normalisation in ... differs from the manifest's"."""
+    from models.manifest import ManifestError, load_member, read_manifest
+
+    manifest = build_untrained_ensemble(tmp_path / "model", settings=("S2",))
+    raw = json.loads(manifest.read_text())
+    edited = raw["members"][0]
+    edited["normalisation"]["mean"][0] += 0.5
+    manifest.write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match=r"normalisation in .* differs from the manifest's"):
+        load_member(read_manifest(manifest).members[0], manifest.parent)  # what evaluate does
+    assert main(["info", str(manifest)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"  MISMATCH (its normalisation differs from the manifest's) {edited['file']}  "
+        "(member weights)\n"
+    ) in out
+    assert out.count("  ok       ") == 1 and "1 file(s) fail their check" in out
+
+
 def test_info_into_a_pipe_whose_reader_left_ends_quietly(tmp_path: Path) -> None:
     """``python -m models info m.json | head`` printed a BrokenPipeError traceback and exited 1;
     it now ends as ``landslide-monitor`` does: 141 (a writer killed by SIGPIPE), nothing on

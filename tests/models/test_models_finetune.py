@@ -126,18 +126,25 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert report["data"].endswith("val")  # no test split: the held-out reviewed scenes
     assert s["f1_difference"]["scenes"] == 2
     # the two held-out scenes are views of one reviewed region (their provenance records' group):
-    # one group, the same drawn for both manifests, so nothing to resample
+    # one group, the same drawn for both manifests, so nothing to resample: no interval (found
+    # by a reviewer: its bounds were the point estimate twice, a zero-width interval)
     assert report["scene_groups"]["groups"] == 1
     assert s["f1_difference"]["groups"] == s["false_objects_difference"]["groups"] == 1
-    assert s["f1_difference"]["low"] == s["f1_difference"]["high"]
+    for key in ("f1_difference", "false_objects_difference"):
+        assert np.isnan(s[key]["low"]) and np.isnan(s[key]["high"]), key
     scored = s["new"]["tp"] + s["new"]["fp"] + s["new"]["fn"] + s["new"]["tn"]
     assert scored == 2 * (64 * 48 - 16)  # the known pixels, less the NaN corner
     assert s["false_objects_difference"]["difference"] == (
         s["new"]["false_objects"] - s["old"]["false_objects"]
     )
-    assert "- 1 group(s) of scenes: nothing to resample, the intervals are no evidence" in (
+    assert "- 1 group(s) of scenes: nothing to resample, so no interval" in (
         format_comparison(report)
     )
+    assert f"- pixel F1 {s['f1_difference']['difference']:+.3f} (no interval); new better" in (
+        format_comparison(report)
+    )
+    assert "- false objects " in format_comparison(report)
+    assert "(no interval); new has fewer on" in format_comparison(report)
     # compared on the scenes it was fine-tuned on, the new manifest's scores are in-sample, and
     # the report said nothing of it (found walking the training workflow)
     assert report["trained_on"] == {"old": [], "new": []}
@@ -152,6 +159,9 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     two = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
                                                                    "groups": 2}}}}  # fmt: skip
     assert "nothing to resample" not in format_comparison(two)
+    bounds = {**s["f1_difference"], "groups": 2, "low": -0.0123, "high": 0.0456}
+    given = {**report, "settings": {"S1+S2": {**s, "f1_difference": bounds}}}
+    assert "(95 % interval -0.012 to +0.046); new better" in format_comparison(given)
     # found by a new user: the in-sample fallback to val/ and a scene set that knows little of
     # its background were not said
     assert "No test/ split: compared on val/" in format_comparison(report)
@@ -311,12 +321,13 @@ def test_finetune_logs_how_far_it_is(
 ) -> None:
     # found by a new user: the log said nothing until a member was done, and then not how
     # many were left
-    import shutil
-
     from models.finetune import finetune
 
     parent = _imported_parent(tmp_path)
-    shutil.copyfile(tmp_path / "epoch_007.ckpt", tmp_path / "epoch_009.ckpt")
+    torch.manual_seed(3)  # a second network (a renamed copy of epoch_007.ckpt is refused)
+    net = smp.FPN(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
+    ckpt = {"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}
+    torch.save({**ckpt, "hyper_parameters": {"lr": 0.001}}, tmp_path / "epoch_009.ckpt")
     import_checkpoint(
         tmp_path / "epoch_009.ckpt", parent, ([0.0] * 15, [1.0] * 15), architecture="FPN",
         encoder=TEST_ENCODER, loss="Dice", learning_rate=0.001, setting="S1+S2",

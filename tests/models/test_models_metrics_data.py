@@ -141,6 +141,34 @@ def test_the_bootstrap_resamples_groups_of_scenes_whole() -> None:
         paired_f1_difference(a24, b24, groups=regions[:-1])
 
 
+def test_one_group_of_scenes_has_no_interval() -> None:
+    """Found by a reviewer: with the scenes of one region, `evaluate` printed "+0.012 to +0.012"
+    (n = 1): one group resampled is always itself, a zero-width interval that reads as
+    certainty. The difference stands; the bounds are NaN, formatted as "no interval"."""
+    from models.evaluate import format_interval
+
+    c = Confusion
+    a = [c(40, 10, 12, 900), c(5, 30, 20, 900), c(60, 5, 8, 900)]
+    b = [c(35, 15, 17, 900), c(8, 25, 17, 900), c(50, 9, 18, 900)]
+    one = ["region-a"] * 3
+    d = paired_f1_difference(a, b, groups=one, resamples=500)
+    assert d["difference"] == pytest.approx(sum(a, c()).f1 - sum(b, c()).f1)
+    assert (d["groups"], d["scenes"], d["wins"]) == (1, 3, 2)
+    assert math.isnan(d["low"]) and math.isnan(d["high"])
+    single = paired_f1_difference(a[:1], b[:1], resamples=500)  # one scene, no groups given
+    assert single["groups"] == 1 and math.isnan(single["low"]) and math.isnan(single["high"])
+    count = paired_count_difference([3, 0, 5], [4, 2, 3], groups=one, resamples=500)
+    assert (count["difference"], count["groups"], count["fewer"]) == (-1.0, 1, 2)
+    assert math.isnan(count["low"]) and math.isnan(count["high"])
+    two = paired_f1_difference(a, b, groups=["region-a", "region-a", "region-b"], resamples=500)
+    assert two["low"] < two["high"]  # two groups: an interval
+    assert format_interval(d) == format_interval(count, "+.0f") == "no interval"
+    assert format_interval({"low": None, "high": None}) == "no interval"  # as read from JSON
+    assert format_interval(two, "+.3f", "95 % interval ") == (
+        f"95 % interval {two['low']:+.3f} to {two['high']:+.3f}"
+    )
+
+
 def test_object_detection_by_size_class() -> None:
     truth = np.zeros((60, 60), bool)
     truth[1:3, 1:3] = True  # 4 px = 400 m²
