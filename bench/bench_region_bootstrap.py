@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.evaluate import format_interval
 from models.metrics import Confusion, paired_f1_difference
 from models.scene_groups import scene_groups
 
@@ -78,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             whole = paired_f1_difference(a, b, groups=groups)
             print(
                 f"| {setting} | {other} | {whole['difference']:+.3f} | "
-                f"{scenes['low']:+.3f} to {scenes['high']:+.3f} | {scenes['groups']} | "
-                f"{whole['low']:+.3f} to {whole['high']:+.3f} | {whole['groups']} | "
+                f"{format_interval(scenes)} | {scenes['groups']} | "
+                f"{format_interval(whole)} | {whole['groups']} | "
                 f"{whole['wins']} of {whole['scenes']} |"
             )
     return 0
