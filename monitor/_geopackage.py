@@ -17,6 +17,7 @@ refused before anything is written to it.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
@@ -49,6 +50,8 @@ __all__ = [
     "touch_contents",
     "transaction",
 ]
+
+log = logging.getLogger(__name__)
 
 _APPLICATION_ID = 0x47504B47  # "GPKG"
 _USER_VERSION = 10400  # GeoPackage 1.4.0
@@ -199,15 +202,59 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> sqlite3.Connection:
 def connect_read_only(path: str | Path, *, timeout_s: float = 5.0) -> sqlite3.Connection:
     """Open the existing SQLite file at ``path`` read-only (``mode=ro``): nothing is created or
     changed, and reading works while a run holds the inventory's lock. A file of a newer schema
-    version than this release reads is refused (:class:`monitor.errors.NewerSchemaError`)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
+    version than this release reads is refused (:class:`monitor.errors.NewerSchemaError`).
+
+    The one exception: a write a killed program left half done (a *hot* journal, ``FILE-journal``
+    with no writer holding the file) is rolled back first, as SQLite does on any connection that
+    may write. A read-only connection cannot, and failed with SQLite's "attempt to write a
+    readonly database" (read as a permissions problem) until some command wrote the file:
+    ``status``, ``alerts list`` and the scheduler, which would have started the run that
+    repairs it, refused to start."""
+    path = Path(path)
+    try:
+        return _open_read_only(path, timeout_s)
+    except sqlite3.OperationalError as exc:
+        journal = path.with_name(f"{path.name}-journal")
+        if "readonly" not in str(exc).lower() or not journal.exists():
+            raise
+        _roll_back_hot_journal(path, journal, timeout_s, exc)
+    return _open_read_only(path, timeout_s)
+
+
+def _open_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
     conn.row_factory = sqlite3.Row
     try:
-        _refuse_newer(conn, Path(path))
+        _refuse_newer(conn, path)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _roll_back_hot_journal(
+    path: Path, journal: Path, timeout_s: float, cause: sqlite3.OperationalError
+) -> None:
+    """Let SQLite roll back the hot ``journal`` of ``path``: a connection that may write (never
+    creating the file) rolls it back on its first read. SQLite takes a journal as hot only when
+    no connection holds the file for writing, so a live writer's journal is left alone."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout_s)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise DatabaseFileError(
+            f"{path}: {journal.name} beside it holds a write that a killed program left half "
+            f"done, which SQLite undoes on the next connection that may write the file; this one "
+            f"cannot ({err}): run a command that writes it (`landslide-monitor alerts deliver`, a "
+            "run) as a user who may write the file and its folder"
+        ) from cause
+    log.warning(
+        "%s: rolled back the write a killed program left half done (%s); the file is as it was "
+        "before that write", path, journal.name,
+    )  # fmt: skip
 
 
 def schema_version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, str] | None:

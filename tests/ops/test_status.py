@@ -144,6 +144,44 @@ def test_status_never_writes_the_inventory(tmp_path: Path, untrained_manifest: P
     assert not Path(default_jobstore_url(config.inventory.path).removeprefix("sqlite:///")).exists()
 
 
+_KILLED_WRITER = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size = 10")  # spills: pages reach the file before any commit
+conn.execute("BEGIN")
+conn.execute("UPDATE landslides SET status = 'dismissed'")
+conn.execute("CREATE TABLE scratch (x BLOB)")
+for _ in range(300):
+    conn.execute("INSERT INTO scratch VALUES (zeroblob(4000))")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_write_a_killed_program_left_half_done_is_rolled_back_for_readers(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found killing `alerts deliver` with SIGKILL mid-commit: the hot journal it left made
+    `status`, `alerts list`, `inventory export` and the scheduler (which would have started
+    the run that repairs it) exit 2 with 'cannot be written; check the permissions', until a
+    command wrote the file: a read-only connection cannot roll a journal back."""
+    import subprocess
+    import sys
+
+    config = load_config(write_config(tmp_path, untrained_manifest))
+    populate(config)
+    path = config.inventory.path
+    with Inventory(path, read_only=True) as inventory:
+        before = inventory.landslides()[["fid", "status"]].to_dict("records")
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], check=False)
+    assert killed.returncode == -9
+    journal = path.with_name(f"{path.name}-journal")
+    assert journal.read_bytes()[:8] == bytes.fromhex("d9d505f920a163d7")  # a journal's magic
+    assert main(["status", "--config", str(config.path)]) == 0
+    with Inventory(path, read_only=True) as inventory:
+        assert inventory.landslides()[["fid", "status"]].to_dict("records") == before
+    assert not journal.exists() or journal.stat().st_size == 0
+
+
 @pytest.mark.parametrize("content", ["empty", "another GeoPackage"])
 def test_status_names_a_file_that_holds_no_inventory(
     tmp_path: Path,
