@@ -49,6 +49,7 @@ before the new weights are saved; the new manifest is written last.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import time
@@ -61,6 +62,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from models.atomic import write_atomically
 from models.datasets import CropSampler, DatasetError, Scene, read_folder
 from models.inference import predict_members, resolve_device
 from models.lineage import lineage_of
@@ -90,6 +92,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# In --out while a run saves its members: the weights files of earlier runs and its own
+_SAVING = ".saving.json"
 
 
 @dataclass(frozen=True)
@@ -594,12 +599,23 @@ def finetune(
     # run's, its manifest goes, so that a run stopped while saving leaves none, not one whose
     # checksums no longer match the weights beside it
     earlier = out_dir / "manifest.json"
+    saving = out_dir / _SAVING
     earlier_files: set[str] = set()
+    if saving.is_file():  # the list of a run stopped while saving: its manifest is gone
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            earlier_files = {str(f) for f in json.loads(saving.read_text())["files"]}
     if earlier.is_file():
         # its weights files, so that those this run does not write go with it (not a manifest
         # of ours: its files are left alone)
         with contextlib.suppress(ManifestError):
-            earlier_files = {m.file for m in read_manifest(earlier).members}
+            earlier_files |= {m.file for m in read_manifest(earlier).members}
+    # listed before the first weights are written, with this run's: a run stopped while
+    # saving leaves this list, and the next removes what it does not write (the earlier
+    # manifest, the only other record of those files, is gone by then)
+    ours = {f"{name}.safetensors" for entry in settings.values() for name in entry.members}
+    listed = json.dumps({"files": sorted(earlier_files | ours)})
+    write_atomically(saving, lambda tmp: tmp.write_text(listed))
+    if earlier.is_file():
         earlier.unlink()
         log.info("%s: removed the earlier run's manifest; this run writes it at the end", earlier)
     for setting_entry in settings.values():
@@ -635,7 +651,9 @@ def finetune(
         training=training,
         object_filter=_inherited_filter(parent, manifest, out_dir),
     )
-    return write_manifest(out_dir / "manifest.json", new)
+    written = write_manifest(out_dir / "manifest.json", new)
+    saving.unlink()
+    return written
 
 
 def _check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:

@@ -713,3 +713,43 @@ def test_an_earlier_run_s_members_this_run_does_not_choose_are_removed(
     assert (out / "notes.txt").read_text() == "mine"
     for member in read_manifest(out / "manifest.json").members:
         assert (out / member.file).is_file()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [
+            "manifest.json",
+            "notes.txt",
+            *(m.file for m in read_manifest(out / "manifest.json").members),
+        ]
+    )  # the list kept while saving is gone with the run that made it
+
+
+def test_members_of_a_run_killed_while_saving_are_removed_by_the_next(
+    tmp_path: Path, scene_factory: Callable[..., Scene], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found killing `finetune` with SIGKILL just after 'removed the earlier run's manifest':
+    the earlier run's members this run did not choose stayed in --out for good, as the only
+    list of them, the earlier manifest, was gone; the rerun could not know them."""
+    import models.finetune
+
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    out = tmp_path / "tuned"
+    out.mkdir()
+    earlier = json.loads(parent.read_text())
+    earlier["members"][0]["file"] = "chosen-last-time.safetensors"
+    (out / "manifest.json").write_text(json.dumps(earlier))
+    (out / "chosen-last-time.safetensors").write_bytes(b"weights of an earlier run")
+
+    def killed(*_: object) -> None:  # a SIGKILL while saving: no cleanup runs
+        raise SystemExit(137)
+
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    argv += ["--epochs", "1", "--iterations", "1", "--crop", "32", "--threads", "1"]
+    with monkeypatch.context() as patch:
+        patch.setattr(models.finetune, "_save_members", killed)
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert not (out / "manifest.json").exists()
+    assert (out / "chosen-last-time.safetensors").exists()
+    assert main(argv) == 0
+    assert not (out / "chosen-last-time.safetensors").exists()
+    assert not (out / ".saving.json").exists()
