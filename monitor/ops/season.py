@@ -40,7 +40,7 @@ import pandas as pd
 from affine import Affine
 
 from monitor.config import MonitorConfig, RegionConfig, load_config
-from monitor.errors import BadInput
+from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import outline_pixels
 from monitor.ops._args import add_config, iso_date
 from monitor.pipeline.dating import object_dating
@@ -543,7 +543,8 @@ def cli_run(args: argparse.Namespace) -> int:
     source = _ground_truth(config)  # before the runs: a season that cannot be scored fails now
     if args.shown and not isinstance(source, Source):
         raise BadInput(f"--shown: the {config.source.type} source builds no stacks to read again")
-    run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
+    with interrupt_on_signals():  # SIGTERM/SIGINT: the run under way records itself interrupted
+        run_season(config, dates, on_run=lambda s: print(format_run(s), flush=True))
     score = score_season(
         config,
         events_from,

@@ -335,6 +335,35 @@ def test_the_season_command_finds_the_shown_runs_on_request(
         season.cli_run(season_args(config, "--shown"))
 
 
+def test_a_season_stopped_by_sigterm_ends_as_a_run_does(populated_config, monkeypatch, capsys):
+    """Found stopping `season` with SIGTERM: it died by the signal's default action (143, no
+    word), and the run under way stayed `running` until the next start; `run` turns SIGTERM
+    into an interruption the run records (README: "the run is recorded interrupted")."""
+    import signal
+
+    import monitor.ops.season as season
+    from monitor.cli import main
+
+    config, _ = populated_config
+    before = signal.getsignal(signal.SIGTERM)
+    handlers = []
+
+    def stopped(config, dates, **kw):
+        handlers.append(signal.getsignal(signal.SIGTERM))
+        if handlers[0] is before:  # not the season's: it would end pytest too
+            return []
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the season")
+
+    monkeypatch.setattr(season, "_ground_truth", lambda config, source_=None: TruthSource({}))
+    monkeypatch.setattr(season, "run_season", stopped)
+    argv = ["season", "--config", str(config.path), "--events", "2024-07-25", "2024-09-01"]
+    assert main([*argv, "--first-run", "2024-07-28", "--last-run", "2024-08-01"]) == 143
+    assert handlers[0] is not before
+    assert "landslide-monitor season: interrupted by SIGTERM" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
 def test_a_season_whose_runs_all_precede_its_events_is_refused(populated_config) -> None:
     """Runs that end on or before FROM see none of the season's landslides (a run composites
     the days before its date): refused before any run, where it used to score every landslide
