@@ -117,11 +117,13 @@ _SCL_LAND_SHARE = 0.5
 # above the red (B4), at nearly every clear pixel; a scene where most pixels say the opposite
 # holds its bands in another order (Earth Engine's names sorted as text give B11, B12, B2, ...)
 _ORDER_SHARE = 0.8
-# ... and "B8 below B4" means below this share of it: snow's NIR reflectance is about nine
-# tenths of its red (fresh snow about 0.8 against 0.9, old snow lower in both; Dozier 1989, RSE
-# 28, "Spectral signature of alpine snow cover from the Landsat TM"), so that a snowy alpine
-# scene had the order doubted; vegetation with B4 and B8 swapped gives a tenth to a third
-_NIR_BELOW_RED = 0.75
+# ... but snow's NIR lies just below its red (about nine tenths of it): a snowy alpine scene
+# had its order doubted. Snow pixels are left out of the NIR test: NDSI (B3 - B11) / (B3 + B11)
+# of 0.4 or more with NIR above 0.11 (Hall, Riggs & Salomonson 1995, RSE 54, the MODIS snow
+# test; the NIR bound keeps water out). Bare ground with B4 and B8 swapped is still caught
+# (its NIR is 1.1-1.3 times its red, which a threshold on the ratio would have let through).
+_SNOW_NDSI = 0.4
+_SNOW_NIR_DN = 1100
 # sigma0 medians land seldom reaches (VV above -3 dB and VH above -6 dB at once; dense cities
 # and foreslopes lift VV, seldom VH so far): the natural log (dB x 0.23) or tenths of dB read as
 # hundredths
@@ -220,23 +222,23 @@ def _looks_like_scl(probability: np.ndarray) -> bool:
 def _band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
     """Why the bands of a scene's DN ``refl`` (6, H, W: B2, B3, B4, B8, B11, B12 expected) look
     out of order at its ``clear`` pixels, or None. Over land B12 lies below B11 and B8 above B4
-    at nearly every pixel; where :data:`_ORDER_SHARE` of them or more say the opposite (B8
-    below :data:`_NIR_BELOW_RED` of B4, which snow does not reach), the order is doubted.
-    Water or burnt ground can do so over a whole scene, so this is a warning, not a
+    at nearly every pixel; where :data:`_ORDER_SHARE` of them or more say the opposite (for B8
+    and B4, of the pixels that are not snow, whose NIR lies just below its red), the order is
+    doubted. Water or burnt ground can do so over a whole scene, so this is a warning, not a
     refusal."""
     pixels = refl[:, clear][:, ::_SAMPLE_STEP].astype(np.int32)
     if pixels.shape[1] < 100:  # too few clear pixels to judge
         return None
-    b4, b8, b11, b12 = pixels[2], pixels[3], pixels[4], pixels[5]
+    b3, b4, b8, b11, b12 = pixels[1], pixels[2], pixels[3], pixels[4], pixels[5]
     swir = float(np.mean(b12 > b11))
-    nir = float(np.mean(b8 < _NIR_BELOW_RED * b4))
+    ndsi = (b3 - b11) / np.maximum(b3 + b11, 1)
+    land = ~((ndsi >= _SNOW_NDSI) & (b8 > _SNOW_NIR_DN))
+    nir = float(np.mean(b8[land] < b4[land])) if land.sum() >= 100 else 0.0
     found = []
     if swir >= _ORDER_SHARE:
         found.append(f"the fifth band lies below the sixth at {swir:.0%} of the clear pixels")
     if nir >= _ORDER_SHARE:
-        found.append(
-            f"the fourth band lies below {_NIR_BELOW_RED:g} of the third at {nir:.0%} of them"
-        )
+        found.append(f"the fourth band lies below the third at {nir:.0%} of those not snow")
     if not found:
         return None
     return (

@@ -841,19 +841,22 @@ def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
 def test_snow_is_no_band_order_doubt_and_red_and_nir_swapped_are(tmp_path: Path) -> None:
     """Found by a new contributor: `make demo`'s first step warned 'bands in another order?'
     of the alpine region's snowy March scenes (snow's NIR lies just below its red). Snow of
-    fresh snow's spectrum is stored without a warning; vegetation with B4 and B8 swapped
-    is still doubted."""
+    fresh snow's spectrum is stored without a warning; vegetation and bare ground (NIR 1.2
+    times red, found in review: a threshold on the ratio let it through) with B4 and B8
+    swapped are still doubted."""
     shape, track, sun = _writer_inputs()
     snow = np.stack([np.full(shape, v, np.uint16) for v in (8000, 8000, 7800, 7000, 1000, 800)])
     dn = _s2(3000, 750, shape)
     dn[4], dn[5] = 1800, 900
+    soil = np.stack([np.full(shape, v, np.uint16) for v in (800, 1100, 1500, 1800, 2600, 2200)])
     clear = np.zeros(shape, np.uint8)
-    with RegionWriter(tmp_path, AREA, n_s2=2, n_s1=0, tracks=[track]) as w:
+    with RegionWriter(tmp_path, AREA, n_s2=3, n_s1=0, tracks=[track]) as w:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             w.write_s2(0, date(2024, 3, 2), snow, clear, **sun)
-        with pytest.warns(UserWarning, match=r"fourth band lies below 0.75 of the third at 100"):
-            w.write_s2(1, date(2024, 7, 10), dn[[0, 1, 3, 2, 4, 5]], clear, **sun)
+        for i, scene in enumerate((dn, soil), 1):
+            with pytest.warns(UserWarning, match=r"fourth band lies below the third at 100% of"):
+                w.write_s2(i, date(2024, 7, 10 + i), scene[[0, 1, 3, 2, 4, 5]], clear, **sun)
         w.abort()
 
 
