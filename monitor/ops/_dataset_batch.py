@@ -274,14 +274,14 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
             record = json.loads(record_path.read_text())
             scene_id = record["scene"]
             provenance = scene_files(folder, scene_id)[0]
+            pieces = export_pieces(downloads, scene_id)
+            matched.update(pieces)  # an ingested scene's own too: no stray on a rerun
             if (
                 provenance.exists()
                 and json.loads(provenance.read_text()).get("label_key") == record["label_key"]
             ):
                 report.resumed += 1
                 continue
-            pieces = export_pieces(downloads, scene_id)
-            matched.update(pieces)
             if not pieces:
                 missing += 1
                 continue

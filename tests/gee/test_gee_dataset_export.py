@@ -175,6 +175,9 @@ def test_a_large_tile_is_exported_as_a_batch_task(
         ingest_exports(tmp_path / "ds", tmp_path / "typo")
     with pytest.raises(BadInput, match=r"--out \S*downloads: no batch export record"):
         ingest_exports(downloads, downloads)
+    with caplog.at_level(logging.WARNING, logger="monitor.ops._dataset_batch"):
+        assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
+    assert "match no scene export" not in caplog.text  # the ingested scene's own download
     (downloads / "item_20240817_glc-7 (1).tif").write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger="monitor.ops._dataset_batch"):
         assert ingest_exports(tmp_path / "ds", downloads).resumed == 1
