@@ -81,21 +81,35 @@ def tile_around(
     ``margin_m`` when that is larger, drawn in the geometry's UTM zone, its edges on the
     ``res`` grid that :func:`monitor.grid.region_grid` snaps to: its grid is ``size_m / res``
     pixels a side (a tile centred between grid lines was one pixel wider, and 5,120 m took
-    four ``computePixels`` requests of 512 px instead of one)."""
+    four ``computePixels`` requests of 512 px instead of one); around a larger geometry, the
+    pixels it and its margin reach and one more (its edges snapped outward), and on the
+    geometry's zone (near a zone's edge the tile is moved by a pixel to stay on it)."""
     c = geometry_wgs84.centroid
     crs = utm_crs_for(c.x, c.y)
     local = reproject(geometry_wgs84, "EPSG:4326", crs)
     x0, y0, x1, y1 = local.bounds
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = max(size_m / 2, (x1 - x0) / 2 + margin_m, (y1 - y0) / 2 + margin_m)
-    n = math.ceil(2 * half / res - 1e-6)  # pixels a side
-    west = round((cx - n * res / 2) / res) * res
-    south = round((cy - n * res / 2) / res) * res
+    if half > size_m / 2:  # the geometry and its margin decide: every pixel they reach
+        n = math.ceil(2 * half / res - 1e-6) + 1
+        west, south = math.floor((cx - half) / res) * res, math.floor((cy - half) / res) * res
+    else:  # size_m, centred on the item as near as the grid allows
+        n = math.ceil(2 * half / res - 1e-6)
+        west = round((cx - n * res / 2) / res) * res
+        south = round((cy - n * res / 2) / res) * res
     # a millimetre inside the grid lines: the round trip through longitude and latitude moves
     # the corners by nanometres, which region_grid's outward snapping would make a pixel
-    inset = 1e-3
-    tile = box(west + inset, south + inset, west + n * res - inset, south + n * res - inset)
-    return reproject(tile, crs, "EPSG:4326")
+    inset, side = 1e-3, n * res
+    # within a few metres of a UTM zone's edge (or of the equator) the snapped tile's centre can
+    # fall in the next zone, on whose grid region_grid would draw it (540 x 539 px, not 512):
+    # moved back by a pixel
+    for dx, dy in [(dx, dy) for dx in (0.0, -res, res) for dy in (0.0, -res, res)]:
+        x, y = west + dx, south + dy
+        tile = reproject(box(x + inset, y + inset, x + side - inset, y + side - inset), crs,
+                         "EPSG:4326")  # fmt: skip
+        if utm_crs_for(tile.centroid.x, tile.centroid.y) == crs:
+            return tile
+    return tile  # not reached: a pixel moves the centre across any zone edge it is near
 
 
 def label_raster(

@@ -25,7 +25,7 @@ from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
 from models.datasets import read_scene
 from monitor.errors import BadInput
-from monitor.grid import Grid, region_grid, reproject
+from monitor.grid import Grid, region_grid, reproject, utm_crs_for
 from monitor.labels import assign_splits, point_label_areas, tile_around
 from monitor.ops.dataset import SceneJob, event_windows, ingest_exports, write_jobs
 from monitor.sources.base import AreaOfInterest, Window
@@ -68,16 +68,26 @@ def test_a_tile_is_tile_m_over_10_m_pixels_a_side_wherever_its_item_lies(
     a tile centred between grid lines was snapped outward to one pixel more (513 px at 5,120 m,
     four requests instead of one; 1,025 at 10,240 m, nine instead of four)."""
     rng = np.random.default_rng(7)
-    for lon, lat in zip(rng.uniform(-179.0, 179.0, 25), rng.uniform(-75.0, 75.0, 25), strict=True):
+    points = list(zip(rng.uniform(-179.0, 179.0, 25), rng.uniform(-75.0, 75.0, 25), strict=True))
+    # found in review: within metres of a zone's edge (12° E) or the equator the snapped tile's
+    # centre fell in the next zone, whose grid is 540 x 539 px
+    points += [(12.00001, 2e-5), (11.99999, -2e-5), (11.99996, 30.0), (12.00004, 0.0)]
+    for lon, lat in points:
         grid = region_grid(tile_around(Point(lon, lat), tile_m))
         assert grid.shape == (side, side), (lon, lat)
+        assert grid.crs == utm_crs_for(lon, lat), (lon, lat)
         plan = transfer_plan(grid.shape, 512)
         assert (plan.method, plan.pixel_requests) == (method, pixel_requests)
-    # a polygon larger than the tile: its extent plus the margin, rounded up to whole pixels
+    # a polygon larger than the tile: its extent plus the margin, in whole pixels around it
     slide = box(10.9, 44.35, 10.93, 44.36)  # about 2.4 km x 1.1 km
-    grid = region_grid(tile_around(slide, 1_000.0, margin_m=100.0))
+    for margin, pixels in ((100.0, 263), (0.0, 243)):
+        tile = tile_around(slide, 1_000.0, margin_m=margin)
+        grid = region_grid(tile)
+        assert tile.covers(slide)  # found in review: with no margin, 3 m were cut off
+        # 2,617 m or 2,417 m (its UTM bounds and twice the margin): 262 or 242 px, and one
+        # for the tile's edges snapped to the grid outside them
+        assert grid.shape == (pixels, pixels)
     west, south, east, north = reproject(slide, "EPSG:4326", grid.crs).bounds
-    assert grid.shape == (262, 262)  # 2,617 m (its UTM bounds, 2,417 m, and 2 x 100 m) in 10 m
     assert round(max(east - west, north - south)) == 2_417
 
 
