@@ -39,7 +39,13 @@ from monitor.errors import (
     Interrupted,
     interrupt_on_signals,
 )
-from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date
+from monitor.ops._args import (
+    add_config,
+    check_regions,
+    existing_inventory,
+    iso_date,
+    landslide_key,
+)
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -166,13 +172,6 @@ def _archive(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- inventory
 
 
-def _landslide_key(text: str) -> int | str:
-    """A landslide's fid (ASCII digits) or uid (a UUID, never all digits; any other text is
-    looked up as one and reported unknown by the inventory, not by argparse)."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else text
-
-
 def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help_text in (
@@ -185,7 +184,7 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "ids",
             nargs="+",
-            type=_landslide_key,
+            type=landslide_key,
             metavar="ID",
             help="the landslides' ids (fid) or uids (both in `inventory export`); several are "
             "changed together, and none if one is unknown",

@@ -15,7 +15,14 @@ from monitor.errors import BadInput
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
 
-__all__ = ["add_config", "check_regions", "existing_inventory", "iso_date", "positive_int"]
+__all__ = [
+    "add_config",
+    "check_regions",
+    "existing_inventory",
+    "iso_date",
+    "landslide_key",
+    "positive_int",
+]
 
 
 def iso_date(text: str) -> date:
@@ -24,6 +31,13 @@ def iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
+
+
+def landslide_key(text: str) -> int | str:
+    """A landslide's fid (ASCII digits) or uid (a UUID, never all digits; any other text is
+    looked up as one and reported unknown by the inventory, not by argparse)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def positive_int(text: str) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 
 from monitor.alerts.payload import read_png
+from monitor.ops._args import landslide_key
 from monitor.ops.review import import_geemap_backend
 from monitor.ops.review_data import (
     feature_collection,
@@ -95,11 +96,11 @@ class ReviewSession:
         """The row of landslide ``key``: its fid (a number, or its digits as text) or its uid,
         as `inventory confirm` takes them (a uid or "3" was "not in this review");
         :class:`KeyError` for one this review does not show."""
-        text = str(key).strip()
-        if text.isascii() and text.isdigit():
-            rows = self._frame[self._frame["fid"] == int(text)]
-        else:
-            rows = self._frame[self._frame["uid"].astype(str) == text]
+        found = landslide_key(str(key))
+        if isinstance(found, int):
+            rows = self._frame[self._frame["fid"] == found]
+        else:  # uids are written as lower-case UUIDs; either case names one (Inventory.get)
+            rows = self._frame[self._frame["uid"].astype(str) == found.lower()]
         if rows.empty:
             raise KeyError(f"landslide {key} is not in this review (regions: {self.regions})")
         return rows

@@ -66,7 +66,7 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["inventory", "dismiss", "--config", str(config_path), uid.upper()]) == 0
     assert main(["inventory", "confirm", "--config", str(config_path), "no-such-uid"]) == 2
     assert "no landslide with uid 'no-such-uid'" in capsys.readouterr().err
-    # digits that are not ASCII are no fid: an unknown uid, not argparse's "invalid _landslide_key"
+    # digits that are not ASCII are no fid: an unknown uid, not argparse's "invalid landslide_key"
     assert main(["inventory", "confirm", "--config", str(config_path), "³"]) == 2
     assert "no landslide with uid '³'" in capsys.readouterr().err
 
