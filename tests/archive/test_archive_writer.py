@@ -544,6 +544,7 @@ def test_a_scene_without_a_vv_value_is_left_out_and_blanks_no_radar(
             [date(2024, 8, 8), date(2024, 8, 20)],
         )
     assert "S1 2024-08-20 (index 3): no VV value over the region" in caplog.text
+    assert "made room for" not in caplog.text  # every scene was given (found in review)
     source = ArchiveSource(tmp_path)
     catalog = source._region("export").catalog
     assert catalog.loc[catalog["sensor"] == "S1", "date"].astype(str).tolist()[-1] == "2024-08-08"
