@@ -221,13 +221,17 @@ def format_comparison(report: dict[str, Any]) -> str:
                 if d.get("scenes_without_known_pixels")
                 else ""
             ),
-            f"- false objects {c['difference']:+.0f} ({format_interval(c, '+.0f', level)}); new "
-            f"has fewer on {c['fewer']} scenes",
+            f"- false objects {c['difference']:+.0f} ({format_interval(c, '+.0f', level)}"
+            + (f", n = {c['groups']} groups" if c["groups"] != d["groups"] else "")
+            + f"); new has fewer on {c['fewer']} scenes",
         ]
-        if d["groups"] < 2:
+        # F1 leaves out scenes without a known pixel, and can hold fewer groups than the count
+        short = [name for name, x in (("pixel F1", d), ("false objects", c)) if x["groups"] < 2]
+        if short:
+            where = "" if len(short) == 2 else f" for {short[0]}"
             lines.append(
-                f"- {d['groups']} group(s) of scenes: nothing to resample, so no interval; "
-                "compare on scenes of more regions"
+                f"- {min(d['groups'], c['groups'])} group(s) of scenes{where}: nothing to "
+                "resample, so no interval; compare on scenes of more regions"
             )
         lines.append("")
     return "\n".join(lines)

@@ -156,9 +156,15 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
         "it was tuned on): its scores on them are in-sample"
     ) in format_comparison(on_train)
     assert "(200 resamples of n = 1 groups, 2 scenes)" in format_comparison(report)
-    two = {**report, "settings": {"S1+S2": {**s, "f1_difference": {**s["f1_difference"],
-                                                                   "groups": 2}}}}  # fmt: skip
-    assert "nothing to resample" not in format_comparison(two)
+    # found in review: F1's groups (of scenes with a known pixel) fewer than the count's, the
+    # note said "no interval" beside the count's interval
+    counted = {**s["false_objects_difference"], "groups": 2, "low": -3.0, "high": 1.0}
+    two = {**report, "settings": {"S1+S2": {**s, "false_objects_difference": counted}}}
+    assert "- 1 group(s) of scenes for pixel F1: nothing to resample" in format_comparison(two)
+    assert "(95 % interval -3 to +1, n = 2 groups); new has fewer on" in format_comparison(two)
+    both = {**s, "f1_difference": {**s["f1_difference"], "groups": 2},
+            "false_objects_difference": {**s["false_objects_difference"], "groups": 2}}  # fmt: skip
+    assert "nothing to resample" not in format_comparison({**report, "settings": {"S1+S2": both}})
     bounds = {**s["f1_difference"], "groups": 2, "low": -0.0123, "high": 0.0456}
     given = {**report, "settings": {"S1+S2": {**s, "f1_difference": bounds}}}
     assert "(95 % interval -0.012 to +0.046); new better" in format_comparison(given)
