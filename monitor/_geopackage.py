@@ -248,8 +248,9 @@ def _roll_back_hot_journal(
         raise DatabaseFileError(
             f"{path}: {journal.name} beside it holds a write that a killed program left half "
             f"done, which SQLite undoes on the next connection that may write the file; this one "
-            f"cannot ({err}): run a command that writes it (`landslide-monitor alerts deliver`, a "
-            "run) as a user who may write the file and its folder"
+            f"cannot ({err}: a file system mounted read-only, as a health check's volume may be, "
+            "or a user who may not write the file or its folder): run a command that writes it "
+            "(`landslide-monitor alerts deliver`, a run) where and as whom it may"
         ) from cause
     log.warning(
         "%s: rolled back the write a killed program left half done (%s); the file is as it was "
