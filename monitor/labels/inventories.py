@@ -173,18 +173,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table
 
 
-def column_names(names: Iterable[object], path: Path) -> list[str]:
+def column_names(names: Iterable[object], path: Path | None = None) -> list[str]:
     """Column names as the readers of users' tables take them: stripped and lower case (a
     spreadsheet's ``Status`` or `` uid``). Two that become one (``status`` and a ``Status``
-    added beside it) are refused, naming both: one of them was silently read in the other's
-    place."""
+    added beside it) are refused, naming both (and ``path``, the file): one of them was
+    silently read in the other's place."""
     given = [str(name) for name in names]
     folded = [name.strip().lower() for name in given]
     first: dict[str, str] = {}
     for name, key in zip(given, folded, strict=True):
         if key in first:
+            where = f"{path}: " if path is not None else ""
             raise InventoryFileError(
-                f"{path}: columns {first[key]!r} and {name!r} are one column to this reader, "
+                f"{where}columns {first[key]!r} and {name!r} are one column to this reader, "
                 f"which ignores case and surrounding spaces ({key!r}): rename or remove one"
             )
         first[key] = name
