@@ -697,11 +697,9 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     assert origins == ["imported:epoch_007.ckpt"] * 2 + ["finetuned:imported:epoch_007.ckpt"]
 
 
-def test_an_earlier_run_s_members_this_run_does_not_choose_are_removed(
-    tmp_path: Path, scene_factory: Callable[..., Scene]
-) -> None:
-    # found by a new user: the weights of members an earlier run chose and this one did not
-    # stayed in --out beside the new manifest, which no longer names them
+def _earlier_run(tmp_path: Path, scene_factory: Callable[..., Scene]) -> tuple[Path, Path, Path]:
+    """The parent manifest, a dataset, and an --out holding an earlier run's manifest whose
+    one member (``chosen-last-time.safetensors``) the next run will not write."""
     parent = _imported_parent(tmp_path)
     data = _dataset(tmp_path / "data", scene_factory)
     out = tmp_path / "tuned"
@@ -710,6 +708,15 @@ def test_an_earlier_run_s_members_this_run_does_not_choose_are_removed(
     earlier["members"][0]["file"] = "chosen-last-time.safetensors"
     (out / "manifest.json").write_text(json.dumps(earlier))
     (out / "chosen-last-time.safetensors").write_bytes(b"weights of an earlier run")
+    return parent, data, out
+
+
+def test_an_earlier_run_s_members_this_run_does_not_choose_are_removed(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    # found by a new user: the weights of members an earlier run chose and this one did not
+    # stayed in --out beside the new manifest, which no longer names them
+    parent, data, out = _earlier_run(tmp_path, scene_factory)
     (out / "notes.txt").write_text("mine")
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
     assert (
@@ -736,14 +743,7 @@ def test_members_of_a_run_killed_while_saving_are_removed_by_the_next(
     list of them, the earlier manifest, was gone; the rerun could not know them."""
     import models.finetune
 
-    parent = _imported_parent(tmp_path)
-    data = _dataset(tmp_path / "data", scene_factory)
-    out = tmp_path / "tuned"
-    out.mkdir()
-    earlier = json.loads(parent.read_text())
-    earlier["members"][0]["file"] = "chosen-last-time.safetensors"
-    (out / "manifest.json").write_text(json.dumps(earlier))
-    (out / "chosen-last-time.safetensors").write_bytes(b"weights of an earlier run")
+    parent, data, out = _earlier_run(tmp_path, scene_factory)
 
     def killed(*_: object) -> None:  # a SIGKILL while saving: no cleanup runs
         raise SystemExit(137)
