@@ -237,7 +237,7 @@ def _radar(
         if which in flattened:
             used = flattened[which]
             if monitoring and which == "post":
-                used = sentinel1.latest_per_track(used, compositing.radar_scenes)
+                used = sentinel1.last_valid_per_track(used, compositing.radar_scenes)
             if which == "post":
                 post_image = used
             reduce = sentinel1.mean_db if monitoring else sentinel1.median_db

@@ -62,7 +62,7 @@ def composite_layers(
             # S1_GRD_FLOAT holds linear power: the mean in dB of each scene, as the detector's
             if which == "post":
                 k = compositing.radar_scenes
-                radar = sentinel1.latest_per_track(sentinel1.dated(radar), k)
+                radar = sentinel1.last_valid_per_track(sentinel1.dated(radar), k)
                 how = f"mean of the last {k} per track"
             else:
                 how = "mean"

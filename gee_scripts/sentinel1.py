@@ -36,7 +36,7 @@ __all__ = [
     "edge_mask",
     "flattened_collection",
     "incidence_angle",
-    "latest_per_track",
+    "last_valid_per_track",
     "mean_db",
     "median_db",
     "newest_scene",
@@ -177,7 +177,7 @@ def flattened_collection(
         pols = list(POLARISATIONS)
         db = flat.select(pols).log10().multiply(10).rename(pols)
         # band math drops an image's properties: the acquisition time and the track
-        # (latest_per_track groups by it) come back from the raw scene
+        # (last_valid_per_track groups by it) come back from the raw scene
         return ee.Image(
             flat.addBands(db, None, True).copyProperties(image, ["system:time_start", _TRACK])
         )
@@ -206,7 +206,7 @@ def mean_db(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
 
 def dated(collection: ee.ImageCollection) -> ee.ImageCollection:
     """``collection`` with each image's pass day (``acquisition_day``, days since 1970-01-01)
-    as a property, which :func:`acquisitions` and :func:`latest_per_track` group by: the UTC
+    as a property, which :func:`acquisitions` and :func:`last_valid_per_track` group by: the UTC
     day of the first image of its track in the day up to it. The slices of a pass across
     00:00 UTC (the morning pass near 90 degrees E, the evening pass near 90 degrees W) fall on
     two days, and a track repeats after 6 days at the least, so its images less than a day
@@ -236,7 +236,7 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     the slices overlap. The slices of a pass across 00:00 UTC are one acquisition too, of the
     day of its first slice (:func:`dated`). The bands are those of :func:`flattened_collection`;
     the properties the acquisition time (the first slice's, so that the day of the dating bands
-    is the pass's), the track and the day (``acquisition_day``, :func:`latest_per_track`)."""
+    is the pass's), the track and the day (``acquisition_day``, :func:`last_valid_per_track`)."""
 
     scenes = dated(collection)
 
@@ -260,22 +260,28 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     return ee.ImageCollection(scenes.distinct([_TRACK, PASS_DAY]).map(mosaic))
 
 
-def latest_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
-    """The last ``k`` acquisitions of each relative orbit (track) of ``collection``, the output
-    of :func:`acquisitions` (one image per track and day, with its ``acquisition_day``):
-    monitoring's post image. The last ``k`` raw images would have kept one slice of a pass on a
-    GRD slice boundary and left half the region without post-event radar."""
-    tracks = collection.aggregate_array(_TRACK).distinct()
+def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
+    """``collection`` (the output of :func:`acquisitions`: one image per track and day, with
+    its ``acquisition_day``) masked, per pixel, to the last ``k`` acquisitions of each relative
+    orbit (track) with VV there: monitoring's post image
+    (``monitor.sources.archive_composite.last_valid_per_track``). An image keeps a pixel where
+    fewer than ``k`` later acquisitions of its track saw it. The last ``k`` images of a track
+    whatever they held let a last scene that saw part of the region (a swath edge's border
+    noise) blank the post image where the scene before it saw the ground."""
 
-    def last(track: ee.ComputedObject) -> ee.ImageCollection:
-        scenes = collection.filter(ee.Filter.eq(_TRACK, track))
-        # distinct: slices of one pass on a GRD slice boundary share their day
-        days = scenes.aggregate_array(PASS_DAY).distinct().sort()
-        start = days.size().subtract(k).max(0)  # a track with fewer than k days keeps them all
-        first = ee.Number(days.slice(start).reduce(ee.Reducer.min()))
-        return scenes.filter(ee.Filter.gte(PASS_DAY, first))
+    def keep(image: ee.Image) -> ee.Image:
+        later = collection.filter(
+            ee.Filter.And(
+                ee.Filter.eq(_TRACK, image.get(_TRACK)),
+                ee.Filter.gt(PASS_DAY, image.get(PASS_DAY)),
+            )
+        )
+        # a masked stand-in: the count of an empty collection is an image without bands
+        none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
+        seen_later = later.select(["VV"]).merge(ee.ImageCollection([none])).count().unmask(0)
+        return image.updateMask(seen_later.lt(k))
 
-    return ee.ImageCollection(ee.FeatureCollection(tracks.map(last)).flatten())
+    return collection.map(keep)
 
 
 def _day(image: ee.Image) -> ee.Image:

@@ -62,10 +62,11 @@ class MonitoringWindows(StrictModel):
     into its own baseline.
 
     ``composite: latest`` (the default) compares the most recent clear Sentinel-2 observation
-    of each pixel and the mean of the last ``radar_scenes`` Sentinel-1 scenes of each track with
-    the baseline, so a new scar shows at the first clear look after it. ``composite: greenest``
-    keeps the paper's greenest-pixel and median composites of both windows, which hide a fresh
-    scar until the post window starts after the event (docs/operations.md, "Time to alert")."""
+    of each pixel and the mean of the last ``radar_scenes`` Sentinel-1 scenes of each track
+    that saw it with the baseline, so a new scar shows at the first clear look after it.
+    ``composite: greenest`` keeps the paper's greenest-pixel and median composites of both
+    windows, which hide a fresh scar until the post window starts after the event
+    (docs/operations.md, "Time to alert")."""
 
     mode: Literal["monitoring"] = "monitoring"
     pre_days: int = Field(60, ge=1, le=730)

@@ -53,6 +53,7 @@ __all__ = [
     "RadarOptions",
     "S2Composite",
     "Static",
+    "last_valid_per_track",
     "newest_scene",
     "optical_dating",
     "pass_dates",
@@ -339,12 +340,24 @@ def _acquisitions(rows: pd.DataFrame, db: np.ndarray) -> tuple[pd.DataFrame, np.
     return kept.assign(date=[days[g[0]] for g in groups.values()]), merged
 
 
-def _latest_per_track(rows: pd.DataFrame, k: int) -> np.ndarray:
-    """Positions (in ``rows``) of the last ``k`` scenes of each track, in ``rows`` order."""
-    ranked = rows.reset_index(drop=True)
-    ranked = ranked.assign(_pos=np.arange(len(ranked)))
-    last = ranked.sort_values(["date", "index"]).groupby("track").tail(k)
-    return np.sort(last["_pos"].to_numpy())
+def last_valid_per_track(db: np.ndarray, rows: pd.DataFrame, k: int) -> np.ndarray:
+    """``db`` (``(T, 2, H, W)``, the acquisitions ``rows``) with NaN where a pixel is not among
+    the last ``k`` acquisitions of its track with VV there: monitoring's post image
+    (``gee_scripts.sentinel1.last_valid_per_track``). An acquisition keeps a pixel where fewer
+    than ``k`` later ones of its track saw it. The last ``k`` scenes of a track whatever they
+    held let a last scene that saw part of the region (a swath edge's border noise) blank the
+    post image where the scene before it saw the ground."""
+    out = db.copy()
+    valid = np.isfinite(db[:, 0])
+    order = np.lexsort((rows["index"].to_numpy(), rows["date"].to_numpy()))  # oldest first
+    tracks = rows["track"].to_numpy()[order]
+    for track in np.unique(tracks):
+        positions = order[tracks == track]
+        seen = valid[positions].astype(np.int32)
+        later = np.cumsum(seen[::-1], axis=0)[::-1] - seen  # this track's views after each
+        for position, drop in zip(positions, later >= k, strict=True):
+            out[position][:, drop] = np.nan
+    return out
 
 
 def newest_scene(db: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -427,18 +440,16 @@ def s1_composites(
             continue
         rows, db = _acquisitions(rows, _read_db(root, rows, static, correction))
         scenes[label], acquired[label] = db, rows
-        used = rows
         if how.mode == "monitoring":
             if label == "post":
-                position = _latest_per_track(rows, how.radar_scenes)
-                db, used = db[position], rows.iloc[position]
+                db = last_valid_per_track(db, rows, how.radar_scenes)
             radar.vv[label], radar.count[label] = nan_mean(db[:, 0])
             radar.vh[label], _ = nan_mean(db[:, 1])
         else:
             radar.vv[label], radar.count[label] = nan_median(db[:, 0])
             radar.vh[label], _ = nan_median(db[:, 1])
         if label == "post":
-            radar.newest = newest_scene(db, _days(used["date"].to_numpy()))
+            radar.newest = newest_scene(db, _days(rows["date"].to_numpy()))
         # the window's scenes (as Earth Engine's availability answer lists them)
         radar.dates[label] = tuple(d.isoformat() for d in rows["date"])
     if tracks:

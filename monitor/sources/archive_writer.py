@@ -794,8 +794,9 @@ class RegionWriter:
             sigma0 = np.where(np.isfinite(scaled), scaled, S1_NODATA)  # within ±32767: above
             sigma0 = sigma0.astype(np.int16)
         if not (sigma0[0] != S1_NODATA).any():
-            # in monitoring it would be its track's latest scene and blank the post radar
-            # image where the scene before it saw the ground; its slot stays empty
+            # no observation: the window's status would count it as an acquisition (and
+            # before the post image went per pixel, it blanked monitoring's radar as its
+            # track's latest scene); its slot stays empty
             log.warning(
                 "%s: no VV value over the region (a scene of the track's swath edge or border "
                 "noise?); left out of the catalog", scene,

@@ -554,6 +554,36 @@ def test_a_scene_without_a_vv_value_is_left_out_and_blanks_no_radar(
     assert stack.attrs["s1_dates_post"] == "2024-08-08"
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_a_last_scene_that_saw_part_of_the_region_blanks_no_radar_elsewhere(
+    tmp_path: Path, k: int
+) -> None:
+    """Found in review: a last scene with VV over part of the region (one pixel, a swath
+    edge's border noise elsewhere) blanked monitoring's post radar image wherever it saw
+    nothing, though the scene 12 days before saw the ground there. Per pixel, the post image
+    is the last ``k`` scenes of the track that saw it."""
+    from models.change_statistics import Compositing
+
+    shape = region_grid(AREA.geometry).shape
+    west = np.zeros(shape, bool)
+    west[:, : shape[1] // 2] = True
+    _radar_region(
+        tmp_path,
+        [(np.ones(shape, bool), -4.0), (west, -6.0)],
+        [date(2024, 8, 8), date(2024, 8, 20)],
+    )
+    compositing = Compositing(mode="monitoring", radar_scenes=k)
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST, compositing)
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
+    post, count = stack.postVV.values, stack.s1_count_post.values
+    np.testing.assert_allclose(post[~west], -4.0 + flat, atol=1e-4)  # the scene before
+    assert (count[~west] == 1).all()
+    # the west: the last scene alone (k = 1), or the mean in dB of both (k = 2)
+    np.testing.assert_allclose(post[west], (-6.0 if k == 1 else -5.0) + flat, atol=1e-4)
+    assert (count[west] == k).all()
+    np.testing.assert_allclose(stack.s1_newest_VV.values[~west], -4.0 + flat, atol=1e-4)
+
+
 def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:
     """What real exports hold and the checks must let through: a tail of noise-removed pixels
     below -60 dB (calm water, radar shadow), water where VH lies just below VV, Earth Engine's

@@ -74,6 +74,12 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 _IDENTITY = ("Image.resample", "Image.reproject", "Image.clip", "Image.setDefaultProjection")
 
 
+def _stacked(images: list[Bands], name: str) -> np.ndarray:
+    """Band ``name`` of every image, stacked; a constant image (one value) takes the others'
+    shape, as Earth Engine's constant images cover every pixel."""
+    return np.stack(np.broadcast_arrays(*[np.asarray(im[name], float) for im in images]))
+
+
 class GraphEvaluator:
     """Evaluate ``gee_scripts.offline.graph_tree`` output; ``inputs`` maps asset IDs to bands,
     ``properties`` asset IDs to image properties, ``collections`` collection IDs to the asset
@@ -98,7 +104,7 @@ class GraphEvaluator:
         # value is memoised by its ``id`` and the values of the arguments it refers to (its
         # free references). The memo holds those values and the node, so no id is reused
         # while it lives. Without it, a graph that reuses a collection in several branches
-        # (latest_per_track over acquisitions, say) was evaluated once per path: minutes.
+        # (last_valid_per_track over acquisitions, say) was evaluated once per path: minutes.
         self._memo: dict[tuple[Any, ...], tuple[Any, Any, tuple[Any, ...]]] = {}
         self._free: dict[int, tuple[frozenset[str], Any]] = {}  # (free references, node)
 
@@ -249,7 +255,7 @@ class GraphEvaluator:
     def _reduce_count(self, args: dict[str, Any]) -> Bands:
         images = self(args["collection"])
         return {
-            name: np.isfinite(np.stack([im[name] for im in images])).sum(axis=0).astype(float)
+            name: np.isfinite(_stacked(images, name)).sum(axis=0).astype(float)
             for name in images[0]
         }
 
@@ -403,7 +409,7 @@ class GraphEvaluator:
         images = self(args["collection"])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-            return {name: op(np.stack([im[name] for im in images]), axis=0) for name in images[0]}
+            return {name: op(_stacked(images, name), axis=0) for name in images[0]}
 
     def _reduce_min(self, args: dict[str, Any]) -> Bands:
         return self._reduce(args, np.nanmin)

@@ -266,20 +266,31 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     for tree in (event, monitoring):
         keys = [c["args"]["properties"] for c in _calls(tree, "Collection.distinct")]
         assert keys == [["relativeOrbitNumber_start", "acquisition_day"]] * 2
-    (days,) = _calls(monitoring, "List.slice")
-    assert days["args"]["list"]["fn"] == "List.sort"
-    start = days["args"]["start"]  # max(size - 3, 0): a track with fewer days keeps them all
-    assert start["fn"] == "Number.max" and start["args"]["right"] == 0
-    assert start["args"]["left"]["fn"] == "Number.subtract"
-    assert start["args"]["left"]["args"]["right"] == 3
-    assert len([c for c in _calls(monitoring, "List.reduce") if c["args"]["list"] == days]) == 1
-    # grouped by track, ranked by the acquisition day that sentinel1.acquisitions set
+    # per pixel, the last 3 acquisitions of each track that saw it: one keeps a pixel where
+    # fewer than 3 later acquisitions of its track (acquisition_day greater) saw it
+    (fewer,) = [
+        c
+        for c in _calls(monitoring, "Image.lt")
+        if c["args"]["image1"]["fn"] == "Image.unmask"
+        and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
+    ]
+    assert fewer["args"]["image2"] == {"fn": "Image.constant", "args": {"value": 3}}
+    later = [
+        c
+        for c in _calls(monitoring, "Filter.greaterThan")
+        if c["args"]["leftField"] == "acquisition_day"
+    ]
+    assert len(later) == 1
+    assert later[0]["args"]["rightValue"]["args"]["property"] == "acquisition_day"
+    # ... the same track (equals), not a list of tracks' days ranked (the scene-level choice)
+    assert any(
+        c["args"]["leftField"] == "relativeOrbitNumber_start"
+        and c["args"]["rightValue"]["args"]["property"] == "relativeOrbitNumber_start"
+        for c in _calls(monitoring, "Filter.equals")
+        if isinstance(c["args"]["rightValue"], dict)
+    )
     tracks = _calls(monitoring, "AggregateFeatureCollection.array")
-    assert {t["args"]["property"] for t in tracks} == {
-        "acquisition_day",
-        "relativeOrbitNumber_start",
-        "system:time_start",
-    }
+    assert {t["args"]["property"] for t in tracks} == {"system:time_start"}  # dated's passes
     # a pass is of its first slice's day and time (slices on both sides of 00:00 UTC)
     firsts = [
         c

@@ -14,7 +14,7 @@ from gee_numpy_eval import GraphEvaluator, props_of
 from gee_scripts import assembly, sentinel1, sentinel2
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, S1Settings
-from monitor.sources.archive_composite import newest_scene, radar_dating
+from monitor.sources.archive_composite import last_valid_per_track, newest_scene, radar_dating
 from monitor.sources.composite import change_dates, greenest_pixel, latest_clear, nan_mean, ndvi
 
 DAY_MS = 86_400_000
@@ -186,7 +186,7 @@ def test_mean_db_and_radar_dating_match_the_archive() -> None:
 
 def test_flattened_scenes_keep_their_track_for_the_post_image() -> None:
     """Band math drops an image's properties in Earth Engine (the evaluator follows them only
-    through updateMask, select and addBands onto the image), and ``latest_per_track`` groups the
+    through updateMask, select and addBands onto the image), and ``last_valid_per_track`` groups the
     flattened scenes by their relative orbit: without it the monitoring post image held no
     scene at all."""
     size = 8
@@ -258,7 +258,7 @@ def test_one_pass_in_two_slices_counts_once_as_the_archive_counts_it(k: int, sec
         collection, ee.Image("T/dem"), S1Settings(terrain_model="surface")
     )
     passes = sentinel1.acquisitions(flat)
-    post = sentinel1.latest_per_track(passes, k)
+    post = sentinel1.last_valid_per_track(passes, k)
     graph = graph_tree(
         ee.List(
             [
@@ -352,7 +352,7 @@ def test_the_last_k_passes_of_a_track_count_a_sliced_pass_once() -> None:
             "relativeOrbitNumber_start": 117,
         }
     raw = ee.ImageCollection.fromImages([ee.Image(f"T/g_{i}") for i in range(len(passes))])
-    last_two = sentinel1.latest_per_track(sentinel1.dated(raw), 2)
+    last_two = sentinel1.last_valid_per_track(sentinel1.dated(raw), 2)
     (count,) = GraphEvaluator(inputs, properties=properties)(
         graph_tree(ee.List([sentinel1.observation_count(last_two, "n")]))
     )
@@ -377,3 +377,51 @@ def test_the_availability_lists_a_pass_across_midnight_once_as_the_archive_does(
     evaluator = GraphEvaluator(inputs, properties=properties)
     dates = evaluator(graph_tree(assembly._pass_dates(collection)))
     assert dates == ["2024-06-26", "2024-06-29"]  # days 19900 and 19903 since 1970-01-01
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_the_post_image_is_the_last_scenes_of_each_track_that_saw_each_pixel(k: int) -> None:
+    """Found in review: a track's last scene that saw part of the region blanked the post
+    image wherever it saw nothing. Per pixel, the last ``k`` acquisitions of each track with
+    VV there, on Earth Engine as in the archive (``last_valid_per_track`` of both)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    size = 12
+    # (track, day, columns with data): track 15's last pass saw the west only, track 117's
+    # second-last the east only
+    scenes = [(15, 19900, slice(0, 12)), (15, 19912, slice(0, 12)), (15, 19924, slice(0, 5)),
+              (117, 19903, slice(0, 12)), (117, 19915, slice(6, 12)),
+              (117, 19927, slice(0, 12))]  # fmt: skip
+    db = np.full((len(scenes), 2, size, size), np.nan)
+    inputs: dict = {}
+    properties: dict = {}
+    for i, (track, day, cols) in enumerate(scenes):
+        db[i, 0][:, cols] = rng.normal(-11.0, 2.0, (size, size))[:, cols]
+        db[i, 1][:, cols] = db[i, 0][:, cols] - 7.0
+        inputs[f"T/p_{i}"] = {"VV": db[i, 0], "VH": db[i, 1]}
+        properties[f"T/p_{i}"] = {
+            "system:time_start": day * DAY_MS + 3_600_000,
+            "relativeOrbitNumber_start": track,
+        }
+    collection = ee.ImageCollection.fromImages([ee.Image(f"T/p_{i}") for i in range(len(scenes))])
+    post = sentinel1.last_valid_per_track(sentinel1.dated(collection), k)
+    mean, count = GraphEvaluator(inputs, properties=properties)(
+        graph_tree(
+            ee.List([sentinel1.mean_db(post, "post"), sentinel1.observation_count(post, "n")])
+        )
+    )
+    rows = pd.DataFrame(
+        {"track": [t for t, _, _ in scenes], "index": range(len(scenes)),
+         "date": pd.to_datetime([d * DAY_MS for _, d, _ in scenes], unit="ms").date}
+    )  # fmt: skip
+    kept = last_valid_per_track(db, rows, k)
+    expected, expected_count = nan_mean(kept[:, 0].astype(np.float32))
+    np.testing.assert_allclose(mean["postVV"], expected, atol=1e-4)
+    np.testing.assert_array_equal(count["n"], expected_count)
+    # by hand: track 15's east (no last pass there) takes the pass before; every pixel holds
+    # k views of each track
+    assert (expected_count == 2 * k).all()
+    east = kept[1, 0][:, 5:]
+    np.testing.assert_array_equal(east, db[1, 0][:, 5:])
+    assert np.isnan(kept[0, 0]).all() == (k == 1)
