@@ -215,7 +215,8 @@ def _radar(
     compositing: Compositing,
 ) -> tuple[dict[str, ee.Image], ee.Image]:
     """The flattened Sentinel-1 composites (``"pre"``/``"post"``, bands VV, VH in dB: medians,
-    or in monitoring the baseline mean and the mean of the last scenes per track) and their
+    or in monitoring the baseline mean and, per pixel, the mean of the last scenes of each track
+    that saw it) and their
     observation counts (``"count_pre"``/``"count_post"``), masked stand-ins for a window
     without scenes; the event dating (``"dating"``); and the geometry layers over the scenes
     of both windows."""

@@ -276,9 +276,12 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
                 ee.Filter.gt(PASS_DAY, image.get(PASS_DAY)),
             )
         )
-        # a masked stand-in: the count of an empty collection is an image without bands
+        # a masked stand-in: the count of an empty collection is an image without bands; both
+        # sides float, as Earth Engine reduces only collections of one band type (terrain
+        # flattening's VV is double)
         none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
-        seen_later = later.select(["VV"]).merge(ee.ImageCollection([none])).count().unmask(0)
+        views = later.select(["VV"]).map(lambda scene: ee.Image(scene).toFloat())
+        seen_later = views.merge(ee.ImageCollection([none])).count().unmask(0)
         return image.updateMask(seen_later.lt(k))
 
     return collection.map(keep)

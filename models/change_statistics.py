@@ -96,9 +96,9 @@ class Compositing:
     ``monitoring``: the pre window is the baseline (greenest pixel; Sentinel-1 mean in dB); the
     Sentinel-2 post image is the most recent clear observation per pixel of the post window, and
     the Sentinel-1 post image the mean in dB of the last ``radar_scenes`` scenes of each track in
-    it. A new scar then shows at the first clear look after it instead of once a greenest-pixel
-    window starts after the event. ``enl`` is the equivalent number of looks of one scene, for
-    the radar change statistic and dating."""
+    it that saw each pixel. A new scar then shows at the first clear look after it instead of
+    once a greenest-pixel window starts after the event. ``enl`` is the equivalent number of
+    looks of one scene, for the radar change statistic and dating."""
 
     mode: CompositingMode = "event"
     radar_scenes: int = RADAR_SCENES

@@ -424,8 +424,9 @@ def s1_composites(
     """The Sentinel-1 composites of the catalog rows of each window (``"pre"``, ``"post"``),
     flattened per track (``look_azimuth`` by track index): the median in dB of each window
     (event compositing), or the mean in dB of the baseline and of the last
-    ``compositing.radar_scenes`` scenes of each track of the post window (monitoring); and the
-    newest of the post image's scenes (:func:`newest_scene`)."""
+    ``compositing.radar_scenes`` scenes of each track of the post window that saw each pixel
+    (monitoring, :func:`last_valid_per_track`); and the newest of the post image's scenes
+    (:func:`newest_scene`)."""
     how = compositing or Compositing()
     h, w = static.slope.shape
     tracks = sorted(

@@ -191,6 +191,13 @@ def test_in_monitoring_the_post_layers_are_what_the_detector_compared() -> None:
     s1_post = json.dumps(graph_tree(layers[3][1]))
     assert '"reduce.mean"' in s1_post and '"reduce.median"' not in s1_post
     assert "acquisition_day" in s1_post and "relativeOrbitNumber_start" in s1_post
+    # per pixel, the last 2 passes of each track that saw it (found in review: untested here)
+    kept = [
+        c["args"]["image2"]["args"]["value"]
+        for c in find_invocations(graph_tree(layers[3][1]), "Image.lt")
+        if c["args"]["image1"].get("fn") == "Image.unmask"
+    ]
+    assert kept == [2]
 
 
 def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
