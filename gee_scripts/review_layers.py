@@ -5,9 +5,8 @@ true colour and the Sentinel-1 VV in dB, composited as the region's detection co
 Event mode (Ganerød et al.): greenest pixel and VV median of each window. Monitoring (the
 default): the baseline's greenest pixel and VV mean in dB, and the post window's most recent
 clear observation per pixel and the mean in dB of the last ``radar_scenes`` acquisitions of
-each track that saw each pixel (``sentinel1.last_valid_per_track``, here on the raw slices: where
-two slices of one pass overlap, that pass counts twice, which matters from ``radar_scenes`` 2),
-the post images the detector compared. A greenest-pixel post layer showed the
+each track that saw each pixel (``sentinel1.last_valid_per_track`` over one image per pass,
+``sentinel1.passes``), the post images the detector compared. A greenest-pixel post layer showed the
 vegetation of the days before a fresh scar, where the detector had seen the scar: a reviewer
 could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain flattening),
 for orientation.
@@ -64,7 +63,7 @@ def composite_layers(
             # S1_GRD_FLOAT holds linear power: the mean in dB of each scene, as the detector's
             if which == "post":
                 k = compositing.radar_scenes
-                radar = sentinel1.last_valid_per_track(sentinel1.dated(radar), k)
+                radar = sentinel1.last_valid_per_track(sentinel1.passes(radar, ["VV"]), k)
                 how = f"mean of the last {k} per track"
             else:
                 how = "mean"

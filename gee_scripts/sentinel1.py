@@ -19,6 +19,8 @@ mean aspect of the angle band on its own grid over the raw scene's footprint.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ee
 
 from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
@@ -41,6 +43,7 @@ __all__ = [
     "median_db",
     "newest_scene",
     "observation_count",
+    "passes",
     "prepared_scene",
     "s1_collection",
     "speckle_filter",
@@ -238,6 +241,28 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
     the properties the acquisition time (the first slice's, so that the day of the dating bands
     is the pass's), the track and the day (``acquisition_day``, :func:`last_valid_per_track`)."""
 
+    def combine(group: ee.ImageCollection) -> ee.Image:
+        # backscatter and incidence: the mean where slices overlap; layover and shadow: where
+        # every slice has it, as the mosaic's backscatter is valid where any slice is
+        merged = group.select([*POLARISATIONS, "liaDeg"]).mean()
+        merged = merged.addBands(group.select(list(_MASK_BANDS)).min())
+        return merged.select(list(_FLATTENED_BANDS))
+
+    return _per_pass(collection, combine)
+
+
+def passes(collection: ee.ImageCollection, bands: list[str]) -> ee.ImageCollection:
+    """One image per pass (a track and day, :func:`dated`) of raw scenes, the mean of its
+    slices' ``bands`` where they overlap: the review map's post layer, whose
+    :func:`last_valid_per_track` counted two overlapping slices of one pass as two passes."""
+    return _per_pass(collection, lambda group: group.select(bands).mean())
+
+
+def _per_pass(
+    collection: ee.ImageCollection, combine: Callable[[ee.ImageCollection], ee.Image]
+) -> ee.ImageCollection:
+    """``combine`` of the images of each pass (a track and day) of ``collection``, with the
+    pass's track, day and time (its first slice's)."""
     scenes = dated(collection)
 
     def mosaic(element: ee.ComputedObject) -> ee.Image:
@@ -246,15 +271,9 @@ def acquisitions(collection: ee.ImageCollection) -> ee.ImageCollection:
             ee.Filter.eq(_TRACK, first.get(_TRACK)), ee.Filter.eq(PASS_DAY, first.get(PASS_DAY))
         )
         group = scenes.filter(same)
-        # backscatter and incidence: the mean where slices overlap; layover and shadow: where
-        # every slice has it, as the mosaic's backscatter is valid where any slice is
-        merged = group.select([*POLARISATIONS, "liaDeg"]).mean()
-        merged = merged.addBands(group.select(list(_MASK_BANDS)).min())
         start = group.aggregate_array("system:time_start").reduce(ee.Reducer.min())
         return ee.Image(
-            merged.select(list(_FLATTENED_BANDS))
-            .copyProperties(first, [_TRACK, PASS_DAY])
-            .set("system:time_start", start)
+            combine(group).copyProperties(first, [_TRACK, PASS_DAY]).set("system:time_start", start)
         )
 
     return ee.ImageCollection(scenes.distinct([_TRACK, PASS_DAY]).map(mosaic))

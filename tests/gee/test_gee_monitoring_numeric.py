@@ -336,27 +336,35 @@ def test_a_pass_mosaic_keeps_layover_where_every_slice_has_it() -> None:
 
 def test_the_last_k_passes_of_a_track_count_a_sliced_pass_once() -> None:
     """The review map takes the last k passes per track from raw slices (found in review): a
-    pass in two slices gave its day twice, so with k = 2 the earlier pass was left out."""
+    pass in two slices gave its day twice, so with k = 2 the earlier pass was left out; per
+    pixel (found in review again), two slices that overlap counted as two passes there. The
+    slices of a pass are one image first (``passes``)."""
     size = 10
     ones = np.ones((size, size))
     inputs: dict = {}
     properties: dict = {}
-    # track 117: a pass on day 19900, then one in two slices (columns 0-5 and 5-10) on 19912
-    passes = [(19900, slice(0, 10)), (19912, slice(0, 5)), (19912, slice(5, 10))]
+    # track 117: a pass on day 19900, then one in two slices (columns 0-6 and 4-10, which
+    # overlap in columns 4-6) on 19912
+    passes = [(19900, slice(0, 10)), (19912, slice(0, 6)), (19912, slice(4, 10))]
     for i, (day, cols) in enumerate(passes):
         vv = np.full((size, size), np.nan)
-        vv[:, cols] = ones[:, cols]
+        vv[:, cols] = ones[:, cols] * (i + 1)
         inputs[f"T/g_{i}"] = {"VV": vv}
         properties[f"T/g_{i}"] = {
             "system:time_start": day * DAY_MS + 1000 * i,
             "relativeOrbitNumber_start": 117,
         }
     raw = ee.ImageCollection.fromImages([ee.Image(f"T/g_{i}") for i in range(len(passes))])
-    last_two = sentinel1.last_valid_per_track(sentinel1.dated(raw), 2)
-    (count,) = GraphEvaluator(inputs, properties=properties)(
-        graph_tree(ee.List([sentinel1.observation_count(last_two, "n")]))
+    last_two = sentinel1.last_valid_per_track(sentinel1.passes(raw, ["VV"]), 2)
+    count, mean = GraphEvaluator(inputs, properties=properties)(
+        graph_tree(
+            ee.List([sentinel1.observation_count(last_two, "n"), last_two.select("VV").mean()])
+        )
     )
-    assert (count["n"] == 2).all()  # the earlier pass and one slice of the later, everywhere
+    assert (count["n"] == 2).all()  # the earlier pass and the later, everywhere
+    # the later pass is its slices' mean where they overlap (2 and 3): with the first, 1.75
+    np.testing.assert_allclose(mean["VV"][:, 4:6], (1.0 + 2.5) / 2)
+    np.testing.assert_allclose(mean["VV"][:, :4], (1.0 + 2.0) / 2)
 
 
 def test_the_availability_lists_a_pass_across_midnight_once_as_the_archive_does() -> None:
