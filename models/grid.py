@@ -320,13 +320,11 @@ def _train_parallel(
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 err = f.exception()
-                if isinstance(err, DatasetError):  # a data folder to correct, as with 1 worker
-                    for other in pending:
-                        other.cancel()
-                    raise err
                 if err is not None:
                     for other in pending:
                         other.cancel()
+                    if isinstance(err, DatasetError):  # a data folder to correct, as with 1
+                        raise err
                     raise RuntimeError(
                         f"training {specs[futures[f]].name} failed: {err} (finished members are "
                         f"kept in {workdir}; rerun to resume)"
