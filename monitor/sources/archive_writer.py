@@ -449,7 +449,6 @@ class RegionWriter:
         self._truth: gpd.GeoDataFrame | None = None
         self._static_done = False
         self._written: dict[str, dict[int, str]] = {"S2": {}, "S1": {}}
-        self._left_out: set[int] = set()  # Sentinel-1 indices given without a VV value
         self._sizes = {"S2": n_s2, "S1": n_s1}
         h, w = self.grid.shape
         for k, t in enumerate(self.tracks):
@@ -801,7 +800,7 @@ class RegionWriter:
                 "%s: no VV value over the region (a scene of the track's swath edge or border "
                 "noise?); left out of the catalog", scene,
             )  # fmt: skip
-            self._left_out.add(index)
+            self._written["S1"][index] = when.isoformat()  # given: its index is taken
             return
         self._sigma0[index] = sigma0
         self._written["S1"][index] = when.isoformat()
@@ -851,12 +850,10 @@ class RegionWriter:
         if not self._static_done:
             raise ValueError(f"region {self.area.name!r}: write_static was never called")
         for sensor, size in self._sizes.items():
-            left_out = self._left_out if sensor == "S1" else set()
-            given = len(self._written[sensor].keys() | left_out)
-            if given < size:  # the slots stay empty; the catalog skips them
+            if len(self._written[sensor]) < size:  # the slots stay empty; the catalog skips them
                 log.warning(
                     "region %r: %d of the %d %s scenes made room for were written",
-                    self.area.name, given, size, sensor,
+                    self.area.name, len(self._written[sensor]), size, sensor,
                 )  # fmt: skip
         catalog = pd.DataFrame(self._rows, columns=list(CATALOG_COLUMNS))
         # whole numbers that only Sentinel-1 rows hold, written as such (66, not 66.0)
