@@ -288,6 +288,11 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
     whatever they held let a last scene that saw part of the region (a swath edge's border
     noise) blank the post image where the scene before it saw the ground."""
 
+    # a masked stand-in: the count of an empty collection is an image without bands; both
+    # sides float, as Earth Engine reduces only collections of one band type (terrain
+    # flattening's VV is double)
+    none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
+
     def keep(image: ee.Image) -> ee.Image:
         later = collection.filter(
             ee.Filter.And(
@@ -295,10 +300,6 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
                 ee.Filter.gt(PASS_DAY, image.get(PASS_DAY)),
             )
         )
-        # a masked stand-in: the count of an empty collection is an image without bands; both
-        # sides float, as Earth Engine reduces only collections of one band type (terrain
-        # flattening's VV is double)
-        none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
         views = later.select(["VV"]).map(lambda scene: ee.Image(scene).toFloat())
         seen_later = views.merge(ee.ImageCollection([none])).count().unmask(0)
         return image.updateMask(seen_later.lt(k))
