@@ -16,6 +16,7 @@ import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 from affine import Affine
@@ -103,7 +104,7 @@ def tile_around(
     # within a few metres of a UTM zone's edge (or of the equator) the snapped tile's centre can
     # fall in the next zone, on whose grid region_grid would draw it (540 x 539 px, not 512):
     # moved back by a pixel
-    for dx, dy in [(dx, dy) for dx in (0.0, -res, res) for dy in (0.0, -res, res)]:
+    for dx, dy in product((0.0, -res, res), repeat=2):
         x, y = west + dx, south + dy
         tile = reproject(box(x + inset, y + inset, x + side - inset, y + side - inset), crs,
                          "EPSG:4326")  # fmt: skip

@@ -265,7 +265,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
         )
     if not downloads.is_dir():
         raise BadInput(f"--from {downloads}: no such folder (where the exports were downloaded)")
-    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0))
+    report = DatasetReport(out, written=dict.fromkeys(splits, 0))
     missing = older = refused = 0
     matched: set[Path] = set()
     for split, paths in records.items():
