@@ -118,12 +118,14 @@ _SCL_LAND_SHARE = 0.5
 # holds its bands in another order (Earth Engine's names sorted as text give B11, B12, B2, ...)
 _ORDER_SHARE = 0.8
 # ... but snow's NIR lies just below its red (about nine tenths of it): a snowy alpine scene
-# had its order doubted. Snow pixels are left out of the NIR test: NDSI (B3 - B11) / (B3 + B11)
-# of 0.4 or more with NIR above 0.11 (Hall, Riggs & Salomonson 1995, RSE 54, the MODIS snow
-# test; the NIR bound keeps water out). Bare ground with B4 and B8 swapped is still caught
-# (its NIR is 1.1-1.3 times its red, which a threshold on the ratio would have let through).
+# had its order doubted. Pixels of NDSI (B3 - B11) / (B3 + B11) of 0.4 or more are left out of
+# the NIR test: snow (Hall, Riggs & Salomonson 1995, RSE 54, the MODIS snow test), and with it
+# what that test's NIR bound above 0.11 keeps apart from snow, water and snow in shade, whose
+# NIR lies below its red as well (a simulated alpine March scene, nine tenths snow, was doubted
+# on its shaded snow, NIR 0.05-0.11: 96 % of it below its red). Bare ground with B4 and B8
+# swapped is still caught (its NDSI is negative; its NIR is 1.1-1.3 times its red, which a
+# threshold on the ratio would have let through).
 _SNOW_NDSI = 0.4
-_SNOW_NIR_DN = 1100
 # sigma0 medians land seldom reaches (VV above -3 dB and VH above -6 dB at once; dense cities
 # and foreslopes lift VV, seldom VH so far): the natural log (dB x 0.23) or tenths of dB read as
 # hundredths
@@ -223,8 +225,8 @@ def _band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
     """Why the bands of a scene's DN ``refl`` (6, H, W: B2, B3, B4, B8, B11, B12 expected) look
     out of order at its ``clear`` pixels, or None. Over land B12 lies below B11 and B8 above B4
     at nearly every pixel; where :data:`_ORDER_SHARE` of them or more say the opposite (for B8
-    and B4, of the pixels that are not snow, whose NIR lies just below its red), the order is
-    doubted. Water or burnt ground can do so over a whole scene, so this is a warning, not a
+    and B4, of the pixels that are neither snow nor water, whose NIR lies below their red), the
+    order is doubted. Burnt ground can do so over a whole scene, so this is a warning, not a
     refusal."""
     pixels = refl[:, clear][:, ::_SAMPLE_STEP].astype(np.int32)
     if pixels.shape[1] < 100:  # too few clear pixels to judge
@@ -232,13 +234,15 @@ def _band_order_doubt(refl: np.ndarray, clear: np.ndarray) -> str | None:
     b3, b4, b8, b11, b12 = pixels[1], pixels[2], pixels[3], pixels[4], pixels[5]
     swir = float(np.mean(b12 > b11))
     ndsi = (b3 - b11) / np.maximum(b3 + b11, 1)
-    land = ~((ndsi >= _SNOW_NDSI) & (b8 > _SNOW_NIR_DN))
+    land = ndsi < _SNOW_NDSI  # neither snow, in sun or shade, nor water
     nir = float(np.mean(b8[land] < b4[land])) if land.sum() >= 100 else 0.0
     found = []
     if swir >= _ORDER_SHARE:
         found.append(f"the fifth band lies below the sixth at {swir:.0%} of the clear pixels")
     if nir >= _ORDER_SHARE:
-        found.append(f"the fourth band lies below the third at {nir:.0%} of those not snow")
+        found.append(
+            f"the fourth band lies below the third at {nir:.0%} of those neither snow nor water"
+        )
     if not found:
         return None
     return (

@@ -872,21 +872,33 @@ def test_ground_truth_dates_are_checked_when_written(tmp_path: Path) -> None:
 def test_snow_is_no_band_order_doubt_and_red_and_nir_swapped_are(tmp_path: Path) -> None:
     """Found by a new contributor: `make demo`'s first step warned 'bands in another order?'
     of the alpine region's snowy March scenes (snow's NIR lies just below its red). Snow of
-    fresh snow's spectrum is stored without a warning; vegetation and bare ground (NIR 1.2
-    times red, found in review: a threshold on the ratio let it through) with B4 and B8
-    swapped are still doubted."""
+    fresh snow's spectrum is stored without a warning, and so are snow in shade (found on a
+    simulated alpine scene: Hall's NIR bound counted it as ground) and water; vegetation and
+    bare ground (NIR 1.2 times red, found in review: a threshold on the ratio let it through)
+    with B4 and B8 swapped are still doubted."""
     shape, track, sun = _writer_inputs()
     snow = np.stack([np.full(shape, v, np.uint16) for v in (8000, 8000, 7800, 7000, 1000, 800)])
     dn = _s2(3000, 750, shape)
     dn[4], dn[5] = 1800, 900
     soil = np.stack([np.full(shape, v, np.uint16) for v in (800, 1100, 1500, 1800, 2600, 2200)])
     clear = np.zeros(shape, np.uint8)
-    with RegionWriter(tmp_path, AREA, n_s2=3, n_s1=0, tracks=[track]) as w:
+    with RegionWriter(tmp_path, AREA, n_s2=5, n_s1=0, tracks=[track]) as w:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             w.write_s2(0, date(2024, 3, 2), snow, clear, **sun)
-        for i, scene in enumerate((dn, soil), 1):
-            with pytest.warns(UserWarning, match=r"fourth band lies below the third at 100% of"):
+            # snow in shade (its NIR under Hall's 0.11, the median pixel of a simulated alpine
+            # March scene that was doubted) beside sunlit snow, and water: NIR below red, NDSI
+            # of 0.4 or more
+            shaded = snow.copy()
+            shaded[:, :, : shape[1] * 3 // 4] = np.array([1374, 1233, 1114, 853, 174, 136])[
+                :, None, None
+            ]
+            w.write_s2(1, date(2024, 3, 7), shaded, clear, **sun)
+            water = np.stack([np.full(shape, v, np.uint16) for v in (700, 600, 400, 250, 90, 60)])
+            w.write_s2(2, date(2024, 3, 12), water, clear, **sun)
+        for i, scene in enumerate((dn, soil), 3):
+            doubt = r"fourth band lies below the third at 100% of those neither snow nor"
+            with pytest.warns(UserWarning, match=doubt):
                 w.write_s2(i, date(2024, 7, 10 + i), scene[[0, 1, 3, 2, 4, 5]], clear, **sun)
         w.abort()
 
