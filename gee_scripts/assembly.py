@@ -9,8 +9,9 @@ back into the stack.
 
 Radar geometry layers follow the archive (``monitor.sources.archive``): ``layover``/``shadow`` are
 1 where every scene of both windows is masked by layover/shadow (the no-data areas of VV/VH,
-Ganerød et al. Table 2) and one of them had layover/shadow there; ``liaDeg`` is the mean local
-incidence angle of the scenes not masked there (of all scenes where all are masked).
+Ganerød et al. Table 2) and one of them had layover/shadow there; ``liaDeg`` is the mean over
+relative orbits (tracks) of each track's mean local incidence angle, of the tracks not masked
+there (of all tracks where all are masked).
 
 A sensor/window without any scene gets a fully masked stand-in (NaN once fetched, count 0), so
 that the other sensor's path still runs; :func:`availability_query` says beforehand what is there.
@@ -138,10 +139,20 @@ def _geometry_layers(scenes: ee.ImageCollection) -> ee.Image:
     nodata = scenes.map(lambda image: masked(image).rename("nodata")).min()
     layover = nodata.And(scenes.select("layover").max()).rename("layover")
     shadow = nodata.And(scenes.select("shadow").max()).rename("shadow")
-    lia_valid = scenes.map(
-        lambda image: image.select("liaDeg").updateMask(masked(image).Not())
+    # per track first, as the archive: a track's scenes share its geometry, and a track seen
+    # three times in the windows is not three tracks (its mean weighed it so)
+    tracks = sentinel1.per_track(
+        scenes,
+        lambda track: (
+            track.select("liaDeg")
+            .mean()
+            .addBands(track.map(lambda image: masked(image).rename("masked")).max())
+        ),
+    )
+    lia_valid = tracks.map(
+        lambda track: track.select("liaDeg").updateMask(track.select("masked").Not())
     ).mean()
-    lia = lia_valid.unmask(scenes.select("liaDeg").mean()).rename("liaDeg")
+    lia = lia_valid.unmask(tracks.select("liaDeg").mean()).rename("liaDeg")
     return layover.addBands(shadow).addBands(lia)
 
 

@@ -279,6 +279,20 @@ def _per_pass(
     return ee.ImageCollection(scenes.distinct([_TRACK, PASS_DAY]).map(mosaic))
 
 
+def per_track(
+    collection: ee.ImageCollection, combine: Callable[[ee.ImageCollection], ee.Image]
+) -> ee.ImageCollection:
+    """``combine`` of the images of each relative orbit (track) of ``collection``, one image
+    per track with its track number: what the archive reduces per track before it reduces
+    across tracks, so that a track seen three times weighs as much as one seen once."""
+
+    def one(element: ee.ComputedObject) -> ee.Image:
+        track = ee.Image(element).get(_TRACK)
+        return ee.Image(combine(collection.filter(ee.Filter.eq(_TRACK, track))).set(_TRACK, track))
+
+    return ee.ImageCollection(collection.distinct([_TRACK]).map(one))
+
+
 def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
     """``collection`` (the output of :func:`acquisitions`: one image per track and day, with
     its ``acquisition_day``) masked, per pixel, to the last ``k`` acquisitions of each relative

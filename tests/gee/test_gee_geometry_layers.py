@@ -1,6 +1,7 @@
-"""The radar geometry layers of the feature image, evaluated with numpy: layover/shadow where
-every scene is masked (the no-data areas of VV/VH) and one had layover/shadow there, liaDeg the
-mean LIA of the unmasked scenes (of all scenes where all are masked) — the archive's rule."""
+"""The radar geometry layers of the feature image, evaluated with numpy against the archive's own
+rule (``monitor.sources.archive_composite.Radar.add_geometry``): layover/shadow where every
+track is masked (the no-data areas of VV/VH) and one had layover/shadow there, liaDeg the mean
+over tracks of each track's LIA, of the unmasked tracks (of all tracks where all are masked)."""
 
 from __future__ import annotations
 
@@ -10,33 +11,53 @@ from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.assembly import _geometry_layers
 from gee_scripts.offline import graph_tree
+from monitor.sources.archive_composite import Radar
+from monitor.sources.terrain_flattening import TrackGeometry
 
 
 def test_geometry_layers_follow_the_archive_rule() -> None:
+    """Found in a review against the papers: Earth Engine averaged the LIA over scenes, the
+    archive over tracks, so a track seen three times in the windows and one seen once gave a
+    mean of 30 degrees there and 40 here (liaDeg is a model band of the radar settings)."""
     rng = np.random.default_rng(7)
-    n_scenes, shape = 3, (12, 12)
-    layover = rng.random((n_scenes, *shape)) < 0.35
-    shadow = ~layover & (rng.random((n_scenes, *shape)) < 0.35)
-    lia = rng.uniform(5.0, 80.0, (n_scenes, *shape))
-    inputs = {
-        f"T/s{i}": {
-            "layover": layover[i].astype(float),
-            "shadow": shadow[i].astype(float),
-            "liaDeg": lia[i],
-        }
-        for i in range(n_scenes)
-    }
-    pre = ee.ImageCollection.fromImages([ee.Image("T/s0"), ee.Image("T/s1")])
-    post = ee.ImageCollection.fromImages([ee.Image("T/s2")])
-    out = GraphEvaluator(inputs)(graph_tree(_geometry_layers(pre.merge(post))))
+    shape = (12, 12)
+    tracks = {15: 3, 88: 1, 117: 2}  # relative orbit: scenes in the two windows
+    geometry = {}
+    for track in tracks:
+        layover = rng.random(shape) < 0.35
+        geometry[track] = TrackGeometry(
+            *(np.zeros(shape, np.float32) for _ in range(3)),
+            lia_deg=rng.uniform(5.0, 80.0, shape),
+            layover=layover,
+            shadow=~layover & (rng.random(shape) < 0.35),
+        )
+    inputs, properties, images = {}, {}, []
+    for track, n in tracks.items():
+        g = geometry[track]
+        for i in range(n):
+            name = f"T/s{track}_{i}"
+            inputs[name] = {
+                "layover": g.layover.astype(float),
+                "shadow": g.shadow.astype(float),
+                "liaDeg": g.lia_deg,  # a track's scenes share its geometry, as in the archive
+            }
+            properties[name] = {"relativeOrbitNumber_start": track}
+            images.append(ee.Image(name))
+    pre = ee.ImageCollection.fromImages(images[:3])
+    post = ee.ImageCollection.fromImages(images[3:])
+    graph = graph_tree(_geometry_layers(pre.merge(post)))
+    out = GraphEvaluator(inputs, properties=properties)(graph)
 
-    # The archive's rule (monitor.sources.archive, one scene per track here).
-    masked = layover | shadow
-    nodata = masked.all(axis=0)
-    weights = np.where(nodata[None], 1.0, ~masked)
-    expected_lia = (lia * weights).sum(axis=0) / weights.sum(axis=0)
-    assert nodata.sum() > 3 and (~nodata).sum() > 3  # both cases occur
-    np.testing.assert_array_equal(out["layover"], (nodata & layover.any(axis=0)).astype(float))
-    np.testing.assert_array_equal(out["shadow"], (nodata & shadow.any(axis=0)).astype(float))
-    np.testing.assert_allclose(out["liaDeg"], expected_lia, rtol=1e-12)
+    archive = Radar(*shape)
+    archive.add_geometry(list(geometry.values()))
+    masked = np.stack([g.layover | g.shadow for g in geometry.values()])
+    assert masked.all(axis=0).sum() > 3 and (~masked.all(axis=0)).sum() > 3  # both cases occur
+    np.testing.assert_array_equal(out["layover"], archive.layover)
+    np.testing.assert_array_equal(out["shadow"], archive.shadow)
+    np.testing.assert_allclose(out["liaDeg"], archive.lia, rtol=1e-12)
+    # the mean over scenes (the rule before) is another figure here
+    counts = np.array(list(tracks.values()), float)[:, None, None]
+    lia = np.stack([g.lia_deg for g in geometry.values()])
+    weights = np.where(masked.all(axis=0)[None], 1.0, ~masked) * counts
+    assert np.abs((lia * weights).sum(axis=0) / weights.sum(axis=0) - archive.lia).max() > 5.0
     assert list(out) == ["layover", "shadow", "liaDeg"]

@@ -115,7 +115,9 @@ def test_geometry_layers_stay_where_the_border_noise_mask_drops_backscatter() ->
     flat = sentinel1.flattened_collection(
         scenes, ee.Image("T/dem"), S1Settings(terrain_model="volume")
     )
-    (layers, median) = GraphEvaluator(inputs)(
+    track = {"relativeOrbitNumber_start": 88}  # one track: the geometry layers reduce per track
+    properties = {f"T/grd_{i}": track for i in range(n)}
+    (layers, median) = GraphEvaluator(inputs, properties=properties)(
         graph_tree(ee.List([_geometry_layers(flat), sentinel1.median_db(flat, "post")]))
     )
 
