@@ -25,8 +25,11 @@ def test_geometry_layers_follow_the_archive_rule() -> None:
     geometry = {}
     for track in tracks:
         layover = rng.random(shape) < 0.35
+        zeros = np.zeros(shape, np.float32)
         geometry[track] = TrackGeometry(
-            *(np.zeros(shape, np.float32) for _ in range(3)),
+            theta_i_deg=zeros,
+            alpha_r_deg=zeros,
+            alpha_az_deg=zeros,
             lia_deg=rng.uniform(5.0, 80.0, shape),
             layover=layover,
             shadow=~layover & (rng.random(shape) < 0.35),
@@ -51,13 +54,14 @@ def test_geometry_layers_follow_the_archive_rule() -> None:
     archive = Radar(*shape)
     archive.add_geometry(list(geometry.values()))
     masked = np.stack([g.layover | g.shadow for g in geometry.values()])
-    assert masked.all(axis=0).sum() > 3 and (~masked.all(axis=0)).sum() > 3  # both cases occur
+    nodata = np.asarray(masked.all(axis=0))
+    assert nodata.sum() > 3 and (~nodata).sum() > 3  # both cases occur
     np.testing.assert_array_equal(out["layover"], archive.layover)
     np.testing.assert_array_equal(out["shadow"], archive.shadow)
     np.testing.assert_allclose(out["liaDeg"], archive.lia, rtol=1e-12)
     # the mean over scenes (the rule before) is another figure here
     counts = np.array(list(tracks.values()), float)[:, None, None]
     lia = np.stack([g.lia_deg for g in geometry.values()])
-    weights = np.where(masked.all(axis=0)[None], 1.0, ~masked) * counts
+    weights = np.where(nodata[None], 1.0, ~masked) * counts
     assert np.abs((lia * weights).sum(axis=0) / weights.sum(axis=0) - archive.lia).max() > 5.0
     assert list(out) == ["layover", "shadow", "liaDeg"]
