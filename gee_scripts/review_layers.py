@@ -69,8 +69,9 @@ def composite_layers(
                 how = "mean"
             vv_db = radar.select("VV").map(_db).mean().rename("VV")
         else:
-            # the median in dB (it commutes with the dB transform)
-            vv_db = radar.select("VV").median().log10().multiply(10).rename("VV")
+            # the median in dB, as the detector's (of an even number of scenes the median of
+            # linear power, the mean of the middle two, is not that of dB)
+            vv_db = radar.select("VV").map(_db).median().rename("VV")
             how = "median"
         out.append((f"Sentinel-1 VV {which}-event {start}/{end} ({how})", vv_db, dict(VV_VIS)))
     return out

@@ -8,8 +8,10 @@ pre-event image composite)."
 
 The scenes come from ``COPERNICUS/S1_GRD_FLOAT`` (σ0 as linear power; the catalogue's pointer
 for linear values, updated faster than the dB collection, and what gee_s1_ard uses): filtering
-and flattening work on linear power, the median is taken in dB (the median commutes with the
-monotonic dB transform).
+and flattening work on linear power, the median is taken in dB, as the archive takes it (the
+median of an odd number of scenes commutes with the monotonic dB transform; of an even number
+it is the mean of the middle two, which does not: 0.26 dB apart on average for two scenes of
+4.4 looks).
 
 The ``angle`` band is a coarse grid of ellipsoid incidence angles; it is interpolated
 bilinearly (``resample``, on the scene itself, which has a native projection) wherever it meets

@@ -71,7 +71,7 @@ S1_INCIDENCE_RANGE_DEG: tuple[float, float] = (30.63993, 45.23993)
 RGB_CHANNELS: tuple[str, ...] = ("red", "green", "blue")
 
 MODEL_BANDS: tuple[str, ...] = (
-    "preVV",  # 0  sigma0 VV, dB, terrain-flattened, median of the pre window
+    "preVV",  # 0  gamma0 VV (sigma0 terrain-flattened, Vollrath et al. 2020), dB; pre window
     "postVV",  # 1  same, post window
     "dVV",  # 2  postVV - preVV, dB
     "preVH",  # 3  dB

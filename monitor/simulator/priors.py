@@ -17,7 +17,8 @@ point is a world too varied to memorise, not a fitted one) and says so. Sources:
   water, wetland).
 - [M04] Malamud et al. 2004, Earth Surf. Process. Landforms 29: landslide-area power laws.
 - [G23] Ganerød et al. 2023 (seeds/004): the stack, settings and their confusions (clouds,
-  look-alikes of dNDVI; 60-day pre / 30-day post composites).
+  look-alikes of dNDVI). Its windows were "one, two, or 12 months before or after the event
+  date"; the 60-day pre / 30-day post composites here are this project's choice ([DES]).
 - [O22] Orynbaikyzy et al. (seeds/002): multiple pre- and post-event SAR scenes, speckle of
   single-date features; event-independent test splits.
 - [DES] design range around the presets (no published distribution).
