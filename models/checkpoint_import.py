@@ -40,6 +40,7 @@ from models.manifest import (
     save_member_weights,
     write_manifest,
 )
+from models.worldcover import WORLDCOVER_CLASSES
 from models.zoo import Member, MemberSpec, canonical_architecture, canonical_loss
 
 log = logging.getLogger(__name__)
@@ -395,6 +396,29 @@ def _twin(member: Member, manifest: ManifestModel, base: Path, name: str) -> Mem
     return None
 
 
+def _warn_of_another_land_cover(setting: str, idx: Sequence[int], mean: Sequence[float]) -> None:
+    """Warn where the statistics' ``landcover`` band cannot be of ESA WorldCover codes (10-100:
+    a mean below the lowest), which this project's stacks hold there. Ganerød et al.'s band 13
+    is another map: a land-cover classification trained for each case study with CART in
+    Earth Engine (eight classes, Table 2 and section 2.2), so their S2, S1+S2 and all members
+    read WorldCover codes normalised with their own classes' statistics."""
+    if _LANDCOVER not in idx or not math.isfinite(float(mean[_LANDCOVER])):
+        return
+    if float(mean[_LANDCOVER]) < min(WORLDCOVER_CLASSES):
+        log.warning(
+            "setting %s reads band %d (landcover), whose mean in these statistics is %.3g: "
+            "not ESA WorldCover codes (%d-%d), which this project's stacks hold there (Ganerød "
+            "et al.'s band 13 is a land-cover classification made for each case study). The "
+            "member will read WorldCover codes normalised as its own classes: fine-tune it on "
+            "stacks of your region (python -m models finetune) before trusting it",
+            setting, _LANDCOVER, float(mean[_LANDCOVER]),
+            min(WORLDCOVER_CLASSES), max(WORLDCOVER_CLASSES),
+        )  # fmt: skip
+
+
+_LANDCOVER = MODEL_BANDS.index("landcover")
+
+
 def import_checkpoint(
     checkpoint: Path,
     manifest_path: str | Path,
@@ -437,6 +461,7 @@ def import_checkpoint(
         mean = [float(statistics[0][i]) for i in idx]
         std = [float(statistics[1][i]) for i in idx]
         member = Member(spec, mean, std)
+        _warn_of_another_land_cover(spec.setting, idx, statistics[0])
     except ValueError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
     try:

@@ -597,3 +597,27 @@ def test_a_renamed_copy_of_an_imported_checkpoint_is_refused_naming_its_member(
     assert [m["name"] for m in members] == [first["name"], members[1]["name"]]
     assert members[0]["normalisation"]["mean"] == [0.5] * 9
     assert sha256_file(manifest.parent / members[0]["file"]) == members[0]["sha256"]
+
+
+def test_statistics_whose_land_cover_is_not_worldcover_codes_are_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a review against the paper: Ganerød et al.'s band 13 is a land-cover map made
+    with CART for each case study (eight classes), this project's ESA WorldCover codes 10-100.
+    An S2 member imported with statistics whose band-13 mean lies below 10 reads WorldCover
+    codes normalised as its own classes: the import says so. WorldCover-coded statistics, or a
+    setting without the band, are imported without the warning."""
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "s2.ckpt", net, tmp_path / "trap")
+    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    classes = ([0.0] * 13 + [3.2, 0.05], [1.0] * 13 + [2.1, 0.2])  # classes 1-8, dNDVI
+    import_checkpoint(ckpt, tmp_path / "a" / "manifest.json", classes, **options)
+    assert "band 13 (landcover), whose mean in these statistics is 3.2: not ESA WorldCover " \
+        "codes (10-100)" in caplog.text  # fmt: skip
+    caplog.clear()
+    worldcover = ([0.0] * 13 + [24.0, 0.05], [1.0] * 13 + [15.0, 0.2])
+    import_checkpoint(ckpt, tmp_path / "b" / "manifest.json", worldcover, **options)
+    s1 = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    s1_ckpt = _lightning_checkpoint(tmp_path / "s1.ckpt", s1, tmp_path / "trap")
+    import_checkpoint(s1_ckpt, tmp_path / "c" / "manifest.json", classes, **options)
+    assert "landcover" not in caplog.text
