@@ -62,7 +62,9 @@ def _row(alert: Alert) -> dict[str, str]:
     lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
     return {
         "event": "NEW" if alert.event == "landslide.new" else "GROWN",
-        "landslide": f"#{ls['inventory_fid']} ({ls['id'][:8]})",
+        # what `inventory confirm ID` takes, labelled: a uid's first 8 digits, shown here
+        # once, were typed and refused
+        "landslide": f"id {ls['inventory_fid']}",
         "region": ls["region"],
         "area": area,
         "prob": f"{_fmt(ls['prob_mean'], '.2f')} / {_fmt(ls['prob_max'], '.2f')}",
@@ -149,7 +151,8 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         f"The landslide monitor found {len(alerts)} new or grown landslide(s) in the run(s) of "
         f"{', '.join(run_dates)}. Review them in the inventory and confirm or dismiss them with "
         "`landslide-monitor inventory confirm --config FILE ID` (or `dismiss`), FILE being the "
-        "monitor's configuration."
+        "monitor's configuration and ID the number of a landslide's id below "
+        f"({alerts[0].payload['landslide']['inventory_fid']} for the first)."
     )
     message.set_content(f"{intro}\n\n{_text_blocks(alerts, rows)}\n")
 

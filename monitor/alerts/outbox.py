@@ -52,6 +52,7 @@ from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
     "NOT_WITHDRAWN_SQL",
+    "REQUEUED",
     "STATUSES",
     "TABLE",
     "WAITING",
@@ -118,7 +119,10 @@ def create_table(conn: sqlite3.Connection) -> None:
 
 
 def idempotency_key(landslide_uid: str, revision: int, channel: str) -> str:
-    """Stable key of one change (landslide ``revision``: 1 new, +1 per growth) on one channel."""
+    """Stable key of one change on one channel: the landslide's inventory ``revision`` (1 when
+    first detected, +1 per growth, alerted or not) is the change, so a ``landslide.new`` may
+    carry revision 2 or more (it grew before it became alertable) and never shares a key with
+    a ``landslide.grown``, which always follows it at a higher revision."""
     digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
     return f"{landslide_uid}.r{revision}.{digest}"
 
@@ -170,6 +174,9 @@ NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{W
 #: ``last_error`` of a pending alert not tried because its channel's settings cannot be used in
 #: the delivering environment (a secret's variable unset): what ``status --check`` reports
 WAITING = "waiting for settings: "
+#: ``last_error`` of a dead alert put back to pending (:meth:`Outbox.requeue`), then when and
+#: the error it had died of
+REQUEUED = "re-queued at "
 
 
 def withdraw(
@@ -214,6 +221,9 @@ class DeliveryReport:
     pending: int = 0
     # not tried: their channel's secret or login variable is not set (Outbox._mark_waiting)
     waiting_for_settings: int = 0
+    # ids of the alerts left untried, as they were, because an earlier alert of their channel
+    # failed in this delivery (the channel is down): neither attempted nor counted above
+    untried: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def distinct_errors(self) -> list[str]:
@@ -230,6 +240,11 @@ class DeliveryReport:
             + (f"waiting for their channel's settings {waiting}, " if waiting else "")
             + f"pending {self.pending}"
         )
+
+
+def _stopped(moment: datetime) -> Callable[[], datetime]:
+    """A clock that always tells ``moment`` (a test's delivery time)."""
+    return lambda: moment
 
 
 def _worker_id() -> str:
@@ -341,16 +356,24 @@ class Outbox:
         return out
 
     def requeue(self, ids: Iterable[int] | None = None, *, now: datetime | None = None) -> int:
-        """Put dead alerts (all, or ``ids``) back to pending with zero attempts."""
+        """Put dead alerts (all, or ``ids``) back to pending with zero attempts, due at once.
+
+        Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
+        died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
+        attempt of it had met yet."""
         now = now or _now()
         sql = (
             f"UPDATE {TABLE} SET status = 'pending', attempts = 0, next_attempt_at = ?, "
-            "claimed_until = NULL, claimed_by = NULL WHERE status = 'dead'"
+            "claimed_until = NULL, claimed_by = NULL, "
+            "last_error = ? || COALESCE(last_error, 'no error recorded') WHERE status = 'dead'"
         )
+        told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
         with gpkg.transaction(self._conn):
             if ids is None:
-                return self._conn.execute(sql, (_ts(now),)).rowcount
-            return sum(self._conn.execute(sql + " AND id = ?", (_ts(now), i)).rowcount for i in ids)
+                return self._conn.execute(sql, (_ts(now), told)).rowcount
+            return sum(
+                self._conn.execute(sql + " AND id = ?", (_ts(now), told, i)).rowcount for i in ids
+            )
 
     # -- delivery -----------------------------------------------------------------------------
 
@@ -402,6 +425,7 @@ class Outbox:
         return [a for a in alerts if a.id in held]
 
     def _mark_sent(self, alerts: Sequence[Alert], now: datetime) -> None:
+        """``now``: when the channel accepted them."""
         with gpkg.transaction(self._conn):
             self._conn.executemany(
                 f"UPDATE {TABLE} SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
@@ -426,6 +450,8 @@ class Outbox:
         policy: RetryPolicy,
         report: DeliveryReport,
     ) -> None:
+        """``now``: when the failure was known (the answer came, or the wait for it ended),
+        from which the retry delay and a ``Retry-After`` count."""
         with gpkg.transaction(self._conn):
             for alert in alerts:
                 attempts = alert.attempts + 1
@@ -483,7 +509,7 @@ class Outbox:
         routing: AlertRouting,
         *,
         senders: SenderFactory | None = None,
-        now: datetime | None = None,
+        now: datetime | Callable[[], datetime] | None = None,
         lease_s: float = 300.0,
         limit: int = 1000,
         ignore_retry_delay: bool = False,
@@ -493,24 +519,37 @@ class Outbox:
         ``senders(channel, routing)`` makes the sender of a channel; the default,
         :func:`monitor.alerts.channels.sender_for`, takes the factory of the
         channel's kind (:mod:`monitor.alerts.channels`: SMTP for e-mail, HTTP for webhooks).
-        ``now`` is for tests (due times and backoff are computed from it).
         ``ignore_retry_delay`` also sends the pending alerts still waiting out their backoff
-        (``alerts deliver --now``); a claim held by a live delivery is respected all the same."""
-        now = now or _now()
+        (``alerts deliver --now``); a claim held by a live delivery is respected all the same.
+
+        The clock is read when the delivery starts (which alerts are due, the claims' lease)
+        and again when each channel's answer comes, from which its alerts' retry delay (a
+        ``Retry-After`` included) and ``sent_at`` count: counted from the start, an answer
+        that came after other channels' timeouts had its receiver posted to again before the
+        ``Retry-After`` it asked for was over. ``now`` is for tests: a time stops the clock
+        there, a callable stands for it."""
+        clock: Callable[[], datetime]
+        if now is None:
+            clock = _now
+        elif isinstance(now, datetime):
+            clock = _stopped(now)
+        else:
+            clock = now
+        started = clock()
         make_sender = senders or sender_for
         report = DeliveryReport()
         by_channel: dict[str, list[Alert]] = defaultdict(list)
-        for alert in self._claim(now, lease_s, limit, due_only=not ignore_retry_delay):
+        for alert in self._claim(started, lease_s, limit, due_only=not ignore_retry_delay):
             by_channel[alert.channel].append(alert)
         for channel, alerts in by_channel.items():
             try:
                 sender = make_sender(channel, routing)
             except AlertConfigError as exc:  # a factory that reads a secret up front
-                self._mark_waiting(alerts, exc, now, routing.retry, report)
+                self._mark_waiting(alerts, exc, clock(), routing.retry, report)
                 log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                 continue
             except Exception as exc:  # unknown channel kind, a webhook no longer configured
-                self._mark_failed(alerts, _as_delivery_error(exc), now, routing.retry, report)
+                self._mark_failed(alerts, _as_delivery_error(exc), clock(), routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue
             size = max(1, sender.batch_size)
@@ -522,21 +561,23 @@ class Outbox:
                 try:
                     sender.send(group)
                 except AlertConfigError as exc:  # a secret read at send time: none was tried
-                    self._mark_waiting([a for g in groups[n:] for a in g], exc, now,
+                    self._mark_waiting([a for g in groups[n:] for a in g], exc, clock(),
                                        routing.retry, report)  # fmt: skip
                     log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                     break
                 except Exception as exc:  # recorded on the rows; the run goes on
                     error = _as_delivery_error(exc)
-                    self._mark_failed(group, error, now, routing.retry, report)
+                    self._mark_failed(group, error, clock(), routing.retry, report)
                     log.warning("alert delivery to %s failed: %s", channel, error)
                     if not error.permanent:
                         # The channel is down: leave its other alerts as they were (due, not
                         # counted as attempts) instead of waiting out a timeout for each.
-                        self._release([a for g in groups[n + 1 :] for a in g])
+                        rest = [a for g in groups[n + 1 :] for a in g]
+                        self._release(rest)
+                        report.untried += [a.id for a in rest]
                         break
                     continue
-                self._mark_sent(group, now)
+                self._mark_sent(group, clock())
                 report.sent += len(group)
                 log.info("sent %d alert(s) to %s", len(group), channel)
         report.pending = self.counts()["pending"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -36,6 +37,7 @@ __all__ = [
     "quicklook_in",
     "quicklook_name",
     "read_png",
+    "uri_problem",
     "validate_payload",
 ]
 
@@ -295,6 +297,37 @@ def alert_schema(version: str = SCHEMA_VERSION) -> dict[str, Any]:
             f"schema_version {version!r} is not one this version sends (known: {known})"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _url_pattern() -> re.Pattern[str]:
+    """The pattern the published schema gives a quicklook's ``url`` (RFC 3986's characters,
+    each where it may stand), without its closing ``$``: :func:`uri_problem` matches it from
+    the start, and where the match stops is the first character that breaks it."""
+    url = alert_schema()["properties"]["quicklook"]["oneOf"][1]["properties"]["url"]
+    return re.compile(str(url["pattern"]).removesuffix("$"))
+
+
+def uri_problem(url: str) -> str | None:
+    """None where ``url`` matches the pattern the published schema gives a quicklook's url;
+    else what breaks it, naming the first character that does and its place. The schema's
+    ``format: uri`` is an annotation that its own validation does not check, while a
+    receiver's validator may (Ajv with ajv-formats does): a ``quicklooks.base_url`` that
+    pydantic took with ``|`` in it had every alert refused there."""
+    pattern = _url_pattern()
+    found = pattern.match(url)
+    at = found.end() if found is not None else 0
+    if at == len(url):
+        return None
+    char = url[at]
+    if char == "%":
+        why = "which starts no escape of two hex digits"
+    else:
+        why = "which RFC 3986 does not allow there"
+    return (
+        f"{url!r} holds {char!r} (character {at + 1}), {why}; write it percent-encoded "
+        f"({''.join(f'%{b:02X}' for b in char.encode())})"
+    )
 
 
 def _newer(version: str) -> bool:

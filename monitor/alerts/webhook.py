@@ -13,6 +13,11 @@ retried with backoff (``Retry-After`` in seconds is honoured as a lower bound, u
 policy's ``max_delay_s``); any other answer (a 4xx: the receiver refuses this payload; a 3xx
 redirect, which is not followed) is permanent and the alert becomes ``dead``.
 
+The webhook's ``timeout_s`` bounds connecting, each wait for more of the answer's status line
+and headers, and the answer as a whole: status and headers complete later than ``timeout_s``
+after the POST began count as a timeout. The body of a 2xx is not read; that of another answer
+only for its error text (at most 4 KiB), and only until then.
+
 An error names the webhook and its ``scheme://host[:port]``, never the url's path or query:
 Slack, Teams and many others carry the token that lets anyone post in the url's path, and
 errors reach the log, the outbox's ``last_error``, ``status`` and ``alerts list``. The path is
@@ -26,6 +31,7 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -53,6 +59,7 @@ SIGNATURE_HEADER = "X-Landslide-Signature-256"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_HEADER = "X-Landslide-Event"
 _RETRYABLE = {408, 425, 429}
+_EXCERPT_BYTES = 4096  # what is read of a refusal's body, for its error text
 
 
 @cache
@@ -105,9 +112,11 @@ def _shown(url: str) -> str:
 
 
 def _without_paths(text: str, urls: Sequence[str | None]) -> str:
-    """``text`` with every one of ``urls``, and each one's path and query, as written and
-    percent-decoded, replaced (in one pass) by what :func:`_shown` shows of it."""
-    pieces: dict[str, str] = {}
+    """``text`` with every one of ``urls``, and each one's path and query, replaced (in one
+    pass) by what :func:`_shown` shows of it: as written, percent-decoded, with each ``/``
+    escaped as ``\\/`` (as PHP's json_encode writes a string), in any case (an error page may
+    upper-case what it echoes)."""
+    pieces: dict[str, str] = {}  # lower-cased form -> what is shown instead
     for url in filter(None, urls):
         parts = urlsplit(url)
         query = f"?{parts.query}" if parts.query else ""
@@ -119,10 +128,15 @@ def _without_paths(text: str, urls: Sequence[str | None]) -> str:
         ):
             for written in (piece, unquote(piece)):
                 if written not in ("", "/"):
-                    pieces.setdefault(written, shown)
+                    for form in (written, written.replace("/", "\\/")):
+                        pieces.setdefault(form.lower(), shown)
     if pieces:  # the longest first: a url before its path
-        found = re.compile("|".join(map(re.escape, sorted(pieces, key=len, reverse=True))))
-        text = found.sub(lambda match: pieces[match.group()], text)
+        found = re.compile(
+            "|".join(map(re.escape, sorted(pieces, key=len, reverse=True))), re.IGNORECASE
+        )
+        # a match whose lower case is not a key (a letter whose case folds otherwise) is a
+        # piece of a path all the same: hidden
+        text = found.sub(lambda match: pieces.get(match.group().lower(), _HIDDEN), text)
     return _WITH_URL.sub(rf"\g<1>{_HIDDEN}", text)
 
 
@@ -163,6 +177,31 @@ def _in_the_clear(url: str) -> bool:
     localhost behind a local proxy, never leaves it)."""
     parts = urlsplit(url)
     return parts.scheme.lower() == "http" and not is_loopback(parts.hostname or "")
+
+
+def _excerpt(response: requests.Response, deadline: float) -> bytes:
+    """The start of a streamed answer's body (up to :data:`_EXCERPT_BYTES`), read until
+    ``deadline`` (:func:`time.monotonic`): the status already says what the answer is, and a
+    receiver that sends its body a byte a second held the delivery as long as it pleased, each
+    byte within the read timeout. Each read waits at most until the deadline (the socket's
+    timeout is set to what is left, where the answer's connection shows its socket)."""
+    socket = getattr(getattr(response.raw, "connection", None), "sock", None)
+    read = bytearray()
+    chunks = response.iter_content(chunk_size=1)  # at most one read of the socket each
+    while len(read) < _EXCERPT_BYTES:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        if socket is not None:  # urllib3 sets its own again before the next request on it
+            socket.settimeout(left)
+        try:
+            chunk = next(chunks, b"")
+        except (requests.RequestException, OSError):  # timed out, cut: what came is shown
+            break
+        if not chunk:
+            break
+        read += chunk
+    return bytes(read[:_EXCERPT_BYTES])
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -209,6 +248,7 @@ class WebhookSender:
             ) from exc
         body = encode_body(alert.payload)
         ca_file = self.settings.ca_file
+        timeout_s = self.settings.timeout_s
         headers = {
             "Content-Type": "application/json",
             "User-Agent": _user_agent(),
@@ -216,14 +256,16 @@ class WebhookSender:
             EVENT_HEADER: alert.event,
             SIGNATURE_HEADER: sign(secret, body),
         }
+        deadline = time.monotonic() + timeout_s
         try:
             response = self.session.post(
                 url,
                 data=body,
                 headers=headers,
-                timeout=self.settings.timeout_s,
+                timeout=timeout_s,  # connecting, and each read of the status and headers
                 allow_redirects=False,
                 verify=str(ca_file) if ca_file is not None else True,
+                stream=True,  # the body is read by _excerpt, until the deadline
             )
         except requests.RequestException as exc:
             sent = exc.request.url if exc.request is not None else None
@@ -241,11 +283,23 @@ class WebhookSender:
                 f"webhook {name!r}: cannot read {bundle}: {exc}; restore it or set the "
                 "webhook's ca_file, and the alerts are retried"
             ) from exc
-        code = response.status_code
+        with response:  # closed when done: the connection goes with what was not read
+            self._judge(response, url, deadline)
+
+    def _judge(self, response: requests.Response, url: str, deadline: float) -> None:
+        """Return where ``response`` is a success in time, else raise its DeliveryError."""
+        name, code = self.settings.name, response.status_code
+        if time.monotonic() > deadline:
+            # headers that trickled in, each within the read timeout: as slow as no answer
+            raise DeliveryError(
+                f"webhook {name!r} ({_origin(url)}): its answer (HTTP {code}) took longer than "
+                f"its timeout_s of {self.settings.timeout_s:g} s; it is sent again later"
+            )
         if 200 <= code < 300:
-            return
+            return  # its body, unread, tells nothing more
         # a receiver's 404 page may echo the path ("Cannot POST /services/T0/B0/...")
-        answer = _without_paths(response.text[:4096], [url, response.url])[:200]
+        text = _excerpt(response, deadline).decode(response.encoding or "utf-8", "replace")
+        answer = _without_paths(text, [url, response.url])[:200]
         detail = f"webhook {name!r} answered HTTP {code}: {answer!r}"
         if 300 <= code < 400:
             location = response.headers.get("Location")

@@ -11,6 +11,7 @@ from pydantic import Field, HttpUrl, ValidationInfo, field_validator
 from gee_scripts.settings import GeeSettings
 from models.feature_stack import SETTINGS
 from models.manifest import DEFAULT_MANIFEST
+from monitor.alerts.payload import uri_problem
 from monitor.config._base import ConfigPath, StrictModel
 from monitor.simulator.spec import ArchiveSimulation
 
@@ -150,6 +151,20 @@ class QuicklookSettings(StrictModel):
         description="where a web server serves dir: alerts then carry each quicklook's URL "
         "(base_url/<date>/<region>/<file>.png)",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_a_uri(cls, value: HttpUrl | None) -> HttpUrl | None:
+        # HttpUrl keeps characters RFC 3986 does not allow ('|', '^', '[' outside an IPv6
+        # host, a '%' starting no escape): every alert's quicklook url then broke the
+        # schema's format uri, and a receiver that checks it refused them all
+        problem = None if value is None else uri_problem(str(value))
+        if problem is not None:
+            raise ValueError(
+                f"{problem} (every alert's quicklook url starts with base_url, and a receiver "
+                "that validates it as a URI refuses the alert)"
+            )
+        return value
 
 
 # --------------------------------------------------------------------------- dataset

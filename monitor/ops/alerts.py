@@ -142,16 +142,19 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     path = existing_inventory(config)
     # opened as the inventory: it withdraws the waiting alerts of dismissed landslides first
     with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
+        # what was due is told by the delivery's start, not its end: an alert that failed
+        # early with a short delay may be due again by the end, and was tried all the same
+        started = gpkg.timestamp(datetime.now(UTC))
         report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
         pending = box.rows("pending")
         dead, withdrawn = box.dead_counts()
     print(report)
     for error in report.distinct_errors():
         print(f"  alert delivery: {error}")
-    after = gpkg.timestamp(datetime.now(UTC))
-    waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > after]
+    # failed in this delivery, or not due when it started (then, with --now, left untried
+    # because their channel failed)
+    waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > started]
     if waiting:
-        # with --now every waiting alert was tried: these failed again
         hint = "" if now else "; `alerts deliver --now` sends them at once"
         if report.waiting_for_settings:
             hint = "; those kept pending wait for the environment variable named above"
@@ -159,10 +162,12 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
             f"{len(waiting)} alert(s) wait out their retry delay, the first until "
             f"{_when(min(waiting))} UTC{hint}"
         )
-    if len(pending) > len(waiting):
+    untried = set(report.untried)
+    skipped = [row for row in pending if row["id"] in untried and row["next_attempt_at"] <= started]
+    if skipped:
         print(
-            f"{len(pending) - len(waiting)} due alert(s) were not tried: their channel failed "
-            "in this delivery; the next delivery tries them"
+            f"{len(skipped)} due alert(s) were not tried: their channel failed in this "
+            "delivery; the next delivery tries them"
         )
     if dead:
         print(

@@ -10,6 +10,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,7 @@ class Receiver:
     answers: list[int] = field(default_factory=list)  # status codes to answer first, then 200
     server: ThreadingHTTPServer | None = None
     tls_files: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS with them
+    delay_s: float = 0.0  # how long it takes to answer each POST
 
     @property
     def url(self) -> str:
@@ -63,6 +65,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers.items()), body))
                 code = receiver.answers.pop(0) if receiver.answers else 200
+                time.sleep(receiver.delay_s)
                 if code == 200:
                     receiver.processed.setdefault(self.headers["Idempotency-Key"], body)
                 self.send_response(code)

@@ -148,7 +148,7 @@ def test_email_quicklook_heading_names_its_own_landslide(
     assert stored == {1: None, 2: str(quicklook)}
     fid = 2
     headings = re.findall(r"<h3>(.*?)</h3>", html_body)
-    assert len(headings) == 1 and headings[0].startswith(f"NEW #{fid} (")
+    assert len(headings) == 1 and headings[0].startswith(f"NEW id {fid}, ")
 
 
 def test_smtp_refusals_wrong_login_retries_unknown_recipient_is_dead(

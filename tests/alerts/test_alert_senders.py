@@ -4,14 +4,20 @@ outbox module never loads a sender itself."""
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import logging
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -61,6 +67,14 @@ def _pending_alerts(tmp_path: Path, channel: str, n: int) -> list[Alert]:
         )
         for row in rows
     ]  # fmt: skip
+
+
+def _answer(code: int, body: bytes, url: str) -> requests.Response:
+    """A receiver's answer to a POST to ``url``, as a session returns it when streaming: its
+    body not read yet."""
+    answer = requests.Response()
+    answer.status_code, answer.url, answer.raw = code, url, io.BytesIO(body)
+    return answer
 
 
 def _one_webhook_alert(tmp_path: Path) -> Alert:
@@ -172,6 +186,45 @@ def test_a_retry_after_beyond_the_calendar_waits_the_longest_delay_and_others_go
     assert slow["next_attempt_at"] == "2024-09-15T12:00:00.000Z"  # T0 + max_delay_s (6 h)
 
 
+def test_retry_delays_and_sent_at_count_from_when_each_answer_came(tmp_path: Path) -> None:
+    """Found on a receiver-side walk: the delivery read the clock once, when it started, so
+    after another channel's 8 s timeout a receiver answering 429 with ``Retry-After: 7`` was
+    due again 1 s after its answer (posted to 3 s later by the next delivery), and ``sent_at``
+    was the delivery's start. Each channel's retry time and ``sent_at`` now count from its
+    answer; the claims still count from the start."""
+    from monitor.alerts.settings import RetryPolicy
+
+    retry = RetryPolicy(base_delay_s=1, factor=2, max_delay_s=30)
+    routing = AlertRouting(default=("pager:slow", "pager:busy", "pager:duty"), retry=retry)
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+    clock = [T0]
+
+    class _Answers:
+        batch_size = 1
+
+        def __init__(self, channel: str) -> None:
+            self.channel = channel
+
+        def send(self, alerts: Sequence[Alert]) -> None:
+            if self.channel == "pager:slow":  # waited out its 8 s timeout
+                clock[0] += timedelta(seconds=8)
+                raise DeliveryError("ReadTimeout")
+            clock[0] += timedelta(seconds=0.5)  # each answer takes half a second
+            if self.channel == "pager:busy":
+                raise DeliveryError("HTTP 429", retry_after_s=7.0)
+
+    with Outbox(tmp_path / "inventory.gpkg") as box:
+        box.deliver(routing, senders=lambda c, r: _Answers(c), now=lambda: clock[0])
+        listed = box.rows()  # oldest first: delivered in this order
+    assert [row["channel"] for row in listed] == ["pager:slow", "pager:busy", "pager:duty"]
+    rows = {row["channel"]: row for row in listed}
+    assert rows["pager:slow"]["next_attempt_at"] == "2024-09-15T06:00:09.000Z"  # 8 s + 1 s
+    assert rows["pager:busy"]["next_attempt_at"] == "2024-09-15T06:00:15.500Z"  # 8.5 s + 7 s
+    assert rows["pager:duty"]["sent_at"] == "2024-09-15T06:00:09.000Z"  # its answer, at 9 s
+    assert rows["pager:duty"]["claimed_until"] is None
+
+
 def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,10 +238,8 @@ def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_answer_named(
 
     class _Session:
         def post(self, url: str, **_: object) -> requests.Response:
-            answer = requests.Response()
-            answer.status_code = 503
+            answer = _answer(503, b"busy", url)
             answer.headers["Retry-After"] = "\u00b2"
-            answer._content = b"busy"
             return answer
 
     alert = _one_webhook_alert(tmp_path)
@@ -227,8 +278,7 @@ def test_a_receiver_s_answer_shows_no_path(
 
     class _Session:
         def post(self, url: str, **_: object) -> requests.Response:
-            answer = requests.Response()
-            answer.status_code, answer.url, answer._content = code, url, body
+            answer = _answer(code, body, url)
             answer.headers.update(headers)
             return answer
 
@@ -236,6 +286,43 @@ def test_a_receiver_s_answer_shows_no_path(
         WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
     assert shown in str(failed.value)
     assert "SECRET" not in str(failed.value)
+
+
+_ECHOED = "/echo/T0/B0/xoxbSECRETtoken?x=a%2Fb"  # what the url below posts to
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (f"Cannot POST {_ECHOED}", "'Cannot POST /…'"),  # as written
+        ("Cannot POST /echo/T0/B0/xoxbSECRETtoken?x=a/b", "'Cannot POST /…'"),  # decoded
+        # JSON-escaped, as PHP's json_encode writes it; then percent-decoded too
+        (json.dumps({"path": _ECHOED}).replace("/", "\\/"), '\'{"path": "/…"}\''),
+        ('{"path":"\\/echo\\/T0\\/B0\\/xoxbSECRETtoken?x=a\\/b"}', '\'{"path":"/…"}\''),
+        (f"CANNOT POST {_ECHOED.upper()}", "'CANNOT POST /…'"),  # upper-cased
+        (f"no route for {_ECHOED.lower()}", "'no route for /…'"),  # lower-cased
+        (f"see HTTPS://OPS.EXAMPLE.ORG{_ECHOED.upper()}", "'see https://ops.example.org/…'"),
+    ],
+)
+def test_a_receiver_s_echo_of_the_path_is_hidden_in_any_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, shown: str
+) -> None:
+    """Found on a receiver-side walk: an error page echoing the path JSON-escaped (``\\/``, as
+    PHP's json_encode writes it) or upper-cased put the token of the url's path in
+    ``last_error`` and ``deliver``'s output; as written and percent-decoded it was hidden."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    hook = WebhookSettings(
+        name="chat", url=f"https://ops.example.org{_ECHOED}", secret_env="LM_TEST_SECRET"
+    )
+
+    class _Session:
+        def post(self, url: str, **_: object) -> requests.Response:
+            return _answer(404, body.encode(), url)
+
+    with pytest.raises(DeliveryError) as failed:
+        WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
+    assert str(failed.value) == f"webhook 'chat' answered HTTP 404: {shown}"
+    assert "secret" not in str(failed.value).lower()
 
 
 def test_a_receiver_s_malformed_headers_log_no_path(
@@ -271,6 +358,90 @@ def test_a_receiver_s_malformed_headers_log_no_path(
     # urllib3's "Failed to parse headers (url=%s): %s": the url's origin, the rest as it was
     assert f"Failed to parse headers (url=http://127.0.0.1:{port}/…): " in caplog.text
     assert "SECRET" not in caplog.text
+
+
+def _trickler(
+    head: list[bytes], body: list[bytes], pause_s: float
+) -> tuple[int, Callable[[], None]]:
+    """A receiver on a free loopback port that reads one POST, then sends ``head`` and
+    ``body`` piece by piece, ``pause_s`` apart; its port and a function that waits for it."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with server:
+            connection, _ = server.accept()
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            headers, _, sent = request.partition(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: *(\d+)", headers, re.I).group(1))  # type: ignore[union-attr]
+            while len(sent) < length:
+                sent += connection.recv(65536)
+            try:
+                connection.sendall(head[0])
+                for piece in [*head[1:], *body]:
+                    time.sleep(pause_s)
+                    connection.sendall(piece)
+            except OSError:  # the client gave up: what it was here to find out
+                pass
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return server.getsockname()[1], lambda: thread.join(30)
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "failed"),
+    [
+        # status and headers at once, then the body a byte at a time: a success, body unread
+        ([b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n"], [b"."] * 24, None),
+        # a refusal's body, chunked, a byte at a time: its error shows what came in time
+        (
+            [b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"],
+            [b"1\r\n.\r\n"] * 24 + [b"0\r\n\r\n"],
+            "answered HTTP 503: '.",
+        ),
+        # headers a line at a time, each well within the read timeout: too late all the same
+        (
+            [b"HTTP/1.1 200 OK\r\n", *[b"X-Wait: 1\r\n"] * 6, b"Content-Length: 0\r\n\r\n"],
+            [],
+            "its answer (HTTP 200) took longer than its timeout_s of 1 s",
+        ),
+    ],
+)
+def test_timeout_s_bounds_the_whole_answer(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    head: list[bytes],
+    body: list[bytes],
+    failed: str | None,
+) -> None:
+    """Found on a receiver-side walk: ``timeout_s`` bounded each read of the socket, not the
+    answer, so a receiver that sent ``200`` and its headers at once, then its body a byte a
+    second, held the delivery 14 s with ``timeout_s: 2``. The body is now read only of a
+    refusal, and only until ``timeout_s`` after the POST began; an answer whose status and
+    headers come later than that is a timeout (retried), as docs/alerts.md says."""
+    monkeypatch.setenv("LM_TEST_SECRET", "s")
+    port, done = _trickler(head, body, pause_s=0.25)  # 6 s for 24 bytes
+    hook = WebhookSettings(
+        name="slow", url=f"http://127.0.0.1:{port}/hook", secret_env="LM_TEST_SECRET", timeout_s=1
+    )
+    started = time.monotonic()
+    try:
+        WebhookSender(hook).send([_one_webhook_alert(tmp_path)])
+    except DeliveryError as exc:
+        error: DeliveryError | None = exc
+    else:
+        error = None
+    took = time.monotonic() - started
+    done()
+    if failed is None:
+        assert error is None
+        assert took < 1.0
+    else:
+        assert error is not None and failed in str(error) and not error.permanent
+        assert took < 2.5  # 1 s, and the last header line after it (the first case: none)
 
 
 @pytest.mark.parametrize("ca_file", [None, "gone.pem"])
@@ -433,9 +604,7 @@ def test_an_alert_of_schema_1_0_is_mailed_and_posted(tmp_path: Path, monkeypatch
     class _Session:
         def post(self, url: str, data: bytes, **_: object) -> requests.Response:
             posted.append(data)
-            answer = requests.Response()
-            answer.status_code = 200
-            return answer
+            return _answer(200, b"", url)
 
     WebhookSender(hook, session=_Session()).send([alert])  # type: ignore[arg-type]
     assert json.loads(posted[0])["schema_version"] == "1.0"
@@ -458,11 +627,36 @@ def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
     for alert, block in zip(alerts, blocks, strict=True):
         head, *lines = block.splitlines()
         ls = alert.payload["landslide"]
-        assert head == f"NEW #{ls['inventory_fid']} ({ls['id'][:8]}), {ls['region']}"
+        assert head == f"NEW id {ls['inventory_fid']}, {ls['region']}"
         assert lines[0] == f"  area m²: {ls['area_m2']:,.0f}"
         assert lines[-1].startswith("  map: https://www.openstreetmap.org/?mlat=")
         assert f"{ls['centroid']['lat']:.5f}" in lines[-1]
         assert max(len(line) for line in lines[:-1]) <= 60  # the link alone runs longer
+
+
+def test_an_e_mail_labels_the_id_that_inventory_confirm_takes(tmp_path: Path) -> None:
+    """Found on a receiver-side walk: each block was headed ``NEW #1 (377a87fa), ...`` under a
+    text saying to confirm with ``inventory confirm --config FILE ID``, and the uid's first 8
+    digits, the one id-like word there, were refused (``no landslide with uid '377a87fa'``):
+    ID is the inventory's fid or the whole uid. Both parts now show the fid as ``id 1``, and
+    say which number ID is."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    alerts = _pending_alerts(tmp_path, "email:duty@example.org", 2)
+    fids = [a.payload["landslide"]["inventory_fid"] for a in alerts]
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    message = build_message(smtp, "duty@example.org", alerts)
+    text = message.get_body(("plain",)).get_content()
+    page = message.get_body(("html",)).get_content()
+    said = f"ID the number of a landslide's id below ({fids[0]} for the first)."
+    assert said in " ".join(text.split()) and html.escape(said) in page
+    for alert, fid in zip(alerts, fids, strict=True):
+        uid = alert.payload["landslide"]["id"]
+        assert f"\nNEW id {fid}, wayanad-hills\n" in text
+        assert f"<td>id {fid}</td>" in page
+        assert uid[:8] not in text and uid[:8] not in page
+        assert "#" not in text.split("\n\n", 1)[1].replace("#map=", "")
 
 
 def test_a_landslide_dismissed_during_a_delivery_is_not_sent_to_the_channels_after(
@@ -596,9 +790,7 @@ def test_plain_http_to_another_machine_is_warned_once(
 
     class _Session:
         def post(self, url: str, **_: object) -> requests.Response:
-            answer = requests.Response()
-            answer.status_code = 200
-            return answer
+            return _answer(200, b"", url)
 
     sender = WebhookSender(hook, session=_Session())  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING, logger="monitor.alerts.webhook"):

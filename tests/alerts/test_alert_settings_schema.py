@@ -28,6 +28,7 @@ from monitor.alerts.payload import (
     alert_schema,
     build_payload,
     encode_body,
+    uri_problem,
     validate_payload,
 )
 from monitor.alerts.settings import (
@@ -422,6 +423,94 @@ def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp
         jsonschema.ValidationError, match="is not valid under any of the given schemas"
     ):
         validate_payload(payload)
+
+
+_NOT_URIS = [  # the first character RFC 3986 does not allow where it stands, and where
+    ("https://maps.example.org/quicklooks|v2/", "'|' (character 36)"),
+    ("https://maps.example.org/ql^2/", "'^' (character 28)"),
+    ("https://maps.example.org/ql/[v2]/", "'[' (character 29)"),
+    ("https://maps.example.org/ql/%zz/", "'%' (character 29), which starts no escape"),
+    ("https://maps.example.org/ql#top#2", "'#' (character 32)"),
+]
+_URIS = [
+    "https://maps.example.org/ql/",
+    "https://[2001:db8::7]:8443/ql/",  # brackets around an IPv6 host
+    "https://maps.example.org/ql%20v2/?k=a/b&x=%7C#f:1",
+    "http://u:p@10.0.0.7/ql/(v2)/*!$&'+,;=~@:",
+]
+
+
+@pytest.mark.parametrize(("base_url", "named"), _NOT_URIS)
+def test_a_quicklook_base_url_that_is_no_uri_is_refused_when_the_configuration_loads(
+    tmp_path: Path, base_url: str, named: str
+) -> None:
+    """Found on a receiver-side walk: pydantic's HttpUrl took (and kept) characters RFC 3986
+    does not allow, such as the '|' of ``https://maps.example.org/quicklooks|v2/``; every
+    alert's quicklook url then broke the schema's ``format: uri``, which the monitor's own
+    check does not assert, and a receiver validating with Ajv and ajv-formats answered 400:
+    34 alerts dead. Such a base_url is refused naming the field and the first bad
+    character; one RFC 3986 allows loads, and the payload's url keeps to the schema."""
+    from monitor.config import ConfigError, load_config
+
+    path = tmp_path / "monitor.yaml"
+    region = {"name": "r", "geometry": box(75.91, 11.48, 75.94, 11.50).__geo_interface__}
+    data: dict[str, Any] = {
+        "regions": [region],
+        "model": {"manifest": str(tmp_path / "manifest.json")},
+        "quicklooks": {"base_url": base_url},
+    }
+    (tmp_path / "manifest.json").write_text("{}")
+    path.write_text(json.dumps(data))  # JSON is YAML: the data on one line
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert f"line 1: quicklooks.base_url: {base_url!r} holds {named}" in str(refused.value)
+    for good in _URIS:
+        path.write_text(json.dumps({**data, "quicklooks": {"base_url": good}}))
+        links = load_config(path).alert_routing().quicklooks
+        payload = _payload()
+        payload["quicklook"] = links.reference("q/2024-09-15/r/candidate-001-3f9a0c2e.png")
+        plain = jsonschema.Draft202012Validator(alert_schema())  # a receiver's default
+        assert list(plain.iter_errors(payload)) == []
+
+
+@pytest.mark.parametrize(("url", "named"), [*_NOT_URIS, *((u, None) for u in _URIS)])
+def test_the_published_schema_states_a_quicklook_url_as_rfc_3986_allows(
+    url: str, named: str | None
+) -> None:
+    """``format: uri`` is an annotation a draft 2020-12 validator does not check by default
+    (jsonschema, Ajv without ajv-formats): the url's pattern states it, as 1.3 does its dates,
+    and :func:`uri_problem`, which the configuration uses, reads that pattern."""
+    payload = _payload()
+    payload["quicklook"] = {"filename": "2024-09-15/r/candidate-001-3f9a0c2e.png", "url": url}
+    plain = jsonschema.Draft202012Validator(alert_schema())  # a receiver's default
+    errors = list(plain.iter_errors(payload))
+    assert [list(e.absolute_path) for e in errors] == ([] if named is None else [["quicklook"]])
+    problem = uri_problem(url)
+    assert problem is None if named is None else f"holds {named}" in str(problem)
+
+
+def test_each_object_the_published_schema_describes_names_its_type() -> None:
+    """Found on a receiver-side walk: Ajv in strict mode (its default) warned ``missing type
+    "object" for keyword "properties" at #/then/properties/landslide`` (and ``#/else/...``)
+    when compiling the schema: a subschema of a member that says what its properties are
+    states ``"type": "object"``, as Ajv's strictTypes asks."""
+
+    def untyped(node: Any, where: str) -> list[str]:
+        found = []
+        if isinstance(node, dict):
+            for name, member in (node.get("properties") or {}).items():
+                kind = member.get("type") if isinstance(member, dict) else None
+                kinds = kind if isinstance(kind, list) else [kind]
+                if isinstance(member, dict) and "properties" in member and "object" not in kinds:
+                    found.append(f"{where}/properties/{name}")
+            for key, value in node.items():
+                found += untyped(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                found += untyped(value, f"{where}/{i}")
+        return found
+
+    assert untyped(alert_schema(), "#") == []
 
 
 def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():

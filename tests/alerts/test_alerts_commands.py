@@ -119,6 +119,31 @@ def test_deliver_sends_each_pending_alert_once_and_waiting_ones_only_with_now(
     assert len(mailbox.messages) == 2 and sorted(_mail_keys(mailbox)) == mails
 
 
+def test_deliver_says_alerts_that_failed_early_wait_not_that_they_were_untried(
+    tmp_path: Path,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found on a receiver-side walk: `deliver` counted as "not tried: their channel failed"
+    every pending alert due when it printed, so an alert that failed early in the delivery
+    and whose short retry delay was over by its end was said untried, and the line saying
+    which alerts wait out their delay was missing."""
+    alerts = alert_settings(receiver, mailbox, tls_files)
+    alerts["retry"] = {"base_delay_s": 0.2, "factor": 2, "max_delay_s": 30, "max_attempts": 5}
+    path = write_monitor_config(tmp_path, alerts)
+    with Inventory(load_config(path).inventory.path) as inventory:
+        assert _queue(inventory, path, DAY, [(0, 0, 100, 100)]) == 2  # e-mail, then webhook
+    receiver.delay_s = 1.0  # answers after the e-mail's 0.2 s delay is over
+    receiver.start()  # the mail server is down: its connection is refused at once
+    assert _alerts(path, "deliver") == 1
+    out = capsys.readouterr().out
+    assert "alerts sent 1, failed and retrying 1, dead 0, pending 1" in out
+    assert "1 alert(s) wait out their retry delay, the first until " in out
+    assert "not tried" not in out
+
+
 def test_deliver_says_which_alerts_wait_for_a_secret_variable(
     config_path: Path,
     inventory: Inventory,
@@ -382,7 +407,14 @@ def test_list_and_retry_of_dead_alerts(
     assert _alerts(config_path, "list") == 0
     out = capsys.readouterr().out
     assert ": 1 pending (1 due now), 3 dead, 2 sent." in out
-    assert len(_table_lines(out, "Pending:")) == 1
+    (requeued,) = _table_lines(out, "Pending:")
+    # found on a receiver-side walk: it showed 0 attempts beside the error it had died of, as
+    # if a new attempt had met it; that error is kept, saying it was re-queued since
+    cells = requeued.split()  # id, event, channel, landslide (2), attempts, next attempt (2)
+    assert cells[:3] == [str(dead_hook), "new", "webhook:ops"] and cells[5] == "0"
+    error = " ".join(cells[8:])
+    assert error.startswith(f"re-queued at {cells[6]} {cells[7]} UTC; it was dead: ")
+    assert error.endswith("webhook 'ops' answered HTTP 400: '{}'")
     mailbox.refused.clear()
     assert _alerts(config_path, "retry", "--dead") == 0
     assert "re-queued 3 dead alert(s) (every dead alert)" in capsys.readouterr().out
