@@ -195,7 +195,11 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     )
     add_config(review)
     review.add_argument(
-        "file", type=Path, help="an `inventory export` file (*.csv, *.geojson) with edited statuses"
+        "file",
+        type=Path,
+        # the suffixes are listed where one is refused (monitor.store.inventory.EXPORT_FORMATS),
+        # not here: the parser does not import the inventory
+        help="an `inventory export` file (GeoJSON or CSV, as its suffix says) with edited statuses",
     )
     review.add_argument(
         "--dry-run", action="store_true", help="print what would change and change nothing"
@@ -208,7 +212,7 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
-    export.add_argument("output", type=Path, help="output file: *.geojson or *.csv")
+    export.add_argument("output", type=Path, help="output file: GeoJSON or CSV, as its suffix says")
     export.add_argument(
         "--status",
         action="append",

@@ -103,6 +103,11 @@ _MISREADINGS = {
 _FILL_OR_DROP_COLUMNS = frozenset({"event_id", "no event_date", "no longitude", "no latitude"})
 
 POLYGON_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".zip")
+# The columns that make a CSV an `inventory export` (monitor.store.inventory): its landslides'
+# stable ids and their footprints as WKT.
+_EXPORT_CSV_COLUMNS = frozenset({"uid", "wkt"})
+# A shapefile's attribute table (dBASE) keeps the first 10 characters of a column's name.
+_DBF_NAME_LENGTH = 10
 
 
 class InventoryFileError(ValueError):
@@ -204,9 +209,18 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
         hint = ""
         if len(table.columns) == 1 and ";" in table.columns[0]:
             hint = "; the file looks separated by ';': save it with commas"
+        export = ""
+        if set(table.columns) >= _EXPORT_CSV_COLUMNS:
+            export = (
+                ". This is an `inventory export` CSV (footprints as WKT), which is not read "
+                "back: export the inventory as GeoJSON instead (landslide-monitor inventory "
+                f"export --config F {path.stem}.geojson) and give that"
+            )
         raise InventoryFileError(
-            f"{path}: column(s) {', '.join(missing)} missing; a Global Landslide Catalog CSV "
-            f"has {', '.join(GLC_REQUIRED_COLUMNS)} (found: {', '.join(table.columns)}){hint}"
+            f"{path}: column(s) {', '.join(missing)} missing; a CSV is read only as a Global "
+            f"Landslide Catalog CSV, which has {', '.join(GLC_REQUIRED_COLUMNS)}, and "
+            f"polygons only from {', '.join(POLYGON_SUFFIXES)} files{export} (found: "
+            f"{', '.join(table.columns)}){hint}"
         )
     rows: list[dict[str, Any]] = []
     bad: dict[str, list[str]] = {}  # column (or "no <column>": blank) -> its bad rows
@@ -384,6 +398,36 @@ def _one_layer(path: Path, source: str, layer: str | None) -> str | None:
     return layer
 
 
+def _cut_name_hint(name: str, columns: Iterable[object], option: str) -> str:
+    """What to say where ``name`` is missing but a column holds its first
+    :data:`_DBF_NAME_LENGTH` characters: a shapefile's table cut it (saved as one, or
+    converted from one)."""
+    cut = name[:_DBF_NAME_LENGTH]
+    if len(name) <= _DBF_NAME_LENGTH or cut not in {str(c) for c in columns}:
+        return ""
+    return (
+        f"; a shapefile keeps only the first {_DBF_NAME_LENGTH} characters of a column's "
+        f"name: {cut!r} is likely {name!r} so cut; give {option} {cut}"
+    )
+
+
+def _row_id_hint(path: Path, name: str, columns: Iterable[object]) -> str:
+    """What to say where the id column asked of a GeoPackage is ``fid``: its own row id (the
+    table's primary key), which GDAL does not read as a column and which a file saved again
+    (QGIS, geopandas) numbers anew."""
+    if name.lower() != "fid" or path.suffix.lower() != ".gpkg":
+        return ""
+    stable = (
+        "give --id-column uid, the landslides' stable id in an `inventory export`"
+        if "uid" in {str(c) for c in columns}
+        else "give a column of ids the file keeps"
+    )
+    return (
+        f"; {name!r} is the GeoPackage's own row id, not a column, and a GeoPackage saved "
+        f"again (QGIS, geopandas) numbers its rows anew: {stable}"
+    )
+
+
 def read_polygon_inventory(
     path: Path,
     date_column: str,
@@ -423,10 +467,15 @@ def read_polygon_inventory(
         raise InventoryFileError(
             f"{path}: no date column {date_column!r} (columns: {columns}); name it with "
             "--date-column or dataset.date_column"
+            + _cut_name_hint(date_column, frame.columns, "--date-column")
         )
     if id_column is not None and id_column not in frame.columns:
         columns = ", ".join(c for c in frame.columns if c != "geometry")
-        raise InventoryFileError(f"{path}: no id column {id_column!r} (columns: {columns})")
+        raise InventoryFileError(
+            f"{path}: no id column {id_column!r} (columns: {columns})"
+            + _cut_name_hint(id_column, frame.columns, "--id-column")
+            + _row_id_hint(path, id_column, frame.columns)
+        )
     if frame.crs is None:
         raise InventoryFileError(f"{path}: declares no coordinate reference system")
     declared = frame.crs.name

@@ -11,7 +11,10 @@ the labelled layout). ``DIR`` receives:
 
 - ``detections.gpkg`` (layer ``detections``): every candidate with its scene id (``scene``),
   the attribute columns of the daily run, ``filter_score`` and ``suppressed``; in the scenes' CRS
-  when they share one, else in EPSG:4326; valid MultiPolygons;
+  when they share one, else in EPSG:4326; valid MultiPolygons. ``region`` is the region whose
+  rules applied (None without a configuration); the columns the inventory's layer has are
+  declared with its types (:func:`_write_gpkg`); ``area_m2`` and the minimum area are in the
+  UTM zone of the stack's centre, as the inventory's areas (:func:`_inventory_area_scale`);
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: what ran (``model``: the manifest and its SHA-256, the baseline's folder
@@ -47,7 +50,9 @@ import json
 import logging
 import math
 import re
+import sqlite3
 from collections.abc import Collection
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +62,9 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.errors
+import shapely
 from affine import Affine
+from pyogrio.raw import write
 from pyproj import Proj
 from pyproj.exceptions import CRSError as PyprojCRSError
 from pyproj.exceptions import ProjError
@@ -90,6 +97,7 @@ from monitor.pipeline.chain import (
     cog_leftovers,
     cog_paths,
     detect,
+    empty_detection_candidates,
     stack_from_scene,
     write_cogs,
 )
@@ -97,6 +105,7 @@ from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
 from monitor.pipeline.setting import NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
 from monitor.sources.base import DEFAULT_MAX_AREA_KM2
+from monitor.store import landslides
 
 __all__ = [
     "MAX_STACK_PIXELS",
@@ -224,6 +233,9 @@ def find_stacks(path: Path) -> list[Path]:
 # A stack's pixel areas may differ this much from the ground's at its centre: 0.2 % at the edge
 # of a UTM zone at the equator (pyproj areal scale 1.0020), 108 % for Web Mercator at 46 degrees.
 _AREAL_SCALE_TOLERANCE = 0.05
+# A stack's square metre that differs more than this from its UTM zone's (a stack in another
+# zone) is said in its warnings; the areas are taken in that zone whatever the difference.
+_AREA_SCALE_SAID = 0.001
 
 
 def _centre_lonlat(crs: CRS, transform: Affine, width: int, height: int) -> tuple[float, float]:
@@ -232,6 +244,35 @@ def _centre_lonlat(crs: CRS, transform: Affine, width: int, height: int) -> tupl
         [transform.f + transform.e * height / 2],
     )  # fmt: skip
     return float(xs[0]), float(ys[0])
+
+
+def _areal_scale(crs: CRS, lon: float, lat: float) -> float:
+    """PROJ's areal scale of ``crs`` at ``lon``, ``lat`` (an area on the ground times it is
+    its area in ``crs``); NaN where PROJ cannot tell (a projection it cannot differentiate, or
+    a point off the projection's domain, where it says inf)."""
+    try:
+        scale = float(Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale)
+    except (ProjError, PyprojCRSError):
+        return math.nan
+    return scale if math.isfinite(scale) else math.nan
+
+
+def _inventory_area_scale(
+    crs: CRS, transform: Affine, width: int, height: int
+) -> tuple[float, str]:
+    """The UTM zone of the stack's centre (:func:`monitor.grid.utm_crs_for`: as the inventory
+    measures a region's landslides in the UTM zone of its centroid) and the area in that zone
+    of one square metre of the stack's CRS at the stack's centre, the ratio of their areal
+    scales there (:func:`_areal_scale`): 1.0 for a stack in that zone, 0.982 for one in
+    EPSG:32634 at 9.9° E, two zones east; 1.0 where PROJ cannot tell (:func:`check_stack`
+    warns of that). One ratio for the whole stack: across a 50 km stack two zones from its own
+    it varies by about 0.2 %."""
+    lon, lat = _centre_lonlat(crs, transform, width, height)
+    utm = utm_crs_for(lon, lat)
+    if crs == CRS.from_string(utm):
+        return 1.0, utm
+    ratio = _areal_scale(CRS.from_string(utm), lon, lat) / _areal_scale(crs, lon, lat)
+    return (ratio if math.isfinite(ratio) else 1.0), utm
 
 
 def _not_measurable(
@@ -251,11 +292,8 @@ def _not_measurable(
         unit, factor = "no named unit", 0.0
     if factor != 1.0:
         return f"its CRS ({crs.to_string()}) is in {unit}"
-    try:
-        scale = Proj(crs.to_wkt()).get_factors(lon, lat).areal_scale
-    except (ProjError, PyprojCRSError):  # a projection PROJ cannot differentiate: no check
-        scale = math.nan
-    if not math.isfinite(scale):  # off the projection's domain, PROJ says inf
+    scale = _areal_scale(crs, lon, lat)
+    if math.isnan(scale):
         warnings.append(
             f"PROJ cannot tell how its CRS ({crs.to_string()}) scales areas at the stack's "
             "centre: its areas are taken as they are (a UTM zone at 10 m is what the chain "
@@ -350,6 +388,13 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
         warnings.append(
             f"pixels of {size[0]:g} x {size[1]:g} m: the members were trained on "
             f"{PIXEL_SIZE_M:g} m pixels (Sentinel-2's), their output at other sizes is untested"
+        )
+    scale, utm = _inventory_area_scale(crs, transform, width, height)
+    if abs(scale - 1.0) > _AREA_SCALE_SAID:
+        warnings.append(
+            f"its CRS ({crs.to_string()}) is not the UTM zone of its centre ({utm}), where one "
+            f"of its square metres measures {scale:.4f} m²: area_m2 and min_area_m2 are taken "
+            f"in {utm}, as the inventory measures areas; the outlines stay in its CRS"
         )
     return warnings
 
@@ -519,6 +564,13 @@ class StackJob:
     # configuration and region whose rules applied
     record: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def region(self) -> str | None:
+        """The region of the configuration whose rules apply (None without one): the
+        detections' ``region``, as the inventory's is the region's name."""
+        region = self.record.get("region")
+        return None if region is None else str(region)
+
 
 def detect_stacks(
     stacks: list[Path], out: Path, job: StackJob, warnings: dict[Path, list[str]]
@@ -567,6 +619,10 @@ def detect_stacks(
             # against another scene of the same id (another split, a re-drawn world)
             ran = {"stack": str(path), "sha256": sha256_file(path)}
             stack = stack_from_scene(scene)
+            # areas in the UTM zone of the stack's centre, as the inventory measures them
+            area_scale, _ = _inventory_area_scale(
+                stack.rio.crs, stack.rio.transform(), stack.sizes["x"], stack.sizes["y"]
+            )
             said = list(warnings[path])
             for warning in said:
                 log.warning("%s: %s", path, warning)
@@ -579,6 +635,7 @@ def detect_stacks(
                     job.object_filter,
                     cut=job.cut,
                     device=job.policy.device,
+                    area_scale=area_scale,
                 )
             except NoUsableSetting as err:
                 log.warning("%s (%d of %d): no detection: %s", scene_id, done, len(stacks), err)
@@ -601,6 +658,9 @@ def detect_stacks(
             rasters = write_cogs(found.prediction, stack, out, scene_id)
             candidates = found.candidates.copy()
             candidates.insert(0, "scene", scene_id)
+            # the stack's attributes name it by its scene id; the inventory's region is the
+            # region whose rules applied (none without a configuration)
+            candidates["region"] = job.region
             frames.append(candidates)
             summary["scenes"][scene_id] = {
                 **ran,
@@ -671,24 +731,68 @@ def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[s
         # corner trace a ring that touches itself (invalid to GEOS and QGIS's checker)
         table["geometry"] = [multipolygon(g) for g in table["geometry"]]
         detections = gpd.GeoDataFrame(table, geometry="geometry", crs=crs)
-    else:
-        detections = gpd.GeoDataFrame(
-            {"scene": pd.Series(dtype=object), "suppressed": pd.Series(dtype=bool)},
-            geometry=gpd.GeoSeries([], crs=crs),
-            crs=crs,
-        )
+    else:  # the columns of a scene's candidates, none of them
+        detections = empty_detection_candidates(crs)
+        detections.insert(0, "scene", pd.Series(dtype=object))
     # the inventory's, not attributes for users
     detections = detections.drop(columns=[FEATURES_COLUMN, FEATURES_ID_COLUMN], errors="ignore")
-    for column in ("pre_date", "post_date"):
-        if column in detections:
-            detections[column] = detections[column].map(lambda d: None if d is None else str(d))
     path = out / DETECTIONS_FILE
     # each whole or not at all (a full disk: no broken file), the summary last
-    write_atomically(path, lambda tmp: detections.to_file(tmp, layer=LAYER, driver="GPKG"))
+    write_atomically(path, lambda tmp: _write_gpkg(detections, tmp))
     summary["detections"] = str(path)
     summary["crs"] = crs
     text = json.dumps(summary, indent=1, default=str) + "\n"
     write_atomically(out / SUMMARY_FILE, lambda tmp: tmp.write_text(text))
+
+
+def _inventory_declarations() -> dict[str, str]:
+    """The declared type of each column of the inventory's layer (``DATE``, ``INTEGER``, ...),
+    read from its schema (:data:`monitor.store.landslides.SCHEMA`)."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.executescript(landslides.SCHEMA)
+        rows = conn.execute(f"PRAGMA table_info({landslides.LAYER})")
+        return {str(row[1]): str(row[2]) for row in rows}
+
+
+def _write_gpkg(detections: gpd.GeoDataFrame, path: Path) -> None:
+    """``detections`` as the GeoPackage layer :data:`LAYER` at ``path``, each column declared
+    as the inventory's column of that name is (:func:`_inventory_declarations`): dates as
+    ``DATE``, ``suppressed`` as ``INTEGER`` 0/1, so that the fields match the inventory's in
+    QGIS; the others as their values are (``scene`` ``TEXT``). Written through
+    pyogrio's own writer, which declares a numpy ``datetime64[D]`` array ``DATE`` (geopandas
+    writes dates as text)."""
+    declared = _inventory_declarations()
+    fields = [str(c) for c in detections.columns if c != detections.geometry.name]
+    data: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    for name in fields:
+        column = detections[name]
+        missing = column.isna().to_numpy()
+        # None where there is no value (pandas writes NaN into text columns)
+        cells = [None if gone else v for v, gone in zip(column.tolist(), missing, strict=True)]
+        kind = declared.get(name)
+        if kind == "DATE":  # datetime.date objects or ISO text
+            values = np.array(["NaT" if v is None else str(v)[:10] for v in cells], "datetime64[D]")
+        elif kind == "INTEGER" and column.dtype == bool:
+            values = column.to_numpy(dtype=np.int64)
+        elif isinstance(column.dtype, np.dtype) and column.dtype != object:
+            values = column.to_numpy()  # numbers: NaN written as NULL
+        else:  # text, pandas' string dtype among it
+            values = np.array(cells, dtype=object)
+        data.append(values)
+        masks.append(missing if values.dtype == object else None)
+    epsg = detections.crs.to_epsg()
+    write(
+        path,
+        geometry=shapely.to_wkb(np.asarray(detections.geometry.values, dtype=object)),
+        field_data=data,
+        fields=fields,
+        field_mask=masks,
+        layer=LAYER,
+        driver="GPKG",
+        geometry_type="MultiPolygon",
+        crs=f"EPSG:{epsg}" if epsg else detections.crs.to_wkt(),
+    )
 
 
 # --------------------------------------------------------------------------- the command

@@ -35,7 +35,7 @@ import pyogrio
 from models.vector_files import VectorFileError, gdal_path
 from monitor.errors import BadInput
 from monitor.labels.inventories import InventoryFileError, cell_text, column_names
-from monitor.store.inventory import Inventory, LandslideStatus
+from monitor.store.inventory import EXPORT_FORMATS, Inventory, LandslideStatus, export_suffixes
 from monitor.store.records import LANDSLIDE_STATUSES
 
 __all__ = [
@@ -173,20 +173,20 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
 
 
 def read_review_file(path: str | Path) -> list[ReviewRow]:
-    """The rows of the review file ``path`` (``.csv``, ``.geojson`` or ``.json``), one per
+    """The rows of the review file ``path`` (CSV or GeoJSON, by :data:`EXPORT_FORMATS`), one per
     landslide (the first of rows that repeat one with its status), checked as
     far as the file alone allows: the columns, empty uids, unknown statuses, and one uid given
     two statuses. :class:`monitor.errors.BadInput` names every bad row and field."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    kind = EXPORT_FORMATS.get(path.suffix.lower())
+    if kind == "CSV":
         columns, records = _csv_records(path)
-    elif suffix in (".geojson", ".json"):
+    elif kind == "GeoJSON":
         columns, records = _geojson_records(path)
     else:
         raise BadInput(
             f"{path}: unknown suffix {path.suffix!r}; give an `inventory export` "
-            "file (.csv or .geojson)"
+            f"file ({export_suffixes()})"
         )
     missing = [name for name in REVIEW_COLUMNS if name not in columns]
     if missing:

@@ -147,9 +147,12 @@ def detect(
     *,
     cut: float | None = None,
     device: str | None = None,
+    area_scale: float = 1.0,
 ) -> Detection:
-    """The chain on one stack. Raises :class:`monitor.pipeline.setting.NoUsableSetting` when the
-    stack supports none of the model's settings."""
+    """The chain on one stack; ``area_scale`` is :func:`monitor.pipeline.vectorise.vectorise`'s
+    (the square metres of ground one square unit of the stack's CRS holds). Raises
+    :class:`monitor.pipeline.setting.NoUsableSetting` when the stack supports none of the
+    model's settings."""
     choice = choose_setting(stack, model.settings, policy)
     pixels = stack.sizes["y"] * stack.sizes["x"]
     # a large stack takes minutes: each stage says when it is done, so that a long run is
@@ -163,7 +166,7 @@ def detect(
     done(f"setting {choice.setting}; predicting with the ensemble")
     prediction = predict(model, stack, choice, device, radar_drop=policy.radar_drop)
     done("predicted; drawing the candidates")
-    candidates = vectorise(prediction, stack, rules)
+    candidates = vectorise(prediction, stack, rules, area_scale=area_scale)
     done(f"{len(candidates)} candidate(s) drawn; scoring them with the object filter")
     candidates, used = apply_filter(candidates, prediction, stack, object_filter, cut)
     done("scored")

@@ -33,7 +33,9 @@ object's medians) are left out of that mean: their post-event optical bands show
 before the change, which cannot contradict it.
 
 ``area_m2`` is the object's pixel count times the pixel area, so simplification never changes
-it.
+it; the pixel area is the grid's, in square units of its CRS, times ``area_scale`` where the
+caller gives one (``detect --stack`` on a stack outside the UTM zone of its centre: the area in
+that zone, as the inventory measures it), and the minimum area is compared with that.
 """
 
 from __future__ import annotations
@@ -228,7 +230,13 @@ def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) ->
     return np.asarray((labels > 0) & ~np.isin(labels, touched))
 
 
-def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) -> gpd.GeoDataFrame:
+def vectorise(
+    prediction: xr.Dataset,
+    stack: xr.Dataset,
+    rules: VectoriseRules,
+    *,
+    area_scale: float = 1.0,
+) -> gpd.GeoDataFrame:
     """Candidate landslides of one region as polygons in the grid's CRS.
 
     ``prediction`` is the ensemble's output on the stack's grid (``probability``, ``agreement``;
@@ -242,6 +250,8 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     of a boolean ``radar_drop`` variable (the forest backscatter-drop test,
     :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
     minimum area are detected whatever their probability, with the setting ``S1``.
+    ``area_scale`` is the square metres of ground one square unit of the grid's CRS holds
+    (1.0: a region's own UTM grid): ``area_m2`` and the minimum area are in those square metres.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     probability = prediction["probability"].values.astype(np.float64)
@@ -257,7 +267,7 @@ def vectorise(prediction: xr.Dataset, stack: xr.Dataset, rules: VectoriseRules) 
     with np.errstate(invalid="ignore"):
         detected = probability >= threshold
     res_x, res_y = stack.rio.resolution()
-    pixel_area = abs(res_x * res_y)
+    pixel_area = abs(res_x * res_y) * area_scale
     added = np.zeros(detected.shape, bool)
     if "radar_drop" in prediction:
         drops = prediction["radar_drop"].values.astype(bool)

@@ -86,6 +86,7 @@ from monitor.store.records import (
 
 __all__ = [
     "ATTRIBUTE_COLUMNS",
+    "EXPORT_FORMATS",
     "Change",
     "Changes",
     "Inventory",
@@ -94,10 +95,27 @@ __all__ = [
     "RegionDetections",
     "RegionStatus",
     "StatusChange",
+    "export_suffixes",
     "not_an_inventory",
 ]
 
 log = logging.getLogger(__name__)
+
+ExportFormat = Literal["GeoJSON", "CSV"]
+# What :meth:`Inventory.export` writes by the output's suffix (in any case), and what
+# `inventory review` reads back.
+EXPORT_FORMATS: dict[str, ExportFormat] = {".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV"}
+# The decimals of the longitudes and latitudes each format writes: GDAL's RFC 7946 writer
+# writes 7 (about 1 cm; naming them, COORDINATE_PRECISION, would add a member to the file), the
+# CSV's WKT is written with 6 (about 0.1 m). The footprints are snapped to that grid before they
+# are written, so that no two consecutive vertices are written as one position.
+GEOJSON_DECIMALS = 7
+WKT_DECIMALS = 6
+
+
+def export_suffixes() -> str:
+    """The suffixes :data:`EXPORT_FORMATS` names, as a message lists them."""
+    return ", ".join(EXPORT_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -424,32 +442,46 @@ class Inventory:
 
     def export(self, path: str | Path, *, status: Iterable[str] | None = None) -> Path:
         """Write the inventory to GeoJSON (``.geojson``/``.json``: RFC 7946, longitude and
-        latitude to 7 decimals, outer rings counterclockwise) or CSV (``.csv``: WKT geometry plus
-        centroid lon/lat), optionally only the given statuses; returns the path."""
+        latitude to :data:`GEOJSON_DECIMALS` decimals, outer rings counterclockwise) or CSV
+        (``.csv``: WKT geometry to :data:`WKT_DECIMALS` decimals plus centroid lon/lat), the
+        footprints snapped to the grid of those decimals first (:func:`_snapped`), optionally
+        only the given statuses; returns the path."""
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in (".geojson", ".json", ".csv"):  # refused before any folder is made
+        kind = EXPORT_FORMATS.get(path.suffix.lower())
+        if kind is None:  # refused before any folder is made
             raise InventoryError(
-                f"cannot export to {path}: unknown suffix {path.suffix!r} (use .geojson or .csv)"
+                f"cannot export to {path}: unknown suffix {path.suffix!r} (use one of "
+                f"{export_suffixes()})"
             )
         frame = self.landslides()
         if status is not None:
             frame = frame[frame["status"].isin(list(status))]
         frame = frame.drop(columns="local_geometry")
+        footprints = np.asarray(frame.geometry.values, dtype=object)
         try:  # an output that cannot be written (under a file, a folder's name) is bad input
             # whole or not at all: a full disk or a kill leaves the earlier export as it was
-            if suffix in (".geojson", ".json"):
+            if kind == "GeoJSON":
+                frame = frame.set_geometry(_snapped(footprints, GEOJSON_DECIMALS), crs=frame.crs)
                 write_atomically(path, lambda tmp: _write_geojson(frame, tmp, path.stem))
-            elif suffix == ".csv":
+            else:
                 table = pd.DataFrame(frame.drop(columns="geometry"))
-                centroids = shapely.centroid(np.asarray(frame.geometry.values, dtype=object))
+                centroids = shapely.centroid(footprints)
                 table["centroid_lon"] = np.round(shapely.get_x(centroids), 7)
                 table["centroid_lat"] = np.round(shapely.get_y(centroids), 7)
-                table["wkt"] = shapely.to_wkt(np.asarray(frame.geometry.values, dtype=object))
+                table["wkt"] = shapely.to_wkt(
+                    _snapped(footprints, WKT_DECIMALS), rounding_precision=WKT_DECIMALS
+                )
                 write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
         except (OSError, DataSourceError, DataLayerError) as exc:  # GDAL's: RuntimeErrors
             raise InventoryError(f"cannot export to {path}: {exc}") from None
         return path
+
+
+def _snapped(footprints: np.ndarray, decimals: int) -> np.ndarray:
+    """``footprints`` (lon/lat) on the grid of ``decimals`` decimals, kept valid
+    (:func:`shapely.set_precision`): vertices that rounding would write as one position become
+    one, and a ring stays a ring; rounded as written, none would repeat its neighbour."""
+    return np.asarray(shapely.set_precision(footprints, 10.0**-decimals))
 
 
 def _write_geojson(frame: gpd.GeoDataFrame, path: Path, name: str) -> None:

@@ -428,3 +428,64 @@ def test_an_empty_file_or_a_shapefile_without_its_table_is_named_as_such(tmp_pat
         r"slides.dbf is not beside it\)",
     ):
         read_polygon_inventory(shp, "date")
+
+
+def test_an_exported_inventory_fed_back_is_told_what_to_give_instead(tmp_path: Path) -> None:
+    """Found on a GIS analyst's walk, feeding `inventory export` files, and copies saved from
+    them, to `dataset export`: the export's CSV was refused as a Global Landslide Catalog
+    lacking its columns, without saying that a CSV is read only as one; a shapefile's
+    `event_befo` (its 10-character cut of `event_before`) went unnamed; and a GeoPackage's
+    `fid`, its own row id, was called a missing column."""
+    import warnings
+
+    exported = tmp_path / "inv.csv"
+    exported.write_text(
+        "fid,uid,region,event_before,wkt\n1,ab-12,r,2024-08-17,MULTIPOLYGON EMPTY\n"
+    )
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(exported, date_column="event_before", id_column="uid")
+    assert str(err.value) == (
+        f"{exported}: column(s) event_id, event_date, location_accuracy, longitude, latitude "
+        "missing; a CSV is read only as a Global Landslide Catalog CSV, which has event_id, "
+        "event_date, location_accuracy, longitude, latitude, and polygons only from .gpkg, "
+        ".geojson, .json, .shp, .zip files. This is an `inventory export` CSV (footprints as "
+        "WKT), which is not read back: export the inventory as GeoJSON instead "
+        "(landslide-monitor inventory export --config F inv.geojson) and give that (found: "
+        "fid, uid, region, event_before, wkt)"
+    )
+
+    frame = gpd.GeoDataFrame(
+        {"uid": ["ab-12"], "event_before": ["2024-08-17"], "last_run_id": [3]},
+        geometry=[box(10.9, 44.34, 10.91, 44.35)],
+        crs="EPSG:4326",
+    )
+    shp = tmp_path / "saved.shp"
+    with warnings.catch_warnings():  # geopandas and GDAL say they cut the names
+        warnings.simplefilter("ignore")
+        frame.to_file(shp)
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(shp, date_column="event_before")
+    assert str(err.value).endswith(
+        "; name it with --date-column or dataset.date_column; a shapefile keeps only the first "
+        "10 characters of a column's name: 'event_befo' is likely 'event_before' so cut; give "
+        "--date-column event_befo"
+    )
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(shp, date_column="event_befo", id_column="last_run_id")
+    assert str(err.value) == (
+        f"{shp}: no id column 'last_run_id' (columns: uid, event_befo, last_run_i); a "
+        "shapefile keeps only the first 10 characters of a column's name: 'last_run_i' is "
+        "likely 'last_run_id' so cut; give --id-column last_run_i"
+    )
+    assert len(read_inventory(shp, date_column="event_befo", id_column="uid")) == 1
+
+    gpkg = tmp_path / "saved.gpkg"
+    frame.to_file(gpkg)
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(gpkg, date_column="event_before", id_column="fid")
+    assert str(err.value) == (
+        f"{gpkg}: no id column 'fid' (columns: uid, event_before, last_run_id); 'fid' is the "
+        "GeoPackage's own row id, not a column, and a GeoPackage saved again (QGIS, geopandas) "
+        "numbers its rows anew: give --id-column uid, the landslides' stable id in an "
+        "`inventory export`"
+    )

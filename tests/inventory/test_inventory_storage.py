@@ -265,6 +265,53 @@ def test_export_geojson_winds_rings_as_rfc_7946_says(inventory, candidates, squa
     assert [interior.is_ccw for interior in polygon.interiors] == [False]
 
 
+def test_exports_repeat_no_vertex_where_rounding_joins_two(inventory, candidates, tmp_path):
+    """Found on a GIS analyst's walk: vertices a few millimetres apart came out of the GeoJSON
+    export (7 decimals) and the CSV's WKT (6) as one position written twice in a row, where
+    the alert payloads, snapped first, had none. Both exports snap the footprint to the grid
+    they write, and it stays valid."""
+    from itertools import pairwise
+
+    import numpy as np
+    import pyproj
+    from conftest import CRS
+
+    # a square of about 110 m whose south-west corner is followed by a vertex 4 cm away,
+    # both within 5e-8 degrees of one point of the 1e-6 grid (so of the 1e-7 grid too)
+    lon, lat = 76.08, 11.48
+    ring = [
+        (lon - 3e-8, lat - 3e-8),
+        (lon + 1e-3, lat),
+        (lon + 1e-3, lat + 1e-3),
+        (lon, lat + 1e-3),
+        (lon + 3e-8, lat + 3e-8),
+    ]
+    to_utm = pyproj.Transformer.from_crs(4326, CRS, always_xy=True)
+    footprint = shapely.transform(
+        shapely.Polygon(ring), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
+    )
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(run_id, [RegionDetections("r", candidates=candidates([footprint]))])
+    (stored,) = inventory.landslides().geometry
+    assert len(stored.geoms[0].exterior.coords) == 6  # the two close vertices both kept
+
+    def repeats(polygon: shapely.Polygon) -> int:
+        coords = [tuple(c) for r in (polygon.exterior, *polygon.interiors) for c in r.coords]
+        return sum(a == b for a, b in pairwise(coords))
+
+    written = json.loads(inventory.export(tmp_path / "inventory.geojson").read_text())
+    raw = written["features"][0]["geometry"]["coordinates"]
+    assert [sum(a == b for a, b in pairwise(r)) for p in raw for r in p] == [0]
+    (polygon,) = shapely.geometry.shape(written["features"][0]["geometry"]).geoms
+    assert polygon.is_valid and len(polygon.exterior.coords) == 5
+    assert (lon, lat) in polygon.exterior.coords  # the two, on the grid point they round to
+
+    table = pd.read_csv(inventory.export(tmp_path / "inventory.csv"))
+    (polygon,) = shapely.from_wkt(table["wkt"].iloc[0]).geoms
+    assert repeats(polygon) == 0
+    assert polygon.is_valid and len(polygon.exterior.coords) == 5
+
+
 _EXPORT_ON_A_FULL_DISK = """
 import resource, sys
 from monitor.store.inventory import Inventory, InventoryError

@@ -378,3 +378,18 @@ def test_status_times_are_compared_at_the_precision_the_file_keeps(
     _edit_csv(table, {5: "candidate", 1: "dismissed"}, {1: minute})
     assert main(_args(config, "review", str(table))) == 0
     assert _statuses(config)[1] == "dismissed"
+
+
+def test_a_file_of_another_suffix_is_refused_naming_every_accepted_one(tmp_path: Path) -> None:
+    """Found on a GIS analyst's walk: a GeoPackage saved from the export was refused with
+    "(.csv or .geojson)", though `.json` is read too."""
+    from monitor.errors import BadInput
+    from monitor.ops.inventory_review import read_review_file
+
+    edited = tmp_path / "edited.gpkg"
+    edited.write_bytes(b"")
+    with pytest.raises(BadInput) as err:
+        read_review_file(edited)
+    assert str(err.value) == (
+        f"{edited}: unknown suffix '.gpkg'; give an `inventory export` file (.geojson, .json, .csv)"
+    )

@@ -999,3 +999,117 @@ def test_detections_are_valid_polygons_where_pixels_touch_at_a_corner(
     (geometry,) = polygons.geometry
     assert geometry.is_valid and geometry.geom_type == "MultiPolygon"
     assert geometry.area == pytest.approx(10_000.0, rel=0.05)  # simplified by 5 m, no more
+
+
+def _region_config(write_config, **region: object) -> Path:
+    """A configuration of one region (whose outline detect --stack does not read) with the
+    bundled ensemble's manifest."""
+    square = {"type": "Polygon", "coordinates": [[[9.8, 46.0], [10.0, 46.0], [10.0, 46.1],
+                                                  [9.8, 46.1], [9.8, 46.0]]]}  # fmt: skip
+    return write_config(
+        {
+            "model": {"manifest": str(DEFAULT_MANIFEST)},
+            "regions": [{"name": "valtellina", "geometry": square, **region}],
+        }
+    )
+
+
+def test_detections_carry_the_region_and_the_inventory_s_column_types(
+    stack_file, tmp_path, monkeypatch, write_config
+) -> None:
+    """Found on a GIS analyst's walk: detections.gpkg's `region` held the scene id, even with
+    `--config --region`, and its dates were TEXT and `suppressed` BOOLEAN where the inventory
+    declares DATE and INTEGER, so appending detections to the inventory in QGIS mismatched
+    fields."""
+    import sqlite3
+    from datetime import date
+
+    from monitor.ops.detect_stack import _write_detections
+    from monitor.store.landslides import LAYER, SCHEMA
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    config = _region_config(write_config)
+    out = tmp_path / "out"
+    # the configuration's one region counts as named
+    assert main(["detect", "--stack", str(stack_file), "--out", str(out), "--config",
+                 str(config), "-q"]) == 0  # fmt: skip
+    polygons = gpd.read_file(out / "detections.gpkg")
+    assert polygons["scene"].tolist() == ["hill"]
+    assert polygons["region"].tolist() == ["valtellina"]
+    bare = tmp_path / "bare"
+    assert main(["detect", "--stack", str(stack_file), "--out", str(bare), "-q"]) == 0
+    assert gpd.read_file(bare / "detections.gpkg")["region"].tolist() == [None]
+
+    def declared(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+        return {row[1]: row[2] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+    memory = sqlite3.connect(":memory:")
+    memory.executescript(SCHEMA)
+    inventory = declared(memory, LAYER)
+    written = declared(sqlite3.connect(out / "detections.gpkg"), "detections")
+    shared = sorted(set(written) & set(inventory) - {"fid", "geom"})
+    assert len(shared) == 22  # every column but the scene id: its region, attributes, filter
+    assert {c: written[c] for c in shared} == {c: inventory[c] for c in shared}
+    assert written["pre_date"] == written["event_before"] == "DATE"
+    assert written["suppressed"] == "INTEGER"
+
+    # the values as the inventory holds them: ISO dates, 0/1
+    frame = gpd.read_file(out / "detections.gpkg")
+    frame["pre_date"] = [date(2024, 8, 12)]
+    frame["event_before"] = ["2024-08-17"]
+    frame["suppressed"] = [True]
+    _write_detections(tmp_path / "dated", [frame], {})
+    rows = sqlite3.connect(tmp_path / "dated" / "detections.gpkg").execute(
+        "SELECT pre_date, event_before, post_date, suppressed, region FROM detections"
+    )
+    assert rows.fetchall() == [("2024-08-12", "2024-08-17", None, 1, "valtellina")]
+
+
+def _stack_two_zones_east(path: Path) -> Path:
+    """The hill and plain written in EPSG:32634, centred at 9.9° E 46° N: in UTM zone 32, two
+    zones west of its CRS's, where one of its square metres holds about 0.98 m² of zone 32."""
+    from affine import Affine
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, 32634, always_xy=True).transform(9.9, 46.0)
+    bands = hill_and_plain().bands()
+    h, w = bands.shape[1:]
+    west, north = round(x - w * 5.0), round(y + h * 5.0)
+    return _write(path, bands, crs="EPSG:32634", transform=Affine(10, 0, west, 0, -10, north))
+
+
+def test_areas_of_a_stack_in_another_utm_zone_are_the_inventory_s(
+    tmp_path, monkeypatch, write_config
+) -> None:
+    """Found on a GIS analyst's walk: a stack in EPSG:32634 at 9.9° E (two zones east of its
+    own) reported area_m2 1.7 % above the ground's and applied min_area_m2 to those areas,
+    with no word in summary.json. Its areas are now the area in the UTM zone of its centre, as
+    the inventory measures a landslide's, and so is the minimum area."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    path = _stack_two_zones_east(tmp_path / "in" / "z34_input.tif")
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(path), "--out", str(out), "-q"]) == 0
+    polygons = gpd.read_file(out / "detections.gpkg")
+    assert polygons.crs == "EPSG:32634"
+    (area,) = polygons["area_m2"]  # the scar: 100 pixels of 100 square metres of EPSG:32634
+    in_zone_32 = float(polygons.to_crs("EPSG:32632").area.iloc[0])
+    assert area == pytest.approx(in_zone_32, rel=1e-4)
+    assert area == pytest.approx(9822, abs=1)
+    (warning,) = json.loads((out / "summary.json").read_text())["scenes"]["z34"]["warnings"]
+    assert warning.startswith(
+        "its CRS (EPSG:32634) is not the UTM zone of its centre (EPSG:32632), where one of its "
+        "square metres measures 0.9822 m²: area_m2 and min_area_m2 are taken in EPSG:32632"
+    )
+
+    # a minimum the scar reaches in the stack's square metres, not in the ground's
+    config = _region_config(write_config, min_area_m2=9_900)
+    assert main(["detect", "--stack", str(path), "--out", str(out), "--config", str(config),
+                 "-q"]) == 0  # fmt: skip
+    assert gpd.read_file(out / "detections.gpkg").empty
+    assert json.loads((out / "summary.json").read_text())["scenes"]["z34"]["candidates"] == 0
