@@ -274,7 +274,6 @@ def test_exports_repeat_no_vertex_where_rounding_joins_two(inventory, candidates
 
     import numpy as np
     import pyproj
-    from conftest import CRS
 
     # a square of about 110 m whose south-west corner is followed by a vertex 4 cm away,
     # both within 5e-8 degrees of one point of the 1e-6 grid (so of the 1e-7 grid too)
@@ -286,7 +285,8 @@ def test_exports_repeat_no_vertex_where_rounding_joins_two(inventory, candidates
         (lon, lat + 1e-3),
         (lon + 3e-8, lat + 3e-8),
     ]
-    to_utm = pyproj.Transformer.from_crs(4326, CRS, always_xy=True)
+    # the candidates fixture's CRS (a conftest import is ambiguous under xdist's loadfile)
+    to_utm = pyproj.Transformer.from_crs(4326, candidates([]).crs, always_xy=True)
     footprint = shapely.transform(
         shapely.Polygon(ring), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1]))
     )
