@@ -15,8 +15,8 @@ outside ``--work``; a second run reuses the regions and scenes it finds there.
 
     OMP_NUM_THREADS=1 python bench/bench_fresh_regions.py --work runs/bench-fresh --draws 3
 
-About 20 minutes on 2 shared cores with 3 draws (42 regions: 2 minutes of simulation, 8 of
-writing 420 scenes, 10 of detection).
+About 22 minutes on 2 shared cores with 3 draws (42 regions: 2 minutes of simulation, 8 of
+writing 420 scenes, 12 of detection and scoring).
 """
 
 from __future__ import annotations
@@ -91,6 +91,12 @@ def chain(work: Path, name: str, manifest: Path) -> dict[str, Any]:
     return report
 
 
+def _figure(value: float | None, spec: str) -> str:
+    """A figure of the chain report, "-" where its denominator was 0 (the report's null: no
+    look-alike-only scene, no positive or flagged pixel)."""
+    return "-" if value is None else format(value, spec)
+
+
 def _recall(block: dict[str, Any], size: str) -> str:
     found, total = block["recall_by_size"][size]
     return f"{found / total:.2f} ({found}/{total})" if total else "-"
@@ -128,10 +134,11 @@ def main() -> int:
             cells = [_recall(block, s) for s in ("<0.1 ha", "0.1-0.5 ha", "0.5-1 ha", ">=1 ha")]
             print(
                 f"| {name} ({block['scenes']}, {block['area_km2']:.1f} km²) | {label} | "
-                f"{' | '.join(cells)} | {block['false_per_100km2']:.1f} | "
-                f"{block['false_large_per_100km2']:.1f} | "
-                f"{alike.get('false_per_100km2', float('nan')):.1f} "
-                f"({report['look_alike_only']['scenes']} scenes) | {block['pixel_f1']:.2f} |"
+                f"{' | '.join(cells)} | {_figure(block['false_per_100km2'], '.1f')} | "
+                f"{_figure(block['false_large_per_100km2'], '.1f')} | "
+                f"{_figure(alike.get('false_per_100km2'), '.1f')} "
+                f"({report['look_alike_only']['scenes']} scenes) | "
+                f"{_figure(block['pixel_f1'], '.2f')} |"
             )
     print(f"({time.perf_counter() - started:.0f} s in all; OMP_NUM_THREADS="
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')})")  # fmt: skip

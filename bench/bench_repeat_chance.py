@@ -1,15 +1,19 @@
 """How often the second look's radar test repeats a change that is not there: on unchanged
 speckle, the share of the pixels that Sentinel-1 dating flags (one post-window scene past
 ``SINGLE_SCENE_Z``) whose ``s1_changed_scenes`` count reaches 2 (``radar-repeat``,
-monitor.pipeline.dating), by the number of scenes in the post window.
+monitor.pipeline.dating), by the number of scenes in the post window; and how many objects of
+``--object`` × ``--object`` pixels tiling the field the dating confirms (``radar-repeat``,
+:func:`monitor.pipeline.dating.object_dating`, no optical view): an object whose pixels chance
+flags at least half of ("Sentinel-1 saw it") and counts as repeated.
 
 The archive's own dating (``monitor.sources.archive_composite.radar_dating``) runs on gamma
 speckle of ``IW_GRD_ENL`` looks: a baseline of 10 scenes, post windows of 2 to 10 scenes (a
 30-day window holds about 5 with one satellite and both passes, 10 with two), the post
-composite the mean of the last scene of each of two tracks. Every pixel is unchanged, so every
-flag and every repeat is chance. Seeded; a few seconds.
+composite the mean of the last scene of each of two tracks; 15 to 30 scenes, as two satellites
+over several overlapping orbits or a longer ``post_days`` give. Every pixel is unchanged, so
+every flag, every repeat and every confirmation is chance. Seeded; a few seconds.
 
-    .venv/bin/python bench/bench_repeat_chance.py [--size 400]
+    .venv/bin/python bench/bench_repeat_chance.py [--size 400] [--object 40]
 """
 
 from __future__ import annotations
@@ -19,18 +23,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.change_statistics import IW_GRD_ENL
+from monitor.pipeline.dating import object_dating
 from monitor.sources.archive_composite import radar_dating
 
 PRE_SCENES = 10
 TRACKS = 2
 
 
-def chance_shares(post_scenes: int, size: int, seed: int = 0) -> tuple[float, float]:
-    """The share of unchanged pixels flagged, and of those the share counted as repeated."""
+def chance_shares(
+    post_scenes: int, size: int, seed: int = 0, object_px: int = 40
+) -> tuple[float, float, int, int]:
+    """The share of unchanged pixels flagged, of those the share counted as repeated, and how
+    many of the ``object_px``-square objects tiling the field are confirmed (of how many)."""
     rng = np.random.default_rng(seed)
 
     def db(n: int) -> np.ndarray:
@@ -49,18 +58,47 @@ def chance_shares(post_scenes: int, size: int, seed: int = 0) -> tuple[float, fl
         post[-TRACKS:].mean(0),
     )
     flagged = np.isfinite(dating.first_changed)
-    return float(flagged.mean()), float((dating.changed_count[flagged] >= 2).mean())
+    plane = ("y", "x")
+    nothing = np.full((size, size), np.nan)
+    stack = xr.Dataset(
+        {
+            "s1_first_changed": (plane, dating.first_changed),
+            "s1_last_unchanged": (plane, dating.last_unchanged),
+            "s1_changed_scenes": (plane, dating.changed_count.astype(np.float64)),
+            "s1_count_post": (plane, np.full((size, size), float(TRACKS))),
+            "s2_first_changed": (plane, nothing),  # no optical view: radar alone confirms
+            "s2_last_unchanged": (plane, nothing),
+            "s2_clear_post": (plane, np.zeros((size, size))),
+        }
+    )
+    per_side = size // object_px
+    rows, cols = np.mgrid[0:size, 0:size] // object_px
+    labels = np.where((rows < per_side) & (cols < per_side), rows * per_side + cols + 1, 0)
+    index = np.arange(1, per_side**2 + 1)
+    confirmed = object_dating(stack, labels, index)["confirmation"]
+    return (
+        float(flagged.mean()),
+        float((dating.changed_count[flagged] >= 2).mean()),
+        sum(c == "radar-repeat" for c in confirmed),
+        len(index),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", type=int, default=400, help="pixels per side (default 400)")
+    p.add_argument("--object", type=int, default=40, help="object side in pixels (default 40)")
     args = p.parse_args(argv)
-    print("| post-window scenes | unchanged pixels flagged | of those, counted as repeated |")
-    print("| --- | --- | --- |")
-    for m in (2, 3, 5, 10):
-        flagged, repeated = chance_shares(m, args.size)
-        print(f"| {m} | {flagged:.3f} | {repeated:.3f} |")
+    if not 0 < args.object <= args.size:
+        p.error(f"--object {args.object}: between 1 and --size ({args.size})")
+    print(
+        "| post-window scenes | unchanged pixels flagged | of those, counted as repeated | "
+        f"{args.object} × {args.object} px objects confirmed (radar-repeat) |"
+    )
+    print("| --- | --- | --- | --- |")
+    for m in (2, 3, 5, 10, 15, 20, 30):
+        flagged, repeated, confirmed, objects = chance_shares(m, args.size, object_px=args.object)
+        print(f"| {m} | {flagged:.3f} | {repeated:.3f} | {confirmed} of {objects} |")
     return 0
 
 

@@ -231,7 +231,7 @@ def find_stacks(path: Path) -> list[Path]:
 
 
 # A stack's pixel areas may differ this much from the ground's at its centre: 0.2 % at the edge
-# of a UTM zone at the equator (pyproj areal scale 1.0020), 108 % for Web Mercator at 46 degrees.
+# of a UTM zone at the equator (pyproj areal scale 1.0020), 107 % for Web Mercator at 46 degrees.
 _AREAL_SCALE_TOLERANCE = 0.05
 # A stack's square metre that differs more than this from its UTM zone's (a stack in another
 # zone) is said in its warnings; the areas are taken in that zone whatever the difference.

@@ -150,7 +150,7 @@ def detect(
     area_scale: float = 1.0,
 ) -> Detection:
     """The chain on one stack; ``area_scale`` is :func:`monitor.pipeline.vectorise.vectorise`'s
-    (the square metres of ground one square unit of the stack's CRS holds). Raises
+    (the square metres of the area's UTM zone one square unit of the stack's CRS holds). Raises
     :class:`monitor.pipeline.setting.NoUsableSetting` when the stack supports none of the
     model's settings."""
     choice = choose_setting(stack, model.settings, policy)

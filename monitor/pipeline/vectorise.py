@@ -250,8 +250,9 @@ def vectorise(
     of a boolean ``radar_drop`` variable (the forest backscatter-drop test,
     :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
     minimum area are detected whatever their probability, with the setting ``S1``.
-    ``area_scale`` is the square metres of ground one square unit of the grid's CRS holds
-    (1.0: a region's own UTM grid): ``area_m2`` and the minimum area are in those square metres.
+    ``area_scale`` is the square metres of the UTM zone the inventory measures in (that of
+    the area's centre) that one square unit of the grid's CRS holds (1.0: a region's own UTM
+    grid): ``area_m2`` and the minimum area are in those square metres.
     """
     crs = stack.rio.crs.to_string()  # "EPSG:326xx" where the CRS has an EPSG code
     probability = prediction["probability"].values.astype(np.float64)
