@@ -13,10 +13,10 @@ retried with backoff (``Retry-After`` in seconds is honoured as a lower bound, u
 policy's ``max_delay_s``); any other answer (a 4xx: the receiver refuses this payload; a 3xx
 redirect, which is not followed) is permanent and the alert becomes ``dead``.
 
-The webhook's ``timeout_s`` bounds connecting, each wait for more of the answer's status line
-and headers, and the answer as a whole: status and headers complete later than ``timeout_s``
-after the POST began count as a timeout. The body of a 2xx is not read; that of another answer
-only for its error text (at most 4 KiB), and only until then.
+The webhook's ``timeout_s`` bounds the answer as a whole: status and headers not complete
+``timeout_s`` after the POST began are a timeout (the wait ends then, whatever the receiver
+still sends). The body of a 2xx is not read; that of another answer only for its error text
+(at most 4 KiB), and only until then.
 
 An error names the webhook and its ``scheme://host[:port]``, never the url's path or query:
 Slack, Teams and many others carry the token that lets anyone post in the url's path, and
@@ -31,11 +31,14 @@ import hashlib
 import hmac
 import logging
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
+from html import unescape
 from importlib import metadata
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import jsonschema
 import requests
@@ -115,16 +118,24 @@ def _without_paths(text: str, urls: Sequence[str | None]) -> str:
     """``text`` with every one of ``urls``, and each one's path and query, replaced (in one
     pass) by what :func:`_shown` shows of it: as written, percent-decoded, with each ``/``
     escaped as ``\\/`` (as PHP's json_encode writes a string), in any case (an error page may
-    upper-case what it echoes)."""
+    upper-case what it echoes), HTML entities read first (``&amp;`` in an HTML page's echo). The
+    query goes with or without its ``?``, and alone each query value of
+    :data:`_SECRET_VALUE_CHARS` characters or more and each path segment of
+    :data:`_SECRET_SEGMENT_CHARS` or more: a receiver may echo the signature of a Teams or Logic
+    Apps url (``sig=``) or a Slack token without the rest."""
     pieces: dict[str, str] = {}  # lower-cased form -> what is shown instead
     for url in filter(None, urls):
         parts = urlsplit(url)
         query = f"?{parts.query}" if parts.query else ""
+        alone = [v for _, v in parse_qsl(parts.query) if len(v) >= _SECRET_VALUE_CHARS]
+        alone += [s for s in parts.path.split("/") if len(s) >= _SECRET_SEGMENT_CHARS]
         for piece, shown in (
             (url, _shown(url)),
             (parts.path + query, _HIDDEN),
             (parts.path, _HIDDEN),
             (query, _HIDDEN),
+            (parts.query, _HIDDEN),
+            *((value, _HIDDEN) for value in alone),
         ):
             for written in (piece, unquote(piece)):
                 if written not in ("", "/"):
@@ -136,10 +147,14 @@ def _without_paths(text: str, urls: Sequence[str | None]) -> str:
         )
         # a match whose lower case is not a key (a letter whose case folds otherwise) is a
         # piece of a path all the same: hidden
-        text = found.sub(lambda match: pieces.get(match.group().lower(), _HIDDEN), text)
+        text = found.sub(lambda match: pieces.get(match.group().lower(), _HIDDEN), unescape(text))
     return _WITH_URL.sub(rf"\g<1>{_HIDDEN}", text)
 
 
+# a query value or path segment this long is hidden wherever an answer echoes it alone (a
+# signature, a token); shorter ones (a Slack workspace id, a path word) are left
+_SECRET_VALUE_CHARS = 8
+_SECRET_SEGMENT_CHARS = 16
 _ANY_URL = re.compile(r"\bhttps?://\S+", re.IGNORECASE)
 # urllib3's "Retrying (...) after connection broken by '...': /path?query"
 _RETRYING_PATH = re.compile(r"(: )/\S*$")
@@ -204,6 +219,38 @@ def _excerpt(response: requests.Response, deadline: float) -> bytes:
     return bytes(read[:_EXCERPT_BYTES])
 
 
+def _by_deadline(deadline: float, post: Callable[[], requests.Response]) -> requests.Response:
+    """``post()``'s answer (its status and headers) if it comes by ``deadline``
+    (:func:`time.monotonic`), else a :class:`requests.Timeout`. requests bounds each read of
+    the socket, not their sum: a receiver that sent a header line just within ``timeout_s``,
+    again and again, held the delivery (and the run lock) as long as it pleased. The POST runs
+    in a daemon thread; one past the deadline is left to finish on its own (its answer closed
+    when it comes), and the alert is retried as after any timeout."""
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["response"] = post()
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome["error"] = exc
+        done.set()
+        if abandoned.is_set() and "response" in outcome:
+            outcome["response"].close()
+
+    threading.Thread(target=run, name="webhook-post", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        abandoned.set()
+        if done.is_set() and "response" in outcome:  # it came as the wait ended
+            outcome["response"].close()
+        raise requests.Timeout("no complete status and headers within the webhook's timeout_s")
+    if "error" in outcome:
+        raise outcome["error"]
+    response: requests.Response = outcome["response"]
+    return response
+
+
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
     # ASCII digits only: isdigit() also takes '²', which float() refuses
@@ -258,14 +305,17 @@ class WebhookSender:
         }
         deadline = time.monotonic() + timeout_s
         try:
-            response = self.session.post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=timeout_s,  # connecting, and each read of the status and headers
-                allow_redirects=False,
-                verify=str(ca_file) if ca_file is not None else True,
-                stream=True,  # the body is read by _excerpt, until the deadline
+            response = _by_deadline(
+                deadline,
+                lambda: self.session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout_s,  # connecting, and each read of the status and headers
+                    allow_redirects=False,
+                    verify=str(ca_file) if ca_file is not None else True,
+                    stream=True,  # the body is read by _excerpt, until the deadline
+                ),
             )
         except requests.RequestException as exc:
             sent = exc.request.url if exc.request is not None else None
@@ -287,14 +337,8 @@ class WebhookSender:
             self._judge(response, url, deadline)
 
     def _judge(self, response: requests.Response, url: str, deadline: float) -> None:
-        """Return where ``response`` is a success in time, else raise its DeliveryError."""
+        """Return where ``response`` is a success, else raise its DeliveryError."""
         name, code = self.settings.name, response.status_code
-        if time.monotonic() > deadline:
-            # headers that trickled in, each within the read timeout: as slow as no answer
-            raise DeliveryError(
-                f"webhook {name!r} ({_origin(url)}): its answer (HTTP {code}) took longer than "
-                f"its timeout_s of {self.settings.timeout_s:g} s; it is sent again later"
-            )
         if 200 <= code < 300:
             return  # its body, unread, tells nothing more
         # a receiver's 404 page may echo the path ("Cannot POST /services/T0/B0/...")
