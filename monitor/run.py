@@ -261,19 +261,36 @@ def _evaluate(
 
 
 def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
-    """:func:`detect_region`, with any failure turned into a ``failed`` result."""
+    """:func:`detect_region`, with any failure logged and turned into a ``failed`` result (the
+    serial path)."""
     start = time.perf_counter()
     try:
         return detect_region(config, region, run_date)
     except Exception as exc:
-        # The region's data do not fit, or the source refuses the region (too large, beyond
-        # an asset's latitudes): the message says why and what to change.
-        if isinstance(exc, ArchiveError | AssetCoverageError | RegionTooLarge):
-            log.error("region %s failed: %s", region.name, exc)
-        else:
-            log.exception("region %s failed", region.name)
+        _log_failure(region.name, exc, "failed")
         seconds = {"failed": time.perf_counter() - start}
         return RegionResult.failed(region.name, run_date, exc, seconds)
+
+
+def _detect_or_raise(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
+    """:func:`detect_region` as an executor's task: a failure is logged where it happened and
+    raised, so that the executor may run the region again (Dask's ``retries``); the main process
+    records the failure that remains (:func:`_detect_all`)."""
+    try:
+        return detect_region(config, region, run_date)
+    except Exception as exc:
+        _log_failure(region.name, exc, "raised on a worker")
+        raise
+
+
+def _log_failure(region: str, exc: Exception, what: str) -> None:
+    # The region's data do not fit, or the source refuses the region (too large, beyond an
+    # asset's latitudes): the message says why and what to change. Any other error (a bug)
+    # keeps its traceback.
+    if isinstance(exc, ArchiveError | AssetCoverageError | RegionTooLarge):
+        log.error("region %s %s: %s", region, what, exc)
+    else:
+        log.error("region %s %s", region, what, exc_info=exc)
 
 
 # --------------------------------------------------------------------------- the run
@@ -329,13 +346,14 @@ def _detect_all(
                 bar.update()
         else:
             futures: dict[Future[RegionResult], RegionConfig] = {
-                executor.submit(_detect_safely, config, region, run_date): region for region in todo
+                executor.submit(_detect_or_raise, config, region, run_date): region
+                for region in todo
             }
             for future in as_completed(futures):
                 region = futures[future]
                 try:
                     results[region.name] = future.result()
-                except Exception as exc:  # the worker died, or the task could not run
+                except Exception as exc:  # it raised every time, its worker died, or no worker
                     results[region.name] = RegionResult.failed(region.name, run_date, exc)
                 log_result(results[region.name])
                 bar.update()

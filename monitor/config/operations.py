@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _CRONTAB_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_MIN_WORKER_MEMORY = 2**20  # dask.memory_limit's least size (bytes)
 
 
 # --------------------------------------------------------------------------- schedule
@@ -254,13 +255,23 @@ class DaskSettings(StrictModel):
         None, ge=1, description="local cluster: worker processes (default: one per core)"
     )
     threads_per_worker: int = Field(1, ge=1, description="local cluster: threads per worker")
-    memory_limit: str = Field(
-        "auto", description="local cluster: memory limit per worker ('4GiB', 'auto')"
+    memory_limit: str | int | None = Field(
+        "auto",
+        description=(
+            "local cluster: memory limit per worker: 'auto' (Dask's share of this machine's "
+            "memory), a size Dask's parse_bytes reads ('4GiB', '500MB', a number of bytes; at "
+            "least 1 MiB), or 0 or null for no limit"
+        ),
     )
     dashboard: bool = Field(
         False, description="local cluster: serve the dashboard on 127.0.0.1:8787 (loopback only)"
     )
-    connect_timeout_s: float = Field(30.0, gt=0, description="timeout to reach the scheduler")
+    connect_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="seconds that connecting to scheduler_address may take in all, Dask's "
+        "handshake included",
+    )
     retries: int = Field(
         0,
         ge=0,
@@ -278,6 +289,30 @@ class DaskSettings(StrictModel):
             "or a remote scheduler's were stopped) before they are recorded failed"
         ),
     )
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_size(cls, value: object) -> str | int | None:
+        # checked with the file, not once the run has started its cluster (a ValueError that
+        # named nothing); a size becomes bytes, which Dask takes as they are
+        if value == "auto":
+            return "auto"
+        if value is None or (value in (0, "0") and not isinstance(value, bool)):
+            return None  # Dask's own meaning of None and 0: no limit
+        usage = "give auto, a size such as 4GiB or 500MB, or 0 or null for no limit"
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"{value!r} is not a size; {usage}")
+        from dask.utils import parse_bytes  # here: a size is rare, the CLI's start is not
+
+        try:
+            size = parse_bytes(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a size Dask reads; {usage}") from None
+        # a worker under 1 MiB is paused at once; and parse_bytes reads "0.5" as 0 bytes and
+        # "" as 1, which Dask would take for a share of the memory
+        if size < _MIN_WORKER_MEMORY:
+            raise ValueError(f"{value!r} is under 1 MiB, too little for a worker; {usage}")
+        return size
 
     @model_validator(mode="after")
     def _address_enables(self) -> DaskSettings:

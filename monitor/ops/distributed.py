@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 # The settings live with the configuration, which never imports ops; re-exported here.
@@ -60,19 +62,17 @@ class NoWorkersError(RuntimeError):
 @contextmanager
 def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[Client]:
     """A client of the configured cluster: the scheduler at ``scheduler_address``, or a local
-    cluster started for the duration of the block (and closed after it)."""
+    cluster started for the duration of the block (and closed after it).
+
+    A scheduler that does not complete the connection within ``connect_timeout_s``, or an
+    address that answers as something else, is a :class:`ConnectionError` naming
+    ``dask.scheduler_address``; nothing of the attempt is left running. The local cluster's
+    workers log as this process does (:func:`_stream_logging`)."""
     from distributed import Client, LocalCluster
 
     if settings.scheduler_address:
         log.info("connecting to the Dask scheduler at %s", settings.scheduler_address)
-        try:
-            client = Client(settings.scheduler_address, timeout=settings.connect_timeout_s)
-        except OSError as exc:
-            raise ConnectionError(
-                f"dask.scheduler_address: cannot reach the Dask scheduler at "
-                f"{settings.scheduler_address} within {settings.connect_timeout_s:.0f} s: {exc}"
-            ) from exc
-        with client:
+        with _connect(settings.scheduler_address, settings.connect_timeout_s) as client:
             yield client
         return
     workers = settings.local_workers(n_tasks)
@@ -97,7 +97,110 @@ def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[
         ) as cluster,
         Client(cluster) as client,
     ):
+        if (logs := _stream_logging()) is not None:
+            # on every worker, and on one the nanny starts again after its worker died
+            client.register_plugin(_worker_logging_plugin(logs))
         yield client
+
+
+@dataclass(frozen=True)
+class _StreamLogging:
+    """The root logger's level and its console handlers (format, level, filters), which the
+    local cluster's worker processes repeat: a worker's own root logger has no handler, so the
+    monitor's lines there came out bare (Python's last-resort handler: no time, level or logger)
+    and its INFO lines not at all."""
+
+    level: int
+    handlers: tuple[tuple[str, logging.Formatter | None, int, tuple[Any, ...]], ...]
+
+
+def _stream_logging() -> _StreamLogging | None:
+    """This process's console logging, or None where it logs to no console (a library user,
+    pytest's capture): the workers are then left as Dask starts them."""
+    root = logging.getLogger()
+    consoles = {id(sys.stderr): "stderr", id(sys.__stderr__): "stderr"}
+    consoles |= {id(sys.stdout): "stdout", id(sys.__stdout__): "stdout"}
+    handlers = tuple(
+        (consoles[id(h.stream)], h.formatter, h.level, tuple(h.filters))
+        for h in root.handlers
+        if type(h) is logging.StreamHandler and id(h.stream) in consoles
+    )
+    return _StreamLogging(root.level, handlers) if handlers else None
+
+
+def _repeat_logging(logs: _StreamLogging) -> None:
+    """In a worker process: the root logger as :func:`_stream_logging` found it in the main
+    process, writing to this process's console (a local worker's is the main process's)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for stream, formatter, level, filters in logs.handlers:
+        handler = logging.StreamHandler(sys.stdout if stream == "stdout" else sys.stderr)
+        handler.setFormatter(formatter)
+        handler.setLevel(level)
+        for one in filters:
+            handler.addFilter(one)
+        root.addHandler(handler)
+    root.setLevel(logs.level)
+
+
+def _worker_logging_plugin(logs: _StreamLogging) -> Any:
+    """A Dask worker plugin that runs :func:`_repeat_logging` on each worker as it starts."""
+    # distributed is imported only once a cluster is wanted, so the class is made here; Dask
+    # pickles it by value, and _repeat_logging by reference (this module, on the worker)
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class WorkerLogging(WorkerPlugin):
+        name = "landslide-monitor-logging"
+
+        def setup(self, worker: object) -> None:
+            _repeat_logging(logs)
+
+    return WorkerLogging()
+
+
+def _connect(address: str, seconds: float) -> Client:
+    """A started client of the scheduler at ``address``, within ``seconds`` in all, or a
+    :class:`ConnectionError` naming ``dask.scheduler_address`` (the half-open client closed).
+
+    Client's own ``timeout`` bounds the TCP connect alone: a peer that accepts the connection
+    and then says nothing (a scheduler stopped with SIGSTOP, its dashboard's port, a plain HTTP
+    server) held the handshake that follows forever. So the whole start gets the deadline:
+    distributed's ``sync`` cancels the start coroutine after ``callback_timeout``, and returns
+    to this thread at the deadline whatever the start does meanwhile."""
+    from distributed import Client
+
+    started: list[Client] = []
+
+    class _DeadlineClient(Client):
+        def start(self, **kwargs: Any) -> None:
+            started.append(self)  # Client() raises without returning it: kept to close it
+            super().start(callback_timeout=seconds, **kwargs)
+
+    try:
+        return _DeadlineClient(address, timeout=seconds)
+    except BaseException as exc:
+        for client in started:  # its IO loop thread and connections, stopped
+            with contextlib.suppress(Exception):
+                client.close(timeout=seconds)
+        if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: not a connection problem
+            raise
+        where = "the scheduler's own address (tcp://host:8786 by default)"
+        if isinstance(exc, OSError):  # TimeoutError too: the deadline, or the TCP connect's
+            timed_out = isinstance(exc, TimeoutError)
+            detail = "no Dask scheduler completed the connection" if timed_out else exc
+            message = (
+                f"cannot reach the Dask scheduler at {address} within {seconds:g} s "
+                f"(dask.connect_timeout_s): {detail}; check that the scheduler runs and that "
+                f"the address is {where}, not its dashboard's or another service's"
+            )
+        else:  # Dask read another service's greeting as a message (3 EiB to allocate, ...)
+            message = (
+                f"{address} did not answer as a Dask scheduler ({type(exc).__name__}: {exc}); "
+                f"it may not be a Dask scheduler: give {where}, not its dashboard's or another "
+                "service's"
+            )
+        raise ConnectionError(f"dask.scheduler_address: {message}") from exc
 
 
 @contextmanager
@@ -114,7 +217,8 @@ def dask_executor(
     Tasks are submitted impure (every submission runs), with ``retries`` from the settings (a
     task that raised is run again; a dead worker's task is the scheduler's allowed-failures).
     ``worker_setup`` (an importable function) runs once on every worker first, e.g. to
-    configure logging or initialise a client library in the worker processes. A task still
+    initialise a client library in the worker processes (a local cluster's workers log as this
+    process does already, :func:`dask_client`). A task still
     waiting once the scheduler has had no worker for ``no_workers_timeout_s`` fails with
     :class:`NoWorkersError`.
     """

@@ -29,6 +29,7 @@ landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -72,6 +73,8 @@ SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
 )
 TAIL_DAYS = 30  # runs continue this long after the last counted event
 
+log = logging.getLogger(__name__)
+
 
 def run_dates(first: date, last: date, every: int) -> list[date]:
     """Every ``every`` days from ``first`` up to and including ``last``; :class:`BadInput`
@@ -93,7 +96,15 @@ def run_season(
     deliver_alerts: bool = True,
     on_run: Callable[[RunSummary], None] | None = None,
 ) -> list[RunSummary]:
-    """One run per date, in order (a date already run is run again, as the CLI would)."""
+    """One run per date, in order (a date already run is run again, as the CLI would), each
+    region after the other in this process: the ``dask:`` section is not used here (logged)."""
+    if config.dask.enabled:
+        # a season is scored on the archive, where Dask does not pay on few cores
+        # (docs/operations.md); said, so that a configured cluster is not thought to be in use
+        log.warning(
+            "dask: `season` runs the regions one after the other in this process; the dask: "
+            "section applies to `run` (and the scheduler's runs)"
+        )
     summaries = []
     for day in dates:
         summary = run_once(config, day, deliver_alerts=deliver_alerts, progress=False)

@@ -22,7 +22,8 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +44,7 @@ from monitor.sources.archive_composite import (
     TRUE_COLOUR,
     RadarOptions,
     S2Composite,
+    UnreadableArray,
     pass_dates,
     read_static,
     s1_composites,
@@ -94,7 +96,7 @@ _MOVED = (
 
 
 class ArchiveError(LookupError):
-    """The archive lacks a region, or a region's files are missing or inconsistent."""
+    """The archive lacks a region, or a region's files are missing, inconsistent or damaged."""
 
 
 # ------------------------------------------------------------------------------------ read
@@ -335,7 +337,9 @@ class ArchiveSource:
             clear = np.zeros((len(s2), 0, 0), bool)
         else:
             window = slice(row0, row1), slice(col0, col1)
-            clear = s2_composite(region.root, s2, *window, self.cloud_mask, "latest").obs_clear
+            with _damaged_files_named(region):
+                latest = s2_composite(region.root, s2, *window, self.cloud_mask, "latest")
+            clear = latest.obs_clear
         transform = grid.transform * Affine.translation(col0, row0)
         shape = clear.shape[1:]
         for key, day, footprint in zip(events.index, events["event_date"], footprints, strict=True):
@@ -393,23 +397,26 @@ class ArchiveSource:
         grid = region_grid(area.geometry)
         ys, xs = self._window_slices(region, grid)
         scenes = self._scenes(area, pre, post)
-        static = read_static(region.root, ys, xs, grid.res)
         post_how: S2Composite = "latest" if compositing.mode == "monitoring" else "greenest"
-        optical = {
-            "pre": s2_composite(region.root, scenes.s2_pre, ys, xs, self.cloud_mask),
-            "post": s2_composite(region.root, scenes.s2_post, ys, xs, self.cloud_mask, post_how),
-        }
-        radar = s1_composites(
-            region.root,
-            {"pre": scenes.s1_pre, "post": scenes.s1_post},
-            static,
-            look_azimuth={t["track"]: t["look_azimuth_deg"] for t in region.meta["tracks"]},
-            res=region.grid.res,
-            options=RadarOptions(
-                self.terrain_model, self.layover_shadow_buffer_m, self.incidence_range_deg
-            ),
-            compositing=compositing,
-        )
+        with _damaged_files_named(region):
+            static = read_static(region.root, ys, xs, grid.res)
+            optical = {
+                "pre": s2_composite(region.root, scenes.s2_pre, ys, xs, self.cloud_mask),
+                "post": s2_composite(
+                    region.root, scenes.s2_post, ys, xs, self.cloud_mask, post_how
+                ),
+            }
+            radar = s1_composites(
+                region.root,
+                {"pre": scenes.s1_pre, "post": scenes.s1_post},
+                static,
+                look_azimuth={t["track"]: t["look_azimuth_deg"] for t in region.meta["tracks"]},
+                res=region.grid.res,
+                options=RadarOptions(
+                    self.terrain_model, self.layover_shadow_buffer_m, self.incidence_range_deg
+                ),
+                compositing=compositing,
+            )
         layers = stack_layers(static, optical, radar)
         counts = {
             "s2_clear_pre": optical["pre"].clear_count,
@@ -455,6 +462,23 @@ class ArchiveSource:
                 f"(archive holds {span})"
             )
         return scenes
+
+
+@contextmanager
+def _damaged_files_named(region: _Region) -> Iterator[None]:
+    """An array of ``region`` that cannot be read, as an :class:`ArchiveError` naming its file
+    and what mends it (the reader's error named neither the array nor the region)."""
+    try:
+        yield
+    except UnreadableArray as exc:
+        key, why = exc.args
+        raise ArchiveError(
+            f"region {region.name!r}: {region.path / 'data.zarr' / key} cannot be read ({why}): "
+            "the file is damaged; rebuild the region: a simulated one by deleting "
+            f"{region.path} and running `landslide-monitor archive build --config ...` (which "
+            "skips a region still there), one of real exports by writing it again with "
+            "RegionWriter (docs/archive.md)"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ __all__ = [
     "RadarOptions",
     "S2Composite",
     "Static",
+    "UnreadableArray",
     "last_valid_per_track",
     "newest_scene",
     "optical_dating",
@@ -67,9 +68,32 @@ __all__ = [
 TRUE_COLOUR = [2, 1, 0]  # B4, B3, B2 of models.feature_stack.S2_BANDS: red, green, blue
 
 
+class UnreadableArray(RuntimeError):
+    """An array of a region's group whose stored bytes cannot be read or decoded (a damaged or
+    truncated chunk file, an unreadable one); ``args``: the array's path in the group and what
+    the reader said. :class:`~monitor.sources.archive.ArchiveSource` reports it as its
+    ``ArchiveError``, naming the file (this module cannot import that error: that module
+    imports this one)."""
+
+
 def _array(root: zarr.Group, key: str) -> zarr.Array:
     """The array ``key`` of a region's group (the layout of ``docs/archive.md``)."""
     return cast(zarr.Array, root[key])
+
+
+def _read(array: zarr.Array, selection: tuple[Any, ...], *, orthogonal: bool = False) -> np.ndarray:
+    """``array[selection]`` (by :meth:`zarr.Array.get_orthogonal_selection` where
+    ``orthogonal``), read into memory; :class:`UnreadableArray` where its chunks cannot be.
+
+    Every read of a region's arrays comes here: a codec's error ("Zstd decompression error:
+    invalid input data", a Blosc one) or a chunk of the wrong size named neither the array
+    nor the region."""
+    try:
+        if orthogonal:
+            return np.asarray(array.get_orthogonal_selection(selection))
+        return np.asarray(array[selection])
+    except (OSError, RuntimeError, ValueError) as exc:  # the codecs' errors, a short chunk's
+        raise UnreadableArray(array.path, f"{type(exc).__name__}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -97,7 +121,7 @@ def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
         slice(ys.start - pad_y.start, ys.start - pad_y.start + height),
         slice(xs.start - pad_x.start, xs.start - pad_x.start + width),
     )
-    dem_padded = np.asarray(_array(root, "static/elevation")[pad_y, pad_x], np.float32)
+    dem_padded = np.asarray(_read(_array(root, "static/elevation"), (pad_y, pad_x)), np.float32)
     slope_p, aspect_p = slope_aspect(dem_padded, res)
     return Static(
         ys,
@@ -105,9 +129,9 @@ def read_static(root: zarr.Group, ys: slice, xs: slice, res: float) -> Static:
         elevation=dem_padded[inner],
         slope=slope_p[inner],
         aspect=aspect_p[inner],
-        landcover=np.asarray(_array(root, "static/landcover")[ys, xs]),
-        canopy_height=np.asarray(_array(root, "static/canopy_height")[ys, xs], np.float32),
-        kg_climate=np.asarray(_array(root, "static/kg_climate")[ys, xs], np.float32),
+        landcover=_read(_array(root, "static/landcover"), (ys, xs)),
+        canopy_height=np.asarray(_read(_array(root, "static/canopy_height"), (ys, xs)), np.float32),
+        kg_climate=np.asarray(_read(_array(root, "static/kg_climate"), (ys, xs)), np.float32),
     )
 
 
@@ -157,7 +181,7 @@ def _scenes(array: zarr.Array, idx: np.ndarray, *window: slice) -> np.ndarray:
     where they are not that whole block in order (a window's scenes usually are: the catalog
     is chronological), as picking copies every byte."""
     lo, hi = int(idx.min()), int(idx.max()) + 1
-    block = np.asarray(array[(slice(lo, hi), *window)])
+    block = _read(array, (slice(lo, hi), *window))
     return block if np.array_equal(idx, np.arange(lo, hi)) else block[idx - lo]
 
 
@@ -200,7 +224,7 @@ def s2_composite(
     )
     refl = _scenes(_array(root, "s2/reflectance"), idx, slice(None), py, px)
     prob = _scenes(_array(root, "s2/cloud_probability"), idx, py, px)
-    water = np.asarray(_array(root, "static/landcover")[py, px]) == WATER
+    water = _read(_array(root, "static/landcover"), (py, px)) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]
     masked = masked[(..., *inner)]
@@ -291,7 +315,7 @@ def _track_corrections(
     geometry = {}
     correction = {}
     for t in tracks:
-        theta = np.asarray(_array(root, "s1/angle")[t, static.ys, static.xs], np.float32)
+        theta = np.asarray(_read(_array(root, "s1/angle"), (t, static.ys, static.xs)), np.float32)
         geometry[t] = track_geometry(static.slope, static.aspect, theta, look_azimuth[t])
         correction[t] = flattening_correction_db(
             geometry[t], model, buffer_m=options.layover_shadow_buffer_m, res=res
@@ -376,9 +400,8 @@ def _read_db(
 ) -> np.ndarray:
     """Flattened sigma0 (dB, ``(T, 2, H, W)``, NaN where no data) of the catalog ``rows``."""
     idx = rows["index"].to_numpy()
-    raw = np.asarray(
-        _array(root, "s1/sigma0").get_orthogonal_selection((idx, slice(None), static.ys, static.xs))
-    )
+    selection = (idx, slice(None), static.ys, static.xs)
+    raw = _read(_array(root, "s1/sigma0"), selection, orthogonal=True)
     db = raw.astype(np.float32) * 0.01
     db[raw == S1_NODATA] = np.nan
     for i, t in enumerate(rows["track"].astype(int).to_numpy()):

@@ -3,6 +3,7 @@ empty windows and the catalog."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -224,6 +225,34 @@ def test_unknown_region_is_named(archive: ArchiveSource, tmp_path: Path) -> None
     assert archive.absent(held) is None and archive.unreadable() is None
     said = archive.absent(["a", *held, "b"])
     assert said is not None and said.startswith("regions 'a', 'b' are not in the archive")
+
+
+@pytest.mark.parametrize(
+    "array",
+    ["static/elevation", "static/landcover", "s2/reflectance", "s2/cloud_probability",
+     "s1/angle", "s1/sigma0"],
+)  # fmt: skip
+def test_a_damaged_array_is_named_with_its_region_s_file(
+    archive_path: Path, tmp_path: Path, array: str
+) -> None:
+    """Found by an operator: a corrupt chunk failed the region with "RuntimeError: Zstd
+    decompression error: invalid input data", naming neither the archive's file nor the array,
+    on a Dask worker as in the main process."""
+    area = REGIONS[0][0]
+    region = tmp_path / "regions" / area.name
+    shutil.copytree(archive_path / "regions" / area.name, region)
+    data = region / "data.zarr"
+    for chunk in (data / array).rglob("*"):
+        if chunk.is_file() and chunk.name != "zarr.json":
+            chunk.write_bytes(b"not a chunk")
+    source = ArchiveSource(tmp_path)
+    said = rf"region 'hills': {data / array} cannot be read \(RuntimeError: .*\): the file is "
+    with pytest.raises(ArchiveError, match=said + "damaged; rebuild the region"):
+        source.features(area, PRE, POST)
+    if array == "s2/cloud_probability":  # the sensors' first looks read it too
+        events = source.ground_truth(area.name)
+        with pytest.raises(ArchiveError, match=said):
+            source.first_looks(area.name, events)
 
 
 def test_sub_polygon_reads_a_window_of_the_region(archive: ArchiveSource, stacks: dict) -> None:

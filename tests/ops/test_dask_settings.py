@@ -5,6 +5,7 @@ cluster has no worker left."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,16 +13,21 @@ import textwrap
 import threading
 import time
 from concurrent.futures import as_completed
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
+import yaml
+from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config, write_config
 from pydantic import ValidationError
 
 from monitor.cli import main
-from monitor.errors import EXIT_FAILED
+from monitor.config import ConfigError, MonitorConfig, RegionConfig, load_config
+from monitor.errors import EXIT_BAD_INPUT, EXIT_FAILED
 from monitor.ops.distributed import DaskSettings, NoWorkersError, dask_executor
+from monitor.run import run_once
+from monitor.run_results import RegionResult
 from monitor.store.inventory import Inventory
 from monitor.store.lock import lock_holder
 
@@ -66,6 +72,34 @@ def test_settings() -> None:
     assert DaskSettings().no_workers_timeout_s == 600
     with pytest.raises(ValidationError, match="no_workers_timeout_s"):
         DaskSettings(no_workers_timeout_s=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("auto", "auto"), ("4GiB", 4 * 2**30), ("500 MB", 500_000_000), (4_000_000_000, 4e9),
+     (0, None), ("0", None), (None, None)],
+)  # fmt: skip
+def test_memory_limit_is_auto_a_size_or_no_limit(given: object, kept: object) -> None:
+    """A size is kept in bytes (Dask would read 1, or "0.5", as a share of the memory); 0 and
+    null are Dask's own "no limit"."""
+    assert DaskSettings(memory_limit=given).memory_limit == kept
+
+
+@pytest.mark.parametrize("given", ["lots", "0.5", "", 1, True, 1.5, [4]])
+def test_a_memory_limit_dask_cannot_use_is_refused_with_the_file(
+    given: object, tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an operator: ``memory_limit: lots`` passed loading and `schedule --dry-run`
+    (exit 0); the run started its cluster, then failed with "ValueError: Could not interpret
+    'lots' as a byte unit", exit 1, naming no field."""
+    dask = {"enabled": True, "n_workers": 2, "memory_limit": given}
+    config = write_config(tmp_path, untrained_manifest, yaml.safe_dump({"dask": dask}))
+    lines = config.read_text().splitlines()
+    line = 1 + next(i for i, text in enumerate(lines) if text.startswith("  memory_limit:"))
+    with pytest.raises(ConfigError, match=rf"line {line}: dask.memory_limit: .* give auto"):
+        load_config(config)
+    assert main(["schedule", "--dry-run", "--config", str(config)]) == EXIT_BAD_INPUT
+    assert f"line {line}: dask.memory_limit: " in capsys.readouterr().err
 
 
 def test_existing_scheduler_by_address_runs_tasks_and_reports_failures() -> None:
@@ -117,6 +151,73 @@ def test_retries_run_again_a_region_that_raised() -> None:
             with pytest.raises(RuntimeError, match="south: a passing failure"):
                 future.result(timeout=30)
     assert _CALLS["south"] == 1
+
+
+def test_retries_run_again_a_region_whose_detection_raised(
+    small_archive: Path,
+    untrained_manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by an operator: ``dask.retries`` never ran a region again. The task caught the
+    region's error and returned a failed result, so Dask saw a success; now the task raises,
+    Dask runs it again, and the main process records the failure that remains, as the serial
+    run records it."""
+    import ops_stand_ins
+    from distributed import LocalCluster
+
+    import monitor.run as run_module
+
+    real = run_module.detect_region
+    runs = tmp_path / "runs"  # one line per detection of the region, whichever thread ran it
+
+    def raises_once(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
+        with runs.open("a") as counter:
+            counter.write("run\n")
+        if len(runs.read_text().splitlines()) == 1:
+            raise RuntimeError(f"{region.name}: a passing failure")
+        return real(config, region, run_date)
+
+    # the in-process cluster's workers are threads of this process: they see both stand-ins
+    monkeypatch.setattr(run_module, "detect_region", raises_once)
+    ensemble = ops_stand_ins.ThresholdEnsemble()
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: ensemble)
+
+    def run(way: str, retries: int | None) -> RegionResult:
+        runs.unlink(missing_ok=True)
+        config = load_config(
+            write_archive_config(
+                tmp_path / way,
+                small_archive,
+                untrained_manifest,
+                archive_regions(1),
+                quicklooks={"enabled": False},
+            )
+        )
+        if retries is None:
+            summary = run_once(config, ARCHIVE_RUN_DATE, deliver_alerts=False, progress=False)
+            return summary.regions[0]
+        with (
+            LocalCluster(
+                n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+            ) as cluster,
+            dask_executor(
+                DaskSettings(scheduler_address=cluster.scheduler_address, retries=retries)
+            ) as executor,
+        ):
+            summary = run_once(
+                config, ARCHIVE_RUN_DATE, executor=executor, deliver_alerts=False, progress=False
+            )
+        return summary.regions[0]
+
+    serial = run("serial", None)
+    assert (serial.status, serial.message) == ("failed", "RuntimeError: r01: a passing failure")
+    once = run("dask-0", 0)
+    assert (once.status, once.message) == (serial.status, serial.message)
+    assert len(runs.read_text().splitlines()) == 1
+    again = run("dask-1", 1)
+    assert again.status == "ok", again.message
+    assert len(runs.read_text().splitlines()) == 2
 
 
 _WORKER_DIES = """
@@ -172,6 +273,69 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
         pass
 
 
+@pytest.mark.parametrize(
+    ("greeting", "said"),
+    [
+        # a scheduler stopped with SIGSTOP, a scheduler's dashboard port, a plain HTTP server
+        (None, r"cannot reach the Dask scheduler at .* within 1 s \(dask.connect_timeout_s\)"),
+        # a service that speaks first: Dask read its line as a message length (3 EiB)
+        (b"HTTP/1.0 426 Upgrade Required\r\n\r\n", r"did not answer as a Dask scheduler"),
+    ],
+)
+def test_an_address_that_is_no_dask_scheduler_is_a_clear_error_in_time(
+    greeting: bytes | None, said: str
+) -> None:
+    """Found by an operator: a scheduler_address whose peer accepted the connection and then
+    said nothing held `run` forever (connect_timeout_s bounded the TCP connect alone, not the
+    handshake), and one that greeted first failed with "MemoryError: Unable to allocate 3.01
+    EiB", naming no field. Both are now a ConnectionError naming the field within the timeout,
+    and the attempt leaves no thread running."""
+    server = socket.create_server(("127.0.0.1", 0))
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not done.is_set():
+            try:
+                peer, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(peer)
+            if greeting is not None:
+                peer.sendall(greeting)
+
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    before = set(threading.enumerate())
+    # without the deadline the handshake waits for the peer: it hangs up after 60 s, so that
+    # the test fails on the time taken instead of hanging
+    rescue = threading.Timer(60, lambda: [peer.close() for peer in accepted])
+    rescue.start()
+    start = time.monotonic()
+    try:
+        settings = DaskSettings(scheduler_address=address, connect_timeout_s=1)
+        with pytest.raises(ConnectionError) as raised, dask_executor(settings):
+            pass
+        seconds = time.monotonic() - start
+    finally:
+        rescue.cancel()
+        done.set()
+        serving.join()
+        for peer in accepted:
+            peer.close()
+        server.close()
+    assert seconds < 15, f"the client's start took {seconds:.0f} s"
+    message = str(raised.value)
+    assert message.startswith("dask.scheduler_address: "), message
+    assert re.search(said, message), message
+    assert address in message
+    assert "not its dashboard's or another service's" in message
+    left = [t.name for t in set(threading.enumerate()) - before if t is not rescue]
+    assert not left, f"left running: {left}"
+
+
 _DASK_RUN = """
 import sys
 from monitor.cli import _setup_logging
@@ -198,6 +362,43 @@ def test_dask_s_own_log_lines_follow_the_cli_s_level(tmp_path: Path, flag: str) 
     assert "distributed." not in done.stderr, done.stderr
     started = "INFO    monitor.ops.distributed: starting a local Dask cluster: 1 worker(s)"
     assert (started in done.stderr) is (flag == "")
+
+
+_WORKER_LOGS = """
+import logging, sys
+from monitor.cli import _setup_logging
+from monitor.ops.distributed import DaskSettings, dask_executor
+
+def speaks(x: int) -> int:
+    logging.getLogger("monitor.run").info("the worker's info %d", x)
+    logging.getLogger("monitor.run").warning("the worker's warning %d", x)
+    logging.getLogger("distributed.worker").info("a library's info")
+    return x
+
+if __name__ == "__main__":  # the local cluster's workers import this file again
+    _setup_logging(verbose=False, quiet=sys.argv[1] == "-q")
+    with dask_executor(DaskSettings(enabled=True, n_workers=1)) as executor:
+        print(executor.submit(speaks, 7).result())
+"""
+
+
+@pytest.mark.parametrize("flag", ["-q", ""])
+def test_worker_log_lines_have_the_main_process_s_format_and_level(
+    tmp_path: Path, flag: str
+) -> None:
+    """Found by an operator: on the local cluster a region's log lines came without time,
+    level or logger (a worker process's root logger has no handler), and its INFO lines not at
+    all. The workers now log as the main process does, -q included."""
+    script = tmp_path / "worker_logs.py"
+    script.write_text(textwrap.dedent(_WORKER_LOGS))
+    done = _run_script(script, flag)
+    assert done.returncode == 0, done.stderr
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4} "
+    warned = re.search(stamp + r"WARNING monitor.run: the worker's warning 7$", done.stderr, re.M)
+    assert warned, done.stderr
+    told = re.search(stamp + r"INFO    monitor.run: the worker's info 7$", done.stderr, re.M)
+    assert bool(told) is (flag == ""), done.stderr
+    assert "a library's info" not in done.stderr  # libraries from warnings up, as in main
 
 
 @pytest.mark.parametrize(

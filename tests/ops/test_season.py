@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
+from ops_fixtures import write_config
 from shapely.geometry import box
 
+from monitor.config import load_config
 from monitor.errors import BadInput
 from monitor.grid import region_grid
 from monitor.ops.season import format_delays, format_score, run_dates, score_season
@@ -499,3 +501,25 @@ def test_a_season_that_would_run_past_today_is_refused_before_any_run(
     with pytest.raises(BadInput, match=r"give --last-run .* or earlier \(--last-run defaults"):
         season.cli_run(parser.parse_args(argv))
     assert ran == []
+
+
+@pytest.mark.parametrize("dask", [True, False])
+def test_a_season_says_it_does_not_use_dask(
+    tmp_path, untrained_manifest, monkeypatch: pytest.MonkeyPatch, caplog, dask: bool
+) -> None:
+    """Found by an operator: `season` with a `dask:` section ran serially and said nothing, as
+    if the cluster were in use. It runs serially still (it scores the archive, where Dask does
+    not pay on few cores: docs/operations.md) and says so once."""
+    import monitor.ops.season as season
+
+    extra = "dask: {enabled: true, n_workers: 2}\n" if dask else ""
+    config = load_config(write_config(tmp_path, untrained_manifest, extra))
+    runs: list[dict[str, object]] = []
+    monkeypatch.setattr(season, "run_once", lambda config, day, **kw: runs.append(kw))
+    with caplog.at_level("WARNING", logger="monitor.ops.season"):
+        season.run_season(config, [date(2024, 9, 1), date(2024, 9, 4)])
+    assert [kw.get("executor") for kw in runs] == [None, None]  # serial, in this process
+    said = [r.getMessage() for r in caplog.records if r.name == "monitor.ops.season"]
+    assert said == (["dask: `season` runs the regions one after the other in this process; "
+                     "the dask: section applies to `run` (and the scheduler's runs)"] if dask
+                    else [])  # fmt: skip
