@@ -288,6 +288,18 @@ def test_a_receiver_s_answer_shows_no_path(
     assert "SECRET" not in str(failed.value)
 
 
+def _refused_with(hook: WebhookSettings, body: str, tmp_path: Path) -> str:
+    """The error of an alert posted to ``hook`` whose receiver answers 404 with ``body``."""
+
+    class _Session:
+        def post(self, url: str, **_: object) -> requests.Response:
+            return _answer(404, body.encode(), url)
+
+    with pytest.raises(DeliveryError) as failed:
+        WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
+    return str(failed.value)
+
+
 _ECHOED = "/echo/T0/B0/xoxbSECRETtoken?x=a%2Fb"  # what the url below posts to
 
 
@@ -315,14 +327,9 @@ def test_a_receiver_s_echo_of_the_path_is_hidden_in_any_form(
         name="chat", url=f"https://ops.example.org{_ECHOED}", secret_env="LM_TEST_SECRET"
     )
 
-    class _Session:
-        def post(self, url: str, **_: object) -> requests.Response:
-            return _answer(404, body.encode(), url)
-
-    with pytest.raises(DeliveryError) as failed:
-        WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
-    assert str(failed.value) == f"webhook 'chat' answered HTTP 404: {shown}"
-    assert "secret" not in str(failed.value).lower()
+    error = _refused_with(hook, body, tmp_path)
+    assert error == f"webhook 'chat' answered HTTP 404: {shown}"
+    assert "secret" not in error.lower()
 
 
 _LOGIC_APP = (  # a Teams Workflows / Logic Apps url: the key that lets anyone post is sig=
@@ -358,14 +365,9 @@ def test_a_receiver_s_echo_of_the_query_or_a_token_alone_is_hidden(
     monkeypatch.setenv("LM_TEST_SECRET", "s")
     hook = WebhookSettings(name="chat", url=url, secret_env="LM_TEST_SECRET")
 
-    class _Session:
-        def post(self, url: str, **_: object) -> requests.Response:
-            return _answer(404, body.encode(), url)
-
-    with pytest.raises(DeliveryError) as failed:
-        WebhookSender(hook, session=_Session()).send([_one_webhook_alert(tmp_path)])  # type: ignore[arg-type]
-    assert str(failed.value) == f"webhook 'chat' answered HTTP 404: {shown}"
-    assert "secret" not in str(failed.value).lower()
+    error = _refused_with(hook, body, tmp_path)
+    assert error == f"webhook 'chat' answered HTTP 404: {shown}"
+    assert "secret" not in error.lower()
 
 
 def test_a_receiver_s_malformed_headers_log_no_path(
