@@ -35,10 +35,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
-from html import unescape
+from html import escape
 from importlib import metadata
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
+from urllib.parse import unquote, unquote_plus, urljoin, urlsplit
 
 import jsonschema
 import requests
@@ -118,36 +118,43 @@ def _without_paths(text: str, urls: Sequence[str | None]) -> str:
     """``text`` with every one of ``urls``, and each one's path and query, replaced (in one
     pass) by what :func:`_shown` shows of it: as written, percent-decoded, with each ``/``
     escaped as ``\\/`` (as PHP's json_encode writes a string), in any case (an error page may
-    upper-case what it echoes), HTML entities read first (``&amp;`` in an HTML page's echo). The
-    query goes with or without its ``?``, and alone each query value of
-    :data:`_SECRET_VALUE_CHARS` characters or more and each path segment of
+    upper-case what it echoes), HTML-escaped (``&amp;`` in an HTML page's echo). The query goes
+    with or without its ``?`` (without it only from :data:`_SECRET_VALUE_CHARS` characters: a
+    short one is part of ordinary words), and alone each query value of that many characters or
+    more (as written, decoded, or with ``+`` for a space) and each path segment of
     :data:`_SECRET_SEGMENT_CHARS` or more: a receiver may echo the signature of a Teams or Logic
-    Apps url (``sig=``) or a Slack token without the rest."""
+    Apps url (``sig=``) or a Slack token without the rest. The text itself is matched as it
+    came (reading its HTML entities first turned ``&region=`` into ``®ion=``, and the query no
+    longer matched)."""
     pieces: dict[str, str] = {}  # lower-cased form -> what is shown instead
     for url in filter(None, urls):
         parts = urlsplit(url)
         query = f"?{parts.query}" if parts.query else ""
-        alone = [v for _, v in parse_qsl(parts.query) if len(v) >= _SECRET_VALUE_CHARS]
+        raw_values = [pair.partition("=")[2] for pair in parts.query.split("&")]
+        values = [*raw_values, *(unquote_plus(v) for v in raw_values)]
+        alone = [v for v in values if len(v) >= _SECRET_VALUE_CHARS]
         alone += [s for s in parts.path.split("/") if len(s) >= _SECRET_SEGMENT_CHARS]
+        if len(parts.query) >= _SECRET_VALUE_CHARS:
+            alone.append(parts.query)
         for piece, shown in (
             (url, _shown(url)),
             (parts.path + query, _HIDDEN),
             (parts.path, _HIDDEN),
             (query, _HIDDEN),
-            (parts.query, _HIDDEN),
             *((value, _HIDDEN) for value in alone),
         ):
             for written in (piece, unquote(piece)):
                 if written not in ("", "/"):
                     for form in (written, written.replace("/", "\\/")):
                         pieces.setdefault(form.lower(), shown)
+                        pieces.setdefault(escape(form, quote=False).lower(), shown)
     if pieces:  # the longest first: a url before its path
         found = re.compile(
             "|".join(map(re.escape, sorted(pieces, key=len, reverse=True))), re.IGNORECASE
         )
         # a match whose lower case is not a key (a letter whose case folds otherwise) is a
         # piece of a path all the same: hidden
-        text = found.sub(lambda match: pieces.get(match.group().lower(), _HIDDEN), unescape(text))
+        text = found.sub(lambda match: pieces.get(match.group().lower(), _HIDDEN), text)
     return _WITH_URL.sub(rf"\g<1>{_HIDDEN}", text)
 
 
