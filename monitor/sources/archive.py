@@ -471,10 +471,15 @@ def _damaged_files_named(region: _Region) -> Iterator[None]:
     try:
         yield
     except UnreadableArray as exc:
-        key, why = exc.args
+        key, why, damaged = exc.args
+        where = f"region {region.name!r}: {region.path / 'data.zarr' / key} cannot be read ({why})"
+        if not damaged:  # an intact region must not be deleted for a full file table
+            raise ArchiveError(
+                f"{where}: check the disk, the file's permissions and the open-file limit "
+                "(ulimit -n), then run again"
+            ) from exc
         raise ArchiveError(
-            f"region {region.name!r}: {region.path / 'data.zarr' / key} cannot be read ({why}): "
-            "the file is damaged; rebuild the region: a simulated one by deleting "
+            f"{where}: the file is damaged; rebuild the region: a simulated one by deleting "
             f"{region.path} and running `landslide-monitor archive build --config ...` (which "
             "skips a region still there), one of real exports by writing it again with "
             "RegionWriter (docs/archive.md)"

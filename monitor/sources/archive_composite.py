@@ -70,10 +70,11 @@ TRUE_COLOUR = [2, 1, 0]  # B4, B3, B2 of models.feature_stack.S2_BANDS: red, gre
 
 class UnreadableArray(RuntimeError):
     """An array of a region's group whose stored bytes cannot be read or decoded (a damaged or
-    truncated chunk file, an unreadable one); ``args``: the array's path in the group and what
-    the reader said. :class:`~monitor.sources.archive.ArchiveSource` reports it as its
-    ``ArchiveError``, naming the file (this module cannot import that error: that module
-    imports this one)."""
+    truncated chunk file, an unreadable one); ``args``: the array's path in the group, what
+    the reader said, and whether the bytes are damaged (a codec's error, a chunk of the wrong
+    size) rather than out of reach (an OSError: permissions, the open-file limit, a network
+    disk). :class:`~monitor.sources.archive.ArchiveSource` reports it as its ``ArchiveError``,
+    naming the file (this module cannot import that error: that module imports this one)."""
 
 
 def _array(root: zarr.Group, key: str) -> zarr.Array:
@@ -92,8 +93,10 @@ def _read(array: zarr.Array, selection: tuple[Any, ...], *, orthogonal: bool = F
         if orthogonal:
             return np.asarray(array.get_orthogonal_selection(selection))
         return np.asarray(array[selection])
-    except (OSError, RuntimeError, ValueError) as exc:  # the codecs' errors, a short chunk's
-        raise UnreadableArray(array.path, f"{type(exc).__name__}: {exc}") from exc
+    except OSError as exc:  # out of reach, not damaged: too many open files, EACCES, ESTALE
+        raise UnreadableArray(array.path, f"{type(exc).__name__}: {exc}", False) from exc
+    except (RuntimeError, ValueError) as exc:  # the codecs' errors, a short chunk's
+        raise UnreadableArray(array.path, f"{type(exc).__name__}: {exc}", True) from exc
 
 
 @dataclass(frozen=True)

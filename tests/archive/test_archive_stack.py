@@ -255,6 +255,30 @@ def test_a_damaged_array_is_named_with_its_region_s_file(
             source.first_looks(area.name, events)
 
 
+def test_an_array_out_of_reach_is_not_called_damaged(
+    archive_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a full open-file table (EMFILE, likely with many Dask threads), a
+    permission or a network disk's error was reported as a damaged file, telling the user to
+    delete an intact region. An OSError says to check the disk and run again."""
+    import errno
+
+    import zarr
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", full)
+    monkeypatch.setattr(zarr.Array, "get_orthogonal_selection", full)
+    with pytest.raises(ArchiveError) as err:
+        ArchiveSource(archive_path).features(REGIONS[0][0], PRE, POST)
+    assert "Too many open files" in str(err.value)
+    assert str(err.value).endswith(
+        "check the disk, the file's permissions and the open-file limit (ulimit -n), then run again"
+    )
+    assert "damaged" not in str(err.value)
+
+
 def test_sub_polygon_reads_a_window_of_the_region(archive: ArchiveSource, stacks: dict) -> None:
     area = REGIONS[0][0]
     west, south, east, north = area.geometry.bounds
