@@ -21,6 +21,7 @@ keeps a single writer:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -275,12 +276,19 @@ def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) 
 def _detect_or_raise(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
     """:func:`detect_region` as an executor's task: a failure is logged where it happened and
     raised, so that the executor may run the region again (Dask's ``retries``); the main process
-    records the failure that remains (:func:`_detect_all`)."""
+    records the failure that remains (:func:`_detect_all`), with the seconds the attempt took
+    (``_FAILED_AFTER_S`` on the exception: its ``__dict__`` travels with it when pickled)."""
+    start = time.perf_counter()
     try:
         return detect_region(config, region, run_date)
     except Exception as exc:
         _log_failure(region.name, exc, "raised on a worker")
+        with contextlib.suppress(AttributeError):  # an exception that takes no attribute
+            setattr(exc, _FAILED_AFTER_S, time.perf_counter() - start)
         raise
+
+
+_FAILED_AFTER_S = "landslide_monitor_failed_after_s"
 
 
 def _log_failure(region: str, exc: Exception, what: str) -> None:
@@ -354,7 +362,9 @@ def _detect_all(
                 try:
                     results[region.name] = future.result()
                 except Exception as exc:  # it raised every time, its worker died, or no worker
-                    results[region.name] = RegionResult.failed(region.name, run_date, exc)
+                    seconds = getattr(exc, _FAILED_AFTER_S, None)
+                    timings = {"failed": float(seconds)} if seconds is not None else None
+                    results[region.name] = RegionResult.failed(region.name, run_date, exc, timings)
                 log_result(results[region.name])
                 bar.update()
     finally:

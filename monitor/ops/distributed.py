@@ -99,7 +99,12 @@ def dask_client(settings: DaskSettings, n_tasks: int | None = None) -> Iterator[
     ):
         if (logs := _stream_logging()) is not None:
             # on every worker, and on one the nanny starts again after its worker died
-            client.register_plugin(_worker_logging_plugin(logs))
+            try:
+                client.register_plugin(_worker_logging_plugin(logs))
+            except Exception as exc:  # a handler's filter or formatter the workers cannot
+                # take (unpicklable, or of a module they cannot import): their lines stay bare,
+                # the run goes on
+                log.warning("the Dask workers log in their own format: %s", exc)
         yield client
 
 
