@@ -300,6 +300,8 @@ class DaskSettings(StrictModel):
         if value is None or (value in (0, "0") and not isinstance(value, bool)):
             return None  # Dask's own meaning of None and 0: no limit
         usage = "give auto, a size such as 4GiB or 500MB, or 0 or null for no limit"
+        if isinstance(value, float) and value.is_integer():  # YAML reads 4.0e+9 as a float
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError(f"{value!r} is not a size; {usage}")
         from dask.utils import parse_bytes  # here: a size is rare, the CLI's start is not
@@ -308,6 +310,8 @@ class DaskSettings(StrictModel):
             size = parse_bytes(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a size Dask reads; {usage}") from None
+        if size == 0 and str(value).strip()[:1] == "0":  # "0 B", "0GiB": no limit, as 0
+            return None
         # a worker under 1 MiB is paused at once; and parse_bytes reads "0.5" as 0 bytes and
         # "" as 1, which Dask would take for a share of the memory
         if size < _MIN_WORKER_MEMORY:

@@ -77,7 +77,9 @@ def test_settings() -> None:
 @pytest.mark.parametrize(
     ("given", "kept"),
     [("auto", "auto"), ("4GiB", 4 * 2**30), ("500 MB", 500_000_000), (4_000_000_000, 4e9),
-     (0, None), ("0", None), (None, None)],
+     (0, None), ("0", None), (None, None),
+     # found in review: YAML's 4.0e+9 is a float, and "0 B" is 0 as Dask reads it
+     (4.0e9, 4_000_000_000), ("0 B", None), ("0GiB", None)],
 )  # fmt: skip
 def test_memory_limit_is_auto_a_size_or_no_limit(given: object, kept: object) -> None:
     """A size is kept in bytes (Dask would read 1, or "0.5", as a share of the memory); 0 and
