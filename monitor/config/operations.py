@@ -310,8 +310,8 @@ class DaskSettings(StrictModel):
             size = parse_bytes(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a size Dask reads; {usage}") from None
-        if size == 0 and str(value).strip()[:1] == "0":  # "0 B", "0GiB": no limit, as 0
-            return None
+        if size == 0 and re.fullmatch(r"\s*0+(\.0*)?\s*[A-Za-z]*\s*", str(value)):
+            return None  # "0 B", "0GiB": no limit, as 0 ("0.5", a share to Dask, is refused)
         # a worker under 1 MiB is paused at once; and parse_bytes reads "0.5" as 0 bytes and
         # "" as 1, which Dask would take for a share of the memory
         if size < _MIN_WORKER_MEMORY:
