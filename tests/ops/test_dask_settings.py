@@ -349,14 +349,6 @@ from monitor.ops.distributed import DaskSettings, dask_executor
 
 if __name__ == "__main__":  # the local cluster's workers import this file again
     _setup_logging(verbose=False, quiet=sys.argv[1] == "-q")
-    if sys.argv[2:] == ["locked"]:  # a filter the workers cannot take: it holds a lock
-        class Locked(logging.Filter):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lock = threading.Lock()
-
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(Locked())
     with dask_executor(DaskSettings(enabled=True, n_workers=1)) as executor:
         print(executor.submit(abs, -7).result())
 """
