@@ -474,19 +474,19 @@ def test_a_quicklook_base_url_that_is_no_uri_is_refused_when_the_configuration_l
 
 
 @pytest.mark.parametrize(("url", "named"), [*_NOT_URIS, *((u, None) for u in _URIS)])
-def test_the_published_schema_states_a_quicklook_url_as_rfc_3986_allows(
+def test_a_quicklook_url_is_checked_as_rfc_3986_allows_and_old_bodies_still_validate(
     url: str, named: str | None
 ) -> None:
-    """``format: uri`` is an annotation a draft 2020-12 validator does not check by default
-    (jsonschema, Ajv without ajv-formats): the url's pattern states it, as 1.3 does its dates,
-    and :func:`uri_problem`, which the configuration uses, reads that pattern."""
-    payload = _payload()
-    payload["quicklook"] = {"filename": "2024-09-15/r/candidate-001-3f9a0c2e.png", "url": url}
-    plain = jsonschema.Draft202012Validator(alert_schema())  # a receiver's default
-    errors = list(plain.iter_errors(payload))
-    assert [list(e.absolute_path) for e in errors] == ([] if named is None else [["quicklook"]])
+    """:func:`uri_problem`, which the configuration's ``quicklooks.base_url`` check uses, takes
+    the characters RFC 3986 allows, each where it may stand. The published schema 1.3 does not
+    state it: found in an upgrade walk, a pattern added to 1.3 in place marked dead, for good,
+    the alerts an earlier release had queued with such a url (a retry sends the body it was
+    built with, checked against its own version's schema); they are sent as built."""
     problem = uri_problem(url)
     assert problem is None if named is None else f"holds {named}" in str(problem)
+    payload = _payload()
+    payload["quicklook"] = {"filename": "2024-09-15/r/candidate-001-3f9a0c2e.png", "url": url}
+    assert list(jsonschema.Draft202012Validator(alert_schema()).iter_errors(payload)) == []
 
 
 def test_each_object_the_published_schema_describes_names_its_type() -> None:
