@@ -242,6 +242,20 @@ class ScheduleSettings(StrictModel):
 # --------------------------------------------------------------------------- dask
 
 
+def _memory_share(value: object) -> bool:
+    """Whether ``value`` is what Dask reads as a share of the machine's memory: a number
+    between 0 and 1 (``0.5``, ``"0.5"``) or a percentage (``"60%"``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return True
+    try:
+        number = float(value) if isinstance(value, str | int | float) else None
+    except ValueError:
+        return False
+    return number is not None and 0.0 < number < 1.0
+
+
 class DaskSettings(StrictModel):
     """The ``dask:`` section of the configuration."""
 
@@ -302,6 +316,11 @@ class DaskSettings(StrictModel):
         usage = "give auto, a size such as 4GiB or 500MB, or 0 or null for no limit"
         if isinstance(value, float) and value.is_integer():  # YAML reads 4.0e+9 as a float
             value = int(value)
+        if _memory_share(value):  # found in an upgrade walk: "under 1 MiB" misread it
+            raise ValueError(
+                f"{value!r} is a share of the machine's memory to Dask, which this setting "
+                f"does not take; {usage}"
+            )
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValueError(f"{value!r} is not a size; {usage}")
         from dask.utils import parse_bytes  # here: a size is rare, the CLI's start is not

@@ -87,7 +87,7 @@ def test_memory_limit_is_auto_a_size_or_no_limit(given: object, kept: object) ->
     assert DaskSettings(memory_limit=given).memory_limit == kept
 
 
-@pytest.mark.parametrize("given", ["lots", "0.5", "", 1, True, 1.5, [4]])
+@pytest.mark.parametrize("given", ["lots", "0.5", "", 1, True, 1.5, [4], 0.5, "60%"])
 def test_a_memory_limit_dask_cannot_use_is_refused_with_the_file(
     given: object, tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -102,6 +102,14 @@ def test_a_memory_limit_dask_cannot_use_is_refused_with_the_file(
         load_config(config)
     assert main(["schedule", "--dry-run", "--config", str(config)]) == EXIT_BAD_INPUT
     assert f"line {line}: dask.memory_limit: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", ["0.5", 0.5, "60%"])
+def test_a_memory_share_is_named_as_one(given: object) -> None:
+    """Found in an upgrade walk: ``memory_limit: '0.5'``, half the memory to Dask, was refused
+    as "under 1 MiB, too little for a worker", which is not what the operator wrote."""
+    with pytest.raises(ValidationError, match="is a share of the machine's memory to Dask"):
+        DaskSettings(memory_limit=given)
 
 
 def test_existing_scheduler_by_address_runs_tasks_and_reports_failures() -> None:
