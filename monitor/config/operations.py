@@ -311,8 +311,8 @@ class DaskSettings(StrictModel):
         # named nothing); a size becomes bytes, which Dask takes as they are
         if value == "auto":
             return "auto"
-        if value is None or (value in (0, "0") and not isinstance(value, bool)):
-            return None  # Dask's own meaning of None and 0: no limit
+        if value is None:  # Dask's own meaning of None, and of a zero size below: no limit
+            return None
         usage = "give auto, a size such as 4GiB or 500MB, or 0 or null for no limit"
         if isinstance(value, float) and value.is_integer():  # YAML reads 4.0e+9 as a float
             value = int(value)
