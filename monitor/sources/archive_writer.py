@@ -796,6 +796,7 @@ class RegionWriter:
             scaled = np.round(db * 100.0)
             sigma0 = np.where(np.isfinite(scaled), scaled, S1_NODATA)  # within ±32767: above
             sigma0 = sigma0.astype(np.int16)
+        self._written["S1"][index] = when.isoformat()  # given, even left out: its index is taken
         if not (sigma0[0] != S1_NODATA).any():
             # no observation: the window's status would count it as an acquisition (and
             # before the post image went per pixel, it blanked monitoring's radar as its
@@ -804,10 +805,8 @@ class RegionWriter:
                 "%s: no VV value over the region (a scene of the track's swath edge or border "
                 "noise?); left out of the catalog", scene,
             )  # fmt: skip
-            self._written["S1"][index] = when.isoformat()  # given: its index is taken
             return
         self._sigma0[index] = sigma0
-        self._written["S1"][index] = when.isoformat()
         t = self.tracks[track]
         self._rows.append(
             {
