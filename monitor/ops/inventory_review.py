@@ -141,8 +141,6 @@ def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, objec
                 for number, cells in enumerate(reader, 2)
                 if cells
             ]
-    except InventoryFileError as err:
-        raise BadInput(str(err)) from err
     except UnicodeDecodeError as err:
         raise BadInput(f"{path}: not UTF-8 text ({err.reason}); save it as CSV UTF-8") from err
     except csv.Error as err:
@@ -163,10 +161,7 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
         frame = pyogrio.read_dataframe(source, read_geometry=False)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
-    try:
-        frame.columns = column_names(frame.columns, path)
-    except InventoryFileError as err:
-        raise BadInput(str(err)) from err
+    frame.columns = column_names(frame.columns, path)
     columns = list(frame.columns)
     records = frame.to_dict("records")
     return columns, [(number, record) for number, record in enumerate(records, start=1)]
@@ -179,15 +174,15 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     two statuses. :class:`monitor.errors.BadInput` names every bad row and field."""
     path = Path(path)
     kind = EXPORT_FORMATS.get(path.suffix.lower())
-    if kind == "CSV":
-        columns, records = _csv_records(path)
-    elif kind == "GeoJSON":
-        columns, records = _geojson_records(path)
-    else:
+    if kind is None:
         raise BadInput(
             f"{path}: unknown suffix {path.suffix!r}; give an `inventory export` "
             f"file ({export_suffixes()})"
         )
+    try:  # the columns' names refused (models.datasets.column_names), in either format
+        columns, records = (_csv_records if kind == "CSV" else _geojson_records)(path)
+    except InventoryFileError as err:
+        raise BadInput(str(err)) from err
     missing = [name for name in REVIEW_COLUMNS if name not in columns]
     if missing:
         raise _refusal(
