@@ -110,7 +110,10 @@ def tile_around(
                          "EPSG:4326")  # fmt: skip
         if utm_crs_for(tile.centroid.x, tile.centroid.y) == crs:
             return tile
-    return tile  # not reached: a pixel moves the centre across any zone edge it is near
+    # none stays on the zone only where the tile crosses the antimeridian (its centroid in
+    # longitude and latitude is then on the globe's other side), which dataset export skips by
+    # name (crosses_antimeridian): the last tile tried
+    return tile
 
 
 def label_raster(
