@@ -58,11 +58,13 @@ from models.finetune import FinetuneConfig, finetune  # noqa: E402
 from models.manifest import read_manifest  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
+from monitor.ops.filter_fit import chain_inputs, collect  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
-from monitor.ops.operating_point import operating_point  # noqa: E402
+from monitor.ops.operating_point import operating_point, scene_folders  # noqa: E402
 from monitor.pipeline.evaluation import (  # noqa: E402
     Evaluation,
     detected_events,
+    evaluate,
     region_truth,
 )
 from monitor.run import run_once  # noqa: E402
@@ -152,6 +154,32 @@ class Scored:
 
     evaluation: Evaluation
     detected: frozenset[tuple[str, date, Hashable]]
+    # every candidate, kept or suppressed: region, run date, filter score, the landslides of the
+    # post window it touches and whether it touches one of the pre window (``candidate_rows``)
+    candidates: tuple[dict[str, Any], ...] = ()
+
+
+def candidate_rows(
+    candidates: Any, truth: Any, region: str, run_date: date, pre: Any, post: Any
+) -> list[dict[str, Any]]:
+    """One record per candidate of a run, kept or suppressed, with what it touches: the scores
+    of the run at any other cut (``suppressed`` is ``filter_score < cut``: monitor.pipeline.chain)
+    are then recomputed from these rows alone (bench/review_loop_cuts.py)."""
+    rows = []
+    for i in range(len(candidates)):
+        one = candidates.iloc[[i]]
+        hit = detected_events(one, truth, pre, post)
+        rows.append(
+            {
+                "region": region,
+                "run_date": run_date.isoformat(),
+                "score": float(one["filter_score"].iloc[0]),
+                "suppressed": bool(one["suppressed"].iloc[0]),
+                "events": [str(e) for e in hit],
+                "older": bool(evaluate(one, truth, pre, post).on_older_landslides),
+            }
+        )
+    return rows
 
 
 def run_dates(config_path: Path) -> Scored:
@@ -161,6 +189,7 @@ def run_dates(config_path: Path) -> Scored:
     source = ArchiveSource(config.source.path)  # type: ignore[union-attr]
     total = Evaluation(0, 0, 0, 0)
     detected: set[tuple[str, date, Hashable]] = set()
+    rows: list[dict[str, Any]] = []
     for run_date in RUN_DATES:
         summary = run_once(config, run_date, deliver_alerts=False, progress=False)
         for result in summary.regions:
@@ -176,7 +205,8 @@ def run_dates(config_path: Path) -> Scored:
             detected.update(
                 (region.name, run_date, i) for i in detected_events(kept, truth, pre, post)
             )
-    return Scored(total, frozenset(detected))
+            rows += candidate_rows(result.candidates, truth, region.name, run_date, pre, post)
+    return Scored(total, frozenset(detected), tuple(rows))
 
 
 def paired(before: Scored, after: Scored) -> dict[str, float]:
@@ -233,6 +263,32 @@ def labelled_scenes(build_path: Path, regions: list[dict[str, Any]], out: Path) 
     return out
 
 
+def calibration_table(manifest: Path, scenes: Path) -> dict[str, Any]:
+    """``manifest``'s chain (no filter) on the labelled calibration scenes, as
+    ``monitor.ops.operating_point`` runs it: per scene the landslides' areas, the labelled
+    landslides each candidate touches, whether it lies on unknown pixels, and its filter score;
+    with the cut the manifest carries. Any cut rule on the calibration regions is then
+    recomputed from this table alone (bench/review_loop_cuts.py)."""
+    model, policy, rules = chain_inputs(manifest)
+    assert model.object_filter is not None  # only manifests with a filter are tabled
+    found = collect(scene_folders(scenes), model, policy, rules)
+    scores = found.split(model.object_filter.score(found.features)) if found.x else []
+    return {
+        "cut": float(model.object_filter.cut),
+        "scenes": [
+            {
+                "scene": s.scene,
+                "area_km2": s.area_km2,
+                "event_area_m2": [float(a) for a in s.event_area_m2],
+                "touches": [[int(j) for j in t] for t in s.touches],
+                "unknown": [bool(u) for u in s.unknown],
+                "scores": [float(v) for v in score],
+            }
+            for s, score in zip(found.scenes, scores, strict=True)
+        ],
+    }
+
+
 def at_reference_recall(
     work: Path,
     build_path: Path,
@@ -250,7 +306,9 @@ def at_reference_recall(
     filter off, which no operator following docs/models.md gets): the held-out regions' scores
     are then ``carried``, those of ``manifest`` at that cut, not run again. Returns the pooled
     scores and the operating point's record."""
-    scenes = labelled_scenes(build_path, calibration, work / "calibration-scenes")
+    scenes = work / "calibration-scenes"
+    if not (scenes / "input").is_dir():
+        labelled_scenes(build_path, calibration, scenes)
     record = operating_point(manifest, reference, scenes)
     if not record["matched"]:
         return carried, record
@@ -517,6 +575,19 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     loop = list(manifests)[-1]
     point = None
+    tables: dict[str, Any] = {
+        "heldout": {label: list(scored.candidates) for label, scored in rows.items()},
+        "heldout_events": {label: scored.evaluation.events for label, scored in rows.items()},
+        "calibration": {},
+    }
+    if calibration:
+        scenes = labelled_scenes(build, calibration, work / "calibration-scenes")
+        for label, manifest in manifests.items():
+            if read_manifest(manifest).object_filter is not None:
+                tables["calibration"][label] = calibration_table(manifest, scenes)
+    (work / "tables.json").write_text(json.dumps(tables))
+    timings["tables"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     if read_manifest(manifests[loop]).object_filter is not None and calibration:
         rows[f"{loop}{AT_RECALL}"], point = at_reference_recall(
             work, build, calibration, held, manifests[loop], args.manifest, rows[loop]
