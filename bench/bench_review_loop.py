@@ -14,15 +14,19 @@ alarms in a region it never saw?
 5. run the held-out regions (never reviewed, never trained on) with each manifest and print
    false alarms (on no landslide of the post window; and on no landslide at all of the pre or
    post window) and object recall;
-6. the whole loop once more at the bundled ensemble's recall: its filter cut set on labelled
-   scenes of calibration regions of the same landscape (seeds 301.., both run dates; neither
-   reviewed, trained on nor scored), with ``monitor.ops.operating_point``: the highest cut
-   whose chain finds at least as many landslides as the bundled chain finds there (where none
-   does, the cut it carried, as ``operating_point --write`` then writes nothing). An operator who
-   labels a left-out region to judge the new ensemble (docs/models.md, steps 6 and 7) sets it
-   the same way; the held-out regions stay unseen.
+6. what an operator following docs/models.md (steps 7 and 8) switches to, at the bundled
+   ensemble's recall: the whole loop, its filter cut set on labelled scenes of calibration
+   regions of the same landscape (seeds 301.., both run dates; neither reviewed, trained on nor
+   scored) with ``monitor.ops.operating_point`` (of the cuts whose chain finds at least as many
+   landslides as the bundled chain finds there, the lowest whose false objects are at most half
+   the bundled chain's, else the highest; ``--highest-cut``: the highest, the rule before
+   2026-12-05); where no cut of the loop reaches that recall (its fine-tuned members lost
+   landslides), the filter refitted alone the same way; where neither does, the bundled
+   ensemble stays. The held-out regions stay unseen. Every held-out candidate of every manifest
+   with its score, and every manifest's candidates on the calibration scenes, go to
+   ``tables.json``: ``bench/review_loop_cuts.py`` judges other cut rules on them.
 
-The verdicts are for the whole loop, at the cut it carries and at the bundled recall.
+The verdicts are for the whole loop at the cut it carries, and for what the operator switches to.
 
     OMP_NUM_THREADS=1 nice python bench/bench_review_loop.py --work runs/bench-review
 
@@ -60,7 +64,11 @@ from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
 from monitor.ops.filter_fit import chain_inputs, collect  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
-from monitor.ops.operating_point import operating_point, scene_folders  # noqa: E402
+from monitor.ops.operating_point import (  # noqa: E402
+    FALSE_ALARM_SHARE,
+    operating_point,
+    scene_folders,
+)
 from monitor.pipeline.evaluation import (  # noqa: E402
     Evaluation,
     detected_events,
@@ -78,7 +86,7 @@ from monitor.store.inventory import Inventory  # noqa: E402
 STORMS = ["2024-05-18", "2024-08-17"]
 RUN_DATES = [date(2024, 6, 17), date(2024, 9, 16)]  # 30-day post windows starting on the storm
 LANDSCAPE = "forested_mountains"
-AT_RECALL = ", at the bundled recall"  # the label suffix of the loop's row at that recall
+PROMOTED = "switched to (steps 7-8), at the bundled recall"  # the operator's choice
 
 
 def _square(lon: float, lat: float, side_deg: float = 0.027) -> dict[str, Any]:
@@ -289,34 +297,38 @@ def calibration_table(manifest: Path, scenes: Path) -> dict[str, Any]:
     }
 
 
-def at_reference_recall(
+def promoted(
     work: Path,
     build_path: Path,
     calibration: list[dict[str, Any]],
     held: list[dict[str, Any]],
-    manifest: Path,
+    candidates: dict[str, Path],
     reference: Path,
-    carried: Scored,
+    bundled: Scored,
+    false_alarm_share: float | None,
 ) -> tuple[Scored, dict[str, Any]]:
-    """The held-out regions run with ``manifest``'s filter cut set on the labelled scenes of the
-    calibration regions (``monitor.ops.operating_point``: the highest cut whose chain finds at
-    least as many landslides as ``reference``'s finds there). Where no cut matches (the new
-    chain finds fewer even unfiltered), ``operating_point --write`` writes nothing and the cut
-    the manifest carried stays: so here too (before fe45ec1 the bench ran such draws with the
-    filter off, which no operator following docs/models.md gets): the held-out regions' scores
-    are then ``carried``, those of ``manifest`` at that cut, not run again. Returns the pooled
-    scores and the operating point's record."""
+    """What an operator who follows docs/models.md (steps 7 and 8) switches to, run on the
+    held-out regions: the first of ``candidates`` (the whole loop, then the filter refitted
+    alone) for which ``monitor.ops.operating_point`` finds a cut at ``reference``'s recall on
+    the labelled scenes of the calibration regions, at that cut (the lowest within the
+    false-alarm budget, else the highest: ``false_alarm_share``; None, the highest, as before
+    2026-12-05). Where none matches, the operator keeps the reference: the held-out regions'
+    scores are then ``bundled``'s. Returns the pooled scores and the operating point's record,
+    with the label of the manifest switched to (``promoted``)."""
     scenes = work / "calibration-scenes"
     if not (scenes / "input").is_dir():
         labelled_scenes(build_path, calibration, scenes)
-    record = operating_point(manifest, reference, scenes)
-    if not record["matched"]:
-        return carried, record
-    regions = [{**r, "filter_cut": record["cut"]} for r in held]
-    name = "heldout-at-reference-recall"
-    for stale in (work / name).glob("inventory.gpkg*"):
-        stale.unlink()
-    return run_dates(write_config(work, manifest, name, regions)), record
+    record: dict[str, Any] = {}
+    for label, manifest in candidates.items():
+        record = operating_point(manifest, reference, scenes, false_alarm_share=false_alarm_share)
+        if record["matched"]:
+            regions = [{**r, "filter_cut": record["cut"]} for r in held]
+            name = "heldout-at-reference-recall"
+            for stale in (work / name).glob("inventory.gpkg*"):
+                stale.unlink()
+            scored = run_dates(write_config(work, manifest, name, regions))
+            return scored, {**record, "promoted": label}
+    return bundled, {**record, "promoted": None}
 
 
 def _line(label: str, ev: Evaluation) -> str:
@@ -359,20 +371,23 @@ def _report(
     for label, scored in rows.items():
         print(_line(label, scored.evaluation))
     if point:
-        if point["matched"]:
-            cut, at = f"{point['cut']:.2f} (it carried {point['new_cut']:.2f})", point["new"]
-        else:  # the held-out regions ran at the carried cut: the row is the whole loop's
-            cut = (
-                f"none reaches the bundled recall (the loop finds fewer even unfiltered), so "
-                f"the carried {point['new_cut']:.2f} stays and the row is the whole loop's"
-            )
-            at = point["new_at_own_cut"]
-        print(f"  its cut, set on {point['scenes']} labelled scenes of the calibration regions: "
-              f"{cut}; there the bundled chain found "
-              f"{point['reference']['landslides_found']} of "
-              f"{point['reference']['landslides']} landslides with "
-              f"{point['reference']['false_objects']} false objects, the loop at that cut "
-              f"{at['landslides_found']} with {at['false_objects']}")  # fmt: skip
+        if point["promoted"] is not None:
+            budget = "" if point["false_alarm_share"] is None else (
+                ", within the false-alarm budget" if point["within_budget"] else
+                ", the highest at that recall: none within the false-alarm budget"
+            )  # fmt: skip
+            print(f"  promoted: {point['promoted']}, its cut set on {point['scenes']} labelled "
+                  f"scenes of the calibration regions: {point['cut']:.2f}{budget} (it carried "
+                  f"{point['new_cut']:.2f}); there the bundled chain found "
+                  f"{point['reference']['landslides_found']} of "
+                  f"{point['reference']['landslides']} landslides with "
+                  f"{point['reference']['false_objects']} false objects, the promoted chain "
+                  f"{point['new']['landslides_found']} with "
+                  f"{point['new']['false_objects']}")  # fmt: skip
+        else:
+            print("  promoted: none (neither the loop nor the refit alone reaches the bundled "
+                  "recall on the calibration regions even unfiltered): the row is the bundled "
+                  "chain's")  # fmt: skip
     first = next(iter(rows.values()))
     before = first.evaluation
     pairs = {label: paired(first, scored) for label, scored in list(rows.items())[1:]}
@@ -382,9 +397,8 @@ def _report(
     for label, pair in pairs.items():
         print(f"  {label}: lost {pair['lost']}, gained {pair['gained']}, p = {pair['p']:.2f}")
     labels = list(rows)
-    at_recall = [label for label in labels if label.endswith(AT_RECALL)]
-    whole_loop = at_recall[0].removesuffix(AT_RECALL) if at_recall else labels[-1]
-    for label in (whole_loop, *at_recall):
+    whole_loop = [label for label in labels if label != PROMOTED][-1]
+    for label in (whole_loop, *(label for label in labels if label == PROMOTED)):
         after = rows[label].evaluation
         print("")
         for what, old, new in (
@@ -458,6 +472,18 @@ def main(argv: list[str] | None = None) -> int:
         default=4,
         help="left-out regions whose labelled scenes set the loop's cut at the bundled recall "
         "(0: not measured; 2 before 2026-12-03)",
+    )
+    p.add_argument(
+        "--false-alarm-budget",
+        type=float,
+        default=FALSE_ALARM_SHARE,
+        help="of the bundled chain's false objects on the calibration regions: the operating "
+        "point takes the lowest cut within it at the bundled recall (operating_point)",
+    )
+    p.add_argument(
+        "--highest-cut",
+        action="store_true",
+        help="the operating point takes the highest cut at the bundled recall (before 2026-12-05)",
     )
     p.add_argument(
         "--false-alarm-share",
@@ -589,9 +615,13 @@ def main(argv: list[str] | None = None) -> int:
     timings["tables"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if read_manifest(manifests[loop]).object_filter is not None and calibration:
-        rows[f"{loop}{AT_RECALL}"], point = at_reference_recall(
-            work, build, calibration, held, manifests[loop], args.manifest, rows[loop]
-        )
+        refit = "filter refitted (bundled members)"
+        candidates = {k: manifests[k] for k in (loop, refit) if k in manifests}
+        share = None if args.highest_cut else args.false_alarm_budget
+        rows[PROMOTED], point = promoted(
+            work, build, calibration, held, candidates, args.manifest,
+            rows["before (bundled)"], share,
+        )  # fmt: skip
     timings["operating point"] = time.perf_counter() - t0
     _report(work, review, held, counts, report, rows, timings, point, args.family, config)
     return 0

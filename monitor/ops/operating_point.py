@@ -6,18 +6,29 @@ new manifest carries was calibrated before the members changed (``python -m mode
 copies the refitted filter's cut), so the new chain spends what it learnt partly on finding more
 landslides and partly on fewer false alarms, in a proportion nobody chose. An operator who
 compares two ensembles compares them at equal recall: here, on labelled scenes of regions the
-reviewed dataset left out, the new manifest's cut is set to the highest cut (of
-:data:`monitor.ops.filter_fit.CUT_GRID`) at which its chain finds at least as many of their
-landslides as the reference chain (the manifest in use, at its own cut) finds. At that cut the
-new chain's false objects are the gain; they are printed beside the reference's.
+reviewed dataset left out, the new manifest's cut is set where its chain finds at least as many
+of their landslides as the reference chain (the manifest in use, at its own cut) finds: of
+those cuts (of :data:`monitor.ops.filter_fit.CUT_GRID`), the lowest whose false objects are at
+most ``false_alarm_share`` (:data:`FALSE_ALARM_SHARE`, a half) of the reference's, and where
+none is that low, the highest. The new chain's false objects and landslides there are printed
+beside the reference's.
+
+Why the lowest within the budget, not the highest cut that matches: the highest is the cut at
+which the chain finds just as many of these landslides, set by the lowest score among those it
+needs, an order statistic chosen on the same scenes; on other regions the chain then finds
+fewer than the reference (docs/measurements/review_loop.md). The cuts below it cost false
+alarms and buy a margin of recall; the budget spends the false alarms the operator set out to
+save (half: the review loop's target) on that margin.
 
 1. the chain (no filter) of each manifest runs on every scene of ``DATA``
    (:func:`monitor.ops.filter_fit.collect`, as the filter's fit and refit run it: candidates
    mostly on pixels of unknown class, label 255, are left out);
 2. each manifest's filter scores its own candidates; the reference keeps those at or above its
    cut, and the landslides they cover (8-connected label objects) are the recall to match;
-3. the new chain's highest cut that matches it is the operating point; where even all of the
-   new chain's candidates find fewer landslides, no cut can match and the cut is 0 (reported).
+3. of the new chain's cuts that match it, the lowest within the false-alarm budget, else the
+   highest, is the operating point; where even all of the new chain's candidates find fewer
+   landslides, no cut can match and the cut is 0 (reported): its members lost landslides the
+   reference's find, and step 8 of docs/models.md tries the manifest of the refit alone.
    Scenes where the reference finds no landslide at all are refused: there is no recall to
    match, and the highest cut would suppress everything.
 
@@ -31,7 +42,8 @@ uncounted. The cut is chosen on these scenes; scores on them are in-sample. Judg
 held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
-        --reference models/default/manifest.json --data data/left-out [--write]
+        --reference models/default/manifest.json --data data/left-out [--write] \\
+        [--false-alarm-share 0.5 | --highest]
 
 ``--write`` sets the cut in the new manifest (``object_filter.cut``) and appends the record to
 ``object_filter.fit.operating_points``; the filter file and its checksum do not change. Where no
@@ -57,11 +69,13 @@ from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.labels import SPLIT_NAMES
-from monitor.ops.filter_fit import Candidates, chain_inputs, collect, highest_cut
+from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect, highest_cut
 
-__all__ = ["OperatingPoint", "main", "match_recall", "operating_point"]
+__all__ = ["FALSE_ALARM_SHARE", "OperatingPoint", "main", "match_recall", "operating_point"]
 
 log = logging.getLogger(__name__)
+
+FALSE_ALARM_SHARE = 0.5  # of the reference's false objects: the review loop's target (issue 16)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,10 @@ class OperatingPoint:
 
     cut: float
     matched: bool  # False: even every candidate of the new chain finds fewer landslides
+    # the false-alarm budget (share of the reference's false objects); None: the highest cut
+    false_alarm_share: float | None
+    within_budget: bool  # the cut keeps the false objects within the budget
+    highest: float  # the highest cut that matches (0 where none does)
     reference_cut: float
     reference: ChainScores  # the reference chain at its cut
     new_cut: float  # the cut the new manifest carried
@@ -86,10 +104,20 @@ class OperatingPoint:
                 "false_per_100km2": s.false_per_100km2,
             }
 
+        share = self.false_alarm_share
+        rule = "highest cut whose chain finds at least as many landslides as the reference's"
+        if share is not None:
+            rule = (
+                "of the cuts whose chain finds at least as many landslides as the reference's, "
+                f"the lowest with at most {share:g} of its false objects, else the highest"
+            )
         return {
-            "rule": "highest cut whose chain finds at least as many landslides as the reference's",
+            "rule": rule,
             "cut": self.cut,
             "matched": self.matched,
+            "false_alarm_share": share,
+            "within_budget": self.within_budget,
+            "highest_matching_cut": self.highest,
             "reference_cut": self.reference_cut,
             "reference": scores(self.reference),
             "new_cut": self.new_cut,
@@ -109,10 +137,15 @@ def match_recall(
     new_scenes: Sequence[SceneObjects],
     new_scores: Sequence[np.ndarray],
     new_cut: float,
+    false_alarm_share: float | None = FALSE_ALARM_SHARE,
 ) -> OperatingPoint:
     """The operating point (see the module) from each chain's candidates on the same scenes:
     ``*_scenes`` their polygons related to the labels (:func:`models.chain_metrics.scene_objects`)
-    and ``*_scores`` the filter score of each polygon, one array per scene."""
+    and ``*_scores`` the filter score of each polygon, one array per scene.
+    ``false_alarm_share`` None takes the highest cut that matches (the rule before
+    2026-12-05)."""
+    if false_alarm_share is not None and not 0.0 <= false_alarm_share <= 1.0:
+        raise ValueError(f"false_alarm_share must lie in [0, 1], not {false_alarm_share}")
     ref_ids, new_ids = [s.scene for s in reference_scenes], [s.scene for s in new_scenes]
     if ref_ids != new_ids:  # collect() skips a scene that supports none of a manifest's settings
         only_ref = sorted(set(ref_ids) - set(new_ids))
@@ -131,9 +164,21 @@ def match_recall(
         )
     best = highest_cut(new_scenes, new_scores, lambda scored: scored.found() >= target)
     cut, matched = (best[0], True) if best is not None else (0.0, False)
+    highest, within = cut, False
+    if matched and false_alarm_share is not None:
+        budget = false_alarm_share * reference.false_objects
+        for candidate in CUT_GRID:  # ascending: the lowest within the budget
+            if candidate > highest:
+                break
+            if _found(new_scenes, new_scores, candidate).false_objects <= budget:
+                cut, within = candidate, True
+                break
     return OperatingPoint(
         cut=cut,
         matched=matched,
+        false_alarm_share=false_alarm_share,
+        within_budget=within,
+        highest=highest,
         reference_cut=reference_cut,
         reference=reference,
         new_cut=new_cut,
@@ -177,12 +222,17 @@ def _dataset_command(folder: Path) -> str | None:
 
 
 def operating_point(
-    manifest: Path, reference: Path, data: Path, *, write: bool = False
+    manifest: Path,
+    reference: Path,
+    data: Path,
+    *,
+    write: bool = False,
+    false_alarm_share: float | None = FALSE_ALARM_SHARE,
 ) -> dict[str, Any]:
     """Run both chains on the labelled scenes of ``data`` (a folder with ``input/``, or its
-    splits: :func:`scene_folders`) and return the record of :func:`match_recall`; with
-    ``write``, set the cut in ``manifest`` and append the record to its
-    ``object_filter.fit``."""
+    splits: :func:`scene_folders`) and return the record of :func:`match_recall` (with its
+    ``false_alarm_share``); with ``write``, set the cut in ``manifest`` and append the record
+    to its ``object_filter.fit``."""
     for path in (Path(manifest), Path(reference)):
         if read_manifest(path).object_filter is None:
             raise ManifestError(f"{path} has no object filter: there is no cut to compare or set")
@@ -198,8 +248,9 @@ def operating_point(
     ref_found, ref_scores, ref_cut = _scored(Path(reference), folders)
     new_found, new_scores, new_cut = _scored(Path(manifest), folders)
     point = match_recall(
-        ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut
-    )
+        ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut,
+        false_alarm_share,
+    )  # fmt: skip
     digest, _ = dataset_sha256(Path(data))
     record = {
         **point.record(),
@@ -251,7 +302,16 @@ def format_record(record: dict[str, Any]) -> str:
         _line("reference, its cut", record["reference_cut"], record["reference"]),
         _line("new, the cut it carried", record["new_cut"], record["new_at_own_cut"]),
         _line("new, at the reference's recall", record["cut"], record["new"]),
+        "",
+        f"rule: {record['rule']}",
     ]
+    if record["matched"] and record.get("false_alarm_share") is not None:
+        if record["within_budget"]:
+            lines.append(
+                f"(the highest cut that finds as many is {record['highest_matching_cut']:.2f})"
+            )
+        else:
+            lines.append("no cut that finds as many keeps the false objects within the budget")
     if not record["matched"]:
         lines.append("the new chain finds fewer landslides than the reference even unfiltered")
     return "\n".join(lines)
@@ -271,12 +331,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="labelled scenes of left-out regions: a folder with input/, or a dataset root "
         "(every split)",
     )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--false-alarm-share",
+        type=float,
+        default=FALSE_ALARM_SHARE,
+        metavar="S",
+        help="of the cuts at the reference's recall, take the lowest whose false objects are "
+        f"at most S of the reference's (default {FALSE_ALARM_SHARE}), else the highest",
+    )
+    budget.add_argument(
+        "--highest",
+        action="store_true",
+        help="take the highest cut at the reference's recall (the rule before 2026-12-05)",
+    )
     p.add_argument("--write", action="store_true", help="set the cut in --manifest")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     args = p.parse_args(argv)
+    if not args.highest and not 0.0 <= args.false_alarm_share <= 1.0:
+        p.error(f"--false-alarm-share: {args.false_alarm_share} is not in [0, 1]")
+    share = None if args.highest else args.false_alarm_share
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        record = operating_point(args.manifest, args.reference, args.data, write=args.write)
+        record = operating_point(
+            args.manifest, args.reference, args.data, write=args.write, false_alarm_share=share
+        )
     except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)
         return 2
