@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # torch loads only when an ensemble does (chain_inputs)
 
 __all__ = [
     "CANDIDATES_FILE",
+    "CUT_GRID",
     "FILTER_FILE",
     "REVIEW_KEYS",
     "CandidateTable",

@@ -71,7 +71,14 @@ from models.manifest import ManifestError, read_manifest, sha256_file, write_man
 from monitor.labels import SPLIT_NAMES
 from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect, highest_cut
 
-__all__ = ["FALSE_ALARM_SHARE", "OperatingPoint", "main", "match_recall", "operating_point"]
+__all__ = [
+    "FALSE_ALARM_SHARE",
+    "OperatingPoint",
+    "main",
+    "match_recall",
+    "operating_point",
+    "scene_folders",
+]
 
 log = logging.getLogger(__name__)
 
