@@ -65,7 +65,7 @@ from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
 from monitor.ops.filter_fit import chain_inputs, collect  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
 from monitor.ops.operating_point import (  # noqa: E402
-    FALSE_ALARM_SHARE,
+    FALSE_ALARM_BUDGET,
     operating_point,
     scene_folders,
 )
@@ -305,30 +305,33 @@ def promoted(
     candidates: dict[str, Path],
     reference: Path,
     bundled: Scored,
-    false_alarm_share: float | None,
+    false_alarm_budget: float | None,
 ) -> tuple[Scored, dict[str, Any]]:
     """What an operator who follows docs/models.md (steps 7 and 8) switches to, run on the
     held-out regions: the first of ``candidates`` (the whole loop, then the filter refitted
     alone) for which ``monitor.ops.operating_point`` finds a cut at ``reference``'s recall on
     the labelled scenes of the calibration regions, at that cut (the lowest within the
-    false-alarm budget, else the highest: ``false_alarm_share``; None, the highest, as before
+    false-alarm budget, else the highest: ``false_alarm_budget``; None, the highest, as before
     2026-12-05). Where none matches, the operator keeps the reference: the held-out regions'
-    scores are then ``bundled``'s. Returns the pooled scores and the operating point's record,
-    with the label of the manifest switched to (``promoted``)."""
+    scores are then ``bundled``'s. Returns the pooled scores and the operating point's record
+    of the manifest switched to (the last one tried where none), with its label
+    (``promoted``, None where none) and every record tried, by label (``tried``)."""
     scenes = work / "calibration-scenes"
     if not (scenes / "input").is_dir():
         labelled_scenes(build_path, calibration, scenes)
     record: dict[str, Any] = {}
+    tried: dict[str, Any] = {}
     for label, manifest in candidates.items():
-        record = operating_point(manifest, reference, scenes, false_alarm_share=false_alarm_share)
+        record = operating_point(manifest, reference, scenes, false_alarm_budget=false_alarm_budget)
+        tried[label] = record
         if record["matched"]:
             regions = [{**r, "filter_cut": record["cut"]} for r in held]
             name = "heldout-at-reference-recall"
             for stale in (work / name).glob("inventory.gpkg*"):
                 stale.unlink()
             scored = run_dates(write_config(work, manifest, name, regions))
-            return scored, {**record, "promoted": label}
-    return bundled, {**record, "promoted": None}
+            return scored, {**record, "promoted": label, "tried": tried}
+    return bundled, {**record, "promoted": None, "tried": tried}
 
 
 def _line(label: str, ev: Evaluation) -> str:
@@ -372,7 +375,7 @@ def _report(
         print(_line(label, scored.evaluation))
     if point:
         if point["promoted"] is not None:
-            budget = "" if point["false_alarm_share"] is None else (
+            budget = "" if point["false_alarm_budget"] is None else (
                 ", within the false-alarm budget" if point["within_budget"] else
                 ", the highest at that recall: none within the false-alarm budget"
             )  # fmt: skip
@@ -473,17 +476,21 @@ def main(argv: list[str] | None = None) -> int:
         help="left-out regions whose labelled scenes set the loop's cut at the bundled recall "
         "(0: not measured; 2 before 2026-12-03)",
     )
-    p.add_argument(
+    cut_rule = p.add_mutually_exclusive_group()
+    cut_rule.add_argument(
         "--false-alarm-budget",
         type=float,
-        default=FALSE_ALARM_SHARE,
+        default=FALSE_ALARM_BUDGET,
         help="of the bundled chain's false objects on the calibration regions: the operating "
-        "point takes the lowest cut within it at the bundled recall (operating_point)",
+        "point takes the lowest cut within it at the bundled recall (operating_point; "
+        f"default {FALSE_ALARM_BUDGET})",
     )
-    p.add_argument(
+    cut_rule.add_argument(
         "--highest-cut",
         action="store_true",
-        help="the operating point takes the highest cut at the bundled recall (before 2026-12-05)",
+        help="the operating point takes the highest cut at the bundled recall (the rule "
+        "before 2026-12-05; the switch to the refit alone where the loop reaches no cut is "
+        "new: before, the loop ran at the cut it carried)",
     )
     p.add_argument(
         "--false-alarm-share",
@@ -534,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{LANDSCAPE} preset",
     )
     args = p.parse_args(argv)
+    if not 0.0 <= args.false_alarm_budget <= 1.0:
+        p.error(f"--false-alarm-budget: {args.false_alarm_budget} is not in [0, 1]")
     if args.family is not None:
         try:
             family(args.family)
@@ -617,10 +626,10 @@ def main(argv: list[str] | None = None) -> int:
     if read_manifest(manifests[loop]).object_filter is not None and calibration:
         refit = "filter refitted (bundled members)"
         candidates = {k: manifests[k] for k in (loop, refit) if k in manifests}
-        share = None if args.highest_cut else args.false_alarm_budget
+        budget = None if args.highest_cut else args.false_alarm_budget
         rows[PROMOTED], point = promoted(
             work, build, calibration, held, candidates, args.manifest,
-            rows["before (bundled)"], share,
+            rows["before (bundled)"], budget,
         )  # fmt: skip
     timings["operating point"] = time.perf_counter() - t0
     _report(work, review, held, counts, report, rows, timings, point, args.family, config)

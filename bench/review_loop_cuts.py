@@ -52,8 +52,9 @@ class HeldOut:
 
 
 def held_out(rows: list[dict[str, Any]], events: int, cut: float) -> HeldOut:
-    """The held-out runs' scores of the candidates scoring ``cut`` or more."""
-    kept = [r for r in rows if r["score"] >= cut]
+    """The held-out runs' scores of the candidates not below ``cut`` (a NaN score is kept, as
+    a run keeps it)."""
+    kept = [r for r in rows if not r["score"] < cut]
     false = [r for r in kept if not r["events"]]
     return HeldOut(
         false_alarms=len(false),
@@ -76,7 +77,7 @@ def calibration_found(table: dict[str, Any], cut: float) -> tuple[set[tuple[str,
             scene["scores"],
             strict=True,
         ):
-            if score < cut:
+            if score < cut:  # a NaN score is kept, as a run keeps it
                 continue
             found.update((scene["scene"], j) for j in touches)
             false += not touches and not unknown
@@ -102,8 +103,7 @@ def rule_count(tables: dict[str, Any]) -> tuple[str, float]:
     as many calibration landslides as the bundled chain at its cut; where none does, the loop
     at the cut it carried."""
     calib = tables["calibration"]
-    target = len(calibration_found(calib[BUNDLED], calib[BUNDLED]["cut"])[0])
-    cut = _highest(calib[LOOP], lambda found: len(found) >= target)
+    cut = _matched(tables, LOOP, None)
     return (LOOP, cut) if cut is not None else (LOOP, calib[LOOP]["cut"])
 
 
@@ -113,6 +113,8 @@ def _matched(tables: dict[str, Any], manifest: str, z: float | None, more: int =
     standard errors of that difference (sqrt(gained + lost), the sign test's)."""
     calib = tables["calibration"]
     reference = calibration_found(calib[BUNDLED], calib[BUNDLED]["cut"])[0]
+    if not reference:  # operating_point refuses it: any cut would match
+        raise ValueError("the bundled chain finds no calibration landslide: no recall to match")
     if z is None:
         n = sum(len(s["event_area_m2"]) for s in calib[BUNDLED]["scenes"])
         target = min(len(reference) + more, n)
@@ -242,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
             result = json.loads((work / "result.json").read_text())
         except (OSError, ValueError) as exc:
             print(f"{work}: left out ({exc})")
+            continue
+        missing = [m for m in (BUNDLED, REFIT, LOOP) if m not in tables["calibration"]]
+        if missing:  # --calibration-regions 0, or a bundled manifest without a filter
+            print(f"{work}: left out (no calibration table of {', '.join(missing)})")
             continue
         problems = check(work, tables, result)
         if problems:

@@ -9,7 +9,7 @@ compares two ensembles compares them at equal recall: here, on labelled scenes o
 reviewed dataset left out, the new manifest's cut is set where its chain finds at least as many
 of their landslides as the reference chain (the manifest in use, at its own cut) finds: of
 those cuts (of :data:`monitor.ops.filter_fit.CUT_GRID`), the lowest whose false objects are at
-most ``false_alarm_share`` (:data:`FALSE_ALARM_SHARE`, a half) of the reference's, and where
+most ``false_alarm_budget`` (:data:`FALSE_ALARM_BUDGET`, a half) of the reference's, and where
 none is that low, the highest. The new chain's false objects and landslides there are printed
 beside the reference's.
 
@@ -17,8 +17,8 @@ Why the lowest within the budget, not the highest cut that matches: the highest 
 which the chain finds just as many of these landslides, set by the lowest score among those it
 needs, an order statistic chosen on the same scenes; on other regions the chain then finds
 fewer than the reference (docs/measurements/review_loop.md). The cuts below it cost false
-alarms and buy a margin of recall; the budget spends the false alarms the operator set out to
-save (half: the review loop's target) on that margin.
+alarms and buy a margin of recall; the budget spends on that margin the false alarms saved
+beyond what the operator set out to save (half: the review loop's target).
 
 1. the chain (no filter) of each manifest runs on every scene of ``DATA``
    (:func:`monitor.ops.filter_fit.collect`, as the filter's fit and refit run it: candidates
@@ -43,7 +43,7 @@ held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
         --reference models/default/manifest.json --data data/left-out [--write] \\
-        [--false-alarm-share 0.5 | --highest]
+        [--false-alarm-budget 0.5 | --highest]
 
 ``--write`` sets the cut in the new manifest (``object_filter.cut``) and appends the record to
 ``object_filter.fit.operating_points``; the filter file and its checksum do not change. Where no
@@ -72,7 +72,7 @@ from monitor.labels import SPLIT_NAMES
 from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect, highest_cut
 
 __all__ = [
-    "FALSE_ALARM_SHARE",
+    "FALSE_ALARM_BUDGET",
     "OperatingPoint",
     "main",
     "match_recall",
@@ -82,7 +82,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FALSE_ALARM_SHARE = 0.5  # of the reference's false objects: the review loop's target (issue 16)
+FALSE_ALARM_BUDGET = 0.5  # of the reference's false objects: the review loop's target (issue 16)
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,9 @@ class OperatingPoint:
     cut: float
     matched: bool  # False: even every candidate of the new chain finds fewer landslides
     # the false-alarm budget (share of the reference's false objects); None: the highest cut
-    false_alarm_share: float | None
-    within_budget: bool  # the cut keeps the false objects within the budget
+    false_alarm_budget: float | None
+    within_budget: bool | None  # the cut keeps the false objects within it (None: no budget
+    # applied, under the highest-cut rule or where no cut matches)
     highest: float  # the highest cut that matches (0 where none does)
     reference_cut: float
     reference: ChainScores  # the reference chain at its cut
@@ -111,18 +112,18 @@ class OperatingPoint:
                 "false_per_100km2": s.false_per_100km2,
             }
 
-        share = self.false_alarm_share
+        share = self.false_alarm_budget
         rule = "highest cut whose chain finds at least as many landslides as the reference's"
         if share is not None:
             rule = (
                 "of the cuts whose chain finds at least as many landslides as the reference's, "
-                f"the lowest with at most {share:g} of its false objects, else the highest"
+                f"the lowest with at most {share:g} times its false objects, else the highest"
             )
         return {
             "rule": rule,
             "cut": self.cut,
             "matched": self.matched,
-            "false_alarm_share": share,
+            "false_alarm_budget": share,
             "within_budget": self.within_budget,
             "highest_matching_cut": self.highest,
             "reference_cut": self.reference_cut,
@@ -134,7 +135,9 @@ class OperatingPoint:
 
 
 def _found(scenes: Sequence[SceneObjects], scores: Sequence[np.ndarray], cut: float) -> ChainScores:
-    return chain_scores(scenes, [np.asarray(s) >= cut for s in scores])
+    # kept unless below the cut, as a run suppresses them (monitor.pipeline.chain): a NaN score
+    # is kept there too
+    return chain_scores(scenes, [~(np.asarray(s) < cut) for s in scores])
 
 
 def match_recall(
@@ -144,15 +147,15 @@ def match_recall(
     new_scenes: Sequence[SceneObjects],
     new_scores: Sequence[np.ndarray],
     new_cut: float,
-    false_alarm_share: float | None = FALSE_ALARM_SHARE,
+    false_alarm_budget: float | None = FALSE_ALARM_BUDGET,
 ) -> OperatingPoint:
     """The operating point (see the module) from each chain's candidates on the same scenes:
     ``*_scenes`` their polygons related to the labels (:func:`models.chain_metrics.scene_objects`)
     and ``*_scores`` the filter score of each polygon, one array per scene.
-    ``false_alarm_share`` None takes the highest cut that matches (the rule before
+    ``false_alarm_budget`` None takes the highest cut that matches (the rule before
     2026-12-05)."""
-    if false_alarm_share is not None and not 0.0 <= false_alarm_share <= 1.0:
-        raise ValueError(f"false_alarm_share must lie in [0, 1], not {false_alarm_share}")
+    if false_alarm_budget is not None and not 0.0 <= false_alarm_budget <= 1.0:
+        raise ValueError(f"false_alarm_budget must lie in [0, 1], not {false_alarm_budget}")
     ref_ids, new_ids = [s.scene for s in reference_scenes], [s.scene for s in new_scenes]
     if ref_ids != new_ids:  # collect() skips a scene that supports none of a manifest's settings
         only_ref = sorted(set(ref_ids) - set(new_ids))
@@ -171,9 +174,10 @@ def match_recall(
         )
     best = highest_cut(new_scenes, new_scores, lambda scored: scored.found() >= target)
     cut, matched = (best[0], True) if best is not None else (0.0, False)
-    highest, within = cut, False
-    if matched and false_alarm_share is not None:
-        budget = false_alarm_share * reference.false_objects
+    highest, within = cut, None
+    if matched and false_alarm_budget is not None:
+        within = False
+        budget = false_alarm_budget * reference.false_objects
         for candidate in CUT_GRID:  # ascending: the lowest within the budget
             if candidate > highest:
                 break
@@ -183,7 +187,7 @@ def match_recall(
     return OperatingPoint(
         cut=cut,
         matched=matched,
-        false_alarm_share=false_alarm_share,
+        false_alarm_budget=false_alarm_budget,
         within_budget=within,
         highest=highest,
         reference_cut=reference_cut,
@@ -234,11 +238,11 @@ def operating_point(
     data: Path,
     *,
     write: bool = False,
-    false_alarm_share: float | None = FALSE_ALARM_SHARE,
+    false_alarm_budget: float | None = FALSE_ALARM_BUDGET,
 ) -> dict[str, Any]:
     """Run both chains on the labelled scenes of ``data`` (a folder with ``input/``, or its
     splits: :func:`scene_folders`) and return the record of :func:`match_recall` (with its
-    ``false_alarm_share``); with ``write``, set the cut in ``manifest`` and append the record
+    ``false_alarm_budget``); with ``write``, set the cut in ``manifest`` and append the record
     to its ``object_filter.fit``."""
     for path in (Path(manifest), Path(reference)):
         if read_manifest(path).object_filter is None:
@@ -256,7 +260,7 @@ def operating_point(
     new_found, new_scores, new_cut = _scored(Path(manifest), folders)
     point = match_recall(
         ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut,
-        false_alarm_share,
+        false_alarm_budget,
     )  # fmt: skip
     digest, _ = dataset_sha256(Path(data))
     record = {
@@ -308,11 +312,11 @@ def format_record(record: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- |",
         _line("reference, its cut", record["reference_cut"], record["reference"]),
         _line("new, the cut it carried", record["new_cut"], record["new_at_own_cut"]),
-        _line("new, at the reference's recall", record["cut"], record["new"]),
+        _line("new, at the reference's recall or above", record["cut"], record["new"]),
         "",
         f"rule: {record['rule']}",
     ]
-    if record["matched"] and record.get("false_alarm_share") is not None:
+    if record["matched"] and record.get("false_alarm_budget") is not None:
         if record["within_budget"]:
             lines.append(
                 f"(the highest cut that finds as many is {record['highest_matching_cut']:.2f})"
@@ -340,12 +344,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
-        "--false-alarm-share",
+        "--false-alarm-budget",
         type=float,
-        default=FALSE_ALARM_SHARE,
+        default=FALSE_ALARM_BUDGET,
         metavar="S",
         help="of the cuts at the reference's recall, take the lowest whose false objects are "
-        f"at most S of the reference's (default {FALSE_ALARM_SHARE}), else the highest",
+        f"at most S of the reference's (default {FALSE_ALARM_BUDGET}), else the highest",
     )
     budget.add_argument(
         "--highest",
@@ -355,13 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help="set the cut in --manifest")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     args = p.parse_args(argv)
-    if not args.highest and not 0.0 <= args.false_alarm_share <= 1.0:
-        p.error(f"--false-alarm-share: {args.false_alarm_share} is not in [0, 1]")
-    share = None if args.highest else args.false_alarm_share
+    if not args.highest and not 0.0 <= args.false_alarm_budget <= 1.0:
+        p.error(f"--false-alarm-budget: {args.false_alarm_budget} is not in [0, 1]")
+    share = None if args.highest else args.false_alarm_budget
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         record = operating_point(
-            args.manifest, args.reference, args.data, write=args.write, false_alarm_share=share
+            args.manifest, args.reference, args.data, write=args.write, false_alarm_budget=share
         )
     except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)

@@ -93,3 +93,92 @@ def test_a_draw_whose_tables_do_not_give_back_its_rows_is_named() -> None:
     assert cuts.check(Path("w"), tables, result) == [
         f"w: {cuts.LOOP} at 0.1: tables give 2 false alarms, 2 landslides; the draw printed 3, 2"
     ]
+
+
+def test_unknown_candidates_and_older_landslides_are_counted_as_the_chain_counts_them() -> None:
+    cuts = _tool()
+    # a candidate on unknown pixels (label 255) is no false object; one on no landslide is
+    scene = _scene([[0], [], []], [0.9, 0.8, 0.7])
+    scene["unknown"] = [False, True, False]
+    assert cuts.calibration_found({"cut": 0.5, "scenes": [scene]}, 0.5) == ({("val/s1", 0)}, 1)
+    # a held-out false alarm on a landslide of the pre window is not "on no landslide"
+    rows = [_row(0.9, []), {**_row(0.8, []), "older": True}, _row(0.1, [])]
+    scored = cuts.held_out(rows, 0, 0.5)
+    assert (scored.false_alarms, scored.on_no_landslide) == (2, 1)
+
+
+def test_the_switched_to_row_of_a_draw_is_checked_against_its_manifest() -> None:
+    cuts = _tool()
+    tables = _tables(cuts)
+    # the operator switched to the refit alone at 0.21: rows 0.5, 0.25 and 0.22 kept
+    point = {"promoted": cuts.REFIT, "cut": 0.21}
+    result = {"rows": {cuts.PROMOTED: {"false_alarms": 1, "detected": 2}}, "operating_point": point}
+    assert cuts.check(Path("w"), tables, result) == []
+    # nothing switched to: the row is the bundled chain's, at its cut 0.3 (one row, 0.5)
+    result["operating_point"] = {"promoted": None, "cut": 0.0}
+    assert cuts.check(Path("w"), tables, result) == [
+        f"w: {cuts.PROMOTED} at 0.3: tables give 0 false alarms, 1 landslides; the draw "
+        "printed 1, 2"
+    ]
+
+
+def test_the_rules_agree_with_operating_point_on_random_cases() -> None:
+    """The tool's budget and count rules against monitor.ops.operating_point.match_recall,
+    on the same candidates: the cut and whether one matches."""
+    import random
+
+    import numpy as np
+
+    from models.chain_metrics import SceneObjects
+    from monitor.ops import operating_point as op
+
+    cuts = _tool()
+    rng = random.Random(7)
+
+    def scene(name: str, events: int, n: int) -> tuple[SceneObjects, np.ndarray]:
+        touches = [
+            np.array(sorted(rng.sample(range(events), min(events, rng.choice([0, 0, 1, 2])))), int)
+            for _ in range(n)
+        ]
+        unknown = np.array([rng.random() < 0.1 and len(t) == 0 for t in touches], bool)
+        objects = SceneObjects(
+            scene=name, area_km2=1.0, event_area_m2=np.full(events, 2000.0),
+            polygon_area_m2=np.full(n, 100.0), touches=touches, tp=np.zeros(n, np.int64),
+            fp=np.zeros(n, np.int64), label_pixels=0, unknown=unknown,
+        )  # fmt: skip
+        return objects, np.array([round(rng.random(), rng.choice([2, 6])) for _ in range(n)])
+
+    def table(found: list[tuple[SceneObjects, np.ndarray]], cut: float) -> dict[str, Any]:
+        return {
+            "cut": cut,
+            "scenes": [
+                {"scene": s.scene, "area_km2": 1.0, "event_area_m2": list(s.event_area_m2),
+                 "touches": [[int(j) for j in t] for t in s.touches],
+                 "unknown": [bool(u) for u in s.unknown], "scores": [float(v) for v in v_]}
+                for s, v_ in found
+            ],
+        }  # fmt: skip
+
+    compared = 0
+    for _ in range(60):
+        events = [rng.randint(0, 4) for _ in range(3)]
+        ref = [scene(f"s{i}", events[i], rng.randint(0, 6)) for i in range(3)]
+        new = [scene(f"s{i}", events[i], rng.randint(0, 6)) for i in range(3)]
+        ref_cut, new_cut = round(rng.random(), 2), round(rng.random(), 2)
+        budget = rng.choice([0.0, 0.4, 0.5, 1.0])
+        args = ([s for s, _ in ref], [v for _, v in ref], ref_cut,
+                [s for s, _ in new], [v for _, v in new], new_cut)  # fmt: skip
+        try:
+            point = op.match_recall(*args, false_alarm_budget=budget)
+        except ValueError:  # the reference finds nothing: refused by both
+            continue
+        tables = {
+            "calibration": {cuts.BUNDLED: table(ref, ref_cut), cuts.LOOP: table(new, new_cut)}
+        }
+        want = (cuts.LOOP, point.cut) if point.matched else (cuts.BUNDLED, ref_cut)
+        assert cuts.rule_budget(budget, (cuts.LOOP,))(tables) == want
+        highest = op.match_recall(*args, false_alarm_budget=None)
+        want = (cuts.LOOP, highest.cut if highest.matched else new_cut)
+        assert cuts.rule_count(tables) == want
+        compared += 1
+    assert compared > 30

@@ -50,7 +50,7 @@ def test_the_highest_cut_that_finds_the_reference_landslides_is_chosen() -> None
     # finds both landslides with two false objects
     new = _scenes([ON_A, ON_B, OFF_1, OFF_2])
     new_scores = [np.array([0.8, 0.4, 0.6, 0.2])]
-    point = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_share=None)
+    point = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_budget=None)
     # by hand: one landslide must be found; every cut up to 0.80 keeps A, 0.81 keeps nothing
     assert point.matched and point.cut == pytest.approx(0.80) and point.highest == point.cut
     assert point.reference.recall_by_size["all"] == (1, 2) and point.reference.false_objects == 1
@@ -65,14 +65,20 @@ def test_the_highest_cut_that_finds_the_reference_landslides_is_chosen() -> None
         "false_per_100km2": pytest.approx(100.0 / 0.04),
     }
     assert record["new"]["false_objects"] == 0 and record["new_cut"] == 0.1
-    assert record["false_alarm_share"] is None and record["rule"].startswith("highest cut")
+    assert record["false_alarm_budget"] is None and record["rule"].startswith("highest cut")
 
     # the reference finding both: the new chain must keep B too, so the cut stops at 0.40
     both = op.match_recall(_scenes([ON_A, ON_B]), [np.array([0.9, 0.9])], 0.3, new, new_scores, 0.1)
     assert both.cut == pytest.approx(0.40) and both.new.false_objects == 1  # the 0.6 one
     # its budget (half of the reference's no false object) is 0: no matching cut keeps the
     # 0.6 one out, so the highest stays, said so
-    assert not both.within_budget and both.highest == both.cut
+    assert both.within_budget is False and both.highest == both.cut
+    table = op.format_record({**both.record(), "scenes": 1, "data": "left-out"})
+    assert (
+        table.endswith("no cut that finds as many keeps the false objects within the budget")
+        and "| new, at the reference's recall or above | 0.40 | 2/2 | 1 | 2500.0 |" in table
+    )
+    assert point.within_budget is None  # the highest-cut rule applies no budget
 
 
 def test_the_false_alarm_budget_buys_recall_below_the_highest_cut() -> None:
@@ -83,29 +89,29 @@ def test_the_false_alarm_budget_buys_recall_below_the_highest_cut() -> None:
     new_scores = [np.array([0.8, 0.4, 0.6, 0.2])]
     # half of one false object: none may be kept, so the cut must pass the 0.6 one: 0.61
     half = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1)
-    assert half.false_alarm_share == op.FALSE_ALARM_SHARE == 0.5
+    assert half.false_alarm_budget == op.FALSE_ALARM_BUDGET == 0.5
     assert half.cut == pytest.approx(0.61) and half.within_budget
     assert half.highest == pytest.approx(0.80)
     assert half.new.recall_by_size["all"] == (1, 2) and half.new.false_objects == 0
     # as many false objects as the reference: the cut falls to 0.21, past the 0.2 one, and
     # keeps B (0.4) too: one landslide more than the reference for its one false object
-    whole = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_share=1.0)
+    whole = op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_budget=1.0)
     assert whole.cut == pytest.approx(0.21) and whole.within_budget
     assert whole.new.recall_by_size["all"] == (2, 2) and whole.new.false_objects == 1
     assert whole.record()["rule"] == (
         "of the cuts whose chain finds at least as many landslides as the reference's, the "
-        "lowest with at most 1 of its false objects, else the highest"
+        "lowest with at most 1 times its false objects, else the highest"
     )
     assert whole.record()["highest_matching_cut"] == pytest.approx(0.80)
-    with pytest.raises(ValueError, match="false_alarm_share must lie in"):
-        op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_share=1.5)
+    with pytest.raises(ValueError, match="false_alarm_budget must lie in"):
+        op.match_recall(ref, ref_scores, 0.3, new, new_scores, 0.1, false_alarm_budget=1.5)
 
 
 def test_no_cut_matches_a_reference_that_finds_more() -> None:
     ref = _scenes([ON_A, ON_B])
     new = _scenes([ON_A, OFF_1])
     point = op.match_recall(ref, [np.array([0.9, 0.9])], 0.5, new, [np.array([0.9, 0.9])], 0.5)
-    assert not point.matched and point.cut == 0.0
+    assert not point.matched and point.cut == 0.0 and point.within_budget is None
     assert point.new.recall_by_size["all"] == (1, 2) and point.new.false_objects == 1
     # a reference that finds nothing leaves nothing to match: refused, not the highest cut
     with pytest.raises(ValueError, match="finds no labelled landslide"):
@@ -146,7 +152,7 @@ def test_write_sets_the_cut_and_keeps_the_record(
          "--data", str(data), "--write"]
     ) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "| new, at the reference's recall | 0.61 | 1/2 | 0 | 0.0 |" in out
+    assert "| new, at the reference's recall or above | 0.61 | 1/2 | 0 | 0.0 |" in out
     assert "| reference, its cut | 0.30 | 1/2 | 1 | 2500.0 |" in out
     assert "(the highest cut that finds as many is 0.80)" in out
     entry = read_manifest(new_manifest).object_filter
@@ -162,14 +168,17 @@ def test_write_sets_the_cut_and_keeps_the_record(
         ["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
          "--data", str(data), "--write", "--highest"]
     ) == 0  # fmt: skip
-    assert "| new, at the reference's recall | 0.80 | 1/2 | 0 | 0.0 |" in capsys.readouterr().out
+    assert (
+        "| new, at the reference's recall or above | 0.80 | 1/2 | 0 | 0.0 |"
+        in capsys.readouterr().out
+    )
     entry = read_manifest(new_manifest).object_filter
     assert entry is not None and entry.cut == pytest.approx(0.80)
-    assert [r["false_alarm_share"] for r in entry.fit["operating_points"]] == [0.5, None]
+    assert [r["false_alarm_budget"] for r in entry.fit["operating_points"]] == [0.5, None]
     with pytest.raises(SystemExit):  # a share outside [0, 1] is refused, named
         op.main(["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
-                 "--data", str(data), "--false-alarm-share", "2"])  # fmt: skip
-    assert "--false-alarm-share: 2.0 is not in [0, 1]" in capsys.readouterr().err
+                 "--data", str(data), "--false-alarm-budget", "2"])  # fmt: skip
+    assert "--false-alarm-budget: 2.0 is not in [0, 1]" in capsys.readouterr().err
 
     # a new chain that cannot match the reference: nothing written (a cut of 0 would switch
     # the filter off), status 2
