@@ -84,7 +84,7 @@ def test_the_rules_recomputed_by_hand() -> None:
 def test_a_draw_whose_tables_do_not_give_back_its_rows_is_named() -> None:
     cuts = _tool()
     tables = _tables(cuts)
-    result = {
+    result: dict[str, Any] = {
         "rows": {cuts.LOOP: {"false_alarms": 2, "detected": 2}},  # at 0.1 the rows give 2, 2
         "operating_point": None,
     }
