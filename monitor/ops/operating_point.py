@@ -83,6 +83,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FALSE_ALARM_BUDGET = 0.5  # of the reference's false objects: the review loop's target (issue 16)
+# what docs/models.md's step 8 does where no cut matches
+NO_MATCH_NEXT = (
+    "fine-tuned members that miss landslides the reference finds: set the operating point of "
+    "the manifest whose filter alone was refitted (step 3) instead, or keep the reference"
+)
 
 
 @dataclass(frozen=True)
@@ -275,13 +280,13 @@ def operating_point(
     if not point.matched:
         log.warning(
             "%s: the new chain finds fewer landslides than the reference's even unfiltered; "
-            "no cut matches its recall",
-            manifest,
-        )
+            "no cut matches its recall (%s)",
+            manifest, NO_MATCH_NEXT,
+        )  # fmt: skip
         if write:
             raise ValueError(
                 f"{manifest}: no cut matches the reference's recall on {data} (the new chain "
-                "finds fewer landslides even unfiltered); nothing written"
+                f"finds fewer landslides even unfiltered); nothing written ({NO_MATCH_NEXT})"
             )
     if write:
         parsed = read_manifest(Path(manifest))
@@ -324,7 +329,10 @@ def format_record(record: dict[str, Any]) -> str:
         else:
             lines.append("no cut that finds as many keeps the false objects within the budget")
     if not record["matched"]:
-        lines.append("the new chain finds fewer landslides than the reference even unfiltered")
+        lines.append(
+            "the new chain finds fewer landslides than the reference even unfiltered: "
+            + NO_MATCH_NEXT
+        )
     return "\n".join(lines)
 
 

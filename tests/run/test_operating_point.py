@@ -188,7 +188,9 @@ def test_write_sets_the_cut_and_keeps_the_record(
         ["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
          "--data", str(data), "--write"]
     ) == 2  # fmt: skip
-    assert "no cut matches the reference's recall" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no cut matches the reference's recall" in err
+    assert "the manifest whose filter alone was refitted (step 3) instead" in err
     assert read_manifest(new_manifest).object_filter == entry
 
     # a manifest without a filter has no cut to set: status 2, named
