@@ -299,8 +299,7 @@ def calibration_table(manifest: Path, scenes: Path) -> dict[str, Any]:
 
 def promoted(
     work: Path,
-    build_path: Path,
-    calibration: list[dict[str, Any]],
+    scenes: Path,
     held: list[dict[str, Any]],
     candidates: dict[str, Path],
     reference: Path,
@@ -310,15 +309,12 @@ def promoted(
     """What an operator who follows docs/models.md (steps 7 and 8) switches to, run on the
     held-out regions: the first of ``candidates`` (the whole loop, then the filter refitted
     alone) for which ``monitor.ops.operating_point`` finds a cut at ``reference``'s recall on
-    the labelled scenes of the calibration regions, at that cut (the lowest within the
+    ``scenes``, the labelled scenes of the calibration regions, at that cut (the lowest within the
     false-alarm budget, else the highest: ``false_alarm_budget``; None, the highest, as before
     2026-12-05). Where none matches, the operator keeps the reference: the held-out regions'
     scores are then ``bundled``'s. Returns the pooled scores and the operating point's record
     of the manifest switched to (the last one tried where none), with its label
     (``promoted``, None where none) and every record tried, by label (``tried``)."""
-    scenes = work / "calibration-scenes"
-    if not (scenes / "input").is_dir():
-        labelled_scenes(build_path, calibration, scenes)
     record: dict[str, Any] = {}
     tried: dict[str, Any] = {}
     for label, manifest in candidates.items():
@@ -628,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates = {k: manifests[k] for k in (loop, refit) if k in manifests}
         budget = None if args.highest_cut else args.false_alarm_budget
         rows[PROMOTED], point = promoted(
-            work, build, calibration, held, candidates, args.manifest,
+            work, work / "calibration-scenes", held, candidates, args.manifest,
             rows["before (bundled)"], budget,
         )  # fmt: skip
     timings["operating point"] = time.perf_counter() - t0

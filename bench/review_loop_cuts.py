@@ -77,7 +77,7 @@ def calibration_found(table: dict[str, Any], cut: float) -> tuple[set[tuple[str,
             scene["scores"],
             strict=True,
         ):
-            if score < cut:  # a NaN score is kept, as a run keeps it
+            if not score >= cut:  # as monitor.ops.operating_point counts them
                 continue
             found.update((scene["scene"], j) for j in touches)
             false += not touches and not unknown
@@ -197,7 +197,6 @@ RULES: dict[str, Rule] = {
     "count, else the refit alone": rule_fallback(None),
     "count + 1, else the refit alone": rule_fallback(None, 1),
     "count + 2, else the refit alone": rule_fallback(None, 2),
-    "gained - lost >= 0 SE, else the refit alone": rule_fallback(0.0),
     "gained - lost >= 1 SE, else the refit alone": rule_fallback(1.0),
     "gained - lost >= 1.64 SE, else the refit alone": rule_fallback(1.645),
 }

@@ -117,18 +117,18 @@ class OperatingPoint:
                 "false_per_100km2": s.false_per_100km2,
             }
 
-        share = self.false_alarm_budget
+        budget = self.false_alarm_budget
         rule = "highest cut whose chain finds at least as many landslides as the reference's"
-        if share is not None:
+        if budget is not None:
             rule = (
                 "of the cuts whose chain finds at least as many landslides as the reference's, "
-                f"the lowest with at most {share:g} times its false objects, else the highest"
+                f"the lowest with at most {budget:g} times its false objects, else the highest"
             )
         return {
             "rule": rule,
             "cut": self.cut,
             "matched": self.matched,
-            "false_alarm_budget": share,
+            "false_alarm_budget": budget,
             "within_budget": self.within_budget,
             "highest_matching_cut": self.highest,
             "reference_cut": self.reference_cut,
@@ -140,9 +140,8 @@ class OperatingPoint:
 
 
 def _found(scenes: Sequence[SceneObjects], scores: Sequence[np.ndarray], cut: float) -> ChainScores:
-    # kept unless below the cut, as a run suppresses them (monitor.pipeline.chain): a NaN score
-    # is kept there too
-    return chain_scores(scenes, [~(np.asarray(s) < cut) for s in scores])
+    # as highest_cut keeps them (the filter scores every candidate of collect(): never NaN)
+    return chain_scores(scenes, [np.asarray(s) >= cut for s in scores])
 
 
 def match_recall(
@@ -350,8 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="labelled scenes of left-out regions: a folder with input/, or a dataset root "
         "(every split)",
     )
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument(
+    cut_rule = p.add_mutually_exclusive_group()
+    cut_rule.add_argument(
         "--false-alarm-budget",
         type=float,
         default=FALSE_ALARM_BUDGET,
@@ -359,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="of the cuts at the reference's recall, take the lowest whose false objects are "
         f"at most S of the reference's (default {FALSE_ALARM_BUDGET}), else the highest",
     )
-    budget.add_argument(
+    cut_rule.add_argument(
         "--highest",
         action="store_true",
         help="take the highest cut at the reference's recall (the rule before 2026-12-05)",
@@ -369,11 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.highest and not 0.0 <= args.false_alarm_budget <= 1.0:
         p.error(f"--false-alarm-budget: {args.false_alarm_budget} is not in [0, 1]")
-    share = None if args.highest else args.false_alarm_budget
+    budget = None if args.highest else args.false_alarm_budget
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         record = operating_point(
-            args.manifest, args.reference, args.data, write=args.write, false_alarm_budget=share
+            args.manifest, args.reference, args.data, write=args.write, false_alarm_budget=budget
         )
     except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)
