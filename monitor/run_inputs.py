@@ -106,7 +106,8 @@ def preflight(config: MonitorConfig) -> tuple[list[str], list[str]]:
     """What would make the runs of ``config`` fail, found without a run, each problem one
     message naming its field: the ``model:`` section's (the manifest and ``model.setting``,
     :func:`model_problems`, and the device and engine, :func:`device_problems`) and the
-    archive's (:func:`missing_archive`, its regions). Where a remote Dask cluster
+    archive's (:func:`missing_archive`, its regions, and each region's polygon within the
+    archived grid). Where a remote Dask cluster
     (``dask.scheduler_address``) runs the detection, its workers load the members and read the
     archive: only the manifest is checked. No source but the archive is opened (Earth
     Engine's would initialise its client; ``landslide-monitor gee check`` tests it).
@@ -121,8 +122,11 @@ def preflight(config: MonitorConfig) -> tuple[list[str], list[str]]:
     from monitor.sources.archive import ArchiveSource
 
     archive = ArchiveSource(config.source.path)
-    problem = archive.unreadable() or archive.absent([r.name for r in config.regions])
-    return model, [problem] if problem else []
+    problem = archive.unreadable()
+    if problem is not None:
+        return model, [problem]
+    absent = archive.absent([r.name for r in config.regions])
+    return model, ([absent] if absent else []) + archive.misplaced([r.area for r in config.regions])
 
 
 def model_problems(model: ModelSettings) -> list[str]:

@@ -99,6 +99,41 @@ class ArchiveError(LookupError):
     """The archive lacks a region, or a region's files are missing, inconsistent or damaged."""
 
 
+def _stored_grid(name: str, meta: dict[str, Any]) -> Grid:
+    """The archived grid of region ``name`` from its ``region.json``."""
+    try:
+        g = meta["grid"]
+        return Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
+    except (KeyError, TypeError) as exc:
+        raise ArchiveError(
+            f"region {name!r}: its region.json holds no grid ({exc!r}); write the region again "
+            "(docs/archive.md)"
+        ) from exc
+
+
+def _window_slices(name: str, stored: Grid, grid: Grid) -> tuple[slice, slice]:
+    """The rows and columns of the archived grid ``stored`` of region ``name`` that the
+    polygon's ``grid`` covers; an :class:`ArchiveError` where it is not inside them."""
+    if grid.crs != stored.crs:
+        raise ArchiveError(
+            f"region {name!r}: the polygon's grid is in {grid.crs} but the archive "
+            f"holds {stored.crs}; {_MOVED}"
+        )
+    col0 = round((grid.x0 - stored.x0) / stored.res)
+    row0 = round((stored.y0 - grid.y0) / stored.res)
+    if (
+        col0 < 0
+        or row0 < 0
+        or col0 + grid.width > stored.width
+        or (row0 + grid.height > stored.height)
+    ):
+        raise ArchiveError(
+            f"region {name!r}: the polygon's grid {grid.bounds} is not inside the "
+            f"archived grid {stored.bounds}; {_MOVED}"
+        )
+    return slice(row0, row0 + grid.height), slice(col0, col0 + grid.width)
+
+
 # ------------------------------------------------------------------------------------ read
 
 
@@ -198,6 +233,22 @@ class ArchiveSource:
             "exports with RegionWriter (docs/archive.md)"
         )
 
+    def misplaced(self, areas: Collection[AreaOfInterest]) -> list[str]:
+        """For each of ``areas`` that the archive holds, why a run could not read it: its
+        polygon's grid outside the archived one (in another UTM zone where latitude and
+        longitude were swapped, a polygon moved or grown since it was written). What
+        :meth:`features` would raise, found from the regions' ``region.json`` alone."""
+        problems = []
+        for area in areas:
+            meta = read_meta(region_dir(self.path, area.name))
+            if meta is None:
+                continue  # absent() says so
+            try:
+                _window_slices(area.name, _stored_grid(area.name, meta), region_grid(area.geometry))
+            except ArchiveError as err:
+                problems.append(str(err))
+        return problems
+
     def _region(self, name: str) -> _Region:
         path = region_dir(self.path, name)
         cached = self._regions.get(name)
@@ -216,9 +267,7 @@ class ArchiveSource:
         catalog = pd.read_csv(io.BytesIO(raw))
         catalog["date"] = pd.to_datetime(catalog["date"]).dt.date
         digest = hashlib.sha256((path / "region.json").read_bytes() + raw).hexdigest()
-        g = meta["grid"]
-        grid = Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
-        region = _Region(name, path, stamp, digest, meta, grid, catalog, root)
+        region = _Region(name, path, stamp, digest, meta, _stored_grid(name, meta), catalog, root)
         self._regions[name] = region
         return region
 
@@ -361,27 +410,6 @@ class ArchiveSource:
 
     # ------------------------------------------------------------------ features
 
-    def _window_slices(self, region: _Region, grid: Grid) -> tuple[slice, slice]:
-        stored = region.grid
-        if grid.crs != stored.crs:
-            raise ArchiveError(
-                f"region {region.name!r}: the polygon's grid is in {grid.crs} but the archive "
-                f"holds {stored.crs}; {_MOVED}"
-            )
-        col0 = round((grid.x0 - stored.x0) / stored.res)
-        row0 = round((stored.y0 - grid.y0) / stored.res)
-        if (
-            col0 < 0
-            or row0 < 0
-            or col0 + grid.width > stored.width
-            or (row0 + grid.height > stored.height)
-        ):
-            raise ArchiveError(
-                f"region {region.name!r}: the polygon's grid {grid.bounds} is not inside the "
-                f"archived grid {stored.bounds}; {_MOVED}"
-            )
-        return slice(row0, row0 + grid.height), slice(col0, col0 + grid.width)
-
     def features(
         self,
         area: AreaOfInterest,
@@ -395,7 +423,7 @@ class ArchiveSource:
         window."""
         region = self._region(area.name)
         grid = region_grid(area.geometry)
-        ys, xs = self._window_slices(region, grid)
+        ys, xs = _window_slices(region.name, region.grid, grid)
         scenes = self._scenes(area, pre, post)
         post_how: S2Composite = "latest" if compositing.mode == "monitoring" else "greenest"
         with _damaged_files_named(region):

@@ -227,6 +227,27 @@ def test_unknown_region_is_named(archive: ArchiveSource, tmp_path: Path) -> None
     assert said is not None and said.startswith("regions 'a', 'b' are not in the archive")
 
 
+def test_a_polygon_the_archived_grid_does_not_hold_is_found_before_a_run(
+    archive: ArchiveSource,
+) -> None:
+    """``misplaced`` (the dry run's check) says what ``features`` raises: the polygon
+    latitude first (another UTM zone), or grown past the archived grid."""
+    hills = REGIONS[0][0]
+    assert archive.misplaced([hills, small_area("nowhere", 10.9, 44.34)]) == []
+    swapped = small_area("hills", 44.34, 10.90)  # UTM zone 38, the archive's is 32
+    grown = small_area("hills", 10.899, 44.34)  # 80 m west of the archived grid
+    said = archive.misplaced([swapped, grown])
+    assert said[0].startswith(
+        "region 'hills': the polygon's grid is in EPSG:32638 but the archive holds EPSG:32632"
+    )
+    assert said[1].startswith("region 'hills': the polygon's grid (")
+    assert "is not inside the archived grid" in said[1]
+    for area, message in zip((swapped, grown), said, strict=True):
+        with pytest.raises(ArchiveError) as raised:
+            archive.features(area, PRE, POST)
+        assert str(raised.value) == message
+
+
 @pytest.mark.parametrize(
     "array",
     ["static/elevation", "static/landcover", "s2/reflectance", "s2/cloud_probability",

@@ -4,6 +4,8 @@ own API, and a small simulated archive's regions."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import textwrap
 from contextlib import closing
@@ -12,8 +14,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import yaml
 from PIL import Image
-from shapely.geometry import box
+from shapely.geometry import box, shape
 
 from monitor.config import MonitorConfig
 from monitor.grid import region_grid
@@ -60,11 +63,15 @@ def write_config(directory: Path, manifest: Path, extra: str = "") -> Path:
 
 def write_archive_regions(directory: Path) -> Path:
     """The folder ``write_config``'s ``source.path`` names, holding its regions' markers (a
-    ``region.json`` each, no data): what ``schedule --dry-run`` checks without reading."""
+    ``region.json`` each with the grid of the region's polygon, no data): what ``schedule
+    --dry-run`` checks without reading."""
     archive = directory / "archive"
-    for name in ("wayanad-hills", "emilia-hills"):
-        (archive / "regions" / name).mkdir(parents=True, exist_ok=True)
-        (archive / "regions" / name / "region.json").write_text("{}", encoding="utf-8")
+    regions = yaml.safe_load(REGIONS_YAML)["regions"]
+    for region in regions:
+        grid = dataclasses.asdict(region_grid(shape(region["geometry"])))
+        folder = archive / "regions" / region["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "region.json").write_text(json.dumps({"grid": grid}), encoding="utf-8")
     return archive
 
 

@@ -910,6 +910,26 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
     assert "a start now would run:" in capsys.readouterr().out
 
+    # found by a later walk: a polygon written latitude first lies in another UTM zone than
+    # the archived region; the dry run passed it, and every run then failed the region
+    text = path.read_text(encoding="utf-8")
+    swapped = text.replace("[76.16017, 11.48779], [76.14403, 11.48976]", "[11.48779, 76.16017], "
+                           "[11.48976, 76.14403]")  # fmt: skip
+    for corner in ("[76.12185, 11.48581]", "[76.11983, 11.45617]", "[76.13798, 11.45024]",
+                   "[76.15916, 11.4532]", "[76.16017, 11.48779]]]"):  # fmt: skip
+        lon, lat = corner.strip("[]").split(", ")
+        swapped = swapped.replace(corner, corner.replace(f"{lon}, {lat}", f"{lat}, {lon}"))
+    assert swapped.count("[11.4") == 7  # every corner of wayanad-hills swapped
+    path.write_text(swapped, encoding="utf-8")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert (  # read as longitude 11.5, latitude 76.1: UTM zone 32, not Wayanad's 43
+        "error: region 'wayanad-hills': the polygon's grid is in EPSG:32632 but the archive "
+        "holds EPSG:32643"
+    ) in err
+    assert "check its coordinates (longitude first, then latitude, in degrees)" in err
+    assert "1 problem(s)" in err
+
 
 def test_a_run_without_its_archive_folder_is_refused_before_anything_is_recorded(
     tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
