@@ -36,17 +36,18 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
 from pyproj.exceptions import ProjError
 from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
 from models.vector_files import VectorFileError, gdal_path
 from monitor.grid import is_lon_lat, lon_lat_misreading, multipolygon
@@ -56,6 +57,7 @@ __all__ = [
     "GLC_REQUIRED_COLUMNS",
     "InventoryFileError",
     "LabelItems",
+    "ReviewRole",
     "accuracy_limit",
     "cell_text",
     "column_names",
@@ -110,6 +112,19 @@ _EXPORT_CSV_COLUMNS = frozenset({"uid", "wkt"})
 _DBF_NAME_LENGTH = 10
 
 
+# What a reviewed item of an `inventory export` is in a label: a landslide (an item), known
+# background (a dismissed false alarm) or unknown (a candidate nobody reviewed).
+ReviewRole = Literal["positive", "negative", "ignore"]
+# The columns that make a polygon file an `inventory export` whose review status can be read.
+_EXPORT_REVIEW_COLUMNS = ("uid", "status")
+_ROLE_SKIPPED: dict[str, str] = {
+    "negative": "{status} in the inventory (a false alarm): no scene of its own, labelled 0 "
+    "where another's scene holds it",
+    "ignore": "{status} in the inventory (not reviewed): no scene of its own, labelled 255 "
+    "(ignore) where another's scene holds it",
+}
+
+
 class InventoryFileError(ValueError):
     """An inventory file that cannot be used; the message names the file, row and column."""
 
@@ -124,6 +139,10 @@ class LabelItems:
     # reason -> the ids of the items skipped for it (catalog event ids, feature numbers)
     skipped_ids: dict[str, list[str]] = field(default_factory=dict)
     repaired: list[str] = field(default_factory=list)  # ids of invalid polygons made valid
+    # an `inventory export`'s items that are not landslides (EPSG:4326): dismissed ones, known
+    # background, and unreviewed ones, neither landslide nor background
+    negative: list[BaseGeometry] = field(default_factory=list)
+    ignore: list[BaseGeometry] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -435,11 +454,18 @@ def read_polygon_inventory(
     layer: str | None = None,
     id_column: str | None = None,
     date_format: str | None = None,
+    review_roles: Mapping[str, ReviewRole] | None = None,
 ) -> LabelItems:
     """The landslide polygons of ``path`` (its ``layer``: a GeoPackage of several layers must
     name one) dated by ``date_column``: dates, ISO 8601 text or ``YYYYMMDD``, or text in
     ``date_format`` (a :func:`datetime.strptime` format). Items are identified by
-    ``id_column``, else by feature number (from 1, as in QGIS)."""
+    ``id_column``, else by feature number (from 1, as in QGIS).
+
+    ``review_roles`` maps the review statuses of an `inventory export` (a file with ``uid`` and
+    ``status`` columns, every status one of its keys) to what such an item is: only
+    ``positive`` ones are items; the others are skipped and counted, their footprints kept in
+    :attr:`LabelItems.negative` or :attr:`LabelItems.ignore`. A file without those columns, or
+    with other statuses, is read as any inventory (every feature a landslide)."""
     path = Path(path)
     try:  # by the driver its suffix names: GDAL would take a VRT named .json for one
         source = gdal_path(path, layer)
@@ -487,6 +513,14 @@ def read_polygon_inventory(
             f"longitude and latitude ({err}); save the file in a geographic or projected system "
             "(an EPSG code, e.g. the UTM zone of the area)"
         ) from err
+    roles: Mapping[str, ReviewRole] = {}
+    if review_roles and all(c in frame.columns for c in _EXPORT_REVIEW_COLUMNS):
+        statuses = {cell_text(v) for v in frame["status"]}
+        if statuses <= set(review_roles):
+            roles = review_roles
+    negative: list[BaseGeometry] = []
+    ignore: list[BaseGeometry] = []
+    not_items: dict[str, list[str]] = {}
     rows = []
     bad_geometry: list[str] = []
     off_globe: list[str] = []  # coordinates beyond +-180, +-90 once in degrees
@@ -519,6 +553,12 @@ def read_polygon_inventory(
                 bad_geometry.append(f"feature {row}: invalid, with no area once repaired")
                 continue
             repaired.append(item_id)
+        status = cell_text(rec["status"]) if roles else ""
+        role = roles.get(status, "positive")
+        if role != "positive":  # no landslide: its date does not matter
+            (negative if role == "negative" else ignore).append(geom)
+            not_items.setdefault(_ROLE_SKIPPED[role].format(status=status), []).append(item_id)
+            continue
         raw = rec[date_column]
         if _missing(raw):  # not a format to fix
             no_date.append(f"feature {row}")
@@ -568,7 +608,15 @@ def read_polygon_inventory(
         dup = sorted(i for i, n in Counter(ids).items() if n > 1)
         raise InventoryFileError(f"{path}: column {id_column}, ids repeated: {_listed(dup)}")
     items = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326") if rows else _empty()
-    return LabelItems(path, "polygons", items, repaired=repaired)
+    return LabelItems(
+        path,
+        "polygons",
+        items,
+        skipped_ids=not_items,
+        repaired=repaired,
+        negative=negative,
+        ignore=ignore,
+    )
 
 
 def read_inventory(
@@ -579,9 +627,10 @@ def read_inventory(
     max_accuracy: str = "1km",
     id_column: str | None = None,
     date_format: str | None = None,
+    review_roles: Mapping[str, ReviewRole] | None = None,
 ) -> LabelItems:
     """A Global Landslide Catalog CSV (``*.csv``) or a polygon file (needs ``date_column``;
-    see :func:`read_polygon_inventory`)."""
+    see :func:`read_polygon_inventory`, which ``review_roles`` is passed to)."""
     path = Path(path)
     if not path.exists():
         raise InventoryFileError(f"{path}: inventory file not found")
@@ -598,5 +647,10 @@ def read_inventory(
             "dataset.date_column in the configuration)"
         )
     return read_polygon_inventory(
-        path, date_column, layer=layer, id_column=id_column, date_format=date_format
+        path,
+        date_column,
+        layer=layer,
+        id_column=id_column,
+        date_format=date_format,
+        review_roles=review_roles,
     )

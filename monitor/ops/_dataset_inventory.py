@@ -2,7 +2,8 @@
 item, its event view and its monitoring views (``dataset.views``), each with every item of the
 same date in its tile as label, and the items of other dates whose event falls in that scene's
 windows ignored (255): a landslide of the next day shows in the post window, and labelled
-background it would contradict the scene of its own date."""
+background it would contradict the scene of its own date. An `inventory export` of the
+monitor's own inventory is read by its review status (:data:`REVIEW_ROLES`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from monitor.grid import region_grid, reproject
 from monitor.labels import (
     InventoryFileError,
     PointLabels,
+    ReviewRole,
     crosses_antimeridian,
     point_label_areas,
     read_inventory,
@@ -35,7 +37,16 @@ from monitor.ops._dataset_core import SceneJob, _plain, _safe, event_windows
 from monitor.simulator.scene_windows import storm_views
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
-__all__ = ["inventory_jobs"]
+__all__ = ["REVIEW_ROLES", "inventory_jobs"]
+
+# An `inventory export` read back as an inventory: its confirmed landslides are landslides, its
+# dismissed entries (false alarms) background, and those nobody reviewed neither
+# (`dataset from-reviews` labels them the same way).
+REVIEW_ROLES: dict[str, ReviewRole] = {
+    "confirmed": "positive",
+    "dismissed": "negative",
+    "candidate": "ignore",
+}
 
 log = logging.getLogger("monitor.ops.dataset")
 
@@ -187,6 +198,7 @@ def inventory_jobs(
             layer=settings.layer,
             id_column=settings.id_column,
             date_format=settings.date_format,
+            review_roles=REVIEW_ROLES,
         )
     except InventoryFileError as err:
         raise BadInput(str(err)) from None
@@ -304,6 +316,9 @@ def inventory_jobs(
                 if ign is not None:
                     job.ignore.append(ign)
             job.ignore.extend(extent_of[str(other)] for other in others["item_id"])
+            # an `inventory export`'s dismissed and unreviewed entries (REVIEW_ROLES)
+            job.negative.extend(g for g in read.negative if g.intersects(grid))
+            job.ignore.extend(g for g in read.ignore if g.intersects(grid))
             jobs.append(job)
             reaches.append(reach)
     groups, after = _overlap_groups(jobs, reaches) if jobs else (0, 0)  # whatever split_by

@@ -23,11 +23,12 @@ from monitor.alerts.settings import AlertRouting, AlertSettings
 from monitor.cli import main
 from monitor.config import load_config
 from monitor.grid import reproject, utm_crs_for
+from monitor.ops._dataset_inventory import REVIEW_ROLES
 from monitor.ops.dataset import scenes_from_reviews
 from monitor.ops.filter_refit import read_reviewed
 from monitor.pipeline.object_filter import FEATURES, features_id, pack_features
 from monitor.store.inventory import Inventory
-from monitor.store.records import RegionDetections
+from monitor.store.records import LANDSLIDE_STATUSES, RegionDetections
 
 RUN = date(2024, 9, 16)  # monitoring windows: post 2024-08-17..2024-09-16
 
@@ -374,3 +375,63 @@ def test_none_is_the_null_of_known_within_m_alone(dataset_config: Path) -> None:
     config = load_config(dataset_config)
     settings = _settings(config, Namespace(layer="none", known_within_m="none"))
     assert settings.layer == "none" and settings.known_within_m is None
+
+
+def test_an_inventory_export_given_to_dataset_export_labels_its_reviews(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's walk: `dataset export` read the monitor's own `inventory export`
+    as an inventory of landslides, and labelled its dismissed false alarms and its unreviewed
+    candidates 1. Now its confirmed entries are the landslides, dismissed ones background (0)
+    and unreviewed ones ignored (255) where a scene holds them, each counted."""
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    confirmed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
+    dismissed = box(c.x + 40, c.y - 150, c.x + 180, c.y - 60)
+    unreviewed = box(c.x - 100, c.y + 120, c.x + 20, c.y + 220)
+    cands = _candidates([confirmed, dismissed, unreviewed], crs).assign(
+        s2_event_after="2024-08-16", s2_event_before="2024-08-18"
+    )
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        run_id = inventory.start_run(RUN, ["hills"], "archive")
+        routing = AlertRouting.from_settings(AlertSettings())
+        inventory.apply(run_id, [RegionDetections("hills", "ok", candidates=cands)], routing)
+        fids = list(inventory.landslides()["fid"])
+        inventory.set_status(int(fids[0]), "confirmed")
+        inventory.set_status(int(fids[1]), "dismissed")
+        uids = list(inventory.landslides()["uid"])
+        exported = inventory.export(tmp_path / "inv.geojson")
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory"]
+    options = ["--date-column", "event_before", "--id-column", "uid", "--views", "event"]
+    assert main([*argv, str(exported), *options, "--out", str(out)]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    [(split, [scene_id])] = [(k, ids) for k, ids in record["scenes"].items() if ids]
+    assert scene_id == f"hills_20240818_{uids[0]}"
+    skipped = record["inventory"]["skipped_ids"]
+    assert skipped == {
+        "dismissed in the inventory (a false alarm): no scene of its own, labelled 0 where "
+        "another's scene holds it": [uids[1]],
+        "candidate in the inventory (not reviewed): no scene of its own, labelled 255 (ignore) "
+        "where another's scene holds it": [uids[2]],
+    }
+    with rasterio.open(out / split / "label" / f"{scene_id}_label.tif") as src:
+        raw, transform, shape = src.read(1), src.transform, src.shape
+
+    def burn(geom: object) -> np.ndarray:
+        return rasterize([(geom, 1)], out_shape=shape, transform=transform, dtype="uint8") > 0
+
+    assert burn(dismissed).any() and burn(unreviewed).any()  # all three in the scene
+    assert int((raw == 1).sum()) == int(burn(confirmed).sum())
+    assert (raw[burn(confirmed)] == 1).all()
+    assert (raw[burn(dismissed)] == 0).all()
+    assert int((raw == 255).sum()) == int(burn(unreviewed).sum())
+    assert (raw[burn(unreviewed)] == 255).all()
+    # a polygon file with other statuses, or none, is an inventory of landslides as before
+    assert set(REVIEW_ROLES) == set(LANDSLIDE_STATUSES)  # every status has its role
+    frame = gpd.read_file(exported).assign(status="mapped")
+    frame.to_file(tmp_path / "other.geojson", driver="GeoJSON")
+    out2 = tmp_path / "ds2"
+    assert main([*argv, str(tmp_path / "other.geojson"), *options, "--out", str(out2)]) == 0
+    record = json.loads((out2 / "dataset.json").read_text())
+    assert sum(len(ids) for ids in record["scenes"].values()) == 3
