@@ -430,7 +430,14 @@ def _check_same_inputs(
         recorded = ran[scene_id].get("sha256")
         scored = input_path(data, scene_id)
         if recorded and sha256_file(scored) != recorded:
-            other.append(f"{scene_id} (ran {ran[scene_id].get('stack', '?')}, not {scored})")
+            stack = ran[scene_id].get("stack", "?")
+            same = Path(stack).resolve() == scored.resolve() if stack != "?" else False
+            # the same file written again since the run, or another file of the same id
+            other.append(
+                f"{scene_id} ({scored} changed since it ran: its SHA-256 is not the one run)"
+                if same
+                else f"{scene_id} (ran {stack}, not {scored})"
+            )
     if other:
         raise DatasetError(
             f"{folder}: `detect --stack` ran other stacks than {data} holds under the same "

@@ -417,23 +417,27 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
     :func:`write_scene` writes them) are read by name, in whatever order the file holds them;
     unnamed bands are taken in :data:`MODEL_BANDS` order. A declared nodata is applied to every
     band but those whose 0 is a value (``layover``, ``shadow``, ``canopy_height``), where a
-    nodata of 0 would erase them; their 0 is kept only inside the stack's footprint (where
-    another band holds a value), so that outside an export clipped to an outline every band is
-    NaN, as with any other nodata."""
+    nodata of 0 would erase them. Those three hold values only inside the stack's footprint
+    (where another band holds one), so that outside an export clipped to an outline every band
+    is NaN, whatever nodata it declares and whatever they hold there."""
     order = check_input(path)
     try:
         with open_geotiff(path) as src:
             masked = read_bands(src)
             image = masked.filled(np.nan)
+            zero_valued = [
+                MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
+                for n in _ZERO_IS_A_VALUE
+            ]
+            inside = footprint(b for i, b in enumerate(image) if i not in zero_valued)
             if src.nodata == 0:
                 raw = masked.data
-                zero_valued = [
-                    MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
-                    for n in _ZERO_IS_A_VALUE
-                ]
-                inside = footprint(b for i, b in enumerate(image) if i not in zero_valued)
                 for i in zero_valued:
                     image[i][(raw[i] == 0) & inside] = 0.0
+            # where no other band holds a value, a flag's or the canopy's 0 (an export whose
+            # flags were unmasked to 0 beyond a clipped outline) is no observation either
+            for i in zero_valued:
+                image[i][~inside] = np.nan
             crs, transform = src.crs, src.transform
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err

@@ -30,6 +30,9 @@ __all__ = [
     "AUX_VARIABLES",
     "COUNT_VARIABLES",
     "DATING_VARIABLES",
+    "HIGHEST_ELEVATION_M",
+    "KOPPEN_CODES",
+    "LOWEST_ELEVATION_M",
     "MODEL_BANDS",
     "PIXEL_SIZE_M",
     "RGB_CHANNELS",
@@ -38,6 +41,7 @@ __all__ = [
     "S2_BANDS",
     "SETTINGS",
     "STACK_ATTRS",
+    "TALLEST_CANOPY_M",
     "FeatureStackError",
     "Period",
     "SensorKey",
@@ -87,6 +91,14 @@ MODEL_BANDS: tuple[str, ...] = (
     "landcover",  # 13 ESA WorldCover class code
     "dNDVI",  # 14 postNDVI - preNDVI
 )
+
+# The values the layout's static bands can hold: RegionWriter refuses others where an archive is
+# written, `detect --stack` where a stack is read.
+LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
+HIGHEST_ELEVATION_M = 8849.0  # Mount Everest: above it, feet (x 3.28) or decimetres
+TALLEST_CANOPY_M = 120.0  # above any tree (the tallest measured, a redwood, is 116 m)
+# Köppen-Geiger classes of Beck et al. (2018), 1 (Af) to 30 (EF); 0 where unknown
+KOPPEN_CODES = range(0, 31)
 
 SETTINGS: Mapping[str, tuple[int, ...]] = {
     "S1": tuple(range(0, 9)),

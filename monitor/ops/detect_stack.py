@@ -51,7 +51,7 @@ import logging
 import math
 import re
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +84,19 @@ from models.datasets import (
     read_input,
     scene_id_of,
 )
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, looks_linear, polarisations_swapped
+from models.feature_stack import (
+    HIGHEST_ELEVATION_M,
+    KOPPEN_CODES,
+    LOWEST_ELEVATION_M,
+    MODEL_BANDS,
+    PIXEL_SIZE_M,
+    TALLEST_CANOPY_M,
+    looks_linear,
+    polarisations_swapped,
+)
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
+from models.worldcover import WORLDCOVER_CLASSES
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
 from monitor.errors import BadInput, interrupt_on_signals
@@ -184,9 +194,9 @@ def _pieces_hint(folder: Path, mosaicked: Collection[str] = ()) -> str:
 
 
 def find_stacks(path: Path) -> list[Path]:
-    """The stack file ``path``, or every ``*_input.tif`` of the folder ``path`` (or of its
-    ``input/``), sorted. The pieces of an Earth Engine export split into several files are
-    named with how to mosaic them, never run one by one."""
+    """The stack file ``path``, or every ``*_input.tif`` of the folder ``path`` or of its
+    ``input/`` (refused where both hold some), sorted. The pieces of an Earth Engine export
+    split into several files are named with how to mosaic them, never run one by one."""
     path = Path(path)
     if path.is_file():
         piece = _EXPORT_PIECE.fullmatch(path.name)
@@ -198,7 +208,14 @@ def find_stacks(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise BadInput(f"--stack {path}: no such file or folder")
-    inputs = sorted(path.glob("*_input.tif")) or sorted((path / "input").glob("*_input.tif"))
+    top, nested = sorted(path.glob("*_input.tif")), sorted((path / "input").glob("*_input.tif"))
+    if top and nested:  # which were meant cannot be told; running one set lost the other quietly
+        raise BadInput(
+            f"--stack {path}: it holds stacks of its own ({first_names([p.name for p in top])}) "
+            f"and in {path / 'input'} ({first_names([p.name for p in nested])}); give one of the "
+            "two folders, or move the stacks into one"
+        )
+    inputs = top or nested
     if not inputs:
         split = _pieces_hint(path) or _pieces_hint(path / "input")
         near = [
@@ -435,6 +452,11 @@ def _aligned(
 
 
 _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most this many a side
+# Layover or shadow on more of a stack than this is a mask of where the radar sees the ground
+# (inverted): on the test families' steepest scenes they cover a few per cent each.
+_MOST_FLAGGED = 0.5
+# A local incidence angle whose largest value is at most this (pi / 2, rounded up) is in radians.
+_RADIANS_AT_MOST = 1.571
 
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
@@ -532,6 +554,7 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
             "features (relief, flow accumulation) need it: export the DEM the slope was "
             "computed from"
         )
+    _check_static(path, band)
     for pol in ("VV", "VH"):
         names = (f"pre{pol}", f"post{pol}", f"d{pol}")
         pre, post, diff = (sampled[name] for name in names)
@@ -548,6 +571,73 @@ def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] |
                 f"{path}: d{pol} is not post{pol} - pre{pol}{hint}: they differ by a median "
                 f"{off:.2g} dB; the layout's differences are post minus pre"
             )
+
+
+def _listed(values: np.ndarray) -> str:
+    """A few of ``values`` (distinct, sorted), as an error shows them."""
+    distinct = np.unique(values)
+    shown = ", ".join(f"{v:.4g}" for v in distinct[:6])
+    return shown + (f" and {distinct.size - 6} more" if distinct.size > 6 else "")
+
+
+def _check_static(path: Path, band: Callable[[str], np.ndarray]) -> None:
+    """Refuse the values of the flag, angle and static bands that no stack in the layout holds,
+    as RegionWriter refuses them where an archive is written: they reach the members (layover,
+    shadow, liaDeg, landcover) or the object filter and the rules (elevation, canopy height)
+    without a sound, and a swap of two of them (kg_climate and landcover) gives a stack of the
+    right ranges elsewhere."""
+    for name in ("layover", "shadow"):
+        flags = band(name)
+        odd = flags[(flags != 0) & (flags != 1)]
+        if odd.size:
+            raise _NotTheLayoutsValues(
+                f"{path}: {name} holds {_listed(odd)}, where the layout holds 1 ({name}) and "
+                "0 (none): is it scaled (0 and 255) or a share? Write 1 and 0"
+            )
+        if flags.size and flags.mean() > _MOST_FLAGGED:
+            raise _NotTheLayoutsValues(
+                f"{path}: {name} is 1 on {flags.mean():.0%} of the stack's pixels, where radar "
+                f"{name} falls on a small part of any terrain: is it inverted (1 where the "
+                f"radar sees the ground, as an Earth Engine mask)? The layout holds 1 where {name}"
+            )
+    lia = band("liaDeg")
+    if lia.size and lia.max() <= _RADIANS_AT_MOST:
+        raise _NotTheLayoutsValues(
+            f"{path}: liaDeg spans {lia.min():.4g} to {lia.max():.4g}: radians? The layout "
+            "holds the local incidence angle in degrees"
+        )
+    elevation = band("elevation")
+    if elevation.size and (
+        elevation.min() < LOWEST_ELEVATION_M or elevation.max() > HIGHEST_ELEVATION_M
+    ):
+        raise _NotTheLayoutsValues(
+            f"{path}: elevation spans {elevation.min():.6g} to {elevation.max():.6g}, outside "
+            f"{LOWEST_ELEVATION_M:g} to {HIGHEST_ELEVATION_M:g} m (the Dead Sea to Everest): "
+            "voids of no data the file does not declare, feet, or decimetres? The layout holds "
+            "metres"
+        )
+    canopy = band("canopy_height")
+    if canopy.size and (canopy.min() < 0 or canopy.max() > TALLEST_CANOPY_M):
+        raise _NotTheLayoutsValues(
+            f"{path}: canopy_height spans {canopy.min():.4g} to {canopy.max():.4g}, outside "
+            f"0-{TALLEST_CANOPY_M:g} m (the tallest tree measured is 116 m)"
+        )
+    classes = {
+        "landcover": (
+            set(WORLDCOVER_CLASSES) | {0},
+            "ESA WorldCover classes (ESA/WorldCover/v200's Map band; 0 = no data)",
+        ),
+        "kg_climate": (
+            set(KOPPEN_CODES),
+            f"Köppen-Geiger classes of Beck et al. (2018), {KOPPEN_CODES.start + 1}-"
+            f"{KOPPEN_CODES.stop - 1} (0 = unknown)",
+        ),
+    }
+    for name, (known, legend) in classes.items():
+        codes = band(name)
+        other = codes[~np.isin(codes, sorted(known))]
+        if other.size:
+            raise _NotTheLayoutsValues(f"{path}: {name} holds {_listed(other)}, not {legend}")
 
 
 @dataclass

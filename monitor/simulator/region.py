@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import Polygon, box
 
+from models.feature_stack import HIGHEST_ELEVATION_M
 from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
 from monitor.simulator.landcover import Cover, simulate_cover
@@ -27,7 +28,6 @@ from monitor.simulator.spec import (
 )
 from monitor.simulator.surface import SurfaceModel
 from monitor.simulator.terrain import Terrain, simulate_terrain, terrain_departures
-from monitor.sources.archive_writer import HIGHEST_ELEVATION_M
 from monitor.sources.base import AreaOfInterest
 from monitor.sources.terrain_flattening import track_geometry
 

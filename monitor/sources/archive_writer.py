@@ -39,7 +39,16 @@ import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
 
-from models.feature_stack import S1_BANDS, S2_BANDS, looks_linear, polarisations_swapped
+from models.feature_stack import (
+    HIGHEST_ELEVATION_M,
+    KOPPEN_CODES,
+    LOWEST_ELEVATION_M,
+    S1_BANDS,
+    S2_BANDS,
+    TALLEST_CANOPY_M,
+    looks_linear,
+    polarisations_swapped,
+)
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
 from monitor.grid import Grid, region_grid
@@ -55,7 +64,6 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CATALOG_COLUMNS",
-    "HIGHEST_ELEVATION_M",
     "S1_NODATA",
     "RegionWriter",
     "TrackInfo",
@@ -83,9 +91,6 @@ _CODEC = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 
 
 _ANGLE_RANGE = (10.0, 65.0)  # degrees: a plausible ellipsoid incidence angle of any SAR mode
-_LOWEST_ELEVATION_M = -500.0  # below any land surface (the Dead Sea shore is at -430 m)
-HIGHEST_ELEVATION_M = 8849.0  # Mount Everest: above it, feet (x 3.28) or decimetres
-_TALLEST_CANOPY_M = 120.0  # above any tree (the tallest measured, a redwood, is 116 m)
 _REFLECTANCE_AS_FRACTION = 1.5  # a scene whose DN are all at most this is 0-1 reflectance
 _WHOLE_DB_LIMIT = 100  # int16 |sigma0| below 1 dB at the median: whole dB, not hundredths
 _HUNDREDTHS_LIMIT_DB = -100.0  # a median below any sigma0 (the noise floor is near -25 dB)
@@ -544,10 +549,10 @@ class RegionWriter:
     ) -> None:
         """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes."""
         dem = np.asarray(elevation, np.float64)
-        if not np.isfinite(dem).all() or dem.min() < _LOWEST_ELEVATION_M:
+        if not np.isfinite(dem).all() or dem.min() < LOWEST_ELEVATION_M:
             raise ValueError(
                 f"region {self.area.name!r}: elevation has no-data (NaN or below "
-                f"{_LOWEST_ELEVATION_M:g} m, e.g. SRTM's -32768 voids): fill the voids, e.g. "
+                f"{LOWEST_ELEVATION_M:g} m, e.g. SRTM's -32768 voids): fill the voids, e.g. "
                 "from another DEM, before writing"
             )
         if dem.max() > HIGHEST_ELEVATION_M:
@@ -562,12 +567,19 @@ class RegionWriter:
                     f"region {self.area.name!r}: {name} must be class codes 0-255 without NaN "
                     "(ESA WorldCover for landcover; Köppen-Geiger, 0 where unknown, for kg_climate)"
                 )
+        climate = sorted({int(c) for c in np.unique(np.asarray(kg_climate))} - set(KOPPEN_CODES))
+        if climate:  # another legend, or another band
+            raise ValueError(
+                f"region {self.area.name!r}: kg_climate holds codes {climate[:8]}, not Köppen-"
+                f"Geiger classes of Beck et al. (2018) ({KOPPEN_CODES.start + 1}-"
+                f"{KOPPEN_CODES.stop - 1}; 0 = unknown)"
+            )
         canopy = np.asarray(canopy_height, np.float64)
         canopy = canopy[np.isfinite(canopy)]  # NaN: no product over the region (an empty band)
-        if canopy.size and (canopy.min() < 0 or canopy.max() > _TALLEST_CANOPY_M):
+        if canopy.size and (canopy.min() < 0 or canopy.max() > TALLEST_CANOPY_M):
             raise ValueError(
                 f"region {self.area.name!r}: canopy height spans {canopy.min():g} to "
-                f"{canopy.max():g} m, outside 0-{_TALLEST_CANOPY_M:g} m: a no-data value such as "
+                f"{canopy.max():g} m, outside 0-{TALLEST_CANOPY_M:g} m: a no-data value such as "
                 "-9999? Write NaN for no data, 0 where there is no canopy"
             )
         found = {int(c) for c in np.unique(np.asarray(landcover))}

@@ -257,6 +257,7 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("sun below the horizon", "sun zenith 95 is not 0-90 degrees"),
         ("NaN climate", "kg_climate must be class codes 0-255 without NaN"),
         ("land cover of another scheme", "landcover holds codes [1, 2], not ESA WorldCover"),
+        ("climate as land cover", "kg_climate holds codes [40], not Köppen-Geiger classes of"),
         ("canopy no-data -9999", "canopy height spans -9999 to 5 m, outside 0-120 m"),
         ("polygon in metres", "are not lon/lat degrees"),
         ("region name out of the archive", "region name '../export' must start with an ASCII"),
@@ -302,6 +303,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             static[3] = np.full(shape, np.nan)
         if mistake == "canopy no-data -9999":
             static[2][0, :4] = -9999.0
+        if mistake == "climate as land cover":  # the two class bands given in each other's place
+            static[3] = np.full(shape, 40)
         if mistake == "land cover of another scheme":
             static[1] = np.where(np.arange(shape[1]) < 5, 1, 2)[None, :].repeat(shape[0], 0)
         w.write_static(*static)

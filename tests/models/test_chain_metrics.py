@@ -198,6 +198,11 @@ def test_polygons_of_another_stack_of_the_same_id_are_refused(tmp_path: Path) ->
     with pytest.raises(DatasetError, match=r"ran other stacks than .* 1 scene\(s\), a \(ran "
                        r"/elsewhere/a_input.tif, not .*a_input.tif\)"):  # fmt: skip
         evaluate_chain(det, data)
+    # found on a walk: the stack run, edited in place since, was named twice ("ran X, not X")
+    (det / "summary.json").write_text(json.dumps({"scenes": {"a": {**ran, "stack": str(stack)}}}))
+    with pytest.raises(DatasetError, match=r"1 scene\(s\), a \(.*a_input.tif changed since it "
+                       r"ran: its SHA-256 is not the one run\)"):  # fmt: skip
+        evaluate_chain(det, data)
     (det / "summary.json").write_text(json.dumps({"scenes": {"a": {"status": "ok"}}}))
     assert evaluate_chain(det, data)["with_filter"]["scenes"] == 1
     (det / "summary.json").write_text("[1, 2]")

@@ -218,14 +218,15 @@ def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypat
     ]
 
 
-@pytest.mark.parametrize("nodata", [np.nan, 0.0])
+@pytest.mark.parametrize("nodata", [np.nan, 0.0, "flags unmasked to 0"])
 def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monkeypatch, nodata):
     """Earth Engine's ``clip`` to a region's outline leaves the rest of the export's bounding
     box without any band: those pixels are outside the stack, not unobserved. Counted as
     unobserved, the radar of this stack (every pixel inside has it) covered 44 % of the pixels,
     short of the 50 % a radar setting needs, and S2 ran alone. With a nodata of 0 (found in
     review) the bands whose 0 is a value (layover, shadow, canopy height) kept their 0 outside
-    the footprint too, so the pixels outside still counted."""
+    the footprint too, so the pixels outside still counted; and so they did (found on a walk)
+    where an export unmasked those three to 0 and left the others NaN."""
     import json
 
     from models.datasets import read_input
@@ -236,12 +237,18 @@ def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monk
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
     )
     bands = hill_and_plain().bands()
+    zero_is_a_value = [MODEL_BANDS.index(n) for n in ("layover", "shadow", "canopy_height")]
     if nodata == 0:  # an exact 0 of another band is no data then (dVV of unchanged ground)
-        zero_is_a_value = [MODEL_BANDS.index(n) for n in ("layover", "shadow", "canopy_height")]
         for i in set(range(len(MODEL_BANDS))) - set(zero_is_a_value):
             bands[i][bands[i] == 0] = 1e-3
+    unmasked = nodata == "flags unmasked to 0"
+    nodata = np.nan if unmasked else nodata
     bands[:, :, :90] = nodata  # the outline keeps the hill's 70 easternmost columns of 160
+    if unmasked:
+        bands[zero_is_a_value, :, :90] = 0.0
     path = _write(tmp_path / "valley_input.tif", bands, nodata=nodata)
+    image = read_input(path).image
+    assert np.isnan(image[:, :, :90]).all() and not np.isnan(image[:, :, 90:]).any()
     shares = coverage(stack_from_scene(read_input(path)))
     assert shares["radar"] == pytest.approx(1.0)
     assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
@@ -499,6 +506,15 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         # the hill's landslide (score 0.03 against 0.89 with the elevation)
         ("elevation empty", "elevation has no value (all no data)"),
         ("south-up", "its grid is not north-up"),
+        # found on a walk: each of these ran without a word; inverted flags (1 where the
+        # radar sees the ground, as Earth Engine masks) drew no candidate on a scene of 27
+        # landslides, and kg_climate and landcover swapped tripled the false objects
+        ("layover and shadow inverted", "layover is 1 on 100% of the stack's pixels"),
+        ("layover as 0 and 255", "layover holds 255, where the layout holds 1 (layover)"),
+        ("liaDeg in radians", "liaDeg spans 0.6632 to 0.6632: radians?"),
+        ("elevation in decimetres", "elevation spans 3000 to 15000, outside -500 to 8849 m"),
+        ("canopy height filled with 255", "canopy_height spans 0.5 to 255, outside 0-120 m"),
+        ("kg_climate and landcover swapped", "landcover holds 15, not ESA WorldCover classes"),
     ],
 )
 def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
@@ -543,6 +559,20 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[MODEL_BANDS.index("elevation")] = np.nan
     if mistake == "slope empty":
         bands[MODEL_BANDS.index("slope")] = np.nan
+    if mistake == "layover and shadow inverted":
+        for name in ("layover", "shadow"):
+            bands[MODEL_BANDS.index(name)] = 1 - bands[MODEL_BANDS.index(name)]
+    if mistake == "layover as 0 and 255":
+        bands[MODEL_BANDS.index("layover"), :10, 80:] = 255  # the hill's top, towards the sensor
+    if mistake == "liaDeg in radians":
+        bands[MODEL_BANDS.index("liaDeg")] = np.radians(bands[MODEL_BANDS.index("liaDeg")])
+    if mistake == "elevation in decimetres":
+        bands[MODEL_BANDS.index("elevation")] *= 10
+    if mistake == "canopy height filled with 255":
+        bands[MODEL_BANDS.index("canopy_height"), :4, :4] = 255
+    if mistake == "kg_climate and landcover swapped":
+        a, b = MODEL_BANDS.index("kg_climate"), MODEL_BANDS.index("landcover")
+        bands[[a, b]] = bands[[b, a]]
     if mistake == "south-up":  # the same ground, rows reversed, y growing downwards
         from affine import Affine
 
@@ -669,6 +699,21 @@ def test_a_folder_of_stacks_named_otherwise_names_them(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--stack {folder}: no *_input.tif in it or in {folder / 'input'}" in err
     assert "named otherwise, not run (the name is case-sensitive): S1_INPUT.TIF" in err
+
+
+def test_a_folder_with_stacks_at_its_top_and_in_input_is_refused(tmp_path, capsys):
+    """Found on a walk: a mosaic written beside a labelled folder's input/ ran alone, the
+    stacks of input/ were never run, and evaluate --chain then named only the mosaic."""
+    folder = tmp_path / "in"
+    _write(folder / "top_input.tif", hill_and_plain().bands())
+    _write(folder / "input" / "sub_input.tif", hill_and_plain().bands())
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 2
+    assert (
+        f"--stack {folder}: it holds stacks of its own (top_input.tif) and in "
+        f"{folder / 'input'} (sub_input.tif); give one of the two folders"
+    ) in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_every_refused_stack_of_a_folder_is_named_at_once(tmp_path, capsys):
