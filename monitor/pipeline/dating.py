@@ -15,7 +15,8 @@ with a probability of a sixth to a third in the simulated scenes, and tracks dif
 baseline's last scene is tested by nothing (a change in the baseline's last scenes only
 shifts its mean; in a run some weeks after a slide that scene is after the event). The
 candidate's bracket combines the sensors: the latest lower bound and the earliest upper bound,
-or, where they disagree, the bracket of the sensor that saw the change first.
+or, where they disagree (one saw the change before the other's last look without it), the
+span of both, which holds the day whichever of them is right.
 
 Persistence (docs/operations.md, "Time to alert"): an early detection from radar alone is
 confirmed when the optical view shows the change too (``optical``), or when two Sentinel-1
@@ -197,7 +198,11 @@ def combine_brackets(
     afters = [b[0] for b in seen if b[0] is not None]
     after = max(afters) if afters else None
     if after is not None and after >= before:
-        return next(b for b in seen if b[1] == before)  # the sensor that saw it first
+        # one sensor showed the change before another's clear look that did not: one of them
+        # is wrong, and which cannot be told; the span of both holds the day if either does
+        lows = [b[0] for b in seen]
+        low = None if None in lows else min(d for d in lows if d is not None)
+        return (low, max(befores))
     return (after, before)
 
 

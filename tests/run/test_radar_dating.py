@@ -7,11 +7,13 @@ pixel as the archive dates them (monitor.sources.archive_composite.radar_dating)
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import xarray as xr
 
 from models.change_statistics import IW_GRD_ENL
-from monitor.pipeline.dating import object_dating
+from monitor.pipeline.dating import combine_brackets, object_dating
 from monitor.simulator.radar import speckle
 from monitor.sources.archive_composite import radar_dating
 from monitor.sources.composite import nan_mean
@@ -187,3 +189,29 @@ def test_two_tracks_on_one_day_flag_twice_the_pixels_by_chance() -> None:
     stack, labels = _object_flags({0: 5, 1: 5, 2: 13, 4: 20}, (6, 10), chance=0.09)
     dating = object_dating(stack, labels, np.array([1]))
     assert _number(str(dating["s1_event_before"][0])) == POST_DAYS[4]
+
+
+def test_sensors_that_disagree_give_the_span_of_both() -> None:
+    """Found by a new user's walk: radar flagged a change by 08-07 where a clear optical look of
+    08-19 showed none, and the alert said the slide (of 08-20) had happened by 08-07. One of
+    them is wrong; the span of both holds the day whichever is right."""
+    radar, optical = (None, date(2024, 8, 7)), (date(2024, 8, 19), date(2024, 8, 24))
+    assert combine_brackets(radar, optical) == (None, date(2024, 8, 24))
+    assert combine_brackets(optical, radar) == (None, date(2024, 8, 24))
+    # disjoint with both lower bounds: from the earlier to the later
+    early, late = (date(2024, 8, 1), date(2024, 8, 5)), (date(2024, 8, 10), date(2024, 8, 12))
+    assert combine_brackets(early, late) == (date(2024, 8, 1), date(2024, 8, 12))
+    # one look on the day of the other's last look without the change disagrees too
+    assert combine_brackets((None, date(2024, 8, 19)), optical) == (None, date(2024, 8, 24))
+    # brackets that overlap: the later lower bound and the earlier upper bound, as before
+    assert combine_brackets((None, date(2024, 8, 22)), optical) == (
+        date(2024, 8, 19),
+        date(2024, 8, 22),
+    )
+    assert combine_brackets((None, None), optical) == optical
+    assert combine_brackets((None, None), (None, None)) == (None, None)
+    # ISO dates, as the inventory stores them
+    assert combine_brackets((None, "2024-08-07"), ("2024-08-19", "2024-08-24")) == (
+        None,
+        "2024-08-24",
+    )
