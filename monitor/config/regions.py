@@ -113,8 +113,16 @@ class EventWindows(StrictModel):
         # was refused with "Datetimes provided to dates should have zero time"
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+            text = str(value).strip()
+            try:  # YYYYMMDD, quoted or not: say the date it is meant to be
+                meant = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+            except ValueError:
+                meant = "2024-08-24"
+            if len(text) != 8 or not text.isdigit():
+                meant = "2024-08-24"
+            said = f"{text!r} is" if isinstance(value, str) else f"{text} is a number,"
             raise ValueError(
-                f"{value} is a number, not a date: write it as YYYY-MM-DD (2024-08-24)"
+                f"{said} read as seconds since 1970, not a date: write it as YYYY-MM-DD ({meant})"
             )
         return value
 

@@ -211,9 +211,9 @@ class ArchiveSource:
             return None
         state = "is not a folder" if self.path.exists() else "does not exist"
         return (
-            f"source.path: the archive folder {self.path} {state} (read from the configuration "
-            "file's folder); build it with `landslide-monitor archive build --config ...` or "
-            "write regions into it with RegionWriter (docs/archive.md)"
+            f"source.path: the archive folder {self.path} {state} (a relative path is read "
+            "from the configuration file's folder); build it with `landslide-monitor archive "
+            "build --config ...` or write regions into it with RegionWriter (docs/archive.md)"
         )
 
     def absent(self, names: Collection[str]) -> str | None:

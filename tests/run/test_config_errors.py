@@ -884,15 +884,30 @@ def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
     `event_date: 20240824` (the YYYYMMDD that inventories may use) was refused with
     'Datetimes provided to dates should have zero time', and `event_date: 0` was taken as
     1970-01-01, silently."""
-    for given in (20240824, 0, 86400, 2024.5, "0", "20240824", " 1724457600 "):
+    # found on a later walk: a quoted '20240820' was called a number, and the example was
+    # always 2024-08-24 whatever the user wrote
+    expected = {
+        20240824: "20240824 is a number, read as seconds since 1970, not a date: write it as "
+        "YYYY-MM-DD (2024-08-24)",
+        0: "0 is a number, read as seconds since 1970, not a date: write it as YYYY-MM-DD "
+        "(2024-08-24)",
+        86400: "86400 is a number, read as seconds since 1970, not a date: write it as "
+        "YYYY-MM-DD (2024-08-24)",
+        2024.5: "2024.5 is a number, read as seconds since 1970, not a date: write it as "
+        "YYYY-MM-DD (2024-08-24)",
+        "0": "'0' is read as seconds since 1970, not a date: write it as YYYY-MM-DD (2024-08-24)",
+        "20230517": "'20230517' is read as seconds since 1970, not a date: write it as "
+        "YYYY-MM-DD (2023-05-17)",
+        " 1724457600 ": "'1724457600' is read as seconds since 1970, not a date: write it as "
+        "YYYY-MM-DD (2024-08-24)",
+    }
+    for given, message in expected.items():
         data = _data(manifest, windows={"mode": "event", "event_date": given})
         with pytest.raises(ConfigError) as info:
             load_config(write_config(data))
         (problem,) = info.value.problems
         assert re.fullmatch(
-            rf"line \d+: regions\[0\]\.windows\.event_date: {given} is a number, not a date: "
-            r"write it as YYYY-MM-DD \(2024-08-24\)",
-            problem,
+            rf"line \d+: regions\[0\]\.windows\.event_date: {re.escape(message)}", problem
         ), problem
     data = _data(manifest, windows={"event_date": date(2024, 8, 24)})
     assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 24)
