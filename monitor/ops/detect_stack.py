@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.errors
+import rasterio.windows
 import shapely
 from affine import Affine
 from pyogrio.raw import write
@@ -360,13 +361,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 if order is not None:
                     raise
                 # unnamed bands in another order fail a value check first: say what it reads
-                said = str(err)
-                raise BadInput(
-                    f"{said}{'' if said.endswith(('?', '.')) else '.'} Its bands carry no model "
-                    f"band names, so they are read in the layout's order ({', '.join(MODEL_BANDS)}"
-                    "): if the file holds them in another order, name them (GeoTIFF band "
-                    "descriptions) or write them in it"
-                ) from None
+                raise BadInput(_read_in_order(err)) from None
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
         # rasterio's "Read failed. See previous exception for details." names no cause: GDAL's
         # is the exception it chained
@@ -400,6 +395,13 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             f"{path}: {why}; areas, the minimum area and the outline simplification need "
             f"metres on the ground. Export it in a metric CRS at {PIXEL_SIZE_M:g} m{fix}"
         )
+    try:  # its pixels in metres now: the elevation's rise against the slope band
+        with open_geotiff(path) as src:
+            _check_terrain(src, path, order)
+    except _NotTheLayoutsValues as err:
+        if order is not None:
+            raise
+        raise BadInput(_read_in_order(err)) from None
     size = (abs(transform.a), abs(transform.e))
     if not np.allclose(size, PIXEL_SIZE_M, rtol=0.05):
         warnings.append(
@@ -414,6 +416,17 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             f"in {utm}, as the inventory measures areas; the outlines stay in its CRS"
         )
     return warnings
+
+
+def _read_in_order(err: BadInput) -> str:
+    """A value check's refusal of a stack whose bands carry no names, saying that they were
+    read in the layout's order (bands written in another order fail a value check first)."""
+    said = str(err)
+    return (
+        f"{said}{'' if said.endswith(('?', '.')) else '.'} Its bands carry no model band names, "
+        f"so they are read in the layout's order ({', '.join(MODEL_BANDS)}): if the file holds "
+        "them in another order, name them (GeoTIFF band descriptions) or write them in it"
+    )
 
 
 class _NotTheLayoutsValues(BadInput):
@@ -457,6 +470,14 @@ _VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most t
 _MOST_FLAGGED = 0.5
 # A local incidence angle whose largest value is at most this (pi / 2, rounded up) is in radians.
 _RADIANS_AT_MOST = 1.571
+# The elevation against the slope band (_check_terrain): the rise of the elevation over the
+# tangent of the slope, whose medians agree to within 8 % on the simulated test scenes with the
+# DEM at 10 m or resampled from 30 m; feet give 3.2-3.3, a slope in percent 0.36-0.56.
+_TERRAIN_RATIO = (0.65, 1.6)
+_TERRAIN_LAG_PX = 3
+_TERRAIN_WINDOW_PX = 512
+_TERRAIN_MIN_SLOPE_DEG = 5.0
+_TERRAIN_MIN_PIXELS = 400
 
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
@@ -638,6 +659,52 @@ def _check_static(path: Path, band: Callable[[str], np.ndarray]) -> None:
         other = codes[~np.isin(codes, sorted(known))]
         if other.size:
             raise _NotTheLayoutsValues(f"{path}: {name} holds {_listed(other)}, not {legend}")
+
+
+def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
+    """Refuse an elevation whose gradient is not the slope band's: an elevation in feet
+    rises 3.28 times as steeply as the slope computed from the DEM in metres, one that passes
+    the range check (below 8849 ft), and a slope in percent reads steeper than its elevation.
+    Read at full resolution over the stack's centre (at most :data:`_TERRAIN_WINDOW_PX` a side),
+    the gradient by central differences :data:`_TERRAIN_LAG_PX` pixels apart (30 m: a DEM of
+    30 m resampled to 10 m, nearest or bilinear, gives the same slope to within 8 % on the
+    simulated scenes), against the tangent of the slope band, medians over the pixels steeper
+    than :data:`_TERRAIN_MIN_SLOPE_DEG` (flat ground says nothing)."""
+    lag, side = _TERRAIN_LAG_PX, _TERRAIN_WINDOW_PX
+    if src.height <= 2 * lag or src.width <= 2 * lag:
+        return
+    h, w = min(side, src.height), min(side, src.width)
+    window = rasterio.windows.Window((src.width - w) // 2, (src.height - h) // 2, w, h)
+    names = ("elevation", "slope")
+    indexes = [
+        (MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]) + 1 for n in names
+    ]
+    elevation, slope = (
+        src.read(indexes, window=window, masked=True).astype(np.float64).filled(np.nan)
+    )
+    res_x, res_y = abs(src.transform.a), abs(src.transform.e)
+    dz_dx = (elevation[lag:-lag, 2 * lag :] - elevation[lag:-lag, : -2 * lag]) / (2 * lag * res_x)
+    dz_dy = (elevation[2 * lag :, lag:-lag] - elevation[: -2 * lag, lag:-lag]) / (2 * lag * res_y)
+    rise = np.hypot(dz_dx, dz_dy)
+    inner = slope[lag:-lag, lag:-lag]
+    steep = np.isfinite(rise) & np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)
+    if steep.sum() < _TERRAIN_MIN_PIXELS:
+        return
+    ratio = float(np.median(rise[steep]) / np.median(np.tan(np.radians(inner[steep]))))
+    if ratio > _TERRAIN_RATIO[1]:
+        raise _NotTheLayoutsValues(
+            f"{path}: elevation rises {ratio:.2f} times as steeply as the slope band says "
+            f"(median over {int(steep.sum())} pixels steeper than {_TERRAIN_MIN_SLOPE_DEG:g}°): "
+            "is the elevation in feet (3.28)? The layout holds metres, and the slope of the "
+            "same DEM"
+        )
+    if ratio < _TERRAIN_RATIO[0]:
+        raise _NotTheLayoutsValues(
+            f"{path}: the slope band is steeper than the elevation rises ({ratio:.2f} of it, "
+            f"median over {int(steep.sum())} pixels steeper than {_TERRAIN_MIN_SLOPE_DEG:g}°): "
+            "is the slope in percent, or of another, coarser DEM than the elevation? The "
+            "layout holds the slope in degrees of the same DEM"
+        )
 
 
 @dataclass

@@ -209,7 +209,9 @@ def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypat
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
     )
     coarse = Affine(30.0, 0.0, 500_000.0, 0.0, -30.0, 5_000_000.0)
-    path = _write(tmp_path / "s30_input.tif", hill_and_plain().bands(), transform=coarse)
+    bands = hill_and_plain().bands()
+    bands[MODEL_BANDS.index("elevation")] *= 3  # the hill's slopes over pixels of 30 m
+    path = _write(tmp_path / "s30_input.tif", bands, transform=coarse)
     assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["scenes"]["s30"]["warnings"] == [
@@ -515,6 +517,9 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("elevation in decimetres", "elevation spans 3000 to 15000, outside -500 to 8849 m"),
         ("canopy height filled with 255", "canopy_height spans 0.5 to 255, outside 0-120 m"),
         ("kg_climate and landcover swapped", "landcover holds 15, not ESA WorldCover classes"),
+        # below 8849 in feet, and a percent slope below 90, the ranges pass
+        ("elevation in feet", "elevation rises 3.28 times as steeply as the slope band says"),
+        ("slope in percent, under 90", "the slope band is steeper than the elevation rises (0.4"),
     ],
 )
 def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
@@ -570,6 +575,11 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[MODEL_BANDS.index("elevation")] *= 10
     if mistake == "canopy height filled with 255":
         bands[MODEL_BANDS.index("canopy_height"), :4, :4] = 255
+    if mistake == "elevation in feet":
+        bands[MODEL_BANDS.index("elevation")] *= 3.28084
+    if mistake == "slope in percent, under 90":  # the hill's 25 degrees are 46.6 %
+        i = MODEL_BANDS.index("slope")
+        bands[i] = 100 * np.tan(np.radians(bands[i]))
     if mistake == "kg_climate and landcover swapped":
         a, b = MODEL_BANDS.index("kg_climate"), MODEL_BANDS.index("landcover")
         bands[[a, b]] = bands[[b, a]]
