@@ -140,8 +140,8 @@ def load_known(conn: sqlite3.Connection) -> list[Known]:
     """Every landslide of the layer, as the matcher takes them."""
     rows = conn.execute(
         "SELECT fid, uid, region, status, local_epsg, local_wkb, geom, area_m2, "
-        f"revision_area_m2, revision, first_seen, last_seen, times_seen FROM {LAYER} "
-        "ORDER BY fid"
+        "revision_area_m2, revision, first_seen, last_seen, times_seen, alerted_on "
+        f"FROM {LAYER} ORDER BY fid"
     ).fetchall()
     return [
         Known(
@@ -158,6 +158,7 @@ def load_known(conn: sqlite3.Connection) -> list[Known]:
             last_seen=r["last_seen"],
             times_seen=r["times_seen"],
             wgs84_bounds=shapely.box(*gpkg.envelope(r["geom"])),
+            alerted=r["alerted_on"] is not None,
         )
         for r in rows
     ]

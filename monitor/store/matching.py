@@ -29,6 +29,9 @@ from monitor.store.records import InventoryError, RegionDetections
 __all__ = ["GridIndex", "Known", "Matcher", "epsg_of"]
 
 Bounds = tuple[float, float, float, float]
+# A detection that covers this share of an alerted landslide's footprint (within the tolerance)
+# updates it rather than the landslide it overlaps most (Matcher._match).
+_COVERED_SHARE = 0.5
 
 
 def epsg_of(det: RegionDetections) -> int:
@@ -66,6 +69,7 @@ class Known:
     wgs84_bounds: BaseGeometry | None = None  # envelope in lon/lat, for the coarse search
     matches: list[tuple[BaseGeometry, dict[str, Any]]] = field(default_factory=list)
     created_now: bool = False
+    alerted: bool = False  # alerted as new in an earlier run (``alerted_on``)
     slot: int = -1  # position among the landslides created by this apply
     # the same ground's landslides of other regions (overlapping regions keep an entry each):
     # a channel that one of them alerted is not alerted again (monitor.store.landslides)
@@ -165,7 +169,9 @@ class Matcher:
         self, geometry: BaseGeometry, epsg: int, window: BaseGeometry, region: str
     ) -> tuple[Known | None, list[Known]]:
         """The landslide of ``region`` that ``geometry`` (in EPSG ``epsg``) belongs to (None
-        when it is new), and the landslides of other regions it lies on.
+        when it is new), and the landslides of other regions it lies on. Of the region's
+        landslides within the tolerance, the one it overlaps most; but where it covers half or
+        more of one already alerted, that one (the largest such overlap).
 
         Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres.
         Only the region's own landslides match: where regions overlap, a landslide is an entry
@@ -178,7 +184,7 @@ class Matcher:
             pool.extend(self.known[i] for i in self.tree.query(window, predicate="intersects"))
         pool.extend(self.created[i] for i in sorted(self.created_index.query(window.bounds)))
         best: Known | None = None
-        best_overlap = -1.0
+        best_key = (False, -1.0)
         others: list[Known] = []
         grown = geometry.buffer(tol)
         for item in pool:
@@ -189,6 +195,14 @@ class Matcher:
                 others.append(item)
                 continue
             overlap = local.intersection(grown).area
-            if overlap > best_overlap:
-                best, best_overlap = item, overlap
+            # a landslide first drawn in pieces, some of them alerted: the detection that
+            # covers them is the growth of an alerted piece, not a landslide new again
+            covers_alerted = (
+                item.alerted
+                and item.status != "dismissed"
+                and overlap >= _COVERED_SHARE * local.area > 0
+            )
+            key = (covers_alerted, overlap)
+            if key > best_key:
+                best, best_key = item, key
         return best, others

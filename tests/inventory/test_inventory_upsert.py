@@ -449,3 +449,46 @@ def test_a_renamed_region_starts_new_entries_without_alerting_its_recipients_aga
     assert len(inventory.landslides(region="new")) == 2
     again = run(inventory, D3, candidates([kept, dismissed], region="new"), routing, "new")
     assert [c.kind for c in again.changes] == ["seen", "seen"] and again.alerts_queued == 0
+
+
+def test_a_landslide_first_drawn_in_pieces_is_told_as_new_once(
+    inventory, candidates, square, routing
+):
+    """Found on a walk: radar drew one slide as three pieces, two confirmed and alerted, one
+    waiting for its second look; the detection that covered all three updated the piece it
+    overlapped most, the waiting one, which was then alerted as new: three `new` alerts for
+    one landslide. The covering detection now grows an alerted piece it covers."""
+    pieces = [square(0, 0, 80, 70), square(100, 0, 40, 50), square(160, 0, 40, 40)]
+    first = run(
+        inventory, D1, candidates(pieces, confirmation=[None, "radar-repeat", "radar-repeat"]),
+        routing,
+    )  # fmt: skip
+    assert [c.kind for c in first.changes] == ["new"] * 3
+    assert first.alerts_queued == 4  # the two confirmed pieces x (1 e-mail + 1 webhook)
+    whole = run(inventory, D2, candidates([square(0, 0, 200, 70)], confirmation="optical"), routing)
+    (change,) = whole.changes
+    assert (change.kind, change.fid) == ("grown", 2)  # the larger alerted piece, 2000 m²
+    assert change.area_m2 == pytest.approx(14_000.0)
+    events = sorted((r["event"], r["landslide_fid"]) for r in inventory.outbox().rows())
+    assert events == [
+        ("landslide.grown", 2),
+        ("landslide.grown", 2),
+        ("landslide.new", 2),
+        ("landslide.new", 2),
+        ("landslide.new", 3),
+        ("landslide.new", 3),
+    ]
+    table = inventory.landslides().set_index("fid")
+    assert table["alerted_on"].isna().tolist() == [True, False, False]  # the waiting piece
+    # a detection that covers less than half of an alerted landslide beside the one it
+    # overlaps most still updates that one
+    beside = [square(2000, 0, 60, 60), square(2075, 0, 60, 60)]
+    first = run(inventory, D3, candidates(beside, confirmation=["optical", None]), routing)
+    alerted, waiting = (c.fid for c in first.changes)
+    later = run(
+        inventory,
+        date(2024, 9, 30),
+        candidates([square(2050, 0, 90, 60)], confirmation="optical"),  # 1/6 of the alerted
+        routing,
+    )
+    assert [c.fid for c in later.changes] == [waiting] != [alerted]
