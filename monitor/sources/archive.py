@@ -452,7 +452,15 @@ class ArchiveSource:
             "s1_count_pre": radar.count["pre"],
             "s1_count_post": radar.count["post"],
         }
-        problems = data_status(pre, post, area.orbit_pass, scenes.sizes(), counts, layers=layers)
+        problems = data_status(
+            pre,
+            post,
+            area.orbit_pass,
+            scenes.sizes(),
+            counts,
+            layers=layers,
+            post_dates=scenes.post_dates(),
+        )
         attrs = stack_attrs(
             self.name,
             area,
@@ -522,6 +530,11 @@ class _Scenes:
     s2_post: pd.DataFrame
     s1_pre: pd.DataFrame
     s1_post: pd.DataFrame
+
+    def post_dates(self) -> list[str]:
+        """The ISO days of the post window's acquisitions, both sensors, clear or not."""
+        days = pd.concat([self.s2_post["date"], self.s1_post["date"]])
+        return sorted({d.isoformat() for d in days})
 
     def sizes(self) -> dict[str, int]:
         """Acquisitions per ``"s2_pre"``, ... (as :func:`data_status` takes them); for

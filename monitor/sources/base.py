@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +20,7 @@ __all__ = [
     "EVENT",
     "IW_GRD_ENL",
     "MONITORING",
+    "STALE_DAYS",
     "AreaOfInterest",
     "Compositing",
     "CompositingMode",
@@ -81,6 +82,9 @@ class Window:
 
 EVENT = Compositing()
 MONITORING = Compositing("monitoring")
+# Days without any acquisition at the end of a post window that :func:`data_status` reports:
+# Sentinel-1 revisits within 12 days per orbit pass, Sentinel-2 within 5.
+STALE_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,7 @@ def data_status(
     *,
     layers: Mapping[str, np.ndarray],
     empty_causes: Mapping[str, str] | None = None,
+    post_dates: Sequence[str] = (),
 ) -> list[str]:
     """The data problems of a stack, one line per sensor and window, worded the same for every
     source: ``acquisitions`` maps ``"s2_pre"``, ``"s2_post"``, ``"s1_pre"``, ``"s1_post"`` to the
@@ -201,8 +206,20 @@ def data_status(
     (:data:`models.feature_stack.COUNT_VARIABLES`). ``layers`` holds the stack's model bands:
     those that came back entirely NaN are listed on a last line, ``empty bands (entirely NaN):
     ...``, each with its cause from ``empty_causes`` when the source knows it (e.g. the asset
-    that had no data). Empty when nothing is missing."""
+    that had no data). ``post_dates``: the ISO days of the post window's acquisitions of
+    either sensor; where the newest lies more than :data:`STALE_DAYS` before the window's last
+    day, a line says so (a source no longer fed looks otherwise like a quiet one). Empty when
+    nothing is missing."""
     problems: list[str] = []
+    if post_dates:
+        newest = max(date.fromisoformat(d) for d in post_dates)
+        last = post.end - timedelta(days=1)
+        if (last - newest).days > STALE_DAYS:
+            problems.append(
+                f"post window {post}: its newest acquisition, {newest.isoformat()}, is "
+                f"{(last - newest).days} days before its last day, where Sentinel-1 and "
+                "Sentinel-2 revisit within 12: is the source still fed?"
+            )
     for label, window in (("pre", pre), ("post", post)):
         n = acquisitions[f"s2_{label}"]
         clear = np.nan_to_num(np.asarray(counts[f"s2_clear_{label}"]))

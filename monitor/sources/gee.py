@@ -170,6 +170,7 @@ class GeeSource:
             bands,
             layers=bands,
             empty_causes=request.assets.empty_causes(),
+            post_dates=[*availability.s2_dates_post, *availability.s1_dates_post],
         )
         attrs = stack_attrs(
             self.name,

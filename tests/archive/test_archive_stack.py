@@ -206,6 +206,26 @@ def test_window_with_only_clouded_scenes_gives_nan_not_zero(
     assert np.isfinite(stack.postVV.values).mean() > 0.9  # radar still there
 
 
+def test_a_post_window_past_the_archive_s_last_acquisition_says_so(
+    archive: ArchiveSource,
+) -> None:
+    """Found on a walk: a run 23 days past an archive's last acquisition was `ok`, its message
+    saying only how many acquisitions the post window held; a daily export that stopped looked
+    like a quiet region."""
+    area = REGIONS[0][0]
+    assert "newest acquisition" not in archive.features(area, PRE, POST).attrs["status"]
+    late = Window(date(2024, 9, 20), date(2024, 10, 25))  # the archive ends on 2024-09-30
+    newest = max(archive.catalog(area.name, window=late)["date"])
+    stack = archive.features(area, Window(date(2024, 7, 22), date(2024, 9, 20)), late)
+    gap = (date(2024, 10, 24) - newest).days
+    assert gap > 15
+    assert (
+        f"post window {late}: its newest acquisition, {newest.isoformat()}, is {gap} days "
+        "before its last day, where Sentinel-1 and Sentinel-2 revisit within 12: is the source "
+        "still fed?"
+    ) in stack.attrs["status"]
+
+
 def test_no_acquisition_at_all_raises_naming_region_and_windows(archive: ArchiveSource) -> None:
     area = REGIONS[0][0]
     early = Window(date(2023, 1, 1), date(2023, 2, 1))

@@ -29,6 +29,11 @@ from monitor.sources.base import AreaOfInterest, Window
 AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
 PRE = Window(date(2024, 7, 1), date(2024, 8, 1))
 POST = Window(date(2024, 8, 1), date(2024, 9, 1))
+# What a stack's status says of POST, whose last acquisition written here is of 2024-08-10.
+STALE = (
+    "post window 2024-08-01/2024-09-01: its newest acquisition, 2024-08-10, is 21 days before "
+    "its last day, where Sentinel-1 and Sentinel-2 revisit within 12: is the source still fed?"
+)
 
 
 def _s2(b8: int, b4: int, shape: tuple[int, int]) -> np.ndarray:
@@ -88,7 +93,9 @@ def test_exported_scenes_composite_to_the_analytic_values(tmp_path: Path) -> Non
     np.testing.assert_allclose(stack.liaDeg.values, 35.0, atol=1e-3)
     assert (stack.layover.values == 0).all() and (stack.slope.values == 0).all()
     assert stack.attrs["s1_dates_pre"] == "2024-07-03,2024-07-15"
-    assert stack.attrs["status"] == "ok"
+    # the export's scenes end 21 days before the post window does: said, as a source no
+    # longer fed would be
+    assert stack.attrs["status"] == STALE
     assert stack.attrs["archive_origin"] == "export"
     truth = source.ground_truth("export")
     assert truth["event_date"].tolist() == [date(2024, 8, 2)]
@@ -100,7 +107,7 @@ def test_an_empty_band_is_recorded_and_no_setting_needing_it_is_chosen(tmp_path:
     that reads it) is passed over, as a fixed setting and as a preference."""
     _write(tmp_path, canopy_m=float("nan"))
     stack = ArchiveSource(tmp_path).features(AREA, PRE, POST)
-    assert stack.attrs["status"] == "empty bands (entirely NaN): canopy_height"
+    assert stack.attrs["status"] == f"{STALE}; empty bands (entirely NaN): canopy_height"
     model = ModelSettings(preference=["all", "S1+S2", "S1"])
     choice = choose_setting(stack, ["all", "S1+S2", "S1"], model)
     assert (choice.setting, choice.fallback) == ("S1+S2", "S1")

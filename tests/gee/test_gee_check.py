@@ -34,7 +34,7 @@ AVAILABILITY = {
     "s2_dates_pre": ["2024-07-20", "2024-08-04"],
     "s2_dates_post": ["2024-08-24"],
     "s1_dates_pre": ["2024-07-22"],
-    "s1_dates_post": ["2024-08-27"],
+    "s1_dates_post": ["2024-08-27", "2024-09-08"],  # the post window's last days seen
 }
 
 

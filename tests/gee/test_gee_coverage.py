@@ -36,7 +36,7 @@ FULL = {
     "s2_dates_pre": ["2024-07-20"],
     "s2_dates_post": ["2024-08-24"],
     "s1_dates_pre": ["2024-07-22"],
-    "s1_dates_post": ["2024-08-27"],
+    "s1_dates_post": ["2024-08-27", "2024-09-08"],  # the post window's last days seen
 }
 
 
