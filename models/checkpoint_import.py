@@ -162,13 +162,26 @@ def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict
         raise CheckpointError(f"{path}: cannot read checkpoint: {err}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint)")
+    weights = ckpt["state_dict"]
+    if not isinstance(weights, Mapping):  # a whole model pickled there: a traceback before
+        kind = weights.qualname if isinstance(weights, PickledObject) else type(weights).__name__
+        raise CheckpointError(
+            f"{path}: its 'state_dict' is a {kind}, not a mapping of names to tensors: save "
+            "the network's model.state_dict() under it, its keys prefixed 'net.'"
+        )
     state = {
         name: v
-        for k, v in ckpt["state_dict"].items()
+        for k, v in weights.items()
         if (name := _network_key(k)) is not None and isinstance(v, torch.Tensor)
     }
     if not state:
-        raise CheckpointError(f"{path}: no weights under the '{NET_PREFIX}' prefix")
+        prefixes = sorted({str(k).split(".", 1)[0] + "." for k in weights if "." in str(k)})
+        found = f" (its keys start with {', '.join(prefixes[:5])})" if prefixes else ""
+        raise CheckpointError(
+            f"{path}: no weights under the '{NET_PREFIX}' prefix{found}; a state dict of the "
+            f"network alone, or of DataParallel's 'module.', needs the '{NET_PREFIX}' prefix "
+            "on every key (docs/models.md, Importing the published models)"
+        )
     hparams = ckpt.get("hyper_parameters") or ckpt.get("hparams") or {}
     return state, dict(hparams) if isinstance(hparams, Mapping) else {}
 
@@ -235,7 +248,11 @@ def infer_spec(
     net, lossobj = _unwrapped(hparams.get("net")), hparams.get("loss")
     arch = architecture or _class_name(net)
     if arch is None:
-        raise CheckpointError("architecture unknown: the checkpoint does not name its network")
+        raise CheckpointError(
+            "architecture unknown: the checkpoint does not name its network; give "
+            "--architecture (Unet, Linknet, ...) and --encoder (its smp encoder, "
+            f"{SMP_DEFAULT_ENCODER} if none is given)"
+        )
     n = _in_channels(state)
     head = state.get("segmentation_head.0.weight")  # smp's head: (classes, ...)
     if head is not None and head.shape[0] != 1:  # not a wrong architecture, which it suggested
@@ -246,7 +263,12 @@ def infer_spec(
     if setting is None:
         matches = [s for s, idx in SETTINGS.items() if len(idx) == n]
         if len(matches) != 1:
-            raise CheckpointError(f"{n} input channels match no single setting; name one")
+            sizes = ", ".join(f"{s} {len(idx)}" for s, idx in SETTINGS.items())
+            raise CheckpointError(
+                f"{n} input channels match "
+                + ("several settings; name one with --setting" if matches else "no setting")
+                + f" (bands per setting: {sizes})"
+            )
         setting = matches[0]
     if len(channels_of(setting)) != n:
         raise CheckpointError(f"setting {setting!r} has {len(channels_of(setting))} bands, the "

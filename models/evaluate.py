@@ -110,7 +110,10 @@ def _evaluate_setting(
 ) -> dict[str, Any]:
     entries = {m.name: m for m in ensemble.manifest.members}
     names = ensemble.member_names(setting)
-    best_name = max(names, key=lambda n: (entries[n].val_f1 or -1.0, n))
+    # the highest validation F1; where no member has one (imported without --val-f1), the
+    # first of the manifest, said as such: a maximum over none picked the last file name
+    scored = [n for n in names if entries[n].val_f1 is not None]
+    best_name = max(scored, key=lambda n: (entries[n].val_f1, n)) if scored else names[0]
     best_index = names.index(best_name)
     baseline = BASELINES.get(setting)
     params: dict[str, float] | None = None
@@ -284,7 +287,16 @@ def write_markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Details per setting", ""]
     for setting, r in report["settings"].items():
         lines += [f"### {setting}", ""]
-        lines.append(f"- best single member: `{r['best_member']['name']}`")
+        best = r["best_member"]
+        lines.append(
+            f"- best single member: `{best['name']}`"
+            + (
+                ""
+                if best["val_f1"] is not None
+                else " (no member has a validation F1, so none is known best: the manifest's "
+                "first stands in; `import-checkpoint --val-f1` records one)"
+            )
+        )
         if r["baseline"]:
             lines.append(
                 f"- baseline: {r['baseline']['rule']}, parameters {r['baseline']['params']}"

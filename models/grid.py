@@ -30,11 +30,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import rasterio
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from models.datasets import DatasetError, Scene, channels_of, read_folder
-from models.selection import DEFAULT_K, assemble_ensemble, summary_rows
+from models.datasets import DatasetError, Scene, channels_of, label_path, read_folder, scene_ids
+from models.selection import (
+    DEFAULT_K,
+    assemble_ensemble,
+    no_landslide_to_select_on,
+    summary_rows,
+)
 from models.train import TrainConfig, TrainResult, train_member
 from models.zoo import (
     COMPACT_DECODERS,
@@ -190,6 +196,7 @@ def run_grid(
     workers = grid.workers if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    _refuse_val_without_landslides(grid, val)  # before hours of training, not after them
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     config = grid.train_config()
@@ -249,6 +256,25 @@ def select_ensemble(
         training=training,
         tile=grid.train_config().val_tile,
     )
+
+
+def _refuse_val_without_landslides(grid: GridConfig, val: Sequence[Scene] | None) -> None:
+    """Refuse validation scenes with no landslide pixel (:func:`no_landslide_to_select_on`),
+    read from their label files alone where the folder is the grid's."""
+    if val is not None:
+        if val and not any(np.any(s.label > 0) for s in val):
+            raise DatasetError(no_landslide_to_select_on([s.id for s in val]))
+        return
+    assert grid.data is not None
+    try:
+        ids = scene_ids(grid.data.val)
+    except DatasetError:  # said where the folders are read, the training folder's first
+        return
+    for scene_id in ids:
+        with rasterio.open(label_path(grid.data.val, scene_id)) as src:
+            if np.any(src.read(1) == 1):
+                return
+    raise DatasetError(no_landslide_to_select_on(ids))
 
 
 def _scenes(

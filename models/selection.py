@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import MODEL_SETTINGS, Scene
+from models.datasets import MODEL_SETTINGS, DatasetError, Scene
 from models.inference import predict_members
 from models.manifest import (
     ManifestModel,
@@ -91,6 +91,20 @@ def ignored_as_nan(probs: np.ndarray, scene: Scene) -> np.ndarray:
     return probs
 
 
+def no_landslide_to_select_on(ids: Sequence[str]) -> str:
+    """Why validation scenes ``ids`` without a landslide pixel cannot choose an ensemble: every
+    K and threshold scores F1 0 on them, and the scan kept the lowest threshold, an ensemble
+    that flags almost every pixel (shipped without a word before it was refused)."""
+    shown = ", ".join(ids[:3]) + (" ..." if len(ids) > 3 else "")
+    return (
+        f"the validation scenes ({len(ids)}: {shown}) hold no landslide pixel: K and the "
+        "threshold are chosen by the F1 on them, which is 0 for every choice (a label of 0 and "
+        "255 is background and unknown: landslides are 1). Give validation scenes with "
+        "landslides (members already trained are kept in the work folder: `python "
+        "-m models select --grid G --work W --out O --val V` assembles them)"
+    )
+
+
 def assemble_ensemble(
     results: Sequence[TrainResult],
     val: Mapping[str, Sequence[Scene]] | Sequence[Scene],
@@ -106,8 +120,12 @@ def assemble_ensemble(
     into ``out_dir`` and write ``out_dir/manifest.json`` (the K scan is recorded under
     ``training.selection``); returns its path."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     settings = sorted({r.spec.setting for r in results}, key=_setting_order)
+    for setting in settings:  # before anything is written
+        scenes = val[setting] if isinstance(val, Mapping) else val
+        if scenes and not any(np.any(s.label > 0) for s in scenes):
+            raise DatasetError(no_landslide_to_select_on([s.id for s in scenes]))
+    out_dir.mkdir(parents=True, exist_ok=True)
     entries, setting_entries = [], {}
     selection: dict[str, Any] = {}
     for setting in settings:

@@ -88,7 +88,15 @@ def test_imported_checkpoint_reproduces_its_source_model(tmp_path: Path, archite
 def test_checkpoint_without_net_prefix_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "plain.ckpt"
     torch.save({"state_dict": {"model.w": torch.zeros(1)}}, path)
-    with pytest.raises(CheckpointError, match=r"no weights under the 'net\.' prefix"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"no weights under the 'net\.' prefix \(its keys start with model\.\)",
+    ):
+        read_lightning_checkpoint(path)
+    # found by a new user's walk: a whole network saved under 'state_dict' ended in a
+    # TypeError traceback
+    torch.save({"state_dict": [torch.zeros(1)]}, path)
+    with pytest.raises(CheckpointError, match=r"its 'state_dict' is a list, not a mapping"):
         read_lightning_checkpoint(path)
 
 
@@ -621,3 +629,20 @@ def test_statistics_whose_land_cover_is_not_worldcover_codes_are_warned_of(
     s1_ckpt = _lightning_checkpoint(tmp_path / "s1.ckpt", s1, tmp_path / "trap")
     import_checkpoint(s1_ckpt, tmp_path / "c" / "manifest.json", classes, **options)
     assert "landcover" not in caplog.text
+
+
+def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give() -> None:
+    """Found by a new user's walk: "architecture unknown" did not name --architecture, and a
+    3-channel network was told to "name one" setting, which no setting could satisfy."""
+    from models.checkpoint_import import infer_spec
+
+    state = {"encoder.conv1.weight": torch.zeros(8, 11, 3, 3)}
+    with pytest.raises(CheckpointError, match=r"give --architecture .* and --encoder"):
+        infer_spec(state, {})
+    state = {"encoder.conv1.weight": torch.zeros(8, 3, 3, 3)}
+    with pytest.raises(
+        CheckpointError,
+        match=r"3 input channels match no setting \(bands per setting: S1 9, S2 2, S1\+S2 11, "
+        r"all 15\)",
+    ):
+        infer_spec(state, {}, architecture="Unet")

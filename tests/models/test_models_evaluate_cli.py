@@ -64,6 +64,13 @@ def test_evaluate_writes_predictions_and_report(
     assert "10,000 resamples)" in markdown and "| 95 % interval | n |" in markdown
     assert "| S2 | baseline | -" in markdown and "| 2 | 0 of 2 |" in markdown
     assert "Groups: 2 groups of 2 scenes (from nothing recorded); 2 scene(s) record no" in markdown
+    # found by a new user's walk: members without a validation F1 (imported) made the last
+    # file name the "best"; the untrained members here have none
+    assert s2["best_member"]["val_f1"] is None
+    assert (
+        f"- best single member: `{s2['best_member']['name']}` (no member has a validation F1, "
+        "so none is known best: the manifest's first stands in"
+    ) in markdown
 
 
 def test_cli_reports_errors_naming_the_file(

@@ -131,3 +131,33 @@ def test_train_with_workers_refuses_a_bad_data_folder_as_with_one(
             f"error: {missing}: no input/<id>_input.tif files (Ganerød et al. layout)\n"
         ), workers
     assert not (tmp_path / "out").exists()
+
+
+def test_validation_scenes_without_a_landslide_are_refused_before_training(
+    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a new user's walk: validation labels all 0 (or 0/255 masks, 255 being the
+    unknown class) trained the grid, chose K and a threshold of 0.05 on an F1 of 0 for every
+    choice, and wrote an ensemble that flagged nearly every pixel (F1 0.11 on test scenes
+    against 0.59), exit 0."""
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            scene = scene_factory(seed, size=96)
+            if folder == "val":
+                scene.label[:] = 0
+            write_scene(tmp_path / folder, scene)
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        yaml.safe_dump({"settings": ["S2"], "architectures": ["Unet"], "losses": ["Dice"],
+                        "learning_rates": [0.01], "encoder": TEST_ENCODER,
+                        "data": {"train": "train", "val": "val"}})
+    )  # fmt: skip
+    argv = ["train", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+            "--out", str(tmp_path / "out"), "-q"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: the validation scenes (1: scene3) hold no landslide pixel: K and the threshold "
+        "are chosen by the F1 on them, which is 0 for every choice"
+    )
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
