@@ -229,10 +229,6 @@ def check(work: Path, tables: dict[str, Any], result: dict[str, Any]) -> list[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
-
-    if hasattr(signal, "SIGPIPE"):  # `| head` ends the report quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("work", nargs="+", type=Path, help="work folders of finished draws")
     args = p.parse_args(argv)
@@ -287,4 +283,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # `| head` ends the report quietly. Only when run as a script: set in main(), it stayed
+    # set in the process of a test that called main(), which a later write to a closed socket
+    # then killed (a pytest worker lost mid-suite)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     raise SystemExit(main())

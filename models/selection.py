@@ -35,6 +35,7 @@ __all__ = [
     "assemble_ensemble",
     "choose_k",
     "ignored_as_nan",
+    "no_landslide_to_select_on",
     "scene_probabilities",
     "summary_rows",
     "top_k",
