@@ -37,6 +37,7 @@ __all__ = [
     "L4S_BANDS",
     "MODEL_SETTINGS",
     "REVIEWED_CANDIDATES_FILE",
+    "ZERO_IS_A_VALUE",
     "Augmentation",
     "CropSampler",
     "DatasetError",
@@ -60,6 +61,7 @@ __all__ = [
     "scene_ids",
     "setting_band_names",
     "write_scene",
+    "zero_values_in_footprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -315,7 +317,21 @@ def first_names(names: Sequence[str], n: int = 5, sep: str = ", ") -> str:
 
 # Bands whose 0 is a value, not a gap: a file that declares nodata 0 would erase them (the radar
 # flags, and the canopy height of all treeless ground, scars included).
-_ZERO_IS_A_VALUE: tuple[str, ...] = ("layover", "shadow", "canopy_height")
+ZERO_IS_A_VALUE: tuple[str, ...] = ("layover", "shadow", "canopy_height")
+
+
+def zero_values_in_footprint(
+    image: np.ndarray, raw: np.ndarray, nodata: float | None, zero_valued: Sequence[int]
+) -> None:
+    """In place, the bands ``zero_valued`` of ``image`` (``(B, H, W)``, no data as NaN; ``raw``
+    the values as stored) as a stack's reader takes them: their 0 kept where the file declares
+    nodata 0, and no value outside the footprint of the other bands (an export whose flags were
+    unmasked to 0 beyond a clipped outline), as for every band there."""
+    inside = footprint(b for i, b in enumerate(image) if i not in zero_valued)
+    for i in zero_valued:
+        if nodata == 0:
+            image[i][(raw[i] == 0) & inside] = 0.0
+        image[i][~inside] = np.nan
 
 
 def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | None:
@@ -427,17 +443,9 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
             image = masked.filled(np.nan)
             zero_valued = [
                 MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
-                for n in _ZERO_IS_A_VALUE
+                for n in ZERO_IS_A_VALUE
             ]
-            inside = footprint(b for i, b in enumerate(image) if i not in zero_valued)
-            if src.nodata == 0:
-                raw = masked.data
-                for i in zero_valued:
-                    image[i][(raw[i] == 0) & inside] = 0.0
-            # where no other band holds a value, a flag's or the canopy's 0 (an export whose
-            # flags were unmasked to 0 beyond a clipped outline) is no observation either
-            for i in zero_valued:
-                image[i][~inside] = np.nan
+            zero_values_in_footprint(image, masked.data, src.nodata, zero_valued)
             crs, transform = src.crs, src.transform
     except rasterio.RasterioIOError as err:
         raise DatasetError(f"{path}: cannot read input: {err}") from err

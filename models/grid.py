@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -271,9 +272,12 @@ def _refuse_val_without_landslides(grid: GridConfig, val: Sequence[Scene] | None
     except DatasetError:  # said where the folders are read, the training folder's first
         return
     for scene_id in ids:
-        with rasterio.open(label_path(grid.data.val, scene_id)) as src:
-            if np.any(src.read(1) == 1):
-                return
+        try:
+            with rasterio.open(label_path(grid.data.val, scene_id)) as src:
+                if np.any(src.read(1) == 1):
+                    return
+        except rasterio.errors.RasterioIOError:  # said where the folder is read, by file
+            return
     raise DatasetError(no_landslide_to_select_on(ids))
 
 

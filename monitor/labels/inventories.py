@@ -462,10 +462,11 @@ def read_polygon_inventory(
     ``id_column``, else by feature number (from 1, as in QGIS).
 
     ``review_roles`` maps the review statuses of an `inventory export` (a file with ``uid`` and
-    ``status`` columns, every status one of its keys) to what such an item is: only
+    ``status`` columns, some status one of its keys, case aside) to what such an item is: only
     ``positive`` ones are items; the others are skipped and counted, their footprints kept in
-    :attr:`LabelItems.negative` or :attr:`LabelItems.ignore`. A file without those columns, or
-    with other statuses, is read as any inventory (every feature a landslide)."""
+    :attr:`LabelItems.negative` or :attr:`LabelItems.ignore`; a feature of such a file with
+    another status, or none, is refused by row. A file without those columns, or with none of
+    those statuses, is read as any inventory (every feature a landslide)."""
     path = Path(path)
     try:  # by the driver its suffix names: GDAL would take a VRT named .json for one
         source = gdal_path(path, layer)
@@ -515,8 +516,21 @@ def read_polygon_inventory(
         ) from err
     roles: Mapping[str, ReviewRole] = {}
     if review_roles and all(c in frame.columns for c in _EXPORT_REVIEW_COLUMNS):
-        statuses = {cell_text(v) for v in frame["status"]}
-        if statuses <= set(review_roles):
+        statuses = [cell_text(v).lower() for v in frame["status"]]
+        if set(statuses) & set(review_roles):  # an inventory export, edited or not
+            other = [
+                f"feature {i + 1}: {v!r}"
+                for i, v in enumerate(frame["status"])
+                if statuses[i] not in review_roles
+            ]
+            if other:  # read as landslides, a dismissed entry's neighbours were taught one
+                raise InventoryFileError(
+                    f"{path}: column status, not a review status "
+                    f"({', '.join(sorted(review_roles))}) in a file of them, as an `inventory "
+                    f"export` holds: {_listed(other)}; give each feature one (a polygon drawn "
+                    "by hand is confirmed), or drop the column to read every feature as a "
+                    "landslide"
+                )
             roles = review_roles
     negative: list[BaseGeometry] = []
     ignore: list[BaseGeometry] = []
@@ -553,7 +567,7 @@ def read_polygon_inventory(
                 bad_geometry.append(f"feature {row}: invalid, with no area once repaired")
                 continue
             repaired.append(item_id)
-        status = cell_text(rec["status"]) if roles else ""
+        status = cell_text(rec["status"]).lower() if roles else ""
         role = roles.get(status, "positive")
         if role != "positive":  # no landslide: its date does not matter
             (negative if role == "negative" else ignore).append(geom)

@@ -76,6 +76,7 @@ from rasterio.warp import transform as warp_transform
 from models.atomic import leftovers, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
+    ZERO_IS_A_VALUE,
     DatasetError,
     check_input,
     first_names,
@@ -84,6 +85,7 @@ from models.datasets import (
     read_bands,
     read_input,
     scene_id_of,
+    zero_values_in_footprint,
 )
 from models.feature_stack import (
     HIGHEST_ELEVATION_M,
@@ -363,13 +365,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                 # unnamed bands in another order fail a value check first: say what it reads
                 raise BadInput(_read_in_order(err)) from None
     except rasterio.errors.RasterioIOError as err:  # a damaged block, a partial download
-        # rasterio's "Read failed. See previous exception for details." names no cause: GDAL's
-        # is the exception it chained
-        cause = err.__cause__ or err.__context__
-        detail = f"{err}" + (f" ({cause})" if cause is not None and str(cause) else "")
-        raise BadInput(
-            f"{path}: cannot read its pixels, the file is damaged or incomplete: {detail}"
-        ) from err
+        raise BadInput(_unreadable(path, err)) from err
     if crs is None or transform.is_identity:
         raise BadInput(f"{path}: no CRS or geotransform; a stack must be georeferenced")
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
@@ -402,6 +398,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
         if order is not None:
             raise
         raise BadInput(_read_in_order(err)) from None
+    except rasterio.errors.RasterioIOError as err:  # a damaged block the sample skipped
+        raise BadInput(_unreadable(path, err)) from err
     size = (abs(transform.a), abs(transform.e))
     if not np.allclose(size, PIXEL_SIZE_M, rtol=0.05):
         warnings.append(
@@ -416,6 +414,15 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             f"in {utm}, as the inventory measures areas; the outlines stay in its CRS"
         )
     return warnings
+
+
+def _unreadable(path: Path, err: rasterio.errors.RasterioIOError) -> str:
+    """A stack whose pixels cannot be read (a damaged block, a partial download). rasterio's
+    "Read failed. See previous exception for details." names no cause: GDAL's is the exception
+    it chained."""
+    cause = err.__cause__ or err.__context__
+    detail = f"{err}" + (f" ({cause})" if cause is not None and str(cause) else "")
+    return f"{path}: cannot read its pixels, the file is damaged or incomplete: {detail}"
 
 
 def _read_in_order(err: BadInput) -> str:
@@ -460,7 +467,10 @@ def _aligned(
         (MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]) + 1
         for name in MODEL_BANDS
     ]
-    filled = read_bands(src, indexes, step).filled(np.nan).astype(np.float64)
+    masked = read_bands(src, indexes, step)
+    filled = masked.filled(np.nan).astype(np.float64)
+    zero_valued = [MODEL_BANDS.index(n) for n in ZERO_IS_A_VALUE]
+    zero_values_in_footprint(filled, masked.data, src.nodata, zero_valued)
     return dict(zip(MODEL_BANDS, filled, strict=True))
 
 
@@ -471,10 +481,12 @@ _MOST_FLAGGED = 0.5
 # A local incidence angle whose largest value is at most this (pi / 2, rounded up) is in radians.
 _RADIANS_AT_MOST = 1.571
 # The elevation against the slope band (_check_terrain): the rise of the elevation over the
-# tangent of the slope, whose medians agree to within 8 % on the simulated test scenes with the
-# DEM at 10 m or resampled from 30 m; feet give 3.2-3.3, a slope in percent 0.36-0.56.
+# tangent of the slope, whose medians agree to within 8 % on the simulated scenes with the DEM at
+# 10 m or resampled from 30 m (3 pixels either side); feet give 3.2-3.3, a slope in percent
+# 0.36-0.56. A rough DEM whose slope was computed at its own pixels reads 0.58-0.77 at 3 pixels
+# (a review's fractal terrain), near 1 at 1 pixel: either step within the range passes.
 _TERRAIN_RATIO = (0.65, 1.6)
-_TERRAIN_LAG_PX = 3
+_TERRAIN_LAGS_PX = (1, 3)
 _TERRAIN_WINDOW_PX = 512
 _TERRAIN_MIN_SLOPE_DEG = 5.0
 _TERRAIN_MIN_PIXELS = 400
@@ -658,7 +670,14 @@ def _check_static(path: Path, band: Callable[[str], np.ndarray]) -> None:
         codes = band(name)
         other = codes[~np.isin(codes, sorted(known))]
         if other.size:
-            raise _NotTheLayoutsValues(f"{path}: {name} holds {_listed(other)}, not {legend}")
+            resampled = (
+                " (fractions: resampled other than by nearest neighbour?)"
+                if np.any(other != np.round(other))
+                else ""
+            )
+            raise _NotTheLayoutsValues(
+                f"{path}: {name} holds {_listed(other)}, not {legend}{resampled}"
+            )
 
 
 def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
@@ -666,44 +685,59 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
     rises 3.28 times as steeply as the slope computed from the DEM in metres, one that passes
     the range check (below 8849 ft), and a slope in percent reads steeper than its elevation.
     Read at full resolution over the stack's centre (at most :data:`_TERRAIN_WINDOW_PX` a side),
-    the gradient by central differences :data:`_TERRAIN_LAG_PX` pixels apart (30 m: a DEM of
-    30 m resampled to 10 m, nearest or bilinear, gives the same slope to within 8 % on the
-    simulated scenes), against the tangent of the slope band, medians over the pixels steeper
-    than :data:`_TERRAIN_MIN_SLOPE_DEG` (flat ground says nothing)."""
-    lag, side = _TERRAIN_LAG_PX, _TERRAIN_WINDOW_PX
-    if src.height <= 2 * lag or src.width <= 2 * lag:
+    the gradient by central differences 1 and 3 pixels either side (:data:`_TERRAIN_LAGS_PX`),
+    against the tangent of the slope band, medians over the pixels steeper than
+    :data:`_TERRAIN_MIN_SLOPE_DEG` (flat ground says nothing). Refused only where neither
+    ratio lies within :data:`_TERRAIN_RATIO`: the wider step reads a DEM resampled from a
+    coarser one as its slope was computed, the narrower a rough DEM whose slope was computed at
+    its own pixels (the wider smooths its relief)."""
+    side, widest = _TERRAIN_WINDOW_PX, max(_TERRAIN_LAGS_PX)
+    if src.height <= 2 * widest or src.width <= 2 * widest:
         return
     h, w = min(side, src.height), min(side, src.width)
     window = rasterio.windows.Window((src.width - w) // 2, (src.height - h) // 2, w, h)
-    names = ("elevation", "slope")
     indexes = [
-        (MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]) + 1 for n in names
+        (MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]) + 1
+        for n in ("elevation", "slope")
     ]
-    elevation, slope = (
-        src.read(indexes, window=window, masked=True).astype(np.float64).filled(np.nan)
-    )
+    read = src.read(indexes, window=window, masked=True).astype(np.float64)
+    elevation, slope = read.filled(np.nan)
     res_x, res_y = abs(src.transform.a), abs(src.transform.e)
-    dz_dx = (elevation[lag:-lag, 2 * lag :] - elevation[lag:-lag, : -2 * lag]) / (2 * lag * res_x)
-    dz_dy = (elevation[2 * lag :, lag:-lag] - elevation[: -2 * lag, lag:-lag]) / (2 * lag * res_y)
-    rise = np.hypot(dz_dx, dz_dy)
-    inner = slope[lag:-lag, lag:-lag]
-    steep = np.isfinite(rise) & np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)
-    if steep.sum() < _TERRAIN_MIN_PIXELS:
-        return
-    ratio = float(np.median(rise[steep]) / np.median(np.tan(np.radians(inner[steep]))))
-    if ratio > _TERRAIN_RATIO[1]:
+    inner = slope[widest:-widest, widest:-widest]  # the pixels every step can difference
+    tangent = np.tan(np.radians(inner))
+    ratios = []
+    for lag in _TERRAIN_LAGS_PX:
+        rows, cols = slice(widest, h - widest), slice(widest, w - widest)
+        dz_dx = (
+            elevation[rows, widest + lag : w - widest + lag]
+            - elevation[rows, widest - lag : w - widest - lag]
+        ) / (2 * lag * res_x)
+        dz_dy = (
+            elevation[widest + lag : h - widest + lag, cols]
+            - elevation[widest - lag : h - widest - lag, cols]
+        ) / (2 * lag * res_y)
+        rise = np.hypot(dz_dx, dz_dy)
+        steep = np.isfinite(rise) & np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)
+        if steep.sum() < _TERRAIN_MIN_PIXELS:
+            return
+        ratios.append(float(np.median(rise[steep]) / np.median(tangent[steep])))
+    low, high = _TERRAIN_RATIO
+    said = " and ".join(f"{r:.2f}" for r in ratios)
+    where = (
+        f"medians over {int(steep.sum())} pixels steeper than {_TERRAIN_MIN_SLOPE_DEG:g}°, "
+        f"differences {' and '.join(str(g) for g in _TERRAIN_LAGS_PX)} pixels either side"
+    )
+    if min(ratios) > high:
         raise _NotTheLayoutsValues(
-            f"{path}: elevation rises {ratio:.2f} times as steeply as the slope band says "
-            f"(median over {int(steep.sum())} pixels steeper than {_TERRAIN_MIN_SLOPE_DEG:g}°): "
+            f"{path}: elevation rises {said} times as steeply as the slope band says ({where}): "
             "is the elevation in feet (3.28)? The layout holds metres, and the slope of the "
             "same DEM"
         )
-    if ratio < _TERRAIN_RATIO[0]:
+    if max(ratios) < low:
         raise _NotTheLayoutsValues(
-            f"{path}: the slope band is steeper than the elevation rises ({ratio:.2f} of it, "
-            f"median over {int(steep.sum())} pixels steeper than {_TERRAIN_MIN_SLOPE_DEG:g}°): "
-            "is the slope in percent, or of another, coarser DEM than the elevation? The "
-            "layout holds the slope in degrees of the same DEM"
+            f"{path}: the slope band is steeper than the elevation rises ({said} of it; "
+            f"{where}): is the slope in percent, or of another, coarser DEM than the elevation? "
+            "The layout holds the slope in degrees of the same DEM"
         )
 
 

@@ -207,14 +207,14 @@ def data_status(
     those that came back entirely NaN are listed on a last line, ``empty bands (entirely NaN):
     ...``, each with its cause from ``empty_causes`` when the source knows it (e.g. the asset
     that had no data). ``post_dates``: the ISO days of the post window's acquisitions of
-    either sensor; where the newest lies more than :data:`STALE_DAYS` before the window's last
-    day, a line says so (a source no longer fed looks otherwise like a quiet one). Empty when
-    nothing is missing."""
+    either sensor; where none lies within the window's last :data:`STALE_DAYS` days (the
+    newest that many days or more before its last day), a line says so (a source no longer
+    fed looks otherwise like a quiet one). Empty when nothing is missing."""
     problems: list[str] = []
     if post_dates:
         newest = max(date.fromisoformat(d) for d in post_dates)
         last = post.end - timedelta(days=1)
-        if (last - newest).days > STALE_DAYS:
+        if (last - newest).days >= STALE_DAYS:  # none in its last STALE_DAYS days
             problems.append(
                 f"post window {post}: its newest acquisition, {newest.isoformat()}, is "
                 f"{(last - newest).days} days before its last day, where Sentinel-1 and "

@@ -170,8 +170,9 @@ class Matcher:
     ) -> tuple[Known | None, list[Known]]:
         """The landslide of ``region`` that ``geometry`` (in EPSG ``epsg``) belongs to (None
         when it is new), and the landslides of other regions it lies on. Of the region's
-        landslides within the tolerance, the one it overlaps most; but where it covers half or
-        more of one already alerted, that one (the largest such overlap).
+        landslides within the tolerance, the one it overlaps most; but where that one was not
+        alerted and it covers half or more of one that was, that one (the largest such
+        overlap).
 
         Coarse search on lon/lat envelopes inside ``window``, then the exact test in metres.
         Only the region's own landslides match: where regions overlap, a landslide is an entry
@@ -184,7 +185,9 @@ class Matcher:
             pool.extend(self.known[i] for i in self.tree.query(window, predicate="intersects"))
         pool.extend(self.created[i] for i in sorted(self.created_index.query(window.bounds)))
         best: Known | None = None
-        best_key = (False, -1.0)
+        best_overlap = -1.0
+        covered: Known | None = None  # the alerted landslide it covers most, if any
+        covered_overlap = -1.0
         others: list[Known] = []
         grown = geometry.buffer(tol)
         for item in pool:
@@ -195,14 +198,18 @@ class Matcher:
                 others.append(item)
                 continue
             overlap = local.intersection(grown).area
-            # a landslide first drawn in pieces, some of them alerted: the detection that
-            # covers them is the growth of an alerted piece, not a landslide new again
-            covers_alerted = (
+            if overlap > best_overlap:
+                best, best_overlap = item, overlap
+            if (
                 item.alerted
                 and item.status != "dismissed"
                 and overlap >= _COVERED_SHARE * local.area > 0
-            )
-            key = (covers_alerted, overlap)
-            if key > best_key:
-                best, best_key = item, key
+                and overlap > covered_overlap
+            ):
+                covered, covered_overlap = item, overlap
+        # a landslide first drawn in pieces, some of them alerted: the detection that covers
+        # an alerted piece is its growth, not a landslide new again, unless the landslide it
+        # overlaps most was alerted itself
+        if covered is not None and best is not None and not best.alerted:
+            best = covered
         return best, others

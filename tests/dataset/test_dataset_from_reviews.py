@@ -429,6 +429,16 @@ def test_an_inventory_export_given_to_dataset_export_labels_its_reviews(
     assert (raw[burn(unreviewed)] == 255).all()
     # a polygon file with other statuses, or none, is an inventory of landslides as before
     assert set(REVIEW_ROLES) == set(LANDSLIDE_STATUSES)  # every status has its role
+    # found in review: one blank or misspelt status made the whole file landslides again
+    edited = gpd.read_file(exported)
+    edited["status"] = ["Confirmed", "", "candidate"]
+    edited.to_file(tmp_path / "edited.geojson", driver="GeoJSON")
+    capsys.readouterr()
+    assert main([*argv, str(tmp_path / "edited.geojson"), *options, "--out", str(out)]) == 2
+    assert (
+        "column status, not a review status (candidate, confirmed, dismissed) in a file of "
+        "them, as an `inventory export` holds: feature 2: ''"
+    ) in capsys.readouterr().err
     frame = gpd.read_file(exported).assign(status="mapped")
     frame.to_file(tmp_path / "other.geojson", driver="GeoJSON")
     out2 = tmp_path / "ds2"

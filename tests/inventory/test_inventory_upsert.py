@@ -492,3 +492,13 @@ def test_a_landslide_first_drawn_in_pieces_is_told_as_new_once(
         routing,
     )
     assert [c.fid for c in later.changes] == [waiting] != [alerted]
+    # found in review: where the landslide it overlaps most was alerted itself, that one grows,
+    # not a small alerted neighbour the detection covers
+    pair = [square(4000, 0, 400, 400), square(4430, 0, 30, 30)]
+    first = run(inventory, date(2024, 10, 5), candidates(pair, confirmation="optical"), routing)
+    large, small = (c.fid for c in first.changes)
+    covering = square(4300, 0, 200, 100)  # 10 000 m² of the large one, all of the small one
+    later = run(
+        inventory, date(2024, 10, 10), candidates([covering], confirmation="optical"), routing
+    )
+    assert [c.fid for c in later.changes] == [large] != [small]

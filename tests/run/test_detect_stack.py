@@ -243,6 +243,9 @@ def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monk
     if nodata == 0:  # an exact 0 of another band is no data then (dVV of unchanged ground)
         for i in set(range(len(MODEL_BANDS))) - set(zero_is_a_value):
             bands[i][bands[i] == 0] = 1e-3
+        # found in review: with nodata 0 the value checks read every 0 of the flags as no
+        # data, and six layover pixels made "layover is 1 on 100 %" of an inverted mask
+        bands[MODEL_BANDS.index("layover"), :2, 150:153] = 1.0
     unmasked = nodata == "flags unmasked to 0"
     nodata = np.nan if unmasked else nodata
     bands[:, :, :90] = nodata  # the outline keeps the hill's 70 easternmost columns of 160
@@ -518,8 +521,8 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("canopy height filled with 255", "canopy_height spans 0.5 to 255, outside 0-120 m"),
         ("kg_climate and landcover swapped", "landcover holds 15, not ESA WorldCover classes"),
         # below 8849 in feet, and a percent slope below 90, the ranges pass
-        ("elevation in feet", "elevation rises 3.28 times as steeply as the slope band says"),
-        ("slope in percent, under 90", "the slope band is steeper than the elevation rises (0.4"),
+        ("elevation in feet", "elevation rises 3.28 and 3.28 times as steeply as the slope"),
+        ("slope in percent, under 90", "the slope band is steeper than the elevation rises (0.44"),
     ],
 )
 def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
@@ -595,6 +598,41 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
     assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_rough_dem_whose_slope_was_computed_at_its_own_pixels_passes_the_terrain_check(
+    tmp_path,
+):
+    """Found in review: on rough (fractal) terrain with the slope of its own 10 m pixels
+    (Horn's 3 x 3 kernel), the elevation's rise over 3 pixels either side read 0.58-0.77 of
+    the slope, and a true 10 m DTM was refused as a slope in percent; over 1 pixel it reads
+    1.0-1.2. The same DEM in feet is still refused."""
+    from monitor.errors import BadInput
+    from monitor.ops.detect_stack import check_stack
+
+    rng = np.random.default_rng(0)
+    bands = hill_and_plain().bands().astype(np.float64)
+    h, w = bands.shape[1:]
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
+    f = np.hypot(fy, fx)
+    f[0, 0] = 1.0
+    amplitude = f ** -1.3  # fractional Brownian surface, Hurst exponent 0.3
+    amplitude[0, 0] = 0.0
+    z = np.real(np.fft.ifft2(amplitude * np.exp(2j * np.pi * rng.random((h, w)))))
+    z = 500.0 + (z - z.min()) / (z.max() - z.min()) * 200.0
+    a = np.pad(z, 1, mode="edge")
+    dx = ((a[:-2, 2:] + 2 * a[1:-1, 2:] + a[2:, 2:]) - (a[:-2, :-2] + 2 * a[1:-1, :-2]
+          + a[2:, :-2])) / 80.0  # fmt: skip
+    dy = ((a[2:, :-2] + 2 * a[2:, 1:-1] + a[2:, 2:]) - (a[:-2, :-2] + 2 * a[:-2, 1:-1]
+          + a[:-2, 2:])) / 80.0  # fmt: skip
+    bands[MODEL_BANDS.index("elevation")] = z
+    bands[MODEL_BANDS.index("slope")] = np.degrees(np.arctan(np.hypot(dx, dy)))
+    stack = _write(tmp_path / "rough_input.tif", bands)
+    assert check_stack(stack) == []
+    bands[MODEL_BANDS.index("elevation")] *= 3.28084
+    _write(stack, bands)
+    with pytest.raises(BadInput, match=r"elevation rises .* times as steeply"):
+        check_stack(stack)
 
 
 def test_unnamed_bands_in_another_order_are_said_to_be_read_in_the_layout_s(tmp_path, capsys):
