@@ -616,7 +616,7 @@ def test_a_rough_dem_whose_slope_was_computed_at_its_own_pixels_passes_the_terra
     fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
     f = np.hypot(fy, fx)
     f[0, 0] = 1.0
-    amplitude = f ** -1.3  # fractional Brownian surface, Hurst exponent 0.3
+    amplitude = f**-1.3  # fractional Brownian surface, Hurst exponent 0.3
     amplitude[0, 0] = 0.0
     z = np.real(np.fft.ifft2(amplitude * np.exp(2j * np.pi * rng.random((h, w)))))
     z = 500.0 + (z - z.min()) / (z.max() - z.min()) * 200.0
