@@ -275,9 +275,12 @@ def infer_spec(
                               f"checkpoint {n}")  # fmt: skip
     found_loss = loss or _class_name(lossobj)
     found_lr = learning_rate or _learning_rate(hparams.get("optimizer"))
+    found_encoder = encoder or _encoder_name(net)
     for what, value, fallback, option in (
         ("loss", found_loss, "BCE", "--loss"),
         ("learning rate", found_lr, "0.001", "--lr"),
+        # found on a walk: another encoder then failed with a screen of missing weights
+        ("encoder", found_encoder, SMP_DEFAULT_ENCODER, "--encoder"),
     ):
         if value is None:  # fine-tuning starts from it (--lr-scale scales the learning rate)
             log.warning(
@@ -286,7 +289,7 @@ def infer_spec(
             )  # fmt: skip
     return MemberSpec(
         architecture=canonical_architecture(arch),
-        encoder=encoder or _encoder_name(net) or SMP_DEFAULT_ENCODER,
+        encoder=found_encoder or SMP_DEFAULT_ENCODER,
         loss=canonical_loss(found_loss or "BCE"),
         learning_rate=found_lr or 0.001,
         setting=setting,

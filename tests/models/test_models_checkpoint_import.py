@@ -631,7 +631,9 @@ def test_statistics_whose_land_cover_is_not_worldcover_codes_are_warned_of(
     assert "landcover" not in caplog.text
 
 
-def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give() -> None:
+def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Found by a new user's walk: "architecture unknown" did not name --architecture, and a
     3-channel network was told to "name one" setting, which no setting could satisfy."""
     from models.checkpoint_import import infer_spec
@@ -646,3 +648,10 @@ def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give
         r"all 15\)",
     ):
         infer_spec(state, {}, architecture="Unet")
+    # an encoder nobody named is assumed, and said (found on a walk: another one then failed
+    # with a screen of missing weights, without a word of the assumption)
+    state = {"encoder.conv1.weight": torch.zeros(8, 11, 3, 3)}
+    with caplog.at_level("WARNING", logger="models.checkpoint_import"):
+        spec = infer_spec(state, {}, architecture="Unet")
+    assert spec.encoder == "resnet34"
+    assert "the checkpoint names no encoder: resnet34 assumed (give --encoder" in caplog.text
