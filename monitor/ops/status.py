@@ -14,9 +14,11 @@ the lock and never changes the file.
 every configured region completed ok within ``--max-age`` hours, no alert pending longer than
 ``--max-pending-age`` minutes, at most ``--max-dead`` dead alerts (withdrawn ones not counted),
 no alert waiting for its channel's settings (a secret's variable unset where it was
-delivered), at least ``--min-free-mb`` free on the file systems of the inventory and the
-quicklooks. It prints each limit that fails, naming the region or alerts, and exits 1 when
-one does (the command worked; the monitor is not healthy), 0 when all pass.
+delivered), no region whose last run found its source stale (no acquisition in the post
+window's last 15 days: ``source``), at least ``--min-free-mb`` free on the file systems of
+the inventory and the quicklooks. It prints each limit that fails, naming the region or
+alerts, and exits 1 when one does (the command worked; the monitor is not healthy), 0 when all
+pass.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from monitor.alerts.outbox import WAITING, Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
+from monitor.sources.base import STALE_QUESTION
 from monitor.store.inventory import not_an_inventory
 from monitor.store.landslides import LAYER
 from monitor.store.lock import LockHolder, lock_holder
@@ -317,6 +320,16 @@ def _region_failure(line: RegionStatusLine, limits: CheckLimits, now: datetime) 
     return why
 
 
+def _stale_source(line: RegionStatusLine) -> str | None:
+    """Where the region's last run found no acquisition in its post window's last
+    :data:`~monitor.sources.base.STALE_DAYS` days: a daily export that stopped, which runs
+    ``ok`` on what the source still holds (found on a walk: a health check passed it)."""
+    if line.run_date is None or not line.message:
+        return None
+    said = [note for note in line.message.split("; ") if note.endswith(STALE_QUESTION)]
+    return f"its last run ({line.run_date}): {said[0]}" if said else None
+
+
 def check_status(
     config: MonitorConfig, limits: CheckLimits | None = None, now: datetime | None = None
 ) -> list[CheckFailure]:
@@ -329,6 +342,9 @@ def check_status(
         why = _region_failure(line, limits, now)
         if why is not None:
             failures.append(CheckFailure("--max-age", f"region {line.region}", why))
+        stale = _stale_source(line)
+        if stale is not None:
+            failures.append(CheckFailure("source", f"region {line.region}", stale))
     failures += _disk_failures(config, limits)
     if not config.inventory.path.exists():
         return failures

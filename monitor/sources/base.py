@@ -21,6 +21,7 @@ __all__ = [
     "IW_GRD_ENL",
     "MONITORING",
     "STALE_DAYS",
+    "STALE_QUESTION",
     "AreaOfInterest",
     "Compositing",
     "CompositingMode",
@@ -85,6 +86,8 @@ MONITORING = Compositing("monitoring")
 # Days without any acquisition at the end of a post window that :func:`data_status` reports:
 # Sentinel-1 revisits within 12 days per orbit pass, Sentinel-2 within 5.
 STALE_DAYS = 15
+# How that line ends, which ``status --check`` looks for in a region's last message.
+STALE_QUESTION = "is the source still fed?"
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ def data_status(
             problems.append(
                 f"post window {post}: its newest acquisition, {newest.isoformat()}, is "
                 f"{(last - newest).days} days before its last day, where Sentinel-1 and "
-                "Sentinel-2 revisit within 12: is the source still fed?"
+                f"Sentinel-2 revisit within 12: {STALE_QUESTION}"
             )
     for label, window in (("pre", pre), ("post", post)):
         n = acquisitions[f"s2_{label}"]

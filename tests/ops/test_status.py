@@ -317,6 +317,25 @@ def test_status_check_passes_and_fails_each_limit_naming_the_region_or_alert(
     assert "HTTP 410 Gone: the hook was removed" in dead.message
     assert failing(datetime.now(UTC), replace(limits, max_dead=1)) == {}
 
+    # source: found on a walk, a run 23 days past the archive's last acquisition was ok, and
+    # the health check passed it; a region whose last run says so now fails it
+    stale = (
+        "post window 2024-08-17/2024-09-16: its newest acquisition, 2024-08-24, is 23 days "
+        "before its last day, where Sentinel-1 and Sentinel-2 revisit within 12: is the "
+        "source still fed?"
+    )
+    with Inventory(config.inventory.path) as inventory:
+        run_id = inventory.start_run(date(2024, 9, 16), ["wayanad-hills"], "archive")
+        inventory.apply(
+            run_id,
+            [RegionDetections("wayanad-hills", "ok", setting="S1+S2", message=f"trigger; {stale}")],
+        )
+    (fed,) = failing(datetime.now(UTC), replace(limits, max_pending_age_min=1e6))["source"]
+    assert (fed.subject, fed.message) == (
+        "region wayanad-hills",
+        f"its last run (2024-09-16): {stale}",
+    )
+
 
 def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_check(
     tmp_path: Path,
