@@ -45,6 +45,7 @@ __all__ = [
     "band_statistics",
     "channels_of",
     "check_input",
+    "file_index",
     "first_names",
     "input_path",
     "label_path",
@@ -320,6 +321,13 @@ def first_names(names: Sequence[str], n: int = 5, sep: str = ", ") -> str:
 ZERO_IS_A_VALUE: tuple[str, ...] = ("layover", "shadow", "canopy_height")
 
 
+def file_index(name: str, order: Sequence[int] | None) -> int:
+    """The 0-based band of a stack file that holds model band ``name``: ``order`` as
+    :func:`check_input` gives it (None: the file holds the layout's order)."""
+    i = MODEL_BANDS.index(name)
+    return i if order is None else order[i]
+
+
 def zero_values_in_footprint(
     image: np.ndarray, raw: np.ndarray, nodata: float | None, zero_valued: Sequence[int]
 ) -> None:
@@ -441,10 +449,7 @@ def _read_input(path: Path) -> tuple[np.ndarray, CRS | None, Affine]:
         with open_geotiff(path) as src:
             masked = read_bands(src)
             image = masked.filled(np.nan)
-            zero_valued = [
-                MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]
-                for n in ZERO_IS_A_VALUE
-            ]
+            zero_valued = [file_index(n, order) for n in ZERO_IS_A_VALUE]
             zero_values_in_footprint(image, masked.data, src.nodata, zero_valued)
             crs, transform = src.crs, src.transform
     except rasterio.RasterioIOError as err:

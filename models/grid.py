@@ -40,6 +40,7 @@ from models.selection import (
     DEFAULT_K,
     assemble_ensemble,
     no_landslide_to_select_on,
+    refuse_without_landslides,
     summary_rows,
 )
 from models.train import TrainConfig, TrainResult, train_member
@@ -263,8 +264,7 @@ def _refuse_val_without_landslides(grid: GridConfig, val: Sequence[Scene] | None
     """Refuse validation scenes with no landslide pixel (:func:`no_landslide_to_select_on`),
     read from their label files alone where the folder is the grid's."""
     if val is not None:
-        if val and not any(np.any(s.label > 0) for s in val):
-            raise DatasetError(no_landslide_to_select_on([s.id for s in val]))
+        refuse_without_landslides(val)
         return
     assert grid.data is not None
     try:

@@ -36,6 +36,7 @@ __all__ = [
     "choose_k",
     "ignored_as_nan",
     "no_landslide_to_select_on",
+    "refuse_without_landslides",
     "scene_probabilities",
     "summary_rows",
     "top_k",
@@ -106,6 +107,13 @@ def no_landslide_to_select_on(ids: Sequence[str]) -> str:
     )
 
 
+def refuse_without_landslides(scenes: Sequence[Scene]) -> None:
+    """A :class:`DatasetError` where validation ``scenes`` hold no landslide pixel
+    (:func:`no_landslide_to_select_on`)."""
+    if scenes and not any(np.any(s.label > 0) for s in scenes):
+        raise DatasetError(no_landslide_to_select_on([s.id for s in scenes]))
+
+
 def assemble_ensemble(
     results: Sequence[TrainResult],
     val: Mapping[str, Sequence[Scene]] | Sequence[Scene],
@@ -123,9 +131,7 @@ def assemble_ensemble(
     out_dir = Path(out_dir)
     settings = sorted({r.spec.setting for r in results}, key=_setting_order)
     for setting in settings:  # before anything is written
-        scenes = val[setting] if isinstance(val, Mapping) else val
-        if scenes and not any(np.any(s.label > 0) for s in scenes):
-            raise DatasetError(no_landslide_to_select_on([s.id for s in scenes]))
+        refuse_without_landslides(val[setting] if isinstance(val, Mapping) else val)
     out_dir.mkdir(parents=True, exist_ok=True)
     entries, setting_entries = [], {}
     selection: dict[str, Any] = {}

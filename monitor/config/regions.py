@@ -8,6 +8,7 @@ around a known event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
@@ -114,12 +115,10 @@ class EventWindows(StrictModel):
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
             text = str(value).strip()
-            try:  # YYYYMMDD, quoted or not: say the date it is meant to be
-                meant = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
-            except ValueError:
-                meant = "2024-08-24"
-            if len(text) != 8 or not text.isdigit():
-                meant = "2024-08-24"
+            meant = "2024-08-24"  # an example, unless it is YYYYMMDD: the date meant
+            if len(text) == 8 and text.isdigit():
+                with contextlib.suppress(ValueError):
+                    meant = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
             said = f"{text!r} is" if isinstance(value, str) else f"{text} is a number,"
             raise ValueError(
                 f"{said} read as seconds since 1970, not a date: write it as YYYY-MM-DD ({meant})"

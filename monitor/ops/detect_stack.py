@@ -79,6 +79,7 @@ from models.datasets import (
     ZERO_IS_A_VALUE,
     DatasetError,
     check_input,
+    file_index,
     first_names,
     near_names,
     open_geotiff,
@@ -463,11 +464,7 @@ def _aligned(
     decoded once per band), no data as NaN (pixels kept in place, so that bands can be
     compared pixel by pixel): what the file declares as no data, its nodata value or a mask
     band, as :func:`models.datasets.read_input` reads it."""
-    indexes = [
-        (MODEL_BANDS.index(name) if order is None else order[MODEL_BANDS.index(name)]) + 1
-        for name in MODEL_BANDS
-    ]
-    masked = read_bands(src, indexes, step)
+    masked = read_bands(src, [file_index(name, order) + 1 for name in MODEL_BANDS], step)
     filled = masked.filled(np.nan).astype(np.float64)
     zero_valued = [MODEL_BANDS.index(n) for n in ZERO_IS_A_VALUE]
     zero_values_in_footprint(filled, masked.data, src.nodata, zero_valued)
@@ -696,18 +693,15 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
         return
     h, w = min(side, src.height), min(side, src.width)
     window = rasterio.windows.Window((src.width - w) // 2, (src.height - h) // 2, w, h)
-    indexes = [
-        (MODEL_BANDS.index(n) if order is None else order[MODEL_BANDS.index(n)]) + 1
-        for n in ("elevation", "slope")
-    ]
+    indexes = [file_index(n, order) + 1 for n in ("elevation", "slope")]
     read = src.read(indexes, window=window, masked=True).astype(np.float64)
     elevation, slope = read.filled(np.nan)
     res_x, res_y = abs(src.transform.a), abs(src.transform.e)
     inner = slope[widest:-widest, widest:-widest]  # the pixels every step can difference
     tangent = np.tan(np.radians(inner))
+    rows, cols = slice(widest, h - widest), slice(widest, w - widest)
     ratios = []
     for lag in _TERRAIN_LAGS_PX:
-        rows, cols = slice(widest, h - widest), slice(widest, w - widest)
         dz_dx = (
             elevation[rows, widest + lag : w - widest + lag]
             - elevation[rows, widest - lag : w - widest - lag]
