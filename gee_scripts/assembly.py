@@ -227,7 +227,7 @@ def _radar(
 ) -> tuple[dict[str, ee.Image], ee.Image]:
     """The flattened Sentinel-1 composites (``"pre"``/``"post"``, bands VV, VH in dB: medians,
     or in monitoring the baseline mean and, per pixel, the mean of the last scenes of each track
-    that saw it) and their
+    that saw it, of the tracks that saw it in the baseline) and their
     observation counts (``"count_pre"``/``"count_post"``), masked stand-ins for a window
     without scenes; the event dating (``"dating"``); and the geometry layers over the scenes
     of both windows."""
@@ -242,6 +242,8 @@ def _radar(
                 sentinel1.flattened_collection(raw, elevation, settings.s1, landcover)
             )
     monitoring = compositing.mode == "monitoring"
+    if monitoring and "pre" in flattened and "post" in flattened:
+        flattened["post"] = sentinel1.tracks_of_the_baseline(flattened["post"], flattened["pre"])
     sar: dict[str, ee.Image] = {}
     post_image: ee.ImageCollection | None = None  # the scenes of the post composite
     for which in ("pre", "post"):

@@ -6,7 +6,8 @@ Event mode (Ganerød et al.): greenest pixel and VV median of each window. Monit
 default): the baseline's greenest pixel and VV mean in dB, and the post window's most recent
 clear observation per pixel and the mean in dB of the last ``radar_scenes`` acquisitions of
 each track that saw each pixel (``sentinel1.last_valid_per_track`` over one image per pass,
-``sentinel1.passes``), the post images the detector compared. A greenest-pixel post layer showed the
+``sentinel1.passes``) in the baseline as well (``sentinel1.tracks_of_the_baseline``), the post
+images the detector compared. A greenest-pixel post layer showed the
 vegetation of the days before a fresh scar, where the detector had seen the scar: a reviewer
 could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain flattening),
 for orientation.
@@ -49,6 +50,7 @@ def composite_layers(
     compositing = compositing or Compositing()
     latest = compositing.mode == "monitoring"
     out: list[tuple[str, ee.Image, dict[str, Any]]] = []
+    baseline: ee.ImageCollection | None = None
     for which, (start, end) in (("pre", pre), ("post", post)):
         scenes = sentinel2.s2_collection(geometry, start, end, settings.assets)
         masked = sentinel2.masked_collection(scenes, settings.cloud_mask, settings.assets)
@@ -61,12 +63,14 @@ def composite_layers(
         radar = sentinel1.s1_collection(geometry, start, end, orbit_pass, settings.assets)
         if latest:
             # S1_GRD_FLOAT holds linear power: the mean in dB of each scene, as the detector's
-            if which == "post":
+            if baseline is None:  # the pre window, which comes first
+                baseline = sentinel1.passes(radar, ["VV"])
+                how = "mean"
+            else:
                 k = compositing.radar_scenes
                 radar = sentinel1.last_valid_per_track(sentinel1.passes(radar, ["VV"]), k)
+                radar = sentinel1.tracks_of_the_baseline(radar, baseline)
                 how = f"mean of the last {k} per track"
-            else:
-                how = "mean"
             vv_db = radar.select("VV").map(_db).mean().rename("VV")
         else:
             # the median in dB, as the detector's (of an even number of scenes the median of

@@ -295,6 +295,17 @@ def per_track(
     return ee.ImageCollection(collection.distinct([_TRACK]).map(one))
 
 
+def _views(collection: ee.ImageCollection) -> ee.Image:
+    """Per pixel, how many images of ``collection`` hold VV there (0 where none, and for an
+    empty collection)."""
+    # a masked stand-in: the count of an empty collection is an image without bands; both
+    # sides float, as Earth Engine reduces only collections of one band type (terrain
+    # flattening's VV is double)
+    none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
+    views = collection.select(["VV"]).map(lambda scene: ee.Image(scene).toFloat())
+    return views.merge(ee.ImageCollection([none])).count().unmask(0)
+
+
 def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageCollection:
     """``collection`` (the output of :func:`acquisitions`: one image per track and day, with
     its ``acquisition_day``) masked, per pixel, to the last ``k`` acquisitions of each relative
@@ -304,11 +315,6 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
     whatever they held let a last scene that saw part of the region (a swath edge's border
     noise) blank the post image where the scene before it saw the ground."""
 
-    # a masked stand-in: the count of an empty collection is an image without bands; both
-    # sides float, as Earth Engine reduces only collections of one band type (terrain
-    # flattening's VV is double)
-    none = ee.Image.constant(0).toFloat().rename("VV").updateMask(ee.Image.constant(0))
-
     def keep(image: ee.Image) -> ee.Image:
         later = collection.filter(
             ee.Filter.And(
@@ -316,11 +322,25 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
                 ee.Filter.gt(PASS_DAY, image.get(PASS_DAY)),
             )
         )
-        views = later.select(["VV"]).map(lambda scene: ee.Image(scene).toFloat())
-        seen_later = views.merge(ee.ImageCollection([none])).count().unmask(0)
-        return image.updateMask(seen_later.lt(k))
+        return image.updateMask(_views(later).lt(k))
 
     return collection.map(keep)
+
+
+def tracks_of_the_baseline(
+    post: ee.ImageCollection, baseline: ee.ImageCollection
+) -> ee.ImageCollection:
+    """``post`` masked, per pixel, to the images of tracks (relative orbits) that saw that pixel
+    in ``baseline`` (``monitor.sources.archive_composite.tracks_of_the_baseline``): a change is
+    measured between scenes of one acquisition geometry (Orynbaikyzy et al. compare pre- and
+    post-event scenes of one orbit), not between one track's post scene and another's baseline,
+    which differ by their look direction on every slope."""
+
+    def keep(image: ee.Image) -> ee.Image:
+        same = baseline.filter(ee.Filter.eq(_TRACK, image.get(_TRACK)))
+        return image.updateMask(_views(same).gt(0))
+
+    return post.map(keep)
 
 
 def _day(image: ee.Image) -> ee.Image:

@@ -387,6 +387,25 @@ def last_valid_per_track(db: np.ndarray, rows: pd.DataFrame, k: int) -> np.ndarr
     return out
 
 
+def tracks_of_the_baseline(
+    post: np.ndarray, post_rows: pd.DataFrame, baseline: np.ndarray, baseline_rows: pd.DataFrame
+) -> np.ndarray:
+    """``post`` (``(T, 2, H, W)``, the acquisitions ``post_rows``) with NaN where the scene's
+    track has no VV in any scene of ``baseline`` (the acquisitions ``baseline_rows``):
+    monitoring compares a pixel's post-window scenes only with the baseline of their own
+    acquisition geometry (``gee_scripts.sentinel1.tracks_of_the_baseline``; Orynbaikyzy et al.
+    compare pre- and post-event scenes of one orbit). A track's backscatter differs from
+    another's by its look direction on every slope, so a track missing from the baseline made
+    that difference a change."""
+    seen = np.isfinite(baseline[:, 0])
+    baseline_tracks = baseline_rows["track"].to_numpy()
+    out = post.copy()
+    for position, track in enumerate(post_rows["track"].to_numpy()):
+        saw = seen[baseline_tracks == track].any(axis=0)
+        out[position][:, ~saw] = np.nan
+    return out
+
+
 def newest_scene(db: np.ndarray, days: np.ndarray) -> np.ndarray:
     """Per pixel, VV and VH (dB, ``(2, H, W)``) of the most recent of the scenes ``db``
     (``(T, 2, H, W)``, acquired on ``days``, ``(T,)``) with a VV value there, ties to the first;
@@ -451,8 +470,9 @@ def s1_composites(
     flattened per track (``look_azimuth`` by track index): the median in dB of each window
     (event compositing), or the mean in dB of the baseline and of the last
     ``compositing.radar_scenes`` scenes of each track of the post window that saw each pixel
-    (monitoring, :func:`last_valid_per_track`); and the newest of the post image's scenes
-    (:func:`newest_scene`)."""
+    (monitoring, :func:`last_valid_per_track`), of the tracks that saw it in the baseline
+    (:func:`tracks_of_the_baseline`); and the newest of the post image's scenes
+    (:func:`newest_scene`). ``windows`` lists ``"pre"`` before ``"post"``."""
     how = compositing or Compositing()
     h, w = static.slope.shape
     tracks = sorted(
@@ -466,6 +486,8 @@ def s1_composites(
         if not len(rows):
             continue
         rows, db = _acquisitions(rows, _read_db(root, rows, static, correction))
+        if how.mode == "monitoring" and label == "post" and "pre" in scenes:
+            db = tracks_of_the_baseline(db, rows, scenes["pre"], acquired["pre"])
         scenes[label], acquired[label] = db, rows
         if how.mode == "monitoring":
             if label == "post":

@@ -594,6 +594,42 @@ def test_a_last_scene_that_saw_part_of_the_region_blanks_no_radar_elsewhere(
     np.testing.assert_allclose(stack.s1_newest_VV.values[~west], -4.0 + flat, atol=1e-4)
 
 
+def test_a_track_without_a_baseline_scene_is_left_out_of_the_post_image(tmp_path: Path) -> None:
+    """Found on a walk: a second track with no scene in the baseline window had its post scene
+    compared with the first track's baseline, and the tracks' difference (3 dB here, as their
+    look directions give on a slope) was a change over the whole region. Monitoring compares a
+    pixel's post scenes only with the baseline of their own track; event mode keeps the
+    paper's medians over every scene of the windows."""
+    from models.change_statistics import Compositing
+
+    shape, track, sun = _writer_inputs()
+    other = TrackInfo(15, "descending", 280.0, np.full(shape, 35.0, np.float32))
+    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=4, tracks=[track, other]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape, np.uint8), **sun)
+        scene = np.full((2, *shape), -15.0, np.float32)
+        scene[0] = -10.0
+        w.write_s1(0, date(2024, 7, 3), 0, scene)
+        w.write_s1(1, date(2024, 7, 15), 0, scene)
+        w.write_s1(2, date(2024, 8, 8), 0, scene)
+        brighter = scene + 3.0
+        w.write_s1(3, date(2024, 8, 11), 1, brighter)
+        w.commit()
+    source = ArchiveSource(tmp_path)
+    stack = source.features(AREA, PRE, POST, Compositing(mode="monitoring"))
+    np.testing.assert_allclose(stack.dVV.values, 0.0, atol=1e-4)
+    np.testing.assert_allclose(stack.dVH.values, 0.0, atol=1e-4)
+    assert (stack.s1_count_post.values == 1).all()
+    assert (stack.s1_changed_scenes.values == 0).all()  # no change to date either
+    flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
+    np.testing.assert_allclose(stack.s1_newest_VV.values, -10.0 + flat, atol=1e-4)
+    # event mode: the median of both post scenes, the track difference halved in
+    event = source.features(AREA, PRE, POST, Compositing(mode="event"))
+    np.testing.assert_allclose(event.dVV.values, 1.5, atol=1e-4)
+
+
 def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:
     """What real exports hold and the checks must let through: a tail of noise-removed pixels
     below -60 dB (calm water, radar shadow), water where VH lies just below VV, Earth Engine's

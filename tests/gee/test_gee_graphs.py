@@ -303,6 +303,17 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     ]
     assert firsts and {c["args"]["reducer"]["fn"] for c in firsts} == {"Reducer.min"}
     assert monitoring["args"]["names"] == list(FLAT_BANDS)
+    # and per pixel only the tracks that saw it in the baseline (sentinel1.
+    # tracks_of_the_baseline; found on a walk), in monitoring only: event mode's medians are
+    # the paper's
+    for tree, expected in ((monitoring, 1), (event, 0)):
+        seen = [
+            c
+            for c in _calls(tree, "Image.gt")
+            if c["args"]["image1"]["fn"] == "Image.unmask"
+            and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
+        ]
+        assert len(seen) == expected
 
 
 def test_feature_image_band_names_and_order() -> None:

@@ -433,3 +433,62 @@ def test_the_post_image_is_the_last_scenes_of_each_track_that_saw_each_pixel(k: 
     east = kept[1, 0][:, 5:]
     np.testing.assert_array_equal(east, db[1, 0][:, 5:])
     assert np.isnan(kept[0, 0]).all() == (k == 1)
+
+
+def test_the_post_image_holds_only_tracks_the_baseline_saw_at_each_pixel() -> None:
+    """Found on a walk: a track with no scene in the baseline had its post scene compared with
+    the other track's baseline, and the two tracks' 3 dB difference fired the trigger over a
+    tenth of a region. Per pixel the post image keeps the scenes of tracks that saw that pixel
+    in the baseline, on Earth Engine as in the archive (``tracks_of_the_baseline`` of both)."""
+    import pandas as pd
+
+    from monitor.sources.archive_composite import tracks_of_the_baseline
+
+    rng = np.random.default_rng(9)
+    size = 12
+    # baseline: track 15 everywhere, track 117 over the east only; post: both everywhere
+    # (track, day, columns with data, dB level)
+    baseline = [(15, 19900, slice(0, 12), -11.0), (117, 19903, slice(6, 12), -8.0)]
+    post = [(15, 19960, slice(0, 12), -11.0), (117, 19963, slice(0, 12), -8.0)]
+    inputs: dict = {}
+    properties: dict = {}
+    frames = {}
+    for tag, scenes in (("pre", baseline), ("post", post)):
+        db = np.full((len(scenes), 2, size, size), np.nan)
+        for i, (track, day, cols, level) in enumerate(scenes):
+            db[i, 0][:, cols] = rng.normal(level, 0.5, (size, size))[:, cols]
+            db[i, 1][:, cols] = db[i, 0][:, cols] - 7.0
+            inputs[f"T/{tag}_{i}"] = {"VV": db[i, 0], "VH": db[i, 1]}
+            properties[f"T/{tag}_{i}"] = {
+                "system:time_start": day * DAY_MS + 3_600_000,
+                "relativeOrbitNumber_start": track,
+            }
+        rows = pd.DataFrame({"track": [t for t, _, _, _ in scenes], "index": range(len(scenes))})
+        frames[tag] = (db, rows)
+
+    def collection(tag: str, n: int) -> ee.ImageCollection:
+        images = [ee.Image(f"T/{tag}_{i}") for i in range(n)]
+        return sentinel1.dated(ee.ImageCollection.fromImages(images))
+
+    kept_graph = sentinel1.tracks_of_the_baseline(collection("post", 2), collection("pre", 2))
+    mean, count = GraphEvaluator(inputs, properties=properties)(
+        graph_tree(
+            ee.List(
+                [
+                    sentinel1.mean_db(kept_graph, "post"),
+                    sentinel1.observation_count(kept_graph, "n"),
+                ]
+            )
+        )
+    )
+    kept = tracks_of_the_baseline(*frames["post"], *frames["pre"])
+    expected, expected_count = nan_mean(kept[:, 0].astype(np.float32))
+    np.testing.assert_allclose(mean["postVV"], expected, atol=1e-4)
+    np.testing.assert_array_equal(count["n"], expected_count)
+    # by hand: the west holds track 15 alone, so its change is 15's against 15's; the east both
+    assert (expected_count[:, :6] == 1).all() and (expected_count[:, 6:] == 2).all()
+    pre_mean, _ = nan_mean(frames["pre"][0][:, 0].astype(np.float32))
+    assert np.abs(np.median(expected[:, :6] - pre_mean[:, :6])) < 0.5
+    # teeth: without it the west's post image is the mean of both tracks, 1.5 dB above
+    unmatched, _ = nan_mean(frames["post"][0][:, 0].astype(np.float32))
+    assert np.median(unmatched[:, :6] - pre_mean[:, :6]) > 1.2
