@@ -19,10 +19,12 @@ import numpy as np
 from models.datasets import MODEL_SETTINGS, DatasetError, Scene
 from models.inference import predict_members
 from models.manifest import (
+    ManifestError,
     ManifestModel,
     SettingEntry,
     load_member,
     member_entry,
+    read_manifest,
     sha256_file,
     write_manifest,
 )
@@ -133,6 +135,7 @@ def assemble_ensemble(
     for setting in settings:  # before anything is written
         refuse_without_landslides(val[setting] if isinstance(val, Mapping) else val)
     out_dir.mkdir(parents=True, exist_ok=True)
+    previous = _previous_ensemble(out_dir)
     entries, setting_entries = [], {}
     selection: dict[str, Any] = {}
     for setting in settings:
@@ -169,7 +172,45 @@ def assemble_ensemble(
         members=entries,
         training={**dict(training or {}), "selection": selection},
     )
-    return write_manifest(out_dir / "manifest.json", manifest)
+    written = write_manifest(out_dir / "manifest.json", manifest)
+    if previous is not None:
+        _remove_replaced(out_dir, previous, manifest)
+    return written
+
+
+def _previous_ensemble(out_dir: Path) -> ManifestModel | None:
+    """The ensemble ``out_dir`` holds already (its ``manifest.json``), or None: none, or one
+    that cannot be read (its files are then left as they are, and the log says so)."""
+    if not (out_dir / "manifest.json").is_file():
+        return None
+    try:
+        return read_manifest(out_dir / "manifest.json")
+    except ManifestError as err:
+        log.warning("%s: the files of the ensemble it held are left in place (%s)", out_dir, err)
+        return None
+
+
+def _remove_replaced(out_dir: Path, previous: ManifestModel, new: ManifestModel) -> None:
+    """Remove the files of the ensemble ``out_dir`` held before ``new`` replaced it that ``new``
+    does not name: a member no longer chosen left its weights beside the new ones, where they
+    read as part of the ensemble. The object filter goes with it, as the new members' candidates
+    are not the ones it was fitted on; the log says how to fit one (``select`` writes none)."""
+    kept = {m.file for m in new.members}
+    replaced = {m.file for m in previous.members}
+    if previous.object_filter is not None:
+        replaced |= {previous.object_filter.file, previous.object_filter.candidates or ""}
+        log.warning(
+            "%s held an ensemble with an object filter; the new one has none, so every candidate "
+            "alerts: fit one on the new members (`python -m monitor.ops.filter_fit --manifest "
+            "%s` with its folders, docs/models.md; `make object-filter` for models/default)",
+            out_dir, out_dir / "manifest.json",
+        )  # fmt: skip
+    root = out_dir.resolve()
+    for name in sorted(replaced - kept - {""}):
+        path = out_dir / name
+        if path.resolve().parent == root and path.is_file():
+            path.unlink()
+            log.info("%s: removed %s, of the ensemble it replaced", out_dir, name)
 
 
 def _load_result(result: TrainResult) -> Member:

@@ -3,7 +3,9 @@ the ensemble; ``python -m models select`` on the same work folder writes the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,10 @@ from models.testing import TEST_ENCODER
 
 
 def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
-    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    scene_factory: Callable[..., Scene],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     for folder, seeds in (("train", (1, 2)), ("val", (3,))):
         for seed in seeds:
@@ -62,6 +67,33 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
                      "--out", str(tmp_path / f"k{k}"), "--k", k]) == 2  # fmt: skip
         assert capsys.readouterr().err == f"error: k must be at least 1, got {k}\n"
         assert not (tmp_path / f"k{k}" / "manifest.json").exists()
+
+    # select into the folder of an ensemble with an object filter (found on a walk: the weights
+    # of members no longer chosen stayed beside the new ones, and nothing said the filter was
+    # gone): the files the new manifest does not name go, and the log says how to fit a filter
+    ens = first.parent
+    (ens / "object_filter.onnx").write_bytes(b"a filter")
+    data = json.loads(first.read_text())
+    data["object_filter"] = {
+        "file": "object_filter.onnx",
+        "sha256": hashlib.sha256(b"a filter").hexdigest(),
+        "features": ["log_area"],
+        "cut": 0.2,
+    }
+    first.write_text(json.dumps(data))
+    (ens / "notes.txt").write_text("the operator's own file")
+    before = sorted(m.file for m in a.members)
+    assert len(before) == 2 and all((ens / f).is_file() for f in before)
+    with caplog.at_level(logging.INFO, logger="models.selection"):
+        assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
+                     "--out", str(ens), "--k", "1"]) == 0  # fmt: skip
+    records = [r.getMessage() for r in caplog.records]
+    (kept,) = read_manifest(first).members
+    assert sorted(p.name for p in ens.iterdir()) == sorted(
+        ["manifest.json", kept.file, "notes.txt"]
+    )
+    assert any("held an ensemble with an object filter" in r for r in records)
+    assert sum("of the ensemble it replaced" in r for r in records) == 2
 
 
 def test_models_select_without_trained_members_says_so(
