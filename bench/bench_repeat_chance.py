@@ -11,7 +11,9 @@ speckle of ``IW_GRD_ENL`` looks: a baseline of 10 scenes, post windows of 2 to 1
 30-day window holds about 5 with one satellite and both passes, 10 with two), the post
 composite the mean of the last scene of each of two tracks; 15 to 30 scenes, as two satellites
 over several overlapping orbits or a longer ``post_days`` give. Every pixel is unchanged, so
-every flag, every repeat and every confirmation is chance. Seeded; a few seconds.
+every flag, every repeat and every confirmation is chance. The dating reads each pixel's newest
+``DATING_SCENES`` scenes; the "whole" columns read every scene of the window, as it did before
+2026-12-05. Seeded; a few seconds.
 
     .venv/bin/python bench/bench_repeat_chance.py [--size 400] [--object 40]
 """
@@ -27,7 +29,7 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.change_statistics import IW_GRD_ENL
+from models.change_statistics import DATING_SCENES, IW_GRD_ENL
 from monitor.pipeline.dating import object_dating
 from monitor.sources.archive_composite import radar_dating
 
@@ -36,10 +38,11 @@ TRACKS = 2
 
 
 def chance_shares(
-    post_scenes: int, size: int, seed: int = 0, object_px: int = 40
+    post_scenes: int, size: int, seed: int = 0, object_px: int = 40, newest: int = DATING_SCENES
 ) -> tuple[float, float, int, int]:
     """The share of unchanged pixels flagged, of those the share counted as repeated, and how
-    many of the ``object_px``-square objects tiling the field are confirmed (of how many)."""
+    many of the ``object_px``-square objects tiling the field are confirmed (of how many), the
+    dating reading each pixel's ``newest`` scenes."""
     rng = np.random.default_rng(seed)
 
     def db(n: int) -> np.ndarray:
@@ -56,6 +59,7 @@ def chance_shares(
         np.full((size, size), 90.0),
         IW_GRD_ENL,
         post[-TRACKS:].mean(0),
+        newest,
     )
     flagged = np.isfinite(dating.first_changed)
     plane = ("y", "x")
@@ -92,13 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.object <= args.size:
         p.error(f"--object {args.object}: between 1 and --size ({args.size})")
     print(
-        "| post-window scenes | unchanged pixels flagged | of those, counted as repeated | "
-        f"{args.object} × {args.object} px objects confirmed (radar-repeat) |"
+        f"The dating reads each pixel's newest {DATING_SCENES} scenes (DATING_SCENES); "
+        "'whole': every scene of the window, as before 2026-12-05.\n"
     )
-    print("| --- | --- | --- | --- |")
+    print(
+        "| post-window scenes | unchanged pixels flagged | of those, counted as repeated | "
+        f"{args.object} × {args.object} px objects confirmed (radar-repeat) | the same, whole "
+        "| flagged, whole | repeated, whole |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for m in (2, 3, 5, 10, 15, 20, 30):
         flagged, repeated, confirmed, objects = chance_shares(m, args.size, object_px=args.object)
-        print(f"| {m} | {flagged:.3f} | {repeated:.3f} | {confirmed} of {objects} |")
+        whole = chance_shares(m, args.size, object_px=args.object, newest=m)
+        print(
+            f"| {m} | {flagged:.3f} | {repeated:.3f} | {confirmed} of {objects} | "
+            f"{whole[2]} of {whole[3]} | {whole[0]:.3f} | {whole[1]:.3f} |"
+        )
     return 0
 
 

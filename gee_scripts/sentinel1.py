@@ -28,7 +28,7 @@ import ee
 from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
-from models.change_statistics import REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import DATING_SCENES, REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
 from models.feature_stack import S1_BANDS
 
 __all__ = [
@@ -358,6 +358,20 @@ def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     return dated.qualityMosaic("day").select(pols).rename([f"{prefix}_newest_{p}" for p in pols])
 
 
+def newest_scenes(collection: ee.ImageCollection, n: int) -> ee.ImageCollection:
+    """``collection`` masked, per pixel, where ``n`` or more of its images of later days (by
+    ``system:time_start``'s UTC day) hold VV: the newest ``n`` scenes of each pixel, those of
+    one day together (``monitor.sources.archive_composite.newest_scenes``)."""
+
+    def keep(image: ee.Image) -> ee.Image:
+        # images from the next UTC day on: time_start past the last millisecond of this day
+        last_ms = day_number(image).add(1).multiply(MS_PER_DAY).subtract(1)
+        later = collection.filter(ee.Filter.gt("system:time_start", last_ms))
+        return image.updateMask(_views(later).lt(n))
+
+    return collection.map(keep)
+
+
 def change_dates(
     flattened_pre: ee.ImageCollection,
     flattened_post: ee.ImageCollection,
@@ -373,7 +387,9 @@ def change_dates(
     post scene shows the change where ``|VV - baseline| > SINGLE_SCENE_Z * sigma_dB(enl) *
     sqrt(1 + 1/m)``, ``m`` the baseline's scenes; it repeats it where it deviates by
     ``REPEAT_SCENE_Z`` of those standard deviations in the direction of ``post_vv - baseline``
-    (``post_vv``: the post composite's VV)."""
+    (``post_vv``: the post composite's VV). Per pixel only the newest ``DATING_SCENES`` post
+    scenes are read (:func:`newest_scenes`)."""
+    flattened_post = newest_scenes(flattened_post, DATING_SCENES)
     sigma = (
         ee.Image.constant(1.0)
         .add(ee.Image.constant(1.0).divide(baseline_count))

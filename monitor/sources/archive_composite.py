@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from models.change_statistics import NDVI_DROP, REPEAT_SCENE_Z, SINGLE_SCENE_Z, log_ratio_z
+from models.change_statistics import (
+    DATING_SCENES,
+    NDVI_DROP,
+    REPEAT_SCENE_Z,
+    SINGLE_SCENE_Z,
+    log_ratio_z,
+)
 from models.worldcover import VEGETATED, WATER
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import Compositing
@@ -431,6 +437,19 @@ def _read_db(
     return db
 
 
+def newest_scenes(vv_db: np.ndarray, days: np.ndarray, n: int) -> np.ndarray:
+    """``vv_db`` (``(T, H, W)``, scenes acquired on ``days``) with NaN where ``n`` or more
+    scenes of later days have a value: per pixel the newest ``n`` scenes, those of one day
+    together (``gee_scripts.sentinel1.newest_scenes``)."""
+    days = np.asarray(days, np.float64)
+    valid = np.isfinite(vv_db)
+    out = vv_db.copy()
+    for t, day in enumerate(days):
+        later = valid[days > day].sum(axis=0)
+        out[t][later >= n] = np.nan
+    return out
+
+
 def radar_dating(
     post_vv_db: np.ndarray,
     post_days: np.ndarray,
@@ -439,15 +458,19 @@ def radar_dating(
     pre_last_day: np.ndarray,
     enl: float,
     post_vv: np.ndarray | None = None,
+    newest: int = DATING_SCENES,
 ) -> ChangeDates:
     """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
     the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
     deviations of one scene against a mean of ``pre_count`` (see
     :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
-    post composite ``post_vv`` (default: the scenes' mean)."""
+    post composite ``post_vv`` (default: the scenes' mean). Per pixel only the ``newest``
+    scenes are read (:func:`newest_scenes`; the sources' is
+    :data:`~models.change_statistics.DATING_SCENES`)."""
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
+    post_vv_db = newest_scenes(post_vv_db, post_days, newest)
     one_scene = np.ones(np.shape(post_vv_db))
     z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
     with np.errstate(invalid="ignore"):

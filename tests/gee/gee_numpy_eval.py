@@ -402,6 +402,9 @@ class GraphEvaluator:
     def _Number_max(self, args: dict[str, Any]) -> float:
         return max(float(self(args["left"])), float(self(args["right"])))
 
+    def _Number_add(self, args: dict[str, Any]) -> float:
+        return float(self(args["left"])) + float(self(args["right"]))
+
     def _Number_multiply(self, args: dict[str, Any]) -> float:
         return float(self(args["left"])) * float(self(args["right"]))
 

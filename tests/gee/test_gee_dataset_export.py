@@ -23,6 +23,7 @@ from gee_scripts.dataset_export import transfer_plan
 from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
+from models.change_statistics import DATING_SCENES
 from models.datasets import read_scene
 from monitor.errors import BadInput
 from monitor.grid import Grid, region_grid, reproject, utm_crs_for
@@ -543,6 +544,9 @@ def test_an_items_monitoring_views_are_exported_with_the_monitoring_composites(
             if c["args"]["image1"].get("fn") == "Image.unmask"
             and c["args"]["image1"]["args"]["input"].get("fn") == "reduce.count"
         ]
+        # ... and the dating's newest DATING_SCENES scenes of any track, in both modes
+        assert kept.count(DATING_SCENES) == 1
+        kept.remove(DATING_SCENES)
         if scene_id == event_id:
             assert record["view"] == {"name": "event"}
             assert record["compositing"] == "event (greenest pixel, S1 median)"

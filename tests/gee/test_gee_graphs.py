@@ -22,6 +22,7 @@ from gee_scripts.assembly import (
 from gee_scripts.coverage import resolve_assets
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, DemSettings, GeeSettings, S1Settings
+from models.change_statistics import DATING_SCENES
 from models.feature_stack import COUNT_VARIABLES, DATING_VARIABLES, MODEL_BANDS
 
 RING = [[9.90, 46.21], [9.96, 46.21], [9.96, 46.25], [9.90, 46.25], [9.90, 46.21]]
@@ -271,19 +272,33 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
         assert keys.count(["relativeOrbitNumber_start"]) == 1
     # per pixel, the last 3 acquisitions of each track that saw it: one keeps a pixel where
     # fewer than 3 later acquisitions of its track (acquisition_day greater) saw it
-    (fewer,) = [
-        c
+    fewer = [
+        c["args"]["image2"]
         for c in _calls(monitoring, "Image.lt")
         if c["args"]["image1"]["fn"] == "Image.unmask"
         and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
     ]
-    assert fewer["args"]["image2"] == {"fn": "Image.constant", "args": {"value": 3}}
+    # ... and, for the dating of both modes, the newest DATING_SCENES scenes of any track
+    # (sentinel1.newest_scenes)
+    assert sorted(f["args"]["value"] for f in fewer) == [3, DATING_SCENES]
+    assert all(f["fn"] == "Image.constant" for f in fewer)
     later = [
         c
         for c in _calls(monitoring, "Filter.greaterThan")
         if c["args"]["leftField"] == "acquisition_day"
     ]
     assert len(later) == 1
+    for tree in (event, monitoring):
+        # the dating's later scenes: from the next UTC day on, whatever their track
+        later_days = [
+            c
+            for c in _calls(tree, "Filter.greaterThan")
+            if c["args"]["leftField"] == "system:time_start"
+            and isinstance(c["args"]["rightValue"], dict)
+            and c["args"]["rightValue"]["fn"] == "Number.subtract"
+            and c["args"]["rightValue"]["args"]["right"] == 1  # the day's last millisecond
+        ]
+        assert len(later_days) == 1
     assert later[0]["args"]["rightValue"]["args"]["property"] == "acquisition_day"
     # ... the same track (equals), not a list of tracks' days ranked (the scene-level choice)
     assert any(

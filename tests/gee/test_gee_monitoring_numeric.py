@@ -492,3 +492,46 @@ def test_the_post_image_holds_only_tracks_the_baseline_saw_at_each_pixel() -> No
     # teeth: without it the west's post image is the mean of both tracks, 1.5 dB above
     unmatched, _ = nan_mean(frames["post"][0][:, 0].astype(np.float32))
     assert np.median(unmatched[:, :6] - pre_mean[:, :6]) > 1.2
+
+
+@pytest.mark.parametrize("n", [3, 10])
+def test_the_dating_reads_the_newest_scenes_of_each_pixel_as_the_archive_does(n: int) -> None:
+    """Sentinel-1 dating reads, per pixel, the newest ``n`` post-window scenes with VV there,
+    whatever their track, those of one day together (``newest_scenes`` of both): chance
+    confirmed every speckle object of a window of 20 scenes read whole."""
+    from monitor.sources.archive_composite import newest_scenes
+
+    rng = np.random.default_rng(11)
+    size = 10
+    # 14 scenes of two tracks, two pairs acquired on the same day, one seeing the west only
+    days = [19900, 19903, 19906, 19906, 19909, 19912, 19915, 19918, 19921, 19921, 19924, 19927,
+            19930, 19933]  # fmt: skip
+    db = rng.normal(-11.0, 2.0, (len(days), size, size))
+    db[12][:, 5:] = np.nan
+    inputs: dict = {}
+    properties: dict = {}
+    for i, day in enumerate(days):
+        inputs[f"T/d_{i}"] = {"VV": db[i], "VH": db[i] - 7.0}
+        properties[f"T/d_{i}"] = {"system:time_start": day * DAY_MS + (i % 2) * 3_600_000}
+    collection = ee.ImageCollection.fromImages([ee.Image(f"T/d_{i}") for i in range(len(days))])
+    kept_graph = sentinel1.newest_scenes(collection, n)
+    count, oldest = GraphEvaluator(inputs, properties=properties)(
+        graph_tree(
+            ee.List(
+                [
+                    sentinel1.observation_count(kept_graph, "n"),
+                    kept_graph.map(lambda image: sentinel1._day(ee.Image(image))).min(),
+                ]
+            )
+        )
+    )
+    kept = newest_scenes(db.astype(np.float32), np.asarray(days, float), n)
+    np.testing.assert_array_equal(count["n"], np.isfinite(kept).sum(axis=0))
+    first = np.where(np.isfinite(kept), np.asarray(days, float)[:, None, None], np.inf).min(0)
+    np.testing.assert_array_equal(oldest["day"], first)
+    # by hand: the newest n; in the east, where the scene of day 19930 saw nothing, an older
+    # one steps in (n = 3: from 19924 instead of 19927), and the pair of day 19906 comes in
+    # together (n = 10: 11 scenes, from 19906; the west's 10 from 19909)
+    west, east = {3: (3, 19927), 10: (10, 19909)}[n], {3: (3, 19924), 10: (11, 19906)}[n]
+    assert (count["n"][:, :5] == west[0]).all() and (first[:, :5] == west[1]).all()
+    assert (count["n"][:, 5:] == east[0]).all() and (first[:, 5:] == east[1]).all()
