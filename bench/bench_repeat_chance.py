@@ -38,7 +38,7 @@ TRACKS = 2
 
 
 def chance_shares(
-    post_scenes: int, size: int, seed: int = 0, object_px: int = 40, newest: int = DATING_SCENES
+    post_scenes: int, size: int, seed: int = 0, object_px: int = 40, newest: int | None = None
 ) -> tuple[float, float, int, int]:
     """The share of unchanged pixels flagged, of those the share counted as repeated, and how
     many of the ``object_px``-square objects tiling the field are confirmed (of how many), the

@@ -48,8 +48,9 @@ REPEAT_SCENE_Z = 1.0
 # flags and repeats: on gamma speckle the dating confirmed (radar-repeat) none of 100 objects of
 # 40 x 40 pixels with 10 post-window scenes, 8 with 15 and all 100 with 20
 # (bench/bench_repeat_chance.py). A 30-day window holds 10 with two satellites over two
-# tracks, 20 over four (overlapping relative orbits at mid-latitudes and above); older scenes
-# add nothing the newest ten do not show of a change that persists.
+# tracks, 15 over three and 20 over four (the 250 km swaths of the 175 relative orbits overlap
+# more towards the poles: at 45 degrees of latitude a point is seen by one or two of each
+# pass); older scenes add nothing the newest ten do not show of a change that persists.
 DATING_SCENES = 10
 
 

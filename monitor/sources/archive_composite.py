@@ -458,7 +458,7 @@ def radar_dating(
     pre_last_day: np.ndarray,
     enl: float,
     post_vv: np.ndarray | None = None,
-    newest: int = DATING_SCENES,
+    newest: int | None = None,
 ) -> ChangeDates:
     """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
     the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
@@ -466,11 +466,11 @@ def radar_dating(
     :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
     post composite ``post_vv`` (default: the scenes' mean). Per pixel only the ``newest``
-    scenes are read (:func:`newest_scenes`; the sources' is
-    :data:`~models.change_statistics.DATING_SCENES`)."""
+    scenes are read (:func:`newest_scenes`; default
+    :data:`~models.change_statistics.DATING_SCENES`, the sources')."""
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
-    post_vv_db = newest_scenes(post_vv_db, post_days, newest)
+    post_vv_db = newest_scenes(post_vv_db, post_days, newest or DATING_SCENES)
     one_scene = np.ones(np.shape(post_vv_db))
     z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
     with np.errstate(invalid="ignore"):

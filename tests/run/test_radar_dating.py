@@ -218,7 +218,7 @@ def test_sensors_that_disagree_give_the_span_of_both() -> None:
 
 
 def _speckle_objects_confirmed(
-    post_scenes: int, newest: int = DATING_SCENES, size: int = 200, object_px: int = 40
+    post_scenes: int, newest: int | None = None, size: int = 200, object_px: int = 40
 ) -> int:
     """How many of the ``object_px``-square objects tiling a field of unchanged gamma speckle
     the dating confirms from radar alone (``radar-repeat``), ``post_scenes`` post-window scenes
