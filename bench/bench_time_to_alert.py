@@ -15,7 +15,14 @@ monitor.ops.season):
 - ``latest, 2 S1 scenes``: the radar post image the mean of the last two scenes per track
   instead of the default one (``windows.radar_scenes``);
 - ``latest, no drop test``: ``latest`` without the forest backscatter-drop test
-  (``model.radar_drop: false``, monitor.pipeline.radar_drop), its effect.
+  (``model.radar_drop: false``, monitor.pipeline.radar_drop), its effect;
+- ``latest, every scene dated`` (only when named by ``--mode``): ``latest`` with the Sentinel-1
+  dating over every scene of the post window, as before 2026-12-05, instead of each pixel's
+  newest ``DATING_SCENES``.
+
+``--tracks-per-pass 2`` simulates two relative orbits of each pass over every region
+(``s1_tracks_per_pass``): where the swaths of neighbouring orbits overlap, and with two
+satellites, a 30-day window holds 20 scenes a pixel on the 6-day regions.
 
 Printed per mode and per repeat cycle: the delay from event to first alert over landslides
 >= 0.1 ha (median, 90th percentile, within 6 and 12 days), never alerted by size class, and
@@ -31,7 +38,8 @@ that drew every scar exactly, held to the rule, would alert each on that run; on
 otherwise (only the part that changed, or with its surroundings) may be confirmed earlier or
 later.
 
-    .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3]
+    .venv/bin/python bench/bench_time_to_alert.py [--every 1] [--region-km 3] \
+        [--tracks-per-pass 1|2] [--mode latest --mode "latest, every scene dated"]
 
 The ensemble is the bundled one (models/default/manifest.json) unless ``--manifest`` names another.
 """
@@ -53,6 +61,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import monitor.sources.archive_composite as archive_composite  # noqa: E402
 from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.season import (  # noqa: E402
@@ -77,14 +86,18 @@ MODES: dict[str, dict[str, Any]] = {
     "latest, first look": {"windows": {"composite": "latest"}, "second_look": False},
     "latest, 2 S1 scenes": {"windows": {"composite": "latest", "radar_scenes": 2}},
     "latest, no drop test": {"windows": {"composite": "latest"}, "model": {"radar_drop": False}},
+    # the Sentinel-1 dating over every scene of the post window, as before 2026-12-05 (not a
+    # setting: the bench reads the whole window by raising DATING_SCENES for this mode)
+    "latest, every scene dated": {"windows": {"composite": "latest"}, "dating_scenes": 10**6},
 }
+DEFAULT_MODES = tuple(m for m in MODES if m != "latest, every scene dated")
 
 # the modes whose score also finds the run that first showed each landslide: it reads every run's
 # stacks again (about a minute for the six regions), so only for the default monitoring mode
 SHOWN_MODES = ("latest",)
 
 
-def regions(km: float) -> list[dict[str, object]]:
+def regions(km: float, tracks_per_pass: int = 1) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for i, (landscape, (lon, lat)) in enumerate(LANDSCAPES.items()):
         for repeat in (12, 6):
@@ -101,6 +114,7 @@ def regions(km: float) -> list[dict[str, object]]:
                         "landscape": landscape,
                         "seed": 70 + i,
                         "s1_repeat_days": repeat,
+                        **({"s1_tracks_per_pass": 2} if tracks_per_pass == 2 else {}),
                     },
                     "masks": {"exclude_snow": True, "exclude_water": True},
                 }
@@ -142,30 +156,54 @@ def main() -> int:
     parser.add_argument("--region-km", type=float, default=3.0)
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench-time-to-alert")
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="ensemble")
+    parser.add_argument(
+        "--tracks-per-pass",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="Sentinel-1 relative orbits of each pass over every region (2: neighbouring "
+        "orbits' swaths overlap, twice the scenes in a window; default 1)",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        dest="modes",
+        metavar="MODE",
+        help=f"a mode to run, again for more (default: all but the last): {'; '.join(MODES)}",
+    )
     args = parser.parse_args()
+    modes = args.modes or list(DEFAULT_MODES)
+    if unknown := [m for m in modes if m not in MODES]:
+        parser.error(f"--mode: unknown {unknown}; known: {list(MODES)}")
     if not args.manifest.is_file():  # before the archive is built (minutes), not in a traceback
         parser.error(f"--manifest {args.manifest}: no such file")
     args.work = args.work.resolve()  # the configs written there name files by absolute path
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("BENCH_SECRET", "bench")  # alerts are queued, never sent
-    items = regions(args.region_km)
+    items = regions(args.region_km, args.tracks_per_pass)
     dates = run_dates(EVENTS[0], EVENTS[1] + timedelta(days=TAIL_DAYS), args.every)
     print(
         f"{len(items)} regions of {args.region_km:g} km, storm {STORM}, landslides of "
         f"[{EVENTS[0]}, {EVENTS[1]}), {len(dates)} runs every {args.every} d "
-        f"({dates[0]}..{dates[-1]}), Sentinel-2 every 5 d"
+        f"({dates[0]}..{dates[-1]}), Sentinel-2 every 5 d, Sentinel-1 "
+        f"{args.tracks_per_pass} relative orbit(s) a pass"
     )
-    for mode in MODES:
+    for mode in modes:
         config_path = write_config(args.work, mode, items, args.manifest.resolve())
         config = load_config(config_path)
-        if mode == next(iter(MODES)):
+        if mode == modes[0]:
             from monitor.run_inputs import build_configured_archive
 
             build_configured_archive(config, progress=False)
         for stale in config.inventory.path.parent.glob("inventory.gpkg*"):
             stale.unlink()
         start = time.perf_counter()
-        run_season(config, dates, deliver_alerts=False)
+        dating = archive_composite.DATING_SCENES
+        archive_composite.DATING_SCENES = MODES[mode].get("dating_scenes", dating)
+        try:
+            run_season(config, dates, deliver_alerts=False)
+        finally:
+            archive_composite.DATING_SCENES = dating
         elapsed = time.perf_counter() - start
         for repeat in (12, 6):
             names = [r["name"] for r in items if str(r["name"]).endswith(f"-{repeat}d")]

@@ -163,25 +163,44 @@ class SimulatedRegion:
         return s2
 
     def _plan_tracks(self, rng: np.random.Generator) -> list[Track]:
-        """The two Sentinel-1 tracks (ascending, descending): look direction, incidence, orbit
-        and first day drawn, with their terrain geometry."""
-        spec, res = self.spec, self.grid.res
+        """The Sentinel-1 tracks, one of each pass (ascending, descending) and, with
+        ``s1_tracks_per_pass: 2``, a second of each: look direction, incidence, orbit and first
+        day drawn, with their terrain geometry. A pass's second track is its neighbouring
+        relative orbit, whose swath overlaps the first's: the region lies in the first's near
+        range and the second's far range (or the reverse), 8-13 degrees of incidence apart."""
+        spec = self.spec
         tracks: list[Track] = []
+        centres: list[float] = []
         for orbit_pass, look in (("ascending", 79.0), ("descending", 281.0)):
             look += float(rng.normal(0.0, 1.5))
-            theta = swath_incidence(self.grid.shape, res, float(rng.uniform(31.0, 44.0)), look)
-            geometry = track_geometry(self.terrain.slope, self.terrain.aspect, theta, look)
-            tracks.append(
-                Track(
-                    relative_orbit=int(rng.integers(1, 176)),
-                    orbit_pass=orbit_pass,
-                    look_azimuth_deg=look,
-                    first_day=int(rng.integers(0, spec.s1_repeat_days)),
-                    repeat_days=spec.s1_repeat_days,
-                    geometry=geometry,
-                )
-            )
+            centres.append(float(rng.uniform(31.0, 44.0)))
+            orbit = int(rng.integers(1, 176))
+            first_day = int(rng.integers(0, spec.s1_repeat_days))
+            tracks.append(self._track(orbit, orbit_pass, look, centres[-1], first_day))
+        if spec.s1_tracks_per_pass == 2:  # drawn after the first tracks: those stay as they were
+            for first, centre in zip(list(tracks), centres, strict=True):
+                look = first.look_azimuth_deg + float(rng.normal(0.0, 0.5))
+                step = float(rng.uniform(8.0, 13.0))
+                incidence = centre + step if centre < 37.5 else centre - step
+                # another relative orbit of the pass, acquired on another day of the cycle
+                orbit = (first.relative_orbit - 1 + int(rng.integers(1, 175))) % 175 + 1
+                offset = int(rng.integers(1, spec.s1_repeat_days))
+                first_day = (first.first_day + offset) % spec.s1_repeat_days
+                tracks.append(self._track(orbit, first.orbit_pass, look, incidence, first_day))
         return tracks
+
+    def _track(
+        self, orbit: int, orbit_pass: str, look: float, incidence: float, first_day: int
+    ) -> Track:
+        theta = swath_incidence(self.grid.shape, self.grid.res, incidence, look)
+        return Track(
+            relative_orbit=orbit,
+            orbit_pass=orbit_pass,
+            look_azimuth_deg=look,
+            first_day=first_day,
+            repeat_days=self.spec.s1_repeat_days,
+            geometry=track_geometry(self.terrain.slope, self.terrain.aspect, theta, look),
+        )
 
     def _plan_s1(self) -> list[S1Acquisition]:
         """The Sentinel-1 acquisitions of the tracks, by day, less the landscape's dropped

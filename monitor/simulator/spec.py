@@ -178,6 +178,11 @@ class SimulationSpec(BaseModel):
     landslide_rate_scale: float = Field(1.0, ge=0.0, le=20.0, description="multiplies landslides")
     lookalike_rate_scale: float = Field(1.0, ge=0.0, le=20.0, description="multiplies look-alikes")
     s1_repeat_days: Literal[6, 12] = Field(12, description="Sentinel-1 repeat per orbit pass")
+    s1_tracks_per_pass: Literal[1, 2] | None = Field(
+        None,
+        description="relative orbits of each pass that see the region (left out: one; two, "
+        "as where the swaths of neighbouring orbits overlap, doubles the scenes a window holds)",
+    )
     family: str | None = Field(
         None,
         description="randomised training world only (monitor/simulator/families.py): the "

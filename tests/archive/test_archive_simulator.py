@@ -113,3 +113,32 @@ def test_radar_sees_the_terrain_and_speckle(alps: SimulatedRegion) -> None:
     # spread of one scene in dB: gamma speckle with ENL looks has sd 10/ln10 sqrt(trigamma(ENL))
     expected = 10.0 / np.log(10.0) * np.sqrt(polygamma(1, ENL))  # 2.19 dB for 4.4 looks
     assert expected - 0.1 < np.std(sigma0[1][flat]) < expected + 0.6
+
+
+def test_two_tracks_a_pass_add_neighbouring_orbits_and_leave_the_first_as_they_were() -> None:
+    """``s1_tracks_per_pass: 2`` (where neighbouring orbits' swaths overlap, and a window holds
+    twice the scenes): a second relative orbit of each pass, another day of the cycle, the
+    region in the other part of its swath; the first tracks, and a one-track spec's archive
+    digest, as before."""
+    from monitor.simulator.spec import spec_digest
+
+    area = AreaOfInterest("hills", box(10.90, 44.34, 10.91, 44.347))
+    sim = ArchiveSimulation(start=date(2024, 6, 1), end=date(2024, 7, 1))
+    one = SimulationSpec(landscape="agricultural_hills", seed=4, s1_repeat_days=6)
+    two = one.model_copy(update={"s1_tracks_per_pass": 2})
+    a, b = SimulatedRegion(area, one, sim), SimulatedRegion(area, two, sim)
+    assert len(a.tracks) == 2 and len(b.tracks) == 4
+    for first, again in zip(a.tracks, b.tracks[:2], strict=True):
+        assert (first.relative_orbit, first.first_day) == (again.relative_orbit, again.first_day)
+        np.testing.assert_array_equal(first.angle, again.angle)
+    for first, second in zip(b.tracks[:2], b.tracks[2:], strict=True):
+        assert second.orbit_pass == first.orbit_pass
+        assert second.relative_orbit != first.relative_orbit
+        assert second.first_day != first.first_day
+        assert 8.0 <= abs(float(np.mean(second.angle - first.angle))) <= 13.0
+        assert abs(second.look_azimuth_deg - first.look_azimuth_deg) < 3.0
+    # a 30-day window: 5 scenes a track, twice as many with two tracks a pass
+    assert len(a.s1) == 10 and len(b.s1) == 20
+    # the one-track spec's digest leaves the field out, so its archives are not rebuilt
+    assert "s1_tracks_per_pass" not in one.model_dump(mode="json", exclude_none=True)
+    assert spec_digest("POINT (0 0)", one, sim) != spec_digest("POINT (0 0)", two, sim)
