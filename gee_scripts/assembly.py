@@ -227,7 +227,7 @@ def _radar(
 ) -> tuple[dict[str, ee.Image], ee.Image]:
     """The flattened Sentinel-1 composites (``"pre"``/``"post"``, bands VV, VH in dB: medians,
     or in monitoring the baseline mean and, per pixel, the mean of the last scenes of each track
-    that saw it, of the tracks that saw it in the baseline) and their
+    that saw it, both over the tracks both windows saw there) and their
     observation counts (``"count_pre"``/``"count_post"``), masked stand-ins for a window
     without scenes; the event dating (``"dating"``); and the geometry layers over the scenes
     of both windows."""
@@ -242,14 +242,16 @@ def _radar(
                 sentinel1.flattened_collection(raw, elevation, settings.s1, landcover)
             )
     monitoring = compositing.mode == "monitoring"
-    if monitoring and "pre" in flattened and "post" in flattened:
-        flattened["post"] = sentinel1.tracks_of_the_baseline(flattened["post"], flattened["pre"])
+    compared = dict(flattened)  # the geometry layers below take every scene, as the archive's
+    if monitoring and len(flattened) == 2:  # both windows over the tracks both saw
+        compared["pre"] = sentinel1.shared_tracks(flattened["pre"], flattened["post"])
+        compared["post"] = sentinel1.shared_tracks(flattened["post"], flattened["pre"])
     sar: dict[str, ee.Image] = {}
     post_image: ee.ImageCollection | None = None  # the scenes of the post composite
     for which in ("pre", "post"):
         names = [f"{which}{p}" for p in sentinel1.POLARISATIONS]
-        if which in flattened:
-            used = flattened[which]
+        if which in compared:
+            used = compared[which]
             if monitoring and which == "post":
                 used = sentinel1.last_valid_per_track(used, compositing.radar_scenes)
             if which == "post":
@@ -263,13 +265,14 @@ def _radar(
     dating = [name for name in DATING_BANDS if name.startswith("s1_")]
     if "pre" in flattened and post_image is not None:
         sar["dating"] = sentinel1.change_dates(
-            flattened["pre"],
-            flattened["post"],
+            compared["pre"],
+            compared["post"],
             sar["pre"].select([0]),
             sar["count_pre"],
             compositing.enl,
             "s1",
             sar["post"].select([0]),
+            earliest=not monitoring,  # event mode: the scenes nearest the event
         ).addBands(sentinel1.newest_scene(post_image, "s1"))
     else:
         sar["dating"] = context.masked_bands(dating)

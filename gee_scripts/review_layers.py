@@ -6,11 +6,11 @@ Event mode (Ganerød et al.): greenest pixel and VV median of each window. Monit
 default): the baseline's greenest pixel and VV mean in dB, and the post window's most recent
 clear observation per pixel and the mean in dB of the last ``radar_scenes`` acquisitions of
 each track that saw each pixel (``sentinel1.last_valid_per_track`` over one image per pass,
-``sentinel1.passes``) in the baseline as well (``sentinel1.tracks_of_the_baseline``), the post
-images the detector compared. A greenest-pixel post layer showed the
-vegetation of the days before a fresh scar, where the detector had seen the scar: a reviewer
-could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain flattening),
-for orientation.
+``sentinel1.passes``), both windows over the tracks both saw at each pixel
+(``sentinel1.shared_tracks``): the images the detector compared. A greenest-pixel post layer
+showed the vegetation of the days before a fresh scar, where the detector had seen the scar: a
+reviewer could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain
+flattening), for orientation.
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.
@@ -50,8 +50,21 @@ def composite_layers(
     compositing = compositing or Compositing()
     latest = compositing.mode == "monitoring"
     out: list[tuple[str, ee.Image, dict[str, Any]]] = []
-    baseline: ee.ImageCollection | None = None
-    for which, (start, end) in (("pre", pre), ("post", post)):
+    windows = {"pre": pre, "post": post}
+    radar = {
+        which: sentinel1.s1_collection(geometry, start, end, orbit_pass, settings.assets)
+        for which, (start, end) in windows.items()
+    }
+    if latest:  # one image per pass, both windows over the tracks both saw, as the detector's
+        per_pass = {which: sentinel1.passes(scenes, ["VV"]) for which, scenes in radar.items()}
+        k = compositing.radar_scenes
+        radar = {
+            "pre": sentinel1.shared_tracks(per_pass["pre"], per_pass["post"]),
+            "post": sentinel1.last_valid_per_track(
+                sentinel1.shared_tracks(per_pass["post"], per_pass["pre"]), k
+            ),
+        }
+    for which, (start, end) in windows.items():
         scenes = sentinel2.s2_collection(geometry, start, end, settings.assets)
         masked = sentinel2.masked_collection(scenes, settings.cloud_mask, settings.assets)
         if latest and which == "post":
@@ -60,22 +73,18 @@ def composite_layers(
             composite, how = sentinel2.greenest_pixel(masked), "greenest pixel"
         label = f"Sentinel-2 {which}-event {start}/{end} ({how})"
         out.append((label, composite, dict(RGB_VIS)))
-        radar = sentinel1.s1_collection(geometry, start, end, orbit_pass, settings.assets)
         if latest:
             # S1_GRD_FLOAT holds linear power: the mean in dB of each scene, as the detector's
-            if baseline is None:  # the pre window, which comes first
-                baseline = sentinel1.passes(radar, ["VV"])
-                how = "mean"
-            else:
-                k = compositing.radar_scenes
-                radar = sentinel1.last_valid_per_track(sentinel1.passes(radar, ["VV"]), k)
-                radar = sentinel1.tracks_of_the_baseline(radar, baseline)
-                how = f"mean of the last {k} per track"
-            vv_db = radar.select("VV").map(_db).mean().rename("VV")
+            vv_db = radar[which].select("VV").map(_db).mean().rename("VV")
+            how = (
+                f"mean of the last {compositing.radar_scenes} per track"
+                if which == "post"
+                else "mean"
+            )
         else:
             # the median in dB, as the detector's (of an even number of scenes the median of
             # linear power, the mean of the middle two, is not that of dB)
-            vv_db = radar.select("VV").map(_db).median().rename("VV")
+            vv_db = radar[which].select("VV").map(_db).median().rename("VV")
             how = "median"
         out.append((f"Sentinel-1 VV {which}-event {start}/{end} ({how})", vv_db, dict(VV_VIS)))
     return out

@@ -37,6 +37,7 @@ __all__ = [
     "acquisitions",
     "change_dates",
     "dated",
+    "dating_scenes",
     "edge_mask",
     "flattened_collection",
     "incidence_angle",
@@ -48,6 +49,7 @@ __all__ = [
     "passes",
     "prepared_scene",
     "s1_collection",
+    "shared_tracks",
     "speckle_filter",
 ]
 
@@ -327,20 +329,20 @@ def last_valid_per_track(collection: ee.ImageCollection, k: int) -> ee.ImageColl
     return collection.map(keep)
 
 
-def tracks_of_the_baseline(
-    post: ee.ImageCollection, baseline: ee.ImageCollection
-) -> ee.ImageCollection:
-    """``post`` masked, per pixel, to the images of tracks (relative orbits) that saw that pixel
-    in ``baseline`` (``monitor.sources.archive_composite.tracks_of_the_baseline``): a change is
-    measured between scenes of one acquisition geometry (Orynbaikyzy et al. compare pre- and
-    post-event scenes of one orbit), not between one track's post scene and another's baseline,
-    which differ by their look direction on every slope."""
+def shared_tracks(collection: ee.ImageCollection, other: ee.ImageCollection) -> ee.ImageCollection:
+    """``collection`` masked, per pixel, to the images of tracks (relative orbits) that saw that
+    pixel in ``other`` (the other window), where any image of ``other`` did
+    (``monitor.sources.archive_composite.shared_tracks``): monitoring compares the baseline and
+    the post window over the tracks both saw (Orynbaikyzy et al. compare pre- and post-event
+    scenes of one orbit), not one track's scene with another's, which differs by its look
+    direction on every slope. Where ``other`` has no image, ``collection`` stays as it is."""
+    compared = _views(other).gt(0)
 
     def keep(image: ee.Image) -> ee.Image:
-        same = baseline.filter(ee.Filter.eq(_TRACK, image.get(_TRACK)))
-        return image.updateMask(_views(same).gt(0))
+        same = other.filter(ee.Filter.eq(_TRACK, image.get(_TRACK)))
+        return image.updateMask(_views(same).gt(0).Or(compared.Not()))
 
-    return post.map(keep)
+    return collection.map(keep)
 
 
 def _day(image: ee.Image) -> ee.Image:
@@ -358,16 +360,21 @@ def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     return dated.qualityMosaic("day").select(pols).rename([f"{prefix}_newest_{p}" for p in pols])
 
 
-def newest_scenes(collection: ee.ImageCollection, n: int) -> ee.ImageCollection:
-    """``collection`` masked, per pixel, where ``n`` or more of its images of later days (by
-    ``system:time_start``'s UTC day) hold VV: the newest ``n`` scenes of each pixel, those of
-    one day together (``monitor.sources.archive_composite.newest_scenes``)."""
+def dating_scenes(
+    collection: ee.ImageCollection, n: int, *, earliest: bool = False
+) -> ee.ImageCollection:
+    """``collection`` masked, per pixel, where ``n`` or more of its images of later days (with
+    ``earliest``, of earlier days; by ``system:time_start``'s UTC day) hold VV: the newest (or
+    first) ``n`` scenes of each pixel, those of one day together
+    (``monitor.sources.archive_composite.dating_scenes``)."""
 
     def keep(image: ee.Image) -> ee.Image:
-        # images from the next UTC day on: time_start past the last millisecond of this day
-        last_ms = day_number(image).add(1).multiply(MS_PER_DAY).subtract(1)
-        later = collection.filter(ee.Filter.gt("system:time_start", last_ms))
-        return image.updateMask(_views(later).lt(n))
+        day = day_number(image)
+        if earliest:  # images of the days before: time_start before this day began
+            beyond = ee.Filter.lt("system:time_start", day.multiply(MS_PER_DAY))
+        else:  # images from the next day on: time_start past this day's last millisecond
+            beyond = ee.Filter.gt("system:time_start", day.add(1).multiply(MS_PER_DAY).subtract(1))
+        return image.updateMask(_views(collection.filter(beyond)).lt(n))
 
     return collection.map(keep)
 
@@ -380,6 +387,8 @@ def change_dates(
     enl: float,
     prefix: str,
     post_vv: ee.Image,
+    *,
+    earliest: bool = False,
 ) -> ee.Image:
     """Sentinel-1 event dating on VV (``models.change_statistics``): bands
     ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown) and
@@ -388,8 +397,8 @@ def change_dates(
     sqrt(1 + 1/m)``, ``m`` the baseline's scenes; it repeats it where it deviates by
     ``REPEAT_SCENE_Z`` of those standard deviations in the direction of ``post_vv - baseline``
     (``post_vv``: the post composite's VV). Per pixel only the newest ``DATING_SCENES`` post
-    scenes are read (:func:`newest_scenes`)."""
-    flattened_post = newest_scenes(flattened_post, DATING_SCENES)
+    scenes are read, or with ``earliest`` the first ones (:func:`dating_scenes`)."""
+    flattened_post = dating_scenes(flattened_post, DATING_SCENES, earliest=earliest)
     sigma = (
         ee.Image.constant(1.0)
         .add(ee.Image.constant(1.0).divide(baseline_count))

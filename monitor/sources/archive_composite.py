@@ -60,6 +60,7 @@ __all__ = [
     "S2Composite",
     "Static",
     "UnreadableArray",
+    "dating_scenes",
     "last_valid_per_track",
     "newest_scene",
     "optical_dating",
@@ -68,6 +69,7 @@ __all__ = [
     "read_static",
     "s1_composites",
     "s2_composite",
+    "shared_tracks",
     "stack_layers",
 ]
 
@@ -393,22 +395,23 @@ def last_valid_per_track(db: np.ndarray, rows: pd.DataFrame, k: int) -> np.ndarr
     return out
 
 
-def tracks_of_the_baseline(
-    post: np.ndarray, post_rows: pd.DataFrame, baseline: np.ndarray, baseline_rows: pd.DataFrame
+def shared_tracks(
+    scenes: np.ndarray, rows: pd.DataFrame, other: np.ndarray, other_rows: pd.DataFrame
 ) -> np.ndarray:
-    """``post`` (``(T, 2, H, W)``, the acquisitions ``post_rows``) with NaN where the scene's
-    track has no VV in any scene of ``baseline`` (the acquisitions ``baseline_rows``):
-    monitoring compares a pixel's post-window scenes only with the baseline of their own
-    acquisition geometry (``gee_scripts.sentinel1.tracks_of_the_baseline``; Orynbaikyzy et al.
-    compare pre- and post-event scenes of one orbit). A track's backscatter differs from
-    another's by its look direction on every slope, so a track missing from the baseline made
-    that difference a change."""
-    seen = np.isfinite(baseline[:, 0])
-    baseline_tracks = baseline_rows["track"].to_numpy()
-    out = post.copy()
-    for position, track in enumerate(post_rows["track"].to_numpy()):
-        saw = seen[baseline_tracks == track].any(axis=0)
-        out[position][:, ~saw] = np.nan
+    """``scenes`` (``(T, 2, H, W)``, the acquisitions ``rows``) with NaN where the scene's track
+    has no VV in ``other`` (the acquisitions ``other_rows``, the other window) at a pixel where
+    another track of ``other`` has: monitoring compares, at each pixel, the baseline and the
+    post window over the tracks both saw (``gee_scripts.sentinel1.shared_tracks``; Orynbaikyzy
+    et al. compare pre- and post-event scenes of one orbit). A track's backscatter differs from
+    another's by its look direction on every slope: a track of one window only made that
+    difference a change. Where ``other`` has no scene, ``scenes`` stay as they are."""
+    seen = np.isfinite(other[:, 0])
+    other_tracks = other_rows["track"].to_numpy()
+    compared = seen.any(axis=0)
+    out = scenes.copy()
+    for position, track in enumerate(rows["track"].to_numpy()):
+        unseen = compared & ~seen[other_tracks == track].any(axis=0)
+        out[position][:, unseen] = np.nan
     return out
 
 
@@ -437,16 +440,19 @@ def _read_db(
     return db
 
 
-def newest_scenes(vv_db: np.ndarray, days: np.ndarray, n: int) -> np.ndarray:
+def dating_scenes(
+    vv_db: np.ndarray, days: np.ndarray, n: int, *, earliest: bool = False
+) -> np.ndarray:
     """``vv_db`` (``(T, H, W)``, scenes acquired on ``days``) with NaN where ``n`` or more
-    scenes of later days have a value: per pixel the newest ``n`` scenes, those of one day
-    together (``gee_scripts.sentinel1.newest_scenes``)."""
+    scenes of later days (with ``earliest``, of earlier days) have a value: per pixel the
+    newest (or first) ``n`` scenes, those of one day together
+    (``gee_scripts.sentinel1.dating_scenes``)."""
     days = np.asarray(days, np.float64)
     valid = np.isfinite(vv_db)
     out = vv_db.copy()
     for t, day in enumerate(days):
-        later = valid[days > day].sum(axis=0)
-        out[t][later >= n] = np.nan
+        beyond = valid[days < day if earliest else days > day].sum(axis=0)
+        out[t][beyond >= n] = np.nan
     return out
 
 
@@ -459,6 +465,8 @@ def radar_dating(
     enl: float,
     post_vv: np.ndarray | None = None,
     newest: int | None = None,
+    *,
+    earliest: bool = False,
 ) -> ChangeDates:
     """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
     the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
@@ -466,11 +474,12 @@ def radar_dating(
     :func:`~models.change_statistics.log_ratio_z`); it repeats it (``changed_count``) where it
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
     post composite ``post_vv`` (default: the scenes' mean). Per pixel only the ``newest``
-    scenes are read (:func:`newest_scenes`; default
-    :data:`~models.change_statistics.DATING_SCENES`, the sources')."""
+    scenes are read (:func:`dating_scenes`; default
+    :data:`~models.change_statistics.DATING_SCENES`, the sources'), or with ``earliest`` the
+    first ones (event mode: those nearest the event its window follows)."""
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
-    post_vv_db = newest_scenes(post_vv_db, post_days, newest or DATING_SCENES)
+    post_vv_db = dating_scenes(post_vv_db, post_days, newest or DATING_SCENES, earliest=earliest)
     one_scene = np.ones(np.shape(post_vv_db))
     z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
     with np.errstate(invalid="ignore"):
@@ -493,9 +502,9 @@ def s1_composites(
     flattened per track (``look_azimuth`` by track index): the median in dB of each window
     (event compositing), or the mean in dB of the baseline and of the last
     ``compositing.radar_scenes`` scenes of each track of the post window that saw each pixel
-    (monitoring, :func:`last_valid_per_track`), of the tracks that saw it in the baseline
-    (:func:`tracks_of_the_baseline`); and the newest of the post image's scenes
-    (:func:`newest_scene`). ``windows`` lists ``"pre"`` before ``"post"``."""
+    (monitoring, :func:`last_valid_per_track`), both windows over the tracks both saw at each
+    pixel (:func:`shared_tracks`); and the newest of the post image's scenes
+    (:func:`newest_scene`)."""
     how = compositing or Compositing()
     h, w = static.slope.shape
     tracks = sorted(
@@ -506,12 +515,16 @@ def s1_composites(
     scenes: dict[str, np.ndarray] = {}
     acquired: dict[str, pd.DataFrame] = {}
     for label, rows in windows.items():
-        if not len(rows):
-            continue
-        rows, db = _acquisitions(rows, _read_db(root, rows, static, correction))
-        if how.mode == "monitoring" and label == "post" and "pre" in scenes:
-            db = tracks_of_the_baseline(db, rows, scenes["pre"], acquired["pre"])
-        scenes[label], acquired[label] = db, rows
+        if len(rows):
+            acquired[label], scenes[label] = _acquisitions(
+                rows, _read_db(root, rows, static, correction)
+            )
+    if how.mode == "monitoring" and len(scenes) == 2:  # both windows over the tracks both saw
+        pre, post = scenes["pre"], scenes["post"]
+        scenes["pre"] = shared_tracks(pre, acquired["pre"], post, acquired["post"])
+        scenes["post"] = shared_tracks(post, acquired["post"], pre, acquired["pre"])
+    for label, db in scenes.items():
+        rows = acquired[label]
         if how.mode == "monitoring":
             if label == "post":
                 db = last_valid_per_track(db, rows, how.radar_scenes)
@@ -536,6 +549,7 @@ def s1_composites(
             _last_day(pre_days, np.isfinite(scenes["pre"][:, 0])),
             how.enl,
             radar.vv["post"],
+            earliest=how.mode != "monitoring",
         )
     return radar
 

@@ -245,7 +245,8 @@ def data_status(
         elif not np.any(np.nan_to_num(np.asarray(counts[f"s1_count_{label}"])) > 0):
             problems.append(
                 f"S1 {label} window {window}: no valid pixel in {n} {passes}acquisitions "
-                "(border noise, layover/shadow or no data everywhere)"
+                "(border noise, layover/shadow or no data everywhere, or in monitoring no track "
+                "the other window saw)"
             )
     empty = empty_bands(layers)
     if empty:

@@ -594,29 +594,54 @@ def test_a_last_scene_that_saw_part_of_the_region_blanks_no_radar_elsewhere(
     np.testing.assert_allclose(stack.s1_newest_VV.values[~west], -4.0 + flat, atol=1e-4)
 
 
-def test_a_track_without_a_baseline_scene_is_left_out_of_the_post_image(tmp_path: Path) -> None:
-    """Found on a walk: a second track with no scene in the baseline window had its post scene
-    compared with the first track's baseline, and the tracks' difference (3 dB here, as their
-    look directions give on a slope) was a change over the whole region. Monitoring compares a
-    pixel's post scenes only with the baseline of their own track; event mode keeps the
-    paper's medians over every scene of the windows."""
-    from models.change_statistics import Compositing
-
+def _two_track_region(path: Path, scenes: list[tuple[date, int]]) -> None:
+    """Two tracks of one pass, the second 3 dB above the first (as their look directions give
+    on a slope), VV -10 dB on the first: ``scenes`` as (day, track index); no change."""
     shape, track, sun = _writer_inputs()
     other = TrackInfo(15, "descending", 280.0, np.full(shape, 35.0, np.float32))
-    with RegionWriter(tmp_path, AREA, n_s2=1, n_s1=4, tracks=[track, other]) as w:
+    with RegionWriter(path, AREA, n_s2=1, n_s1=len(scenes), tracks=[track, other]) as w:
         w.write_static(
             np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
         )
         w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), np.zeros(shape, np.uint8), **sun)
         scene = np.full((2, *shape), -15.0, np.float32)
         scene[0] = -10.0
-        w.write_s1(0, date(2024, 7, 3), 0, scene)
-        w.write_s1(1, date(2024, 7, 15), 0, scene)
-        w.write_s1(2, date(2024, 8, 8), 0, scene)
-        brighter = scene + 3.0
-        w.write_s1(3, date(2024, 8, 11), 1, brighter)
+        for index, (day, which) in enumerate(scenes):
+            w.write_s1(index, day, which, scene + 3.0 * which)
         w.commit()
+
+
+@pytest.mark.parametrize(
+    "scenes",
+    [
+        # the second track in the post window only (found on a walk)
+        [
+            (date(2024, 7, 3), 0),
+            (date(2024, 7, 15), 0),
+            (date(2024, 8, 8), 0),
+            (date(2024, 8, 11), 1),
+        ],
+        # the second track in the baseline only (found in review)
+        [
+            (date(2024, 7, 3), 0),
+            (date(2024, 7, 6), 1),
+            (date(2024, 7, 15), 0),
+            (date(2024, 8, 8), 0),
+        ],
+    ],
+    ids=["post-only", "baseline-only"],
+)
+def test_both_windows_are_compared_over_the_tracks_both_saw(
+    tmp_path: Path, scenes: list[tuple[date, int]]
+) -> None:
+    """Found on a walk: a second track with no scene in the baseline window had its post scene
+    compared with the first track's baseline, and the tracks' difference (3 dB here) was a
+    change over the whole region; and in review the reverse, a baseline of both tracks against
+    a post window of one. Monitoring compares a pixel's windows over the tracks both saw; event
+    mode keeps the paper's medians over every scene of the windows."""
+    from models.change_statistics import Compositing
+
+    _two_track_region(tmp_path, scenes)
     source = ArchiveSource(tmp_path)
     stack = source.features(AREA, PRE, POST, Compositing(mode="monitoring"))
     np.testing.assert_allclose(stack.dVV.values, 0.0, atol=1e-4)
@@ -625,9 +650,12 @@ def test_a_track_without_a_baseline_scene_is_left_out_of_the_post_image(tmp_path
     assert (stack.s1_changed_scenes.values == 0).all()  # no change to date either
     flat = -10.0 * np.log10(np.cos(np.radians(35.0)))
     np.testing.assert_allclose(stack.s1_newest_VV.values, -10.0 + flat, atol=1e-4)
-    # event mode: the median of both post scenes, the track difference halved in
-    event = source.features(AREA, PRE, POST, Compositing(mode="event"))
-    np.testing.assert_allclose(event.dVV.values, 1.5, atol=1e-4)
+    np.testing.assert_allclose(stack.preVV.values, -10.0 + flat, atol=1e-4)
+    # event mode: the median of every scene of each window (in the post window's two, the
+    # tracks' difference halved)
+    if scenes[-1][1] == 1:
+        event = source.features(AREA, PRE, POST, Compositing(mode="event"))
+        np.testing.assert_allclose(event.dVV.values, 1.5, atol=1e-4)
 
 
 def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None:

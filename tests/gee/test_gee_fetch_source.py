@@ -232,7 +232,8 @@ def test_partly_clouded_pre_window_and_invalid_radar_are_reported() -> None:
         f"S2 pre window 2024-07-17/2024-08-16: {n_missing} pixels (25%) without a clear "
         "observation in 2 acquisitions",
         "S1 post window 2024-08-16/2024-09-15: no valid pixel in 2 acquisitions "
-        "(border noise, layover/shadow or no data everywhere)",
+        "(border noise, layover/shadow or no data everywhere, or in monitoring no track the "
+        "other window saw)",
     ]
 
 

@@ -278,8 +278,8 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
         if c["args"]["image1"]["fn"] == "Image.unmask"
         and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
     ]
-    # ... and, for the dating of both modes, the newest DATING_SCENES scenes of any track
-    # (sentinel1.newest_scenes)
+    # ... and, for the dating of both modes, DATING_SCENES scenes of any track (the newest, or
+    # in event mode the first: sentinel1.dating_scenes)
     assert sorted(f["args"]["value"] for f in fewer) == [3, DATING_SCENES]
     assert all(f["fn"] == "Image.constant" for f in fewer)
     later = [
@@ -288,17 +288,21 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
         if c["args"]["leftField"] == "acquisition_day"
     ]
     assert len(later) == 1
-    for tree in (event, monitoring):
-        # the dating's later scenes: from the next UTC day on, whatever their track
-        later_days = [
+    # the dating's scenes: in monitoring the newest, those of the next UTC day on counted
+    # beyond; in event mode the first, those of the days before (the scenes nearest the event)
+    for tree, beyond, right in (
+        (monitoring, "Filter.greaterThan", "Number.subtract"),
+        (event, "Filter.lessThan", "Number.multiply"),
+    ):
+        days = [
             c
-            for c in _calls(tree, "Filter.greaterThan")
+            for c in _calls(tree, beyond)
             if c["args"]["leftField"] == "system:time_start"
             and isinstance(c["args"]["rightValue"], dict)
-            and c["args"]["rightValue"]["fn"] == "Number.subtract"
-            and c["args"]["rightValue"]["args"]["right"] == 1  # the day's last millisecond
+            and c["args"]["rightValue"]["fn"] == right
+            and (right != "Number.subtract" or c["args"]["rightValue"]["args"]["right"] == 1)
         ]
-        assert len(later_days) == 1
+        assert len(days) == 1
     assert later[0]["args"]["rightValue"]["args"]["property"] == "acquisition_day"
     # ... the same track (equals), not a list of tracks' days ranked (the scene-level choice)
     assert any(
@@ -318,10 +322,10 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     ]
     assert firsts and {c["args"]["reducer"]["fn"] for c in firsts} == {"Reducer.min"}
     assert monitoring["args"]["names"] == list(FLAT_BANDS)
-    # and per pixel only the tracks that saw it in the baseline (sentinel1.
-    # tracks_of_the_baseline; found on a walk), in monitoring only: event mode's medians are
-    # the paper's
-    for tree, expected in ((monitoring, 1), (event, 0)):
+    # and per pixel both windows over the tracks both saw (sentinel1.shared_tracks; found on a
+    # walk), in monitoring only: event mode's medians are the paper's. Each window keeps a
+    # pixel where the other saw it with the image's track (a count of views > 0) or with none
+    for tree, expected in ((monitoring, 4), (event, 0)):
         seen = [
             c
             for c in _calls(tree, "Image.gt")
@@ -329,6 +333,21 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
             and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
         ]
         assert len(seen) == expected
+    # ... and the geometry layers over every scene of both windows, as the archive's (found in
+    # review: over the shared tracks they lost the post window's other tracks)
+    (geometry_tracks,) = [
+        c
+        for c in _calls(monitoring, "Collection.distinct")
+        if c["args"]["properties"] == ["relativeOrbitNumber_start"]
+    ]
+    scenes = geometry_tracks["args"]["collection"]
+    assert scenes["fn"] == "ImageCollection.merge"
+    assert not [
+        c
+        for c in find_invocations(scenes, "Image.gt")
+        if c["args"]["image1"]["fn"] == "Image.unmask"
+        and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
+    ]
 
 
 def test_feature_image_band_names_and_order() -> None:

@@ -435,21 +435,24 @@ def test_the_post_image_is_the_last_scenes_of_each_track_that_saw_each_pixel(k: 
     assert np.isnan(kept[0, 0]).all() == (k == 1)
 
 
-def test_the_post_image_holds_only_tracks_the_baseline_saw_at_each_pixel() -> None:
+def test_both_windows_hold_only_the_tracks_both_saw_at_each_pixel() -> None:
     """Found on a walk: a track with no scene in the baseline had its post scene compared with
     the other track's baseline, and the two tracks' 3 dB difference fired the trigger over a
-    tenth of a region. Per pixel the post image keeps the scenes of tracks that saw that pixel
-    in the baseline, on Earth Engine as in the archive (``tracks_of_the_baseline`` of both)."""
+    tenth of a region; found in review, the reverse: a baseline of both tracks against a post
+    window of one. Per pixel both windows keep the tracks both saw there, on Earth Engine as in
+    the archive (``shared_tracks`` of both); a window with no scene at a pixel leaves the other
+    as it is."""
     import pandas as pd
 
-    from monitor.sources.archive_composite import tracks_of_the_baseline
+    from monitor.sources.archive_composite import shared_tracks
 
     rng = np.random.default_rng(9)
     size = 12
-    # baseline: track 15 everywhere, track 117 over the east only; post: both everywhere
-    # (track, day, columns with data, dB level)
-    baseline = [(15, 19900, slice(0, 12), -11.0), (117, 19903, slice(6, 12), -8.0)]
-    post = [(15, 19960, slice(0, 12), -11.0), (117, 19963, slice(0, 12), -8.0)]
+    # (track, day, columns with data, dB level): track 117 reads 3 dB above track 15
+    baseline = [(15, 19900, slice(0, 12), -11.0), (117, 19903, slice(4, 12), -8.0)]
+    post = [(15, 19960, slice(0, 10), -11.0), (117, 19963, slice(0, 8), -8.0)]
+    # columns 0-3: 117 in the post window only; 4-7: both tracks in both; 8-9: 117 in the
+    # baseline only; 10-11: no post scene at all
     inputs: dict = {}
     properties: dict = {}
     frames = {}
@@ -470,36 +473,57 @@ def test_the_post_image_holds_only_tracks_the_baseline_saw_at_each_pixel() -> No
         images = [ee.Image(f"T/{tag}_{i}") for i in range(n)]
         return sentinel1.dated(ee.ImageCollection.fromImages(images))
 
-    kept_graph = sentinel1.tracks_of_the_baseline(collection("post", 2), collection("pre", 2))
-    mean, count = GraphEvaluator(inputs, properties=properties)(
+    pre_c, post_c = collection("pre", 2), collection("post", 2)
+    graphs = [
+        sentinel1.shared_tracks(pre_c, post_c),
+        sentinel1.shared_tracks(post_c, pre_c),
+    ]
+    evaluated = GraphEvaluator(inputs, properties=properties)(
         graph_tree(
             ee.List(
                 [
-                    sentinel1.mean_db(kept_graph, "post"),
-                    sentinel1.observation_count(kept_graph, "n"),
+                    item
+                    for g, tag in zip(graphs, ("pre", "post"), strict=True)
+                    for item in (sentinel1.mean_db(g, tag), sentinel1.observation_count(g, "n"))
                 ]
             )
         )
     )
-    kept = tracks_of_the_baseline(*frames["post"], *frames["pre"])
-    expected, expected_count = nan_mean(kept[:, 0].astype(np.float32))
-    np.testing.assert_allclose(mean["postVV"], expected, atol=1e-4)
-    np.testing.assert_array_equal(count["n"], expected_count)
-    # by hand: the west holds track 15 alone, so its change is 15's against 15's; the east both
-    assert (expected_count[:, :6] == 1).all() and (expected_count[:, 6:] == 2).all()
-    pre_mean, _ = nan_mean(frames["pre"][0][:, 0].astype(np.float32))
-    assert np.abs(np.median(expected[:, :6] - pre_mean[:, :6])) < 0.5
-    # teeth: without it the west's post image is the mean of both tracks, 1.5 dB above
-    unmatched, _ = nan_mean(frames["post"][0][:, 0].astype(np.float32))
-    assert np.median(unmatched[:, :6] - pre_mean[:, :6]) > 1.2
+    expected = {
+        "pre": shared_tracks(*frames["pre"], *frames["post"]),
+        "post": shared_tracks(*frames["post"], *frames["pre"]),
+    }
+    means, counts = {}, {}
+    for k, tag in enumerate(("pre", "post")):
+        means[tag], counts[tag] = nan_mean(expected[tag][:, 0].astype(np.float32))
+        np.testing.assert_allclose(evaluated[2 * k][f"{tag}VV"], means[tag], atol=1e-4)
+        np.testing.assert_array_equal(evaluated[2 * k + 1]["n"], counts[tag])
+    # by hand, the tracks each window keeps: 0-3 only 15 in the post (its 117 has no
+    # baseline); 4-7 both in both; 8-9 only 15 in the baseline (its 117 has no post scene);
+    # 10-11 the baseline whole (no post scene to compare with)
+    assert (counts["post"][:, :4] == 1).all() and (counts["post"][:, 4:8] == 2).all()
+    assert (counts["post"][:, 8:10] == 1).all() and (counts["post"][:, 10:] == 0).all()
+    assert (counts["pre"][:, :4] == 1).all() and (counts["pre"][:, 4:8] == 2).all()
+    assert (counts["pre"][:, 8:10] == 1).all() and (counts["pre"][:, 10:] == 2).all()
+    change = means["post"][:, :10] - means["pre"][:, :10]
+    assert np.abs(np.median(change)) < 0.5  # no change where the tracks match
+    # teeth: without it the 3 dB between the tracks was half a change in 0-3 and 8-9
+    whole_pre, _ = nan_mean(frames["pre"][0][:, 0].astype(np.float32))
+    whole_post, _ = nan_mean(frames["post"][0][:, 0].astype(np.float32))
+    assert np.median(whole_post[:, :4] - whole_pre[:, :4]) > 1.2
+    assert np.median(whole_post[:, 8:10] - whole_pre[:, 8:10]) < -1.2
 
 
+@pytest.mark.parametrize("earliest", [False, True], ids=["newest", "earliest"])
 @pytest.mark.parametrize("n", [3, 10])
-def test_the_dating_reads_the_newest_scenes_of_each_pixel_as_the_archive_does(n: int) -> None:
-    """Sentinel-1 dating reads, per pixel, the newest ``n`` post-window scenes with VV there,
-    whatever their track, those of one day together (``newest_scenes`` of both): chance
-    confirmed every speckle object of a window of 20 scenes read whole."""
-    from monitor.sources.archive_composite import newest_scenes
+def test_the_dating_reads_the_newest_scenes_of_each_pixel_as_the_archive_does(
+    n: int, earliest: bool
+) -> None:
+    """Sentinel-1 dating reads, per pixel, the newest ``n`` post-window scenes with VV there
+    (event mode: the first ``n``, nearest the event), whatever their track, those of one day
+    together (``dating_scenes`` of both): chance confirmed every speckle object of a window of
+    20 scenes read whole."""
+    from monitor.sources.archive_composite import dating_scenes
 
     rng = np.random.default_rng(11)
     size = 10
@@ -508,30 +532,40 @@ def test_the_dating_reads_the_newest_scenes_of_each_pixel_as_the_archive_does(n:
             19930, 19933]  # fmt: skip
     db = rng.normal(-11.0, 2.0, (len(days), size, size))
     db[12][:, 5:] = np.nan
+    db[1][:, 5:] = np.nan
     inputs: dict = {}
     properties: dict = {}
     for i, day in enumerate(days):
         inputs[f"T/d_{i}"] = {"VV": db[i], "VH": db[i] - 7.0}
         properties[f"T/d_{i}"] = {"system:time_start": day * DAY_MS + (i % 2) * 3_600_000}
     collection = ee.ImageCollection.fromImages([ee.Image(f"T/d_{i}") for i in range(len(days))])
-    kept_graph = sentinel1.newest_scenes(collection, n)
-    count, oldest = GraphEvaluator(inputs, properties=properties)(
+    kept_graph = sentinel1.dating_scenes(collection, n, earliest=earliest)
+    count, oldest, newest = GraphEvaluator(inputs, properties=properties)(
         graph_tree(
             ee.List(
                 [
                     sentinel1.observation_count(kept_graph, "n"),
                     kept_graph.map(lambda image: sentinel1._day(ee.Image(image))).min(),
+                    kept_graph.map(lambda image: sentinel1._day(ee.Image(image))).max(),
                 ]
             )
         )
     )
-    kept = newest_scenes(db.astype(np.float32), np.asarray(days, float), n)
+    kept = dating_scenes(db.astype(np.float32), np.asarray(days, float), n, earliest=earliest)
     np.testing.assert_array_equal(count["n"], np.isfinite(kept).sum(axis=0))
-    first = np.where(np.isfinite(kept), np.asarray(days, float)[:, None, None], np.inf).min(0)
+    on = np.asarray(days, float)[:, None, None]
+    first = np.where(np.isfinite(kept), on, np.inf).min(0)
+    last = np.where(np.isfinite(kept), on, -np.inf).max(0)
     np.testing.assert_array_equal(oldest["day"], first)
-    # by hand: the newest n; in the east, where the scene of day 19930 saw nothing, an older
-    # one steps in (n = 3: from 19924 instead of 19927), and the pair of day 19906 comes in
-    # together (n = 10: 11 scenes, from 19906; the west's 10 from 19909)
-    west, east = {3: (3, 19927), 10: (10, 19909)}[n], {3: (3, 19924), 10: (11, 19906)}[n]
-    assert (count["n"][:, :5] == west[0]).all() and (first[:, :5] == west[1]).all()
-    assert (count["n"][:, 5:] == east[0]).all() and (first[:, 5:] == east[1]).all()
+    np.testing.assert_array_equal(newest["day"], last)
+    # by hand: in the east the scenes of days 19903 and 19930 saw nothing, and the ones
+    # beyond step in; the pairs of one day come in together (19906 and 19921)
+    west, east = {
+        (3, False): ((3, 19927, 19933), (3, 19924, 19933)),
+        (10, False): ((10, 19909, 19933), (11, 19906, 19933)),
+        (3, True): ((4, 19900, 19906), (3, 19900, 19906)),
+        (10, True): ((10, 19900, 19921), (10, 19900, 19924)),
+    }[(n, earliest)]
+    for cols, (scenes, start, end) in ((slice(0, 5), west), (slice(5, 10), east)):
+        assert (first[:, cols] == start).all() and (last[:, cols] == end).all()
+        assert (count["n"][:, cols] == scenes).all()
