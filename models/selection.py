@@ -172,6 +172,8 @@ def assemble_ensemble(
         members=entries,
         training={**dict(training or {}), "selection": selection},
     )
+    if previous is not None:
+        manifest = _with_the_filter_of(previous, manifest, out_dir)
     written = write_manifest(out_dir / "manifest.json", manifest)
     if previous is not None:
         _remove_replaced(out_dir, previous, manifest)
@@ -190,26 +192,52 @@ def _previous_ensemble(out_dir: Path) -> ManifestModel | None:
         return None
 
 
+def _same_members(a: ManifestModel, b: ManifestModel) -> bool:
+    """Whether ``a`` and ``b`` choose the same members (by name and weights) and thresholds."""
+    weights = {(m.name, m.sha256) for m in a.members}
+    return a.settings == b.settings and weights == {(m.name, m.sha256) for m in b.members}
+
+
+def _with_the_filter_of(
+    previous: ManifestModel, new: ManifestModel, out_dir: Path
+) -> ManifestModel:
+    """``new`` with the object filter of the ensemble it replaces where it chose the same
+    members and thresholds (a ``select`` run again): the filter was fitted on those members'
+    candidates. Otherwise ``new`` as it is, and the log says the filter is not carried over."""
+    if previous.object_filter is None:
+        return new
+    if _same_members(previous, new):
+        log.info("%s: the same members and thresholds; their object filter is kept", out_dir)
+        return new.model_copy(update={"object_filter": previous.object_filter})
+    files = [previous.object_filter.file, previous.object_filter.candidates]
+    log.warning(
+        "%s held an ensemble with an object filter, fitted on other members' candidates; the new "
+        "manifest has none, so every candidate alerts until one is fitted on the new members "
+        "(`python -m monitor.ops.filter_fit --manifest %s` with its folders, docs/models.md; "
+        "`make object-filter` for models/default). Its files are left in place: %s",
+        out_dir, out_dir / "manifest.json", ", ".join(f for f in files if f),
+    )  # fmt: skip
+    return new
+
+
 def _remove_replaced(out_dir: Path, previous: ManifestModel, new: ManifestModel) -> None:
-    """Remove the files of the ensemble ``out_dir`` held before ``new`` replaced it that ``new``
-    does not name: a member no longer chosen left its weights beside the new ones, where they
-    read as part of the ensemble. The object filter goes with it, as the new members' candidates
-    are not the ones it was fitted on; the log says how to fit one (``select`` writes none)."""
-    kept = {m.file for m in new.members}
-    replaced = {m.file for m in previous.members}
-    if previous.object_filter is not None:
-        replaced |= {previous.object_filter.file, previous.object_filter.candidates or ""}
-        log.warning(
-            "%s held an ensemble with an object filter; the new one has none, so every candidate "
-            "alerts: fit one on the new members (`python -m monitor.ops.filter_fit --manifest "
-            "%s` with its folders, docs/models.md; `make object-filter` for models/default)",
-            out_dir, out_dir / "manifest.json",
-        )  # fmt: skip
+    """Remove the weights of the members of the ensemble ``out_dir`` held before ``new``
+    replaced it that ``new`` does not name: they stayed beside the new ones, where they read
+    as part of the ensemble. They can be selected again from the work folder. Files the old
+    manifest does not name as members (an object filter and its table of reviewed candidates,
+    notes) stay."""
     root = out_dir.resolve()
-    for name in sorted(replaced - kept - {""}):
+    for name in sorted({m.file for m in previous.members} - {m.file for m in new.members}):
         path = out_dir / name
-        if path.resolve().parent == root and path.is_file():
+        if path.resolve().parent != root or not path.is_file():
+            continue
+        try:
             path.unlink()
+        except OSError as err:  # the new ensemble is in place; the old file only stays
+            log.warning(
+                "%s: could not remove %s, of the ensemble it replaced: %s", out_dir, name, err
+            )
+        else:
             log.info("%s: removed %s, of the ensemble it replaced", out_dir, name)
 
 

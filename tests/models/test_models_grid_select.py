@@ -70,30 +70,44 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
 
     # select into the folder of an ensemble with an object filter (found on a walk: the weights
     # of members no longer chosen stayed beside the new ones, and nothing said the filter was
-    # gone): the files the new manifest does not name go, and the log says how to fit a filter
+    # gone). The same members again keep their filter (found in review: it was deleted, with
+    # the reviewed candidates of its table); other members get none, said in the log, and the
+    # old weights go; the filter's files and other files stay
     ens = first.parent
-    (ens / "object_filter.onnx").write_bytes(b"a filter")
+    table = {"object_filter.onnx": b"a filter", "object_filter_candidates.npz": b"reviews"}
+    for name, content in table.items():
+        (ens / name).write_bytes(content)
     data = json.loads(first.read_text())
     data["object_filter"] = {
         "file": "object_filter.onnx",
         "sha256": hashlib.sha256(b"a filter").hexdigest(),
         "features": ["log_area"],
         "cut": 0.2,
+        "candidates": "object_filter_candidates.npz",
+        "candidates_sha256": hashlib.sha256(b"reviews").hexdigest(),
     }
     first.write_text(json.dumps(data))
     (ens / "notes.txt").write_text("the operator's own file")
     before = sorted(m.file for m in a.members)
     assert len(before) == 2 and all((ens / f).is_file() for f in before)
-    with caplog.at_level(logging.INFO, logger="models.selection"):
-        assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
-                     "--out", str(ens), "--k", "1"]) == 0  # fmt: skip
-    records = [r.getMessage() for r in caplog.records]
-    (kept,) = read_manifest(first).members
+    argv = ["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"), "--out", str(ens)]
+    assert main(argv) == 0
+    again = read_manifest(first)
+    assert again.object_filter is not None and again.object_filter.cut == 0.2
     assert sorted(p.name for p in ens.iterdir()) == sorted(
-        ["manifest.json", kept.file, "notes.txt"]
+        ["manifest.json", *before, *table, "notes.txt"]
     )
-    assert any("held an ensemble with an object filter" in r for r in records)
-    assert sum("of the ensemble it replaced" in r for r in records) == 2
+    with caplog.at_level(logging.INFO, logger="models.selection"):
+        assert main([*argv, "--k", "1"]) == 0
+    records = [r.getMessage() for r in caplog.records]
+    replaced = read_manifest(first)
+    (kept,) = replaced.members
+    assert replaced.object_filter is None
+    assert sorted(p.name for p in ens.iterdir()) == sorted(
+        ["manifest.json", kept.file, *table, "notes.txt"]
+    )
+    assert any("fitted on other members' candidates" in r for r in records)
+    assert sum("of the ensemble it replaced" in r for r in records) == 1
 
 
 def test_models_select_without_trained_members_says_so(
