@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 S2_REVISIT_DAYS = 5
+# The ellipsoid incidence at a region's centre is drawn within these (IW swaths span about
+# 29-46 degrees; the sources keep 30.6-45.2, models.feature_stack.S1_INCIDENCE_RANGE_DEG).
+_SWATH_NEAR_DEG, _SWATH_FAR_DEG = 31.0, 44.0
 
 log = logging.getLogger(__name__)
 
@@ -166,22 +169,24 @@ class SimulatedRegion:
         """The Sentinel-1 tracks, one of each pass (ascending, descending) and, with
         ``s1_tracks_per_pass: 2``, a second of each: look direction, incidence, orbit and first
         day drawn, with their terrain geometry. A pass's second track is its neighbouring
-        relative orbit, whose swath overlaps the first's: the region lies in the first's near
-        range and the second's far range (or the reverse), 8-13 degrees of incidence apart."""
+        relative orbit, whose swath overlaps the first's: where the region lies in the first's
+        near range it lies in the second's far range (or the reverse)."""
         spec = self.spec
         tracks: list[Track] = []
         centres: list[float] = []
         for orbit_pass, look in (("ascending", 79.0), ("descending", 281.0)):
             look += float(rng.normal(0.0, 1.5))
-            centres.append(float(rng.uniform(31.0, 44.0)))
+            centres.append(float(rng.uniform(_SWATH_NEAR_DEG, _SWATH_FAR_DEG)))
             orbit = int(rng.integers(1, 176))
             first_day = int(rng.integers(0, spec.s1_repeat_days))
             tracks.append(self._track(orbit, orbit_pass, look, centres[-1], first_day))
         if spec.s1_tracks_per_pass == 2:  # drawn after the first tracks: those stay as they were
             for first, centre in zip(list(tracks), centres, strict=True):
                 look = first.look_azimuth_deg + float(rng.normal(0.0, 0.5))
-                step = float(rng.uniform(8.0, 13.0))
-                incidence = centre + step if centre < 37.5 else centre - step
+                # the other end of the swath's 31-44 degrees (the region near one orbit's near
+                # range lies near the other's far range), within it
+                mirrored = _SWATH_NEAR_DEG + _SWATH_FAR_DEG - centre + float(rng.normal(0.0, 1.0))
+                incidence = float(np.clip(mirrored, _SWATH_NEAR_DEG, _SWATH_FAR_DEG))
                 # another relative orbit of the pass, acquired on another day of the cycle
                 orbit = (first.relative_orbit - 1 + int(rng.integers(1, 175))) % 175 + 1
                 offset = int(rng.integers(1, spec.s1_repeat_days))
