@@ -272,7 +272,6 @@ def _radar(
             compositing.enl,
             "s1",
             sar["post"].select([0]),
-            earliest=not monitoring,  # event mode: the scenes nearest the event
         ).addBands(sentinel1.newest_scene(post_image, "s1"))
     else:
         sar["dating"] = context.masked_bands(dating)

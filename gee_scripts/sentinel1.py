@@ -360,21 +360,16 @@ def newest_scene(flattened: ee.ImageCollection, prefix: str) -> ee.Image:
     return dated.qualityMosaic("day").select(pols).rename([f"{prefix}_newest_{p}" for p in pols])
 
 
-def dating_scenes(
-    collection: ee.ImageCollection, n: int, *, earliest: bool = False
-) -> ee.ImageCollection:
-    """``collection`` masked, per pixel, where ``n`` or more of its images of later days (with
-    ``earliest``, of earlier days; by ``system:time_start``'s UTC day) hold VV: the newest (or
-    first) ``n`` scenes of each pixel, those of one day together
-    (``monitor.sources.archive_composite.dating_scenes``)."""
+def dating_scenes(collection: ee.ImageCollection, n: int) -> ee.ImageCollection:
+    """``collection`` masked, per pixel, where ``n`` or more of its images of later days (by
+    ``system:time_start``'s UTC day) hold VV: the newest ``n`` scenes of each pixel, those of
+    one day together (``monitor.sources.archive_composite.dating_scenes``)."""
 
     def keep(image: ee.Image) -> ee.Image:
-        day = day_number(image)
-        if earliest:  # images of the days before: time_start before this day began
-            beyond = ee.Filter.lt("system:time_start", day.multiply(MS_PER_DAY))
-        else:  # images from the next day on: time_start past this day's last millisecond
-            beyond = ee.Filter.gt("system:time_start", day.add(1).multiply(MS_PER_DAY).subtract(1))
-        return image.updateMask(_views(collection.filter(beyond)).lt(n))
+        # images from the next UTC day on: time_start past this day's last millisecond
+        last_ms = day_number(image).add(1).multiply(MS_PER_DAY).subtract(1)
+        later = collection.filter(ee.Filter.gt("system:time_start", last_ms))
+        return image.updateMask(_views(later).lt(n))
 
     return collection.map(keep)
 
@@ -387,8 +382,6 @@ def change_dates(
     enl: float,
     prefix: str,
     post_vv: ee.Image,
-    *,
-    earliest: bool = False,
 ) -> ee.Image:
     """Sentinel-1 event dating on VV (``models.change_statistics``): bands
     ``{prefix}_last_unchanged`` and ``{prefix}_first_changed`` (days; masked where unknown) and
@@ -397,8 +390,8 @@ def change_dates(
     sqrt(1 + 1/m)``, ``m`` the baseline's scenes; it repeats it where it deviates by
     ``REPEAT_SCENE_Z`` of those standard deviations in the direction of ``post_vv - baseline``
     (``post_vv``: the post composite's VV). Per pixel only the newest ``DATING_SCENES`` post
-    scenes are read, or with ``earliest`` the first ones (:func:`dating_scenes`)."""
-    flattened_post = dating_scenes(flattened_post, DATING_SCENES, earliest=earliest)
+    scenes are read (:func:`dating_scenes`)."""
+    flattened_post = dating_scenes(flattened_post, DATING_SCENES)
     sigma = (
         ee.Image.constant(1.0)
         .add(ee.Image.constant(1.0).divide(baseline_count))

@@ -440,19 +440,16 @@ def _read_db(
     return db
 
 
-def dating_scenes(
-    vv_db: np.ndarray, days: np.ndarray, n: int, *, earliest: bool = False
-) -> np.ndarray:
+def dating_scenes(vv_db: np.ndarray, days: np.ndarray, n: int) -> np.ndarray:
     """``vv_db`` (``(T, H, W)``, scenes acquired on ``days``) with NaN where ``n`` or more
-    scenes of later days (with ``earliest``, of earlier days) have a value: per pixel the
-    newest (or first) ``n`` scenes, those of one day together
-    (``gee_scripts.sentinel1.dating_scenes``)."""
+    scenes of later days have a value: per pixel the newest ``n`` scenes, those of one day
+    together (``gee_scripts.sentinel1.dating_scenes``)."""
     days = np.asarray(days, np.float64)
     valid = np.isfinite(vv_db)
     out = vv_db.copy()
     for t, day in enumerate(days):
-        beyond = valid[days < day if earliest else days > day].sum(axis=0)
-        out[t][beyond >= n] = np.nan
+        later = valid[days > day].sum(axis=0)
+        out[t][later >= n] = np.nan
     return out
 
 
@@ -465,8 +462,6 @@ def radar_dating(
     enl: float,
     post_vv: np.ndarray | None = None,
     newest: int | None = None,
-    *,
-    earliest: bool = False,
 ) -> ChangeDates:
     """Sentinel-1 event dating (VV): a post-window scene shows the change where its log-ratio to
     the baseline mean exceeds :data:`~models.change_statistics.SINGLE_SCENE_Z` standard
@@ -475,11 +470,10 @@ def radar_dating(
     deviates by :data:`~models.change_statistics.REPEAT_SCENE_Z` of them in the direction of the
     post composite ``post_vv`` (default: the scenes' mean). Per pixel only the ``newest``
     scenes are read (:func:`dating_scenes`; default
-    :data:`~models.change_statistics.DATING_SCENES`, the sources'), or with ``earliest`` the
-    first ones (event mode: those nearest the event its window follows)."""
+    :data:`~models.change_statistics.DATING_SCENES`, the sources')."""
     if post_vv is None:
         post_vv = nan_mean(post_vv_db)[0]
-    post_vv_db = dating_scenes(post_vv_db, post_days, newest or DATING_SCENES, earliest=earliest)
+    post_vv_db = dating_scenes(post_vv_db, post_days, newest or DATING_SCENES)
     one_scene = np.ones(np.shape(post_vv_db))
     z = log_ratio_z(post_vv_db, one_scene, pre_vv[None], np.asarray(pre_count)[None], enl)
     with np.errstate(invalid="ignore"):
@@ -549,7 +543,6 @@ def s1_composites(
             _last_day(pre_days, np.isfinite(scenes["pre"][:, 0])),
             how.enl,
             radar.vv["post"],
-            earliest=how.mode != "monitoring",
         )
     return radar
 

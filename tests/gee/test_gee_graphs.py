@@ -278,8 +278,8 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
         if c["args"]["image1"]["fn"] == "Image.unmask"
         and c["args"]["image1"]["args"]["input"]["fn"] == "reduce.count"
     ]
-    # ... and, for the dating of both modes, DATING_SCENES scenes of any track (the newest, or
-    # in event mode the first: sentinel1.dating_scenes)
+    # ... and, for the dating of both modes, the newest DATING_SCENES scenes of any track
+    # (sentinel1.dating_scenes)
     assert sorted(f["args"]["value"] for f in fewer) == [3, DATING_SCENES]
     assert all(f["fn"] == "Image.constant" for f in fewer)
     later = [
@@ -288,21 +288,17 @@ def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
         if c["args"]["leftField"] == "acquisition_day"
     ]
     assert len(later) == 1
-    # the dating's scenes: in monitoring the newest, those of the next UTC day on counted
-    # beyond; in event mode the first, those of the days before (the scenes nearest the event)
-    for tree, beyond, right in (
-        (monitoring, "Filter.greaterThan", "Number.subtract"),
-        (event, "Filter.lessThan", "Number.multiply"),
-    ):
-        days = [
+    for tree in (event, monitoring):
+        # the dating's newest scenes: those of the next UTC day on counted as later
+        later_days = [
             c
-            for c in _calls(tree, beyond)
+            for c in _calls(tree, "Filter.greaterThan")
             if c["args"]["leftField"] == "system:time_start"
             and isinstance(c["args"]["rightValue"], dict)
-            and c["args"]["rightValue"]["fn"] == right
-            and (right != "Number.subtract" or c["args"]["rightValue"]["args"]["right"] == 1)
+            and c["args"]["rightValue"]["fn"] == "Number.subtract"
+            and c["args"]["rightValue"]["args"]["right"] == 1  # the day's last millisecond
         ]
-        assert len(days) == 1
+        assert len(later_days) == 1
     assert later[0]["args"]["rightValue"]["args"]["property"] == "acquisition_day"
     # ... the same track (equals), not a list of tracks' days ranked (the scene-level choice)
     assert any(

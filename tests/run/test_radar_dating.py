@@ -263,20 +263,3 @@ def test_a_window_of_many_scenes_does_not_confirm_speckle() -> None:
     assert _speckle_objects_confirmed(30) == 0
     # teeth: every scene read, as before
     assert _speckle_objects_confirmed(20, newest=20) == 25
-
-
-def test_event_mode_dates_from_the_first_scenes_after_its_window_opens() -> None:
-    """Found in review: reading each pixel's newest ten scenes, an event window of 15 scenes
-    that all show the change dated it by its sixth scene, 30 days after the first. Event mode
-    reads the first ten (those nearest the event its window follows), monitoring the newest."""
-    rng = np.random.default_rng(3)
-    shape, n = (30, 30), 15
-    pre = np.full(shape, -8.0)
-    post = (-18.0 + rng.normal(0.0, 0.1, (n, *shape))).astype(np.float32)  # 10 dB down, all
-    days = 100.0 + 6.0 * np.arange(n)
-    common = (post, days, pre, np.full(shape, 10), np.full(shape, 90.0), IW_GRD_ENL)
-    event = radar_dating(*common, earliest=True)
-    monitoring = radar_dating(*common)
-    assert (event.first_changed == 100.0).all() and (event.last_unchanged == 90.0).all()
-    assert (monitoring.first_changed == days[n - DATING_SCENES]).all()
-    assert (event.changed_count == DATING_SCENES).all()
