@@ -172,7 +172,7 @@ def assemble_ensemble(
         members=entries,
         training={**dict(training or {}), "selection": selection},
     )
-    if previous is not None:
+    if previous is not None:  # before the switch: its filter's files may be renamed aside
         manifest = _with_the_filter_of(previous, manifest, out_dir)
     written = write_manifest(out_dir / "manifest.json", manifest)
     if previous is not None:
@@ -192,30 +192,40 @@ def _previous_ensemble(out_dir: Path) -> ManifestModel | None:
         return None
 
 
-def _same_members(a: ManifestModel, b: ManifestModel) -> bool:
-    """Whether ``a`` and ``b`` choose the same members (by name and weights) and thresholds."""
-    weights = {(m.name, m.sha256) for m in a.members}
-    return a.settings == b.settings and weights == {(m.name, m.sha256) for m in b.members}
-
-
 def _with_the_filter_of(
     previous: ManifestModel, new: ManifestModel, out_dir: Path
 ) -> ManifestModel:
-    """``new`` with the object filter of the ensemble it replaces where it chose the same
-    members and thresholds (a ``select`` run again): the filter was fitted on those members'
-    candidates. Otherwise ``new`` as it is, and the log says the filter is not carried over."""
-    if previous.object_filter is None:
+    """``new`` with the object filter of the ensemble it replaces where it computes the same
+    (:attr:`~models.manifest.ManifestModel.ensemble_id`: the same members' weights, K and
+    thresholds; a ``select`` run again): the filter was fitted on those members' candidates.
+    Otherwise ``new`` as it is: the old filter's files are renamed aside with the old ensemble's
+    id, so that a filter fitted on the new members does not overwrite them (its table holds the
+    candidates an operator reviewed), and the log says so."""
+    old = previous.object_filter
+    if old is None:
         return new
-    if _same_members(previous, new):
+    if previous.ensemble_id == new.ensemble_id:
         log.info("%s: the same members and thresholds; their object filter is kept", out_dir)
-        return new.model_copy(update={"object_filter": previous.object_filter})
-    files = [previous.object_filter.file, previous.object_filter.candidates]
+        return new.model_copy(update={"object_filter": old})
+    moved = []
+    root = out_dir.resolve()
+    for name in (old.file, old.candidates):
+        path = out_dir / (name or "")
+        if not name or path.resolve().parent != root or not path.is_file():
+            continue
+        aside = path.with_name(f"{path.stem}.{previous.ensemble_id}{path.suffix}")
+        try:
+            path.replace(aside)
+        except OSError as err:
+            log.warning("%s: could not rename %s aside: %s", out_dir, name, err)
+        else:
+            moved.append(aside.name)
     log.warning(
         "%s held an ensemble with an object filter, fitted on other members' candidates; the new "
         "manifest has none, so every candidate alerts until one is fitted on the new members "
         "(`python -m monitor.ops.filter_fit --manifest %s` with its folders, docs/models.md; "
-        "`make object-filter` for models/default). Its files are left in place: %s",
-        out_dir, out_dir / "manifest.json", ", ".join(f for f in files if f),
+        "`make object-filter` for models/default). The old filter's files are kept as %s",
+        out_dir, out_dir / "manifest.json", ", ".join(moved) or "they were",
     )  # fmt: skip
     return new
 

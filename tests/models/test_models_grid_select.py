@@ -103,10 +103,15 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
     replaced = read_manifest(first)
     (kept,) = replaced.members
     assert replaced.object_filter is None
+    # the old filter's files renamed aside with the old ensemble's id (found in review: a
+    # filter fitted on the new members, as the log advises, would overwrite its reviewed table)
+    aside = [f"object_filter.{again.ensemble_id}.onnx",
+             f"object_filter_candidates.{again.ensemble_id}.npz"]  # fmt: skip
     assert sorted(p.name for p in ens.iterdir()) == sorted(
-        ["manifest.json", kept.file, *table, "notes.txt"]
+        ["manifest.json", kept.file, *aside, "notes.txt"]
     )
-    assert any("fitted on other members' candidates" in r for r in records)
+    assert (ens / aside[1]).read_bytes() == b"reviews"
+    assert any("fitted on other members' candidates" in r and aside[0] in r for r in records)
     assert sum("of the ensemble it replaced" in r for r in records) == 1
 
 
