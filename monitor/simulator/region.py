@@ -183,10 +183,12 @@ class SimulatedRegion:
         if spec.s1_tracks_per_pass == 2:  # drawn after the first tracks: those stay as they were
             for first, centre in zip(list(tracks), centres, strict=True):
                 look = first.look_azimuth_deg + float(rng.normal(0.0, 0.5))
-                # the other end of the swath's 31-44 degrees (the region near one orbit's near
-                # range lies near the other's far range), within it
-                mirrored = _SWATH_NEAR_DEG + _SWATH_FAR_DEG - centre + float(rng.normal(0.0, 1.0))
-                incidence = float(np.clip(mirrored, _SWATH_NEAR_DEG, _SWATH_FAR_DEG))
+                # two orbits of a pass see a region where their swaths overlap: near the far
+                # range of one and the near range of the other; the second at the end of the
+                # 31-44 degrees that the first is not near
+                edge = float(rng.uniform(0.0, 3.0))
+                middle = (_SWATH_NEAR_DEG + _SWATH_FAR_DEG) / 2.0
+                incidence = _SWATH_FAR_DEG - edge if centre < middle else _SWATH_NEAR_DEG + edge
                 # another relative orbit of the pass, acquired on another day of the cycle
                 orbit = (first.relative_orbit - 1 + int(rng.integers(1, 175))) % 175 + 1
                 offset = int(rng.integers(1, spec.s1_repeat_days))
