@@ -172,10 +172,10 @@ def assemble_ensemble(
         members=entries,
         training={**dict(training or {}), "selection": selection},
     )
-    if previous is not None:  # before the switch: its filter's files may be renamed aside
+    if previous is not None:
         manifest = _with_the_filter_of(previous, manifest, out_dir)
     written = write_manifest(out_dir / "manifest.json", manifest)
-    if previous is not None:
+    if previous is not None:  # after the switch: a crash before it leaves the old one whole
         _remove_replaced(out_dir, previous, manifest)
     return written
 
@@ -198,45 +198,43 @@ def _with_the_filter_of(
     """``new`` with the object filter of the ensemble it replaces where it computes the same
     (:attr:`~models.manifest.ManifestModel.ensemble_id`: the same members' weights, K and
     thresholds; a ``select`` run again): the filter was fitted on those members' candidates.
-    Otherwise ``new`` as it is: the old filter's files are renamed aside with the old ensemble's
-    id, so that a filter fitted on the new members does not overwrite them (its table holds the
-    candidates an operator reviewed), and the log says so."""
-    old = previous.object_filter
-    if old is None:
-        return new
-    if previous.ensemble_id == new.ensemble_id:
+    Otherwise ``new`` as it is (:func:`_remove_replaced` renames the old filter's files aside)."""
+    if previous.object_filter is not None and previous.ensemble_id == new.ensemble_id:
         log.info("%s: the same members and thresholds; their object filter is kept", out_dir)
-        return new.model_copy(update={"object_filter": old})
-    moved = []
-    root = out_dir.resolve()
-    for name in (old.file, old.candidates):
-        path = out_dir / (name or "")
-        if not name or path.resolve().parent != root or not path.is_file():
-            continue
-        aside = path.with_name(f"{path.stem}.{previous.ensemble_id}{path.suffix}")
-        try:
-            path.replace(aside)
-        except OSError as err:
-            log.warning("%s: could not rename %s aside: %s", out_dir, name, err)
-        else:
-            moved.append(aside.name)
-    log.warning(
-        "%s held an ensemble with an object filter, fitted on other members' candidates; the new "
-        "manifest has none, so every candidate alerts until one is fitted on the new members "
-        "(`python -m monitor.ops.filter_fit --manifest %s` with its folders, docs/models.md; "
-        "`make object-filter` for models/default). The old filter's files are kept as %s",
-        out_dir, out_dir / "manifest.json", ", ".join(moved) or "they were",
-    )  # fmt: skip
+        return new.model_copy(update={"object_filter": previous.object_filter})
     return new
 
 
 def _remove_replaced(out_dir: Path, previous: ManifestModel, new: ManifestModel) -> None:
-    """Remove the weights of the members of the ensemble ``out_dir`` held before ``new``
-    replaced it that ``new`` does not name: they stayed beside the new ones, where they read
-    as part of the ensemble. They can be selected again from the work folder. Files the old
-    manifest does not name as members (an object filter and its table of reviewed candidates,
-    notes) stay."""
+    """Once ``new`` has replaced the ensemble ``out_dir`` held: remove the weights of the old
+    members ``new`` does not name (they stayed beside the new ones, where they read as part of
+    the ensemble; they can be selected again from the work folder), and rename the old object
+    filter's files aside with the old ensemble's id where ``new`` does not carry it, so that a
+    filter fitted on the new members does not overwrite them (its table holds the candidates an
+    operator reviewed); the log says so. Other files stay."""
     root = out_dir.resolve()
+    old = previous.object_filter
+    if old is not None and new.object_filter is None:
+        moved = []
+        for name in (old.file, old.candidates):
+            path = out_dir / (name or "")
+            if not name or path.resolve().parent != root or not path.is_file():
+                continue
+            aside = path.with_name(f"{path.stem}.{previous.ensemble_id}{path.suffix}")
+            try:
+                path.replace(aside)
+            except OSError as err:
+                log.warning("%s: could not rename %s aside: %s", out_dir, name, err)
+            else:
+                moved.append(aside.name)
+        log.warning(
+            "%s held an ensemble with an object filter, fitted on other members' candidates; "
+            "the new manifest has none, so every candidate alerts until one is fitted on the new "
+            "members (`python -m monitor.ops.filter_fit --manifest %s` with its folders, "
+            "docs/models.md; `make object-filter` for models/default). The old filter's files "
+            "are kept as %s",
+            out_dir, out_dir / "manifest.json", ", ".join(moved) or "they were",
+        )  # fmt: skip
     for name in sorted({m.file for m in previous.members} - {m.file for m in new.members}):
         path = out_dir / name
         if path.resolve().parent != root or not path.is_file():
