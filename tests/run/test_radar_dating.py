@@ -7,12 +7,14 @@ pixel as the archive dates them (monitor.sources.archive_composite.radar_dating)
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from models.change_statistics import DATING_SCENES, IW_GRD_ENL
+from models.change_statistics import IW_GRD_ENL
 from monitor.pipeline.dating import combine_brackets, object_dating
 from monitor.simulator.radar import speckle
 from monitor.sources.archive_composite import radar_dating
@@ -217,49 +219,21 @@ def test_sensors_that_disagree_give_the_span_of_both() -> None:
     )
 
 
-def _speckle_objects_confirmed(
-    post_scenes: int, newest: int | None = None, size: int = 200, object_px: int = 40
-) -> int:
-    """How many of the ``object_px``-square objects tiling a field of unchanged gamma speckle
-    the dating confirms from radar alone (``radar-repeat``), ``post_scenes`` post-window scenes
-    6 days apart against a baseline of ten (as bench/bench_repeat_chance.py measures it)."""
-    rng = np.random.default_rng(post_scenes)
-
-    def db(n: int) -> np.ndarray:
-        return np.asarray(10 * np.log10(rng.gamma(IW_GRD_ENL, 1 / IW_GRD_ENL, (n, size, size))))
-
-    pre, post = db(PRE_SCENES).mean(0), db(post_scenes)
-    days = BASELINE_LAST + 6.0 * np.arange(1, post_scenes + 1)
-    dating = radar_dating(
-        post, days, pre, np.full((size, size), PRE_SCENES), np.full((size, size), BASELINE_LAST),
-        IW_GRD_ENL, post[-2:].mean(0), newest,
-    )  # fmt: skip
-    plane, nothing = ("y", "x"), np.full((size, size), np.nan)
-    stack = xr.Dataset(
-        {
-            "s1_first_changed": (plane, dating.first_changed),
-            "s1_last_unchanged": (plane, dating.last_unchanged),
-            "s1_changed_scenes": (plane, dating.changed_count.astype(np.float64)),
-            "s1_count_post": (plane, np.full((size, size), 2.0)),
-            "s2_first_changed": (plane, nothing),
-            "s2_last_unchanged": (plane, nothing),
-            "s2_clear_post": (plane, np.zeros((size, size))),
-        }
-    )
-    rows, cols = np.mgrid[0:size, 0:size] // object_px
-    per_side = size // object_px
-    labels = rows * per_side + cols + 1
-    confirmed = object_dating(stack, labels, np.arange(1, per_side**2 + 1))["confirmation"]
-    return sum(c == "radar-repeat" for c in confirmed)
-
-
 def test_a_window_of_many_scenes_does_not_confirm_speckle() -> None:
     """Two Sentinel-1 satellites over four overlapping tracks put 20 scenes in a 30-day window.
     Read whole, one of them flags over half of an unchanged object's pixels and another repeats
     the flag, so the second look's radar-repeat confirmed every object of pure speckle; the
-    dating reads each pixel's newest ``DATING_SCENES`` (10) scenes, where chance confirms none."""
-    assert DATING_SCENES == 10
-    assert _speckle_objects_confirmed(20) == 0
-    assert _speckle_objects_confirmed(30) == 0
+    dating reads each pixel's newest ``DATING_SCENES`` (10) scenes, where chance confirms none.
+    Counted by bench/bench_repeat_chance.py's own function, on a smaller field."""
+    spec = importlib.util.spec_from_file_location(
+        "_repeat_chance", Path(__file__).resolve().parents[2] / "bench" / "bench_repeat_chance.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for scenes in (20, 30):
+        _, _, confirmed, objects = bench.chance_shares(scenes, 200, object_px=40)
+        assert (confirmed, objects) == (0, 25)
     # teeth: every scene read, as before
-    assert _speckle_objects_confirmed(20, newest=20) == 25
+    _, _, confirmed, _ = bench.chance_shares(20, 200, object_px=40, newest=20)
+    assert confirmed == 25
