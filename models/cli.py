@@ -7,6 +7,7 @@ python -m models evaluate --chain detections/ --data test/ [--out eval/]
 python -m models evaluate --data test/ --in-family test_in/ --val val/ --manifest m.json --out e/
 python -m models import-checkpoint model.ckpt --manifest ens/manifest.json --stats stats.csv
 python -m models info models/default/manifest.json
+python -m models extend --manifest grid/manifest.json --data data/ --work ext/ --out ens/ --epochs 9
 python -m models finetune --manifest models/default/manifest.json --data reviews/ --out tuned/
 python -m models compare models/default/manifest.json tuned/manifest.json --data reviews/
 python -m models lineage tuned/manifest.json
@@ -206,6 +207,26 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extend(args: argparse.Namespace) -> int:
+    from models.extend import extend_ensemble
+
+    print(
+        extend_ensemble(
+            args.manifest,
+            args.data,
+            args.work,
+            args.out,
+            epochs=args.epochs,
+            patience=args.patience,
+            workers=args.workers,
+            device=args.device,
+            threads=args.threads,
+            progress=not args.quiet,
+        )
+    )
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from models.compare import compare_manifests, format_comparison, write_report
 
@@ -240,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_import_checkpoint(sub)
     _add_finetune(sub)
+    _add_extend(sub)
     _add_compare(sub)
     _add_lineage(sub)
     _add_info(sub)
@@ -381,6 +403,30 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     f.add_argument("--threads", type=int, help="torch CPU threads")
     f.set_defaults(func=_finetune)
+
+
+def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``extend``: a manifest's members trained on, more epochs for the chosen ones."""
+    e = sub.add_parser(
+        "extend",
+        help="train a grid ensemble's chosen members on for more epochs, then choose K and the "
+        "thresholds again (resumable)",
+    )
+    e.add_argument("--manifest", type=Path, required=True, help="the parent manifest (a grid's)")
+    e.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
+    e.add_argument("--work", type=Path, required=True, help="work folder (rerunning resumes)")
+    e.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
+    e.add_argument("--epochs", type=int, required=True, help="at most this many epochs more")
+    e.add_argument(
+        "--patience",
+        type=int,
+        help="epochs without a better validation F1 before a member stops (default: the grid's)",
+    )
+    e.add_argument("--workers", type=int, default=1, help="members trained at once (default 1)")
+    e.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
+    e.add_argument("--threads", type=int, help="torch CPU threads per member")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=_extend)
 
 
 def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -84,6 +84,7 @@ from models.zoo import Member, build_loss, check_schedule
 
 __all__ = [
     "FinetuneConfig",
+    "check_out_dir",
     "choose_k_and_threshold",
     "finetune",
     "hard_negative_anchors",
@@ -563,7 +564,7 @@ def finetune(
     lineage); returns its path. An ``out_dir`` that is the parent manifest's folder or
     ``data``, or a folder above either, or a file, is refused (:class:`ValueError`)."""
     manifest, data, out_dir = Path(manifest), Path(data), Path(out_dir)
-    _check_out_dir(out_dir, manifest, data)
+    check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
     train, val = _read_split(data, "train"), _read_split(data, "val")
     for entry in parent.members:
@@ -656,7 +657,7 @@ def finetune(
     return written
 
 
-def _check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
+def check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
     """Refuse an ``out_dir`` that is the parent manifest's folder or the dataset, or a folder
     above either: the new manifest and weights would overwrite the parent's (a member keeps its
     name and file name) or be written among the inputs."""
@@ -669,7 +670,7 @@ def _check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
             relation = "is" if inside == out else "contains"
             raise ValueError(
                 f"--out {out_dir} {relation} {what} ({folder}): the new manifest.json and "
-                "member weights would overwrite or mix with the files fine-tuning reads; "
+                "member weights would overwrite or mix with the files it reads; "
                 "choose a new folder outside both"
             )
 

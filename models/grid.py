@@ -43,7 +43,7 @@ from models.selection import (
     refuse_without_landslides,
     summary_rows,
 )
-from models.train import TrainConfig, TrainResult, train_member
+from models.train import Start, TrainConfig, TrainResult, train_member
 from models.zoo import (
     COMPACT_DECODERS,
     LEARNING_RATES,
@@ -61,6 +61,7 @@ __all__ = [
     "load_grid",
     "run_grid",
     "select_ensemble",
+    "train_members",
     "trained_results",
 ]
 
@@ -203,18 +204,13 @@ def run_grid(
     workdir.mkdir(parents=True, exist_ok=True)
     config = grid.train_config()
     specs = expand(grid)
-    log.info("training %d members into %s (%d at once)", len(specs), workdir, workers)
-    start = time.perf_counter()
-    if workers == 1 or len(specs) == 1:
+    if workers == 1 or len(specs) == 1:  # read once, here: selection needs them too
         train, val = _scenes(grid, train, val)
-        results: list[TrainResult] = []
-        for i, spec in enumerate(specs, 1):
-            r = train_member(spec, train, val, workdir, config, progress=progress)
-            results.append(r)
-            _log_done(i, len(specs), r, start)
-    else:
-        results = _train_parallel(grid, specs, workdir, config, train, val, workers, start)
-        train, val = _scenes(grid, train, val)
+    train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
+    val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
+    jobs: list[Job] = [(spec, config, None) for spec in specs]
+    results = train_members(jobs, workdir, train_src, val_src, workers, progress=progress)
+    train, val = _scenes(grid, train, val)
     (workdir / "candidates.json").write_text(json.dumps(summary_rows(results), indent=1))
     return select_ensemble(grid, results, val, ensemble_dir, train_ids=[s.id for s in train])
 
@@ -290,6 +286,38 @@ def _scenes(
     return train, val
 
 
+# One member to train: what, on which schedule, and from which weights (None: from scratch).
+Job = tuple[MemberSpec, TrainConfig, Start | None]
+
+
+def train_members(
+    jobs: Sequence[Job],
+    workdir: Path,
+    train: Path | Sequence[Scene],
+    val: Path | Sequence[Scene],
+    workers: int,
+    *,
+    progress: bool = True,
+) -> list[TrainResult]:
+    """Train every job in ``workdir`` (finished ones reused, interrupted ones resumed),
+    ``workers`` at once, each in its own process (spawned; it reads the data folders itself, or
+    gets the scenes given); results in the order of ``jobs``."""
+    log.info("training %d members into %s (%d at once)", len(jobs), workdir, workers)
+    start = time.perf_counter()
+    if workers > 1 and len(jobs) > 1:
+        return _train_parallel(jobs, workdir, train, val, workers, start)
+    train = read_folder(train) if isinstance(train, Path) else train
+    val = read_folder(val) if isinstance(val, Path) else val
+    results: list[TrainResult] = []
+    for i, (spec, config, start_from) in enumerate(jobs, 1):
+        r = train_member(
+            spec, train, val, workdir, config, progress=progress, start_from=start_from
+        )
+        results.append(r)
+        _log_done(i, len(jobs), r, start)
+    return results
+
+
 def _log_done(i: int, n: int, r: TrainResult, start: float) -> None:
     log.info(
         "[%d/%d] %s val F1 %.3f (%d epochs, %.0f s; %.0f s total)",
@@ -316,34 +344,40 @@ def _init_worker(train: Path | Sequence[Scene], val: Path | Sequence[Scene]) -> 
         _WORKER_ERROR.append(err)
 
 
-def _train_in_worker(spec: MemberSpec, workdir: Path, config: TrainConfig) -> TrainResult:
+def _train_in_worker(
+    spec: MemberSpec, workdir: Path, config: TrainConfig, start_from: Start | None
+) -> TrainResult:
     if _WORKER_ERROR:
         raise _WORKER_ERROR[0]
     return train_member(
-        spec, _WORKER_DATA["train"], _WORKER_DATA["val"], workdir, config, progress=False
+        spec,
+        _WORKER_DATA["train"],
+        _WORKER_DATA["val"],
+        workdir,
+        config,
+        progress=False,
+        start_from=start_from,
     )
 
 
 def _train_parallel(
-    grid: GridConfig,
-    specs: Sequence[MemberSpec],
+    jobs: Sequence[Job],
     workdir: Path,
-    config: TrainConfig,
-    train: Sequence[Scene] | None,
-    val: Sequence[Scene] | None,
+    train: Path | Sequence[Scene],
+    val: Path | Sequence[Scene],
     workers: int,
     start: float,
 ) -> list[TrainResult]:
-    """Train ``specs`` in ``workers`` spawned processes; results in the order of ``specs``."""
-    train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
-    val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
+    """Train ``jobs`` in ``workers`` spawned processes; results in the order of ``jobs``."""
+    specs = [spec for spec, _, _ in jobs]
     ctx = multiprocessing.get_context("spawn")
     done: dict[int, TrainResult] = {}
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(train_src, val_src)
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(train, val)
     ) as pool:
         futures: dict[Future[TrainResult], int] = {
-            pool.submit(_train_in_worker, spec, workdir, config): i for i, spec in enumerate(specs)
+            pool.submit(_train_in_worker, spec, workdir, config, start_from): i
+            for i, (spec, config, start_from) in enumerate(jobs)
         }
         pending = set(futures)
         while pending:

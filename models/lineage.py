@@ -80,7 +80,9 @@ def verify_lineage(
     model = read_manifest(manifest)
     raw: Any = model.training.get("lineage")
     if raw is None:
-        raise ManifestError(f"{manifest}: no training.lineage (not a fine-tuned manifest)")
+        raise ManifestError(
+            f"{manifest}: no training.lineage (not a fine-tuned or extended manifest)"
+        )
     try:
         lineage = Lineage.model_validate(raw)
     except ValidationError as err:

@@ -4,6 +4,10 @@ early stopping when it has not improved for ``patience`` epochs; the best epoch'
 kept. Per-band normalisation statistics come from the training scenes and are saved with the
 weights.
 
+A member can also start from saved weights (:class:`Start`, ``python -m models extend``): its
+epochs then count on from the epoch those weights are of, that epoch's validation F1 is the one
+to beat, and the saved weights are kept when no later epoch beats it.
+
 Every epoch writes a resume state (``state.pt``, tensors and plain values only, read back with
 ``torch.load(weights_only=True)``); a finished member writes ``result.json`` and is skipped by a
 rerun. Deterministic for a given seed on CPU. CUDA, when present, trains in mixed precision.
@@ -17,22 +21,30 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from models.datasets import Augmentation, CropSampler, Scene, band_statistics, channels_of
 from models.inference import predict_members, resolve_device
-from models.manifest import save_member_weights, sha256_file
+from models.manifest import save_member_weights, sha256_file, verified_file
 from models.metrics import Confusion, confusion
 from models.zoo import Member, MemberSpec, build_loss, check_schedule
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_member", "scene_confusion", "train_member"]
+__all__ = [
+    "Start",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate_member",
+    "scene_confusion",
+    "train_member",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +107,21 @@ class TrainConfig:
             return cls(**raw)
         except ValueError as err:  # the grid's block
             raise ValueError(f"train.{err}") from None
+
+
+@dataclass(frozen=True)
+class Start:
+    """Saved weights a member continues from: the file, its SHA-256 (checked before training)
+    and the epoch they are of (the member's best epoch in the run that saved them)."""
+
+    weights: Path
+    sha256: str
+    epoch: int
+
+    def record(self) -> dict[str, Any]:
+        """What a result and its resume state record of the start (not the path: a copy of
+        the same weights elsewhere is the same start)."""
+        return {"sha256": self.sha256, "epoch": self.epoch}
 
 
 @dataclass
@@ -191,18 +218,33 @@ def train_member(
     config: TrainConfig = TrainConfig(),
     *,
     progress: bool = True,
+    start_from: Start | None = None,
 ) -> TrainResult:
-    """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``."""
+    """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``;
+    from ``start_from``'s weights when given, its epochs counting on from that start's epoch up
+    to ``config.max_epochs``."""
     folder = Path(workdir) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     data = data_fingerprint(train, val, spec.setting)
-    done = _finished_result(folder, spec, config, data)
+    recorded = _schedule(config, start_from)
+    done = _finished_result(folder, spec, recorded, data)
     if done is not None:
         return done
-    run = _setup(spec, train, config)
+    run = _setup(spec, train, config, start_from)
     state_path = folder / "state.pt"
-    schedule = json.dumps({**config.schedule(), "data": data}, sort_keys=True)
-    at = _resume(state_path, schedule, run, spec.name)
+    schedule = json.dumps({**recorded, "data": data}, sort_keys=True)
+
+    def fresh() -> _Progress:
+        at = _Progress(epoch=0, best_f1=-1.0, best_epoch=0, best_state=_copy_state(run.member))
+        if start_from is not None:  # the saved weights' own score is the one to beat
+            f1 = _val_f1(run, val, config)
+            at.epoch = at.best_epoch = start_from.epoch
+            at.best_f1 = f1
+            at.history.append({"epoch": start_from.epoch, "loss": float("nan"), "val_f1": f1})
+            log.info("%s: from epoch %d, val F1 %.3f", spec.name, start_from.epoch, f1)
+        return at
+
+    at = _resume(state_path, schedule, run, spec.name, fresh)
     start = time.perf_counter() - at.elapsed
     bar = tqdm(
         total=config.max_epochs * config.iterations,
@@ -216,15 +258,7 @@ def train_member(
     while at.epoch < config.max_epochs and at.epoch - at.best_epoch < config.patience:
         loss = _train_epoch(run, config, bar)
         at.epoch += 1
-        scores = evaluate_member(
-            run.member,
-            val,
-            spec.setting,
-            threshold=config.val_threshold,
-            tile=config.val_tile,
-            device=run.device,
-        )
-        f1 = scores.f1
+        f1 = _val_f1(run, val, config)
         at.history.append({"epoch": at.epoch, "loss": loss, "val_f1": f1})
         bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{at.best_f1:.3f}")
         if f1 > at.best_f1:
@@ -233,24 +267,45 @@ def train_member(
         at.elapsed = time.perf_counter() - start
         _save_state(state_path, _resume_state(run, at, schedule))
     bar.close()
-    result = _write_result(folder, spec, config, run.member, at, start, data)
+    result = _write_result(folder, spec, recorded, run.member, at, start, data)
     state_path.unlink(missing_ok=True)
     log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, at.best_f1, at.best_epoch, at.epoch)
     return result
 
 
+def _schedule(config: TrainConfig, start_from: Start | None) -> dict[str, Any]:
+    """What a result records of how it was trained: the schedule, and the start when not from
+    scratch (a member trained on from other weights is another member)."""
+    out = config.schedule()
+    if start_from is not None:
+        out["start"] = start_from.record()
+    return out
+
+
+def _val_f1(run: _Run, val: Sequence[Scene], config: TrainConfig) -> float:
+    """The member's validation F1 now (its epoch's score)."""
+    return evaluate_member(
+        run.member,
+        val,
+        run.member.spec.setting,
+        threshold=config.val_threshold,
+        tile=config.val_tile,
+        device=run.device,
+    ).f1
+
+
 def _finished_result(
-    folder: Path, spec: MemberSpec, config: TrainConfig, data: str
+    folder: Path, spec: MemberSpec, schedule: dict[str, Any], data: str
 ) -> TrainResult | None:
-    """The finished result in ``folder`` when it is of ``spec``, of ``config``'s schedule, of
-    the ``data`` (:func:`data_fingerprint`) and its weights are intact; otherwise None (and a
-    stale result is removed)."""
+    """The finished result in ``folder`` when it is of ``spec``, of the ``schedule``
+    (:func:`_schedule`), of the ``data`` (:func:`data_fingerprint`) and its weights are intact;
+    otherwise None (and a stale result is removed)."""
     result_path = folder / "result.json"
     if not result_path.exists():
         return None
     done = TrainResult.from_json(json.loads(result_path.read_text()), folder)
     legacy = done.data == ""  # written before the fingerprint existed: its data is unknown
-    same = done.spec == spec and done.config == config.schedule()
+    same = done.spec == spec and done.config == schedule
     if same and (legacy or done.data == data) and sha256_file(done.weights) == done.sha256:
         if legacy:  # kept (hours of training), but said: nothing checks what it learnt from
             log.warning(
@@ -279,16 +334,31 @@ class _Run:
         return self.device.type == "cuda"
 
 
-def _setup(spec: MemberSpec, train: Sequence[Scene], config: TrainConfig) -> _Run:
+def _setup(
+    spec: MemberSpec, train: Sequence[Scene], config: TrainConfig, start_from: Start | None = None
+) -> _Run:
     """A freshly initialised member (seeded by its name and ``config.seed``) with the
-    normalisation of the training scenes, its crop sampler, loss and optimiser."""
+    normalisation of the training scenes, or the member of ``start_from``'s weights (and their
+    normalisation; crops of another seed than its first run's), with its crop sampler, loss and
+    a new optimiser."""
     device = resolve_device(config.device)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    seed = _seed_for(spec, config.seed)
+    seed = _seed_for(spec, config.seed + (0 if start_from is None else start_from.epoch))
     torch.manual_seed(seed)
-    mean, std = band_statistics(train, spec.setting, seed=config.seed)
-    member = Member(spec, mean, std).to(device)
+    if start_from is None:
+        mean, std = band_statistics(train, spec.setting, seed=config.seed)
+        member = Member(spec, mean, std)
+    else:
+        member = Member(spec, [0.0] * spec.in_channels, [1.0] * spec.in_channels)
+        path = verified_file(
+            start_from.weights,
+            start_from.sha256,
+            f"member {spec.name}: the weights to train on from,",
+            "Give the manifest those weights belong to",
+        )
+        member.load_state_dict(load_file(str(path)), strict=True)
+    member = member.to(device)
     crop = max(config.crop, member.min_side)
     sampler = CropSampler(train, spec.setting, crop, seed=seed, augment=config.augmentation())
     optimizer = torch.optim.Adam(
@@ -315,17 +385,18 @@ def _copy_state(member: Member) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in member.state_dict().items()}
 
 
-def _resume(state_path: Path, schedule: str, run: _Run, name: str) -> _Progress:
+def _resume(
+    state_path: Path, schedule: str, run: _Run, name: str, fresh: Callable[[], _Progress]
+) -> _Progress:
     """The progress saved in ``state_path`` by a run of the same schedule, with the member,
-    optimiser and random generators put back where it stopped; a fresh start otherwise."""
-    at = _Progress(epoch=0, best_f1=-1.0, best_epoch=0, best_state=_copy_state(run.member))
+    optimiser and random generators put back where it stopped; ``fresh()`` otherwise."""
     if not state_path.exists():
-        return at
+        return fresh()
     state = torch.load(state_path, map_location=run.device, weights_only=True)
     if state.get("schedule") != schedule:
         log.warning("%s: resume state of another schedule; starting afresh", name)
         state_path.unlink()
-        return at
+        return fresh()
     run.member.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     at = _Progress(
@@ -381,7 +452,7 @@ def _train_epoch(run: _Run, config: TrainConfig, bar: tqdm) -> float:
 def _write_result(
     folder: Path,
     spec: MemberSpec,
-    config: TrainConfig,
+    schedule: dict[str, Any],
     member: Member,
     at: _Progress,
     start: float,
@@ -402,7 +473,7 @@ def _write_result(
         weights=weights,
         sha256=sha,
         history=at.history,
-        config=config.schedule(),
+        config=schedule,
         data=data,
     )
     result_path = folder / "result.json"

@@ -227,7 +227,7 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
         assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
         assert capsys.readouterr().err == (
             f"error: --out {out} {relation}: the new manifest.json and member weights would "
-            "overwrite or mix with the files fine-tuning reads; choose a new folder outside "
+            "overwrite or mix with the files it reads; choose a new folder outside "
             "both\n"
         )
     assert {p.name: sha256_file(p) for p in parent.parent.iterdir()} == before

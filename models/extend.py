@@ -1,0 +1,175 @@
+"""Train an ensemble's chosen members on (``python -m models extend``).
+
+A training grid spends its budget evenly: every cell trains for the same few epochs, and most
+of them end far from the members the validation families choose. ``extend`` spends more on the
+chosen ones alone, the second rung of successive halving (Jamieson and Talwalkar 2016,
+"Non-stochastic best arm identification and hyperparameter optimization"; Li et al. 2018,
+"Hyperband"): short runs of many configurations first, then the budget on the few that
+validation ranks best.
+
+Each member of the manifest trains on from its weights with the schedule it was trained with
+(the manifest's ``training.grid.train``: crops, batch, steps per epoch, augmentation, validation
+tiles), its epochs counting on from the one its weights are of, for at most ``epochs`` more. It
+stops after ``patience`` epochs without a better validation F1 and keeps the best epoch, its
+saved weights when no later one beats them (:class:`models.train.Start`). K and the thresholds
+are then chosen again on the validation scenes, as ``python -m models select`` does
+(:func:`models.selection.assemble_ensemble`). The new manifest records the parent's selection
+and candidates, each member's start and result, and the lineage (the parent manifest's and the
+dataset's SHA-256).
+
+The object filter is not carried over: it was fitted on the parent's candidates, whose
+probabilities the new members change. Fit it again on the new manifest
+(``python -m monitor.ops.filter_fit``).
+
+    python -m models extend --manifest runs/grid/manifest.json --data data/randomised \\
+        --work runs/extend --out models/default --epochs 12 --workers 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from models.datasets import read_folder
+from models.finetune import check_out_dir
+from models.grid import Job, train_members
+from models.lineage import lineage_of
+from models.manifest import ManifestError, MemberEntry, load_member, read_manifest
+from models.selection import DEFAULT_K, assemble_ensemble, refuse_without_landslides
+from models.train import Start, TrainConfig, TrainResult
+
+__all__ = ["extend_ensemble", "parent_schedule"]
+
+log = logging.getLogger(__name__)
+
+
+def parent_schedule(manifest: Path, training: dict[str, Any]) -> TrainConfig:
+    """The schedule the members of ``manifest`` were trained with (``training.grid.train``);
+    a :class:`ManifestError` naming the field when the manifest does not record one (members
+    imported, or fine-tuned with another schedule)."""
+    grid = training.get("grid")
+    schedule = grid.get("train") if isinstance(grid, dict) else None
+    if not isinstance(schedule, dict):
+        raise ManifestError(
+            f"{manifest}: no training.grid.train: extend trains members on with the schedule "
+            "they were trained with, and this manifest does not record one (members imported "
+            "or fine-tuned are not a grid's); train them with `python -m models train`"
+        )
+    try:
+        return TrainConfig.from_dict(schedule)
+    except ValueError as err:
+        raise ManifestError(f"{manifest}: training.grid.{err}") from None
+
+
+def _job(
+    entry: MemberEntry, base_dir: Path, config: TrainConfig, epochs: int, patience: int
+) -> Job:
+    if entry.setting == "L4S":
+        raise ManifestError(
+            f"member {entry.name}: setting L4S (Landslide4Sense bands) cannot be trained on "
+            "feature-stack scenes"
+        )
+    member = load_member(entry, base_dir)  # checks its weights before hours of training
+    if member.spec.name != entry.name:
+        raise ManifestError(
+            f"member {entry.name}: not named as a grid names its cells ({member.spec.name}); "
+            "extend trains a grid's members"
+        )
+    start = Start(weights=base_dir / entry.file, sha256=entry.sha256, epoch=entry.epochs or 0)
+    schedule = dataclasses.replace(config, max_epochs=start.epoch + epochs, patience=patience)
+    return member.spec, schedule, start
+
+
+def _member_record(entry: MemberEntry, result: TrainResult) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "from_epoch": entry.epochs or 0,
+        "val_f1_before": round(result.history[0]["val_f1"], 4) if result.history else None,
+        "val_f1": round(result.val_f1, 4),
+        "best_epoch": result.best_epoch,
+        "epochs": result.epochs,
+        "seconds": round(result.seconds, 1),
+    }
+
+
+def extend_ensemble(
+    manifest: Path,
+    data: Path,
+    work: Path,
+    out_dir: Path,
+    *,
+    epochs: int,
+    patience: int | None = None,
+    workers: int = 1,
+    device: str | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train the members of ``manifest`` on for at most ``epochs`` more on ``data/train``
+    (``patience``: the schedule's when None), choose K and the thresholds again on
+    ``data/val`` and write ``out_dir/manifest.json``; returns its path. The members train in
+    ``work`` (rerunning resumes), ``workers`` at once. An ``out_dir`` that is the parent
+    manifest's folder or ``data``, or above either, is refused (:class:`ValueError`): the new
+    weights keep the parent's file names."""
+    manifest, data, work, out_dir = Path(manifest), Path(data), Path(work), Path(out_dir)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    check_out_dir(out_dir, manifest, data)
+    parent = read_manifest(manifest)
+    config = parent_schedule(manifest, parent.training)
+    config = dataclasses.replace(config, device=device, threads=threads)
+    if patience is None:
+        patience = config.patience
+    if patience < 1:
+        raise ValueError(f"patience must be at least 1, got {patience}")
+    train, val = read_folder(data / "train"), read_folder(data / "val")
+    refuse_without_landslides(val)  # before hours of training, not after them
+    base_dir = manifest.parent
+    jobs = [_job(entry, base_dir, config, epochs, patience) for entry in parent.members]
+    work.mkdir(parents=True, exist_ok=True)
+    # workers read the folders themselves (scenes given would be copied into every process)
+    parallel = workers > 1 and len(jobs) > 1
+    results = train_members(
+        jobs,
+        work,
+        data / "train" if parallel else train,
+        data / "val" if parallel else val,
+        workers,
+        progress=progress,
+    )
+    grid: dict[str, Any] = dict(parent.training["grid"])
+    training: dict[str, Any] = {
+        "grid": grid,
+        "train_scenes": [s.id for s in train],
+        "val_scenes": [s.id for s in val],
+        "candidates": parent.training.get("candidates", []),
+        "extended": {
+            "epochs": epochs,
+            "patience": patience,
+            "parent_selection": parent.training.get("selection"),
+            "members": [
+                _member_record(entry, r) for entry, r in zip(parent.members, results, strict=True)
+            ],
+        },
+        "lineage": lineage_of(manifest, data).model_dump(),
+    }
+    written = assemble_ensemble(
+        results,
+        val,
+        out_dir,
+        k=int(grid.get("k", DEFAULT_K)),
+        description=parent.description,
+        training=training,
+        tile=config.val_tile,
+    )
+    if parent.object_filter is not None:
+        log.warning(
+            "%s: the parent's object filter is not carried over (it was fitted on the parent's "
+            "candidates); fit it again on this manifest: python -m monitor.ops.filter_fit",
+            written,
+        )
+    return written

@@ -1,0 +1,142 @@
+"""``python -m models extend``: a grid ensemble's members trained on from their weights, their
+epochs counting on, the saved weights kept when no later epoch beats them, K and thresholds
+chosen again, the lineage recorded; refused without a grid's schedule or into the parent's
+folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+import models.train as train_module
+from models.cli import main
+from models.datasets import Scene, read_folder, write_scene
+from models.grid import load_grid, run_grid
+from models.lineage import verify_lineage
+from models.manifest import load_member, read_manifest, sha256_file
+from models.metrics import Confusion
+from models.testing import TEST_ENCODER
+from models.train import Start, TrainConfig, train_member
+
+
+@pytest.fixture
+def grid_ensemble(tmp_path: Path, scene_factory: Callable[..., Scene]) -> Path:
+    """A two-member S2 grid trained one epoch on train/ and chosen on val/ of ``tmp_path``."""
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            write_scene(tmp_path / "data" / folder, scene_factory(seed, size=96))
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(
+        yaml.safe_dump(
+            {
+                "settings": ["S2"],
+                "architectures": ["Unet", "Linknet"],
+                "losses": ["Dice"],
+                "learning_rates": [0.01],
+                "encoder": TEST_ENCODER,
+                "decoders": "compact",
+                "k": 2,
+                "train": {"crop": 64, "batch_size": 2, "iterations": 3, "max_epochs": 1,
+                          "patience": 1, "val_tile": 64, "threads": 1},
+                "data": {"train": "data/train", "val": "data/val"},
+            }
+        )
+    )  # fmt: skip
+    return run_grid(load_grid(grid_file), tmp_path / "work", tmp_path / "grid", progress=False)
+
+
+def test_extend_trains_the_members_on_and_records_where_they_started(
+    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parent = read_manifest(grid_ensemble)
+
+    def args(out: str) -> list[str]:
+        return ["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
+                "--work", str(tmp_path / "extend"), "--out", str(tmp_path / out), "--epochs",
+                "2", "--patience", "2", "-q"]  # fmt: skip
+
+    assert main(args("more")) == 0
+    written = Path(capsys.readouterr().out.strip())
+    new = read_manifest(written)
+    record = new.training["extended"]
+    assert record["epochs"] == 2 and record["patience"] == 2
+    assert record["parent_selection"] == parent.training["selection"]
+    by_name = {m["name"]: m for m in record["members"]}
+    assert set(by_name) == {m.name for m in parent.members}
+    for entry in parent.members:
+        m = by_name[entry.name]
+        # the epochs count on from the one the saved weights are of: 1, then 2 and 3
+        assert m["from_epoch"] == entry.epochs == 1
+        assert m["epochs"] == 3 and m["best_epoch"] in (1, 2, 3)
+        assert m["val_f1"] >= m["val_f1_before"]
+    for entry in new.members:
+        assert entry.epochs == by_name[entry.name]["best_epoch"]
+    # the parent's grid and candidates stay; the lineage names the parent and the data
+    assert new.training["grid"] == parent.training["grid"]
+    assert new.training["candidates"] == parent.training["candidates"]
+    assert new.training["val_scenes"] == ["scene3"]
+    lineage = verify_lineage(written)
+    assert lineage.parent_sha256 == sha256_file(grid_ensemble)
+    # rerun: every member is finished in the work folder and reused, the same manifest again
+    assert main(args("again")) == 0
+    again = read_manifest(Path(capsys.readouterr().out.strip()))
+    assert [m.sha256 for m in again.members] == [m.sha256 for m in new.members]
+
+
+@pytest.fixture
+def worse_every_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every validation after the first scores lower than the one before."""
+    calls = iter(range(100))
+
+    def falling(*_args: object, **_kwargs: object) -> Confusion:
+        n = next(calls)
+        return Confusion(tp=100 - 10 * n, fp=10 * n, fn=10 * n, tn=1000)
+
+    monkeypatch.setattr(train_module, "evaluate_member", falling)
+    yield
+
+
+def test_a_member_keeps_its_saved_weights_when_no_later_epoch_beats_them(
+    tmp_path: Path, grid_ensemble: Path, worse_every_epoch: None
+) -> None:
+    parent = read_manifest(grid_ensemble)
+    entry = parent.members[0]
+    data = tmp_path / "data"
+    train, val = read_folder(data / "train"), read_folder(data / "val")
+    spec = load_member(entry, grid_ensemble.parent).spec
+    start = Start(grid_ensemble.parent / entry.file, entry.sha256, epoch=entry.epochs or 0)
+    config = TrainConfig(crop=64, batch_size=2, iterations=3, max_epochs=5, patience=2,
+                         val_tile=64, threads=1)  # fmt: skip
+    result = train_member(spec, train, val, tmp_path / "w", config, progress=False,
+                          start_from=start)  # fmt: skip
+    # epoch 1 is the saved weights' (F1 1.0 here), 2 and 3 score lower: patience 2 stops it
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.best_epoch == 1 and result.epochs == 3
+    assert result.sha256 == entry.sha256  # the very weights it started from
+    assert result.config["start"] == {"sha256": entry.sha256, "epoch": 1}
+
+
+def test_extend_refuses_a_manifest_without_a_grid_schedule_and_the_parents_folder(
+    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["extend", "--data", str(tmp_path / "data"), "--work", str(tmp_path / "w"),
+            "--epochs", "1"]  # fmt: skip
+    # into the parent's folder: the new weights keep the parent's file names
+    assert main([*base, "--manifest", str(grid_ensemble), "--out", str(grid_ensemble.parent)]) == 2
+    assert "is the parent manifest's folder" in capsys.readouterr().err
+    # a manifest of imported or fine-tuned members records no grid schedule
+    raw = json.loads(grid_ensemble.read_text())
+    del raw["training"]["grid"]
+    bare = tmp_path / "grid" / "bare.json"
+    bare.write_text(json.dumps(raw))
+    assert main([*base, "--manifest", str(bare), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no training.grid.train" in err and str(bare) in err
+    assert not (tmp_path / "o" / "manifest.json").exists()
+    assert main([*base, "--manifest", str(grid_ensemble), "--out", str(tmp_path / "o"),
+                 "--epochs", "0"]) == 2  # fmt: skip
+    assert capsys.readouterr().err == "error: epochs must be at least 1, got 0\n"
