@@ -155,7 +155,7 @@ def extend_ensemble(
                 _member_record(entry, r) for entry, r in zip(parent.members, results, strict=True)
             ],
         },
-        "lineage": lineage_of(manifest, data).model_dump(),
+        "lineage": lineage_of(manifest, data, method="extend").model_dump(),
     }
     written = assemble_ensemble(
         results,

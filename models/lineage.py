@@ -57,10 +57,12 @@ def dataset_sha256(root: Path) -> tuple[str, int]:
     return h.hexdigest(), len(files)
 
 
-def lineage_of(parent_manifest: Path, dataset: Path) -> Lineage:
-    """The lineage record of a model derived from ``parent_manifest`` on ``dataset``."""
+def lineage_of(parent_manifest: Path, dataset: Path, method: str = "finetune") -> Lineage:
+    """The lineage record of a model derived from ``parent_manifest`` on ``dataset`` by
+    ``method`` (``finetune``, ``extend``)."""
     digest, n = dataset_sha256(dataset)
     return Lineage(
+        method=method,
         parent_manifest=str(Path(parent_manifest).resolve()),
         parent_sha256=sha256_file(Path(parent_manifest)),
         dataset=str(Path(dataset).resolve()),

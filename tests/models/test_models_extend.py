@@ -80,7 +80,7 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
     assert new.training["candidates"] == parent.training["candidates"]
     assert new.training["val_scenes"] == ["scene3"]
     lineage = verify_lineage(written)
-    assert lineage.parent_sha256 == sha256_file(grid_ensemble)
+    assert lineage.parent_sha256 == sha256_file(grid_ensemble) and lineage.method == "extend"
     # rerun: every member is finished in the work folder and reused, the same manifest again
     assert main(args("again")) == 0
     again = read_manifest(Path(capsys.readouterr().out.strip()))
