@@ -88,20 +88,16 @@ clean-demo:
 # families of landscape x look-alikes x landslide morphology; train, validation and test
 # families never shared; per storm the scenes of both window modes), train the grid of
 # models/default/grid.yaml (rerunning resumes) with member ranking, K and threshold chosen on the
-# held-out validation families, train the members it chose EXTEND_EPOCHS epochs more (`models
-# extend`: the grid's budget spent on the cells validation ranks best, then K and thresholds
-# chosen again), evaluate on the held-out test families (out-of-family) and on
+# held-out validation families, evaluate on the held-out test families (out-of-family) and on
 # new regions of training families (in-family) side by side, copy the reports next to the
 # manifest; then fit the object filter on the chain's candidates of the training families (their
 # storm scenes and storm-free scenes, rich in look-alikes), calibrate its cut on the validation
 # families and add it to the manifest. Times and machine: docs/models.md.
 WORLD := data/randomised
-EXTEND_EPOCHS := 12
 .PHONY: default-ensemble object-filter chain-report
 default-ensemble: venv
 	$(BIN)/python -m monitor.simulator.training_data --world randomised --out $(WORLD) -q
-	$(BIN)/python -m models train --grid models/default/grid.yaml --work runs/default-ensemble/work --out runs/default-ensemble/grid --train $(WORLD)/train --val $(WORLD)/val
-	$(BIN)/python -m models extend --manifest runs/default-ensemble/grid/manifest.json --data $(WORLD) --work runs/default-ensemble/extend --out models/default --epochs $(EXTEND_EPOCHS) --workers 2 --threads 1
+	$(BIN)/python -m models train --grid models/default/grid.yaml --work runs/default-ensemble/work --out models/default --train $(WORLD)/train --val $(WORLD)/val
 	$(BIN)/python -m models evaluate --data $(WORLD)/test --in-family $(WORLD)/test_in --val $(WORLD)/val --manifest models/default/manifest.json --out runs/default-ensemble/evaluation -q
 	cp runs/default-ensemble/evaluation/generalisation.md runs/default-ensemble/evaluation/generalisation.json models/default/
 	cp runs/default-ensemble/evaluation/out_of_family/report.md runs/default-ensemble/evaluation/out_of_family/report.json runs/default-ensemble/evaluation/out_of_family/performance_*.png models/default/
