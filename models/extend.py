@@ -28,6 +28,7 @@ probabilities the new members change. Fit it again on the new manifest
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from models.datasets import read_folder
 from models.finetune import check_out_dir
 from models.grid import Job, train_members
+from models.inference import resolve_device
 from models.lineage import lineage_of
 from models.manifest import ManifestError, MemberEntry, load_member, read_manifest
 from models.selection import DEFAULT_K, assemble_ensemble, refuse_without_landslides
@@ -60,7 +62,34 @@ def parent_schedule(manifest: Path, training: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.from_dict(schedule)
     except ValueError as err:
-        raise ManifestError(f"{manifest}: training.grid.{err}") from None
+        why = str(err).removeprefix("train.")  # from_dict names a grid's `train:` block
+        raise ManifestError(f"{manifest}: training.grid.train: {why}") from None
+
+
+def _grid_k(manifest: Path, grid: dict[str, Any]) -> int:
+    """The grid's upper bound on K (``training.grid.k``), checked before any training."""
+    k = grid.get("k", DEFAULT_K)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ManifestError(f"{manifest}: training.grid.k must be a whole number of at least 1, "
+                            f"got {k!r}")  # fmt: skip
+    return k
+
+
+def _refuse_a_grids_work(work: Path, jobs: list[Job]) -> None:
+    """Refuse a ``work`` folder that holds a member trained from scratch (a grid's work folder):
+    its result would be replaced by the extended one, and ``select`` on that grid would then
+    assemble the extended weights as the grid's."""
+    for spec, _, _ in jobs:
+        result = work / spec.name / "result.json"
+        try:
+            start = json.loads(result.read_text()).get("config", {}).get("start")
+        except (OSError, ValueError, AttributeError):
+            continue  # none there (or unreadable: train_member retrains it)
+        if start is None:
+            raise ValueError(
+                f"--work {work} holds {spec.name} trained from scratch ({result}): a grid's work "
+                "folder, whose results extending would replace; give a folder of its own"
+            )
 
 
 def _job(
@@ -83,10 +112,11 @@ def _job(
 
 
 def _member_record(entry: MemberEntry, result: TrainResult) -> dict[str, Any]:
+    before = result.history[0]["val_f1"] if result.history else None  # the start's epoch
     return {
         "name": entry.name,
         "from_epoch": entry.epochs or 0,
-        "val_f1_before": round(result.history[0]["val_f1"], 4) if result.history else None,
+        "val_f1_before": None if before is None else round(before, 4),
         "val_f1": round(result.val_f1, 4),
         "best_epoch": result.best_epoch,
         "epochs": result.epochs,
@@ -121,7 +151,14 @@ def extend_ensemble(
     check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
     config = parent_schedule(manifest, parent.training)
-    config = dataclasses.replace(config, device=device, threads=threads)
+    k = _grid_k(manifest, parent.training["grid"])
+    # the grid's device and threads unless given (as `models train` runs them)
+    config = dataclasses.replace(
+        config,
+        device=config.device if device is None else device,
+        threads=config.threads if threads is None else threads,
+    )
+    resolve_device(config.device)  # a device this machine lacks: refused here, not in a worker
     if patience is None:
         patience = config.patience
     if patience < 1:
@@ -130,6 +167,7 @@ def extend_ensemble(
     refuse_without_landslides(val)  # before hours of training, not after them
     base_dir = manifest.parent
     jobs = [_job(entry, base_dir, config, epochs, patience) for entry in parent.members]
+    _refuse_a_grids_work(work, jobs)
     work.mkdir(parents=True, exist_ok=True)
     # workers read the folders themselves (scenes given would be copied into every process)
     parallel = workers > 1 and len(jobs) > 1
@@ -161,7 +199,7 @@ def extend_ensemble(
         results,
         val,
         out_dir,
-        k=int(grid.get("k", DEFAULT_K)),
+        k=k,
         description=parent.description,
         training=training,
         tile=config.val_tile,

@@ -57,6 +57,7 @@ from models.zoo import (
 __all__ = [
     "DataFolders",
     "GridConfig",
+    "Job",
     "expand",
     "load_grid",
     "run_grid",

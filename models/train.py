@@ -133,7 +133,7 @@ class TrainResult:
     seconds: float
     weights: Path
     sha256: str
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float | None]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig.schedule() it ran with
     data: str = ""  # data_fingerprint() of the scenes it learnt from and was validated on
 
@@ -240,7 +240,8 @@ def train_member(
             f1 = _val_f1(run, val, config)
             at.epoch = at.best_epoch = start_from.epoch
             at.best_f1 = f1
-            at.history.append({"epoch": start_from.epoch, "loss": float("nan"), "val_f1": f1})
+            # no training loss for the saved weights' epoch: null, not NaN, in result.json
+            at.history.append({"epoch": start_from.epoch, "loss": None, "val_f1": f1})
             log.info("%s: from epoch %d, val F1 %.3f", spec.name, start_from.epoch, f1)
         return at
 
@@ -377,7 +378,7 @@ class _Progress:
     best_f1: float
     best_epoch: int
     best_state: dict[str, torch.Tensor]
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float | None]] = field(default_factory=list)
     elapsed: float = 0.0
 
 

@@ -50,7 +50,10 @@ def grid_ensemble(tmp_path: Path, scene_factory: Callable[..., Scene]) -> Path:
 
 
 def test_extend_trains_the_members_on_and_records_where_they_started(
-    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    grid_ensemble: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     parent = read_manifest(grid_ensemble)
 
@@ -72,7 +75,7 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
         # the epochs count on from the one the saved weights are of: 1, then 2 and 3
         assert m["from_epoch"] == entry.epochs == 1
         assert m["epochs"] == 3 and m["best_epoch"] in (1, 2, 3)
-        assert m["val_f1"] >= m["val_f1_before"]
+        assert m["val_f1_before"] is not None  # the start's own epoch was scored
     for entry in new.members:
         assert entry.epochs == by_name[entry.name]["best_epoch"]
     # the parent's grid and candidates stay; the lineage names the parent and the data
@@ -81,10 +84,19 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
     assert new.training["val_scenes"] == ["scene3"]
     lineage = verify_lineage(written)
     assert lineage.parent_sha256 == sha256_file(grid_ensemble) and lineage.method == "extend"
-    # rerun: every member is finished in the work folder and reused, the same manifest again
+
+    # rerun: every member is finished in the work folder and reused, not trained again
+    def no_training(*_args: object) -> float:
+        raise AssertionError("a finished member was trained again")
+
+    monkeypatch.setattr(train_module, "_train_epoch", no_training)
     assert main(args("again")) == 0
     again = read_manifest(Path(capsys.readouterr().out.strip()))
     assert [m.sha256 for m in again.members] == [m.sha256 for m in new.members]
+    # result.json is strict JSON: the start's epoch has no training loss, null rather than NaN
+    for entry in parent.members:
+        raw = (tmp_path / "extend" / entry.name / "result.json").read_text()
+        assert "NaN" not in raw and json.loads(raw)["history"][0]["loss"] is None
 
 
 @pytest.fixture
@@ -140,3 +152,70 @@ def test_extend_refuses_a_manifest_without_a_grid_schedule_and_the_parents_folde
     assert main([*base, "--manifest", str(grid_ensemble), "--out", str(tmp_path / "o"),
                  "--epochs", "0"]) == 2  # fmt: skip
     assert capsys.readouterr().err == "error: epochs must be at least 1, got 0\n"
+
+
+def test_extend_in_worker_processes_starts_from_the_weights_too(
+    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two members at once, each in its own process: the same start, the same weights as one
+    at a time (a worker that trained from scratch would count epochs from 0)."""
+    sha: dict[str, list[str]] = {}
+    for workers in ("1", "2"):
+        work, out = tmp_path / f"w{workers}", tmp_path / f"o{workers}"
+        assert main(["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
+                     "--work", str(work), "--out", str(out), "--epochs", "1", "--workers",
+                     workers, "-q"]) == 0  # fmt: skip
+        new = read_manifest(Path(capsys.readouterr().out.strip()))
+        assert [m["epochs"] for m in new.training["extended"]["members"]] == [2, 2]
+        sha[workers] = sorted(m.sha256 for m in new.members)
+    assert sha["1"] == sha["2"]
+
+
+def test_extend_refuses_a_grids_work_folder_a_bad_k_and_a_bad_device_before_training(
+    tmp_path: Path,
+    grid_ensemble: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_training(*_args: object) -> float:
+        raise AssertionError("trained before the input was checked")
+
+    monkeypatch.setattr(train_module, "_train_epoch", no_training)
+    base = ["extend", "--data", str(tmp_path / "data"), "--epochs", "1",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    # the grid's own work folder: its results would be replaced by the extended ones
+    grid_work = tmp_path / "work"
+    results = sorted(p.read_bytes() for p in grid_work.glob("*/result.json"))
+    assert main([*base, "--manifest", str(grid_ensemble), "--work", str(grid_work)]) == 2
+    err = capsys.readouterr().err
+    assert "trained from scratch" in err and str(grid_work) in err
+    assert sorted(p.read_bytes() for p in grid_work.glob("*/result.json")) == results
+    # a K that is no whole number, named with the manifest
+    raw = json.loads(grid_ensemble.read_text())
+    raw["training"]["grid"]["k"] = "x"
+    bad_k = tmp_path / "grid" / "bad_k.json"
+    bad_k.write_text(json.dumps(raw))
+    assert main([*base, "--manifest", str(bad_k), "--work", str(tmp_path / "w")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {bad_k}: training.grid.k must be a whole number of at least 1, got 'x'\n"
+    )
+    # a device that is none: refused here, not in a worker
+    assert main([*base, "--manifest", str(grid_ensemble), "--work", str(tmp_path / "w"),
+                 "--device", "abacus", "--workers", "2"]) == 2  # fmt: skip
+    assert "'abacus' is not a torch device" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "manifest.json").exists()
+
+
+def test_extend_runs_the_members_with_the_grids_threads(
+    tmp_path: Path, grid_ensemble: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid's `threads: 1` holds unless --threads is given (it was replaced by torch's
+    default, which oversubscribes a CPU running members side by side)."""
+    import torch
+
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    assert main(["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
+                 "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--epochs", "1",
+                 "-q"]) == 0  # fmt: skip
+    assert calls and set(calls) == {1}
