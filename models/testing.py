@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,9 +23,26 @@ from models.manifest import (
 )
 from models.zoo import COMPACT_DECODERS, Member, MemberSpec
 
-__all__ = ["TEST_ENCODER", "build_untrained_ensemble"]
+__all__ = ["TEST_ENCODER", "build_untrained_ensemble", "tiny_grid"]
 
 TEST_ENCODER = "tu-mobilenetv3_small_050"
+
+
+def tiny_grid(train: str, val: str) -> dict[str, Any]:
+    """A grid YAML's content that trains in seconds: two S2 members (Unet and Linknet, Dice),
+    one epoch of three steps on 64-pixel crops, ``train`` and ``val`` its data folders."""
+    return {
+        "settings": ["S2"],
+        "architectures": ["Unet", "Linknet"],
+        "losses": ["Dice"],
+        "learning_rates": [0.01],
+        "encoder": TEST_ENCODER,
+        "decoders": "compact",
+        "k": 2,
+        "train": {"crop": 64, "batch_size": 2, "iterations": 3, "max_epochs": 1, "patience": 1,
+                  "val_tile": 64, "threads": 1},
+        "data": {"train": train, "val": val},
+    }  # fmt: skip
 
 
 def build_untrained_ensemble(

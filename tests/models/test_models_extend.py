@@ -19,7 +19,7 @@ from models.grid import load_grid, run_grid
 from models.lineage import verify_lineage
 from models.manifest import load_member, read_manifest, sha256_file
 from models.metrics import Confusion
-from models.testing import TEST_ENCODER
+from models.testing import tiny_grid
 from models.train import Start, TrainConfig, train_member
 
 
@@ -30,22 +30,7 @@ def grid_ensemble(tmp_path: Path, scene_factory: Callable[..., Scene]) -> Path:
         for seed in seeds:
             write_scene(tmp_path / "data" / folder, scene_factory(seed, size=96))
     grid_file = tmp_path / "grid.yaml"
-    grid_file.write_text(
-        yaml.safe_dump(
-            {
-                "settings": ["S2"],
-                "architectures": ["Unet", "Linknet"],
-                "losses": ["Dice"],
-                "learning_rates": [0.01],
-                "encoder": TEST_ENCODER,
-                "decoders": "compact",
-                "k": 2,
-                "train": {"crop": 64, "batch_size": 2, "iterations": 3, "max_epochs": 1,
-                          "patience": 1, "val_tile": 64, "threads": 1},
-                "data": {"train": "data/train", "val": "data/val"},
-            }
-        )
-    )  # fmt: skip
+    grid_file.write_text(yaml.safe_dump(tiny_grid("data/train", "data/val")))
     return run_grid(load_grid(grid_file), tmp_path / "work", tmp_path / "grid", progress=False)
 
 

@@ -16,7 +16,7 @@ from models.cli import main
 from models.datasets import Scene, write_scene
 from models.grid import load_grid, run_grid
 from models.manifest import read_manifest
-from models.testing import TEST_ENCODER
+from models.testing import TEST_ENCODER, tiny_grid
 
 
 def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
@@ -29,22 +29,7 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
         for seed in seeds:
             write_scene(tmp_path / folder, scene_factory(seed, size=96))
     grid_file = tmp_path / "grid.yaml"
-    grid_file.write_text(
-        yaml.safe_dump(
-            {
-                "settings": ["S2"],
-                "architectures": ["Unet", "Linknet"],
-                "losses": ["Dice"],
-                "learning_rates": [0.01],
-                "encoder": TEST_ENCODER,
-                "decoders": "compact",
-                "k": 2,
-                "train": {"crop": 64, "batch_size": 2, "iterations": 3, "max_epochs": 1,
-                          "patience": 1, "val_tile": 64, "threads": 1},
-                "data": {"train": "train", "val": "val"},
-            }
-        )
-    )  # fmt: skip
+    grid_file.write_text(yaml.safe_dump(tiny_grid("train", "val")))
     grid = load_grid(grid_file)
     first = run_grid(grid, tmp_path / "work", tmp_path / "ens", progress=False)
     assert json.loads((tmp_path / "work" / "candidates.json").read_text())[0]["setting"] == "S2"
