@@ -422,7 +422,7 @@ def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         type=int,
         help="epochs without a better validation F1 before a member stops (default: the grid's)",
     )
-    e.add_argument("--workers", type=int, default=1, help="members trained at once (default 1)")
+    e.add_argument("--workers", type=int, help="members trained at once (default: the grid's)")
     e.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")
     e.add_argument("--threads", type=int, help="torch CPU threads per member")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -33,46 +33,38 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from models.datasets import read_folder
+from pydantic import ValidationError
+
+from models.datasets import read_folder, scene_ids
 from models.finetune import check_out_dir
-from models.grid import Job, train_members
+from models.grid import GridConfig, Job, runs_in_parallel, train_members
 from models.inference import resolve_device
 from models.lineage import lineage_of
 from models.manifest import ManifestError, MemberEntry, load_member, read_manifest
-from models.selection import DEFAULT_K, assemble_ensemble, refuse_without_landslides
+from models.selection import assemble_ensemble, refuse_without_landslides
 from models.train import Start, TrainConfig, TrainResult
 
-__all__ = ["extend_ensemble", "parent_schedule"]
+__all__ = ["extend_ensemble", "parent_grid"]
 
 log = logging.getLogger(__name__)
 
 
-def parent_schedule(manifest: Path, training: dict[str, Any]) -> TrainConfig:
-    """The schedule the members of ``manifest`` were trained with (``training.grid.train``);
-    a :class:`ManifestError` naming the field when the manifest does not record one (members
-    imported, or fine-tuned with another schedule)."""
-    grid = training.get("grid")
-    schedule = grid.get("train") if isinstance(grid, dict) else None
-    if not isinstance(schedule, dict):
+def parent_grid(manifest: Path, training: dict[str, Any]) -> GridConfig:
+    """The grid the members of ``manifest`` were trained by (``training.grid``, as ``models
+    train`` records it: its schedule, K, workers), read as a grid file is; a
+    :class:`ManifestError` naming the field when the manifest records none with a schedule
+    (members imported, or fine-tuned with another schedule) or an invalid one."""
+    raw = training.get("grid")
+    if not isinstance(raw, dict) or not isinstance(raw.get("train"), dict):
         raise ManifestError(
             f"{manifest}: no training.grid.train: extend trains members on with the schedule "
             "they were trained with, and this manifest does not record one (members imported "
             "or fine-tuned are not a grid's); train them with `python -m models train`"
         )
     try:
-        return TrainConfig.from_dict(schedule)
-    except ValueError as err:
-        why = str(err).removeprefix("train.")  # from_dict names a grid's `train:` block
-        raise ManifestError(f"{manifest}: training.grid.train: {why}") from None
-
-
-def _grid_k(manifest: Path, grid: dict[str, Any]) -> int:
-    """The grid's upper bound on K (``training.grid.k``), checked before any training."""
-    k = grid.get("k", DEFAULT_K)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ManifestError(f"{manifest}: training.grid.k must be a whole number of at least 1, "
-                            f"got {k!r}")  # fmt: skip
-    return k
+        return GridConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ManifestError(f"{manifest}: invalid training.grid: {err}") from None
 
 
 def _refuse_a_grids_work(work: Path, jobs: list[Job]) -> None:
@@ -132,7 +124,7 @@ def extend_ensemble(
     *,
     epochs: int,
     patience: int | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     device: str | None = None,
     threads: int | None = None,
     progress: bool = True,
@@ -140,18 +132,19 @@ def extend_ensemble(
     """Train the members of ``manifest`` on for at most ``epochs`` more on ``data/train``
     (``patience``: the schedule's when None), choose K and the thresholds again on
     ``data/val`` and write ``out_dir/manifest.json``; returns its path. The members train in
-    ``work`` (rerunning resumes), ``workers`` at once. An ``out_dir`` that is the parent
-    manifest's folder or ``data``, or above either, is refused (:class:`ValueError`): the new
-    weights keep the parent's file names."""
+    ``work`` (rerunning resumes), ``workers`` at once (the grid's when None). An ``out_dir``
+    that is the parent manifest's folder or ``data``, or above either, is refused
+    (:class:`ValueError`): the new weights keep the parent's file names."""
     manifest, data, work, out_dir = Path(manifest), Path(data), Path(work), Path(out_dir)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
     check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
-    config = parent_schedule(manifest, parent.training)
-    k = _grid_k(manifest, parent.training["grid"])
+    grid = parent_grid(manifest, parent.training)
+    workers = grid.workers if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    config = grid.train_config()
     # the grid's device and threads unless given (as `models train` runs them)
     config = dataclasses.replace(
         config,
@@ -163,26 +156,26 @@ def extend_ensemble(
         patience = config.patience
     if patience < 1:
         raise ValueError(f"patience must be at least 1, got {patience}")
-    train, val = read_folder(data / "train"), read_folder(data / "val")
+    train_ids = scene_ids(data / "train")  # a folder without scenes refused here
+    val = read_folder(data / "val")  # selection reads it after training too
     refuse_without_landslides(val)  # before hours of training, not after them
     base_dir = manifest.parent
     jobs = [_job(entry, base_dir, config, epochs, patience) for entry in parent.members]
     _refuse_a_grids_work(work, jobs)
     work.mkdir(parents=True, exist_ok=True)
-    # workers read the folders themselves (scenes given would be copied into every process)
-    parallel = workers > 1 and len(jobs) > 1
+    # the training scenes are read where they train; workers read the folders themselves
+    # (scenes given would be copied into every process)
     results = train_members(
         jobs,
         work,
-        data / "train" if parallel else train,
-        data / "val" if parallel else val,
+        data / "train",
+        data / "val" if runs_in_parallel(workers, len(jobs)) else val,
         workers,
         progress=progress,
     )
-    grid: dict[str, Any] = dict(parent.training["grid"])
     training: dict[str, Any] = {
-        "grid": grid,
-        "train_scenes": [s.id for s in train],
+        "grid": parent.training["grid"],
+        "train_scenes": train_ids,
         "val_scenes": [s.id for s in val],
         "candidates": parent.training.get("candidates", []),
         "extended": {
@@ -199,7 +192,7 @@ def extend_ensemble(
         results,
         val,
         out_dir,
-        k=k,
+        k=grid.k,
         description=parent.description,
         training=training,
         tile=config.val_tile,

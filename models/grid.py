@@ -61,6 +61,7 @@ __all__ = [
     "expand",
     "load_grid",
     "run_grid",
+    "runs_in_parallel",
     "select_ensemble",
     "train_members",
     "trained_results",
@@ -205,7 +206,7 @@ def run_grid(
     workdir.mkdir(parents=True, exist_ok=True)
     config = grid.train_config()
     specs = expand(grid)
-    if workers == 1 or len(specs) == 1:  # read once, here: selection needs them too
+    if not runs_in_parallel(workers, len(specs)):  # read once, here: selection needs them too
         train, val = _scenes(grid, train, val)
     train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
     val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
@@ -291,6 +292,12 @@ def _scenes(
 Job = tuple[MemberSpec, TrainConfig, Start | None]
 
 
+def runs_in_parallel(workers: int, jobs: int) -> bool:
+    """Whether :func:`train_members` trains ``jobs`` members in worker processes, which read
+    data folders themselves (scenes given are copied into each), or one by one here."""
+    return workers > 1 and jobs > 1
+
+
 def train_members(
     jobs: Sequence[Job],
     workdir: Path,
@@ -305,7 +312,7 @@ def train_members(
     gets the scenes given); results in the order of ``jobs``."""
     log.info("training %d members into %s (%d at once)", len(jobs), workdir, workers)
     start = time.perf_counter()
-    if workers > 1 and len(jobs) > 1:
+    if runs_in_parallel(workers, len(jobs)):
         return _train_parallel(jobs, workdir, train, val, workers, start)
     train = read_folder(train) if isinstance(train, Path) else train
     val = read_folder(val) if isinstance(val, Path) else val

@@ -181,9 +181,8 @@ def test_extend_refuses_a_grids_work_folder_a_bad_k_and_a_bad_device_before_trai
     bad_k = tmp_path / "grid" / "bad_k.json"
     bad_k.write_text(json.dumps(raw))
     assert main([*base, "--manifest", str(bad_k), "--work", str(tmp_path / "w")]) == 2
-    assert capsys.readouterr().err == (
-        f"error: {bad_k}: training.grid.k must be a whole number of at least 1, got 'x'\n"
-    )
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad_k}: invalid training.grid: ") and "\nk\n" in err
     # a device that is none: refused here, not in a worker
     assert main([*base, "--manifest", str(grid_ensemble), "--work", str(tmp_path / "w"),
                  "--device", "abacus", "--workers", "2"]) == 2  # fmt: skip
@@ -204,3 +203,26 @@ def test_extend_runs_the_members_with_the_grids_threads(
                  "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--epochs", "1",
                  "-q"]) == 0  # fmt: skip
     assert calls and set(calls) == {1}
+
+
+def test_extend_trains_as_many_members_at_once_as_the_grid_unless_given(
+    tmp_path: Path, grid_ensemble: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.extend as extend_module
+
+    asked: list[int] = []
+
+    def record(*args: object, **_kwargs: object) -> list[object]:
+        asked.append(args[4])  # type: ignore[arg-type]
+        raise KeyboardInterrupt  # stop before training
+
+    monkeypatch.setattr(extend_module, "train_members", record)
+    raw = json.loads(grid_ensemble.read_text())
+    raw["training"]["grid"]["workers"] = 3
+    three = tmp_path / "grid" / "three.json"
+    three.write_text(json.dumps(raw))
+    for extra in ([], ["--workers", "1"]):  # stopped as by Ctrl-C: status 130
+        assert main(["extend", "--manifest", str(three), "--data", str(tmp_path / "data"),
+                     "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--epochs",
+                     "1", *extra]) == 130  # fmt: skip
+    assert asked == [3, 1]
