@@ -47,6 +47,7 @@ __all__ = [
     "newest_scene",
     "observation_count",
     "passes",
+    "per_track",
     "prepared_scene",
     "s1_collection",
     "shared_tracks",
