@@ -218,6 +218,7 @@ def _extend(args: argparse.Namespace) -> int:
             args.out,
             epochs=args.epochs,
             patience=args.patience,
+            average_last=args.average_last,
             workers=args.workers,
             device=args.device,
             threads=args.threads,
@@ -416,11 +417,18 @@ def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
     e.add_argument("--work", type=Path, required=True, help="work folder (rerunning resumes)")
     e.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
-    e.add_argument("--epochs", type=int, required=True, help="at most this many epochs more")
+    e.add_argument("--epochs", type=int, required=True, help="this many epochs more")
+    e.add_argument(
+        "--average-last",
+        type=int,
+        help="keep the mean of the weights of the last N epochs (stochastic weight averaging; "
+        "default: a third of --epochs, at least 1); 0 keeps each member's best epoch instead",
+    )
     e.add_argument(
         "--patience",
         type=int,
-        help="epochs without a better validation F1 before a member stops (default: the grid's)",
+        help="with --average-last 0: epochs without a better validation F1 before a member "
+        "stops (default: the grid's)",
     )
     e.add_argument("--workers", type=int, help="members trained at once (default: the grid's)")
     e.add_argument("--device", help="cpu, cuda, ... (default: CUDA when present)")

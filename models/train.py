@@ -8,6 +8,14 @@ A member can also start from saved weights (:class:`Start`, ``python -m models e
 epochs then count on from the epoch those weights are of, that epoch's validation F1 is the one
 to beat, and the saved weights are kept when no later epoch beats it.
 
+With ``average_last`` = N the member trains every epoch (no early stopping) and keeps the
+average of the weights of its last N epochs instead of its best epoch: stochastic weight
+averaging (Izmailov et al. 2018, "Averaging weights leads to wider optima and better
+generalization"), with the batch-normalisation statistics recomputed on one epoch of training
+crops (``torch.optim.swa_utils``). The best of a dozen noisy validation scores is partly luck
+of the draw; an average is chosen by no score. The one comparison left is with a start's
+weights, which are kept when the average scores lower on validation.
+
 Every epoch writes a resume state (``state.pt``, tensors and plain values only, read back with
 ``torch.load(weights_only=True)``); a finished member writes ``result.json`` and is skipped by a
 rerun. Deterministic for a given seed on CPU. CUDA, when present, trains in mixed precision.
@@ -21,7 +29,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
 from models.datasets import Augmentation, CropSampler, Scene, band_statistics, channels_of
@@ -66,6 +75,8 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; 1 is fastest on a busy shared machine
     # perturbations of the crops (datasets.Augmentation fields; {} for its defaults), None: off
     augment: Mapping[str, float] | None = None
+    # keep the mean of the last N epochs' weights, not the best epoch's (0: the best epoch)
+    average_last: int = 0
 
     def __post_init__(self) -> None:
         # a grid's `train:` block is read into this (from_dict names the block)
@@ -75,11 +86,19 @@ class TrainConfig:
             counts=("batch_size", "iterations", "max_epochs", "patience", "threads"),
             threshold="val_threshold",
         )
+        if not 0 <= self.average_last <= self.max_epochs:
+            raise ValueError(
+                f"average_last must lie in 0..max_epochs ({self.max_epochs}), got "
+                f"{self.average_last}"
+            )
 
     def schedule(self) -> dict[str, Any]:
         """The options that change the trained weights (not where or how fast they run);
-        ``augment`` only when set, so members trained before it existed still match."""
+        ``augment`` and ``average_last`` only when set, so members trained before they existed
+        still match."""
         out = {k: v for k, v in asdict(self).items() if k not in ("device", "threads")}
+        if not self.average_last:
+            del out["average_last"]
         augmentation = self.augmentation()
         if augmentation is None:
             del out["augment"]
@@ -136,6 +155,8 @@ class TrainResult:
     history: list[dict[str, float | None]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig.schedule() it ran with
     data: str = ""  # data_fingerprint() of the scenes it learnt from and was validated on
+    # with average_last: the epochs averaged, the average's validation F1, whether it was kept
+    averaged: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -157,6 +178,7 @@ class TrainResult:
             history=raw.get("history", []),
             config=raw.get("config", {}),
             data=raw.get("data", ""),
+            averaged=raw.get("averaged"),
         )
 
 
@@ -256,22 +278,67 @@ def train_member(
         leave=False,
         mininterval=2.0,
     )
-    while at.epoch < config.max_epochs and at.epoch - at.best_epoch < config.patience:
+    averaging = run.averaged is not None
+    while at.epoch < config.max_epochs and (
+        averaging or at.epoch - at.best_epoch < config.patience
+    ):
         loss = _train_epoch(run, config, bar)
         at.epoch += 1
         f1 = _val_f1(run, val, config)
         at.history.append({"epoch": at.epoch, "loss": loss, "val_f1": f1})
         bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{at.best_f1:.3f}")
-        if f1 > at.best_f1:
+        if run.averaged is not None:  # epochs are averaged, not chosen by their scores
+            if at.epoch > config.max_epochs - config.average_last:
+                run.averaged.update_parameters(run.member)
+        elif f1 > at.best_f1:
             at.best_f1, at.best_epoch = f1, at.epoch
             at.best_state = _copy_state(run.member)
         at.elapsed = time.perf_counter() - start
         _save_state(state_path, _resume_state(run, at, schedule))
     bar.close()
-    result = _write_result(folder, spec, recorded, run.member, at, start, data)
+    averaged = _take_average(run, at, val, config) if averaging else None
+    result = _write_result(folder, spec, recorded, run.member, at, start, data, averaged)
     state_path.unlink(missing_ok=True)
     log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, at.best_f1, at.best_epoch, at.epoch)
     return result
+
+
+def _bn_batches(run: _Run, config: TrainConfig) -> Iterator[torch.Tensor]:
+    """One epoch of training crops (``config.iterations`` batches), as the epochs draw them."""
+    for _ in range(config.iterations):
+        xb, _ = run.sampler.sample(config.batch_size)
+        yield torch.from_numpy(xb)
+
+
+def _take_average(
+    run: _Run, at: _Progress, val: Sequence[Scene], config: TrainConfig
+) -> dict[str, Any]:
+    """Put the average of the last ``config.average_last`` epochs' weights into ``run.member``
+    (batch-normalisation statistics recomputed on a fresh epoch of training crops) and into
+    ``at`` as the weights to keep, unless a start's weights score higher on validation; the
+    record of it."""
+    averaged = run.averaged
+    assert averaged is not None
+    epochs = int(averaged.n_averaged)
+    update_bn(_bn_batches(run, config), averaged, device=run.device)
+    run.member.load_state_dict(averaged.module.state_dict())
+    f1 = _val_f1(run, val, config)
+    kept = f1 > at.best_f1  # from scratch the best is -1; from a start, the start's F1
+    record = {
+        "epochs": [at.epoch - epochs + 1, at.epoch],
+        "val_f1": f1,
+        "kept": kept,
+    }
+    if kept:
+        at.best_f1, at.best_epoch = f1, at.epoch
+        at.best_state = _copy_state(run.member)
+    else:
+        log.info(
+            "%s: the average of epochs %d-%d (val F1 %.3f) scores below the start's weights "
+            "(%.3f): they are kept", run.member.spec.name, at.epoch - epochs + 1, at.epoch, f1,
+            at.best_f1,
+        )  # fmt: skip
+    return record
 
 
 def _schedule(config: TrainConfig, start_from: Start | None) -> dict[str, Any]:
@@ -329,6 +396,7 @@ class _Run:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     device: torch.device
+    averaged: AveragedModel | None = None  # the running mean of the weights (average_last)
 
     @property
     def use_amp(self) -> bool:
@@ -366,7 +434,8 @@ def _setup(
         member.parameters(), lr=spec.learning_rate, weight_decay=config.weight_decay
     )
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
-    return _Run(member, sampler, build_loss(spec.loss), optimizer, scaler, device)
+    averaged = AveragedModel(member) if config.average_last else None
+    return _Run(member, sampler, build_loss(spec.loss), optimizer, scaler, device, averaged)
 
 
 @dataclass
@@ -400,6 +469,8 @@ def _resume(
         return fresh()
     run.member.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
+    if run.averaged is not None:
+        run.averaged.load_state_dict(state["averaged"])
     at = _Progress(
         epoch=state["epoch"],
         best_f1=state["best_f1"],
@@ -428,6 +499,7 @@ def _resume_state(run: _Run, at: _Progress, schedule: str) -> dict[str, Any]:
         "sampler_rng": json.dumps(run.sampler.rng.bit_generator.state),
         "torch_rng": torch.get_rng_state(),
         "schedule": schedule,
+        **({} if run.averaged is None else {"averaged": run.averaged.state_dict()}),
     }
 
 
@@ -458,9 +530,11 @@ def _write_result(
     at: _Progress,
     start: float,
     data: str,
+    averaged: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """The best epoch's weights (``best.safetensors``) and ``result.json``, written atomically;
-    ``start`` is the ``perf_counter`` time training began at (less the time before a resume)."""
+    """The kept weights (``best.safetensors``: the best epoch's, or the average's) and
+    ``result.json``, written atomically; ``start`` is the ``perf_counter`` time training began
+    at (less the time before a resume)."""
     member.load_state_dict(at.best_state)
     member.cpu()
     weights = folder / "best.safetensors"
@@ -476,6 +550,7 @@ def _write_result(
         history=at.history,
         config=schedule,
         data=data,
+        averaged=averaged,
     )
     result_path = folder / "result.json"
     tmp = result_path.with_suffix(".json.part")

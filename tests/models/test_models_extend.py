@@ -1,7 +1,7 @@
 """``python -m models extend``: a grid ensemble's members trained on from their weights, their
-epochs counting on, the saved weights kept when no later epoch beats them, K and thresholds
-chosen again, the lineage recorded; refused without a grid's schedule or into the parent's
-folder."""
+epochs counting on, the average of the last epochs kept (or the best epoch), the saved weights
+kept when the average or no later epoch beats them, K and thresholds chosen again, the lineage
+recorded; refused without a grid's schedule or into the parent's folder."""
 
 from __future__ import annotations
 
@@ -45,13 +45,13 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
     def args(out: str) -> list[str]:
         return ["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
                 "--work", str(tmp_path / "extend"), "--out", str(tmp_path / out), "--epochs",
-                "2", "--patience", "2", "-q"]  # fmt: skip
+                "2", "--average-last", "0", "--patience", "2", "-q"]  # fmt: skip
 
     assert main(args("more")) == 0
     written = Path(capsys.readouterr().out.strip())
     new = read_manifest(written)
     record = new.training["extended"]
-    assert record["epochs"] == 2 and record["patience"] == 2
+    assert record["epochs"] == 2 and record["patience"] == 2 and record["average_last"] == 0
     assert record["parent_selection"] == parent.training["selection"]
     by_name = {m["name"]: m for m in record["members"]}
     assert set(by_name) == {m.name for m in parent.members}
@@ -61,6 +61,7 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
         assert m["from_epoch"] == entry.epochs == 1
         assert m["epochs"] == 3 and m["best_epoch"] in (1, 2, 3)
         assert m["val_f1_before"] is not None  # the start's own epoch was scored
+        assert "averaged" not in m
     for entry in new.members:
         assert entry.epochs == by_name[entry.name]["best_epoch"]
     # the parent's grid and candidates stay; the lineage names the parent and the data
@@ -226,3 +227,39 @@ def test_extend_trains_as_many_members_at_once_as_the_grid_unless_given(
                      "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--epochs",
                      "1", *extra]) == 130  # fmt: skip
     assert asked == [3, 1]
+
+
+def test_extend_averages_the_last_third_of_the_epochs_by_default(
+    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parent = read_manifest(grid_ensemble)
+    assert main(["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
+                 "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"), "--epochs", "3",
+                 "-q"]) == 0  # fmt: skip
+    new = read_manifest(Path(capsys.readouterr().out.strip()))
+    record = new.training["extended"]
+    assert record["average_last"] == 1 and record["patience"] is None
+    by_name = {m["name"]: m for m in record["members"]}
+    for entry in parent.members:
+        m = by_name[entry.name]
+        # epochs 2-4 all trained (no early stopping), the last one "averaged"
+        assert m["epochs"] == 4 and m["averaged"]["epochs"] == [4, 4]
+        # kept: trained on to epoch 4; not kept: the start's weights and epoch
+        want = (4, m["averaged"]["val_f1"]) if m["averaged"]["kept"] else (1, m["val_f1_before"])
+        assert (m["best_epoch"], m["val_f1"]) == want
+        result = json.loads((tmp_path / "w" / entry.name / "result.json").read_text())
+        assert result["config"]["average_last"] == 1
+        assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4]
+
+
+def test_extend_refuses_patience_beside_an_average_and_an_average_of_too_many_epochs(
+    tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["extend", "--manifest", str(grid_ensemble), "--data", str(tmp_path / "data"),
+            "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
+            "--epochs", "3"]  # fmt: skip
+    assert main([*base, "--patience", "2"]) == 2
+    assert "give average_last 0 to keep the best epoch" in capsys.readouterr().err
+    assert main([*base, "--average-last", "4"]) == 2
+    assert capsys.readouterr().err == "error: average_last must lie in 0..epochs (3), got 4\n"
+    assert not (tmp_path / "w").exists()

@@ -230,3 +230,93 @@ def test_choose_k_prefers_the_larger_k_on_a_tie() -> None:
     assert k == 3 and [f1 for _, f1 in scan] == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="no validation scenes"):
         choose_k([], [])
+
+
+def _states_at_validation(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, torch.Tensor]]:
+    """The member's weights at every validation (after each epoch, and of the average)."""
+    import models.train as train_module
+
+    seen: list[dict[str, torch.Tensor]] = []
+    real = train_module._val_f1
+
+    def recording(run: object, val: object, config: object) -> float:
+        seen.append({k: v.detach().clone() for k, v in run.member.state_dict().items()})  # type: ignore[attr-defined]
+        return real(run, val, config)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_module, "_val_f1", recording)
+    return seen
+
+
+def test_averaging_keeps_the_mean_of_the_last_epochs_with_batch_norm_recomputed(
+    tmp_path: Path, scene_factory: Callable[..., Scene], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import load_file
+
+    train = [scene_factory(i) for i in range(2)]
+    val = [scene_factory(10)]
+    seen = _states_at_validation(monkeypatch)
+    # patience 1 would stop a best-epoch run early; an averaging run trains every epoch
+    cfg = TrainConfig(crop=64, iterations=4, max_epochs=4, patience=1, val_tile=64,
+                      average_last=2)  # fmt: skip
+    result = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4] and result.epochs == 4
+    assert len(seen) == 5  # four epochs, then the average
+    assert result.averaged is not None
+    assert result.averaged["epochs"] == [3, 4] and result.averaged["kept"] is True
+    assert result.best_epoch == 4 and result.val_f1 == result.averaged["val_f1"]
+    assert result.config["average_last"] == 2
+    kept = load_file(str(result.weights))
+    params = {name for name, _ in Member(_spec(), [0.0, 0.0], [1.0, 1.0]).named_parameters()}
+    for name in params:  # the parameters: the mean of epochs 3 and 4, exactly as averaged
+        want = (seen[2][name] + seen[3][name]) / 2
+        torch.testing.assert_close(kept[name], want, rtol=1e-6, atol=1e-7)
+    # the batch-norm statistics are not any epoch's: recomputed over one epoch of crops
+    # (a cumulative mean of `iterations` batches), where each epoch's count grew by 4 a step
+    counts = [k for k in kept if k.endswith("num_batches_tracked")]
+    assert counts and all(int(kept[k]) == cfg.iterations for k in counts)
+    assert all(int(seen[3][k]) == 4 * cfg.iterations for k in counts)
+    means = [k for k in kept if k.endswith("running_mean")]
+    assert means and any(not torch.equal(kept[k], seen[3][k]) for k in means)
+    # the kept weights are the ones the average was scored with
+    for name, value in seen[4].items():
+        torch.testing.assert_close(kept[name], value, rtol=0, atol=0)
+
+
+def test_an_averaging_run_resumes_to_the_same_weights(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    train = [scene_factory(i) for i in range(2)]
+    val = [scene_factory(10)]
+    cfg = TrainConfig(crop=64, iterations=4, max_epochs=3, patience=5, val_tile=64,
+                      average_last=2)  # fmt: skip
+    first = train_member(_spec(), train, val, tmp_path / "a", cfg, progress=False)
+    import models.train as train_module
+
+    real = train_module._save_state
+    saved = {"n": 0}
+
+    def crash_after_two(path: Path, state: dict) -> None:  # inside the averaged window
+        real(path, state)
+        saved["n"] += 1
+        if saved["n"] == 2:
+            raise KeyboardInterrupt
+
+    train_module._save_state = crash_after_two
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_member(_spec(), train, val, tmp_path / "c", cfg, progress=False)
+    finally:
+        train_module._save_state = real
+    resumed = train_member(_spec(), train, val, tmp_path / "c", cfg, progress=False)
+    assert resumed.averaged == first.averaged
+    assert resumed.sha256 == first.sha256
+
+
+def test_average_last_is_checked_and_recorded_only_when_set() -> None:
+    with pytest.raises(ValueError, match=r"average_last must lie in 0..max_epochs \(3\), got 4"):
+        TrainConfig(max_epochs=3, average_last=4)
+    with pytest.raises(ValueError, match="got -1"):
+        TrainConfig(average_last=-1)
+    # members trained before averaging existed keep matching their recorded schedule
+    assert "average_last" not in TrainConfig().schedule()
+    assert TrainConfig(average_last=2).schedule()["average_last"] == 2
