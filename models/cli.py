@@ -417,7 +417,12 @@ def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     e.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
     e.add_argument("--work", type=Path, required=True, help="work folder (rerunning resumes)")
     e.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
-    e.add_argument("--epochs", type=int, required=True, help="this many epochs more")
+    e.add_argument(
+        "--epochs",
+        type=int,
+        required=True,
+        help="this many epochs more (with --average-last 0: at most, --patience may stop sooner)",
+    )
     e.add_argument(
         "--average-last",
         type=int,

@@ -12,7 +12,7 @@ Each member of the manifest trains on from its weights with the schedule it was 
 tiles), its epochs counting on from the one its weights are of, for ``epochs`` more, and keeps
 the mean of the weights of its last ``average_last`` epochs (a third of them by default:
 stochastic weight averaging, Izmailov et al. 2018; :mod:`models.train`), or its saved weights
-when that average scores lower on validation (:class:`models.train.Start`). With
+when that average scores no higher on validation (:class:`models.train.Start`). With
 ``average_last=0`` it keeps its best epoch instead, stopping after ``patience`` epochs without
 a better validation F1. The average is the default because the best epoch was measured to cost
 large landslides: on the randomised world the members' best epochs (of 12 more, by validation
@@ -141,7 +141,7 @@ def _averaging(epochs: int, average_last: int | None, patience: int | None) -> i
         raise ValueError(
             "patience stops a member at its best epoch, but with average_last "
             f"({average_last}) every epoch is trained and the last ones averaged; give "
-            "average_last 0 to keep the best epoch"
+            "--average-last 0 to keep the best epoch"
         )
     return average_last
 

@@ -14,7 +14,7 @@ averaging (Izmailov et al. 2018, "Averaging weights leads to wider optima and be
 generalization"), with the batch-normalisation statistics recomputed on one epoch of training
 crops (``torch.optim.swa_utils``). The best of a dozen noisy validation scores is partly luck
 of the draw; an average is chosen by no score. The one comparison left is with a start's
-weights, which are kept when the average scores lower on validation.
+weights, which are kept when the average scores no higher on validation.
 
 Every epoch writes a resume state (``state.pt``, tensors and plain values only, read back with
 ``torch.load(weights_only=True)``); a finished member writes ``result.json`` and is skipped by a
@@ -245,6 +245,11 @@ def train_member(
     """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``;
     from ``start_from``'s weights when given, its epochs counting on from that start's epoch up
     to ``config.max_epochs``."""
+    if start_from is not None and config.average_last > config.max_epochs - start_from.epoch:
+        raise ValueError(
+            f"{spec.name}: average_last ({config.average_last}) is more than the epochs trained "
+            f"from epoch {start_from.epoch} to max_epochs ({config.max_epochs})"
+        )
     folder = Path(workdir) / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     data = data_fingerprint(train, val, spec.setting)
@@ -315,7 +320,7 @@ def _take_average(
 ) -> dict[str, Any]:
     """Put the average of the last ``config.average_last`` epochs' weights into ``run.member``
     (batch-normalisation statistics recomputed on a fresh epoch of training crops) and into
-    ``at`` as the weights to keep, unless a start's weights score higher on validation; the
+    ``at`` as the weights to keep, unless a start's weights score as high on validation; the
     record of it."""
     averaged = run.averaged
     assert averaged is not None
@@ -334,9 +339,9 @@ def _take_average(
         at.best_state = _copy_state(run.member)
     else:
         log.info(
-            "%s: the average of epochs %d-%d (val F1 %.3f) scores below the start's weights "
-            "(%.3f): they are kept", run.member.spec.name, at.epoch - epochs + 1, at.epoch, f1,
-            at.best_f1,
+            "%s: the average of epochs %d-%d (val F1 %.3f) scores no higher than the start's "
+            "weights (%.3f): they are kept", run.member.spec.name, at.epoch - epochs + 1,
+            at.epoch, f1, at.best_f1,
         )  # fmt: skip
     return record
 

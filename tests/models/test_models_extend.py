@@ -118,6 +118,66 @@ def test_a_member_keeps_its_saved_weights_when_no_later_epoch_beats_them(
     assert result.config["start"] == {"sha256": entry.sha256, "epoch": 1}
 
 
+@pytest.fixture
+def better_every_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every validation after the first scores higher than the one before."""
+    calls = iter(range(100))
+
+    def rising(*_args: object, **_kwargs: object) -> Confusion:
+        n = next(calls)
+        return Confusion(tp=10 + 10 * n, fp=100 - 5 * n, fn=100 - 5 * n, tn=1000)
+
+    monkeypatch.setattr(train_module, "evaluate_member", rising)
+    yield
+
+
+def _average_from_the_start(tmp_path: Path, grid_ensemble: Path, **schedule: int) -> tuple:
+    parent = read_manifest(grid_ensemble)
+    entry = parent.members[0]
+    data = tmp_path / "data"
+    train, val = read_folder(data / "train"), read_folder(data / "val")
+    spec = load_member(entry, grid_ensemble.parent).spec
+    start = Start(grid_ensemble.parent / entry.file, entry.sha256, epoch=entry.epochs or 0)
+    config = TrainConfig(crop=64, batch_size=2, iterations=3, val_tile=64, threads=1,
+                         **schedule)  # fmt: skip
+    return entry, train_member(spec, train, val, tmp_path / "w", config, progress=False,
+                               start_from=start)  # fmt: skip
+
+
+def test_the_start_is_kept_when_the_average_scores_no_higher(
+    tmp_path: Path, grid_ensemble: Path, worse_every_epoch: None
+) -> None:
+    entry, result = _average_from_the_start(
+        tmp_path, grid_ensemble, max_epochs=4, patience=1, average_last=2
+    )
+    # every epoch trained despite patience 1 and falling scores: epochs are averaged, not chosen
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    assert result.averaged is not None
+    assert result.averaged["epochs"] == [3, 4] and result.averaged["kept"] is False
+    assert result.averaged["val_f1"] < result.history[0]["val_f1"]  # type: ignore[operator]
+    assert result.best_epoch == 1 and result.sha256 == entry.sha256  # the start's very weights
+
+
+def test_the_average_is_kept_when_it_scores_higher_than_the_start(
+    tmp_path: Path, grid_ensemble: Path, better_every_epoch: None
+) -> None:
+    entry, result = _average_from_the_start(
+        tmp_path, grid_ensemble, max_epochs=3, patience=1, average_last=2
+    )
+    assert result.averaged is not None and result.averaged["kept"] is True
+    assert result.best_epoch == 3 and result.val_f1 == result.averaged["val_f1"]
+    assert result.sha256 != entry.sha256
+
+
+def test_an_average_longer_than_the_epochs_after_the_start_is_refused(
+    tmp_path: Path, grid_ensemble: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"average_last \(3\) is more than the epochs trained "
+                       r"from epoch 1 to max_epochs \(3\)"):  # fmt: skip
+        _average_from_the_start(tmp_path, grid_ensemble, max_epochs=3, average_last=3)
+    assert not (tmp_path / "w").exists()
+
+
 def test_extend_refuses_a_manifest_without_a_grid_schedule_and_the_parents_folder(
     tmp_path: Path, grid_ensemble: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -259,7 +319,7 @@ def test_extend_refuses_patience_beside_an_average_and_an_average_of_too_many_ep
             "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
             "--epochs", "3"]  # fmt: skip
     assert main([*base, "--patience", "2"]) == 2
-    assert "give average_last 0 to keep the best epoch" in capsys.readouterr().err
+    assert "give --average-last 0 to keep the best epoch" in capsys.readouterr().err
     assert main([*base, "--average-last", "4"]) == 2
     assert capsys.readouterr().err == "error: average_last must lie in 0..epochs (3), got 4\n"
     assert not (tmp_path / "w").exists()

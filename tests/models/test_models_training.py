@@ -282,8 +282,9 @@ def test_averaging_keeps_the_mean_of_the_last_epochs_with_batch_norm_recomputed(
         torch.testing.assert_close(kept[name], value, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("crash_after", [2, 3])  # within the window; after its last epoch
 def test_an_averaging_run_resumes_to_the_same_weights(
-    tmp_path: Path, scene_factory: Callable[..., Scene]
+    tmp_path: Path, scene_factory: Callable[..., Scene], crash_after: int
 ) -> None:
     train = [scene_factory(i) for i in range(2)]
     val = [scene_factory(10)]
@@ -295,18 +296,20 @@ def test_an_averaging_run_resumes_to_the_same_weights(
     real = train_module._save_state
     saved = {"n": 0}
 
-    def crash_after_two(path: Path, state: dict) -> None:  # inside the averaged window
+    def crash(path: Path, state: dict) -> None:
         real(path, state)
         saved["n"] += 1
-        if saved["n"] == 2:
+        if saved["n"] == crash_after:
             raise KeyboardInterrupt
 
-    train_module._save_state = crash_after_two
+    train_module._save_state = crash
     try:
         with pytest.raises(KeyboardInterrupt):
             train_member(_spec(), train, val, tmp_path / "c", cfg, progress=False)
     finally:
         train_module._save_state = real
+    assert (tmp_path / "c" / _spec().name / "state.pt").exists()
+    assert not (tmp_path / "c" / _spec().name / "result.json").exists()
     resumed = train_member(_spec(), train, val, tmp_path / "c", cfg, progress=False)
     assert resumed.averaged == first.averaged
     assert resumed.sha256 == first.sha256
