@@ -15,11 +15,11 @@ stochastic weight averaging, Izmailov et al. 2018; :mod:`models.train`), or its 
 when that average scores no higher on validation (:class:`models.train.Start`). With
 ``average_last=0`` it keeps its best epoch instead, stopping after ``patience`` epochs without
 a better validation F1. The average is the default because the best epoch was measured to cost
-large landslides: on the randomised world the members' best epochs (of 12 more, by validation
-pixel F1) found 73 and 75 of the validation families' 103 landslides of 1 ha or more through
-the chain in two runs, against 82 for their starting weights, where the average of the last 4
-found 83 and 80 (at higher pixel F1 than the start in every case; docs/models.md, "More epochs
-for the chosen members"). K and the thresholds are then
+large landslides: on the randomised world the members' best epochs (of up to 12 more, by
+validation pixel F1) found 73 and 75 of the validation families' 103 landslides of 1 ha or
+more through the chain in two runs, against 82 for their starting weights, where the average
+of the last 4 found 83 and 80 (at higher pixel F1 than the start in every case;
+docs/models.md, "More epochs for the chosen members"). K and the thresholds are then
 chosen again on the validation scenes, as ``python -m models select`` does
 (:func:`models.selection.assemble_ensemble`). The new manifest records the parent's selection
 and candidates, each member's start and result, and the lineage (the parent manifest's and the
