@@ -17,10 +17,10 @@ from models.cli import main
 from models.datasets import Scene, read_folder, write_scene
 from models.grid import load_grid, run_grid
 from models.lineage import verify_lineage
-from models.manifest import load_member, read_manifest, sha256_file
+from models.manifest import MemberEntry, load_member, read_manifest, sha256_file
 from models.metrics import Confusion
 from models.testing import tiny_grid
-from models.train import Start, TrainConfig, train_member
+from models.train import Start, TrainConfig, TrainResult, train_member
 
 
 @pytest.fixture
@@ -98,19 +98,26 @@ def worse_every_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def test_a_member_keeps_its_saved_weights_when_no_later_epoch_beats_them(
-    tmp_path: Path, grid_ensemble: Path, worse_every_epoch: None
-) -> None:
+def _train_on_from_the_start(
+    tmp_path: Path, grid_ensemble: Path, **schedule: int
+) -> tuple[MemberEntry, TrainResult]:
+    """The grid's first member trained on from its weights with a tiny ``schedule``."""
     parent = read_manifest(grid_ensemble)
     entry = parent.members[0]
     data = tmp_path / "data"
     train, val = read_folder(data / "train"), read_folder(data / "val")
     spec = load_member(entry, grid_ensemble.parent).spec
     start = Start(grid_ensemble.parent / entry.file, entry.sha256, epoch=entry.epochs or 0)
-    config = TrainConfig(crop=64, batch_size=2, iterations=3, max_epochs=5, patience=2,
-                         val_tile=64, threads=1)  # fmt: skip
-    result = train_member(spec, train, val, tmp_path / "w", config, progress=False,
-                          start_from=start)  # fmt: skip
+    config = TrainConfig(crop=64, batch_size=2, iterations=3, val_tile=64, threads=1,
+                         **schedule)  # fmt: skip
+    return entry, train_member(spec, train, val, tmp_path / "w", config, progress=False,
+                               start_from=start)  # fmt: skip
+
+
+def test_a_member_keeps_its_saved_weights_when_no_later_epoch_beats_them(
+    tmp_path: Path, grid_ensemble: Path, worse_every_epoch: None
+) -> None:
+    entry, result = _train_on_from_the_start(tmp_path, grid_ensemble, max_epochs=5, patience=2)
     # epoch 1 is the saved weights' (F1 1.0 here), 2 and 3 score lower: patience 2 stops it
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert result.best_epoch == 1 and result.epochs == 3
@@ -131,23 +138,10 @@ def better_every_epoch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def _average_from_the_start(tmp_path: Path, grid_ensemble: Path, **schedule: int) -> tuple:
-    parent = read_manifest(grid_ensemble)
-    entry = parent.members[0]
-    data = tmp_path / "data"
-    train, val = read_folder(data / "train"), read_folder(data / "val")
-    spec = load_member(entry, grid_ensemble.parent).spec
-    start = Start(grid_ensemble.parent / entry.file, entry.sha256, epoch=entry.epochs or 0)
-    config = TrainConfig(crop=64, batch_size=2, iterations=3, val_tile=64, threads=1,
-                         **schedule)  # fmt: skip
-    return entry, train_member(spec, train, val, tmp_path / "w", config, progress=False,
-                               start_from=start)  # fmt: skip
-
-
 def test_the_start_is_kept_when_the_average_scores_no_higher(
     tmp_path: Path, grid_ensemble: Path, worse_every_epoch: None
 ) -> None:
-    entry, result = _average_from_the_start(
+    entry, result = _train_on_from_the_start(
         tmp_path, grid_ensemble, max_epochs=4, patience=1, average_last=2
     )
     # every epoch trained despite patience 1 and falling scores: epochs are averaged, not chosen
@@ -161,7 +155,7 @@ def test_the_start_is_kept_when_the_average_scores_no_higher(
 def test_the_average_is_kept_when_it_scores_higher_than_the_start(
     tmp_path: Path, grid_ensemble: Path, better_every_epoch: None
 ) -> None:
-    entry, result = _average_from_the_start(
+    entry, result = _train_on_from_the_start(
         tmp_path, grid_ensemble, max_epochs=3, patience=1, average_last=2
     )
     assert result.averaged is not None and result.averaged["kept"] is True
@@ -174,7 +168,7 @@ def test_an_average_longer_than_the_epochs_after_the_start_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"average_last \(3\) is more than the epochs trained "
                        r"from epoch 1 to max_epochs \(3\)"):  # fmt: skip
-        _average_from_the_start(tmp_path, grid_ensemble, max_epochs=3, average_last=3)
+        _train_on_from_the_start(tmp_path, grid_ensemble, max_epochs=3, average_last=3)
     assert not (tmp_path / "w").exists()
 
 
