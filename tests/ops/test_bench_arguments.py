@@ -97,3 +97,33 @@ def test_check_stack_refuses_a_size_under_one_tile(
         bench.main()
     assert refused.value.code == 2
     assert "--size 0: at least 256 (one tile of the stack)" in capsys.readouterr().err
+
+
+def test_fresh_regions_refuses_a_work_folder_of_other_draws_before_simulating(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Draws 1-3 have been read; a --work holding their scenes would score them with the
+    untouched draws asked for, and mix what nobody looked at with what was read."""
+    work = tmp_path / "work"
+    for folder, suffix in (("input", "_input.tif"), ("label", "_label.tif")):
+        (work / "storm" / folder).mkdir(parents=True)
+        for sid in ("test-x1-1012-0000_20240518", "test-x4-1042-0000_20240518"):
+            (work / "storm" / folder / f"{sid}{suffix}").write_bytes(b"")
+    bench = _bench("bench_fresh_regions", monkeypatch, "--work", str(work), "--first-draw", "4")
+    with pytest.raises(SystemExit) as refused:
+        bench.main()
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds scenes of other draws than 4-6 (test-x1-1012-0000_20240518)" in err
+    assert not (work / "archive").exists()  # nothing simulated
+    # the draws' own scenes are no objection; draw 10 is not draw 1's ("test-x1-" prefix)
+    assert bench.other_draws(work, 1, 4) == []
+    assert bench.other_draws(work, 10, 1) == [
+        "test-x1-1012-0000_20240518",
+        "test-x4-1042-0000_20240518",
+    ]
+    bench = _bench("bench_fresh_regions", monkeypatch, "--first-draw", "0")
+    with pytest.raises(SystemExit) as refused:
+        bench.main()
+    assert refused.value.code == 2
+    assert "--first-draw 0: draws are numbered from 1" in capsys.readouterr().err
