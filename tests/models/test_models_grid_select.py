@@ -197,3 +197,26 @@ def test_validation_scenes_without_a_landslide_are_refused_before_training(
         "are chosen by the F1 on them, which is 0 for every choice"
     )
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_grid_with_average_last_trains_every_epoch_and_keeps_the_average(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    """`train: {average_last: N}` in a grid: each member from scratch trains all its epochs
+    (patience 1 would stop a best-epoch run) and keeps the mean of its last N."""
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    raw = tiny_grid("train", "val")
+    raw["train"] = {**raw["train"], "max_epochs": 3, "patience": 1, "average_last": 2}
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(raw))
+    manifest = read_manifest(run_grid(load_grid(grid_file), tmp_path / "work", tmp_path / "ens",
+                                      progress=False))  # fmt: skip
+    for entry in manifest.members:
+        result = json.loads((tmp_path / "work" / entry.name / "result.json").read_text())
+        assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+        # from scratch the average has no start to lose to: always kept, as epoch 3
+        assert result["averaged"]["epochs"] == [2, 3] and result["averaged"]["kept"] is True
+        assert result["best_epoch"] == 3 and result["config"]["average_last"] == 2
+        assert entry.epochs == 3
