@@ -187,9 +187,7 @@ def extend_ensemble(
         threads=config.threads if threads is None else threads,
     )
     resolve_device(config.device)  # a device this machine lacks: refused here, not in a worker
-    if patience is not None:
-        if patience < 1:
-            raise ValueError(f"patience must be at least 1, got {patience}")
+    if patience is not None:  # TrainConfig refuses one below 1
         config = dataclasses.replace(config, patience=patience)
     train_ids = scene_ids(data / "train")  # a folder without scenes refused here
     val = read_folder(data / "val")  # selection reads it after training too

@@ -283,9 +283,8 @@ def train_member(
         leave=False,
         mininterval=2.0,
     )
-    averaging = run.averaged is not None
     while at.epoch < config.max_epochs and (
-        averaging or at.epoch - at.best_epoch < config.patience
+        run.averaged is not None or at.epoch - at.best_epoch < config.patience
     ):
         loss = _train_epoch(run, config, bar)
         at.epoch += 1
@@ -301,7 +300,7 @@ def train_member(
         at.elapsed = time.perf_counter() - start
         _save_state(state_path, _resume_state(run, at, schedule))
     bar.close()
-    averaged = _take_average(run, at, val, config) if averaging else None
+    averaged = None if run.averaged is None else _take_average(run, run.averaged, at, val, config)
     result = _write_result(folder, spec, recorded, run.member, at, start, data, averaged)
     state_path.unlink(missing_ok=True)
     log.info("%s: val F1 %.3f at epoch %d of %d", spec.name, at.best_f1, at.best_epoch, at.epoch)
@@ -316,14 +315,12 @@ def _bn_batches(run: _Run, config: TrainConfig) -> Iterator[torch.Tensor]:
 
 
 def _take_average(
-    run: _Run, at: _Progress, val: Sequence[Scene], config: TrainConfig
+    run: _Run, averaged: AveragedModel, at: _Progress, val: Sequence[Scene], config: TrainConfig
 ) -> dict[str, Any]:
-    """Put the average of the last ``config.average_last`` epochs' weights into ``run.member``
-    (batch-normalisation statistics recomputed on a fresh epoch of training crops) and into
-    ``at`` as the weights to keep, unless a start's weights score as high on validation; the
-    record of it."""
-    averaged = run.averaged
-    assert averaged is not None
+    """Put ``averaged`` (the mean of the last ``config.average_last`` epochs' weights) into
+    ``run.member``, its batch-normalisation statistics recomputed on a fresh epoch of training
+    crops, and into ``at`` as the weights to keep, unless a start's weights score as high on
+    validation; the record of it."""
     epochs = int(averaged.n_averaged)
     update_bn(_bn_batches(run, config), averaged, device=run.device)
     run.member.load_state_dict(averaged.module.state_dict())

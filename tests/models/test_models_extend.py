@@ -316,4 +316,7 @@ def test_extend_refuses_patience_beside_an_average_and_an_average_of_too_many_ep
     assert "give --average-last 0 to keep the best epoch" in capsys.readouterr().err
     assert main([*base, "--average-last", "4"]) == 2
     assert capsys.readouterr().err == "error: average_last must lie in 0..epochs (3), got 4\n"
+    # the schedule's own check of patience (TrainConfig), not a second copy of it in extend
+    assert main([*base, "--average-last", "0", "--patience", "0"]) == 2
+    assert capsys.readouterr().err == "error: patience must be at least 1, got 0\n"
     assert not (tmp_path / "w").exists()
