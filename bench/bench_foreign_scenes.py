@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -43,13 +44,17 @@ from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 SIZES = ("<0.1 ha", "0.1-0.5 ha", "0.5-1 ha", ">=1 ha")
 
 
-def _run(*args: str) -> None:
-    subprocess.run([sys.executable, *args], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+def _run(*args: str, show: bool = False) -> None:
+    out = None if show else subprocess.DEVNULL
+    subprocess.run([sys.executable, *args], check=True, cwd=ROOT, stdout=out)
 
 
-def chain(work: Path, name: str, manifest: Path, baseline: bool) -> dict[str, Any]:
+def chain(work: Path, name: str, manifest: Path, baseline: bool, tag: str = "") -> dict[str, Any]:
     """``detect --stack`` and ``evaluate --chain`` on the set ``name``; the chain report."""
-    out = work / "runs" / f"{'baseline' if baseline else 'ensemble'}-{name}"
+    who = "baseline" if baseline else "ensemble"
+    out = (
+        work / "runs" / f"{who}-{name}{'-' + tag.replace(' ', '_').replace(',', '') if tag else ''}"
+    )
     data = str(work / "scenes" / name)
     extra = ["--baseline", str(work / "scenes" / "val")] if baseline else []
     _run("-m", "monitor", "detect", "--stack", data, "--out", str(out), "-q",
@@ -86,16 +91,33 @@ def main() -> int:
     parser.add_argument("--val", type=int, default=8, help="scenes to fit the baseline on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="ensemble")
+    parser.add_argument(
+        "--adapt",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also adapt the ensemble to this generator as 'Train on your own inventory' says "
+        "(docs/models.md): N labelled scenes more (other seeds) and the --val scenes as the "
+        "dataset, the filter refitted on a copy, the members fine-tuned from it; both scored",
+    )
     args = parser.parse_args()
     for name in ("storm", "quiet", "val"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} {getattr(args, name)}: at least 1")
+    if args.adapt < 0:
+        parser.error(f"--adapt {args.adapt}: 0 (no adaptation) or more scenes")
     if not args.manifest.is_file():
         parser.error(f"--manifest {args.manifest}: no such file")
     started = time.perf_counter()
     scenes = args.work / "scenes"
     record = scenes / "drawn.json"
-    wanted = {"storm": args.storm, "quiet": args.quiet, "val": args.val, "seed": args.seed}
+    wanted = {
+        "storm": args.storm,
+        "quiet": args.quiet,
+        "val": args.val,
+        "seed": args.seed,
+        "train": args.adapt,
+    }
     if record.is_file():
         drawn = json.loads(record.read_text())
         if drawn["wanted"] != wanted:
@@ -108,6 +130,14 @@ def main() -> int:
             "wanted": wanted,
             "sets": write_foreign(scenes, args.storm, args.quiet, args.seed, args.val),
         }
+        if args.adapt:
+            # the adaptation's dataset: train/ of its own, val/ the baseline's scenes; the
+            # scored sets stay out of it (and out of the fine-tuned manifest's dataset hash)
+            labelled = args.work / "labelled"
+            drawn["sets"] |= write_foreign(
+                labelled, 0, 0, args.seed, n_train=args.adapt, n_calibration=args.val
+            )
+            (labelled / "val").symlink_to(scenes / "val", target_is_directory=True)
         record.write_text(json.dumps(drawn, indent=1) + "\n")
     print(f"scenes of the second generator ({time.perf_counter() - started:.0f} s):")
     for name, what in drawn["sets"].items():
@@ -124,14 +154,59 @@ def main() -> int:
         print(f"| {setting} | {ens['precision']:.3f} | {ens['recall']:.3f} | {ens['f1']:.3f} | "
               f"{_figure(base.get('f1'), '.3f')} |")  # fmt: skip
 
-    print("\nthe chain (detect --stack, evaluate --chain):")
+    manifests = [("shipped", args.manifest)]
+    if args.adapt:
+        manifests += adapt(args.work, args.manifest)
+    for label, manifest in manifests:
+        print_chain(args.work, label, manifest)
+    print(f"({time.perf_counter() - started:.0f} s in all; OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')})")  # fmt: skip
+    return 0
+
+
+def adapt(work: Path, manifest: Path) -> list[tuple[str, Path]]:
+    """The steps of docs/models.md "Train on your own inventory" on ``work/labelled`` (its
+    ``train`` and ``val``): the object filter refitted on a copy of ``manifest``'s folder, then
+    the members fine-tuned from that copy (the order the refit asks for), then the fine-tuned
+    chain's cut set at the shipped chain's recall on the ``calibration`` scenes, which neither
+    step saw (``monitor.ops.operating_point``, step 7 of "Improve the model from your
+    reviews"); their manifests, labelled."""
+    labelled = work / "labelled"
+    refit = work / "adapt" / "refit"
+    tuned = work / "adapt" / "tuned"
+    operating = work / "adapt" / "tuned-at-shipped-recall"
+    if not (refit / "manifest.json").is_file():
+        shutil.rmtree(refit, ignore_errors=True)
+        shutil.copytree(manifest.parent, refit)
+        _run("-m", "monitor.ops.filter_refit", "--manifest", str(refit / "manifest.json"),
+             "--data", str(labelled))  # fmt: skip
+    if not (tuned / "manifest.json").is_file():
+        shutil.rmtree(tuned, ignore_errors=True)
+        _run("-m", "models", "finetune", "--manifest", str(refit / "manifest.json"),
+             "--data", str(labelled), "--out", str(tuned))  # fmt: skip
+    if not (operating / "manifest.json").is_file():
+        shutil.rmtree(operating, ignore_errors=True)
+        shutil.copytree(tuned, operating)
+        _run("-m", "monitor.ops.operating_point", "--manifest", str(operating / "manifest.json"),
+             "--reference", str(manifest), "--data", str(labelled / "calibration"),
+             "--write", show=True)  # fmt: skip
+    return [
+        ("filter refitted", refit / "manifest.json"),
+        ("filter refitted, members fine-tuned", tuned / "manifest.json"),
+        ("the same at the shipped recall", operating / "manifest.json"),
+    ]
+
+
+def print_chain(work: Path, label: str, manifest: Path) -> None:
+    """The chain's table for one manifest (the baseline's rows with the shipped one only)."""
+    print(f"\nthe chain (detect --stack, evaluate --chain), {label}: {manifest}")
     print("| scenes | chain | recall < 0.1 ha | 0.1–0.5 ha | 0.5–1 ha | ≥ 1 ha | false objects "
           "/ 100 km² | ≥ 0.5 ha | pixel F1 |")  # fmt: skip
     print("| --- " * 9 + "|")
-    for baseline in (False, True):
+    for baseline in (False, True) if label == "shipped" else (False,):
         who = "threshold baseline" if baseline else "ensemble"
         for name in ("storm", "quiet"):
-            rep = chain(args.work, name, args.manifest, baseline)
+            rep = chain(work, name, manifest, baseline, "" if label == "shipped" else label)
             for label, key in (("no filter", "without_filter"), ("+ filter", "with_filter")):
                 block = rep[key]
                 cells = [_recall(block, s) for s in SIZES] if name == "storm" else ["–"] * 4
@@ -142,9 +217,6 @@ def main() -> int:
                     f"{_figure(block['false_large_per_100km2'], '.1f')} | "
                     f"{_figure(block['pixel_f1'], '.2f') if name == 'storm' else '–'} |"
                 )
-    print(f"({time.perf_counter() - started:.0f} s in all; OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS', 'unset')})")  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":

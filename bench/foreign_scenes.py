@@ -31,6 +31,9 @@ real imagery (docs/models.md, "Scenes of a second generator").
 ``write_foreign(out, n_storm, n_quiet, seed)`` writes ``out/storm`` (scenes with landslides and
 look-alikes) and ``out/quiet`` (look-alikes only, no landslide): each a Ganerød-layout folder
 (``input/<id>_input.tif``, ``label/<id>_label.tif``), in UTM zone 33N at 10 m.
+``bench/bench_foreign_scenes.py`` scores the chain on them; alone, this script writes them:
+
+    python bench/foreign_scenes.py --out runs/foreign-scenes --storm 24 --quiet 12 --seed 1
 """
 
 from __future__ import annotations
@@ -48,11 +51,24 @@ from scipy import ndimage
 from models.datasets import Scene, provenance_path, write_scene
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M
 
-__all__ = ["SIZE", "ForeignScene", "draw_scene", "write_foreign"]
+__all__ = ["KINDS", "SIZE", "ForeignScene", "draw_scene", "write_foreign"]
 
 SIZE = 320  # pixels a side: 3.2 km at 10 m
 LOOKS = 4.4  # equivalent number of looks of one IW GRD scene
 _CRS = CRS.from_epsg(32633)
+# what changes a pixel: nothing, a landslide, or one of the look-alikes
+KINDS: tuple[str, ...] = (
+    "none",
+    "landslide",
+    "clearcut",
+    "harvest",
+    "burn",
+    "road",
+    "snow",
+    "cloud_edge",
+    "gravel",
+    "drawdown",
+)
 
 # ESA WorldCover codes (models.worldcover holds the legend)
 _TREE, _SHRUB, _GRASS, _CROP, _BARE, _SNOW, _WATER = 10, 20, 30, 40, 60, 70, 80
@@ -88,6 +104,7 @@ class ForeignScene:
     label: np.ndarray  # (H, W) uint8
     slides: int  # landslides drawn
     lookalikes: dict[str, int]  # look-alike kind -> objects drawn
+    kinds: np.ndarray  # (H, W) uint8: the KINDS index of what changed each pixel, 0 nothing
     transform: Affine
 
 
@@ -311,11 +328,13 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
     gain_vh = np.zeros((n, n))
     new_cover = cover.copy()
     label = np.zeros((n, n), np.uint8)
+    kinds = np.zeros((n, n), np.uint8)  # KINDS index of what changed each pixel (0: nothing)
     noise = _smooth_noise(rng, 1.5, (n, n))
     drawn: dict[str, int] = {}
 
-    def mark(kind: str) -> None:
+    def mark(kind: str, where: np.ndarray) -> None:
         drawn[kind] = drawn.get(kind, 0) + 1
+        kinds[where & (label == 0)] = KINDS.index(kind)
 
     slides = 0
     if with_slides:
@@ -342,6 +361,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             if body.sum() < 4:
                 continue
             label[body] = 1
+            kinds[body] = KINDS.index("landslide")
             slides += 1
             # a share partly revegetated, or a shallow slide that left roots and grass
             bare_ndvi = rng.uniform(0.05, 0.25) if rng.random() < 0.75 else rng.uniform(0.3, 0.5)
@@ -358,8 +378,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
         del canopy_post
 
     # look-alikes, a few kinds a scene
-    kinds = ["clearcut", "harvest", "burn", "road", "snow", "cloud_edge", "gravel", "drawdown"]
-    chosen = rng.choice(kinds, size=int(rng.integers(3, 7)), replace=False)
+    chosen = rng.choice(KINDS[2:], size=int(rng.integers(3, 7)), replace=False)
     for kind in chosen:
         if kind == "clearcut" and (cover == _TREE).any():
             for _ in range(int(rng.integers(1, 8))):
@@ -374,7 +393,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
                 )
                 gain_vh[rect] = rng.uniform(-4.0, -1.5)
                 gain_vv[rect] = rng.uniform(-1.5, 0.5)
-                mark(kind)
+                mark(kind, rect)
         elif kind == "harvest" and (cover == _CROP).sum() > 200:
             crop = cover == _CROP
             size = int(rng.integers(12, 30))
@@ -389,7 +408,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
                     )
                     gain_vv[sel] = rng.uniform(-2.0, 2.0)
                     gain_vh[sel] = rng.uniform(-3.0, 0.0)
-                    mark(kind)
+                    mark(kind, sel)
         elif kind == "burn":
             veg = np.isin(cover, (_TREE, _SHRUB, _GRASS))
             if not veg.any():
@@ -401,6 +420,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             gain_vh[sel] = rng.uniform(-3.0, -0.5)
             gain_vv[sel] = rng.uniform(-1.5, 1.0)
             drawn[kind] = drawn.get(kind, 0) + count
+            kinds[sel & (label == 0)] = KINDS.index(kind)
         elif kind == "road":
             # a new forest road along a contour: 1-2 pixels wide, hundreds of metres long
             level = float(np.quantile(smooth_dem, rng.uniform(0.3, 0.8)))
@@ -413,7 +433,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             ndvi_post[sel] = rng.uniform(0.1, 0.3)
             gain_vv[sel] = rng.uniform(-1.0, 2.0)
             gain_vh[sel] = rng.uniform(-3.0, -0.5)
-            mark(kind)
+            mark(kind, sel)
         elif kind == "snow" and float(dem.max()) > 1800.0:
             # an early snowfall on high ground above a line, patchy: NDVI near 0, wet snow
             # darkens the C band
@@ -424,13 +444,13 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             wet = rng.random() < 0.5
             gain_vv[sel] += rng.uniform(-4.0, -2.0) if wet else rng.uniform(-0.5, 0.5)
             gain_vh[sel] += rng.uniform(-4.0, -2.0) if wet else rng.uniform(-0.5, 0.5)
-            mark(kind)
+            mark(kind, sel)
         elif kind == "cloud_edge":
             # haze and thin cloud the mask missed: a smooth drop in NDVI, no radar change
             haze = _smooth_noise(rng, rng.uniform(6, 20), (n, n))
             sel = haze > np.quantile(haze, 1 - rng.uniform(0.01, 0.06))
             ndvi_post[sel] -= rng.uniform(0.15, 0.4) * np.clip(haze[sel] - haze[sel].min(), 0, 1)
-            mark(kind)
+            mark(kind, sel)
         elif kind == "gravel":
             # a braided river's bars reworked: along the valley floor, vegetated bars stripped
             acc = ndimage.gaussian_filter(dem, 8)
@@ -441,7 +461,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             ndvi_post[bars] = rng.uniform(0.08, 0.25)
             gain_vv[bars] = rng.uniform(-1.0, 2.5)
             gain_vh[bars] = rng.uniform(-2.5, 0.5)
-            mark(kind)
+            mark(kind, bars)
         elif kind == "drawdown" and lake.sum() > 100:
             inner = ndimage.binary_erosion(lake, iterations=int(rng.integers(2, 6)))
             shore = lake & ~inner
@@ -449,7 +469,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             gain_vv[shore] = rng.uniform(5.0, 9.0)  # smooth water to wet mud
             gain_vh[shore] = rng.uniform(5.0, 8.0)
             new_cover[shore] = _BARE
-            mark(kind)
+            mark(kind, shore)
 
     # radar: one pass, the window's scene counts, moisture on open ground after the storm
     lia, layover, shadow, theta = _radar_geometry(rng, gx, gy)
@@ -507,20 +527,29 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
     y0 = 5200000.0 + 10000.0 * (seed // 50 % 50)
     transform = Affine(PIXEL_SIZE_M, 0.0, x0, 0.0, -PIXEL_SIZE_M, y0)
     del relief, tree_line, theta, new_cover
-    return ForeignScene(scene_id, image, label, slides, drawn, transform)
+    return ForeignScene(scene_id, image, label, slides, drawn, kinds, transform)
 
 
 def write_foreign(
-    out: Path, n_storm: int, n_quiet: int, seed: int = 0, n_val: int = 0
+    out: Path,
+    n_storm: int,
+    n_quiet: int,
+    seed: int = 0,
+    n_val: int = 0,
+    n_train: int = 0,
+    n_calibration: int = 0,
 ) -> dict[str, dict[str, object]]:
     """Write ``n_storm`` scenes with landslides to ``out/storm``, ``n_quiet`` look-alike-only
-    scenes to ``out/quiet`` and ``n_val`` more scenes with landslides (other seeds) to
-    ``out/val``; returns what was drawn, by set."""
+    scenes to ``out/quiet``, and ``n_val``, ``n_train`` and ``n_calibration`` more scenes with
+    landslides (other seeds) to ``out/val``, ``out/train`` and ``out/calibration``; returns
+    what was drawn, by set."""
     summary: dict[str, dict[str, object]] = {}
     for name, count, slides, offset in (
         ("storm", n_storm, True, 0),
         ("quiet", n_quiet, False, 10_000),
         ("val", n_val, True, 20_000),
+        ("train", n_train, True, 30_000),
+        ("calibration", n_calibration, True, 40_000),
     ):
         if count == 0:
             continue
@@ -544,3 +573,29 @@ def write_foreign(
                 drawn[str(kind)] = drawn.get(str(kind), 0) + m
         summary[name] = {"scenes": count, "slides": total, "lookalikes": drawn}
     return summary
+
+
+def main() -> int:
+    """Write the scenes alone, to score other models or chains on them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write scenes of the second generator")
+    parser.add_argument("--out", type=Path, required=True, help="a folder of its own")
+    parser.add_argument("--storm", type=int, default=24, help="scenes with landslides")
+    parser.add_argument("--quiet", type=int, default=12, help="look-alike-only scenes")
+    parser.add_argument("--val", type=int, default=0, help="more scenes with landslides")
+    parser.add_argument("--train", type=int, default=0, help="more scenes with landslides")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    counts = (args.storm, args.quiet, args.val, args.train)
+    if min(counts) < 0 or max(counts) == 0:
+        parser.error("--storm, --quiet, --val, --train: counts of 0 or more, not all 0")
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"--out {args.out}: not empty; give a folder of its own")
+    drawn = write_foreign(args.out, args.storm, args.quiet, args.seed, args.val, args.train)
+    print(json.dumps(drawn, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -49,6 +49,8 @@ def test_landslides_are_bare_scars_on_slopes_and_quiet_scenes_have_none(
         # slides touching each other merge into one object; none is lost
         assert 1 <= objects <= scene.slides
         on = scene.label == 1
+        # what changed each pixel: the label's landslides and nothing else are kind 1
+        np.testing.assert_array_equal(scene.kinds == foreign.KINDS.index("landslide"), on)
         assert 0.001 < on.mean() < 0.05  # a few per cent of the scene at most
         # heads start on 24-55° and the body runs out below: the median is steep ground
         assert np.median(scene.image[slope][on]) > 15.0
@@ -96,3 +98,18 @@ def test_the_bench_refuses_a_work_folder_drawn_otherwise(
         bench.main()
     assert refused.value.code == 2
     assert "drawn with" in capsys.readouterr().err
+
+
+def test_the_generator_alone_refuses_a_folder_that_holds_files(
+    foreign: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.setattr(sys, "argv", ["foreign_scenes", "--out", str(tmp_path), "--storm", "1"])
+    with pytest.raises(SystemExit) as refused:
+        foreign.main()
+    assert refused.value.code == 2
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
