@@ -51,7 +51,7 @@ from scipy import ndimage
 from models.datasets import Scene, provenance_path, write_scene
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M
 
-__all__ = ["KINDS", "SIZE", "ForeignScene", "draw_scene", "write_foreign"]
+__all__ = ["KINDS", "SIZE", "ForeignScene", "draw_scene", "radar_geometry", "write_foreign"]
 
 SIZE = 320  # pixels a side: 3.2 km at 10 m
 LOOKS = 4.4  # equivalent number of looks of one IW GRD scene
@@ -136,7 +136,7 @@ def _terrain(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     tilt = rng.uniform(-0.3, 0.3, 2)
     z = z + tilt[0] * yy / n + tilt[1] * xx / n
     z = (z - z.min()) / (z.max() - z.min())
-    # the ridges' cusps softened over ~50 m, then metre-scale roughness
+    # the cusps of |sin| (valley floors) softened over ~50 m, then metre-scale roughness
     z = ndimage.gaussian_filter(z, 2.5)
     base = float(rng.uniform(100.0, 1800.0))
     rough = 4.0 * _smooth_noise(rng, 6, (n, n)) + 1.0 * _smooth_noise(rng, 1.5, (n, n))
@@ -261,30 +261,44 @@ def _rotated_rect(
     return (np.abs(u) < length / 2) & (np.abs(v) < width / 2)
 
 
-def _radar_geometry(
-    rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Local incidence angle (degrees), layover and shadow (bool) for one orbit pass's look
-    direction and a drawn incidence angle; the incidence angle."""
-    theta = math.radians(rng.uniform(31.0, 45.0))
-    ascending = rng.random() < 0.5
-    # ground-range unit vector from the sensor towards the ground (east for ascending,
-    # which looks right, to the east; west for descending), a few degrees off the parallel
-    az = math.radians(rng.uniform(-12, 12))
-    east = math.cos(az) * (1.0 if ascending else -1.0)
-    south = math.sin(az)
-    # surface normal (-dz/dx, -dz/dy_north, 1) with gy per pixel southwards: dz/dnorth = -gy
+def radar_geometry(
+    gx: np.ndarray, gy: np.ndarray, theta_deg: float, east: float, south: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local incidence angle (degrees), layover and shadow (bool) of ground whose slope is
+    ``gx`` (dz/dx, eastwards) and ``gy`` (dz per metre down the rows, southwards), seen at the
+    incidence angle ``theta_deg`` looking along the horizontal unit vector (``east``,
+    ``south``) from the sensor towards the ground."""
+    theta = math.radians(theta_deg)
+    # surface normal (-dz/dx, -dz/dnorth, 1), with dz/dnorth = -gy
     nx, ny_north, nz = -gx, gy, np.ones_like(gx)
     norm = np.sqrt(nx**2 + ny_north**2 + nz**2)
     # unit vector from the ground to the sensor: up, and against the look direction
     lx, ly_north, lz = -math.sin(theta) * east, math.sin(theta) * south, math.cos(theta)
     cos_lia = (nx * lx + ny_north * ly_north + nz * lz) / norm
     lia = np.degrees(np.arccos(np.clip(cos_lia, -1.0, 1.0)))
-    # slope along the range direction, positive where the ground rises away from the sensor
-    range_slope = np.degrees(np.arctan(gx * east - gy * south))
-    layover = -range_slope > math.degrees(theta)
-    shadow = range_slope > 90.0 - math.degrees(theta)
-    return lia, layover, shadow, math.degrees(theta)
+    # slope along the look direction: positive where the ground rises away from the sensor,
+    # a slope that faces it; steeper than the incidence angle it folds over (layover), a slope
+    # facing away steeper than the grazing angle is hidden (shadow)
+    facing = np.degrees(np.arctan(gx * east + gy * south))
+    layover = facing > theta_deg
+    shadow = -facing > 90.0 - theta_deg
+    return lia, layover, shadow
+
+
+def _radar_geometry(
+    rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """:func:`radar_geometry` for one orbit pass's look direction and a drawn incidence angle;
+    the incidence angle."""
+    theta = rng.uniform(31.0, 45.0)
+    ascending = rng.random() < 0.5
+    # the look direction: east for ascending (right-looking from a northbound track), west for
+    # descending, a few degrees off the parallel
+    az = math.radians(rng.uniform(-12, 12))
+    east = math.cos(az) * (1.0 if ascending else -1.0)
+    south = math.sin(az)
+    lia, layover, shadow = radar_geometry(gx, gy, theta, east, south)
+    return lia, layover, shadow, theta
 
 
 def _speckled_db(
@@ -377,7 +391,9 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
         canopy_post = canopy  # the layout's canopy height is the pre-event one
         del canopy_post
 
-    # look-alikes, a few kinds a scene
+    # look-alikes, a few kinds a scene: those of the ground (clear-cuts, harvest, burns, roads,
+    # gravel bars) beside the landslides, never over them (a label says what changed there);
+    # fresh snow and haze over everything, landslides included, as the sky does
     chosen = rng.choice(KINDS[2:], size=int(rng.integers(3, 7)), replace=False)
     for kind in chosen:
         if kind == "clearcut" and (cover == _TREE).any():
@@ -385,7 +401,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
                 trees = np.argwhere(cover == _TREE)
                 r, c = trees[rng.integers(len(trees))]
                 rect = _rotated_rect(rng, (r, c), rng.uniform(8, 35), rng.uniform(6, 25))
-                rect &= cover == _TREE
+                rect &= (cover == _TREE) & (label == 0)
                 if rect.sum() < 10:
                     continue
                 ndvi_post[rect] = rng.uniform(0.25, 0.45) + 0.04 * rng.standard_normal(
@@ -402,7 +418,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             )
             for f in np.unique(fields[crop]):
                 if rng.random() < 0.4:
-                    sel = crop & (fields == f)
+                    sel = crop & (fields == f) & (label == 0)
                     ndvi_post[sel] = rng.uniform(0.15, 0.35) + 0.03 * rng.standard_normal(
                         int(sel.sum())
                     )
@@ -414,7 +430,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             if not veg.any():
                 continue
             blob = _smooth_noise(rng, rng.uniform(4, 10), (n, n))
-            sel = (blob > np.quantile(blob, 1 - rng.uniform(0.003, 0.03))) & veg
+            sel = (blob > np.quantile(blob, 1 - rng.uniform(0.003, 0.03))) & veg & (label == 0)
             count = int(ndimage.label(sel)[1])
             ndvi_post[sel] = rng.uniform(0.08, 0.3) + 0.05 * rng.standard_normal(int(sel.sum()))
             gain_vh[sel] = rng.uniform(-3.0, -0.5)
@@ -427,7 +443,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             band = np.abs(smooth_dem - level) < rng.uniform(1.5, 4.0)
             centre = (float(rng.uniform(60, n - 60)), float(rng.uniform(60, n - 60)))
             window = _rotated_rect(rng, centre, rng.uniform(60, 200), 400)
-            sel = band & window & (cover != _WATER)
+            sel = band & window & (cover != _WATER) & (label == 0)
             if sel.sum() < 10:
                 continue
             ndvi_post[sel] = rng.uniform(0.1, 0.3)
@@ -455,7 +471,7 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             # a braided river's bars reworked: along the valley floor, vegetated bars stripped
             acc = ndimage.gaussian_filter(dem, 8)
             floor = (acc < np.quantile(acc, 0.04)) & (slope < 10)
-            bars = floor & (_smooth_noise(rng, 2, (n, n)) > 0.6) & (cover != _WATER)
+            bars = floor & (_smooth_noise(rng, 2, (n, n)) > 0.6) & (cover != _WATER) & (label == 0)
             if bars.sum() < 10:
                 continue
             ndvi_post[bars] = rng.uniform(0.08, 0.25)
