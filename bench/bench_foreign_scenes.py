@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from foreign_scenes import write_foreign  # noqa: E402
+from foreign_scenes import false_objects_by_kind, write_foreign  # noqa: E402
 
 from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from models.manifest import sha256_file  # noqa: E402
@@ -237,10 +237,13 @@ def print_chain(work: Path, label: str, manifest: Path) -> None:
     print("| scenes | chain | recall < 0.1 ha | 0.1–0.5 ha | 0.5–1 ha | ≥ 1 ha | false objects "
           "/ 100 km² | ≥ 0.5 ha | pixel F1 |")  # fmt: skip
     print("| --- " * 9 + "|")
+    kinds: dict[str, dict[str, int]] = {}
     for baseline in (False, True) if label == "shipped" else (False,):
         who = "threshold baseline" if baseline else "ensemble"
         for name in ("storm", "quiet"):
             rep = chain(work, name, manifest, baseline, "" if label == "shipped" else label)
+            if not baseline:
+                kinds[name] = false_objects_by_kind(Path(rep["detections"]), work / "scenes" / name)
             for which, key in (("no filter", "without_filter"), ("+ filter", "with_filter")):
                 block = rep[key]
                 cells = [_recall(block, s) for s in SIZES] if name == "storm" else ["–"] * 4
@@ -251,6 +254,9 @@ def print_chain(work: Path, label: str, manifest: Path) -> None:
                     f"{_figure(block['false_large_per_100km2'], '.1f')} | "
                     f"{_figure(block['pixel_f1'], '.2f') if name == 'storm' else '–'} |"
                 )
+    for name, counts in kinds.items():
+        print(f"  the ensemble's false objects with its filter, {name} scenes, by what the "
+              f"generator drew under them: {counts}")  # fmt: skip
 
 
 if __name__ == "__main__":

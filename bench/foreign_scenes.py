@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from scipy import ndimage
@@ -51,7 +52,17 @@ from scipy import ndimage
 from models.datasets import Scene, provenance_path, write_scene
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M
 
-__all__ = ["KINDS", "SIZE", "ForeignScene", "draw_scene", "radar_geometry", "write_foreign"]
+__all__ = [
+    "KINDS",
+    "SIZE",
+    "ForeignScene",
+    "draw_scene",
+    "false_objects_by_kind",
+    "kinds_path",
+    "radar_geometry",
+    "write_foreign",
+    "write_kinds",
+]
 
 SIZE = 320  # pixels a side: 3.2 km at 10 m
 LOOKS = 4.4  # equivalent number of looks of one IW GRD scene
@@ -546,6 +557,62 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
     return ForeignScene(scene_id, image, label, slides, drawn, kinds, transform)
 
 
+def kinds_path(root: Path, scene_id: str) -> Path:
+    """Where :func:`write_kinds` puts a scene's ``kinds`` raster (beside the layout's folders,
+    which no reader of the layout opens)."""
+    return Path(root) / "kinds" / f"{scene_id}_kinds.tif"
+
+
+def write_kinds(root: Path, scene: ForeignScene) -> Path:
+    """The scene's ``kinds`` raster (uint8, :data:`KINDS` indices), on its grid."""
+    path = kinds_path(root, scene.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "height": scene.kinds.shape[0],
+        "width": scene.kinds.shape[1],
+        "count": 1,
+        "dtype": "uint8",
+        "crs": _CRS,
+        "transform": scene.transform,
+        "compress": "deflate",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(scene.kinds[None])
+        dst.update_tags(kinds=",".join(KINDS))
+    return path
+
+
+def false_objects_by_kind(detections: Path, root: Path, kept_only: bool = True) -> dict[str, int]:
+    """The polygons of ``detections`` (a ``detect --stack`` GeoPackage of the scenes of
+    ``root``) that cover no labelled landslide, counted by what the generator drew under most of
+    their pixels ("nothing drawn" where no kind covers a fifth of them); the filter's kept ones
+    only, or all."""
+    import geopandas as gpd
+    from rasterio.features import rasterize
+
+    polygons = gpd.read_file(detections)
+    counts: dict[str, int] = {}
+    for scene_id, mine in polygons.groupby("scene"):
+        with rasterio.open(kinds_path(root, str(scene_id))) as src:
+            kinds, transform = src.read(1), src.transform
+        for geometry, suppressed in zip(mine.geometry, mine["suppressed"], strict=True):
+            if kept_only and suppressed:
+                continue
+            inside = rasterize([geometry], out_shape=kinds.shape, transform=transform) > 0
+            under = kinds[inside]
+            if (under == KINDS.index("landslide")).any():
+                continue
+            drawn = under[under > 0]
+            name = (
+                KINDS[int(np.bincount(drawn).argmax())]
+                if drawn.size >= 0.2 * max(under.size, 1)
+                else "nothing drawn"
+            )
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def write_foreign(
     out: Path,
     n_storm: int,
@@ -575,6 +642,7 @@ def write_foreign(
             scene_seed = seed * 100_000 + offset + k
             sc = draw_scene(f"foreign-{name}-{k:03d}", scene_seed, slides)
             write_scene(out / name, Scene(sc.id, sc.image, sc.label, _CRS, sc.transform))
+            write_kinds(out / name, sc)
             # each scene is drawn on its own: a group of its own for the scene bootstrap
             record = provenance_path(out / name, sc.id)
             record.parent.mkdir(parents=True, exist_ok=True)

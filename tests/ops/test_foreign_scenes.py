@@ -170,3 +170,40 @@ def test_the_generator_alone_refuses_a_folder_that_holds_files(
     assert refused.value.code == 2
     assert "not empty" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_false_objects_are_counted_by_what_was_drawn_under_them(
+    foreign: ModuleType, tmp_path: Path
+) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    scene = foreign.draw_scene("foreign-storm-000", 0, True)
+    root = tmp_path / "storm"
+    foreign.write_kinds(root, scene)
+    t = scene.transform
+
+    def pixel(row: int, col: int) -> object:
+        x, y = t * (col, row)
+        return box(x + 1, y - 9, x + 9, y - 1)  # inside the pixel, so it covers it alone
+
+    drawn = next(k for k in scene.lookalikes)
+    code = foreign.KINDS.index(drawn)
+    (lr, lc), (kr, kc) = np.argwhere(scene.label == 1)[0], np.argwhere(scene.kinds == code)[0]
+    (nr, nc) = np.argwhere(scene.kinds == 0)[0]
+    frame = gpd.GeoDataFrame(
+        {
+            "scene": [scene.id] * 4,
+            "suppressed": [0, 0, 0, 1],
+            "geometry": [pixel(lr, lc), pixel(kr, kc), pixel(nr, nc), pixel(kr, kc)],
+        },
+        crs="EPSG:32633",
+    )
+    path = tmp_path / "detections.gpkg"
+    frame.to_file(path)
+    # the landslide is no false object; the suppressed one counts only when all are asked for
+    assert foreign.false_objects_by_kind(path, root) == {drawn: 1, "nothing drawn": 1}
+    assert foreign.false_objects_by_kind(path, root, kept_only=False) == {
+        drawn: 2,
+        "nothing drawn": 1,
+    }
