@@ -38,12 +38,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _chain_tables import SIZES, figure, recall, run_chain  # noqa: E402
 from foreign_scenes import false_objects_by_kind, write_foreign  # noqa: E402
 
 from models.ensemble import DEFAULT_MANIFEST  # noqa: E402
 from models.manifest import sha256_file  # noqa: E402
-
-SIZES = ("<0.1 ha", "0.1-0.5 ha", "0.5-1 ha", ">=1 ha")
 
 
 def _run(*args: str) -> None:
@@ -53,16 +52,10 @@ def _run(*args: str) -> None:
 def chain(work: Path, name: str, manifest: Path, baseline: bool, tag: str = "") -> dict[str, Any]:
     """``detect --stack`` and ``evaluate --chain`` on the set ``name``; the chain report."""
     who = "baseline" if baseline else "ensemble"
-    out = (
-        work / "runs" / f"{who}-{name}{'-' + tag.replace(' ', '_').replace(',', '') if tag else ''}"
-    )
-    data = str(work / "scenes" / name)
-    extra = ["--baseline", str(work / "scenes" / "val")] if baseline else []
-    _run("-m", "monitor", "detect", "--stack", data, "--out", str(out), "-q",
-         "--manifest", str(manifest), *extra)  # fmt: skip
-    _run("-m", "models", "evaluate", "--chain", str(out), "--data", data, "--out", str(out))
-    report: dict[str, Any] = json.loads((out / "chain_report.json").read_text())
-    return report
+    suffix = "-" + tag.replace(" ", "_").replace(",", "") if tag else ""
+    scenes = work / "scenes"
+    extra = ("--baseline", str(scenes / "val")) if baseline else ()
+    return run_chain(scenes / name, work / "runs" / f"{who}-{name}{suffix}", manifest, *extra)
 
 
 def pixel_scores(work: Path, manifest: Path) -> dict[str, Any]:
@@ -73,15 +66,6 @@ def pixel_scores(work: Path, manifest: Path) -> dict[str, Any]:
          "--out", str(out), "--no-predictions", "-q")  # fmt: skip
     report: dict[str, Any] = json.loads((out / "report.json").read_text())
     return report
-
-
-def _recall(block: dict[str, Any], size: str) -> str:
-    found, total = block["recall_by_size"][size]
-    return f"{found / total:.2f} ({found}/{total})" if total else "-"
-
-
-def _figure(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def main() -> int:
@@ -159,7 +143,7 @@ def main() -> int:
     for setting, row in report["settings"].items():
         ens, base = row["pooled"]["ensemble"], row["pooled"].get("baseline") or {}
         print(f"| {setting} | {ens['precision']:.3f} | {ens['recall']:.3f} | {ens['f1']:.3f} | "
-              f"{_figure(base.get('f1'), '.3f')} |")  # fmt: skip
+              f"{figure(base.get('f1'), '.3f')} |")  # fmt: skip
 
     manifests = [("shipped", args.manifest)]
     if args.adapt:
@@ -246,13 +230,13 @@ def print_chain(work: Path, label: str, manifest: Path) -> None:
                 kinds[name] = false_objects_by_kind(Path(rep["detections"]), work / "scenes" / name)
             for which, key in (("no filter", "without_filter"), ("+ filter", "with_filter")):
                 block = rep[key]
-                cells = [_recall(block, s) for s in SIZES] if name == "storm" else ["–"] * 4
+                cells = [recall(block, s) for s in SIZES] if name == "storm" else ["–"] * 4
                 print(
                     f"| {name} ({block['scenes']}, {block['area_km2']:.1f} km²) | {who}, "
                     f"{which} | {' | '.join(cells)} | "
-                    f"{_figure(block['false_per_100km2'], '.1f')} | "
-                    f"{_figure(block['false_large_per_100km2'], '.1f')} | "
-                    f"{_figure(block['pixel_f1'], '.2f') if name == 'storm' else '–'} |"
+                    f"{figure(block['false_per_100km2'], '.1f')} | "
+                    f"{figure(block['false_large_per_100km2'], '.1f')} | "
+                    f"{figure(block['pixel_f1'], '.2f') if name == 'storm' else '–'} |"
                 )
     for name, counts in kinds.items():
         print(f"  the ensemble's false objects with its filter, {name} scenes, by what the "

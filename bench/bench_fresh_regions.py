@@ -27,10 +27,8 @@ writing 420 scenes, 12 of detection and scoring).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _chain_tables import SIZES, figure, recall, run_chain  # noqa: E402
 
 from models.change_statistics import Compositing  # noqa: E402
 from models.datasets import scene_ids, write_scene  # noqa: E402
@@ -98,32 +99,7 @@ def write_scenes(work: Path, draws: int, first: int = 1) -> dict[str, int]:
 
 def chain(work: Path, name: str, manifest: Path) -> dict[str, Any]:
     """``detect --stack`` and ``evaluate --chain`` on one set; the chain report."""
-    out = work / "runs" / name
-    python = sys.executable
-    data = str(work / name)
-    subprocess.run(
-        [python, "-m", "monitor", "detect", "--stack", data, "--out", str(out), "-q",
-         "--manifest", str(manifest)],
-        check=True, cwd=ROOT,
-    )  # fmt: skip
-    subprocess.run(
-        [python, "-m", "models", "evaluate", "--chain", str(out), "--data", data,
-         "--out", str(out)],
-        check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    report: dict[str, Any] = json.loads((out / "chain_report.json").read_text())
-    return report
-
-
-def _figure(value: float | None, spec: str) -> str:
-    """A figure of the chain report, "-" where its denominator was 0 (the report's null: no
-    look-alike-only scene, no positive or flagged pixel)."""
-    return "-" if value is None else format(value, spec)
-
-
-def _recall(block: dict[str, Any], size: str) -> str:
-    found, total = block["recall_by_size"][size]
-    return f"{found / total:.2f} ({found}/{total})" if total else "-"
+    return run_chain(work / name, work / "runs" / name, manifest)
 
 
 def main() -> int:
@@ -171,14 +147,14 @@ def main() -> int:
                                                                        "with_filter")):  # fmt: skip
             block = report[key]
             alike = report["look_alike_only"].get(key, {})
-            cells = [_recall(block, s) for s in ("<0.1 ha", "0.1-0.5 ha", "0.5-1 ha", ">=1 ha")]
+            cells = [recall(block, s) for s in SIZES]
             print(
                 f"| {name} ({block['scenes']}, {block['area_km2']:.1f} km²) | {label} | "
-                f"{' | '.join(cells)} | {_figure(block['false_per_100km2'], '.1f')} | "
-                f"{_figure(block['false_large_per_100km2'], '.1f')} | "
-                f"{_figure(alike.get('false_per_100km2'), '.1f')} "
+                f"{' | '.join(cells)} | {figure(block['false_per_100km2'], '.1f')} | "
+                f"{figure(block['false_large_per_100km2'], '.1f')} | "
+                f"{figure(alike.get('false_per_100km2'), '.1f')} "
                 f"({report['look_alike_only']['scenes']} scenes) | "
-                f"{_figure(block['pixel_f1'], '.2f')} |"
+                f"{figure(block['pixel_f1'], '.2f')} |"
             )
     print(f"({time.perf_counter() - started:.0f} s in all; OMP_NUM_THREADS="
           f"{os.environ.get('OMP_NUM_THREADS', 'unset')})")  # fmt: skip

@@ -125,8 +125,8 @@ def _smooth_noise(rng: np.random.Generator, sigma: float, shape: tuple[int, int]
     return (field - field.mean()) / (field.std() + 1e-12)
 
 
-def _terrain(rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """A DEM (m): ridges of random direction and spacing, basins, and rough noise; its relief."""
+def _terrain(rng: np.random.Generator) -> np.ndarray:
+    """A DEM (m): ridges of random direction and spacing, basins, and rough noise."""
     n = SIZE
     yy, xx = np.mgrid[0:n, 0:n].astype(float)
     relief = float(rng.uniform(120.0, 1400.0))
@@ -151,20 +151,20 @@ def _terrain(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     z = ndimage.gaussian_filter(z, 2.5)
     base = float(rng.uniform(100.0, 1800.0))
     rough = 4.0 * _smooth_noise(rng, 6, (n, n)) + 1.0 * _smooth_noise(rng, 1.5, (n, n))
-    return base + relief * z + rough, relief
+    return base + relief * z + rough
 
 
-def _slope_aspect(dem: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Slope (degrees), aspect-free gradient components (dz/dx east, dz/dy south) of ``dem``."""
-    gy, gx = np.gradient(dem, PIXEL_SIZE_M)  # gy: per pixel down the rows (south)
-    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
-    return slope, gx, gy, np.hypot(gx, gy)
+def _slope_aspect(dem: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope (degrees) and the gradient of ``dem`` (dz/dx eastwards, dz/dy down the rows,
+    southwards; per metre)."""
+    gy, gx = np.gradient(dem, PIXEL_SIZE_M)
+    return np.degrees(np.arctan(np.hypot(gx, gy))), gx, gy
 
 
 def _cover(
     rng: np.random.Generator, dem: np.ndarray, slope: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
-    """Land cover (WorldCover codes), canopy height (m), the tree line (m), the lake mask."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Land cover (WorldCover codes), canopy height (m), the lake mask."""
     n = SIZE
     lo, hi = float(dem.min()), float(dem.max())
     tree_line = float(rng.uniform(lo + 0.4 * (hi - lo), hi + 600.0))
@@ -198,7 +198,7 @@ def _cover(
     canopy[cover == _SHRUB] = np.clip(
         2 + 0.8 * rng.standard_normal(int((cover == _SHRUB).sum())), 0, 5
     )
-    return cover, canopy, tree_line, lake
+    return cover, canopy, lake
 
 
 def _downslope_path(
@@ -298,9 +298,9 @@ def radar_geometry(
 
 def _radar_geometry(
     rng: np.random.Generator, gx: np.ndarray, gy: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """:func:`radar_geometry` for one orbit pass's look direction and a drawn incidence angle;
-    the incidence angle."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`radar_geometry` for one orbit pass's look direction and a drawn incidence
+    angle."""
     theta = rng.uniform(31.0, 45.0)
     ascending = rng.random() < 0.5
     # the look direction: east for ascending (right-looking from a northbound track), west for
@@ -308,8 +308,7 @@ def _radar_geometry(
     az = math.radians(rng.uniform(-12, 12))
     east = math.cos(az) * (1.0 if ascending else -1.0)
     south = math.sin(az)
-    lia, layover, shadow = radar_geometry(gx, gy, theta, east, south)
-    return lia, layover, shadow, theta
+    return radar_geometry(gx, gy, theta, east, south)
 
 
 def _speckled_db(
@@ -332,11 +331,11 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
     """One scene drawn from ``seed``: landslides (when ``with_slides``) and look-alikes."""
     rng = np.random.default_rng(seed)
     n = SIZE
-    dem, relief = _terrain(rng)
-    slope, gx, gy, _ = _slope_aspect(dem)
+    dem = _terrain(rng)
+    slope, gx, gy = _slope_aspect(dem)
     smooth_dem = ndimage.gaussian_filter(dem, 3)
-    _, sgx, sgy, _ = _slope_aspect(smooth_dem)
-    cover, canopy, tree_line, lake = _cover(rng, dem, slope)
+    _, sgx, sgy = _slope_aspect(smooth_dem)
+    cover, canopy, lake = _cover(rng, dem, slope)
     koppen = int(rng.choice([9, 12, 14, 15, 16, 26, 27, 29]))
 
     ndvi_pre = np.zeros((n, n))
@@ -351,7 +350,6 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
 
     gain_vv = np.zeros((n, n))  # post-minus-pre gamma0 change (dB), before speckle
     gain_vh = np.zeros((n, n))
-    new_cover = cover.copy()
     label = np.zeros((n, n), np.uint8)
     kinds = np.zeros((n, n), np.uint8)  # KINDS index of what changed each pixel (0: nothing)
     noise = _smooth_noise(rng, 1.5, (n, n))
@@ -398,9 +396,6 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             # forest to bare: volume scattering gone (VH falls most); open ground to rough debris
             gain_vh[body] = np.where(was_forest, rng.uniform(-5.0, -1.5), rng.uniform(-1.0, 1.5))
             gain_vv[body] = np.where(was_forest, rng.uniform(-2.5, 0.0), rng.uniform(0.0, 2.5))
-            new_cover[body] = _BARE
-        canopy_post = canopy  # the layout's canopy height is the pre-event one
-        del canopy_post
 
     # look-alikes, a few kinds a scene: those of the ground (clear-cuts, harvest, burns, roads,
     # gravel bars) beside the landslides, never over them (a label says what changed there);
@@ -495,11 +490,10 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
             ndvi_post[shore] = rng.uniform(0.0, 0.15)
             gain_vv[shore] = rng.uniform(5.0, 9.0)  # smooth water to wet mud
             gain_vh[shore] = rng.uniform(5.0, 8.0)
-            new_cover[shore] = _BARE
             mark(kind, shore)
 
     # radar: one pass, the window's scene counts, moisture on open ground after the storm
-    lia, layover, shadow, theta = _radar_geometry(rng, gx, gy)
+    lia, layover, shadow = _radar_geometry(rng, gx, gy)
     cos_ratio = np.clip(np.cos(np.radians(lia)), 0.05, 1.0) / math.cos(math.radians(38.0))
     power = rng.uniform(0.5, 1.5)  # gamma0 already flattens most of it; a residue remains
     geometry = 10.0 * power * np.log10(cos_ratio)
@@ -553,7 +547,6 @@ def draw_scene(scene_id: str, seed: int, with_slides: bool) -> ForeignScene:
     x0 = 300000.0 + 10000.0 * (seed % 50)
     y0 = 5200000.0 + 10000.0 * (seed // 50 % 50)
     transform = Affine(PIXEL_SIZE_M, 0.0, x0, 0.0, -PIXEL_SIZE_M, y0)
-    del relief, tree_line, theta, new_cover
     return ForeignScene(scene_id, image, label, slides, drawn, kinds, transform)
 
 
@@ -584,25 +577,34 @@ def write_kinds(root: Path, scene: ForeignScene) -> Path:
 
 
 def false_objects_by_kind(detections: Path, root: Path, kept_only: bool = True) -> dict[str, int]:
-    """The polygons of ``detections`` (a ``detect --stack`` GeoPackage of the scenes of
-    ``root``) that cover no labelled landslide, counted by what the generator drew under most of
-    their pixels ("nothing drawn" where no kind covers a fifth of them); the filter's kept ones
-    only, or all."""
+    """The false objects of ``detections`` (a ``detect --stack`` GeoPackage of the scenes of
+    ``root``; false as ``evaluate --chain`` counts them, :func:`models.chain_metrics.
+    scene_objects`), counted by what the generator drew under most of their pixels ("nothing
+    drawn" where no kind covers a fifth of them); the filter's kept ones only, or all."""
     import geopandas as gpd
     from rasterio.features import rasterize
+
+    from models.chain_metrics import scene_objects
 
     polygons = gpd.read_file(detections)
     counts: dict[str, int] = {}
     for scene_id, mine in polygons.groupby("scene"):
         with rasterio.open(kinds_path(root, str(scene_id))) as src:
             kinds, transform = src.read(1), src.transform
-        for geometry, suppressed in zip(mine.geometry, mine["suppressed"], strict=True):
-            if kept_only and suppressed:
-                continue
-            inside = rasterize([geometry], out_shape=kinds.shape, transform=transform) > 0
-            under = kinds[inside]
-            if (under == KINDS.index("landslide")).any():
-                continue
+        shapes = list(mine.geometry)
+        # the generator's landslides are the label's (kind 1 exactly where the label is 1)
+        objects = scene_objects(str(scene_id), kinds == KINDS.index("landslide"), transform, shapes)
+        false = (objects.tp == 0) & ~objects.unknown
+        if kept_only:
+            false &= ~mine["suppressed"].astype(bool).to_numpy()
+        which = rasterize(
+            ((g, i + 1) for i, g in enumerate(shapes)),
+            out_shape=kinds.shape,
+            transform=transform,
+            dtype="int32",
+        )
+        for i in np.flatnonzero(false):
+            under = kinds[which == i + 1]
             drawn = under[under > 0]
             name = (
                 KINDS[int(np.bincount(drawn).argmax())]
