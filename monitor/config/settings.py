@@ -190,6 +190,10 @@ class DatasetSettings(StrictModel):
     max_accuracy: str = Field(
         "1km", description="coarsest Global Landslide Catalog location_accuracy kept"
     )
+    skip_categories: list[str] = Field(
+        ["snow_avalanche"],
+        description="Global Landslide Catalog landslide_category values skipped (not landslides)",
+    )
     core_m: float = Field(20.0, gt=0, description="positive core around a catalogued point")
     min_ignore_m: float = Field(
         250.0, ge=0, description="ignored disk around a point, at least (or its accuracy)"
@@ -229,6 +233,15 @@ class DatasetSettings(StrictModel):
         from monitor.labels import accuracy_limit
 
         return accuracy_limit(value)[0]  # its InventoryFileError is a ValueError
+
+    @field_validator("skip_categories", mode="before")
+    @classmethod
+    def _categories_listed(cls, value: Any) -> Any:
+        # the command line writes them as one comma-separated word; "none" (or nothing): keep all
+        if isinstance(value, str):
+            value = [] if value.strip().lower() in ("", "none") else value.split(",")
+            value = [v.strip() for v in value if v.strip()]
+        return value
 
     @field_validator("views", mode="before")
     @classmethod

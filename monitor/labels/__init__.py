@@ -6,6 +6,7 @@ puts them together with a source."""
 
 from monitor.labels.inventories import (
     GLC_ACCURACY_M,
+    GLC_NOT_LANDSLIDES,
     GLC_REQUIRED_COLUMNS,
     InventoryFileError,
     LabelItems,
@@ -30,6 +31,7 @@ from monitor.labels.rasterise import (
 __all__ = [
     "DEFAULT_FRACTIONS",
     "GLC_ACCURACY_M",
+    "GLC_NOT_LANDSLIDES",
     "GLC_REQUIRED_COLUMNS",
     "SPLIT_NAMES",
     "InventoryFileError",

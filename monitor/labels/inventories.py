@@ -54,6 +54,7 @@ from monitor.grid import is_lon_lat, lon_lat_misreading, multipolygon
 
 __all__ = [
     "GLC_ACCURACY_M",
+    "GLC_NOT_LANDSLIDES",
     "GLC_REQUIRED_COLUMNS",
     "InventoryFileError",
     "LabelItems",
@@ -80,6 +81,10 @@ GLC_ACCURACY_M: dict[str, float | None] = {
 }
 
 GLC_REQUIRED_COLUMNS = ("event_id", "event_date", "location_accuracy", "longitude", "latitude")
+# Global Landslide Catalog categories that are no landslide of ground: a snow avalanche moves
+# snow, and the scar it may leave is not what the members are taught. Their rows are skipped and
+# counted (dataset.skip_categories, --skip-categories).
+GLC_NOT_LANDSLIDES: tuple[str, ...] = ("snow_avalanche",)
 GLC_DATE_FORMAT = "%m/%d/%Y %H:%M"
 # the same dates as data.nasa.gov's CSV export writes them
 _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
@@ -216,10 +221,17 @@ def column_names(names: Iterable[object], path: Path | None = None) -> list[str]
     return folded
 
 
-def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
+def read_glc_csv(
+    path: Path,
+    *,
+    max_accuracy: str = "1km",
+    skip_categories: Iterable[str] = GLC_NOT_LANDSLIDES,
+) -> LabelItems:
     """Points of a Global Landslide Catalog CSV; those whose ``location_accuracy`` is coarser
     than ``max_accuracy`` (or ``unknown``) are skipped and counted under
-    ``skipped["too imprecise (...)"]``."""
+    ``skipped["too imprecise (...)"]``, and those whose ``landslide_category`` is one of
+    ``skip_categories`` (case and spaces aside; by default the snow avalanches) under
+    ``skipped["landslide_category <category>"]``."""
     path = Path(path)
     max_accuracy, limit = accuracy_limit(max_accuracy)
     table = _read_csv(path)
@@ -244,6 +256,8 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     rows: list[dict[str, Any]] = []
     bad: dict[str, list[str]] = {}  # column (or "no <column>": blank) -> its bad rows
     imprecise: list[str] = []
+    skip = {_category(c) for c in skip_categories}
+    by_category: dict[str, list[str]] = {}  # skipped category -> its event ids
     first_row: dict[str, int] = {}
     duplicates: list[str] = []
     for i, rec in enumerate(table.to_dict("records")):
@@ -264,6 +278,10 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
             if event_id:
                 imprecise.append(event_id)
             continue  # skipped whatever else it holds
+        category = _category(cell_text(rec.get("landslide_category")))
+        if category in skip and event_id:
+            by_category.setdefault(category, []).append(event_id)
+            continue  # not a landslide: skipped whatever else it holds
         if usable:
             if event_id in first_row:  # among the rows used: an unusable twin does no harm
                 duplicates.append(f"{event_id} (rows {first_row[event_id]} and {row})")
@@ -327,7 +345,16 @@ def read_glc_csv(path: Path, *, max_accuracy: str = "1km") -> LabelItems:
     reason = f"too imprecise (coarser than {max_accuracy} or unknown)"
     items = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326") if rows else _empty()
     ids = {reason: [f"glc-{e}" for e in imprecise]} if imprecise else {}
+    for category, events in sorted(by_category.items()):
+        ids[f"landslide_category {category} (not a landslide; --skip-categories)"] = [
+            f"glc-{e}" for e in events
+        ]
     return LabelItems(path, "points", items, ids)
+
+
+def _category(text: str) -> str:
+    """A catalogue category as compared: lower case, spaces as underscores."""
+    return "_".join(text.strip().lower().split())
 
 
 def _empty() -> gpd.GeoDataFrame:
@@ -519,7 +546,9 @@ def read_polygon_inventory(
         statuses = [cell_text(v).lower() for v in frame["status"]]
         if set(statuses) & set(review_roles):  # an inventory export, edited or not
             other = [
-                f"feature {i + 1}: {v!r}"
+                f"feature {i + 1}"
+                + (f" ({id_column} {cell_text(frame[id_column].iloc[i])})" if id_column else "")
+                + f": {v!r}"
                 for i, v in enumerate(frame["status"])
                 if statuses[i] not in review_roles
             ]
@@ -548,23 +577,26 @@ def read_polygon_inventory(
         if not item_id:
             bad_id.append(f"feature {row}")
             continue
+        # a feature named by its number and, where the file has ids, its id (what a user
+        # searches the file for)
+        feature = f"feature {row}" + (f" ({id_column} {item_id})" if id_column else "")
         geom = rec["geometry"]
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
-            bad_geometry.append(f"feature {row}: {kind}")
+            bad_geometry.append(f"{feature}: {kind}")
             continue
         if not is_lon_lat(geom.bounds):
             west, south, east, north = geom.bounds
             kind = _MISREADINGS.get(lon_lat_misreading(geom.bounds) or "", "")
             off_globe.append(
-                f"feature {row}: x {west:.10g} to {east:.10g}, y {south:.10g} to {north:.10g}"
+                f"{feature}: x {west:.10g} to {east:.10g}, y {south:.10g} to {north:.10g}"
                 + (f" ({kind}?)" if kind else "")
             )
             continue
         if not geom.is_valid:
             geom = multipolygon(geom)
             if geom.is_empty or geom.area == 0:
-                bad_geometry.append(f"feature {row}: invalid, with no area once repaired")
+                bad_geometry.append(f"{feature}: invalid, with no area once repaired")
                 continue
             repaired.append(item_id)
         status = cell_text(rec["status"]).lower() if roles else ""
@@ -575,11 +607,11 @@ def read_polygon_inventory(
             continue
         raw = rec[date_column]
         if _missing(raw):  # not a format to fix
-            no_date.append(f"feature {row}")
+            no_date.append(feature)
             continue
         when = _feature_date(cell_text(raw), date_format)
         if when is None:
-            bad_date.append(f"feature {row}: {raw!r}")
+            bad_date.append(f"{feature}: {raw!r}")
             continue
         rows.append(
             {
@@ -642,14 +674,16 @@ def read_inventory(
     id_column: str | None = None,
     date_format: str | None = None,
     review_roles: Mapping[str, ReviewRole] | None = None,
+    skip_categories: Iterable[str] = GLC_NOT_LANDSLIDES,
 ) -> LabelItems:
-    """A Global Landslide Catalog CSV (``*.csv``) or a polygon file (needs ``date_column``;
-    see :func:`read_polygon_inventory`, which ``review_roles`` is passed to)."""
+    """A Global Landslide Catalog CSV (``*.csv``; see :func:`read_glc_csv`, which
+    ``max_accuracy`` and ``skip_categories`` are passed to) or a polygon file (needs
+    ``date_column``; see :func:`read_polygon_inventory`, which ``review_roles`` is passed to)."""
     path = Path(path)
     if not path.exists():
         raise InventoryFileError(f"{path}: inventory file not found")
     if path.suffix.lower() == ".csv":
-        return read_glc_csv(path, max_accuracy=max_accuracy)
+        return read_glc_csv(path, max_accuracy=max_accuracy, skip_categories=skip_categories)
     if path.suffix.lower() not in POLYGON_SUFFIXES:
         raise InventoryFileError(
             f"{path}: unknown inventory format; expected a Global Landslide Catalog .csv or "

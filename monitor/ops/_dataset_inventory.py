@@ -195,6 +195,7 @@ def inventory_jobs(
             inventory,
             date_column=settings.date_column,
             max_accuracy=settings.max_accuracy,
+            skip_categories=settings.skip_categories,
             layer=settings.layer,
             id_column=settings.id_column,
             date_format=settings.date_format,

@@ -174,6 +174,11 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--layer", help="the layer of a GeoPackage of several")
     export.add_argument("--tile-m", type=float, help="tile side in metres (default 2560)")
     export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
+    export.add_argument(
+        "--skip-categories",
+        help="catalog landslide_category values skipped and counted, comma-separated, or none "
+        "to keep every row (default: dataset.skip_categories, snow_avalanche)",
+    )
     export.add_argument("--split-by", choices=("event", "region"), help=_SPLIT_BY_HELP)
     export.add_argument(
         "--split-buffer-m",
@@ -245,6 +250,7 @@ _OPTIONS = (
     "layer",
     "tile_m",
     "max_accuracy",
+    "skip_categories",
     "split_by",
     "split_buffer_m",
     "views",

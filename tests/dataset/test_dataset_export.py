@@ -31,10 +31,17 @@ GLC_HEADER = (
 )
 
 
-def _glc_row(event_id: int, when: str, accuracy: str, lon: float, lat: float) -> str:
+def _glc_row(
+    event_id: int,
+    when: str,
+    accuracy: str,
+    lon: float,
+    lat: float,
+    category: str = "landslide",
+) -> str:
     return (
         f"news,https://example.org/{event_id},{event_id},{when},,Slide {event_id},"
-        f"after heavy rain,near the village,{accuracy},landslide,downpour,small,unknown,0,0,"
+        f"after heavy rain,near the village,{accuracy},{category},downpour,small,unknown,0,0,"
         f"Italy,Emilia-Romagna,Gombola,{lon},{lat}"
     )
 
@@ -64,6 +71,23 @@ def _distances(folder: Path, scene_id: str, point: Point) -> np.ndarray:
     x, y = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
     local = reproject(point, "EPSG:4326", crs)
     return np.hypot(x - local.x, y - local.y)
+
+
+def test_catalog_snow_avalanches_make_no_scene_unless_kept(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "glc.csv"
+    row = _glc_row(1, "8/17/2024 14:30", "exact", EXACT.x, EXACT.y, "snow_avalanche")
+    csv.write_text(GLC_HEADER + "\n" + row + "\n")
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    out = ["--out", str(tmp_path / "ds"), "--views", "event"]
+    assert main([*argv, *out]) == 1
+    captured = capsys.readouterr()
+    assert "skipped 1: landslide_category snow_avalanche (not a landslide" in captured.out
+    assert "no scene made" in captured.err
+    assert main([*argv, *out, "--skip-categories", "none"]) == 0
+    record = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert record["inventory"]["items"] == 1
 
 
 def test_global_landslide_catalog_points_become_core_and_ignore_labels(

@@ -244,6 +244,44 @@ def test_projected_coordinates_read_as_degrees_are_named_not_called_outside_the_
     assert items.total_bounds[0] == pytest.approx(10.9, abs=0.1)
 
 
+def test_catalog_snow_avalanches_are_skipped_and_counted_unless_kept(tmp_path: Path) -> None:
+    # the catalogue files snow avalanches among its landslide categories: labelled as
+    # landslides, they taught the members snow (found by a user walkthrough, 2026-12-06)
+    path = tmp_path / "glc.csv"
+    path.write_text(
+        f"{HEADER},landslide_category\n"
+        "1,8/17/2024 14:30,exact,10.9,44.3,landslide\n"
+        "2,8/17/2024 14:30,exact,10.9,44.3,snow_avalanche\n"
+        "3,8/17/2024 14:30,exact,10.9,44.3, Snow Avalanche \n"
+        "4,8/17/2024 14:30,exact,10.9,44.3,debris_flow\n"
+        "5,8/17/2024 14:30,10km,10.9,44.3,snow_avalanche\n"
+    )
+    read = read_glc_csv(path)
+    assert list(read.items["item_id"]) == ["glc-1", "glc-4"]
+    assert read.skipped == {
+        "too imprecise (coarser than 1km or unknown)": 1,
+        "landslide_category snow_avalanche (not a landslide; --skip-categories)": 2,
+    }
+    kept = read_inventory(path, skip_categories=())
+    assert list(kept.items["item_id"]) == ["glc-1", "glc-2", "glc-3", "glc-4"]
+    only = read_glc_csv(path, skip_categories=("debris flow", "snow_avalanche"))
+    assert list(only.items["item_id"]) == ["glc-1"]
+    # a catalogue without the column: nothing to skip by
+    path.write_text(f"{HEADER}\n1,8/17/2024 14:30,exact,10.9,44.3\n")
+    assert list(read_glc_csv(path).items["item_id"]) == ["glc-1"]
+
+
+def test_dataset_settings_read_the_skipped_categories_as_typed() -> None:
+    from monitor.config.settings import DatasetSettings
+
+    assert DatasetSettings().skip_categories == ["snow_avalanche"]
+    assert DatasetSettings(skip_categories="snow_avalanche, lahar").skip_categories == [
+        "snow_avalanche",
+        "lahar",
+    ]
+    assert DatasetSettings(skip_categories="none").skip_categories == []
+
+
 def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path) -> None:
     # NULL, blank text and a NULL of a date field: "no date", to fill in or drop; a date in
     # another form still gets the --date-format advice, for itself only
@@ -254,7 +292,11 @@ def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path
     message = str(err.value)
     assert "column ref, no id: feature 4 (fill them in, or drop those features" in message
     # "NaT" as text (a data frame's missing date written out) is missing too (found in review)
-    assert "column when, no date: feature 2; feature 3; feature 5 (fill them in, or drop" in message
+    # with an id column, each feature also by its id: what a user searches the file for
+    assert (
+        "column when, no date: feature 2 (ref b); feature 3 (ref c); feature 5 (ref e) (fill "
+        "them in, or drop" in message
+    )
     assert "nan" not in message and "None" not in message
     with pytest.raises(InventoryFileError) as err:
         read_inventory(path, date_column="when")
