@@ -5,12 +5,15 @@ own API, and a small simulated archive's regions."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import sqlite3
+import sys
 import textwrap
 from contextlib import closing
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +25,17 @@ from monitor.config import MonitorConfig
 from monitor.grid import region_grid
 from monitor.pipeline.vectorise import CANDIDATE_COLUMNS, empty_candidates
 from monitor.store.inventory import Inventory, RegionDetections
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load_bench(name: str) -> ModuleType:
+    """The module ``bench/<name>.py``, imported as a bench script imports its neighbours (its
+    folder on the path; its ``__main__`` block not run)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
+
 
 REGIONS_YAML = """
 regions:

@@ -3,7 +3,6 @@ Ganerød-layout folder, drawn again the same from a seed, with landslides where 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -11,24 +10,17 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from ops_fixtures import load_bench
 from scipy import ndimage
 
 from models.datasets import read_folder
 from models.feature_stack import MODEL_BANDS
 from monitor.ops.detect_stack import check_stack
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    return importlib.import_module(name)
-
 
 @pytest.fixture(scope="module")
 def foreign() -> ModuleType:
-    return _load("foreign_scenes")
+    return load_bench("foreign_scenes")
 
 
 def test_a_seed_draws_the_same_scene(foreign: ModuleType) -> None:
@@ -143,7 +135,7 @@ def test_the_bench_refuses_a_work_folder_drawn_otherwise(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bench = _load("bench_foreign_scenes")
+    bench = load_bench("bench_foreign_scenes")
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     wanted = {"storm": 2, "quiet": 1, "val": 1, "seed": 0, "train": 0}

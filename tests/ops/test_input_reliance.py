@@ -3,33 +3,26 @@ re-classes about the share it is asked to, and its unperturbed row is ``models e
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from ops_fixtures import load_bench
 from scipy import ndimage
 
 from models.evaluate import evaluate_folder
 from models.feature_stack import MODEL_BANDS
 from models.worldcover import BUILT, CROP, GRASS, SHRUB, TREE, WATER
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+ROOT = Path(__file__).resolve().parents[2]
 BAND = {name: i for i, name in enumerate(MODEL_BANDS)}
-
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load("bench_input_reliance")
+    return load_bench("bench_input_reliance")
 
 
 def _image(rng: np.random.Generator, size: int = 200) -> np.ndarray:
@@ -105,7 +98,7 @@ def test_all_tree_and_refusals(bench: ModuleType) -> None:
 def test_the_unperturbed_row_is_evaluates_pooled_score(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    foreign = _load("foreign_scenes")
+    foreign = load_bench("foreign_scenes")
     foreign.write_foreign(tmp_path / "scenes", n_storm=1, n_quiet=0, seed=4)
     data = tmp_path / "scenes" / "storm"
     assert bench.main(["--data", str(data), "--setting", "S2", "--setting", "S1+S2"]) == 0
@@ -113,7 +106,7 @@ def test_the_unperturbed_row_is_evaluates_pooled_score(
     table = {(r[0].strip(), r[2].strip()): [c.strip() for c in r] for r in rows[2:]}
     report = evaluate_folder(
         data,
-        BENCH.parent / "models/default/manifest.json",
+        ROOT / "models/default/manifest.json",
         tmp_path / "eval",
         settings=["S2", "S1+S2"],
         device="cpu",
