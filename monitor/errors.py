@@ -80,20 +80,32 @@ def interrupt_on_signals(
     """Turn the first of ``signals`` into :class:`Interrupted` in the main thread, so the work
     unwinds through its ``except``/``finally`` blocks (a run records itself interrupted). A
     second signal during that clean-up gets the default action. The previous handlers are
-    restored on exit."""
+    restored on exit.
+
+    A library may turn the exception a signal handler raised into one of its own: torch, loading
+    members, once reported a SIGINT as ``ValueError: could not determine the shape of object
+    type 'torch.storage.UntypedStorage'``. Whatever escapes the block after a signal came is
+    therefore raised as the :class:`Interrupted` it was (from that exception), so that a stop
+    reads as a stop (exit 130 or 143), not as a crash."""
     previous = {sig: signal.getsignal(sig) for sig in signals}
+    received: list[int] = []
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         for sig in signals:
             signal.signal(
                 sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler
             )
+        received.append(signum)
         raise Interrupted(signum)
 
     for sig in signals:
         signal.signal(sig, handler)
     try:
         yield
+    except Exception as exc:
+        if received:
+            raise Interrupted(received[0]) from exc
+        raise
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

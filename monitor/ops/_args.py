@@ -5,6 +5,7 @@ check of ``--region`` names."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -26,10 +27,16 @@ __all__ = [
 
 
 def iso_date(text: str) -> date:
-    """``YYYY-MM-DD`` as a date; anything else is an argparse error naming the text."""
+    """``YYYY-MM-DD`` as a date (ISO 8601's other day forms, such as ``YYYYMMDD``, are read
+    too); anything else is an argparse error naming the text, and a day the calendar lacks
+    (2024-09-31) is said to be one rather than to be in another form."""
     try:
         return date.fromisoformat(text)
-    except ValueError:
+    except ValueError as err:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a day of the calendar ({err})"
+            ) from None
         raise argparse.ArgumentTypeError(f"{text!r} is not a date as YYYY-MM-DD") from None
 
 

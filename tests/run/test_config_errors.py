@@ -366,6 +366,13 @@ def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         main(["run", "--config", "x.yaml", "--date", "15/09/2024"])
     assert info.value.code == 2
     assert "'15/09/2024' is not a date as YYYY-MM-DD" in capsys.readouterr().err
+    # in the form but not a day: said to be one (it read as a wrong form)
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--config", "x.yaml", "--date", "2024-09-31"])
+    assert info.value.code == 2
+    assert "'2024-09-31' is not a day of the calendar (day is out of range for month)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_models_folder_in_the_working_directory_is_named(tmp_path: Path) -> None:

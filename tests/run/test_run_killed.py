@@ -18,6 +18,7 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 
 import monitor.run as run_module
 from monitor.config import load_config
+from monitor.errors import Interrupted, interrupt_on_signals
 from monitor.ops.status import collect_status
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
@@ -45,6 +46,23 @@ def _start_blocked_run(config_path: Path, marker: Path, *extra: str) -> subproce
             raise AssertionError("the child never reached the second region")
         time.sleep(0.1)
     return child
+
+
+def test_a_signal_a_library_turned_into_its_own_error_still_reads_as_a_stop() -> None:
+    # torch, loading members, once reported a SIGINT as a ValueError of its own, and the run
+    # exited 1 as if it had crashed (found by a user walkthrough, 2026-12-06)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stopped, interrupt_on_signals():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise ValueError("could not determine the shape of object type") from None
+    assert stopped.value.exit_status == 143
+    assert isinstance(stopped.value.__cause__, ValueError)
+    assert signal.getsignal(signal.SIGTERM) is before
+    # no signal: an error stays itself
+    with pytest.raises(ValueError, match="a real error"), interrupt_on_signals():
+        raise ValueError("a real error")
 
 
 def test_sigterm_ends_a_run_cleanly_and_status_agrees(
