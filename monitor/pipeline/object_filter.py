@@ -267,6 +267,16 @@ class _Layers:
     pad: int
 
 
+def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient`` of a 2-D array along rows and columns, 0 along an axis one pixel long
+    (a stack cut as a strip: numpy needs two samples, and a 1-pixel-wide edge tile of a
+    gdal_translate -srcwin tiling ended the whole folder's run)."""
+    gy, gx = (
+        np.gradient(a, axis=k) if a.shape[k] > 1 else np.zeros(a.shape, np.float64) for k in (0, 1)
+    )
+    return np.asarray(gy), np.asarray(gx)
+
+
 def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Dataset) -> _Layers:
     """The :class:`_Layers` of ``geometries`` (polygons in the stack's CRS) on the stack."""
     shape = (stack.sizes["y"], stack.sizes["x"])
@@ -282,7 +292,7 @@ def _layers(geometries: list[BaseGeometry], prediction: xr.Dataset, stack: xr.Da
     z_filled = np.where(np.isfinite(elevation), elevation, np.nanmean(elevation))
     smooth = ndimage.gaussian_filter(z_filled, 1.0)
     laplacian = ndimage.laplace(smooth)
-    gy, gx = np.gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
+    gy, gx = _gradient(smooth)  # per pixel along rows (southward) and columns (eastward)
     accumulation = flow_accumulation(elevation) * res * res
     dndvi = stack["dNDVI"].values.astype(np.float64)
     dndvi_gy, dndvi_gx = _masked_gradient(dndvi, _EDGE_SIGMA_PX)
@@ -329,7 +339,7 @@ def _masked_gradient(values: np.ndarray, sigma: float) -> tuple[np.ndarray, np.n
     filled = np.where(valid, values, 0.0)
     weight = ndimage.gaussian_filter(valid.astype(np.float64), sigma)
     smooth = ndimage.gaussian_filter(filled, sigma) / np.maximum(weight, 1e-9)
-    gy, gx = np.gradient(smooth)
+    gy, gx = _gradient(smooth)
     whole = ndimage.minimum_filter(valid, size=2 * math.ceil(2 * sigma) + 1, mode="nearest")
     return np.where(whole, gy, np.nan), np.where(whole, gx, np.nan)
 
