@@ -120,7 +120,7 @@ def _build_one(
     try:
         _write_region(*args)
     except Exception as exc:
-        for tmp in target.parent.glob(f".{target.name}.tmp-{os.getpid()}"):
+        for tmp in target.parent.glob(f".{target.name}.tmp-*-{os.getpid()}"):  # this process's
             shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"building archive region {area.name!r} failed: {exc}") from exc
     return area.name

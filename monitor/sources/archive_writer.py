@@ -18,6 +18,7 @@ DEM voids, an index out of range or written twice, incidence angles in radians.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -295,6 +296,9 @@ def _as_date(when: object, what: str) -> date:
     raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
 
 
+_WRITERS = itertools.count()  # numbers this process's writers, for their temporary folders
+
+
 def _remove_orphans(target: Path) -> None:
     """Remove temporary folders of ``target`` left by writers killed on this host (their
     process is gone): a kill -9 cannot clean up after itself."""
@@ -451,7 +455,10 @@ class RegionWriter:
         self.area = area
         self.grid: Grid = region_grid(area.geometry)
         self.target = region_dir(Path(archive), area.name)
-        self.tmp = self.target.with_name(f".{self.target.name}.tmp-{os.getpid()}")
+        # one folder per writer: two writers of one region in one process (a script that
+        # writes it again before committing) each had the other's, and committed it broken;
+        # the pid stays last, as _remove_orphans reads it
+        self.tmp = self.target.with_name(f".{self.target.name}.tmp-{next(_WRITERS)}-{os.getpid()}")
         self.origin, self.extra_meta = origin, dict(meta or {})
         self.tracks = list(tracks)
         self._rows: list[dict[str, Any]] = []
@@ -547,7 +554,13 @@ class RegionWriter:
         canopy_height: np.ndarray,
         kg_climate: np.ndarray,
     ) -> None:
-        """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes."""
+        """DEM (m), ESA WorldCover codes, canopy height (m), Köppen-Geiger class codes. Every
+        check runs before anything is written, so a refused call can be made again corrected."""
+        if self._static_done:
+            raise ValueError(
+                f"region {self.area.name!r}: the static layers are written already (once per "
+                "writer)"
+            )
         dem = np.asarray(elevation, np.float64)
         if not np.isfinite(dem).all() or dem.min() < LOWEST_ELEVATION_M:
             raise ValueError(
@@ -566,6 +579,13 @@ class RegionWriter:
                 raise ValueError(
                     f"region {self.area.name!r}: {name} must be class codes 0-255 without NaN "
                     "(ESA WorldCover for landcover; Köppen-Geiger, 0 where unknown, for kg_climate)"
+                )
+            fractions = np.unique(codes[codes != np.round(codes)])
+            if fractions.size:  # a class raster resampled bilinearly: 10.8 is no class
+                raise ValueError(
+                    f"region {self.area.name!r}: {name} holds fractions "
+                    f"({', '.join(f'{v:g}' for v in fractions[:6])}), not whole class codes: "
+                    "resample class maps by nearest neighbour (rasterio Resampling.nearest)"
                 )
         climate = sorted({int(c) for c in np.unique(np.asarray(kg_climate))} - set(KOPPEN_CODES))
         if climate:  # another legend, or another band
@@ -596,8 +616,9 @@ class RegionWriter:
             "canopy_height": np.asarray(canopy_height, np.float32),
             "kg_climate": np.asarray(kg_climate, np.uint8),
         }
-        for name, values in layers.items():
+        for name, values in layers.items():  # all of them before any is written
             self._check_shape(name, values, self.grid.shape)
+        for name, values in layers.items():
             self._root.create_array(f"static/{name}", data=values, chunks=(_CHUNK * 2,) * 2)
         self._static_done = True
 
