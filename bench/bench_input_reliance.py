@@ -13,6 +13,9 @@ they are, and with one group of them changed, side by side from one run.
   were rendered from, a real one is not: members that trusted it would lose skill here.
 - ``land cover all tree``: every pixel tree cover (WorldCover 10), the band's information gone.
   The change in recall says how much the members discount a change on other covers.
+- ``land cover no data``: every pixel WorldCover's fill, 0, what an export written without a
+  land cover holds (docs/archive.md): what the members make of a region without one, against
+  the radar-only setting the chain would otherwise fall back to (the S1 rows).
 
 Nothing else changes: the same scenes, members, thresholds and valid pixels (a pixel counts
 where the unperturbed prediction is finite and the label known). Seeded; the perturbations are
@@ -41,7 +44,7 @@ from models.datasets import channels_of, read_scene, scene_ids
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.feature_stack import MODEL_BANDS
 from models.metrics import Confusion, confusion
-from models.worldcover import CROP, GRASS, SHRUB, TREE
+from models.worldcover import CROP, GRASS, NO_DATA, SHRUB, TREE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data/randomised/test"
@@ -87,6 +90,14 @@ def landcover_all_tree(image: np.ndarray, rng: np.random.Generator) -> np.ndarra
     out = np.array(image, np.float32)
     lc = out[_BAND["landcover"]]
     out[_BAND["landcover"]] = np.where(np.isfinite(lc), float(TREE), np.nan)
+    return out
+
+
+def landcover_no_data(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``image`` with every finite land cover pixel WorldCover's no data, 0 (a copy)."""
+    out = np.array(image, np.float32)
+    lc = out[_BAND["landcover"]]
+    out[_BAND["landcover"]] = np.where(np.isfinite(lc), float(NO_DATA), np.nan)
     return out
 
 
@@ -175,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "radar unchanged": radar_unchanged,
         "land cover with map error": landcover_map_error(args.map_error),
         "land cover all tree": landcover_all_tree,
+        "land cover no data": landcover_no_data,
     }
     pooled, moved = score(ensemble, args.data, settings, perturbations, args.seed)
     print(f"{args.manifest} on {args.data} ({len(scene_ids(args.data))} scenes), seed {args.seed}")

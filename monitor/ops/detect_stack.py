@@ -100,7 +100,7 @@ from models.feature_stack import (
 )
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
-from models.worldcover import WORLDCOVER_CLASSES
+from models.worldcover import WORLDCOVER_CLASSES, no_data_note
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
 from monitor.errors import BadInput, interrupt_on_signals
@@ -809,6 +809,9 @@ def detect_stacks(
                 stack.rio.crs, stack.rio.transform(), stack.sizes["x"], stack.sizes["y"]
             )
             said = list(warnings[path])
+            note = no_data_note(stack["landcover"].values)
+            if note is not None:  # read as any code: said, not refused
+                said.append(note)
             for warning in said:
                 log.warning("%s: %s", path, warning)
             try:

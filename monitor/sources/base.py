@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models.change_statistics import IW_GRD_ENL, Compositing, CompositingMode
 from models.feature_stack import StackAttrs, empty_bands, status_text
+from models.worldcover import no_data_note
 
 __all__ = [
     "DEFAULT_MAX_AREA_KM2",
@@ -248,6 +249,10 @@ def data_status(
                 "(border noise, layover/shadow or no data everywhere, or in monitoring no track "
                 "the other window saw)"
             )
+    if "landcover" in layers:
+        note = no_data_note(np.asarray(layers["landcover"]))
+        if note is not None:
+            problems.append(note)
     empty = empty_bands(layers)
     if empty:
         causes = empty_causes or {}

@@ -42,10 +42,11 @@ def _s2(b8: int, b4: int, shape: tuple[int, int]) -> np.ndarray:
     return dn
 
 
-def _write(path: Path, canopy_m: float = 20.0) -> None:
+def _write(path: Path, canopy_m: float = 20.0, landcover_code: int = 10) -> None:
     grid = region_grid(AREA.geometry)
     shape = grid.shape
-    landcover = np.full(shape, 10, np.uint8)
+    landcover = np.full(shape, landcover_code, np.uint8)
+    landcover[:2] = 10
     track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
     with RegionWriter(path, AREA, n_s2=4, n_s1=3, tracks=[track]) as w:
         w.write_static(
@@ -119,6 +120,76 @@ def test_an_empty_band_is_recorded_and_no_setting_needing_it_is_chosen(tmp_path:
     policy = ModelSettings.model_construct(**{**ModelSettings().model_dump(), "fallback": "all"})
     choice = choose_setting(stack, ["S1+S2", "all"], policy)
     assert (choice.setting, choice.fallback) == ("S1+S2", None)
+
+
+def test_a_land_cover_of_no_data_is_read_and_said(tmp_path: Path) -> None:
+    """An export written without WorldCover holds 0 (its no data), as docs/archive.md says to
+    write it. The members read it (they score better on it than the radar-only fallback does,
+    bench/bench_input_reliance.py), and the stack's status says so instead of nothing (a user
+    walkthrough, 2026-12-06)."""
+    _write(tmp_path, landcover_code=0)
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST)
+    lc = stack.landcover.values
+    assert (lc[:2] == 10).all() and (lc[2:] == 0).all()
+    share = f"{(lc == 0).mean():.1%}"
+    assert (
+        f"landcover holds no data (0, ESA WorldCover's fill) on {share} of the pixels: the "
+        "members were trained with a class on every pixel" in stack.attrs["status"]
+    )
+    choice = choose_setting(stack, ["S1+S2", "S1"], ModelSettings())
+    assert choice.setting == "S1+S2"
+    _write(tmp_path / "classed")
+    assert (
+        "landcover holds no data"
+        not in ArchiveSource(tmp_path / "classed").features(AREA, PRE, POST).attrs["status"]
+    )
+
+
+def test_two_writers_of_one_region_in_one_process_each_commit_whole(tmp_path: Path) -> None:
+    """Found on a user walkthrough (2026-12-06): a second writer of the same region, opened in
+    the same process before the first committed, took the first one's temporary folder (named
+    by the pid alone) and deleted its arrays; both commits passed, and the region committed
+    held a catalog of scenes without their data."""
+    grid = region_grid(AREA.geometry)
+    shape = grid.shape
+    track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
+    static = (np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15))
+    first = RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[track])
+    second = RegionWriter(tmp_path, AREA, n_s2=1, n_s1=0, tracks=[track])
+    assert first.tmp != second.tmp
+    for writer, ndvi_b4 in ((first, 750), (second, 1600)):
+        writer.write_static(*static)
+        writer.write_s2(
+            0, date(2024, 7, 5), _s2(3000, ndvi_b4, shape), np.zeros(shape), sun_zenith=30.0,
+            sun_azimuth=150.0,
+        )  # fmt: skip
+    first.commit()
+    second.commit()  # the later commit is the region, whole
+    z = zarr.open_group(tmp_path / "regions" / "export" / "data.zarr", mode="r")
+    assert int(np.asarray(z["s2/reflectance"])[0, 2, 0, 0]) == 1600
+    assert not list((tmp_path / "regions").glob(".export.*"))
+
+
+def test_a_refused_write_static_can_be_made_again_and_class_fractions_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Found on a user walkthrough (2026-12-06): a canopy height of the wrong shape was refused
+    after the elevation and land cover were written, and the corrected call then failed on
+    zarr's 'an array exists'; and a land cover resampled bilinearly (10.8) was stored as 10."""
+    grid = region_grid(AREA.geometry)
+    shape = grid.shape
+    track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
+    with RegionWriter(tmp_path, AREA, n_s2=0, n_s1=0, tracks=[track]) as w:
+        dem, lc, climate = np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 15)
+        with pytest.raises(ValueError, match=r"'export': canopy_height has shape"):
+            w.write_static(dem, lc, np.zeros((2, 2)), climate)
+        with pytest.raises(ValueError, match=r"landcover holds fractions \(10\.8\), not whole"):
+            w.write_static(dem, np.full(shape, 10.8), np.zeros(shape), climate)
+        with pytest.raises(ValueError, match=r"kg_climate holds fractions \(26\.7\)"):
+            w.write_static(dem, lc, np.zeros(shape), np.full(shape, 26.7))
+        w.write_static(dem, lc, np.zeros(shape), climate)
+        with pytest.raises(ValueError, match=r"the static layers are written already"):
+            w.write_static(dem, lc, np.zeros(shape), climate)
 
 
 def test_writer_refuses_wrong_shapes_and_leaves_nothing(tmp_path: Path) -> None:

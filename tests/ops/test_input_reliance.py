@@ -90,6 +90,8 @@ def test_all_tree_and_refusals(bench: ModuleType) -> None:
     lc = out[BAND["landcover"]]
     assert np.isnan(lc[5, 5])
     assert np.all(lc[np.isfinite(lc)] == TREE)
+    none = bench.landcover_no_data(image, np.random.default_rng(0))[BAND["landcover"]]
+    assert np.isnan(none[5, 5]) and np.all(none[np.isfinite(none)] == 0)
     for share in (0.0, 1.0, -0.1):
         with pytest.raises(ValueError, match="--map-error must be in"):
             bench.landcover_map_error(share)

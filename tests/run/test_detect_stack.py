@@ -308,6 +308,29 @@ def test_a_stack_of_one_pixel_runs(tmp_path, monkeypatch):
         assert cog.shape == (1, 1) and cog.read(1)[0, 0] == pytest.approx(0.95)
 
 
+@pytest.mark.parametrize("strip", ["row", "column"])
+def test_a_strip_one_pixel_wide_through_a_landslide_runs(tmp_path, monkeypatch, strip):
+    """Found on a user walkthrough (2026-12-06): the edge tile of a gdal_translate -srcwin tiling,
+    one pixel wide, ended the whole folder's run when it crossed a landslide (numpy's gradient,
+    in the object filter's features, needs two pixels along each axis)."""
+    from affine import Affine
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    if strip == "row":
+        piece, shift = bands[:, 50:51, :], Affine.translation(0, 50)
+    else:
+        piece, shift = bands[:, :, 118:119], Affine.translation(118, 0)  # 25 changed pixels
+    path = _write(tmp_path / f"{strip}_input.tif", piece, transform=TRANSFORM * shift)
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(path), "--out", str(out), "-q"]) == 0  # it was 1
+    if strip == "column":  # long enough for the minimum area: scored by the filter
+        polygons = gpd.read_file(out / "detections.gpkg")
+        assert len(polygons) >= 1 and polygons["filter_score"].notna().all()
+
+
 def test_a_stack_with_an_empty_model_band_says_why_its_setting_was_chosen(
     tmp_path, monkeypatch, caplog
 ):
@@ -329,6 +352,31 @@ def test_a_stack_with_an_empty_model_band_says_why_its_setting_was_chosen(
     assert scene["setting_reason"].endswith("empty bands: landcover; not S1+S2 (needs landcover)")
     warning = "model bands without any value: landcover (the settings that need them do not run)"
     assert scene["warnings"] == [warning]
+    assert f"{path}: {warning}" in caplog.messages
+
+
+def test_a_land_cover_of_no_data_runs_and_is_said(tmp_path, monkeypatch, caplog):
+    """Found on a user walkthrough (2026-12-06): a stack whose land cover is WorldCover's no
+    data (0) ran S1+S2 without a word; the members read 0 as a code they never saw. They still
+    score above the radar-only fallback there (bench/bench_input_reliance.py), so it runs, and
+    the summary and the log say it."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    bands[MODEL_BANDS.index("landcover")] = 0.0
+    path = _write(tmp_path / "lc0_input.tif", bands)
+    with caplog.at_level("WARNING", logger="monitor.ops.detect_stack"):
+        assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    scene = json.loads((tmp_path / "out" / "summary.json").read_text())["scenes"]["lc0"]
+    assert scene["setting"] == "S1+S2"
+    (warning,) = scene["warnings"]
+    assert warning.startswith(
+        "landcover holds no data (0, ESA WorldCover's fill) on 100.0% of the pixels: the members "
+        "were trained with a class on every pixel"
+    )
     assert f"{path}: {warning}" in caplog.messages
 
 
