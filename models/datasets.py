@@ -424,6 +424,9 @@ def check_input(path: Path) -> list[int] | None:
                 + " ".join(f"-b {b}" for b in bands)
                 + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
             )
+        elif where:  # named bands, some of the model's missing: say which
+            absent = [b for b in MODEL_BANDS if b not in where]
+            hint = f"; by their names, it lacks {', '.join(absent)}"
         raise DatasetError(
             f"{path}: {count} bands, expected {len(MODEL_BANDS)} ({', '.join(MODEL_BANDS)})" + hint
         )

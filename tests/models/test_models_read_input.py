@@ -50,6 +50,15 @@ def test_named_bands_are_read_by_name_in_any_order(tmp_path):
     np.testing.assert_array_equal(read_input(other).image, bands)
 
 
+def test_a_named_stack_short_of_a_band_is_told_which(tmp_path):
+    # a named 14-band stack was told only "14 bands, expected 15" (a user walkthrough)
+    keep = [i for i, n in enumerate(MODEL_BANDS) if n != "slope"]
+    path = _write(tmp_path / "s_input.tif", _bands()[keep], names=[MODEL_BANDS[i] for i in keep])
+    with pytest.raises(DatasetError, match=r"14 bands, expected 15 .*; by their names, it lacks "
+                                           r"slope$"):  # fmt: skip
+        read_input(path)
+
+
 def test_names_that_do_not_account_for_the_15_bands_are_refused(tmp_path):
     names = list(MODEL_BANDS)
     names[3] = "preVV"  # twice, and preVH missing
