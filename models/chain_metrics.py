@@ -374,9 +374,17 @@ def evaluate_chain(detections: Path, data: Path) -> dict[str, Any]:
         scenes.append(objects)
         kept.append(~mine["suppressed"].astype(bool).to_numpy())
     lookalike = [i for i, s in enumerate(scenes) if s.label_pixels == 0]
+    # scenes where no setting of the ensemble could run (detect --stack's "no-data"): scored,
+    # as they must be, as scenes where the chain drew nothing, and said to be
+    no_data = sorted(
+        i
+        for i in ids
+        if ran is not None and isinstance(ran[i], dict) and ran[i].get("status") == "no-data"
+    )
     return {
         "detections": str(path),
         "data": str(data),
+        "no_data_scenes": no_data,
         # what drew the polygons (detect --stack's summary since 2026-12-05; None before)
         "model": _model_run(path.parent),
         "with_filter": chain_scores(scenes, kept).as_dict(),
@@ -483,6 +491,12 @@ def format_chain_report(report: dict[str, Any]) -> str:
         f"{s['scenes']} scenes, {s['area_km2']:.1f} km², "
         f"{report['look_alike_only']['scenes']} of them look-alike-only (no labelled landslide)."
     )
+    if no_data := report.get("no_data_scenes"):
+        lines.append(
+            f"{len(no_data)} of them had no setting of the ensemble with data to run on (`detect "
+            f"--stack`: no-data; its summary says why), scored as scenes where the chain drew "
+            f"nothing: {first_names(no_data, 5)}."
+        )
     if (model := report.get("model")) is not None:
         lines.append(_model_line(model))
     return "\n".join(lines)

@@ -22,7 +22,7 @@ from affine import Affine
 from shapely import unary_union
 from shapely.geometry import box
 
-from models.chain_metrics import chain_scores, scene_objects
+from models.chain_metrics import chain_scores, format_chain_report, scene_objects
 from models.cli import main
 
 T = Affine(10.0, 0.0, 400_000.0, 0.0, -10.0, 6_000_000.0)
@@ -164,6 +164,16 @@ def test_scenes_detect_never_ran_are_refused_not_scored_as_empty(tmp_path: Path)
         evaluate_chain(det, data)
     (det / "summary.json").write_text(json.dumps({"scenes": {"a": {}, "b": {}}}))
     assert evaluate_chain(det, data)["with_filter"]["scenes"] == 2
+    # a scene on which no setting could run is scored (the chain drew nothing there) and said
+    # to be one (a user walkthrough, 2026-12-06: it read as plain misses)
+    ran = {"a": {"status": "ok"}, "b": {"status": "no-data", "message": "no setting"}}
+    (det / "summary.json").write_text(json.dumps({"scenes": ran}))
+    report = evaluate_chain(det, data)
+    assert report["no_data_scenes"] == ["b"] and report["with_filter"]["scenes"] == 2
+    assert (
+        "1 of them had no setting of the ensemble with data to run on (`detect --stack`: "
+        "no-data; its summary says why), scored as scenes where the chain drew nothing: b."
+    ) in format_chain_report(report)
 
 
 def test_polygons_of_another_stack_of_the_same_id_are_refused(tmp_path: Path) -> None:
