@@ -21,6 +21,7 @@ __all__ = [
     "Interrupted",
     "NewerSchemaError",
     "interrupt_on_signals",
+    "swallowed_stop",
 ]
 
 EXIT_OK = 0  # everything done
@@ -73,6 +74,31 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
+# The signals interrupt_on_signals turned into Interrupted, in the blocks now open.
+_RECEIVED: list[int] = []
+
+
+def swallowed_stop(exc: BaseException) -> int | None:
+    """The signal whose :class:`Interrupted` a library turned into ``exc``: one came in an open
+    :func:`interrupt_on_signals` block and ``exc`` is no :class:`KeyboardInterrupt` and was
+    not raised while one was handled (none in the chain of causes and contexts a traceback
+    shows: a context hidden by ``raise ... from None``, what a library that swallows the stop
+    writes, is not followed). None otherwise: ``exc`` is an error of its own."""
+    if not _RECEIVED or isinstance(exc, KeyboardInterrupt):
+        return None
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return None
+        seen.add(id(link))
+        if link.__cause__ is not None:
+            link = link.__cause__
+        else:
+            link = None if link.__suppress_context__ else link.__context__
+    return _RECEIVED[-1]
+
+
 @contextmanager
 def interrupt_on_signals(
     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
@@ -84,28 +110,35 @@ def interrupt_on_signals(
 
     A library may turn the exception a signal handler raised into one of its own: torch, loading
     members, once reported a SIGINT as ``ValueError: could not determine the shape of object
-    type 'torch.storage.UntypedStorage'``. Whatever escapes the block after a signal came is
-    therefore raised as the :class:`Interrupted` it was (from that exception), so that a stop
-    reads as a stop (exit 130 or 143), not as a crash."""
+    type 'torch.storage.UntypedStorage'``. An error that escapes the block after a signal came,
+    and that no handling of the stop led to (:func:`swallowed_stop`), is therefore raised as the
+    :class:`Interrupted` it was (from that error, its notes kept), so that a stop reads as a
+    stop (exit 130 or 143), not as a crash. An error raised while the stop was being handled (a
+    full disk as the run records itself) stays itself."""
     previous = {sig: signal.getsignal(sig) for sig in signals}
-    received: list[int] = []
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         for sig in signals:
             signal.signal(
                 sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler
             )
-        received.append(signum)
+        _RECEIVED.append(signum)
         raise Interrupted(signum)
 
+    depth = len(_RECEIVED)
     for sig in signals:
         signal.signal(sig, handler)
     try:
         yield
     except Exception as exc:
-        if received:
-            raise Interrupted(received[0]) from exc
-        raise
+        signum = swallowed_stop(exc)
+        if signum is None:
+            raise
+        stop = Interrupted(signum)
+        for note in getattr(exc, "__notes__", ()):
+            stop.add_note(note)
+        raise stop from exc
     finally:
+        del _RECEIVED[depth:]
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -44,7 +44,7 @@ from monitor.config import (
     RegionConfig,
     SourceConfig,
 )
-from monitor.errors import BadInput
+from monitor.errors import BadInput, swallowed_stop
 from monitor.grid import reproject
 from monitor.pipeline.chain import detect, empty_detection_candidates, prune_cogs, write_cogs
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
@@ -517,7 +517,8 @@ def _record_stop(inventory: Inventory, run_id: int, stage: str, exc: BaseExcepti
     what became of the inventory. Before the inventory update commits, nothing of the run is
     written; after it (during alert delivery) the run stays complete and its alerts stay
     queued in the outbox for the next run or ``alerts deliver``."""
-    interrupted = isinstance(exc, KeyboardInterrupt)
+    # a signal a library turned into its own error is a stop too (monitor.errors)
+    interrupted = isinstance(exc, KeyboardInterrupt) or swallowed_stop(exc) is not None
     what = str(exc) or type(exc).__name__
     message = f"{'interrupted' if interrupted else 'stopped'} during {stage} ({what})"
     try:

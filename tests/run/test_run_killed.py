@@ -18,7 +18,7 @@ from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_reg
 
 import monitor.run as run_module
 from monitor.config import load_config
-from monitor.errors import Interrupted, interrupt_on_signals
+from monitor.errors import Interrupted, interrupt_on_signals, swallowed_stop
 from monitor.ops.status import collect_status
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
@@ -56,13 +56,25 @@ def test_a_signal_a_library_turned_into_its_own_error_still_reads_as_a_stop() ->
         try:
             signal.raise_signal(signal.SIGTERM)
         except KeyboardInterrupt:
-            raise ValueError("could not determine the shape of object type") from None
+            error = ValueError("could not determine the shape of object type")
+            error.add_note("what the library noted")
+            raise error from None
     assert stopped.value.exit_status == 143
     assert isinstance(stopped.value.__cause__, ValueError)
     assert signal.getsignal(signal.SIGTERM) is before
+    assert stopped.value.__notes__ == ["what the library noted"]
     # no signal: an error stays itself
     with pytest.raises(ValueError, match="a real error"), interrupt_on_signals():
         raise ValueError("a real error")
+    # an error raised while the stop was being handled (a full disk as the run records
+    # itself) stays itself too: it is what the operator must see (found in review)
+    with pytest.raises(OSError, match="No space left") as failed, interrupt_on_signals():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise OSError(28, "No space left on device")  # noqa: B904 (raised while handling)
+    assert isinstance(failed.value.__context__, Interrupted)
+    assert swallowed_stop(ValueError("after every block")) is None  # none open now
 
 
 def test_sigterm_ends_a_run_cleanly_and_status_agrees(
