@@ -297,16 +297,20 @@ def _as_date(when: object, what: str) -> date:
 
 
 _WRITERS = itertools.count()  # numbers this process's writers, for their temporary folders
+_MINE: set[str] = set()  # the temporary folders this process's writers made
 
 
 def _remove_orphans(target: Path) -> None:
     """Remove temporary folders of ``target`` left by writers killed on this host (their
-    process is gone): a kill -9 cannot clean up after itself."""
+    process is gone): a kill -9 cannot clean up after itself. One named with this process's
+    pid that none of its writers made is an earlier process's of the same pid (pids are
+    reused, in a container soon)."""
     for folder in target.parent.glob(f".{target.name}.tmp-*"):
         pid = folder.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not pid.isdigit():
             continue
-        if process_gone(int(pid)):
+        mine = int(pid) == os.getpid()
+        if (folder.name not in _MINE) if mine else process_gone(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -483,6 +487,7 @@ class RegionWriter:
         _remove_orphans(self.target)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
+        _MINE.add(self.tmp.name)
         root = zarr.open_group(self.tmp / "data.zarr", mode="w")
         self._root = root
         self._refl = root.create_array(

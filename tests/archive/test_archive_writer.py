@@ -134,7 +134,8 @@ def test_a_land_cover_of_no_data_is_read_and_said(tmp_path: Path) -> None:
     share = f"{(lc == 0).mean():.1%}"
     assert (
         f"landcover holds no data (0, ESA WorldCover's fill) on {share} of the pixels: the "
-        "members were trained with a class on every pixel" in stack.attrs["status"]
+        "S2 and S1+S2 members, which read it, were trained with a class on every pixel"
+        in stack.attrs["status"]
     )
     choice = choose_setting(stack, ["S1+S2", "S1"], ModelSettings())
     assert choice.setting == "S1+S2"
@@ -168,6 +169,24 @@ def test_two_writers_of_one_region_in_one_process_each_commit_whole(tmp_path: Pa
     z = zarr.open_group(tmp_path / "regions" / "export" / "data.zarr", mode="r")
     assert int(np.asarray(z["s2/reflectance"])[0, 2, 0, 0]) == 1600
     assert not list((tmp_path / "regions").glob(".export.*"))
+
+
+def test_a_temporary_folder_of_an_earlier_process_with_this_pid_is_removed(
+    tmp_path: Path,
+) -> None:
+    # pids are reused: a folder named with this process's pid that none of its writers made
+    # is an earlier, killed process's (found in review: it was never removed)
+    regions = tmp_path / "regions"
+    stale = regions / f".export.tmp-987654-{os.getpid()}"
+    (stale / "data.zarr").mkdir(parents=True)
+    grid = region_grid(AREA.geometry)
+    track = TrackInfo(88, "descending", 280.0, np.full(grid.shape, 35.0, np.float32))
+    first = RegionWriter(tmp_path, AREA, n_s2=0, n_s1=0, tracks=[track])
+    assert not stale.exists() and first.tmp.is_dir()
+    second = RegionWriter(tmp_path, AREA, n_s2=0, n_s1=0, tracks=[track])
+    assert first.tmp.is_dir() and second.tmp.is_dir()  # a live writer's folder is kept
+    first.abort()
+    second.abort()
 
 
 def test_a_refused_write_static_can_be_made_again_and_class_fractions_are_refused(
