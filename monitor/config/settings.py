@@ -170,6 +170,13 @@ class QuicklookSettings(StrictModel):
 # --------------------------------------------------------------------------- dataset
 
 
+def _not_landslides() -> list[str]:
+    """The catalog categories ``dataset export`` skips by default (monitor.labels)."""
+    from monitor.labels import GLC_NOT_LANDSLIDES
+
+    return list(GLC_NOT_LANDSLIDES)
+
+
 class DatasetSettings(StrictModel):
     """The ``dataset:`` section: how ``landslide-monitor dataset export`` and ``from-reviews``
     turn inventories into training scenes (most fields also have a command-line option)."""
@@ -191,7 +198,7 @@ class DatasetSettings(StrictModel):
         "1km", description="coarsest Global Landslide Catalog location_accuracy kept"
     )
     skip_categories: list[str] = Field(
-        ["snow_avalanche"],
+        default_factory=lambda: _not_landslides(),
         description="Global Landslide Catalog landslide_category values skipped (not landslides)",
     )
     core_m: float = Field(20.0, gt=0, description="positive core around a catalogued point")
@@ -237,10 +244,13 @@ class DatasetSettings(StrictModel):
     @field_validator("skip_categories", mode="before")
     @classmethod
     def _categories_listed(cls, value: Any) -> Any:
-        # the command line writes them as one comma-separated word; "none" (or nothing): keep all
+        # the command line writes them as one comma-separated word; "none" (or nothing): keep
+        # all. A blank entry would skip the rows without a category: dropped, as in a list
         if isinstance(value, str):
             value = [] if value.strip().lower() in ("", "none") else value.split(",")
-            value = [v.strip() for v in value if v.strip()]
+        if isinstance(value, list | tuple):
+            value = [v.strip() if isinstance(v, str) else v for v in value]
+            value = [v for v in value if v != ""]
         return value
 
     @field_validator("views", mode="before")

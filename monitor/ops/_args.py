@@ -31,7 +31,7 @@ def iso_date(text: str) -> date:
     too); anything else is an argparse error naming the text, and a day the calendar lacks
     (2024-09-31) is said to be one rather than to be in another form."""
     try:
-        return date.fromisoformat(text)
+        return date.fromisoformat(text.strip())
     except ValueError as err:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
             raise argparse.ArgumentTypeError(

@@ -280,6 +280,8 @@ def test_dataset_settings_read_the_skipped_categories_as_typed() -> None:
         "lahar",
     ]
     assert DatasetSettings(skip_categories="none").skip_categories == []
+    # a blank entry of a YAML list would skip every row without a category (found in review)
+    assert DatasetSettings(skip_categories=["", " lahar "]).skip_categories == ["lahar"]
 
 
 def test_a_missing_date_or_id_is_named_as_missing_not_as_a_format(tmp_path: Path) -> None:
