@@ -42,13 +42,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.datasets import channels_of, read_scene, scene_ids
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
+from models.evaluate import format_score
 from models.feature_stack import MODEL_BANDS
 from models.metrics import Confusion, confusion
 from models.worldcover import CROP, GRASS, NO_DATA, SHRUB, TREE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "data/randomised/test"
-VEGETATED = np.array([TREE, SHRUB, GRASS, CROP], np.float32)
+# the classes a map confuses among themselves here: the four vegetation covers of the randomised
+# world's slopes (models.worldcover.VEGETATED, the terrain flattening's, also holds wetland and
+# mangroves, which no slope here carries)
+MAP_CLASSES = np.array([TREE, SHRUB, GRASS, CROP], np.float32)
 _BAND = {name: i for i, name in enumerate(MODEL_BANDS)}
 # blobs of a map's wrong patches: the smoothing of the random field, in pixels (about 40 m)
 _BLOB_SIGMA_PX = 4.0
@@ -77,8 +81,8 @@ def landcover_map_error(share: float) -> Perturbation:
         lc = out[_BAND["landcover"]]
         field = ndimage.gaussian_filter(rng.standard_normal(lc.shape), _BLOB_SIGMA_PX)
         blobs, n = ndimage.label(field > np.quantile(field, 1.0 - share))
-        drawn = VEGETATED[rng.integers(0, len(VEGETATED), size=n + 1)]
-        wrong = (blobs > 0) & np.isin(lc, VEGETATED)
+        drawn = MAP_CLASSES[rng.integers(0, len(MAP_CLASSES), size=n + 1)]
+        wrong = (blobs > 0) & np.isin(lc, MAP_CLASSES)
         out[_BAND["landcover"]] = np.where(wrong, drawn[blobs], lc)
         return out
 
@@ -104,7 +108,7 @@ def landcover_no_data(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
 def changed_share(before: np.ndarray, after: np.ndarray) -> float:
     """The share of finite land cover pixels whose class differs (of the vegetated ones)."""
     lc0, lc1 = before[_BAND["landcover"]], after[_BAND["landcover"]]
-    veg = np.isin(lc0, VEGETATED)
+    veg = np.isin(lc0, MAP_CLASSES)
     return float((lc0[veg] != lc1[veg]).mean()) if veg.any() else 0.0
 
 
@@ -139,12 +143,6 @@ def score(
                 pooled[k][setting] = pooled[k][setting] + confusion(mask, truth, valid)
         print(f"  {n + 1}/{len(ids)} {scene_id}", file=sys.stderr, flush=True)
     return pooled, moved
-
-
-def _f(c: Confusion) -> tuple[float, float, float]:
-    p = c.tp / (c.tp + c.fp) if c.tp + c.fp else 0.0
-    r = c.tp / (c.tp + c.fn) if c.tp + c.fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,10 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for k in perturbations:
         for setting in settings:
-            prec, rec, f1 = _f(pooled[k][setting])
-            base = _f(pooled["as they are"][setting])[2]
+            c = pooled[k][setting]
+            prec, rec, f1 = c.precision, c.recall, c.f1
+            base = pooled["as they are"][setting].f1
             print(
-                f"| {k} | {moved[k]:.2f} | {setting} | {prec:.3f} | {rec:.3f} | {f1:.3f} "
+                f"| {k} | {moved[k]:.2f} | {setting} | {format_score(prec)} | {format_score(rec)} "
+                f"| {f1:.3f} "
                 f"| {f1 - base:+.3f} |"
             )
     return 0

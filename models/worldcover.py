@@ -84,6 +84,7 @@ def no_data_note(codes: np.ndarray) -> str | None:
         return None
     return (
         f"landcover holds no data (0, ESA WorldCover's fill) on {share:.1%} of the pixels: the "
-        "members were trained with a class on every pixel and detect less well without it "
+        "S2 and S1+S2 members, which read it, were trained with a class on every pixel and "
+        "detect less well without it "
         "(docs/archive.md, Filling the archive with real exports)"
     )

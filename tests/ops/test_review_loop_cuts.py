@@ -3,24 +3,11 @@ small case worked by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("_cuts", ROOT / "bench" / "review_loop_cuts.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass resolves its annotations there
-    spec.loader.exec_module(module)
-    return module
+from ops_fixtures import load_bench
 
 
 def _scene(touches: list[list[int]], scores: list[float]) -> dict[str, Any]:
@@ -55,7 +42,7 @@ def _tables(cuts: Any) -> dict[str, Any]:
 
 
 def test_the_rules_recomputed_by_hand() -> None:
-    cuts = _tool()
+    cuts = load_bench("review_loop_cuts")
     tables = _tables(cuts)
     # the old rule: the highest cut at which the loop finds 1 landslide: 0.80
     assert cuts.rule_count(tables) == (cuts.LOOP, pytest.approx(0.80))
@@ -82,7 +69,7 @@ def test_the_rules_recomputed_by_hand() -> None:
 
 
 def test_a_draw_whose_tables_do_not_give_back_its_rows_is_named() -> None:
-    cuts = _tool()
+    cuts = load_bench("review_loop_cuts")
     tables = _tables(cuts)
     result: dict[str, Any] = {
         "rows": {cuts.LOOP: {"false_alarms": 2, "detected": 2}},  # at 0.1 the rows give 2, 2
@@ -96,7 +83,7 @@ def test_a_draw_whose_tables_do_not_give_back_its_rows_is_named() -> None:
 
 
 def test_unknown_candidates_and_older_landslides_are_counted_as_the_chain_counts_them() -> None:
-    cuts = _tool()
+    cuts = load_bench("review_loop_cuts")
     # a candidate on unknown pixels (label 255) is no false object; one on no landslide is
     scene = _scene([[0], [], []], [0.9, 0.8, 0.7])
     scene["unknown"] = [False, True, False]
@@ -108,7 +95,7 @@ def test_unknown_candidates_and_older_landslides_are_counted_as_the_chain_counts
 
 
 def test_the_switched_to_row_of_a_draw_is_checked_against_its_manifest() -> None:
-    cuts = _tool()
+    cuts = load_bench("review_loop_cuts")
     tables = _tables(cuts)
     # the operator switched to the refit alone at 0.21: rows 0.5, 0.25 and 0.22 kept
     point = {"promoted": cuts.REFIT, "cut": 0.21}
@@ -132,7 +119,7 @@ def test_the_rules_agree_with_operating_point_on_random_cases() -> None:
     from models.chain_metrics import SceneObjects
     from monitor.ops import operating_point as op
 
-    cuts = _tool()
+    cuts = load_bench("review_loop_cuts")
     rng = random.Random(7)
 
     def scene(name: str, events: int, n: int) -> tuple[SceneObjects, np.ndarray]:

@@ -374,8 +374,8 @@ def test_a_land_cover_of_no_data_runs_and_is_said(tmp_path, monkeypatch, caplog)
     assert scene["setting"] == "S1+S2"
     (warning,) = scene["warnings"]
     assert warning.startswith(
-        "landcover holds no data (0, ESA WorldCover's fill) on 100.0% of the pixels: the members "
-        "were trained with a class on every pixel"
+        "landcover holds no data (0, ESA WorldCover's fill) on 100.0% of the pixels: the S2 and "
+        "S1+S2 members, which read it, were trained with a class on every pixel"
     )
     assert f"{path}: {warning}" in caplog.messages
 
