@@ -51,6 +51,7 @@ from pydantic import ValidationError
 
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
+from monitor.labels import GLC_NOT_LANDSLIDES
 from monitor.ops._args import add_config, positive_int
 from monitor.ops._dataset_batch import ingest_exports
 from monitor.ops._dataset_core import DatasetReport, SceneJob, event_windows
@@ -177,7 +178,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--skip-categories",
         help="catalog landslide_category values skipped and counted, comma-separated, or none "
-        "to keep every row (default: dataset.skip_categories, snow_avalanche)",
+        f"to keep every row (default: dataset.skip_categories, {','.join(GLC_NOT_LANDSLIDES)})",
     )
     export.add_argument("--split-by", choices=("event", "region"), help=_SPLIT_BY_HELP)
     export.add_argument(
