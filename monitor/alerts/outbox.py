@@ -47,7 +47,13 @@ from monitor import _geopackage as gpkg
 from monitor._process import process_gone
 from monitor.alerts.channels import sender_for
 from monitor.alerts.payload import encode_body
-from monitor.alerts.senders import Alert, DeliveryError, Sender, SenderFactory
+from monitor.alerts.senders import (
+    Alert,
+    DeliveryError,
+    Sender,
+    SenderFactory,
+    accepted_before_stop,
+)
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 
 __all__ = [
@@ -560,6 +566,10 @@ class Outbox:
                     continue
                 try:
                     sender.send(group)
+                except KeyboardInterrupt as stop:  # a stop: what the channel took is sent
+                    if accepted_before_stop(stop):
+                        self._mark_sent(group, clock())
+                    raise
                 except AlertConfigError as exc:  # a secret read at send time: none was tried
                     self._mark_waiting([a for g in groups[n:] for a in g], exc, clock(),
                                        routing.retry, report)  # fmt: skip

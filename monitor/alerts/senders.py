@@ -18,7 +18,23 @@ __all__ = [
     "DeliveryError",
     "Sender",
     "SenderFactory",
+    "accepted_before_stop",
+    "note_accepted_before_stop",
 ]
+
+# The attribute a stop (KeyboardInterrupt) carries when the channel had accepted the alerts of
+# the send it interrupted: the outbox marks them sent before the stop goes on.
+_ACCEPTED = "landslide_monitor_accepted"
+
+
+def note_accepted_before_stop(stop: BaseException) -> None:
+    """Say on ``stop`` that the channel accepted what was being sent when it came."""
+    setattr(stop, _ACCEPTED, True)
+
+
+def accepted_before_stop(stop: BaseException) -> bool:
+    """Whether :func:`note_accepted_before_stop` was said of ``stop``."""
+    return bool(getattr(stop, _ACCEPTED, False))
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import jsonschema
 import requests
 
 from monitor.alerts.payload import encode_body, validate_payload
-from monitor.alerts.senders import Alert, DeliveryError
+from monitor.alerts.senders import Alert, DeliveryError, note_accepted_before_stop
 from monitor.alerts.settings import WebhookSettings, is_loopback
 
 __all__ = [
@@ -247,7 +247,22 @@ def _by_deadline(deadline: float, post: Callable[[], requests.Response]) -> requ
             outcome["response"].close()
 
     threading.Thread(target=run, name="webhook-post", daemon=True).start()
-    if not done.wait(max(0.0, deadline - time.monotonic())):
+    try:
+        finished = done.wait(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt as stop:
+        # a stop (SIGTERM, Ctrl-C) with the POST in flight: its answer, by the deadline, says
+        # whether the receiver took the alert, which the outbox then marks sent. Unawaited,
+        # an alert accepted just then stayed pending and went out again (an operator's
+        # walkthrough, 2026-12-06). A second signal gives the wait up (interrupt_on_signals
+        # restored the default actions): the alert then stays pending, as after a crash.
+        if done.wait(max(0.0, deadline - time.monotonic())) and "response" in outcome:
+            with outcome["response"] as answer:
+                if 200 <= answer.status_code < 300:
+                    note_accepted_before_stop(stop)
+        else:
+            abandoned.set()
+        raise
+    if not finished:
         abandoned.set()
         if done.is_set() and "response" in outcome:  # it came as the wait ended
             outcome["response"].close()

@@ -491,6 +491,34 @@ def test_crash_between_send_and_mark_resends_with_the_same_key(
     assert inventory.outbox().deliver(routing, now=T0 + timedelta(days=1)).sent == 0
 
 
+def test_a_stop_during_a_post_waits_for_its_answer_and_marks_what_was_taken(
+    inventory, receiver, mailbox
+):
+    """Found by an operator's walkthrough (2026-12-06): a SIGTERM while a webhook POST was in
+    flight left the alert the receiver had just accepted pending, and the next delivery sent
+    it again. The stop now waits for that POST's answer (by the webhook's timeout) and the
+    alert it delivered is marked sent before the stop goes on."""
+    import os
+    import signal
+    import threading
+
+    from monitor.errors import Interrupted, interrupt_on_signals
+
+    receiver.delay_s = 1.0  # the answer comes a second after the request
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    with pytest.raises(Interrupted), interrupt_on_signals():
+        timer.start()
+        inventory.outbox().deliver(routing, now=T0)
+    timer.join()
+    assert len(receiver.requests) == 1 and len(receiver.processed) == 1
+    assert Outbox(inventory.path).counts() == {"pending": 0, "sent": 1, "dead": 0}
+    assert inventory.outbox().deliver(routing, now=T0 + timedelta(days=1)).sent == 0
+    assert len(receiver.requests) == 1  # never sent again
+
+
 def test_claim_of_a_live_delivery_is_respected_until_its_lease_ends(inventory, receiver, mailbox):
     receiver.start()
     routing = _webhook_only(make_routing(receiver, mailbox, None))
