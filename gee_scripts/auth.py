@@ -124,17 +124,40 @@ def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
     return creds, info.get("project_id"), f"service account {info['client_email']} (key {path})"
 
 
-def _application_default() -> tuple[Any, str | None, str]:
+def _application_default(
+    settings: GeeSettings, environ: Mapping[str, str]
+) -> tuple[Any, str | None, str]:
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
+    variable = settings.service_account_key_env
     try:
         creds, project = google.auth.default(scopes=ee.oauth.SCOPES)
     except DefaultCredentialsError as exc:
+        given = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+        if given:  # a file there that cannot be used: not "no credentials"
+            raise AuthError(
+                f"the application-default credentials of GOOGLE_APPLICATION_CREDENTIALS "
+                f"({given}) cannot be used ({exc}); point it at a service-account key or an "
+                f"authorized-user file, or set {variable} to a service-account key file"
+            ) from None
         raise AuthError(
-            "no Earth Engine credentials: set source.service_account_key, or the environment "
-            "variable named by source.service_account_key_env, or run "
-            f"`gcloud auth application-default login` ({exc})"
+            f"no Earth Engine credentials: set the environment variable {variable} (source."
+            "service_account_key_env) or source.service_account_key to a service-account key "
+            f"file, or run `gcloud auth application-default login` ({exc})"
+        ) from None
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        # google.auth reads a folder, or a JSON that is no object, with errors of its own
+        given = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+        where = (
+            f"GOOGLE_APPLICATION_CREDENTIALS ({given})"
+            if given
+            else "gcloud's application-default credentials file"
+        )
+        raise AuthError(
+            f"the application-default credentials of {where} cannot be read "
+            f"({type(exc).__name__}: {exc}); point it at a service-account key or an "
+            f"authorized-user JSON file, or set {variable} to a service-account key file"
         ) from None
     account = getattr(creds, "service_account_email", None) or "user credentials"
     return creds, project, f"application-default credentials ({account})"
@@ -149,7 +172,7 @@ def resolve_credentials(
     if key is not None:
         creds, key_project, description = _service_account(*key)
     else:
-        creds, key_project, description = _application_default()
+        creds, key_project, description = _application_default(settings, environ)
     project = settings.project or environ.get(settings.project_env, "").strip() or key_project
     return Credentials(creds, project or None, description)
 
@@ -160,17 +183,28 @@ def endpoint_url(settings: GeeSettings) -> str | None:
     return HIGH_VOLUME_URL if settings.high_volume_endpoint else None
 
 
-def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) -> Credentials:
-    """Initialise ``ee`` for real requests: credentials, project, endpoint, request deadline.
-
-    :mod:`gee_scripts.retry` is the only layer that retries, so the client's own retries of
-    429/5xx answers are turned off (``ee.data.setMaxRetries(0)``) before the first request."""
+def usable_credentials(
+    settings: GeeSettings, environ: Mapping[str, str] | None = None
+) -> Credentials:
+    """The credentials and project :func:`initialize` would use, checked as far as this machine
+    can without a request (the key file, the application-default credentials, the Cloud
+    project): an :class:`AuthError` naming what to set. ``schedule --dry-run`` and the
+    scheduler's start check them so (a run would fail on them every time)."""
     resolved = resolve_credentials(settings, environ)
     if resolved.project is None and not resolved.description.startswith("service account"):
         raise AuthError(
             "no Cloud project for Earth Engine: set source.project or the environment variable "
             f"{settings.project_env}"
         )
+    return resolved
+
+
+def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) -> Credentials:
+    """Initialise ``ee`` for real requests: credentials, project, endpoint, request deadline.
+
+    :mod:`gee_scripts.retry` is the only layer that retries, so the client's own retries of
+    429/5xx answers are turned off (``ee.data.setMaxRetries(0)``) before the first request."""
+    resolved = usable_credentials(settings, environ)
     url = endpoint_url(settings)
     ee.data.setMaxRetries(0)
     call_with_retry(

@@ -350,8 +350,32 @@ def test_an_encoded_key_or_a_value_too_long_for_a_path_is_not_repeated(tmp_path:
 def test_no_credentials_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
-    with pytest.raises(auth.AuthError, match="no Earth Engine credentials"):
+    with pytest.raises(auth.AuthError, match="no Earth Engine credentials: set the environment "
+                                             "variable EE_SERVICE_ACCOUNT_KEY"):  # fmt: skip
         auth.resolve_credentials(GeeSettings(), environ={})
+
+
+@pytest.mark.parametrize("kind", ["folder", "list", "absent"])
+def test_application_default_credentials_that_cannot_be_read_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # a folder, or a JSON that is no object, ended in IsADirectoryError or AttributeError
+    # (exit 1); a missing file read as "no credentials" (found by a user walkthrough)
+    given = tmp_path / "adc"
+    if kind == "folder":
+        given.mkdir()
+    elif kind == "list":
+        given.write_text("[1, 2]")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(given))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    environ = {"GOOGLE_APPLICATION_CREDENTIALS": str(given)}
+    with pytest.raises(auth.AuthError) as err:
+        auth.resolve_credentials(GeeSettings(), environ=environ)
+    message = str(err.value)
+    assert f"application-default credentials of GOOGLE_APPLICATION_CREDENTIALS ({given})" in (
+        message
+    )
+    assert "set EE_SERVICE_ACCOUNT_KEY to a service-account key file" in message
 
 
 # -- settings ------------------------------------------------------------------------------------
