@@ -53,6 +53,7 @@ from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import (
     RESOURCES,
     build_configured_archive,
+    check_not_future,
     check_run_date,
     check_setting,
     missing_archive,
@@ -438,6 +439,8 @@ def run_once(
     the same date completes the work."""
     selected = [config.region(n) for n in regions] if regions else list(config.regions)
     areas = [r.area for r in selected]
+    # before the source: Earth Engine is connected to (retried for seconds) as it opens
+    check_not_future(run_date, timezone=config.schedule.timezone)
     source = open_source(config.source)
     # every region would fail on it; a remote cluster's workers may hold an archive this
     # machine does not

@@ -27,6 +27,7 @@ __all__ = [
     "RESOURCES",
     "Resources",
     "build_configured_archive",
+    "check_not_future",
     "check_run_date",
     "check_setting",
     "device_problems",
@@ -107,9 +108,10 @@ def preflight(config: MonitorConfig) -> tuple[list[str], list[str]]:
     message naming its field: the ``model:`` section's (the manifest and ``model.setting``,
     :func:`model_problems`, and the device and engine, :func:`device_problems`) and the
     archive's (:func:`missing_archive`, its regions, and each region's polygon within the
-    archived grid). Where a remote Dask cluster
-    (``dask.scheduler_address``) runs the detection, its workers load the members and read the
-    archive: only the manifest is checked. No source but the archive is opened (Earth
+    archived grid), or Earth Engine's credentials and Cloud project as far as they are checked
+    without a request (:func:`gee_scripts.auth.usable_credentials`). Where a remote Dask
+    cluster (``dask.scheduler_address``) runs the detection, its workers load the members and
+    read the archive: only the manifest is checked. No source but the archive is opened (Earth
     Engine's would initialise its client; ``landslide-monitor gee check`` tests it).
     ``schedule --dry-run`` prints both lists; the scheduler's start refuses the first and warns
     of the second (a volume mounted late)."""
@@ -118,6 +120,14 @@ def preflight(config: MonitorConfig) -> tuple[list[str], list[str]]:
         return model, []
     model += device_problems(config.model)
     if not isinstance(config.source, ArchiveSourceConfig):
+        # Earth Engine's credentials and project, as far as they are checked without a
+        # request: a run fails on them every time (found by a user walkthrough, 2026-12-06)
+        from gee_scripts.auth import AuthError, usable_credentials
+
+        try:
+            usable_credentials(config.source)
+        except AuthError as err:
+            return model, [f"source: {err}"]
         return model, []
     from monitor.sources.archive import ArchiveSource
 
@@ -170,6 +180,19 @@ def missing_archive(source: Source) -> str | None:
     return source.unreadable() if isinstance(source, ArchiveSource) else None
 
 
+def check_not_future(run_date: date, *, timezone: str = "UTC", now: datetime | None = None) -> None:
+    """Refuse (:class:`~monitor.errors.BadInput`) a run date after today in ``timezone`` (the
+    schedule's): checked before a source is opened, so that a source that must connect (Earth
+    Engine) is not waited on for a date no source could serve."""
+    today = today_in(timezone, now)
+    if run_date > today:
+        raise BadInput(
+            f"run date {run_date} is in the future (today is {today} in {timezone}, the "
+            f"schedule's time zone): a run looks at the acquisitions before its date; give "
+            f"--date {today} or earlier"
+        )
+
+
 def check_run_date(
     run_date: date,
     source: Source,
@@ -183,13 +206,7 @@ def check_run_date(
     before the source's first acquisition of every area: such a run could only record every
     region as without data, and a completed run of a future date would make the scheduler skip
     the days up to it."""
-    today = today_in(timezone, now)
-    if run_date > today:
-        raise BadInput(
-            f"run date {run_date} is in the future (today is {today} in {timezone}, the "
-            f"schedule's time zone): a run looks at the acquisitions before its date; give "
-            f"--date {today} or earlier"
-        )
+    check_not_future(run_date, timezone=timezone, now=now)
     firsts = [d for area in areas if (d := source.first_acquisition(area)) is not None]
     if firsts and run_date <= min(firsts):
         raise BadInput(

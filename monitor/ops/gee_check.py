@@ -376,6 +376,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
     from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
+    from monitor.run_inputs import check_not_future
 
     config = load_config(args.config)
     if config.source.type != "gee":
@@ -386,8 +387,10 @@ def cli_run(args: argparse.Namespace) -> int:
     if not 16 <= args.tile_px <= 1024:
         raise BadInput(f"--tile-px must be between 16 and 1024, got {args.tile_px}")
     check_regions(config, args.region)
-    source = GeeSource(config.source, progress=False)  # initialises ee with the credentials
     run_date = args.date or config.schedule.today()
+    # a date no run could serve, refused before Earth Engine is connected to (and retried)
+    check_not_future(run_date, timezone=config.schedule.timezone)
+    source = GeeSource(config.source, progress=False)  # initialises ee with the credentials
     checks = run_check(config, source, run_date, args.region, args.tile_px)
     print(format_report(checks, run_date))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

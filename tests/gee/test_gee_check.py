@@ -251,6 +251,20 @@ def test_gee_check_refuses_an_archive_configuration(
     assert "gee check needs a 'source: {type: gee, ...}' block" in capsys.readouterr().err
 
 
+def test_gee_check_refuses_a_future_date_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it waited 15 s of Earth Engine retries offline, then exited 1 (a user walkthrough)
+    import monitor.ops.gee_check as gee_check
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Earth Engine was connected to")
+
+    monkeypatch.setattr(gee_check, "GeeSource", unreachable)
+    assert cli.main(["gee", "check", "-c", str(_config(tmp_path)), "--date", "2099-01-01"]) == 2
+    assert "run date 2099-01-01 is in the future" in capsys.readouterr().err
+
+
 def test_too_little_relief_skips_the_sign_check() -> None:
     flat = np.zeros((32, 32), np.float32)
     bands = {"gamma0_db": flat - 9, "flat_db": flat - 9, "alpha_r_deg": flat, "layover": flat}

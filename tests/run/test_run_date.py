@@ -85,6 +85,20 @@ def test_today_is_the_schedule_time_zone_s_date() -> None:
     check_run_date(FIRST_ACQUISITION + timedelta(days=1), source, areas, now=now)
 
 
+def test_a_future_run_date_is_refused_before_the_source_is_opened(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Earth Engine is connected to as its source opens: without the network a future date
+    # waited 15 s of retries and exited 1 (a user walkthrough, 2026-12-06)
+    def unreachable(settings: object) -> None:
+        raise AssertionError("the source was opened")
+
+    monkeypatch.setattr(run_module, "open_source", unreachable)
+    future = datetime.now(UTC).date() + timedelta(days=2)
+    assert main(["run", "--config", str(config_path), "--date", future.isoformat()]) == 2
+    assert f"run date {future} is in the future" in capsys.readouterr().err
+
+
 def test_a_completed_future_run_is_not_taken_as_the_last_run() -> None:
     trigger = cron_trigger("0 6 * * *", "UTC")
     now = datetime(2024, 9, 15, 7, 0, tzinfo=UTC)
