@@ -1003,3 +1003,35 @@ def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
     path.write_text(text.replace(extra, ""), encoding="utf-8")
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
     assert "error: model.device: 'cuda:99'" in capsys.readouterr().err
+
+
+def test_the_dry_run_names_earth_engine_credentials_every_run_would_refuse(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a user walkthrough (2026-12-06): with a key file that does not exist, the dry
+    run printed the schedule and exited 0, and every scheduled run then failed with exit 2
+    and was retried for ever. Checked without a request: Earth Engine is never opened."""
+    from ops_fixtures import write_config
+
+    import monitor.sources.gee as gee
+    from monitor.cli import main
+
+    monkeypatch.setattr(gee.GeeSource, "__init__", lambda *a, **k: pytest.fail("opened EE"))
+    missing = tmp_path / "nowhere" / "key.json"
+    monkeypatch.setenv("EE_SERVICE_ACCOUNT_KEY", str(missing))
+    path = write_config(tmp_path, untrained_manifest)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("source: {type: archive, path: archive}", "source: {type: gee, project: p}"),
+        encoding="utf-8",
+    )
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: source: service-account key file {missing} (from $EE_SERVICE_ACCOUNT_KEY) "
+        "does not exist"
+    ) in err
+    assert "1 problem(s): the scheduled runs would fail" in err
