@@ -27,6 +27,7 @@ __all__ = [
     "endpoint_url",
     "initialize",
     "resolve_credentials",
+    "usable_credentials",
 ]
 
 HIGH_VOLUME_URL = "https://earthengine-highvolume.googleapis.com"
