@@ -132,10 +132,10 @@ def _application_default(
     from google.auth.exceptions import DefaultCredentialsError
 
     variable = settings.service_account_key_env
+    given = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
     try:
         creds, project = google.auth.default(scopes=ee.oauth.SCOPES)
     except DefaultCredentialsError as exc:
-        given = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
         if given:  # a file there that cannot be used: not "no credentials"
             raise AuthError(
                 f"the application-default credentials of GOOGLE_APPLICATION_CREDENTIALS "
@@ -149,7 +149,6 @@ def _application_default(
         ) from None
     except (OSError, ValueError, AttributeError, TypeError) as exc:
         # google.auth reads a folder, or a JSON that is no object, with errors of its own
-        given = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
         where = (
             f"GOOGLE_APPLICATION_CREDENTIALS ({given})"
             if given

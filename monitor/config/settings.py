@@ -198,7 +198,7 @@ class DatasetSettings(StrictModel):
         "1km", description="coarsest Global Landslide Catalog location_accuracy kept"
     )
     skip_categories: list[str] = Field(
-        default_factory=lambda: _not_landslides(),
+        default_factory=_not_landslides,
         description="Global Landslide Catalog landslide_category values skipped (not landslides)",
     )
     core_m: float = Field(20.0, gt=0, description="positive core around a catalogued point")

@@ -352,6 +352,12 @@ def read_glc_csv(
     return LabelItems(path, "points", items, ids)
 
 
+def _feature(row: int, id_column: str | None, item_id: Any) -> str:
+    """A feature as errors name it: its number and, where the file has ids, its id (what a
+    user searches the file for)."""
+    return f"feature {row}" + (f" ({id_column} {cell_text(item_id)})" if id_column else "")
+
+
 def _category(text: str) -> str:
     """A catalogue category as compared: lower case, spaces as underscores."""
     return "_".join(text.strip().lower().split())
@@ -546,9 +552,8 @@ def read_polygon_inventory(
         statuses = [cell_text(v).lower() for v in frame["status"]]
         if set(statuses) & set(review_roles):  # an inventory export, edited or not
             other = [
-                f"feature {i + 1}"
-                + (f" ({id_column} {cell_text(frame[id_column].iloc[i])})" if id_column else "")
-                + f": {v!r}"
+                f"{_feature(i + 1, id_column, frame[id_column].iloc[i] if id_column else None)}"
+                f": {v!r}"
                 for i, v in enumerate(frame["status"])
                 if statuses[i] not in review_roles
             ]
@@ -577,9 +582,7 @@ def read_polygon_inventory(
         if not item_id:
             bad_id.append(f"feature {row}")
             continue
-        # a feature named by its number and, where the file has ids, its id (what a user
-        # searches the file for)
-        feature = f"feature {row}" + (f" ({id_column} {item_id})" if id_column else "")
+        feature = _feature(row, id_column, item_id)
         geom = rec["geometry"]
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type

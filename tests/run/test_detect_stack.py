@@ -308,8 +308,7 @@ def test_a_stack_of_one_pixel_runs(tmp_path, monkeypatch):
         assert cog.shape == (1, 1) and cog.read(1)[0, 0] == pytest.approx(0.95)
 
 
-@pytest.mark.parametrize("strip", ["row", "column"])
-def test_a_strip_one_pixel_wide_through_a_landslide_runs(tmp_path, monkeypatch, strip):
+def test_a_strip_one_pixel_wide_through_a_landslide_runs(tmp_path, monkeypatch):
     """Found on a user walkthrough (2026-12-06): the edge tile of a gdal_translate -srcwin tiling,
     one pixel wide, ended the whole folder's run when it crossed a landslide (numpy's gradient,
     in the object filter's features, needs two pixels along each axis)."""
@@ -318,17 +317,14 @@ def test_a_strip_one_pixel_wide_through_a_landslide_runs(tmp_path, monkeypatch, 
     monkeypatch.setattr(
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
     )
-    bands = hill_and_plain().bands()
-    if strip == "row":
-        piece, shift = bands[:, 50:51, :], Affine.translation(0, 50)
-    else:
-        piece, shift = bands[:, :, 118:119], Affine.translation(118, 0)  # 25 changed pixels
-    path = _write(tmp_path / f"{strip}_input.tif", piece, transform=TRANSFORM * shift)
+    # column 118 crosses the hill's landslide over 25 pixels: a candidate the filter scores
+    piece = hill_and_plain().bands()[:, :, 118:119]
+    shifted = TRANSFORM * Affine.translation(118, 0)
+    path = _write(tmp_path / "strip_input.tif", piece, transform=shifted)
     out = tmp_path / "out"
     assert main(["detect", "--stack", str(path), "--out", str(out), "-q"]) == 0  # it was 1
-    if strip == "column":  # long enough for the minimum area: scored by the filter
-        polygons = gpd.read_file(out / "detections.gpkg")
-        assert len(polygons) >= 1 and polygons["filter_score"].notna().all()
+    polygons = gpd.read_file(out / "detections.gpkg")
+    assert len(polygons) >= 1 and polygons["filter_score"].notna().all()
 
 
 def test_a_stack_with_an_empty_model_band_says_why_its_setting_was_chosen(
