@@ -16,6 +16,8 @@ monitor.ops.season):
   instead of the default one (``windows.radar_scenes``);
 - ``latest, no drop test``: ``latest`` without the forest backscatter-drop test
   (``model.radar_drop: false``, monitor.pipeline.radar_drop), its effect;
+- ``latest, no loss net``: ``latest`` without the large vegetation-loss net
+  (``model.vegetation_loss: false``, monitor.pipeline.vegetation_loss), its effect;
 - ``latest, every scene dated`` (only when named by ``--mode``): ``latest`` with the Sentinel-1
   dating over every scene of the post window, as before 2026-12-05, instead of each pixel's
   newest ``DATING_SCENES``.
@@ -86,6 +88,10 @@ MODES: dict[str, dict[str, Any]] = {
     "latest, first look": {"windows": {"composite": "latest"}, "second_look": False},
     "latest, 2 S1 scenes": {"windows": {"composite": "latest", "radar_scenes": 2}},
     "latest, no drop test": {"windows": {"composite": "latest"}, "model": {"radar_drop": False}},
+    "latest, no loss net": {
+        "windows": {"composite": "latest"},
+        "model": {"vegetation_loss": False},
+    },
     # the Sentinel-1 dating over every scene of the post window, as before 2026-12-05 (not a
     # setting: the bench reads the whole window by raising DATING_SCENES for this mode)
     "latest, every scene dated": {"windows": {"composite": "latest"}, "dating_scenes": 10**6},

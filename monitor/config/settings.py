@@ -92,6 +92,12 @@ class ModelSettings(StrictModel):
         description="add the forest backscatter-drop test's detections (VH fallen under trees, "
         "tested per object: monitor.pipeline.radar_drop) to the ensemble's",
     )
+    vegetation_loss: bool = Field(
+        True,
+        description="add the large vegetation losses the ensemble drew nothing over "
+        "(dNDVI below -0.35 over 1 ha or more of tree, shrub or grass on slopes of 10° or "
+        "more: monitor.pipeline.vegetation_loss) as S2 candidates for the object filter",
+    )
     device: str | None = Field(None, description="torch device; default: CUDA when available")
     engine: Literal["auto", "torch", "onnxruntime"] = Field(
         "auto",

@@ -164,7 +164,14 @@ def detect(
         say("%s: %s (%.0f s, %.1f Mpx)", name, what, time.perf_counter() - start, pixels / 1e6)
 
     done(f"setting {choice.setting}; predicting with the ensemble")
-    prediction = predict(model, stack, choice, device, radar_drop=policy.radar_drop)
+    prediction = predict(
+        model,
+        stack,
+        choice,
+        device,
+        radar_drop=policy.radar_drop,
+        vegetation_loss=policy.vegetation_loss,
+    )
     done("predicted; drawing the candidates")
     candidates = vectorise(prediction, stack, rules, area_scale=area_scale)
     done(f"{len(candidates)} candidate(s) drawn; scoring them with the object filter")

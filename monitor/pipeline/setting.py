@@ -37,6 +37,7 @@ from models.feature_stack import (
 from monitor.pipeline.dating import SAW_CHANGE_SHARE, day_number, lower_medians
 from monitor.pipeline.object_pixels import ObjectPixels
 from monitor.pipeline.radar_drop import radar_drops
+from monitor.pipeline.vegetation_loss import vegetation_losses
 from monitor.sources.base import DataUnavailable
 
 __all__ = [
@@ -79,7 +80,8 @@ class SettingPolicy(Protocol):
     order, the radar-only ``fallback`` and the optical-only ``optical_fallback``, and the
     shares of the region's pixels an optical (``min_clear_fraction``) or radar
     (``min_radar_fraction``) setting needs, and whether the forest backscatter-drop test adds its
-    detections (``radar_drop``, :mod:`monitor.pipeline.radar_drop`)."""
+    detections (``radar_drop``, :mod:`monitor.pipeline.radar_drop`), and whether large
+    vegetation losses do (``vegetation_loss``, :mod:`monitor.pipeline.vegetation_loss`)."""
 
     @property
     def setting(self) -> str: ...
@@ -101,6 +103,9 @@ class SettingPolicy(Protocol):
 
     @property
     def radar_drop(self) -> bool: ...
+
+    @property
+    def vegetation_loss(self) -> bool: ...
 
 
 class Predictor(Protocol):
@@ -327,6 +332,7 @@ def predict(
     device: str | None,
     *,
     radar_drop: bool = False,
+    vegetation_loss: bool = False,
 ) -> xr.Dataset:
     """The ensemble's prediction with the chosen setting, its gaps filled by the fallbacks.
 
@@ -354,7 +360,12 @@ def predict(
     bands show the days before the change); under a radar-only setting a drop with a current
     optical view keeps it, so a clear look that is still green rules it out
     (``max_post_ndvi``). Where the optical view is newer than the radar's and an optical
-    setting is chosen, that setting judges: leaves turning in autumn lower VH as well."""
+    setting is chosen, that setting judges: leaves turning in autumn lower VH as well.
+
+    With ``vegetation_loss``, the pixels of strong vegetation loss on vegetated slopes
+    (:func:`monitor.pipeline.vegetation_loss.vegetation_losses`) are marked
+    ``vegetation_loss``; vectorisation adds their objects of a hectare or more that touch no
+    detection of the ensemble, whatever its probability there."""
     prediction = ensemble.predict(stack, choice.setting, device=device)
     if choice.fallback is not None:
         prediction = _radar_fill(ensemble, stack, choice.fallback, prediction, device)
@@ -376,6 +387,10 @@ def predict(
             )
     if radar_drop:
         _mark_drops(stack, choice.setting, prediction)
+    if vegetation_loss:
+        losses = vegetation_losses(stack) & np.isfinite(prediction["probability"].values)
+        if losses.any():
+            prediction["vegetation_loss"] = (("y", "x"), losses)
     return prediction
 
 

@@ -59,6 +59,7 @@ from models.feature_stack import StackAttrs
 from models.worldcover import SNOW_ICE, WATER, WORLDCOVER_CLASSES
 from monitor.pipeline.dating import DATING_COLUMNS, object_dating
 from monitor.pipeline.object_pixels import ObjectPixels
+from monitor.pipeline.vegetation_loss import MIN_AREA_M2 as VEGETATION_LOSS_MIN_AREA_M2
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -99,6 +100,8 @@ _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 # The setting recorded for an object found mostly by the forest backscatter-drop test
 # (monitor.pipeline.radar_drop): the sensor that saw it.
 RADAR_DROP_SETTING = "S1"
+# ... and by the large vegetation-loss net (monitor.pipeline.vegetation_loss)
+VEGETATION_LOSS_SETTING = "S2"
 
 
 @dataclass(frozen=True)
@@ -212,15 +215,21 @@ def _object_means(values: np.ndarray, objects: ObjectPixels) -> np.ndarray:
 _FALLBACKS: tuple[str, ...] = ("fallback", "optical_fallback")
 
 
-def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
-    """The forest backscatter-drop objects (8-connected) that neither overlap nor border a
-    detection of the probability of at least ``min_pixels``: the test adds what the ensemble
-    missed, and leaves the outline, setting and dating of the ensemble's own detections as they
-    are (a drop that touches only a few stray pixels above the threshold, below the minimum
-    area, takes them in)."""
+def _missed_drops(
+    drops: np.ndarray, detected: np.ndarray, min_pixels: float, own_min_pixels: float = 0.0
+) -> np.ndarray:
+    """The objects (8-connected) of a test's mask (the forest backscatter drop, the large
+    vegetation loss) of ``own_min_pixels`` or more that neither overlap nor border a detection
+    of the probability of at least ``min_pixels``: the test adds what the ensemble missed, and
+    leaves the outline, setting and dating of the ensemble's own detections as they are (an
+    object that touches only a few stray pixels above the threshold, below the minimum area,
+    takes them in)."""
     labels, n = ndimage.label(drops, structure=_EIGHT_CONNECTED)
     if not n:
         return drops
+    if own_min_pixels > 0:
+        own = np.concatenate([[0], ObjectPixels(labels, np.arange(1, n + 1)).count()])
+        labels = np.where(own[labels] >= own_min_pixels, labels, 0)
     found, m = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if m:
         sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count()])
@@ -249,7 +258,9 @@ def vectorise(
     fallback's ``..._threshold`` on its pixels), unless the region sets one for all. The objects
     of a boolean ``radar_drop`` variable (the forest backscatter-drop test,
     :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
-    minimum area are detected whatever their probability, with the setting ``S1``.
+    minimum area are detected whatever their probability, with the setting ``S1``; so are the
+    objects of a boolean ``vegetation_loss`` variable (:mod:`monitor.pipeline.vegetation_loss`)
+    of its minimum area or more, with the setting ``S2``.
     ``area_scale`` is the square metres of the UTM zone the inventory measures in (that of
     the area's centre) that one square unit of the grid's CRS holds (1.0: a region's own UTM
     grid): ``area_m2`` and the minimum area are in those square metres.
@@ -274,7 +285,15 @@ def vectorise(
         drops = prediction["radar_drop"].values.astype(bool)
         added = _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
         detected |= added
-    detected &= ~exclusion_mask(stack, rules)
+    excluded = exclusion_mask(stack, rules)
+    lost = np.zeros(detected.shape, bool)
+    if "vegetation_loss" in prediction:
+        # its hectare counted on what the exclusions (water, snow) leave
+        losses = prediction["vegetation_loss"].values.astype(bool) & ~excluded
+        least = max(rules.min_area_m2, VEGETATION_LOSS_MIN_AREA_M2) / pixel_area
+        lost = _missed_drops(losses, detected, rules.min_area_m2 / pixel_area, least)
+        detected |= lost
+    detected &= ~excluded
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:
         return empty_candidates(crs)
@@ -308,6 +327,9 @@ def vectorise(
     if added.any():
         share = _object_means(added.astype(np.float64), objects)
         settings[share > 0.5] = RADAR_DROP_SETTING
+    if lost.any():
+        share = _object_means(lost.astype(np.float64), objects)
+        settings[share > 0.5] = VEGETATION_LOSS_SETTING
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
     columns = {

@@ -1,0 +1,130 @@
+"""The large vegetation-loss net (monitor.pipeline.vegetation_loss): a patch of a hectare or
+more that lost most of its NDVI on a vegetated slope is a candidate even where the ensemble
+drew nothing; smaller, weaker, flat, cropland and cloudy patches are not, and the ensemble's own
+detections keep their outline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+
+from models.datasets import Scene
+from models.feature_stack import MODEL_BANDS
+from models.worldcover import CROP, GRASS, TREE
+from monitor.pipeline.chain import stack_from_scene
+from monitor.pipeline.setting import SettingChoice, predict
+from monitor.pipeline.vectorise import VectoriseRules, vectorise
+from monitor.pipeline.vegetation_loss import LOSS_DNDVI, MIN_SLOPE_DEG, vegetation_losses
+
+_B = {name: i for i, name in enumerate(MODEL_BANDS)}
+SIZE = 100  # pixels of 10 m: 1 km x 1 km
+# A patch of rows x cols pixels of 10 m: 2 ha, and 0.6 ha
+LARGE = (slice(20, 60), slice(20, 25))
+SMALL = (slice(70, 90), slice(70, 73))
+
+
+def _stack(
+    dndvi: float = -0.5,
+    *,
+    cover: int = GRASS,
+    slope: float = 25.0,
+    patches: tuple[tuple[slice, slice], ...] = (LARGE, SMALL),
+) -> xr.Dataset:
+    image = np.zeros((len(MODEL_BANDS), SIZE, SIZE), np.float32)
+    image[_B["slope"]] = slope
+    image[_B["landcover"]] = cover
+    image[_B["dNDVI"]] = -0.02
+    for patch in patches:
+        image[_B["dNDVI"]][patch] = dndvi
+    scene = Scene(
+        "s", image, np.zeros((SIZE, SIZE), np.uint8), "EPSG:32632",
+        Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0),
+    )  # fmt: skip
+    return stack_from_scene(scene)
+
+
+class _Sees:
+    """A stand-in ensemble: probability 0.9 on ``seen`` pixels, 0.02 elsewhere."""
+
+    settings = ("S2",)
+
+    def __init__(self, seen: tuple[slice, slice] | None = None) -> None:
+        self.seen = seen
+
+    def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
+        full = np.full((stack.sizes["y"], stack.sizes["x"]), 0.02)
+        if self.seen is not None:
+            full[self.seen] = 0.9
+        layers = {"probability": full, "spread": full * 0, "agreement": full * 0}
+        return xr.Dataset(
+            {k: (("y", "x"), v) for k, v in layers.items()},
+            coords=stack.coords,
+            attrs={"threshold": 0.5, "setting": setting},
+        )
+
+
+CHOICE = SettingChoice("S2", "test", 1.0, 0.0)
+
+
+def _candidates(stack: xr.Dataset, ensemble: _Sees, *, on: bool = True) -> Any:
+    out = predict(ensemble, stack, CHOICE, None, vegetation_loss=on)
+    return vectorise(out, stack, VectoriseRules())
+
+
+def test_the_pixel_rule_reads_loss_slope_and_cover() -> None:
+    stack = _stack()
+    mask = vegetation_losses(stack)
+    assert mask[LARGE].all() and mask[SMALL].all()
+    assert int(mask.sum()) == 40 * 5 + 20 * 3  # nothing outside the patches
+    # a loss just short of the threshold, flat ground, cropland (harvests), a cloud (NaN)
+    assert not vegetation_losses(_stack(LOSS_DNDVI + 0.01)).any()
+    assert not vegetation_losses(_stack(slope=MIN_SLOPE_DEG - 0.5)).any()
+    assert not vegetation_losses(_stack(cover=CROP)).any()
+    assert vegetation_losses(_stack(cover=TREE)).sum() == 260
+    assert not vegetation_losses(_stack(float("nan"))).any()
+    assert not vegetation_losses(stack.drop_vars("landcover")).any()
+
+
+def test_a_large_loss_the_ensemble_missed_becomes_an_S2_candidate() -> None:
+    stack = _stack()
+    found = _candidates(stack, _Sees())
+    assert len(found) == 1  # the 0.6 ha patch is below the net's hectare
+    row = found.iloc[0]
+    assert row["setting"] == "S2"
+    assert row["area_m2"] == pytest.approx(2.0e4)
+    assert row["prob_mean"] == pytest.approx(0.02)
+    assert row["dNDVI_mean"] == pytest.approx(-0.5)
+    assert _candidates(stack, _Sees(), on=False).empty
+
+
+def test_the_ensembles_own_detection_keeps_its_outline() -> None:
+    """A loss that touches a detection adds nothing to it: the detection's outline, setting and
+    probability stay the ensemble's (here it saw half the patch)."""
+    stack = _stack(patches=(LARGE,))
+    half = (slice(20, 40), slice(20, 25))
+    found = _candidates(stack, _Sees(half))
+    assert len(found) == 1
+    assert found.iloc[0]["area_m2"] == pytest.approx(1.0e4)
+    assert found.iloc[0]["prob_mean"] == pytest.approx(0.9)
+
+
+def test_the_hectare_counts_what_the_snow_rule_leaves() -> None:
+    """Fresh snow lowers the NDVI as a slide does; the snow rule takes its pixels out of every
+    object. A 2 ha loss whose lower 1.2 ha is under bright, snow-flat pixels keeps 0.8 ha: below
+    the net's hectare, so nothing is added (the ensemble drew nothing there)."""
+    stack = _stack(patches=(LARGE,))
+    rgb = np.full((3, SIZE, SIZE), 0.05, np.float32)
+    post_ndvi = np.full((SIZE, SIZE), 0.7, np.float32)
+    rgb[:, 36:60, 20:25] = 0.6  # white: blue/red 1, brightness 0.6
+    post_ndvi[36:60, 20:25] = 0.02
+    stack = stack.assign(post_rgb=(("rgb", "y", "x"), rgb), postNDVI=(("y", "x"), post_ndvi))
+    assert _candidates(stack, _Sees()).empty
+    rgb[:, 36:60, 20:25] = 0.05  # no snow: the whole 2 ha, its post-event NDVI low
+    clear = stack.assign(post_rgb=(("rgb", "y", "x"), rgb))
+    found = _candidates(clear, _Sees())
+    assert len(found) == 1 and found.iloc[0]["area_m2"] == pytest.approx(2.0e4)
