@@ -261,15 +261,20 @@ def fit_filter(
     *,
     max_recall_loss: float = 0.02,
     train_threshold: float | None = None,
+    net_in_training: bool = True,
 ) -> dict[str, Any]:
     """Fit, calibrate, report and ship (see the module docstring); returns the ``fit`` record
-    written into the manifest."""
+    written into the manifest. ``net_in_training=False`` fits on the ensemble's own candidates
+    of the training folders, without those of the net for large vegetation loss
+    (:mod:`monitor.pipeline.vegetation_loss`); calibration and report keep them, as a run
+    draws them."""
     ensemble, policy, rules = chain_inputs(manifest_path)
     # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
     # probability threshold than the chain's (the ensemble has seen those scenes)
     train_rules = rules if train_threshold is None else replace(rules, threshold=train_threshold)
+    train_policy = policy.model_copy(update={"vegetation_loss": net_in_training})
     sets = {
-        "train": collect(train, ensemble, policy, train_rules),
+        "train": collect(train, ensemble, train_policy, train_rules),
         "val": collect(val, ensemble, policy, rules),
         "test": collect(test, ensemble, policy, rules),
     }
@@ -287,6 +292,7 @@ def fit_filter(
         "train": [str(p) for p in train],
         "val": [str(p) for p in val],
         "test": [str(p) for p in test],
+        "train_vegetation_loss": net_in_training,
         "train_candidates": len(y),
         "train_positive": int(y.sum()),
         "unknown_left_out": {k: v.unknown for k, v in sets.items()},
@@ -496,6 +502,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         help="probability threshold of the training candidates (default: the ensemble's)",
     )
+    p.add_argument(
+        "--no-net-in-training",
+        action="store_true",
+        help="fit on the ensemble's own candidates of --train, without the net for large "
+        "vegetation loss's (monitor.pipeline.vegetation_loss): in a simulated world, where the "
+        "ensemble misses few large scars, most of the net's objects are false, and a filter "
+        "fitted on them learns to suppress what the net is there to add; --val and --test keep "
+        "them, as a run draws them",
+    )
     p.add_argument("--out", type=Path, help="also write the fit record here (JSON)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -507,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.manifest,
             max_recall_loss=args.max_recall_loss,
             train_threshold=args.train_threshold,
+            net_in_training=not args.no_net_in_training,
         )
     except (ValueError, ManifestError, DatasetError, FileNotFoundError) as err:
         print(f"{p.prog}: error: {err}", file=sys.stderr)

@@ -128,3 +128,41 @@ def test_the_hectare_counts_what_the_snow_rule_leaves() -> None:
     clear = stack.assign(post_rgb=(("rgb", "y", "x"), rgb))
     found = _candidates(clear, _Sees())
     assert len(found) == 1 and found.iloc[0]["area_m2"] == pytest.approx(2.0e4)
+
+
+def test_the_filter_is_fitted_without_the_nets_candidates_when_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``filter_fit --no-net-in-training`` collects the training folders' candidates with the
+    net off and the validation and test folders' with it on, as a run draws them."""
+    from monitor.config import ModelSettings
+    from monitor.ops import filter_fit
+
+    seen: dict[str, bool] = {}
+
+    class _Stop(Exception):
+        pass
+
+    def collect(folders: Any, model: Any, policy: ModelSettings, rules: Any) -> Any:
+        seen[str(folders[0])] = policy.vegetation_loss
+        return filter_fit.Candidates()
+
+    def fit(x: Any, y: Any) -> Any:
+        raise _Stop
+
+    manifest = tmp_path / "manifest.json"
+    policy = ModelSettings(engine="onnxruntime", device="cpu")
+    monkeypatch.setattr(filter_fit, "chain_inputs", lambda path: (None, policy, VectoriseRules()))
+    monkeypatch.setattr(filter_fit, "collect", collect)
+    monkeypatch.setattr(filter_fit, "fit_classifier", fit)
+    for net, expected in ((False, False), (True, True)):
+        with pytest.raises(_Stop):
+            filter_fit.fit_filter(
+                [tmp_path / "train"], [tmp_path / "val"], [tmp_path / "test"], manifest,
+                net_in_training=net,
+            )  # fmt: skip
+        assert seen == {
+            str(tmp_path / "train"): expected,
+            str(tmp_path / "val"): True,
+            str(tmp_path / "test"): True,
+        }
