@@ -520,7 +520,13 @@ def _model_line(model: dict[str, Any]) -> str:
         filtered = f", the object filter at the cut {model['cut']:g}"
     else:
         filtered = ""
-    return f"Drawn by {drew}{where}{filtered}."
+    # absent from the summaries written before the net existed, whose chain had none
+    net = (
+        ", without the net for large vegetation loss"
+        if model.get("vegetation_loss") is False
+        else ""
+    )
+    return f"Drawn by {drew}{where}{filtered}{net}."
 
 
 def _one_to_one_table(report: dict[str, Any], sizes: list[str]) -> str:

@@ -18,8 +18,9 @@ the labelled layout). ``DIR`` receives:
 - ``<scene>_probability.tif`` and ``<scene>_spread.tif``: Cloud-Optimised GeoTIFFs in the
   scene's CRS (none for a scene without a usable setting; an earlier run's are removed);
 - ``summary.json``: what ran (``model``: the manifest and its SHA-256, the baseline's folder
-  where ``--baseline`` ran, the configuration and region whose rules applied, whether a filter
-  did and the cut given to it, None for the filter's own); per scene the stack run and its
+  where ``--baseline`` ran, the configuration and region whose rules applied, whether the net
+  for large vegetation loss ran, whether a filter did and the cut given to it, None for the
+  filter's own); per scene the stack run and its
   SHA-256 (``stack``, ``sha256``: what ``evaluate --chain`` checks its labelled folder's
   inputs against), the setting and why
   (``setting_reason``), candidates, suppressed, the cut, the files and the warnings (model
@@ -1002,6 +1003,12 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-filter", action="store_true", help="suppress nothing")
     parser.add_argument(
+        "--no-vegetation-loss",
+        action="store_true",
+        help="leave out the net for large vegetation loss (model.vegetation_loss: false; "
+        "monitor.pipeline.vegetation_loss): the ensemble's and the drop test's candidates only",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="VALDIR",
@@ -1038,8 +1045,11 @@ def _job(args: argparse.Namespace) -> StackJob:
             state = "a folder" if args.manifest.is_dir() else "no such file"
             raise BadInput(f"--manifest {args.manifest}: {state}; give a manifest.json")
         policy = policy.model_copy(update={"manifest": args.manifest})
+    if args.no_vegetation_loss:
+        policy = policy.model_copy(update={"vegetation_loss": False})
     manifest = Path(policy.manifest).resolve()
     record |= {
+        "vegetation_loss": policy.vegetation_loss,
         "manifest": str(manifest),
         "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
         "baseline": str(args.baseline.resolve()) if args.baseline is not None else None,

@@ -272,7 +272,9 @@ def fit_filter(
     # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
     # probability threshold than the chain's (the ensemble has seen those scenes)
     train_rules = rules if train_threshold is None else replace(rules, threshold=train_threshold)
-    train_policy = policy.model_copy(update={"vegetation_loss": net_in_training})
+    train_policy = policy
+    if not net_in_training:
+        train_policy = policy.model_copy(update={"vegetation_loss": False})
     sets = {
         "train": collect(train, ensemble, train_policy, train_rules),
         "val": collect(val, ensemble, policy, rules),
@@ -292,7 +294,7 @@ def fit_filter(
         "train": [str(p) for p in train],
         "val": [str(p) for p in val],
         "test": [str(p) for p in test],
-        "train_vegetation_loss": net_in_training,
+        "train_vegetation_loss": train_policy.vegetation_loss,
         "train_candidates": len(y),
         "train_positive": int(y.sum()),
         "unknown_left_out": {k: v.unknown for k, v in sets.items()},

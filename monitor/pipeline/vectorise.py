@@ -59,6 +59,7 @@ from models.feature_stack import StackAttrs
 from models.worldcover import SNOW_ICE, WATER, WORLDCOVER_CLASSES
 from monitor.pipeline.dating import DATING_COLUMNS, object_dating
 from monitor.pipeline.object_pixels import ObjectPixels
+from monitor.pipeline.vegetation_loss import COVERED_SHARE as LOSS_COVERED_SHARE
 from monitor.pipeline.vegetation_loss import MIN_AREA_M2 as VEGETATION_LOSS_MIN_AREA_M2
 
 __all__ = [
@@ -215,28 +216,47 @@ def _object_means(values: np.ndarray, objects: ObjectPixels) -> np.ndarray:
 _FALLBACKS: tuple[str, ...] = ("fallback", "optical_fallback")
 
 
-def _missed_drops(
-    drops: np.ndarray, detected: np.ndarray, min_pixels: float, own_min_pixels: float = 0.0
-) -> np.ndarray:
-    """The objects (8-connected) of a test's mask (the forest backscatter drop, the large
-    vegetation loss) of ``own_min_pixels`` or more that neither overlap nor border a detection
-    of the probability of at least ``min_pixels``: the test adds what the ensemble missed, and
-    leaves the outline, setting and dating of the ensemble's own detections as they are (an
-    object that touches only a few stray pixels above the threshold, below the minimum area,
-    takes them in)."""
+def _of_min_size(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+    """The 8-connected objects of ``mask`` of at least ``min_pixels`` (and one) pixels."""
+    found, m = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    if not m:
+        return np.zeros(mask.shape, bool)
+    sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count()])
+    return np.asarray(sizes[found] >= max(min_pixels, 1.0))
+
+
+def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
+    """The forest backscatter-drop objects (8-connected) that neither overlap nor border a
+    detection of the probability of at least ``min_pixels``: the test adds what the ensemble
+    missed, and leaves the outline, setting and dating of the ensemble's own detections as they
+    are (a drop that touches only a few stray pixels above the threshold, below the minimum
+    area, takes them in)."""
     labels, n = ndimage.label(drops, structure=_EIGHT_CONNECTED)
     if not n:
         return drops
-    if own_min_pixels > 0:
-        own = np.concatenate([[0], ObjectPixels(labels, np.arange(1, n + 1)).count()])
-        labels = np.where(own[labels] >= own_min_pixels, labels, 0)
-    found, m = ndimage.label(detected, structure=_EIGHT_CONNECTED)
-    if m:
-        sizes = np.concatenate([[0], ObjectPixels(found, np.arange(1, m + 1)).count()])
-        detected = sizes[found] >= max(min_pixels, 1.0)
-    near = ndimage.binary_dilation(detected, structure=_EIGHT_CONNECTED)
+    near = ndimage.binary_dilation(_of_min_size(detected, min_pixels), structure=_EIGHT_CONNECTED)
     touched = np.unique(labels[near & (labels > 0)])
     return np.asarray((labels > 0) & ~np.isin(labels, touched))
+
+
+def _uncovered_losses(
+    losses: np.ndarray, detected: np.ndarray, min_pixels: float, own_min_pixels: float
+) -> np.ndarray:
+    """The large vegetation-loss objects (8-connected, of ``own_min_pixels`` or more) that the
+    detections of at least ``min_pixels`` cover less than
+    :data:`~monitor.pipeline.vegetation_loss.COVERED_SHARE` of: the ensemble missed most of
+    the scar. Added to the detections, such an object takes in a detection it touches (a few
+    pixels at the scar's edge do not stand for the scar); one the ensemble covers keeps the
+    ensemble's outline."""
+    labels, n = ndimage.label(losses, structure=_EIGHT_CONNECTED)
+    if not n:
+        return np.zeros(losses.shape, bool)
+    index = np.arange(1, n + 1)
+    objects = ObjectPixels(labels, index)
+    large = objects.count() >= own_min_pixels
+    covered = objects.mean(_of_min_size(detected, min_pixels).astype(np.float64))
+    keep = large & (covered < LOSS_COVERED_SHARE)
+    return np.asarray(np.concatenate([[False], keep])[labels])
 
 
 def vectorise(
@@ -260,7 +280,8 @@ def vectorise(
     :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
     minimum area are detected whatever their probability, with the setting ``S1``; so are the
     objects of a boolean ``vegetation_loss`` variable (:mod:`monitor.pipeline.vegetation_loss`)
-    of its minimum area or more, with the setting ``S2``.
+    of its minimum area or more that the detections cover less than half of, with the setting
+    ``S2`` where they make most of the object.
     ``area_scale`` is the square metres of the UTM zone the inventory measures in (that of
     the area's centre) that one square unit of the grid's CRS holds (1.0: a region's own UTM
     grid): ``area_m2`` and the minimum area are in those square metres.
@@ -286,14 +307,15 @@ def vectorise(
         added = _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
         detected |= added
     excluded = exclusion_mask(stack, rules)
+    detected &= ~excluded
     lost = np.zeros(detected.shape, bool)
     if "vegetation_loss" in prediction:
-        # its hectare counted on what the exclusions (water, snow) leave
+        # its hectare counted on what the exclusions (water, snow) leave, and covered by what
+        # they leave of the detections
         losses = prediction["vegetation_loss"].values.astype(bool) & ~excluded
         least = max(rules.min_area_m2, VEGETATION_LOSS_MIN_AREA_M2) / pixel_area
-        lost = _missed_drops(losses, detected, rules.min_area_m2 / pixel_area, least)
+        lost = _uncovered_losses(losses, detected, rules.min_area_m2 / pixel_area, least)
         detected |= lost
-    detected &= ~excluded
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:
         return empty_candidates(crs)

@@ -8,20 +8,27 @@ median dNDVI of -0.53 went unalerted (docs/measurements/time_to_alert.md). A lar
 lost most of its vegetation on a slope is the change the dNDVI method of Lindsay et al. (the
 mapping behind Ganerød et al.'s labels) draws first. This module marks such patches so that
 :func:`monitor.pipeline.vectorise.vectorise` adds those the ensemble drew nothing over as
-candidates (setting ``S2``, the sensor that saw them): the object filter scores them and the
-second look confirms them like any other; a clear-cut, a burn or a quarry is as large and as
-bare, and the filter, the inventory's review and the alert's persistence are what tell them
-apart.
+candidates (setting ``S2``, the sensor that saw them, where they make most of the object):
+the region's rules and the object filter judge them like any other. The second look does not
+hold them back: as for every optical detection, the clear view that dates the change confirms
+it, so they are alerted on that run. A clear-cut, a burn or a quarry is as large and as bare;
+the filter and the operator's review are what tell them apart.
 
 The rule (:func:`vegetation_losses`, per pixel; the object size in vectorisation):
 
-- ``dNDVI`` below :data:`LOSS_DNDVI`: a loss of at least half the NDVI of a typical green
-  canopy (0.6-0.9), the vegetation stripped rather than thinned or senescent;
-- on a slope of :data:`MIN_SLOPE_DEG` or more (the forest backscatter-drop test's limit) and
-  on ground WorldCover called tree, shrub or grass before the event (:data:`VEGETATED`:
-  cropland is left to the ensemble, whose harvests lose as much NDVI every year);
-- objects of :data:`MIN_AREA_M2` or more (1 ha): where the ensemble misses a landslide of that
-  size, an operator wants to look; smaller patches of strong loss are the ensemble's to judge.
+- ``dNDVI`` below :data:`LOSS_DNDVI`: a loss of 0.35 or more, 40-60 % of the NDVI of a green
+  canopy (0.6-0.9), and where the stack has the post-event NDVI (a monitoring stack; a
+  Ganerød-layout file has none), that NDVI below :data:`MAX_POST_NDVI`: the ground left bare
+  or nearly, not a meadow cut or grass turned yellow, which usually keep more (not measured:
+  neither generator draws them);
+- on a slope of :data:`MIN_SLOPE_DEG` or more (the forest backscatter-drop test's limit; a
+  runout on flatter ground is left to the ensemble) and on ground WorldCover called tree,
+  shrub, grass or moss and lichen before the event (:data:`VEGETATED`: cropland is left to the
+  ensemble, whose harvests lose as much NDVI every year; wetland too, whose water level moves);
+- objects of :data:`MIN_AREA_M2` or more (1 ha), counted on what the water and snow rules leave,
+  that the ensemble's detections cover less than :data:`COVERED_SHARE` of: where the ensemble
+  misses most of a scar of that size, an operator wants to look; smaller patches of strong loss
+  are the ensemble's to judge. An object added takes in a detection it touches.
 
 Chosen before any run of the chain with it: a scan of the three thresholds -0.25, -0.35 and
 -0.45 and the two sizes 0.5 and 1 ha over one draw of the second generator and the in-house
@@ -34,20 +41,30 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from models.worldcover import GRASS, SHRUB, TREE
+from models.worldcover import GRASS, MOSS_LICHEN, SHRUB, TREE
 
-__all__ = ["LOSS_DNDVI", "MIN_AREA_M2", "MIN_SLOPE_DEG", "VEGETATED", "vegetation_losses"]
+__all__ = [
+    "COVERED_SHARE",
+    "LOSS_DNDVI",
+    "MAX_POST_NDVI",
+    "MIN_AREA_M2",
+    "MIN_SLOPE_DEG",
+    "VEGETATED",
+    "vegetation_losses",
+]
 
 LOSS_DNDVI = -0.35
+MAX_POST_NDVI = 0.4
 MIN_SLOPE_DEG = 10.0
 MIN_AREA_M2 = 10_000.0
-VEGETATED: tuple[int, ...] = (TREE, SHRUB, GRASS)
+COVERED_SHARE = 0.5
+VEGETATED: tuple[int, ...] = (TREE, SHRUB, GRASS, MOSS_LICHEN)
 
 
 def vegetation_losses(stack: xr.Dataset) -> np.ndarray:
     """Pixels of strong vegetation loss on vegetated slopes (bool, the stack's grid); all False
-    where the stack lacks ``dNDVI``, ``slope`` or ``landcover``. The object size is applied in
-    vectorisation, where the pixel area is known."""
+    where the stack lacks ``dNDVI``, ``slope`` or ``landcover``. The object rules (size, cover by
+    the ensemble's detections) are applied in vectorisation, where the pixel area is known."""
     shape = (stack.sizes["y"], stack.sizes["x"])
     if not all(name in stack for name in ("dNDVI", "slope", "landcover")):
         return np.zeros(shape, bool)
@@ -56,4 +73,6 @@ def vegetation_losses(stack: xr.Dataset) -> np.ndarray:
     cover = np.asarray(stack["landcover"].values)
     with np.errstate(invalid="ignore"):  # NaN (cloud, no data) is no loss
         loss = (dndvi < LOSS_DNDVI) & (slope >= MIN_SLOPE_DEG)
+        if "postNDVI" in stack:  # NaN where unknown: not held against the pixel
+            loss &= ~(np.asarray(stack["postNDVI"].values, np.float64) >= MAX_POST_NDVI)
     return np.asarray(loss & np.isin(cover, VEGETATED))

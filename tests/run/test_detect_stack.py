@@ -114,6 +114,7 @@ def test_the_summary_says_what_drew_the_polygons_and_evaluate_names_it(
         "manifest": str(DEFAULT_MANIFEST.resolve()),
         "manifest_sha256": sha256_file(DEFAULT_MANIFEST),
         "baseline": None,
+        "vegetation_loss": True,
         "filter": False,
         "cut": None,
     }
@@ -122,6 +123,13 @@ def test_the_summary_says_what_drew_the_polygons_and_evaluate_names_it(
     assert _model_line(model) == (
         f"Drawn by the ensemble {DEFAULT_MANIFEST.resolve()} (SHA-256 "
         f"{sha256_file(DEFAULT_MANIFEST)[:12]}...), no object filter."
+    )
+    again = ["detect", "--stack", str(stack_file), "--out", str(out), "--no-filter", "-q"]
+    assert main([*again, "--no-vegetation-loss"]) == 0
+    model = json.loads((out / "summary.json").read_text())["model"]
+    assert model["vegetation_loss"] is False
+    assert _model_line(model).endswith(
+        "no object filter, without the net for large vegetation loss."
     )
     from models.cli import main as models_main
 

@@ -15,11 +15,16 @@ from affine import Affine
 
 from models.datasets import Scene
 from models.feature_stack import MODEL_BANDS
-from models.worldcover import CROP, GRASS, TREE
+from models.worldcover import CROP, GRASS, MOSS_LICHEN, TREE, WATER
 from monitor.pipeline.chain import stack_from_scene
 from monitor.pipeline.setting import SettingChoice, predict
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
-from monitor.pipeline.vegetation_loss import LOSS_DNDVI, MIN_SLOPE_DEG, vegetation_losses
+from monitor.pipeline.vegetation_loss import (
+    LOSS_DNDVI,
+    MAX_POST_NDVI,
+    MIN_SLOPE_DEG,
+    vegetation_losses,
+)
 
 _B = {name: i for i, name in enumerate(MODEL_BANDS)}
 SIZE = 100  # pixels of 10 m: 1 km x 1 km
@@ -49,17 +54,22 @@ def _stack(
 
 
 class _Sees:
-    """A stand-in ensemble: probability 0.9 on ``seen`` pixels, 0.02 elsewhere."""
+    """A stand-in ensemble: probability 0.9 on ``seen`` pixels, 0.02 elsewhere, NaN on
+    ``blind`` ones (no valid input)."""
 
-    settings = ("S2",)
+    settings = ("S1+S2",)
 
-    def __init__(self, seen: tuple[slice, slice] | None = None) -> None:
-        self.seen = seen
+    def __init__(
+        self, seen: tuple[slice, slice] | None = None, blind: tuple[slice, slice] | None = None
+    ) -> None:
+        self.seen, self.blind = seen, blind
 
     def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
         full = np.full((stack.sizes["y"], stack.sizes["x"]), 0.02)
         if self.seen is not None:
             full[self.seen] = 0.9
+        if self.blind is not None:
+            full[self.blind] = np.nan
         layers = {"probability": full, "spread": full * 0, "agreement": full * 0}
         return xr.Dataset(
             {k: (("y", "x"), v) for k, v in layers.items()},
@@ -68,7 +78,7 @@ class _Sees:
         )
 
 
-CHOICE = SettingChoice("S2", "test", 1.0, 0.0)
+CHOICE = SettingChoice("S1+S2", "test", 1.0, 1.0)
 
 
 def _candidates(stack: xr.Dataset, ensemble: _Sees, *, on: bool = True) -> Any:
@@ -87,6 +97,13 @@ def test_the_pixel_rule_reads_loss_slope_and_cover() -> None:
     assert not vegetation_losses(_stack(cover=CROP)).any()
     assert vegetation_losses(_stack(cover=TREE)).sum() == 260
     assert not vegetation_losses(_stack(float("nan"))).any()
+    assert vegetation_losses(_stack(cover=MOSS_LICHEN)).sum() == 260
+    # where the stack has the post-event NDVI, a patch that kept 0.4 or more is no loss
+    post = np.full((SIZE, SIZE), np.nan, np.float32)
+    post[LARGE] = MAX_POST_NDVI
+    post[SMALL] = MAX_POST_NDVI - 0.01
+    kept = vegetation_losses(stack.assign(postNDVI=(("y", "x"), post)))
+    assert not kept[LARGE].any() and kept[SMALL].all()
     assert not vegetation_losses(stack.drop_vars("landcover")).any()
 
 
@@ -102,15 +119,50 @@ def test_a_large_loss_the_ensemble_missed_becomes_an_S2_candidate() -> None:
     assert _candidates(stack, _Sees(), on=False).empty
 
 
-def test_the_ensembles_own_detection_keeps_its_outline() -> None:
-    """A loss that touches a detection adds nothing to it: the detection's outline, setting and
-    probability stay the ensemble's (here it saw half the patch)."""
+def test_the_ensembles_own_detection_keeps_its_outline_where_it_covers_the_loss() -> None:
+    """A loss the ensemble's detections cover half of or more adds nothing: the detection's
+    outline, setting and probability stay the ensemble's (here it saw half the patch)."""
     stack = _stack(patches=(LARGE,))
     half = (slice(20, 40), slice(20, 25))
     found = _candidates(stack, _Sees(half))
     assert len(found) == 1
     assert found.iloc[0]["area_m2"] == pytest.approx(1.0e4)
     assert found.iloc[0]["prob_mean"] == pytest.approx(0.9)
+    assert found.iloc[0]["setting"] == "S1+S2"
+
+
+def test_a_few_detected_pixels_at_its_edge_do_not_stand_for_the_scar() -> None:
+    """A detection of 0.1 ha at the edge of a 2 ha loss (a twentieth of it) is taken into the
+    loss's object, which is the candidate: 2 ha, seen by Sentinel-2."""
+    stack = _stack(patches=(LARGE,))
+    edge = (slice(20, 22), slice(20, 25))
+    found = _candidates(stack, _Sees(edge))
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row["area_m2"] == pytest.approx(2.0e4)
+    assert row["setting"] == "S2"
+    assert row["prob_mean"] == pytest.approx((10 * 0.9 + 190 * 0.02) / 200)
+
+
+def test_a_detection_the_rules_exclude_does_not_cover_the_scar() -> None:
+    """A detection on water beside a 2 ha loss is excluded (WorldCover water); it neither
+    covers the loss nor leaves anything: the loss is the candidate."""
+    stack = _stack(patches=(LARGE,))
+    cover = stack["landcover"].values.copy()
+    cover[20:60, 25:40] = WATER  # right beside the loss (columns 20-24)
+    stack = stack.assign(landcover=(("y", "x"), cover))
+    found = _candidates(stack, _Sees((slice(20, 60), slice(25, 40))))
+    assert len(found) == 1
+    assert found.iloc[0]["area_m2"] == pytest.approx(2.0e4)
+    assert found.iloc[0]["setting"] == "S2"
+
+
+def test_no_loss_is_added_where_the_ensemble_has_no_input() -> None:
+    """Pixels without a prediction (NaN: no valid input there) are not the net's: of a 2 ha
+    loss, 1.05 ha has none, and the 0.95 ha left is below the net's hectare."""
+    stack = _stack(patches=(LARGE,))
+    found = _candidates(stack, _Sees(blind=(slice(20, 41), slice(20, 25))))
+    assert found.empty
 
 
 def test_the_hectare_counts_what_the_snow_rule_leaves() -> None:
@@ -120,6 +172,7 @@ def test_the_hectare_counts_what_the_snow_rule_leaves() -> None:
     stack = _stack(patches=(LARGE,))
     rgb = np.full((3, SIZE, SIZE), 0.05, np.float32)
     post_ndvi = np.full((SIZE, SIZE), 0.7, np.float32)
+    post_ndvi[LARGE] = 0.2  # bare: the 0.8 ha left is no object the region's rules drop
     rgb[:, 36:60, 20:25] = 0.6  # white: blue/red 1, brightness 0.6
     post_ndvi[36:60, 20:25] = 0.02
     stack = stack.assign(post_rgb=(("rgb", "y", "x"), rgb), postNDVI=(("y", "x"), post_ndvi))
