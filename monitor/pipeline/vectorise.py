@@ -59,7 +59,6 @@ from models.feature_stack import StackAttrs
 from models.worldcover import SNOW_ICE, WATER, WORLDCOVER_CLASSES
 from monitor.pipeline.dating import DATING_COLUMNS, object_dating
 from monitor.pipeline.object_pixels import ObjectPixels
-from monitor.pipeline.vegetation_loss import COVERED_SHARE as LOSS_COVERED_SHARE
 from monitor.pipeline.vegetation_loss import MIN_AREA_M2 as VEGETATION_LOSS_MIN_AREA_M2
 
 __all__ = [
@@ -239,24 +238,22 @@ def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) ->
     return np.asarray((labels > 0) & ~np.isin(labels, touched))
 
 
-def _uncovered_losses(
+def _untouched_losses(
     losses: np.ndarray, detected: np.ndarray, min_pixels: float, own_min_pixels: float
 ) -> np.ndarray:
-    """The large vegetation-loss objects (8-connected, of ``own_min_pixels`` or more) that the
-    detections of at least ``min_pixels`` cover less than
-    :data:`~monitor.pipeline.vegetation_loss.COVERED_SHARE` of: the ensemble missed most of
-    the scar. Added to the detections, such an object takes in a detection it touches (a few
-    pixels at the scar's edge do not stand for the scar); one the ensemble covers keeps the
-    ensemble's outline."""
+    """The large vegetation-loss objects (8-connected, of ``own_min_pixels`` or more) that
+    neither overlap nor border a detection of at least ``min_pixels``: the net adds the scars
+    the ensemble drew nothing over, and leaves the outline, setting and probability of the
+    ensemble's own detections as they are (where the ensemble saw part of a scar, that part is
+    the candidate)."""
     labels, n = ndimage.label(losses, structure=_EIGHT_CONNECTED)
     if not n:
         return np.zeros(losses.shape, bool)
-    index = np.arange(1, n + 1)
-    objects = ObjectPixels(labels, index)
-    large = objects.count() >= own_min_pixels
-    covered = objects.mean(_of_min_size(detected, min_pixels).astype(np.float64))
-    keep = large & (covered < LOSS_COVERED_SHARE)
-    return np.asarray(np.concatenate([[False], keep])[labels])
+    own = np.concatenate([[0], ObjectPixels(labels, np.arange(1, n + 1)).count()])
+    labels = np.where(own[labels] >= own_min_pixels, labels, 0)
+    near = ndimage.binary_dilation(_of_min_size(detected, min_pixels), structure=_EIGHT_CONNECTED)
+    touched = np.unique(labels[near & (labels > 0)])
+    return np.asarray((labels > 0) & ~np.isin(labels, touched))
 
 
 def vectorise(
@@ -280,8 +277,7 @@ def vectorise(
     :mod:`monitor.pipeline.radar_drop`) that neither overlap nor border a detection of the
     minimum area are detected whatever their probability, with the setting ``S1``; so are the
     objects of a boolean ``vegetation_loss`` variable (:mod:`monitor.pipeline.vegetation_loss`)
-    of its minimum area or more that the detections cover less than half of, with the setting
-    ``S2`` where they make most of the object.
+    that neither overlap nor border a detection of the minimum area, with the setting ``S2``.
     ``area_scale`` is the square metres of the UTM zone the inventory measures in (that of
     the area's centre) that one square unit of the grid's CRS holds (1.0: a region's own UTM
     grid): ``area_m2`` and the minimum area are in those square metres.
@@ -310,11 +306,11 @@ def vectorise(
     detected &= ~excluded
     lost = np.zeros(detected.shape, bool)
     if "vegetation_loss" in prediction:
-        # its hectare counted on what the exclusions (water, snow) leave, and covered by what
-        # they leave of the detections
+        # its hectare counted on what the exclusions (water, snow) leave, and so are the
+        # detections it may touch
         losses = prediction["vegetation_loss"].values.astype(bool) & ~excluded
         least = max(rules.min_area_m2, VEGETATION_LOSS_MIN_AREA_M2) / pixel_area
-        lost = _uncovered_losses(losses, detected, rules.min_area_m2 / pixel_area, least)
+        lost = _untouched_losses(losses, detected, rules.min_area_m2 / pixel_area, least)
         detected |= lost
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:

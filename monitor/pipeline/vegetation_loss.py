@@ -8,7 +8,7 @@ median dNDVI of -0.53 went unalerted (docs/measurements/time_to_alert.md). A lar
 lost most of its vegetation on a slope is the change the dNDVI method of Lindsay et al. (the
 mapping behind Ganerød et al.'s labels) draws first. This module marks such patches so that
 :func:`monitor.pipeline.vectorise.vectorise` adds those the ensemble drew nothing over as
-candidates (setting ``S2``, the sensor that saw them, where they make most of the object):
+candidates (setting ``S2``, the sensor that saw them):
 the region's rules and the object filter judge them like any other. The second look does not
 hold them back: as for every optical detection, the clear view that dates the change confirms
 it, so they are alerted on that run. A clear-cut, a burn or a quarry is as large and as bare;
@@ -26,9 +26,12 @@ The rule (:func:`vegetation_losses`, per pixel; the object size in vectorisation
   shrub, grass or moss and lichen before the event (:data:`VEGETATED`: cropland is left to the
   ensemble, whose harvests lose as much NDVI every year; wetland too, whose water level moves);
 - objects of :data:`MIN_AREA_M2` or more (1 ha), counted on what the water and snow rules leave,
-  that the ensemble's detections cover less than :data:`COVERED_SHARE` of: where the ensemble
-  misses most of a scar of that size, an operator wants to look; smaller patches of strong loss
-  are the ensemble's to judge. An object added takes in a detection it touches.
+  that neither overlap nor border a detection of the ensemble (of the region's minimum area,
+  after the same rules): where the ensemble drew nothing over a scar of that size, an operator
+  wants to look; smaller patches of strong loss are the ensemble's to judge, and where it drew
+  part of a scar, that part is the candidate (its object filter may suppress it: adding the
+  rest of the scar as a candidate of its own, or merging the two, was measured and cost more
+  than it found, docs/models.md).
 
 Chosen before any run of the chain with it: a scan of the three thresholds -0.25, -0.35 and
 -0.45 and the two sizes 0.5 and 1 ha over one draw of the second generator and the in-house
@@ -44,7 +47,6 @@ import xarray as xr
 from models.worldcover import GRASS, MOSS_LICHEN, SHRUB, TREE
 
 __all__ = [
-    "COVERED_SHARE",
     "LOSS_DNDVI",
     "MAX_POST_NDVI",
     "MIN_AREA_M2",
@@ -57,7 +59,6 @@ LOSS_DNDVI = -0.35
 MAX_POST_NDVI = 0.4
 MIN_SLOPE_DEG = 10.0
 MIN_AREA_M2 = 10_000.0
-COVERED_SHARE = 0.5
 VEGETATED: tuple[int, ...] = (TREE, SHRUB, GRASS, MOSS_LICHEN)
 
 
