@@ -95,8 +95,9 @@ class ModelSettings(StrictModel):
     vegetation_loss: bool = Field(
         True,
         description="add the large vegetation losses the ensemble drew nothing over "
-        "(dNDVI below -0.35 over 1 ha or more of tree, shrub or grass on slopes of 10° or "
-        "more: monitor.pipeline.vegetation_loss) as S2 candidates for the object filter",
+        "(dNDVI below -0.35, and the post-event NDVI below 0.4 where known, over 1 ha or more "
+        "of tree, shrub, grass or moss and lichen on slopes of 10° or more: "
+        "monitor.pipeline.vegetation_loss) as S2 candidates for the object filter",
     )
     device: str | None = Field(None, description="torch device; default: CUDA when available")
     engine: Literal["auto", "torch", "onnxruntime"] = Field(

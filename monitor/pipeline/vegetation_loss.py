@@ -64,8 +64,8 @@ VEGETATED: tuple[int, ...] = (TREE, SHRUB, GRASS, MOSS_LICHEN)
 
 def vegetation_losses(stack: xr.Dataset) -> np.ndarray:
     """Pixels of strong vegetation loss on vegetated slopes (bool, the stack's grid); all False
-    where the stack lacks ``dNDVI``, ``slope`` or ``landcover``. The object rules (size, cover by
-    the ensemble's detections) are applied in vectorisation, where the pixel area is known."""
+    where the stack lacks ``dNDVI``, ``slope`` or ``landcover``. The object rules (size, no contact
+    with the ensemble's detections) are applied in vectorisation, where the pixel area is known."""
     shape = (stack.sizes["y"], stack.sizes["x"])
     if not all(name in stack for name in ("dNDVI", "slope", "landcover")):
         return np.zeros(shape, bool)
