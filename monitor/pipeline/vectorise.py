@@ -224,33 +224,16 @@ def _of_min_size(mask: np.ndarray, min_pixels: float) -> np.ndarray:
     return np.asarray(sizes[found] >= max(min_pixels, 1.0))
 
 
-def _missed_drops(drops: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
-    """The forest backscatter-drop objects (8-connected) that neither overlap nor border a
-    detection of the probability of at least ``min_pixels``: the test adds what the ensemble
-    missed, and leaves the outline, setting and dating of the ensemble's own detections as they
-    are (a drop that touches only a few stray pixels above the threshold, below the minimum
-    area, takes them in)."""
-    labels, n = ndimage.label(drops, structure=_EIGHT_CONNECTED)
+def _untouched(found: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
+    """The objects (8-connected) of a test's mask ``found`` (the forest backscatter drop, the
+    large vegetation loss) that neither overlap nor border a detection of the probability of at
+    least ``min_pixels``: the test adds what the ensemble missed, and leaves the outline,
+    setting and dating of the ensemble's own detections as they are (an object that touches only
+    a few stray pixels above the threshold, below the minimum area, takes them in; where the
+    ensemble saw part of a scar, that part is the candidate)."""
+    labels, n = ndimage.label(found, structure=_EIGHT_CONNECTED)
     if not n:
-        return drops
-    near = ndimage.binary_dilation(_of_min_size(detected, min_pixels), structure=_EIGHT_CONNECTED)
-    touched = np.unique(labels[near & (labels > 0)])
-    return np.asarray((labels > 0) & ~np.isin(labels, touched))
-
-
-def _untouched_losses(
-    losses: np.ndarray, detected: np.ndarray, min_pixels: float, own_min_pixels: float
-) -> np.ndarray:
-    """The large vegetation-loss objects (8-connected, of ``own_min_pixels`` or more) that
-    neither overlap nor border a detection of at least ``min_pixels``: the net adds the scars
-    the ensemble drew nothing over, and leaves the outline, setting and probability of the
-    ensemble's own detections as they are (where the ensemble saw part of a scar, that part is
-    the candidate)."""
-    labels, n = ndimage.label(losses, structure=_EIGHT_CONNECTED)
-    if not n:
-        return np.zeros(losses.shape, bool)
-    own = np.concatenate([[0], ObjectPixels(labels, np.arange(1, n + 1)).count()])
-    labels = np.where(own[labels] >= own_min_pixels, labels, 0)
+        return np.zeros(found.shape, bool)
     near = ndimage.binary_dilation(_of_min_size(detected, min_pixels), structure=_EIGHT_CONNECTED)
     touched = np.unique(labels[near & (labels > 0)])
     return np.asarray((labels > 0) & ~np.isin(labels, touched))
@@ -300,7 +283,7 @@ def vectorise(
     added = np.zeros(detected.shape, bool)
     if "radar_drop" in prediction:
         drops = prediction["radar_drop"].values.astype(bool)
-        added = _missed_drops(drops, detected, rules.min_area_m2 / pixel_area)
+        added = _untouched(drops, detected, rules.min_area_m2 / pixel_area)
         detected |= added
     excluded = exclusion_mask(stack, rules)
     detected &= ~excluded
@@ -310,7 +293,7 @@ def vectorise(
         # detections it may touch
         losses = prediction["vegetation_loss"].values.astype(bool) & ~excluded
         least = max(rules.min_area_m2, VEGETATION_LOSS_MIN_AREA_M2) / pixel_area
-        lost = _untouched_losses(losses, detected, rules.min_area_m2 / pixel_area, least)
+        lost = _untouched(_of_min_size(losses, least), detected, rules.min_area_m2 / pixel_area)
         detected |= lost
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:
@@ -342,12 +325,9 @@ def vectorise(
         if name in prediction:
             share = _object_means(prediction[name].values.astype(np.float64), objects)
             settings[share > 0.5] = str(prediction.attrs[f"{name}_setting"])
-    if added.any():
-        share = _object_means(added.astype(np.float64), objects)
-        settings[share > 0.5] = RADAR_DROP_SETTING
-    if lost.any():
-        share = _object_means(lost.astype(np.float64), objects)
-        settings[share > 0.5] = VEGETATION_LOSS_SETTING
+    for test, seen_by in ((added, RADAR_DROP_SETTING), (lost, VEGETATION_LOSS_SETTING)):
+        if test.any():  # an object mostly a test's is recorded as seen by that test's sensor
+            settings[_object_means(test.astype(np.float64), objects) > 0.5] = seen_by
     brackets = {s: bracketing_dates(stack, s) for s in set(settings)}
 
     columns = {
