@@ -138,8 +138,34 @@ assert set(SettingName.__args__) == set(SETTINGS)  # type: ignore[attr-defined]
 # --------------------------------------------------------------------------- outputs
 
 
+# File names of what `inventory export` writes, or of other vector formats: an inventory path
+# ending so is a copy or an export named by mistake, never the GeoPackage the runs update
+_NOT_AN_INVENTORY = {
+    ".csv": "a CSV table",
+    ".geojson": "a GeoJSON file",
+    ".json": "a JSON file",
+    ".shp": "a shapefile",
+    ".kml": "a KML file",
+    ".fgb": "a FlatGeobuf file",
+    ".parquet": "a (Geo)Parquet file",
+}
+
+
 class InventorySettings(StrictModel):
     path: ConfigPath = Field(Path("runs/inventory.gpkg"), validate_default=True)
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _path_names_a_geopackage(cls, value: Path) -> Path:
+        # refused here, before a run takes the lock beside it (which leaves a .lock file)
+        kind = _NOT_AN_INVENTORY.get(value.suffix.lower())
+        if kind is not None:
+            raise ValueError(
+                f"{value} names {kind}; the inventory is a GeoPackage that the runs update "
+                "(e.g. runs/inventory.gpkg); `landslide-monitor inventory export` writes CSV and "
+                "GeoJSON copies of it"
+            )
+        return value
 
 
 class QuicklookSettings(StrictModel):

@@ -1182,3 +1182,26 @@ def test_an_event_date_in_another_form_is_refused_asking_for_yyyy_mm_dd(
             f"line 5: regions[0].windows.event_date: {given!r} is not a date of the form "
             "YYYY-MM-DD: write it so (2024-08-24 for 24 August 2024)"
         ), problem
+
+
+@pytest.mark.parametrize("name", ["inventory.csv", "landslides.GeoJSON", "inventory.shp"])
+def test_an_inventory_path_naming_an_export_is_refused_before_any_run(
+    name: str,
+    write_config: Callable[..., Path],
+    manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a walkthrough: `inventory.path` pointed at an `inventory export` CSV failed
+    only when the run opened it as a GeoPackage, after taking the run lock, which left an empty
+    `<file>.lock` beside the user's CSV. The configuration now refuses it, naming the field."""
+    data = _data(manifest)
+    data["inventory"] = {"path": name}
+    path = write_config(data)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert "inventory.path: " in problem and "the inventory is a GeoPackage" in problem
+    assert problem.startswith("line ")
+    status, err = _cli_error(path, capsys)
+    assert status == 2 and "inventory.path" in err
+    assert not list(path.parent.glob("*.lock"))
