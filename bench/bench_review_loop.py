@@ -62,7 +62,7 @@ from models.finetune import FinetuneConfig, finetune  # noqa: E402
 from models.manifest import read_manifest  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.ops.dataset import DatasetReport, scenes_from_reviews  # noqa: E402
-from monitor.ops.filter_fit import chain_inputs, collect  # noqa: E402
+from monitor.ops.filter_fit import RUNS_ENGINE, chain_inputs, collect  # noqa: E402
 from monitor.ops.filter_refit import refit_filter  # noqa: E402
 from monitor.ops.operating_point import (  # noqa: E402
     FALSE_ALARM_BUDGET,
@@ -277,7 +277,7 @@ def calibration_table(manifest: Path, scenes: Path) -> dict[str, Any]:
     landslides each candidate touches, whether it lies on unknown pixels, and its filter score;
     with the cut the manifest carries. Any cut rule on the calibration regions is then
     recomputed from this table alone (bench/review_loop_cuts.py)."""
-    model, policy, rules = chain_inputs(manifest)
+    model, policy, rules = chain_inputs(manifest, engine=RUNS_ENGINE)  # operating_point's
     assert model.object_filter is not None  # only manifests with a filter are tabled
     found = collect(scene_folders(scenes), model, policy, rules)
     scores = found.split(model.object_filter.score(found.features)) if found.x else []

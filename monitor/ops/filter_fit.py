@@ -71,6 +71,7 @@ __all__ = [
     "CUT_GRID",
     "FILTER_FILE",
     "REVIEW_KEYS",
+    "RUNS_ENGINE",
     "CandidateTable",
     "Candidates",
     "calibrate_cut",
@@ -152,13 +153,27 @@ def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
     return np.asarray(landslide | (ignored < 0.5 * np.maximum(area, 1)), bool)
 
 
-def chain_inputs(manifest_path: Path) -> tuple[Ensemble, ModelSettings, VectoriseRules]:
-    """What :func:`collect` runs the chain with: the ensemble of ``manifest_path`` (ONNX
-    Runtime on the CPU), its model settings and the rules of ``detect --stack``."""
+#: The engine a run uses by default (``model.engine``): what the chains that score a region's
+#: own scenes (``filter_refit``, ``operating_point``) run with, see :func:`chain_inputs`.
+RUNS_ENGINE: str = ModelSettings.model_fields["engine"].default
+
+
+def chain_inputs(
+    manifest_path: Path, engine: str = "onnxruntime"
+) -> tuple[Ensemble, ModelSettings, VectoriseRules]:
+    """What :func:`collect` runs the chain with: the ensemble of ``manifest_path`` on the CPU,
+    its model settings and the rules of ``detect --stack``.
+
+    ``engine`` (``models.inference.ENGINES``): ``onnxruntime``, the shipped fit's, suits
+    scenes of one shape (the randomised world's: each member exported once); ``auto``, the
+    runs' default (``model.engine``), suits scenes of many shapes, such as those `dataset
+    export` and `dataset from-reviews` cut to a region's outline: ONNX Runtime exports a graph
+    per member and tile shape (about 2.5 s each), and ``auto`` runs a stack that fits in one
+    smaller tile in torch, as a run does."""
     from models.ensemble import Ensemble  # torch and the members load only here
 
-    ensemble = Ensemble.load(manifest_path, engine="onnxruntime")  # names a manifest not there
-    policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
+    ensemble = Ensemble.load(manifest_path, engine=engine)  # names a manifest not there
+    policy = ModelSettings(manifest=manifest_path, engine=engine, device="cpu")
     return ensemble, policy, default_rules()
 
 

@@ -99,13 +99,13 @@ from models.chain_metrics import chain_scores
 from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
-from monitor.config import ModelSettings
 from monitor.labels.rasterise import SPLIT_NAMES
-from monitor.ops.detect_stack import default_rules
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
     FILTER_FILE,
+    RUNS_ENGINE,
     Candidates,
+    chain_inputs,
     collect,
     fit_classifier,
     highest_cut,
@@ -290,11 +290,11 @@ def refit_filter(
             "those rows count as shipped ones",
             base,
         )
-    ensemble = Ensemble.load(manifest_path, engine="onnxruntime")
+    # the runs' engine: reviewed scenes come in the shapes of their regions, and ONNX Runtime
+    # would export a graph per member and shape (chain_inputs)
+    ensemble, policy, rules = chain_inputs(manifest_path, engine=RUNS_ENGINE)
     old = ensemble.object_filter
     assert old is not None
-    policy = ModelSettings(manifest=manifest_path, engine="onnxruntime", device="cpu")
-    rules = default_rules()
 
     def scenes(split: Path) -> Candidates | None:  # a split folder may hold only its table
         held = any((split / part).is_dir() for part in ("input", "label"))
@@ -411,7 +411,7 @@ def refit_filter(
         }
     )
     write_manifest(manifest_path, manifest)
-    Ensemble.load(manifest_path, engine="onnxruntime")  # the new manifest loads, before the
+    Ensemble.load(manifest_path, engine=RUNS_ENGINE)  # the new manifest loads, before the
     # files it replaced go
     for name in {entry.file, entry.candidates} - {filter_file, candidates_file, None}:
         replaced = base / str(name)

@@ -69,7 +69,14 @@ from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
 from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
 from monitor.labels import SPLIT_NAMES
-from monitor.ops.filter_fit import CUT_GRID, Candidates, chain_inputs, collect, highest_cut
+from monitor.ops.filter_fit import (
+    CUT_GRID,
+    RUNS_ENGINE,
+    Candidates,
+    chain_inputs,
+    collect,
+    highest_cut,
+)
 
 __all__ = [
     "FALSE_ALARM_BUDGET",
@@ -216,7 +223,8 @@ def scene_folders(data: Path) -> list[Path]:
 
 
 def _scored(manifest: Path, folders: list[Path]) -> tuple[Candidates, list[np.ndarray], float]:
-    model, policy, rules = chain_inputs(manifest)
+    # the runs' engine: labelled scenes come in many shapes (chain_inputs)
+    model, policy, rules = chain_inputs(manifest, engine=RUNS_ENGINE)
     object_filter = model.object_filter  # loaded and verified with the members
     assert object_filter is not None  # operating_point refused a manifest without one
     found = collect(folders, model, policy, rules)

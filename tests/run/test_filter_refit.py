@@ -9,6 +9,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from models.datasets import Scene
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.manifest import ManifestError, ObjectFilterEntry, read_manifest, sha256_file
 from models.object_filter import ObjectFilterModel
+from monitor.config import ModelSettings
 from monitor.ops import filter_refit
 from monitor.ops.filter_fit import (
     Candidates,
@@ -191,6 +193,14 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
         return reviewed if folders[0].name == "train" else held_out
 
     monkeypatch.setattr(filter_refit, "collect", fake_collect)
+    engines: list[str] = []
+    real_inputs = filter_refit.chain_inputs
+
+    def recording_inputs(path: Path, engine: str = "onnxruntime") -> tuple[Any, Any, Any]:
+        engines.append(engine)
+        return real_inputs(path, engine)
+
+    monkeypatch.setattr(filter_refit, "chain_inputs", recording_inputs)
     data = tmp_path / "reviews"
     (data / "train" / "label").mkdir(parents=True)
     (data / "train" / "label" / "s_label.tif").write_bytes(b"a reviewed scene")  # hashed only
@@ -198,6 +208,9 @@ def test_a_refit_learns_the_look_alikes_an_operator_dismissed(
     record = filter_refit.refit_filter(manifest, data)
 
     assert seen == [[data / "train"], [data / "val"]]
+    # the reviewed scenes run as a run runs them (model.engine's default): ONNX Runtime alone
+    # exported a graph per member and shape of the regions' scenes (a walkthrough: 70 of 96 s)
+    assert engines == ["auto"] == [ModelSettings.model_fields["engine"].default]
     # on the reviewed validation scenes: 29 clear-cuts of 29 scenes kept without a filter and
     # by the old one, none by the new one, which keeps the 29 scars
     val = record["val"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from shapely.geometry import box
 from models.chain_metrics import scene_objects
 from models.ensemble import DEFAULT_MANIFEST
 from models.manifest import read_manifest
+from monitor.config import ModelSettings
 from monitor.ops import operating_point as op
 from monitor.ops.filter_fit import Candidates
 
@@ -261,3 +263,22 @@ def test_a_dataset_export_root_gives_the_scenes_of_every_split(
     assert seen == [[data / "train"]] * 2
     with pytest.raises(op.DatasetError, match="no input/ folder, nor train/, val/ or test/"):
         op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, tmp_path / "empty")
+
+
+def test_both_chains_run_on_the_runs_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by a walkthrough: labelled scenes cut to a region's outline come in many shapes,
+    and the chain forced onto ONNX Runtime exported a graph per member and shape (about 2.5 s
+    each); a run's default engine runs a stack of one small tile in torch."""
+    engines: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def recording_inputs(manifest: Path, engine: str = "onnxruntime") -> Any:
+        engines.append(engine)
+        raise Stop
+
+    monkeypatch.setattr(op, "chain_inputs", recording_inputs)
+    with pytest.raises(Stop):
+        op._scored(DEFAULT_MANIFEST, [])
+    assert engines == ["auto"] == [ModelSettings.model_fields["engine"].default]
