@@ -260,6 +260,14 @@ class DatasetSettings(StrictModel):
         description="from-reviews: background known (0) only this close to a reviewed "
         "landslide, the rest ignored (255); none: everywhere",
     )
+    export_known_within_m: float | None = Field(
+        None,
+        ge=0,
+        description="export: background known (0) only this close to an inventory item (and "
+        "to a dismissed entry of an inventory export), the rest ignored (255), for an "
+        "inventory that maps some of the landslides of its area; none: the inventory is "
+        "complete, every other pixel of a scene is background",
+    )
 
     @property
     def split_buffer(self) -> float:

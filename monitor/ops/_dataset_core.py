@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from models.datasets import first_names, input_path, label_path, provenance_path
 from monitor.labels import SPLIT_NAMES, label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
 
-__all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "event_windows"]
+__all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "buffer_m", "event_windows"]
 
 # the reason a monitoring view is skipped (:meth:`SceneJob.unseen`)
 NOT_SEEN_YET = "no acquisition after the item's date in the monitoring view's post window"
@@ -69,7 +69,8 @@ class SceneJob:
             return None
         return (
             f"no acquisition after the item's date {self.seen_after} in the post window "
-            f"{self.post}: a daily run then shows nothing of it yet"
+            f"{self.post} (a Sentinel-2 scene too cloudy to be composited counts as none): a "
+            "daily run then shows nothing of it yet"
         )
 
     def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:
@@ -249,3 +250,18 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_suffix(".json.part")
     tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def buffer_m(metres: float) -> Callable[[BaseGeometry], BaseGeometry]:
+    """A function that widens a lon/lat geometry by ``metres`` (in the UTM zone of its
+    centroid); ``metres`` <= 0 leaves it as it is."""
+    from monitor.grid import reproject, utm_crs_for
+
+    def buffer(geometry: BaseGeometry) -> BaseGeometry:
+        if metres <= 0:
+            return geometry
+        c = geometry.centroid
+        crs = utm_crs_for(c.x, c.y)
+        return reproject(reproject(geometry, "EPSG:4326", crs).buffer(metres), crs, "EPSG:4326")
+
+    return buffer

@@ -20,6 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
+from models.datasets import IGNORE
 from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, MonitoringWindows, RegionConfig
 from monitor.errors import BadInput
@@ -33,7 +34,7 @@ from monitor.labels import (
     read_inventory,
     tile_around,
 )
-from monitor.ops._dataset_core import SceneJob, _plain, _safe, event_windows
+from monitor.ops._dataset_core import SceneJob, _plain, _safe, buffer_m, event_windows
 from monitor.simulator.scene_windows import storm_views
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
@@ -247,6 +248,8 @@ def inventory_jobs(
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
     reaches: list[BaseGeometry] = []
+    known_m = settings.export_known_within_m
+    context = None if known_m is None else buffer_m(known_m)
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         tile = tile_of[item_id]
@@ -320,6 +323,12 @@ def inventory_jobs(
             # an `inventory export`'s dismissed and unreviewed entries (REVIEW_ROLES)
             job.negative.extend(g for g in read.negative if g.intersects(grid))
             job.ignore.extend(g for g in read.ignore if g.intersects(grid))
+            if context is not None:
+                # an inventory of some of the area's landslides: the rest of a scene is not
+                # known to hold none (written as 0, an unmapped slide would teach the members
+                # to miss it), so background is known only near what the inventory maps
+                job.background = IGNORE
+                job.known = [context(g) for g in (*job.positive, *job.negative)]
             jobs.append(job)
             reaches.append(reach)
     groups, after = _overlap_groups(jobs, reaches) if jobs else (0, 0)  # whatever split_by

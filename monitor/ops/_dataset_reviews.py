@@ -23,16 +23,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from shapely.geometry.base import BaseGeometry
 
 from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.ops._args import existing_inventory
-from monitor.ops._dataset_core import SceneJob, _safe
+from monitor.ops._dataset_core import SceneJob, _safe, buffer_m
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
 
@@ -60,8 +58,8 @@ def review_jobs(
         )
     skipped: Counter[str] = Counter()
     jobs = []
-    margin = _buffer_m(settings.ignore_buffer_m)
-    context = None if settings.known_within_m is None else _buffer_m(settings.known_within_m)
+    margin = buffer_m(settings.ignore_buffer_m)
+    context = None if settings.known_within_m is None else buffer_m(settings.known_within_m)
     for (region_name, first_seen), group in reviewed.groupby(["region", "first_seen"]):
         try:
             region = config.region(str(region_name))
@@ -148,16 +146,3 @@ def write_reviewed_candidates(
         write_reviewed(path, np.stack(x), np.array(y, bool), list(ids), list(uids))
         counts[split] = (sum(y), len(y) - sum(y))
     return counts
-
-
-def _buffer_m(metres: float) -> Any:
-    from monitor.grid import reproject, utm_crs_for
-
-    def buffer(geometry: BaseGeometry) -> BaseGeometry:
-        if metres <= 0:
-            return geometry
-        c = geometry.centroid
-        crs = utm_crs_for(c.x, c.y)
-        return reproject(reproject(geometry, "EPSG:4326", crs).buffer(metres), crs, "EPSG:4326")
-
-    return buffer

@@ -12,7 +12,10 @@ monitoring view per lag of :data:`monitor.simulator.scene_windows.MONITORING_LAG
 windows and composites of a daily run that many days after its date (its region's monitoring
 windows, or the defaults), labelled by the same rules, id ``<event id>_monitoring<lag>d``, in
 the item's split group; the views the daily run shows the ensemble, as its simulated training
-sets hold them. A monitoring view with no acquisition after the item's date is skipped.
+sets hold them. A monitoring view with no acquisition after the item's date is skipped. The
+rest of a scene is background (0) as for a complete inventory; with
+``dataset.export_known_within_m`` (``--export-known-within-m``), for one that maps only some of
+its area's landslides, background only within that distance of an item and ignored beyond.
 
 ``dataset from-reviews --config F --out DIR`` builds scenes from the review of the inventory:
 one per region and run date with reviewed landslides, on the windows of that run; confirmed
@@ -195,6 +198,14 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         "dataset.views, event,monitoring)",
     )
     export.add_argument(
+        "--export-known-within-m",
+        type=_metres_or_none,
+        metavar="METRES|none",
+        help="for an inventory that maps some of its area's landslides: background known only "
+        "this close to an item, the rest ignored (default: dataset.export_known_within_m, none: "
+        "the inventory is complete, every other pixel is background)",
+    )
+    export.add_argument(
         "--max-requests",
         type=positive_int,
         default=16,
@@ -257,6 +268,7 @@ _OPTIONS = (
     "views",
     "ignore_buffer_m",
     "known_within_m",
+    "export_known_within_m",
 )
 
 
@@ -283,8 +295,9 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
     overrides = {
         key: getattr(args, key, None) for key in _OPTIONS if getattr(args, key, None) is not None
     }
-    if overrides.get("known_within_m") == _NONE:  # that option's null (a layer may be "none")
-        overrides["known_within_m"] = None
+    for key in ("known_within_m", "export_known_within_m"):
+        if overrides.get(key) == _NONE:  # that option's null (a layer may be "none")
+            overrides[key] = None
     try:
         return DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})
     except ValidationError as err:

@@ -219,6 +219,41 @@ def test_polygon_labels_match_the_polygons_and_a_rerun_resumes(
     assert again["scenes"] == record["scenes"]
 
 
+def test_a_partial_inventory_knows_background_only_near_its_items(
+    dataset_config: Path, tmp_path: Path
+) -> None:
+    """Found by a walkthrough: ten polygons of an area with more landslides exported the rest
+    of each scene as background, so the unmapped slides were taught as none (the walkthrough
+    counted about half of one scene's landslide pixels at 0). `--export-known-within-m` keeps 0
+    only near the items and ignores the rest; without it the inventory is complete, as before."""
+    inventory, polygons, crs = _polygon_inventory(tmp_path)
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory",
+            str(inventory), "--views", "event", "--date-column", "mapped"]  # fmt: skip
+    out = tmp_path / "partial"
+    assert main([*argv, "--out", str(out), "--export-known-within-m", "100"]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    (split,) = record["groups"].values()
+    (scene_id,) = [i for i in record["scenes"][split] if i.endswith("20240817_1")]
+    with rasterio.open(out / split / "label" / f"{scene_id}_label.tif") as src:
+        raw, transform, shape = src.read(1), src.transform, src.shape
+        local = gpd.GeoSeries(polygons, crs=crs).to_crs(src.crs.to_string())
+    inside = rasterize([(g, 1) for g in local[:2]], out_shape=shape, transform=transform)
+    near = rasterize([(g.buffer(90), 1) for g in local[:2]], out_shape=shape, transform=transform)
+    far = 1 - rasterize(
+        [(g.buffer(110), 1) for g in local[:2]], out_shape=shape, transform=transform
+    )
+    assert (raw[inside == 1] == 1).all()  # the day's slides
+    assert (raw[(near == 1) & (inside == 0)] == 0).all()  # background near them
+    assert (raw[far == 1] == IGNORE).all()  # unknown beyond, the other day's slide too
+    # `none`, like the default, is a complete inventory: background beyond the items
+    complete = tmp_path / "complete"
+    assert main([*argv, "--out", str(complete), "--export-known-within-m", "none"]) == 0
+    with rasterio.open(complete / split / "label" / f"{scene_id}_label.tif") as src:
+        whole = src.read(1)
+    assert (whole[inside == 1] == 1).all() and (whole == 0).mean() > 0.9
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--export-known-within-m", "-5"]) == 2
+
+
 def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     rows = [
