@@ -148,6 +148,9 @@ _NOT_AN_INVENTORY = {
     ".kml": "a KML file",
     ".fgb": "a FlatGeobuf file",
     ".parquet": "a (Geo)Parquet file",
+    ".zip": "a zipped file (a shapefile?)",
+    ".gml": "a GML file",
+    ".gpx": "a GPX file",
 }
 
 

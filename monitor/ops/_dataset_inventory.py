@@ -327,8 +327,10 @@ def inventory_jobs(
                 # an inventory of some of the area's landslides: the rest of a scene is not
                 # known to hold none (written as 0, an unmapped slide would teach the members
                 # to miss it), so background is known only near what the inventory maps
+                # (around a point's whole ignored disk, not its core: the disk is burnt over)
                 job.background = IGNORE
-                job.known = [context(g) for g in (*job.positive, *job.negative)]
+                job.known = [context(extent_of[str(i)]) for i in same_day["item_id"]]
+                job.known.extend(context(g) for g in job.negative)
             jobs.append(job)
             reaches.append(reach)
     groups, after = _overlap_groups(jobs, reaches) if jobs else (0, 0)  # whatever split_by

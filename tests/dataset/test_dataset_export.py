@@ -252,6 +252,21 @@ def test_a_partial_inventory_knows_background_only_near_its_items(
         whole = src.read(1)
     assert (whole[inside == 1] == 1).all() and (whole == 0).mean() > 0.9
     assert main([*argv, "--out", str(tmp_path / "bad"), "--export-known-within-m", "-5"]) == 2
+    # a catalog point: background near its whole ignored disk (250 m at least), not its core
+    csv = tmp_path / "glc.csv"
+    csv.write_text(GLC_HEADER + "\n" + _glc_row(1, "8/17/2024 14:30", "exact", EXACT.x, EXACT.y))
+    points = tmp_path / "points"
+    assert main(["-q", "dataset", "export", "--config", str(dataset_config), "--inventory",
+                 str(csv), "--views", "event", "--out", str(points),
+                 "--export-known-within-m", "100"]) == 0  # fmt: skip
+    record = json.loads((points / "dataset.json").read_text())
+    ((split, (scene_id,)),) = [(k, v) for k, v in record["scenes"].items() if v]
+    with rasterio.open(points / split / "label" / f"{scene_id}_label.tif") as src:
+        raw = src.read(1)
+    d = _distances(points / split, scene_id, EXACT)
+    assert (raw[d < 10] == 1).all() and (raw[(d > 30) & (d < 240)] == IGNORE).all()
+    assert (raw[(d > 260) & (d < 340)] == 0).all()  # known background around the disk
+    assert (raw[d > 360] == IGNORE).all()
 
 
 def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:

@@ -77,11 +77,30 @@ def anchors(path: Path) -> set[str]:
 
 
 def links(path: Path) -> list[tuple[int, str]]:
-    """``(line number, target)`` of the Markdown links of ``path``'s prose."""
+    """``(line number, target)`` of the Markdown links of ``path``'s prose; a link whose text
+    wraps onto the next line is found too (each paragraph's lines are read joined, and a link
+    named by the line it starts on)."""
     out: list[tuple[int, str]] = []
+    paragraph: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        if not paragraph:
+            return
+        starts, text = [], ""
+        for number, line in paragraph:
+            starts.append((len(text), number))
+            text += _CODE_SPAN.sub("", line) + " "
+        for m in _LINK.finditer(text):
+            number = max(n for offset, n in starts if offset <= m.start())
+            out.append((number, m.group(1).removeprefix("<").removesuffix(">")))
+        paragraph.clear()
+
     for number, line in _prose_lines(path.read_text(encoding="utf-8")):
-        prose = _CODE_SPAN.sub("", line)
-        out.extend((number, m.group(1)) for m in _LINK.finditer(prose))
+        if line.strip():
+            paragraph.append((number, line))
+        else:
+            flush()
+    flush()
     return out
 
 
@@ -93,7 +112,10 @@ def broken(path: Path, root: Path = ROOT) -> list[str]:
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
             continue
         file_part, _, fragment = target.partition("#")
-        dest = (path.parent / file_part).resolve() if file_part else path
+        if file_part.startswith("/"):  # relative to the repository's root, as GitHub reads it
+            dest = (root / file_part.lstrip("/")).resolve()
+        else:
+            dest = (path.parent / file_part).resolve() if file_part else path
         where = f"{path.relative_to(root)}:{number}: {target}"
         if not dest.exists():
             problems.append(f"{where}: no file {file_part}")
@@ -119,13 +141,14 @@ def test_a_broken_link_is_found(tmp_path: Path) -> None:
     doc = tmp_path / "a.md"
     (tmp_path / "b.md").write_text("# Top\n\n## Part\n\n## Part\n", encoding="utf-8")
     doc.write_text(
-        "# A\n\n[ok](b.md#part-1) [ok](#a) `[code](nowhere.md)`\n\n"
+        "# A\n\n[ok](b.md#part-1) [ok](#a) `[code](nowhere.md)` [wrapped\nlink](b.md#nope)\n\n"
         "```\n[fenced](nowhere.md)\n```\n\n[bad](b.md#parts) [gone](c.md) [web](https://x.org)\n",
         encoding="utf-8",
     )
     assert broken(doc, tmp_path) == [
-        "a.md:9: b.md#parts: no heading with the anchor #parts in b.md",
-        "a.md:9: c.md: no file c.md",
+        "a.md:3: b.md#nope: no heading with the anchor #nope in b.md",
+        "a.md:10: b.md#parts: no heading with the anchor #parts in b.md",
+        "a.md:10: c.md: no file c.md",
     ]
 
 
