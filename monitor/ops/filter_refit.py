@@ -363,6 +363,7 @@ def refit_filter(
         "reviews_sha256": reviews,
         "unknown_left_out": train.unknown,
         "review_weight": review_weight,
+        "engine": policy.engine,  # what ran the members over the scenes (chain_inputs)
     }
     new_scores = clf.predict_proba(val.features)[:, 1] if val is not None else np.zeros(0)
     parent_scores = old.score(val.features) if val is not None else np.zeros(0)

@@ -283,6 +283,7 @@ def operating_point(
         "data_sha256": digest,
         "scenes": len(new_found.scenes),
         "left_out_unknown": {"reference": ref_found.unknown, "new": new_found.unknown},
+        "engine": RUNS_ENGINE,  # what ran both chains' members (_scored)
     }
     if not point.matched:
         log.warning(

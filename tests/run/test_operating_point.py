@@ -163,7 +163,7 @@ def test_write_sets_the_cut_and_keeps_the_record(
     (record,) = entry.fit["operating_points"]
     assert record["reference_manifest"] == str(DEFAULT_MANIFEST) and record["scenes"] == 1
     assert record["new_at_own_cut"]["false_objects"] == 2 and record["matched"] is True
-    assert len(record["data_sha256"]) == 64
+    assert len(record["data_sha256"]) == 64 and record["engine"] == "auto"
     json.dumps(record)  # JSON-able, as the manifest holds it
     # --highest: the rule before 2026-12-05, recorded as such
     assert op.main(
