@@ -87,6 +87,11 @@ def compare_manifests(
         "trained_on": {
             key: _trained_on(ens.manifest.training, folder, ids) for key, ens in ensembles.items()
         },
+        # whether these scenes are the val/ split a manifest was fine-tuned on (None: it says
+        # nothing of its dataset)
+        "tuned_on_val": {
+            key: _tuned_on_val(ens.manifest.training, folder) for key, ens in ensembles.items()
+        },
     }
     known = total = 0
     for setting in chosen:
@@ -140,6 +145,16 @@ def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> l
     return [i for i in ids if i in trained]
 
 
+def _tuned_on_val(training: dict[str, Any], folder: Path) -> bool | None:
+    """Whether ``folder`` is the ``val/`` split of the dataset a manifest was fine-tuned on
+    (where its epochs, K and threshold were chosen), from its ``training`` record's lineage;
+    None where it records no dataset."""
+    dataset = training.get("lineage", {}).get("dataset")
+    if not dataset:
+        return None
+    return folder.resolve() == (Path(dataset) / "val").resolve()
+
+
 def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:
     objects = sum(int(r["objects"]) for r in table)
     detected = sum(int(r["detected"]) for r in table)
@@ -159,11 +174,20 @@ def format_comparison(report: dict[str, Any]) -> str:
         f"groups of scenes: {report['scene_groups']['description']}",
         "",
     ]
-    if Path(report["data"]).name == "val":
+    tuned = report.get("tuned_on_val", {})
+    if any(tuned.get(key) for key in ("old", "new")):
+        which = " and ".join(key for key in ("old", "new") if tuned.get(key))
         lines += [
-            "No test/ split: compared on val/, the scenes a finetuned manifest's epochs, K and "
-            "threshold were chosen on (in-sample for the new one); compare on scenes of a "
-            "region neither saw.",
+            f"No test/ split: compared on val/, the scenes the {which} manifest's epochs, K and "
+            "threshold were chosen on (in-sample for it); compare on scenes of a region "
+            "neither saw.",
+            "",
+        ]
+    elif Path(report["data"]).name == "val" and None in (tuned.get("old"), tuned.get("new")):
+        lines += [
+            "Compared on a folder named val/: where it is the split a manifest's K and "
+            "threshold were chosen on, that manifest's scores here are in-sample; compare on "
+            "scenes of a region neither saw.",
             "",
         ]
     for key, trained in report.get("trained_on", {}).items():

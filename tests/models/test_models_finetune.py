@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,20 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "(95 % interval -0.012 to +0.046); new better" in format_comparison(given)
     # found by a new user: the in-sample fallback to val/ and a scene set that knows little of
     # its background were not said
-    assert "No test/ split: compared on val/" in format_comparison(report)
+    assert "No test/ split: compared on val/, the scenes the new manifest's" in (
+        format_comparison(report)
+    )
+    assert report["tuned_on_val"] == {"old": None, "new": True}  # the parent names no dataset
+    # a val/ of a dataset neither was tuned on (found measuring an export option): only the
+    # manifest that names no dataset may have chosen K there, and the report says no more
+    other = tmp_path / "other" / "val"
+    shutil.copytree(data / "val", other)
+    elsewhere = compare_manifests(parent, out / "manifest.json", other, resamples=200)
+    assert elsewhere["tuned_on_val"] == {"old": None, "new": False}
+    assert "No test/ split" not in format_comparison(elsewhere)
+    assert "Compared on a folder named val/: where it is the split" in (
+        format_comparison(elsewhere)
+    )
     sparse = {**report, "known_share": 0.022}
     assert "Only 2.2% of the scenes' pixels have a known class" in format_comparison(sparse)
     # a few reviewed landslides in a whole region's scene: it said "Only 0%", as if none
@@ -186,7 +200,6 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     )
     # a dataset moved elsewhere verifies with --data, and the report names that folder
     # (found by a new user: it printed the recorded one)
-    import shutil
 
     moved = tmp_path / "moved"
     shutil.copytree(data, moved)
