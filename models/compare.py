@@ -134,12 +134,20 @@ def compare_manifests(
     return report
 
 
+def _is_split(training: dict[str, Any], folder: Path, split: str) -> bool | None:
+    """Whether ``folder`` is the ``split`` folder of the dataset a manifest was fine-tuned on,
+    by its ``training`` record's lineage; None where it records no dataset."""
+    dataset = training.get("lineage", {}).get("dataset")
+    if not dataset:
+        return None
+    return folder.resolve() == (Path(dataset) / split).resolve()
+
+
 def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> list[str]:
     """The scenes of ``ids`` that a manifest was fine-tuned on: those of the ``train_scenes``
     its ``training`` record names where ``folder`` is the train split of its recorded
     dataset."""
-    dataset = training.get("lineage", {}).get("dataset")
-    if not dataset or folder.resolve() != Path(dataset).resolve() / "train":
+    if not _is_split(training, folder, "train"):
         return []
     trained = set(training.get("finetune", {}).get("train_scenes", []))
     return [i for i in ids if i in trained]
@@ -147,12 +155,8 @@ def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> l
 
 def _tuned_on_val(training: dict[str, Any], folder: Path) -> bool | None:
     """Whether ``folder`` is the ``val/`` split of the dataset a manifest was fine-tuned on
-    (where its epochs, K and threshold were chosen), from its ``training`` record's lineage;
-    None where it records no dataset."""
-    dataset = training.get("lineage", {}).get("dataset")
-    if not dataset:
-        return None
-    return folder.resolve() == (Path(dataset) / "val").resolve()
+    (where its epochs, K and threshold were chosen); None where it records no dataset."""
+    return _is_split(training, folder, "val")
 
 
 def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:

@@ -248,8 +248,15 @@ def inventory_jobs(
     extents = np.array([extent_of[str(i)] for i in items["item_id"]], object)
     jobs: list[SceneJob] = []
     reaches: list[BaseGeometry] = []
-    known_m = settings.export_known_within_m
-    context = None if known_m is None else buffer_m(known_m)
+    # an inventory of some of the area's landslides: background known only near its items
+    # (around a point's whole ignored disk, not its core: the disk is burnt over) and its
+    # dismissed entries, each widened once
+    known_of: dict[str, BaseGeometry] = {}
+    known_negative: list[BaseGeometry] = []
+    if settings.export_known_within_m is not None:
+        context = buffer_m(settings.export_known_within_m)
+        known_of = {i: context(extent) for i, extent in extent_of.items()}
+        known_negative = [context(g) for g in read.negative]
     for rec in items.to_dict("records"):
         item_id, when = str(rec["item_id"]), rec["event_date"]
         tile = tile_of[item_id]
@@ -323,14 +330,16 @@ def inventory_jobs(
             # an `inventory export`'s dismissed and unreviewed entries (REVIEW_ROLES)
             job.negative.extend(g for g in read.negative if g.intersects(grid))
             job.ignore.extend(g for g in read.ignore if g.intersects(grid))
-            if context is not None:
-                # an inventory of some of the area's landslides: the rest of a scene is not
-                # known to hold none (written as 0, an unmapped slide would teach the members
-                # to miss it), so background is known only near what the inventory maps
-                # (around a point's whole ignored disk, not its core: the disk is burnt over)
+            if settings.export_known_within_m is not None:
+                # the rest of a scene is not known to hold no landslide: written as 0, an
+                # unmapped slide would teach the members to miss it
                 job.background = IGNORE
-                job.known = [context(extent_of[str(i)]) for i in same_day["item_id"]]
-                job.known.extend(context(g) for g in job.negative)
+                job.known = [known_of[str(i)] for i in same_day["item_id"]]
+                job.known.extend(
+                    k
+                    for g, k in zip(read.negative, known_negative, strict=True)
+                    if g.intersects(grid)
+                )
             jobs.append(job)
             reaches.append(reach)
     groups, after = _overlap_groups(jobs, reaches) if jobs else (0, 0)  # whatever split_by

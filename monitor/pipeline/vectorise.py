@@ -224,19 +224,24 @@ def _of_min_size(mask: np.ndarray, min_pixels: float) -> np.ndarray:
     return np.asarray(sizes[found] >= max(min_pixels, 1.0))
 
 
-def _untouched(found: np.ndarray, detected: np.ndarray, min_pixels: float) -> np.ndarray:
+def _untouched(
+    found: np.ndarray, detected: np.ndarray, min_pixels: float, least: float = 1.0
+) -> np.ndarray:
     """The objects (8-connected) of a test's mask ``found`` (the forest backscatter drop, the
-    large vegetation loss) that neither overlap nor border a detection of the probability of at
-    least ``min_pixels``: the test adds what the ensemble missed, and leaves the outline,
-    setting and dating of the ensemble's own detections as they are (an object that touches only
-    a few stray pixels above the threshold, below the minimum area, takes them in; where the
-    ensemble saw part of a scar, that part is the candidate)."""
+    large vegetation loss) of at least ``least`` pixels that neither overlap nor border a
+    detection of the probability of at least ``min_pixels``: the test adds what the ensemble
+    missed, and leaves the outline, setting and dating of the ensemble's own detections as they
+    are (an object that touches only a few stray pixels above the threshold, below the minimum
+    area, takes them in; where the ensemble saw part of a scar, that part is the candidate)."""
     labels, n = ndimage.label(found, structure=_EIGHT_CONNECTED)
     if not n:
         return np.zeros(found.shape, bool)
     near = ndimage.binary_dilation(_of_min_size(detected, min_pixels), structure=_EIGHT_CONNECTED)
-    touched = np.unique(labels[near & (labels > 0)])
-    return np.asarray((labels > 0) & ~np.isin(labels, touched))
+    dropped = np.unique(labels[near & (labels > 0)])
+    if least > 1.0:
+        sizes = ObjectPixels(labels, np.arange(1, n + 1)).count()
+        dropped = np.union1d(dropped, np.flatnonzero(sizes < least) + 1)
+    return np.asarray((labels > 0) & ~np.isin(labels, dropped))
 
 
 def vectorise(
@@ -293,7 +298,7 @@ def vectorise(
         # detections it may touch
         losses = prediction["vegetation_loss"].values.astype(bool) & ~excluded
         least = max(rules.min_area_m2, VEGETATION_LOSS_MIN_AREA_M2) / pixel_area
-        lost = _untouched(_of_min_size(losses, least), detected, rules.min_area_m2 / pixel_area)
+        lost = _untouched(losses, detected, rules.min_area_m2 / pixel_area, least)
         detected |= lost
     labels, n_objects = ndimage.label(detected, structure=_EIGHT_CONNECTED)
     if n_objects == 0:

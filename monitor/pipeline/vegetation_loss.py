@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from models.worldcover import GRASS, MOSS_LICHEN, SHRUB, TREE
+from monitor.pipeline.radar_drop import MIN_SLOPE_DEG  # the same slopes as the drop test
 
 __all__ = [
     "LOSS_DNDVI",
@@ -57,7 +58,6 @@ __all__ = [
 
 LOSS_DNDVI = -0.35
 MAX_POST_NDVI = 0.4
-MIN_SLOPE_DEG = 10.0
 MIN_AREA_M2 = 10_000.0
 VEGETATED: tuple[int, ...] = (TREE, SHRUB, GRASS, MOSS_LICHEN)
 
