@@ -25,6 +25,7 @@ import numpy as np
 from models.datasets import DatasetError, read_scene, scene_ids
 from models.ensemble import Ensemble
 from models.evaluate import format_interval, format_score, json_ready
+from models.lineage import dataset_files, dataset_sha256
 from models.metrics import (
     Confusion,
     confusion,
@@ -74,6 +75,8 @@ def compare_manifests(
         "old": str(old),
         "new": str(new),
         "data": str(folder),
+        # --data named a dataset without test/, and its val/ was compared on instead
+        "fell_back_to_val": folder != Path(data) and folder.name == "val",
         "scenes": ids,
         # what the bootstrap resamples whole: every interval's "groups" is their number
         "scene_groups": groups.to_dict(),
@@ -135,12 +138,26 @@ def compare_manifests(
 
 
 def _is_split(training: dict[str, Any], folder: Path, split: str) -> bool | None:
-    """Whether ``folder`` is the ``split`` folder of the dataset a manifest was fine-tuned on,
-    by its ``training`` record's lineage; None where it records no dataset."""
-    dataset = training.get("lineage", {}).get("dataset")
+    """Whether ``folder`` holds the ``split`` scenes of the dataset a manifest was fine-tuned
+    on, by its ``training`` record's lineage; None where it records no dataset.
+
+    The recorded folder itself, or the same scenes elsewhere: a copy of the recorded split (the
+    same files, byte for byte, where the recorded dataset still lies), or the split of a moved
+    dataset (its parent hashes to the recorded ``dataset_sha256``, as ``models lineage --data``
+    verifies). A path check alone called a copy of a manifest's own val/ out of sample."""
+    lineage = training.get("lineage", {})
+    dataset = lineage.get("dataset")
     if not dataset:
         return None
-    return folder.resolve() == (Path(dataset) / split).resolve()
+    recorded = Path(dataset) / split
+    if folder.resolve() == recorded.resolve():
+        return True
+    if not dataset_files(folder):
+        return False
+    if dataset_files(recorded) and dataset_sha256(folder) == dataset_sha256(recorded):
+        return True
+    parent = folder.parent
+    return folder.name == split and dataset_sha256(parent)[0] == lineage.get("dataset_sha256")
 
 
 def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> list[str]:
@@ -181,8 +198,10 @@ def format_comparison(report: dict[str, Any]) -> str:
     tuned = report.get("tuned_on_val", {})
     if any(tuned.get(key) for key in ("old", "new")):
         which = " and ".join(key for key in ("old", "new") if tuned.get(key))
+        # "No test/ split" only where --data named a dataset and val/ was taken for want of test/
+        why = "No test/ split: compared" if report.get("fell_back_to_val") else "Compared"
         lines += [
-            f"No test/ split: compared on val/, the scenes the {which} manifest's epochs, K and "
+            f"{why} on val/, the scenes the {which} manifest's epochs, K and "
             "threshold were chosen on (in-sample for it); compare on scenes of a region "
             "neither saw.",
             "",

@@ -19,7 +19,7 @@ import torch
 
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
-from models.compare import compare_manifests, format_comparison
+from models.compare import _tuned_on_val, compare_manifests, format_comparison
 from models.datasets import Scene, provenance_path, read_folder, write_scene
 from models.finetune import (
     FinetuneConfig,
@@ -175,15 +175,27 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
         format_comparison(report)
     )
     assert report["tuned_on_val"] == {"old": None, "new": True}  # the parent names no dataset
-    # a val/ of a dataset neither was tuned on (found measuring an export option): only the
-    # manifest that names no dataset may have chosen K there, and the report says no more
+    # a val/ of other scenes (found measuring an export option; here the dataset's train/
+    # scenes under another dataset's val/): only the manifest that names no dataset may have
+    # chosen K there, and the report says no more
     other = tmp_path / "other" / "val"
-    shutil.copytree(data / "val", other)
+    shutil.copytree(data / "train", other)
     elsewhere = compare_manifests(parent, out / "manifest.json", other, resamples=200)
     assert elsewhere["tuned_on_val"] == {"old": None, "new": False}
-    assert "No test/ split" not in format_comparison(elsewhere)
+    assert "on val/, the scenes" not in format_comparison(elsewhere)
     assert "Compared on a folder named val/: where it is the split" in (
         format_comparison(elsewhere)
+    )
+    # a copy of the very val/ the new manifest chose K on is in-sample for it (found in
+    # review: the path alone called it out of sample); named directly, not for want of test/
+    copy = tmp_path / "copy" / "val"
+    shutil.copytree(data / "val", copy)
+    copied = compare_manifests(parent, out / "manifest.json", copy, resamples=200)
+    assert copied["tuned_on_val"] == {"old": None, "new": True}
+    assert copied["fell_back_to_val"] is False and report["fell_back_to_val"] is True
+    assert "No test/ split" not in format_comparison(copied)
+    assert "Compared on val/, the scenes the new manifest's epochs, K" in (
+        format_comparison(copied)
     )
     sparse = {**report, "known_share": 0.022}
     assert "Only 2.2% of the scenes' pixels have a known class" in format_comparison(sparse)
@@ -206,6 +218,14 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     capsys.readouterr()
     assert main(["lineage", str(out / "manifest.json"), "--data", str(moved)]) == 0
     assert f"  dataset {moved} (10 files)" in capsys.readouterr().out
+    # and compare knows the moved dataset's val/ by the recorded hash, the original gone
+    renamed = data.with_name(data.name + "-gone")
+    data.rename(renamed)
+    try:
+        assert _tuned_on_val(read_manifest(out / "manifest.json").training, moved / "val")
+        assert not _tuned_on_val(read_manifest(out / "manifest.json").training, moved / "train")
+    finally:
+        renamed.rename(data)
     # a relabelled pixel, or another parent, breaks the lineage
     label = data / "train" / "label" / "scene1_label.tif"
     with rasterio.open(label, "r+") as dst:
