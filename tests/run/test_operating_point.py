@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -126,7 +127,10 @@ def test_no_cut_matches_a_reference_that_finds_more() -> None:
 
 
 def test_write_sets_the_cut_and_keeps_the_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     new_manifest = tmp_path / "new" / "manifest.json"
     new_manifest.parent.mkdir()
@@ -144,7 +148,7 @@ def test_write_sets_the_cut_and_keeps_the_record(
         assert folders == [data]
         polygons, scores, cut = chains[str(manifest)]
         found = Candidates(x=[np.zeros((len(polygons), 1), np.float32)], scenes=_scenes(polygons))
-        return found, [np.array(scores)], cut
+        return found, [np.array(scores)], cut, "auto"
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     parent_filter = read_manifest(new_manifest).object_filter
@@ -186,13 +190,16 @@ def test_write_sets_the_cut_and_keeps_the_record(
     # the filter off), status 2
     chains[str(new_manifest)] = ([ON_B, OFF_1], [0.9, 0.9], 0.1)
     chains[str(DEFAULT_MANIFEST)] = ([ON_A, ON_B], [0.9, 0.9], 0.3)
+    caplog.clear()
     assert op.main(
         ["--manifest", str(new_manifest), "--reference", str(DEFAULT_MANIFEST),
          "--data", str(data), "--write"]
     ) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "no cut matches the reference's recall" in err
-    assert "the manifest whose filter alone was refitted (step 3) instead" in err
+    # said once, by the error (it was a warning and then the error, the same words twice)
+    assert err.count("the manifest whose filter alone was refitted (step 3) instead") == 1
+    assert "step 3" not in caplog.text
     assert read_manifest(new_manifest).object_filter == entry
 
     # a manifest without a filter has no cut to set: status 2, named
@@ -220,7 +227,7 @@ def test_scenes_of_from_reviews_are_warned(
 
     def fake_scored(manifest: Path, folders: list[Path]):
         found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
-        return found, [np.array([0.9, 0.5])], 0.3
+        return found, [np.array([0.9, 0.5])], 0.3, "auto"
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
@@ -251,7 +258,7 @@ def test_a_dataset_export_root_gives_the_scenes_of_every_split(
     def fake_scored(manifest: Path, folders: list[Path]):
         seen.append(folders)
         found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
-        return found, [np.array([0.9, 0.5])], 0.3
+        return found, [np.array([0.9, 0.5])], 0.3, "auto"
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     record = op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
@@ -265,20 +272,34 @@ def test_a_dataset_export_root_gives_the_scenes_of_every_split(
         op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, tmp_path / "empty")
 
 
-def test_both_chains_run_on_the_runs_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_chains_run_on_the_runs_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Found by a walkthrough: labelled scenes cut to a region's outline come in many shapes,
     and the chain forced onto ONNX Runtime exported a graph per member and shape (about 2.5 s
-    each); a run's default engine runs a stack of one small tile in torch."""
+    each); a run's default engine runs a stack of one small tile in torch. The record names the
+    engine the chains ran on (found in review: it wrote the constant whatever ran)."""
+    data = tmp_path / "labelled"
+    (data / "input").mkdir(parents=True)
+    (data / "label").mkdir()
+    (data / "label" / "s1_label.tif").write_bytes(b"a labelled scene")  # hashed only
     engines: list[str] = []
-
-    class Stop(Exception):
-        pass
+    ran_on = {"auto": "torch"}  # what chain_inputs resolved the asked engine to, on this host
 
     def recording_inputs(manifest: Path, engine: str = "onnxruntime") -> Any:
         engines.append(engine)
-        raise Stop
+        object_filter = SimpleNamespace(cut=0.3, score=lambda x: np.full(len(x), 0.5))
+        return (
+            SimpleNamespace(object_filter=object_filter),
+            SimpleNamespace(engine=ran_on[engine]),
+            None,
+        )
+
+    def found(folders: list[Path], *args: Any) -> Candidates:
+        return Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
 
     monkeypatch.setattr(op, "chain_inputs", recording_inputs)
-    with pytest.raises(Stop):
-        op._scored(DEFAULT_MANIFEST, [])
-    assert engines == ["auto"] == [ModelSettings.model_fields["engine"].default]
+    monkeypatch.setattr(op, "collect", found)
+    record = op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
+    assert engines == ["auto", "auto"] == [ModelSettings.model_fields["engine"].default] * 2
+    assert record["engine"] == "torch"
