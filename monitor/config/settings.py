@@ -139,7 +139,8 @@ assert set(SettingName.__args__) == set(SETTINGS)  # type: ignore[attr-defined]
 
 
 # File names of what `inventory export` writes, or of other vector formats: an inventory path
-# ending so is a copy or an export named by mistake, never the GeoPackage the runs update
+# ending so is a copy or an export named by mistake, never the GeoPackage the runs update (the
+# configuration may not import the store: a test holds this to its EXPORT_FORMATS)
 _NOT_AN_INVENTORY = {
     ".csv": "a CSV table",
     ".geojson": "a GeoJSON file",

@@ -1205,3 +1205,13 @@ def test_an_inventory_path_naming_an_export_is_refused_before_any_run(
     status, err = _cli_error(path, capsys)
     assert status == 2 and "inventory.path" in err
     assert not list(path.parent.glob("*.lock"))
+
+
+def test_every_export_format_is_refused_as_the_inventory_path() -> None:
+    """The configuration cannot import the store (import contracts), so its list of suffixes
+    that are never the inventory repeats those `inventory export` writes: found in review, a
+    format export gained would have been accepted as the inventory until this list caught up."""
+    from monitor.config.settings import _NOT_AN_INVENTORY
+    from monitor.store.inventory import EXPORT_FORMATS
+
+    assert set(EXPORT_FORMATS) <= set(_NOT_AN_INVENTORY)
