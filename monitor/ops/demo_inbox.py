@@ -16,6 +16,11 @@ there, and every file is created exclusively (a name taken meanwhile moves on to
 
 Webhook secrets: each webhook's ``secret_env`` variable is set to ``demo-secret`` for
 COMMAND unless the environment already has it.
+
+A configuration that names a recipient elsewhere (an SMTP host or a webhook URL not on this
+machine) is refused before COMMAND runs, naming each (exit status 2): the inbox cannot receive
+what goes there, and COMMAND would send real alerts to real people while the user thinks they
+are trying them. Point them at 127.0.0.1 in a copy of the configuration.
 """
 
 from __future__ import annotations
@@ -148,6 +153,19 @@ class DemoInbox:
         self._controller: Any = None
         self._webhooks: list[tuple[str, _WebhookServer, threading.Thread]] = []
 
+    def elsewhere(self) -> list[str]:
+        """The recipients of the configuration that are not on this machine, each with the
+        field that names it: what COMMAND would really send to."""
+        found = []
+        smtp = self.config.alerts.smtp
+        if smtp is not None and not is_loopback(smtp.host):
+            found.append(f"alerts.smtp.host {smtp.host}")
+        for hook in self.config.alert_routing().webhooks.values():
+            url = urlsplit(str(hook.url))
+            if not url.hostname or not is_loopback(url.hostname):
+                found.append(f"webhook {hook.name} ({hook.url})")
+        return found
+
     def __enter__(self) -> DemoInbox:
         alerts = self.config.alerts
         smtp = alerts.smtp
@@ -209,7 +227,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give the command to run after --")
     try:
         inbox = DemoInbox(args.config, args.dir)
+        away = inbox.elsewhere()
+        if away:
+            print(
+                f"demo_inbox: {args.config} names recipients that are not on this machine: "
+                f"{'; '.join(away)}. The inbox receives only on loopback, and the command would "
+                "send them real alerts; to try the alerts here, point them at 127.0.0.1 in a "
+                'copy of the configuration (docs/alerts.md, "Trying your alerts").',
+                file=sys.stderr,
+            )
+            return 2
         with inbox:
+            if not inbox.report():
+                print(
+                    f"demo_inbox: {args.config} names no alert recipient (alerts.smtp, "
+                    "webhooks): nothing will arrive here",
+                    file=sys.stderr,
+                )
             env = {**os.environ, **inbox.env}
             status = subprocess.call(command, env=env)
     except ConfigError as exc:

@@ -300,3 +300,37 @@ def test_a_port_in_use_is_named_with_the_field_that_sets_it(
     message = capsys.readouterr().err
     assert "cannot start the loopback inbox" in message
     assert "alerts.smtp.port" in message and str(config_path) in message
+
+
+def test_the_demo_inbox_refuses_a_configuration_with_real_recipients(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a walkthrough: a configuration with a real SMTP host and webhook ran under the
+    inbox silently, starting no receiver, so the command it wrapped would have sent real alerts
+    while the user thought they were trying them. It is refused before the command runs."""
+    alerts: dict[str, Any] = {
+        **_local_mail(),
+        "webhooks": [
+            {"name": "near", "url": f"http://127.0.0.1:{_free_port()}/a", "secret_env": "D1_X"},
+            {"name": "ops", "url": "https://ops.example.org/hooks", "secret_env": "D1_Y"},
+        ],
+    }
+    alerts["smtp"]["host"] = "smtp.example.org"
+    alerts["smtp"]["starttls"] = True
+    path = write_config(two_region_config(manifest, alerts=alerts))
+    ran = tmp_path / "ran"
+    command = [sys.executable, "-c", f"open({str(ran)!r}, 'w')"]
+    argv = ["--config", str(path), "--dir", str(tmp_path / "inbox"), "--", *command]
+    assert demo_inbox_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "alerts.smtp.host smtp.example.org; webhook ops (https://ops.example.org/hooks)" in err
+    assert "webhook near" not in err and "point them at 127.0.0.1" in err
+    assert not ran.exists()  # the command never ran
+    # a configuration without any recipient runs the command, saying nothing will arrive
+    quiet = write_config(two_region_config(manifest, alerts={}), name="quiet.yaml")
+    argv = ["--config", str(quiet), "--dir", str(tmp_path / "inbox"), "--", *command]
+    assert demo_inbox_main(argv) == 0 and ran.exists()
+    assert "names no alert recipient" in capsys.readouterr().err
