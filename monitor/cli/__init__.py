@@ -19,6 +19,7 @@ stderr and a non-zero status, never a traceback (``--debug`` shows it):
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import signal
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from models.console import silence_stdout, stdout_is_broken
 from monitor import __version__
@@ -45,6 +46,7 @@ from monitor.ops._args import (
     existing_inventory,
     iso_date,
     landslide_key,
+    seconds,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=0.0,
         metavar="S",
         help="wait up to S seconds for another command holding the inventory's lock (an "
@@ -371,8 +373,24 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if not command.lazy or chosen is None or name == chosen:
             command.configure(sub)
             _nested_global_options(sub)
-        sub.set_defaults(handler=command.handler)
+        sub.set_defaults(handler=command.handler, cli_parser=sub)
     return parser
+
+
+def _unrecognised(parser: argparse.ArgumentParser, extra: Sequence[str]) -> NoReturn:
+    """argparse's error for arguments no option takes, from the (sub)command's own parser, with
+    its usage, and the option meant where one is close (``--dates``: ``--date``): the top
+    parser's usage answered a mistyped option of ``run``."""
+    known = [o for action in parser._actions for o in action.option_strings]
+    hints = []
+    for word in extra:
+        name = word.split("=", 1)[0]
+        close = difflib.get_close_matches(name, known, n=1) if name.startswith("-") else []
+        if close:
+            hints.append(f"{name}: did you mean {close[0]}?")
+    parser.error(
+        f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else "")
+    )
 
 
 def _nested_global_options(sub: argparse.ArgumentParser) -> None:
@@ -381,6 +399,7 @@ def _nested_global_options(sub: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             for nested in action.choices.values():
                 _add_global_options(nested, default=argparse.SUPPRESS)
+                nested.set_defaults(cli_parser=nested)  # its own usage for what it cannot take
 
 
 #: Libraries whose INFO (or, under -v, DEBUG) lines drown the monitor's own: their warnings and
@@ -448,7 +467,9 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
     parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unrecognised(getattr(args, "cli_parser", parser), extra)
     _setup_logging(args.verbose, args.quiet)
     try:
         return args.handler(args)

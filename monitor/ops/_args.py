@@ -23,6 +23,7 @@ __all__ = [
     "iso_date",
     "landslide_key",
     "positive_int",
+    "seconds",
 ]
 
 
@@ -55,6 +56,18 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A number of seconds, 0 or more (``--wait``); anything else is an argparse error naming
+    the text (a negative wait ran as none, silently)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
     return value
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
-from monitor.ops._args import add_config, existing_inventory, iso_date
+from monitor.ops._args import add_config, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
@@ -66,7 +66,7 @@ def _add_common(parser: argparse.ArgumentParser, *, locks: bool) -> None:
     if locks:
         parser.add_argument(
             "--wait",
-            type=float,
+            type=seconds,
             default=0.0,
             metavar="S",
             help="wait up to S seconds for a run holding the inventory's lock "

@@ -375,6 +375,32 @@ def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "usage", "said"),
+    [
+        (["run", "-c", "x.yaml", "--dates", "2024-09-12"], "usage: landslide-monitor run ",
+         "unrecognized arguments: --dates 2024-09-12 (--dates: did you mean --date?)"),
+        (["inventory", "export", "-c", "x.yaml", "out.csv", "--stauts", "x"],
+         "usage: landslide-monitor inventory export ", "(--stauts: did you mean --status?)"),
+        (["status", "-c", "x.yaml", "extra"], "usage: landslide-monitor status ",
+         "unrecognized arguments: extra\n"),
+        (["run", "-c", "x.yaml", "--wait", "-5"], "usage: landslide-monitor run ",
+         "argument --wait: '-5': give 0 or more seconds"),
+        (["alerts", "deliver", "-c", "x.yaml", "--wait", "nan"],
+         "usage: landslide-monitor alerts deliver ", "'nan': give 0 or more seconds"),
+    ],
+)  # fmt: skip
+def test_a_mistyped_option_is_named_with_its_commands_usage(
+    argv: list[str], usage: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a walkthrough: `run --dates` answered with the top parser's usage (no hint of
+    `--date`), and `run --wait -5` ran as no wait."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith(usage) and said in err, err
+
+
 def test_a_models_folder_in_the_working_directory_is_named(tmp_path: Path) -> None:
     """Found by a user of the review loop: `python -m monitor.ops.filter_refit` run from a
     project folder holding a `models/` folder (without __init__.py) ended in "TypeError:
