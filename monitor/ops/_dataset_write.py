@@ -29,6 +29,7 @@ from models.datasets import (
     write_scene,
 )
 from models.feature_stack import StackAttrs, model_input
+from monitor.errors import BadInput
 from monitor.labels import DEFAULT_FRACTIONS, SPLIT_NAMES, assign_splits
 from monitor.ops._dataset_batch import _batch_export, _dates_first, _drop_export
 from monitor.ops._dataset_core import (
@@ -71,6 +72,7 @@ def write_jobs(
     with ``prune`` they are deleted, else listed in the report (``stale``) and
     ``dataset.json``."""
     out = Path(out)
+    _check_same_kind(out, (dataset_record or {}).get("command"))
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
     report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0), groups=splits)
@@ -146,6 +148,29 @@ def write_jobs(
         },
     )
     return report
+
+
+def _check_same_kind(out: Path, command: str | None) -> None:
+    """Refuse ``out`` where its ``dataset.json`` says another command (or another tool, such as
+    the simulator's training sets) wrote it: a walkthrough's `dataset from-reviews` into a copy
+    of a `dataset export` folder mixed the two, overwrote the export's record, and its report's
+    hint (--prune) would have deleted the exported scenes. A folder without the record (a first
+    run cut off before it wrote one) is resumed."""
+    record_path = out / DATASET_RECORD_FILE
+    if command is None or not record_path.is_file():
+        return
+    try:
+        record = json.loads(record_path.read_text())
+        found = record.get("command") if isinstance(record, dict) else None
+    except (OSError, ValueError):
+        found = None
+    if found != command:
+        by = f"`dataset {found}`" if found else "another tool"
+        raise BadInput(
+            f"--out {out}: its {DATASET_RECORD_FILE} says {by} wrote it, not `dataset "
+            f"{command}`; writing here would mix the two datasets' scenes (and --prune would "
+            "delete the other's). Give a folder of its own (e.g. a new one beside it)"
+        )
 
 
 def _is_complete(folder: Path, scene_id: str, key: str) -> bool:

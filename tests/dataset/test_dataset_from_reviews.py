@@ -8,6 +8,7 @@ import json
 import sqlite3
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -446,3 +447,37 @@ def test_an_inventory_export_given_to_dataset_export_labels_its_reviews(
     assert main([*argv, str(tmp_path / "other.geojson"), *options, "--out", str(out2)]) == 0
     record = json.loads((out2 / "dataset.json").read_text())
     assert sum(len(ids) for ids in record["scenes"].values()) == 3
+
+
+@pytest.mark.parametrize(
+    ("record", "by"),
+    [({"command": "export"}, "`dataset export`"), ({"region": "r1"}, "another tool")],
+)
+def test_a_folder_another_command_wrote_is_refused(
+    tmp_path: Path, record: dict[str, str], by: str
+) -> None:
+    """Found by a walkthrough: `dataset from-reviews --out` a copy of a `dataset export`
+    folder mixed 13 review scenes into its 184, overwrote its dataset.json, and the report's
+    hint (--prune) would have deleted the exported scenes. A folder whose record names another
+    command, or none (the simulator's training sets), is refused before anything is written."""
+    from types import SimpleNamespace
+
+    from monitor.errors import BadInput
+    from monitor.ops._dataset_write import write_jobs
+
+    out = tmp_path / "left-out"
+    (out / "train" / "input").mkdir(parents=True)
+    (out / "train" / "input" / "s1_input.tif").write_bytes(b"an exported scene")
+    (out / "dataset.json").write_text(json.dumps(record))
+    source: Any = SimpleNamespace(name="archive")
+    with pytest.raises(BadInput, match=f"says {by} wrote it, not `dataset from-reviews`"):
+        write_jobs([], source, out, dataset_record={"command": "from-reviews"}, prune=True)
+    assert json.loads((out / "dataset.json").read_text()) == record  # untouched
+    assert (out / "train" / "input" / "s1_input.tif").exists()
+    # the same command resumes its own folder; one without a record (a first run cut off
+    # before writing it) is taken
+    if record.get("command") == "export":
+        write_jobs([], source, out, dataset_record={"command": "export"})
+    (out / "dataset.json").unlink()
+    write_jobs([], source, out, dataset_record={"command": "from-reviews"})
+    assert json.loads((out / "dataset.json").read_text())["command"] == "from-reviews"
