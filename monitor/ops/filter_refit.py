@@ -388,6 +388,15 @@ def refit_filter(
             "old_filter_kept": _kept(old.score(held.x), entry.cut, vy),
             "new_filter_kept": _kept(clf.predict_proba(held.x)[:, 1], cut, vy),
         }
+    worse = _worse_than_parent(record)
+    if worse:
+        log.warning(
+            "the refitted filter at its cut %.2f does worse than its parent on the held-out "
+            "reviewed scenes of %s/val: %s. Judge it on labelled scenes of a region the reviews "
+            "left out (step 7, monitor.ops.operating_point) before switching; keep the parent "
+            "otherwise",
+            cut, data, "; ".join(worse),
+        )  # fmt: skip
     # the new filter and table under names of their own, the manifest written last: until it
     # is, the files it names are as they were (a refit killed part-way leaves it loading)
     gap: list[float] = []
@@ -554,6 +563,37 @@ def _held_ids(data: Path, tables: Iterable[Reviewed]) -> set[str]:
         inputs = (data / split / "input").glob("*_input.tif")
         held.update(f"scene:{p.name.removesuffix('_input.tif')}" for p in inputs)
     return held
+
+
+def _worse_than_parent(record: dict[str, Any]) -> list[str]:
+    """Where the refit's record shows it worse than the parent filter on ``val/``: more false
+    objects at no better recall (the chain on its scenes), or more dismissed detections kept at
+    no more confirmed ones (as their runs scored them). Found by a walkthrough: a refit that
+    kept the parent's cut (7 reviewed landslides in val/) drew half as many false objects again
+    there, and said so only in the JSON record."""
+    found = []
+    val = record.get("val")
+    if val:
+        old, new = val["old_filter"], val["new_filter"]
+        recall_old, recall_new = old["recall"].get("all") or 0.0, new["recall"].get("all") or 0.0
+        if new["false_per_100km2"] > old["false_per_100km2"] and recall_new <= recall_old:
+            found.append(
+                f"false objects {old['false_per_100km2']:.1f} -> {new['false_per_100km2']:.1f} "
+                f"per 100 km² at a recall of {recall_new:.2f} (parent {recall_old:.2f})"
+            )
+    logged = record.get("val_logged")
+    if logged:
+        old_kept, new_kept = logged["old_filter_kept"], logged["new_filter_kept"]
+        if (
+            new_kept["dismissed"] > old_kept["dismissed"]
+            and new_kept["confirmed"] <= old_kept["confirmed"]
+        ):
+            found.append(
+                f"dismissed detections kept {old_kept['dismissed']} -> {new_kept['dismissed']} "
+                f"of {logged['dismissed']}, confirmed {old_kept['confirmed']} -> "
+                f"{new_kept['confirmed']} of {logged['confirmed']}"
+            )
+    return found
 
 
 def _kept(scores: np.ndarray, cut: float, positive: np.ndarray) -> dict[str, int]:

@@ -465,6 +465,37 @@ def test_a_later_refit_keeps_the_reviews_of_an_earlier_one(
     assert forgot is not None and forgot.score(cut[None]).item() >= 0.5  # the clear-cut passes
 
 
+def test_a_refit_worse_than_its_parent_on_val_is_said() -> None:
+    """Found by a walkthrough: a refit that kept the parent's cut drew 302.8 false objects per
+    100 km² on val/ against the parent's 201.9 at the same recall, and kept 11 of 15 dismissed
+    detections against 6; only the JSON record said so."""
+
+    def chain(false: float, recall: float | None) -> dict[str, Any]:
+        return {"false_per_100km2": false, "recall": {"all": recall}}
+
+    record: dict[str, Any] = {
+        "val": {"old_filter": chain(201.9, 0.5), "new_filter": chain(302.8, 0.5)},
+        "val_logged": {
+            "confirmed": 7, "dismissed": 15,
+            "old_filter_kept": {"confirmed": 7, "dismissed": 6},
+            "new_filter_kept": {"confirmed": 7, "dismissed": 11},
+        },
+    }  # fmt: skip
+    assert filter_refit._worse_than_parent(record) == [
+        "false objects 201.9 -> 302.8 per 100 km² at a recall of 0.50 (parent 0.50)",
+        "dismissed detections kept 6 -> 11 of 15, confirmed 7 -> 7 of 7",
+    ]
+    # more false objects for more landslides, fewer dismissed kept: a trade, not worse
+    record["val"]["new_filter"] = chain(302.8, 0.6)
+    record["val_logged"]["new_filter_kept"] = {"confirmed": 7, "dismissed": 4}
+    assert filter_refit._worse_than_parent(record) == []
+    record["val"] = {"old_filter": chain(10.0, None), "new_filter": chain(12.0, None)}
+    assert filter_refit._worse_than_parent(record) == [  # no landslide in val/: 0 both
+        "false objects 10.0 -> 12.0 per 100 km² at a recall of 0.00 (parent 0.00)"
+    ]
+    assert filter_refit._worse_than_parent({}) == []  # no val/: nothing to say
+
+
 def test_a_landslide_logged_on_several_run_dates_weighs_as_one() -> None:
     shipped = np.array([True, False])
     reviewed = np.array([True, True, True, False])
