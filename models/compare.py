@@ -46,7 +46,14 @@ def data_folder(data: Path) -> Path:
     for folder in (data, data / "test", data / "val"):
         if (folder / "input").is_dir():
             return folder
-    raise DatasetError(f"{data}: no input/ folder, nor test/input or val/input")
+    train = data / "train"
+    hint = (
+        f"; it holds only {train}, the scenes a model is fitted on: where this dataset is a "
+        f"region neither manifest was tuned on, give --data {train}"
+        if (train / "input").is_dir()
+        else ""
+    )
+    raise DatasetError(f"{data}: no input/ folder, nor test/input or val/input{hint}")
 
 
 def compare_manifests(

@@ -37,6 +37,7 @@ __all__ = [
     "L4S_BANDS",
     "MODEL_SETTINGS",
     "REVIEWED_CANDIDATES_FILE",
+    "SPLIT_NAMES",
     "ZERO_IS_A_VALUE",
     "Augmentation",
     "CropSampler",
@@ -61,6 +62,7 @@ __all__ = [
     "scene_id_of",
     "scene_ids",
     "setting_band_names",
+    "split_hint",
     "write_scene",
     "zero_values_in_footprint",
 ]
@@ -77,6 +79,10 @@ REVIEWED_CANDIDATES_FILE = "reviewed_candidates.npz"
 # families (monitor.simulator.training_data) or the ``dataset`` command, its inventory, windows
 # and counts (monitor.ops._dataset_write).
 DATASET_RECORD_FILE = "dataset.json"
+
+# A dataset folder's split folders, each in the Ganerød et al. layout (``dataset export``, the
+# simulator's training sets).
+SPLIT_NAMES = ("train", "val", "test")
 
 # Landslide4Sense bands (Ghorbanzadeh et al. 2022): Sentinel-2 B1-B12, slope, DEM.
 L4S_BANDS: tuple[str, ...] = (
@@ -272,12 +278,26 @@ def provenance_path(root: Path, scene_id: str) -> Path:
     return Path(root) / "provenance" / f"{scene_id}.json"
 
 
+def split_hint(root: Path) -> str:
+    """Where ``root`` is a dataset of split folders rather than one folder of scenes, the words
+    that say so and name them (empty otherwise): a command that reads one folder of scenes,
+    given a left-out region's export (whose one region's scenes all went to ``train/``), said
+    only that it found no ``input/``."""
+    root = Path(root)
+    splits = [root / s for s in SPLIT_NAMES if (root / s / "input").is_dir()]
+    if not splits:
+        return ""
+    return f"; it is a dataset of splits: give {' or '.join(str(s) for s in splits)}"
+
+
 def scene_ids(root: Path) -> list[str]:
     """Scene ids of a Ganerød-layout folder (sorted); every input needs its label."""
     root = Path(root)
     inputs = sorted((root / "input").glob("*_input.tif"))
     if not inputs:
-        raise DatasetError(f"{root}: no input/<id>_input.tif files (Ganerød et al. layout)")
+        raise DatasetError(
+            f"{root}: no input/<id>_input.tif files (Ganerød et al. layout){split_hint(root)}"
+        )
     ids = [scene_id_of(p) for p in inputs]
     missing = [str(label_path(root, i)) for i in ids if not label_path(root, i).exists()]
     if missing:

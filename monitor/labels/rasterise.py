@@ -24,7 +24,7 @@ from rasterio.features import rasterize
 from shapely.geometry import Point, box
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import IGNORE
+from models.datasets import IGNORE, SPLIT_NAMES
 from models.feature_stack import PIXEL_SIZE_M
 from monitor.grid import reproject, utm_crs_for
 
@@ -40,7 +40,6 @@ __all__ = [
     "tile_around",
 ]
 
-SPLIT_NAMES = ("train", "val", "test")
 # the share of groups (events or regions) each split gets unless told otherwise
 DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.7, "val": 0.15, "test": 0.15}
 

@@ -87,6 +87,7 @@ from models.datasets import (
     read_bands,
     read_input,
     scene_id_of,
+    split_hint,
     zero_values_in_footprint,
 )
 from models.feature_stack import (
@@ -231,6 +232,7 @@ def find_stacks(path: Path) -> list[Path]:
         ]
         raise BadInput(
             f"--stack {path}: no *_input.tif in it or in {path / 'input'}"
+            + split_hint(path)
             + (f"; it holds {split}" if split else "")
             + (
                 f"; named otherwise, not run (the name is case-sensitive): {first_names(near)}"

@@ -801,6 +801,24 @@ def test_a_folder_of_stacks_named_otherwise_names_them(tmp_path, capsys):
     assert "named otherwise, not run (the name is case-sensitive): S1_INPUT.TIF" in err
 
 
+def test_a_dataset_of_splits_is_named_with_its_split_folders(tmp_path, capsys):
+    """Found by a walkthrough of the review loop: step 6 on a left-out region's `dataset
+    export` (one region: all its scenes in train/) was refused by `detect --stack`, `evaluate
+    --chain` and `models compare` as holding no input/, none naming train/."""
+    from models.compare import data_folder
+    from models.datasets import DatasetError, scene_ids
+
+    data = tmp_path / "left-out"
+    _write(data / "train" / "input" / "s1_input.tif", hill_and_plain().bands())
+    assert main(["detect", "--stack", str(data), "--out", str(tmp_path / "out"), "-q"]) == 2
+    hint = f"it is a dataset of splits: give {data / 'train'}"
+    assert hint in capsys.readouterr().err
+    with pytest.raises(DatasetError, match=hint):
+        scene_ids(data)
+    with pytest.raises(DatasetError, match=f"it holds only {data / 'train'}, the scenes a model"):
+        data_folder(data)
+
+
 def test_a_folder_with_stacks_at_its_top_and_in_input_is_refused(tmp_path, capsys):
     """Found on a walk: a mosaic written beside a labelled folder's input/ ran alone, the
     stacks of input/ were never run, and evaluate --chain then named only the mosaic."""
