@@ -60,7 +60,7 @@ from monitor.config import ModelSettings
 from monitor.ops.detect_stack import default_rules
 from monitor.pipeline.chain import ChainModel, detect, stack_from_scene
 from monitor.pipeline.object_filter import FEATURES, candidate_features
-from monitor.pipeline.setting import NoUsableSetting
+from monitor.pipeline.setting import UNSEEN_PIXELS, NoUsableSetting
 from monitor.pipeline.vectorise import VectoriseRules
 
 if TYPE_CHECKING:  # torch loads only when an ensemble does (chain_inputs)
@@ -183,9 +183,56 @@ def collect(
     policy: ModelSettings,
     rules: VectoriseRules,
 ) -> Candidates:
-    """Run the chain (no filter) on every scene of ``folders``."""
+    """Run the chain (no filter) on every scene of ``folders``. The chain's warning of pixels
+    left without a prediction for want of radar is said once for all scenes (a walkthrough's
+    operating point printed 368 such lines, two per scene, before its table)."""
     out = Candidates()
     start = time.perf_counter()
+    with _Tally(logging.getLogger(NoUsableSetting.__module__)) as unseen:
+        _collect(folders, model, policy, rules, out)
+    if unseen.records:
+        log.warning(
+            "%d of the chain's runs on these scenes left %d pixels without a radar observation "
+            "but with a clear optical view without a prediction (model.optical_fallback is off, "
+            "as in a run by default; the first: %s)",
+            len(unseen.records), unseen.pixels, unseen.records[0].getMessage(),
+        )  # fmt: skip
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+class _Tally(logging.Filter):
+    """Holds back, and counts, the :data:`UNSEEN_PIXELS` warnings of ``logger`` while in use."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+        self.records: list[logging.LogRecord] = []
+        self.pixels = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        unseen = getattr(record, UNSEEN_PIXELS, None)
+        if unseen is None:
+            return True
+        self.records.append(record)
+        self.pixels += int(unseen)
+        return False
+
+    def __enter__(self) -> _Tally:
+        self.logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeFilter(self)
+
+
+def _collect(
+    folders: Sequence[Path],
+    model: ChainModel,
+    policy: ModelSettings,
+    rules: VectoriseRules,
+    out: Candidates,
+) -> None:
     for folder in folders:
         for scene_id in scene_ids(folder):
             scene = read_scene(folder, scene_id)
@@ -212,8 +259,6 @@ def collect(
                     scene.ignore,
                 )
             )
-    out.seconds = time.perf_counter() - start
-    return out
 
 
 def highest_cut(

@@ -42,6 +42,7 @@ from monitor.sources.base import DataUnavailable
 
 __all__ = [
     "SENSORS_OF_SETTING",
+    "UNSEEN_PIXELS",
     "NoUsableSetting",
     "Predictor",
     "SettingChoice",
@@ -55,6 +56,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The attribute of :func:`predict`'s warning record that carries how many pixels were left
+#: without a prediction for want of radar: a command that runs the chain over hundreds of
+#: scenes (``monitor.ops.filter_fit.collect``) tallies the warnings into one line by it.
+UNSEEN_PIXELS = "unseen_pixels"
 
 # The dating bands (models.feature_stack.DATING_VARIABLES) that tell whether an optical view is
 # older than a change radar saw.
@@ -384,6 +390,7 @@ def predict(
                 stack.attrs.get("region"),
                 int(unseen.sum()),
                 choice.setting,
+                extra={UNSEEN_PIXELS: int(unseen.sum())},  # a tally of many scenes reads it
             )
     if radar_drop:
         _mark_drops(stack, choice.setting, prediction)

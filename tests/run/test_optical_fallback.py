@@ -14,7 +14,7 @@ import xarray as xr
 from chain_fixtures import hill_and_plain
 
 from monitor.config import ModelSettings
-from monitor.pipeline.setting import choose_setting, predict
+from monitor.pipeline.setting import UNSEEN_PIXELS, choose_setting, predict
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
 
 NAN = np.float32(np.nan)
@@ -107,6 +107,9 @@ def test_without_an_optical_fallback_the_gap_stays_empty_with_a_warning(
     assert "hill: 5900 pixels without a radar observation but with a clear optical view" in (
         caplog.text
     )
+    # the count rides on the record, for a command over many scenes to tally (below)
+    (record,) = [r for r in caplog.records if hasattr(r, UNSEEN_PIXELS)]
+    assert getattr(record, UNSEEN_PIXELS) == 5900
     assert "optical_fallback" not in out
     assert np.isnan(out["probability"].values[:, 110:]).all()
     # only the clear-cut on the plain, where there is radar
@@ -114,3 +117,33 @@ def test_without_an_optical_fallback_the_gap_stays_empty_with_a_warning(
     # and a setting that reads no radar needs none
     s2 = choose_setting(stack, ensemble.settings, ModelSettings(setting="S2"))
     assert s2.optical_fallback is None
+
+
+def test_a_chain_over_many_scenes_says_the_gaps_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a walkthrough: `operating_point` on 184 scenes printed 368 lines of pixels left
+    without a prediction, two per scene, before its table. `collect` says them in one line."""
+    from monitor.ops import filter_fit
+
+    stack = _stack_with_a_radar_gap()
+    ensemble = SettingsByBand()
+    choice = choose_setting(stack, ensemble.settings, ModelSettings())
+
+    def three_scenes(*args: object) -> None:
+        for _ in range(3):
+            predict(ensemble, stack, choice, None)
+        logging.getLogger("monitor.pipeline.setting").warning("another warning")
+
+    monkeypatch.setattr(filter_fit, "_collect", three_scenes)
+    with caplog.at_level(logging.WARNING):
+        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules())  # type: ignore[arg-type]
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("without a radar observation" in m for m in messages) == 1, messages
+    assert "another warning" in messages  # others pass
+    (line,) = [m for m in messages if "without a radar observation" in m]
+    assert line.startswith("3 of the chain's runs on these scenes left 17700 pixels")
+    assert "(model.optical_fallback is off, as in a run by default; the first: hill: 5900" in line
+    # the filter is gone once collect returns: a run's own warning is said again
+    predict(ensemble, stack, choice, None)
+    assert "hill: 5900 pixels without" in caplog.records[-1].getMessage()
