@@ -48,6 +48,15 @@ def load_config(path: str | Path) -> MonitorConfig:
         config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})
     except ValidationError as exc:
         problems = _in_file_order([*duplicates, *_located_problems(root, exc)])
+        if base not in (None, "") and any("does not exist" in p for p in problems):
+            # a configuration copied elsewhere keeps its base_dir (the demo's `..`): say where
+            # relative paths were read from (found by a walkthrough: config/demo.yaml copied to
+            # the repository's root looked for the manifest in the folder above it)
+            problems.append(
+                f"(relative paths are read from base_dir {base!r}, which is {base_dir.resolve()} "
+                f"from this file's folder {config_dir}; a copy of a configuration moved to "
+                "another folder may need its base_dir changed)"
+            )
         raise ConfigError(path, problems) from None
     if duplicates:
         raise ConfigError(path, [text for _, text in duplicates])

@@ -348,6 +348,26 @@ def test_unknown_manifest(
         load_config(path)
     status, err = _cli_error(path, capsys)
     assert status == 2 and "missing.json does not exist" in err
+    assert "relative paths are read from base_dir" not in err  # none given: no more said
+
+
+def test_a_missing_file_under_a_given_base_dir_names_it(
+    write_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Found by a walkthrough: config/demo.yaml (`base_dir: ..`) copied to the repository's
+    root looked for the manifest in the folder above it, and the error named only that path."""
+    data = {**_data(Path("models/default/manifest.json")), "base_dir": ".."}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert info.value.problems[-1] == (
+        f"(relative paths are read from base_dir '..', which is {tmp_path.parent} from this "
+        f"file's folder {tmp_path}; a copy of a configuration moved to another folder may need "
+        "its base_dir changed)"
+    )
+    assert (
+        f"manifest file {tmp_path.parent}/models/default/manifest.json does not exist"
+        in (info.value.problems[0])
+    )
 
 
 def test_missing_config_file_and_unknown_region(
