@@ -46,7 +46,14 @@ from rasterio import features
 from scipy import ndimage
 
 from models.atomic import write_atomically
-from models.chain_metrics import ChainScores, SceneObjects, chain_scores, scene_objects
+from models.chain_metrics import (
+    ChainScores,
+    SceneObjects,
+    chain_scores,
+    mostly_unknown,
+    scene_objects,
+    unknown_class,
+)
 from models.datasets import DatasetError, Scene, read_scene, scene_ids
 from models.manifest import (
     ManifestError,
@@ -132,10 +139,12 @@ class Candidates:
 
 
 def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
-    """Per candidate, whether its class is known: it covers a labelled landslide, or less than
-    half of its pixels are of unknown class (``scene.ignore``: label 255, e.g. the unreviewed
+    """Per candidate, whether its class is known: it covers a labelled landslide, or no more of
+    its pixels are of unknown class (``scene.ignore``: label 255, e.g. the unreviewed
     candidates of ``dataset from-reviews`` and their margins, or the ring of a catalogue
-    point). An unreviewed candidate is neither a landslide nor a look-alike to learn from."""
+    point) than of known background (:func:`models.chain_metrics.mostly_unknown`, the rule of
+    the chain's scores). An unreviewed candidate is neither a landslide nor a look-alike to
+    learn from."""
     n = len(candidates)
     if scene.ignore is None or not scene.ignore.any() or not n:
         return np.ones(n, bool)
@@ -147,10 +156,13 @@ def known_candidates(candidates: gpd.GeoDataFrame, scene: Scene) -> np.ndarray:
         dtype="int32",
     )
     index = np.arange(1, n + 1)
-    area = ndimage.sum_labels(np.ones(raster.shape), raster, index)
-    ignored = ndimage.sum_labels(scene.ignore, raster, index)
-    landslide = ndimage.sum_labels(scene.label > 0, raster, index) > 0
-    return np.asarray(landslide | (ignored < 0.5 * np.maximum(area, 1)), bool)
+    on_label = scene.label > 0  # a labelled landslide is known whatever surrounds it
+    background = ~on_label & ~scene.ignore
+    return ~mostly_unknown(
+        ndimage.sum_labels(scene.ignore, raster, index),
+        ndimage.sum_labels(background, raster, index),
+        ndimage.sum_labels(on_label, raster, index),
+    )
 
 
 #: The engine a run uses by default (``model.engine``): what the chains that score a region's
@@ -237,6 +249,10 @@ def _collect(
         for scene_id in scene_ids(folder):
             scene = read_scene(folder, scene_id)
             stack = stack_from_scene(scene)
+            # unknown where `evaluate --chain` scores them so: 255 and outside the footprint
+            ignore = unknown_class(scene.image, scene.ignore)
+            if ignore is not scene.ignore:
+                scene = replace(scene, ignore=ignore)
             try:
                 found = detect(stack, model, policy, rules, None, device=policy.device)
             except NoUsableSetting as err:

@@ -22,7 +22,7 @@ from affine import Affine
 from shapely import unary_union
 from shapely.geometry import box
 
-from models.chain_metrics import chain_scores, format_chain_report, scene_objects
+from models.chain_metrics import chain_scores, format_chain_report, scene_objects, unknown_class
 from models.cli import main
 
 T = Affine(10.0, 0.0, 400_000.0, 0.0, -10.0, 6_000_000.0)
@@ -393,3 +393,18 @@ def test_models_evaluate_chain_reports_one_to_one_recall(tmp_path: Path, capsys)
     assert "| with filter | 0.50 (1/2) | - (0/0) |" in printed  # <0.1 ha: A or C
     assert printed.count("| 0.33 (1/3) | 1 |") == 1  # all, merged polygons
     assert (out / "chain_report.md").read_text().strip() in printed
+
+
+def test_unknown_class_is_the_ignored_label_and_the_ground_outside_the_input() -> None:
+    """One definition for `evaluate --chain` and the candidates the object filter learns from
+    and is calibrated on (monitor.ops.filter_fit.collect)."""
+    image = np.ones((15, 4, 4), np.float32)
+    assert unknown_class(image, None) is None  # a full footprint, no 255: nothing unknown
+    ignore = np.zeros((4, 4), bool)
+    ignore[0, 0] = True
+    assert unknown_class(image, ignore) is ignore
+    image[:, 3, :] = np.nan  # a stack clipped to an outline: its last row holds no band
+    out = unknown_class(image, ignore)
+    assert out is not None and out.sum() == 5 and out[0, 0] and out[3].all()
+    only = unknown_class(image, None)
+    assert only is not None and only.sum() == 4 and only[3].all()
