@@ -222,16 +222,16 @@ def scene_folders(data: Path) -> list[Path]:
     return folders
 
 
-def _scored(manifest: Path, folders: list[Path]) -> tuple[Candidates, list[np.ndarray], float, str]:
+def _scored(manifest: Path, folders: list[Path]) -> tuple[Candidates, list[np.ndarray], float]:
     """The chain of ``manifest`` on ``folders``: its candidates, their filter scores (one array
-    per scene), its cut and the engine that ran its members (what the record names)."""
+    per scene) and its cut."""
     # the runs' engine: labelled scenes come in many shapes (chain_inputs)
     model, policy, rules = chain_inputs(manifest, engine=RUNS_ENGINE)
     object_filter = model.object_filter  # loaded and verified with the members
     assert object_filter is not None  # operating_point refused a manifest without one
     found = collect(folders, model, policy, rules)
     scores = object_filter.score(found.features) if len(found.features) else np.zeros(0)
-    return found, found.split(scores), float(object_filter.cut), policy.engine
+    return found, found.split(scores), float(object_filter.cut)
 
 
 def _dataset_command(folder: Path) -> str | None:
@@ -270,8 +270,8 @@ def operating_point(
             "go uncounted; unless both manifests' candidates were reviewed, set the cut on "
             "fully labelled scenes of a left-out region", data,
         )  # fmt: skip
-    ref_found, ref_scores, ref_cut, ref_engine = _scored(Path(reference), folders)
-    new_found, new_scores, new_cut, new_engine = _scored(Path(manifest), folders)
+    ref_found, ref_scores, ref_cut = _scored(Path(reference), folders)
+    new_found, new_scores, new_cut = _scored(Path(manifest), folders)
     point = match_recall(
         ref_found.scenes, ref_scores, ref_cut, new_found.scenes, new_scores, new_cut,
         false_alarm_budget,
@@ -285,10 +285,8 @@ def operating_point(
         "data_sha256": digest,
         "scenes": len(new_found.scenes),
         "left_out_unknown": {"reference": ref_found.unknown, "new": new_found.unknown},
-        # what ran each chain's members (_scored): one name where both ran on the same
-        "engine": new_engine
-        if new_engine == ref_engine
-        else f"{new_engine} (reference: {ref_engine})",
+        # the engine both chains were run on (_scored); "auto" chooses per stack
+        "engine": RUNS_ENGINE,
     }
     if not point.matched:
         if write:  # the error says it; a warning before it said it twice

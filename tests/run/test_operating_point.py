@@ -148,7 +148,7 @@ def test_write_sets_the_cut_and_keeps_the_record(
         assert folders == [data]
         polygons, scores, cut = chains[str(manifest)]
         found = Candidates(x=[np.zeros((len(polygons), 1), np.float32)], scenes=_scenes(polygons))
-        return found, [np.array(scores)], cut, "auto"
+        return found, [np.array(scores)], cut
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     parent_filter = read_manifest(new_manifest).object_filter
@@ -227,7 +227,7 @@ def test_scenes_of_from_reviews_are_warned(
 
     def fake_scored(manifest: Path, folders: list[Path]):
         found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
-        return found, [np.array([0.9, 0.5])], 0.3, "auto"
+        return found, [np.array([0.9, 0.5])], 0.3
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
@@ -258,7 +258,7 @@ def test_a_dataset_export_root_gives_the_scenes_of_every_split(
     def fake_scored(manifest: Path, folders: list[Path]):
         seen.append(folders)
         found = Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
-        return found, [np.array([0.9, 0.5])], 0.3, "auto"
+        return found, [np.array([0.9, 0.5])], 0.3
 
     monkeypatch.setattr(op, "_scored", fake_scored)
     record = op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
@@ -277,21 +277,20 @@ def test_both_chains_run_on_the_runs_engine(
 ) -> None:
     """Found by a walkthrough: labelled scenes cut to a region's outline come in many shapes,
     and the chain forced onto ONNX Runtime exported a graph per member and shape (about 2.5 s
-    each); a run's default engine runs a stack of one small tile in torch. The record names the
-    engine the chains ran on (found in review: it wrote the constant whatever ran)."""
+    each); a run's default engine runs a stack of one small tile in torch. Both chains are
+    run on it, and the record names it."""
     data = tmp_path / "labelled"
     (data / "input").mkdir(parents=True)
     (data / "label").mkdir()
     (data / "label" / "s1_label.tif").write_bytes(b"a labelled scene")  # hashed only
     engines: list[str] = []
-    ran_on = {"auto": "torch"}  # what chain_inputs resolved the asked engine to, on this host
 
     def recording_inputs(manifest: Path, engine: str = "onnxruntime") -> Any:
         engines.append(engine)
         object_filter = SimpleNamespace(cut=0.3, score=lambda x: np.full(len(x), 0.5))
         return (
             SimpleNamespace(object_filter=object_filter),
-            SimpleNamespace(engine=ran_on[engine]),
+            SimpleNamespace(engine=engine),
             None,
         )
 
@@ -302,4 +301,4 @@ def test_both_chains_run_on_the_runs_engine(
     monkeypatch.setattr(op, "collect", found)
     record = op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
     assert engines == ["auto", "auto"] == [ModelSettings.model_fields["engine"].default] * 2
-    assert record["engine"] == "torch"
+    assert record["engine"] == "auto"
