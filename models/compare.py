@@ -22,10 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from models.datasets import DatasetError, read_scene, scene_ids
+from models.datasets import (
+    DatasetError,
+    input_path,
+    label_path,
+    read_scene,
+    scene_id_of,
+    scene_ids,
+)
 from models.ensemble import Ensemble
 from models.evaluate import format_interval, format_score, json_ready
 from models.lineage import dataset_files, dataset_sha256
+from models.manifest import sha256_file
 from models.metrics import (
     Confusion,
     confusion,
@@ -70,6 +78,7 @@ def compare_manifests(
     folder = data_folder(data)
     ids = scene_ids(folder)
     groups = scene_groups(folder, ids)
+    hashes = _Hashes()
     ensembles = {"old": Ensemble.load(old), "new": Ensemble.load(new)}
     common = [s for s in ensembles["old"].settings if s in ensembles["new"].settings]
     chosen = list(settings) if settings else common
@@ -95,12 +104,14 @@ def compare_manifests(
         },
         # scenes a manifest was fine-tuned on (its train/ scenes of this very dataset)
         "trained_on": {
-            key: _trained_on(ens.manifest.training, folder, ids) for key, ens in ensembles.items()
+            key: _trained_on(ens.manifest.training, folder, ids, hashes)
+            for key, ens in ensembles.items()
         },
         # whether these scenes are the val/ split a manifest was fine-tuned on (None: it says
         # nothing of its dataset)
         "tuned_on_val": {
-            key: _tuned_on_val(ens.manifest.training, folder) for key, ens in ensembles.items()
+            key: _tuned_on_val(ens.manifest.training, folder, ids, hashes)
+            for key, ens in ensembles.items()
         },
     }
     known = total = 0
@@ -144,43 +155,76 @@ def compare_manifests(
     return report
 
 
-def _is_split(training: dict[str, Any], folder: Path, split: str) -> bool | None:
-    """Whether ``folder`` holds the ``split`` scenes of the dataset a manifest was fine-tuned
-    on, by its ``training`` record's lineage; None where it records no dataset.
+class _Hashes:
+    """SHA-256 of scene files, each file hashed once per comparison (both manifests may record
+    the same dataset)."""
 
-    The recorded folder itself, or the same scenes elsewhere: a copy of the recorded split (the
-    same files, byte for byte, where the recorded dataset still lies), or the split of a moved
-    dataset (its parent hashes to the recorded ``dataset_sha256``, as ``models lineage --data``
-    verifies). A path check alone called a copy of a manifest's own val/ out of sample."""
+    def __init__(self) -> None:
+        self._done: dict[Path, str] = {}
+
+    def scene(self, root: Path, scene_id: str) -> tuple[str, str]:
+        return self._file(input_path(root, scene_id)), self._file(label_path(root, scene_id))
+
+    def _file(self, path: Path) -> str:
+        key = path.resolve()
+        if key not in self._done:
+            self._done[key] = sha256_file(key) if key.is_file() else ""
+        return self._done[key]
+
+
+def _split_scenes(
+    training: dict[str, Any], folder: Path, ids: Sequence[str], split: str, hashes: _Hashes
+) -> list[str] | None:
+    """The scenes of ``ids`` (in ``folder``) that are the ``split`` scenes of the dataset a
+    manifest was fine-tuned on, by its ``training`` record's lineage; None where it records no
+    dataset.
+
+    All of them where ``folder`` is the recorded split itself. Else, where the recorded split
+    is still there, each scene of ``folder`` that it holds under the same id, input and label
+    byte for byte (a copy of some or all of its scenes; only those are hashed). Else, the
+    dataset moved, all where ``folder`` is the ``split`` of a dataset whose files hash to the
+    recorded ``dataset_sha256`` (as ``models lineage --data`` verifies; its file count checked
+    first). A path check alone called a copy of a manifest's own val/ out of sample."""
     lineage = training.get("lineage", {})
     dataset = lineage.get("dataset")
     if not dataset:
         return None
     recorded = Path(dataset) / split
     if folder.resolve() == recorded.resolve():
-        return True
-    if not dataset_files(folder):
-        return False
-    if dataset_files(recorded) and dataset_sha256(folder) == dataset_sha256(recorded):
-        return True
+        return list(ids)
+    if (recorded / "input").is_dir():
+        theirs = {scene_id_of(p) for p in (recorded / "input").glob("*_input.tif")}
+        return [
+            i for i in ids if i in theirs and hashes.scene(folder, i) == hashes.scene(recorded, i)
+        ]
     parent = folder.parent
-    return folder.name == split and dataset_sha256(parent)[0] == lineage.get("dataset_sha256")
+    if (
+        folder.name == split
+        and len(dataset_files(parent)) == lineage.get("dataset_files")
+        and dataset_sha256(parent)[0] == lineage.get("dataset_sha256")
+    ):
+        return list(ids)
+    return []
 
 
-def _trained_on(training: dict[str, Any], folder: Path, ids: Sequence[str]) -> list[str]:
-    """The scenes of ``ids`` that a manifest was fine-tuned on: those of the ``train_scenes``
-    its ``training`` record names where ``folder`` is the train split of its recorded
+def _trained_on(
+    training: dict[str, Any], folder: Path, ids: Sequence[str], hashes: _Hashes
+) -> list[str]:
+    """The scenes of ``ids`` that a manifest was fine-tuned on: those of the train split of its
+    recorded dataset (:func:`_split_scenes`) that its ``training`` record's ``train_scenes``
+    names."""
+    scenes = _split_scenes(training, folder, ids, "train", hashes) or []
+    trained = set(training.get("finetune", {}).get("train_scenes", scenes))
+    return [i for i in scenes if i in trained]
+
+
+def _tuned_on_val(
+    training: dict[str, Any], folder: Path, ids: Sequence[str], hashes: _Hashes
+) -> list[str] | None:
+    """The scenes of ``ids`` that are the ``val/`` split of the dataset a manifest was
+    fine-tuned on (where its epochs, K and threshold were chosen); None where it records no
     dataset."""
-    if not _is_split(training, folder, "train"):
-        return []
-    trained = set(training.get("finetune", {}).get("train_scenes", []))
-    return [i for i in ids if i in trained]
-
-
-def _tuned_on_val(training: dict[str, Any], folder: Path) -> bool | None:
-    """Whether ``folder`` is the ``val/`` split of the dataset a manifest was fine-tuned on
-    (where its epochs, K and threshold were chosen); None where it records no dataset."""
-    return _is_split(training, folder, "val")
+    return _split_scenes(training, folder, ids, "val", hashes)
 
 
 def _object_recall(table: list[dict[str, float]]) -> dict[str, float]:
@@ -203,8 +247,23 @@ def format_comparison(report: dict[str, Any]) -> str:
         "",
     ]
     tuned = report.get("tuned_on_val", {})
-    if any(tuned.get(key) for key in ("old", "new")):
-        which = " and ".join(key for key in ("old", "new") if tuned.get(key))
+    n = len(report["scenes"])
+
+    def tuned_count(key: str) -> int:  # a report before 2026-12-06 holds a bool
+        value = tuned.get(key)
+        return n if value is True else len(value or [])
+
+    whole = [key for key in ("old", "new") if tuned_count(key) == n and n]
+    for key in ("old", "new"):
+        if 0 < tuned_count(key) < n:
+            lines += [
+                f"{tuned_count(key)} of these {n} scenes are the val/ scenes the {key} "
+                "manifest's epochs, K and threshold were chosen on (in-sample for it); compare "
+                "on scenes of a region neither saw.",
+                "",
+            ]
+    if whole:
+        which = " and ".join(whole)
         # "No test/ split" only where --data named a dataset and val/ was taken for want of test/
         why = "No test/ split: compared" if report.get("fell_back_to_val") else "Compared"
         lines += [
@@ -213,7 +272,11 @@ def format_comparison(report: dict[str, Any]) -> str:
             "neither saw.",
             "",
         ]
-    elif Path(report["data"]).name == "val" and None in (tuned.get("old"), tuned.get("new")):
+    elif (
+        not any(tuned_count(key) for key in ("old", "new"))
+        and Path(report["data"]).name == "val"
+        and None in (tuned.get("old"), tuned.get("new"))
+    ):
         lines += [
             "Compared on a folder named val/: where it is the split a manifest's K and "
             "threshold were chosen on, that manifest's scores here are in-sample; compare on "

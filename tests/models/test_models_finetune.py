@@ -19,7 +19,7 @@ import torch
 
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
-from models.compare import _tuned_on_val, compare_manifests, format_comparison
+from models.compare import _Hashes, _tuned_on_val, compare_manifests, format_comparison
 from models.datasets import Scene, provenance_path, read_folder, write_scene
 from models.finetune import (
     FinetuneConfig,
@@ -174,14 +174,15 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "No test/ split: compared on val/, the scenes the new manifest's" in (
         format_comparison(report)
     )
-    assert report["tuned_on_val"] == {"old": None, "new": True}  # the parent names no dataset
+    assert report["tuned_on_val"] == {"old": None, "new": ["scene4", "scene5"]}  # the parent
+    # names no dataset
     # a val/ of other scenes (found measuring an export option; here the dataset's train/
     # scenes under another dataset's val/): only the manifest that names no dataset may have
     # chosen K there, and the report says no more
     other = tmp_path / "other" / "val"
     shutil.copytree(data / "train", other)
     elsewhere = compare_manifests(parent, out / "manifest.json", other, resamples=200)
-    assert elsewhere["tuned_on_val"] == {"old": None, "new": False}
+    assert elsewhere["tuned_on_val"] == {"old": None, "new": []}
     assert "on val/, the scenes" not in format_comparison(elsewhere)
     assert "Compared on a folder named val/: where it is the split" in (
         format_comparison(elsewhere)
@@ -191,11 +192,37 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     copy = tmp_path / "copy" / "val"
     shutil.copytree(data / "val", copy)
     copied = compare_manifests(parent, out / "manifest.json", copy, resamples=200)
-    assert copied["tuned_on_val"] == {"old": None, "new": True}
+    assert copied["tuned_on_val"] == {"old": None, "new": ["scene4", "scene5"]}
     assert copied["fell_back_to_val"] is False and report["fell_back_to_val"] is True
     assert "No test/ split" not in format_comparison(copied)
     assert "Compared on val/, the scenes the new manifest's epochs, K" in (
         format_comparison(copied)
+    )
+    # some of them beside another scene: counted, and the train/ scene among them too
+    mixed = tmp_path / "mixed" / "val"
+    shutil.copytree(data / "val", mixed)
+    for sub in ("input", "label"):
+        for f in (data / "train" / sub).glob("scene1_*"):
+            shutil.copy(f, mixed / sub / f.name)
+    both = compare_manifests(parent, out / "manifest.json", mixed, resamples=200)
+    assert both["tuned_on_val"] == {"old": None, "new": ["scene4", "scene5"]}
+    assert both["trained_on"] == {"old": [], "new": ["scene1"]}
+    assert "2 of these 3 scenes are the val/ scenes the new manifest's epochs, K" in (
+        format_comparison(both)
+    )
+    assert "1 of these 3 scenes are the new manifest's fine-tuning scenes" in (
+        format_comparison(both)
+    )
+    # one relabelled pixel makes a scene another: not the one K was chosen on
+    with rasterio.open(mixed / "label" / "scene5_label.tif", "r+") as dst:
+        band = dst.read(1)
+        band[0, 0] = 1 - band[0, 0]
+        dst.write(band, 1)
+    edited = compare_manifests(parent, out / "manifest.json", mixed, resamples=200)
+    assert edited["tuned_on_val"] == {"old": None, "new": ["scene4"]}
+    # a report written before the scenes were listed holds True
+    assert "Compared on val/, the scenes the new manifest's" in format_comparison(
+        {**copied, "tuned_on_val": {"old": None, "new": True}}
     )
     sparse = {**report, "known_share": 0.022}
     assert "Only 2.2% of the scenes' pixels have a known class" in format_comparison(sparse)
@@ -222,8 +249,10 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     renamed = data.with_name(data.name + "-gone")
     data.rename(renamed)
     try:
-        assert _tuned_on_val(read_manifest(out / "manifest.json").training, moved / "val")
-        assert not _tuned_on_val(read_manifest(out / "manifest.json").training, moved / "train")
+        training = read_manifest(out / "manifest.json").training
+        ids = ["scene4", "scene5"]
+        assert _tuned_on_val(training, moved / "val", ids, _Hashes()) == ids
+        assert _tuned_on_val(training, moved / "train", ids, _Hashes()) == []
     finally:
         renamed.rename(data)
     # a relabelled pixel, or another parent, breaks the lineage
