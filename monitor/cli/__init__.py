@@ -379,18 +379,37 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _unrecognised(parser: argparse.ArgumentParser, extra: Sequence[str]) -> NoReturn:
     """argparse's error for arguments no option takes, from the (sub)command's own parser, with
-    its usage, and the option meant where one is close (``--dates``: ``--date``): the top
-    parser's usage answered a mistyped option of ``run``."""
-    known = [o for action in parser._actions for o in action.option_strings]
+    its usage (the top parser's where they all came before the command), and the option meant
+    where one is close (``--dates``: ``--date``): the top parser's usage answered a mistyped
+    option of ``run``. Names are compared without their dashes, which every option shares."""
+    known = {o.lstrip("-"): o for action in parser._actions for o in action.option_strings}
     hints = []
     for word in extra:
         name = word.split("=", 1)[0]
-        close = difflib.get_close_matches(name, known, n=1) if name.startswith("-") else []
-        if close:
-            hints.append(f"{name}: did you mean {close[0]}?")
+        if name.startswith("-"):
+            close = difflib.get_close_matches(name.lstrip("-"), list(known), n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{name}: did you mean {known[close[0]]}?")
     parser.error(
         f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else "")
     )
+
+
+def _parser_of(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    extra: Sequence[str],
+    top: argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
+    """The parser whose usage goes with ``extra``: the command's, unless every one of them came
+    before the command's name (a misplaced global option)."""
+    command = str(getattr(args, "command", ""))
+    if command in argv:
+        before = argv[: list(argv).index(command)]
+        if all(word in before for word in extra):
+            return top
+    sub: argparse.ArgumentParser = getattr(args, "cli_parser", top)
+    return sub
 
 
 def _nested_global_options(sub: argparse.ArgumentParser) -> None:
@@ -469,7 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if extra:
-        _unrecognised(getattr(args, "cli_parser", parser), extra)
+        words = sys.argv[1:] if argv is None else list(argv)
+        _unrecognised(_parser_of(args, words, extra, parser), extra)
     _setup_logging(args.verbose, args.quiet)
     try:
         return args.handler(args)

@@ -408,6 +408,12 @@ def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
          "argument --wait: '-5': give 0 or more seconds"),
         (["alerts", "deliver", "-c", "x.yaml", "--wait", "nan"],
          "usage: landslide-monitor alerts deliver ", "'nan': give 0 or more seconds"),
+        # found in review: with the dashes counted, --bogus was taken for --out or --verbose;
+        # before the command's name it is the top parser's
+        (["dataset", "from-reviews", "-c", "x", "--out", "y", "--bogus"],
+         "usage: landslide-monitor dataset from-reviews ", "unrecognized arguments: --bogus\n"),
+        (["--bogus", "run", "-c", "x.yaml"], "usage: landslide-monitor [-h]",
+         "landslide-monitor: error: unrecognized arguments: --bogus\n"),
     ],
 )  # fmt: skip
 def test_a_mistyped_option_is_named_with_its_commands_usage(
