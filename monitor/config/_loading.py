@@ -7,6 +7,7 @@ YAML loader silently collapses, are found in the node tree too.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,13 +25,15 @@ __all__ = ["ConfigError", "load_config"]
 class ConfigError(ValueError):
     """A configuration that cannot be used; ``problems`` holds one line per problem."""
 
-    def __init__(self, path: Path | str, problems: Sequence[str]) -> None:
+    def __init__(self, path: Path | str, problems: Sequence[str], note: str = "") -> None:
         self.path = Path(path)
         self.problems = list(problems)
+        self.note = note  # said after the problems, not one of them
         noun = "problem" if len(self.problems) == 1 else "problems"
         lines = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(
             f"invalid configuration {self.path} ({len(self.problems)} {noun}):\n{lines}"
+            + (f"\n{note}" if note else "")
         )
 
 
@@ -48,16 +51,19 @@ def load_config(path: str | Path) -> MonitorConfig:
         config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})
     except ValidationError as exc:
         problems = _in_file_order([*duplicates, *_located_problems(root, exc)])
-        if base not in (None, "") and any("does not exist" in p for p in problems):
+        note = ""
+        under = f"{base_dir.resolve()}{os.sep}"
+        if base not in (None, "") and any("does not exist" in p and under in p for p in problems):
             # a configuration copied elsewhere keeps its base_dir (the demo's `..`): say where
             # relative paths were read from (found by a walkthrough: config/demo.yaml copied to
-            # the repository's root looked for the manifest in the folder above it)
-            problems.append(
+            # the repository's root looked for the manifest in the folder above it); only for a
+            # missing file under it, a relative path
+            note = (
                 f"(relative paths are read from base_dir {base!r}, which is {base_dir.resolve()} "
                 f"from this file's folder {config_dir}; a copy of a configuration moved to "
                 "another folder may need its base_dir changed)"
             )
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, problems, note) from None
     if duplicates:
         raise ConfigError(path, [text for _, text in duplicates])
     config._path = path

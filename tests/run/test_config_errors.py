@@ -359,15 +359,22 @@ def test_a_missing_file_under_a_given_base_dir_names_it(
     data = {**_data(Path("models/default/manifest.json")), "base_dir": ".."}
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data))
-    assert info.value.problems[-1] == (
+    assert info.value.note == (
         f"(relative paths are read from base_dir '..', which is {tmp_path.parent} from this "
         f"file's folder {tmp_path}; a copy of a configuration moved to another folder may need "
         "its base_dir changed)"
     )
-    assert (
-        f"manifest file {tmp_path.parent}/models/default/manifest.json does not exist"
-        in (info.value.problems[0])
+    (problem,) = info.value.problems  # the note is said after it, not counted as one
+    assert f"manifest file {tmp_path.parent}/models/default/manifest.json does not exist" in (
+        problem
     )
+    assert str(info.value).startswith(f"invalid configuration {tmp_path / 'config.yaml'} (1 ")
+    assert str(info.value).endswith(info.value.note)
+    # an absolute path that does not exist has nothing to do with base_dir (found in review)
+    data["model"] = {"manifest": "/nonexistent/abs/manifest.json"}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert info.value.note == ""
 
 
 def test_missing_config_file_and_unknown_region(
