@@ -575,11 +575,18 @@ def _worse_than_parent(record: dict[str, Any]) -> list[str]:
     val = record.get("val")
     if val:
         old, new = val["old_filter"], val["new_filter"]
-        recall_old, recall_new = old["recall"].get("all") or 0.0, new["recall"].get("all") or 0.0
-        if new["false_per_100km2"] > old["false_per_100km2"] and recall_new <= recall_old:
+        recall_old, recall_new = old["recall"].get("all"), new["recall"].get("all")
+        if new["false_per_100km2"] > old["false_per_100km2"] and (recall_new or 0.0) <= (
+            recall_old or 0.0
+        ):
+            at = (
+                "(val/ holds no landslide)"
+                if recall_new is None
+                else f"at a recall of {recall_new:.2f} (parent {recall_old or 0.0:.2f})"
+            )
             found.append(
                 f"false objects {old['false_per_100km2']:.1f} -> {new['false_per_100km2']:.1f} "
-                f"per 100 km² at a recall of {recall_new:.2f} (parent {recall_old:.2f})"
+                f"per 100 km² {at}"
             )
     logged = record.get("val_logged")
     if logged:

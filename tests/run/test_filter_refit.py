@@ -506,8 +506,8 @@ def test_a_refit_worse_than_its_parent_on_val_is_said() -> None:
     record["val_logged"]["new_filter_kept"] = {"confirmed": 7, "dismissed": 4}
     assert filter_refit._worse_than_parent(record) == []
     record["val"] = {"old_filter": chain(10.0, None), "new_filter": chain(12.0, None)}
-    assert filter_refit._worse_than_parent(record) == [  # no landslide in val/: 0 both
-        "false objects 10.0 -> 12.0 per 100 km² at a recall of 0.00 (parent 0.00)"
+    assert filter_refit._worse_than_parent(record) == [  # no recall to give (found in review)
+        "false objects 10.0 -> 12.0 per 100 km² (val/ holds no landslide)"
     ]
     assert filter_refit._worse_than_parent({}) == []  # no val/: nothing to say
 
