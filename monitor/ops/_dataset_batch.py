@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.datasets import IGNORE, Scene, open_geotiff, write_scene
+from models.datasets import IGNORE, SPLIT_NAMES, Scene, open_geotiff, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
     DatasetReport,
@@ -256,8 +256,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
     from models.feature_stack import MODEL_BANDS
 
     out, downloads = Path(out), Path(downloads)
-    splits = ("train", "val", "test")
-    records = {split: sorted((out / split / "exports").glob("*.json")) for split in splits}
+    records = {split: sorted((out / split / "exports").glob("*.json")) for split in SPLIT_NAMES}
     if not any(records.values()):
         raise BadInput(
             f"--out {out}: no batch export record (<split>/exports/<scene id>.json) in it: the "
@@ -265,7 +264,7 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
         )
     if not downloads.is_dir():
         raise BadInput(f"--from {downloads}: no such folder (where the exports were downloaded)")
-    report = DatasetReport(out, written=dict.fromkeys(splits, 0))
+    report = DatasetReport(out, written=dict.fromkeys(SPLIT_NAMES, 0))
     missing = older = refused = 0
     matched: set[Path] = set()
     for split, paths in records.items():

@@ -75,9 +75,9 @@ def write_jobs(
     _check_same_kind(out, (dataset_record or {}).get("command"))
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
-    report = DatasetReport(out, written=dict.fromkeys(("train", "val", "test"), 0), groups=splits)
+    report = DatasetReport(out, written=dict.fromkeys(SPLIT_NAMES, 0), groups=splits)
     skipped: dict[str, list[str]] = {}  # reason -> the scenes' ids
-    done: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    done: dict[str, list[str]] = {split: [] for split in SPLIT_NAMES}
     exported: set[str] = set()  # splits of the scenes started as Earth Engine batch exports
     for job in tqdm(jobs, desc="dataset", unit="scene", disable=not progress):
         split = splits[job.group]
@@ -161,9 +161,13 @@ def _check_same_kind(out: Path, command: str | None) -> None:
         return
     try:
         record = json.loads(record_path.read_text())
-        found = record.get("command") if isinstance(record, dict) else None
-    except (OSError, ValueError):
-        found = None
+    except (OSError, ValueError) as err:
+        raise BadInput(
+            f"--out {out}: its {DATASET_RECORD_FILE} cannot be read ({err}), so what wrote the "
+            "folder is unknown; give a folder of its own, or move the damaged record aside if "
+            f"this folder is a `dataset {command}` of yours"
+        ) from None
+    found = record.get("command") if isinstance(record, dict) else None
     if found != command:
         by = f"`dataset {found}`" if found else "another tool"
         raise BadInput(

@@ -49,7 +49,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor the archive source 
 from rasterio.features import rasterize
 from tqdm import tqdm
 
-from models.datasets import DATASET_RECORD_FILE, Scene, write_scene
+from models.datasets import DATASET_RECORD_FILE, SPLIT_NAMES, Scene, write_scene
 from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
@@ -77,7 +77,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
+SPLITS = SPLIT_NAMES  # the layout's split folders (models.datasets)
 
 
 @dataclass(frozen=True)

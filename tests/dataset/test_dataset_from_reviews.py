@@ -478,6 +478,9 @@ def test_a_folder_another_command_wrote_is_refused(
     # before writing it) is taken
     if record.get("command") == "export":
         write_jobs([], source, out, dataset_record={"command": "export"})
+    (out / "dataset.json").write_text("{not json")  # damaged: said so, not "another tool"
+    with pytest.raises(BadInput, match=r"dataset\.json cannot be read"):
+        write_jobs([], source, out, dataset_record={"command": "from-reviews"})
     (out / "dataset.json").unlink()
     write_jobs([], source, out, dataset_record={"command": "from-reviews"})
     assert json.loads((out / "dataset.json").read_text())["command"] == "from-reviews"
