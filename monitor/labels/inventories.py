@@ -402,6 +402,17 @@ def _missing(value: Any) -> bool:
     return not text or text.lower() in _NO_DATE_TEXT
 
 
+def _typed_date(source: str, layer: str | int | None, column: str) -> bool:
+    """Whether ``column`` of the vector file is a date or datetime field (read as ISO text),
+    not text or a number."""
+    try:
+        info = pyogrio.read_info(source, layer=layer)
+    except Exception:  # pyogrio's own errors: the frame was read, so leave the column as read
+        return False
+    types = dict(zip(info["fields"], info["dtypes"], strict=False))
+    return str(types.get(column, "")).startswith("datetime64")
+
+
 def _feature_date(text: str, date_format: str | None) -> date | None:
     """One feature's date from its field's text (the file is read with dates and datetimes as
     ISO text), or None where it is not one in the accepted forms."""
@@ -547,6 +558,11 @@ def read_polygon_inventory(
             f"longitude and latitude ({err}); save the file in a geographic or projected system "
             "(an EPSG code, e.g. the UTM zone of the area)"
         ) from err
+    if date_format is not None and _typed_date(source, layer, date_column):
+        # a date or datetime field is a date whatever the text form the configuration names for
+        # text columns (found by a walkthrough: dataset.date_format set for one inventory made
+        # another's real date field fail as '2024-08-17T00:00:00')
+        date_format = None
     roles: Mapping[str, ReviewRole] = {}
     if review_roles and all(c in frame.columns for c in _EXPORT_REVIEW_COLUMNS):
         statuses = [cell_text(v).lower() for v in frame["status"]]

@@ -46,6 +46,10 @@ def test_polygon_dates_are_iso_compact_or_a_given_format(tmp_path: Path) -> None
     typed = _polygons(tmp_path / "t.gpkg", list(pd.to_datetime(["2024-08-17", "2024-08-20"])))
     assert list(read_inventory(typed, date_column="when").items["event_date"]) == [
         date(2024, 8, 17), date(2024, 8, 20)]  # fmt: skip
+    # a date format given for text columns (dataset.date_format) leaves a typed field as it is
+    # (found by a walkthrough: '2024-08-17T00:00:00' was refused as not %d/%m/%Y)
+    read = read_inventory(typed, date_column="when", date_format="%d/%m/%Y")
+    assert list(read.items["event_date"]) == [date(2024, 8, 17), date(2024, 8, 20)]
     # 05/08/2024 is 5 August or 8 May: never guessed, never read two ways in one column
     slashed = _polygons(tmp_path / "s.geojson", ["05/08/2024", "17/08/2024", "2024-08-01"])
     with pytest.raises(InventoryFileError) as err:
