@@ -294,8 +294,9 @@ def format_comparison(report: dict[str, Any]) -> str:
     share = report.get("known_share", 1.0)
     if share == share and share < 0.5:  # not NaN
         lines += [
-            f"Only {100 * share:.2g}% of the scenes' pixels have a known class (reviewed scenes "
-            "know the background only near what was reviewed): false objects elsewhere are not "
+            f"Only {100 * share:.2g}% of the scenes' pixels have a known class (scenes of "
+            "reviews know the background only near what was reviewed, of catalogue points "
+            "nothing within a point's stated accuracy): false objects elsewhere are not "
             "counted here; judge false alarms on labelled scenes of a left-out region "
             "(`evaluate --chain`, `monitor.ops.operating_point`).",
             "",

@@ -548,7 +548,13 @@ def read_polygon_inventory(
             + _row_id_hint(path, id_column, frame.columns)
         )
     if frame.crs is None:
-        raise InventoryFileError(f"{path}: declares no coordinate reference system")
+        hint = (
+            " (its .prj is not beside it: copy it there, or save the shapefile again with its "
+            "coordinate reference system)"
+            if path.suffix.lower() == ".shp" and not path.with_suffix(".prj").exists()
+            else ": save it with its coordinate reference system (an EPSG code)"
+        )
+        raise InventoryFileError(f"{path}: declares no coordinate reference system{hint}")
     declared = frame.crs.name
     try:
         frame = frame.to_crs("EPSG:4326")

@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from shapely.geometry.base import BaseGeometry
 
-from models.datasets import IGNORE
+from models.datasets import IGNORE, first_names
 from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, MonitoringWindows, RegionConfig
 from monitor.errors import BadInput
@@ -350,6 +350,15 @@ def inventory_jobs(
             f"{inventory}: items whose ids differ only in characters a file name cannot hold "
             f"would share scene ids: {', '.join(clashes[:10])}; give them distinct ids"
         )
+    if skipped_ids.get(outside):
+        # the count alone sent a walkthrough's user looking: name some, and the usual causes
+        regions = ", ".join(r.name for r in config.regions)
+        log.warning(
+            "%s: %d item(s) lie outside every configured region (%s): %s; check that the "
+            "file's coordinates are longitude and latitude in that order, or add a region that "
+            "covers them (the archive holds only its regions)",
+            inventory, len(skipped_ids[outside]), regions, first_names(skipped_ids[outside]),
+        )  # fmt: skip
     described = {
         "file": str(Path(inventory).resolve()),
         "sha256": sha256_file(Path(inventory)),

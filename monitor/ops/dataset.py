@@ -176,8 +176,13 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     export.add_argument("--id-column", help="id column of a polygon inventory (default: row)")
     export.add_argument("--layer", help="the layer of a GeoPackage of several")
-    export.add_argument("--tile-m", type=float, help="tile side in metres (default 2560)")
-    export.add_argument("--max-accuracy", help="coarsest catalog accuracy kept (default 1km)")
+    export.add_argument(
+        "--tile-m", type=float, help="tile side in metres (default: dataset.tile_m, 2560)"
+    )
+    export.add_argument(
+        "--max-accuracy",
+        help="coarsest catalog accuracy kept (default: dataset.max_accuracy, 1km)",
+    )
     export.add_argument(
         "--skip-categories",
         help="catalog landslide_category values skipped and counted, comma-separated, or none "

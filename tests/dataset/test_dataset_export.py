@@ -5,6 +5,7 @@ keep events whole, and a rerun that resumes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -706,7 +707,7 @@ def test_a_resumed_export_moves_the_scenes_a_new_slide_joins_into_one_split(
 
 
 def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
-    dataset_config: Path, tmp_path: Path
+    dataset_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A tile cut to its region's outline has pixels (and data) out to its bounding box: a
     polygon drawn there has no scene of its own (outside every region) but, like a catalogue
@@ -738,10 +739,15 @@ def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
     frame.to_file(inventory)
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(config), "--inventory", str(inventory)]
-    assert main([*argv, "--out", str(out), "--date-column", "mapped", "--views", "event"]) == 0
+    with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
+        code = main([*argv, "--out", str(out), "--date-column", "mapped", "--views", "event"])
+    assert code == 0
     record = json.loads((out / "dataset.json").read_text())
     outside = "outside every configured region (the archive holds only those)"
     assert record["inventory"]["skipped_ids"] == {outside: ["2", "3"]}
+    # named, with the usual causes (found by a walkthrough: a count alone, ids in the record)
+    assert "2 item(s) lie outside every configured region (" in caplog.text
+    assert "): 2, 3; check that the file's coordinates are longitude and latitude" in caplog.text
     (split,) = [s for s, ids in record["scenes"].items() if ids]
     (scene_id,) = record["scenes"][split]
     folder = out / split

@@ -180,6 +180,21 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
         read_glc_csv(path)
 
 
+def test_a_file_without_a_crs_says_what_to_do(tmp_path: Path) -> None:
+    """Found by a walkthrough: a shapefile without its .prj was refused as declaring no
+    coordinate reference system, with no word of the .prj."""
+    path = tmp_path / "noprj.shp"
+    gpd.GeoDataFrame({"when": ["2024-08-17"]}, geometry=[box(10.9, 44.3, 10.91, 44.31)]).to_file(
+        path
+    )
+    assert not path.with_suffix(".prj").exists()
+    with pytest.raises(InventoryFileError, match=r"noprj\.shp: declares no coordinate") as err:
+        read_inventory(path, date_column="when")
+    assert "(its .prj is not beside it: copy it there, or save the shapefile again" in str(
+        err.value
+    )
+
+
 def test_a_crs_that_cannot_become_longitude_and_latitude_is_named(
     dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
