@@ -63,7 +63,7 @@ import torch
 from scipy import ndimage
 
 from models.atomic import write_atomically
-from models.datasets import CropSampler, DatasetError, Scene, read_folder
+from models.datasets import SPLIT_NAMES, CropSampler, DatasetError, Scene, read_folder
 from models.inference import predict_members, resolve_device
 from models.lineage import lineage_of
 from models.manifest import (
@@ -546,9 +546,13 @@ def choose_k_and_threshold(
 def _read_split(data: Path, split: str) -> list[Scene]:
     folder = Path(data) / split
     if not (folder / "input").is_dir():
+        # a split folder given for the dataset (found by a walkthrough: --data data/mine/test)
+        root = Path(data)
+        given_split = root.name in SPLIT_NAMES and (root / "input").is_dir()
+        hint = f"; {root} is itself a split: give its dataset, {root.parent}" if given_split else ""
         raise DatasetError(
             f"{folder}: missing; fine-tuning needs {split}/input and {split}/label in {data} "
-            "(as `landslide-monitor dataset export` or `dataset from-reviews` write them)"
+            f"(as `landslide-monitor dataset export` or `dataset from-reviews` write them){hint}"
         )
     return read_folder(folder)
 

@@ -653,7 +653,16 @@ def read_polygon_inventory(
     if bad_id:
         problems.append(f"column {id_column}, no id: {_listed(bad_id)} ({fill_or_drop})")
     if bad_geometry:
-        problems.append(f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}")
+        points = any(": Point" in b or ": MultiPoint" in b for b in bad_geometry)
+        problems.append(
+            f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}"
+            + (
+                " (landslides mapped as points: write them as a Global Landslide Catalog CSV, "
+                "whose location_accuracy makes each a weak label, or buffer them into polygons)"
+                if points
+                else ""
+            )
+        )
     if off_globe:
         problems.append(
             f"column geometry, not longitude and latitude in degrees once read as {declared} "

@@ -552,3 +552,18 @@ def test_an_exported_inventory_fed_back_is_told_what_to_give_instead(tmp_path: P
         "numbers its rows anew: give --id-column uid, the landslides' stable id in an "
         "`inventory export`"
     )
+
+
+def test_points_in_a_polygon_inventory_are_told_where_to_go(tmp_path: Path) -> None:
+    """Found by a walkthrough: a GeoPackage of landslide points was refused as 'not a
+    (Multi)Polygon' with no next step."""
+    from shapely.geometry import Point
+
+    path = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(
+        {"when": ["2024-08-17"]}, geometry=[Point(10.92, 44.35)], crs="EPSG:4326"
+    ).to_file(path)
+    with pytest.raises(InventoryFileError) as err:
+        read_inventory(path, date_column="when")
+    assert "column geometry, not a (Multi)Polygon: feature 1: Point" in str(err.value)
+    assert "write them as a Global Landslide Catalog CSV" in str(err.value)

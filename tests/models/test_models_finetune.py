@@ -821,3 +821,20 @@ def test_members_of_a_run_killed_while_saving_are_removed_by_the_next(
     assert main(argv) == 0
     assert not (out / "chosen-last-time.safetensors").exists()
     assert not (out / ".saving.json").exists()
+
+
+def test_a_split_given_for_the_dataset_is_named(tmp_path: Path) -> None:
+    """Found by a walkthrough: `finetune --data data/mine/test` said only that
+    data/mine/test/train was missing."""
+    from models.datasets import DatasetError
+    from models.finetune import _read_split
+
+    (tmp_path / "mine" / "test" / "input").mkdir(parents=True)
+    with pytest.raises(DatasetError) as err:
+        _read_split(tmp_path / "mine" / "test", "train")
+    assert str(err.value).endswith(
+        f"; {tmp_path / 'mine' / 'test'} is itself a split: give its dataset, {tmp_path / 'mine'}"
+    )
+    with pytest.raises(DatasetError) as err:  # a folder that is no split: no such hint
+        _read_split(tmp_path / "mine", "train")
+    assert "is itself a split" not in str(err.value)
