@@ -355,8 +355,9 @@ def inventory_jobs(
         regions = ", ".join(r.name for r in config.regions)
         log.warning(
             "%s: %d item(s) lie outside every configured region (%s): %s; check that the "
-            "file's coordinates are longitude and latitude in that order, or add a region that "
-            "covers them (the archive holds only its regions)",
+            "file's coordinates are longitude and latitude in that order, or that its declared "
+            "coordinate reference system is the right one, or add a region that covers them "
+            "(the archive holds only its regions)",
             inventory, len(skipped_ids[outside]), regions, first_names(skipped_ids[outside]),
         )  # fmt: skip
     described = {

@@ -748,6 +748,7 @@ def test_an_item_outside_the_outline_still_labels_the_tiles_it_falls_in(
     # named, with the usual causes (found by a walkthrough: a count alone, ids in the record)
     assert "2 item(s) lie outside every configured region (" in caplog.text
     assert "): 2, 3; check that the file's coordinates are longitude and latitude" in caplog.text
+    assert "or that its declared coordinate reference system is the right one" in caplog.text
     (split,) = [s for s, ids in record["scenes"].items() if ids]
     (scene_id,) = record["scenes"][split]
     folder = out / split
