@@ -569,6 +569,37 @@ class DailyScheduler:
         log.info("scheduler stopped")
 
 
+def job_store_problem(jobstore_url: str) -> str | None:
+    """Why the scheduler could not open its job store at ``jobstore_url``, or None; creates
+    nothing (``schedule --dry-run``: found by a walkthrough, a store in a folder that does not
+    exist passed the dry run and stopped the real start with exit 2). A SQLite file that does
+    not exist yet is checked by its folder, which the start must be able to write it into, one
+    that does by opening it (a newer release's store refused); another database by its URL and
+    driver, not by connecting (a host that does not answer would hold the dry run up)."""
+    sqlite = sqlite_file(jobstore_url)
+    if sqlite is not None and not sqlite.exists():
+        folder = sqlite.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            why = "does not exist" if not folder.is_dir() else "may not be written by this user"
+            return (
+                f"schedule.jobstore_url: the folder of the job store {_shown(jobstore_url)}, "
+                f"{folder}, {why}; create it, or give a URL in a folder this user may write"
+            )
+        return None
+    try:
+        with job_store_errors(jobstore_url, driver=True):
+            store = SQLAlchemyJobStore(url=jobstore_url)
+        try:
+            if sqlite is not None:
+                with job_store_errors(jobstore_url), store.engine.connect() as conn:
+                    _refuse_newer_job_store(conn, jobstore_url)
+        finally:
+            store.engine.dispose()
+    except (BadInput, DatabaseFileError) as err:
+        return str(err)
+    return None
+
+
 def next_scheduled_run(jobstore_url: str) -> datetime | None:
     """Next fire time of the daily job recorded in a job store (``None`` when there is none).
 
@@ -731,10 +762,13 @@ def cli_run(args: argparse.Namespace) -> int:
         # what would fail the runs, instead of the schedule: a scheduler started on it would
         # only retry hopeless runs
         model, archive = preflight(config)
-        if problems := model + archive:
+        store = job_store_problem(url)
+        if problems := model + archive + ([store] if store else []):
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
-            print(f"{len(problems)} problem(s): the scheduled runs would fail", file=sys.stderr)
+            print(
+                f"{len(problems)} problem(s): the scheduler or its runs would fail", file=sys.stderr
+            )
             return 2
         due = due_run_dates(trigger, now, ledger, settings.catch_up_days)
         fires: list[datetime] = []

@@ -99,6 +99,8 @@ def test_the_job_store_s_url_comes_from_the_environment_where_named(
             "schedule.jobstore_url_env: environment variable LANDSLIDE_JOBSTORE_URL is not set"
         ) in capsys.readouterr().err
     monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", "postgresql://monitor:s3cret@db.example.org/jobs")
+    # the store's driver checked apart (test_the_dry_run_checks_the_job_store)
+    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url: None)
     assert main(["schedule", "--config", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "job store postgresql://monitor:***@db.example.org/jobs" in out
@@ -447,7 +449,10 @@ def test_the_job_store_s_password_is_neither_stored_in_its_jobs_nor_logged(
 
 
 def test_schedule_dry_run_hides_the_job_store_s_password(
-    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Found by an SRE's review: `schedule --dry-run` printed the job store's URL, password
     included, to a terminal or a CI log."""
@@ -455,6 +460,8 @@ def test_schedule_dry_run_hides_the_job_store_s_password(
 
     from monitor.cli import main
 
+    # the store's driver checked apart (test_the_dry_run_checks_the_job_store)
+    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url: None)
     url = "postgresql://monitor:s3cret@db.example.org/jobs"
     path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
     write_archive_regions(tmp_path)
@@ -462,6 +469,36 @@ def test_schedule_dry_run_hides_the_job_store_s_password(
     out = capsys.readouterr().out
     assert "job store postgresql://monitor:***@db.example.org/jobs" in out
     assert "s3cret" not in out
+
+
+def test_the_dry_run_checks_the_job_store(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a walkthrough: a job store in a folder that does not exist passed `schedule
+    --dry-run` (exit 0), and the real start stopped on it with exit 2."""
+    import importlib.util
+
+    from ops_fixtures import write_archive_regions, write_config
+
+    from monitor.cli import main
+    from monitor.ops.schedule import job_store_problem
+
+    nowhere = f"sqlite:///{tmp_path / 'nope' / 'jobs.sqlite'}"
+    path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{nowhere}"}}\n')
+    write_archive_regions(tmp_path)
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: schedule.jobstore_url: the folder of the job store {nowhere}, " in err
+    assert f"{tmp_path / 'nope'}, does not exist; create it" in err
+    assert not (tmp_path / "nope").exists()  # nothing created
+    (tmp_path / "nope").mkdir()
+    assert job_store_problem(nowhere) is None
+    assert not (tmp_path / "nope" / "jobs.sqlite").exists()  # still nothing created
+    # another database: its driver, not a connection; the password never shown
+    if importlib.util.find_spec("psycopg") is None:
+        problem = job_store_problem("postgresql+psycopg://monitor:s3cret@db.example.org/jobs")
+        assert problem is not None and "No module named 'psycopg'" in problem
+        assert "monitor:***@db.example.org" in problem and "s3cret" not in problem
 
 
 def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Path) -> None:
@@ -881,7 +918,7 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     assert "has only S1, S1+S2: set one of those, or auto" in err
     assert "error: model.device: 'cuda:99': this machine has" in err
     assert f"error: source.path: the archive folder {tmp_path / 'archive'} does not exist" in err
-    assert "3 problem(s): the scheduled runs would fail" in err
+    assert "3 problem(s): the scheduler or its runs would fail" in err
     # the start refuses the model's problems before it serves or writes a job store
     monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: pytest.fail("served"))
     assert main(["schedule", "--config", str(path)]) == 2
@@ -1034,4 +1071,4 @@ def test_the_dry_run_names_earth_engine_credentials_every_run_would_refuse(
         f"error: source: service-account key file {missing} (from $EE_SERVICE_ACCOUNT_KEY) "
         "does not exist"
     ) in err
-    assert "1 problem(s): the scheduled runs would fail" in err
+    assert "1 problem(s): the scheduler or its runs would fail" in err
