@@ -177,8 +177,8 @@ def _archive(args: argparse.Namespace) -> int:
 def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help_text in (
-        ("confirm", "mark a candidate landslide as confirmed"),
-        ("dismiss", "mark a candidate landslide as dismissed (a false alarm)"),
+        ("confirm", "mark landslides as confirmed (candidates, or dismissed ones reconsidered)"),
+        ("dismiss", "mark landslides as dismissed, false alarms (their pending alerts withdrawn)"),
         ("candidate", "put a landslide back to candidate"),
     ):
         sub = actions.add_parser(action, help=help_text)

@@ -198,6 +198,8 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     seen: dict[str, ReviewRow] = {}
     stamped = CHANGED_AT in columns
     for number, record in records:
+        if not any(cell_text(v) for k, v in record.items() if k != "geometry"):
+            continue  # a row of empty cells (Excel's ;;;; at the end of a sheet): no decision
         uid, status = cell_text(record["uid"]).lower(), cell_text(record["status"]).lower()
         changed_at = _time_text(record.get(CHANGED_AT)) if stamped else None
         where = f"{path}, row {number}"

@@ -199,13 +199,15 @@ def test_a_spreadsheet_s_csv_with_quoted_notes_and_renamed_columns(
 ) -> None:
     """Found by review: the delimiter sniffer, finding no quotes in the header, read a cell
     with doubled quotes ("") as two cells, shifting the columns after it; and a header
-    ``Status`` or `` uid`` (a spreadsheet's edit) was "no such column"."""
+    ``Status`` or `` uid`` (a spreadsheet's edit) was "no such column". Rows of empty cells,
+    which a spreadsheet leaves at a sheet's end, refused the whole file (found by a walkthrough):
+    they are no decision, and skipped."""
     with Inventory(config.inventory.path, read_only=True) as inventory:
         uid2, uid4 = (str(inventory.get(fid)["uid"]) for fid in (2, 4))
     table = config.inventory.path.parent / "notes.csv"
     table.write_text(
         'note; Status ;UID\n"a ""road"" cut; checked";confirmed;' + uid2 + "\n"
-        "plain;dismissed;" + uid4 + "\n",
+        "plain;dismissed;" + uid4 + "\n;;\n ; ;\n",  # Excel's empty rows at the end: no decision
         encoding="utf-8",
     )
     assert main(_args(config, "review", str(table))) == 0
