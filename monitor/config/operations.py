@@ -51,15 +51,26 @@ def cron_trigger(expr: str, timezone: str) -> CronTrigger:
         )
     second = fields[0] if len(fields) == 6 else "0"
     minute, hour, day, month, weekday = fields[-5:]
-    return CronTrigger(
-        second=second,
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_crontab_weekdays(weekday),
-        timezone=timezone,
-    )
+    # (APScheduler's name, crontab's name, the field as written, as APScheduler reads it)
+    parts = [
+        ("second", "second", second, second),
+        ("minute", "minute", minute, minute),
+        ("hour", "hour", hour, hour),
+        ("day", "day of the month", day, day),
+        ("month", "month", month, month),
+        ("day_of_week", "weekday", weekday, _crontab_weekdays(weekday)),
+    ]
+    try:
+        return CronTrigger(**{name: read for name, _, _, read in parts}, timezone=timezone)
+    except ValueError as err:
+        # APScheduler names the value, not its field (found by a walkthrough: '0 25 * * *'
+        # said "Error validating expression '25'", not that 25 is the hour)
+        for name, shown, written, read in parts:
+            try:
+                CronTrigger(**{name: read}, timezone=timezone)
+            except ValueError:
+                raise ValueError(f"the {shown} field {written!r} of {expr!r}: {err}") from None
+        raise
 
 
 def _crontab_weekdays(field: str) -> str:

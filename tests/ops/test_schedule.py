@@ -62,7 +62,9 @@ def test_six_field_cron_has_seconds_and_timezone_applies() -> None:
     ("field", "value", "message"),
     [
         ("cron", "0 6 * *", "4 fields"),
-        ("cron", "0 25 * * *", "cron"),
+        # the field named (found by a walkthrough: APScheduler names only the value)
+        ("cron", "0 25 * * *", "the hour field '25' of '0 25 \\* \\* \\*': Error validating"),
+        ("cron", "0 6 32 * *", "the day of the month field '32'"),
         ("cron", "0 6 * * 9", "outside 0-7"),
         ("timezone", "Mars/Olympus", "unknown time zone"),
         ("catch_up_days", -1, "catch_up_days"),
