@@ -249,9 +249,8 @@ def format_comparison(report: dict[str, Any]) -> str:
     tuned = report.get("tuned_on_val", {})
     n = len(report["scenes"])
 
-    def tuned_count(key: str) -> int:  # a report before 2026-12-06 holds a bool
-        value = tuned.get(key)
-        return n if value is True else len(value or [])
+    def tuned_count(key: str) -> int:
+        return len(tuned.get(key) or [])
 
     whole = [key for key in ("old", "new") if tuned_count(key) == n and n]
     for key in ("old", "new"):
