@@ -154,10 +154,17 @@ def label_raster(
 
 
 def subpixel(
-    geometries: Sequence[BaseGeometry], shape: tuple[int, int], transform: Affine, crs: str
+    geometries: Sequence[BaseGeometry],
+    shape: tuple[int, int],
+    transform: Affine,
+    crs: str,
+    *,
+    whole: bool = False,
 ) -> list[int]:
     """The indices of ``geometries`` (EPSG:4326) that lie on the grid ``(shape, transform,
-    crs)`` yet hold the centre of none of its pixels: rasterised by centres they vanish."""
+    crs)`` yet hold the centre of none of its pixels: rasterised by centres they vanish. With
+    ``whole``, each is tested on the grid's pixels extended over all of it: one the grid's edge
+    cuts to a sliver holds a centre then, one smaller or thinner than a pixel still none."""
     inverse = ~transform
     out = []
     for i, geometry in enumerate(geometries):
@@ -166,8 +173,10 @@ def subpixel(
         local = reproject(geometry, "EPSG:4326", crs)
         x0, y0, x1, y1 = local.bounds
         cols, rows = zip(*(inverse @ (x, y) for x in (x0, x1) for y in (y0, y1)), strict=True)
-        c0, c1 = max(math.floor(min(cols)) - 1, 0), min(math.ceil(max(cols)) + 1, shape[1])
-        r0, r1 = max(math.floor(min(rows)) - 1, 0), min(math.ceil(max(rows)) + 1, shape[0])
+        c0, c1 = math.floor(min(cols)) - 1, math.ceil(max(cols)) + 1
+        r0, r1 = math.floor(min(rows)) - 1, math.ceil(max(rows)) + 1
+        if not whole:
+            c0, c1, r0, r1 = max(c0, 0), min(c1, shape[1]), max(r0, 0), min(r1, shape[0])
         if c0 >= c1 or r0 >= r1:
             continue  # off the grid
         window = transform @ Affine.translation(c0, r0)

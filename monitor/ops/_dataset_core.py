@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -20,7 +19,7 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from models.datasets import first_names, input_path, label_path, provenance_path
-from monitor.grid import reproject
+from monitor.grid import reproject, utm_crs_for
 from monitor.labels import SPLIT_NAMES, label_raster, subpixel
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
 
@@ -37,21 +36,6 @@ class NotSeenYet(DataUnavailable):
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 log = logging.getLogger("monitor.ops.dataset")
-
-
-def _cut_by_edge(geometry: BaseGeometry, transform: Affine, crs: str) -> bool:
-    """Whether a landslide polygon (EPSG:4326) that holds no pixel centre of a tile would hold
-    one on the same pixel grid extended over the whole polygon: the tile's edge cut it to a
-    sliver, where one that holds none even so is smaller or thinner than a pixel (found in
-    review: a 3 m speck on the edge was said to be cut)."""
-    local = reproject(geometry, "EPSG:4326", crs)
-    x0, y0, x1, y1 = local.bounds
-    inverse = ~transform
-    cols, rows = zip(*(inverse @ (x, y) for x in (x0, x1) for y in (y0, y1)), strict=True)
-    c0, r0 = math.floor(min(cols)) - 1, math.floor(min(rows)) - 1
-    c1, r1 = math.ceil(max(cols)) + 1, math.ceil(max(rows)) + 1
-    wide = transform * Affine.translation(c0, r0)
-    return not subpixel([geometry], (r1 - r0, c1 - c0), wide, crs)
 
 
 @dataclass
@@ -99,7 +83,8 @@ class SceneJob:
             # a polygon the tile's edge cuts to a sliver is not a small one (found by a
             # walkthrough: a 1,099 m² slide reaching 40 m² into a neighbouring tile was said
             # to be smaller or thinner than a pixel)
-            cut = [i for i in small if _cut_by_edge(self.positive[i], transform, crs)]
+            alone = subpixel([self.positive[i] for i in small], shape, transform, crs, whole=True)
+            cut = [i for k, i in enumerate(small) if k not in alone]
             said = []
             if len(small) > len(cut):
                 said.append(f"{len(small) - len(cut)} smaller or thinner than a pixel")
@@ -280,7 +265,6 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 def buffer_m(metres: float) -> Callable[[BaseGeometry], BaseGeometry]:
     """A function that widens a lon/lat geometry by ``metres`` (in the UTM zone of its
     centroid); ``metres`` <= 0 leaves it as it is."""
-    from monitor.grid import reproject, utm_crs_for
 
     def buffer(geometry: BaseGeometry) -> BaseGeometry:
         if metres <= 0:

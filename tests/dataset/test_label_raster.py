@@ -84,11 +84,11 @@ def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
     import monitor.labels.rasterise
     import monitor.ops._dataset_core
 
-    calls: list[tuple[int, int]] = []
+    calls: list[bool] = []
 
-    def counted(*args: Any) -> list[int]:
-        calls.append(args[1])  # the grid's shape: the tile's, or one around a polygon
-        return subpixel(*args)
+    def counted(*args: Any, **kwargs: Any) -> list[int]:
+        calls.append(kwargs.get("whole", False))  # whole: the small ones again, to say why
+        return subpixel(*args, **kwargs)
 
     # the small slides are found once per label, for the warning and the raster both
     monkeypatch.setattr(monitor.ops._dataset_core, "subpixel", counted)
@@ -96,7 +96,7 @@ def test_a_scene_job_says_how_many_of_its_slides_were_too_small(
     job = _job(SPECK, SLIDE, STRIP)
     with caplog.at_level(logging.WARNING, logger="monitor.ops.dataset"):
         label = job.label(SHAPE, TRANSFORM, CRS)
-    assert calls.count(SHAPE) == 1  # on the tile once; around each small slide to say why
+    assert calls == [False, True]  # on the tile once; then the small ones whole, to say why
     assert int((label == IGNORE).sum()) == 13
     assert "scene-1: 2 landslide polygon(s) hold no pixel centre (2 smaller or thinner than a " \
         "pixel)" in caplog.text  # fmt: skip
