@@ -593,6 +593,7 @@ def read_polygon_inventory(
     not_items: dict[str, list[str]] = {}
     rows = []
     bad_geometry: list[str] = []
+    points = False  # among them landslides mapped as points
     off_globe: list[str] = []  # coordinates beyond +-180, +-90 once in degrees
     bad_date: list[str] = []
     no_date: list[str] = []
@@ -609,6 +610,7 @@ def read_polygon_inventory(
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             kind = "no geometry" if geom is None or geom.is_empty else geom.geom_type
             bad_geometry.append(f"{feature}: {kind}")
+            points |= kind in ("Point", "MultiPoint")
             continue
         if not is_lon_lat(geom.bounds):
             west, south, east, north = geom.bounds
@@ -653,7 +655,6 @@ def read_polygon_inventory(
     if bad_id:
         problems.append(f"column {id_column}, no id: {_listed(bad_id)} ({fill_or_drop})")
     if bad_geometry:
-        points = any(": Point" in b or ": MultiPoint" in b for b in bad_geometry)
         problems.append(
             f"column geometry, not a (Multi)Polygon: {_listed(bad_geometry)}"
             + (

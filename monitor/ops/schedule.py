@@ -574,27 +574,23 @@ def job_store_problem(jobstore_url: str) -> str | None:
     nothing (``schedule --dry-run``: found by a walkthrough, a store in a folder that does not
     exist passed the dry run and stopped the real start with exit 2). A SQLite file that does
     not exist yet is checked by its folder, which the start must be able to write it into, one
-    that does by opening it (a newer release's store refused); another database by its URL and
-    driver, not by connecting (a host that does not answer would hold the dry run up)."""
+    that does is read as ``status`` reads it (:func:`next_scheduled_run`: a newer release's
+    store refused); another database by its URL and driver, not by connecting (a host that does
+    not answer would hold the dry run up)."""
     sqlite = sqlite_file(jobstore_url)
-    if sqlite is not None and not sqlite.exists():
-        folder = sqlite.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            why = "does not exist" if not folder.is_dir() else "may not be written by this user"
+    try:
+        if sqlite is None:
+            with job_store_errors(jobstore_url, driver=True):
+                SQLAlchemyJobStore(url=jobstore_url).engine.dispose()
+        elif sqlite.exists():
+            next_scheduled_run(jobstore_url)
+        elif not sqlite.parent.is_dir() or not os.access(sqlite.parent, os.W_OK | os.X_OK):
+            why = "does not exist" if not sqlite.parent.is_dir() else "may not be written"
             return (
                 f"schedule.jobstore_url: the folder of the job store {_shown(jobstore_url)}, "
-                f"{folder}, {why}; create it, or give a URL in a folder this user may write"
+                f"{sqlite.parent}, {why}; create it, or give a URL in a folder this user may "
+                "write"
             )
-        return None
-    try:
-        with job_store_errors(jobstore_url, driver=True):
-            store = SQLAlchemyJobStore(url=jobstore_url)
-        try:
-            if sqlite is not None:
-                with job_store_errors(jobstore_url), store.engine.connect() as conn:
-                    _refuse_newer_job_store(conn, jobstore_url)
-        finally:
-            store.engine.dispose()
     except (BadInput, DatabaseFileError) as err:
         return str(err)
     return None
