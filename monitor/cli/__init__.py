@@ -356,14 +356,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     ``argv`` names it (every command's when ``argv`` is None), so that ``run`` does not import
     the scheduler, the review map and Earth Engine to parse its own arguments."""
     chosen = None if argv is None else next((a for a in argv if a in COMMANDS), "")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="landslide-monitor",
         description="Daily landslide detection from Sentinel-1/2 change features.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_global_options(parser, default=False)
     # the same options after the subcommand (`landslide-monitor run -q ...`)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _add_global_options(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
@@ -377,22 +377,52 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _misspelt(parser: argparse.ArgumentParser, words: Sequence[str]) -> str:
+    """`` (--dates: did you mean --date?)`` for each of ``words`` that looks like an option
+    ``parser`` does not take but is close to one it does, or ``""``. Names are compared without
+    their dashes, which every option shares."""
+    known = {o.lstrip("-"): o for action in parser._actions for o in action.option_strings}
+    hints = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        if name.startswith("-") and name.lstrip("-") not in known:
+            close = difflib.get_close_matches(name.lstrip("-"), list(known), n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{name}: did you mean {known[close[0]]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose error for a required option left out names the option the
+    command line misspelt (``run --confg x.yaml``: the required ``--config`` is missing because
+    ``--confg`` is not it; argparse says so before it gets to the unrecognised ``--confg``).
+    :func:`main` gives every parser of the command line its ``words``."""
+
+    words: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            message += _misspelt(self, self.words)
+        super().error(message)
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its commands' parsers, and theirs (argparse keeps them only in
+    ``_actions``)."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found.extend(_every_parser(sub))
+    return found
+
+
 def _unrecognised(parser: argparse.ArgumentParser, extra: Sequence[str]) -> NoReturn:
     """argparse's error for arguments no option takes, from the (sub)command's own parser, with
     its usage (the top parser's where they all came before the command), and the option meant
     where one is close (``--dates``: ``--date``): the top parser's usage answered a mistyped
-    option of ``run``. Names are compared without their dashes, which every option shares."""
-    known = {o.lstrip("-"): o for action in parser._actions for o in action.option_strings}
-    hints = []
-    for word in extra:
-        name = word.split("=", 1)[0]
-        if name.startswith("-"):
-            close = difflib.get_close_matches(name.lstrip("-"), list(known), n=1, cutoff=0.75)
-            if close:
-                hints.append(f"{name}: did you mean {known[close[0]]}?")
-    parser.error(
-        f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else "")
-    )
+    option of ``run``."""
+    parser.error(f"unrecognized arguments: {' '.join(extra)}" + _misspelt(parser, extra))
 
 
 def _parser_of(
@@ -485,10 +515,13 @@ def _exit_status_of(exc: BaseException) -> tuple[int, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (the console script passes it to ``sys.exit``)."""
-    parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args, extra = parser.parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(words)
+    for each in _every_parser(parser):
+        if isinstance(each, _Parser):  # all are: a command's parser is of its parent's class
+            each.words = words
+    args, extra = parser.parse_known_args(words)
     if extra:
-        words = sys.argv[1:] if argv is None else list(argv)
         _unrecognised(_parser_of(args, words, extra, parser), extra)
     _setup_logging(args.verbose, args.quiet)
     try:

@@ -421,6 +421,14 @@ def test_bad_date_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
          "usage: landslide-monitor dataset from-reviews ", "unrecognized arguments: --bogus\n"),
         (["--bogus", "run", "-c", "x.yaml"], "usage: landslide-monitor [-h]",
          "landslide-monitor: error: unrecognized arguments: --bogus\n"),
+        # the required option misspelt: argparse's "required" error comes first, and names it
+        (["run", "--confg", "x.yaml"], "usage: landslide-monitor run ",
+         "required: --config/-c (--confg: did you mean --config?)\n"),
+        (["dataset", "from-reviews", "--confg=x", "--out", "y"],
+         "usage: landslide-monitor dataset from-reviews ",
+         "required: --config/-c (--confg: did you mean --config?)\n"),
+        (["status", "--bogus"], "usage: landslide-monitor status ",
+         "required: --config/-c\n"),
     ],
 )  # fmt: skip
 def test_a_mistyped_option_is_named_with_its_commands_usage(
