@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import select
 import sys
+from collections.abc import Collection, Sequence
 
-__all__ = ["silence_stdout", "stdout_is_broken"]
+__all__ = ["silence_stdout", "stdout_is_broken", "text_table"]
 
 
 def stdout_is_broken() -> bool:
@@ -36,3 +37,20 @@ def silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):  # no real file descriptor (captured output)
         pass
+
+
+def text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Collection[int] = ()
+) -> list[str]:
+    """The lines of a plain-text table, indented by two spaces: each column as wide as its
+    widest cell, the ``numeric`` columns (by index) right-aligned, trailing blanks dropped."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        text = [
+            str(c).rjust(w) if i in numeric else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  " + "  ".join(text).rstrip()
+
+    return [line(header), *(line(r) for r in rows)]

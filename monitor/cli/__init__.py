@@ -212,6 +212,26 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         help="apply rows that would undo reviews made after the file was exported (refused "
         "otherwise, where the file keeps the export's status_changed_at)",
     )
+    listing = actions.add_parser(
+        "list",
+        help="print the inventory, a landslide a line: status, area, dates, event bracket and "
+        "what became of its alert",
+    )
+    add_config(listing)
+    listing.add_argument(
+        "--region",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this region's landslides (repeatable); default: all",
+    )
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=("candidate", "confirmed", "dismissed"),
+        default=None,
+        help="only the landslides of this review status (repeatable); default: all",
+    )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: GeoJSON or CSV, as its suffix says")
@@ -235,11 +255,22 @@ def _inventory(args: argparse.Namespace) -> int:
     from monitor.store.inventory import Inventory, InventoryError
 
     path = existing_inventory(_load(args))
-    # an export only reads: opened read-only, it leaves the file as it was and works on a
-    # read-only mount and while a run holds the inventory, as `review` and `status` do
+    # an export or a list only reads: opened read-only, it leaves the file as it was and works
+    # on a read-only mount and while a run holds the inventory, as `review` and `status` do
     dry_run = args.action == "review" and args.dry_run
-    with Inventory(path, read_only=args.action == "export" or dry_run) as inventory:
+    read_only = args.action in ("export", "list") or dry_run
+    with Inventory(path, read_only=read_only) as inventory:
         try:
+            if args.action == "list":
+                from monitor.ops.inventory_list import format_inventory
+
+                lines = format_inventory(
+                    inventory.landslides(),
+                    regions=args.region or (),
+                    statuses=args.status or (),
+                )
+                print("\n".join(lines))
+                return EXIT_OK
             if args.action == "review":
                 return _review_file(inventory, args.file, dry_run, args.force)
             if args.action == "export":

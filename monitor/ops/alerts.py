@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from models.console import text_table
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
@@ -202,19 +203,6 @@ def _landslide(row: dict[str, Any]) -> str:
     return f"{row['landslide_fid']} {row['region']}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        text = [
-            str(c).rjust(w) if i in numeric else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  " + "  ".join(text).rstrip()
-
-    return [line(header), *(line(r) for r in rows)]
-
-
 def _section(
     title: str, rows: list[dict[str, Any]], last: tuple[str, str], error: bool
 ) -> list[str]:
@@ -235,7 +223,7 @@ def _section(
         ]
         for r in rows
     ]
-    return [f"{title}:", *_table(header, table, numeric={0, 4})]
+    return [f"{title}:", *text_table(header, table, numeric={0, 4})]
 
 
 def list_alerts(

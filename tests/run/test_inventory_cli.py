@@ -184,3 +184,64 @@ def test_an_inventory_another_program_is_writing_is_named_with_what_to_do(
     ) == err
     with Inventory(path, read_only=True) as inventory:
         assert inventory.landslides()["status"].tolist() == ["candidate"]
+
+
+def test_list_prints_each_landslide_and_what_became_of_its_alert(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load_config(config_path)
+    run_once(config, date(2024, 9, 15), progress=False)
+    with Inventory(config.inventory.path) as inventory:
+        row = inventory.landslides().iloc[0]
+    argv = ["inventory", "list", "--config", str(config_path)]
+    assert main(argv) == 0
+    header, line, total = capsys.readouterr().out.splitlines()
+    assert header.split() == ["fid", "region", "status", "area", "ha", "first", "seen", "last",
+                              "seen", "event", "alert"]  # fmt: skip
+    assert line.split()[:6] == [
+        str(row["fid"]), "north", "candidate", "1.50", "2024-09-15", "2024-09-15"
+    ]  # fmt: skip
+    assert total.startswith("1 landslide(s): 1 candidate, 0 confirmed, 0 dismissed. Alerts: 1 ")
+    assert main([*argv, "--status", "dismissed"]) == 0
+    assert capsys.readouterr().out == "no landslide in the inventory matches\n"
+    assert main([*argv, "--region", "south"]) == 2
+    assert "holds no landslide of region 'south'; its regions: north" in capsys.readouterr().err
+
+
+def test_list_says_why_no_alert_was_raised() -> None:
+    from monitor.ops.inventory_list import alert_state, format_inventory
+
+    base = {"region": "r", "area_m2": 12345.0, "first_seen": "2024-09-01",
+            "last_seen": "2024-09-07", "event_after": None, "event_before": None,
+            "alerted_on": None, "suppressed": 0, "filter_score": None,
+            "confirmation": None}  # fmt: skip
+    rows = [
+        {**base, "fid": 1, "status": "candidate", "alerted_on": "2024-09-03",
+         "confirmation": "optical", "event_after": "2024-08-28", "event_before": "2024-09-02"},
+        {**base, "fid": 2, "status": "candidate", "suppressed": 1, "filter_score": 0.0712,
+         "confirmation": "optical", "event_before": "2024-09-02"},
+        {**base, "fid": 3, "status": "candidate"},
+        {**base, "fid": 4, "status": "dismissed", "suppressed": 1, "filter_score": 0.5},
+        {**base, "fid": 5, "status": "confirmed", "area_m2": 900.0},
+        {**base, "fid": 6, "status": "candidate", "suppressed": 1, "filter_score": float("nan")},
+    ]  # fmt: skip
+    assert [alert_state(r) for r in rows] == [
+        "new on 2024-09-03", "suppressed (score 0.07)", "awaiting a second look",
+        "none (dismissed)", "with its next detection", "suppressed",
+    ]  # fmt: skip
+    lines = format_inventory(pd.DataFrame(rows))
+    assert lines[1] == (
+        "    1  r       candidate     1.23  2024-09-01  2024-09-07  2024-08-28..2024-09-02"
+        "  new on 2024-09-03"
+    )
+    assert lines[2].split()[-4:] == ["?..2024-09-02", "suppressed", "(score", "0.07)"]
+    assert lines[3].endswith("  -                       awaiting a second look")
+    assert lines[5].split()[3] == "0.09"
+    assert lines[-1] == (
+        "6 landslide(s): 4 candidate, 1 confirmed, 1 dismissed. Alerts: 2 suppressed, 1 alerted, "
+        "1 awaiting a second look, 1 none (dismissed), 1 with its next detection"
+    )
+    assert format_inventory(pd.DataFrame(rows), statuses=["dismissed"])[1].split()[0] == "4"
+    assert format_inventory(pd.DataFrame(rows[:0], columns=list(rows[0]))) == [
+        "no landslide in the inventory"
+    ]

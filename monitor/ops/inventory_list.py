@@ -1,0 +1,113 @@
+"""``landslide-monitor inventory list``: the inventory as a table in the terminal, one landslide
+a line, with what became of its alert: the quick look before an export or the review map.
+
+Each line gives the landslide's ``fid`` (what ``inventory confirm``/``dismiss`` take), region,
+review status, area, the runs that first and last drew it, the event bracket (the landslide
+happened after the first day and by the second, ``?`` where a bound is unknown:
+docs/operations.md, "Event dating") and its alert: the run date that alerted it as new, or
+why none was raised (dismissed; suppressed by the object filter, with its score; waiting for a
+second look to confirm it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from models.console import text_table
+from monitor.errors import BadInput
+
+__all__ = ["alert_state", "format_inventory"]
+
+_HEADER = ("fid", "region", "status", "area ha", "first seen", "last seen", "event", "alert")
+
+
+def _text(value: Any) -> str | None:
+    """A stored date or text, None where the column is empty (NULL reads as None or NaN)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def alert_state(row: dict[str, Any]) -> str:
+    """What became of a landslide's ``new`` alert, by the rules of the inventory
+    (:meth:`monitor.store.landslides.Landslides.apply`): ``new on D`` (the run date that
+    alerted it); or why none was raised: ``none (dismissed)``, ``suppressed (score S)`` (the
+    object filter's), ``awaiting a second look`` (no second look has confirmed it), or
+    ``with its next detection`` (confirmed by a reviewer, who stands for both, since it was
+    last drawn)."""
+    alerted = _text(row.get("alerted_on"))
+    if alerted is not None:
+        return f"new on {alerted}"
+    if row.get("status") == "dismissed":
+        return "none (dismissed)"
+    if row.get("status") == "confirmed":
+        return "with its next detection"
+    if row.get("suppressed"):
+        score = row.get("filter_score")
+        if score is None or pd.isna(score):
+            return "suppressed"
+        return f"suppressed (score {float(score):.2f})"
+    if _text(row.get("confirmation")) is None:
+        return "awaiting a second look"
+    return "not alerted"
+
+
+def _bracket(row: dict[str, Any]) -> str:
+    after, before = _text(row.get("event_after")), _text(row.get("event_before"))
+    if after is None and before is None:
+        return "-"
+    return f"{after or '?'}..{before or '?'}"
+
+
+def format_inventory(
+    frame: pd.DataFrame, *, regions: Sequence[str] = (), statuses: Sequence[str] = ()
+) -> list[str]:
+    """The lines ``inventory list`` prints for ``frame`` (:meth:`Inventory.landslides`), kept to
+    ``regions`` and ``statuses`` where given: the table, then a line of counts. A region the
+    inventory does not hold is refused (:class:`BadInput`) with the ones it does."""
+    held = sorted(set(frame["region"]))
+    unknown = [r for r in regions if r not in held]
+    if unknown:
+        raise BadInput(
+            f"the inventory holds no landslide of region {', '.join(map(repr, unknown))}; "
+            f"its regions: {', '.join(held) if held else 'none (it is empty)'}"
+        )
+    if regions:
+        frame = frame[frame["region"].isin(regions)]
+    if statuses:
+        frame = frame[frame["status"].isin(statuses)]
+    records = frame.to_dict("records")
+    if not records:
+        return ["no landslide in the inventory" + (" matches" if regions or statuses else "")]
+    rows = [
+        [
+            str(r["fid"]),
+            str(r["region"]),
+            str(r["status"]),
+            f"{float(r['area_m2']) / 1e4:.2f}",
+            str(r["first_seen"]),
+            str(r["last_seen"]),
+            _bracket(r),
+            alert_state(r),
+        ]
+        for r in records
+    ]
+    states = [alert_state(r) for r in records]
+    by_status = frame["status"].value_counts()
+    counts = ", ".join(
+        f"{int(by_status.get(s, 0))} {s}" for s in ("candidate", "confirmed", "dismissed")
+    )
+    kinds = [
+        "alerted" if s.startswith("new on") else "suppressed" if s.startswith("suppressed") else s
+        for s in states
+    ]
+    told = sorted(Counter(kinds).items(), key=lambda kind: (-kind[1], kind[0]))
+    said = ", ".join(f"{n} {kind}" for kind, n in told)
+    return [
+        *text_table(_HEADER, rows, numeric={0, 3}),
+        f"{len(records)} landslide(s): {counts}. Alerts: {said}",
+    ]
