@@ -225,23 +225,17 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only this region's landslides (repeatable); default: all",
     )
-    listing.add_argument(
-        "--status",
-        action="append",
-        choices=("candidate", "confirmed", "dismissed"),
-        default=None,
-        help="only the landslides of this review status (repeatable); default: all",
-    )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: GeoJSON or CSV, as its suffix says")
-    export.add_argument(
-        "--status",
-        action="append",
-        choices=("candidate", "confirmed", "dismissed"),
-        default=None,
-        help="only the landslides of this review status (repeatable); default: all",
-    )
+    for sub in (listing, export):
+        sub.add_argument(
+            "--status",
+            action="append",
+            choices=("candidate", "confirmed", "dismissed"),
+            default=None,
+            help="only the landslides of this review status (repeatable); default: all",
+        )
 
 
 _STATUS_OF_ACTION: dict[str, LandslideStatus] = {
