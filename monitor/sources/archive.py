@@ -212,8 +212,9 @@ class ArchiveSource:
         state = "is not a folder" if self.path.exists() else "does not exist"
         return (
             f"source.path: the archive folder {self.path} {state} (a relative path is read "
-            "from the configuration file's folder); build it with `landslide-monitor archive "
-            "build --config ...` or write regions into it with RegionWriter (docs/archive.md)"
+            "from base_dir, by default the configuration file's folder); build it with "
+            "`landslide-monitor archive build --config ...` or write regions into it with "
+            "RegionWriter (docs/archive.md)"
         )
 
     def absent(self, names: Collection[str]) -> str | None:
