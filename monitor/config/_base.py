@@ -48,5 +48,6 @@ def resolve_path(path: Path, info: ValidationInfo) -> Path:
     return path if path.is_absolute() else (_base_dir(info) / path)
 
 
-# A path in the configuration: ``~`` expanded, relative to base_dir (by default the configuration file's folder).
+# A path in the configuration: ``~`` expanded, relative to base_dir (by default the
+# configuration file's folder).
 ConfigPath = Annotated[Path, AfterValidator(resolve_path)]
