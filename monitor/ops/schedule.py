@@ -569,14 +569,26 @@ class DailyScheduler:
         log.info("scheduler stopped")
 
 
-def job_store_problem(jobstore_url: str) -> str | None:
+def _writable_once_made(folder: Path) -> bool:
+    """Whether ``folder`` is, or can be made as, a folder this user may write: its nearest
+    existing ancestor is a folder this user may write into."""
+    for each in (folder, *folder.parents):
+        if each.exists():
+            return each.is_dir() and os.access(each, os.W_OK | os.X_OK)
+    return False
+
+
+def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str | None:
     """Why the scheduler could not open its job store at ``jobstore_url``, or None; creates
     nothing (``schedule --dry-run``: found by a walkthrough, a store in a folder that does not
     exist passed the dry run and stopped the real start with exit 2). A SQLite file that does
-    not exist yet is checked by its folder, which the start must be able to write it into, one
-    that does is read as ``status`` reads it (:func:`next_scheduled_run`: a newer release's
-    store refused); another database by its URL and driver, not by connecting (a host that does
-    not answer would hold the dry run up)."""
+    not exist yet is checked by its folder, which the start must be able to write it into: one
+    that exists, or the ``inventory``'s folder (or one above it), which the start makes before
+    it opens the store (its lock lives beside the inventory), where it can be made (a new
+    set-up's first dry run, found by another walkthrough). One that exists is read as
+    ``status`` reads it (:func:`next_scheduled_run`: a newer release's store refused); another
+    database by its URL and driver, not by connecting (a host that does not answer would hold
+    the dry run up)."""
     sqlite = sqlite_file(jobstore_url)
     try:
         if sqlite is None:
@@ -584,13 +596,22 @@ def job_store_problem(jobstore_url: str) -> str | None:
                 SQLAlchemyJobStore(url=jobstore_url).engine.dispose()
         elif sqlite.exists():
             next_scheduled_run(jobstore_url)
-        elif not sqlite.parent.is_dir() or not os.access(sqlite.parent, os.W_OK | os.X_OK):
-            why = "does not exist" if not sqlite.parent.is_dir() else "may not be written"
-            return (
-                f"schedule.jobstore_url: the folder of the job store {_shown(jobstore_url)}, "
-                f"{sqlite.parent}, {why}; create it, or give a URL in a folder this user may "
-                "write"
+        else:
+            folder = sqlite.parent
+            made = inventory is not None and (
+                folder == inventory.parent or folder in inventory.parent.parents
             )
+            if folder.is_dir():
+                fine = os.access(folder, os.W_OK | os.X_OK)
+                why = "may not be written"
+            else:
+                fine = made and _writable_once_made(folder)
+                why = "cannot be made here" if made else "does not exist"
+            if not fine:
+                return (
+                    f"schedule.jobstore_url: the folder of the job store {_shown(jobstore_url)}, "
+                    f"{folder}, {why}; create it, or give a URL in a folder this user may write"
+                )
     except (BadInput, DatabaseFileError) as err:
         return str(err)
     return None
@@ -758,7 +779,7 @@ def cli_run(args: argparse.Namespace) -> int:
         # what would fail the runs, instead of the schedule: a scheduler started on it would
         # only retry hopeless runs
         model, archive = preflight(config)
-        store = job_store_problem(url)
+        store = job_store_problem(url, inventory)
         if problems := model + archive + ([store] if store else []):
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)

@@ -102,7 +102,7 @@ def test_the_job_store_s_url_comes_from_the_environment_where_named(
         ) in capsys.readouterr().err
     monkeypatch.setenv("LANDSLIDE_JOBSTORE_URL", "postgresql://monitor:s3cret@db.example.org/jobs")
     # the store's driver checked apart (test_the_dry_run_checks_the_job_store)
-    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url: None)
+    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url, inventory: None)
     assert main(["schedule", "--config", path, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "job store postgresql://monitor:***@db.example.org/jobs" in out
@@ -463,7 +463,7 @@ def test_schedule_dry_run_hides_the_job_store_s_password(
     from monitor.cli import main
 
     # the store's driver checked apart (test_the_dry_run_checks_the_job_store)
-    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url: None)
+    monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url, inventory: None)
     url = "postgresql://monitor:s3cret@db.example.org/jobs"
     path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
     write_archive_regions(tmp_path)
@@ -501,6 +501,37 @@ def test_the_dry_run_checks_the_job_store(
         problem = job_store_problem("postgresql+psycopg://monitor:s3cret@db.example.org/jobs")
         assert problem is not None and "No module named 'psycopg'" in problem
         assert "monitor:***@db.example.org" in problem and "s3cret" not in problem
+
+
+def test_the_dry_run_of_a_new_set_up_passes_the_folder_its_start_makes(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a walkthrough: on a new set-up whose inventory's folder did not exist yet, the
+    default job store beside it failed `schedule --dry-run` (exit 2, "does not exist"), while
+    the start makes that folder (its lock lives beside the inventory) and served."""
+    from ops_fixtures import write_archive_regions, write_config
+
+    from monitor.cli import main
+    from monitor.ops.schedule import job_store_problem
+
+    path = write_config(tmp_path, untrained_manifest)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{path: inventory.gpkg}", "{path: out/new/inventory.gpkg}"))
+    write_archive_regions(tmp_path)
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    assert f"job store sqlite:///{tmp_path / 'out' / 'new'}" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()  # nothing made
+    inventory = tmp_path / "out" / "new" / "inventory.gpkg"
+    # a store in a folder above the inventory's is made with it; one beside it is not
+    assert job_store_problem(f"sqlite:///{tmp_path / 'out' / 'jobs.sqlite'}", inventory) is None
+    elsewhere = f"sqlite:///{tmp_path / 'other' / 'jobs.sqlite'}"
+    problem = job_store_problem(elsewhere, inventory)
+    assert problem is not None and f"{tmp_path / 'other'}, does not exist; create it" in problem
+    # under a file, the folder cannot be made
+    (tmp_path / "file").write_text("x")
+    under_file = tmp_path / "file" / "inventory.gpkg"
+    problem = job_store_problem(f"sqlite:///{tmp_path / 'file' / 'j.sqlite'}", under_file)
+    assert problem is not None and f"{tmp_path / 'file'}, cannot be made here" in problem
 
 
 def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Path) -> None:
