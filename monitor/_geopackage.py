@@ -157,6 +157,16 @@ def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
         raise
 
 
+def _refuse_folder(path: Path, what: str) -> None:
+    """A folder where a database file is named is refused by name (SQLite says "disk I/O
+    error" opening one read-only, "unable to open" otherwise)."""
+    if path.is_dir():
+        raise DatabaseFileError(
+            f"{what} {path} is a folder, not a file; check the path in the configuration (a "
+            "file's name there: a new one starts a new file)"
+        )
+
+
 def connect(
     path: str | Path, *, timeout_s: float = 30.0, what: str = "GeoPackage"
 ) -> sqlite3.Connection:
@@ -165,6 +175,7 @@ def connect(
     The connection is in autocommit mode; group writes with :func:`transaction`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _refuse_folder(path, what)
     with file_errors(path, what):
         conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
         try:
@@ -211,6 +222,7 @@ def connect_read_only(path: str | Path, *, timeout_s: float = 5.0) -> sqlite3.Co
     ``status``, ``alerts list`` and the scheduler, which would have started the run that
     repairs it, refused to start."""
     path = Path(path)
+    _refuse_folder(path, "database")
     try:
         return _open_read_only(path, timeout_s)
     except sqlite3.OperationalError as exc:

@@ -814,11 +814,15 @@ def cli_run(args: argparse.Namespace) -> int:
         raise BadInput("; ".join(model))
     for problem in archive:
         log.warning("%s: the runs of this configuration fail until it is mended", problem)
-    # an inventory a newer release wrote is refused now (exit 2), not in every pass's ledger:
-    # opening it checks its schema version
+    # an inventory a newer release wrote, or another program's file, is refused now (exit 2),
+    # not in every pass's ledger or run: opening it checks its schema version
     if inventory.exists():
-        with file_errors(inventory), closing(connect_read_only(inventory)):
-            pass
+        from monitor.store.inventory import foreign_file  # geopandas: loaded by a start only
+
+        with file_errors(inventory), closing(connect_read_only(inventory)) as conn:
+            foreign = foreign_file(conn, inventory)
+        if foreign is not None:
+            raise foreign
     runner = CliRunner(
         config.path or args.config, extra_args=log_flags(args), timeout_s=settings.run_timeout_s
     )

@@ -39,7 +39,7 @@ from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.sources.base import STALE_QUESTION
-from monitor.store.inventory import not_an_inventory
+from monitor.store.inventory import foreign_file, not_an_inventory
 from monitor.store.landslides import LAYER
 from monitor.store.lock import LockHolder, lock_holder
 
@@ -204,7 +204,9 @@ def _inventory_state(config: MonitorConfig) -> _InventoryState:
     if path.exists():
         with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
             tables = _tables(conn)
-            if LAYER not in tables:  # an empty file, or another tool's GeoPackage
+            if (foreign := foreign_file(conn, path)) is not None:  # another program's file
+                raise foreign
+            if LAYER not in tables:  # an empty file, or an empty GeoPackage
                 raise not_an_inventory(path)
             if {"runs", "run_regions"} <= tables:
                 regions = _region_lines(conn, names)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -74,6 +75,7 @@ from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
 from monitor.errors import DatabaseFileError
+from monitor.file_schemas import VERSION_TABLE
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
@@ -142,6 +144,58 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
     )
 
 
+def _layer_columns_since_first_release() -> frozenset[str]:
+    """The columns of the inventory's layer that every release wrote: the schema's, less the
+    ones added since (:data:`landslides.ADDED_COLUMNS`)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statement in landslides.SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        columns = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({LAYER})")}
+    finally:
+        conn.close()
+    return frozenset(columns - set(landslides.ADDED_COLUMNS))
+
+
+_CORE_COLUMNS = _layer_columns_since_first_release()
+#: The tables of a GeoPackage (OGC 12-128r18) and of SQLite itself, which any GeoPackage holds.
+_FILE_FORMAT_TABLES = ("gpkg_", "rtree_", "sqlite_")
+
+
+def foreign_file(conn: sqlite3.Connection, path: Path) -> DatabaseFileError | None:
+    """Why the existing SQLite file ``path`` (read through ``conn``) is no inventory of this
+    monitor although it holds tables of its own, or None: a ``landslides`` table without the
+    inventory's columns (another program's layer of that name: a run would add its columns to
+    it, and reading failed with SQL errors), or other tables and no ``landslides`` table (a
+    GeoPackage of other layers, a database of another program, which a run would make into an
+    inventory too). Tables the monitor writes, and a GeoPackage's own, are not counted."""
+    tables = [
+        str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    if LAYER in tables:
+        have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({LAYER})")}
+        missing = sorted(_CORE_COLUMNS - have)
+        if not missing:
+            return None
+        return DatabaseFileError(
+            f"inventory {path} holds a {LAYER!r} table that is not this monitor's inventory (no "
+            f"column {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): another "
+            "program's layer of that name; check inventory.path, or give a new file name there "
+            "for the monitor to start its inventory in"
+        )
+    own = {LAYER, "landslide_observations", "runs", "run_regions", outbox.TABLE, VERSION_TABLE}
+    other = sorted(t for t in tables if t not in own and not t.startswith(_FILE_FORMAT_TABLES))
+    if not other:
+        return None
+    return DatabaseFileError(
+        f"inventory {path} holds other tables ({', '.join(other[:5])}"
+        f"{', ...' if len(other) > 5 else ''}) and no inventory: not this monitor's file, which a "
+        "run would write its tables into; check inventory.path, or give a new file name there "
+        "for the monitor to start its inventory in"
+    )
+
+
 class Inventory:
     """The GeoPackage inventory at ``path`` (created on first use).
 
@@ -177,10 +231,16 @@ class Inventory:
                 holds_layer = self._conn.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LAYER,)
                 ).fetchone()
-            if holds_layer is None:  # an empty file, or another SQLite/GeoPackage file
+                foreign = foreign_file(self._conn, self.path)
+            if holds_layer is None or foreign is not None:  # empty, or another program's file
                 self._conn.close()
-                raise not_an_inventory(self.path)
+                raise foreign or not_an_inventory(self.path)
             return
+        if self.path.is_file() and self.path.stat().st_size:  # checked before anything is written
+            with gpkg.file_errors(self.path), closing(gpkg.connect_read_only(self.path)) as conn:
+                foreign = foreign_file(conn, self.path)
+            if foreign is not None:
+                raise foreign
         self._conn = gpkg.connect(self.path, what="inventory")
         with gpkg.file_errors(self.path), gpkg.transaction(self._conn):
             for statement in f"{landslides.SCHEMA};{bookkeeping.SCHEMA}".split(";"):

@@ -61,6 +61,84 @@ def test_a_truncated_inventory_names_the_file_and_exits_2(
     assert "Traceback" not in err
 
 
+def _foreign(path: Path, what: str) -> None:
+    """At ``path``: another program's GeoPackage with a layer named ``landslides`` (not the
+    monitor's), a GeoPackage of other layers, or a folder."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    if what == "folder":
+        path.mkdir(parents=True)
+        return
+    frame = gpd.GeoDataFrame(
+        {"name": ["a"], "year": [2019]}, geometry=[Point(10.0, 46.0)], crs="EPSG:4326"
+    )
+    layer = "landslides" if what == "landslides layer" else "roads"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_file(path, layer=layer, driver="GPKG")
+
+
+@pytest.mark.parametrize("what", ["landslides layer", "other layers", "folder"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--date", "2024-09-15"],
+        ["status"],
+        ["inventory", "export", "x.csv"],
+        ["inventory", "confirm", "1"],
+        ["alerts", "list"],
+    ],
+    ids=["run", "status", "export", "confirm", "alerts-list"],
+)
+def test_another_program_s_file_at_inventory_path_is_named_and_left_as_it_was(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    command: list[str],
+    what: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by a walkthrough: a GeoPackage of another program whose layer is named
+    ``landslides`` failed with SQL errors ("no such column: first_seen", exit 1), a run wrote
+    the monitor's tables into a GeoPackage of other layers, and a folder gave "disk I/O error"."""
+    config_path = write_config(two_region_config(manifest))
+    path = config_path.parent / "runs" / "inventory.gpkg"
+    _foreign(path, what)
+    before = None if what == "folder" else path.read_bytes()
+    monkeypatch.setattr(run_module, "open_source", lambda s: StandInSource(REGIONS, {}))
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    status = main([*command, "--config", str(config_path)])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    said = {
+        "landslides layer": f"inventory {path} holds a 'landslides' table that is not this "
+        "monitor's inventory (no column agreement, area_m2, dNDVI_mean, dVH_mean, dVV_mean, "
+        "...)",
+        "other layers": f"inventory {path} holds other tables (roads) and no inventory",
+        "folder": f"{path} is a folder, not a file; check the path in the configuration",
+    }[what]
+    assert said in err
+    assert "Traceback" not in err and "SQLite" not in err
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+def test_an_inventory_with_a_qgis_style_table_is_still_the_inventory(tmp_path: Path) -> None:
+    """QGIS saves a layer's style into its GeoPackage (``layer_styles``): the inventory stays
+    the monitor's."""
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path):
+        pass
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE layer_styles (id INTEGER PRIMARY KEY, styleQML TEXT)")
+    conn.commit()
+    conn.close()
+    with Inventory(path) as inventory:
+        assert inventory.landslides().empty
+    with Inventory(path, read_only=True) as inventory:
+        assert inventory.landslides().empty
+
+
 def test_read_only_and_unopenable_files_say_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "inventory.gpkg"
     written = pytest.raises(DatabaseFileError, match=r"cannot be written; check the permissions")
