@@ -133,7 +133,9 @@ def compare_manifests(
                 mask = (probs[key] >= ens.threshold(setting)) & valid
                 scores[key].append(confusion(mask, truth, valid))
                 false[key].append(false_objects(mask, truth & valid))
-                objects[key].append(object_detection(mask, truth & valid))
+                objects[key].append(
+                    object_detection(mask, truth & valid, pixel_area_m2=scene.pixel_area_m2)
+                )
         report["settings"][setting] = {
             key: {
                 "threshold": ensembles[key].threshold(setting),

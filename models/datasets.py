@@ -15,6 +15,7 @@ patches (``img`` 128x128x14, ``mask`` 128x128) are read as the extra setting ``L
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -24,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
+from pyproj import Geod, Transformer
+from pyproj.exceptions import CRSError as PyprojCRSError
+from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
@@ -96,6 +100,9 @@ MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(
 # Label value of pixels whose class is unknown (weak labels: the uncertain ring around a catalogued
 # point, unreviewed candidates): no loss sees them and no score counts them.
 IGNORE = 255
+#: The ground area of a pixel of the Ganerød et al. layout (10 m): a scene's where its grid or
+#: CRS does not tell it (:attr:`Scene.pixel_area_m2`).
+LAYOUT_PIXEL_AREA_M2 = 100.0
 
 
 # The one raster format a scene's files are read as: GDAL picks the driver from a file's content,
@@ -229,6 +236,27 @@ class Scene:
                 )
             self.ignore = np.asarray(self.ignore, bool)
             self.label = np.where(self.ignore, 0, self.label).astype(np.uint8)
+
+    @functools.cached_property
+    def pixel_area_m2(self) -> float:
+        """The ground area of the scene's centre pixel in square metres (geodesic, on the WGS 84
+        ellipsoid, whatever the CRS's units and projection): what the size classes of object
+        recall measure landslides in. :data:`LAYOUT_PIXEL_AREA_M2` (the 10 m pixels of the
+        Ganerød et al. layout) where the scene has no CRS or grid, or its CRS cannot be placed
+        on the globe."""
+        if self.crs is None or self.transform is None:
+            return LAYOUT_PIXEL_AREA_M2
+        rows, cols = self.label.shape
+        r, c = rows // 2, cols // 2
+        corners = [self.transform @ xy for xy in ((c, r), (c + 1, r), (c + 1, r + 1), (c, r + 1))]
+        try:
+            to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
+            xs, ys = [x for x, _ in corners], [y for _, y in corners]
+            lons, lats = to_lonlat.transform(xs, ys, errcheck=True)
+        except (ProjError, PyprojCRSError):
+            return LAYOUT_PIXEL_AREA_M2
+        area, _ = Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)
+        return abs(float(area)) if math.isfinite(area) and area != 0 else LAYOUT_PIXEL_AREA_M2
 
     @property
     def known(self) -> np.ndarray:

@@ -148,7 +148,9 @@ def _evaluate_setting(
             pooled[key] = pooled[key] + c
             scene_scores[key].append(c)
             row[key] = c.to_dict()
-            objects[key].append(object_detection(mask & valid, truth & valid))
+            objects[key].append(
+                object_detection(mask & valid, truth & valid, pixel_area_m2=scene.pixel_area_m2)
+            )
         per_scene.append(row)
         if write_predictions:
             _write_prediction(out / setting / f"{scene_id}_pred.tif", pred.probability, scene)

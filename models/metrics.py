@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from models.datasets import LAYOUT_PIXEL_AREA_M2
+
 __all__ = [
     "SIZE_CLASSES_M2",
     "THRESHOLDS",
@@ -301,7 +303,7 @@ def object_detection(
     pred: np.ndarray,
     truth: np.ndarray,
     *,
-    pixel_area_m2: float = 100.0,
+    pixel_area_m2: float = LAYOUT_PIXEL_AREA_M2,
     size_classes_m2: Sequence[float] = SIZE_CLASSES_M2,
 ) -> list[dict[str, float]]:
     """Object-level detection rate by size class: a true landslide (8-connected component of

@@ -10,8 +10,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from affine import Affine
+from rasterio.crs import CRS
 
 from models.datasets import (
+    LAYOUT_PIXEL_AREA_M2,
     DatasetError,
     Scene,
     band_statistics,
@@ -179,6 +182,53 @@ def test_object_detection_by_size_class() -> None:
     rows = object_detection(pred, truth)
     by_class = {r["min_m2"]: (r["objects"], r["detected"]) for r in rows}
     assert by_class == {0.0: (1, 0), 1_000.0: (0, 0), 10_000.0: (2, 1), 100_000.0: (0, 0)}
+
+
+def test_a_scene_s_pixel_area_is_its_ground_area() -> None:
+    """Found by a walkthrough: the pixel report's size classes took every pixel for 10 m, so
+    landslides of 27.6, 17.7 and 4.4 ha on a 20 m stack all fell in 1-10 ha."""
+    image, label = np.zeros((1, 10, 10), np.float32), np.zeros((10, 10), np.uint8)
+
+    def area(crs: str | None, transform: Affine | None) -> float:
+        scene = Scene("a", image, label, CRS.from_string(crs) if crs else None, transform)
+        return scene.pixel_area_m2
+
+    # on the central meridian of a UTM zone the grid's metres are 0.9996 of the ground's
+    utm = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_100_000.0)
+    assert area("EPSG:32632", utm) == pytest.approx(100.0 / 0.9996**2, rel=1e-5)
+    assert area("EPSG:32632", utm @ Affine.scale(2.0)) == pytest.approx(400.0 / 0.9996**2, 1e-5)
+    # 0.0001° at 46° N: 11.12 m of latitude by 7.73 m of longitude (WGS 84 radii there)
+    lat = math.radians(46.0 - 0.00005)
+    e2 = 0.00669437999014
+    w = math.sqrt(1 - e2 * math.sin(lat) ** 2)
+    north = 6378137.0 * (1 - e2) / w**3 * math.radians(0.0001)
+    east = 6378137.0 / w * math.cos(lat) * math.radians(0.0001)
+    degrees = Affine(0.0001, 0.0, 9.0, 0.0, -0.0001, 46.0005)
+    assert area("EPSG:4326", degrees) == pytest.approx(north * east, rel=1e-4)
+    # Web Mercator's 10 m at 60° N are 5 m on its sphere (a scale of 1 / cos 60°); on the
+    # ellipsoid the ground is 0.34 % larger there
+    mercator = Affine(10.0, 0.0, 1_000_000.0, 0.0, -10.0, 8_399_737.9 + 50.0)
+    assert area("EPSG:3857", mercator) == pytest.approx(25.0, rel=5e-3)
+    assert area(None, None) == LAYOUT_PIXEL_AREA_M2 == 100.0
+
+
+def test_the_pixel_report_s_size_classes_read_the_scene_s_pixel_size(tmp_path: Path) -> None:
+    from models.evaluate import evaluate_folder
+    from models.testing import build_untrained_ensemble
+
+    image = np.zeros((15, 40, 40), np.float32)
+    label = np.zeros((40, 40), np.uint8)
+    label[5:35, 5:35] = 1  # 900 pixels of 20 m: 36 ha (9 ha at 10 m)
+    transform = Affine(20.0, 0.0, 500_000.0, 0.0, -20.0, 5_100_000.0)
+    write_scene(tmp_path / "data", Scene("big", image, label, CRS.from_epsg(32632), transform))
+    manifest = build_untrained_ensemble(tmp_path / "ens", settings=("S2",), architectures=("Unet",))
+    report = evaluate_folder(
+        tmp_path / "data", manifest, tmp_path / "out", write_predictions=False, progress=False
+    )
+    rows = report["settings"]["S2"]["objects"]["ensemble"]
+    assert {r["min_m2"]: r["objects"] for r in rows} == {
+        0.0: 0, 1_000.0: 0, 10_000.0: 0, 100_000.0: 1
+    }  # fmt: skip
 
 
 def test_performance_diagram_is_written(tmp_path: Path) -> None:
