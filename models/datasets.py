@@ -537,6 +537,16 @@ def _same_grid(a: Affine, b: Affine) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(tuple(a)[:6], tuple(b)[:6], strict=True))
 
 
+def _same_crs(a: CRS, b: CRS) -> bool:
+    """Whether two CRSs are one: equal, or the same EPSG code (as GDAL identifies them, and as
+    a message names them): a label written with the PROJ string of its input's UTM zone is on
+    its input's ground (found in a walkthrough: refused, in a message naming both EPSG:32632)."""
+    if a == b:
+        return True
+    code = a.to_epsg()
+    return code is not None and code == b.to_epsg()
+
+
 # Below this share of unknown pixels, a label without a landslide pixel is warned as a likely
 # mask of 0 and 255: landslides cover a small part of a scene.
 _MASK_LIKE_UNKNOWN_SHARE = 0.5
@@ -587,7 +597,7 @@ def read_label(
         and not label_transform.is_identity
         and not _same_grid(label_transform, transform)
     )
-    if moved or (label_crs is not None and crs is not None and label_crs != crs):
+    if moved or (label_crs is not None and crs is not None and not _same_crs(label_crs, crs)):
         # scored or trained on, its landslides would be compared with other ground
         raise DatasetError(
             f"{path}: its grid ({label_crs}, geotransform {tuple(label_transform)[:6]}) is not "

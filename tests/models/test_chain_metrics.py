@@ -226,6 +226,8 @@ def test_polygons_of_another_stack_of_the_same_id_are_refused(tmp_path: Path) ->
         ({}, None),  # a plain mask: taken on its input's pixels
         ({"crs": CRS, "transform": T * Affine.translation(1000, 0)}, "is not its input's"),
         ({"crs": "EPSG:32633", "transform": T}, "is not its input's"),
+        # found on a walk: the input's UTM zone written as a PROJ string is its ground too
+        ({"crs": "+proj=utm +zone=32 +ellps=WGS84 +units=m +no_defs", "transform": T}, None),
     ],
 )
 def test_a_label_is_scored_on_its_input_grid(tmp_path: Path, label_grid, refused) -> None:
