@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["leftovers", "write_atomically"]
+__all__ = ["leftovers", "out_problem", "write_atomically"]
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -69,3 +69,18 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def out_problem(path: str | os.PathLike[str], *, folder: bool = True) -> str | None:
+    """Why no output can be written at ``path`` (a command's ``--out``), or None: ``path`` is a
+    file where a ``folder`` is asked for, or a file above it, under which nothing can be made.
+    Checked before the work, so that hours of it do not end in ``NotADirectoryError``."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        return f"{path}: a file, not a folder"
+    for above in path.parents:
+        if above.exists():
+            if not above.is_dir():
+                return f"{path}: {above} is a file, so nothing can be made under it"
+            return None
+    return None

@@ -472,11 +472,15 @@ def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """The command; an argument or file to correct is a line and status 2."""
+    from models.atomic import out_problem
     from models.checkpoint_import import CheckpointError
     from models.datasets import DatasetError
     from models.manifest import ManifestError
 
     try:
+        out = getattr(args, "out", None)
+        if out is not None and (problem := out_problem(out, folder=args.command != "compare")):
+            raise ValueError(f"--out {problem}")
         status: int = args.func(args)
         return status
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:

@@ -52,6 +52,7 @@ from pathlib import Path
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 from pydantic import ValidationError
 
+from models.atomic import out_problem
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.labels import GLC_NOT_LANDSLIDES
@@ -317,8 +318,8 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
-    if args.out.exists() and not args.out.is_dir():
-        raise BadInput(f"--out {args.out}: a file, not a folder")
+    if problem := out_problem(args.out):
+        raise BadInput(f"--out {problem}")
     if args.action == "ingest":
         print(ingest_exports(args.out, args.downloads).format())
         return 0

@@ -74,7 +74,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
-from models.atomic import leftovers, write_atomically
+from models.atomic import leftovers, out_problem, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
     ZERO_IS_A_VALUE,
@@ -1084,8 +1084,8 @@ def cli_run(args: argparse.Namespace) -> int:
             f"--region {args.region} names a region of a configuration: give its --config too"
         )
     stacks = find_stacks(args.stack)
-    if args.out.exists() and not args.out.is_dir():
-        raise BadInput(f"--out {args.out}: a file, not a folder")
+    if problem := out_problem(args.out):
+        raise BadInput(f"--out {problem}")
     # every stack checked before the ensemble loads and anything is written
     if args.max_pixels < 1:
         raise BadInput(f"--max-pixels {args.max_pixels}: must be at least 1")

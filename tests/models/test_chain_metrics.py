@@ -410,3 +410,24 @@ def test_unknown_class_is_the_ignored_label_and_the_ground_outside_the_input() -
     assert out is not None and out.sum() == 5 and out[0, 0] and out[3].all()
     only = unknown_class(image, None)
     assert only is not None and only.sum() == 4 and only[3].all()
+
+
+def test_an_out_under_a_file_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a walkthrough: `evaluate --chain ... --out afile` printed a traceback
+    (FileExistsError) after all the scoring, and the pixel report's too."""
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        for argv in (
+            ["evaluate", "--chain", str(tmp_path / "nowhere"), "--data", str(tmp_path)],
+            ["evaluate", "--data", str(tmp_path), "--manifest", str(tmp_path / "m.json")],
+        ):
+            assert main([*argv, "--out", str(out)]) == 2
+            err = capsys.readouterr().err
+            said = "a file, not a folder" if out.name == "afile" else "is a file, so nothing"
+            assert err.startswith(f"error: --out {out}") and said in err, err
+    # compare's --out is a file: refused only under a file
+    compare = ["compare", "a.json", "b.json", "--data", str(tmp_path / "nowhere")]
+    assert main([*compare, "--out", str(tmp_path / "afile" / "r.json")]) == 2
+    assert "is a file, so nothing can be made under it" in capsys.readouterr().err

@@ -480,6 +480,12 @@ def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     args = ["detect", "--stack", str(stack_file), "--out", str(tmp_path / "afile"), "-q"]
     assert main(args) == 2
     assert "afile: a file, not a folder" in capsys.readouterr().err
+    # found in a walkthrough: under a file, exit 1 and NotADirectoryError after the ensemble loaded
+    under = tmp_path / "afile" / "sub"
+    assert main([*args[:-2], str(under), "-q"]) == 2
+    assert f"--out {under}: {tmp_path / 'afile'} is a file, so nothing can" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_stack_too_large_to_hold_in_memory_is_refused_before_anything_runs(
