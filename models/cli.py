@@ -299,8 +299,17 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     """``evaluate``: a manifest (or the chain's polygons) on a Ganerød-layout folder."""
     e = sub.add_parser("evaluate", help="evaluate a manifest on a Ganerød-layout folder")
     e.add_argument("--data", type=Path, required=True, help="folder with input/ and label/")
-    e.add_argument("--manifest", type=Path, help="the ensemble to score pixel by pixel")
-    e.add_argument("--out", type=Path, help="predictions and report go here")
+    e.add_argument(
+        "--manifest",
+        type=Path,
+        help="the ensemble to score pixel by pixel (required, but with --chain; the bundled "
+        "default is models/default/manifest.json)",
+    )
+    e.add_argument(
+        "--out",
+        type=Path,
+        help="predictions and report go here (required, but with --chain, where it is optional)",
+    )
     e.add_argument(
         "--chain",
         type=Path,
