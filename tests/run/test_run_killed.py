@@ -145,3 +145,25 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 2
         assert inventory.runs()["status"].tolist() == ["ok", "interrupted"]
+
+
+def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) -> None:
+    """Found by a walkthrough: a SIGTERM in the second the interpreter takes to close after a
+    run recorded `ok` killed it with 143 ("stopped, recorded interrupted"). The process's own
+    command line (`main()` with no arguments) keeps its status; here a command that exits 2 (a
+    configuration that does not exist), then a SIGTERM while the process would still linger."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from monitor.cli import main\n"
+        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        "status = main()\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(30)\n"
+        "sys.exit(99)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"no.yaml" in done.stderr
