@@ -13,11 +13,12 @@ Tables (all listed in ``gpkg_contents``, so QGIS shows them):
 **Same landslide.** A detection is the same landslide as a known one when, in a metric CRS (the
 known landslide's local UTM grid), they lie within ``match_tolerance_m`` of each other (default
 10 m = one pixel: simplification and sub-pixel misregistration between dates). A detection
-touching several known landslides updates the one it overlaps most, but where that one was
-not alerted and it covers half or more of one that was, that one: a landslide first drawn in
-pieces, some of them alerted, is told as grown, not as new again (found on a walk: radar drew a
-slide as three pieces, two were alerted, and the detection that covered all three alerted the
-third as new);
+touching several known landslides updates the one it overlaps most (the most of the
+detection's area inside its footprint; beside every one, inside it grown by the tolerance),
+but where that one was not alerted and it covers half or more of one that was, that one: a
+landslide first drawn in pieces, some of them alerted, is told as grown, not as new again
+(found on a walk: radar drew a slide as three pieces, two were alerted, and the detection that
+covered all three alerted the third as new);
 several detections touching one landslide all update it. A match updates the landslide —
 footprint := union of old and new, ``last_seen``, ``times_seen`` (distinct run dates) — and
 never adds a row. The pieces not chosen stay entries of their own.

@@ -251,15 +251,19 @@ class ChangeWriter:
         features, features_id = largest.get(FEATURES_COLUMN), largest.get(FEATURES_ID_COLUMN)
         if not isinstance(features, bytes) or not isinstance(features_id, str):
             features = features_id = None
+        # a date run again after later ones keeps its observation's area: the footprint now
+        # holds the later growth, which that date did not see (found in a walk)
+        older = today < item.last_seen
         self.conn.execute(
             "INSERT INTO landslide_observations (landslide_fid, run_date, run_id, kind, area_m2, "
             "filter_features, features_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (landslide_fid, run_date) DO UPDATE SET "
             "kind = CASE WHEN excluded.kind = 'seen' THEN kind ELSE excluded.kind END, "
-            "area_m2 = excluded.area_m2, run_id = excluded.run_id, "
+            "area_m2 = CASE WHEN ? THEN area_m2 ELSE excluded.area_m2 END, "
+            "run_id = excluded.run_id, "
             "filter_features = COALESCE(excluded.filter_features, filter_features), "
             "features_id = COALESCE(excluded.features_id, features_id)",
-            (item.fid, today, run_id, kind, area, features, features_id),
+            (item.fid, today, run_id, kind, area, features, features_id, older),
         )
         queued = 0
         # alerted as new once it is alertable (at once, or when a later look confirms it)

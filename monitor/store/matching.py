@@ -185,7 +185,7 @@ class Matcher:
             pool.extend(self.known[i] for i in self.tree.query(window, predicate="intersects"))
         pool.extend(self.created[i] for i in sorted(self.created_index.query(window.bounds)))
         best: Known | None = None
-        best_overlap = -1.0
+        best_overlap = (-1.0, -1.0)
         covered: Known | None = None  # the alerted landslide it covers most, if any
         covered_overlap = -1.0
         others: list[Known] = []
@@ -198,8 +198,18 @@ class Matcher:
                 others.append(item)
                 continue
             overlap = local.intersection(grown).area
-            if overlap > best_overlap:
-                best, best_overlap = item, overlap
+            # the one it overlaps most: by the detection's area inside the footprint, then
+            # (a detection beside every footprint, within the tolerance) inside the footprint
+            # grown by it. Not the footprint's area within the detection grown by the
+            # tolerance, which a larger neighbour wins by the ring around the detection: a
+            # date run again after a later one matched its detection to the neighbour that had
+            # grown over it since, and the landslide it had drawn was absorbed (found in a walk)
+            inside = (
+                geometry.intersection(local).area,
+                geometry.intersection(local.buffer(tol)).area,
+            )
+            if inside > best_overlap:
+                best, best_overlap = item, inside
             if (
                 item.alerted
                 and item.status != "dismissed"

@@ -502,3 +502,28 @@ def test_a_landslide_first_drawn_in_pieces_is_told_as_new_once(
         inventory, date(2024, 10, 10), candidates([covering], confirmation="optical"), routing
     )
     assert [c.fid for c in later.changes] == [large] != [small]
+
+
+def test_an_older_date_run_again_after_a_later_one_changes_nothing(
+    inventory, candidates, square, routing
+):
+    """Found in a walkthrough: landslides A (1100 m²) and B (1000 m²) drawn on D1; A grew over
+    most of B by D3; D1 run again matched B's detection to A (the ring around the detection
+    counted for A), absorbed B into A and rewrote D1's observation of A with the later area."""
+    a, b = square(0, 0, 55, 20), square(20, -40, 50, 20)
+    run(inventory, D1, candidates([a, b]))
+    grown = square(0, -30, 70, 50)  # A by D3: 3500 m², over 500 m² of B's 1000 m²
+    run(inventory, D3, candidates([grown]))
+    before = inventory.landslides().set_index("fid")[["area_m2", "times_seen"]]
+    assert before["area_m2"].tolist() == pytest.approx([3500.0, 1000.0])
+    again = run(inventory, D1, candidates([a, b]), routing)
+    after = inventory.landslides().set_index("fid")[["area_m2", "times_seen"]]
+    assert after.equals(before)
+    assert sorted(c.fid for c in again.seen) == [1, 2] and again.new == []
+    observations = inventory._conn.execute(
+        "SELECT landslide_fid, run_date, area_m2 FROM landslide_observations ORDER BY 1, 2"
+    ).fetchall()
+    assert [tuple(o) for o in observations] == [
+        (1, D1.isoformat(), 1100.0), (1, D3.isoformat(), 3500.0), (2, D1.isoformat(), 1000.0)
+    ]  # fmt: skip
+    assert again.alerts_queued == 0
