@@ -39,6 +39,7 @@ __all__ = [
     "GEOTIFF_DRIVER",
     "IGNORE",
     "L4S_BANDS",
+    "LAYOUT_PIXEL_AREA_M2",
     "MODEL_SETTINGS",
     "REVIEWED_CANDIDATES_FILE",
     "SPLIT_NAMES",

@@ -104,6 +104,7 @@ __all__ = [
     "RegionStatus",
     "StatusChange",
     "export_suffixes",
+    "foreign_file",
     "not_an_inventory",
 ]
 
