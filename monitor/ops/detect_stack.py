@@ -61,11 +61,13 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import rasterio
 import rasterio.errors
 import rasterio.windows
 import shapely
 from affine import Affine
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError
 from pyogrio.raw import write
 from pyproj import Proj
 from pyproj.exceptions import CRSError as PyprojCRSError
@@ -897,8 +899,8 @@ def _say_what_is_replaced(out: Path, stacks: list[Path]) -> None:
     folder would keep only the last)."""
     try:
         earlier = json.loads((out / SUMMARY_FILE).read_text())["scenes"]
-    except (OSError, ValueError, KeyError, TypeError):  # none, or not detect's
-        return
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not detect's: the polygons'
+        earlier = _scenes_drawn(out / DETECTIONS_FILE)  # scenes (found in a walk: said nothing)
     mine = {scene_id_of(p) for p in stacks}
     gone = sorted(str(s) for s in earlier if s not in mine)
     if gone:
@@ -908,6 +910,40 @@ def _say_what_is_replaced(out: Path, stacks: list[Path]) -> None:
             "stay); give each run its own --out, or run the stacks as one folder",
             out, len(gone), first_names(gone),
         )  # fmt: skip
+
+
+def _scenes_drawn(path: Path) -> list[str]:
+    """The scenes of an earlier run's polygons at ``path`` (none where there is no such file,
+    or it is not one of detect's)."""
+    try:
+        scenes = pyogrio.read_dataframe(path, layer=LAYER, columns=["scene"], read_geometry=False)
+        return sorted({str(s) for s in scenes["scene"].dropna()})
+    except (DataSourceError, DataLayerError, FieldError, KeyError):
+        return []
+
+
+#: Tables a GeoPackage program adds beside a layer (QGIS saves the layer's style in its file).
+_BESIDE_A_LAYER = ("layer_styles",)
+
+
+def refuse_other_layers(out: Path) -> None:
+    """Refuse (:class:`BadInput`) an ``out`` whose ``detections.gpkg`` holds layers detect did
+    not write: the file is replaced whole, and a layer a user saved into it (reviewed polygons,
+    in QGIS) would be lost without a word (found in a walk)."""
+    path = out / DETECTIONS_FILE
+    if not path.is_file():
+        return
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except DataSourceError:  # not a GeoPackage now: nothing of a user's to keep in it
+        return
+    other = [name for name in layers if name not in (LAYER, *_BESIDE_A_LAYER)]
+    if other:
+        raise BadInput(
+            f"--out {out}: its {DETECTIONS_FILE} holds layer(s) {', '.join(map(repr, other))} "
+            f"beside the detections, which this run would lose (it writes the file anew): move "
+            "them to a file of their own, or give another --out"
+        )
 
 
 def _write_detections(out: Path, frames: list[gpd.GeoDataFrame], summary: dict[str, Any]) -> None:
@@ -1102,6 +1138,7 @@ def cli_run(args: argparse.Namespace) -> int:
         raise BadInput(
             f"{len(refused)} of {len(stacks)} stacks refused, none run:\n" + "\n".join(refused)
         )
+    refuse_other_layers(args.out)
     with interrupt_on_signals():  # SIGTERM (a supervisor, a batch queue) keeps what is done
         summary = detect_stacks(stacks, args.out, _job(args), warnings)
     scenes = summary["scenes"].values()

@@ -1000,6 +1000,37 @@ def test_a_run_into_the_folder_of_an_earlier_one_says_which_scenes_it_replaces(
     assert f"{out} holds the detections of 1 scene(s) this run does not have (t0)" in message
     assert "give each run its own --out, or run the stacks as one folder" in message
     assert set(gpd.read_file(out / "detections.gpkg")["scene"]) == {"t1"}
+    # found on a walk: without the summary (removed, unreadable) the polygons' scenes tell it
+    (out / "summary.json").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.ops.detect_stack"):
+        assert main(["detect", "--stack", str(tiles[0]), "--out", str(out), "-q"]) == 0
+    (message,) = caplog.messages
+    assert f"{out} holds the detections of 1 scene(s) this run does not have (t1)" in message
+
+
+def test_a_detections_file_holding_a_user_s_layer_is_not_replaced(tmp_path, monkeypatch, capsys):
+    """Found on a walk: a layer saved into detections.gpkg (reviewed polygons, in QGIS) was
+    lost without a word when detect ran into the folder again."""
+    import pyogrio
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    stack = _write(tmp_path / "s_input.tif", hill_and_plain().bands())
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 0
+    path = out / "detections.gpkg"
+    styles = gpd.GeoDataFrame({"styleQML": ["<qgis/>"]})
+    pyogrio.write_dataframe(styles, path, layer="layer_styles", append=True)
+    assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 0  # QGIS's style
+    reviewed = gpd.read_file(path).iloc[:1]
+    reviewed.to_file(path, layer="reviewed", driver="GPKG")
+    before = path.read_bytes()
+    assert main(["detect", "--stack", str(stack), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: its detections.gpkg holds layer(s) 'reviewed' beside the" in err
+    assert path.read_bytes() == before
 
 
 def test_a_folder_reports_its_progress(tmp_path, monkeypatch, caplog):
