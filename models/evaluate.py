@@ -77,6 +77,7 @@ def evaluate_folder(
         "scene_groups": groups.to_dict(),
         "settings": {},
     }
+    _clear_earlier(out)
     for setting in settings:
         report["settings"][setting] = _evaluate_setting(
             ensemble,
@@ -94,6 +95,39 @@ def evaluate_folder(
     (out / "report.json").write_text(json.dumps(json_ready(report), indent=1) + "\n")
     (out / "report.md").write_text(write_markdown(report))
     return report
+
+
+def _diagram(out: Path, setting: str) -> Path:
+    return out / f"performance_{setting.replace('+', '')}.png"
+
+
+def _clear_earlier(out: Path) -> None:
+    """Remove what an earlier evaluation wrote into ``out`` (its report, diagrams and
+    predictions, as its ``report.json`` names them), with a warning: another run's settings
+    and scenes beside this one's, under a report of this one alone, read as this run's (found
+    in a walkthrough). Nothing else in ``out`` is touched."""
+    try:
+        earlier = json.loads((out / "report.json").read_text())
+        settings = [str(s) for s in earlier["settings"]]
+        scenes = [str(s) for s in earlier["scenes"]]
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's
+        return
+    removed = [out / "report.json", out / "report.md"]
+    for setting in settings:
+        removed.append(_diagram(out, setting))
+        removed.extend(out / setting / f"{scene}_pred.tif" for scene in scenes)
+    gone = [path for path in removed if path.is_file()]
+    for path in gone:
+        path.unlink()
+    for setting in settings:
+        folder = out / setting
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    log.warning(
+        "%s held an earlier evaluation (%s, %d scene(s) of %s): its %d file(s) were removed "
+        "before this one is written",
+        out, ", ".join(settings), len(scenes), earlier.get("data"), len(gone),
+    )  # fmt: skip
 
 
 def _evaluate_setting(
@@ -155,7 +189,7 @@ def _evaluate_setting(
         if write_predictions:
             _write_prediction(out / setting / f"{scene_id}_pred.tif", pred.probability, scene)
     keys = [k for k in pooled if objects[k]]
-    diagram = out / f"performance_{setting.replace('+', '')}.png"
+    diagram = _diagram(out, setting)
     performance_diagram(
         {
             f"ensemble (K={len(names)})": pooled["ensemble"],

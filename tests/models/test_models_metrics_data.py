@@ -231,6 +231,33 @@ def test_the_pixel_report_s_size_classes_read_the_scene_s_pixel_size(tmp_path: P
     }  # fmt: skip
 
 
+def test_an_evaluation_into_an_earlier_one_s_folder_removes_what_that_one_wrote(
+    tmp_path: Path, scene_factory: Callable[..., Scene], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough: the earlier run's settings, diagrams and predictions stayed
+    beside a report of the new run alone, and read as its own."""
+    from models.evaluate import evaluate_folder
+    from models.testing import build_untrained_ensemble
+
+    for folder, seed in (("one", 1), ("two", 2)):
+        write_scene(tmp_path / folder, scene_factory(seed, size=32))
+    manifest = build_untrained_ensemble(
+        tmp_path / "ens", settings=("S1", "S2"), architectures=("Unet",)
+    )
+    out = tmp_path / "out"
+    evaluate_folder(tmp_path / "one", manifest, out, progress=False)
+    assert (out / "S2" / "scene1_pred.tif").is_file() and (out / "performance_S2.png").is_file()
+    (out / "notes.txt").write_text("mine")
+    with caplog.at_level(logging.WARNING, logger="models.evaluate"):
+        evaluate_folder(tmp_path / "two", manifest, out, settings=["S1"], progress=False)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "S1", "S1/scene2_pred.tif", "notes.txt", "performance_S1.png", "report.json", "report.md"
+    ]  # fmt: skip
+    (message,) = [r.message for r in caplog.records if r.name == "models.evaluate"]
+    said = f"{out} held an earlier evaluation (S1, S2, 1 scene(s) of {tmp_path / 'one'}): its 6"
+    assert said in message
+
+
 def test_performance_diagram_is_written(tmp_path: Path) -> None:
     points = {"ensemble": Confusion(70, 20, 30, 900), "baseline": Confusion(40, 60, 60, 860)}
     path = performance_diagram(points, tmp_path / "diagram.png")
