@@ -32,7 +32,7 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
-from models.feature_stack import MODEL_BANDS, SETTINGS, footprint
+from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, SETTINGS, footprint
 
 __all__ = [
     "DATASET_RECORD_FILE",
@@ -103,7 +103,7 @@ MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(
 IGNORE = 255
 #: The ground area of a pixel of the Ganerød et al. layout (10 m): a scene's where its grid or
 #: CRS does not tell it (:attr:`Scene.pixel_area_m2`).
-LAYOUT_PIXEL_AREA_M2 = 100.0
+LAYOUT_PIXEL_AREA_M2 = PIXEL_SIZE_M**2
 
 
 # The one raster format a scene's files are read as: GDAL picks the driver from a file's content,
