@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.datasets import read_input
 from models.feature_stack import MODEL_BANDS
+from models.stack_values import VALUE_SAMPLE_PX
 from monitor.ops import detect_stack
 
 VALUES = {"preVV": -10.0, "postVV": -10.5, "dVV": -0.5, "preVH": -17.0, "postVH": -17.5,
@@ -71,7 +72,7 @@ def one_read(path: Path, decimated: bool) -> float:
     with rasterio.open(path) as src:
         step = 1
         if decimated:
-            step = max(1, math.ceil(max(src.height, src.width) / detect_stack._VALUE_SAMPLE_PX))
+            step = max(1, math.ceil(max(src.height, src.width) / VALUE_SAMPLE_PX))
         shape = (len(MODEL_BANDS), src.height // step, src.width // step)
         src.read(out_shape=shape, out_dtype="float32", masked=True)
     return time.perf_counter() - start

@@ -33,6 +33,7 @@ from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, SETTINGS, footprint
+from models.stack_values import value_problem
 
 __all__ = [
     "DATASET_RECORD_FILE",
@@ -521,7 +522,9 @@ def read_input(path: Path) -> Scene:
 def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scene:
     """Read one scene of a Ganerød-layout folder (15 bands in DESIGN order, or named; see
     :func:`check_input`)."""
-    image, crs, transform = _read_input(input_path(root, scene_id))
+    path = input_path(root, scene_id)
+    image, crs, transform = _read_input(path)
+    _warn_of_values(image, path)
     lpath = label_path(root, scene_id)
     if lpath.exists():
         label, ignore = read_label(lpath, image.shape[1:], crs, transform)
@@ -530,6 +533,27 @@ def read_scene(root: Path, scene_id: str, *, require_label: bool = True) -> Scen
     else:
         label, ignore = np.zeros(image.shape[1:], np.uint8), None
     return Scene(scene_id, image, label, crs, transform, ignore)
+
+
+_WARNED_OF_VALUES: set[tuple[Path, int]] = set()  # (input, mtime): said once a process
+
+
+def _warn_of_values(image: np.ndarray, path: Path) -> None:
+    """Warn, once a process for a file as it is, of values no stack in the layout holds
+    (:func:`models.stack_values.value_problem`): ``detect --stack`` refuses such a stack, and a
+    score or a member trained on it reads a fill or a scale as ground (found in a walkthrough:
+    the pixel report scored four stacks detect refused at F1 0.00-0.07, without a word)."""
+    key = (path.resolve(), path.stat().st_mtime_ns)
+    if key in _WARNED_OF_VALUES:
+        return
+    _WARNED_OF_VALUES.add(key)
+    problem = value_problem(image, str(path))
+    if problem is not None:
+        log.warning(
+            "%s. Read as it is: `detect --stack` refuses such a stack, and scores or members "
+            "trained on it would read the values as ground",
+            problem.rstrip("."),
+        )
 
 
 def _same_grid(a: Affine, b: Affine) -> bool:

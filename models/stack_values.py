@@ -22,7 +22,7 @@ from models.feature_stack import (
 )
 from models.worldcover import WORLDCOVER_CLASSES
 
-__all__ = ["StackValueError", "check_values"]
+__all__ = ["VALUE_SAMPLE_PX", "StackValueError", "check_values", "value_problem"]
 
 
 class StackValueError(ValueError):
@@ -33,6 +33,26 @@ class StackValueError(ValueError):
     def __init__(self, message: str, *, layout: bool = False) -> None:
         super().__init__(message)
         self.layout = layout
+
+
+#: The checks read an image decimated to at most this many pixels a side (a stack's values are
+#: judged on a quarter of a million pixels; a fill or a scale shows on any of them).
+VALUE_SAMPLE_PX = 512
+
+
+def value_problem(image: np.ndarray, where: str) -> str | None:
+    """What :func:`check_values` refuses in ``image`` (the :data:`MODEL_BANDS` of a scene,
+    ``(B, H, W)``, no data as NaN), or None; read decimated to :data:`VALUE_SAMPLE_PX` a side.
+    An image of other bands is not checked."""
+    if image.ndim != 3 or image.shape[0] != len(MODEL_BANDS):
+        return None
+    step = max(1, -(-max(image.shape[1:]) // VALUE_SAMPLE_PX))
+    sampled = {name: image[i, ::step, ::step] for i, name in enumerate(MODEL_BANDS)}
+    try:
+        check_values(sampled, where, step)
+    except StackValueError as err:
+        return str(err)
+    return None
 
 
 def _layout(message: str) -> StackValueError:

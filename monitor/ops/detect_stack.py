@@ -98,7 +98,7 @@ from models.feature_stack import (
 )
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
-from models.stack_values import StackValueError, check_values
+from models.stack_values import VALUE_SAMPLE_PX, StackValueError, check_values
 from models.worldcover import no_data_note
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -457,7 +457,6 @@ def _aligned(
     return dict(zip(MODEL_BANDS, filled, strict=True))
 
 
-_VALUE_SAMPLE_PX = 512  # the value checks read the stack decimated to at most this many a side
 # The elevation against the slope band (_check_terrain): the rise of the elevation over the
 # tangent of the slope, whose medians agree to within 8 % on the simulated scenes with the DEM at
 # 10 m or resampled from 30 m (3 pixels either side); feet give 3.2-3.3, a slope in percent
@@ -472,8 +471,8 @@ _TERRAIN_MIN_PIXELS = 400
 
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """:func:`models.stack_values.check_values` on ``src`` read on a decimated grid
-    (:func:`_aligned`, at most :data:`_VALUE_SAMPLE_PX` a side): a refusal is bad input."""
-    step = max(1, math.ceil(max(src.height, src.width) / _VALUE_SAMPLE_PX))
+    (:func:`_aligned`, at most :data:`VALUE_SAMPLE_PX` a side): a refusal is bad input."""
+    step = max(1, math.ceil(max(src.height, src.width) / VALUE_SAMPLE_PX))
     try:
         check_values(_aligned(src, order, step), str(path), step)
     except StackValueError as err:

@@ -296,7 +296,7 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(a_file)]
     assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
     assert capsys.readouterr().err == (
-        f"error: --out {a_file} is a file; give a folder for the new manifest\n"
+        f"error: --out {a_file}: a file, not a folder\n"
     )
     assert a_file.read_text() == "notes"
 

@@ -760,7 +760,7 @@ def test_the_radar_fill_is_counted_in_pixels_of_the_stack_not_of_its_sample(tmp_
     for name in ("preVV", "postVV", "preVH", "postVH", "dVV", "dVH"):
         bands[MODEL_BANDS.index(name), 10:12, :8] = 0.0  # 16 pixels
     stack = _write(tmp_path / "in" / "a_input.tif", bands)
-    monkeypatch.setattr(detect_stack, "_VALUE_SAMPLE_PX", 80)  # read every second pixel
+    monkeypatch.setattr(detect_stack, "VALUE_SAMPLE_PX", 80)  # read every second pixel
     with pytest.raises(BadInput, match="hold 0 dB in preVV"):  # 4 read, for 16
         detect_stack.check_stack(stack)
 
@@ -1313,3 +1313,34 @@ def test_areas_of_a_stack_in_another_utm_zone_are_the_inventory_s(
                  "-q"]) == 0  # fmt: skip
     assert gpd.read_file(out / "detections.gpkg").empty
     assert json.loads((out / "summary.json").read_text())["scenes"]["z34"]["candidates"] == 0
+
+
+def test_python_m_models_warns_of_the_values_detect_refuses(tmp_path, caplog):
+    """Found in a walkthrough: the pixel report scored stacks detect refuses (an undeclared
+    -9999 fill, linear radar, a flipped dVV, swapped classes) at F1 0.00-0.07, without a word.
+    A scene read for a score or for training is warned of once, with detect's own words."""
+    import logging
+
+    from models.datasets import Scene, read_scene, write_scene
+
+    bands = hill_and_plain().bands()
+    bands[MODEL_BANDS.index("postVV"), :6, :6] = -9999.0
+    label = np.zeros(bands.shape[1:], np.uint8)
+    write_scene(tmp_path, Scene("filled", bands, label, CRS, TRANSFORM))
+    with caplog.at_level(logging.WARNING, logger="models.datasets"):
+        read_scene(tmp_path, "filled")
+        read_scene(tmp_path, "filled")  # once a process
+    (message,) = caplog.messages
+    stack = tmp_path / "input" / "filled_input.tif"
+    assert message.startswith(
+        f"{stack}: postVV holds -9999, a no-data fill the file does not declare"
+    )
+    assert message.endswith("Read as it is: `detect --stack` refuses such a stack, and scores "
+                            "or members trained on it would read the values as ground")  # fmt: skip
+    assert main(["detect", "--stack", str(stack), "--out", str(tmp_path / "o"), "-q"]) == 2
+    caplog.clear()
+    good = hill_and_plain().bands()
+    write_scene(tmp_path, Scene("clean", good, label, CRS, TRANSFORM))
+    with caplog.at_level(logging.WARNING, logger="models.datasets"):
+        read_scene(tmp_path, "clean")
+    assert caplog.messages == []
