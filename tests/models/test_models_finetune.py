@@ -295,9 +295,7 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     a_file.write_text("notes")
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(a_file)]
     assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
-    assert capsys.readouterr().err == (
-        f"error: --out {a_file}: a file, not a folder\n"
-    )
+    assert capsys.readouterr().err == (f"error: --out {a_file}: a file, not a folder\n")
     assert a_file.read_text() == "notes"
 
 
