@@ -204,8 +204,11 @@ class Matcher:
             # tolerance, which a larger neighbour wins by the ring around the detection: a
             # date run again after a later one matched its detection to the neighbour that had
             # grown over it since, and the landslide it had drawn was absorbed (found in a walk)
+            overlap_inside = geometry.intersection(local).area
             inside = (
-                geometry.intersection(local).area,
+                # a sliver (under half a tolerance square: a corner clipped by the outlines'
+                # simplification) is nearness, not overlap: it lost to a long shared edge
+                overlap_inside if overlap_inside >= 0.5 * tol * tol else 0.0,
                 geometry.intersection(local.buffer(tol)).area,
             )
             if inside > best_overlap:

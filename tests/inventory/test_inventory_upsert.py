@@ -527,3 +527,15 @@ def test_an_older_date_run_again_after_a_later_one_changes_nothing(
         (1, D1.isoformat(), 1100.0), (1, D3.isoformat(), 3500.0), (2, D1.isoformat(), 1000.0)
     ]  # fmt: skip
     assert again.alerts_queued == 0
+
+
+def test_a_sliver_of_overlap_does_not_outrank_a_long_shared_edge(inventory, candidates, square):
+    """Found in review: with the detection's area inside a footprint ranked first, a 1 m² corner
+    clipped from a small landslide beat a large one whose whole edge the detection ran along."""
+    large, small = square(0, 0, 100, 100), square(129, 129, 31, 31)
+    run(inventory, D1, candidates([large, small]))
+    along = square(0, 105, 130, 25)  # 5 m above the large one's top edge, 1 m² of the small
+    assert along.intersection(small).area == pytest.approx(1.0)
+    changes = run(inventory, D2, candidates([along]))
+    assert [(c.fid, c.kind) for c in changes.changes] == [(1, "grown")]
+    assert inventory.get(2)["area_m2"] == pytest.approx(961.0)
