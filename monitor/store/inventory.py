@@ -146,23 +146,13 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
     )
 
 
-def _layer_columns_since_first_release() -> frozenset[str]:
-    """The columns of the inventory's layer that every release wrote: the schema's, less the
-    ones added since (:data:`landslides.ADDED_COLUMNS`)."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        for statement in landslides.SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        columns = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({LAYER})")}
-    finally:
-        conn.close()
-    return frozenset(columns - set(landslides.ADDED_COLUMNS))
-
-
-_CORE_COLUMNS = _layer_columns_since_first_release()
-#: The tables of a GeoPackage (OGC 12-128r18) and of SQLite itself, which any GeoPackage holds.
-_FILE_FORMAT_TABLES = ("gpkg_", "rtree_", "sqlite_")
+#: The columns of the inventory's layer that every release wrote: the schema's, less the ones
+#: added since.
+_CORE_COLUMNS = frozenset(landslides.layer_columns()) - set(landslides.ADDED_COLUMNS)
+#: The tables of a GeoPackage (OGC 12-128r18, its extensions) and of SQLite itself, and GDAL's
+#: placeholder in a GeoPackage created with no layer (QGIS makes an empty one so), which any
+#: file the monitor may start its inventory in can hold.
+_FILE_FORMAT_TABLES = ("gpkg_", "gpkgext_", "rtree_", "sqlite_", "ogr_empty_table")
 
 
 def foreign_file(conn: sqlite3.Connection, path: Path) -> DatabaseFileError | None:
@@ -186,7 +176,13 @@ def foreign_file(conn: sqlite3.Connection, path: Path) -> DatabaseFileError | No
             "program's layer of that name; check inventory.path, or give a new file name there "
             "for the monitor to start its inventory in"
         )
-    own = {LAYER, "landslide_observations", "runs", "run_regions", outbox.TABLE, VERSION_TABLE}
+    own = {
+        LAYER,
+        *landslides.ATTRIBUTE_TABLES,
+        *bookkeeping.ATTRIBUTE_TABLES,
+        outbox.TABLE,
+        VERSION_TABLE,
+    }
     other = sorted(t for t in tables if t not in own and not t.startswith(_FILE_FORMAT_TABLES))
     if not other:
         return None

@@ -137,6 +137,13 @@ def test_an_inventory_with_a_qgis_style_table_is_still_the_inventory(tmp_path: P
         assert inventory.landslides().empty
     with Inventory(path, read_only=True) as inventory:
         assert inventory.landslides().empty
+    # an empty GeoPackage made by GDAL or QGIS holds GDAL's placeholder table: a new inventory
+    from monitor import _geopackage as gpkg
+
+    empty = tmp_path / "empty.gpkg"
+    gpkg.connect(empty).execute("CREATE TABLE ogr_empty_table (fid INTEGER PRIMARY KEY)").close()
+    with Inventory(empty) as inventory:
+        assert inventory.landslides().empty
 
 
 def test_read_only_and_unopenable_files_say_what_to_do(tmp_path: Path) -> None:
