@@ -77,7 +77,7 @@ def evaluate_folder(
         "scene_groups": groups.to_dict(),
         "settings": {},
     }
-    _clear_earlier(out)
+    earlier, what = _earlier_files(out)
     for setting in settings:
         report["settings"][setting] = _evaluate_setting(
             ensemble,
@@ -94,6 +94,10 @@ def evaluate_folder(
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(json_ready(report), indent=1) + "\n")
     (out / "report.md").write_text(write_markdown(report))
+    written = {out / "report.json", out / "report.md", *(_diagram(out, s) for s in settings)}
+    if write_predictions:
+        written |= {_prediction(out, s, scene) for s in settings for scene in ids}
+    _remove_earlier(out, earlier, what, written)
     return report
 
 
@@ -101,33 +105,51 @@ def _diagram(out: Path, setting: str) -> Path:
     return out / f"performance_{setting.replace('+', '')}.png"
 
 
-def _clear_earlier(out: Path) -> None:
-    """Remove what an earlier evaluation wrote into ``out`` (its report, diagrams and
-    predictions, as its ``report.json`` names them), with a warning: another run's settings
-    and scenes beside this one's, under a report of this one alone, read as this run's (found
-    in a walkthrough). Nothing else in ``out`` is touched."""
+def _prediction(out: Path, setting: str, scene_id: str) -> Path:
+    return out / setting / f"{scene_id}_pred.tif"
+
+
+def _earlier_files(out: Path) -> tuple[list[Path], str]:
+    """The files an earlier evaluation wrote into ``out`` (its report, diagrams and
+    predictions, as its ``report.json`` names them) and a line on what it was; none where
+    ``out`` holds no evaluation's report (the keys only an evaluation writes) or the report
+    names a setting or scene that is not a plain name (nothing outside ``out`` is touched)."""
     try:
         earlier = json.loads((out / "report.json").read_text())
+        if not {"manifest", "scene_groups", "settings", "scenes"} <= set(earlier):
+            return [], ""
         settings = [str(s) for s in earlier["settings"]]
         scenes = [str(s) for s in earlier["scenes"]]
-    except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's
-        return
-    removed = [out / "report.json", out / "report.md"]
+    except (OSError, ValueError, TypeError, AttributeError):  # none, or not an evaluation's
+        return [], ""
+    names = [*settings, *(_prediction(Path(), "", scene).name for scene in scenes)]
+    if any(Path(n).name != n or n in ("", ".", "..") for n in names):
+        return [], ""
+    files = [out / "report.json", out / "report.md"]
     for setting in settings:
-        removed.append(_diagram(out, setting))
-        removed.extend(out / setting / f"{scene}_pred.tif" for scene in scenes)
-    gone = [path for path in removed if path.is_file()]
-    for path in gone:
+        files.append(_diagram(out, setting))
+        files.extend(_prediction(out, setting, scene) for scene in scenes)
+    what = f"{', '.join(settings)}, {len(scenes)} scene(s) of {earlier.get('data')}"
+    return [f for f in files if f.is_file()], what
+
+
+def _remove_earlier(out: Path, earlier: list[Path], what: str, written: set[Path]) -> None:
+    """Remove the ``earlier`` evaluation's files that this one did not write again
+    (``written``), once this one's report is written, with a warning: its other settings and
+    scenes, beside a report of this run alone, read as this run's (found in a walkthrough). A
+    run that fails leaves the earlier evaluation as it was."""
+    stale = [path for path in earlier if path not in written and path.is_file()]
+    for path in stale:
         path.unlink()
-    for setting in settings:
-        folder = out / setting
+    for folder in {path.parent for path in stale if path.parent != out}:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
-    log.warning(
-        "%s held an earlier evaluation (%s, %d scene(s) of %s): its %d file(s) were removed "
-        "before this one is written",
-        out, ", ".join(settings), len(scenes), earlier.get("data"), len(gone),
-    )  # fmt: skip
+    if stale:
+        log.warning(
+            "%s held an earlier evaluation (%s): its %d file(s) this one did not write again "
+            "were removed",
+            out, what, len(stale),
+        )  # fmt: skip
 
 
 def _evaluate_setting(
@@ -187,7 +209,7 @@ def _evaluate_setting(
             )
         per_scene.append(row)
         if write_predictions:
-            _write_prediction(out / setting / f"{scene_id}_pred.tif", pred.probability, scene)
+            _write_prediction(_prediction(out, setting, scene_id), pred.probability, scene)
     keys = [k for k in pooled if objects[k]]
     diagram = _diagram(out, setting)
     performance_diagram(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
@@ -237,6 +238,7 @@ def test_an_evaluation_into_an_earlier_one_s_folder_removes_what_that_one_wrote(
     """Found in a walkthrough: the earlier run's settings, diagrams and predictions stayed
     beside a report of the new run alone, and read as its own."""
     from models.evaluate import evaluate_folder
+    from models.manifest import ManifestError
     from models.testing import build_untrained_ensemble
 
     for folder, seed in (("one", 1), ("two", 2)):
@@ -254,8 +256,21 @@ def test_an_evaluation_into_an_earlier_one_s_folder_removes_what_that_one_wrote(
         "S1", "S1/scene2_pred.tif", "notes.txt", "performance_S1.png", "report.json", "report.md"
     ]  # fmt: skip
     (message,) = [r.message for r in caplog.records if r.name == "models.evaluate"]
-    said = f"{out} held an earlier evaluation (S1, S2, 1 scene(s) of {tmp_path / 'one'}): its 6"
+    said = f"{out} held an earlier evaluation (S1, S2, 1 scene(s) of {tmp_path / 'one'}): its 3"
     assert said in message
+    # found in review: a run that fails leaves the earlier evaluation as it was ...
+    before = sorted(out.rglob("*"))
+    with pytest.raises(ManifestError):
+        evaluate_folder(tmp_path / "one", manifest, out, settings=["S1+S2"], progress=False)
+    assert sorted(out.rglob("*")) == before
+    # ... and a report.json naming paths outside the folder removes nothing there
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep_pred.tif").write_text("mine")
+    fake = {"manifest": "m", "scene_groups": {}, "settings": [str(elsewhere)], "scenes": ["keep"]}
+    (out / "report.json").write_text(json.dumps(fake))
+    evaluate_folder(tmp_path / "two", manifest, out, settings=["S1"], progress=False)
+    assert (elsewhere / "keep_pred.tif").read_text() == "mine"
 
 
 def test_performance_diagram_is_written(tmp_path: Path) -> None:
