@@ -32,7 +32,13 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
-from models.feature_stack import MODEL_BANDS, PIXEL_SIZE_M, SETTINGS, footprint
+from models.feature_stack import (
+    AREAL_SCALE_TOLERANCE,
+    MODEL_BANDS,
+    PIXEL_SIZE_M,
+    SETTINGS,
+    footprint,
+)
 from models.stack_values import value_problem
 
 __all__ = [
@@ -241,24 +247,34 @@ class Scene:
 
     @functools.cached_property
     def pixel_area_m2(self) -> float:
-        """The ground area of the scene's centre pixel in square metres (geodesic, on the WGS 84
-        ellipsoid, whatever the CRS's units and projection): what the size classes of object
-        recall measure landslides in. :data:`LAYOUT_PIXEL_AREA_M2` (the 10 m pixels of the
-        Ganerød et al. layout) where the scene has no CRS or grid, or its CRS cannot be placed
-        on the globe."""
+        """The area of one pixel in square metres, what the size classes of object recall
+        measure landslides in: in a projected CRS in metres, the grid's own (as the chain and
+        the inventory measure areas, in a UTM zone), unless the projection stretches the ground
+        by more than ``AREAL_SCALE_TOLERANCE`` (:mod:`models.feature_stack`) at the scene's
+        centre (Web Mercator at 60° N: four times); else, as in degrees, the ground area of the
+        centre pixel (geodesic, on the WGS 84 ellipsoid). :data:`LAYOUT_PIXEL_AREA_M2` (the
+        10 m pixels of the Ganerød et al. layout) where the scene has no CRS or grid, or its CRS
+        cannot be placed on the globe."""
         if self.crs is None or self.transform is None:
             return LAYOUT_PIXEL_AREA_M2
         rows, cols = self.label.shape
         r, c = rows // 2, cols // 2
         corners = [self.transform @ xy for xy in ((c, r), (c + 1, r), (c + 1, r + 1), (c, r + 1))]
+        xs, ys = [x for x, _ in corners], [y for _, y in corners]
         try:
             to_lonlat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True)
-            xs, ys = [x for x, _ in corners], [y for _, y in corners]
             lons, lats = to_lonlat.transform(xs, ys, errcheck=True)
         except (ProjError, PyprojCRSError):
             return LAYOUT_PIXEL_AREA_M2
         area, _ = Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)
-        return abs(float(area)) if math.isfinite(area) and area != 0 else LAYOUT_PIXEL_AREA_M2
+        ground = abs(float(area))
+        if not math.isfinite(ground) or ground == 0:
+            return LAYOUT_PIXEL_AREA_M2
+        grid = abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
+        metric = self.crs.is_projected and self.crs.linear_units_factor[1] == 1.0
+        if metric and abs(ground / grid - 1.0) <= AREAL_SCALE_TOLERANCE:
+            return float(grid)
+        return ground
 
     @property
     def known(self) -> np.ndarray:

@@ -63,6 +63,11 @@ SensorKey = Literal["s1", "s2"]  # the sensor prefix of the date attributes and 
 Period = Literal["pre", "post"]  # the window: before or after the event
 
 PIXEL_SIZE_M = 10.0
+# A stack's pixel areas may differ this much from the ground's at its centre: 0.2 % at the edge
+# of a UTM zone at the equator (pyproj areal scale 1.0020), 107 % for Web Mercator at 46 degrees.
+# detect --stack refuses a stack beyond it; the pixel report measures in the grid's metres within
+# it (models.datasets.Scene.pixel_area_m2).
+AREAL_SCALE_TOLERANCE = 0.05
 
 # The raw bands the sources composite the stack from: Sentinel-2 L2A reflectances (the archive
 # stores them in this order) and Sentinel-1 GRD polarisations.

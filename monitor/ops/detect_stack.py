@@ -92,10 +92,7 @@ from models.datasets import (
     split_hint,
     zero_values_in_footprint,
 )
-from models.feature_stack import (
-    MODEL_BANDS,
-    PIXEL_SIZE_M,
-)
+from models.feature_stack import AREAL_SCALE_TOLERANCE, MODEL_BANDS, PIXEL_SIZE_M
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
 from models.stack_values import VALUE_SAMPLE_PX, StackValueError, check_values
@@ -251,9 +248,6 @@ def find_stacks(path: Path) -> list[Path]:
     return inputs
 
 
-# A stack's pixel areas may differ this much from the ground's at its centre: 0.2 % at the edge
-# of a UTM zone at the equator (pyproj areal scale 1.0020), 107 % for Web Mercator at 46 degrees.
-_AREAL_SCALE_TOLERANCE = 0.05
 # A stack's square metre that differs more than this from its UTM zone's (a stack in another
 # zone) is said in its warnings; the areas are taken in that zone whatever the difference.
 _AREA_SCALE_SAID = 0.001
@@ -321,7 +315,7 @@ def _not_measurable(
             "expects)"
         )
         return None
-    if abs(scale - 1.0) > _AREAL_SCALE_TOLERANCE:
+    if abs(scale - 1.0) > AREAL_SCALE_TOLERANCE:
         return (
             f"its CRS ({crs.to_string()}) distorts areas {scale:.2f} times at the stack's "
             "centre (Web Mercator does, by latitude)"

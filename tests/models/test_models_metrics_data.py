@@ -194,10 +194,13 @@ def test_a_scene_s_pixel_area_is_its_ground_area() -> None:
         scene = Scene("a", image, label, CRS.from_string(crs) if crs else None, transform)
         return scene.pixel_area_m2
 
-    # on the central meridian of a UTM zone the grid's metres are 0.9996 of the ground's
+    # in a UTM zone, the grid's own metres (as the chain and the inventory measure), wherever
+    # the scene lies in the zone (found in review: the ground's, 99.98-100.08 m² a pixel, moved
+    # a slide of exactly 100 pixels across 1 ha by where it lay)
     utm = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_100_000.0)
-    assert area("EPSG:32632", utm) == pytest.approx(100.0 / 0.9996**2, rel=1e-5)
-    assert area("EPSG:32632", utm @ Affine.scale(2.0)) == pytest.approx(400.0 / 0.9996**2, 1e-5)
+    assert area("EPSG:32632", utm) == 100.0
+    assert area("EPSG:32632", Affine(10.0, 0.0, 300_000.0, 0.0, -10.0, 5_100_000.0)) == 100.0
+    assert area("EPSG:32632", utm @ Affine.scale(2.0)) == 400.0
     # 0.0001° at 46° N: 11.12 m of latitude by 7.73 m of longitude (WGS 84 radii there)
     lat = math.radians(46.0 - 0.00005)
     e2 = 0.00669437999014
@@ -206,8 +209,8 @@ def test_a_scene_s_pixel_area_is_its_ground_area() -> None:
     east = 6378137.0 / w * math.cos(lat) * math.radians(0.0001)
     degrees = Affine(0.0001, 0.0, 9.0, 0.0, -0.0001, 46.0005)
     assert area("EPSG:4326", degrees) == pytest.approx(north * east, rel=1e-4)
-    # Web Mercator's 10 m at 60° N are 5 m on its sphere (a scale of 1 / cos 60°); on the
-    # ellipsoid the ground is 0.34 % larger there
+    # Web Mercator's 10 m at 60° N are 5 m on its sphere (a scale of 1 / cos 60°): the ground's
+    # area (on the ellipsoid 0.34 % larger there)
     mercator = Affine(10.0, 0.0, 1_000_000.0, 0.0, -10.0, 8_399_737.9 + 50.0)
     assert area("EPSG:3857", mercator) == pytest.approx(25.0, rel=5e-3)
     assert area(None, None) == LAYOUT_PIXEL_AREA_M2 == 100.0
