@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "AREAL_SCALE_TOLERANCE",
     "AUX_VARIABLES",
     "COUNT_VARIABLES",
     "DATING_VARIABLES",
