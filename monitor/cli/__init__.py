@@ -195,6 +195,12 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
             help="the landslides' ids (fid) or uids (both in `inventory export`); several are "
             "changed together, and none if one is unknown",
         )
+        sub.add_argument(
+            "--note",
+            metavar="TEXT",
+            help="the reviewer's words, kept as the landslides' review_note (why dismissed, what "
+            "it is: 'clear-cut', 'road cut'); '' clears it; default: the note stays",
+        )
     review = actions.add_parser(
         "review",
         help="apply the statuses of an `inventory export` (CSV or GeoJSON) edited by hand",
@@ -278,7 +284,9 @@ def _inventory(args: argparse.Namespace) -> int:
                 print(f"{n} landslide(s) written to {written.resolve()}")
                 return EXIT_OK
             status = _STATUS_OF_ACTION[args.action]
-            changes = inventory.set_statuses([(key, status) for key in args.ids])
+            changes = inventory.set_statuses(
+                [(key, status) for key in args.ids], [args.note] * len(args.ids)
+            )
         except InventoryError as exc:
             raise BadInput(str(exc)) from None
     for key, change in zip(args.ids, changes, strict=True):

@@ -40,6 +40,7 @@ from monitor.store.records import LANDSLIDE_STATUSES
 
 __all__ = [
     "CHANGED_AT",
+    "NOTE",
     "REVIEW_COLUMNS",
     "ReviewOutcome",
     "ReviewRow",
@@ -49,6 +50,9 @@ __all__ = [
 
 #: The columns a review file must have (``inventory export`` writes them, among others).
 REVIEW_COLUMNS = ("uid", "status")
+#: The export's column of the reviewer's words: where a file has it, each row's cell is the
+#: landslide's note (an empty cell: none).
+NOTE = "review_note"
 #: The export's column of when each status last changed: where a file keeps it, a row that would
 #: undo a review made after the export is refused.
 CHANGED_AT = "status_changed_at"
@@ -74,6 +78,7 @@ class ReviewRow:
     status: str
     stamped: bool = False
     changed_at: str | None = None
+    note: str | None = None  # the review_note cell where the file has the column ("": none)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class ReviewOutcome:
     decisions: list[StatusDecision] = field(default_factory=list)
     unchanged: int = 0
     withdrawn: int = 0
+    notes: int = 0  # landslides whose review_note the file changes
 
     def counts(self) -> dict[str, int]:
         """How many landslides became each status (``candidate``: back to candidate)."""
@@ -102,9 +108,10 @@ class ReviewOutcome:
 
     def summary(self) -> str:
         counts = self.counts()
+        notes = f", {self.notes} review note(s) changed" if self.notes else ""
         return (
             f"{counts['confirmed']} confirmed, {counts['dismissed']} dismissed, "
-            f"{counts['candidate']} back to candidate, {self.unchanged} unchanged"
+            f"{counts['candidate']} back to candidate, {self.unchanged} unchanged{notes}"
         )
 
 
@@ -197,6 +204,7 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     rows: list[ReviewRow] = []
     seen: dict[str, ReviewRow] = {}
     stamped = CHANGED_AT in columns
+    noted = NOTE in columns
     for number, record in records:
         if not any(cell_text(v) for k, v in record.items() if k != "geometry"):
             continue  # a row of empty cells (Excel's ;;;; at the end of a sheet): no decision
@@ -213,8 +221,9 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
         if not uid or status not in LANDSLIDE_STATUSES:
             continue
         earlier = seen.get(uid)
+        note = " ".join(cell_text(record.get(NOTE)).split()) if noted else None
         if earlier is None:  # a landslide's later rows with the same status add nothing
-            seen[uid] = ReviewRow(number, uid, status, stamped, changed_at)
+            seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note)
             rows.append(seen[uid])
         elif earlier.status != status:
             problems.append(
@@ -321,19 +330,30 @@ def apply_review(
             "--force to apply the file's statuses over the later reviews",
         )
     outcome = ReviewOutcome()
+    stored_notes = inventory.review_notes()
+    noted: list[tuple[int, LandslideStatus, str]] = []  # a note changed, the status kept
+    notes: dict[int, str | None] = {}  # the notes of the decisions' landslides
     for row in rows:  # one per landslide (read_review_file)
         fid, previous = current[row.uid]
+        new_note = row.note is not None and row.note != (stored_notes.get(row.uid) or "")
+        outcome.notes += new_note
         if previous == row.status:
             outcome.unchanged += 1
+            if new_note and row.note is not None:
+                noted.append((fid, cast(LandslideStatus, previous), row.note))
         else:
             status = cast(LandslideStatus, row.status)
             outcome.decisions.append(StatusDecision(row.row, fid, previous, status))
-    if dry_run or not outcome.decisions:
+            notes[fid] = row.note if new_note else None
+    if dry_run or not (outcome.decisions or noted):
         return outcome
-    changes = inventory.set_statuses([(d.fid, d.status) for d in outcome.decisions])
+    changes = inventory.set_statuses(
+        [*((d.fid, d.status) for d in outcome.decisions), *((f, s) for f, s, _ in noted)],
+        [*(notes[d.fid] for d in outcome.decisions), *(n for _, _, n in noted)],
+    )[: len(outcome.decisions)]
     # what the transaction found: a review by another command since the file was compared
     # shows as the status it replaced, or as no change
-    applied = ReviewOutcome(unchanged=outcome.unchanged)
+    applied = ReviewOutcome(unchanged=outcome.unchanged, notes=outcome.notes)
     for decision, change in zip(outcome.decisions, changes, strict=True):
         if change.previous == decision.status:
             applied.unchanged += 1

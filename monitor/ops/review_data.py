@@ -302,6 +302,9 @@ def _popup_html(
             _number(row.get("filter_score"), ".2f") + _suppression_text(row),
         ),
     ]
+    note = row.get("review_note")
+    if isinstance(note, str) and note:  # the reviewer's words (`inventory dismiss --note`)
+        rows.append(("Review note", _text(note)))
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     config_arg = config_option(config_path)
     # the decisions open from its status: confirm and dismiss a candidate, the other one or

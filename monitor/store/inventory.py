@@ -408,6 +408,15 @@ class Inventory:
         rows = self._conn.execute(f"SELECT uid, fid, status FROM {LAYER}")
         return {str(uid).lower(): (int(fid), str(status)) for uid, fid, status in rows}
 
+    def review_notes(self) -> dict[str, str | None]:
+        """Each landslide's ``review_note`` (None where it has none), by uid: what a review
+        file's notes are compared with."""
+        have = {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({LAYER})")}
+        if "review_note" not in have:  # an older inventory opened read-only (a dry run)
+            return {}
+        rows = self._conn.execute(f"SELECT uid, review_note FROM {LAYER}")
+        return {str(uid).lower(): (str(note) if note else None) for uid, note in rows}
+
     def status_times(self) -> dict[str, str | None]:
         """When each landslide's review status last changed (``status_changed_at``, ISO 8601
         UTC; None where it never did), by uid: what a review file exported earlier is checked
@@ -451,10 +460,14 @@ class Inventory:
                 out.setdefault(uid, []).append((features, made_by))
         return out, other
 
-    def set_status(self, landslide: int | str, status: LandslideStatus) -> StatusChange:
-        """Set a landslide's review status (by fid or uid); a dismissal withdraws its alerts
-        still waiting in the outbox, in the same transaction. The status it already has
-        changes nothing: ``status_changed_at`` stays the time of the last change."""
+    def set_status(
+        self, landslide: int | str, status: LandslideStatus, note: str | None = None
+    ) -> StatusChange:
+        """Set a landslide's review status (by fid or uid) and, where ``note`` is given, its
+        ``review_note`` (the reviewer's words: why dismissed, what it is; its blanks collapsed,
+        an empty one clears it); a dismissal withdraws its alerts still waiting in the outbox,
+        in the same transaction. The status it already has changes nothing:
+        ``status_changed_at`` stays the time of the last change."""
         _check_status(status)
         row = self.get(landslide)
         withdrawn = 0
@@ -464,6 +477,11 @@ class Inventory:
                     f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
                     (status, bookkeeping.now_ts(), row["fid"]),
                 )
+            if note is not None:
+                self._conn.execute(
+                    f"UPDATE {LAYER} SET review_note = ? WHERE fid = ?",
+                    (" ".join(note.split()) or None, row["fid"]),
+                )
             if status == "dismissed":
                 fid = int(row["fid"])
                 reason = f"landslide {fid} was dismissed"
@@ -471,11 +489,17 @@ class Inventory:
         return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
 
     def set_statuses(
-        self, decisions: Sequence[tuple[int | str, LandslideStatus]]
+        self,
+        decisions: Sequence[tuple[int | str, LandslideStatus]],
+        notes: Sequence[str | None] | None = None,
     ) -> list[StatusChange]:
-        """:meth:`set_status` of each ``(landslide, status)`` in turn, in ONE transaction: every
+        """:meth:`set_status` of each ``(landslide, status)`` in turn, with the ``notes`` in
+        the same order where given (None: the note stays), in ONE transaction: every
         landslide is looked up first, and unknown ones are all named in one
         :class:`InventoryError` before anything changes."""
+        notes = [None] * len(decisions) if notes is None else list(notes)
+        if len(notes) != len(decisions):
+            raise ValueError(f"{len(notes)} notes for {len(decisions)} decisions")
         for _, status in decisions:
             _check_status(status)
         unknown = []
@@ -490,7 +514,10 @@ class Inventory:
                 f"no landslide with {', '.join(unknown)} in {self.path}; nothing changed"
             )
         with gpkg.transaction(self._conn):
-            return [self.set_status(landslide, status) for landslide, status in decisions]
+            return [
+                self.set_status(landslide, status, note)
+                for (landslide, status), note in zip(decisions, notes, strict=True)
+            ]
 
     def _withdraw_dismissed(self) -> int:
         """Withdraw the pending alerts of every dismissed landslide, inside the caller's

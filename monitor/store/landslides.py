@@ -68,6 +68,7 @@ ADDED_COLUMNS: dict[str, str] = {
     "filter_score": "REAL",
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
+    "review_note": "TEXT",  # the reviewer's words on it (why dismissed, what it is)
 }
 # What an older inventory's rows hold in a column it lacked, as SQL over the row: written when
 # the inventory is upgraded, and read so by a read-only open (the review map). Written before
@@ -112,7 +113,8 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   event_after DATE, event_before DATE, post_latest DATE, confirmation TEXT,
   filter_score REAL,
   suppressed INTEGER NOT NULL DEFAULT 0,
-  alerted_on DATE
+  alerted_on DATE,
+  review_note TEXT
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),

@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from ops_fixtures import populate, write_config
 
@@ -135,6 +136,63 @@ def test_review_of_an_edited_csv_export(
     # the same file again: everything is as it says
     assert main(_args(config, "review", str(table))) == 0
     assert "0 confirmed, 0 dismissed, 0 back to candidate, 6 unchanged" in capsys.readouterr().out
+
+
+def _notes(config: MonitorConfig) -> dict[int, str | None]:
+    with Inventory(config.inventory.path, read_only=True) as inventory:
+        frame = inventory.landslides()
+    notes = [None if pd.isna(n) else str(n) for n in frame["review_note"]]
+    return dict(zip(frame["fid"].astype(int), notes, strict=True))
+
+
+def test_review_notes_from_the_command_line_and_from_a_review_file(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reviewer's words on a landslide (why dismissed, what it is): `--note` with a decision,
+    or a `review_note` column edited in an export; exported, and shown on the review map."""
+    from monitor.ops.review_data import _popup_html
+
+    assert main(_args(config, "dismiss", "4", "5", "--note", "  clear-cut,  edges  ")) == 0
+    assert main(_args(config, "confirm", "2", "--note", "road cut <km 12>")) == 0
+    assert _notes(config) == {1: None, 2: "road cut <km 12>", 3: None, 4: "clear-cut, edges",
+                              5: "clear-cut, edges", 6: None}  # fmt: skip
+    assert main(_args(config, "candidate", "5")) == 0  # no --note: the note stays
+    assert main(_args(config, "dismiss", "4", "--note", "")) == 0  # '': cleared
+    assert _notes(config)[4] is None and _notes(config)[5] == "clear-cut, edges"
+    capsys.readouterr()
+    table = _export(config, "review.csv")
+    with table.open(newline="", encoding="utf-8") as opened:
+        rows = list(csv.DictReader(opened))
+    assert {int(r["fid"]): r["review_note"] for r in rows}[2] == "road cut <km 12>"
+    # the file: fid 6 dismissed with a note, fid 1 a note alone, fid 5's note emptied
+    for row in rows:
+        row["status"], row["review_note"] = {
+            6: ("dismissed", "harvest"),
+            1: (row["status"], "checked  on site"),
+            5: (row["status"], ""),
+        }.get(int(row["fid"]), (row["status"], row["review_note"]))  # fmt: skip
+    with table.open("w", newline="", encoding="utf-8") as opened:
+        writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(_args(config, "review", str(table), "--dry-run")) == 0
+    assert "would be 0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 3 review " in (
+        capsys.readouterr().out
+    )
+    assert _notes(config)[6] is None
+    assert main(_args(config, "review", str(table))) == 0
+    assert "0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 3 review note(s) " in (
+        capsys.readouterr().out
+    )
+    assert _notes(config) == {1: "checked on site", 2: "road cut <km 12>", 3: None, 4: None,
+                              5: None, 6: "harvest"}  # fmt: skip
+    assert _statuses(config)[6] == "dismissed"
+    with Inventory(config.inventory.path, read_only=True) as inventory:
+        row = inventory.get(2)
+    assert "<th>Review note</th><td>road cut &lt;km 12&gt;</td>" in _popup_html(
+        row, None, False, None, None
+    )
+    assert "Review note" not in _popup_html({**row, "review_note": None}, None, False, None, None)
 
 
 def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
