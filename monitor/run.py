@@ -133,9 +133,17 @@ def detect_region(
         return result
     result.pre_window, result.post_window = str(pre), str(post)
     result.windows = region.windows.describe(pre, post)
+    compositing = region.windows.compositing()
+    result.views = {
+        "pre": str(pre),
+        "post": str(post),
+        "mode": compositing.mode,
+        "radar_scenes": compositing.radar_scenes,
+        "orbit_pass": region.area.orbit_pass,
+    }
     source = source if source is not None else open_source(config.source)
     try:
-        stack = source.features(region.area, pre, post, region.windows.compositing())
+        stack = source.features(region.area, pre, post, compositing)
     except DataUnavailable as exc:
         result.status, result.message = "no-data", str(exc)
         return result

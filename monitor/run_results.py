@@ -9,12 +9,13 @@ The end-of-run table a person reads is drawn by :mod:`monitor.cli.report`.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
@@ -41,6 +42,9 @@ class RegionResult:
     pre_window: str = ""
     post_window: str = ""
     windows: str = ""  # the windows as the log, the report and the run's record give them
+    # the views the run read (windows, compositing, orbit pass), as run_regions.views records
+    # them for the scenes `dataset from-reviews` builds again (monitor.store.runs)
+    views: dict[str, Any] = field(default_factory=dict)
     data_status: str = ""  # the stack's ``status`` attribute (missing sensors, windows)
     setting: str | None = None
     setting_reason: str = ""
@@ -147,6 +151,7 @@ def region_detections(result: RegionResult) -> RegionDetections:
         region=result.region,
         status=result.status,
         message="; ".join(notes),
+        views=json.dumps(result.views, sort_keys=True) if result.views else None,
         setting=result.setting,
         candidates=result.candidates if result.status == "ok" else None,
     )

@@ -18,19 +18,23 @@ radar setting not at all). ``monitor.ops.filter_refit`` learns from both."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any, get_args
 
 import numpy as np
+import pandas as pd
 
 from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.ops._args import existing_inventory
 from monitor.ops._dataset_core import SceneJob, _safe, buffer_m
+from monitor.sources.base import Compositing, OrbitPass, Window
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
 
@@ -48,6 +52,7 @@ def review_jobs(
     # operator's inventory may be read-only, and a run may hold it)
     with Inventory(path, read_only=True) as inventory:
         frame = inventory.landslides()
+        recorded = inventory.run_views()
     reviewed = frame[frame["status"].isin(["confirmed", "dismissed"])]
     if reviewed.empty:
         raise BadInput(
@@ -57,6 +62,7 @@ def review_jobs(
             "notebooks/review.ipynb)"
         )
     skipped: Counter[str] = Counter()
+    unrecorded = 0  # reviewed landslides whose run recorded no views
     jobs = []
     margin = buffer_m(settings.ignore_buffer_m)
     context = None if settings.known_within_m is None else buffer_m(settings.known_within_m)
@@ -67,12 +73,26 @@ def review_jobs(
             skipped["region no longer in the configuration"] += len(group)
             continue
         run_date = date.fromisoformat(str(first_seen)[:10])
-        pre, post = region.windows.windows_for(run_date)
+        views = _recorded_views(recorded, group, str(region_name))
+        if views is not None:  # what the run read (found in a walk: the configuration's now)
+            pre, post, compositing, area = views[0], views[1], views[2], region.area
+            if views[3] is not None and views[3] != area.orbit_pass:
+                area = dataclasses.replace(area, orbit_pass=views[3])
+        else:  # a run recorded before the views were: the configuration's windows
+            unrecorded += len(group)
+            try:
+                pre, post = region.windows.windows_for(run_date)
+            except ValueError:  # an event region whose windows do not hold that run
+                skipped["run's windows not recorded, the configuration's do not hold it"] += len(
+                    group
+                )
+                continue
+            compositing, area = region.windows.compositing(), region.area
         here = frame[frame["region"] == region_name]
         others = here.drop(index=group.index)
         job = SceneJob(
             id=_safe(f"{region_name}_{run_date:%Y%m%d}_reviews"),
-            area=region.area,
+            area=area,
             pre=pre,
             post=post,
             group=str(region_name)
@@ -87,7 +107,7 @@ def review_jobs(
             background=0 if context is None else IGNORE,
             known=[] if context is None else [context(g) for g in group.geometry],
             # the run's own views: what the ensemble detected on and the reviewer judged
-            compositing=region.windows.compositing(),
+            compositing=compositing,
             record={
                 "inventory": str(path.resolve()),
                 "kind": "reviews",
@@ -98,7 +118,31 @@ def review_jobs(
             },
         )
         jobs.append(job)
+    if unrecorded:
+        log.warning(
+            "%d reviewed landslide(s) were first drawn by runs that did not record their "
+            "windows (before this release): their scenes use the configuration's windows now, "
+            "which are the runs' only if they have not changed since",
+            unrecorded,
+        )
     return jobs, dict(skipped)
+
+
+def _recorded_views(
+    recorded: Mapping[tuple[int, str], dict[str, Any]], group: pd.DataFrame, region: str
+) -> tuple[Window, Window, Compositing, OrbitPass | None] | None:
+    """The windows, compositing and orbit pass of the run that first drew ``group`` (its
+    ``first_run_id``), as the run recorded them; None where it recorded none."""
+    runs = sorted({int(r) for r in group["first_run_id"].dropna()}, reverse=True)
+    for run in runs:
+        views = recorded.get((run, region))
+        if views is None:
+            continue
+        pre, post = (Window(*map(date.fromisoformat, views[w].split("/"))) for w in ("pre", "post"))
+        compositing = Compositing(views["mode"], radar_scenes=int(views["radar_scenes"]))
+        orbit = views.get("orbit_pass")
+        return pre, post, compositing, orbit if orbit in get_args(OrbitPass) else None
+    return None
 
 
 def write_reviewed_candidates(

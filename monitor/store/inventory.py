@@ -55,6 +55,7 @@ what a run writes to it) and :mod:`.runs` (run bookkeeping).
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -248,6 +249,9 @@ class Inventory:
             gpkg.add_missing_columns(
                 self._conn, "landslide_observations", landslides.OBSERVATION_ADDED_COLUMNS
             )
+            gpkg.add_missing_columns(
+                self._conn, "run_regions", bookkeeping.RUN_REGIONS_ADDED_COLUMNS
+            )
             for name in added:  # written before the second look: all were alerted when first
                 value = landslides.UPGRADE_VALUES[name]  # seen (dismissal always came later)
                 if value not in ("NULL", "0"):
@@ -314,6 +318,18 @@ class Inventory:
     def run_regions(self, run_id: int | None = None) -> pd.DataFrame:
         """Per-region status of one run (or of all runs)."""
         return bookkeeping.read_run_regions(self._conn, run_id)
+
+    def run_views(self) -> dict[tuple[int, str], dict[str, Any]]:
+        """The views each region's run read (``run_regions.views``: windows, compositing,
+        orbit pass), by ``(run_id, region)``; runs recorded before the column existed have
+        none."""
+        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(run_regions)")}
+        if "views" not in have:
+            return {}
+        rows = self._conn.execute(
+            "SELECT run_id, region, views FROM run_regions WHERE views IS NOT NULL"
+        )
+        return {(int(run), str(region)): json.loads(views) for run, region, views in rows}
 
     # -- the update -----------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class RegionDetections:
     message: str = ""
     setting: str | None = None
     candidates: gpd.GeoDataFrame | None = None
+    views: str | None = None  # JSON: the windows, compositing and orbit pass the run read
 
     def __post_init__(self) -> None:
         if self.status not in REGION_STATUSES:

@@ -66,9 +66,15 @@ CREATE TABLE IF NOT EXISTS run_regions (
   setting TEXT,
   message TEXT,
   n_candidates INTEGER, n_new INTEGER, n_grown INTEGER, n_seen INTEGER,
+  views TEXT,
   PRIMARY KEY (run_id, region)
 )
 """
+#: Columns added to ``run_regions`` after its first release (an older inventory gets them on
+#: opening for writing): ``views``, JSON of the views a region's run read (``pre`` and ``post``
+#: windows as ``start/end``, compositing ``mode`` and ``radar_scenes``, ``orbit_pass``), from
+#: which ``dataset from-reviews`` builds the scenes its reviewers judged again.
+RUN_REGIONS_ADDED_COLUMNS: dict[str, str] = {"views": "TEXT"}
 ATTRIBUTE_TABLES = {
     "runs": "monitoring runs: date, data source, status, counts",
     "run_regions": "per-region status of each run (ok, no-data, failed) and setting used",
@@ -176,11 +182,11 @@ def finish_run(
         counts = kinds.get(det.region, {})
         conn.execute(
             "INSERT INTO run_regions (run_id, region, status, setting, message, n_candidates, "
-            "n_new, n_grown, n_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "n_new, n_grown, n_seen, views) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (run_id, region) DO UPDATE SET status = excluded.status, "
             "setting = excluded.setting, message = excluded.message, "
             "n_candidates = excluded.n_candidates, n_new = excluded.n_new, "
-            "n_grown = excluded.n_grown, n_seen = excluded.n_seen",
+            "n_grown = excluded.n_grown, n_seen = excluded.n_seen, views = excluded.views",
             (
                 run_id,
                 det.region,
@@ -191,6 +197,7 @@ def finish_run(
                 counts.get("new", 0),
                 counts.get("grown", 0),
                 counts.get("seen", 0),
+                det.views,
             ),
         )
     statuses = [d.status for d in detections]

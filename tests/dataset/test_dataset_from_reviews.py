@@ -16,6 +16,7 @@ import pytest
 import rasterio
 import yaml
 from rasterio.features import rasterize
+from shapely.affinity import translate
 from shapely.geometry import Point, box
 
 from models.datasets import REVIEWED_CANDIDATES_FILE
@@ -127,6 +128,63 @@ def test_reviews_become_positives_hard_negatives_and_ignored_areas(
     assert main([*argv, "--known-within-m", "none"]) == 0
     with rasterio.open(out3 / "train" / "label" / f"{scene_id}_label.tif") as src:
         assert (src.read(1) == raw).all()
+
+
+def test_the_scenes_are_the_views_the_run_read_not_the_configuration_s_now(
+    dataset_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walk: `dataset from-reviews` built each scene on the configuration's windows,
+    compositing and orbit pass as they are now, not the run's (changed windows gave other
+    scenes without a word; a region switched to event mode stopped the whole command)."""
+    import logging
+
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.913, 44.350), "EPSG:4326", crs)
+    confirmed = box(c.x - 200, c.y - 150, c.x - 60, c.y - 40)
+    views = {"pre": "2024-07-08/2024-08-27", "post": "2024-08-27/2024-09-16",
+             "mode": "monitoring", "radar_scenes": 1, "orbit_pass": "ascending"}  # fmt: skip
+    with Inventory(tmp_path / "inventory.gpkg") as inventory:
+        routing = AlertRouting.from_settings(AlertSettings())
+        for day, recorded in ((RUN, json.dumps(views)), (date(2024, 9, 20), None)):
+            run_id = inventory.start_run(day, ["hills"], "archive")
+            shifted = confirmed if recorded else translate(confirmed, 0, 400)
+            detections = RegionDetections(
+                "hills", "ok", candidates=_candidates([shifted], crs), views=recorded
+            )
+            inventory.apply(run_id, [detections], routing)
+        assert inventory.run_views() == {(1, "hills"): views}
+        for fid in inventory.landslides()["fid"]:
+            inventory.set_status(int(fid), "confirmed")
+    out = tmp_path / "reviews"
+    argv = ["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]
+    with caplog.at_level(logging.WARNING, logger="monitor.ops._dataset_reviews"):
+        assert main(argv) == 0
+
+    def provenance(scene: str) -> dict[str, Any]:
+        (path,) = out.glob(f"*/provenance/{scene}.json")
+        return dict(json.loads(path.read_text()))
+
+    prov = provenance("hills_20240916_reviews")
+    assert prov["windows"] == {"pre": views["pre"], "post": views["post"]}  # not 60/30 days
+    assert prov["area"]["orbit_pass"] == "ascending"
+    # the second run recorded none (an inventory of an earlier release): the configuration's
+    later = provenance("hills_20240920_reviews")
+    assert later["windows"] == {"pre": "2024-06-22/2024-08-21", "post": "2024-08-21/2024-09-20"}
+    assert "1 reviewed landslide(s) were first drawn by runs that did not record their " in (
+        caplog.text
+    )
+    # an event region whose windows hold neither run: the unrecorded run's scene is skipped,
+    # the recorded one's made (the command stopped on a ValueError)
+    config = yaml.safe_load(dataset_config.read_text())
+    config["regions"][0]["windows"] = {"mode": "event", "event_date": "2024-09-25"}
+    event = tmp_path / "event.yaml"
+    event.write_text(yaml.safe_dump(config))
+    out2 = tmp_path / "reviews-event"
+    assert main(["-q", "dataset", "from-reviews", "-c", str(event), "--out", str(out2)]) == 0
+    record = json.loads((out2 / "dataset.json").read_text())
+    assert sorted(s for split in record["scenes"].values() for s in split) == [
+        "hills_20240916_reviews"
+    ]
 
 
 def test_a_new_review_decision_rewrites_the_scene(
