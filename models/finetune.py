@@ -677,6 +677,23 @@ def check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
                 "member weights would overwrite or mix with the files it reads; "
                 "choose a new folder outside both"
             )
+    if out.is_relative_to(data.resolve()):  # found in a walk: weights among the scenes
+        raise ValueError(
+            f"--out {out_dir} is inside the dataset ({data}): the new manifest.json and member "
+            "weights would be written among its scenes; choose a new folder outside it"
+        )
+    earlier = out_dir / "manifest.json"
+    if earlier.is_file():
+        try:
+            training = read_manifest(earlier).training
+        except ManifestError:  # a fine-tune stopped while saving leaves none readable
+            return
+        if "finetune" not in training:  # found in a walk: a refitted copy's, replaced
+            raise ValueError(
+                f"--out {out_dir} holds a manifest that no fine-tune wrote ({earlier}): this "
+                "run would replace it and leave its files; choose a new folder, or one an "
+                "earlier fine-tune wrote"
+            )
 
 
 def _share(value: float) -> str:

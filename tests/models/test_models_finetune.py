@@ -297,6 +297,18 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
     assert capsys.readouterr().err == (f"error: --out {a_file}: a file, not a folder\n")
     assert a_file.read_text() == "notes"
+    # found in a walk: a folder inside the dataset, and one holding another kind of manifest
+    # (a refitted copy's), were written into and replaced
+    inside = data / "train" / "tuned"
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(inside)]
+    assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+    assert f"--out {inside} is inside the dataset ({data})" in capsys.readouterr().err
+    copy = tmp_path / "refitted"
+    shutil.copytree(parent.parent, copy)
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(copy)]
+    assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+    assert f"--out {copy} holds a manifest that no fine-tune wrote" in capsys.readouterr().err
+    assert {p.name: sha256_file(p) for p in copy.iterdir()} == before
 
 
 def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
@@ -356,7 +368,9 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
     data = _dataset(tmp_path / "data", scene_factory)
     out = tmp_path / "tuned"
     out.mkdir()
-    (out / "manifest.json").write_text(parent.read_text())  # an earlier run's
+    earlier = json.loads(parent.read_text())
+    earlier["training"] = {**earlier.get("training", {}), "finetune": {}}
+    (out / "manifest.json").write_text(json.dumps(earlier))  # an earlier run's
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
@@ -368,7 +382,7 @@ def test_a_stopped_finetune_leaves_no_earlier_manifest_at_out(
         with monkeypatch.context() as patch:
             patch.setattr(models.finetune, step, interrupted)
             assert main(argv) == 130
-        assert (out / "manifest.json").read_text() == parent.read_text(), step
+        assert (out / "manifest.json").read_text() == json.dumps(earlier), step
     # stopped while saving the new weights: no manifest
     monkeypatch.setattr(models.finetune, "_save_members", interrupted)
     with caplog.at_level(logging.INFO, logger="models.finetune"):
@@ -762,6 +776,7 @@ def _earlier_run(tmp_path: Path, scene_factory: Callable[..., Scene]) -> tuple[P
     out.mkdir()
     earlier = json.loads(parent.read_text())
     earlier["members"][0]["file"] = "chosen-last-time.safetensors"
+    earlier["training"] = {**earlier.get("training", {}), "finetune": {}}  # a fine-tune's
     (out / "manifest.json").write_text(json.dumps(earlier))
     (out / "chosen-last-time.safetensors").write_bytes(b"weights of an earlier run")
     return parent, data, out
