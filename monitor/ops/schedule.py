@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -578,6 +579,26 @@ def _writable_once_made(folder: Path) -> bool:
     return False
 
 
+def inventory_write_problem(inventory: Path) -> str | None:
+    """Why the runs could not write the inventory (each would exit 2), or None: the file not
+    writable by this user or on a read-only mount, or its folder (the run's lock file and
+    SQLite's journal live beside it) neither writable nor one that can be made (found by an
+    SRE's walk: the dry run passed a read-only volume, and every run then failed)."""
+    if inventory.exists() and not os.access(inventory, os.W_OK):
+        return (
+            f"inventory.path: {inventory} cannot be written (its permissions, or a file system "
+            "mounted read-only): every run would exit 2"
+        )
+    folder = inventory.parent
+    if not _writable_once_made(folder):
+        return (
+            f"inventory.path: its folder {folder} cannot be written or made (its permissions, "
+            "or a file system mounted read-only); the run's lock file and SQLite's journal "
+            "live beside the inventory: every run would exit 2"
+        )
+    return None
+
+
 def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str | None:
     """Why the scheduler could not open its job store at ``jobstore_url``, or None; creates
     nothing (``schedule --dry-run``: found by a walkthrough, a store in a folder that does not
@@ -780,7 +801,8 @@ def cli_run(args: argparse.Namespace) -> int:
         # only retry hopeless runs
         model, archive = preflight(config)
         store = job_store_problem(url, inventory)
-        if problems := model + archive + ([store] if store else []):
+        written = inventory_write_problem(inventory)
+        if problems := model + archive + [p for p in (written, store) if p]:
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             print(
@@ -819,8 +841,17 @@ def cli_run(args: argparse.Namespace) -> int:
     if inventory.exists():
         from monitor.store.inventory import foreign_file  # geopandas: loaded by a start only
 
-        with file_errors(inventory), closing(connect_read_only(inventory)) as conn:
-            foreign = foreign_file(conn, inventory)
+        foreign = None
+        try:
+            with file_errors(inventory), closing(connect_read_only(inventory)) as conn:
+                foreign = foreign_file(conn, inventory)
+        except DatabaseFileError as err:
+            # another program writing it for a while is no reason to stop for good (systemd's
+            # unit does not restart a start that exits 2): the passes retry as they do on it
+            # (found by an SRE's walk)
+            if not _locked(err):
+                raise
+            log.warning("%s: the scheduler starts; its passes retry until it is free", err)
         if foreign is not None:
             raise foreign
     runner = CliRunner(
@@ -831,6 +862,12 @@ def cli_run(args: argparse.Namespace) -> int:
         return serve(
             settings, url, lambda: completed_runs(inventory, regions()), runner, debug=args.debug
         )
+
+
+def _locked(err: DatabaseFileError) -> bool:
+    """Whether ``err`` is SQLite's "database is locked": another program writing the file."""
+    cause = err.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause).lower()
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

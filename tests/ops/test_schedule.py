@@ -757,6 +757,81 @@ def test_the_scheduler_s_runs_get_their_timeout_from_the_configuration(
     assert runners[-1].timeout_s == 7200
 
 
+def test_a_start_on_an_inventory_another_program_is_writing_serves_and_retries(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by an SRE's walk: a start while another program held the inventory's write lock
+    exited 2, which the systemd unit never restarts; the passes retry such a lock. A newer
+    release's inventory or another program's file still stops the start."""
+    import sqlite3
+
+    from ops_fixtures import write_config
+
+    import monitor.ops.schedule as schedule_module
+    from monitor.cli import main
+    from monitor.store.inventory import Inventory
+
+    served: list[str] = []
+    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append("x") or 0)
+    path = write_config(tmp_path, untrained_manifest)
+    with Inventory(tmp_path / "inventory.gpkg"):
+        pass
+
+    def locked(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(schedule_module, "connect_read_only", locked)
+    assert main(["schedule", "--config", str(path)]) == 0
+    assert served == ["x"]
+    assert "is locked by another program writing it" in caplog.text
+    assert "the scheduler starts; its passes retry until it is free" in caplog.text
+
+    def damaged(path: Path, timeout_s: float = 5.0) -> sqlite3.Connection:
+        raise sqlite3.DatabaseError("file is not a database")
+
+    monkeypatch.setattr(schedule_module, "connect_read_only", damaged)
+    assert main(["schedule", "--config", str(path)]) == 2 and served == ["x"]
+
+
+def test_the_dry_run_names_an_inventory_the_runs_cannot_write(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by an SRE's walk: on a read-only volume the dry run passed (exit 0) and every run
+    then exited 2. (Permissions are simulated: the tests may run as root, whom they do not
+    stop.)"""
+    import os
+
+    from ops_fixtures import write_archive_regions, write_config
+
+    import monitor.ops.schedule as schedule_module
+    from monitor.cli import main
+    from monitor.store.inventory import Inventory
+
+    path = write_config(tmp_path, untrained_manifest)
+    write_archive_regions(tmp_path)
+    inventory = tmp_path / "inventory.gpkg"
+    with Inventory(inventory):
+        pass
+    access = os.access
+    for read_only, said in (
+        (inventory, f"inventory.path: {inventory} cannot be written (its permissions, or"),
+        (tmp_path, f"inventory.path: its folder {tmp_path} cannot be written or made"),
+    ):
+        monkeypatch.setattr(
+            schedule_module.os,
+            "access",
+            lambda p, mode, ro=read_only: False if Path(p) == ro else access(p, mode),
+        )
+        assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+        assert said in capsys.readouterr().err
+
+
 def test_each_pass_reads_the_regions_the_configuration_has_then(
     ops_config: MonitorConfig,
     monkeypatch: pytest.MonkeyPatch,
