@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -604,11 +605,12 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"landslide-monitor {args.command}: {what}{notes}", file=sys.stderr)
         return exc.exit_status if isinstance(exc, Interrupted) else 128 + signal.SIGINT
     except Exception as exc:
-        if args.debug:
-            raise
         status, message = _exit_status_of(exc)
+        if args.debug:  # the traceback, and the same exit status (found by an SRE's walk: a
+            # unit run with --debug read every refusal as a crash, 1, and a held lock too)
+            traceback.print_exc()
         print(f"landslide-monitor {args.command}: error: {message}", file=sys.stderr)
-        if status == EXIT_FAILED and not isinstance(exc, OSError):
+        if status == EXIT_FAILED and not isinstance(exc, OSError) and not args.debug:
             print("(run again with --debug for the traceback)", file=sys.stderr)
         return status
 

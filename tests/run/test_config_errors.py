@@ -1282,3 +1282,17 @@ def test_every_export_format_is_refused_as_the_inventory_path() -> None:
     from monitor.store.inventory import EXPORT_FORMATS
 
     assert set(EXPORT_FORMATS) <= set(_NOT_AN_INVENTORY)
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an SRE's walk: --debug, which the CLI's own hint suggests, re-raised every error,
+    so a refused configuration (2) or a held lock (75) exited 1 and the units' exit-status rules
+    (RestartPreventExitStatus=2, SuccessExitStatus=75) read a crash."""
+    missing = tmp_path / "missing.yaml"
+    assert main(["--debug", "status", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.index("Traceback") < err.index("landslide-monitor status: error: ")
+    assert "run again with --debug" not in err
