@@ -429,8 +429,9 @@ def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     for option, value in given.items():
         if value is not None and not args.check:
             raise BadInput(f"{option} is a limit of `status --check`: give --check with it")
-        if value is not None and value < 0:
-            raise BadInput(f"{option} {value:g}: give a limit of 0 or more")
+        # NaN failed every region, inf overflowed a time span (found by an SRE's walk)
+        if value is not None and not 0 <= value < _MOST_LIMIT:
+            raise BadInput(f"{option} {value:g}: give a limit of 0 or more, a finite number")
     if not args.check:
         return None
     default = CheckLimits()
@@ -442,6 +443,11 @@ def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
         max_dead=default.max_dead if args.max_dead is None else args.max_dead,
         min_free_mb=default.min_free_mb if args.min_free_mb is None else args.min_free_mb,
     )
+
+
+#: Above this a limit is no limit a check can hold (a span of hours or minutes beyond it
+#: overflows Python's time spans; 1e9 hours are 114,000 years).
+_MOST_LIMIT = 1e9
 
 
 def _format_check(failures: list[CheckFailure], limits: CheckLimits, n_regions: int) -> str:

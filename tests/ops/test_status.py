@@ -374,6 +374,12 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     )
     assert main(["status", "--config", str(path), "--check", "--max-dead", "-1"]) == 2
     assert "--max-dead -1: give a limit of 0 or more" in capsys.readouterr().err
+    # found by an SRE's walk: NaN failed every region, inf overflowed (exit 1)
+    for option, value in (("--max-age", "nan"), ("--max-pending-age", "inf")):
+        assert main(["status", "--config", str(path), "--check", option, value]) == 2
+        assert f"{option} {value}: give a limit of 0 or more, a finite number" in (
+            capsys.readouterr().err
+        )
 
 
 def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
