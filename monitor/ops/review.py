@@ -397,7 +397,10 @@ def write_review_page(
             log.warning("Earth Engine composites left out of the review page: %s", exc)
     # whole or not at all: a full disk or a kill leaves the earlier page as it was (the writer
     # refuses a name that does not end in .html; the temporary one keeps the suffix)
-    write_atomically(path.resolve(), lambda tmp: m.to_html(str(tmp)))
+    try:
+        write_atomically(path.resolve(), lambda tmp: m.to_html(str(tmp)))
+    except OSError as exc:  # a folder this user may not write, a read-only or full disk
+        raise BadInput(f"cannot write the review page {path}: {exc.strerror or exc}") from None
     by_status = {s: int((data.landslides["status"] == s).sum()) for s in STATUS_STYLES}
     page = ReviewPage(
         path=path,

@@ -4,6 +4,7 @@ in the inventory escaped, the Earth Engine composite layers' graphs, and the CLI
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 from datetime import date
@@ -223,6 +224,16 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert len(_features(out)) == 6
     assert main(["review", "--config", str(config.path), "--region", "nowhere"]) == 2
     assert "no region named 'nowhere'" in capsys.readouterr().err
+    # found by an SRE's walk: a folder on a read-only mount gave a raw OSError, exit 1
+    import monitor.ops.review as review_module
+
+    def read_only(path: Path, write: object) -> Path:
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(review_module, "write_atomically", read_only)
+        assert main(["review", "--config", str(config.path), "--output", str(out)]) == 2
+    assert f"cannot write the review page {out}: Read-only file system" in (capsys.readouterr().err)
 
     # a folder gets review.html in it; a name that is not .html, or a folder that cannot be
     # made, is bad input before any work, named
