@@ -499,8 +499,11 @@ def test_a_page_that_cannot_be_written_whole_leaves_the_earlier_page(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(branca.element.Element, "save", half_then_full)
-    assert main(["review", "--config", str(config.path), "-o", str(page)]) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    # a page that cannot be written is bad input, named (as an export's is), exit 2
+    assert main(["review", "--config", str(config.path), "-o", str(page)]) == 2
+    assert f"cannot write the review page {page}: No space left on device" in (
+        capsys.readouterr().err
+    )
     assert page.read_bytes() == earlier
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".html")] == ["review.html"]
 
