@@ -290,11 +290,14 @@ def _inventory(args: argparse.Namespace) -> int:
             )
         except InventoryError as exc:
             raise BadInput(str(exc)) from None
+    noted = (
+        "" if args.note is None else "; review note " + ("set" if args.note.strip() else "cleared")
+    )
     for key, change in zip(args.ids, changes, strict=True):
         if change.previous == status:
-            print(f"landslide {key}: already {status}, unchanged")
+            print(f"landslide {key}: already {status}{noted or ', unchanged'}")
         else:
-            print(f"landslide {key}: {change.previous} -> {status}")
+            print(f"landslide {key}: {change.previous} -> {status}{noted}")
     _print_withdrawn(
         sum(change.withdrawn for change in changes), "it" if len(changes) == 1 else "them"
     )
@@ -592,9 +595,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         return args.handler(args)
     except BrokenPipeError as exc:
-        if args.debug or not stdout_is_broken():  # a socket or subprocess pipe: an error
-            if args.debug:
-                raise
+        if args.debug:  # the traceback, and the same exit status as without --debug
+            traceback.print_exc()
+        if not stdout_is_broken():  # a socket or subprocess pipe: an error
             print(f"landslide-monitor {args.command}: error: {exc}", file=sys.stderr)
             return EXIT_FAILED
         silence_stdout()  # `... | head`: the reader left; end quietly, as a killed writer

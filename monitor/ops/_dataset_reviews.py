@@ -19,6 +19,7 @@ radar setting not at all). ``monitor.ops.filter_refit`` learns from both."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -134,6 +135,13 @@ def _recorded_views(
     """The windows, compositing and orbit pass of the run that first drew ``group`` (its
     ``first_run_id``), as the run recorded them; None where it recorded none."""
     runs = sorted({int(r) for r in group["first_run_id"].dropna()}, reverse=True)
+    seen = [recorded[(run, region)] for run in runs if (run, region) in recorded]
+    if len({json.dumps(v, sort_keys=True) for v in seen}) > 1:  # the date run again, changed
+        log.warning(
+            "%s: the landslides first drawn on one date by runs %s read different views (the "
+            "date run again after the configuration changed): their scene is the latest run's",
+            region, ", ".join(map(str, runs)),
+        )  # fmt: skip
     for run in runs:
         views = recorded.get((run, region))
         if views is None:

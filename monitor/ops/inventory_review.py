@@ -331,25 +331,29 @@ def apply_review(
         )
     outcome = ReviewOutcome()
     stored_notes = inventory.review_notes()
-    noted: list[tuple[int, LandslideStatus, str]] = []  # a note changed, the status kept
+    noted: list[tuple[int, str]] = []  # a note changed, the status left as it is then
     notes: dict[int, str | None] = {}  # the notes of the decisions' landslides
     for row in rows:  # one per landslide (read_review_file)
         fid, previous = current[row.uid]
-        new_note = row.note is not None and row.note != (stored_notes.get(row.uid) or "")
+        # an empty cell sets no note and clears none: a file exported before a note was added
+        # would erase it (found in review); `inventory ... --note ''` clears one
+        new_note = bool(row.note) and row.note != (stored_notes.get(row.uid) or "")
         outcome.notes += new_note
         if previous == row.status:
             outcome.unchanged += 1
-            if new_note and row.note is not None:
-                noted.append((fid, cast(LandslideStatus, previous), row.note))
+            if new_note and row.note:
+                noted.append((fid, row.note))
         else:
             status = cast(LandslideStatus, row.status)
             outcome.decisions.append(StatusDecision(row.row, fid, previous, status))
             notes[fid] = row.note if new_note else None
     if dry_run or not (outcome.decisions or noted):
         return outcome
+    # the noted rows' status None: their note alone, whatever their status is by then (a
+    # status read before the transaction, written back, undid another command's review)
     changes = inventory.set_statuses(
-        [*((d.fid, d.status) for d in outcome.decisions), *((f, s) for f, s, _ in noted)],
-        [*(notes[d.fid] for d in outcome.decisions), *(n for _, _, n in noted)],
+        [*((d.fid, d.status) for d in outcome.decisions), *((f, None) for f, _ in noted)],
+        [*(notes[d.fid] for d in outcome.decisions), *(n for _, n in noted)],
     )[: len(outcome.decisions)]
     # what the transaction found: a review by another command since the file was compared
     # shows as the status it replaced, or as no change

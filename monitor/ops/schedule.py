@@ -851,7 +851,12 @@ def cli_run(args: argparse.Namespace) -> int:
             # (found by an SRE's walk)
             if not _locked(err):
                 raise
-            log.warning("%s: the scheduler starts; its passes retry until it is free", err)
+            log.warning(
+                "inventory %s is locked by another program writing it (SQLite: %s): the "
+                "scheduler starts, and its passes retry until it is free (the checks of the "
+                "file, its schema version among them, come with them)",
+                inventory, err.__cause__,
+            )  # fmt: skip
         if foreign is not None:
             raise foreign
     runner = CliRunner(

@@ -477,18 +477,20 @@ class Inventory:
         return out, other
 
     def set_status(
-        self, landslide: int | str, status: LandslideStatus, note: str | None = None
+        self, landslide: int | str, status: LandslideStatus | None, note: str | None = None
     ) -> StatusChange:
         """Set a landslide's review status (by fid or uid) and, where ``note`` is given, its
         ``review_note`` (the reviewer's words: why dismissed, what it is; its blanks collapsed,
         an empty one clears it); a dismissal withdraws its alerts still waiting in the outbox,
         in the same transaction. The status it already has changes nothing:
-        ``status_changed_at`` stays the time of the last change."""
-        _check_status(status)
+        ``status_changed_at`` stays the time of the last change. ``status`` None sets the note
+        alone, whatever the status is by then."""
+        if status is not None:
+            _check_status(status)
         row = self.get(landslide)
         withdrawn = 0
         with gpkg.transaction(self._conn):
-            if status != row["status"]:
+            if status is not None and status != row["status"]:
                 self._conn.execute(
                     f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
                     (status, bookkeeping.now_ts(), row["fid"]),
@@ -506,7 +508,7 @@ class Inventory:
 
     def set_statuses(
         self,
-        decisions: Sequence[tuple[int | str, LandslideStatus]],
+        decisions: Sequence[tuple[int | str, LandslideStatus | None]],
         notes: Sequence[str | None] | None = None,
     ) -> list[StatusChange]:
         """:meth:`set_status` of each ``(landslide, status)`` in turn, with the ``notes`` in
@@ -517,7 +519,8 @@ class Inventory:
         if len(notes) != len(decisions):
             raise ValueError(f"{len(notes)} notes for {len(decisions)} decisions")
         for _, status in decisions:
-            _check_status(status)
+            if status is not None:
+                _check_status(status)
         unknown = []
         for landslide, _ in decisions:
             try:

@@ -164,7 +164,7 @@ def test_review_notes_from_the_command_line_and_from_a_review_file(
     with table.open(newline="", encoding="utf-8") as opened:
         rows = list(csv.DictReader(opened))
     assert {int(r["fid"]): r["review_note"] for r in rows}[2] == "road cut <km 12>"
-    # the file: fid 6 dismissed with a note, fid 1 a note alone, fid 5's note emptied
+    # the file: fid 6 dismissed with a note, fid 1 a note alone, fid 5's cell emptied
     for row in rows:
         row["status"], row["review_note"] = {
             6: ("dismissed", "harvest"),
@@ -175,18 +175,26 @@ def test_review_notes_from_the_command_line_and_from_a_review_file(
         writer = csv.DictWriter(opened, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    # found in review: a note added after the export, which the file's empty cell would erase
+    assert main(_args(config, "dismiss", "3", "--note", "quarry")) == 0
+    assert "landslide 3: already dismissed; review note set" in capsys.readouterr().out
     assert main(_args(config, "review", str(table), "--dry-run")) == 0
-    assert "would be 0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 3 review " in (
+    assert "would be 0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 2 review " in (
         capsys.readouterr().out
     )
     assert _notes(config)[6] is None
     assert main(_args(config, "review", str(table))) == 0
-    assert "0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 3 review note(s) " in (
+    assert "0 confirmed, 1 dismissed, 0 back to candidate, 5 unchanged, 2 review note(s) " in (
         capsys.readouterr().out
     )
-    assert _notes(config) == {1: "checked on site", 2: "road cut <km 12>", 3: None, 4: None,
-                              5: None, 6: "harvest"}  # fmt: skip
+    # an empty cell clears no note (5's and 3's stay); `--note ''` does
+    assert _notes(config) == {1: "checked on site", 2: "road cut <km 12>", 3: "quarry", 4: None,
+                              5: "clear-cut, edges", 6: "harvest"}  # fmt: skip
     assert _statuses(config)[6] == "dismissed"
+    # a note alone (status None) leaves the status as it is by then
+    with Inventory(config.inventory.path) as inventory:
+        (change,) = inventory.set_statuses([(6, None)], ["harvest, re-checked"])
+        assert change.previous == "dismissed" and inventory.get(6)["status"] == "dismissed"
     with Inventory(config.inventory.path, read_only=True) as inventory:
         row = inventory.get(2)
     assert "<th>Review note</th><td>road cut &lt;km 12&gt;</td>" in _popup_html(
