@@ -41,11 +41,13 @@ __all__ = [
     "encode_geometry",
     "ensure_srs",
     "envelope",
+    "is_locked",
     "register_attributes",
     "register_features",
     "schema_version",
     "sql_values",
     "stamp_schema_version",
+    "table_columns",
     "timestamp",
     "touch_contents",
     "transaction",
@@ -111,6 +113,7 @@ _UNDEFINED_SRS = (
 # the messages of sqlite3_errstr (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY, SQLITE_CANTOPEN,
 # SQLITE_FULL, SQLITE_BUSY). A busy file is another program's write (runs of the monitor exclude
 # each other with the run lock before they open it), which only its user can end.
+_LOCKED = "database is locked"
 _FILE_PROBLEMS = (
     (
         ("malformed", "not a database", "file is encrypted"),
@@ -128,7 +131,7 @@ _FILE_PROBLEMS = (
         "there",
     ),
     (
-        ("database is locked",),
+        (_LOCKED,),
         "is locked by another program writing it (a QGIS edit session, an sqlite3 shell, a "
         "monitor on another machine sharing the file) for longer than this command waits; "
         "nothing was changed: save or close that program's edits and run again",
@@ -393,10 +396,22 @@ def register_features(
     )
 
 
+def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The names of ``table``'s columns (none where there is no such table)."""
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the SQLite error it was raised from, :func:`file_errors`) is
+    SQLite's "database is locked": another program writing the file."""
+    cause = exc if isinstance(exc, sqlite3.OperationalError) else exc.__cause__
+    return isinstance(cause, sqlite3.OperationalError) and _LOCKED in str(cause).lower()
+
+
 def add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> list[str]:
     """Add each of ``columns`` (name -> SQL type) that ``table`` lacks (a file written by an
     older version); returns the names added. Call inside a transaction."""
-    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    present = table_columns(conn, table)
     added = [name for name in columns if name not in present]
     for name in added:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {columns[name]}")

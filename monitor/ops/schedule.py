@@ -40,7 +40,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -62,7 +61,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor import __version__
-from monitor._geopackage import connect_read_only, file_errors, timestamp
+from monitor._geopackage import connect_read_only, file_errors, is_locked, timestamp
 
 # The settings and the crontab parsing live with the configuration, which never imports ops;
 # they are re-exported here, where the scheduler's callers have always found them.
@@ -849,7 +848,7 @@ def cli_run(args: argparse.Namespace) -> int:
             # another program writing it for a while is no reason to stop for good (systemd's
             # unit does not restart a start that exits 2): the passes retry as they do on it
             # (found by an SRE's walk)
-            if not _locked(err):
+            if not is_locked(err):
                 raise
             log.warning(
                 "inventory %s is locked by another program writing it (SQLite: %s): the "
@@ -867,12 +866,6 @@ def cli_run(args: argparse.Namespace) -> int:
         return serve(
             settings, url, lambda: completed_runs(inventory, regions()), runner, debug=args.debug
         )
-
-
-def _locked(err: DatabaseFileError) -> bool:
-    """Whether ``err`` is SQLite's "database is locked": another program writing the file."""
-    cause = err.__cause__
-    return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause).lower()
 
 
 def scheduler_lock_target(inventory: str | os.PathLike[str]) -> Path:

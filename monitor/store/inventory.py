@@ -167,7 +167,7 @@ def foreign_file(conn: sqlite3.Connection, path: Path) -> DatabaseFileError | No
         str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     ]
     if LAYER in tables:
-        have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({LAYER})")}
+        have = gpkg.table_columns(conn, LAYER)
         missing = sorted(_CORE_COLUMNS - have)
         if not missing:
             return None
@@ -323,7 +323,7 @@ class Inventory:
         """The views each region's run read (``run_regions.views``: windows, compositing,
         orbit pass), by ``(run_id, region)``; runs recorded before the column existed have
         none."""
-        have = {str(r[1]) for r in self._conn.execute("PRAGMA table_info(run_regions)")}
+        have = gpkg.table_columns(self._conn, "run_regions")
         if "views" not in have:
             return {}
         rows = self._conn.execute(
@@ -405,7 +405,7 @@ class Inventory:
             where.append("status = ?")
             params.append(status)
         # opened read-only, an older inventory's missing columns read as its upgrade writes them
-        have = {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({LAYER})")}
+        have = gpkg.table_columns(self._conn, LAYER)
         missing = [
             f"{value} AS {name}"
             for name, value in landslides.UPGRADE_VALUES.items()
@@ -427,7 +427,7 @@ class Inventory:
     def review_notes(self) -> dict[str, str | None]:
         """Each landslide's ``review_note`` (None where it has none), by uid: what a review
         file's notes are compared with."""
-        have = {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({LAYER})")}
+        have = gpkg.table_columns(self._conn, LAYER)
         if "review_note" not in have:  # an older inventory opened read-only (a dry run)
             return {}
         rows = self._conn.execute(f"SELECT uid, review_note FROM {LAYER}")
