@@ -21,11 +21,21 @@ from gee_scripts.fetch import six_numbers
 from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
 from gee_scripts.settings import ExportSettings
 
-__all__ = ["NODATA", "check_destination", "export_image", "export_parameters", "wait_for"]
+__all__ = [
+    "NODATA",
+    "PIECE_PATTERN",
+    "check_destination",
+    "export_image",
+    "export_parameters",
+    "wait_for",
+]
 
 log = logging.getLogger(__name__)
 
 NODATA = -9999.0
+#: Earth Engine splits a large GeoTIFF into ``<prefix>-<row offset>-<column offset>.tif``, each
+#: offset ten digits (pixels): the end of a piece's name, as a regular expression.
+PIECE_PATTERN = r"-\d{10}-\d{10}\.tif"
 _MAX_PIXELS = 10_000_000_000
 _FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "CANCEL_REQUESTED")
 

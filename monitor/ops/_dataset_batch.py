@@ -189,17 +189,16 @@ def _drop_export(folder: Path, scene_id: str, then: str = _FETCHED) -> None:
     remove_files(record_path, label_file)
 
 
-# Earth Engine splits a large GeoTIFF into <prefix>-<row offset>-<column offset>.tif, each
-# offset ten digits (pixels): nothing else matches, so scene "a-1" never takes "a-1-2"'s file.
-_PIECE = r"-\d{10}-\d{10}\.tif"
-
-
 def export_pieces(downloads: Path, scene_id: str) -> list[Path]:
-    """The downloaded file(s) of ``scene_id``'s export: ``<scene id>.tif``, or its pieces."""
+    """The downloaded file(s) of ``scene_id``'s export: ``<scene id>.tif``, or its pieces
+    (:data:`gee_scripts.export.PIECE_PATTERN`: nothing else matches, so scene "a-1" never takes
+    "a-1-2"'s file)."""
+    from gee_scripts.export import PIECE_PATTERN
+
     whole = downloads / f"{scene_id}.tif"
     if whole.is_file():
         return [whole]
-    piece = re.compile(re.escape(scene_id) + _PIECE)
+    piece = re.compile(re.escape(scene_id) + PIECE_PATTERN)
     return sorted(p for p in downloads.glob(f"{scene_id}-*.tif") if piece.fullmatch(p.name))
 
 
@@ -231,6 +230,11 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
             r, c = round(row), round(col)
             if r < 0 or c < 0 or r + src.height > height or c + src.width > width:
                 return None, f"{path.name} reaches outside the scene's {height} x {width} grid"
+            if covered[r : r + src.height, c : c + src.width].any():  # Earth Engine's never do
+                return None, (
+                    f"{path.name} overlaps another piece (a piece of another export of the "
+                    "scene? remove the files of the export it is not)"
+                )
             covered[r : r + src.height, c : c + src.width] = True
     if not covered.all():
         share = covered.mean()

@@ -451,6 +451,24 @@ def test_ingest_takes_only_its_own_pieces_on_its_own_grid_and_all_of_them(
     assert image[0].tolist() == [[1.0] * 4 + [3.0] * 4 + [1.0] * 4] * 8
 
 
+def test_ingest_refuses_pieces_that_overlap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walk: a piece of another export of the scene, overlapping the first export's
+    pieces (Earth Engine's never overlap), was merged into the scene without a word."""
+    split, downloads = tmp_path / "ds" / "train", tmp_path / "downloads"
+    downloads.mkdir()
+    grid = _exported(split, "mixed", (8, 12))
+    _download(downloads / f"mixed-{0:010d}-{0:010d}.tif", grid, slice(0, 8), slice(0, 8), 1.0)
+    _download(downloads / f"mixed-{0:010d}-{4:010d}.tif", grid, slice(0, 8), slice(4, 12), 2.0)
+    report = ingest_exports(tmp_path / "ds", downloads)
+    assert report.written["train"] == 0
+    assert (
+        f"mixed: not ingested: mixed-{0:010d}-{4:010d}.tif overlaps another piece (a piece of "
+        "another export of the scene?"
+    ) in caplog.text
+
+
 def test_ingest_refuses_a_file_off_the_scene_grid_and_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
