@@ -76,6 +76,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
+from gee_scripts.export import PIECE_PATTERN
 from models.atomic import leftovers, out_problem, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
@@ -154,34 +155,42 @@ def default_rules() -> VectoriseRules:
 
 # Earth Engine splits a large export into <prefix>-<row offset>-<column offset>.tif pieces,
 # offsets of ten digits, that do not overlap: run one by one, they would cut landslides
-_EXPORT_PIECE = re.compile(r"(?P<scene>.+)_input-\d{10}-\d{10}\.tif")
+# An Earth Engine export's piece: ``<prefix>-<row>-<column>.tif``; the scene is the prefix
+# without ``_input`` (a stack's export renamed as the layout names it, or GeeSource.export's
+# ``<region>_<post start>``: found in a walk, those were not told as pieces)
+_EXPORT_PIECE = re.compile(r"(?P<stem>.+)" + PIECE_PATTERN)
 
 
 def _export_pieces(folder: Path) -> dict[str, list[Path]]:
-    """The pieces of Earth Engine's exports of stacks in ``folder``, by scene id."""
+    """The pieces of Earth Engine's exports of stacks in ``folder``, by their name's prefix."""
     found: dict[str, list[Path]] = {}
-    for piece in sorted(folder.glob("*_input-*.tif")):
+    for piece in sorted(folder.glob("*-*.tif")):
         match = _EXPORT_PIECE.fullmatch(piece.name)
         if match:
-            found.setdefault(match["scene"], []).append(piece)
+            found.setdefault(match["stem"], []).append(piece)
     return found
 
 
-def _mosaic_hint(scene: str, pieces: list[Path]) -> str:
+def _mosaic_hint(stem: str, pieces: list[Path]) -> str:
     """What the pieces of one export are, and the commands that make them one stack: the
-    mosaic loses the band names (gdalbuildvrt drops them), so named bands are put in the
-    layout's order as it is made."""
+    mosaic loses the band names (gdalbuildvrt drops them), so the layout's bands are taken, in
+    its order, as it is made (an export of the features' 36 bands holds them first: found in
+    a walk, a mosaic of all 36 was then refused)."""
+    scene = stem.removesuffix("_input")
     try:
-        order = check_input(pieces[0])
-    except DatasetError:  # its own refusal comes when the mosaic runs
-        order = None
-    bands = (
-        "" if order is None or order == sorted(order) else "".join(f"-b {i + 1} " for i in order)
-    )
+        with open_geotiff(pieces[0]) as src:
+            names = [str(d) for d in src.descriptions]
+    except rasterio.errors.RasterioIOError:  # refused when the mosaic runs
+        names = []
+    order = list(range(len(MODEL_BANDS)))  # unnamed: the layout's bands first, as
+    if all(name in names for name in MODEL_BANDS):  # gee_scripts.export writes them
+        order = [names.index(name) for name in MODEL_BANDS]
+    fits = len(names) == len(MODEL_BANDS) and order == list(range(len(MODEL_BANDS)))
+    bands = "" if fits or len(names) < len(MODEL_BANDS) else "".join(f"-b {i + 1} " for i in order)
     return (
         f"{len(pieces)} piece(s) of the Earth Engine export {scene} "
         f"({first_names([p.name for p in pieces], 2)}), which do not overlap: mosaic them "
-        f"into one stack first (gdalbuildvrt {scene}.vrt {scene}_input-*.tif && "
+        f"into one stack first (gdalbuildvrt {scene}.vrt {stem}-*.tif && "
         f"gdal_translate {bands}{scene}.vrt {scene}_input.tif)"
     )
 
@@ -190,7 +199,9 @@ def _pieces_hint(folder: Path, mosaicked: Collection[str] = ()) -> str:
     """What :func:`_mosaic_hint` says of each export split into pieces in ``folder``, but
     those of the ``mosaicked`` scenes (their ``<id>_input.tif`` is there)."""
     pieces = _export_pieces(folder).items()
-    return "; ".join(_mosaic_hint(s, p) for s, p in pieces if s not in mosaicked)
+    return "; ".join(
+        _mosaic_hint(s, p) for s, p in pieces if s.removesuffix("_input") not in mosaicked
+    )
 
 
 def find_stacks(path: Path) -> list[Path]:
@@ -201,8 +212,8 @@ def find_stacks(path: Path) -> list[Path]:
     if path.is_file():
         piece = _EXPORT_PIECE.fullmatch(path.name)
         if piece:
-            pieces = _export_pieces(path.parent)[piece["scene"]]
-            raise BadInput(f"{path}: one of {_mosaic_hint(piece['scene'], pieces)}")
+            pieces = _export_pieces(path.parent)[piece["stem"]]
+            raise BadInput(f"{path}: one of {_mosaic_hint(piece['stem'], pieces)}")
         if not path.name.endswith("_input.tif"):
             raise BadInput(f"{path}: a stack is named <id>_input.tif (Ganerød et al. layout)")
         return [path]

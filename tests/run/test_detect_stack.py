@@ -474,6 +474,35 @@ def test_the_pieces_of_an_earth_engine_export_are_named_with_how_to_mosaic_them(
         assert len(find_stacks(stack_file.parent)) == 2
     assert caplog.messages == []
 
+    # found in a walk: the pieces of GeeSource.export's files (<region>_<post start>, the 15
+    # layout bands first of more) were not told as pieces, and the mosaic kept every band
+    features = tmp_path / "features"
+    extra = np.zeros((3, *bands.shape[1:]), np.float32)
+    whole = np.concatenate([hill_and_plain().bands(), extra])
+    for col in (0, 96):
+        piece = _write(
+            features / f"hills_2024-07-20-0000000000-{col:010d}.tif",
+            whole[:, :, col : col + 96],
+            transform=TRANSFORM * Affine.translation(col, 0),
+        )
+        with rasterio.open(piece, "r+") as dst:
+            dst.descriptions = (*MODEL_BANDS, "s1_count", "s2_count", "s2_clear")
+    assert main(["detect", "--stack", str(features), "--out", str(out), "-q"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 piece(s) of the Earth Engine export hills_2024-07-20 (hills_2024-07-20-00" in err
+    assert (
+        "gdalbuildvrt hills_2024-07-20.vrt hills_2024-07-20-*.tif && gdal_translate "
+        + " ".join(f"-b {i + 1}" for i in range(15))
+        + " hills_2024-07-20.vrt hills_2024-07-20_input.tif"
+    ) in err
+    for piece in features.iterdir():  # as gee_scripts.export writes them: no band names
+        with rasterio.open(piece, "r+") as dst:
+            dst.descriptions = (None,) * dst.count
+    assert main(["detect", "--stack", str(features), "--out", str(out), "-q"]) == 2
+    assert " ".join(f"-b {i + 1}" for i in range(15)) + " hills_2024-07-20.vrt" in " ".join(
+        capsys.readouterr().err.split()
+    )
+
 
 def test_an_output_path_that_is_a_file_is_refused(stack_file, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
