@@ -507,6 +507,18 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    try:
+        return _status(args)
+    except Exception as exc:
+        # --json's reader gets JSON whatever happened (found by an SRE's walk: a check that
+        # could not run printed text alone); the error line and exit status follow as ever
+        if args.json:
+            said = {"error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps({"healthy": False, **said} if args.check else said, indent=2))
+        raise
+
+
+def _status(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     limits = _check_limits(args)

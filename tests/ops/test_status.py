@@ -374,6 +374,13 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     )
     assert main(["status", "--config", str(path), "--check", "--max-dead", "-1"]) == 2
     assert "--max-dead -1: give a limit of 0 or more" in capsys.readouterr().err
+    # found by an SRE's walk: a check that could not run printed text alone under --json
+    missing = str(path.parent / "missing.yaml")
+    assert main(["status", "--config", missing, "--check", "--json"]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["healthy"] is False and said["error"].startswith("ConfigError: invalid config")
+    assert main(["status", "--config", missing, "--json"]) == 2
+    assert list(json.loads(capsys.readouterr().out)) == ["error"]
     # found by an SRE's walk: NaN failed every region, inf overflowed (exit 1)
     for option, value in (("--max-age", "nan"), ("--max-pending-age", "inf")):
         assert main(["status", "--config", str(path), "--check", option, value]) == 2
