@@ -19,6 +19,7 @@ import pandas as pd
 
 from models.console import text_table
 from monitor.errors import BadInput
+from monitor.store.records import LANDSLIDE_STATUSES
 
 __all__ = ["alert_state", "format_inventory"]
 
@@ -34,7 +35,7 @@ def _text(value: Any) -> str | None:
 
 def alert_state(row: dict[str, Any]) -> str:
     """What became of a landslide's ``new`` alert, by the rules of the inventory
-    (:meth:`monitor.store.landslides.Landslides.apply`): ``new on D`` (the run date that
+    (:meth:`monitor.store.landslides.ChangeWriter.write`): ``new on D`` (the run date that
     alerted it); or why none was raised: ``none (dismissed)``, ``suppressed (score S)`` (the
     object filter's), ``awaiting a second look`` (no second look has confirmed it), or
     ``with its next detection`` (confirmed by a reviewer, who stands for both, since it was
@@ -83,6 +84,7 @@ def format_inventory(
     records = frame.to_dict("records")
     if not records:
         return ["no landslide in the inventory" + (" matches" if regions or statuses else "")]
+    states = [alert_state(r) for r in records]
     rows = [
         [
             str(r["fid"]),
@@ -92,15 +94,12 @@ def format_inventory(
             str(r["first_seen"]),
             str(r["last_seen"]),
             _bracket(r),
-            alert_state(r),
+            state,
         ]
-        for r in records
+        for r, state in zip(records, states, strict=True)
     ]
-    states = [alert_state(r) for r in records]
     by_status = frame["status"].value_counts()
-    counts = ", ".join(
-        f"{int(by_status.get(s, 0))} {s}" for s in ("candidate", "confirmed", "dismissed")
-    )
+    counts = ", ".join(f"{int(by_status.get(s, 0))} {s}" for s in LANDSLIDE_STATUSES)
     kinds = [
         "alerted" if s.startswith("new on") else "suppressed" if s.startswith("suppressed") else s
         for s in states
