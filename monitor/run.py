@@ -64,6 +64,7 @@ from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, RegionTooLarge, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
+from monitor.store.runs import views_record
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -134,13 +135,7 @@ def detect_region(
     result.pre_window, result.post_window = str(pre), str(post)
     result.windows = region.windows.describe(pre, post)
     compositing = region.windows.compositing()
-    result.views = {
-        "pre": str(pre),
-        "post": str(post),
-        "mode": compositing.mode,
-        "radar_scenes": compositing.radar_scenes,
-        "orbit_pass": region.area.orbit_pass,
-    }
+    result.views = views_record(pre, post, compositing, region.area.orbit_pass)
     source = source if source is not None else open_source(config.source)
     try:
         stack = source.features(region.area, pre, post, compositing)

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from monitor.errors import BadInput
 from monitor.ops._args import existing_inventory
 from monitor.ops._dataset_core import SceneJob, _safe, buffer_m
 from monitor.sources.base import Compositing, OrbitPass, Window
+from monitor.store.runs import recorded_views
 
 __all__ = ["review_jobs", "write_reviewed_candidates"]
 
@@ -142,15 +143,7 @@ def _recorded_views(
             "date run again after the configuration changed): their scene is the latest run's",
             region, ", ".join(map(str, runs)),
         )  # fmt: skip
-    for run in runs:
-        views = recorded.get((run, region))
-        if views is None:
-            continue
-        pre, post = (Window(*map(date.fromisoformat, views[w].split("/"))) for w in ("pre", "post"))
-        compositing = Compositing(views["mode"], radar_scenes=int(views["radar_scenes"]))
-        orbit = views.get("orbit_pass")
-        return pre, post, compositing, orbit if orbit in get_args(OrbitPass) else None
-    return None
+    return recorded_views(seen[0]) if seen else None
 
 
 def write_reviewed_candidates(

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
 from monitor import _geopackage as gpkg
+from monitor.sources.base import Compositing, OrbitPass, Window
 from monitor.store.records import (
     REGION_STATUSES,
     RUN_STATUSES,
@@ -32,14 +33,17 @@ from monitor.store.records import (
 
 __all__ = [
     "ATTRIBUTE_TABLES",
+    "RUN_REGIONS_ADDED_COLUMNS",
     "SCHEMA",
     "fail_run",
     "finish_run",
     "now_ts",
     "read_run_regions",
     "read_runs",
+    "recorded_views",
     "running_run",
     "start_run",
+    "views_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,34 @@ CREATE TABLE IF NOT EXISTS run_regions (
 #: windows as ``start/end``, compositing ``mode`` and ``radar_scenes``, ``orbit_pass``), from
 #: which ``dataset from-reviews`` builds the scenes its reviewers judged again.
 RUN_REGIONS_ADDED_COLUMNS: dict[str, str] = {"views": "TEXT"}
+
+
+def views_record(
+    pre: Window, post: Window, compositing: Compositing, orbit_pass: OrbitPass
+) -> dict[str, Any]:
+    """What ``run_regions.views`` records of the views a region's run read (JSON-ready)."""
+    return {
+        "pre": str(pre),
+        "post": str(post),
+        "mode": compositing.mode,
+        "radar_scenes": compositing.radar_scenes,
+        "orbit_pass": orbit_pass,
+    }
+
+
+def recorded_views(
+    record: Mapping[str, Any],
+) -> tuple[Window, Window, Compositing, OrbitPass | None]:
+    """The windows, compositing and orbit pass :func:`views_record` recorded (the orbit pass
+    None where it is not one)."""
+    pre, post = (
+        Window(*map(date.fromisoformat, str(record[w]).split("/"))) for w in ("pre", "post")
+    )
+    compositing = Compositing(record["mode"], radar_scenes=int(record["radar_scenes"]))
+    orbit = record.get("orbit_pass")
+    return pre, post, compositing, orbit if orbit in get_args(OrbitPass) else None
+
+
 ATTRIBUTE_TABLES = {
     "runs": "monitoring runs: date, data source, status, counts",
     "run_regions": "per-region status of each run (ok, no-data, failed) and setting used",
