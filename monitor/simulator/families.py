@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.datasets import SPLIT_NAMES
 from monitor.simulator.event_kinds import LOOKALIKES, MORPHOLOGIES
 from monitor.simulator.spec import LANDSCAPES, LandscapeName
 
@@ -73,7 +74,7 @@ class FamilySplit:
     test: tuple[Family, ...]
 
     def of(self, split: str) -> tuple[Family, ...]:
-        if split not in ("train", "val", "test"):
+        if split not in SPLIT_NAMES:
             raise ValueError(f"unknown split {split!r} (train, val, test)")
         families: tuple[Family, ...] = getattr(self, split)
         return families

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from models.datasets import SPLIT_NAMES
 from monitor.simulator.families import FAMILIES, Family, FamilySplit, split_families
 from monitor.simulator.priors import CHOICES, draw_spec_knobs
 from monitor.simulator.region import random_box
@@ -131,7 +132,7 @@ class RandomisedPlan(StormSeason):
         """The families of every split and of every region (for dataset.json)."""
         split = self.family_split()
         return {
-            "families": {s: [f.key for f in split.of(s)] for s in ("train", "val", "test")},
+            "families": {s: [f.key for f in split.of(s)] for s in SPLIT_NAMES},
             "region_family": {
                 area.name: spec.family for rs in regions.values() for area, spec in rs
             },

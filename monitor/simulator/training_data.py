@@ -66,7 +66,6 @@ from monitor.sources.base import (
 )
 
 __all__ = [
-    "SPLITS",
     "RandomisedPlan",
     "SplitPlan",
     "TrainingSetPlan",
@@ -76,8 +75,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SPLITS = SPLIT_NAMES  # the layout's split folders (models.datasets)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class TrainingSetPlan(StormSeason):
         return [(area, spec.model_copy(update=scale)) for area, spec in regions]
 
     def split_regions(self) -> dict[str, list[tuple[AreaOfInterest, SimulationSpec]]]:
-        return {split: self.regions(split) for split in SPLITS}
+        return {split: self.regions(split) for split in SPLIT_NAMES}
 
 
 def scene_of(
