@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["leftovers", "out_problem", "write_atomically"]
+__all__ = ["leftovers", "nearest_existing", "out_problem", "write_atomically"]
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -78,9 +78,14 @@ def out_problem(path: str | os.PathLike[str], *, folder: bool = True) -> str | N
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
         return f"{path}: a file, not a folder"
-    for above in path.parents:
-        if above.exists():
-            if not above.is_dir():
-                return f"{path}: {above} is a file, so nothing can be made under it"
-            return None
+    above = nearest_existing(path.parent)
+    if above is not None and not above.is_dir():
+        return f"{path}: {above} is a file, so nothing can be made under it"
     return None
+
+
+def nearest_existing(path: str | os.PathLike[str]) -> Path | None:
+    """``path`` or the nearest folder above it that exists (None where none does): what a
+    folder to be made hangs on."""
+    path = Path(path)
+    return next((each for each in (path, *path.parents) if each.exists()), None)

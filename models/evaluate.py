@@ -105,8 +105,12 @@ def _diagram(out: Path, setting: str) -> Path:
     return out / f"performance_{setting.replace('+', '')}.png"
 
 
+def _prediction_name(scene_id: str) -> str:
+    return f"{scene_id}_pred.tif"
+
+
 def _prediction(out: Path, setting: str, scene_id: str) -> Path:
-    return out / setting / f"{scene_id}_pred.tif"
+    return out / setting / _prediction_name(scene_id)
 
 
 def _earlier_files(out: Path) -> tuple[list[Path], str]:
@@ -122,7 +126,7 @@ def _earlier_files(out: Path) -> tuple[list[Path], str]:
         scenes = [str(s) for s in earlier["scenes"]]
     except (OSError, ValueError, TypeError, AttributeError):  # none, or not an evaluation's
         return [], ""
-    names = [*settings, *(_prediction(Path(), "", scene).name for scene in scenes)]
+    names = [*settings, *(_prediction_name(scene) for scene in scenes)]
     if any(Path(n).name != n or n in ("", ".", "..") for n in names):
         return [], ""
     files = [out / "report.json", out / "report.md"]

@@ -60,6 +60,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert,
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from models.atomic import nearest_existing
 from monitor import __version__
 from monitor._geopackage import connect_read_only, file_errors, is_locked, timestamp
 
@@ -572,10 +573,8 @@ class DailyScheduler:
 def _writable_once_made(folder: Path) -> bool:
     """Whether ``folder`` is, or can be made as, a folder this user may write: its nearest
     existing ancestor is a folder this user may write into."""
-    for each in (folder, *folder.parents):
-        if each.exists():
-            return each.is_dir() and os.access(each, os.W_OK | os.X_OK)
-    return False
+    each = nearest_existing(folder)
+    return each is not None and each.is_dir() and os.access(each, os.W_OK | os.X_OK)
 
 
 def inventory_write_problem(inventory: Path) -> str | None:
