@@ -10,6 +10,7 @@ Example (``models/default/grid.yaml`` is the shipped default)::
     learning_rates: [0.01, 0.001]
     encoder: tu-mobilenetv3_small_050
     decoders: compact          # narrow decoders (zoo.COMPACT_DECODERS) or "smp" (library defaults)
+    without_bands: [landcover] # optional: bands no member is shown, in every setting that has them
     members_per_setting: 12    # optional: a balanced, seeded sample of the product
     k: 8
     train: {crop: 64, iterations: 60, max_epochs: 12, patience: 4}
@@ -33,9 +34,24 @@ import numpy as np
 import rasterio
 import rasterio.errors
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from models.datasets import DatasetError, Scene, channels_of, label_path, read_folder, scene_ids
+from models.datasets import (
+    DatasetError,
+    Scene,
+    channels_of,
+    label_path,
+    read_folder,
+    scene_ids,
+    setting_band_names,
+)
 from models.selection import (
     DEFAULT_K,
     assemble_ensemble,
@@ -87,6 +103,7 @@ class GridConfig(BaseModel):
     encoder: str = "resnet34"
     decoders: Literal["compact", "smp"] = "smp"
     members_per_setting: int | None = Field(default=None, ge=1)
+    without_bands: list[str] = Field(default_factory=list)
     sample_seed: int = 0
     k: int = Field(default=DEFAULT_K, ge=1)
     workers: int = Field(default=1, ge=1)
@@ -99,6 +116,25 @@ class GridConfig(BaseModel):
         for s in v:
             channels_of(s)
         return v
+
+    @model_validator(mode="after")
+    def _without_bands(self) -> GridConfig:
+        """Every band of ``without_bands`` is one that a setting of the grid has, and no setting
+        is left without a band."""
+        if not self.without_bands:
+            return self
+        shown = {s: setting_band_names(s) for s in self.settings}
+        known = list(dict.fromkeys(b for names in shown.values() for b in names))
+        for band in self.without_bands:
+            if band not in known:
+                raise ValueError(
+                    f"without_bands: {band!r} is not a band of any setting of the grid "
+                    f"({', '.join(self.settings)}); their bands: {', '.join(known)}"
+                )
+        for setting, names in shown.items():
+            if set(names) <= set(self.without_bands):
+                raise ValueError(f"without_bands leaves setting {setting} no band")
+        return self
 
     @field_validator("architectures")
     @classmethod
@@ -157,6 +193,9 @@ def expand(grid: GridConfig) -> list[MemberSpec]:
                     setting=setting,
                     in_channels=len(channels_of(setting)),
                     arch_kwargs=kwargs,
+                    without_bands=tuple(
+                        b for b in setting_band_names(setting) if b in grid.without_bands
+                    ),
                 )
             )
     return specs

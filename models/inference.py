@@ -196,7 +196,11 @@ def _plan(
             continue
         graph = onnx_member(m, shape, threads=threads) if engine == "onnxruntime" else None
         runner = _onnx_runner(graph) if graph else _torch_runner(m.net, device)
-        key = (m.norm_mean.cpu().numpy().tobytes(), m.norm_std.cpu().numpy().tobytes())
+        key = (
+            m.norm_mean.cpu().numpy().tobytes(),
+            m.norm_std.cpu().numpy().tobytes(),
+            m.spec.without_bands,
+        )
         groups.setdefault(key, (m.normalise, []))[1].append((k, runner))
     return list(groups.values())
 

@@ -15,7 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from models.atomic import write_atomically
 
@@ -76,12 +84,28 @@ class MemberEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     origin: str = "trained"  # "trained", "imported:<checkpoint name>", "untrained test fixture"
     epochs: int | None = None
+    # bands the member is not shown (models.zoo.MemberSpec.without_bands); absent: none
+    without_bands: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A member that is shown every band is written as before the field existed."""
+        out: dict[str, Any] = handler(self)
+        if not out.get("without_bands"):
+            out.pop("without_bands", None)
+        return out
 
     @model_validator(mode="after")
     def _lengths(self) -> MemberEntry:
         n = len(self.bands)
         if len(self.normalisation.mean) != n or len(self.normalisation.std) != n:
             raise ValueError(f"member {self.name}: normalisation length differs from bands ({n})")
+        unknown = [b for b in self.without_bands if b not in self.bands]
+        if unknown:
+            raise ValueError(
+                f"member {self.name}: without_bands {', '.join(unknown)} not among its bands "
+                f"({', '.join(self.bands)})"
+            )
         return self
 
     @model_validator(mode="after")
@@ -316,6 +340,7 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
         setting=entry.setting,
         in_channels=len(entry.bands),
         arch_kwargs=entry.arch_kwargs,
+        without_bands=tuple(entry.without_bands),
     )
     member = Member(spec, entry.normalisation.mean, entry.normalisation.std)
     try:
@@ -392,4 +417,5 @@ def member_entry(
         sha256=sha256,
         origin=origin,
         epochs=epochs,
+        without_bands=list(spec.without_bands),
     )

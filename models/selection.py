@@ -271,6 +271,7 @@ def _load_result(result: TrainResult) -> Member:
         ),
         file=result.weights.name,
         sha256=result.sha256,
+        without_bands=list(result.spec.without_bands),
     )
     return load_member(entry, result.weights.parent)
 

@@ -187,10 +187,15 @@ class MemberSpec:
     setting: str
     in_channels: int
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # bands of the setting the member is not shown: fed as their training mean (0 after
+    # standardisation) in training and prediction alike (docs/models.md, "Members without the
+    # land cover")
+    without_bands: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "architecture", canonical_architecture(self.architecture))
         object.__setattr__(self, "loss", canonical_loss(self.loss))
+        object.__setattr__(self, "without_bands", tuple(self.without_bands))
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.in_channels < 1:
@@ -200,11 +205,13 @@ class MemberSpec:
     def name(self) -> str:
         """A file-name-safe identifier, unique within a grid."""
         setting = self.setting.replace("+", "")
-        return f"{setting}-{self.architecture}-{self.loss}-lr{self.learning_rate:g}-{self.encoder}"
+        name = f"{setting}-{self.architecture}-{self.loss}-lr{self.learning_rate:g}-{self.encoder}"
+        return name + "".join(f"-without-{band}" for band in self.without_bands)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["arch_kwargs"] = dict(self.arch_kwargs)
+        out["without_bands"] = list(self.without_bands)
         return out
 
 
@@ -260,17 +267,42 @@ def build_loss(name: str) -> nn.Module:
     return IgnoringLoss(LOSSES[canonical_loss(name)]())
 
 
+def _band_positions(spec: MemberSpec) -> list[int]:
+    """The channel positions of ``spec.without_bands`` among its setting's bands."""
+    if not spec.without_bands:
+        return []
+    from models.datasets import setting_band_names
+
+    names = setting_band_names(spec.setting)  # DatasetError (a ValueError) names the setting
+    if len(names) != spec.in_channels:
+        raise ValueError(
+            f"member {spec.name}: setting {spec.setting!r} has {len(names)} bands, the member "
+            f"{spec.in_channels} input channels"
+        )
+    unknown = [b for b in spec.without_bands if b not in names]
+    if unknown:
+        raise ValueError(
+            f"member {spec.name}: without_bands {', '.join(unknown)} not among the bands of "
+            f"setting {spec.setting!r} ({', '.join(names)})"
+        )
+    if len(set(spec.without_bands)) == len(names):
+        raise ValueError(f"member {spec.name}: without_bands leaves no band of {spec.setting!r}")
+    return [names.index(b) for b in spec.without_bands]
+
+
 class Member(nn.Module):
     """A network plus the per-band normalisation it was trained with.
 
     ``forward`` takes raw channels ``(B, C, H, W)`` in the setting's band order, NaN where
     invalid, standardises them with the stored mean/std, replaces NaN by 0 (the band mean) and
     returns logits ``(B, 1, H, W)``. The statistics are buffers, so they travel in the weights
-    file and are covered by its checksum."""
+    file and are covered by its checksum. The bands of ``spec.without_bands`` are set to 0 (the
+    band mean) after standardisation, whatever they hold: the member never sees them."""
 
     net: nn.Module
     norm_mean: torch.Tensor  # (1, C, 1, 1) buffer
     norm_std: torch.Tensor  # (1, C, 1, 1) buffer
+    band_keep: torch.Tensor  # (1, C, 1, 1) non-persistent buffer: 0 for without_bands, else 1
 
     def __init__(self, spec: MemberSpec, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -284,6 +316,11 @@ class Member(nn.Module):
         self.register_buffer("norm_mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         std_t = torch.tensor(std, dtype=torch.float32).clamp_min(1e-6)
         self.register_buffer("norm_std", std_t.view(1, -1, 1, 1))
+        keep = torch.ones(spec.in_channels, dtype=torch.float32)
+        for i in _band_positions(spec):
+            keep[i] = 0.0
+        # derived from the spec (and so from the manifest), not stored in the weights file
+        self.register_buffer("band_keep", keep.view(1, -1, 1, 1), persistent=False)
 
     @property
     def min_side(self) -> int:
@@ -292,7 +329,10 @@ class Member(nn.Module):
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.norm_mean.to(x.dtype)) / self.norm_std.to(x.dtype)
-        return torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+        z = torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.spec.without_bands:
+            z = z * self.band_keep.to(z.dtype)
+        return z
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.net(self.normalise(x))

@@ -1,0 +1,110 @@
+"""Members trained without a band (``without_bands``, e.g. the land cover): the grid sets it per
+setting, the member never sees the band in training or prediction, and the manifest carries it
+(docs/models.md, "Members without the land cover")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from models.datasets import Scene, write_scene
+from models.ensemble import Ensemble
+from models.grid import GridConfig, expand, load_grid, run_grid
+from models.inference import predict_members
+from models.manifest import MemberEntry, read_manifest
+from models.testing import TEST_ENCODER, tiny_grid
+from models.zoo import COMPACT_DECODERS, Member, MemberSpec
+
+
+def _member(without: tuple[str, ...] = (), seed: int = 0) -> Member:
+    torch.manual_seed(seed)
+    spec = MemberSpec("Unet", TEST_ENCODER, "Dice", 0.01, "S2", 2, dict(COMPACT_DECODERS["Unet"]),
+                      without_bands=without)  # fmt: skip
+    # landcover (band 0 of S2) standardised to mean 40 / std 30, dNDVI to 0 / 0.2
+    return Member(spec, [40.0, 0.0], [30.0, 0.2]).eval()
+
+
+def _s2(landcover: np.ndarray, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dndvi = rng.normal(-0.1, 0.2, landcover.shape).astype(np.float32)
+    return np.stack([landcover.astype(np.float32), dndvi])
+
+
+def test_a_member_without_the_land_cover_gives_the_same_probabilities_whatever_it_holds() -> None:
+    shown, blind = _member(), _member(("landcover",))
+    assert blind.spec.name.endswith("-without-landcover") and blind.spec.name != shown.spec.name
+    rng = np.random.default_rng(0)
+    forest = _s2(np.full((64, 64), 10))
+    mixed = _s2(rng.choice([10, 20, 30, 40, 0], size=(64, 64)))
+    # the two members in one call, the one that sees the band first: members of a setting share
+    # their normalisation statistics, and prediction normalises each group of them once
+    a = predict_members([shown, blind], forest, tile=64, engine="torch")
+    b = predict_members([shown, blind], mixed, tile=64, engine="torch")
+    assert np.abs(a[0] - b[0]).max() > 1e-3  # the member that sees the land cover responds
+    np.testing.assert_array_equal(a[1], b[1])  # the other does not, to the bit
+    # and its output is that of the band at its training mean (0 once standardised)
+    at_mean = _s2(np.full((64, 64), 40))
+    np.testing.assert_array_equal(predict_members([blind], at_mean, tile=64, engine="torch")[0],
+                                  a[1])  # fmt: skip
+    # the band's channel still counts for validity: a NaN there is no data, as for any member
+    hole = forest.copy()
+    hole[0, :4, :4] = np.nan
+    assert np.isnan(predict_members([blind], hole, tile=64, engine="torch")[0, :4, :4]).all()
+
+
+def test_without_bands_names_the_band_and_the_setting_when_it_is_wrong() -> None:
+    with pytest.raises(ValueError, match=r"without_bands dVV not among the bands of setting 'S2' "
+                       r"\(landcover, dNDVI\)"):  # fmt: skip
+        _member(("dVV",))
+    with pytest.raises(ValueError, match="leaves no band of 'S2'"):
+        _member(("landcover", "dNDVI"))
+    grid = {"settings": ["S1", "S2"], "encoder": TEST_ENCODER}
+    with pytest.raises(ValueError, match=r"without_bands: 'land_cover' is not a band of any "
+                       r"setting of the grid \(S1, S2\); their bands: preVV, "):  # fmt: skip
+        GridConfig.model_validate({**grid, "without_bands": ["land_cover"]})
+    with pytest.raises(ValueError, match="without_bands leaves setting S2 no band"):
+        GridConfig.model_validate({**grid, "without_bands": ["landcover", "dNDVI"]})
+    entry = {
+        "name": "m", "setting": "S2", "bands": ["landcover", "dNDVI"], "architecture": "Unet",
+        "encoder": TEST_ENCODER, "loss": "Dice", "learning_rate": 0.01,
+        "normalisation": {"mean": [0.0, 0.0], "std": [1.0, 1.0]}, "file": "m.safetensors",
+        "sha256": "0" * 64,
+    }  # fmt: skip
+    assert MemberEntry.model_validate(entry).without_bands == []  # manifests before the field
+    with pytest.raises(ValueError, match=r"without_bands slope not among its bands"):
+        MemberEntry.model_validate({**entry, "without_bands": ["slope"]})
+
+
+def test_a_grid_without_the_land_cover_trains_members_that_never_see_it(
+    tmp_path: Path, scene_factory: Callable[..., Scene]
+) -> None:
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    raw = {**tiny_grid("train", "val"), "settings": ["S1", "S2"], "without_bands": ["landcover"]}
+    specs = expand(GridConfig.model_validate(raw))
+    assert {s.setting: s.without_bands for s in specs} == {"S1": (), "S2": ("landcover",)}
+    raw["settings"] = ["S2"]
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(raw))
+    manifest_path = run_grid(
+        load_grid(tmp_path / "grid.yaml"), tmp_path / "work", tmp_path / "ens", progress=False
+    )
+    manifest = read_manifest(manifest_path)
+    assert manifest.members and all(m.without_bands == ["landcover"] for m in manifest.members)
+    assert '"without_bands": [\n        "landcover"\n      ]' in manifest_path.read_text()
+    ens = Ensemble.load(manifest_path)
+    (member,) = ens.members("S2")[:1]
+    assert member.spec.without_bands == ("landcover",)
+    scene = scene_factory(4, size=64)
+    x = scene.image[[13, 14]]
+    other = x.copy()
+    other[0] = np.where(other[0] == 10, 30, 10)  # every pixel's class changed
+    assert (x[0] != other[0]).all()
+    a, b = ens.predict_array(x, "S2"), ens.predict_array(other, "S2")
+    assert np.isfinite(a.probability).mean() > 0.5
+    np.testing.assert_array_equal(a.members, b.members)
