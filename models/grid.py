@@ -10,7 +10,8 @@ Example (``models/default/grid.yaml`` is the shipped default)::
     learning_rates: [0.01, 0.001]
     encoder: tu-mobilenetv3_small_050
     decoders: compact          # narrow decoders (zoo.COMPACT_DECODERS) or "smp" (library defaults)
-    without_bands: [landcover] # optional: bands no member is shown, in every setting that has them
+    without_bands: [landcover] # optional: bands no member is shown, in every setting that has
+                               # them; or per setting: {S2: [landcover]}
     members_per_setting: 12    # optional: a balanced, seeded sample of the product
     k: 8
     train: {crop: 64, iterations: 60, max_epochs: 12, patience: 4}
@@ -103,7 +104,7 @@ class GridConfig(BaseModel):
     encoder: str = "resnet34"
     decoders: Literal["compact", "smp"] = "smp"
     members_per_setting: int | None = Field(default=None, ge=1)
-    without_bands: list[str] = Field(default_factory=list)
+    without_bands: list[str] | dict[str, list[str]] = Field(default_factory=list)
     sample_seed: int = 0
     k: int = Field(default=DEFAULT_K, ge=1)
     workers: int = Field(default=1, ge=1)
@@ -117,22 +118,42 @@ class GridConfig(BaseModel):
             channels_of(s)
         return v
 
+    def withheld(self, setting: str) -> tuple[str, ...]:
+        """The bands of ``setting`` its members are not shown, in the setting's band order."""
+        if isinstance(self.without_bands, dict):
+            named = self.without_bands.get(setting, [])
+        else:
+            named = self.without_bands
+        return tuple(b for b in setting_band_names(setting) if b in named)
+
     @model_validator(mode="after")
     def _without_bands(self) -> GridConfig:
-        """Every band of ``without_bands`` is one that a setting of the grid has, and no setting
-        is left without a band."""
+        """Every band of ``without_bands`` is one of a setting it applies to (a list: any
+        setting of the grid; a mapping: the setting it is listed under, a setting of the grid),
+        and no setting is left without a band."""
         if not self.without_bands:
             return self
-        shown = {s: setting_band_names(s) for s in self.settings}
-        known = list(dict.fromkeys(b for names in shown.values() for b in names))
-        for band in self.without_bands:
-            if band not in known:
+        if isinstance(self.without_bands, dict):
+            extra = [s for s in self.without_bands if s not in self.settings]
+            if extra:
                 raise ValueError(
-                    f"without_bands: {band!r} is not a band of any setting of the grid "
-                    f"({', '.join(self.settings)}); their bands: {', '.join(known)}"
+                    f"without_bands: {', '.join(map(repr, extra))} not among the grid's settings "
+                    f"({', '.join(self.settings)})"
                 )
-        for setting, names in shown.items():
-            if set(names) <= set(self.without_bands):
+            asked = self.without_bands
+        else:
+            asked = {"any setting of the grid": self.without_bands}
+        for where, bands in asked.items():
+            settings = self.settings if where not in self.settings else [where]
+            known = list(dict.fromkeys(b for s in settings for b in setting_band_names(s)))
+            for band in bands:
+                if band not in known:
+                    raise ValueError(
+                        f"without_bands: {band!r} is not a band of {where} "
+                        f"({', '.join(settings)}); their bands: {', '.join(known)}"
+                    )
+        for setting in self.settings:
+            if len(self.withheld(setting)) == len(setting_band_names(setting)):
                 raise ValueError(f"without_bands leaves setting {setting} no band")
         return self
 
@@ -193,9 +214,7 @@ def expand(grid: GridConfig) -> list[MemberSpec]:
                     setting=setting,
                     in_channels=len(channels_of(setting)),
                     arch_kwargs=kwargs,
-                    without_bands=tuple(
-                        b for b in setting_band_names(setting) if b in grid.without_bands
-                    ),
+                    without_bands=grid.withheld(setting),
                 )
             )
     return specs

@@ -201,7 +201,7 @@ def data_fingerprint(train: Sequence[Scene], val: Sequence[Scene], setting: str)
 
 
 def _seed_for(spec: MemberSpec, seed: int) -> int:
-    return (zlib.crc32(spec.name.encode()) + seed) % (2**31)
+    return (zlib.crc32(spec.cell.encode()) + seed) % (2**31)
 
 
 def evaluate_member(

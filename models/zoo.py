@@ -202,11 +202,17 @@ class MemberSpec:
             raise ValueError(f"in_channels must be at least 1, got {self.in_channels}")
 
     @property
+    def cell(self) -> str:
+        """The grid cell: the name without the bands withheld. Training seeds come from it, so
+        that a member trained without a band starts from the weights and crops of the same
+        cell trained with it (a paired comparison)."""
+        setting = self.setting.replace("+", "")
+        return f"{setting}-{self.architecture}-{self.loss}-lr{self.learning_rate:g}-{self.encoder}"
+
+    @property
     def name(self) -> str:
         """A file-name-safe identifier, unique within a grid."""
-        setting = self.setting.replace("+", "")
-        name = f"{setting}-{self.architecture}-{self.loss}-lr{self.learning_rate:g}-{self.encoder}"
-        return name + "".join(f"-without-{band}" for band in self.without_bands)
+        return self.cell + "".join(f"-without-{band}" for band in self.without_bands)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -69,6 +69,15 @@ def test_without_bands_names_the_band_and_the_setting_when_it_is_wrong() -> None
         GridConfig.model_validate({**grid, "without_bands": ["land_cover"]})
     with pytest.raises(ValueError, match="without_bands leaves setting S2 no band"):
         GridConfig.model_validate({**grid, "without_bands": ["landcover", "dNDVI"]})
+    # per setting: the band must be the listed setting's, the setting the grid's
+    with pytest.raises(ValueError, match=r"'landcover' is not a band of S1 \(S1\); their "
+                       r"bands: preVV, postVV"):  # fmt: skip
+        GridConfig.model_validate({**grid, "without_bands": {"S1": ["landcover"]}})
+    with pytest.raises(ValueError, match=r"without_bands: 'S1\+S2' not among the grid's "
+                       r"settings \(S1, S2\)"):  # fmt: skip
+        GridConfig.model_validate({**grid, "without_bands": {"S1+S2": ["landcover"]}})
+    with pytest.raises(ValueError, match="without_bands leaves setting S2 no band"):
+        GridConfig.model_validate({**grid, "without_bands": {"S2": ["landcover", "dNDVI"]}})
     entry = {
         "name": "m", "setting": "S2", "bands": ["landcover", "dNDVI"], "architecture": "Unet",
         "encoder": TEST_ENCODER, "loss": "Dice", "learning_rate": 0.01,
@@ -89,6 +98,11 @@ def test_a_grid_without_the_land_cover_trains_members_that_never_see_it(
     raw = {**tiny_grid("train", "val"), "settings": ["S1", "S2"], "without_bands": ["landcover"]}
     specs = expand(GridConfig.model_validate(raw))
     assert {s.setting: s.without_bands for s in specs} == {"S1": (), "S2": ("landcover",)}
+    per_setting = {**raw, "settings": ["S2", "S1+S2"], "without_bands": {"S2": ["landcover"]}}
+    specs = expand(GridConfig.model_validate(per_setting))
+    assert {s.setting: s.without_bands for s in specs} == {"S2": ("landcover",), "S1+S2": ()}
+    # the cell, and so the training seed, is that of the member trained with the band
+    assert specs[0].cell == specs[0].name.removesuffix("-without-landcover") != specs[0].name
     raw["settings"] = ["S2"]
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(raw))
     manifest_path = run_grid(
