@@ -300,7 +300,9 @@ def select_ensemble(
     """Write the ensemble of ``results`` to ``ensemble_dir`` (K chosen on ``val``, at most ``k``,
     default ``grid.k``; validation tiles of the grid's ``val_tile``) with the grid's training
     record; the last step of :func:`run_grid` and of ``python -m models select``."""
-    training: dict[str, Any] = {"grid": grid.model_dump(mode="json", exclude={"data"})}
+    # a grid that withholds nothing is recorded as before the option existed
+    unset = {"without_bands"} if not grid.without_bands else set()
+    training: dict[str, Any] = {"grid": grid.model_dump(mode="json", exclude={"data", *unset})}
     if train_ids is not None:
         training["train_scenes"] = list(train_ids)
     training["val_scenes"] = [s.id for s in val]

@@ -106,6 +106,10 @@ class MemberEntry(BaseModel):
                 f"member {self.name}: without_bands {', '.join(unknown)} not among its bands "
                 f"({', '.join(self.bands)})"
             )
+        if len(set(self.without_bands)) != len(self.without_bands):
+            raise ValueError(f"member {self.name}: without_bands names a band twice")
+        if self.without_bands and len(self.without_bands) == n:
+            raise ValueError(f"member {self.name}: without_bands leaves it no band")
         return self
 
     @model_validator(mode="after")
@@ -197,7 +201,11 @@ class ManifestModel(BaseModel):
         filter alone was refitted, or a fine-tuning that kept every member's weights, K and
         threshold keeps it."""
         what = {
-            "members": sorted((m.name, m.sha256) for m in self.members),
+            # a withheld band is not in the weights file: it counts where there is one
+            "members": sorted(
+                (m.name, m.sha256, *([m.without_bands] if m.without_bands else []))
+                for m in self.members
+            ),
             "settings": {
                 k: {"members": sorted(v.members), "threshold": v.threshold}
                 for k, v in sorted(self.settings.items())

@@ -217,7 +217,10 @@ class MemberSpec:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["arch_kwargs"] = dict(self.arch_kwargs)
-        out["without_bands"] = list(self.without_bands)
+        if self.without_bands:
+            out["without_bands"] = list(self.without_bands)
+        else:  # as before the field: the ONNX graph cache's keys and result.json stay the same
+            del out["without_bands"]
         return out
 
 

@@ -46,6 +46,7 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
     assert b.training["val_scenes"] == a.training["val_scenes"] == ["scene3"]
     assert "train_scenes" not in b.training and a.training["train_scenes"] == ["scene1", "scene2"]
     assert b.training["grid"] == a.training["grid"]
+    assert "without_bands" not in a.training["grid"]  # recorded as before the option existed
     # found by a reviewer: --k 0 was read as the grid's k (`k or grid.k`), -1 was refused
     for k in ("0", "-1"):
         assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),

@@ -4,6 +4,7 @@ setting, the member never sees the band in training or prediction, and the manif
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,11 +14,12 @@ import torch
 import yaml
 
 from models.datasets import Scene, write_scene
-from models.ensemble import Ensemble
+from models.ensemble import DEFAULT_MANIFEST, Ensemble
 from models.grid import GridConfig, expand, load_grid, run_grid
 from models.inference import predict_members
-from models.manifest import MemberEntry, read_manifest
+from models.manifest import MemberEntry, read_manifest, write_manifest
 from models.testing import TEST_ENCODER, tiny_grid
+from models.train import _seed_for
 from models.zoo import COMPACT_DECODERS, Member, MemberSpec
 
 
@@ -110,6 +112,7 @@ def test_a_grid_without_the_land_cover_trains_members_that_never_see_it(
     )
     manifest = read_manifest(manifest_path)
     assert manifest.members and all(m.without_bands == ["landcover"] for m in manifest.members)
+    assert manifest.training["grid"]["without_bands"] == ["landcover"]
     assert '"without_bands": [\n        "landcover"\n      ]' in manifest_path.read_text()
     ens = Ensemble.load(manifest_path)
     (member,) = ens.members("S2")[:1]
@@ -122,3 +125,33 @@ def test_a_grid_without_the_land_cover_trains_members_that_never_see_it(
     a, b = ens.predict_array(x, "S2"), ens.predict_array(other, "S2")
     assert np.isfinite(a.probability).mean() > 0.5
     np.testing.assert_array_equal(a.members, b.members)
+
+
+def test_withholding_nothing_changes_no_seed_no_record_and_no_id(tmp_path: Path) -> None:
+    shown = MemberSpec("Unet", TEST_ENCODER, "Dice", 0.01, "S2", 2)
+    blind = MemberSpec("Unet", TEST_ENCODER, "Dice", 0.01, "S2", 2, without_bands=("landcover",))
+    # the pair starts from the same weights and crops; an existing member keeps its old seed
+    assert (
+        _seed_for(blind, 3) == _seed_for(shown, 3) == (zlib.crc32(shown.name.encode()) + 3) % 2**31
+    )
+    # records written as before the option: the spec (ONNX graph cache keys, result.json) ...
+    assert "without_bands" not in shown.to_dict()
+    assert blind.to_dict()["without_bands"] == ["landcover"]
+    assert MemberSpec(**blind.to_dict()) == blind and MemberSpec(**shown.to_dict()) == shown
+    # ... and the shipped manifest, read and written back, to the byte
+    path = write_manifest(tmp_path / "manifest.json", read_manifest(DEFAULT_MANIFEST))
+    assert path.read_bytes() == DEFAULT_MANIFEST.read_bytes()
+    # a withheld band is not in the weights file, so the ensemble's id counts it
+    manifest = read_manifest(DEFAULT_MANIFEST)
+    first = manifest.members[0]
+    band = first.bands[0]
+    changed = manifest.model_copy(
+        update={"members": [first.model_copy(update={"without_bands": [band]}),
+                            *manifest.members[1:]]}
+    )  # fmt: skip
+    assert changed.ensemble_id != manifest.ensemble_id
+    entry = first.model_dump(mode="json")
+    with pytest.raises(ValueError, match="names a band twice"):
+        MemberEntry.model_validate({**entry, "without_bands": [band, band]})
+    with pytest.raises(ValueError, match="leaves it no band"):
+        MemberEntry.model_validate({**entry, "without_bands": list(first.bands)})
