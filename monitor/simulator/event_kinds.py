@@ -58,7 +58,9 @@ class Morphology:
     density: float  # multiplies the landscape's landslides per storm and km²
     min_count: int  # per storm (a cluster never has fewer)
     veg_keep: float  # share of the vegetation left on the moved mass
-    roughness_db: float  # mean radar brightening of the deposit (per-slide spread ±1.5 dB)
+    # mean radar brightening of the slide, drawn per slide with a spread of ±1.5 dB; rendered
+    # 1.5 times, plus the scar's -1 dB and the deposit's +1.5 dB (surface.SurfaceModel.at)
+    roughness_db: float
     old_scars: bool = False  # the storm reactivates scars that pre-date the simulation
     source: str = ""
 

@@ -194,6 +194,8 @@ class SurfaceModel:
             part = self.events.landslide_part[slid]
             ground[slid] = np.where(part < 0.6, SCAR, DEBRIS)
             veg_class[slid] = GRASS
+            # 1.5 x the slide's draw: the presets' unit draws, and the randomised world's dB
+            # (event_kinds.Morphology.roughness_db; docs/models.md, the morphology table)
             roughness[slid] = 1.5 * self.events.landslide_roughness[slid] + np.where(
                 part < 0.6, -1.0, 1.5
             )
