@@ -159,7 +159,11 @@ def _info(args: argparse.Namespace) -> int:
         for name in entry.members:
             e = m.member(name)
             f1 = f"{e.val_f1:.3f}" if e.val_f1 is not None else "  –  "
-            print(f"  {f1}  {e.architecture:14s} {e.loss:8s} lr={e.learning_rate:<6g} {e.encoder}")
+            without = f"  without {', '.join(e.without_bands)}" if e.without_bands else ""
+            print(
+                f"  {f1}  {e.architecture:14s} {e.loss:8s} lr={e.learning_rate:<6g} {e.encoder}"
+                f"{without}"
+            )
     if m.object_filter is not None:
         print(f"object filter: {len(m.object_filter.features)} features, cut {m.object_filter.cut}")
     bad = 0

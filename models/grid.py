@@ -126,6 +126,20 @@ class GridConfig(BaseModel):
             named = self.without_bands
         return tuple(b for b in setting_band_names(setting) if b in named)
 
+    @field_validator("without_bands", mode="before")
+    @classmethod
+    def _bands_listed(cls, v: Any) -> Any:
+        """A lone band name, at the top or under a setting, is the usual slip: say the form."""
+        lone = v if isinstance(v, str) else None
+        if isinstance(v, dict):
+            lone = next((f"{k}: {b}" for k, b in v.items() if isinstance(b, str)), None)
+        if lone is not None:
+            raise ValueError(
+                f"a list of band names ([landcover]) or, per setting, a mapping of lists "
+                f"({{S2: [landcover]}}); got {lone!r}"
+            )
+        return v
+
     @model_validator(mode="after")
     def _without_bands(self) -> GridConfig:
         """Every band of ``without_bands`` is one of a setting it applies to (a list: any
@@ -183,7 +197,14 @@ def load_grid(path: Path) -> GridConfig:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
         grid = GridConfig.model_validate(raw)
-    except (OSError, yaml.YAMLError, ValidationError, ValueError) as err:
+    except ValidationError as err:  # each problem by the field it is in, without pydantic's dump
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in err.errors()
+        ]
+        raise ValueError(f"{path}: invalid training grid: {'; '.join(problems)}") from None
+    except (OSError, yaml.YAMLError, ValueError) as err:
         raise ValueError(f"{path}: invalid training grid: {err}") from err
     if grid.data is not None:
         base = path.parent
@@ -282,7 +303,20 @@ def trained_results(grid: GridConfig, workdir: Path) -> list[TrainResult]:
     for spec in expand(grid):
         path = Path(workdir) / spec.name / "result.json"
         if not path.exists():
-            log.warning("skipping %s: not trained (%s missing)", spec.name, path)
+            # the same cell trained with other bands withheld: the grid differs from the one
+            # that trained it in without_bands
+            others = sorted(
+                p.parent.name
+                for p in Path(workdir).glob(f"{spec.cell}*/result.json")
+                if p.parent.name != spec.name
+            )
+            hint = (
+                f"; the work folder holds {', '.join(others)}, trained with other "
+                "without_bands: give the grid that trained it"
+                if others
+                else ""
+            )
+            log.warning("skipping %s: not trained (%s missing)%s", spec.name, path, hint)
             continue
         results.append(TrainResult.from_json(json.loads(path.read_text()), path.parent))
     return results

@@ -236,6 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             size_km=tuple(args.size_km),
             families=tuple(args.family) if args.family else None,
         )
+        try:  # before anything is simulated: families that cannot be split are a usage error
+            plan.family_split()
+        except ValueError as err:
+            few = args.family is not None and len(args.family) < 3
+            hint = ": name three or more (train, validation and test take whole families)"
+            p.error(f"--family: {err}{hint if few else ''}")
     else:
         base = TrainingSetPlan()
         plan = TrainingSetPlan(

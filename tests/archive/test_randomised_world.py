@@ -19,6 +19,7 @@ from monitor.simulator.randomised import RandomisedPlan, family_region, family_r
 from monitor.simulator.region import SimulatedRegion
 from monitor.simulator.spec import LANDSCAPES, ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.simulator.training_data import export_training_sets, scene_of
+from monitor.simulator.training_data import main as training_data_main
 from monitor.sources.archive import ArchiveSource
 
 SIMULATION = ArchiveSimulation(
@@ -272,3 +273,25 @@ def test_presets_keep_their_digest_and_meta() -> None:
     )
     with pytest.raises(ValueError, match="differs from the family's"):
         draw_world(spec.model_copy(update={"family": "agricultural_hills/mountain/rockfall"}))
+
+
+def test_too_few_families_are_a_usage_error_before_anything_is_simulated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found on a walkthrough: one `--family` ended in a traceback ("need at least 3 families
+    to split") after the archive folder was made."""
+    out = tmp_path / "data"
+    argv = ["--world", "randomised", "--out", str(out), "--family",
+            "forested_mountains/forestry/debris_flow"]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        training_data_main(argv)
+    assert stopped.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(
+            "error: --family: need at least 3 families to split, got 1: name three or more "
+            "(train, validation and test take whole families)"
+        )
+    )
+    assert not out.exists()

@@ -4,6 +4,7 @@ setting, the member never sees the band in training or prediction, and the manif
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +14,10 @@ import pytest
 import torch
 import yaml
 
+from models.cli import main
 from models.datasets import Scene, write_scene
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
-from models.grid import GridConfig, expand, load_grid, run_grid
+from models.grid import GridConfig, expand, load_grid, run_grid, trained_results
 from models.inference import predict_members
 from models.manifest import MemberEntry, read_manifest, write_manifest
 from models.testing import TEST_ENCODER, tiny_grid
@@ -155,3 +157,46 @@ def test_withholding_nothing_changes_no_seed_no_record_and_no_id(tmp_path: Path)
         MemberEntry.model_validate({**entry, "without_bands": [band, band]})
     with pytest.raises(ValueError, match="leaves it no band"):
         MemberEntry.model_validate({**entry, "without_bands": list(first.bands)})
+
+
+def test_a_user_s_slips_with_without_bands_are_named_and_say_the_fix(
+    tmp_path: Path,
+    scene_factory: Callable[..., Scene],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found on a walkthrough: a lone band name got pydantic's "Input should be a valid list"
+    and its dump; `select` with the grid less its without_bands skipped the trained members
+    without a hint; `models info` did not show a withheld band."""
+    grid_file = tmp_path / "grid.yaml"
+    for given, got in (
+        ("landcover", "got 'landcover'"),
+        ({"S2": "landcover"}, "got 'S2: landcover'"),
+    ):
+        grid_file.write_text(yaml.safe_dump({"settings": ["S2"], "without_bands": given}))
+        with pytest.raises(ValueError) as refused:
+            load_grid(grid_file)
+        assert str(refused.value) == (
+            f"{grid_file}: invalid training grid: without_bands: a list of band names "
+            f"([landcover]) or, per setting, a mapping of lists ({{S2: [landcover]}}); {got}"
+        )
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    raw = {**tiny_grid("train", "val"), "architectures": ["Unet"], "without_bands": ["landcover"]}
+    grid_file.write_text(yaml.safe_dump(raw))
+    manifest = run_grid(load_grid(grid_file), tmp_path / "work", tmp_path / "ens", progress=False)
+    assert main(["info", str(manifest)]) == 0
+    assert "tu-mobilenetv3_small_050  without landcover\n" in capsys.readouterr().out.replace(
+        TEST_ENCODER, "tu-mobilenetv3_small_050"
+    )
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(yaml.safe_dump({k: v for k, v in raw.items() if k != "without_bands"}))
+    with caplog.at_level(logging.WARNING, logger="models.grid"):
+        assert trained_results(load_grid(plain), tmp_path / "work") == []
+    (warning,) = [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()]
+    assert warning.endswith(
+        "; the work folder holds S2-Unet-Dice-lr0.01-"
+        f"{TEST_ENCODER}-without-landcover, trained with other without_bands: give the grid "
+        "that trained it"
+    )
