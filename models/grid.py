@@ -133,12 +133,12 @@ class GridConfig(BaseModel):
         lone = v if isinstance(v, str) else None
         if isinstance(v, dict):
             lone = next((f"{k}: {b}" for k, b in v.items() if isinstance(b, str)), None)
-        if lone is not None:
-            raise ValueError(
-                f"a list of band names ([landcover]) or, per setting, a mapping of lists "
-                f"({{S2: [landcover]}}); got {lone!r}"
-            )
-        return v
+        if lone is None:
+            return v
+        raise ValueError(
+            f"a list of band names ([landcover]) or, per setting, a mapping of lists "
+            f"({{S2: [landcover]}}); got {lone!r}"
+        )
 
     @model_validator(mode="after")
     def _without_bands(self) -> GridConfig:

@@ -39,6 +39,13 @@ def _s2(landcover: np.ndarray, seed: int = 1) -> np.ndarray:
     return np.stack([landcover.astype(np.float32), dndvi])
 
 
+def _training_scenes(root: Path, scene_factory: Callable[..., Scene]) -> None:
+    """Two small training scenes and one validation scene under ``root``."""
+    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
+        for seed in seeds:
+            write_scene(root / folder, scene_factory(seed, size=96))
+
+
 def test_a_member_without_the_land_cover_gives_the_same_probabilities_whatever_it_holds() -> None:
     shown, blind = _member(), _member(("landcover",))
     assert blind.spec.name.endswith("-without-landcover") and blind.spec.name != shown.spec.name
@@ -96,9 +103,7 @@ def test_without_bands_names_the_band_and_the_setting_when_it_is_wrong() -> None
 def test_a_grid_without_the_land_cover_trains_members_that_never_see_it(
     tmp_path: Path, scene_factory: Callable[..., Scene]
 ) -> None:
-    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
-        for seed in seeds:
-            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    _training_scenes(tmp_path, scene_factory)
     raw = {**tiny_grid("train", "val"), "settings": ["S1", "S2"], "without_bands": ["landcover"]}
     specs = expand(GridConfig.model_validate(raw))
     assert {s.setting: s.without_bands for s in specs} == {"S1": (), "S2": ("landcover",)}
@@ -180,9 +185,7 @@ def test_a_user_s_slips_with_without_bands_are_named_and_say_the_fix(
             f"{grid_file}: invalid training grid: without_bands: a list of band names "
             f"([landcover]) or, per setting, a mapping of lists ({{S2: [landcover]}}); {got}"
         )
-    for folder, seeds in (("train", (1, 2)), ("val", (3,))):
-        for seed in seeds:
-            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    _training_scenes(tmp_path, scene_factory)
     raw = {**tiny_grid("train", "val"), "architectures": ["Unet"], "without_bands": ["landcover"]}
     grid_file.write_text(yaml.safe_dump(raw))
     manifest = run_grid(load_grid(grid_file), tmp_path / "work", tmp_path / "ens", progress=False)
