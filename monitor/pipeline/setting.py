@@ -248,11 +248,20 @@ def choose_setting(
         if not short:
             reason = found + (f"; not {', '.join(skipped)}" if skipped else "")
             return choice(setting, reason)
+    # what each setting the ensemble has would have needed (found on a walkthrough: an
+    # ensemble without S1 was told "or radar >= 50%" with radar at 94 %)
+    need = {
+        "optical": f"clear optical >= {model.min_clear_fraction:.0%}",
+        "radar": f"radar >= {model.min_radar_fraction:.0%}",
+    }
+    wanted = [
+        f"{setting} needs {' and '.join(need[s] for s in SENSORS_OF_SETTING[setting])}"
+        for setting in model.preference
+        if setting in available and not missing(setting)
+    ]
+    parts = [found, *wanted, *([f"not {', '.join(skipped)}"] if skipped else [])]
     raise NoUsableSetting(
-        f"no setting of the ensemble ({', '.join(available)}) has enough data: {found}; "
-        f"needed clear optical >= {model.min_clear_fraction:.0%} or "
-        f"radar >= {model.min_radar_fraction:.0%}"
-        + (f"; not {', '.join(skipped)}" if skipped else "")
+        f"no setting of the ensemble ({', '.join(available)}) has enough data: " + "; ".join(parts)
     )
 
 

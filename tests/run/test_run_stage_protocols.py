@@ -16,7 +16,7 @@ import monitor.run as run_module
 from monitor.config import ModelSettings
 from monitor.grid import region_grid
 from monitor.pipeline.evaluation import GroundTruth, region_truth
-from monitor.pipeline.setting import SettingPolicy, choose_setting
+from monitor.pipeline.setting import NoUsableSetting, SettingPolicy, choose_setting
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import Window
 
@@ -74,3 +74,22 @@ def test_the_model_section_is_the_setting_policy() -> None:
     choice = choose_setting(stack, ("S1", "S1+S2"), policy)
     assert choice.setting == "S1" and choice.fallback is None
     assert choice.reason.startswith("fixed by model.setting (clear optical 0%, radar 100%")
+
+
+def test_no_usable_setting_says_what_each_setting_of_the_ensemble_needs() -> None:
+    """Found on a walkthrough: an ensemble of S2 and S1+S2 on a cloudy stack with its radar
+    whole was told "needed clear optical >= 20% or radar >= 50%", as if the radar would do;
+    no setting it has runs on radar alone."""
+    stack = make_stack(region_grid(region_polygon(0.0)), clear=0.1)
+    with pytest.raises(NoUsableSetting) as refused:
+        choose_setting(stack, ("S2", "S1+S2"), ModelSettings())
+    assert str(refused.value) == (
+        "no setting of the ensemble (S2, S1+S2) has enough data: clear optical 10%, radar 100% "
+        "of the pixels; S1+S2 needs radar >= 50% and clear optical >= 20%; S2 needs clear "
+        "optical >= 20%"
+    )
+    # no optical view at all: the settings that need it are named, and nothing is left over
+    with pytest.raises(NoUsableSetting) as refused:
+        choose_setting(make_stack(region_grid(region_polygon(0.0)), clear=0.0), ("S2",),
+                       ModelSettings())  # fmt: skip
+    assert str(refused.value).endswith("empty bands: dNDVI; not S2 (needs dNDVI)")
