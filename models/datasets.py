@@ -75,6 +75,7 @@ __all__ = [
     "scene_ids",
     "setting_band_names",
     "split_hint",
+    "withheld_positions",
     "write_scene",
     "zero_values_in_footprint",
 ]
@@ -215,6 +216,21 @@ def channels_of(setting: str) -> tuple[int, ...]:
 def setting_band_names(setting: str) -> tuple[str, ...]:
     names = L4S_BANDS if setting == "L4S" else MODEL_BANDS
     return tuple(names[i] for i in channels_of(setting))
+
+
+def withheld_positions(bands: Sequence[str], withheld: Sequence[str]) -> list[int]:
+    """The positions in ``bands`` of the ``withheld`` ones (a member's ``without_bands``); a
+    ValueError when one is not among them, is named twice, or none would be left."""
+    unknown = [b for b in withheld if b not in bands]
+    if unknown:
+        raise ValueError(
+            f"without_bands {', '.join(unknown)} not among its bands ({', '.join(bands)})"
+        )
+    if len(set(withheld)) != len(withheld):
+        raise ValueError("without_bands names a band twice")
+    if withheld and len(withheld) == len(bands):
+        raise ValueError("without_bands leaves it no band")
+    return [list(bands).index(b) for b in withheld]
 
 
 @dataclass

@@ -39,8 +39,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -117,6 +119,14 @@ class GridConfig(BaseModel):
         for s in v:
             channels_of(s)
         return v
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A grid that withholds nothing is recorded as before the option existed."""
+        out: dict[str, Any] = handler(self)
+        if not out.get("without_bands"):
+            out.pop("without_bands", None)
+        return out
 
     def withheld(self, setting: str) -> tuple[str, ...]:
         """The bands of ``setting`` its members are not shown, in the setting's band order."""
@@ -305,10 +315,11 @@ def trained_results(grid: GridConfig, workdir: Path) -> list[TrainResult]:
         if not path.exists():
             # the same cell trained with other bands withheld: the grid differs from the one
             # that trained it in without_bands
+            siblings = [spec.cell, *(p.name for p in Path(workdir).glob(f"{spec.cell}-without-*"))]
             others = sorted(
-                p.parent.name
-                for p in Path(workdir).glob(f"{spec.cell}*/result.json")
-                if p.parent.name != spec.name
+                name
+                for name in siblings
+                if name != spec.name and (Path(workdir) / name / "result.json").exists()
             )
             hint = (
                 f"; the work folder holds {', '.join(others)}, trained with other "
@@ -334,9 +345,7 @@ def select_ensemble(
     """Write the ensemble of ``results`` to ``ensemble_dir`` (K chosen on ``val``, at most ``k``,
     default ``grid.k``; validation tiles of the grid's ``val_tile``) with the grid's training
     record; the last step of :func:`run_grid` and of ``python -m models select``."""
-    # a grid that withholds nothing is recorded as before the option existed
-    unset = {"without_bands"} if not grid.without_bands else set()
-    training: dict[str, Any] = {"grid": grid.model_dump(mode="json", exclude={"data", *unset})}
+    training: dict[str, Any] = {"grid": grid.model_dump(mode="json", exclude={"data"})}
     if train_ids is not None:
         training["train_scenes"] = list(train_ids)
     training["val_scenes"] = [s.id for s in val]

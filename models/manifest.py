@@ -100,16 +100,12 @@ class MemberEntry(BaseModel):
         n = len(self.bands)
         if len(self.normalisation.mean) != n or len(self.normalisation.std) != n:
             raise ValueError(f"member {self.name}: normalisation length differs from bands ({n})")
-        unknown = [b for b in self.without_bands if b not in self.bands]
-        if unknown:
-            raise ValueError(
-                f"member {self.name}: without_bands {', '.join(unknown)} not among its bands "
-                f"({', '.join(self.bands)})"
-            )
-        if len(set(self.without_bands)) != len(self.without_bands):
-            raise ValueError(f"member {self.name}: without_bands names a band twice")
-        if self.without_bands and len(self.without_bands) == n:
-            raise ValueError(f"member {self.name}: without_bands leaves it no band")
+        from models.datasets import withheld_positions
+
+        try:
+            withheld_positions(self.bands, self.without_bands)
+        except ValueError as err:
+            raise ValueError(f"member {self.name}: {err}") from None
         return self
 
     @model_validator(mode="after")

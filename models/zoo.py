@@ -280,7 +280,7 @@ def _band_positions(spec: MemberSpec) -> list[int]:
     """The channel positions of ``spec.without_bands`` among its setting's bands."""
     if not spec.without_bands:
         return []
-    from models.datasets import setting_band_names
+    from models.datasets import setting_band_names, withheld_positions
 
     names = setting_band_names(spec.setting)  # DatasetError (a ValueError) names the setting
     if len(names) != spec.in_channels:
@@ -288,15 +288,10 @@ def _band_positions(spec: MemberSpec) -> list[int]:
             f"member {spec.name}: setting {spec.setting!r} has {len(names)} bands, the member "
             f"{spec.in_channels} input channels"
         )
-    unknown = [b for b in spec.without_bands if b not in names]
-    if unknown:
-        raise ValueError(
-            f"member {spec.name}: without_bands {', '.join(unknown)} not among the bands of "
-            f"setting {spec.setting!r} ({', '.join(names)})"
-        )
-    if len(set(spec.without_bands)) == len(names):
-        raise ValueError(f"member {spec.name}: without_bands leaves no band of {spec.setting!r}")
-    return [names.index(b) for b in spec.without_bands]
+    try:
+        return withheld_positions(names, spec.without_bands)
+    except ValueError as err:
+        raise ValueError(f"member {spec.name} (setting {spec.setting}): {err}") from None
 
 
 class Member(nn.Module):
