@@ -173,7 +173,7 @@ def extend_ensemble(
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     average_last = _averaging(epochs, average_last, patience)
-    check_out_dir(out_dir, manifest, data)
+    check_out_dir(out_dir, manifest, data, written_by="extended")
     parent = read_manifest(manifest)
     grid = parent_grid(manifest, parent.training)
     workers = grid.workers if workers is None else workers

@@ -661,7 +661,9 @@ def finetune(
     return written
 
 
-def check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
+def check_out_dir(
+    out_dir: Path, manifest: Path, data: Path, *, written_by: str = "finetune"
+) -> None:
     """Refuse an ``out_dir`` that is the parent manifest's folder or the dataset, or a folder
     above either: the new manifest and weights would overwrite the parent's (a member keeps its
     name and file name) or be written among the inputs."""
@@ -688,11 +690,14 @@ def check_out_dir(out_dir: Path, manifest: Path, data: Path) -> None:
             training = read_manifest(earlier).training
         except ManifestError:  # a fine-tune stopped while saving leaves none readable
             return
-        if "finetune" not in training:  # found in a walk: a refitted copy's, replaced
+        # found in a walk: a refitted copy's, replaced; ``written_by`` is the record the
+        # command writes ("finetune", or extend's "extended"), so its own earlier output passes
+        if written_by not in training:
+            command = "fine-tune" if written_by == "finetune" else written_by
             raise ValueError(
-                f"--out {out_dir} holds a manifest that no fine-tune wrote ({earlier}): this "
-                "run would replace it and leave its files; choose a new folder, or one an "
-                "earlier fine-tune wrote"
+                f"--out {out_dir} holds a manifest that no {command} run wrote ({earlier}): "
+                f"this run would replace it and leave its files; choose a new folder, or one "
+                f"an earlier {command} run wrote"
             )
 
 

@@ -79,6 +79,10 @@ def test_extend_trains_the_members_on_and_records_where_they_started(
     assert main(args("again")) == 0
     again = read_manifest(Path(capsys.readouterr().out.strip()))
     assert [m.sha256 for m in again.members] == [m.sha256 for m in new.members]
+    # into its own earlier --out: the replace that assemble_ensemble does (found in re-reading:
+    # the fine-tune's check refused a folder whose manifest no fine-tune wrote, extend's too)
+    assert main(args("more")) == 0
+    assert Path(capsys.readouterr().out.strip()) == written
     # result.json is strict JSON: the start's epoch has no training loss, null rather than NaN
     for entry in parent.members:
         raw = (tmp_path / "extend" / entry.name / "result.json").read_text()

@@ -307,7 +307,7 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     shutil.copytree(parent.parent, copy)
     argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(copy)]
     assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
-    assert f"--out {copy} holds a manifest that no fine-tune wrote" in capsys.readouterr().err
+    assert f"--out {copy} holds a manifest that no fine-tune run wrote" in capsys.readouterr().err
     assert {p.name: sha256_file(p) for p in copy.iterdir()} == before
 
 
