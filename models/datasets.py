@@ -21,6 +21,7 @@ import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -77,6 +78,7 @@ __all__ = [
     "split_hint",
     "withheld_positions",
     "write_scene",
+    "written_without_bands",
     "zero_values_in_footprint",
 ]
 
@@ -216,6 +218,15 @@ def channels_of(setting: str) -> tuple[int, ...]:
 def setting_band_names(setting: str) -> tuple[str, ...]:
     names = L4S_BANDS if setting == "L4S" else MODEL_BANDS
     return tuple(names[i] for i in channels_of(setting))
+
+
+def written_without_bands(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a member's spec or manifest entry, a grid) less an empty ``without_bands``:
+    one that withholds nothing is written as before the option existed (result.json, the ONNX
+    graph cache's keys and the manifests stay the same)."""
+    if not record.get("without_bands"):
+        record.pop("without_bands", None)
+    return record
 
 
 def withheld_positions(bands: Sequence[str], withheld: Sequence[str]) -> list[int]:

@@ -54,6 +54,7 @@ from models.datasets import (
     read_folder,
     scene_ids,
     setting_band_names,
+    written_without_bands,
 )
 from models.selection import (
     DEFAULT_K,
@@ -123,10 +124,7 @@ class GridConfig(BaseModel):
     @model_serializer(mode="wrap")
     def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A grid that withholds nothing is recorded as before the option existed."""
-        out: dict[str, Any] = handler(self)
-        if not out.get("without_bands"):
-            out.pop("without_bands", None)
-        return out
+        return written_without_bands(handler(self))
 
     def withheld(self, setting: str) -> tuple[str, ...]:
         """The bands of ``setting`` its members are not shown, in the setting's band order."""

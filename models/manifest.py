@@ -90,10 +90,9 @@ class MemberEntry(BaseModel):
     @model_serializer(mode="wrap")
     def _written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A member that is shown every band is written as before the field existed."""
-        out: dict[str, Any] = handler(self)
-        if not out.get("without_bands"):
-            out.pop("without_bands", None)
-        return out
+        from models.datasets import written_without_bands
+
+        return written_without_bands(handler(self))
 
     @model_validator(mode="after")
     def _lengths(self) -> MemberEntry:

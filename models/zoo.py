@@ -215,13 +215,12 @@ class MemberSpec:
         return self.cell + "".join(f"-without-{band}" for band in self.without_bands)
 
     def to_dict(self) -> dict[str, Any]:
+        from models.datasets import written_without_bands
+
         out = asdict(self)
         out["arch_kwargs"] = dict(self.arch_kwargs)
-        if self.without_bands:
-            out["without_bands"] = list(self.without_bands)
-        else:  # as before the field: the ONNX graph cache's keys and result.json stay the same
-            del out["without_bands"]
-        return out
+        out["without_bands"] = list(self.without_bands)
+        return written_without_bands(out)
 
 
 def build_network(spec: MemberSpec) -> nn.Module:
