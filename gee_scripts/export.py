@@ -3,7 +3,7 @@
 The export uses the region's grid exactly (CRS, affine transform, dimensions), so the GeoTIFF
 lines up with stacks fetched interactively; its bands are
 :data:`gee_scripts.assembly.FLAT_BANDS` in order, float32, masked pixels written as
-:data:`NODATA` (declared as the GeoTIFF's no-data value; read it back as NaN).
+:data:`gee_scripts.settings.NODATA` (declared as the GeoTIFF's no-data value; read it back as NaN).
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from affine import Affine
 
 from gee_scripts.fetch import six_numbers
 from gee_scripts.retry import Backoff, EarthEngineError, call_with_retry
-from gee_scripts.settings import ExportSettings
+from gee_scripts.settings import NODATA, ExportSettings, check_destination
 
 __all__ = [
-    "NODATA",
-    "PIECE_PATTERN",
-    "check_destination",
     "export_image",
     "export_parameters",
     "wait_for",
@@ -32,10 +29,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NODATA = -9999.0
-#: Earth Engine splits a large GeoTIFF into ``<prefix>-<row offset>-<column offset>.tif``, each
-#: offset ten digits (pixels): the end of a piece's name, as a regular expression.
-PIECE_PATTERN = r"-\d{10}-\d{10}\.tif"
 _MAX_PIXELS = 10_000_000_000
 _FINISHED = ("COMPLETED", "FAILED", "CANCELLED", "CANCEL_REQUESTED")
 
@@ -46,16 +39,6 @@ def _safe(text: str) -> str:
 
 
 _DESCRIPTION_CHARS = 100  # a task description's limit; file names have none this short
-
-
-def check_destination(settings: ExportSettings) -> None:
-    """ValueError, naming the field and what to do, when ``settings`` name no place for the
-    file (Cloud Storage, the default target, without a bucket)."""
-    if settings.target == "cloud_storage" and not settings.bucket:
-        raise ValueError(
-            "source.export.bucket is required for target cloud_storage (the default): name the "
-            "Cloud Storage bucket the GeoTIFFs go to, or set source.export.target: drive"
-        )
 
 
 def export_parameters(

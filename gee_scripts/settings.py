@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from models.feature_stack import S1_INCIDENCE_RANGE_DEG
 
 __all__ = [
+    "NODATA",
+    "PIECE_PATTERN",
     "AssetIds",
     "CloudMaskSettings",
     "DemSettings",
@@ -24,6 +26,7 @@ __all__ = [
     "GeeSettings",
     "RetrySettings",
     "S1Settings",
+    "check_destination",
     "holds_key_material",
 ]
 
@@ -32,6 +35,14 @@ DemChoice = Literal["auto", "srtm", "copernicus_glo30"]
 TerrainModel = Literal["landcover", "volume", "surface"]
 SpeckleFilter = Literal["none", "boxcar", "lee"]
 ExportTarget = Literal["cloud_storage", "drive"]
+
+#: What a batch export writes for masked pixels, declared as the GeoTIFF's no-data value (read it
+#: back as NaN).
+NODATA = -9999.0
+#: Earth Engine splits a large GeoTIFF into ``<prefix>-<row offset>-<column offset>.tif``, each
+#: offset ten digits (pixels): the end of a piece's name, as a regular expression. Here, not in
+#: :mod:`gee_scripts.export`, so that reading exports back needs no Earth Engine import.
+PIECE_PATTERN = r"-\d{10}-\d{10}\.tif"
 
 _SECRET_MARKERS = ("-----BEGIN", '"private_key"', "private_key_id")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the whole name (fullmatch)
@@ -175,6 +186,16 @@ class ExportSettings(_Strict):
     bucket: str | None = None
     drive_folder: str = "landslide-monitor"
     prefix: str = "landslide-monitor"
+
+
+def check_destination(settings: ExportSettings) -> None:
+    """ValueError, naming the field and what to do, when ``settings`` name no place for the
+    file (Cloud Storage, the default target, without a bucket)."""
+    if settings.target == "cloud_storage" and not settings.bucket:
+        raise ValueError(
+            "source.export.bucket is required for target cloud_storage (the default): name the "
+            "Cloud Storage bucket the GeoTIFFs go to, or set source.export.target: drive"
+        )
 
 
 class RetrySettings(_Strict):

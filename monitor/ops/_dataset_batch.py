@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gee_scripts.settings import NODATA, PIECE_PATTERN, check_destination
 from models.datasets import IGNORE, SPLIT_NAMES, Scene, open_geotiff, write_scene
 from monitor.errors import BadInput
 from monitor.ops._dataset_core import (
@@ -72,7 +73,6 @@ def _batch_export(
     if source.name != "gee":
         return False
     from gee_scripts.dataset_export import export_scene, transfer_plan
-    from gee_scripts.export import check_destination
     from monitor.grid import region_grid
 
     grid = region_grid(job.area.geometry)
@@ -191,10 +191,8 @@ def _drop_export(folder: Path, scene_id: str, then: str = _FETCHED) -> None:
 
 def export_pieces(downloads: Path, scene_id: str) -> list[Path]:
     """The downloaded file(s) of ``scene_id``'s export: ``<scene id>.tif``, or its pieces
-    (:data:`gee_scripts.export.PIECE_PATTERN`: nothing else matches, so scene "a-1" never takes
+    (:data:`gee_scripts.settings.PIECE_PATTERN`: nothing else matches, so scene "a-1" never takes
     "a-1-2"'s file)."""
-    from gee_scripts.export import PIECE_PATTERN
-
     whole = downloads / f"{scene_id}.tif"
     if whole.is_file():
         return [whole]
@@ -210,8 +208,6 @@ def _on_grid(pieces: list[Path], grid: Mapping[str, Any]) -> tuple[np.ndarray | 
     from affine import Affine
     from rasterio.crs import CRS
     from rasterio.merge import merge
-
-    from gee_scripts.export import NODATA
 
     crs = CRS.from_string(grid["crs"])
     transform = Affine(*grid["transform"][:6])
@@ -256,7 +252,6 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
     import rasterio
     from affine import Affine
 
-    from gee_scripts.export import NODATA
     from models.feature_stack import MODEL_BANDS
 
     out, downloads = Path(out), Path(downloads)

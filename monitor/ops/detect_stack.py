@@ -47,7 +47,6 @@ labelled folder ``VALDIR``) through the same chain instead of the ensemble.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import math
@@ -77,6 +76,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
 
+from gee_scripts.settings import PIECE_PATTERN
 from models.atomic import leftovers, out_problem, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
@@ -153,26 +153,18 @@ def default_rules() -> VectoriseRules:
     )
 
 
-# Earth Engine splits a large export into <prefix>-<row offset>-<column offset>.tif pieces,
-# offsets of ten digits, that do not overlap: run one by one, they would cut landslides
 # An Earth Engine export's piece: ``<prefix>-<row>-<column>.tif``; the scene is the prefix
 # without ``_input`` (a stack's export renamed as the layout names it, or GeeSource.export's
-# ``<region>_<post start>``: found in a walk, those were not told as pieces)
-@functools.cache
-def _export_piece() -> re.Pattern[str]:
-    """The pattern of a piece's name, compiled when first needed: its module loads Earth
-    Engine's export code, 0.1-0.2 s of every ``detect`` start for one expression (found in
-    review)."""
-    from gee_scripts.export import PIECE_PATTERN
-
-    return re.compile(r"(?P<stem>.+)" + PIECE_PATTERN)
+# ``<region>_<post start>``: found in a walk, those were not told as pieces). Run one by one,
+# pieces would cut landslides at their edges.
+_EXPORT_PIECE = re.compile(r"(?P<stem>.+)" + PIECE_PATTERN)
 
 
 def _export_pieces(folder: Path) -> dict[str, list[Path]]:
     """The pieces of Earth Engine's exports of stacks in ``folder``, by their name's prefix."""
     found: dict[str, list[Path]] = {}
     for piece in sorted(folder.glob("*-*.tif")):
-        match = _export_piece().fullmatch(piece.name)
+        match = _EXPORT_PIECE.fullmatch(piece.name)
         if match:
             found.setdefault(match["stem"], []).append(piece)
     return found
@@ -217,7 +209,7 @@ def find_stacks(path: Path) -> list[Path]:
     split into several files are named with how to mosaic them, never run one by one."""
     path = Path(path)
     if path.is_file():
-        piece = _export_piece().fullmatch(path.name)
+        piece = _EXPORT_PIECE.fullmatch(path.name)
         if piece:
             pieces = _export_pieces(path.parent)[piece["stem"]]
             raise BadInput(f"{path}: one of {_mosaic_hint(piece['stem'], pieces)}")

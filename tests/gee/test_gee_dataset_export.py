@@ -20,9 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from gee_scripts.assembly import FLAT_BANDS
 from gee_scripts.dataset_export import transfer_plan
-from gee_scripts.export import NODATA
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
-from gee_scripts.settings import CloudMaskSettings, ExportSettings, GeeSettings
+from gee_scripts.settings import NODATA, CloudMaskSettings, ExportSettings, GeeSettings
 from models.change_statistics import DATING_SCENES
 from models.datasets import read_scene
 from monitor.errors import BadInput

@@ -10,10 +10,10 @@ import ee
 import pytest
 from shapely.geometry import box
 
-from gee_scripts.export import NODATA, export_parameters, wait_for
+from gee_scripts.export import export_parameters, wait_for
 from gee_scripts.offline import ArrayServer, find_invocations, graph_tree
 from gee_scripts.retry import Backoff, EarthEngineError
-from gee_scripts.settings import ExportSettings, GeeSettings, RetrySettings
+from gee_scripts.settings import NODATA, ExportSettings, GeeSettings, RetrySettings
 from monitor.grid import region_grid
 from monitor.sources.base import AreaOfInterest, Window
 from monitor.sources.gee import GeeSource

@@ -1373,3 +1373,20 @@ def test_python_m_models_warns_of_the_values_detect_refuses(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="models.datasets"):
         read_scene(tmp_path, "clean")
     assert caplog.messages == []
+
+
+def test_reading_stacks_and_exports_back_loads_no_earth_engine_code():
+    """The pattern of an export's pieces and the no-data value live with the plain settings
+    (gee_scripts.settings), so `detect` and `dataset ingest`, which read files back, import them
+    at the top; were they taken from gee_scripts.export again, every start would load Earth
+    Engine's code (0.1-0.2 s), which the modules used to avoid with a lazy import and a
+    per-call compile."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, monitor.ops.detect_stack, monitor.ops._dataset_batch; "
+        "print(sorted(m for m in ('ee', 'gee_scripts.export') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
