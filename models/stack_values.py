@@ -22,7 +22,7 @@ from models.feature_stack import (
 )
 from models.worldcover import WORLDCOVER_CLASSES
 
-__all__ = ["VALUE_SAMPLE_PX", "StackValueError", "check_values", "value_problem"]
+__all__ = ["VALUE_SAMPLE_PX", "StackValueError", "check_values", "sample_step", "value_problem"]
 
 
 class StackValueError(ValueError):
@@ -40,13 +40,19 @@ class StackValueError(ValueError):
 VALUE_SAMPLE_PX = 512
 
 
+def sample_step(height: int, width: int) -> int:
+    """Every how many pixels an image of ``height`` × ``width`` is read for the checks: the
+    smallest step that leaves at most :data:`VALUE_SAMPLE_PX` a side."""
+    return max(1, -(-max(height, width) // VALUE_SAMPLE_PX))
+
+
 def value_problem(image: np.ndarray, where: str) -> str | None:
     """What :func:`check_values` refuses in ``image`` (the :data:`MODEL_BANDS` of a scene,
     ``(B, H, W)``, no data as NaN), or None; read decimated to :data:`VALUE_SAMPLE_PX` a side.
     An image of other bands is not checked."""
     if image.ndim != 3 or image.shape[0] != len(MODEL_BANDS):
         return None
-    step = max(1, -(-max(image.shape[1:]) // VALUE_SAMPLE_PX))
+    step = sample_step(*image.shape[1:])
     sampled = {name: image[i, ::step, ::step] for i, name in enumerate(MODEL_BANDS)}
     try:
         check_values(sampled, where, step)

@@ -96,7 +96,7 @@ from models.datasets import (
 from models.feature_stack import AREAL_SCALE_TOLERANCE, MODEL_BANDS, PIXEL_SIZE_M
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
-from models.stack_values import VALUE_SAMPLE_PX, StackValueError, check_values
+from models.stack_values import StackValueError, check_values, sample_step
 from models.worldcover import no_data_note
 from monitor.config import ModelSettings, load_config
 from monitor.config.regions import MaskSettings
@@ -476,7 +476,7 @@ _TERRAIN_MIN_PIXELS = 400
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
     """:func:`models.stack_values.check_values` on ``src`` read on a decimated grid
     (:func:`_aligned`, at most :data:`VALUE_SAMPLE_PX` a side): a refusal is bad input."""
-    step = max(1, math.ceil(max(src.height, src.width) / VALUE_SAMPLE_PX))
+    step = sample_step(src.height, src.width)
     try:
         check_values(_aligned(src, order, step), str(path), step)
     except StackValueError as err:
