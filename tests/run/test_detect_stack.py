@@ -789,7 +789,9 @@ def test_the_radar_fill_is_counted_in_pixels_of_the_stack_not_of_its_sample(tmp_
     for name in ("preVV", "postVV", "preVH", "postVH", "dVV", "dVH"):
         bands[MODEL_BANDS.index(name), 10:12, :8] = 0.0  # 16 pixels
     stack = _write(tmp_path / "in" / "a_input.tif", bands)
-    monkeypatch.setattr(detect_stack, "VALUE_SAMPLE_PX", 80)  # read every second pixel
+    import models.stack_values
+
+    monkeypatch.setattr(models.stack_values, "VALUE_SAMPLE_PX", 80)  # read every second pixel
     with pytest.raises(BadInput, match="hold 0 dB in preVV"):  # 4 read, for 16
         detect_stack.check_stack(stack)
 
