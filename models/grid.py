@@ -152,7 +152,8 @@ class GridConfig(BaseModel):
     def _without_bands(self) -> GridConfig:
         """Every band of ``without_bands`` is one of a setting it applies to (a list: any
         setting of the grid; a mapping: the setting it is listed under, a setting of the grid),
-        and no setting is left without a band."""
+        none is named twice for the same settings (the manifest entry refuses that), and no
+        setting is left without a band."""
         if not self.without_bands:
             return self
         if isinstance(self.without_bands, dict):
@@ -168,6 +169,11 @@ class GridConfig(BaseModel):
         for where, bands in asked.items():
             settings = self.settings if where not in self.settings else [where]
             known = list(dict.fromkeys(b for s in settings for b in setting_band_names(s)))
+            twice = sorted({b for b in bands if bands.count(b) > 1})
+            if twice:
+                raise ValueError(
+                    f"without_bands names {', '.join(map(repr, twice))} twice for {where}"
+                )
             for band in bands:
                 if band not in known:
                     raise ValueError(

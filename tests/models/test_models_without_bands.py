@@ -89,6 +89,11 @@ def test_without_bands_names_the_band_and_the_setting_when_it_is_wrong() -> None
         GridConfig.model_validate({**grid, "without_bands": {"S1+S2": ["landcover"]}})
     with pytest.raises(ValueError, match="without_bands leaves setting S2 no band"):
         GridConfig.model_validate({**grid, "without_bands": {"S2": ["landcover", "dNDVI"]}})
+    with pytest.raises(ValueError, match="without_bands names 'landcover' twice for any "
+                       "setting of the grid"):  # fmt: skip
+        GridConfig.model_validate({**grid, "without_bands": ["landcover", "landcover"]})
+    with pytest.raises(ValueError, match="without_bands names 'landcover' twice for S2"):
+        GridConfig.model_validate({**grid, "without_bands": {"S2": ["landcover", "landcover"]}})
     entry = {
         "name": "m", "setting": "S2", "bands": ["landcover", "dNDVI"], "architecture": "Unet",
         "encoder": TEST_ENCODER, "loss": "Dice", "learning_rate": 0.01,
