@@ -80,7 +80,7 @@ from models.manifest import (
 )
 from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
 from models.selection import ignored_as_nan, scene_probabilities
-from models.zoo import Member, build_loss, check_schedule
+from models.zoo import Member, MemberSpec, build_loss, check_schedule
 
 __all__ = [
     "FinetuneConfig",
@@ -230,7 +230,7 @@ def _tune_member(
     log.info("%s: fine-tuning, %d epoch(s) of %d step(s)", label, config.epochs, config.iterations)
     member = load_member(entry, base_dir).to(device)
     setting = member.spec.setting
-    seed = config.seed + sum(entry.name.encode())
+    seed = _seed_for(member.spec, config.seed)
     torch.manual_seed(seed)
     crop = max(config.crop, member.min_side)
     positives = CropSampler(train, setting, crop, seed=seed)
@@ -346,6 +346,14 @@ def _epoch_score(
     return _EpochScore(
         np.concatenate(tiles or [np.zeros((0, 3))]), _object_recall(seen, truths, threshold)
     )
+
+
+def _seed_for(spec: MemberSpec, seed: int) -> int:
+    """The fine-tuning seed of a member: from its grid cell (:attr:`MemberSpec.cell`), so that a
+    member trained without a band is fine-tuned on the same crops as its sibling trained with
+    it (a paired comparison, as in training); a member of no withheld band keeps the seed its
+    name gave before (the cell is its name)."""
+    return seed + sum(spec.cell.encode())
 
 
 def _bootstrap_se(tiles: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:

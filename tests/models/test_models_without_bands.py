@@ -17,6 +17,7 @@ import yaml
 from models.cli import main
 from models.datasets import Scene, write_scene
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
+from models.finetune import _seed_for as finetune_seed
 from models.grid import GridConfig, expand, load_grid, run_grid, trained_results
 from models.inference import predict_members
 from models.manifest import MemberEntry, read_manifest, write_manifest
@@ -146,6 +147,8 @@ def test_withholding_nothing_changes_no_seed_no_record_and_no_id(tmp_path: Path)
     assert (
         _seed_for(blind, 3) == _seed_for(shown, 3) == (zlib.crc32(shown.name.encode()) + 3) % 2**31
     )
+    # fine-tuned too: from the cell; an existing member keeps the seed its name gave
+    assert finetune_seed(blind, 3) == finetune_seed(shown, 3) == 3 + sum(shown.name.encode())
     # records written as before the option: the spec (ONNX graph cache keys, result.json) ...
     assert "without_bands" not in shown.to_dict()
     assert blind.to_dict()["without_bands"] == ["landcover"]
