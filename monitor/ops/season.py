@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
+from models.chain_metrics import LARGE_M2
 from monitor.config import MonitorConfig, RegionConfig, load_config
 from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import outline_pixels
@@ -435,7 +436,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     and (where computed, ``SeasonScore.shown``) the first run that showed them and the lag from
     it to the alert."""
     every = score.summary(1_000.0)
-    big = score.summary(10_000.0)
+    big = score.summary(LARGE_M2)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""
     rate = every["false_per_100km2_month"]
