@@ -294,13 +294,24 @@ class EmailSender:
         credentials = self.smtp.credentials()
         where = f"SMTP {self.smtp.host}:{self.smtp.port}"
         context = self._tls_context(where) if self.smtp.starttls else None
+        # what the server lacks, said by the step that needed it: smtplib raises one error
+        # for both (found in a walkthrough: a server without AUTH was asked about starttls)
+        unsupported = "(is starttls right for this server?)"
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
                 s.ehlo()
                 if context is not None:
+                    unsupported = (
+                        "(the server offers no STARTTLS: check alerts.smtp.host and port, or "
+                        "set starttls: false only for a server on this machine)"
+                    )
                     s.starttls(context=context)
                     s.ehlo()
                 if credentials is not None:
+                    unsupported = (
+                        "(the server offers no login: remove username_env and password_env "
+                        "from alerts.smtp)"
+                    )
                     s.login(*credentials)
                 if not s.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
                     # smtplib refuses such a message; no retry changes what the server offers
@@ -314,7 +325,7 @@ class EmailSender:
                     )
                 s.send_message(message, to_addrs=[self.recipient])
         except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(f"{where}: {exc} (is starttls right for this server?)") from exc
+            raise DeliveryError(f"{where}: {exc} {unsupported}") from exc
         except smtplib.SMTPAuthenticationError as exc:
             # retried, not permanent: fix the credentials in the environment, the next try works
             raise DeliveryError(f"{where}: {self._login_refused(exc)}") from exc

@@ -140,6 +140,7 @@ class Mailbox:
     refused: set[str] = field(default_factory=set)  # recipients answered 550
     login_required: bool = False  # MAIL FROM before a login is answered 530
     smtputf8: bool = True  # advertise SMTPUTF8 (RFC 6531), as aiosmtpd's Controller does
+    starttls: bool = True  # offer STARTTLS (and AUTH after it; without it, no AUTH either)
     controller: object | None = None
 
     def start(self, tls_files: tuple[Path, Path]) -> None:
@@ -179,8 +180,8 @@ class Mailbox:
             Handler(),
             hostname=LOOPBACK,
             port=self.port,
-            tls_context=context,
-            require_starttls=True,
+            tls_context=context if self.starttls else None,
+            require_starttls=self.starttls,
             authenticator=authenticator,
             auth_require_tls=True,
             auth_required=self.login_required,

@@ -200,6 +200,37 @@ def test_an_address_outside_ascii_to_a_server_without_smtputf8_is_dead_and_named
     assert mailbox.messages == []
 
 
+@pytest.mark.parametrize(
+    ("offers", "starttls", "said"),
+    [
+        ({"starttls": False}, True, "(the server offers no STARTTLS: check alerts.smtp.host"),
+        # as the loopback inbox of "Trying your alerts": a login without STARTTLS is allowed on
+        # this machine, and aiosmtpd offers AUTH only after STARTTLS
+        ({"starttls": False}, False, "(the server offers no login: remove username_env and"),
+    ],
+)
+def test_what_the_server_does_not_offer_is_said_by_the_step_that_needed_it(
+    inventory, receiver, mailbox, tls_files, offers, starttls, said
+):
+    """Found in a walkthrough: a server without AUTH (the loopback inbox) answered a
+    configured login with "SMTP AUTH extension not supported by server (is starttls right for
+    this server?)", pointing at the setting that was right."""
+    for key, value in offers.items():
+        setattr(mailbox, key, value)
+    mailbox.start(tls_files)
+    routing = make_routing(receiver, mailbox, tls_files)
+    smtp = routing.smtp.model_copy(update={"starttls": starttls})
+    routing = type(routing)(
+        **{**routing.__dict__, "smtp": smtp, "default": ("email:geohazards@example.org",)}
+    )
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    report = inventory.outbox().deliver(routing, now=T0)
+    assert (report.sent, report.retrying) == (0, 1)
+    assert said in report.errors[0]
+    assert "is starttls right" not in report.errors[0]
+    assert mailbox.messages == []
+
+
 def test_a_server_asking_for_a_login_the_configuration_lacks_is_retried_and_named(
     inventory, receiver, mailbox, tls_files
 ):
