@@ -15,7 +15,11 @@ Nothing received is ever overwritten: the inbox may be started again and again i
 there, and every file is created exclusively (a name taken meanwhile moves on to the next).
 
 Webhook secrets: each webhook's ``secret_env`` variable is set to ``demo-secret`` for
-COMMAND unless the environment already has it.
+COMMAND unless the environment already has it; a login (``alerts.smtp.username_env`` and
+``password_env``) is accepted whatever it is, its variables set to ``demo`` likewise. A
+webhook given by ``url_env`` is received where the variable points (set it to a loopback URL).
+The inbox offers no STARTTLS and serves http: ``starttls: true``, an https webhook URL or an
+unset ``url_env`` is refused before COMMAND runs, naming the field to change.
 
 A configuration that names a recipient elsewhere (an SMTP host or a webhook URL not on this
 machine) is refused before COMMAND runs, naming each (exit status 2): the inbox cannot receive
@@ -36,16 +40,38 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from monitor.alerts.payload import alert_schema
-from monitor.alerts.settings import is_loopback
+from monitor.alerts.settings import AlertConfigError, WebhookSettings, is_loopback
 from monitor.alerts.webhook import SIGNATURE_HEADER, verify
 from monitor.config import ConfigError, load_config
 
 __all__ = ["DemoInbox", "main"]
 
 DEMO_SECRET = "demo-secret"
+DEMO_LOGIN = "demo"  # the username and password an unset login variable is given
+
+
+def _accept_any_login(*args: Any) -> Any:
+    """aiosmtpd's authenticator: every login succeeds (the inbox only receives)."""
+    from aiosmtpd.smtp import AuthResult
+
+    return AuthResult(success=True)
+
+
+def _hook_address(hook: WebhookSettings) -> SplitResult | None:
+    """Where ``hook`` POSTs, split; None where its ``url_env`` holds no http(s) URL here."""
+    try:
+        return urlsplit(hook.target())
+    except AlertConfigError:
+        return None
+
+
+def _hook_shown(hook: WebhookSettings) -> str:
+    """How messages name the webhook's address: its url, or its url_env's variable (the value
+    may carry a token, and is never shown)."""
+    return str(hook.url) if hook.url is not None else f"url_env {hook.url_env}"
 
 
 def _highest_number(directory: Path) -> int:
@@ -161,9 +187,34 @@ class DemoInbox:
         if smtp is not None and not is_loopback(smtp.host):
             found.append(f"alerts.smtp.host {smtp.host}")
         for hook in self.config.alert_routing().webhooks.values():
-            url = urlsplit(str(hook.url))
-            if not url.hostname or not is_loopback(url.hostname):
-                found.append(f"webhook {hook.name} ({hook.url})")
+            url = _hook_address(hook)
+            if url is not None and (not url.hostname or not is_loopback(url.hostname)):
+                found.append(f"webhook {hook.name} ({_hook_shown(hook)})")
+        return found
+
+    def unservable(self) -> list[str]:
+        """What the configuration asks of recipients on this machine that the inbox cannot
+        give, each with the field to change in the trial copy (found in a walkthrough: these
+        failed one alert at a time, or refused the whole file as a recipient elsewhere)."""
+        found = []
+        smtp = self.config.alerts.smtp
+        if smtp is not None and is_loopback(smtp.host) and smtp.starttls:
+            found.append(
+                "alerts.smtp.starttls is true, and the inbox offers no STARTTLS: set it to false "
+                "(a login without it is allowed to a server on this machine)"
+            )
+        for hook in self.config.alert_routing().webhooks.values():
+            url = _hook_address(hook)
+            if url is None:
+                found.append(
+                    f"webhook {hook.name}: url_env {hook.url_env} holds no URL here: set it to a "
+                    "127.0.0.1 URL (http://127.0.0.1:<free port>/<path>)"
+                )
+            elif url.hostname and is_loopback(url.hostname) and url.scheme != "http":
+                found.append(
+                    f"webhook {hook.name} ({_hook_shown(hook)}): the inbox serves http: use "
+                    f"http://{url.netloc}{url.path}"
+                )
         return found
 
     def __enter__(self) -> DemoInbox:
@@ -175,12 +226,21 @@ class DemoInbox:
             mail_dir = self.directory / "mail"
             mail_dir.mkdir(parents=True, exist_ok=True)
             self._mail = _MailHandler(mail_dir)
-            self._controller = Controller(self._mail, hostname=smtp.host, port=smtp.port)
+            self._controller = Controller(
+                self._mail,
+                hostname=smtp.host,
+                port=smtp.port,
+                authenticator=_accept_any_login,
+                auth_require_tls=False,
+            )
             self._controller.start()
+            for variable in (smtp.username_env, smtp.password_env):
+                if variable:
+                    self.env[variable] = os.environ.get(variable) or DEMO_LOGIN
         hooks = self.config.alert_routing().webhooks
         for hook in hooks.values():
-            url = urlsplit(str(hook.url))
-            if not url.hostname or not is_loopback(url.hostname):
+            url = _hook_address(hook)
+            if url is None or not url.hostname or not is_loopback(url.hostname):
                 continue
             secret = os.environ.get(hook.secret_env) or DEMO_SECRET
             self.env[hook.secret_env] = secret
@@ -227,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give the command to run after --")
     try:
         inbox = DemoInbox(args.config, args.dir)
-        away = inbox.elsewhere()
+        away, unservable = inbox.elsewhere(), inbox.unservable()
         if away:
             print(
                 f"demo_inbox: {args.config} names recipients that are not on this machine: "
@@ -236,6 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 'copy of the configuration (docs/alerts.md, "Trying your alerts").',
                 file=sys.stderr,
             )
+        if unservable:
+            print(
+                f"demo_inbox: {args.config} asks what the loopback inbox cannot serve: "
+                f"{'; '.join(unservable)}.",
+                file=sys.stderr,
+            )
+        if away or unservable:
             return 2
         with inbox:
             if not inbox.report():

@@ -334,3 +334,70 @@ def test_the_demo_inbox_refuses_a_configuration_with_real_recipients(
     argv = ["--config", str(quiet), "--dir", str(tmp_path / "inbox"), "--", *command]
     assert demo_inbox_main(argv) == 0 and ran.exists()
     assert "names no alert recipient" in capsys.readouterr().err
+
+
+def test_the_demo_inbox_takes_a_login_and_a_webhook_given_by_url_env(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in a walkthrough of "Trying your alerts" with docs/alerts.md's own example: its
+    webhook given by url_env was refused as a recipient elsewhere (with the variable set to a
+    loopback URL), and its SMTP login failed every alert ("SMTP AUTH extension not
+    supported"). The inbox now accepts any login and receives where url_env points."""
+    alerts: dict[str, Any] = _local_mail()
+    alerts["smtp"] |= {"username_env": "D1_SMTP_USER", "password_env": "D1_SMTP_PASSWORD"}
+    alerts["webhooks"] = [
+        {"name": "chat", "url_env": "D1_CHAT_URL", "secret_env": "D1_LOOPBACK_SECRET"}
+    ]
+    monkeypatch.setenv("D1_CHAT_URL", f"http://127.0.0.1:{_free_port()}/chat")
+    monkeypatch.delenv("D1_SMTP_USER", raising=False)
+    path = write_config(two_region_config(manifest, alerts=alerts))
+    inbox_dir = tmp_path / "inbox"
+    inbox = DemoInbox(path, inbox_dir)
+    assert inbox.elsewhere() == [] and inbox.unservable() == []
+    with inbox:
+        assert inbox.env["D1_SMTP_USER"] == "demo"  # unset: given one, as a secret is
+        for variable, value in inbox.env.items():
+            monkeypatch.setenv(variable, value)
+        first = run_once(load_config(path), date(2024, 9, 15), progress=False)
+    posts, mails = _received(inbox_dir)
+    assert first.outbox == {"pending": 0, "sent": 6, "dead": 0}
+    assert len(posts) == 3 and len(mails) == 1
+
+
+def test_the_demo_inbox_names_what_it_cannot_serve(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """STARTTLS, an https webhook and an unset url_env failed one alert at a time (or refused
+    the file as a recipient elsewhere); each is named with the field to change, and the command
+    never runs. The value of a url_env (it may carry a token) is never shown."""
+    alerts: dict[str, Any] = _local_mail()
+    alerts["smtp"]["starttls"] = True
+    alerts["webhooks"] = [
+        {"name": "chat", "url_env": "D1_CHAT_URL", "secret_env": "D1_X"},
+        {"name": "tls", "url": "https://127.0.0.1:8443/h", "secret_env": "D1_X"},
+        {"name": "away", "url_env": "D1_AWAY_URL", "secret_env": "D1_X"},
+    ]
+    monkeypatch.delenv("D1_CHAT_URL", raising=False)
+    monkeypatch.setenv("D1_AWAY_URL", "https://hooks.example.org/T0KEN")
+    path = write_config(two_region_config(manifest, alerts=alerts))
+    ran = tmp_path / "ran"
+    command = [sys.executable, "-c", f"open({str(ran)!r}, 'w')"]
+    argv = ["--config", str(path), "--dir", str(tmp_path / "inbox"), "--", *command]
+    assert demo_inbox_main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not on this machine: webhook away (url_env D1_AWAY_URL)." in err
+    assert (
+        "cannot serve: alerts.smtp.starttls is true, and the inbox offers no STARTTLS: set it to "
+        "false (a login without it is allowed to a server on this machine); webhook chat: "
+        "url_env D1_CHAT_URL holds no URL here: set it to a 127.0.0.1 URL "
+        "(http://127.0.0.1:<free port>/<path>); webhook tls (https://127.0.0.1:8443/h): the "
+        "inbox serves http: use http://127.0.0.1:8443/h." in err
+    )
+    assert "T0KEN" not in err and not ran.exists()
