@@ -486,26 +486,24 @@ class Outbox:
         report.errors.append(f"{alerts[0].channel}: {error}")
 
     def _mark_waiting(
-        self,
-        alerts: Sequence[Alert],
-        error: AlertConfigError,
-        now: datetime,
-        policy: RetryPolicy,
-        report: DeliveryReport,
+        self, alerts: Sequence[Alert], error: AlertConfigError, report: DeliveryReport
     ) -> None:
         """The channel's settings cannot be used in this environment (the environment variable
         of its webhook secret or SMTP login is not set): the alerts stay pending, their
         attempts not counted (nothing was tried), ``last_error`` starting :data:`WAITING`, and
-        are tried again after the first retry delay. A channel gone from the configuration is
-        refused for good (it goes dead at once: :mod:`monitor.alerts.channels`)."""
-        retry_at = now + timedelta(seconds=policy.delay_s(1))
+        stay due: the next delivery that finds the variable set sends them, and each one before
+        it says what is missing (and ``alerts deliver`` exits 1). They were once given the first
+        retry delay, so a delivery within it said they waited out a delay, that ``--now`` would
+        send them, and exited 0 with the variable still unset (found in a walkthrough). A
+        channel gone from the configuration is refused for good (it goes dead at once:
+        :mod:`monitor.alerts.channels`)."""
         kept = 0  # those still pending: a reviewer may have withdrawn some since the claim
         with gpkg.transaction(self._conn):
             for alert in alerts:
                 kept += self._conn.execute(
-                    f"UPDATE {TABLE} SET next_attempt_at = ?, claimed_until = NULL, "
-                    "claimed_by = NULL, last_error = ? WHERE id = ? AND status = 'pending'",
-                    (_ts(retry_at), WAITING + str(error), alert.id),
+                    f"UPDATE {TABLE} SET claimed_until = NULL, claimed_by = NULL, "
+                    "last_error = ? WHERE id = ? AND status = 'pending'",
+                    (WAITING + str(error), alert.id),
                 ).rowcount
         report.waiting_for_settings += kept
         report.errors.append(f"{alerts[0].channel}: {error} (kept pending)")
@@ -551,7 +549,7 @@ class Outbox:
             try:
                 sender = make_sender(channel, routing)
             except AlertConfigError as exc:  # a factory that reads a secret up front
-                self._mark_waiting(alerts, exc, clock(), routing.retry, report)
+                self._mark_waiting(alerts, exc, report)
                 log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                 continue
             except Exception as exc:  # unknown channel kind, a webhook no longer configured
@@ -571,8 +569,7 @@ class Outbox:
                         self._mark_sent(group, clock())
                     raise
                 except AlertConfigError as exc:  # a secret read at send time: none was tried
-                    self._mark_waiting([a for g in groups[n:] for a in g], exc, clock(),
-                                       routing.retry, report)  # fmt: skip
+                    self._mark_waiting([a for g in groups[n:] for a in g], exc, report)
                     log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                     break
                 except Exception as exc:  # recorded on the rows; the run goes on

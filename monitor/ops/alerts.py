@@ -157,8 +157,6 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
     waiting = [row["next_attempt_at"] for row in pending if row["next_attempt_at"] > started]
     if waiting:
         hint = "" if now else "; `alerts deliver --now` sends them at once"
-        if report.waiting_for_settings:
-            hint = "; those kept pending wait for the environment variable named above"
         print(
             f"{len(waiting)} alert(s) wait out their retry delay, the first until "
             f"{_when(min(waiting))} UTC{hint}"
@@ -179,6 +177,11 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
         print(
             f"{withdrawn} withdrawn alert(s) in the outbox: their landslides were dismissed "
             "before they were sent"
+        )
+    if report.waiting_for_settings:
+        print(
+            f"{report.waiting_for_settings} alert(s) wait for the environment variable named "
+            "above: every delivery tries them, the first with it set sends them"
         )
     failed = report.retrying or report.dead or report.waiting_for_settings
     return EXIT_FAILED if failed else EXIT_OK

@@ -465,7 +465,8 @@ def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     assert "waiting for their channel's settings 2" in str(report)
     rows = inventory.outbox().rows()
     assert [(r["attempts"], r["claimed_by"]) for r in rows] == [(0, None), (0, None)]
-    assert {r["next_attempt_at"] for r in rows} == {"2024-09-15T06:01:00.000Z"}  # T0 + 60 s
+    # still due (as queued): the first delivery with the variable set sends them
+    assert {r["next_attempt_at"] for r in rows} == {"2024-09-15T05:00:00.000Z"}
     assert "environment variable LM_TEST_WEBHOOK_SECRET is not set" in report.errors[0]
     assert receiver.requests == []
     # found by a new user: each delivery counted an attempt, so the alert went dead after

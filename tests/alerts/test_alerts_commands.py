@@ -154,7 +154,10 @@ def test_deliver_says_which_alerts_wait_for_a_secret_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The webhook's secret variable is not set: its alerts are not tried and wait for it (the
-    e-mail goes out); deliver says so, exits 1, and sends them once the variable is set."""
+    e-mail goes out); deliver says so, exits 1, and sends them once the variable is set. Found
+    in a walkthrough: they were given a retry delay, so a plain deliver within it exited 0,
+    saying `--now` would send them (the variable still unset), and one after the variable was
+    set sent nothing until the delay was over."""
     assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
     receiver.start()
     mailbox.start(tls_files)
@@ -168,14 +171,20 @@ def test_deliver_says_which_alerts_wait_for_a_secret_variable(
         "monitor runs in (the service's environment file, or the container's secret: "
         "docs/operations.md, Secrets) (kept pending)"
     ) in " ".join(out.split())
-    assert "those kept pending wait for the environment variable named above" in out
+    assert (
+        "2 alert(s) wait for the environment variable named above: every delivery tries them, "
+        "the first with it set sends them"
+    ) in out
+    assert "--now" not in out and "retry delay" not in out
+    assert _alerts(config_path, "deliver") == 1  # again at once: the variable is still unset
+    assert "waiting for their channel's settings 2" in capsys.readouterr().out
     # `alerts list` shows the error whole: cut at 200 characters, it lost where to set the
     # variable (and an SMTP login error the variables' names; found by a new user)
     assert _alerts(config_path, "list") == 0
     listed = capsys.readouterr().out
     assert "docs/operations.md, Secrets)" in listed
     monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
-    assert _alerts(config_path, "deliver", "--now") == 0
+    assert _alerts(config_path, "deliver") == 0  # no --now: nothing made them wait
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
     assert len(receiver.requests) == 2
 
