@@ -63,7 +63,14 @@ import torch
 from scipy import ndimage
 
 from models.atomic import write_atomically
-from models.datasets import SPLIT_NAMES, CropSampler, DatasetError, Scene, read_folder
+from models.datasets import (
+    DATASET_RECORD_FILE,
+    SPLIT_NAMES,
+    CropSampler,
+    DatasetError,
+    Scene,
+    read_folder,
+)
 from models.inference import predict_members, resolve_device
 from models.lineage import lineage_of
 from models.manifest import (
@@ -674,7 +681,9 @@ def check_out_dir(
 ) -> None:
     """Refuse an ``out_dir`` that is the parent manifest's folder or the dataset, or a folder
     above either: the new manifest and weights would overwrite the parent's (a member keeps its
-    name and file name) or be written among the inputs."""
+    name and file name) or be written among the inputs; one that holds another dataset (its
+    ``dataset.json``, or scenes' ``input/`` folders); and one whose manifest no run of this
+    command wrote."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} is a file; give a folder for the new manifest")
     out = out_dir.resolve()
@@ -691,6 +700,16 @@ def check_out_dir(
         raise ValueError(
             f"--out {out_dir} is inside the dataset ({data}): the new manifest.json and member "
             "weights would be written among its scenes; choose a new folder outside it"
+        )
+    # found in a walk: another dataset's folder (an export's, or one of scenes alone) took the
+    # manifest and weights among its scenes, as the dataset given with --data would not
+    held = [out_dir / DATASET_RECORD_FILE, out_dir / "input"]
+    held += [out_dir / split / "input" for split in SPLIT_NAMES]
+    dataset = next((path for path in held if path.exists()), None)
+    if dataset is not None:
+        raise ValueError(
+            f"--out {out_dir} holds a dataset ({dataset}): the new manifest.json and member "
+            "weights would be written among its scenes; choose a new folder"
         )
     earlier = out_dir / "manifest.json"
     if earlier.is_file():

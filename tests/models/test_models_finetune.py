@@ -309,6 +309,21 @@ def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
     assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
     assert f"--out {copy} holds a manifest that no fine-tune run wrote" in capsys.readouterr().err
     assert {p.name: sha256_file(p) for p in copy.iterdir()} == before
+    # found in a walk: another dataset's folder took the new manifest and weights
+    other = _dataset(tmp_path / "work" / "other", scene_factory)
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "dataset.json").write_text("{}")
+    for out, held in (
+        (other, other / "train" / "input"),
+        (tmp_path / "export", tmp_path / "export" / "dataset.json"),
+    ):
+        argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+        assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --out {out} holds a dataset ({held}): the new manifest.json and member "
+            "weights would be written among its scenes; choose a new folder\n"
+        )
+        assert not (out / "manifest.json").exists()
 
 
 def test_ctrl_c_in_the_models_cli_is_a_line_and_status_130(
