@@ -464,9 +464,14 @@ def _one_layer(path: Path, source: str, layer: str | None) -> str | None:
 def _cut_name_hint(name: str, columns: Iterable[object], option: str) -> str:
     """What to say where ``name`` is missing but a column holds its first
     :data:`_DBF_NAME_LENGTH` characters: a shapefile's table cut it (saved as one, or
-    converted from one)."""
+    converted from one); or where a column is ``name`` but for case (column names are matched
+    as written: found in a walkthrough, ``--date-column Date`` on a ``date`` column)."""
+    names = [str(c) for c in columns]
+    cased = [c for c in names if c.casefold() == name.casefold()]
+    if cased:
+        return f"; column names are matched as written: give {option} {cased[0]}"
     cut = name[:_DBF_NAME_LENGTH]
-    if len(name) <= _DBF_NAME_LENGTH or cut not in {str(c) for c in columns}:
+    if len(name) <= _DBF_NAME_LENGTH or cut not in names:
         return ""
     return (
         f"; a shapefile keeps only the first {_DBF_NAME_LENGTH} characters of a column's "

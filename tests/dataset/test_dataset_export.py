@@ -309,6 +309,11 @@ def test_inventory_errors_name_file_rows_and_column(tmp_path: Path) -> None:
                      crs="EPSG:4326").to_file(polygons, driver="GeoJSON")  # fmt: skip
     with pytest.raises(InventoryFileError, match=r"p.geojson: no date column 'date'"):
         read_inventory(polygons, date_column="date")
+    # found in a walkthrough: a column named but for case got no hint
+    with pytest.raises(InventoryFileError, match=r"no date column 'When' \(columns: when\); "
+                       r"name it with --date-column or dataset.date_column; column names are "
+                       r"matched as written: give --date-column when$"):  # fmt: skip
+        read_inventory(polygons, date_column="When")
     with pytest.raises(InventoryFileError, match=r"needs its date column"):
         read_inventory(polygons)
 
