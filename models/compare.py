@@ -51,6 +51,8 @@ __all__ = ["compare_manifests", "data_folder", "format_comparison", "write_repor
 def data_folder(data: Path) -> Path:
     """``data`` itself when it holds ``input/``, else its ``test/`` (or ``val/``) split."""
     data = Path(data)
+    if not data.is_dir():  # a typo was told it held no input/
+        raise DatasetError(f"{data}: no such folder")
     for folder in (data, data / "test", data / "val"):
         if (folder / "input").is_dir():
             return folder

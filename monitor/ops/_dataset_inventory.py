@@ -214,10 +214,12 @@ def inventory_jobs(
     ]
     if read.kind == "points" and given:
         log.warning(
-            "%s: a Global Landslide Catalog CSV has its own columns; %s apply to polygon "
-            "inventories and are not used",
+            "%s: a Global Landslide Catalog CSV has its own columns; %s %s to polygon "
+            "inventories and %s not used",
             inventory,
             ", ".join(given),
+            "applies" if len(given) == 1 else "apply",
+            "is" if len(given) == 1 else "are",
         )
     if not len(read) and not read.skipped_ids:  # else the skipped counts say why
         what = "rows" if read.kind == "points" else "features"

@@ -214,6 +214,8 @@ def scene_folders(data: Path) -> list[Path]:
     ``val/``, ``test/``): neither manifest trained on a left-out region, whatever split
     ``dataset export`` dealt its scenes to (one region's export fills ``train/`` alone)."""
     data = Path(data)
+    if not data.is_dir():  # found in a walkthrough: a typo was told it held no input/
+        raise DatasetError(f"{data}: no such folder")
     if (data / "input").is_dir():
         return [data]
     folders = [data / s for s in SPLIT_NAMES if (data / s / "input").is_dir()]

@@ -409,7 +409,7 @@ def test_export_option_errors_and_an_empty_export(
     assert main(argv_csv) == 0  # any case
     assert (
         "CSV has its own columns; --date-column (dataset.date_column), --layer (dataset.layer) "
-        "apply to polygon"
+        "apply to polygon inventories and are not used"
     ) in caplog.text
     capsys.readouterr()
     (tmp_path / "afile").write_text("x")

@@ -854,6 +854,8 @@ def test_a_dataset_of_splits_is_named_with_its_split_folders(tmp_path, capsys):
         scene_ids(data)
     with pytest.raises(DatasetError, match=f"it holds only {data / 'train'}, the scenes a model"):
         data_folder(data)
+    with pytest.raises(DatasetError, match=r"left-oot: no such folder$"):  # a typo
+        data_folder(tmp_path / "left-oot")
 
 
 def test_a_folder_with_stacks_at_its_top_and_in_input_is_refused(tmp_path, capsys):

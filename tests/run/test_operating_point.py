@@ -268,8 +268,12 @@ def test_a_dataset_export_root_gives_the_scenes_of_every_split(
     seen.clear()
     op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, data)
     assert seen == [[data / "train"]] * 2
+    (tmp_path / "empty").mkdir()
     with pytest.raises(op.DatasetError, match="no input/ folder, nor train/, val/ or test/"):
         op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, tmp_path / "empty")
+    # found in a walkthrough: a typo was told it held no input/ folder
+    with pytest.raises(op.DatasetError, match=r"left-oot: no such folder$"):
+        op.operating_point(DEFAULT_MANIFEST, DEFAULT_MANIFEST, tmp_path / "left-oot")
 
 
 def test_both_chains_run_on_the_runs_engine(
