@@ -180,6 +180,15 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
     far as the file alone allows: the columns, empty uids, unknown statuses, and one uid given
     two statuses. :class:`monitor.errors.BadInput` names every bad row and field."""
     path = Path(path)
+    rows, problems = _read_review_file(path)
+    if problems:
+        raise _refusal(path, [text for _, text in problems])
+    return rows
+
+
+def _read_review_file(path: Path) -> tuple[list[ReviewRow], list[tuple[int, str]]]:
+    """:func:`read_review_file`'s rows, and its problems with their row numbers (so that
+    :func:`apply_review` names them in one refusal with the uids the inventory lacks)."""
     kind = EXPORT_FORMATS.get(path.suffix.lower())
     if kind is None:
         raise BadInput(
@@ -200,7 +209,7 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
                 for name in missing
             ],
         )
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     rows: list[ReviewRow] = []
     seen: dict[str, ReviewRow] = {}
     stamped = CHANGED_AT in columns
@@ -212,12 +221,13 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
         changed_at = _time_text(record.get(CHANGED_AT)) if stamped else None
         where = f"{path}, row {number}"
         if not uid:
-            problems.append(f"{where}, field 'uid': empty")
+            problems.append((number, f"{where}, field 'uid': empty"))
         if status not in LANDSLIDE_STATUSES:
-            problems.append(
+            problems.append((
+                number,
                 f"{where}, field 'status': unknown status {cell_text(record['status'])!r}; "
-                f"expected one of {', '.join(LANDSLIDE_STATUSES)}"
-            )
+                f"expected one of {', '.join(LANDSLIDE_STATUSES)}",
+            ))  # fmt: skip
         if not uid or status not in LANDSLIDE_STATUSES:
             continue
         earlier = seen.get(uid)
@@ -226,13 +236,12 @@ def read_review_file(path: str | Path) -> list[ReviewRow]:
             seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note)
             rows.append(seen[uid])
         elif earlier.status != status:
-            problems.append(
+            problems.append((
+                number,
                 f"{where}, field 'uid': the landslide of row {earlier.row} again, with "
-                f"another status ({earlier.status!r}, then {status!r})"
-            )
-    if problems:
-        raise _refusal(path, problems)
-    return rows
+                f"another status ({earlier.status!r}, then {status!r})",
+            ))  # fmt: skip
+    return rows, problems
 
 
 def _time_text(value: object) -> str | None:
@@ -312,16 +321,20 @@ def apply_review(
     hold, is refused whole before anything changes, and so is one with rows that would undo a
     review made after the file was exported (see the module), unless ``force``."""
     path = Path(path)
-    rows = read_review_file(path)
+    rows, problems = _read_review_file(path)
     current = inventory.statuses()
-    unknown = [
-        f"{path}, row {row.row}, field 'uid': no landslide with uid {row.uid!r} in the "
-        f"inventory {inventory.path}"
+    problems += [
+        (
+            row.row,
+            f"{path}, row {row.row}, field 'uid': no landslide with uid {row.uid!r} in the "
+            f"inventory {inventory.path}",
+        )
         for row in rows
         if row.uid not in current
     ]
-    if unknown:
-        raise _refusal(path, unknown)
+    if problems:  # every bad row at once, in the file's order (found in a walkthrough: the
+        # uids the inventory lacks were named only once the file's own errors were mended)
+        raise _refusal(path, [text for _, text in sorted(problems, key=lambda p: p[0])])
     if not force and (undoing := _undoing(path, rows, current, inventory)):
         raise _refusal(
             path,

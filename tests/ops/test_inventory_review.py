@@ -209,7 +209,7 @@ def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
     path = _export(config, "review.geojson")
     document = json.loads(path.read_text())
     by_fid = {f["properties"]["fid"]: f["properties"] for f in document["features"]}
-    uid4 = by_fid[4]["uid"]
+    uid4, uid2 = by_fid[4]["uid"], by_fid[2]["uid"]
     by_fid[2]["status"] = "confirmed"
     by_fid[6]["status"] = "dismissed"
     by_fid[4]["uid"] = "0f0f0f0f-0000-4000-8000-000000000000"  # feature 4: no such landslide
@@ -235,6 +235,19 @@ def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
     assert "row 3, field 'status': unknown status 'false alarm'" in err
     assert "row 4, field 'status'" in err
     assert _statuses(config) == START
+    # found in a walkthrough: a uid the inventory lacks was named only once the file's own
+    # errors were mended; now every bad row in one refusal, in the file's order
+    by_fid[2]["uid"] = "0f0f0f0f-0000-4000-8000-000000000000"
+    path.write_text(json.dumps(document))
+    assert main(_args(config, "review", str(path))) == 2
+    err = capsys.readouterr().err
+    assert "refused, nothing changed (3 problem(s))" in err
+    named = [
+        line.split(", field")[0].split(", ")[-1] for line in err.splitlines() if "field" in line
+    ]
+    assert named == ["row 2", "row 3", "row 4"]
+    assert "row 2, field 'uid': no landslide with uid '0f0f0f0f-" in err
+    by_fid[2]["uid"] = uid2
 
     for feature in document["features"]:
         del feature["properties"]["status"]
