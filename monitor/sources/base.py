@@ -188,7 +188,7 @@ def check_area(
     if area_km2 > max_area_km2:
         raise InvalidArea(
             f"{name}: the polygon covers {area_km2:.1f} km², more than the maximum "
-            f"{max_area_km2:g} km² (split the region or raise the maximum)"
+            f"{max_area_km2:g} km² (split the region, or raise its max_area_km2)"
         )
     return area_km2
 
