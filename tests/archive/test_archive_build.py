@@ -97,7 +97,8 @@ def test_check_area_refuses_bad_polygons() -> None:
         check_area(AreaOfInterest("void", Polygon()))
     with pytest.raises(
         InvalidArea,
-        match=r"big: .*km², more than the maximum 100 km² \(split the region, or raise its max_area_km2\)",
+        match=r"big: .*km², more than the maximum 100 km² \(split the region, or raise its "
+        r"max_area_km2\)",
     ):
         check_area(AreaOfInterest("big", box(10, 44, 10.5, 44.5)), max_area_km2=100)
     with pytest.raises(InvalidArea, match="not lon/lat"):
