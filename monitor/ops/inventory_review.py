@@ -33,6 +33,7 @@ import pandas as pd
 import pyogrio
 
 from models.vector_files import VectorFileError, gdal_path
+from monitor import _geopackage as gpkg
 from monitor.errors import BadInput
 from monitor.labels.inventories import InventoryFileError, cell_text, column_names
 from monitor.store.inventory import EXPORT_FORMATS, Inventory, LandslideStatus, export_suffixes
@@ -245,9 +246,14 @@ def _read_review_file(path: Path) -> tuple[list[ReviewRow], list[tuple[int, str]
 
 
 def _time_text(value: object) -> str | None:
-    """A ``status_changed_at`` cell as text (None where empty: NULL, NaN, NaT, blank)."""
+    """A ``status_changed_at`` cell as text (None where empty: NULL, NaN, NaT, blank); one
+    read as a time (a GeoJSON's, which GDAL parses) as the export wrote it, so that a refusal
+    gives both times alike (found in a walkthrough: ``2026-12-06 20:40:31.960000+00:00``
+    beside the inventory's ``2026-12-06T20:48:43.091Z``)."""
     if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
         return None
+    if isinstance(value, datetime) and value.tzinfo is not None:  # pd.Timestamp too
+        return gpkg.timestamp(value)
     return cell_text(value) or None
 
 

@@ -474,3 +474,32 @@ def test_a_file_of_another_suffix_is_refused_naming_every_accepted_one(tmp_path:
     assert str(err.value) == (
         f"{edited}: unknown suffix '.gpkg'; give an `inventory export` file (.geojson, .json, .csv)"
     )
+
+
+def test_a_geojson_review_refused_as_stale_gives_both_times_alike(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a walkthrough: GDAL reads a GeoJSON's status_changed_at as a time, and the
+    refusal gave it as '2026-12-06 20:40:31.960000+00:00' beside the inventory's
+    '2026-12-06T20:48:43.091Z'."""
+    import re
+    import time
+
+    assert main(_args(config, "confirm", "5")) == 0
+    path = _export(config, "review.geojson")
+    document = json.loads(path.read_text())
+    (five,) = [f["properties"] for f in document["features"] if f["properties"]["fid"] == 5]
+    exported = five["status_changed_at"]
+    time.sleep(1.1)  # the export keeps milliseconds: a review a second later is later
+    assert main(_args(config, "candidate", "5")) == 0
+    five["status"] = "dismissed"
+    path.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(_args(config, "review", str(path))) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.search(
+        rf"landslide 5 was set 'candidate' at {stamp}, after this file was exported \(when its "
+        rf"status dated from {re.escape(exported)}\)",
+        err,
+    ), err
