@@ -59,6 +59,7 @@ from models.vector_files import VectorFileError, gdal_path
 
 __all__ = [
     "DETECTIONS_FILE",
+    "LARGE_M2",
     "SIZE_CLASSES",
     "SUMMARY_FILE",
     "ChainScores",

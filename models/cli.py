@@ -155,7 +155,10 @@ def _info(args: argparse.Namespace) -> int:
     m = read_manifest(args.manifest)
     print(f"{args.manifest}: {m.description}")
     for setting, entry in m.settings.items():
-        print(f"{setting}: {len(entry.members)} members, threshold {entry.threshold:.2f}")
+        print(
+            f"{setting}: {len(entry.members)} members, threshold {entry.threshold:.2f} "
+            "(each member: its validation F1, architecture, loss, learning rate, encoder)"
+        )
         for name in entry.members:
             e = m.member(name)
             f1 = f"{e.val_f1:.3f}" if e.val_f1 is not None else "  –  "

@@ -331,10 +331,17 @@ def format_comparison(report: dict[str, Any]) -> str:
             )
         d, c = r["f1_difference"], r["false_objects_difference"]
         level = f"{d['level'] * 100:g} % interval "
+        # one group has nothing to resample (found in a walkthrough: "10,000 resamples of
+        # n = 1 groups", then "nothing to resample")
+        how = (
+            f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples of n = "
+            f"{d['groups']} groups, {d['scenes']} scenes)"
+            if max(d["groups"], c["groups"]) >= 2
+            else f"On {d['groups']} group(s) of scenes ({d['scenes']} scenes)"
+        )
         lines += [
             "",
-            f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples of n = "
-            f"{d['groups']} groups, {d['scenes']} scenes), new minus old:",
+            f"{how}, new minus old:",
             f"- pixel F1 {d['difference']:+.3f} ({format_interval(d, '+.3f', level)}); new "
             f"better on {d['wins']} scenes"
             + (

@@ -87,7 +87,7 @@ def test_info_checks_every_file_and_names_a_folder_or_a_foreign_json(
     manifest = build_untrained_ensemble(tmp_path / "model", settings=("S2",))
     assert main(["info", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert "S2: 2 members, threshold 0.50" in out
+    assert "S2: 2 members, threshold 0.50 (each member: its validation F1, architecture, " in out
     assert out.count("  ok       ") == 2
 
     weights = sorted((tmp_path / "model").glob("*.safetensors"))
