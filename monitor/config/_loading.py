@@ -140,18 +140,33 @@ def _located_problems(root: yaml.Node | None, exc: ValidationError) -> list[tupl
     """(line, ``line N: field: message``) per validation error."""
     located: list[tuple[int, str]] = []
     for error in exc.errors(include_url=False):
-        loc, message = tuple(error["loc"]), _message(error)
-        if named := _FIELD_FIRST.match(message):
-            within = tuple(
-                int(part[1:-1]) if part.startswith("[") else part
-                for part in re.findall(r"\w+|\[\d+\]", named.group(1))
-            )
-            if not loc or _loc_to_place(root, (*loc, *within))[2]:
-                loc, message = (*loc, *within), named.group(2)
-        field, line, _ = _loc_to_place(root, loc)
-        where = f"line {line}: " if line is not None else ""
-        located.append((line or 0, f"{where}{field}: {message}"))
+        for message in _apart(_message(error)):
+            located.append(_located(root, tuple(error["loc"]), message))
     return located
+
+
+def _apart(message: str) -> list[str]:
+    """The problems of one error: the configuration's checks that relate fields to each other
+    raise them together, a line ``field: message`` each (``MonitorConfig._fields_agree``)."""
+    lines = message.split("\n")
+    if len(lines) > 1 and all(_FIELD_FIRST.match(line) for line in lines):
+        return lines
+    return [message]
+
+
+def _located(root: yaml.Node | None, loc: tuple[int | str, ...], message: str) -> tuple[int, str]:
+    """(line, ``line N: field: message``) of one problem at ``loc``, or at the field that
+    ``message`` names first (a model validator's)."""
+    if named := _FIELD_FIRST.match(message):
+        within = tuple(
+            int(part[1:-1]) if part.startswith("[") else part
+            for part in re.findall(r"\w+|\[\d+\]", named.group(1))
+        )
+        if not loc or _loc_to_place(root, (*loc, *within))[2]:
+            loc, message = (*loc, *within), named.group(2)
+    field, line, _ = _loc_to_place(root, loc)
+    where = f"line {line}: " if line is not None else ""
+    return (line or 0, f"{where}{field}: {message}")
 
 
 def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str, int | None, bool]:

@@ -104,47 +104,65 @@ class MonitorConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _unique_region_names(self) -> MonitorConfig:
+    def _fields_agree(self) -> MonitorConfig:
+        """The checks that relate fields to each other, all of them: each problem is a line
+        ``field: message`` of one error, which the loader reports apart, each on its line
+        (found in a walkthrough: a region name used twice and two webhooks of one name took two
+        more tries, one problem each)."""
+        problems = self._region_name_problems()
+        try:
+            self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
+        except ValueError as exc:
+            problems.append(str(exc))
+        problems += self._dem_override_problems()
+        problems += self._detection_size_problems()
+        problems += self._earth_engine_size_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _region_name_problems(self) -> list[str]:
+        problems = []
         seen: dict[str, int] = {}  # by the name in lower case
         for i, region in enumerate(self.regions):
             first = seen.get(region.name.lower())
-            if first is not None:
-                # "regions[i].name: ..." is placed on that line by the loader
-                other = self.regions[first].name
-                if other == region.name:
-                    raise ValueError(
-                        f"regions[{i}].name: region name {region.name!r} is used twice (first "
-                        f"in regions[{first}])"
-                    )
-                # a region's archive, quicklook and dataset folders are named after it: on a
-                # file system that ignores case (macOS, Windows) the two would share them
-                raise ValueError(
-                    f"regions[{i}].name: region name {region.name!r} differs from "
-                    f"{other!r} (regions[{first}]) only in case; their folders, named after "
-                    "them, would be one on a file system that ignores case: name them apart"
+            if first is None:
+                seen[region.name.lower()] = i
+                continue
+            # "regions[i].name: ..." is placed on that line by the loader
+            other = self.regions[first].name
+            if other == region.name:
+                problems.append(
+                    f"regions[{i}].name: region name {region.name!r} is used twice (first "
+                    f"in regions[{first}])"
                 )
-            seen[region.name.lower()] = i
-        self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
-        return self
+                continue
+            # a region's archive, quicklook and dataset folders are named after it: on a file
+            # system that ignores case (macOS, Windows) the two would share them
+            problems.append(
+                f"regions[{i}].name: region name {region.name!r} differs from "
+                f"{other!r} (regions[{first}]) only in case; their folders, named after "
+                "them, would be one on a file system that ignores case: name them apart"
+            )
+        return problems
 
-    @model_validator(mode="after")
-    def _dem_overrides_name_regions(self) -> MonitorConfig:
+    def _dem_override_problems(self) -> list[str]:
         # An override is looked up by region name: a misspelt one would never be used.
-        if isinstance(self.source, GeeSettings):
-            names = [region.name for region in self.regions]
-            for name in self.source.dem.overrides:
-                if name not in names:
-                    raise ValueError(
-                        f"source.dem.overrides: no region is named {name!r} (regions: "
-                        f"{', '.join(names)}); an entry is used only by the region of its name"
-                    )
-        return self
+        if not isinstance(self.source, GeeSettings):
+            return []
+        names = [region.name for region in self.regions]
+        return [
+            f"source.dem.overrides: no region is named {name!r} (regions: "
+            f"{', '.join(names)}); an entry is used only by the region of its name"
+            for name in self.source.dem.overrides
+            if name not in names
+        ]
 
-    @model_validator(mode="after")
-    def _regions_can_hold_a_detection(self) -> MonitorConfig:
+    def _detection_size_problems(self) -> list[str]:
         # A region's stack is its polygon's bounding box on the grid: one smaller than the
         # trigger's area of change, or than its own smallest detection, ran `ok` every day and
         # could never report anything.
+        problems = []
         for i, region in enumerate(self.regions):
             limits = [
                 (region.min_area_m2, f"regions[{i}].min_area_m2", ", the smallest detection kept")
@@ -161,7 +179,7 @@ class MonitorConfig(StrictModel):
             area_m2 = grid.area_km2 * 1e6
             limit, field, what = max(limits)  # the largest is the first to be missed
             if area_m2 < limit:
-                raise ValueError(
+                problems.append(
                     f"regions[{i}].geometry: region {region.name!r} has a grid of "
                     f"{area_m2:,.0f} m² ({grid.width} x {grid.height} px of {grid.res:g} m: "
                     f"its polygon's bounding box), less than {field} = {limit:,.0f} m²{what}, "
@@ -169,27 +187,28 @@ class MonitorConfig(StrictModel):
                     "slopes to watch (a landslide is only seen within its bounding box), or "
                     f"lower {field}"
                 )
-        return self
+        return problems
 
-    @model_validator(mode="after")
-    def _regions_fit_earth_engine(self) -> MonitorConfig:
+    def _earth_engine_size_problems(self) -> list[str]:
         # The Earth Engine source fetches a region's whole grid (its polygon's bounding box) with
         # computePixels and refuses one above max_interactive_km2; found only when a run reached
         # the region, such a region failed every day's run.
-        if isinstance(self.source, GeeSettings):
-            limit = self.source.max_interactive_km2
-            for i, region in enumerate(self.regions):
-                grid = region_grid(region.geometry)
-                if grid.area_km2 > limit:
-                    raise ValueError(
-                        f"regions[{i}].geometry: region {region.name!r} has a grid of "
-                        f"{grid.area_km2:.0f} km² ({grid.width} x {grid.height} px of 10 m: its "
-                        f"polygon's bounding box in {grid.crs}), more than "
-                        f"source.max_interactive_km2 = {limit:g} that the Earth Engine source "
-                        "fetches in a run; split the region (a MultiPolygon's far-apart parts "
-                        "into regions of their own) or raise source.max_interactive_km2"
-                    )
-        return self
+        if not isinstance(self.source, GeeSettings):
+            return []
+        problems = []
+        limit = self.source.max_interactive_km2
+        for i, region in enumerate(self.regions):
+            grid = region_grid(region.geometry)
+            if grid.area_km2 > limit:
+                problems.append(
+                    f"regions[{i}].geometry: region {region.name!r} has a grid of "
+                    f"{grid.area_km2:.0f} km² ({grid.width} x {grid.height} px of 10 m: its "
+                    f"polygon's bounding box in {grid.crs}), more than "
+                    f"source.max_interactive_km2 = {limit:g} that the Earth Engine source "
+                    "fetches in a run; split the region (a MultiPolygon's far-apart parts "
+                    "into regions of their own) or raise source.max_interactive_km2"
+                )
+        return problems
 
     def alert_routing(self) -> AlertRouting:
         """Which channels each region's alerts go to (see :mod:`monitor.alerts.settings`)."""

@@ -193,6 +193,39 @@ def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_it
     ]
 
 
+def test_the_checks_across_fields_are_reported_together(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a walkthrough: a region name differing from another only in case, two webhooks
+    of one name and a region too small for a detection took three tries, one problem each."""
+    data = _data(manifest)
+    hook = {"url": "http://127.0.0.1:9/h", "secret_env": "LM_TEST_SECRET"}
+    other = {**hook, "url": "http://127.0.0.1:9/other"}
+    data["alerts"] = {"webhooks": [{"name": "ops", **hook}, {"name": "ops", **other}]}
+    data["regions"].append({"name": "R1", "geometry": SQUARE})
+    data["regions"][0]["min_area_m2"] = 1e12
+    text = yaml.safe_dump(data, sort_keys=False)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    lines = text.splitlines()
+    geometry = next(i for i, s in enumerate(lines) if "geometry" in s) + 1
+    r1 = next(i for i, s in enumerate(lines) if s.strip() == "- name: R1") + 1
+    hook_line = [i for i, s in enumerate(lines) if "name: ops" in s][1] + 1
+    where = [p.split(": ")[0] + ": " + p.split(": ")[1] for p in info.value.problems]
+    assert where == sorted(
+        [
+            f"line {geometry}: regions[0].geometry",
+            f"line {r1}: regions[1].name",
+            f"line {hook_line}: alerts.webhooks[1].name",
+        ],
+        key=lambda w: int(w.split()[1][:-1]),
+    )
+    text = "\n".join(info.value.problems)
+    assert "less than regions[0].min_area_m2 = 1,000,000,000,000 m²" in text
+    assert "region name 'R1' differs from 'r1' (regions[0]) only in case" in text
+    assert "webhook name 'ops' is used by another webhook" in text
+
+
 def test_alert_cross_checks_name_the_region_s_field_and_line(
     write_config: Callable[..., Path], manifest: Path
 ) -> None:
