@@ -11,6 +11,7 @@ import os
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -267,6 +268,25 @@ def _memory_share(value: object) -> bool:
     return number is not None and 0.0 < number < 1.0
 
 
+def _address_problem(address: str) -> str | None:
+    """What a scheduler address lacks that Dask's network protocols need: a host and a port
+    (Dask's TCP connector takes no default port), or None. Found in a walkthrough: ``tcp://``
+    and ``tcp://host:notaport`` passed the configuration and failed each run with "did not
+    answer as a Dask scheduler"."""
+    parts = urlsplit(address)
+    if parts.scheme not in ("tcp", "tls", "ws", "wss", "ucx"):
+        return None  # inproc:// and others: Dask's to judge
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    if port is None:
+        return "names no port (a Dask scheduler listens on 8786 by default: give it)"
+    return None
+
+
 class DaskSettings(StrictModel):
     """The ``dask:`` section of the configuration."""
 
@@ -355,6 +375,10 @@ class DaskSettings(StrictModel):
                 raise ValueError(
                     f"scheduler_address: {self.scheduler_address!r} needs a protocol, "
                     "e.g. tcp://host:8786"
+                )
+            if problem := _address_problem(self.scheduler_address):
+                raise ValueError(
+                    f"scheduler_address: {self.scheduler_address!r} {problem}, e.g. tcp://host:8786"
                 )
             self.enabled = True
         return self

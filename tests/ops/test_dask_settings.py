@@ -64,6 +64,18 @@ def test_settings() -> None:
     assert remote.enabled is True  # an address implies Dask
     with pytest.raises(ValidationError, match="needs a protocol"):
         DaskSettings(scheduler_address="10.0.0.5:8786")
+    # found in a walkthrough: these passed the configuration and failed every run
+    for address, problem in (
+        ("tcp://", "names no host"),
+        (
+            "tcp://10.0.0.5",
+            r"names no port \(a Dask scheduler listens on 8786 by default: give it\)",
+        ),
+        ("tcp://10.0.0.5:notaport", "has a port that is not a number from 0 to 65535"),
+    ):
+        with pytest.raises(ValidationError, match=f"'{address}' {problem}, e.g. tcp://host:8786"):
+            DaskSettings(scheduler_address=address)
+    assert DaskSettings(scheduler_address="tls://[::1]:8786").enabled
     with pytest.raises(ValidationError, match="unknown_field"):
         DaskSettings(unknown_field=1)
     assert DaskSettings(n_workers=4).local_workers(16) == 4
