@@ -421,10 +421,10 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
 def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     """The limits the options give; None without ``--check`` (where a limit is refused)."""
     given = {
-        "--max-age": args.max_age,
-        "--max-pending-age": args.max_pending_age,
-        "--max-dead": args.max_dead,
-        "--min-free-mb": args.min_free_mb,
+        "--max-age": _limit("--max-age", args.max_age, float),
+        "--max-pending-age": _limit("--max-pending-age", args.max_pending_age, float),
+        "--max-dead": _limit("--max-dead", args.max_dead, int),
+        "--min-free-mb": _limit("--min-free-mb", args.min_free_mb, float),
     }
     for option, value in given.items():
         if value is not None and not args.check:
@@ -435,14 +435,28 @@ def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     if not args.check:
         return None
     default = CheckLimits()
+    max_age, max_pending_age, max_dead, min_free_mb = given.values()
     return CheckLimits(
-        max_age_h=default.max_age_h if args.max_age is None else args.max_age,
+        max_age_h=default.max_age_h if max_age is None else max_age,
         max_pending_age_min=(
-            default.max_pending_age_min if args.max_pending_age is None else args.max_pending_age
+            default.max_pending_age_min if max_pending_age is None else max_pending_age
         ),
-        max_dead=default.max_dead if args.max_dead is None else args.max_dead,
-        min_free_mb=default.min_free_mb if args.min_free_mb is None else args.min_free_mb,
+        max_dead=default.max_dead if max_dead is None else int(max_dead),
+        min_free_mb=default.min_free_mb if min_free_mb is None else min_free_mb,
     )
+
+
+def _limit(option: str, text: str | None, kind: type[int] | type[float]) -> float | None:
+    """The number ``text`` gives ``option``, or None where it is not given; read here, not by
+    argparse, so that a mistyped limit under ``--json`` still prints JSON (found in a
+    walkthrough: argparse's usage error left a monitoring system an empty document)."""
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        whole = "a whole number" if kind is int else "a number"
+        raise BadInput(f"{option} {text!r}: give {whole}") from None
 
 
 #: Above this a limit is no limit a check can hold (a span of hours or minutes beyond it
@@ -474,7 +488,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-age",
-        type=float,
+        type=str,  # read by _limit
         default=None,
         metavar="HOURS",
         help="with --check: the most hours since each region's last run completed ok "
@@ -482,7 +496,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-pending-age",
-        type=float,
+        type=str,  # read by _limit
         default=None,
         metavar="MINUTES",
         help="with --check: the most minutes an alert may stay pending since it was queued "
@@ -490,7 +504,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-dead",
-        type=int,
+        type=str,  # read by _limit
         default=None,
         metavar="N",
         help="with --check: the most dead alerts, withdrawn ones not counted "
@@ -498,7 +512,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--min-free-mb",
-        type=float,
+        type=str,  # read by _limit
         default=None,
         metavar="MB",
         help="with --check: the least free space on the file systems of the inventory and "

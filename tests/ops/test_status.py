@@ -387,6 +387,16 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
         assert f"{option} {value}: give a limit of 0 or more, a finite number" in (
             capsys.readouterr().err
         )
+    # found in a walkthrough: a limit that is no number was argparse's usage error, and
+    # --json's reader got an empty document
+    argv = ["status", "--config", str(path), "--check", "--json"]
+    for option, value, said in (
+        ("--max-age", "x", "give a number"),
+        ("--max-dead", "1.5", "give a whole number"),
+    ):
+        assert main([*argv, option, value]) == 2
+        out = json.loads(capsys.readouterr().out)
+        assert out["healthy"] is False and out["error"] == f"BadInput: {option} {value!r}: {said}"
 
 
 def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
