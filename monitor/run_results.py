@@ -9,7 +9,6 @@ The end-of-run table a person reads is drawn by :mod:`monitor.cli.report`.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ def region_detections(result: RegionResult) -> RegionDetections:
         region=result.region,
         status=result.status,
         message="; ".join(notes),
-        views=json.dumps(result.views, sort_keys=True) if result.views else None,
+        views=result.views or None,
         setting=result.setting,
         candidates=result.candidates if result.status == "ok" else None,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import geopandas as gpd
 
@@ -59,7 +59,9 @@ class RegionDetections:
     message: str = ""
     setting: str | None = None
     candidates: gpd.GeoDataFrame | None = None
-    views: str | None = None  # JSON: the windows, compositing and orbit pass the run read
+    # the windows, compositing and orbit pass the run read (monitor.store.runs.views_record),
+    # written as JSON in run_regions.views by the store, which reads it back (run_views)
+    views: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in REGION_STATUSES:

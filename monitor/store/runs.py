@@ -12,6 +12,7 @@ them, and the caller owns the transaction where a docstring says so.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -229,7 +230,7 @@ def finish_run(
                 counts.get("new", 0),
                 counts.get("grown", 0),
                 counts.get("seen", 0),
-                det.views,
+                json.dumps(det.views, sort_keys=True) if det.views else None,
             ),
         )
     statuses = [d.status for d in detections]

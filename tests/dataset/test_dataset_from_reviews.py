@@ -145,7 +145,7 @@ def test_the_scenes_are_the_views_the_run_read_not_the_configuration_s_now(
              "mode": "monitoring", "radar_scenes": 1, "orbit_pass": "ascending"}  # fmt: skip
     with Inventory(tmp_path / "inventory.gpkg") as inventory:
         routing = AlertRouting.from_settings(AlertSettings())
-        for day, recorded in ((RUN, json.dumps(views)), (date(2024, 9, 20), None)):
+        for day, recorded in ((RUN, views), (date(2024, 9, 20), None)):
             run_id = inventory.start_run(day, ["hills"], "archive")
             shifted = confirmed if recorded else translate(confirmed, 0, 400)
             detections = RegionDetections(
