@@ -48,6 +48,7 @@ __all__ = [
     "sql_values",
     "stamp_schema_version",
     "table_columns",
+    "table_names",
     "timestamp",
     "touch_contents",
     "transaction",
@@ -278,11 +279,8 @@ def schema_version(conn: sqlite3.Connection, path: str | Path) -> tuple[int, str
     wrote it; None for a file that holds none (a new file, or one of a release before schema
     versions). A version newer than this release reads is refused
     (:class:`monitor.errors.NewerSchemaError`). Reads only."""
-    table = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)
-    ).fetchone()
     row = None
-    if table is not None:
+    if VERSION_TABLE in table_names(conn):
         row = conn.execute(
             f"SELECT version, release FROM {VERSION_TABLE} WHERE name = ?", (_STORE,)
         ).fetchone()
@@ -394,6 +392,11 @@ def register_features(
         "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, 0, 0)",
         (table, column, geometry_type, srs_id),
     )
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    """The names of the tables the file holds (its own schema: not a connection's TEMP ones)."""
+    return {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:

@@ -62,7 +62,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from models.atomic import nearest_existing
 from monitor import __version__
-from monitor._geopackage import connect_read_only, file_errors, is_locked, timestamp
+from monitor._geopackage import (
+    connect_read_only,
+    file_errors,
+    is_locked,
+    table_names,
+    timestamp,
+)
 
 # The settings and the crontab parsing live with the configuration, which never imports ops;
 # they are re-exported here, where the scheduler's callers have always found them.
@@ -715,10 +721,7 @@ def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) 
     path = Path(inventory)
     if path.exists():
         with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
-            tables = {
-                str(r[0])
-                for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
+            tables = table_names(conn)
             if "runs" not in tables:
                 pairs = []
             elif "run_regions" not in tables:  # before per-region bookkeeping

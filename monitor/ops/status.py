@@ -137,10 +137,6 @@ def _n(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-
-
 def _region_lines(conn: sqlite3.Connection, names: list[str]) -> list[RegionStatusLine]:
     lines = []
     for name in names:
@@ -203,7 +199,7 @@ def _inventory_state(config: MonitorConfig) -> _InventoryState:
     landslides: dict[str, int] = {}
     if path.exists():
         with gpkg.file_errors(path), closing(gpkg.connect_read_only(path)) as conn:
-            tables = _tables(conn)
+            tables = gpkg.table_names(conn)
             if (foreign := foreign_file(conn, path)) is not None:  # another program's file
                 raise foreign
             if LAYER not in tables:  # an empty file, or an empty GeoPackage

@@ -163,9 +163,7 @@ def foreign_file(conn: sqlite3.Connection, path: Path) -> DatabaseFileError | No
     it, and reading failed with SQL errors), or other tables and no ``landslides`` table (a
     GeoPackage of other layers, a database of another program, which a run would make into an
     inventory too). Tables the monitor writes, and a GeoPackage's own, are not counted."""
-    tables = [
-        str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    ]
+    tables = gpkg.table_names(conn)
     if LAYER in tables:
         have = gpkg.table_columns(conn, LAYER)
         missing = sorted(_CORE_COLUMNS - have)
@@ -227,11 +225,9 @@ class Inventory:
         if read_only:
             with gpkg.file_errors(self.path):
                 self._conn = gpkg.connect_read_only(self.path)
-                holds_layer = self._conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LAYER,)
-                ).fetchone()
+                holds_layer = LAYER in gpkg.table_names(self._conn)
                 foreign = foreign_file(self._conn, self.path)
-            if holds_layer is None or foreign is not None:  # empty, or another program's file
+            if not holds_layer or foreign is not None:  # empty, or another program's file
                 self._conn.close()
                 raise foreign or not_an_inventory(self.path)
             return
