@@ -333,10 +333,14 @@ def format_comparison(report: dict[str, Any]) -> str:
         level = f"{d['level'] * 100:g} % interval "
         # one group has nothing to resample (found in a walkthrough: "10,000 resamples of
         # n = 1 groups", then "nothing to resample")
+        # nor does it for one difference where the other has groups (found in review)
         how = (
             f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples of n = "
             f"{d['groups']} groups, {d['scenes']} scenes)"
-            if max(d["groups"], c["groups"]) >= 2
+            if d["groups"] >= 2
+            else f"Paired bootstrap of groups of scenes ({d['resamples']:,} resamples, "
+            f"{d['scenes']} scenes)"
+            if c["groups"] >= 2
             else f"On {d['groups']} group(s) of scenes ({d['scenes']} scenes)"
         )
         lines += [

@@ -87,7 +87,7 @@ from models.manifest import (
 )
 from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
 from models.selection import ignored_as_nan, scene_probabilities
-from models.zoo import Member, MemberSpec, build_loss, check_schedule
+from models.zoo import Member, build_loss, check_schedule
 
 __all__ = [
     "FinetuneConfig",
@@ -237,7 +237,7 @@ def _tune_member(
     log.info("%s: fine-tuning, %d epoch(s) of %d step(s)", label, config.epochs, config.iterations)
     member = load_member(entry, base_dir).to(device)
     setting = member.spec.setting
-    seed = _seed_for(member.spec, config.seed)
+    seed = _seed_for(entry.name, entry.without_bands, config.seed)
     torch.manual_seed(seed)
     crop = max(config.crop, member.min_side)
     positives = CropSampler(train, setting, crop, seed=seed)
@@ -355,12 +355,16 @@ def _epoch_score(
     )
 
 
-def _seed_for(spec: MemberSpec, seed: int) -> int:
-    """The fine-tuning seed of a member: from its grid cell (:attr:`MemberSpec.cell`), so that a
-    member trained without a band is fine-tuned on the same crops as its sibling trained with
-    it (a paired comparison, as in training); a member of no withheld band keeps the seed its
-    name gave before (the cell is its name)."""
-    return seed + sum(spec.cell.encode())
+def _seed_for(name: str, without_bands: Sequence[str], seed: int) -> int:
+    """The fine-tuning seed of the member ``name``: from its name less the bands it withholds
+    (``-without-<band>``), so that a member trained without a band is fine-tuned on the same
+    crops as its sibling trained with it (a paired comparison, as in training); every other
+    member keeps the seed its name gave before (an imported one's name is not its grid cell:
+    two imports of one network keep crops of their own)."""
+    suffix = "".join(f"-without-{band}" for band in without_bands)
+    if suffix and name.endswith(suffix):
+        name = name[: -len(suffix)]
+    return seed + sum(name.encode())
 
 
 def _bootstrap_se(tiles: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:

@@ -385,9 +385,14 @@ class Outbox:
     def _claim(self, now: datetime, lease_s: float, limit: int, due_only: bool) -> list[Alert]:
         due = " AND next_attempt_at <= ?" if due_only else ""
         with gpkg.transaction(self._conn):
+            # those waiting for their channel's settings last: they stay due and keep their
+            # low ids, and a backlog of them took every claim from healthy channels (found in
+            # review)
+            waiting_last = f"substr(COALESCE(last_error, ''), 1, {len(WAITING)}) = ?"
             candidates = self._conn.execute(
-                f"SELECT * FROM {TABLE} WHERE status = 'pending'{due} ORDER BY id LIMIT ?",
-                (_ts(now), limit) if due_only else (limit,),
+                f"SELECT * FROM {TABLE} WHERE status = 'pending'{due} "
+                f"ORDER BY {waiting_last}, id LIMIT ?",
+                (_ts(now), WAITING, limit) if due_only else (WAITING, limit),
             ).fetchall()
             claimed = []
             for row in candidates:

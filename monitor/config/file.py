@@ -110,10 +110,12 @@ class MonitorConfig(StrictModel):
         (found in a walkthrough: a region name used twice and two webhooks of one name took two
         more tries, one problem each)."""
         problems = self._region_name_problems()
-        try:
-            self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
-        except ValueError as exc:
-            problems.append(str(exc))
+        names = [region.name for region in self.regions]
+        if len(set(names)) == len(names):  # alerts are routed by name: a repeated one would
+            try:  # have its problems placed on the other region of that name (found in review)
+                self.alert_routing()  # refuses e-mail without SMTP, clashing webhook names
+            except ValueError as exc:
+                problems.append(str(exc))
         problems += self._dem_override_problems()
         problems += self._detection_size_problems()
         problems += self._earth_engine_size_problems()

@@ -211,9 +211,14 @@ class DemoInbox:
                     "127.0.0.1 URL (http://127.0.0.1:<free port>/<path>)"
                 )
             elif url.hostname and is_loopback(url.hostname) and url.scheme != "http":
+                # a url_env's value may carry a token: the advice never repeats it
+                use = (
+                    f"set {hook.url_env} to an http:// URL"
+                    if hook.url_env is not None
+                    else f"use http://{url.hostname}:{url.port or 80}{url.path}"
+                )
                 found.append(
-                    f"webhook {hook.name} ({_hook_shown(hook)}): the inbox serves http: use "
-                    f"http://{url.netloc}{url.path}"
+                    f"webhook {hook.name} ({_hook_shown(hook)}): the inbox serves http: {use}"
                 )
         return found
 

@@ -416,15 +416,17 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
 
 def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     """The limits the options give; None without ``--check`` (where a limit is refused)."""
-    given = {
-        "--max-age": _limit("--max-age", args.max_age, float),
-        "--max-pending-age": _limit("--max-pending-age", args.max_pending_age, float),
-        "--max-dead": _limit("--max-dead", args.max_dead, int),
-        "--min-free-mb": _limit("--min-free-mb", args.min_free_mb, float),
+    texts = {
+        "--max-age": (args.max_age, float),
+        "--max-pending-age": (args.max_pending_age, float),
+        "--max-dead": (args.max_dead, int),
+        "--min-free-mb": (args.min_free_mb, float),
     }
-    for option, value in given.items():
-        if value is not None and not args.check:
+    for option, (text, _) in texts.items():
+        if text is not None and not args.check:
             raise BadInput(f"{option} is a limit of `status --check`: give --check with it")
+    given = {option: _limit(option, text, kind) for option, (text, kind) in texts.items()}
+    for option, value in given.items():
         # NaN failed every region, inf overflowed a time span (found by an SRE's walk)
         if value is not None and not 0 <= value < _MOST_LIMIT:
             raise BadInput(f"{option} {value:g}: give a limit of 0 or more, a finite number")

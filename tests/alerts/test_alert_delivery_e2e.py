@@ -453,6 +453,26 @@ def test_a_webhook_url_from_the_environment_is_read_when_alerts_are_sent(
     assert len(receiver.requests) == 1
 
 
+def test_alerts_waiting_for_a_secret_do_not_take_the_claims_of_healthy_channels(
+    inventory, receiver, mailbox, tls_files, monkeypatch
+):
+    """Found in review: alerts waiting for a variable stay due with their low ids, so a backlog
+    of them (a delivery claims at most `limit`) took every claim from the other channels."""
+    receiver.start()
+    mailbox.start(tls_files)
+    monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
+    routing = make_routing(receiver, mailbox, tls_files)
+    routing = type(routing)(**{**routing.__dict__, "default": ("webhook:ops",)})
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100), (500, 0, 60, 60)]), routing)
+    outbox = inventory.outbox()
+    assert outbox.deliver(routing, now=T0).waiting_for_settings == 2
+    routing = type(routing)(**{**routing.__dict__, "default": ("email:geohazards@example.org",)})
+    apply_run(inventory, DAY + timedelta(days=1), candidates([(900, 0, 80, 80)]), routing)
+    report = outbox.deliver(routing, now=T0 + timedelta(minutes=5), limit=1)
+    assert (report.sent, report.waiting_for_settings) == (1, 0)
+    assert len(mailbox.messages) == 1
+
+
 def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     inventory, receiver, mailbox, monkeypatch
 ):

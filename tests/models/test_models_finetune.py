@@ -165,6 +165,7 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     two = {**report, "settings": {"S1+S2": {**s, "false_objects_difference": counted}}}
     assert "- 1 group(s) of scenes for pixel F1: nothing to resample" in format_comparison(two)
     assert "(95 % interval -3 to +1, n = 2 groups); new has fewer on" in format_comparison(two)
+    assert "resamples of n = 1" not in format_comparison(two)
     both = {**s, "f1_difference": {**s["f1_difference"], "groups": 2},
             "false_objects_difference": {**s["false_objects_difference"], "groups": 2}}  # fmt: skip
     assert "nothing to resample" not in format_comparison({**report, "settings": {"S1+S2": both}})

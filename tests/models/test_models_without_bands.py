@@ -147,8 +147,15 @@ def test_withholding_nothing_changes_no_seed_no_record_and_no_id(tmp_path: Path)
     assert (
         _seed_for(blind, 3) == _seed_for(shown, 3) == (zlib.crc32(shown.name.encode()) + 3) % 2**31
     )
-    # fine-tuned too: from the cell; an existing member keeps the seed its name gave
-    assert finetune_seed(blind, 3) == finetune_seed(shown, 3) == 3 + sum(shown.name.encode())
+    # fine-tuned too: from the name less the withheld bands; every other member keeps the seed
+    # its name gave (an imported one's name, the spec's and the checkpoint's, included)
+    assert (
+        finetune_seed(blind.name, blind.without_bands, 3)
+        == finetune_seed(shown.name, (), 3)
+        == 3 + sum(shown.name.encode())
+    )
+    imported = f"{shown.name}-ganerod"
+    assert finetune_seed(imported, (), 3) == 3 + sum(imported.encode())
     # records written as before the option: the spec (ONNX graph cache keys, result.json) ...
     assert "without_bands" not in shown.to_dict()
     assert blind.to_dict()["without_bands"] == ["landcover"]

@@ -221,6 +221,20 @@ def test_the_checks_across_fields_are_reported_together(
         key=lambda w: int(w.split()[1][:-1]),
     )
     text = "\n".join(info.value.problems)
+    # a name used twice (not only in case) leaves the alerts' checks, which find regions by
+    # name, for the next try: region 1's e-mail was placed on region 0 (found in review)
+    twice = {
+        **data,
+        "alerts": {},
+        "regions": [
+            *data["regions"][:1],
+            {**data["regions"][1], "name": "r1", "alerts": {"email": ["a@example.org"]}},
+        ],
+    }
+    with pytest.raises(ConfigError) as again:
+        load_config(write_config(yaml.safe_dump(twice, sort_keys=False)))
+    assert len(again.value.problems) == 2
+    assert "regions[1].name: region name 'r1' is used twice" in again.value.problems[1]
     assert "less than regions[0].min_area_m2 = 1,000,000,000,000 m²" in text
     assert "region name 'R1' differs from 'r1' (regions[0]) only in case" in text
     assert "webhook name 'ops' is used by another webhook" in text

@@ -383,9 +383,11 @@ def test_the_demo_inbox_names_what_it_cannot_serve(
         {"name": "chat", "url_env": "D1_CHAT_URL", "secret_env": "D1_X"},
         {"name": "tls", "url": "https://127.0.0.1:8443/h", "secret_env": "D1_X"},
         {"name": "away", "url_env": "D1_AWAY_URL", "secret_env": "D1_X"},
+        {"name": "near", "url_env": "D1_NEAR_URL", "secret_env": "D1_X"},
     ]
     monkeypatch.delenv("D1_CHAT_URL", raising=False)
     monkeypatch.setenv("D1_AWAY_URL", "https://hooks.example.org/T0KEN")
+    monkeypatch.setenv("D1_NEAR_URL", "https://user:pw@127.0.0.1:8443/hooks/T0KEN")
     path = write_config(two_region_config(manifest, alerts=alerts))
     ran = tmp_path / "ran"
     command = [sys.executable, "-c", f"open({str(ran)!r}, 'w')"]
@@ -398,6 +400,7 @@ def test_the_demo_inbox_names_what_it_cannot_serve(
         "false (a login without it is allowed to a server on this machine); webhook chat: "
         "url_env D1_CHAT_URL holds no URL here: set it to a 127.0.0.1 URL "
         "(http://127.0.0.1:<free port>/<path>); webhook tls (https://127.0.0.1:8443/h): the "
-        "inbox serves http: use http://127.0.0.1:8443/h." in err
+        "inbox serves http: use http://127.0.0.1:8443/h; webhook near (url_env D1_NEAR_URL): "
+        "the inbox serves http: set D1_NEAR_URL to an http:// URL." in err
     )
-    assert "T0KEN" not in err and not ran.exists()
+    assert "T0KEN" not in err and "pw" not in err and not ran.exists()
