@@ -104,6 +104,10 @@ _FRACTION_PERCENTILE = 99.0  # of a scene's nonzero DN: at most 1.5 is 0-1 refle
 _BOA_OFFSET_DN = 1000  # BOA_ADD_OFFSET of L2A processing baseline 04.00 (since 2022-01-25)
 _SATURATED_DN = 65535  # L2A's SATURATED value (NODATA is 0)
 _WRAPPED_DN = 65536 - _BOA_OFFSET_DN  # DN - 1000 of a DN below 1000, computed in uint16
+# One value in all six bands of a pixel, at least this high (reflectance 2.0, above snow, cloud
+# tops and glint) and below saturation: a negative no-data value cast to an unsigned type
+# (-9999 becomes 55537 in uint16), which no ground or cloud gives
+_CAST_FILL_DN = 20000
 _OFFSET_PERCENTILE = 1.0  # of the clear pixels' darkest band: vegetation, water, shadow and
 # snow (in SWIR) lie far below 1000 DN; with the offset every band starts at it
 _MASK_SHARE = 0.05  # of a scene's observed pixels at exactly 1 %, with none above: a 0/1 mask
@@ -677,6 +681,18 @@ class RegionWriter:
                     f"uint16, which wraps what lies below {_BOA_OFFSET_DN} DN (no data 0, dark "
                     f"water) round to {_WRAPPED_DN} and above? Subtract it in a signed or float "
                     f"type (dn.astype(np.int32) - {_BOA_OFFSET_DN})"
+                )
+        if high >= _CAST_FILL_DN:  # found walking the docs: stored as clear, white ground
+            with np.errstate(invalid="ignore"):
+                same = (values == values[:1]).all(axis=0)
+                cast = same & (values[0] >= _CAST_FILL_DN) & (values[0] < _SATURATED_DN)
+            if (count := int(np.count_nonzero(cast))) > 0:
+                fill = int(values[0][cast][0])
+                raise ValueError(
+                    f"{scene}: {count} pixels ({count / cast.size:.1%}) hold {fill} DN in all six "
+                    f"bands, above any ground or cloud: a negative no-data value cast to an "
+                    f"unsigned type ({fill - 65536} wraps round to {fill} in uint16)? Write no "
+                    "data as 0 or NaN"
                 )
         sample = values.ravel()[::_SAMPLE_STEP].astype(np.float64)
         sample = sample[np.isfinite(sample) & (sample > 0)]

@@ -338,6 +338,12 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("s2 no-data -9999", "negative values (min -9999"),
         ("s2 with BOA_ADD_OFFSET", "1000 DN or more in every band (the darkest band's 1st"),
         ("s2 offset subtracted in uint16", "184 pixels (8.2%) hold reflectance between 64536 and"),
+        (
+            "s2 no-data -9999 cast to uint16",
+            "138 pixels (6.1%) hold 55537 DN in all six bands, "
+            "above any ground or cloud: a negative no-data value cast to an unsigned type (-9999 "
+            "wraps round to 55537 in uint16)? Write no data as 0 or NaN",
+        ),
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
         ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 138 of the 2070 observed"),
@@ -441,6 +447,9 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             offset = dn + 1000  # east of the footprint wrapped round to 64536 in every band, and
             offset[:, :, 45:] = 0  # was stored as a clear white observation
             w.write_s2(0, when, offset - 1000, clear, **sun)
+        if mistake == "s2 no-data -9999 cast to uint16":  # found walking the docs: stored as
+            fill = np.where(np.arange(shape[1]) < 3, -9999, dn.astype(np.int32))  # clear, white
+            w.write_s2(0, when, fill.astype(np.uint16), clear, **sun)  # ground (55537)
         if mistake == "cloud probability 0-1":
             w.write_s2(0, when, dn, np.full(shape, 0.35), **sun)
         if mistake == "cloud probability 0-1, 100 outside":  # the footprint's west of column 45
