@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from models.feature_stack import PIXEL_SIZE_M
 
 __all__ = [
+    "MIN_GRID_PX",
     "Grid",
     "is_lon_lat",
     "lon_lat_misreading",
@@ -30,6 +31,11 @@ __all__ = [
     "reproject",
     "utm_crs_for",
 ]
+
+
+#: The fewest pixels along each side of a region's grid: slopes are taken by finite differences
+#: (np.gradient), from the simulated terrain or from an export's DEM, which need two.
+MIN_GRID_PX = 2
 
 
 def multipolygon(geometry: BaseGeometry) -> MultiPolygon:

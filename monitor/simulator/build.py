@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from monitor.errors import BadInput
-from monitor.grid import region_grid
+from monitor.grid import MIN_GRID_PX, region_grid
 from monitor.simulator.region import SimulatedRegion
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.sources.archive_writer import RegionWriter, TrackInfo, read_meta, region_dir
@@ -31,11 +31,6 @@ from monitor.sources.base import AreaOfInterest, check_area
 __all__ = ["BuildReport", "build_archive"]
 
 log = logging.getLogger(__name__)
-
-# The simulator's terrain takes slopes by finite differences (np.gradient): it needs two pixels
-# along each axis of the region's grid.
-MIN_GRID_PX = 2
-
 
 @dataclass
 class BuildReport:

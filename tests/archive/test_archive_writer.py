@@ -364,6 +364,11 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("canopy no-data -9999", "canopy height spans -9999 to 5 m, outside 0-120 m"),
         ("polygon in metres", "are not lon/lat degrees"),
         ("region name out of the archive", "region name '../export' must start with an ASCII"),
+        (
+            "grid of one pixel's row",
+            "region 'export': its grid is 1 x 3 pixels of 10 m; the "
+            "features' slopes need at least 2 along each side (enlarge the polygon)",
+        ),
     ],
 )
 def test_the_writer_refuses_values_it_would_store_as_something_else(
@@ -388,6 +393,9 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
         area = AreaOfInterest("export", box(600_000, 5_000_000, 600_400, 5_000_300), "descending")
     if mistake == "region name out of the archive":  # it wrote <archive>/export, not a region
         area = AreaOfInterest("../export", AREA.geometry, "descending")
+    if mistake == "grid of one pixel's row":  # found walking the docs: written and committed,
+        x0, y0 = AREA.geometry.bounds[:2]  # then reading its features failed in np.gradient
+        area = AreaOfInterest("export", box(x0, y0, x0 + 0.0002, y0 + 0.00001), "descending")
     with (
         pytest.raises(ValueError, match=re.escape(message)),
         RegionWriter(tmp_path, area, n_s2=2, n_s1=1, tracks=tracks) as w,
