@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from shapely import force_2d
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -106,6 +106,20 @@ class EventWindows(StrictModel):
     event_date: date
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_monitoring_fields(cls, data: Any) -> Any:
+        # found in a walkthrough: "unknown field" for radar_scenes, which the windows' docs
+        # list (under mode: monitoring)
+        if isinstance(data, dict):
+            for name in ("composite", "radar_scenes"):
+                if name in data:
+                    raise ValueError(
+                        f"{name}: a field of mode: monitoring, not of mode: event (whose "
+                        "composites are the paper's greenest-pixel and median ones)"
+                    )
+        return data
 
     @field_validator("event_date", mode="before")
     @classmethod

@@ -1343,3 +1343,19 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_status(
     assert "Traceback (most recent call last)" in err
     assert err.index("Traceback") < err.index("landslide-monitor status: error: ")
     assert "run again with --debug" not in err
+
+
+@pytest.mark.parametrize("field", ["radar_scenes", "composite"])
+def test_a_monitoring_field_in_event_windows_says_whose_it_is(
+    write_config: Callable[..., Path], manifest: Path, field: str
+) -> None:
+    """Found in a walkthrough: radar_scenes under mode: event was "unknown field", though the
+    windows' docs list it (for mode: monitoring)."""
+    value = "2" if field == "radar_scenes" else "latest"
+    text = _event_date_config(manifest, f"2024-08-17, {field}: {value}")
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    assert info.value.problems == [
+        f"line 5: regions[0].windows.{field}: a field of mode: monitoring, not of mode: event "
+        "(whose composites are the paper's greenest-pixel and median ones)"
+    ]
