@@ -173,7 +173,9 @@ def _event_between(row: Mapping[str, Any]) -> str:
     bracket: a monitoring window opens weeks before the run, and the landslide may follow its
     first acquisition."""
     if _text(row.get("event_before")) != "–":
-        return f"{_text(row.get('event_after'))} and {_text(row.get('event_before'))}"
+        # "?" for an unknown lower bound, as each sensor's line says it (found in a walkthrough:
+        # "– and 2024-08-12")
+        return f"{_after(row.get('event_after'))} and {_text(row.get('event_before'))}"
     pre, post = _text(row.get("pre_date")), _text(row.get("post_date"))
     return f"undated (windows to {pre} and from {post})"
 

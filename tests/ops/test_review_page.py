@@ -410,10 +410,13 @@ def test_popup_says_a_reviewer_s_alert_and_an_unknown_lower_bound() -> None:
     lower bound read "S1 – – 2024-08-17"."""
     from monitor.ops.review_data import _popup_html
 
-    row = {"fid": 9, "status": "confirmed", "s1_event_before": "2024-08-17"}
+    row = {"fid": 9, "status": "confirmed", "s1_event_before": "2024-08-17",
+           "event_before": "2024-08-17"}  # fmt: skip
     waiting = _popup_html(row, None, False, None, None)
     assert "Second look</th><td>not yet (no alert sent)" in waiting
     assert "Dated by (UTC days)</th><td>S1 ? – 2024-08-17" in waiting
+    # and the bracket above it ("– and 2024-08-17"; found in a walkthrough)
+    assert "Event between (UTC days)</th><td>? and 2024-08-17" in waiting
     alerted = _popup_html({**row, "alerted_on": "2024-08-25"}, None, False, None, None)
     assert "Second look</th><td>not yet (alerted on 2024-08-25, confirmed by a reviewer)" in (
         alerted
