@@ -18,7 +18,6 @@ afterwards; the whole run about 5 minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -34,11 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.datasets import read_input
 from models.feature_stack import MODEL_BANDS
-from models.stack_values import VALUE_SAMPLE_PX
+from models.stack_values import sample_step
 from monitor.ops import detect_stack
 
 VALUES = {"preVV": -10.0, "postVV": -10.5, "dVV": -0.5, "preVH": -17.0, "postVH": -17.5,
-          "dVH": -0.5, "dNDVI": -0.05, "slope": 20.0, "elevation": 500.0}  # fmt: skip
+          "dVH": -0.5, "dNDVI": -0.05, "slope": 20.0, "elevation": 500.0, "liaDeg": 35.0,
+          "canopy_height": 12.0}  # fmt: skip
+# bands of codes or flags, written as they are, without noise (the value checks refuse a
+# layover of -0.6 or a land cover of 1.2: found running the bench after they came in)
+CODES = {"layover": 0.0, "shadow": 0.0, "kg_climate": 26.0, "landcover": 10.0}
 
 
 def write_stack(path: Path, size: int) -> None:
@@ -53,11 +56,18 @@ def write_stack(path: Path, size: int) -> None:
         for top in range(0, size, 1000):
             rows = min(1000, size - top)
             strip = {
-                name: (VALUES.get(name, 1.0) + rng.normal(0.0, 0.3, (rows, size))).astype(
-                    np.float32
+                name: (
+                    np.full((rows, size), CODES[name], np.float32)
+                    if name in CODES
+                    else (VALUES[name] + rng.normal(0.0, 0.3, (rows, size))).astype(np.float32)
                 )
                 for name in MODEL_BANDS
             }
+            # the elevation rises and falls as the slope band says (20 degrees, ridges 10 km
+            # apart: below any summit at any --size), as the terrain check asks of a stack
+            ridges = np.abs(np.arange(size) % 1000 - 500).astype(np.float32)
+            rise = np.tan(np.radians(VALUES["slope"])) * 10.0 * ridges
+            strip["elevation"] = strip["elevation"] + rise[None, :]
             for pol in ("VV", "VH"):  # the layout's differences are post minus pre
                 strip[f"d{pol}"] = strip[f"post{pol}"] - strip[f"pre{pol}"]
             for i, name in enumerate(MODEL_BANDS, start=1):
@@ -70,9 +80,7 @@ def one_read(path: Path, decimated: bool) -> float:
     all bands."""
     start = time.perf_counter()
     with rasterio.open(path) as src:
-        step = 1
-        if decimated:
-            step = max(1, math.ceil(max(src.height, src.width) / VALUE_SAMPLE_PX))
+        step = sample_step(src.height, src.width) if decimated else 1
         shape = (len(MODEL_BANDS), src.height // step, src.width // step)
         src.read(out_shape=shape, out_dtype="float32", masked=True)
     return time.perf_counter() - start
