@@ -83,24 +83,31 @@ class MonitorConfig(StrictModel):
         # file), first: the validators below compare them. A CA file is read at load, not at
         # the first delivery, where a missing one said only "FileNotFoundError: [Errno 2] No
         # such file or directory" on every retry.
+        # every file's problem at once, a line each (the loader reports them apart)
+        problems: list[str] = []
         if isinstance(self.source, GeeSettings) and self.source.service_account_key is not None:
             try:
                 key = resolve_path(self.source.service_account_key, info)
+                self.source = self.source.model_copy(update={"service_account_key": key})
             except ValueError as exc:
-                raise ValueError(f"source.service_account_key: {exc}") from None
-            self.source = self.source.model_copy(update={"service_account_key": key})
+                problems.append(f"source.service_account_key: {exc}")
         smtp = self.alerts.smtp
         if smtp is not None and smtp.ca_file is not None:
-            ca_file = _ca_file(smtp.ca_file, info, "alerts.smtp.ca_file", "the SMTP server's")
-            smtp = smtp.model_copy(update={"ca_file": ca_file})
-        hooks = _hooks_ca_files(self.alerts.webhooks, info, "alerts")
+            try:
+                ca_file = _ca_file(smtp.ca_file, info, "alerts.smtp.ca_file", "the SMTP server's")
+                smtp = smtp.model_copy(update={"ca_file": ca_file})
+            except ValueError as exc:
+                problems.append(str(exc))
+        hooks = _hooks_ca_files(self.alerts.webhooks, info, "alerts", problems)
         self.alerts = self.alerts.model_copy(update={"smtp": smtp, "webhooks": hooks})
         for i, region in enumerate(self.regions):
             targets = region.alerts
             if targets is not None and targets.webhooks:
                 where = f"regions[{i}].alerts"
-                hooks = _hooks_ca_files(targets.webhooks, info, where)
+                hooks = _hooks_ca_files(targets.webhooks, info, where, problems)
                 region.alerts = targets.model_copy(update={"webhooks": hooks})
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -263,18 +270,19 @@ def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
 
 
 def _hooks_ca_files(
-    hooks: list[WebhookSettings], info: ValidationInfo, where: str
+    hooks: list[WebhookSettings], info: ValidationInfo, where: str, problems: list[str]
 ) -> list[WebhookSettings]:
-    """``hooks`` with each ``ca_file`` resolved and checked (:func:`_ca_file`)."""
-    return [
-        hook
-        if hook.ca_file is None
-        else hook.model_copy(
-            update={
-                "ca_file": _ca_file(
+    """``hooks`` with each ``ca_file`` resolved and checked (:func:`_ca_file`); a problem is
+    added to ``problems`` and its webhook kept as it was."""
+    resolved = []
+    for i, hook in enumerate(hooks):
+        if hook.ca_file is not None:
+            try:
+                ca_file = _ca_file(
                     hook.ca_file, info, f"{where}.webhooks[{i}].ca_file", f"webhook {hook.name!r}'s"
                 )
-            }
-        )
-        for i, hook in enumerate(hooks)
-    ]
+                hook = hook.model_copy(update={"ca_file": ca_file})
+            except ValueError as exc:
+                problems.append(str(exc))
+        resolved.append(hook)
+    return resolved

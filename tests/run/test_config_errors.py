@@ -1359,3 +1359,21 @@ def test_a_monitoring_field_in_event_windows_says_whose_it_is(
         f"line 5: regions[0].windows.{field}: a field of mode: monitoring, not of mode: event "
         "(whose composites are the paper's greenest-pixel and median ones)"
     ]
+
+
+def test_every_file_the_configuration_names_is_checked_at_once(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """The SMTP server's and two webhooks' CA files missing were named one per try, as the
+    checks across fields were (found in the session's review of its walkthroughs' fixes)."""
+    hook = {"url": "https://127.0.0.1:9/h", "secret_env": "LM_TEST_SECRET"}
+    smtp = {"host": "127.0.0.1", "from_address": "m@example.org", "ca_file": "gone/smtp.pem"}
+    data = _data(manifest, alerts={"webhooks": [{"name": "own", **hook, "ca_file": "gone/r.pem"}]})
+    data["alerts"] = {"smtp": smtp, "webhooks": [{"name": "ops", **hook, "ca_file": "gone/o.pem"}]}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(yaml.safe_dump(data, sort_keys=False)))
+    fields = sorted(p.split(": ")[1] for p in info.value.problems)
+    assert fields == [
+        "alerts.smtp.ca_file", "alerts.webhooks[0].ca_file", "regions[0].alerts.webhooks[0].ca_file"
+    ]  # fmt: skip
+    assert all("does not exist; give the PEM file of the CA" in p for p in info.value.problems)
