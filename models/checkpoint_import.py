@@ -471,6 +471,7 @@ def import_checkpoint(
     # read before anything is written: a manifest that is refused then leaves no weights file
     # beside it, nor a member's weights replaced under its recorded checksum
     manifest = read_manifest(manifest_path) if manifest_path.exists() else None
+    ensemble_before = manifest.ensemble_id if manifest is not None else None
     state, hparams = read_lightning_checkpoint(checkpoint)
     try:  # name the file the message is about, the zoo's refusals included (an architecture,
         # loss, setting or encoder it does not know: the file's or an override's)
@@ -567,6 +568,17 @@ def import_checkpoint(
                 members=[entry],
             )
         checked = ManifestModel.model_validate(manifest.model_dump())
+        if checked.object_filter is not None and checked.ensemble_id != ensemble_before:
+            # found in a walkthrough: a filter fitted on the other members' candidates went on
+            # scoring this ensemble's, as train, select and extend do not let it
+            checked = checked.model_copy(update={"object_filter": None})
+            log.warning(
+                "%s: its object filter was fitted on the candidates of the members before this "
+                "import, so the manifest no longer names it (its files stay beside it) and every "
+                "candidate alerts until one is fitted on these members: python -m "
+                "monitor.ops.filter_fit (docs/models.md)",
+                manifest_path,
+            )
     except ValidationError as err:
         staged.unlink()
         problems = "; ".join(

@@ -655,3 +655,27 @@ def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give
         spec = infer_spec(state, {}, architecture="Unet")
     assert spec.encoder == "resnet34"
     assert "the checkpoint names no encoder: resnet34 assumed (give --encoder" in caplog.text
+
+
+def test_an_import_into_an_ensemble_with_an_object_filter_drops_the_filter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough: an import into a copy of models/default kept its object filter,
+    fitted on the other members' candidates, as train, select and extend do not."""
+    import shutil
+
+    from models.ensemble import DEFAULT_MANIFEST
+
+    folder = tmp_path / "copy"
+    shutil.copytree(DEFAULT_MANIFEST.parent, folder)
+    manifest = folder / "manifest.json"
+    assert read_manifest(manifest).object_filter is not None
+    torch.manual_seed(7)
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "own.ckpt", net, tmp_path / "trap")
+    with caplog.at_level("WARNING", logger="models.checkpoint_import"):
+        import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), setting="S1",
+                          architecture="Unet", encoder=TEST_ENCODER)  # fmt: skip
+    assert read_manifest(manifest).object_filter is None
+    assert "its object filter was fitted on the candidates of the members before" in caplog.text
+    assert (folder / "object_filter.onnx").is_file()  # its files stay
