@@ -161,7 +161,15 @@ def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict
     except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
         raise CheckpointError(f"{path}: cannot read checkpoint: {err}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint)")
+        # found in a walkthrough: a network's own state_dict, or the pickled network, got no
+        # word of how the docs say to save one's own (docs/models.md, "Importing the published
+        # models")
+        wrap = (
+            '; a network of your own is saved as torch.save({"state_dict": {"net." + k: v for '
+            "k, v in model.state_dict().items()}}, PATH) and imported with --architecture and "
+            "--encoder"
+        )
+        raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint){wrap}")
     weights = ckpt["state_dict"]
     if not isinstance(weights, Mapping):  # a whole model pickled there: a traceback before
         kind = weights.qualname if isinstance(weights, PickledObject) else type(weights).__name__

@@ -679,3 +679,18 @@ def test_an_import_into_an_ensemble_with_an_object_filter_drops_the_filter(
     assert read_manifest(manifest).object_filter is None
     assert "its object filter was fitted on the candidates of the members before" in caplog.text
     assert (folder / "object_filter.onnx").is_file()  # its files stay
+
+
+def test_a_network_s_own_state_dict_is_told_how_to_save_it(tmp_path: Path) -> None:
+    """Found in a walkthrough: torch.save(model.state_dict()) said only "no 'state_dict' (not a
+    Lightning checkpoint)", nothing of the docs' way to save one's own network."""
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    plain = tmp_path / "plain.pt"
+    torch.save(net.state_dict(), plain)
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(plain, tmp_path / "m" / "manifest.json", ([0.0] * 15, [1.0] * 15))
+    assert str(refused.value) == (
+        f"{plain}: no 'state_dict' (not a Lightning checkpoint); a network of your own is saved "
+        'as torch.save({"state_dict": {"net." + k: v for k, v in model.state_dict().items()}}, '
+        "PATH) and imported with --architecture and --encoder"
+    )
