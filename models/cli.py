@@ -345,8 +345,10 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
     i.add_argument("checkpoint", type=Path)
     # the text as typed: Path("pub2/") drops the separator that says a folder was meant
     i.add_argument("--manifest", required=True, help="the manifest file, created if absent")
-    i.add_argument("--stats", type=Path, help="CSV (band_mean, band_std) or JSON (mean, std)")
-    i.add_argument("--stats-from", type=Path, help="Ganerød-layout folder to compute them from")
+    # one or the other: given both, --stats was used without a word (found in a walkthrough)
+    stats = i.add_mutually_exclusive_group()
+    stats.add_argument("--stats", type=Path, help="CSV (band_mean, band_std) or JSON (mean, std)")
+    stats.add_argument("--stats-from", type=Path, help="Ganerød-layout folder to compute them from")
     i.add_argument("--architecture")
     i.add_argument("--encoder")
     i.add_argument("--loss")

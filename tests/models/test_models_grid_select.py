@@ -119,6 +119,12 @@ def test_models_select_without_trained_members_says_so(
     assert main(["import-checkpoint", str(tmp_path / "m.ckpt"),
                  "--manifest", str(tmp_path / "m.json")]) == 2  # fmt: skip
     assert "the checkpoint holds no normalisation: pass --stats" in capsys.readouterr().err
+    # both: --stats was used without a word (found in a walkthrough)
+    with pytest.raises(SystemExit) as usage:
+        main(["import-checkpoint", str(tmp_path / "m.ckpt"), "--manifest", str(tmp_path / "m.json"),
+              "--stats", "s.csv", "--stats-from", "train"])  # fmt: skip
+    assert usage.value.code == 2
+    assert "argument --stats-from: not allowed with argument --stats" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
