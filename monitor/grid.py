@@ -23,6 +23,7 @@ from models.feature_stack import PIXEL_SIZE_M
 __all__ = [
     "MIN_GRID_PX",
     "Grid",
+    "grid_too_small",
     "is_lon_lat",
     "lon_lat_misreading",
     "multipolygon",
@@ -36,6 +37,17 @@ __all__ = [
 #: The fewest pixels along each side of a region's grid: slopes are taken by finite differences
 #: (np.gradient), from the simulated terrain or from an export's DEM, which need two.
 MIN_GRID_PX = 2
+
+
+def grid_too_small(grid: Grid) -> str | None:
+    """Why ``grid`` is too small for a region (fewer than :data:`MIN_GRID_PX` pixels along a
+    side), or None: one check for the archive's build and :class:`RegionWriter`."""
+    if min(grid.height, grid.width) >= MIN_GRID_PX:
+        return None
+    return (
+        f"its grid is {grid.height} x {grid.width} pixels of {grid.res:g} m; slopes need at "
+        f"least {MIN_GRID_PX} along each side (enlarge the polygon)"
+    )
 
 
 def multipolygon(geometry: BaseGeometry) -> MultiPolygon:

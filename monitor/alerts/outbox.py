@@ -278,9 +278,8 @@ class Outbox:
         self.path = Path(path)
         if read_only:
             self._conn = gpkg.connect_read_only(self.path)
-            if TABLE not in gpkg.table_names(
-                self._conn
-            ):  # an empty stand-in, in the connection's own temp schema
+            # none: an empty stand-in, in the connection's own temp schema
+            if TABLE not in gpkg.table_names(self._conn):
                 self._conn.execute(_SCHEMA.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
             return
         self._conn = gpkg.connect(self.path, what="inventory")

@@ -568,7 +568,7 @@ def cli_run(args: argparse.Namespace) -> int:
     print(format_delays(score))
     print(format_score(score, "season"))
     routing = config.alert_routing()
-    if not any(routing.routes.get(r.name, routing.default) for r in config.regions):
+    if not any(routing.channels_for(r.name) for r in config.regions):
         # found in a walkthrough: "alerted" beside runs that sent nothing, with no recipients
         print(
             f"(no alert recipient in {config.path}: 'alerted' is the run that raised each "

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from monitor.errors import BadInput
-from monitor.grid import MIN_GRID_PX, region_grid
+from monitor.grid import grid_too_small, region_grid
 from monitor.simulator.region import SimulatedRegion
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
 from monitor.sources.archive_writer import RegionWriter, TrackInfo, read_meta, region_dir
@@ -31,6 +31,7 @@ from monitor.sources.base import AreaOfInterest, check_area
 __all__ = ["BuildReport", "build_archive"]
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class BuildReport:
@@ -145,13 +146,9 @@ def build_archive(
         raise ValueError(f"region names must be unique; repeated: {', '.join(duplicates)}")
     for area, spec in regions:
         check_area(area, math.inf)  # valid lon/lat; its size is the configuration's to limit
-        height, width = region_grid(area.geometry).shape
-        if min(height, width) < MIN_GRID_PX:
+        if small := grid_too_small(region_grid(area.geometry)):
             # refused before any region is built, not as a numpy error from inside the worker
-            raise BadInput(
-                f"region {area.name}: its grid is {height} x {width} pixels of 10 m; the "
-                f"simulator needs at least {MIN_GRID_PX} along each side (enlarge the polygon)"
-            )
+            raise BadInput(f"region {area.name}: {small}")
         digest = spec_digest(area.geometry.wkt, spec, simulation)
         target = region_dir(root, area.name)
         meta = read_meta(target)

@@ -52,7 +52,7 @@ from models.feature_stack import (
 )
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._process import process_gone
-from monitor.grid import MIN_GRID_PX, Grid, region_grid
+from monitor.grid import Grid, grid_too_small, region_grid
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
     AreaOfInterest,
@@ -462,13 +462,9 @@ class RegionWriter:
         check_area(area, max_area_km2)
         self.area = area
         self.grid: Grid = region_grid(area.geometry)
-        if min(self.grid.shape) < MIN_GRID_PX:  # found walking the docs: written, then reading
-            height, width = self.grid.shape  # its features failed in numpy's np.gradient
-            raise ValueError(
-                f"region {area.name!r}: its grid is {height} x {width} pixels of 10 m; the "
-                f"features' slopes need at least {MIN_GRID_PX} along each side (enlarge the "
-                "polygon)"
-            )
+        # found walking the docs: written, then reading its features failed in np.gradient
+        if small := grid_too_small(self.grid):
+            raise ValueError(f"region {area.name!r}: {small}")
         self.target = region_dir(Path(archive), area.name)
         # one folder per writer: two writers of one region in one process (a script that
         # writes it again before committing) each had the other's, and committed it broken;

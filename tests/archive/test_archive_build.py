@@ -120,8 +120,8 @@ def test_a_region_narrower_than_two_pixels_is_refused_before_any_build(tmp_path:
     with pytest.raises(BadInput) as refused:
         build_archive(tmp_path, [REGIONS[0], (sliver, REGIONS[0][1])], SIMULATION, progress=False)
     assert str(refused.value) == (
-        "region sliver: its grid is 1 x 12 pixels of 10 m; the simulator needs at least 2 along "
-        "each side (enlarge the polygon)"
+        "region sliver: its grid is 1 x 12 pixels of 10 m; slopes need at least 2 along each "
+        "side (enlarge the polygon)"
     )
     assert not list((tmp_path / "regions").iterdir())  # nothing built before the refusal
 

@@ -366,8 +366,8 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("region name out of the archive", "region name '../export' must start with an ASCII"),
         (
             "grid of one pixel's row",
-            "region 'export': its grid is 1 x 3 pixels of 10 m; the "
-            "features' slopes need at least 2 along each side (enlarge the polygon)",
+            "region 'export': its grid is 1 x 3 pixels of 10 m; "
+            "slopes need at least 2 along each side (enlarge the polygon)",
         ),
     ],
 )
