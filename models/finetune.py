@@ -87,7 +87,7 @@ from models.manifest import (
 )
 from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
 from models.selection import ignored_as_nan, scene_probabilities
-from models.zoo import Member, build_loss, check_schedule
+from models.zoo import Member, build_loss, check_schedule, without_suffix
 
 __all__ = [
     "FinetuneConfig",
@@ -361,7 +361,7 @@ def _seed_for(name: str, without_bands: Sequence[str], seed: int) -> int:
     crops as its sibling trained with it (a paired comparison, as in training); every other
     member keeps the seed its name gave before (an imported one's name is not its grid cell:
     two imports of one network keep crops of their own)."""
-    suffix = "".join(f"-without-{band}" for band in without_bands)
+    suffix = without_suffix(without_bands)
     if suffix and name.endswith(suffix):
         name = name[: -len(suffix)]
     return seed + sum(name.encode())

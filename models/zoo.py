@@ -46,6 +46,7 @@ __all__ = [
     "canonical_architecture",
     "canonical_loss",
     "check_schedule",
+    "without_suffix",
 ]
 
 # The smp architectures a member may have: the nine of Table 4 of Ganerød et al.
@@ -176,6 +177,12 @@ def canonical_loss(name: str) -> str:
         raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
 
 
+def without_suffix(bands: Sequence[str]) -> str:
+    """What a member's name adds for the bands it is not shown (``-without-<band>`` each): the
+    name less it is its grid cell (:attr:`MemberSpec.cell`)."""
+    return "".join(f"-without-{band}" for band in bands)
+
+
 @dataclass(frozen=True)
 class MemberSpec:
     """One cell of the training grid: what to build and how to train it."""
@@ -212,7 +219,7 @@ class MemberSpec:
     @property
     def name(self) -> str:
         """A file-name-safe identifier, unique within a grid."""
-        return self.cell + "".join(f"-without-{band}" for band in self.without_bands)
+        return self.cell + without_suffix(self.without_bands)
 
     def to_dict(self) -> dict[str, Any]:
         from models.datasets import written_without_bands
