@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
@@ -150,26 +150,66 @@ def _network_key(key: str) -> str | None:
     return key[len(NET_PREFIX) :].removeprefix(DATA_PARALLEL_PREFIX)
 
 
+#: How the docs save a network of one's own for an import (docs/models.md, "Importing the
+#: published models").
+_OWN = (
+    'a network of your own is saved as torch.save({"state_dict": {"net." + k: v for k, v in '
+    "model.state_dict().items()}}, PATH) and imported with --architecture and --encoder"
+)
+
+
+def _is_safetensors(path: Path) -> bool:
+    """Whether ``path`` begins as a safetensors file: an 8-byte little-endian length, then
+    that many bytes of a JSON header (``{``), within the file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(9)
+        size = path.stat().st_size
+    except OSError:
+        return False  # torch.load says why
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < size
+
+
+def _unreadable(path: Path, err: BaseException) -> str:
+    """Why ``torch.load`` failed on ``path``, said of the file where it is no file
+    ``torch.save`` writes (a zip archive, or a pickle in torch's legacy format): unpickling
+    any other file said only "invalid load key" or "Memo value not found" (found in a
+    walkthrough)."""
+    if isinstance(err, OSError):
+        return f"{err.strerror or err}"
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return str(err)
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's formats: torch's word stands
+        return str(err)
+    return (
+        "not a file torch.save writes (a zip archive, or a pickle in torch's legacy format, "
+        f"as Lightning's .ckpt files are): it begins with {head!r}"
+    )
+
+
 def read_lightning_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The network's state dict (``net.`` prefix removed, and a ``module.`` of DataParallel
     around it or the network) and the hyper-parameters (with
     :class:`PickledObject` records in place of objects) of a Lightning checkpoint."""
     path = Path(path)
+    if _is_safetensors(path):  # torch.load reads them, as a bare dict: "no 'state_dict'" said
+        raise CheckpointError(
+            f"{path}: it holds safetensors weights, not a checkpoint torch.save wrote (a "
+            f"member's weights in a manifest's folder are safetensors); {_OWN}"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", pickle_module=_restricted_pickle,
                           weights_only=False)  # fmt: skip
     except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as err:
-        raise CheckpointError(f"{path}: cannot read checkpoint: {err}") from err
+        raise CheckpointError(f"{path}: cannot read checkpoint: {_unreadable(path, err)}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         # found in a walkthrough: a network's own state_dict, or the pickled network, got no
         # word of how the docs say to save one's own (docs/models.md, "Importing the published
         # models")
-        wrap = (
-            '; a network of your own is saved as torch.save({"state_dict": {"net." + k: v for '
-            "k, v in model.state_dict().items()}}, PATH) and imported with --architecture and "
-            "--encoder"
-        )
-        raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint){wrap}")
+        raise CheckpointError(f"{path}: no 'state_dict' (not a Lightning checkpoint); {_OWN}")
     weights = ckpt["state_dict"]
     if not isinstance(weights, Mapping):  # a whole model pickled there: a traceback before
         kind = weights.qualname if isinstance(weights, PickledObject) else type(weights).__name__
@@ -455,7 +495,8 @@ _LANDCOVER = MODEL_BANDS.index("landcover")
 def import_checkpoint(
     checkpoint: Path,
     manifest_path: str | Path,
-    statistics: tuple[Sequence[float], Sequence[float]],
+    statistics: tuple[Sequence[float], Sequence[float]]
+    | Callable[[], tuple[Sequence[float], Sequence[float]]],
     *,
     val_f1: float | None = None,
     threshold: float | None = None,
@@ -464,8 +505,10 @@ def import_checkpoint(
 ) -> Path:
     """Convert ``checkpoint`` into a member of the ensemble at ``manifest_path`` (created if
     absent; the member joins its setting's list). ``statistics`` are the 15-band mean/std the
-    model was trained with. A member of the same name (setting, network and file name) is
-    kept when the weights are the same, and replaced only with ``replace``: another
+    model was trained with, or a function that computes them, called once the checkpoint is
+    read and its network known (``--stats-from`` reads a whole folder: a file that is no
+    checkpoint was refused only after it). A member of the same name (setting, network and
+    file name) is kept when the weights are the same, and replaced only with ``replace``: another
     checkpoint of the same file name (``epoch_041.ckpt`` of another run) is refused rather than
     written over it. A network another member has (a renamed copy of its checkpoint) is
     refused, naming that member. ``manifest_path`` is a file: a path ending in a separator is
@@ -491,9 +534,14 @@ def import_checkpoint(
                 f"takes are the {len(MODEL_BANDS)} feature-stack bands', not its bands'; a "
                 f"checkpoint of the feature-stack settings ({', '.join(SETTINGS)}) can be imported"
             )
-        idx = channels_of(spec.setting)
-        mean = [float(statistics[0][i]) for i in idx]
-        std = [float(statistics[1][i]) for i in idx]
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}: {err}") from None
+    if callable(statistics):  # outside: its refusals are of the statistics' folder, not this file
+        statistics = statistics()
+    idx = channels_of(spec.setting)
+    mean = [float(statistics[0][i]) for i in idx]
+    std = [float(statistics[1][i]) for i in idx]
+    try:
         member = Member(spec, mean, std)
         _warn_of_another_land_cover(spec.setting, idx, statistics[0])
     except ValueError as err:

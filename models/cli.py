@@ -19,11 +19,13 @@ Exit status 2: an argument or file to correct (the error names it); 130: interru
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -116,14 +118,20 @@ def _evaluate_generalisation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
-    from models.checkpoint_import import import_checkpoint, read_statistics
+def _folder_statistics(folder: Path) -> tuple[list[float], list[float]]:
     from models.datasets import band_statistics, read_folder
 
+    return band_statistics(read_folder(folder), "all")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from models.checkpoint_import import import_checkpoint, read_statistics
+
+    stats: tuple[Sequence[float], Sequence[float]] | Callable[[], Any]
     if args.stats:
         stats = read_statistics(args.stats)
-    elif args.stats_from:
-        stats = band_statistics(read_folder(args.stats_from), "all")
+    elif args.stats_from:  # computed once the checkpoint is read: a file that is none fails first
+        stats = functools.partial(_folder_statistics, args.stats_from)
     else:
         raise ValueError(
             "the checkpoint holds no normalisation: pass --stats FILE (band_mean/band_std) or "

@@ -114,6 +114,40 @@ def test_a_checkpoint_in_the_legacy_format_runs_no_pickled_code(tmp_path: Path) 
     assert not trap.exists()
 
 
+def test_a_file_torch_save_did_not_write_is_named_so(tmp_path: Path) -> None:
+    """Found in a walkthrough: a text file was "invalid load key, '#'", random bytes "unpickling
+    stack underflow", a member's safetensors file "no 'state_dict'"."""
+    from safetensors.torch import save_file
+
+    text = tmp_path / "README.md"
+    text.write_text("# notes\n")
+    with pytest.raises(CheckpointError, match=r"torch\.save writes .* begins with b'# no"):
+        read_lightning_checkpoint(text)
+    weights = tmp_path / "member.safetensors"
+    save_file({"net.w": torch.ones(2)}, str(weights))
+    with pytest.raises(CheckpointError, match="holds safetensors weights"):
+        read_lightning_checkpoint(weights)
+
+
+def test_statistics_of_a_folder_are_computed_once_the_checkpoint_is_read(tmp_path: Path) -> None:
+    """``--stats-from`` reads a whole folder: a file that is no checkpoint is refused first."""
+    calls: list[int] = []
+
+    def statistics() -> tuple[list[float], list[float]]:
+        calls.append(1)
+        return [0.0] * 15, [1.0] * 15
+
+    bad = tmp_path / "bad.ckpt"
+    bad.write_text("no checkpoint")
+    with pytest.raises(CheckpointError, match=r"not a file torch\.save writes"):
+        import_checkpoint(bad, tmp_path / "manifest.json", statistics)
+    assert calls == []
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    import_checkpoint(ckpt, tmp_path / "manifest.json", statistics, setting="S1")
+    assert calls == [1]
+
+
 def test_wrong_architecture_is_reported(tmp_path: Path) -> None:
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
