@@ -41,7 +41,13 @@ from models.manifest import (
     write_manifest,
 )
 from models.worldcover import WORLDCOVER_CLASSES
-from models.zoo import Member, MemberSpec, canonical_architecture, canonical_loss
+from models.zoo import (
+    Member,
+    MemberSpec,
+    canonical_architecture,
+    canonical_loss,
+    state_mismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -551,7 +557,8 @@ def import_checkpoint(
     except RuntimeError as err:
         raise CheckpointError(
             f"{checkpoint}: weights do not fit {spec.architecture} with encoder "
-            f"{spec.encoder!r} (pass the right architecture/encoder): {err}"
+            f"{spec.encoder!r} (pass the right --architecture/--encoder): "
+            f"{state_mismatch(member.net, state)}"
         ) from err
     name = f"{spec.name}-{checkpoint.stem}"
     file = f"{name}.safetensors"

@@ -326,7 +326,7 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from models.zoo import Member, MemberSpec
+    from models.zoo import Member, MemberSpec, state_mismatch
 
     path = verified_file(
         Path(base_dir) / entry.file,
@@ -355,7 +355,7 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
     except RuntimeError as err:
         raise ManifestError(
             f"member {entry.name}: {path} does not match {entry.architecture}/{entry.encoder}: "
-            f"{err}"
+            f"{state_mismatch(member, state)}"
         ) from err
     stored = (member.norm_mean.flatten().tolist(), member.norm_std.flatten().tolist())
     if not _same_normalisation(stored, entry):

@@ -46,6 +46,7 @@ __all__ = [
     "canonical_architecture",
     "canonical_loss",
     "check_schedule",
+    "state_mismatch",
     "without_suffix",
 ]
 
@@ -181,6 +182,36 @@ def without_suffix(bands: Sequence[str]) -> str:
     """What a member's name adds for the bands it is not shown (``-without-<band>`` each): the
     name less it is its grid cell (:attr:`MemberSpec.cell`)."""
     return "".join(f"-without-{band}" for band in bands)
+
+
+def state_mismatch(net: nn.Module, state: Mapping[str, Any], *, shown: int = 3) -> str:
+    """How ``state`` fails to fit ``net``, counted: keys the network lacks, keys it has that
+    ``state`` lacks, and tensors of another shape, each with its first ``shown`` names.
+    ``load_state_dict``'s own message lists every key (22,400 characters for a Unet's weights
+    given to a Linknet, found in a walkthrough)."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} for {tuple(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != own[k].shape
+    ]
+
+    def listed(what: str, keys: list[str]) -> str:
+        more = f", and {len(keys) - shown} more" if len(keys) > shown else ""
+        return f"{len(keys)} {what} ({', '.join(keys[:shown])}{more})"
+
+    parts = [
+        listed(what, keys)
+        for what, keys in (
+            ("of the network's keys missing", missing),
+            ("keys the network does not have", unexpected),
+            ("tensors of another shape", shapes),
+        )
+        if keys
+    ]
+    return "; ".join(parts) or "the keys and shapes agree"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from models.zoo import (
     build_loss,
     canonical_architecture,
     canonical_loss,
+    state_mismatch,
 )
 
 
@@ -71,3 +72,18 @@ def test_normalisation_length_must_match_channels() -> None:
     spec = MemberSpec("Unet", TEST_ENCODER, "BCE", 0.01, "S2", 2)
     with pytest.raises(ValueError, match="2 input channels"):
         Member(spec, [0.0] * 3, [1.0] * 3)
+
+
+def test_a_state_that_does_not_fit_is_counted_by_kind() -> None:
+    """Keys missing, keys the network lacks and tensors of another shape, each counted with
+    its first names (load_state_dict's message lists every key)."""
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    state = dict(net.state_dict())
+    assert state_mismatch(net, state) == "the keys and shapes agree"
+    del state["1.bias"]
+    state["0.weight"] = torch.zeros(4, 2)
+    state.update({f"extra.{i}": torch.zeros(1) for i in range(5)})
+    assert state_mismatch(net, state, shown=2) == (
+        "1 of the network's keys missing (1.bias); 5 keys the network does not have (extra.0, "
+        "extra.1, and 3 more); 1 tensors of another shape (0.weight (4, 2) for (3, 2))"
+    )
