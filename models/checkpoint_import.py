@@ -631,6 +631,14 @@ def import_checkpoint(
                 members=[entry],
             )
         checked = ManifestModel.model_validate(manifest.model_dump())
+        lineage = checked.training.get("lineage")
+        if earlier is None and isinstance(lineage, dict):
+            log.warning(
+                "%s: derived by %s from %s, and this member is not the parent's: `python -m "
+                "models lineage` refuses it from now on (the lineage no longer describes every "
+                "member)",
+                manifest_path, lineage.get("method", "finetune"), lineage.get("parent_manifest"),
+            )  # fmt: skip
         if checked.object_filter is not None and checked.ensemble_id != ensemble_before:
             # found in a walkthrough: a filter fitted on the other members' candidates went on
             # scoring this ensemble's, as train, select and extend do not let it

@@ -76,7 +76,8 @@ def verify_lineage(
 ) -> Lineage:
     """Check a derived manifest's lineage: its parent manifest (``parent``, default the recorded
     path) and dataset (``dataset``, default the recorded folder) hash to the recorded values, and
-    its members' weights to theirs. Returns the lineage; raises :class:`ManifestError` naming
+    its members are the parent's (by name: fine-tuning and extending keep them) and their weights
+    hash to the recorded values. Returns the lineage; raises :class:`ManifestError` naming
     the file that differs."""
     manifest = Path(manifest)
     model = read_manifest(manifest)
@@ -107,6 +108,18 @@ def verify_lineage(
             f"{manifest}: dataset {data_path} ({n} files) hashes to {digest}, the lineage "
             f"records {lineage.dataset_sha256} ({lineage.dataset_files} files): scenes were "
             "added, removed or relabelled since"
+        )
+    # found in a walkthrough: a checkpoint imported into a fine-tuned manifest was "verified"
+    # as derived from the parent on the dataset; fine-tuning and extending keep the parent's
+    # member names, so a name the parent lacks joined after the derivation
+    parents = {m.name for m in read_manifest(parent_path).members}
+    joined = [m for m in model.members if m.name not in parents]
+    if joined:
+        listed = ", ".join(f"{m.name} (origin {m.origin})" for m in joined)
+        raise ManifestError(
+            f"{manifest}: member(s) {listed} are not among the parent manifest's ({parent_path}): "
+            f"they joined after the {lineage.method} (import-checkpoint?), so the lineage does "
+            "not describe this ensemble; derive it again from a manifest that holds them"
         )
     for entry in model.members:
         what = f"{manifest}: member {entry.name}: weights file"

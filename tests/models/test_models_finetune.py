@@ -62,7 +62,10 @@ def _dataset(root: Path, make: Callable[..., Scene]) -> Path:
 
 
 def test_finetune_an_imported_member_and_verify_its_lineage(
-    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    scene_factory: Callable[..., Scene],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # the setting's threshold differs from the 0.5 at which each member is judged, so that the
     # two presumed backgrounds below differ
@@ -254,6 +257,22 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
         assert _tuned_on_val(training, moved / "train", ids, _Hashes()) == []
     finally:
         renamed.rename(data)
+    # a checkpoint imported into the fine-tuned manifest afterwards is no part of what the
+    # lineage describes (found in a walkthrough: it verified)
+    joined = tmp_path / "tuned-and-imported"
+    shutil.copytree(out, joined)
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=11, classes=1)
+    extra = tmp_path / "extra.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, extra)
+    with caplog.at_level(logging.WARNING, logger="models.checkpoint_import"):
+        import_checkpoint(
+            extra, joined / "manifest.json", ([0.0] * 15, [1.0] * 15), architecture="Unet",
+            encoder=TEST_ENCODER, loss="Dice", learning_rate=0.001, setting="S1+S2",
+        )  # fmt: skip
+    assert "`python -m models lineage` refuses it from now on" in caplog.text
+    with pytest.raises(ManifestError, match=r"origin imported:extra\.ckpt\) are not among .* "
+                       r"joined after the finetune"):  # fmt: skip
+        verify_lineage(joined / "manifest.json")
     # a relabelled pixel, or another parent, breaks the lineage
     label = data / "train" / "label" / "scene1_label.tif"
     with rasterio.open(label, "r+") as dst:
