@@ -90,12 +90,20 @@ class Resources:
 def check_setting(model: ModelSettings, available: Sequence[str]) -> None:
     """Refuse (:class:`~monitor.errors.BadInput`) a fixed ``model.setting`` that the ensemble of
     ``model.manifest``, whose settings with members are ``available``, lacks: every region of a
-    run would fail on it, one by one, after its stack was fetched."""
+    run would fail on it, one by one, after its stack was fetched; and, under ``auto``, a
+    ``model.preference`` that names none of them (found in a walkthrough: ``[all]`` made every
+    run "no setting of the ensemble has enough data")."""
     if model.setting != "auto" and model.setting not in available:
         raise BadInput(
             f"model.setting is {model.setting!r} but the ensemble "
             f"{Path(model.manifest).resolve()} has only {', '.join(available)}: set one of "
             "those, or auto"
+        )
+    if model.setting == "auto" and not set(model.preference) & set(available):
+        raise BadInput(
+            f"model.preference lists {', '.join(model.preference)}, but the ensemble "
+            f"{Path(model.manifest).resolve()} has only {', '.join(available)}: setting auto "
+            "could choose none; list some of those"
         )
 
 

@@ -778,6 +778,16 @@ def test_a_setting_the_ensemble_lacks_is_refused_when_it_loads() -> None:
         "S2",
         "S1+S2",
     )
+    # found in a walkthrough: `preference: [all]` loaded, and every run said "no setting of the
+    # ensemble (S1, S2, S1+S2) has enough data" with the data all there
+    with pytest.raises(BadInput) as err:
+        RESOURCES.ensemble(ModelSettings(manifest=DEFAULT_MANIFEST, preference=["all"]))
+    assert str(err.value) == (
+        f"model.preference lists all, but the ensemble {DEFAULT_MANIFEST.resolve()} has only S1, "
+        "S2, S1+S2: setting auto could choose none; list some of those"
+    )
+    partly = ModelSettings(manifest=DEFAULT_MANIFEST, preference=["all", "S2"])
+    assert RESOURCES.ensemble(partly).settings == ("S1", "S2", "S1+S2")
 
 
 def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
