@@ -66,7 +66,8 @@ def holds_key_material(text: str) -> bool:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf or NaN in a timeout overflowed a socket's (found in a config audit)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CloudMaskSettings(_Strict):
@@ -203,15 +204,15 @@ class RetrySettings(_Strict):
     transient server errors, limited retries of computations that timed out, and deadlines."""
 
     attempts: int = Field(6, ge=1, le=20)
-    initial_delay_s: float = Field(1.0, gt=0.0)
-    max_delay_s: float = Field(60.0, gt=0.0)
+    initial_delay_s: float = Field(1.0, gt=0.0, le=3600.0)
+    max_delay_s: float = Field(60.0, gt=0.0, le=3600.0)
     # "Computation timed out." (the service's 5-minute limit): retried this often only.
     computation_timeout_retries: int = Field(1, ge=0, le=5)
     # Per HTTP request; a little over the service's 5-minute limit for interactive requests, so
     # that a long computation ends with the server's own message rather than a socket timeout.
-    request_timeout_s: float = Field(320.0, gt=0.0)
+    request_timeout_s: float = Field(320.0, gt=0.0, le=3600.0)
     # All attempts of one call together, and all tiles of one region's fetch together.
-    total_timeout_s: float = Field(900.0, gt=0.0)
+    total_timeout_s: float = Field(900.0, gt=0.0, le=86400.0)
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> RetrySettings:

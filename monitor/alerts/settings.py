@@ -121,7 +121,8 @@ def _check_addresses(values: list[str]) -> list[str]:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf or NaN in a timeout overflowed smtplib's and requests' (found in a config audit)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SmtpSettings(_Strict):
@@ -136,7 +137,7 @@ class SmtpSettings(_Strict):
     ca_file: Path | None = Field(
         None, description="PEM bundle to trust for STARTTLS (an internal CA); system store if unset"
     )
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, le=3600.0)
     subject_prefix: str = "[landslide-monitor]"
 
     @field_validator("username_env", "password_env")
@@ -181,7 +182,7 @@ class WebhookSettings(_Strict):
         "a token (Slack, Teams)",
     )
     secret_env: str = Field(description="environment variable holding the HMAC-SHA256 secret")
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0, le=3600.0)
     ca_file: Path | None = Field(
         None, description="PEM bundle to trust for the receiver's HTTPS (an internal CA); "
         "system store if unset",
@@ -266,7 +267,7 @@ class RetryPolicy(_Strict):
     """Exponential backoff: attempt n (1-based) failing waits ``base * factor**(n-1)``, capped."""
 
     max_attempts: int = Field(12, ge=1, description="after this many failures an alert is dead")
-    base_delay_s: float = Field(60.0, gt=0)
+    base_delay_s: float = Field(60.0, gt=0, le=30 * 86400.0)
     factor: float = Field(2.0, ge=1)
     # at most 30 days: a wait of 1e12 s is past the dates a retry time can hold
     max_delay_s: float = Field(6 * 3600.0, gt=0, le=30 * 86400.0)

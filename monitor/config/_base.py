@@ -17,7 +17,7 @@ __all__ = ["ConfigPath", "StrictModel", "refuse_variables", "resolve_path"]
 class StrictModel(BaseModel):
     """A section that refuses unknown fields, so that a typo never falls back to a default."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _base_dir(info: ValidationInfo) -> Path:

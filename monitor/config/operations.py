@@ -130,6 +130,12 @@ def sqlite_file(url: str) -> Path | None:
     return None if parts is None else parts[1]
 
 
+# The most a duration of this section may be: a larger one is a mistake, and an infinite or
+# astronomical one overflowed a time span or a lock's timeout (found in a config audit).
+_DAY_S = 86400
+_WEEK_S = 7 * _DAY_S
+
+
 class ScheduleSettings(StrictModel):
     """The ``schedule:`` section of the configuration."""
 
@@ -149,21 +155,28 @@ class ScheduleSettings(StrictModel):
         description="instead of jobstore_url: the environment variable holding the job store's "
         "URL, for one with a password (a database server's), which then stays out of the file",
     )
+    # the bounds: a week, a year, a day; found in a config audit: catch_up_days 1000000 was an
+    # OverflowError of the scheduler's dates, and APScheduler's timedelta of a misfire_grace_s
+    # of 1e14 one at every fire, so the job never ran
     misfire_grace_s: int = Field(
-        6 * 3600, gt=0, description="how late a missed fire may still run (seconds)"
+        6 * 3600, gt=0, le=_WEEK_S, description="how late a missed fire may still run (seconds)"
     )
     catch_up_days: int = Field(
-        7, ge=0, description="how many days back missed runs are caught up at start"
+        7, ge=0, le=366, description="how many days back missed runs are caught up at start"
     )
     retry_after_s: int = Field(
-        900, gt=0, description="retry delay when a run fails or the inventory is locked"
+        900, gt=0, le=_DAY_S, description="retry delay when a run fails or the inventory is locked"
     )
     stop_grace_s: float = Field(
-        60.0, ge=0, description="on SIGTERM, how long a run in progress may take to finish"
+        60.0,
+        ge=0,
+        le=_DAY_S,
+        description="on SIGTERM, how long a run in progress may take to finish",
     )
     run_timeout_s: float = Field(
         6 * 3600.0,
         gt=0,
+        le=_WEEK_S,
         description="how long one day's run may take: a run still going then is stopped as at "
         "a shutdown (SIGTERM, SIGKILL 30 s later) and retried after retry_after_s; 6 h, the "
         "limit the systemd timer and the Kubernetes job set on a run",
@@ -314,6 +327,7 @@ class DaskSettings(StrictModel):
     connect_timeout_s: float = Field(
         30.0,
         gt=0,
+        le=_DAY_S,
         description="seconds that connecting to scheduler_address may take in all, Dask's "
         "handshake included",
     )
@@ -329,6 +343,7 @@ class DaskSettings(StrictModel):
     no_workers_timeout_s: float = Field(
         600.0,
         gt=0,
+        le=_DAY_S,
         description=(
             "how long regions wait while the cluster has no worker at all (every worker died, "
             "or a remote scheduler's were stopped) before they are recorded failed"

@@ -343,7 +343,7 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
 class RegionConfig(StrictModel):
     """One watched region."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
     name: str
     max_area_km2: float = Field(DEFAULT_MAX_AREA_KM2, gt=0, description="refuse larger polygons")

@@ -169,7 +169,7 @@ class SimulationSpec(BaseModel):
 
     The optional knobs override the landscape preset; leave them out for the preset's value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     landscape: LandscapeName = Field(description="landscape preset (see LANDSCAPES)")
     seed: int = Field(ge=0, description="random seed; same seed, same archive")

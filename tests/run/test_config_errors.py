@@ -1387,3 +1387,34 @@ def test_every_file_the_configuration_names_is_checked_at_once(
         "alerts.smtp.ca_file", "alerts.webhooks[0].ca_file", "regions[0].alerts.webhooks[0].ca_file"
     ]  # fmt: skip
     assert all("does not exist; give the PEM file of the CA" in p for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"alerts": {"smtp": {"host": "h", "from_address": "a@b.example", "timeout_s": "inf"}}},
+         "alerts.smtp.timeout_s: Input should be a finite number"),
+        ({"schedule": {"stop_grace_s": "inf"}}, "schedule.stop_grace_s: Input should be a finite"),
+        ({"source": {"type": "gee", "project": "p", "retry": {"request_timeout_s": "inf"}}},
+         "request_timeout_s: Input should be a finite number"),
+        ({"model": {"min_clear_fraction": "nan"}},
+         "model.min_clear_fraction: Input should be a finite number"),
+        ({"schedule": {"catch_up_days": 1000000}},
+         "schedule.catch_up_days: Input should be less than or equal to 366"),
+        ({"schedule": {"misfire_grace_s": 10**14}},
+         "schedule.misfire_grace_s: Input should be less than or equal to 604800"),
+    ],
+)  # fmt: skip
+def test_durations_and_numbers_past_any_use_are_refused_by_field(
+    section: dict[str, Any], expected: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a config audit: `.inf` loaded in every float (smtplib's and requests' timeouts
+    then raised OverflowError at each delivery, the scheduler's lock at SIGTERM), NaN was told
+    "should be less than 1", catch_up_days 1000000 overflowed the scheduler's dates and a
+    misfire_grace_s of 1e14 APScheduler's time span at every fire."""
+    data = _data(manifest)
+    for key, value in section.items():
+        data[key] = {**data.get(key, {}), **value}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert expected in str(info.value)
