@@ -201,6 +201,18 @@ class QuicklookSettings(StrictModel):
                 f"{problem} (every alert's quicklook url starts with base_url, and a receiver "
                 "that validates it as a URI refuses the alert)"
             )
+        # found in a config audit: a query or fragment ended up before each file's path
+        # (https://x.org/q?token=1/2024-09-15/...), and a login went into every alert
+        if value is not None and (value.query or value.fragment):
+            raise ValueError(
+                f"{value} has a {'query' if value.query else 'fragment'}: each quicklook's path "
+                "is appended to base_url, so give the folder's URL alone"
+            )
+        if value is not None and (value.username or value.password):
+            raise ValueError(
+                "base_url holds a login: every alert would carry it to its recipients; serve "
+                "the quicklooks where a link alone reaches them"
+            )
         return value
 
 

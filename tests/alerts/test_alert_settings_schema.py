@@ -568,3 +568,37 @@ def test_a_webhook_name_is_checked_whole() -> None:
         with pytest.raises(ValidationError, match="start with an ASCII letter or digit"):
             AlertSettings(webhooks=[{**HOOK, "name": name}])
     assert AlertSettings(webhooks=[{**HOOK, "name": "roads-2.north_x"}]).webhooks[0].name
+
+
+@pytest.mark.parametrize(
+    ("base_url", "said"),
+    [
+        ("https://maps.example.org/q?token=1", "has a query: each quicklook's path is appended"),
+        ("https://maps.example.org/q#top", "has a fragment: each quicklook's path is appended"),
+        ("https://viewer:s3cret@maps.example.org/q", "base_url holds a login: every alert would"),
+    ],
+)
+def test_a_quicklook_base_url_with_a_query_fragment_or_login_is_refused(
+    tmp_path: Path, base_url: str, said: str
+) -> None:
+    """Found in a config audit: a query or fragment came before each file's path
+    (``https://x.org/q?token=1/2024-09-15/r/a.png``), and a login went into every alert's
+    payload; the login's password is not repeated in the refusal."""
+    from monitor.config import ConfigError, load_config
+
+    path = tmp_path / "monitor.yaml"
+    region = {"name": "r", "geometry": box(75.91, 11.48, 75.94, 11.50).__geo_interface__}
+    (tmp_path / "manifest.json").write_text("{}")
+    path.write_text(
+        json.dumps(
+            {
+                "regions": [region],
+                "model": {"manifest": str(tmp_path / "manifest.json")},
+                "quicklooks": {"base_url": base_url},
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert "line 1: quicklooks.base_url: " in str(refused.value)
+    assert said in str(refused.value) and "s3cret" not in str(refused.value)
