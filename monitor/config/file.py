@@ -62,10 +62,13 @@ class MonitorConfig(StrictModel):
     @classmethod
     def _sections_with_paths(cls, data: Any) -> Any:
         # Absent sections are validated as empty ones, so that their default paths are
-        # resolved against base_dir (and the default manifest is checked) like given ones.
+        # resolved against base_dir (and the default manifest is checked) like given ones; so
+        # is a section left empty (`alerts:` with every line under it commented out), which
+        # was "Input should be a valid dictionary or instance of AlertSettings" but for these
+        # four (found in a config audit)
         if isinstance(data, dict):
             data = dict(data)
-            for section in ("source", "model", "inventory", "quicklooks"):
+            for section in cls.model_fields.keys() - {"base_dir", "regions"}:
                 if data.get(section) is None:
                     data[section] = {}
         return data

@@ -375,6 +375,16 @@ class RegionConfig(StrictModel):
         None, description="the simulated landscape of this region (archive build)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # `windows:` or `masks:` with nothing under it is the section's defaults, as at the
+        # top level (it was "Input should be a valid dictionary or instance of MaskSettings")
+        if isinstance(data, dict):
+            empty = {k: {} for k in ("windows", "masks") if k in data and data[k] is None}
+            return {**data, **empty}
+        return data
+
     @field_validator("name")
     @classmethod
     def _name_is_safe(cls, value: str) -> str:

@@ -1418,3 +1418,24 @@ def test_durations_and_numbers_past_any_use_are_refused_by_field(
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data))
     assert expected in str(info.value)
+
+
+def test_a_section_left_empty_is_its_defaults(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a config audit: `alerts:` with every line under it commented out (YAML's null)
+    was "Input should be a valid dictionary or instance of AlertSettings", as were `trigger`,
+    `schedule`, `dask`, `dataset` and a region's `masks` and `windows`, while `source`,
+    `model`, `inventory` and `quicklooks` were their defaults."""
+    region = "\n".join(
+        ["  - name: r1", f"    geometry: {json.dumps(SQUARE)}", "    masks:", "    windows:"]
+    )
+    sections = "".join(f"{name}:\n  # commented out\n" for name in
+                       ("trigger", "alerts", "schedule", "dask", "dataset"))  # fmt: skip
+    path = write_config(f"regions:\n{region}\nmodel:\n  manifest: {manifest}\n{sections}")
+    config = load_config(path)
+    defaults = load_config(write_config(_data(manifest), name="plain.yaml"))
+    for name in ("trigger", "alerts", "schedule", "dask", "dataset"):
+        assert getattr(config, name) == getattr(defaults, name)
+    assert config.regions[0].masks == defaults.regions[0].masks
+    assert config.regions[0].windows == defaults.regions[0].windows
