@@ -35,8 +35,8 @@ def refuse_variables(path: Path) -> Path:
     if _VARIABLE.search(str(path)):
         raise ValueError(
             f"{path}: environment variables are not expanded in the configuration; write the "
-            "path itself (~ is expanded, and a relative path is read from the configuration's "
-            "folder)"
+            "path itself (~ is expanded, and a relative path is read from base_dir, by default "
+            "the configuration's folder)"
         )
     return path
 

@@ -254,7 +254,7 @@ class MonitorConfig(StrictModel):
 
 
 def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
-    """``path`` read from the configuration's folder, checked to hold a PEM certificate;
+    """``path`` read from ``base_dir``, checked to hold a PEM certificate;
     :class:`ValueError` naming ``field`` otherwise."""
     try:
         ca_file = resolve_path(path, info)
@@ -266,8 +266,8 @@ def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
         state = "does not exist" if not ca_file.exists() else f"cannot be read as PEM ({exc})"
         raise ValueError(
             f"{field}: {ca_file} {state}; give the PEM file of the CA that signed {whose} "
-            "certificate (a relative path is read from the configuration's folder), or leave "
-            "ca_file out to trust the system's store"
+            "certificate (a relative path is read from base_dir, by default the configuration's "
+            "folder), or leave ca_file out to trust the system's store"
         ) from None
     return ca_file
 

@@ -993,7 +993,7 @@ def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
         assert re.fullmatch(
             rf"line \d+: {re.escape(field)}: {re.escape(given)}: environment variables are not "
             r"expanded in the configuration; write the path itself \(~ is expanded, and a "
-            r"relative path is read from the configuration's folder\)",
+            r"relative path is read from base_dir, by default the configuration's folder\)",
             problem,
         ), problem
     with pytest.raises(ConfigError) as info:
@@ -1001,7 +1001,7 @@ def test_an_environment_variable_in_a_path_is_refused_naming_the_field(
     assert info.value.problems == [
         "line 5: regions[0].geometry: $REGIONS/valley.gpkg: environment variables are not "
         "expanded in the configuration; write the path itself (~ is expanded, and a relative "
-        "path is read from the configuration's folder)"
+        "path is read from base_dir, by default the configuration's folder)"
     ]
     # a dollar that names no variable is a character of the path like any other
     config = load_config(write_config({**_data(manifest), "inventory": {"path": "a$/$1.gpkg"}}))
