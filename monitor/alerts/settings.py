@@ -145,6 +145,18 @@ class SmtpSettings(_Strict):
     def _env_names(cls, value: str | None) -> str | None:
         return check_env_name(value)
 
+    @field_validator("port")
+    @classmethod
+    def _no_implicit_tls(cls, value: int) -> int:
+        # found in a config audit: docs/alerts.md says port 465 cannot work, and it loaded;
+        # every alert then waited in the outbox for retries until it was dead
+        if value == 465:
+            raise ValueError(
+                "465 is implicit TLS (SMTPS), which the sender does not speak: use the "
+                "server's submission port 587 with starttls: true, or a local relay"
+            )
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _from_is_address(cls, value: str) -> str:

@@ -59,6 +59,14 @@ def test_secrets_are_named_never_given():
         AlertSettings(smtp={**SMTP, "password": "hunter2"})
 
 
+def test_port_465_is_refused_with_the_port_that_works():
+    """Found in a config audit: docs/alerts.md says implicit TLS cannot work, and port 465
+    loaded; every alert then waited for retries until it was dead."""
+    with pytest.raises(ValidationError, match=r"465 is implicit TLS .* submission port 587"):
+        SmtpSettings(**SMTP, port=465)
+    assert SmtpSettings(**SMTP, port=25).port == 25
+
+
 def test_a_login_without_starttls_is_allowed_on_loopback_addresses_only():
     # found by a new user: 127.0.0.2 (a local relay's second address) was refused as clear text
     # over the network, while only localhost, 127.0.0.1 and ::1 were exempt
