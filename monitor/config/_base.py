@@ -31,7 +31,11 @@ _VARIABLE = re.compile(r"\$(?:\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)")
 
 def refuse_variables(path: Path) -> Path:
     """``path``, refused with a :class:`ValueError` where it names an environment variable: it
-    would be read as a folder of that name (``$HOME/inv.gpkg`` made ``./$HOME/``), silently."""
+    would be read as a folder of that name (``$HOME/inv.gpkg`` made ``./$HOME/``), silently;
+    and where it holds a NUL character, which no file system allows (it was "ValueError:
+    embedded null byte" without a field, found in a config audit)."""
+    if "\0" in str(path):
+        raise ValueError(f"{str(path)!r} holds a NUL character (\\0), which no path can hold")
     if _VARIABLE.search(str(path)):
         raise ValueError(
             f"{path}: environment variables are not expanded in the configuration; write the "

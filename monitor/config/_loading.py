@@ -46,6 +46,10 @@ def load_config(path: str | Path) -> MonitorConfig:
     duplicates = _duplicate_keys(root)  # reported with the rest: each hides nothing
     config_dir = path.resolve().parent
     base = data.get("base_dir")
+    if base is not None and "\0" in str(base):  # resolve() raised "embedded null byte"
+        raise ConfigError(
+            path, [f"base_dir: {str(base)!r} holds a NUL character (\\0), which no path can hold"]
+        )
     base_dir = config_dir if base in (None, "") else (config_dir / Path(str(base)).expanduser())
     try:
         config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})

@@ -162,6 +162,11 @@ class InventorySettings(StrictModel):
     @classmethod
     def _path_names_a_geopackage(cls, value: Path) -> Path:
         # refused here, before a run takes the lock beside it (which leaves a .lock file)
+        if value.is_dir():  # found in a config audit: caught by the first run, without the field
+            raise ValueError(
+                f"{value} is a folder; name the inventory's GeoPackage file (e.g. "
+                f"{value / 'inventory.gpkg'})"
+            )
         kind = _NOT_AN_INVENTORY.get(value.suffix.lower())
         if kind is not None:
             raise ValueError(

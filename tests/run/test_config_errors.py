@@ -1439,3 +1439,29 @@ def test_a_section_left_empty_is_its_defaults(
         assert getattr(config, name) == getattr(defaults, name)
     assert config.regions[0].masks == defaults.regions[0].masks
     assert config.regions[0].windows == defaults.regions[0].windows
+
+
+def test_a_path_with_a_nul_or_an_inventory_that_is_a_folder_is_named_by_field(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found in a config audit: a NUL character in base_dir or a path was "ValueError:
+    embedded null byte" without a field (exit 1), and an inventory path naming a folder was
+    told by the first run, without the field, after the other problems went unreported."""
+    data = {**_data(manifest), "inventory": {"path": "inv\0.gpkg"}}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert info.value.problems == [
+        "line 19: inventory.path: 'inv\\x00.gpkg' holds a NUL character (\\0), which no path can "
+        "hold"
+    ]
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config({**_data(manifest), "base_dir": "a\0b"}))
+    assert info.value.problems == [
+        "base_dir: 'a\\x00b' holds a NUL character (\\0), which no path can hold"
+    ]
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config({**_data(manifest), "inventory": {"path": str(tmp_path)}}))
+    assert info.value.problems == [
+        f"line 19: inventory.path: {tmp_path} is a folder; name the inventory's GeoPackage file "
+        f"(e.g. {tmp_path / 'inventory.gpkg'})"
+    ]
