@@ -49,11 +49,22 @@ OrbitPass = Literal["ascending", "descending", "both"]
 # What a region's name may hold: it names the region's folder of the archive, its files and its
 # inventory rows.
 _REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
+# Its length at most: the longest file name it goes into adds some 40 characters (a dataset
+# scene's "<region>_<date>_<n>_input.tif", an export's pieces) to a file system's 255; 64 leaves
+# room for any. A name of 260 was taken, and building its archive failed with "File name too
+# long" (found in a config audit).
+REGION_NAME_MAX = 64
 
 
 def check_region_name(name: str) -> str:
     """``name``, refused with a :class:`ValueError` saying what a region name may hold where it
-    holds anything else (a space, a '/', a non-ASCII letter, a leading '.' or '-')."""
+    holds anything else (a space, a '/', a non-ASCII letter, a leading '.' or '-') or is longer
+    than :data:`REGION_NAME_MAX`."""
+    if len(name) > REGION_NAME_MAX:
+        raise ValueError(
+            f"region name {name[:20]!r}... has {len(name)} characters, more than "
+            f"{REGION_NAME_MAX}: it names files, with a date and more"
+        )
     if not _REGION_NAME.fullmatch(name):
         raise ValueError(
             f"region name {name!r} must start with an ASCII letter (A-Z, a-z) or digit "

@@ -881,6 +881,15 @@ def test_a_bad_region_name_is_told_exactly_what_is_allowed(
             "ASCII letter (A-Z, a-z) or digit (0-9) and hold only ASCII letters, digits, '_', "
             "'-' and '.' (it names files and inventory rows)"
         ]
+    # found in a config audit: a name of 260 characters loaded, and building its archive failed
+    # with "File name too long"
+    assert load_config(write_config(_data(manifest, name="v" * 64))).regions[0].name == "v" * 64
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, name="v" * 260)))
+    assert info.value.problems == [
+        "line 4: regions[0].name: region name 'vvvvvvvvvvvvvvvvvvvv'... has 260 characters, more "
+        "than 64: it names files, with a date and more"
+    ]
 
 
 def test_a_relative_sqlite_job_store_is_read_from_the_configuration_s_folder(
