@@ -43,6 +43,13 @@ __all__ = [
 # Largest region a source accepts unless the configuration says otherwise: 2500 km² is
 # 5000 x 5000 pixels of 10 m, about 1.5 GB per float32 feature stack.
 DEFAULT_MAX_AREA_KM2 = 2500.0
+# A region's grid, the polygon's bounding box, may cover this many times max_area_km2: a compact
+# polygon's box is at most about twice its area (a triangle's), a diagonal valley 100 km long
+# and 5 km wide has one of 4,900 km² for its 500; at the default, 7,500 km² take about 21 GB
+# (docs/operations.md measured 6.9 GB for 2,500 km²).
+GRID_AREA_FACTOR = 3.0
+# The latitudes UTM zones span (beyond them UPS, which no region's grid is).
+UTM_SOUTH, UTM_NORTH = -80.0, 84.0
 
 OrbitPass = Literal["ascending", "descending", "both"]
 
@@ -175,11 +182,17 @@ def check_area(
             f"{name}: the polygon is invalid ({explain_validity(geometry)}); "
             f"a valid version would be {make_valid(geometry).geom_type}"
         )
-    west, _, east, _ = geometry.bounds
+    west, south, east, north = geometry.bounds
     if not is_lon_lat(geometry.bounds):
         raise InvalidArea(
             f"{name}: coordinates {geometry.bounds} are not lon/lat degrees (EPSG:4326)"
             + _not_lon_lat_hint(geometry)
+        )
+    if south < UTM_SOUTH or north > UTM_NORTH:  # found in a config audit: 89.99° N loaded
+        raise InvalidArea(
+            f"{name}: the polygon reaches {north if north > UTM_NORTH else south:g}° of "
+            f"latitude; a region's grid is a UTM zone's, which spans {-UTM_SOUTH:g}° S to "
+            f"{UTM_NORTH:g}° N"
         )
     if east - west > 6.0:
         near_180 = west < -174.0 and east > 174.0  # both sides of the antimeridian
@@ -200,6 +213,15 @@ def check_area(
         raise InvalidArea(
             f"{name}: the polygon covers {area_km2:.1f} km², more than the maximum "
             f"{max_area_km2:g} km² (split the region, or raise its max_area_km2)"
+        )
+    # every image of the region is computed on its grid, the bounding box: two small parts far
+    # apart passed with 2 km² and a grid of 8,800 km², about 24 GB of memory (a config audit)
+    if grid.area_km2 > GRID_AREA_FACTOR * max_area_km2:
+        raise InvalidArea(
+            f"{name}: the polygon's grid (its bounding box, on which every image of the region "
+            f"is computed) covers {grid.area_km2:.1f} km², more than {GRID_AREA_FACTOR:g} × "
+            f"max_area_km2 ({GRID_AREA_FACTOR * max_area_km2:g} km²); make parts that lie far "
+            "apart regions of their own, or raise max_area_km2"
         )
     return area_km2
 

@@ -362,8 +362,23 @@ def test_self_intersecting_polygon(
             },
             "crosses the antimeridian .* make two regions, one on each side",
         ),
+        (  # found in a config audit: beyond the UTM zones' latitudes, it loaded
+            {"type": "Polygon", "coordinates": [[[10.0, 84.5], [10.2, 84.5], [10.0, 84.6],
+                                                 [10.0, 84.5]]]},
+            r"r1: the polygon reaches 84\.6° of latitude; a region's grid is a UTM zone's, "
+            r"which spans 80° S to 84° N",
+        ),
+        (  # found in a config audit: two small parts 2° apart, a grid of some 35,000 km²
+            {"type": "MultiPolygon", "coordinates": [
+                [[[10.0, 44.0], [10.01, 44.0], [10.01, 44.01], [10.0, 44.0]]],
+                [[[12.0, 46.0], [12.01, 46.0], [12.01, 46.01], [12.0, 46.0]]],
+            ]},
+            r"r1: the polygon's grid \(its bounding box, on which every image of the region is "
+            r"computed\) covers \d+\.\d km², more than 3 × max_area_km2 \(7500 km²\); make "
+            r"parts that lie far apart regions of their own, or raise max_area_km2",
+        ),
     ],
-)
+)  # fmt: skip
 def test_other_bad_polygons(
     geometry: Any, expected: str, write_config: Callable[..., Path], manifest: Path
 ) -> None:
