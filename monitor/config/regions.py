@@ -8,14 +8,19 @@ around a known event.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from shapely import force_2d
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
@@ -38,6 +43,7 @@ from monitor.sources.base import (
     Window,
     check_area,
     check_region_name,
+    check_written_day,
 )
 
 __all__ = [
@@ -91,10 +97,8 @@ class MonitoringWindows(StrictModel):
         return f"monitoring ({self.composite}): pre {pre}, post {post}"
 
 
-# a number as text ("0", "20240824"): pydantic would read it as Unix seconds too
-_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
-# a day as ISO 8601 writes it, perhaps with a time after it
-_ISO_DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?![\d-])")
+# The first day of Earth Engine's COPERNICUS/S1_GRD collection (Sentinel-1A's routine data).
+FIRST_SENTINEL_1_DAY = date(2014, 10, 3)
 
 
 class EventWindows(StrictModel):
@@ -103,9 +107,23 @@ class EventWindows(StrictModel):
     neither window: an acquisition that day may precede the event."""
 
     mode: Literal["event"]
-    event_date: date
+    event_date: Annotated[date, BeforeValidator(check_written_day)]
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
+
+    @field_validator("event_date")
+    @classmethod
+    def _in_the_sentinels_time(cls, value: date) -> date:
+        # found in a config audit: 1900-01-01 and 2999-01-01 loaded, and every run of the
+        # region was "no data", with no end
+        if value < FIRST_SENTINEL_1_DAY:
+            raise ValueError(
+                f"{value} is before Sentinel-1's first scenes ({FIRST_SENTINEL_1_DAY}, the start "
+                "of Earth Engine's COPERNICUS/S1_GRD): no window around it holds data"
+            )
+        if value > date.today() + timedelta(days=1):  # a day's grace for the time zones
+            raise ValueError(f"{value} is in the future: event_date is the day of a known event")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -120,36 +138,6 @@ class EventWindows(StrictModel):
                         "composites are the paper's greenest-pixel and median ones)"
                     )
         return data
-
-    @field_validator("event_date", mode="before")
-    @classmethod
-    def _not_a_number(cls, value: Any) -> Any:
-        # pydantic reads a number as Unix seconds: 0 was 1970-01-01, and 20240824 (YYYYMMDD)
-        # was refused with "Datetimes provided to dates should have zero time"
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
-            text = str(value).strip()
-            meant = "2024-08-24"  # an example, unless it is YYYYMMDD: the date meant
-            if len(text) == 8 and text.isdigit():
-                with contextlib.suppress(ValueError):
-                    meant = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
-            said = f"{text!r} is" if isinstance(value, str) else f"{text} is a number,"
-            raise ValueError(
-                f"{said} read as seconds since 1970, not a date: write it as YYYY-MM-DD ({meant})"
-            )
-        return value
-
-    @field_validator("event_date", mode="before")
-    @classmethod
-    def _iso_form(cls, value: Any) -> Any:
-        # pydantic's parser said "invalid character in year" of 24/08/2024 and "input is too
-        # short" of 2024-8-24, neither the form to write
-        if isinstance(value, str) and not _NUMBER.fullmatch(value) and not _ISO_DAY.match(value):
-            raise ValueError(
-                f"{value!r} is not a date of the form YYYY-MM-DD: write it so (2024-08-24 for "
-                "24 August 2024)"
-            )
-        return value
 
     @field_validator("event_date", mode="before")
     @classmethod
@@ -381,7 +369,8 @@ class RegionConfig(StrictModel):
         # `windows:` or `masks:` with nothing under it is the section's defaults, as at the
         # top level (it was "Input should be a valid dictionary or instance of MaskSettings")
         if isinstance(data, dict):
-            empty = {k: {} for k in ("windows", "masks") if k in data and data[k] is None}
+            named = ("windows", "masks")
+            empty: dict[str, Any] = {k: {} for k in named if k in data and data[k] is None}
             return {**data, **empty}
         return data
 

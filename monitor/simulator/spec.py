@@ -11,9 +11,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from monitor.sources.base import check_written_day
 
 __all__ = [
     "LANDSCAPES",
@@ -194,14 +196,21 @@ class SimulationSpec(BaseModel):
         return LANDSCAPES[self.landscape]
 
 
+WrittenDay = Annotated[date, BeforeValidator(check_written_day)]
+
+
 class ArchiveSimulation(BaseModel):
     """``source.simulation``: the archive's time span and the storms that trigger landslides."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: date = Field(description="first acquisition day (inclusive)")
-    end: date = Field(description="last day (exclusive)")
-    storms: tuple[date, ...] = Field((), description="rainfall episodes that trigger landslides")
+    # read as the configuration's other days (found in a config audit: `start: 0` was
+    # 1970-01-01 without a word, 20240301 "Datetimes provided to dates should have zero time")
+    start: WrittenDay = Field(description="first acquisition day (inclusive)")
+    end: WrittenDay = Field(description="last day (exclusive)")
+    storms: tuple[WrittenDay, ...] = Field(
+        (), description="rainfall episodes that trigger landslides"
+    )
 
     @model_validator(mode="after")
     def _check_dates(self) -> ArchiveSimulation:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "Window",
     "check_area",
     "check_region_name",
+    "check_written_day",
     "data_status",
     "pass_words",
     "source_identity",
@@ -79,6 +81,44 @@ def check_region_name(name: str) -> str:
             "and inventory rows)"
         )
     return name
+
+
+# a number as text ("0", "20240824"): pydantic would read it as Unix seconds too
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+# a day as ISO 8601 writes it, perhaps with a time after it
+_ISO_DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?![\d-])")
+
+
+def check_written_day(value: Any) -> Any:
+    """``value``, a day of the configuration as YAML gives it (a date, or text), refused with
+    a :class:`ValueError` saying to write YYYY-MM-DD where it is a number, which pydantic reads
+    as seconds since 1970 (0 was 1970-01-01, and 20240824 "Datetimes provided to dates should
+    have zero time"), text of another form (24/08/2024 was "invalid character in year"), or a
+    time that is not midnight. A pydantic ``BeforeValidator`` of every date the file gives."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        text = str(value).strip()
+        meant = "2024-08-24"  # an example, unless it is YYYYMMDD: the date meant
+        if len(text) == 8 and text.isdigit():
+            with contextlib.suppress(ValueError):
+                meant = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+        said = f"{text!r} is" if isinstance(value, str) else f"{text} is a number,"
+        raise ValueError(
+            f"{said} read as seconds since 1970, not a date: write it as YYYY-MM-DD ({meant})"
+        )
+    if isinstance(value, str) and not _ISO_DAY.match(value):
+        raise ValueError(
+            f"{value!r} is not a date of the form YYYY-MM-DD: write it so (2024-08-24 for "
+            "24 August 2024)"
+        )
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = datetime.fromisoformat(value.strip())
+    if isinstance(value, datetime):
+        if value.time() != datetime.min.time() or value.utcoffset():
+            raise ValueError(f"{value.isoformat()} has a time of day: write the day alone")
+        return value.date()
+    return value
 
 
 @dataclass(frozen=True)

@@ -1489,3 +1489,33 @@ def test_a_path_with_a_nul_or_an_inventory_that_is_a_folder_is_named_by_field(
         f"line 19: inventory.path: {tmp_path} is a folder; name the inventory's GeoPackage file "
         f"(e.g. {tmp_path / 'inventory.gpkg'})"
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("event_date", "1900-01-01", "1900-01-01 is before Sentinel-1's first scenes (2014-10-03"),
+        ("event_date", "2999-01-01", "2999-01-01 is in the future: event_date is the day of a"),
+        ("start", 0, "0 is a number, read as seconds since 1970, not a date: write it as"),
+        ("start", 20240301, "20240301 is a number, read as seconds since 1970, not a date: "
+         "write it as YYYY-MM-DD (2024-03-01)"),
+        ("end", "01/11/2024", "'01/11/2024' is not a date of the form YYYY-MM-DD"),
+        ("storms", ["2024-08-17T10:00:00"], "2024-08-17T10:00:00 has a time of day: write the day"),
+    ],
+)  # fmt: skip
+def test_every_day_of_the_file_is_read_alike(
+    field: str, value: Any, expected: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a config audit: the checks of event_date's form were not those of the archive
+    simulation's days (`start: 0` loaded as 1970-01-01, 20240301 was pydantic's "Datetimes
+    provided to dates should have zero time"), and an event_date of 1900 or 2999 loaded, every
+    run of the region then "no data"."""
+    data = _data(manifest)
+    if field == "event_date":
+        data["regions"][0]["windows"] = {"event_date": value}
+    else:
+        simulation = {"start": "2024-03-01", "end": "2024-11-01", field: value}
+        data["source"] = {"type": "archive", "path": "archive", "simulation": simulation}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert expected in str(info.value)
