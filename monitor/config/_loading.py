@@ -107,6 +107,12 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     if context and where is not None and mark is not None and where.line != mark.line:
         context = f"{context} ({_at(where)})"
     problem = ": ".join(p for p in (context, exc.problem) if p)
+    # found in a config audit: the two a hand-written file meets most said what YAML saw, not
+    # what to write
+    if "'\\t' that cannot start any token" in problem:
+        problem += "; indent with spaces, not tabs"
+    elif context and context.startswith("while scanning an a"):  # an alias, an anchor
+        problem += "; a value that starts with * or & is YAML's: quote it ('*/30 6 * * *')"
     return f"{_at(mark)}: malformed YAML: {problem}" if mark else f"malformed YAML: {problem}"
 
 

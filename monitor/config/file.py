@@ -281,9 +281,8 @@ def _hooks_ca_files(
     for i, hook in enumerate(hooks):
         if hook.ca_file is not None:
             try:
-                ca_file = _ca_file(
-                    hook.ca_file, info, f"{where}.webhooks[{i}].ca_file", f"webhook {hook.name!r}'s"
-                )
+                field, whose = f"{where}.webhooks[{i}].ca_file", f"the webhook {hook.name}'s"
+                ca_file = _ca_file(hook.ca_file, info, field, whose)
                 hook = hook.model_copy(update={"ca_file": ca_file})
             except ValueError as exc:
                 problems.append(str(exc))

@@ -75,6 +75,14 @@ MALFORMED = "regions:\n  - name: r1\n    geometry: {type: Polygon\n  - name: r2\
         ("", "the configuration file is empty"),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("regions: []\n", "regions: List should have at least 1 item"),
+        # found in a config audit: what YAML saw, not what to write
+        ("regions:\n\t- name: r1\n", "cannot start any token; indent with spaces, not tabs"),
+        (
+            "schedule:\n  cron: */30 6 * * *\nregions: []\n",
+            "line 2, column 10: malformed YAML: while scanning an alias: expected alphabetic or "
+            "numeric character, but found '/'; a value that starts with * or & is YAML's: quote "
+            "it ('*/30 6 * * *')",
+        ),
     ],
 )
 def test_malformed_files(
