@@ -50,7 +50,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _select(args: argparse.Namespace) -> int:
     from models.datasets import read_folder
-    from models.grid import load_grid, select_ensemble, trained_results
+    from models.grid import load_grid, refuse_other_schedules, select_ensemble, trained_results
+    from models.selection import refuse_without_landslides, rescored
 
     grid = load_grid(args.grid)
     val_dir = args.val or (grid.data.val if grid.data else None)
@@ -59,7 +60,15 @@ def _select(args: argparse.Namespace) -> int:
     results = trained_results(grid, Path(args.work))
     if not results:
         raise ValueError(f"no trained member of the grid in {args.work}")
-    manifest = select_ensemble(grid, results, read_folder(val_dir), args.out, k=args.k)
+    refuse_other_schedules(grid, results)
+    val = read_folder(val_dir)
+    trained_on = grid.data.val if grid.data else None
+    if trained_on is None or Path(val_dir).resolve() != Path(trained_on).resolve():
+        # another folder than the one training scored the members on: ranked on it too
+        refuse_without_landslides(val)
+        config = grid.train_config()
+        results = rescored(results, val, threshold=config.val_threshold, tile=config.val_tile)
+    manifest = select_ensemble(grid, results, val, args.out, k=args.k)
     print(manifest)
     return 0
 

@@ -80,6 +80,7 @@ __all__ = [
     "Job",
     "expand",
     "load_grid",
+    "refuse_other_schedules",
     "run_grid",
     "runs_in_parallel",
     "select_ensemble",
@@ -335,6 +336,25 @@ def trained_results(grid: GridConfig, workdir: Path) -> list[TrainResult]:
             continue
         results.append(TrainResult.from_json(json.loads(path.read_text()), path.parent))
     return results
+
+
+def refuse_other_schedules(grid: GridConfig, results: Sequence[TrainResult]) -> None:
+    """A :class:`ValueError` naming the members of ``results`` trained with another schedule
+    than the grid's ``train`` (found in a walkthrough: ``select`` with a grid of 60 iterations
+    and 4 epochs took members of 3 and 2 without a word, and the manifest recorded the grid's
+    schedule, which ``extend`` reads as the one to go on with)."""
+    schedule = grid.train_config().schedule()
+    other = [r for r in results if r.config and r.config != schedule]
+    if other:
+        keys = sorted(
+            {k for r in other for k in {*r.config, *schedule} if r.config.get(k) != schedule.get(k)}
+        )
+        shown = ", ".join(r.spec.name for r in other[:3]) + (" ..." if len(other) > 3 else "")
+        raise ValueError(
+            f"{len(other)} member(s) of the work folder were trained with another schedule than "
+            f"the grid's train ({', '.join(keys)} differ): {shown}; give the grid that trained "
+            "them, or train them again with this one (python -m models train)"
+        )
 
 
 def select_ensemble(

@@ -29,7 +29,7 @@ from models.manifest import (
     write_manifest,
 )
 from models.metrics import best_threshold
-from models.train import TrainResult
+from models.train import TrainResult, evaluate_member
 from models.zoo import Member
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ignored_as_nan",
     "no_landslide_to_select_on",
     "refuse_without_landslides",
+    "rescored",
     "scene_probabilities",
     "summary_rows",
     "top_k",
@@ -247,6 +248,33 @@ def _remove_replaced(out_dir: Path, previous: ManifestModel, new: ManifestModel)
             )
         else:
             log.info("%s: removed %s, of the ensemble it replaced", out_dir, name)
+
+
+def rescored(
+    results: Sequence[TrainResult],
+    val: Sequence[Scene],
+    *,
+    threshold: float = 0.5,
+    tile: int = 512,
+    progress: bool = True,
+) -> list[TrainResult]:
+    """``results`` with each member's ``val_f1`` scored on ``val`` as training scores an epoch
+    (the pooled F1 at ``threshold``, whole scenes in tiles of ``tile``): ``select --val`` ranks
+    them on the folder it is given (found in a walkthrough: they were ranked by the F1 of the
+    training's validation folder, and the manifest recorded that F1 beside the other folder's
+    scenes)."""
+    from dataclasses import replace
+
+    out = []
+    for i, r in enumerate(results, 1):
+        f1 = evaluate_member(
+            _load_result(r), val, r.spec.setting, threshold=threshold, tile=tile
+        ).f1
+        if progress:
+            log.info("%s (%d of %d): F1 %.3f on the given scenes (%.3f on the training's)",
+                     r.spec.name, i, len(results), f1, r.val_f1)  # fmt: skip
+        out.append(replace(r, val_f1=f1))
+    return out
 
 
 def _load_result(result: TrainResult) -> Member:

@@ -101,6 +101,56 @@ def test_models_select_rebuilds_the_ensemble_run_grid_wrote(
     assert sum("of the ensemble it replaced" in r for r in records) == 1
 
 
+def test_select_ranks_members_on_the_folder_given_and_refuses_another_schedule(
+    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a walkthrough: `select --val DIR` chose K and the threshold on DIR but ranked
+    the members by the F1 of the training's validation folder, which the manifest recorded
+    beside DIR's scenes; and a grid of another schedule selected the members of the first
+    without a word, its schedule recorded as theirs."""
+    from models.selection import _load_result
+    from models.train import evaluate_member
+
+    for folder, seeds in (("train", (1, 2)), ("val", (3,)), ("other", (4, 5))):
+        for seed in seeds:
+            write_scene(tmp_path / folder, scene_factory(seed, size=96))
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(tiny_grid("train", "val")))
+    grid = load_grid(grid_file)
+    first = run_grid(grid, tmp_path / "work", tmp_path / "ens", progress=False)
+    argv = ["select", "--grid", str(grid_file), "--work", str(tmp_path / "work")]
+    assert main([*argv, "--out", str(tmp_path / "on-other"), "--val", str(tmp_path / "other")]) == 0
+    manifest = read_manifest(Path(capsys.readouterr().out.strip()))
+    assert manifest.training["val_scenes"] == ["scene4", "scene5"]
+    from models.datasets import read_folder
+    from models.grid import trained_results
+
+    other = read_folder(tmp_path / "other")
+    f1 = {
+        r.spec.name: evaluate_member(_load_result(r), other, "S2", threshold=0.5, tile=64).f1
+        for r in trained_results(grid, tmp_path / "work")
+    }
+    assert {row["name"]: row["val_f1"] for row in manifest.training["candidates"]} == {
+        name: round(v, 4) for name, v in f1.items()
+    }
+    ranked = sorted(f1, key=lambda name: (-f1[name], name))
+    assert manifest.training["selection"]["S2"]["candidates"] == ranked
+    assert {m.name: m.val_f1 for m in manifest.members} == {m: f1[m] for m in ranked[: len(
+        manifest.members)]}  # fmt: skip
+    # the training's own folder: the F1 training recorded, as run_grid wrote it
+    assert read_manifest(first).training["candidates"] != manifest.training["candidates"]
+    # another schedule than the members'
+    longer = tiny_grid("train", "val")
+    longer["train"] = {**longer["train"], "iterations": 60, "max_epochs": 4}
+    grid_file.write_text(yaml.safe_dump(longer))
+    assert main([*argv, "--out", str(tmp_path / "longer")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: 2 member(s) of the work folder were trained with another schedule than the "
+        "grid's train (iterations, max_epochs differ): "
+    )
+    assert not (tmp_path / "longer").exists()
+
+
 def test_models_select_without_trained_members_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
