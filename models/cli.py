@@ -516,6 +516,9 @@ def _run(args: argparse.Namespace) -> int:
         out = getattr(args, "out", None)
         if out is not None and (problem := out_problem(out, folder=args.command != "compare")):
             raise ValueError(f"--out {problem}")
+        work = getattr(args, "work", None)  # a file there was a traceback (found in a walkthrough)
+        if work is not None and (problem := out_problem(work)):
+            raise ValueError(f"--work {problem}")
         status: int = args.func(args)
         return status
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:

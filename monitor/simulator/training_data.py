@@ -39,6 +39,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -49,7 +50,16 @@ import rioxarray  # noqa: F401  (registers the .rio accessor the archive source 
 from rasterio.features import rasterize
 from tqdm import tqdm
 
-from models.datasets import DATASET_RECORD_FILE, SPLIT_NAMES, Scene, write_scene
+from models.atomic import out_problem
+from models.datasets import (
+    DATASET_RECORD_FILE,
+    SPLIT_NAMES,
+    Scene,
+    input_path,
+    label_path,
+    scene_id_of,
+    write_scene,
+)
 from models.feature_stack import StackAttrs, model_input
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
@@ -154,6 +164,7 @@ def export_training_sets(
     splits are train, val, test (out-of-family) and test_in (in-family)."""
     started = time.perf_counter()
     out = Path(out)
+    earlier = _earlier_scenes(out)  # before anything is built: a folder of others is refused
     archive = Path(archive) if archive else out / "archive"
     simulation = plan.simulation()
     all_regions = plan.split_regions()
@@ -195,7 +206,71 @@ def export_training_sets(
     if isinstance(plan, RandomisedPlan):
         record.update(plan.record(all_regions))
     (out / DATASET_RECORD_FILE).write_text(json.dumps(record, indent=1, default=str) + "\n")
+    for split, before in earlier.items():
+        # found in a walkthrough: a smaller export into the folder of a larger one left its
+        # scenes, and evaluate scored 16 where the export said 8
+        stale = sorted(before - set(written.get(split, [])))
+        for stale_id in stale:
+            input_path(out / split, stale_id).unlink(missing_ok=True)
+            label_path(out / split, stale_id).unlink(missing_ok=True)
+        if stale:
+            shown = ", ".join(stale[:3]) + (" ..." if len(stale) > 3 else "")
+            log.warning(
+                "%s: removed %d scene(s) of the earlier export there that this one does not "
+                "make: %s", out / split, len(stale), shown,
+            )  # fmt: skip
     return written
+
+
+def _earlier_scenes(out: Path) -> dict[str, set[str]]:
+    """The scene ids of each split folder of ``out`` that an earlier export wrote, which the
+    new one replaces; a :class:`ValueError` where ``out`` holds scenes and no record of this
+    command's export (another dataset's: nothing of it is removed)."""
+    earlier = {
+        folder.parent.name: {scene_id_of(p) for p in folder.glob("*_input.tif")}
+        for folder in sorted(out.glob("*/input"))
+    }
+    earlier = {split: ids for split, ids in earlier.items() if ids}
+    if not earlier:
+        return {}
+    try:
+        record = json.loads((out / DATASET_RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict) or "simulator_version" not in record:
+        split, ids = next(iter(earlier.items()))
+        raise ValueError(
+            f"--out {out}: {out / split} holds {len(ids)} scene(s) that no export of the "
+            "simulator wrote; give an empty or new folder"
+        )
+    return earlier
+
+
+def _count(text: str) -> int:
+    """A number of regions: a whole number of 0 or more (-1 wrote an empty dataset)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
+    return value
+
+
+# The options of each world, with their defaults: one given for the other world was ignored
+# without a word (found in a walkthrough: --size-km 1 1 with the presets made 2.5-3.5 km regions)
+_PRESETS_OPTIONS = {
+    "train_regions": TrainingSetPlan.train.regions,
+    "val_regions": TrainingSetPlan.val.regions,
+    "test_regions": TrainingSetPlan.test.regions,
+}
+_RANDOMISED_OPTIONS = {
+    "per_family": 1,
+    "test_in_families": RandomisedPlan.test_in_families,
+    "split_seed": 0,
+    "size_km": RandomisedPlan.size_km,
+    "family": None,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,9 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=Path("data/training"))
     p.add_argument("--archive", type=Path, help="archive folder (default: <out>/archive)")
-    p.add_argument("--train-regions", type=int, default=TrainingSetPlan.train.regions)
-    p.add_argument("--val-regions", type=int, default=TrainingSetPlan.val.regions)
-    p.add_argument("--test-regions", type=int, default=TrainingSetPlan.test.regions)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument(
         "--world",
@@ -216,14 +288,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="presets: the three landscape presets (the default sets); randomised: the world "
         "drawn from the priors, split by family (train, val, test, test_in)",
     )
+    q = p.add_argument_group("presets world")
+    for split in ("train", "val", "test"):
+        q.add_argument(
+            f"--{split}-regions",
+            type=_count,
+            help=f"regions of the {split} split, each of a preset landscape in turn "
+            f"(default {_PRESETS_OPTIONS[f'{split}_regions']})",
+        )
     r = p.add_argument_group("randomised world")
-    r.add_argument("--per-family", type=int, default=1, help="regions per family and split")
-    r.add_argument("--test-in-families", type=int, default=RandomisedPlan.test_in_families)
-    r.add_argument("--split-seed", type=int, default=0, help="seed of the family split")
-    r.add_argument("--size-km", type=float, nargs=2, default=RandomisedPlan.size_km)
+    r.add_argument("--per-family", type=_count, help="regions per family and split (default 1)")
+    r.add_argument(
+        "--test-in-families",
+        type=_count,
+        help=f"training families drawn again for the in-family test split "
+        f"(default {RandomisedPlan.test_in_families})",
+    )
+    r.add_argument("--split-seed", type=int, help="seed of the family split (default 0)")
+    r.add_argument(
+        "--size-km",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="range of the regions' side in km (default {:g} {:g})".format(*RandomisedPlan.size_km),
+    )
     r.add_argument("--family", action="append", help="only this family (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
+    own, other = (
+        (_RANDOMISED_OPTIONS, _PRESETS_OPTIONS)
+        if args.world == "randomised"
+        else (_PRESETS_OPTIONS, _RANDOMISED_OPTIONS)
+    )
+    given = [name for name in other if getattr(args, name) is not None]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        p.error(f"{options}: not an option of --world {args.world}")
+    for name, default in own.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    for option, path in (("--out", args.out), ("--archive", args.archive)):
+        if path is not None and (problem := out_problem(path)):
+            p.error(f"{option} {problem}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     plan: TrainingSetPlan | RandomisedPlan
     if args.world == "randomised":
@@ -249,9 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             val=SplitPlan(args.val_regions, base.val.seed),
             test=SplitPlan(args.test_regions, base.test.seed),
         )
-    ids = export_training_sets(
-        args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
-    )
+    try:
+        ids = export_training_sets(
+            args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
+        )
+    except ValueError as err:  # an --out of another dataset's
+        p.error(str(err))
+    except KeyboardInterrupt:  # a traceback of 14 frames (found in a walkthrough)
+        print(f"{p.prog}: interrupted; run it again to go on (built regions are reused)",
+              file=sys.stderr)  # fmt: skip
+        return 130
     for split, names in ids.items():
         print(f"{split}: {len(names)} scenes in {args.out / split}")
     return 0

@@ -295,3 +295,41 @@ def test_too_few_families_are_a_usage_error_before_anything_is_simulated(
         )
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--size-km", "1", "1"], "--size-km: not an option of --world presets"),
+        (["--world", "randomised", "--test-regions", "1"],
+         "--test-regions: not an option of --world randomised"),
+        (["--train-regions", "-1"], "argument --train-regions: -1: give 0 or more"),
+    ],
+)  # fmt: skip
+def test_options_of_the_other_world_or_negative_counts_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """Found in a walkthrough: --size-km, --family and --per-family were ignored with the
+    presets world (regions of 2.5-3.5 km were made for --size-km 1 1), the region counts with
+    the randomised one, and --train-regions -1 wrote an empty dataset with status 0."""
+    out = tmp_path / "data"
+    with pytest.raises(SystemExit) as stopped:
+        training_data_main(["--out", str(out), *argv])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(said)
+    assert not out.exists()
+
+
+def test_an_out_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a walkthrough: a traceback ending in FileExistsError."""
+    (tmp_path / "f.txt").write_text("hi")
+    with pytest.raises(SystemExit) as stopped:
+        training_data_main(["--out", str(tmp_path / "f.txt"), "--test-regions", "1"])
+    assert stopped.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f"error: --out {tmp_path / 'f.txt'}: a file, not a folder")
+    )

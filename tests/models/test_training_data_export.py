@@ -6,8 +6,9 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from models.datasets import read_folder
+from models.datasets import read_folder, write_scene
 from models.feature_stack import MODEL_BANDS
 from models.scene_groups import REGIONS, scene_groups
 from monitor.simulator.training_data import SplitPlan, TrainingSetPlan, export_training_sets
@@ -59,3 +60,22 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
     assert watch.label.sum() > 0.7 * scene.label.sum()
     dndvi = watch.image[MODEL_BANDS.index("dNDVI")]
     assert np.nanmean(dndvi[watch.label > 0]) < np.nanmean(dndvi[watch.label == 0]) - 0.1
+
+    # found in a walkthrough: a smaller export into the same folder left the larger one's
+    # scenes (evaluate scored 16 where the export said 8); they are removed, said in the log
+    from dataclasses import replace
+
+    from models.datasets import scene_ids
+
+    smaller = replace(plan, train=SplitPlan(0, 11))
+    again = export_training_sets(tmp_path / "sets", smaller, workers=1, progress=False)
+    assert again["train"] == [] and again["val"] == ids["val"]
+    assert not list((tmp_path / "sets" / "train" / "input").iterdir())
+    assert not list((tmp_path / "sets" / "train" / "label").iterdir())
+    assert scene_ids(tmp_path / "sets" / "val") == sorted(ids["val"])
+    # a folder of another dataset's scenes is refused before anything is built
+    other = tmp_path / "other"
+    write_scene(other / "train", scenes[ids["train"][0]])
+    with pytest.raises(ValueError, match="holds 1 scene\\(s\\) that no export of the simulator"):
+        export_training_sets(other, smaller, workers=1, progress=False)
+    assert not (other / "archive").exists()
