@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from models.console import text_table
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
-from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
+from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
 from monitor.ops._args import add_config, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
@@ -141,12 +141,30 @@ def _dispatch(config: MonitorConfig, args: argparse.Namespace) -> int:
 def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) -> int:
     """``alerts deliver``: send what is pending, under the run lock; returns the exit status."""
     path = existing_inventory(config)
-    # opened as the inventory: it withdraws the waiting alerts of dismissed landslides first
-    with RunLock(path, wait_s=wait_s), Inventory(path) as inventory, inventory.outbox() as box:
+    # SIGTERM as Ctrl-C (found in a crash walkthrough: a systemd or Kubernetes stop killed the
+    # command with a POST in flight, whose alert the receiver took and was sent again): the
+    # webhook POST under way is waited for and marked, and the stop says what stays queued.
+    # The outbox is opened as the inventory: it withdraws the waiting alerts of dismissed
+    # landslides first.
+    with (
+        interrupt_on_signals(),
+        RunLock(path, wait_s=wait_s),
+        Inventory(path) as inventory,
+        inventory.outbox() as box,
+    ):
         # what was due is told by the delivery's start, not its end: an alert that failed
         # early with a short delay may be due again by the end, and was tried all the same
         started = gpkg.timestamp(datetime.now(UTC))
-        report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
+        sent_before = box.counts()["sent"]
+        try:
+            report = box.deliver(config.alert_routing(), ignore_retry_delay=now)
+        except KeyboardInterrupt as stop:
+            counts = box.counts()
+            stop.add_note(
+                f"{counts['sent'] - sent_before} alert(s) sent before the stop; "
+                f"{counts['pending']} stay queued in the outbox, which the next delivery sends"
+            )
+            raise
         pending = box.rows("pending")
         dead, withdrawn = box.dead_counts()
     print(report)

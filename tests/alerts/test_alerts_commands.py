@@ -210,6 +210,45 @@ def test_a_receiver_refusing_every_alert_is_reported_once_with_the_count(
     assert "webhook 'ops' answered HTTP 401" in out and "(2 deliveries)" in out
 
 
+def test_deliver_stopped_by_sigterm_waits_for_the_post_in_flight_and_says_what_stays_queued(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in a crash walkthrough: SIGTERM (systemd's, Kubernetes') killed `alerts deliver`
+    with a webhook POST in flight, printing nothing; the receiver had taken the alert, which
+    the next delivery sent again under the same key. It now stops as `run` does: the POST's
+    answer is waited for and marked, and the stop says what was sent and what stays queued."""
+    import os
+    import signal
+    import threading
+
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+    receiver.delay_s = 1.0
+    receiver.start()
+    mailbox.start(tls_files)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        assert _alerts(config_path, "deliver") == 143
+    finally:
+        timer.cancel()
+    err = capsys.readouterr().err
+    counts = Outbox(inventory.path).counts()
+    assert counts["sent"] >= 1 and counts["sent"] + counts["pending"] == 4
+    assert (
+        f"landslide-monitor alerts: interrupted by SIGTERM; {counts['sent']} alert(s) sent before "
+        f"the stop; {counts['pending']} stay queued in the outbox, which the next delivery sends"
+    ) in err
+    assert _alerts(config_path, "deliver") == 0
+    keys = [json.loads(body)["idempotency_key"] for _, body in receiver.requests]
+    assert len(keys) == len(set(keys)) == 2  # the POST in flight at the stop was not repeated
+    assert Outbox(inventory.path).counts()["sent"] == 4
+
+
 def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     tmp_path: Path,
     receiver: Receiver,
