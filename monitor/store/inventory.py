@@ -137,10 +137,21 @@ class StatusChange:
     withdrawn: int = 0
 
 
+def empty_inventory(path: Path) -> DatabaseFileError:
+    """The error of an inventory file of 0 bytes, refused by every command: a truncated one
+    (a full disk, a bad copy) would otherwise start anew, and its landslides be alerted again."""
+    return DatabaseFileError(
+        f"inventory {path} is empty (0 bytes): restore it from a backup; where no run has "
+        "written it yet, delete it and the next run starts a new inventory"
+    )
+
+
 def not_an_inventory(path: Path) -> DatabaseFileError:
     """The error of a file at ``inventory.path`` that holds no inventory (an empty file, another
     SQLite or GeoPackage file), which the commands that only read the inventory name (exit
     status 2) rather than read as one without runs."""
+    if path.is_file() and not path.stat().st_size:
+        return empty_inventory(path)
     return DatabaseFileError(
         f"inventory {path} holds no {LAYER!r} table: it is empty or not this monitor's "
         "inventory; check inventory.path, or let a run create it"
@@ -231,6 +242,10 @@ class Inventory:
                 self._conn.close()
                 raise foreign or not_an_inventory(self.path)
             return
+        if self.path.is_file() and not self.path.stat().st_size:
+            # found in a crash walkthrough: a truncated inventory was taken for a new one, its
+            # landslides alerted again under new keys, which no receiver could deduplicate
+            raise empty_inventory(self.path)
         if self.path.is_file() and self.path.stat().st_size:  # checked before anything is written
             with gpkg.file_errors(self.path), closing(gpkg.connect_read_only(self.path)) as conn:
                 foreign = foreign_file(conn, self.path)

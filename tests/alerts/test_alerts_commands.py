@@ -584,8 +584,31 @@ def test_list_names_a_file_that_holds_no_inventory(
     before = path.read_bytes()
     assert _alerts(config_path, "list") == 2
     err = capsys.readouterr().err
-    assert f"inventory {path} holds no 'landslides' table: it is empty or not this" in err
+    if content == "empty":  # refused by every command (a crash walkthrough): below
+        assert f"inventory {path} is empty (0 bytes): restore it from a backup" in err
+    else:
+        assert f"inventory {path} holds no 'landslides' table: it is empty or not this" in err
     assert path.read_bytes() == before
+
+
+def test_an_inventory_of_0_bytes_is_refused_by_the_commands_that_write_it(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a crash walkthrough: an inventory truncated to 0 bytes was taken for a new one:
+    `alerts deliver` wrote a new schema into it (exit 0, and `status` then read a healthy empty
+    inventory), and a run started afresh, its landslides queued again under new uids and keys
+    that no receiver could deduplicate."""
+    path = load_config(config_path).inventory.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    assert _alerts(config_path, "deliver") == 2
+    assert (
+        f"inventory {path} is empty (0 bytes): restore it from a backup; where no run has "
+        "written it yet, delete it and the next run starts a new inventory"
+    ) in capsys.readouterr().err
+    with pytest.raises(Exception, match=r"is empty \(0 bytes\)"):
+        Inventory(path)
+    assert path.read_bytes() == b""
 
 
 def _table_lines(output: str, title: str) -> list[str]:
