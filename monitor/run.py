@@ -528,13 +528,20 @@ def _record_stop(inventory: Inventory, run_id: int, stage: str, exc: BaseExcepti
     what = str(exc) or type(exc).__name__
     message = f"{'interrupted' if interrupted else 'stopped'} during {stage} ({what})"
     try:
-        inventory.fail_run(run_id, message, "interrupted" if interrupted else "failed")
+        recorded = inventory.fail_run(run_id, message, "interrupted" if interrupted else "failed")
     except Exception as record:  # a full disk fails this too: the stop's own error stands
         log.warning("run %d: its stop could not be recorded: %s", run_id, record)
         exc.add_note(f"run {run_id}: its stop could not be recorded ({record})")
         return
     if stage == "alert delivery":
         note = f"run {run_id} had completed; the alerts not yet sent stay queued in the outbox"
+    elif not recorded:
+        # found in a crash walkthrough: a SIGTERM handled as the update's commit returned
+        # said "the inventory is unchanged" of a run the inventory holds as complete
+        note = (
+            f"run {run_id} had completed: its inventory update was committed as the stop came; "
+            "the alerts not yet sent stay queued in the outbox"
+        )
     else:
         state = "interrupted" if interrupted else "failed"
         note = f"run {run_id} recorded as {state} during {stage}; the inventory is unchanged"

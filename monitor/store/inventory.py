@@ -316,11 +316,12 @@ class Inventory:
 
     def fail_run(
         self, run_id: int, message: str, status: Literal["failed", "interrupted"] = "failed"
-    ) -> None:
+    ) -> bool:
         """Record that run ``run_id`` failed, or was interrupted (SIGTERM, SIGINT), before or
         during :meth:`apply`. A transaction the failure left open is rolled back first, so
-        nothing of the run is written; a run that already completed keeps its status."""
-        bookkeeping.fail_run(self._conn, run_id, message, status)
+        nothing of the run is written; a run that already completed keeps its status. Returns
+        whether it was recorded (False: the run had completed)."""
+        return bookkeeping.fail_run(self._conn, run_id, message, status)
 
     def runs(self) -> pd.DataFrame:
         """The runs table, newest first."""

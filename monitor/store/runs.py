@@ -157,17 +157,19 @@ def fail_run(
     run_id: int,
     message: str,
     status: Literal["failed", "interrupted"] = "failed",
-) -> None:
+) -> bool:
     """Record that run ``run_id`` failed or was interrupted, rolling back a transaction the
-    failure left open first; a run that already completed keeps its status."""
+    failure left open first; a run that already completed keeps its status. Returns whether
+    it was recorded (False: the run had completed, its update committed)."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")
     with gpkg.transaction(conn):
-        conn.execute(
+        updated = conn.execute(
             "UPDATE runs SET status = ?, finished_at = ?, message = ? "
             "WHERE run_id = ? AND status = 'running'",
             (status, now_ts(), message, run_id),
-        )
+        ).rowcount
+    return updated > 0
 
 
 def read_runs(conn: sqlite3.Connection) -> pd.DataFrame:

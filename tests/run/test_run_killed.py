@@ -147,6 +147,35 @@ def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
         assert inventory.runs()["status"].tolist() == ["ok", "interrupted"]
 
 
+def test_a_stop_handled_as_the_update_committed_says_the_run_completed(
+    write_config: Callable[..., Path], manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a crash walkthrough: a SIGTERM that came during the inventory update's commit
+    (in SQLite's C code, handled as it returned) said "recorded as interrupted during the
+    inventory update; the inventory is unchanged" of a run the inventory held as complete."""
+    config = load_config(write_config(two_region_config(manifest)))
+    regions = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
+    source = StandInSource(regions, {"north": [(5, 15, 5, 20)], "south": [(20, 32, 50, 60)]})
+    monkeypatch.setattr(run_module, "open_source", lambda settings: source)
+    monkeypatch.setattr(run_module, "load_ensemble", lambda model: StandInEnsemble())
+    apply = Inventory.apply
+
+    def committed_then_stopped(self: Inventory, *args: object, **kwargs: object) -> object:
+        apply(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(Inventory, "apply", committed_then_stopped)
+    with pytest.raises(Interrupted) as stopped:
+        run_once(config, date(2024, 9, 15), progress=False)
+    assert stopped.value.__notes__ == [
+        "run 1 had completed: its inventory update was committed as the stop came; the alerts "
+        "not yet sent stay queued in the outbox"
+    ]
+    with Inventory(config.inventory.path) as inventory:
+        assert len(inventory.landslides()) == 2
+        assert inventory.runs()["status"].tolist() == ["ok"]
+
+
 def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) -> None:
     """Found by a walkthrough: a SIGTERM in the second the interpreter takes to close after a
     run recorded `ok` killed it with 143 ("stopped, recorded interrupted"). The process's own
