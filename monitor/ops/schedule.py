@@ -204,6 +204,8 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
     try:
         yield
     except caught as exc:
+        if _damaged_job_store(exc):  # not the URL's fault: said so, with what to do
+            raise BadInput(f"schedule.jobstore_url: {_damaged(url, exc)}") from None
         message = (
             f"schedule.jobstore_url: cannot open the scheduler's job store {_shown(url)} "
             "({}); check the URL, that its folder exists and this user may write it, and that "
@@ -218,6 +220,28 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
             raise BadInput(message.format(f"ValueError: {_unread_part(url)}")) from None
         reason = (str(exc).splitlines() or [""])[0]
         raise BadInput(message.format(f"{type(exc).__name__}: {reason}")) from exc
+
+
+# What SQLite says of a file that is no database, or a damaged one (as monitor._geopackage
+# reads it of the inventory).
+_DAMAGE = ("not a database", "malformed", "file is encrypted")
+
+
+def _damaged_job_store(exc: BaseException) -> bool:
+    """Whether ``exc`` says the job store's file is damaged or no SQLite database."""
+    return any(needle in str(exc).lower() for needle in _DAMAGE)
+
+
+def _damaged(url: str, exc: BaseException) -> str:
+    """What to do with a damaged job store: found in a crash walkthrough, one holding text
+    passed the dry run and stopped the start with advice about the URL, its folder and its
+    driver."""
+    reason = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]
+    return (
+        f"the scheduler's job store {_shown(url)} is damaged or not an SQLite file (SQLite: "
+        f"{reason}); move it aside: the scheduler makes a new one and catches the missed days "
+        "up from the inventory, which records every run"
+    )
 
 
 def _unread_part(url: str) -> str:
@@ -659,7 +683,9 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
         job = store.lookup_job(DAILY_JOB_ID)
     except DatabaseFileError:  # a newer release's store, or a version that is none
         raise
-    except Exception:  # the table does not exist yet: the scheduler never ran
+    except Exception as exc:  # the table does not exist yet: the scheduler never ran
+        if _damaged_job_store(exc):
+            raise DatabaseFileError(_damaged(jobstore_url, exc)) from None
         return None
     finally:
         store.engine.dispose()

@@ -503,6 +503,41 @@ def test_the_dry_run_checks_the_job_store(
         assert "monitor:***@db.example.org" in problem and "s3cret" not in problem
 
 
+def test_a_damaged_job_store_is_named_so_by_the_dry_run_status_and_the_start(
+    tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a crash walkthrough: a job store file holding text passed `schedule --dry-run`
+    (exit 0) and `status`, and the start stopped with exit 2 and advice about the URL, its
+    folder and its driver."""
+    from ops_fixtures import write_archive_regions, write_config
+    from sqlalchemy import create_engine, text
+
+    from monitor.cli import main
+    from monitor.errors import BadInput
+    from monitor.ops.schedule import job_store_errors, job_store_problem
+
+    store = tmp_path / "jobs.sqlite"
+    store.write_text("not sqlite at all\n")
+    url = f"sqlite:///{store}"
+    path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
+    write_archive_regions(tmp_path)
+    said = (
+        f"the scheduler's job store {url} is damaged or not an SQLite file (SQLite: file is not "
+        "a database); move it aside: the scheduler makes a new one and catches the missed days "
+        "up from the inventory, which records every run"
+    )
+    assert job_store_problem(url) == said
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
+    assert said in capsys.readouterr().err
+    # the start, which opens it under job_store_errors to stamp its schema version
+    engine = create_engine(url)
+    with pytest.raises(BadInput) as refused, job_store_errors(url), engine.connect() as conn:
+        conn.execute(text("SELECT name FROM sqlite_master"))
+    engine.dispose()
+    assert str(refused.value) == f"schedule.jobstore_url: {said}"
+    assert store.read_text() == "not sqlite at all\n"
+
+
 def test_the_dry_run_of_a_new_set_up_passes_the_folder_its_start_makes(
     tmp_path: Path, untrained_manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
