@@ -647,14 +647,17 @@ def read_label(
         raise DatasetError(f"{path}: shape {label.shape} differs from input {tuple(shape)}")
     other = np.setdiff1d(np.unique(label), [0, 1, IGNORE])
     if other.size:  # a 0/2 mask read as all background, a no-data fill as a class
-        how = 'it (e.g. gdal_calc.py --calc "A>0" for a mask of 0 and another value)'
+        how = (
+            'it (e.g. gdal_calc.py -A LABEL --outfile RECODED --calc "A>0" --type Byte for a '
+            "mask of 0 and another value)"
+        )
         if nodata is not None and np.isnan(nodata) and np.isnan(other).any():
             how = f"its no-data to {IGNORE}"
         elif nodata is not None and np.isin(nodata, other):
             how = (
                 f"its no-data ({nodata:g}, outside an export clipped to an outline) to "
-                f'{IGNORE}: gdal_calc.py -A LABEL --calc "where(A=={nodata:g},{IGNORE},A)" '
-                "--NoDataValue none"
+                f"{IGNORE}: gdal_calc.py -A LABEL --outfile RECODED --calc "
+                f'"where(A=={nodata:g},{IGNORE},A)" --NoDataValue none'
             )
         raise DatasetError(
             f"{path}: label values {other[:5].tolist()}; a label holds 1 (landslide), 0 "
@@ -684,7 +687,7 @@ def read_label(
         log.warning(
             "%s: no landslide pixel (1), and %d pixel(s) of %d are %d (unknown), as in a mask "
             "of 0 and 255: if %d marks its landslides, recode it (gdal_calc.py -A LABEL "
-            '--calc "A>0" --type Byte)',
+            '--outfile RECODED --calc "A>0" --type Byte)',
             path, int(unknown.sum()), unknown.size, IGNORE, IGNORE,
         )  # fmt: skip
     return (label == 1).astype(np.uint8), unknown if unknown.any() else None

@@ -52,8 +52,8 @@ import logging
 import math
 import re
 import sqlite3
-from collections.abc import Collection
-from contextlib import closing
+from collections.abc import Collection, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -563,6 +563,30 @@ class StackJob:
         return None if region is None else str(region)
 
 
+class _Collect(logging.Handler):
+    """A handler that keeps the messages of the records it is given."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextmanager
+def _warnings_of_the_chain(into: list[str]) -> Iterator[None]:
+    """Append the warnings the chain (:mod:`monitor.pipeline`) logs in the block to ``into``;
+    they are logged as before."""
+    handler = _Collect(into)
+    logger = logging.getLogger("monitor.pipeline")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def detect_stacks(
     stacks: list[Path], out: Path, job: StackJob, warnings: dict[Path, list[str]]
 ) -> dict[str, Any]:
@@ -621,16 +645,19 @@ def detect_stacks(
             for warning in said:
                 log.warning("%s: %s", path, warning)
             try:
-                found = detect(
-                    stack,
-                    job.model,
-                    job.policy,
-                    job.rules,
-                    job.object_filter,
-                    cut=job.cut,
-                    device=job.policy.device,
-                    area_scale=area_scale,
-                )
+                # what the chain warns of this scene goes into its summary too (found in a
+                # walkthrough: the pixels left without a prediction were in the log alone)
+                with _warnings_of_the_chain(said):
+                    found = detect(
+                        stack,
+                        job.model,
+                        job.policy,
+                        job.rules,
+                        job.object_filter,
+                        cut=job.cut,
+                        device=job.policy.device,
+                        area_scale=area_scale,
+                    )
             except NoUsableSetting as err:
                 log.warning("%s (%d of %d): no detection: %s", scene_id, done, len(stacks), err)
                 for stale in cog_paths(out, scene_id):  # an earlier run's, beside "no-data"

@@ -393,12 +393,20 @@ def predict(
                 stack, prediction, backup, unseen, "optical_fallback", choice.optical_fallback, why
             )
         else:
+            # the remedy only where the ensemble has it (found in a walkthrough: an ensemble of
+            # S1+S2 members alone was advised S2)
+            remedy = (
+                "model.optical_fallback: S2 predicts them"
+                if "S2" in ensemble.settings
+                else "the ensemble has no S2 members to predict them"
+            )
             log.warning(
                 "%s: %d pixels without a radar observation but with a clear optical view are "
-                "left without a prediction by %s (model.optical_fallback: S2 predicts them)",
+                "left without a prediction by %s (%s)",
                 stack.attrs.get("region"),
                 int(unseen.sum()),
                 choice.setting,
+                remedy,
                 extra={UNSEEN_PIXELS: int(unseen.sum())},  # a tally of many scenes reads it
             )
     if radar_drop:

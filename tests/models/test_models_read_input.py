@@ -173,8 +173,8 @@ def test_a_label_of_other_values_than_0_1_255_is_refused(tmp_path: Path) -> None
         read_scene(tmp_path, "s")
     assert str(err.value).endswith(
         "recode its no-data (-9999, outside an export clipped to an outline) to 255: gdal_calc.py "
-        '-A LABEL --calc "where(A==-9999,255,A)" --NoDataValue none'
-    )
+        '-A LABEL --outfile RECODED --calc "where(A==-9999,255,A)" --NoDataValue none'
+    )  # gdal_calc.py needs an --outfile (found in a walkthrough: the command did not run)
     label[0, 2:5, 2:5] = 1
     label[0, 0, 0] = 255
     _write(tmp_path / "label" / "s_label.tif", label, dtype="uint8")

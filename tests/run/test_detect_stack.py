@@ -228,6 +228,35 @@ def test_other_pixel_sizes_run_with_a_warning_in_the_summary(tmp_path, monkeypat
     ]
 
 
+def test_what_the_chain_warns_of_a_scene_goes_into_its_summary(tmp_path, monkeypatch):
+    """Found in a walkthrough: the pixels without a radar observation left without a
+    prediction were warned of in the log alone, while operations.md says summary.json holds
+    the scene's warnings; and an ensemble without S2 members was advised S2 for them."""
+    import json
+
+    class GapEnsemble(ChangeEnsemble):
+        settings = ("S1+S2", "S1")
+
+        def predict(self, stack, setting, *, device=None):
+            out = super().predict(stack, setting, device=device)
+            gap = np.isnan(stack["postVV"].values)
+            out["probability"].values[gap] = np.nan
+            return out
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: GapEnsemble())
+    )
+    bands = hill_and_plain().bands()
+    for name in ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH"):
+        bands[MODEL_BANDS.index(name)][:, :20] = np.nan  # a swath's edge
+    path = _write(tmp_path / "gap_input.tif", bands)
+    assert main(["detect", "--stack", str(path), "--out", str(tmp_path / "out"), "-q"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (warning,) = summary["scenes"]["gap"]["warnings"]
+    assert "pixels without a radar observation but with a clear optical view" in warning
+    assert warning.endswith("(the ensemble has no S2 members to predict them)")
+
+
 @pytest.mark.parametrize("nodata", [np.nan, 0.0, "flags unmasked to 0"])
 def test_a_stack_clipped_to_an_outline_is_judged_on_its_footprint(tmp_path, monkeypatch, nodata):
     """Earth Engine's ``clip`` to a region's outline leaves the rest of the export's bounding

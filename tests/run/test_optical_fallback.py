@@ -117,6 +117,13 @@ def test_without_an_optical_fallback_the_gap_stays_empty_with_a_warning(
     # and a setting that reads no radar needs none
     s2 = choose_setting(stack, ensemble.settings, ModelSettings(setting="S2"))
     assert s2.optical_fallback is None
+    assert "(model.optical_fallback: S2 predicts them)" in caplog.text
+    # an ensemble without S2 members is not advised them (found in a walkthrough)
+    ensemble.settings = ("S1+S2", "S1")  # type: ignore[misc]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.pipeline.setting"):
+        predict(ensemble, stack, choice, None)
+    assert "by S1+S2 (the ensemble has no S2 members to predict them)" in caplog.text
 
 
 def test_a_chain_over_many_scenes_says_the_gaps_once(
