@@ -431,6 +431,11 @@ def _setup(
         member.load_state_dict(load_file(str(path)), strict=True)
     member = member.to(device)
     crop = max(config.crop, member.min_side)
+    if crop != config.crop:  # found in a walkthrough: PAN trained on larger crops unsaid
+        log.warning(
+            "%s: crops of %d px, not the grid's %d: %s takes inputs of %d px at least",
+            spec.name, crop, config.crop, spec.architecture, member.min_side,
+        )  # fmt: skip
     sampler = CropSampler(train, spec.setting, crop, seed=seed, augment=config.augmentation())
     optimizer = torch.optim.Adam(
         member.parameters(), lr=spec.learning_rate, weight_decay=config.weight_decay

@@ -166,6 +166,17 @@ def test_models_select_without_trained_members_says_so(
     assert main(["select", "--grid", str(grid_file), "--work", str(tmp_path / "work"),
                  "--out", str(tmp_path / "out")]) == 2  # fmt: skip
     assert "no validation folder: pass --val" in capsys.readouterr().err
+    # a --work that is a file, or under one (found in a walkthrough: a traceback ending in
+    # FileExistsError), as --out is
+    (tmp_path / "f.txt").write_text("hi")
+    for work, said in (
+        (tmp_path / "f.txt", f"--work {tmp_path / 'f.txt'}: a file, not a folder"),
+        (tmp_path / "f.txt" / "sub", f"--work {tmp_path / 'f.txt' / 'sub'}: {tmp_path / 'f.txt'} "
+         "is a file, so nothing can be made under it"),
+    ):  # fmt: skip
+        assert main(["train", "--grid", str(grid_file), "--work", str(work),
+                     "--out", str(tmp_path / "e")]) == 2  # fmt: skip
+        assert capsys.readouterr().err == f"error: {said}\n"
     assert main(["import-checkpoint", str(tmp_path / "m.ckpt"),
                  "--manifest", str(tmp_path / "m.json")]) == 2  # fmt: skip
     assert "the checkpoint holds no normalisation: pass --stats" in capsys.readouterr().err

@@ -63,6 +63,29 @@ def test_a_short_training_run_lowers_the_loss(scene_factory: Callable[..., Scene
     assert after < 0.3 * before, (before, after)
 
 
+def test_a_crop_the_network_cannot_take_is_raised_with_a_warning(
+    scene_factory: Callable[..., Scene], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough: PAN was trained on crops of 128 px where the grid asked for 64,
+    without a word."""
+    import logging
+
+    from models.train import _setup
+
+    scenes = [scene_factory(i, size=160) for i in range(2)]
+    with caplog.at_level(logging.WARNING, logger="models.train"):
+        run = _setup(_spec("PAN"), scenes, TrainConfig(crop=64))
+    assert run.sampler.crop == 128
+    assert (
+        f"{_spec('PAN').name}: crops of 128 px, not the grid's 64: PAN takes inputs of 128 px"
+        in (caplog.text)
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.train"):
+        _setup(_spec("Unet"), scenes, TrainConfig(crop=64))
+    assert "crops of" not in caplog.text
+
+
 def test_train_member_keeps_the_best_epoch_and_resumes(
     tmp_path: Path, scene_factory: Callable[..., Scene]
 ) -> None:
