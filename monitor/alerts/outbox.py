@@ -337,6 +337,20 @@ class Outbox:
         sql = f"SELECT * FROM {TABLE}" + (f" WHERE {' AND '.join(where)}" if where else "")
         return self._decoded(sql + " ORDER BY id", params)
 
+    def new_alert_states(self) -> dict[str, Counter[str]]:
+        """Per landslide (its uid), what became of its ``landslide.new`` alerts, one per
+        channel: how many were ``sent``, are ``pending``, were ``withdrawn`` (its landslide
+        dismissed before they went) or went ``dead``; counted in SQL."""
+        rows = self._conn.execute(
+            f"SELECT landslide_uid, CASE WHEN status = 'dead' AND NOT ({NOT_WITHDRAWN_SQL}) "
+            f"THEN 'withdrawn' ELSE status END, COUNT(*) FROM {TABLE} "
+            "WHERE event = 'landslide.new' GROUP BY 1, 2"
+        )
+        states: dict[str, Counter[str]] = defaultdict(Counter)
+        for uid, state, n in rows:
+            states[uid][state] += n
+        return dict(states)
+
     def recently_sent(
         self, limit: int | None = None, since: datetime | None = None
     ) -> list[dict[str, Any]]:

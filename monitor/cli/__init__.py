@@ -267,12 +267,16 @@ def _inventory(args: argparse.Namespace) -> int:
     with Inventory(path, read_only=read_only) as inventory:
         try:
             if args.action == "list":
+                from monitor.alerts.outbox import Outbox
                 from monitor.ops.inventory_list import format_inventory
 
+                with Outbox(path, read_only=True) as box:  # as the inventory: read only
+                    deliveries = box.new_alert_states()
                 lines = format_inventory(
                     inventory.landslides(),
                     regions=args.region or (),
                     statuses=args.status or (),
+                    deliveries=deliveries,
                 )
                 print("\n".join(lines))
                 return EXIT_OK

@@ -12,7 +12,7 @@ second look to confirm it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -31,6 +31,30 @@ def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     return str(value)
+
+
+def delivery(states: Mapping[str, int] | None) -> str:
+    """What became of a landslide's ``new`` alerts, one per channel (counts by outcome:
+    :meth:`monitor.alerts.outbox.Outbox.new_alert_states`): ``sent``, ``queued``,
+    ``withdrawn``, ``dead``, or the counts where they differ (``1 sent, 1 queued``); empty
+    where none was queued (no recipient)."""
+    if not states:
+        return ""
+    said = {"sent": "sent", "pending": "queued", "withdrawn": "withdrawn", "dead": "dead"}
+    kinds = [(said[k], n) for k, n in states.items() if n and k in said]
+    if len(kinds) == 1:
+        return kinds[0][0]
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(kinds, key=lambda kind: kind[0]))
+
+
+def delivery_kind(states: Mapping[str, int]) -> str:
+    """One word for a landslide's ``new`` alerts, for the counts: ``queued`` while one is
+    pending, ``sent`` where one went, else ``withdrawn`` or ``dead``."""
+    if states.get("pending"):
+        return "queued"
+    if states.get("sent"):
+        return "sent"
+    return "withdrawn" if states.get("withdrawn") else "dead"
 
 
 def alert_state(row: dict[str, Any]) -> str:
@@ -65,11 +89,19 @@ def _bracket(row: dict[str, Any]) -> str:
 
 
 def format_inventory(
-    frame: pd.DataFrame, *, regions: Sequence[str] = (), statuses: Sequence[str] = ()
+    frame: pd.DataFrame,
+    *,
+    regions: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    deliveries: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[str]:
     """The lines ``inventory list`` prints for ``frame`` (:meth:`Inventory.landslides`), kept to
-    ``regions`` and ``statuses`` where given: the table, then a line of counts. A region the
-    inventory does not hold is refused (:class:`BadInput`) with the ones it does."""
+    ``regions`` and ``statuses`` where given: the table, then a line of counts. With
+    ``deliveries`` (by landslide uid, :meth:`~monitor.alerts.outbox.Outbox.new_alert_states`),
+    an alerted landslide's line and the counts say whether its alerts were sent, are queued or
+    were withdrawn (found in a crash walkthrough: "new on D" and "34 alerted" were said of
+    alerts never sent). A region the inventory does not hold is refused (:class:`BadInput`)
+    with the ones it does."""
     held = sorted(set(frame["region"]))
     unknown = [r for r in regions if r not in held]
     if unknown:
@@ -85,6 +117,11 @@ def format_inventory(
     if not records:
         return ["no landslide in the inventory" + (" matches" if regions or statuses else "")]
     states = [alert_state(r) for r in records]
+    outcomes = [
+        (deliveries or {}).get(str(r.get("uid"))) if s.startswith("new on") else None
+        for r, s in zip(records, states, strict=True)
+    ]
+    states = [f"{s} ({delivery(o)})" if o else s for s, o in zip(states, outcomes, strict=True)]
     rows = [
         [
             str(r["fid"]),
@@ -105,7 +142,12 @@ def format_inventory(
         for s in states
     ]
     told = sorted(Counter(kinds).items(), key=lambda kind: (-kind[1], kind[0]))
-    said = ", ".join(f"{n} {kind}" for kind, n in told)
+    delivered = Counter(delivery_kind(o) for o in outcomes if o)
+    of_alerted = ", ".join(f"{n} {kind}" for kind, n in sorted(delivered.items()))
+    said = ", ".join(
+        f"{n} {kind}" + (f" ({of_alerted})" if kind == "alerted" and of_alerted else "")
+        for kind, n in told
+    )
     return [
         *text_table(_HEADER, rows, numeric={0, 3}),
         f"{len(records)} landslide(s): {counts}. Alerts: {said}",

@@ -249,6 +249,30 @@ def test_deliver_stopped_by_sigterm_waits_for_the_post_in_flight_and_says_what_s
     assert Outbox(inventory.path).counts()["sent"] == 4
 
 
+def test_inventory_list_says_whether_the_alerts_went(
+    config_path: Path,
+    inventory: Inventory,
+    receiver: Receiver,
+    mailbox: Mailbox,
+    tls_files: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in a crash walkthrough: `inventory list` said "new on D" and "N alerted" of
+    alerts still queued (runs with --no-alerts) or withdrawn; it reads the outbox too."""
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
+    argv = ["inventory", "list", "--config", str(config_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.endswith("new on 2024-09-15 (queued)") for line in out[1:3]] == [True, True]
+    assert "Alerts: 2 alerted (2 queued)" in out[-1]
+    receiver.start()
+    mailbox.start(tls_files)
+    assert _alerts(config_path, "deliver") == 0
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "Alerts: 2 alerted (2 sent)" in capsys.readouterr().out.splitlines()[-1]
+
+
 def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     tmp_path: Path,
     receiver: Receiver,

@@ -241,6 +241,24 @@ def test_list_says_why_no_alert_was_raised() -> None:
         "6 landslide(s): 4 candidate, 1 confirmed, 1 dismissed. Alerts: 2 suppressed, 1 alerted, "
         "1 awaiting a second look, 1 none (dismissed), 1 with its next detection"
     )
+    # with the outbox's outcomes (found in a crash walkthrough: "new on D" and "N alerted" were
+    # said of alerts queued by --no-alerts runs, or withdrawn when their landslide was dismissed)
+    told = [
+        {**rows[0], "uid": "a"},
+        {**rows[0], "fid": 7, "uid": "b", "status": "dismissed"},
+        {**rows[0], "fid": 8, "uid": "c"},
+        {**rows[0], "fid": 9, "uid": "d"},
+        {**rows[2], "uid": "e"},
+    ]
+    deliveries = {"a": {"sent": 2}, "b": {"withdrawn": 2}, "c": {"sent": 1, "pending": 1}}
+    lines = format_inventory(pd.DataFrame(told), deliveries=deliveries)
+    assert [line.split("  ")[-1].strip() for line in lines[1:-1]] == [
+        "new on 2024-09-03 (sent)", "new on 2024-09-03 (withdrawn)",
+        "new on 2024-09-03 (1 queued, 1 sent)", "new on 2024-09-03", "awaiting a second look",
+    ]  # fmt: skip
+    assert lines[-1].endswith(
+        "Alerts: 4 alerted (1 queued, 1 sent, 1 withdrawn), 1 awaiting a second look"
+    )
     assert format_inventory(pd.DataFrame(rows), statuses=["dismissed"])[1].split()[0] == "4"
     assert format_inventory(pd.DataFrame(rows[:0], columns=list(rows[0]))) == [
         "no landslide in the inventory"
