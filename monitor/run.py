@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed
@@ -180,7 +181,13 @@ def detect_region(
     where = ql.dir / run_date.isoformat() / region.name if ql.enabled else None
     limit = ql.max_per_region
     result.candidates = write_quicklooks(
-        stack, candidates, where, region=region.name, run_date=run_date, limit=limit
+        stack,
+        candidates,
+        where,
+        region=region.name,
+        run_date=run_date,
+        limit=limit,
+        problems=result.not_written,
     )
     if where is not None and prediction is not None:
         _write_rasters(result, prediction, stack, where, region.name)
@@ -208,6 +215,11 @@ def within_region(
     return candidates[inside.to_numpy()]
 
 
+# Free space under which a file system is told full where GDAL failed to write on it (a COG of a
+# region takes megabytes).
+_FULL_BYTES = 1 << 20
+
+
 def _write_rasters(
     result: RegionResult, prediction: xr.Dataset, stack: xr.Dataset, where: Path, region: str
 ) -> None:
@@ -222,10 +234,16 @@ def _write_rasters(
         expected = isinstance(exc, OSError | RasterioError) or type(exc).__name__.startswith(
             "CPLE_"  # GDAL's errors (rasterio._err, a private module: matched by name)
         )
+        # GDAL says "Write error at scanline 128" of a full disk: its free space says why
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(where).free
+            if free < _FULL_BYTES:
+                exc = OSError(f"{exc}; the file system has {free // 1024} KiB free: it is full")
         log.warning(
             "%s: probability/spread COGs not written in %s: %s", region, where, exc,
             exc_info=not expected,
         )  # fmt: skip
+        result.not_written.append(f"the probability/spread COGs not written in {where}: {exc}")
 
 
 def _prune_rasters(config: MonitorConfig, run_date: date) -> None:

@@ -52,6 +52,8 @@ class RegionResult:
     evaluation: Evaluation | None = None  # of the candidates the object filter kept
     evaluation_unfiltered: Evaluation | None = None  # of all candidates, suppressed included
     rasters: list[str] = field(default_factory=list)  # the probability and spread COGs
+    # what of the quicklooks and COGs was not written (a full disk): the summary says it
+    not_written: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # the run date whose result this is, read back (monitor.run_reuse); None: computed now
     reused_from: date | None = None

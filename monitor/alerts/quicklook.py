@@ -14,6 +14,7 @@ picture. A matplotlib figure with a layout engine took 0.4 s, most of a demo sea
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 from datetime import date
@@ -219,20 +220,28 @@ def write_quicklooks(
     region: str,
     run_date: date,
     limit: int,
+    problems: list[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """A copy of ``candidates`` with a ``quicklook`` column: the PNG of each of the first
     ``limit`` candidates, written under ``directory`` (None: quicklooks are off). A picture that
-    cannot be written is logged and left out; it never costs the detection."""
+    cannot be written is logged and left out; it never costs the detection. What was not
+    written is said in one line added to ``problems``, for the run's summary; after a full
+    disk the pictures left are not tried (found in a crash walkthrough: 52 warnings, and a
+    summary that said nothing)."""
     candidates = candidates.copy()
     candidates["quicklook"] = None
     if directory is None or candidates.empty:
         return candidates
+    wanted = list(candidates.index[:limit])
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # an unwritable quicklooks folder must not cost the detections
         log.warning("%s: no quicklooks written, %s is not writable: %s", region, directory, exc)
+        if problems is not None:
+            problems.append(f"no quicklook written, {directory} is not writable: {exc}")
         return candidates
-    for i in candidates.index[:limit]:
+    failed: list[str] = []
+    for n, i in enumerate(wanted):
         path = directory / quicklook_file(i + 1, candidates.geometry[i])
         try:
             # no number: the inventory gives the landslide its id after this picture is drawn
@@ -243,6 +252,19 @@ def write_quicklooks(
             render_quicklook(stack, candidates.geometry[i], path, title=title)
         except Exception as exc:  # a missing picture must not cost the detection
             log.warning("%s: quicklook %s not written: %s", region, path, exc)
+            failed.append(str(exc))
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                left = len(wanted) - n - 1
+                if left:
+                    log.warning(
+                        "%s: the disk is full: %d quicklook(s) more not tried", region, left
+                    )
+                failed += [failed[-1]] * left
+                break
             continue
         candidates.loc[i, "quicklook"] = str(path)
+    if failed and problems is not None:
+        problems.append(
+            f"{len(failed)} of {len(wanted)} quicklook(s) not written in {directory}: {failed[-1]}"
+        )
     return candidates

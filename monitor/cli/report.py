@@ -98,6 +98,10 @@ def format_summary(summary: RunSummary) -> str:
         for r in summary.regions
         if r.status == "ok" and r.reused_from is not None
     )
+    not_written = [f"  {r.region}: {what}" for r in summary.regions for what in r.not_written]
+    if not_written:  # found in a crash walkthrough: a full disk was in the log alone
+        lines.append("Not written (the detections and their alerts are kept):")
+        lines.extend(not_written)
     windows = [f"  {r.region}: {r.windows}" for r in summary.regions if r.windows]
     if windows:
         lines.append("Windows (start/end, the end day excluded):")

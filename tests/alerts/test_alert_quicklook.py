@@ -134,6 +134,36 @@ def test_a_date_run_again_with_other_candidates_keeps_the_pictures_stored_before
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([first.name, other.name])
 
 
+def test_a_full_disk_stops_the_quicklooks_and_says_so_once(tmp_path, monkeypatch):
+    """Found in a crash walkthrough: on a full disk each of 52 pictures was tried and warned of,
+    and the run's summary said nothing; the rest are not tried after the first, and one line
+    for the summary says how many were not written and why."""
+    import errno
+    from datetime import date
+
+    import geopandas as gpd
+
+    import monitor.alerts.quicklook as quicklook
+
+    calls = []
+
+    def full(stack, outline, path, *, title):
+        calls.append(path)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(quicklook, "render_quicklook", full)
+    outlines = [box(X0 + 100 * i, Y0 - 300, X0 + 100 * i + 50, Y0 - 250) for i in range(4)]
+    frame = gpd.GeoDataFrame({"area_m2": [o.area for o in outlines]}, geometry=outlines,
+                             crs="EPSG:32632")  # fmt: skip
+    problems: list[str] = []
+    out = write_quicklooks(_stack(), frame, tmp_path, region="r", run_date=date(2024, 9, 15),
+                           limit=3, problems=problems)  # fmt: skip
+    assert len(calls) == 1 and out["quicklook"].isna().all()
+    assert problems == [
+        f"3 of 3 quicklook(s) not written in {tmp_path}: [Errno 28] No space left on device"
+    ]
+
+
 def test_read_png_returns_a_regular_png_within_its_size_and_nothing_else(tmp_path: Path) -> None:
     """The one gate a quicklook path read back from the inventory passes before its bytes are
     mailed or embedded: checked and read through one open file (no swap between the check

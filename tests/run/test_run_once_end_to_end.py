@@ -522,6 +522,11 @@ def test_a_full_disk_while_writing_the_cogs_keeps_the_detections_and_alerts(
         return real_open(path, mode, **kwargs)
 
     monkeypatch.setattr(rasterio, "open", open_on_a_full_disk)
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, (1 << 30) - 4096, 4096))
     data = _config_data(manifest)
     data["quicklooks"] = {"dir": "ql"}
     config = load_config(write_config(data))
@@ -538,10 +543,18 @@ def test_a_full_disk_while_writing_the_cogs_keeps_the_detections_and_alerts(
     assert sorted(p.name for p in folder.rglob("*.tif*")) == []  # no half pair, no .part
     assert len(list(folder.rglob("*.png"))) == 3
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert (
-        f"north: probability/spread COGs not written in {folder / 'north'}: "
-        "TIFFAppendToStrip:Write error at scanline 512" in warnings
+    # GDAL's "Write error" is told a full disk by the free space (found in a crash walkthrough),
+    # and the run's summary says what was not written, not the log alone
+    said = (
+        f"probability/spread COGs not written in {folder / 'north'}: TIFFAppendToStrip:Write "
+        "error at scanline 512; the file system has 4 KiB free: it is full"
     )
+    assert f"north: {said}" in warnings
+    assert summary.regions[0].not_written == [f"the {said}"]
+    from monitor.cli.report import format_summary
+
+    text = format_summary(summary)
+    assert f"Not written (the detections and their alerts are kept):\n  north: the {said}" in text
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 3
 
