@@ -13,11 +13,30 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["leftovers", "nearest_existing", "out_problem", "write_atomically"]
+__all__ = ["full_disk_note", "leftovers", "nearest_existing", "out_problem", "write_atomically"]
+
+# Free space under which a file system is told full where a writer failed on it without saying
+# why (GDAL's "Write error at scanline 128", "Cannot write feature"): files here take megabytes.
+_FULL_BYTES = 1 << 20
+
+
+def full_disk_note(folder: str | os.PathLike[str]) -> str:
+    """``"; the file system has N KiB free: it is full"`` where the file system of ``folder``
+    (or of the nearest folder above it) has under 1 MiB free, else ``""``: what a writer's
+    error that does not name a full disk is followed by."""
+    where = nearest_existing(folder)
+    try:
+        free = shutil.disk_usage(where if where is not None else ".").free
+    except OSError:
+        return ""
+    return (
+        f"; the file system has {free // 1024} KiB free: it is full" if free < _FULL_BYTES else ""
+    )
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:

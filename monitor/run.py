@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, as_completed
@@ -35,6 +34,7 @@ from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
 from gee_scripts.coverage import AssetCoverageError
+from models.atomic import full_disk_note
 from models.manifest import ManifestError, read_manifest
 from monitor import run_reuse
 from monitor.alerts.quicklook import write_quicklooks
@@ -215,11 +215,6 @@ def within_region(
     return candidates[inside.to_numpy()]
 
 
-# Free space under which a file system is told full where GDAL failed to write on it (a COG of a
-# region takes megabytes).
-_FULL_BYTES = 1 << 20
-
-
 def _write_rasters(
     result: RegionResult, prediction: xr.Dataset, stack: xr.Dataset, where: Path, region: str
 ) -> None:
@@ -235,10 +230,8 @@ def _write_rasters(
             "CPLE_"  # GDAL's errors (rasterio._err, a private module: matched by name)
         )
         # GDAL says "Write error at scanline 128" of a full disk: its free space says why
-        with contextlib.suppress(OSError):
-            free = shutil.disk_usage(where).free
-            if free < _FULL_BYTES:
-                exc = OSError(f"{exc}; the file system has {free // 1024} KiB free: it is full")
+        if note := full_disk_note(where):
+            exc = OSError(f"{exc}{note}")
         log.warning(
             "%s: probability/spread COGs not written in %s: %s", region, where, exc,
             exc_info=not expected,

@@ -55,9 +55,11 @@ what a run writes to it) and :mod:`.runs` (run bookkeeping).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -72,7 +74,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from models.atomic import write_atomically
+from models.atomic import full_disk_note, leftovers, write_atomically
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.settings import AlertRouting
@@ -160,6 +162,9 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
 
 #: The columns of the inventory's layer that every release wrote: the schema's, less the ones
 #: added since.
+#: Age after which an export's temporary file is what a killed export left, not a running one's.
+_STALE_PART_S = 3600.0
+
 _CORE_COLUMNS = frozenset(landslides.layer_columns()) - set(landslides.ADDED_COLUMNS)
 #: The tables of a GeoPackage (OGC 12-128r18, its extensions) and of SQLite itself, and GDAL's
 #: placeholder in a GeoPackage created with no layer (QGIS makes an empty one so), which any
@@ -574,6 +579,11 @@ class Inventory:
                 f"cannot export to {path}: unknown suffix {path.suffix!r} (use one of "
                 f"{export_suffixes()})"
             )
+        for stale in leftovers(path):  # a killed export's, left beside it (a crash walkthrough)
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > _STALE_PART_S:  # not a running one's
+                    stale.unlink()
+                    log.info("%s: removed what a killed export left", stale)
         frame = self.landslides()
         if status is not None:
             frame = frame[frame["status"].isin(list(status))]
@@ -594,7 +604,9 @@ class Inventory:
                 )
                 write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
         except (OSError, DataSourceError, DataLayerError) as exc:  # GDAL's: RuntimeErrors
-            raise InventoryError(f"cannot export to {path}: {exc}") from None
+            # GDAL's "Cannot write feature" of a full disk is told so (found in a crash walk)
+            note = "" if "No space left" in str(exc) else full_disk_note(path.parent)
+            raise InventoryError(f"cannot export to {path}: {exc}{note}") from None
         return path
 
 

@@ -390,3 +390,37 @@ def test_a_spatial_index_added_in_qgis_is_kept_current(tmp_path, candidates, squ
     # R-tree stores 32-bit floats, rounded outward.
     assert rows[0][1:] == pytest.approx((west, east, south, north), abs=3e-5)
     assert rows[0][1] <= west and rows[0][2] >= east and rows[0][4] >= north
+
+
+def test_an_export_removes_what_a_killed_export_left_and_names_a_full_disk(
+    inventory, candidates, square, tmp_path, monkeypatch
+):
+    """Found in a crash walkthrough: an export killed at its rename left
+    `.l.geojson.<hex>.part.geojson`, which later exports never removed; and on a full disk
+    GDAL's GeoJSON writer said "Cannot write feature", not why."""
+    import collections
+    import os
+    import shutil
+    import time
+
+    from models.atomic import full_disk_note
+
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(
+        run_id, [RegionDetections("r", candidates=candidates([square(0, 0, 100, 100)]))]
+    )
+    stale = tmp_path / ".l.geojson.deadbeef.part.geojson"
+    fresh = tmp_path / ".l.geojson.0123abcd.part.geojson"  # another export's, under way
+    for part in (stale, fresh):
+        part.write_text("{")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    inventory.export(tmp_path / "l.geojson")
+    assert not stale.exists() and fresh.exists()
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 0, 3 * 1024))
+    assert full_disk_note(tmp_path / "new" / "deeper") == (
+        "; the file system has 3 KiB free: it is full"
+    )
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 0, 1 << 30))
+    assert full_disk_note(tmp_path) == ""
