@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -332,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = inbox.report()
     if report:
         print(report)
+    if status < 0:  # killed by a signal: -9 was exit status 247 (found in a crash walkthrough)
+        name = signal.Signals(-status).name
+        print(f"demo_inbox: the command was killed by {name}", file=sys.stderr)
+        return 128 - status
     return status
 
 

@@ -334,6 +334,12 @@ def test_the_demo_inbox_refuses_a_configuration_with_real_recipients(
     argv = ["--config", str(quiet), "--dir", str(tmp_path / "inbox"), "--", *command]
     assert demo_inbox_main(argv) == 0 and ran.exists()
     assert "names no alert recipient" in capsys.readouterr().err
+    # a command killed by a signal: 128 + its number, said (found in a crash walkthrough: -9
+    # was exit status 247, without a word)
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    argv = ["--config", str(quiet), "--dir", str(tmp_path / "inbox"), "--", *killed]
+    assert demo_inbox_main(argv) == 137
+    assert "demo_inbox: the command was killed by SIGKILL" in capsys.readouterr().err
 
 
 def test_the_demo_inbox_takes_a_login_and_a_webhook_given_by_url_env(
