@@ -170,7 +170,7 @@ def _info(args: argparse.Namespace) -> int:
     from models.manifest import manifest_files, normalisation_matches, read_manifest, sha256_file
 
     m = read_manifest(args.manifest)
-    print(f"{args.manifest}: {m.description}")
+    print(f"{args.manifest}: {m.description or '(no description)'}")
     for setting, entry in m.settings.items():
         print(
             f"{setting}: {len(entry.members)} members, threshold {entry.threshold:.2f} "
@@ -186,6 +186,8 @@ def _info(args: argparse.Namespace) -> int:
             )
     if m.object_filter is not None:
         print(f"object filter: {len(m.object_filter.features)} features, cut {m.object_filter.cut}")
+    else:  # said (found in a walkthrough): every candidate of such an ensemble alerts
+        print("object filter: none (every candidate alerts; python -m monitor.ops.filter_fit)")
     bad = 0
     print("files (SHA-256 against the manifest):")
     weights = {e.file: e for e in m.members}
@@ -311,10 +313,15 @@ def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def _add_select(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``select``: re-assemble an ensemble from trained members."""
     s = sub.add_parser("select", help="re-assemble an ensemble from trained members")
-    s.add_argument("--grid", type=Path, required=True)
-    s.add_argument("--work", type=Path, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--val", type=Path)
+    s.add_argument("--grid", type=Path, required=True, help="the grid YAML that trained them")
+    s.add_argument("--work", type=Path, required=True, help="the grid's work folder")
+    s.add_argument("--out", type=Path, required=True, help="folder of the new manifest")
+    s.add_argument(
+        "--val",
+        type=Path,
+        help="validation folder to rank the members and choose K and the threshold on "
+        "(default: the grid's data.val)",
+    )
     s.add_argument("--k", type=int, help="members per setting (default: the grid's k)")
     s.set_defaults(func=_select)
 

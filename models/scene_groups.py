@@ -54,7 +54,8 @@ class SceneGroups:
     def describe(self) -> str:
         """One line for a report: how many groups, read from where, and the scenes without."""
         where = " and ".join(self.sources) or "nothing recorded"
-        line = f"{self.count} groups of {len(self.ids)} scenes (from {where})"
+        groups = "1 group" if self.count == 1 else f"{self.count} groups"
+        line = f"{groups} of {len(self.ids)} scenes (from {where})"
         if self.ungrouped:
             line += (
                 f"; {len(self.ungrouped)} scene(s) record no group and are resampled each on its "

@@ -222,6 +222,12 @@ def _message(error: ErrorDetails) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
+    given = error.get("input")
+    if kind == "string_type" and isinstance(given, bool | int | float):
+        # found in a config audit: `name: NO` (YAML's false), `project: 123456789012` said
+        # only "Input should be a valid string"
+        read = str(given).lower() if isinstance(given, bool) else repr(given)
+        message += f"; YAML read the value as {read}: quote it to keep it text ('...')"
     return message
 
 

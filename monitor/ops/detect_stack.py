@@ -863,7 +863,11 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_config(parser, required=False)
     parser.add_argument("--region", help="the region of --config whose rules apply")
-    parser.add_argument("--manifest", type=Path, help="ensemble manifest (default: the config's)")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="ensemble manifest (default: the --config's model.manifest, else the bundled one)",
+    )
     parser.add_argument(
         "--cut", type=float, help="object filter cut (default: region's/manifest's)"
     )

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -84,6 +84,9 @@ from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.run_inputs import preflight
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 __all__ = [
     "DAILY_JOB_ID",
@@ -812,6 +815,21 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _whereabouts(geometry: BaseGeometry) -> str:
+    """Where a region lies, for a person to check (found in a config audit: a polygon whose
+    corners were written latitude first, both in range, passed without a word): its centre,
+    its grid's UTM zone and its area."""
+    from monitor.grid import region_grid
+
+    centre, grid = geometry.centroid, region_grid(geometry)
+    ns, ew = ("N" if centre.y >= 0 else "S"), ("E" if centre.x >= 0 else "W")
+    area_km2 = grid.project(geometry).area / 1e6
+    return (
+        f"centre {abs(centre.y):.4f}° {ns}, {abs(centre.x):.4f}° {ew}; grid {grid.crs} "
+        f"(UTM); {area_km2:.2f} km²"
+    )
+
+
 def cli_run(args: argparse.Namespace) -> int:
     """``landslide-monitor schedule``: serve until SIGTERM (exit 0), or ``--dry-run``."""
     from monitor.config import load_config
@@ -843,6 +861,8 @@ def cli_run(args: argparse.Namespace) -> int:
             fires.append(t)
             t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {_shown(url)}")
+        for region in config.regions:  # where each is: a polygon written latitude first shows
+            print(f"region {region.name}: {_whereabouts(region.area.geometry)}")
         done = ledger.any_region()
         future = sorted(d for d in done if d > now.date())
         last = max(done.difference(future), default=None) or "none"

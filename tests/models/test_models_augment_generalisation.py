@@ -154,7 +154,7 @@ def test_evaluate_reports_in_and_out_of_family_side_by_side(
     assert vs["out_of_family"]["low"] < vs["out_of_family"]["high"]
     markdown = (out / "generalisation.md").read_text()
     assert "in: obj ≥ 1 ha" in markdown
-    assert "- groups of scenes, in-family: 1 groups of 2 scenes (from provenance records)\n" in (
+    assert "- groups of scenes, in-family: 1 group of 2 scenes (from provenance records)\n" in (
         markdown
     )
     assert "out-of-family: 2 groups of 2 scenes (from nothing recorded); 2 scene(s)" in markdown

@@ -89,6 +89,8 @@ def test_info_checks_every_file_and_names_a_folder_or_a_foreign_json(
     out = capsys.readouterr().out
     assert "S2: 2 members, threshold 0.50 (each member: its validation F1, architecture, " in out
     assert out.count("  ok       ") == 2
+    # no filter is said, not left out (found in a walkthrough)
+    assert "object filter: none (every candidate alerts; python -m monitor.ops.filter_fit)" in out
 
     weights = sorted((tmp_path / "model").glob("*.safetensors"))
     with weights[0].open("ab") as f:  # one byte more: what a run would refuse to load

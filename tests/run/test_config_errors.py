@@ -76,6 +76,11 @@ MALFORMED = "regions:\n  - name: r1\n    geometry: {type: Polygon\n  - name: r2\
         ("- a\n- b\n", "the top level must be a mapping"),
         ("regions: []\n", "regions: List should have at least 1 item"),
         # found in a config audit: what YAML saw, not what to write
+        (
+            f"regions:\n  - name: NO\n    geometry: {json.dumps(SQUARE)}\n",
+            "line 2: regions[0].name: Input should be a valid string; YAML read the value as "
+            "false: quote it to keep it text ('...')",
+        ),
         ("regions:\n\t- name: r1\n", "cannot start any token; indent with spaces, not tabs"),
         (
             "schedule:\n  cron: */30 6 * * *\nregions: []\n",

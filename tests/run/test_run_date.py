@@ -4,6 +4,7 @@ future date (an older inventory) does not make the scheduler skip the days up to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -179,6 +180,15 @@ def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
     missed = ", ".join(str(last + timedelta(days=n)) for n in (1, 2, 3))
     assert f"a start now would run: {missed}\n" in out
     assert f"last completed run: {last} (north: {last}, south: {last}, east: never)" in out
+    # where each region lies, for a person to check (found in a config audit: a polygon
+    # written latitude first passed without a word where both values were in range)
+    centre = region_polygon(0.1).centroid
+    assert re.search(
+        rf"^region east: centre {centre.y:.4f}° N, {centre.x:.4f}° E; grid EPSG:326\d\d \(UTM\); "
+        r"\d+\.\d\d km²$",
+        out,
+        re.MULTILINE,
+    )
 
 
 def test_log_lines_carry_their_date_and_utc_offset() -> None:
