@@ -419,7 +419,7 @@ def test_the_inventory_is_only_read(
         main(["-q", "dataset", "from-reviews", "-c", str(dataset_config), "--out", str(out)]) == 2
     )
     err = capsys.readouterr().err
-    assert f"inventory {path} holds no 'landslides' table: it is empty" in err
+    assert f"inventory {path} is empty (0 bytes): restore it from a backup" in err
     assert path.read_bytes() == b""
 
 
