@@ -66,6 +66,7 @@ class RegionStatusLine:
     run_status: str | None = None  # running / ok / partial / failed / interrupted
     data_status: str | None = None  # the region's: pending / ok / no-data / failed
     message: str | None = None
+    run_message: str | None = None  # why the run failed or stopped (runs.message)
     setting: str | None = None
     n_candidates: int | None = None
     n_new: int | None = None
@@ -120,6 +121,10 @@ class MonitorStatus:
         for r in self.regions:
             if r.message and r.data_status != "ok":
                 lines.append(f"  {r.region}: {r.data_status}: {r.message}")
+            elif r.run_message and r.run_status in ("failed", "interrupted"):
+                # found in a crash walkthrough: a run that failed on a full disk showed its
+                # regions "pending" without a word of why
+                lines.append(f"  {r.region}: run {r.run_status}: {r.run_message}")
         pending = self.outbox.get("pending", 0)
         lines.append("")
         lines.append(
@@ -141,7 +146,8 @@ def _region_lines(conn: sqlite3.Connection, names: list[str]) -> list[RegionStat
     lines = []
     for name in names:
         row = conn.execute(
-            "SELECT r.run_id, r.run_date, r.status AS run_status, r.finished_at, "
+            "SELECT r.run_id, r.run_date, r.status AS run_status, r.message AS run_message, "
+            "r.finished_at, "
             "rr.status AS data_status, rr.message, rr.setting, rr.n_candidates, rr.n_new, "
             "rr.n_grown FROM run_regions rr JOIN runs r USING (run_id) "
             "WHERE rr.region = ? ORDER BY r.run_id DESC LIMIT 1",

@@ -109,6 +109,11 @@ def test_sigterm_ends_a_run_cleanly_and_status_agrees(
         ("interrupted", "pending"),
         ("interrupted", "pending"),
     ]
+    # why, under the table (found in a crash walkthrough: "pending" without a word)
+    assert (
+        "  north: run interrupted: interrupted during detection (interrupted by SIGTERM)"
+        in status.format().splitlines()
+    )
 
 
 def test_killed_run_leaves_the_inventory_consistent_and_the_next_run_completes(
