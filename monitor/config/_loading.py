@@ -218,6 +218,9 @@ def _message(error: ErrorDetails) -> str:
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
+    if kind == "too_short" and (error.get("ctx") or {}).get("actual_length") == 0:
+        # "List should have at least 1 item after validation, not 0" (a config audit)
+        return f"an empty list: give at least {error['ctx']['min_length']}"
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):

@@ -74,7 +74,7 @@ MALFORMED = "regions:\n  - name: r1\n    geometry: {type: Polygon\n  - name: r2\
         ("regions: [", "malformed YAML"),
         ("", "the configuration file is empty"),
         ("- a\n- b\n", "the top level must be a mapping"),
-        ("regions: []\n", "regions: List should have at least 1 item"),
+        ("regions: []\n", "line 1: regions: an empty list: give at least 1"),
         # found in a config audit: what YAML saw, not what to write
         (
             f"regions:\n  - name: NO\n    geometry: {json.dumps(SQUARE)}\n",
