@@ -127,6 +127,13 @@ def _evaluate_generalisation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting(text: str) -> str:
+    """A ``--setting`` as the models spell it (:func:`models.datasets.canonical_setting`)."""
+    from models.datasets import canonical_setting
+
+    return canonical_setting(text)
+
+
 def _folder_statistics(folder: Path) -> tuple[list[float], list[float]]:
     from models.datasets import band_statistics, read_folder
 
@@ -350,7 +357,12 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "with and without the object filter",
     )
     e.add_argument("--val", type=Path, help="validation folder to fit the baseline thresholds")
-    e.add_argument("--setting", action="append", help="evaluate only this setting (repeatable)")
+    e.add_argument(
+        "--setting",
+        action="append",
+        type=_setting,
+        help="evaluate only this setting (repeatable; S1, S2, S1+S2, all; any case)",
+    )
     e.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     e.add_argument("--no-predictions", action="store_true", help="do not write <id>_pred.tif")
     e.add_argument(
@@ -377,7 +389,7 @@ def _add_import_checkpoint(sub: argparse._SubParsersAction[argparse.ArgumentPars
     i.add_argument("--encoder")
     i.add_argument("--loss")
     i.add_argument("--lr", type=float)
-    i.add_argument("--setting")
+    i.add_argument("--setting", type=_setting)
     i.add_argument(
         "--val-f1",
         type=float,
@@ -490,7 +502,9 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
     c.add_argument("--data", type=Path, required=True, help="Ganerød folder, or dataset root")
-    c.add_argument("--setting", action="append", help="only this setting (repeatable)")
+    c.add_argument(
+        "--setting", action="append", type=_setting, help="only this setting (repeatable)"
+    )
     c.add_argument("--device")
     c.add_argument("--out", type=Path, help="also write the report as JSON here")
     c.set_defaults(func=_compare)

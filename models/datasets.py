@@ -57,6 +57,7 @@ __all__ = [
     "DatasetError",
     "Scene",
     "band_statistics",
+    "canonical_setting",
     "channels_of",
     "check_input",
     "file_index",
@@ -106,6 +107,15 @@ L4S_BANDS: tuple[str, ...] = (
 
 # Every setting a member can be trained for: the feature-stack settings plus Landslide4Sense.
 MODEL_SETTINGS: Mapping[str, tuple[int, ...]] = {**SETTINGS, "L4S": tuple(range(len(L4S_BANDS)))}
+
+
+def canonical_setting(name: str) -> str:
+    """``name`` as :data:`MODEL_SETTINGS` spells it, whatever its case, and ``S1S2`` (how a
+    member's file name writes it) as ``S1+S2``; a name of none unchanged, to be refused where
+    it is used with the names known (found in a walkthrough: ``--setting s1+s2`` was refused
+    while architectures are read in any case)."""
+    key = name.strip().upper().replace("S1S2", "S1+S2")
+    return next((known for known in MODEL_SETTINGS if known.upper() == key), name)
 
 
 # Label value of pixels whose class is unknown (weak labels: the uncertain ring around a catalogued

@@ -87,3 +87,14 @@ def test_a_state_that_does_not_fit_is_counted_by_kind() -> None:
         "1 of the network's keys missing (1.bias); 5 keys the network does not have (extra.0, "
         "extra.1, and 3 more); 1 tensors of another shape (0.weight (4, 2) for (3, 2))"
     )
+
+
+def test_a_setting_is_read_in_any_case_and_as_a_file_name_writes_it() -> None:
+    """Found in a walkthrough: `--setting s1+s2` was refused, and `S1S2` (a member's file
+    name) too, while architectures are read in any case."""
+    from models.datasets import canonical_setting
+
+    assert [canonical_setting(n) for n in ("s1+s2", "S1S2", "s2", "ALL", " S1 ", "l4s")] == [
+        "S1+S2", "S1+S2", "S2", "all", "S1", "L4S",
+    ]  # fmt: skip
+    assert canonical_setting("S3") == "S3"  # refused where it is used, with the names known
