@@ -42,6 +42,7 @@ __all__ = [
     "ensure_srs",
     "envelope",
     "is_locked",
+    "refuse_empty_inventory",
     "register_attributes",
     "register_features",
     "schema_version",
@@ -161,6 +162,17 @@ def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
         raise
 
 
+def refuse_empty_inventory(path: Path) -> None:
+    """An inventory file of 0 bytes refused by every command (:class:`DatabaseFileError`): a
+    truncated one (a full disk, a bad copy) was taken for a new one, its schema written into it
+    and its landslides alerted again under new keys (found in a crash walkthrough)."""
+    if path.is_file() and not path.stat().st_size:
+        raise DatabaseFileError(
+            f"inventory {path} is empty (0 bytes): restore it from a backup; where no run has "
+            "written it yet, delete it and the next run starts a new inventory"
+        )
+
+
 def _refuse_folder(path: Path, what: str) -> None:
     """A folder where a database file is named is refused by name (SQLite says "disk I/O
     error" opening one read-only, "unable to open" otherwise)."""
@@ -180,6 +192,8 @@ def connect(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _refuse_folder(path, what)
+    if what == "inventory":  # before anything is written into it
+        refuse_empty_inventory(path)
     with file_errors(path, what):
         conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
         try:

@@ -539,14 +539,14 @@ def _record_stop(inventory: Inventory, run_id: int, stage: str, exc: BaseExcepti
     what = str(exc) or type(exc).__name__
     message = f"{'interrupted' if interrupted else 'stopped'} during {stage} ({what})"
     try:
-        recorded = inventory.fail_run(run_id, message, "interrupted" if interrupted else "failed")
+        now = inventory.fail_run(run_id, message, "interrupted" if interrupted else "failed")
     except Exception as record:  # a full disk fails this too: the stop's own error stands
         log.warning("run %d: its stop could not be recorded: %s", run_id, record)
         exc.add_note(f"run {run_id}: its stop could not be recorded ({record})")
         return
     if stage == "alert delivery":
         note = f"run {run_id} had completed; the alerts not yet sent stay queued in the outbox"
-    elif not recorded:
+    elif now in ("ok", "partial"):
         # found in a crash walkthrough: a SIGTERM handled as the update's commit returned
         # said "the inventory is unchanged" of a run the inventory holds as complete
         note = (

@@ -139,21 +139,14 @@ class StatusChange:
     withdrawn: int = 0
 
 
-def empty_inventory(path: Path) -> DatabaseFileError:
-    """The error of an inventory file of 0 bytes, refused by every command: a truncated one
-    (a full disk, a bad copy) would otherwise start anew, and its landslides be alerted again."""
-    return DatabaseFileError(
-        f"inventory {path} is empty (0 bytes): restore it from a backup; where no run has "
-        "written it yet, delete it and the next run starts a new inventory"
-    )
-
-
 def not_an_inventory(path: Path) -> DatabaseFileError:
     """The error of a file at ``inventory.path`` that holds no inventory (an empty file, another
     SQLite or GeoPackage file), which the commands that only read the inventory name (exit
     status 2) rather than read as one without runs."""
-    if path.is_file() and not path.stat().st_size:
-        return empty_inventory(path)
+    try:
+        gpkg.refuse_empty_inventory(path)
+    except DatabaseFileError as empty:
+        return empty
     return DatabaseFileError(
         f"inventory {path} holds no {LAYER!r} table: it is empty or not this monitor's "
         "inventory; check inventory.path, or let a run create it"
@@ -247,10 +240,7 @@ class Inventory:
                 self._conn.close()
                 raise foreign or not_an_inventory(self.path)
             return
-        if self.path.is_file() and not self.path.stat().st_size:
-            # found in a crash walkthrough: a truncated inventory was taken for a new one, its
-            # landslides alerted again under new keys, which no receiver could deduplicate
-            raise empty_inventory(self.path)
+        gpkg.refuse_empty_inventory(self.path)  # before the checks below read it
         if self.path.is_file() and self.path.stat().st_size:  # checked before anything is written
             with gpkg.file_errors(self.path), closing(gpkg.connect_read_only(self.path)) as conn:
                 foreign = foreign_file(conn, self.path)
@@ -321,11 +311,11 @@ class Inventory:
 
     def fail_run(
         self, run_id: int, message: str, status: Literal["failed", "interrupted"] = "failed"
-    ) -> bool:
+    ) -> str:
         """Record that run ``run_id`` failed, or was interrupted (SIGTERM, SIGINT), before or
         during :meth:`apply`. A transaction the failure left open is rolled back first, so
-        nothing of the run is written; a run that already completed keeps its status. Returns
-        whether it was recorded (False: the run had completed)."""
+        nothing of the run is written; a run that already ended keeps its status. Returns the
+        run's status now (``ok`` or ``partial``: it had completed)."""
         return bookkeeping.fail_run(self._conn, run_id, message, status)
 
     def runs(self) -> pd.DataFrame:

@@ -157,19 +157,21 @@ def fail_run(
     run_id: int,
     message: str,
     status: Literal["failed", "interrupted"] = "failed",
-) -> bool:
+) -> str:
     """Record that run ``run_id`` failed or was interrupted, rolling back a transaction the
-    failure left open first; a run that already completed keeps its status. Returns whether
-    it was recorded (False: the run had completed, its update committed)."""
+    failure left open first; a run that already ended keeps its status (one that completed, a
+    failure recorded already). Returns the run's status now: ``ok`` or ``partial`` where its
+    update had committed."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")
     with gpkg.transaction(conn):
-        updated = conn.execute(
+        conn.execute(
             "UPDATE runs SET status = ?, finished_at = ?, message = ? "
             "WHERE run_id = ? AND status = 'running'",
             (status, now_ts(), message, run_id),
-        ).rowcount
-    return updated > 0
+        )
+        (now,) = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return str(now)
 
 
 def read_runs(conn: sqlite3.Connection) -> pd.DataFrame:

@@ -632,6 +632,9 @@ def test_an_inventory_of_0_bytes_is_refused_by_the_commands_that_write_it(
     ) in capsys.readouterr().err
     with pytest.raises(Exception, match=r"is empty \(0 bytes\)"):
         Inventory(path)
+    # `alerts retry` opens the outbox alone (found in review: it wrote a schema into the file)
+    assert _alerts(config_path, "retry", "--dead") == 2
+    assert "is empty (0 bytes)" in capsys.readouterr().err
     assert path.read_bytes() == b""
 
 

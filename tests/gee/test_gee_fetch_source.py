@@ -541,9 +541,11 @@ def test_xee_fit_geometry_of_the_demo_regions_is_exact() -> None:
     ("polygon", "refused"),
     [
         (box(9.5, 46.0, 9.9, 46.3), True),  # about 1,000 km²
-        # two valleys of 1 km² a degree apart: 2 km² of polygon, a grid of thousands of km²
+        # two valleys of 1 km² 0.4° apart: 2 km² of polygon, a grid of some 1,400 km² (the
+        # configuration refuses a grid over 3 x max_area_km2 whatever the source: 1° apart is
+        # refused so)
         (
-            MultiPolygon([box(9.5, 46.0, 9.51, 46.01), box(10.5, 47.0, 10.51, 47.01)]),
+            MultiPolygon([box(9.5, 46.0, 9.51, 46.01), box(9.9, 46.4, 9.91, 46.41)]),
             True,
         ),
         (box(9.5, 46.0, 9.7, 46.15), False),  # about 260 km²

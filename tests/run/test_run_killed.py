@@ -179,6 +179,19 @@ def test_a_stop_handled_as_the_update_committed_says_the_run_completed(
     with Inventory(config.inventory.path) as inventory:
         assert len(inventory.landslides()) == 2
         assert inventory.runs()["status"].tolist() == ["ok"]
+    # an update that failed (a full disk) is still told so (found in review: the first version
+    # read the failure apply had recorded as a completed run)
+    monkeypatch.setattr(Inventory, "apply", apply)
+
+    def full(self: Inventory, *args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Inventory, "_apply", full)
+    with pytest.raises(OSError) as failed:
+        run_once(config, date(2024, 9, 16), progress=False)
+    assert failed.value.__notes__ == [
+        "run 2 recorded as failed during the inventory update; the inventory is unchanged"
+    ]
 
 
 def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) -> None:
