@@ -62,12 +62,12 @@ def _select(args: argparse.Namespace) -> int:
         raise ValueError(f"no trained member of the grid in {args.work}")
     refuse_other_schedules(grid, results)
     val = read_folder(val_dir)
-    trained_on = grid.data.val if grid.data else None
-    if trained_on is None or Path(val_dir).resolve() != Path(trained_on).resolve():
-        # another folder than the one training scored the members on: ranked on it too
-        refuse_without_landslides(val)
-        config = grid.train_config()
-        results = rescored(results, val, threshold=config.val_threshold, tile=config.val_tile)
+    # the members ranked on the scenes K and the threshold are chosen on: the folder training
+    # scored them on is not recorded (`train --val` may have named another than the grid's),
+    # so they are scored again, as training scores an epoch
+    refuse_without_landslides(val)
+    config = grid.train_config()
+    results = rescored(results, val, threshold=config.val_threshold, tile=config.val_tile)
     manifest = select_ensemble(grid, results, val, args.out, k=args.k)
     print(manifest)
     return 0

@@ -137,8 +137,14 @@ def test_select_ranks_members_on_the_folder_given_and_refuses_another_schedule(
     assert manifest.training["selection"]["S2"]["candidates"] == ranked
     assert {m.name: m.val_f1 for m in manifest.members} == {m: f1[m] for m in ranked[: len(
         manifest.members)]}  # fmt: skip
-    # the training's own folder: the F1 training recorded, as run_grid wrote it
     assert read_manifest(first).training["candidates"] != manifest.training["candidates"]
+    # the training's own folder (named relative, through ..): scored again, the F1 training
+    # recorded, as run_grid wrote them
+    again = ["--out", str(tmp_path / "on-val"), "--val", str(tmp_path / "work" / ".." / "val")]
+    assert main([*argv, *again]) == 0
+    same = read_manifest(Path(capsys.readouterr().out.strip()))
+    assert same.training["candidates"] == read_manifest(first).training["candidates"]
+    assert same.training["selection"] == read_manifest(first).training["selection"]
     # another schedule than the members'
     longer = tiny_grid("train", "val")
     longer["train"] = {**longer["train"], "iterations": 60, "max_epochs": 4}
