@@ -76,6 +76,7 @@ from monitor.sources.base import (
 )
 
 __all__ = [
+    "ForeignFolder",
     "RandomisedPlan",
     "SplitPlan",
     "TrainingSetPlan",
@@ -177,6 +178,15 @@ def export_training_sets(
     )
     source = ArchiveSource(archive)
     written: dict[str, list[str]] = {}
+    # a record before the first scene, so that an export stopped part-way is this command's to
+    # go on with (found in review: its rerun was refused as another dataset's folder)
+    provisional = {
+        "simulator_version": SIMULATOR_VERSION,
+        "world": "randomised" if isinstance(plan, RandomisedPlan) else "presets",
+        "complete": False,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DATASET_RECORD_FILE).write_text(json.dumps(provisional, indent=1) + "\n")
     for split, regions in all_regions.items():
         ids = []
         jobs = [
@@ -202,6 +212,7 @@ def export_training_sets(
         "regions": {split: [a.name for a, _ in regions] for split, regions in all_regions.items()},
         "scenes": written,
         "seconds": round(time.perf_counter() - started, 1),
+        "complete": True,
     }
     if isinstance(plan, RandomisedPlan):
         record.update(plan.record(all_regions))
@@ -222,9 +233,13 @@ def export_training_sets(
     return written
 
 
+class ForeignFolder(ValueError):
+    """An ``--out`` that holds another dataset's scenes, which an export would mix with."""
+
+
 def _earlier_scenes(out: Path) -> dict[str, set[str]]:
     """The scene ids of each split folder of ``out`` that an earlier export wrote, which the
-    new one replaces; a :class:`ValueError` where ``out`` holds scenes and no record of this
+    new one replaces; a :class:`ForeignFolder` where ``out`` holds scenes and no record of this
     command's export (another dataset's: nothing of it is removed)."""
     earlier = {
         folder.parent.name: {scene_id_of(p) for p in folder.glob("*_input.tif")}
@@ -239,7 +254,7 @@ def _earlier_scenes(out: Path) -> dict[str, set[str]]:
         record = None
     if not isinstance(record, dict) or "simulator_version" not in record:
         split, ids = next(iter(earlier.items()))
-        raise ValueError(
+        raise ForeignFolder(
             f"--out {out}: {out / split} holds {len(ids)} scene(s) that no export of the "
             "simulator wrote; give an empty or new folder"
         )
@@ -265,9 +280,9 @@ _PRESETS_OPTIONS = {
     "test_regions": TrainingSetPlan.test.regions,
 }
 _RANDOMISED_OPTIONS = {
-    "per_family": 1,
+    "per_family": RandomisedPlan.train_per_family,
     "test_in_families": RandomisedPlan.test_in_families,
-    "split_seed": 0,
+    "split_seed": RandomisedPlan.split_seed,
     "size_km": RandomisedPlan.size_km,
     "family": None,
 }
@@ -359,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = export_training_sets(
             args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
         )
-    except ValueError as err:  # an --out of another dataset's
+    except ForeignFolder as err:  # an --out of another dataset's
         p.error(str(err))
     except KeyboardInterrupt:  # a traceback of 14 frames (found in a walkthrough)
         print(f"{p.prog}: interrupted; run it again to go on (built regions are reused)",

@@ -79,3 +79,20 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="holds 1 scene\\(s\\) that no export of the simulator"):
         export_training_sets(other, smaller, workers=1, progress=False)
     assert not (other / "archive").exists()
+    # an export stopped after its first scene goes on when run again (found in review: the
+    # rerun was refused as another dataset's folder)
+    import monitor.simulator.training_data as training_data
+
+    def stopped(root, scene):  # the first scene written, then Ctrl-C
+        write_scene(root, scene)
+        raise KeyboardInterrupt
+
+    archive = tmp_path / "sets" / "archive"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training_data, "write_scene", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            export_training_sets(tmp_path / "stopped", smaller, archive=archive, workers=1,
+                                 progress=False)  # fmt: skip
+    resumed = export_training_sets(tmp_path / "stopped", smaller, archive=archive, workers=1,
+                                   progress=False)  # fmt: skip
+    assert resumed == again
