@@ -44,6 +44,7 @@ from models.worldcover import WORLDCOVER_CLASSES
 from models.zoo import (
     Member,
     MemberSpec,
+    build_network,
     canonical_architecture,
     canonical_loss,
     state_mismatch,
@@ -542,6 +543,18 @@ def import_checkpoint(
             )
     except ValueError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
+    try:  # the weights checked against the network before any statistics are read
+        net = build_network(spec)
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}: {err}") from None
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"{checkpoint}: weights do not fit {spec.architecture} with encoder "
+            f"{spec.encoder!r} (pass the right --architecture/--encoder): "
+            f"{state_mismatch(net, state)}"
+        ) from err
     if callable(statistics):  # outside: its refusals are of the statistics' folder, not this file
         statistics = statistics()
     idx = channels_of(spec.setting)
@@ -552,14 +565,7 @@ def import_checkpoint(
         _warn_of_another_land_cover(spec.setting, idx, statistics[0])
     except ValueError as err:
         raise CheckpointError(f"{checkpoint}: {err}") from None
-    try:
-        member.net.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise CheckpointError(
-            f"{checkpoint}: weights do not fit {spec.architecture} with encoder "
-            f"{spec.encoder!r} (pass the right --architecture/--encoder): "
-            f"{state_mismatch(member.net, state)}"
-        ) from err
+    member.net.load_state_dict(state, strict=True)  # fits: checked on its twin above
     name = f"{spec.name}-{checkpoint.stem}"
     file = f"{name}.safetensors"
     earlier = next((m for m in manifest.members if m.name == name), None) if manifest else None

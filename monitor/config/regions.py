@@ -9,7 +9,7 @@ around a known event.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -138,28 +138,6 @@ class EventWindows(StrictModel):
                         "composites are the paper's greenest-pixel and median ones)"
                     )
         return data
-
-    @field_validator("event_date", mode="before")
-    @classmethod
-    def _no_time_of_day(cls, value: Any) -> Any:
-        # an earthquake's time was refused with pydantic's "Datetimes provided to dates should
-        # have zero time - e.g. be exact dates", which did not say what to write
-        if isinstance(value, datetime):
-            when, text = value, value.isoformat()
-        elif isinstance(value, str):
-            try:
-                when, text = datetime.fromisoformat(value.strip()), value
-            except ValueError:
-                return value
-        else:
-            return value
-        if when.time() == time() and not when.utcoffset():
-            return value  # midnight: the day itself
-        day = when.astimezone(UTC).date() if when.tzinfo else when.date()
-        raise ValueError(
-            f"{text} has a time of day: write the event's day alone, {day} (YYYY-MM-DD, the "
-            "UTC day); the event day belongs to neither window, so its hour changes nothing"
-        )
 
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
         pre = Window(self.event_date - timedelta(days=self.pre_days), self.event_date)
@@ -331,7 +309,7 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
 class RegionConfig(StrictModel):
     """One watched region."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
+    model_config = ConfigDict(arbitrary_types_allowed=True)  # StrictModel's, and shapely's
 
     name: str
     max_area_km2: float = Field(DEFAULT_MAX_AREA_KM2, gt=0, description="refuse larger polygons")

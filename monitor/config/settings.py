@@ -184,6 +184,7 @@ class QuicklookSettings(StrictModel):
     keep_rasters_days: int | None = Field(
         None,
         ge=1,
+        le=36600,  # a century: 1e6 overflowed the run's date arithmetic (found in review)
         description="each run deletes the probability and spread COGs of run dates more than "
         "this many days before its own (the PNGs stay: alerts, the inventory and the review "
         "map show them); default: keep them all, about 8 MB per 100 km² of region and run",
@@ -209,9 +210,11 @@ class QuicklookSettings(StrictModel):
         # found in a config audit: a query or fragment ended up before each file's path
         # (https://x.org/q?token=1/2024-09-15/...), and a login went into every alert
         if value is not None and (value.query or value.fragment):
+            # the query is not repeated: it may hold a token (found in review)
+            folder = str(value).split("?", 1)[0].split("#", 1)[0]
             raise ValueError(
-                f"{value} has a {'query' if value.query else 'fragment'}: each quicklook's path "
-                "is appended to base_url, so give the folder's URL alone"
+                f"base_url has a {'query' if value.query else 'fragment'}: each quicklook's "
+                f"path is appended to base_url, so give the folder's URL alone ({folder})"
             )
         if value is not None and (value.username or value.password):
             raise ValueError(

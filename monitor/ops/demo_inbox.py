@@ -334,7 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if report:
         print(report)
     if status < 0:  # killed by a signal: -9 was exit status 247 (found in a crash walkthrough)
-        name = signal.Signals(-status).name
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-status}"
         print(f"demo_inbox: the command was killed by {name}", file=sys.stderr)
         return 128 - status
     return status

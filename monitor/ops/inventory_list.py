@@ -143,6 +143,10 @@ def format_inventory(
     ]
     told = sorted(Counter(kinds).items(), key=lambda kind: (-kind[1], kind[0]))
     delivered = Counter(delivery_kind(o) for o in outcomes if o)
+    if delivered:  # those alerted with no alert queued (no recipient then): counted too
+        alerted = sum(s.startswith("new on") for s in states)
+        if none := alerted - sum(delivered.values()):
+            delivered["without recipient"] = none
     of_alerted = ", ".join(f"{n} {kind}" for kind, n in sorted(delivered.items()))
     said = ", ".join(
         f"{n} {kind}" + (f" ({of_alerted})" if kind == "alerted" and of_alerted else "")

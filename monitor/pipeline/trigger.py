@@ -31,7 +31,7 @@ __all__ = ["TriggerResult", "TriggerSettings", "evaluate_trigger"]
 class TriggerSettings(BaseModel):
     """The ``trigger:`` block of the configuration (global)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = Field(True, description="false runs the ensemble on every region and day")
     dndvi_max: float = Field(-0.15, le=0, description="vegetation loss: dNDVI at or below this")

@@ -6,7 +6,7 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -111,13 +111,20 @@ def check_written_day(value: Any) -> Any:
             f"{value!r} is not a date of the form YYYY-MM-DD: write it so (2024-08-24 for "
             "24 August 2024)"
         )
+    given = value if isinstance(value, str) else None
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = datetime.fromisoformat(value.strip())
     if isinstance(value, datetime):
-        if value.time() != datetime.min.time() or value.utcoffset():
-            raise ValueError(f"{value.isoformat()} has a time of day: write the day alone")
-        return value.date()
+        if value.time() == datetime.min.time() and not value.utcoffset():
+            return value.date()  # midnight: the day itself
+        # an earthquake's time was pydantic's "Datetimes provided to dates should have zero
+        # time - e.g. be exact dates", which did not say what to write
+        day = value.astimezone(UTC).date() if value.tzinfo else value.date()
+        raise ValueError(
+            f"{given or value.isoformat()} has a time of day: write the day alone, {day} "
+            "(YYYY-MM-DD, the UTC day: acquisitions are dated by it)"
+        )
     return value
 
 

@@ -153,11 +153,11 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
     )
 
 
-#: The columns of the inventory's layer that every release wrote: the schema's, less the ones
-#: added since.
 #: Age after which an export's temporary file is what a killed export left, not a running one's.
 _STALE_PART_S = 3600.0
 
+#: The columns of the inventory's layer that every release wrote: the schema's, less the ones
+#: added since.
 _CORE_COLUMNS = frozenset(landslides.layer_columns()) - set(landslides.ADDED_COLUMNS)
 #: The tables of a GeoPackage (OGC 12-128r18, its extensions) and of SQLite itself, and GDAL's
 #: placeholder in a GeoPackage created with no layer (QGIS makes an empty one so), which any

@@ -615,3 +615,4 @@ def test_a_quicklook_base_url_with_a_query_fragment_or_login_is_refused(
         load_config(path)
     assert "line 1: quicklooks.base_url: " in str(refused.value)
     assert said in str(refused.value) and "s3cret" not in str(refused.value)
+    assert "token=1" not in str(refused.value)  # a query may hold a token: not repeated

@@ -225,17 +225,27 @@ def test_deliver_stopped_by_sigterm_waits_for_the_post_in_flight_and_says_what_s
     import os
     import signal
     import threading
+    import time
 
     assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
     receiver.delay_s = 1.0
     receiver.start()
     mailbox.start(tls_files)
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    def stop_during_the_post() -> None:
+        # once the receiver holds a POST (it answers a second later): the command is inside
+        # its delivery then, however long loading its configuration took
+        deadline = time.monotonic() + 60
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if receiver.requests:  # else the delivery never posted: the status check fails
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_during_the_post)
+    stopper.start()
     try:
         assert _alerts(config_path, "deliver") == 143
     finally:
-        timer.cancel()
+        stopper.join()
     err = capsys.readouterr().err
     counts = Outbox(inventory.path).counts()
     assert counts["sent"] >= 1 and counts["sent"] + counts["pending"] == 4

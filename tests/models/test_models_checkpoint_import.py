@@ -143,6 +143,13 @@ def test_statistics_of_a_folder_are_computed_once_the_checkpoint_is_read(tmp_pat
     with pytest.raises(CheckpointError, match=r"not a file torch\.save writes"):
         import_checkpoint(bad, tmp_path / "manifest.json", statistics)
     assert calls == []
+    # nor a checkpoint whose weights do not fit the network named (found in review)
+    unet = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    other = _lightning_checkpoint(tmp_path / "u.ckpt", unet, tmp_path / "trap")
+    with pytest.raises(CheckpointError, match="do not fit Linknet"):
+        import_checkpoint(other, tmp_path / "manifest.json", statistics, setting="S1",
+                          architecture="Linknet")  # fmt: skip
+    assert calls == []
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
     import_checkpoint(ckpt, tmp_path / "manifest.json", statistics, setting="S1")

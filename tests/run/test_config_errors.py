@@ -1099,8 +1099,7 @@ def test_an_event_date_with_a_time_of_day_asks_for_the_day_alone(
         (problem,) = info.value.problems
         assert problem == (
             f"line 5: regions[0].windows.event_date: {given} has a time of day: write the "
-            f"event's day alone, {day} (YYYY-MM-DD, the UTC day); the event day belongs to "
-            "neither window, so its hour changes nothing"
+            f"day alone, {day} (YYYY-MM-DD, the UTC day: acquisitions are dated by it)"
         ), problem
     data = _data(manifest, windows={"event_date": "2024-08-17T00:00:00"})
     assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 17)
@@ -1440,6 +1439,11 @@ def test_every_file_the_configuration_names_is_checked_at_once(
          "schedule.catch_up_days: Input should be less than or equal to 366"),
         ({"schedule": {"misfire_grace_s": 10**14}},
          "schedule.misfire_grace_s: Input should be less than or equal to 604800"),
+        # found in review: the trigger's model and keep_rasters_days were left out
+        ({"trigger": {"backscatter_db": "inf"}},
+         "trigger.backscatter_db: Input should be a finite number"),
+        ({"quicklooks": {"keep_rasters_days": 1000000}},
+         "quicklooks.keep_rasters_days: Input should be less than or equal to 36600"),
     ],
 )  # fmt: skip
 def test_durations_and_numbers_past_any_use_are_refused_by_field(

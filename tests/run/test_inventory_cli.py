@@ -257,7 +257,8 @@ def test_list_says_why_no_alert_was_raised() -> None:
         "new on 2024-09-03 (1 queued, 1 sent)", "new on 2024-09-03", "awaiting a second look",
     ]  # fmt: skip
     assert lines[-1].endswith(
-        "Alerts: 4 alerted (1 queued, 1 sent, 1 withdrawn), 1 awaiting a second look"
+        "Alerts: 4 alerted (1 queued, 1 sent, 1 withdrawn, 1 without recipient), 1 awaiting a "
+        "second look"
     )
     assert format_inventory(pd.DataFrame(rows), statuses=["dismissed"])[1].split()[0] == "4"
     assert format_inventory(pd.DataFrame(rows[:0], columns=list(rows[0]))) == [
