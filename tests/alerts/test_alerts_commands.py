@@ -231,6 +231,7 @@ def test_deliver_stopped_by_sigterm_waits_for_the_post_in_flight_and_says_what_s
     receiver.delay_s = 1.0
     receiver.start()
     mailbox.start(tls_files)
+
     def stop_during_the_post() -> None:
         # once the receiver holds a POST (it answers a second later): the command is inside
         # its delivery then, however long loading its configuration took
