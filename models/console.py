@@ -4,12 +4,29 @@ imports :mod:`monitor`."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["silence_stdout", "stdout_is_broken", "text_table"]
+__all__ = ["silence_stdout", "stdout_is_broken", "text_table", "whole_number"]
+
+
+def whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``; anything else is an argparse
+    error naming the text (-1 regions wrote an empty dataset, found in a walkthrough)."""
+
+    def read(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be at least {least}")
+        return value
+
+    return read
 
 
 def stdout_is_broken() -> bool:

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.console import whole_number
 from monitor.errors import BadInput
 
 if TYPE_CHECKING:
@@ -48,15 +49,8 @@ def landslide_key(text: str) -> int | str:
     return int(text) if text.isascii() and text.isdigit() else text
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1; anything else is an argparse error naming the text."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
-    return value
+# A whole number of at least 1; anything else is an argparse error naming the text.
+positive_int = whole_number(1)
 
 
 def seconds(text: str) -> float:

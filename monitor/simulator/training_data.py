@@ -51,6 +51,7 @@ from rasterio.features import rasterize
 from tqdm import tqdm
 
 from models.atomic import out_problem
+from models.console import whole_number
 from models.datasets import (
     DATASET_RECORD_FILE,
     SPLIT_NAMES,
@@ -261,15 +262,7 @@ def _earlier_scenes(out: Path) -> dict[str, set[str]]:
     return earlier
 
 
-def _count(text: str) -> int:
-    """A number of regions: a whole number of 0 or more (-1 wrote an empty dataset)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value}: give 0 or more")
-    return value
+_count = whole_number(0)  # a number of regions
 
 
 # The options of each world, with their defaults: one given for the other world was ignored

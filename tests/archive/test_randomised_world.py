@@ -303,7 +303,7 @@ def test_too_few_families_are_a_usage_error_before_anything_is_simulated(
         (["--size-km", "1", "1"], "--size-km: not an option of --world presets"),
         (["--world", "randomised", "--test-regions", "1"],
          "--test-regions: not an option of --world randomised"),
-        (["--train-regions", "-1"], "argument --train-regions: -1: give 0 or more"),
+        (["--train-regions", "-1"], "argument --train-regions: '-1': must be at least 0"),
     ],
 )  # fmt: skip
 def test_options_of_the_other_world_or_negative_counts_are_usage_errors(
