@@ -455,7 +455,9 @@ def test_too_large_region_points_to_export() -> None:
     ("polygon", "refusal", "named"),
     [
         (box(9.5, 46.0, 9.9, 46.3), "RegionTooLarge", "source.max_interactive_km2 = 400"),
-        (box(14.0, 84.50, 14.02, 84.51), "AssetCoverageError", "source.assets.worldcover"),
+        # south of the canopy height's 52° S (this test once went north of WorldCover's 84° N,
+        # where no region can be now: UTM ends there)
+        (box(-60.0, -65.01, -59.98, -65.0), "AssetCoverageError", "source.assets.canopy_height"),
     ],
 )
 def test_a_refused_region_fails_the_run_with_its_message_and_no_traceback(

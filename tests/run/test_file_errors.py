@@ -115,7 +115,8 @@ def test_another_program_s_file_at_inventory_path_is_named_and_left_as_it_was(
         "monitor's inventory (no column agreement, area_m2, dNDVI_mean, dVH_mean, dVV_mean, "
         "...)",
         "other layers": f"inventory {path} holds other tables (roads) and no inventory",
-        "folder": f"{path} is a folder, not a file; check the path in the configuration",
+        # refused with the configuration, naming the field (a config audit)
+        "folder": f"inventory.path: {path} is a folder; name the inventory's GeoPackage file",
     }[what]
     assert said in err
     assert "Traceback" not in err and "SQLite" not in err
