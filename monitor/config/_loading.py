@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import ValidationError
@@ -212,10 +213,38 @@ def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str
     return ("".join(parts).lstrip(".") or "(top level)", line, held)
 
 
+def _fields_at(loc: Sequence[int | str]) -> set[str]:
+    """The field names the configuration takes at ``loc`` (a pydantic error's location less
+    its last key): every member's of a union whose tag the location does not name."""
+    models: list[Any] = [MonitorConfig]
+    for part in loc:
+        found: list[Any] = []
+        for model in models:
+            fields = getattr(model, "model_fields", None)
+            if isinstance(part, str) and fields is not None and part in fields:
+                found += _models_of(fields[part].annotation)
+            elif isinstance(part, int) or fields is None:  # a list's item, a tag: as they are
+                found.append(model)
+        if isinstance(part, str) and not found:  # a union member's tag pydantic inserts
+            found = models
+        models = found
+    return {name for model in models for name in getattr(model, "model_fields", {})}
+
+
+def _models_of(annotation: Any) -> list[Any]:
+    """The pydantic models an annotation holds (through Optional, unions, lists, tuples)."""
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_of(arg)]
+
+
 def _message(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown field"
+        # found in a config audit: a typo was "unknown field" without the name meant
+        loc = tuple(error["loc"])
+        meant = get_close_matches(str(loc[-1]), sorted(_fields_at(loc[:-1])), n=1, cutoff=0.6)
+        return f"unknown field (did you mean {meant[0]}?)" if meant else "unknown field"
     if kind == "missing":
         return "required field is missing"
     if kind == "too_short" and (error.get("ctx") or {}).get("actual_length") == 0:

@@ -115,10 +115,29 @@ def test_unknown_fields_are_named_with_their_line(
         load_config(path)
     problems = info.value.problems
     assert len(problems) == 2
-    assert any(p.startswith("line ") and "regions[0].orbit: unknown field" in p for p in problems)
-    assert any("inventory.pth: unknown field" in p for p in problems)
+    # with the name meant where one is near (found in a config audit)
+    assert any(
+        p.startswith("line ") and p.endswith("regions[0].orbit: unknown field (did you mean "
+                                             "orbit_pass?)")
+        for p in problems
+    )  # fmt: skip
+    assert any(p.endswith("inventory.pth: unknown field (did you mean path?)") for p in problems)
     status, err = _cli_error(path, capsys)
     assert status == 2 and "regions[0].orbit: unknown field" in err
+    # in a union's member (the windows' modes, the sources), a list's item, and none near
+    data = _data(manifest, windows={"mode": "event", "event_date": "2024-08-17", "pre_day": 30})
+    data["alerts"] = {"webhooks": [{"name": "a", "ur": "https://x.org/h", "secret_env": "X"}]}
+    data["source"] = {"type": "archive", "paht": "data"}
+    data["colour"] = "red"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="more.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert {
+        "regions[0].windows.pre_day: unknown field (did you mean pre_days?)",
+        "alerts.webhooks[0].ur: unknown field (did you mean url?)",
+        "source.paht: unknown field (did you mean path?)",
+        "colour: unknown field",
+    } <= said
 
 
 def test_a_section_s_own_checks_are_placed_on_their_field_s_line(
