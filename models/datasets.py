@@ -376,6 +376,9 @@ def split_hint(root: Path) -> str:
 def scene_ids(root: Path) -> list[str]:
     """Scene ids of a Ganerød-layout folder (sorted); every input needs its label."""
     root = Path(root)
+    if not root.is_dir():  # found in a walkthrough: a typo read "no input/<id>_input.tif files"
+        what = "is a file, not a folder" if root.exists() else "no such folder"
+        raise DatasetError(f"{root}: {what} (a Ganerød-layout folder of input/ and label/)")
     inputs = sorted((root / "input").glob("*_input.tif"))
     if not inputs:
         raise DatasetError(

@@ -238,7 +238,7 @@ def test_train_with_workers_refuses_a_bad_data_folder_as_with_one(
     for workers in ("1", "2"):
         assert main([*argv, "--workers", workers, "-q"]) == 2, workers
         assert capsys.readouterr().err == (
-            f"error: {missing}: no input/<id>_input.tif files (Ganerød et al. layout)\n"
+            f"error: {missing}: no such folder (a Ganerød-layout folder of input/ and label/)\n"
         ), workers
     assert not (tmp_path / "out").exists()
 

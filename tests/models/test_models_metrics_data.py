@@ -294,8 +294,11 @@ def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., S
     (tmp_path / "label" / "scene1_label.tif").unlink()
     with pytest.raises(DatasetError, match="labels missing"):
         scene_ids(tmp_path)
-    with pytest.raises(DatasetError, match=r"no input/<id>_input\.tif"):
+    with pytest.raises(DatasetError, match=r"nothing: no such folder \(a Ganerød-layout"):
         scene_ids(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"no input/<id>_input\.tif"):
+        scene_ids(tmp_path / "empty")
 
 
 def test_scenes_a_folder_does_not_read_are_named_and_counted(

@@ -719,8 +719,8 @@ def test_filter_fit_refuses_a_missing_manifest_or_folder_with_a_line(
     manifest = build_untrained_ensemble(tmp_path / "ens", ("S1+S2",), architectures=("Unet",))
     assert filter_fit.main([*argv, str(manifest)]) == 2
     assert capsys.readouterr().err == (
-        f"python -m monitor.ops.filter_fit: error: {folder}: no input/<id>_input.tif files "
-        "(Ganerød et al. layout)\n"
+        f"python -m monitor.ops.filter_fit: error: {folder}: no such folder (a Ganerød-layout "
+        "folder of input/ and label/)\n"
     )
 
 
