@@ -290,8 +290,10 @@ def train_member(
         at.epoch += 1
         f1 = _val_f1(run, val, config)
         at.history.append({"epoch": at.epoch, "loss": loss, "val_f1": f1})
-        # the best so far with this epoch's (it showed best=-1.000 after the first)
-        bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{max(at.best_f1, f1):.3f}")
+        # the best so far, this epoch's counted (it showed best=-1.000 after the first; with
+        # average_last, whose best_f1 stays unset while epochs are averaged, this epoch's alone)
+        best = max(h["val_f1"] or 0.0 for h in at.history)
+        bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{best:.3f}")
         if run.averaged is not None:  # epochs are averaged, not chosen by their scores
             if at.epoch > config.max_epochs - config.average_last:
                 run.averaged.update_parameters(run.member)

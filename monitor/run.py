@@ -553,8 +553,7 @@ def _record_stop(inventory: Inventory, run_id: int, stage: str, exc: BaseExcepti
             f"run {run_id} had completed: its inventory update was committed as the stop came; "
             "the alerts not yet sent stay queued in the outbox"
         )
-    else:
-        state = "interrupted" if interrupted else "failed"
-        note = f"run {run_id} recorded as {state} during {stage}; the inventory is unchanged"
+    else:  # the status stored: an update that failed recorded "failed" itself (found in review)
+        note = f"run {run_id} recorded as {now} during {stage}; the inventory is unchanged"
     log.warning(note)
     exc.add_note(note)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import ValidationError
@@ -215,20 +215,33 @@ def _loc_to_place(root: yaml.Node | None, loc: Sequence[int | str]) -> tuple[str
 
 def _fields_at(loc: Sequence[int | str]) -> set[str]:
     """The field names the configuration takes at ``loc`` (a pydantic error's location less
-    its last key): every member's of a union whose tag the location does not name."""
+    its last key): of a union, the member whose tag (``type: gee``, ``mode: event``) the
+    location names, as pydantic inserts it; every member's where it names none."""
     models: list[Any] = [MonitorConfig]
     for part in loc:
-        found: list[Any] = []
-        for model in models:
-            fields = getattr(model, "model_fields", None)
-            if isinstance(part, str) and fields is not None and part in fields:
-                found += _models_of(fields[part].annotation)
-            elif isinstance(part, int) or fields is None:  # a list's item, a tag: as they are
-                found.append(model)
-        if isinstance(part, str) and not found:  # a union member's tag pydantic inserts
-            found = models
+        if isinstance(part, int):  # a list's item: its model, as it is
+            continue
+        found = [
+            m
+            for model in models
+            if part in getattr(model, "model_fields", {})
+            for m in _models_of(model.model_fields[part].annotation)
+        ]
+        if not found:  # a union member's tag: the member whose Literal field holds it
+            tagged = [m for m in models if _tags(m) and part in _tags(m)]
+            found = tagged or models
         models = found
     return {name for model in models for name in getattr(model, "model_fields", {})}
+
+
+def _tags(model: Any) -> set[Any]:
+    """The values of a model's Literal fields: a union member's tags."""
+    return {
+        value
+        for field in getattr(model, "model_fields", {}).values()
+        if get_origin(field.annotation) is Literal
+        for value in get_args(field.annotation)
+    }
 
 
 def _models_of(annotation: Any) -> list[Any]:
@@ -243,7 +256,8 @@ def _message(error: ErrorDetails) -> str:
     if kind == "extra_forbidden":
         # found in a config audit: a typo was "unknown field" without the name meant
         loc = tuple(error["loc"])
-        meant = get_close_matches(str(loc[-1]), sorted(_fields_at(loc[:-1])), n=1, cutoff=0.6)
+        names = sorted(_fields_at(loc[:-1]) - {loc[-1]})
+        meant = get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
         return f"unknown field (did you mean {meant[0]}?)" if meant else "unknown field"
     if kind == "missing":
         return "required field is missing"

@@ -201,25 +201,30 @@ class QuicklookSettings(StrictModel):
         # HttpUrl keeps characters RFC 3986 does not allow ('|', '^', '[' outside an IPv6
         # host, a '%' starting no escape): every alert's quicklook url then broke the
         # schema's format uri, and a receiver that checks it refused them all
-        problem = None if value is None else uri_problem(str(value))
-        if problem is not None:
+        if value is None:
+            return value
+        # found in a config audit: a login went into every alert, and a query or fragment came
+        # before each file's path (https://x.org/q?token=1/2024-09-15/...); neither a login
+        # nor a query (a token, perhaps) is repeated, so these come first (found in review)
+        if value.username or value.password:
             raise ValueError(
-                f"{problem} (every alert's quicklook url starts with base_url, and a receiver "
-                "that validates it as a URI refuses the alert)"
+                "base_url holds a login: every alert would carry it to its recipients; serve "
+                "the quicklooks where a link alone reaches them"
             )
-        # found in a config audit: a query or fragment ended up before each file's path
-        # (https://x.org/q?token=1/2024-09-15/...), and a login went into every alert
-        if value is not None and (value.query or value.fragment):
-            # the query is not repeated: it may hold a token (found in review)
+        if value.query or value.fragment:
             folder = str(value).split("?", 1)[0].split("#", 1)[0]
             raise ValueError(
                 f"base_url has a {'query' if value.query else 'fragment'}: each quicklook's "
                 f"path is appended to base_url, so give the folder's URL alone ({folder})"
             )
-        if value is not None and (value.username or value.password):
+        # HttpUrl keeps characters RFC 3986 does not allow ('|', '^', '[' outside an IPv6
+        # host, a '%' starting no escape): every alert's quicklook url then broke the
+        # schema's format uri, and a receiver that checks it refused them all
+        problem = uri_problem(str(value))
+        if problem is not None:
             raise ValueError(
-                "base_url holds a login: every alert would carry it to its recipients; serve "
-                "the quicklooks where a link alone reaches them"
+                f"{problem} (every alert's quicklook url starts with base_url, and a receiver "
+                "that validates it as a URI refuses the alert)"
             )
         return value
 

@@ -50,7 +50,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor the archive source 
 from rasterio.features import rasterize
 from tqdm import tqdm
 
-from models.atomic import out_problem
+from models.atomic import out_problem, write_atomically
 from models.console import whole_number
 from models.datasets import (
     DATASET_RECORD_FILE,
@@ -62,6 +62,7 @@ from models.datasets import (
     write_scene,
 )
 from models.feature_stack import StackAttrs, model_input
+from monitor.errors import BadInput
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.region import random_regions
@@ -73,6 +74,7 @@ from monitor.sources.base import (
     AreaOfInterest,
     Compositing,
     DataUnavailable,
+    InvalidArea,
     Window,
 )
 
@@ -184,10 +186,12 @@ def export_training_sets(
     provisional = {
         "simulator_version": SIMULATOR_VERSION,
         "world": "randomised" if isinstance(plan, RandomisedPlan) else "presets",
+        # the regions (models.scene_groups groups a stopped export's scenes by them)
+        "regions": {split: [a.name for a, _ in regions] for split, regions in all_regions.items()},
         "complete": False,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / DATASET_RECORD_FILE).write_text(json.dumps(provisional, indent=1) + "\n")
+    text = json.dumps(provisional, indent=1) + "\n"
+    write_atomically(out / DATASET_RECORD_FILE, lambda tmp: tmp.write_text(text))
     for split, regions in all_regions.items():
         ids = []
         jobs = [
@@ -335,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in own.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.world == "randomised":  # found in review: 0 0 was a traceback of an invalid region
+        low, high = args.size_km
+        if not 0 < low <= high:
+            p.error(f"--size-km {low:g} {high:g}: give MIN and MAX, 0 < MIN <= MAX (km)")
     for option, path in (("--out", args.out), ("--archive", args.archive)):
         if path is not None and (problem := out_problem(path)):
             p.error(f"{option} {problem}")
@@ -367,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ids = export_training_sets(
             args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
         )
-    except ForeignFolder as err:  # an --out of another dataset's
+    except (ForeignFolder, BadInput, InvalidArea) as err:  # an --out of another dataset's, an
+        # archive of real exports, a region the options make invalid: usage errors
         p.error(str(err))
     except KeyboardInterrupt:  # a traceback of 14 frames (found in a walkthrough)
         print(f"{p.prog}: interrupted; run it again to go on (built regions are reused)",

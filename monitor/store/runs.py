@@ -170,8 +170,8 @@ def fail_run(
             "WHERE run_id = ? AND status = 'running'",
             (status, now_ts(), message, run_id),
         )
-        (now,) = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-    return str(now)
+        row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    return status if row is None else str(row[0])
 
 
 def read_runs(conn: sqlite3.Connection) -> pd.DataFrame:

@@ -304,6 +304,9 @@ def test_too_few_families_are_a_usage_error_before_anything_is_simulated(
         (["--world", "randomised", "--test-regions", "1"],
          "--test-regions: not an option of --world randomised"),
         (["--train-regions", "-1"], "argument --train-regions: '-1': must be at least 0"),
+        # found in review: a traceback of the invalid region it made
+        (["--world", "randomised", "--size-km", "0", "0"],
+         "--size-km 0 0: give MIN and MAX, 0 < MIN <= MAX (km)"),
     ],
 )  # fmt: skip
 def test_options_of_the_other_world_or_negative_counts_are_usage_errors(

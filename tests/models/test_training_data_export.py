@@ -93,6 +93,12 @@ def test_export_writes_labelled_scenes_of_distinct_regions(tmp_path: Path) -> No
         with pytest.raises(KeyboardInterrupt):
             export_training_sets(tmp_path / "stopped", smaller, archive=archive, workers=1,
                                  progress=False)  # fmt: skip
+    # the record of a stopped export says so, and names its regions (scene_groups reads them)
+    import json
+
+    record = json.loads((tmp_path / "stopped" / "dataset.json").read_text())
+    region = ids["val"][0].rsplit("_", 1)[0]
+    assert record["complete"] is False and record["regions"]["val"] == [region]
     resumed = export_training_sets(tmp_path / "stopped", smaller, archive=archive, workers=1,
                                    progress=False)  # fmt: skip
     assert resumed == again

@@ -138,6 +138,14 @@ def test_unknown_fields_are_named_with_their_line(
         "source.paht: unknown field (did you mean path?)",
         "colour: unknown field",
     } <= said
+    # a field of the union's other member is not suggested, nor the name refused itself
+    # (found in review: "source.project: unknown field (did you mean project?)")
+    data = _data(manifest, windows={"mode": "monitoring", "event_date": "2024-08-17"})
+    data["source"] = {"type": "archive", "project": "p"}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="other.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert {"source.project: unknown field", "regions[0].windows.event_date: unknown field"} == said
 
 
 def test_a_section_s_own_checks_are_placed_on_their_field_s_line(
