@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +264,6 @@ def rescored(
     them on the folder it is given (found in a walkthrough: they were ranked by the F1 of the
     training's validation folder, and the manifest recorded that F1 beside the other folder's
     scenes)."""
-    from dataclasses import replace
-
     out = []
     for i, r in enumerate(results, 1):
         f1 = evaluate_member(

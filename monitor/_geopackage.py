@@ -34,15 +34,16 @@ from monitor.errors import DatabaseFileError
 from monitor.file_schemas import INVENTORY, VERSION_TABLE, checked_schema_version
 
 __all__ = [
+    "DAMAGED",
     "add_missing_columns",
     "connect",
     "connect_read_only",
     "decode_geometry",
+    "empty_inventory",
     "encode_geometry",
     "ensure_srs",
     "envelope",
     "is_locked",
-    "refuse_empty_inventory",
     "register_attributes",
     "register_features",
     "schema_version",
@@ -116,9 +117,13 @@ _UNDEFINED_SRS = (
 # SQLITE_FULL, SQLITE_BUSY). A busy file is another program's write (runs of the monitor exclude
 # each other with the run lock before they open it), which only its user can end.
 _LOCKED = "database is locked"
+# What SQLite says of a file that is damaged or no database (the scheduler's job store is judged
+# by it too: monitor.ops.schedule).
+DAMAGED = ("malformed", "not a database", "file is encrypted")
+
 _FILE_PROBLEMS = (
     (
-        ("malformed", "not a database", "file is encrypted"),
+        DAMAGED,
         "is damaged or not an SQLite file; restore it from a backup, or move it aside to start "
         "a new one (`sqlite3 FILE .recover` may salvage its rows)",
     ),
@@ -162,15 +167,16 @@ def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
         raise
 
 
-def refuse_empty_inventory(path: Path) -> None:
-    """An inventory file of 0 bytes refused by every command (:class:`DatabaseFileError`): a
+def empty_inventory(path: Path) -> DatabaseFileError | None:
+    """The error of an inventory file of 0 bytes, which every command refuses, or None: a
     truncated one (a full disk, a bad copy) was taken for a new one, its schema written into it
     and its landslides alerted again under new keys (found in a crash walkthrough)."""
     if path.is_file() and not path.stat().st_size:
-        raise DatabaseFileError(
+        return DatabaseFileError(
             f"inventory {path} is empty (0 bytes): restore it from a backup; where no run has "
             "written it yet, delete it and the next run starts a new inventory"
         )
+    return None
 
 
 def _refuse_folder(path: Path, what: str) -> None:
@@ -192,8 +198,8 @@ def connect(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _refuse_folder(path, what)
-    if what == "inventory":  # before anything is written into it
-        refuse_empty_inventory(path)
+    if what == "inventory" and (empty := empty_inventory(path)):  # before anything is written
+        raise empty
     with file_errors(path, what):
         conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
         try:

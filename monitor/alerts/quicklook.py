@@ -240,7 +240,7 @@ def write_quicklooks(
         if problems is not None:
             problems.append(f"no quicklook written, {directory} is not writable: {exc}")
         return candidates
-    failed: list[str] = []
+    failed, why = 0, ""
     for n, i in enumerate(wanted):
         path = directory / quicklook_file(i + 1, candidates.geometry[i])
         try:
@@ -252,19 +252,16 @@ def write_quicklooks(
             render_quicklook(stack, candidates.geometry[i], path, title=title)
         except Exception as exc:  # a missing picture must not cost the detection
             log.warning("%s: quicklook %s not written: %s", region, path, exc)
-            failed.append(str(exc))
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                left = len(wanted) - n - 1
-                if left:
+            failed, why = failed + 1, str(exc)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the rest, untried
+                if left := len(wanted) - n - 1:
                     log.warning(
                         "%s: the disk is full: %d quicklook(s) more not tried", region, left
                     )
-                failed += [failed[-1]] * left
+                failed += left
                 break
             continue
         candidates.loc[i, "quicklook"] = str(path)
     if failed and problems is not None:
-        problems.append(
-            f"{len(failed)} of {len(wanted)} quicklook(s) not written in {directory}: {failed[-1]}"
-        )
+        problems.append(f"{failed} of {len(wanted)} quicklook(s) not written in {directory}: {why}")
     return candidates

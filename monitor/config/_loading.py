@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from monitor.config._base import refuse_variables
 from monitor.config.file import MonitorConfig
 
 __all__ = ["ConfigError", "load_config"]
@@ -48,9 +49,10 @@ def load_config(path: str | Path) -> MonitorConfig:
     config_dir = path.resolve().parent
     base = data.get("base_dir")
     if base is not None and "\0" in str(base):  # resolve() raised "embedded null byte"
-        raise ConfigError(
-            path, [f"base_dir: {str(base)!r} holds a NUL character (\\0), which no path can hold"]
-        )
+        try:  # refused as the validation would (with no line: it stops the loading here)
+            refuse_variables(Path(str(base)))
+        except ValueError as exc:
+            raise ConfigError(path, [f"base_dir: {exc}"]) from None
     base_dir = config_dir if base in (None, "") else (config_dir / Path(str(base)).expanduser())
     try:
         config = MonitorConfig.model_validate(data, context={"base_dir": base_dir.resolve()})

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -41,9 +40,9 @@ from monitor.sources.base import (
     InvalidArea,
     OrbitPass,
     Window,
+    WrittenDay,
     check_area,
     check_region_name,
-    check_written_day,
 )
 
 __all__ = [
@@ -107,7 +106,7 @@ class EventWindows(StrictModel):
     neither window: an acquisition that day may precede the event."""
 
     mode: Literal["event"]
-    event_date: Annotated[date, BeforeValidator(check_written_day)]
+    event_date: WrittenDay
     pre_days: int = Field(60, ge=1, le=730)
     post_days: int = Field(30, ge=1, le=365)
 

@@ -198,9 +198,6 @@ class QuicklookSettings(StrictModel):
     @field_validator("base_url")
     @classmethod
     def _base_url_is_a_uri(cls, value: HttpUrl | None) -> HttpUrl | None:
-        # HttpUrl keeps characters RFC 3986 does not allow ('|', '^', '[' outside an IPv6
-        # host, a '%' starting no escape): every alert's quicklook url then broke the
-        # schema's format uri, and a receiver that checks it refused them all
         if value is None:
             return value
         # found in a config audit: a login went into every alert, and a query or fragment came

@@ -63,6 +63,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from models.atomic import nearest_existing
 from monitor import __version__
 from monitor._geopackage import (
+    DAMAGED,
     connect_read_only,
     file_errors,
     is_locked,
@@ -225,14 +226,10 @@ def job_store_errors(url: str, *, driver: bool = False) -> Iterator[None]:
         raise BadInput(message.format(f"{type(exc).__name__}: {reason}")) from exc
 
 
-# What SQLite says of a file that is no database, or a damaged one (as monitor._geopackage
-# reads it of the inventory).
-_DAMAGE = ("not a database", "malformed", "file is encrypted")
-
-
 def _damaged_job_store(exc: BaseException) -> bool:
-    """Whether ``exc`` says the job store's file is damaged or no SQLite database."""
-    return any(needle in str(exc).lower() for needle in _DAMAGE)
+    """Whether ``exc`` says the job store's file is damaged or no SQLite database (in SQLite's
+    words, as :mod:`monitor._geopackage` reads them of the inventory)."""
+    return any(needle in str(exc).lower() for needle in DAMAGED)
 
 
 def _damaged(url: str, exc: BaseException) -> str:

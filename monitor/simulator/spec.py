@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.sources.base import check_written_day
+from monitor.sources.base import WrittenDay
 
 __all__ = [
     "LANDSCAPES",
@@ -194,9 +193,6 @@ class SimulationSpec(BaseModel):
     @property
     def preset(self) -> Landscape:
         return LANDSCAPES[self.landscape]
-
-
-WrittenDay = Annotated[date, BeforeValidator(check_written_day)]
 
 
 class ArchiveSimulation(BaseModel):

@@ -7,10 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import xarray as xr
+from pydantic import BeforeValidator
 from shapely.geometry.base import BaseGeometry
 
 from models.change_statistics import IW_GRD_ENL, Compositing, CompositingMode
@@ -33,6 +34,7 @@ __all__ = [
     "RegionTooLarge",
     "Source",
     "Window",
+    "WrittenDay",
     "check_area",
     "check_region_name",
     "check_written_day",
@@ -126,6 +128,10 @@ def check_written_day(value: Any) -> Any:
             "(YYYY-MM-DD, the UTC day: acquisitions are dated by it)"
         )
     return value
+
+
+# A day the configuration gives, read by check_written_day (event_date, the simulation's days).
+WrittenDay = Annotated[date, BeforeValidator(check_written_day)]
 
 
 @dataclass(frozen=True)

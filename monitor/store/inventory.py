@@ -143,9 +143,7 @@ def not_an_inventory(path: Path) -> DatabaseFileError:
     """The error of a file at ``inventory.path`` that holds no inventory (an empty file, another
     SQLite or GeoPackage file), which the commands that only read the inventory name (exit
     status 2) rather than read as one without runs."""
-    try:
-        gpkg.refuse_empty_inventory(path)
-    except DatabaseFileError as empty:
+    if empty := gpkg.empty_inventory(path):
         return empty
     return DatabaseFileError(
         f"inventory {path} holds no {LAYER!r} table: it is empty or not this monitor's "
@@ -240,7 +238,6 @@ class Inventory:
                 self._conn.close()
                 raise foreign or not_an_inventory(self.path)
             return
-        gpkg.refuse_empty_inventory(self.path)  # before the checks below read it
         if self.path.is_file() and self.path.stat().st_size:  # checked before anything is written
             with gpkg.file_errors(self.path), closing(gpkg.connect_read_only(self.path)) as conn:
                 foreign = foreign_file(conn, self.path)
