@@ -31,6 +31,7 @@ from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
 from monitor.grid import is_lon_lat
 from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
+from monitor.simulator.families import family
 from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
@@ -355,6 +356,20 @@ class RegionConfig(StrictModel):
     @classmethod
     def _name_is_safe(cls, value: str) -> str:
         return check_region_name(value)
+
+    @field_validator("simulation")
+    @classmethod
+    def _known_family(cls, value: SimulationSpec | None) -> SimulationSpec | None:
+        # an unknown family, or one of another landscape, failed the archive build after the
+        # other regions were built (found walking the carried items)
+        if value is not None and value.family is not None:
+            landscape = family(value.family).landscape
+            if landscape != value.landscape:
+                raise ValueError(
+                    f"family {value.family!r} is of landscape {landscape!r}, not the "
+                    f"simulation's {value.landscape!r}"
+                )
+        return value
 
     @field_validator("windows", mode="before")
     @classmethod

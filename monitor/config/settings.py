@@ -3,6 +3,7 @@ from, which ensemble reads it and how its setting is chosen, and where the resul
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -300,6 +301,25 @@ class DatasetSettings(StrictModel):
         """Metres within which ``dataset export``'s scenes share a split group: ``split_buffer_m``,
         by default a tile side (``tile_m``)."""
         return self.tile_m if self.split_buffer_m is None else self.split_buffer_m
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format_names_a_day(cls, value: str | None) -> str | None:
+        # `dd.mm.yyyy` (no directive) or `%d.%m` (no year) matched no date, or dated every
+        # item in 1900, and every item was skipped as undated (found walking the carried items)
+        if value is None:
+            return value
+        sample = date(2024, 8, 17)
+        try:
+            read = datetime.strptime(sample.strftime(value), value).date()
+        except ValueError:
+            read = None
+        if read != sample:
+            raise ValueError(
+                f"{value!r} does not give a day back: write it with strptime's directives for "
+                "the year, month and day (e.g. %d.%m.%Y for 17.08.2024, %m/%d/%Y for 08/17/2024)"
+            )
+        return value
 
     @field_validator("max_accuracy")
     @classmethod

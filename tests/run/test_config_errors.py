@@ -1563,3 +1563,48 @@ def test_every_day_of_the_file_is_read_alike(
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data))
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("simulation", "expected"),
+    [
+        (
+            {"landscape": "alpine", "seed": 1, "family": "alpine/mountain/landslide"},
+            "unknown family 'alpine/mountain/landslide'",
+        ),
+        (
+            {"landscape": "alpine", "seed": 1, "family": "forested_mountains/forestry/rockfall"},
+            "family 'forested_mountains/forestry/rockfall' is of landscape "
+            "'forested_mountains', not the simulation's 'alpine'",
+        ),
+    ],
+)
+def test_a_simulated_family_is_checked_when_the_file_loads(
+    simulation: dict[str, Any], expected: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found walking the carried items: an unknown family, or one of another landscape, failed
+    `archive build` after the other regions had been built."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, simulation=simulation)))
+    assert "regions[0].simulation" in str(info.value)
+    assert expected in str(info.value)
+    good = {"landscape": "alpine", "seed": 1, "family": "alpine/mountain/rockfall"}
+    loaded = load_config(write_config(_data(manifest, simulation=good), name="good.yaml"))
+    assert loaded.regions[0].simulation is not None
+    assert loaded.regions[0].simulation.family == "alpine/mountain/rockfall"
+
+
+@pytest.mark.parametrize("written", ["dd.mm.yyyy", "%d.%m", "%Q"])
+def test_a_date_format_that_gives_no_day_back_is_refused(
+    written: str, write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found walking the carried items: a date_format without directives matched no date and
+    one without a year dated every item in 1900; `dataset export` then skipped every item as
+    undated."""
+    data = {**_data(manifest), "dataset": {"date_format": written}}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    assert f"dataset.date_format: {written!r} does not give a day back" in str(info.value)
+    for good in ("%d.%m.%Y", "%m/%d/%Y %H:%M", "%y%m%d"):
+        data = {**_data(manifest), "dataset": {"date_format": good}}
+        assert load_config(write_config(data, name="good.yaml")).dataset.date_format == good
