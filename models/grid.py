@@ -297,15 +297,23 @@ def run_grid(
         raise ValueError(f"workers must be at least 1, got {workers}")
     _refuse_val_without_landslides(grid, val)  # before hours of training, not after them
     workdir = Path(workdir)
+    created = not workdir.exists()
     workdir.mkdir(parents=True, exist_ok=True)
     config = grid.train_config()
     specs = expand(grid)
-    if not runs_in_parallel(workers, len(specs)):  # read once, here: selection needs them too
-        train, val = _scenes(grid, train, val)
-    train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
-    val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
-    jobs: list[Job] = [(spec, config, None) for spec in specs]
-    results = train_members(jobs, workdir, train_src, val_src, workers, progress=progress)
+    try:
+        if not runs_in_parallel(workers, len(specs)):  # read once: selection needs them too
+            train, val = _scenes(grid, train, val)
+        train_src: Path | Sequence[Scene] = train if train is not None else grid.data.train  # type: ignore[union-attr]
+        val_src: Path | Sequence[Scene] = val if val is not None else grid.data.val  # type: ignore[union-attr]
+        jobs: list[Job] = [(spec, config, None) for spec in specs]
+        results = train_members(jobs, workdir, train_src, val_src, workers, progress=progress)
+    except BaseException:
+        # a refused data folder left an empty work folder behind, which the next try's
+        # --work then had to name again (found in a walkthrough); one with members stays
+        if created and not any(workdir.iterdir()):
+            workdir.rmdir()
+        raise
     train, val = _scenes(grid, train, val)
     (workdir / "candidates.json").write_text(json.dumps(summary_rows(results), indent=1))
     return select_ensemble(grid, results, val, ensemble_dir, train_ids=[s.id for s in train])

@@ -225,7 +225,8 @@ def test_train_with_workers_refuses_a_bad_data_folder_as_with_one(
     ("A process in the process pool was terminated abruptly ... rerun to resume"), exit 1, as
     the folders were first read in the workers' initializer; with `--workers 1` the same
     mistake is a line naming the folder, exit 2. A worker that cannot read them now raises
-    the folder's error from its task, not from its initializer (which broke the pool)."""
+    the folder's error from its task, not from its initializer (which broke the pool).
+    Neither leaves the work folder it made."""
     grid_file = tmp_path / "grid.yaml"
     grid_file.write_text(
         yaml.safe_dump({"settings": ["S2"], "architectures": ["Unet", "Linknet"],
@@ -240,6 +241,8 @@ def test_train_with_workers_refuses_a_bad_data_folder_as_with_one(
         assert capsys.readouterr().err == (
             f"error: {missing}: no such folder (a Ganerød-layout folder of input/ and label/)\n"
         ), workers
+        # nor the work folder it made (an empty one was left behind)
+        assert not (tmp_path / "work").exists(), workers
     assert not (tmp_path / "out").exists()
 
 
