@@ -17,8 +17,8 @@ from typing import Any
 
 import ee
 
-from gee_scripts.retry import backoff_from, call_with_retry
-from gee_scripts.settings import GeeSettings, holds_key_material
+from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry, http_status
+from gee_scripts.settings import GeeSettings, holds_key_material, project_problem
 
 __all__ = [
     "HIGH_VOLUME_URL",
@@ -109,9 +109,17 @@ def _service_account(path: Path, origin: str) -> tuple[Any, str | None, str]:
         )
     missing = [k for k in ("client_email", "private_key", "token_uri") if k not in info]
     if info.get("type") != "service_account" or missing:
+        # gcloud's application-default credentials (authorized_user) or an OAuth client's
+        # file named here was refused without a word of what to do (found in a walkthrough)
+        other = (
+            f"; your own login's credentials are read without it: leave {origin} unset and "
+            "run `gcloud auth application-default login`, or " + _NEW_KEY
+            if info.get("type") == "authorized_user" or "installed" in info or "web" in info
+            else f"; {_NEW_KEY}"
+        )
         raise AuthError(
             f"{path} (from {origin}) is not a service-account key "
-            f"(type={info.get('type')!r}; missing {', '.join(missing) or 'nothing'})"
+            f"(type={info.get('type')!r}; missing {', '.join(missing) or 'nothing'}){other}"
         )
     from google.oauth2 import service_account
 
@@ -173,7 +181,10 @@ def resolve_credentials(
         creds, key_project, description = _service_account(*key)
     else:
         creds, key_project, description = _application_default(settings, environ)
-    project = settings.project or environ.get(settings.project_env, "").strip() or key_project
+    from_env = environ.get(settings.project_env, "").strip()
+    if not settings.project and from_env and (problem := project_problem(from_env)) is not None:
+        raise AuthError(f"${settings.project_env}: {problem}")
+    project = settings.project or from_env or key_project
     return Credentials(creds, project or None, description)
 
 
@@ -207,12 +218,18 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
     resolved = usable_credentials(settings, environ)
     url = endpoint_url(settings)
     ee.data.setMaxRetries(0)
-    call_with_retry(
-        lambda: ee.Initialize(resolved.credentials, url=url, project=resolved.project),
-        what="Earth Engine initialisation",
-        policy=backoff_from(settings.retry),
-    )
-    ee.data.setDeadline(int(settings.retry.request_timeout_s * 1000))
+    _set_deadline(int(settings.retry.request_timeout_s * 1000))
+    try:
+        call_with_retry(
+            lambda: ee.Initialize(resolved.credentials, url=url, project=resolved.project),
+            what="Earth Engine initialisation",
+            policy=backoff_from(settings.retry),
+        )
+    except EarthEngineError as err:
+        refused = _credentials_refused(err, resolved)
+        if refused is not None:
+            raise AuthError(refused) from err
+        raise
     log.info(
         "Earth Engine initialised: %s, project %s, endpoint %s",
         resolved.description,
@@ -220,3 +237,54 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
         url or "standard",
     )
     return resolved
+
+
+def _set_deadline(milliseconds: int) -> None:
+    """Every HTTP request of the client ends within ``milliseconds``, ``ee.Initialize``'s
+    own (the discovery document, the algorithms) included: found in a walkthrough, the deadline
+    was set after it, so a connection that hung at start-up held the whole retry budget (15
+    minutes) in one attempt. ``ee.data.setDeadline`` rebuilds the client's API resource, which
+    exists only once the client is initialised; before that the deadline is put in the state
+    ``ee.Initialize`` builds that resource from (earthengine-api keeps it across calls)."""
+    if ee.data.is_initialized():
+        ee.data.setDeadline(milliseconds)
+    else:
+        from ee import _state  # the client's state, as setDeadline writes it
+
+        _state.get_state().deadline_ms = milliseconds
+
+
+# HTTP statuses of Earth Engine refusing the account or its project (401 unauthenticated,
+# 403 the project not registered, the API not enabled, or a role missing)
+_REFUSED_STATUS = (401, 403)
+
+
+def _credentials_refused(err: EarthEngineError, resolved: Credentials) -> str | None:
+    """What to tell of an initialisation that failed because Google refused ``resolved``'s
+    credentials or project, or None where it failed otherwise. Found in a walkthrough: a
+    deleted key's ``invalid_grant`` ended the command with exit status 1 and google-auth's
+    words, naming neither the key file nor what to do."""
+    from google.auth.exceptions import RefreshError
+
+    cause = err.__cause__
+    if isinstance(cause, RefreshError):
+        reason = cause.args[0] if cause.args and isinstance(cause.args[0], str) else "refused"
+        advice = (
+            _NEW_KEY
+            if resolved.description.startswith("service account")
+            else "run `gcloud auth application-default login` again"
+        )
+        return (
+            f"Google's token service refused {resolved.description}: {reason} (a key deleted "
+            f"or disabled, an account removed, a clock far off); {advice}"
+        )
+    status = http_status(err)
+    if status in _REFUSED_STATUS:
+        message = str(cause).splitlines()[0] if cause is not None else str(err)
+        return (
+            f"Earth Engine refused {resolved.description} for project {resolved.project!r} "
+            f"(HTTP {status}: {message}): register the project for Earth Engine and give the "
+            "account the roles Earth Engine Resource Viewer and Service Usage Consumer on it "
+            "(docs/earth_engine.md, Credentials and project)"
+        )
+    return None

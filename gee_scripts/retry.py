@@ -50,6 +50,7 @@ __all__ = [
     "backoff_from",
     "call_with_retry",
     "classify",
+    "http_status",
     "is_transient",
 ]
 
@@ -135,7 +136,7 @@ def backoff_from(settings: RetrySettings) -> Backoff:
     )
 
 
-def _http_status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
     seen: set[int] = set()
     node: BaseException | None = exc
     while node is not None and id(node) not in seen:
@@ -170,7 +171,7 @@ def classify(exc: BaseException) -> Failure:
     """The treatment of ``exc`` by its message and HTTP status together (see the module)."""
     if _is_network_error(exc):
         return Failure("transient", f"network: {type(exc).__name__}")
-    status = _http_status(exc)
+    status = http_status(exc)
     shown = f"HTTP {status}" if status is not None else "no HTTP status"
     message = str(exc).lower()
     if any(m in message for m in _TIMEOUT_MESSAGES):

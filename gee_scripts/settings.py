@@ -28,6 +28,7 @@ __all__ = [
     "S1Settings",
     "check_destination",
     "holds_key_material",
+    "project_problem",
 ]
 
 CloudMaskMethod = Literal["cloud_score_plus", "s2cloudless"]
@@ -62,6 +63,26 @@ def holds_key_material(text: str) -> bool:
     base64-encoded) where a name or a path was expected: an error must not repeat it."""
     return any(marker in text for marker in _SECRET_MARKERS) or bool(
         _ENCODED.fullmatch(text.strip())
+    )
+
+
+# A Cloud project's ID (6-30 lowercase letters, digits and hyphens, a letter first, no hyphen
+# last; a legacy one behind its domain, "example.com:my-project") or its number.
+_PROJECT = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}")
+
+
+def project_problem(value: str) -> str | None:
+    """What makes ``value`` no Cloud project ID or number, or None where it is one (found in a
+    walkthrough: a key file's path given as the project passed every check before the first
+    request, which failed on it)."""
+    if _PROJECT.fullmatch(value):
+        return None
+    shown = repr(value) if len(value) <= _SHOWN_MAX else f"({len(value)} characters)"
+    hint = " (a file's path: the key goes in service_account_key)" if "/" in value else ""
+    return (
+        f"{shown} is not a Cloud project ID{hint}: 6-30 lowercase letters, digits and "
+        "hyphens, starting with a letter (as the Cloud console's project picker shows it), or "
+        "the project's number"
     )
 
 
@@ -273,6 +294,13 @@ class GeeSettings(_Strict):
                 f"source.{name} looks like key material; put the key in a file and give its "
                 "path (or the environment variable naming it), never the key itself"
             )
+        return value
+
+    @field_validator("project")
+    @classmethod
+    def _a_project(cls, value: str | None) -> str | None:
+        if value is not None and (problem := project_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("project_env", "service_account_key_env")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ee
 import pytest
+from ee import _state as ee_state
 from pydantic import ValidationError
 
 from gee_scripts import auth
@@ -221,8 +222,8 @@ def test_service_account_from_env_variable(tmp_path: Path) -> None:
     assert resolved.credentials.service_account_email.startswith("monitor@")
     assert "BEGIN" not in resolved.description and str(path) in resolved.description
     # The configured project wins over the key's; the env project over the key's too.
-    settings = GeeSettings(service_account_key=path, project="other")
-    assert auth.resolve_credentials(settings, environ={}).project == "other"
+    settings = GeeSettings(service_account_key=path, project="other-project")
+    assert auth.resolve_credentials(settings, environ={}).project == "other-project"
     env = {"EE_SERVICE_ACCOUNT_KEY": str(path), "EE_PROJECT": "from-env"}
     assert auth.resolve_credentials(GeeSettings(), environ=env).project == "from-env"
 
@@ -234,28 +235,98 @@ def test_initialize_uses_the_standard_endpoint_a_deadline_and_no_client_retries(
     deadlines: list[float] = []
     max_retries: list[int] = []
     attempts = {"left": 1}
+    state = ee_state.get_state()
+    monkeypatch.setattr(state, "deadline_ms", 0)  # given back after the test
 
     def fake_initialize(
         credentials: object, url: str | None = None, project: str | None = None
     ) -> None:
+        # the deadline holds the client's own start-up requests too (found in a walkthrough:
+        # it was set after them, and a connection hung there held the whole retry budget)
+        deadlines.append(state.deadline_ms)
         if attempts["left"]:
             attempts["left"] -= 1
             raise ee.EEException("Service unavailable")
         calls.append({"credentials": credentials, "url": url, "project": project})
 
     monkeypatch.setattr(ee, "Initialize", fake_initialize)
-    monkeypatch.setattr(ee.data, "setDeadline", deadlines.append)
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: False)  # the first start
     monkeypatch.setattr(ee.data, "setMaxRetries", max_retries.append)
-    settings = GeeSettings(service_account_key=_key_file(tmp_path), project="p")
+    settings = GeeSettings(service_account_key=_key_file(tmp_path), project="my-project")
     settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
     resolved = auth.initialize(settings, environ={})
     # The standard endpoint (url None: the client's default) unless configured otherwise.
-    assert calls == [{"credentials": resolved.credentials, "url": None, "project": "p"}]
-    assert deadlines == [320_000]  # a little over the service's 5-minute interactive limit
+    assert calls == [{"credentials": resolved.credentials, "url": None, "project": "my-project"}]
+    # a little over the service's 5-minute interactive limit, from the first attempt on
+    assert deadlines == [320_000, 320_000]
     assert max_retries == [0]  # gee_scripts.retry is the only layer that retries
+    # once started, the client's resource is rebuilt with it (setDeadline)
+    set_deadlines: list[float] = []
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: True)
+    monkeypatch.setattr(ee.data, "setDeadline", set_deadlines.append)
     high_volume = settings.model_copy(update={"high_volume_endpoint": True})
     auth.initialize(high_volume, environ={})
     assert calls[-1]["url"] == auth.HIGH_VOLUME_URL
+    assert set_deadlines == [320_000]
+
+
+def test_credentials_google_refuses_are_bad_input_naming_the_key_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a walkthrough: a deleted key's `invalid_grant`, and a project Earth Engine
+    refuses (403), ended `gee check` and `run` with exit status 1 and the client's words,
+    naming neither the key file nor what to do; neither is retried."""
+    from google.auth.exceptions import RefreshError
+    from googleapiclient.errors import HttpError
+    from httplib2 import Response
+
+    key = _key_file(tmp_path)
+    settings = GeeSettings(service_account_key=key, project="my-project")
+    settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
+    tries: list[int] = []
+
+    def token_refused(*args: object, **kwargs: object) -> None:
+        tries.append(1)
+        raise RefreshError(
+            "invalid_grant: Invalid JWT Signature.",
+            {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+        )
+
+    monkeypatch.setattr(ee.data, "setMaxRetries", lambda n: None)
+    monkeypatch.setattr(ee.data, "setDeadline", lambda ms: None)
+    monkeypatch.setattr(ee, "Initialize", token_refused)
+    with pytest.raises(auth.AuthError) as refused:
+        auth.initialize(settings, environ={})
+    said = str(refused.value)
+    assert said.startswith(
+        "Google's token service refused service account "
+        f"monitor@landslide-project.iam.gserviceaccount.com (key {key}): invalid_grant: "
+        "Invalid JWT Signature. (a key deleted or disabled"
+    )
+    assert "download a new key" in said and "BEGIN" not in said
+    assert tries == [1]
+
+    def project_refused(*args: object, **kwargs: object) -> None:
+        tries.append(1)
+        try:
+            raise HttpError(Response({"status": 403}), b'{"error": {"code": 403}}')
+        except HttpError:  # as the client translates it (ee.data._execute_cloud_call)
+            raise ee.EEException(  # noqa: B904
+                "Earth Engine API has not been used in project 4321 before or it is disabled."
+            )
+
+    monkeypatch.setattr(ee, "Initialize", project_refused)
+    with pytest.raises(auth.AuthError) as refused:
+        auth.initialize(settings, environ={})
+    said = str(refused.value)
+    assert "for project 'my-project' (HTTP 403: Earth Engine API has not been used" in said
+    assert "register the project for Earth Engine" in said
+    assert "Service Usage Consumer" in said
+    assert tries == [1, 1]  # not retried
+    # and a command says so with exit status 2, before any region
+    from monitor.cli import _exit_status_of
+
+    assert _exit_status_of(refused.value)[0] == 2
 
 
 def test_bad_key_files_are_named(tmp_path: Path) -> None:
@@ -381,7 +452,11 @@ def test_application_default_credentials_that_cannot_be_read_are_named(
 # -- settings ------------------------------------------------------------------------------------
 def test_settings_defaults_and_yaml_shape() -> None:
     s = GeeSettings.model_validate(
-        {"type": "gee", "project": "p", "dem": {"overrides": {"iceland": "projects/p/assets/d"}}}
+        {
+            "type": "gee",
+            "project": "my-project",
+            "dem": {"overrides": {"iceland": "projects/p/assets/d"}},
+        }
     )
     assert s.cloud_mask.method == "cloud_score_plus" and s.cloud_mask.cs_cdf_threshold == 0.60
     assert s.dem.source == "auto" and s.s1.terrain_model == "landcover"
@@ -477,3 +552,47 @@ def test_a_relative_key_path_is_read_from_base_dir(
     assert settings.service_account_key == key
     resolved = auth.resolve_credentials(settings, environ={})
     assert resolved.project == "landslide-project"
+
+
+def test_a_project_that_is_no_cloud_project_id_is_refused_naming_where_it_came_from(
+    tmp_path: Path,
+) -> None:
+    """Found in a walkthrough: a key file's path given as source.project passed `schedule
+    --dry-run` and failed at the first request, with exit status 1."""
+    with pytest.raises(ValidationError) as err:
+        GeeSettings(project="/etc/landslide-monitor/ee-key.json")
+    assert (
+        "'/etc/landslide-monitor/ee-key.json' is not a Cloud project ID (a file's path: the key "
+        "goes in service_account_key): 6-30 lowercase letters" in str(err.value)
+    )
+    for bad in ("My Project", "proj", "my_project", "my-project-", "9abcdef"):
+        with pytest.raises(ValidationError, match="is not a Cloud project ID"):
+            GeeSettings(project=bad)
+    for good in ("my-cloud-project", "example.com:my-project", "123456789012"):
+        assert GeeSettings(project=good).project == good
+    key = _key_file(tmp_path)
+    env = {"EE_SERVICE_ACCOUNT_KEY": str(key), "EE_PROJECT": "Landslide Monitor"}
+    with pytest.raises(auth.AuthError, match=r"^\$EE_PROJECT: 'Landslide Monitor' is not a Cloud"):
+        auth.resolve_credentials(GeeSettings(), environ=env)
+    # the configured project wins, and the variable is then not read
+    assert auth.resolve_credentials(GeeSettings(project="my-project"), environ=env).project == (
+        "my-project"
+    )
+
+
+def test_gcloud_s_own_credentials_named_as_a_key_say_to_leave_the_variable_unset(
+    tmp_path: Path,
+) -> None:
+    """Found in a walkthrough: `application_default_credentials.json` named in
+    $EE_SERVICE_ACCOUNT_KEY was refused as no service-account key, with no word of what to do."""
+    user = tmp_path / "application_default_credentials.json"
+    user.write_text(json.dumps({"type": "authorized_user", "refresh_token": "x"}))
+    with pytest.raises(auth.AuthError) as err:
+        auth.resolve_credentials(GeeSettings(), environ={"EE_SERVICE_ACCOUNT_KEY": str(user)})
+    said = str(err.value)
+    assert "is not a service-account key (type='authorized_user'" in said
+    assert (
+        "leave $EE_SERVICE_ACCOUNT_KEY unset and run `gcloud auth application-default login`"
+        in said
+    )
+    assert '"x"' not in said and "refresh_token" not in said

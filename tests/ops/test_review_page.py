@@ -138,7 +138,7 @@ def test_earth_engine_composites_are_the_greenest_pixel_and_vv_median_of_each_wi
     from gee_scripts.settings import GeeSettings
 
     initialize_offline()
-    settings = GeeSettings(project="test")
+    settings = GeeSettings(project="test-project")
     geometry = ee.Geometry.Rectangle([10.87, 44.33, 10.93, 44.37])
     pre, post = ("2024-06-17", "2024-08-16"), ("2024-08-16", "2024-09-15")
     layers = composite_layers(geometry, pre, post, "both", settings)
@@ -182,7 +182,9 @@ def test_in_monitoring_the_post_layers_are_what_the_detector_compared() -> None:
     geometry = ee.Geometry.Rectangle([10.87, 44.33, 10.93, 44.37])
     pre, post = ("2024-06-17", "2024-08-16"), ("2024-08-16", "2024-09-15")
     watch = Compositing("monitoring", radar_scenes=2)
-    layers = composite_layers(geometry, pre, post, "both", GeeSettings(project="test"), watch)
+    layers = composite_layers(
+        geometry, pre, post, "both", GeeSettings(project="test-project"), watch
+    )
     labels = [label for label, _, _ in layers]
     assert labels[0].endswith("(greenest pixel)") and labels[2].endswith("(latest clear)")
     assert labels[3].endswith("(mean of the last 2 per track)")
@@ -292,7 +294,9 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
 
     path = write_config(tmp_path, untrained_manifest)
     path.write_text(
-        path.read_text().replace("{type: archive, path: archive}", "{type: gee, project: demo}")
+        path.read_text().replace(
+            "{type: archive, path: archive}", "{type: gee, project: demo-project}"
+        )
     )
     config = load_config(path)
     initialize_offline()
@@ -308,7 +312,7 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
 
     m = RecordingMap()
     names = add_ee_composites(m, config, date(2024, 9, 15), regions=["emilia-hills"])
-    assert initialized == ["demo"]
+    assert initialized == ["demo-project"]
     assert names == [name for name, _, _ in m.layers]
     assert names == [
         "emilia-hills: Sentinel-2 pre-event 2024-06-17/2024-08-16 (greenest pixel)",

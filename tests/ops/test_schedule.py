@@ -1172,7 +1172,9 @@ def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
     extra = "dask: {scheduler_address: 'tcp://gpu-cluster:8786'}\n"
     path = write_config(tmp_path, untrained_manifest, extra)
     text = path.read_text(encoding="utf-8")
-    text = text.replace("source: {type: archive, path: archive}", "source: {type: gee, project: p}")
+    text = text.replace(
+        "source: {type: archive, path: archive}", "source: {type: gee, project: my-project}"
+    )
     text = text.replace(
         f"model: {{manifest: {untrained_manifest}}}",
         f"model: {{manifest: {untrained_manifest}, device: 'cuda:99'}}",
@@ -1209,7 +1211,9 @@ def test_the_dry_run_names_earth_engine_credentials_every_run_would_refuse(
     path = write_config(tmp_path, untrained_manifest)
     text = path.read_text(encoding="utf-8")
     path.write_text(
-        text.replace("source: {type: archive, path: archive}", "source: {type: gee, project: p}"),
+        text.replace(
+            "source: {type: archive, path: archive}", "source: {type: gee, project: my-project}"
+        ),
         encoding="utf-8",
     )
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 2

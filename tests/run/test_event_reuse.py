@@ -287,7 +287,7 @@ def test_earth_engine_results_are_final_after_the_settle_period(
     """Earth Engine lists a scene once it is ingested, days after its acquisition: a closed
     window's composite can change until then."""
     source, _ = install()
-    data = _data(manifest, source={"type": "gee", "project": "p", "event_settle_days": 5})
+    data = _data(manifest, source={"type": "gee", "project": "my-project", "event_settle_days": 5})
     config = load_config(write_config(data))
     days = [CLOSED, CLOSED + 4 * DAY, CLOSED + 5 * DAY, CLOSED + 6 * DAY]
     reused = [_run(config, day).regions[0].reused_from for day in days]
