@@ -86,6 +86,9 @@ GLC_REQUIRED_COLUMNS = ("event_id", "event_date", "location_accuracy", "longitud
 # counted (dataset.skip_categories, --skip-categories).
 GLC_NOT_LANDSLIDES: tuple[str, ...] = ("snow_avalanche",)
 GLC_DATE_FORMAT = "%m/%d/%Y %H:%M"
+# a date of the catalog's form whose first number is no month and second may be one: written
+# day first (19/08/2024)
+_DAY_FIRST = re.compile(r"^(1[3-9]|2\d|3[01])/(0?[1-9]|1[0-2])/\d{4}\b")
 # the same dates as data.nasa.gov's CSV export writes them
 _GLC_DATE_FORMATS = (GLC_DATE_FORMAT, "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y")
 # year first, so never ambiguous: ISO 8601 (a time may follow), the same with slashes (GDAL's
@@ -196,10 +199,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 "
             "(in a spreadsheet: CSV UTF-8)"
         ) from err
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    except pd.errors.ParserError as err:
+        # a spreadsheet set to a locale of decimal commas saves with ';' between columns, and
+        # its commas in numbers broke the parse before the columns were looked at (found in a
+        # walkthrough: only "Expected 3 fields in line 4, saw 4" was said)
+        hint = ""
+        if _semicolon_separated(path):
+            hint = (
+                "; the file looks separated by ';' (a spreadsheet set to a locale that writes "
+                "decimal commas): save it as CSV with commas between columns and decimal points"
+            )
+        raise InventoryFileError(f"{path}: cannot read as CSV: {err}{hint}") from err
+    except (OSError, pd.errors.EmptyDataError) as err:
         raise InventoryFileError(f"{path}: cannot read as CSV: {err}") from err
     table.columns = column_names(table.columns, path)
     return table
+
+
+def _semicolon_separated(path: Path) -> bool:
+    """Whether the first line of ``path`` has more ';' than ',' (read as bytes: the file may
+    be no text at all)."""
+    try:
+        with path.open("rb") as f:
+            first = f.readline(65536)
+    except OSError:
+        return False
+    return first.count(b";") > first.count(b",")
 
 
 def column_names(names: Iterable[object], path: Path | None = None) -> list[str]:
@@ -260,8 +285,13 @@ def read_glc_csv(
     by_category: dict[str, list[str]] = {}  # skipped category -> its event ids
     first_row: dict[str, int] = {}
     duplicates: list[str] = []
+    day_first: list[str] = []  # rows whose date has the day first: the file is in doubt
     for i, rec in enumerate(table.to_dict("records")):
         row = i + 2  # the header is line 1
+        if not any(str(v).strip() for v in rec.values()):
+            # a spreadsheet's trailing rows of empty cells (,,,,) are no items (found in a
+            # walkthrough: each was refused as missing its id, date and coordinates)
+            continue
         # every problem of a row is named at once (its accuracy, id, coordinates and date), so
         # that a row is mended in one pass, not one column per run
         accuracy = str(rec["location_accuracy"]).strip().lower()
@@ -303,6 +333,8 @@ def read_glc_csv(
             bad.setdefault("no event_date", []).append(f"row {row}")
         elif when is None:
             bad.setdefault("event_date", []).append(f"row {row}: {rec['event_date']!r}")
+            if _DAY_FIRST.match(str(rec["event_date"]).strip()):
+                day_first.append(f"row {row}")
         if not usable or radius is None or not all(map(math.isfinite, coords)) or when is None:
             continue
         extra = {
@@ -340,6 +372,18 @@ def read_glc_csv(
     ]
     if duplicates:
         problems.append(f"event_id appears twice: {_listed(duplicates)}")
+    if day_first:
+        # found in a walkthrough: a catalog re-saved by a spreadsheet set to a day-first
+        # locale had 8 July as 08/07/2024, read as 7 August without a word; only the rows
+        # whose day is over 12 were refused, and mending them left the others misread
+        problems.append(
+            f"{_listed(day_first)} write the day first: the catalog writes the month first "
+            "(M/D/YYYY), and a spreadsheet set to a day-first locale that re-saved the file "
+            "wrote every date it read day first, so that where the day is 12 or less (8 July as "
+            "08/07/2024) the date reads as another and no row can be trusted: take the catalog "
+            "again from its source and give it unopened, or write its dates year first "
+            "(YYYY-MM-DD)"
+        )
     if problems:
         raise InventoryFileError(f"{path}: " + "\n  ".join(problems))
     reason = f"too imprecise (coarser than {max_accuracy} or unknown)"
@@ -420,7 +464,10 @@ def _feature_date(text: str, date_format: str | None) -> date | None:
         try:
             return datetime.strptime(text, date_format).date()
         except ValueError:
-            return None
+            # a year-first date is never ambiguous, whatever form the configuration names
+            # for others (found in a walkthrough: dataset.date_format refused a shapefile's
+            # '2024/08/18 00:00:00', as GDAL writes a datetime into a text field)
+            return _year_first(text)
     return _year_first(text)
 
 
@@ -681,7 +728,7 @@ def read_polygon_inventory(
         problems.append(f"column {date_column}, no date: {_listed(no_date)} ({fill_or_drop})")
     if bad_date:
         form = (
-            f"not a date as {date_format}"
+            f"not a date as {date_format} nor year first (2024-08-17)"
             if date_format
             else "not a date (a date field, ISO 8601 text such as 2024-08-17, or YYYYMMDD); "
             "give another form with --date-format, e.g. %d/%m/%Y"

@@ -173,7 +173,8 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--date-column", help="date column of a polygon inventory")
     export.add_argument(
         "--date-format",
-        help="its form where it is text other than ISO 8601 or YYYYMMDD (e.g. %%d/%%m/%%Y)",
+        help="its form where it is text other than ISO 8601 or YYYYMMDD (e.g. %%d/%%m/%%Y); "
+        "none: the configuration's dataset.date_format is not used",
     )
     export.add_argument("--id-column", help="id column of a polygon inventory (default: row)")
     export.add_argument("--layer", help="the layer of a GeoPackage of several")
@@ -301,8 +302,9 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
     overrides = {
         key: getattr(args, key, None) for key in _OPTIONS if getattr(args, key, None) is not None
     }
-    for key in ("known_within_m", "export_known_within_m"):
-        if overrides.get(key) == _NONE:  # that option's null (a layer may be "none")
+    # that option's null (a layer may be "none"; a date format never is: it has directives)
+    for key in ("known_within_m", "export_known_within_m", "date_format"):
+        if overrides.get(key) == _NONE:
             overrides[key] = None
     try:
         return DatasetSettings.model_validate({**config.dataset.model_dump(), **overrides})

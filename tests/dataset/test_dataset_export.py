@@ -1135,3 +1135,25 @@ def test_a_monitoring_view_with_no_acquisition_after_the_item_is_skipped(
     made = sorted(i for ids in record["scenes"].values() for i in ids)
     assert made == ["hills_20240817_2", *(f"hills_20240817_2_monitoring{lag}d" for lag in
                     (12, 24, 6)), "hills_20240928_1"]  # fmt: skip
+
+
+def test_date_format_none_on_the_command_line_sets_the_configuration_s_aside(
+    dataset_config: Path,
+) -> None:
+    """Found in a walkthrough: `--date-format none` was taken as a form ("not a date as
+    none"), so a configuration's dataset.date_format could be set aside only by editing it."""
+    import argparse
+
+    import yaml
+
+    from monitor.config import load_config
+    from monitor.ops.dataset import _settings
+
+    data = yaml.safe_load(dataset_config.read_text())
+    data["dataset"]["date_format"] = "%d.%m.%Y"
+    dataset_config.write_text(yaml.safe_dump(data))
+    config = load_config(dataset_config)
+    assert _settings(config, argparse.Namespace()).date_format == "%d.%m.%Y"
+    assert _settings(config, argparse.Namespace(date_format="none")).date_format is None
+    given = argparse.Namespace(date_format="%Y%m%d")
+    assert _settings(config, given).date_format == "%Y%m%d"

@@ -180,6 +180,61 @@ def test_catalog_csvs_as_data_nasa_gov_and_spreadsheets_write_them(tmp_path: Pat
         read_glc_csv(path)
 
 
+def test_a_catalog_re_saved_day_first_is_refused_whole_not_half_misread(tmp_path: Path) -> None:
+    """Found in a walkthrough: a catalog re-saved by a spreadsheet set to a day-first locale
+    had 8 July as 08/07/2024, read as 7 August without a word; only its rows whose day was
+    over 12 were refused, and mending those left the others misread."""
+    path = tmp_path / "glc.csv"
+    path.write_text(
+        HEADER + "\n1,08/07/2024 06:30,exact,10.9,44.3\n2,19/08/2024 06:30,exact,10.9,44.3\n"
+        "3,8/21/2024 9:05,exact,10.9,44.3\n"
+    )
+    with pytest.raises(InventoryFileError) as err:
+        read_glc_csv(path)
+    said = str(err.value)
+    assert "row 3 write the day first: the catalog writes the month first (M/D/YYYY)" in said
+    assert "no row can be trusted: take the catalog again from its source" in said
+    # a date that is no date either way is only refused, not taken for a day-first one
+    path.write_text(HEADER + "\n1,8/32/2024 06:30,exact,10.9,44.3\n")
+    with pytest.raises(InventoryFileError) as err:
+        read_glc_csv(path)
+    assert "row 2: '8/32/2024 06:30'" in str(err.value)
+    assert "day first" not in str(err.value)
+
+
+def test_a_spreadsheet_s_empty_rows_and_its_semicolons_are_told_apart(tmp_path: Path) -> None:
+    """Found in a walkthrough: Excel's trailing rows of empty cells refused the catalog (each
+    as missing its id, date and coordinates); a European export (';' between columns, decimal
+    commas) was "Expected 3 fields in line 4, saw 4", with no word of the separator."""
+    path = tmp_path / "glc.csv"
+    path.write_text(HEADER + "\n7,8/17/2024 1:00,exact,10.9,44.3\n,,,,\n , ,,,\n")
+    read = read_glc_csv(path)
+    assert list(read.items["item_id"]) == ["glc-7"] and not read.skipped_ids
+    path.write_text(
+        HEADER.replace(",", ";") + ";event_title\n7;8/17/2024 1:00;exact;10,9;44,3;Frana\n"
+        "8;8/18/2024 1:00;exact;11,2;44,25;Frana a Como, strada chiusa\n"
+    )
+    with pytest.raises(InventoryFileError) as err:
+        read_glc_csv(path)
+    assert "cannot read as CSV" in str(err.value)
+    assert "looks separated by ';' (a spreadsheet set to a locale that writes decimal commas)" in (
+        str(err.value)
+    )
+
+
+def test_a_year_first_date_is_read_whatever_date_format_names(tmp_path: Path) -> None:
+    """Found in a walkthrough: with dataset.date_format %d.%m.%Y in the configuration, a
+    shapefile's '2024/08/18 00:00:00' (GDAL's text of a datetime) was refused; year first, a
+    date is never ambiguous."""
+    path = _polygons(tmp_path / "y.geojson", ["2024/08/18 00:00:00", "17.08.2024", "2024-08-19"])
+    read = read_inventory(path, date_column="when", date_format="%d.%m.%Y")
+    assert list(read.items["event_date"]) == [
+        date(2024, 8, 18), date(2024, 8, 17), date(2024, 8, 19)]  # fmt: skip
+    odd = _polygons(tmp_path / "o.geojson", ["08/17/2024"])
+    with pytest.raises(InventoryFileError, match=r"not a date as %d.%m.%Y nor year first"):
+        read_inventory(odd, date_column="when", date_format="%d.%m.%Y")
+
+
 def test_a_file_without_a_crs_says_what_to_do(tmp_path: Path) -> None:
     """Found by a walkthrough: a shapefile without its .prj was refused as declaring no
     coordinate reference system, with no word of the .prj."""

@@ -183,7 +183,7 @@ def test_a_date_that_does_not_exist_is_named_with_its_field_and_line(
     command with 'ValueError: day is out of range for month', exit status 1, naming neither the
     file, the line nor the field (PyYAML's own date parsing raised it)."""
     data = _data(manifest, windows={"mode": "event", "event_date": "EVENT"})
-    data["dataset"] = {"date_format": "FORMAT"}  # a text field keeps the text
+    data["dataset"] = {"date_column": "FORMAT"}  # a text field keeps the text
     text = yaml.safe_dump(data, sort_keys=False)
     text = text.replace("EVENT", "2024-02-30").replace("FORMAT", "2024-13-01")
     path = write_config(text)
@@ -974,7 +974,7 @@ def test_a_dem_override_for_no_configured_region_is_refused_on_its_line(
     data = {
         "source": {
             "type": "gee",
-            "project": "p",
+            "project": "my-project",
             "dem": {"overrides": {"r1": "projects/p/assets/dtm", "r-1": "projects/p/assets/x"}},
         },
         **_data(manifest),
@@ -1007,7 +1007,9 @@ def test_earth_engine_collections_the_graphs_cannot_read_are_refused_on_their_li
         "s2": ("COPERNICUS/S2_SR", "keeps the BOA_ADD_OFFSET", "COPERNICUS/S2_SR_HARMONIZED"),
     }
     for field, (given, why, fix) in cases.items():
-        data: dict[str, Any] = {"source": {"type": "gee", "project": "p", "assets": {field: given}}}
+        data: dict[str, Any] = {
+            "source": {"type": "gee", "project": "my-project", "assets": {field: given}}
+        }
         with pytest.raises(ConfigError) as info:
             load_config(write_config({**data, **_data(manifest)}))
         (problem,) = info.value.problems
@@ -1458,7 +1460,7 @@ def test_every_file_the_configuration_names_is_checked_at_once(
         ({"alerts": {"smtp": {"host": "h", "from_address": "a@b.example", "timeout_s": "inf"}}},
          "alerts.smtp.timeout_s: Input should be a finite number"),
         ({"schedule": {"stop_grace_s": "inf"}}, "schedule.stop_grace_s: Input should be a finite"),
-        ({"source": {"type": "gee", "project": "p", "retry": {"request_timeout_s": "inf"}}},
+        ({"source": {"type": "gee", "project": "my-proj", "retry": {"request_timeout_s": "inf"}}},
          "request_timeout_s: Input should be a finite number"),
         ({"model": {"min_clear_fraction": "nan"}},
          "model.min_clear_fraction: Input should be a finite number"),
