@@ -64,6 +64,20 @@ def _region_of(config: MonitorConfig, geometry: BaseGeometry) -> RegionConfig | 
     return best if area > 0 else None
 
 
+def _swapped_into_regions(config: MonitorConfig, items: Any, outside: list[str]) -> list[str]:
+    """Those of the ``outside`` items that a region holds once their x and y change places."""
+    geometry_of = dict(zip(items["item_id"].astype(str), items.geometry, strict=True))
+    swapped = []
+    for item_id in outside:
+        geometry = geometry_of.get(item_id)
+        if geometry is None:
+            continue
+        turned = shapely.transform(geometry, lambda xy: xy[:, ::-1])
+        if shapely.is_valid(turned) and _region_of(config, turned) is not None:
+            swapped.append(item_id)
+    return swapped
+
+
 def _grid_footprint(geometry: BaseGeometry, grow_m: float = 0.0) -> BaseGeometry:
     """The area (EPSG:4326) of the pixels a source serves for ``geometry``: its grid
     (:func:`~monitor.grid.region_grid`, the sources' own) covers the bounding box, not only the
@@ -355,6 +369,16 @@ def inventory_jobs(
     if skipped_ids.get(outside):
         # the count alone sent a walkthrough's user looking: name some, and the usual causes
         regions = ", ".join(r.name for r in config.regions)
+        swapped = _swapped_into_regions(config, items, skipped_ids[outside])
+        if swapped:
+            # found in a walkthrough: a row whose latitude and longitude had changed places
+            # (both in range that way) was only counted among the items outside
+            log.warning(
+                "%s: %d of the items outside every region lie in one with their two "
+                "coordinates swapped: %s; their rows have latitude where longitude goes "
+                "(mend them, or the program that wrote them)",
+                inventory, len(swapped), first_names(swapped),
+            )  # fmt: skip
         log.warning(
             "%s: %d item(s) lie outside every configured region (%s): %s; check that the "
             "file's coordinates are longitude and latitude in that order, or that its declared "

@@ -1157,3 +1157,24 @@ def test_date_format_none_on_the_command_line_sets_the_configuration_s_aside(
     assert _settings(config, argparse.Namespace(date_format="none")).date_format is None
     given = argparse.Namespace(date_format="%Y%m%d")
     assert _settings(config, given).date_format == "%Y%m%d"
+
+
+def test_a_catalog_row_with_its_coordinates_swapped_is_named_as_such(
+    dataset_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough: a row whose latitude and longitude had changed places (both in
+    range that way round) was only counted among the items outside every region."""
+    csv = tmp_path / "glc.csv"
+    rows = [
+        _glc_row(1, "8/17/2024 14:30", "exact", EXACT.y, EXACT.x),  # swapped
+        _glc_row(2, "8/17/2024 14:30", "exact", 11.5, 45.0),  # outside, either way round
+    ]
+    csv.write_text(GLC_HEADER + "\n" + "\n".join(rows) + "\n")
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    with caplog.at_level(logging.WARNING, logger="monitor.ops"):
+        main([*argv, "--out", str(tmp_path / "ds"), "--views", "event"])
+    assert "2 item(s) lie outside every configured region" in caplog.text
+    assert (
+        "1 of the items outside every region lie in one with their two coordinates swapped: "
+        "glc-1; their rows have latitude where longitude goes" in caplog.text
+    )
