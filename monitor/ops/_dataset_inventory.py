@@ -366,6 +366,13 @@ def inventory_jobs(
             f"{inventory}: items whose ids differ only in characters a file name cannot hold "
             f"would share scene ids: {', '.join(clashes[:10])}; give them distinct ids"
         )
+    if read.repaired:
+        # said in dataset.json alone, a repair went unseen (found in a walkthrough)
+        log.warning(
+            "%s: %d invalid (self-intersecting) polygon(s) made valid, their polygon parts "
+            "kept: %s; check their outlines (dataset.json, repaired_geometries)",
+            inventory, len(read.repaired), first_names(read.repaired),
+        )  # fmt: skip
     if skipped_ids.get(outside):
         # the count alone sent a walkthrough's user looking: name some, and the usual causes
         regions = ", ".join(r.name for r in config.regions)

@@ -1178,3 +1178,31 @@ def test_a_catalog_row_with_its_coordinates_swapped_is_named_as_such(
         "1 of the items outside every region lie in one with their two coordinates swapped: "
         "glc-1; their rows have latitude where longitude goes" in caplog.text
     )
+
+
+def test_a_repaired_polygon_is_said_on_the_console_too(
+    dataset_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough: an invalid polygon made valid was listed in dataset.json
+    alone, and went unseen."""
+    crs = utm_crs_for(10.91, 44.35)
+    c = reproject(Point(10.912, 44.349), "EPSG:4326", crs)
+    bow_tie = Polygon([(c.x, c.y), (c.x + 90, c.y + 90), (c.x + 90, c.y), (c.x, c.y + 90)])
+    assert not bow_tie.is_valid
+    frame = gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17", "2024-08-17"], "ref": ["BOW", "BOX"]},
+        geometry=[bow_tie, box(c.x + 200, c.y, c.x + 260, c.y + 60)],
+        crs=crs,
+    )
+    inventory = tmp_path / "slides.gpkg"
+    frame.to_file(inventory)
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory",
+            str(inventory), "--date-column", "mapped", "--id-column", "ref"]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="monitor.ops"):
+        assert main([*argv, "--out", str(tmp_path / "ds"), "--views", "event"]) == 0
+    assert (
+        "1 invalid (self-intersecting) polygon(s) made valid, their polygon parts kept: BOW; "
+        "check their outlines" in caplog.text
+    )
+    record = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert record["inventory"]["repaired_geometries"] == ["BOW"]
