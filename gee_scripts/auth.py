@@ -17,7 +17,13 @@ from typing import Any
 
 import ee
 
-from gee_scripts.retry import EarthEngineError, backoff_from, call_with_retry, http_status
+from gee_scripts.retry import (
+    EarthEngineError,
+    backoff_from,
+    call_with_retry,
+    classify,
+    http_status,
+)
 from gee_scripts.settings import GeeSettings, holds_key_material, project_problem
 
 __all__ = [
@@ -218,7 +224,8 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
     resolved = usable_credentials(settings, environ)
     url = endpoint_url(settings)
     ee.data.setMaxRetries(0)
-    _set_deadline(int(settings.retry.request_timeout_s * 1000))
+    deadline_ms = int(settings.retry.request_timeout_s * 1000)
+    set_before = _deadline_before_start(deadline_ms)
     try:
         call_with_retry(
             lambda: ee.Initialize(resolved.credentials, url=url, project=resolved.project),
@@ -230,6 +237,8 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
         if refused is not None:
             raise AuthError(refused) from err
         raise
+    if not set_before:
+        ee.data.setDeadline(deadline_ms)
     log.info(
         "Earth Engine initialised: %s, project %s, endpoint %s",
         resolved.description,
@@ -239,19 +248,20 @@ def initialize(settings: GeeSettings, environ: Mapping[str, str] | None = None) 
     return resolved
 
 
-def _set_deadline(milliseconds: int) -> None:
-    """Every HTTP request of the client ends within ``milliseconds``, ``ee.Initialize``'s
-    own (the discovery document, the algorithms) included: found in a walkthrough, the deadline
-    was set after it, so a connection that hung at start-up held the whole retry budget (15
-    minutes) in one attempt. ``ee.data.setDeadline`` rebuilds the client's API resource, which
-    exists only once the client is initialised; before that the deadline is put in the state
-    ``ee.Initialize`` builds that resource from (earthengine-api keeps it across calls)."""
-    if ee.data.is_initialized():
-        ee.data.setDeadline(milliseconds)
-    else:
+def _deadline_before_start(milliseconds: int) -> bool:
+    """Put the request deadline where ``ee.Initialize`` builds the client's API resource from,
+    so that its own requests (the discovery document, the algorithms) end within it too: found
+    in a walkthrough, the deadline was set after them, so a connection that hung at start-up
+    held the whole retry budget (15 minutes) in one attempt. ``ee.data.setDeadline`` would
+    rebuild a resource that exists only once the client is initialised; earthengine-api keeps
+    the value in its state across ``Initialize`` calls. False where this earthengine-api has no
+    such state (before 1.6): the deadline is then set after the start, as before."""
+    try:
         from ee import _state  # the client's state, as setDeadline writes it
-
-        _state.get_state().deadline_ms = milliseconds
+    except ImportError:
+        return False
+    _state.get_state().deadline_ms = milliseconds
+    return True
 
 
 # HTTP statuses of Earth Engine refusing the account or its project (401 unauthenticated,
@@ -261,26 +271,24 @@ _REFUSED_STATUS = (401, 403)
 
 def _credentials_refused(err: EarthEngineError, resolved: Credentials) -> str | None:
     """What to tell of an initialisation that failed because Google refused ``resolved``'s
-    credentials or project, or None where it failed otherwise. Found in a walkthrough: a
-    deleted key's ``invalid_grant`` ended the command with exit status 1 and google-auth's
-    words, naming neither the key file nor what to do."""
+    credentials or project for good, or None where it failed otherwise (an outage, a quota:
+    retried, and told as they are). Found in a walkthrough: a deleted key's ``invalid_grant``
+    ended the command with exit status 1 and google-auth's words, naming neither the key file
+    nor what to do."""
     from google.auth.exceptions import RefreshError
 
     cause = err.__cause__
+    if cause is None or classify(cause).treatment != "permanent":
+        return None
     if isinstance(cause, RefreshError):
-        reason = cause.args[0] if cause.args and isinstance(cause.args[0], str) else "refused"
-        advice = (
-            _NEW_KEY
-            if resolved.description.startswith("service account")
-            else "run `gcloud auth application-default login` again"
-        )
+        reason = str(cause.args[0]) if cause.args else "refused"
         return (
             f"Google's token service refused {resolved.description}: {reason} (a key deleted "
-            f"or disabled, an account removed, a clock far off); {advice}"
+            f"or disabled, an account removed, a clock far off); {_renew(resolved)}"
         )
-    status = http_status(err)
+    status = http_status(cause)
     if status in _REFUSED_STATUS:
-        message = str(cause).splitlines()[0] if cause is not None else str(err)
+        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
         return (
             f"Earth Engine refused {resolved.description} for project {resolved.project!r} "
             f"(HTTP {status}: {message}): register the project for Earth Engine and give the "
@@ -288,3 +296,17 @@ def _credentials_refused(err: EarthEngineError, resolved: Credentials) -> str | 
             "(docs/earth_engine.md, Credentials and project)"
         )
     return None
+
+
+def _renew(resolved: Credentials) -> str:
+    """What renews the credentials ``resolved`` names: by their kind, not their words."""
+    from google.oauth2 import credentials as user_credentials
+
+    if resolved.description.startswith("service account"):  # a key file this monitor read
+        return _NEW_KEY
+    if isinstance(resolved.credentials, user_credentials.Credentials):  # gcloud's own login
+        return "run `gcloud auth application-default login` again"
+    return (
+        "check the account the application-default credentials name (the key file of "
+        "GOOGLE_APPLICATION_CREDENTIALS, or the machine's service account) and its roles"
+    )

@@ -167,10 +167,26 @@ def _is_network_error(exc: BaseException) -> bool:
     return type(exc).__name__ == "ServerNotFoundError"
 
 
+def _token_blip(exc: BaseException) -> bool:
+    """A token refresh that google-auth says may succeed when tried again: its
+    ``RefreshError(retryable=True)`` (the token service's 5xx), or one caused by a
+    ``TransportError`` (the metadata server of a Compute Engine or GKE machine not reached)."""
+    node: BaseException | None = exc
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if getattr(node, "retryable", False) or type(node).__name__ == "TransportError":
+            return True
+        node = node.__cause__ or node.__context__
+    return False
+
+
 def classify(exc: BaseException) -> Failure:
     """The treatment of ``exc`` by its message and HTTP status together (see the module)."""
     if _is_network_error(exc):
         return Failure("transient", f"network: {type(exc).__name__}")
+    if _token_blip(exc):  # found in a review: a metadata server's blip failed a run at once
+        return Failure("transient", f"token refresh to try again: {type(exc).__name__}")
     status = http_status(exc)
     shown = f"HTTP {status}" if status is not None else "no HTTP status"
     message = str(exc).lower()

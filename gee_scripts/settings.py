@@ -296,6 +296,15 @@ class GeeSettings(_Strict):
             )
         return value
 
+    @field_validator("project", mode="before")
+    @classmethod
+    def _a_number_is_text(cls, value: object) -> object:
+        # a project's number written unquoted is a YAML integer (found in a review: it was
+        # "Input should be a valid string")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
     @field_validator("project")
     @classmethod
     def _a_project(cls, value: str | None) -> str | None:

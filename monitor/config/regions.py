@@ -31,7 +31,7 @@ from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
 from monitor.grid import is_lon_lat
 from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
-from monitor.simulator.families import family
+from monitor.simulator.families import landscape_family
 from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
@@ -363,12 +363,7 @@ class RegionConfig(StrictModel):
         # an unknown family, or one of another landscape, failed the archive build after the
         # other regions were built (found walking the carried items)
         if value is not None and value.family is not None:
-            landscape = family(value.family).landscape
-            if landscape != value.landscape:
-                raise ValueError(
-                    f"family {value.family!r} is of landscape {landscape!r}, not the "
-                    f"simulation's {value.landscape!r}"
-                )
+            landscape_family(value.family, value.landscape)
         return value
 
     @field_validator("windows", mode="before")

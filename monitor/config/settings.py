@@ -3,7 +3,7 @@ from, which ensemble reads it and how its setting is chosen, and where the resul
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -309,12 +309,14 @@ class DatasetSettings(StrictModel):
         # item in 1900, and every item was skipped as undated (found walking the carried items)
         if value is None:
             return value
-        sample = date(2024, 8, 17)
+        # a time of day and a zone, so that a form with %H, %z or %Z writes them (found in a
+        # review: a plain date wrote no zone, and %z failed its own round trip)
+        sample = datetime(2024, 8, 17, 14, 30, tzinfo=UTC)
         try:
             read = datetime.strptime(sample.strftime(value), value).date()
         except ValueError:
             read = None
-        if read != sample:
+        if read != sample.date():
             raise ValueError(
                 f"{value!r} does not give a day back: write it with strptime's directives for "
                 "the year, month and day (e.g. %d.%m.%Y for 17.08.2024, %m/%d/%Y for 08/17/2024)"

@@ -20,6 +20,7 @@ __all__ = [
     "Family",
     "FamilySplit",
     "family",
+    "landscape_family",
     "split_families",
 ]
 
@@ -65,6 +66,17 @@ def family(key: str) -> Family:
             f"landscape in {', '.join(LANDSCAPES)}, look-alike set in "
             f"{', '.join(LOOKALIKE_SETS)}, morphology in {', '.join(MORPHOLOGIES)}"
         ) from None
+
+
+def landscape_family(key: str, landscape: str) -> Family:
+    """The family of ``key``, checked to be of ``landscape`` (a region's
+    ``simulation.landscape``): a :class:`ValueError` naming both where it is not."""
+    fam = family(key)
+    if fam.landscape != landscape:
+        raise ValueError(
+            f"family {key!r} is of landscape {fam.landscape!r}, not the simulation's {landscape!r}"
+        )
+    return fam
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import numpy as np
 
 from models.worldcover import CROP, GRASS, SHRUB, TREE
 from monitor.simulator.events import EventPlan
-from monitor.simulator.families import family
+from monitor.simulator.families import landscape_family
 from monitor.simulator.spec import LANDSCAPES, Landscape, SimulationSpec
 
 __all__ = ["CHOICES", "PRIORS", "Choice", "Prior", "World", "draw_spec_knobs", "draw_world"]
@@ -161,11 +161,7 @@ def draw_world(spec: SimulationSpec) -> World:
     and the family: the preset of the family's landscape type with every prior redrawn."""
     if spec.family is None:
         raise ValueError("draw_world needs a spec with a family (the randomised world)")
-    fam = family(spec.family)
-    if fam.landscape != spec.landscape:
-        raise ValueError(
-            f"spec.landscape {spec.landscape!r} differs from the family's {fam.landscape!r}"
-        )
+    fam = landscape_family(spec.family, spec.landscape)
     rng = np.random.default_rng([spec.seed, 7])
     name = fam.landscape
     values = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -250,7 +251,6 @@ def test_initialize_uses_the_standard_endpoint_a_deadline_and_no_client_retries(
         calls.append({"credentials": credentials, "url": url, "project": project})
 
     monkeypatch.setattr(ee, "Initialize", fake_initialize)
-    monkeypatch.setattr(ee.data, "is_initialized", lambda: False)  # the first start
     monkeypatch.setattr(ee.data, "setMaxRetries", max_retries.append)
     settings = GeeSettings(service_account_key=_key_file(tmp_path), project="my-project")
     settings = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001)})
@@ -260,13 +260,16 @@ def test_initialize_uses_the_standard_endpoint_a_deadline_and_no_client_retries(
     # a little over the service's 5-minute interactive limit, from the first attempt on
     assert deadlines == [320_000, 320_000]
     assert max_retries == [0]  # gee_scripts.retry is the only layer that retries
-    # once started, the client's resource is rebuilt with it (setDeadline)
-    set_deadlines: list[float] = []
-    monkeypatch.setattr(ee.data, "is_initialized", lambda: True)
-    monkeypatch.setattr(ee.data, "setDeadline", set_deadlines.append)
     high_volume = settings.model_copy(update={"high_volume_endpoint": True})
     auth.initialize(high_volume, environ={})
     assert calls[-1]["url"] == auth.HIGH_VOLUME_URL
+    # an earthengine-api without its state module (before 1.6, which pyproject.toml allows):
+    # the deadline is set once the client has started, as before
+    set_deadlines: list[float] = []
+    monkeypatch.setattr(ee.data, "setDeadline", set_deadlines.append)
+    monkeypatch.delattr(ee, "_state")
+    monkeypatch.setitem(sys.modules, "ee._state", None)  # import fails
+    auth.initialize(settings, environ={})
     assert set_deadlines == [320_000]
 
 
@@ -293,7 +296,7 @@ def test_credentials_google_refuses_are_bad_input_naming_the_key_and_what_to_do(
         )
 
     monkeypatch.setattr(ee.data, "setMaxRetries", lambda n: None)
-    monkeypatch.setattr(ee.data, "setDeadline", lambda ms: None)
+    monkeypatch.setattr(ee_state.get_state(), "deadline_ms", 0)  # given back after the test
     monkeypatch.setattr(ee, "Initialize", token_refused)
     with pytest.raises(auth.AuthError) as refused:
         auth.initialize(settings, environ={})
@@ -323,6 +326,36 @@ def test_credentials_google_refuses_are_bad_input_naming_the_key_and_what_to_do(
     assert "register the project for Earth Engine" in said
     assert "Service Usage Consumer" in said
     assert tries == [1, 1]  # not retried
+    # an outage is none of these: retried, and told as it is (found in a review: a quota's
+    # 403, a metadata server's blip and the token service's 5xx were told to renew the key)
+    from google.auth.exceptions import TransportError
+
+    def quota_403(*args: object, **kwargs: object) -> None:
+        tries.append(1)
+        try:
+            raise HttpError(Response({"status": 403}), b'{"error": {"code": 403}}')
+        except HttpError:
+            raise ee.EEException("Quota exceeded for quota metric 'Requests'.")  # noqa: B904
+
+    def metadata_blip(*args: object, **kwargs: object) -> None:
+        tries.append(1)
+        try:
+            raise TransportError("Failed to retrieve http://metadata.google.internal/")
+        except TransportError as exc:
+            raise RefreshError(exc) from exc
+
+    def token_5xx(*args: object, **kwargs: object) -> None:
+        tries.append(1)
+        raise RefreshError("Internal Failure", {"error": "internal"}, retryable=True)
+
+    twice = settings.model_copy(update={"retry": RetrySettings(initial_delay_s=0.001, attempts=2)})
+    for outage in (quota_403, metadata_blip, token_5xx):
+        tries.clear()
+        monkeypatch.setattr(ee, "Initialize", outage)
+        with pytest.raises(EarthEngineError) as failed:
+            auth.initialize(twice, environ={})
+        assert not isinstance(failed.value, auth.AuthError), outage.__name__
+        assert tries == [1, 1], outage.__name__  # retried
     # and a command says so with exit status 2, before any region
     from monitor.cli import _exit_status_of
 
@@ -570,6 +603,8 @@ def test_a_project_that_is_no_cloud_project_id_is_refused_naming_where_it_came_f
             GeeSettings(project=bad)
     for good in ("my-cloud-project", "example.com:my-project", "123456789012"):
         assert GeeSettings(project=good).project == good
+    # a project's number written unquoted in YAML is an integer
+    assert GeeSettings.model_validate({"project": 123456789012}).project == "123456789012"
     key = _key_file(tmp_path)
     env = {"EE_SERVICE_ACCOUNT_KEY": str(key), "EE_PROJECT": "Landslide Monitor"}
     with pytest.raises(auth.AuthError, match=r"^\$EE_PROJECT: 'Landslide Monitor' is not a Cloud"):
