@@ -261,7 +261,11 @@ class DatasetSettings(StrictModel):
         default_factory=_not_landslides,
         description="Global Landslide Catalog landslide_category values skipped (not landslides)",
     )
-    core_m: float = Field(20.0, gt=0, description="positive core around a catalogued point")
+    core_m: float = Field(
+        20.0,
+        gt=0,
+        description="positive core around a catalogued point placed at least that exactly (exact)",
+    )
     min_ignore_m: float = Field(
         250.0, ge=0, description="ignored disk around a point, at least (or its accuracy)"
     )
