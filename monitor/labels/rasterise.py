@@ -49,10 +49,10 @@ class PointLabels:
     """How a catalogued point becomes a weak label."""
 
     # positive disk around the point, for a point placed within it (GLC's "exact"): a point
-    # placed only within 1 km puts a 20 m core on the slide about once in 300 draws (a slide
-    # of some 100 m across: (100 / 2000)^2 / 0.8), so its core is ignored with its disk (found
-    # in a walkthrough: a real slide's point moved 500 m, within its stated 1 km, was
-    # labelled 13 positive pixels, none on the slide)
+    # placed only within 1 km puts a 20 m core on the slide about once in 200 draws (a slide
+    # some 100 m across, its centre within 70 m: 70² / 1000²), so its core is ignored with its
+    # disk (found in a walkthrough: a real slide's point moved 500 m, within its stated 1 km,
+    # was labelled 13 positive pixels, none on the slide)
     core_m: float = 20.0
     min_ignore_m: float = 250.0  # ignored disk at least this wide, however exact the point
 
