@@ -36,7 +36,13 @@ from models.vector_files import VectorFileError, gdal_path
 from monitor import _geopackage as gpkg
 from monitor.errors import BadInput
 from monitor.labels.inventories import InventoryFileError, cell_text, column_names
-from monitor.store.inventory import EXPORT_FORMATS, Inventory, LandslideStatus, export_suffixes
+from monitor.store.inventory import (
+    EXPORT_FORMATS,
+    Inventory,
+    LandslideStatus,
+    export_suffixes,
+    unquoted_formula,
+)
 from monitor.store.records import LANDSLIDE_STATUSES
 
 __all__ = [
@@ -232,7 +238,7 @@ def _read_review_file(path: Path) -> tuple[list[ReviewRow], list[tuple[int, str]
         if not uid or status not in LANDSLIDE_STATUSES:
             continue
         earlier = seen.get(uid)
-        note = " ".join(cell_text(record.get(NOTE)).split()) if noted else None
+        note = " ".join(unquoted_formula(cell_text(record.get(NOTE))).split()) if noted else None
         if earlier is None:  # a landslide's later rows with the same status add nothing
             seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note)
             rows.append(seen[uid])

@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -56,6 +57,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import utc_timestamp_to_datetime
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, inspect, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -522,6 +524,7 @@ class DailyScheduler:
         try:
             with job_store_errors(self.jobstore_url):
                 _stamp_job_store(self._engine, self.jobstore_url)
+                _keep_job_store_private(self.jobstore_url)  # before any job is read from it
                 self.scheduler.start(paused=True)
                 self._keep_or_add_daily_job()
         except BadInput:
@@ -666,6 +669,29 @@ def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str |
     return None
 
 
+def _keep_job_store_private(jobstore_url: str) -> None:
+    """A SQLite job store that others may write is made the monitor user's to write alone, or
+    refused where it is not this user's (:class:`BadInput`): APScheduler unpickles the jobs
+    it holds, so a job written into it by someone else runs their code as this user (found
+    in a security walkthrough: the store, beside the inventory, was as writable as the
+    umask made it)."""
+    sqlite = sqlite_file(jobstore_url)
+    if sqlite is None or not sqlite.is_file():
+        return
+    info = sqlite.stat()
+    if not info.st_mode & 0o022:
+        return
+    if info.st_uid == os.getuid():
+        os.chmod(sqlite, stat.S_IMODE(info.st_mode) & ~0o022)
+        log.info("the job store %s is no longer writable by others (it holds code)", sqlite)
+        return
+    raise BadInput(
+        f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by users "
+        "other than this one and is not this user's: the scheduler runs the jobs it holds, so "
+        "give it to the monitor's user and make it writable by that user alone (chmod 600)"
+    )
+
+
 def next_scheduled_run(jobstore_url: str) -> datetime | None:
     """Next fire time of the daily job recorded in a job store (``None`` when there is none).
 
@@ -680,7 +706,13 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
     try:
         with store.engine.connect() as conn:
             _refuse_newer_job_store(conn, jobstore_url)
-        job = store.lookup_job(DAILY_JOB_ID)
+            # the column, not the job: APScheduler unpickles a stored job, and a job store in a
+            # folder others may write would then run their code in every `status` (found in a
+            # security walkthrough; the scheduler itself has to read its jobs, see its start)
+            column = store.jobs_t.c.next_run_time
+            stamp = conn.execute(
+                select(column).where(store.jobs_t.c.id == DAILY_JOB_ID)
+            ).scalar_one_or_none()
     except DatabaseFileError:  # a newer release's store, or a version that is none
         raise
     except Exception as exc:  # the table does not exist yet: the scheduler never ran
@@ -689,7 +721,7 @@ def next_scheduled_run(jobstore_url: str) -> datetime | None:
         return None
     finally:
         store.engine.dispose()
-    return job.next_run_time if job else None
+    return utc_timestamp_to_datetime(stamp) if stamp is not None else None
 
 
 def serve(

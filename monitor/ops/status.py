@@ -237,6 +237,8 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     scheduler = lock_holder(scheduler_lock_target(path))
     settings = config.schedule
     next_run = next_scheduled_run(settings.jobstore_for(path))
+    if next_run is not None:  # read as a UTC instant: shown in the schedule's time zone
+        next_run = next_run.astimezone(settings.trigger().timezone)
     source = "job store"
     overdue = next_run is not None and next_run < now
     if next_run is not None:

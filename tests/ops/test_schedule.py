@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -354,6 +355,41 @@ def test_a_pass_that_raises_is_logged_and_retried(
     assert not debugging.run_pass().complete
     (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert error.exc_info is not None  # --debug: the traceback too
+
+
+class _Planted:
+    """What a planted job state runs when it is unpickled: it leaves a file behind."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (Path.write_text, (Path(self.marker), "ran"))  # type: ignore[return-value]
+
+
+def test_status_reads_the_next_run_without_unpickling_the_stored_job(tmp_path: Path) -> None:
+    """Found in a security walkthrough: `status` (and `status --check`, every half hour from
+    cron) unpickled the job store's job, so whoever could write that file beside the inventory
+    ran code as the monitor's user. The next fire time is read from its column alone."""
+    import pickle
+    import sqlite3
+
+    url = default_jobstore_url(tmp_path / "inventory.gpkg")
+    ledger = _Ledger({datetime.now(UTC).date()})
+    settings = ScheduleSettings(cron="30 5 * * *", timezone="Europe/Rome", stop_grace_s=5)
+    daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+    daily.start()
+    daily.stop()
+    expected = next_scheduled_run(url)
+    assert expected is not None
+    marker = tmp_path / "ran.txt"
+    store = tmp_path / "inventory.gpkg.schedule.sqlite"
+    with closing(sqlite3.connect(store)) as conn, conn:
+        conn.execute(
+            "UPDATE apscheduler_jobs SET job_state = ?", (pickle.dumps(_Planted(str(marker))),)
+        )
+    assert next_scheduled_run(url) == expected
+    assert not marker.exists()
 
 
 def test_job_is_persisted_kept_on_restart_and_replaced_when_the_cron_changes(
@@ -1223,3 +1259,35 @@ def test_the_dry_run_names_earth_engine_credentials_every_run_would_refuse(
         "does not exist"
     ) in err
     assert "1 problem(s): the scheduler or its runs would fail" in err
+
+
+def test_a_job_store_others_may_write_is_made_private_or_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a security walkthrough: the scheduler unpickles the jobs of its store, which
+    lay beside the inventory as writable as the umask made it. One of this user's is made
+    writable by this user alone before any job is read; one of another user's is refused."""
+    import os
+    import stat
+
+    from monitor.errors import BadInput
+    from monitor.ops.schedule import _keep_job_store_private
+
+    url = default_jobstore_url(tmp_path / "inventory.gpkg")
+    store = tmp_path / "inventory.gpkg.schedule.sqlite"
+    ledger = _Ledger({datetime.now(UTC).date()})
+    settings = ScheduleSettings(cron="30 5 * * *", timezone="Europe/Rome", stop_grace_s=5)
+    daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+    daily.start()
+    daily.stop()
+    store.chmod(0o666)
+    daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
+    daily.start()
+    daily.stop()
+    assert stat.S_IMODE(store.stat().st_mode) == 0o644
+    store.chmod(0o664)
+    monkeypatch.setattr(os, "getuid", lambda: store.stat().st_uid + 1)  # another user's
+    with pytest.raises(BadInput, match=r"may be written by users other than this one"):
+        _keep_job_store_private(url)
+    store.chmod(0o644)  # not writable by others: read as it is
+    _keep_job_store_private(url)
