@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -31,7 +32,9 @@ from typing import Any, cast
 
 from monitor.alerts.payload import QuicklookLinks, read_png
 from monitor.alerts.senders import Alert, DeliveryError
-from monitor.alerts.settings import SmtpSettings
+from monitor.alerts.settings import SmtpSettings, is_loopback
+
+log = logging.getLogger(__name__)
 
 __all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
 
@@ -250,6 +253,26 @@ def _ascii(recipient: str, smtp: SmtpSettings) -> bool:
     return recipient.isascii() and smtp.from_address.isascii()
 
 
+# the SMTP servers warned of as reached in the clear, once per process (one sender per recipient)
+_WARNED_CLEAR: set[tuple[str, int]] = set()
+
+
+def _warn_in_the_clear(smtp: SmtpSettings) -> None:
+    """Warn, once per server, where alerts go to another machine without STARTTLS (found in a
+    security walkthrough: a plain webhook to another host was warned of, plain SMTP was not,
+    and a digest carries the same places, outlines and pictures)."""
+    server = (smtp.host, smtp.port)
+    if smtp.starttls or is_loopback(smtp.host) or server in _WARNED_CLEAR:
+        return
+    _WARNED_CLEAR.add(server)
+    log.warning(
+        "alerts.smtp: mail to %s:%d goes without starttls: every digest (places, outlines, "
+        "quicklooks) can be read on its way; set starttls: true where the server offers it",
+        smtp.host,
+        smtp.port,
+    )
+
+
 class EmailSender:
     """Sends digests to one recipient through the configured SMTP server."""
 
@@ -293,6 +316,7 @@ class EmailSender:
         message = build_message(self.smtp, self.recipient, alerts)
         credentials = self.smtp.credentials()
         where = f"SMTP {self.smtp.host}:{self.smtp.port}"
+        _warn_in_the_clear(self.smtp)
         context = self._tls_context(where) if self.smtp.starttls else None
         # what the server lacks, said by the step that needed it: smtplib raises one error
         # for both (found in a walkthrough: a server without AUTH was asked about starttls)

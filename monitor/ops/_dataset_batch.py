@@ -255,7 +255,11 @@ def ingest_exports(out: Path, downloads: Path) -> DatasetReport:
     from models.feature_stack import MODEL_BANDS
 
     out, downloads = Path(out), Path(downloads)
-    records = {split: sorted((out / split / "exports").glob("*.json")) for split in SPLIT_NAMES}
+    # not the hidden temporary files a killed write of a record leaves (models.atomic)
+    records = {
+        split: sorted(p for p in (out / split / "exports").glob("*.json") if p.name[0] != ".")
+        for split in SPLIT_NAMES
+    }
     if not any(records.values()):
         raise BadInput(
             f"--out {out}: no batch export record (<split>/exports/<scene id>.json) in it: the "

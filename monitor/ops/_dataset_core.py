@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
+from models.atomic import write_atomically
 from models.datasets import first_names, input_path, label_path, provenance_path
 from monitor.grid import reproject, utm_crs_for
 from monitor.labels import SPLIT_NAMES, label_raster, subpixel
@@ -256,10 +256,10 @@ def _plain(value: Any) -> Any:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
+    # a temporary name of its own, never one a link could be planted at (found in a security
+    # walkthrough: `X.json.part` was written through whatever it named)
+    text = json.dumps(data, indent=1, default=str) + "\n"
+    write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def buffer_m(metres: float) -> Callable[[BaseGeometry], BaseGeometry]:

@@ -16,6 +16,7 @@ the old one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -83,6 +84,14 @@ class RunLockUnwritable(BadInput):
 
     def __init__(self, lock_file: Path, exc: OSError) -> None:
         self.lock_file = lock_file
+        if exc.errno == errno.ELOOP or lock_file.is_symlink():
+            # never followed: a link planted there truncated the file it named at every run
+            # (found in a security walkthrough)
+            super().__init__(
+                f"the lock file {lock_file} is a symbolic link, which a run never follows (it "
+                "would empty the file it names): remove the link"
+            )
+            return
         super().__init__(
             f"cannot write the lock file {lock_file} ({exc.strerror or exc}): it lives beside "
             f"the inventory, so this user must be able to write in {lock_file.parent}; check "
@@ -159,7 +168,9 @@ class RunLock:
             raise RuntimeError(f"run lock {self.lock_file} is already held by this object")
         try:
             self.lock_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(
+                self.lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+            )
         except OSError as exc:
             raise RunLockUnwritable(self.lock_file, exc) from exc
         deadline = time.monotonic() + self.wait_s

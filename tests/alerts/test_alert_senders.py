@@ -28,7 +28,7 @@ from loopback_helpers import apply_run, candidates
 from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
 from monitor.alerts.outbox import STATUSES, TABLE, WITHDRAWN, Outbox
 from monitor.alerts.senders import Alert, DeliveryError
-from monitor.alerts.settings import AlertRouting, WebhookSettings
+from monitor.alerts.settings import AlertRouting, SmtpSettings, WebhookSettings
 from monitor.alerts.webhook import WebhookSender
 from monitor.store.inventory import Inventory
 
@@ -864,3 +864,25 @@ def test_plain_http_to_another_machine_is_warned_once(
     else:
         assert len(said) == 1 and warned in said[0] and "webhook 'ops'" in said[0]
         assert "SECRET" not in said[0]
+
+
+def test_mail_to_another_machine_without_starttls_is_warned_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a security walkthrough: plain SMTP to a remote server was accepted without a
+    word (only a login without STARTTLS is refused), where plain webhooks were warned of."""
+    from monitor.alerts import email
+
+    monkeypatch.setattr(email, "_WARNED_CLEAR", set())
+    plain = SmtpSettings(host="smtp.example.org", from_address="m@example.org", starttls=False)
+    local = SmtpSettings(host="127.0.0.1", from_address="m@example.org", starttls=False)
+    tls = SmtpSettings(host="smtp.example.org", from_address="m@example.org", starttls=True)
+    with caplog.at_level(logging.WARNING, logger="monitor.alerts.email"):
+        for smtp in (plain, plain, local, tls):
+            email._warn_in_the_clear(smtp)
+    said = [r.getMessage() for r in caplog.records if r.name == "monitor.alerts.email"]
+    assert said == [
+        "alerts.smtp: mail to smtp.example.org:587 goes without starttls: every digest "
+        "(places, outlines, quicklooks) can be read on its way; set starttls: true where the "
+        "server offers it"
+    ]

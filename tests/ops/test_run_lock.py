@@ -134,6 +134,22 @@ def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
     lock.release()
 
 
+def test_a_symbolic_link_at_the_lock_file_is_never_followed(tmp_path: Path) -> None:
+    """Found in a security walkthrough: a link planted at `<inventory>.lock` made every run,
+    `alerts deliver` too, empty the file it named."""
+    inventory = tmp_path / "inventory.gpkg"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("IMPORTANT CONTENT")
+    lock_path_for(inventory).symlink_to(victim)
+    with pytest.raises(RunLockUnwritable) as refused:
+        RunLock(inventory).acquire()
+    assert str(refused.value) == (
+        f"the lock file {lock_path_for(inventory)} is a symbolic link, which a run never "
+        "follows (it would empty the file it names): remove the link"
+    )
+    assert victim.read_text() == "IMPORTANT CONTENT"
+
+
 def test_a_lock_file_that_cannot_be_created_or_written_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
