@@ -112,12 +112,21 @@ def _text_blocks(alerts: Sequence[Alert], rows: list[dict[str, str]]) -> str:
     return "\n\n".join(blocks)
 
 
+# the regions a digest's subject names; the others are counted
+_SUBJECT_REGIONS = 3
+
+
 def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
     new = sum(a.event == "landslide.new" for a in alerts)
     grown = len(alerts) - new
     parts = [f"{new} new"] if new else []
     parts += [f"{grown} grown"] if grown else []
-    regions = ", ".join(sorted({a.region for a in alerts}))
+    names = sorted({a.region for a in alerts})
+    # found in a walkthrough of 37 regions: a storm's digest listed every region, a subject of
+    # some 160 characters that mail clients cut
+    shown = names[:_SUBJECT_REGIONS]
+    more = len(names) - len(shown)
+    regions = ", ".join(shown) + (f" and {more} more regions" if more else "")
     noun = "landslide" if len(alerts) == 1 else "landslides"
     return f"{smtp.subject_prefix} {' and '.join(parts)} {noun} in {regions}".strip()
 

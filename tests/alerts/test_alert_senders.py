@@ -886,3 +886,23 @@ def test_mail_to_another_machine_without_starttls_is_warned_once(
         "(places, outlines, quicklooks) can be read on its way; set starttls: true where the "
         "server offers it"
     ]
+
+
+def test_a_digest_s_subject_names_three_regions_and_counts_the_others() -> None:
+    """Found in a walkthrough of 37 regions: a storm's digest named every region in its
+    subject, some 160 characters that mail clients cut."""
+    from types import SimpleNamespace
+
+    from monitor.alerts.email import _subject
+
+    smtp = SmtpSettings(host="127.0.0.1", from_address="m@example.org")
+    alerts = [
+        SimpleNamespace(event="landslide.new" if i % 3 else "landslide.grown", region=f"r{i:02d}")
+        for i in range(12)
+    ]
+    assert _subject(smtp, alerts) == (  # type: ignore[arg-type]
+        "[landslide-monitor] 8 new and 4 grown landslides in r00, r01, r02 and 9 more regions"
+    )
+    assert _subject(smtp, alerts[:2]) == (  # type: ignore[arg-type]
+        "[landslide-monitor] 1 new and 1 grown landslides in r00, r01"
+    )

@@ -580,3 +580,23 @@ def test_a_landslide_outside_the_region_polygon_is_left_out(
     assert whole.n_candidates == 2 and result.n_candidates == 1
     assert result.candidates is not None
     assert float(result.candidates["area_m2"].iloc[0]) < 7_000  # the 60-pixel scar stays
+
+
+def test_the_summary_s_windows_are_said_once_per_distinct_windows() -> None:
+    """Found in a walkthrough of 37 regions: the summary's Windows block held 37 lines, all
+    alike. Regions that share their windows share a line; all of them, over three, are counted."""
+    from types import SimpleNamespace
+
+    from monitor.cli.report import _windows_lines
+
+    def summary(*pairs: tuple[str, str]) -> Any:
+        regions = [SimpleNamespace(region=r, windows=w) for r, w in pairs]
+        return SimpleNamespace(regions=regions)
+
+    same = "monitoring (latest): pre 2024-06-17/2024-08-16, post 2024-08-16/2024-09-15"
+    many = summary(*[(f"r{i:02d}", same) for i in range(37)])
+    assert _windows_lines(many) == [f"  all 37 regions: {same}"]
+    other = "event 2024-09-01: pre 2024-07-03/2024-09-01, post 2024-09-02/2024-09-15"
+    mixed = summary(("a", same), ("b", other), ("c", same), ("d", ""))
+    assert _windows_lines(mixed) == [f"  a, c: {same}", f"  b: {other}"]
+    assert _windows_lines(summary(("north", same))) == [f"  north: {same}"]
