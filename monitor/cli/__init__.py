@@ -100,6 +100,12 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
         help="run only this region (repeatable); default: every region of the configuration",
     )
     parser.add_argument(
+        "--redo-failed",
+        action="store_true",
+        help="run only the regions no run of the date completed (failed, stopped, never run); "
+        "nothing where every region did",
+    )
+    parser.add_argument(
         "--no-alerts", action="store_true", help="queue alerts in the outbox but do not send them"
     )
     parser.add_argument(
@@ -121,6 +127,18 @@ def _run(args: argparse.Namespace) -> int:
     # today in the schedule's time zone: the calendar the daily runs are dated by, and the one
     # the future-date check uses (a plain `run` from cron was dated by UTC)
     run_date = args.date or config.schedule.today()
+    if args.redo_failed:
+        from monitor.ops.schedule import regions_to_redo
+
+        names = args.region or [r.name for r in config.regions]
+        args.region = regions_to_redo(config.inventory.path, run_date, names)
+        if not args.region:
+            print(
+                f"every region completed {run_date} (ok or without data): nothing to redo; "
+                "`run` without --redo-failed runs them again"
+            )
+            return EXIT_OK
+        print(f"redoing {len(args.region)} region(s) of {run_date}: {', '.join(args.region)}")
     options = {
         "regions": args.region,
         "deliver_alerts": not args.no_alerts,

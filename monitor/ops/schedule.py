@@ -108,6 +108,7 @@ __all__ = [
     "due_run_dates",
     "log_flags",
     "next_scheduled_run",
+    "regions_to_redo",
     "scheduler_lock",
     "scheduler_lock_target",
 ]
@@ -768,6 +769,37 @@ def completed_run_dates(
     if regions is None:
         return completed_runs(inventory, ()).any_region()
     return completed_runs(inventory, regions).done()
+
+
+def regions_to_redo(
+    inventory: str | os.PathLike[str], day: date, regions: Collection[str]
+) -> list[str]:
+    """Those of ``regions`` that no run of ``day`` completed, in their order: failed in every
+    run of that day that named them, stopped with their run, or never run (``run
+    --redo-failed``: found in a walkthrough of 37 regions, a rerun of a day one region had
+    failed computed all 37 again). A region completed ``ok`` or ``no-data``; a run recorded
+    before per-region bookkeeping completed every region. Read-only."""
+    done: set[str] = set()
+    path = Path(inventory)
+    if path.exists():
+        with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
+            tables = table_names(conn)
+            if "runs" in tables and "run_regions" not in tables:  # before per-region records
+                rows = conn.execute(
+                    "SELECT 1 FROM runs WHERE status IN ('ok', 'partial') "
+                    "AND substr(run_date, 1, 10) = ?",
+                    (day.isoformat(),),
+                ).fetchall()
+                done = set(regions) if rows else set()
+            elif "runs" in tables:
+                rows = conn.execute(
+                    "SELECT DISTINCT rr.region FROM run_regions rr JOIN runs r "
+                    "ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial') "
+                    "AND rr.status IN ('ok', 'no-data') AND substr(r.run_date, 1, 10) = ?",
+                    (day.isoformat(),),
+                ).fetchall()
+                done = {str(region) for (region,) in rows}
+    return [r for r in regions if r not in done]
 
 
 def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) -> CompletedRuns:

@@ -285,6 +285,41 @@ def test_a_failing_region_does_not_stop_the_others(
     assert "north: failed: RuntimeError: simulated failure" in format_summary(summary)
 
 
+def test_redo_failed_runs_only_the_regions_no_run_of_the_date_completed(
+    tmp_path: Path,
+    config: MonitorConfig,
+    stand_ins: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in a walkthrough of 37 regions: a rerun of a day one region had failed computed
+    all 37 again (20 s for one region's work); `run --redo-failed` runs the one."""
+    from monitor.cli import main
+    from monitor.ops.schedule import regions_to_redo
+
+    source, _ = stand_ins(fail=["north"])
+    assert regions_to_redo(config.inventory.path, RUN_DATE, ["north", "south"]) == [
+        "north", "south"]  # fmt: skip  # never run
+    run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert regions_to_redo(config.inventory.path, RUN_DATE, ["north", "south"]) == ["north"]
+    source.fail = []
+    argv = ["run", "--config", str(tmp_path / "config.yaml"), "--date", str(RUN_DATE),
+            "--no-alerts", "--redo-failed", "-q"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("redoing 1 region(s) of 2024-09-15: north\n")
+    with Inventory(config.inventory.path) as inventory:
+        runs = inventory.runs()
+        assert runs["status"].tolist() == ["ok", "partial"]  # newest first
+        assert inventory.run_regions(int(runs["run_id"].iloc[0]))["region"].tolist() == ["north"]
+    assert regions_to_redo(config.inventory.path, RUN_DATE, ["north", "south"]) == []
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith(
+        "every region completed 2024-09-15 (ok or without data): nothing to redo"
+    )
+    # another date is its own
+    assert regions_to_redo(config.inventory.path, date(2024, 9, 16), ["south"]) == ["south"]
+
+
 def test_no_data_region_is_recorded_not_failed(
     config: MonitorConfig, stand_ins: Callable[..., Any]
 ) -> None:
