@@ -65,7 +65,7 @@ from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, RegionTooLarge, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
-from monitor.store.runs import views_record
+from monitor.store.runs import regions_to_redo, views_record
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NoUsableSetting",
+    "NothingToRedo",
     "RegionResult",
     "RunSummary",
     "build_configured_archive",
@@ -90,6 +91,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class NothingToRedo(Exception):
+    """``run_once(redo_failed=True)`` found, under the run lock, every region of the date
+    completed: nothing was run or recorded."""
 
 
 def open_source(settings: SourceConfig) -> Source:
@@ -438,8 +444,11 @@ def run_once(
     deliver_alerts: bool = True,
     progress: bool = True,
     lock_wait_s: float = 0.0,
+    redo_failed: bool = False,
 ) -> RunSummary:
-    """Run the monitor once for ``run_date`` over ``regions`` (names; default all).
+    """Run the monitor once for ``run_date`` over ``regions`` (names; default all); with
+    ``redo_failed``, over those of them no run of the date completed, as the inventory holds
+    them once the lock is taken (:class:`NothingToRedo` where there are none).
 
     A run date after today, or before the source has any data, or an archive folder that is
     not there, is refused with :class:`~monitor.errors.BadInput` before anything is recorded.
@@ -468,6 +477,13 @@ def run_once(
     inventory_path = config.inventory.path
     delivery = None
     with RunLock(inventory_path, wait_s=lock_wait_s):
+        if redo_failed:  # read under the lock: a run of the date that held it has completed
+            names = regions_to_redo(inventory_path, run_date, [r.name for r in selected])
+            if not names:
+                raise NothingToRedo(
+                    f"every region completed {run_date} (ok or without data): nothing to redo"
+                )
+            selected = [r for r in selected if r.name in names]
         # first: a result read back names only the COGs still there
         _prune_rasters(config, run_date)
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)

@@ -124,7 +124,8 @@ def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
     names = sorted({a.region for a in alerts})
     # found in a walkthrough of 37 regions: a storm's digest listed every region, a subject of
     # some 160 characters that mail clients cut
-    shown = names[:_SUBJECT_REGIONS]
+    # one more is named rather than counted ("and 1 more regions" said no less)
+    shown = names if len(names) <= _SUBJECT_REGIONS + 1 else names[:_SUBJECT_REGIONS]
     more = len(names) - len(shown)
     regions = ", ".join(shown) + (f" and {more} more regions" if more else "")
     noun = "landslide" if len(alerts) == 1 else "landslides"

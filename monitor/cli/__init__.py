@@ -53,9 +53,12 @@ from monitor.ops._args import (
 )
 
 if TYPE_CHECKING:
+    from datetime import date
     from types import FrameType
+    from typing import Any
 
     from monitor.config import MonitorConfig
+    from monitor.run_results import RunSummary
     from monitor.store.inventory import Inventory, LandslideStatus
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "Command", "main"]
@@ -120,7 +123,7 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from monitor.cli.report import format_summary
-    from monitor.run import run_once
+    from monitor.run import NothingToRedo
 
     config = _load(args)
     check_regions(config, args.region)
@@ -128,22 +131,31 @@ def _run(args: argparse.Namespace) -> int:
     # the future-date check uses (a plain `run` from cron was dated by UTC)
     run_date = args.date or config.schedule.today()
     if args.redo_failed:
-        from monitor.ops.schedule import regions_to_redo
+        from monitor.store.runs import regions_to_redo
 
+        # a first look, for the cluster's size; run_once looks again under the lock
         names = args.region or [r.name for r in config.regions]
-        args.region = regions_to_redo(config.inventory.path, run_date, names)
-        if not args.region:
-            print(
-                f"every region completed {run_date} (ok or without data): nothing to redo; "
-                "`run` without --redo-failed runs them again"
-            )
-            return EXIT_OK
-        print(f"redoing {len(args.region)} region(s) of {run_date}: {', '.join(args.region)}")
+        args.region = regions_to_redo(config.inventory.path, run_date, names) or names
     options = {
         "regions": args.region,
+        "redo_failed": args.redo_failed,
         "deliver_alerts": not args.no_alerts,
         "lock_wait_s": args.wait,
     }
+    try:
+        summary = _run_once(config, run_date, args, options)
+    except NothingToRedo as done:
+        print(f"{done}; `run` without --redo-failed runs them again")
+        return EXIT_OK
+    print(format_summary(summary))
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _run_once(
+    config: MonitorConfig, run_date: date, args: argparse.Namespace, options: dict[str, Any]
+) -> RunSummary:
+    from monitor.run import run_once
+
     with interrupt_on_signals():  # SIGTERM/SIGINT: the run records itself interrupted
         if config.dask.enabled:
             from monitor.ops.distributed import dask_executor
@@ -167,11 +179,8 @@ def _run(args: argparse.Namespace) -> int:
             with dask_executor(config.dask, n_regions) as executor:
                 # what is left of --wait once the cluster has started
                 options["lock_wait_s"] = max(0.0, args.wait - (time.monotonic() - started))
-                summary = run_once(config, run_date, executor=executor, progress=False, **options)
-        else:
-            summary = run_once(config, run_date, progress=not args.quiet, **options)
-    print(format_summary(summary))
-    return EXIT_OK if summary.ok else EXIT_FAILED
+                return run_once(config, run_date, executor=executor, progress=False, **options)
+        return run_once(config, run_date, progress=not args.quiet, **options)
 
 
 # --------------------------------------------------------------------------- archive

@@ -244,11 +244,23 @@ def inventory_jobs(
     params = PointLabels(core_m=settings.core_m, min_ignore_m=settings.min_ignore_m)
     # the label areas of every item: (positive, ignore) in EPSG:4326
     areas: dict[str, tuple[BaseGeometry, BaseGeometry | None]] = {}
+    coarse: list[str] = []  # points placed less exactly than the core: no positive core
     for rec in items.to_dict("records"):
         if read.kind == "points":
             areas[rec["item_id"]] = point_label_areas(rec["geometry"], rec["accuracy_m"], params)
+            if rec["accuracy_m"] > params.core_m:
+                coarse.append(str(rec["item_id"]))
         else:
             areas[rec["item_id"]] = (rec["geometry"], None)
+    if coarse:
+        # said before a split ends up with no landslide pixel, which `models select` finds
+        # only hours later (found in a review)
+        log.warning(
+            "%s: %d of %d point(s) are placed less exactly than core_m (%g m; 1km and coarser): "
+            "their scenes label no landslide pixel, only their ignored disk and the background "
+            "around it (docs/models.md, Train on your own inventory): %s",
+            inventory, len(coarse), len(items), params.core_m, first_names(coarse),
+        )  # fmt: skip
     # where an item's label reaches: a point's ignored disk, a polygon itself
     extent_of = {i: ign if ign is not None else pos for i, (pos, ign) in areas.items()}
     tile_of = {
@@ -398,7 +410,11 @@ def inventory_jobs(
         "sha256": sha256_file(Path(inventory)),
         "kind": read.kind,
         "items": len(items),
-        "points": {"core_m": params.core_m, "min_ignore_m": params.min_ignore_m},
+        "points": {
+            "core_m": params.core_m,
+            "min_ignore_m": params.min_ignore_m,
+            "without_core": coarse,
+        },
         "skipped_ids": skipped_ids,
         "repaired_geometries": read.repaired,
         "split_groups": {

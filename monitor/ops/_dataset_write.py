@@ -325,6 +325,8 @@ def _other_scenes(out: Path, ids: set[str]) -> list[tuple[str, str]]:
         ):
             head, tail = where.name.split("*")
             for path in where.parent.glob(where.name):
+                if path.name.startswith("."):  # a killed write's temporary file (models.atomic)
+                    continue
                 scene_id = path.name.removeprefix(head).removesuffix(tail)
                 if scene_id not in ids:
                     found.add((split, scene_id))

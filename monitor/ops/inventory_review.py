@@ -238,7 +238,10 @@ def _read_review_file(path: Path) -> tuple[list[ReviewRow], list[tuple[int, str]
         if not uid or status not in LANDSLIDE_STATUSES:
             continue
         earlier = seen.get(uid)
-        note = " ".join(unquoted_formula(cell_text(record.get(NOTE))).split()) if noted else None
+        note = None
+        if noted:  # a CSV's note as the export wrote it (a GeoJSON's is never quoted)
+            text = cell_text(record.get(NOTE))
+            note = " ".join((unquoted_formula(text) if kind == "CSV" else text).split())
         if earlier is None:  # a landslide's later rows with the same status add nothing
             seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note)
             rows.append(seen[uid])

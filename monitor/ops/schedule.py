@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import stat
 import sys
 import threading
@@ -108,7 +109,6 @@ __all__ = [
     "due_run_dates",
     "log_flags",
     "next_scheduled_run",
-    "regions_to_redo",
     "scheduler_lock",
     "scheduler_lock_target",
 ]
@@ -648,6 +648,8 @@ def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str |
             with job_store_errors(jobstore_url, driver=True):
                 SQLAlchemyJobStore(url=jobstore_url).engine.dispose()
         elif sqlite.exists():
+            if (problem := _foreign_and_open(sqlite)) is not None:  # the start refuses it
+                return problem
             next_scheduled_run(jobstore_url)
         else:
             folder = sqlite.parent
@@ -670,26 +672,52 @@ def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str |
     return None
 
 
+def _foreign_and_open(sqlite: Path) -> str | None:
+    """Why the SQLite job store ``sqlite`` may not be used: another user's that others may
+    write (its jobs, which the scheduler unpickles, may be anyone's code); None otherwise."""
+    info = sqlite.stat()
+    if info.st_mode & 0o022 and info.st_uid != os.getuid():
+        return (
+            f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by users "
+            "other than this one and is not this user's: the scheduler runs the jobs it holds, "
+            "so give it to the monitor's user and take others' write access away (chmod go-w)"
+        )
+    return None
+
+
 def _keep_job_store_private(jobstore_url: str) -> None:
-    """A SQLite job store that others may write is made the monitor user's to write alone, or
-    refused where it is not this user's (:class:`BadInput`): APScheduler unpickles the jobs
-    it holds, so a job written into it by someone else runs their code as this user (found
-    in a security walkthrough: the store, beside the inventory, was as writable as the
-    umask made it)."""
+    """Before the scheduler reads a job: a SQLite job store of this user's that others may
+    write is made writable by this user alone and its jobs are removed unread (the daily job
+    is added again from the configuration; the catch-up reads the inventory, so no day is
+    lost); another user's is refused (:class:`BadInput`). APScheduler unpickles the jobs it
+    holds, so a job written into it by someone else would run their code as this user (found
+    in a security walkthrough: the store, beside the inventory, was as writable as the umask
+    made it; a review: a job planted while it was still ran at the next start)."""
     sqlite = sqlite_file(jobstore_url)
     if sqlite is None or not sqlite.is_file():
         return
-    info = sqlite.stat()
-    if not info.st_mode & 0o022:
+    if (problem := _foreign_and_open(sqlite)) is not None:
+        raise BadInput(problem)
+    mode = stat.S_IMODE(sqlite.stat().st_mode)
+    if not mode & 0o022:
         return
-    if info.st_uid == os.getuid():
-        os.chmod(sqlite, stat.S_IMODE(info.st_mode) & ~0o022)
-        log.info("the job store %s is no longer writable by others (it holds code)", sqlite)
-        return
-    raise BadInput(
-        f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by users "
-        "other than this one and is not this user's: the scheduler runs the jobs it holds, so "
-        "give it to the monitor's user and make it writable by that user alone (chmod 600)"
+    try:
+        os.chmod(sqlite, mode & ~0o022)
+        with closing(sqlite3.connect(sqlite)) as conn, conn:
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'apscheduler_jobs'"
+            ).fetchone():
+                conn.execute("DELETE FROM apscheduler_jobs")
+    except (OSError, sqlite3.Error) as exc:
+        raise BadInput(
+            f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by other "
+            f"users, and this user cannot change that ({exc}): take others' write access away "
+            "(chmod go-w) before the scheduler starts, as it runs the jobs the store holds"
+        ) from None
+    log.warning(
+        "the job store %s was writable by other users: it no longer is, and its jobs were "
+        "removed unread (the daily job is added again from the configuration)",
+        sqlite,
     )
 
 
@@ -769,37 +797,6 @@ def completed_run_dates(
     if regions is None:
         return completed_runs(inventory, ()).any_region()
     return completed_runs(inventory, regions).done()
-
-
-def regions_to_redo(
-    inventory: str | os.PathLike[str], day: date, regions: Collection[str]
-) -> list[str]:
-    """Those of ``regions`` that no run of ``day`` completed, in their order: failed in every
-    run of that day that named them, stopped with their run, or never run (``run
-    --redo-failed``: found in a walkthrough of 37 regions, a rerun of a day one region had
-    failed computed all 37 again). A region completed ``ok`` or ``no-data``; a run recorded
-    before per-region bookkeeping completed every region. Read-only."""
-    done: set[str] = set()
-    path = Path(inventory)
-    if path.exists():
-        with file_errors(path), closing(connect_read_only(path, timeout_s=10.0)) as conn:
-            tables = table_names(conn)
-            if "runs" in tables and "run_regions" not in tables:  # before per-region records
-                rows = conn.execute(
-                    "SELECT 1 FROM runs WHERE status IN ('ok', 'partial') "
-                    "AND substr(run_date, 1, 10) = ?",
-                    (day.isoformat(),),
-                ).fetchall()
-                done = set(regions) if rows else set()
-            elif "runs" in tables:
-                rows = conn.execute(
-                    "SELECT DISTINCT rr.region FROM run_regions rr JOIN runs r "
-                    "ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial') "
-                    "AND rr.status IN ('ok', 'no-data') AND substr(r.run_date, 1, 10) = ?",
-                    (day.isoformat(),),
-                ).fetchall()
-                done = {str(region) for (region,) in rows}
-    return [r for r in regions if r not in done]
 
 
 def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) -> CompletedRuns:

@@ -615,15 +615,22 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]):  # text (str or object), dates
             out[column] = [
-                FORMULA_QUOTE + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                FORMULA_QUOTE + v if isinstance(v, str) and _quoted_on_export(v) else v
                 for v in out[column]
             ]
     return out
 
 
+def _quoted_on_export(text: str) -> bool:
+    """Whether the export writes ``text`` behind a quote: a formula's start, or quotes
+    before one already, so that reading back removes exactly the quote written (found in a
+    review: a note `'-' marks the scarp` lost its own quote in a round trip)."""
+    return text.lstrip(FORMULA_QUOTE).startswith(FORMULA_STARTS)
+
+
 def unquoted_formula(text: str) -> str:
-    """A cell :func:`spreadsheet_safe` wrote, as it was."""
-    if text.startswith(FORMULA_QUOTE) and text[1:].startswith(FORMULA_STARTS):
+    """A CSV cell :func:`spreadsheet_safe` wrote, as it was."""
+    if text.startswith(FORMULA_QUOTE) and _quoted_on_export(text[1:]):
         return text[1:]
     return text
 

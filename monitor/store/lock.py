@@ -128,7 +128,13 @@ def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
     lock_file = lock_path_for(inventory)
     if not lock_file.exists():
         return None
-    fd = os.open(lock_file, os.O_RDONLY)
+    # never through a link planted there (a FIFO behind it would hold `status --check`)
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunLockUnwritable(lock_file, exc) from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 import pandas as pd
@@ -42,6 +45,7 @@ __all__ = [
     "read_run_regions",
     "read_runs",
     "recorded_views",
+    "regions_to_redo",
     "running_run",
     "start_run",
     "views_record",
@@ -257,3 +261,41 @@ def finish_run(
             run_id,
         ),
     )
+
+
+def regions_to_redo(
+    inventory: str | os.PathLike[str], day: date, regions: Sequence[str]
+) -> list[str]:
+    """Those of ``regions`` that no run of ``day`` completed, in their order: failed in every
+    run of that day that named them, stopped with their run, or never run (``run
+    --redo-failed``: found in a walkthrough of 37 regions, a rerun of a day one region had
+    failed computed all 37 again). A region completed ``ok`` or ``no-data``; a completed run
+    without per-region records (written before them) completed every region, as the
+    scheduler's ledger counts it. Read-only; every region where there is no inventory."""
+    path = Path(inventory)
+    if not path.exists():
+        return list(regions)
+    with gpkg.file_errors(path), closing(gpkg.connect_read_only(path, timeout_s=10.0)) as conn:
+        tables = gpkg.table_names(conn)
+        if "runs" not in tables:
+            return list(regions)
+        completed = "r.status IN ('ok', 'partial') AND substr(r.run_date, 1, 10) = ?"
+        if "run_regions" not in tables:
+            whole = conn.execute(f"SELECT 1 FROM runs r WHERE {completed}", (day.isoformat(),))
+            return [] if whole.fetchone() else list(regions)
+        unrecorded = conn.execute(
+            f"SELECT 1 FROM runs r WHERE {completed} AND NOT EXISTS "
+            "(SELECT 1 FROM run_regions rr WHERE rr.run_id = r.run_id)",
+            (day.isoformat(),),
+        ).fetchone()
+        if unrecorded:
+            return []
+        done = {
+            str(region)
+            for (region,) in conn.execute(
+                "SELECT DISTINCT rr.region FROM run_regions rr JOIN runs r ON rr.run_id = "
+                f"r.run_id WHERE rr.status IN ('ok', 'no-data') AND {completed}",
+                (day.isoformat(),),
+            )
+        }
+    return [r for r in regions if r not in done]

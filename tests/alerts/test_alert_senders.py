@@ -906,3 +906,5 @@ def test_a_digest_s_subject_names_three_regions_and_counts_the_others() -> None:
     assert _subject(smtp, alerts[:2]) == (  # type: ignore[arg-type]
         "[landslide-monitor] 1 new and 1 grown landslides in r00, r01"
     )
+    # four are named: "and 1 more regions" would say no less (found in a review)
+    assert _subject(smtp, alerts[:4]).endswith("in r00, r01, r02, r03")  # type: ignore[arg-type]

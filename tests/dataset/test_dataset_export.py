@@ -92,13 +92,17 @@ def test_catalog_snow_avalanches_make_no_scene_unless_kept(
 
 
 def test_global_landslide_catalog_points_become_core_and_ignore_labels(
-    dataset_config: Path, tmp_path: Path
+    dataset_config: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     csv = _write_glc(tmp_path / "glc.csv")
     out = tmp_path / "ds"
     argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
-    assert main([*argv, "--out", str(out), "--views", "event"]) == 0
+    with caplog.at_level(logging.WARNING, logger="monitor.ops"):
+        assert main([*argv, "--out", str(out), "--views", "event"]) == 0
+    # the 1 km point gets no positive core, and the export says so
+    assert "1 of 4 point(s) are placed less exactly than core_m (20 m" in caplog.text
     record = json.loads((out / "dataset.json").read_text())
+    assert record["inventory"]["points"]["without_core"] == ["glc-102"]
     assert record["inventory_skipped"] == {
         "too imprecise (coarser than 1km or unknown)": 2,
         "outside every configured region (the archive holds only those)": 1,

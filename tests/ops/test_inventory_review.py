@@ -203,6 +203,9 @@ def test_review_notes_from_the_command_line_and_from_a_review_file(
     assert "Review note" not in _popup_html({**row, "review_note": None}, None, False, None, None)
 
 
+SCARP = "'-' marks the scarp"  # a note whose own quote comes before a formula's start
+
+
 def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
     config: MonitorConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -214,6 +217,8 @@ def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
     assert main(_args(config, "dismiss", "4", "--note", formula)) == 0
     assert main(_args(config, "confirm", "2", "--note=-2+3")) == 0
     assert main(_args(config, "confirm", "1", "--note", "'quoted' on purpose")) == 0
+    # a note of a quote before a formula's start keeps its own quote (found in a review)
+    assert main(_args(config, "confirm", "3", "--note", SCARP)) == 0
     capsys.readouterr()
     table = _export(config, "review.csv")
     with table.open(newline="", encoding="utf-8") as opened:
@@ -221,6 +226,7 @@ def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
     assert rows[4]["review_note"] == "'" + formula
     assert rows[2]["review_note"] == "'-2+3"
     assert rows[1]["review_note"] == "'quoted' on purpose"  # no formula: left as it is
+    assert rows[3]["review_note"] == "'" + SCARP
     assert all(not r["dVV_mean"].startswith("'") for r in rows.values())
     geojson = json.loads(_export(config, "review.geojson").read_text())
     by_fid = {f["properties"]["fid"]: f["properties"] for f in geojson["features"]}
@@ -229,6 +235,11 @@ def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
     assert main(_args(config, "review", str(table))) == 0
     assert "review note(s)" not in capsys.readouterr().out
     assert _notes(config)[4] == formula and _notes(config)[2] == "-2+3"
+    assert _notes(config)[3] == SCARP
+    # nor does a GeoJSON review file, which nothing quotes
+    assert main(_args(config, "review", str(_export(config, "again.geojson")))) == 0
+    assert "review note(s)" not in capsys.readouterr().out
+    assert _notes(config)[3] == SCARP
 
 
 def test_review_of_a_geojson_export_refuses_a_bad_row_whole(

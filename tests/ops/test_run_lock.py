@@ -148,6 +148,9 @@ def test_a_symbolic_link_at_the_lock_file_is_never_followed(tmp_path: Path) -> N
         "follows (it would empty the file it names): remove the link"
     )
     assert victim.read_text() == "IMPORTANT CONTENT"
+    # nor is it read through (a FIFO behind it would hold `status --check`)
+    with pytest.raises(RunLockUnwritable, match="is a symbolic link"):
+        lock_holder(inventory)
 
 
 def test_a_lock_file_that_cannot_be_created_or_written_is_named(

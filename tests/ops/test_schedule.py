@@ -1266,12 +1266,15 @@ def test_a_job_store_others_may_write_is_made_private_or_refused(
 ) -> None:
     """Found in a security walkthrough: the scheduler unpickles the jobs of its store, which
     lay beside the inventory as writable as the umask made it. One of this user's is made
-    writable by this user alone before any job is read; one of another user's is refused."""
+    writable by this user alone and its jobs removed unread (a review: a job planted while it
+    was open ran at the next start); one of another user's is refused, by the dry run too."""
     import os
+    import pickle
+    import sqlite3
     import stat
 
     from monitor.errors import BadInput
-    from monitor.ops.schedule import _keep_job_store_private
+    from monitor.ops.schedule import _keep_job_store_private, job_store_problem
 
     url = default_jobstore_url(tmp_path / "inventory.gpkg")
     store = tmp_path / "inventory.gpkg.schedule.sqlite"
@@ -1281,13 +1284,25 @@ def test_a_job_store_others_may_write_is_made_private_or_refused(
     daily.start()
     daily.stop()
     store.chmod(0o666)
+    marker = tmp_path / "ran.txt"
+    with closing(sqlite3.connect(store)) as conn, conn:
+        conn.execute(
+            "UPDATE apscheduler_jobs SET job_state = ?", (pickle.dumps(_Planted(str(marker))),)
+        )
     daily = DailyScheduler(settings, url, ledger.completed, ledger.run)
     daily.start()
     daily.stop()
+    assert not marker.exists()  # removed unread
     assert stat.S_IMODE(store.stat().st_mode) == 0o644
+    assert next_scheduled_run(url) == settings.trigger().get_next_fire_time(
+        None, datetime.now(ROME)
+    )  # the daily job, added again from the configuration
     store.chmod(0o664)
     monkeypatch.setattr(os, "getuid", lambda: store.stat().st_uid + 1)  # another user's
     with pytest.raises(BadInput, match=r"may be written by users other than this one"):
         _keep_job_store_private(url)
+    problem = job_store_problem(url, tmp_path / "inventory.gpkg")
+    assert problem is not None and "take others' write access away (chmod go-w)" in problem
     store.chmod(0o644)  # not writable by others: read as it is
     _keep_job_store_private(url)
+    assert job_store_problem(url, tmp_path / "inventory.gpkg") is None
