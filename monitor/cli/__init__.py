@@ -263,6 +263,13 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="only this region's landslides (repeatable); default: all",
     )
+    listing.add_argument(
+        "--since",
+        type=iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="only the landslides first seen on or after this day (a run's date)",
+    )
     export = actions.add_parser("export", help="write the inventory as GeoJSON or CSV")
     add_config(export)
     export.add_argument("output", type=Path, help="output file: GeoJSON or CSV, as its suffix says")
@@ -304,6 +311,7 @@ def _inventory(args: argparse.Namespace) -> int:
                     regions=args.region or (),
                     statuses=args.status or (),
                     deliveries=deliveries,
+                    since=args.since,
                 )
                 print("\n".join(lines))
                 return EXIT_OK
