@@ -97,8 +97,12 @@ def _windows_lines(summary: RunSummary) -> list[str]:
             by_windows.setdefault(r.windows, []).append(r.region)
     if len(by_windows) == 1:
         ((windows, regions),) = by_windows.items()
-        if len(regions) > 3 and len(regions) == len(summary.regions):
-            return [f"  all {len(regions)} regions: {windows}"]
+        if len(regions) > 3:
+            others = [r.region for r in summary.regions if r.region not in regions]
+            if not others:
+                return [f"  all {len(regions)} regions: {windows}"]
+            if len(others) <= 3:  # those without windows: failed, named above
+                return [f"  all {len(regions)} but {', '.join(others)}: {windows}"]
     return [f"  {', '.join(regions)}: {windows}" for windows, regions in by_windows.items()]
 
 
