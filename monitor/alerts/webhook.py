@@ -367,9 +367,9 @@ class WebhookSender:
         text = _excerpt(response, deadline).decode(response.encoding or "utf-8", "replace")
         answer = _without_paths(text, [url, response.url])[:200]
         detail = f"webhook {name!r} answered HTTP {code}: {answer!r}"
-        if 300 <= code < 400:
+        if 300 <= code < 400 and response.headers.get("Location"):  # a 304 is no redirect
             location = response.headers.get("Location")
-            target = _shown(urljoin(url, location)) if location else "(no Location)"
+            target = _shown(urljoin(url, location))
             detail = (
                 f"webhook {name!r} answered HTTP {code}, a redirect to {target}: redirects are "
                 "not followed (the signed POST goes to the configured url only); set the "

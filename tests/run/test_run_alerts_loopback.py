@@ -102,6 +102,13 @@ def test_alerts_arrive_once_and_not_again_for_the_same_date(
     # the receiver saw each key once and no bad signature
     (_, server, _) = inbox._webhooks[0]
     assert (server.stored, server.duplicates, server.rejected) == (3, 0, 0)
+    # each stored as the bytes signed: its signature verifies on the file (found in a
+    # walkthrough: reformatted, it did not)
+    from monitor.alerts.payload import encode_body
+
+    for stored in (inbox_dir / "webhook").glob("*.json"):
+        raw = stored.read_bytes()
+        assert raw == encode_body(json.loads(raw))  # the sender's bytes, not a reformatting
     assert "3 signed POST(s)" in inbox.report() and "1 e-mail(s)" in inbox.report()
     mail = mails[0].read_text()
     assert "To: duty@localhost" in mail and mail.count("north") >= 2
