@@ -5,7 +5,8 @@ For every setting of the manifest it writes per-scene probability GeoTIFFs
 are valid), pooled and per scene (precision, recall, F1, IoU, MCC, frequency bias):
 
 - the ensemble at its calibrated threshold;
-- its best single member (highest validation F1) at 0.5, as Ganerød et al. compare (Table 8);
+- its best single member (highest validation F1), as Ganerød et al. compare (Table 8), at 0.5
+  (the paper states no threshold);
 - the plain threshold baseline of :mod:`models.baselines`.
 
 It adds how clearly the ensemble beats the other two (the difference in pooled F1 with its 95 %

@@ -1,8 +1,8 @@
-"""Training one member as in Ganerød et al. (Section 3.4): smart random crops with flips and 90°
-rotations, epochs of ``iterations`` steps at batch 4 (Adam), validation F1 after each epoch and
-early stopping when it has not improved for ``patience`` epochs; the best epoch's weights are
-kept. Per-band normalisation statistics come from the training scenes and are saved with the
-weights.
+"""Training one member as in Ganerød et al. (Section 3.4): smart random crops and 90° rotations,
+epochs of ``iterations`` steps at batch 4, validation F1 after each epoch and early stopping when
+it has not improved for ``patience`` epochs; the best epoch's weights are kept. The flips and
+the optimiser (Adam) are this project's choices: the paper names neither. Per-band
+normalisation statistics come from the training scenes and are saved with the weights.
 
 A member can also start from saved weights (:class:`Start`, ``python -m models extend``): its
 epochs then count on from the epoch those weights are of, that epoch's validation F1 is the one

@@ -12,16 +12,19 @@ Sizes, shapes and recovery times are design ranges chosen to span what the sourc
 not fitted values; each row says where its character comes from:
 
 - landslide areas: power laws above a roll-over (Malamud et al. 2004, Earth Surf. Process.
-  Landforms 29, "Landslide inventories and their statistical properties"), exponents of the
-  cumulative distribution 1.0-1.4;
+  Landforms 29, "Landslide inventories and their statistical properties": one inverse-gamma
+  distribution for earthquake, snowmelt and rainfall inventories alike, a cumulative tail
+  exponent of about 1.4 and a roll-over near 400 m²); the exponents 1.0-1.4 by morphology and
+  the roll-overs here are this project's design ranges, not the paper's;
 - morphologies: Varnes' classification as updated by Hungr, Leroueil and Picarelli (2014,
   Landslides 11): debris flows confined to channels with long runout, shallow translational
   slides, rotational slumps that keep blocks of vegetated ground, rock falls from cliffs;
   co-seismic clusters of many small slides (Iburi 2018 and Jiuzhaigou 2017 inventories, both
   cited by the issue that asked for this world); reactivation of old scars;
-- look-alikes: the confusions Ganerød et al. (2023, seeds/004) and Orynbaikyzy et al.
-  (seeds/002) name for dNDVI and backscatter change (forestry, agriculture, water-level change,
-  snow, clouds), plus the rest of the issue's list.
+- look-alikes: the confusions Ganerød et al. (the heterogeneous ensemble for global landslide
+  detection, seeds/004) names (water, snow, clouds, "vegetation loss unrelated to
+  landslides"), and this project's own list for the rest (clear-cuts and other forestry,
+  harvests, water-level change, and the issue's list).
 """
 
 from __future__ import annotations
@@ -92,8 +95,9 @@ MORPHOLOGIES: dict[str, Morphology] = {
         Morphology(
             "coseismic_cluster", "vegetated_slope", None, (1.5, 4.0), (80.0, 3.0e4), 1.4,
             15.0, 60, 0.0, 0.5,
-            source="hundreds of small slides in one event (Iburi 2018, Jiuzhaigou 2017); "
-            "steeper small-area tail than rainfall inventories, Malamud et al. 2004",
+            source="hundreds of small slides in one event (Iburi 2018, Jiuzhaigou 2017); the "
+            "exponent a design range (Malamud et al. 2004 find one area distribution whatever "
+            "the trigger)",
         ),
         Morphology(
             "reactivated_scar", "vegetated_slope", None, (2.0, 5.0), (800.0, 2.0e5), 1.2,

@@ -20,8 +20,9 @@ from monitor.simulator.terrain import Terrain
 
 __all__ = ["EventPlan", "EventRecord", "Events", "simulate_events"]
 
-# Landslide areas follow a power law above a 1000 m² roll-over (cf. Malamud et al. 2004);
-# the exponent is that of the cumulative distribution.
+# Landslide areas follow a power law above a roll-over, as Malamud et al. 2004 find (their
+# roll-over is near 400 m²; the 1000 m² here is this project's design choice); the exponent is
+# that of the cumulative distribution.
 _AREA_MIN_M2 = 1000.0
 _AREA_MAX_M2 = 5.0e6
 _AREA_EXPONENT = 1.2

@@ -16,11 +16,16 @@ point is a world too varied to memorise, not a fitted one) and says so. Sources:
   definitions: tree cover > 10 % canopy, shrubland, grassland, cropland, built-up, bare, snow,
   water, wetland).
 - [M04] Malamud et al. 2004, Earth Surf. Process. Landforms 29: landslide-area power laws.
-- [G23] Ganerød et al. 2023 (seeds/004): the stack, settings and their confusions (clouds,
-  look-alikes of dNDVI). Its windows were "one, two, or 12 months before or after the event
-  date"; the 60-day pre / 30-day post composites here are this project's choice ([DES]).
-- [O22] Orynbaikyzy et al. (seeds/002): multiple pre- and post-event SAR scenes, speckle of
-  single-date features; event-independent test splits.
+- [G23] Ganerød et al. (the heterogeneous ensemble for global landslide detection,
+  seeds/004): the stack, settings and the confusions it names (water, snow, clouds, vegetation
+  loss unrelated to landslides). "G23" is this table's tag, not the paper's year (its own
+  references use "Ganerød et al., 2023" for another paper). Its windows were "one, two, or 12
+  months before or after the event date"; the 60-day pre / 30-day post composites here are this
+  project's choice ([DES]).
+- [O25] Orynbaikyzy et al. 2025 (GIScience & Remote Sensing 62, seeds/002): several pre- and
+  post-event SAR scenes as inputs help (F1 +0.02 to +0.13); event-independent test splits. That
+  the gain is speckle's averaging is this project's reading (multi-look statistics), not the
+  paper's.
 - [DES] design range around the presets (no published distribution).
 """
 
