@@ -133,9 +133,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.redo_failed:
         from monitor.store.runs import regions_to_redo
 
-        # a first look, for the cluster's size; run_once looks again under the lock
+        # a first look: a region that completed a date stays so, so none left is final (no
+        # source opened, no cluster started); run_once looks again under the lock
         names = args.region or [r.name for r in config.regions]
-        args.region = regions_to_redo(config.inventory.path, run_date, names) or names
+        args.region = regions_to_redo(config.inventory.path, run_date, names)
+        if not args.region:
+            print(
+                f"every region completed {run_date} (ok or without data): nothing to redo; "
+                "`run` without --redo-failed runs them again"
+            )
+            return EXIT_OK
     options = {
         "regions": args.region,
         "redo_failed": args.redo_failed,

@@ -101,8 +101,8 @@ def _windows_lines(summary: RunSummary) -> list[str]:
             others = [r.region for r in summary.regions if r.region not in regions]
             if not others:
                 return [f"  all {len(regions)} regions: {windows}"]
-            if len(others) <= 3:  # those without windows: failed, named above
-                return [f"  all {len(regions)} but {', '.join(others)}: {windows}"]
+            if len(others) <= 3:  # those without windows (failed, or no data), named above
+                return [f"  all {len(summary.regions)} but {', '.join(others)}: {windows}"]
     return [f"  {', '.join(regions)}: {windows}" for windows, regions in by_windows.items()]
 
 

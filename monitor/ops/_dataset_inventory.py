@@ -252,15 +252,6 @@ def inventory_jobs(
                 coarse.append(str(rec["item_id"]))
         else:
             areas[rec["item_id"]] = (rec["geometry"], None)
-    if coarse:
-        # said before a split ends up with no landslide pixel, which `models select` finds
-        # only hours later (found in a review)
-        log.warning(
-            "%s: %d of %d point(s) are placed less exactly than core_m (%g m; 1km and coarser): "
-            "their scenes label no landslide pixel, only their ignored disk and the background "
-            "around it (docs/models.md, Train on your own inventory): %s",
-            inventory, len(coarse), len(items), params.core_m, first_names(coarse),
-        )  # fmt: skip
     # where an item's label reaches: a point's ignored disk, a polygon itself
     extent_of = {i: ign if ign is not None else pos for i, (pos, ign) in areas.items()}
     tile_of = {
@@ -378,6 +369,17 @@ def inventory_jobs(
             f"{inventory}: items whose ids differ only in characters a file name cannot hold "
             f"would share scene ids: {', '.join(clashes[:10])}; give them distinct ids"
         )
+    skipped = {i for ids in skipped_ids.values() for i in ids}
+    coarse = [i for i in coarse if i not in skipped]  # those with scenes
+    if coarse:
+        # said before a split ends up with no landslide pixel, which `models select` finds
+        # only hours later (found in a review)
+        log.warning(
+            "%s: %d of %d point(s) are placed less exactly than core_m (%g m; 1km and coarser): "
+            "their scenes label no landslide pixel, only their ignored disk and the background "
+            "around it (docs/models.md, Train on your own inventory): %s",
+            inventory, len(coarse), len(items), params.core_m, first_names(coarse),
+        )  # fmt: skip
     if read.repaired:
         # said in dataset.json alone, a repair went unseen (found in a walkthrough)
         log.warning(

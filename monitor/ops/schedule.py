@@ -40,8 +40,6 @@ import logging
 import os
 import re
 import signal
-import sqlite3
-import stat
 import sys
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -524,8 +522,8 @@ class DailyScheduler:
         _ACTIVE[self._key] = self
         try:
             with job_store_errors(self.jobstore_url):
+                _keep_job_store_private(self.jobstore_url)  # before it is opened or read
                 _stamp_job_store(self._engine, self.jobstore_url)
-                _keep_job_store_private(self.jobstore_url)  # before any job is read from it
                 self.scheduler.start(paused=True)
                 self._keep_or_add_daily_job()
         except BadInput:
@@ -673,52 +671,54 @@ def job_store_problem(jobstore_url: str, inventory: Path | None = None) -> str |
 
 
 def _foreign_and_open(sqlite: Path) -> str | None:
-    """Why the SQLite job store ``sqlite`` may not be used: another user's that others may
-    write (its jobs, which the scheduler unpickles, may be anyone's code); None otherwise."""
-    info = sqlite.stat()
-    if info.st_mode & 0o022 and info.st_uid != os.getuid():
+    """Why the SQLite job store ``sqlite`` may not be used: another user's (root aside), who
+    may write jobs into it whatever its mode, and the scheduler unpickles its jobs (found in a
+    security walkthrough and a review); None otherwise."""
+    owner = sqlite.stat().st_uid
+    if owner not in (os.getuid(), 0):
         return (
-            f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by users "
-            "other than this one and is not this user's: the scheduler runs the jobs it holds, "
-            "so give it to the monitor's user and take others' write access away (chmod go-w)"
+            f"schedule.jobstore_url: the scheduler's job store {sqlite} belongs to another user "
+            f"(uid {owner}), who may write jobs into it, and the scheduler runs the jobs it "
+            "holds: remove it (the daily job is added again from the configuration, and the "
+            "catch-up reads the inventory, so no day is lost), or run the scheduler as its owner"
         )
     return None
 
 
 def _keep_job_store_private(jobstore_url: str) -> None:
-    """Before the scheduler reads a job: a SQLite job store of this user's that others may
-    write is made writable by this user alone and its jobs are removed unread (the daily job
-    is added again from the configuration; the catch-up reads the inventory, so no day is
-    lost); another user's is refused (:class:`BadInput`). APScheduler unpickles the jobs it
-    holds, so a job written into it by someone else would run their code as this user (found
-    in a security walkthrough: the store, beside the inventory, was as writable as the umask
-    made it; a review: a job planted while it was still ran at the next start)."""
+    """Before the scheduler opens its job store: a SQLite store of this user's that others may
+    write is removed unread (the daily job is added again from the configuration; the catch-up
+    reads the inventory, so no day is lost), another user's refused (:class:`BadInput`).
+    APScheduler unpickles the jobs it holds, so a job written into it by someone else would run
+    their code as this user (found in a security walkthrough: the store, beside the inventory,
+    was as writable as the umask made it; two reviews: a job planted while it was still ran at
+    the next start, and a purge that failed after a chmod left the mode saying none was due)."""
     sqlite = sqlite_file(jobstore_url)
     if sqlite is None or not sqlite.is_file():
         return
     if (problem := _foreign_and_open(sqlite)) is not None:
         raise BadInput(problem)
-    mode = stat.S_IMODE(sqlite.stat().st_mode)
-    if not mode & 0o022:
+    if not sqlite.stat().st_mode & 0o022:
         return
     try:
-        os.chmod(sqlite, mode & ~0o022)
-        with closing(sqlite3.connect(sqlite)) as conn, conn:
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'apscheduler_jobs'"
-            ).fetchone():
-                conn.execute("DELETE FROM apscheduler_jobs")
-    except (OSError, sqlite3.Error) as exc:
+        for path in (sqlite, *(sqlite.with_name(sqlite.name + end) for end in _SQLITE_SIDES)):
+            path.unlink(missing_ok=True)
+    except OSError as exc:
         raise BadInput(
             f"schedule.jobstore_url: the scheduler's job store {sqlite} may be written by other "
-            f"users, and this user cannot change that ({exc}): take others' write access away "
-            "(chmod go-w) before the scheduler starts, as it runs the jobs the store holds"
+            f"users, and this user cannot remove it ({exc.strerror or exc}): remove it before "
+            "the scheduler starts (it runs the jobs the store holds; the daily job is added "
+            "again from the configuration)"
         ) from None
     log.warning(
-        "the job store %s was writable by other users: it no longer is, and its jobs were "
-        "removed unread (the daily job is added again from the configuration)",
+        "the job store %s was writable by other users: it was removed unread, and a new one "
+        "holds the daily job of the configuration",
         sqlite,
     )
+
+
+# the files SQLite keeps beside a database
+_SQLITE_SIDES = ("-journal", "-wal", "-shm")
 
 
 def next_scheduled_run(jobstore_url: str) -> datetime | None:

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -84,6 +85,12 @@ class RunLockUnwritable(BadInput):
 
     def __init__(self, lock_file: Path, exc: OSError) -> None:
         self.lock_file = lock_file
+        if exc.errno != errno.ELOOP and lock_file.exists() and not lock_file.is_file():
+            super().__init__(
+                f"the lock file {lock_file} is not a regular file (a FIFO, a device, a folder): "
+                "a run neither reads nor writes through it; remove it"
+            )
+            return
         if exc.errno == errno.ELOOP or lock_file.is_symlink():
             # never followed: a link planted there truncated the file it named at every run
             # (found in a security walkthrough)
@@ -107,9 +114,12 @@ def lock_path_for(inventory: str | os.PathLike[str]) -> Path:
     return inventory.with_name(inventory.name + ".lock")
 
 
-def _read_holder(lock_file: Path) -> LockHolder | None:
+def _read_holder(lock_file: Path, fd: int | None = None) -> LockHolder | None:
+    """The holder record of ``lock_file``, read from ``fd`` where the caller has it open (by
+    its path a link planted since would be followed)."""
     try:
-        record = json.loads(lock_file.read_text(encoding="utf-8"))
+        text = os.pread(fd, 65536, 0) if fd is not None else lock_file.read_bytes()
+        record = json.loads(text.decode("utf-8"))
         return LockHolder(
             pid=int(record["pid"]),
             host=str(record["host"]),
@@ -136,10 +146,12 @@ def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
             raise RunLockUnwritable(lock_file, exc) from None
         raise
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hold `status --check`
+            raise RunLockUnwritable(lock_file, OSError(errno.EINVAL, "not a regular file"))
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _read_holder(lock_file)
+            return _read_holder(lock_file, fd)  # from the file probed, never by its path
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

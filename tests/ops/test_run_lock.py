@@ -151,6 +151,11 @@ def test_a_symbolic_link_at_the_lock_file_is_never_followed(tmp_path: Path) -> N
     # nor is it read through (a FIFO behind it would hold `status --check`)
     with pytest.raises(RunLockUnwritable, match="is a symbolic link"):
         lock_holder(inventory)
+    # and a FIFO planted there is named, not waited on (found in a review)
+    lock_path_for(inventory).unlink()
+    os.mkfifo(lock_path_for(inventory))
+    with pytest.raises(RunLockUnwritable, match="is not a regular file"):
+        lock_holder(inventory)
 
 
 def test_a_lock_file_that_cannot_be_created_or_written_is_named(
