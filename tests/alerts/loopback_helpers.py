@@ -42,7 +42,8 @@ def free_port() -> int:
 
 @dataclass
 class Receiver:
-    """What the webhook receiver saw; it deduplicates on the Idempotency-Key header."""
+    """What the webhook receiver saw; it deduplicates on the signed body's ``idempotency_key``,
+    as docs/alerts.md tells receivers (the header is not signed)."""
 
     port: int
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
@@ -67,7 +68,8 @@ class Receiver:
                 code = receiver.answers.pop(0) if receiver.answers else 200
                 time.sleep(receiver.delay_s)
                 if code == 200:
-                    receiver.processed.setdefault(self.headers["Idempotency-Key"], body)
+                    key = json.loads(body)["idempotency_key"]  # the signed one, not the header
+                    receiver.processed.setdefault(key, body)
                 self.send_response(code)
                 if code == 429:
                     self.send_header("Retry-After", "900")
