@@ -31,7 +31,12 @@ def email_sender(channel: str, routing: AlertRouting) -> Sender:
         raise _removed(channel, f"recipient {address}")
     if routing.smtp is None:
         raise DeliveryError(f"channel {channel}: no smtp server is configured")
-    return EmailSender(routing.smtp, address, quicklooks=routing.quicklooks)
+    return EmailSender(
+        routing.smtp,
+        address,
+        batch_size=routing.smtp.max_per_message,
+        quicklooks=routing.quicklooks,
+    )
 
 
 def webhook_sender(channel: str, routing: AlertRouting) -> Sender:
