@@ -80,8 +80,10 @@ _DB_MEDIAN_RANGE: tuple[float, float] = (-50.0, 20.0)
 # Layover or shadow on more of a stack than this is a mask of where the radar sees the ground
 # (inverted): on the test families' steepest scenes they cover a few per cent each.
 _MOST_FLAGGED = 0.5
-# A local incidence angle whose largest value is at most this (pi / 2, rounded up) is in radians.
-_RADIANS_AT_MOST = 1.571
+# A local incidence angle whose largest value is at most this (pi, rounded up) is in radians:
+# shadow takes it past pi / 2 (a review found 94° in a scene's shadow, which passed a bound of
+# pi / 2 in radians), and in degrees no scene lies below 3 (Sentinel-1 looks at 29-46°).
+_RADIANS_AT_MOST = 3.1416
 
 
 def check_values(sampled: Mapping[str, np.ndarray], where: str, step: int = 1) -> None:
@@ -140,6 +142,20 @@ def check_values(sampled: Mapping[str, np.ndarray], where: str, step: int = 1) -
         raise _layout(
             f"{where}: dNDVI spans {dndvi.min():.4g} to {dndvi.max():.4g}; a difference of "
             "NDVIs lies in -2..2 (is it scaled, by 100 or 10 000?)"
+        )
+    # whole numbers only: 0 everywhere is a fill where no clear view was (a review: a cloudy
+    # post image unmasked to 0 ran as "clear optical 100%"), -1, 0 and 1 integer arithmetic
+    # (a few pixels filled with 0 among real values cannot be told from values)
+    if dndvi.size >= _DIFF_MIN_PIXELS and np.all(dndvi == np.round(dndvi)):
+        if not dndvi.any():
+            raise StackValueError(
+                f"{where}: dNDVI is 0 on every pixel, a fill where no clear view was (Earth "
+                "Engine's image.unmask() writes 0 by default): write no data as NaN where the "
+                "post window had no clear view, so that the chain falls back to radar there"
+            )
+        raise _layout(
+            f"{where}: dNDVI holds whole numbers only ({_listed(dndvi)}): an NDVI difference "
+            "computed in integers? The layout holds it as a float in -2..2"
         )
     for name in _RADAR_DB_BANDS:
         values = band(name)

@@ -519,6 +519,16 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
         rise = np.hypot(dz_dx, dz_dy)
         steep = np.isfinite(rise) & np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)
         if steep.sum() < _TERRAIN_MIN_PIXELS:
+            # steep by the elevation's own rise, while the slope band stays below pi / 2: in
+            # radians (a review: it passed, and the slope rule dropped every detection)
+            rising = np.isfinite(rise) & (rise > math.tan(math.radians(_TERRAIN_MIN_SLOPE_DEG)))
+            finite = inner[np.isfinite(inner)]
+            if rising.sum() >= _TERRAIN_MIN_PIXELS and finite.size and finite.max() <= math.pi / 2:
+                raise _NotTheLayoutsValues(
+                    f"{path}: the slope band stays below {finite.max():.3g} where the elevation "
+                    f"rises more than {_TERRAIN_MIN_SLOPE_DEG:g}° on {int(rising.sum())} pixels: "
+                    "is the slope in radians? The layout holds it in degrees (gdaldem slope)"
+                )
             return
         ratios.append(float(np.median(rise[steep]) / np.median(tangent[steep])))
     low, high = _TERRAIN_RATIO

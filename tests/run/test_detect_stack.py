@@ -633,6 +633,13 @@ def test_an_areal_scale_proj_cannot_compute_is_a_warning(stack_file, monkeypatch
         ("layover and shadow inverted", "layover is 1 on 100% of the stack's pixels"),
         ("layover as 0 and 255", "layover holds 255, where the layout holds 1 (layover)"),
         ("liaDeg in radians", "liaDeg spans 0.6632 to 0.6632: radians?"),
+        # found in a review: shadow took the angle past pi / 2 in radians, past the old bound
+        ("liaDeg in radians with shadow", "liaDeg spans 0.6632 to 1.641: radians?"),
+        # found in a review: a cloudy post image unmasked to 0 ran as "clear optical 100%"
+        ("cloudy post unmasked to 0", "dNDVI is 0 on every pixel, a fill where no clear view"),
+        ("dNDVI in integers", "dNDVI holds whole numbers only (-1, 0)"),
+        # found in a review: a slope in radians passed and the slope rule dropped every polygon
+        ("slope in radians", "is the slope in radians? The layout holds it in degrees"),
         ("elevation in decimetres", "elevation spans 3000 to 15000, outside -500 to 8849 m"),
         ("canopy height filled with 255", "canopy_height spans 0.5 to 255, outside 0-120 m"),
         ("kg_climate and landcover swapped", "landcover holds 15, not ESA WorldCover classes"),
@@ -690,6 +697,18 @@ def test_values_no_stack_can_hold_are_refused_before_anything_is_written(
         bands[MODEL_BANDS.index("layover"), :10, 80:] = 255  # the hill's top, towards the sensor
     if mistake == "liaDeg in radians":
         bands[MODEL_BANDS.index("liaDeg")] = np.radians(bands[MODEL_BANDS.index("liaDeg")])
+    if mistake == "liaDeg in radians with shadow":
+        i = MODEL_BANDS.index("liaDeg")
+        bands[i, :5, :5] = 94.0  # a shadowed corner
+        bands[i] = np.radians(bands[i])
+    if mistake == "cloudy post unmasked to 0":
+        bands[MODEL_BANDS.index("dNDVI")] = 0.0
+    if mistake == "dNDVI in integers":
+        i = MODEL_BANDS.index("dNDVI")
+        bands[i] = np.floor(bands[i])  # -0.45 becomes -1
+    if mistake == "slope in radians":
+        i = MODEL_BANDS.index("slope")
+        bands[i] = np.radians(bands[i])
     if mistake == "elevation in decimetres":
         bands[MODEL_BANDS.index("elevation")] *= 10
     if mistake == "canopy height filled with 255":
