@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +37,43 @@ _MIN_WORKER_MEMORY = 2**20  # dask.memory_limit's least size (bytes)
 # --------------------------------------------------------------------------- schedule
 
 
+class LocalDayCronTrigger(CronTrigger):
+    """APScheduler 3's cron trigger, which skipped a day after a spring-forward for a fire in
+    the hour after midnight (found in a walkthrough: `30 0 * * *` in Europe/Rome fired on 31
+    March 2024, then on 2 April; in America/Santiago, where the change day has no midnight, it
+    skipped that day): its increments are worked out on the wall clock and added in UTC. Where
+    the offset changes between a fire and the next it finds, each local day between them is
+    searched from its own start."""
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        found: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        if found is None or previous_fire_time is None:
+            return found
+        zone = self.timezone
+        before, after = previous_fire_time.astimezone(zone), found.astimezone(zone)
+        if before.utcoffset() == after.utcoffset():
+            return found
+        day = before.date() + timedelta(days=1)
+        while day < after.date():
+            # the day's midnight on its wall clock, as APScheduler reads one that does not exist
+            # (a change at midnight): its fires then keep their date, an hour later
+            start = datetime.combine(day, time(0), tzinfo=zone)
+            after_previous = previous_fire_time.astimezone(UTC) + timedelta(microseconds=1)
+            if start.astimezone(UTC) < after_previous:  # instants: one zone compares wall times
+                start = after_previous.astimezone(zone)
+            candidate: datetime | None = super().get_next_fire_time(None, start)
+            if candidate is not None and (
+                previous_fire_time.astimezone(UTC)
+                < candidate.astimezone(UTC)
+                < found.astimezone(UTC)
+            ):
+                return candidate
+            day += timedelta(days=1)
+        return found
+
+
 def cron_trigger(expr: str, timezone: str) -> CronTrigger:
     """An APScheduler trigger for a crontab expression in ``timezone``.
 
@@ -62,7 +99,7 @@ def cron_trigger(expr: str, timezone: str) -> CronTrigger:
         ("day_of_week", "weekday", weekday, _crontab_weekdays(weekday)),
     ]
     try:
-        return CronTrigger(**{name: read for name, _, _, read in parts}, timezone=timezone)
+        return LocalDayCronTrigger(**{name: read for name, _, _, read in parts}, timezone=timezone)
     except ValueError as err:
         # APScheduler names the value, not its field (found by a walkthrough: '0 25 * * *'
         # said "Error validating expression '25'", not that 25 is the hour)
@@ -206,7 +243,7 @@ class ScheduleSettings(StrictModel):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe": a folder of zones
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name such as Europe/Rome)"
             ) from None

@@ -493,7 +493,9 @@ class DailyScheduler:
     def _schedule_retry(self, run_date: date, reason: str) -> None:
         if self._stopping.is_set() or not self.scheduler.running:
             return
-        when = self._now() + timedelta(seconds=self.settings.retry_after_s)
+        # in time, not on the wall clock: across a clock change a retry came an hour early
+        # or late (found in a time-zone walkthrough)
+        when = self._now().astimezone(UTC) + timedelta(seconds=self.settings.retry_after_s)
         log.warning("run for %s did not complete (%s); retrying at %s", run_date, reason, when)
         self.scheduler.add_job(
             _fire,
@@ -917,7 +919,9 @@ def cli_run(args: argparse.Namespace) -> int:
         t = trigger.get_next_fire_time(None, now)
         while t is not None and len(fires) < 5:
             fires.append(t)
-            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+            # a second later in time, not on the wall clock: the fall-back's repeated hour was
+            # printed again and again (found in a time-zone walkthrough)
+            t = trigger.get_next_fire_time(t, t.astimezone(UTC) + timedelta(seconds=1))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {_shown(url)}")
         for region in config.regions:  # where each is: a polygon written latitude first shows
             print(f"region {region.name}: {_whereabouts(region.area.geometry)}")

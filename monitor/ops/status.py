@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from apscheduler.triggers.base import BaseTrigger
+
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import WAITING, Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
@@ -228,6 +230,20 @@ def _inventory_state(config: MonitorConfig) -> _InventoryState:
     return _InventoryState(regions, outbox, oldest, landslides, holder)
 
 
+def _fires_at(trigger: BaseTrigger, instant: datetime) -> bool:
+    """Whether ``trigger`` fires at ``instant``: its fires walked in time from a day before,
+    instants compared (found in a time-zone walkthrough: asked from a second before on the
+    wall clock, inside a spring-forward's shifted hour, the cron gave tomorrow's fire, and
+    `status` said the cron had changed)."""
+    at = instant.astimezone(UTC)
+    fire = trigger.get_next_fire_time(None, at - timedelta(days=1))
+    while fire is not None and fire.astimezone(UTC) <= at:
+        if fire.astimezone(UTC) == at:  # a time in a gap is never == across zones (PEP 495)
+            return True
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+    return False
+
+
 def collect_status(config: MonitorConfig, now: datetime | None = None) -> MonitorStatus:
     """The monitor's status for ``config`` (see the module docstring)."""
     now = now or datetime.now(UTC)
@@ -241,13 +257,10 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
         next_run = next_run.astimezone(settings.trigger().timezone)
     source = "job store"
     overdue = next_run is not None and next_run < now
-    if next_run is not None:
-        fires = settings.trigger().get_next_fire_time(None, next_run - timedelta(seconds=1))
-        if fires != next_run:  # stored by a scheduler started with another cron
-            source = (
-                "job store, set under another cron: restart the scheduler to apply the "
-                "configured one"
-            )
+    if next_run is not None and not _fires_at(settings.trigger(), next_run):  # another cron
+        source = (
+            "job store, set under another cron: restart the scheduler to apply the configured one"
+        )
     if next_run is None:
         next_run = settings.trigger().get_next_fire_time(None, now)
         source = "cron expression"

@@ -1308,3 +1308,75 @@ def test_a_job_store_others_may_write_is_removed_unread_and_another_user_s_refus
     if me == 0:
         os.chown(store, 0, -1)  # root's: trusted
         _keep_job_store_private(url)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Europe/Rome", "America/New_York", "Pacific/Auckland", "America/Santiago",
+     "Australia/Lord_Howe", "Asia/Beirut"],
+)  # fmt: skip
+def test_the_daily_cron_fires_on_every_local_day_across_clock_changes(zone: str) -> None:
+    """Found in a time-zone walkthrough: APScheduler 3's cron trigger skipped the day after a
+    spring-forward for a fire in the hour after midnight (`30 0 * * *` in Europe/Rome: 31 March
+    2024, then 2 April; in zones whose change falls at midnight, the change day itself). Every
+    local day of the weeks around each of the zone's changes of 2024 and 2025 gets a fire, at
+    every half hour of the night."""
+    from zoneinfo import ZoneInfo
+
+    from monitor.config.operations import cron_trigger
+
+    tz = ZoneInfo(zone)
+    changes = [
+        day
+        for day in (date(2024, 1, 1) + timedelta(days=i) for i in range(731))
+        if datetime.combine(day, datetime.min.time(), tz).utcoffset()
+        != datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).utcoffset()
+    ]
+    assert len(changes) >= 2, zone
+    for change in changes:
+        for hour, minute in itertools.product(range(4), (0, 30)):
+            trigger = cron_trigger(f"{minute} {hour} * * *", zone)
+            now = datetime.combine(change - timedelta(days=3), datetime.min.time(), tz)
+            previous = None
+            days = []
+            for _ in range(8):
+                fire = trigger.get_next_fire_time(previous, now)
+                assert fire is not None
+                days.append(fire.astimezone(tz).date())
+                previous = now = fire
+            distinct = sorted(set(days))
+            assert distinct == [distinct[0] + timedelta(days=i) for i in range(len(distinct))], (
+                zone, change, hour, minute, days)  # fmt: skip
+
+
+def test_clock_changes_neither_repeat_a_fire_nor_call_the_stored_one_another_cron() -> None:
+    """Found in a time-zone walkthrough: the dry run's next fires, counted on the wall clock,
+    printed the fall-back's repeated 02:30 five times; `status`, asking the cron from a second
+    before the stored run on the wall clock, found tomorrow's inside a spring-forward's shifted
+    hour and said to restart the scheduler; `schedule.timezone: Europe` (a folder of zones)
+    ended every command with an IsADirectoryError."""
+    from zoneinfo import ZoneInfo
+
+    from pydantic import ValidationError
+
+    from monitor.config.operations import cron_trigger
+    from monitor.ops.status import _fires_at
+
+    rome = ZoneInfo("Europe/Rome")
+    trigger = cron_trigger("30 2 * * *", "Europe/Rome")
+    fire = trigger.get_next_fire_time(None, datetime(2024, 10, 26, 3, 0, tzinfo=rome))
+    listed = []
+    while fire is not None and len(listed) < 4:  # as the dry run lists them
+        listed.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+    assert [t.isoformat() for t in listed] == [
+        "2024-10-27T00:30:00+00:00", "2024-10-27T01:30:00+00:00",  # 02:30 twice, an hour apart
+        "2024-10-28T01:30:00+00:00", "2024-10-29T01:30:00+00:00",
+    ]  # fmt: skip
+    before = datetime(2024, 3, 30, 2, 30, tzinfo=rome)
+    stored = trigger.get_next_fire_time(before, before.astimezone(UTC) + timedelta(seconds=1))
+    assert stored is not None and stored.astimezone(UTC).isoformat() == "2024-03-31T01:30:00+00:00"
+    assert _fires_at(trigger, stored.astimezone(rome))  # 03:30 CEST: the same cron
+    assert not _fires_at(cron_trigger("0 7 * * *", "Europe/Rome"), stored)
+    with pytest.raises(ValidationError, match="unknown time zone 'Europe'"):
+        ScheduleSettings(timezone="Europe")
