@@ -37,6 +37,10 @@ _MIN_WORKER_MEMORY = 2**20  # dask.memory_limit's least size (bytes)
 # --------------------------------------------------------------------------- schedule
 
 
+# zoneinfo's names that are no place's zone: the host's own, and tzdata's placeholders
+_NOT_A_PLACE = frozenset({"localtime", "posixrules", "factory"})
+
+
 class LocalDayCronTrigger(CronTrigger):
     """APScheduler 3's cron trigger, which skipped a day after a spring-forward for a fire in
     the hour after midnight (found in a walkthrough: `30 0 * * *` in Europe/Rome fired on 31
@@ -241,6 +245,13 @@ class ScheduleSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
+        # the host's zone (`localtime` is a link to /etc/localtime), or none: the host's own
+        # zone plays no part in the schedule (found in a time-zone walkthrough)
+        if value.strip().lower() in _NOT_A_PLACE:
+            raise ValueError(
+                f"time zone {value!r} names no place (the host's zone, or none): use an IANA "
+                "name such as Europe/Rome"
+            )
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe": a folder of zones

@@ -1380,3 +1380,7 @@ def test_clock_changes_neither_repeat_a_fire_nor_call_the_stored_one_another_cro
     assert not _fires_at(cron_trigger("0 7 * * *", "Europe/Rome"), stored)
     with pytest.raises(ValidationError, match="unknown time zone 'Europe'"):
         ScheduleSettings(timezone="Europe")
+    # the host's zone by another name, and tzdata's placeholders: no place's
+    for name in ("localtime", "Factory", "posixrules"):
+        with pytest.raises(ValidationError, match=f"time zone '{name}' names no place"):
+            ScheduleSettings(timezone=name)
