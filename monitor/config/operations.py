@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -26,6 +28,7 @@ __all__ = [
     "ScheduleSettings",
     "cron_trigger",
     "default_jobstore_url",
+    "fires_from",
     "sqlite_file",
     "today_in",
 ]
@@ -76,6 +79,17 @@ class LocalDayCronTrigger(CronTrigger):
                 return candidate
             day += timedelta(days=1)
         return found
+
+
+def fires_from(trigger: BaseTrigger, start: datetime) -> Iterator[datetime]:
+    """``trigger``'s fires from ``start`` on, in time order, each next one asked from a second
+    after the last in time, not on the wall clock (which repeated the fall-back's hour: found in
+    a time-zone walkthrough); the schedule's dry run lists them, ``status`` finds its stored one
+    among them."""
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None:
+        yield fire
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
 
 
 def cron_trigger(expr: str, timezone: str) -> CronTrigger:

@@ -36,6 +36,7 @@ takes the scheduler down, and the run can be stopped without stopping the schedu
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import re
@@ -78,6 +79,7 @@ from monitor.config.operations import (
     ScheduleSettings,
     cron_trigger,
     default_jobstore_url,
+    fires_from,
     sqlite_file,
 )
 from monitor.errors import BadInput, DatabaseFileError
@@ -915,13 +917,7 @@ def cli_run(args: argparse.Namespace) -> int:
             )
             return 2
         due = due_run_dates(trigger, now, ledger, settings.catch_up_days)
-        fires: list[datetime] = []
-        t = trigger.get_next_fire_time(None, now)
-        while t is not None and len(fires) < 5:
-            fires.append(t)
-            # a second later in time, not on the wall clock: the fall-back's repeated hour was
-            # printed again and again (found in a time-zone walkthrough)
-            t = trigger.get_next_fire_time(t, t.astimezone(UTC) + timedelta(seconds=1))
+        fires = list(itertools.islice(fires_from(trigger, now), 5))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {_shown(url)}")
         for region in config.regions:  # where each is: a polygon written latitude first shows
             print(f"region {region.name}: {_whereabouts(region.area.geometry)}")

@@ -37,6 +37,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import WAITING, Outbox
+from monitor.config.operations import fires_from
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
@@ -236,11 +237,9 @@ def _fires_at(trigger: BaseTrigger, instant: datetime) -> bool:
     wall clock, inside a spring-forward's shifted hour, the cron gave tomorrow's fire, and
     `status` said the cron had changed)."""
     at = instant.astimezone(UTC)
-    fire = trigger.get_next_fire_time(None, at - timedelta(days=1))
-    while fire is not None and fire.astimezone(UTC) <= at:
-        if fire.astimezone(UTC) == at:  # a time in a gap is never == across zones (PEP 495)
-            return True
-        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+    for fire in fires_from(trigger, at - timedelta(days=1)):
+        if fire.astimezone(UTC) >= at:  # a time in a gap is never == across zones (PEP 495)
+            return fire.astimezone(UTC) == at
     return False
 
 
