@@ -18,7 +18,18 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["full_disk_note", "leftovers", "nearest_existing", "out_problem", "write_atomically"]
+__all__ = [
+    "SQLITE_SIDE_FILES",
+    "full_disk_note",
+    "leftovers",
+    "nearest_existing",
+    "out_problem",
+    "write_atomically",
+]
+
+#: The files SQLite keeps beside a database (its journal, write-ahead log, shared memory), by
+#: the suffix added to the database file's name.
+SQLITE_SIDE_FILES: tuple[str, ...] = ("-journal", "-wal", "-shm")
 
 # Free space under which a file system is told full where a writer failed on it without saying
 # why (GDAL's "Write error at scanline 128", "Cannot write feature"): files here take megabytes.
@@ -74,9 +85,7 @@ def leftovers(path: str | os.PathLike[str]) -> list[Path]:
     path = Path(path)
     pattern = f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.part{glob.escape(path.suffix)}"
     return sorted(
-        found
-        for end in ("", "-journal", "-wal", "-shm")
-        for found in path.parent.glob(pattern + end)
+        found for end in ("", *SQLITE_SIDE_FILES) for found in path.parent.glob(pattern + end)
     )
 
 

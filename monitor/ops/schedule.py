@@ -62,7 +62,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert,
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from models.atomic import nearest_existing
+from models.atomic import SQLITE_SIDE_FILES, nearest_existing
 from monitor import __version__
 from monitor._geopackage import (
     DAMAGED,
@@ -705,7 +705,7 @@ def _keep_job_store_private(jobstore_url: str) -> None:
     if not sqlite.stat().st_mode & 0o022:
         return
     try:
-        for path in (sqlite, *(sqlite.with_name(sqlite.name + end) for end in _SQLITE_SIDES)):
+        for path in (sqlite, *(sqlite.with_name(sqlite.name + e) for e in SQLITE_SIDE_FILES)):
             path.unlink(missing_ok=True)
     except OSError as exc:
         raise BadInput(
@@ -719,10 +719,6 @@ def _keep_job_store_private(jobstore_url: str) -> None:
         "holds the daily job of the configuration",
         sqlite,
     )
-
-
-# the files SQLite keeps beside a database
-_SQLITE_SIDES = ("-journal", "-wal", "-shm")
 
 
 def next_scheduled_run(jobstore_url: str) -> datetime | None:
