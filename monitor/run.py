@@ -97,6 +97,9 @@ class NothingToRedo(Exception):
     """``run_once(redo_failed=True)`` found, under the run lock, every region of the date
     completed: nothing was run or recorded."""
 
+    def __init__(self, run_date: date) -> None:
+        super().__init__(f"every region completed {run_date} (ok or without data): nothing to redo")
+
 
 def open_source(settings: SourceConfig) -> Source:
     """The source the ``source:`` block describes (one instance per process and settings)."""
@@ -480,9 +483,7 @@ def run_once(
         if redo_failed:  # read under the lock: a run of the date that held it has completed
             names = regions_to_redo(inventory_path, run_date, [r.name for r in selected])
             if not names:
-                raise NothingToRedo(
-                    f"every region completed {run_date} (ok or without data): nothing to redo"
-                )
+                raise NothingToRedo(run_date)
             selected = [r for r in selected if r.name in names]
         # first: a result read back names only the COGs still there
         _prune_rasters(config, run_date)

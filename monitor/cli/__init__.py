@@ -137,12 +137,6 @@ def _run(args: argparse.Namespace) -> int:
         # source opened, no cluster started); run_once looks again under the lock
         names = args.region or [r.name for r in config.regions]
         args.region = regions_to_redo(config.inventory.path, run_date, names)
-        if not args.region:
-            print(
-                f"every region completed {run_date} (ok or without data): nothing to redo; "
-                "`run` without --redo-failed runs them again"
-            )
-            return EXIT_OK
     options = {
         "regions": args.region,
         "redo_failed": args.redo_failed,
@@ -150,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
         "lock_wait_s": args.wait,
     }
     try:
+        if args.redo_failed and not args.region:
+            raise NothingToRedo(run_date)
         summary = _run_once(config, run_date, args, options)
     except NothingToRedo as done:
         print(f"{done}; `run` without --redo-failed runs them again")
