@@ -7,10 +7,15 @@ The senders' modules (``smtplib``, ``requests``) load when a channel of theirs i
 
 from __future__ import annotations
 
-from monitor.alerts.senders import DeliveryError, Sender, SenderFactory
+from typing import TYPE_CHECKING
+
+from monitor.alerts.senders import DeliveryError, Sender, SenderFactory, Tester
 from monitor.alerts.settings import AlertRouting
 
-__all__ = ["CHANNEL_SENDERS", "email_sender", "sender_for", "webhook_sender"]
+if TYPE_CHECKING:
+    from monitor.alerts.ping import Ping
+
+__all__ = ["CHANNEL_SENDERS", "email_sender", "send_test", "sender_for", "webhook_sender"]
 
 
 def _removed(channel: str, what: str) -> DeliveryError:
@@ -60,3 +65,13 @@ def sender_for(channel: str, routing: AlertRouting) -> Sender:
     if factory is None:
         raise DeliveryError(f"channel {channel}: unknown channel kind {kind!r}")
     return factory(channel, routing)
+
+
+def send_test(ping: Ping, routing: AlertRouting) -> None:
+    """Send ``ping`` through the sender of its channel (``alerts test``); a
+    :class:`DeliveryError` (or :class:`~monitor.alerts.settings.AlertConfigError`, a secret
+    unset) where it does not go."""
+    sender = sender_for(ping.channel, routing)
+    if not isinstance(sender, Tester):
+        raise DeliveryError(f"channel {ping.channel}: its sender sends no test message")
+    sender.send_test(ping)

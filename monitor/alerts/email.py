@@ -31,12 +31,13 @@ from email.utils import formatdate
 from typing import Any, cast
 
 from monitor.alerts.payload import QuicklookLinks, read_png
+from monitor.alerts.ping import Ping, ping_text
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings, is_loopback
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KEYS_HEADER", "EmailSender", "build_message"]
+__all__ = ["KEYS_HEADER", "EmailSender", "build_message", "build_test_message"]
 
 KEYS_HEADER = "X-Landslide-Idempotency-Keys"
 
@@ -225,6 +226,20 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     return message
 
 
+def build_test_message(smtp: SmtpSettings, recipient: str, ping: Ping) -> EmailMessage:
+    """The plain-text test message of ``alerts test`` for ``recipient`` (no landslide, no
+    attachment); its ``Message-ID`` is new to the test, as :attr:`Ping.key` is."""
+    message = EmailMessage()
+    message["Subject"] = f"{smtp.subject_prefix} test of the alerts (no landslide)".strip()
+    message["From"] = smtp.from_address
+    message["To"] = recipient
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = f"<{ping.key}@landslide-monitor>"
+    message[KEYS_HEADER] = ping.key
+    message.set_content(ping_text(ping) + "\n")
+    return message
+
+
 def _refusal(exc: smtplib.SMTPException) -> DeliveryError:
     codes: list[int] = []
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -323,7 +338,15 @@ class EmailSender:
         # each PNG where quicklooks.dir is now, not where the run wrote it (the data folder
         # moved or restored elsewhere since the alert was queued)
         alerts = [replace(a, quicklook=self.quicklooks.local(a.quicklook)) for a in alerts]
-        message = build_message(self.smtp, self.recipient, alerts)
+        self._transmit(build_message(self.smtp, self.recipient, alerts))
+
+    def send_test(self, ping: Ping) -> None:
+        """Send ``ping``'s test message (:func:`build_test_message`) the way digests go."""
+        self._transmit(build_test_message(self.smtp, self.recipient, ping))
+
+    def _transmit(self, message: EmailMessage) -> None:
+        """Hand ``message`` to the SMTP server for :attr:`recipient`; raise a
+        :class:`DeliveryError` saying what failed and whether a retry can help."""
         credentials = self.smtp.credentials()
         where = f"SMTP {self.smtp.host}:{self.smtp.port}"
         _warn_in_the_clear(self.smtp)

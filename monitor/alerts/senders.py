@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from monitor.alerts.settings import AlertRouting
+
+if TYPE_CHECKING:
+    from monitor.alerts.ping import Ping
 
 __all__ = [
     "Alert",
     "DeliveryError",
     "Sender",
     "SenderFactory",
+    "Tester",
     "accepted_before_stop",
     "note_accepted_before_stop",
 ]
@@ -72,6 +76,14 @@ class Sender(Protocol):
     batch_size: int
 
     def send(self, alerts: Sequence[Alert]) -> None: ...
+
+
+@runtime_checkable
+class Tester(Protocol):
+    """A sender that can also send ``alerts test``'s message (:mod:`monitor.alerts.ping`): once,
+    raising :class:`DeliveryError` where the channel does not take it."""
+
+    def send_test(self, ping: Ping) -> None: ...
 
 
 SenderFactory = Callable[[str, AlertRouting], Sender]

@@ -4,7 +4,8 @@ Headers (docs/alerts.md):
 
 - ``Content-Type: application/json``
 - ``Idempotency-Key``: the alert's key, identical on every retry (also in the body);
-- ``X-Landslide-Event``: ``landslide.new`` or ``landslide.grown``;
+- ``X-Landslide-Event``: ``landslide.new`` or ``landslide.grown`` (``monitor.test`` for the
+  test of ``alerts test``, :meth:`WebhookSender.send_test`);
 - ``X-Landslide-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the raw body under the
   webhook's secret (read from the environment variable the settings name).
 
@@ -44,6 +45,7 @@ import jsonschema
 import requests
 
 from monitor.alerts.payload import encode_body, validate_payload
+from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
 from monitor.alerts.senders import Alert, DeliveryError, note_accepted_before_stop
 from monitor.alerts.settings import WebhookSettings, is_loopback
 
@@ -289,7 +291,9 @@ class WebhookSender:
         self.session = session or requests.Session()
         self._warned: set[str] = set()
 
-    def send(self, alerts: Sequence[Alert]) -> None:
+    def _where(self) -> tuple[bytes, str]:
+        """The secret and the url, read now; a plain-http receiver on another machine is
+        warned of once per sender."""
         secret = self.settings.secret()
         url = self.settings.target()
         origin = _origin(url)
@@ -302,27 +306,39 @@ class WebhookSender:
                 self.settings.name,
                 origin,
             )
-        for alert in alerts:
-            self._post(alert, secret, url)
+        return secret, url
 
-    def _post(self, alert: Alert, secret: bytes, url: str) -> None:
+    def send(self, alerts: Sequence[Alert]) -> None:
+        secret, url = self._where()
+        for alert in alerts:
+            try:
+                validate_payload(alert.payload)
+            except jsonschema.ValidationError as exc:
+                raise DeliveryError(
+                    f"webhook {self.settings.name!r}: alert {alert.idempotency_key} breaks the "
+                    f"published schema: {exc.message}",
+                    permanent=True,
+                ) from exc
+            body = encode_body(alert.payload)
+            self._post(body, alert.idempotency_key, alert.event, secret, url)
+
+    def send_test(self, ping: Ping) -> None:
+        """POST ``ping``'s test body (:mod:`monitor.alerts.ping`), signed as an alert is."""
+        secret, url = self._where()
+        body = ping_body(ping)
+        validate_ping(body)  # ours to keep right: a failure here is a bug, not the receiver's
+        self._post(encode_body(body), ping.key, PING_EVENT, secret, url)
+
+    def _post(self, body: bytes, key: str, event: str, secret: bytes, url: str) -> None:
+        """POST ``body`` signed; return on a 2xx, else raise its :class:`DeliveryError`."""
         name = self.settings.name
-        try:
-            validate_payload(alert.payload)
-        except jsonschema.ValidationError as exc:
-            raise DeliveryError(
-                f"webhook {name!r}: alert {alert.idempotency_key} breaks the published schema: "
-                f"{exc.message}",
-                permanent=True,
-            ) from exc
-        body = encode_body(alert.payload)
         ca_file = self.settings.ca_file
         timeout_s = self.settings.timeout_s
         headers = {
             "Content-Type": "application/json",
             "User-Agent": _user_agent(),
-            IDEMPOTENCY_HEADER: alert.idempotency_key,
-            EVENT_HEADER: alert.event,
+            IDEMPOTENCY_HEADER: key,
+            EVENT_HEADER: event,
             SIGNATURE_HEADER: sign(secret, body),
         }
         deadline = time.monotonic() + timeout_s

@@ -1,11 +1,17 @@
-"""``landslide-monitor alerts deliver|list|retry``: the alert outbox between runs.
+"""``landslide-monitor alerts deliver|list|retry|test``: the alert outbox between runs, and a
+test of the channels.
 
 * ``deliver`` sends what is pending through :meth:`Outbox.deliver`, the one delivery path (a
   run uses it too), honouring each alert's retry delay unless ``--now`` is given; the alerts of
   landslides dismissed since they were queued are withdrawn first, never sent;
 * ``list`` shows the pending and dead alerts and the most recently sent ones;
 * ``retry ID...`` and ``retry --dead`` put dead alerts back to pending (:meth:`Outbox.requeue`);
-  the next delivery, ``alerts deliver`` or a run, sends them.
+  the next delivery, ``alerts deliver`` or a run, sends them;
+* ``test`` sends one test message to each configured channel (or the ``--channel`` and
+  ``--region`` named), through its own sender, and says per channel whether it went
+  (:mod:`monitor.alerts.ping`): the SMTP server, its login and each recipient, each webhook's
+  url, certificate and secret are tried before a landslide needs them. It touches neither the
+  inventory nor the outbox (no lock, no inventory needed) and retries nothing.
 
 ``deliver`` and ``retry`` hold the inventory's run lock (:mod:`monitor.store.lock`) while they work,
 so they never overlap a run or each other: no two deliveries handle the same rows, and the
@@ -14,8 +20,9 @@ is held they exit 75 at once, or wait up to ``--wait`` seconds for it. ``list`` 
 inventory read-only and works while a run holds the lock.
 
 Exit status: 0 done; 1 some alert failed again (it is pending with a retry delay, or dead; the
-output says why); 2 bad input (the configuration, an inventory not written yet, an unknown
-alert id or one that is not dead); 75 the lock is held.
+output says why), or some channel did not take its test; 2 bad input (the configuration, an
+inventory not written yet, an unknown alert id or one that is not dead, an unknown channel or
+region); 75 the lock is held.
 """
 
 from __future__ import annotations
@@ -30,14 +37,15 @@ from models.console import text_table
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
-from monitor.ops._args import add_config, existing_inventory, iso_date, seconds
+from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
+    from monitor.alerts.settings import AlertRouting
     from monitor.config import MonitorConfig
 
-__all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry"]
+__all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry", "test_channels"]
 
 #: Sent alerts that ``alerts list`` shows when neither ``--sent`` nor ``--since`` is given.
 DEFAULT_SENT_SHOWN = 10
@@ -110,12 +118,33 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         "ids", type=int, nargs="*", metavar="ID", help="ids of dead alerts (see `alerts list`)"
     )
     again.add_argument("--dead", action="store_true", help="re-queue every dead alert")
+    trial = actions.add_parser(
+        "test", help="send a test message to each channel and say whether it went"
+    )
+    _add_common(trial, locks=False)
+    trial.add_argument(
+        "--channel",
+        action="append",
+        default=None,
+        metavar="CHANNEL",
+        help="only this channel: webhook:NAME or email:ADDRESS (`alerts test` lists them), or "
+        "just the webhook's name or the address; may be repeated",
+    )
+    trial.add_argument(
+        "--region",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only the channels this region's alerts go to; may be repeated",
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     config = load_config(args.config)
+    if args.action == "test":  # no inventory involved
+        return test_channels(config, channels=args.channel, regions=args.region)
     with gpkg.file_errors(config.inventory.path):  # a damaged inventory: named, exit 2
         return _dispatch(config, args)
 
@@ -330,4 +359,100 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
         f"re-queued {requeued} dead alert(s) ({which}); `landslide-monitor alerts deliver` "
         "or the next run sends them"
     )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- test
+
+
+def _routed(config: MonitorConfig, routing: AlertRouting) -> dict[str, list[str]]:
+    """Every channel of ``routing`` and the regions whose alerts go to it, in the order the
+    configuration names them."""
+    routed: dict[str, list[str]] = {channel: [] for channel in routing.channels}
+    for region in config.regions:
+        for channel in routing.channels_for(region.name):
+            routed[channel].append(region.name)
+    return routed
+
+
+def _chosen(asked: Sequence[str], known: Sequence[str]) -> list[str]:
+    """The channels of ``known`` that ``asked`` names (``webhook:NAME``, ``email:ADDRESS``, or
+    the name or the address alone; an address in any case); :class:`BadInput` naming each one
+    that names none."""
+    chosen, unknown = [], []
+    for name in asked:
+        lowered = name.lower()
+        found = [
+            c
+            for c in known
+            if c == name
+            or (c.startswith("email:") and lowered in (c, c.partition(":")[2]))
+            or (c.startswith("webhook:") and c.partition(":")[2] == name)
+        ]
+        if not found:
+            unknown.append(name)
+        chosen += found
+    if unknown:
+        raise BadInput(
+            f"--channel {', '.join(unknown)}: no such channel in the configuration (its "
+            f"channels: {', '.join(known) or 'none'})"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def test_channels(
+    config: MonitorConfig,
+    *,
+    channels: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+) -> int:
+    """``alerts test``: one test message to each channel of ``config`` (or those of
+    ``channels`` and of ``regions``' alerts, both when both are given), sent at once; prints
+    what each did and returns the exit status (1 where a channel did not take it)."""
+    from monitor.alerts.channels import send_test
+    from monitor.alerts.ping import Ping
+    from monitor.alerts.senders import DeliveryError
+    from monitor.alerts.settings import AlertConfigError
+
+    check_regions(config, regions)
+    routing = config.alert_routing()
+    routed = _routed(config, routing)
+    if not routed:
+        raise BadInput(
+            f"{config.path or 'the configuration'}: alerts go nowhere: no e-mail recipient or "
+            "webhook in alerts or in a region's alerts (docs/alerts.md, Configuring channels)"
+        )
+    tried = list(routed)
+    if channels:
+        tried = _chosen(channels, tried)
+    if regions:
+        wanted = [c for c in tried if set(routed[c]) & set(regions)]
+        if not wanted:
+            raise BadInput(
+                f"--region {', '.join(regions)}: none of "
+                f"{'the channels named' if channels else 'the channels'} receives its alerts"
+            )
+        tried = wanted
+    rows, failed = [], 0
+    for channel in tried:
+        ping = Ping(channel, tuple(routed[channel]))
+        try:
+            send_test(ping, routing)
+            result = "sent"
+        except (DeliveryError, AlertConfigError) as exc:
+            failed += 1
+            result = f"FAILED: {_one_line(str(exc))}"
+        rows.append([channel, ", ".join(routed[channel]) or "(none)", result])
+    print(
+        f"Test messages to {len(tried)} channel(s) of {config.path or 'the configuration'}; "
+        "nothing was queued, and a failed test is not retried:"
+    )
+    print("\n".join(text_table(["channel", "regions", "result"], rows)))
+    if failed:
+        print(
+            f"{failed} channel(s) did not take the test: correct what each error names and run "
+            "`landslide-monitor alerts test` again (what an error says of retries is what real "
+            "alerts would meet)"
+        )
+        return EXIT_FAILED
     return EXIT_OK
