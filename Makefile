@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c constraints.txt
-DEMO_CONFIG := config/demo.yaml
+DEMO_CONFIG := monitor/examples/demo.yaml
 # The demo season: the storm of 2024-08-17 and the landslides of 2024-08-14..08-30, watched by a
 # run every DEMO_EVERY days from 2024-08-16 to 2024-09-15 (DEMO_EVERY=1 for a daily watch).
 DEMO_EVENTS := 2024-08-14 2024-08-31

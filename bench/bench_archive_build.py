@@ -1,7 +1,9 @@
-"""Benchmark: build the demo archive (the three regions of ``config/demo.yaml``) from scratch.
+"""Benchmark: build the demo archive (the three regions of ``monitor/examples/demo.yaml``) from
+scratch.
 Target (issue 2): under 60 s on 2 cores.
 
-    .venv/bin/python bench/bench_archive_build.py [--config config/demo.yaml] [--workers 2]
+    .venv/bin/python bench/bench_archive_build.py [--config monitor/examples/demo.yaml] \
+        [--workers 2]
 
 Prints the wall-clock time and the CPU time of the build (this process and its workers): on a
 shared machine the wall clock includes waiting for the CPU, so CPU seconds / 2 is the wall time
@@ -40,7 +42,7 @@ def _cpu_seconds() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml")
+    parser.add_argument("--config", type=Path, default=ROOT / "monitor" / "examples" / "demo.yaml")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     cfg = yaml.safe_load(args.config.read_text())

@@ -1,6 +1,6 @@
 """What one daily run asks of Earth Engine, counted offline.
 
-Runs GeeSource.features for the demo regions (config/demo.yaml) against the ArrayServer
+Runs GeeSource.features for the demo regions (monitor/examples/demo.yaml) against the ArrayServer
 stand-in for ``ee.data.computeValue``/``computePixels`` and prints, per region, the requests
 and the pixels it made, next to the formula of docs/earth_engine.md, then the formula for
 larger deployments. No account and no network: the server is replaced, the client code
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", (DeprecationWarning, PendingDeprecationWarning))
     initialize_offline()
-    config = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    config = yaml.safe_load((ROOT / "monitor/examples/demo.yaml").read_text())
     pre = Window(date(2024, 7, 17), date(2024, 8, 16))
     post = Window(date(2024, 8, 16), date(2024, 9, 15))
     settings = GeeSettings(chunk_px=args.chunk_px)

@@ -4,7 +4,7 @@ monitor sees it — pre/post true colour (greenest-pixel composites), dNDVI, dVV
 
     .venv/bin/python docs/figures/simulated_event.py [--region NAME] [--out ...]
 
-Builds the demo archive (``config/demo.yaml``) first if needed (idempotent).
+Builds the demo archive (``monitor/examples/demo.yaml``) first if needed (idempotent).
 """
 
 from __future__ import annotations

@@ -391,6 +391,10 @@ def _lazy(module: str, help: str) -> Command:
 
 
 COMMANDS: dict[str, Command] = {
+    "init": _lazy(
+        "monitor.ops.init",
+        "write DIR/monitor.yaml to start from: the demo's configuration, its paths in DIR",
+    ),
     "run": Command("run the monitor once over the configured regions", _configure_run, _run),
     "archive": Command("manage the embedded archive", _configure_archive, _archive),
     "inventory": Command("review and export the inventory", _configure_inventory, _inventory),
@@ -401,7 +405,8 @@ COMMANDS: dict[str, Command] = {
     "review": _lazy("monitor.ops.review", "write the review map (HTML) of the inventory"),
     "status": _lazy("monitor.ops.status", "last run per region, alert backlog, next scheduled run"),
     "alerts": _lazy(
-        "monitor.ops.alerts", "deliver, list and re-queue the alerts of the outbox between runs"
+        "monitor.ops.alerts",
+        "deliver, list and re-queue the alerts of the outbox between runs; test the channels",
     ),
     "season": _lazy(
         "monitor.ops.season",

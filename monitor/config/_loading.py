@@ -61,9 +61,10 @@ def load_config(path: str | Path) -> MonitorConfig:
         note = ""
         under = f"{base_dir.resolve()}{os.sep}"
         if base not in (None, "") and any("does not exist" in p and under in p for p in problems):
-            # a configuration copied elsewhere keeps its base_dir (the demo's `..`): say where
-            # relative paths were read from (found by a walkthrough: config/demo.yaml copied to
-            # the repository's root looked for the manifest in the folder above it); only for a
+            # a configuration copied elsewhere keeps its base_dir (the demo's `../..`): say where
+            # relative paths were read from (found by a walkthrough: the demo's configuration,
+            # then config/demo.yaml with `base_dir: ..`, copied to the repository's root looked
+            # for the manifest in the folder above it); only for a
             # missing file under it, a relative path
             note = (
                 f"(relative paths are read from base_dir {base!r}, which is {base_dir.resolve()} "

@@ -128,8 +128,9 @@ def test_a_region_narrower_than_two_pixels_is_refused_before_any_build(tmp_path:
 
 def test_a_region_of_real_exports_is_never_replaced_by_a_simulated_one(tmp_path: Path) -> None:
     """Found walking docs/archive.md: a region written from real exports (RegionWriter, origin
-    "export") whose configuration kept a `simulation` block, as config/demo.yaml's copy has, was
-    replaced by a simulated world on `archive build`, the exports lost without a word. It is
+    "export") whose configuration kept a `simulation` block, as a copy of the demo's
+    configuration has, was replaced by a simulated world on `archive build`, the exports lost
+    without a word. It is
     refused, naming the region, before any region is built (exit 2)."""
     area = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))
     spec = SimulationSpec(landscape="alpine", seed=3)

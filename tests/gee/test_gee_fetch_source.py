@@ -528,7 +528,9 @@ def test_xee_fit_geometry_agrees_with_the_region_grid(
 
 
 def test_xee_fit_geometry_of_the_demo_regions_is_exact() -> None:
-    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/demo.yaml").read_text())
+    from monitor.ops.init import DEMO_CONFIG
+
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
     for region in config["regions"]:
         geometry = shape(region["geometry"])
         grid = region_grid(geometry)

@@ -456,8 +456,9 @@ def test_unknown_manifest(
 def test_a_missing_file_under_a_given_base_dir_names_it(
     write_config: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """Found by a walkthrough: config/demo.yaml (`base_dir: ..`) copied to the repository's
-    root looked for the manifest in the folder above it, and the error named only that path."""
+    """Found by a walkthrough: the demo's configuration (then config/demo.yaml, `base_dir: ..`)
+    copied to the repository's root looked for the manifest in the folder above it, and the
+    error named only that path."""
     data = {**_data(Path("models/default/manifest.json")), "base_dir": ".."}
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data))
@@ -725,7 +726,7 @@ def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path)
 
 
 def test_demo_config_loads() -> None:
-    config = load_config(REPO / "config" / "demo.yaml")
+    config = load_config(REPO / "monitor" / "examples" / "demo.yaml")
     assert [r.name for r in config.regions] == ["wayanad-hills", "valtellina-alps", "emilia-hills"]
     assert config.source.type == "archive"
     assert config.source.path == REPO / "data" / "demo" / "archive"
