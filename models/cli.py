@@ -2,15 +2,19 @@
 
 python -m models train --grid models/default/grid.yaml --work runs/grid --out models/default
 python -m models select --work runs/grid --grid models/default/grid.yaml --k 5 --out ens/
-python -m models evaluate --data test/ --manifest models/default/manifest.json --out eval/
+python -m models evaluate --data test/ --manifest default --out eval/
 python -m models evaluate --chain detections/ --data test/ [--out eval/]
 python -m models evaluate --data test/ --in-family test_in/ --val val/ --manifest m.json --out e/
 python -m models import-checkpoint model.ckpt --manifest ens/manifest.json --stats stats.csv
-python -m models info models/default/manifest.json
+python -m models info default            # the bundled ensemble, wherever it is installed
+python -m models copy default refitted/  # a copy to refit or edit (monitor.ops.filter_refit)
 python -m models extend --manifest grid/manifest.json --data data/ --work ext/ --out ens/ --epochs 9
-python -m models finetune --manifest models/default/manifest.json --data reviews/ --out tuned/
-python -m models compare models/default/manifest.json tuned/manifest.json --data reviews/
+python -m models finetune --manifest default --data reviews/ --out tuned/
+python -m models compare default tuned/manifest.json --data reviews/
 python -m models lineage tuned/manifest.json
+
+A manifest argument may be ``default``: the bundled ensemble (``models/default/manifest.json``
+in a checkout, inside site-packages when installed).
 
 Exit status 2: an argument or file to correct (the error names it); 130: interrupted (Ctrl-C);
 141: the reader of standard output left (``... | head``), as a writer killed by SIGPIPE.
@@ -286,6 +290,32 @@ def _lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest(text: str) -> Path:
+    """A manifest argument: a path, or ``default`` (:func:`models.manifest.manifest_arg`)."""
+    from models.manifest import manifest_arg
+
+    return manifest_arg(text)
+
+
+def _copy(args: argparse.Namespace) -> int:
+    from models.manifest import copy_manifest
+
+    copied = copy_manifest(args.manifest, args.folder)
+    print(f"copied {args.manifest} and the files it checksums to {copied}")
+    return 0
+
+
+def _add_copy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``copy``: a manifest and its files into a new folder."""
+    c = sub.add_parser(
+        "copy",
+        help="copy a manifest and the files it checksums into a new folder (to refit or edit)",
+    )
+    c.add_argument("manifest", type=_manifest, help="the manifest, or `default`")
+    c.add_argument("folder", type=Path, help="a folder that does not exist yet")
+    c.set_defaults(func=_copy)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -299,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_lineage(sub)
     _add_info(sub)
+    _add_copy(sub)
     return p
 
 
@@ -339,9 +370,9 @@ def _add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     e.add_argument("--data", type=Path, required=True, help="folder with input/ and label/")
     e.add_argument(
         "--manifest",
-        type=Path,
-        help="the ensemble to score pixel by pixel (required, but with --chain; the bundled "
-        "default is models/default/manifest.json)",
+        type=_manifest,
+        help="the ensemble to score pixel by pixel (required, but with --chain; `default`: the "
+        "bundled one)",
     )
     e.add_argument(
         "--out",
@@ -414,7 +445,9 @@ def _add_finetune(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     f = sub.add_parser(
         "finetune", help="fine-tune a manifest's members on a dataset (train/ and val/)"
     )
-    f.add_argument("--manifest", type=Path, required=True, help="the parent manifest")
+    f.add_argument(
+        "--manifest", type=_manifest, required=True, help="the parent manifest, or `default`"
+    )
     f.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
     f.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
     f.add_argument("--epochs", type=int, default=4, help="epochs per member (default 4)")
@@ -467,7 +500,9 @@ def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="train a grid ensemble's chosen members on for more epochs, then choose K and the "
         "thresholds again (resumable)",
     )
-    e.add_argument("--manifest", type=Path, required=True, help="the parent manifest (a grid's)")
+    e.add_argument(
+        "--manifest", type=_manifest, required=True, help="the parent manifest (a grid's)"
+    )
     e.add_argument("--data", type=Path, required=True, help="dataset folder with train/ and val/")
     e.add_argument("--work", type=Path, required=True, help="work folder (rerunning resumes)")
     e.add_argument("--out", type=Path, required=True, help="folder of the new manifest + weights")
@@ -499,8 +534,8 @@ def _add_extend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``compare``: two manifests on a dataset."""
     c = sub.add_parser("compare", help="paired scene bootstrap of two manifests on a dataset")
-    c.add_argument("old", type=Path)
-    c.add_argument("new", type=Path)
+    c.add_argument("old", type=_manifest, help="a manifest, or `default`")
+    c.add_argument("new", type=_manifest, help="a manifest, or `default`")
     c.add_argument("--data", type=Path, required=True, help="Ganerød folder, or dataset root")
     c.add_argument(
         "--setting", action="append", type=_setting, help="only this setting (repeatable)"
@@ -513,8 +548,8 @@ def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _add_lineage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``lineage``: a fine-tuned manifest's parent and dataset."""
     g = sub.add_parser("lineage", help="verify a fine-tuned manifest's parent and dataset")
-    g.add_argument("manifest", type=Path)
-    g.add_argument("--parent", type=Path, help="the parent manifest (default: recorded path)")
+    g.add_argument("manifest", type=_manifest)
+    g.add_argument("--parent", type=_manifest, help="the parent manifest (default: recorded path)")
     g.add_argument("--data", type=Path, help="the dataset folder (default: recorded path)")
     g.set_defaults(func=_lineage)
 
@@ -522,7 +557,7 @@ def _add_lineage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``info``: a manifest's settings and members."""
     n = sub.add_parser("info", help="list a manifest's settings and members")
-    n.add_argument("manifest", type=Path)
+    n.add_argument("manifest", type=_manifest, help="a manifest, or `default`")
     n.set_defaults(func=_info)
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it, not on imp
     from models.zoo import Member
 
 __all__ = [
+    "BUNDLED",
     "DEFAULT_MANIFEST",
     "FORMAT",
     "ManifestError",
@@ -39,7 +40,9 @@ __all__ = [
     "Normalisation",
     "ObjectFilterEntry",
     "SettingEntry",
+    "copy_manifest",
     "load_member",
+    "manifest_arg",
     "manifest_files",
     "member_entry",
     "normalisation_matches",
@@ -54,6 +57,16 @@ __all__ = [
 DEFAULT_MANIFEST: Final = Path(__file__).resolve().parent / "default" / "manifest.json"
 
 FORMAT: Final = "landslide-ensemble/1"
+
+#: What a command line may write for :data:`DEFAULT_MANIFEST` (``python -m models info
+#: default``): in an installed package its path is deep in site-packages.
+BUNDLED: Final = "default"
+
+
+def manifest_arg(text: str) -> Path:
+    """An argparse type: a manifest's path, or :data:`BUNDLED` for the bundled ensemble (a file
+    or folder named ``default`` is written ``./default``)."""
+    return DEFAULT_MANIFEST if text == BUNDLED else Path(text)
 
 
 class ManifestError(ValueError):
@@ -422,3 +435,44 @@ def member_entry(
         epochs=epochs,
         without_bands=list(spec.without_bands),
     )
+
+
+def copy_manifest(source: Path, folder: Path) -> Path:
+    """Copy the manifest at ``source`` and every file it checksums (:func:`manifest_files`,
+    each checked on the way) into the new folder ``folder``; returns the copy's manifest path.
+
+    What refits and edits a manifest in place (``monitor.ops.filter_refit``) works on such a
+    copy, never on the bundled ensemble. :class:`ManifestError` where ``folder`` exists (a
+    ``cp -r`` into an existing folder copies into it, found in a walkthrough), a file is
+    missing or differs from its checksum, or one lies outside the manifest's folder; nothing
+    is left of a copy that failed."""
+    import shutil
+
+    source, folder = Path(source), Path(folder)
+    manifest = read_manifest(source)
+    if folder.exists() or folder.is_symlink():
+        raise ManifestError(f"{folder} exists: give a folder that does not exist yet")
+    base = source.parent.resolve()
+    files = []
+    for what, file, sha256 in manifest_files(manifest):
+        path = (base / file).resolve()
+        if not path.is_relative_to(base):
+            raise ManifestError(f"{source}: {what} {file} lies outside the manifest's folder")
+        if not path.is_file():
+            raise ManifestError(f"{source}: {what} {file} is missing")
+        if sha256_file(path) != sha256:
+            raise ManifestError(f"{source}: {what} {file} differs from its SHA-256 in the manifest")
+        files.append(path.relative_to(base))
+    work = folder.with_name(f".{folder.name}.copying")
+    shutil.rmtree(work, ignore_errors=True)  # a copy killed before: never half of one
+    try:
+        work.mkdir(parents=True)
+        for name in files:
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / name, work / name)
+        shutil.copy2(source, work / "manifest.json")
+        work.rename(folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return folder / "manifest.json"

@@ -94,7 +94,7 @@ from models.datasets import (
     zero_values_in_footprint,
 )
 from models.feature_stack import AREAL_SCALE_TOLERANCE, MODEL_BANDS, PIXEL_SIZE_M
-from models.manifest import sha256_file
+from models.manifest import manifest_arg, sha256_file
 from models.object_filter import ObjectFilterModel
 from models.stack_values import StackValueError, check_values, sample_step
 from models.worldcover import no_data_note
@@ -875,8 +875,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="the region of --config whose rules apply")
     parser.add_argument(
         "--manifest",
-        type=Path,
-        help="ensemble manifest (default: the --config's model.manifest, else the bundled one)",
+        type=manifest_arg,
+        help="ensemble manifest, or `default` for the bundled one (default: the --config's "
+        "model.manifest, else the bundled one)",
     )
     parser.add_argument(
         "--cut", type=float, help="object filter cut (default: region's/manifest's)"

@@ -90,6 +90,7 @@ __all__ = [
     "known_candidates",
     "main",
     "read_candidates",
+    "require_fit_extra",
     "summary",
     "write_candidates",
     "write_onnx",
@@ -329,6 +330,20 @@ def summary(scores: ChainScores) -> dict[str, Any]:
     }
 
 
+def require_fit_extra() -> None:
+    """Raise :class:`ValueError` naming the ``fit`` extra where scikit-learn or skl2onnx is
+    missing: found in a walkthrough of an installed wheel, a refit ran the chain over every
+    scene first and then failed on the import with a traceback."""
+    import importlib.util
+
+    missing = [name for name in ("sklearn", "skl2onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(
+            f"fitting the object filter needs scikit-learn and skl2onnx ({', '.join(missing)} "
+            "not installed): pip install 'landslide-monitor[fit]'"
+        )
+
+
 def fit_filter(
     train: Sequence[Path],
     val: Sequence[Path],
@@ -344,6 +359,7 @@ def fit_filter(
     of the training folders, without those of the net for large vegetation loss
     (:mod:`monitor.pipeline.vegetation_loss`); calibration and report keep them, as a run
     draws them."""
+    require_fit_extra()
     ensemble, policy, rules = chain_inputs(manifest_path)
     # more look-alikes to learn from: the training scenes' candidates may be drawn at a lower
     # probability threshold than the chain's (the ensemble has seen those scenes)

@@ -98,7 +98,13 @@ from models.atomic import write_atomically
 from models.chain_metrics import chain_scores
 from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
-from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
+from models.manifest import (
+    DEFAULT_MANIFEST,
+    ManifestError,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from monitor.labels.rasterise import SPLIT_NAMES
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
@@ -110,6 +116,7 @@ from monitor.ops.filter_fit import (
     fit_classifier,
     highest_cut,
     read_candidates,
+    require_fit_extra,
     write_candidates,
     write_onnx,
 )
@@ -232,6 +239,13 @@ def refit_filter(
     from models.ensemble import Ensemble
 
     manifest_path, data = Path(manifest_path), Path(data)
+    require_fit_extra()  # before the chain runs on every scene, as the checks below
+    if manifest_path.resolve() == DEFAULT_MANIFEST:
+        raise ValueError(
+            f"{manifest_path} is the bundled ensemble, which a refit would rewrite in place (and "
+            "an upgrade replace): refit a copy, made with `python -m models copy default "
+            "refitted`, and give refitted/manifest.json"
+        )
     if not review_weight > 0:  # before the chain runs on every scene, not after
         raise ValueError(f"--review-weight must be positive, got {review_weight}")
     manifest = read_manifest(manifest_path)

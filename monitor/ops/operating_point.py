@@ -42,7 +42,7 @@ uncounted. The cut is chosen on these scenes; scores on them are in-sample. Judg
 held-out regions).
 
     python -m monitor.ops.operating_point --manifest tuned/manifest.json \\
-        --reference models/default/manifest.json --data data/left-out [--write] \\
+        --reference default --data data/left-out [--write] \\
         [--false-alarm-budget 0.5 | --highest]
 
 ``--write`` sets the cut in the new manifest (``object_filter.cut``) and appends the record to
@@ -67,7 +67,13 @@ import numpy as np
 from models.chain_metrics import ChainScores, SceneObjects, chain_scores
 from models.datasets import DATASET_RECORD_FILE, DatasetError
 from models.lineage import dataset_sha256
-from models.manifest import ManifestError, read_manifest, sha256_file, write_manifest
+from models.manifest import (
+    ManifestError,
+    manifest_arg,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 from monitor.labels import SPLIT_NAMES
 from monitor.ops.filter_fit import (
     CUT_GRID,
@@ -355,7 +361,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="set a new manifest's object-filter cut at the reference's recall",
     )
     p.add_argument("--manifest", type=Path, required=True, help="the new manifest")
-    p.add_argument("--reference", type=Path, required=True, help="the manifest in use")
+    p.add_argument(
+        "--reference",
+        type=manifest_arg,
+        required=True,
+        help="the manifest in use, or `default` for the bundled one",
+    )
     p.add_argument(
         "--data",
         type=Path,
