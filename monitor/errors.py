@@ -21,6 +21,7 @@ __all__ = [
     "Interrupted",
     "NewerSchemaError",
     "interrupt_on_signals",
+    "stops_deferred",
     "swallowed_stop",
 ]
 
@@ -76,6 +77,30 @@ class Interrupted(KeyboardInterrupt):
 
 # The signals interrupt_on_signals turned into Interrupted, in the blocks now open.
 _RECEIVED: list[int] = []
+# The open stops_deferred blocks (one list item each), and the signal held back for their end.
+_DEFERRING: list[None] = []
+_DEFERRED: list[int] = []
+
+
+@contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Hold back the :class:`Interrupted` of a signal that :func:`interrupt_on_signals` catches
+    within the block, and raise it when the outermost such block ends (whatever else the block
+    raised becomes its context). For work whose outcome must be recorded once it happened: the
+    outbox sends an alert and records it sent inside one, so that a stop between a receiver's
+    answer and the record (found under load: the POST was taken, the stop came during the
+    record's commit, and the next delivery sent the alert again) waits for the record. A
+    second signal still gets the default action (the handler restored it), and a signal no
+    handler of ours catches (Python's own SIGINT handler, outside any block) is not held."""
+    _DEFERRING.append(None)
+    try:
+        yield
+    finally:
+        _DEFERRING.pop()
+        if not _DEFERRING and _DEFERRED:
+            signum = _DEFERRED[-1]
+            _DEFERRED.clear()
+            raise Interrupted(signum)
 
 
 def swallowed_stop(exc: BaseException) -> int | None:
@@ -123,6 +148,9 @@ def interrupt_on_signals(
                 sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler
             )
         _RECEIVED.append(signum)
+        if _DEFERRING:  # raised when the stops_deferred block ends
+            _DEFERRED.append(signum)
+            return
         raise Interrupted(signum)
 
     depth = len(_RECEIVED)

@@ -56,6 +56,7 @@ from monitor.alerts.senders import (
     accepted_before_stop,
 )
 from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
+from monitor.errors import stops_deferred
 
 __all__ = [
     "NOT_WITHDRAWN_SQL",
@@ -611,31 +612,36 @@ class Outbox:
                 group = self._still_held(group)
                 if not group:  # withdrawn (its landslide dismissed) since the claim
                     continue
-                try:
-                    sender.send(group)
-                except KeyboardInterrupt as stop:  # a stop: what the channel took is sent
-                    if accepted_before_stop(stop):
-                        self._mark_sent(group, clock())
-                    raise
-                except AlertConfigError as exc:  # a secret read at send time: none was tried
-                    self._mark_waiting([a for g in groups[n:] for a in g], exc, report)
-                    log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
-                    break
-                except Exception as exc:  # recorded on the rows; the run goes on
-                    error = _as_delivery_error(exc)
-                    self._mark_failed(group, error, clock(), routing.retry, report)
-                    log.warning("alert delivery to %s failed: %s", channel, error)
-                    if not error.permanent:
-                        # The channel is down: leave its other alerts as they were (due, not
-                        # counted as attempts) instead of waiting out a timeout for each.
-                        rest = [a for g in groups[n + 1 :] for a in g]
-                        self._release(rest)
-                        report.untried += [a.id for a in rest]
+                # a stop (SIGTERM, or Ctrl-C, under interrupt_on_signals) waits for this send to
+                # end (each sender bounds it by its timeout_s) and its outcome to be recorded:
+                # one that came between the receiver's answer and the record (under load, in
+                # the commit) had the alert sent again by the next delivery
+                with stops_deferred():
+                    try:
+                        sender.send(group)
+                    except KeyboardInterrupt as stop:  # a stop: what the channel took is sent
+                        if accepted_before_stop(stop):
+                            self._mark_sent(group, clock())
+                        raise
+                    except AlertConfigError as exc:  # a secret read at send time: none was tried
+                        self._mark_waiting([a for g in groups[n:] for a in g], exc, report)
+                        log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                         break
-                    continue
-                self._mark_sent(group, clock())
-                report.sent += len(group)
-                log.info("sent %d alert(s) to %s", len(group), channel)
+                    except Exception as exc:  # recorded on the rows; the run goes on
+                        error = _as_delivery_error(exc)
+                        self._mark_failed(group, error, clock(), routing.retry, report)
+                        log.warning("alert delivery to %s failed: %s", channel, error)
+                        if not error.permanent:
+                            # The channel is down: leave its other alerts as they were (due, not
+                            # counted as attempts) instead of waiting out a timeout for each.
+                            rest = [a for g in groups[n + 1 :] for a in g]
+                            self._release(rest)
+                            report.untried += [a.id for a in rest]
+                            break
+                        continue
+                    self._mark_sent(group, clock())
+                    report.sent += len(group)
+                    log.info("sent %d alert(s) to %s", len(group), channel)
 
 
 def _as_delivery_error(exc: Exception) -> DeliveryError:

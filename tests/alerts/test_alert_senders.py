@@ -925,3 +925,43 @@ def test_the_alerts_in_one_e_mail_are_configurable(tmp_path: Path) -> None:
     assert default.max_per_message == 20
     with pytest.raises(ValidationError, match="less than or equal to 200"):
         SmtpSettings(host="127.0.0.1", from_address="m@example.org", max_per_message=500)
+
+
+class _TakenThenStopped:
+    """A channel that takes each batch, then a SIGTERM comes before the send has returned:
+    the moment between a receiver's answer and the outbox's record of it."""
+
+    batch_size = 1
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        import os
+        import signal
+
+        self.sent += [a.idempotency_key for a in alerts]
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, in this frame
+
+
+def test_a_stop_after_the_channel_took_an_alert_waits_for_its_record(tmp_path: Path) -> None:
+    """Found under load (a full suite beside a benchmark): the stop of `alerts deliver` came
+    after the receiver's 2xx, as the outbox recorded it, and the next delivery sent the alert
+    again. The stop now waits for the send in flight to be recorded, then goes on: the alert
+    taken is sent, the others stay pending and unclaimed."""
+    from monitor.errors import Interrupted, interrupt_on_signals
+
+    path, routing = _queued(tmp_path, "pager:duty", 3)
+    channel = _TakenThenStopped()
+    with Outbox(path) as box:
+        with pytest.raises(Interrupted), interrupt_on_signals():
+            box.deliver(routing, senders=lambda *_: channel, now=T0)
+        assert box.counts() == {"pending": 2, "sent": 1, "dead": 0}
+        (sent,) = box.rows("sent")
+        assert [sent["idempotency_key"]] == channel.sent
+        # the next delivery sends the two left, and never the one taken
+        later = _TakenThenStopped()
+        with pytest.raises(Interrupted), interrupt_on_signals():
+            box.deliver(routing, senders=lambda *_: later, now=T0 + timedelta(minutes=1))
+        assert box.counts() == {"pending": 1, "sent": 2, "dead": 0}
+        assert set(later.sent).isdisjoint(channel.sent)
