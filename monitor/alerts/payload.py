@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
 __all__ = [
+    "SCHEMA_DIR",
     "SCHEMA_ID",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
