@@ -158,7 +158,10 @@ def build_archive(
                 "with RegionWriter); `archive build` would replace them with a simulated region: "
                 "remove the region's `simulation` block, or its folder to simulate it"
             )
-        if meta is not None and meta.get("digest") == digest:
+        # a region written on the grid of its polygon's corners (before 2026-12-07) is built
+        # again where its polygon's edges bulge past that grid
+        grid = region_grid(area.geometry).as_record()
+        if meta is not None and meta.get("digest") == digest and meta.get("grid") == grid:
             report.skipped.append(area.name)
             continue
         todo.append((target, area, spec, simulation, digest))

@@ -36,6 +36,8 @@ import xarray as xr
 import zarr
 from affine import Affine
 from rasterio.features import rasterize
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
 
 from models.feature_stack import S1_INCIDENCE_RANGE_DEG
 from models.stack_assembly import assemble_stack
@@ -102,13 +104,52 @@ class ArchiveError(LookupError):
 def _stored_grid(name: str, meta: dict[str, Any]) -> Grid:
     """The archived grid of region ``name`` from its ``region.json``."""
     try:
-        g = meta["grid"]
-        return Grid(g["crs"], g["x0"], g["y0"], g["width"], g["height"], g["res"])
+        return Grid.from_record(meta["grid"])
     except (KeyError, TypeError) as exc:
         raise ArchiveError(
             f"region {name!r}: its region.json holds no grid ({exc!r}); write the region again "
             "(docs/archive.md)"
         ) from exc
+
+
+def _polygon_grid(
+    name: str, stored: Grid, geometry: BaseGeometry
+) -> tuple[Grid, tuple[slice, slice]]:
+    """The grid of region ``name``'s polygon ``geometry`` within its archived grid ``stored``,
+    and the rows and columns of ``stored`` it covers (:func:`_window_slices`).
+
+    A region written before 2026-12-07 holds the grid of its polygon's corners
+    (:func:`monitor.grid.region_grid`, ``corners_only``), which a polygon with long edges
+    bulges past: that grid is read then, with a warning naming what of the polygon lies
+    outside it (never watched) and how to write the region again."""
+    grid = region_grid(geometry)
+    try:
+        return grid, _window_slices(name, stored, grid)
+    except ArchiveError as refused:
+        legacy = region_grid(geometry, corners_only=True)
+        if legacy == grid:
+            raise
+        try:
+            slices = _window_slices(name, stored, legacy)
+        except ArchiveError:
+            raise refused from None
+    if name not in _LEGACY_WARNED:
+        _LEGACY_WARNED.add(name)
+        missed = grid.project(geometry).difference(box(*legacy.bounds)).area / 1e6
+        log.warning(
+            "region %r: the archive holds it on the grid of its polygon's corners (written "
+            "before 2026-12-07), which leaves %.2f km² of the polygon along its long edges "
+            "outside the stack, never watched; write the region again to cover it "
+            "(`landslide-monitor archive build` rebuilds a simulated one, RegionWriter your "
+            "exports: docs/archive.md)",
+            name,
+            missed,
+        )
+    return legacy, slices
+
+
+# the regions warned of as read on a grid of their corners, once per process
+_LEGACY_WARNED: set[str] = set()
 
 
 def _window_slices(name: str, stored: Grid, grid: Grid) -> tuple[slice, slice]:
@@ -245,7 +286,7 @@ class ArchiveSource:
             if meta is None:
                 continue  # absent() says so
             try:
-                _window_slices(area.name, _stored_grid(area.name, meta), region_grid(area.geometry))
+                _polygon_grid(area.name, _stored_grid(area.name, meta), area.geometry)
             except ArchiveError as err:
                 problems.append(str(err))
         return problems
@@ -423,8 +464,7 @@ class ArchiveSource:
         :class:`DataUnavailable` only when neither sensor has any acquisition in either
         window."""
         region = self._region(area.name)
-        grid = region_grid(area.geometry)
-        ys, xs = _window_slices(region.name, region.grid, grid)
+        grid, (ys, xs) = _polygon_grid(region.name, region.grid, area.geometry)
         scenes = self._scenes(area, pre, post)
         post_how: S2Composite = "latest" if compositing.mode == "monitoring" else "greenest"
         with _damaged_files_named(region):

@@ -928,14 +928,7 @@ class RegionWriter:
             "name": self.area.name,
             "geometry_wkt": self.area.geometry.wkt,
             "orbit_pass": self.area.orbit_pass,
-            "grid": {
-                "crs": g.crs,
-                "x0": g.x0,
-                "y0": g.y0,
-                "width": g.width,
-                "height": g.height,
-                "res": g.res,
-            },
+            "grid": g.as_record(),
             "tracks": [
                 {
                     "track": k,

@@ -240,3 +240,72 @@ def test_a_regions_relief_scale_scales_the_relief_its_departures_are_judged_by()
     (rises,) = terrain_departures(terrain, landscape, 10.0)
     assert rises.endswith("more than the landscape's relief of 1400 m")
     assert terrain_departures(terrain, landscape, 10.0, relief_scale=1.3) == []
+
+
+STRIP = box(8.25, 60.0, 9.75, 60.015)  # 1.5° along 60° N, 1.7 km wide
+
+
+def test_a_long_edged_polygon_is_gridded_along_its_edges() -> None:
+    """Found in a walkthrough of large regions: the grid was the box of the polygon's corners
+    in UTM, where a parallel bulges south between them; 9 % of this strip, 229 m deep at 9° E,
+    lay outside the stack, never watched. The grid now holds every point of the edges."""
+    from pyproj import Transformer
+
+    grid = region_grid(STRIP)
+    corners = region_grid(STRIP, corners_only=True)
+    assert (grid.crs, grid.width, corners.width) == ("EPSG:32632", 8368, 8368)
+    assert (corners.height, grid.height) == (168, 191)
+    to_utm = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
+    west, south, east, north = grid.bounds
+    for lon in np.linspace(8.25, 9.75, 301):  # the south edge, every 0.005°
+        x, y = to_utm.transform(lon, 60.0)
+        assert west <= x <= east and south <= y <= north
+    _, y_middle = to_utm.transform(9.0, 60.0)
+    assert corners.bounds[1] - y_middle == pytest.approx(229, abs=1)  # what the corners left out
+
+
+def test_a_region_archived_on_the_grid_of_its_corners_is_read_so_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An archive written before the grid followed the edges holds the corners' grid; a run
+    reads the region on it (no error after an upgrade) and says what of the polygon it
+    misses and how to write the region again."""
+    from monitor.sources import archive
+
+    corners = region_grid(STRIP, corners_only=True)
+    with caplog.at_level(logging.WARNING, logger="monitor.sources.archive"):
+        grid, (rows, cols) = archive._polygon_grid("strip", corners, STRIP)
+        assert grid == corners and (rows, cols) == (slice(0, 168), slice(0, 8368))
+        again = archive._polygon_grid("strip", corners, STRIP)  # warned once per region
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "'strip': the archive holds it on the grid of its polygon's corners" in warning
+    missed = re.search(r"leaves ([0-9.]+) km²", warning)
+    assert missed is not None and 12.0 < float(missed.group(1)) < 13.5
+    assert again[0] == corners
+
+    caplog.clear()
+    grid, (rows, cols) = archive._polygon_grid("other", region_grid(STRIP), STRIP)
+    assert grid == region_grid(STRIP) and rows == slice(0, 191) and not caplog.records
+    moved = replace(corners, x0=corners.x0 + 50_000)
+    with pytest.raises(archive.ArchiveError, match="is not inside the archived grid"):
+        archive._polygon_grid("moved", moved, STRIP)
+
+
+def test_archive_build_rebuilds_a_region_whose_stored_grid_is_not_its_polygon_s(
+    tmp_path: Path,
+) -> None:
+    """`archive build` skips a region whose polygon and simulation are unchanged, but not one
+    written on another grid (the corners' grid of an earlier release): that is built again."""
+    import json
+
+    area = AreaOfInterest("tiny", box(9.93, 46.22, 9.94, 46.227))
+    spec = SimulationSpec(landscape="alpine", seed=3)
+    assert build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False).built == ["tiny"]
+    meta_path = tmp_path / "regions" / "tiny" / "region.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["grid"] == region_grid(area.geometry).as_record()
+    meta["grid"]["height"] -= 1  # as the corners' grid of a long-edged polygon would be
+    meta_path.write_text(json.dumps(meta))
+    again = build_archive(tmp_path, [(area, spec)], SIMULATION, progress=False)
+    assert again.built == ["tiny"] and again.skipped == []
+    assert json.loads(meta_path.read_text())["grid"] == region_grid(area.geometry).as_record()
