@@ -25,6 +25,7 @@ from models.feature_stack import PIXEL_SIZE_M
 __all__ = [
     "DENSIFY_DEG",
     "MIN_GRID_PX",
+    "PROGRESS_PIXELS",
     "Grid",
     "grid_too_small",
     "is_lon_lat",
@@ -36,6 +37,11 @@ __all__ = [
     "utm_crs_for",
 ]
 
+
+#: From this many pixels (400 km² of 10 m pixels, about a minute of a run on 2 cores) the
+#: long steps of a region (its archive stack's reading, each stage of the detection chain)
+#: are logged at INFO as each ends; below, at DEBUG.
+PROGRESS_PIXELS = 4_000_000
 
 #: The fewest pixels along each side of a region's grid: slopes are taken by finite differences
 #: (np.gradient), from the simulated terrain or from an export's DEM, which need two.

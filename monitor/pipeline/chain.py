@@ -35,6 +35,7 @@ import xarray as xr
 from models.datasets import Scene
 from models.feature_stack import MODEL_BANDS, StackAttrs
 from models.object_filter import ObjectFilterModel
+from monitor.grid import PROGRESS_PIXELS
 from monitor.pipeline.object_filter import (
     FEATURES_COLUMN,
     FEATURES_ID_COLUMN,
@@ -67,9 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-# From this many pixels (400 km² of 10 m pixels, about a minute of the chain on 2 cores) each
-# stage of :func:`detect` is logged at INFO as it ends; below, at DEBUG.
-PROGRESS_PIXELS = 4_000_000
 
 COG_LAYERS: tuple[str, ...] = ("probability", "spread")
 _COG_BLOCK = 256

@@ -356,3 +356,26 @@ def test_source_pickles_for_worker_processes(archive: ArchiveSource) -> None:
     assert clone.path == archive.path and clone.terrain_model == archive.terrain_model
     pd_a = archive.catalog(area.name)
     assert clone.catalog(area.name).equals(pd_a)
+
+
+def test_a_large_region_s_stack_reading_says_how_far_it_got(
+    archive: ArchiveSource, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walkthrough of large regions: an 11 Mpx region's stack took 65 s without a
+    line, even with -v. From PROGRESS_PIXELS on, its reading logs each step at INFO; below,
+    at DEBUG (the usual region keeps its one line)."""
+    import logging
+
+    import monitor.sources.archive
+
+    area, _ = REGIONS[0]
+    with caplog.at_level(logging.INFO, logger="monitor.sources.archive"):
+        archive.features(area, PRE, POST)
+    assert not caplog.records
+    monkeypatch.setattr(monitor.sources.archive, "PROGRESS_PIXELS", 1)
+    with caplog.at_level(logging.INFO, logger="monitor.sources.archive"):
+        archive.features(area, PRE, POST)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 and all(line.startswith(f"{area.name}: ") for line in lines)
+    assert "Sentinel-2 and" in lines[0] and "scenes (pre + post)" in lines[0]
+    assert "Sentinel-2 composites read" in lines[1] and "Sentinel-1 composites read" in lines[2]
