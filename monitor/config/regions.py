@@ -9,6 +9,7 @@ around a known event.
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -210,8 +211,47 @@ class MaskSettings(StrictModel):
 # --------------------------------------------------------------------------- geometry
 
 
+def _coordinate_problem(coordinates: Any, where: str = "coordinates") -> str | None:
+    """The first coordinate of a GeoJSON geometry's ``coordinates`` that is not a finite number,
+    named by its place (``coordinates[0][3][1]``), or None. shapely took text ("10.8") as the
+    number it reads as, and a NaN failed as "do not form a closed linestring" (found in a
+    walkthrough of large regions)."""
+    if isinstance(coordinates, list | tuple):
+        for i, item in enumerate(coordinates):
+            if problem := _coordinate_problem(item, f"{where}[{i}]"):
+                return problem
+        return None
+    if isinstance(coordinates, bool) or not isinstance(coordinates, int | float):
+        return f"{where} is {coordinates!r}, not a number (write it without quotes)"
+    if not math.isfinite(coordinates):
+        return f"{where} is {coordinates!r}, not a finite number"
+    return None
+
+
+def _check_coordinates(geometry: Any, where: str = "") -> None:
+    """:func:`_coordinate_problem` of a GeoJSON geometry (and of a collection's members)."""
+    if not isinstance(geometry, dict):
+        return
+    if geometry.get("type") == "GeometryCollection":
+        for i, member in enumerate(geometry.get("geometries") or []):
+            _check_coordinates(member, f"{where}geometries[{i}].")
+    elif problem := _coordinate_problem(geometry.get("coordinates", []), f"{where}coordinates"):
+        raise ValueError(problem)
+
+
 def _geometry_from_geojson(value: dict[str, Any]) -> BaseGeometry:
     kind = value.get("type")
+    if kind == "FeatureCollection":
+        for number, feature in enumerate(value.get("features", []), start=1):
+            if isinstance(feature, dict):
+                try:
+                    _check_coordinates(feature.get("geometry"))
+                except ValueError as exc:
+                    raise ValueError(f"feature {number} of the FeatureCollection: {exc}") from None
+    elif kind == "Feature":
+        _check_coordinates(value.get("geometry"))
+    else:
+        _check_coordinates(value)
     if kind == "FeatureCollection":
         features = value.get("features", [])
         for number, feature in enumerate(features, start=1):

@@ -344,6 +344,25 @@ def test_self_intersecting_polygon(
     [
         ({"type": "Point", "coordinates": [10.0, 44.0]}, "expected a Polygon or MultiPolygon"),
         ({"type": "Polygon", "coordinates": [[[1, 2], [3]]]}, "not a GeoJSON geometry"),
+        (  # found in a walkthrough of large regions: text was read as the number, NaN as an
+            # unclosed ring
+            {"type": "Polygon", "coordinates": [[[10.8, 44.3], [10.82, 44.3], ["10.8", 44.32],
+                                                 [10.8, 44.3]]]},
+            r"not a GeoJSON geometry: coordinates\[0\]\[2\]\[0\] is '10\.8', not a number "
+            r"\(write it without quotes\)",
+        ),
+        (
+            {"type": "Polygon", "coordinates": [[[10.8, 44.3], [10.82, float("nan")],
+                                                 [10.8, 44.32], [10.8, 44.3]]]},
+            r"not a GeoJSON geometry: coordinates\[0\]\[1\]\[1\] is nan, not a finite number",
+        ),
+        (
+            {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+             "geometry": {"type": "MultiPolygon", "coordinates": [
+                 [[[10.8, 44.3], [10.82, 44.3], [10.8, True], [10.8, 44.3]]]]}}]},
+            r"not a GeoJSON geometry: feature 1 of the FeatureCollection: "
+            r"coordinates\[0\]\[0\]\[2\]\[1\] is True, not a number",
+        ),
         (
             {"type": "Polygon", "coordinates": [[[500e3, 5e6], [501e3, 5e6], [501e3, 5.001e6]]]},
             r"not lon/lat degrees \(EPSG:4326\): metres of a projected CRS\? GeoJSON, inline or "
