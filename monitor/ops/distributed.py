@@ -47,7 +47,7 @@ from monitor.config.operations import DaskSettings
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DaskSettings", "NoWorkersError", "dask_client", "dask_executor"]
+__all__ = ["DaskSettings", "NoWorkersError", "WorkerDied", "dask_client", "dask_executor"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,21 @@ _T = TypeVar("_T")
 
 class NoWorkersError(RuntimeError):
     """A region waited while the Dask cluster had no worker for ``dask.no_workers_timeout_s``."""
+
+
+class WorkerDied(RuntimeError):
+    """The workers that ran a region died as many times as the scheduler allows (Dask's
+    ``KilledWorker``, the cause): the message says what most often kills them. Found in a
+    walkthrough of large regions: a region over a worker's ``memory_limit`` failed after four
+    restarts as "KilledWorker: ... all those workers died", which named no memory."""
+
+    def __init__(self, killed: BaseException) -> None:
+        super().__init__(
+            "the Dask workers that ran this region died (distributed.scheduler.allowed-failures "
+            "times), most often for lack of memory: a region needs about 0.5 GiB per million "
+            "pixels of its grid (docs/operations.md); raise dask.memory_limit, give the workers "
+            f"more memory or split the region ({type(killed).__name__}: {killed})"
+        )
 
 
 @contextmanager
@@ -302,6 +317,10 @@ class _WorkerWatch(Executor):
                     with contextlib.suppress(RuntimeError):
                         ours.set_running_or_notify_cancel()  # wakes as_completed and wait
             elif (error := theirs.exception()) is not None:
+                if type(error).__name__ == "KilledWorker":  # distributed.scheduler's
+                    died = WorkerDied(error)
+                    died.__cause__ = error
+                    error = died
                 ours.set_exception(error)
             else:
                 ours.set_result(theirs.result())
