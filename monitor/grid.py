@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.affinity
 from affine import Affine
 from pyproj import Transformer
 from rasterio.features import rasterize
@@ -31,6 +32,7 @@ __all__ = [
     "is_lon_lat",
     "lon_lat_misreading",
     "multipolygon",
+    "one_side_of_180",
     "outline_pixels",
     "region_grid",
     "reproject",
@@ -188,6 +190,30 @@ def reproject(geometry: BaseGeometry, src: str | int, dst: str | int) -> BaseGeo
     if _is_lon_lat_crs(src) and not _is_lon_lat_crs(dst):
         geometry = shapely.segmentize(geometry, DENSIFY_DEG)
     return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
+
+
+def one_side_of_180(geometry: BaseGeometry) -> BaseGeometry:
+    """``geometry`` (lon/lat, as :func:`reproject` gives it) where its longitudes jump across
+    ±180° (a shape that crosses the antimeridian, read as one that circles the globe): cut at
+    ±180°, the side that holds most of it kept; any other geometry as it is. A region ends at
+    ±180° (its polygon cannot cross it) but its grid, a UTM box, may reach a few tens of metres
+    past, and an outline drawn there did: found in a walkthrough, a 2 ha landslide in Fiji
+    stored as a band 360° long."""
+    west, _, east, _ = geometry.bounds
+    if geometry.is_empty or east - west <= 180.0:
+        return geometry
+    lon = shapely.get_coordinates(geometry)[:, 0]
+    if not ((lon < -90.0) | (lon > 90.0)).all():
+        return geometry  # a real span of more than 180° (no region has one): left as it is
+
+    def east_of_180(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.where(x < 0.0, x + 360.0, x), y
+
+    unwrapped = shapely.transform(geometry, east_of_180, interleaved=False)
+    if unwrapped.centroid.x <= 180.0:
+        return unwrapped.intersection(shapely.box(0.0, -90.0, 180.0, 90.0))
+    back = shapely.affinity.translate(unwrapped, xoff=-360.0)
+    return back.intersection(shapely.box(-180.0, -90.0, 0.0, 90.0))
 
 
 def outline_pixels(geometry: BaseGeometry, shape: tuple[int, ...], transform: Affine) -> np.ndarray:

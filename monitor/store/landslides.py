@@ -23,7 +23,7 @@ from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
 from monitor.alerts.payload import AlertEvent, build_payload
 from monitor.alerts.settings import AlertRouting
-from monitor.grid import multipolygon, reproject
+from monitor.grid import multipolygon, one_side_of_180, reproject
 from monitor.pipeline.dating import DATING_COLUMNS as CANDIDATE_DATING
 from monitor.pipeline.dating import combine_brackets
 from monitor.pipeline.object_filter import FEATURES_COLUMN, FEATURES_ID_COLUMN
@@ -217,7 +217,7 @@ class ChangeWriter:
         today = run_date.isoformat()
         first_time_today = today not in self._observed_dates(item)
         kind = self._kind(item, area)
-        wgs84 = multipolygon(reproject(local, item.epsg, 4326))
+        wgs84 = multipolygon(one_side_of_180(reproject(local, item.epsg, 4326)))
         values: dict[str, Any] = {
             "geom": gpkg.encode_geometry(wgs84, 4326),
             "local_wkb": shapely.to_wkb(local),

@@ -424,3 +424,27 @@ def test_an_export_removes_what_a_killed_export_left_and_names_a_full_disk(
     )
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 30, 0, 1 << 30))
     assert full_disk_note(tmp_path) == ""
+
+
+def test_a_landslide_drawn_across_the_antimeridian_is_stored_on_its_region_s_side(
+    inventory, candidates, routing
+):
+    """Found in a walkthrough: a region ends at ±180° but its grid, a UTM box, reaches some
+    70 m past; a 2 ha landslide drawn across the line was stored in lon/lat as a band 360°
+    long. It is cut at the line, the side that holds most of it kept (the whole of it stays
+    in the local outline and the area)."""
+    from shapely.geometry import box
+
+    from monitor.grid import region_grid
+
+    grid = region_grid(box(-180.0, -17.0, -179.96, -16.96))  # fiji-west: UTM 1S
+    x0, south = grid.x0, grid.y0 - grid.height * grid.res
+    slide = box(x0, south, x0 + 200, south + 100)  # its western corner past 180° E
+    run_id = inventory.start_run(D1, ["r"], "archive")
+    inventory.apply(
+        run_id, [RegionDetections("r", candidates=candidates([slide], crs=grid.crs))], routing
+    )
+    (row,) = inventory.landslides().itertuples()
+    west, _, east, _ = row.geometry.bounds
+    assert west == pytest.approx(-180.0) and -180.0 < east < -179.99
+    assert row.area_m2 == pytest.approx(20_000.0)
