@@ -25,9 +25,11 @@ from models.feature_stack import PIXEL_SIZE_M
 
 __all__ = [
     "DENSIFY_DEG",
+    "DENSIFY_M",
     "MIN_GRID_PX",
     "PROGRESS_PIXELS",
     "Grid",
+    "box_to_lon_lat",
     "grid_too_small",
     "is_lon_lat",
     "lon_lat_misreading",
@@ -173,6 +175,9 @@ def _transformer(src: str | int, dst: str | int) -> Transformer:
 #: corners alone, and 9 % of it, 229 m deep at its middle, lay outside the stack, never
 #: watched; 6° along it, 38 %.
 DENSIFY_DEG = 0.001
+#: The same the other way, in metres of a projected CRS, for a box drawn in UTM that is taken
+#: to lon/lat and gridded again (:func:`box_to_lon_lat`).
+DENSIFY_M = 100.0
 
 
 def _is_lon_lat_crs(crs: str | int) -> bool:
@@ -183,13 +188,24 @@ def reproject(geometry: BaseGeometry, src: str | int, dst: str | int) -> BaseGeo
     """``geometry`` from CRS ``src`` to ``dst`` (EPSG codes or strings; x/y = lon/lat order).
 
     From lon/lat (EPSG:4326), edges longer than :data:`DENSIFY_DEG` are given points along them
-    first, so that they keep their shape (a parallel stays a parallel) in ``dst``; an outline of
-    pixels or a landslide, whose edges are shorter, is transformed vertex by vertex as it is."""
+    first, so that they keep their shape (a parallel stays a parallel) in ``dst``; an outline
+    of pixels or a landslide, whose edges are shorter, is transformed vertex by vertex as it is
+    (and so is every geometry taken to lon/lat: :func:`box_to_lon_lat` for a box to grid
+    again)."""
     if src == dst:
         return geometry
     if _is_lon_lat_crs(src) and not _is_lon_lat_crs(dst):
         geometry = shapely.segmentize(geometry, DENSIFY_DEG)
     return shapely.transform(geometry, _transformer(src, dst).transform, interleaved=False)
+
+
+def box_to_lon_lat(geometry: BaseGeometry, crs: str | int) -> BaseGeometry:
+    """``geometry``, a box in the projected ``crs`` (metres: a tile, a scene's window), in
+    lon/lat with its straight edges kept (points every :data:`DENSIFY_M` along them), so that
+    :func:`region_grid`, which follows a lon/lat polygon's edges, grids it as the same box:
+    taken through its corners alone, a 5,120 m tile at 60° N came back 514 × 513 pixels, not
+    512 (found in review: four ``computePixels`` requests a tile instead of one)."""
+    return reproject(shapely.segmentize(geometry, DENSIFY_M), crs, "EPSG:4326")
 
 
 def one_side_of_180(geometry: BaseGeometry) -> BaseGeometry:

@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models.datasets import IGNORE, SPLIT_NAMES
 from models.feature_stack import PIXEL_SIZE_M
-from monitor.grid import reproject, utm_crs_for
+from monitor.grid import box_to_lon_lat, reproject, utm_crs_for
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -114,8 +114,7 @@ def tile_around(
     # moved back by a pixel
     for dx, dy in product((0.0, -res, res), repeat=2):
         x, y = west + dx, south + dy
-        tile = reproject(box(x + inset, y + inset, x + side - inset, y + side - inset), crs,
-                         "EPSG:4326")  # fmt: skip
+        tile = box_to_lon_lat(box(x + inset, y + inset, x + side - inset, y + side - inset), crs)
         if utm_crs_for(tile.centroid.x, tile.centroid.y) == crs:
             return tile
     # none stays on the zone only where the tile crosses the antimeridian (its centroid in

@@ -24,7 +24,7 @@ from models.datasets import IGNORE, first_names
 from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, MonitoringWindows, RegionConfig
 from monitor.errors import BadInput
-from monitor.grid import region_grid, reproject
+from monitor.grid import box_to_lon_lat, region_grid
 from monitor.labels import (
     InventoryFileError,
     PointLabels,
@@ -86,7 +86,7 @@ def _grid_footprint(geometry: BaseGeometry, grow_m: float = 0.0) -> BaseGeometry
     grid = region_grid(geometry)
     west, south, east, north = grid.bounds
     grown = shapely.box(west - grow_m, south - grow_m, east + grow_m, north + grow_m)
-    footprint = reproject(grown, grid.crs, "EPSG:4326")
+    footprint = box_to_lon_lat(grown, grid.crs)
     return _cut_at_antimeridian(footprint) if crosses_antimeridian(footprint) else footprint
 
 

@@ -37,7 +37,7 @@ from gee_scripts.assembly import sign_check_scene
 from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
 from models.feature_stack import MODEL_BANDS, StackAttrs
-from monitor.grid import Grid, region_grid, reproject
+from monitor.grid import Grid, box_to_lon_lat, region_grid
 from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, pass_words
 from monitor.sources.gee import GeeSource, gee_window, grid_transform
@@ -233,7 +233,7 @@ def tile_area(region: AreaOfInterest, tile_px: int) -> tuple[AreaOfInterest, Gri
     window = box(
         x0 + inset, y0 - height * grid.res + inset, x0 + width * grid.res - inset, y0 - inset
     )
-    polygon = reproject(window, grid.crs, "EPSG:4326")
+    polygon = box_to_lon_lat(window, grid.crs)
     area = AreaOfInterest(region.name, polygon, region.orbit_pass)
     return area, region_grid(polygon)
 
