@@ -569,3 +569,13 @@ def test_the_documented_deployment_configuration_keeps_its_data_where_the_units_
     assert f'VOLUME ["{data}"]' in (DEPLOY / "Dockerfile").read_text()
     k8s = _kubernetes()["landslide-monitor-config"]["data"]["config.yaml"]
     assert yaml.safe_load(k8s)["inventory"]["path"].startswith(f"{data}/")
+
+
+def test_everything_the_image_copies_exists() -> None:
+    """Found in review: the demo's configuration moved into the package (monitor/examples/)
+    and the Dockerfile still copied the config/ folder, which a build refuses."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    sources = [name for line in re.findall(r"^COPY (.+) \S+$", text, re.M) for name in line.split()]
+    assert "monitor" in sources and len(sources) >= 8
+    missing = [name for name in sources if not (DEPLOY.parent / name).exists()]
+    assert missing == [], f"the Dockerfile copies what the repository lacks: {missing}"
