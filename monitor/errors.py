@@ -21,6 +21,7 @@ __all__ = [
     "Interrupted",
     "NewerSchemaError",
     "interrupt_on_signals",
+    "stop_held",
     "stops_deferred",
     "swallowed_stop",
 ]
@@ -97,10 +98,18 @@ def stops_deferred() -> Iterator[None]:
         yield
     finally:
         _DEFERRING.pop()
-        if not _DEFERRING and _DEFERRED:
-            signum = _DEFERRED[-1]
-            _DEFERRED.clear()
-            raise Interrupted(signum)
+        if not _DEFERRING:
+            # taken and cleared before the raise, so that no later block inherits it
+            held, _DEFERRED[:] = _DEFERRED[-1:], []
+            if held:
+                raise Interrupted(held[0])
+
+
+def stop_held() -> bool:
+    """Whether a :func:`stops_deferred` block holds a stop back now: a KeyboardInterrupt raised
+    meanwhile (Python's handler, after ours restored it) is a second one, which gives up what
+    waits for the first."""
+    return bool(_DEFERRING and _DEFERRED)
 
 
 def swallowed_stop(exc: BaseException) -> int | None:
@@ -168,5 +177,7 @@ def interrupt_on_signals(
         raise stop from exc
     finally:
         del _RECEIVED[depth:]
+        if not _DEFERRING:
+            _DEFERRED.clear()  # a stop held by a block that has ended is no later block's
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -48,6 +48,7 @@ from monitor.alerts.payload import encode_body, validate_payload
 from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
 from monitor.alerts.senders import Alert, DeliveryError, note_accepted_before_stop
 from monitor.alerts.settings import WebhookSettings, is_loopback
+from monitor.errors import stop_held
 
 __all__ = [
     "EVENT_HEADER",
@@ -256,7 +257,13 @@ def _by_deadline(deadline: float, post: Callable[[], requests.Response]) -> requ
         # whether the receiver took the alert, which the outbox then marks sent. Unawaited,
         # an alert accepted just then stayed pending and went out again (an operator's
         # walkthrough, 2026-12-06). A second signal gives the wait up (interrupt_on_signals
-        # restored the default actions): the alert then stays pending, as after a crash.
+        # restored the default actions): the alert then stays pending, as after a crash. Under
+        # the outbox's stops_deferred the first stop is held and waited for already: a
+        # KeyboardInterrupt here while one is held is the second (found in review: a second
+        # Ctrl-C waited for the deadline again)
+        if stop_held():
+            abandoned.set()
+            raise
         if done.wait(max(0.0, deadline - time.monotonic())) and "response" in outcome:
             with outcome["response"] as answer:
                 if 200 <= answer.status_code < 300:

@@ -571,6 +571,36 @@ def test_a_stop_during_a_post_waits_for_its_answer_and_marks_what_was_taken(
     assert len(receiver.requests) == 1  # never sent again
 
 
+def test_a_second_ctrl_c_during_the_post_gives_the_wait_up(inventory, receiver, mailbox):
+    """Found in review: with the first stop held until the send is recorded, a second Ctrl-C
+    was taken for a first one and waited for the POST's deadline again. It gives the wait up,
+    as the docs say: the alert stays pending (sent again later, as after a crash), and the
+    delivery ends at once with the stop."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from monitor.errors import Interrupted, interrupt_on_signals
+
+    receiver.delay_s = 4.0  # the answer would come 4 s after the request
+    receiver.start()
+    routing = _webhook_only(make_routing(receiver, mailbox, None))
+    apply_run(inventory, DAY, candidates([(0, 0, 100, 100)]), routing)
+    timers = [threading.Timer(t, os.kill, (os.getpid(), signal.SIGINT)) for t in (0.5, 1.0)]
+    start = time.monotonic()
+    with pytest.raises(Interrupted), interrupt_on_signals():
+        for timer in timers:
+            timer.start()
+        inventory.outbox().deliver(routing, now=T0)
+    took = time.monotonic() - start
+    for timer in timers:
+        timer.join()
+    assert took < 3.0  # not the 4 s of the answer, nor the webhook's 10 s deadline
+    assert len(receiver.requests) == 1
+    assert Outbox(inventory.path).counts() == {"pending": 1, "sent": 0, "dead": 0}
+
+
 def test_claim_of_a_live_delivery_is_respected_until_its_lease_ends(inventory, receiver, mailbox):
     receiver.start()
     routing = _webhook_only(make_routing(receiver, mailbox, None))
