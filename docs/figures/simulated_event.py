@@ -66,7 +66,7 @@ def _stretch(rgb: np.ndarray) -> np.ndarray:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml")
+    parser.add_argument("--config", type=Path, default=ROOT / "monitor" / "examples" / "demo.yaml")
     parser.add_argument(
         "--region", default=None, help="demo region (default: the clearest large new landslide)"
     )

@@ -28,6 +28,7 @@ __all__ = [
     "PING_EVENT",
     "PING_SCHEMA_ID",
     "PING_SCHEMA_PATH",
+    "PING_SCHEMA_VERSION",
     "Ping",
     "ping_body",
     "ping_text",

@@ -7,12 +7,13 @@ to a default.
 
 Relative paths (the archive, region files, the manifest, the inventory, quicklooks) are resolved
 against ``base_dir``, which defaults to the directory holding the configuration file; a relative
-``base_dir`` is itself taken relative to that directory (the demo sets ``base_dir: ..`` so that
-its paths read from the repository root).
+``base_dir`` is itself taken relative to that directory (the demo,
+``monitor/examples/demo.yaml``, sets ``base_dir: ../..`` so that its paths read from the
+repository root).
 
 Outline (every block but ``regions`` is optional)::
 
-    base_dir: ..
+    base_dir: ../..
     source: {type: archive, path: data/demo/archive}      # or {type: gee, ...}
     regions:
       - name: wayanad-hills
@@ -22,7 +23,7 @@ Outline (every block but ``regions`` is optional)::
         threshold: 0.6          # overrides the ensemble's calibrated threshold
         min_area_m2: 900
         masks: {min_slope_deg: 5, exclude_water: true, exclude_snow: true}
-    model: {manifest: models/default/manifest.json, setting: auto}
+    model: {setting: auto}      # manifest: the bundled ensemble unless a path is given
     trigger: {...}
     inventory: {path: runs/demo/inventory.gpkg}
     quicklooks: {dir: runs/demo/quicklooks}

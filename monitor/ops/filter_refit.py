@@ -101,6 +101,7 @@ from models.lineage import dataset_files, dataset_sha256
 from models.manifest import (
     DEFAULT_MANIFEST,
     ManifestError,
+    manifest_arg,
     read_manifest,
     sha256_file,
     write_manifest,
@@ -628,7 +629,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m monitor.ops.filter_refit",
         description="refit an ensemble's object filter with the candidates of reviewed scenes",
     )
-    p.add_argument("--manifest", type=Path, required=True, help="rewritten in place")
+    p.add_argument(
+        "--manifest",
+        type=manifest_arg,
+        required=True,
+        help="rewritten in place: a copy (`python -m models copy default DIR`), never the bundled "
+        "ensemble",
+    )
     p.add_argument(
         "--data", type=Path, required=True, help="dataset from-reviews folder (train/, val/)"
     )

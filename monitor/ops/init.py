@@ -64,6 +64,8 @@ def cli_run(args: argparse.Namespace) -> int:
 def init(folder: Path, *, force: bool = False) -> int:
     """Write ``folder/monitor.yaml`` (:func:`starter_text`) and print what to run next."""
     target = Path(folder) / CONFIG_NAME
+    if Path(folder).exists() and not Path(folder).is_dir():
+        raise BadInput(f"{folder} is a file, not a folder: give a folder for {CONFIG_NAME}")
     if target.exists() and not force:
         raise BadInput(
             f"{target} exists: it is left as it is (--force replaces it, or give another folder)"
