@@ -103,3 +103,12 @@ def test_the_inbox_s_smtp_server_is_a_dependency_not_a_test_extra() -> None:
     names = [d.split(">")[0].split("=")[0] for d in pyproject["project"]["dependencies"]]
     assert "aiosmtpd" in names
     assert "aiosmtpd" in (ROOT / "monitor/ops/demo_inbox.py").read_text()
+
+
+def test_the_release_is_the_same_in_the_package_and_its_metadata() -> None:
+    """pyproject.toml and ``monitor.__version__`` (what ``--version`` prints) each write the
+    release: found in the walkthrough of the wheel, nothing tied them together."""
+    import monitor
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert monitor.__version__ == pyproject["project"]["version"]
