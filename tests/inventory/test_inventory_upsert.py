@@ -539,3 +539,27 @@ def test_a_sliver_of_overlap_does_not_outrank_a_long_shared_edge(inventory, cand
     changes = run(inventory, D2, candidates([along]))
     assert [(c.fid, c.kind) for c in changes.changes] == [(1, "grown")]
     assert inventory.get(2)["area_m2"] == pytest.approx(961.0)
+
+
+def test_a_growth_drawn_without_a_picture_keeps_the_latest_picture(
+    inventory, candidates, square, routing
+):
+    """Found in a walkthrough of 147 daily runs: a run draws pictures of a region's 20 largest
+    detections, and a landslide that grew in a run that drew none of it lost the picture it
+    had (81 of 261 entries, and their growth alerts, had none). The latest picture stays; a
+    growth drawn with a picture takes the new one."""
+    first = square(0, 0, 100, 100)
+    run(inventory, D1, candidates([first], quicklook="ql/2024-09-15/r/candidate-001-aaaa.png"))
+    run(inventory, D2, candidates([square(0, 0, 100, 150)], quicklook=None), routing)
+    (row,) = inventory.landslides().itertuples()
+    assert row.revision == 2 and row.quicklook == "ql/2024-09-15/r/candidate-001-aaaa.png"
+    run(
+        inventory,
+        D3,
+        candidates([square(0, 0, 100, 250)], quicklook="ql/2024-09-25/r/candidate-001-bbbb.png"),
+        routing,
+    )
+    (row,) = inventory.landslides().itertuples()
+    assert row.revision == 3 and row.quicklook == "ql/2024-09-25/r/candidate-001-bbbb.png"
+    grown = [r for r in inventory.outbox().rows() if r["event"] == "landslide.grown"]
+    assert grown and all(r["payload"]["quicklook"] is not None for r in grown)
