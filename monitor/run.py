@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, as_completed
 from datetime import date, timedelta
 from pathlib import Path
@@ -123,9 +123,12 @@ def detect_region(
     source: Source | None = None,
     ensemble: Ensemble | None = None,
     object_filter: ObjectFilterModel | Literal["ensemble"] | None = "ensemble",
+    known: Sequence[tuple[int, bytes]] = (),
 ) -> RegionResult:
     """Candidates of one region on ``run_date``. Writes nothing but quicklook PNGs and the
-    probability and spread COGs beside them (``quicklooks.dir/<date>/<region>/``).
+    probability and spread COGs beside them (``quicklooks.dir/<date>/<region>/``); the
+    pictures go to the candidates that touch none of the ``known`` outlines (the inventory's
+    landslides of the region, ``(EPSG, WKB)``) first.
 
     Candidates carry the object filter's ``filter_score`` and ``suppressed`` (below the region's
     ``filter_cut``, else the manifest's); the filter is the one the ensemble was loaded with
@@ -197,6 +200,7 @@ def detect_region(
         run_date=run_date,
         limit=limit,
         problems=result.not_written,
+        known=known,
     )
     if where is not None and prediction is not None:
         _write_rasters(result, prediction, stack, where, region.name)
@@ -285,26 +289,30 @@ def _evaluate(
     result.evaluation_unfiltered = evaluate(candidates, events, pre, post)
 
 
-def _detect_safely(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
+def _detect_safely(
+    config: MonitorConfig, region: RegionConfig, run_date: date, known: _Known = ()
+) -> RegionResult:
     """:func:`detect_region`, with any failure logged and turned into a ``failed`` result (the
     serial path)."""
     start = time.perf_counter()
     try:
-        return detect_region(config, region, run_date)
+        return detect_region(config, region, run_date, known=known)
     except Exception as exc:
         _log_failure(region.name, exc, "failed")
         seconds = {"failed": time.perf_counter() - start}
         return RegionResult.failed(region.name, run_date, exc, seconds)
 
 
-def _detect_or_raise(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
+def _detect_or_raise(
+    config: MonitorConfig, region: RegionConfig, run_date: date, known: _Known = ()
+) -> RegionResult:
     """:func:`detect_region` as an executor's task: a failure is logged where it happened and
     raised, so that the executor may run the region again (Dask's ``retries``); the main process
     records the failure that remains (:func:`_detect_all`), with the seconds the attempt took
     (``_FAILED_AFTER_S`` on the exception: its ``__dict__`` travels with it when pickled)."""
     start = time.perf_counter()
     try:
-        return detect_region(config, region, run_date)
+        return detect_region(config, region, run_date, known=known)
     except Exception as exc:
         _log_failure(region.name, exc, "raised on a worker")
         with contextlib.suppress(AttributeError):  # an exception that takes no attribute
@@ -313,6 +321,8 @@ def _detect_or_raise(config: MonitorConfig, region: RegionConfig, run_date: date
 
 
 _FAILED_AFTER_S = "landslide_monitor_failed_after_s"
+# the inventory's outlines of a region's landslides, (EPSG, WKB): detect_region's ``known``
+_Known = Sequence[tuple[int, bytes]]
 
 
 def _log_failure(region: str, exc: Exception, what: str) -> None:
@@ -356,6 +366,7 @@ def _detect_all(
     progress: bool,
     entries: dict[str, Reuse],
     reused: dict[str, RegionResult],
+    known: Mapping[str, _Known] | None = None,
 ) -> list[RegionResult]:
     """Every region's result: ``reused`` where an event region's final result was read back
     (:mod:`monitor.run_reuse`), else computed, and stored where its ``entries`` say it is
@@ -373,12 +384,20 @@ def _detect_all(
         if executor is None:
             for region in todo:
                 bar.set_postfix_str(region.name)
-                results[region.name] = _detect_safely(config, region, run_date)
+                results[region.name] = _detect_safely(
+                    config, region, run_date, (known or {}).get(region.name, ())
+                )
                 log_result(results[region.name])
                 bar.update()
         else:
             futures: dict[Future[RegionResult], RegionConfig] = {
-                executor.submit(_detect_or_raise, config, region, run_date): region
+                executor.submit(
+                    _detect_or_raise,
+                    config,
+                    region,
+                    run_date,
+                    (known or {}).get(region.name, ()),
+                ): region
                 for region in todo
             }
             for future in as_completed(futures):
@@ -511,8 +530,10 @@ def run_once(
             warn_simulated_model(config)
             stage = "detection"
             try:
+                # the pictures of a run go to its new detections first
+                known = inventory.known_outlines(r.name for r in selected)
                 results = _detect_all(
-                    config, selected, run_date, executor, progress, entries, reused
+                    config, selected, run_date, executor, progress, entries, reused, known
                 )
                 timings["detection"] = time.perf_counter() - start
                 lap = time.perf_counter()

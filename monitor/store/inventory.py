@@ -424,6 +424,24 @@ class Inventory:
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
+    def known_outlines(self, regions: Iterable[str]) -> dict[str, list[tuple[int, bytes]]]:
+        """The outlines of the landslides of each of ``regions`` already in the inventory, as
+        ``(local_epsg, WKB in it)``: what a run's pictures go to last, its new detections
+        first (:func:`monitor.alerts.quicklook.write_quicklooks`)."""
+        names = list(dict.fromkeys(regions))
+        out: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
+        if not names:
+            return out
+        marks = ", ".join("?" for _ in names)
+        rows = self._conn.execute(
+            f"SELECT region, local_epsg, local_wkb FROM {LAYER} WHERE region IN ({marks})",
+            tuple(names),
+        )
+        for region, epsg, wkb in rows:
+            if epsg is not None and wkb is not None:
+                out[str(region)].append((int(epsg), bytes(wkb)))
+        return out
+
     def statuses(self) -> dict[str, tuple[int, str]]:
         """Each landslide's review status and fid, by uid (what a review compares with: no
         geometry read)."""
