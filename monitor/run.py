@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future, as_completed
@@ -47,7 +48,13 @@ from monitor.config import (
 )
 from monitor.errors import BadInput, swallowed_stop
 from monitor.grid import reproject
-from monitor.pipeline.chain import detect, empty_detection_candidates, prune_cogs, write_cogs
+from monitor.pipeline.chain import (
+    detect,
+    empty_detection_candidates,
+    prune_cogs,
+    prune_pictures,
+    write_cogs,
+)
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
 from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
@@ -267,6 +274,29 @@ def _prune_rasters(config: MonitorConfig, run_date: date) -> None:
     if files:
         log.info(
             "quicklooks.keep_rasters_days: deleted %d COG(s) of runs before %s (%.1f MB)",
+            files, before, size / 1e6,
+        )  # fmt: skip
+
+
+def _prune_pictures(config: MonitorConfig, run_date: date, inventory_path: Path) -> None:
+    """The PNGs of run dates more than ``quicklooks.keep_pictures_days`` before ``run_date``
+    that neither the inventory nor an alert names, deleted (none before the inventory exists);
+    a failure is logged and costs the run nothing."""
+    keep = config.quicklooks.keep_pictures_days
+    if keep is None or not inventory_path.exists():
+        return
+    before = run_date - timedelta(days=keep)
+    try:
+        with Inventory(inventory_path, read_only=True) as inventory:
+            named = inventory.named_pictures()
+        files, size = prune_pictures(config.quicklooks.dir, before, named)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("quicklooks.keep_pictures_days: old pictures not deleted: %s", exc)
+        return
+    if files:
+        log.info(
+            "quicklooks.keep_pictures_days: deleted %d picture(s) of runs before %s that no "
+            "landslide or alert names (%.1f MB)",
             files, before, size / 1e6,
         )  # fmt: skip
 
@@ -504,8 +534,10 @@ def run_once(
             if not names:
                 raise NothingToRedo(run_date)
             selected = [r for r in selected if r.name in names]
-        # first: a result read back names only the COGs still there
+        # first: a result read back names only the COGs still there (and is computed again
+        # where a picture it names is gone)
         _prune_rasters(config, run_date)
+        _prune_pictures(config, run_date, inventory_path)
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
         entries, reused = _read_back(config, selected, run_date)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a

@@ -110,7 +110,7 @@ def final_entry(
         "trigger": config.trigger.model_dump(mode="json"),
         # what is drawn, not where it is served nor how long its COGs are kept
         "quicklooks": config.quicklooks.model_dump(
-            mode="json", exclude={"base_url", "keep_rasters_days"}
+            mode="json", exclude={"base_url", "keep_rasters_days", "keep_pictures_days"}
         ),
         "software": _software(),
     }

@@ -181,7 +181,7 @@ class InventorySettings(StrictModel):
 class QuicklookSettings(StrictModel):
     enabled: bool = True
     dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
-    max_per_region: int = Field(20, ge=0, description="largest detections first")
+    max_per_region: int = Field(20, ge=0, description="new detections first, then largest first")
     keep_rasters_days: int | None = Field(
         None,
         ge=1,
@@ -189,6 +189,16 @@ class QuicklookSettings(StrictModel):
         description="each run deletes the probability and spread COGs of run dates more than "
         "this many days before its own (the PNGs stay: alerts, the inventory and the review "
         "map show them); default: keep them all, about 8 MB per 100 km² of region and run",
+    )
+    # found in a walkthrough of 147 daily runs: 257 MB of pictures, 5 of every 6 named by no
+    # landslide and no alert
+    keep_pictures_days: int | None = Field(
+        None,
+        ge=1,
+        le=36600,
+        description="each run deletes the PNGs of run dates more than this many days before its "
+        "own that neither the inventory nor an alert names (pictures of detections that were "
+        "already known, or merged into another); default: keep them all",
     )
     base_url: HttpUrl | None = Field(
         None,

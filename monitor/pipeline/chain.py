@@ -18,10 +18,11 @@ DEFLATE, the stack's CRS).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -63,6 +64,7 @@ __all__ = [
     "detect",
     "empty_detection_candidates",
     "prune_cogs",
+    "prune_pictures",
     "stack_from_scene",
     "write_cogs",
 ]
@@ -260,6 +262,40 @@ def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
                 except FileNotFoundError:
                     continue
                 files, size = files + 1, size + length
+            with contextlib.suppress(OSError):  # a region's folder that held its COGs alone
+                region.rmdir()
+        with contextlib.suppress(OSError):
+            dated.rmdir()
+    return files, size
+
+
+def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[int, int]:
+    """Delete the quicklook PNGs in ``folder/<YYYY-MM-DD>/<region>/`` for dates before
+    ``before`` whose name there (``<date>/<region>/<file>.png``) is not in ``named``, and the
+    folders that leaves empty; returns the files and bytes deleted (an :class:`OSError` where
+    one cannot be deleted)."""
+    files = size = 0
+    for dated in sorted(Path(folder).glob("????-??-??")):
+        try:
+            day = date.fromisoformat(dated.name)
+        except ValueError:
+            continue
+        if day >= before or not dated.is_dir():
+            continue
+        for region in sorted(p for p in dated.iterdir() if p.is_dir()):
+            for path in sorted(region.glob("*.png")):
+                if f"{dated.name}/{region.name}/{path.name}" in named:
+                    continue
+                try:
+                    length = path.stat().st_size
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                files, size = files + 1, size + length
+            with contextlib.suppress(OSError):  # not empty: what else lies there stays
+                region.rmdir()
+        with contextlib.suppress(OSError):
+            dated.rmdir()
     return files, size
 
 

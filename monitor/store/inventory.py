@@ -77,6 +77,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from models.atomic import full_disk_note, leftovers, write_atomically
 from monitor import _geopackage as gpkg
 from monitor.alerts import outbox
+from monitor.alerts.payload import quicklook_name
 from monitor.alerts.settings import AlertRouting
 from monitor.errors import DatabaseFileError
 from monitor.file_schemas import VERSION_TABLE
@@ -423,6 +424,16 @@ class Inventory:
         geometry = [gpkg.decode_geometry(b) for b in frame.pop("geom")]
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
+
+    def named_pictures(self) -> set[str]:
+        """The quicklooks that the landslides and the alerts of the outbox name, each as
+        ``<date>/<region>/<file>.png`` (:func:`monitor.alerts.payload.quicklook_name`): what
+        ``quicklooks.keep_pictures_days`` never deletes."""
+        named: set[str] = set()
+        for table in (LAYER, outbox.TABLE):
+            rows = self._conn.execute(f"SELECT quicklook FROM {table} WHERE quicklook IS NOT NULL")
+            named.update(quicklook_name(str(path)) for (path,) in rows if path)
+        return named
 
     def known_outlines(self, regions: Iterable[str]) -> dict[str, list[tuple[int, bytes]]]:
         """The outlines of the landslides of each of ``regions`` already in the inventory, as
