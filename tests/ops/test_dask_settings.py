@@ -15,7 +15,7 @@ import time
 from concurrent.futures import as_completed
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -193,12 +193,14 @@ def test_retries_run_again_a_region_whose_detection_raised(
     real = run_module.detect_region
     runs = tmp_path / "runs"  # one line per detection of the region, whichever thread ran it
 
-    def raises_once(config: MonitorConfig, region: RegionConfig, run_date: date) -> RegionResult:
+    def raises_once(
+        config: MonitorConfig, region: RegionConfig, run_date: date, **options: Any
+    ) -> RegionResult:
         with runs.open("a") as counter:
             counter.write("run\n")
         if len(runs.read_text().splitlines()) == 1:
             raise RuntimeError(f"{region.name}: a passing failure")
-        return real(config, region, run_date)
+        return real(config, region, run_date, **options)
 
     # the in-process cluster's workers are threads of this process: they see both stand-ins
     monkeypatch.setattr(run_module, "detect_region", raises_once)
