@@ -38,6 +38,7 @@ from gee_scripts.coverage import AssetCoverageError
 from models.atomic import full_disk_note
 from models.manifest import ManifestError, read_manifest
 from monitor import run_reuse
+from monitor.alerts.payload import quicklook_name
 from monitor.alerts.quicklook import write_quicklooks
 from monitor.config import (
     DEFAULT_MANIFEST,
@@ -46,7 +47,7 @@ from monitor.config import (
     RegionConfig,
     SourceConfig,
 )
-from monitor.errors import BadInput, swallowed_stop
+from monitor.errors import BadInput, DatabaseFileError, swallowed_stop
 from monitor.grid import reproject
 from monitor.pipeline.chain import (
     detect,
@@ -72,6 +73,7 @@ from monitor.sources.archive import ArchiveError
 from monitor.sources.base import DataUnavailable, RegionTooLarge, Source, Window
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock
+from monitor.store.matching import MATCH_TOLERANCE_M
 from monitor.store.runs import regions_to_redo, views_record
 
 if TYPE_CHECKING:
@@ -208,6 +210,7 @@ def detect_region(
         limit=limit,
         problems=result.not_written,
         known=known,
+        known_within_m=MATCH_TOLERANCE_M,
     )
     if where is not None and prediction is not None:
         _write_rasters(result, prediction, stack, where, region.name)
@@ -278,10 +281,18 @@ def _prune_rasters(config: MonitorConfig, run_date: date) -> None:
         )  # fmt: skip
 
 
-def _prune_pictures(config: MonitorConfig, run_date: date, inventory_path: Path) -> None:
+def _prune_pictures(
+    config: MonitorConfig,
+    run_date: date,
+    inventory_path: Path,
+    reused: Mapping[str, RegionResult],
+) -> None:
     """The PNGs of run dates more than ``quicklooks.keep_pictures_days`` before ``run_date``
-    that neither the inventory nor an alert names, deleted (none before the inventory exists);
-    a failure is logged and costs the run nothing."""
+    that neither the inventory, nor an alert, nor a stored event result read back by this run
+    (``reused``, :mod:`monitor.run_reuse`) names, deleted (none before the inventory exists):
+    an event region's stored result names the pictures of landslides only seen again, and
+    without them it was computed again every few runs (found in review). A failure is logged
+    and costs the run nothing."""
     keep = config.quicklooks.keep_pictures_days
     if keep is None or not inventory_path.exists():
         return
@@ -289,8 +300,12 @@ def _prune_pictures(config: MonitorConfig, run_date: date, inventory_path: Path)
     try:
         with Inventory(inventory_path, read_only=True) as inventory:
             named = inventory.named_pictures()
+        for result in reused.values():
+            frame = result.candidates
+            if frame is not None and "quicklook" in frame.columns:
+                named.update(quicklook_name(p) for p in frame["quicklook"] if isinstance(p, str))
         files, size = prune_pictures(config.quicklooks.dir, before, named)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, DatabaseFileError) as exc:  # an empty or damaged file
         log.warning("quicklooks.keep_pictures_days: old pictures not deleted: %s", exc)
         return
     if files:
@@ -534,12 +549,12 @@ def run_once(
             if not names:
                 raise NothingToRedo(run_date)
             selected = [r for r in selected if r.name in names]
-        # first: a result read back names only the COGs still there (and is computed again
-        # where a picture it names is gone)
+        # first: a result read back names only the COGs still there
         _prune_rasters(config, run_date)
-        _prune_pictures(config, run_date, inventory_path)
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
         entries, reused = _read_back(config, selected, run_date)
+        # after: the pictures the results read back name are kept
+        _prune_pictures(config, run_date, inventory_path, reused)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a
         # run refused by it does not first spend seconds importing torch and the members
         if executor is None and len(reused) < len(selected):

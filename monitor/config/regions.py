@@ -211,6 +211,14 @@ class MaskSettings(StrictModel):
 # --------------------------------------------------------------------------- geometry
 
 
+def _number_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _coordinate_problem(coordinates: Any, where: str = "coordinates") -> str | None:
     """The first coordinate of a GeoJSON geometry's ``coordinates`` that is not a finite number,
     named by its place (``coordinates[0][3][1]``), or None. shapely took text ("10.8") as the
@@ -221,8 +229,14 @@ def _coordinate_problem(coordinates: Any, where: str = "coordinates") -> str | N
             if problem := _coordinate_problem(item, f"{where}[{i}]"):
                 return problem
         return None
+    if isinstance(coordinates, str) and _number_text(coordinates):
+        # YAML 1.1 (PyYAML) reads 1e-05 and 1.5e3, an exponent without a dot or a sign, as text
+        return (
+            f"{where} is the text {coordinates!r}, not a number: write it without quotes, and "
+            "an exponent with a dot and a sign (1.0e-05, 1.5e+3), which YAML reads as a number"
+        )
     if isinstance(coordinates, bool) or not isinstance(coordinates, int | float):
-        return f"{where} is {coordinates!r}, not a number (write it without quotes)"
+        return f"{where} is {coordinates!r}, not a number"
     if not math.isfinite(coordinates):
         return f"{where} is {coordinates!r}, not a finite number"
     return None

@@ -181,7 +181,9 @@ class InventorySettings(StrictModel):
 class QuicklookSettings(StrictModel):
     enabled: bool = True
     dir: ConfigPath = Field(Path("runs/quicklooks"), validate_default=True)
-    max_per_region: int = Field(20, ge=0, description="new detections first, then largest first")
+    max_per_region: int = Field(
+        20, ge=0, description="new detections first, then the others; largest first in each"
+    )
     keep_rasters_days: int | None = Field(
         None,
         ge=1,

@@ -10,8 +10,9 @@ settings' task retries, 0 by default), one whose worker died (killed for memory,
 another worker up to the scheduler's ``distributed.scheduler.allowed-failures`` times (3 by
 default, whatever ``retries`` says; a setting of the scheduler, in Dask's configuration, e.g.
 ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES`` in the environment of a run whose local cluster
-it starts), then fails it with ``KilledWorker``. A cluster left with no worker at all (every
-worker died, or a remote scheduler's workers were stopped) runs nothing: once the scheduler has
+it starts), then fails it with ``KilledWorker``, which the run records as :class:`WorkerDied`.
+A cluster left with no worker at all (every worker died, or a remote scheduler's workers were
+stopped) runs nothing: once the scheduler has
 had no worker for ``no_workers_timeout_s`` while regions wait, the regions still waiting fail with
 :class:`NoWorkersError`, whatever cluster it is (the main process watches, not the scheduler).
 
@@ -67,9 +68,10 @@ class WorkerDied(RuntimeError):
 
     def __init__(self, killed: BaseException) -> None:
         super().__init__(
-            "the Dask workers that ran this region died (distributed.scheduler.allowed-failures "
-            "times), most often for lack of memory: a region needs about 0.5 GiB per million "
-            "pixels of its grid (docs/operations.md); raise dask.memory_limit, give the workers "
+            "the Dask workers that ran this region died as often as the scheduler allows "
+            "(distributed.scheduler.allowed-failures), most often for lack of memory: a region "
+            "needs about 0.5-0.7 GiB per million pixels of its grid (docs/operations.md); raise "
+            "dask.memory_limit, give the workers "
             f"more memory or split the region ({type(killed).__name__}: {killed})"
         )
 

@@ -270,10 +270,10 @@ def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
 
 
 def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[int, int]:
-    """Delete the quicklook PNGs in ``folder/<YYYY-MM-DD>/<region>/`` for dates before
-    ``before`` whose name there (``<date>/<region>/<file>.png``) is not in ``named``, and the
-    folders that leaves empty; returns the files and bytes deleted (an :class:`OSError` where
-    one cannot be deleted)."""
+    """Delete the quicklook PNGs (``candidate-*.png``, the names a run gives them; other files
+    stay) in ``folder/<YYYY-MM-DD>/<region>/`` for dates before ``before`` whose name there
+    (``<date>/<region>/<file>.png``) is not in ``named``, and the folders that leaves empty;
+    returns the files and bytes deleted (an :class:`OSError` where one cannot be deleted)."""
     files = size = 0
     for dated in sorted(Path(folder).glob("????-??-??")):
         try:
@@ -283,7 +283,7 @@ def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[
         if day >= before or not dated.is_dir():
             continue
         for region in sorted(p for p in dated.iterdir() if p.is_dir()):
-            for path in sorted(region.glob("*.png")):
+            for path in sorted(region.glob("candidate-*.png")):
                 if f"{dated.name}/{region.name}/{path.name}" in named:
                     continue
                 try:

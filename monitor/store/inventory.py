@@ -85,7 +85,7 @@ from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
 from monitor.store.landslides import ATTRIBUTE_COLUMNS, LAYER, ChangeWriter
-from monitor.store.matching import Matcher
+from monitor.store.matching import MATCH_TOLERANCE_M, Matcher
 from monitor.store.records import (
     LANDSLIDE_STATUSES,
     Change,
@@ -220,7 +220,7 @@ class Inventory:
         self,
         path: str | Path,
         *,
-        match_tolerance_m: float = 10.0,
+        match_tolerance_m: float = MATCH_TOLERANCE_M,
         grow_fraction: float = 0.10,
         grow_min_m2: float = 200.0,
         read_only: bool = False,

@@ -26,7 +26,11 @@ from shapely.geometry.base import BaseGeometry
 from monitor.grid import multipolygon, reproject
 from monitor.store.records import InventoryError, RegionDetections
 
-__all__ = ["GridIndex", "Known", "Matcher", "epsg_of"]
+__all__ = ["MATCH_TOLERANCE_M", "GridIndex", "Known", "Matcher", "epsg_of"]
+
+#: How near (metres, in the landslide's local grid) a detection must lie to a known landslide
+#: to be taken for it: the inventory's default, and what a run's pictures treat as known.
+MATCH_TOLERANCE_M = 10.0
 
 Bounds = tuple[float, float, float, float]
 # A detection that covers this share of an alerted landslide's footprint (within the tolerance)

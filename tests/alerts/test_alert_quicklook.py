@@ -206,6 +206,11 @@ def test_the_pictures_go_to_new_detections_before_known_ones(tmp_path):
     assert first_drawn(frame, known) == [1, 3, 0, 2]
     assert first_drawn(frame, []) == [0, 1, 2, 3]
     assert first_drawn(frame, [(32632, wkb) for _, wkb in known]) == [0, 1, 2, 3]  # other CRS
+    # within the inventory's match tolerance a detection is taken for the known landslide
+    # (found in review: one 5 m from a known outline was drawn as new)
+    near = [(32643, shapely.to_wkb(box(X0 + 80, Y0 - 900, X0 + 95, Y0 - 840)))]  # 5 m west of 1
+    assert first_drawn(frame, near) == [0, 1, 2, 3]  # 5 m apart: not touching
+    assert first_drawn(frame, near, within_m=10.0) == [0, 2, 3, 1]
 
     out = write_quicklooks(
         _stack(), frame, tmp_path, region="r", run_date=date(2024, 9, 15), limit=2, known=known

@@ -348,8 +348,8 @@ def test_self_intersecting_polygon(
             # unclosed ring
             {"type": "Polygon", "coordinates": [[[10.8, 44.3], [10.82, 44.3], ["10.8", 44.32],
                                                  [10.8, 44.3]]]},
-            r"not a GeoJSON geometry: coordinates\[0\]\[2\]\[0\] is '10\.8', not a number "
-            r"\(write it without quotes\)",
+            r"not a GeoJSON geometry: coordinates\[0\]\[2\]\[0\] is the text '10\.8', not a "
+            r"number: write it without quotes, and an exponent with a dot and a sign",
         ),
         (
             {"type": "Polygon", "coordinates": [[[10.8, 44.3], [10.82, float("nan")],

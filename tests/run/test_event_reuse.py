@@ -263,6 +263,30 @@ def test_how_long_the_cogs_are_kept_and_where_they_are_served_keep_the_result(
     assert [s.regions[0].rasters for s in summaries] == [cogs, cogs, [], []]  # 4: deleted
 
 
+def test_keep_pictures_days_keeps_the_pictures_a_stored_result_names(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    cache: Path,
+    install: Callable[..., tuple[StandInSource, Any]],
+) -> None:
+    """Found in review: ``quicklooks.keep_pictures_days`` deleted the pictures a stored event
+    result names that no landslide or alert names (those of a landslide only seen again), and
+    the region was computed again every few runs (6 times in 14). The pictures of the results
+    read back are kept: the region is computed once."""
+    source, _ = install()
+    data = _data(manifest)
+    data["quicklooks"] |= {"keep_pictures_days": 2}
+    config = load_config(write_config(data))
+    # the day before the post window closes the landslides are drawn new (their pictures named
+    # by the inventory); the first final result draws them again, seen: named by nothing else
+    _run(config, CLOSED - DAY)
+    summaries = [_run(config, CLOSED + n * DAY) for n in range(8)]
+    assert [s.regions[0].reused_from for s in summaries] == [None] + [CLOSED] * 7
+    assert source.calls.count("north") == 2
+    stored = summaries[-1].regions[0].candidates
+    assert stored is not None and all(Path(q).is_file() for q in stored["quicklook"])
+
+
 def test_results_that_are_not_final_are_computed_every_time(
     write_config: Callable[..., Path],
     manifest: Path,

@@ -697,9 +697,9 @@ def test_keep_pictures_days_deletes_the_old_pictures_nothing_names(
     for day in days:
         run_once(config, day, progress=False, deliver_alerts=False)
     ql = tmp_path / "ql"
-    before = {p.relative_to(ql).as_posix() for p in ql.rglob("*.png")}
+    before = {p.relative_to(ql).as_posix() for p in ql.rglob("candidate-*.png")}
     assert len(before) == 9  # 3 detections a day, each drawn every day
-    stranger = ql / "2024-09-11" / "north" / "notes.png.txt"
+    stranger = ql / "2024-09-11" / "north" / "my-map.png"
     stranger.write_bytes(b"mine")
     with Inventory(config.inventory.path) as inventory:
         named = inventory.named_pictures()
@@ -707,7 +707,7 @@ def test_keep_pictures_days_deletes_the_old_pictures_nothing_names(
     with caplog.at_level(logging.INFO, logger="monitor.run"):
         run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
 
-    after = {p.relative_to(ql).as_posix() for p in ql.rglob("*.png")}
+    after = {p.relative_to(ql).as_posix() for p in ql.rglob("candidate-*.png")}
     old = {name for name in before if name < "2024-09-12"}
     assert after == (before - old) | named | {n for n in after if n.startswith("2024-09-15/")}
     assert named <= after and not (old - named) & after
