@@ -715,3 +715,25 @@ def test_keep_pictures_days_deletes_the_old_pictures_nothing_names(
     assert not (ql / "2024-09-11" / "south").exists()  # emptied of COGs and PNGs: removed
     assert (ql / "2024-09-11" / "north").is_dir()  # the stranger's file keeps it
     assert f"deleted {len(old - named)} picture(s) of runs before 2024-09-12" in caplog.text
+
+
+def test_pruning_pictures_costs_nothing_when_the_inventory_has_no_layer_yet(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in review: a first run killed before its schema's commit leaves a GeoPackage
+    without the landslides layer, which the writer opens and the read-only opening of the
+    pictures' pruning refused (DatabaseFileError, a BadInput): the run failed there. It is
+    logged, and the run goes on."""
+    from monitor import _geopackage as gpkg
+
+    data = _config_data(manifest)
+    data["quicklooks"] = {"dir": "ql", "keep_pictures_days": 3}
+    config = load_config(write_config(data))
+    path = Path(config.inventory.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gpkg.connect(path).close()
+    with caplog.at_level(logging.WARNING, logger="monitor.run"):
+        run_module._prune_pictures(config, RUN_DATE, path, {})
+    assert "quicklooks.keep_pictures_days: old pictures not deleted" in caplog.text
