@@ -428,7 +428,8 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
             message = (
                 f"{free_mb:.0f} MB free on its file system, less than --min-free-mb "
                 f"{limits.min_free_mb:g}; a run on a full disk fails its inventory update "
-                '(quicklooks.keep_rasters_days deletes old COGs: operations.md, "Disk space")'
+                "(quicklooks.keep_rasters_days deletes old COGs, keep_pictures_days old pictures "
+                'nothing names: operations.md, "Disk space")'
             )
             failures.append(CheckFailure("--min-free-mb", f"folder {folder}", message))
     return failures

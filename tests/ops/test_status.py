@@ -431,7 +431,8 @@ def test_status_check_fails_when_the_disk_runs_were_writing_to_is_nearly_full(
     assert out.splitlines()[1:] == [
         f"  --min-free-mb: folder {folder}: 300 MB free on its file system, less than "
         "--min-free-mb 1024; a run on a full disk fails its inventory update "
-        '(quicklooks.keep_rasters_days deletes old COGs: operations.md, "Disk space")'
+        "(quicklooks.keep_rasters_days deletes old COGs, keep_pictures_days old pictures "
+        'nothing names: operations.md, "Disk space")'
     ]
     assert len(asked) == 1  # the quicklooks lie on the same file system: asked once
     assert main(["status", "--config", str(path), "--check", "--min-free-mb", "200"]) == 0
