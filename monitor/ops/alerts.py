@@ -49,6 +49,10 @@ __all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry", "test_
 
 #: Sent alerts that ``alerts list`` shows when neither ``--sent`` nor ``--since`` is given.
 DEFAULT_SENT_SHOWN = 10
+#: Pending and dead alerts that ``alerts list`` shows of each, oldest first, unless ``--limit``
+#: says otherwise (found in a walkthrough of 147 daily runs: 764 pending alerts of a receiver
+#: that was down printed 772 lines).
+DEFAULT_LIMIT = 50
 _ERROR_CHARS = 400  # the last column: a long error wraps without misaligning the others
 # (400: an SMTP login error names both variables after the server's answer; --json has all)
 #: The columns of ``alerts list --json`` (the payload is left out: it is in the outbox).
@@ -111,6 +115,14 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         metavar="YYYY-MM-DD",
         help="show the alerts sent on or after this day (UTC)",
     )
+    show.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"show at most N pending and N dead alerts, the oldest (default {DEFAULT_LIMIT}; "
+        "0: all; --json lists all)",
+    )
     show.add_argument("--json", action="store_true", help="print the alerts as JSON")
     again = actions.add_parser("retry", help="put dead alerts back to pending")
     _add_common(again, locks=True)
@@ -155,7 +167,11 @@ def _dispatch(config: MonitorConfig, args: argparse.Namespace) -> int:
     if args.action == "list":
         if args.sent is not None and args.sent < 0:
             raise BadInput(f"--sent {args.sent}: give a number of alerts, 0 or more")
-        return list_alerts(config, sent=args.sent, since=args.since, as_json=args.json)
+        if args.limit < 0:
+            raise BadInput(f"--limit {args.limit}: give a number of alerts, 0 (all) or more")
+        return list_alerts(
+            config, sent=args.sent, since=args.since, as_json=args.json, shown=args.limit
+        )
     if bool(args.ids) == args.dead:
         raise BadInput(
             "alerts retry: give the ids of the dead alerts to re-queue, or --dead for all of "
@@ -254,11 +270,18 @@ def _landslide(row: dict[str, Any]) -> str:
 
 
 def _section(
-    title: str, rows: list[dict[str, Any]], last: tuple[str, str], error: bool
+    title: str,
+    rows: list[dict[str, Any]],
+    last: tuple[str, str],
+    error: bool,
+    limit: int = 0,
 ) -> list[str]:
-    """A titled table of alerts; ``last`` is (header, outbox column) of the time column."""
+    """A titled table of alerts; ``last`` is (header, outbox column) of the time column; at most
+    ``limit`` rows (0: all), the others counted."""
     if not rows:
         return [f"{title}: none"]
+    more = len(rows) - limit if 0 < limit < len(rows) else 0
+    rows = rows[:limit] if more else rows
     header = ["id", "event", "channel", "landslide", "attempts", last[0]]
     header += ["last error"] if error else []
     table = [
@@ -273,7 +296,10 @@ def _section(
         ]
         for r in rows
     ]
-    return [f"{title}:", *text_table(header, table, numeric={0, 4})]
+    lines = [f"{title}:", *text_table(header, table, numeric={0, 4})]
+    if more:
+        lines.append(f"  ... and {more} more (--limit 0 shows all, --json lists all)")
+    return lines
 
 
 def list_alerts(
@@ -282,8 +308,10 @@ def list_alerts(
     sent: int | None = None,
     since: date | None = None,
     as_json: bool = False,
+    shown: int = DEFAULT_LIMIT,
 ) -> int:
-    """``alerts list``: the pending and dead alerts and the recently sent ones (read-only)."""
+    """``alerts list``: the pending and dead alerts (at most ``shown`` of each, 0: all) and the
+    recently sent ones (read-only)."""
     path = existing_inventory(config)
     limit = sent if sent is not None else (None if since else DEFAULT_SENT_SHOWN)
     start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None
@@ -309,9 +337,9 @@ def list_alerts(
         f"Alert outbox of {path}: {counts['pending']} pending ({due} due now), "
         f"{counts['dead']} dead, {counts['sent']} sent. Times are UTC.",
         "",
-        *_section("Pending", pending, ("next attempt", "next_attempt_at"), error=True),
+        *_section("Pending", pending, ("next attempt", "next_attempt_at"), True, shown),
         "",
-        *_section("Dead", dead, ("queued", "created_at"), error=True),
+        *_section("Dead", dead, ("queued", "created_at"), True, shown),
     ]
     if limit != 0:
         which = f"Sent since {since}" if since else "Sent"

@@ -458,6 +458,18 @@ def test_list_and_retry_of_dead_alerts(
     assert sum("webhook:ops" in line and "HTTP 400" in line for line in dead_lines) == 1
     assert sum("email:geohazards@example.org" in line and "550" in line for line in dead_lines) == 3
     assert len(_table_lines(out, "Sent:")) == 2
+    # found in a walkthrough of 147 daily runs: 764 pending alerts printed 772 lines
+    assert _alerts(config_path, "list", "--limit", "3") == 0
+    out = capsys.readouterr().out
+    limited = _table_lines(out, "Dead:")
+    assert len(limited) == 4 and limited[-1].strip() == (
+        "... and 1 more (--limit 0 shows all, --json lists all)"
+    )
+    assert [line.split()[0] for line in limited[:3]] == [line.split()[0] for line in dead_lines[:3]]
+    assert _alerts(config_path, "list", "--limit", "0") == 0
+    assert len(_table_lines(capsys.readouterr().out, "Dead:")) == 4
+    assert _alerts(config_path, "list", "--limit", "-1") == 2
+    assert "--limit -1: give a number of alerts" in capsys.readouterr().err
     assert _alerts(config_path, "list", "--sent", "1") == 0
     assert len(_table_lines(capsys.readouterr().out, "Sent, the 1 most recent:")) == 1
     assert _alerts(config_path, "list", "--since", "2999-01-01") == 0
