@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-import shapely.affinity
 from affine import Affine
 from pyproj import Transformer
 from rasterio.features import rasterize
@@ -30,12 +29,14 @@ __all__ = [
     "PROGRESS_PIXELS",
     "Grid",
     "box_to_lon_lat",
+    "crosses_antimeridian",
     "grid_too_small",
     "is_lon_lat",
     "lon_lat_misreading",
     "multipolygon",
     "one_side_of_180",
     "outline_pixels",
+    "parts_at_180",
     "region_grid",
     "reproject",
     "utm_crs_for",
@@ -208,28 +209,38 @@ def box_to_lon_lat(geometry: BaseGeometry, crs: str | int) -> BaseGeometry:
     return reproject(shapely.segmentize(geometry, DENSIFY_M), crs, "EPSG:4326")
 
 
+def crosses_antimeridian(geometry_wgs84: BaseGeometry) -> bool:
+    """Whether a geometry drawn in a UTM zone and brought to EPSG:4326 reaches across ±180°
+    longitude: its corners then lie on both sides, and its bounding box spans most of the globe
+    (no landslide, tile or region is half the globe wide)."""
+    if geometry_wgs84.is_empty:
+        return False
+    west, _, east, _ = geometry_wgs84.bounds
+    return east - west > 180.0
+
+
+def parts_at_180(geometry_wgs84: BaseGeometry) -> tuple[BaseGeometry, BaseGeometry]:
+    """A geometry that :func:`crosses_antimeridian` cut at ±180°: its part west of the line
+    (longitudes up to 180°) and its part east of it (from -180°)."""
+
+    def east_as_over_180(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0]), xy[:, 1]])
+
+    over = shapely.transform(geometry_wgs84, east_as_over_180)
+    west_part = over.intersection(shapely.box(0.0, -90.0, 180.0, 90.0))
+    east_part = over.intersection(shapely.box(180.0, -90.0, 360.0, 90.0))
+    return west_part, shapely.transform(east_part, lambda xy: xy - np.array([360.0, 0.0]))
+
+
 def one_side_of_180(geometry: BaseGeometry) -> BaseGeometry:
-    """``geometry`` (lon/lat, as :func:`reproject` gives it) where its longitudes jump across
-    ±180° (a shape that crosses the antimeridian, read as one that circles the globe): cut at
-    ±180°, the side that holds most of it kept; any other geometry as it is. A region ends at
-    ±180° (its polygon cannot cross it) but its grid, a UTM box, may reach a few tens of metres
-    past, and an outline drawn there did: found in a walkthrough, a 2 ha landslide in Fiji
-    stored as a band 360° long."""
-    west, _, east, _ = geometry.bounds
-    if geometry.is_empty or east - west <= 180.0:
+    """``geometry`` (lon/lat, as :func:`reproject` gives it) where it :func:`crosses_antimeridian`
+    (read as one that circles the globe): its larger part of :func:`parts_at_180`; any other
+    geometry as it is. A region ends at ±180° (its polygon cannot cross it) but its grid, a UTM
+    box, may reach a few tens of metres past, and an outline drawn there did: found in a
+    walkthrough, a 2 ha landslide in Fiji stored as a band 360° long."""
+    if not crosses_antimeridian(geometry):
         return geometry
-    lon = shapely.get_coordinates(geometry)[:, 0]
-    if not ((lon < -90.0) | (lon > 90.0)).all():
-        return geometry  # a real span of more than 180° (no region has one): left as it is
-
-    def east_of_180(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.where(x < 0.0, x + 360.0, x), y
-
-    unwrapped = shapely.transform(geometry, east_of_180, interleaved=False)
-    if unwrapped.centroid.x <= 180.0:
-        return unwrapped.intersection(shapely.box(0.0, -90.0, 180.0, 90.0))
-    back = shapely.affinity.translate(unwrapped, xoff=-360.0)
-    return back.intersection(shapely.box(-180.0, -90.0, 0.0, 90.0))
+    return max(parts_at_180(geometry), key=lambda part: part.area)
 
 
 def outline_pixels(geometry: BaseGeometry, shape: tuple[int, ...], transform: Affine) -> np.ndarray:

@@ -26,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from models.datasets import IGNORE, SPLIT_NAMES
 from models.feature_stack import PIXEL_SIZE_M
-from monitor.grid import box_to_lon_lat, reproject, utm_crs_for
+from monitor.grid import box_to_lon_lat, crosses_antimeridian, reproject, utm_crs_for
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -71,16 +71,6 @@ def point_label_areas(
     if accuracy_m > params.core_m:
         return Polygon(), ring
     return reproject(local.buffer(params.core_m, 32), crs, "EPSG:4326"), ring
-
-
-def crosses_antimeridian(geometry_wgs84: BaseGeometry) -> bool:
-    """Whether a geometry drawn in a UTM zone and brought to EPSG:4326 reaches across ±180°
-    longitude: its corners then lie on both sides, and its bounding box spans most of the globe
-    (no landslide's tile or label area is half the globe wide)."""
-    if geometry_wgs84.is_empty:
-        return False
-    west, _, east, _ = geometry_wgs84.bounds
-    return east - west > 180.0
 
 
 def tile_around(

@@ -24,7 +24,7 @@ from models.datasets import IGNORE, first_names
 from models.manifest import sha256_file
 from monitor.config import DatasetSettings, MonitorConfig, MonitoringWindows, RegionConfig
 from monitor.errors import BadInput
-from monitor.grid import box_to_lon_lat, region_grid
+from monitor.grid import box_to_lon_lat, parts_at_180, region_grid
 from monitor.labels import (
     InventoryFileError,
     PointLabels,
@@ -87,22 +87,8 @@ def _grid_footprint(geometry: BaseGeometry, grow_m: float = 0.0) -> BaseGeometry
     west, south, east, north = grid.bounds
     grown = shapely.box(west - grow_m, south - grow_m, east + grow_m, north + grow_m)
     footprint = box_to_lon_lat(grown, grid.crs)
-    return _cut_at_antimeridian(footprint) if crosses_antimeridian(footprint) else footprint
-
-
-def _cut_at_antimeridian(geometry: BaseGeometry) -> BaseGeometry:
-    """A geometry drawn in a UTM zone whose corners came to lie on both sides of ±180° (read
-    as the globe between them) as its two parts, one on each side (a tile near the line grown
-    by the split buffer)."""
-
-    def east_as_over_180(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0]), xy[:, 1]])
-
-    over = shapely.transform(geometry, east_as_over_180)
-    west_part = over.intersection(shapely.box(0.0, -90.0, 180.0, 90.0))
-    east_part = over.intersection(shapely.box(180.0, -90.0, 360.0, 90.0))
-    back = shapely.transform(east_part, lambda xy: xy - np.array([360.0, 0.0]))
-    return shapely.union(west_part, back)
+    # a tile near the line grown by the split buffer: its two parts, one on each side
+    return shapely.union(*parts_at_180(footprint)) if crosses_antimeridian(footprint) else footprint
 
 
 def _overlap_groups(jobs: list[SceneJob], reaches: list[BaseGeometry]) -> tuple[int, int]:
