@@ -22,7 +22,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -241,11 +241,13 @@ def cog_leftovers(folder: Path, stems: Iterable[str]) -> list[Path]:
     ]
 
 
-def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
-    """Delete the COGs :func:`write_cogs` wrote into ``folder/<YYYY-MM-DD>/<region>/`` (the
-    daily run's layout) for dates before ``before``; nothing else is touched (the quicklook
-    PNGs, a folder not named by a date). Returns the files and bytes deleted; a file that
-    cannot be deleted raises :class:`OSError`."""
+def _prune_dated(
+    folder: Path, before: date, doomed: Callable[[Path], Iterable[Path]]
+) -> tuple[int, int]:
+    """Delete the files ``doomed(region_folder)`` names in each ``folder/<YYYY-MM-DD>/<region>/``
+    (the daily run's layout) of a date before ``before``, then the folders that leaves empty
+    (a folder not named by a date is not touched). Returns the files and bytes deleted; a file
+    that cannot be deleted raises :class:`OSError`."""
     files = size = 0
     for dated in sorted(Path(folder).glob("????-??-??")):
         try:
@@ -255,37 +257,7 @@ def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
         if day >= before or not dated.is_dir():
             continue
         for region in sorted(p for p in dated.iterdir() if p.is_dir()):
-            for path in cog_paths(region, region.name):
-                try:
-                    length = path.stat().st_size
-                    path.unlink()
-                except FileNotFoundError:
-                    continue
-                files, size = files + 1, size + length
-            with contextlib.suppress(OSError):  # a region's folder that held its COGs alone
-                region.rmdir()
-        with contextlib.suppress(OSError):
-            dated.rmdir()
-    return files, size
-
-
-def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[int, int]:
-    """Delete the quicklook PNGs (``candidate-*.png``, the names a run gives them; other files
-    stay) in ``folder/<YYYY-MM-DD>/<region>/`` for dates before ``before`` whose name there
-    (``<date>/<region>/<file>.png``) is not in ``named``, and the folders that leaves empty;
-    returns the files and bytes deleted (an :class:`OSError` where one cannot be deleted)."""
-    files = size = 0
-    for dated in sorted(Path(folder).glob("????-??-??")):
-        try:
-            day = date.fromisoformat(dated.name)
-        except ValueError:
-            continue
-        if day >= before or not dated.is_dir():
-            continue
-        for region in sorted(p for p in dated.iterdir() if p.is_dir()):
-            for path in sorted(region.glob("candidate-*.png")):
-                if f"{dated.name}/{region.name}/{path.name}" in named:
-                    continue
+            for path in doomed(region):
                 try:
                     length = path.stat().st_size
                     path.unlink()
@@ -297,6 +269,27 @@ def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[
         with contextlib.suppress(OSError):
             dated.rmdir()
     return files, size
+
+
+def prune_cogs(folder: Path, before: date) -> tuple[int, int]:
+    """Delete the COGs :func:`write_cogs` wrote into ``folder/<YYYY-MM-DD>/<region>/`` for dates
+    before ``before`` (:func:`_prune_dated`); the quicklook PNGs and anything else stay."""
+    return _prune_dated(folder, before, lambda region: cog_paths(region, region.name))
+
+
+def prune_pictures(folder: Path, before: date, named: Collection[str]) -> tuple[int, int]:
+    """Delete the quicklook PNGs (``candidate-*.png``, the names a run gives them; other files
+    stay) in ``folder/<YYYY-MM-DD>/<region>/`` for dates before ``before`` whose name there
+    (``<date>/<region>/<file>.png``) is not in ``named`` (:func:`_prune_dated`)."""
+
+    def unnamed(region: Path) -> list[Path]:
+        return [
+            path
+            for path in sorted(region.glob("candidate-*.png"))
+            if f"{region.parent.name}/{region.name}/{path.name}" not in named
+        ]
+
+    return _prune_dated(folder, before, unnamed)
 
 
 def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: str) -> list[Path]:
