@@ -16,12 +16,12 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from monitor import __version__
 from monitor.alerts.payload import SCHEMA_DIR
 
 __all__ = [
@@ -44,11 +44,7 @@ PING_SCHEMA_PATH = SCHEMA_DIR / "alert-test.schema.json"
 
 def sent_by() -> str:
     """``landslide-monitor <release> on <host>``: where a test came from."""
-    try:
-        release = metadata.version("landslide-monitor")
-    except metadata.PackageNotFoundError:
-        release = "(release unknown)"
-    return f"landslide-monitor {release} on {socket.gethostname()}"
+    return f"landslide-monitor {__version__} on {socket.gethostname()}"
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,13 @@ def _test(config: Path, *args: str) -> int:
     return main(["alerts", "test", "--config", str(config), *args])
 
 
-def _two_regions(
+@pytest.fixture
+def config(
     tmp_path: Path, receiver: Receiver, mailbox: Mailbox, tls_files: tuple[Path, Path]
 ) -> Path:
-    """wayanad-hills routed to the global e-mail and webhook; a second region with a webhook of
-    its own only (``inherit: false``), which receives no other region's alerts."""
+    """Two regions (the receivers not started): wayanad-hills routed to the global e-mail and
+    webhook; a second region with a webhook of its own only (``inherit: false``), which
+    receives no other region's alerts."""
     config = write_monitor_config(tmp_path, alert_settings(receiver, mailbox, tls_files))
     data = yaml.safe_load(config.read_text())
     second = {
@@ -55,13 +57,13 @@ def _two_regions(
 
 
 def test_each_channel_gets_one_signed_test_naming_its_regions_and_no_inventory_is_made(
+    config: Path,
     tmp_path: Path,
     receiver: Receiver,
     mailbox: Mailbox,
     tls_files: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _two_regions(tmp_path, receiver, mailbox, tls_files)
     receiver.start()
     mailbox.start(tls_files)
 
@@ -103,14 +105,13 @@ def test_each_channel_gets_one_signed_test_naming_its_regions_and_no_inventory_i
 
 
 def test_a_refusing_webhook_and_a_wrong_smtp_login_are_each_reported_and_exit_1(
-    tmp_path: Path,
+    config: Path,
     receiver: Receiver,
     mailbox: Mailbox,
     tls_files: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = _two_regions(tmp_path, receiver, mailbox, tls_files)
     receiver.answers = [401]  # the first webhook tried refuses: its receiver has another secret
     receiver.start()
     mailbox.start(tls_files)
@@ -134,14 +135,11 @@ def test_a_refusing_webhook_and_a_wrong_smtp_login_are_each_reported_and_exit_1(
 
 
 def test_an_unset_secret_is_named_and_nothing_is_posted(
-    tmp_path: Path,
+    config: Path,
     receiver: Receiver,
-    mailbox: Mailbox,
-    tls_files: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = _two_regions(tmp_path, receiver, mailbox, tls_files)
     receiver.start()
     monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
     assert _test(config, "--channel", "ops") == 1
@@ -152,13 +150,12 @@ def test_an_unset_secret_is_named_and_nothing_is_posted(
 
 
 def test_channel_and_region_choose_what_is_tried(
-    tmp_path: Path,
+    config: Path,
     receiver: Receiver,
     mailbox: Mailbox,
     tls_files: tuple[Path, Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    config = _two_regions(tmp_path, receiver, mailbox, tls_files)
     receiver.start()
     mailbox.start(tls_files)
 
