@@ -47,7 +47,7 @@ from monitor.config import (
     RegionConfig,
     SourceConfig,
 )
-from monitor.errors import BadInput, DatabaseFileError, swallowed_stop
+from monitor.errors import BadInput, swallowed_stop
 from monitor.grid import reproject
 from monitor.pipeline.chain import (
     detect,
@@ -284,28 +284,26 @@ def _prune_rasters(config: MonitorConfig, run_date: date) -> None:
 def _prune_pictures(
     config: MonitorConfig,
     run_date: date,
-    inventory_path: Path,
+    inventory: Inventory,
     reused: Mapping[str, RegionResult],
 ) -> None:
     """The PNGs of run dates more than ``quicklooks.keep_pictures_days`` before ``run_date``
-    that neither the inventory, nor an alert, nor a stored event result read back by this run
-    (``reused``, :mod:`monitor.run_reuse`) names, deleted (none before the inventory exists):
-    an event region's stored result names the pictures of landslides only seen again, and
-    without them it was computed again every few runs (found in review). A failure is logged
-    and costs the run nothing."""
+    that neither the ``inventory``, nor an alert, nor a stored event result read back by this
+    run (``reused``, :mod:`monitor.run_reuse`) names, deleted: an event region's stored result
+    names the pictures of landslides only seen again, and without them it was computed again
+    every few runs (found in review). A failure is logged and costs the run nothing."""
     keep = config.quicklooks.keep_pictures_days
-    if keep is None or not inventory_path.exists():
+    if keep is None:
         return
     before = run_date - timedelta(days=keep)
     try:
-        with Inventory(inventory_path, read_only=True) as inventory:
-            named = inventory.named_pictures()
+        named = inventory.named_pictures()
         for result in reused.values():
             frame = result.candidates
             if frame is not None and "quicklook" in frame.columns:
                 named.update(quicklook_name(p) for p in frame["quicklook"] if isinstance(p, str))
         files, size = prune_pictures(config.quicklooks.dir, before, named)
-    except (OSError, sqlite3.Error, DatabaseFileError) as exc:  # an empty or damaged file
+    except (OSError, sqlite3.Error) as exc:
         log.warning("quicklooks.keep_pictures_days: old pictures not deleted: %s", exc)
         return
     if files:
@@ -553,8 +551,6 @@ def run_once(
         _prune_rasters(config, run_date)
         # event regions whose results are final and stored need no ensemble (monitor.run_reuse)
         entries, reused = _read_back(config, selected, run_date)
-        # after: the pictures the results read back name are kept
-        _prune_pictures(config, run_date, inventory_path, reused)
         # a broken manifest stops the run before it is recorded; loaded under the lock, so a
         # run refused by it does not first spend seconds importing torch and the members
         if executor is None and len(reused) < len(selected):
@@ -577,8 +573,10 @@ def run_once(
             warn_simulated_model(config)
             stage = "detection"
             try:
+                # after reading back: the pictures the results read back name are kept
+                _prune_pictures(config, run_date, inventory, reused)
                 # the pictures of a run go to its new detections first
-                known = inventory.known_outlines(r.name for r in selected)
+                known = inventory.known_outlines(r.name for r in selected if r.name not in reused)
                 results = _detect_all(
                     config, selected, run_date, executor, progress, entries, reused, known
                 )

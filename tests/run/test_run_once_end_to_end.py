@@ -717,23 +717,25 @@ def test_keep_pictures_days_deletes_the_old_pictures_nothing_names(
     assert f"deleted {len(old - named)} picture(s) of runs before 2024-09-12" in caplog.text
 
 
-def test_pruning_pictures_costs_nothing_when_the_inventory_has_no_layer_yet(
+def test_pictures_that_cannot_be_pruned_cost_the_run_nothing(
     write_config: Callable[..., Path],
     manifest: Path,
+    stand_ins: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Found in review: a first run killed before its schema's commit leaves a GeoPackage
-    without the landslides layer, which the writer opens and the read-only opening of the
-    pictures' pruning refused (DatabaseFileError, a BadInput): the run failed there. It is
-    logged, and the run goes on."""
-    from monitor import _geopackage as gpkg
-
+    """A picture that cannot be deleted (a read-only folder, say) is logged; the run detects,
+    writes the inventory and completes as without ``quicklooks.keep_pictures_days``."""
     data = _config_data(manifest)
     data["quicklooks"] = {"dir": "ql", "keep_pictures_days": 3}
     config = load_config(write_config(data))
-    path = Path(config.inventory.path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    gpkg.connect(path).close()
+    stand_ins()
+
+    def refused(*args: Any) -> tuple[int, int]:
+        raise PermissionError(13, "Permission denied", "ql/2024-09-01/north")
+
+    monkeypatch.setattr(run_module, "prune_pictures", refused)
     with caplog.at_level(logging.WARNING, logger="monitor.run"):
-        run_module._prune_pictures(config, RUN_DATE, path, {})
-    assert "quicklooks.keep_pictures_days: old pictures not deleted" in caplog.text
+        summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert summary.ok and summary.counts()["new"] == 3
+    assert "quicklooks.keep_pictures_days: old pictures not deleted: [Errno 13]" in caplog.text
