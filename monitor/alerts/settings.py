@@ -403,6 +403,39 @@ class AlertRouting:
     def channels_for(self, region: str) -> tuple[str, ...]:
         return self.routes.get(region, self.default)
 
+    def unset_variables(self) -> list[str]:
+        """What the channels in use read from this environment and do not find: the SMTP
+        login's variables (where an e-mail recipient is configured), each used webhook's secret
+        and ``url_env``; one :class:`AlertConfigError` message each, the values never shown.
+        Alerts of such a channel wait in the outbox until the variable is set (found in a
+        walkthrough: a dry run with the login variables unset passed, and only ``alerts test``
+        said what the first alerts would meet)."""
+        used = self.channels
+        reads: list[tuple[str, str]] = []  # (variable, what it is)
+        if self.smtp is not None and any(c.startswith("email:") for c in used):
+            if self.smtp.username_env is not None:
+                reads.append((self.smtp.username_env, "SMTP username"))
+            if self.smtp.password_env is not None:
+                reads.append((self.smtp.password_env, "SMTP password"))
+        for name, hook in self.webhooks.items():
+            if webhook_channel(name) in used:
+                reads.append((hook.secret_env, f"webhook {name!r} secret"))
+                if hook.url_env is not None:
+                    reads.append((hook.url_env, f"webhook {name!r} url"))
+        problems: list[str] = []
+        for variable, what in dict.fromkeys(reads):
+            try:
+                read_secret(variable, what)
+            except AlertConfigError as err:
+                problems.append(str(err))
+        for name, hook in self.webhooks.items():  # a url_env set but holding no URL
+            if webhook_channel(name) in used and hook.url_env and os.environ.get(hook.url_env):
+                try:
+                    hook.target()
+                except AlertConfigError as err:
+                    problems.append(str(err))
+        return problems
+
     @property
     def channels(self) -> tuple[str, ...]:
         every = [*self.default, *(c for cs in self.routes.values() for c in cs)]

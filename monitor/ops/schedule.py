@@ -905,7 +905,17 @@ def cli_run(args: argparse.Namespace) -> int:
         model, archive = preflight(config)
         store = job_store_problem(url, inventory)
         written = inventory_write_problem(inventory)
+        for variable in config.alert_routing().unset_variables():
+            # not a problem of the file: the service's environment may set it where this shell
+            # does not; said, so that the first alerts do not wait in the outbox unnoticed
+            print(
+                f"warning: alerts: {variable}; until then the channel's alerts wait in the "
+                "outbox (`landslide-monitor alerts test` tries each channel)",
+                file=sys.stderr,
+            )
         if problems := model + archive + [p for p in (written, store) if p]:
+            for region in config.regions:  # where each is, whatever else failed
+                print(f"region {region.name}: {_whereabouts(region.area.geometry)}")
             for problem in problems:
                 print(f"error: {problem}", file=sys.stderr)
             print(
@@ -937,6 +947,8 @@ def cli_run(args: argparse.Namespace) -> int:
         raise BadInput("; ".join(model))
     for problem in archive:
         log.warning("%s: the runs of this configuration fail until it is mended", problem)
+    for variable in config.alert_routing().unset_variables():
+        log.warning("alerts: %s; until then the channel's alerts wait in the outbox", variable)
     # an inventory a newer release wrote, or another program's file, is refused now (exit 2),
     # not in every pass's ledger or run: opening it checks its schema version
     if inventory.exists():

@@ -1096,8 +1096,11 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     )
     path.write_text(text, encoding="utf-8")
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "error: model.setting is 'S2' but the ensemble" in err
+    # where each region lies is printed whatever else fails (an adopter's walk found it left
+    # out, and a polygon written latitude first with it)
+    assert "region wayanad-hills: centre 11.4" in out and "region emilia-hills: centre" in out
     assert "has only S1, S1+S2: set one of those, or auto" in err
     assert "error: model.device: 'cuda:99': this machine has" in err
     assert f"error: source.path: the archive folder {tmp_path / 'archive'} does not exist" in err
@@ -1381,3 +1384,76 @@ def test_clock_changes_neither_repeat_a_fire_nor_call_the_stored_one_another_cro
     for name in ("localtime", "Factory", "posixrules"):
         with pytest.raises(ValidationError, match=f"time zone '{name}' names no place"):
             ScheduleSettings(timezone=name)
+
+
+def test_the_dry_run_and_the_start_warn_of_the_alert_variables_this_environment_lacks(
+    tmp_path: Path,
+    untrained_manifest: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in an adopter's walk: with SMTP_USERNAME and SMTP_PASSWORD unset the dry run
+    passed without a word, and only `alerts test` said what the first alerts would meet. Each
+    unset variable of a channel in use is now named (a warning: the service's environment may
+    set it where the dry run's shell does not); a set one, or a login no channel uses, is not."""
+    from ops_fixtures import write_archive_regions, write_config
+
+    from monitor.cli import main
+    from monitor.ops import schedule as schedule_module
+
+    alerts = """
+    alerts:
+      smtp: {host: smtp.example.org, from_address: monitor@example.org,
+             username_env: LM_TEST_SMTP_USER, password_env: LM_TEST_SMTP_PASSWORD}
+      email: [duty@example.org]
+      webhooks:
+        - {name: ops, url_env: LM_TEST_HOOK_URL, secret_env: LM_TEST_HOOK_SECRET}
+    """
+    path = write_config(tmp_path, untrained_manifest, alerts)
+    write_archive_regions(tmp_path)
+    for variable in ("LM_TEST_SMTP_USER", "LM_TEST_SMTP_PASSWORD", "LM_TEST_HOOK_URL",
+                     "LM_TEST_HOOK_SECRET"):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LM_TEST_SMTP_PASSWORD", "")  # set, but empty
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("warning: alerts:")]
+    assert len(warnings) == 4, err
+    assert "SMTP username: environment variable LM_TEST_SMTP_USER is not set" in warnings[0]
+    assert "SMTP password: environment variable LM_TEST_SMTP_PASSWORD is empty" in warnings[1]
+    assert "webhook 'ops' secret: environment variable LM_TEST_HOOK_SECRET is not set" in err
+    assert "webhook 'ops' url: environment variable LM_TEST_HOOK_URL is not set" in err
+    assert all("wait in the outbox" in line for line in warnings)
+    assert "a start now would run:" in out
+
+    # every variable set, the url one to no URL: that alone is named, its value not shown
+    monkeypatch.setenv("LM_TEST_SMTP_USER", "monitor")
+    monkeypatch.setenv("LM_TEST_SMTP_PASSWORD", "s3cret-pass")
+    monkeypatch.setenv("LM_TEST_HOOK_SECRET", "s3cret-hook")
+    monkeypatch.setenv("LM_TEST_HOOK_URL", "hooks.example.org/T0K3N")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: alerts:") == 1, err
+    assert "environment variable LM_TEST_HOOK_URL holds no http(s) URL" in err
+    assert "T0K3N" not in err and "s3cret" not in err
+
+    # the start logs the same and serves
+    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: 0)
+    monkeypatch.delenv("LM_TEST_SMTP_USER")
+    with caplog.at_level("WARNING", logger="monitor.ops.schedule"):
+        assert main(["schedule", "--config", str(path)]) == 0
+    assert "alerts: SMTP username: environment variable LM_TEST_SMTP_USER is not set" in (
+        caplog.text
+    )
+
+    # all of it right: no warning; without a recipient the SMTP login is read by no channel
+    monkeypatch.setenv("LM_TEST_SMTP_USER", "monitor")
+    monkeypatch.setenv("LM_TEST_HOOK_URL", "https://hooks.example.org/T0K3N")
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.delenv("LM_TEST_SMTP_USER")
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  email: [duty@example.org]\n", ""), encoding="utf-8")  # fmt: skip
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
