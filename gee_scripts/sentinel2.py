@@ -199,5 +199,9 @@ def change_bracket(
 
 
 def clear_count(masked: ee.ImageCollection, name: str) -> ee.Image:
-    """Clear observations per pixel, 0 (not masked) where there is none."""
-    return masked.select("NDVI").count().unmask(0).toFloat().rename(name)
+    """Clear observations per pixel, 0 (not masked) where there is none: the distinct days
+    with a clear view, as the archive counts its one acquisition a day. The collection holds
+    one image per MGRS tile, and the tiles of one datatake overlap by some 10 km: counting
+    images counted that strip twice (found in a review against the archive's counts)."""
+    days = masked.select("day").reduce(ee.Reducer.countDistinct())
+    return days.unmask(0).toFloat().rename(name)

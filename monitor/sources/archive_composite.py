@@ -36,6 +36,7 @@ from monitor.sources.composite import (
     CloudMaskParams,
     GreenestComposite,
     change_dates,
+    clear_days,
     cloud_shadow_mask,
     greenest_pixel,
     latest_clear,
@@ -249,8 +250,8 @@ def s2_composite(
     used = np.unique(comp.chosen[comp.chosen >= 0])
     dates = tuple(d.isoformat() for d in rows["date"].to_numpy()[used])
     clear = ~masked & np.isfinite(vi)
-    return Optical(
-        comp.reflectance, comp.ndvi, comp.clear_count, comp.chosen, dates, vi, clear, days
+    return Optical(  # the clear looks are days: two tiles of a datatake overlap
+        comp.reflectance, comp.ndvi, clear_days(clear, days), comp.chosen, dates, vi, clear, days
     )
 
 

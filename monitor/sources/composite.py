@@ -29,6 +29,7 @@ __all__ = [
     "CloudMaskParams",
     "GreenestComposite",
     "change_dates",
+    "clear_days",
     "cloud_shadow_mask",
     "greenest_pixel",
     "latest_clear",
@@ -201,6 +202,21 @@ def latest_clear(
     score = np.broadcast_to(np.asarray(days, np.float64).reshape(t, 1, 1), unusable.shape)
     vi = ndvi(reflectance) if vi is None else vi
     return _quality_mosaic(reflectance, unusable, vi, score)
+
+
+def clear_days(clear: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Per pixel, the distinct days of ``days`` (``(T,)``) on which ``clear`` (``(T, H, W)``)
+    holds for any observation: int32 ``(H, W)``. Two scenes of one day are the MGRS tiles of
+    one datatake where they overlap (or one scene written twice), one look at the ground; Earth
+    Engine counts the same (``gee_scripts.sentinel2.clear_count``: the distinct days)."""
+    days = np.asarray(days)
+    unique = np.unique(days)
+    if len(unique) == len(days):  # one scene a day: the plain count
+        return clear.sum(axis=0, dtype=np.int32)
+    out = np.zeros(clear.shape[1:], np.int32)
+    for day in unique:
+        out += clear[days == day].any(axis=0)
+    return out
 
 
 def nan_median(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -899,6 +899,26 @@ def test_pixels_outside_a_scene_footprint_are_not_observed(tmp_path: Path) -> No
         assert (clear[:, 20:] == 1).all() and (clear[29:, :20] == 2).all(), label
 
 
+def test_two_tiles_of_one_datatake_are_one_clear_look_where_they_overlap(tmp_path: Path) -> None:
+    """Two Sentinel-2 rows of one date (the MGRS tiles of a datatake overlap by some 10 km) are
+    one look at the ground: where both are clear the stack's clear count is 1, as Earth Engine's
+    distinct clear days give it (found in a review: both counted 2 there, the overlap's images)."""
+    shape, track, sun = _writer_inputs()  # 46 x 49 px
+    west, east = np.zeros(shape, bool), np.zeros(shape, bool)
+    west[:, :30], east[:, 20:] = True, True  # the tiles overlap over columns 20-29
+    with RegionWriter(tmp_path, AREA, n_s2=3, n_s1=0, tracks=[track]) as w:
+        w.write_static(
+            np.full(shape, 500.0), np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15)
+        )
+        for i, tile in enumerate((west, east)):
+            image = np.where(tile, _s2(3000 + 100 * i, 600, shape), np.nan)
+            w.write_s2(i, date(2024, 7, 5), image, np.zeros(shape), **sun)
+        w.write_s2(2, date(2024, 7, 15), _s2(3400, 600, shape), np.zeros(shape), **sun)
+        w.commit()
+    clear = ArchiveSource(tmp_path).features(AREA, PRE, POST).s2_clear_pre.values
+    assert (clear == 2).all(), np.unique(clear, return_counts=True)
+
+
 def test_a_writer_killed_inside_its_commit_leaves_the_region_readable(tmp_path: Path) -> None:
     """Found by a new user: a writer killed between moving the committed region aside
     (``.export.old-<pid>``) and renaming the new one into place left the archive without the

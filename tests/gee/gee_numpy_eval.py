@@ -252,6 +252,21 @@ class GraphEvaluator:
             out[name] = np.where(none, np.nan, picked)
         return out
 
+    def _Reducer_countDistinct(self, args: dict[str, Any]) -> str:
+        return "countDistinct"
+
+    def _ImageCollection_reduce(self, args: dict[str, Any]) -> Bands:
+        images, reducer = self(args["collection"]), self(args["reducer"])
+        if reducer != "countDistinct":
+            raise NotImplementedError(f"numpy evaluator lacks ImageCollection.reduce {reducer}")
+        out = {}
+        for name in images[0]:  # a single-input reducer: '<band>_count' for each band
+            values = _stacked(images, name)
+            pixels = values.reshape(len(values), -1).T
+            distinct = [len(set(v[np.isfinite(v)].tolist())) for v in pixels]
+            out[f"{name}_count"] = np.asarray(distinct, float).reshape(values.shape[1:])
+        return out
+
     def _reduce_count(self, args: dict[str, Any]) -> Bands:
         images = self(args["collection"])
         return {

@@ -128,7 +128,12 @@ def test_clear_count_is_unmasked_zero() -> None:
     masked = sentinel2.masked_collection(raw, CloudMaskSettings(), ASSETS)
     tree = graph_tree(sentinel2.clear_count(masked, "s2_clear_pre"))
     assert tree["fn"] == "Image.rename" and tree["args"]["names"] == ["s2_clear_pre"]
-    (count,) = _calls(tree, "reduce.count")
+    # distinct clear days of the acquisition-day band, not images: the MGRS tiles of one
+    # datatake overlap (tests/gee/test_gee_s2_numeric.py counts such a strip)
+    (count,) = _calls(tree, "ImageCollection.reduce")
+    assert count["args"]["reducer"]["fn"] == "Reducer.countDistinct"
+    selects = _calls(tree, "Image.select")
+    assert [c for c in selects if c["args"].get("bandSelectors") == ["day"]]
     (unmask,) = _calls(tree, "Image.unmask")
     assert unmask["args"]["value"]["args"]["value"] == 0 and unmask["args"]["input"] is count
 
