@@ -45,6 +45,7 @@ from monitor.sources.base import (
     WrittenDay,
     check_area,
     check_region_name,
+    event_windows,
 )
 
 __all__ = [
@@ -141,9 +142,9 @@ class EventWindows(StrictModel):
         return data
 
     def windows_for(self, run_date: date) -> tuple[Window, Window]:
-        pre = Window(self.event_date - timedelta(days=self.pre_days), self.event_date)
-        post_start = self.event_date + timedelta(days=1)
-        post_end = min(post_start + timedelta(days=self.post_days), run_date)
+        pre, full = event_windows(self.event_date, self.pre_days, self.post_days)
+        post_start = full.start
+        post_end = min(full.end, run_date)
         if post_end <= post_start:
             raise ValueError(
                 f"the post-event window of event {self.event_date} starts {post_start}, and a "

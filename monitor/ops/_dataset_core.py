@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,14 @@ from models.atomic import write_atomically
 from models.datasets import first_names, input_path, label_path, provenance_path
 from monitor.grid import reproject, utm_crs_for
 from monitor.labels import SPLIT_NAMES, label_raster, subpixel
-from monitor.sources.base import EVENT, AreaOfInterest, Compositing, DataUnavailable, Window
+from monitor.sources.base import (
+    EVENT,
+    AreaOfInterest,
+    Compositing,
+    DataUnavailable,
+    Window,
+    event_windows,
+)
 
 __all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "buffer_m", "event_windows"]
 
@@ -233,14 +240,6 @@ def remove_files(*paths: Path) -> None:
     """Delete ``paths`` where they exist."""
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-def event_windows(event: date, pre_days: int, post_days: int) -> tuple[Window, Window]:
-    """The windows of ``windows: {mode: event}``: ``pre_days`` before the event date and
-    ``post_days`` after it, the day itself in neither."""
-    pre = Window(event - timedelta(days=pre_days), event)
-    post = Window(event + timedelta(days=1), event + timedelta(days=1 + post_days))
-    return pre, post
 
 
 def _safe(text: str) -> str:

@@ -2,7 +2,10 @@
 would compare (docs/configuration.md, "windows"), for both training worlds.
 
 - the ``event`` scene: a pre window ending the day before the storm and a post window starting
-  on it, greenest-pixel and median composites (Ganerød et al.);
+  on it, greenest-pixel and median composites (Ganerød et al.). A run in event mode starts its
+  post window the day after the event (``EventWindows.windows_for``: the event's hour is not
+  known); the simulator's slides of the storm day show in that day's acquisitions, so this
+  window holds one day more than a run's (docs/models.md, "The shipped default");
 - one ``monitoring`` scene per lag: the windows of a daily run that many days after the storm,
   with the latest clear observation and the last Sentinel-1 scenes of each track against the
   baseline, so that the first looks after an event, with one or two post-event scenes, are in

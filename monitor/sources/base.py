@@ -39,6 +39,7 @@ __all__ = [
     "check_region_name",
     "check_written_day",
     "data_status",
+    "event_windows",
     "pass_words",
     "source_identity",
     "stack_attrs",
@@ -151,6 +152,15 @@ class Window:
     @property
     def days(self) -> int:
         return (self.end - self.start).days
+
+
+def event_windows(event: date, pre_days: int, post_days: int) -> tuple[Window, Window]:
+    """The windows of ``windows: {mode: event}`` for an event on ``event``: the ``pre_days``
+    before it and the ``post_days`` after it, the day itself in neither (its hour is not known,
+    so its acquisitions may precede the event or follow it)."""
+    pre = Window(event - timedelta(days=pre_days), event)
+    post = Window(event + timedelta(days=1), event + timedelta(days=1 + post_days))
+    return pre, post
 
 
 EVENT = Compositing()
