@@ -7,10 +7,13 @@ default): the baseline's greenest pixel and VV mean in dB, and the post window's
 clear observation per pixel and the mean in dB of the last ``radar_scenes`` acquisitions of
 each track that saw each pixel (``sentinel1.last_valid_per_track`` over one image per pass,
 ``sentinel1.passes``), both windows over the tracks both saw at each pixel
-(``sentinel1.shared_tracks``): the images the detector compared. A greenest-pixel post layer
-showed the vegetation of the days before a fresh scar, where the detector had seen the scar: a
-reviewer could dismiss a true landslide. The radar layer is σ0 as acquired (no terrain
-flattening), for orientation.
+(``sentinel1.shared_tracks``): the images the detector compared (the radar's as below).
+A greenest-pixel post layer showed the vegetation of the days before a fresh scar, where the
+detector had seen the scar: a reviewer could dismiss a true landslide. The radar layer is σ0
+as acquired, for orientation: without the detector's terrain flattening and its masks of the
+swath's border noise, the incidence range, layover and shadow, so at a swath's edge or in
+layover its post layer may show a newer scene of a track than the one the detector compared
+(or its noise).
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.
