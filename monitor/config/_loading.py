@@ -220,6 +220,30 @@ def _fields_at(loc: Sequence[int | str]) -> set[str]:
     """The field names the configuration takes at ``loc`` (a pydantic error's location less
     its last key): of a union, the member whose tag (``type: gee``, ``mode: event``) the
     location names, as pydantic inserts it; every member's where it names none."""
+    return {name for model in _models_at(loc) for name in getattr(model, "model_fields", {})}
+
+
+def _other_member(loc: Sequence[int | str]) -> str | None:
+    """Where the unknown field at ``loc`` (a tagged union member's, such as ``source.gee.path``)
+    is a field of another member of that union: the two tags as written (``type: archive, not
+    of type: gee``); else None (found in an adopter's walk: ``source.path: unknown field`` after
+    switching to Earth Engine did not say that the field is the archive's)."""
+    if len(loc) < 2 or not isinstance(loc[-2], str):
+        return None
+    name, tag = loc[-1], loc[-2]
+    for member in _models_at(loc[:-2]):
+        fields = getattr(member, "model_fields", {})
+        if name not in fields or tag in _tags(member):
+            continue
+        for key, field in fields.items():
+            values = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+            if len(values) == 1 and tag not in values and key in ("type", "mode"):
+                return f"{key}: {values[0]}, not of {key}: {tag}"
+    return None
+
+
+def _models_at(loc: Sequence[int | str]) -> list[Any]:
+    """The models of the configuration at ``loc`` (see :func:`_fields_at`)."""
     models: list[Any] = [MonitorConfig]
     for part in loc:
         if isinstance(part, int):  # a list's item: its model, as it is
@@ -234,7 +258,7 @@ def _fields_at(loc: Sequence[int | str]) -> set[str]:
             tagged = [m for m in models if _tags(m) and part in _tags(m)]
             found = tagged or models
         models = found
-    return {name for model in models for name in getattr(model, "model_fields", {})}
+    return models
 
 
 def _tags(model: Any) -> set[Any]:
@@ -261,7 +285,11 @@ def _message(error: ErrorDetails) -> str:
         loc = tuple(error["loc"])
         names = sorted(_fields_at(loc[:-1]) - {loc[-1]})
         meant = get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
-        return f"unknown field (did you mean {meant[0]}?)" if meant else "unknown field"
+        if meant:
+            return f"unknown field (did you mean {meant[0]}?)"
+        if other := _other_member(loc):
+            return f"unknown field: a field of {other}"
+        return "unknown field"
     if kind == "missing":
         return "required field is missing"
     if kind == "too_short" and (error.get("ctx") or {}).get("actual_length") == 0:

@@ -145,7 +145,19 @@ def test_unknown_fields_are_named_with_their_line(
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data, name="other.yaml"))
     said = {p.split(": ", 1)[1] for p in info.value.problems}
-    assert {"source.project: unknown field", "regions[0].windows.event_date: unknown field"} == said
+    # but it is named as the other member's (found in an adopter's walk: after switching the
+    # source to Earth Engine, "source.path: unknown field" did not say that it is the archive's)
+    assert {
+        "source.project: unknown field: a field of type: gee, not of type: archive",
+        "regions[0].windows.event_date: unknown field: a field of mode: event, not of mode: "
+        "monitoring",
+    } == said
+    data["source"] = {"type": "gee", "path": "data/archive", "simulation": {}}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="gee.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert "source.path: unknown field: a field of type: archive, not of type: gee" in said
+    assert "source.simulation: unknown field: a field of type: archive, not of type: gee" in said
 
 
 def test_a_section_s_own_checks_are_placed_on_their_field_s_line(
