@@ -173,10 +173,12 @@ def _optical(
     which: str,
     present: bool,
     settings: GeeSettings,
+    elevation: ee.Image,
     latest: bool = False,
 ) -> _Optical:
     """NDVI, rgb, clear count and day of one window's greenest-pixel (or, ``latest``, latest
-    clear) composite; masked stand-ins when no scene."""
+    clear) composite, the ground in self-shadow masked (``elevation``); masked stand-ins when
+    no scene."""
     rgb_names = [f"{which}_rgb_{c}" for c in RGB_BANDS]
     if not present:
         return _Optical(
@@ -187,7 +189,7 @@ def _optical(
             None,
         )
     raw = sentinel2.s2_collection(geometry, *window, settings.assets)
-    masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets)
+    masked = sentinel2.masked_collection(raw, settings.cloud_mask, settings.assets, elevation)
     composite = sentinel2.latest_clear(masked) if latest else sentinel2.greenest_pixel(masked)
     return _Optical(
         composite.select(["NDVI"], [f"{which}NDVI"]),
@@ -304,11 +306,11 @@ def feature_image(
     av = availability
     how = compositing or Compositing()
     latest = how.mode == "monitoring"
-    opt_pre = _optical(geometry, pre, "pre", bool(av.s2_dates_pre), settings)
-    opt_post = _optical(geometry, post, "post", bool(av.s2_dates_post), settings, latest)
+    elevation = context.dem_image(assets.elevation, geometry)
+    opt_pre = _optical(geometry, pre, "pre", bool(av.s2_dates_pre), settings, elevation)
+    opt_post = _optical(geometry, post, "post", bool(av.s2_dates_post), settings, elevation, latest)
     d_ndvi = opt_post.ndvi.subtract(opt_pre.ndvi).rename("dNDVI")
 
-    elevation = context.dem_image(assets.elevation, geometry)
     landcover = context.landcover(assets.landcover)
     sar, geometry_layers = _radar(
         geometry,

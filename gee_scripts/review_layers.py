@@ -13,7 +13,9 @@ detector had seen the scar: a reviewer could dismiss a true landslide. The radar
 as acquired, for orientation: without the detector's terrain flattening and its masks of the
 swath's border noise, the incidence range, layover and shadow, so at a swath's edge or in
 layover its post layer may show a newer scene of a track than the one the detector compared
-(or its noise).
+(or its noise). The optical layers leave the detector's mask of ground in self-shadow
+(``sentinel2.masked_collection`` without a DEM): under a low sun a north-facing slope's latest
+view may be a darker one than the detector kept.
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.

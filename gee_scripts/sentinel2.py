@@ -9,12 +9,13 @@ projected cloud shadows (the Earth Engine s2cloudless tutorial's method).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import ee
 
 from gee_scripts.settings import AssetIds, CloudMaskSettings
-from models.change_statistics import NDVI_DROP
+from models.change_statistics import NDVI_DROP, SELF_SHADOW_COS_I
 
 __all__ = [
     "COMPOSITE_BANDS",
@@ -107,13 +108,42 @@ def _s2cloudless(
 _MASKERS = {"cloud_score_plus": _cloud_score_plus, "s2cloudless": _s2cloudless}
 
 
+def _sunlit(elevation: ee.Image) -> Callable[[ee.Image], ee.Image]:
+    """Each scene masked where its sun stands below the plane of the ground (self-shadow,
+    :data:`~models.change_statistics.SELF_SHADOW_COS_I`; ``monitor.sources.composite.
+    self_shadowed`` in numpy): the cosine of the solar incidence angle on the slope of
+    ``elevation``, from the scene's mean solar zenith and azimuth."""
+    degree = math.pi / 180.0
+    slope = ee.Terrain.slope(elevation).multiply(degree)
+    aspect = ee.Terrain.aspect(elevation).multiply(degree)
+
+    def mask(image: ee.Image) -> ee.Image:
+        zenith = ee.Image.constant(image.get("MEAN_SOLAR_ZENITH_ANGLE")).multiply(degree)
+        azimuth = ee.Image.constant(image.get("MEAN_SOLAR_AZIMUTH_ANGLE")).multiply(degree)
+        cos_i = (
+            zenith.cos()
+            .multiply(slope.cos())
+            .add(zenith.sin().multiply(slope.sin()).multiply(azimuth.subtract(aspect).cos()))
+        )
+        return image.updateMask(cos_i.gte(SELF_SHADOW_COS_I))
+
+    return mask
+
+
 def masked_collection(
-    collection: ee.ImageCollection, cloud: CloudMaskSettings, assets: AssetIds
+    collection: ee.ImageCollection,
+    cloud: CloudMaskSettings,
+    assets: AssetIds,
+    elevation: ee.Image | None = None,
 ) -> ee.ImageCollection:
     """Scenes with clouds and shadows masked, as reflectance (``red``, ``green``, ``blue``,
     ``nir``, 0..1) plus ``NDVI`` = (nir - red) / (nir + red) and ``day`` (acquisition day, days
-    since 1970-01-01, so that the composite tells which acquisitions it used)."""
+    since 1970-01-01, so that the composite tells which acquisitions it used). With
+    ``elevation`` the ground each scene's sun leaves in self-shadow is masked too (the
+    detection's composites; the review map's layers leave it)."""
     masked = _MASKERS[cloud.method](collection, cloud, assets)
+    if elevation is not None:
+        masked = masked.map(_sunlit(elevation))
 
     def reflectance(image: ee.Image) -> ee.Image:
         bands = (

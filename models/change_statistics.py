@@ -19,6 +19,7 @@ __all__ = [
     "NDVI_DROP",
     "RADAR_SCENES",
     "REPEAT_SCENE_Z",
+    "SELF_SHADOW_COS_I",
     "SINGLE_SCENE_Z",
     "Compositing",
     "CompositingMode",
@@ -34,6 +35,15 @@ DB = 10.0 / np.log(10.0)
 # the ensemble is compared with), deeper than the trigger's -0.15 so that haze and phenology
 # between two single observations do not date a change.
 NDVI_DROP = 0.2
+# A Sentinel-2 observation is no clear look where the sun stands below the plane of the ground
+# (the cosine of the solar incidence angle on the slope under this: self-shadow, pure geometry
+# of the scene's sun and the DEM). There the ground gets no direct light, the reflectance is
+# the diffuse sky's and the atmosphere's path radiance, and the NDVI drops with no change of
+# the ground: north-facing slopes under the low winter sun (found in a storm-free winter of
+# bench/bench_snow_season.py: 13 of 22 alpine false alerts of November and December lay
+# mostly in self-shadow in the view that drew them). Both sources mask it
+# (monitor.sources.composite.self_shadowed, gee_scripts.sentinel2.masked_collection).
+SELF_SHADOW_COS_I = 0.0
 # A single Sentinel-1 scene shows the change where its log-ratio to the baseline exceeds this
 # many standard deviations (two-sided 5 % per scene on unchanged ground, see log_ratio_z).
 SINGLE_SCENE_Z = 2.0

@@ -44,6 +44,7 @@ from monitor.sources.composite import (
     nan_median,
     ndvi,
     quality_pick,
+    self_shadowed,
 )
 from monitor.sources.terrain_flattening import (
     TerrainModel,
@@ -239,7 +240,17 @@ def s2_composite(
     water = _read(_array(root, "static/landcover"), (py, px)) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]
-    masked = masked[(..., *inner)]
+    # self-shadow: the slope from the margin read around the window, so that its edge pixels
+    # have their neighbours
+    slope, aspect = slope_aspect(
+        np.asarray(_read(_array(root, "static/elevation"), (py, px)), np.float32), params.res
+    )
+    masked = masked[(..., *inner)] | self_shadowed(
+        slope[inner],
+        aspect[inner],
+        rows["sun_zenith"].to_numpy(float),
+        rows["sun_azimuth"].to_numpy(float),
+    )
     days = _days(rows["date"].to_numpy())
     vi = ndvi(refl)
     comp: GreenestComposite = (

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from models.change_statistics import SELF_SHADOW_COS_I
+
 __all__ = [
     "ChangeDates",
     "CloudMaskParams",
@@ -38,6 +40,7 @@ __all__ = [
     "ndvi",
     "observed",
     "quality_pick",
+    "self_shadowed",
 ]
 
 # Band order of the stored Sentinel-2 reflectance (S2_SR_HARMONIZED names).
@@ -120,6 +123,26 @@ def cloud_shadow_mask(
         structure[0] = yy * yy + xx * xx <= radius * radius
         masked = ndimage.binary_dilation(masked, structure=structure)
     return masked
+
+
+def self_shadowed(
+    slope_deg: np.ndarray,
+    aspect_deg: np.ndarray,
+    sun_zenith_deg: np.ndarray,
+    sun_azimuth_deg: np.ndarray,
+) -> np.ndarray:
+    """Boolean ``(T, H, W)``: True where the sun of each observation (``(T,)`` zenith and
+    azimuth, degrees, azimuth clockwise from north as the aspect) stands below the plane of
+    the ground (``(H, W)`` slope and aspect, degrees): the cosine of the solar incidence angle
+    on the slope, cos z cos s + sin z sin s cos(φ - a), under
+    :data:`~models.change_statistics.SELF_SHADOW_COS_I`. An observation whose angles are not
+    known (NaN) is taken as lit."""
+    zen = np.radians(np.asarray(sun_zenith_deg, np.float64)).reshape(-1, 1, 1)
+    az = np.radians(np.asarray(sun_azimuth_deg, np.float64)).reshape(-1, 1, 1)
+    slope, aspect = np.radians(slope_deg)[None], np.radians(aspect_deg)[None]
+    cos_i = np.cos(zen) * np.cos(slope) + np.sin(zen) * np.sin(slope) * np.cos(az - aspect)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(cos_i < SELF_SHADOW_COS_I)
 
 
 def ndvi(reflectance: np.ndarray) -> np.ndarray:

@@ -919,6 +919,32 @@ def test_two_tiles_of_one_datatake_are_one_clear_look_where_they_overlap(tmp_pat
     assert (clear == 2).all(), np.unique(clear, return_counts=True)
 
 
+def test_a_slope_in_self_shadow_is_no_clear_look(tmp_path: Path) -> None:
+    """A north-facing slope under the low winter sun gets no direct light: its view there is no
+    clear look (the counts, the composite), where the flat ground beside it is one (found in a
+    storm-free winter, bench/bench_snow_season.py: most alpine false alerts of November lay
+    in self-shadow)."""
+    shape, track, _ = _writer_inputs()  # 46 x 49 px
+    rows = np.arange(shape[0], dtype=float)[:, None] * np.ones(shape)
+    elevation = 500.0 + 12.0 * rows  # 50° facing north (rows run south) ...
+    elevation[:, 30:] = 500.0  # ... and flat ground in the east
+    with RegionWriter(tmp_path, AREA, n_s2=2, n_s1=0, tracks=[track]) as w:
+        w.write_static(elevation, np.full(shape, 10), np.full(shape, 5.0), np.full(shape, 15))
+        w.write_s2(0, date(2024, 7, 5), _s2(3000, 600, shape), np.zeros(shape),
+                   sun_zenith=30.0, sun_azimuth=150.0)  # fmt: skip
+        w.write_s2(1, date(2024, 7, 15), _s2(3400, 600, shape), np.zeros(shape),
+                   sun_zenith=68.0, sun_azimuth=160.0)  # fmt: skip
+        w.commit()
+    stack = ArchiveSource(tmp_path).features(AREA, PRE, POST)
+    clear = stack.s2_clear_pre.values
+    slope, flat = (slice(2, -2), slice(2, 27)), (slice(None), slice(32, None))
+    assert (clear[slope] == 1).all() and (clear[flat] == 2).all()
+    # the greenest pixel of the window: the lit scene's on the slope, the greener one on the flat
+    ndvi = stack.preNDVI.values
+    np.testing.assert_allclose(ndvi[slope], (3000 - 600) / 3600, rtol=1e-6)
+    np.testing.assert_allclose(ndvi[flat], (3400 - 600) / 4000, rtol=1e-6)
+
+
 def test_a_writer_killed_inside_its_commit_leaves_the_region_readable(tmp_path: Path) -> None:
     """Found by a new user: a writer killed between moving the committed region aside
     (``.export.old-<pid>``) and renaming the new one into place left the archive without the

@@ -251,6 +251,17 @@ def _feature_tree(
     return graph_tree(image)
 
 
+def test_both_windows_optical_scenes_are_masked_where_their_sun_leaves_the_ground_in_shadow() -> (
+    None
+):
+    """The detection's Sentinel-2 scenes are masked in self-shadow from the region's DEM and
+    each scene's sun, in both windows (tests/gee/test_gee_s2_numeric.py evaluates the mask)."""
+    for tree in (_feature_tree(), _feature_tree(compositing=Compositing("monitoring", 1))):
+        sun = [c["args"]["property"] for c in _calls(tree, "Element.get")]
+        assert "MEAN_SOLAR_ZENITH_ANGLE" in sun  # one mask function, shared by both windows
+        assert len(_calls(tree, "Terrain.aspect")) >= 1
+
+
 def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:
     event, monitoring = _feature_tree(), _feature_tree(compositing=Compositing("monitoring", 3))
     quality = [c["args"]["qualityBand"] for c in _calls(event, "ImageCollection.qualityMosaic")]

@@ -89,3 +89,63 @@ def test_the_clear_count_counts_a_datatake_s_overlapping_tiles_once() -> None:
     both = clear_image[0] & clear_image[1]
     assert both[:, 3].sum() > 0  # the strip both tiles saw clear, counted once
     assert clear["clear"].max() <= 2
+
+
+def test_ground_in_self_shadow_is_no_clear_look_on_either_source() -> None:
+    """Where a scene's sun stands below the plane of the ground (a north-facing slope under the
+    low winter sun) the view is the sky's diffuse light and the path radiance, and its NDVI
+    drops with no change of the ground: a storm-free winter drew 13 false alerts of 22 there
+    (bench/bench_snow_season.py). The Earth Engine graph masks the same observations as the
+    archive's compositor, so the latest clear view falls back to the last lit one."""
+    from monitor.sources.composite import latest_clear, self_shadowed
+    from monitor.sources.terrain_flattening import slope_aspect
+
+    rng = np.random.default_rng(3)
+    shape = (12, 14)
+    rows = np.arange(shape[0], dtype=float)[:, None] * np.ones(shape)
+    dem = 1000.0 + 12.0 * rows  # 50° facing north (rows run south), flat in the east third
+    dem[:, 10:] = 1000.0
+    days = [19600, 19640, 19660]  # an autumn scene, then two under the low winter sun
+    zeniths, azimuths = [40.0, 68.0, 70.0], [165.0, 160.0, 162.0]
+    dn = rng.integers(200, 4000, size=(3, 6, *shape)).astype(np.uint16)
+    inputs: dict[str, dict[str, np.ndarray]] = {"T/dem": {"elevation": dem}}
+    properties = {}
+    for i in range(3):
+        b2, b3, b4, b8 = (dn[i, k].astype(float) for k in range(4))
+        inputs[f"T/s2_{i}"] = {"B2": b2, "B3": b3, "B4": b4, "B8": b8}
+        properties[f"T/s2_{i}"] = {
+            "system:index": f"s{i}",
+            "system:time_start": days[i] * DAY_MS,
+            "MEAN_SOLAR_ZENITH_ANGLE": zeniths[i],
+            "MEAN_SOLAR_AZIMUTH_ANGLE": azimuths[i],
+        }
+        inputs[f"T/cs_{i}"] = {"cs": np.ones(shape), "cs_cdf": np.ones(shape)}  # all clear
+        properties[f"T/cs_{i}"] = {"system:index": f"s{i}"}
+    assets = AssetIds()
+    scenes = ee.ImageCollection.fromImages([ee.Image(f"T/s2_{i}") for i in range(3)])
+    masked = sentinel2.masked_collection(
+        scenes, CloudMaskSettings(cs_cdf_threshold=0.6), assets, ee.Image("T/dem")
+    )
+    graph = graph_tree(
+        ee.List([sentinel2.latest_clear(masked), sentinel2.clear_count(masked, "clear")])
+    )
+    evaluator = GraphEvaluator(
+        inputs,
+        properties=properties,
+        collections={assets.cloud_score_plus: [f"T/cs_{i}" for i in range(3)]},
+    )
+    composite, clear = evaluator(graph)
+
+    slope, aspect = slope_aspect(dem, 10.0)
+    shadowed = self_shadowed(slope, aspect, np.array(zeniths), np.array(azimuths))
+    expected = latest_clear(dn, shadowed, np.asarray(days, float))
+    np.testing.assert_allclose(composite["NDVI"], expected.ndvi, rtol=1e-6, equal_nan=True)
+    day_expected = np.where(expected.chosen >= 0, np.asarray(days)[expected.chosen], np.nan)
+    np.testing.assert_array_equal(composite["day"], day_expected)
+    np.testing.assert_array_equal(clear["clear"], (~shadowed).sum(axis=0))
+    # the slope: lit under the autumn sun only, so its latest clear look is that scene's; the
+    # flat ground: the last winter scene's
+    inner = (slice(2, -2), slice(2, 8))
+    assert shadowed[1:, inner[0], inner[1]].all() and not shadowed[0].any()
+    assert (composite["day"][inner] == days[0]).all()
+    assert (composite["day"][:, 11:] == days[2]).all()
