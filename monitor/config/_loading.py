@@ -305,7 +305,26 @@ def _message(error: ErrorDetails) -> str:
         # only "Input should be a valid string"
         read = str(given).lower() if isinstance(given, bool) else repr(given)
         message += f"; YAML read the value as {read}: quote it to keep it text ('...')"
+    if kind in _BOUNDS and (what := _description(tuple(error["loc"]))):
+        # found in an adopter's walk: "threshold: Input should be less than 1" did not say
+        # what the number is
+        message += f": {what}"
     return message
+
+
+# pydantic's error kinds of a number out of its field's range
+_BOUNDS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def _description(loc: Sequence[int | str]) -> str | None:
+    """The ``description`` of the field at ``loc``, where the configuration's models give one."""
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    for model in _models_at(loc[:-1]):
+        field = getattr(model, "model_fields", {}).get(loc[-1])
+        if field is not None and field.description:
+            return str(field.description)
+    return None
 
 
 def _duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[tuple[int, str]]:

@@ -375,7 +375,13 @@ class RegionConfig(StrictModel):
     )
     orbit_pass: OrbitPass = "both"
     windows: Windows = Field(default_factory=MonitoringWindows)
-    threshold: float | None = Field(None, gt=0, lt=1)
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="the ensemble's probability at or above which a pixel is a landslide, "
+        "for every setting; unset, each setting's calibrated one",
+    )
     min_area_m2: float = Field(900.0, ge=0)
     second_look: bool = Field(
         True,

@@ -160,6 +160,25 @@ def test_unknown_fields_are_named_with_their_line(
     assert "source.simulation: unknown field: a field of type: archive, not of type: gee" in said
 
 
+def test_a_number_out_of_range_is_said_with_what_the_field_is(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in an adopter's walk: "threshold: Input should be less than 1" did not say what the
+    number is; a bound's message now ends with the field's description, where it has one."""
+    data = _data(manifest)
+    data["regions"][0]["masks"] = {"min_slope_deg": 95}
+    data["alerts"] = {"retry": {"max_attempts": 0}}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="bounds.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert said == {
+        "regions[0].masks.min_slope_deg: Input should be less than 90: drop detections whose "
+        "mean slope is below this (flat ground)",
+        "alerts.retry.max_attempts: Input should be greater than or equal to 1: after this many "
+        "failures an alert is dead",
+    }
+
+
 def test_a_section_s_own_checks_are_placed_on_their_field_s_line(
     write_config: Callable[..., Path], manifest: Path
 ) -> None:
@@ -221,7 +240,9 @@ def test_a_key_given_twice_hides_no_other_problem_and_a_reused_name_points_at_it
     lines = text.splitlines()
     threshold = next(i for i, s in enumerate(lines) if "threshold" in s) + 1
     assert info.value.problems == [
-        f"line {threshold}: regions[1].threshold: Input should be less than 1",
+        f"line {threshold}: regions[1].threshold: Input should be less than 1: the ensemble's "
+        "probability at or above which a pixel is a landslide, for every setting; unset, each "
+        "setting's calibrated one",
         f"line {len(lines) + 1}: quicklooks: field given twice",
     ]
 
