@@ -125,7 +125,10 @@ def _sunlit(elevation: ee.Image) -> Callable[[ee.Image], ee.Image]:
             .multiply(slope.cos())
             .add(zenith.sin().multiply(slope.sin()).multiply(azimuth.subtract(aspect).cos()))
         )
-        return image.updateMask(cos_i.gte(SELF_SHADOW_COS_I))
+        # where the DEM has no value (a void, an override that stops short) the ground is
+        # taken as lit, as the archive takes a scene whose angles are unknown: else every view
+        # there (and next to it: the slope's neighbours) was dropped (found in a review)
+        return image.updateMask(cos_i.gte(SELF_SHADOW_COS_I).unmask(1))
 
     return mask
 

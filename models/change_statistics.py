@@ -40,8 +40,8 @@ NDVI_DROP = 0.2
 # of the scene's sun and the DEM). There the ground gets no direct light, the reflectance is
 # the diffuse sky's and the atmosphere's path radiance, and the NDVI drops with no change of
 # the ground: north-facing slopes under the low winter sun (found in a storm-free winter of
-# bench/bench_snow_season.py: 13 of 22 alpine false alerts of November and December lay
-# mostly in self-shadow in the view that drew them). Both sources mask it
+# bench/bench_snow_season.py: 12 of the alpine region's 20 false alerts of November and
+# December lay mostly in self-shadow in the view that drew them). Both sources mask it
 # (monitor.sources.composite.self_shadowed, gee_scripts.sentinel2.masked_collection).
 SELF_SHADOW_COS_I = 0.0
 # A single Sentinel-1 scene shows the change where its log-ratio to the baseline exceeds this

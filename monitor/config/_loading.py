@@ -231,7 +231,10 @@ def _other_member(loc: Sequence[int | str]) -> str | None:
     if len(loc) < 2 or not isinstance(loc[-2], str):
         return None
     name, tag = loc[-1], loc[-2]
-    for member in _models_at(loc[:-2]):
+    members = _models_at(loc[:-2])
+    if not any(tag in _tags(member) for member in members):  # no union's tag: a section's name
+        return None
+    for member in members:
         fields = getattr(member, "model_fields", {})
         if name not in fields or tag in _tags(member):
             continue

@@ -251,15 +251,28 @@ def _feature_tree(
     return graph_tree(image)
 
 
-def test_both_windows_optical_scenes_are_masked_where_their_sun_leaves_the_ground_in_shadow() -> (
-    None
-):
-    """The detection's Sentinel-2 scenes are masked in self-shadow from the region's DEM and
-    each scene's sun, in both windows (tests/gee/test_gee_s2_numeric.py evaluates the mask)."""
-    for tree in (_feature_tree(), _feature_tree(compositing=Compositing("monitoring", 1))):
+def test_both_windows_optical_scenes_are_masked_where_their_sun_leaves_the_ground_in_shadow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The detection's Sentinel-2 scenes are masked in self-shadow from the region's DEM, in
+    both windows and both modes (tests/gee/test_gee_s2_numeric.py evaluates the mask): each
+    window's masked collection is built with the elevation the stack's own layer is."""
+    built = sentinel2.masked_collection
+    given: list[Any] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        given.append(args[3] if len(args) > 3 else kwargs.get("elevation"))
+        return built(*args, **kwargs)
+
+    monkeypatch.setattr(sentinel2, "masked_collection", recording)
+    for compositing in (None, Compositing("monitoring", 1)):
+        given.clear()
+        tree = _feature_tree(compositing=compositing)
+        assert len(given) == 2 and all(e is not None for e in given)  # the pre and the post
+        elevations = {json.dumps(graph_tree(e), sort_keys=True) for e in given}
+        assert len(elevations) == 1
         sun = [c["args"]["property"] for c in _calls(tree, "Element.get")]
-        assert "MEAN_SOLAR_ZENITH_ANGLE" in sun  # one mask function, shared by both windows
-        assert len(_calls(tree, "Terrain.aspect")) >= 1
+        assert "MEAN_SOLAR_ZENITH_ANGLE" in sun
 
 
 def test_monitoring_composites_latest_clear_and_last_scenes_per_track() -> None:

@@ -158,6 +158,15 @@ def test_unknown_fields_are_named_with_their_line(
     said = {p.split(": ", 1)[1] for p in info.value.problems}
     assert "source.path: unknown field: a field of type: archive, not of type: gee" in said
     assert "source.simulation: unknown field: a field of type: archive, not of type: gee" in said
+    # a section's own name is no union's tag (found in a review: a field misplaced inside
+    # source.simulation was said to be "a field of type: archive, not of type: simulation")
+    data["source"] = {"type": "archive", "simulation": {"start": "2024-01-01",
+                      "end": "2024-02-01", "path": "x", "type": "y"}}  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="nested.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert "source.simulation.path: unknown field" in said
+    assert "source.simulation.type: unknown field" in said
 
 
 def test_a_number_out_of_range_is_said_with_what_the_field_is(
