@@ -37,7 +37,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import WAITING, Outbox
-from monitor.config.operations import fires_from
+from monitor.config.operations import fire_interval_h, fires_from
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
@@ -56,6 +56,7 @@ __all__ = [
     "RegionStatusLine",
     "check_status",
     "collect_status",
+    "default_max_age_h",
 ]
 
 
@@ -435,6 +436,21 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
     return failures
 
 
+#: Hours a run may take and be late by, past the schedule's interval, before ``--max-age``
+#: (unset) fails a region: the half day of the daily default's 36 h.
+MAX_AGE_SLACK_H = 12.0
+
+
+def default_max_age_h(config: MonitorConfig, now: datetime | None = None) -> float:
+    """``--max-age`` where it is not given: 36 h (a daily run and half a day's slack), or the
+    interval between ``schedule.cron``'s fires around ``now`` and :data:`MAX_AGE_SLACK_H` where
+    that is longer (a weekly schedule: 180 h; one that leaves the winter out: its pause, so the
+    check does not fail every day of it). Found on a walk: the check assumed daily runs."""
+    interval = fire_interval_h(config.schedule.trigger(), now or datetime.now(UTC))
+    default = CheckLimits().max_age_h
+    return default if interval is None else max(default, interval + MAX_AGE_SLACK_H)
+
+
 def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
     """The limits the options give; None without ``--check`` (where a limit is refused)."""
     texts = {
@@ -511,7 +527,9 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="HOURS",
         help="with --check: the most hours since each region's last run completed ok "
-        f"(default {defaults.max_age_h:g})",
+        f"(default {defaults.max_age_h:g}, or schedule.cron's interval between its fires around "
+        f"now and {MAX_AGE_SLACK_H:g} h where that is longer: a weekly schedule, or months "
+        "left out)",
     )
     parser.add_argument(
         "--max-pending-age",
@@ -556,6 +574,8 @@ def _status(args: argparse.Namespace) -> int:
 
     limits = _check_limits(args)
     config = load_config(args.config)
+    if limits is not None and args.max_age is None:
+        limits = replace(limits, max_age_h=default_max_age_h(config))
     if limits is None:
         status = collect_status(config)
         print(status.to_json() if args.json else status.format())

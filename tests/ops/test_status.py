@@ -23,7 +23,13 @@ from monitor.ops.schedule import (
     default_jobstore_url,
     scheduler_lock,
 )
-from monitor.ops.status import CheckFailure, CheckLimits, check_status, collect_status
+from monitor.ops.status import (
+    CheckFailure,
+    CheckLimits,
+    check_status,
+    collect_status,
+    default_max_age_h,
+)
 from monitor.store.inventory import Inventory, RegionDetections
 from monitor.store.lock import RunLock
 
@@ -365,7 +371,8 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     checked = json.loads(capsys.readouterr().out)
     assert checked["healthy"] is False
     assert checked["limits"] == {
-        "max_age_h": 36.0,
+        # the schedule's (weekdays at 05:30): 84 h from Monday's fire to Tuesday's, else 36
+        "max_age_h": default_max_age_h(config),
         "max_pending_age_min": 60.0,
         "max_dead": 0,
         "min_free_mb": 1024.0,
@@ -473,3 +480,30 @@ def test_status_check_needs_no_job_store_url_from_the_environment(
     assert capsys.readouterr().out.startswith("status check passed: 2 region(s) completed ok")
     assert main(["status", "--config", str(path)]) == 2
     assert "OPS_STATUS_JOBSTORE_URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("cron", "now", "hours"),
+    [
+        ("0 6 * * *", datetime(2025, 1, 15, 12, tzinfo=UTC), 36.0),  # daily: 24 h and 12
+        ("*/5 * * * *", datetime(2025, 1, 15, 12, tzinfo=UTC), 36.0),  # never under 36 h
+        ("30 5 * * 1-5", datetime(2024, 9, 16, 10, tzinfo=UTC), 84.0),  # Monday: since Friday
+        ("30 5 * * 1-5", datetime(2024, 9, 18, 10, tzinfo=UTC), 36.0),  # Wednesday
+        ("0 6 * * 1", datetime(2025, 1, 15, 12, tzinfo=UTC), 180.0),  # weekly
+        # April to October: in January the pause, 31 October 06:00 to 1 April 06:00 (an hour
+        # short of 152 days: the clocks go forward in March), is the interval
+        ("0 6 * 4-10 *", datetime(2025, 1, 15, 12, tzinfo=UTC), 152 * 24 - 1 + 12.0),
+        ("0 6 * 4-10 *", datetime(2025, 7, 1, 12, tzinfo=UTC), 36.0),
+    ],
+)
+def test_the_health_check_s_default_max_age_follows_the_schedule(
+    tmp_path: Path, untrained_manifest: Path, cron: str, now: datetime, hours: float
+) -> None:
+    """Found on a walk: `status --check` assumed a daily run, so a weekly schedule, or one that
+    leaves the winter out (docs/operations.md, "Winter"), failed the check between its runs.
+    Unless --max-age is given, the limit is the schedule's interval between the fires around
+    now and 12 h, at least 36 h."""
+    path = write_config(
+        tmp_path, untrained_manifest, f'schedule: {{cron: "{cron}", timezone: Europe/Oslo}}\n'
+    )
+    assert default_max_age_h(load_config(path), now) == pytest.approx(hours)
