@@ -28,8 +28,8 @@ __all__ = [
     "ScheduleSettings",
     "cron_trigger",
     "default_jobstore_url",
-    "fire_interval_h",
     "fires_from",
+    "last_fire_before",
     "sqlite_file",
     "today_in",
 ]
@@ -93,36 +93,24 @@ def fires_from(trigger: BaseTrigger, start: datetime) -> Iterator[datetime]:
         fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
 
 
-#: How far back :func:`fire_interval_h` looks for the two fires before a moment (a yearly
-#: schedule has one a year; one that found none is no interval).
-_MOST_LOOKBACK = timedelta(days=800)
+#: How far back :func:`last_fire_before` looks (a leap day's schedule fires every four years).
+_MOST_LOOKBACK = timedelta(days=1500)
 
 
-def fire_interval_h(trigger: BaseTrigger, now: datetime) -> float | None:
-    """Hours between the fires around ``now``: the longer of the gap that ends at the last fire
-    up to ``now`` and the one from it to the next fire, so that a schedule that leaves months
-    out (``0 6 * 4-10 *``) has its pause as the interval through the pause, and a weekly one a
-    week; None where no fire up to ``now`` or none after it is found. The window searched
-    doubles from an hour, so a schedule every second costs no year of fires."""
-    after = next(fires_from(trigger, now), None)
-    if after is None:
-        return None
+def last_fire_before(trigger: BaseTrigger, moment: datetime) -> datetime | None:
+    """``trigger``'s last fire at or before ``moment``; None where none is found in
+    :data:`_MOST_LOOKBACK`. The window searched doubles from an hour, so a schedule every
+    second costs no year of fires."""
     lookback = timedelta(hours=1)
     while True:
-        last_two: list[datetime] = []
-        for fire in fires_from(trigger, now - lookback):
-            if fire.astimezone(UTC) > now.astimezone(UTC):
+        last = None
+        for fire in fires_from(trigger, moment - lookback):
+            if fire.astimezone(UTC) > moment.astimezone(UTC):
                 break
-            last_two = [*last_two[-1:], fire]
-        if len(last_two) == 2 or lookback >= _MOST_LOOKBACK:
-            break
+            last = fire
+        if last is not None or lookback >= _MOST_LOOKBACK:
+            return last
         lookback *= 2
-    if not last_two:
-        return None
-    gaps = [after.astimezone(UTC) - last_two[-1].astimezone(UTC)]
-    if len(last_two) == 2:
-        gaps.append(last_two[1].astimezone(UTC) - last_two[0].astimezone(UTC))
-    return max(gaps).total_seconds() / 3600.0
 
 
 def cron_trigger(expr: str, timezone: str) -> CronTrigger:

@@ -37,7 +37,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import WAITING, Outbox
-from monitor.config.operations import fire_interval_h, fires_from
+from monitor.config.operations import fires_from, last_fire_before
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
@@ -436,19 +436,24 @@ def _disk_failures(config: MonitorConfig, limits: CheckLimits) -> list[CheckFail
     return failures
 
 
-#: Hours a run may take and be late by, past the schedule's interval, before ``--max-age``
-#: (unset) fails a region: the half day of the daily default's 36 h.
+#: Hours a scheduled run may take, and be late by, before ``--max-age`` (unset) asks for it.
 MAX_AGE_SLACK_H = 12.0
 
 
 def default_max_age_h(config: MonitorConfig, now: datetime | None = None) -> float:
-    """``--max-age`` where it is not given: 36 h (a daily run and half a day's slack), or the
-    interval between ``schedule.cron``'s fires around ``now`` and :data:`MAX_AGE_SLACK_H` where
-    that is longer (a weekly schedule: 180 h; one that leaves the winter out: its pause, so the
-    check does not fail every day of it). Found on a walk: the check assumed daily runs."""
-    interval = fire_interval_h(config.schedule.trigger(), now or datetime.now(UTC))
+    """``--max-age`` where it is not given: 36 h (a daily run and half a day's slack), or, where
+    longer, the hours since ``schedule.cron``'s last fire at least :data:`MAX_AGE_SLACK_H` before
+    ``now``: each region's last ok run must have finished after that fire. A weekly schedule
+    passes between its runs, one that leaves the winter out through its pause, and a failed
+    run is caught 12 h after its fire as before (found on a walk: the check assumed daily
+    runs; a first version of this widened the limit from the fire before a pause on, and
+    passed a Friday whose run had failed)."""
+    now = now or datetime.now(UTC)
     default = CheckLimits().max_age_h
-    return default if interval is None else max(default, interval + MAX_AGE_SLACK_H)
+    due = last_fire_before(config.schedule.trigger(), now - timedelta(hours=MAX_AGE_SLACK_H))
+    if due is None:
+        return default
+    return max(default, (now - due.astimezone(UTC)).total_seconds() / 3600.0)
 
 
 def _check_limits(args: argparse.Namespace) -> CheckLimits | None:
@@ -527,9 +532,8 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="HOURS",
         help="with --check: the most hours since each region's last run completed ok "
-        f"(default {defaults.max_age_h:g}, or schedule.cron's interval between its fires around "
-        f"now and {MAX_AGE_SLACK_H:g} h where that is longer: a weekly schedule, or months "
-        "left out)",
+        f"(default {defaults.max_age_h:g}, or, where longer, the hours since schedule.cron's "
+        f"last fire at least {MAX_AGE_SLACK_H:g} h ago: a weekly schedule, or months left out)",
     )
     parser.add_argument(
         "--max-pending-age",

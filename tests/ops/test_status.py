@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ops_fixtures import populate, write_config
 
+import monitor.ops.status as status_module
 from monitor.alerts.outbox import Alert, DeliveryError, Outbox
 from monitor.cli import main
 from monitor.config import load_config
@@ -367,12 +368,14 @@ def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_chec
     assert main(["status", "--config", str(path), "--check", "--max-age", "1"]) == 1
     out = capsys.readouterr().out
     assert "  settings: alerts " in out and "OPS_STATUS_TEST_SECRET is not set" in out
+    # the default --max-age follows the schedule (weekdays here: longer on Mondays); pinned
+    # here to the daily one, and the wiring checked with another value below
+    monkeypatch.setattr(status_module, "default_max_age_h", lambda config: 36.0)
     assert main(["status", "--config", str(path), "--check", "--json"]) == 1
     checked = json.loads(capsys.readouterr().out)
     assert checked["healthy"] is False
     assert checked["limits"] == {
-        # the schedule's (weekdays at 05:30): 84 h from Monday's fire to Tuesday's, else 36
-        "max_age_h": default_max_age_h(config),
+        "max_age_h": 36.0,
         "max_pending_age_min": 60.0,
         "max_dead": 0,
         "min_free_mb": 1024.0,
@@ -485,25 +488,39 @@ def test_status_check_needs_no_job_store_url_from_the_environment(
 @pytest.mark.parametrize(
     ("cron", "now", "hours"),
     [
-        ("0 6 * * *", datetime(2025, 1, 15, 12, tzinfo=UTC), 36.0),  # daily: 24 h and 12
+        ("0 6 * * *", datetime(2025, 1, 15, 12, tzinfo=UTC), 36.0),  # daily: 36 h
         ("*/5 * * * *", datetime(2025, 1, 15, 12, tzinfo=UTC), 36.0),  # never under 36 h
-        ("30 5 * * 1-5", datetime(2024, 9, 16, 10, tzinfo=UTC), 84.0),  # Monday: since Friday
-        ("30 5 * * 1-5", datetime(2024, 9, 18, 10, tzinfo=UTC), 36.0),  # Wednesday
-        ("0 6 * * 1", datetime(2025, 1, 15, 12, tzinfo=UTC), 180.0),  # weekly
-        # April to October: in January the pause, 31 October 06:00 to 1 April 06:00 (an hour
-        # short of 152 days: the clocks go forward in March), is the interval
-        ("0 6 * 4-10 *", datetime(2025, 1, 15, 12, tzinfo=UTC), 152 * 24 - 1 + 12.0),
-        ("0 6 * 4-10 *", datetime(2025, 7, 1, 12, tzinfo=UTC), 36.0),
+        # weekdays at 05:30 (03:30 UTC in September): on Monday morning Friday's run is the
+        # one asked for (78.5 h); on Friday morning Thursday's, within 36 h
+        ("30 5 * * 1-5", datetime(2024, 9, 16, 10, tzinfo=UTC), 78.5),
+        ("30 5 * * 1-5", datetime(2024, 9, 20, 10, tzinfo=UTC), 36.0),
+        ("0 6 * * 1", datetime(2025, 1, 15, 12, tzinfo=UTC), 55.0),  # weekly: Monday's
+        # April to October: in January the run of 31 October 06:00 (05:00 UTC); on 31 October
+        # itself the day before's, within 36 h: a failed October is not waved through
+        ("0 6 * 4-10 *", datetime(2025, 1, 15, 12, tzinfo=UTC), 76 * 24 + 7.0),
+        ("0 6 * 4-10 *", datetime(2025, 10, 31, 10, tzinfo=UTC), 36.0),
+        ("0 6 29 2 *", datetime(2027, 12, 1, 6, tzinfo=UTC), (1371 * 24) + 1.0),  # a leap day
     ],
 )
 def test_the_health_check_s_default_max_age_follows_the_schedule(
-    tmp_path: Path, untrained_manifest: Path, cron: str, now: datetime, hours: float
+    tmp_path: Path,
+    untrained_manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cron: str,
+    now: datetime,
+    hours: float,
 ) -> None:
     """Found on a walk: `status --check` assumed a daily run, so a weekly schedule, or one that
     leaves the winter out (docs/operations.md, "Winter"), failed the check between its runs.
-    Unless --max-age is given, the limit is the schedule's interval between the fires around
-    now and 12 h, at least 36 h."""
-    path = write_config(
-        tmp_path, untrained_manifest, f'schedule: {{cron: "{cron}", timezone: Europe/Oslo}}\n'
-    )
+    Unless --max-age is given, the limit is the hours since the schedule's last fire at least
+    12 h ago, at least 36 h: that fire's run must have completed."""
+    schedule = f'schedule: {{cron: "{cron}", timezone: Europe/Oslo}}\n'
+    path = write_config(tmp_path, untrained_manifest, schedule)
     assert default_max_age_h(load_config(path), now) == pytest.approx(hours)
+    # the CLI takes it where --max-age is not given, and the option where it is
+    monkeypatch.setattr(status_module, "default_max_age_h", lambda config: 1234.5)
+    assert main(["status", "--config", str(path), "--check", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["limits"]["max_age_h"] == 1234.5
+    main(["status", "--config", str(path), "--check", "--json", "--max-age", "7"])
+    assert json.loads(capsys.readouterr().out)["limits"]["max_age_h"] == 7.0
