@@ -57,8 +57,13 @@ class LocalDayCronTrigger(CronTrigger):
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
         found: datetime | None = super().get_next_fire_time(previous_fire_time, now)
-        if found is None or previous_fire_time is None:
+        if found is None:
             return found
+        if previous_fire_time is None:
+            # a first fire, asked from ``now`` (a job's first, `fires_from`'s): ``now`` stands
+            # for the fire before, a fire at ``now`` itself counting (found in a review: from
+            # 7 September 2024 in America/Santiago the first fire came out as the 9th)
+            previous_fire_time = now - timedelta(microseconds=1)
         zone = self.timezone
         before, after = previous_fire_time.astimezone(zone), found.astimezone(zone)
         if before.utcoffset() == after.utcoffset():

@@ -1350,6 +1350,16 @@ def test_the_daily_cron_fires_on_every_local_day_across_clock_changes(zone: str)
             distinct = sorted(set(days))
             assert distinct == [distinct[0] + timedelta(days=i) for i in range(len(distinct))], (
                 zone, change, hour, minute, days)  # fmt: skip
+            # a first fire asked from each moment of the days before the change (a job's first,
+            # fires_from's) is on the next local day that has the time, not one after (found
+            # in a review: from 7 September 2024 in America/Santiago, the 9th)
+            for back in range(1, 4):
+                now = datetime.combine(change - timedelta(days=back), datetime.min.time(), tz)
+                now += timedelta(hours=12)
+                first = trigger.get_next_fire_time(None, now)
+                assert first is not None
+                assert first.astimezone(tz).date() - now.date() == timedelta(days=1), (
+                    zone, change, hour, minute, now, first)  # fmt: skip
 
 
 def test_clock_changes_neither_repeat_a_fire_nor_call_the_stored_one_another_cron() -> None:
