@@ -13,9 +13,8 @@ detector had seen the scar: a reviewer could dismiss a true landslide. The radar
 as acquired, for orientation: without the detector's terrain flattening and its masks of the
 swath's border noise, the incidence range, layover and shadow, so at a swath's edge or in
 layover its post layer may show a newer scene of a track than the one the detector compared
-(or its noise). The optical layers leave the detector's mask of ground in self-shadow
-(``sentinel2.masked_collection`` without a DEM): under a low sun a north-facing slope's latest
-view may be a darker one than the detector kept.
+(or its noise). The optical layers take the detector's mask of ground in self-shadow where
+they are given the region's DEM (``elevation``; ``monitor.ops.review`` gives it).
 
 Plain arguments (an ``ee.Geometry``, ISO-date windows, the orbit pass, :class:`GeeSettings`);
 ``monitor.ops.review`` adds the images to the page as tile layers.
@@ -47,11 +46,14 @@ def composite_layers(
     orbit_pass: str,
     settings: GeeSettings,
     compositing: Compositing | None = None,
+    elevation: ee.Image | None = None,
 ) -> list[tuple[str, ee.Image, dict[str, Any]]]:
     """(label, image, visualisation) of the pre- and post-event composites, in that order: per
     window the Sentinel-2 true colour, then the Sentinel-1 VV in dB. Labels name the window as
     ``start/end`` (ISO dates, the end exclusive) and then the statistic; ``compositing``
-    defaults to event mode's."""
+    defaults to event mode's. With ``elevation`` (the region's DEM, as the detection's) the
+    Sentinel-2 scenes are masked where their sun leaves the ground in self-shadow, as the
+    detector's are."""
     compositing = compositing or Compositing()
     latest = compositing.mode == "monitoring"
     out: list[tuple[str, ee.Image, dict[str, Any]]] = []
@@ -71,7 +73,9 @@ def composite_layers(
         }
     for which, (start, end) in windows.items():
         scenes = sentinel2.s2_collection(geometry, start, end, settings.assets)
-        masked = sentinel2.masked_collection(scenes, settings.cloud_mask, settings.assets)
+        masked = sentinel2.masked_collection(
+            scenes, settings.cloud_mask, settings.assets, elevation
+        )
         if latest and which == "post":
             composite, how = sentinel2.latest_clear(masked), "latest clear"
         else:

@@ -143,7 +143,7 @@ def masked_collection(
     ``nir``, 0..1) plus ``NDVI`` = (nir - red) / (nir + red) and ``day`` (acquisition day, days
     since 1970-01-01, so that the composite tells which acquisitions it used). With
     ``elevation`` the ground each scene's sun leaves in self-shadow is masked too (the
-    detection's composites; the review map's layers leave it)."""
+    detection's composites, and the review map's layers of them)."""
     masked = _MASKERS[cloud.method](collection, cloud, assets)
     if elevation is not None:
         masked = masked.map(_sunlit(elevation))

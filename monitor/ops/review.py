@@ -334,7 +334,8 @@ def add_ee_composites(
         raise ValueError("Earth Engine layers need `source: {type: gee}` in the configuration")
     import ee
 
-    from gee_scripts import auth
+    from gee_scripts import auth, context
+    from gee_scripts.coverage import AssetCoverageError, resolve_assets
     from gee_scripts.review_layers import composite_layers
     from monitor.sources.gee import gee_window
 
@@ -346,6 +347,14 @@ def add_ee_composites(
             continue
         pre, post = region.windows.windows_for(run_date)
         geometry = ee.Geometry(mapping(region.geometry))
+        try:  # the DEM the detection's optical views are masked in self-shadow with
+            assets = resolve_assets(region.name, region.geometry.bounds, settings)
+            elevation = context.dem_image(assets.elevation, geometry)
+        except AssetCoverageError as err:  # its runs fail too: the layers are still shown
+            log.warning(
+                "%s: the optical layers are not masked in self-shadow: %s", region.name, err
+            )
+            elevation = None
         layers = composite_layers(
             geometry,
             gee_window(pre),
@@ -353,6 +362,7 @@ def add_ee_composites(
             region.orbit_pass,
             settings,
             region.windows.compositing(),
+            elevation,
         )
         for label, image, vis in layers:
             name = f"{region.name}: {label}"

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -306,9 +307,11 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     class RecordingMap:
         def __init__(self) -> None:
             self.layers: list[tuple[str, dict, bool]] = []
+            self.images: list[Any] = []
 
         def add_layer(self, image, vis, name, shown=True):  # type: ignore[no-untyped-def]
             self.layers.append((name, vis, shown))
+            self.images.append(image)
 
     m = RecordingMap()
     names = add_ee_composites(m, config, date(2024, 9, 15), regions=["emilia-hills"])
@@ -322,6 +325,16 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
         " (mean of the last 1 per track)",
     ]  # the region's monitoring composites (the demo's default)
     assert all(shown is False for _, _, shown in m.layers)  # off until the reviewer ticks them
+    # the optical layers take the detector's mask of ground in self-shadow (each scene's sun
+    # on the region's DEM), so a slope facing away from a low sun shows the view the detector
+    # kept; the radar layers read no sun
+    from gee_scripts.offline import find_invocations, graph_tree
+
+    def reads_the_sun(image: Any) -> bool:
+        gets = find_invocations(graph_tree(image), "Element.get")
+        return any(c["args"]["property"] == "MEAN_SOLAR_ZENITH_ANGLE" for c in gets)
+
+    assert [reads_the_sun(image) for image in m.images] == [True, False, True, False]
 
 
 def test_markup_in_the_inventory_and_region_names_reaches_the_page_escaped(
