@@ -430,7 +430,8 @@ class ArchiveSource:
         else:
             window = slice(row0, row1), slice(col0, col1)
             with _damaged_files_named(region):
-                latest = s2_composite(region.root, s2, *window, self.cloud_mask, "latest")
+                static = read_static(region.root, *window, grid.res)
+                latest = s2_composite(region.root, s2, static, self.cloud_mask, "latest")
             clear = latest.obs_clear
         transform = grid.transform * Affine.translation(col0, row0)
         shape = clear.shape[1:]
@@ -487,9 +488,9 @@ class ArchiveSource:
         with _damaged_files_named(region):
             static = read_static(region.root, ys, xs, grid.res)
             optical = {
-                "pre": s2_composite(region.root, scenes.s2_pre, ys, xs, self.cloud_mask),
+                "pre": s2_composite(region.root, scenes.s2_pre, static, self.cloud_mask),
                 "post": s2_composite(
-                    region.root, scenes.s2_post, ys, xs, self.cloud_mask, post_how
+                    region.root, scenes.s2_post, static, self.cloud_mask, post_how
                 ),
             }
             done("terrain and Sentinel-2 composites read")

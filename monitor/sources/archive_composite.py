@@ -201,13 +201,15 @@ def _scenes(array: zarr.Array, idx: np.ndarray, *window: slice) -> np.ndarray:
 def s2_composite(
     root: zarr.Group,
     rows: pd.DataFrame,
-    ys: slice,
-    xs: slice,
+    static: Static,
     params: CloudMaskParams,
     how: S2Composite = "greenest",
 ) -> Optical:
-    """The Sentinel-2 composite of the catalog ``rows`` (one window, chronological) over ``ys``,
-    ``xs``: the greenest pixel, or the latest clear observation (monitoring)."""
+    """The Sentinel-2 composite of the catalog ``rows`` (one window, chronological) over the
+    window of ``static`` (:func:`read_static`, whose slope and aspect give the ground each
+    scene's sun leaves in self-shadow): the greenest pixel, or the latest clear observation
+    (monitoring)."""
+    ys, xs = static.ys, static.xs
     h, w = ys.stop - ys.start, xs.stop - xs.start
     if not len(rows):
         empty = greenest_pixel(np.zeros((0, 6, h, w), np.uint16), np.zeros((0, h, w), bool))
@@ -240,14 +242,9 @@ def s2_composite(
     water = _read(_array(root, "static/landcover"), (py, px)) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water, params)
     refl = refl[(..., *inner)]
-    # self-shadow: the slope from the margin read around the window, so that its edge pixels
-    # have their neighbours
-    slope, aspect = slope_aspect(
-        np.asarray(_read(_array(root, "static/elevation"), (py, px)), np.float32), params.res
-    )
     masked = masked[(..., *inner)] | self_shadowed(
-        slope[inner],
-        aspect[inner],
+        static.slope,
+        static.aspect,
         rows["sun_zenith"].to_numpy(float),
         rows["sun_azimuth"].to_numpy(float),
     )

@@ -10,7 +10,13 @@ import pytest
 
 from models.worldcover import WATER
 from monitor.sources.archive import ArchiveSource
-from monitor.sources.archive_composite import Optical, _days, _scenes, s2_composite
+from monitor.sources.archive_composite import (
+    Optical,
+    _days,
+    _scenes,
+    read_static,
+    s2_composite,
+)
 from monitor.sources.composite import (
     CloudMaskParams,
     GreenestComposite,
@@ -88,9 +94,8 @@ def test_a_windows_composite_is_that_of_its_scenes_read_one_by_one(
     rows = archive.catalog("ghats", sensor="S2").iloc[1:7].reset_index(drop=True)
     rows = rows.drop(index=drop).reset_index(drop=True)  # scenes with a gap between them
     grid = stored.grid
-    composite = s2_composite(
-        stored.root, rows, slice(0, grid.height), slice(0, grid.width), CloudMaskParams(), "latest"
-    )
+    static = read_static(stored.root, slice(0, grid.height), slice(0, grid.width), grid.res)
+    composite = s2_composite(stored.root, rows, static, CloudMaskParams(), "latest")
     scenes = [int(i) for i in rows["index"]]
     refl = np.stack([np.asarray(stored.root["s2/reflectance"][i]) for i in scenes])
     prob = np.stack([np.asarray(stored.root["s2/cloud_probability"][i]) for i in scenes])
