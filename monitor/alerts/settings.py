@@ -15,8 +15,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pydantic import (
@@ -411,29 +412,25 @@ class AlertRouting:
         walkthrough: a dry run with the login variables unset passed, and only ``alerts test``
         said what the first alerts would meet)."""
         used = self.channels
-        reads: list[tuple[str, str]] = []  # (variable, what it is)
+        reads: list[Callable[[], object]] = []  # each raises AlertConfigError naming what
         if self.smtp is not None and any(c.startswith("email:") for c in used):
-            if self.smtp.username_env is not None:
-                reads.append((self.smtp.username_env, "SMTP username"))
-            if self.smtp.password_env is not None:
-                reads.append((self.smtp.password_env, "SMTP password"))
+            for variable, what in (
+                (self.smtp.username_env, "SMTP username"),
+                (self.smtp.password_env, "SMTP password"),
+            ):
+                if variable is not None:
+                    reads.append(partial(read_secret, variable, what))
         for name, hook in self.webhooks.items():
             if webhook_channel(name) in used:
-                reads.append((hook.secret_env, f"webhook {name!r} secret"))
-                if hook.url_env is not None:
-                    reads.append((hook.url_env, f"webhook {name!r} url"))
+                reads.append(hook.secret)
+                if hook.url_env is not None:  # unset, empty, or no http(s) URL
+                    reads.append(hook.target)
         problems: list[str] = []
-        for variable, what in dict.fromkeys(reads):
+        for read in reads:
             try:
-                read_secret(variable, what)
+                read()
             except AlertConfigError as err:
                 problems.append(str(err))
-        for name, hook in self.webhooks.items():  # a url_env set but holding no URL
-            if webhook_channel(name) in used and hook.url_env and os.environ.get(hook.url_env):
-                try:
-                    hook.target()
-                except AlertConfigError as err:
-                    problems.append(str(err))
         return problems
 
     @property

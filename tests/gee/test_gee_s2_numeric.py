@@ -4,6 +4,8 @@ acquisition day) evaluated with numpy equals the archive's greenest-pixel compos
 
 from __future__ import annotations
 
+from typing import Any
+
 import ee
 import numpy as np
 from gee_numpy_eval import GraphEvaluator
@@ -14,6 +16,14 @@ from gee_scripts.settings import AssetIds, CloudMaskSettings
 from monitor.sources.composite import greenest_pixel
 
 DAY_MS = 86_400_000
+
+
+def _evaluate(graph: Any, inputs: dict[str, Any], properties: dict[str, Any], n: int) -> Any:
+    """``graph`` evaluated on the scenes ``T/s2_<i>`` and their Cloud Score+ images ``T/cs_<i>``
+    (``i`` < ``n``) of ``inputs``."""
+    cloud_score = AssetIds().cloud_score_plus
+    collections = {cloud_score: [f"T/cs_{i}" for i in range(n)]}
+    return GraphEvaluator(inputs, properties=properties, collections=collections)(graph)
 
 
 def test_greenest_pixel_graph_matches_the_archive_compositor() -> None:
@@ -37,12 +47,7 @@ def test_greenest_pixel_graph_matches_the_archive_compositor() -> None:
     graph = graph_tree(
         ee.List([sentinel2.greenest_pixel(masked), sentinel2.clear_count(masked, "clear")])
     )
-    evaluator = GraphEvaluator(
-        inputs,
-        properties=properties,
-        collections={assets.cloud_score_plus: [f"T/cs_{i}" for i in range(n)]},
-    )
-    composite, clear = evaluator(graph)
+    composite, clear = _evaluate(graph, inputs, properties, n)
 
     expected = greenest_pixel(dn, unusable=cs_cdf < 0.6)
     np.testing.assert_allclose(composite["NDVI"], expected.ndvi, rtol=1e-6, equal_nan=True)
@@ -77,12 +82,8 @@ def test_the_clear_count_counts_a_datatake_s_overlapping_tiles_once() -> None:
     assets = AssetIds()
     scenes = ee.ImageCollection.fromImages([ee.Image(f"T/s2_{i}") for i in range(3)])
     masked = sentinel2.masked_collection(scenes, CloudMaskSettings(cs_cdf_threshold=0.6), assets)
-    evaluator = GraphEvaluator(
-        inputs,
-        properties=properties,
-        collections={assets.cloud_score_plus: [f"T/cs_{i}" for i in range(3)]},
-    )
-    (clear,) = evaluator(graph_tree(ee.List([sentinel2.clear_count(masked, "clear")])))
+    graph = graph_tree(ee.List([sentinel2.clear_count(masked, "clear")]))
+    (clear,) = _evaluate(graph, inputs, properties, 3)
     clear_image = cs_cdf >= 0.6
     expected = (clear_image[0] | clear_image[1]).astype(int) + clear_image[2]
     np.testing.assert_array_equal(clear["clear"], expected)
@@ -130,12 +131,7 @@ def test_ground_in_self_shadow_is_no_clear_look_on_either_source() -> None:
     graph = graph_tree(
         ee.List([sentinel2.latest_clear(masked), sentinel2.clear_count(masked, "clear")])
     )
-    evaluator = GraphEvaluator(
-        inputs,
-        properties=properties,
-        collections={assets.cloud_score_plus: [f"T/cs_{i}" for i in range(3)]},
-    )
-    composite, clear = evaluator(graph)
+    composite, clear = _evaluate(graph, inputs, properties, 3)
 
     slope, aspect = slope_aspect(dem, 10.0)
     shadowed = self_shadowed(slope, aspect, np.array(zeniths), np.array(azimuths))
@@ -156,12 +152,7 @@ def test_ground_in_self_shadow_is_no_clear_look_on_either_source() -> None:
     void = dem.copy()
     void[:, :2] = np.nan
     inputs["T/dem"] = {"elevation": void}
-    evaluator = GraphEvaluator(
-        inputs,
-        properties=properties,
-        collections={assets.cloud_score_plus: [f"T/cs_{i}" for i in range(3)]},
-    )
-    _, clear = evaluator(graph)
+    _, clear = _evaluate(graph, inputs, properties, 3)
     slope, aspect = slope_aspect(void, 10.0)
     unknown = ~np.isfinite(slope)
     assert unknown[:, :3].all()  # the void and the column next to it
