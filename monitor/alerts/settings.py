@@ -48,8 +48,10 @@ __all__ = [
     "webhook_channel",
 ]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# whole values (fullmatch): the "$" of a match let a name end in a newline, which a YAML
+# block scalar (`secret_env: |`) gives, and the variable was then "not set"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (fullmatch)
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
@@ -105,7 +107,7 @@ def is_loopback(host: str) -> bool:
 def check_env_name(value: str | None) -> str | None:
     """``value``, refused where it is not an environment variable's name (a secret itself),
     with a message that does not repeat it: it is printed and logged."""
-    if value is not None and not _ENV_NAME.match(value):
+    if value is not None and not _ENV_NAME.fullmatch(value):
         raise ValueError(
             "the value given is not an environment variable name (ASCII letters, digits and "
             "'_', not starting with a digit) and is not repeated here, as it may be the secret "
@@ -115,7 +117,7 @@ def check_env_name(value: str | None) -> str | None:
 
 
 def _check_addresses(values: list[str]) -> list[str]:
-    bad = [v for v in values if not _EMAIL.match(v)]
+    bad = [v for v in values if not _EMAIL.fullmatch(v.strip())]
     if bad:
         raise ValueError(f"not e-mail addresses: {', '.join(map(repr, bad))}")
     return [v.strip() for v in values]

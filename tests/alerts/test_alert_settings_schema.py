@@ -59,6 +59,17 @@ def test_secrets_are_named_never_given():
         AlertSettings(smtp={**SMTP, "password": "hunter2"})
 
 
+def test_a_variable_name_is_checked_whole():
+    """Found in an audit: the pattern's '$' let a name end in a newline (`secret_env: |` in
+    YAML), and the set variable was then reported "not set"."""
+    for name in ("LM_HOOK_SECRET\n", "LM_HOOK_SECRET\n\n", "\nLM_HOOK_SECRET"):
+        with pytest.raises(ValidationError, match="is not an environment variable name"):
+            AlertSettings(webhooks=[{**HOOK, "secret_env": name}])
+        with pytest.raises(ValidationError, match="is not an environment variable name"):
+            SmtpSettings(**SMTP, username_env="LM_SMTP_USER", password_env=name)
+    assert AlertSettings(webhooks=[HOOK]).webhooks[0].secret_env == "LM_HOOK_SECRET"
+
+
 def test_port_465_is_refused_with_the_port_that_works():
     """Found in a config audit: docs/alerts.md says implicit TLS cannot work, and port 465
     loaded; every alert then waited for retries until it was dead."""
