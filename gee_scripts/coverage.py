@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from gee_scripts.settings import GeeSettings
 
 __all__ = [
-    "CONTEXT_BANDS",
     "KNOWN_EXTENTS",
     "AssetCoverageError",
     "Extent",
@@ -42,8 +41,6 @@ __all__ = [
     "latitude_text",
     "resolve_assets",
 ]
-
-CONTEXT_BANDS: tuple[str, ...] = ("elevation", "canopy_height", "landcover", "kg_climate")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from gee_scripts.assembly import DATING_BANDS, FLAT_BANDS, RGB_BANDS, STACK_BANDS
 from gee_scripts.retry import Backoff, Cancelled, call_with_retry
-from models.feature_stack import StackAttrs
+from models.feature_stack import PIXEL_SIZE_M, StackAttrs
 from models.stack_assembly import assemble_stack
 
 __all__ = [
@@ -84,7 +84,7 @@ XEE_GETITEM_KWARGS: dict[str, int] = {"max_retries": 0}
 
 
 def fit_grid(
-    geometry_wgs84: BaseGeometry, crs: str, res: float = 10.0
+    geometry_wgs84: BaseGeometry, crs: str, res: float = PIXEL_SIZE_M
 ) -> tuple[str, Transform, tuple[int, int]]:
     """``(crs, transform, (height, width))`` of the ``res`` grid covering ``geometry_wgs84``
     in ``crs``, by ``xee.fit_geometry`` (origin snapped outward to whole pixels). For the UTM

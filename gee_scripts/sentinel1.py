@@ -28,7 +28,13 @@ import ee
 from gee_scripts.sentinel2 import MS_PER_DAY, change_bracket, day_number
 from gee_scripts.settings import AssetIds, S1Settings
 from gee_scripts.terrain_flattening import flatten
-from models.change_statistics import DATING_SCENES, REPEAT_SCENE_Z, SINGLE_SCENE_Z, db_sigma
+from models.change_statistics import (
+    DATING_SCENES,
+    IW_GRD_ENL,
+    REPEAT_SCENE_Z,
+    SINGLE_SCENE_Z,
+    db_sigma,
+)
 from models.feature_stack import S1_BANDS
 
 __all__ = [
@@ -127,7 +133,8 @@ def _boxcar(image: ee.Image, kernel_px: int) -> ee.Image:
 
 def _lee(image: ee.Image, kernel_px: int) -> ee.Image:
     """Lee (1980) filter, σ0 linear: x̂ = m + k (x - m), k = max(0, (v - m² cu²) / (v (1 + cu²)))
-    with local mean m and variance v, cu² = 1 / ENL; ENL 4.4 for IW GRD high resolution."""
+    with local mean m and variance v, cu² = 1 / ENL; ENL 4.4 for IW GRD high resolution
+    (:data:`models.change_statistics.IW_GRD_ENL`)."""
     pols = list(POLARISATIONS)
     kernel = ee.Kernel.square(kernel_px // 2, "pixels")
     x = image.select(pols)
@@ -136,7 +143,7 @@ def _lee(image: ee.Image, kernel_px: int) -> ee.Image:
     )
     mean = stats.select([f"{p}_mean" for p in pols]).rename(pols)
     var = stats.select([f"{p}_variance" for p in pols]).rename(pols)
-    cu2 = 1.0 / 4.4
+    cu2 = 1.0 / IW_GRD_ENL
     k = var.subtract(mean.pow(2).multiply(cu2)).divide(var.multiply(1 + cu2)).max(0)
     filtered = mean.add(k.multiply(x.subtract(mean))).rename(pols)
     return image.addBands(filtered, None, True)

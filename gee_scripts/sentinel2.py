@@ -16,6 +16,7 @@ import ee
 
 from gee_scripts.settings import AssetIds, CloudMaskSettings
 from models.change_statistics import NDVI_DROP, SELF_SHADOW_COS_I
+from models.feature_stack import S2_DN_PER_REFLECTANCE
 
 __all__ = [
     "COMPOSITE_BANDS",
@@ -46,7 +47,6 @@ def day_number(image: ee.Image) -> ee.Number:
 
 _NEVER = 1e9  # a day after any acquisition (days since 1970-01-01)
 _NONE = -1e9  # a day before any acquisition
-_DN_PER_REFLECTANCE = 10_000
 
 
 def s2_collection(
@@ -79,7 +79,7 @@ def _s2cloudless(
         # Dark NIR pixels that are not water (SCL 6) are shadow candidates.
         dark = (
             image.select("B8")
-            .lt(cloud.dark_nir_threshold * _DN_PER_REFLECTANCE)
+            .lt(cloud.dark_nir_threshold * S2_DN_PER_REFLECTANCE)
             .And(image.select("SCL").neq(6))
         )
         azimuth = ee.Number(90).subtract(ee.Number(image.get("MEAN_SOLAR_AZIMUTH_ANGLE")))
@@ -151,7 +151,7 @@ def masked_collection(
     def reflectance(image: ee.Image) -> ee.Image:
         bands = (
             image.select(list(REFLECTANCE_BANDS), list(REFLECTANCE_BANDS.values()))
-            .divide(_DN_PER_REFLECTANCE)
+            .divide(S2_DN_PER_REFLECTANCE)
             .toFloat()
         )
         ndvi = bands.normalizedDifference(["nir", "red"]).rename("NDVI")

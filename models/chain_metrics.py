@@ -61,6 +61,7 @@ __all__ = [
     "DETECTIONS_FILE",
     "LARGE_M2",
     "SIZE_CLASSES",
+    "SMALL_M2",
     "SUMMARY_FILE",
     "ChainScores",
     "SceneObjects",
@@ -83,6 +84,7 @@ SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("1-5 ha", 10_000.0, 50_000.0),
     (">=5 ha", 50_000.0, float("inf")),
 )
+SMALL_M2: Final = 1_000.0  # "landslides of 0.1 ha or more" (issue 13's delay targets)
 LARGE_M2: Final = 10_000.0  # "landslides of 1 ha or more"
 LARGE_FALSE_M2: Final = 5_000.0  # "false objects of 0.5 ha or more"
 _EIGHT = np.ones((3, 3), dtype=bool)

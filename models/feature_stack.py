@@ -35,11 +35,13 @@ __all__ = [
     "KOPPEN_CODES",
     "LOWEST_ELEVATION_M",
     "MODEL_BANDS",
+    "NDVI_VARIABLES",
     "PIXEL_SIZE_M",
     "RGB_CHANNELS",
     "S1_BANDS",
     "S1_INCIDENCE_RANGE_DEG",
     "S2_BANDS",
+    "S2_DN_PER_REFLECTANCE",
     "SETTINGS",
     "STACK_ATTRS",
     "TALLEST_CANOPY_M",
@@ -73,6 +75,9 @@ AREAL_SCALE_TOLERANCE = 0.05
 # The raw bands the sources composite the stack from: Sentinel-2 L2A reflectances (the archive
 # stores them in this order) and Sentinel-1 GRD polarisations.
 S2_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B8", "B11", "B12")
+# Sentinel-2 L2A digital numbers per unit of reflectance (S2_SR_HARMONIZED; the archive stores
+# them as uint16).
+S2_DN_PER_REFLECTANCE = 10_000
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
 # Incidence angles (degrees) of IW GRD kept by both sources: the swath edges outside carry
 # border noise (the limits of gee_s1_ard, Mullissa et al. 2021, after Hird et al. 2017).
@@ -114,9 +119,11 @@ SETTINGS: Mapping[str, tuple[int, ...]] = {
 }
 
 # Carried along for vectorising, quicklooks and data-status decisions; never fed to a model.
+# Every stack has the NDVIs (validate); the true colour is the sources' (a stack in the Ganerød
+# et al. layout has none).
+NDVI_VARIABLES: tuple[str, ...] = ("preNDVI", "postNDVI")
 AUX_VARIABLES: tuple[str, ...] = (
-    "preNDVI",
-    "postNDVI",
+    *NDVI_VARIABLES,
     "pre_rgb",  # dims (rgb, y, x), reflectance 0..1, for quicklooks
     "post_rgb",
 )
@@ -189,7 +196,7 @@ def empty_bands(bands: Mapping[str, np.ndarray] | xr.Dataset) -> tuple[str, ...]
 
 def validate(stack: xr.Dataset) -> None:
     """Raise :class:`FeatureStackError` naming the first way ``stack`` breaks the contract."""
-    missing = [v for v in (*MODEL_BANDS, *COUNT_VARIABLES, "preNDVI", "postNDVI") if v not in stack]
+    missing = [v for v in (*MODEL_BANDS, *COUNT_VARIABLES, *NDVI_VARIABLES) if v not in stack]
     if missing:
         raise FeatureStackError(f"feature stack lacks variables: {', '.join(missing)}")
     for name in MODEL_BANDS:

@@ -20,13 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from models.chain_metrics import LARGE_M2
+from models.chain_metrics import LARGE_M2, SMALL_M2
 from models.evaluate import evaluate_folder, format_interval, format_score, json_ready
 
 __all__ = ["GROUPS", "evaluate_generalisation", "generalisation_rows", "object_recall"]
 
 GROUPS = ("in_family", "out_of_family")
-SMALL_M2 = 1_000.0  # 0.1 ha
 _LABELS = {"ensemble": "ensemble", "best_member": "best single member", "baseline": "baseline"}
 
 

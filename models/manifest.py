@@ -182,8 +182,9 @@ class ManifestModel(BaseModel):
     @model_validator(mode="after")
     def _references(self) -> ManifestModel:
         names = [m.name for m in self.members]
-        if len(set(names)) != len(names):
-            raise ValueError("member names are not unique")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"member names are not unique: {', '.join(map(repr, repeated))}")
         by_name = {m.name: m for m in self.members}
         for setting, entry in self.settings.items():
             for name in entry.members:

@@ -37,6 +37,7 @@ from monitor.simulator.spec import SimulationSpec
 from monitor.sources.base import (
     DEFAULT_MAX_AREA_KM2,
     EVENT,
+    FIRST_SENTINEL_1_DAY,
     AreaOfInterest,
     Compositing,
     InvalidArea,
@@ -97,10 +98,6 @@ class MonitoringWindows(StrictModel):
     def describe(self, pre: Window, post: Window) -> str:
         """The windows of a run as its log and record give them (``start/end``, end excluded)."""
         return f"monitoring ({self.composite}): pre {pre}, post {post}"
-
-
-# The first day of Earth Engine's COPERNICUS/S1_GRD collection (Sentinel-1A's routine data).
-FIRST_SENTINEL_1_DAY = date(2014, 10, 3)
 
 
 class EventWindows(StrictModel):

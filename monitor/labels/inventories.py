@@ -56,6 +56,7 @@ __all__ = [
     "GLC_ACCURACY_M",
     "GLC_NOT_LANDSLIDES",
     "GLC_REQUIRED_COLUMNS",
+    "REVIEW_COLUMNS",
     "InventoryFileError",
     "LabelItems",
     "ReviewRole",
@@ -123,8 +124,9 @@ _DBF_NAME_LENGTH = 10
 # What a reviewed item of an `inventory export` is in a label: a landslide (an item), known
 # background (a dismissed false alarm) or unknown (a candidate nobody reviewed).
 ReviewRole = Literal["positive", "negative", "ignore"]
-# The columns that make a polygon file an `inventory export` whose review status can be read.
-_EXPORT_REVIEW_COLUMNS = ("uid", "status")
+#: The columns that make a polygon file an `inventory export` whose review status can be read
+#: (``inventory export`` writes them, among others; ``inventory review --file`` needs them).
+REVIEW_COLUMNS = ("uid", "status")
 _ROLE_SKIPPED: dict[str, str] = {
     "negative": "{status} in the inventory (a false alarm): no scene of its own, labelled 0 "
     "where another's scene holds it",
@@ -622,7 +624,7 @@ def read_polygon_inventory(
         # another's real date field fail as '2024-08-17T00:00:00')
         date_format = None
     roles: Mapping[str, ReviewRole] = {}
-    if review_roles and all(c in frame.columns for c in _EXPORT_REVIEW_COLUMNS):
+    if review_roles and all(c in frame.columns for c in REVIEW_COLUMNS):
         statuses = [cell_text(v).lower() for v in frame["status"]]
         if set(statuses) & set(review_roles):  # an inventory export, edited or not
             other = [

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from monitor.sources.base import DataUnavailable, Source
 
 if TYPE_CHECKING:
     from gee_scripts.assembly import Availability
+    from monitor.sources.gee import GeeSource
 
 __all__ = ["ingest_exports"]
 
@@ -47,7 +48,8 @@ def _dates_first(source: Source, job: SceneJob) -> Availability | None:
     are left to the image's own :class:`DataUnavailable`, as for every other scene."""
     if source.name != "gee" or job.seen_after is None:
         return None
-    available: Availability = source.availability(job.area, job.pre, job.post)  # type: ignore[attr-defined]
+    # the name, not isinstance: monitor.sources.gee imports ee, which the archive never needs
+    available = cast("GeeSource", source).availability(job.area, job.pre, job.post)
     if available.any_data:
         posts = (*available.s1_dates_post, *available.s2_dates_post)
         unseen = job.unseen(date.fromisoformat(d) for d in posts)
@@ -72,11 +74,12 @@ def _batch_export(
     labels or settings) is cancelled and its files removed."""
     if source.name != "gee":
         return False
+    gee = cast("GeeSource", source)  # the name, not isinstance: see _dates_first
     from gee_scripts.dataset_export import export_scene, transfer_plan
     from monitor.grid import region_grid
 
     grid = region_grid(job.area.geometry)
-    settings = source.settings  # type: ignore[attr-defined]
+    settings = gee.settings
     plan = transfer_plan(grid.shape, settings.chunk_px, max_requests=max_requests)
     if plan.method == "computePixels":
         return False
@@ -98,7 +101,7 @@ def _batch_export(
     # first, as it asks for the scene availability: DataUnavailable, no scene in the windows,
     # skips the job as the direct fetch does, before any new file (no task of an empty image)
     try:
-        image = source.feature_image(  # type: ignore[attr-defined]
+        image = gee.feature_image(
             job.area, job.pre, job.post, job.compositing, availability=_dates_first(source, job)
         )
     except DataUnavailable:
@@ -124,7 +127,7 @@ def _batch_export(
         transform=grid_transform(grid),
         shape=grid.shape,
         settings=settings.export,
-        retry=source.backoff,  # type: ignore[attr-defined]
+        retry=gee.backoff,
     )
     _write_json(
         record_path,

@@ -23,7 +23,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from models.datasets import IGNORE, REVIEWED_CANDIDATES_FILE
+from monitor._dates import as_day
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.ops._args import existing_inventory
@@ -74,7 +74,7 @@ def review_jobs(
         except KeyError:
             skipped["region no longer in the configuration"] += len(group)
             continue
-        run_date = date.fromisoformat(str(first_seen)[:10])
+        run_date = as_day(first_seen, "first_seen")
         views = _recorded_views(recorded, group, str(region_name))
         if views is not None:  # what the run read (found in a walk: the configuration's now)
             pre, post, compositing, area = views[0], views[1], views[2], region.area

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import rasterio
@@ -47,6 +47,7 @@ from monitor.sources.base import DataUnavailable, Source, source_identity
 
 if TYPE_CHECKING:
     from gee_scripts.assembly import Availability
+    from monitor.sources.gee import GeeSource
 
 __all__ = ["write_jobs"]
 
@@ -241,8 +242,8 @@ def _fetch(
     ``available``: the scene dates Earth Engine gave for its windows already (not asked
     again)."""
     try:
-        if available is not None:
-            return source.features(  # type: ignore[call-arg]
+        if available is not None:  # only Earth Engine gives scene dates first
+            return cast("GeeSource", source).features(
                 job.area, job.pre, job.post, job.compositing, availability=available
             )
         return source.features(job.area, job.pre, job.post, job.compositing)

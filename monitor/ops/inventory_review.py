@@ -35,7 +35,12 @@ import pyogrio
 from models.vector_files import VectorFileError, gdal_path
 from monitor import _geopackage as gpkg
 from monitor.errors import BadInput
-from monitor.labels.inventories import InventoryFileError, cell_text, column_names
+from monitor.labels.inventories import (
+    REVIEW_COLUMNS,
+    InventoryFileError,
+    cell_text,
+    column_names,
+)
 from monitor.store.inventory import (
     EXPORT_FORMATS,
     Inventory,
@@ -55,8 +60,6 @@ __all__ = [
     "read_review_file",
 ]
 
-#: The columns a review file must have (``inventory export`` writes them, among others).
-REVIEW_COLUMNS = ("uid", "status")
 #: The export's column of the reviewer's words: where a file has it, each row's cell is the
 #: landslide's note (an empty cell: none).
 NOTE = "review_note"

@@ -25,6 +25,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping
 
+from monitor._dates import as_day
 from monitor.alerts.payload import is_png, png_size, quicklook_in, read_png
 from monitor.store.landslides import layer_columns
 
@@ -136,7 +137,7 @@ def load_review_data(
             landslides = inventory.landslides()
             runs = inventory.runs()
         if as_of is None and not runs.empty:
-            as_of = max(date.fromisoformat(str(d)) for d in runs["run_date"])
+            as_of = max(as_day(d, "run_date") for d in runs["run_date"])
     else:
         log.warning("inventory %s does not exist yet; the map shows the regions only", path)
         landslides = _empty_landslides()
@@ -357,7 +358,7 @@ def feature_collection(
     none recorded, missing, not a PNG)."""
     features = []
     for _, row in frame.iterrows():
-        first_seen = date.fromisoformat(str(row["first_seen"])[:10])
+        first_seen = as_day(row["first_seen"], "first_seen")
         age_days = (as_of - first_seen).days if as_of is not None else None
         age_name, fill = age_class(max(age_days or 0, 0))
         status = str(row["status"])

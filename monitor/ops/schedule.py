@@ -64,6 +64,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from models.atomic import SQLITE_SIDE_FILES, nearest_existing
 from monitor import __version__
+from monitor._dates import as_day
 from monitor._geopackage import (
     DAMAGED,
     connect_read_only,
@@ -821,7 +822,7 @@ def completed_runs(inventory: str | os.PathLike[str], regions: Collection[str]) 
                     "ON rr.run_id = r.run_id WHERE r.status IN ('ok', 'partial')"
                 ).fetchall()
         for run_date, region in pairs:
-            day = date.fromisoformat(str(run_date)[:10])
+            day = as_day(run_date, "run_date")
             for name in (str(region),) if region is not None else names or ("",):
                 by_region.setdefault(name, set()).add(day)
     return CompletedRuns({r: frozenset(d) for r, d in by_region.items()}, names)

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from affine import Affine
 
-from models.chain_metrics import LARGE_M2
+from models.chain_metrics import LARGE_M2, SMALL_M2
 from monitor.config import MonitorConfig, RegionConfig, load_config
 from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import outline_pixels
@@ -68,9 +68,9 @@ __all__ = [
 
 # Size classes of the report (m²): under 0.1 ha, 0.1-1 ha, 1 ha and more.
 SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
-    ("< 0.1 ha", 0.0, 1_000.0),
-    ("0.1-1 ha", 1_000.0, 10_000.0),
-    (">= 1 ha", 10_000.0, float("inf")),
+    ("< 0.1 ha", 0.0, SMALL_M2),
+    ("0.1-1 ha", SMALL_M2, LARGE_M2),
+    (">= 1 ha", LARGE_M2, float("inf")),
 )
 TAIL_DAYS = 30  # runs continue this long after the last counted event
 
@@ -136,7 +136,7 @@ class SeasonScore:
     entries: dict[str, int]
     shown: bool = False  # whether shown_days were computed (score_season's ``shown_on``)
 
-    def summary(self, min_area_m2: float = 1_000.0) -> dict[str, float]:
+    def summary(self, min_area_m2: float = SMALL_M2) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
         rows = self.delays[self.delays["area_m2"] >= min_area_m2]
         delay = rows["delay_days"].dropna().to_numpy(float)
@@ -435,7 +435,7 @@ def format_score(score: SeasonScore, label: str = "") -> str:
     the day landslides were first drawn, (where the source can say) the sensors' first looks,
     and (where computed, ``SeasonScore.shown``) the first run that showed them and the lag from
     it to the alert."""
-    every = score.summary(1_000.0)
+    every = score.summary(SMALL_M2)
     big = score.summary(LARGE_M2)
     never = ", ".join(f"{k}: {n}/{t}" for k, (n, t) in score.never_by_size().items())
     head = f"{label}: " if label else ""

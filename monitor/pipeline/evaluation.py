@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
+from monitor._dates import as_day
 from monitor.sources.base import Window
 
 __all__ = [
@@ -95,14 +95,6 @@ class Evaluation:
         return self.false_alarms - self.on_older_landslides
 
 
-def _as_date(value: object) -> date:
-    if isinstance(value, datetime):  # also a pandas Timestamp
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
 def _by_window(
     truth: gpd.GeoDataFrame, pre: Window, post: Window
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -110,7 +102,7 @@ def _by_window(
     of the post window (what a run should find), and those of the pre window (older)."""
     if "kind" in truth.columns:
         truth = truth[truth["kind"] == "landslide"]
-    dates = truth["event_date"].map(_as_date)
+    dates = truth["event_date"].map(lambda v: as_day(v, "ground truth event_date"))
     return truth[(dates >= pre.end) & (dates < post.end)], truth[
         (dates >= pre.start) & (dates < pre.end)
     ]

@@ -10,6 +10,7 @@ from datetime import date
 
 import numpy as np
 
+from models.feature_stack import S2_DN_PER_REFLECTANCE
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.surface import ENDMEMBERS, Surface
 
@@ -121,7 +122,7 @@ def render_s2(
         refl *= 1.0 - shade * (1.0 - _SHADOW_LEFT[b])
         refl = refl * clear + cloudy * _CLOUD[b]
         refl += 0.004 * rng.standard_normal(shape, dtype=np.float32)
-        dn[b] = np.clip(refl * 10000.0, 1, 65535)
+        dn[b] = np.clip(refl * S2_DN_PER_REFLECTANCE, 1, 65535)
 
     # s2cloudless-like probability: monotone in thickness, noisy, confused by bright snow
     prob = 100.0 * np.clip(tau + haze, 0, 1) ** 0.8 + 22.0 * snow

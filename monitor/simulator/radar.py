@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.change_statistics import IW_GRD_ENL
 from models.worldcover import CROP, GRASS, SHRUB, TREE, WETLAND
 from monitor.simulator.noise import fractal_field
 from monitor.simulator.surface import ENDMEMBERS, Surface
 from monitor.sources.terrain_flattening import TrackGeometry, slope_correction_factor
 
-__all__ = ["ENL", "Track", "render_s1", "speckle", "swath_incidence"]
+__all__ = ["Track", "render_s1", "speckle", "swath_incidence"]
 
-ENL = 4.4  # equivalent number of looks of IW GRD high-resolution products
 _NOISE_FLOOR_DB = (-24.0, -28.0)  # noise-equivalent sigma0, VV and VH
 _SWATH_GRADIENT_DEG_PER_M = (46.0 - 29.1) / 250e3  # IW: 29.1° to 46° over 250 km
 
@@ -80,10 +80,11 @@ def swath_incidence(
 
 
 def speckle(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Unit-mean multiplicative speckle with :data:`ENL` looks, correlated over 2 x 2 pixels as
+    """Unit-mean multiplicative speckle with the IW GRD product's looks
+    (:data:`models.change_statistics.IW_GRD_ENL`), correlated over 2 x 2 pixels as
     in IW GRD products (about 20 m resolution sampled at 10 m): the mean of four neighbouring
-    gamma variates of ENL/4 looks each."""
-    looks = ENL / 4.0
+    gamma variates of a quarter of those looks each."""
+    looks = IW_GRD_ENL / 4.0
     fine = rng.standard_gamma(looks, size=(shape[0] + 1, shape[1] + 1), dtype=np.float32)
     pooled = fine[:-1, :-1] + fine[1:, :-1] + fine[:-1, 1:] + fine[1:, 1:]
     return pooled / np.float32(4.0 * looks)

@@ -190,10 +190,6 @@ class SimulationSpec(BaseModel):
         "family 'landscape/look-alike set/morphology' whose priors the region draws from",
     )
 
-    @property
-    def preset(self) -> Landscape:
-        return LANDSCAPES[self.landscape]
-
 
 class ArchiveSimulation(BaseModel):
     """``source.simulation``: the archive's time span and the storms that trigger landslides."""

@@ -46,11 +46,13 @@ from models.feature_stack import (
     LOWEST_ELEVATION_M,
     S1_BANDS,
     S2_BANDS,
+    S2_DN_PER_REFLECTANCE,
     TALLEST_CANOPY_M,
     looks_linear,
     polarisations_swapped,
 )
 from models.worldcover import WORLDCOVER_CLASSES
+from monitor._dates import as_day
 from monitor._process import process_gone
 from monitor.grid import Grid, grid_too_small, region_grid
 from monitor.sources.base import (
@@ -275,31 +277,6 @@ def _sigma0_samples(sigma0: np.ndarray, nodata: int | None) -> tuple[np.ndarray,
     return out[0], out[1]
 
 
-def _as_date(when: object, what: str) -> date:
-    """``when`` as a date: a date, a datetime (its day; in UTC where it has a time zone, as the
-    catalogues date acquisitions), an ISO ``YYYY-MM-DD`` text (with a time and offset: its UTC
-    day) or a numpy datetime64; anything else is named, and so is a missing one (NaT: its scene
-    would be stored under the date 'NaT', which no window holds)."""
-    if isinstance(when, datetime | np.datetime64) and pd.isna(when):
-        raise ValueError(f"{what}: date {when!r} is missing (NaT); give the acquisition's date")
-    if isinstance(when, str):
-        text = when
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            try:
-                return date.fromisoformat(text[:10])
-            except ValueError:
-                pass
-    if isinstance(when, datetime):
-        return (when if when.tzinfo is None else when.astimezone(UTC)).date()
-    if isinstance(when, date):
-        return when
-    if isinstance(when, np.datetime64):
-        return pd.Timestamp(when).date()
-    raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
-
-
 _WRITERS = itertools.count()  # numbers this process's writers, for their temporary folders
 _MINE: set[str] = set()  # the temporary folders this process's writers made
 
@@ -504,7 +481,11 @@ class RegionWriter:
             chunks=(1, len(S2_BANDS), _CHUNK, _CHUNK),
             compressors=_CODEC,
             fill_value=0,
-            attributes={"bands": list(S2_BANDS), "scale": 1e-4, "units": "reflectance x 10000"},
+            attributes={
+                "bands": list(S2_BANDS),
+                "scale": 1 / S2_DN_PER_REFLECTANCE,
+                "units": f"reflectance x {S2_DN_PER_REFLECTANCE}",
+            },
         )
         self._prob = root.create_array(
             "s2/cloud_probability",
@@ -654,7 +635,7 @@ class RegionWriter:
         ``offset_removed``: the DN hold no ``BOA_ADD_OFFSET`` (subtracted, or a product of a
         baseline before 04.00), so the check for it is skipped: for ground bright in every band
         at nearly every clear pixel (bare rock or sand without shadow), which it would refuse."""
-        when = _as_date(when, f"region {self.area.name!r}: S2 scene {index}")
+        when = as_day(when, f"region {self.area.name!r}: S2 scene {index}")
         _check_sun(f"region {self.area.name!r}: S2 {when} (index {index})", sun_zenith, sun_azimuth)
         self._check_index("S2", index, when)
         self._check_shape(f"S2 {when} reflectance", dn, (len(S2_BANDS), *self.grid.shape))
@@ -794,7 +775,7 @@ class RegionWriter:
         """One Sentinel-1 GRD scene of ``track`` (index into the writer's tracks): ``sigma0``
         (2, H, W) VV and VH in dB (float, NaN = no data) or int16 hundredths of dB
         (:data:`S1_NODATA` = no data)."""
-        when = _as_date(when, f"region {self.area.name!r}: S1 scene {index}")
+        when = as_day(when, f"region {self.area.name!r}: S1 scene {index}")
         if not 0 <= track < len(self.tracks):
             raise ValueError(f"region {self.area.name!r}: S1 {when} names unknown track {track}")
         self._check_index("S1", index, when)
@@ -892,7 +873,7 @@ class RegionWriter:
                 "coordinates are in (truth.set_crs(...))"
             )
         days = [
-            _as_date(when, f"region {self.area.name!r}: ground truth row {row}")
+            as_day(when, f"region {self.area.name!r}: ground truth row {row}")
             for row, when in enumerate(truth["event_date"])
         ]
         # runs count kind == "landslide" exactly: "Landslide" made a season score 0 of 0

@@ -21,6 +21,7 @@ from models.worldcover import no_data_note
 __all__ = [
     "DEFAULT_MAX_AREA_KM2",
     "EVENT",
+    "FIRST_SENTINEL_1_DAY",
     "IW_GRD_ENL",
     "MONITORING",
     "STALE_DAYS",
@@ -53,6 +54,10 @@ DEFAULT_MAX_AREA_KM2 = 2500.0
 # and 5 km wide has one of 4,900 km² for its 500; at the default, 7,500 km² take about 21 GB
 # (docs/operations.md measured 6.9 GB for 2,500 km²).
 GRID_AREA_FACTOR = 3.0
+# The first day of Earth Engine's COPERNICUS/S1_GRD collection (Sentinel-1A's routine data;
+# COPERNICUS/S2_SR_HARMONIZED starts on 2017-03-28, Earth Engine data catalog): before it no
+# window can hold data.
+FIRST_SENTINEL_1_DAY = date(2014, 10, 3)
 # The latitudes UTM zones span (beyond them UPS, which no region's grid is).
 UTM_SOUTH, UTM_NORTH = -80.0, 84.0
 

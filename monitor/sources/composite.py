@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from gee_scripts.settings import CloudMaskSettings
 from models.change_statistics import SELF_SHADOW_COS_I
+from models.feature_stack import PIXEL_SIZE_M, S2_DN_PER_REFLECTANCE
 
 __all__ = [
     "ChangeDates",
@@ -48,16 +50,21 @@ __all__ = [
 B2, B3, B4, B8, B11, B12 = range(6)
 
 
+# The Earth Engine source's s2cloudless defaults (gee_scripts.settings.CloudMaskSettings), which
+# the archive's mask mirrors: one set of numbers for both sources.
+_EE_MASK = CloudMaskSettings()
+
+
 @dataclass(frozen=True)
 class CloudMaskParams:
     """Defaults of the Earth Engine s2cloudless tutorial (CLD_PRB_THRESH, NIR_DRK_THRESH,
-    CLD_PRJ_DIST, BUFFER)."""
+    CLD_PRJ_DIST, BUFFER), as the Earth Engine source's ``s2cloudless`` method has them."""
 
-    cloud_probability: float = 50.0  # percent; above this a pixel is cloud
-    dark_nir: float = 0.15  # reflectance; darker NIR may be shadow
-    shadow_distance_m: float = 1500.0  # how far from a cloud its shadow is searched
-    buffer_m: float = 50.0  # dilation of the final cloud+shadow mask
-    res: float = 10.0
+    cloud_probability: float = float(_EE_MASK.cloud_probability)  # percent; above it, cloud
+    dark_nir: float = _EE_MASK.dark_nir_threshold  # reflectance; darker NIR may be shadow
+    shadow_distance_m: float = _EE_MASK.shadow_projection_m  # how far a shadow is searched
+    buffer_m: float = _EE_MASK.cloud_buffer_m  # dilation of the final cloud+shadow mask
+    res: float = PIXEL_SIZE_M  # the archive's pixel (monitor.grid.region_grid's default)
 
 
 def observed(reflectance: np.ndarray) -> np.ndarray:
@@ -97,7 +104,7 @@ def cloud_shadow_mask(
     outside a scene's footprint."""
     p = params or CloudMaskParams()
     cloud = (cloud_probability > p.cloud_probability) & observed(reflectance)
-    dark = reflectance[:, B8] < p.dark_nir * 10000.0
+    dark = reflectance[:, B8] < p.dark_nir * S2_DN_PER_REFLECTANCE
     if water is not None:
         dark &= ~water
     # project the clouds away from the sun on a coarse (100 m) grid, as the tutorial does
@@ -215,7 +222,7 @@ def _quality_mosaic(
     else:
         best = np.full(chosen.shape, np.nan, np.float32)
     return GreenestComposite(
-        reflectance=picked / np.float32(10000.0),
+        reflectance=picked / np.float32(S2_DN_PER_REFLECTANCE),
         ndvi=best,
         clear_count=usable.sum(axis=0, dtype=np.int32),
         chosen=chosen,

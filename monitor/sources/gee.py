@@ -41,6 +41,7 @@ from models.change_statistics import IW_GRD_ENL
 from monitor.grid import Grid, region_grid
 from monitor.sources.base import (
     EVENT,
+    FIRST_SENTINEL_1_DAY,
     AreaOfInterest,
     Compositing,
     DataUnavailable,
@@ -53,11 +54,6 @@ from monitor.sources.base import (
 __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window", "grid_transform"]
 
 log = logging.getLogger(__name__)
-
-# The first acquisitions of the catalog's collections: COPERNICUS/S1_GRD from 2014-10-03,
-# COPERNICUS/S2_SR_HARMONIZED from 2017-03-28 (Earth Engine data catalog). Before the first of
-# them no window can hold data.
-FIRST_ACQUISITION = date(2014, 10, 3)
 
 # Bands that carry measurements: all-zero values there mean a broken request, not data.
 _MEASURED = ("preVV", "postVV", "preVH", "postVH", "preNDVI", "postNDVI")
@@ -198,7 +194,7 @@ class GeeSource:
 
     def first_acquisition(self, area: AreaOfInterest) -> date | None:
         """Sentinel-1's first acquisition in Earth Engine, for any area."""
-        return FIRST_ACQUISITION
+        return FIRST_SENTINEL_1_DAY
 
     # -- parts, public for the run and for tests -----------------------------------------------
     def availability(self, area: AreaOfInterest, pre: Window, post: Window) -> Availability:

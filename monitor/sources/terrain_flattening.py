@@ -41,6 +41,8 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
+from models.feature_stack import PIXEL_SIZE_M
+
 __all__ = [
     "TERRAIN_MODELS",
     "TerrainModel",
@@ -135,7 +137,7 @@ def flattening_correction_db(
     model: TerrainModel | np.ndarray,
     *,
     buffer_m: float = 0.0,
-    res: float = 10.0,
+    res: float = PIXEL_SIZE_M,
     dtype: type[np.floating] = np.float32,
 ) -> np.ndarray:
     """What to add to sigma0 in dB to get terrain-flattened gamma0 in dB:

@@ -84,7 +84,7 @@ from monitor.file_schemas import VERSION_TABLE
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
-from monitor.store.landslides import ATTRIBUTE_COLUMNS, LAYER, ChangeWriter
+from monitor.store.landslides import LAYER, ChangeWriter
 from monitor.store.matching import MATCH_TOLERANCE_M, Matcher
 from monitor.store.records import (
     LANDSLIDE_STATUSES,
@@ -97,7 +97,6 @@ from monitor.store.records import (
 )
 
 __all__ = [
-    "ATTRIBUTE_COLUMNS",
     "EXPORT_FORMATS",
     "Change",
     "Changes",

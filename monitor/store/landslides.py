@@ -11,7 +11,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from monitor import _geopackage as gpkg
+from monitor._dates import stored_day
 from monitor.alerts import outbox
 from monitor.alerts.payload import AlertEvent, build_payload
 from monitor.alerts.settings import AlertRouting
@@ -33,7 +34,6 @@ from monitor.store.runs import now_ts
 
 __all__ = [
     "ADDED_COLUMNS",
-    "ATTRIBUTE_COLUMNS",
     "ATTRIBUTE_TABLES",
     "LAYER",
     "OBSERVATION_ADDED_COLUMNS",
@@ -48,14 +48,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _MEAN_COLUMNS = ("prob_mean", "agreement", "dNDVI_mean", "dVV_mean", "dVH_mean", "slope_mean")
-# Detection attributes stored on the landslide (docs/DESIGN.md), replaced on new and grown.
-ATTRIBUTE_COLUMNS: tuple[str, ...] = (
-    *_MEAN_COLUMNS,
-    "prob_max",
-    "setting",
-    "pre_date",
-    "post_date",
-)
 
 # Event dating (monitor.pipeline.dating), refined on every detection; added to inventories
 # written before they existed, with the confirmation (see ADDED_COLUMNS).
@@ -421,13 +413,8 @@ class ChangeWriter:
 
 
 def _iso_date(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return date.fromisoformat(str(value)[:10]).isoformat()
+    day = stored_day(value)
+    return None if day is None else day.isoformat()
 
 
 def _float(value: Any) -> float | None:

@@ -9,9 +9,9 @@ import pytest
 from scipy.special import polygamma
 from shapely.geometry import box
 
+from models.change_statistics import IW_GRD_ENL
 from models.worldcover import BARE, CROP, MANGROVES, SNOW_ICE, TREE, WATER, WORLDCOVER_CLASSES
 from monitor.simulator import ArchiveSimulation, SimulatedRegion, SimulationSpec
-from monitor.simulator.radar import ENL
 from monitor.sources.base import AreaOfInterest
 
 SIM = ArchiveSimulation(
@@ -110,8 +110,8 @@ def test_radar_sees_the_terrain_and_speckle(alps: SimulatedRegion) -> None:
     if geometry.shadow.sum() > 20:
         assert np.median(sigma0[0][geometry.shadow]) < -20.0
     flat = ok & (np.abs(geometry.alpha_r_deg) < 3)
-    # spread of one scene in dB: gamma speckle with ENL looks has sd 10/ln10 sqrt(trigamma(ENL))
-    expected = 10.0 / np.log(10.0) * np.sqrt(polygamma(1, ENL))  # 2.19 dB for 4.4 looks
+    # one scene's spread in dB: gamma speckle of L looks has sd 10/ln10 sqrt(trigamma(L))
+    expected = 10.0 / np.log(10.0) * np.sqrt(polygamma(1, IW_GRD_ENL))  # 2.19 dB for 4.4 looks
     assert expected - 0.1 < np.std(sigma0[1][flat]) < expected + 0.6
 
 

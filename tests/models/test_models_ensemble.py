@@ -116,6 +116,17 @@ def test_manifest_errors_name_the_file(tmp_path: Path) -> None:
         Ensemble.load(tmp_path / "missing.json")
 
 
+def test_a_repeated_member_name_is_named(tmp_path: Path) -> None:
+    """Found in an audit: the refusal said the names were not unique, not which one."""
+    raw = json.loads(DEFAULT_MANIFEST.read_text())
+    raw["members"].append(dict(raw["members"][1]))
+    edited = tmp_path / "manifest.json"
+    edited.write_text(json.dumps(raw))
+    name = raw["members"][1]["name"]
+    with pytest.raises(ManifestError, match=f"member names are not unique: '{name}'$"):
+        read_manifest(edited)
+
+
 def test_the_ensemble_id_follows_what_the_members_compute() -> None:
     """The id that names logged filter features changes with a member's weights or a
     setting's threshold or members, not with their order, the validation F1, the object

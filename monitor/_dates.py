@@ -1,0 +1,45 @@
+"""Calendar days from what users give and what the inventory stores: one reading of dates for
+the archive's writers (:class:`monitor.sources.archive_writer.RegionWriter`'s scene and ground
+truth dates), the inventory's columns and the ground truth a season is scored on."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["as_day", "stored_day"]
+
+
+def as_day(when: object, what: str) -> date:
+    """``when`` as a date: a date, a datetime (its day; in UTC where it has a time zone, as the
+    catalogues date acquisitions), an ISO ``YYYY-MM-DD`` text (with a time and offset: its UTC
+    day) or a numpy datetime64; anything else is named with ``what``, and so is a missing one
+    (NaT: a scene would be stored under the date 'NaT', which no window holds)."""
+    if isinstance(when, datetime | np.datetime64) and pd.isna(when):
+        raise ValueError(f"{what}: date {when!r} is missing (NaT); give the acquisition's date")
+    if isinstance(when, str):
+        text = when
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return date.fromisoformat(text[:10])
+            except ValueError:
+                pass
+    if isinstance(when, datetime):
+        return (when if when.tzinfo is None else when.astimezone(UTC)).date()
+    if isinstance(when, date):
+        return when
+    if isinstance(when, np.datetime64):
+        return pd.Timestamp(when).date()
+    raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
+
+
+def stored_day(value: object, what: str = "stored date") -> date | None:
+    """The day of a value read back from a table (a GeoPackage's DATE or DATETIME column, a
+    pandas column): None where it is missing (None, NaN, NaT), else :func:`as_day`."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return as_day(value, what)
