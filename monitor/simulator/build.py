@@ -118,7 +118,10 @@ def _build_one(
     except Exception as exc:
         for tmp in target.parent.glob(f".{target.name}.tmp-*-{os.getpid()}"):  # this process's
             shutil.rmtree(tmp, ignore_errors=True)
-        raise RuntimeError(f"building archive region {area.name!r} failed: {exc}") from exc
+        said = f"building archive region {area.name!r} failed: {exc}"
+        if isinstance(exc, BadInput):  # the region's configuration to change: exit status 2
+            raise BadInput(said) from exc  # (a walk got exit 1, "an unexpected error")
+        raise RuntimeError(said) from exc
     return area.name
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from shapely.geometry import Polygon, box
 
 from models.feature_stack import HIGHEST_ELEVATION_M
+from monitor.errors import BadInput
 from monitor.grid import Grid, region_grid
 from monitor.simulator.events import Events, simulate_events
 from monitor.simulator.landcover import Cover, simulate_cover
@@ -118,7 +119,7 @@ class SimulatedRegion:
         )
         if summit > HIGHEST_ELEVATION_M:
             how = f": {'; '.join(departures)}" if departures else ""
-            raise ValueError(
+            raise BadInput(
                 f"{what} reaches {summit:.0f} m, above any summit ({HIGHEST_ELEVATION_M:g} m)"
                 f"{how}; {advice}"
             )

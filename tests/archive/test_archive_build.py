@@ -186,7 +186,7 @@ def test_a_region_whose_simulated_summits_pass_everest_is_refused_for_its_size(
     check meant for a user's export, `is the DEM in feet? Give metres`, about a DEM the
     simulator made. The message now says what the simulator did and what to do."""
     _steeper_alps(monkeypatch, tilt_deg=85.0)  # 11.4 x a 1.1 km diagonal: 12 km of flank
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(BadInput) as raised:  # exit status 2: the configuration to correct
         build_archive(tmp_path, [(TINY, SimulationSpec(landscape="alpine", seed=3))], SIMULATION)
     message = str(raised.value)
     assert "feet" not in message
