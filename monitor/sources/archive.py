@@ -70,6 +70,7 @@ from monitor.sources.base import (
     Window,
     data_status,
     stack_attrs,
+    stale_post_note,
 )
 from monitor.sources.composite import CloudMaskParams
 from monitor.sources.terrain_flattening import TerrainModel
@@ -553,10 +554,11 @@ class ArchiveSource:
         )
         if not any(scenes.sizes().values()):
             span = f"{catalog['date'].min()}..{catalog['date'].max()}" if len(catalog) else "empty"
+            stale = stale_post_note(post, ())
             raise DataUnavailable(
                 f"region {area.name!r}: no Sentinel-1 ({area.orbit_pass}) or Sentinel-2 "
                 f"acquisition in the pre window {pre} or the post window {post} "
-                f"(archive holds {span})"
+                f"(archive holds {span})" + ("" if stale is None else f"; {stale}")
             )
         return scenes
 

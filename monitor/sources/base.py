@@ -44,6 +44,7 @@ __all__ = [
     "pass_words",
     "source_identity",
     "stack_attrs",
+    "stale_post_note",
 ]
 
 # Largest region a source accepts unless the configuration says otherwise: 2500 km² is
@@ -294,6 +295,27 @@ def check_area(
     return area_km2
 
 
+def stale_post_note(post: Window, post_dates: Sequence[str]) -> str | None:
+    """The line saying that the post window holds no acquisition of either sensor in its last
+    :data:`STALE_DAYS` days (ending in :data:`STALE_QUESTION`, which ``status --check`` fails
+    on), or None. ``post_dates``: the ISO days of its acquisitions; none at all in a window of
+    that many days or more is the same news (a walk's monitor pointed at an archive that ended
+    months before passed the health check: its runs were ``no-data``, which said nothing)."""
+    last = post.end - timedelta(days=1)
+    revisit = f"where Sentinel-1 and Sentinel-2 revisit within 12: {STALE_QUESTION}"
+    if post_dates:
+        newest = max(date.fromisoformat(d) for d in post_dates)
+        if (last - newest).days < STALE_DAYS:
+            return None
+        return (
+            f"post window {post}: its newest acquisition, {newest.isoformat()}, is "
+            f"{(last - newest).days} days before its last day, {revisit}"
+        )
+    if post.days < STALE_DAYS:  # a young event window: its first scenes may be days away
+        return None
+    return f"post window {post}: no acquisition of either sensor in its {post.days} days, {revisit}"
+
+
 def data_status(
     pre: Window,
     post: Window,
@@ -316,15 +338,9 @@ def data_status(
     newest that many days or more before its last day), a line says so (a source no longer
     fed looks otherwise like a quiet one). Empty when nothing is missing."""
     problems: list[str] = []
-    if post_dates:
-        newest = max(date.fromisoformat(d) for d in post_dates)
-        last = post.end - timedelta(days=1)
-        if (last - newest).days >= STALE_DAYS:  # none in its last STALE_DAYS days
-            problems.append(
-                f"post window {post}: its newest acquisition, {newest.isoformat()}, is "
-                f"{(last - newest).days} days before its last day, where Sentinel-1 and "
-                f"Sentinel-2 revisit within 12: {STALE_QUESTION}"
-            )
+    stale = stale_post_note(post, post_dates)
+    if stale is not None:
+        problems.append(stale)
     for label, window in (("pre", pre), ("post", post)):
         n = acquisitions[f"s2_{label}"]
         clear = np.nan_to_num(np.asarray(counts[f"s2_clear_{label}"]))

@@ -49,6 +49,7 @@ from monitor.sources.base import (
     Window,
     data_status,
     stack_attrs,
+    stale_post_note,
 )
 
 __all__ = ["GeeSettings", "GeeSource", "RegionTooLarge", "gee_window", "grid_transform"]
@@ -230,9 +231,11 @@ class GeeSource:
         if availability is None:
             availability = self.availability(area, pre, post)
         if not availability.any_data:
+            stale = stale_post_note(post, ())
             raise DataUnavailable(
                 f"region {area.name}: neither Sentinel-1 nor Sentinel-2 has a scene in the pre "
                 f"window {pre} or the post window {post} (orbit pass {area.orbit_pass})"
+                + ("" if stale is None else f"; {stale}")
             )
         return availability
 

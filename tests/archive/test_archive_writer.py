@@ -102,6 +102,34 @@ def test_exported_scenes_composite_to_the_analytic_values(tmp_path: Path) -> Non
     assert truth["event_date"].tolist() == [date(2024, 8, 2)]
 
 
+def test_windows_past_the_archive_say_the_source_may_not_be_fed(tmp_path: Path) -> None:
+    """Found by a rail operator's walk: runs months after the archive's last scene were
+    `no-data` ("no acquisition in the pre window or the post window"), whose message had no
+    line for `status --check` to fail on, and the check passed. A post window of STALE_DAYS or
+    more with no acquisition at all now says so; a younger one (an event days ago) does not."""
+    from monitor.sources.base import STALE_QUESTION, DataUnavailable, stale_post_note
+
+    _write(tmp_path)
+    source = ArchiveSource(tmp_path)
+    later = (
+        Window(date(2024, 10, 1), date(2024, 11, 1)),
+        Window(date(2024, 11, 1), date(2024, 12, 1)),
+    )
+    with pytest.raises(DataUnavailable) as raised:
+        source.features(AREA, *later)
+    assert str(raised.value).endswith(
+        "(archive holds 2024-07-03..2024-08-10); post window 2024-11-01/2024-12-01: no "
+        "acquisition of either sensor in its 30 days, where Sentinel-1 and Sentinel-2 revisit "
+        f"within 12: {STALE_QUESTION}"
+    )
+    assert stale_post_note(Window(date(2024, 11, 1), date(2024, 11, 15)), ()) is None  # 14 days
+    assert stale_post_note(Window(date(2024, 11, 1), date(2024, 11, 16)), ()) is not None
+    assert stale_post_note(POST, ("2024-08-17",)) is None  # 14 days before its last day
+    assert stale_post_note(POST, ("2024-08-10", "2024-08-16")) == STALE.replace(
+        "2024-08-10, is 21", "2024-08-16, is 15"
+    )
+
+
 def test_an_empty_band_is_recorded_and_no_setting_needing_it_is_chosen(tmp_path: Path) -> None:
     """A real export whose canopy-height layer has no data at all (e.g. a product that does not
     reach the region's latitude): the status names the band, and the `all` setting (the only one

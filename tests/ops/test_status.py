@@ -345,6 +345,18 @@ def test_status_check_passes_and_fails_each_limit_naming_the_region_or_alert(
         "region wayanad-hills",
         f"its last run (2024-09-16): {stale}",
     )
+    # and a run with no acquisition at all, `no-data` (a rail operator's walk: a monitor
+    # pointed at an archive that ended months before passed the check)
+    empty = (
+        "post window 2024-10-17/2024-11-16: no acquisition of either sensor in its 30 days, "
+        "where Sentinel-1 and Sentinel-2 revisit within 12: is the source still fed?"
+    )
+    with Inventory(config.inventory.path) as inventory:
+        run_id = inventory.start_run(date(2024, 11, 16), ["wayanad-hills"], "archive")
+        message = f"region 'wayanad-hills': no Sentinel-1 ... (archive holds ...); {empty}"
+        inventory.apply(run_id, [RegionDetections("wayanad-hills", "no-data", message=message)])
+    (fed,) = failing(datetime.now(UTC), replace(limits, max_pending_age_min=1e6))["source"]
+    assert fed.message == f"its last run (2024-11-16): {empty}"
 
 
 def test_status_check_exits_1_naming_what_fails_and_refuses_a_limit_without_check(
