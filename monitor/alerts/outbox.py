@@ -187,34 +187,33 @@ WAITING = "waiting for settings: "
 REQUEUED = "re-queued at "
 
 
-def withdraw(
-    conn: sqlite3.Connection, landslide_fids: Collection[int], reason: str, now: datetime
-) -> int:
-    """Inside the caller's transaction, mark the pending alerts of ``landslide_fids`` dead with
-    ``last_error`` = ``withdrawn: <reason>``; returns how many. An alert a live delivery holds is
+def withdraw(conn: sqlite3.Connection, landslide_fids: Collection[int], now: datetime) -> int:
+    """Inside the caller's transaction, mark the pending alerts of ``landslide_fids``, landslides
+    just dismissed, dead with ``last_error`` = ``withdrawn: landslide <fid> was dismissed``;
+    returns how many. An alert a live delivery holds is
     withdrawn too: the delivery checks each batch just before sending it and skips what was
     withdrawn; a send already under way that succeeds is marked sent, as it was; if it fails,
     the withdrawal stands."""
     if not landslide_fids:
         return 0
     marks = ", ".join("?" * len(landslide_fids))
-    return _withdraw(conn, marks, [int(f) for f in landslide_fids], reason, now)
+    return _withdraw(conn, marks, [int(f) for f in landslide_fids], now)
 
 
-def withdraw_selected(conn: sqlite3.Connection, select: str, reason: str, now: datetime) -> int:
+def withdraw_selected(conn: sqlite3.Connection, select: str, now: datetime) -> int:
     """:func:`withdraw` for the landslides an SQL ``select`` of fids names (one statement,
     however many there are)."""
-    return _withdraw(conn, select, [], reason, now)
+    return _withdraw(conn, select, [], now)
 
 
-def _withdraw(
-    conn: sqlite3.Connection, fids_sql: str, params: list[int], reason: str, now: datetime
-) -> int:
+def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: datetime) -> int:
+    # one wording whether withdrawn at the dismissal or on a later open (a walk met two)
     cursor = conn.execute(
-        f"UPDATE {TABLE} SET status = 'dead', last_error = ?, next_attempt_at = ?, "
+        f"UPDATE {TABLE} SET status = 'dead', "
+        "last_error = ? || landslide_fid || ' was dismissed', next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
         f"WHERE status = 'pending' AND landslide_fid IN ({fids_sql})",
-        (WITHDRAWN + reason, _ts(now), *params),
+        (f"{WITHDRAWN}landslide ", _ts(now), *params),
     )
     return cursor.rowcount
 
@@ -375,17 +374,27 @@ class Outbox:
             out.append(item)
         return out
 
-    def requeue(self, ids: Iterable[int] | None = None, *, now: datetime | None = None) -> int:
-        """Put dead alerts (all, or ``ids``) back to pending with zero attempts, due at once.
+    def requeue(
+        self,
+        ids: Iterable[int] | None = None,
+        *,
+        now: datetime | None = None,
+        except_landslides: Collection[int] = (),
+    ) -> int:
+        """Put dead alerts (all, or ``ids``) back to pending with zero attempts, due at once,
+        but for those of ``except_landslides`` (dismissed ones: their alerts would only be
+        withdrawn again on the next open, and a walk's `retry --dead` counted them re-queued).
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
         attempt of it had met yet."""
         now = now or _now()
+        kept = ", ".join(str(int(f)) for f in except_landslides)
         sql = (
             f"UPDATE {TABLE} SET status = 'pending', attempts = 0, next_attempt_at = ?, "
             "claimed_until = NULL, claimed_by = NULL, "
             "last_error = ? || COALESCE(last_error, 'no error recorded') WHERE status = 'dead'"
+            + (f" AND COALESCE(landslide_fid, -1) NOT IN ({kept})" if kept else "")
         )
         told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
         with gpkg.transaction(self._conn):

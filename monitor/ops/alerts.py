@@ -31,6 +31,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.console import text_table
@@ -358,35 +359,64 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
 
     Nothing is re-queued unless every id names a dead alert."""
     path = existing_inventory(config)
-    with RunLock(path, wait_s=wait_s), Outbox(path) as box:
-        if ids is None:
-            requeued = box.requeue()
-        else:
-            wanted = list(dict.fromkeys(ids))
-            found = {row["id"]: row["status"] for row in box.rows(ids=wanted)}
-            # every id that cannot be re-queued is named, unknown and not dead alike
-            unknown = [str(i) for i in wanted if i not in found]
-            alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
-            problems = []
-            if unknown:
-                problems.append(
-                    f"no alert with id {', '.join(unknown)} in the outbox of {path} "
-                    "(`landslide-monitor alerts list` shows the ids)"
-                )
-            if alive:
-                problems.append(
-                    f"only dead alerts are re-queued, and alert {'; '.join(alive)}: a pending "
-                    "alert goes out with the next delivery (`alerts deliver --now` sends it at "
-                    "once), a sent one is never sent again"
-                )
-            if problems:
-                raise BadInput("; ".join(problems) + ". Nothing was re-queued.")
-            requeued = box.requeue(wanted)
+    with RunLock(path, wait_s=wait_s):
+        with Inventory(path, read_only=True) as inventory:
+            statuses = inventory.statuses().values()
+        dismissed = {fid for fid, status in statuses if status == "dismissed"}
+        with Outbox(path) as box:
+            return _requeue(box, path, ids, dismissed)
+
+
+def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[int]) -> int:
+    """:func:`retry` on the open outbox, with the fids of the ``dismissed`` landslides, whose
+    alerts stay dead: an id of one is refused, ``--dead`` leaves them and says how many."""
+    held: list[int] = []
+    if ids is None:
+        held = [r["id"] for r in box.rows("dead") if r["landslide_fid"] in dismissed]
+        requeued = box.requeue(except_landslides=dismissed)
+    else:
+        wanted = list(dict.fromkeys(ids))
+        rows = {row["id"]: row for row in box.rows(ids=wanted)}
+        found = {i: row["status"] for i, row in rows.items()}
+        # every id that cannot be re-queued is named, unknown and not dead alike
+        unknown = [str(i) for i in wanted if i not in found]
+        alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
+        of_dismissed = [
+            f"{i} (landslide {rows[i]['landslide_fid']})"
+            for i in wanted
+            if found.get(i) == "dead" and rows[i]["landslide_fid"] in dismissed
+        ]
+        problems = []
+        if unknown:
+            problems.append(
+                f"no alert with id {', '.join(unknown)} in the outbox of {path} "
+                "(`landslide-monitor alerts list` shows the ids)"
+            )
+        if alive:
+            problems.append(
+                f"only dead alerts are re-queued, and alert {'; '.join(alive)}: a pending "
+                "alert goes out with the next delivery (`alerts deliver --now` sends it at "
+                "once), a sent one is never sent again"
+            )
+        if of_dismissed:
+            problems.append(
+                f"alert {', '.join(of_dismissed)} is of a dismissed landslide, whose alerts are "
+                "not sent: `landslide-monitor inventory confirm ID` first"
+            )
+        if problems:
+            raise BadInput("; ".join(problems) + ". Nothing was re-queued.")
+        requeued = box.requeue(wanted)
     which = "every dead alert" if ids is None else f"id {', '.join(map(str, ids))}"
     print(
         f"re-queued {requeued} dead alert(s) ({which}); `landslide-monitor alerts deliver` "
         "or the next run sends them"
     )
+    if held:
+        shown = ", ".join(map(str, held[:10])) + (", ..." if len(held) > 10 else "")
+        print(
+            f"left dead: {len(held)} alert(s) of dismissed landslides ({shown}); "
+            "`landslide-monitor inventory confirm ID` first to send them"
+        )
     return EXIT_OK
 
 

@@ -535,9 +535,7 @@ class Inventory:
                     (" ".join(note.split()) or None, row["fid"]),
                 )
             if status == "dismissed":
-                fid = int(row["fid"])
-                reason = f"landslide {fid} was dismissed"
-                withdrawn = outbox.withdraw(self._conn, [fid], reason, datetime.now(UTC))
+                withdrawn = outbox.withdraw(self._conn, [int(row["fid"])], datetime.now(UTC))
         return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
 
     def set_statuses(
@@ -577,8 +575,7 @@ class Inventory:
         transaction (alerts queued before their dismissal, or re-queued since): one statement,
         which finds nothing to change on most opens."""
         dismissed = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
-        reason = "its landslide was dismissed"
-        withdrawn = outbox.withdraw_selected(self._conn, dismissed, reason, datetime.now(UTC))
+        withdrawn = outbox.withdraw_selected(self._conn, dismissed, datetime.now(UTC))
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
         return withdrawn

@@ -555,10 +555,28 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     dead_lines = _table_lines(capsys.readouterr().out, "Dead:")
     assert len(dead_lines) == 2
     assert all(f"withdrawn: landslide {dismissed} was dismissed" in line for line in dead_lines)
+    withdrawn = [int(line.split()[0]) for line in dead_lines]
+    # a rail operator's walk: `retry --dead` said it re-queued them, and the next open withdrew
+    # them again, worded otherwise ("its landslide was dismissed"); they are left dead, said so
     assert _alerts(config_path, "retry", "--dead") == 0
+    out = capsys.readouterr().out
+    assert "re-queued 0 dead alert(s) (every dead alert)" in out
+    shown = ", ".join(map(str, withdrawn))
+    assert f"left dead: 2 alert(s) of dismissed landslides ({shown}); `landslide-monitor " in out
+    assert _alerts(config_path, "retry", str(withdrawn[0])) == 2
+    assert (
+        f"alert {withdrawn[0]} (landslide {dismissed}) is of a dismissed landslide, whose alerts "
+        "are not sent: `landslide-monitor inventory confirm ID` first. Nothing was re-queued."
+    ) in capsys.readouterr().err
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 0, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
     assert len(receiver.requests) == 1 and len(mailbox.messages) == 1
+    # confirmed again, they are sent by a retry (docs/alerts.md)
+    assert main(["inventory", "confirm", "--config", str(config_path), str(dismissed)]) == 0
+    assert _alerts(config_path, "retry", "--dead") == 0
+    assert "re-queued 2 dead alert(s)" in capsys.readouterr().out
+    assert _alerts(config_path, "deliver") == 0
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
 
 
 def test_deliver_and_retry_wait_for_the_run_lock_and_list_does_not(
