@@ -88,10 +88,13 @@ from monitor.file_schemas import JOB_STORE, VERSION_TABLE, checked_schema_versio
 from monitor.ops._args import add_config
 from monitor.ops.schedule_runner import CliRunner, Runner, RunOutcome
 from monitor.run_inputs import preflight
+from monitor.sources.base import STALE_DAYS, STALE_QUESTION
 from monitor.store.lock import LockHolder, RunLock, RunLockHeld
 
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
+
+    from monitor.config import MonitorConfig
 
 __all__ = [
     "DAILY_JOB_ID",
@@ -874,10 +877,34 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _unfed_archive(config: MonitorConfig, today: date) -> list[str]:
+    """The archive's regions whose newest acquisition is :data:`STALE_DAYS` days or more
+    before ``today``: the runs of a start would find nothing new (found by a rail operator's
+    walk: a dry run against an archive that ended two years before said nothing)."""
+    from monitor.config import ArchiveSourceConfig
+    from monitor.sources.archive import ArchiveSource
+
+    if not isinstance(config.source, ArchiveSourceConfig):
+        return []
+    archive = ArchiveSource(config.source.path)
+    said = []
+    for region in config.regions:
+        newest = archive.last_acquisition(region.area)
+        if newest is not None and (today - newest).days >= STALE_DAYS:
+            said.append(
+                f"region {region.name}: the archive's newest acquisition is {newest}, "
+                f"{(today - newest).days} days before today: runs now would find no new "
+                f'scene ({STALE_QUESTION} docs/archive.md, "Daily updates")'
+            )
+    return said
+
+
 def _whereabouts(geometry: BaseGeometry) -> str:
     """Where a region lies, for a person to check (found in a config audit: a polygon whose
     corners were written latitude first, both in range, passed without a word): its centre,
-    its grid's UTM zone and its area."""
+    its grid's UTM zone and size, and the polygon's area. The grid, the polygon's bounding box,
+    is what each run reads and holds in memory: a diagonal corridor of 78 km² has one of
+    880 km² (found by a rail operator's walk, which saw the polygon's area alone)."""
     from monitor.grid import region_grid
 
     centre, grid = geometry.centroid, region_grid(geometry)
@@ -885,7 +912,8 @@ def _whereabouts(geometry: BaseGeometry) -> str:
     area_km2 = grid.project(geometry).area / 1e6
     return (
         f"centre {abs(centre.y):.4f}° {ns}, {abs(centre.x):.4f}° {ew}; grid {grid.crs} "
-        f"(UTM); {area_km2:.2f} km²"
+        f"(UTM), {grid.width} x {grid.height} px, {grid.area_km2:.2f} km²; polygon "
+        f"{area_km2:.2f} km²"
     )
 
 
@@ -924,6 +952,8 @@ def cli_run(args: argparse.Namespace) -> int:
             )
             return 2
         due = due_run_dates(trigger, now, ledger, settings.catch_up_days)
+        for warning in _unfed_archive(config, now.date()):
+            print(f"warning: {warning}", file=sys.stderr)
         fires = list(itertools.islice(fires_from(trigger, now), 5))
         print(f"schedule: cron {settings.cron!r} in {settings.timezone}; job store {_shown(url)}")
         for region in config.regions:  # where each is: a polygon written latitude first shows

@@ -371,6 +371,15 @@ class ArchiveSource:
             return None
         return None if dates.empty else dates.min()
 
+    def last_acquisition(self, area: AreaOfInterest) -> date | None:
+        """The newest acquisition date of the region in the archive (of either sensor, any
+        orbit pass); None as :meth:`first_acquisition`."""
+        try:
+            dates = self._region(area.name).catalog["date"]
+        except LookupError:
+            return None
+        return None if dates.empty else dates.max()
+
     def ground_truth(
         self, region_name: str, kinds: Sequence[str] | None = ("landslide",)
     ) -> gpd.GeoDataFrame:

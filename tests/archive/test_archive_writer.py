@@ -122,6 +122,9 @@ def test_windows_past_the_archive_say_the_source_may_not_be_fed(tmp_path: Path) 
         "acquisition of either sensor in its 30 days, where Sentinel-1 and Sentinel-2 revisit "
         f"within 12: {STALE_QUESTION}"
     )
+    assert source.last_acquisition(AREA) == date(2024, 8, 10)
+    assert source.first_acquisition(AREA) == date(2024, 7, 3)
+    assert source.last_acquisition(AreaOfInterest("elsewhere", AREA.geometry)) is None
     assert stale_post_note(Window(date(2024, 11, 1), date(2024, 11, 15)), ()) is None  # 14 days
     assert stale_post_note(Window(date(2024, 11, 1), date(2024, 11, 16)), ()) is not None
     assert stale_post_note(POST, ("2024-08-17",)) is None  # 14 days before its last day

@@ -17,7 +17,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from pydantic import ValidationError
 
-from monitor.config import MonitorConfig
+from monitor.config import MonitorConfig, load_config
 from monitor.errors import DatabaseFileError
 from monitor.ops.schedule import (
     DAILY_JOB_ID,
@@ -1131,7 +1131,25 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     assert "'emilia-hills' is not in the archive" in caplog.text
     write_archive_regions(tmp_path)
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
-    assert "a start now would run:" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "a start now would run:" in out
+    assert "warning: region" not in err  # markers without scenes: nothing to say of them
+    # an archive whose scenes ended long before today is said (a rail operator's walk: the
+    # dry run listed this week's dates against an archive of 2024 without a word)
+    from monitor.sources.archive import ArchiveSource
+
+    config = load_config(path)
+    today = datetime.now(ZoneInfo(config.schedule.timezone)).date()
+    newest = {"wayanad-hills": date(2024, 10, 13), "emilia-hills": today - timedelta(days=14)}
+    monkeypatch.setattr(ArchiveSource, "last_acquisition", lambda self, area: newest[area.name])
+    assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"warning: region wayanad-hills: the archive's newest acquisition is 2024-10-13, "
+        f"{(today - date(2024, 10, 13)).days} days before today: runs now would find no new "
+        'scene (is the source still fed? docs/archive.md, "Daily updates")'
+    ) in err
+    assert "region emilia-hills: the archive" not in err  # 14 days: within a revisit or two
 
     # found by a later walk: a polygon written latitude first lies in another UTM zone than
     # the archived region; the dry run passed it, and every run then failed the region

@@ -21,6 +21,7 @@ from run_fixtures import (
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.errors import BadInput
+from monitor.grid import region_grid
 from monitor.ops.schedule import completed_run_dates, cron_trigger, due_run_dates
 from monitor.run import check_run_date
 from monitor.sources.base import AreaOfInterest
@@ -182,13 +183,12 @@ def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
     assert f"last completed run: {last} (north: {last}, south: {last}, east: never)" in out
     # where each region lies, for a person to check (found in a config audit: a polygon
     # written latitude first passed without a word where both values were in range)
-    centre = region_polygon(0.1).centroid
-    assert re.search(
-        rf"^region east: centre {centre.y:.4f}° N, {centre.x:.4f}° E; grid EPSG:326\d\d \(UTM\); "
-        r"\d+\.\d\d km²$",
-        out,
-        re.MULTILINE,
-    )
+    centre, grid = region_polygon(0.1).centroid, region_grid(region_polygon(0.1))
+    polygon_km2 = grid.project(region_polygon(0.1)).area / 1e6
+    assert (  # and the grid each run reads (a rail operator's walk saw the polygon's alone)
+        f"region east: centre {centre.y:.4f}° N, {centre.x:.4f}° E; grid {grid.crs} (UTM), "
+        f"{grid.width} x {grid.height} px, {grid.area_km2:.2f} km²; polygon {polygon_km2:.2f} km²\n"
+    ) in out
 
 
 def test_log_lines_carry_their_date_and_utc_offset() -> None:
@@ -197,7 +197,6 @@ def test_log_lines_carry_their_date_and_utc_offset() -> None:
     tell one day's warnings from another's, nor in which time zone they were written (a
     scheduler's host in Auckland writing runs dated in UTC)."""
     import os
-    import re
     import subprocess
     import sys
 
