@@ -319,10 +319,11 @@ def score_season(
     shown_on: Sequence[date] | None = None,
 ) -> SeasonScore:
     """Score the alerts in the inventory against the ground truth of ``source`` (default: the
-    configured one; see the module). ``runs`` (first, last run date) keeps only the alerts of the
-    season's runs, when the inventory also holds earlier ones. ``shown_on`` (the season's run
-    dates) also finds the first run that showed each landslide (see the module): it builds a
-    stack per run date and region again, about as long as the runs' own stack reads."""
+    configured one; see the module). ``runs`` (first, last run date) keeps only the alerts and
+    the entries (first seen) of the season's runs, when the inventory also holds others.
+    ``shown_on`` (the season's run dates) also finds the first run that showed each landslide
+    (see the module): it builds a stack per run date and region again, about as long as the
+    runs' own stack reads."""
     source = _ground_truth(config, source)
     names = [r.name for r in config.regions]
     # the stacks can be read again only from a source that builds them
@@ -347,6 +348,9 @@ def score_season(
         touched = set().union(*over) if over else set()
         false_alerts += len(set(mine.index) - touched)
         listed = layer[layer["region"] == region.name]
+        if runs is not None:  # the season's entries: a walk's re-run of a week counted all
+            drawn_on = pd.to_datetime(listed["first_seen"]).dt.date
+            listed = listed[(drawn_on >= runs[0]) & (drawn_on <= runs[1])]
         suppressed = listed["suppressed"].fillna(0).astype(bool)
         true = np.array([bool(truth.intersects(g).any()) for g in listed.geometry], dtype=bool)
         entries["all"] += len(listed)

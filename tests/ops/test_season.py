@@ -126,6 +126,8 @@ def test_drawn_is_the_first_run_that_drew_it_not_its_alert(populated_config) -> 
     )
     first = later.delays.sort_values("event_date").iloc[0]
     assert first["delay_days"] == 8 and np.isnan(first["drawn_days"])
+    # nor its entries: a rail operator's walk re-ran a week and was given every entry's count
+    assert (score.entries["all"], later.entries["all"]) == (6, 4)  # 2 first seen on 08-01
 
 
 class LooksSource(TruthSource):
