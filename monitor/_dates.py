@@ -39,7 +39,8 @@ def as_day(when: object, what: str) -> date:
 
 def stored_day(value: object, what: str = "stored date") -> date | None:
     """The day of a value read back from a table (a GeoPackage's DATE or DATETIME column, a
-    pandas column): None where it is missing (None, NaN, NaT), else :func:`as_day`."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+    pandas column): None where it is missing (None, NaN of any float, NaT of pandas or numpy,
+    pandas' NA), else :func:`as_day`."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     return as_day(value, what)

@@ -190,7 +190,11 @@ REQUEUED = "re-queued at "
 def withdraw(conn: sqlite3.Connection, landslide_fids: Collection[int], now: datetime) -> int:
     """Inside the caller's transaction, mark the pending alerts of ``landslide_fids``, landslides
     just dismissed, dead with ``last_error`` = ``withdrawn: landslide <fid> was dismissed``;
-    returns how many. An alert a live delivery holds is
+    returns how many. Their alerts dead already (of a delivery error) are marked withdrawn too,
+    the error they died of kept after it (``...; it was dead: <error>``): not sent while the
+    landslide stays dismissed, they are no failure for ``status --check --max-dead`` (a review
+    found them counted there for good once ``alerts retry`` left them dead, as it leaves every
+    withdrawn alert of a dismissed landslide). An alert a live delivery holds is
     withdrawn too: the delivery checks each batch just before sending it and skips what was
     withdrawn; a send already under way that succeeds is marked sent, as it was; if it fails,
     the withdrawal stands."""
@@ -208,12 +212,20 @@ def withdraw_selected(conn: sqlite3.Connection, select: str, now: datetime) -> i
 
 def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: datetime) -> int:
     # one wording whether withdrawn at the dismissal or on a later open (a walk met two)
+    said = f"{WITHDRAWN}landslide "
+    conn.execute(
+        f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed; it was dead: ' "
+        "|| COALESCE(last_error, 'no error recorded') "
+        f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
+        f"AND landslide_fid IN ({fids_sql})",
+        (said, *params),
+    )
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', "
         "last_error = ? || landslide_fid || ' was dismissed', next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
         f"WHERE status = 'pending' AND landslide_fid IN ({fids_sql})",
-        (f"{WITHDRAWN}landslide ", _ts(now), *params),
+        (said, _ts(now), *params),
     )
     return cursor.rowcount
 

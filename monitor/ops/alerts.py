@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -367,12 +367,22 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
             return _requeue(box, path, ids, dismissed)
 
 
+def _some(items: Iterable[str], most: int = 10) -> str:
+    """``items`` joined with commas, the first ``most`` of them and '...' for the rest."""
+    shown = list(items)
+    return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
+
+
 def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[int]) -> int:
     """:func:`retry` on the open outbox, with the fids of the ``dismissed`` landslides, whose
     alerts stay dead: an id of one is refused, ``--dead`` leaves them and says how many."""
-    held: list[int] = []
+    held: list[tuple[int, int]] = []  # (alert id, landslide fid)
     if ids is None:
-        held = [r["id"] for r in box.rows("dead") if r["landslide_fid"] in dismissed]
+        held = [
+            (r["id"], r["landslide_fid"])
+            for r in box.rows("dead")
+            if r["landslide_fid"] in dismissed
+        ]
         requeued = box.requeue(except_landslides=dismissed)
     else:
         wanted = list(dict.fromkeys(ids))
@@ -401,7 +411,7 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[
         if of_dismissed:
             problems.append(
                 f"alert {', '.join(of_dismissed)} is of a dismissed landslide, whose alerts are "
-                "not sent: `landslide-monitor inventory confirm ID` first"
+                "not sent: `landslide-monitor inventory confirm LANDSLIDE` first"
             )
         if problems:
             raise BadInput("; ".join(problems) + ". Nothing was re-queued.")
@@ -412,10 +422,13 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[
         "or the next run sends them"
     )
     if held:
-        shown = ", ".join(map(str, held[:10])) + (", ..." if len(held) > 10 else "")
+        # alert ids and landslide fids both named: a review read the alerts' for landslides'
+        alerts = _some(str(i) for i, _ in held)
+        landslides = _some(str(f) for f in dict.fromkeys(f for _, f in held))
         print(
-            f"left dead: {len(held)} alert(s) of dismissed landslides ({shown}); "
-            "`landslide-monitor inventory confirm ID` first to send them"
+            f"left dead: {len(held)} alert(s) of dismissed landslides (alert {alerts} of "
+            f"landslide {landslides}); `landslide-monitor inventory confirm LANDSLIDE` first "
+            "to send them"
         )
     return EXIT_OK
 

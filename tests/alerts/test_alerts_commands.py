@@ -8,7 +8,9 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -562,11 +564,15 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     out = capsys.readouterr().out
     assert "re-queued 0 dead alert(s) (every dead alert)" in out
     shown = ", ".join(map(str, withdrawn))
-    assert f"left dead: 2 alert(s) of dismissed landslides ({shown}); `landslide-monitor " in out
+    assert (  # alert ids and the landslide's both named (a review read one for the other)
+        f"left dead: 2 alert(s) of dismissed landslides (alert {shown} of landslide "
+        f"{dismissed}); `landslide-monitor inventory confirm LANDSLIDE` first to send them"
+    ) in out
     assert _alerts(config_path, "retry", str(withdrawn[0])) == 2
     assert (
         f"alert {withdrawn[0]} (landslide {dismissed}) is of a dismissed landslide, whose alerts "
-        "are not sent: `landslide-monitor inventory confirm ID` first. Nothing was re-queued."
+        "are not sent: `landslide-monitor inventory confirm LANDSLIDE` first. Nothing was "
+        "re-queued."
     ) in capsys.readouterr().err
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 0, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
@@ -577,6 +583,38 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     assert "re-queued 2 dead alert(s)" in capsys.readouterr().out
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+
+
+def test_alerts_dead_of_an_error_and_then_dismissed_are_withdrawn_and_no_failure(
+    config_path: Path,
+    inventory: Inventory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found in review: an alert dead of a refusal (HTTP 401) whose landslide a reviewer then
+    dismissed stayed a plain dead alert, which `alerts retry` now leaves dead: `status --check
+    --max-dead 0` failed for good. Dismissal marks it withdrawn, keeping the error it died of."""
+    from monitor.ops.status import CheckLimits, check_status
+
+    assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100)]) == 2
+    (fid,) = inventory.landslides()["fid"].tolist()
+    with Outbox(inventory.path) as box:
+        ids = [row["id"] for row in box.rows("pending")]
+    with closing(sqlite3.connect(inventory.path)) as conn, conn:  # refused for good
+        conn.execute("UPDATE alert_outbox SET status = 'dead', last_error = 'HTTP 401'")
+    config = load_config(config_path)
+    limits = CheckLimits(max_age_h=1e6, max_dead=0)
+    assert [f.limit for f in check_status(config, limits)] == ["--max-dead"]
+    assert main(["inventory", "dismiss", "--config", str(config_path), str(fid)]) == 0
+    assert "withdrawn" not in capsys.readouterr().out  # none was waiting
+    assert check_status(config, limits) == []
+    with Outbox(inventory.path) as box:
+        errors = [row["last_error"] for row in box.rows("dead")]
+    assert errors == [f"withdrawn: landslide {fid} was dismissed; it was dead: HTTP 401"] * 2
+    assert _alerts(config_path, "retry", "--dead") == 0
+    assert "re-queued 0 dead alert(s)" in capsys.readouterr().out
+    assert main(["inventory", "confirm", "--config", str(config_path), str(fid)]) == 0
+    assert _alerts(config_path, "retry", *map(str, ids)) == 0
+    assert "re-queued 2 dead alert(s)" in capsys.readouterr().out
 
 
 def test_deliver_and_retry_wait_for_the_run_lock_and_list_does_not(

@@ -122,6 +122,16 @@ def test_windows_past_the_archive_say_the_source_may_not_be_fed(tmp_path: Path) 
         "acquisition of either sensor in its 30 days, where Sentinel-1 and Sentinel-2 revisit "
         f"within 12: {STALE_QUESTION}"
     )
+    # scenes before the post window but none in it: the stack says so as well
+    empty_post = Window(date(2024, 9, 1), date(2024, 10, 2))
+    assert (
+        source.features(AREA, PRE, empty_post)
+        .attrs["status"]
+        .startswith(
+            "post window 2024-09-01/2024-10-02: no acquisition of either sensor in its 31 days, "
+            f"where Sentinel-1 and Sentinel-2 revisit within 12: {STALE_QUESTION}; S2 post window "
+        )
+    )
     assert source.last_acquisition(AREA) == date(2024, 8, 10)
     assert source.first_acquisition(AREA) == date(2024, 7, 3)
     assert source.last_acquisition(AreaOfInterest("elsewhere", AREA.geometry)) is None

@@ -241,9 +241,17 @@ def test_no_scene_at_all_raises_data_unavailable() -> None:
     grid = region_grid(AREA.geometry)
     empty = {k: [] for k in FULL}
     server = ArrayServer({}, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=empty)
-    with server.installed(), pytest.raises(DataUnavailable, match="region test-hills: neither"):
+    with (
+        server.installed(),
+        pytest.raises(DataUnavailable, match="region test-hills: neither") as no,
+    ):
         _source().features(AREA, PRE, POST)
     assert not server.pixel_requests
+    # a post window of 15 days or more with nothing in it: `status --check` fails the region
+    assert str(no.value).endswith(
+        f"; post window {POST}: no acquisition of either sensor in its {POST.days} days, where "
+        "Sentinel-1 and Sentinel-2 revisit within 12: is the source still fed?"
+    )
 
 
 def test_all_zero_image_is_refused() -> None:

@@ -31,7 +31,9 @@ def test_every_stored_form_gives_its_day(value: object) -> None:
     assert as_day(value, "x") == date(2024, 8, 17)
 
 
-@pytest.mark.parametrize("missing", [None, float("nan"), pd.NaT])
+@pytest.mark.parametrize(
+    "missing", [None, float("nan"), np.float32("nan"), pd.NaT, np.datetime64("NaT"), pd.NA]
+)
 def test_a_missing_value_is_none_not_an_error(missing: object) -> None:
     assert stored_day(missing) is None
 
