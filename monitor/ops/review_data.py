@@ -332,9 +332,14 @@ def _popup_html(
 
 def _suppression_text(row: Mapping[str, Any]) -> str:
     """What the filter's verdict does to the landslide's alerts: none while it is suppressed,
-    unless the reviewer confirmed it (then its later detections alert as any other's)."""
+    unless the reviewer confirmed it (then its later detections alert as any other's). An entry
+    alerted before 2026-12-07 may still carry the flag of a later revision (since, an alerted
+    landslide is never suppressed): it was alerted, and the page says so (a walk read
+    "suppressed: no alert" of a landslide its recipients had been sent)."""
     if not row.get("suppressed"):
         return ""
+    if row.get("alerted_on"):
+        return f" (below the cut; alerted on {as_day(row['alerted_on'], 'alerted_on')})"
     if row.get("status") == "confirmed":
         return " (suppressed; confirmed: alerted when detected)"
     return " (suppressed: no alert)"

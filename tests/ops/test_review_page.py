@@ -419,6 +419,10 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert text in confirmed and "suppressed: no alert" not in confirmed
     dismissed = _popup_html({**row, "status": "dismissed"}, None, False, None, None)
     assert "Object filter</th><td>0.12 (suppressed: no alert)</td>" in dismissed
+    # a disaster agency's walk: an entry alerted, then flagged by a later revision (as entries
+    # were before 2026-12-07), read "suppressed: no alert" though its alert had gone out
+    alerted = _popup_html({**row, "alerted_on": "2024-09-09"}, None, False, None, None)
+    assert "Object filter</th><td>0.12 (below the cut; alerted on 2024-09-09)</td>" in alerted
 
 
 def test_popup_says_a_reviewer_s_alert_and_an_unknown_lower_bound() -> None:
