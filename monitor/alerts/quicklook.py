@@ -272,6 +272,11 @@ def write_quicklooks(
         if problems is not None:
             problems.append(f"no quicklook written, {directory} is not writable: {exc}")
         return candidates
+    # what a run killed while saving left (a hidden .NAME.<8 hex>.part.png, models.atomic): the
+    # folder is this region's and date's, which one run at a time writes (the run lock); a
+    # disaster agency's walk found one left after the run of the same date was done again
+    for stale in directory.glob(f".candidate-*.png.{'[0-9a-f]' * 8}.part.png"):
+        stale.unlink(missing_ok=True)
     failed, why = 0, ""
     for n, i in enumerate(wanted):
         path = directory / quicklook_file(i + 1, candidates.geometry[i])

@@ -164,6 +164,29 @@ def test_a_full_disk_stops_the_quicklooks_and_says_so_once(tmp_path, monkeypatch
     ]
 
 
+def test_a_killed_run_s_partial_pictures_go_when_the_folder_is_written_again(
+    tmp_path: Path,
+) -> None:
+    """Found by a disaster agency's walk: a run killed while saving a quicklook left its hidden
+    temporary file, and the run of the same date done again left it there."""
+    from datetime import date
+
+    import geopandas as gpd
+
+    left = tmp_path / ".candidate-012-8750fef3.png.a9ca98bb.part.png"
+    left.write_bytes(b"\x89PNG half")
+    other = tmp_path / "notes.part.png"  # not a temporary file of ours: kept
+    other.write_bytes(b"x")
+    outline = box(X0 + 100, Y0 - 300, X0 + 150, Y0 - 250)
+    frame = gpd.GeoDataFrame({"area_m2": [outline.area]}, geometry=[outline], crs="EPSG:32632")
+    out = write_quicklooks(_stack(), frame, tmp_path, region="r", run_date=date(2024, 9, 15),
+                           limit=3)  # fmt: skip
+    assert not left.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [Path(out["quicklook"][0]).name, "notes.part.png"]
+    )
+
+
 def test_read_png_returns_a_regular_png_within_its_size_and_nothing_else(tmp_path: Path) -> None:
     """The one gate a quicklook path read back from the inventory passes before its bytes are
     mailed or embedded: checked and read through one open file (no swap between the check
