@@ -61,6 +61,8 @@ ADDED_COLUMNS: dict[str, str] = {
     "suppressed": "INTEGER NOT NULL DEFAULT 0",
     "alerted_on": "DATE",  # the run date that alerted it as new (whether or not channels exist)
     "review_note": "TEXT",  # the reviewer's words on it (why dismissed, what it is)
+    # the earliest of its detections' newest acquisitions: it was there by that day
+    "drawn_by": "DATE",
 }
 # What an older inventory's rows hold in a column it lacked, as SQL over the row: written when
 # the inventory is upgraded, and read so by a read-only open (the review map). Written before
@@ -531,11 +533,22 @@ def refined_dating(stored: dict[str, Any], rows: list[dict[str, Any]]) -> dict[s
         bracket = (stored.get(f"{sensor}_event_after"), stored.get(f"{sensor}_event_before"))
         bracket = _narrower(bracket, _later(bracket, detected, window))
         out[f"{sensor}_event_after"], out[f"{sensor}_event_before"] = bracket
-    out["event_after"], out["event_before"] = combine_brackets(
+    after, before = combine_brackets(
         (out["s1_event_after"], out["s1_event_before"]),
         (out["s2_event_after"], out["s2_event_before"]),
     )
     latest = [_iso_date(r.get("post_latest")) for r in rows]
+    # each detection shows it there by its stack's newest acquisition: the earliest of those
+    # bounds the event too, where the sensors' brackets give none or a later one (a disaster
+    # agency's walk: drawn by an event run from scenes up to 08-31, a landslide was alerted
+    # weeks later as "by 09-22", the first bracket a monitoring run gave); not where a later
+    # bracket begins after it (another event on the same ground: the brackets stand)
+    drawn = [d for d in (stored.get("drawn_by"), *latest) if d is not None]
+    out["drawn_by"] = min(drawn, default=None)
+    by = out["drawn_by"]
+    if by is not None and (before is None or by < before) and (after is None or after < by):
+        before = by
+    out["event_after"], out["event_before"] = after, before
     newest = max((d for d in latest if d is not None), default=None)
     previous = stored.get("post_latest")
     out["post_latest"] = max((d for d in (previous, newest) if d is not None), default=None)

@@ -246,3 +246,60 @@ def test_a_growth_alert_s_previous_area_is_the_area_its_recipients_were_told(
         9_800.0,
         13_000.0,
     )
+
+
+def test_a_landslide_drawn_without_a_bracket_is_dated_by_the_stack_that_drew_it(
+    inventory, candidates, square, routing
+):
+    """Found by a disaster agency's walk: drawn by an event run (no dating in its stack, scenes
+    up to 08-31), a landslide was alerted three weeks later by a monitoring run as having
+    happened "by 09-22", the first bracket that run gave; the inventory knew it was there by
+    08-31. The earliest of its stacks' newest acquisitions (``drawn_by``) bounds the event."""
+    slide = square(0, 0, 120, 90)
+    undated = {
+        **{f"{s}_event_{b}": None for s in ("s1", "s2") for b in ("after", "before")},
+        "event_after": None,
+        "event_before": None,
+        "confirmation": "undated",
+        "post_latest": "2024-08-31",
+    }
+    run(inventory, date(2024, 9, 1), candidates([slide], **undated), routing)
+    row = inventory.get(1)
+    assert (row["drawn_by"], row["event_after"], row["event_before"]) == (
+        "2024-08-31",
+        None,
+        "2024-08-31",
+    )
+    later = {
+        "s1_event_after": None,
+        "s1_event_before": "2024-09-22",
+        "s2_event_after": None,
+        "s2_event_before": None,
+        "event_after": None,
+        "event_before": "2024-09-22",
+        "confirmation": "radar-repeat",
+        "post_latest": "2024-09-22",
+    }
+    run(inventory, date(2024, 9, 23), candidates([slide], **later), routing)
+    row = inventory.get(1)
+    assert (row["drawn_by"], row["s1_event_before"], row["event_before"]) == (
+        "2024-08-31",
+        "2024-09-22",
+        "2024-08-31",
+    )
+    # a bracket that begins after it is another event on the same ground: it stands
+    from monitor.store.landslides import refined_dating
+
+    stored = {"s1_event_after": "2024-09-05", "s1_event_before": "2024-09-22"}
+    refined = refined_dating({**stored, "drawn_by": "2024-08-31"}, [])
+    assert (refined["event_after"], refined["event_before"]) == ("2024-09-05", "2024-09-22")
+
+
+def test_the_stack_bound_does_not_loosen_a_tighter_bracket(inventory, candidates, square, routing):
+    run(inventory, D1, optical(candidates, square(0, 0, 100, 100)), routing)
+    row = inventory.get(1)  # optical's bracket ends 08-19, before its stack's newest, 08-24
+    assert (row["drawn_by"], row["event_after"], row["event_before"]) == (
+        "2024-08-24",
+        "2024-08-14",
+        "2024-08-19",
+    )
