@@ -13,9 +13,9 @@ from loopback_helpers import (
     SMTP_USER,
     Mailbox,
     Receiver,
-    free_port,
     make_tls_files,
 )
+from ports import free_port
 
 
 @pytest.fixture(autouse=True)

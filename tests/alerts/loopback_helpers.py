@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import socket
 import ssl
 import threading
 import time
@@ -29,12 +28,6 @@ LOOPBACK = "127.0.0.1"
 SECRET = "s3cret-for-tests"
 SMTP_USER, SMTP_PASSWORD = "monitor", "smtp-pass-for-tests"
 X0, Y0 = 600_000.0, 1_270_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 # -- webhook receiver ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ports import free_port
 from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
@@ -32,18 +33,12 @@ from monitor.run import run_once
 SCARS = {"north": [(5, 15, 5, 20), (30, 40, 30, 36)], "south": [(20, 32, 50, 60)]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _local_mail() -> dict[str, Any]:
     """The alerts section's e-mail to duty@localhost through an SMTP server on a free port."""
     return {
         "smtp": {
             "host": "127.0.0.1",
-            "port": _free_port(),
+            "port": free_port(),
             "starttls": False,
             "from_address": "monitor@localhost",
         },
@@ -58,7 +53,7 @@ def config_path(write_config: Callable[..., Path], manifest: Path) -> Path:
         "webhooks": [
             {
                 "name": "ops",
-                "url": f"http://127.0.0.1:{_free_port()}/alerts",
+                "url": f"http://127.0.0.1:{free_port()}/alerts",
                 "secret_env": "D1_LOOPBACK_SECRET",
             }
         ],
@@ -231,7 +226,7 @@ def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
     path under quicklooks.dir and, with quicklooks.base_url, the URL it is served at."""
     hook = {
         "name": "ops",
-        "url": f"http://127.0.0.1:{_free_port()}/a",
+        "url": f"http://127.0.0.1:{free_port()}/a",
         "secret_env": "D1_LOOPBACK_SECRET",
     }
     quicklooks = {"dir": "ql", "max_per_region": 1, "base_url": "https://maps.example.org/ql"}
@@ -321,7 +316,7 @@ def test_the_demo_inbox_refuses_a_configuration_with_real_recipients(
     alerts: dict[str, Any] = {
         **_local_mail(),
         "webhooks": [
-            {"name": "near", "url": f"http://127.0.0.1:{_free_port()}/a", "secret_env": "D1_X"},
+            {"name": "near", "url": f"http://127.0.0.1:{free_port()}/a", "secret_env": "D1_X"},
             {"name": "ops", "url": "https://ops.example.org/hooks", "secret_env": "D1_Y"},
         ],
     }
@@ -364,7 +359,7 @@ def test_the_demo_inbox_takes_a_login_and_a_webhook_given_by_url_env(
     alerts["webhooks"] = [
         {"name": "chat", "url_env": "D1_CHAT_URL", "secret_env": "D1_LOOPBACK_SECRET"}
     ]
-    monkeypatch.setenv("D1_CHAT_URL", f"http://127.0.0.1:{_free_port()}/chat")
+    monkeypatch.setenv("D1_CHAT_URL", f"http://127.0.0.1:{free_port()}/chat")
     monkeypatch.delenv("D1_SMTP_USER", raising=False)
     path = write_config(two_region_config(manifest, alerts=alerts))
     inbox_dir = tmp_path / "inbox"
