@@ -14,9 +14,11 @@ picture. A matplotlib figure with a layout engine took 0.4 s, most of a demo sea
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from datetime import date
 from functools import lru_cache
@@ -239,6 +241,29 @@ def first_drawn(
     ]
 
 
+#: Seconds after which a temporary picture file is a killed writer's: a live one saves a PNG in
+#: well under a second and renames it.
+_LEFTOVER_AFTER_S = 10.0
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """The temporary pictures a run killed while saving left in ``directory`` (a hidden
+    ``.candidate-….png.<8 hex>.part.png``, :mod:`models.atomic`), older than
+    :data:`_LEFTOVER_AFTER_S`: the folder is one region's and date's, which one run at a time
+    writes (the run lock); the age spares a live writer beside it (a Dask task run twice, two
+    configurations sharing the folder). Found by a disaster agency's walk: one stayed after the
+    date was run again."""
+    now = time.time()
+    try:
+        found = list(directory.glob(f".candidate-*.png.{'[0-9a-f]' * 8}.part.png"))
+    except OSError:  # a folder that cannot be listed: the pictures' own errors say so
+        return
+    for stale in found:
+        with contextlib.suppress(OSError):
+            if now - stale.stat().st_mtime > _LEFTOVER_AFTER_S:
+                stale.unlink()
+
+
 def write_quicklooks(
     stack: xr.Dataset,
     candidates: gpd.GeoDataFrame,
@@ -262,6 +287,8 @@ def write_quicklooks(
     summary that said nothing)."""
     candidates = candidates.copy()
     candidates["quicklook"] = None
+    if directory is not None:
+        _remove_leftovers(directory)
     if directory is None or candidates.empty:
         return candidates
     wanted = first_drawn(candidates, known, known_within_m)[:limit]
@@ -272,11 +299,6 @@ def write_quicklooks(
         if problems is not None:
             problems.append(f"no quicklook written, {directory} is not writable: {exc}")
         return candidates
-    # what a run killed while saving left (a hidden .NAME.<8 hex>.part.png, models.atomic): the
-    # folder is this region's and date's, which one run at a time writes (the run lock); a
-    # disaster agency's walk found one left after the run of the same date was done again
-    for stale in directory.glob(f".candidate-*.png.{'[0-9a-f]' * 8}.part.png"):
-        stale.unlink(missing_ok=True)
     failed, why = 0, ""
     for n, i in enumerate(wanted):
         path = directory / quicklook_file(i + 1, candidates.geometry[i])

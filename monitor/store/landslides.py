@@ -108,7 +108,8 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   filter_score REAL,
   suppressed INTEGER NOT NULL DEFAULT 0,
   alerted_on DATE,
-  review_note TEXT
+  review_note TEXT,
+  drawn_by DATE
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -239,14 +240,16 @@ class ChangeWriter:
         stored = self._stored_dating(item)
         values.update(refined_dating(stored, [r for _, r in item.matches]))
         already_alerted = stored.get("alerted_on") is not None
-        if already_alerted and "suppressed" in values:
+        if "suppressed" in values and self._told(item):
             # told once, its recipients are told how it grows, whatever the filter makes of a
             # later revision (its score is kept): a walk's slide alerted at 1.4 ha grew to
-            # 3.5 ha, scored 0.15 against a cut of 0.16, and nobody was told
+            # 3.5 ha, scored 0.15 against a cut of 0.16, and nobody was told. Told, not
+            # alerted_on: a region without channels, or an alert withdrawn, told nobody
             values["suppressed"] = 0
         alertable_now = self._alertable(item, {**stored, **values})
         newly_alerted = alertable_now and not already_alerted and item.status != "dismissed"
         if newly_alerted:
+            values["suppressed"] = 0  # alerted now (a reviewer's confirmation overrules it)
             values["alerted_on"] = today
             # growth is measured from what the new alert told (the footprint can have grown
             # by unions since the revision, short of a growth): a later growth alert then
@@ -300,12 +303,26 @@ class ChangeWriter:
         )
         return {str(r[0]) for r in rows}
 
+    def _told(self, item: Known) -> bool:
+        """Whether a new or grown alert of this landslide is in the outbox, not withdrawn:
+        whether anybody was told of it (sent, or on its way)."""
+        if item.fid is None:
+            return False
+        found = self.conn.execute(
+            f"SELECT 1 FROM {outbox.TABLE} WHERE landslide_fid = ? "
+            "AND event IN ('landslide.new', 'landslide.grown') "
+            f"AND {outbox.NOT_WITHDRAWN_SQL} LIMIT 1",
+            (item.fid,),
+        )
+        return found.fetchone() is not None
+
     def _last_told_area(self, item: Known) -> float:
         """The area this landslide's latest queued alert (new or grown, not withdrawn)
-        reported: what its recipients last read. A growth while it raised no alert (suppressed
-        by the filter) moves the revision's area without telling anyone, so the two can
-        differ; the revision's area is the fallback where no alert of this entry is in the
-        outbox (every channel told by a twin's alert, or none configured)."""
+        reported: what its recipients last read. A growth while it raised no alert (before
+        anybody was told, suppressed by the filter) moves the revision's area without telling
+        anyone, so the two can differ; the revision's area is the fallback where no alert of
+        this entry is in the outbox (every channel told by a twin's alert, or none
+        configured)."""
         cursor = self.conn.execute(
             f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
             "AND event IN ('landslide.new', 'landslide.grown') "

@@ -175,16 +175,25 @@ def test_a_killed_run_s_partial_pictures_go_when_the_folder_is_written_again(
 
     left = tmp_path / ".candidate-012-8750fef3.png.a9ca98bb.part.png"
     left.write_bytes(b"\x89PNG half")
+    os.utime(left, (1e9, 1e9))  # written long ago, by a run since killed
+    live = tmp_path / ".candidate-013-0badcafe.png.0123abcd.part.png"  # a writer at work
+    live.write_bytes(b"\x89PNG")
     other = tmp_path / "notes.part.png"  # not a temporary file of ours: kept
     other.write_bytes(b"x")
     outline = box(X0 + 100, Y0 - 300, X0 + 150, Y0 - 250)
     frame = gpd.GeoDataFrame({"area_m2": [outline.area]}, geometry=[outline], crs="EPSG:32632")
     out = write_quicklooks(_stack(), frame, tmp_path, region="r", run_date=date(2024, 9, 15),
                            limit=3)  # fmt: skip
-    assert not left.exists() and other.exists()
+    assert not left.exists() and other.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [Path(out["quicklook"][0]).name, "notes.part.png"]
+        [Path(out["quicklook"][0]).name, "notes.part.png", live.name]
     )
+    # and where the run draws nothing (found in review: the cleanup came after that return)
+    left.write_bytes(b"\x89PNG half")
+    os.utime(left, (1e9, 1e9))
+    write_quicklooks(_stack(), frame.iloc[:0], tmp_path, region="r", run_date=date(2024, 9, 15),
+                     limit=3)  # fmt: skip
+    assert not left.exists()
 
 
 def test_read_png_returns_a_regular_png_within_its_size_and_nothing_else(tmp_path: Path) -> None:

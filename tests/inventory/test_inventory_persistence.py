@@ -303,3 +303,29 @@ def test_the_stack_bound_does_not_loosen_a_tighter_bracket(inventory, candidates
         "2024-08-14",
         "2024-08-19",
     )
+
+
+def test_a_landslide_nobody_was_told_of_stays_suppressed_when_it_grows(
+    inventory, candidates, square, routing
+):
+    """Found in review: the rule keyed on `alerted_on`, which a region without channels sets
+    too; channels added later then got a `landslide.grown` of a growth the filter held back,
+    with no `landslide.new` before it. It keys on an alert in the outbox, not withdrawn."""
+    run(inventory, D1, optical(candidates, square(0, 0, 100, 100)), None)  # no channels
+    assert inventory.get(1)["alerted_on"] == D1.isoformat() and new_alerts(inventory) == []
+    grown = optical(candidates, square(0, 0, 100, 200), suppressed=True, filter_score=0.05)
+    run(inventory, D2, grown, routing)
+    assert new_alerts(inventory) == [] and inventory.get(1)["suppressed"] == 1
+
+
+def test_a_confirmed_landslide_alerted_over_the_filter_is_no_longer_flagged(
+    inventory, candidates, square, routing
+):
+    """A reviewer's confirmation alerts a suppressed landslide when it is detected again: then
+    it was told, and the flag goes (docs/alerts.md: never for a landslide alerted already)."""
+    low = {"suppressed": True, "filter_score": 0.05}
+    run(inventory, D1, optical(candidates, square(0, 0, 100, 100), **low), routing)
+    inventory.set_status(1, "confirmed")
+    run(inventory, D2, optical(candidates, square(0, 0, 100, 200), **low), routing)
+    assert new_alerts(inventory) == [("landslide.new", 1)]
+    assert inventory.get(1)["suppressed"] == 0
