@@ -86,7 +86,7 @@ from models.manifest import (
     write_manifest,
 )
 from models.metrics import THRESHOLDS, counts_by_threshold, f1_from_counts
-from models.selection import ignored_as_nan, scene_probabilities
+from models.selection import ignored_as_nan, refuse_without_landslides, scene_probabilities
 from models.zoo import Member, build_loss, check_schedule, without_suffix
 
 __all__ = [
@@ -590,6 +590,13 @@ def finetune(
     check_out_dir(out_dir, manifest, data)
     parent = read_manifest(manifest)
     train, val = _read_split(data, "train"), _read_split(data, "val")
+    # a walk's val/ of points too imprecise for a core (0 and 255 only) gave a manifest
+    # "tuned" on F1 0 for every choice, exit 0 (models.md says such scenes are refused)
+    refuse_without_landslides(
+        val,
+        f"in {data}/val: more confirmed reviews, precise points or polygons; "
+        "`landslide-monitor dataset export --split-by` sets which items go there",
+    )
     for entry in parent.members:
         if entry.setting == "L4S":
             raise ManifestError(

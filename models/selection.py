@@ -99,25 +99,31 @@ def ignored_as_nan(probs: np.ndarray, scene: Scene) -> np.ndarray:
     return probs
 
 
-def no_landslide_to_select_on(ids: Sequence[str]) -> str:
+_SELECT_AGAIN = (
+    "members already trained are kept in the work folder: `python -m models select --grid G "
+    "--work W --out O --val V` assembles them"
+)
+
+
+def no_landslide_to_select_on(ids: Sequence[str], remedy: str = _SELECT_AGAIN) -> str:
     """Why validation scenes ``ids`` without a landslide pixel cannot choose an ensemble: every
     K and threshold scores F1 0 on them, and the scan kept the lowest threshold, an ensemble
-    that flags almost every pixel (shipped without a word before it was refused)."""
+    that flags almost every pixel (shipped without a word before it was refused). ``remedy``:
+    what else the caller can do (the grid's: assemble its members with other scenes)."""
     shown = ", ".join(ids[:3]) + (" ..." if len(ids) > 3 else "")
     return (
         f"the validation scenes ({len(ids)}: {shown}) hold no landslide pixel: K and the "
         "threshold are chosen by the F1 on them, which is 0 for every choice (a label of 0 and "
         "255 is background and unknown: landslides are 1). Give validation scenes with "
-        "landslides (members already trained are kept in the work folder: `python "
-        "-m models select --grid G --work W --out O --val V` assembles them)"
+        f"landslides ({remedy})"
     )
 
 
-def refuse_without_landslides(scenes: Sequence[Scene]) -> None:
+def refuse_without_landslides(scenes: Sequence[Scene], remedy: str = _SELECT_AGAIN) -> None:
     """A :class:`DatasetError` where validation ``scenes`` hold no landslide pixel
     (:func:`no_landslide_to_select_on`)."""
     if scenes and not any(np.any(s.label > 0) for s in scenes):
-        raise DatasetError(no_landslide_to_select_on([s.id for s in scenes]))
+        raise DatasetError(no_landslide_to_select_on([s.id for s in scenes], remedy))
 
 
 def assemble_ensemble(

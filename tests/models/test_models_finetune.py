@@ -884,3 +884,24 @@ def test_a_split_given_for_the_dataset_is_named(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as err:  # a folder that is no split: no such hint
         _read_split(tmp_path / "mine", "train")
     assert "is itself a split" not in str(err.value)
+
+
+def test_a_val_without_a_landslide_pixel_is_refused_before_training(
+    tmp_path: Path, scene_factory: Callable[..., Scene], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an ML engineer's walk: a `val/` of Global Landslide Catalog points too imprecise
+    for a core (labels of 0 and 255 only) gave a manifest "tuned" on an F1 of 0 for every
+    choice, exit 0, where docs/models.md says such scenes are refused."""
+    parent = _imported_parent(tmp_path)
+    data = _dataset(tmp_path / "data", scene_factory)
+    for label in (data / "val" / "label").glob("*.tif"):
+        with rasterio.open(label, "r+") as dst:
+            values = dst.read(1)
+            dst.write(np.where(values == 1, 255, values).astype(values.dtype), 1)
+    out = tmp_path / "tuned"
+    argv = ["finetune", "--manifest", str(parent), "--data", str(data), "--out", str(out)]
+    assert main([*argv, "--epochs", "1", "--iterations", "1", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: the validation scenes (2: " in err and "hold no landslide pixel" in err
+    assert f"(in {data}/val: more confirmed reviews, precise points or polygons;" in err
+    assert not out.exists()
