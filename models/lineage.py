@@ -93,15 +93,23 @@ def verify_lineage(
     parent_path = Path(parent) if parent is not None else Path(lineage.parent_manifest)
     if not parent_path.is_file():
         raise ManifestError(
-            f"{manifest}: parent manifest {parent_path} not found (pass its new place)"
+            f"{manifest}: parent manifest {parent_path} not found (moved: give its new place, "
+            "`lineage --parent P`)"
         )
     got = sha256_file(parent_path)
     if got != lineage.parent_sha256:
         raise ManifestError(
             f"{manifest}: parent manifest {parent_path} has SHA-256 {got}, the lineage records "
-            f"{lineage.parent_sha256}: it is not the manifest this model was derived from"
+            f"{lineage.parent_sha256}: it is not the manifest this model was derived from "
+            "(rewritten since, as `operating_point --write` and a refit rewrite theirs, or "
+            "another: give the one it was derived from, `lineage --parent P`)"
         )
     data_path = Path(dataset) if dataset is not None else Path(lineage.dataset)
+    if dataset is None and not data_path.is_dir():  # a walk got "no scene files to hash"
+        raise ManifestError(
+            f"{manifest}: the dataset it was derived from, {data_path} (as its lineage records "
+            "it), is not there: moved, give its new place (`lineage --data D`)"
+        )
     digest, n = dataset_sha256(data_path)
     if digest != lineage.dataset_sha256:
         raise ManifestError(

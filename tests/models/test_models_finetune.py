@@ -285,6 +285,18 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     other.write_text(json.dumps({**json.loads(parent.read_text()), "description": "x"}))
     with pytest.raises(ManifestError, match="not the manifest this model was derived from"):
         verify_lineage(out / "manifest.json", parent=other, dataset=data)
+    # found by an ML engineer's walk: the errors named neither the cause nor the options that
+    # mend them (a dataset moved: "no scene files to hash")
+    with pytest.raises(ManifestError, match=r"give the one it was derived from, `lineage --parent"):
+        verify_lineage(out / "manifest.json", parent=other, dataset=data)
+    moved = tmp_path / "moved-data"
+    data.rename(moved)
+    with pytest.raises(ManifestError) as err:
+        verify_lineage(out / "manifest.json")
+    assert str(err.value).endswith(
+        f"the dataset it was derived from, {data} (as its lineage records it), is not there: "
+        "moved, give its new place (`lineage --data D`)"
+    )
 
 
 def test_finetune_refuses_an_out_folder_that_holds_its_inputs(
