@@ -629,7 +629,7 @@ def read_polygon_inventory(
         if set(statuses) & set(review_roles):  # an inventory export, edited or not
             other = [
                 f"{_feature(i + 1, id_column, frame[id_column].iloc[i] if id_column else None)}"
-                f": {v!r}"
+                f": {repr(cell_text(v)) if cell_text(v) else 'none'}"  # not 'nan' (a walk)
                 for i, v in enumerate(frame["status"])
                 if statuses[i] not in review_roles
             ]

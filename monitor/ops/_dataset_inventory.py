@@ -362,8 +362,9 @@ def inventory_jobs(
         # only hours later (found in a review)
         log.warning(
             "%s: %d of %d point(s) are placed less exactly than core_m (%g m; 1km and coarser): "
-            "their scenes label no landslide pixel, only their ignored disk and the background "
-            "around it (docs/models.md, Train on your own inventory): %s",
+            "they label no landslide pixel of their own, only their ignored disk and the "
+            "background around it, and their scenes hold none unless another item's core or "
+            "polygon lies in them (docs/models.md, Train on your own inventory): %s",
             inventory, len(coarse), len(items), params.core_m, first_names(coarse),
         )  # fmt: skip
     if read.repaired:

@@ -490,14 +490,14 @@ def test_an_inventory_export_given_to_dataset_export_labels_its_reviews(
     assert set(REVIEW_ROLES) == set(LANDSLIDE_STATUSES)  # every status has its role
     # found in review: one blank or misspelt status made the whole file landslides again
     edited = gpd.read_file(exported)
-    edited["status"] = ["Confirmed", "", "candidate"]
+    edited["status"] = ["Confirmed", None, "candidate"]  # a blank cell, read as NaN
     edited.to_file(tmp_path / "edited.geojson", driver="GeoJSON")
     capsys.readouterr()
     assert main([*argv, str(tmp_path / "edited.geojson"), *options, "--out", str(out)]) == 2
     # named by its uid too (--id-column uid), what a user searches the file for
     assert (
         "column status, not a review status (candidate, confirmed, dismissed) in a file of "
-        f"them, as an `inventory export` holds: feature 2 (uid {edited['uid'][1]}): ''"
+        f"them, as an `inventory export` holds: feature 2 (uid {edited['uid'][1]}): none"
     ) in capsys.readouterr().err
     frame = gpd.read_file(exported).assign(status="mapped")
     frame.to_file(tmp_path / "other.geojson", driver="GeoJSON")
