@@ -195,20 +195,24 @@ def collect(
     model: ChainModel,
     policy: ModelSettings,
     rules: VectoriseRules,
+    what: str | None = None,
 ) -> Candidates:
     """Run the chain (no filter) on every scene of ``folders``. The chain's warning of pixels
     left without a prediction for want of radar is said once for all scenes (a walkthrough's
-    operating point printed 368 such lines, two per scene, before its table)."""
+    operating point printed 368 such lines, two per scene, before its table), naming the
+    chain as ``what`` where given (an operating point runs two: a walk read the same line
+    twice)."""
     out = Candidates()
     start = time.perf_counter()
     with _Tally(logging.getLogger(NoUsableSetting.__module__)) as unseen:
         _collect(folders, model, policy, rules, out)
     if unseen.records:
         log.warning(
-            "%d of the chain's runs on these scenes left %d pixels without a radar observation "
-            "but with a clear optical view without a prediction (model.optical_fallback is off, "
-            "as in a run by default; the first: %s)",
-            len(unseen.records), unseen.pixels, unseen.records[0].getMessage(),
+            "%s%d of the chain's runs on these scenes left %d pixels without a radar "
+            "observation but with a clear optical view without a prediction "
+            "(model.optical_fallback is off, as in a run by default; the first: %s)",
+            f"{what}: " if what else "", len(unseen.records), unseen.pixels,
+            unseen.records[0].getMessage(),
         )  # fmt: skip
     out.seconds = time.perf_counter() - start
     return out

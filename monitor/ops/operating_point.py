@@ -237,7 +237,7 @@ def _scored(manifest: Path, folders: list[Path]) -> tuple[Candidates, list[np.nd
     model, policy, rules = chain_inputs(manifest, engine=RUNS_ENGINE)
     object_filter = model.object_filter  # loaded and verified with the members
     assert object_filter is not None  # operating_point refused a manifest without one
-    found = collect(folders, model, policy, rules)
+    found = collect(folders, model, policy, rules, what=f"manifest {manifest}")
     scores = object_filter.score(found.features) if len(found.features) else np.zeros(0)
     return found, found.split(scores), float(object_filter.cut)
 

@@ -151,6 +151,13 @@ def test_a_chain_over_many_scenes_says_the_gaps_once(
     (line,) = [m for m in messages if "without a radar observation" in m]
     assert line.startswith("3 of the chain's runs on these scenes left 17700 pixels")
     assert "(model.optical_fallback is off, as in a run by default; the first: hill: 5900" in line
+    # an operating point runs two chains: each line names its manifest (a walk read the same
+    # line twice)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules(), what="manifest m.json")  # type: ignore[arg-type]
+    (named,) = [r.getMessage() for r in caplog.records if "radar observation" in r.getMessage()]
+    assert named.startswith("manifest m.json: 3 of the chain's runs on these scenes left 17700")
     # the filter is gone once collect returns: a run's own warning is said again
     predict(ensemble, stack, choice, None)
     assert "hill: 5900 pixels without" in caplog.records[-1].getMessage()
