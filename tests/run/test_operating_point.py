@@ -298,7 +298,7 @@ def test_both_chains_run_on_the_runs_engine(
             None,
         )
 
-    def found(folders: list[Path], *args: Any) -> Candidates:
+    def found(folders: list[Path], *args: Any, **kwargs: Any) -> Candidates:
         return Candidates(x=[np.zeros((2, 1), np.float32)], scenes=_scenes([ON_A, OFF_1]))
 
     monkeypatch.setattr(op, "chain_inputs", recording_inputs)
