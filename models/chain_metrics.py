@@ -77,16 +77,16 @@ __all__ = [
 DETECTIONS_FILE: Final = "detections.gpkg"
 SUMMARY_FILE: Final = "summary.json"  # detect --stack's record of the scenes it ran
 # (name, lower bound m², upper bound m²) of the true landslide's area
-SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
-    ("<0.1 ha", 0.0, 1_000.0),
-    ("0.1-0.5 ha", 1_000.0, 5_000.0),
-    ("0.5-1 ha", 5_000.0, 10_000.0),
-    ("1-5 ha", 10_000.0, 50_000.0),
-    (">=5 ha", 50_000.0, float("inf")),
-)
 SMALL_M2: Final = 1_000.0  # "landslides of 0.1 ha or more" (issue 13's delay targets)
 LARGE_M2: Final = 10_000.0  # "landslides of 1 ha or more"
 LARGE_FALSE_M2: Final = 5_000.0  # "false objects of 0.5 ha or more"
+SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("<0.1 ha", 0.0, SMALL_M2),
+    ("0.1-0.5 ha", SMALL_M2, LARGE_FALSE_M2),
+    ("0.5-1 ha", LARGE_FALSE_M2, LARGE_M2),
+    ("1-5 ha", LARGE_M2, 50_000.0),
+    (">=5 ha", 50_000.0, float("inf")),
+)
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 

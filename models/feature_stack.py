@@ -38,6 +38,7 @@ __all__ = [
     "NDVI_VARIABLES",
     "PIXEL_SIZE_M",
     "RGB_CHANNELS",
+    "RGB_VARIABLES",
     "S1_BANDS",
     "S1_INCIDENCE_RANGE_DEG",
     "S2_BANDS",
@@ -122,11 +123,8 @@ SETTINGS: Mapping[str, tuple[int, ...]] = {
 # Every stack has the NDVIs (validate); the true colour is the sources' (a stack in the Ganerød
 # et al. layout has none).
 NDVI_VARIABLES: tuple[str, ...] = ("preNDVI", "postNDVI")
-AUX_VARIABLES: tuple[str, ...] = (
-    *NDVI_VARIABLES,
-    "pre_rgb",  # dims (rgb, y, x), reflectance 0..1, for quicklooks
-    "post_rgb",
-)
+RGB_VARIABLES: tuple[str, ...] = ("pre_rgb", "post_rgb")  # dims (rgb, y, x), reflectance 0..1
+AUX_VARIABLES: tuple[str, ...] = (*NDVI_VARIABLES, *RGB_VARIABLES)
 # Event dating per pixel and sensor (float32, NaN where unknown): the last observation that does
 # not show the change (the last one at all where none does) and the first that does (days since
 # 1970-01-01); for Sentinel-1 also how many post-window scenes show it (a count), and the

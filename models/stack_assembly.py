@@ -26,15 +26,14 @@ from models.feature_stack import (
     COUNT_VARIABLES,
     DATING_VARIABLES,
     MODEL_BANDS,
+    NDVI_VARIABLES,
     RGB_CHANNELS,
+    RGB_VARIABLES,
     StackAttrs,
     validate,
 )
 
-__all__ = ["NDVI_VARIABLES", "RGB_VARIABLES", "assemble_stack", "grid_axes"]
-
-NDVI_VARIABLES: tuple[str, ...] = ("preNDVI", "postNDVI")
-RGB_VARIABLES: tuple[str, ...] = ("pre_rgb", "post_rgb")
+__all__ = ["assemble_stack", "grid_axes"]
 
 
 def grid_axes(transform: Affine, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ from gee_scripts import fetch
 from gee_scripts.assembly import sign_check_scene
 from gee_scripts.coverage import AssetCoverageError, ResolvedAssets
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS
-from models.feature_stack import MODEL_BANDS, StackAttrs
+from models.feature_stack import MODEL_BANDS, NDVI_VARIABLES, StackAttrs
 from monitor.grid import Grid, box_to_lon_lat, region_grid
 from monitor.ops._args import add_config, check_regions, iso_date
 from monitor.sources.base import AreaOfInterest, DataUnavailable, Window, pass_words
@@ -61,7 +61,7 @@ __all__ = [
 
 SLOPE_DEG = 5.0  # |αr| from which a pixel counts as facing the sensor, or facing away
 MIN_SLOPE_PX = 50  # fewer pixels on either side: not enough relief to check the sign
-STACK_FRACTION_BANDS: tuple[str, ...] = (*MODEL_BANDS, "preNDVI", "postNDVI")
+STACK_FRACTION_BANDS: tuple[str, ...] = (*MODEL_BANDS, *NDVI_VARIABLES)
 
 
 # --------------------------------------------------------------------------- the sign check
