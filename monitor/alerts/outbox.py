@@ -391,23 +391,24 @@ class Outbox:
         ids: Iterable[int] | None = None,
         *,
         now: datetime | None = None,
-        except_landslides: Collection[int] = (),
+        except_select: str | None = None,
     ) -> int:
         """Put dead alerts (all, or ``ids``) back to pending with zero attempts, due at once,
-        but for those of ``except_landslides`` (dismissed ones: their alerts would only be
-        withdrawn again on the next open, and a walk's `retry --dead` counted them re-queued).
+        but for those of the landslides an SQL ``except_select`` of fids names (the dismissed:
+        their alerts would only be withdrawn again on the next open, and a walk's `retry
+        --dead` counted them re-queued).
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
         attempt of it had met yet."""
         now = now or _now()
-        kept = ", ".join(str(int(f)) for f in except_landslides)
         sql = (
             f"UPDATE {TABLE} SET status = 'pending', attempts = 0, next_attempt_at = ?, "
             "claimed_until = NULL, claimed_by = NULL, "
             "last_error = ? || COALESCE(last_error, 'no error recorded') WHERE status = 'dead'"
-            + (f" AND COALESCE(landslide_fid, -1) NOT IN ({kept})" if kept else "")
         )
+        if except_select:
+            sql += f" AND COALESCE(landslide_fid, -1) NOT IN ({except_select})"
         told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
         with gpkg.transaction(self._conn):
             if ids is None:
@@ -415,6 +416,15 @@ class Outbox:
             return sum(
                 self._conn.execute(sql + " AND id = ?", (_ts(now), told, i)).rowcount for i in ids
             )
+
+    def dead_of(self, select: str) -> list[tuple[int, int]]:
+        """``(alert id, landslide fid)`` of the dead alerts of the landslides an SQL ``select``
+        of fids names, by id."""
+        rows = self._conn.execute(
+            f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' "
+            f"AND landslide_fid IN ({select}) ORDER BY id"
+        )
+        return [(int(i), int(f)) for i, f in rows]
 
     # -- delivery -----------------------------------------------------------------------------
 

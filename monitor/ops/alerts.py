@@ -29,17 +29,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.console import text_table
+from models.datasets import first_names
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
 from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
+from monitor.store.landslides import DISMISSED_FIDS_SQL
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
@@ -359,31 +361,16 @@ def retry(config: MonitorConfig, ids: Sequence[int] | None, *, wait_s: float = 0
 
     Nothing is re-queued unless every id names a dead alert."""
     path = existing_inventory(config)
-    with RunLock(path, wait_s=wait_s):
-        with Inventory(path, read_only=True) as inventory:
-            statuses = inventory.statuses().values()
-        dismissed = {fid for fid, status in statuses if status == "dismissed"}
-        with Outbox(path) as box:
-            return _requeue(box, path, ids, dismissed)
+    with RunLock(path, wait_s=wait_s), Outbox(path) as box:
+        return _requeue(box, path, ids)
 
 
-def _some(items: Iterable[str], most: int = 10) -> str:
-    """``items`` joined with commas, the first ``most`` of them and '...' for the rest."""
-    shown = list(items)
-    return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
-
-
-def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[int]) -> int:
-    """:func:`retry` on the open outbox, with the fids of the ``dismissed`` landslides, whose
-    alerts stay dead: an id of one is refused, ``--dead`` leaves them and says how many."""
-    held: list[tuple[int, int]] = []  # (alert id, landslide fid)
+def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
+    """:func:`retry` on the open outbox. The dead alerts of dismissed landslides stay dead:
+    an id of one is refused, ``--dead`` leaves them and says which."""
+    held = box.dead_of(DISMISSED_FIDS_SQL)  # (alert id, landslide fid)
     if ids is None:
-        held = [
-            (r["id"], r["landslide_fid"])
-            for r in box.rows("dead")
-            if r["landslide_fid"] in dismissed
-        ]
-        requeued = box.requeue(except_landslides=dismissed)
+        requeued = box.requeue(except_select=DISMISSED_FIDS_SQL)
     else:
         wanted = list(dict.fromkeys(ids))
         rows = {row["id"]: row for row in box.rows(ids=wanted)}
@@ -391,11 +378,7 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[
         # every id that cannot be re-queued is named, unknown and not dead alike
         unknown = [str(i) for i in wanted if i not in found]
         alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
-        of_dismissed = [
-            f"{i} (landslide {rows[i]['landslide_fid']})"
-            for i in wanted
-            if found.get(i) == "dead" and rows[i]["landslide_fid"] in dismissed
-        ]
+        of_dismissed = [f"{i} (landslide {f})" for i, f in held if i in rows]
         problems = []
         if unknown:
             problems.append(
@@ -421,10 +404,10 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None, dismissed: set[
         f"re-queued {requeued} dead alert(s) ({which}); `landslide-monitor alerts deliver` "
         "or the next run sends them"
     )
-    if held:
+    if held and ids is None:
         # alert ids and landslide fids both named: a review read the alerts' for landslides'
-        alerts = _some(str(i) for i, _ in held)
-        landslides = _some(str(f) for f in dict.fromkeys(f for _, f in held))
+        alerts = first_names([str(i) for i, _ in held], 10)
+        landslides = first_names([str(f) for f in dict.fromkeys(f for _, f in held)], 10)
         print(
             f"left dead: {len(held)} alert(s) of dismissed landslides (alert {alerts} of "
             f"landslide {landslides}); `landslide-monitor inventory confirm LANDSLIDE` first "

@@ -86,7 +86,7 @@ from monitor.file_schemas import VERSION_TABLE
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
-from monitor.store.landslides import LAYER, ChangeWriter
+from monitor.store.landslides import DISMISSED_FIDS_SQL, LAYER, ChangeWriter
 from monitor.store.matching import MATCH_TOLERANCE_M, Matcher
 from monitor.store.records import (
     LANDSLIDE_STATUSES,
@@ -576,8 +576,7 @@ class Inventory:
         """Withdraw the pending alerts of every dismissed landslide, inside the caller's
         transaction (alerts queued before their dismissal, or re-queued since): one statement,
         which finds nothing to change on most opens."""
-        dismissed = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
-        withdrawn = outbox.withdraw_selected(self._conn, dismissed, datetime.now(UTC))
+        withdrawn = outbox.withdraw_selected(self._conn, DISMISSED_FIDS_SQL, datetime.now(UTC))
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
         return withdrawn

@@ -35,6 +35,7 @@ from monitor.store.runs import now_ts
 __all__ = [
     "ADDED_COLUMNS",
     "ATTRIBUTE_TABLES",
+    "DISMISSED_FIDS_SQL",
     "LAYER",
     "OBSERVATION_ADDED_COLUMNS",
     "SCHEMA",
@@ -79,6 +80,8 @@ OBSERVATION_ADDED_COLUMNS: dict[str, str] = {"filter_features": "BLOB", "feature
 _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "undated": 2, "first-look": 3}
 
 LAYER = "landslides"
+#: The fids of the dismissed landslides, as SQL: whose alerts are withdrawn and not re-queued.
+DISMISSED_FIDS_SQL = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LAYER} (
   fid INTEGER PRIMARY KEY AUTOINCREMENT,
