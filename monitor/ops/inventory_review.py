@@ -53,7 +53,6 @@ from monitor.store.records import LANDSLIDE_STATUSES
 __all__ = [
     "CHANGED_AT",
     "NOTE",
-    "REVIEW_COLUMNS",
     "ReviewOutcome",
     "ReviewRow",
     "apply_review",

@@ -243,7 +243,7 @@ class ChangeWriter:
         stored = self._stored_dating(item)
         values.update(refined_dating(stored, [r for _, r in item.matches]))
         already_alerted = stored.get("alerted_on") is not None
-        if "suppressed" in values and self._told(item):
+        if values.get("suppressed") and self._last_told(item) is not None:
             # told once, its recipients are told how it grows, whatever the filter makes of a
             # later revision (its score is kept): a walk's slide alerted at 1.4 ha grew to
             # 3.5 ha, scored 0.15 against a cut of 0.16, and nobody was told. Told, not
@@ -306,35 +306,29 @@ class ChangeWriter:
         )
         return {str(r[0]) for r in rows}
 
-    def _told(self, item: Known) -> bool:
-        """Whether a new or grown alert of this landslide is in the outbox, not withdrawn:
-        whether anybody was told of it (sent, or on its way)."""
+    def _last_told(self, item: Known) -> str | None:
+        """The payload of this landslide's latest new or grown alert in the outbox, not
+        withdrawn (sent, or on its way): what its recipients last read; None where nobody
+        was told of it."""
         if item.fid is None:
-            return False
+            return None
         found = self.conn.execute(
-            f"SELECT 1 FROM {outbox.TABLE} WHERE landslide_fid = ? "
-            "AND event IN ('landslide.new', 'landslide.grown') "
-            f"AND {outbox.NOT_WITHDRAWN_SQL} LIMIT 1",
-            (item.fid,),
-        )
-        return found.fetchone() is not None
-
-    def _last_told_area(self, item: Known) -> float:
-        """The area this landslide's latest queued alert (new or grown, not withdrawn)
-        reported: what its recipients last read. A growth while it raised no alert (before
-        anybody was told, suppressed by the filter) moves the revision's area without telling
-        anyone, so the two can differ; the revision's area is the fallback where no alert of
-        this entry is in the outbox (every channel told by a twin's alert, or none
-        configured)."""
-        cursor = self.conn.execute(
             f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
             "AND event IN ('landslide.new', 'landslide.grown') "
             f"AND {outbox.NOT_WITHDRAWN_SQL} ORDER BY id DESC LIMIT 1",
             (item.fid,),
-        )
-        found = cursor.fetchone()
-        if found is not None:
-            area = json.loads(found[0]).get("landslide", {}).get("area_m2")
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    def _last_told_area(self, item: Known) -> float:
+        """The area this landslide's latest queued alert (:meth:`_last_told`) reported. A
+        growth while it raised no alert (before anybody was told, suppressed by the filter)
+        moves the revision's area without telling anyone, so the two can differ; the
+        revision's area is the fallback where no alert of this entry is in the outbox (every
+        channel told by a twin's alert, or none configured)."""
+        told = self._last_told(item)
+        if told is not None:
+            area = json.loads(told).get("landslide", {}).get("area_m2")
             if isinstance(area, int | float):
                 return float(area)
         return item.revision_area_m2
