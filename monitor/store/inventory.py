@@ -40,12 +40,12 @@ inventory for writing, for any dismissed landslide whose alerts were queued befo
 **Suppressed.** A detection the object filter (:mod:`monitor.pipeline.object_filter`) scored
 below the region's cut is still stored, with ``suppressed = 1`` and its ``filter_score``, so
 that a reviewer sees it and the inventory does not forget it; it raises no alert. A landslide is
-suppressed while all the detections of its latest revision are, until it was alerted; a
-revision the filter passes lifts it (and alerts it as new if it never was, else as grown when it
-grew). A landslide whose new or grown alert is in the outbox (not withdrawn) is never
-suppressed again: its growth is alerted whatever the filter scores the grown revision (the
-score is kept), as its recipients act on the outline they were told. It is a flag beside the review ``status``, not a status: the filter judges a
-revision, a person judges the landslide.
+suppressed while all the detections of its latest revision are; a revision the filter passes
+lifts it (and alerts it as new if it never was, else as grown when it grew). A landslide whose
+new or grown alert is in the outbox (not withdrawn) is never suppressed again: its growth is
+alerted whatever the filter scores the grown revision (the score is kept), as its recipients
+act on the outline they were told. It is a flag beside the review ``status``, not a status:
+the filter judges a revision, a person judges the landslide.
 
 **Idempotence.** Re-applying a run date already applied adds no row, raises no ``times_seen``
 and queues no alert: the detections match the landslides they created and do not grow them.
