@@ -330,11 +330,14 @@ def score_season(
     stacks = source if shown_on is not None and isinstance(source, Source) else None
     with Inventory(config.inventory.path) as inventory:
         layer = inventory.landslides()
-    layer = layer[layer["region"].isin(names)]
+    layer = layer[layer["region"].isin(names)].copy()
     alerts = layer[layer["alerted_on"].notna()].copy()
     alerts["alert_date"] = pd.to_datetime(alerts["alerted_on"]).dt.date
     if runs is not None:
         alerts = alerts[(alerts["alert_date"] >= runs[0]) & (alerts["alert_date"] <= runs[1])]
+    layer["drawn_on"] = pd.to_datetime(layer["first_seen"]).dt.date
+    if runs is not None:  # the season's entries: a walk's re-run of a week counted all
+        layer = layer[(layer["drawn_on"] >= runs[0]) & (layer["drawn_on"] <= runs[1])]
     rows, false_alerts, area_km2 = [], 0, 0.0
     entries = {"all": 0, "false": 0, "suppressed": 0, "false_suppressed": 0}
     for region in config.regions:
@@ -348,9 +351,6 @@ def score_season(
         touched = set().union(*over) if over else set()
         false_alerts += len(set(mine.index) - touched)
         listed = layer[layer["region"] == region.name]
-        if runs is not None:  # the season's entries: a walk's re-run of a week counted all
-            drawn_on = pd.to_datetime(listed["first_seen"]).dt.date
-            listed = listed[(drawn_on >= runs[0]) & (drawn_on <= runs[1])]
         suppressed = listed["suppressed"].fillna(0).astype(bool)
         true = np.array([bool(truth.intersects(g).any()) for g in listed.geometry], dtype=bool)
         entries["all"] += len(listed)
@@ -368,11 +368,7 @@ def score_season(
             dates = [d for d in mine.loc[sorted(hits), "alert_date"] if d >= slide["event_date"]]
             first = min(dates) if dates else None
             seen = listed[listed.intersects(slide.geometry)]
-            drawn = [
-                d
-                for d in pd.to_datetime(seen["first_seen"]).dt.date
-                if d >= slide["event_date"] and (runs is None or runs[0] <= d <= runs[1])
-            ]
+            drawn = [d for d in seen["drawn_on"] if d >= slide["event_date"]]
             optical, radar = looks.get(key, (None, None))
             look_days = [_days_after(d, slide["event_date"]) for d in (optical, radar)]
             what = shown.get(key, _Shown())

@@ -23,7 +23,7 @@ import io
 import logging
 import os
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -365,20 +365,21 @@ class ArchiveSource:
     def first_acquisition(self, area: AreaOfInterest) -> date | None:
         """The first acquisition date of the region in the archive; None when the archive has
         no such region or no acquisition (the run then reports the region itself)."""
-        try:
-            dates = self._region(area.name).catalog["date"]
-        except LookupError:
-            return None
-        return None if dates.empty else dates.min()
+        return self._catalog_dates(area, min)
 
     def last_acquisition(self, area: AreaOfInterest) -> date | None:
         """The newest acquisition date of the region in the archive (of either sensor, any
         orbit pass); None as :meth:`first_acquisition`."""
+        return self._catalog_dates(area, max)
+
+    def _catalog_dates(
+        self, area: AreaOfInterest, pick: Callable[[Iterable[date]], date]
+    ) -> date | None:
         try:
             dates = self._region(area.name).catalog["date"]
         except LookupError:
             return None
-        return None if dates.empty else dates.max()
+        return None if dates.empty else pick(dates)
 
     def ground_truth(
         self, region_name: str, kinds: Sequence[str] | None = ("landslide",)
