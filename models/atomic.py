@@ -24,6 +24,7 @@ __all__ = [
     "leftovers",
     "nearest_existing",
     "out_problem",
+    "temporary_glob",
     "write_atomically",
 ]
 
@@ -64,7 +65,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], objec
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(
         f".{path.name}.{uuid.uuid4().hex[:8]}.part{path.suffix}"
-    )  # as leftovers() finds it
+    )  # as temporary_glob() finds it
     try:
         write(tmp)
         with open(tmp, "rb") as written:
@@ -83,10 +84,16 @@ def leftovers(path: str | os.PathLike[str]) -> list[Path]:
     it, ``-journal``, ``-wal``, ``-shm``): what a writer that owns ``path`` may remove before
     it writes again, when no other writer of it runs."""
     path = Path(path)
-    pattern = f".{glob.escape(path.name)}.{'[0-9a-f]' * 8}.part{glob.escape(path.suffix)}"
+    pattern = temporary_glob(glob.escape(path.name), glob.escape(path.suffix))
     return sorted(
         found for end in ("", *SQLITE_SIDE_FILES) for found in path.parent.glob(pattern + end)
     )
+
+
+def temporary_glob(name: str, suffix: str) -> str:
+    """The glob of the temporary files :func:`write_atomically` writes for targets named
+    ``name`` (itself a glob: ``candidate-*.png``, or an escaped name) of ``suffix``."""
+    return f".{name}.{'[0-9a-f]' * 8}.part{suffix}"
 
 
 def _sync_folder(folder: Path) -> None:

@@ -32,7 +32,7 @@ import xarray as xr
 from PIL import ImageFont
 from shapely.geometry.base import BaseGeometry
 
-from models.atomic import write_atomically
+from models.atomic import temporary_glob, write_atomically
 
 __all__ = ["first_drawn", "quicklook_file", "render_quicklook", "write_quicklooks"]
 
@@ -255,7 +255,7 @@ def _remove_leftovers(directory: Path) -> None:
     date was run again."""
     now = time.time()
     try:
-        found = list(directory.glob(f".candidate-*.png.{'[0-9a-f]' * 8}.part.png"))
+        found = list(directory.glob(temporary_glob("candidate-*.png", ".png")))
     except OSError:  # a folder that cannot be listed: the pictures' own errors say so
         return
     for stale in found:
@@ -287,9 +287,10 @@ def write_quicklooks(
     summary that said nothing)."""
     candidates = candidates.copy()
     candidates["quicklook"] = None
-    if directory is not None:
-        _remove_leftovers(directory)
-    if directory is None or candidates.empty:
+    if directory is None:
+        return candidates
+    _remove_leftovers(directory)
+    if candidates.empty:
         return candidates
     wanted = first_drawn(candidates, known, known_within_m)[:limit]
     try:
