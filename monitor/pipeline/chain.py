@@ -298,7 +298,10 @@ def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: st
 
     Both are written as ``.part`` files first and replace the final names together: a layer
     that cannot be written (a full disk: GDAL's write error, which is no ``OSError``) leaves no
-    ``.part`` behind and no pair of this write and an earlier one."""
+    ``.part`` behind and no pair of this write and an earlier one. The earlier write's later
+    layers are removed before the first is replaced, so a process killed between the renames
+    (no handler runs for SIGKILL) leaves a layer missing, never a probability of one write
+    beside the spread of another."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     profile = {
@@ -328,6 +331,8 @@ def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: st
         for part in parts:
             part.unlink(missing_ok=True)
         raise
+    for path in paths[1:]:
+        path.unlink(missing_ok=True)
     for part, path in zip(parts, paths, strict=True):
         part.replace(path)
     return paths

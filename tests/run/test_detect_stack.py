@@ -84,6 +84,39 @@ def test_detect_stack_writes_polygons_and_cogs(stack_file, tmp_path, monkeypatch
             assert values[50, 120] == pytest.approx(inside)  # inside the scar
 
 
+def test_a_kill_between_the_cog_renames_leaves_no_pair_of_two_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed after the probability's rename and before the spread's (SIGKILL runs no
+    handler; here the second rename never happens) left the new probability beside the spread
+    of the run before it, which a GIS user would read as one run's pair."""
+    from monitor.pipeline.chain import write_cogs
+
+    y = 5_000_000.0 - (np.arange(64) + 0.5) * TRANSFORM.a
+    x = 500_000.0 + (np.arange(64) + 0.5) * TRANSFORM.a
+    stack = xr.Dataset({"dem": (("y", "x"), np.zeros((64, 64)))}, coords={"y": y, "x": x})
+    stack = stack.rio.write_crs(CRS).rio.write_transform(TRANSFORM)
+
+    def prediction(value: float) -> xr.Dataset:
+        layer = (("y", "x"), np.full((64, 64), value, dtype=np.float32))
+        return xr.Dataset({"probability": layer, "spread": layer}, coords=stack.coords)
+
+    write_cogs(prediction(0.25), stack, tmp_path, "r")
+    real_replace = Path.replace
+
+    def killed_before_the_spread(self: Path, target: Path) -> Path:
+        if Path(target).name == "r_spread.tif":
+            raise SystemExit("killed")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", killed_before_the_spread)
+    with pytest.raises(SystemExit):
+        write_cogs(prediction(0.75), stack, tmp_path, "r")
+    with rasterio.open(tmp_path / "r_probability.tif") as cog:
+        assert float(cog.read(1)[0, 0]) == 0.75
+    assert not (tmp_path / "r_spread.tif").exists()  # missing, not the earlier write's 0.25
+
+
 def test_detect_stack_cut_suppresses(stack_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
