@@ -109,7 +109,7 @@ def _in_quicklooks_dir(stored: str | float | None, directory: Path) -> str | flo
     when the run wrote it) in the configured ``quicklooks.dir`` when it is there: an inventory
     moved or restored with its quicklooks elsewhere shows its own pictures, not a stale copy's
     or none; else the stored path."""
-    if not stored or (isinstance(stored, float) and pd.isna(stored)):
+    if not stored or _blank(stored):
         return stored
     here = quicklook_in(str(stored), directory)
     return stored if here is None else str(here)
@@ -210,8 +210,14 @@ def _after(value: Any) -> str:
     return "?" if text == "–" else text
 
 
+def _blank(value: Any) -> bool:
+    """An empty cell: None, or NaN as a GeoDataFrame reads a NULL of a column that holds text
+    elsewhere (a dict row written in a test has None; the inventory's rows have NaN)."""
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if _blank(value):
         return "–"
     return html.escape(str(value))
 
@@ -219,7 +225,7 @@ def _text(value: Any) -> str:
 def quicklook_note(path_text: Any) -> str | None:
     """What a view shows in place of the quicklook ``path_text`` it cannot show (none recorded,
     the file gone, not a PNG); None for a PNG it can show."""
-    if not path_text or (isinstance(path_text, float) and pd.isna(path_text)):
+    if not path_text or _blank(path_text):
         return "<p class='ls-noql'>no quicklook</p>"
     path = Path(str(path_text))
     if not path.is_file():
@@ -338,8 +344,9 @@ def _suppression_text(row: Mapping[str, Any]) -> str:
     "suppressed: no alert" of a landslide its recipients had been sent)."""
     if not row.get("suppressed"):
         return ""
-    if row.get("alerted_on"):
-        return f" (below the cut; alerted on {as_day(row['alerted_on'], 'alerted_on')})"
+    alerted_on = row.get("alerted_on")
+    if alerted_on and not _blank(alerted_on):
+        return f" (below the cut; alerted on {as_day(alerted_on, 'alerted_on')})"
     if row.get("status") == "confirmed":
         return " (suppressed; confirmed: alerted when detected)"
     return " (suppressed: no alert)"

@@ -194,7 +194,7 @@ HOSTILE_TEXT: dict[str, str] = {
 HOSTILE_REGION = "`+(window.xss='region name')+`<img src=x onerror=\"window.xss='region name'\">"
 
 
-def edit_inventory_by_hand(config: MonitorConfig, fields: dict[str, str]) -> int:
+def edit_inventory_by_hand(config: MonitorConfig, fields: dict[str, str | None]) -> int:
     """Set ``fields`` (column: text) on every landslide with plain SQL, as a person or another
     tool editing the GeoPackage would, bypassing the inventory's checks; returns the rows."""
     assignments = ", ".join(f"{column} = ?" for column in fields)

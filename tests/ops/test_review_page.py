@@ -425,6 +425,27 @@ def test_popup_shows_the_object_filter_score_and_suppression() -> None:
     assert "Object filter</th><td>0.12 (below the cut; alerted on 2024-09-09)</td>" in alerted
 
 
+def test_a_page_of_suppressed_landslides_never_alerted_is_written(
+    populated_config: tuple[MonitorConfig, int], tmp_path: Path
+) -> None:
+    """Found by a geological survey's walk: `review` failed ("alerted_on: date nan is not a
+    date") on every inventory holding a suppressed landslide never alerted, nearly any run's:
+    the inventory's empty alerted_on reads as NaN, which the popup took for a date."""
+    from ops_fixtures import edit_inventory_by_hand
+
+    config, n_rows = populated_config
+    fields = {"suppressed": "1", "filter_score": "0.05", "alerted_on": None}
+    assert edit_inventory_by_hand(config, fields) == n_rows == 6
+    page = write_review_page(config, tmp_path / "review.html")
+    popups = [f["properties"]["popup"] for f in _features(page.path)]
+    assert len(popups) == 6
+    said = [re.findall(r"Object filter</th><td>([^<]*)</td>", p) for p in popups]
+    # the fixture's one confirmed landslide is alerted when it is detected again
+    assert sorted(said) == [["0.05 (suppressed: no alert)"]] * 5 + [
+        ["0.05 (suppressed; confirmed: alerted when detected)"]
+    ]
+
+
 def test_popup_says_a_reviewer_s_alert_and_an_unknown_lower_bound() -> None:
     """Found by an analyst: a landslide a reviewer confirmed before its second look, then
     alerted by the next run, read "Second look: not yet (no alert sent)"; a bracket without a
