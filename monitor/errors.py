@@ -5,7 +5,10 @@ own status, 75, lives with the lock (:data:`monitor.store.lock.EXIT_LOCKED`)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -133,6 +136,11 @@ def swallowed_stop(exc: BaseException) -> int | None:
     return _RECEIVED[-1]
 
 
+#: Seconds after a stop that a finaliser dropped until it is sent again
+#: (:func:`interrupt_on_signals`): long past the finaliser's end, short against a person's wait.
+_RESEND_S = 0.05
+
+
 @contextmanager
 def interrupt_on_signals(
     signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
@@ -148,8 +156,32 @@ def interrupt_on_signals(
     and that no handling of the stop led to (:func:`swallowed_stop`), is therefore raised as the
     :class:`Interrupted` it was (from that error, its notes kept), so that a stop reads as a
     stop (exit 130 or 143), not as a crash. An error raised while the stop was being handled (a
-    full disk as the run records itself) stays itself."""
+    full disk as the run records itself) stays itself.
+
+    A signal that comes while a finaliser runs (a ``__del__``: tqdm's, as a bar is collected)
+    raises there, and Python drops what a finaliser raises ("Exception ignored in"): the work
+    went on, and the handlers were already the defaults, so a later SIGTERM killed it with no
+    clean-up (found in a walk: one Ctrl-C in five lost during ``detect --stack``). Such a stop
+    is sent again, with the handlers set back, :data:`_RESEND_S` later from another thread,
+    when the finaliser has returned."""
     previous = {sig: signal.getsignal(sig) for sig in signals}
+    previous_hook = sys.unraisablehook
+    resends: list[threading.Timer] = []
+
+    def dropped(unraisable: sys.UnraisableHookArgs) -> None:
+        stop = unraisable.exc_value
+        if not isinstance(stop, Interrupted) or threading.current_thread() is not (
+            threading.main_thread()
+        ):
+            previous_hook(unraisable)
+            return
+        del _RECEIVED[-1]  # received again when it is sent again
+        for sig in signals:
+            signal.signal(sig, handler)
+        resend = threading.Timer(_RESEND_S, os.kill, (os.getpid(), stop.signum))
+        resend.daemon = True
+        resends.append(resend)
+        resend.start()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         for sig in signals:
@@ -165,6 +197,7 @@ def interrupt_on_signals(
     depth = len(_RECEIVED)
     for sig in signals:
         signal.signal(sig, handler)
+    sys.unraisablehook = dropped
     try:
         yield
     except Exception as exc:
@@ -176,6 +209,9 @@ def interrupt_on_signals(
             stop.add_note(note)
         raise stop from exc
     finally:
+        sys.unraisablehook = previous_hook
+        for resend in resends:  # the work ended before it: nothing is left to stop
+            resend.cancel()
         del _RECEIVED[depth:]
         if not _DEFERRING:
             _DEFERRED.clear()  # a stop held by a block that has ended is no later block's
