@@ -246,3 +246,27 @@ def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) 
     )
     assert done.returncode == 2, done.stderr.decode()
     assert b"no.yaml" in done.stderr
+
+
+def test_a_signal_while_the_interpreter_closes_keeps_the_exit_status(tmp_path: Path) -> None:
+    """Found by a geological survey's walk: a Ctrl-C in the seconds after a run's report (the
+    interpreter tearing torch down, its signal handlers already set back to the defaults)
+    killed a run recorded `ok` with 130. Here a module's object whose finaliser, in that
+    teardown, sends the process a SIGTERM."""
+    script = (
+        "import os, signal, sys, time\n"
+        "from monitor.cli import main\n"
+        "class Late:\n"
+        "    def __del__(self, kill=os.kill, pid=os.getpid(), sleep=time.sleep):\n"
+        "        kill(pid, signal.SIGTERM)\n"
+        "        sleep(0.5)\n"
+        "late = Late()  # collected as the interpreter tears its modules down\n"
+        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        "sys.exit(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"no.yaml" in done.stderr
