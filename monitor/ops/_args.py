@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from models.console import whole_number
 from monitor.errors import BadInput
+from monitor.store.lock import InventoryMissing, inventory_written, lock_path_for
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -86,6 +87,8 @@ def existing_inventory(config: MonitorConfig) -> Path:
     """The path of ``config``'s inventory; :class:`BadInput` naming it where there is no file."""
     path = config.inventory.path
     if not path.exists():
+        if (written := inventory_written(path)) is not None:
+            raise InventoryMissing(path, lock_path_for(path), written)
         raise BadInput(
             f"inventory {path} does not exist: no run has written it yet, or inventory.path "
             "names another file"

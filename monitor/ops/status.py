@@ -44,7 +44,7 @@ from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
 from monitor.sources.base import STALE_QUESTION
 from monitor.store.inventory import foreign_file, not_an_inventory
 from monitor.store.landslides import LAYER
-from monitor.store.lock import LockHolder, lock_holder
+from monitor.store.lock import LockHolder, inventory_written, lock_holder
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -85,6 +85,8 @@ class MonitorStatus:
     inventory: str
     inventory_exists: bool
     regions: list[RegionStatusLine]
+    # when a command last ended with the inventory in place, where it is gone since (its lock)
+    inventory_written: str | None = None
     outbox: dict[str, int] = field(default_factory=dict)
     oldest_pending_alert: str | None = None
     landslides: dict[str, int] = field(default_factory=dict)
@@ -100,7 +102,7 @@ class MonitorStatus:
 
     def format(self) -> str:
         lines = [
-            f"Inventory: {self.inventory}" + ("" if self.inventory_exists else " (no run yet)")
+            f"Inventory: {self.inventory}" + _absence(self.inventory_exists, self.inventory_written)
         ]
         lines.append(f"Running now: {self.running or 'no'}")
         lines.append(f"Scheduler: {self.scheduler or 'not running'}")
@@ -267,6 +269,7 @@ def collect_status(config: MonitorConfig, now: datetime | None = None) -> Monito
     return MonitorStatus(
         inventory=str(path),
         inventory_exists=path.exists(),
+        inventory_written=None if path.exists() else inventory_written(path),
         regions=state.regions,
         outbox=state.outbox,
         oldest_pending_alert=state.oldest_pending_alert,
@@ -297,6 +300,18 @@ class CheckLimits:
     # --min-free-mb: free space where runs write (a run of a 100 km² region writes about 8 MB
     # of COGs, operations.md "Disk space"; a full disk fails the inventory's update)
     min_free_mb: float = 1024.0
+
+
+def _absence(exists: bool, written: str | None) -> str:
+    """What the status line says of an inventory that is not there (nothing where it is)."""
+    if exists:
+        return ""
+    if written is None:
+        return " (no run yet)"
+    return (
+        f" (not there, but a command ended on {written} with it in place: deleted, moved, or "
+        "its volume not mounted? runs are refused until it is back)"
+    )
 
 
 @dataclass(frozen=True)
@@ -366,6 +381,9 @@ def check_status(
             failures.append(CheckFailure("source", f"region {line.region}", stale))
     failures += _disk_failures(config, limits)
     if not config.inventory.path.exists():
+        if (written := inventory_written(config.inventory.path)) is not None:
+            why = _absence(False, written).strip(" ()")
+            failures.append(CheckFailure("inventory", str(config.inventory.path), why))
         return failures
     with Outbox(config.inventory.path, read_only=True) as box:
         pending, dead = box.rows("pending"), box.rows("dead", withdrawn=False)

@@ -11,6 +11,13 @@ finds the lock taken exits with a message naming them.
 (two scheduler threads) exclude each other just as two processes do. The lock file is never
 deleted: deleting it would let a third run lock a fresh inode while the second still waits on
 the old one.
+
+The file also remembers that the inventory existed: a holder that releases the lock with the
+inventory there leaves ``{"inventory_written": TIME}`` in it (a holder's record carries it on).
+A lock taken where that record is and the inventory is not is refused
+(:class:`InventoryMissing`): an inventory deleted or moved, or a volume not mounted, would
+otherwise be started anew without a word, and every landslide alerted again under new keys
+(found by an SRE's walk: 21 alerts of landslides the receiver held).
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ from monitor.errors import BadInput
 
 __all__ = [
     "EXIT_LOCKED",
+    "InventoryMissing",
     "LockHolder",
     "RunLock",
     "RunLockHeld",
     "RunLockUnwritable",
+    "inventory_written",
     "lock_holder",
     "lock_path_for",
 ]
@@ -108,6 +117,25 @@ class RunLockUnwritable(BadInput):
         )
 
 
+class InventoryMissing(BadInput):
+    """The inventory is not there, but its lock file says a command released it with the
+    inventory in place (exit status 2)."""
+
+    def __init__(self, inventory: Path, lock_file: Path, written: str) -> None:
+        self.inventory = inventory
+        super().__init__(
+            f"the inventory {inventory} is not there, but a command that used it ended on "
+            f"{written} with it in place (its lock file {lock_file} says so): deleted, moved, "
+            "or its volume not mounted? A new inventory would alert every landslide it held "
+            "again, under new keys. Restore it, or correct inventory.path; to start a new "
+            f"inventory there on purpose, delete {lock_file} while no command runs"
+        )
+
+
+#: The lock file's record that the inventory was there when a holder released it.
+_WRITTEN_KEY = "inventory_written"
+
+
 def lock_path_for(inventory: str | os.PathLike[str]) -> Path:
     """The lock file of ``inventory``: ``<inventory>.lock`` in the same directory."""
     inventory = Path(inventory)
@@ -158,6 +186,38 @@ def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
         os.close(fd)
 
 
+def _written(fd: int) -> str | None:
+    """When the lock file open as ``fd`` says a holder last released it with the inventory in
+    place (None: never, or a file written before it said so)."""
+    try:
+        record = json.loads(os.pread(fd, 65536, 0).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    written = record.get(_WRITTEN_KEY) if isinstance(record, dict) else None
+    return written if isinstance(written, str) else None
+
+
+def inventory_written(inventory: str | os.PathLike[str]) -> str | None:
+    """When a command last released ``inventory``'s lock with the inventory in place, as its
+    lock file says (None: no lock file, or none said so); read without taking the lock."""
+    lock_file = lock_path_for(inventory)
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _written(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    finally:
+        os.close(fd)
+
+
+def _write_record(fd: int, record: dict[str, object]) -> None:
+    """Replace the lock file's content with ``record`` (JSON; nothing for an empty one)."""
+    os.ftruncate(fd, 0)
+    if record:
+        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+
+
 class RunLock:
     """Exclusive lock on one inventory for the length of a run.
 
@@ -173,6 +233,7 @@ class RunLock:
         self.lock_file = lock_path_for(self.inventory)
         self.wait_s = wait_s
         self._fd: int | None = None
+        self._written: str | None = None  # when a holder last left the inventory in place
 
     @property
     def held(self) -> bool:
@@ -203,15 +264,21 @@ class RunLock:
                         self.inventory, self.lock_file, _read_holder(self.lock_file)
                     ) from None
                 time.sleep(_POLL_S)
+        self._written = _written(fd)
+        if self._written is not None and not self.inventory.exists():
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise InventoryMissing(self.inventory, self.lock_file, self._written)
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": " ".join(sys.argv) or sys.executable,
         }
+        if self._written is not None:
+            record[_WRITTEN_KEY] = self._written
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+            _write_record(fd, record)
         except OSError as exc:  # a full disk: not held, for this process or another
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -219,12 +286,17 @@ class RunLock:
         self._fd = fd
 
     def release(self) -> None:
-        """Release the lock (idempotent). The holder record is cleared, the file stays."""
+        """Release the lock (idempotent). The holder record is cleared, the file stays, with
+        the record that the inventory was there (:data:`_WRITTEN_KEY`) where it is or was."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        if self.inventory.exists():
+            self._written = datetime.now(UTC).isoformat(timespec="seconds")
         try:
-            os.ftruncate(fd, 0)
+            # at worst (a full disk) the file is left empty: the check is lost, not the work
+            with contextlib.suppress(OSError):
+                _write_record(fd, {} if self._written is None else {_WRITTEN_KEY: self._written})
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

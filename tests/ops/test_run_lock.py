@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import monitor.store.lock as lock_module
 from monitor.cli import main
 from monitor.config import MonitorConfig
 from monitor.store.lock import (
+    InventoryMissing,
     RunLock,
     RunLockHeld,
     RunLockUnwritable,
@@ -132,6 +134,63 @@ def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
     lock.acquire()
     assert lock.held
     lock.release()
+
+
+def test_a_lock_taken_where_the_inventory_was_and_is_gone_is_refused(tmp_path: Path) -> None:
+    """Found by an SRE's walk: an inventory deleted (or a volume not mounted) was started anew
+    without a word, and the next run alerted the 21 landslides the receiver held again under
+    new keys. A lock released without the inventory (a first run refused before it wrote
+    one) leaves nothing to refuse."""
+    inventory = tmp_path / "inventory.gpkg"
+    lock = RunLock(inventory)
+    with lock:  # no inventory yet: a first run that failed before writing one
+        pass
+    assert lock.lock_file.read_bytes() == b""
+    with RunLock(inventory):
+        inventory.write_bytes(b"an inventory")
+    written = json.loads(lock.lock_file.read_text())["inventory_written"]
+    with RunLock(inventory):  # a holder carries it on while it holds the lock
+        assert json.loads(lock.lock_file.read_text())["inventory_written"] == written
+    inventory.unlink()
+    with pytest.raises(InventoryMissing) as refused:
+        RunLock(inventory).acquire()
+    assert str(refused.value) == (
+        f"the inventory {inventory} is not there, but a command that used it ended on "
+        f"{written} with it in place (its lock file {lock.lock_file} says so): deleted, moved, "
+        "or its volume not mounted? A new inventory would alert every landslide it held "
+        "again, under new keys. Restore it, or correct inventory.path; to start a new "
+        f"inventory there on purpose, delete {lock.lock_file} while no command runs"
+    )
+    assert lock_holder(inventory) is None  # refused, not held
+    lock.lock_file.unlink()  # a new inventory, on purpose
+    with RunLock(inventory):
+        pass
+
+
+def test_a_command_on_an_inventory_gone_since_a_run_says_so(
+    populated_config: tuple[MonitorConfig, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = populated_config
+    assert main(["alerts", "deliver", "--config", str(config.path)]) == 0
+    config.inventory.path.unlink()
+    capsys.readouterr()
+    for command in (["alerts", "deliver"], ["inventory", "list"]):
+        status = main([*command, "--config", str(config.path)])
+        err = capsys.readouterr().err
+        assert status == 2, (command, err)
+        assert f"the inventory {config.inventory.path} is not there, but a command" in err
+    assert main(["status", "--check", "--config", str(config.path)]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == "status check failed: 3 limit(s)"
+    assert said[-1].startswith(
+        f"  inventory: {config.inventory.path}: not there, but a command ended on "
+    )
+    assert said[-1].endswith("not mounted? runs are refused until it is back")
+    assert main(["status", "--config", str(config.path)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"Inventory: {config.inventory.path} (not there, but a command ended on "
+    )
+    assert not config.inventory.path.exists()  # none started anew
 
 
 def test_a_symbolic_link_at_the_lock_file_is_never_followed(tmp_path: Path) -> None:

@@ -415,6 +415,21 @@ def test_a_held_lock_refuses_the_run(
     assert (source.calls, loaded) == ([], [])
 
 
+def test_a_run_is_refused_where_its_inventory_was_and_is_gone(
+    config: MonitorConfig, stand_ins: Callable[..., Any]
+) -> None:
+    """Found by an SRE's walk: with the inventory deleted, the next run started a new one and
+    queued the alerts of every landslide the receiver already held, under new keys."""
+    from monitor.store.lock import InventoryMissing
+
+    stand_ins()
+    assert run_once(config, RUN_DATE, progress=False, deliver_alerts=False).changes.alerts_queued
+    config.inventory.path.unlink()
+    with pytest.raises(InventoryMissing, match="is not there, but a command that used it"):
+        run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
+    assert not config.inventory.path.exists()
+
+
 def test_a_setting_the_ensemble_lacks_is_refused_before_the_run_also_with_dask(
     config: MonitorConfig, stand_ins: Callable[..., Any], manifest: Path
 ) -> None:
