@@ -80,7 +80,7 @@ def init(folder: Path, *, force: bool = False) -> int:
     print(
         f"wrote {target}: the demo's three simulated regions on the embedded archive. Next:\n"
         f"  landslide-monitor archive build --config {config}   # simulate the archive "
-        "(about 100 MB, a minute or two)\n"
+        "(about 300 MB, a minute or two)\n"
         f"  python -m monitor.ops.demo_inbox --config {config} --dir {inbox} -- \\\n"
         f"      landslide-monitor season --config {config} --events 2024-08-14 2024-08-31 \\\n"
         "      --every 3 --first-run 2024-08-16 --last-run 2024-09-15   # the storm season, "
