@@ -98,7 +98,8 @@ def age_class(days: int) -> tuple[str, str]:
 def _empty_landslides() -> gpd.GeoDataFrame:
     """The landslides of an inventory not written yet: no row, the inventory's columns (the
     notebook's first cell selects some of them)."""
-    names = [n for n in layer_columns() if n not in ("geom", "local_wkb")] + ["local_geometry"]
+    hidden = ("geom", "local_wkb", "revision_wkb")  # as Inventory.landslides() reads the layer
+    names = [n for n in layer_columns() if n not in hidden] + ["local_geometry"]
     columns = {name: pd.Series(dtype="object") for name in names}
     columns["fid"] = pd.Series(dtype="int64")
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")

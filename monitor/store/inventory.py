@@ -23,11 +23,15 @@ several detections touching one landslide all update it. A match updates the lan
 footprint := union of old and new, ``last_seen``, ``times_seen`` (distinct run dates) — and
 never adds a row. The pieces not chosen stay entries of their own.
 
-**Grown.** The footprint's area exceeds the area at its last revision by more than
-``grow_fraction`` (default 10 %) *and* by more than ``grow_min_m2`` (default 200 m², two
-pixels); the revision then goes up by one and the detection's attributes and bracketing dates
-replace the old ones. Comparing with the last revision, not the last run, means slow creep is
-still reported once it adds up.
+**Grown.** What the run drew of it (its detections together) exceeds the area at its last
+revision, or reaches past ``match_tolerance_m`` of its outline at that revision (``revision_wkb``,
+what its last alert told) over an area, by more than
+``grow_fraction`` (default 10 %) of that area *and* by more than ``grow_min_m2`` (default 200 m²,
+two pixels); the revision then goes up by one and the detection's attributes and bracketing
+dates replace the old ones. Comparing with the last revision, not the last run, means slow creep
+is still reported once it adds up; judging the run's outline, not the footprint's area, means
+the union does not turn outlines that move by a pixel from run to run into growth
+(:meth:`.landslides.ChangeWriter._kind`).
 
 **Alerts** are queued, one outbox row per channel of the region in the same transaction, for a
 landslide that becomes alertable (``new``: once; its run date is kept as ``alerted_on``) and for
@@ -391,6 +395,7 @@ class Inventory:
             now,
             grow_fraction=self.grow_fraction,
             grow_min_m2=self.grow_min_m2,
+            tolerance_m=self.match_tolerance_m,
         )
         changes.changes.extend(writer.write(item) for item in touched)
         bookkeeping.finish_run(self._conn, run_id, detections, changes)
@@ -424,6 +429,7 @@ class Inventory:
         frame = pd.read_sql_query(sql + " ORDER BY fid", self._conn, params=tuple(params))
         geometry = [gpkg.decode_geometry(b) for b in frame.pop("geom")]
         frame["local_geometry"] = [shapely.from_wkb(b) for b in frame.pop("local_wkb")]
+        frame.pop("revision_wkb")  # the inventory's own reference for growth, no attribute
         return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
     def named_pictures(self) -> set[str]:

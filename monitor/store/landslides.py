@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -64,6 +65,8 @@ ADDED_COLUMNS: dict[str, str] = {
     "review_note": "TEXT",  # the reviewer's words on it (why dismissed, what it is)
     # the earliest of its detections' newest acquisitions: it was there by that day
     "drawn_by": "DATE",
+    # the footprint at its last revision (local grid, as local_wkb): what growth is judged by
+    "revision_wkb": "BLOB",
 }
 # What an older inventory's rows hold in a column it lacked, as SQL over the row: written when
 # the inventory is upgraded, and read so by a read-only open (the review map). Written before
@@ -112,7 +115,8 @@ CREATE TABLE IF NOT EXISTS {LAYER} (
   suppressed INTEGER NOT NULL DEFAULT 0,
   alerted_on DATE,
   review_note TEXT,
-  drawn_by DATE
+  drawn_by DATE,
+  revision_wkb BLOB
 );
 CREATE TABLE IF NOT EXISTS landslide_observations (
   landslide_fid INTEGER NOT NULL REFERENCES {LAYER}(fid),
@@ -140,7 +144,8 @@ def load_known(conn: sqlite3.Connection) -> list[Known]:
     """Every landslide of the layer, as the matcher takes them."""
     rows = conn.execute(
         "SELECT fid, uid, region, status, local_epsg, local_wkb, geom, area_m2, "
-        "revision_area_m2, revision, first_seen, last_seen, times_seen, alerted_on "
+        "revision_area_m2, revision_wkb, revision, first_seen, last_seen, times_seen, "
+        "alerted_on "
         f"FROM {LAYER} ORDER BY fid"
     ).fetchall()
     return [
@@ -153,6 +158,7 @@ def load_known(conn: sqlite3.Connection) -> list[Known]:
             local=shapely.from_wkb(r["local_wkb"]),
             area_m2=r["area_m2"],
             revision_area_m2=r["revision_area_m2"],
+            revision_local=_revision_outline(r["revision_wkb"], r["revision_area_m2"]),
             revision=r["revision"],
             first_seen=r["first_seen"],
             last_seen=r["last_seen"],
@@ -162,6 +168,17 @@ def load_known(conn: sqlite3.Connection) -> list[Known]:
         )
         for r in rows
     ]
+
+
+def _revision_outline(blob: bytes | None, area_m2: float) -> BaseGeometry | None:
+    """The footprint at the last revision, where it is the one ``revision_area_m2`` is the area
+    of: a release before ``revision_wkb`` writes revisions without it (no bump of the schema
+    version), and the outline it left behind is then no reference (None: judged by the
+    footprint, :meth:`ChangeWriter._kind`)."""
+    if blob is None:
+        return None
+    outline = shapely.from_wkb(blob)
+    return outline if math.isclose(outline.area, area_m2, rel_tol=1e-9) else None
 
 
 def extent(conn: sqlite3.Connection) -> tuple[float, float, float, float] | None:
@@ -180,8 +197,9 @@ def extent(conn: sqlite3.Connection) -> tuple[float, float, float, float] | None
 
 class ChangeWriter:
     """Writes what run ``run`` (its ``id``, ``date`` and ``source``) did to each matched
-    landslide. Grown: the footprint's area exceeds the area at its last revision by more than
-    ``grow_fraction`` of it and by more than ``grow_min_m2``."""
+    landslide. Grown (:meth:`_kind`): the run's detections of it, together, exceed the area at
+    its last revision, or reach beyond ``tolerance_m`` of its footprint over an area, by more
+    than ``grow_fraction`` of that area and by more than ``grow_min_m2``."""
 
     def __init__(
         self,
@@ -192,6 +210,7 @@ class ChangeWriter:
         *,
         grow_fraction: float,
         grow_min_m2: float,
+        tolerance_m: float,
     ) -> None:
         self.conn = conn
         self.run = run
@@ -200,12 +219,28 @@ class ChangeWriter:
         self._unrouted: set[str] = set()  # regions already warned of having no alert channel
         self.grow_fraction = grow_fraction
         self.grow_min_m2 = grow_min_m2
+        self.tolerance_m = tolerance_m  # the matching's: what an outline moves by between runs
 
-    def _kind(self, item: Known, area: float) -> ChangeKind:
+    def _kind(self, item: Known) -> ChangeKind:
+        """Grown is judged on what this run drew (its detections of the landslide, together),
+        not on the footprint's area: the footprint is the union of every run's outline, so it
+        gathers the day-to-day noise of the edges, and a slide that did not move was told as
+        grown (a walk's 147 daily runs: 364 growth alerts beside 400 new, of slides that never
+        grew). Grown is either of: the run drew it larger than its last revision (creep, a slide
+        drawn whole again), or the run drew ground beyond the tolerance of its outline at the
+        last revision, the outline its recipients were told (the slide's older part in the
+        baseline by now, the run sees only its new part; a slide first drawn in part); each by
+        more than the growth. Where that outline is not kept (``revision_wkb`` empty, or left
+        by an older release: :func:`_revision_outline`), the second is judged by the footprint
+        until the next revision."""
         if item.created_now:
             return "new"
+        drawn = shapely.union_all([geometry for geometry, _ in item.matches])
+        told = item.local if item.revision_local is None else item.revision_local
+        beyond = drawn.difference(told.buffer(self.tolerance_m))
+        larger = max(drawn.area - item.revision_area_m2, beyond.area)
         growth = max(self.grow_fraction * item.revision_area_m2, self.grow_min_m2)
-        return "grown" if area > item.revision_area_m2 + growth else "seen"
+        return "grown" if larger > growth else "seen"
 
     def write(self, item: Known) -> Change:
         """Update (or insert) the landslide ``item`` with its matches; returns the change."""
@@ -214,7 +249,7 @@ class ChangeWriter:
         area = float(local.area)
         today = run_date.isoformat()
         first_time_today = today not in self._observed_dates(item)
-        kind = self._kind(item, area)
+        kind = self._kind(item)
         wgs84 = multipolygon(one_side_of_180(reproject(local, item.epsg, 4326)))
         values: dict[str, Any] = {
             "geom": gpkg.encode_geometry(wgs84, 4326),
@@ -240,6 +275,7 @@ class ChangeWriter:
                 del values["quicklook"]
             values["revision"] = item.revision + 1
             values["revision_area_m2"] = area
+            values["revision_wkb"] = values["local_wkb"]
         stored = self._stored_dating(item)
         values.update(refined_dating(stored, [r for _, r in item.matches]))
         already_alerted = stored.get("alerted_on") is not None
@@ -258,6 +294,7 @@ class ChangeWriter:
             # by unions since the revision, short of a growth): a later growth alert then
             # shows at least the documented growth over the area its recipients read
             values["revision_area_m2"] = area
+            values["revision_wkb"] = values["local_wkb"]
         self._store(item, values, run_id)
         largest = _largest(item.matches)
         features, features_id = largest.get(FEATURES_COLUMN), largest.get(FEATURES_ID_COLUMN)

@@ -66,6 +66,7 @@ class Known:
     local: BaseGeometry
     area_m2: float
     revision_area_m2: float
+    revision_local: BaseGeometry | None  # the footprint at the last revision (None: not kept)
     revision: int
     first_seen: str
     last_seen: str
@@ -144,6 +145,7 @@ class Matcher:
                 local=MultiPolygon(),
                 area_m2=0.0,
                 revision_area_m2=0.0,
+                revision_local=None,
                 revision=0,
                 first_seen=run_date.isoformat(),
                 last_seen=run_date.isoformat(),

@@ -94,6 +94,61 @@ def test_slow_creep_alerts_once_it_adds_up(inventory, candidates, square, routin
     assert row["revision_area_m2"] == pytest.approx(11_200.0)
 
 
+def test_outlines_that_move_by_a_pixel_each_run_are_not_growth(inventory, candidates, square):
+    """The footprint is the union of every run's outline: a slide drawn the same size each run,
+    its edges a few metres off each time, gathered 12 % more footprint by the third run and
+    was told as grown (a walk's 147 daily runs: 364 growth alerts beside 400 new, of slides
+    that never grew after their day)."""
+    days = [date(2024, 9, d) for d in range(15, 21)]
+    offsets = [(0, 0), (6, 0), (-6, 0), (0, 6), (0, -6), (6, 6)]
+    kinds = [
+        [c.kind for c in run(inventory, day, candidates([square(dx, dy, 100, 100)])).changes]
+        for day, (dx, dy) in zip(days, offsets, strict=True)
+    ]
+    assert kinds == [["new"], *[["seen"]] * 5]
+    row = inventory.get(1)
+    assert row["area_m2"] == pytest.approx(112 * 112 - 3 * 6 * 6)  # the union of the six
+    assert (row["revision"], row["revision_area_m2"]) == (1, pytest.approx(10_000.0))
+
+
+def test_new_ground_beside_a_scar_already_in_the_baseline_is_growth(inventory, candidates, square):
+    """Once a slide's scar is in the baseline, a run sees only the ground it has taken since:
+    a 4000 m² detection beside a 1 ha landslide is smaller than the landslide, but ground
+    beyond the tolerance of its every outline (2000 m² past the 10 m) is growth."""
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    inside = run(inventory, D2, candidates([square(0, 92, 100, 18)]))  # 8 m past its edge
+    assert [c.kind for c in inside.changes] == ["seen"]
+    above = run(inventory, D3, candidates([square(0, 100, 100, 40)]))  # to 30 m past that
+    assert [c.kind for c in above.changes] == ["grown"]
+    assert inventory.get(1)["revision_area_m2"] == pytest.approx(14_000.0)
+
+
+def test_ground_drawn_beyond_the_outline_last_told_is_growth_however_it_came(
+    inventory, candidates, square
+):
+    """Growth is judged against the outline of the last revision, what recipients were told,
+    not against the footprint: a run that drew a sliver of new ground (under the growth) put it
+    in the footprint, and a later run drawing the slide's new part whole was measured past it
+    and told nothing. An outline an older release left (its area no longer the revision's) is
+    no reference: the footprint is, until the next revision."""
+    day = [date(2024, 9, d) for d in (15, 16, 17)]
+    run(inventory, day[0], candidates([square(0, 0, 100, 100)]))
+    sliver = run(inventory, day[1], candidates([square(0, 108, 100, 10)]))  # 800 m² past 10 m
+    assert [c.kind for c in sliver.changes] == ["seen"]
+    whole = run(inventory, day[2], candidates([square(0, 100, 100, 25)]))  # 1500 m² past 10 m
+    assert [c.kind for c in whole.changes] == ["grown"]
+    assert inventory.get(1)["revision_area_m2"] == pytest.approx(12_500.0)
+
+
+def test_an_outline_an_older_release_left_behind_is_no_reference(inventory, candidates, square):
+    run(inventory, D1, candidates([square(0, 0, 100, 100)]))
+    run(inventory, D2, candidates([square(0, 108, 100, 10)]))
+    with inventory._conn:  # as a release before revision_wkb writes a revision: the area alone
+        inventory._conn.execute("UPDATE landslides SET revision_area_m2 = 11800.0")
+    judged_by_footprint = run(inventory, D3, candidates([square(0, 100, 100, 25)]))
+    assert [c.kind for c in judged_by_footprint.changes] == ["seen"]  # none past 128 m
+
+
 def test_tolerance_decides_same_or_new(inventory, candidates, square):
     run(inventory, D1, candidates([square(0, 0, 100, 100)]))
     near = run(inventory, D2, candidates([square(108, 0, 10, 10)]))  # 8 m gap: same, +100 m²
