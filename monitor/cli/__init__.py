@@ -366,6 +366,15 @@ def _review_file(inventory: Inventory, file: Path, dry_run: bool, force: bool) -
             f"landslide {decision.fid} (row {decision.row}): {decision.previous} -> "
             f"{decision.status}"
         )
+    if outcome.redrawn:
+        rows = ", ".join(str(row) for row in outcome.redrawn[:10])
+        more = f" and {len(outcome.redrawn) - 10} more" if len(outcome.redrawn) > 10 else ""
+        print(
+            f"note: {len(outcome.redrawn)} outline(s) differ from the inventory's (row(s) "
+            f"{rows}{more}): a review file's statuses and notes are read, never its outlines; "
+            "to train on outlines you drew, give the file to `dataset export --inventory` "
+            "(docs/models.md, Train on your own inventory)"
+        )
     if dry_run:
         print(f"dry run, nothing changed: would be {outcome.summary()}")
         return EXIT_OK

@@ -15,6 +15,11 @@ A file that keeps the export's ``status_changed_at`` column is also checked agai
 made since it was exported: a row that would change a landslide whose status was changed after
 the export (by ``inventory confirm``/``dismiss`` or another review file) would undo that
 decision, and refuses the file unless ``--force`` is given (such rows are named).
+
+Outlines are never read back: a GeoJSON row whose outline differs from the landslide's (by more
+than :data:`REDRAWN_SHARE` of its area, and more than :data:`REDRAWN_MIN_M2`) is named in the
+outcome (``redrawn``), so that an analyst who redrew outlines in QGIS learns that the file's
+statuses were applied and its outlines were not (found by a geological survey's walk).
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import cast
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from models.vector_files import VectorFileError, gdal_path
 from monitor import _geopackage as gpkg
@@ -53,6 +61,8 @@ from monitor.store.records import LANDSLIDE_STATUSES
 __all__ = [
     "CHANGED_AT",
     "NOTE",
+    "REDRAWN_MIN_M2",
+    "REDRAWN_SHARE",
     "ReviewOutcome",
     "ReviewRow",
     "apply_review",
@@ -65,6 +75,11 @@ NOTE = "review_note"
 #: The export's column of when each status last changed: where a file keeps it, a row that would
 #: undo a review made after the export is refused.
 CHANGED_AT = "status_changed_at"
+#: A review file's outline differs from its landslide's where the area they do not share is over
+#: this share of the landslide's, and over REDRAWN_MIN_M2 (an export's coordinates are snapped
+#: to about a centimetre: what a GIS saves again moves a few square metres at most).
+REDRAWN_SHARE = 0.01
+REDRAWN_MIN_M2 = 10.0
 _MAX_NAMED = 20  # problems listed in one message; the rest are counted
 # the cell's time is the start of what its text resolves: a spreadsheet that saves it again may
 # keep the seconds, the minutes or the day alone; a review within that span is not told from
@@ -88,6 +103,7 @@ class ReviewRow:
     stamped: bool = False
     changed_at: str | None = None
     note: str | None = None  # the review_note cell where the file has the column ("": none)
+    outline: BaseGeometry | None = None  # a GeoJSON row's geometry, in EPSG:4326
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,7 @@ class ReviewOutcome:
     unchanged: int = 0
     withdrawn: int = 0
     notes: int = 0  # landslides whose review_note the file changes
+    redrawn: list[int] = field(default_factory=list)  # rows whose outline is not the inventory's
 
     def counts(self) -> dict[str, int]:
         """How many landslides became each status (``candidate``: back to candidate)."""
@@ -174,9 +191,11 @@ def _geojson_records(path: Path) -> tuple[list[str], list[tuple[int, dict[str, o
     except VectorFileError as err:
         raise BadInput(str(err)) from err
     try:
-        frame = pyogrio.read_dataframe(source, read_geometry=False)
+        frame = pyogrio.read_dataframe(source)
     except Exception as err:  # pyogrio raises its own DataSourceError and friends
         raise BadInput(f"{path}: cannot read as GeoJSON: {err}") from err
+    if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:  # QGIS saves others too
+        frame = frame.to_crs(4326)
     frame.columns = column_names(frame.columns, path)
     columns = list(frame.columns)
     records = frame.to_dict("records")
@@ -245,7 +264,9 @@ def _read_review_file(path: Path) -> tuple[list[ReviewRow], list[tuple[int, str]
             text = cell_text(record.get(NOTE))
             note = " ".join((unquoted_formula(text) if kind == "CSV" else text).split())
         if earlier is None:  # a landslide's later rows with the same status add nothing
-            seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note)
+            outline = record.get("geometry")
+            outline = outline if isinstance(outline, BaseGeometry) else None
+            seen[uid] = ReviewRow(number, uid, status, stamped, changed_at, note, outline)
             rows.append(seen[uid])
         elif earlier.status != status:
             problems.append((
@@ -330,6 +351,25 @@ def _undoing(
     return undoing
 
 
+def _redrawn(rows: list[ReviewRow], inventory: Inventory) -> list[int]:
+    """The rows whose outline differs from their landslide's (see the module), compared in the
+    landslide's local grid."""
+    outlined = [row for row in rows if row.outline is not None and not row.outline.is_empty]
+    if not outlined:
+        return []
+    frame = inventory.landslides().set_index("uid")
+    redrawn = []
+    for row in outlined:
+        stored = frame.loc[row.uid]
+        epsg = int(stored["local_epsg"])
+        local: BaseGeometry = stored["local_geometry"]
+        drawn = gpd.GeoSeries([row.outline], crs=4326).to_crs(epsg).iloc[0]
+        apart = shapely.symmetric_difference(shapely.make_valid(drawn), local).area
+        if apart > max(REDRAWN_SHARE * local.area, REDRAWN_MIN_M2):
+            redrawn.append(row.row)
+    return redrawn
+
+
 def apply_review(
     inventory: Inventory, path: str | Path, *, dry_run: bool = False, force: bool = False
 ) -> ReviewOutcome:
@@ -359,7 +399,7 @@ def apply_review(
             "export again and make these rows' decisions there, leave the rows out, or give "
             "--force to apply the file's statuses over the later reviews",
         )
-    outcome = ReviewOutcome()
+    outcome = ReviewOutcome(redrawn=_redrawn(rows, inventory))
     stored_notes = inventory.review_notes()
     noted: list[tuple[int, str]] = []  # a note changed, the status left as it is then
     notes: dict[int, str | None] = {}  # the notes of the decisions' landslides
@@ -387,7 +427,9 @@ def apply_review(
     )[: len(outcome.decisions)]
     # what the transaction found: a review by another command since the file was compared
     # shows as the status it replaced, or as no change
-    applied = ReviewOutcome(unchanged=outcome.unchanged, notes=outcome.notes)
+    applied = ReviewOutcome(
+        unchanged=outcome.unchanged, notes=outcome.notes, redrawn=outcome.redrawn
+    )
     for decision, change in zip(outcome.decisions, changes, strict=True):
         if change.previous == decision.status:
             applied.unchanged += 1

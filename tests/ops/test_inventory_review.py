@@ -242,6 +242,42 @@ def test_a_note_a_spreadsheet_would_run_as_a_formula_is_exported_behind_a_quote(
     assert _notes(config)[3] == SCARP
 
 
+def test_outlines_redrawn_in_a_gis_are_named_and_not_applied(
+    config: MonitorConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a geological survey's walk: outlines redrawn in QGIS were dropped without a
+    word (only the statuses are read). A copy saved in a projected CRS is no redrawing."""
+    import geopandas as gpd
+    from shapely import affinity
+
+    path = _export(config, "review.geojson")
+    frame = gpd.read_file(path)
+    utm = frame.estimate_utm_crs()
+    before = dict(zip(frame["fid"], frame.geometry.to_crs(utm).area, strict=True))
+    stretched = affinity.scale(frame.geometry.iloc[1], xfact=1.5, yfact=1.0)  # fid 2, by half
+    frame.loc[1, "geometry"] = stretched
+    frame.loc[1, "status"] = "confirmed"
+    edited = path.with_name("redrawn.geojson")
+    frame.to_crs(utm).to_file(edited, driver="GeoJSON")
+    capsys.readouterr()
+
+    assert main(_args(config, "review", str(edited))) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == [
+        "landslide 2 (row 2): candidate -> confirmed",
+        "note: 1 outline(s) differ from the inventory's (row(s) 2): a review file's statuses and "
+        "notes are read, never its outlines; to train on outlines you drew, give the file to "
+        "`dataset export --inventory` (docs/models.md, Train on your own inventory)",
+    ]
+    assert _statuses(config) == {**START, 2: "confirmed"}
+    after = gpd.read_file(_export(config, "after.geojson"))
+    areas = dict(zip(after["fid"], after.geometry.to_crs(utm).area, strict=True))
+    assert areas == before  # not applied
+    capsys.readouterr()
+    assert main(_args(config, "review", str(path.with_name("after.geojson")), "--dry-run")) == 0
+    assert "outline" not in capsys.readouterr().out  # an export as it was written
+
+
 def test_review_of_a_geojson_export_refuses_a_bad_row_whole(
     config: MonitorConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
