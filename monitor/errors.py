@@ -5,7 +5,6 @@ own status, 75, lives with the lock (:data:`monitor.store.lock.EXIT_LOCKED`)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -162,11 +161,13 @@ def interrupt_on_signals(
     raises there, and Python drops what a finaliser raises ("Exception ignored in"): the work
     went on, and the handlers were already the defaults, so a later SIGTERM killed it with no
     clean-up (found in a walk: one Ctrl-C in five lost during ``detect --stack``). Such a stop
-    is sent again, with the handlers set back, :data:`_RESEND_S` later from another thread,
-    when the finaliser has returned."""
+    is taken again :data:`_RESEND_S` later, when the finaliser has returned, by a SIGALRM of
+    the interval timer (no thread is started where a finaliser runs), the handlers set back
+    meanwhile; a signal that comes before it is the stop, and the block's end cancels it."""
     previous = {sig: signal.getsignal(sig) for sig in signals}
     previous_hook = sys.unraisablehook
-    resends: list[threading.Timer] = []
+    previous_alarm = signal.getsignal(signal.SIGALRM)
+    held: list[int] = []  # the stop a finaliser dropped, until the alarm takes it again
 
     def dropped(unraisable: sys.UnraisableHookArgs) -> None:
         stop = unraisable.exc_value
@@ -175,15 +176,21 @@ def interrupt_on_signals(
         ):
             previous_hook(unraisable)
             return
-        del _RECEIVED[-1]  # received again when it is sent again
+        del _RECEIVED[-1]  # received again when the alarm takes it
         for sig in signals:
             signal.signal(sig, handler)
-        resend = threading.Timer(_RESEND_S, os.kill, (os.getpid(), stop.signum))
-        resend.daemon = True
-        resends.append(resend)
-        resend.start()
+        held[:] = [stop.signum]
+        signal.signal(signal.SIGALRM, taken_again)
+        signal.setitimer(signal.ITIMER_REAL, _RESEND_S)
+
+    def taken_again(_signum: int, frame: FrameType | None) -> None:
+        if held:  # else a signal since was the stop
+            handler(held.pop(), frame)
 
     def handler(signum: int, _frame: FrameType | None) -> None:
+        if held:  # this signal is the stop: the alarm has nothing left to take
+            held.clear()
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for sig in signals:
             signal.signal(
                 sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler
@@ -210,8 +217,10 @@ def interrupt_on_signals(
         raise stop from exc
     finally:
         sys.unraisablehook = previous_hook
-        for resend in resends:  # the work ended before it: nothing is left to stop
-            resend.cancel()
+        if signal.getsignal(signal.SIGALRM) is taken_again:  # a stop dropped in this block
+            signal.setitimer(signal.ITIMER_REAL, 0)  # the work ended before the alarm took it
+            held.clear()
+            signal.signal(signal.SIGALRM, previous_alarm)
         del _RECEIVED[depth:]
         if not _DEFERRING:
             _DEFERRED.clear()  # a stop held by a block that has ended is no later block's

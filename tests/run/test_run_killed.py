@@ -109,6 +109,36 @@ def test_a_stop_that_came_while_a_finaliser_ran_still_stops_the_work(
         time.sleep(0.2)
 
 
+def test_a_stop_dropped_then_sent_again_does_not_stop_the_clean_up_a_second_time() -> None:
+    """Found in review: a SIGTERM dropped in a finaliser, and a second one at once (systemd's,
+    or the scheduler's to the group): the second is the stop, and the one taken again later
+    struck the clean-up (recording the run interrupted) with the default action, 143, unrecorded.
+    In a child: the default action would end the test's own process."""
+    script = (
+        "import signal, time\n"
+        "from monitor.errors import Interrupted, interrupt_on_signals\n"
+        "class Late:\n"
+        "    def __del__(self):\n"
+        "        signal.raise_signal(signal.SIGTERM)\n"
+        "try:\n"
+        "    with interrupt_on_signals():\n"
+        "        try:\n"
+        "            Late()\n"
+        "            signal.raise_signal(signal.SIGTERM)  # the second, before the first is back\n"
+        "        except Interrupted:\n"
+        "            time.sleep(0.5)  # the clean-up, longer than the wait before a stop is back\n"
+        "            print('recorded', flush=True)\n"
+        "            raise\n"
+        "except Interrupted as stop:\n"
+        "    raise SystemExit(stop.exit_status)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout) == (143, b"recorded\n"), done.stderr.decode()
+
+
 def test_sigterm_ends_a_run_cleanly_and_status_agrees(
     write_config: Callable[..., Path], manifest: Path, tmp_path: Path
 ) -> None:
