@@ -140,6 +140,10 @@ def load_review_data(
         if as_of is None and not runs.empty:
             as_of = max(as_day(d, "run_date") for d in runs["run_date"])
     else:
+        from monitor.store.lock import InventoryMissing, inventory_written, lock_path_for
+
+        if (written := inventory_written(path)) is not None:  # not an empty map of a lost one
+            raise InventoryMissing(path, lock_path_for(path), written)
         log.warning("inventory %s does not exist yet; the map shows the regions only", path)
         landslides = _empty_landslides()
     if wanted is not None and not landslides.empty:

@@ -306,11 +306,14 @@ def _absence(exists: bool, written: str | None) -> str:
     """What the status line says of an inventory that is not there (nothing where it is)."""
     if exists:
         return ""
-    if written is None:
-        return " (no run yet)"
+    return " (no run yet)" if written is None else f" ({_gone(written)})"
+
+
+def _gone(written: str) -> str:
+    """Of an inventory that is gone since a command ended with it in place on ``written``."""
     return (
-        f" (not there, but a command ended on {written} with it in place: deleted, moved, or "
-        "its volume not mounted? runs are refused until it is back)"
+        f"not there, but a command ended on {written} with it in place: deleted, moved, or "
+        "its volume not mounted? runs are refused until it is back"
     )
 
 
@@ -382,8 +385,7 @@ def check_status(
     failures += _disk_failures(config, limits)
     if not config.inventory.path.exists():
         if (written := inventory_written(config.inventory.path)) is not None:
-            why = _absence(False, written).strip(" ()")
-            failures.append(CheckFailure("inventory", str(config.inventory.path), why))
+            failures.append(CheckFailure("inventory", str(config.inventory.path), _gone(written)))
         return failures
     with Outbox(config.inventory.path, read_only=True) as box:
         pending, dead = box.rows("pending"), box.rows("dead", withdrawn=False)

@@ -9,8 +9,8 @@ finds the lock taken exits with a message naming them.
 
 ``flock`` locks belong to an open file description, so two ``RunLock`` objects in one process
 (two scheduler threads) exclude each other just as two processes do. The lock file is never
-deleted: deleting it would let a third run lock a fresh inode while the second still waits on
-the old one.
+deleted by the monitor: deleting it would let a third run lock a fresh inode while the second
+still waits on the old one.
 
 The file also remembers that the inventory existed: a holder that releases the lock with the
 inventory there leaves ``{"inventory_written": TIME}`` in it (a holder's record carries it on).
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from monitor.errors import BadInput
 
@@ -142,21 +143,45 @@ def lock_path_for(inventory: str | os.PathLike[str]) -> Path:
     return inventory.with_name(inventory.name + ".lock")
 
 
-def _read_holder(lock_file: Path, fd: int | None = None) -> LockHolder | None:
-    """The holder record of ``lock_file``, read from ``fd`` where the caller has it open (by
-    its path a link planted since would be followed)."""
+def _record(lock_file: Path, fd: int | None = None) -> dict[str, Any]:
+    """The record in ``lock_file``, read from ``fd`` where the caller has it open (by its path
+    a link planted since would be followed); empty where there is none (never held, released,
+    a holder between lock and write) or it cannot be read."""
     try:
         text = os.pread(fd, 65536, 0) if fd is not None else lock_file.read_bytes()
         record = json.loads(text.decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _read_holder(lock_file: Path, fd: int | None = None) -> LockHolder | None:
+    """The holder in ``lock_file``'s record (:func:`_record`), or None."""
+    record = _record(lock_file, fd)
+    try:
         return LockHolder(
             pid=int(record["pid"]),
             host=str(record["host"]),
             since=datetime.fromisoformat(record["since"]),
             command=str(record.get("command", "")),
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        # empty (never held, or the holder is between lock and write) or unreadable
+    except (ValueError, KeyError, TypeError):  # no holder's record (released, or never held)
         return None
+
+
+def _open_to_read(lock_file: Path) -> int:
+    """``lock_file`` opened to read, never through a link planted there nor blocking on a FIFO
+    (:class:`RunLockUnwritable` for either: a FIFO would hold `status --check`)."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunLockUnwritable(lock_file, exc) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunLockUnwritable(lock_file, OSError(errno.EINVAL, "not a regular file"))
+    return fd
 
 
 def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
@@ -166,16 +191,8 @@ def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
     lock_file = lock_path_for(inventory)
     if not lock_file.exists():
         return None
-    # never through a link planted there (a FIFO behind it would hold `status --check`)
+    fd = _open_to_read(lock_file)
     try:
-        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RunLockUnwritable(lock_file, exc) from None
-        raise
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would hold `status --check`
-            raise RunLockUnwritable(lock_file, OSError(errno.EINVAL, "not a regular file"))
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -186,14 +203,10 @@ def lock_holder(inventory: str | os.PathLike[str]) -> LockHolder | None:
         os.close(fd)
 
 
-def _written(fd: int) -> str | None:
-    """When the lock file open as ``fd`` says a holder last released it with the inventory in
-    place (None: never, or a file written before it said so)."""
-    try:
-        record = json.loads(os.pread(fd, 65536, 0).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    written = record.get(_WRITTEN_KEY) if isinstance(record, dict) else None
+def _written(lock_file: Path, fd: int) -> str | None:
+    """When the lock file says a holder last released it with the inventory in place (None:
+    never, or a file written before it said so)."""
+    written = _record(lock_file, fd).get(_WRITTEN_KEY)
     return written if isinstance(written, str) else None
 
 
@@ -202,20 +215,21 @@ def inventory_written(inventory: str | os.PathLike[str]) -> str | None:
     lock file says (None: no lock file, or none said so); read without taking the lock."""
     lock_file = lock_path_for(inventory)
     try:
-        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        fd = _open_to_read(lock_file)
+    except OSError:  # none there, or not to be read: nothing is known
         return None
     try:
-        return _written(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        return _written(lock_file, fd)
     finally:
         os.close(fd)
 
 
 def _write_record(fd: int, record: dict[str, object]) -> None:
-    """Replace the lock file's content with ``record`` (JSON; nothing for an empty one)."""
-    os.ftruncate(fd, 0)
-    if record:
-        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+    """Replace the lock file's content with ``record`` (JSON; nothing for an empty one): written
+    first, then cut to its length, so that a write that fails leaves the record before it."""
+    data = (json.dumps(record) + "\n").encode("utf-8") if record else b""
+    os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
 
 
 class RunLock:
@@ -264,7 +278,7 @@ class RunLock:
                         self.inventory, self.lock_file, _read_holder(self.lock_file)
                     ) from None
                 time.sleep(_POLL_S)
-        self._written = _written(fd)
+        self._written = _written(self.lock_file, fd)
         if self._written is not None and not self.inventory.exists():
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -291,8 +305,9 @@ class RunLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        if self.inventory.exists():
-            self._written = datetime.now(UTC).isoformat(timespec="seconds")
+        with contextlib.suppress(OSError):  # an empty file is no inventory (delete it, it says)
+            if self.inventory.stat().st_size > 0:
+                self._written = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             # at worst (a full disk) the file is left empty: the check is lost, not the work
             with contextlib.suppress(OSError):

@@ -136,7 +136,9 @@ def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
     lock.release()
 
 
-def test_a_lock_taken_where_the_inventory_was_and_is_gone_is_refused(tmp_path: Path) -> None:
+def test_a_lock_taken_where_the_inventory_was_and_is_gone_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Found by an SRE's walk: an inventory deleted (or a volume not mounted) was started anew
     without a word, and the next run alerted the 21 landslides the receiver held again under
     new keys. A lock released without the inventory (a first run refused before it wrote
@@ -146,11 +148,23 @@ def test_a_lock_taken_where_the_inventory_was_and_is_gone_is_refused(tmp_path: P
     with lock:  # no inventory yet: a first run that failed before writing one
         pass
     assert lock.lock_file.read_bytes() == b""
+    with lock:  # 0 bytes (a full disk's first run): no inventory, which the docs say to delete
+        inventory.touch()
+    assert lock.lock_file.read_bytes() == b""
     with RunLock(inventory):
         inventory.write_bytes(b"an inventory")
     written = json.loads(lock.lock_file.read_text())["inventory_written"]
     with RunLock(inventory):  # a holder carries it on while it holds the lock
         assert json.loads(lock.lock_file.read_text())["inventory_written"] == written
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    with RunLock(inventory) as on_a_full_disk:  # a record not written leaves the one before
+        monkeypatch.setattr(lock_module.os, "pwrite", full)
+        on_a_full_disk.release()
+        monkeypatch.undo()
+    assert json.loads(lock.lock_file.read_text())["inventory_written"] == written
     inventory.unlink()
     with pytest.raises(InventoryMissing) as refused:
         RunLock(inventory).acquire()
@@ -174,7 +188,7 @@ def test_a_command_on_an_inventory_gone_since_a_run_says_so(
     assert main(["alerts", "deliver", "--config", str(config.path)]) == 0
     config.inventory.path.unlink()
     capsys.readouterr()
-    for command in (["alerts", "deliver"], ["inventory", "list"]):
+    for command in (["alerts", "deliver"], ["inventory", "list"], ["review"]):
         status = main([*command, "--config", str(config.path)])
         err = capsys.readouterr().err
         assert status == 2, (command, err)
