@@ -637,11 +637,11 @@ def _keep_status_on_signals(status: int) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
-    _ENDED.append(status)
+    _ENDED.append(True)
 
 
-# The status of the command this process ran, once it ended (_keep_status_on_signals).
-_ENDED: list[int] = []
+# Whether the command this process ran has ended (_keep_status_on_signals): a flag.
+_ENDED: list[bool] = []
 
 
 @atexit.register  # registered before the libraries the commands import: it runs after theirs

@@ -331,8 +331,13 @@ def write_cogs(prediction: xr.Dataset, stack: xr.Dataset, folder: Path, stem: st
         for part in parts:
             part.unlink(missing_ok=True)
         raise
-    for path in paths[1:]:
-        path.unlink(missing_ok=True)
-    for part, path in zip(parts, paths, strict=True):
-        part.replace(path)
+    try:
+        for path in paths[1:]:
+            path.unlink(missing_ok=True)
+        for part, path in zip(parts, paths, strict=True):
+            part.replace(path)
+    except OSError:  # a rename refused: no .part stays (a layer may be missing, as below)
+        for part in parts:
+            part.unlink(missing_ok=True)
+        raise
     return paths

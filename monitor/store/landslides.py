@@ -198,8 +198,8 @@ def extent(conn: sqlite3.Connection) -> tuple[float, float, float, float] | None
 class ChangeWriter:
     """Writes what run ``run`` (its ``id``, ``date`` and ``source``) did to each matched
     landslide. Grown (:meth:`_kind`): the run's detections of it, together, exceed the area at
-    its last revision, or reach beyond ``tolerance_m`` of its footprint over an area, by more
-    than ``grow_fraction`` of that area and by more than ``grow_min_m2``."""
+    its last revision, or reach beyond ``tolerance_m`` of its outline at that revision over an
+    area, by more than ``grow_fraction`` of that area and by more than ``grow_min_m2``."""
 
     def __init__(
         self,
