@@ -29,6 +29,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -619,7 +620,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = _main(argv)
     if argv is None:
         _keep_status_on_signals(status)
+        _quiet_libraries_while_closing()
     return status
+
+
+def _quiet_libraries_while_closing() -> None:
+    """Leave out what the libraries' event loops say once the command ended: a run stopped
+    while Zarr read the archive left its loop's reads in flight, and the process's close
+    logged them at ERROR ("_GatheringFuture exception was never retrieved ... cannot schedule
+    new futures after interpreter shutdown", some 30 lines; found by an SRE's walk: two
+    `systemctl stop`s in seven), which a journal watch on ERROR takes for a failure. The command
+    has reported its own end; nothing of it is left for them to fail."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings(
+        "ignore", message="coroutine .* was never awaited", category=RuntimeWarning
+    )
 
 
 def _keep_status_on_signals(status: int) -> None:

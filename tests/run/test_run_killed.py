@@ -278,6 +278,38 @@ def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) 
     assert b"no.yaml" in done.stderr
 
 
+def test_what_an_event_loop_logs_once_the_command_ended_is_left_out(tmp_path: Path) -> None:
+    """Found by an SRE's walk: two `systemctl stop`s of seven ended a run cleanly (143, recorded
+    interrupted), then Zarr's reads left in flight logged some 30 lines at ERROR as the process
+    closed, which a journal watch on ERROR takes for a failure. Here a loop's gathered future
+    fails, unretrieved, after the command ended."""
+    script = (
+        "import asyncio, sys, threading, time\n"
+        "from monitor.cli import main\n"
+        "loop = asyncio.new_event_loop()\n"
+        "threading.Thread(target=loop.run_forever, daemon=True).start()\n"
+        "async def read():\n"
+        "    raise RuntimeError('cannot schedule new futures after interpreter shutdown')\n"
+        "async def in_flight():\n"
+        "    asyncio.ensure_future(asyncio.gather(read()))\n"
+        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        "status = main()\n"
+        "asyncio.run_coroutine_threadsafe(in_flight(), loop)\n"
+        "time.sleep(0.5)\n"
+        "sys.exit(status)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+    assert done.returncode == 2, done.stderr.decode()
+    assert done.stderr.decode().splitlines() == [
+        f"landslide-monitor status: error: invalid configuration {tmp_path / 'no.yaml'} "
+        "(1 problem):",
+        "  the configuration file does not exist",
+    ]
+
+
 def test_a_signal_while_the_interpreter_closes_keeps_the_exit_status(tmp_path: Path) -> None:
     """Found by a geological survey's walk: a Ctrl-C in the seconds after a run's report (the
     interpreter tearing torch down, its signal handlers already set back to the defaults)
