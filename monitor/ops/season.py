@@ -19,7 +19,11 @@ simulated archive knows every landslide and its day):
   the scar exactly could alert it on that run and not before; one that draws it otherwise (a
   part of it, or with its surroundings) may be confirmed earlier or later;
 - false alerts: entries alerted as new by the season's runs that touch no true landslide of
-  any date, per 100 km² and month from the first run to the last.
+  any date, per 100 km² and month from the first run to the last;
+- growth alerts (``landslide.grown``, each landslide's revision once, whatever the channels),
+  and how many of them show no more of the true landslides than the alert of the landslide
+  before (:data:`MORE_SHOWN`): the simulator's slides do not grow after their day, so a growth
+  alert tells its recipients something only where it shows more of a slide than they were told.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
 landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
@@ -39,6 +43,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from affine import Affine
+from shapely.geometry import shape
 
 from models.chain_metrics import LARGE_M2, SMALL_M2
 from monitor.config import MonitorConfig, RegionConfig, load_config
@@ -135,6 +140,9 @@ class SeasonScore:
     # object filter, and false among those
     entries: dict[str, int]
     shown: bool = False  # whether shown_days were computed (score_season's ``shown_on``)
+    # the season's growth alerts, and those showing no more of the true landslides than the
+    # alert before them (:func:`_growth_alerts`)
+    growth: tuple[int, int] = (0, 0)
 
     def summary(self, min_area_m2: float = SMALL_M2) -> dict[str, float]:
         """Delay statistics over the landslides of at least ``min_area_m2``."""
@@ -399,7 +407,48 @@ def score_season(
     span = runs if runs is not None else (events_from, events_to + timedelta(days=TAIL_DAYS))
     days = (span[1] - span[0]).days
     computed = stacks is not None
-    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed)
+    growth = _growth_alerts(config, source, runs)
+    return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed, growth)
+
+
+#: A growth alert shows more of the true landslides than the alert before it where the true
+#: area its outline covers grew by more than the inventory's default growth (10 % and 200 m²).
+MORE_SHOWN = (0.10, 200.0)
+
+
+def _growth_alerts(
+    config: MonitorConfig, source: GroundTruth, runs: tuple[date, date] | None
+) -> tuple[int, int]:
+    """The growth alerts the season's runs queued (withdrawn ones left out), each revision of a
+    landslide once whatever its channels, and those whose outline covers no more of the true
+    landslides (of any date, in the landslide's grid) than the landslide's alert before it."""
+    names = {r.name for r in config.regions}
+    with Inventory(config.inventory.path) as inventory, inventory.outbox() as box:
+        rows = box.rows(withdrawn=False)
+    truth = {name: source.ground_truth(name) for name in names}
+    told: dict[str, float] = {}  # each landslide's true area shown by its latest alert
+    seen: set[tuple[str, int]] = set()
+    grown = no_more = 0
+    for row in sorted(rows, key=lambda r: int(r["id"])):
+        body, day = row["payload"]["landslide"], date.fromisoformat(row["payload"]["run"]["date"])
+        key = (str(row["landslide_uid"]), int(row["revision"]))
+        if row["region"] not in names or key in seen:
+            continue
+        if runs is not None and not runs[0] <= day <= runs[1]:
+            continue
+        seen.add(key)
+        outline = gpd.GeoSeries([shape(body["geometry"])], crs=4326).to_crs(body["local_epsg"])
+        slides = truth[row["region"]].to_crs(body["local_epsg"]).geometry.union_all()
+        shown = float(outline.iloc[0].intersection(slides).area)
+        before = told.get(key[0])
+        told[key[0]] = shown
+        if row["event"] != "landslide.grown":
+            continue
+        grown += 1
+        share, least = MORE_SHOWN
+        if before is not None and shown <= max(before * (1 + share), before + least):
+            no_more += 1
+    return grown, no_more
 
 
 def format_delays(score: SeasonScore) -> str:
@@ -490,7 +539,8 @@ def format_score(score: SeasonScore, label: str = "") -> str:
         f"{every['within_6']:.0%}, within 12 d {every['within_12']:.0%}, never "
         f"{every['never']:.0%}; >= 1 ha: median {_days(big['median_days'])} d; never alerted by "
         f"size: {never}; {score.alerts} alerted, {score.false_alerts} false "
-        f"({per_month})"
+        f"({per_month}); {score.growth[0]} growth alerts, {score.growth[1]} of them showing no "
+        f"more of the true landslides than the alert before"
         f"{inventory}{drawn}{looks}{shown}"
     )
 

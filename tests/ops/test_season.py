@@ -93,6 +93,40 @@ def test_delays_never_alerted_and_false_alerts_by_hand(populated_config) -> None
     )
 
 
+def test_growth_alerts_that_show_no_more_of_the_true_landslide_are_counted(
+    ops_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A growth alert tells something where its outline shows more of a true landslide than
+    the alert before it: a slide of 80 m alerted first as 40 m of it, then whole (more), then
+    with 20 m and 40 m of ground around it that no slide took (no more, twice)."""
+    from ops_fixtures import candidates_for
+
+    from monitor.alerts.settings import AlertRouting, AlertSettings
+    from monitor.store.inventory import Inventory, RegionDetections
+
+    monkeypatch.setenv("LM_SEASON_SECRET", "s3cret")
+    hook = {"name": "ops", "url": "http://127.0.0.1:9/hook", "secret_env": "LM_SEASON_SECRET"}
+    routing = AlertRouting.from_settings(AlertSettings(webhooks=[hook]))
+    config, region = ops_config, "wayanad-hills"
+    days = [date(2024, 8, 1), date(2024, 8, 6), date(2024, 8, 11), date(2024, 8, 16)]
+    with Inventory(config.inventory.path) as inventory:
+        for day, side in zip(days, (40, 80, 100, 120), strict=True):
+            run_id = inventory.start_run(day, [region], "archive")
+            found = candidates_for(config, region, [(600, 600, side)], day)
+            inventory.apply(run_id, [RegionDetections(region, "ok", candidates=found)], routing)
+        rows = inventory.outbox().rows()
+    assert [r["event"] for r in rows] == ["landslide.new", *["landslide.grown"] * 3]
+    slide = _square(config, region, 600, 600, 80)
+    truth = {region: _frame([slide], [date(2024, 7, 30)], [6400.0])}
+    score = score_season(config, date(2024, 7, 25), date(2024, 9, 1), source=TruthSource(truth))
+    assert score.growth == (3, 2)
+    assert "3 growth alerts, 2 of them showing no more of the true landslides" in format_score(
+        score
+    )
+    runs = (days[0], days[1])  # a season of the first two runs: their alerts alone
+    assert score_season(config, *runs, source=TruthSource(truth), runs=runs).growth == (1, 0)
+
+
 def test_drawn_is_the_first_run_that_drew_it_not_its_alert(populated_config) -> None:
     config, _ = populated_config
     # the entries first seen on 2024-08-01 alerted five days later, as a second look would
