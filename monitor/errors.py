@@ -135,7 +135,7 @@ def swallowed_stop(exc: BaseException) -> int | None:
     return _RECEIVED[-1]
 
 
-#: Seconds after a stop that a finaliser dropped until it is sent again
+#: Seconds after a stop that a finaliser dropped until it is taken again
 #: (:func:`interrupt_on_signals`): long past the finaliser's end, short against a person's wait.
 _RESEND_S = 0.05
 
