@@ -203,7 +203,8 @@ def _archive(args: argparse.Namespace) -> int:
     from monitor.run_inputs import build_configured_archive
 
     config = _load(args)
-    path = build_configured_archive(config, progress=not args.quiet)
+    with interrupt_on_signals():  # SIGTERM too ends the build through its clean-up (workers)
+        path = build_configured_archive(config, progress=not args.quiet)
     print(f"archive ready: {path}")
     return EXIT_OK
 

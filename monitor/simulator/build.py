@@ -12,9 +12,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
@@ -125,6 +125,14 @@ def _build_one(
     return area.name
 
 
+def _leave_signals_to_the_parent() -> None:
+    """A build worker's start: Ctrl-C (sent to the whole process group) is the parent's to act
+    on, and SIGTERM (the parent's pool ending) ends the worker at once, not through the
+    handlers a forked worker inherits (:func:`monitor.errors.interrupt_on_signals`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def build_archive(
     path: str | os.PathLike[str],
     regions: Sequence[tuple[AreaOfInterest, SimulationSpec]],
@@ -171,12 +179,15 @@ def build_archive(
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1, len(todo))
     if n_workers > 1 and len(todo) > 1:
         # fork: workers inherit the imports and need no `if __name__ == "__main__"` guard in
-        # the caller (zarr resets its event loop after a fork)
-        method = "fork" if "fork" in get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(n_workers, mp_context=get_context(method)) as pool:
+        # the caller (zarr resets its event loop after a fork). The pool's end terminates its
+        # workers, whatever ends it: a build stopped by SIGTERM left them building on, orphans
+        # of init, and idle for good (found by an agency's walk); they leave SIGINT and
+        # SIGTERM to this process (:func:`_leave_signals_to_the_parent`)
+        context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+        with context.Pool(n_workers, initializer=_leave_signals_to_the_parent) as pool:
             jobs = [(*job, False) for job in todo]
             bar = tqdm(total=len(jobs), desc="build archive", unit="region", disable=not progress)
-            for name in pool.map(_build_one, jobs):
+            for name in pool.imap(_build_one, jobs):
                 report.built.append(name)
                 bar.update()
             bar.close()
