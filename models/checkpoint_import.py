@@ -31,6 +31,8 @@ from pydantic import ValidationError
 from models.datasets import L4S_BANDS, channels_of
 from models.feature_stack import MODEL_BANDS, SETTINGS
 from models.manifest import (
+    BUNDLED,
+    DEFAULT_MANIFEST,
     ManifestError,
     ManifestModel,
     MemberEntry,
@@ -47,6 +49,7 @@ from models.zoo import (
     build_network,
     canonical_architecture,
     canonical_loss,
+    nonfinite_weights,
     state_mismatch,
 )
 
@@ -456,6 +459,15 @@ def _manifest_file(text: str | Path) -> Path:
     raw = os.fspath(text)
     if os.path.basename(raw) in ("", ".", ".."):  # "pub2/", "pub2/.", "..", "/"
         raise ManifestError(f"{raw} names a folder: pass {Path(raw) / 'manifest.json'}")
+    if raw == BUNDLED or Path(raw).resolve() == DEFAULT_MANIFEST:
+        # found by an ML researcher's walk: `default` became a manifest file of that name in
+        # the working folder, and the bundled manifest's path was rewritten in place (an
+        # upgrade replaces it; every configuration of the default got the member)
+        raise ManifestError(
+            f"--manifest {raw} is the bundled ensemble, which an import would rewrite in place: "
+            "import into a copy, made with `python -m models copy default mine`, and give "
+            "mine/manifest.json (a file or folder named default here is ./default)"
+        )
     return Path(raw)
 
 
@@ -531,6 +543,8 @@ def import_checkpoint(
     manifest = read_manifest(manifest_path) if manifest_path.exists() else None
     ensemble_before = manifest.ensemble_id if manifest is not None else None
     state, hparams = read_lightning_checkpoint(checkpoint)
+    if (bad := nonfinite_weights(state)) is not None:  # a diverged run's: it predicts nothing
+        raise CheckpointError(f"{checkpoint}: {bad}; its network would predict nothing")
     try:  # name the file the message is about, the zoo's refusals included (an architecture,
         # loss, setting or encoder it does not know: the file's or an override's)
         spec = infer_spec(state, hparams, **overrides)

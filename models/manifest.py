@@ -340,7 +340,7 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from models.zoo import Member, MemberSpec, state_mismatch
+    from models.zoo import Member, MemberSpec, nonfinite_weights, state_mismatch
 
     path = verified_file(
         Path(base_dir) / entry.file,
@@ -364,6 +364,8 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise ManifestError(f"member {entry.name}: cannot read {path}: {err}") from err
+    if (bad := nonfinite_weights(state)) is not None:  # a diverged training's, checksum and all
+        raise ManifestError(f"member {entry.name}: {path}: {bad}; it would predict nothing")
     try:
         member.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -46,6 +46,7 @@ __all__ = [
     "canonical_architecture",
     "canonical_loss",
     "check_schedule",
+    "nonfinite_weights",
     "state_mismatch",
     "without_suffix",
 ]
@@ -182,6 +183,24 @@ def without_suffix(bands: Sequence[str]) -> str:
     """What a member's name adds for the bands it is not shown (``-without-<band>`` each): the
     name less it is its grid cell (:attr:`MemberSpec.cell`)."""
     return "".join(f"-without-{band}" for band in bands)
+
+
+def nonfinite_weights(state: Mapping[str, Any], *, shown: int = 3) -> str | None:
+    """Which tensors of ``state`` hold NaN or infinite values, counted, with the first ``shown``
+    names (None: all finite). A network with one such weight gives NaN everywhere, and the
+    ensemble's mean with it: every detection of its setting is lost without a word (found by
+    an ML researcher's walk: an imported checkpoint of a diverged run)."""
+    bad = [
+        (name, int((~torch.isfinite(tensor)).sum()))
+        for name, tensor in state.items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]  # fmt: skip
+    if not bad:
+        return None
+    names = ", ".join(f"{name} ({n} value(s))" for name, n in bad[:shown])
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    return f"{len(bad)} weight tensor(s) hold NaN or infinite values: {names}{more}"
 
 
 def state_mismatch(net: nn.Module, state: Mapping[str, Any], *, shown: int = 3) -> str:

@@ -20,7 +20,7 @@ from models.checkpoint_import import (
     read_statistics,
 )
 from models.ensemble import Ensemble
-from models.manifest import read_manifest
+from models.manifest import ManifestError, read_manifest
 from models.testing import TEST_ENCODER
 from models.zoo import smp
 
@@ -169,6 +169,66 @@ def test_wrong_architecture_is_reported(tmp_path: Path) -> None:
     assert len(str(err.value)) < 1000
 
 
+def test_weights_of_nan_or_infinity_are_refused_on_import_and_on_load(tmp_path: Path) -> None:
+    """Found by an ML researcher's walk: a checkpoint with one NaN weight (a diverged run)
+    imported as 'ok'; its network gave NaN everywhere, the ensemble's mean with it, and every
+    run of its setting drew nothing, status ok, without a word."""
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
+    stats = ([0.0] * 15, [1.0] * 15)
+    manifest = import_checkpoint(
+        _lightning_checkpoint(tmp_path / "good.ckpt", net, tmp_path / "trap"),
+        tmp_path / "manifest.json",
+        stats,
+        architecture="Unet",
+    )
+    first = next(name for name, _ in net.named_parameters())
+    with torch.no_grad():
+        dict(net.named_parameters())[first].view(-1)[:2] = torch.tensor([float("nan"), 1e39])
+    diverged = _lightning_checkpoint(tmp_path / "diverged.ckpt", net, tmp_path / "trap")
+    with pytest.raises(CheckpointError) as err:
+        import_checkpoint(diverged, manifest, stats, architecture="Unet")
+    assert str(err.value) == (
+        f"{diverged}: 1 weight tensor(s) hold NaN or infinite values: {first} (2 value(s)); "
+        "its network would predict nothing"
+    )
+    # a member whose weights file holds them (a fine-tune that diverged) is refused on loading
+    from safetensors.torch import load_file, save_file
+
+    from models.manifest import sha256_file
+
+    entry = read_manifest(manifest).members[0]
+    weights = tmp_path / entry.file
+    state = load_file(str(weights))
+    stored = next(key for key in state if key.endswith(first))  # under the member's prefix
+    state[stored].view(-1)[0] = float("inf")
+    save_file(state, str(weights))
+    document = json.loads(manifest.read_text())
+    document["members"][0]["sha256"] = sha256_file(weights)
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match=rf"{entry.file}: 1 weight tensor\(s\) hold NaN"):
+        Ensemble.load(manifest)
+
+
+@pytest.mark.parametrize("given", ["default", "bundled"])
+def test_the_bundled_ensemble_is_never_imported_into_in_place(
+    tmp_path: Path, given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an ML researcher's walk: `--manifest default` wrote a manifest file named
+    `default` in the working folder, and the bundled manifest's own path was rewritten with
+    the new member (and without its object filter)."""
+    from models.manifest import DEFAULT_MANIFEST
+
+    monkeypatch.chdir(tmp_path)
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    before = DEFAULT_MANIFEST.read_bytes()
+    target = "default" if given == "default" else str(DEFAULT_MANIFEST)
+    with pytest.raises(ManifestError, match="is the bundled ensemble, which an import would"):
+        import_checkpoint(ckpt, target, ([0.0] * 15, [1.0] * 15), architecture="Unet")
+    assert DEFAULT_MANIFEST.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt"]
+
+
 def test_an_architecture_or_encoder_the_zoo_lacks_is_refused_naming_the_file(
     tmp_path: Path,
 ) -> None:
@@ -199,7 +259,7 @@ def test_a_manifest_that_is_refused_gets_no_weights_written_beside_it(tmp_path: 
     """Found by a new user: the weights were saved before the manifest was read, so importing
     into a hand-edited manifest that is refused left a weights file behind, or replaced the
     weights of a member of the same name under the checksum the manifest records."""
-    from models.manifest import ManifestError, sha256_file
+    from models.manifest import sha256_file
 
     stats = ([0.0] * 15, [1.0] * 15)
     manifest = tmp_path / "ens" / "manifest.json"
