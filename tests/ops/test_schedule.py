@@ -1119,7 +1119,7 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     err = capsys.readouterr().err
     assert (
         f"error: region 'emilia-hills' is not in the archive {tmp_path / 'archive'} (regions "
-        "there: wayanad-hills)"
+        "there, 1: wayanad-hills)"
     ) in err
     assert "1 problem(s)" in err
     # the start only warns of the archive (a volume mounted late): its runs fail and are retried
