@@ -299,7 +299,8 @@ _STATUS_OF_ACTION: dict[str, LandslideStatus] = {
 def _inventory(args: argparse.Namespace) -> int:
     from monitor.store.inventory import Inventory, InventoryError
 
-    path = existing_inventory(_load(args))
+    config = _load(args)
+    path = existing_inventory(config)
     # an export or a list only reads: opened read-only, it leaves the file as it was and works
     # on a read-only mount and while a run holds the inventory, as `review` and `status` do
     dry_run = args.action == "review" and args.dry_run
@@ -318,6 +319,7 @@ def _inventory(args: argparse.Namespace) -> int:
                     statuses=args.status or (),
                     deliveries=deliveries,
                     since=args.since,
+                    configured=[r.name for r in config.regions],
                 )
                 print("\n".join(lines))
                 return EXIT_OK

@@ -12,7 +12,7 @@ second look to confirm it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -96,6 +96,7 @@ def format_inventory(
     statuses: Sequence[str] = (),
     deliveries: Mapping[str, Mapping[str, int]] | None = None,
     since: date | None = None,
+    configured: Collection[str] = (),
 ) -> list[str]:
     """The lines ``inventory list`` prints for ``frame`` (:meth:`Inventory.landslides`), kept to
     ``regions`` and ``statuses`` where given, and to those first seen on or after ``since``:
@@ -103,14 +104,15 @@ def format_inventory(
     ``deliveries`` (by landslide uid, :meth:`~monitor.alerts.outbox.Outbox.new_alert_states`),
     an alerted landslide's line and the counts say whether its alerts were sent, are queued or
     were withdrawn (found in a crash walkthrough: "new on D" and "34 alerted" were said of
-    alerts never sent). A region the inventory does not hold is refused (:class:`BadInput`)
-    with the ones it does."""
+    alerts never sent). A region neither ``configured`` nor held by the inventory is refused
+    (:class:`BadInput`) with the ones it holds; a configured one without a landslide lists
+    none (found by an agency's walk: each quiet valley of 60 was an error, exit 2)."""
     held = sorted(set(frame["region"]))
-    unknown = [r for r in regions if r not in held]
+    unknown = [r for r in regions if r not in held and r not in configured]
     if unknown:
         raise BadInput(
-            f"the inventory holds no landslide of region {', '.join(map(repr, unknown))}; "
-            f"its regions: {', '.join(held) if held else 'none (it is empty)'}"
+            f"no region {', '.join(map(repr, unknown))} in the configuration or the inventory; "
+            f"the inventory's regions: {', '.join(held) if held else 'none (it is empty)'}"
         )
     if regions:
         frame = frame[frame["region"].isin(regions)]

@@ -57,7 +57,7 @@ from shapely.geometry import mapping
 
 from models.atomic import write_atomically
 from monitor.errors import BadInput
-from monitor.ops._args import add_config, check_regions, iso_date
+from monitor.ops._args import add_config, iso_date
 from monitor.ops.review_data import (
     AGE_CLASSES,
     STATUS_LABELS,
@@ -501,7 +501,8 @@ def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     config = load_config(args.config)
-    check_regions(config, args.region)
+    # the regions are checked with the inventory's (load_review_data): one removed from the
+    # configuration keeps its entries
     if args.earth_engine and not isinstance(config.source, GeeSettings):
         raise BadInput(
             f"--earth-engine: Earth Engine layers need `source: {{type: gee}}` in {args.config} "

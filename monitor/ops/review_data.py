@@ -27,6 +27,7 @@ from shapely.geometry import mapping
 
 from monitor._dates import as_day
 from monitor.alerts.payload import is_png, png_size, quicklook_in, read_png
+from monitor.errors import BadInput
 from monitor.store.landslides import layer_columns
 
 if TYPE_CHECKING:
@@ -130,8 +131,6 @@ def load_review_data(
 
     chosen = tuple(regions) if regions is not None else None
     wanted = set(chosen) if chosen is not None else None
-    for name in wanted or ():
-        config.region(name)  # KeyError naming the region and the known ones
     path = config.inventory.path
     if path.exists():
         with Inventory(path, read_only=True) as inventory:  # the page changes nothing
@@ -146,6 +145,13 @@ def load_review_data(
             raise InventoryMissing(path, lock_path_for(path), written)
         log.warning("inventory %s does not exist yet; the map shows the regions only", path)
         landslides = _empty_landslides()
+    # a region of the configuration or of the inventory (one removed from the configuration
+    # keeps its entries, on the map too: found by an agency's walk, refused by name)
+    for name in sorted((wanted or set()) - set(landslides["region"])):
+        try:
+            config.region(name)
+        except KeyError as exc:  # naming the region and the configured ones
+            raise BadInput(exc.args[0]) from None
     if wanted is not None and not landslides.empty:
         landslides = landslides[landslides["region"].isin(wanted)]
     landslides = landslides.drop(columns=["local_geometry"], errors="ignore")

@@ -16,6 +16,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.config import MonitorConfig
+from monitor.errors import BadInput
 from monitor.ops.review import (
     age_class,
     build_review_map,
@@ -86,7 +87,7 @@ def test_region_selection_and_empty_inventory(
     config, _ = populated_config
     data = load_review_data(config, regions=["emilia-hills"])
     assert len(data.landslides) == 3 and list(data.regions) == ["emilia-hills"]
-    with pytest.raises(KeyError, match="no region named 'nowhere'"):
+    with pytest.raises(BadInput, match="no region named 'nowhere'"):
         load_review_data(config, regions=["nowhere"])
 
     config.inventory.path.unlink()  # no run yet: the map shows the regions only
@@ -227,6 +228,20 @@ def test_review_cli_writes_the_page_and_refuses_an_unknown_region(
     assert len(_features(out)) == 6
     assert main(["review", "--config", str(config.path), "--region", "nowhere"]) == 2
     assert "no region named 'nowhere'" in capsys.readouterr().err
+    # a region removed from the configuration keeps its entries, which its name still shows
+    # (found by an agency's walk: refused as 'no region named', though `inventory list` had it)
+    import yaml
+
+    assert config.path is not None
+    data = yaml.safe_load(config.path.read_text())
+    data["regions"] = [r for r in data["regions"] if r["name"] != "emilia-hills"]
+    removed = config.path.with_name("without_emilia.yaml")
+    removed.write_text(yaml.safe_dump(data))
+    out_removed = tmp_path / "removed.html"
+    argv = ["review", "--config", str(removed), "--region", "emilia-hills", "-o", str(out_removed)]
+    assert main(argv) == 0
+    assert {f["properties"]["region"] for f in _features(out_removed)} == {"emilia-hills"}
+    assert len(_features(out_removed)) == 3
     # found by an SRE's walk: a folder on a read-only mount gave a raw OSError, exit 1
     import monitor.ops.review as review_module
 

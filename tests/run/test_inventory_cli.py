@@ -205,7 +205,22 @@ def test_list_prints_each_landslide_and_what_became_of_its_alert(
     assert main([*argv, "--status", "dismissed"]) == 0
     assert capsys.readouterr().out == "no landslide in the inventory matches\n"
     assert main([*argv, "--region", "south"]) == 2
-    assert "holds no landslide of region 'south'; its regions: north" in capsys.readouterr().err
+    assert (
+        "no region 'south' in the configuration or the inventory; the inventory's regions: north"
+    ) in capsys.readouterr().err
+    # a configured region without a landslide lists none (found by an agency's walk: each quiet
+    # valley of 60 was an error, and `--region A --region B` refused A's landslides with B)
+    import yaml
+
+    data = yaml.safe_load(config_path.read_text())
+    data["regions"].append({"name": "south", "geometry": mapping(region_polygon(0.05))})
+    with_south = config_path.with_name("with_south.yaml")
+    with_south.write_text(yaml.safe_dump(data))
+    quiet = ["inventory", "list", "--config", str(with_south), "--region", "south"]
+    assert main(quiet) == 0
+    assert capsys.readouterr().out == "no landslide in the inventory matches\n"
+    assert main([*quiet, "--region", "north"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[1] == "north"
     # found in a walkthrough of 37 regions: 178 lines and no way to narrow them to the week's
     assert main([*argv, "--since", "2024-09-15"]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[1] == "north"
