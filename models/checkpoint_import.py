@@ -619,6 +619,15 @@ def import_checkpoint(
     same = earlier is not None and earlier.sha256 == sha
     if earlier is not None and same and val_f1 is None:  # the same weights: their F1 stays
         val_f1 = earlier.val_f1
+    elif earlier is not None and val_f1 is None and earlier.val_f1 is not None:
+        # another network or normalisation: the F1 was of what is replaced (found by an ML
+        # researcher's walk: dropped without a word, and evaluate's best single member moved)
+        log.warning(
+            "member %s: its validation F1 %.3f was of the weights replaced and is dropped; "
+            "give --val-f1 for these",
+            name,
+            earlier.val_f1,
+        )
     entry = member_entry(member, file, sha, val_f1=val_f1, origin=f"imported:{checkpoint.name}")
     entry.name = name
     before = manifest.model_dump() if manifest is not None else None

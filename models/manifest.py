@@ -342,12 +342,19 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
 
     from models.zoo import Member, MemberSpec, nonfinite_weights, state_mismatch
 
+    # an imported member's manifest is written by its import, not by select (found by an ML
+    # researcher's walk: the advice named select, which has no grid folder for it)
+    imported = entry.origin.startswith("imported:")
+    remake = (
+        f"import {entry.origin.removeprefix('imported:')} again with --replace"
+        if imported
+        else "write a new manifest for it (python -m models select)"
+    )
     path = verified_file(
         Path(base_dir) / entry.file,
         entry.sha256,
         f"member {entry.name}: weights file",
-        "Restore the original file, or, if the change is intended, write a new manifest for it "
-        "(python -m models select)",
+        f"Restore the original file, or, if the change is intended, {remake}",
     )
     spec = MemberSpec(
         architecture=entry.architecture,

@@ -207,6 +207,12 @@ def test_weights_of_nan_or_infinity_are_refused_on_import_and_on_load(tmp_path: 
     manifest.write_text(json.dumps(document))
     with pytest.raises(ManifestError, match=rf"{entry.file}: 1 weight tensor\(s\) hold NaN"):
         Ensemble.load(manifest)
+    # a changed file of an imported member is told how to import it again, not to `select`
+    # (found by the same walk: select has no grid folder for an imported member)
+    document["members"][0]["sha256"] = "0" * 64
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match="import good.ckpt again with --replace"):
+        Ensemble.load(manifest)
 
 
 @pytest.mark.parametrize("given", ["default", "bundled"])
@@ -502,7 +508,9 @@ def test_ctrl_c_while_the_weights_are_written_leaves_no_file_behind(
         assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == files
 
 
-def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(tmp_path: Path) -> None:
+def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Found by a new user: importing a checkpoint again with corrected statistics (--stats
     after --stats-from) was refused as 'a member ... from another checkpoint of this name',
     with the advice to rename the file, which would put the same network in twice."""
@@ -510,7 +518,7 @@ def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(tmp_path: 
     options = {"architecture": "Unet", "encoder": TEST_ENCODER}
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
-    import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), **options)
+    import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), val_f1=0.7, **options)
     (first,) = json.loads(manifest.read_text())["members"]
     corrected = ([0.5] * 15, [2.0] * 15)
     with pytest.raises(CheckpointError) as refused:
@@ -523,6 +531,12 @@ def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(tmp_path: 
     import_checkpoint(ckpt, manifest, corrected, replace=True, **options)
     (member,) = json.loads(manifest.read_text())["members"]
     assert member["normalisation"]["mean"] == [0.5] * 9
+    # its F1 was of the normalisation replaced: dropped, and said so (an ML researcher's walk)
+    assert member["val_f1"] is None
+    assert (
+        f"member {first['name']}: its validation F1 0.700 was of the weights replaced and is "
+        "dropped; give --val-f1 for these"
+    ) in caplog.text
 
 
 def test_a_checkpoint_without_loss_or_optimizer_says_what_was_assumed(
