@@ -72,6 +72,9 @@ _REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the whole name (full
 # room for any. A name of 260 was taken, and building its archive failed with "File name too
 # long" (found in a config audit).
 REGION_NAME_MAX = 64
+# Names Windows keeps for its devices, whatever the suffix ("nul.txt" is NUL): a folder of that
+# name cannot be made there, nor copied there from an archive built elsewhere.
+_WINDOWS_DEVICES = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
 
 
 def check_region_name(name: str) -> str:
@@ -88,6 +91,18 @@ def check_region_name(name: str) -> str:
             f"region name {name!r} must start with an ASCII letter (A-Z, a-z) or digit "
             "(0-9) and hold only ASCII letters, digits, '_', '-' and '.' (it names files "
             "and inventory rows)"
+        )
+    # as names that differ only in case: their folders on Windows (found by an agency's walk:
+    # `valley-000.` beside `valley-000`, whose folders Windows makes one, and `CON`)
+    if name.endswith("."):
+        raise ValueError(
+            f"region name {name!r} ends in '.', which Windows drops from a folder's name (it "
+            f"would be {name.rstrip('.')!r}'s): leave it out"
+        )
+    if _WINDOWS_DEVICES.fullmatch(name):
+        raise ValueError(
+            f"region name {name!r} is one Windows keeps for a device, whose folder cannot be "
+            "made there: give the region another name"
         )
     return name
 

@@ -211,7 +211,7 @@ def test_weights_of_nan_or_infinity_are_refused_on_import_and_on_load(tmp_path: 
     # (found by the same walk: select has no grid folder for an imported member)
     document["members"][0]["sha256"] = "0" * 64
     manifest.write_text(json.dumps(document))
-    with pytest.raises(ManifestError, match="import good.ckpt again with --replace"):
+    with pytest.raises(ManifestError, match=r"import good\.ckpt again with --replace"):
         Ensemble.load(manifest)
 
 

@@ -1007,6 +1007,21 @@ def test_a_bad_region_name_is_told_exactly_what_is_allowed(
         "line 4: regions[0].name: region name 'vvvvvvvvvvvvvvvvvvvv'... has 260 characters, more "
         "than 64: it names files, with a date and more"
     ]
+    # found by an agency's walk: names whose folders Windows makes another's, or none
+    refused = {
+        "valley-000.": "ends in '.', which Windows drops from a folder's name (it would be "
+        "'valley-000''s): leave it out",
+        "CON": "is one Windows keeps for a device, whose folder cannot be made there: give the "
+        "region another name",
+        "nul.txt": "is one Windows keeps for a device, whose folder cannot be made there: give "
+        "the region another name",
+    }
+    for name, why in refused.items():
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(_data(manifest, name=name)))
+        assert info.value.problems == [f"line 4: regions[0].name: region name {name!r} {why}"]
+    for name in ("console", "com10", "v1.0"):  # names that only begin like one
+        assert load_config(write_config(_data(manifest, name=name))).regions[0].name == name
 
 
 def test_a_relative_sqlite_job_store_is_read_from_the_configuration_s_folder(
