@@ -27,7 +27,7 @@ from shapely.geometry import mapping
 
 from monitor._dates import as_day
 from monitor.alerts.payload import is_png, png_size, quicklook_in, read_png
-from monitor.errors import BadInput
+from monitor.ops._args import check_regions
 from monitor.store.landslides import layer_columns
 
 if TYPE_CHECKING:
@@ -147,11 +147,7 @@ def load_review_data(
         landslides = _empty_landslides()
     # a region of the configuration or of the inventory (one removed from the configuration
     # keeps its entries, on the map too: found by an agency's walk, refused by name)
-    for name in sorted((wanted or set()) - set(landslides["region"])):
-        try:
-            config.region(name)
-        except KeyError as exc:  # naming the region and the configured ones
-            raise BadInput(exc.args[0]) from None
+    check_regions(config, sorted((wanted or set()) - set(landslides["region"])))
     if wanted is not None and not landslides.empty:
         landslides = landslides[landslides["region"].isin(wanted)]
     landslides = landslides.drop(columns=["local_geometry"], errors="ignore")

@@ -22,8 +22,10 @@ simulated archive knows every landslide and its day):
   any date, per 100 km² and month from the first run to the last;
 - growth alerts (``landslide.grown``, each landslide's revision once, whatever the channels),
   and how many of them show no more of the true landslides than the alert of the landslide
-  before (:data:`MORE_SHOWN`): the simulator's slides do not grow after their day, so a growth
-  alert tells its recipients something only where it shows more of a slide than they were told.
+  before, by more than the inventory's growth (``GROW_FRACTION`` and ``GROW_MIN_M2``, 10 % and
+  200 m²), counted where a channel had them queued: the simulator's slides do not grow after
+  their day, so a growth alert tells its recipients something only where it shows more of a
+  slide than they were told.
 
 ``make demo`` runs it on the demo archive; ``bench/bench_time_to_alert.py`` runs it over several
 landscapes and Sentinel-1 repeat cycles for both kinds of monitoring composite
@@ -55,7 +57,7 @@ from monitor.pipeline.evaluation import GroundTruth, SensorLooks, touching
 from monitor.run import open_source, run_once
 from monitor.run_results import RunSummary
 from monitor.sources.base import DataUnavailable, Source
-from monitor.store.inventory import Inventory
+from monitor.store.inventory import GROW_FRACTION, GROW_MIN_M2, Inventory
 
 __all__ = [
     "SIZE_CLASSES",
@@ -411,42 +413,38 @@ def score_season(
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed, growth)
 
 
-#: A growth alert shows more of the true landslides than the alert before it where the true
-#: area its outline covers grew by more than the inventory's default growth (10 % and 200 m²).
-MORE_SHOWN = (0.10, 200.0)
-
-
 def _growth_alerts(
     config: MonitorConfig, source: GroundTruth, runs: tuple[date, date] | None
 ) -> tuple[int, int]:
-    """The growth alerts the season's runs queued (withdrawn ones left out), each revision of a
-    landslide once whatever its channels, and those whose outline covers no more of the true
-    landslides (of any date, in the landslide's grid) than the landslide's alert before it."""
+    """The growth alerts the season's runs queued to a channel (withdrawn ones left out; a region
+    without channels queues none), each revision of a landslide once whatever its channels, and
+    those whose outline covers no more of the true landslides (of any date, in the landslide's
+    grid) than the landslide's alert before it, that one perhaps of a run before the season."""
     names = {r.name for r in config.regions}
     with Inventory(config.inventory.path) as inventory, inventory.outbox() as box:
         rows = box.rows(withdrawn=False)
     truth = {name: source.ground_truth(name) for name in names}
+    slides: dict[tuple[str, int], Any] = {}  # the true landslides' union by region and grid
     told: dict[str, float] = {}  # each landslide's true area shown by its latest alert
     seen: set[tuple[str, int]] = set()
     grown = no_more = 0
     for row in sorted(rows, key=lambda r: int(r["id"])):
         body, day = row["payload"]["landslide"], date.fromisoformat(row["payload"]["run"]["date"])
         key = (str(row["landslide_uid"]), int(row["revision"]))
-        if row["region"] not in names or key in seen:
-            continue
-        if runs is not None and not runs[0] <= day <= runs[1]:
+        if row["region"] not in names or key in seen or (runs is not None and day > runs[1]):
             continue
         seen.add(key)
-        outline = gpd.GeoSeries([shape(body["geometry"])], crs=4326).to_crs(body["local_epsg"])
-        slides = truth[row["region"]].to_crs(body["local_epsg"]).geometry.union_all()
-        shown = float(outline.iloc[0].intersection(slides).area)
+        where = (str(row["region"]), int(body["local_epsg"]))
+        if where not in slides:
+            slides[where] = truth[where[0]].to_crs(where[1]).geometry.union_all()
+        outline = gpd.GeoSeries([shape(body["geometry"])], crs=4326).to_crs(where[1]).iloc[0]
+        shown = float(outline.intersection(slides[where]).area)
         before = told.get(key[0])
         told[key[0]] = shown
-        if row["event"] != "landslide.grown":
-            continue
+        if row["event"] != "landslide.grown" or (runs is not None and day < runs[0]):
+            continue  # an alert before the season: what its recipients held when it began
         grown += 1
-        share, least = MORE_SHOWN
-        if before is not None and shown <= max(before * (1 + share), before + least):
+        if before is not None and shown <= max(before * (1 + GROW_FRACTION), before + GROW_MIN_M2):
             no_more += 1
     return grown, no_more
 

@@ -15,8 +15,9 @@ import shutil
 import signal
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import active_children, get_all_start_methods, get_context
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,7 +26,13 @@ from monitor.errors import BadInput
 from monitor.grid import grid_too_small, region_grid
 from monitor.simulator.region import SimulatedRegion
 from monitor.simulator.spec import ArchiveSimulation, SimulationSpec, spec_digest
-from monitor.sources.archive_writer import RegionWriter, TrackInfo, read_meta, region_dir
+from monitor.sources.archive_writer import (
+    RegionWriter,
+    TrackInfo,
+    read_meta,
+    region_dir,
+    remove_orphans,
+)
 from monitor.sources.base import AreaOfInterest, check_area
 
 __all__ = ["BuildReport", "build_archive"]
@@ -127,10 +134,20 @@ def _build_one(
 
 def _leave_signals_to_the_parent() -> None:
     """A build worker's start: Ctrl-C (sent to the whole process group) is the parent's to act
-    on, and SIGTERM (the parent's pool ending) ends the worker at once, not through the
-    handlers a forked worker inherits (:func:`monitor.errors.interrupt_on_signals`)."""
+    on, and SIGTERM (:func:`_end_workers`) ends the worker at once, not through the handlers a
+    forked worker inherits (:func:`monitor.errors.interrupt_on_signals`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _end_workers(others: set[int | None]) -> None:
+    """Terminate and reap this process's children but ``others`` (those it had before its
+    pool): the pool's workers, which its shutdown would wait on while they build on."""
+    workers = [child for child in active_children() if child.pid not in others]
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(10)
 
 
 def build_archive(
@@ -179,17 +196,28 @@ def build_archive(
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1, len(todo))
     if n_workers > 1 and len(todo) > 1:
         # fork: workers inherit the imports and need no `if __name__ == "__main__"` guard in
-        # the caller (zarr resets its event loop after a fork). The pool's end terminates its
-        # workers, whatever ends it: a build stopped by SIGTERM left them building on, orphans
-        # of init, and idle for good (found by an agency's walk); they leave SIGINT and
-        # SIGTERM to this process (:func:`_leave_signals_to_the_parent`)
+        # the caller (zarr resets its event loop after a fork)
         context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-        with context.Pool(n_workers, initializer=_leave_signals_to_the_parent) as pool:
+        others = {child.pid for child in active_children()}
+        with ProcessPoolExecutor(
+            n_workers, mp_context=context, initializer=_leave_signals_to_the_parent
+        ) as pool:
             jobs = [(*job, False) for job in todo]
             bar = tqdm(total=len(jobs), desc="build archive", unit="region", disable=not progress)
-            for name in pool.imap(_build_one, jobs):
-                report.built.append(name)
-                bar.update()
+            try:
+                for name in pool.map(_build_one, jobs):
+                    report.built.append(name)
+                    bar.update()
+            except BaseException:
+                # a stop (SIGTERM left the workers building on, orphans of init, then idle
+                # for good: found by an agency's walk), a region that failed, or a worker
+                # killed (the pool then says so): the workers end with the build, and the
+                # folders they were writing go (else at that region's next build)
+                _end_workers(others)
+                for target, *_ in todo:
+                    remove_orphans(target)
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             bar.close()
     else:
         for job in todo:

@@ -73,6 +73,7 @@ __all__ = [
     "read_meta",
     "recover_commits",
     "region_dir",
+    "remove_orphans",
 ]
 
 S1_NODATA = -32768  # in s1/sigma0 (hundredths of dB)
@@ -281,7 +282,7 @@ _WRITERS = itertools.count()  # numbers this process's writers, for their tempor
 _MINE: set[str] = set()  # the temporary folders this process's writers made
 
 
-def _remove_orphans(target: Path) -> None:
+def remove_orphans(target: Path) -> None:
     """Remove temporary folders of ``target`` left by writers killed on this host (their
     process is gone): a kill -9 cannot clean up after itself. One named with this process's
     pid that none of its writers made is an earlier process's of the same pid (pids are
@@ -445,7 +446,7 @@ class RegionWriter:
         self.target = region_dir(Path(archive), area.name)
         # one folder per writer: two writers of one region in one process (a script that
         # writes it again before committing) each had the other's, and committed it broken;
-        # the pid stays last, as _remove_orphans reads it
+        # the pid stays last, as remove_orphans reads it
         self.tmp = self.target.with_name(f".{self.target.name}.tmp-{next(_WRITERS)}-{os.getpid()}")
         self.origin, self.extra_meta = origin, dict(meta or {})
         self.tracks = list(tracks)
@@ -468,7 +469,7 @@ class RegionWriter:
                     "(IW GRD's is about 29-46°; radians?)"
                 )
         recover_commits(self.target.parent, self.target.name)
-        _remove_orphans(self.target)
+        remove_orphans(self.target)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         _MINE.add(self.tmp.name)

@@ -104,6 +104,8 @@ from monitor.store.records import (
 
 __all__ = [
     "EXPORT_FORMATS",
+    "GROW_FRACTION",
+    "GROW_MIN_M2",
     "Change",
     "Changes",
     "Inventory",
@@ -120,6 +122,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: A landslide has grown where a run drew more than this share of its last revision's area, and
+#: more than GROW_MIN_M2 (two pixels), beyond it: the inventory's defaults (see the module).
+GROW_FRACTION = 0.10
+GROW_MIN_M2 = 200.0
 
 ExportFormat = Literal["GeoJSON", "CSV"]
 # What :meth:`Inventory.export` writes by the output's suffix (in any case), and what
@@ -226,8 +233,8 @@ class Inventory:
         path: str | Path,
         *,
         match_tolerance_m: float = MATCH_TOLERANCE_M,
-        grow_fraction: float = 0.10,
-        grow_min_m2: float = 200.0,
+        grow_fraction: float = GROW_FRACTION,
+        grow_min_m2: float = GROW_MIN_M2,
         read_only: bool = False,
     ) -> None:
         if match_tolerance_m < 0 or grow_fraction < 0 or grow_min_m2 < 0:

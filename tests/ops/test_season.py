@@ -125,6 +125,10 @@ def test_growth_alerts_that_show_no_more_of_the_true_landslide_are_counted(
     )
     runs = (days[0], days[1])  # a season of the first two runs: their alerts alone
     assert score_season(config, *runs, source=TruthSource(truth), runs=runs).growth == (1, 0)
+    # a season of the last two: each compared with the alert before it, one before the season
+    # too (found in review: the first of them counted as showing more, having nothing before)
+    runs = (days[2], days[3])
+    assert score_season(config, *runs, source=TruthSource(truth), runs=runs).growth == (2, 2)
 
 
 def test_drawn_is_the_first_run_that_drew_it_not_its_alert(populated_config) -> None:
