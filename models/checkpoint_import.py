@@ -59,6 +59,7 @@ __all__ = [
     "CheckpointError",
     "PickledObject",
     "import_checkpoint",
+    "imported_statistics",
     "infer_spec",
     "read_lightning_checkpoint",
     "read_statistics",
@@ -509,6 +510,34 @@ def _warn_of_another_land_cover(setting: str, idx: Sequence[int], mean: Sequence
 
 
 _LANDCOVER = MODEL_BANDS.index("landcover")
+
+
+def imported_statistics(
+    manifest_path: str | Path, checkpoint: Path
+) -> tuple[list[float], list[float]] | None:
+    """The statistics the member imported from ``checkpoint``'s file name into the manifest at
+    ``manifest_path`` was given (its setting's bands; NaN for the others, which it does not
+    read), where exactly one such member is there; None otherwise. The same import again with
+    ``--threshold`` changes the threshold alone (docs/models.md), and asked for the statistics
+    again (found by an ML researcher's walk)."""
+    path = Path(manifest_path)
+    if not path.is_file():
+        return None
+    try:
+        manifest = read_manifest(path)
+    except ManifestError:  # the import names what is wrong with it
+        return None
+    origin = f"imported:{Path(checkpoint).name}"
+    members = [m for m in manifest.members if m.origin == origin]
+    if len(members) != 1:
+        return None
+    (member,) = members
+    mean, std = [math.nan] * len(MODEL_BANDS), [math.nan] * len(MODEL_BANDS)
+    for band, m, s in zip(
+        member.bands, member.normalisation.mean, member.normalisation.std, strict=True
+    ):
+        mean[MODEL_BANDS.index(band)], std[MODEL_BANDS.index(band)] = m, s
+    return mean, std
 
 
 def import_checkpoint(

@@ -145,13 +145,15 @@ def _folder_statistics(folder: Path) -> tuple[list[float], list[float]]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from models.checkpoint_import import import_checkpoint, read_statistics
+    from models.checkpoint_import import import_checkpoint, imported_statistics, read_statistics
 
     stats: tuple[Sequence[float], Sequence[float]] | Callable[[], Any]
     if args.stats:
         stats = read_statistics(args.stats)
     elif args.stats_from:  # computed once the checkpoint is read: a file that is none fails first
         stats = functools.partial(_folder_statistics, args.stats_from)
+    elif (earlier := imported_statistics(args.manifest, args.checkpoint)) is not None:
+        stats = earlier  # imported before: the same import again, a threshold or F1 to set
     else:
         raise ValueError(
             "the checkpoint holds no normalisation: pass --stats FILE (band_mean/band_std) or "

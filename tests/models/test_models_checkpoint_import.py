@@ -602,6 +602,31 @@ def test_a_network_wrapped_in_data_parallel_is_imported(tmp_path: Path, prefix: 
     np.testing.assert_allclose(got, want, atol=1e-5)  # the same float32 graph in torch
 
 
+def test_the_same_import_again_to_set_a_threshold_needs_no_statistics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an ML researcher's walk: the docs' threshold calibration (the same import again
+    with --threshold) asked for the statistics again, which the member already holds."""
+    from models.cli import main
+
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
+    stats_file = tmp_path / "stats.json"
+    means = [0.1 * i for i in range(15)]
+    stats_file.write_text(json.dumps({"mean": means, "std": [2.0] * 15}))
+    manifest = tmp_path / "ens" / "manifest.json"
+    argv = ["import-checkpoint", str(ckpt), "--manifest", str(manifest), "--architecture",
+            "Unet", "--encoder", TEST_ENCODER]  # fmt: skip
+    assert main([*argv, "--threshold", "0.3"]) == 2  # nothing imported yet: none to reuse
+    assert "the checkpoint holds no normalisation: pass --stats FILE" in capsys.readouterr().err
+    assert main([*argv, "--stats", str(stats_file)]) == 0
+    (member,) = read_manifest(manifest).members
+    assert main([*argv, "--threshold", "0.3"]) == 0
+    again = read_manifest(manifest)
+    assert again.members == [member]  # its weights and normalisation as they were
+    assert again.settings[member.setting].threshold == 0.3
+
+
 def test_a_val_f1_outside_0_to_1_is_refused_naming_the_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
