@@ -286,10 +286,11 @@ def _unwrapped(net: Any) -> Any:
     return net
 
 
-def _in_channels(state: Mapping[str, torch.Tensor]) -> int:
+def _in_channels(state: Mapping[str, torch.Tensor]) -> tuple[str, int]:
+    """The first convolution of the encoder in the weights, and its input channels."""
     for key, value in state.items():
         if key.startswith("encoder.") and value.ndim == 4:
-            return int(value.shape[1])
+            return key, int(value.shape[1])
     raise CheckpointError("cannot find the encoder's first convolution in the weights")
 
 
@@ -312,7 +313,7 @@ def infer_spec(
             "--architecture (Unet, Linknet, ...) and --encoder (its smp encoder, "
             f"{SMP_DEFAULT_ENCODER} if none is given)"
         )
-    n = _in_channels(state)
+    first, n = _in_channels(state)
     head = state.get("segmentation_head.0.weight")  # smp's head: (classes, ...)
     if head is not None and head.shape[0] != 1:  # not a wrong architecture, which it suggested
         raise CheckpointError(
@@ -323,10 +324,14 @@ def infer_spec(
         matches = [s for s, idx in SETTINGS.items() if len(idx) == n]
         if len(matches) != 1:
             sizes = ", ".join(f"{s} {len(idx)}" for s, idx in SETTINGS.items())
+            # the convolution named: a state dict without the encoder's own first one was read
+            # by another's (found by an ML researcher's walk: "64 input channels")
             raise CheckpointError(
                 f"{n} input channels match "
                 + ("several settings; name one with --setting" if matches else "no setting")
-                + f" (bands per setting: {sizes})"
+                + f" (bands per setting: {sizes}); read from {first}, the first convolution of "
+                "the encoder in the weights (a state dict that lacks the encoder's own first "
+                "one, encoder.conv1.weight in a ResNet, is read by another's)"
             )
         setting = matches[0]
     if len(channels_of(setting)) != n:

@@ -794,6 +794,16 @@ def test_a_checkpoint_that_names_no_network_or_fits_no_setting_says_what_to_give
         r"all 15\)",
     ):
         infer_spec(state, {}, architecture="Unet")
+    # the convolution it was read from is named (found by an ML researcher's walk: a state dict
+    # without encoder.conv1.weight was told of the 64 channels of a later one)
+    state = {"encoder.layer1.0.conv1.weight": torch.zeros(64, 64, 3, 3)}
+    with pytest.raises(CheckpointError) as err:
+        infer_spec(state, {}, architecture="Unet")
+    assert str(err.value).endswith(
+        "; read from encoder.layer1.0.conv1.weight, the first convolution of the encoder in the "
+        "weights (a state dict that lacks the encoder's own first one, encoder.conv1.weight in "
+        "a ResNet, is read by another's)"
+    )
     # an encoder nobody named is assumed, and said (found on a walk: another one then failed
     # with a screen of missing weights, without a word of the assumption)
     state = {"encoder.conv1.weight": torch.zeros(8, 11, 3, 3)}
