@@ -48,6 +48,22 @@ def _start_blocked_run(config_path: Path, marker: Path, *extra: str) -> subproce
     return child
 
 
+def _python(script: str) -> subprocess.CompletedProcess[bytes]:
+    """``script`` run by this interpreter in a child process, with the project importable."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
+    )
+
+
+def _missing_config_status(tmp_path: Path) -> str:
+    """A script's line that sets the command line of `status` on a configuration that does
+    not exist (exit status 2, at once)."""
+    return (
+        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+    )
+
+
 def test_a_signal_a_library_turned_into_its_own_error_still_reads_as_a_stop() -> None:
     # torch, loading members, once reported a SIGINT as a ValueError of its own, and the run
     # exited 1 as if it had crashed (found by a user walkthrough, 2026-12-06)
@@ -132,10 +148,7 @@ def test_a_stop_dropped_then_sent_again_does_not_stop_the_clean_up_a_second_time
         "except Interrupted as stop:\n"
         "    raise SystemExit(stop.exit_status)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=60, check=False
-    )
+    done = _python(script)
     assert (done.returncode, done.stdout) == (143, b"recorded\n"), done.stderr.decode()
 
 
@@ -264,16 +277,13 @@ def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) 
     script = (
         "import os, signal, sys, time\n"
         "from monitor.cli import main\n"
-        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        f"{_missing_config_status(tmp_path)}"
         "status = main()\n"
         "os.kill(os.getpid(), signal.SIGTERM)\n"
         "time.sleep(30)\n"
         "sys.exit(99)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
-    )
+    done = _python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert b"no.yaml" in done.stderr
 
@@ -292,16 +302,13 @@ def test_what_an_event_loop_logs_once_the_command_ended_is_left_out(tmp_path: Pa
         "    raise RuntimeError('cannot schedule new futures after interpreter shutdown')\n"
         "async def in_flight():\n"
         "    asyncio.ensure_future(asyncio.gather(read()))\n"
-        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        f"{_missing_config_status(tmp_path)}"
         "status = main()\n"
         "asyncio.run_coroutine_threadsafe(in_flight(), loop)\n"
         "time.sleep(0.5)\n"
         "sys.exit(status)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
-    )
+    done = _python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert done.stderr.decode().splitlines() == [
         f"landslide-monitor status: error: invalid configuration {tmp_path / 'no.yaml'} "
@@ -323,12 +330,9 @@ def test_a_signal_while_the_interpreter_closes_keeps_the_exit_status(tmp_path: P
         "        kill(pid, signal.SIGTERM)\n"
         "        sleep(0.5)\n"
         "late = Late()  # collected as the interpreter tears its modules down\n"
-        f"sys.argv = ['landslide-monitor', 'status', '--config', {str(tmp_path / 'no.yaml')!r}]\n"
+        f"{_missing_config_status(tmp_path)}"
         "sys.exit(main())\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
-    )
+    done = _python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert b"no.yaml" in done.stderr
