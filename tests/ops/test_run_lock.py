@@ -30,6 +30,11 @@ from monitor.store.lock import (
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _full_disk(fd: int, data: bytes, offset: int) -> int:
+    """``os.pwrite`` on a full disk."""
+    raise OSError(28, "No space left on device")
+
+
 def _hold_in_child(inventory: Path) -> subprocess.Popen[str]:
     """A child process that takes the lock, says so on stdout, then sleeps."""
     code = textwrap.dedent(
@@ -157,11 +162,8 @@ def test_a_lock_taken_where_the_inventory_was_and_is_gone_is_refused(
     with RunLock(inventory):  # a holder carries it on while it holds the lock
         assert json.loads(lock.lock_file.read_text())["inventory_written"] == written
 
-    def full(fd: int, data: bytes, offset: int) -> int:
-        raise OSError(28, "No space left on device")
-
     with RunLock(inventory) as on_a_full_disk:  # a record not written leaves the one before
-        monkeypatch.setattr(lock_module.os, "pwrite", full)
+        monkeypatch.setattr(lock_module.os, "pwrite", _full_disk)
         on_a_full_disk.release()
         monkeypatch.undo()
     assert json.loads(lock.lock_file.read_text())["inventory_written"] == written
@@ -258,11 +260,8 @@ def test_a_lock_file_that_cannot_be_created_or_written_is_named(
         "default the configuration file's folder)"
     )
 
-    def full(fd: int, data: bytes, offset: int) -> int:
-        raise OSError(28, "No space left on device")
-
     with monkeypatch.context() as patch:
-        patch.setattr(lock_module.os, "pwrite", full)
+        patch.setattr(lock_module.os, "pwrite", _full_disk)
         with pytest.raises(RunLockUnwritable, match=r"\(No space left on device\)"):
             RunLock(inventory).acquire()
     assert lock_holder(inventory) is None  # released: the next run can take it
@@ -277,10 +276,7 @@ def test_a_command_whose_lock_file_cannot_be_written_exits_2_naming_it(
 ) -> None:
     config, _ = populated_config
 
-    def full(fd: int, data: bytes, offset: int) -> int:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(lock_module.os, "pwrite", full)
+    monkeypatch.setattr(lock_module.os, "pwrite", _full_disk)
     status = main(["alerts", "deliver", "--config", str(config.path)])
     err = capsys.readouterr().err
     assert status == 2, err
