@@ -338,8 +338,9 @@ def score_season(
     names = [r.name for r in config.regions]
     # the stacks can be read again only from a source that builds them
     stacks = source if shown_on is not None and isinstance(source, Source) else None
-    with Inventory(config.inventory.path) as inventory:
+    with Inventory(config.inventory.path) as inventory, inventory.outbox() as box:
         layer = inventory.landslides()
+        queued = box.rows(withdrawn=False)
     layer = layer[layer["region"].isin(names)].copy()
     alerts = layer[layer["alerted_on"].notna()].copy()
     alerts["alert_date"] = pd.to_datetime(alerts["alerted_on"]).dt.date
@@ -350,12 +351,13 @@ def score_season(
         layer = layer[(layer["drawn_on"] >= runs[0]) & (layer["drawn_on"] <= runs[1])]
     rows, false_alerts, area_km2 = [], 0, 0.0
     entries = {"all": 0, "false": 0, "suppressed": 0, "false_suppressed": 0}
+    truths: dict[str, gpd.GeoDataFrame] = {}  # every true landslide of each region
     for region in config.regions:
         area_km2 += float(
             gpd.GeoSeries([region.area.geometry], crs="EPSG:4326").to_crs(6933).area.iloc[0] / 1e6
         )
-        truth = source.ground_truth(region.name)
-        truth = touching(truth, region.area.geometry)  # what the runs can alert
+        truths[region.name] = source.ground_truth(region.name)
+        truth = touching(truths[region.name], region.area.geometry)  # what the runs can alert
         mine = alerts[alerts["region"] == region.name]
         over = [set(mine.index[mine.intersects(geometry)]) for geometry in truth.geometry]
         touched = set().union(*over) if over else set()
@@ -409,21 +411,20 @@ def score_season(
     span = runs if runs is not None else (events_from, events_to + timedelta(days=TAIL_DAYS))
     days = (span[1] - span[0]).days
     computed = stacks is not None
-    growth = _growth_alerts(config, source, runs)
+    growth = _growth_alerts(queued, truths, runs)
     return SeasonScore(delays, len(alerts), false_alerts, area_km2, days, entries, computed, growth)
 
 
 def _growth_alerts(
-    config: MonitorConfig, source: GroundTruth, runs: tuple[date, date] | None
+    rows: list[dict[str, Any]], truth: dict[str, gpd.GeoDataFrame], runs: tuple[date, date] | None
 ) -> tuple[int, int]:
-    """The growth alerts the season's runs queued to a channel (withdrawn ones left out; a region
-    without channels queues none), each revision of a landslide once whatever its channels, and
-    those whose outline covers no more of the true landslides (of any date, in the landslide's
-    grid) than the landslide's alert before it, that one perhaps of a run before the season."""
-    names = {r.name for r in config.regions}
-    with Inventory(config.inventory.path) as inventory, inventory.outbox() as box:
-        rows = box.rows(withdrawn=False)
-    truth = {name: source.ground_truth(name) for name in names}
+    """Of the outbox ``rows`` (withdrawn ones left out), the growth alerts the season's runs
+    queued to a channel (a region without channels queues none) in the regions of ``truth``
+    (every true landslide of each), each revision of a landslide once whatever its channels,
+    and those whose outline covers no more of the true landslides (of any date, in the
+    landslide's grid) than the landslide's alert before it, that one perhaps of a run before the
+    season."""
+    names = set(truth)
     slides: dict[tuple[str, int], Any] = {}  # the true landslides' union by region and grid
     told: dict[str, float] = {}  # each landslide's true area shown by its latest alert
     seen: set[tuple[str, int]] = set()
