@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from models.console import whole_number
 from monitor.errors import BadInput
-from monitor.store.lock import InventoryMissing, inventory_written, lock_path_for
+from monitor.store.lock import refuse_if_lost
 
 if TYPE_CHECKING:
     from monitor.config import MonitorConfig
@@ -86,9 +86,8 @@ def check_regions(config: MonitorConfig, names: Iterable[str] | None) -> None:
 def existing_inventory(config: MonitorConfig) -> Path:
     """The path of ``config``'s inventory; :class:`BadInput` naming it where there is no file."""
     path = config.inventory.path
+    refuse_if_lost(path)
     if not path.exists():
-        if (written := inventory_written(path)) is not None:
-            raise InventoryMissing(path, lock_path_for(path), written)
         raise BadInput(
             f"inventory {path} does not exist: no run has written it yet, or inventory.path "
             "names another file"

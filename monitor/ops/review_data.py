@@ -139,10 +139,9 @@ def load_review_data(
         if as_of is None and not runs.empty:
             as_of = max(as_day(d, "run_date") for d in runs["run_date"])
     else:
-        from monitor.store.lock import InventoryMissing, inventory_written, lock_path_for
+        from monitor.store.lock import refuse_if_lost
 
-        if (written := inventory_written(path)) is not None:  # not an empty map of a lost one
-            raise InventoryMissing(path, lock_path_for(path), written)
+        refuse_if_lost(path)  # not an empty map of a lost inventory
         log.warning("inventory %s does not exist yet; the map shows the regions only", path)
         landslides = _empty_landslides()
     # a region of the configuration or of the inventory (one removed from the configuration

@@ -49,6 +49,7 @@ __all__ = [
     "inventory_written",
     "lock_holder",
     "lock_path_for",
+    "refuse_if_lost",
 ]
 
 #: Exit status of a CLI run refused because another run holds the lock (sysexits EX_TEMPFAIL:
@@ -222,6 +223,13 @@ def inventory_written(inventory: str | os.PathLike[str]) -> str | None:
         return _written(lock_file, fd)
     finally:
         os.close(fd)
+
+
+def refuse_if_lost(inventory: str | os.PathLike[str]) -> None:
+    """:class:`InventoryMissing` where ``inventory`` is not there and its lock file says a
+    command ended with it in place (:func:`inventory_written`); nothing otherwise."""
+    if not Path(inventory).exists() and (written := inventory_written(inventory)) is not None:
+        raise InventoryMissing(Path(inventory), lock_path_for(inventory), written)
 
 
 def _write_record(fd: int, record: dict[str, object]) -> None:
