@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loopback_helpers import (
+
+from tests.alerts.loopback_helpers import (
     LOOPBACK,
     SECRET,
     SMTP_PASSWORD,
@@ -15,7 +16,7 @@ from loopback_helpers import (
     Receiver,
     make_tls_files,
 )
-from ports import free_port
+from tests.ports import free_port
 
 
 @pytest.fixture(autouse=True)

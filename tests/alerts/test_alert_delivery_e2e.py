@@ -17,7 +17,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from loopback_helpers import (
+from pyproj import Transformer
+
+from monitor.alerts.outbox import Outbox
+from monitor.alerts.payload import validate_payload
+from monitor.alerts.settings import AlertRouting, AlertSettings, RetryPolicy, WebhookSettings
+from monitor.alerts.webhook import verify
+from monitor.store.inventory import Inventory
+from tests.alerts.loopback_helpers import (
     SECRET,
     X0,
     Y0,
@@ -26,13 +33,6 @@ from loopback_helpers import (
     candidates,
     make_routing,
 )
-from pyproj import Transformer
-
-from monitor.alerts.outbox import Outbox
-from monitor.alerts.payload import validate_payload
-from monitor.alerts.settings import AlertRouting, AlertSettings, RetryPolicy, WebhookSettings
-from monitor.alerts.webhook import verify
-from monitor.store.inventory import Inventory
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2024, 9, 15)

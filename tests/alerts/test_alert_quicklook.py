@@ -71,7 +71,7 @@ import os, signal, sys
 from pathlib import Path
 import PIL.ImageFile
 from shapely.geometry import box
-from test_alert_quicklook import X0, Y0, _stack
+from tests.alerts.test_alert_quicklook import X0, Y0, _stack
 from monitor.alerts.quicklook import render_quicklook, write_quicklooks
 
 def dying(im, fp, tile, bufsize=0):  # the picture's header and some pixels, then SIGKILL
@@ -97,7 +97,7 @@ def test_a_run_killed_while_drawing_a_quicklook_leaves_the_earlier_picture_whole
     path = render_quicklook(_stack(), outline, tmp_path / "candidate-001.png")
     earlier = path.read_bytes()
     repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(Path(__file__).parent)])}
+    env = {**os.environ, "PYTHONPATH": str(repo)}
     child = subprocess.run(
         [sys.executable, "-c", _KILLED_WHILE_SAVING, str(path)],
         env=env,

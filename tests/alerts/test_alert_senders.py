@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from loopback_helpers import apply_run, candidates
 from pydantic import ValidationError
 
 from monitor.alerts.channels import CHANNEL_SENDERS, sender_for
@@ -32,6 +31,7 @@ from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import AlertRouting, AlertSettings, SmtpSettings, WebhookSettings
 from monitor.alerts.webhook import WebhookSender
 from monitor.store.inventory import Inventory
+from tests.alerts.loopback_helpers import apply_run, candidates
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 9, 15, 6, 0, tzinfo=UTC)

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from loopback_helpers import (
+
+from monitor.alerts.outbox import Outbox
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.store.inventory import Inventory
+from monitor.store.lock import EXIT_LOCKED, RunLock
+from tests.alerts.loopback_helpers import (
     Mailbox,
     Receiver,
     alert_settings,
@@ -24,12 +30,6 @@ from loopback_helpers import (
     candidates,
     write_monitor_config,
 )
-
-from monitor.alerts.outbox import Outbox
-from monitor.cli import main
-from monitor.config import load_config
-from monitor.store.inventory import Inventory
-from monitor.store.lock import EXIT_LOCKED, RunLock
 
 DAY = date(2024, 9, 15)
 

@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from loopback_helpers import (
+
+from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
+from monitor.alerts.webhook import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from monitor.cli import main
+from tests.alerts.loopback_helpers import (
     SECRET,
     Mailbox,
     Receiver,
     alert_settings,
     write_monitor_config,
 )
-
-from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
-from monitor.alerts.webhook import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
-from monitor.cli import main
 
 
 def _test(config: Path, *args: str) -> int:

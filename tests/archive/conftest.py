@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from archive_fixtures import REGIONS, SIMULATION
 
 from monitor.simulator import build_archive
 from monitor.sources.archive import ArchiveSource
+from tests.archive.archive_fixtures import REGIONS, SIMULATION
 
 
 @pytest.fixture(scope="session")

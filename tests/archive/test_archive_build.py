@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from archive_fixtures import REGIONS, SIMULATION
 from shapely.geometry import Polygon, box
 
 from monitor.errors import BadInput
@@ -21,6 +20,7 @@ from monitor.simulator.region import SimulatedRegion, landscape_place, random_bo
 from monitor.simulator.spec import LANDSCAPES
 from monitor.sources.archive import ArchiveSource, RegionWriter
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
+from tests.archive.archive_fixtures import REGIONS, SIMULATION
 
 
 def _arrays(path: Path, region: str) -> dict[str, np.ndarray]:

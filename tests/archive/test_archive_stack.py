@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from archive_fixtures import POST, PRE, REGIONS, small_area
 from rasterio import features
 
 from models.feature_stack import (
@@ -24,6 +23,7 @@ from models.stack_assembly import assemble_stack
 from monitor.grid import region_grid
 from monitor.sources.archive import ArchiveError, ArchiveSource
 from monitor.sources.base import DataUnavailable, Window
+from tests.archive.archive_fixtures import POST, PRE, REGIONS, small_area
 
 
 @pytest.fixture(scope="module")

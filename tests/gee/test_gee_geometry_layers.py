@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import ee
 import numpy as np
-from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.assembly import _geometry_layers
 from gee_scripts.offline import graph_tree
 from monitor.sources.archive_composite import Radar
 from monitor.sources.terrain_flattening import TrackGeometry
+from tests.gee.gee_numpy_eval import GraphEvaluator
 
 
 def test_geometry_layers_follow_the_archive_rule() -> None:

@@ -9,13 +9,13 @@ import warnings
 import ee
 import numpy as np
 import pytest
-from gee_numpy_eval import GraphEvaluator, props_of
 
 from gee_scripts import assembly, sentinel1, sentinel2
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings, S1Settings
 from monitor.sources.archive_composite import last_valid_per_track, newest_scene, radar_dating
 from monitor.sources.composite import change_dates, greenest_pixel, latest_clear, nan_mean, ndvi
+from tests.gee.gee_numpy_eval import GraphEvaluator, props_of
 
 DAY_MS = 86_400_000
 

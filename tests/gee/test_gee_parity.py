@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gee_archive_server import archive_server
 from shapely.geometry import box
 
 from gee_scripts.settings import GeeSettings, S1Settings
@@ -25,6 +24,7 @@ from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import EVENT, MONITORING, AreaOfInterest, Compositing, Window
 from monitor.sources.gee import GeeSource
+from tests.gee.gee_archive_server import archive_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gee_archive_server import archive_server
 from shapely.geometry import box, mapping
 
 from gee_scripts.settings import GeeSettings
@@ -21,6 +20,7 @@ from monitor.run import detect_region
 from monitor.simulator import ArchiveSimulation, SimulationSpec, build_archive
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.gee import GeeSource
+from tests.gee.gee_archive_server import archive_server
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ee
 import numpy as np
 import pytest
-from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts import sentinel1
 from gee_scripts.assembly import _geometry_layers
@@ -21,6 +20,7 @@ from monitor.sources.terrain_flattening import (
     slope_aspect,
     track_geometry,
 )
+from tests.gee.gee_numpy_eval import GraphEvaluator
 
 
 def test_flattened_median_matches_the_archive() -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import ee
 import numpy as np
-from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts import sentinel2
 from gee_scripts.offline import graph_tree
 from gee_scripts.settings import AssetIds, CloudMaskSettings
 from monitor.sources.composite import greenest_pixel
+from tests.gee.gee_numpy_eval import GraphEvaluator
 
 DAY_MS = 86_400_000
 

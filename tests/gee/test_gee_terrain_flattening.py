@@ -6,7 +6,6 @@ from __future__ import annotations
 import ee
 import numpy as np
 import pytest
-from gee_numpy_eval import GraphEvaluator
 
 from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, flatten, sign_check_image, vegetated
@@ -16,6 +15,7 @@ from monitor.sources.terrain_flattening import (
     slope_aspect,
     track_geometry,
 )
+from tests.gee.gee_numpy_eval import GraphEvaluator
 
 RES = 10.0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ops_fixtures import archive_regions, populate, write_archive_config, write_config
 
 from monitor.config import MonitorConfig, load_config
+from tests.ops.ops_fixtures import archive_regions, populate, write_archive_config, write_config
 
 
 @pytest.fixture(scope="session")

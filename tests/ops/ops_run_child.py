@@ -3,9 +3,8 @@ source when ``OPS_SLOW_MARKER`` is set). Arguments: the run command's arguments.
 
 import sys
 
-import ops_stand_ins
-
 from monitor.cli import main
+from tests.ops import ops_stand_ins
 
 if __name__ == "__main__":
     ops_stand_ins.install()

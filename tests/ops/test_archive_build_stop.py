@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ops_fixtures import archive_regions, write_archive_config
 
 from monitor._process import process_gone
+from tests.ops.ops_fixtures import archive_regions, write_archive_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import ops_stand_ins
 import pandas as pd
 import pytest
-from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 import monitor.run as run_module
 from monitor.config import load_config
 from monitor.ops.distributed import DaskSettings, dask_executor
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
+from tests.ops import ops_stand_ins
+from tests.ops.ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 _COMPARED = [
     "region",

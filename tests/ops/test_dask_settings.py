@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config, write_config
 from pydantic import ValidationError
 
 from monitor.cli import main
@@ -30,6 +29,12 @@ from monitor.run import run_once
 from monitor.run_results import RegionResult
 from monitor.store.inventory import Inventory
 from monitor.store.lock import lock_holder
+from tests.ops.ops_fixtures import (
+    ARCHIVE_RUN_DATE,
+    archive_regions,
+    write_archive_config,
+    write_config,
+)
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
@@ -185,10 +190,10 @@ def test_retries_run_again_a_region_whose_detection_raised(
     region's error and returned a failed result, so Dask saw a success; now the task raises,
     Dask runs it again, and the main process records the failure that remains, as the serial
     run records it."""
-    import ops_stand_ins
     from distributed import LocalCluster
 
     import monitor.run as run_module
+    from tests.ops import ops_stand_ins
 
     real = run_module.detect_region
     runs = tmp_path / "runs"  # one line per detection of the region, whichever thread ran it

@@ -10,12 +10,12 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from ops_fixtures import load_bench
 from scipy import ndimage
 
 from models.datasets import read_folder
 from models.feature_stack import MODEL_BANDS
 from monitor.ops.detect_stack import check_stack
+from tests.ops.ops_fixtures import load_bench
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from ops_fixtures import load_bench
 from scipy import ndimage
 
 from models.evaluate import evaluate_folder
 from models.feature_stack import MODEL_BANDS
 from models.worldcover import BUILT, CROP, GRASS, SHRUB, TREE, WATER
+from tests.ops.ops_fixtures import load_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 BAND = {name: i for i, name in enumerate(MODEL_BANDS)}

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ops_fixtures import populate, write_config
 
 from monitor.cli import main
 from monitor.config import MonitorConfig, load_config
 from monitor.store.inventory import Inventory
+from tests.ops.ops_fixtures import populate, write_config
 
 ALERTS = """
 alerts:

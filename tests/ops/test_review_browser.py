@@ -21,11 +21,11 @@ from io import BytesIO
 from pathlib import Path
 
 import pytest
-from browser_assets import ASSET_DIR, asset_urls, local_file
 from PIL import Image
 
 from monitor.config import MonitorConfig
 from monitor.ops.review import build_review_map, load_review_data, write_review_page
+from tests.ops.browser_assets import ASSET_DIR, asset_urls, local_file
 
 pytestmark = pytest.mark.browser
 
@@ -315,10 +315,11 @@ probe.src = '/probe-after-everything-opened.png';
 def test_markup_in_the_inventory_is_inert_in_headless_chromium(
     populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
 ) -> None:
-    from ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.ops.ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
 
     driver = chromium
     config, n_rows = populated_config

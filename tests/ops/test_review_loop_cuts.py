@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_fixtures import load_bench
+
+from tests.ops.ops_fixtures import load_bench
 
 
 def _scene(touches: list[list[int]], scores: list[float]) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from ops_fixtures import candidates_for
 
 from monitor.alerts.settings import AlertRouting, AlertSettings
 from monitor.config import MonitorConfig
 from monitor.ops.review_session import ReviewSession
 from monitor.store.inventory import Inventory, RegionDetections
+from tests.ops.ops_fixtures import candidates_for
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "review.ipynb"
 
@@ -195,7 +195,7 @@ def test_the_panel_shows_no_file_that_is_no_png(
 ) -> None:
     """As the page: a hand-edited quicklook path to another file (a key) put its bytes in the
     image widget, which a saved notebook keeps."""
-    from ops_fixtures import edit_inventory_by_hand
+    from tests.ops.ops_fixtures import edit_inventory_by_hand
 
     config, n_rows = populated_config
     secret = tmp_path / "service-account.json"
@@ -213,7 +213,7 @@ def test_the_panel_says_why_it_shows_no_quicklook(
     """Found on a review walk: the page's popup says 'no quicklook' or 'quicklook missing:
     PATH' (pruned PNGs, a moved folder); the notebook's panel left its image empty and said
     nothing, so a reviewer could not tell a missing file from one still loading."""
-    from ops_fixtures import edit_inventory_by_hand
+    from tests.ops.ops_fixtures import edit_inventory_by_hand
 
     config, n_rows = populated_config
     gone = tmp_path / "quicklooks" / "2024-09-01" / "emilia-hills" / "pruned é.png"

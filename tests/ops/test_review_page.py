@@ -301,12 +301,11 @@ def test_review_earth_engine_flag_without_an_earth_engine_source_is_bad_input(
 def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
     tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops_fixtures import write_config
-
     from gee_scripts import auth
     from gee_scripts.offline import initialize_offline
     from monitor.config import load_config
     from monitor.ops.review import add_ee_composites
+    from tests.ops.ops_fixtures import write_config
 
     path = write_config(tmp_path, untrained_manifest)
     path.write_text(
@@ -355,7 +354,7 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
 def test_markup_in_the_inventory_and_region_names_reaches_the_page_escaped(
     populated_config: tuple[MonitorConfig, int], tmp_path: Path
 ) -> None:
-    from ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
+    from tests.ops.ops_fixtures import HOSTILE_REGION, HOSTILE_TEXT, edit_inventory_by_hand
 
     config, n_rows = populated_config
     assert edit_inventory_by_hand(config, HOSTILE_TEXT) == n_rows == 6
@@ -402,7 +401,7 @@ def test_a_quicklook_path_to_a_file_that_is_no_png_is_not_embedded(
     base64, in the page."""
     import base64
 
-    from ops_fixtures import edit_inventory_by_hand
+    from tests.ops.ops_fixtures import edit_inventory_by_hand
 
     config, n_rows = populated_config
     secret = tmp_path / "service-account.json"
@@ -446,7 +445,7 @@ def test_a_page_of_suppressed_landslides_never_alerted_is_written(
     """Found by a geological survey's walk: `review` failed ("alerted_on: date nan is not a
     date") on every inventory holding a suppressed landslide never alerted, nearly any run's:
     the inventory's empty alerted_on reads as NaN, which the popup took for a date."""
-    from ops_fixtures import edit_inventory_by_hand
+    from tests.ops.ops_fixtures import edit_inventory_by_hand
 
     config, n_rows = populated_config
     fields = {"suppressed": "1", "filter_score": "0.05", "alerted_on": None}

@@ -86,9 +86,8 @@ def test_the_job_store_s_url_comes_from_the_environment_where_named(
     """Found by an SRE's review: a job store on a database server needs its password in its
     URL, which could only be written in the YAML, whereas every other secret is read from an
     environment variable that the configuration names (docs/operations.md, Secrets)."""
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     with pytest.raises(ValidationError, match="set jobstore_url or jobstore_url_env, not both"):
         ScheduleSettings(jobstore_url="sqlite:////tmp/jobs.sqlite", jobstore_url_env="JOBS")
@@ -494,9 +493,8 @@ def test_schedule_dry_run_hides_the_job_store_s_password(
 ) -> None:
     """Found by an SRE's review: `schedule --dry-run` printed the job store's URL, password
     included, to a terminal or a CI log."""
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     # the store's driver checked apart (test_the_dry_run_checks_the_job_store)
     monkeypatch.setattr("monitor.ops.schedule.job_store_problem", lambda url, inventory: None)
@@ -516,10 +514,9 @@ def test_the_dry_run_checks_the_job_store(
     --dry-run` (exit 0), and the real start stopped on it with exit 2."""
     import importlib.util
 
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
     from monitor.ops.schedule import job_store_problem
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     nowhere = f"sqlite:///{tmp_path / 'nope' / 'jobs.sqlite'}"
     path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{nowhere}"}}\n')
@@ -545,12 +542,12 @@ def test_a_damaged_job_store_is_named_so_by_the_dry_run_status_and_the_start(
     """Found in a crash walkthrough: a job store file holding text passed `schedule --dry-run`
     (exit 0) and `status`, and the start stopped with exit 2 and advice about the URL, its
     folder and its driver."""
-    from ops_fixtures import write_archive_regions, write_config
     from sqlalchemy import create_engine, text
 
     from monitor.cli import main
     from monitor.errors import BadInput
     from monitor.ops.schedule import job_store_errors, job_store_problem
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     store = tmp_path / "jobs.sqlite"
     store.write_text("not sqlite at all\n")
@@ -580,10 +577,9 @@ def test_the_dry_run_of_a_new_set_up_passes_the_folder_its_start_makes(
     """Found by a walkthrough: on a new set-up whose inventory's folder did not exist yet, the
     default job store beside it failed `schedule --dry-run` (exit 2, "does not exist"), while
     the start makes that folder (its lock lives beside the inventory) and served."""
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
     from monitor.ops.schedule import job_store_problem
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     path = write_config(tmp_path, untrained_manifest)
     text = path.read_text(encoding="utf-8")
@@ -807,11 +803,10 @@ def test_a_run_past_its_timeout_is_stopped_and_retried(
 def test_the_scheduler_s_runs_get_their_timeout_from_the_configuration(
     tmp_path: Path, untrained_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ops_fixtures import write_config
-
     import monitor.ops.schedule as schedule_module
     from monitor.cli import main
     from monitor.ops.schedule import CliRunner
+    from tests.ops.ops_fixtures import write_config
 
     runners: list[CliRunner] = []
 
@@ -839,11 +834,10 @@ def test_a_start_on_an_inventory_another_program_is_writing_serves_and_retries(
     the file then). A damaged file still stops the start."""
     import sqlite3
 
-    from ops_fixtures import write_config
-
     import monitor.ops.schedule as schedule_module
     from monitor.cli import main
     from monitor.store.inventory import Inventory
+    from tests.ops.ops_fixtures import write_config
 
     served: list[str] = []
     monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append("x") or 0)
@@ -882,11 +876,10 @@ def test_the_dry_run_names_an_inventory_the_runs_cannot_write(
     stop.)"""
     import os
 
-    from ops_fixtures import write_archive_regions, write_config
-
     import monitor.ops.schedule as schedule_module
     from monitor.cli import main
     from monitor.store.inventory import Inventory
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     path = write_config(tmp_path, untrained_manifest)
     write_archive_regions(tmp_path)
@@ -1034,9 +1027,8 @@ def test_a_job_store_that_cannot_be_opened_is_named_with_its_field(
     that does not exist, a typo in the URL) ended `schedule` and `status` with exit 1 and
     SQLAlchemy's bare message ("OperationalError: unable to open database file"), naming
     neither the setting nor the file."""
-    from ops_fixtures import write_config
-
     from monitor.cli import main
+    from tests.ops.ops_fixtures import write_config
 
     path = write_config(tmp_path, untrained_manifest, f'schedule: {{jobstore_url: "{url}"}}\n')
     shown = shown.format(tmp=tmp_path)
@@ -1083,10 +1075,9 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     `model.setting` the ensemble lacks, a device this machine lacks, an archive folder that
     was not there and a region the archive did not hold; every scheduled run then exited 2 (or
     recorded failed regions) and was retried every 15 minutes."""
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
     from monitor.ops import schedule as schedule_module
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     # the ensemble has S1 and S1+S2 members (tests/ops/conftest.py); no machine has 99 GPUs
     bad_model = f"model: {{manifest: {untrained_manifest}, setting: S2, device: 'cuda:99'}}\n"
@@ -1177,9 +1168,8 @@ def test_a_run_without_its_archive_folder_is_refused_before_anything_is_recorded
 ) -> None:
     """Found by the same walk: a run whose `source.path` was not there created the inventory,
     recorded a failed run with every region failed, and exited 1, for a mistake of the file."""
-    from ops_fixtures import write_config
-
     from monitor.cli import main
+    from tests.ops.ops_fixtures import write_config
 
     path = write_config(tmp_path, untrained_manifest, "")
     assert main(["run", "--config", str(path), "--date", "2024-08-20", "--no-alerts"]) == 2
@@ -1219,11 +1209,10 @@ def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
     initialises its client (credentials, a network call), so a dry-run without credentials
     failed; and `model.device: cuda` was checked on the scheduler's host where a remote Dask
     cluster's workers hold the GPUs (the run itself leaves that to the workers)."""
-    from ops_fixtures import write_config
-
     import monitor.sources.gee as gee
     from monitor.cli import main
     from monitor.ops import schedule as schedule_module
+    from tests.ops.ops_fixtures import write_config
 
     monkeypatch.setattr(gee.GeeSource, "__init__", lambda *a, **k: pytest.fail("opened EE"))
     extra = "dask: {scheduler_address: 'tcp://gpu-cluster:8786'}\n"
@@ -1257,10 +1246,9 @@ def test_the_dry_run_names_earth_engine_credentials_every_run_would_refuse(
     """Found by a user walkthrough (2026-12-06): with a key file that does not exist, the dry
     run printed the schedule and exited 0, and every scheduled run then failed with exit 2
     and was retried for ever. Checked without a request: Earth Engine is never opened."""
-    from ops_fixtures import write_config
-
     import monitor.sources.gee as gee
     from monitor.cli import main
+    from tests.ops.ops_fixtures import write_config
 
     monkeypatch.setattr(gee.GeeSource, "__init__", lambda *a, **k: pytest.fail("opened EE"))
     missing = tmp_path / "nowhere" / "key.json"
@@ -1425,10 +1413,9 @@ def test_the_dry_run_and_the_start_warn_of_the_alert_variables_this_environment_
     passed without a word, and only `alerts test` said what the first alerts would meet. Each
     unset variable of a channel in use is now named (a warning: the service's environment may
     set it where the dry run's shell does not); a set one, or a login no channel uses, is not."""
-    from ops_fixtures import write_archive_regions, write_config
-
     from monitor.cli import main
     from monitor.ops import schedule as schedule_module
+    from tests.ops.ops_fixtures import write_archive_regions, write_config
 
     alerts = """
     alerts:

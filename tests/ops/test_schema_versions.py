@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ops_fixtures import populate, write_config
 
 from monitor import __version__
 from monitor.cli import main
@@ -24,6 +23,7 @@ from monitor.ops.schedule import (
     ScheduleSettings,
     next_scheduled_run,
 )
+from tests.ops.ops_fixtures import populate, write_config
 
 SETTINGS = ScheduleSettings(cron="30 5 * * *", timezone="UTC", stop_grace_s=5)
 

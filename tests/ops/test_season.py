@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
-from ops_fixtures import write_config
 from shapely.geometry import box
 
 from monitor.config import load_config
 from monitor.errors import BadInput
 from monitor.grid import region_grid
 from monitor.ops.season import format_delays, format_score, run_dates, score_season
+from tests.ops.ops_fixtures import write_config
 
 
 class TruthSource:
@@ -99,10 +99,9 @@ def test_growth_alerts_that_show_no_more_of_the_true_landslide_are_counted(
     """A growth alert tells something where its outline shows more of a true landslide than
     the alert before it: a slide of 80 m alerted first as 40 m of it, then whole (more), then
     with 20 m and 40 m of ground around it that no slide took (no more, twice)."""
-    from ops_fixtures import candidates_for
-
     from monitor.alerts.settings import AlertRouting, AlertSettings
     from monitor.store.inventory import Inventory, RegionDetections
+    from tests.ops.ops_fixtures import candidates_for
 
     monkeypatch.setenv("LM_SEASON_SECRET", "s3cret")
     hook = {"name": "ops", "url": "http://127.0.0.1:9/hook", "secret_env": "LM_SEASON_SECRET"}

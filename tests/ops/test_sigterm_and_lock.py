@@ -13,10 +13,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import ops_stand_ins
 import pandas as pd
 import pytest
-from ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 import monitor.run as run_module
 from monitor.config import load_config
@@ -24,6 +22,8 @@ from monitor.ops.schedule import completed_run_dates
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import EXIT_LOCKED, lock_holder
+from tests.ops import ops_stand_ins
+from tests.ops.ops_fixtures import ARCHIVE_RUN_DATE, archive_regions, write_archive_config
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -80,7 +80,7 @@ def test_sigterm_during_a_scheduled_run_then_catch_up(
     snapshot = _snapshot(inventory_path)
 
     marker = tmp_path / "run-is-in-detection"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     slow_env = {**env, ops_stand_ins.SLOW_MARKER_ENV: str(marker)}
     log = tmp_path / "scheduler-1.log"
     scheduler = _start_scheduler(config_path, slow_env, log)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_fixtures import populate, write_config
 
 import monitor.ops.status as status_module
 from monitor.alerts.outbox import Alert, DeliveryError, Outbox
@@ -33,6 +32,7 @@ from monitor.ops.status import (
 )
 from monitor.store.inventory import Inventory, RegionDetections
 from monitor.store.lock import RunLock
+from tests.ops.ops_fixtures import populate, write_config
 
 ALERTS = """
 alerts:

@@ -10,11 +10,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon
-
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.config import load_config
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon
 
 
 class BlockingSource(StandInSource):

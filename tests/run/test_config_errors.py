@@ -17,12 +17,12 @@ import certifi
 import geopandas as gpd
 import pytest
 import yaml
-from run_fixtures import REGION_POLYGON
 from shapely.geometry import mapping, shape
 
 from monitor.cli import main
 from monitor.config import ConfigError, load_config
 from monitor.sources.base import Window
+from tests.run.run_fixtures import REGION_POLYGON
 
 REPO = Path(__file__).resolve().parents[2]
 SQUARE = mapping(REGION_POLYGON)

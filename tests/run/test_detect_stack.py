@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
-from chain_fixtures import CRS, TRANSFORM, hill_and_plain
 
 import models.ensemble
 from models.ensemble import DEFAULT_MANIFEST
@@ -19,6 +18,7 @@ from models.feature_stack import MODEL_BANDS
 from models.manifest import sha256_file
 from models.object_filter import ObjectFilterModel
 from monitor.cli import main
+from tests.run.chain_fixtures import CRS, TRANSFORM, hill_and_plain
 
 
 class ChangeEnsemble:
@@ -1200,7 +1200,7 @@ import os, signal, sys
 import models.ensemble
 import monitor.ops.detect_stack as detect_stack
 from monitor.cli import main
-from test_detect_stack import ChangeEnsemble
+from tests.run.test_detect_stack import ChangeEnsemble
 
 models.ensemble.Ensemble.load = classmethod(lambda cls, *a, **k: ChangeEnsemble())
 name = sys.argv[3]  # detect: at the second stack; _write_detections: before a2's polygons
@@ -1240,7 +1240,7 @@ def test_a_killed_run_leaves_no_earlier_polygons_beside_its_rasters(
     assert main(["detect", "--stack", str(folder), "--out", str(out), "-q"]) == 0
     (folder / "a_input.tif").rename(folder / "a2_input.tif")  # this run's scenes: a2, b, c
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parents[1]), str(here)])}
+    env = {**os.environ, "PYTHONPATH": str(here.parents[1])}
     child = subprocess.run(
         [sys.executable, "-c", _KILLED_AT_THE_SECOND_STACK, str(folder), str(out), killed_in],
         env=env,

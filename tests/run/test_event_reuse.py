@@ -18,8 +18,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
-from test_run_once_end_to_end import SmallAreaFilter
 
 import monitor.run as run_module
 from models.ensemble import DEFAULT_MANIFEST
@@ -30,6 +28,8 @@ from monitor.run import run_once
 from monitor.run_results import RunSummary
 from monitor.sources.base import AreaOfInterest
 from monitor.store.inventory import Inventory
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
+from tests.run.test_run_once_end_to_end import SmallAreaFilter
 
 EVENT = {"mode": "event", "event_date": "2024-08-20", "pre_days": 60, "post_days": 10}
 CLOSED = date(2024, 8, 31)  # event + 1 + post_days: the first run that sees the whole window

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from models.testing import build_untrained_ensemble
@@ -17,6 +16,7 @@ from monitor._geopackage import file_errors
 from monitor.cli import main
 from monitor.errors import DatabaseFileError
 from monitor.store.inventory import Inventory
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
 

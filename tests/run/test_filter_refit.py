@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from chain_fixtures import TRANSFORM, hill_and_plain
 
 from models.chain_metrics import scene_objects
 from models.datasets import REVIEWED_CANDIDATES_FILE as TABLE
@@ -33,6 +32,7 @@ from monitor.ops.filter_fit import (
 )
 from monitor.pipeline.object_filter import FEATURES, candidate_features, features_id
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
+from tests.run.chain_fixtures import TRANSFORM, hill_and_plain
 
 
 def _scene_and_candidates():

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon
 from shapely.geometry import mapping
 
 import monitor._geopackage as gpkg
@@ -19,6 +18,7 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon
 
 
 @pytest.fixture

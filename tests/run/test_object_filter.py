@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from chain_fixtures import hill_and_plain
 from scipy import ndimage
 
 from models.ensemble import DEFAULT_MANIFEST, Ensemble
@@ -35,6 +34,7 @@ from monitor.pipeline.object_filter import (
     unpack_features,
 )
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
+from tests.run.chain_fixtures import hill_and_plain
 
 
 @pytest.fixture(scope="module")

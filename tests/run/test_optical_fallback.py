@@ -11,11 +11,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import xarray as xr
-from chain_fixtures import hill_and_plain
 
 from monitor.config import ModelSettings
 from monitor.pipeline.setting import UNSEEN_PIXELS, choose_setting, predict
 from monitor.pipeline.vectorise import VectoriseRules, vectorise
+from tests.run.chain_fixtures import hill_and_plain
 
 NAN = np.float32(np.nan)
 

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ports import free_port
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.alerts.outbox import Outbox
@@ -29,6 +27,8 @@ from monitor.config import MonitorConfig, load_config
 from monitor.ops.demo_inbox import DemoInbox
 from monitor.ops.demo_inbox import main as demo_inbox_main
 from monitor.run import run_once
+from tests.ports import free_port
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 SCARS = {"north": [(5, 15, 5, 20), (30, 40, 30, 36)], "south": [(20, 32, 50, 60)]}
 

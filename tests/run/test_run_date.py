@@ -10,13 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from run_fixtures import (
-    FIRST_ACQUISITION,
-    StandInEnsemble,
-    StandInSource,
-    region_polygon,
-    two_region_config,
-)
 
 import monitor.run as run_module
 from monitor.cli import main
@@ -25,6 +18,13 @@ from monitor.grid import region_grid
 from monitor.ops.schedule import completed_run_dates, cron_trigger, due_run_dates
 from monitor.run import check_run_date
 from monitor.sources.base import AreaOfInterest
+from tests.run.run_fixtures import (
+    FIRST_ACQUISITION,
+    StandInEnsemble,
+    StandInSource,
+    region_polygon,
+    two_region_config,
+)
 
 REGIONS = {"north": region_polygon(0.0), "south": region_polygon(0.05)}
 

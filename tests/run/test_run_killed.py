@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.config import load_config
@@ -23,6 +22,7 @@ from monitor.ops.status import collect_status
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import lock_holder
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -30,7 +30,7 @@ REPO = HERE.parents[1]
 
 def _start_blocked_run(config_path: Path, marker: Path, *extra: str) -> subprocess.Popen[bytes]:
     """The run of run_kill_child.py, once it is blocked in its second region (lock held)."""
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{HERE}"}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
         [sys.executable, str(HERE / "run_kill_child.py"), str(config_path), str(marker), *extra],
         env=env,

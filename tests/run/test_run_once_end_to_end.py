@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 import monitor.run as run_module
 from monitor.alerts.quicklook import quicklook_file
@@ -22,6 +21,7 @@ from monitor.pipeline.object_filter import FEATURES, features_id
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock, RunLockHeld
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 RUN_DATE = date(2024, 9, 15)
 SCARS = {

@@ -10,7 +10,6 @@ from typing import Any
 
 import geopandas as gpd
 import pytest
-from run_fixtures import StandInEnsemble, StandInSource, make_stack, region_polygon
 
 import monitor.run as run_module
 from monitor.config import ModelSettings
@@ -19,6 +18,7 @@ from monitor.pipeline.evaluation import GroundTruth, region_truth
 from monitor.pipeline.setting import NoUsableSetting, SettingPolicy, choose_setting
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.base import Window
+from tests.run.run_fixtures import StandInEnsemble, StandInSource, make_stack, region_polygon
 
 RUN_DATE = date(2024, 9, 15)
 PRE = Window(date(2024, 6, 17), date(2024, 8, 16))
@@ -46,9 +46,8 @@ def test_ground_truth_is_structural() -> None:
 def test_a_source_without_ground_truth_is_not_asked(
     write_config, manifest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_run_once_end_to_end import SCARS, _config_data
-
     from monitor.config import load_config
+    from tests.run.test_run_once_end_to_end import SCARS, _config_data
 
     monkeypatch.setenv("D1_TEST_SECRET", "s3cret")
     config = load_config(write_config(_config_data(manifest)))

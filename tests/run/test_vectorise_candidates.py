@@ -7,7 +7,6 @@ from datetime import date
 import numpy as np
 import pytest
 import xarray as xr
-from run_fixtures import REGION_POLYGON, make_stack
 
 from monitor.grid import region_grid
 from monitor.pipeline.vectorise import (
@@ -16,6 +15,7 @@ from monitor.pipeline.vectorise import (
     bracketing_dates,
     vectorise,
 )
+from tests.run.run_fixtures import REGION_POLYGON, make_stack
 
 GRID = region_grid(REGION_POLYGON)
 
