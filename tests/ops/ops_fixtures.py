@@ -10,6 +10,7 @@ import json
 import sqlite3
 import sys
 import textwrap
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from datetime import date
 from pathlib import Path
@@ -98,7 +99,10 @@ def _quicklook(path: Path, seed: int) -> Path:
 
 
 def candidates_for(
-    config: MonitorConfig, region: str, offsets_m: list[tuple[float, float, float]], run_date: date
+    config: MonitorConfig,
+    region: str,
+    offsets_m: Sequence[tuple[float, float, float]],
+    run_date: date,
 ) -> gpd.GeoDataFrame:
     """Square candidates ``(dx, dy, side)`` metres from the region grid's north-west corner."""
     grid = region_grid(config.region(region).geometry)
@@ -194,7 +198,7 @@ HOSTILE_TEXT: dict[str, str] = {
 HOSTILE_REGION = "`+(window.xss='region name')+`<img src=x onerror=\"window.xss='region name'\">"
 
 
-def edit_inventory_by_hand(config: MonitorConfig, fields: dict[str, str | None]) -> int:
+def edit_inventory_by_hand(config: MonitorConfig, fields: Mapping[str, str | None]) -> int:
     """Set ``fields`` (column: text) on every landslide with plain SQL, as a person or another
     tool editing the GeoPackage would, bypassing the inventory's checks; returns the rows."""
     assignments = ", ".join(f"{column} = ?" for column in fields)
@@ -212,7 +216,7 @@ ARCHIVE_RUN_DATE = date(2024, 9, 15)
 def archive_regions(n: int) -> list[dict[str, object]]:
     """``n`` regions of about 1.2 km x 1.2 km, landscapes in turn, many landslides each."""
     landscapes = ("agricultural_hills", "forested_mountains", "alpine")
-    regions = []
+    regions: list[dict[str, object]] = []
     for i in range(n):
         lon, lat = 10.90 + 0.02 * i, 44.34 + 0.013 * (i % 3)
         ring = [[lon, lat], [lon + 0.015, lat], [lon + 0.015, lat + 0.011], [lon, lat + 0.011]]

@@ -24,6 +24,7 @@ if __name__ == "__main__":
     config = load_config(sys.argv[1])
     fixed_now = datetime.fromisoformat(sys.argv[2])
     inventory = config.inventory.path
+    assert config.path is not None  # loaded from a file
     sys.exit(
         serve(
             config.schedule,

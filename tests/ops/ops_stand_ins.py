@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import xarray as xr
+
+if TYPE_CHECKING:
+    from models.ensemble import Ensemble
 
 #: Set in a child's environment: the source touches this file, then sleeps, on its first region.
 SLOW_MARKER_ENV = "OPS_SLOW_MARKER"
@@ -68,8 +71,13 @@ def install() -> None:
     names a marker file)."""
     import monitor.run as run_module
 
-    ensemble = ThresholdEnsemble()
-    run_module.load_ensemble = lambda model: ensemble  # type: ignore[assignment]
+    # the stand-in has the Ensemble's ``settings`` and ``predict``: all a run asks of it
+    ensemble = cast("Ensemble", ThresholdEnsemble())
+
+    def stand_in_ensemble(model: object) -> Ensemble:
+        return ensemble
+
+    run_module.load_ensemble = stand_in_ensemble
     marker = os.environ.get(SLOW_MARKER_ENV)
     if marker:
         real_open = run_module.open_source
@@ -77,4 +85,4 @@ def install() -> None:
         def slow_open(settings: Any) -> _SlowSource:
             return _SlowSource(real_open(settings), Path(marker))
 
-        run_module.open_source = slow_open  # type: ignore[assignment]
+        run_module.open_source = slow_open

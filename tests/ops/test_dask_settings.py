@@ -82,7 +82,7 @@ def test_settings() -> None:
             DaskSettings(scheduler_address=address)
     assert DaskSettings(scheduler_address="tls://[::1]:8786").enabled
     with pytest.raises(ValidationError, match="unknown_field"):
-        DaskSettings(unknown_field=1)
+        DaskSettings(unknown_field=1)  # type: ignore[call-arg]  # refused: the point
     assert DaskSettings(n_workers=4).local_workers(16) == 4
     assert DaskSettings(n_workers=4).local_workers(3) == 3  # never more workers than regions
     assert DaskSettings(n_workers=4).local_workers() == 4
@@ -350,9 +350,14 @@ def test_an_address_that_is_no_dask_scheduler_is_a_clear_error_in_time(
     serving = threading.Thread(target=serve, daemon=True)
     serving.start()
     before = set(threading.enumerate())
+
+    def hang_up() -> None:
+        for peer in accepted:
+            peer.close()
+
     # without the deadline the handshake waits for the peer: it hangs up after 60 s, so that
     # the test fails on the time taken instead of hanging
-    rescue = threading.Timer(60, lambda: [peer.close() for peer in accepted])
+    rescue = threading.Timer(60, hang_up)
     rescue.start()
     start = time.monotonic()
     try:
@@ -523,6 +528,7 @@ def test_the_dashboard_answers_on_loopback_alone(tmp_path: Path) -> None:
 
 def _no_workers_left(cluster: LocalCluster) -> None:
     """Close every worker of an in-process ``LocalCluster`` and wait until the scheduler knows."""
+    assert cluster.scheduler is not None  # in-process: the scheduler is there
     cluster.scale(0)
     deadline = time.monotonic() + 30
     while cluster.scheduler.workers and time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config import ArchiveSourceConfig, load_config
 from monitor.ops.init import CONFIG_NAME, DEMO_CONFIG, starter_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,8 @@ def test_init_writes_the_demo_with_its_paths_in_the_folder(
 
     config = load_config(written)
     demo = load_config(DEMO_CONFIG)
+    assert isinstance(config.source, ArchiveSourceConfig)  # the demo's archive source
+    assert isinstance(demo.source, ArchiveSourceConfig)
     # the same regions and settings, every relative path read from the folder
     assert [r.name for r in config.regions] == [r.name for r in demo.regions]
     assert config.source.path == folder / "data" / "demo" / "archive"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("monitor", "models", "gee_scripts")
@@ -42,7 +43,7 @@ def _declared(tree: ast.Module) -> list[str] | None:
             isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
         ):
             assert isinstance(node.value, ast.List | ast.Tuple)
-            return [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+            return [cast(str, e.value) for e in node.value.elts if isinstance(e, ast.Constant)]
     return None
 
 

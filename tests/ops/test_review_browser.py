@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from PIL import Image
@@ -26,6 +27,9 @@ from PIL import Image
 from monitor.config import MonitorConfig
 from monitor.ops.review import build_review_map, load_review_data, write_review_page
 from tests.ops.browser_assets import ASSET_DIR, asset_urls, local_file
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 pytestmark = pytest.mark.browser
 
@@ -121,7 +125,7 @@ class _LoopbackSite:
 
 
 @pytest.fixture
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[WebDriver]:
     missing = [
         what
         for what, ok in (
@@ -136,6 +140,7 @@ def chromium() -> Iterator[object]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    assert CHROMIUM is not None and CHROMEDRIVER is not None  # else skipped above
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
@@ -160,7 +165,7 @@ def chromium() -> Iterator[object]:
 
 
 def test_review_page_draws_every_landslide_in_headless_chromium(
-    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+    populated_config: tuple[MonitorConfig, int], chromium: WebDriver, tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -191,7 +196,7 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
 
         # layer control: basemaps + regions + one layer per status
         labels = [
-            e.get_attribute("textContent").strip()
+            cast(str, e.get_attribute("textContent")).strip()
             for e in driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label")
         ]
         assert labels == [
@@ -255,6 +260,7 @@ def test_review_page_draws_every_landslide_in_headless_chromium(
             lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content .ls-popup")
         )
         popup_text = popup.get_attribute("textContent")
+        assert popup_text is not None
         assert "Landslide" in popup_text and "Event between" in popup_text
         assert "2024-08-16 and 2024-08-21" in popup_text  # the event bracket
         image_width = driver.execute_script(
@@ -313,7 +319,7 @@ probe.src = '/probe-after-everything-opened.png';
 
 
 def test_markup_in_the_inventory_is_inert_in_headless_chromium(
-    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+    populated_config: tuple[MonitorConfig, int], chromium: WebDriver, tmp_path: Path
 ) -> None:
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
@@ -378,7 +384,7 @@ def test_markup_in_the_inventory_is_inert_in_headless_chromium(
 
 
 def test_without_the_internet_the_page_says_why_it_shows_no_map(
-    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+    populated_config: tuple[MonitorConfig, int], chromium: WebDriver, tmp_path: Path
 ) -> None:
     """Found on a review walk: opened where the CDNs cannot be reached (in the field, behind a
     proxy) the page was blank but for its legend, which still counted the landslides; nothing
@@ -388,6 +394,7 @@ def test_without_the_internet_the_page_says_why_it_shows_no_map(
 
     driver = chromium
     config, _ = populated_config
+    assert config.path is not None
     page = write_review_page(config, tmp_path / "review.html")
     driver.get(page.path.resolve().as_uri())  # nothing but loopback resolves (the fixture)
     note = WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "ls-offline"))
@@ -399,7 +406,7 @@ def test_without_the_internet_the_page_says_why_it_shows_no_map(
 
 
 def test_a_popup_fits_a_phone_screen(
-    populated_config: tuple[MonitorConfig, int], chromium: object, tmp_path: Path
+    populated_config: tuple[MonitorConfig, int], chromium: WebDriver, tmp_path: Path
 ) -> None:
     """Found on a review walk at 390 px (a phone): the popup kept its 300 px minimum plus the
     quicklook's 360 px, wider than the screen, so its values and the ends of its commands lay

@@ -28,7 +28,7 @@ from monitor.ops.review import (
 def _features(page: Path) -> list[dict]:
     """The GeoJSON features embedded in a written page."""
     text = page.read_text(encoding="utf-8")
-    features = []
+    features: list[dict] = []
     for blob in re.findall(r"_add\((\{.*\})\);$", text, flags=re.M):
         data = json.loads(blob)
         features.extend(f for f in data.get("features", []) if "fid" in f["properties"])
@@ -323,7 +323,7 @@ def test_earth_engine_layers_are_added_per_region_when_the_source_is_gee(
             self.layers: list[tuple[str, dict, bool]] = []
             self.images: list[Any] = []
 
-        def add_layer(self, image, vis, name, shown=True):  # type: ignore[no-untyped-def]
+        def add_layer(self, image, vis, name, shown=True):
             self.layers.append((name, vis, shown))
             self.images.append(image)
 
@@ -504,6 +504,7 @@ def test_a_moved_inventory_shows_the_quicklooks_beside_it(
     from monitor.ops.review_data import load_review_data
 
     config, _ = populated_config
+    assert config.path is not None
     moved = tmp_path / "moved"
     moved.mkdir()
     for name in ("monitor.yaml", "inventory.gpkg", "quicklooks"):
@@ -551,7 +552,7 @@ def test_a_page_that_cannot_be_written_whole_leaves_the_earlier_page(
     assert main(["review", "--config", str(config.path), "-o", str(page)]) == 0
     earlier = page.read_bytes()
 
-    def half_then_full(self, outfile, close_file=True, **kwargs):  # type: ignore[no-untyped-def]
+    def half_then_full(self, outfile, close_file=True, **kwargs):
         html = self.get_root().render(**kwargs).encode("utf8")
         with open(outfile, "wb") as fid:
             fid.write(html[: len(html) // 2])

@@ -212,7 +212,7 @@ class _Ledger:
         return outcome
 
 
-def _wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -618,7 +618,12 @@ def test_stop_waits_for_the_run_in_progress_within_the_grace_period(tmp_path: Pa
     assert started.wait(5)
     terminated: list[float] = []
     t0 = time.monotonic()
-    daily.stop(terminate=lambda: (terminated.append(time.monotonic() - t0), release.set()))
+
+    def terminate() -> None:
+        terminated.append(time.monotonic() - t0)
+        release.set()
+
+    daily.stop(terminate=terminate)
     assert len(terminated) == 1 and 0.25 < terminated[0] < 2.0  # after the grace period
     assert outcome == ["finished"]
     assert not daily.scheduler.running
@@ -840,7 +845,12 @@ def test_a_start_on_an_inventory_another_program_is_writing_serves_and_retries(
     from tests.ops.ops_fixtures import write_config
 
     served: list[str] = []
-    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append("x") or 0)
+
+    def fake_serve(*a: object, **k: object) -> int:
+        served.append("x")
+        return 0
+
+    monkeypatch.setattr(schedule_module, "serve", fake_serve)
     path = write_config(tmp_path, untrained_manifest)
     with Inventory(tmp_path / "inventory.gpkg"):
         pass
@@ -1115,7 +1125,12 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     assert "1 problem(s)" in err
     # the start only warns of the archive (a volume mounted late): its runs fail and are retried
     served: list[bool] = []
-    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append(True) or 0)
+
+    def fake_serve(*a: object, **k: object) -> int:
+        served.append(True)
+        return 0
+
+    monkeypatch.setattr(schedule_module, "serve", fake_serve)
     with caplog.at_level("WARNING", logger="monitor.ops.schedule"):
         assert main(["schedule", "--config", str(path)]) == 0
     assert served == [True]
@@ -1229,7 +1244,12 @@ def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
     assert "a start now would run:" in capsys.readouterr().out
     served: list[bool] = []
-    monkeypatch.setattr(schedule_module, "serve", lambda *a, **k: served.append(True) or 0)
+
+    def fake_serve(*a: object, **k: object) -> int:
+        served.append(True)
+        return 0
+
+    monkeypatch.setattr(schedule_module, "serve", fake_serve)
     assert main(["schedule", "--config", str(path)]) == 0 and served == [True]
     # without the cluster, the device is this machine's: refused
     path.write_text(text.replace(extra, ""), encoding="utf-8")

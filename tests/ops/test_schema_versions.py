@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _stamps(path: Path) -> list[tuple[str, int, str]]:
         return conn.execute(f"SELECT name, version, release FROM {VERSION_TABLE}").fetchall()
 
 
-def _nothing_done() -> set[object]:
+def _nothing_done() -> set[date]:
     return set()
 
 

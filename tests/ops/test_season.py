@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from datetime import date, timedelta
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -31,7 +32,7 @@ class TruthSource:
     def ground_truth(self, region: str, kinds=("landslide",)) -> gpd.GeoDataFrame:
         return self.truth.get(region, _frame([], [], []))
 
-    def features(self, *args: object) -> None:  # the GroundTruth protocol's source half
+    def features(self, *args: Any, **kwargs: Any) -> xr.Dataset:  # GroundTruth's source half
         raise NotImplementedError
 
     def first_acquisition(self, area: object) -> None:

@@ -46,7 +46,7 @@ def _start_scheduler(config_path: Path, env: dict[str, str], log: Path) -> subpr
     )
 
 
-def _wait(condition, what: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 90):  # type: ignore[no-untyped-def]
+def _wait(condition, what: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 90):
     deadline = time.monotonic() + timeout
     while not condition():
         assert child.poll() is None, f"scheduler exited early:\n{log.read_text()}"

@@ -120,6 +120,7 @@ def test_status_of_a_populated_inventory(
     daily.start()
     expected = daily.next_run_time()
     daily.stop()
+    assert expected is not None
     status = collect_status(config, now=NOW)
     assert status.next_run_source == "job store"
     assert status.next_run == expected.isoformat()
