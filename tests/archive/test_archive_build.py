@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,14 +21,14 @@ from monitor.simulator.region import SimulatedRegion, landscape_place, random_bo
 from monitor.simulator.spec import LANDSCAPES
 from monitor.sources.archive import ArchiveSource, RegionWriter
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
-from tests.archive.archive_fixtures import REGIONS, SIMULATION
+from tests.archive.archive_fixtures import REGIONS, SIMULATION, stored_array
 
 
 def _arrays(path: Path, region: str) -> dict[str, np.ndarray]:
     root = zarr.open_group(path / "regions" / region / "data.zarr", mode="r")
     names = ["static/elevation", "static/landcover", "s2/reflectance", "s2/cloud_probability"]
     names += ["s1/sigma0", "s1/angle"]
-    return {n: np.asarray(root[n][:]) for n in names}
+    return {n: np.asarray(stored_array(root, n)[:]) for n in names}
 
 
 def test_same_seed_same_archive_other_seed_other_archive(
@@ -169,7 +170,7 @@ def test_random_boxes_lie_where_their_landscape_lives() -> None:
         landscape_place("tundra")
 
 
-def _steeper_alps(monkeypatch: pytest.MonkeyPatch, **knobs: float) -> None:
+def _steeper_alps(monkeypatch: pytest.MonkeyPatch, **knobs: Any) -> None:
     """The alpine preset with ``knobs`` changed: what a region many km wider than the presets
     are shaped for does to them, on a region small enough to build in a test."""
     monkeypatch.setitem(LANDSCAPES, "alpine", replace(LANDSCAPES["alpine"], **knobs))

@@ -8,8 +8,10 @@ import re
 import shutil
 import socket
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypedDict
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +27,7 @@ from monitor.run import NoUsableSetting, choose_setting
 from monitor.sources.archive import ArchiveError, ArchiveSource, RegionWriter, TrackInfo
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import AreaOfInterest, Window
+from tests.archive.archive_fixtures import stored_array
 
 AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
 PRE = Window(date(2024, 7, 1), date(2024, 8, 1))
@@ -34,6 +37,13 @@ STALE = (
     "post window 2024-08-01/2024-09-01: its newest acquisition, 2024-08-10, is 21 days before "
     "its last day, where Sentinel-1 and Sentinel-2 revisit within 12: is the source still fed?"
 )
+
+
+class SunAngles(TypedDict):
+    """The sun angles :meth:`RegionWriter.write_s2` takes by keyword, passed as ``**sun``."""
+
+    sun_zenith: float
+    sun_azimuth: float
 
 
 def _s2(b8: int, b4: int, shape: tuple[int, int]) -> np.ndarray:
@@ -54,7 +64,7 @@ def _write(path: Path, canopy_m: float = 20.0, landcover_code: int = 10) -> None
         )
         clear = np.zeros(shape, np.uint8)
         cloudy = np.full(shape, 90, np.uint8)
-        sun = {"sun_zenith": 30.0, "sun_azimuth": 150.0}
+        sun: SunAngles = {"sun_zenith": 30.0, "sun_azimuth": 150.0}
         w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), clear, **sun)  # NDVI 0.6
         w.write_s2(1, date(2024, 7, 10), _s2(5000, 500, shape), cloudy, **sun)  # 0.82, cloud
         w.write_s2(2, date(2024, 7, 15), _s2(3400, 600, shape), clear, **sun)  # NDVI 0.7
@@ -316,7 +326,7 @@ def _docs_block(heading: str) -> str:
     return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, dict[str, float]]:
+def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, SunAngles]:
     shape = region_grid(AREA.geometry).shape
     track = TrackInfo(88, "descending", 280.0, np.full(shape, 35.0, np.float32))
     return shape, track, {"sun_zenith": 30.0, "sun_azimuth": 150.0}
@@ -342,7 +352,9 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
     region = ArchiveSource(tmp_path)._region(AREA.name)
     s2 = region.catalog[region.catalog["sensor"] == "S2"]
     assert sorted(s2["date"].astype(str)) == ["2024-07-05", "2024-07-10"]
-    assert int(np.asarray(region.root["s2/reflectance"][1]).max()) == int(bright.max())
+    assert int(np.asarray(stored_array(region.root, "s2/reflectance")[1]).max()) == int(
+        bright.max()
+    )
 
     # the daily update of docs/archive.md, run as written, copies them (found by a user: the
     # recipe copied stored scenes without offset_removed, and such a region could never be
@@ -564,13 +576,15 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
             w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), edges, **sun)
         w.commit()
     stored_prob = np.asarray(
-        ArchiveSource(tmp_path / "retry")._region("export").root["s2/cloud_probability"][0]
+        stored_array(
+            ArchiveSource(tmp_path / "retry")._region("export").root, "s2/cloud_probability"
+        )[0]
     )
     assert sorted(np.unique(stored_prob[1:]).tolist()) == [0, 1]
     source = ArchiveSource(tmp_path)
     catalog = source._region("export").catalog
     assert sorted(catalog["date"].astype(str)) == ["2024-07-03", "2024-07-05"]
-    stored = np.asarray(source._region("export").root["s2/cloud_probability"][0])
+    stored = np.asarray(stored_array(source._region("export").root, "s2/cloud_probability")[0])
     assert stored.min() == 100  # NaN (unknown) is cloud, never clear
 
     # a writer killed mid-way (its process gone) left its folder: the next writer removes it
@@ -589,7 +603,7 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
 
 
 def _radar_region(
-    path: Path, post_writes: list[tuple[np.ndarray, float]], when: list[object] | None = None
+    path: Path, post_writes: list[tuple[np.ndarray, float]], when: Sequence[date] | None = None
 ) -> None:
     """One track, two pre scenes at -10 dB VV, and the post acquisition of 2024-08-08 written
     as ``post_writes`` (mask of its pixels, VV) rows of the same date and track (or of the
@@ -840,7 +854,7 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
         w.commit()
     assert (tmp_path / "regions" / "export" / "region.json").exists()
     stored = zarr.open_group(tmp_path / "regions" / "export" / "data.zarr", mode="r")
-    vv_stored = np.asarray(stored["s1/sigma0"][0, 0])
+    vv_stored = np.asarray(stored_array(stored, "s1/sigma0")[0, 0])
     assert vv_stored.flat[7] == S1_NODATA and (vv_stored == S1_NODATA).sum() == 1
 
 
@@ -862,10 +876,10 @@ def test_reflectance_below_zero_once_the_offset_is_subtracted_is_stored_as_zero(
         w.write_s2(0, date(2024, 7, 5), dn - 1000, np.zeros(shape), **sun)
         w.commit()
     region = ArchiveSource(tmp_path)._region("export")
-    stored = np.asarray(region.root["s2/reflectance"][0])
+    stored = np.asarray(stored_array(region.root, "s2/reflectance")[0])
     assert (stored[4:, :10, :10] == 0).all() and (stored[:2, :10, :10] == 800).all()
     assert (stored[:, :, 45:] == 0).all() and (stored[3, :, :45] == 3000).all()
-    assert (np.asarray(region.root["s2/cloud_probability"][0])[:, 45:] == 100).all()
+    assert (np.asarray(stored_array(region.root, "s2/cloud_probability")[0])[:, 45:] == 100).all()
     assert region.catalog["cloud_cover"].tolist() == [0.0]
 
 
@@ -932,9 +946,9 @@ def test_pixels_outside_a_scene_footprint_are_not_observed(tmp_path: Path) -> No
         source = ArchiveSource(tmp_path / label)
         region = source._region("export")
         assert region.catalog["cloud_cover"].tolist() == [0.0, 50.0]
-        stored = np.asarray(region.root["s2/cloud_probability"][1])
+        stored = np.asarray(stored_array(region.root, "s2/cloud_probability")[1])
         assert (stored[~west] == 100).all() and (stored[23:, :20] == 0).all()
-        assert (np.asarray(region.root["s2/reflectance"][1])[:, ~west] == 0).all()
+        assert (np.asarray(stored_array(region.root, "s2/reflectance")[1])[:, ~west] == 0).all()
         clear = ArchiveSource(tmp_path / label).features(AREA, PRE, POST).s2_clear_pre.values
         # east: the full scene alone; the south of the footprint, its edge too: both scenes
         assert (clear[:, 20:] == 1).all() and (clear[29:, :20] == 2).all(), label
@@ -1209,7 +1223,7 @@ def test_real_exports_read_wrong_by_a_factor_or_an_order_are_named(tmp_path: Pat
                        np.full(shape, 15))  # fmt: skip
         w.commit()
     region = ArchiveSource(tmp_path)._region(AREA.name)
-    stored = np.asarray(region.root["s2/reflectance"][2])
+    stored = np.asarray(stored_array(region.root, "s2/reflectance")[2])
     assert (stored[:, :, :5] == 0).all()  # not observed, not a clear view of B8 = 0
     assert (stored[:, :3, 10:] == 0).all()
     assert (stored[:, 3:, 5:] == dn[:, 3:, 5:]).all()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from rasterio.features import rasterize
@@ -41,7 +42,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> ArchiveSource:
     return ArchiveSource(path)
 
 
-def _largest_slide(archive: ArchiveSource) -> tuple[object, date]:
+def _largest_slide(archive: ArchiveSource) -> tuple[pd.Series, date]:
     truth = archive.ground_truth(AREA.name)
     fresh = truth[truth["event_date"] >= STORM].sort_values("area_m2", ascending=False)
     slide = fresh.iloc[0]
@@ -134,7 +135,11 @@ def test_radar_statistic_keeps_its_nominal_false_alarm_rate_on_unchanged_speckle
     # teeth: the spread is that of 4.4 looks, so a 5 dB drop seen in two scenes against five
     # is 2.7 standard deviations
     changed = log_ratio_z(
-        np.float32([-5.0]), np.int32([2]), np.float32([0.0]), np.int32([5]), looks
+        np.array([-5.0], np.float32),
+        np.array([2], np.int32),
+        np.array([0.0], np.float32),
+        np.array([5], np.int32),
+        looks,
     )
     np.testing.assert_allclose(changed, [-5.0 / (2.1932 * np.sqrt(0.5 + 0.2))], rtol=1e-4)
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from models.checkpoint_import import (
 from models.ensemble import Ensemble
 from models.manifest import ManifestError, read_manifest
 from models.testing import TEST_ENCODER
-from models.zoo import smp
+from models.zoo import smp  # type: ignore[attr-defined]  # after zoo's torchvision fix
 
 
 class _Trap:
@@ -269,7 +270,7 @@ def test_a_manifest_that_is_refused_gets_no_weights_written_beside_it(tmp_path: 
 
     stats = ([0.0] * 15, [1.0] * 15)
     manifest = tmp_path / "ens" / "manifest.json"
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     for seed in (1, 2):
         torch.manual_seed(seed)
         net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
@@ -409,7 +410,7 @@ def test_another_checkpoint_of_the_same_name_is_refused_unless_it_replaces(
     def members() -> list[dict]:
         return json.loads(manifest.read_text())["members"]
 
-    options = {"setting": "S1", "architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"setting": "S1", "architecture": "Unet", "encoder": TEST_ENCODER}
     checkpoint(1)
     import_checkpoint(ckpt, manifest, stats, **options)
     once = manifest.read_bytes()
@@ -448,7 +449,7 @@ def test_the_same_checkpoint_again_leaves_the_manifest_as_it_was(tmp_path: Path)
     nothing."""
     stats = ([0.0] * 15, [1.0] * 15)
     manifest = tmp_path / "ens" / "manifest.json"
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     paths = []
     for seed, channels in ((1, 9), (2, 11)):
         torch.manual_seed(seed)
@@ -481,7 +482,7 @@ def test_ctrl_c_while_the_weights_are_written_leaves_no_file_behind(
 
     stats = ([0.0] * 15, [1.0] * 15)
     manifest = tmp_path / "ens" / "manifest.json"
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
     import_checkpoint(ckpt, manifest, stats, **options)
@@ -515,7 +516,7 @@ def test_the_same_checkpoint_with_other_statistics_is_refused_as_such(
     after --stats-from) was refused as 'a member ... from another checkpoint of this name',
     with the advice to rename the file, which would put the same network in twice."""
     manifest = tmp_path / "ens" / "manifest.json"
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "m.ckpt", net, tmp_path / "trap")
     import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), val_f1=0.7, **options)
@@ -652,7 +653,7 @@ def test_a_val_f1_outside_0_to_1_is_refused_naming_the_option(
         ), value
     assert not manifest.parent.exists()
     stats = ([0.0] * 15, [1.0] * 15)
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     for bad in (7.0, float("nan")):
         with pytest.raises(CheckpointError, match=rf"--val-f1 {bad}: an F1 score is a number in"):
             import_checkpoint(ckpt, manifest, stats, val_f1=bad, **options)
@@ -714,7 +715,7 @@ def test_a_renamed_copy_of_an_imported_checkpoint_is_refused_naming_its_member(
     from models.manifest import sha256_file
 
     manifest = tmp_path / "ens" / "manifest.json"
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     stats = ([0.0] * 15, [1.0] * 15)
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "epoch_041.ckpt", net, tmp_path / "trap")
@@ -763,7 +764,7 @@ def test_statistics_whose_land_cover_is_not_worldcover_codes_are_warned_of(
     setting without the band, are imported without the warning."""
     net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=2, classes=1)
     ckpt = _lightning_checkpoint(tmp_path / "s2.ckpt", net, tmp_path / "trap")
-    options = {"architecture": "Unet", "encoder": TEST_ENCODER}
+    options: dict[str, Any] = {"architecture": "Unet", "encoder": TEST_ENCODER}
     classes = ([0.0] * 13 + [3.2, 0.05], [1.0] * 13 + [2.1, 0.2])  # classes 1-8, dNDVI
     import_checkpoint(ckpt, tmp_path / "a" / "manifest.json", classes, **options)
     assert "band 13 (landcover), whose mean in these statistics is 3.2: not ESA WorldCover " \

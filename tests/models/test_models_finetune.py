@@ -10,7 +10,7 @@ import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ from models.inference import predict_members
 from models.lineage import verify_lineage
 from models.manifest import ManifestError, load_member, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
-from models.zoo import smp
+from models.zoo import smp  # type: ignore[attr-defined]  # after zoo's torchvision fix
 
 
 def _imported_parent(tmp_path: Path, threshold: float = 0.5) -> Path:
@@ -737,7 +737,8 @@ def test_frozen_batch_norm_keeps_the_parents_statistics() -> None:
     net = torch.nn.Sequential(
         torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5)
     )
-    norm = net[1]
+    norm = cast(torch.nn.BatchNorm2d, net[1])
+    assert norm.running_mean is not None and norm.running_var is not None  # tracked
     before = norm.running_mean.clone(), norm.running_var.clone()
     batch = torch.randn(4, 2, 8, 8) * 3.0 + 5.0  # far from the stored statistics (0 and 1)
     train_mode(net, freeze_norm=True)
@@ -765,7 +766,7 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     scored_known: list[int] = []  # known pixels of the scenes each epoch is scored on
     real_score = models.finetune._epoch_score
 
-    def score(probs: list[np.ndarray], scenes: list[Scene], *a: object) -> object:
+    def score(probs: list[np.ndarray], scenes: list[Scene], *a: Any) -> object:
         scored_known.append(sum(int(s.known.sum()) for s in scenes))
         return real_score(probs, scenes, *a)
 
@@ -778,12 +779,12 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
         (entry,) = read_manifest(manifest).members
         member = load_member(entry, manifest.parent)
         return [
-            m.running_mean.clone()
+            cast(torch.Tensor, m.running_mean).clone()  # tracked: not None
             for m in member.modules()
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
         ]
 
-    config = {"epochs": 1, "iterations": 2, "crop": 32, "threads": 1}
+    config: dict[str, Any] = {"epochs": 1, "iterations": 2, "crop": 32, "threads": 1}
     kept = finetune(parent, data, tmp_path / "kept", FinetuneConfig(**config))
     record = read_manifest(kept).training["finetune"]
     assert record["config"]["freeze_norm"] is True

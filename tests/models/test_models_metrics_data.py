@@ -290,6 +290,7 @@ def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., S
     (back,) = read_folder(tmp_path)
     np.testing.assert_array_equal(back.image, scene.image)  # NaN positions included
     np.testing.assert_array_equal(back.label, scene.label)
+    assert back.crs is not None
     assert back.crs.to_epsg() == 32633 and back.transform == scene.transform
     (tmp_path / "label" / "scene1_label.tif").unlink()
     with pytest.raises(DatasetError, match="labels missing"):

@@ -4,6 +4,7 @@ declared nodata, and the integer exports the layout does not allow."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def _bands() -> np.ndarray:
 
 
 def _write(path: Path, bands: np.ndarray, names: list[str] | None = None, **profile) -> Path:
-    meta = dict(driver="GTiff", dtype="float32", count=len(bands), crs="EPSG:32632")
+    meta: dict[str, Any] = dict(driver="GTiff", dtype="float32", count=len(bands), crs="EPSG:32632")
     meta.update(profile)
     with rasterio.open(path, "w", height=8, width=8, transform=TRANSFORM, **meta) as dst:
         dst.write(bands.astype(meta["dtype"]))
@@ -295,7 +296,7 @@ def test_bands_are_read_strip_by_strip_on_one_grid(tmp_path, layout, step, monke
         expected = picked_rows[:, None] * 1000.0 + picked_cols[None, :]
         gap = (picked_rows[:, None] >= 140) & (picked_cols[None, :] >= 90)
         for b in range(len(MODEL_BANDS)):  # the same pixels in every band, no data masked
-            np.testing.assert_array_equal(sample.mask[b], gap)
+            np.testing.assert_array_equal(cast(np.ndarray, sample.mask)[b], gap)
             np.testing.assert_array_equal(sample.data[b][~gap], (expected + b)[~gap])
         # the bands asked for, in the order asked
         np.testing.assert_array_equal(read_bands(src, [3, 1], step)[0], sample[2])
