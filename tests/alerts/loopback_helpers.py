@@ -10,8 +10,10 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from email.message import MIMEPart
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -136,7 +138,7 @@ class Mailbox:
     login_required: bool = False  # MAIL FROM before a login is answered 530
     smtputf8: bool = True  # advertise SMTPUTF8 (RFC 6531), as aiosmtpd's Controller does
     starttls: bool = True  # offer STARTTLS (and AUTH after it; without it, no AUTH either)
-    controller: object | None = None
+    controller: Any = None  # aiosmtpd's Controller once started (aiosmtpd is untyped)
 
     def start(self, tls_files: tuple[Path, Path]) -> None:
         from aiosmtpd.controller import Controller
@@ -237,7 +239,7 @@ def write_monitor_config(folder: Path, alerts: dict[str, Any]) -> Path:
     return path
 
 
-def candidates(squares: list[tuple[float, float, float, float]], quicklook: Path | None = None):
+def candidates(squares: Sequence[tuple[float, float, float, float]], quicklook: Path | None = None):
     geoms = [box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h) for x, y, w, h in squares]
     return gpd.GeoDataFrame(
         {
@@ -272,3 +274,10 @@ def apply_run(inv: Inventory, day: date, cands, routing: AlertRouting):
 
 def decode(body: bytes) -> dict:
     return json.loads(body)
+
+
+def body_text(message: MIMEPart, subtype: str) -> str:
+    """The content of the message's ``text/<subtype>`` body (the test fails without one)."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} body"
+    return part.get_content()

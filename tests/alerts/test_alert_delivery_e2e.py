@@ -30,6 +30,7 @@ from tests.alerts.loopback_helpers import (
     Y0,
     alert_settings,
     apply_run,
+    body_text,
     candidates,
     make_routing,
 )
@@ -107,9 +108,9 @@ def test_email_digest_over_starttls_with_login(inventory, receiver, mailbox, tls
     assert message["Subject"] == "[landslide-monitor] 2 new landslides in wayanad-hills"
     keys = [r["idempotency_key"] for r in outbox.rows("sent")]
     assert [k.strip() for k in message["X-Landslide-Idempotency-Keys"].split(",")] == sorted(keys)
-    text = message.get_body(("plain",)).get_content()
+    text = body_text(message, "plain")
     assert "10,000" in text and "4,000" in text and "happened (UTC days): undated" in text
-    html_body = message.get_body(("html",)).get_content()
+    html_body = body_text(message, "html")
     assert html_body.count("<tr>") == 3 and html_body.count('src="cid:') == 2
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert [p.get_content() for p in images] == [PNG, PNG]
@@ -143,7 +144,7 @@ def test_email_quicklook_heading_names_its_own_landslide(
     assert inventory.outbox().deliver(routing, now=T0).sent == 2
 
     message = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
-    html_body = message.get_body(("html",)).get_content()
+    html_body = body_text(message, "html")
     stored = {r["landslide_fid"]: r["quicklook"] for r in inventory.outbox().rows("sent")}
     assert stored == {1: None, 2: str(quicklook)}
     fid = 2

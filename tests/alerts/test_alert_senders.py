@@ -31,7 +31,7 @@ from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import AlertRouting, AlertSettings, SmtpSettings, WebhookSettings
 from monitor.alerts.webhook import WebhookSender
 from monitor.store.inventory import Inventory
-from tests.alerts.loopback_helpers import apply_run, candidates
+from tests.alerts.loopback_helpers import apply_run, body_text, candidates
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 9, 15, 6, 0, tzinfo=UTC)
@@ -623,8 +623,8 @@ def test_an_e_mail_says_its_event_dates_are_utc_days(tmp_path: Path) -> None:
         ))  # fmt: skip
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
     message = build_message(smtp, "duty@example.org", alerts)
-    text = message.get_body(("plain",)).get_content()
-    page = message.get_body(("html",)).get_content()
+    text = body_text(message, "plain")
+    page = body_text(message, "html")
     for body in (text, page):
         assert "happened (UTC days)" in body
         assert "after 2024-02-28, by 2024-03-04" in body
@@ -656,7 +656,7 @@ def test_an_alert_of_schema_1_0_is_mailed_and_posted(tmp_path: Path, monkeypatch
         payload=payload, quicklook=None, attempts=0,
     )  # fmt: skip
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
-    text = build_message(smtp, "duty@example.org", [alert]).get_body(("plain",)).get_content()
+    text = body_text(build_message(smtp, "duty@example.org", [alert]), "plain")
     assert "undated" in text
     monkeypatch.setenv("LM_TEST_SECRET", "s")
     hook = WebhookSettings(
@@ -683,7 +683,7 @@ def test_the_plain_text_part_reads_on_a_narrow_screen(tmp_path: Path) -> None:
 
     alerts = _pending_alerts(tmp_path, "email:duty@example.org", 2)
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
-    text = build_message(smtp, "duty@example.org", alerts).get_body(("plain",)).get_content()
+    text = body_text(build_message(smtp, "duty@example.org", alerts), "plain")
     intro, *blocks = text.strip().split("\n\n")
     assert intro.startswith("The landslide monitor found 2 new or grown landslide(s)")
     assert len(blocks) == 2
@@ -710,8 +710,8 @@ def test_an_e_mail_labels_the_id_that_inventory_confirm_takes(tmp_path: Path) ->
     fids = [a.payload["landslide"]["inventory_fid"] for a in alerts]
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
     message = build_message(smtp, "duty@example.org", alerts)
-    text = message.get_body(("plain",)).get_content()
-    page = message.get_body(("html",)).get_content()
+    text = body_text(message, "plain")
+    page = body_text(message, "html")
     said = f"ID the number of a landslide's id below ({fids[0]} for the first)."
     assert said in " ".join(text.split()) and html.escape(said) in page
     for alert, fid in zip(alerts, fids, strict=True):
@@ -797,7 +797,7 @@ def test_an_e_mail_s_table_scrolls_on_a_phone_instead_of_hiding_its_map_links(
 
     alerts = _pending_alerts(tmp_path, "email:duty@example.org", 2)
     smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
-    page = build_message(smtp, "duty@example.org", alerts).get_body(("html",)).get_content()
+    page = body_text(build_message(smtp, "duty@example.org", alerts), "html")
     head = page[: page.index("<body>")]
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in head
     scroller = '<div style="overflow-x:auto"><table '

@@ -430,9 +430,11 @@ def test_a_quicklook_is_named_under_its_folder_and_linked_under_the_base_url(tmp
         "filename": "2024-09-15/valtellina alps/candidate-007.png",
         "url": "https://monitor.example.org/ql/2024-09-15/valtellina%20alps/candidate-007.png",
     }
-    assert QuicklookLinks().reference(str(png))["url"] is None
+    unserved = QuicklookLinks().reference(str(png))
+    assert unserved is not None and unserved["url"] is None
     moved = tmp_path / "elsewhere" / "2024-09-15" / "r" / "candidate-001.png"
-    assert links.reference(str(moved))["filename"] == "2024-09-15/r/candidate-001.png"
+    reference = links.reference(str(moved))
+    assert reference is not None and reference["filename"] == "2024-09-15/r/candidate-001.png"
     assert links.reference(None) is None and links.reference("") is None
     payload = _payload()
     payload["quicklook"] = links.reference(str(png))

@@ -301,7 +301,8 @@ def test_a_relative_ca_file_is_read_from_the_configuration_s_folder(
     alerts = alert_settings(receiver, mailbox, tls_files)
     alerts["smtp"]["ca_file"] = "tls/ca.pem"
     path = write_monitor_config(tmp_path, alerts)
-    assert load_config(path).alerts.smtp.ca_file == tmp_path / "tls" / "ca.pem"
+    smtp = load_config(path).alerts.smtp
+    assert smtp is not None and smtp.ca_file == tmp_path / "tls" / "ca.pem"
     with Inventory(load_config(path).inventory.path) as inventory:
         assert _queue(inventory, path, DAY, [(0, 0, 100, 100)]) == 2
     receiver.start()

@@ -310,7 +310,7 @@ def test_the_reviewed_detections_features_go_to_their_split_as_the_runs_scored_t
     path = tmp_path / "inventory.gpkg"
     ours, theirs = features_id("ours"), features_id("theirs")
     with Inventory(path) as inventory:
-        runs = [
+        runs: list[tuple[date, list[float | None], str]] = [
             (RUN, [1.0, 9.0, 2.0, 3.0], ours),
             (date(2024, 9, 19), [4.0, 9.0, None, 5.0], ours),
             (date(2024, 9, 22), [6.0, 9.0, 7.0, 8.0], theirs),  # after other members came in

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import zipfile
+from collections.abc import Sequence
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ from monitor.labels.inventories import read_polygon_inventory
 HEADER = "event_id,event_date,location_accuracy,longitude,latitude"
 
 
-def _polygons(path: Path, dates: list[object], **columns: list[object]) -> Path:
+def _polygons(path: Path, dates: Sequence[object], **columns: Sequence[object]) -> Path:
     shapes = [box(10 + 0.01 * i, 44, 10.005 + 0.01 * i, 44.005) for i in range(len(dates))]
     frame = gpd.GeoDataFrame({"when": dates, **columns}, geometry=shapes, crs="EPSG:4326")
     frame.to_file(path, driver="GPKG" if path.suffix == ".gpkg" else "GeoJSON")

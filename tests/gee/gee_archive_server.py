@@ -10,11 +10,15 @@ import xarray as xr
 from gee_scripts.fetch import flatten_stack
 from gee_scripts.offline import ArrayServer
 from monitor.grid import region_grid
-from monitor.sources.archive import ArchiveSource
+from monitor.sources.archive import ArchiveSource, Sensor
 from monitor.sources.base import EVENT, AreaOfInterest, Compositing, Window
 
+_SENSORS: tuple[Sensor, ...] = ("S2", "S1")
 
-def _dates(archive: ArchiveSource, area: AreaOfInterest, window: Window, sensor: str) -> list[str]:
+
+def _dates(
+    archive: ArchiveSource, area: AreaOfInterest, window: Window, sensor: Sensor
+) -> list[str]:
     rows = archive.catalog(area.name, window=window, sensor=sensor, orbit_pass=area.orbit_pass)
     return sorted({d.isoformat() for d in rows["date"]})
 
@@ -47,7 +51,7 @@ def archive_server(
     bands |= {f"s2_day_{w}": day_band(truth, w) for w in ("pre", "post")}
     availability = {
         f"{sensor.lower()}_dates_{label}": _dates(archive, area, window, sensor)
-        for sensor in ("S2", "S1")
+        for sensor in _SENSORS
         for label, window in (("pre", pre), ("post", post))
     }
     server = ArrayServer(

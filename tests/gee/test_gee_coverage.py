@@ -186,9 +186,16 @@ def test_an_all_nan_band_is_in_the_status_and_its_setting_is_not_used(tmp_path: 
         bands, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=FULL
     )
     ensemble = _RecordingEnsemble(("all", "S1+S2", "S1"))
+    assert isinstance(config.source, GeeSettings)
     with server.installed():
         source = GeeSource(config.source, initialize=False, progress=False)
-        result = detect_region(config, region, date(2024, 9, 15), source=source, ensemble=ensemble)
+        result = detect_region(
+            config,
+            region,
+            date(2024, 9, 15),
+            source=source,
+            ensemble=ensemble,  # type: ignore[arg-type]  # a Predictor; run.py wants Ensemble
+        )
 
     assert result.status == "ok"
     assert result.data_status == (

@@ -280,7 +280,7 @@ def test_a_large_tile_without_any_scene_is_skipped_not_exported(
                    group="glc-8", positive=[core], ignore=[ring], record={})  # fmt: skip
     settings = GeeSettings(export=ExportSettings(bucket="my-bucket"), chunk_px=64)
     grid = region_grid(tile)
-    empty = {k: [] for k in AVAILABILITY}
+    empty: dict[str, list[str]] = {k: [] for k in AVAILABILITY}
     server = ArrayServer({}, crs=grid.crs, transform=(10, 0, 0, 0, -10, 0), availability=empty)
     with server.installed():
         source = GeeSource(settings, initialize=False, progress=False)

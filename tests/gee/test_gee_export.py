@@ -4,7 +4,7 @@ its start() replaced)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import ee
 import pytest
@@ -49,6 +49,7 @@ def test_export_on_the_region_grid_to_cloud_storage(monkeypatch: pytest.MonkeyPa
     with server.installed():
         task = GeeSource(settings, initialize=False, progress=False).export(AREA, PRE, POST)
     assert len(starts) == 2  # the 429 was retried
+    assert task.config is not None
     assert task.config["description"] == "big_valley_east_2024-08-16"
     options = task.config["fileExportOptions"]
     assert options["cloudStorageDestination"]["bucket"] == "landslide-exports"
@@ -129,19 +130,25 @@ class _FakeTask:
         return {"state": state, "description": "r", "error_message": "asset not found"}
 
 
+def _task(states: list[str]) -> ee.batch.Task:
+    """A :class:`_FakeTask` where ``wait_for`` wants an ``ee.batch.Task`` (it only polls
+    ``status()``)."""
+    return cast(ee.batch.Task, _FakeTask(states))
+
+
 def test_wait_for_finishes_fails_or_times_out() -> None:
     sleeps: list[float] = []
-    done = wait_for(_FakeTask(["READY", "RUNNING", "COMPLETED"]), poll_s=5, sleep=sleeps.append)
+    done = wait_for(_task(["READY", "RUNNING", "COMPLETED"]), poll_s=5, sleep=sleeps.append)
     assert done["state"] == "COMPLETED" and sleeps == [5, 5]
     with pytest.raises(EarthEngineError, match="export r: FAILED: asset not found"):
-        wait_for(_FakeTask(["RUNNING", "FAILED"]), sleep=lambda s: None)
+        wait_for(_task(["RUNNING", "FAILED"]), sleep=lambda s: None)
     now = [0.0]
 
     def tick(s: float) -> None:
         now[0] += s
 
     with pytest.raises(EarthEngineError, match="still RUNNING after 60 s"):
-        wait_for(_FakeTask(["RUNNING"]), timeout_s=60, poll_s=30, sleep=tick, clock=lambda: now[0])
+        wait_for(_task(["RUNNING"]), timeout_s=60, poll_s=30, sleep=tick, clock=lambda: now[0])
 
 
 def test_a_transient_error_while_polling_is_retried_here() -> None:
@@ -156,5 +163,10 @@ def test_a_transient_error_while_polling_is_retried_here() -> None:
         return answers()
 
     task.status = flaky  # type: ignore[method-assign]
-    done = wait_for(task, poll_s=1, retry=Backoff(initial_delay_s=0.001), sleep=lambda s: None)
+    done = wait_for(
+        cast(ee.batch.Task, task),
+        poll_s=1,
+        retry=Backoff(initial_delay_s=0.001),
+        sleep=lambda s: None,
+    )
     assert done["state"] == "COMPLETED" and not failures

@@ -239,7 +239,7 @@ def test_partly_clouded_pre_window_and_invalid_radar_are_reported() -> None:
 
 def test_no_scene_at_all_raises_data_unavailable() -> None:
     grid = region_grid(AREA.geometry)
-    empty = {k: [] for k in FULL}
+    empty: dict[str, list[str]] = {k: [] for k in FULL}
     server = ArrayServer({}, crs=grid.crs, transform=tuple(grid.transform)[:6], availability=empty)
     with (
         server.installed(),

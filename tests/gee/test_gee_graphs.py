@@ -200,7 +200,9 @@ def test_speckle_filters(name: str, reducers: int) -> None:
 
 
 # -- context --------------------------------------------------------------------------------
-def _dem_tree(region: str, dem: DemSettings, bounds: tuple[float, ...] = BOUNDS) -> Any:
+def _dem_tree(
+    region: str, dem: DemSettings, bounds: tuple[float, float, float, float] = BOUNDS
+) -> Any:
     resolved = resolve_assets(region, bounds, GeeSettings(dem=dem))
     return graph_tree(context.dem_image(resolved.elevation))
 
@@ -437,7 +439,7 @@ def _mosaics_of_resampled_images(tree: Any) -> list[dict[str, Any]]:
     ],
 )
 def test_canopy_graph_resamples_each_image_before_the_mosaic(
-    bounds: tuple[float, ...], products: set[str]
+    bounds: tuple[float, float, float, float], products: set[str]
 ) -> None:
     resolved = resolve_assets("r", bounds, GeeSettings())
     tree = graph_tree(context.canopy_height(resolved.canopy_height))

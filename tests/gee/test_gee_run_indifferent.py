@@ -76,6 +76,7 @@ def test_detect_region_gives_the_same_result_from_both_sources(tmp_path: Path) -
     assert from_gee.trigger == from_archive.trigger
     assert from_archive.trigger is not None and from_archive.trigger.triggered
     assert from_gee.n_candidates == from_archive.n_candidates >= 1
+    assert from_archive.candidates is not None and from_gee.candidates is not None
     columns = [c for c in from_archive.candidates.columns if c != "geometry"]
     assert from_gee.candidates[columns].equals(from_archive.candidates[columns])
     assert from_gee.candidates.geometry.equals(from_archive.candidates.geometry)

@@ -3,6 +3,8 @@ numpy implementation (``monitor.sources.terrain_flattening``), pixel for pixel."
 
 from __future__ import annotations
 
+from typing import cast
+
 import ee
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from gee_scripts.offline import find_invocations, graph_tree
 from gee_scripts.terrain_flattening import SIGN_CHECK_BANDS, flatten, sign_check_image, vegetated
 from models.worldcover import BARE, MANGROVES, MOSS_LICHEN, VEGETATED, WORLDCOVER_CLASSES
 from monitor.sources.terrain_flattening import (
+    TerrainModel,
     flattening_correction_db,
     slope_aspect,
     track_geometry,
@@ -55,7 +58,7 @@ def test_graph_matches_archive_numpy(model: str) -> None:
     geometry = track_geometry(slope, aspect, angle, look_azimuth_deg=90.0, dtype=np.float64)
     per_pixel = np.isin(scene["T/lc"]["landcover"], VEGETATED)  # volume where vegetated
     correction = flattening_correction_db(
-        geometry, per_pixel if model == "landcover" else model, dtype=np.float64
+        geometry, per_pixel if model == "landcover" else cast(TerrainModel, model), dtype=np.float64
     )
 
     assert geometry.layover.sum() > 10 and geometry.shadow.sum() > 10  # the test has teeth

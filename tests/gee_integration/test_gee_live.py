@@ -55,7 +55,8 @@ def test_gee_check_on_a_valtellina_tile(gee_settings: GeeSettings) -> None:
         assert check.valid_fraction[band] > 0.99, band
     assert check.valid_fraction["preVV"] > 0.5 and check.valid_fraction["postNDVI"] > 0.2
     assert check.requests == {"computeValue": 3, "computePixels": 2}  # as offline (test_gee_check)
-    assert check.sign is not None and check.sign.passed is True, check.sign.lines()
+    assert check.sign is not None
+    assert check.sign.passed is True, check.sign.lines()
 
 
 def test_a_tile_at_65_north_has_elevation_and_canopy(gee_settings: GeeSettings) -> None:

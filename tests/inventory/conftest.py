@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -71,7 +71,7 @@ def routing() -> AlertRouting:
 
 
 @pytest.fixture
-def inventory(tmp_path: Path) -> Inventory:
+def inventory(tmp_path: Path) -> Iterator[Inventory]:
     inv = Inventory(tmp_path / "inventory.gpkg")
     yield inv
     inv.close()

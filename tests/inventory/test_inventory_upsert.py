@@ -249,7 +249,7 @@ def test_status_errors_name_the_landslide(inventory, candidates, square):
     with pytest.raises(InventoryError, match="no landslide with fid 99"):
         inventory.set_status(99, "confirmed")
     with pytest.raises(InventoryError, match="unknown status 'gone'"):
-        inventory.set_status(1, "gone")  # type: ignore[arg-type]
+        inventory.set_status(1, "gone")
 
 
 def test_region_status_and_partial_run(inventory, candidates, square):

@@ -9,11 +9,15 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import monitor.run as run_module
 from monitor.cli import main
 from monitor.config import load_config
 from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon
+
+if TYPE_CHECKING:
+    from models.ensemble import Ensemble
 
 
 class BlockingSource(StandInSource):
@@ -33,7 +37,7 @@ if __name__ == "__main__":
     config = load_config(sys.argv[1])
     source = BlockingSource(Path(sys.argv[2]))
     run_module.open_source = lambda settings: source
-    run_module.load_ensemble = lambda model: StandInEnsemble()
+    run_module.load_ensemble = lambda model: cast("Ensemble", StandInEnsemble())  # a stand-in
     if sys.argv[3:] == ["cli"]:
         sys.exit(main(["run", "--config", sys.argv[1], "--date", "2024-09-15", "-q"]))
     run_module.run_once(config, date(2024, 9, 15), progress=False)

@@ -19,8 +19,9 @@ import pytest
 import yaml
 from shapely.geometry import mapping, shape
 
+from gee_scripts.settings import GeeSettings
 from monitor.cli import main
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, EventWindows, load_config
 from monitor.sources.base import Window
 from tests.run.run_fixtures import REGION_POLYGON
 
@@ -783,6 +784,7 @@ def test_windows_and_defaults(write_config: Callable[..., Path], manifest: Path)
     assert implied.mode == "event" and implied.windows_for(date(2024, 10, 1))[0].end == date(
         2024, 8, 24
     )
+    assert config.path is not None
     assert config.inventory.path == (config.path.parent / "runs" / "inventory.gpkg").resolve()
 
 
@@ -1184,7 +1186,8 @@ def test_an_event_date_written_as_a_number_is_refused_asking_for_yyyy_mm_dd(
             rf"line \d+: regions\[0\]\.windows\.event_date: {re.escape(message)}", problem
         ), problem
     data = _data(manifest, windows={"event_date": date(2024, 8, 24)})
-    assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 24)
+    windows = load_config(write_config(data)).regions[0].windows
+    assert isinstance(windows, EventWindows) and windows.event_date == date(2024, 8, 24)
 
 
 def test_an_event_date_with_a_time_of_day_asks_for_the_day_alone(
@@ -1208,7 +1211,8 @@ def test_an_event_date_with_a_time_of_day_asks_for_the_day_alone(
             f"day alone, {day} (YYYY-MM-DD, the UTC day: acquisitions are dated by it)"
         ), problem
     data = _data(manifest, windows={"event_date": "2024-08-17T00:00:00"})
-    assert load_config(write_config(data)).regions[0].windows.event_date == date(2024, 8, 17)
+    windows = load_config(write_config(data)).regions[0].windows
+    assert isinstance(windows, EventWindows) and windows.event_date == date(2024, 8, 17)
 
 
 def test_a_fallback_that_cannot_see_under_clouds_is_refused(
@@ -1223,9 +1227,9 @@ def test_a_fallback_that_cannot_see_under_clouds_is_refused(
         with pytest.raises(ConfigError) as info:
             load_config(write_config(data))
         assert info.value.problems == ["line 3: model.fallback: Input should be 'S1'"]
-    for given in ("S1", None):
-        data = {**_data(manifest), "model": {"manifest": str(manifest), "fallback": given}}
-        assert load_config(write_config(data)).model.fallback == given
+    for accepted in ("S1", None):
+        data = {**_data(manifest), "model": {"manifest": str(manifest), "fallback": accepted}}
+        assert load_config(write_config(data)).model.fallback == accepted
 
 
 def test_geojson_pasted_as_a_quoted_string_is_read_as_geojson(
@@ -1383,6 +1387,7 @@ def test_earth_engine_variables_are_named_not_given(
     )
     data["source"] = {"type": "gee", "project_env": "MY_PROJECT", "service_account_key_env": "K"}
     config = load_config(write_config(data))
+    assert isinstance(config.source, GeeSettings)
     assert (config.source.project_env, config.source.service_account_key_env) == ("MY_PROJECT", "K")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +25,7 @@ from tests.run.chain_fixtures import CRS, TRANSFORM, hill_and_plain
 class ChangeEnsemble:
     """Stands in for the ensemble: probability 0.95 where dNDVI < -0.3, else 0.02."""
 
-    settings = ("S1+S2", "S1", "S2")
+    settings: tuple[str, ...] = ("S1+S2", "S1", "S2")
 
     def __init__(self) -> None:
         self.object_filter = ObjectFilterModel.from_manifest(DEFAULT_MANIFEST)
@@ -196,7 +197,9 @@ def test_detect_stack_refuses_what_is_not_a_stack(tmp_path, capsys):
 
 def _write(path: Path, bands: np.ndarray, **profile: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(driver="GTiff", dtype="float32", count=len(bands), crs=CRS, transform=TRANSFORM)
+    meta: dict[str, Any] = dict(
+        driver="GTiff", dtype="float32", count=len(bands), crs=CRS, transform=TRANSFORM
+    )
     meta.update(profile)
     with rasterio.open(path, "w", height=bands.shape[1], width=bands.shape[2], **meta) as dst:
         dst.write(bands.astype(meta["dtype"]))
@@ -995,7 +998,7 @@ def test_a_stack_that_fails_mid_folder_keeps_the_scenes_done_before_it(
     _write(folder / "a2_input.tif", bands, **_BLOCKS)  # this run: a2, b, then c fails
     real = detect_stack.detect_stacks
 
-    def damage_then_run(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def damage_then_run(*args, **kwargs):
         _damage_block(folder / "c_input.tif", "elevation")
         return real(*args, **kwargs)
 
@@ -1027,7 +1030,7 @@ def test_sigterm_mid_folder_keeps_the_scenes_done_before_it(tmp_path, monkeypatc
     calls: list[bool] = []
     real = detect_stack.detect
 
-    def detect_then_signal(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def detect_then_signal(*args, **kwargs):
         calls.append(True)
         if len(calls) == 2:
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "SIGTERM would kill"
@@ -1067,7 +1070,7 @@ def test_a_run_killed_mid_folder_leaves_the_scenes_done_before_it(tmp_path, monk
     on_disk: list[tuple[list[str], list[str], list[str]] | None] = []
     real = detect_stack.detect
 
-    def look_then_detect(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def look_then_detect(*args, **kwargs):
         if not (out / "summary.json").exists():
             on_disk.append(None)
         else:

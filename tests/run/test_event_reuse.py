@@ -425,7 +425,12 @@ def test_a_run_whose_every_region_is_read_back_loads_no_ensemble(
     manifest.write_text(DEFAULT_MANIFEST.read_text())
     _, ensemble = install()
     loads: list[object] = []
-    monkeypatch.setattr(run_module, "load_ensemble", lambda model: loads.append(model) or ensemble)
+
+    def load_ensemble(model: object) -> Any:
+        loads.append(model)
+        return ensemble
+
+    monkeypatch.setattr(run_module, "load_ensemble", load_ensemble)
     config = load_config(write_config(_data(manifest)))
     for day in (CLOSED, CLOSED + DAY):
         run_once(config, day, regions=["north"], progress=False, deliver_alerts=False)

@@ -133,12 +133,14 @@ def test_the_candidates_table_is_checked_against_the_manifest(tmp_path: Path) ->
     assert np.array_equal(table.features, x) and table.positive.tolist() == [True, False]
     # a table without review keys (a fit's, or a refit's before they were kept): the fit's rows
     assert table.review.tolist() == ["", ""] and table.weight.tolist() == [1.0, 1.0]
-    keyed = write_candidates(x, y, tmp_path / "k.npz", np.array(["", "landslide:a"]), [1.0, 0.5])
+    keyed = write_candidates(
+        x, y, tmp_path / "k.npz", np.array(["", "landslide:a"]), np.array([1.0, 0.5])
+    )
     keyed_entry = entry.model_copy(update={"candidates": "k.npz", "candidates_sha256": keyed})
     table = read_candidates(tmp_path, keyed_entry)
     assert table.reviewed.tolist() == [False, True] and table.weight.tolist() == [1.0, 0.5]
     for review, weight in ((["", "someone:a"], [1.0, 1.0]), (["", "scene:s"], [1.0, 0.0])):
-        bad = write_candidates(x, y, tmp_path / "b.npz", np.array(review), weight)
+        bad = write_candidates(x, y, tmp_path / "b.npz", np.array(review), np.array(weight))
         with pytest.raises(ManifestError, match="review keys must be empty or start with"):
             read_candidates(
                 tmp_path, entry.model_copy(update={"candidates": "b.npz", "candidates_sha256": bad})
@@ -437,7 +439,9 @@ def test_a_later_refit_keeps_the_reviews_of_an_earlier_one(
     unkeyed = tmp_path / "unkeyed"
     shutil.copytree(manifest.parent, unkeyed, symlinks=True)
     raw = json.loads((unkeyed / "manifest.json").read_text())
-    table = read_candidates(unkeyed, read_manifest(unkeyed / "manifest.json").object_filter)
+    unkeyed_entry = read_manifest(unkeyed / "manifest.json").object_filter
+    assert unkeyed_entry is not None
+    table = read_candidates(unkeyed, unkeyed_entry)
     raw["object_filter"]["candidates_sha256"] = write_candidates(
         table.features, table.positive, unkeyed / raw["object_filter"]["candidates"]
     )
@@ -743,13 +747,13 @@ def test_an_onnx_conversion_that_fails_its_check_leaves_the_earlier_file_alone(
 
     class Off:  # an ONNX runtime whose scores are not scikit-learn's
         def __init__(self, *args: object, **kwargs: object) -> None:
-            self.real = real_session(*args, **kwargs)  # type: ignore[arg-type]
+            self.real = real_session(*args, **kwargs)
 
         def get_inputs(self) -> object:
             return self.real.get_inputs()
 
         def run(self, *args: object) -> list[np.ndarray]:
-            labels, scores = self.real.run(*args)  # type: ignore[arg-type]
+            labels, scores = self.real.run(*args)
             return [labels, np.asarray(scores) * 0.5]
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", Off)

@@ -286,7 +286,7 @@ class _CountingLabels(np.ndarray):
 
     compared: list[int]
 
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other):
         type(self).compared.append(int(self.size))
         return np.asarray(self).__eq__(other)
 

@@ -24,7 +24,7 @@ class SettingsByBand:
     """Stands in for the ensemble: every setting sees the scar (dNDVI < -0.3) with its own
     probability; a setting that reads radar is NaN where the radar bands are."""
 
-    settings = ("S1+S2", "S1", "S2")
+    settings: tuple[str, ...] = ("S1+S2", "S1", "S2")
     probability: ClassVar[dict[str, float]] = {"S1+S2": 0.9, "S1": 0.8, "S2": 0.62}
 
     def __init__(self) -> None:
@@ -119,7 +119,7 @@ def test_without_an_optical_fallback_the_gap_stays_empty_with_a_warning(
     assert s2.optical_fallback is None
     assert "(model.optical_fallback: S2 predicts them)" in caplog.text
     # an ensemble without S2 members is not advised them (found in a walkthrough)
-    ensemble.settings = ("S1+S2", "S1")  # type: ignore[misc]
+    ensemble.settings = ("S1+S2", "S1")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="monitor.pipeline.setting"):
         predict(ensemble, stack, choice, None)
@@ -144,7 +144,7 @@ def test_a_chain_over_many_scenes_says_the_gaps_once(
 
     monkeypatch.setattr(filter_fit, "_collect", three_scenes)
     with caplog.at_level(logging.WARNING):
-        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules())  # type: ignore[arg-type]
+        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules())
     messages = [r.getMessage() for r in caplog.records]
     assert sum("without a radar observation" in m for m in messages) == 1, messages
     assert "another warning" in messages  # others pass
@@ -155,7 +155,7 @@ def test_a_chain_over_many_scenes_says_the_gaps_once(
     # line twice)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules(), what="manifest m.json")  # type: ignore[arg-type]
+        filter_fit.collect([], ensemble, ModelSettings(), VectoriseRules(), what="manifest m.json")
     (named,) = [r.getMessage() for r in caplog.records if "radar observation" in r.getMessage()]
     assert named.startswith("manifest m.json: 3 of the chain's runs on these scenes left 17700")
     # the filter is gone once collect returns: a run's own warning is said again

@@ -188,7 +188,7 @@ def test_only_monitoring_means_without_gaps_in_the_inputs_are_tested() -> None:
 class _Blind:
     """A stand-in ensemble that sees nothing (probability 0.02 everywhere)."""
 
-    settings = ("S1",)
+    settings: tuple[str, ...] = ("S1",)
 
     def predict(self, stack: xr.Dataset, setting: str, *, device: Any = None) -> xr.Dataset:
         full = np.full((stack.sizes["y"], stack.sizes["x"]), 0.02)

@@ -93,6 +93,7 @@ def test_alerts_arrive_once_and_not_again_for_the_same_date(
     assert len(posts) == 3 and len(mails) == 1
     assert {p["event"] for p in posts} == {"landslide.new"}
     assert sorted(p["landslide"]["region"] for p in posts) == ["north", "north", "south"]
+    assert second.delivery is not None
     assert second.changes.alerts_queued == 0 and second.delivery.sent == 0
     # the receiver saw each key once and no bad signature
     (_, server, _) = inbox._webhooks[0]
@@ -154,14 +155,15 @@ def test_a_second_start_of_the_demo_inbox_keeps_the_files_of_the_first(
     config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = load_config(config_path)
-    assert config.alerts.smtp is not None
+    smtp = config.alerts.smtp
+    assert smtp is not None
     hook_url = str(config.alert_routing().webhooks["ops"].url)
     inbox_dir = tmp_path / "inbox"
     (inbox_dir / "mail").mkdir(parents=True)
     (inbox_dir / "mail" / "007.eml").write_bytes(b"Subject: left by an older demo\n\nkept\n")
 
     def start(word: str) -> str:
-        command = [sys.executable, "-c", _SEND_ONE_OF_EACH, str(config.alerts.smtp.port)]
+        command = [sys.executable, "-c", _SEND_ONE_OF_EACH, str(smtp.port)]
         argv = ["--config", str(config_path), "--dir", str(inbox_dir), "--", *command]
         assert demo_inbox_main([*argv, hook_url, word]) == 0
         return capsys.readouterr().out

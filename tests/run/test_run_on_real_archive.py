@@ -12,7 +12,7 @@ from shapely.geometry import box, mapping
 
 from models.testing import build_untrained_ensemble
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config import ArchiveSourceConfig, load_config
 from monitor.sources.archive import ArchiveSource
 from monitor.store.inventory import Inventory
 
@@ -57,6 +57,7 @@ def test_archive_build_then_run_through_the_cli(
     assert status == 0, out
 
     config = load_config(config_path)
+    assert isinstance(config.source, ArchiveSourceConfig)
     truth = ArchiveSource(config.source.path).ground_truth("hills")
     events = truth[(truth["event_date"].astype(str) >= "2024-08-16")]
     assert len(events) > 0  # the storm's landslides are in the post window

@@ -81,6 +81,7 @@ def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
     assert [r.status for r in summary.regions] == ["ok", "ok"]
     assert [r.setting for r in summary.regions] == ["S1+S2", "S1+S2"]
     assert [r.n_candidates for r in summary.regions] == [2, 1]
+    assert summary.regions[0].candidates is not None
     areas = sorted(summary.regions[0].candidates["area_m2"])
     assert areas == [6000.0, 15000.0]
     assert summary.counts() == {"new": 3, "grown": 0, "seen": 0}
@@ -391,6 +392,7 @@ def test_cloudy_pixels_fall_back_to_radar(
     summary = run_once(config, RUN_DATE, progress=False, deliver_alerts=False)
     north, south = summary.regions
     assert ensemble.calls == ["S1+S2", "S1", "S1+S2", "S1"]
+    assert north.candidates is not None and south.candidates is not None
     assert north.candidates["setting"].tolist() == ["S1+S2", "S1+S2"]
     assert south.candidates["setting"].tolist() == ["S1"]
     assert south.candidates["area_m2"].tolist() == [12000.0]
@@ -408,7 +410,12 @@ def test_a_held_lock_refuses_the_run(
     """Refused before the ensemble is loaded: a refused run spent seconds loading it first."""
     source, ensemble = stand_ins()
     loaded: list[object] = []
-    monkeypatch.setattr(run_module, "load_ensemble", lambda model: loaded.append(model) or ensemble)
+
+    def load_ensemble(model: object) -> Any:
+        loaded.append(model)
+        return ensemble
+
+    monkeypatch.setattr(run_module, "load_ensemble", load_ensemble)
     config.inventory.path.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(config.inventory.path), pytest.raises(RunLockHeld, match="another run"):
         run_once(config, RUN_DATE, progress=False)
