@@ -57,7 +57,7 @@ from monitor.pipeline.chain import (
     write_cogs,
 )
 from monitor.pipeline.evaluation import GroundTruth, evaluate, region_truth
-from monitor.pipeline.setting import NoUsableSetting, choose_setting, unobserved
+from monitor.pipeline.setting import NoUsableSetting, Predictor, choose_setting, unobserved
 from monitor.pipeline.trigger import evaluate_trigger
 from monitor.run_inputs import (
     RESOURCES,
@@ -130,7 +130,7 @@ def detect_region(
     run_date: date,
     *,
     source: Source | None = None,
-    ensemble: Ensemble | None = None,
+    ensemble: Predictor | None = None,
     object_filter: ObjectFilterModel | Literal["ensemble"] | None = "ensemble",
     known: Sequence[tuple[int, bytes]] = (),
 ) -> RegionResult:

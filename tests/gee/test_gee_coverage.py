@@ -194,7 +194,7 @@ def test_an_all_nan_band_is_in_the_status_and_its_setting_is_not_used(tmp_path: 
             region,
             date(2024, 9, 15),
             source=source,
-            ensemble=ensemble,  # type: ignore[arg-type]  # a Predictor; run.py wants Ensemble
+            ensemble=ensemble,
         )
 
     assert result.status == "ok"

@@ -1,6 +1,6 @@
-"""Helpers of the operations tests (imported as ``ops_fixtures``; the fixtures themselves are
-in this folder's conftest.py): a small configuration, an inventory filled through the inventory's
-own API, and a small simulated archive's regions."""
+"""Helpers of the operations tests (the fixtures themselves are in this folder's conftest.py): a
+small configuration, an inventory filled through the inventory's own API, and a small simulated
+archive's regions."""
 
 from __future__ import annotations
 
