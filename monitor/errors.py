@@ -24,6 +24,7 @@ __all__ = [
     "NewerSchemaError",
     "interrupt_on_signals",
     "stop_held",
+    "stop_status",
     "stops_deferred",
     "swallowed_stop",
 ]
@@ -76,6 +77,12 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_status(self) -> int:
         return 128 + self.signum
+
+
+def stop_status(stop: KeyboardInterrupt) -> int:
+    """The exit status of a command that ``stop`` ended: 128 + its signal (143 for SIGTERM), 130
+    for a plain Ctrl-C (a :class:`KeyboardInterrupt` outside :func:`interrupt_on_signals`)."""
+    return stop.exit_status if isinstance(stop, Interrupted) else 128 + signal.SIGINT
 
 
 # The signals interrupt_on_signals turned into Interrupted, in the blocks now open.

@@ -42,8 +42,8 @@ from monitor.errors import (
     EXIT_FAILED,
     EXIT_OK,
     BadInput,
-    Interrupted,
     interrupt_on_signals,
+    stop_status,
 )
 from monitor.ops._args import (
     add_config,
@@ -699,7 +699,7 @@ def _main(argv: Sequence[str] | None) -> int:
         notes = "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
         what = str(exc) or "interrupted"
         print(f"landslide-monitor {args.command}: {what}{notes}", file=sys.stderr)
-        return exc.exit_status if isinstance(exc, Interrupted) else 128 + signal.SIGINT
+        return stop_status(exc)
     except Exception as exc:
         status, message = _exit_status_of(exc)
         if args.debug:  # the traceback, and the same exit status (found by an SRE's walk: a

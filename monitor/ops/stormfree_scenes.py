@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from models.datasets import scene_id_of, write_scene
+from monitor.errors import interrupt_on_signals, stop_status
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.spec import SimulationSpec
@@ -137,12 +139,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     plan = RandomisedPlan() if args.world == "randomised" else TrainingSetPlan()
-    try:
-        ids = export_stormfree_scenes(
-            args.training, args.split, args.out, plan=plan, draws=args.draws, workers=args.workers
-        )
+    try:  # SIGTERM too (a batch queue's) ends the build through its clean-up (the workers)
+        with interrupt_on_signals():
+            ids = export_stormfree_scenes(
+                args.training, args.split, args.out, plan=plan, draws=args.draws,
+                workers=args.workers,
+            )  # fmt: skip
     except ValueError as err:
         p.error(str(err))
+    except KeyboardInterrupt as stop:  # a line, not a traceback; the scenes written stay
+        print(f"{p.prog}: {str(stop) or 'interrupted'}; run it again to go on (written scenes are "
+              "kept)", file=sys.stderr)  # fmt: skip
+        return stop_status(stop)
     print(f"storm-free scenes in {args.out}, {len(ids)} of them look-alike-only")
     return 0
 

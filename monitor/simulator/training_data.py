@@ -62,7 +62,7 @@ from models.datasets import (
     write_scene,
 )
 from models.feature_stack import StackAttrs, model_input
-from monitor.errors import BadInput
+from monitor.errors import BadInput, interrupt_on_signals, stop_status
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
 from monitor.simulator.region import random_regions
@@ -371,17 +371,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             val=SplitPlan(args.val_regions, base.val.seed),
             test=SplitPlan(args.test_regions, base.test.seed),
         )
-    try:
-        ids = export_training_sets(
-            args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
-        )
+    try:  # SIGTERM too (a batch queue's) ends the build through its clean-up (the workers)
+        with interrupt_on_signals():
+            ids = export_training_sets(
+                args.out, plan, archive=args.archive, workers=args.workers, progress=not args.quiet
+            )
     except (ForeignFolder, BadInput, InvalidArea) as err:  # an --out of another dataset's, an
         # archive of real exports, a region the options make invalid: usage errors
         p.error(str(err))
-    except KeyboardInterrupt:  # a traceback of 14 frames (found in a walkthrough)
-        print(f"{p.prog}: interrupted; run it again to go on (built regions are reused)",
-              file=sys.stderr)  # fmt: skip
-        return 130
+    except KeyboardInterrupt as stop:  # a traceback of 14 frames (found in a walkthrough)
+        print(f"{p.prog}: {str(stop) or 'interrupted'}; run it again to go on (built regions are "
+              "reused)", file=sys.stderr)  # fmt: skip
+        return stop_status(stop)
     for split, names in ids.items():
         print(f"{split}: {len(names)} scenes in {args.out / split}")
     return 0

@@ -336,3 +336,65 @@ def test_an_out_that_is_a_file_is_a_usage_error(
         .err.splitlines()[-1]
         .endswith(f"error: --out {tmp_path / 'f.txt'}: a file, not a folder")
     )
+
+
+class _DefaultSigterm(AssertionError):
+    """SIGTERM reached the handler the test set before the command: the command let it kill
+    the process (the default action) instead of ending through its clean-up."""
+
+
+@pytest.mark.parametrize(
+    ("command", "builder", "argv", "said"),
+    [
+        ("training_data", "export_training_sets", ["--test-regions", "1"],
+         "interrupted by SIGTERM; run it again to go on (built regions are reused)"),
+        ("stormfree_scenes", "export_stormfree_scenes", ["--training", "t"],
+         "interrupted by SIGTERM; run it again to go on (written scenes are kept)"),
+    ],
+)  # fmt: skip
+def test_sigterm_ends_a_training_build_through_its_clean_up(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    builder: str,
+    argv: list[str],
+    said: str,
+) -> None:
+    """Found in review: `archive build` turned SIGTERM (a batch queue's, a supervisor's) into
+    the stop its workers are ended by, but the training world's two builds died of it at once,
+    their simulation processes left running, and stormfree_scenes answered Ctrl-C with a
+    traceback. Both now end with 128 + 15, a line, and the handler they found back."""
+    import importlib
+    import os
+    import signal
+    import time
+
+    module = importlib.import_module(
+        "monitor.simulator.training_data"
+        if command == "training_data"
+        else f"monitor.ops.{command}"
+    )
+    cleaned: list[str] = []
+
+    def stopped_build(*args: object, **kwargs: object) -> object:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the signal's handler runs at once, in this main thread
+        finally:
+            cleaned.append("workers ended")
+        raise AssertionError("the build went on after SIGTERM")
+
+    def default_action(signum: int, frame: object) -> None:
+        raise _DefaultSigterm
+
+    monkeypatch.setattr(module, builder, stopped_build)
+    previous = signal.signal(signal.SIGTERM, default_action)
+    try:
+        status = module.main([*argv, "--out", str(tmp_path / "out")])
+        assert signal.getsignal(signal.SIGTERM) is default_action  # given back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert status == 128 + signal.SIGTERM
+    assert cleaned == ["workers ended"]
+    assert capsys.readouterr().err.splitlines()[-1] == f"python -m {module.__name__}: {said}"
