@@ -106,6 +106,7 @@ from models.manifest import (
     sha256_file,
     write_manifest,
 )
+from models.object_filter import ObjectFilterModel
 from monitor.labels.rasterise import SPLIT_NAMES
 from monitor.ops.filter_fit import (
     CANDIDATES_FILE,
@@ -237,7 +238,6 @@ def refit_filter(
     """Refit the object filter of ``manifest_path`` with the reviewed scenes of ``data`` (see
     the module) and rewrite the manifest; returns the refit record (also in the manifest's
     ``object_filter.fit.refits``)."""
-    from models.ensemble import Ensemble
 
     manifest_path, data = Path(manifest_path), Path(data)
     require_fit_extra()  # before the chain runs on every scene, as the checks below
@@ -425,7 +425,7 @@ def refit_filter(
         base, CANDIDATES_FILE, lambda out: write_candidates(x, y, out, keys, weights)
     )
     fit = {**entry.fit, "refits": [*entry.fit.get("refits", []), record]}
-    manifest.object_filter = entry.model_copy(
+    refitted = entry.model_copy(
         update={
             "file": filter_file,
             "sha256": sha256_file(base / filter_file),
@@ -435,9 +435,13 @@ def refit_filter(
             "fit": fit,
         }
     )
+    manifest.object_filter = refitted
     write_manifest(manifest_path, manifest)
-    Ensemble.load(manifest_path, engine=RUNS_ENGINE)  # the new manifest loads, before the
-    # files it replaced go
+    # the new manifest reads back and its filter loads, before the files it replaced go (its
+    # members are those the chain above loaded and checked: building them again took half of
+    # a small refit's time)
+    read_manifest(manifest_path)
+    ObjectFilterModel.load(base, refitted, manifest.ensemble_id)
     for name in {entry.file, entry.candidates} - {filter_file, candidates_file, None}:
         replaced = base / str(name)
         if replaced.parent == base:  # a plain file name beside the manifest only
