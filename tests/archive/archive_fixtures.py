@@ -1,11 +1,9 @@
-"""Small simulated regions shared by the archive tests (imported as ``archive_fixtures``)."""
+"""Small simulated regions shared by the archive tests."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import cast
 
-import zarr
 from shapely.geometry import box
 
 from monitor.simulator import ArchiveSimulation, SimulationSpec
@@ -16,11 +14,6 @@ SIMULATION = ArchiveSimulation(
 )
 PRE = Window(date(2024, 6, 17), date(2024, 8, 16))
 POST = Window(date(2024, 8, 16), date(2024, 9, 15))
-
-
-def stored_array(group: zarr.Group, key: str) -> zarr.Array:
-    """The array ``key`` of a region's stored group (``group[key]`` typed as the array it is)."""
-    return cast(zarr.Array, group[key])
 
 
 def small_area(name: str, lon: float, lat: float, orbit_pass: str = "both") -> AreaOfInterest:

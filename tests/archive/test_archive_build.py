@@ -20,15 +20,16 @@ from monitor.simulator import SimulationSpec, build_archive, random_regions
 from monitor.simulator.region import SimulatedRegion, landscape_place, random_box
 from monitor.simulator.spec import LANDSCAPES
 from monitor.sources.archive import ArchiveSource, RegionWriter
+from monitor.sources.archive_composite import _array
 from monitor.sources.base import AreaOfInterest, InvalidArea, check_area
-from tests.archive.archive_fixtures import REGIONS, SIMULATION, stored_array
+from tests.archive.archive_fixtures import REGIONS, SIMULATION
 
 
 def _arrays(path: Path, region: str) -> dict[str, np.ndarray]:
     root = zarr.open_group(path / "regions" / region / "data.zarr", mode="r")
     names = ["static/elevation", "static/landcover", "s2/reflectance", "s2/cloud_probability"]
     names += ["s1/sigma0", "s1/angle"]
-    return {n: np.asarray(stored_array(root, n)[:]) for n in names}
+    return {n: np.asarray(_array(root, n)[:]) for n in names}
 
 
 def test_same_seed_same_archive_other_seed_other_archive(

@@ -126,9 +126,9 @@ def test_flattening_on_a_tilted_plane_matches_the_analytic_value() -> None:
             sigma0_db + flattening_correction_db(geometry, "volume"), -8.0, atol=1e-4
         )
     # foreslopes are brightened (SCF > 1), backslopes darkened
-    # (scalar angles: elementwise numpy, though the signature says np.ndarray)
-    assert slope_correction_factor("volume", np.radians(38.0), np.radians(10.0), 0.0) > 1.0  # type: ignore[arg-type]
-    assert slope_correction_factor("volume", np.radians(38.0), np.radians(-10.0), 0.0) < 1.0  # type: ignore[arg-type]
+    incidence, flat = np.radians(np.array(38.0)), np.array(0.0)  # one pixel's angles
+    assert slope_correction_factor("volume", incidence, np.radians(np.array(10.0)), flat) > 1.0
+    assert slope_correction_factor("volume", incidence, np.radians(np.array(-10.0)), flat) < 1.0
 
 
 def test_layover_and_shadow_of_steep_planes() -> None:

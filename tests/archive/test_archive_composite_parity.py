@@ -12,6 +12,7 @@ from models.worldcover import WATER
 from monitor.sources.archive import ArchiveSource
 from monitor.sources.archive_composite import (
     Optical,
+    _array,
     _days,
     _scenes,
     read_static,
@@ -26,7 +27,6 @@ from monitor.sources.composite import (
     ndvi,
     quality_pick,
 )
-from tests.archive.archive_fixtures import stored_array
 
 
 def _former_mosaic(
@@ -58,9 +58,9 @@ def test_composites_of_the_archives_scenes_are_the_former_ones(
     stored = archive._region(region)
     rows = archive.catalog(region, sensor="S2")
     idx = rows["index"].to_numpy()
-    refl = np.asarray(stored_array(stored.root, "s2/reflectance")[:])[idx]
-    prob = np.asarray(stored_array(stored.root, "s2/cloud_probability")[:])[idx]
-    water = np.asarray(stored_array(stored.root, "static/landcover")[:]) == WATER
+    refl = np.asarray(_array(stored.root, "s2/reflectance")[:])[idx]
+    prob = np.asarray(_array(stored.root, "s2/cloud_probability")[:])[idx]
+    water = np.asarray(_array(stored.root, "static/landcover")[:]) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water)
     assert 0.05 < masked.mean() < 0.95  # clouds and clear views both
     vi = ndvi(refl)
@@ -77,7 +77,7 @@ def test_composites_of_the_archives_scenes_are_the_former_ones(
 
 
 def test_a_windows_scenes_are_those_it_lists_in_its_order(archive: ArchiveSource) -> None:
-    array = stored_array(archive._region("hills").root, "s2/reflectance")
+    array = _array(archive._region("hills").root, "s2/reflectance")
     window = (slice(None), slice(3, 40), slice(5, 50))
     # one block, one scene, a gap, a block out of order, scenes out of order with a gap
     for idx in ([2, 3, 4, 5], [4], [1, 2, 5, 6], [4, 3, 2, 5], [6, 3, 4]):
@@ -98,11 +98,9 @@ def test_a_windows_composite_is_that_of_its_scenes_read_one_by_one(
     static = read_static(stored.root, slice(0, grid.height), slice(0, grid.width), grid.res)
     composite = s2_composite(stored.root, rows, static, CloudMaskParams(), "latest")
     scenes = [int(i) for i in rows["index"]]
-    refl = np.stack([np.asarray(stored_array(stored.root, "s2/reflectance")[i]) for i in scenes])
-    prob = np.stack(
-        [np.asarray(stored_array(stored.root, "s2/cloud_probability")[i]) for i in scenes]
-    )
-    water = np.asarray(stored_array(stored.root, "static/landcover")[:]) == WATER
+    refl = np.stack([np.asarray(_array(stored.root, "s2/reflectance")[i]) for i in scenes])
+    prob = np.stack([np.asarray(_array(stored.root, "s2/cloud_probability")[i]) for i in scenes])
+    water = np.asarray(_array(stored.root, "static/landcover")[:]) == WATER
     masked = cloud_shadow_mask(refl, prob, rows["sun_azimuth"].to_numpy(float), water)
     days = _days(rows["date"].to_numpy())
     expected = _former_mosaic(

@@ -25,9 +25,9 @@ from monitor.config import ModelSettings
 from monitor.grid import region_grid
 from monitor.run import NoUsableSetting, choose_setting
 from monitor.sources.archive import ArchiveError, ArchiveSource, RegionWriter, TrackInfo
+from monitor.sources.archive_composite import _array
 from monitor.sources.archive_writer import S1_NODATA
 from monitor.sources.base import AreaOfInterest, Window
-from tests.archive.archive_fixtures import stored_array
 
 AREA = AreaOfInterest("export", box(10.0, 45.0, 10.006, 45.004), "descending")
 PRE = Window(date(2024, 7, 1), date(2024, 8, 1))
@@ -352,9 +352,7 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
     region = ArchiveSource(tmp_path)._region(AREA.name)
     s2 = region.catalog[region.catalog["sensor"] == "S2"]
     assert sorted(s2["date"].astype(str)) == ["2024-07-05", "2024-07-10"]
-    assert int(np.asarray(stored_array(region.root, "s2/reflectance")[1]).max()) == int(
-        bright.max()
-    )
+    assert int(np.asarray(_array(region.root, "s2/reflectance")[1]).max()) == int(bright.max())
 
     # the daily update of docs/archive.md, run as written, copies them (found by a user: the
     # recipe copied stored scenes without offset_removed, and such a region could never be
@@ -576,15 +574,13 @@ def test_unknown_cloud_is_cloud_dates_as_text_and_an_uncommitted_writer_says_so(
             w.write_s2(0, date(2024, 7, 5), _s2(3000, 750, shape), edges, **sun)
         w.commit()
     stored_prob = np.asarray(
-        stored_array(
-            ArchiveSource(tmp_path / "retry")._region("export").root, "s2/cloud_probability"
-        )[0]
+        _array(ArchiveSource(tmp_path / "retry")._region("export").root, "s2/cloud_probability")[0]
     )
     assert sorted(np.unique(stored_prob[1:]).tolist()) == [0, 1]
     source = ArchiveSource(tmp_path)
     catalog = source._region("export").catalog
     assert sorted(catalog["date"].astype(str)) == ["2024-07-03", "2024-07-05"]
-    stored = np.asarray(stored_array(source._region("export").root, "s2/cloud_probability")[0])
+    stored = np.asarray(_array(source._region("export").root, "s2/cloud_probability")[0])
     assert stored.min() == 100  # NaN (unknown) is cloud, never clear
 
     # a writer killed mid-way (its process gone) left its folder: the next writer removes it
@@ -854,7 +850,7 @@ def test_real_values_near_the_checks_limits_are_accepted(tmp_path: Path) -> None
         w.commit()
     assert (tmp_path / "regions" / "export" / "region.json").exists()
     stored = zarr.open_group(tmp_path / "regions" / "export" / "data.zarr", mode="r")
-    vv_stored = np.asarray(stored_array(stored, "s1/sigma0")[0, 0])
+    vv_stored = np.asarray(_array(stored, "s1/sigma0")[0, 0])
     assert vv_stored.flat[7] == S1_NODATA and (vv_stored == S1_NODATA).sum() == 1
 
 
@@ -876,10 +872,10 @@ def test_reflectance_below_zero_once_the_offset_is_subtracted_is_stored_as_zero(
         w.write_s2(0, date(2024, 7, 5), dn - 1000, np.zeros(shape), **sun)
         w.commit()
     region = ArchiveSource(tmp_path)._region("export")
-    stored = np.asarray(stored_array(region.root, "s2/reflectance")[0])
+    stored = np.asarray(_array(region.root, "s2/reflectance")[0])
     assert (stored[4:, :10, :10] == 0).all() and (stored[:2, :10, :10] == 800).all()
     assert (stored[:, :, 45:] == 0).all() and (stored[3, :, :45] == 3000).all()
-    assert (np.asarray(stored_array(region.root, "s2/cloud_probability")[0])[:, 45:] == 100).all()
+    assert (np.asarray(_array(region.root, "s2/cloud_probability")[0])[:, 45:] == 100).all()
     assert region.catalog["cloud_cover"].tolist() == [0.0]
 
 
@@ -946,9 +942,9 @@ def test_pixels_outside_a_scene_footprint_are_not_observed(tmp_path: Path) -> No
         source = ArchiveSource(tmp_path / label)
         region = source._region("export")
         assert region.catalog["cloud_cover"].tolist() == [0.0, 50.0]
-        stored = np.asarray(stored_array(region.root, "s2/cloud_probability")[1])
+        stored = np.asarray(_array(region.root, "s2/cloud_probability")[1])
         assert (stored[~west] == 100).all() and (stored[23:, :20] == 0).all()
-        assert (np.asarray(stored_array(region.root, "s2/reflectance")[1])[:, ~west] == 0).all()
+        assert (np.asarray(_array(region.root, "s2/reflectance")[1])[:, ~west] == 0).all()
         clear = ArchiveSource(tmp_path / label).features(AREA, PRE, POST).s2_clear_pre.values
         # east: the full scene alone; the south of the footprint, its edge too: both scenes
         assert (clear[:, 20:] == 1).all() and (clear[29:, :20] == 2).all(), label
@@ -1223,7 +1219,7 @@ def test_real_exports_read_wrong_by_a_factor_or_an_order_are_named(tmp_path: Pat
                        np.full(shape, 15))  # fmt: skip
         w.commit()
     region = ArchiveSource(tmp_path)._region(AREA.name)
-    stored = np.asarray(stored_array(region.root, "s2/reflectance")[2])
+    stored = np.asarray(_array(region.root, "s2/reflectance")[2])
     assert (stored[:, :, :5] == 0).all()  # not observed, not a clear view of B8 = 0
     assert (stored[:, :3, 10:] == 0).all()
     assert (stored[:, 3:, 5:] == dn[:, 3:, 5:]).all()

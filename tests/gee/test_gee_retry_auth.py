@@ -280,8 +280,8 @@ def test_credentials_google_refuses_are_bad_input_naming_the_key_and_what_to_do(
     refuses (403), ended `gee check` and `run` with exit status 1 and the client's words,
     naming neither the key file nor what to do; neither is retried."""
     from google.auth.exceptions import RefreshError
-    from googleapiclient.errors import HttpError  # type: ignore[import-untyped]  # no stubs
-    from httplib2 import Response  # type: ignore[import-untyped]  # no stubs
+    from googleapiclient.errors import HttpError
+    from httplib2 import Response
 
     key = _key_file(tmp_path)
     settings = GeeSettings(service_account_key=key, project="my-project")

@@ -244,12 +244,12 @@ def test_alerts_queued_before_a_dismissal_are_withdrawn_when_the_inventory_opens
         assert box.counts() == {"pending": 0, "sent": 0, "dead": 2}
 
 
-def test_status_errors_name_the_landslide(inventory, candidates, square):
+def test_status_errors_name_the_landslide(inventory: Inventory, candidates, square) -> None:
     run(inventory, D1, candidates([square(0, 0, 100, 100)]))
     with pytest.raises(InventoryError, match="no landslide with fid 99"):
         inventory.set_status(99, "confirmed")
     with pytest.raises(InventoryError, match="unknown status 'gone'"):
-        inventory.set_status(1, "gone")
+        inventory.set_status(1, "gone")  # type: ignore[arg-type]  # the refusal pinned
 
 
 def test_region_status_and_partial_run(inventory, candidates, square):

@@ -23,7 +23,7 @@ from models.checkpoint_import import (
 from models.ensemble import Ensemble
 from models.manifest import ManifestError, read_manifest
 from models.testing import TEST_ENCODER
-from models.zoo import smp  # type: ignore[attr-defined]  # after zoo's torchvision fix
+from models.zoo import smp  # type: ignore[attr-defined]  # zoo's import (after its torchvision fix), not an export
 
 
 class _Trap:

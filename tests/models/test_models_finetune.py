@@ -31,7 +31,7 @@ from models.inference import predict_members
 from models.lineage import verify_lineage
 from models.manifest import ManifestError, load_member, read_manifest, sha256_file
 from models.testing import TEST_ENCODER
-from models.zoo import smp  # type: ignore[attr-defined]  # after zoo's torchvision fix
+from models.zoo import smp  # type: ignore[attr-defined]  # zoo's import (after its torchvision fix), not an export
 
 
 def _imported_parent(tmp_path: Path, threshold: float = 0.5) -> Path:

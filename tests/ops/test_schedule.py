@@ -212,6 +212,17 @@ class _Ledger:
         return outcome
 
 
+def _recording_serve(served: list[object], mark: object) -> Callable[..., int]:
+    """A stand-in for ``monitor.ops.schedule.serve`` that appends ``mark`` to ``served`` and
+    returns 0 (the scheduler's start, not serving)."""
+
+    def serve(*args: object, **kwargs: object) -> int:
+        served.append(mark)
+        return 0
+
+    return serve
+
+
 def _wait_for(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -844,13 +855,8 @@ def test_a_start_on_an_inventory_another_program_is_writing_serves_and_retries(
     from monitor.store.inventory import Inventory
     from tests.ops.ops_fixtures import write_config
 
-    served: list[str] = []
-
-    def fake_serve(*a: object, **k: object) -> int:
-        served.append("x")
-        return 0
-
-    monkeypatch.setattr(schedule_module, "serve", fake_serve)
+    served: list[object] = []
+    monkeypatch.setattr(schedule_module, "serve", _recording_serve(served, "x"))
     path = write_config(tmp_path, untrained_manifest)
     with Inventory(tmp_path / "inventory.gpkg"):
         pass
@@ -1124,13 +1130,8 @@ def test_dry_run_names_what_would_fail_every_run_and_the_start_refuses_the_model
     ) in err
     assert "1 problem(s)" in err
     # the start only warns of the archive (a volume mounted late): its runs fail and are retried
-    served: list[bool] = []
-
-    def fake_serve(*a: object, **k: object) -> int:
-        served.append(True)
-        return 0
-
-    monkeypatch.setattr(schedule_module, "serve", fake_serve)
+    served: list[object] = []
+    monkeypatch.setattr(schedule_module, "serve", _recording_serve(served, True))
     with caplog.at_level("WARNING", logger="monitor.ops.schedule"):
         assert main(["schedule", "--config", str(path)]) == 0
     assert served == [True]
@@ -1243,13 +1244,8 @@ def test_the_checks_leave_earth_engine_and_a_remote_cluster_s_devices_alone(
     path.write_text(text, encoding="utf-8")
     assert main(["schedule", "--config", str(path), "--dry-run"]) == 0
     assert "a start now would run:" in capsys.readouterr().out
-    served: list[bool] = []
-
-    def fake_serve(*a: object, **k: object) -> int:
-        served.append(True)
-        return 0
-
-    monkeypatch.setattr(schedule_module, "serve", fake_serve)
+    served: list[object] = []
+    monkeypatch.setattr(schedule_module, "serve", _recording_serve(served, True))
     assert main(["schedule", "--config", str(path)]) == 0 and served == [True]
     # without the cluster, the device is this machine's: refused
     path.write_text(text.replace(extra, ""), encoding="utf-8")
