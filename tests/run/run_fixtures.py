@@ -3,7 +3,7 @@ ground truth and a deterministic stand-in ensemble (imported by the tests as ``r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -187,6 +187,17 @@ def two_region_config(manifest: Path, **blocks: Any) -> dict[str, Any]:
         "quicklooks": {"enabled": False},
         **blocks,
     }
+
+
+def recording_loader(ensemble: Any, loads: list[object]) -> Callable[[object], Any]:
+    """A stand-in for ``monitor.run.load_ensemble`` that gives ``ensemble`` and appends the
+    model settings it was asked to load to ``loads`` (how often a run loaded it)."""
+
+    def load_ensemble(model: object) -> Any:
+        loads.append(model)
+        return ensemble
+
+    return load_ensemble
 
 
 class StandInEnsemble:

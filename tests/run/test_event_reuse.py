@@ -28,7 +28,13 @@ from monitor.run import run_once
 from monitor.run_results import RunSummary
 from monitor.sources.base import AreaOfInterest
 from monitor.store.inventory import Inventory
-from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
+from tests.run.run_fixtures import (
+    StandInEnsemble,
+    StandInSource,
+    recording_loader,
+    region_polygon,
+    two_region_config,
+)
 from tests.run.test_run_once_end_to_end import SmallAreaFilter
 
 EVENT = {"mode": "event", "event_date": "2024-08-20", "pre_days": 60, "post_days": 10}
@@ -425,12 +431,7 @@ def test_a_run_whose_every_region_is_read_back_loads_no_ensemble(
     manifest.write_text(DEFAULT_MANIFEST.read_text())
     _, ensemble = install()
     loads: list[object] = []
-
-    def load_ensemble(model: object) -> Any:
-        loads.append(model)
-        return ensemble
-
-    monkeypatch.setattr(run_module, "load_ensemble", load_ensemble)
+    monkeypatch.setattr(run_module, "load_ensemble", recording_loader(ensemble, loads))
     config = load_config(write_config(_data(manifest)))
     for day in (CLOSED, CLOSED + DAY):
         run_once(config, day, regions=["north"], progress=False, deliver_alerts=False)

@@ -21,7 +21,13 @@ from monitor.pipeline.object_filter import FEATURES, features_id
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock, RunLockHeld
-from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
+from tests.run.run_fixtures import (
+    StandInEnsemble,
+    StandInSource,
+    recording_loader,
+    region_polygon,
+    two_region_config,
+)
 
 RUN_DATE = date(2024, 9, 15)
 SCARS = {
@@ -410,12 +416,7 @@ def test_a_held_lock_refuses_the_run(
     """Refused before the ensemble is loaded: a refused run spent seconds loading it first."""
     source, ensemble = stand_ins()
     loaded: list[object] = []
-
-    def load_ensemble(model: object) -> Any:
-        loaded.append(model)
-        return ensemble
-
-    monkeypatch.setattr(run_module, "load_ensemble", load_ensemble)
+    monkeypatch.setattr(run_module, "load_ensemble", recording_loader(ensemble, loaded))
     config.inventory.path.parent.mkdir(parents=True, exist_ok=True)
     with RunLock(config.inventory.path), pytest.raises(RunLockHeld, match="another run"):
         run_once(config, RUN_DATE, progress=False)
