@@ -17,7 +17,9 @@ A manifest argument may be ``default``: the bundled ensemble (``models/default/m
 in a checkout, inside site-packages when installed).
 
 Exit status 2: an argument or file to correct (the error names it); 130: interrupted (Ctrl-C);
-141: the reader of standard output left (``... | head``), as a writer killed by SIGPIPE.
+143: stopped by SIGTERM (``kill PID``, a batch queue's time limit), which unwinds as Ctrl-C does
+(``train``'s workers end with it; its members resume on the next run); 141: the reader of
+standard output left (``... | head``), as a writer killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import functools
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -584,12 +587,36 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so that
+    the work unwinds through the same clean-up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # SIGTERM to this process alone ended it with no clean-up and no word (status -15), and left
+    # the workers of `train --workers N` training on as orphans (found in review, 2026-12-07)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM)
+    if in_main:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _command(args)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _command(args: argparse.Namespace) -> int:
     try:  # the imports too: torch, timm and smp take seconds to load, Ctrl-C may come then
         return _run(args)
     except BrokenPipeError:
@@ -599,6 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         silence_stdout()  # `info ... | head`: the reader left; end quietly, as a killed writer
         return 128 + signal.SIGPIPE
+    except _Terminated:
+        print(f"python -m models {args.command}: interrupted by SIGTERM", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and 128 + SIGINT
         print(f"python -m models {args.command}: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -45,6 +46,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from tqdm.auto import tqdm
 
 from models.datasets import (
     DatasetError,
@@ -64,6 +66,7 @@ from models.selection import (
     summary_rows,
 )
 from models.train import Start, TrainConfig, TrainResult, train_member
+from models.workers import end_workers, leave_signals_to_the_parent, running_children
 from models.zoo import (
     COMPACT_DECODERS,
     LEARNING_RATES,
@@ -477,6 +480,11 @@ _WORKER_ERROR: list[DatasetError] = []
 
 
 def _init_worker(train: Path | Sequence[Scene], val: Path | Sequence[Scene]) -> None:
+    leave_signals_to_the_parent()
+    # tqdm takes a lock of multiprocessing's even for a disabled bar: a named semaphore that a
+    # worker ended by end_workers left to the resource tracker, which then warned of it as
+    # leaked. A worker's bars are its own (disabled): a thread's lock is enough.
+    tqdm.set_lock(threading.RLock())
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(processName)s: %(message)s"
     )
@@ -511,10 +519,19 @@ def _train_parallel(
     workers: int,
     start: float,
 ) -> list[TrainResult]:
-    """Train ``jobs`` in ``workers`` spawned processes; results in the order of ``jobs``."""
+    """Train ``jobs`` in ``workers`` spawned processes; results in the order of ``jobs``.
+
+    A data folder that is not one of scenes is refused here, as with one worker, before the
+    workers take their seconds to start. A stop (Ctrl-C; SIGTERM, which the CLI turns into one)
+    or a member that failed ends the workers at once, not when their members are trained: the
+    members resume from their last epoch on the next run."""
+    for source in (train, val):
+        if isinstance(source, Path):
+            scene_ids(source)
     specs = [spec for spec, _, _ in jobs]
     ctx = multiprocessing.get_context("spawn")
     done: dict[int, TrainResult] = {}
+    others = running_children()
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(train, val)
     ) as pool:
@@ -523,20 +540,28 @@ def _train_parallel(
             for i, (spec, config, start_from) in enumerate(jobs)
         }
         pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                err = f.exception()
-                if err is not None:
-                    for other in pending:
-                        other.cancel()
-                    if isinstance(err, DatasetError):  # a data folder to correct, as with 1
-                        raise err
-                    raise RuntimeError(
-                        f"training {specs[futures[f]].name} failed: {err} (finished members are "
-                        f"kept in {workdir}; rerun to resume)"
-                    ) from err
-                r = f.result()
-                done[futures[f]] = r
-                _log_done(len(done), len(specs), r, start)
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    done[futures[f]] = _worker_result(f, specs[futures[f]], workdir)
+                    _log_done(len(done), len(specs), done[futures[f]], start)
+        except BaseException:
+            end_workers(others)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return [done[i] for i in range(len(specs))]
+
+
+def _worker_result(f: Future[TrainResult], spec: MemberSpec, workdir: Path) -> TrainResult:
+    """A finished member's result, or the error its worker raised: a data folder's as it is
+    (to correct, as with one worker), any other naming the member."""
+    err = f.exception()
+    if err is None:
+        return f.result()
+    if isinstance(err, DatasetError):
+        raise err
+    raise RuntimeError(
+        f"training {spec.name} failed: {err} (finished members are kept in {workdir}; rerun "
+        "to resume)"
+    ) from err

@@ -12,16 +12,16 @@ import logging
 import math
 import os
 import shutil
-import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import active_children, get_all_start_methods, get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 from tqdm import tqdm
 
+from models.workers import end_workers, leave_signals_to_the_parent, running_children
 from monitor.errors import BadInput
 from monitor.grid import grid_too_small, region_grid
 from monitor.simulator.region import SimulatedRegion
@@ -132,24 +132,6 @@ def _build_one(
     return area.name
 
 
-def _leave_signals_to_the_parent() -> None:
-    """A build worker's start: Ctrl-C (sent to the whole process group) is the parent's to act
-    on, and SIGTERM (:func:`_end_workers`) ends the worker at once, not through the handlers a
-    forked worker inherits (:func:`monitor.errors.interrupt_on_signals`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _end_workers(others: set[int | None]) -> None:
-    """Terminate and reap this process's children but ``others`` (those it had before its
-    pool): the pool's workers, which its shutdown would wait on while they build on."""
-    workers = [child for child in active_children() if child.pid not in others]
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.join(10)
-
-
 def build_archive(
     path: str | os.PathLike[str],
     regions: Sequence[tuple[AreaOfInterest, SimulationSpec]],
@@ -198,9 +180,9 @@ def build_archive(
         # fork: workers inherit the imports and need no `if __name__ == "__main__"` guard in
         # the caller (zarr resets its event loop after a fork)
         context = get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-        others = {child.pid for child in active_children()}
+        others = running_children()
         with ProcessPoolExecutor(
-            n_workers, mp_context=context, initializer=_leave_signals_to_the_parent
+            n_workers, mp_context=context, initializer=leave_signals_to_the_parent
         ) as pool:
             jobs = [(*job, False) for job in todo]
             bar = tqdm(total=len(jobs), desc="build archive", unit="region", disable=not progress)
@@ -213,7 +195,7 @@ def build_archive(
                 # for good: found by an agency's walk), a region that failed, or a worker
                 # killed (the pool then says so): the workers end with the build, and the
                 # folders they were writing go (else at that region's next build)
-                _end_workers(others)
+                end_workers(others)
                 for target, *_ in todo:
                     remove_orphans(target)
                 pool.shutdown(wait=False, cancel_futures=True)
