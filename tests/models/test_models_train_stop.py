@@ -15,6 +15,7 @@ import yaml
 
 from models.datasets import Scene, write_scene
 from models.testing import tiny_grid
+from monitor._process import process_gone
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,15 +34,6 @@ def _descendants(pid: int) -> list[int]:
         found += children
         todo += children
     return found
-
-
-def _gone(pid: int) -> bool:
-    """No process ``pid``, or a zombie (ended, not yet reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 1 :].split()[:1] == ["Z"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
@@ -81,9 +73,9 @@ def test_train_stopped_by_sigterm_ends_its_workers(
     assert train.wait(timeout=60) == 143, log.read_text()
     assert "python -m models train: interrupted by SIGTERM" in log.read_text()
     deadline = time.monotonic() + 10
-    while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+    while not all(process_gone(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [pid for pid in workers if not _gone(pid)] == []
+    assert [pid for pid in workers if not process_gone(pid)] == []
     assert not (tmp_path / "out").exists()
     # nor left the semaphores of tqdm's lock for multiprocessing's resource tracker to warn of
     assert "leaked semaphore" not in log.read_text()
