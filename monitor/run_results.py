@@ -120,7 +120,7 @@ def log_result(result: RegionResult) -> None:
             "%s: %d candidate(s)%s in %.1f s%s",
             result.region,
             result.n_candidates,
-            f" with {result.setting}" if result.setting else " (trigger off)",
+            f" with {result.setting}" if result.setting else " (not triggered)",
             result.seconds,
             windows,
         )
@@ -131,11 +131,13 @@ def log_result(result: RegionResult) -> None:
 
 
 def _trigger_note(result: RegionResult) -> str:
+    """The trigger's statistics; whether it fired is "triggered" or "not triggered" ("trigger
+    off", before 2026-12-07, was read as the trigger switched off in the configuration)."""
     trigger = result.trigger
     if trigger is None:
         return ""
     return (
-        f"trigger {'on' if trigger.triggered else 'off'}: vegetation loss "
+        f"{'triggered' if trigger.triggered else 'not triggered'}: vegetation loss "
         f"{trigger.vegetation_loss_m2:,.0f} m², backscatter change "
         f"{trigger.backscatter_change_m2:,.0f} m²; clear optical "
         f"{trigger.optical_clear_fraction:.0%}, radar {trigger.radar_valid_fraction:.0%}"

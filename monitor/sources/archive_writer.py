@@ -537,8 +537,8 @@ class RegionWriter:
         if tuple(array.shape) != shape:
             raise ValueError(
                 f"region {self.area.name!r}: {what} has shape {tuple(array.shape)}, expected "
-                f"{shape} (the region grid {self.grid.crs}, {self.grid.height} x "
-                f"{self.grid.width} px of {self.grid.res:g} m)"
+                f"{shape} (the region grid {self.grid.crs}, {self.grid.height} rows x "
+                f"{self.grid.width} columns of {self.grid.res:g} m)"
             )
 
     def write_static(
@@ -778,7 +778,18 @@ class RegionWriter:
         (:data:`S1_NODATA` = no data)."""
         when = as_day(when, f"region {self.area.name!r}: S1 scene {index}")
         if not 0 <= track < len(self.tracks):
-            raise ValueError(f"region {self.area.name!r}: S1 {when} names unknown track {track}")
+            # found in a walk: the relative orbit given where the index goes read as "unknown"
+            orbits = [k for k, t in enumerate(self.tracks) if t.relative_orbit == track]
+            hint = (
+                f": relative orbit {track} is tracks[{orbits[0]}], give {orbits[0]}"
+                if orbits
+                else ""
+            )
+            raise ValueError(
+                f"region {self.area.name!r}: S1 {when} names track {track}, where `track` is "
+                f"an index into the writer's {len(self.tracks)} track(s) (0 to "
+                f"{len(self.tracks) - 1}), not a relative orbit{hint}"
+            )
         self._check_index("S1", index, when)
         self._check_shape(f"S1 {when} sigma0", sigma0, (len(S1_BANDS), *self.grid.shape))
         sigma0 = np.asarray(sigma0)

@@ -332,6 +332,27 @@ def _writer_inputs() -> tuple[tuple[int, int], TrackInfo, SunAngles]:
     return shape, track, {"sun_zenith": 30.0, "sun_azimuth": 150.0}
 
 
+def test_a_scene_naming_its_relative_orbit_for_its_track_is_told_the_index(tmp_path: Path) -> None:
+    """Found in a walk: ``write_s1(i, day, 15, sigma0)`` with the scene's relative orbit, where
+    the writer takes the index of its track, was refused as "names unknown track 15"."""
+    shape, track, _ = _writer_inputs()
+    other = TrackInfo(15, "ascending", 80.0, np.full(shape, 40.0, np.float32))
+    sigma0 = np.full((2, *shape), -12.0, np.float32)
+    with RegionWriter(tmp_path, AREA, n_s2=0, n_s1=1, tracks=[track, other]) as w:
+        with pytest.raises(ValueError) as told:
+            w.write_s1(0, date(2024, 7, 5), 15, sigma0)
+        assert str(told.value) == (
+            f"region {AREA.name!r}: S1 2024-07-05 names track 15, where `track` is an index into "
+            "the writer's 2 track(s) (0 to 1), not a relative orbit: relative orbit 15 is "
+            "tracks[1], give 1"
+        )
+        with pytest.raises(
+            ValueError, match=r"names track 2, .* \(0 to 1\), not a relative orbit$"
+        ):
+            w.write_s1(0, date(2024, 7, 5), 2, sigma0)
+        w.write_s1(0, date(2024, 7, 5), 1, sigma0)  # the index: taken
+
+
 def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
     tmp_path: Path,
 ) -> None:

@@ -112,7 +112,7 @@ def test_a_run_detects_writes_the_inventory_and_scores_against_ground_truth(
     assert runs["status"].tolist() == ["ok"]
     assert regions["n_new"].tolist() == [2, 1]
     # the trigger's statistics are kept with every region of every run
-    assert all("trigger on: vegetation loss" in m for m in regions["message"])
+    assert all("triggered: vegetation loss" in m for m in regions["message"])
 
     text = format_summary(summary)
     assert "object recall 100% (3 of 3), 0 false alarm(s)" in text
@@ -361,7 +361,7 @@ def test_quiet_region_is_not_sent_to_the_ensemble(
     assert ensemble.calls == []
     with Inventory(config.inventory.path) as inventory:
         (message,) = inventory.run_regions(summary.run_id)["message"]
-    assert "trigger off: vegetation loss 0 m², backscatter change 0 m²" in message
+    assert "not triggered: vegetation loss 0 m², backscatter change 0 m²" in message
 
 
 def test_a_region_no_sensor_saw_is_no_data_not_a_quiet_day(
