@@ -20,6 +20,7 @@ import geopandas as gpd
 
 from monitor.pipeline.evaluation import Evaluation
 from monitor.pipeline.trigger import TriggerResult
+from monitor.sources.base import stale_note
 from monitor.store.inventory import Changes, RegionDetections, RegionStatus
 
 if TYPE_CHECKING:
@@ -124,6 +125,10 @@ def log_result(result: RegionResult) -> None:
             result.seconds,
             windows,
         )
+        # ok on what the source still holds: said where the run is watched, not only by
+        # `status --check` (found on a walk: a run 26 days past the archive's end said nothing)
+        if stale := stale_note(result.data_status):
+            log.warning("%s: %s", result.region, stale)
     elif result.status == "no-data":
         log.warning("%s: no data: %s%s", result.region, result.message, windows)
     else:

@@ -41,7 +41,7 @@ from monitor.config.operations import fires_from, last_fire_before
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput
 from monitor.ops._args import add_config
 from monitor.ops.schedule import next_scheduled_run, scheduler_lock_target
-from monitor.sources.base import STALE_QUESTION
+from monitor.sources.base import stale_note
 from monitor.store.inventory import foreign_file, not_an_inventory
 from monitor.store.landslides import LAYER
 from monitor.store.lock import LockHolder, inventory_written, lock_holder
@@ -127,6 +127,8 @@ class MonitorStatus:
         for r in self.regions:
             if r.message and r.data_status != "ok":
                 lines.append(f"  {r.region}: {r.data_status}: {r.message}")
+            elif stale := _stale_source(r):  # ok on what the source holds (found on a walk: only
+                lines.append(f"  {r.region}: {stale}")  # `status --check` said so)
             elif r.run_message and r.run_status in ("failed", "interrupted"):
                 # found in a crash walkthrough: a run that failed on a full disk showed its
                 # regions "pending" without a word of why
@@ -363,8 +365,8 @@ def _stale_source(line: RegionStatusLine) -> str | None:
     ``ok`` on what the source still holds (found on a walk: a health check passed it)."""
     if line.run_date is None or not line.message:
         return None
-    said = [note for note in line.message.split("; ") if note.endswith(STALE_QUESTION)]
-    return f"its last run ({line.run_date}): {said[0]}" if said else None
+    said = stale_note(line.message)
+    return f"its last run ({line.run_date}): {said}" if said else None
 
 
 def check_status(

@@ -44,6 +44,7 @@ __all__ = [
     "pass_words",
     "source_identity",
     "stack_attrs",
+    "stale_note",
     "stale_post_note",
 ]
 
@@ -308,6 +309,13 @@ def check_area(
             "apart regions of their own, or raise max_area_km2"
         )
     return area_km2
+
+
+def stale_note(notes: str) -> str | None:
+    """The line of :func:`stale_post_note` among ``notes`` (a stack's status or a region's
+    recorded message: lines joined by ``"; "``), or None."""
+    said = [note for note in notes.split("; ") if note.endswith(STALE_QUESTION)]
+    return said[0] if said else None
 
 
 def stale_post_note(post: Window, post_dates: Sequence[str]) -> str | None:

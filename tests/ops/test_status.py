@@ -346,6 +346,10 @@ def test_status_check_passes_and_fails_each_limit_naming_the_region_or_alert(
         "region wayanad-hills",
         f"its last run (2024-09-16): {stale}",
     )
+    # plain `status` says it too, under its table (found on a walk: only --check did)
+    assert f"  wayanad-hills: its last run (2024-09-16): {stale}" in (
+        collect_status(config).format().splitlines()
+    )
     # and a run with no acquisition at all, `no-data` (a rail operator's walk: a monitor
     # pointed at an archive that ended months before passed the check)
     empty = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from monitor.cli.report import format_summary
 from monitor.config import MonitorConfig, load_config
 from monitor.pipeline.object_filter import FEATURES, features_id
 from monitor.run import run_once
+from monitor.run_results import RegionResult, log_result
 from monitor.store.inventory import Inventory
 from monitor.store.lock import RunLock, RunLockHeld
 from tests.run.run_fixtures import (
@@ -255,6 +257,24 @@ def test_the_run_says_which_windows_each_region_used(
         True,
         True,
     ]
+
+
+def test_a_region_ok_on_a_source_no_longer_fed_is_warned_of(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found on a walk: a run 26 days past the archive's newest acquisition logged its regions
+    ok and said nothing; only `status --check` read the line its record kept."""
+    stale = (
+        "post window 2024-09-25/2024-10-25: its newest acquisition, 2024-09-29, is 25 days "
+        "before its last day, where Sentinel-1 and Sentinel-2 revisit within 12: is the "
+        "source still fed?"
+    )
+    fed = RegionResult("north", RUN_DATE, "ok", setting="S2", data_status="S2 post: clouds")
+    with caplog.at_level(logging.INFO, logger="monitor.run"):
+        log_result(fed)
+        log_result(replace(fed, data_status=f"{stale}; S2 post: clouds"))
+    warned = [(r.levelno, r.getMessage()) for r in caplog.records if r.levelno > logging.INFO]
+    assert warned == [(logging.WARNING, f"north: {stale}")]
 
 
 def test_the_same_date_twice_adds_no_row_and_no_alert(
