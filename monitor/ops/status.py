@@ -161,12 +161,15 @@ def _region_lines(conn: sqlite3.Connection, names: list[str]) -> list[RegionStat
             "WHERE rr.region = ? ORDER BY r.run_id DESC LIMIT 1",
             (name,),
         ).fetchone()
+        # the date and end of one run: the latest of the region's ok runs to finish. Each was
+        # a maximum of its own, and after a run of an earlier date (a backfill) the pair named
+        # the newest date with the backfill's end (found on a walk)
         last_ok, last_ok_finished = conn.execute(
-            "SELECT MAX(r.run_date), MAX(r.finished_at) FROM run_regions rr "
-            "JOIN runs r USING (run_id) "
-            "WHERE rr.region = ? AND rr.status = 'ok' AND r.status IN ('ok', 'partial')",
+            "SELECT r.run_date, r.finished_at FROM run_regions rr JOIN runs r USING (run_id) "
+            "WHERE rr.region = ? AND rr.status = 'ok' AND r.status IN ('ok', 'partial') "
+            "ORDER BY r.finished_at DESC, r.run_id DESC LIMIT 1",
             (name,),
-        ).fetchone()
+        ).fetchone() or (None, None)
         if row is None:
             lines.append(RegionStatusLine(region=name))
             continue

@@ -143,6 +143,24 @@ def test_status_of_a_populated_inventory(
     assert [r["region"] for r in printed["regions"]] == ["wayanad-hills", "emilia-hills"]
 
 
+def test_last_ok_is_the_date_and_end_of_one_run_after_a_backfill(
+    tmp_path: Path, untrained_manifest: Path
+) -> None:
+    """Found on a walk: after a run of an earlier date, `last ok` gave the newest date ever ok
+    and `last_ok_finished_at` the backfill's end, each a maximum of its own."""
+    config = load_config(write_config(tmp_path, untrained_manifest, ALERTS))
+    populate(config)  # ok runs of 2024-08-01, 09-01 and 09-14
+    with Inventory(config.inventory.path) as inventory:
+        run_id = inventory.start_run(date(2024, 9, 5), ["wayanad-hills"], "archive")
+        inventory.apply(run_id, [RegionDetections("wayanad-hills", "ok", setting="S1+S2")])
+    lines = {r.region: r for r in collect_status(config, now=NOW).regions}
+    wayanad, emilia = lines["wayanad-hills"], lines["emilia-hills"]
+    assert wayanad.run_date == wayanad.last_ok_run_date == "2024-09-05"
+    assert wayanad.last_ok_finished_at == wayanad.finished_at is not None
+    assert emilia.run_date == emilia.last_ok_run_date == "2024-09-14"
+    assert emilia.last_ok_finished_at == emilia.finished_at is not None
+
+
 def test_status_never_writes_the_inventory(tmp_path: Path, untrained_manifest: Path) -> None:
     config = load_config(write_config(tmp_path, untrained_manifest))
     populate(config)
