@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from monitor.pipeline.evaluation import Evaluation
 from monitor.run_results import RunSummary
+from monitor.store.matching import MATCH_TOLERANCE_M
 
 __all__ = ["format_summary"]
 
@@ -46,6 +47,16 @@ def _table(summary: RunSummary) -> list[str]:
         f"{total['grown']:>5} {total['seen']:>4} {recall:>9} {false_alarms:>9} "
         f"{summary.timings.get('total', 0.0):>6.1f}s"
     )
+    # found on a walk: "detections 4, new 3" with no word of where the fourth went
+    ok = [r for r in summary.regions if r.status == "ok"]
+    joined = sum(r.n_candidates for r in ok) - sum(
+        sum(summary.counts(r.region).values()) for r in ok
+    )
+    if joined > 0:
+        lines.append(
+            f"{joined} detection(s) joined another of the same landslide (within "
+            f"{MATCH_TOLERANCE_M:g} m of it: one inventory entry)"
+        )
     return lines
 
 
