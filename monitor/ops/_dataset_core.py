@@ -32,13 +32,12 @@ from monitor.sources.base import (
 
 __all__ = ["DatasetReport", "NotSeenYet", "SceneJob", "buffer_m", "event_windows"]
 
-# the reason a monitoring view is skipped (:meth:`SceneJob.unseen`)
-NOT_SEEN_YET = "no acquisition after the item's date in the monitoring view's post window"
+# the reason a view is skipped (:meth:`SceneJob.unseen`)
+NOT_SEEN_YET = "no acquisition after the item's date in the view's post window"
 
 
 class NotSeenYet(DataUnavailable):
-    """A monitoring view's windows hold no acquisition after its item's date
-    (:meth:`SceneJob.unseen`)."""
+    """A view's windows hold no acquisition after its item's date (:meth:`SceneJob.unseen`)."""
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -65,9 +64,11 @@ class SceneJob:
     # how the windows are composited: event mode (Ganerød et al.) for an inventory's items, the
     # region's own for reviewed runs (the views the ensemble saw and the reviews judged)
     compositing: Compositing = EVENT
-    # a monitoring view of an item: the scene is kept only where its post window uses an
-    # acquisition after this day (the item's date); a run before the first look after a slide
-    # shows nothing of it, and a label of it there would teach a change the images lack
+    # a view of an item: the scene is kept only where its post window uses an acquisition after
+    # this day (the item's date); a run before the first look after a slide shows nothing of
+    # it, nor does an event view past the source's last acquisition (found in a walk: its post
+    # bands all NaN, labelled a landslide), and a label of it there would teach a change the
+    # images lack
     seen_after: date | None = None
 
     def unseen(self, post_dates: Iterable[date]) -> str | None:
@@ -77,8 +78,8 @@ class SceneJob:
             return None
         return (
             f"no acquisition after the item's date {self.seen_after} in the post window "
-            f"{self.post} (a Sentinel-2 scene too cloudy to be composited counts as none): a "
-            "daily run then shows nothing of it yet"
+            f"{self.post} (a Sentinel-2 scene too cloudy to be composited counts as none): the "
+            "view shows nothing of it yet"
         )
 
     def label(self, shape: tuple[int, int], transform: Affine, crs: str) -> np.ndarray:

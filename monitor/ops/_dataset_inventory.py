@@ -139,7 +139,7 @@ class _View:
     post: Window
     compositing: Compositing
     record: dict[str, Any]
-    seen_after: date | None = None  # a monitoring view's item date (SceneJob.seen_after)
+    seen_after: date  # the item's date (SceneJob.seen_after)
 
 
 def _monitoring_windows(region: RegionConfig | None) -> tuple[MonitoringWindows, str]:
@@ -162,7 +162,7 @@ def _views(
     views = []
     if "event" in settings.views:
         pre, post = event_windows(when, settings.pre_days, settings.post_days)
-        views.append(_View(scene, pre, post, EVENT, {"name": "event"}))
+        views.append(_View(scene, pre, post, EVENT, {"name": "event"}, seen_after=when))
     if "monitoring" in settings.views:
         windows, whose = _monitoring_windows(region)
         compositing = windows.compositing()
@@ -298,7 +298,7 @@ def inventory_jobs(
         same_day = here[here["event_date"] == when]
         scene = _safe(f"{where}_{when:%Y%m%d}_{item_id}")
         for view in _views(scene, when, region, settings):
-            if view.seen_after and view.post.start > when:  # the date not in its post window
+            if view.record["name"] == "monitoring" and view.post.start > when:  # in its baseline
                 late = (
                     "monitoring view whose post window starts after the item's date "
                     "(the windows' post_days shorter than its lag): the slide is in its baseline"

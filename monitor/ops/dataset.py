@@ -12,8 +12,8 @@ monitoring view per lag of :data:`monitor.simulator.scene_windows.MONITORING_LAG
 windows and composites of a daily run that many days after its date (its region's monitoring
 windows, or the defaults), labelled by the same rules, id ``<event id>_monitoring<lag>d``, in
 the item's split group; the views the daily run shows the ensemble, as its simulated training
-sets hold them. A monitoring view with no acquisition after the item's date is skipped. The
-rest of a scene is background (0) as for a complete inventory; with
+sets hold them. A view (event or monitoring) with no acquisition after the item's date is
+skipped. The rest of a scene is background (0) as for a complete inventory; with
 ``dataset.export_known_within_m`` (``--export-known-within-m``), for one that maps only some of
 its area's landslides, background only within that distance of an item and ignored beyond.
 
