@@ -69,11 +69,11 @@ def write_jobs(
 ) -> DatasetReport:
     """Fetch and write every job's scene into its split (resuming), then ``dataset.json``.
     Scenes already in ``out`` that are none of the jobs' (an item since removed from the
-    inventory, another inventory exported into the same folder) would still be trained on:
-    with ``prune`` they are deleted, else listed in the report (``stale``) and
-    ``dataset.json``."""
+    inventory) would still be trained on: with ``prune`` they are deleted, else listed in the
+    report (``stale``) and ``dataset.json``. A folder of another inventory's export is refused
+    without ``prune`` (:func:`_check_same_kind`)."""
     out = Path(out)
-    _check_same_kind(out, (dataset_record or {}).get("command"))
+    _check_same_kind(out, dataset_record or {}, prune)
     out.mkdir(parents=True, exist_ok=True)
     splits = assign_splits([j.group for j in jobs], fractions)
     report = DatasetReport(out, written=dict.fromkeys(SPLIT_NAMES, 0), groups=splits)
@@ -151,12 +151,15 @@ def write_jobs(
     return report
 
 
-def _check_same_kind(out: Path, command: str | None) -> None:
+def _check_same_kind(out: Path, dataset_record: Mapping[str, Any], prune: bool) -> None:
     """Refuse ``out`` where its ``dataset.json`` says another command (or another tool, such as
     the simulator's training sets) wrote it: a walkthrough's `dataset from-reviews` into a copy
     of a `dataset export` folder mixed the two, overwrote the export's record, and its report's
     hint (--prune) would have deleted the exported scenes. A folder without the record (a first
-    run cut off before it wrote one) is resumed."""
+    run cut off before it wrote one) is resumed. An export of another inventory file is refused
+    too, unless ``prune`` replaces the other's scenes (found in a walk: the same slides as
+    polygons and as catalogue points, dealt into splits apart, lay in train/ and in test/)."""
+    command = dataset_record.get("command")
     record_path = out / DATASET_RECORD_FILE
     if command is None or not record_path.is_file():
         return
@@ -176,6 +179,23 @@ def _check_same_kind(out: Path, command: str | None) -> None:
             f"{command}`; writing here would mix the two datasets' scenes (and --prune would "
             "delete the other's). Give a folder of its own (e.g. a new one beside it)"
         )
+    other = _inventory_file(record)
+    scenes = record.get("scenes")
+    held = isinstance(scenes, dict) and any(scenes.values())  # an empty export leaks nothing
+    another = other is not None and other != _inventory_file(dataset_record)
+    if command == "export" and held and another and not prune:
+        raise BadInput(
+            f"--out {out}: it holds the export of another inventory ({other}); each export deals "
+            "its own events into train/, val/ and test/, so the same ground could lie in two "
+            "splits. Give a folder of its own, or --prune to replace that export's scenes with "
+            "this one's"
+        )
+
+
+def _inventory_file(record: Mapping[str, Any]) -> str | None:
+    """The inventory file a `dataset export`'s record names (``inventory.file``), or None."""
+    inventory = record.get("inventory")
+    return str(inventory.get("file")) if isinstance(inventory, dict) else None
 
 
 def _is_complete(folder: Path, scene_id: str, key: str) -> bool:

@@ -1148,6 +1148,37 @@ def test_a_view_with_no_acquisition_after_the_item_is_skipped(
                     (12, 24, 6))]  # fmt: skip
 
 
+def test_an_export_of_another_inventory_into_a_dataset_is_refused_unless_pruned(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found walking "Train on your own inventory": the same slides exported as polygons and
+    then, into the same folder, as catalogue points were dealt into splits apart, and one slide
+    lay in train/ and in test/, said only as "scenes not of this run"."""
+    first, second = tmp_path / "slides.gpkg", tmp_path / "slides-v2.gpkg"
+    for path in (first, second):
+        gpd.GeoDataFrame(
+            {"mapped": ["2024-08-17"]}, geometry=[Point(10.92, 44.355).buffer(0.0003)],
+            crs="EPSG:4326",
+        ).to_file(path)  # fmt: skip
+    out = tmp_path / "ds"
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--date-column", "mapped",
+            "--views", "event", "--out", str(out)]  # fmt: skip
+    assert main([*argv, "--inventory", str(first)]) == 0
+    assert main([*argv, "--inventory", str(first)]) == 0  # the same file again: resumed
+    capsys.readouterr()
+    assert main([*argv, "--inventory", str(second)]) == 2
+    assert capsys.readouterr().err == (
+        f"landslide-monitor dataset: error: --out {out}: it holds the export of another "
+        f"inventory ({first.resolve()}); "
+        "each export deals its own events into train/, val/ and test/, so the same ground could "
+        "lie in two splits. Give a folder of its own, or --prune to replace that export's "
+        "scenes with this one's\n"
+    )
+    assert main([*argv, "--inventory", str(second), "--prune"]) == 0
+    record = json.loads((out / "dataset.json").read_text())
+    assert record["inventory"]["file"] == str(second.resolve())
+
+
 def test_date_format_none_on_the_command_line_sets_the_configuration_s_aside(
     dataset_config: Path,
 ) -> None:
