@@ -53,6 +53,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 from pydantic import ValidationError
 
 from models.atomic import out_problem
+from models.datasets import DATASET_RECORD_FILE
 from monitor.config import DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.labels import GLC_NOT_LANDSLIDES
@@ -317,6 +318,38 @@ def _settings(config: MonitorConfig, args: argparse.Namespace) -> DatasetSetting
         raise BadInput("; ".join(problems)) from None
 
 
+def _check_out(out: Path, config: MonitorConfig) -> None:
+    """Refuse an ``--out`` where the scenes would land among other files the project reads
+    (found in a walk, each taken with "16 scene(s) written"): the archive the scenes are read
+    from, a folder in it or one above it (split folders and ``dataset.json`` among its
+    regions); a model's folder (its ``manifest.json``: `models finetune --out` refuses a
+    dataset's in turn); a folder inside another dataset (a split of it: a dataset nested in a
+    split, whose scenes training would read as the other's)."""
+    here = out.resolve()
+    archive = getattr(config.source, "path", None)
+    if archive is not None:
+        root = Path(archive).resolve()
+        if here == root or here.is_relative_to(root) or root.is_relative_to(here):
+            relation = (
+                "is" if here == root else "is inside" if here.is_relative_to(root) else "holds"
+            )
+            raise BadInput(
+                f"--out {out} {relation} the archive the scenes are read from ({archive}); give "
+                "the dataset a folder of its own, outside it"
+            )
+    if (out / "manifest.json").is_file():
+        raise BadInput(
+            f"--out {out} holds a model ({out / 'manifest.json'}); give the dataset a folder of "
+            "its own"
+        )
+    other = next((p for p in here.parents if (p / DATASET_RECORD_FILE).is_file()), None)
+    if other is not None:
+        raise BadInput(
+            f"--out {out} is inside the dataset {other} ({other / DATASET_RECORD_FILE}); give "
+            "the dataset a folder of its own, outside it"
+        )
+
+
 def cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
@@ -327,6 +360,7 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
 
     config = load_config(args.config)
+    _check_out(Path(args.out), config)
     settings = _settings(config, args)
     quiet = bool(getattr(args, "quiet", False))
     if args.action == "export":

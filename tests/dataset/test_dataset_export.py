@@ -1179,6 +1179,43 @@ def test_an_export_of_another_inventory_into_a_dataset_is_refused_unless_pruned(
     assert record["inventory"]["file"] == str(second.resolve())
 
 
+def test_an_out_among_the_files_the_project_reads_is_refused(
+    dataset_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found walking "Train on your own inventory": --out the archive's root, a region folder
+    in it, a fine-tuned model's folder and a split of another dataset were each taken, "16
+    scene(s) written", the scenes among the files the project reads."""
+    from monitor.config import load_config
+
+    archive = Path(load_config(dataset_config).source.path)  # type: ignore[union-attr]
+    inventory = tmp_path / "slides.gpkg"
+    gpd.GeoDataFrame(
+        {"mapped": ["2024-08-17"]}, geometry=[Point(10.92, 44.355).buffer(0.0003)],
+        crs="EPSG:4326",
+    ).to_file(inventory)  # fmt: skip
+    model = tmp_path / "tuned"
+    model.mkdir()
+    (model / "manifest.json").write_text("{}")
+    other = tmp_path / "other"
+    (other / "train").mkdir(parents=True)
+    (other / "dataset.json").write_text("{}")
+    refused = {
+        archive: f"is the archive the scenes are read from ({archive})",
+        archive
+        / "regions"
+        / "hills": f"is inside the archive the scenes are read from ({archive})",
+        archive.parent: f"holds the archive the scenes are read from ({archive})",
+        model: f"holds a model ({model / 'manifest.json'})",
+        other / "train": f"is inside the dataset {other.resolve()} ",
+    }
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--date-column", "mapped",
+            "--inventory", str(inventory)]  # fmt: skip
+    for out, said in refused.items():
+        assert main([*argv, "--out", str(out)]) == 2, out
+        assert said in capsys.readouterr().err, out
+    assert not (archive / "dataset.json").exists() and not (other / "train" / "train").exists()
+
+
 def test_date_format_none_on_the_command_line_sets_the_configuration_s_aside(
     dataset_config: Path,
 ) -> None:
