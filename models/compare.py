@@ -49,12 +49,16 @@ __all__ = ["compare_manifests", "data_folder", "format_comparison", "write_repor
 
 
 def data_folder(data: Path) -> Path:
-    """``data`` itself when it holds ``input/``, else its ``test/`` (or ``val/``) split."""
+    """``data`` itself when it holds ``input/``, else its ``test/`` (or ``val/``) split; a split
+    whose ``input/`` holds no scene is none (a `dataset export --prune` that emptied ``test/``
+    left its folders, and compare then refused the dataset: found in a walk)."""
     data = Path(data)
     if not data.is_dir():  # a typo was told it held no input/
         raise DatasetError(f"{data}: no such folder")
-    for folder in (data, data / "test", data / "val"):
-        if (folder / "input").is_dir():
+    if (data / "input").is_dir():
+        return data
+    for folder in (data / "test", data / "val"):
+        if any((folder / "input").glob("*_input.tif")):
             return folder
     train = data / "train"
     hint = (

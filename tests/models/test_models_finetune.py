@@ -19,7 +19,13 @@ import torch
 
 from models.checkpoint_import import import_checkpoint
 from models.cli import main
-from models.compare import _Hashes, _tuned_on_val, compare_manifests, format_comparison
+from models.compare import (
+    _Hashes,
+    _tuned_on_val,
+    compare_manifests,
+    data_folder,
+    format_comparison,
+)
 from models.datasets import Scene, provenance_path, read_folder, write_scene
 from models.finetune import (
     FinetuneConfig,
@@ -180,6 +186,10 @@ def test_finetune_an_imported_member_and_verify_its_lineage(
     assert "No test/ split: compared on val/, the scenes the new manifest's" in (
         format_comparison(report)
     )
+    # a test/ a `dataset export --prune` emptied (its folders left) is none either: it was
+    # refused as "no input/<id>_input.tif files" (found in a walk)
+    (data / "test" / "input").mkdir(parents=True)
+    assert data_folder(data) == data / "val"
     assert report["tuned_on_val"] == {"old": None, "new": ["scene4", "scene5"]}  # the parent
     # names no dataset
     # a val/ of other scenes (found measuring an export option; here the dataset's train/
