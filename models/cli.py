@@ -32,6 +32,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 __all__ = ["main"]
@@ -592,7 +593,7 @@ class _Terminated(KeyboardInterrupt):
     the work unwinds through the same clean-up."""
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
     raise _Terminated
 

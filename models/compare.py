@@ -67,7 +67,7 @@ def data_folder(data: Path) -> Path:
         if (train / "input").is_dir()
         else ""
     )
-    raise DatasetError(f"{data}: no input/ folder, nor test/input or val/input{hint}")
+    raise DatasetError(f"{data}: no input/ folder, nor a scene in test/input or val/input{hint}")
 
 
 def compare_manifests(

@@ -373,8 +373,9 @@ def split_hint(root: Path) -> str:
     return f"; it is a dataset of splits: give {' or '.join(str(s) for s in splits)}"
 
 
-def scene_ids(root: Path) -> list[str]:
-    """Scene ids of a Ganerød-layout folder (sorted); every input needs its label."""
+def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
+    """Scene ids of a Ganerød-layout folder (sorted); every input needs its label. With
+    ``warn``, the files its names leave out are logged."""
     root = Path(root)
     if not root.is_dir():  # found in a walkthrough: a typo read "no input/<id>_input.tif files"
         what = "is a file, not a folder" if root.exists() else "no such folder"
@@ -390,6 +391,8 @@ def scene_ids(root: Path) -> list[str]:
         raise DatasetError(f"{root}: labels missing for inputs: {first_names(missing)}")
     # scenes named otherwise (.tiff, _INPUT.TIF: the names are case-sensitive) and labels whose
     # input is missing are not read; said, as detect --stack does, so none is lost quietly
+    if not warn:
+        return ids
     near = near_names(root / "input", "_input.tif", inputs)
     orphans = near_names(root / "label", "_label.tif", [label_path(root, i) for i in ids])
     if near:

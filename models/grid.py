@@ -527,7 +527,7 @@ def _train_parallel(
     members resume from their last epoch on the next run."""
     for source in (train, val):
         if isinstance(source, Path):
-            scene_ids(source)
+            scene_ids(source, warn=False)  # the workers, reading it, say what it leaves out
     specs = [spec for spec, _, _ in jobs]
     ctx = multiprocessing.get_context("spawn")
     done: dict[int, TrainResult] = {}
@@ -535,12 +535,12 @@ def _train_parallel(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(train, val)
     ) as pool:
-        futures: dict[Future[TrainResult], int] = {
-            pool.submit(_train_in_worker, spec, workdir, config, start_from): i
-            for i, (spec, config, start_from) in enumerate(jobs)
-        }
-        pending = set(futures)
-        try:
+        try:  # the submits too: they spawn the workers, which a stop then must end
+            futures: dict[Future[TrainResult], int] = {
+                pool.submit(_train_in_worker, spec, workdir, config, start_from): i
+                for i, (spec, config, start_from) in enumerate(jobs)
+            }
+            pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:

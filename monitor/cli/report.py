@@ -54,8 +54,8 @@ def _table(summary: RunSummary) -> list[str]:
     )
     if joined > 0:
         lines.append(
-            f"{joined} detection(s) joined another of the same landslide (within "
-            f"{MATCH_TOLERANCE_M:g} m of it: one inventory entry)"
+            f"{joined} detection(s) matched the same landslide as another (within "
+            f"{MATCH_TOLERANCE_M:g} m of its outline: one inventory entry)"
         )
     return lines
 

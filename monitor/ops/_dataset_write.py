@@ -179,23 +179,28 @@ def _check_same_kind(out: Path, dataset_record: Mapping[str, Any], prune: bool) 
             f"{command}`; writing here would mix the two datasets' scenes (and --prune would "
             "delete the other's). Give a folder of its own (e.g. a new one beside it)"
         )
-    other = _inventory_file(record)
+    other, this = _inventory_of(record), _inventory_of(dataset_record)
     scenes = record.get("scenes")
     held = isinstance(scenes, dict) and any(scenes.values())  # an empty export leaks nothing
-    another = other is not None and other != _inventory_file(dataset_record)
+    # the same file, or the same content moved (a project moved, a dataset copied elsewhere)
+    another = other[0] is not None and other[0] != this[0] and other[1] != this[1]
     if command == "export" and held and another and not prune:
         raise BadInput(
-            f"--out {out}: it holds the export of another inventory ({other}); each export deals "
-            "its own events into train/, val/ and test/, so the same ground could lie in two "
+            f"--out {out}: it holds the export of another inventory ({other[0]}); each export "
+            "deals its own events into train/, val/ and test/, so the same ground could lie in two "
             "splits. Give a folder of its own, or --prune to replace that export's scenes with "
             "this one's"
         )
 
 
-def _inventory_file(record: Mapping[str, Any]) -> str | None:
-    """The inventory file a `dataset export`'s record names (``inventory.file``), or None."""
+def _inventory_of(record: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The inventory file a `dataset export`'s record names and its SHA-256 (``inventory.file``,
+    ``inventory.sha256``), each None where it names none."""
     inventory = record.get("inventory")
-    return str(inventory.get("file")) if isinstance(inventory, dict) else None
+    if not isinstance(inventory, dict):
+        return None, None
+    file, sha = inventory.get("file"), inventory.get("sha256")
+    return (None if file is None else str(file)), (None if sha is None else str(sha))
 
 
 def _is_complete(folder: Path, scene_id: str, key: str) -> bool:

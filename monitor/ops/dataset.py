@@ -54,7 +54,7 @@ from pydantic import ValidationError
 
 from models.atomic import out_problem
 from models.datasets import DATASET_RECORD_FILE
-from monitor.config import DatasetSettings, MonitorConfig
+from monitor.config import ArchiveSourceConfig, DatasetSettings, MonitorConfig
 from monitor.errors import BadInput
 from monitor.labels import GLC_NOT_LANDSLIDES
 from monitor.ops._args import add_config, positive_int
@@ -326,8 +326,8 @@ def _check_out(out: Path, config: MonitorConfig) -> None:
     dataset's in turn); a folder inside another dataset (a split of it: a dataset nested in a
     split, whose scenes training would read as the other's)."""
     here = out.resolve()
-    archive = getattr(config.source, "path", None)
-    if archive is not None:
+    if isinstance(config.source, ArchiveSourceConfig):
+        archive = config.source.path
         root = Path(archive).resolve()
         if here == root or here.is_relative_to(root) or root.is_relative_to(here):
             relation = (

@@ -129,9 +129,10 @@ def format_inventory(
         (deliveries or {}).get(str(r.get("uid"))) if s.startswith("new on") else None
         for r, s in zip(records, states, strict=True)
     ]
-    # with the outbox read, an alerted landslide none of whose alerts it holds had no recipient
-    # (a region without a channel: "new on D" and "1 alerted" were said of it, found in a walk)
-    unsent = "without recipient" if deliveries is not None else ""
+    # with the outbox read, an alerted landslide none of whose alerts it holds had none queued:
+    # no channel (found in a walk: "new on D" and "1 alerted" were said of it), or its twin of
+    # an overlapping region told its recipients
+    unsent = "none queued" if deliveries is not None else ""
     states = [
         f"{s} ({delivery(o) if o else unsent})" if o or (unsent and s.startswith("new on")) else s
         for s, o in zip(states, outcomes, strict=True)
@@ -157,10 +158,10 @@ def format_inventory(
     ]
     told = sorted(Counter(kinds).items(), key=lambda kind: (-kind[1], kind[0]))
     delivered = Counter(delivery_kind(o) for o in outcomes if o)
-    if deliveries is not None:  # those alerted with no alert queued (no recipient): counted too
+    if deliveries is not None:  # those alerted with no alert queued: counted too
         alerted = sum(s.startswith("new on") for s in states)
         if none := alerted - sum(delivered.values()):
-            delivered["without recipient"] = none
+            delivered["none queued"] = none
     of_alerted = ", ".join(f"{n} {kind}" for kind, n in sorted(delivered.items()))
     said = ", ".join(
         f"{n} {kind}" + (f" ({of_alerted})" if kind == "alerted" and of_alerted else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -1155,9 +1156,9 @@ def test_an_export_of_another_inventory_into_a_dataset_is_refused_unless_pruned(
     then, into the same folder, as catalogue points were dealt into splits apart, and one slide
     lay in train/ and in test/, said only as "scenes not of this run"."""
     first, second = tmp_path / "slides.gpkg", tmp_path / "slides-v2.gpkg"
-    for path in (first, second):
+    for path, size in ((first, 0.0003), (second, 0.0004)):
         gpd.GeoDataFrame(
-            {"mapped": ["2024-08-17"]}, geometry=[Point(10.92, 44.355).buffer(0.0003)],
+            {"mapped": ["2024-08-17"]}, geometry=[Point(10.92, 44.355).buffer(size)],
             crs="EPSG:4326",
         ).to_file(path)  # fmt: skip
     out = tmp_path / "ds"
@@ -1165,11 +1166,15 @@ def test_an_export_of_another_inventory_into_a_dataset_is_refused_unless_pruned(
             "--views", "event", "--out", str(out)]  # fmt: skip
     assert main([*argv, "--inventory", str(first)]) == 0
     assert main([*argv, "--inventory", str(first)]) == 0  # the same file again: resumed
+    moved = tmp_path / "moved"  # the same content elsewhere (a project moved): resumed too
+    moved.mkdir()
+    shutil.copy(first, moved / first.name)
+    assert main([*argv, "--inventory", str(moved / first.name)]) == 0
     capsys.readouterr()
     assert main([*argv, "--inventory", str(second)]) == 2
     assert capsys.readouterr().err == (
         f"landslide-monitor dataset: error: --out {out}: it holds the export of another "
-        f"inventory ({first.resolve()}); "
+        f"inventory ({(moved / first.name).resolve()}); "
         "each export deals its own events into train/, val/ and test/, so the same ground could "
         "lie in two splits. Give a folder of its own, or --prune to replace that export's "
         "scenes with this one's\n"

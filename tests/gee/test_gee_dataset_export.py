@@ -640,9 +640,7 @@ def test_a_directly_fetched_monitoring_view_that_shows_nothing_yet_fetches_no_pi
 
     early = server(["2024-08-05", "2024-08-10"])  # the item is of 2024-08-17
     report = export(early, tmp_path / "early")
-    assert report.skipped == {
-        "no acquisition after the item's date in the view's post window": 3
-    }
+    assert report.skipped == {"no acquisition after the item's date in the view's post window": 3}
     assert (early.value_requests, len(early.pixel_requests)) == (3, 0)  # its dates, no more
     seen = server(["2024-08-20"])
     report = export(seen, tmp_path / "seen")

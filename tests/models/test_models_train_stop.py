@@ -79,3 +79,21 @@ def test_train_stopped_by_sigterm_ends_its_workers(
     assert not (tmp_path / "out").exists()
     # nor left the semaphores of tqdm's lock for multiprocessing's resource tracker to warn of
     assert "leaked semaphore" not in log.read_text()
+
+
+def test_main_puts_back_the_sigterm_handler_it_found(tmp_path: Path) -> None:
+    """`main()` turns SIGTERM into a stop while its command runs, and only then: called in
+    another program's process (these tests, a notebook), the handler it found is put back."""
+    from types import FrameType
+
+    from models.cli import main
+
+    def mine(signum: int, frame: FrameType | None) -> None:
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert main(["lineage", str(tmp_path / "none" / "manifest.json")]) == 2
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

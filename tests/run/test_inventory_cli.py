@@ -274,18 +274,17 @@ def test_list_says_why_no_alert_was_raised() -> None:
     lines = format_inventory(pd.DataFrame(told), deliveries=deliveries)
     assert [line.split("  ")[-1].strip() for line in lines[1:-1]] == [
         "new on 2024-09-03 (sent)", "new on 2024-09-03 (withdrawn)",
-        "new on 2024-09-03 (1 queued, 1 sent)", "new on 2024-09-03 (without recipient)",
+        "new on 2024-09-03 (1 queued, 1 sent)", "new on 2024-09-03 (none queued)",
         "awaiting a second look",
     ]  # fmt: skip
     assert lines[-1].endswith(
-        "Alerts: 4 alerted (1 queued, 1 sent, 1 withdrawn, 1 without recipient), 1 awaiting a "
-        "second look"
+        "Alerts: 4 alerted (1 none queued, 1 queued, 1 sent, 1 withdrawn), 1 awaiting a second look"
     )
     # an outbox that holds no alert at all (a region without a channel: found in a walk, where
     # "new on D" and "1 alerted" were said of a landslide no alert was queued for)
     lines = format_inventory(pd.DataFrame(told[3:4]), deliveries={})
-    assert lines[1].endswith("  new on 2024-09-03 (without recipient)")
-    assert lines[-1].endswith("Alerts: 1 alerted (1 without recipient)")
+    assert lines[1].endswith("  new on 2024-09-03 (none queued)")
+    assert lines[-1].endswith("Alerts: 1 alerted (1 none queued)")
     assert format_inventory(pd.DataFrame(rows), statuses=["dismissed"])[1].split()[0] == "4"
     assert format_inventory(pd.DataFrame(rows[:0], columns=list(rows[0]))) == [
         "no landslide in the inventory"

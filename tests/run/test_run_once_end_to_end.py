@@ -301,11 +301,11 @@ def test_the_summary_says_how_many_detections_joined_another_of_their_landslide(
     )
     lines = format_summary(summary).splitlines()
     assert (
-        "1 detection(s) joined another of the same landslide (within 10 m of it: one inventory "
-        "entry)" in lines
+        "1 detection(s) matched the same landslide as another (within 10 m of its outline: one "
+        "inventory entry)" in lines
     )
     summary.changes.changes.append(Change(3, "u3", "north", "new", 900.0, None))
-    assert not any("joined another" in line for line in format_summary(summary).splitlines())
+    assert not any("as another" in line for line in format_summary(summary).splitlines())
 
 
 def test_the_same_date_twice_adds_no_row_and_no_alert(
