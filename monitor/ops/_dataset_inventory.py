@@ -139,7 +139,6 @@ class _View:
     post: Window
     compositing: Compositing
     record: dict[str, Any]
-    seen_after: date  # the item's date (SceneJob.seen_after)
 
 
 def _monitoring_windows(region: RegionConfig | None) -> tuple[MonitoringWindows, str]:
@@ -162,7 +161,7 @@ def _views(
     views = []
     if "event" in settings.views:
         pre, post = event_windows(when, settings.pre_days, settings.post_days)
-        views.append(_View(scene, pre, post, EVENT, {"name": "event"}, seen_after=when))
+        views.append(_View(scene, pre, post, EVENT, {"name": "event"}))
     if "monitoring" in settings.views:
         windows, whose = _monitoring_windows(region)
         compositing = windows.compositing()
@@ -177,7 +176,7 @@ def _views(
                 "compositing": compositing.describe(),
             }
             view_id = f"{scene}_monitoring{lag}d"
-            views.append(_View(view_id, pre, post, compositing, record, seen_after=when))
+            views.append(_View(view_id, pre, post, compositing, record))
     return views
 
 
@@ -324,7 +323,7 @@ def inventory_jobs(
                     "items_ignored": [str(i) for i in others["item_id"]],
                 },
                 compositing=view.compositing,
-                seen_after=view.seen_after,
+                seen_after=when,  # every view: none before its first look after the date
             )
             for other in same_day["item_id"]:
                 pos, ign = areas[str(other)]

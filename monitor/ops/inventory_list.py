@@ -133,10 +133,11 @@ def format_inventory(
     # no channel (found in a walk: "new on D" and "1 alerted" were said of it), or its twin of
     # an overlapping region told its recipients
     unsent = "none queued" if deliveries is not None else ""
-    states = [
-        f"{s} ({delivery(o) if o else unsent})" if o or (unsent and s.startswith("new on")) else s
+    became = [
+        delivery(o) if o else unsent if s.startswith("new on") else ""
         for s, o in zip(states, outcomes, strict=True)
     ]
+    states = [f"{s} ({b})" if b else s for s, b in zip(states, became, strict=True)]
     rows = [
         [
             str(r["fid"]),
