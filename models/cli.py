@@ -25,6 +25,7 @@ standard output left (``... | head``), as a writer killed by SIGPIPE.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import signal
@@ -32,8 +33,9 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from models.signals import interrupt_on_signals, stop_status, swallowed_stop
 
 __all__ = ["main"]
 
@@ -584,18 +586,10 @@ def _run(args: argparse.Namespace) -> int:
         status: int = args.func(args)
         return status
     except (ManifestError, DatasetError, CheckpointError, ValueError) as err:
+        if swallowed_stop(err) is not None:  # a stop torch turned into a ValueError of its own:
+            raise  # interrupt_on_signals raises it as the stop it was (exit 143 or 130, not 2)
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread as Ctrl-C raises :class:`KeyboardInterrupt`, so that
-    the work unwinds through the same clean-up."""
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the clean-up at once
-    raise _Terminated
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -604,22 +598,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # SIGTERM to this process alone ended it with no clean-up and no word (status -15), and left
-    # the workers of `train --workers N` training on as orphans (found in review, 2026-12-07)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM)
-    if in_main:
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        return _command(args)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    return _command(args)
 
 
 def _command(args: argparse.Namespace) -> int:
+    # SIGTERM to this process alone ended it with no clean-up and no word (status -15), and left
+    # the workers of `train --workers N` training on as orphans (found in review, 2026-12-07);
+    # signal handlers can only be set in the main thread (tests call main() in others)
+    in_main = threading.current_thread() is threading.main_thread()
     try:  # the imports too: torch, timm and smp take seconds to load, Ctrl-C may come then
-        return _run(args)
+        with interrupt_on_signals() if in_main else contextlib.nullcontext():
+            return _run(args)
     except BrokenPipeError:
         from models.console import silence_stdout, stdout_is_broken
 
@@ -627,9 +616,7 @@ def _command(args: argparse.Namespace) -> int:
             raise
         silence_stdout()  # `info ... | head`: the reader left; end quietly, as a killed writer
         return 128 + signal.SIGPIPE
-    except _Terminated:
-        print(f"python -m models {args.command}: interrupted by SIGTERM", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback, and 128 + SIGINT
-        print(f"python -m models {args.command}: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: a line, not a traceback, 128 + signal
+        how = " by SIGTERM" if stop_status(stop) == 128 + signal.SIGTERM else ""
+        print(f"python -m models {args.command}: interrupted{how}", file=sys.stderr)
+        return stop_status(stop)
