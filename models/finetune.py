@@ -656,7 +656,8 @@ def finetune(
         if stale_path.parent == out_dir and stale_path.is_file():  # a plain file name only
             stale_path.unlink()
             log.info("%s: an earlier run's member this run did not choose, removed", stale_path)
-    if all(record["best_epoch"] == 0 for _, record in tuned.values()):
+    unchanged = all(record["best_epoch"] == 0 for _, record in tuned.values())
+    if unchanged:
         log.warning(
             "no member's weights changed: every one kept its parent's (epoch 0; the reasons "
             "above), so %s holds the parent's members with K and thresholds chosen again on %s",
@@ -674,7 +675,9 @@ def finetune(
         "parent_training": {k: v for k, v in parent.training.items() if k != "candidates"},
         "lineage": lineage_of(manifest, data).model_dump(),
     }
-    description = f"{parent.description} (fine-tuned on {data.name})".strip()
+    # `models info` and the run report show it: "fine-tuned" where no weight moved misled
+    what = "K and thresholds chosen again on" if unchanged else "fine-tuned on"
+    description = f"{parent.description} ({what} {data.name})".strip()
     new = ManifestModel(
         description=description,
         settings=settings,

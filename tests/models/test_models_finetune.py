@@ -825,6 +825,12 @@ def test_fine_tuning_keeps_the_parents_batch_norm_statistics(
     # ... and its origin stays the parent's
     origins = [read_manifest(m).members[0].origin for m in (parent, undone, kept)]
     assert origins == ["imported:epoch_007.ckpt"] * 2 + ["finetuned:imported:epoch_007.ckpt"]
+    # and `models info` does not call it fine-tuned: no weight moved
+    parent_says = read_manifest(parent).description
+    assert read_manifest(kept).description == f"{parent_says} (fine-tuned on data)".strip()
+    assert read_manifest(undone).description == (
+        f"{parent_says} (K and thresholds chosen again on data)".strip()
+    )
 
 
 def _earlier_run(tmp_path: Path, scene_factory: Callable[..., Scene]) -> tuple[Path, Path, Path]:
