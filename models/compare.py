@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from models.datasets import (
+    INPUT_SUFFIX,
     DatasetError,
     input_path,
     label_path,
@@ -58,7 +59,7 @@ def data_folder(data: Path) -> Path:
     if (data / "input").is_dir():
         return data
     for folder in (data / "test", data / "val"):
-        if any((folder / "input").glob("*_input.tif")):
+        if any((folder / "input").glob(f"*{INPUT_SUFFIX}")):
             return folder
     train = data / "train"
     hint = (
@@ -201,7 +202,7 @@ def _split_scenes(
     if folder.resolve() == recorded.resolve():
         return list(ids)
     if (recorded / "input").is_dir():
-        theirs = {scene_id_of(p) for p in (recorded / "input").glob("*_input.tif")}
+        theirs = {scene_id_of(p) for p in (recorded / "input").glob(f"*{INPUT_SUFFIX}")}
         return [
             i for i in ids if i in theirs and hashes.scene(folder, i) == hashes.scene(recorded, i)
         ]

@@ -46,7 +46,9 @@ __all__ = [
     "DATASET_RECORD_FILE",
     "GEOTIFF_DRIVER",
     "IGNORE",
+    "INPUT_SUFFIX",
     "L4S_BANDS",
+    "LABEL_SUFFIX",
     "LAYOUT_PIXEL_AREA_M2",
     "MODEL_SETTINGS",
     "REVIEWED_CANDIDATES_FILE",
@@ -338,20 +340,22 @@ class Scene:
         return self.image[list(idx)]
 
 
-_INPUT_SUFFIX = "_input.tif"
+#: The Ganerød et al. layout's file names: ``input/<id>_input.tif`` and ``label/<id>_label.tif``.
+INPUT_SUFFIX = "_input.tif"
+LABEL_SUFFIX = "_label.tif"
 
 
 def input_path(root: Path, scene_id: str) -> Path:
-    return Path(root) / "input" / f"{scene_id}{_INPUT_SUFFIX}"
+    return Path(root) / "input" / f"{scene_id}{INPUT_SUFFIX}"
 
 
 def scene_id_of(path: Path) -> str:
     """The scene id of an ``<id>_input.tif`` (:func:`input_path`'s inverse), wherever it lies."""
-    return Path(path).name.removesuffix(_INPUT_SUFFIX)
+    return Path(path).name.removesuffix(INPUT_SUFFIX)
 
 
 def label_path(root: Path, scene_id: str) -> Path:
-    return Path(root) / "label" / f"{scene_id}_label.tif"
+    return Path(root) / "label" / f"{scene_id}{LABEL_SUFFIX}"
 
 
 def provenance_path(root: Path, scene_id: str) -> Path:
@@ -380,7 +384,7 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
     if not root.is_dir():  # found in a walkthrough: a typo read "no input/<id>_input.tif files"
         what = "is a file, not a folder" if root.exists() else "no such folder"
         raise DatasetError(f"{root}: {what} (a Ganerød-layout folder of input/ and label/)")
-    inputs = sorted((root / "input").glob("*_input.tif"))
+    inputs = sorted((root / "input").glob(f"*{INPUT_SUFFIX}"))
     if not inputs:
         raise DatasetError(
             f"{root}: no input/<id>_input.tif files (Ganerød et al. layout){split_hint(root)}"
@@ -393,8 +397,8 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
     # input is missing are not read; said, as detect --stack does, so none is lost quietly
     if not warn:
         return ids
-    near = near_names(root / "input", "_input.tif", inputs)
-    orphans = near_names(root / "label", "_label.tif", [label_path(root, i) for i in ids])
+    near = near_names(root / "input", INPUT_SUFFIX, inputs)
+    orphans = near_names(root / "label", LABEL_SUFFIX, [label_path(root, i) for i in ids])
     if near:
         log.warning(
             "%s: %d file(s) not read, as an input is named <id>_input.tif: %s",
@@ -494,7 +498,7 @@ def check_input(path: Path) -> list[int] | None:
     scene = path.stem.removesuffix("_input")
     # a wide file already named <id>_input.tif (as detect --stack finds them) is moved aside
     # first: gdal_translate cannot write the scene over its own source
-    wide = path.name if path.name != f"{scene}_input.tif" else f"{scene}_wide.tif"
+    wide = path.name if path.name != f"{scene}{INPUT_SUFFIX}" else f"{scene}_wide.tif"
     move = "" if wide == path.name else f"mv {path.name} {wide} && "
     if count == len(MODEL_BANDS) + 1 and len(alpha) == 1:
         # gdalwarp -dstalpha marks the footprint with an alpha band, which the reader takes as
@@ -505,7 +509,7 @@ def check_input(path: Path) -> list[int] | None:
             f"{path}: {count} bands, expected {len(MODEL_BANDS)}: band {alpha[0]} is an alpha "
             "band (gdalwarp -dstalpha), which the layout holds as a mask band: e.g. "
             f"{move}gdal_translate {_INTERNAL_MASK}{kept} -mask {alpha[0]} {wide} "
-            f"{scene}_input.tif"
+            f"{scene}{INPUT_SUFFIX}"
         )
     if count != len(MODEL_BANDS):
         where = {d: i + 1 for i, d in enumerate(descriptions) if d in MODEL_BANDS}
@@ -641,7 +645,7 @@ def _written_by_dataset(label: Path) -> bool:
     provenance record beside it, :func:`provenance_path`): its labels hold 0 and 255 without a
     1 by design (a reviewed scene whose candidates were all dismissed, an inventory's slides
     smaller than a pixel burnt as unknown)."""
-    scene = label.name.removesuffix("_label.tif")
+    scene = label.name.removesuffix(LABEL_SUFFIX)
     return provenance_path(label.parent.parent, scene).is_file()
 
 

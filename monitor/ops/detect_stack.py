@@ -80,6 +80,7 @@ from gee_scripts.settings import PIECE_PATTERN
 from models.atomic import leftovers, out_problem, write_atomically
 from models.chain_metrics import DETECTIONS_FILE, SUMMARY_FILE
 from models.datasets import (
+    INPUT_SUFFIX,
     ZERO_IS_A_VALUE,
     DatasetError,
     check_input,
@@ -213,12 +214,15 @@ def find_stacks(path: Path) -> list[Path]:
         if piece:
             pieces = _export_pieces(path.parent)[piece["stem"]]
             raise BadInput(f"{path}: one of {_mosaic_hint(piece['stem'], pieces)}")
-        if not path.name.endswith("_input.tif"):
+        if not path.name.endswith(INPUT_SUFFIX):
             raise BadInput(f"{path}: a stack is named <id>_input.tif (Ganerød et al. layout)")
         return [path]
     if not path.is_dir():
         raise BadInput(f"--stack {path}: no such file or folder")
-    top, nested = sorted(path.glob("*_input.tif")), sorted((path / "input").glob("*_input.tif"))
+    top, nested = (
+        sorted(path.glob(f"*{INPUT_SUFFIX}")),
+        sorted((path / "input").glob(f"*{INPUT_SUFFIX}")),
+    )
     if top and nested:  # which were meant cannot be told; running one set lost the other quietly
         raise BadInput(
             f"--stack {path}: it holds stacks of its own ({first_names([p.name for p in top])}) "
@@ -232,7 +236,7 @@ def find_stacks(path: Path) -> list[Path]:
             name
             for folder in (path, path / "input")
             if folder.is_dir()
-            for name in near_names(folder, "_input.tif", [])
+            for name in near_names(folder, INPUT_SUFFIX, [])
         ]
         raise BadInput(
             f"--stack {path}: no *_input.tif in it or in {path / 'input'}"
@@ -246,7 +250,7 @@ def find_stacks(path: Path) -> list[Path]:
         )
     # a stack named otherwise (.tiff, _INPUT.TIF: the layout's name is case-sensitive) is not
     # run; said, so that a folder of 40 exports where 3 are named so does not lose them quietly
-    near = near_names(inputs[0].parent, "_input.tif", inputs)
+    near = near_names(inputs[0].parent, INPUT_SUFFIX, inputs)
     if near:
         log.warning(
             "%s: %d file(s) not run, as a stack is named <id>_input.tif: %s",

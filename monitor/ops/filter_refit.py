@@ -96,7 +96,7 @@ import numpy as np
 
 from models.atomic import write_atomically
 from models.chain_metrics import chain_scores
-from models.datasets import DATASET_RECORD_FILE, REVIEWED_CANDIDATES_FILE
+from models.datasets import DATASET_RECORD_FILE, INPUT_SUFFIX, REVIEWED_CANDIDATES_FILE
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import (
     DEFAULT_MANIFEST,
@@ -579,7 +579,7 @@ def _held_ids(data: Path, tables: Iterable[Reviewed]) -> set[str]:
     replaced, whatever inventory path they were recorded with (module, step 4)."""
     held = {f"landslide:{u}" for table in tables for u in table.every_landslide}
     for split in SPLIT_NAMES:
-        inputs = (data / split / "input").glob("*_input.tif")
+        inputs = (data / split / "input").glob(f"*{INPUT_SUFFIX}")
         held.update(f"scene:{p.name.removesuffix('_input.tif')}" for p in inputs)
     return held
 

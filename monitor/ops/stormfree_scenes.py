@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from models.datasets import scene_id_of, write_scene
+from models.datasets import INPUT_SUFFIX, scene_id_of, write_scene
 from monitor.errors import interrupt_on_signals, stop_status
 from monitor.simulator.build import build_archive
 from monitor.simulator.randomised import RandomisedPlan
@@ -105,7 +105,7 @@ def export_stormfree_scenes(
 def _refuse_other_scenes(out: Path, ids: set[str]) -> None:
     """Refuse an output folder holding scenes this export would not write (an earlier export
     with more draws, another split): whoever reads the folder would take them too."""
-    inputs = sorted((out / "input").glob("*_input.tif"))
+    inputs = sorted((out / "input").glob(f"*{INPUT_SUFFIX}"))
     other = [scene_id_of(p) for p in inputs]
     other = [i for i in other if i not in ids]
     if other:

@@ -54,6 +54,7 @@ from models.atomic import out_problem, write_atomically
 from models.console import whole_number
 from models.datasets import (
     DATASET_RECORD_FILE,
+    INPUT_SUFFIX,
     SPLIT_NAMES,
     Scene,
     input_path,
@@ -247,7 +248,7 @@ def _earlier_scenes(out: Path) -> dict[str, set[str]]:
     new one replaces; a :class:`ForeignFolder` where ``out`` holds scenes and no record of this
     command's export (another dataset's: nothing of it is removed)."""
     earlier = {
-        folder.parent.name: {scene_id_of(p) for p in folder.glob("*_input.tif")}
+        folder.parent.name: {scene_id_of(p) for p in folder.glob(f"*{INPUT_SUFFIX}")}
         for folder in sorted(out.glob("*/input"))
     }
     earlier = {split: ids for split, ids in earlier.items() if ids}
