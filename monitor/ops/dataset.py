@@ -90,9 +90,11 @@ def export_inventory(
     prune: bool = False,
 ) -> DatasetReport:
     """``dataset export``: the inventory's scenes through ``source`` (default: the configured
-    one) into ``out`` (``prune``: delete the scenes there that this export does not make)."""
+    one) into ``out`` (``prune``: delete the scenes there that this export does not make). An
+    ``out`` among other files the project reads is refused (:func:`_check_out`)."""
     from monitor.run_inputs import RESOURCES
 
+    _check_out(Path(out), config)
     settings = settings or config.dataset
     source = source or RESOURCES.source(config.source)
     jobs, skipped, described = inventory_jobs(
@@ -128,9 +130,11 @@ def scenes_from_reviews(
     prune: bool = False,
 ) -> DatasetReport:
     """``dataset from-reviews``: scenes of the reviewed landslides into ``out`` (train and val
-    only: the held-out reviewed scenes choose K and the threshold in ``models finetune``)."""
+    only: the held-out reviewed scenes choose K and the threshold in ``models finetune``). An
+    ``out`` among other files the project reads is refused (:func:`_check_out`)."""
     from monitor.run_inputs import RESOURCES
 
+    _check_out(Path(out), config)
     settings = settings or config.dataset
     source = source or RESOURCES.source(config.source)
     jobs, skipped = review_jobs(config, settings)
@@ -360,7 +364,6 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
 
     config = load_config(args.config)
-    _check_out(Path(args.out), config)
     settings = _settings(config, args)
     quiet = bool(getattr(args, "quiet", False))
     if args.action == "export":

@@ -1218,6 +1218,15 @@ def test_an_out_among_the_files_the_project_reads_is_refused(
     for out, said in refused.items():
         assert main([*argv, "--out", str(out)]) == 2, out
         assert said in capsys.readouterr().err, out
+    # the functions the commands run refuse them too (a script or notebook calls them)
+    from monitor.errors import BadInput
+    from monitor.ops.dataset import export_inventory, scenes_from_reviews
+
+    config = load_config(dataset_config)
+    with pytest.raises(BadInput, match="is the archive the scenes are read from"):
+        export_inventory(config, inventory, archive, progress=False)
+    with pytest.raises(BadInput, match="holds a model"):
+        scenes_from_reviews(config, model, progress=False)
     assert not (archive / "dataset.json").exists() and not (other / "train" / "train").exists()
 
 
