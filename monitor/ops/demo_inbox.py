@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,10 @@ class _WebhookHandler(BaseHTTPRequestHandler):
                     server.duplicates += 1
                 else:
                     server.stored += 1
+                    # and the signature they came with, to compare a receiver's own with
+                    # (found in a walkthrough: docs/alerts.md's recipe had nothing to compare)
+                    signature = str(self.headers.get(SIGNATURE_HEADER))
+                    target.with_suffix(".sig").write_text(signature + "\n", encoding="ascii")
             self.send_response(200)
         self.end_headers()
 
@@ -292,6 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
+    if shutil.which(command[0]) is None:
+        # found in a walkthrough: subprocess's FileNotFoundError was read as a port in use
+        ours = command[0] == "landslide-monitor"
+        instead = " or `python -m monitor` in its place" if ours else ""
+        print(
+            f"demo_inbox: cannot run {command[0]}: no such command here (not on PATH, or not an "
+            "executable file). Activate the virtual environment (. .venv/bin/activate), or give "
+            f"the command's path{instead}. The inbox was not started.",
+            file=sys.stderr,
+        )
+        return 127
     try:
         inbox = DemoInbox(args.config, args.dir)
         away, unservable = inbox.elsewhere(), inbox.unservable()

@@ -219,6 +219,21 @@ def test_the_demo_inbox_takes_the_key_from_the_signed_body_not_the_header(
     posts = tmp_path / "posts"
     files = sorted(p.relative_to(posts).as_posix() for p in posts.rglob("*.json"))
     assert files == ["inbox/webhook/3f6c.r1.e28abf505a5e.json"]
+    # the header it came with beside it, for a receiver's own check to be compared with
+    stored = inbox_dir / "webhook" / "3f6c.r1.e28abf505a5e.sig"
+    assert stored.read_text() == signature + "\n"
+
+
+def test_a_command_the_demo_inbox_cannot_find_is_not_read_as_a_port_in_use(
+    config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in a walkthrough: `-- landslide-monitor run ...` with the virtual environment not
+    activated said "cannot start the loopback inbox ... free the port"."""
+    argv = ["--config", str(config_path), "--dir", str(tmp_path / "inbox"), "--"]
+    assert demo_inbox_main([*argv, str(tmp_path / "no-such-command"), "run"]) == 127
+    err = capsys.readouterr().err
+    assert f"cannot run {tmp_path / 'no-such-command'}: no such command here" in err
+    assert "port" not in err and not (tmp_path / "inbox").exists()
 
 
 def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(
