@@ -98,6 +98,24 @@ _HIDDEN = "/…"  # what an error shows of a url's path and query
 _WITH_URL = re.compile(r"(with url: )\S+")
 
 
+# the connection urllib3 names before its error, which the error's origin names already: "<urllib3
+# .connection.HTTPConnection object at 0x7f...>: " (urllib3 1.x), "HTTPConnection(host='h',
+# port=1): " (2.x), then "Failed to establish a new connection: [Errno 111] Connection refused"
+_OBJECT_REPR = re.compile(r"^(<[^>]* object at 0x[0-9a-fA-F]+>|\w+\(host=[^)]*\)): ")
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """What went wrong, in the words of the error underneath: requests wraps a refused or
+    failed connection as urllib3's "Max retries exceeded with url: ... (Caused by
+    NewConnectionError(...))", which an operator read as the monitor's own retries used up
+    (found in an integration engineer's walk); the urllib3 error it carries says it plainly."""
+    wrapped = exc.args[0] if exc.args else None
+    reason = getattr(wrapped, "reason", None)  # urllib3's MaxRetryError
+    if isinstance(exc, requests.ConnectionError) and isinstance(reason, BaseException):
+        return _OBJECT_REPR.sub("", str(reason))
+    return str(exc)
+
+
 def _origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: no user, path, query or fragment."""
     parts = urlsplit(url)
@@ -229,7 +247,9 @@ def _excerpt(response: requests.Response, deadline: float) -> bytes:
     return bytes(read[:_EXCERPT_BYTES])
 
 
-def _by_deadline(deadline: float, post: Callable[[], requests.Response]) -> requests.Response:
+def _by_deadline(
+    deadline: float, post: Callable[[], requests.Response], timeout_s: float
+) -> requests.Response:
     """``post()``'s answer (its status and headers) if it comes by ``deadline``
     (:func:`time.monotonic`), else a :class:`requests.Timeout`. requests bounds each read of
     the socket, not their sum: a receiver that sent a header line just within ``timeout_s``,
@@ -275,7 +295,9 @@ def _by_deadline(deadline: float, post: Callable[[], requests.Response]) -> requ
         abandoned.set()
         if done.is_set() and "response" in outcome:  # it came as the wait ended
             outcome["response"].close()
-        raise requests.Timeout("no complete status and headers within the webhook's timeout_s")
+        raise requests.Timeout(
+            f"no complete status and headers within the webhook's timeout_s ({timeout_s:g} s)"
+        )
     if "error" in outcome:
         raise outcome["error"]
     response: requests.Response = outcome["response"]
@@ -361,10 +383,11 @@ class WebhookSender:
                     verify=str(ca_file) if ca_file is not None else True,
                     stream=True,  # the body is read by _excerpt, until the deadline
                 ),
+                timeout_s,
             )
         except requests.RequestException as exc:
             sent = exc.request.url if exc.request is not None else None
-            why = _without_paths(str(exc), [url, sent])
+            why = _without_paths(_reason(exc), [url, sent])
             raise DeliveryError(
                 f"webhook {name!r} ({_origin(url)}): {type(exc).__name__}: {why}"
             ) from exc

@@ -468,7 +468,7 @@ def _trickler(
         (
             [b"HTTP/1.1 200 OK\r\n", *[b"X-Wait: 1\r\n"] * 24, b"Content-Length: 0\r\n\r\n"],
             [],
-            "Timeout: no complete status and headers within the webhook's timeout_s",
+            "Timeout: no complete status and headers within the webhook's timeout_s (1 s)",
         ),
     ],
 )
