@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 __all__ = ["KEYS_HEADER", "EmailSender", "build_message", "build_test_message"]
 
 KEYS_HEADER = "X-Landslide-Idempotency-Keys"
+# RFC 3834: a machine's message, to which an autoresponder ("out of office") does not answer
+AUTO_SUBMITTED = "auto-generated"
 
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("event", "change"),
@@ -159,6 +161,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = f"<{digest}@landslide-monitor>"
+    message["Auto-Submitted"] = AUTO_SUBMITTED
     message[KEYS_HEADER] = ", ".join(keys)
 
     intro = (
@@ -235,6 +238,7 @@ def build_test_message(smtp: SmtpSettings, recipient: str, ping: Ping) -> EmailM
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = f"<{ping.key}@landslide-monitor>"
+    message["Auto-Submitted"] = AUTO_SUBMITTED
     message[KEYS_HEADER] = ping.key
     message.set_content(ping_text(ping) + "\n")
     return message

@@ -95,6 +95,7 @@ def test_each_channel_gets_one_signed_test_naming_its_regions_and_no_inventory_i
     assert session == {"tls": True, "authenticated": True, "rcpt": ["geohazards@example.org"]}
     message = email.message_from_bytes(mailbox.messages[0], policy=email.policy.default)
     assert message["Subject"] == "[landslide-monitor] test of the alerts (no landslide)"
+    assert message["Auto-Submitted"] == "auto-generated"  # RFC 3834: no out-of-office answer
     text = message.get_content()
     assert "email:geohazards@example.org" in text and "wayanad-hills" in text
     assert "sikkim-east" not in text
