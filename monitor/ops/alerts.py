@@ -77,6 +77,15 @@ _JSON_FIELDS = (
 )
 
 
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row as ``alerts list --json`` gives it: :data:`_JSON_FIELDS`, the next attempt
+    only of a pending alert (found in a walk: a dead alert's read as scheduled)."""
+    shown = {key: row[key] for key in _JSON_FIELDS}
+    if row["status"] != "pending":
+        shown["next_attempt_at"] = None
+    return shown
+
+
 def _add_common(parser: argparse.ArgumentParser, *, locks: bool) -> None:
     add_config(parser)
     if locks:
@@ -328,7 +337,7 @@ def list_alerts(
             "inventory": str(path),
             "counts": counts,
             **{
-                name: [{k: row[k] for k in _JSON_FIELDS} for row in rows]
+                name: [_json_row(row) for row in rows]
                 for name, rows in (("pending", pending), ("dead", dead), ("sent", recent))
             },
         }

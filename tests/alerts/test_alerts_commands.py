@@ -484,6 +484,8 @@ def test_list_and_retry_of_dead_alerts(
     dead_hook = next(r["id"] for r in listed["dead"] if r["channel"] == "webhook:ops")
     sent_id = listed["sent"][0]["id"]
     assert [len(listed[k]) for k in ("pending", "dead", "sent")] == [0, 4, 2]
+    # only a pending alert has a next attempt: a dead one's looked scheduled
+    assert {r["next_attempt_at"] for r in listed["dead"] + listed["sent"]} == {None}
 
     # bad ids are named and change nothing (exit 2)
     assert _alerts(config_path, "retry", "999", str(dead_hook)) == 2
