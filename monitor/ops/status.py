@@ -345,6 +345,34 @@ def _ids(rows: list[dict[str, object]]) -> str:
     return named + (f" and {len(rows) - _NAMED} more" if len(rows) > _NAMED else "")
 
 
+#: The distinct errors of dead alerts ``status --check`` quotes; the others are counted.
+_DEAD_ERRORS_QUOTED = 3
+
+
+def _dead_message(dead: list[dict[str, object]], max_dead: int) -> str:
+    """The ``--max-dead`` failure: each distinct error once, with the first alert that met it
+    and the ids of the others (found in a walk: one refusal met by nine alerts was quoted nine
+    times, one line of some 2,000 characters)."""
+    by_error: dict[object, list[dict[str, object]]] = {}
+    for row in dead:  # oldest first
+        by_error.setdefault(row["last_error"], []).append(row)
+    said = []
+    for error, rows in list(by_error.items())[:_DEAD_ERRORS_QUOTED]:
+        first, rest = rows[0], rows[1:]
+        said.append(
+            f"alert {first['id']} ({_about(first)}): {error}"
+            + (f"; the same for alerts {_ids(rest)}" if rest else "")
+        )
+    others = sum(len(rows) for rows in list(by_error.values())[_DEAD_ERRORS_QUOTED:])
+    if others:
+        said.append(f"and {others} more with other errors")
+    return (
+        f"{len(dead)} dead alert(s), more than --max-dead {max_dead}: "
+        + "; ".join(said)
+        + ". `alerts list` shows them, `alerts retry --dead` re-queues them"
+    )
+
+
 def _region_failure(line: RegionStatusLine, limits: CheckLimits, now: datetime) -> str | None:
     if line.last_ok_finished_at is None:
         why = "no run has completed ok for it"
@@ -408,13 +436,9 @@ def check_status(
             message += f"; so have alerts {_ids(late[1:])}"
         failures.append(CheckFailure("--max-pending-age", f"alert {first['id']}", message))
     if len(dead) > limits.max_dead:
-        message = (
-            f"{len(dead)} dead alert(s), more than --max-dead {limits.max_dead}: "
-            + "; ".join(f"alert {r['id']} ({_about(r)}): {r['last_error']}" for r in dead[:_NAMED])
-            + (f"; and {len(dead) - _NAMED} more" if len(dead) > _NAMED else "")
-            + ". `alerts list` shows them, `alerts retry --dead` re-queues them"
+        failures.append(
+            CheckFailure("--max-dead", f"alerts {_ids(dead)}", _dead_message(dead, limits.max_dead))
         )
-        failures.append(CheckFailure("--max-dead", f"alerts {_ids(dead)}", message))
     waiting: dict[str, list[dict[str, object]]] = {}
     for row in pending:
         if (row["last_error"] or "").startswith(WAITING):

@@ -559,3 +559,28 @@ def test_the_health_check_s_default_max_age_follows_the_schedule(
     assert json.loads(capsys.readouterr().out)["limits"]["max_age_h"] == 1234.5
     main(["status", "--config", str(path), "--check", "--json", "--max-age", "7"])
     assert json.loads(capsys.readouterr().out)["limits"]["max_age_h"] == 7.0
+
+
+def test_the_dead_alerts_check_quotes_each_error_once() -> None:
+    """Found in a walk: nine alerts refused with the same 550 made one line that quoted it nine
+    times. Each distinct error is quoted once, with the ids of the alerts that met it."""
+    from monitor.ops.status import _dead_message
+
+    def row(i: int, error: str) -> dict[str, object]:
+        return {"id": i, "channel": "email:a@example.org", "landslide_fid": i, "region": "r",
+                "last_error": error}  # fmt: skip
+
+    refused = "550 no such user"
+    dead = [row(i, refused) for i in range(1, 10)] + [row(10, "HTTP 410"), row(11, "HTTP 404")]
+    dead.append(row(12, "HTTP 403"))
+    said = _dead_message(dead, 0)
+    assert said.count(refused) == 1
+    assert said == (
+        "12 dead alert(s), more than --max-dead 0: "
+        "alert 1 (email:a@example.org, landslide 1 in r): 550 no such user; "
+        "the same for alerts 2, 3, 4, 5, 6, 7, 8, 9; "
+        "alert 10 (email:a@example.org, landslide 10 in r): HTTP 410; "
+        "alert 11 (email:a@example.org, landslide 11 in r): HTTP 404; "
+        "and 1 more with other errors. "
+        "`alerts list` shows them, `alerts retry --dead` re-queues them"
+    )
