@@ -111,6 +111,11 @@ def _text_blocks(alerts: Sequence[Alert], rows: list[dict[str, str]]) -> str:
         lines = [f"{row['event']} {row['landslide']}, {row['region']}"]
         lines += [f"  {title}: {row[k]}" for k, title in _COLUMNS if k not in _HEADING]
         lines.append(f"  map: {_map_link(alert)}")
+        # where quicklooks.base_url serves it: a plain-text reader gets no inline picture
+        # (found in a walk: only the HTML part showed one)
+        url = (alert.payload.get("quicklook") or {}).get("url")
+        if url:
+            lines.append(f"  quicklook: {url}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -966,3 +966,23 @@ def test_a_stop_after_the_channel_took_an_alert_waits_for_its_record(tmp_path: P
             box.deliver(routing, senders=lambda *_: later, now=T0 + timedelta(minutes=1))
         assert box.counts() == {"pending": 1, "sent": 2, "dead": 0}
         assert set(later.sent).isdisjoint(channel.sent)
+
+
+def test_the_plain_text_part_gives_the_quicklook_s_url_where_one_is_served(
+    tmp_path: Path,
+) -> None:
+    """Found in an integration engineer's walk: with quicklooks.base_url set, the webhook gave
+    the picture's URL and the e-mail only an inline image, which a plain-text reader (an
+    e-mail-to-SMS gateway) never sees."""
+    from monitor.alerts.email import build_message
+    from monitor.alerts.settings import SmtpSettings
+
+    served, unserved = _pending_alerts(tmp_path, "email:duty@example.org", 2)
+    url = "https://maps.example.org/quicklooks/2024-09-15/hills/candidate-001.png"
+    served.payload["quicklook"] = {"filename": "2024-09-15/hills/candidate-001.png", "url": url}
+    unserved.payload["quicklook"] = {"filename": "2024-09-15/hills/candidate-002.png", "url": None}
+    smtp = SmtpSettings(host="127.0.0.1", from_address="monitor@example.org")
+    text = body_text(build_message(smtp, "duty@example.org", [served, unserved]), "plain")
+    first, second = text.strip().split("\n\n")[1:]
+    assert first.splitlines()[-1] == f"  quicklook: {url}"
+    assert "quicklook" not in second
