@@ -47,7 +47,7 @@ import requests
 from monitor.alerts.payload import encode_body, validate_payload
 from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
 from monitor.alerts.senders import Alert, DeliveryError, note_accepted_before_stop
-from monitor.alerts.settings import WebhookSettings, is_loopback
+from monitor.alerts.settings import AlertConfigError, WebhookSettings, is_loopback
 from monitor.errors import stop_held
 
 __all__ = [
@@ -323,8 +323,20 @@ class WebhookSender:
     def _where(self) -> tuple[bytes, str]:
         """The secret and the url, read now; a plain-http receiver on another machine is
         warned of once per sender."""
-        secret = self.settings.secret()
-        url = self.settings.target()
+        # both read before either is refused: with url_env and secret_env unset, the second
+        # was named only once the first was set (found in a walk)
+        problems: list[str] = []
+        secret, url = b"", ""
+        try:
+            secret = self.settings.secret()
+        except AlertConfigError as err:
+            problems.append(str(err))
+        try:
+            url = self.settings.target()
+        except AlertConfigError as err:
+            problems.append(str(err))
+        if problems:
+            raise AlertConfigError("; ".join(problems))
         origin = _origin(url)
         if origin not in self._warned and _in_the_clear(url):
             self._warned.add(origin)  # once per sender and receiver, not once per batch

@@ -451,6 +451,13 @@ def test_a_webhook_url_from_the_environment_is_read_when_alerts_are_sent(
         "webhook 'ops' url: environment variable LM_TEST_WEBHOOK_URL is not set"
         in (report.errors[0])
     )
+    # with the secret unset too, both are named at once (found in a walk: the second only once
+    # the first was set)
+    monkeypatch.delenv("LM_TEST_WEBHOOK_SECRET")
+    report = inventory.outbox().deliver(routing, now=T0 + timedelta(minutes=1))
+    assert "LM_TEST_WEBHOOK_URL is not set" in report.errors[0]
+    assert "LM_TEST_WEBHOOK_SECRET is not set" in report.errors[0]
+    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("LM_TEST_WEBHOOK_URL", receiver.url)
     assert inventory.outbox().deliver(routing, now=T0 + timedelta(minutes=2)).sent == 1
     assert len(receiver.requests) == 1
@@ -501,7 +508,7 @@ def test_missing_secret_keeps_alert_pending_and_names_the_variable(
     monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "")
     report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=9))
     assert "environment variable LM_TEST_WEBHOOK_SECRET is empty" in report.errors[0]
-    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("LM_TEST_WEBHOOK_SECRET", SECRET)
     report = inventory.outbox().deliver(routing, now=T0 + timedelta(hours=10))
     assert report.sent == 2 and len(receiver.requests) == 2
 
