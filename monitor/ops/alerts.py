@@ -45,7 +45,8 @@ from monitor.store.landslides import DISMISSED_FIDS_SQL
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
-    from monitor.alerts.settings import AlertRouting
+    from monitor.alerts.senders import DeliveryError
+    from monitor.alerts.settings import AlertConfigError, AlertRouting
     from monitor.config import MonitorConfig
 
 __all__ = ["cli_configure", "cli_run", "deliver", "list_alerts", "retry", "test_channels"]
@@ -75,6 +76,18 @@ _JSON_FIELDS = (
     "last_error",
     "idempotency_key",
 )
+
+
+def _fate(exc: DeliveryError | AlertConfigError) -> str:
+    """What a real alert meeting ``exc`` would do (docs/alerts.md, Delivery guarantee): found in
+    a walk, a test's 550 and 451 read alike, one going dead at once and the other retried."""
+    from monitor.alerts.settings import AlertConfigError
+
+    if isinstance(exc, AlertConfigError):
+        return "a real alert would wait, pending, until it is set"
+    if exc.permanent:
+        return "a real alert would go dead at once: `alerts retry --dead` once it is fixed"
+    return "a real alert would be retried, with a growing delay, up to max_attempts"
 
 
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -504,7 +517,7 @@ def test_channels(
             result = "sent"
         except (DeliveryError, AlertConfigError) as exc:
             failed += 1
-            result = f"FAILED: {_one_line(str(exc))}"
+            result = f"FAILED: {_one_line(str(exc))} ({_fate(exc)})"
         rows.append([channel, ", ".join(routed[channel]) or "(none)", result])
     print(
         f"Test messages to {len(tried)} channel(s) of {config.path or 'the configuration'}; "
@@ -514,8 +527,8 @@ def test_channels(
     if failed:
         print(
             f"{failed} channel(s) did not take the test: correct what each error names and run "
-            "`landslide-monitor alerts test` again (what an error says of retries is what real "
-            "alerts would meet)"
+            "`landslide-monitor alerts test` again (what each says in brackets is what a real "
+            "alert meeting that error would do)"
         )
         return EXIT_FAILED
     return EXIT_OK
