@@ -223,6 +223,22 @@ def _fields_at(loc: Sequence[int | str]) -> set[str]:
     return {name for model in _models_at(loc) for name in getattr(model, "model_fields", {})}
 
 
+def _field_elsewhere(loc: Sequence[int | str]) -> str | None:
+    """Where the unknown field at ``loc`` is a field of a region while it stands elsewhere
+    (``masks:`` at the top level, ``model.filter_cut``), or of the top level while it stands in
+    a region (``regions[0].trigger``); None otherwise. Found in a survey's walk: a default for
+    every region written at the top level read "unknown field (did you mean dask?)"."""
+    from monitor.config.regions import RegionConfig
+
+    name = str(loc[-1])
+    in_a_region = len(loc) == 3 and loc[0] == "regions"
+    if not in_a_region and len(loc) <= 2 and name in RegionConfig.model_fields:
+        return f"a field of each region (regions[].{name}): set it in each region that needs it"
+    if in_a_region and name in MonitorConfig.model_fields:
+        return f"a field of the configuration's top level ({name}:), not of a region"
+    return None
+
+
 def _other_member(loc: Sequence[int | str]) -> str | None:
     """Where the unknown field at ``loc`` (a tagged union member's, such as ``source.gee.path``)
     is a field of another member of that union: the two tags as written (``type: archive, not
@@ -286,12 +302,14 @@ def _message(error: ErrorDetails) -> str:
     if kind == "extra_forbidden":
         # found in a config audit: a typo was "unknown field" without the name meant
         loc = tuple(error["loc"])
+        if other := _other_member(loc):
+            return f"unknown field: a field of {other}"
+        if elsewhere := _field_elsewhere(loc):
+            return f"unknown field here: {elsewhere}"
         names = sorted(_fields_at(loc[:-1]) - {loc[-1]})
         meant = get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
         if meant:
             return f"unknown field (did you mean {meant[0]}?)"
-        if other := _other_member(loc):
-            return f"unknown field: a field of {other}"
         return "unknown field"
     if kind == "missing":
         return "required field is missing"

@@ -159,6 +159,23 @@ def test_unknown_fields_are_named_with_their_line(
     said = {p.split(": ", 1)[1] for p in info.value.problems}
     assert "source.path: unknown field: a field of type: archive, not of type: gee" in said
     assert "source.simulation: unknown field: a field of type: archive, not of type: gee" in said
+    # a default for every region written at the top level or under model:, and a top-level
+    # field in a region (found in a survey's walk: "masks: unknown field (did you mean dask?)")
+    data = _data(manifest)
+    data["masks"] = {"min_slope_deg": 8}
+    data["model"]["filter_cut"] = 0.3
+    data["regions"][0]["trigger"] = {}
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="defaults.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert said == {
+        "masks: unknown field here: a field of each region (regions[].masks): set it in each "
+        "region that needs it",
+        "model.filter_cut: unknown field here: a field of each region (regions[].filter_cut): "
+        "set it in each region that needs it",
+        "regions[0].trigger: unknown field here: a field of the configuration's top level "
+        "(trigger:), not of a region",
+    }
     # a section's own name is no union's tag (found in a review: a field misplaced inside
     # source.simulation was said to be "a field of type: archive, not of type: simulation")
     data["source"] = {"type": "archive", "simulation": {"start": "2024-01-01",
