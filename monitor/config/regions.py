@@ -342,6 +342,18 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
             f"region file {path} holds {', '.join(other)} features{besides}; a region is "
             "polygons alone: remove the others"
         )
+    if (
+        frame.crs is not None
+        and frame.crs.is_geographic
+        and not is_lon_lat(tuple(frame.total_bounds))
+    ):  # found in a survey's walk: UTM metres in a file declaring EPSG:4326 were told to
+        # "give a region file that declares its CRS", which it did
+        bounds = ", ".join(f"{v:.1f}" for v in frame.total_bounds)
+        raise ValueError(
+            f"region file {path} declares {frame.crs.name} (degrees), but its coordinates "
+            f"({bounds}) are not degrees: metres of a projected CRS? The CRS it declares is "
+            "wrong: assign the right one (ogr2ogr -a_srs EPSG:... OUT IN)"
+        )
     if frame.crs is not None:
         frame = frame.to_crs("EPSG:4326")
     else:

@@ -947,8 +947,15 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     gpd.GeoDataFrame(geometry=[Point(10.905, 44.345)], crs="EPSG:4326").to_file(
         folder / "point.geojson", driver="GeoJSON"
     )
+    # UTM metres in a file that declares lon/lat (found in a survey's walk: told to declare its
+    # CRS, which it did)
+    utm.set_crs("EPSG:4326", allow_override=True).to_file(folder / "wrongcrs.gpkg")
     x0, y0, x1, y1 = utm.total_bounds  # printed as numbers, not numpy's reprs (a new user)
     cases = {
+        "regions/wrongcrs.gpkg": (
+            rf"declares WGS 84 \(degrees\), but its coordinates \({x0:.1f}, {y0:.1f}, "
+            rf"{x1:.1f}, {y1:.1f}\) are not degrees: .* The CRS it declares is wrong"
+        ),
         "regions/noprj.shp": (
             r"declares no CRS \(a shapefile without its \.prj\?\) and its coordinates "
             rf"\({x0:.1f}, {y0:.1f}, {x1:.1f}, {y1:.1f}\) are not lon/lat"
