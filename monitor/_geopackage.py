@@ -48,6 +48,7 @@ __all__ = [
     "register_features",
     "schema_version",
     "sql_values",
+    "sqlite_advice",
     "stamp_schema_version",
     "table_columns",
     "table_names",
@@ -160,11 +161,21 @@ def file_errors(path: str | Path, what: str = "inventory") -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:
         message = str(exc)
-        for needles, advice in _FILE_PROBLEMS:
-            if any(needle in message.lower() for needle in needles):
-                advice = advice.replace("FILE", str(path))
-                raise DatabaseFileError(f"{what} {path} {advice} (SQLite: {message})") from exc
+        advice = sqlite_advice(message, path)
+        if advice is not None:
+            raise DatabaseFileError(f"{what} {path} {advice} (SQLite: {message})") from exc
         raise
+
+
+def sqlite_advice(message: str, path: str | Path) -> str | None:
+    """What to do about the SQLite failure ``message`` tells of ``path`` (damaged, read-only,
+    cannot be opened, locked by another program's write, its disk full), worded to follow the
+    file's name; None where it is none of those (the code's, not the file's). Also what reads
+    a GeoPackage through GDAL calls (a region file: GDAL passes SQLite's words on)."""
+    for needles, advice in _FILE_PROBLEMS:
+        if any(needle in message.lower() for needle in needles):
+            return advice.replace("FILE", str(path))
+    return None
 
 
 def empty_inventory(path: Path) -> DatabaseFileError | None:

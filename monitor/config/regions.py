@@ -28,6 +28,7 @@ from shapely.ops import unary_union
 
 from models.change_statistics import RADAR_SCENES
 from models.vector_files import VectorFileError, gdal_path
+from monitor._geopackage import sqlite_advice
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
 from monitor.grid import is_lon_lat
@@ -331,6 +332,11 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     except ValueError:
         raise
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+        # a GeoPackage another program is writing (QGIS saving an edit) is the user's to end:
+        # said so, as for the inventory (found in a survey's walk: GDAL's SQL, twice)
+        advice = sqlite_advice(str(exc), path) if "database is locked" in str(exc) else None
+        if advice is not None:
+            raise ValueError(f"region file {path} {advice}") from None
         raise ValueError(f"cannot read region file {path}: {exc}") from None
     if frame.empty:
         raise ValueError(f"region file {path} holds no features")

@@ -1717,3 +1717,38 @@ def test_a_date_format_that_gives_no_day_back_is_refused(
     for good in ("%d.%m.%Y", "%m/%d/%Y %H:%M", "%y%m%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %Z"):
         data = {**_data(manifest), "dataset": {"date_format": good}}
         assert load_config(write_config(data, name="good.yaml")).dataset.date_format == good
+
+
+def test_a_region_file_another_program_is_writing_is_named_with_what_to_do(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in a survey's walk: a region GeoPackage that QGIS was saving read as GDAL's SQL
+    (``sqlite3_prepare_v2(SELECT COUNT(*) FROM sqlite_master ...) failed: database is
+    locked``). GDAL's words stand in here: a lock held by another process makes GDAL wait 10 s
+    first (checked by hand, 2026-12-07)."""
+    import pyogrio
+    from pyogrio.errors import DataSourceError
+
+    folder = tmp_path / "regions"
+    folder.mkdir()
+    gpd.GeoDataFrame(geometry=[REGION_POLYGON], crs="EPSG:4326").to_file(folder / "r.gpkg")
+
+    def locked(*_: object, **__: object) -> None:
+        raise DataSourceError(
+            "sqlite3_prepare_v2(SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+            "('gpkg_metadata')) failed: database is locked"
+        )
+
+    monkeypatch.setattr(pyogrio, "list_layers", locked)
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(_data(manifest, geometry="regions/r.gpkg")))
+    (problem,) = info.value.problems
+    assert problem.endswith(
+        f"region file {folder / 'r.gpkg'} is locked by another program writing it (a QGIS edit "
+        "session, an sqlite3 shell, a monitor on another machine sharing the file) for longer "
+        "than this command waits; nothing was changed: save or close that program's edits and "
+        "run again"
+    )
