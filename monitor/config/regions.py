@@ -12,7 +12,7 @@ import json
 import math
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from models.change_statistics import RADAR_SCENES
+from models.datasets import first_names
 from models.vector_files import VectorFileError, gdal_path
 from monitor._geopackage import sqlite_advice
 from monitor.alerts.settings import AlertTargets
@@ -49,6 +50,9 @@ from monitor.sources.base import (
     check_region_name,
     event_windows,
 )
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "REGION_FILE_SUFFIXES",
@@ -296,7 +300,9 @@ def _bounding_box_hint(value: Any) -> str:
     )
 
 
-def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
+def _geometry_from_file(
+    path: Path, layer: str | None, feature: dict[str, str | int] | None = None
+) -> BaseGeometry:
     import geopandas as gpd
 
     if not path.exists():
@@ -340,6 +346,8 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
         raise ValueError(f"cannot read region file {path}: {exc}") from None
     if frame.empty:
         raise ValueError(f"region file {path} holds no features")
+    if feature is not None:
+        frame = _chosen_features(frame, feature, path)
     kinds = set(frame.geometry.geom_type.dropna())
     other = sorted(kinds - {"Polygon", "MultiPolygon"})
     if other:
@@ -373,6 +381,29 @@ def _geometry_from_file(path: Path, layer: str | None) -> BaseGeometry:
     return unary_union(list(frame.geometry))
 
 
+def _chosen_features(
+    frame: gpd.GeoDataFrame, feature: dict[str, str | int], path: Path
+) -> gpd.GeoDataFrame:
+    """The features of ``frame`` whose attribute is the one value of ``feature`` (compared as
+    text, so that ``{code: 7}`` finds a text column's "7"). Found in a survey's walk: a file of
+    15 areas of interest, one per region, could only be merged into one."""
+    ((column, value),) = feature.items()
+    columns = [str(c) for c in frame.columns if c != frame.geometry.name]
+    if column not in columns:
+        raise ValueError(
+            f"region file {path} has no attribute {column!r} (its attributes: "
+            f"{first_names(columns, 12) or 'none'}): correct the region's `feature`"
+        )
+    texts = frame[column].astype(str)
+    chosen = frame[texts == str(value)]
+    if chosen.empty:
+        raise ValueError(
+            f"region file {path} has no feature whose {column} is {value!r} (its values: "
+            f"{first_names(sorted(set(texts)), 12)}): correct the region's `feature`"
+        )
+    return chosen
+
+
 # --------------------------------------------------------------------------- the region
 
 
@@ -384,6 +415,11 @@ class RegionConfig(StrictModel):
     name: str
     max_area_km2: float = Field(DEFAULT_MAX_AREA_KM2, gt=0, description="refuse larger polygons")
     layer: str | None = Field(None, description="layer of a multi-layer region file")
+    feature: dict[str, str | int] | None = Field(
+        None,
+        description="the features of the region file to take, by one attribute: {COLUMN: "
+        "VALUE} (a file of several areas, one region each); unset, all its features, merged",
+    )
     geometry: BaseGeometry = Field(
         description="GeoJSON (geometry, Feature or FeatureCollection) inline, or a path to a "
         "GeoJSON, GeoPackage, KML or shapefile; lon/lat, or any CRS the file declares"
@@ -447,6 +483,15 @@ class RegionConfig(StrictModel):
     def _windows_mode(cls, value: Any) -> Any:
         return _default_mode(value)
 
+    @field_validator("feature")
+    @classmethod
+    def _one_attribute(cls, value: dict[str, str | int] | None) -> dict[str, str | int] | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(
+                f"give one attribute and its value ({{COLUMN: VALUE}}), not {len(value)}"
+            )
+        return value
+
     @field_validator("geometry", mode="before")
     @classmethod
     def _read_geometry(cls, value: Any, info: ValidationInfo) -> BaseGeometry:
@@ -475,18 +520,20 @@ class RegionConfig(StrictModel):
             raise ValueError("empty text; expected inline GeoJSON or the path of a region file")
         elif isinstance(value, str | Path):
             path = resolve_path(Path(value), info)
-            geometry = _geometry_from_file(path, (info.data or {}).get("layer"))
+            data = info.data or {}
+            geometry = _geometry_from_file(path, data.get("layer"), data.get("feature"))
         else:
             raise ValueError(
                 "expected inline GeoJSON or the path of a region file" + _bounding_box_hint(value)
             )
-        if not isinstance(value, str | Path) and (info.data or {}).get("layer") is not None:
-            # a layer names one of a region file's layers: beside inline GeoJSON it was
-            # ignored, silently
-            raise ValueError(
-                f"`layer: {info.data['layer']}` names a layer of a region file, but this "
-                "geometry is inline GeoJSON: drop `layer`, or give the file's path"
-            )
+        for key in ("layer", "feature"):
+            if not isinstance(value, str | Path) and (info.data or {}).get(key) is not None:
+                # a layer names one of a region file's layers: beside inline GeoJSON it was
+                # ignored, silently
+                raise ValueError(
+                    f"`{key}: {info.data[key]}` chooses from a region file, but this geometry is "
+                    f"inline GeoJSON: drop `{key}`, or give the file's path"
+                )
         geometry = force_2d(geometry)
         data = info.data or {}
         area = AreaOfInterest(name=str(data.get("name", "region")), geometry=geometry)

@@ -899,6 +899,11 @@ def _unfed_archive(config: MonitorConfig, today: date) -> list[str]:
     return said
 
 
+#: A region of several parts whose grid holds this many times their area is named as one of
+#: parts far apart (:func:`_whereabouts`): two areas of 1 km² side by side make a grid of 2-4.
+_APART_RATIO = 20
+
+
 def _whereabouts(geometry: BaseGeometry) -> str:
     """Where a region lies, for a person to check (found in a config audit: a polygon whose
     corners were written latitude first, both in range, passed without a word): its centre,
@@ -910,10 +915,20 @@ def _whereabouts(geometry: BaseGeometry) -> str:
     centre, grid = geometry.centroid, region_grid(geometry)
     ns, ew = ("N" if centre.y >= 0 else "S"), ("E" if centre.x >= 0 else "W")
     area_km2 = grid.project(geometry).area / 1e6
+    parts = len(getattr(geometry, "geoms", ()))
+    apart = ""
+    if parts > 1 and grid.area_km2 > _APART_RATIO * area_km2:
+        # found in a survey's walk: a file of two areas 0.5° apart, merged, made a grid 70
+        # times its polygons, with no word
+        apart = (
+            f" in {parts} parts far apart, whose grid is {grid.area_km2 / area_km2:.0f} times "
+            "their area: a region file of several areas is merged into one region unless "
+            "`feature` takes one (docs/configuration.md)"
+        )
     return (
         f"centre {abs(centre.y):.4f}° {ns}, {abs(centre.x):.4f}° {ew}; grid {grid.crs} "
         f"(UTM), {grid.width} x {grid.height} px, {grid.area_km2:.2f} km²; polygon "
-        f"{area_km2:.2f} km²"
+        f"{area_km2:.2f} km²{apart}"
     )
 
 

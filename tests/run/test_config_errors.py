@@ -1752,3 +1752,55 @@ def test_a_region_file_another_program_is_writing_is_named_with_what_to_do(
         "than this command waits; nothing was changed: save or close that program's edits and "
         "run again"
     )
+
+
+def test_feature_takes_one_area_of_a_file_of_several(
+    write_config: Callable[..., Path], manifest: Path, tmp_path: Path
+) -> None:
+    """Found in a survey's walk: its areas of interest were one GeoPackage of 15 features with
+    a name column, and a region could only take all of them, merged (two areas 0.5° apart made
+    one region whose grid was 70 times its polygons)."""
+    from shapely.affinity import translate
+
+    folder = tmp_path / "regions"
+    folder.mkdir()
+    far = translate(REGION_POLYGON, xoff=0.5)
+    areas = gpd.GeoDataFrame(
+        {"NOME": ["valle", "cresta"], "code": [7, 8]}, geometry=[REGION_POLYGON, far],
+        crs="EPSG:4326",
+    )  # fmt: skip
+    areas.to_file(folder / "areas.gpkg")
+    config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg",
+                                            feature={"NOME": "cresta"})))  # fmt: skip
+    assert config.regions[0].geometry.equals_exact(far, 1e-9)
+    # a number is compared as text: a column read as numbers is found by its digits
+    config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg",
+                                            feature={"code": "7"})))  # fmt: skip
+    assert config.regions[0].geometry.equals_exact(REGION_POLYGON, 1e-9)
+    # unset: all the file's features, merged, as before
+    config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg")))
+    assert config.regions[0].geometry.area == pytest.approx(2 * REGION_POLYGON.area)
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"geometry": "regions/areas.gpkg", "feature": {"NAME": "cresta"}},
+            "has no attribute 'NAME' (its attributes: NOME, code): correct the region's `feature`",
+        ),
+        (
+            {"geometry": "regions/areas.gpkg", "feature": {"NOME": "Cresta"}},
+            "has no feature whose NOME is 'Cresta' (its values: cresta, valle): correct the "
+            "region's `feature`",
+        ),
+        (
+            {"geometry": "regions/areas.gpkg", "feature": {"NOME": "cresta", "code": 8}},
+            "give one attribute and its value ({COLUMN: VALUE}), not 2",
+        ),
+        (  # beside inline GeoJSON it would be ignored
+            {"feature": {"NOME": "cresta"}},
+            "`feature: {'NOME': 'cresta'}` chooses from a region file, but this geometry is "
+            "inline GeoJSON: drop `feature`, or give the file's path",
+        ),
+    ]
+    for region, said in cases:
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(_data(manifest, **region)))
+        assert any(p.endswith(said) for p in info.value.problems), info.value.problems

@@ -191,6 +191,26 @@ def test_a_region_added_to_the_configuration_leaves_the_days_missed_due(
     ) in out
 
 
+def test_a_region_of_parts_far_apart_is_named_as_such_by_the_dry_run() -> None:
+    """Found in a survey's walk: a file of two areas 0.5° apart, merged into one region, made a
+    grid 70 times its polygons, and the dry run said nothing of it."""
+    from shapely.affinity import translate
+    from shapely.geometry import MultiPolygon
+
+    from monitor.ops.schedule import _whereabouts
+
+    square = region_polygon(0.0)
+    apart = _whereabouts(MultiPolygon([square, translate(square, xoff=0.5)]))
+    assert " in 2 parts far apart, whose grid is " in apart
+    assert apart.endswith(
+        "times their area: a region file of several areas is merged into one region unless "
+        "`feature` takes one (docs/configuration.md)"
+    )
+    width = square.bounds[2] - square.bounds[0]
+    side_by_side = MultiPolygon([square, translate(square, xoff=width)])
+    assert "far apart" not in _whereabouts(side_by_side) and "far apart" not in _whereabouts(square)
+
+
 def test_log_lines_carry_their_date_and_utc_offset() -> None:
     """Found walking through dates: the CLI's log lines began with the host's clock time alone
     (``06:00:12 WARNING ...``), so cron's run.log, `docker logs` and `kubectl logs` could not
