@@ -603,9 +603,12 @@ class Inventory:
         path = Path(path)
         kind = EXPORT_FORMATS.get(path.suffix.lower())
         if kind is None:  # refused before any folder is made
+            # found in a survey's walk: .gpkg and .shp, asked for first, read as unsupported
+            # with no way on (a shapefile would cut the columns' names to 10 characters)
             raise InventoryError(
                 f"cannot export to {path}: unknown suffix {path.suffix!r} (use one of "
-                f"{export_suffixes()})"
+                f"{export_suffixes()}: QGIS opens the GeoJSON as it is, `ogr2ogr OUT.gpkg "
+                "OUT.geojson` converts it, and the inventory itself is a GeoPackage)"
             )
         for stale in leftovers(path):  # a killed export's, left beside it (a crash walkthrough)
             with contextlib.suppress(OSError):

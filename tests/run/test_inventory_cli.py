@@ -84,9 +84,12 @@ def test_review_and_export(config_path: Path, capsys: pytest.CaptureFixture[str]
     shp = config_path.parent / "shapes" / "x.shp"
     assert main(["inventory", "export", "--config", str(config_path), str(shp)]) == 2
     # found on a GIS analyst's walk: ".json", which is accepted, went unlisted
-    assert f"cannot export to {shp}: unknown suffix '.shp' (use one of .geojson, .json, .csv)" in (
-        capsys.readouterr().err
-    )
+    # and how to get the formats asked for first (found in a survey's walk)
+    assert (
+        f"cannot export to {shp}: unknown suffix '.shp' (use one of .geojson, .json, .csv: QGIS "
+        "opens the GeoJSON as it is, `ogr2ogr OUT.gpkg OUT.geojson` converts it, and the "
+        "inventory itself is a GeoPackage)"
+    ) in " ".join(capsys.readouterr().err.split())
     assert not shp.parent.exists()  # found by a new user: the refused export made its folder
 
 
