@@ -127,7 +127,16 @@ def _read_document(path: Path) -> tuple[yaml.Node | None, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, ["the configuration file does not exist"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # found in a survey's walk: a Latin-1 "ì" in a comment
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            path,
+            [
+                f"line {line}: byte 0x{exc.object[exc.start]:02x} is not UTF-8: the file was "
+                "saved in another encoding (Latin-1, Windows-1252?); save it as UTF-8"
+            ],
+        ) from None
+    except OSError as exc:
         raise ConfigError(path, [f"cannot read the configuration file: {exc}"]) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -316,6 +325,8 @@ def _message(error: ErrorDetails) -> str:
     if kind == "too_short" and (error.get("ctx") or {}).get("actual_length") == 0:
         # "List should have at least 1 item after validation, not 0" (a config audit)
         return f"an empty list: give at least {error['ctx']['min_length']}"
+    if shape := _shape_message(error):
+        return shape
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
@@ -331,6 +342,35 @@ def _message(error: ErrorDetails) -> str:
         # what the number is
         message += f": {what}"
     return message
+
+
+def _shape_message(error: ErrorDetails) -> str | None:
+    """The YAML to write where a value has the wrong shape, in place of pydantic's words
+    (found in a survey's walk: "Input should be a valid tuple" for ``storms: 2024-08-17``,
+    "Input tag 'Monitoring' found using 'mode' does not match any of the expected tags")."""
+    kind, given = error["type"], error.get("input")
+    got = "nothing (an empty value)" if given is None else f"{_shown_input(given)}"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return f"expected a list ([a, b], or one '- item' a line under it), got {got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a section (its fields as 'key: value' lines indented under it), got {got}"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx") or {}
+        return (
+            f"{str(ctx.get('discriminator', 'the tag')).strip(chr(39))}: {ctx.get('tag')!r} is "
+            "none of "
+            f"{ctx.get('expected_tags')} (written as shown: the case matters)"
+        )
+    return None
+
+
+def _shown_input(given: object) -> str:
+    """A value a configuration gave, for a message: its YAML kind and, where short, itself."""
+    kind = {dict: "a section", list: "a list", str: "the text", bool: "the boolean"}.get(
+        type(given), f"the {type(given).__name__}"
+    )
+    text = repr(given) if isinstance(given, str) else str(given)
+    return kind if isinstance(given, dict | list) or len(text) > 60 else f"{kind} {text}"
 
 
 # pydantic's error kinds of a number out of its field's range

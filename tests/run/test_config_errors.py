@@ -106,6 +106,19 @@ def test_malformed_files(
     assert status == 2 and expected in err
 
 
+def test_a_file_saved_in_latin_1_is_named_with_its_line(tmp_path: Path) -> None:
+    """Found in a survey's walk: a Latin-1 "ì" in a comment read "'utf-8' codec can't decode
+    byte 0xec in position 6", with no line and nothing to do."""
+    path = tmp_path / "config.yaml"
+    path.write_bytes("source: {type: archive}\n# Valtellina, località Tirano\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        "line 2: byte 0xe0 is not UTF-8: the file was saved in another encoding (Latin-1, "
+        "Windows-1252?); save it as UTF-8"
+    ]
+
+
 def test_unknown_fields_are_named_with_their_line(
     write_config: Callable[..., Path], manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -988,7 +1001,7 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
         load_config(write_config(_data(manifest, layer="ridge")))
     (problem,) = info.value.problems
     assert problem.endswith(
-        "regions[0].geometry: `layer: ridge` names a layer of a region file, but this geometry "
+        "regions[0].geometry: `layer: ridge` chooses from a region file, but this geometry "
         "is inline GeoJSON: drop `layer`, or give the file's path"
     ), problem
     named = load_config(write_config(_data(manifest, geometry="regions/two.gpkg", layer="ridge")))
@@ -1594,6 +1607,36 @@ def test_durations_and_numbers_past_any_use_are_refused_by_field(
     with pytest.raises(ConfigError) as info:
         load_config(write_config(data))
     assert expected in str(info.value)
+
+
+def test_a_value_of_the_wrong_shape_is_told_the_yaml_to_write(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a survey's walk: pydantic's words, "Input should be a valid tuple" (`storms:
+    2024-08-17`), "a valid list" (one e-mail address, `regions:` left empty), "a valid
+    dictionary or instance of AlertSettings" (alerts as a list), "Input tag 'Monitoring' found
+    using 'mode' does not match any of the expected tags"."""
+    data = _data(manifest, windows={"mode": "Monitoring"})
+    data["regions"][0]["alerts"] = {"email": "duty@example.org"}
+    data["source"] = {"type": "archive", "path": "data",
+                      "simulation": {"start": "2024-05-01", "end": "2024-10-01",
+                                     "storms": "2024-08-17"}}  # fmt: skip
+    data["schedule"] = ["0 6 * * *"]
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    listed = "expected a list ([a, b], or one '- item' a line under it), got"
+    assert said == {
+        f"source.simulation.storms: {listed} the text '2024-08-17'",
+        f"regions[0].alerts.email: {listed} the text 'duty@example.org'",
+        "regions[0].windows.mode: 'Monitoring' is none of 'monitoring', 'event' (written as "
+        "shown: the case matters)",
+        "schedule: expected a section (its fields as 'key: value' lines indented under it), got "
+        "a list",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config("regions:\n", name="empty.yaml"))
+    assert info.value.problems == [f"line 1: regions: {listed} nothing (an empty value)"]
 
 
 def test_a_section_left_empty_is_its_defaults(
