@@ -9,6 +9,7 @@ checks what spans sections: unique region names and the alert routing.
 from __future__ import annotations
 
 import ssl
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -248,9 +249,14 @@ class MonitorConfig(StrictModel):
         for region in self.regions:
             if region.name == name:
                 return region
-        known = ", ".join(r.name for r in self.regions)
+        names = [r.name for r in self.regions]
         where = f" in {self._path}" if self._path else ""
-        raise KeyError(f"no region named {name!r}{where}; regions: {known}")
+        # found in a survey's walk: `--region valtelina-north` listed all 15 regions, none
+        # pointed out
+        lowered = {n.lower(): n for n in names}
+        meant = get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
+        hint = f" (did you mean {lowered[meant[0]]}?)" if meant else ""
+        raise KeyError(f"no region named {name!r}{where}{hint}; regions: {', '.join(names)}")
 
 
 def _ca_file(path: Path, info: ValidationInfo, field: str, whose: str) -> Path:
