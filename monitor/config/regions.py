@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -343,6 +344,11 @@ def _geometry_from_file(
         advice = sqlite_advice(str(exc), path) if "database is locked" in str(exc) else None
         if advice is not None:
             raise ValueError(f"region file {path} {advice}") from None
+        if "SHAPE_RESTORE_SHX" in str(exc):  # GDAL's own advice is for GDAL's users
+            raise ValueError(
+                f"region file {path}: its .shx (the shapefile's index) is missing: copy the "
+                "shapefile's other files (.shx, .dbf, .prj) beside it, or give it zipped (.zip)"
+            ) from None
         raise ValueError(f"cannot read region file {path}: {exc}") from None
     if frame.empty:
         raise ValueError(f"region file {path} holds no features")
@@ -379,6 +385,10 @@ def _geometry_from_file(
                 "give the file its CRS (ogr2ogr -a_srs EPSG:... OUT IN)"
             )
     return unary_union(list(frame.geometry))
+
+
+# Well-known text of a polygon (what QGIS's "Copy as WKT" gives)
+_WKT = re.compile(r"^\s*(MULTI)?POLYGON\s*Z?\s*\(", re.IGNORECASE)
 
 
 def _chosen_features(
@@ -518,6 +528,12 @@ class RegionConfig(StrictModel):
             # Path("") is the configuration's folder: it read "region file <folder> has an
             # unknown format"
             raise ValueError("empty text; expected inline GeoJSON or the path of a region file")
+        elif isinstance(value, str) and _WKT.match(value):
+            # found in a survey's walk: read as a file's path, "region file /…/POLYGON((…
+            raise ValueError(
+                "WKT is not read here: give the polygon as GeoJSON ({type: Polygon, "
+                "coordinates: [[[lon, lat], ...]]}) or the path of a region file"
+            )
         elif isinstance(value, str | Path):
             path = resolve_path(Path(value), info)
             data = info.data or {}

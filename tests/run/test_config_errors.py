@@ -968,8 +968,16 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     # UTM metres in a file that declares lon/lat (found in a survey's walk: told to declare its
     # CRS, which it did)
     utm.set_crs("EPSG:4326", allow_override=True).to_file(folder / "wrongcrs.gpkg")
+    # a shapefile copied without its index, and WKT pasted (QGIS's "Copy as WKT"), both found
+    # in a survey's walk: GDAL's SHAPE_RESTORE_SHX advice; the WKT read as a file's path
+    utm.to_file(folder / "noshx.shp")
+    (folder / "noshx.shx").unlink()
     x0, y0, x1, y1 = utm.total_bounds  # printed as numbers, not numpy's reprs (a new user)
     cases = {
+        "regions/noshx.shp": r"its \.shx \(the shapefile's index\) is missing: copy the",
+        "POLYGON ((10.9 44.34, 10.91 44.34, 10.91 44.35, 10.9 44.34))": (
+            r"WKT is not read here: give the polygon as GeoJSON"
+        ),
         "regions/wrongcrs.gpkg": (
             rf"declares WGS 84 \(degrees\), but its coordinates \({x0:.1f}, {y0:.1f}, "
             rf"{x1:.1f}, {y1:.1f}\) are not degrees: .* The CRS it declares is wrong"
