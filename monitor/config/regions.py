@@ -253,8 +253,37 @@ def _check_coordinates(geometry: Any, where: str = "") -> None:
     if geometry.get("type") == "GeometryCollection":
         for i, member in enumerate(geometry.get("geometries") or []):
             _check_coordinates(member, f"{where}geometries[{i}].")
-    elif problem := _coordinate_problem(geometry.get("coordinates", []), f"{where}coordinates"):
-        raise ValueError(problem)
+    else:
+        coordinates = geometry.get("coordinates", [])
+        problem = _coordinate_problem(coordinates, f"{where}coordinates") or _nesting_problem(
+            geometry, where
+        )
+        if problem:
+            raise ValueError(problem)
+
+
+# How deep each polygon type's coordinates nest: rings of [lon, lat] positions, and polygons
+_DEPTH = {"Polygon": 3, "MultiPolygon": 4}
+_SHAPE = {"Polygon": "[[[lon, lat], ...]]", "MultiPolygon": "[[[[lon, lat], ...]]]"}
+
+
+def _nesting_problem(geometry: dict[str, Any], where: str = "") -> str | None:
+    """Where a Polygon's or MultiPolygon's coordinates nest to another depth than the type's,
+    what to write (found in a survey's walk: a ring without its outer brackets read "'float'
+    object is not iterable"); None otherwise."""
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    if kind not in _DEPTH or not isinstance(coordinates, list):
+        return None
+    depth, item = 0, coordinates
+    while isinstance(item, list) and item:
+        depth, item = depth + 1, item[0]
+    if depth == _DEPTH[kind]:
+        return None
+    fewer = "one bracket level too few?" if depth == _DEPTH[kind] - 1 else "check the brackets"
+    return (
+        f"{where}coordinates of a {kind} nest {depth} lists deep, not {_DEPTH[kind]}: "
+        f"{_SHAPE[kind]} ({fewer})"
+    )
 
 
 def _geometry_from_geojson(value: dict[str, Any]) -> BaseGeometry:

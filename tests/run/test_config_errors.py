@@ -417,6 +417,13 @@ def test_self_intersecting_polygon(
     [
         ({"type": "Point", "coordinates": [10.0, 44.0]}, "expected a Polygon or MultiPolygon"),
         ({"type": "Polygon", "coordinates": [[[1, 2], [3]]]}, "not a GeoJSON geometry"),
+        (  # a ring without its outer brackets (found in a survey's walk: "'float' object is
+            # not iterable")
+            {"type": "Polygon", "coordinates": [[10.8, 44.3], [10.82, 44.3], [10.8, 44.32],
+                                                [10.8, 44.3]]},
+            r"not a GeoJSON geometry: coordinates of a Polygon nest 2 lists deep, not 3: "
+            r"\[\[\[lon, lat\], \.\.\.\]\] \(one bracket level too few\?\)",
+        ),
         (  # found in a walkthrough of large regions: text was read as the number, NaN as an
             # unclosed ring
             {"type": "Polygon", "coordinates": [[[10.8, 44.3], [10.82, 44.3], ["10.8", 44.32],
