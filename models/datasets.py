@@ -535,7 +535,7 @@ def check_input(path: Path) -> list[int] | None:
             hint = (
                 f"; {which}: write them as a file of their own, e.g. {move}gdal_translate {mask}"
                 + " ".join(f"-b {b}" for b in bands)
-                + f" {wide} {scene}_input.tif (outside input/ for the wide file)"
+                + f" {wide} {scene}{INPUT_SUFFIX} (outside input/ for the wide file)"
             )
         elif where:  # named bands, some of the model's missing: say which
             absent = [b for b in MODEL_BANDS if b not in where]

@@ -101,7 +101,7 @@ def final_entry(
             "geometry": shapely.to_wkb(region.geometry, hex=True),
             **region.model_dump(
                 mode="json",
-                exclude={"name", "geometry", "layer", "windows", "alerts", "simulation"},
+                exclude={"name", "geometry", "layer", "feature", "windows", "alerts", "simulation"},
             ),
         },
         "source": source_identity(source, region.area),

@@ -112,7 +112,11 @@ def _reason(exc: requests.RequestException) -> str:
     wrapped = exc.args[0] if exc.args else None
     reason = getattr(wrapped, "reason", None)  # urllib3's MaxRetryError
     if isinstance(exc, requests.ConnectionError) and isinstance(reason, BaseException):
-        return _OBJECT_REPR.sub("", str(reason))
+        # a connect timeout's is (connection, message): its text is the tuple, with the
+        # connection's address in memory (found in review), different on every attempt
+        args = reason.args
+        text = args[-1] if len(args) > 1 and isinstance(args[-1], str) else str(reason)
+        return _OBJECT_REPR.sub("", text)
     return str(exc)
 
 

@@ -232,16 +232,24 @@ def _fields_at(loc: Sequence[int | str]) -> set[str]:
     return {name for model in _models_at(loc) for name in getattr(model, "model_fields", {})}
 
 
+# A region's fields that no one would write as a default for all regions
+_REGION_OWN = frozenset({"name", "geometry", "layer", "feature"})
+
+
 def _field_elsewhere(loc: Sequence[int | str]) -> str | None:
-    """Where the unknown field at ``loc`` is a field of a region while it stands elsewhere
-    (``masks:`` at the top level, ``model.filter_cut``), or of the top level while it stands in
-    a region (``regions[0].trigger``); None otherwise. Found in a survey's walk: a default for
-    every region written at the top level read "unknown field (did you mean dask?)"."""
+    """Where the unknown field at ``loc`` is a field of a region while it stands where a default
+    for all regions would be written (``masks:`` at the top level, ``model.filter_cut``), or of
+    the top level while it stands in a region (``regions[0].trigger``); None otherwise. Found
+    in a survey's walk: a default for every region written at the top level read "unknown
+    field (did you mean dask?)"."""
     from monitor.config.regions import RegionConfig
 
     name = str(loc[-1])
     in_a_region = len(loc) == 3 and loc[0] == "regions"
-    if not in_a_region and len(loc) <= 2 and name in RegionConfig.model_fields:
+    # where a default for every region would be written: the top level, or the model's section
+    # (a region's threshold and filter_cut are the model's cut); not its name or polygon
+    default_spot = len(loc) == 1 or (len(loc) == 2 and loc[0] == "model")
+    if default_spot and name in RegionConfig.model_fields and name not in _REGION_OWN:
         return f"a field of each region (regions[].{name}): set it in each region that needs it"
     if in_a_region and name in MonitorConfig.model_fields:
         return f"a field of the configuration's top level ({name}:), not of a region"
@@ -364,11 +372,20 @@ def _shape_message(error: ErrorDetails) -> str | None:
     return None
 
 
+# What a YAML value is called in a message (a date is "the date", by its type's name)
+_KINDS: dict[type, str] = {
+    dict: "a section",
+    list: "a list",
+    str: "the text",
+    bool: "the boolean",
+    int: "the number",
+    float: "the number",
+}
+
+
 def _shown_input(given: object) -> str:
     """A value a configuration gave, for a message: its YAML kind and, where short, itself."""
-    kind = {dict: "a section", list: "a list", str: "the text", bool: "the boolean"}.get(
-        type(given), f"the {type(given).__name__}"
-    )
+    kind = _KINDS.get(type(given), f"the {type(given).__name__}")
     text = repr(given) if isinstance(given, str) else str(given)
     return kind if isinstance(given, dict | list) or len(text) > 60 else f"{kind} {text}"
 

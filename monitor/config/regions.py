@@ -33,7 +33,7 @@ from models.vector_files import VectorFileError, gdal_path
 from monitor._geopackage import sqlite_advice
 from monitor.alerts.settings import AlertTargets
 from monitor.config._base import StrictModel, resolve_path
-from monitor.grid import is_lon_lat
+from monitor.grid import is_lon_lat, lon_lat_misreading
 from monitor.pipeline.vectorise import VectoriseRules, check_landcover_codes
 from monitor.simulator.families import landscape_family
 from monitor.simulator.spec import SimulationSpec
@@ -272,10 +272,10 @@ def _nesting_problem(geometry: dict[str, Any], where: str = "") -> str | None:
     what to write (found in a survey's walk: a ring without its outer brackets read "'float'
     object is not iterable"); None otherwise."""
     kind, coordinates = geometry.get("type"), geometry.get("coordinates")
-    if kind not in _DEPTH or not isinstance(coordinates, list):
+    if kind not in _DEPTH or not isinstance(coordinates, list | tuple):
         return None
     depth, item = 0, coordinates
-    while isinstance(item, list) and item:
+    while isinstance(item, list | tuple) and item:  # shapely's mapping() gives tuples
         depth, item = depth + 1, item[0]
     if depth == _DEPTH[kind]:
         return None
@@ -391,12 +391,16 @@ def _geometry_from_file(
             f"region file {path} holds {', '.join(other)} features{besides}; a region is "
             "polygons alone: remove the others"
         )
+    box = tuple(frame.total_bounds)
     if (
         frame.crs is not None
         and frame.crs.is_geographic
-        and not is_lon_lat(tuple(frame.total_bounds))
+        and path.suffix.lower() not in _LON_LAT_ALWAYS
+        and not is_lon_lat(box)
+        and lon_lat_misreading(box) == "projected"
     ):  # found in a survey's walk: UTM metres in a file declaring EPSG:4326 were told to
-        # "give a region file that declares its CRS", which it did
+        # "give a region file that declares its CRS", which it did (a longitude of 0-360° or
+        # latitude first are told so by check_area)
         bounds = ", ".join(f"{v:.1f}" for v in frame.total_bounds)
         raise ValueError(
             f"region file {path} declares {frame.crs.name} (degrees), but its coordinates "
@@ -416,16 +420,27 @@ def _geometry_from_file(
     return unary_union(list(frame.geometry))
 
 
-# Well-known text of a polygon (what QGIS's "Copy as WKT" gives)
-_WKT = re.compile(r"^\s*(MULTI)?POLYGON\s*Z?\s*\(", re.IGNORECASE)
+# Well-known text of a polygon (what QGIS's "Copy as WKT" gives; PostGIS's EWKT with its SRID):
+# whole, so that a file named "Polygon (1).geojson" stays a path
+_WKT = re.compile(
+    r"^\s*(SRID=\d+;\s*)?(MULTI)?POLYGON\s*(Z|M|ZM)?\s*(\(.*\)|EMPTY)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+# Region files GDAL reads as lon/lat whatever they hold (GeoJSON without a crs member, KML):
+# they declare nothing, so a misread is check_area's to word
+_LON_LAT_ALWAYS = (".geojson", ".json", ".kml")
 
 
 def _chosen_features(
     frame: gpd.GeoDataFrame, feature: dict[str, str | int], path: Path
 ) -> gpd.GeoDataFrame:
-    """The features of ``frame`` whose attribute is the one value of ``feature`` (compared as
-    text, so that ``{code: 7}`` finds a text column's "7"). Found in a survey's walk: a file of
-    15 areas of interest, one per region, could only be merged into one."""
+    """The features of ``frame`` whose attribute is the one value of ``feature``: compared as
+    text, so that ``{code: 7}`` finds a text column's "7", a number's whole value written
+    without ".0" (an integer column with an empty cell is read as floats); empty cells match
+    nothing. Found in a survey's walk: a file of 15 areas of interest, one per region, could
+    only be merged into one."""
     ((column, value),) = feature.items()
     columns = [str(c) for c in frame.columns if c != frame.geometry.name]
     if column not in columns:
@@ -433,14 +448,27 @@ def _chosen_features(
             f"region file {path} has no attribute {column!r} (its attributes: "
             f"{first_names(columns, 12) or 'none'}): correct the region's `feature`"
         )
-    texts = frame[column].astype(str)
-    chosen = frame[texts == str(value)]
+    texts = [_attribute_text(cell) for cell in frame[column]]  # not .map: it makes None NaN
+    chosen = frame[[text == _attribute_text(value) for text in texts]]
     if chosen.empty:
+        values = sorted({text for text in texts if text is not None})
         raise ValueError(
             f"region file {path} has no feature whose {column} is {value!r} (its values: "
-            f"{first_names(sorted(set(texts)), 12)}): correct the region's `feature`"
+            f"{first_names(values, 12) or 'none'}): correct the region's `feature`"
         )
     return chosen
+
+
+def _attribute_text(value: object) -> str | None:
+    """An attribute as :func:`_chosen_features` compares it: text, a whole number without its
+    ".0", None for an empty cell (None, NaN)."""
+    from pandas import isna  # None, NaN, pandas' NA and NaT alike
+
+    if isna(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 # --------------------------------------------------------------------------- the region
@@ -573,7 +601,7 @@ class RegionConfig(StrictModel):
             )
         for key in ("layer", "feature"):
             if not isinstance(value, str | Path) and (info.data or {}).get(key) is not None:
-                # a layer names one of a region file's layers: beside inline GeoJSON it was
+                # a layer or feature chooses from a region file: beside inline GeoJSON it was
                 # ignored, silently
                 raise ValueError(
                     f"`{key}: {info.data[key]}` chooses from a region file, but this geometry is "

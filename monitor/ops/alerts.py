@@ -84,7 +84,7 @@ def _fate(exc: DeliveryError | AlertConfigError) -> str:
     from monitor.alerts.settings import AlertConfigError
 
     if isinstance(exc, AlertConfigError):
-        return "a real alert would wait, pending, until it is set"
+        return "a real alert would wait, pending, until it is set right"
     if exc.permanent:
         return "a real alert would go dead at once: `alerts retry --dead` once it is fixed"
     return "a real alert would be retried, with a growing delay, up to max_attempts"

@@ -335,7 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
             env = {**os.environ, **inbox.env}
-            status = subprocess.call(command, env=env)
+            try:
+                status = subprocess.call(command, env=env)
+            except OSError as exc:  # found in review: an entry point whose interpreter is
+                # gone (a moved virtual environment) was read as a port in use
+                print(f"demo_inbox: cannot run {command[0]}: {exc}", file=sys.stderr)
+                return 126 if isinstance(exc, PermissionError) else 127
     except ConfigError as exc:
         print(f"demo_inbox: {exc}", file=sys.stderr)
         return 2

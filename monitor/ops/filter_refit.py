@@ -96,7 +96,12 @@ import numpy as np
 
 from models.atomic import write_atomically
 from models.chain_metrics import chain_scores
-from models.datasets import DATASET_RECORD_FILE, INPUT_SUFFIX, REVIEWED_CANDIDATES_FILE
+from models.datasets import (
+    DATASET_RECORD_FILE,
+    INPUT_SUFFIX,
+    REVIEWED_CANDIDATES_FILE,
+    scene_id_of,
+)
 from models.lineage import dataset_files, dataset_sha256
 from models.manifest import (
     DEFAULT_MANIFEST,
@@ -580,7 +585,7 @@ def _held_ids(data: Path, tables: Iterable[Reviewed]) -> set[str]:
     held = {f"landslide:{u}" for table in tables for u in table.every_landslide}
     for split in SPLIT_NAMES:
         inputs = (data / split / "input").glob(f"*{INPUT_SUFFIX}")
-        held.update(f"scene:{p.name.removesuffix('_input.tif')}" for p in inputs)
+        held.update(f"scene:{scene_id_of(p)}" for p in inputs)
     return held
 
 

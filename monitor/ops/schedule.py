@@ -922,8 +922,8 @@ def _whereabouts(geometry: BaseGeometry) -> str:
         # times its polygons, with no word
         apart = (
             f" in {parts} parts far apart, whose grid is {grid.area_km2 / area_km2:.0f} times "
-            "their area: a region file of several areas is merged into one region unless "
-            "`feature` takes one (docs/configuration.md)"
+            "their area: make each area a region of its own (of a region file of several, "
+            "`feature` takes one: docs/configuration.md)"
         )
     return (
         f"centre {abs(centre.y):.4f}° {ns}, {abs(centre.x):.4f}° {ew}; grid {grid.crs} "

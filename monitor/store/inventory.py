@@ -605,10 +605,16 @@ class Inventory:
         if kind is None:  # refused before any folder is made
             # found in a survey's walk: .gpkg and .shp, asked for first, read as unsupported
             # with no way on (a shapefile would cut the columns' names to 10 characters)
+            gis = path.suffix.lower() in (".gpkg", ".shp", ".kml")
             raise InventoryError(
                 f"cannot export to {path}: unknown suffix {path.suffix!r} (use one of "
-                f"{export_suffixes()}: QGIS opens the GeoJSON as it is, `ogr2ogr OUT.gpkg "
-                "OUT.geojson` converts it, and the inventory itself is a GeoPackage)"
+                f"{export_suffixes()}"
+                + (
+                    ": QGIS opens the GeoJSON as it is, `ogr2ogr OUT.gpkg OUT.geojson` converts "
+                    "it, and the inventory itself is a GeoPackage)"
+                    if gis
+                    else ")"
+                )
             )
         for stale in leftovers(path):  # a killed export's, left beside it (a crash walkthrough)
             with contextlib.suppress(OSError):

@@ -986,3 +986,17 @@ def test_the_plain_text_part_gives_the_quicklook_s_url_where_one_is_served(
     first, second = text.strip().split("\n\n")[1:]
     assert first.splitlines()[-1] == f"  quicklook: {url}"
     assert "quicklook" not in second
+
+
+def test_a_connect_timeout_reads_as_its_message_alone() -> None:
+    """Found in review: urllib3 gives a connect timeout as (connection, message), whose text
+    held the connection's address in memory, different on every attempt, so `status --check`
+    could not group the dead alerts of one firewalled receiver."""
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+
+    from monitor.alerts.webhook import _reason
+
+    said = "Connection to 10.0.0.1 timed out. (connect timeout=1)"
+    for connection in (object(), object()):
+        wrapped = MaxRetryError(None, "/hook", ConnectTimeoutError(connection, said))  # type: ignore[arg-type]
+        assert _reason(requests.ConnectTimeout(wrapped)) == said

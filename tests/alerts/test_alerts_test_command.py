@@ -130,11 +130,15 @@ def test_a_refusing_webhook_and_a_wrong_smtp_login_are_each_reported_and_exit_1(
     assert "LM_TEST_SMTP_USER and LM_TEST_SMTP_PASSWORD" in lines["email:geohazards@example.org"]
     assert "answered HTTP 401" in lines["webhook:ops"]
     # and what a real alert meeting each would do (found in a walk: a 550 read as a 451)
-    assert lines["webhook:ops"].rstrip().endswith(
-        "(a real alert would go dead at once: `alerts retry --dead` once it is fixed)"
+    assert (
+        lines["webhook:ops"]
+        .rstrip()
+        .endswith("(a real alert would go dead at once: `alerts retry --dead` once it is fixed)")
     )
-    assert lines["email:geohazards@example.org"].rstrip().endswith(
-        "(a real alert would be retried, with a growing delay, up to max_attempts)"
+    assert (
+        lines["email:geohazards@example.org"]
+        .rstrip()
+        .endswith("(a real alert would be retried, with a growing delay, up to max_attempts)")
     )
     assert lines["webhook:sikkim-ops"].rstrip().endswith("sent")
     assert "2 channel(s) did not take the test" in out
@@ -153,7 +157,7 @@ def test_an_unset_secret_is_named_and_nothing_is_posted(
     assert _test(config, "--channel", "ops") == 1
     out = capsys.readouterr().out
     assert "environment variable LM_TEST_WEBHOOK_SECRET is not set" in out
-    assert "(a real alert would wait, pending, until it is set)" in out
+    assert "(a real alert would wait, pending, until it is set right)" in out
     assert "Test messages to 1 channel(s)" in out
     assert receiver.requests == []
 

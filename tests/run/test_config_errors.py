@@ -17,7 +17,7 @@ import certifi
 import geopandas as gpd
 import pytest
 import yaml
-from shapely.geometry import mapping, shape
+from shapely.geometry import box, mapping, shape
 
 from gee_scripts.settings import GeeSettings
 from monitor.cli import main
@@ -188,6 +188,20 @@ def test_unknown_fields_are_named_with_their_line(
         "set it in each region that needs it",
         "regions[0].trigger: unknown field here: a field of the configuration's top level "
         "(trigger:), not of a region",
+    }
+    # a name a region's field shares, elsewhere, is no default for the regions (found in
+    # review: inventory.layer and model.name were sent to the regions)
+    data = _data(manifest)
+    data["inventory"] = {"layer": "x"}
+    data["model"]["name"] = "x"
+    data["name"] = "project"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(data, name="shared.yaml"))
+    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    assert said == {
+        "inventory.layer: unknown field",
+        "model.name: unknown field",
+        "name: unknown field",
     }
     # a section's own name is no union's tag (found in a review: a field misplaced inside
     # source.simulation was said to be "a field of type: archive, not of type: simulation")
@@ -979,9 +993,19 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     # in a survey's walk: GDAL's SHAPE_RESTORE_SHX advice; the WKT read as a file's path
     utm.to_file(folder / "noshx.shp")
     (folder / "noshx.shx").unlink()
+    # longitudes of 0-360° and latitude first, in files that declare lon/lat: told what they
+    # are, not that the CRS declared is wrong (found in review)
+    gpd.GeoDataFrame(geometry=[box(190.0, 44.0, 190.01, 44.01)], crs="EPSG:4326").to_file(
+        folder / "east.geojson", driver="GeoJSON"
+    )
+    gpd.GeoDataFrame(geometry=[box(45.0, 120.0, 45.01, 120.01)], crs="EPSG:4326").to_file(
+        folder / "swapped.gpkg"
+    )
     x0, y0, x1, y1 = utm.total_bounds  # printed as numbers, not numpy's reprs (a new user)
     cases = {
         "regions/noshx.shp": r"its \.shx \(the shapefile's index\) is missing: copy the",
+        "regions/east.geojson": r"longitudes past 180° \(of 0-360°\) are written minus 360",
+        "regions/swapped.gpkg": r"they read as latitude, longitude; GeoJSON gives the longitude",
         "POLYGON ((10.9 44.34, 10.91 44.34, 10.91 44.35, 10.9 44.34))": (
             r"WKT is not read here: give the polygon as GeoJSON"
         ),
@@ -1829,20 +1853,22 @@ def test_feature_takes_one_area_of_a_file_of_several(
     folder.mkdir()
     far = translate(REGION_POLYGON, xoff=0.5)
     areas = gpd.GeoDataFrame(
-        {"NOME": ["valle", "cresta"], "code": [7, 8]}, geometry=[REGION_POLYGON, far],
-        crs="EPSG:4326",
+        {"NOME": ["valle", "cresta", None], "code": [7, 8, None]},
+        geometry=[REGION_POLYGON, far, translate(REGION_POLYGON, yoff=0.5)], crs="EPSG:4326",
     )  # fmt: skip
-    areas.to_file(folder / "areas.gpkg")
+    areas.to_file(folder / "areas.gpkg")  # an empty cell: the codes are read as floats
     config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg",
                                             feature={"NOME": "cresta"})))  # fmt: skip
     assert config.regions[0].geometry.equals_exact(far, 1e-9)
-    # a number is compared as text: a column read as numbers is found by its digits
-    config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg",
-                                            feature={"code": "7"})))  # fmt: skip
-    assert config.regions[0].geometry.equals_exact(REGION_POLYGON, 1e-9)
+    # a number is compared as text: a column read as numbers (7.0, with an empty cell) is
+    # found by its digits, given as text or as a number
+    for code in ("7", 7):
+        config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg",
+                                                feature={"code": code})))  # fmt: skip
+        assert config.regions[0].geometry.equals_exact(REGION_POLYGON, 1e-9)
     # unset: all the file's features, merged, as before
     config = load_config(write_config(_data(manifest, geometry="regions/areas.gpkg")))
-    assert config.regions[0].geometry.area == pytest.approx(2 * REGION_POLYGON.area)
+    assert config.regions[0].geometry.area == pytest.approx(3 * REGION_POLYGON.area)
     cases: list[tuple[dict[str, Any], str]] = [
         (
             {"geometry": "regions/areas.gpkg", "feature": {"NAME": "cresta"}},
@@ -1851,7 +1877,7 @@ def test_feature_takes_one_area_of_a_file_of_several(
         (
             {"geometry": "regions/areas.gpkg", "feature": {"NOME": "Cresta"}},
             "has no feature whose NOME is 'Cresta' (its values: cresta, valle): correct the "
-            "region's `feature`",
+            "region's `feature`",  # the empty cell no value, nor a traceback (found in review)
         ),
         (
             {"geometry": "regions/areas.gpkg", "feature": {"NOME": "cresta", "code": 8}},

@@ -234,6 +234,14 @@ def test_a_command_the_demo_inbox_cannot_find_is_not_read_as_a_port_in_use(
     err = capsys.readouterr().err
     assert f"cannot run {tmp_path / 'no-such-command'}: no such command here" in err
     assert "port" not in err and not (tmp_path / "inbox").exists()
+    # an entry point whose interpreter is gone (a moved virtual environment): found, not run
+    # (found in review: read as a port in use too)
+    moved = tmp_path / "landslide-monitor"
+    moved.write_text(f"#!{tmp_path / 'gone' / 'python'}\n")
+    moved.chmod(0o755)
+    assert demo_inbox_main([*argv, str(moved), "run"]) == 127
+    err = capsys.readouterr().err
+    assert f"demo_inbox: cannot run {moved}: " in err and "port" not in err
 
 
 def test_a_webhook_names_the_quicklook_under_its_folder_and_its_url(

@@ -203,8 +203,8 @@ def test_a_region_of_parts_far_apart_is_named_as_such_by_the_dry_run() -> None:
     apart = _whereabouts(MultiPolygon([square, translate(square, xoff=0.5)]))
     assert " in 2 parts far apart, whose grid is " in apart
     assert apart.endswith(
-        "times their area: a region file of several areas is merged into one region unless "
-        "`feature` takes one (docs/configuration.md)"
+        "times their area: make each area a region of its own (of a region file of several, "
+        "`feature` takes one: docs/configuration.md)"
     )
     width = square.bounds[2] - square.bounds[0]
     side_by_side = MultiPolygon([square, translate(square, xoff=width)])
