@@ -45,6 +45,10 @@ def load_config(path: str | Path) -> MonitorConfig:
     Raises :class:`ConfigError` listing every problem, each with its line and field."""
     path = Path(path)
     root, data = _read_document(path)
+    # top-level keys starting "x-" hold what YAML anchors share (x-defaults: &defaults, then
+    # `<<: *defaults` in each region), as in Compose files; the configuration reads none
+    # (found in a survey's walk: such a holder was refused as an unknown field)
+    data = {key: value for key, value in data.items() if not str(key).startswith("x-")}
     duplicates = _duplicate_keys(root)  # reported with the rest: each hides nothing
     config_dir = path.resolve().parent
     base = data.get("base_dir")

@@ -57,9 +57,16 @@ BLOCKS = _blocks()
 def test_the_examples_are_found() -> None:
     """The extraction itself works, in every file that has examples (2026-12-04: README's
     configuration and Earth Engine blocks, two of operations.md, one each of alerts.md and
-    earth_engine.md), so a change of fence or folder cannot leave the test checking nothing."""
+    earth_engine.md; 2026-12-07, configuration.md's shared region settings), so a change of fence
+    or folder cannot leave the test checking nothing."""
     files = sorted({where.rsplit(":", 1)[0] for where, _ in BLOCKS})
-    assert files == ["README.md", "docs/alerts.md", "docs/earth_engine.md", "docs/operations.md"]
+    assert files == [
+        "README.md",
+        "docs/alerts.md",
+        "docs/configuration.md",
+        "docs/earth_engine.md",
+        "docs/operations.md",
+    ]
     assert len(BLOCKS) >= 6
 
 

@@ -1893,3 +1893,25 @@ def test_feature_takes_one_area_of_a_file_of_several(
         with pytest.raises(ConfigError) as info:
             load_config(write_config(_data(manifest, **region)))
         assert any(p.endswith(said) for p in info.value.problems), info.value.problems
+
+
+def test_x_keys_hold_what_anchors_share_and_are_not_read(
+    write_config: Callable[..., Path], manifest: Path
+) -> None:
+    """Found in a survey's walk: a holder of shared settings (`x-defaults: &defaults`, as in
+    Compose files) was refused as an unknown field; merge keys already worked."""
+    text = (
+        "x-defaults: &defaults\n  filter_cut: 0.3\n  masks: {min_slope_deg: 8}\n"
+        f"model: {{manifest: {manifest}}}\n"
+        "regions:\n"
+        f"  - <<: *defaults\n    name: valley\n    geometry: {json.dumps(SQUARE)}\n"
+        f"  - <<: *defaults\n    name: ridge\n    geometry: {json.dumps(SQUARE)}\n"
+        "    filter_cut: 0.2\n"
+    )
+    valley, ridge = load_config(write_config(text)).regions
+    assert (valley.filter_cut, ridge.filter_cut) == (0.3, 0.2)  # a region's own field wins
+    assert valley.masks.min_slope_deg == ridge.masks.min_slope_deg == 8
+    # a key given twice under it is still found
+    twice = text.replace("  filter_cut: 0.3\n", "  filter_cut: 0.3\n  filter_cut: 0.4\n")
+    with pytest.raises(ConfigError, match=r"x-defaults\.filter_cut: field given twice"):
+        load_config(write_config(twice, name="twice.yaml"))
