@@ -1024,6 +1024,12 @@ def test_region_files_a_user_gets_wrong_are_named_with_what_to_do(
     for geometry, message in cases.items():
         with pytest.raises(ConfigError, match=message):
             load_config(write_config(_data(manifest, geometry=geometry)))
+    # a file named like WKT (a browser's second download) is a file (found in review)
+    gpd.GeoDataFrame(geometry=[REGION_POLYGON], crs="EPSG:4326").to_file(
+        folder / "Polygon (1).geojson", driver="GeoJSON"
+    )
+    named = load_config(write_config(_data(manifest, geometry="regions/Polygon (1).geojson")))
+    assert named.regions[0].geometry.equals_exact(REGION_POLYGON, 1e-9)
     # an empty text is not the configuration's folder ("region file <folder> has an unknown
     # format", found by a new user)
     with pytest.raises(ConfigError) as info:
