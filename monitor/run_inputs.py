@@ -227,6 +227,7 @@ def build_configured_archive(config: MonitorConfig, *, progress: bool = True) ->
     """Simulate the acquisitions of the configuration's regions into its archive (idempotent:
     :func:`monitor.simulator.build_archive` skips regions whose spec is unchanged)."""
     from monitor.simulator import build_archive
+    from monitor.sources.archive import ArchiveSource
 
     source = config.source
     if not isinstance(source, ArchiveSourceConfig):
@@ -247,4 +248,13 @@ def build_configured_archive(config: MonitorConfig, *, progress: bool = True) ->
     if skipped:
         log.warning("regions without a simulation block, not built: %s", ", ".join(skipped))
     build_archive(source.path, specs, source.simulation, progress=progress)
+    held = set(ArchiveSource(source.path).regions())
+    if empty := [name for name in skipped if name not in held]:
+        # found in a survey's walk: "archive ready", exit 0, then every run of such a region
+        # failed
+        log.warning(
+            "the archive holds nothing of %s: its runs fail until it is filled with real "
+            "exports (RegionWriter, docs/archive.md) or given a simulation block",
+            ", ".join(empty),
+        )
     return source.path

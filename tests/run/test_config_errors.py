@@ -905,6 +905,37 @@ def test_archive_build_without_simulation_points_real_data_to_the_writer(
     assert "written with RegionWriter (docs/archive.md)" in err and "Traceback" not in err
 
 
+def test_archive_build_names_a_region_it_leaves_empty(
+    write_config: Callable[..., Path],
+    manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found in a survey's walk: a region without a simulation block beside simulated ones got
+    a warning, then "archive ready", exit 0, and every run of it failed. A region the archive
+    holds nothing of is named with what its runs will meet (one filled with real exports is
+    not)."""
+    import monitor.simulator
+
+    data = _data(manifest)
+    data["regions"][0]["simulation"] = {"landscape": "alpine", "seed": 1}
+    data["regions"] += [{"name": "real", "geometry": SQUARE}, {"name": "empty", "geometry": SQUARE}]
+    data["source"] = {"type": "archive", "path": str(tmp_path / "archive"),
+                      "simulation": {"start": "2024-05-01", "end": "2024-06-01"}}  # fmt: skip
+    real = tmp_path / "archive" / "regions" / "real"  # what RegionWriter's commit leaves
+    real.mkdir(parents=True)
+    (real / "region.json").write_text("{}")
+    monkeypatch.setattr(monitor.simulator, "build_archive", lambda *a, **k: None)
+    with caplog.at_level("WARNING", logger="monitor.run_inputs"):
+        assert main(["archive", "build", "--config", str(write_config(data))]) == 0
+    assert "regions without a simulation block, not built: real, empty" in caplog.text
+    assert (
+        "the archive holds nothing of empty: its runs fail until it is filled with real exports "
+        "(RegionWriter, docs/archive.md) or given a simulation block"
+    ) in caplog.text
+
+
 @pytest.mark.parametrize(
     ("device", "message"),
     [
