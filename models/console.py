@@ -10,7 +10,7 @@ import select
 import sys
 from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["silence_stdout", "stdout_is_broken", "text_table", "whole_number"]
+__all__ = ["named_or_counted", "silence_stdout", "stdout_is_broken", "text_table", "whole_number"]
 
 
 def whole_number(least: int) -> Callable[[str], int]:
@@ -71,3 +71,12 @@ def text_table(
         return "  " + "  ".join(text).rstrip()
 
     return [line(header), *(line(r) for r in rows)]
+
+
+def named_or_counted(names: Sequence[str], shown: int) -> str:
+    """``names`` for a line of text: the first ``shown`` named, the others counted ("a, b, c
+    and 12 more"); one more than ``shown`` is named rather than counted ("and 1 more" says no
+    less)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"

@@ -30,6 +30,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, cast
 
+from models.console import named_or_counted
 from monitor.alerts.payload import QuicklookLinks, read_png
 from monitor.alerts.ping import Ping, ping_text
 from monitor.alerts.senders import Alert, DeliveryError
@@ -132,10 +133,9 @@ def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
     names = sorted({a.region for a in alerts})
     # found in a walkthrough of 37 regions: a storm's digest listed every region, a subject of
     # some 160 characters that mail clients cut
-    # one more is named rather than counted ("and 1 more regions" said no less)
-    shown = names if len(names) <= _SUBJECT_REGIONS + 1 else names[:_SUBJECT_REGIONS]
-    more = len(names) - len(shown)
-    regions = ", ".join(shown) + (f" and {more} more regions" if more else "")
+    regions = named_or_counted(names, _SUBJECT_REGIONS)
+    if len(names) > _SUBJECT_REGIONS + 1:
+        regions += " regions"  # "and 34 more regions"
     noun = "landslide" if len(alerts) == 1 else "landslides"
     return f"{smtp.subject_prefix} {' and '.join(parts)} {noun} in {regions}".strip()
 

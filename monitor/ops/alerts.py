@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.console import text_table
+from models.console import named_or_counted, text_table
 from models.datasets import first_names
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import Outbox
@@ -76,6 +76,16 @@ _JSON_FIELDS = (
     "last_error",
     "idempotency_key",
 )
+
+
+#: The regions ``alerts test`` names in a channel's row; the others are counted.
+_REGIONS_SHOWN = 3
+
+
+def _regions_shown(regions: Sequence[str]) -> str:
+    """A channel's regions in ``alerts test``'s table: the first few, the others counted
+    (found in a survey's walk: 15 regions made rows of some 230 characters)."""
+    return named_or_counted(regions, _REGIONS_SHOWN) if regions else "(none)"
 
 
 def _fate(exc: DeliveryError | AlertConfigError) -> str:
@@ -518,7 +528,7 @@ def test_channels(
         except (DeliveryError, AlertConfigError) as exc:
             failed += 1
             result = f"FAILED: {_one_line(str(exc))} ({_fate(exc)})"
-        rows.append([channel, ", ".join(routed[channel]) or "(none)", result])
+        rows.append([channel, _regions_shown(routed[channel]), result])
     print(
         f"Test messages to {len(tried)} channel(s) of {config.path or 'the configuration'}; "
         "nothing was queued, and a failed test is not retried:"
