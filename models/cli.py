@@ -617,6 +617,7 @@ def _command(args: argparse.Namespace) -> int:
         silence_stdout()  # `info ... | head`: the reader left; end quietly, as a killed writer
         return 128 + signal.SIGPIPE
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: a line, not a traceback, 128 + signal
-        how = " by SIGTERM" if stop_status(stop) == 128 + signal.SIGTERM else ""
+        status = stop_status(stop)
+        how = " by SIGTERM" if status == 128 + signal.SIGTERM else ""
         print(f"python -m models {args.command}: interrupted{how}", file=sys.stderr)
-        return stop_status(stop)
+        return status

@@ -361,17 +361,17 @@ def _shape_message(error: ErrorDetails) -> str | None:
     (found in a survey's walk: "Input should be a valid tuple" for ``storms: 2024-08-17``,
     "Input tag 'Monitoring' found using 'mode' does not match any of the expected tags")."""
     kind, given = error["type"], error.get("input")
-    got = "nothing (an empty value)" if given is None else f"{_shown_input(given)}"
+    got = "nothing (an empty value)" if given is None else _shown_input(given)
     if kind in ("list_type", "tuple_type", "set_type"):
         return f"expected a list ([a, b], or one '- item' a line under it), got {got}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a section (its fields as 'key: value' lines indented under it), got {got}"
     if kind == "union_tag_invalid":
         ctx = error.get("ctx") or {}
+        field = str(ctx.get("discriminator", "the tag")).strip("'")  # pydantic quotes it
         return (
-            f"{str(ctx.get('discriminator', 'the tag')).strip(chr(39))}: {ctx.get('tag')!r} is "
-            "none of "
-            f"{ctx.get('expected_tags')} (written as shown: the case matters)"
+            f"{field}: {ctx.get('tag')!r} is none of {ctx.get('expected_tags')} (written as "
+            "shown: the case matters)"
         )
     return None
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
 
+from models.console import named_or_counted
 from monitor import _geopackage as gpkg
 from monitor.alerts.outbox import WAITING, Outbox
 from monitor.config.operations import fires_from, last_fire_before
@@ -341,8 +342,7 @@ def _about(row: dict[str, object]) -> str:
 
 
 def _ids(rows: list[dict[str, object]]) -> str:
-    named = ", ".join(str(r["id"]) for r in rows[:_NAMED])
-    return named + (f" and {len(rows) - _NAMED} more" if len(rows) > _NAMED else "")
+    return named_or_counted([str(r["id"]) for r in rows], _NAMED)
 
 
 #: The distinct errors of dead alerts ``status --check`` quotes; the others are counted.
@@ -352,7 +352,7 @@ _DEAD_ERRORS_QUOTED = 3
 def _dead_message(dead: list[dict[str, object]], max_dead: int) -> str:
     """The ``--max-dead`` failure: each distinct error once, with the first alert that met it
     and the ids of the others (found in a walk: one refusal met by nine alerts was quoted nine
-    times, one line of some 2,000 characters)."""
+    times, in one line)."""
     by_error: dict[object, list[dict[str, object]]] = {}
     for row in dead:  # oldest first
         by_error.setdefault(row["last_error"], []).append(row)

@@ -605,16 +605,15 @@ class Inventory:
         if kind is None:  # refused before any folder is made
             # found in a survey's walk: .gpkg and .shp, asked for first, read as unsupported
             # with no way on (a shapefile would cut the columns' names to 10 characters)
-            gis = path.suffix.lower() in (".gpkg", ".shp", ".kml")
+            how = (
+                ": QGIS opens the GeoJSON as it is, `ogr2ogr OUT.gpkg OUT.geojson` converts it, "
+                "and the inventory itself is a GeoPackage"
+                if path.suffix.lower() in (".gpkg", ".shp", ".kml")
+                else ""
+            )
             raise InventoryError(
                 f"cannot export to {path}: unknown suffix {path.suffix!r} (use one of "
-                f"{export_suffixes()}"
-                + (
-                    ": QGIS opens the GeoJSON as it is, `ogr2ogr OUT.gpkg OUT.geojson` converts "
-                    "it, and the inventory itself is a GeoPackage)"
-                    if gis
-                    else ")"
-                )
+                f"{export_suffixes()}{how})"
             )
         for stale in leftovers(path):  # a killed export's, left beside it (a crash walkthrough)
             with contextlib.suppress(OSError):

@@ -4,18 +4,13 @@ came while a finaliser ran, still stops the work, and once."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from models.signals import Interrupted, interrupt_on_signals, swallowed_stop
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.child import run_python
 
 
 def test_a_signal_a_library_turned_into_its_own_error_still_reads_as_a_stop() -> None:
@@ -102,13 +97,7 @@ def test_a_stop_dropped_then_sent_again_does_not_stop_the_clean_up_a_second_time
         "except Interrupted as stop:\n"
         "    raise SystemExit(stop.exit_status)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python(script)
     assert (done.returncode, done.stdout) == (143, b"recorded\n"), done.stderr.decode()
 
 
@@ -128,13 +117,7 @@ def test_models_cli_reads_a_stop_a_library_turned_into_a_value_error_as_a_stop()
         "models.cli._info = info\n"
         "sys.exit(models.cli.main(['info', 'm.json']))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python(script)
     assert (done.returncode, done.stderr) == (
         143,
         b"python -m models info: interrupted by SIGTERM\n",

@@ -52,6 +52,13 @@ def _data(manifest: Path, **region: Any) -> dict[str, Any]:
     }
 
 
+def _said(config: Path) -> set[str]:
+    """The problems :func:`load_config` refuses ``config`` for, each without its line."""
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    return {p.split(": ", 1)[1] for p in info.value.problems}
+
+
 def _cli_error(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     status = main(["run", "--config", str(config), "--date", "2024-09-15"])
     err = capsys.readouterr().err
@@ -143,9 +150,7 @@ def test_unknown_fields_are_named_with_their_line(
     data["alerts"] = {"webhooks": [{"name": "a", "ur": "https://x.org/h", "secret_env": "X"}]}
     data["source"] = {"type": "archive", "paht": "data"}
     data["colour"] = "red"
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="more.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="more.yaml"))
     assert {
         "regions[0].windows.pre_day: unknown field (did you mean pre_days?)",
         "alerts.webhooks[0].ur: unknown field (did you mean url?)",
@@ -156,9 +161,7 @@ def test_unknown_fields_are_named_with_their_line(
     # (found in review: "source.project: unknown field (did you mean project?)")
     data = _data(manifest, windows={"mode": "monitoring", "event_date": "2024-08-17"})
     data["source"] = {"type": "archive", "project": "p"}
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="other.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="other.yaml"))
     # but it is named as the other member's (found in an adopter's walk: after switching the
     # source to Earth Engine, "source.path: unknown field" did not say that it is the archive's)
     assert {
@@ -167,9 +170,7 @@ def test_unknown_fields_are_named_with_their_line(
         "monitoring",
     } == said
     data["source"] = {"type": "gee", "path": "data/archive", "simulation": {}}
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="gee.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="gee.yaml"))
     assert "source.path: unknown field: a field of type: archive, not of type: gee" in said
     assert "source.simulation: unknown field: a field of type: archive, not of type: gee" in said
     # a default for every region written at the top level or under model:, and a top-level
@@ -178,9 +179,7 @@ def test_unknown_fields_are_named_with_their_line(
     data["masks"] = {"min_slope_deg": 8}
     data["model"]["filter_cut"] = 0.3
     data["regions"][0]["trigger"] = {}
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="defaults.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="defaults.yaml"))
     assert said == {
         "masks: unknown field here: a field of each region (regions[].masks): set it in each "
         "region that needs it",
@@ -195,9 +194,7 @@ def test_unknown_fields_are_named_with_their_line(
     data["inventory"] = {"layer": "x"}
     data["model"]["name"] = "x"
     data["name"] = "project"
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="shared.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="shared.yaml"))
     assert said == {
         "inventory.layer: unknown field",
         "model.name: unknown field",
@@ -205,11 +202,10 @@ def test_unknown_fields_are_named_with_their_line(
     }
     # a section's own name is no union's tag (found in a review: a field misplaced inside
     # source.simulation was said to be "a field of type: archive, not of type: simulation")
+    data = _data(manifest)
     data["source"] = {"type": "archive", "simulation": {"start": "2024-01-01",
                       "end": "2024-02-01", "path": "x", "type": "y"}}  # fmt: skip
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="nested.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="nested.yaml"))
     assert "source.simulation.path: unknown field" in said
     assert "source.simulation.type: unknown field" in said
 
@@ -222,9 +218,7 @@ def test_a_number_out_of_range_is_said_with_what_the_field_is(
     data = _data(manifest)
     data["regions"][0]["masks"] = {"min_slope_deg": 95}
     data["alerts"] = {"retry": {"max_attempts": 0}}
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data, name="bounds.yaml"))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data, name="bounds.yaml"))
     assert said == {
         "regions[0].masks.min_slope_deg: Input should be less than 90: drop detections whose "
         "mean slope is below this (flat ground)",
@@ -1703,9 +1697,7 @@ def test_a_value_of_the_wrong_shape_is_told_the_yaml_to_write(
                       "simulation": {"start": "2024-05-01", "end": "2024-10-01",
                                      "storms": "2024-08-17"}}  # fmt: skip
     data["schedule"] = ["0 6 * * *"]
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(data))
-    said = {p.split(": ", 1)[1] for p in info.value.problems}
+    said = _said(write_config(data))
     listed = "expected a list ([a, b], or one '- item' a line under it), got"
     assert said == {
         f"source.simulation.storms: {listed} the text '2024-08-17'",

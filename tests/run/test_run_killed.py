@@ -22,6 +22,7 @@ from monitor.ops.status import collect_status
 from monitor.run import run_once
 from monitor.store.inventory import Inventory
 from monitor.store.lock import lock_holder
+from tests.child import run_python
 from tests.run.run_fixtures import StandInEnsemble, StandInSource, region_polygon, two_region_config
 
 HERE = Path(__file__).resolve().parent
@@ -46,14 +47,6 @@ def _start_blocked_run(config_path: Path, marker: Path, *extra: str) -> subproce
             raise AssertionError("the child never reached the second region")
         time.sleep(0.1)
     return child
-
-
-def _python(script: str) -> subprocess.CompletedProcess[bytes]:
-    """``script`` run by this interpreter in a child process, with the project importable."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, timeout=120, check=False
-    )
 
 
 def _missing_config_status(tmp_path: Path) -> str:
@@ -195,7 +188,7 @@ def test_a_signal_after_the_command_ended_keeps_its_exit_status(tmp_path: Path) 
         "time.sleep(30)\n"
         "sys.exit(99)\n"
     )
-    done = _python(script)
+    done = run_python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert b"no.yaml" in done.stderr
 
@@ -220,7 +213,7 @@ def test_what_an_event_loop_logs_once_the_command_ended_is_left_out(tmp_path: Pa
         "time.sleep(0.5)\n"
         "sys.exit(status)\n"
     )
-    done = _python(script)
+    done = run_python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert done.stderr.decode().splitlines() == [
         f"landslide-monitor status: error: invalid configuration {tmp_path / 'no.yaml'} "
@@ -245,6 +238,6 @@ def test_a_signal_while_the_interpreter_closes_keeps_the_exit_status(tmp_path: P
         f"{_missing_config_status(tmp_path)}"
         "sys.exit(main())\n"
     )
-    done = _python(script)
+    done = run_python(script)
     assert done.returncode == 2, done.stderr.decode()
     assert b"no.yaml" in done.stderr
