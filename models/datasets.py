@@ -168,9 +168,13 @@ def read_bands(
 ) -> np.ma.MaskedArray:
     """Bands ``indexes`` (1-based; all by default) of the open ``src`` as float32, masked where
     the file declares no data (its nodata value or a mask band). With ``step`` > 1, one pixel
-    of each ``step`` x ``step`` cell, the one nearest its centre (GDAL's nearest decimation),
-    cells counted from the top-left corner: the last rows and columns that make no whole cell
-    are not read (a file narrower than ``step`` gives the pixel nearest its centre).
+    of each ``step`` x ``step`` cell, the one nearest its centre (the pixel GDAL's nearest
+    decimation takes), cells counted from the top-left corner: the last rows and columns that
+    make no whole cell are not read (a file narrower than ``step`` gives the pixel nearest its
+    centre). The file's own pixels are read, never its overviews: GDAL answers a decimated read
+    from an overview where the file has one (found in a walk: a Cloud-Optimised GeoTIFF's
+    overviews, averaged or cubic, held land-cover classes such as 9.77 and layover shares such
+    as 0.25, and the checks refused a stack whose pixels were right).
 
     Read in strips of at least :data:`_MIN_STRIP_ROWS` rows and one block row. GDAL reads a
     multi-band window band by band, and a pixel-interleaved GeoTIFF decodes each block for all
@@ -182,6 +186,7 @@ def read_bands(
     step = max(1, int(step))
     shape = (len(bands), max(1, src.height // step), max(1, src.width // step))
     width = shape[2] * step if src.width >= step else src.width  # whole cells: ratio = step
+    columns = _cell_centres(width, shape[2], step)
     data = np.empty(shape, np.float32)
     mask = np.zeros(shape, bool)
     tall = max(src.block_shapes[0][0], _MIN_STRIP_ROWS)
@@ -194,17 +199,23 @@ def read_bands(
         if out_rows <= 0:  # the last rows, fewer than a step
             break
         window = Window(0, top, width, min(out_rows * step, src.height - top))
-        part = src.read(
-            bands,
-            window=window,
-            out_shape=(len(bands), out_rows, shape[2]),
-            out_dtype="float32",
-            masked=True,
+        part = src.read(bands, window=window, out_dtype="float32", masked=True)
+        picked = np.ix_(
+            np.arange(len(bands)), _cell_centres(window.height, out_rows, step), columns
         )
-        data[:, done : done + out_rows] = part.data
-        mask[:, done : done + out_rows] = np.ma.getmaskarray(part)
+        data[:, done : done + out_rows] = part.data[picked]
+        mask[:, done : done + out_rows] = np.ma.getmaskarray(part)[picked]
         done += out_rows
     return np.ma.MaskedArray(data, mask=mask)
+
+
+def _cell_centres(size: int, cells: int, step: int) -> np.ndarray:
+    """The index of the pixel nearest the centre of each of ``cells`` cells of ``step`` pixels
+    along an axis of ``size`` pixels (the one pixel nearest the middle where ``size`` is less
+    than ``step``): what GDAL's nearest decimation reads, floor((i + 0.5) * step)."""
+    if size < step:
+        return np.array([size // 2])
+    return np.arange(cells) * step + step // 2
 
 
 # read_bands' strips: a file written in strips of one row (gdal_translate without -co TILED)

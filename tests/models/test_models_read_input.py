@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, Resampling
 
 from models import datasets
 from models.datasets import DatasetError, read_bands, read_input
@@ -310,3 +310,24 @@ def test_a_file_fewer_rows_high_than_the_step_gives_the_row_nearest_its_centre(t
         dst.write(np.arange(120, dtype=np.float32).reshape(1, 3, 40))
     with rasterio.open(path) as src:
         assert read_bands(src, step=10).data.tolist() == [[[45.0, 55.0, 65.0, 75.0]]]
+
+
+def test_a_decimated_read_takes_the_file_s_pixels_not_its_overviews(tmp_path):
+    """Found in a walk: a Cloud-Optimised GeoTIFF's averaged overviews answered the checks'
+    decimated read, and land-cover classes read as 9.77 or 30.2. Every pixel here is a class
+    (10, 20, ..., 100); the overview, averaged, holds none of them; the read holds the pixel
+    nearest each 4 x 4 cell's centre, as in a file without overviews."""
+    rng = np.random.default_rng(0)
+    classes = rng.integers(1, 11, (1, 64, 64)).astype(np.float32) * 10
+    path = tmp_path / "a_input.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=64, width=64, count=1,
+                       dtype="float32", crs="EPSG:32632", transform=TRANSFORM, tiled=True,
+                       blockxsize=16, blockysize=16) as dst:  # fmt: skip
+        dst.write(classes)
+        dst.build_overviews([4], Resampling.average)
+    with rasterio.open(path) as src:
+        assert src.overviews(1) == [4]
+        overview = src.read(1, out_shape=(16, 16))
+        assert not np.isin(overview, classes).all()  # what GDAL's own decimated read gives
+        sample = read_bands(src, step=4)
+    np.testing.assert_array_equal(sample.data[0], classes[0, 2::4, 2::4])
