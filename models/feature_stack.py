@@ -59,6 +59,7 @@ __all__ = [
     "optical_clear",
     "polarisations_swapped",
     "radar_valid",
+    "sigma0_too_bright",
     "status_text",
     "validate",
 ]
@@ -226,6 +227,26 @@ def looks_linear(values: np.ndarray) -> bool:
     if not finite.size:
         return False
     return bool(np.median(finite) > 0 and np.mean(finite < 0) < 0.01)
+
+
+# sigma0 medians land seldom reaches (VV above -3 dB and VH above -6 dB at once; dense cities
+# and foreslopes lift VV, seldom VH so far): the natural log (dB x 0.23) or tenths of dB read as
+# hundredths (dB / 10) put them there
+HIGH_VV_DB = -3.0
+HIGH_VH_DB = -6.0
+
+
+def sigma0_too_bright(vv: np.ndarray, vh: np.ndarray) -> tuple[float, float] | None:
+    """The medians of VV and VH (dB, NaN ignored) where both lie above what land reaches
+    (:data:`HIGH_VV_DB`, :data:`HIGH_VH_DB`; land lies near -8 to -15 dB in VV and -15 to -25
+    dB in VH), None where they do not: the natural log of power (np.log: dB x 0.23) or int16
+    tenths of dB read as hundredths (dB / 10), whose changes are four or ten times too small. A
+    region in layover can be this bright, so this is a doubt, not a refusal."""
+    vv, vh = vv[np.isfinite(vv)], vh[np.isfinite(vh)]
+    if not (vv.size and vh.size):
+        return None
+    medians = float(np.median(vv)), float(np.median(vh))
+    return medians if medians[0] > HIGH_VV_DB and medians[1] > HIGH_VH_DB else None
 
 
 def polarisations_swapped(vv: np.ndarray, vh: np.ndarray) -> tuple[float, float] | None:

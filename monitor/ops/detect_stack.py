@@ -94,7 +94,12 @@ from models.datasets import (
     split_hint,
     zero_values_in_footprint,
 )
-from models.feature_stack import AREAL_SCALE_TOLERANCE, MODEL_BANDS, PIXEL_SIZE_M
+from models.feature_stack import (
+    AREAL_SCALE_TOLERANCE,
+    MODEL_BANDS,
+    PIXEL_SIZE_M,
+    sigma0_too_bright,
+)
 from models.manifest import manifest_arg, sha256_file
 from models.object_filter import ObjectFilterModel
 from models.stack_values import StackValueError, check_values, sample_step
@@ -345,7 +350,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
     (degrees, feet, Web Mercator: areas, the minimum area and the simplification are in metres;
     Earth Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size
     other than the 10 m the members were trained on, a CRS whose areal scale PROJ cannot
-    compute."""
+    compute, an elevation that matches its slope band best shifted against it
+    (:func:`_dem_offset`)."""
     try:
         order = check_input(path)
     except DatasetError as err:
@@ -367,7 +373,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
                     "or raise --max-pixels on a machine with the memory"
                 )
             try:
-                _check_values(src, path, order)
+                warnings = _check_values(src, path, order)
             except _NotTheLayoutsValues as err:
                 if order is not None:
                     raise
@@ -384,7 +390,6 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
             f"{path}: its grid is not north-up (geotransform {tuple(transform)[:6]}); the "
             "members learnt north-up scenes. Write it north-up: gdalwarp -r near IN OUT"
         )
-    warnings: list[str] = []
     why = _not_measurable(crs, transform, width, height, warnings)
     if why is not None:
         try:
@@ -402,7 +407,7 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
         )
     try:  # its pixels in metres now: the elevation's rise against the slope band
         with open_geotiff(path) as src:
-            _check_terrain(src, path, order)
+            warnings += _check_terrain(src, path, order)
     except _NotTheLayoutsValues as err:
         if order is not None:
             raise
@@ -477,17 +482,36 @@ _TERRAIN_MIN_SLOPE_DEG = 5.0
 _TERRAIN_MIN_PIXELS = 400
 
 
-def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
+def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> list[str]:
     """:func:`models.stack_values.check_values` on ``src`` read on a decimated grid
-    (:func:`_aligned`, at most :data:`VALUE_SAMPLE_PX` a side): a refusal is bad input."""
+    (:func:`_aligned`, at most :data:`VALUE_SAMPLE_PX` a side): a refusal is bad input. Returns
+    the warning of radar bands brighter than land (:func:`models.feature_stack.sigma0_too_bright`:
+    the natural log of power, which the range checks pass)."""
     step = sample_step(src.height, src.width)
+    sampled = _aligned(src, order, step)
     try:
-        check_values(_aligned(src, order, step), str(path), step)
+        check_values(sampled, str(path), step)
     except StackValueError as err:
         raise (_NotTheLayoutsValues if err.layout else BadInput)(str(err)) from None
+    # found in a walk: radar bands as ln(power) ran without a word, and drew other detections
+    bright = [
+        f"{window} (VV {medians[0]:.3g} dB, VH {medians[1]:.3g} dB)"
+        for window in ("pre", "post")
+        if (medians := sigma0_too_bright(sampled[f"{window}VV"], sampled[f"{window}VH"]))
+    ]
+    if not bright:
+        return []
+    return [
+        f"radar medians of {' and '.join(bright)}, where land lies near -8 to -15 dB in VV and "
+        "-15 to -25 dB in VH: the natural log of power (log) instead of 10 * log10, or tenths "
+        "of dB read as hundredths? The layout holds 10 * log10 of the power; dVV and dVH so "
+        "scaled are four or ten times too small, and the members see other values"
+    ]
 
 
-def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> None:
+def _check_terrain(
+    src: rasterio.io.DatasetReader, path: Path, order: list[int] | None
+) -> list[str]:
     """Refuse an elevation whose gradient is not the slope band's: an elevation in feet
     rises 3.28 times as steeply as the slope computed from the DEM in metres, one that passes
     the range check (below 8849 ft), and a slope in percent reads steeper than its elevation.
@@ -497,10 +521,11 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
     :data:`_TERRAIN_MIN_SLOPE_DEG` (flat ground says nothing). Refused only where neither
     ratio lies within :data:`_TERRAIN_RATIO`: the wider step reads a DEM resampled from a
     coarser one as its slope was computed, the narrower a rough DEM whose slope was computed at
-    its own pixels (the wider smooths its relief)."""
+    its own pixels (the wider smooths its relief). Returns the warning of an elevation shifted
+    against the slope band (:func:`_dem_offset`), which has the same medians."""
     side, widest = _TERRAIN_WINDOW_PX, max(_TERRAIN_LAGS_PX)
     if src.height <= 2 * widest or src.width <= 2 * widest:
-        return
+        return []
     h, w = min(side, src.height), min(side, src.width)
     window = rasterio.windows.Window((src.width - w) // 2, (src.height - h) // 2, w, h)
     indexes = [file_index(n, order) + 1 for n in ("elevation", "slope")]
@@ -510,7 +535,7 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
     inner = slope[widest:-widest, widest:-widest]  # the pixels every step can difference
     tangent = np.tan(np.radians(inner))
     rows, cols = slice(widest, h - widest), slice(widest, w - widest)
-    ratios = []
+    ratios, rises = [], []
     for lag in _TERRAIN_LAGS_PX:
         dz_dx = (
             elevation[rows, widest + lag : w - widest + lag]
@@ -533,8 +558,9 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
                     f"rises more than {_TERRAIN_MIN_SLOPE_DEG:g}° on {int(rising.sum())} pixels: "
                     "is the slope in radians? The layout holds it in degrees (gdaldem slope)"
                 )
-            return
+            return []
         ratios.append(float(np.median(rise[steep]) / np.median(tangent[steep])))
+        rises.append(rise)
     low, high = _TERRAIN_RATIO
     said = " and ".join(f"{r:.2f}" for r in ratios)
     where = (
@@ -553,6 +579,91 @@ def _check_terrain(src: rasterio.io.DatasetReader, path: Path, order: list[int] 
             f"{where}): is the slope in percent, or of another, coarser DEM than the elevation? "
             "The layout holds the slope in degrees of the same DEM"
         )
+    offset = _dem_offset(rises[0], tangent)
+    if offset is None:
+        return []
+    (rows_off, cols_off), at_zero, best = offset
+    # the elevation at p shows what the band shows at p + shift: its relief lies -shift away
+    axes = ((cols_off, res_x, ("east", "west")), (rows_off, res_y, ("south", "north")))
+    moved = [f"{abs(n) * size:g} m {word[n > 0]}" for n, size, word in axes if n]
+    return [
+        f"the elevation's relief lies {' and '.join(moved)} of the slope band's (rank "
+        f"correlation of the elevation's slope with the band {at_zero:.2f} in place, {best:.2f} "
+        "shifted back): is the DEM cut or resampled on another grid than the stack? Write it on "
+        "the stack's pixels (gdalwarp -te and -tr of the stack's extent and pixel size); the "
+        "object filter's terrain features read it"
+    ]
+
+
+# An elevation shifted against its slope band (_dem_offset): the rank correlation of the
+# elevation's slope with the band is 1.00 in place on the simulated scenes and a helper's
+# synthetic stacks (0.56 and 1.00 over 1 and 3 pixels for a DEM nearest-resampled from 30 m,
+# whose best shift is 1 pixel at most), 0.52 for one shifted by 40 pixels; 3 pixels cost 0.07
+# on the simulated terrain, 10 pixels 0.32 (measured 2026-12-07). Said where the best shift
+# is at least _DEM_SHIFT_PX pixels off and gains _DEM_SHIFT_GAIN.
+_DEM_SHIFT_PX = 2
+_DEM_SHIFT_GAIN = 0.15
+_DEM_SHIFT_SEARCH_PX = 64
+
+
+def _dem_offset(
+    rise: np.ndarray, tangent: np.ndarray
+) -> tuple[tuple[int, int], float, float] | None:
+    """The shift (rows, columns: the band's pixel that the elevation's pixel at (0, 0) matches)
+    at which the elevation's ``rise`` (tangent of its slope) best matches the slope band's
+    ``tangent``, with the rank correlation in place and at that shift, where that shift lies
+    :data:`_DEM_SHIFT_PX` or more off and gains :data:`_DEM_SHIFT_GAIN`; else None. Both on
+    one grid, NaN where unknown. The shift is found among all up to
+    :data:`_DEM_SHIFT_SEARCH_PX` at once by FFT: the correlation of the whole grids' ranks (as
+    uniform scores), each shift normalised by the pixels it overlaps (at least half); the two
+    correlations returned are those of the ranks of the overlapping pixels alone."""
+    h, w = rise.shape
+    search = min(_DEM_SHIFT_SEARCH_PX, h // 4, w // 4)
+    if search < _DEM_SHIFT_PX:
+        return None
+
+    def scores(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        known = np.isfinite(values)
+        ranks = np.zeros(values.shape)
+        ranks[known] = (np.argsort(np.argsort(values[known])) + 0.5) / known.sum() - 0.5
+        return ranks * np.sqrt(12.0), known.astype(np.float64)  # unit variance
+
+    (a, ka), (b, kb) = scores(rise), scores(tangent)
+    size = (2 * h, 2 * w)
+
+    def correlate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # sum over p of x[p] * y[p + s], for every shift s (rows, columns), by FFT
+        full = np.fft.irfft2(np.conj(np.fft.rfft2(x, size)) * np.fft.rfft2(y, size), size)
+        return np.roll(full, (search, search), axis=(0, 1))[: 2 * search + 1, : 2 * search + 1]
+
+    overlap = correlate(ka, kb)
+    enough = overlap >= 0.5 * min(ka.sum(), kb.sum())
+    if not enough[search, search]:
+        return None
+    r = np.where(enough, correlate(a, b) / np.maximum(overlap, 1.0), -np.inf)
+    row, col = np.unravel_index(int(np.argmax(r)), r.shape)
+    shift = (int(row) - search, int(col) - search)
+    if max(abs(shift[0]), abs(shift[1])) < _DEM_SHIFT_PX:
+        return None
+    at_zero = _rank_correlation(rise, tangent, (0, 0))
+    best = _rank_correlation(rise, tangent, shift)
+    if best - at_zero < _DEM_SHIFT_GAIN:
+        return None
+    return shift, at_zero, best
+
+
+def _rank_correlation(x: np.ndarray, y: np.ndarray, shift: tuple[int, int]) -> float:
+    """Spearman's correlation of ``x[p]`` and ``y[p + shift]`` over the pixels where both are
+    known (NaN: unknown)."""
+    parts = []
+    for n, size in zip(shift, x.shape, strict=True):  # x's and y's slices along each axis
+        parts.append((slice(max(-n, 0), size - max(n, 0)), slice(max(n, 0), size + min(n, 0))))
+    a, b = x[parts[0][0], parts[1][0]], y[parts[0][1], parts[1][1]]
+    known = np.isfinite(a) & np.isfinite(b)
+    if known.sum() < 3:
+        return 0.0
+    ranks = [np.argsort(np.argsort(v[known])) for v in (a, b)]
+    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
 
 
 @dataclass

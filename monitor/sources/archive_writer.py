@@ -50,6 +50,7 @@ from models.feature_stack import (
     TALLEST_CANOPY_M,
     looks_linear,
     polarisations_swapped,
+    sigma0_too_bright,
 )
 from models.worldcover import WORLDCOVER_CLASSES
 from monitor._dates import as_day
@@ -139,11 +140,6 @@ _ORDER_SHARE = 0.8
 # swapped is still caught (its NDSI is negative; its NIR is 1.1-1.3 times its red, which a
 # threshold on the ratio would have let through).
 _SNOW_NDSI = 0.4
-# sigma0 medians land seldom reaches (VV above -3 dB and VH above -6 dB at once; dense cities
-# and foreslopes lift VV, seldom VH so far): the natural log (dB x 0.23) or tenths of dB read as
-# hundredths
-_HIGH_VV_DB = -3.0
-_HIGH_VH_DB = -6.0
 
 
 def _range(values: np.ndarray) -> tuple[float, float]:
@@ -205,17 +201,11 @@ def _check_sigma0_db(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
 
 
 def _check_sigma0_level(scene: str, vv: np.ndarray, vh: np.ndarray) -> None:
-    """Warn of sigma0 (dB samples of each band) whose medians land seldom reaches: VV above
-    :data:`_HIGH_VV_DB` and VH above :data:`_HIGH_VH_DB` at once. Land lies near -8 to -15 dB in
-    VV and -15 to -25 dB in VH; the natural log of power (dB x 0.23) or int16 tenths of dB read
-    as hundredths (dB / 10) put them there, and would store a change four or ten times too
-    small. A region in layover can be this bright, so the scene is stored, with the warning."""
-    if not vv.size or not vh.size:
-        return
-    median_vv, median_vh = float(np.median(vv)), float(np.median(vh))
-    if median_vv > _HIGH_VV_DB and median_vh > _HIGH_VH_DB:
+    """Warn of sigma0 (dB samples of each band) whose medians land seldom reaches
+    (:func:`models.feature_stack.sigma0_too_bright`); the scene is stored, with the warning."""
+    if (medians := sigma0_too_bright(vv, vh)) is not None:
         warnings.warn(
-            f"{scene}: sigma0 medians of {median_vv:.3g} dB (VV) and {median_vh:.3g} dB (VH), "
+            f"{scene}: sigma0 medians of {medians[0]:.3g} dB (VV) and {medians[1]:.3g} dB (VH), "
             "where land lies near -8 to -15 dB and -15 to -25 dB: the natural log of power "
             "(np.log) instead of 10 * log10, or int16 tenths of dB instead of hundredths? "
             "Give 10 * log10 of the power, as float dB or int16 hundredths; stored as given",

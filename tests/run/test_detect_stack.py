@@ -781,6 +781,43 @@ def test_a_rough_dem_whose_slope_was_computed_at_its_own_pixels_passes_the_terra
     from monitor.errors import BadInput
     from monitor.ops.detect_stack import check_stack
 
+    bands = _rough_terrain()
+    stack = _write(tmp_path / "rough_input.tif", bands)
+    assert check_stack(stack) == []
+    bands[MODEL_BANDS.index("elevation")] *= 3.28084
+    _write(stack, bands)
+    with pytest.raises(BadInput, match=r"elevation rises .* times as steeply"):
+        check_stack(stack)
+
+
+def test_an_elevation_shifted_against_its_slope_band_is_said(tmp_path):
+    """Found in a walk: a DEM cut by array index from another grid, 400 m off, passed every
+    check (the medians of its rise and of the slope band agree) and moved the object filter's
+    scores. On rough terrain, 12 columns east and 5 rows north are named; in place or 1 pixel
+    off (a DEM resampled from a coarser one by nearest neighbour) nothing is said."""
+    from monitor.ops.detect_stack import check_stack
+
+    bands = _rough_terrain()
+    e = MODEL_BANDS.index("elevation")
+    elevation = bands[e].copy()
+    for rows, cols, said in [(0, 0, None), (0, 1, None), (-5, 12, "120 m east and 50 m north")]:
+        bands[e] = np.nan  # cut on another grid: the relief moved, nothing at the far edges
+        h, w = elevation.shape
+        bands[e][max(rows, 0) : h + min(rows, 0), max(cols, 0) : w + min(cols, 0)] = elevation[
+            max(-rows, 0) : h + min(-rows, 0), max(-cols, 0) : w + min(-cols, 0)
+        ]
+        warnings = check_stack(_write(tmp_path / "dem_input.tif", bands))
+        if said is None:
+            assert warnings == []
+        else:
+            assert len(warnings) == 1
+            assert f"the elevation's relief lies {said} of the slope band's" in warnings[0]
+            assert "shifted back" in warnings[0] and "gdalwarp" in warnings[0]
+
+
+def _rough_terrain() -> np.ndarray:
+    """The hill-and-plain stack's bands over rough (fractal) terrain: elevation and its slope
+    by Horn's 3 x 3 kernel at 10 m."""
     rng = np.random.default_rng(0)
     bands = hill_and_plain().bands().astype(np.float64)
     h, w = bands.shape[1:]
@@ -798,12 +835,7 @@ def test_a_rough_dem_whose_slope_was_computed_at_its_own_pixels_passes_the_terra
           + a[:-2, 2:])) / 80.0  # fmt: skip
     bands[MODEL_BANDS.index("elevation")] = z
     bands[MODEL_BANDS.index("slope")] = np.degrees(np.arctan(np.hypot(dx, dy)))
-    stack = _write(tmp_path / "rough_input.tif", bands)
-    assert check_stack(stack) == []
-    bands[MODEL_BANDS.index("elevation")] *= 3.28084
-    _write(stack, bands)
-    with pytest.raises(BadInput, match=r"elevation rises .* times as steeply"):
-        check_stack(stack)
+    return bands
 
 
 def test_unnamed_bands_in_another_order_are_said_to_be_read_in_the_layout_s(tmp_path, capsys):
@@ -1478,3 +1510,21 @@ def test_reading_stacks_and_exports_back_loads_no_earth_engine_code():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_radar_bands_in_natural_log_units_are_said(tmp_path):
+    """Found in a walk: the six radar bands as ln(power) (dB x 0.23: VV near -2, VH near -3.7)
+    passed every range check and drew other detections, without a word; RegionWriter warned of
+    the same values. In dB nothing is said."""
+    from monitor.ops.detect_stack import check_stack
+
+    bands = hill_and_plain().bands()
+    assert check_stack(_write(tmp_path / "db_input.tif", bands)) == []
+    for name in ("preVV", "postVV", "dVV", "preVH", "postVH", "dVH"):
+        bands[MODEL_BANDS.index(name)] *= np.log(10.0) / 10.0
+    warnings = check_stack(_write(tmp_path / "ln_input.tif", bands))
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "radar medians of pre (VV -1.84 dB, VH -3.22 dB) and post (VV -1.84 dB, VH -3.22 dB)"
+    )
+    assert "natural log of power" in warnings[0]
