@@ -414,9 +414,16 @@ def _json_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
     return lists[0], lists[1]
 
 
+# the columns of a statistics CSV that may name each row's band (pandas writes its index, the
+# band names, as a column without a name)
+_BAND_NAME_COLUMNS = ("band", "name", "")
+
+
 def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
-    """The ``band_mean`` and ``band_std`` columns, one row a band; a :class:`CheckpointError`
-    naming the file, and the line, band and column of every cell that is not a number."""
+    """The ``band_mean`` and ``band_std`` columns, one row a band: in the layout's order, or in
+    any order where a column (:data:`_BAND_NAME_COLUMNS`) names the bands; a
+    :class:`CheckpointError` naming the file, and the line, band and column of every cell that
+    is not a number."""
     import csv
     import io
 
@@ -424,9 +431,15 @@ def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
     missing = [c for c in ("band_mean", "band_std") if c not in (reader.fieldnames or [])]
     if missing:
         raise CheckpointError(f"{path}: no column {', '.join(missing)} (band_mean, band_std)")
+    rows = list(reader)
+    order = list(range(len(rows)))  # the row of each band
+    names = _band_names(path, rows, reader.fieldnames or [])
+    if names is not None:  # found in a walk: rows sorted by name were read by position
+        order = [names.index(band) for band in MODEL_BANDS]
     columns: dict[str, list[float]] = {"band_mean": [], "band_std": []}
     bad: list[str] = []
-    for i, row in enumerate(reader):
+    for i, n in enumerate(order):
+        row = rows[n]
         band = MODEL_BANDS[i] if i < len(MODEL_BANDS) else f"band {i + 1}"
         for column, values in columns.items():
             cell = row.get(column) or ""  # None where the row is a cell short
@@ -434,11 +447,51 @@ def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
                 values.append(float(cell))
             except ValueError:
                 shown = repr(cell) if cell.strip() else "empty"
-                bad.append(f"line {reader.line_num} ({band}) {column} {shown}")
+                bad.append(f"line {n + 2} ({band}) {column} {shown}")
     if bad:
         more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise CheckpointError(f"{path}: not a number: {'; '.join(bad[:5])}{more}")
     return columns["band_mean"], columns["band_std"]
+
+
+def _band_names(
+    path: Path, rows: list[dict[str, str | None]], fieldnames: Sequence[str]
+) -> list[str] | None:
+    """The band each row names, in the rows' order, where a column of
+    :data:`_BAND_NAME_COLUMNS` holds names (not numbers: the published code's index); None
+    where none does. A :class:`CheckpointError` where the names are not the layout's 15 bands,
+    each once."""
+    for column in _BAND_NAME_COLUMNS:
+        if column not in fieldnames:
+            continue
+        cells = [(row.get(column) or "").strip() for row in rows]
+        if all(_is_number(cell) for cell in cells):
+            continue
+        unknown = [cell or "(empty)" for cell in cells if cell not in MODEL_BANDS]
+        twice = sorted({cell for cell in cells if cells.count(cell) > 1} - set(unknown))
+        absent = [band for band in MODEL_BANDS if band not in cells]
+        if unknown or twice or absent:
+            said = [
+                f"{label}: {', '.join(values)}"
+                for label, values in (("not bands", unknown), ("twice", twice), ("missing", absent))
+                if values
+            ]
+            heading = repr(column) if column else "the unnamed first column"
+            raise CheckpointError(
+                f"{path}: {heading} names the bands, but not the layout's "
+                f"{len(MODEL_BANDS)} once each ({'; '.join(said)}); the bands are "
+                f"{', '.join(MODEL_BANDS)} (names as written, case and all)"
+            )
+        return cells
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_network(member: Member, weights: Path) -> bool:

@@ -21,6 +21,7 @@ from models.checkpoint_import import (
     read_statistics,
 )
 from models.ensemble import Ensemble
+from models.feature_stack import MODEL_BANDS
 from models.manifest import ManifestError, read_manifest
 from models.testing import TEST_ENCODER
 from models.zoo import smp  # type: ignore[attr-defined]  # zoo's import (after its torchvision fix), not an export
@@ -850,4 +851,27 @@ def test_a_network_s_own_state_dict_is_told_how_to_save_it(tmp_path: Path) -> No
         f"{plain}: no 'state_dict' (not a Lightning checkpoint); a network of your own is saved "
         'as torch.save({"state_dict": {"net." + k: v for k, v in model.state_dict().items()}}, '
         "PATH) and imported with --architecture and --encoder"
+    )
+
+
+def test_statistics_csv_rows_are_matched_by_the_band_names_it_gives(tmp_path: Path) -> None:
+    """Found in a walk: a statistics CSV with a `band` column, its rows sorted by name as a
+    spreadsheet leaves them, was read by position (preVV took canopy_height's mean). Named
+    rows are matched by name, in any order (also pandas' unnamed index column); names that are
+    not the layout's 15 bands once each are refused, naming them."""
+    path = tmp_path / "stats.csv"
+    named = sorted((band, 10.0 * i, i + 1.0) for i, band in enumerate(MODEL_BANDS))
+    path.write_text("band,band_mean,band_std\n" + "".join(f"{b},{m},{s}\n" for b, m, s in named))
+    mean, std = read_statistics(path)
+    assert mean == [10.0 * i for i in range(15)] and std == [i + 1.0 for i in range(15)]
+    path.write_text(",band_mean,band_std\n" + "".join(f"{b},{m},{s}\n" for b, m, s in named))
+    assert read_statistics(path) == (mean, std)
+    rows = [f"{b},{m},{s}\n" for b, m, s in named]
+    rows[0] = rows[0].replace(named[0][0], "prevv")  # canopy_height, sorted first, misnamed
+    path.write_text("band,band_mean,band_std\n" + "".join(rows))
+    with pytest.raises(CheckpointError) as refused:
+        read_statistics(path)
+    assert str(refused.value).startswith(
+        f"{path}: 'band' names the bands, but not the layout's 15 once each (not bands: prevv; "
+        "missing: canopy_height); the bands are preVV, "
     )
