@@ -571,7 +571,7 @@ def _add_info(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """The command; an argument or file to correct is a line and status 2."""
-    from models.atomic import out_problem
+    from models.atomic import full_disk_note, out_problem
     from models.checkpoint_import import CheckpointError
     from models.datasets import DatasetError
     from models.manifest import ManifestError
@@ -590,6 +590,12 @@ def _run(args: argparse.Namespace) -> int:
             raise  # interrupt_on_signals raises it as the stop it was (exit 143 or 130, not 2)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file that cannot be written: a full disk, a folder not writable
+        # (found in a walk: a traceback for a full --out, the weights copy's "No space left")
+        where = Path(err.filename).parent if err.filename else Path(".")
+        note = "" if "No space left" in str(err) else full_disk_note(where)
+        print(f"error: {err}{note}", file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.errors
 from affine import Affine
 from pyproj import Geod, Transformer
 from pyproj.exceptions import CRSError as PyprojCRSError
@@ -33,6 +34,7 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
+from models.atomic import full_disk_note, write_atomically
 from models.feature_stack import (
     AREAL_SCALE_TOLERANCE,
     MODEL_BANDS,
@@ -730,7 +732,10 @@ def read_folder(root: Path) -> list[Scene]:
 
 def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
     """Write ``scene`` in the Ganerød layout (input GeoTIFF with band descriptions, label with
-    :data:`IGNORE` where the class is unknown); each file written atomically."""
+    :data:`IGNORE` where the class is unknown); each file written atomically
+    (:func:`models.atomic.write_atomically`: a failed write leaves nothing, found in a walk: a
+    full disk left a ``.part`` that the rerun, meant to resume, failed on). A file that cannot
+    be written is an :class:`OSError` naming it, and a full file system."""
     if scene.image.shape[0] != len(MODEL_BANDS):
         raise DatasetError(f"scene {scene.id!r}: {scene.image.shape[0]} bands, expected 15")
     ipath, lpath = input_path(root, scene.id), label_path(root, scene.id)
@@ -746,17 +751,24 @@ def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
         "compress": "deflate",
         "tiled": h >= 256 and w >= 256,
     }
-    tmp = ipath.with_suffix(".tif.part")
-    with rasterio.open(
-        tmp, "w", count=len(MODEL_BANDS), dtype="float32", nodata=np.nan, **common
-    ) as dst:
-        dst.write(scene.image.astype(np.float32, copy=False))
-        dst.descriptions = MODEL_BANDS
-    tmp.replace(ipath)
-    tmp = lpath.with_suffix(".tif.part")
-    with rasterio.open(tmp, "w", count=1, dtype="uint8", **common) as dst:
-        dst.write(scene.target[None])
-    tmp.replace(lpath)
+
+    def write_input(tmp: Path) -> None:
+        with rasterio.open(
+            tmp, "w", count=len(MODEL_BANDS), dtype="float32", nodata=np.nan, **common
+        ) as dst:
+            dst.write(scene.image.astype(np.float32, copy=False))
+            dst.descriptions = MODEL_BANDS
+
+    def write_label(tmp: Path) -> None:
+        with rasterio.open(tmp, "w", count=1, dtype="uint8", **common) as dst:
+            dst.write(scene.target[None])
+
+    for path, write in ((ipath, write_input), (lpath, write_label)):
+        try:
+            write_atomically(path, write)
+        except (OSError, rasterio.errors.RasterioError) as err:
+            note = full_disk_note(path.parent)
+            raise OSError(f"{path}: cannot write the scene: {err}{note}") from err
     return ipath, lpath
 
 

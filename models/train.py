@@ -40,6 +40,7 @@ from safetensors.torch import load_file
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from models.atomic import full_disk_note
 from models.datasets import Augmentation, CropSampler, Scene, band_statistics, channels_of
 from models.inference import predict_members, resolve_device
 from models.manifest import save_member_weights, sha256_file, verified_file
@@ -570,6 +571,15 @@ def _write_result(
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Save ``state`` in place of ``path``; a save that fails leaves no partial file (found in
+    a walk: on a full disk, torch's "unexpected pos 2546496 vs 2546416" said nothing of the disk
+    and its ``.part`` held on to the space) and is an :class:`OSError` naming the file."""
     tmp = path.with_suffix(".pt.part")
-    torch.save(state, tmp)
+    try:
+        torch.save(state, tmp)
+    except (OSError, RuntimeError) as err:  # torch's writer raises RuntimeError for a short write
+        tmp.unlink(missing_ok=True)
+        raise OSError(
+            f"{path}: cannot save the training state: {err}{full_disk_note(path.parent)}"
+        ) from err
     os.replace(tmp, path)
