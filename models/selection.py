@@ -10,6 +10,7 @@ choices.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic import write_atomically
 from models.datasets import MODEL_SETTINGS, DatasetError, Scene
 from models.inference import predict_members
 from models.manifest import (
@@ -166,7 +168,8 @@ def assemble_ensemble(
         }
         for r, member in zip(chosen, loaded[:n], strict=True):
             file = f"{r.spec.name}.safetensors"
-            shutil.copyfile(r.weights, out_dir / file)
+            # whole or not at all (found in a walk: a full disk left a truncated copy)
+            write_atomically(out_dir / file, functools.partial(shutil.copyfile, r.weights))
             sha = sha256_file(out_dir / file)
             if sha != r.sha256:
                 raise RuntimeError(f"{r.weights}: SHA-256 changed while copying to {out_dir}")
