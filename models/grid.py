@@ -58,6 +58,7 @@ from models.datasets import (
     setting_band_names,
     written_without_bands,
 )
+from models.inference import cpu_cores
 from models.selection import (
     DEFAULT_K,
     assemble_ensemble,
@@ -448,10 +449,17 @@ def train_members(
     """Train every job in ``workdir`` (finished ones reused, interrupted ones resumed),
     ``workers`` at once, each in its own process (spawned; it reads the data folders itself, or
     gets the scenes given); results in the order of ``jobs``."""
-    log.info("training %d members into %s (%d at once)", len(jobs), workdir, workers)
+    at_once = min(workers, len(jobs)) if runs_in_parallel(workers, len(jobs)) else 1
+    log.info("training %d members into %s (%d at once)", len(jobs), workdir, at_once)
+    if at_once > (cores := cpu_cores()):  # found in a walk: 8 workers on 2 cores, twice as long
+        log.warning(
+            "%d workers on %d CPU cores: they take each other's time, and the grid takes longer "
+            "than with fewer; give --workers %d or fewer",
+            at_once, cores, cores,
+        )  # fmt: skip
     start = time.perf_counter()
-    if runs_in_parallel(workers, len(jobs)):
-        return _train_parallel(jobs, workdir, train, val, workers, start)
+    if at_once > 1:
+        return _train_parallel(jobs, workdir, train, val, at_once, start)
     train = read_folder(train) if isinstance(train, Path) else train
     val = read_folder(val) if isinstance(val, Path) else val
     results: list[TrainResult] = []

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_TILE",
     "ENGINES",
     "check_engine",
+    "cpu_cores",
     "default_workers",
     "predict_members",
     "resolve_device",
@@ -102,12 +103,18 @@ def _round_up(n: int, m: int) -> int:
     return int(math.ceil(n / m) * m)
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_workers(device: torch.device) -> int:
     """Parallel tile workers: one per CPU core on CPU (capped at 8), one on CUDA."""
     if device.type != "cpu":
         return 1
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))  # fmt: skip
+    return min(8, cpu_cores())
 
 
 @contextmanager

@@ -295,6 +295,12 @@ def train_member(
         # average_last, whose best_f1 stays unset while epochs are averaged, this epoch's alone)
         best = max(h["val_f1"] or 0.0 for h in at.history)
         bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{best:.3f}")
+        if not progress:  # a worker's (no bar): a line an epoch, found in a walk: the shipped
+            # grid's two workers said nothing for the minutes of a member's training
+            log.info(
+                "%s: epoch %d of at most %d, loss %.3f, val F1 %.3f (best %.3f)",
+                spec.name, at.epoch, config.max_epochs, loss, f1, best,
+            )  # fmt: skip
         if run.averaged is not None:  # epochs are averaged, not chosen by their scores
             if at.epoch > config.max_epochs - config.average_last:
                 run.averaged.update_parameters(run.member)

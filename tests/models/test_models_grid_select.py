@@ -297,3 +297,32 @@ def test_a_grid_with_average_last_trains_every_epoch_and_keeps_the_average(
         assert result["averaged"]["epochs"] == [2, 3] and result["averaged"]["kept"] is True
         assert result["best_epoch"] == 3 and result["config"]["average_last"] == 2
         assert entry.epochs == 3
+
+
+def test_more_workers_than_members_or_cores_start_as_many_as_can_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a walk: `--workers 8` for 4 members on 2 cores said "(8 at once)" and took
+    twice as long as 2 workers, without a word. The workers started are no more than the
+    members; more than the cores is warned of, naming the cores."""
+    import models.grid as grid
+
+    started: list[int] = []
+
+    def parallel(jobs: object, workdir: Path, train: object, val: object, n: int, start: float):
+        started.append(n)
+        return []
+
+    monkeypatch.setattr(grid, "_train_parallel", parallel)
+    monkeypatch.setattr(grid, "cpu_cores", lambda: 2)
+    jobs = [("a", None, None)] * 4
+    with caplog.at_level(logging.INFO, logger="models.grid"):
+        grid.train_members(jobs, tmp_path, [], [], 8)  # type: ignore[arg-type]
+    assert started == [4]
+    assert f"training 4 members into {tmp_path} (4 at once)" in caplog.text
+    assert "4 workers on 2 CPU cores: they take each other's time" in caplog.text
+    assert "give --workers 2 or fewer" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="models.grid"):
+        grid.train_members(jobs, tmp_path, [], [], 2)  # type: ignore[arg-type]
+    assert started == [4, 2] and "CPU cores" not in caplog.text

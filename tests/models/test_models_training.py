@@ -88,14 +88,23 @@ def test_a_crop_the_network_cannot_take_is_raised_with_a_warning(
 
 
 def test_train_member_keeps_the_best_epoch_and_resumes(
-    tmp_path: Path, scene_factory: Callable[..., Scene]
+    tmp_path: Path, scene_factory: Callable[..., Scene], caplog: pytest.LogCaptureFixture
 ) -> None:
     train = [scene_factory(i) for i in range(3)]
     val = [scene_factory(10 + i) for i in range(2)]
     cfg = TrainConfig(crop=64, iterations=15, max_epochs=3, patience=2, val_tile=128)
-    result = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
+    with caplog.at_level("INFO", logger="models.train"):
+        result = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
     assert result.epochs <= 3 and 1 <= result.best_epoch <= result.epochs
     best = max(cast(float, h["val_f1"]) for h in result.history)  # every epoch scored
+    # without a bar (a worker's), a line an epoch: found in a walk, minutes of silence
+    epochs = [r.getMessage() for r in caplog.records if ": epoch " in r.getMessage()]
+    first = result.history[0]
+    assert len(epochs) == result.epochs
+    assert epochs[0] == (
+        f"{_spec().name}: epoch 1 of at most 3, loss {first['loss']:.3f}, val F1 "
+        f"{first['val_f1']:.3f} (best {first['val_f1']:.3f})"
+    )
     assert result.val_f1 == pytest.approx(best)
     assert result.val_f1 > 0.3  # the signal is strong: a few epochs find it
     saved = json.loads((tmp_path / _spec().name / "result.json").read_text())
