@@ -541,6 +541,9 @@ class ArchiveSource:
             layers=layers,
             post_dates=scenes.post_dates(),
         )
+        if scenes.other_pass is not None:
+            problems.append(scenes.other_pass)
+            log.warning("region %r: %s", area.name, scenes.other_pass)
         attrs = stack_attrs(
             self.name,
             area,
@@ -568,7 +571,11 @@ class ArchiveSource:
         in_post = (catalog["date"] >= post.start) & (catalog["date"] < post.end)
         s2, s1 = catalog["sensor"] == "S2", catalog["sensor"] == "S1"
         scenes = _Scenes(
-            catalog[in_pre & s2], catalog[in_post & s2], catalog[in_pre & s1], catalog[in_post & s1]
+            catalog[in_pre & s2],
+            catalog[in_post & s2],
+            catalog[in_pre & s1],
+            catalog[in_post & s1],
+            self._other_pass(area, pre, post) if not (in_pre | in_post)[s1].any() else None,
         )
         if not any(scenes.sizes().values()):
             span = f"{catalog['date'].min()}..{catalog['date'].max()}" if len(catalog) else "empty"
@@ -579,6 +586,29 @@ class ArchiveSource:
                 f"(archive holds {span})" + ("" if stale is None else f"; {stale}")
             )
         return scenes
+
+    def _other_pass(self, area: AreaOfInterest, pre: Window, post: Window) -> str | None:
+        """Where ``area``'s orbit pass leaves out every Sentinel-1 scene of the windows and the
+        archive holds scenes of the other pass in them, a line saying so (found in a walk: a
+        region of descending exports configured ``ascending`` ran on optical alone, said only
+        as "no ascending acquisition")."""
+        if area.orbit_pass in (None, "both"):
+            return None
+        s1 = self.catalog(area.name, sensor="S1")
+        dates = s1["date"]
+        held = s1[
+            ((dates >= pre.start) & (dates < pre.end))
+            | ((dates >= post.start) & (dates < post.end))
+        ]
+        if held.empty:
+            return None
+        passes = sorted(set(held["orbit_pass"]))
+        n = len(held.drop_duplicates(["date", "track"]))
+        return (
+            f"S1: the archive holds {n} {' and '.join(passes)} acquisition(s) in these windows "
+            f"and none {area.orbit_pass}, the region's orbit_pass: set orbit_pass: {passes[0]} "
+            "or both to use them"
+        )
 
 
 @contextmanager
@@ -611,6 +641,8 @@ class _Scenes:
     s2_post: pd.DataFrame
     s1_pre: pd.DataFrame
     s1_post: pd.DataFrame
+    # what the region's orbit_pass leaves out where it leaves every Sentinel-1 scene out
+    other_pass: str | None = None
 
     def post_dates(self) -> list[str]:
         """The ISO days of the post window's acquisitions, both sensors, clear or not."""

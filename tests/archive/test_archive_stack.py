@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -387,3 +388,41 @@ def test_a_large_region_s_stack_reading_says_how_far_it_got(
     assert len(lines) == 3 and all(line.startswith(f"{area.name}: ") for line in lines)
     assert "Sentinel-2 and" in lines[0] and "scenes (pre + post)" in lines[0]
     assert "Sentinel-2 composites read" in lines[1] and "Sentinel-1 composites read" in lines[2]
+
+
+def test_an_orbit_pass_the_archive_lacks_names_the_pass_it_holds(
+    archive: ArchiveSource, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a walk: a region of descending exports configured `orbit_pass: ascending` ran
+    on optical alone, and only the run's record said "no ascending acquisition". The stack's
+    problems and the log say what the archive holds and what to set. (The archive's ghats
+    holds both passes: read here as if it held its descending scenes alone.)"""
+    import logging
+
+    from monitor.sources.base import AreaOfInterest
+
+    catalog = ArchiveSource.catalog
+
+    def descending_only(self: ArchiveSource, *args: Any, **kwargs: Any) -> Any:
+        rows = catalog(self, *args, **kwargs)
+        return rows[rows["orbit_pass"] != "ascending"]
+
+    monkeypatch.setattr(ArchiveSource, "catalog", descending_only)
+    ghats = REGIONS[1][0]
+    held = archive.catalog("ghats", sensor="S1")
+    assert set(held["orbit_pass"]) == {"descending"}
+    in_windows = held[((held["date"] >= PRE.start) & (held["date"] < PRE.end))
+                      | ((held["date"] >= POST.start) & (held["date"] < POST.end))]  # fmt: skip
+    n = len(in_windows.drop_duplicates(["date", "track"]))
+    said = (
+        f"S1: the archive holds {n} descending acquisition(s) in these windows and none "
+        "ascending, the region's orbit_pass: set orbit_pass: descending or both to use them"
+    )
+    with caplog.at_level(logging.WARNING, logger="monitor.sources.archive"):
+        stack = archive.features(AreaOfInterest("ghats", ghats.geometry, "ascending"), PRE, POST)
+    assert said in stack.attrs["status"]
+    assert f"region 'ghats': {said}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.sources.archive"):
+        stack = archive.features(ghats, PRE, POST)
+    assert "the region's orbit_pass" not in stack.attrs["status"] + caplog.text
