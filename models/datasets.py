@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,7 +406,18 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
     ids = [scene_id_of(p) for p in inputs]
     missing = [str(label_path(root, i)) for i in ids if not label_path(root, i).exists()]
     if missing:
-        raise DatasetError(f"{root}: labels missing for inputs: {first_names(missing)}")
+        # found in a walk: a label named x_LABEL.tif was not pointed to
+        near = near_names(root / "label", LABEL_SUFFIX, []) if (root / "label").is_dir() else []
+        named = [n for n in near if not n.endswith(LABEL_SUFFIX)]
+        raise DatasetError(
+            f"{root}: labels missing for inputs: {first_names(missing)}"
+            + (
+                f"; named otherwise in label/, not read (the names are case-sensitive): "
+                f"{first_names(named)}"
+                if named
+                else ""
+            )
+        )
     # scenes named otherwise (.tiff, _INPUT.TIF: the names are case-sensitive) and labels whose
     # input is missing are not read; said, as detect --stack does, so none is lost quietly
     if not warn:
@@ -419,7 +431,8 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
         )  # fmt: skip
     if orphans:
         log.warning(
-            "%s: %d label(s) without an input (input/<id>_input.tif), not read: %s",
+            "%s: %d label file(s) not read, as a label is named <id>_label.tif beside its "
+            "input/<id>_input.tif: %s",
             root / "label", len(orphans), first_names(orphans),
         )  # fmt: skip
     return ids
@@ -427,13 +440,21 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
 
 def near_names(folder: Path, suffix: str, taken: Collection[Path]) -> list[str]:
     """The names of ``folder``'s files that end in ``suffix`` (or its ``.tiff`` form) in any
-    case yet are not among ``taken``: files meant for the layout that its case-sensitive
+    case, or would but for a copy's mark (``x_input (1).tif``, as a browser names a second
+    download), yet are not among ``taken``: files meant for the layout that its case-sensitive
     names leave out, sorted."""
     ends = (suffix.lower(), suffix.lower() + "f")
     taken = set(taken)
     return sorted(
-        p.name for p in folder.iterdir() if p.name.lower().endswith(ends) and p not in taken
+        p.name
+        for p in folder.iterdir()
+        if _COPY_MARK.sub("", p.name).lower().endswith(ends) and p not in taken
     )
+
+
+# " (1)" before a name's extension: a browser's second download of the same file (found in a
+# walk: `s04_input (1).tif` was left out without a word)
+_COPY_MARK = re.compile(r" ?\(\d+\)(?=\.[^.]+$)")
 
 
 def first_names(names: Sequence[str], n: int = 5, sep: str = ", ") -> str:

@@ -292,7 +292,15 @@ def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., S
     np.testing.assert_array_equal(back.label, scene.label)
     assert back.crs is not None
     assert back.crs.to_epsg() == 32633 and back.transform == scene.transform
-    (tmp_path / "label" / "scene1_label.tif").unlink()
+    label = tmp_path / "label" / "scene1_label.tif"
+    label.rename(label.with_name("scene1_LABEL.tif"))  # found in a walk: not pointed to
+    with pytest.raises(DatasetError) as missing:
+        scene_ids(tmp_path)
+    assert str(missing.value) == (
+        f"{tmp_path}: labels missing for inputs: {label}; named otherwise in label/, not read "
+        "(the names are case-sensitive): scene1_LABEL.tif"
+    )
+    (tmp_path / "label" / "scene1_LABEL.tif").unlink()
     with pytest.raises(DatasetError, match="labels missing"):
         scene_ids(tmp_path)
     with pytest.raises(DatasetError, match=r"nothing: no such folder \(a Ganerød-layout"):
@@ -315,13 +323,18 @@ def test_scenes_a_folder_does_not_read_are_named_and_counted(
     write_scene(tmp_path, scene_factory(3, size=40))
     (tmp_path / "input" / "scene3_input.tif").unlink()
     (tmp_path / "input" / "notes.txt").write_text("not a scene")
+    # a browser's second download of a scene (found in a walk: left out without a word)
+    write_scene(tmp_path / "copy", scene_factory(4, size=40))
+    (tmp_path / "copy" / "input" / "scene4_input.tif").rename(
+        tmp_path / "input" / "scene4_input (1).tif"
+    )
     with caplog.at_level(logging.WARNING, logger="models.datasets"):
         assert scene_ids(tmp_path) == ["scene1"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"{tmp_path / 'input'}: 1 file(s) not read, as an input is named <id>_input.tif: "
-        "Scene Two_input.tiff",
-        f"{tmp_path / 'label'}: 2 label(s) without an input (input/<id>_input.tif), not read: "
-        "Scene Two_label.tiff, scene3_label.tif",
+        f"{tmp_path / 'input'}: 2 file(s) not read, as an input is named <id>_input.tif: "
+        "Scene Two_input.tiff, scene4_input (1).tif",
+        f"{tmp_path / 'label'}: 2 label file(s) not read, as a label is named <id>_label.tif "
+        "beside its input/<id>_input.tif: Scene Two_label.tiff, scene3_label.tif",
     ]
 
 
