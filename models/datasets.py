@@ -502,12 +502,19 @@ def _band_order(path: Path, descriptions: Sequence[str | None]) -> list[int] | N
             n or f"band {i + 1} (no name)" for i, n in enumerate(names) if n not in MODEL_BANDS
         ]
         missing = [b for b in MODEL_BANDS if b not in names]
+        # found in a walk: a band named dVV twice was said as "missing or repeated: dNDVI"
+        twice = [b for b in MODEL_BANDS if names.count(b) > 1]
+        # and lower-case names (prevv) as "not model bands" with no word of the case
+        cased = {n.lower(): n for n in MODEL_BANDS}
+        case = [f"{n} ({cased[n.lower()]}?)" for n in unknown if n.lower() in cased]
         raise DatasetError(
             f"{path}: its band names do not match the 15 model bands: "
-            f"not model bands: {', '.join(unknown) or 'none'}; missing or repeated: "
-            f"{', '.join(missing) or 'none'} (expected {', '.join(MODEL_BANDS)}). Name every "
-            "band as the model does (GeoTIFF band descriptions), or clear the names to have "
-            "the bands read in that order"
+            f"not model bands: {', '.join(unknown) or 'none'}; missing: "
+            f"{', '.join(missing) or 'none'}"
+            + (f"; named twice: {', '.join(twice)}" if twice else "")
+            + (f"; the names are case-sensitive: {', '.join(case)}" if case else "")
+            + f" (expected {', '.join(MODEL_BANDS)}). Name every band as the model does "
+            "(GeoTIFF band descriptions), or clear the names to have the bands read in that order"
         )
     return [names.index(b) for b in MODEL_BANDS]
 

@@ -34,7 +34,22 @@ def as_day(when: object, what: str) -> date:
         return when
     if isinstance(when, np.datetime64):
         return pd.Timestamp(when).date()
-    raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text")
+    hint = ""
+    if (
+        isinstance(when, int | float | np.integer | np.floating)
+        and _EPOCH_MS[0] <= when < _EPOCH_MS[1]
+    ):
+        # found in a walk: Earth Engine's system:time_start given as it is
+        day = datetime.fromtimestamp(float(when) / 1000.0, UTC).date()
+        hint = (
+            f" (milliseconds since 1970, as Earth Engine's system:time_start? That is {day}: "
+            "give datetime.fromtimestamp(ms / 1000, UTC) or the date's text)"
+        )
+    raise ValueError(f"{what}: date {when!r} is not a date or an ISO YYYY-MM-DD text{hint}")
+
+
+# Milliseconds since 1970 of the Sentinel era (2014-04-03, Sentinel-1A's first scenes, to 2100)
+_EPOCH_MS = (1_396_483_200_000, 4_102_444_800_000)
 
 
 def stored_day(value: object, what: str = "stored date") -> date | None:

@@ -44,3 +44,18 @@ def test_a_bad_value_is_named() -> None:
     with pytest.raises(ValueError, match=r"run_date: date .* is missing \(NaT\)"):
         as_day(np.datetime64("NaT"), "run_date")
     assert as_day(datetime(2024, 8, 17, 23, 0, tzinfo=UTC), "x") == date(2024, 8, 17)
+
+
+def test_earth_engine_s_milliseconds_are_named_with_the_day_they_are() -> None:
+    """Found in a walk: a scene dated by Earth Engine's system:time_start (milliseconds since
+    1970) was told only "not a date or an ISO YYYY-MM-DD text"."""
+    with pytest.raises(ValueError) as refused:
+        as_day(1724112000000, "S1 scene 0")
+    assert str(refused.value) == (
+        "S1 scene 0: date 1724112000000 is not a date or an ISO YYYY-MM-DD text (milliseconds "
+        "since 1970, as Earth Engine's system:time_start? That is 2024-08-20: give "
+        "datetime.fromtimestamp(ms / 1000, UTC) or the date's text)"
+    )
+    with pytest.raises(ValueError) as refused:
+        as_day(20240820, "S1 scene 0")  # no such hint for a number that is not one
+    assert str(refused.value).endswith("is not a date or an ISO YYYY-MM-DD text")

@@ -68,7 +68,15 @@ def test_names_that_do_not_account_for_the_15_bands_are_refused(tmp_path):
     with pytest.raises(DatasetError) as err:
         read_input(path)
     message = str(err.value)
-    assert "not model bands: dem" in message and "missing or repeated: preVH, elevation" in message
+    assert "not model bands: dem" in message and "missing: preVH, elevation" in message
+    assert "; named twice: preVV (expected" in message  # found in a walk: it was not named
+    names[9] = "elevation"
+    names[3] = "prevh"  # found in a walk: lower case, with no word of the case
+    path = _write(tmp_path / "y_input.tif", _bands(), names=names)
+    with pytest.raises(DatasetError) as err:
+        read_input(path)
+    assert "not model bands: prevh; missing: preVH; the names are case-sensitive: prevh " \
+        "(preVH?) (expected" in str(err.value)
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
