@@ -75,8 +75,10 @@ def test_names_that_do_not_account_for_the_15_bands_are_refused(tmp_path):
     path = _write(tmp_path / "y_input.tif", _bands(), names=names)
     with pytest.raises(DatasetError) as err:
         read_input(path)
-    assert "not model bands: prevh; missing: preVH; the names are case-sensitive: prevh " \
+    assert (
+        "not model bands: prevh; missing: preVH; the names are case-sensitive: prevh "
         "(preVH?) (expected" in str(err.value)
+    )
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
