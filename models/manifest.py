@@ -366,7 +366,13 @@ def load_member(entry: MemberEntry, base_dir: Path) -> Member:
         arch_kwargs=entry.arch_kwargs,
         without_bands=tuple(entry.without_bands),
     )
-    member = Member(spec, entry.normalisation.mean, entry.normalisation.std)
+    try:
+        member = Member(spec, entry.normalisation.mean, entry.normalisation.std)
+    except ValueError as err:  # found in a walk: a hand-edited architecture named no member
+        raise ManifestError(
+            f"member {entry.name}: {err} (its architecture, encoder and arch_kwargs in the "
+            "manifest are not those its weights were trained with: restore them)"
+        ) from err
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:

@@ -875,3 +875,29 @@ def test_statistics_csv_rows_are_matched_by_the_band_names_it_gives(tmp_path: Pa
         f"{path}: 'band' names the bands, but not the layout's 15 once each (not bands: prevv; "
         "missing: canopy_height); the bands are preVV, "
     )
+
+
+def test_a_member_whose_architecture_was_edited_is_named(tmp_path: Path) -> None:
+    """Found in a walk: a member's architecture edited by hand (MAnet, with a decoder argument
+    Linknet does not take, into Linknet) passed `info` and failed `evaluate` with
+    "MobileNetV3Features ... unexpected keyword argument", naming neither the member nor the
+    manifest."""
+    from models.ensemble import Ensemble
+
+    manifest = tmp_path / "ens" / "manifest.json"
+    net = smp.Unet(encoder_name=TEST_ENCODER, encoder_weights=None, in_channels=9, classes=1)
+    ckpt = _lightning_checkpoint(tmp_path / "epoch_041.ckpt", net, tmp_path / "trap")
+    import_checkpoint(ckpt, manifest, ([0.0] * 15, [1.0] * 15), architecture="Unet",
+                      encoder=TEST_ENCODER)  # fmt: skip
+    raw = json.loads(manifest.read_text())
+    raw["members"][0]["architecture"] = "Linknet"
+    raw["members"][0]["arch_kwargs"] = {"decoder_attention_type": "scse"}  # Unet's, not Linknet's
+    manifest.write_text(json.dumps(raw))
+    with pytest.raises(ManifestError) as refused:
+        Ensemble.load(manifest)
+    name = raw["members"][0]["name"]
+    assert str(refused.value).startswith(f"member {name}: cannot build Linknet with encoder ")
+    assert str(refused.value).endswith(
+        "(its architecture, encoder and arch_kwargs in the manifest are not those its weights "
+        "were trained with: restore them)"
+    )
