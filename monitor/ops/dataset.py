@@ -55,7 +55,7 @@ from pydantic import ValidationError
 from models.atomic import out_problem
 from models.datasets import DATASET_RECORD_FILE
 from monitor.config import ArchiveSourceConfig, DatasetSettings, MonitorConfig
-from monitor.errors import BadInput
+from monitor.errors import BadInput, interrupt_on_signals
 from monitor.labels import GLC_NOT_LANDSLIDES
 from monitor.ops._args import add_config, positive_int
 from monitor.ops._dataset_batch import ingest_exports
@@ -355,6 +355,14 @@ def _check_out(out: Path, config: MonitorConfig) -> None:
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    """``landslide-monitor dataset``: a SIGTERM (a batch queue's, a supervisor's) ends it as
+    Ctrl-C does, through the scenes' clean-up and with a line that says so (found in a walk: it
+    ended without a word), the scenes done kept for the rerun."""
+    with interrupt_on_signals():
+        return _cli_run(args)
+
+
+def _cli_run(args: argparse.Namespace) -> int:
     from monitor.config import load_config
 
     if problem := out_problem(args.out):

@@ -1299,3 +1299,29 @@ def test_a_repaired_polygon_is_said_on_the_console_too(
     )
     record = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert record["inventory"]["repaired_geometries"] == ["BOW"]
+
+
+def test_sigterm_ends_an_export_with_a_line_and_143(
+    dataset_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in a walk: a SIGTERM (a batch queue's limit) ended `dataset export` at once,
+    through no clean-up and without a word. It ends as Ctrl-C does: a line that says so, 143.
+    The stand-in sends the signal only where a handler would catch it, so that the test
+    cannot kill its own process."""
+    import signal
+
+    import monitor.ops.dataset as dataset
+
+    def stopped(*args: object, **kwargs: object) -> object:
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL, "SIGTERM would kill"
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal did not stop the export")
+
+    monkeypatch.setattr(dataset, "export_inventory", stopped)
+    csv = _write_glc(tmp_path / "glc.csv")
+    argv = ["-q", "dataset", "export", "--config", str(dataset_config), "--inventory", str(csv)]
+    assert main([*argv, "--out", str(tmp_path / "ds")]) == 143
+    assert capsys.readouterr().err.endswith("landslide-monitor dataset: interrupted by SIGTERM\n")
