@@ -694,7 +694,18 @@ class RegionWriter:
         boolean = prob.dtype == np.bool_  # a mask, never a percentage
         low, high = _range(prob)
         if low < 0 or high > 100:
-            raise ValueError(f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %")
+            # found in a walk: a uint8 probability filled with 255 where nothing was seen was
+            # told only the range
+            fill = next((v for v in (255.0, 65535.0, -1.0, -9999.0) if v in (low, high)), None)
+            hint = (
+                f" ({fill:g} a fill where no probability was computed? Write NaN there, in a "
+                "float array: a pixel without a probability is taken as cloud)"
+                if fill is not None
+                else ""
+            )
+            raise ValueError(
+                f"{scene}: cloud probability spans {low:g} to {high:g}, not 0-100 %{hint}"
+            )
         given = prob[seen]
         if np.issubdtype(prob.dtype, np.floating):
             given = given[np.isfinite(given)]

@@ -419,6 +419,12 @@ def test_ground_bright_in_every_band_is_stored_when_the_offset_is_said_removed(
         ("cloud probability 0-1", "cloud probability is a 0-1 fraction"),
         ("cloud probability 0-1, 100 outside", "cloud probability is a 0-1 fraction (max 0.35)"),
         ("cloud mask 0/1", "cloud_probability holds only 0 and 1 (1 at 138 of the 2070 observed"),
+        (  # found in a walk: the range alone was said
+            "cloud probability filled with 255",
+            "cloud probability spans 0 to 255, not 0-100 % (255 a fill where no probability was "
+            "computed? Write NaN there, in a float array: a pixel without a probability is "
+            "taken as cloud)",
+        ),
         ("cloud mask as booleans", "observed pixels, 6.1%): a 0/1 cloud mask?"),
         ("index out of range", "index 5, outside 0-1 (the writer was made with n_s2=2)"),
         ("index written twice", "S2 index 0 was written already (for 2024-07-05)"),
@@ -542,6 +548,8 @@ def test_the_writer_refuses_values_it_would_store_as_something_else(
             w.write_s2(0, when, dn, np.where(np.arange(shape[1]) < 45, mask, 100), **sun)
         if mistake == "cloud mask as booleans":
             w.write_s2(0, when, dn, mask, **sun)
+        if mistake == "cloud probability filled with 255":
+            w.write_s2(0, when, dn, np.where(mask, 255, clear).astype(np.uint8), **sun)
         if mistake == "index out of range":
             w.write_s2(5, when, dn, clear, **sun)
         if mistake == "index written twice":
