@@ -696,11 +696,12 @@ class RegionWriter:
         if low < 0 or high > 100:
             # found in a walk: a uint8 probability filled with 255 where nothing was seen was
             # told only the range
-            fill = next((v for v in (255.0, 65535.0, -1.0, -9999.0) if v in (low, high)), None)
+            fills = (255.0, 65535.0, -1.0, -9999.0)
+            fill_value = next((v for v in fills if v in (low, high)), None)
             hint = (
-                f" ({fill:g} a fill where no probability was computed? Write NaN there, in a "
+                f" ({fill_value:g} a fill where no probability was computed? Write NaN there, in a "
                 "float array: a pixel without a probability is taken as cloud)"
-                if fill is not None
+                if fill_value is not None
                 else ""
             )
             raise ValueError(
