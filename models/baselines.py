@@ -21,7 +21,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from models.datasets import Scene, read_folder
-from models.feature_stack import MODEL_BANDS, model_input
+from models.feature_stack import MODEL_BANDS, model_input, on_grid
 from models.metrics import Confusion, confusion
 
 __all__ = ["BASELINES", "Baseline", "BaselineModel", "fit_baseline"]
@@ -144,5 +144,5 @@ class BaselineModel:
             attrs={"threshold": 0.5, "setting": setting, "members": f"baseline {setting}"},
         )
         if stack.rio.crs is not None:
-            out = out.rio.write_crs(stack.rio.crs).rio.write_transform(stack.rio.transform())
+            out = on_grid(out, stack.rio.crs, stack.rio.transform())
         return out

@@ -18,7 +18,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import torch
 import xarray as xr
 
-from models.feature_stack import model_input
+from models.feature_stack import model_input, on_grid
 from models.inference import DEFAULT_TILE, check_engine, predict_members
 from models.manifest import (
     DEFAULT_MANIFEST,
@@ -203,6 +203,5 @@ class Ensemble:
         )
         crs = stack.rio.crs
         if crs is not None:
-            out = out.rio.write_crs(crs)
-            out = out.rio.write_transform(stack.rio.transform())
+            out = on_grid(out, crs, stack.rio.transform())
         return out

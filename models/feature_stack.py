@@ -18,12 +18,14 @@ This module imports neither torch nor Earth Engine, so every part of the project
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "footprint",
     "looks_linear",
     "model_input",
+    "on_grid",
     "optical_clear",
     "polarisations_swapped",
     "radar_valid",
@@ -260,6 +263,19 @@ def polarisations_swapped(vv: np.ndarray, vh: np.ndarray) -> tuple[float, float]
         return None
     medians = float(np.median(vv)), float(np.median(vh))
     return medians if medians[1] > medians[0] else None
+
+
+def on_grid(data: xr.Dataset, crs: object, transform: object) -> xr.Dataset:
+    """``data`` with its CRS and geotransform written (rioxarray's ``write_crs`` and
+    ``write_transform``), the one way every stack and prediction here is located. pyproj's CF
+    attributes of an oblique Mercator (Swiss LV95, EPSG:2056) cannot hold its skew angle, and
+    it says so: rioxarray keeps the CRS whole as its WKT, which every reader here uses, so that
+    is not said (found in a walk: a stack in EPSG:2056 printed pyproj's "lost in conversion to
+    CF" twice)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "angle from rectified to skew grid", UserWarning)
+        located: xr.Dataset = data.rio.write_crs(crs).rio.write_transform(transform)
+    return located
 
 
 def model_input(stack: xr.Dataset, setting: str | Sequence[int]) -> np.ndarray:

@@ -30,6 +30,7 @@ from models.feature_stack import (
     RGB_CHANNELS,
     RGB_VARIABLES,
     StackAttrs,
+    on_grid,
     validate,
 )
 
@@ -90,6 +91,6 @@ def assemble_stack(
     stack = xr.Dataset(
         data, coords={"y": y, "x": x, "rgb": list(RGB_CHANNELS)}, attrs=attrs.as_attrs()
     )
-    located: xr.Dataset = stack.rio.write_crs(crs).rio.write_transform(affine)
+    located = on_grid(stack, crs, affine)
     validate(located)
     return located

@@ -34,7 +34,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from models.datasets import Scene
-from models.feature_stack import MODEL_BANDS, StackAttrs
+from models.feature_stack import MODEL_BANDS, StackAttrs, on_grid
 from models.object_filter import ObjectFilterModel
 from monitor.grid import PROGRESS_PIXELS
 from monitor.pipeline.object_filter import (
@@ -215,8 +215,7 @@ def stack_from_scene(scene: Scene) -> xr.Dataset:
         region=scene.id, source="stack", pre_window="", post_window="", orbit_pass=""
     ).as_attrs()
     stack = xr.Dataset(data, coords={"y": y, "x": x}, attrs=attrs)
-    located: xr.Dataset = stack.rio.write_crs(scene.crs).rio.write_transform(t)
-    return located
+    return on_grid(stack, scene.crs, t)
 
 
 def cog_paths(folder: Path, stem: str) -> list[Path]:

@@ -426,3 +426,24 @@ def test_an_orbit_pass_the_archive_lacks_names_the_pass_it_holds(
     with caplog.at_level(logging.WARNING, logger="monitor.sources.archive"):
         stack = archive.features(ghats, PRE, POST)
     assert "the region's orbit_pass" not in stack.attrs["status"] + caplog.text
+
+
+def test_a_stack_in_swiss_lv95_is_located_without_pyproj_s_cf_warning() -> None:
+    """Found in a walk: a stack in EPSG:2056 (an oblique Mercator) printed pyproj's "angle from
+    rectified to skew grid parameter lost in conversion to CF" twice; the CRS is kept whole."""
+    import warnings
+
+    import xarray as xr
+    from affine import Affine
+
+    from models.feature_stack import on_grid
+
+    data = xr.Dataset(
+        {"a": (("y", "x"), np.zeros((2, 2)))}, coords={"y": [1.5, 0.5], "x": [0.5, 1.5]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        located = on_grid(
+            data, "EPSG:2056", Affine(10.0, 0.0, 2_600_000.0, 0.0, -10.0, 1_200_000.0)
+        )
+    assert located.rio.crs.to_epsg() == 2056
