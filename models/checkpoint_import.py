@@ -494,9 +494,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _same_network(member: Member, weights: Path) -> bool:
-    """Whether the member saved in ``weights`` has ``member``'s network weights (whatever its
-    normalisation); False when the file cannot be read."""
+def _same_network(net: torch.nn.Module, weights: Path) -> bool:
+    """Whether the member saved in ``weights`` has the network ``net`` (a member's ``net``)
+    with its weights (whatever the member's normalisation); False when the file cannot be
+    read."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -504,7 +505,7 @@ def _same_network(member: Member, weights: Path) -> bool:
         stored = load_file(str(weights))
     except (SafetensorError, OSError):
         return False
-    own = {k: v for k, v in member.state_dict().items() if k.startswith("net.")}
+    own = {f"net.{k}": v for k, v in net.state_dict().items()}
     return own.keys() == {k for k in stored if k.startswith("net.")} and all(
         torch.equal(v.detach().cpu(), stored[k]) for k, v in own.items()
     )
@@ -530,19 +531,20 @@ def _manifest_file(text: str | Path) -> Path:
     return Path(raw)
 
 
-def _twin(member: Member, manifest: ManifestModel, base: Path, name: str) -> MemberEntry | None:
+def _twin(
+    spec: MemberSpec, net: torch.nn.Module, manifest: ManifestModel, base: Path, name: str
+) -> MemberEntry | None:
     """The member of ``manifest``, other than the one named ``name``, whose weights file (in
-    ``base``) holds ``member``'s network whatever its statistics: a renamed copy of its
-    checkpoint. Compared tensor by tensor, not by the files' SHA-256, which differs with the
-    checkpoint's name recorded in the file; only members of the same setting and network are
-    read, as no other can hold the same weights. None when there is none."""
-    spec = member.spec
+    ``base``) holds the network ``net`` (of ``spec``) whatever its statistics: a renamed copy
+    of its checkpoint. Compared tensor by tensor, not by the files' SHA-256, which differs
+    with the checkpoint's name recorded in the file; only members of the same setting and
+    network are read, as no other can hold the same weights. None when there is none."""
     for m in manifest.members:
         if m.name == name or (m.setting, m.architecture, m.encoder) != (
             spec.setting, spec.architecture, spec.encoder
         ):  # fmt: skip
             continue
-        if _same_network(member, base / m.file):
+        if _same_network(net, base / m.file):
             return m
     return None
 
@@ -656,21 +658,12 @@ def import_checkpoint(
             f"{spec.encoder!r} (pass the right --architecture/--encoder): "
             f"{state_mismatch(net, state)}"
         ) from err
-    if callable(statistics):  # outside: its refusals are of the statistics' folder, not this file
-        statistics = statistics()
-    idx = channels_of(spec.setting)
-    mean = [float(statistics[0][i]) for i in idx]
-    std = [float(statistics[1][i]) for i in idx]
-    try:
-        member = Member(spec, mean, std)
-        _warn_of_another_land_cover(spec.setting, idx, statistics[0])
-    except ValueError as err:
-        raise CheckpointError(f"{checkpoint}: {err}") from None
-    member.net.load_state_dict(state, strict=True)  # fits: checked on its twin above
     name = f"{spec.name}-{checkpoint.stem}"
     file = f"{name}.safetensors"
     earlier = next((m for m in manifest.members if m.name == name), None) if manifest else None
-    twin = _twin(member, manifest, manifest_path.parent, name) if manifest else None
+    # before the statistics are read (found in a walk: a renamed copy imported without
+    # statistics was told first that it held none)
+    twin = _twin(spec, net, manifest, manifest_path.parent, name) if manifest else None
     if twin is not None:  # a renamed copy: the same network twice would count as two members
         source = twin.origin.removeprefix("imported:")
         hint = (
@@ -682,6 +675,17 @@ def import_checkpoint(
             f"{checkpoint}: {manifest_path} has this network already as member {twin.name} "
             f"({twin.origin}): under another name it would be in the ensemble twice{hint}"
         )
+    if callable(statistics):  # outside: its refusals are of the statistics' folder, not this file
+        statistics = statistics()
+    idx = channels_of(spec.setting)
+    mean = [float(statistics[0][i]) for i in idx]
+    std = [float(statistics[1][i]) for i in idx]
+    try:
+        member = Member(spec, mean, std)
+        _warn_of_another_land_cover(spec.setting, idx, statistics[0])
+    except ValueError as err:
+        raise CheckpointError(f"{checkpoint}: {err}") from None
+    member.net.load_state_dict(state, strict=True)  # fits: checked on its twin above
     # written beside the member first: another checkpoint of the same name is refused before
     # anything of the member it names is touched
     staged = manifest_path.parent / f".{file}.new"
@@ -692,7 +696,7 @@ def import_checkpoint(
         raise
     if earlier is not None and earlier.sha256 != sha and not replace:
         staged.unlink()
-        if _same_network(member, manifest_path.parent / earlier.file):
+        if _same_network(member.net, manifest_path.parent / earlier.file):
             raise CheckpointError(
                 f"{checkpoint}: {manifest_path} has this checkpoint's network as member {name}, "
                 "with other band statistics (its normalisation): pass --replace to import it "

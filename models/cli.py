@@ -150,6 +150,13 @@ def _folder_statistics(folder: Path) -> tuple[list[float], list[float]]:
     return band_statistics(read_folder(folder), "all")
 
 
+def _no_statistics() -> tuple[list[float], list[float]]:
+    raise ValueError(
+        "the checkpoint holds no normalisation: pass --stats FILE (band_mean/band_std) or "
+        "--stats-from FOLDER (the Ganerød-layout training folder)"
+    )
+
+
 def _import(args: argparse.Namespace) -> int:
     from models.checkpoint_import import import_checkpoint, imported_statistics, read_statistics
 
@@ -161,10 +168,11 @@ def _import(args: argparse.Namespace) -> int:
     elif (earlier := imported_statistics(args.manifest, args.checkpoint)) is not None:
         stats = earlier  # imported before: the same import again, a threshold or F1 to set
     else:
-        raise ValueError(
-            "the checkpoint holds no normalisation: pass --stats FILE (band_mean/band_std) or "
-            "--stats-from FOLDER (the Ganerød-layout training folder)"
-        )
+        # asked for once the checkpoint is read: a file that is none, or a network another
+        # member has (a renamed copy: found in a walk, told first that it held no statistics),
+        # is refused for what it is first
+        stats = _no_statistics
+
     path = import_checkpoint(
         args.checkpoint,
         args.manifest,

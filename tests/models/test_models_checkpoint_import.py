@@ -745,6 +745,10 @@ def test_a_renamed_copy_of_an_imported_checkpoint_is_refused_naming_its_member(
             str(stats_file), "--architecture", "Unet", "--encoder", TEST_ENCODER]  # fmt: skip
     assert main(argv) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+    # without statistics: the copy is refused for what it is (found in a walk: it was told
+    # first that the checkpoint held no normalisation)
+    assert main(argv[:4] + argv[6:]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
     # the checkpoint of the member's own name: again changes nothing, --replace replaces it
     import_checkpoint(ckpt, manifest, stats, **options)
     assert {p.name: p.read_bytes() for p in manifest.parent.iterdir()} == before

@@ -185,7 +185,9 @@ def test_models_select_without_trained_members_says_so(
         assert capsys.readouterr().err == f"error: {said}\n"
     assert main(["import-checkpoint", str(tmp_path / "m.ckpt"),
                  "--manifest", str(tmp_path / "m.json")]) == 2  # fmt: skip
-    assert "the checkpoint holds no normalisation: pass --stats" in capsys.readouterr().err
+    # no statistics, and no such file: the file is said first (the statistics are asked for
+    # once the checkpoint is read)
+    assert f"{tmp_path / 'm.ckpt'}: cannot read checkpoint: No such file" in capsys.readouterr().err
     # both: --stats was used without a word (found in a walkthrough)
     with pytest.raises(SystemExit) as usage:
         main(["import-checkpoint", str(tmp_path / "m.ckpt"), "--manifest", str(tmp_path / "m.json"),
