@@ -415,7 +415,7 @@ def _json_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
 
 
 # the columns of a statistics CSV that may name each row's band (pandas writes its index, the
-# band names, as a column without a name)
+# band names, as a first column without a name: only there is a nameless column one)
 _BAND_NAME_COLUMNS = ("band", "name", "")
 
 
@@ -431,7 +431,10 @@ def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
     missing = [c for c in ("band_mean", "band_std") if c not in (reader.fieldnames or [])]
     if missing:
         raise CheckpointError(f"{path}: no column {', '.join(missing)} (band_mean, band_std)")
-    rows = list(reader)
+    rows, lines = [], []  # each row and the line it ends on (blank lines are skipped)
+    for row in reader:
+        rows.append(row)
+        lines.append(reader.line_num)
     order = list(range(len(rows)))  # the row of each band
     names = _band_names(path, rows, reader.fieldnames or [])
     if names is not None:  # found in a walk: rows sorted by name were read by position
@@ -447,7 +450,7 @@ def _csv_statistics(path: Path, text: str) -> tuple[list[float], list[float]]:
                 values.append(float(cell))
             except ValueError:
                 shown = repr(cell) if cell.strip() else "empty"
-                bad.append(f"line {n + 2} ({band}) {column} {shown}")
+                bad.append(f"line {lines[n]} ({band}) {column} {shown}")
     if bad:
         more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise CheckpointError(f"{path}: not a number: {'; '.join(bad[:5])}{more}")
@@ -462,13 +465,13 @@ def _band_names(
     where none does. A :class:`CheckpointError` where the names are not the layout's 15 bands,
     each once."""
     for column in _BAND_NAME_COLUMNS:
-        if column not in fieldnames:
-            continue
+        if column not in fieldnames or (column == "" and fieldnames[0] != ""):
+            continue  # a nameless column elsewhere: a trailing comma's, read as no column
         cells = [(row.get(column) or "").strip() for row in rows]
-        if all(_is_number(cell) for cell in cells):
+        if all(_is_number(cell) or not cell for cell in cells):
             continue
         unknown = [cell or "(empty)" for cell in cells if cell not in MODEL_BANDS]
-        twice = sorted({cell for cell in cells if cells.count(cell) > 1} - set(unknown))
+        twice = sorted({cell for cell in cells if cell in MODEL_BANDS and cells.count(cell) > 1})
         absent = [band for band in MODEL_BANDS if band not in cells]
         if unknown or twice or absent:
             said = [

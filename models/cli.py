@@ -598,10 +598,14 @@ def _run(args: argparse.Namespace) -> int:
             raise  # interrupt_on_signals raises it as the stop it was (exit 143 or 130, not 2)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `info ... | head`: main ends it quietly, as a killed writer
+        raise
     except OSError as err:  # a file that cannot be written: a full disk, a folder not writable
         # (found in a walk: a traceback for a full --out, the weights copy's "No space left")
-        where = Path(err.filename).parent if err.filename else Path(".")
-        note = "" if "No space left" in str(err) else full_disk_note(where)
+        # the note where the error has a file and does not say so (those of write_scene and of
+        # the training state carry it in their message already)
+        said = "No space left" in str(err) or not err.filename
+        note = "" if said else full_disk_note(Path(err.filename).parent)
         print(f"error: {err}{note}", file=sys.stderr)
         return 1
 

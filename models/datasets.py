@@ -35,7 +35,7 @@ from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
-from models.atomic import full_disk_note, write_atomically
+from models.atomic import full_disk_note, leftovers, write_atomically
 from models.feature_stack import (
     AREAL_SCALE_TOLERANCE,
     MODEL_BANDS,
@@ -414,7 +414,8 @@ def scene_ids(root: Path, *, warn: bool = True) -> list[str]:
         raise DatasetError(
             f"{root}: labels missing for inputs: {first_names(missing)}"
             + (
-                f"; named otherwise in label/, not read (the names are case-sensitive): "
+                "; named otherwise in label/, not read (the names are case-sensitive, and a "
+                "copy's ' (1)' is no part of them): "
                 f"{first_names(named)}"
                 if named
                 else ""
@@ -794,6 +795,8 @@ def write_scene(root: Path, scene: Scene) -> tuple[Path, Path]:
             dst.write(scene.target[None])
 
     for path, write in ((ipath, write_input), (lpath, write_label)):
+        for stale in leftovers(path):  # a killed write's; each write's name is new
+            stale.unlink(missing_ok=True)
         try:
             write_atomically(path, write)
         except (OSError, rasterio.errors.RasterioError) as err:

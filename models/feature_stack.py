@@ -34,6 +34,8 @@ __all__ = [
     "COUNT_VARIABLES",
     "DATING_VARIABLES",
     "HIGHEST_ELEVATION_M",
+    "HIGH_VH_DB",
+    "HIGH_VV_DB",
     "KOPPEN_CODES",
     "LOWEST_ELEVATION_M",
     "MODEL_BANDS",

@@ -515,6 +515,7 @@ def _train_in_worker(
         workdir,
         config,
         progress=False,
+        log_epochs=True,
         start_from=start_from,
     )
 
@@ -569,7 +570,10 @@ def _worker_result(f: Future[TrainResult], spec: MemberSpec, workdir: Path) -> T
         return f.result()
     if isinstance(err, DatasetError):
         raise err
-    raise RuntimeError(
+    # a file the worker could not write (a full disk) is one line, as with one worker; any
+    # other error a traceback that names the member
+    kind = OSError if isinstance(err, OSError) else RuntimeError
+    raise kind(
         f"training {spec.name} failed: {err} (finished members are kept in {workdir}; rerun "
         "to resume)"
     ) from err

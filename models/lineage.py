@@ -34,12 +34,14 @@ class Lineage(BaseModel):
 
 def dataset_files(root: Path) -> list[Path]:
     """The scene files of a dataset folder: ``input``/``label`` GeoTIFFs of the folder itself or
-    of its split folders, sorted by relative path."""
+    of its split folders, sorted by relative path; hidden files (a killed writer's temporary
+    ``.NAME.<hex>.part.tif``, :func:`models.atomic.write_atomically`) are none."""
     root = Path(root)
     files = [
         p
         for pattern in ("input/*.tif", "label/*.tif", "*/input/*.tif", "*/label/*.tif")
         for p in root.glob(pattern)
+        if not p.name.startswith(".")
     ]
     return sorted(set(files), key=lambda p: p.relative_to(root).as_posix())
 

@@ -241,11 +241,13 @@ def train_member(
     config: TrainConfig = TrainConfig(),
     *,
     progress: bool = True,
+    log_epochs: bool = False,
     start_from: Start | None = None,
 ) -> TrainResult:
     """Train ``spec`` (or resume it, or return its finished result) in ``workdir/<name>/``;
     from ``start_from``'s weights when given, its epochs counting on from that start's epoch up
-    to ``config.max_epochs``."""
+    to ``config.max_epochs``. ``progress``: a bar; ``log_epochs``: a log line an epoch instead
+    (a worker's, whose bar would mix with the others')."""
     if start_from is not None and config.average_last > config.max_epochs - start_from.epoch:
         raise ValueError(
             f"{spec.name}: average_last ({config.average_last}) is more than the epochs trained "
@@ -295,7 +297,7 @@ def train_member(
         # average_last, whose best_f1 stays unset while epochs are averaged, this epoch's alone)
         best = max(h["val_f1"] or 0.0 for h in at.history)
         bar.set_postfix(loss=f"{loss:.3f}", val_f1=f"{f1:.3f}", best=f"{best:.3f}")
-        if not progress:  # a worker's (no bar): a line an epoch, found in a walk: the shipped
+        if log_epochs:  # a worker's (no bar): a line an epoch, found in a walk: the shipped
             # grid's two workers said nothing for the minutes of a member's training
             log.info(
                 "%s: epoch %d of at most %d, loss %.3f, val F1 %.3f (best %.3f)",

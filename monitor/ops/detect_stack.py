@@ -75,6 +75,7 @@ from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
+from scipy.stats import rankdata, spearmanr
 
 from gee_scripts.settings import PIECE_PATTERN
 from models.atomic import leftovers, out_problem, write_atomically
@@ -248,7 +249,8 @@ def find_stacks(path: Path) -> list[Path]:
             + split_hint(path)
             + (f"; it holds {split}" if split else "")
             + (
-                f"; named otherwise, not run (the name is case-sensitive): {first_names(near)}"
+                f"; named otherwise, not run (the name is case-sensitive, and a copy's ' (1)' is "
+                f"no part of it): {first_names(near)}"
                 if near and not split
                 else ""
             )
@@ -350,7 +352,8 @@ def check_stack(path: Path, max_pixels: int = MAX_STACK_PIXELS) -> list[str]:
     (degrees, feet, Web Mercator: areas, the minimum area and the simplification are in metres;
     Earth Engine exports in EPSG:4326 unless told otherwise). Returns warnings: a pixel size
     other than the 10 m the members were trained on, a CRS whose areal scale PROJ cannot
-    compute, an elevation that matches its slope band best shifted against it
+    compute, radar bands brighter than land and dNDVI exactly 0 on much of the stack
+    (:func:`_check_values`), an elevation that matches its slope band best shifted against it
     (:func:`_dem_offset`)."""
     try:
         order = check_input(path)
@@ -485,8 +488,9 @@ _TERRAIN_MIN_PIXELS = 400
 def _check_values(src: rasterio.io.DatasetReader, path: Path, order: list[int] | None) -> list[str]:
     """:func:`models.stack_values.check_values` on ``src`` read on a decimated grid
     (:func:`_aligned`, at most :data:`VALUE_SAMPLE_PX` a side): a refusal is bad input. Returns
-    the warning of radar bands brighter than land (:func:`models.feature_stack.sigma0_too_bright`:
-    the natural log of power, which the range checks pass)."""
+    the warnings of radar bands brighter than land (:func:`models.feature_stack.sigma0_too_bright`:
+    the natural log of power, which the range checks pass) and of dNDVI exactly 0 on
+    :data:`_ZERO_DNDVI_SHARE` of the pixels or more (cloud gaps filled with 0)."""
     step = sample_step(src.height, src.width)
     sampled = _aligned(src, order, step)
     try:
@@ -601,10 +605,15 @@ def _check_terrain(
     offset = _dem_offset(rises[0], tangent)
     if offset is None:
         return []
-    (rows_off, cols_off), at_zero, best = offset
-    # the elevation at p shows what the band shows at p + shift: its relief lies -shift away
+    (rows_off, cols_off), at_zero, best, search = offset
+    # the elevation at p shows what the band shows at p + shift: its relief lies -shift away;
+    # a shift at the search's edge may be larger (a review: 29 and 35 pixels read as 28)
     axes = ((cols_off, res_x, ("east", "west")), (rows_off, res_y, ("south", "north")))
-    moved = [f"{abs(n) * size:g} m {word[n > 0]}" for n, size, word in axes if n]
+    moved = [
+        f"{'at least ' if abs(n) == search else ''}{abs(n) * size:g} m {word[n > 0]}"
+        for n, size, word in axes
+        if n
+    ]
     return [
         f"the elevation's relief lies {' and '.join(moved)} of the slope band's (rank "
         f"correlation of the elevation's slope with the band {at_zero:.2f} in place, {best:.2f} "
@@ -615,11 +624,13 @@ def _check_terrain(
 
 
 # An elevation shifted against its slope band (_dem_offset): the rank correlation of the
-# elevation's slope with the band is 1.00 in place on the simulated scenes and a helper's
-# synthetic stacks (0.56 and 1.00 over 1 and 3 pixels for a DEM nearest-resampled from 30 m,
-# whose best shift is 1 pixel at most), 0.52 for one shifted by 40 pixels; 3 pixels cost 0.07
-# on the simulated terrain, 10 pixels 0.32 (measured 2026-12-07). Said where the best shift
-# is at least _DEM_SHIFT_PX pixels off and gains _DEM_SHIFT_GAIN.
+# elevation's slope with the band is 1.00 in place on the simulated scenes and on a walk's
+# synthetic stacks (a DEM nearest-resampled from 30 m: best at most 1 pixel off); shifted,
+# it falls on the simulated terrain to 0.84 for 5 pixels, 0.67-0.68 for 10 and 0.16-0.31 for 40
+# (two test regions), on the walk's smoother synthetic terrain to 0.53 for 40 (measured
+# 2026-12-07). Said where the best shift is at least _DEM_SHIFT_PX pixels off and gains
+# _DEM_SHIFT_GAIN; shifts are sought up to _DEM_SHIFT_SEARCH_PX pixels, and a quarter of the
+# window's side.
 _DEM_SHIFT_PX = 2
 _DEM_SHIFT_GAIN = 0.15
 _DEM_SHIFT_SEARCH_PX = 64
@@ -627,15 +638,16 @@ _DEM_SHIFT_SEARCH_PX = 64
 
 def _dem_offset(
     rise: np.ndarray, tangent: np.ndarray
-) -> tuple[tuple[int, int], float, float] | None:
+) -> tuple[tuple[int, int], float, float, int] | None:
     """The shift (rows, columns: the band's pixel that the elevation's pixel at (0, 0) matches)
     at which the elevation's ``rise`` (tangent of its slope) best matches the slope band's
     ``tangent``, with the rank correlation in place and at that shift, where that shift lies
-    :data:`_DEM_SHIFT_PX` or more off and gains :data:`_DEM_SHIFT_GAIN`; else None. Both on
-    one grid, NaN where unknown. The shift is found among all up to
-    :data:`_DEM_SHIFT_SEARCH_PX` at once by FFT: the correlation of the whole grids' ranks (as
-    uniform scores), each shift normalised by the pixels it overlaps (at least half); the two
-    correlations returned are those of the ranks of the overlapping pixels alone."""
+    :data:`_DEM_SHIFT_PX` or more off and gains :data:`_DEM_SHIFT_GAIN`, and the largest shift
+    sought; else None. Both on one grid, NaN where unknown. The shift is found among all up to
+    :data:`_DEM_SHIFT_SEARCH_PX` (and a quarter of each side) at once by FFT: the correlation of
+    the whole grids' ranks (as uniform scores), each shift normalised by the pixels it overlaps
+    (at least half); the two correlations returned are those of the ranks of the overlapping
+    pixels alone."""
     h, w = rise.shape
     search = min(_DEM_SHIFT_SEARCH_PX, h // 4, w // 4)
     if search < _DEM_SHIFT_PX:
@@ -644,8 +656,8 @@ def _dem_offset(
     def scores(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         known = np.isfinite(values)
         ranks = np.zeros(values.shape)
-        ranks[known] = (np.argsort(np.argsort(values[known])) + 0.5) / known.sum() - 0.5
-        return ranks * np.sqrt(12.0), known.astype(np.float64)  # unit variance
+        ranks[known] = (rankdata(values[known]) - 0.5) / known.sum() - 0.5  # ties: their mean
+        return ranks * np.sqrt(12.0), known.astype(np.float64)  # about unit variance
 
     (a, ka), (b, kb) = scores(rise), scores(tangent)
     size = (2 * h, 2 * w)
@@ -668,21 +680,23 @@ def _dem_offset(
     best = _rank_correlation(rise, tangent, shift)
     if best - at_zero < _DEM_SHIFT_GAIN:
         return None
-    return shift, at_zero, best
+    return shift, at_zero, best, search
 
 
 def _rank_correlation(x: np.ndarray, y: np.ndarray, shift: tuple[int, int]) -> float:
-    """Spearman's correlation of ``x[p]`` and ``y[p + shift]`` over the pixels where both are
-    known (NaN: unknown)."""
+    """Spearman's correlation of ``x[p]`` and ``y[p + shift]`` (ties ranked by their mean) over
+    the pixels where both are known (NaN: unknown); 0 where fewer than 3 are, or either is
+    constant there."""
     parts = []
     for n, size in zip(shift, x.shape, strict=True):  # x's and y's slices along each axis
+        n = max(-size, min(size, n))  # a shift past the grid overlaps nothing
         parts.append((slice(max(-n, 0), size - max(n, 0)), slice(max(n, 0), size + min(n, 0))))
     a, b = x[parts[0][0], parts[1][0]], y[parts[0][1], parts[1][1]]
     known = np.isfinite(a) & np.isfinite(b)
     if known.sum() < 3:
         return 0.0
-    ranks = [np.argsort(np.argsort(v[known])) for v in (a, b)]
-    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
+    r = spearmanr(a[known], b[known]).statistic
+    return float(r) if np.isfinite(r) else 0.0
 
 
 @dataclass

@@ -142,6 +142,11 @@ _ORDER_SHARE = 0.8
 _SNOW_NDSI = 0.4
 
 
+# What a cloud probability outside 0-100 holds where nothing was computed: an unsigned type's
+# largest value (uint8, uint16), or a negative no-data value
+_CLOUD_FILLS = (255.0, 65535.0, -1.0, -9999.0)
+
+
 def _range(values: np.ndarray) -> tuple[float, float]:
     """(min, max) of the values that are not NaN; (0, 0) when there are none."""
     if np.issubdtype(values.dtype, np.floating):
@@ -696,8 +701,7 @@ class RegionWriter:
         if low < 0 or high > 100:
             # found in a walk: a uint8 probability filled with 255 where nothing was seen was
             # told only the range
-            fills = (255.0, 65535.0, -1.0, -9999.0)
-            fill_value = next((v for v in fills if v in (low, high)), None)
+            fill_value = next((v for v in _CLOUD_FILLS if v in (low, high)), None)
             hint = (
                 f" ({fill_value:g} a fill where no probability was computed? Write NaN there, in a "
                 "float array: a pixel without a probability is taken as cloud)"

@@ -879,6 +879,15 @@ def test_statistics_csv_rows_are_matched_by_the_band_names_it_gives(tmp_path: Pa
         f"{path}: 'band' names the bands, but not the layout's 15 once each (not bands: prevv; "
         "missing: canopy_height); the bands are preVV, "
     )
+    # a review: a trailing comma's nameless last column is no name column (the rows are read
+    # in order, as before), and a bad cell is named by its line, blank lines counted
+    rows = [f"{10.0 * i},{i + 1.0},\n" for i in range(15)]
+    path.write_text("band_mean,band_std,\n" + "".join(rows))
+    assert read_statistics(path) == (mean, std)
+    rows[5] = "x,6.0,\n"
+    path.write_text("band_mean,band_std,\n\n" + "".join(rows))
+    with pytest.raises(CheckpointError, match=rf"not a number: line 8 \({MODEL_BANDS[5]}\) "):
+        read_statistics(path)
 
 
 def test_a_member_whose_architecture_was_edited_is_named(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from affine import Affine
 from models import cli, train
 from models.datasets import IGNORE, Scene, write_scene
 from models.feature_stack import MODEL_BANDS
+from models.lineage import dataset_files
 
 
 def _scene() -> Scene:
@@ -46,6 +47,11 @@ def test_a_scene_whose_write_fails_leaves_nothing_and_a_rerun_writes_it(tmp_path
         f"{tmp_path / 'input' / 'a_input.tif'}: cannot write the scene: Write failed."
     )
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    # what a killed writer leaves (SIGKILL: no clean-up) is neither hashed into the dataset's
+    # lineage nor left to pile up: the next write of the scene removes it
+    killed = tmp_path / "input" / ".a_input.tif.0123abcd.part.tif"
+    killed.write_bytes(b"II*\x00")
+    assert dataset_files(tmp_path) == []
     monkeypatch.setattr(rasterio, "open", real_open)
     _, lpath = write_scene(tmp_path, _scene())
     with real_open(lpath) as src:

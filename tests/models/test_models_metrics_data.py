@@ -298,7 +298,7 @@ def test_ganerod_layout_roundtrip(tmp_path: Path, scene_factory: Callable[..., S
         scene_ids(tmp_path)
     assert str(missing.value) == (
         f"{tmp_path}: labels missing for inputs: {label}; named otherwise in label/, not read "
-        "(the names are case-sensitive): scene1_LABEL.tif"
+        "(the names are case-sensitive, and a copy's ' (1)' is no part of them): scene1_LABEL.tif"
     )
     (tmp_path / "label" / "scene1_LABEL.tif").unlink()
     with pytest.raises(DatasetError, match="labels missing"):

@@ -94,10 +94,10 @@ def test_train_member_keeps_the_best_epoch_and_resumes(
     val = [scene_factory(10 + i) for i in range(2)]
     cfg = TrainConfig(crop=64, iterations=15, max_epochs=3, patience=2, val_tile=128)
     with caplog.at_level("INFO", logger="models.train"):
-        result = train_member(_spec(), train, val, tmp_path, cfg, progress=False)
+        result = train_member(_spec(), train, val, tmp_path, cfg, progress=False, log_epochs=True)
     assert result.epochs <= 3 and 1 <= result.best_epoch <= result.epochs
     best = max(cast(float, h["val_f1"]) for h in result.history)  # every epoch scored
-    # without a bar (a worker's), a line an epoch: found in a walk, minutes of silence
+    # a worker's (no bar), a line an epoch: found in a walk, minutes of silence
     epochs = [r.getMessage() for r in caplog.records if ": epoch " in r.getMessage()]
     first = result.history[0]
     assert len(epochs) == result.epochs

@@ -800,7 +800,13 @@ def test_an_elevation_shifted_against_its_slope_band_is_said(tmp_path):
     bands = _rough_terrain()
     e = MODEL_BANDS.index("elevation")
     elevation = bands[e].copy()
-    for rows, cols, said in [(0, 0, None), (0, 1, None), (-5, 12, "120 m east and 50 m north")]:
+    cases = [
+        (0, 0, None),
+        (0, 1, None),
+        (-5, 12, "120 m east and 50 m north"),
+        (0, 29, "at least 280 m east"),  # past the search (a quarter of the 114-pixel side)
+    ]
+    for rows, cols, said in cases:
         bands[e] = np.nan  # cut on another grid: the relief moved, nothing at the far edges
         h, w = elevation.shape
         bands[e][max(rows, 0) : h + min(rows, 0), max(cols, 0) : w + min(cols, 0)] = elevation[
@@ -951,7 +957,10 @@ def test_a_folder_of_stacks_named_otherwise_names_them(tmp_path, capsys):
     assert main(["detect", "--stack", str(folder), "--out", str(tmp_path / "out"), "-q"]) == 2
     err = capsys.readouterr().err
     assert f"--stack {folder}: no *_input.tif in it or in {folder / 'input'}" in err
-    assert "named otherwise, not run (the name is case-sensitive): S1_INPUT.TIF" in err
+    assert (
+        "named otherwise, not run (the name is case-sensitive, and a copy's ' (1)' is no part "
+        "of it): S1_INPUT.TIF" in err
+    )
 
 
 def test_a_dataset_of_splits_is_named_with_its_split_folders(tmp_path, capsys):
