@@ -92,3 +92,23 @@ def test_a_file_the_command_cannot_write_is_one_line_and_status_1(tmp_path, caps
     assert said == (
         f"error: [Errno 28] No space left on device: '{tmp_path / 'out' / 'm.safetensors'}'\n"
     )
+
+
+def test_a_worker_that_cannot_write_ends_the_grid_in_one_line(tmp_path) -> None:
+    """A review: with --workers 2 a worker's full disk came back as a RuntimeError, a
+    traceback; it is an OSError naming the member, which the command says in one line."""
+    from concurrent.futures import Future
+
+    from models.grid import _worker_result
+    from models.testing import TEST_ENCODER
+    from models.zoo import MemberSpec
+
+    spec = MemberSpec("Unet", TEST_ENCODER, "Dice", 0.01, "S2", 2, {})
+    failed: Future[Any] = Future()
+    failed.set_exception(OSError(f"{tmp_path / 'state.pt'}: cannot save the training state"))
+    with pytest.raises(OSError) as raised:
+        _worker_result(failed, spec, tmp_path)
+    assert str(raised.value).startswith(
+        f"training {spec.name} failed: {tmp_path / 'state.pt'}: cannot save the training state "
+        f"(finished members are kept in {tmp_path}; rerun to resume)"
+    )
