@@ -75,7 +75,9 @@ from pyproj.exceptions import ProjError
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform as warp_transform
+from rasterio.warp import transform_bounds
 from scipy.stats import rankdata, spearmanr
+from shapely.geometry.base import BaseGeometry
 
 from gee_scripts.settings import PIECE_PATTERN
 from models.atomic import leftovers, out_problem, write_atomically
@@ -712,6 +714,8 @@ class StackJob:
     # for summary.json's ``model``: the manifest and its SHA-256, the baseline's folder, the
     # configuration and region whose rules applied
     record: dict[str, Any] = field(default_factory=dict)
+    # that region's outline (lon/lat): a stack outside it is said (its rules apply anyway)
+    outline: BaseGeometry | None = None
 
     @property
     def region(self) -> str | None:
@@ -1055,7 +1059,7 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 def _job(args: argparse.Namespace) -> StackJob:
     policy = ModelSettings()
     rules = default_rules()
-    cut = None
+    cut, outline = None, None
     record: dict[str, Any] = {"config": None, "region": None}
     if args.config is not None:
         config = load_config(args.config)
@@ -1067,7 +1071,7 @@ def _job(args: argparse.Namespace) -> StackJob:
             region = config.region(args.region) if args.region else config.regions[0]
         except KeyError as err:
             raise BadInput(str(err.args[0])) from None
-        rules, cut = region.rules, region.filter_cut
+        rules, cut, outline = region.rules, region.filter_cut, region.geometry
         record = {"config": str(Path(args.config).resolve()), "region": region.name}
     if args.manifest is not None:
         if not args.manifest.is_file():
@@ -1102,7 +1106,24 @@ def _job(args: argparse.Namespace) -> StackJob:
 
         ensemble = RESOURCES.ensemble(policy)  # as a run loads it: model.device checked too
         model, object_filter = ensemble, ensemble.object_filter
-    return StackJob(model, policy, rules, None if args.no_filter else object_filter, cut, record)
+    kept = None if args.no_filter else object_filter
+    return StackJob(model, policy, rules, kept, cut, record, outline)
+
+
+def _outside(path: Path, job: StackJob) -> str | None:
+    """A line where the stack at ``path`` lies wholly outside the outline of the region whose
+    rules apply (found in a walk: its detections were tagged with the region without a word);
+    None where it touches it, or no region applies."""
+    if job.outline is None:
+        return None
+    with open_geotiff(path) as src:
+        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    if shapely.box(*bounds).intersects(job.outline):
+        return None
+    return (
+        f"it lies outside the outline of region {job.region} (--config), whose rules apply "
+        f"all the same: its detections are tagged {job.region}"
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -1130,8 +1151,12 @@ def cli_run(args: argparse.Namespace) -> int:
             f"{len(refused)} of {len(stacks)} stacks refused, none run:\n" + "\n".join(refused)
         )
     refuse_other_layers(args.out)
+    job = _job(args)
+    for path in stacks:
+        if (note := _outside(path, job)) is not None:
+            warnings[path].append(note)
     with interrupt_on_signals():  # SIGTERM (a supervisor, a batch queue) keeps what is done
-        summary = detect_stacks(stacks, args.out, _job(args), warnings)
+        summary = detect_stacks(stacks, args.out, job, warnings)
     scenes = summary["scenes"].values()
     ok = [s for s in scenes if s["status"] == "ok"]
     candidates = sum(s["candidates"] for s in ok)

@@ -1559,3 +1559,34 @@ def test_cloud_gaps_filled_with_0_over_much_of_the_dndvi_are_said(tmp_path):
     bands = hill_and_plain().bands()
     bands[MODEL_BANDS.index("dNDVI")][:1, :100] = 0.0  # 100 of 19 200 pixels
     assert check_stack(_write(tmp_path / "few_input.tif", bands)) == []
+
+
+def test_a_stack_outside_the_region_whose_rules_apply_is_said(
+    stack_file, tmp_path, monkeypatch, write_config
+) -> None:
+    """Found in a walk: with `--config` of a region elsewhere, the detections were tagged with
+    that region without a word. The region's rules still apply (as documented); a stack that
+    touches the outline is not said."""
+    import json
+
+    monkeypatch.setattr(
+        models.ensemble.Ensemble, "load", classmethod(lambda cls, *a, **k: ChangeEnsemble())
+    )
+    elsewhere = _region_config(write_config)  # Valtellina; the stack lies near 15.0 E, 45.1 N
+    out = tmp_path / "out"
+    assert main(["detect", "--stack", str(stack_file), "--out", str(out), "--config",
+                 str(elsewhere), "-q"]) == 0  # fmt: skip
+    (scene,) = json.loads((out / "summary.json").read_text())["scenes"].values()
+    said = (
+        "it lies outside the outline of region valtellina (--config), whose rules apply all the "
+        "same: its detections are tagged valtellina"
+    )
+    assert said in scene["warnings"]
+    over = {"type": "Polygon", "coordinates": [[[15.0, 45.1], [15.1, 45.1], [15.1, 45.2],
+                                                [15.0, 45.2], [15.0, 45.1]]]}  # fmt: skip
+    here = write_config({"model": {"manifest": str(DEFAULT_MANIFEST)},
+                         "regions": [{"name": "karst", "geometry": over}]})  # fmt: skip
+    assert main(["detect", "--stack", str(stack_file), "--out", str(out), "--config",
+                 str(here), "-q"]) == 0  # fmt: skip
+    (scene,) = json.loads((out / "summary.json").read_text())["scenes"].values()
+    assert not any("outside the outline" in w for w in scene["warnings"])
