@@ -28,6 +28,7 @@ from typing import IO, Any
 import torch
 from pydantic import ValidationError
 
+from models.console import is_number_text
 from models.datasets import L4S_BANDS, channels_of
 from models.feature_stack import MODEL_BANDS, SETTINGS
 from models.manifest import (
@@ -468,7 +469,7 @@ def _band_names(
         if column not in fieldnames or (column == "" and fieldnames[0] != ""):
             continue  # a nameless column elsewhere: a trailing comma's, read as no column
         cells = [(row.get(column) or "").strip() for row in rows]
-        if all(_is_number(cell) or not cell for cell in cells):
+        if all(is_number_text(cell) or not cell for cell in cells):
             continue
         unknown = [cell or "(empty)" for cell in cells if cell not in MODEL_BANDS]
         twice = sorted({cell for cell in cells if cell in MODEL_BANDS and cells.count(cell) > 1})
@@ -487,14 +488,6 @@ def _band_names(
             )
         return cells
     return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _same_network(net: torch.nn.Module, weights: Path) -> bool:

@@ -10,7 +10,24 @@ import select
 import sys
 from collections.abc import Callable, Collection, Sequence
 
-__all__ = ["named_or_counted", "silence_stdout", "stdout_is_broken", "text_table", "whole_number"]
+__all__ = [
+    "is_number_text",
+    "named_or_counted",
+    "silence_stdout",
+    "stdout_is_broken",
+    "text_table",
+    "whole_number",
+]
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float`` takes it: ``12``, ``-3.5``, ``1e3``,
+    ``nan``), as a cell of a file or a value a user wrote may."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def whole_number(least: int) -> Callable[[str], int]:

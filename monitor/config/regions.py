@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 from models.change_statistics import RADAR_SCENES
+from models.console import is_number_text
 from models.datasets import first_names
 from models.vector_files import VectorFileError, gdal_path
 from monitor._geopackage import sqlite_advice
@@ -215,14 +216,6 @@ class MaskSettings(StrictModel):
 # --------------------------------------------------------------------------- geometry
 
 
-def _number_text(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _coordinate_problem(coordinates: Any, where: str = "coordinates") -> str | None:
     """The first coordinate of a GeoJSON geometry's ``coordinates`` that is not a finite number,
     named by its place (``coordinates[0][3][1]``), or None. shapely took text ("10.8") as the
@@ -233,7 +226,7 @@ def _coordinate_problem(coordinates: Any, where: str = "coordinates") -> str | N
             if problem := _coordinate_problem(item, f"{where}[{i}]"):
                 return problem
         return None
-    if isinstance(coordinates, str) and _number_text(coordinates):
+    if isinstance(coordinates, str) and is_number_text(coordinates):
         # YAML 1.1 (PyYAML) reads 1e-05 and 1.5e3, an exponent without a dot or a sign, as text
         return (
             f"{where} is the text {coordinates!r}, not a number: write it without quotes, and "

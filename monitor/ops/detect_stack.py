@@ -560,7 +560,8 @@ def _check_terrain(
     inner = slope[widest:-widest, widest:-widest]  # the pixels every step can difference
     tangent = np.tan(np.radians(inner))
     rows, cols = slice(widest, h - widest), slice(widest, w - widest)
-    ratios, rises = [], []
+    ratios = []
+    nearest = np.empty(0)  # the rise over the narrowest step, what the shift is judged by
     for lag in _TERRAIN_LAGS_PX:
         dz_dx = (
             elevation[rows, widest + lag : w - widest + lag]
@@ -585,7 +586,8 @@ def _check_terrain(
                 )
             return []
         ratios.append(float(np.median(rise[steep]) / np.median(tangent[steep])))
-        rises.append(rise)
+        if lag == min(_TERRAIN_LAGS_PX):
+            nearest = rise
     low, high = _TERRAIN_RATIO
     said = " and ".join(f"{r:.2f}" for r in ratios)
     where = (
@@ -604,7 +606,7 @@ def _check_terrain(
             f"{where}): is the slope in percent, or of another, coarser DEM than the elevation? "
             "The layout holds the slope in degrees of the same DEM"
         )
-    offset = _dem_offset(rises[0], tangent)
+    offset = _dem_offset(nearest, tangent)
     if offset is None:
         return []
     (rows_off, cols_off), at_zero, best, search = offset
