@@ -57,6 +57,15 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# the change column's words for each event
+_EVENTS = {
+    "landslide.new": "NEW",
+    "landslide.grown": "GROWN",
+    "landslide.dismissed": "DISMISSED",
+}
+_DISMISSED = "landslide.dismissed"
+
+
 def _fmt(value: float | None, pattern: str) -> str:
     return "–" if value is None else format(value, pattern)
 
@@ -68,7 +77,7 @@ def _row(alert: Alert) -> dict[str, str]:
         area = f"{_fmt(ls['previous_area_m2'], ',.0f')} → {area}"
     lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
     return {
-        "event": "NEW" if alert.event == "landslide.new" else "GROWN",
+        "event": _EVENTS.get(alert.event, alert.event.upper()),
         # what `inventory confirm ID` takes, labelled: a uid's first 8 digits, shown here
         # once, were typed and refused
         "landslide": f"id {ls['inventory_fid']}",
@@ -117,8 +126,23 @@ def _text_blocks(alerts: Sequence[Alert], rows: list[dict[str, str]]) -> str:
         url = (alert.payload.get("quicklook") or {}).get("url")
         if url:
             lines.append(f"  quicklook: {url}")
+        lines += _dismissal_lines(alert)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def _dismissal_lines(alert: Alert) -> list[str]:
+    """A dismissal's own lines: when the reviewer decided, their note, and how many of the
+    alerts this address was sent it withdraws (none for the other events)."""
+    review = alert.payload.get("review")
+    if alert.event != _DISMISSED or not isinstance(review, dict):
+        return []
+    lines = [f"  dismissed at: {review.get('decided_at')} (UTC), a false alarm"]
+    if review.get("note"):
+        lines.append(f"  reviewer's note: {review['note']}")
+    withdrawn = len(alert.payload.get("withdraws") or [])
+    lines.append(f"  withdraws: the {withdrawn} earlier alert(s) of it sent to this address")
+    return lines
 
 
 # the regions a digest's subject names; the others are counted
@@ -126,10 +150,8 @@ _SUBJECT_REGIONS = 3
 
 
 def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
-    new = sum(a.event == "landslide.new" for a in alerts)
-    grown = len(alerts) - new
-    parts = [f"{new} new"] if new else []
-    parts += [f"{grown} grown"] if grown else []
+    counts = {e: sum(a.event == e for a in alerts) for e in _EVENTS}
+    parts = [f"{n} {e.removeprefix('landslide.')}" for e, n in counts.items() if n]
     names = sorted({a.region for a in alerts})
     # found in a walkthrough of 37 regions: a storm's digest listed every region, a subject of
     # some 160 characters that mail clients cut
@@ -158,7 +180,6 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     keys = sorted(a.idempotency_key for a in alerts)
     digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
     rows = [_row(a) for a in alerts]
-    run_dates = sorted({a.payload["run"]["date"] for a in alerts})
 
     message = EmailMessage()
     message["Subject"] = _subject(smtp, alerts)
@@ -169,13 +190,26 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message["Auto-Submitted"] = AUTO_SUBMITTED
     message[KEYS_HEADER] = ", ".join(keys)
 
+    told = [a for a in alerts if a.event != _DISMISSED]
+    dismissed = len(alerts) - len(told)
+    run_dates = sorted({a.payload["run"]["date"] for a in told})
     intro = (
-        f"The landslide monitor found {len(alerts)} new or grown landslide(s) in the run(s) of "
-        f"{', '.join(run_dates)}. Review them in the inventory and confirm or dismiss them with "
-        "`landslide-monitor inventory confirm --config FILE ID` (or `dismiss`), FILE being the "
-        "monitor's configuration and ID the number of a landslide's id below "
-        f"({alerts[0].payload['landslide']['inventory_fid']} for the first)."
+        (
+            f"The landslide monitor found {len(told)} new or grown landslide(s) in the run(s) "
+            f"of {', '.join(run_dates)}. Review them in the inventory and confirm or dismiss "
+            "them with `landslide-monitor inventory confirm --config FILE ID` (or `dismiss`), "
+            "FILE being the monitor's configuration and ID the number of a landslide's id "
+            f"below ({told[0].payload['landslide']['inventory_fid']} for the first)."
+        )
+        if told
+        else ""
     )
+    if dismissed:  # schema 1.4: a reviewer took back what this address had been told
+        intro += (
+            f"{' ' if told else ''}A reviewer dismissed {dismissed} landslide(s) this address "
+            "had been alerted of, as false alarms (DISMISSED below): the earlier alerts of "
+            "them are withdrawn."
+        )
     message.set_content(f"{intro}\n\n{_text_blocks(alerts, rows)}\n")
 
     cells = []
@@ -195,6 +229,13 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
             cid = f"ql{alert.id}.{digest[:12]}@landslide-monitor"
             images.append((cid, png, row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
+    reviews = "".join(  # a dismissal's decision, note and what it withdraws, below the table
+        f"<p>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
+        f"{html.escape(row['region'])}: "
+        f"{html.escape('; '.join(line.strip() for line in _dismissal_lines(alert)))}</p>"
+        for alert, row in zip(alerts, rows, strict=True)
+        if _dismissal_lines(alert)
+    )
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
         f'{html.escape(row["region"])}</h3><img src="cid:{cid}" alt="quicklook" '
@@ -209,7 +250,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
         f"<p>{html.escape(intro)}</p>"
         '<div style="overflow-x:auto">'
         '<table border="1" cellpadding="4" cellspacing="0" style="border-collapse:collapse">'
-        f"<tr>{head}</tr>{''.join(cells)}</table></div>"
+        f"<tr>{head}</tr>{''.join(cells)}</table></div>{reviews}"
         "<p>Quicklooks: pre-event and post-event true colour, dNDVI, dVV (dB); grey: no valid "
         "observation (clouds, shadow, layover); outline in "
         f"red.</p>{figures}</body></html>"

@@ -44,10 +44,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from shapely.geometry.base import BaseGeometry
+
 from monitor import _geopackage as gpkg
 from monitor._process import process_gone
 from monitor.alerts.channels import sender_for
-from monitor.alerts.payload import encode_body
+from monitor.alerts.payload import AlertEvent, build_payload, encode_body
 from monitor.alerts.senders import (
     Alert,
     DeliveryError,
@@ -59,6 +61,7 @@ from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 from monitor.errors import stops_deferred
 
 __all__ = [
+    "DISMISSED_EVENT",
     "NOT_WITHDRAWN_SQL",
     "REQUEUED",
     "STATUSES",
@@ -74,14 +77,19 @@ __all__ = [
     "SenderFactory",
     "create_table",
     "enqueue",
+    "enqueue_dismissal",
     "idempotency_key",
     "withdraw",
+    "withdraw_dismissals",
     "withdraw_selected",
 ]
 
 log = logging.getLogger(__name__)
 
 TABLE = "alert_outbox"
+DISMISSED_EVENT: AlertEvent = "landslide.dismissed"
+# the events that tell of a landslide, in SQL: what a dismissal withdraws, and what it follows
+_TOLD_SQL = "event IN ('landslide.new', 'landslide.grown')"
 OutboxStatus = Literal["pending", "sent", "dead"]
 STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
 
@@ -126,13 +134,18 @@ def create_table(conn: sqlite3.Connection) -> None:
     gpkg.register_attributes(conn, TABLE, "alerts waiting for, or done with, delivery")
 
 
-def idempotency_key(landslide_uid: str, revision: int, channel: str) -> str:
+def idempotency_key(
+    landslide_uid: str, revision: int, channel: str, event: str = "landslide.new"
+) -> str:
     """Stable key of one change on one channel: the landslide's inventory ``revision`` (1 when
     first detected, +1 per growth, alerted or not) is the change, so a ``landslide.new`` may
     carry revision 2 or more (it grew before it became alertable) and never shares a key with
-    a ``landslide.grown``, which always follows it at a higher revision."""
+    a ``landslide.grown``, which always follows it at a higher revision. A
+    ``landslide.dismissed`` is keyed by the revision it withdraws, with ``.dismissed`` in its
+    key: one a channel and revision, however often the landslide is dismissed again."""
     digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
-    return f"{landslide_uid}.r{revision}.{digest}"
+    kind = ".dismissed" if event == DISMISSED_EVENT else ""
+    return f"{landslide_uid}.r{revision}{kind}.{digest}"
 
 
 def enqueue(
@@ -153,7 +166,7 @@ def enqueue(
 
     ``payload_for(key)`` builds the payload carrying its idempotency key. Returns False (and
     changes nothing) when this change was already queued for this channel."""
-    key = idempotency_key(landslide_uid, revision, channel)
+    key = idempotency_key(landslide_uid, revision, channel, event)
     cursor = conn.execute(
         f"INSERT OR IGNORE INTO {TABLE} (idempotency_key, channel, event, landslide_uid, "
         "landslide_fid, revision, region, run_id, payload, quicklook, created_at, next_attempt_at)"
@@ -217,17 +230,125 @@ def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: d
         f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed; it was dead: ' "
         "|| COALESCE(last_error, 'no error recorded') "
         f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
-        f"AND landslide_fid IN ({fids_sql})",
+        f"AND {_TOLD_SQL} AND landslide_fid IN ({fids_sql})",
         (said, *params),
     )
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', "
         "last_error = ? || landslide_fid || ' was dismissed', next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
-        f"WHERE status = 'pending' AND landslide_fid IN ({fids_sql})",
+        f"WHERE status = 'pending' AND {_TOLD_SQL} AND landslide_fid IN ({fids_sql})",
         (said, _ts(now), *params),
     )
     return cursor.rowcount
+
+
+def withdraw_dismissals(
+    conn: sqlite3.Connection, fids_sql: str, params: Sequence[int], now: datetime
+) -> int:
+    """Inside the caller's transaction, mark the ``landslide.dismissed`` alerts still pending of
+    the landslides an SQL list or ``select`` of fids names (``fids_sql`` with its ``params``),
+    landslides no longer dismissed (a reviewer took the dismissal back), dead with
+    ``last_error`` = ``withdrawn: landslide <fid> is no longer dismissed``; returns how many."""
+    cursor = conn.execute(
+        f"UPDATE {TABLE} SET status = 'dead', "
+        "last_error = ? || landslide_fid || ' is no longer dismissed', next_attempt_at = ?, "
+        "claimed_until = NULL, claimed_by = NULL "
+        f"WHERE status = 'pending' AND event = '{DISMISSED_EVENT}' "
+        f"AND landslide_fid IN ({fids_sql})",
+        (f"{WITHDRAWN}landslide ", _ts(now), *params),
+    )
+    return cursor.rowcount
+
+
+def _decided_at(stored: object, now: datetime) -> str:
+    """The inventory's ``status_changed_at`` as the payload's UTC time to the second; ``now``
+    where it is empty or not a time (the file is edited by other tools too)."""
+    try:
+        moment = datetime.fromisoformat(str(stored)) if stored else now
+    except ValueError:
+        moment = now
+    if moment.tzinfo is None:  # a time written without its zone: the inventory's are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def enqueue_dismissal(
+    conn: sqlite3.Connection,
+    landslide: Mapping[str, Any],
+    geometry_wgs84: BaseGeometry,
+    now: datetime,
+) -> int:
+    """Inside the caller's transaction, queue a ``landslide.dismissed`` for each channel that
+    was sent a new or grown alert of ``landslide`` (its inventory row, just dismissed): a
+    channel told nothing (its alerts withdrawn before they went, or dead) is told nothing now.
+    The notice names the keys of the alerts it withdraws; its ``run`` and quicklook are those
+    of the latest of them (the alert whose news it takes back), its ``previous_area_m2`` the
+    area that alert gave. A notice withdrawn before it went (the dismissal taken back) is
+    queued again by the next dismissal of the same revision. Returns how many were queued."""
+    fid = int(landslide["fid"])
+    sent = conn.execute(
+        f"SELECT channel, idempotency_key, payload, quicklook FROM {TABLE} "
+        f"WHERE landslide_fid = ? AND status = 'sent' AND {_TOLD_SQL} ORDER BY id",
+        (fid,),
+    ).fetchall()
+    by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
+    for channel, key, payload, quicklook in sent:
+        by_channel[str(channel)].append((str(key), json.loads(payload), quicklook))
+    review = {
+        "decided_at": _decided_at(landslide.get("status_changed_at"), now),
+        "note": landslide.get("review_note") or None,
+    }
+    queued = 0
+    for channel, told in by_channel.items():
+        _, last, quicklook = told[-1]
+        key = idempotency_key(
+            str(landslide["uid"]), int(landslide["revision"]), channel, DISMISSED_EVENT
+        )
+        run = last.get("run") or {}
+        row = {**landslide, "previous_area_m2": last.get("landslide", {}).get("area_m2")}
+        reference = last.get("quicklook")
+        payload = build_payload(
+            idempotency_key=key,
+            event=DISMISSED_EVENT,
+            created_at=now,
+            run=run,
+            landslide=row,
+            geometry_wgs84=geometry_wgs84,
+            quicklook=(
+                {"filename": str(reference["filename"]), "url": reference.get("url")}
+                if isinstance(reference, dict) and reference.get("filename")
+                else None
+            ),
+            withdraws=[k for k, _, _ in told],
+            review=review,
+        )
+        cursor = conn.execute(
+            f"INSERT INTO {TABLE} (idempotency_key, channel, event, landslide_uid, "
+            "landslide_fid, revision, region, run_id, payload, quicklook, created_at, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending', attempts = 0, "
+            "payload = excluded.payload, created_at = excluded.created_at, "
+            "next_attempt_at = excluded.next_attempt_at, claimed_until = NULL, "
+            "claimed_by = NULL, last_error = NULL "
+            f"WHERE status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%'",
+            (
+                key,
+                channel,
+                DISMISSED_EVENT,
+                str(landslide["uid"]),
+                fid,
+                int(landslide["revision"]),
+                str(landslide["region"]),
+                run.get("id"),
+                encode_body(payload).decode(),
+                quicklook,
+                _ts(now),
+                _ts(now),
+            ),
+        )
+        queued += cursor.rowcount
+    return queued
 
 
 @dataclass
@@ -396,7 +517,8 @@ class Outbox:
         """Put dead alerts (all, or ``ids``) back to pending with zero attempts, due at once,
         but for those of the landslides an SQL ``except_select`` of fids names (the dismissed:
         their alerts would only be withdrawn again on the next open, and a walk's `retry
-        --dead` counted them re-queued).
+        --dead` counted them re-queued); of a ``landslide.dismissed``, the other way round: it
+        is put back only while its landslide is among them.
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
@@ -407,8 +529,12 @@ class Outbox:
             "claimed_until = NULL, claimed_by = NULL, "
             "last_error = ? || COALESCE(last_error, 'no error recorded') WHERE status = 'dead'"
         )
-        if except_select:
-            sql += f" AND COALESCE(landslide_fid, -1) NOT IN ({except_select})"
+        if except_select:  # a landslide.dismissed is sent while its landslide stays dismissed
+            sql += (
+                f" AND CASE WHEN event = '{DISMISSED_EVENT}' "
+                f"THEN COALESCE(landslide_fid, -1) IN ({except_select}) "
+                f"ELSE COALESCE(landslide_fid, -1) NOT IN ({except_select}) END"
+            )
         told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
         with gpkg.transaction(self._conn):
             if ids is None:
@@ -418,10 +544,11 @@ class Outbox:
             )
 
     def dead_of(self, select: str) -> list[tuple[int, int]]:
-        """``(alert id, landslide fid)`` of the dead alerts of the landslides an SQL ``select``
-        of fids names, by id."""
+        """``(alert id, landslide fid)`` of the dead new and grown alerts of the landslides an
+        SQL ``select`` of fids names, by id (their ``landslide.dismissed`` alerts are not
+        among them: those are news of the dismissal)."""
         rows = self._conn.execute(
-            f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' "
+            f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' AND {_TOLD_SQL} "
             f"AND landslide_fid IN ({select}) ORDER BY id"
         )
         return [(int(i), int(f)) for i, f in rows]

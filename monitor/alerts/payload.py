@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -42,8 +43,8 @@ __all__ = [
     "validate_payload",
 ]
 
-SCHEMA_VERSION = "1.3"
-SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.3.json"
+SCHEMA_VERSION = "1.4"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.4.json"
 
 # Next to the package (pyproject's package-data ships it); not via importlib.resources, which
 # fails when the package is seen as a namespace package by an outdated editable install.
@@ -55,9 +56,12 @@ _EARLIER_SCHEMAS = {
     "1.0": SCHEMA_DIR / "alert-1.0.schema.json",
     "1.1": SCHEMA_DIR / "alert-1.1.schema.json",
     "1.2": SCHEMA_DIR / "alert-1.2.schema.json",
+    "1.3": SCHEMA_DIR / "alert-1.3.schema.json",
 }
 
-AlertEvent = Literal["landslide.new", "landslide.grown"]
+# landslide.dismissed (schema 1.4): a reviewer dismissed a landslide a channel had been sent an
+# alert of; it names the alerts it withdraws (CAP's "Cancel" with its "references")
+AlertEvent = Literal["landslide.new", "landslide.grown", "landslide.dismissed"]
 
 _NUMBER_FIELDS = (
     "area_m2",
@@ -228,12 +232,16 @@ def build_payload(
     landslide: dict[str, Any],
     geometry_wgs84: BaseGeometry,
     quicklook: dict[str, str | None] | None,
+    withdraws: Sequence[str] = (),
+    review: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The payload of one change. ``landslide`` holds the inventory row's attributes (uid, fid,
     region, status, revision, first/last seen, times seen, the numbers of :data:`_NUMBER_FIELDS`,
     setting, pre/post dates, the event dating and confirmation of monitor.pipeline.dating, local
     EPSG code); ``run`` holds id, date and source; ``quicklook`` is
-    :meth:`QuicklookLinks.reference` of its file."""
+    :meth:`QuicklookLinks.reference` of its file. A ``landslide.dismissed`` names the keys of
+    the alerts it ``withdraws`` and its ``review`` (``decided_at``, UTC with Z, and ``note``);
+    the other events have neither (an empty list, null)."""
     centroid = geometry_wgs84.centroid
     body: dict[str, Any] = {
         "id": str(landslide["uid"]),
@@ -273,6 +281,8 @@ def build_payload(
         "run": {"id": int(run["id"]), "date": _iso(run["date"]), "source": str(run["source"])},
         "landslide": body,
         "quicklook": quicklook,
+        "withdraws": list(withdraws),
+        "review": review,
     }
 
 

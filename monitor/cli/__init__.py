@@ -216,7 +216,11 @@ def _configure_inventory(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help_text in (
         ("confirm", "mark landslides as confirmed (candidates, or dismissed ones reconsidered)"),
-        ("dismiss", "mark landslides as dismissed, false alarms (their pending alerts withdrawn)"),
+        (
+            "dismiss",
+            "mark landslides as dismissed, false alarms (their pending alerts withdrawn, the "
+            "channels already alerted told)",
+        ),
         ("candidate", "put a landslide back to candidate"),
     ):
         sub = actions.add_parser(action, help=help_text)
@@ -346,17 +350,25 @@ def _inventory(args: argparse.Namespace) -> int:
         else:
             print(f"landslide {key}: {change.previous} -> {status}{noted}")
     _print_withdrawn(
-        sum(change.withdrawn for change in changes), "it" if len(changes) == 1 else "them"
+        sum(change.withdrawn for change in changes),
+        "it" if len(changes) == 1 else "them",
+        sum(change.dismissals for change in changes),
     )
     return EXIT_OK
 
 
-def _print_withdrawn(count: int, of: str) -> None:
-    """What a review decision did to the outbox: ``count`` alerts of ``of`` withdrawn."""
+def _print_withdrawn(count: int, of: str, dismissals: int = 0) -> None:
+    """What a review decision did to the outbox: ``count`` alerts of ``of`` withdrawn, and
+    ``dismissals`` landslide.dismissed alerts queued for the channels that were told."""
     if count:
         print(
             f"{count} alert(s) of {of} still waiting in the outbox withdrawn, never to be sent "
             "(`alerts list` shows them among the dead)"
+        )
+    if dismissals:
+        print(
+            f"{dismissals} landslide.dismissed alert(s) queued for the channels that were sent "
+            f"an alert of {of}; the next run or `alerts deliver` sends them (docs/alerts.md)"
         )
 
 
@@ -383,7 +395,7 @@ def _review_file(inventory: Inventory, file: Path, dry_run: bool, force: bool) -
         print(f"dry run, nothing changed: would be {outcome.summary()}")
         return EXIT_OK
     print(f"{file}: {outcome.summary()}")
-    _print_withdrawn(outcome.withdrawn, "them")
+    _print_withdrawn(outcome.withdrawn, "them", outcome.dismissals)
     return EXIT_OK
 
 

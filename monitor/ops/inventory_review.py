@@ -124,6 +124,7 @@ class ReviewOutcome:
     decisions: list[StatusDecision] = field(default_factory=list)
     unchanged: int = 0
     withdrawn: int = 0
+    dismissals: int = 0  # landslide.dismissed alerts queued for the channels told of them
     notes: int = 0  # landslides whose review_note the file changes
     redrawn: list[int] = field(default_factory=list)  # rows whose outline is not the inventory's
 
@@ -436,4 +437,5 @@ def apply_review(
         else:
             applied.decisions.append(replace(decision, previous=change.previous))
     applied.withdrawn = sum(change.withdrawn for change in changes)
+    applied.dismissals = sum(change.dismissals for change in changes)
     return applied

@@ -140,6 +140,19 @@ GEOJSON_DECIMALS = 7
 WKT_DECIMALS = 6
 
 
+# Dismissed landslides with a new or grown alert sent at or after the dismissal (a delivery was
+# sending it then) to a channel that holds no landslide.dismissed of their revision.
+_SENT_AFTER_DISMISSAL = f"""
+SELECT DISTINCT l.fid FROM {LAYER} AS l JOIN {outbox.TABLE} AS o ON o.landslide_fid = l.fid
+WHERE l.status = 'dismissed' AND o.status = 'sent'
+  AND o.event IN ('landslide.new', 'landslide.grown')
+  AND l.status_changed_at IS NOT NULL AND o.sent_at >= l.status_changed_at
+  AND NOT EXISTS (
+    SELECT 1 FROM {outbox.TABLE} AS d WHERE d.landslide_fid = l.fid AND d.channel = o.channel
+      AND d.event = '{outbox.DISMISSED_EVENT}' AND d.revision = l.revision)
+"""
+
+
 def export_suffixes() -> str:
     """The suffixes :data:`EXPORT_FORMATS` names, as a message lists them."""
     return ", ".join(EXPORT_FORMATS)
@@ -152,6 +165,8 @@ class StatusChange:
 
     previous: str
     withdrawn: int = 0
+    # landslide.dismissed alerts queued for the channels that were sent an alert of it
+    dismissals: int = 0
 
 
 def not_an_inventory(path: Path) -> DatabaseFileError:
@@ -537,7 +552,8 @@ class Inventory:
         if status is not None:
             _check_status(status)
         row = self.get(landslide)
-        withdrawn = 0
+        withdrawn = dismissals = 0
+        now = datetime.now(UTC)
         with gpkg.transaction(self._conn):
             if status is not None and status != row["status"]:
                 self._conn.execute(
@@ -550,8 +566,17 @@ class Inventory:
                     (" ".join(note.split()) or None, row["fid"]),
                 )
             if status == "dismissed":
-                withdrawn = outbox.withdraw(self._conn, [int(row["fid"])], datetime.now(UTC))
-        return StatusChange(previous=str(row["status"]), withdrawn=withdrawn)
+                withdrawn = outbox.withdraw(self._conn, [int(row["fid"])], now)
+            if status == "dismissed" and row["status"] != "dismissed":
+                # the channels told of it are told it was dismissed (read after the note)
+                dismissed = self.get(int(row["fid"]))
+                dismissals = outbox.enqueue_dismissal(
+                    self._conn, dismissed, gpkg.decode_geometry(dismissed["geom"]), now
+                )
+            elif status is not None and status != "dismissed" and row["status"] == "dismissed":
+                # a dismissal taken back: its notices still waiting are not sent
+                withdrawn = outbox.withdraw_dismissals(self._conn, "?", [int(row["fid"])], now)
+        return StatusChange(previous=str(row["status"]), withdrawn=withdrawn, dismissals=dismissals)
 
     def set_statuses(
         self,
@@ -588,10 +613,24 @@ class Inventory:
     def _withdraw_dismissed(self) -> int:
         """Withdraw the pending alerts of every dismissed landslide, inside the caller's
         transaction (alerts queued before their dismissal, or re-queued since): one statement,
-        which finds nothing to change on most opens."""
-        withdrawn = outbox.withdraw_selected(self._conn, DISMISSED_FIDS_SQL, datetime.now(UTC))
+        which finds nothing to change on most opens; and the ``landslide.dismissed`` alerts still
+        pending of landslides no longer dismissed (re-queued by ``alerts retry`` after the
+        dismissal was taken back)."""
+        now = datetime.now(UTC)
+        withdrawn = outbox.withdraw_selected(self._conn, DISMISSED_FIDS_SQL, now)
+        withdrawn += outbox.withdraw_dismissals(
+            self._conn, f"SELECT fid FROM {LAYER} WHERE status != 'dismissed'", [], now
+        )
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
+        # an alert a delivery was sending while its landslide was dismissed went out after the
+        # dismissal queued its notices: its channel is told now
+        for (fid,) in self._conn.execute(_SENT_AFTER_DISMISSAL).fetchall():
+            row = self.get(int(fid))
+            queued = outbox.enqueue_dismissal(
+                self._conn, row, gpkg.decode_geometry(row["geom"]), now
+            )
+            log.info("landslide %d: %d landslide.dismissed alert(s) queued", fid, queued)
         return withdrawn
 
     def export(self, path: str | Path, *, status: Iterable[str] | None = None) -> Path:

@@ -546,6 +546,7 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
     """A retry sends the body built when the alert was queued, so a 1.1 payload waiting in the
     outbox must still pass; a version this code never sent is refused, naming it."""
     old = _payload()
+    del old["withdraws"], old["review"]  # added in 1.4
     old.update(
         schema="https://landslide-monitor.example.org/schemas/alert-1.1.json",
         schema_version="1.1",
@@ -554,12 +555,19 @@ def test_an_alert_queued_before_the_upgrade_is_checked_against_its_own_schema():
     validate_payload(old)
     assert alert_schema("1.1")["properties"]["schema_version"] == {"const": "1.1"}
     queued = _payload()  # 1.2: a quicklook by name and URL; no "reviewer" confirmation yet
+    del queued["withdraws"], queued["review"]
     queued.update(schema="https://landslide-monitor.example.org/schemas/alert-1.2.json")
     queued["schema_version"] = "1.2"
     validate_payload(queued)
     queued["landslide"]["confirmation"] = "reviewer"
     with pytest.raises(jsonschema.ValidationError, match="'reviewer' is not one of"):
         validate_payload(queued)
+    # 1.3 (before the dismissal notices): the reviewer, no landslide.dismissed
+    queued.update(schema="https://landslide-monitor.example.org/schemas/alert-1.3.json")
+    queued["schema_version"] = "1.3"
+    validate_payload(queued)
+    with pytest.raises(jsonschema.ValidationError, match=r"'landslide\.dismissed' is not one of"):
+        validate_payload({**queued, "event": "landslide.dismissed"})
     with pytest.raises(jsonschema.ValidationError, match=r"'0\.9' is not one this version sends"):
         validate_payload({**old, "schema_version": "0.9"})
     # 1.0 (before the event dating): queued by the first releases, refused until 2026-12-05

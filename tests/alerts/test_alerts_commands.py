@@ -536,7 +536,8 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
 ) -> None:
     """The mail server was down this morning; meanwhile a reviewer dismissed a false alarm.
     Its alerts are withdrawn (dead, saying why), and `alerts retry --dead` cannot resend them
-    while it stays dismissed."""
+    while it stays dismissed. One dismissed after its alerts went out is followed by a
+    landslide.dismissed to both channels."""
     assert _queue(inventory, config_path, DAY, [(0, 0, 100, 100), (600, 0, 50, 80)]) == 4
     fids = sorted(inventory.landslides()["fid"].tolist())
     dismissed, kept = fids
@@ -586,6 +587,23 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     assert "re-queued 2 dead alert(s)" in capsys.readouterr().out
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    # the other one, alerted to both channels this morning, turns out a false alarm: both are
+    # told, the webhook in a signed landslide.dismissed naming the alert it takes back
+    told = json.loads(receiver.requests[0][1])
+    assert main(["inventory", "dismiss", "--config", str(config_path), str(kept)]) == 0
+    assert (
+        "2 landslide.dismissed alert(s) queued for the channels that were sent an alert of it; "
+        "the next run or `alerts deliver` sends them"
+    ) in capsys.readouterr().out
+    assert _alerts(config_path, "deliver") == 0
+    assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
+    headers, raw = receiver.requests[-1]
+    notice = json.loads(raw)
+    assert headers["X-Landslide-Event"] == notice["event"] == "landslide.dismissed"
+    assert notice["withdraws"] == [told["idempotency_key"]]
+    assert notice["landslide"]["id"] == told["landslide"]["id"]
+    mail = email.message_from_bytes(mailbox.messages[-1], policy=email.policy.default)
+    assert "1 dismissed landslide in" in str(mail["Subject"])
 
 
 def test_alerts_dead_of_an_error_and_then_dismissed_are_withdrawn_and_no_failure(

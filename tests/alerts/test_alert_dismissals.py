@@ -1,0 +1,198 @@
+"""A landslide dismissed after its alert went out: the channels that were sent an alert of it
+get a ``landslide.dismissed`` naming the alerts it withdraws (schema 1.4), and only those; a
+dismissal taken back withdraws its notice, and a delivery that was sending while the reviewer
+dismissed tells its channel at the next open of the inventory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts.email import build_message
+from monitor.alerts.outbox import DISMISSED_EVENT, WITHDRAWN, Outbox, idempotency_key
+from monitor.alerts.payload import validate_payload
+from monitor.alerts.senders import Alert, DeliveryError
+from monitor.alerts.settings import AlertRouting, SmtpSettings
+from monitor.store.inventory import Inventory
+from monitor.store.landslides import DISMISSED_FIDS_SQL
+from tests.alerts.loopback_helpers import apply_run, body_text, candidates
+
+# the deliveries' clock: after the dismissals of the tests, which take the real time
+LATER = datetime.now(UTC) + timedelta(hours=1)
+
+
+class _FirstOnly:
+    """Takes what is sent to ``pager:first``; refuses the rest for good (they go dead)."""
+
+    batch_size = 5
+
+    def __init__(self, channel: str, sent: list[Alert]) -> None:
+        self.channel, self.sent = channel, sent
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        if self.channel != "pager:first":
+            raise DeliveryError("550 no such mailbox", permanent=True)
+        self.sent.extend(alerts)
+
+
+def _alerted(tmp_path: Path) -> tuple[Path, AlertRouting, int, list[Alert]]:
+    """One landslide alerted to pager:first (sent) and pager:second (dead, refused)."""
+    routing = AlertRouting(default=("pager:first", "pager:second"))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+    sent: list[Alert] = []
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda channel, _: _FirstOnly(channel, sent), now=LATER)
+    assert [a.channel for a in sent] == ["pager:first"]
+    return path, routing, int(fid), sent
+
+
+def _notices(path: Path) -> list[dict]:
+    with Outbox(path) as box:
+        return [r for r in box.rows() if r["event"] == DISMISSED_EVENT]
+
+
+def test_a_dismissal_tells_the_channels_that_were_sent_an_alert_and_only_those(
+    tmp_path: Path,
+) -> None:
+    path, routing, fid, sent = _alerted(tmp_path)
+    told = sent[0].payload
+    with Inventory(path) as inventory:
+        change = inventory.set_status(fid, "dismissed", note="a clear-cut")
+        again = inventory.set_status(fid, "dismissed")  # already dismissed: nothing more
+    assert (change.dismissals, again.dismissals) == (1, 0)
+    (notice,) = _notices(path)
+    uid = told["landslide"]["id"]
+    assert notice["channel"] == "pager:first" and notice["status"] == "pending"
+    assert notice["idempotency_key"] == idempotency_key(uid, 1, "pager:first", DISMISSED_EVENT)
+    assert notice["idempotency_key"] != told["idempotency_key"]
+    body = notice["payload"]
+    validate_payload(body)
+    assert body["event"] == DISMISSED_EVENT and body["schema_version"] == "1.4"
+    assert body["withdraws"] == [told["idempotency_key"]]
+    assert body["review"]["note"] == "a clear-cut"
+    assert body["review"]["decided_at"].endswith("Z")
+    assert body["landslide"]["status"] == "dismissed"
+    assert body["landslide"]["inventory_fid"] == fid
+    assert body["landslide"]["previous_area_m2"] == told["landslide"]["area_m2"]
+    assert body["run"] == told["run"]
+    # the sweep of an open withdraws the alerts of dismissed landslides, never their notices
+    with Inventory(path):
+        pass
+    (notice,) = _notices(path)
+    assert notice["status"] == "pending"
+    got: list[Alert] = []
+    with Outbox(path) as box:
+        report = box.deliver(
+            routing, senders=lambda channel, _: _FirstOnly(channel, got), now=LATER
+        )
+    assert report.sent == 1 and [a.event for a in got] == [DISMISSED_EVENT]
+
+
+def test_a_dismissal_taken_back_withdraws_its_notice_and_a_new_one_queues_it_again(
+    tmp_path: Path,
+) -> None:
+    path, _, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+        back = inventory.set_status(fid, "candidate")
+    (notice,) = _notices(path)
+    assert back.withdrawn == 1
+    assert notice["status"] == "dead"
+    assert notice["last_error"] == f"{WITHDRAWN}landslide {fid} is no longer dismissed"
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+    (notice,) = _notices(path)
+    assert (notice["status"], notice["last_error"], notice["attempts"]) == ("pending", None, 0)
+
+
+def test_a_landslide_never_sent_to_any_channel_queues_no_notice(tmp_path: Path) -> None:
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+        change = inventory.set_status(int(fid), "dismissed")
+    assert (change.withdrawn, change.dismissals) == (1, 0)
+    assert _notices(path) == []
+
+
+def test_an_alert_sent_while_its_landslide_was_dismissed_is_followed_by_a_notice(
+    tmp_path: Path,
+) -> None:
+    """The dismissal came while the delivery was sending the alert: it found nothing sent and
+    queued no notice, then the channel took the alert. The next open tells that channel."""
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+
+    class _Reviewed:
+        batch_size = 1
+
+        def send(self, alerts: Sequence[Alert]) -> None:
+            with Inventory(path) as inventory:  # the reviewer, during the send
+                assert inventory.set_status(int(fid), "dismissed").dismissals == 0
+
+    with Outbox(path) as box:
+        assert box.deliver(routing, senders=lambda *_: _Reviewed(), now=LATER).sent == 1
+    assert _notices(path) == []
+    with Inventory(path):  # the next run or `alerts deliver`
+        pass
+    (notice,) = _notices(path)
+    assert notice["channel"] == "pager:first" and notice["status"] == "pending"
+    with Inventory(path):  # once
+        pass
+    assert len(_notices(path)) == 1
+
+
+@pytest.mark.parametrize("with_new", [True, False])
+def test_the_e_mail_of_a_dismissal_says_what_it_withdraws(tmp_path: Path, with_new: bool) -> None:
+    path, _, fid, sent = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed", note="a road cut")
+    (row,) = _notices(path)
+    notice = Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
+    alerts = [sent[0], notice] if with_new else [notice]
+    message = build_message(
+        SmtpSettings(host="127.0.0.1", from_address="m@example.org"), "duty@example.org", alerts
+    )
+    text, page = body_text(message, "plain"), body_text(message, "html")
+    subject = "1 new and 1 dismissed landslides" if with_new else "1 dismissed landslide in"
+    assert subject in message["Subject"]
+    assert f"DISMISSED id {fid}, wayanad-hills" in text
+    assert "reviewer's note: a road cut" in text and "a road cut" in page
+    assert "withdraws: the 1 earlier alert(s) of it sent to this address" in text
+    assert "A reviewer dismissed 1 landslide(s) this address had been alerted of" in text
+    assert ("found 1 new or grown landslide(s)" in text) is with_new
+
+
+def test_a_refused_notice_is_re_queued_by_retry_while_the_landslide_stays_dismissed(
+    tmp_path: Path,
+) -> None:
+    """`alerts retry --dead` holds back the dead alerts of dismissed landslides; their
+    landslide.dismissed is what it must put back."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    with Outbox(path) as box:  # every channel refuses it now
+        box.deliver(routing, senders=lambda *_: _FirstOnly("pager:none", []), now=LATER)
+        assert box.requeue(except_select=DISMISSED_FIDS_SQL) == 1  # not the withdrawn alert
+    (notice,) = _notices(path)
+    assert notice["status"] == "pending"
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")  # withdrawn again, and held back from now on
+    with Outbox(path) as box:  # the confirmed landslide's refused alert goes back, not it
+        box.requeue(except_select=DISMISSED_FIDS_SQL)
+    (notice,) = _notices(path)
+    assert notice["status"] == "dead"
