@@ -73,7 +73,7 @@ def _fmt(value: float | None, pattern: str) -> str:
 def _row(alert: Alert) -> dict[str, str]:
     ls: dict[str, Any] = alert.payload["landslide"]
     area = _fmt(ls["area_m2"], ",.0f")
-    if ls.get("previous_area_m2") is not None:
+    if ls.get("previous_area_m2") is not None and alert.event != _DISMISSED:  # no growth
         area = f"{_fmt(ls['previous_area_m2'], ',.0f')} → {area}"
     lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
     return {
@@ -152,6 +152,7 @@ _SUBJECT_REGIONS = 3
 def _subject(smtp: SmtpSettings, alerts: Sequence[Alert]) -> str:
     counts = {e: sum(a.event == e for a in alerts) for e in _EVENTS}
     parts = [f"{n} {e.removeprefix('landslide.')}" for e, n in counts.items() if n]
+    parts = [", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts
     names = sorted({a.region for a in alerts})
     # found in a walkthrough of 37 regions: a storm's digest listed every region, a subject of
     # some 160 characters that mail clients cut

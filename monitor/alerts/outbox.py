@@ -64,6 +64,7 @@ __all__ = [
     "DISMISSED_EVENT",
     "NOT_WITHDRAWN_SQL",
     "REQUEUED",
+    "SENT_AFTER_WITHDRAWAL",
     "STATUSES",
     "TABLE",
     "WAITING",
@@ -135,16 +136,22 @@ def create_table(conn: sqlite3.Connection) -> None:
 
 
 def idempotency_key(
-    landslide_uid: str, revision: int, channel: str, event: str = "landslide.new"
+    landslide_uid: str,
+    revision: int,
+    channel: str,
+    event: str = "landslide.new",
+    withdraws: int = 1,
 ) -> str:
     """Stable key of one change on one channel: the landslide's inventory ``revision`` (1 when
     first detected, +1 per growth, alerted or not) is the change, so a ``landslide.new`` may
     carry revision 2 or more (it grew before it became alertable) and never shares a key with
     a ``landslide.grown``, which always follows it at a higher revision. A
-    ``landslide.dismissed`` is keyed by the revision it withdraws, with ``.dismissed`` in its
-    key: one a channel and revision, however often the landslide is dismissed again."""
+    ``landslide.dismissed`` is keyed by the revision and by how many alerts it ``withdraws``
+    (``.dismissed<n>``): one a channel, revision and set of alerts sent, however often the
+    landslide is dismissed again; a notice that follows an alert sent during the dismissal
+    withdraws one more and has a key of its own."""
     digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
-    kind = ".dismissed" if event == DISMISSED_EVENT else ""
+    kind = f".dismissed{withdraws}" if event == DISMISSED_EVENT else ""
     return f"{landslide_uid}.r{revision}{kind}.{digest}"
 
 
@@ -195,6 +202,9 @@ NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{W
 #: ``last_error`` of a pending alert not tried because its channel's settings cannot be used in
 #: the delivering environment (a secret's variable unset): what ``status --check`` reports
 WAITING = "waiting for settings: "
+#: ``last_error`` of a sent alert that its landslide's dismissal had withdrawn while a delivery
+#: was sending it: its channel got it, so it is told of the dismissal (the inventory's sweep)
+SENT_AFTER_WITHDRAWAL = "sent while its landslide was being dismissed"
 #: ``last_error`` of a dead alert put back to pending (:meth:`Outbox.requeue`), then when and
 #: the error it had died of
 REQUEUED = "re-queued at "
@@ -261,6 +271,10 @@ def withdraw_dismissals(
     return cursor.rowcount
 
 
+# the schema versions whose quicklook filename is the host's path, not one under quicklooks.dir
+_HOST_PATHS = ("1.0", "1.1")
+
+
 def _decided_at(stored: object, now: datetime) -> str:
     """The inventory's ``status_changed_at`` as the payload's UTC time to the second; ``now``
     where it is empty or not a time (the file is edited by other tools too)."""
@@ -303,11 +317,13 @@ def enqueue_dismissal(
     for channel, told in by_channel.items():
         _, last, quicklook = told[-1]
         key = idempotency_key(
-            str(landslide["uid"]), int(landslide["revision"]), channel, DISMISSED_EVENT
+            str(landslide["uid"]), int(landslide["revision"]), channel, DISMISSED_EVENT, len(told)
         )
         run = last.get("run") or {}
         row = {**landslide, "previous_area_m2": last.get("landslide", {}).get("area_m2")}
-        reference = last.get("quicklook")
+        # before 1.2 the filename was the monitor host's own path, never sent again
+        old = last.get("schema_version") in _HOST_PATHS
+        reference = None if old else last.get("quicklook")
         payload = build_payload(
             idempotency_key=key,
             event=DISMISSED_EVENT,
@@ -518,7 +534,8 @@ class Outbox:
         but for those of the landslides an SQL ``except_select`` of fids names (the dismissed:
         their alerts would only be withdrawn again on the next open, and a walk's `retry
         --dead` counted them re-queued); of a ``landslide.dismissed``, the other way round: it
-        is put back only while its landslide is among them.
+        is put back only while its landslide is among them, and never one withdrawn (a
+        dismissal taken back, perhaps of an older revision).
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
@@ -533,6 +550,7 @@ class Outbox:
             sql += (
                 f" AND CASE WHEN event = '{DISMISSED_EVENT}' "
                 f"THEN COALESCE(landslide_fid, -1) IN ({except_select}) "
+                f"AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
                 f"ELSE COALESCE(landslide_fid, -1) NOT IN ({except_select}) END"
             )
         told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
@@ -543,12 +561,14 @@ class Outbox:
                 self._conn.execute(sql + " AND id = ?", (_ts(now), told, i)).rowcount for i in ids
             )
 
-    def dead_of(self, select: str) -> list[tuple[int, int]]:
+    def dead_of(self, select: str, *, dismissals: bool = False) -> list[tuple[int, int]]:
         """``(alert id, landslide fid)`` of the dead new and grown alerts of the landslides an
         SQL ``select`` of fids names, by id (their ``landslide.dismissed`` alerts are not
-        among them: those are news of the dismissal)."""
+        among them: those are news of the dismissal); with ``dismissals``, their dead
+        ``landslide.dismissed`` alerts instead."""
+        which = f"event = '{DISMISSED_EVENT}'" if dismissals else _TOLD_SQL
         rows = self._conn.execute(
-            f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' AND {_TOLD_SQL} "
+            f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' AND {which} "
             f"AND landslide_fid IN ({select}) ORDER BY id"
         )
         return [(int(i), int(f)) for i, f in rows]
@@ -608,12 +628,15 @@ class Outbox:
         return [a for a in alerts if a.id in held]
 
     def _mark_sent(self, alerts: Sequence[Alert], now: datetime) -> None:
-        """``now``: when the channel accepted them."""
+        """``now``: when the channel accepted them. One withdrawn while it was being sent (its
+        landslide dismissed) keeps :data:`SENT_AFTER_WITHDRAWAL` as its ``last_error``: the
+        dismissal found it unsent, and the next open of the inventory tells its channel."""
         with gpkg.transaction(self._conn):
             self._conn.executemany(
                 f"UPDATE {TABLE} SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-                "claimed_until = NULL, claimed_by = NULL, last_error = NULL WHERE id = ?",
-                [(_ts(now), a.id) for a in alerts],
+                "claimed_until = NULL, claimed_by = NULL, last_error = CASE WHEN status = "
+                f"'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%' THEN ? END WHERE id = ?",
+                [(_ts(now), SENT_AFTER_WITHDRAWAL, a.id) for a in alerts],
             )
 
     def _release(self, alerts: Sequence[Alert]) -> None:

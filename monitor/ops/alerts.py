@@ -41,7 +41,7 @@ from monitor.alerts.outbox import Outbox
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
 from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
-from monitor.store.landslides import DISMISSED_FIDS_SQL
+from monitor.store.landslides import DISMISSED_FIDS_SQL, NOT_DISMISSED_FIDS_SQL
 from monitor.store.lock import RunLock
 
 if TYPE_CHECKING:
@@ -411,6 +411,12 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
         unknown = [str(i) for i in wanted if i not in found]
         alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
         of_dismissed = [f"{i} (landslide {f})" for i, f in held if i in rows]
+        # a landslide.dismissed of a landslide no longer dismissed: the next open withdraws it
+        taken_back = [
+            f"{i} (landslide {f})"
+            for i, f in box.dead_of(NOT_DISMISSED_FIDS_SQL, dismissals=True)
+            if i in rows
+        ]
         problems = []
         if unknown:
             problems.append(
@@ -427,6 +433,11 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
             problems.append(
                 f"alert {', '.join(of_dismissed)} is of a dismissed landslide, whose alerts are "
                 "not sent: `landslide-monitor inventory confirm LANDSLIDE` first"
+            )
+        if taken_back:
+            problems.append(
+                f"alert {', '.join(taken_back)} is the landslide.dismissed of a landslide no "
+                "longer dismissed, which is not sent"
             )
         if problems:
             raise BadInput("; ".join(problems) + ". Nothing was re-queued.")

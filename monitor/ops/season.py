@@ -432,6 +432,8 @@ def _growth_alerts(
     for row in sorted(rows, key=lambda r: int(r["id"])):
         body, day = row["payload"]["landslide"], date.fromisoformat(row["payload"]["run"]["date"])
         key = (str(row["landslide_uid"]), int(row["revision"]))
+        if row["event"] == "landslide.dismissed":  # news of a review, not of an outline
+            continue
         if row["region"] not in names or key in seen or (runs is not None and day > runs[1]):
             continue
         seen.add(key)

@@ -90,7 +90,12 @@ from monitor.file_schemas import VERSION_TABLE
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
-from monitor.store.landslides import DISMISSED_FIDS_SQL, LAYER, ChangeWriter
+from monitor.store.landslides import (
+    DISMISSED_FIDS_SQL,
+    LAYER,
+    NOT_DISMISSED_FIDS_SQL,
+    ChangeWriter,
+)
 from monitor.store.matching import MATCH_TOLERANCE_M, Matcher
 from monitor.store.records import (
     LANDSLIDE_STATUSES,
@@ -140,16 +145,15 @@ GEOJSON_DECIMALS = 7
 WKT_DECIMALS = 6
 
 
-# Dismissed landslides with a new or grown alert sent at or after the dismissal (a delivery was
-# sending it then) to a channel that holds no landslide.dismissed of their revision.
+# Dismissed landslides with an alert a delivery sent while the dismissal withdrew it, which no
+# landslide.dismissed of its channel withdraws yet (a key is letters, digits, ".", "_", "-").
 _SENT_AFTER_DISMISSAL = f"""
 SELECT DISTINCT l.fid FROM {LAYER} AS l JOIN {outbox.TABLE} AS o ON o.landslide_fid = l.fid
-WHERE l.status = 'dismissed' AND o.status = 'sent'
-  AND o.event IN ('landslide.new', 'landslide.grown')
-  AND l.status_changed_at IS NOT NULL AND o.sent_at >= l.status_changed_at
+WHERE l.status = 'dismissed' AND o.status = 'sent' AND o.last_error = ?
   AND NOT EXISTS (
     SELECT 1 FROM {outbox.TABLE} AS d WHERE d.landslide_fid = l.fid AND d.channel = o.channel
-      AND d.event = '{outbox.DISMISSED_EVENT}' AND d.revision = l.revision)
+      AND d.event = '{outbox.DISMISSED_EVENT}'
+      AND instr(d.payload, '"' || o.idempotency_key || '"') > 0)
 """
 
 
@@ -618,14 +622,13 @@ class Inventory:
         dismissal was taken back)."""
         now = datetime.now(UTC)
         withdrawn = outbox.withdraw_selected(self._conn, DISMISSED_FIDS_SQL, now)
-        withdrawn += outbox.withdraw_dismissals(
-            self._conn, f"SELECT fid FROM {LAYER} WHERE status != 'dismissed'", [], now
-        )
+        withdrawn += outbox.withdraw_dismissals(self._conn, NOT_DISMISSED_FIDS_SQL, [], now)
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
         # an alert a delivery was sending while its landslide was dismissed went out after the
         # dismissal queued its notices: its channel is told now
-        for (fid,) in self._conn.execute(_SENT_AFTER_DISMISSAL).fetchall():
+        raced = self._conn.execute(_SENT_AFTER_DISMISSAL, (outbox.SENT_AFTER_WITHDRAWAL,))
+        for (fid,) in raced.fetchall():
             row = self.get(int(fid))
             queued = outbox.enqueue_dismissal(
                 self._conn, row, gpkg.decode_geometry(row["geom"]), now

@@ -38,6 +38,7 @@ __all__ = [
     "ATTRIBUTE_TABLES",
     "DISMISSED_FIDS_SQL",
     "LAYER",
+    "NOT_DISMISSED_FIDS_SQL",
     "OBSERVATION_ADDED_COLUMNS",
     "SCHEMA",
     "ChangeWriter",
@@ -85,6 +86,7 @@ _CONFIRMATION_RANK = {"optical": 0, "radar-repeat": 1, "undated": 2, "first-look
 LAYER = "landslides"
 #: The fids of the dismissed landslides, as SQL: whose alerts are withdrawn and not re-queued.
 DISMISSED_FIDS_SQL = f"SELECT fid FROM {LAYER} WHERE status = 'dismissed'"
+NOT_DISMISSED_FIDS_SQL = f"SELECT fid FROM {LAYER} WHERE status != 'dismissed'"
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {LAYER} (
   fid INTEGER PRIMARY KEY AUTOINCREMENT,

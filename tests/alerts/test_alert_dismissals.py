@@ -5,6 +5,7 @@ dismissed tells its channel at the next open of the inventory."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.alerts.loopback_helpers import apply_run, body_text, candidates
 
 # the deliveries' clock: after the dismissals of the tests, which take the real time
 LATER = datetime.now(UTC) + timedelta(hours=1)
+EARLIER = datetime(2024, 9, 15, 6, tzinfo=UTC)
 
 
 class _FirstOnly:
@@ -140,8 +142,8 @@ def test_an_alert_sent_while_its_landslide_was_dismissed_is_followed_by_a_notice
             with Inventory(path) as inventory:  # the reviewer, during the send
                 assert inventory.set_status(int(fid), "dismissed").dismissals == 0
 
-    with Outbox(path) as box:
-        assert box.deliver(routing, senders=lambda *_: _Reviewed(), now=LATER).sent == 1
+    with Outbox(path) as box:  # a clock before the dismissal's: the sweep reads no times
+        assert box.deliver(routing, senders=lambda *_: _Reviewed(), now=EARLIER).sent == 1
     assert _notices(path) == []
     with Inventory(path):  # the next run or `alerts deliver`
         pass
@@ -196,3 +198,67 @@ def test_a_refused_notice_is_re_queued_by_retry_while_the_landslide_stays_dismis
         box.requeue(except_select=DISMISSED_FIDS_SQL)
     (notice,) = _notices(path)
     assert notice["status"] == "dead"
+
+
+def test_a_growth_sent_during_the_dismissal_gets_a_notice_of_its_own(tmp_path: Path) -> None:
+    """The channel had the new alert; its growth was on the wire when the reviewer dismissed:
+    the dismissal's notice withdraws the first alone, and a second notice, with a key of its
+    own, withdraws both."""
+    path, routing, fid, sent = _alerted(tmp_path)
+    with Inventory(path) as inventory:  # it grows: a landslide.grown for each channel
+        apply_run(inventory, date(2024, 9, 21), candidates([(0, 0, 100, 300)]), routing)
+    got: list[Alert] = []
+
+    class _Reviewed(_FirstOnly):
+        def send(self, alerts: Sequence[Alert]) -> None:
+            with Inventory(path) as inventory:
+                assert inventory.set_status(fid, "dismissed").dismissals == 1
+            super().send(alerts)
+
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda channel, _: _Reviewed(channel, got), now=EARLIER)
+    assert [a.event for a in got] == ["landslide.grown"]
+    with Inventory(path):
+        pass
+    first, second = _notices(path)
+    keys = [sent[0].idempotency_key, got[0].idempotency_key]
+    assert first["payload"]["withdraws"] == keys[:1]
+    assert second["payload"]["withdraws"] == keys
+    assert second["idempotency_key"] != first["idempotency_key"]
+    assert second["idempotency_key"].split(".")[-2] == "dismissed2"
+
+
+def test_retry_leaves_a_notice_withdrawn_by_an_earlier_reinstatement(tmp_path: Path) -> None:
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+        inventory.set_status(fid, "candidate")  # its notice withdrawn
+        apply_run(inventory, date(2024, 9, 21), candidates([(0, 0, 100, 300)]), routing)
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda channel, _: _FirstOnly(channel, []), now=LATER)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1  # of revision 2
+    with Outbox(path) as box:
+        assert box.requeue(except_select=DISMISSED_FIDS_SQL) == 0
+    old, new = _notices(path)
+    assert (old["revision"], old["status"], new["revision"], new["status"]) == (
+        1, "dead", 2, "pending",
+    )  # fmt: skip
+
+
+def test_a_notice_never_sends_the_host_path_an_alert_before_schema_1_2_held(
+    tmp_path: Path,
+) -> None:
+    path, _, fid, sent = _alerted(tmp_path)
+    with Outbox(path) as box:  # the sent alert as a release before 1.2 queued it
+        old = dict(sent[0].payload, schema_version="1.1")
+        old["quicklook"] = {"filename": "/srv/monitor/quicklooks/2024-09-15/r/candidate-001.png"}
+        box._conn.execute(
+            "UPDATE alert_outbox SET payload = ? WHERE id = ?", (json.dumps(old), sent[0].id)
+        )
+        box._conn.commit()
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    (notice,) = _notices(path)
+    assert notice["payload"]["quicklook"] is None
+    validate_payload(notice["payload"])
