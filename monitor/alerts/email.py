@@ -31,7 +31,7 @@ from email.utils import formatdate
 from typing import Any, cast
 
 from models.console import named_or_counted
-from monitor.alerts.payload import QuicklookLinks, read_png
+from monitor.alerts.payload import DISMISSED_EVENT, QuicklookLinks, read_png
 from monitor.alerts.ping import Ping, ping_text
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings, is_loopback
@@ -63,7 +63,6 @@ _EVENTS = {
     "landslide.grown": "GROWN",
     "landslide.dismissed": "DISMISSED",
 }
-_DISMISSED = "landslide.dismissed"
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -73,7 +72,7 @@ def _fmt(value: float | None, pattern: str) -> str:
 def _row(alert: Alert) -> dict[str, str]:
     ls: dict[str, Any] = alert.payload["landslide"]
     area = _fmt(ls["area_m2"], ",.0f")
-    if ls.get("previous_area_m2") is not None and alert.event != _DISMISSED:  # no growth
+    if ls.get("previous_area_m2") is not None and alert.event != DISMISSED_EVENT:  # no growth
         area = f"{_fmt(ls['previous_area_m2'], ',.0f')} → {area}"
     lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
     return {
@@ -135,7 +134,7 @@ def _dismissal_lines(alert: Alert) -> list[str]:
     """A dismissal's own lines: when the reviewer decided, their note, and how many of the
     alerts this address was sent it withdraws (none for the other events)."""
     review = alert.payload.get("review")
-    if alert.event != _DISMISSED or not isinstance(review, dict):
+    if alert.event != DISMISSED_EVENT or not isinstance(review, dict):
         return []
     lines = [f"  dismissed at: {review.get('decided_at')} (UTC), a false alarm"]
     if review.get("note"):
@@ -191,7 +190,7 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message["Auto-Submitted"] = AUTO_SUBMITTED
     message[KEYS_HEADER] = ", ".join(keys)
 
-    told = [a for a in alerts if a.event != _DISMISSED]
+    told = [a for a in alerts if a.event != DISMISSED_EVENT]
     dismissed = len(alerts) - len(told)
     run_dates = sorted({a.payload["run"]["date"] for a in told})
     intro = (
@@ -232,10 +231,9 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
     reviews = "".join(  # a dismissal's decision, note and what it withdraws, below the table
         f"<p>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
-        f"{html.escape(row['region'])}: "
-        f"{html.escape('; '.join(line.strip() for line in _dismissal_lines(alert)))}</p>"
-        for alert, row in zip(alerts, rows, strict=True)
-        if _dismissal_lines(alert)
+        f"{html.escape(row['region'])}: {html.escape('; '.join(s.strip() for s in lines))}</p>"
+        for row, lines in zip(rows, map(_dismissal_lines, alerts), strict=True)
+        if lines
     )
     figures = "".join(
         f"<h3>{html.escape(row['event'])} {html.escape(row['landslide'])}, "

@@ -49,7 +49,7 @@ from shapely.geometry.base import BaseGeometry
 from monitor import _geopackage as gpkg
 from monitor._process import process_gone
 from monitor.alerts.channels import sender_for
-from monitor.alerts.payload import AlertEvent, build_payload, encode_body
+from monitor.alerts.payload import DISMISSED_EVENT, build_payload, encode_body
 from monitor.alerts.senders import (
     Alert,
     DeliveryError,
@@ -67,6 +67,7 @@ __all__ = [
     "SENT_AFTER_WITHDRAWAL",
     "STATUSES",
     "TABLE",
+    "TOLD_SQL",
     "WAITING",
     "WITHDRAWN",
     "Alert",
@@ -88,9 +89,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TABLE = "alert_outbox"
-DISMISSED_EVENT: AlertEvent = "landslide.dismissed"
 # the events that tell of a landslide, in SQL: what a dismissal withdraws, and what it follows
-_TOLD_SQL = "event IN ('landslide.new', 'landslide.grown')"
+TOLD_SQL = "event IN ('landslide.new', 'landslide.grown')"
 OutboxStatus = Literal["pending", "sent", "dead"]
 STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
 
@@ -240,14 +240,14 @@ def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: d
         f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed; it was dead: ' "
         "|| COALESCE(last_error, 'no error recorded') "
         f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
-        f"AND {_TOLD_SQL} AND landslide_fid IN ({fids_sql})",
+        f"AND {TOLD_SQL} AND landslide_fid IN ({fids_sql})",
         (said, *params),
     )
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', "
         "last_error = ? || landslide_fid || ' was dismissed', next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
-        f"WHERE status = 'pending' AND {_TOLD_SQL} AND landslide_fid IN ({fids_sql})",
+        f"WHERE status = 'pending' AND {TOLD_SQL} AND landslide_fid IN ({fids_sql})",
         (said, _ts(now), *params),
     )
     return cursor.rowcount
@@ -303,7 +303,7 @@ def enqueue_dismissal(
     fid = int(landslide["fid"])
     sent = conn.execute(
         f"SELECT channel, idempotency_key, payload, quicklook FROM {TABLE} "
-        f"WHERE landslide_fid = ? AND status = 'sent' AND {_TOLD_SQL} ORDER BY id",
+        f"WHERE landslide_fid = ? AND status = 'sent' AND {TOLD_SQL} ORDER BY id",
         (fid,),
     ).fetchall()
     by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
@@ -566,7 +566,7 @@ class Outbox:
         SQL ``select`` of fids names, by id (their ``landslide.dismissed`` alerts are not
         among them: those are news of the dismissal); with ``dismissals``, their dead
         ``landslide.dismissed`` alerts instead."""
-        which = f"event = '{DISMISSED_EVENT}'" if dismissals else _TOLD_SQL
+        which = f"event = '{DISMISSED_EVENT}'" if dismissals else TOLD_SQL
         rows = self._conn.execute(
             f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' AND {which} "
             f"AND landslide_fid IN ({select}) ORDER BY id"

@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
 __all__ = [
+    "DISMISSED_EVENT",
     "SCHEMA_DIR",
     "SCHEMA_ID",
     "SCHEMA_PATH",
@@ -62,6 +63,7 @@ _EARLIER_SCHEMAS = {
 # landslide.dismissed (schema 1.4): a reviewer dismissed a landslide a channel had been sent an
 # alert of; it names the alerts it withdraws (CAP's "Cancel" with its "references")
 AlertEvent = Literal["landslide.new", "landslide.grown", "landslide.dismissed"]
+DISMISSED_EVENT: AlertEvent = "landslide.dismissed"
 
 _NUMBER_FIELDS = (
     "area_m2",

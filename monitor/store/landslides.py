@@ -353,7 +353,7 @@ class ChangeWriter:
             return None
         found = self.conn.execute(
             f"SELECT payload FROM {outbox.TABLE} WHERE landslide_fid = ? "
-            "AND event IN ('landslide.new', 'landslide.grown') "
+            f"AND {outbox.TOLD_SQL} "
             f"AND {outbox.NOT_WITHDRAWN_SQL} ORDER BY id DESC LIMIT 1",
             (item.fid,),
         ).fetchone()

@@ -262,3 +262,25 @@ def test_a_notice_never_sends_the_host_path_an_alert_before_schema_1_2_held(
     (notice,) = _notices(path)
     assert notice["payload"]["quicklook"] is None
     validate_payload(notice["payload"])
+
+
+def test_retry_of_a_notice_whose_landslide_is_no_longer_dismissed_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The next open would withdraw it again: `alerts retry ID` says so and changes nothing,
+    as it does for an alert of a dismissed landslide."""
+    from monitor.errors import BadInput
+    from monitor.ops.alerts import _requeue
+
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    with Outbox(path) as box:  # refused by every channel, then the reviewer takes it back
+        box.deliver(routing, senders=lambda *_: _FirstOnly("pager:none", []), now=LATER)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")
+    (notice,) = _notices(path)
+    with Outbox(path) as box, pytest.raises(BadInput, match="no longer dismissed"):
+        _requeue(box, path, [int(notice["id"])])
+    (notice,) = _notices(path)
+    assert notice["status"] == "dead"
