@@ -31,7 +31,13 @@ from email.utils import formatdate
 from typing import Any, cast
 
 from models.console import named_or_counted
-from monitor.alerts.payload import DISMISSED_EVENT, QuicklookLinks, read_png
+from monitor.alerts.payload import (
+    DISMISSED_EVENT,
+    REINSTATED_EVENT,
+    REVIEW_EVENTS,
+    QuicklookLinks,
+    read_png,
+)
 from monitor.alerts.ping import Ping, ping_text
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import SmtpSettings, is_loopback
@@ -62,6 +68,7 @@ _EVENTS = {
     "landslide.new": "NEW",
     "landslide.grown": "GROWN",
     "landslide.dismissed": "DISMISSED",
+    "landslide.reinstated": "REINSTATED",
 }
 
 
@@ -72,7 +79,7 @@ def _fmt(value: float | None, pattern: str) -> str:
 def _row(alert: Alert) -> dict[str, str]:
     ls: dict[str, Any] = alert.payload["landslide"]
     area = _fmt(ls["area_m2"], ",.0f")
-    if ls.get("previous_area_m2") is not None and alert.event != DISMISSED_EVENT:  # no growth
+    if ls.get("previous_area_m2") is not None and alert.event not in REVIEW_EVENTS:
         area = f"{_fmt(ls['previous_area_m2'], ',.0f')} → {area}"
     lat, lon = ls["centroid"]["lat"], ls["centroid"]["lon"]
     return {
@@ -125,22 +132,28 @@ def _text_blocks(alerts: Sequence[Alert], rows: list[dict[str, str]]) -> str:
         url = (alert.payload.get("quicklook") or {}).get("url")
         if url:
             lines.append(f"  quicklook: {url}")
-        lines += _dismissal_lines(alert)
+        lines += _review_lines(alert)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
-def _dismissal_lines(alert: Alert) -> list[str]:
-    """A dismissal's own lines: when the reviewer decided, their note, and how many of the
+def _review_lines(alert: Alert) -> list[str]:
+    """A review notice's own lines: when the reviewer decided, their note, and how many of the
     alerts this address was sent it withdraws (none for the other events)."""
     review = alert.payload.get("review")
-    if alert.event != DISMISSED_EVENT or not isinstance(review, dict):
+    if alert.event not in REVIEW_EVENTS or not isinstance(review, dict):
         return []
-    lines = [f"  dismissed at: {review.get('decided_at')} (UTC), a false alarm"]
+    dismissed = alert.event == DISMISSED_EVENT
+    lines = [
+        f"  dismissed at: {review.get('decided_at')} (UTC), a false alarm"
+        if dismissed
+        else f"  reinstated at: {review.get('decided_at')} (UTC), no longer a false alarm"
+    ]
     if review.get("note"):
         lines.append(f"  reviewer's note: {review['note']}")
     withdrawn = len(alert.payload.get("withdraws") or [])
-    lines.append(f"  withdraws: the {withdrawn} earlier alert(s) of it sent to this address")
+    earlier = "alert(s)" if dismissed else "dismissal(s)"
+    lines.append(f"  withdraws: the {withdrawn} earlier {earlier} of it sent to this address")
     return lines
 
 
@@ -190,8 +203,9 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
     message["Auto-Submitted"] = AUTO_SUBMITTED
     message[KEYS_HEADER] = ", ".join(keys)
 
-    told = [a for a in alerts if a.event != DISMISSED_EVENT]
-    dismissed = len(alerts) - len(told)
+    told = [a for a in alerts if a.event not in REVIEW_EVENTS]
+    dismissed = sum(a.event == DISMISSED_EVENT for a in alerts)
+    reinstated = sum(a.event == REINSTATED_EVENT for a in alerts)
     run_dates = sorted({a.payload["run"]["date"] for a in told})
     intro = (
         (
@@ -209,6 +223,12 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
             f"{' ' if told else ''}A reviewer dismissed {dismissed} landslide(s) this address "
             "had been alerted of, as false alarms (DISMISSED below): the earlier alerts of "
             "them are withdrawn."
+        )
+    if reinstated:  # schema 1.5: a reviewer took back a dismissal this address had been told
+        intro += (
+            f"{' ' if intro else ''}A reviewer took back the dismissal of {reinstated} "
+            "landslide(s) this address had been told were false alarms (REINSTATED below): "
+            "those dismissals are withdrawn, and the landslides stand as their status says."
         )
     message.set_content(f"{intro}\n\n{_text_blocks(alerts, rows)}\n")
 
@@ -229,10 +249,10 @@ def build_message(smtp: SmtpSettings, recipient: str, alerts: Sequence[Alert]) -
             cid = f"ql{alert.id}.{digest[:12]}@landslide-monitor"
             images.append((cid, png, row))
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
-    reviews = "".join(  # a dismissal's decision, note and what it withdraws, below the table
+    reviews = "".join(  # a review notice's decision, note and what it withdraws, below the table
         f"<p>{html.escape(row['event'])} {html.escape(row['landslide'])}, "
         f"{html.escape(row['region'])}: {html.escape('; '.join(s.strip() for s in lines))}</p>"
-        for row, lines in zip(rows, map(_dismissal_lines, alerts), strict=True)
+        for row, lines in zip(rows, map(_review_lines, alerts), strict=True)
         if lines
     )
     figures = "".join(

@@ -23,6 +23,13 @@ Withdrawal: an alert still pending when its landslide is dismissed is never sent
 ``alerts retry`` re-queues it, and it is withdrawn again while the landslide stays dismissed).
 The inventory calls it when a reviewer dismisses a landslide and whenever it is opened for
 writing (:class:`monitor.store.inventory.Inventory`), in the transaction of the change.
+Taking the dismissal back puts those alerts back to pending (:func:`restore_withdrawn`).
+
+Review notices: a channel that was sent an alert of a landslide a reviewer then dismisses is
+sent a ``landslide.dismissed`` (:func:`enqueue_dismissal`); one sent that dismissal is sent a
+``landslide.reinstated`` when the reviewer takes it back (:func:`enqueue_reinstatement`). Each
+names the keys of the alerts it ``withdraws``, so that what a channel last read agrees with
+the inventory's review status.
 
 ``landslide-monitor alerts deliver|list|retry`` (:mod:`monitor.ops.alerts`) work on this
 outbox between runs, through the same :meth:`Outbox.deliver` and :meth:`Outbox.requeue`.
@@ -49,7 +56,14 @@ from shapely.geometry.base import BaseGeometry
 from monitor import _geopackage as gpkg
 from monitor._process import process_gone
 from monitor.alerts.channels import sender_for
-from monitor.alerts.payload import DISMISSED_EVENT, build_payload, encode_body
+from monitor.alerts.payload import (
+    DISMISSED_EVENT,
+    REINSTATED_EVENT,
+    REVIEW_EVENTS,
+    AlertEvent,
+    build_payload,
+    encode_body,
+)
 from monitor.alerts.senders import (
     Alert,
     DeliveryError,
@@ -63,10 +77,12 @@ from monitor.errors import stops_deferred
 __all__ = [
     "DISMISSED_EVENT",
     "NOT_WITHDRAWN_SQL",
+    "REINSTATED_EVENT",
     "REQUEUED",
     "SENT_AFTER_WITHDRAWAL",
     "STATUSES",
     "TABLE",
+    "TOLD_EVENTS",
     "TOLD_SQL",
     "WAITING",
     "WITHDRAWN",
@@ -80,7 +96,9 @@ __all__ = [
     "create_table",
     "enqueue",
     "enqueue_dismissal",
+    "enqueue_reinstatement",
     "idempotency_key",
+    "restore_withdrawn",
     "withdraw",
     "withdraw_dismissals",
     "withdraw_selected",
@@ -89,8 +107,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TABLE = "alert_outbox"
-# the events that tell of a landslide, in SQL: what a dismissal withdraws, and what it follows
-TOLD_SQL = "event IN ('landslide.new', 'landslide.grown')"
+#: the events that tell a channel of a landslide (a reinstatement tells it again): what a
+#: dismissal withdraws, and what it follows
+_DETECTIONS: tuple[AlertEvent, ...] = ("landslide.new", "landslide.grown")
+TOLD_EVENTS: tuple[AlertEvent, ...] = (*_DETECTIONS, REINSTATED_EVENT)
+TOLD_SQL = f"event IN ({gpkg.sql_values(TOLD_EVENTS)})"
 OutboxStatus = Literal["pending", "sent", "dead"]
 STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
 
@@ -149,9 +170,12 @@ def idempotency_key(
     ``landslide.dismissed`` is keyed by the revision and by how many alerts it ``withdraws``
     (``.dismissed<n>``): one a channel, revision and set of alerts sent, however often the
     landslide is dismissed again; a notice that follows an alert sent during the dismissal
-    withdraws one more and has a key of its own."""
+    withdraws one more and has a key of its own. A ``landslide.reinstated`` likewise
+    (``.reinstated<n>``, n the dismissals it withdraws). Each notice sent counts in the next
+    one's n (a dismissal withdraws the reinstatements sent before it), so that a landslide
+    dismissed, reinstated and dismissed again gets a new key at every turn."""
     digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
-    kind = f".dismissed{withdraws}" if event == DISMISSED_EVENT else ""
+    kind = f".{str(event).removeprefix('landslide.')}{withdraws}" if event in REVIEW_EVENTS else ""
     return f"{landslide_uid}.r{revision}{kind}.{digest}"
 
 
@@ -271,6 +295,39 @@ def withdraw_dismissals(
     return cursor.rowcount
 
 
+def _requeued_at(now: datetime) -> str:
+    """The start of the ``last_error`` of a dead alert put back to pending at ``now``, before
+    the error it had died of."""
+    return f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
+
+
+def restore_withdrawn(conn: sqlite3.Connection, landslide_fid: int, now: datetime) -> int:
+    """Inside the caller's transaction, undo :func:`withdraw` for the new and grown alerts of
+    ``landslide_fid``, a landslide no longer dismissed (a reviewer took the dismissal back):
+    those it withdrew while they waited go back to pending, due at once, their attempts kept,
+    their ``last_error`` saying so (:data:`REQUEUED`, then the withdrawal); those it found dead
+    already are dead again with the error they died of (so ``status --check --max-dead`` counts
+    them again, and ``alerts retry`` sends them). A withdrawn ``landslide.reinstated`` is not
+    among them: the next reinstatement queues its own. Returns how many went back to
+    pending."""
+    said = f"{WITHDRAWN}landslide {int(landslide_fid)} was dismissed"
+    was_dead = f"{said}; it was dead: "
+    new_or_grown = f"event IN ({gpkg.sql_values(_DETECTIONS)})"
+    conn.execute(
+        f"UPDATE {TABLE} SET last_error = substr(last_error, ?) "
+        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} "
+        "AND substr(COALESCE(last_error, ''), 1, ?) = ?",
+        (len(was_dead) + 1, int(landslide_fid), len(was_dead), was_dead),
+    )
+    requeued = f"{_requeued_at(now)}{said}"
+    cursor = conn.execute(
+        f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? "
+        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ?",
+        (_ts(now), requeued, int(landslide_fid), said),
+    )
+    return cursor.rowcount
+
+
 # the schema versions whose quicklook filename is the host's path, not one under quicklooks.dir
 _HOST_PATHS = ("1.0", "1.1")
 
@@ -294,16 +351,48 @@ def enqueue_dismissal(
     now: datetime,
 ) -> int:
     """Inside the caller's transaction, queue a ``landslide.dismissed`` for each channel that
-    was sent a new or grown alert of ``landslide`` (its inventory row, just dismissed): a
-    channel told nothing (its alerts withdrawn before they went, or dead) is told nothing now.
-    The notice names the keys of the alerts it withdraws; its ``run`` and quicklook are those
-    of the latest of them (the alert whose news it takes back), its ``previous_area_m2`` the
-    area that alert gave. A notice withdrawn before it went (the dismissal taken back) is
-    queued again by the next dismissal of the same revision. Returns how many were queued."""
+    was sent a new, grown or reinstated alert of ``landslide`` (its inventory row, just
+    dismissed): a channel told nothing (its alerts withdrawn before they went, or dead) is told
+    nothing now. The notice names the keys of the alerts it withdraws; its ``run`` and
+    quicklook are those of the latest of them (the alert whose news it takes back), its
+    ``previous_area_m2`` the area that alert gave. A notice withdrawn before it went (the
+    dismissal taken back) is queued again by the next dismissal of the same revision. Returns
+    how many were queued."""
+    return _enqueue_notice(conn, landslide, geometry_wgs84, now, DISMISSED_EVENT, TOLD_SQL)
+
+
+def enqueue_reinstatement(
+    conn: sqlite3.Connection,
+    landslide: Mapping[str, Any],
+    geometry_wgs84: BaseGeometry,
+    now: datetime,
+) -> int:
+    """Inside the caller's transaction, queue a ``landslide.reinstated`` for each channel that
+    was sent a ``landslide.dismissed`` of ``landslide`` (its inventory row, just confirmed or
+    made a candidate again): the channel was told it was a false alarm, and is told now that
+    the reviewer took that back. It names the dismissals it withdraws; its ``run``, quicklook
+    and ``previous_area_m2`` are those of the latest of them (the last alert of the landslide
+    itself that the channel was sent), its ``landslide`` the entry as it is now. Returns how
+    many were queued."""
+    told = f"event = '{DISMISSED_EVENT}'"
+    return _enqueue_notice(conn, landslide, geometry_wgs84, now, REINSTATED_EVENT, told)
+
+
+def _enqueue_notice(
+    conn: sqlite3.Connection,
+    landslide: Mapping[str, Any],
+    geometry_wgs84: BaseGeometry,
+    now: datetime,
+    event: AlertEvent,
+    withdrawn_sql: str,
+) -> int:
+    """:func:`enqueue_dismissal` or :func:`enqueue_reinstatement`: one ``event`` for each
+    channel that was sent an alert of ``landslide`` that ``withdrawn_sql`` selects, withdrawing
+    them all."""
     fid = int(landslide["fid"])
     sent = conn.execute(
         f"SELECT channel, idempotency_key, payload, quicklook FROM {TABLE} "
-        f"WHERE landslide_fid = ? AND status = 'sent' AND {TOLD_SQL} ORDER BY id",
+        f"WHERE landslide_fid = ? AND status = 'sent' AND {withdrawn_sql} ORDER BY id",
         (fid,),
     ).fetchall()
     by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
@@ -317,16 +406,21 @@ def enqueue_dismissal(
     for channel, told in by_channel.items():
         _, last, quicklook = told[-1]
         key = idempotency_key(
-            str(landslide["uid"]), int(landslide["revision"]), channel, DISMISSED_EVENT, len(told)
+            str(landslide["uid"]), int(landslide["revision"]), channel, event, len(told)
         )
         run = last.get("run") or {}
-        row = {**landslide, "previous_area_m2": last.get("landslide", {}).get("area_m2")}
+        told_area = last.get("landslide", {})
+        if last.get("event") == DISMISSED_EVENT:  # it gave the area of the alert it withdrew
+            previous = told_area.get("previous_area_m2")
+        else:
+            previous = told_area.get("area_m2")
+        row = {**landslide, "previous_area_m2": previous}
         # before 1.2 the filename was the monitor host's own path, never sent again
         old = last.get("schema_version") in _HOST_PATHS
         reference = None if old else last.get("quicklook")
         payload = build_payload(
             idempotency_key=key,
-            event=DISMISSED_EVENT,
+            event=event,
             created_at=now,
             run=run,
             landslide=row,
@@ -351,7 +445,7 @@ def enqueue_dismissal(
             (
                 key,
                 channel,
-                DISMISSED_EVENT,
+                event,
                 str(landslide["uid"]),
                 fid,
                 int(landslide["revision"]),
@@ -534,8 +628,9 @@ class Outbox:
         but for those of the landslides an SQL ``except_select`` of fids names (the dismissed:
         their alerts would only be withdrawn again on the next open, and a walk's `retry
         --dead` counted them re-queued); of a ``landslide.dismissed``, the other way round: it
-        is put back only while its landslide is among them, and never one withdrawn (a
-        dismissal taken back, perhaps of an older revision).
+        is put back only while its landslide is among them. A review notice withdrawn
+        (a dismissal taken back, or a reinstatement dismissed again, perhaps of an older
+        revision) is never put back.
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
@@ -550,10 +645,11 @@ class Outbox:
             sql += (
                 f" AND CASE WHEN event = '{DISMISSED_EVENT}' "
                 f"THEN COALESCE(landslide_fid, -1) IN ({except_select}) "
-                f"AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
                 f"ELSE COALESCE(landslide_fid, -1) NOT IN ({except_select}) END"
+                f" AND NOT (event IN ({gpkg.sql_values(REVIEW_EVENTS)}) "
+                f"AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
             )
-        told = f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
+        told = _requeued_at(now)
         with gpkg.transaction(self._conn):
             if ids is None:
                 return self._conn.execute(sql, (_ts(now), told)).rowcount

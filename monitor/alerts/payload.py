@@ -26,6 +26,8 @@ from shapely.geometry.polygon import orient
 
 __all__ = [
     "DISMISSED_EVENT",
+    "REINSTATED_EVENT",
+    "REVIEW_EVENTS",
     "SCHEMA_DIR",
     "SCHEMA_ID",
     "SCHEMA_PATH",
@@ -44,8 +46,8 @@ __all__ = [
     "validate_payload",
 ]
 
-SCHEMA_VERSION = "1.4"
-SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.4.json"
+SCHEMA_VERSION = "1.5"
+SCHEMA_ID = "https://landslide-monitor.example.org/schemas/alert-1.5.json"
 
 # Next to the package (pyproject's package-data ships it); not via importlib.resources, which
 # fails when the package is seen as a namespace package by an outdated editable install.
@@ -58,12 +60,20 @@ _EARLIER_SCHEMAS = {
     "1.1": SCHEMA_DIR / "alert-1.1.schema.json",
     "1.2": SCHEMA_DIR / "alert-1.2.schema.json",
     "1.3": SCHEMA_DIR / "alert-1.3.schema.json",
+    "1.4": SCHEMA_DIR / "alert-1.4.schema.json",
 }
 
 # landslide.dismissed (schema 1.4): a reviewer dismissed a landslide a channel had been sent an
-# alert of; it names the alerts it withdraws (CAP's "Cancel" with its "references")
-AlertEvent = Literal["landslide.new", "landslide.grown", "landslide.dismissed"]
+# alert of; it names the alerts it withdraws (CAP's "Cancel" with its "references").
+# landslide.reinstated (1.5): the reviewer took back a dismissal a channel had been sent; it
+# names the landslide.dismissed alerts it withdraws.
+AlertEvent = Literal[
+    "landslide.new", "landslide.grown", "landslide.dismissed", "landslide.reinstated"
+]
 DISMISSED_EVENT: AlertEvent = "landslide.dismissed"
+REINSTATED_EVENT: AlertEvent = "landslide.reinstated"
+#: the events that report a review decision, not a detection: they name what they withdraw
+REVIEW_EVENTS: tuple[AlertEvent, ...] = (DISMISSED_EVENT, REINSTATED_EVENT)
 
 _NUMBER_FIELDS = (
     "area_m2",
@@ -241,9 +251,10 @@ def build_payload(
     region, status, revision, first/last seen, times seen, the numbers of :data:`_NUMBER_FIELDS`,
     setting, pre/post dates, the event dating and confirmation of monitor.pipeline.dating, local
     EPSG code); ``run`` holds id, date and source; ``quicklook`` is
-    :meth:`QuicklookLinks.reference` of its file. A ``landslide.dismissed`` names the keys of
-    the alerts it ``withdraws`` and its ``review`` (``decided_at``, UTC with Z, and ``note``);
-    the other events have neither (an empty list, null)."""
+    :meth:`QuicklookLinks.reference` of its file. A ``landslide.dismissed`` or
+    ``landslide.reinstated`` names the keys of the alerts it ``withdraws`` and its ``review``
+    (``decided_at``, UTC with Z, and ``note``); the other events have neither (an empty list,
+    null)."""
     centroid = geometry_wgs84.centroid
     body: dict[str, Any] = {
         "id": str(landslide["uid"]),

@@ -4,8 +4,9 @@ Headers (docs/alerts.md):
 
 - ``Content-Type: application/json``
 - ``Idempotency-Key``: the alert's key, identical on every retry (also in the body);
-- ``X-Landslide-Event``: ``landslide.new``, ``landslide.grown`` or ``landslide.dismissed``
-  (``monitor.test`` for the test of ``alerts test``, :meth:`WebhookSender.send_test`);
+- ``X-Landslide-Event``: ``landslide.new``, ``landslide.grown``, ``landslide.dismissed`` or
+  ``landslide.reinstated`` (``monitor.test`` for the test of ``alerts test``,
+  :meth:`WebhookSender.send_test`);
 - ``X-Landslide-Signature-256``: ``sha256=`` + hex HMAC-SHA256 of the raw body under the
   webhook's secret (read from the environment variable the settings name).
 

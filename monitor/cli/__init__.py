@@ -301,7 +301,7 @@ _STATUS_OF_ACTION: dict[str, LandslideStatus] = {
 
 
 def _inventory(args: argparse.Namespace) -> int:
-    from monitor.store.inventory import Inventory, InventoryError
+    from monitor.store.inventory import Inventory, InventoryError, StatusChange
 
     config = _load(args)
     path = existing_inventory(config)
@@ -349,27 +349,9 @@ def _inventory(args: argparse.Namespace) -> int:
             print(f"landslide {key}: already {status}{noted or ', unchanged'}")
         else:
             print(f"landslide {key}: {change.previous} -> {status}{noted}")
-    _print_withdrawn(
-        sum(change.withdrawn for change in changes),
-        "it" if len(changes) == 1 else "them",
-        sum(change.dismissals for change in changes),
-    )
+    for line in StatusChange.summed(changes).outbox_news("it" if len(changes) == 1 else "them"):
+        print(line)
     return EXIT_OK
-
-
-def _print_withdrawn(count: int, of: str, dismissals: int = 0) -> None:
-    """What a review decision did to the outbox: ``count`` alerts of ``of`` withdrawn, and
-    ``dismissals`` landslide.dismissed alerts queued for the channels that were told."""
-    if count:
-        print(
-            f"{count} alert(s) of {of} still waiting in the outbox withdrawn, never to be sent "
-            "(`alerts list` shows them among the dead)"
-        )
-    if dismissals:
-        print(
-            f"{dismissals} landslide.dismissed alert(s) queued for the channels that were sent "
-            f"an alert of {of}; the next run or `alerts deliver` sends them (docs/alerts.md)"
-        )
 
 
 def _review_file(inventory: Inventory, file: Path, dry_run: bool, force: bool) -> int:
@@ -395,7 +377,8 @@ def _review_file(inventory: Inventory, file: Path, dry_run: bool, force: bool) -
         print(f"dry run, nothing changed: would be {outcome.summary()}")
         return EXIT_OK
     print(f"{file}: {outcome.summary()}")
-    _print_withdrawn(outcome.withdrawn, "them", outcome.dismissals)
+    for line in outcome.outbox.outbox_news("them"):
+        print(line)
     return EXIT_OK
 
 

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 from models.console import named_or_counted, text_table
 from models.datasets import first_names
 from monitor import _geopackage as gpkg
-from monitor.alerts.outbox import Outbox
+from monitor.alerts.outbox import WITHDRAWN, Outbox
+from monitor.alerts.payload import REVIEW_EVENTS
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
 from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date, seconds
 from monitor.store.inventory import Inventory
@@ -412,10 +413,17 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
         alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
         of_dismissed = [f"{i} (landslide {f})" for i, f in held if i in rows]
         # a landslide.dismissed of a landslide no longer dismissed: the next open withdraws it
-        taken_back = [
-            f"{i} (landslide {f})"
-            for i, f in box.dead_of(NOT_DISMISSED_FIDS_SQL, dismissals=True)
+        taken = dict(box.dead_of(NOT_DISMISSED_FIDS_SQL, dismissals=True))
+        taken_back = [f"{i} (landslide {f})" for i, f in taken.items() if i in rows]
+        # a review notice a later decision withdrew (the dismissal taken back, the reinstatement
+        # dismissed again): another notice tells what holds now
+        superseded = [
+            f"{i} ({rows[i]['event']} of landslide {rows[i]['landslide_fid']})"
+            for i in wanted
             if i in rows
+            and rows[i]["event"] in REVIEW_EVENTS
+            and str(rows[i]["last_error"] or "").startswith(WITHDRAWN)
+            and i not in taken
         ]
         problems = []
         if unknown:
@@ -439,6 +447,11 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
                 f"alert {', '.join(taken_back)} is the landslide.dismissed of a landslide no "
                 "longer dismissed, which is not sent"
             )
+        if superseded:
+            problems.append(
+                f"alert {', '.join(superseded)} was withdrawn by a later review decision, "
+                "which its channel is told of instead"
+            )
         if problems:
             raise BadInput("; ".join(problems) + ". Nothing was re-queued.")
         requeued = box.requeue(wanted)
@@ -453,8 +466,8 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
         landslides = first_names([str(f) for f in dict.fromkeys(f for _, f in held)], 10)
         print(
             f"left dead: {len(held)} alert(s) of dismissed landslides (alert {alerts} of "
-            f"landslide {landslides}); `landslide-monitor inventory confirm LANDSLIDE` first "
-            "to send them"
+            f"landslide {landslides}); `landslide-monitor inventory confirm LANDSLIDE` puts back "
+            "those withdrawn while they waited, and `alerts retry` then re-queues the others"
         )
     return EXIT_OK
 

@@ -53,6 +53,7 @@ from monitor.store.inventory import (
     EXPORT_FORMATS,
     Inventory,
     LandslideStatus,
+    StatusChange,
     export_suffixes,
     unquoted_formula,
 )
@@ -119,12 +120,12 @@ class StatusDecision:
 @dataclass
 class ReviewOutcome:
     """What a review file changed (or, in a dry run, would change): the decisions, how many rows
-    already matched the inventory, and the alerts the dismissals withdrew."""
+    already matched the inventory, and what the decisions did to the outbox."""
 
     decisions: list[StatusDecision] = field(default_factory=list)
     unchanged: int = 0
-    withdrawn: int = 0
-    dismissals: int = 0  # landslide.dismissed alerts queued for the channels told of them
+    # what the decisions did to the outbox, added up
+    outbox: StatusChange = field(default_factory=lambda: StatusChange(previous=""))
     notes: int = 0  # landslides whose review_note the file changes
     redrawn: list[int] = field(default_factory=list)  # rows whose outline is not the inventory's
 
@@ -436,6 +437,5 @@ def apply_review(
             applied.unchanged += 1
         else:
             applied.decisions.append(replace(decision, previous=change.previous))
-    applied.withdrawn = sum(change.withdrawn for change in changes)
-    applied.dismissals = sum(change.dismissals for change in changes)
+    applied.outbox = StatusChange.summed(changes)
     return applied

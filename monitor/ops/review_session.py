@@ -62,7 +62,7 @@ class ReviewSession:
         self.selected: int | None = None
         self.decisions: list[tuple[int, str, str]] = []  # (fid, previous, new)
         self.withdrawn = 0  # waiting alerts the last decision withdrew (a dismissal)
-        self.dismissals = 0  # landslide.dismissed alerts it queued for the channels told
+        self.told: list[str] = []  # what the last decision did to the outbox, in sentences
         self._frame = self._load()
         self._layer: Any = None
         self._map: Any = None
@@ -127,16 +127,11 @@ class ReviewSession:
             change = inventory.set_status(int(fid), status)  # type: ignore[arg-type]
         previous = change.previous
         self.withdrawn = change.withdrawn
-        self.dismissals = change.dismissals
+        self.told = change.outbox_news("it")
         self.decisions.append((int(fid), previous, status))
         log.info("landslide %d: %s -> %s", fid, previous, status)
-        if change.withdrawn:
-            log.info("landslide %d: %d waiting alert(s) withdrawn", fid, change.withdrawn)
-        if change.dismissals:
-            log.info(
-                "landslide %d: %d landslide.dismissed alert(s) queued for the channels told of it",
-                fid, change.dismissals,
-            )  # fmt: skip
+        for line in self.told:
+            log.info("landslide %d: %s", fid, line)
         self._frame = self._load()
         self._refresh()
         return previous
@@ -219,17 +214,8 @@ class ReviewSession:
                 message.value = f"<span style='color:#b10026'>{html.escape(str(exc))}</span>"
             return
         if message is not None:
-            withdrawn = (
-                f"; {self.withdrawn} waiting alert(s) of it withdrawn, never to be sent"
-                if self.withdrawn
-                else ""
-            )
-            if self.dismissals:
-                withdrawn += (
-                    f"; the {self.dismissals} channel(s) alerted of it will be told it was "
-                    "dismissed"
-                )
-            message.value = f"landslide {self.selected}: {previous} → <b>{status}</b>{withdrawn}"
+            told = "".join(f"; {html.escape(line)}" for line in self.told)
+            message.value = f"landslide {self.selected}: {previous} → <b>{status}</b>{told}"
 
     def _options(self) -> list[tuple[str, int]]:
         return [

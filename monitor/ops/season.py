@@ -48,7 +48,7 @@ from affine import Affine
 from shapely.geometry import shape
 
 from models.chain_metrics import LARGE_M2, SMALL_M2
-from monitor.alerts.payload import DISMISSED_EVENT
+from monitor.alerts.payload import REVIEW_EVENTS
 from monitor.config import MonitorConfig, RegionConfig, load_config
 from monitor.errors import BadInput, interrupt_on_signals
 from monitor.grid import outline_pixels
@@ -433,7 +433,7 @@ def _growth_alerts(
     for row in sorted(rows, key=lambda r: int(r["id"])):
         body, day = row["payload"]["landslide"], date.fromisoformat(row["payload"]["run"]["date"])
         key = (str(row["landslide_uid"]), int(row["revision"]))
-        if row["event"] == DISMISSED_EVENT:  # news of a review, not of an outline
+        if row["event"] in REVIEW_EVENTS:  # news of a review, not of an outline
             continue
         if row["region"] not in names or key in seen or (runs is not None and day > runs[1]):
             continue

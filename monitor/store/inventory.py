@@ -145,16 +145,27 @@ GEOJSON_DECIMALS = 7
 WKT_DECIMALS = 6
 
 
-# Dismissed landslides with an alert a delivery sent while the dismissal withdrew it, which no
-# landslide.dismissed of its channel withdraws yet (a key is letters, digits, ".", "_", "-").
-_SENT_AFTER_DISMISSAL = f"""
+def _sent_after_withdrawal(dismissed: bool, told: Sequence[str], notice: str) -> str:
+    """The landslides (``dismissed``, or no longer) with an alert of ``told`` events that a
+    delivery sent while a review decision withdrew it, which no ``notice`` of its channel
+    withdraws yet (a key is letters, digits, ".", "_", "-"), as SQL of one parameter, the
+    mark :data:`outbox.SENT_AFTER_WITHDRAWAL`."""
+    return f"""
 SELECT DISTINCT l.fid FROM {LAYER} AS l JOIN {outbox.TABLE} AS o ON o.landslide_fid = l.fid
-WHERE l.status = 'dismissed' AND o.status = 'sent' AND o.last_error = ?
+WHERE l.status {"=" if dismissed else "!="} 'dismissed' AND o.status = 'sent'
+  AND o.last_error = ? AND o.event IN ({gpkg.sql_values(told)})
   AND NOT EXISTS (
     SELECT 1 FROM {outbox.TABLE} AS d WHERE d.landslide_fid = l.fid AND d.channel = o.channel
-      AND d.event = '{outbox.DISMISSED_EVENT}'
-      AND instr(d.payload, '"' || o.idempotency_key || '"') > 0)
+      AND d.event = '{notice}' AND instr(d.payload, '"' || o.idempotency_key || '"') > 0)
 """
+
+
+# the channel was told of it after the dismissal counted what it had been told: it is told of
+# the dismissal; or was told of the dismissal after it was taken back: it is told of that
+_SENT_AFTER_DISMISSAL = _sent_after_withdrawal(True, outbox.TOLD_EVENTS, outbox.DISMISSED_EVENT)
+_SENT_AFTER_REINSTATEMENT = _sent_after_withdrawal(
+    False, (outbox.DISMISSED_EVENT,), outbox.REINSTATED_EVENT
+)
 
 
 def export_suffixes() -> str:
@@ -165,12 +176,56 @@ def export_suffixes() -> str:
 @dataclass(frozen=True)
 class StatusChange:
     """What :meth:`Inventory.set_status` did: the status before, and how many alerts still
-    waiting in the outbox a dismissal withdrew."""
+    waiting in the outbox a dismissal withdrew (or, where the dismissal was taken back, how
+    many of its ``landslide.dismissed`` alerts)."""
 
     previous: str
     withdrawn: int = 0
     # landslide.dismissed alerts queued for the channels that were sent an alert of it
     dismissals: int = 0
+    # where a dismissal was taken back: landslide.reinstated alerts queued for the channels
+    # that were sent its landslide.dismissed, and its alerts withdrawn unsent, pending again
+    reinstatements: int = 0
+    restored: int = 0
+
+    @classmethod
+    def summed(cls, changes: Iterable[StatusChange]) -> StatusChange:
+        """The outbox counts of several decisions added up (``previous`` empty)."""
+        changes = list(changes)
+        return cls(
+            previous="",
+            withdrawn=sum(c.withdrawn for c in changes),
+            dismissals=sum(c.dismissals for c in changes),
+            reinstatements=sum(c.reinstatements for c in changes),
+            restored=sum(c.restored for c in changes),
+        )
+
+    def outbox_news(self, of: str) -> list[str]:
+        """What the decision did to the outbox, in sentences for the reviewer (none where it
+        did nothing there); ``of``: "it" or "them", the landslides decided on."""
+        sends = "the next run or `alerts deliver` sends them (docs/alerts.md)"
+        news = []
+        if self.withdrawn:
+            news.append(
+                f"{self.withdrawn} alert(s) of {of} still waiting in the outbox withdrawn, never "
+                "to be sent (`alerts list` shows them among the dead)"
+            )
+        if self.dismissals:
+            news.append(
+                f"{self.dismissals} landslide.dismissed alert(s) queued for the channels that "
+                f"were sent an alert of {of}; {sends}"
+            )
+        if self.reinstatements:
+            news.append(
+                f"{self.reinstatements} landslide.reinstated alert(s) queued for the channels "
+                f"that were sent the landslide.dismissed of {of}; {sends}"
+            )
+        if self.restored:
+            news.append(
+                f"{self.restored} alert(s) of {of} that the dismissal withdrew before they went "
+                f"are pending again; {sends}"
+            )
+        return news
 
 
 def not_an_inventory(path: Path) -> DatabaseFileError:
@@ -556,7 +611,7 @@ class Inventory:
         if status is not None:
             _check_status(status)
         row = self.get(landslide)
-        withdrawn = dismissals = 0
+        withdrawn = dismissals = reinstatements = restored = 0
         now = datetime.now(UTC)
         with gpkg.transaction(self._conn):
             if status is not None and status != row["status"]:
@@ -578,9 +633,22 @@ class Inventory:
                     self._conn, dismissed, gpkg.decode_geometry(dismissed["geom"]), now
                 )
             elif status is not None and status != "dismissed" and row["status"] == "dismissed":
-                # a dismissal taken back: its notices still waiting are not sent
-                withdrawn = outbox.withdraw_dismissals(self._conn, "?", [int(row["fid"])], now)
-        return StatusChange(previous=str(row["status"]), withdrawn=withdrawn, dismissals=dismissals)
+                # a dismissal taken back: its notices still waiting are not sent, the channels
+                # sent one are told it is taken back, and its alerts withdrawn unsent go out
+                fid = int(row["fid"])
+                withdrawn = outbox.withdraw_dismissals(self._conn, "?", [fid], now)
+                reinstated = self.get(fid)
+                reinstatements = outbox.enqueue_reinstatement(
+                    self._conn, reinstated, gpkg.decode_geometry(reinstated["geom"]), now
+                )
+                restored = outbox.restore_withdrawn(self._conn, fid, now)
+        return StatusChange(
+            previous=str(row["status"]),
+            withdrawn=withdrawn,
+            dismissals=dismissals,
+            reinstatements=reinstatements,
+            restored=restored,
+        )
 
     def set_statuses(
         self,
@@ -625,15 +693,17 @@ class Inventory:
         withdrawn += outbox.withdraw_dismissals(self._conn, NOT_DISMISSED_FIDS_SQL, [], now)
         if withdrawn:
             log.info("%d queued alert(s) of dismissed landslides withdrawn", withdrawn)
-        # an alert a delivery was sending while its landslide was dismissed went out after the
-        # dismissal queued its notices: its channel is told now
-        raced = self._conn.execute(_SENT_AFTER_DISMISSAL, (outbox.SENT_AFTER_WITHDRAWAL,))
-        for (fid,) in raced.fetchall():
-            row = self.get(int(fid))
-            queued = outbox.enqueue_dismissal(
-                self._conn, row, gpkg.decode_geometry(row["geom"]), now
-            )
-            log.info("landslide %d: %d landslide.dismissed alert(s) queued", fid, queued)
+        # an alert a delivery was sending while its landslide was dismissed (or a dismissal
+        # while it was taken back) went out after the decision queued its notices: its channel
+        # is told now
+        for raced, enqueue, event in (
+            (_SENT_AFTER_DISMISSAL, outbox.enqueue_dismissal, outbox.DISMISSED_EVENT),
+            (_SENT_AFTER_REINSTATEMENT, outbox.enqueue_reinstatement, outbox.REINSTATED_EVENT),
+        ):
+            for (fid,) in self._conn.execute(raced, (outbox.SENT_AFTER_WITHDRAWAL,)).fetchall():
+                row = self.get(int(fid))
+                queued = enqueue(self._conn, row, gpkg.decode_geometry(row["geom"]), now)
+                log.info("landslide %d: %d %s alert(s) queued", fid, queued, event)
         return withdrawn
 
     def export(self, path: str | Path, *, status: Iterable[str] | None = None) -> Path:

@@ -13,8 +13,15 @@ from pathlib import Path
 import pytest
 
 from monitor.alerts.email import build_message
-from monitor.alerts.outbox import DISMISSED_EVENT, WITHDRAWN, Outbox, idempotency_key
-from monitor.alerts.payload import validate_payload
+from monitor.alerts.outbox import (
+    DISMISSED_EVENT,
+    REINSTATED_EVENT,
+    REQUEUED,
+    WITHDRAWN,
+    Outbox,
+    idempotency_key,
+)
+from monitor.alerts.payload import SCHEMA_VERSION, validate_payload
 from monitor.alerts.senders import Alert, DeliveryError
 from monitor.alerts.settings import AlertRouting, SmtpSettings
 from monitor.store.inventory import Inventory
@@ -75,7 +82,7 @@ def test_a_dismissal_tells_the_channels_that_were_sent_an_alert_and_only_those(
     assert notice["idempotency_key"] != told["idempotency_key"]
     body = notice["payload"]
     validate_payload(body)
-    assert body["event"] == DISMISSED_EVENT and body["schema_version"] == "1.4"
+    assert body["event"] == DISMISSED_EVENT and body["schema_version"] == SCHEMA_VERSION == "1.5"
     assert body["withdraws"] == [told["idempotency_key"]]
     assert body["review"]["note"] == "a clear-cut"
     assert body["review"]["decided_at"].endswith("Z")
@@ -284,3 +291,200 @@ def test_retry_of_a_notice_whose_landslide_is_no_longer_dismissed_is_refused(
         _requeue(box, path, [int(notice["id"])])
     (notice,) = _notices(path)
     assert notice["status"] == "dead"
+
+
+# -- taking a dismissal back (schema 1.5) -------------------------------------------------------
+
+
+def _rows(path: Path, event: str) -> list[dict]:
+    with Outbox(path) as box:
+        return [r for r in box.rows() if r["event"] == event]
+
+
+def _deliver(path: Path, routing: AlertRouting) -> list[Alert]:
+    sent: list[Alert] = []
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda channel, _: _FirstOnly(channel, sent), now=LATER)
+    return sent
+
+
+def test_a_dismissal_taken_back_after_it_went_is_followed_by_a_reinstatement(
+    tmp_path: Path,
+) -> None:
+    """A channel told "false alarm" must hear that the reviewer took it back: the
+    landslide.reinstated withdraws the notice it was sent, and every turn of dismissing and
+    reinstating again has a key of its own, each naming what the channel had read till then."""
+    path, routing, fid, sent = _alerted(tmp_path)
+    told = sent[0].payload
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed", note="a clear-cut")
+    (dismissal,) = _deliver(path, routing)
+    with Inventory(path) as inventory:
+        change = inventory.set_status(fid, "confirmed", note="field visit: a fresh scar")
+    assert (change.withdrawn, change.dismissals, change.reinstatements) == (0, 0, 1)
+    (row,) = _rows(path, REINSTATED_EVENT)
+    uid = told["landslide"]["id"]
+    assert row["channel"] == "pager:first" and row["status"] == "pending"
+    assert row["idempotency_key"] == idempotency_key(uid, 1, "pager:first", REINSTATED_EVENT)
+    assert row["idempotency_key"].split(".")[-2] == "reinstated1"
+    body = row["payload"]
+    validate_payload(body)
+    assert body["withdraws"] == [dismissal.idempotency_key]
+    assert body["review"]["note"] == "field visit: a fresh scar"
+    assert body["landslide"]["status"] == "confirmed"
+    assert body["landslide"]["previous_area_m2"] == told["landslide"]["area_m2"]
+    assert body["run"] == told["run"]
+    (reinstatement,) = _deliver(path, routing)
+    # dismissed again: the notice withdraws the new alert and the reinstatement, under a new key
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+    (again,) = _deliver(path, routing)
+    assert again.idempotency_key.split(".")[-2] == "dismissed2"
+    assert again.payload["withdraws"] == [told["idempotency_key"], reinstatement.idempotency_key]
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "candidate").reinstatements == 1
+    (last,) = _deliver(path, routing)
+    assert last.idempotency_key.split(".")[-2] == "reinstated2"
+    assert last.payload["withdraws"] == [dismissal.idempotency_key, again.idempotency_key]
+    validate_payload(last.payload)
+    keys = [told["idempotency_key"], dismissal.idempotency_key, reinstatement.idempotency_key]
+    keys += [again.idempotency_key, last.idempotency_key]
+    assert len(set(keys)) == 5
+    # pager:second refused the first alert: it was told nothing, then or since
+    with Outbox(path) as box:
+        assert {r["event"] for r in box.rows() if r["channel"] == "pager:second"} == {
+            "landslide.new"
+        }
+
+
+def test_a_reinstatement_dismissed_again_before_it_went_is_withdrawn_and_queued_again(
+    tmp_path: Path,
+) -> None:
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    _deliver(path, routing)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")
+        # the channel's last word is the dismissal, and so is the inventory's: nothing to send
+        change = inventory.set_status(fid, "dismissed")
+    assert (change.withdrawn, change.dismissals) == (1, 0)
+    (row,) = _rows(path, REINSTATED_EVENT)
+    assert row["status"] == "dead" and row["last_error"].startswith(WITHDRAWN)
+    with Outbox(path) as box:  # `retry --dead` never sends it
+        assert box.requeue(except_select=DISMISSED_FIDS_SQL) == 0
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "confirmed").reinstatements == 1
+    (row,) = _rows(path, REINSTATED_EVENT)
+    assert (row["status"], row["last_error"], row["attempts"]) == ("pending", None, 0)
+
+
+def test_alerts_a_dismissal_withdrew_go_out_when_it_is_taken_back(tmp_path: Path) -> None:
+    """Dismissed before delivery, back to candidate after: the alerts waiting then are pending
+    again, and one a receiver had refused is dead again with the error it died of; the
+    dismissal's notice, unsent, is withdrawn and followed by nothing."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:  # it grows: a landslide.grown for each channel, waiting
+        apply_run(inventory, date(2024, 9, 21), candidates([(0, 0, 100, 300)]), routing)
+        dismissed = inventory.set_status(fid, "dismissed")
+    assert dismissed.withdrawn == 2
+    with Outbox(path) as box:
+        rows = box.rows()
+    refused = next(r for r in rows if r["event"] == "landslide.new" and r["status"] == "dead")
+    assert refused["last_error"] == (
+        f"{WITHDRAWN}landslide {fid} was dismissed; it was dead: 550 no such mailbox"
+    )
+    with Inventory(path) as inventory:
+        back = inventory.set_status(fid, "candidate")
+    assert (back.restored, back.withdrawn, back.reinstatements) == (2, 1, 0)
+    with Outbox(path) as box:
+        by_id = {r["id"]: r for r in box.rows()}
+    assert by_id[refused["id"]]["status"] == "dead"
+    assert by_id[refused["id"]]["last_error"] == "550 no such mailbox"
+    grown = [r for r in by_id.values() if r["event"] == "landslide.grown"]
+    assert [r["status"] for r in grown] == ["pending", "pending"]
+    assert all(
+        r["last_error"].startswith(REQUEUED)
+        and r["last_error"].endswith(f"it was dead: {WITHDRAWN}landslide {fid} was dismissed")
+        for r in grown
+    )
+    delivered = _deliver(path, routing)
+    assert [(a.event, a.channel) for a in delivered] == [("landslide.grown", "pager:first")]
+
+
+def test_a_dismissal_notice_sent_while_it_was_taken_back_is_followed_by_a_reinstatement(
+    tmp_path: Path,
+) -> None:
+    """The reviewer took the dismissal back while the delivery was sending its notice: the
+    reinstatement found it unsent and queued nothing, then the channel took it. The next open
+    tells that channel, once."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+
+    class _Reviewed(_FirstOnly):
+        def send(self, alerts: Sequence[Alert]) -> None:
+            with Inventory(path) as inventory:  # the reviewer, during the send
+                assert inventory.set_status(fid, "confirmed").reinstatements == 0
+            super().send(alerts)
+
+    got: list[Alert] = []
+    with Outbox(path) as box:  # a clock before the decision's: the sweep reads no times
+        box.deliver(
+            routing,
+            senders=lambda channel, _: _Reviewed(channel, got),
+            now=EARLIER,
+            ignore_retry_delay=True,
+        )
+    assert [a.event for a in got] == [DISMISSED_EVENT] and _rows(path, REINSTATED_EVENT) == []
+    with Inventory(path):  # the next run or `alerts deliver`
+        pass
+    (row,) = _rows(path, REINSTATED_EVENT)
+    assert row["status"] == "pending" and row["payload"]["withdraws"] == [got[0].idempotency_key]
+    with Inventory(path):  # once
+        pass
+    assert len(_rows(path, REINSTATED_EVENT)) == 1
+
+
+def test_the_e_mail_of_a_reinstatement_says_the_dismissal_is_taken_back(tmp_path: Path) -> None:
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    _deliver(path, routing)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed", note="seen from the road")
+    (row,) = _rows(path, REINSTATED_EVENT)
+    notice = Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
+    message = build_message(
+        SmtpSettings(host="127.0.0.1", from_address="m@example.org"), "duty@example.org", [notice]
+    )
+    text = body_text(message, "plain")
+    assert "1 reinstated landslide in" in message["Subject"]
+    assert f"REINSTATED id {fid}, wayanad-hills" in text
+    assert "reinstated at: " in text and "no longer a false alarm" in text
+    assert "reviewer's note: seen from the road" in text
+    assert "withdraws: the 1 earlier dismissal(s) of it sent to this address" in text
+    assert "A reviewer took back the dismissal of 1 landslide(s)" in text
+    assert "found" not in text and "→" not in text  # no detection, no growth
+
+
+def test_retry_of_a_review_notice_a_later_decision_withdrew_is_refused(tmp_path: Path) -> None:
+    from monitor.errors import BadInput
+    from monitor.ops.alerts import _requeue
+
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    _deliver(path, routing)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")
+        inventory.set_status(fid, "dismissed")  # the reinstatement withdrawn unsent
+    (row,) = _rows(path, REINSTATED_EVENT)
+    with Outbox(path) as box, pytest.raises(BadInput, match="withdrawn by a later review"):
+        _requeue(box, path, [int(row["id"])])
+    (row,) = _rows(path, REINSTATED_EVENT)
+    assert row["status"] == "dead"

@@ -271,6 +271,22 @@ def _grown(payload: dict[str, Any]) -> None:
     payload["event"] = "landslide.grown"
 
 
+def _dismissed_status(payload: dict[str, Any]) -> None:
+    _reinstated(payload)
+    payload["landslide"]["status"] = "dismissed"
+
+
+def _reinstated(payload: dict[str, Any], **review: Any) -> None:
+    """A landslide.reinstated as the outbox builds it, then ``review``'s changes to it."""
+    payload.update(
+        event="landslide.reinstated",
+        withdraws=["0b7c4c1e-3f5a-4a59-9d1e-2f0f3f7f8e11.r1.dismissed1.5a1f2b3c4d5e"],
+        review={"decided_at": "2024-09-16T07:30:00Z", "note": None},
+    )
+    payload["landslide"]["previous_area_m2"] = 900.0
+    payload.update(review)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -286,6 +302,10 @@ def _grown(payload: dict[str, Any]) -> None:
         (lambda p: p["landslide"].update(bbox=[9.93, 46.22, 191.0, 46.2205]), "bbox"),
         (lambda p: p["landslide"]["geometry"].update(coordinates=[[9.93, 46.22]]), "geometry"),
         (lambda p: p["landslide"]["geometry"].update(coordinates=[]), "geometry"),
+        (lambda p: _reinstated(p, withdraws=[]), "withdraws"),  # taking back nothing
+        (lambda p: _reinstated(p, review=None), "review"),  # no decision
+        (_dismissed_status, "status"),  # a reinstatement of a landslide still dismissed
+        (lambda p: p.update(withdraws=["0b7c4c1e.r1.dismissed1.5a1f"]), "withdraws"),  # a new
     ],
 )
 def test_the_published_schema_refuses_what_no_alert_holds(change, message):
@@ -301,6 +321,17 @@ def test_the_published_schema_refuses_what_no_alert_holds(change, message):
     assert errors and any(message in "/".join(map(str, e.absolute_path)) for e in errors)
     with pytest.raises(jsonschema.ValidationError):
         validate_payload(payload)
+
+
+def test_a_reinstatement_as_the_outbox_builds_it_is_valid_and_1_4_refuses_it() -> None:
+    payload = copy.deepcopy(_payload())
+    _reinstated(payload)
+    validate_payload(payload)
+    older = {**payload, "schema_version": "1.4"}
+    older["schema"] = "https://landslide-monitor.example.org/schemas/alert-1.4.json"
+    with pytest.raises(jsonschema.ValidationError, match=r"'landslide\.reinstated' is not one of"):
+        validate_payload(older)
+    validate_payload({**older, "event": "landslide.grown", "withdraws": [], "review": None})
 
 
 def test_a_growth_with_its_previous_area_is_valid():

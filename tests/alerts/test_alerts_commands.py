@@ -570,7 +570,8 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     shown = ", ".join(map(str, withdrawn))
     assert (  # alert ids and the landslide's both named (a review read one for the other)
         f"left dead: 2 alert(s) of dismissed landslides (alert {shown} of landslide "
-        f"{dismissed}); `landslide-monitor inventory confirm LANDSLIDE` first to send them"
+        f"{dismissed}); `landslide-monitor inventory confirm LANDSLIDE` puts back those "
+        "withdrawn while they waited, and `alerts retry` then re-queues the others"
     ) in out
     assert _alerts(config_path, "retry", str(withdrawn[0])) == 2
     assert (
@@ -581,10 +582,13 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 0, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
     assert len(receiver.requests) == 1 and len(mailbox.messages) == 1
-    # confirmed again, they are sent by a retry (docs/alerts.md)
+    # confirmed again, they go back to pending, and out with the next delivery (docs/alerts.md)
     assert main(["inventory", "confirm", "--config", str(config_path), str(dismissed)]) == 0
+    assert (
+        "2 alert(s) of it that the dismissal withdrew before they went are pending again"
+    ) in capsys.readouterr().out
     assert _alerts(config_path, "retry", "--dead") == 0
-    assert "re-queued 2 dead alert(s)" in capsys.readouterr().out
+    assert "re-queued 0 dead alert(s)" in capsys.readouterr().out
     assert _alerts(config_path, "deliver") == 0
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in capsys.readouterr().out
     # the other one, alerted to both channels this morning, turns out a false alarm: both are

@@ -207,8 +207,13 @@ def test_dismissed_landslides_update_but_never_alert(inventory, candidates, squa
     assert grown.alerts_queued == 0
     row = inventory.get(fid)
     assert row["status"] == "dismissed" and row["status_changed_at"] is not None
-    assert inventory.set_status(first.new[0].uid, "confirmed") == StatusChange("dismissed", 0)
+    # taken back: the two withdrawn alerts go out after all (none was sent: nothing to reinstate)
+    assert inventory.set_status(first.new[0].uid, "confirmed") == StatusChange(
+        "dismissed", restored=2
+    )
     assert inventory.landslides(status="confirmed")["fid"].tolist() == [fid]
+    with inventory.outbox() as box:
+        assert box.counts() == {"pending": 4, "sent": 0, "dead": 0}
 
 
 def test_a_review_repeated_keeps_the_time_of_the_change(inventory, candidates, square):

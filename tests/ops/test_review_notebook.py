@@ -122,9 +122,11 @@ def test_the_panel_says_what_a_dismissal_withdrew(
     session._decide_from_button("dismissed")
     assert session.withdrawn == waiting > 0
     message = session._widgets["message"].value
-    assert f"{waiting} waiting alert(s) of it withdrawn" in message
-    session._decide_from_button("candidate")
-    assert session.withdrawn == 0 and "withdrawn" not in session._widgets["message"].value
+    assert f"{waiting} alert(s) of it still waiting in the outbox withdrawn" in message
+    session._decide_from_button("candidate")  # taken back: the alert goes out after all
+    message = session._widgets["message"].value
+    assert session.withdrawn == 0 and "withdrawn" not in message
+    assert f"{waiting} alert(s) of it that the dismissal withdrew before they went are" in message
 
 
 def test_a_decision_in_code_is_refused_for_a_landslide_outside_the_review(
