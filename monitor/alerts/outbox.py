@@ -98,10 +98,12 @@ __all__ = [
     "enqueue_dismissal",
     "enqueue_reinstatement",
     "idempotency_key",
+    "last_review_note",
     "restore_withdrawn",
     "withdraw",
     "withdraw_dismissals",
     "withdraw_selected",
+    "withdrawn_unsent",
 ]
 
 log = logging.getLogger(__name__)
@@ -301,16 +303,41 @@ def _requeued_at(now: datetime) -> str:
     return f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
 
 
-def restore_withdrawn(conn: sqlite3.Connection, landslide_fid: int, now: datetime) -> int:
+def withdrawn_unsent(
+    conn: sqlite3.Connection, landslide_fid: int
+) -> list[tuple[int, str, str, int | None]]:
+    """``(id, channel, event, run_id)`` of the new and grown alerts of ``landslide_fid`` that
+    its dismissal withdrew while they waited: what :func:`restore_withdrawn` puts back."""
+    rows = conn.execute(
+        f"SELECT id, channel, event, run_id FROM {TABLE} WHERE status = 'dead' "
+        f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
+        "AND last_error = ?",
+        (int(landslide_fid), _withdrawal(landslide_fid)),
+    )
+    return [(int(i), str(c), str(e), None if r is None else int(r)) for i, c, e, r in rows]
+
+
+def _withdrawal(landslide_fid: int) -> str:
+    """The ``last_error`` :func:`withdraw` gives an alert of ``landslide_fid`` that waited."""
+    return f"{WITHDRAWN}landslide {int(landslide_fid)} was dismissed"
+
+
+def restore_withdrawn(
+    conn: sqlite3.Connection,
+    landslide_fid: int,
+    now: datetime,
+    keep: Collection[int] = (),
+) -> int:
     """Inside the caller's transaction, undo :func:`withdraw` for the new and grown alerts of
     ``landslide_fid``, a landslide no longer dismissed (a reviewer took the dismissal back):
     those it withdrew while they waited go back to pending, due at once, their attempts kept,
     their ``last_error`` saying so (:data:`REQUEUED`, then the withdrawal); those it found dead
     already are dead again with the error they died of (so ``status --check --max-dead`` counts
     them again, and ``alerts retry`` sends them). A withdrawn ``landslide.reinstated`` is not
-    among them: the next reinstatement queues its own. Returns how many went back to
-    pending."""
-    said = f"{WITHDRAWN}landslide {int(landslide_fid)} was dismissed"
+    among them: the next reinstatement queues its own. The ids ``keep`` stay withdrawn (their
+    channels told of the same ground since: the inventory's twins). Returns how many went
+    back to pending."""
+    said = _withdrawal(landslide_fid)
     was_dead = f"{said}; it was dead: "
     new_or_grown = f"event IN ({gpkg.sql_values(_DETECTIONS)})"
     conn.execute(
@@ -320,9 +347,11 @@ def restore_withdrawn(conn: sqlite3.Connection, landslide_fid: int, now: datetim
         (len(was_dead) + 1, int(landslide_fid), len(was_dead), was_dead),
     )
     requeued = f"{_requeued_at(now)}{said}"
+    kept = ", ".join(str(int(i)) for i in keep)
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? "
-        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ?",
+        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ?"
+        + (f" AND id NOT IN ({kept})" if kept else ""),
         (_ts(now), requeued, int(landslide_fid), said),
     )
     return cursor.rowcount
@@ -349,16 +378,19 @@ def enqueue_dismissal(
     landslide: Mapping[str, Any],
     geometry_wgs84: BaseGeometry,
     now: datetime,
+    note: str | None = None,
 ) -> int:
     """Inside the caller's transaction, queue a ``landslide.dismissed`` for each channel that
     was sent a new, grown or reinstated alert of ``landslide`` (its inventory row, just
     dismissed): a channel told nothing (its alerts withdrawn before they went, or dead) is told
     nothing now. The notice names the keys of the alerts it withdraws; its ``run`` and
     quicklook are those of the latest of them (the alert whose news it takes back), its
-    ``previous_area_m2`` the area that alert gave. A notice withdrawn before it went (the
+    ``previous_area_m2`` the area that alert gave; its ``review`` the decision's time and
+    ``note``, the words given with the decision (not the landslide's standing ``review_note``,
+    which may give the reasons of an earlier decision). A notice withdrawn before it went (the
     dismissal taken back) is queued again by the next dismissal of the same revision. Returns
     how many were queued."""
-    return _enqueue_notice(conn, landslide, geometry_wgs84, now, DISMISSED_EVENT, TOLD_SQL)
+    return _enqueue_notice(conn, landslide, geometry_wgs84, now, note, DISMISSED_EVENT, TOLD_SQL)
 
 
 def enqueue_reinstatement(
@@ -366,16 +398,29 @@ def enqueue_reinstatement(
     landslide: Mapping[str, Any],
     geometry_wgs84: BaseGeometry,
     now: datetime,
+    note: str | None = None,
 ) -> int:
     """Inside the caller's transaction, queue a ``landslide.reinstated`` for each channel that
     was sent a ``landslide.dismissed`` of ``landslide`` (its inventory row, just confirmed or
     made a candidate again): the channel was told it was a false alarm, and is told now that
     the reviewer took that back. It names the dismissals it withdraws; its ``run``, quicklook
     and ``previous_area_m2`` are those of the latest of them (the last alert of the landslide
-    itself that the channel was sent), its ``landslide`` the entry as it is now. Returns how
-    many were queued."""
+    itself that the channel was sent), its ``landslide`` the entry as it is now, its ``review``
+    as a dismissal's. Returns how many were queued."""
     told = f"event = '{DISMISSED_EVENT}'"
-    return _enqueue_notice(conn, landslide, geometry_wgs84, now, REINSTATED_EVENT, told)
+    return _enqueue_notice(conn, landslide, geometry_wgs84, now, note, REINSTATED_EVENT, told)
+
+
+def last_review_note(conn: sqlite3.Connection, landslide_fid: int, event: str) -> str | None:
+    """The ``review`` note of the latest ``event`` notice of ``landslide_fid`` (any channel,
+    withdrawn or not): the words of the decision a follow-up notice completes (a race's)."""
+    found = conn.execute(
+        f"SELECT payload FROM {TABLE} WHERE landslide_fid = ? AND event = ? "
+        "ORDER BY id DESC LIMIT 1",
+        (int(landslide_fid), event),
+    ).fetchone()
+    review = json.loads(found[0]).get("review") if found else None
+    return review.get("note") if isinstance(review, dict) else None
 
 
 def _enqueue_notice(
@@ -383,12 +428,16 @@ def _enqueue_notice(
     landslide: Mapping[str, Any],
     geometry_wgs84: BaseGeometry,
     now: datetime,
+    note: str | None,
     event: AlertEvent,
     withdrawn_sql: str,
 ) -> int:
     """:func:`enqueue_dismissal` or :func:`enqueue_reinstatement`: one ``event`` for each
     channel that was sent an alert of ``landslide`` that ``withdrawn_sql`` selects, withdrawing
-    them all."""
+    them all; but none for a channel that was sent, or will be sent, an ``event`` withdrawing
+    the same alerts: the channel's last word is that one already (it was sent nothing since
+    that the notice would also withdraw). Keys name the revision, so such a notice, after a
+    growth nobody was told of, had a key of its own (found in review)."""
     fid = int(landslide["fid"])
     sent = conn.execute(
         f"SELECT channel, idempotency_key, payload, quicklook FROM {TABLE} "
@@ -398,12 +447,21 @@ def _enqueue_notice(
     by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
     for channel, key, payload, quicklook in sent:
         by_channel[str(channel)].append((str(key), json.loads(payload), quicklook))
+    said: dict[str, list[set[str]]] = defaultdict(list)  # what each channel's notices withdraw
+    for channel, payload in conn.execute(
+        f"SELECT channel, payload FROM {TABLE} WHERE landslide_fid = ? AND event = ? "
+        "AND status IN ('sent', 'pending')",
+        (fid, event),
+    ):
+        said[str(channel)].append(set(json.loads(payload).get("withdraws") or ()))
     review = {
         "decided_at": _decided_at(landslide.get("status_changed_at"), now),
-        "note": landslide.get("review_note") or None,
+        "note": " ".join(note.split()) or None if note else None,
     }
     queued = 0
     for channel, told in by_channel.items():
+        if {k for k, _, _ in told} in said[channel]:
+            continue
         _, last, quicklook = told[-1]
         key = idempotency_key(
             str(landslide["uid"]), int(landslide["revision"]), channel, event, len(told)

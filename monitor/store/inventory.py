@@ -87,6 +87,7 @@ from monitor.alerts.payload import quicklook_name
 from monitor.alerts.settings import AlertRouting
 from monitor.errors import DatabaseFileError
 from monitor.file_schemas import VERSION_TABLE
+from monitor.grid import reproject
 from monitor.pipeline.object_filter import unpack_features
 from monitor.store import landslides
 from monitor.store import runs as bookkeeping
@@ -627,10 +628,10 @@ class Inventory:
             if status == "dismissed":
                 withdrawn = outbox.withdraw(self._conn, [int(row["fid"])], now)
             if status == "dismissed" and row["status"] != "dismissed":
-                # the channels told of it are told it was dismissed (read after the note)
+                # the channels told of it are told it was dismissed
                 dismissed = self.get(int(row["fid"]))
                 dismissals = outbox.enqueue_dismissal(
-                    self._conn, dismissed, gpkg.decode_geometry(dismissed["geom"]), now
+                    self._conn, dismissed, gpkg.decode_geometry(dismissed["geom"]), now, note
                 )
             elif status is not None and status != "dismissed" and row["status"] == "dismissed":
                 # a dismissal taken back: its notices still waiting are not sent, the channels
@@ -639,9 +640,10 @@ class Inventory:
                 withdrawn = outbox.withdraw_dismissals(self._conn, "?", [fid], now)
                 reinstated = self.get(fid)
                 reinstatements = outbox.enqueue_reinstatement(
-                    self._conn, reinstated, gpkg.decode_geometry(reinstated["geom"]), now
+                    self._conn, reinstated, gpkg.decode_geometry(reinstated["geom"]), now, note
                 )
-                restored = outbox.restore_withdrawn(self._conn, fid, now)
+                keep = self._told_by_twins_since(reinstated)
+                restored = outbox.restore_withdrawn(self._conn, fid, now, keep)
         return StatusChange(
             previous=str(row["status"]),
             withdrawn=withdrawn,
@@ -649,6 +651,48 @@ class Inventory:
             reinstatements=reinstatements,
             restored=restored,
         )
+
+    def _told_by_twins_since(self, row: dict[str, Any]) -> set[int]:
+        """The ids of the alerts of ``row``'s landslide that its dismissal withdrew unsent and
+        whose channel a twin has told of the same ground since (the same event, not withdrawn:
+        a ``landslide.new`` of any run, a ``landslide.grown`` of the same run; the twins of a
+        run's matching, :mod:`monitor.store.landslides`): landslides of other regions within
+        ``match_tolerance_m`` of it. Restored, they would tell that ground twice."""
+        withdrawn = outbox.withdrawn_unsent(self._conn, int(row["fid"]))
+        if not withdrawn:
+            return set()
+        channels = sorted({channel for _, channel, _, _ in withdrawn})
+        marks = ", ".join("?" * len(channels))
+        told = self._conn.execute(
+            f"SELECT channel, event, run_id, landslide_fid FROM {outbox.TABLE} "
+            f"WHERE channel IN ({marks}) AND event IN ('landslide.new', 'landslide.grown') "
+            f"AND {outbox.NOT_WITHDRAWN_SQL} AND landslide_fid IN "
+            f"(SELECT fid FROM {LAYER} WHERE region != ?)",
+            (*channels, str(row["region"])),
+        ).fetchall()
+        here, epsg = shapely.from_wkb(row["local_wkb"]), int(row["local_epsg"])
+        # the coarse test on lon/lat envelopes (a degree of latitude is 111 km; one of
+        # longitude no less than a hundredth of that within 89.4 degrees of the equator)
+        pad = 100.0 * self.match_tolerance_m / 111_000.0
+        box = shapely.box(*gpkg.decode_geometry(row["geom"]).bounds).buffer(pad)
+        twins = set()
+        for fid in {int(f) for _, _, _, f in told}:
+            theirs = self.get(fid)
+            if not box.intersects(shapely.box(*gpkg.decode_geometry(theirs["geom"]).bounds)):
+                continue
+            outline = reproject(shapely.from_wkb(theirs["local_wkb"]), theirs["local_epsg"], epsg)
+            if shapely.dwithin(outline, here, self.match_tolerance_m):
+                twins.add(fid)
+        near = {
+            (str(channel), str(event), None if event == "landslide.new" else run_id)
+            for channel, event, run_id, fid in told
+            if int(fid) in twins
+        }
+        return {
+            alert_id
+            for alert_id, channel, event, run_id in withdrawn
+            if (channel, event, None if event == "landslide.new" else run_id) in near
+        }
 
     def set_statuses(
         self,
@@ -702,7 +746,9 @@ class Inventory:
         ):
             for (fid,) in self._conn.execute(raced, (outbox.SENT_AFTER_WITHDRAWAL,)).fetchall():
                 row = self.get(int(fid))
-                queued = enqueue(self._conn, row, gpkg.decode_geometry(row["geom"]), now)
+                # with the words of the decision whose notice it follows
+                note = outbox.last_review_note(self._conn, int(fid), event)
+                queued = enqueue(self._conn, row, gpkg.decode_geometry(row["geom"]), now, note)
                 log.info("landslide %d: %d %s alert(s) queued", fid, queued, event)
         return withdrawn
 

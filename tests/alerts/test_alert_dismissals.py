@@ -488,3 +488,57 @@ def test_retry_of_a_review_notice_a_later_decision_withdrew_is_refused(tmp_path:
         _requeue(box, path, [int(row["id"])])
     (row,) = _rows(path, REINSTATED_EVENT)
     assert row["status"] == "dead"
+
+
+def test_no_second_notice_withdraws_what_a_channel_was_already_told_was_withdrawn(
+    tmp_path: Path,
+) -> None:
+    """Found in review: the key names the landslide's revision, so after a growth a notice
+    withdrawing the very alerts an earlier notice withdrew had a key of its own and went out
+    again. The channel's last word was that notice already; nothing is queued."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    _deliver(path, routing)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")
+    (reinstated,) = _deliver(path, routing)
+    with Inventory(path) as inventory:  # it grows, and the channel is told
+        apply_run(inventory, date(2024, 9, 21), candidates([(0, 0, 100, 300)]), routing)
+    assert [a.event for a in _deliver(path, routing)] == ["landslide.grown"]
+    with Inventory(path) as inventory:  # dismissed by mistake, taken back before a delivery
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+        change = inventory.set_status(fid, "confirmed")
+    assert (change.withdrawn, change.reinstatements) == (1, 0)
+    assert _deliver(path, routing) == []
+    # and the other way round: dismissed again before the reinstatement went, after a growth
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    _deliver(path, routing)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "candidate").reinstatements == 1
+        apply_run(inventory, date(2024, 9, 27), candidates([(0, 0, 100, 500)]), routing)
+        assert inventory.set_status(fid, "dismissed").dismissals == 0
+    assert _deliver(path, routing) == []
+    first, second = _rows(path, REINSTATED_EVENT)  # the second withdrawn unsent, and no more
+    assert first["idempotency_key"] == reinstated.idempotency_key and first["status"] == "sent"
+    assert second["status"] == "dead" and second["last_error"].startswith(WITHDRAWN)
+
+
+def test_a_notice_carries_the_words_of_its_own_decision_only(tmp_path: Path) -> None:
+    """Found in review: a reinstatement without a note sent the dismissal's reason ("a
+    clear-cut ... not a landslide") as the reviewer's words; the landslide keeps its note."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed", note="a clear-cut for the new road")
+    (dismissal,) = _deliver(path, routing)
+    assert dismissal.payload["review"]["note"] == "a clear-cut for the new road"
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "confirmed")
+        assert inventory.get(fid)["review_note"] == "a clear-cut for the new road"
+    (reinstatement,) = _deliver(path, routing)
+    assert reinstatement.payload["review"]["note"] is None
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    (again,) = _deliver(path, routing)
+    assert again.payload["review"]["note"] is None

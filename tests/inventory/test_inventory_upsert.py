@@ -400,6 +400,39 @@ def test_an_older_inventory_reads_the_same_read_only_as_after_its_upgrade(
         assert upgraded.landslides()[columns].to_dict("records") == read_only
 
 
+def test_a_dismissal_taken_back_restores_no_alert_a_twin_has_told_since(
+    inventory, candidates, square
+):
+    """Found in review: the upper region's entry was dismissed before its alert went, the
+    valley's entry of the same ground then told the shared recipient; taking the dismissal
+    back put the upper alert back too, and the recipient got the ground twice, under two ids.
+    A recipient the valley did not tell still gets it."""
+    from monitor.alerts.settings import AlertRouting, AlertSettings, AlertTargets
+
+    hook = {"name": "upper-team", "url": "http://127.0.0.1:9/u", "secret_env": "LM_TEST_SECRET"}
+    shared = AlertSettings(
+        webhooks=[{"name": "ops", "url": "http://127.0.0.1:9/ops", "secret_env": "LM_TEST_SECRET"}]
+    )
+    routing = AlertRouting.from_settings(
+        shared, {"upper": AlertTargets(webhooks=[hook]), "valley": None}
+    )
+    run(inventory, D1, candidates([square(900, 0, 90, 90)], region="upper"), routing, "upper")
+    (upper,) = inventory.landslides()["fid"].tolist()
+    assert inventory.set_status(int(upper), "dismissed").withdrawn == 2
+    later = run(
+        inventory, D2, candidates([square(900, 0, 90, 90)], region="valley"), routing, "valley"
+    )
+    assert later.alerts_queued == 1  # ops: the upper entry's alert was withdrawn
+    assert inventory.set_status(int(upper), "confirmed").restored == 1
+    with inventory.outbox() as box:
+        pending = sorted((r["channel"], r["region"]) for r in box.rows("pending"))
+        (kept,) = box.rows("dead")
+    assert pending == [("webhook:ops", "valley"), ("webhook:upper-team", "upper")]
+    assert (kept["channel"], kept["last_error"]) == (
+        "webhook:ops", f"withdrawn: landslide {upper} was dismissed",
+    )  # fmt: skip
+
+
 def test_a_recipient_both_overlapping_regions_share_is_alerted_once(inventory, candidates, square):
     """Found in review: with an entry per region, the recipients both regions inherit got the
     same landslide twice, under two ids; and after the upgrade, an old landslide of the overlap
