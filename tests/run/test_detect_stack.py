@@ -4,6 +4,7 @@ goes through the daily run's chain and comes out as polygons and Cloud-Optimised
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -819,6 +820,40 @@ def test_an_elevation_shifted_against_its_slope_band_is_said(tmp_path):
             assert len(warnings) == 1
             assert f"the elevation's relief lies {said} of the slope band's" in warnings[0]
             assert "shifted back" in warnings[0] and "gdalwarp" in warnings[0]
+
+
+def test_an_elevation_far_off_its_slope_band_is_said(tmp_path):
+    """Found in a walk: a DEM 350-500 m off on a small stack, past the shifts the check seeks,
+    passed without a word: the medians of its rise and of the slope band agree (the same
+    terrain), while pixel by pixel the two no longer do. The slope of 30 m block means of the
+    same elevation is said too; the slope in percent is still refused as such."""
+    from monitor.errors import BadInput
+    from monitor.ops.detect_stack import check_stack
+
+    bands = _rough_terrain()
+    e, s = MODEL_BANDS.index("elevation"), MODEL_BANDS.index("slope")
+    elevation, slope = bands[e].copy(), bands[s].copy()
+    h, w = elevation.shape
+    for rows, cols in ((0, 35), (-20, 40), (0, 50)):
+        bands[e] = np.nan
+        bands[e][max(rows, 0) : h + min(rows, 0), max(cols, 0) : w + min(cols, 0)] = elevation[
+            max(-rows, 0) : h + min(-rows, 0), max(-cols, 0) : w + min(-cols, 0)
+        ]
+        (warning,) = check_stack(_write(tmp_path / "far_input.tif", bands))
+        said = re.search(r"hardly agree pixel by pixel \(rank correlation (-?[\d.]+)", warning)
+        assert said is not None and abs(float(said.group(1))) < 0.05, warning
+        assert "shifted against the stack farther than the 28 pixels sought" in warning
+    bands[e] = elevation
+    blocks = elevation[:, :159].reshape(40, 3, 53, 3).mean(axis=(1, 3))  # 30 m block means
+    gy, gx = np.gradient(blocks, 30.0)
+    bands[s] = np.nan
+    bands[s][:, :159] = np.kron(np.degrees(np.arctan(np.hypot(gx, gy))), np.ones((3, 3)))
+    (warning,) = check_stack(_write(tmp_path / "coarse_input.tif", bands))
+    assert "(rank correlation 0.2" in warning and "or is the slope of another DEM?" in warning
+    bands[s] = np.minimum(100 * np.tan(np.radians(slope)), 89.9)
+    with pytest.raises(BadInput, match="is the slope in percent") as refused:
+        check_stack(_write(tmp_path / "percent_input.tif", bands))
+    assert "hardly agree" not in str(refused.value)
 
 
 def _rough_terrain() -> np.ndarray:
