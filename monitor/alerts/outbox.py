@@ -164,20 +164,26 @@ def idempotency_key(
     channel: str,
     event: str = "landslide.new",
     withdraws: int = 1,
+    decided_at: str = "",
 ) -> str:
     """Stable key of one change on one channel: the landslide's inventory ``revision`` (1 when
     first detected, +1 per growth, alerted or not) is the change, so a ``landslide.new`` may
     carry revision 2 or more (it grew before it became alertable) and never shares a key with
     a ``landslide.grown``, which always follows it at a higher revision. A
     ``landslide.dismissed`` is keyed by the revision and by how many alerts it ``withdraws``
-    (``.dismissed<n>``): one a channel, revision and set of alerts sent, however often the
-    landslide is dismissed again; a notice that follows an alert sent during the dismissal
-    withdraws one more and has a key of its own. A ``landslide.reinstated`` likewise
-    (``.reinstated<n>``, n the dismissals it withdraws). Each notice sent counts in the next
-    one's n (a dismissal withdraws the reinstatements sent before it), so that a landslide
-    dismissed, reinstated and dismissed again gets a new key at every turn."""
-    digest = hashlib.sha256(channel.encode()).hexdigest()[:12]
-    kind = f".{str(event).removeprefix('landslide.')}{withdraws}" if event in REVIEW_EVENTS else ""
+    (``.dismissed<n>``); a notice that follows an alert sent during the dismissal withdraws one
+    more and has a key of its own. A ``landslide.reinstated`` likewise
+    (``.reinstated<n>``, n the dismissals it withdraws). Each notice a channel may hold counts
+    in the next one's n (a dismissal withdraws the reinstatements before it). A notice's
+    digest also takes the time of its decision (``decided_at``, the inventory's
+    ``status_changed_at``): a key is one body, and a later decision, with its own time and
+    words, is another notice, never the first one's key with a new body (found in a receiver's
+    walk: a receiver that had processed the first body kept its words)."""
+    review = event in REVIEW_EVENTS
+    digest = hashlib.sha256(
+        (f"{channel}\n{decided_at}" if review else channel).encode()
+    ).hexdigest()[:12]
+    kind = f".{str(event).removeprefix('landslide.')}{withdraws}" if review else ""
     return f"{landslide_uid}.r{revision}{kind}.{digest}"
 
 
@@ -223,6 +229,8 @@ def enqueue(
 
 
 WITHDRAWN = "withdrawn: "  # ``last_error`` of an alert withdrawn before it was sent
+_WAS_DEAD = "; it was dead: "  # after it, the error a withdrawn alert had died of
+_GAVE_UP = "gave up after "  # the error of an alert out of attempts (no refusal)
 # An outbox row that is not a withdrawn alert, in SQL (the rest of the outbox is what was told).
 NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
 #: ``last_error`` of a pending alert not tried because its channel's settings cannot be used in
@@ -263,7 +271,7 @@ def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: d
     # one wording whether withdrawn at the dismissal or on a later open (a walk met two)
     said = f"{WITHDRAWN}landslide "
     conn.execute(
-        f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed; it was dead: ' "
+        f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed{_WAS_DEAD}' "
         "|| COALESCE(last_error, 'no error recorded') "
         f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
         f"AND {TOLD_SQL} AND landslide_fid IN ({fids_sql})",
@@ -285,14 +293,26 @@ def withdraw_dismissals(
     """Inside the caller's transaction, mark the ``landslide.dismissed`` alerts still pending of
     the landslides an SQL list or ``select`` of fids names (``fids_sql`` with its ``params``),
     landslides no longer dismissed (a reviewer took the dismissal back), dead with
-    ``last_error`` = ``withdrawn: landslide <fid> is no longer dismissed``; returns how many."""
+    ``last_error`` = ``withdrawn: landslide <fid> is no longer dismissed``; returns how many.
+    Those dead already (refused by a receiver) are marked withdrawn too, the error they died of
+    kept after it, as :func:`withdraw` does: found in a receiver's walk, a refused notice of a
+    dismissal taken back counted for ``status --check --max-dead`` for good, which no retry
+    could clear."""
+    said = f"{WITHDRAWN}landslide "
+    conn.execute(
+        f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' is no longer dismissed"
+        f"{_WAS_DEAD}' || COALESCE(last_error, 'no error recorded') "
+        f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
+        f"AND event = '{DISMISSED_EVENT}' AND landslide_fid IN ({fids_sql})",
+        (said, *params),
+    )
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', "
         "last_error = ? || landslide_fid || ' is no longer dismissed', next_attempt_at = ?, "
         "claimed_until = NULL, claimed_by = NULL "
         f"WHERE status = 'pending' AND event = '{DISMISSED_EVENT}' "
         f"AND landslide_fid IN ({fids_sql})",
-        (f"{WITHDRAWN}landslide ", _ts(now), *params),
+        (said, _ts(now), *params),
     )
     return cursor.rowcount
 
@@ -300,19 +320,20 @@ def withdraw_dismissals(
 def _requeued_at(now: datetime) -> str:
     """The start of the ``last_error`` of a dead alert put back to pending at ``now``, before
     the error it had died of."""
-    return f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC; it was dead: "
+    return f"{REQUEUED}{_ts(now)[:19].replace('T', ' ')} UTC{_WAS_DEAD}"
 
 
 def withdrawn_unsent(
-    conn: sqlite3.Connection, landslide_fid: int
+    conn: sqlite3.Connection, landslide_fid: int, since: str
 ) -> list[tuple[int, str, str, int | None]]:
     """``(id, channel, event, run_id)`` of the new and grown alerts of ``landslide_fid`` that
-    its dismissal withdrew while they waited: what :func:`restore_withdrawn` puts back."""
+    its dismissal withdrew while they waited, at ``since`` (a GeoPackage time) or later: what
+    :func:`restore_withdrawn` puts back."""
     rows = conn.execute(
         f"SELECT id, channel, event, run_id FROM {TABLE} WHERE status = 'dead' "
         f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
-        "AND last_error = ?",
-        (int(landslide_fid), _withdrawal(landslide_fid)),
+        "AND last_error = ? AND next_attempt_at >= ?",
+        (int(landslide_fid), _withdrawal(landslide_fid), since),
     )
     return [(int(i), str(c), str(e), None if r is None else int(r)) for i, c, e, r in rows]
 
@@ -326,6 +347,7 @@ def restore_withdrawn(
     conn: sqlite3.Connection,
     landslide_fid: int,
     now: datetime,
+    since: str,
     keep: Collection[int] = (),
 ) -> int:
     """Inside the caller's transaction, undo :func:`withdraw` for the new and grown alerts of
@@ -334,11 +356,14 @@ def restore_withdrawn(
     their ``last_error`` saying so (:data:`REQUEUED`, then the withdrawal); those it found dead
     already are dead again with the error they died of (so ``status --check --max-dead`` counts
     them again, and ``alerts retry`` sends them). A withdrawn ``landslide.reinstated`` is not
-    among them: the next reinstatement queues its own. The ids ``keep`` stay withdrawn (their
-    channels told of the same ground since: the inventory's twins). Returns how many went
-    back to pending."""
+    among them: the next reinstatement queues its own. Only the alerts withdrawn at ``since``
+    (a GeoPackage time: the dismissal's) or later go back: found in an upgrade's walk, those an
+    earlier dismissal withdrew, taken back by a release that left them withdrawn, went out
+    months late, after the growth alerts that followed them. The ids ``keep`` stay withdrawn
+    (their channels told of the same ground since: the inventory's twins). Returns how many
+    went back to pending."""
     said = _withdrawal(landslide_fid)
-    was_dead = f"{said}; it was dead: "
+    was_dead = f"{said}{_WAS_DEAD}"
     new_or_grown = f"event IN ({gpkg.sql_values(_DETECTIONS)})"
     conn.execute(
         f"UPDATE {TABLE} SET last_error = substr(last_error, ?) "
@@ -350,9 +375,9 @@ def restore_withdrawn(
     kept = ", ".join(str(int(i)) for i in keep)
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? "
-        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ?"
-        + (f" AND id NOT IN ({kept})" if kept else ""),
-        (_ts(now), requeued, int(landslide_fid), said),
+        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ? "
+        "AND next_attempt_at >= ?" + (f" AND id NOT IN ({kept})" if kept else ""),
+        (_ts(now), requeued, int(landslide_fid), said, since),
     )
     return cursor.rowcount
 
@@ -423,6 +448,27 @@ def last_review_note(conn: sqlite3.Connection, landslide_fid: int, event: str) -
     return review.get("note") if isinstance(review, dict) else None
 
 
+def _possibly_told(status: str, attempts: int, last_error: str | None) -> bool:
+    """Whether a channel may hold an alert: sent, or tried with an outcome that leaves it open
+    (a timeout, a 5xx from a proxy after the receiver took the request, a dropped connection:
+    the receiver may have processed it, and a delivery that stops waiting does not know);
+    not one never tried, nor one refused at its only try (a 4xx, an SMTP 5xx: the receiver
+    said no), withdrawn since or not. Found in a receiver's walk: an alert whose answer timed
+    out, then withdrawn by a dismissal, was followed by no notice, and the receiver that had
+    processed it kept a false alarm standing."""
+    if status == "sent":
+        return True
+    if attempts > 1 or attempts <= 0:
+        return attempts > 1
+    error = last_error or ""
+    if error.startswith(WITHDRAWN):  # what it was before the withdrawal
+        died_of = error.split(_WAS_DEAD, 1)[1] if _WAS_DEAD in error else None
+    else:
+        died_of = error if status == "dead" else None
+    # one try: left pending (a failure that is retried), or dead of giving up (max_attempts 1)
+    return died_of is None or died_of.startswith(_GAVE_UP)
+
+
 def _enqueue_notice(
     conn: sqlite3.Connection,
     landslide: Mapping[str, Any],
@@ -433,20 +479,22 @@ def _enqueue_notice(
     withdrawn_sql: str,
 ) -> int:
     """:func:`enqueue_dismissal` or :func:`enqueue_reinstatement`: one ``event`` for each
-    channel that was sent an alert of ``landslide`` that ``withdrawn_sql`` selects, withdrawing
-    them all; but none for a channel that was sent, or will be sent, an ``event`` withdrawing
-    the same alerts: the channel's last word is that one already (it was sent nothing since
-    that the notice would also withdraw). Keys name the revision, so such a notice, after a
-    growth nobody was told of, had a key of its own (found in review)."""
+    channel that may hold an alert of ``landslide`` that ``withdrawn_sql`` selects
+    (:func:`_possibly_told`), withdrawing them all; but none for a channel that was sent, or
+    will be sent, an ``event`` withdrawing the same alerts: the channel's last word is that one
+    already (it was sent nothing since that the notice would also withdraw). Keys name the
+    revision, so such a notice, after a growth nobody was told of, had a key of its own (found
+    in review)."""
     fid = int(landslide["fid"])
-    sent = conn.execute(
-        f"SELECT channel, idempotency_key, payload, quicklook FROM {TABLE} "
-        f"WHERE landslide_fid = ? AND status = 'sent' AND {withdrawn_sql} ORDER BY id",
+    rows = conn.execute(
+        f"SELECT channel, idempotency_key, payload, quicklook, status, attempts, last_error "
+        f"FROM {TABLE} WHERE landslide_fid = ? AND {withdrawn_sql} ORDER BY id",
         (fid,),
     ).fetchall()
     by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
-    for channel, key, payload, quicklook in sent:
-        by_channel[str(channel)].append((str(key), json.loads(payload), quicklook))
+    for channel, key, payload, quicklook, status, attempts, last_error in rows:
+        if _possibly_told(str(status), int(attempts), last_error):
+            by_channel[str(channel)].append((str(key), json.loads(payload), quicklook))
     said: dict[str, list[set[str]]] = defaultdict(list)  # what each channel's notices withdraw
     for channel, payload in conn.execute(
         f"SELECT channel, payload FROM {TABLE} WHERE landslide_fid = ? AND event = ? "
@@ -464,7 +512,13 @@ def _enqueue_notice(
             continue
         _, last, quicklook = told[-1]
         key = idempotency_key(
-            str(landslide["uid"]), int(landslide["revision"]), channel, event, len(told)
+            str(landslide["uid"]),
+            int(landslide["revision"]),
+            channel,
+            event,
+            len(told),
+            # to the millisecond: two decisions within a second are two notices
+            str(landslide.get("status_changed_at") or review["decided_at"]),
         )
         run = last.get("run") or {}
         told_area = last.get("landslide", {})
@@ -491,15 +545,10 @@ def _enqueue_notice(
             withdraws=[k for k, _, _ in told],
             review=review,
         )
-        cursor = conn.execute(
-            f"INSERT INTO {TABLE} (idempotency_key, channel, event, landslide_uid, "
+        cursor = conn.execute(  # the same decision's notice queued already: nothing
+            f"INSERT OR IGNORE INTO {TABLE} (idempotency_key, channel, event, landslide_uid, "
             "landslide_fid, revision, region, run_id, payload, quicklook, created_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending', attempts = 0, "
-            "payload = excluded.payload, created_at = excluded.created_at, "
-            "next_attempt_at = excluded.next_attempt_at, claimed_until = NULL, "
-            "claimed_by = NULL, last_error = NULL "
-            f"WHERE status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%'",
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 channel,
@@ -686,9 +735,10 @@ class Outbox:
         but for those of the landslides an SQL ``except_select`` of fids names (the dismissed:
         their alerts would only be withdrawn again on the next open, and a walk's `retry
         --dead` counted them re-queued); of a ``landslide.dismissed``, the other way round: it
-        is put back only while its landslide is among them. A review notice withdrawn
-        (a dismissal taken back, or a reinstatement dismissed again, perhaps of an older
-        revision) is never put back.
+        is put back only while its landslide is among them. With ``except_select`` no alert a
+        review decision withdrew is put back (a review notice a later decision took back; an
+        alert an overlapping region's twin told instead, or one a dismissal taken back by an
+        earlier release left withdrawn): ``ids`` name one to send it all the same.
 
         Their ``last_error`` becomes :data:`REQUEUED` with the time, followed by the error they
         died of: ``alerts list`` showed a pending alert of 0 attempts with an error that no
@@ -704,8 +754,7 @@ class Outbox:
                 f" AND CASE WHEN event = '{DISMISSED_EVENT}' "
                 f"THEN COALESCE(landslide_fid, -1) IN ({except_select}) "
                 f"ELSE COALESCE(landslide_fid, -1) NOT IN ({except_select}) END"
-                f" AND NOT (event IN ({gpkg.sql_values(REVIEW_EVENTS)}) "
-                f"AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
+                f" AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%'"
             )
         told = _requeued_at(now)
         with gpkg.transaction(self._conn):
@@ -824,7 +873,7 @@ class Outbox:
                 told = str(error)
                 if dead and not error.permanent:  # said, or a 451 reads as the reason it died
                     told = (
-                        f"gave up after {attempts} attempts (alerts.retry.max_attempts "
+                        f"{_GAVE_UP}{attempts} attempts (alerts.retry.max_attempts "
                         f"{policy.max_attempts}); the last: {told}"
                     )
                 self._conn.execute(

@@ -469,6 +469,15 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
             f"landslide {landslides}); `landslide-monitor inventory confirm LANDSLIDE` puts back "
             "those withdrawn while they waited, and `alerts retry` then re-queues the others"
         )
+    # what a review decision withdrew of landslides not dismissed: an alert an overlapping
+    # region's twin told instead, or one a dismissal taken back by an earlier release left
+    withdrawn = box.dead_of(NOT_DISMISSED_FIDS_SQL) if ids is None else []
+    if withdrawn:
+        print(
+            f"left dead: {len(withdrawn)} alert(s) a review decision withdrew (alert "
+            f"{first_names([str(i) for i, _ in withdrawn], 10)}): `alerts retry ID` sends one "
+            "all the same"
+        )
     return EXIT_OK
 
 

@@ -69,7 +69,7 @@ import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -167,6 +167,21 @@ _SENT_AFTER_DISMISSAL = _sent_after_withdrawal(True, outbox.TOLD_EVENTS, outbox.
 _SENT_AFTER_REINSTATEMENT = _sent_after_withdrawal(
     False, (outbox.DISMISSED_EVENT,), outbox.REINSTATED_EVENT
 )
+
+
+def _just_before(dismissed_at: object) -> str:
+    """A second before ``dismissed_at`` (a landslide's ``status_changed_at``: the dismissal being
+    taken back), as GeoPackage time: the alerts withdrawn since were the dismissal's (a release
+    before 1.5 took the withdrawal's time a moment apart from the status's). The end of time
+    where it is empty or not a time (the file is edited by other tools too): nothing is put
+    back, rather than an earlier dismissal's alerts."""
+    try:
+        moment = datetime.fromisoformat(str(dismissed_at).replace("Z", "+00:00"))
+    except ValueError:
+        return "9999"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return gpkg.timestamp(moment - timedelta(seconds=1))
 
 
 def export_suffixes() -> str:
@@ -618,7 +633,8 @@ class Inventory:
             if status is not None and status != row["status"]:
                 self._conn.execute(
                     f"UPDATE {LAYER} SET status = ?, status_changed_at = ? WHERE fid = ?",
-                    (status, bookkeeping.now_ts(), row["fid"]),
+                    # the withdrawals' time (outbox) too: what taking it back puts back
+                    (status, gpkg.timestamp(now), row["fid"]),
                 )
             if note is not None:
                 self._conn.execute(
@@ -642,8 +658,9 @@ class Inventory:
                 reinstatements = outbox.enqueue_reinstatement(
                     self._conn, reinstated, gpkg.decode_geometry(reinstated["geom"]), now, note
                 )
-                keep = self._told_by_twins_since(reinstated)
-                restored = outbox.restore_withdrawn(self._conn, fid, now, keep)
+                since = _just_before(row["status_changed_at"])
+                keep = self._told_by_twins_since(reinstated, since)
+                restored = outbox.restore_withdrawn(self._conn, fid, now, since, keep)
         return StatusChange(
             previous=str(row["status"]),
             withdrawn=withdrawn,
@@ -652,13 +669,13 @@ class Inventory:
             restored=restored,
         )
 
-    def _told_by_twins_since(self, row: dict[str, Any]) -> set[int]:
+    def _told_by_twins_since(self, row: dict[str, Any], since: str) -> set[int]:
         """The ids of the alerts of ``row``'s landslide that its dismissal withdrew unsent and
         whose channel a twin has told of the same ground since (the same event, not withdrawn:
         a ``landslide.new`` of any run, a ``landslide.grown`` of the same run; the twins of a
         run's matching, :mod:`monitor.store.landslides`): landslides of other regions within
         ``match_tolerance_m`` of it. Restored, they would tell that ground twice."""
-        withdrawn = outbox.withdrawn_unsent(self._conn, int(row["fid"]))
+        withdrawn = outbox.withdrawn_unsent(self._conn, int(row["fid"]), since)
         if not withdrawn:
             return set()
         channels = sorted({channel for _, channel, _, _ in withdrawn})

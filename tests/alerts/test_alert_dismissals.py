@@ -78,7 +78,11 @@ def test_a_dismissal_tells_the_channels_that_were_sent_an_alert_and_only_those(
     (notice,) = _notices(path)
     uid = told["landslide"]["id"]
     assert notice["channel"] == "pager:first" and notice["status"] == "pending"
-    assert notice["idempotency_key"] == idempotency_key(uid, 1, "pager:first", DISMISSED_EVENT)
+    with Inventory(path) as inventory:
+        decided = inventory.get(fid)["status_changed_at"]
+    assert notice["idempotency_key"] == idempotency_key(
+        uid, 1, "pager:first", DISMISSED_EVENT, 1, decided
+    )
     assert notice["idempotency_key"] != told["idempotency_key"]
     body = notice["payload"]
     validate_payload(body)
@@ -103,21 +107,27 @@ def test_a_dismissal_tells_the_channels_that_were_sent_an_alert_and_only_those(
     assert report.sent == 1 and [a.event for a in got] == [DISMISSED_EVENT]
 
 
-def test_a_dismissal_taken_back_withdraws_its_notice_and_a_new_one_queues_it_again(
+def test_a_dismissal_taken_back_withdraws_its_notice_and_a_new_one_queues_its_own(
     tmp_path: Path,
 ) -> None:
+    """A key is one body: the later dismissal, with its own time and words, is a notice of its
+    own, never the first one's key with a new body (found in a receiver's walk)."""
     path, _, fid, _ = _alerted(tmp_path)
     with Inventory(path) as inventory:
-        inventory.set_status(fid, "dismissed")
+        inventory.set_status(fid, "dismissed", note="a clear-cut")
         back = inventory.set_status(fid, "candidate")
     (notice,) = _notices(path)
     assert back.withdrawn == 1
     assert notice["status"] == "dead"
     assert notice["last_error"] == f"{WITHDRAWN}landslide {fid} is no longer dismissed"
     with Inventory(path) as inventory:
-        assert inventory.set_status(fid, "dismissed").dismissals == 1
-    (notice,) = _notices(path)
-    assert (notice["status"], notice["last_error"], notice["attempts"]) == ("pending", None, 0)
+        assert inventory.set_status(fid, "dismissed", note="a road cut").dismissals == 1
+    old, new = _notices(path)
+    assert (old["status"], new["status"]) == ("dead", "pending")
+    assert old["payload"]["review"]["note"] == "a clear-cut"
+    assert new["payload"]["review"]["note"] == "a road cut"
+    assert old["idempotency_key"] != new["idempotency_key"]
+    assert new["idempotency_key"].split(".")[-2] == "dismissed1"
 
 
 def test_a_landslide_never_sent_to_any_channel_queues_no_notice(tmp_path: Path) -> None:
@@ -325,7 +335,11 @@ def test_a_dismissal_taken_back_after_it_went_is_followed_by_a_reinstatement(
     (row,) = _rows(path, REINSTATED_EVENT)
     uid = told["landslide"]["id"]
     assert row["channel"] == "pager:first" and row["status"] == "pending"
-    assert row["idempotency_key"] == idempotency_key(uid, 1, "pager:first", REINSTATED_EVENT)
+    with Inventory(path) as inventory:
+        decided = inventory.get(fid)["status_changed_at"]
+    assert row["idempotency_key"] == idempotency_key(
+        uid, 1, "pager:first", REINSTATED_EVENT, 1, decided
+    )
     assert row["idempotency_key"].split(".")[-2] == "reinstated1"
     body = row["payload"]
     validate_payload(body)
@@ -375,8 +389,9 @@ def test_a_reinstatement_dismissed_again_before_it_went_is_withdrawn_and_queued_
         assert box.requeue(except_select=DISMISSED_FIDS_SQL) == 0
     with Inventory(path) as inventory:
         assert inventory.set_status(fid, "confirmed").reinstatements == 1
-    (row,) = _rows(path, REINSTATED_EVENT)
-    assert (row["status"], row["last_error"], row["attempts"]) == ("pending", None, 0)
+    withdrawn, queued = _rows(path, REINSTATED_EVENT)  # the new decision's, a key of its own
+    assert (withdrawn["status"], queued["status"]) == ("dead", "pending")
+    assert withdrawn["idempotency_key"] != queued["idempotency_key"]
 
 
 def test_alerts_a_dismissal_withdrew_go_out_when_it_is_taken_back(tmp_path: Path) -> None:
@@ -542,3 +557,89 @@ def test_a_notice_carries_the_words_of_its_own_decision_only(tmp_path: Path) -> 
         inventory.set_status(fid, "dismissed")
     (again,) = _deliver(path, routing)
     assert again.payload["review"]["note"] is None
+
+
+class _TimedOut(_FirstOnly):
+    """pager:first's receiver took the request, but its answer came too late: a failure the
+    delivery retries, of an alert the receiver may hold."""
+
+    def send(self, alerts: Sequence[Alert]) -> None:
+        if self.channel == "pager:first":
+            raise DeliveryError("webhook timed out after 10 s")
+        super().send(alerts)
+
+
+def test_a_channel_whose_answer_timed_out_is_told_of_the_dismissal(tmp_path: Path) -> None:
+    """Found in a receiver's walk: an alert whose answer timed out stayed pending, the
+    dismissal withdrew it and queued no notice, and the receiver, which had processed it, kept
+    a false alarm standing. A channel that refused its only try is still told nothing."""
+    routing = AlertRouting(default=("pager:first", "pager:second"))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda channel, _: _TimedOut(channel, []), now=LATER)
+        tried = next(r for r in box.rows("pending") if r["channel"] == "pager:first")
+    assert tried["attempts"] == 1
+    with Inventory(path) as inventory:
+        change = inventory.set_status(int(fid), "dismissed")
+    assert (change.withdrawn, change.dismissals) == (1, 1)
+    (notice,) = _notices(path)
+    assert notice["channel"] == "pager:first"
+    assert notice["payload"]["withdraws"] == [tried["idempotency_key"]]
+
+
+def test_a_refused_notice_of_a_dismissal_taken_back_no_longer_counts_as_dead(
+    tmp_path: Path,
+) -> None:
+    """Found in a receiver's walk: the notice the receiver refused stayed dead when the
+    dismissal was taken back, failed `status --check --max-dead` for good, and no retry could
+    clear it. Withdrawn, it keeps the error it died of; the next dismissal queues its own."""
+    path, routing, fid, _ = _alerted(tmp_path)
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+    with Outbox(path) as box:  # every channel refuses the notice
+        box.deliver(routing, senders=lambda *_: _FirstOnly("pager:none", []), now=LATER)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "confirmed").reinstatements == 0  # it was refused
+    (notice,) = _notices(path)
+    assert notice["status"] == "dead"
+    assert notice["last_error"] == (
+        f"{WITHDRAWN}landslide {fid} is no longer dismissed; it was dead: 550 no such mailbox"
+    )
+    with Outbox(path) as box:
+        assert all(r["event"] != DISMISSED_EVENT for r in box.rows("dead", withdrawn=False))
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+    assert [n["status"] for n in _notices(path)] == ["dead", "pending"]
+
+
+def test_taking_a_dismissal_back_restores_only_what_it_withdrew(tmp_path: Path, capsys) -> None:
+    """Found in an upgrade's walk: an alert an earlier dismissal withdrew, taken back by a
+    release that left it withdrawn, went out months late when a later dismissal was taken
+    back. It stays withdrawn; `retry --dead` leaves it and says so, `retry ID` sends it."""
+    from monitor.ops.alerts import _requeue
+
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+        fid = int(fid)
+        inventory.set_status(fid, "dismissed")
+    with Outbox(path) as box:  # withdrawn in 2024, and taken back as the old release did
+        box._conn.execute("UPDATE alert_outbox SET next_attempt_at = '2024-09-16T06:00:00.000Z'")
+        box._conn.execute("UPDATE landslides SET status = 'confirmed'")
+        box._conn.commit()
+        (old,) = box.rows("dead")
+    with Inventory(path) as inventory:
+        inventory.set_status(fid, "dismissed")
+        assert inventory.set_status(fid, "confirmed").restored == 0
+    with Outbox(path) as box:
+        assert [r["id"] for r in box.rows("dead")] == [old["id"]]
+        assert _requeue(box, path, None) == 0
+        assert "left dead: 1 alert(s) a review decision withdrew" in capsys.readouterr().out
+        assert [r["status"] for r in box.rows()] == ["dead"]
+        _requeue(box, path, [int(old["id"])])
+        assert [r["status"] for r in box.rows()] == ["pending"]
