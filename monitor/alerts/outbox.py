@@ -356,7 +356,10 @@ def restore_withdrawn(
     their ``last_error`` saying so (:data:`REQUEUED`, then the withdrawal); those it found dead
     already are dead again with the error they died of (so ``status --check --max-dead`` counts
     them again, and ``alerts retry`` sends them). A withdrawn ``landslide.reinstated`` is not
-    among them: the next reinstatement queues its own. Only the alerts withdrawn at ``since``
+    among them: the next reinstatement queues its own, nor one a ``landslide.dismissed`` its
+    channel may hold names (:func:`_possibly_told`: tried, its answer lost, then withdrawn):
+    that channel gets the reinstatement, whose ``landslide`` is the entry as it is now, not
+    the alert after the notice that voided it. Only the alerts withdrawn at ``since``
     (a GeoPackage time: the dismissal's) or later go back: found in an upgrade's walk, those an
     earlier dismissal withdrew, taken back by a release that left them withdrawn, went out
     months late, after the growth alerts that followed them. The ids ``keep`` stay withdrawn
@@ -371,15 +374,32 @@ def restore_withdrawn(
         "AND substr(COALESCE(last_error, ''), 1, ?) = ?",
         (len(was_dead) + 1, int(landslide_fid), len(was_dead), was_dead),
     )
+    # a channel that may hold a dismissal naming one of them is sent the reinstatement, which
+    # carries the landslide as it is now, instead of the alert after the notice that voided it
+    named: set[tuple[str, str]] = set()
+    for channel, payload, status, attempts, last_error in conn.execute(
+        f"SELECT channel, payload, status, attempts, last_error FROM {TABLE} "
+        f"WHERE landslide_fid = ? AND event = '{DISMISSED_EVENT}'",
+        (int(landslide_fid),),
+    ):
+        if _possibly_told(str(status), int(attempts), last_error):
+            named.update((str(channel), k) for k in json.loads(payload).get("withdraws") or ())
+    back = [
+        int(i)
+        for i, channel, key in conn.execute(
+            f"SELECT id, channel, idempotency_key FROM {TABLE} WHERE status = 'dead' "
+            f"AND landslide_fid = ? AND {new_or_grown} AND last_error = ? "
+            "AND next_attempt_at >= ?",
+            (int(landslide_fid), said, since),
+        )
+        if int(i) not in keep and (str(channel), str(key)) not in named
+    ]
     requeued = f"{_requeued_at(now)}{said}"
-    kept = ", ".join(str(int(i)) for i in keep)
-    cursor = conn.execute(
-        f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? "
-        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} AND last_error = ? "
-        "AND next_attempt_at >= ?" + (f" AND id NOT IN ({kept})" if kept else ""),
-        (_ts(now), requeued, int(landslide_fid), said, since),
+    conn.executemany(
+        f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?",
+        [(_ts(now), requeued, i) for i in back],
     )
-    return cursor.rowcount
+    return len(back)
 
 
 # the schema versions whose quicklook filename is the host's path, not one under quicklooks.dir

@@ -588,6 +588,16 @@ def test_a_channel_whose_answer_timed_out_is_told_of_the_dismissal(tmp_path: Pat
     (notice,) = _notices(path)
     assert notice["channel"] == "pager:first"
     assert notice["payload"]["withdraws"] == [tried["idempotency_key"]]
+    # taken back once the notice went: the channel gets the reinstatement, which carries the
+    # landslide as it is now, not the alert the notice voided after it
+    (sent,) = _deliver(path, routing)
+    assert sent.event == DISMISSED_EVENT
+    with Inventory(path) as inventory:
+        back = inventory.set_status(int(fid), "confirmed")
+    assert (back.restored, back.reinstatements) == (0, 1)
+    assert [(a.event, a.payload["withdraws"]) for a in _deliver(path, routing)] == [
+        (REINSTATED_EVENT, [sent.idempotency_key])
+    ]
 
 
 def test_a_refused_notice_of_a_dismissal_taken_back_no_longer_counts_as_dead(
