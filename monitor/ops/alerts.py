@@ -274,8 +274,8 @@ def deliver(config: MonitorConfig, *, now: bool = False, wait_s: float = 0.0) ->
         )
     if withdrawn:  # a total, as the dead line's: not this delivery's withdrawals
         print(
-            f"{withdrawn} withdrawn alert(s) in the outbox: their landslides were dismissed "
-            "before they were sent"
+            f"{withdrawn} withdrawn alert(s) in the outbox: a review decision took them back "
+            "before they were sent (a dismissal, or a dismissal or reinstatement taken back)"
         )
     if report.waiting_for_settings:
         print(

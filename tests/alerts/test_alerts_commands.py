@@ -551,7 +551,7 @@ def test_a_landslide_dismissed_before_delivery_is_never_sent(
     assert _alerts(config_path, "deliver") == 0
     out = capsys.readouterr().out
     assert "alerts sent 2, failed and retrying 0, dead 0, pending 0" in out
-    assert "2 withdrawn alert(s) in the outbox: their landslides were dismissed" in out
+    assert "2 withdrawn alert(s) in the outbox: a review decision took them back" in out
     assert "dead alert(s) in the outbox" not in out  # withdrawn is not failed
     bodies = [json.loads(body) for _, body in receiver.requests]
     assert [b["landslide"]["inventory_fid"] for b in bodies] == [kept]
