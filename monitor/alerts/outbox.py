@@ -84,6 +84,8 @@ __all__ = [
     "TABLE",
     "TOLD_EVENTS",
     "TOLD_SQL",
+    "TRIED",
+    "TRIED_DURING_WITHDRAWAL",
     "WAITING",
     "WITHDRAWN",
     "Alert",
@@ -137,9 +139,19 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
   claimed_until DATETIME,
   claimed_by TEXT,
   sent_at DATETIME,
-  last_error TEXT
+  last_error TEXT,
+  tried INTEGER NOT NULL DEFAULT 0
 )
 """
+# ``tried``: whether its channel may hold it (:func:`_possibly_told`), kept through re-queues
+# and withdrawals, which rewrite ``attempts`` and ``last_error``
+_TRIED_COLUMNS = {"tried": "INTEGER NOT NULL DEFAULT 0"}
+#: ``tried`` of an alert sent, or tried with an outcome left open (a timeout, a retryable
+#: answer): the receiver may have processed it
+TRIED = 1
+#: ``tried`` of one so tried while a review decision withdrew it: the decision found it untried
+#: and queued no notice for it; the next writable open of the inventory does
+TRIED_DURING_WITHDRAWAL = 2
 _INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (status, next_attempt_at)"
 
 
@@ -153,9 +165,30 @@ def _now() -> datetime:
 
 
 def create_table(conn: sqlite3.Connection) -> None:
+    """The outbox table, or the columns a file of an earlier release lacks, inside the
+    caller's transaction."""
     conn.execute(_SCHEMA)
     conn.execute(_INDEX)
+    if gpkg.add_missing_columns(conn, TABLE, _TRIED_COLUMNS):
+        _fill_tried(conn)
     gpkg.register_attributes(conn, TABLE, "alerts waiting for, or done with, delivery")
+
+
+def _fill_tried(conn: sqlite3.Connection) -> None:
+    """``tried`` of the alerts an earlier release queued, from what their row still says: sent;
+    tried more than once, or once without being refused for good (left pending, or out of
+    attempts); a send marked :data:`SENT_AFTER_WITHDRAWAL` is :data:`TRIED_DURING_WITHDRAWAL`.
+    A re-queue (``alerts retry``) reset ``attempts`` to 0: an alert re-queued and not tried
+    since reads untried."""
+    updates = []
+    for i, status, attempts, last_error in conn.execute(
+        f"SELECT id, status, attempts, last_error FROM {TABLE}"
+    ).fetchall():
+        if last_error == SENT_AFTER_WITHDRAWAL:
+            updates.append((TRIED_DURING_WITHDRAWAL, i))
+        elif _tried_as_its_row_says(str(status), int(attempts), last_error):
+            updates.append((TRIED, i))
+    conn.executemany(f"UPDATE {TABLE} SET tried = ? WHERE id = ?", updates)
 
 
 def idempotency_key(
@@ -271,11 +304,12 @@ def _withdraw(conn: sqlite3.Connection, fids_sql: str, params: list[int], now: d
     # one wording whether withdrawn at the dismissal or on a later open (a walk met two)
     said = f"{WITHDRAWN}landslide "
     conn.execute(
-        f"UPDATE {TABLE} SET last_error = ? || landslide_fid || ' was dismissed{_WAS_DEAD}' "
+        f"UPDATE {TABLE} SET next_attempt_at = ?, "
+        f"last_error = ? || landslide_fid || ' was dismissed{_WAS_DEAD}' "
         "|| COALESCE(last_error, 'no error recorded') "
         f"WHERE status = 'dead' AND COALESCE(last_error, '') NOT LIKE '{WITHDRAWN}%' "
         f"AND {TOLD_SQL} AND landslide_fid IN ({fids_sql})",
-        (said, *params),
+        (_ts(now), said, *params),  # the time of the withdrawal: what restore_withdrawn reads
     )
     cursor = conn.execute(
         f"UPDATE {TABLE} SET status = 'dead', "
@@ -367,33 +401,30 @@ def restore_withdrawn(
     went back to pending."""
     said = _withdrawal(landslide_fid)
     was_dead = f"{said}{_WAS_DEAD}"
-    new_or_grown = f"event IN ({gpkg.sql_values(_DETECTIONS)})"
-    conn.execute(
-        f"UPDATE {TABLE} SET last_error = substr(last_error, ?) "
-        f"WHERE status = 'dead' AND landslide_fid = ? AND {new_or_grown} "
-        "AND substr(COALESCE(last_error, ''), 1, ?) = ?",
-        (len(was_dead) + 1, int(landslide_fid), len(was_dead), was_dead),
-    )
     # a channel that may hold a dismissal naming one of them is sent the reinstatement, which
     # carries the landslide as it is now, instead of the alert after the notice that voided it
     named: set[tuple[str, str]] = set()
-    for channel, payload, status, attempts, last_error in conn.execute(
-        f"SELECT channel, payload, status, attempts, last_error FROM {TABLE} "
+    for channel, payload, status, tried in conn.execute(
+        f"SELECT channel, payload, status, tried FROM {TABLE} "
         f"WHERE landslide_fid = ? AND event = '{DISMISSED_EVENT}'",
         (int(landslide_fid),),
     ):
-        if _possibly_told(str(status), int(attempts), last_error):
+        if _possibly_told(str(status), int(tried)):
             named.update((str(channel), k) for k in json.loads(payload).get("withdraws") or ())
-    back = [
-        int(i)
-        for i, channel, key in conn.execute(
-            f"SELECT id, channel, idempotency_key FROM {TABLE} WHERE status = 'dead' "
-            f"AND landslide_fid = ? AND {new_or_grown} AND last_error = ? "
-            "AND next_attempt_at >= ?",
-            (int(landslide_fid), said, since),
-        )
-        if int(i) not in keep and (str(channel), str(key)) not in named
-    ]
+    back, dead_again = [], []
+    for i, channel, key, error in conn.execute(
+        f"SELECT id, channel, idempotency_key, last_error FROM {TABLE} WHERE status = 'dead' "
+        f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
+        "AND next_attempt_at >= ? AND substr(COALESCE(last_error, ''), 1, ?) = ?",
+        (int(landslide_fid), since, len(said), said),
+    ):
+        if int(i) in keep or (str(channel), str(key)) in named:
+            continue
+        if error == said:
+            back.append(int(i))
+        elif str(error).startswith(was_dead):
+            dead_again.append((str(error)[len(was_dead) :], int(i)))
+    conn.executemany(f"UPDATE {TABLE} SET last_error = ? WHERE id = ?", dead_again)
     requeued = f"{_requeued_at(now)}{said}"
     conn.executemany(
         f"UPDATE {TABLE} SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?",
@@ -468,18 +499,22 @@ def last_review_note(conn: sqlite3.Connection, landslide_fid: int, event: str) -
     return review.get("note") if isinstance(review, dict) else None
 
 
-def _possibly_told(status: str, attempts: int, last_error: str | None) -> bool:
+def _possibly_told(status: str, tried: int) -> bool:
     """Whether a channel may hold an alert: sent, or tried with an outcome that leaves it open
-    (a timeout, a 5xx from a proxy after the receiver took the request, a dropped connection:
-    the receiver may have processed it, and a delivery that stops waiting does not know);
-    not one never tried, nor one refused at its only try (a 4xx, an SMTP 5xx: the receiver
-    said no), withdrawn since or not. Found in a receiver's walk: an alert whose answer timed
-    out, then withdrawn by a dismissal, was followed by no notice, and the receiver that had
-    processed it kept a false alarm standing."""
-    if status == "sent":
-        return True
-    if attempts > 1 or attempts <= 0:
-        return attempts > 1
+    (``tried``: a timeout, a 5xx from a proxy after the receiver took the request, a dropped
+    connection: the receiver may have processed it, and a delivery that stops waiting does not
+    know); not one never tried, nor one refused at every try (a 4xx, an SMTP 5xx: the receiver
+    said no). Found in a receiver's walk: an alert whose answer timed out, then withdrawn by a
+    dismissal, was followed by no notice, and the receiver that had processed it kept a false
+    alarm standing."""
+    return status == "sent" or tried > 0
+
+
+def _tried_as_its_row_says(status: str, attempts: int, last_error: str | None) -> bool:
+    """:func:`_possibly_told` of a row of a release before ``tried``, from its ``attempts`` and
+    ``last_error``: tried more than once, or once and not refused for good."""
+    if status == "sent" or attempts > 1 or attempts <= 0:
+        return status == "sent" or attempts > 1
     error = last_error or ""
     if error.startswith(WITHDRAWN):  # what it was before the withdrawal
         died_of = error.split(_WAS_DEAD, 1)[1] if _WAS_DEAD in error else None
@@ -507,13 +542,13 @@ def _enqueue_notice(
     in review)."""
     fid = int(landslide["fid"])
     rows = conn.execute(
-        f"SELECT channel, idempotency_key, payload, quicklook, status, attempts, last_error "
+        f"SELECT channel, idempotency_key, payload, quicklook, status, tried "
         f"FROM {TABLE} WHERE landslide_fid = ? AND {withdrawn_sql} ORDER BY id",
         (fid,),
     ).fetchall()
     by_channel: dict[str, list[tuple[str, dict[str, Any], str | None]]] = defaultdict(list)
-    for channel, key, payload, quicklook, status, attempts, last_error in rows:
-        if _possibly_told(str(status), int(attempts), last_error):
+    for channel, key, payload, quicklook, status, tried in rows:
+        if _possibly_told(str(status), int(tried)):
             by_channel[str(channel)].append((str(key), json.loads(payload), quicklook))
     said: dict[str, list[set[str]]] = defaultdict(list)  # what each channel's notices withdraw
     for channel, payload in conn.execute(
@@ -852,13 +887,16 @@ class Outbox:
 
     def _mark_sent(self, alerts: Sequence[Alert], now: datetime) -> None:
         """``now``: when the channel accepted them. One withdrawn while it was being sent (its
-        landslide dismissed) keeps :data:`SENT_AFTER_WITHDRAWAL` as its ``last_error``: the
-        dismissal found it unsent, and the next open of the inventory tells its channel."""
+        landslide dismissed) keeps :data:`SENT_AFTER_WITHDRAWAL` as its ``last_error`` and is
+        :data:`TRIED_DURING_WITHDRAWAL`: the dismissal found it unsent, and the next open of the
+        inventory tells its channel."""
+        withdrawn = f"status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%'"
         with gpkg.transaction(self._conn):
             self._conn.executemany(
                 f"UPDATE {TABLE} SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-                "claimed_until = NULL, claimed_by = NULL, last_error = CASE WHEN status = "
-                f"'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%' THEN ? END WHERE id = ?",
+                f"claimed_until = NULL, claimed_by = NULL, tried = CASE WHEN {withdrawn} "
+                f"THEN {TRIED_DURING_WITHDRAWAL} ELSE {TRIED} END, "
+                f"last_error = CASE WHEN {withdrawn} THEN ? END WHERE id = ?",
                 [(_ts(now), SENT_AFTER_WITHDRAWAL, a.id) for a in alerts],
             )
 
@@ -895,6 +933,13 @@ class Outbox:
                     told = (
                         f"{_GAVE_UP}{attempts} attempts (alerts.retry.max_attempts "
                         f"{policy.max_attempts}); the last: {told}"
+                    )
+                if not error.permanent:  # no refusal: the receiver may have taken it
+                    self._conn.execute(  # withdrawn meanwhile: the next open follows it up
+                        f"UPDATE {TABLE} SET tried = CASE WHEN status = 'dead' AND "
+                        f"COALESCE(last_error, '') LIKE '{WITHDRAWN}%' "
+                        f"THEN {TRIED_DURING_WITHDRAWAL} ELSE MAX(tried, {TRIED}) END WHERE id = ?",
+                        (alert.id,),
                     )
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "

@@ -472,6 +472,12 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
     # what a review decision withdrew of landslides not dismissed: an alert an overlapping
     # region's twin told instead, or one a dismissal taken back by an earlier release left
     withdrawn = box.dead_of(NOT_DISMISSED_FIDS_SQL) if ids is None else []
+    detections = {
+        row["id"]
+        for row in box.rows(ids=[i for i, _ in withdrawn])
+        if row["event"] in ("landslide.new", "landslide.grown")
+    }  # a review notice withdrawn is never sent: `retry ID` refuses it
+    withdrawn = [(i, f) for i, f in withdrawn if i in detections]
     if withdrawn:
         print(
             f"left dead: {len(withdrawn)} alert(s) a review decision withdrew (alert "

@@ -148,13 +148,13 @@ WKT_DECIMALS = 6
 
 def _sent_after_withdrawal(dismissed: bool, told: Sequence[str], notice: str) -> str:
     """The landslides (``dismissed``, or no longer) with an alert of ``told`` events that a
-    delivery sent while a review decision withdrew it, which no ``notice`` of its channel
-    withdraws yet (a key is letters, digits, ".", "_", "-"), as SQL of one parameter, the
-    mark :data:`outbox.SENT_AFTER_WITHDRAWAL`."""
+    delivery sent, or tried with an outcome left open, while a review decision withdrew it
+    (:data:`outbox.TRIED_DURING_WITHDRAWAL`), which no ``notice`` of its channel withdraws yet
+    (a key is letters, digits, ".", "_", "-"), as SQL."""
     return f"""
 SELECT DISTINCT l.fid FROM {LAYER} AS l JOIN {outbox.TABLE} AS o ON o.landslide_fid = l.fid
-WHERE l.status {"=" if dismissed else "!="} 'dismissed' AND o.status = 'sent'
-  AND o.last_error = ? AND o.event IN ({gpkg.sql_values(told)})
+WHERE l.status {"=" if dismissed else "!="} 'dismissed'
+  AND o.tried = {outbox.TRIED_DURING_WITHDRAWAL} AND o.event IN ({gpkg.sql_values(told)})
   AND NOT EXISTS (
     SELECT 1 FROM {outbox.TABLE} AS d WHERE d.landslide_fid = l.fid AND d.channel = o.channel
       AND d.event = '{notice}' AND instr(d.payload, '"' || o.idempotency_key || '"') > 0)
@@ -761,7 +761,7 @@ class Inventory:
             (_SENT_AFTER_DISMISSAL, outbox.enqueue_dismissal, outbox.DISMISSED_EVENT),
             (_SENT_AFTER_REINSTATEMENT, outbox.enqueue_reinstatement, outbox.REINSTATED_EVENT),
         ):
-            for (fid,) in self._conn.execute(raced, (outbox.SENT_AFTER_WITHDRAWAL,)).fetchall():
+            for (fid,) in self._conn.execute(raced).fetchall():
                 row = self.get(int(fid))
                 # with the words of the decision whose notice it follows
                 note = outbox.last_review_note(self._conn, int(fid), event)

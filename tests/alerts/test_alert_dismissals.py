@@ -5,6 +5,8 @@ dismissed tells its channel at the next open of the inventory."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -17,13 +19,14 @@ from monitor.alerts.outbox import (
     DISMISSED_EVENT,
     REINSTATED_EVENT,
     REQUEUED,
+    TRIED_DURING_WITHDRAWAL,
     WITHDRAWN,
     Outbox,
     idempotency_key,
 )
 from monitor.alerts.payload import SCHEMA_VERSION, validate_payload
 from monitor.alerts.senders import Alert, DeliveryError
-from monitor.alerts.settings import AlertRouting, SmtpSettings
+from monitor.alerts.settings import AlertRouting, RetryPolicy, SmtpSettings
 from monitor.store.inventory import Inventory
 from monitor.store.landslides import DISMISSED_FIDS_SQL
 from tests.alerts.loopback_helpers import apply_run, body_text, candidates
@@ -653,3 +656,93 @@ def test_taking_a_dismissal_back_restores_only_what_it_withdrew(tmp_path: Path, 
         assert [r["status"] for r in box.rows()] == ["dead"]
         _requeue(box, path, [int(old["id"])])
         assert [r["status"] for r in box.rows()] == ["pending"]
+
+
+def test_a_channel_that_may_hold_an_alert_is_told_after_a_retry_and_a_raced_timeout(
+    tmp_path: Path,
+) -> None:
+    """Found in review: `alerts retry` set the attempts back to 0, and a try that timed out
+    while the dismissal withdrew the alert recorded none, so the channel, whose receiver may
+    have processed the alert, read as told nothing. Whether it may hold it (``tried``) is kept
+    through both; the raced try is followed up on the next open, once."""
+    from monitor.ops.alerts import _requeue
+
+    routing = AlertRouting(default=("pager:first",), retry=RetryPolicy(max_attempts=2))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+        fid = int(fid)
+    for _ in range(2):  # given up after two timeouts, then re-queued
+        with Outbox(path) as box:
+            box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), ignore_retry_delay=True)
+    with Outbox(path) as box, contextlib.redirect_stdout(io.StringIO()):
+        _requeue(box, path, None)
+        (row,) = box.rows("pending")
+    assert (row["attempts"], row["tried"]) == (0, 1)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+
+    class _Reviewed(_TimedOut):  # the notice's try times out as the reviewer takes it back
+        def send(self, alerts: Sequence[Alert]) -> None:
+            with Inventory(path) as inventory:
+                assert inventory.set_status(fid, "confirmed").reinstatements == 0
+            super().send(alerts)
+
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda c, _: _Reviewed(c, []), ignore_retry_delay=True)
+    (notice,) = _notices(path)
+    assert notice["tried"] == TRIED_DURING_WITHDRAWAL and notice["attempts"] == 0
+    for _ in range(2):  # the next open follows it up, and no later one again
+        with Inventory(path):
+            pass
+    (row,) = _rows(path, REINSTATED_EVENT)
+    assert row["payload"]["withdraws"] == [notice["idempotency_key"]]
+
+
+def test_an_alert_a_held_dismissal_voided_stays_withdrawn_though_it_had_died(
+    tmp_path: Path,
+) -> None:
+    """Found in review: taking the dismissal back gave a dead alert that the dismissal's notice
+    had voided its error back, and `retry --dead` sent it after the reinstatement."""
+    routing = AlertRouting(default=("pager:first",), retry=RetryPolicy(max_attempts=1))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+        fid = int(fid)
+    with Outbox(path) as box:  # one timeout, and it gave up: dead, but the receiver may hold it
+        box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), now=LATER)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+    (dismissal,) = _deliver(path, routing)
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "confirmed").reinstatements == 1
+    with Outbox(path) as box:
+        (new,) = [r for r in box.rows() if r["event"] == "landslide.new"]
+        assert dismissal.payload["withdraws"] == [new["idempotency_key"]]
+        assert new["last_error"].startswith(f"{WITHDRAWN}landslide {fid} was dismissed; it was")
+        box.requeue(except_select=DISMISSED_FIDS_SQL)
+    assert [a.event for a in _deliver(path, routing)] == [REINSTATED_EVENT]
+
+
+def test_an_outbox_of_an_earlier_release_learns_which_alerts_its_channels_may_hold(
+    tmp_path: Path,
+) -> None:
+    """The ``tried`` column, added on the first writable open, filled from what each row
+    says: sent, or tried and not refused for good; a send during a dismissal is followed up."""
+    path, routing, _, _ = _alerted(tmp_path)  # pager:first sent, pager:second refused
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 21), candidates([(0, 0, 100, 300)]), routing)
+    with Outbox(path) as box:  # the growth times out on both channels
+        box.deliver(routing, senders=lambda c, _: _TimedOut("pager:first", []), now=LATER)
+        box._conn.execute("ALTER TABLE alert_outbox DROP COLUMN tried")
+        box._conn.commit()
+    with Outbox(path) as box:
+        tried = {(r["event"], r["channel"]): r["tried"] for r in box.rows()}
+    assert tried == {
+        ("landslide.new", "pager:first"): 1,  # sent
+        ("landslide.new", "pager:second"): 0,  # refused at its only try
+        ("landslide.grown", "pager:first"): 1,  # timed out: pending after a try
+        ("landslide.grown", "pager:second"): 1,
+    }
