@@ -423,6 +423,7 @@ class EmailSender:
         # what the server lacks, said by the step that needed it: smtplib raises one error
         # for both (found in a walkthrough: a server without AUTH was asked about starttls)
         unsupported = "(is starttls right for this server?)"
+        handed = False  # the message went to the server: a failure after may follow its taking it
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
                 s.ehlo()
@@ -449,17 +450,24 @@ class EmailSender:
                         "`alerts retry --dead`",
                         permanent=True,
                     )
+                handed = True
                 s.send_message(message, to_addrs=[self.recipient])
         except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryError(f"{where}: {exc} {unsupported}") from exc
+            raise DeliveryError(f"{where}: {exc} {unsupported}", maybe_delivered=False) from exc
         except smtplib.SMTPAuthenticationError as exc:
             # retried, not permanent: fix the credentials in the environment, the next try works
-            raise DeliveryError(f"{where}: {self._login_refused(exc)}") from exc
+            raise DeliveryError(
+                f"{where}: {self._login_refused(exc)}", maybe_delivered=False
+            ) from exc
         except smtplib.SMTPException as exc:
             missing = _login_missing(exc) if credentials is None else None
             if missing:  # retried as a refused login is: the next delivery reads the config
-                raise DeliveryError(f"{where}: {missing}") from exc
+                raise DeliveryError(f"{where}: {missing}", maybe_delivered=handed) from exc
             error = _refusal(exc)
-            raise DeliveryError(f"{where}: {error}", permanent=error.permanent) from exc
+            raise DeliveryError(
+                f"{where}: {error}", permanent=error.permanent, maybe_delivered=handed
+            ) from exc
         except (OSError, ssl.SSLError) as exc:
-            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(
+                f"{where}: {type(exc).__name__}: {exc}", maybe_delivered=handed
+            ) from exc

@@ -76,6 +76,7 @@ from monitor.errors import stops_deferred
 
 __all__ = [
     "DISMISSED_EVENT",
+    "NOT_REACHED",
     "NOT_WITHDRAWN_SQL",
     "REINSTATED_EVENT",
     "REQUEUED",
@@ -152,6 +153,10 @@ TRIED = 1
 #: ``tried`` of one so tried while a review decision withdrew it: the decision found it untried
 #: and queued no notice for it; the next writable open of the inventory does
 TRIED_DURING_WITHDRAWAL = 2
+#: ``tried`` of one this release tried and knows did not reach its receiver (refused for good,
+#: no connection made, no sender): 0 is left to rows a release before ``tried`` wrote, which
+#: each writable open reads (:func:`_fill_tried`)
+NOT_REACHED = -1
 _INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (status, next_attempt_at)"
 
 
@@ -169,20 +174,24 @@ def create_table(conn: sqlite3.Connection) -> None:
     caller's transaction."""
     conn.execute(_SCHEMA)
     conn.execute(_INDEX)
-    if gpkg.add_missing_columns(conn, TABLE, _TRIED_COLUMNS):
-        _fill_tried(conn)
+    gpkg.add_missing_columns(conn, TABLE, _TRIED_COLUMNS)
+    _fill_tried(conn)
     gpkg.register_attributes(conn, TABLE, "alerts waiting for, or done with, delivery")
 
 
 def _fill_tried(conn: sqlite3.Connection) -> None:
-    """``tried`` of the alerts an earlier release queued, from what their row still says: sent;
-    tried more than once, or once without being refused for good (left pending, or out of
-    attempts); a send marked :data:`SENT_AFTER_WITHDRAWAL` is :data:`TRIED_DURING_WITHDRAWAL`.
-    A re-queue (``alerts retry``) reset ``attempts`` to 0: an alert re-queued and not tried
-    since reads untried."""
+    """``tried`` of the alerts an earlier release queued or tried (on every writable open: a
+    release before ``tried`` may write to the file after this one added it, during an upgrade
+    or gone back to), from what their row still says: sent; tried more than once, or once
+    without being refused for good (left pending, or out of attempts); a send marked
+    :data:`SENT_AFTER_WITHDRAWAL` is :data:`TRIED_DURING_WITHDRAWAL`. A re-queue (``alerts
+    retry``) reset ``attempts`` to 0: an alert re-queued and not tried since reads untried.
+    Only rows still at 0 with a send or an attempt are read: those this release refused for
+    good read as untried again, and the rest are none."""
     updates = []
     for i, status, attempts, last_error in conn.execute(
-        f"SELECT id, status, attempts, last_error FROM {TABLE}"
+        f"SELECT id, status, attempts, last_error FROM {TABLE} "
+        "WHERE tried = 0 AND (status = 'sent' OR attempts > 0)"
     ).fetchall():
         if last_error == SENT_AFTER_WITHDRAWAL:
             updates.append((TRIED_DURING_WITHDRAWAL, i))
@@ -393,12 +402,14 @@ def restore_withdrawn(
     among them: the next reinstatement queues its own, nor one a ``landslide.dismissed`` its
     channel may hold names (:func:`_possibly_told`: tried, its answer lost, then withdrawn):
     that channel gets the reinstatement, whose ``landslide`` is the entry as it is now, not
-    the alert after the notice that voided it. Only the alerts withdrawn at ``since``
-    (a GeoPackage time: the dismissal's) or later go back: found in an upgrade's walk, those an
-    earlier dismissal withdrew, taken back by a release that left them withdrawn, went out
-    months late, after the growth alerts that followed them. The ids ``keep`` stay withdrawn
-    (their channels told of the same ground since: the inventory's twins). Returns how many
-    went back to pending."""
+    the alert after the notice that voided it. Only the alerts withdrawn while they waited at
+    ``since`` (a GeoPackage time: the dismissal's) or later go back to pending: found in an
+    upgrade's walk, those an earlier dismissal withdrew, taken back by a release that left them
+    withdrawn, went out months late, after the growth alerts that followed them. The dead get
+    their error back whichever dismissal withdrew them (a release before 1.5 kept no time of
+    it), and ``alerts retry --dead`` sends them, as it did before the dismissal. The ids
+    ``keep`` stay withdrawn (their channels told of the same ground since: the inventory's
+    twins). Returns how many went back to pending."""
     said = _withdrawal(landslide_fid)
     was_dead = f"{said}{_WAS_DEAD}"
     # a channel that may hold a dismissal naming one of them is sent the reinstatement, which
@@ -412,15 +423,16 @@ def restore_withdrawn(
         if _possibly_told(str(status), int(tried)):
             named.update((str(channel), k) for k in json.loads(payload).get("withdraws") or ())
     back, dead_again = [], []
-    for i, channel, key, error in conn.execute(
-        f"SELECT id, channel, idempotency_key, last_error FROM {TABLE} WHERE status = 'dead' "
-        f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
-        "AND next_attempt_at >= ? AND substr(COALESCE(last_error, ''), 1, ?) = ?",
-        (int(landslide_fid), since, len(said), said),
+    for i, channel, key, error, withdrawn_at in conn.execute(
+        f"SELECT id, channel, idempotency_key, last_error, next_attempt_at FROM {TABLE} "
+        f"WHERE status = 'dead' AND landslide_fid = ? "
+        f"AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
+        "AND substr(COALESCE(last_error, ''), 1, ?) = ?",
+        (int(landslide_fid), len(said), said),
     ):
         if int(i) in keep or (str(channel), str(key)) in named:
             continue
-        if error == said:
+        if error == said and str(withdrawn_at) >= since:
             back.append(int(i))
         elif str(error).startswith(was_dead):
             dead_again.append((str(error)[len(was_dead) :], int(i)))
@@ -934,11 +946,16 @@ class Outbox:
                         f"{_GAVE_UP}{attempts} attempts (alerts.retry.max_attempts "
                         f"{policy.max_attempts}); the last: {told}"
                     )
-                if not error.permanent:  # no refusal: the receiver may have taken it
+                if error.maybe_delivered and not error.permanent:  # the receiver may have it
                     self._conn.execute(  # withdrawn meanwhile: the next open follows it up
                         f"UPDATE {TABLE} SET tried = CASE WHEN status = 'dead' AND "
                         f"COALESCE(last_error, '') LIKE '{WITHDRAWN}%' "
                         f"THEN {TRIED_DURING_WITHDRAWAL} ELSE MAX(tried, {TRIED}) END WHERE id = ?",
+                        (alert.id,),
+                    )
+                else:  # judged: nothing reached it (and no earlier try is forgotten)
+                    self._conn.execute(
+                        f"UPDATE {TABLE} SET tried = {NOT_REACHED} WHERE id = ? AND tried = 0",
                         (alert.id,),
                     )
                 self._conn.execute(
@@ -1052,7 +1069,9 @@ class Outbox:
                 log.warning("alerts for %s not sent, kept pending: %s", channel, exc)
                 continue
             except Exception as exc:  # unknown channel kind, a webhook no longer configured
-                self._mark_failed(alerts, _as_delivery_error(exc), clock(), routing.retry, report)
+                error = _as_delivery_error(exc)
+                error.maybe_delivered = False  # no sender: nothing went
+                self._mark_failed(alerts, error, clock(), routing.retry, report)
                 log.warning("alerts for %s not sent: %s", channel, exc)
                 continue
             size = max(1, sender.batch_size)

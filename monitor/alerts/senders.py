@@ -59,14 +59,23 @@ class Alert:
 class DeliveryError(RuntimeError):
     """A failed send. ``permanent`` errors (a 4xx answer, a refused recipient) are not retried;
     ``retry_after_s`` (a server's ``Retry-After``) is a lower bound of the backoff, up to the
-    policy's ``max_delay_s``."""
+    policy's ``max_delay_s``. ``maybe_delivered`` is False where the alerts cannot have reached
+    the receiver (no connection was made, no login, no sender): a review notice then need not
+    withdraw them; True, the default, where they may have (a timeout after the request went, a
+    5xx, a dropped connection): the receiver may have processed them."""
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after_s: float | None = None,
+        maybe_delivered: bool = True,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after_s = retry_after_s
+        self.maybe_delivered = maybe_delivered
 
 
 class Sender(Protocol):

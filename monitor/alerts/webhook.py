@@ -44,6 +44,7 @@ from urllib.parse import unquote, unquote_plus, urljoin, urlsplit
 
 import jsonschema
 import requests
+import urllib3.exceptions
 
 from monitor.alerts.payload import encode_body, validate_payload
 from monitor.alerts.ping import PING_EVENT, Ping, ping_body, validate_ping
@@ -103,6 +104,19 @@ _WITH_URL = re.compile(r"(with url: )\S+")
 # .connection.HTTPConnection object at 0x7f...>: " (urllib3 1.x), "HTTPConnection(host='h',
 # port=1): " (2.x), then "Failed to establish a new connection: [Errno 111] Connection refused"
 _OBJECT_REPR = re.compile(r"^(<[^>]* object at 0x[0-9a-fA-F]+>|\w+\(host=[^)]*\)): ")
+
+
+def _no_connection(exc: requests.RequestException) -> bool:
+    """Whether ``exc`` came before the request could reach the receiver: no connection was made
+    (refused, no such host, the connection or the TLS handshake timed out or failed). A read
+    timeout or a connection dropped after the request went may follow a receiver that took it."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        # urllib3's NewConnectionError (NameResolutionError among them), wrapped in MaxRetryError
+        reason = getattr(exc.args[0], "reason", exc.args[0])
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
 
 
 def _reason(exc: requests.RequestException) -> str:
@@ -406,7 +420,8 @@ class WebhookSender:
             sent = exc.request.url if exc.request is not None else None
             why = _without_paths(_reason(exc), [url, sent])
             raise DeliveryError(
-                f"webhook {name!r} ({_origin(url)}): {type(exc).__name__}: {why}"
+                f"webhook {name!r} ({_origin(url)}): {type(exc).__name__}: {why}",
+                maybe_delivered=not _no_connection(exc),
             ) from exc
         except OSError as exc:  # requests: "Could not find a suitable TLS CA certificate bundle"
             bundle = (
@@ -416,7 +431,8 @@ class WebhookSender:
             )
             raise DeliveryError(
                 f"webhook {name!r}: cannot read {bundle}: {exc}; restore it or set the "
-                "webhook's ca_file, and the alerts are retried"
+                "webhook's ca_file, and the alerts are retried",
+                maybe_delivered=False,
             ) from exc
         with response:  # closed when done: the connection goes with what was not read
             self._judge(response, url, deadline)

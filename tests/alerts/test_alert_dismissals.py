@@ -17,6 +17,7 @@ import pytest
 from monitor.alerts.email import build_message
 from monitor.alerts.outbox import (
     DISMISSED_EVENT,
+    NOT_REACHED,
     REINSTATED_EVENT,
     REQUEUED,
     TRIED_DURING_WITHDRAWAL,
@@ -746,3 +747,75 @@ def test_an_outbox_of_an_earlier_release_learns_which_alerts_its_channels_may_ho
         ("landslide.grown", "pager:first"): 1,  # timed out: pending after a try
         ("landslide.grown", "pager:second"): 1,
     }
+
+
+def test_what_reached_no_receiver_is_no_alert_its_channel_may_hold(tmp_path: Path) -> None:
+    """Found in review: a refused connection or a sender that could not be made counted as a
+    try the receiver may have taken, and the channel was sent a notice of an alert it never
+    had. A webhook that no process listens on, or no host answers to, made no connection."""
+    import socket
+
+    import requests
+
+    from monitor.alerts.webhook import _no_connection
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for url in (f"http://127.0.0.1:{port}/hook", "http://no-such-host.invalid/hook"):
+        with pytest.raises(requests.RequestException) as raised:
+            requests.post(url, data=b"{}", timeout=5)
+        assert _no_connection(raised.value)
+    assert not _no_connection(requests.exceptions.ReadTimeout("read timed out"))
+
+    class _Refused(_FirstOnly):
+        def send(self, alerts: Sequence[Alert]) -> None:
+            raise DeliveryError("connection refused", maybe_delivered=False)
+
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda c, _: _Refused(c, []), now=LATER)
+        (row,) = box.rows("pending")
+    assert (row["attempts"], row["tried"]) == (1, NOT_REACHED)
+    with Inventory(path) as inventory:  # its open reads rows of earlier releases, not this one
+        assert inventory.set_status(int(fid), "dismissed").dismissals == 0
+
+
+def test_tries_an_earlier_release_makes_on_a_migrated_outbox_are_read_on_the_next_open(
+    tmp_path: Path,
+) -> None:
+    """Found in review: a release before ``tried``, still writing to the file after this one
+    added the column (an upgrade under way, or gone back to), left its tries at 0, and the
+    dismissal after them told the channel nothing; and the dead alerts such a release's
+    dismissal withdrew stayed withdrawn when this one took the dismissal back."""
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+        fid = int(fid)
+    with Outbox(path) as box:  # the earlier release's try: it timed out, and wrote no tried
+        box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), now=LATER)
+        box._conn.execute("UPDATE alert_outbox SET tried = 0")
+        box._conn.commit()
+    with Inventory(path) as inventory:
+        assert inventory.set_status(fid, "dismissed").dismissals == 1
+    path2 = tmp_path / "other.gpkg"  # a refusal withdrawn by an earlier release's dismissal
+    with Inventory(path2) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+    with Outbox(path2) as box:
+        box.deliver(routing, senders=lambda *_: _FirstOnly("pager:none", []), now=LATER)
+    with Inventory(path2) as inventory:
+        inventory.set_status(fid, "dismissed")
+    with Outbox(path2) as box:  # as that release left it: no time of the withdrawal
+        box._conn.execute("UPDATE alert_outbox SET next_attempt_at = '2024-09-15T06:00:00.000Z'")
+        box._conn.commit()
+    with Inventory(path2) as inventory:
+        inventory.set_status(fid, "confirmed")
+    with Outbox(path2) as box:
+        (row,) = box.rows("dead")
+    assert row["last_error"] == "550 no such mailbox"
