@@ -1119,4 +1119,6 @@ def _as_delivery_error(exc: Exception) -> DeliveryError:
         return DeliveryError(str(exc))
     if not isinstance(exc, OSError):
         log.error("unexpected error while sending alerts", exc_info=exc)
-    return DeliveryError(f"{type(exc).__name__}: {exc}")
+    # no connection was made (refused, no such host): nothing reached the receiver
+    unreached = isinstance(exc, ConnectionRefusedError | socket.gaierror)
+    return DeliveryError(f"{type(exc).__name__}: {exc}", maybe_delivered=not unreached)

@@ -768,9 +768,9 @@ def test_what_reached_no_receiver_is_no_alert_its_channel_may_hold(tmp_path: Pat
         assert _no_connection(raised.value)
     assert not _no_connection(requests.exceptions.ReadTimeout("read timed out"))
 
-    class _Refused(_FirstOnly):
+    class _Refused(_FirstOnly):  # as a sender of another kind would raise it
         def send(self, alerts: Sequence[Alert]) -> None:
-            raise DeliveryError("connection refused", maybe_delivered=False)
+            raise ConnectionRefusedError(111, "Connection refused")
 
     routing = AlertRouting(default=("pager:first",))
     path = tmp_path / "inventory.gpkg"

@@ -1001,3 +1001,38 @@ def test_a_connect_timeout_reads_as_its_message_alone() -> None:
     for connection in (object(), object()):
         wrapped = MaxRetryError(None, "/hook", ConnectTimeoutError(connection, said))  # type: ignore[arg-type]
         assert _reason(requests.ConnectTimeout(wrapped)) == said
+
+
+def test_a_send_that_made_no_connection_says_nothing_reached_the_receiver(
+    tmp_path, monkeypatch
+) -> None:
+    """What a review notice must withdraw: a webhook or SMTP server that nothing listens on
+    made no connection (``maybe_delivered`` False); a webhook that took the request and
+    answered too late may have processed it (True)."""
+    from monitor.alerts.email import EmailSender
+
+    monkeypatch.setenv("LM_TEST_SECRET", "s3cret")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    alert = _one_webhook_alert(tmp_path)
+    hook = WebhookSettings(
+        name="ops", url=f"http://127.0.0.1:{port}/hook", secret_env="LM_TEST_SECRET"
+    )
+    with pytest.raises(DeliveryError) as refused:
+        WebhookSender(hook).send([alert])
+    assert refused.value.maybe_delivered is False and not refused.value.permanent
+    smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=False, from_address="m@example.org")
+    with pytest.raises(DeliveryError) as refused:
+        EmailSender(smtp, "duty@example.org").send([alert])
+    assert refused.value.maybe_delivered is False
+    server = socket.create_server(("127.0.0.1", 0))  # takes the request, never answers
+    late = WebhookSettings(
+        name="ops",
+        url=f"http://127.0.0.1:{server.getsockname()[1]}/hook",
+        secret_env="LM_TEST_SECRET",
+        timeout_s=0.5,
+    )
+    with server, pytest.raises(DeliveryError) as timed_out:
+        WebhookSender(late).send([alert])
+    assert timed_out.value.maybe_delivered is True
