@@ -400,7 +400,8 @@ class EmailSender:
         except (OSError, ssl.SSLError) as exc:
             raise DeliveryError(
                 f"{where}: cannot read alerts.smtp.ca_file {cafile}: {exc}; restore it or "
-                "change ca_file, and the alerts are retried"
+                "change ca_file, and the alerts are retried",
+                maybe_delivered=False,
             ) from exc
 
     def send(self, alerts: Sequence[Alert]) -> None:
@@ -424,34 +425,43 @@ class EmailSender:
         # for both (found in a walkthrough: a server without AUTH was asked about starttls)
         unsupported = "(is starttls right for this server?)"
         handed = False  # the message went to the server: a failure after may follow its taking it
+        accepted = False  # the server took it (250 after DATA): what QUIT answers changes nothing
         try:
-            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
-                s.ehlo()
-                if context is not None:
-                    unsupported = (
-                        "(the server offers no STARTTLS: check alerts.smtp.host and port, or "
-                        "set starttls: false only for a server on this machine)"
-                    )
-                    s.starttls(context=context)
+            try:
+                with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
                     s.ehlo()
-                if credentials is not None:
-                    unsupported = (
-                        "(the server offers no login: remove username_env and password_env "
-                        "from alerts.smtp)"
-                    )
-                    s.login(*credentials)
-                if not s.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
-                    # smtplib refuses such a message; no retry changes what the server offers
-                    raise DeliveryError(
-                        f"{where}: the recipient {self.recipient} or from_address "
-                        f"{self.smtp.from_address} holds characters outside ASCII, which needs "
-                        "the server's SMTPUTF8 (RFC 6531), and this server does not offer it: "
-                        "use an ASCII address or a server that offers SMTPUTF8, then "
-                        "`alerts retry --dead`",
-                        permanent=True,
-                    )
-                handed = True
-                s.send_message(message, to_addrs=[self.recipient])
+                    if context is not None:
+                        unsupported = (
+                            "(the server offers no STARTTLS: check alerts.smtp.host and port, or "
+                            "set starttls: false only for a server on this machine)"
+                        )
+                        s.starttls(context=context)
+                        s.ehlo()
+                    if credentials is not None:
+                        unsupported = (
+                            "(the server offers no login: remove username_env and password_env "
+                            "from alerts.smtp)"
+                        )
+                        s.login(*credentials)
+                    if not s.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
+                        # smtplib refuses such a message; no retry changes what the server offers
+                        raise DeliveryError(
+                            f"{where}: the recipient {self.recipient} or from_address "
+                            f"{self.smtp.from_address} holds characters outside ASCII, which "
+                            "needs the server's SMTPUTF8 (RFC 6531), and this server does not "
+                            "offer it: use an ASCII address or a server that offers SMTPUTF8, "
+                            "then `alerts retry --dead`",
+                            permanent=True,
+                        )
+                    handed = True
+                    s.send_message(message, to_addrs=[self.recipient])
+                    accepted = True
+            except Exception as exc:
+                if not accepted:
+                    raise
+                # found in review: a 5xx to QUIT (the with's exit) made a message the server
+                # had taken dead, and a 4xx or a timeout there had it sent again
+                log.warning("%s took the message, then answered its QUIT: %s", where, exc)
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{where}: {exc} {unsupported}", maybe_delivered=False) from exc
         except smtplib.SMTPAuthenticationError as exc:

@@ -153,9 +153,10 @@ TRIED = 1
 #: ``tried`` of one so tried while a review decision withdrew it: the decision found it untried
 #: and queued no notice for it; the next writable open of the inventory does
 TRIED_DURING_WITHDRAWAL = 2
-#: ``tried`` of one this release tried and knows did not reach its receiver (refused for good,
-#: no connection made, no sender): 0 is left to rows a release before ``tried`` wrote, which
-#: each writable open reads (:func:`_fill_tried`)
+#: ``tried`` of one this release tried once and knows did not reach its receiver (refused for
+#: good, no connection made, no sender); -n after n such tries. 0 is left to rows a release
+#: before ``tried`` wrote, which each writable open reads (:func:`_fill_tried`), as it reads a
+#: row with more attempts than its -n (tries a release before ``tried`` made since)
 NOT_REACHED = -1
 _INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (status, next_attempt_at)"
 
@@ -186,12 +187,16 @@ def _fill_tried(conn: sqlite3.Connection) -> None:
     without being refused for good (left pending, or out of attempts); a send marked
     :data:`SENT_AFTER_WITHDRAWAL` is :data:`TRIED_DURING_WITHDRAWAL`. A re-queue (``alerts
     retry``) reset ``attempts`` to 0: an alert re-queued and not tried since reads untried.
-    Only rows still at 0 with a send or an attempt are read: those this release refused for
-    good read as untried again, and the rest are none."""
+    Read: rows at 0 with a send or an attempt, and rows this release judged unreached after n
+    tries (-n) that hold more attempts or a send since (found in review: gone back a release
+    and returned, the tries that release made were never read); and a mark of a send during a
+    withdrawal that such a release wrote."""
     updates = []
     for i, status, attempts, last_error in conn.execute(
-        f"SELECT id, status, attempts, last_error FROM {TABLE} "
-        "WHERE tried = 0 AND (status = 'sent' OR attempts > 0)"
+        f"SELECT id, status, attempts, last_error FROM {TABLE} WHERE (tried <= 0 "
+        "AND (status = 'sent' OR attempts > -tried)) "
+        f"OR (last_error = ? AND tried != {TRIED_DURING_WITHDRAWAL})",
+        (SENT_AFTER_WITHDRAWAL,),
     ).fetchall():
         if last_error == SENT_AFTER_WITHDRAWAL:
             updates.append((TRIED_DURING_WITHDRAWAL, i))
@@ -955,8 +960,8 @@ class Outbox:
                     )
                 else:  # judged: nothing reached it (and no earlier try is forgotten)
                     self._conn.execute(
-                        f"UPDATE {TABLE} SET tried = {NOT_REACHED} WHERE id = ? AND tried = 0",
-                        (alert.id,),
+                        f"UPDATE {TABLE} SET tried = ? WHERE id = ? AND tried <= 0",
+                        (NOT_REACHED * attempts, alert.id),
                     )
                 self._conn.execute(
                     f"UPDATE {TABLE} SET status = ?, attempts = ?, next_attempt_at = ?, "

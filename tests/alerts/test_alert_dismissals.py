@@ -819,3 +819,31 @@ def test_tries_an_earlier_release_makes_on_a_migrated_outbox_are_read_on_the_nex
     with Outbox(path2) as box:
         (row,) = box.rows("dead")
     assert row["last_error"] == "550 no such mailbox"
+
+
+def test_tries_an_earlier_release_makes_after_this_one_judged_a_row_unreached_are_read(
+    tmp_path: Path,
+) -> None:
+    """Found in review: this release found no connection (-1); gone back a release, that
+    release's try timed out (2 attempts, ``tried`` as it was); back again, the row was never
+    read, and the dismissal told the channel nothing."""
+    routing = AlertRouting(default=("pager:first",))
+    path = tmp_path / "inventory.gpkg"
+    with Inventory(path) as inventory:
+        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
+        (fid,) = inventory.landslides()["fid"].tolist()
+
+    class _Refused(_FirstOnly):
+        def send(self, alerts: Sequence[Alert]) -> None:
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    with Outbox(path) as box:
+        box.deliver(routing, senders=lambda c, _: _Refused(c, []), now=LATER)
+        (row,) = box.rows("pending")
+        assert row["tried"] == NOT_REACHED
+        box._conn.execute(  # the earlier release's try: it timed out
+            "UPDATE alert_outbox SET attempts = 2, last_error = 'webhook timed out after 10 s'"
+        )
+        box._conn.commit()
+    with Inventory(path) as inventory:
+        assert inventory.set_status(int(fid), "dismissed").dismissals == 1

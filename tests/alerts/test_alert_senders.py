@@ -1036,3 +1036,55 @@ def test_a_send_that_made_no_connection_says_nothing_reached_the_receiver(
     with server, pytest.raises(DeliveryError) as timed_out:
         WebhookSender(late).send([alert])
     assert timed_out.value.maybe_delivered is True
+
+
+def test_a_message_the_smtp_server_took_is_sent_whatever_it_answers_to_quit(
+    tmp_path, caplog
+) -> None:
+    """Found in review: a 5xx to QUIT, after the server had taken the message (250 after
+    DATA), made the digest dead, and a 4xx there had it sent again. It is sent, and said."""
+    from monitor.alerts.email import EmailSender
+
+    server = socket.create_server(("127.0.0.1", 0))
+    taken: list[bool] = []
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 hello\r\n")
+            while line := lines.readline():
+                command = line[:4].upper()
+                if command == b"DATA":
+                    connection.sendall(b"354 go on\r\n")
+                    while lines.readline() not in (b".\r\n", b""):
+                        pass
+                    taken.append(True)
+                    connection.sendall(b"250 2.0.0 queued as 1234\r\n")
+                elif command == b"QUIT":
+                    connection.sendall(b"554 5.3.0 goodbye\r\n")
+                    break
+                else:
+                    connection.sendall(b"250 ok\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    smtp = SmtpSettings(
+        host="127.0.0.1", port=server.getsockname()[1], starttls=False, from_address="m@ex.org"
+    )
+    with server, caplog.at_level(logging.WARNING):
+        EmailSender(smtp, "duty@example.org").send([_one_webhook_alert(tmp_path)])
+        thread.join(10)
+    assert taken == [True]
+    assert "took the message, then answered its QUIT" in caplog.text
+
+
+def test_only_a_refused_certificate_is_a_tls_error_before_the_request_went() -> None:
+    """Found in review: every TLS error counted as no connection made, also a stream broken
+    after the receiver had the whole request."""
+    import ssl
+
+    from monitor.alerts.webhook import _no_connection
+
+    refused = requests.exceptions.SSLError(ssl.SSLCertVerificationError(1, "self-signed"))
+    broken = requests.exceptions.SSLError(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER]"))
+    assert _no_connection(refused) and not _no_connection(broken)
