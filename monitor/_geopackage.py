@@ -404,6 +404,19 @@ def sql_values(values: Iterable[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+def parse_timestamp(text: object) -> datetime | None:
+    """A GeoPackage DATETIME (any ISO 8601 time) as an aware datetime, a time written without
+    its zone read as UTC (the monitor writes UTC); None where ``text`` is empty or no time (a
+    file other tools edit too)."""
+    try:
+        moment = datetime.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
 def timestamp(moment: datetime) -> str:
     """A GeoPackage DATETIME: ISO 8601 UTC with milliseconds and ``Z``; sorts in time order."""
     moment = moment.astimezone(UTC)

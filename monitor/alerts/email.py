@@ -309,6 +309,20 @@ def build_test_message(smtp: SmtpSettings, recipient: str, ping: Ping) -> EmailM
     return message
 
 
+def _quit(server: smtplib.SMTP, where: str) -> None:
+    """End the session, whatever QUIT is answered: found in review, a 5xx to QUIT (a ``with``
+    block's exit raised it) made a message the server had taken dead, and a 4xx or a timeout
+    there had it sent again; and a failure before QUIT is the one to say."""
+    try:
+        code, answer = server.quit()
+        if code != 221:
+            log.warning("%s answered QUIT with %d %s", where, code, answer.decode(errors="replace"))
+    except (smtplib.SMTPException, OSError) as exc:
+        log.warning("%s: QUIT failed: %s", where, exc)
+    finally:
+        server.close()
+
+
 def _refusal(exc: smtplib.SMTPException) -> DeliveryError:
     codes: list[int] = []
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -425,43 +439,37 @@ class EmailSender:
         # for both (found in a walkthrough: a server without AUTH was asked about starttls)
         unsupported = "(is starttls right for this server?)"
         handed = False  # the message went to the server: a failure after may follow its taking it
-        accepted = False  # the server took it (250 after DATA): what QUIT answers changes nothing
         try:
+            server = smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s)
             try:
-                with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:
-                    s.ehlo()
-                    if context is not None:
-                        unsupported = (
-                            "(the server offers no STARTTLS: check alerts.smtp.host and port, or "
-                            "set starttls: false only for a server on this machine)"
-                        )
-                        s.starttls(context=context)
-                        s.ehlo()
-                    if credentials is not None:
-                        unsupported = (
-                            "(the server offers no login: remove username_env and password_env "
-                            "from alerts.smtp)"
-                        )
-                        s.login(*credentials)
-                    if not s.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
-                        # smtplib refuses such a message; no retry changes what the server offers
-                        raise DeliveryError(
-                            f"{where}: the recipient {self.recipient} or from_address "
-                            f"{self.smtp.from_address} holds characters outside ASCII, which "
-                            "needs the server's SMTPUTF8 (RFC 6531), and this server does not "
-                            "offer it: use an ASCII address or a server that offers SMTPUTF8, "
-                            "then `alerts retry --dead`",
-                            permanent=True,
-                        )
-                    handed = True
-                    s.send_message(message, to_addrs=[self.recipient])
-                    accepted = True
-            except Exception as exc:
-                if not accepted:
-                    raise
-                # found in review: a 5xx to QUIT (the with's exit) made a message the server
-                # had taken dead, and a 4xx or a timeout there had it sent again
-                log.warning("%s took the message, then answered its QUIT: %s", where, exc)
+                server.ehlo()
+                if context is not None:
+                    unsupported = (
+                        "(the server offers no STARTTLS: check alerts.smtp.host and port, or "
+                        "set starttls: false only for a server on this machine)"
+                    )
+                    server.starttls(context=context)
+                    server.ehlo()
+                if credentials is not None:
+                    unsupported = (
+                        "(the server offers no login: remove username_env and password_env "
+                        "from alerts.smtp)"
+                    )
+                    server.login(*credentials)
+                if not server.has_extn("smtputf8") and not _ascii(self.recipient, self.smtp):
+                    # smtplib refuses such a message; no retry changes what the server offers
+                    raise DeliveryError(
+                        f"{where}: the recipient {self.recipient} or from_address "
+                        f"{self.smtp.from_address} holds characters outside ASCII, which needs "
+                        "the server's SMTPUTF8 (RFC 6531), and this server does not offer it: "
+                        "use an ASCII address or a server that offers SMTPUTF8, then "
+                        "`alerts retry --dead`",
+                        permanent=True,
+                    )
+                handed = True
+                server.send_message(message, to_addrs=[self.recipient])
+            finally:
+                _quit(server, where)
         except smtplib.SMTPNotSupportedError as exc:
             raise DeliveryError(f"{where}: {exc} {unsupported}", maybe_delivered=False) from exc
         except smtplib.SMTPAuthenticationError as exc:

@@ -25,8 +25,8 @@ The inventory calls it when a reviewer dismisses a landslide and whenever it is 
 writing (:class:`monitor.store.inventory.Inventory`), in the transaction of the change.
 Taking the dismissal back puts those alerts back to pending (:func:`restore_withdrawn`).
 
-Review notices: a channel that was sent an alert of a landslide a reviewer then dismisses is
-sent a ``landslide.dismissed`` (:func:`enqueue_dismissal`); one sent that dismissal is sent a
+Review notices: a channel that may hold an alert of a landslide a reviewer then dismisses is
+sent a ``landslide.dismissed`` (:func:`enqueue_dismissal`); one that may hold that dismissal a
 ``landslide.reinstated`` when the reviewer takes it back (:func:`enqueue_reinstatement`). Each
 names the keys of the alerts it ``withdraws``, so that what a channel last read agrees with
 the inventory's review status.
@@ -75,6 +75,7 @@ from monitor.alerts.settings import AlertConfigError, AlertRouting, RetryPolicy
 from monitor.errors import stops_deferred
 
 __all__ = [
+    "DETECTION_EVENTS",
     "DISMISSED_EVENT",
     "NOT_REACHED",
     "NOT_WITHDRAWN_SQL",
@@ -114,8 +115,9 @@ log = logging.getLogger(__name__)
 TABLE = "alert_outbox"
 #: the events that tell a channel of a landslide (a reinstatement tells it again): what a
 #: dismissal withdraws, and what it follows
-_DETECTIONS: tuple[AlertEvent, ...] = ("landslide.new", "landslide.grown")
-TOLD_EVENTS: tuple[AlertEvent, ...] = (*_DETECTIONS, REINSTATED_EVENT)
+#: the events of a detection (what a run queues, and a dismissal taken back puts back)
+DETECTION_EVENTS: tuple[AlertEvent, ...] = ("landslide.new", "landslide.grown")
+TOLD_EVENTS: tuple[AlertEvent, ...] = (*DETECTION_EVENTS, REINSTATED_EVENT)
 TOLD_SQL = f"event IN ({gpkg.sql_values(TOLD_EVENTS)})"
 OutboxStatus = Literal["pending", "sent", "dead"]
 STATUSES: tuple[OutboxStatus, ...] = get_args(OutboxStatus)
@@ -278,8 +280,10 @@ def enqueue(
 WITHDRAWN = "withdrawn: "  # ``last_error`` of an alert withdrawn before it was sent
 _WAS_DEAD = "; it was dead: "  # after it, the error a withdrawn alert had died of
 _GAVE_UP = "gave up after "  # the error of an alert out of attempts (no refusal)
-# An outbox row that is not a withdrawn alert, in SQL (the rest of the outbox is what was told).
-NOT_WITHDRAWN_SQL = f"NOT (status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%')"
+# An outbox row that is a withdrawn alert, and one that is not, in SQL (the rest of the outbox
+# is what was told).
+WITHDRAWN_SQL = f"status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%'"
+NOT_WITHDRAWN_SQL = f"NOT ({WITHDRAWN_SQL})"
 #: ``last_error`` of a pending alert not tried because its channel's settings cannot be used in
 #: the delivering environment (a secret's variable unset): what ``status --check`` reports
 WAITING = "waiting for settings: "
@@ -379,7 +383,7 @@ def withdrawn_unsent(
     :func:`restore_withdrawn` puts back."""
     rows = conn.execute(
         f"SELECT id, channel, event, run_id FROM {TABLE} WHERE status = 'dead' "
-        f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
+        f"AND landslide_fid = ? AND event IN ({gpkg.sql_values(DETECTION_EVENTS)}) "
         "AND last_error = ? AND next_attempt_at >= ?",
         (int(landslide_fid), _withdrawal(landslide_fid), since),
     )
@@ -431,7 +435,7 @@ def restore_withdrawn(
     for i, channel, key, error, withdrawn_at in conn.execute(
         f"SELECT id, channel, idempotency_key, last_error, next_attempt_at FROM {TABLE} "
         f"WHERE status = 'dead' AND landslide_fid = ? "
-        f"AND event IN ({gpkg.sql_values(_DETECTIONS)}) "
+        f"AND event IN ({gpkg.sql_values(DETECTION_EVENTS)}) "
         "AND substr(COALESCE(last_error, ''), 1, ?) = ?",
         (int(landslide_fid), len(said), said),
     ):
@@ -457,12 +461,7 @@ _HOST_PATHS = ("1.0", "1.1")
 def _decided_at(stored: object, now: datetime) -> str:
     """The inventory's ``status_changed_at`` as the payload's UTC time to the second; ``now``
     where it is empty or not a time (the file is edited by other tools too)."""
-    try:
-        moment = datetime.fromisoformat(str(stored)) if stored else now
-    except ValueError:
-        moment = now
-    if moment.tzinfo is None:  # a time written without its zone: the inventory's are UTC
-        moment = moment.replace(tzinfo=UTC)
+    moment = gpkg.parse_timestamp(stored) or now
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -474,15 +473,15 @@ def enqueue_dismissal(
     note: str | None = None,
 ) -> int:
     """Inside the caller's transaction, queue a ``landslide.dismissed`` for each channel that
-    was sent a new, grown or reinstated alert of ``landslide`` (its inventory row, just
-    dismissed): a channel told nothing (its alerts withdrawn before they went, or dead) is told
-    nothing now. The notice names the keys of the alerts it withdraws; its ``run`` and
-    quicklook are those of the latest of them (the alert whose news it takes back), its
-    ``previous_area_m2`` the area that alert gave; its ``review`` the decision's time and
-    ``note``, the words given with the decision (not the landslide's standing ``review_note``,
-    which may give the reasons of an earlier decision). A notice withdrawn before it went (the
-    dismissal taken back) is queued again by the next dismissal of the same revision. Returns
-    how many were queued."""
+    may hold a new, grown or reinstated alert of ``landslide`` (its inventory row, just
+    dismissed; :func:`_possibly_told`): a channel told nothing (its alerts withdrawn before
+    any try, or refused at every try) is told nothing now. The notice names the keys of the
+    alerts it withdraws; its ``run`` and quicklook are those of the latest of them (the alert
+    whose news it takes back), its ``previous_area_m2`` the area that alert gave; its
+    ``review`` the decision's time and ``note``, the words given with the decision (not the
+    landslide's standing ``review_note``, which may give the reasons of an earlier decision).
+    A later dismissal, after one taken back, queues a notice of its own. Returns how many
+    were queued."""
     return _enqueue_notice(conn, landslide, geometry_wgs84, now, note, DISMISSED_EVENT, TOLD_SQL)
 
 
@@ -494,7 +493,7 @@ def enqueue_reinstatement(
     note: str | None = None,
 ) -> int:
     """Inside the caller's transaction, queue a ``landslide.reinstated`` for each channel that
-    was sent a ``landslide.dismissed`` of ``landslide`` (its inventory row, just confirmed or
+    may hold a ``landslide.dismissed`` of ``landslide`` (its inventory row, just confirmed or
     made a candidate again): the channel was told it was a false alarm, and is told now that
     the reviewer took that back. It names the dismissals it withdraws; its ``run``, quicklook
     and ``previous_area_m2`` are those of the latest of them (the last alert of the landslide
@@ -836,12 +835,11 @@ class Outbox:
                 self._conn.execute(sql + " AND id = ?", (_ts(now), told, i)).rowcount for i in ids
             )
 
-    def dead_of(self, select: str, *, dismissals: bool = False) -> list[tuple[int, int]]:
-        """``(alert id, landslide fid)`` of the dead new and grown alerts of the landslides an
-        SQL ``select`` of fids names, by id (their ``landslide.dismissed`` alerts are not
-        among them: those are news of the dismissal); with ``dismissals``, their dead
-        ``landslide.dismissed`` alerts instead."""
-        which = f"event = '{DISMISSED_EVENT}'" if dismissals else TOLD_SQL
+    def dead_of(self, select: str, events: Collection[str] = TOLD_EVENTS) -> list[tuple[int, int]]:
+        """``(alert id, landslide fid)`` of the dead alerts of ``events`` (by default those that
+        tell of a landslide, not the news of a dismissal) of the landslides an SQL ``select``
+        of fids names, by id."""
+        which = f"event IN ({gpkg.sql_values(events)})"
         rows = self._conn.execute(
             f"SELECT id, landslide_fid FROM {TABLE} WHERE status = 'dead' AND {which} "
             f"AND landslide_fid IN ({select}) ORDER BY id"
@@ -907,13 +905,12 @@ class Outbox:
         landslide dismissed) keeps :data:`SENT_AFTER_WITHDRAWAL` as its ``last_error`` and is
         :data:`TRIED_DURING_WITHDRAWAL`: the dismissal found it unsent, and the next open of the
         inventory tells its channel."""
-        withdrawn = f"status = 'dead' AND COALESCE(last_error, '') LIKE '{WITHDRAWN}%'"
         with gpkg.transaction(self._conn):
             self._conn.executemany(
                 f"UPDATE {TABLE} SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-                f"claimed_until = NULL, claimed_by = NULL, tried = CASE WHEN {withdrawn} "
+                f"claimed_until = NULL, claimed_by = NULL, tried = CASE WHEN {WITHDRAWN_SQL} "
                 f"THEN {TRIED_DURING_WITHDRAWAL} ELSE {TRIED} END, "
-                f"last_error = CASE WHEN {withdrawn} THEN ? END WHERE id = ?",
+                f"last_error = CASE WHEN {WITHDRAWN_SQL} THEN ? END WHERE id = ?",
                 [(_ts(now), SENT_AFTER_WITHDRAWAL, a.id) for a in alerts],
             )
 
@@ -953,8 +950,7 @@ class Outbox:
                     )
                 if error.maybe_delivered and not error.permanent:  # the receiver may have it
                     self._conn.execute(  # withdrawn meanwhile: the next open follows it up
-                        f"UPDATE {TABLE} SET tried = CASE WHEN status = 'dead' AND "
-                        f"COALESCE(last_error, '') LIKE '{WITHDRAWN}%' "
+                        f"UPDATE {TABLE} SET tried = CASE WHEN {WITHDRAWN_SQL} "
                         f"THEN {TRIED_DURING_WITHDRAWAL} ELSE MAX(tried, {TRIED}) END WHERE id = ?",
                         (alert.id,),
                     )

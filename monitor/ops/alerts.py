@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from models.console import named_or_counted, text_table
 from models.datasets import first_names
 from monitor import _geopackage as gpkg
-from monitor.alerts.outbox import WITHDRAWN, Outbox
+from monitor.alerts.outbox import DETECTION_EVENTS, DISMISSED_EVENT, WITHDRAWN, Outbox
 from monitor.alerts.payload import REVIEW_EVENTS
 from monitor.errors import EXIT_FAILED, EXIT_OK, BadInput, interrupt_on_signals
 from monitor.ops._args import add_config, check_regions, existing_inventory, iso_date, seconds
@@ -413,7 +413,7 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
         alive = [f"{i} is {found[i]}" for i in wanted if i in found and found[i] != "dead"]
         of_dismissed = [f"{i} (landslide {f})" for i, f in held if i in rows]
         # a landslide.dismissed of a landslide no longer dismissed: the next open withdraws it
-        taken = dict(box.dead_of(NOT_DISMISSED_FIDS_SQL, dismissals=True))
+        taken = dict(box.dead_of(NOT_DISMISSED_FIDS_SQL, (DISMISSED_EVENT,)))
         taken_back = [f"{i} (landslide {f})" for i, f in taken.items() if i in rows]
         # a review notice a later decision withdrew (the dismissal taken back, the reinstatement
         # dismissed again): another notice tells what holds now
@@ -471,13 +471,8 @@ def _requeue(box: Outbox, path: Path, ids: Sequence[int] | None) -> int:
         )
     # what a review decision withdrew of landslides not dismissed: an alert an overlapping
     # region's twin told instead, or one a dismissal taken back by an earlier release left
-    withdrawn = box.dead_of(NOT_DISMISSED_FIDS_SQL) if ids is None else []
-    detections = {
-        row["id"]
-        for row in box.rows(ids=[i for i, _ in withdrawn])
-        if row["event"] in ("landslide.new", "landslide.grown")
-    }  # a review notice withdrawn is never sent: `retry ID` refuses it
-    withdrawn = [(i, f) for i, f in withdrawn if i in detections]
+    # (a review notice withdrawn is never sent: `retry ID` refuses it)
+    withdrawn = box.dead_of(NOT_DISMISSED_FIDS_SQL, DETECTION_EVENTS) if ids is None else []
     if withdrawn:
         print(
             f"left dead: {len(withdrawn)} alert(s) a review decision withdrew (alert "

@@ -597,11 +597,11 @@ def _check_terrain(
     # pixel by pixel, over the steep pixels: a unit changes the medians and keeps the order,
     # a DEM of another place or grid keeps the medians (the same terrain) and loses the order
     # (a plane's slope band, one value, says nothing of order: not judged)
-    steep_band = inner[np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)]
-    spread = float(np.ptp(np.percentile(steep_band, [10, 90])))
+    steep_band = np.isfinite(inner) & (inner > _TERRAIN_MIN_SLOPE_DEG)
+    spread = float(np.ptp(np.percentile(inner[steep_band], [10, 90])))
     # the best within a pixel (sought where it falls short in place): a DEM resampled from a
     # coarser one by nearest neighbour may lie a pixel off, which is no mistake
-    band = np.where(inner > _TERRAIN_MIN_SLOPE_DEG, tangent, np.nan)
+    band = np.where(steep_band, tangent, np.nan)
     agree = _rank_correlation(nearest, band) if spread >= _DEM_AGREEMENT_SPREAD_DEG else 1.0
     if agree < _DEM_AGREEMENT_MIN:
         near = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]

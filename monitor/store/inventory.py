@@ -175,13 +175,8 @@ def _just_before(dismissed_at: object) -> str:
     before 1.5 took the withdrawal's time a moment apart from the status's). The end of time
     where it is empty or not a time (the file is edited by other tools too): nothing is put
     back, rather than an earlier dismissal's alerts."""
-    try:
-        moment = datetime.fromisoformat(str(dismissed_at).replace("Z", "+00:00"))
-    except ValueError:
-        return "9999"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return gpkg.timestamp(moment - timedelta(seconds=1))
+    moment = gpkg.parse_timestamp(dismissed_at)
+    return "9999" if moment is None else gpkg.timestamp(moment - timedelta(seconds=1))
 
 
 def export_suffixes() -> str:
@@ -682,7 +677,7 @@ class Inventory:
         marks = ", ".join("?" * len(channels))
         told = self._conn.execute(
             f"SELECT channel, event, run_id, landslide_fid FROM {outbox.TABLE} "
-            f"WHERE channel IN ({marks}) AND event IN ('landslide.new', 'landslide.grown') "
+            f"WHERE channel IN ({marks}) AND event IN ({gpkg.sql_values(outbox.DETECTION_EVENTS)}) "
             f"AND {outbox.NOT_WITHDRAWN_SQL} AND landslide_fid IN "
             f"(SELECT fid FROM {LAYER} WHERE region != ?)",
             (*channels, str(row["region"])),

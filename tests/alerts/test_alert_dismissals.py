@@ -51,23 +51,42 @@ class _FirstOnly:
         self.sent.extend(alerts)
 
 
-def _alerted(tmp_path: Path) -> tuple[Path, AlertRouting, int, list[Alert]]:
-    """One landslide alerted to pager:first (sent) and pager:second (dead, refused)."""
-    routing = AlertRouting(default=("pager:first", "pager:second"))
+def _one_landslide(tmp_path: Path, routing: AlertRouting) -> tuple[Path, int]:
+    """An inventory whose first run found one landslide, its alerts queued for ``routing``."""
     path = tmp_path / "inventory.gpkg"
     with Inventory(path) as inventory:
         apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
         (fid,) = inventory.landslides()["fid"].tolist()
+    return path, int(fid)
+
+
+def _alerted(tmp_path: Path) -> tuple[Path, AlertRouting, int, list[Alert]]:
+    """One landslide alerted to pager:first (sent) and pager:second (dead, refused)."""
+    routing = AlertRouting(default=("pager:first", "pager:second"))
+    path, fid = _one_landslide(tmp_path, routing)
     sent: list[Alert] = []
     with Outbox(path) as box:
         box.deliver(routing, senders=lambda channel, _: _FirstOnly(channel, sent), now=LATER)
     assert [a.channel for a in sent] == ["pager:first"]
-    return path, routing, int(fid), sent
+    return path, routing, fid, sent
+
+
+def _rows(path: Path, event: str) -> list[dict]:
+    with Outbox(path) as box:
+        return [r for r in box.rows() if r["event"] == event]
 
 
 def _notices(path: Path) -> list[dict]:
-    with Outbox(path) as box:
-        return [r for r in box.rows() if r["event"] == DISMISSED_EVENT]
+    return _rows(path, DISMISSED_EVENT)
+
+
+def _as_alert(row: dict) -> Alert:
+    """An outbox row as the delivery hands it to a sender (no quicklook)."""
+    return Alert(
+        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
+        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
+        payload=row["payload"], quicklook=None, attempts=0,
+    )  # fmt: skip
 
 
 def test_a_dismissal_tells_the_channels_that_were_sent_an_alert_and_only_those(
@@ -151,10 +170,7 @@ def test_an_alert_sent_while_its_landslide_was_dismissed_is_followed_by_a_notice
     """The dismissal came while the delivery was sending the alert: it found nothing sent and
     queued no notice, then the channel took the alert. The next open tells that channel."""
     routing = AlertRouting(default=("pager:first",))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
+    path, fid = _one_landslide(tmp_path, routing)
 
     class _Reviewed:
         batch_size = 1
@@ -181,11 +197,7 @@ def test_the_e_mail_of_a_dismissal_says_what_it_withdraws(tmp_path: Path, with_n
     with Inventory(path) as inventory:
         inventory.set_status(fid, "dismissed", note="a road cut")
     (row,) = _notices(path)
-    notice = Alert(
-        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-        payload=row["payload"], quicklook=None, attempts=0,
-    )  # fmt: skip
+    notice = _as_alert(row)
     alerts = [sent[0], notice] if with_new else [notice]
     message = build_message(
         SmtpSettings(host="127.0.0.1", from_address="m@example.org"), "duty@example.org", alerts
@@ -308,11 +320,6 @@ def test_retry_of_a_notice_whose_landslide_is_no_longer_dismissed_is_refused(
 
 
 # -- taking a dismissal back (schema 1.5) -------------------------------------------------------
-
-
-def _rows(path: Path, event: str) -> list[dict]:
-    with Outbox(path) as box:
-        return [r for r in box.rows() if r["event"] == event]
 
 
 def _deliver(path: Path, routing: AlertRouting) -> list[Alert]:
@@ -473,11 +480,7 @@ def test_the_e_mail_of_a_reinstatement_says_the_dismissal_is_taken_back(tmp_path
     with Inventory(path) as inventory:
         inventory.set_status(fid, "confirmed", note="seen from the road")
     (row,) = _rows(path, REINSTATED_EVENT)
-    notice = Alert(
-        id=row["id"], idempotency_key=row["idempotency_key"], channel=row["channel"],
-        event=row["event"], region=row["region"], landslide_uid=row["landslide_uid"],
-        payload=row["payload"], quicklook=None, attempts=0,
-    )  # fmt: skip
+    notice = _as_alert(row)
     message = build_message(
         SmtpSettings(host="127.0.0.1", from_address="m@example.org"), "duty@example.org", [notice]
     )
@@ -578,10 +581,7 @@ def test_a_channel_whose_answer_timed_out_is_told_of_the_dismissal(tmp_path: Pat
     dismissal withdrew it and queued no notice, and the receiver, which had processed it, kept
     a false alarm standing. A channel that refused its only try is still told nothing."""
     routing = AlertRouting(default=("pager:first", "pager:second"))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
+    path, fid = _one_landslide(tmp_path, routing)
     with Outbox(path) as box:
         box.deliver(routing, senders=lambda channel, _: _TimedOut(channel, []), now=LATER)
         tried = next(r for r in box.rows("pending") if r["channel"] == "pager:first")
@@ -652,7 +652,7 @@ def test_taking_a_dismissal_back_restores_only_what_it_withdrew(tmp_path: Path, 
         assert inventory.set_status(fid, "confirmed").restored == 0
     with Outbox(path) as box:
         assert [r["id"] for r in box.rows("dead")] == [old["id"]]
-        assert _requeue(box, path, None) == 0
+        _requeue(box, path, None)
         assert "left dead: 1 alert(s) a review decision withdrew" in capsys.readouterr().out
         assert [r["status"] for r in box.rows()] == ["dead"]
         _requeue(box, path, [int(old["id"])])
@@ -669,11 +669,7 @@ def test_a_channel_that_may_hold_an_alert_is_told_after_a_retry_and_a_raced_time
     from monitor.ops.alerts import _requeue
 
     routing = AlertRouting(default=("pager:first",), retry=RetryPolicy(max_attempts=2))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
-        fid = int(fid)
+    path, fid = _one_landslide(tmp_path, routing)
     for _ in range(2):  # given up after two timeouts, then re-queued
         with Outbox(path) as box:
             box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), ignore_retry_delay=True)
@@ -707,11 +703,7 @@ def test_an_alert_a_held_dismissal_voided_stays_withdrawn_though_it_had_died(
     """Found in review: taking the dismissal back gave a dead alert that the dismissal's notice
     had voided its error back, and `retry --dead` sent it after the reinstatement."""
     routing = AlertRouting(default=("pager:first",), retry=RetryPolicy(max_attempts=1))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
-        fid = int(fid)
+    path, fid = _one_landslide(tmp_path, routing)
     with Outbox(path) as box:  # one timeout, and it gave up: dead, but the receiver may hold it
         box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), now=LATER)
     with Inventory(path) as inventory:
@@ -773,10 +765,7 @@ def test_what_reached_no_receiver_is_no_alert_its_channel_may_hold(tmp_path: Pat
             raise ConnectionRefusedError(111, "Connection refused")
 
     routing = AlertRouting(default=("pager:first",))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
+    path, fid = _one_landslide(tmp_path, routing)
     with Outbox(path) as box:
         box.deliver(routing, senders=lambda c, _: _Refused(c, []), now=LATER)
         (row,) = box.rows("pending")
@@ -793,11 +782,7 @@ def test_tries_an_earlier_release_makes_on_a_migrated_outbox_are_read_on_the_nex
     dismissal after them told the channel nothing; and the dead alerts such a release's
     dismissal withdrew stayed withdrawn when this one took the dismissal back."""
     routing = AlertRouting(default=("pager:first",))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
-        fid = int(fid)
+    path, fid = _one_landslide(tmp_path, routing)
     with Outbox(path) as box:  # the earlier release's try: it timed out, and wrote no tried
         box.deliver(routing, senders=lambda c, _: _TimedOut(c, []), now=LATER)
         box._conn.execute("UPDATE alert_outbox SET tried = 0")
@@ -828,10 +813,7 @@ def test_tries_an_earlier_release_makes_after_this_one_judged_a_row_unreached_ar
     release's try timed out (2 attempts, ``tried`` as it was); back again, the row was never
     read, and the dismissal told the channel nothing."""
     routing = AlertRouting(default=("pager:first",))
-    path = tmp_path / "inventory.gpkg"
-    with Inventory(path) as inventory:
-        apply_run(inventory, date(2024, 9, 15), candidates([(0, 0, 100, 100)]), routing)
-        (fid,) = inventory.landslides()["fid"].tolist()
+    path, fid = _one_landslide(tmp_path, routing)
 
     class _Refused(_FirstOnly):
         def send(self, alerts: Sequence[Alert]) -> None:
